@@ -1,0 +1,123 @@
+import pg from 'pg';
+import { ResultAsync } from 'neverthrow';
+import { BackfillError, type BackfillErrorContext } from '../errors.js';
+
+/** Result rows as the `pg` driver returns them. */
+export interface PgQueryResult<Row = Record<string, unknown>> {
+  readonly rows: Row[];
+  readonly rowCount: number | null;
+}
+
+/**
+ * The part of a `pg.Client` / `pg.PoolClient` the library uses. The loose
+ * `query` signature is what lets pg-copy-streams submittables through.
+ */
+export interface PgClientLike {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  query(...args: any[]): any;
+  release?(destroy?: boolean | Error): void;
+}
+
+/** The part of a `pg.Pool` the library uses. */
+export interface PgPoolLike {
+  connect(): Promise<PgClientLike & { release(destroy?: boolean | Error): void }>;
+  readonly totalCount: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  query(...args: any[]): any;
+}
+
+/**
+ * Where a module gets PostgreSQL from: the caller's `pg.Pool`, a connected
+ * `pg.Client`, or a connection string (the library then owns a small pool).
+ */
+export type PgSource = PgPoolLike | PgClientLike | string;
+
+function isPool(source: PgPoolLike | PgClientLike): source is PgPoolLike {
+  return typeof (source as Partial<PgPoolLike>).totalCount === 'number' && typeof (source as Partial<PgPoolLike>).connect === 'function';
+}
+
+/** SQLSTATEs with their own code; everything else is `DB_ERROR`. */
+export function pgErrorToBackfill(error: unknown, context: BackfillErrorContext = {}, what = 'PostgreSQL'): BackfillError {
+  if (error instanceof BackfillError) return error;
+  const e = error as { code?: unknown; message?: unknown; detail?: unknown } | null;
+  const sqlstate = typeof e?.code === 'string' ? e.code : undefined;
+  const message = `${what}: ${typeof e?.message === 'string' ? e.message : String(error)}`;
+  const base = { cause: error, context, ...(sqlstate === undefined ? {} : { dbCode: sqlstate }), detail: e?.detail };
+  if (sqlstate === '55P03') return new BackfillError('LOCK_TIMEOUT', message, base);
+  if (sqlstate === '57014') return new BackfillError('ABORTED', message, base);
+  if (sqlstate === '42P01') return new BackfillError('TABLE_NOT_FOUND', message, base);
+  if (sqlstate === '23505') return new BackfillError('DUPLICATE_ID', message, base);
+  if (sqlstate?.startsWith('08') || sqlstate === '57P01' || sqlstate === '3D000' || sqlstate === '28P01' || sqlstate === '28000') {
+    return new BackfillError('DB_CONNECTION', message, base);
+  }
+  if (sqlstate !== undefined && /^[0-9A-Z]{5}$/.test(sqlstate)) return new BackfillError('DB_ERROR', message, base);
+  // Node network errors (ECONNREFUSED, ECONNRESET, …) and "Connection terminated".
+  return new BackfillError('DB_CONNECTION', message, base);
+}
+
+/**
+ * A handle on the caller's database that knows whether it owns the pool.
+ * Modules keep one of these and call {@link PgHandle.withClient}.
+ */
+export class PgHandle {
+  readonly #source: PgPoolLike | PgClientLike;
+  readonly #owned: boolean;
+
+  constructor(source: PgSource) {
+    if (typeof source === 'string') {
+      this.#source = new pg.Pool({ connectionString: source, max: 4 });
+      this.#owned = true;
+    } else {
+      this.#source = source;
+      this.#owned = false;
+    }
+  }
+
+  /**
+   * Runs `fn` with a dedicated connection (checked out of the pool, or the
+   * caller's client) and releases it afterwards. A connection whose work
+   * failed is destroyed rather than returned, so a broken COPY or an aborted
+   * transaction never leaks into the caller's pool.
+   */
+  async withClient<T>(fn: (client: PgClientLike) => Promise<T>): Promise<T> {
+    if (!isPool(this.#source)) return fn(this.#source);
+    const client = await this.#source.connect();
+    let failed: unknown;
+    try {
+      return await fn(client);
+    } catch (error) {
+      failed = error;
+      throw error;
+    } finally {
+      client.release(failed === undefined ? undefined : true);
+    }
+  }
+
+  /** A one-off query, mapped into a Result. */
+  query<Row = Record<string, unknown>>(text: string, values: readonly unknown[] = [], context: BackfillErrorContext = {}): ResultAsync<PgQueryResult<Row>, BackfillError> {
+    return ResultAsync.fromPromise(
+      this.withClient((c) => c.query(text, values) as Promise<PgQueryResult<Row>>),
+      (e) => pgErrorToBackfill(e, context),
+    );
+  }
+
+  /** Ends the pool when the library created it from a connection string. */
+  async close(): Promise<void> {
+    if (this.#owned && isPool(this.#source)) await (this.#source as unknown as pg.Pool).end();
+  }
+}
+
+/**
+ * Runs `fn` inside BEGIN/COMMIT on one client, rolling back on any error.
+ */
+export async function inTransaction<T>(client: PgClientLike, fn: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    const value = await fn();
+    await client.query('COMMIT');
+    return value;
+  } catch (error) {
+    await Promise.resolve(client.query('ROLLBACK')).catch(() => undefined);
+    throw error;
+  }
+}
