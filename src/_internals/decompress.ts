@@ -1,0 +1,108 @@
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import zlib from 'node:zlib';
+import { DecompressStream } from 'zstd-napi';
+import { BackfillError } from '../errors.js';
+import type { Compression } from '../dataset/types.js';
+
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+/** Bytes needed to see the `ustar` magic of a tar header (offset 257). */
+export const SNIFF_BYTES = 262;
+
+/**
+ * Detects the container from magic bytes (never from the file name).
+ * Returns `undefined` when the bytes are neither zstd, gzip nor a ustar/GNU
+ * tar header.
+ */
+export function detectCompression(head: Buffer): Compression | undefined {
+  if (head.subarray(0, 4).equals(ZSTD_MAGIC)) return 'zstd';
+  if (head.subarray(0, 2).equals(GZIP_MAGIC)) return 'gzip';
+  if (head.length >= SNIFF_BYTES && head.subarray(257, 262).toString('latin1') === 'ustar') return 'none';
+  return undefined;
+}
+
+// node:zlib gained zstd in Node 22.15; prefer it there, zstd-napi elsewhere.
+const nodeZstd = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
+
+function decompressor(compression: Compression): Transform | undefined {
+  if (compression === 'zstd') return nodeZstd ? nodeZstd() : new DecompressStream();
+  if (compression === 'gzip') return zlib.createGunzip();
+  return undefined;
+}
+
+/** Counts decompressed bytes and fails once they pass `limit` (bomb guard). */
+class SizeLimit extends Transform {
+  #seen = 0;
+  constructor(private readonly limit: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, callback: TransformCallback): void {
+    this.#seen += chunk.length;
+    if (this.#seen > this.limit) {
+      callback(
+        new BackfillError('SIZE_LIMIT_EXCEEDED', `decompressed output passed the limit of ${this.limit} bytes (possible decompression bomb); raise maxDecompressedBytes if the dataset really is this large.`, {
+          context: { offset: this.limit },
+        }),
+      );
+      return;
+    }
+    callback(null, chunk);
+  }
+}
+
+/** Maps a decoder's failure onto a coded error that says which. */
+export function decompressionError(error: unknown, compression: Compression, compressedOffset: number): BackfillError {
+  if (error instanceof BackfillError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const truncated = /unexpected end|end of (file|stream)|ended in (the )?middle|truncated|incomplete/i.test(message) || (error as { code?: string }).code === 'Z_BUF_ERROR';
+  return new BackfillError(
+    truncated ? 'COMPRESSION_TRUNCATED' : 'COMPRESSION_CORRUPT',
+    `${compression} stream ${truncated ? 'ends early' : 'is corrupt'} near compressed byte ${compressedOffset}: ${message}`,
+    { cause: error, context: { offset: compressedOffset } },
+  );
+}
+
+/**
+ * The transforms that turn stored bytes into tar bytes: the decoder for the
+ * detected compression (none for plain tar) and a size-limit guard.
+ */
+export function decodingStages(compression: Compression, maxDecompressedBytes: number): Transform[] {
+  const decoder = decompressor(compression);
+  return decoder ? [decoder, new SizeLimit(maxDecompressedBytes)] : [new SizeLimit(maxDecompressedBytes)];
+}
+
+/**
+ * Reads the first {@link SNIFF_BYTES} bytes of `source` (fewer if it is
+ * shorter) and returns them with a stream that replays them followed by the
+ * rest, so the caller still reads from byte 0. Destroying that stream
+ * destroys `source`.
+ */
+export async function sniff(source: Readable): Promise<{ head: Buffer; stream: Readable }> {
+  const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const parts: Buffer[] = [];
+  let length = 0;
+  let finished = false;
+  while (length < SNIFF_BYTES) {
+    const next = await it.next();
+    if (next.done) {
+      finished = true;
+      break;
+    }
+    parts.push(next.value);
+    length += next.value.length;
+  }
+  const head = Buffer.concat(parts, length);
+  async function* replay(): AsyncGenerator<Buffer> {
+    try {
+      if (head.length > 0) yield head;
+      while (!finished) {
+        const next = await it.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      await it.return?.();
+    }
+  }
+  return { head, stream: Readable.from(replay(), { objectMode: false, highWaterMark: 1 }) };
+}

@@ -1,0 +1,112 @@
+import type { ResultAsync } from 'neverthrow';
+import type { BackfillError } from '../errors.js';
+
+/** Compression of a dataset archive, detected from magic bytes. */
+export type Compression = 'zstd' | 'gzip' | 'none';
+
+/** One entry of `manifest.json`'s `members` list (schema 1). */
+export interface ManifestMember {
+  readonly name: string;
+  readonly records: number;
+  readonly bytes?: number;
+  readonly sha256?: string;
+  readonly [extra: string]: unknown;
+}
+
+/** A parsed schema-1 `manifest.json`. Unknown keys are kept. */
+export interface DatasetManifest {
+  readonly schemaVersion: 1;
+  readonly name?: string;
+  readonly createdAt?: string;
+  readonly members: readonly ManifestMember[];
+  readonly [extra: string]: unknown;
+}
+
+/** One NDJSON record: its 1-based line number, parsed value and raw text. */
+export interface DatasetRecord {
+  readonly line: number;
+  readonly value: Record<string, unknown>;
+  /** The line as it appears in the member, without the line ending. */
+  readonly raw: string;
+}
+
+/** One raw, unparsed NDJSON line (blank lines are skipped but counted). */
+export interface DatasetLine {
+  readonly line: number;
+  readonly raw: string;
+}
+
+/** What one pass measured about a member. */
+export interface MemberStats {
+  readonly name: string;
+  /** Uncompressed bytes. */
+  readonly bytes: number;
+  /** SHA-256 of the member's bytes, lowercase hex. */
+  readonly sha256: string;
+  /** Non-blank lines (NDJSON records); `null` for `manifest.json`. */
+  readonly records: number | null;
+}
+
+/** What one pass measured about the whole archive. */
+export interface DatasetStats {
+  readonly compression: Compression;
+  /** SHA-256 of the input file as stored (compressed), lowercase hex. */
+  readonly sha256: string;
+  /** Size of the input as stored (compressed). */
+  readonly bytes: number;
+  /** Total uncompressed tar bytes. */
+  readonly tarBytes: number;
+  /** Every member in archive order, including `manifest.json`. */
+  readonly members: readonly MemberStats[];
+}
+
+/**
+ * A member of the archive, yielded in archive order. Read it with one of
+ * `records()`, `lines()` or `chunks()`, or skip it: whatever you don't read is
+ * drained (and still hashed and counted) before the next member arrives.
+ */
+export interface DatasetMember {
+  readonly name: string;
+  /** Size in bytes from the tar header. */
+  readonly size: number;
+  /** Parsed records; throws a {@link BackfillError} naming the line on bad JSON. */
+  records(): AsyncIterable<DatasetRecord>;
+  /** Raw lines, without JSON parsing. */
+  lines(): AsyncIterable<DatasetLine>;
+  /** The member's bytes as they come off the archive. */
+  chunks(): AsyncIterable<Buffer>;
+}
+
+/** Options for {@link readDataset}. */
+export interface ReadDatasetOptions {
+  /**
+   * Refuse archives whose decompressed tar stream is larger than this (a
+   * decompression-bomb guard).
+   * @defaultValue `DEFAULT_MAX_DECOMPRESSED_BYTES` (64 GiB)
+   */
+  readonly maxDecompressedBytes?: number;
+  /**
+   * Longest NDJSON line accepted, in bytes.
+   * @defaultValue `DEFAULT_MAX_LINE_BYTES` (64 MiB)
+   */
+  readonly maxLineBytes?: number;
+  /** Stops reading (and closes the file) when fired. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * A dataset being read. Iterate it once with `for await`; iteration throws a
+ * {@link BackfillError} on bad input. `manifest()` and `stats()` settle when the
+ * archive has been read to its end (or fail with the error that stopped it).
+ */
+export interface Dataset extends AsyncIterable<DatasetMember> {
+  /** The parsed manifest, wherever it sits in the archive. */
+  manifest(): ResultAsync<DatasetManifest, BackfillError>;
+  /** Hashes and counts, once the archive has been read to its end. */
+  stats(): ResultAsync<DatasetStats, BackfillError>;
+  /**
+   * Reads the whole archive (draining every member) and resolves with the
+   * stats and manifest: the cheapest way to hash and count a dataset.
+   */
+  scan(): ResultAsync<{ stats: DatasetStats; manifest: DatasetManifest }, BackfillError>;
+}
