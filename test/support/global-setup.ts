@@ -64,10 +64,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
   const { rows } = await admin.query<{ server_version: string }>('SHOW server_version');
-  // Leftover clones from a killed run would keep the template busy.
-  const stale = await admin.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'bk_test_%' OR datname = $1", [TEMPLATE]);
-  for (const { datname } of stale.rows) await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE "${TEMPLATE}"`);
+  // In CI nothing else uses the server, so clones left by a killed run can go.
+  if (process.env.CI) {
+    const stale = await admin.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'bk_test_%'");
+    for (const { datname } of stale.rows) await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+  }
+  // Several runs may share one server: create the (empty) template once.
+  await admin.query(`CREATE DATABASE "${TEMPLATE}"`).catch((error: { code?: string }) => {
+    if (error.code !== '42P04' && error.code !== '23505') throw error;
+  });
   await admin.end();
   project.provide('pgUrl', url);
   project.provide('pgTemplate', TEMPLATE);
