@@ -1,0 +1,144 @@
+import { isUtf8 } from 'node:buffer';
+import { BackfillError } from '../errors.js';
+
+const NEWLINE = 0x0a;
+const CR = 0x0d;
+const SPACE = 0x20;
+const TAB = 0x09;
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/** Receives one non-blank line: `bytes[start, end)` is the line without its ending. */
+export type LineSink = (bytes: Buffer, start: number, end: number, line: number) => void;
+
+function isBlank(bytes: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const b = bytes[i];
+    if (b !== SPACE && b !== TAB && b !== CR) return false;
+  }
+  return true;
+}
+
+/**
+ * Splits a byte stream into NDJSON lines without decoding it first.
+ *
+ * Splitting on the byte 0x0A is safe for UTF-8 (it never occurs inside a
+ * multi-byte sequence), so chunk boundaries can't corrupt characters. It
+ * handles LF and CRLF, a last line without a newline, blank (whitespace-only)
+ * lines, a UTF-8 BOM on the first line, and a maximum line length. Line
+ * numbers are physical (blank lines count), so errors point at the real line.
+ */
+export class LineSplitter {
+  #carry: Buffer | undefined;
+  #line = 0;
+  #records = 0;
+
+  /**
+   * @param member - named in errors
+   * @param maxLineBytes - longest accepted line, without its line ending
+   */
+  constructor(
+    private readonly member: string,
+    private readonly maxLineBytes: number,
+  ) {}
+
+  /** Non-blank lines seen so far. */
+  get records(): number {
+    return this.#records;
+  }
+
+  /** Physical lines seen so far. */
+  get lines(): number {
+    return this.#line;
+  }
+
+  /** Feeds one chunk; calls `sink` for every complete non-blank line. */
+  push(chunk: Buffer, sink?: LineSink): void {
+    const bytes = chunk;
+    let start = 0;
+    if (this.#carry !== undefined) {
+      const nl = chunk.indexOf(NEWLINE);
+      if (nl === -1) {
+        this.#checkLength(this.#carry.length + chunk.length);
+        this.#carry = Buffer.concat([this.#carry, chunk]);
+        return;
+      }
+      // Only the straddling line is copied; the rest is scanned in place.
+      const joined = Buffer.concat([this.#carry, chunk.subarray(0, nl)]);
+      this.#carry = undefined;
+      this.#emit(joined, 0, joined.length, sink);
+      start = nl + 1;
+    }
+    for (;;) {
+      const nl = bytes.indexOf(NEWLINE, start);
+      if (nl === -1) break;
+      this.#emit(bytes, start, nl, sink);
+      start = nl + 1;
+    }
+    if (start < bytes.length) {
+      this.#checkLength(bytes.length - start);
+      this.#carry = bytes.subarray(start);
+    }
+  }
+
+  /** Flushes a last line that had no newline. */
+  end(sink?: LineSink): void {
+    if (this.#carry !== undefined) {
+      const rest = this.#carry;
+      this.#carry = undefined;
+      this.#emit(rest, 0, rest.length, sink);
+    }
+  }
+
+  #checkLength(length: number): void {
+    if (length > this.maxLineBytes) {
+      throw new BackfillError('LINE_TOO_LONG', `${this.member} line ${this.#line + 1}: longer than maxLineBytes (${this.maxLineBytes}); raise maxLineBytes or fix the record.`, {
+        context: { member: this.member, line: this.#line + 1 },
+      });
+    }
+  }
+
+  #emit(bytes: Buffer, start: number, end: number, sink: LineSink | undefined): void {
+    this.#line += 1;
+    if (this.#line === 1 && end - start >= 3 && bytes[start] === BOM[0] && bytes[start + 1] === BOM[1] && bytes[start + 2] === BOM[2]) start += 3;
+    if (end > start && bytes[end - 1] === CR) end -= 1;
+    this.#checkLength(end - start);
+    if (end === start) return;
+    const first = bytes[start];
+    if ((first === SPACE || first === TAB) && isBlank(bytes, start, end)) return;
+    this.#records += 1;
+    sink?.(bytes, start, end, this.#line);
+  }
+}
+
+/** Decodes one line as UTF-8, refusing invalid sequences instead of replacing them. */
+export function decodeLine(bytes: Buffer, start: number, end: number, member: string, line: number): string {
+  const slice = bytes.subarray(start, end);
+  if (!isUtf8(slice)) {
+    throw new BackfillError('ENCODING_INVALID', `${member} line ${line}: not valid UTF-8; re-encode the member as UTF-8.`, { context: { member, line } });
+  }
+  return slice.toString('utf8');
+}
+
+/**
+ * Parses one NDJSON line into an object, with errors that name the member
+ * and line.
+ */
+export function parseRecordLine(raw: string, member: string, line: number): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (error) {
+    throw new BackfillError('JSON_MALFORMED', `${member} line ${line}: not valid JSON (${(error as Error).message}); fix the line.`, {
+      cause: error,
+      context: { member, line },
+      detail: raw,
+    });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
+    throw new BackfillError('RECORD_NOT_OBJECT', `${member} line ${line}: expected a JSON object, found ${kind}; each line must be one object.`, {
+      context: { member, line },
+    });
+  }
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import { BackfillError } from '../errors.js';
+import { LineSplitter, decodeLine, parseRecordLine } from '../_internals/ndjson.js';
+import { MANIFEST_NAME, MAX_MANIFEST_BYTES } from './defaults.js';
+import type { DatasetLine, DatasetMember, DatasetRecord, MemberStats } from './types.js';
+
+/**
+ * One archive member. All three read methods pull from the same entry
+ * iterator, and whatever the caller leaves unread is drained by
+ * {@link ArchiveMember.finish}, so hashes and counts always cover every byte.
+ */
+export class ArchiveMember implements DatasetMember {
+  readonly #chunks: AsyncIterator<Buffer>;
+  readonly #mapError: (error: unknown) => BackfillError;
+  readonly #hash = createHash('sha256');
+  readonly #splitter: LineSplitter;
+  readonly #manifestParts: Buffer[] | undefined;
+  #bytes = 0;
+  #claimed = false;
+  #ended = false;
+
+  constructor(
+    readonly name: string,
+    readonly size: number,
+    chunks: AsyncIterator<Buffer>,
+    maxLineBytes: number,
+    mapError: (error: unknown) => BackfillError,
+  ) {
+    this.#chunks = chunks;
+    this.#mapError = mapError;
+    this.#splitter = new LineSplitter(name, maxLineBytes);
+    this.#manifestParts = name === MANIFEST_NAME ? [] : undefined;
+  }
+
+  async *chunks(): AsyncGenerator<Buffer> {
+    this.#claim();
+    for (;;) {
+      const chunk = await this.#next();
+      if (chunk === undefined) return;
+      this.#splitter.push(chunk);
+      yield chunk;
+    }
+  }
+
+  async *lines(): AsyncGenerator<DatasetLine> {
+    for await (const batch of this.#lineBatches()) yield* batch;
+  }
+
+  async *records(): AsyncGenerator<DatasetRecord> {
+    for await (const batch of this.#lineBatches()) {
+      for (const { line, raw } of batch) yield { line, raw, value: parseRecordLine(raw, this.name, line) };
+    }
+  }
+
+  /** Drains what the caller did not read and returns the member's figures. */
+  async finish(): Promise<MemberStats> {
+    for (;;) {
+      const chunk = await this.#next();
+      if (chunk === undefined) break;
+      this.#splitter.push(chunk);
+    }
+    this.#splitter.end();
+    return {
+      name: this.name,
+      bytes: this.#bytes,
+      sha256: this.#hash.digest('hex'),
+      records: this.#manifestParts === undefined ? this.#splitter.records : null,
+    };
+  }
+
+  /** The manifest's text, when this member is `manifest.json` and has been finished. */
+  manifestText(): string | undefined {
+    return this.#manifestParts && Buffer.concat(this.#manifestParts).toString('utf8');
+  }
+
+  /** Lines decoded per chunk, so the per-line cost is a loop, not an await. */
+  async *#lineBatches(): AsyncGenerator<DatasetLine[]> {
+    this.#claim();
+    const batch: DatasetLine[] = [];
+    const sink = (bytes: Buffer, start: number, end: number, line: number): void => {
+      batch.push({ line, raw: decodeLine(bytes, start, end, this.name, line) });
+    };
+    for (;;) {
+      const chunk = await this.#next();
+      if (chunk === undefined) break;
+      this.#splitter.push(chunk, sink);
+      if (batch.length > 0) {
+        yield batch.splice(0);
+      }
+    }
+    this.#splitter.end(sink);
+    if (batch.length > 0) yield batch.splice(0);
+  }
+
+  #claim(): void {
+    if (this.#claimed) {
+      throw new BackfillError('INVALID_ARGUMENT', `${this.name}: a member can be read once; call one of records(), lines() or chunks().`, { context: { member: this.name } });
+    }
+    this.#claimed = true;
+  }
+
+  async #next(): Promise<Buffer | undefined> {
+    if (this.#ended) return undefined;
+    let result: IteratorResult<Buffer>;
+    try {
+      result = await this.#chunks.next();
+    } catch (error) {
+      throw this.#mapError(error);
+    }
+    if (result.done) {
+      this.#ended = true;
+      return undefined;
+    }
+    const chunk = result.value;
+    this.#hash.update(chunk);
+    this.#bytes += chunk.length;
+    if (this.#manifestParts !== undefined) {
+      if (this.#bytes > MAX_MANIFEST_BYTES) {
+        throw new BackfillError('MANIFEST_INVALID', `manifest.json is larger than ${MAX_MANIFEST_BYTES} bytes.`, { context: { member: this.name } });
+      }
+      this.#manifestParts.push(chunk);
+    }
+    return chunk;
+  }
+}

@@ -1,0 +1,14 @@
+/** Decompressed-size guard against zstd/gzip bombs: 64 GiB. */
+export const DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 ** 3;
+/** Longest NDJSON line accepted: 64 MiB. */
+export const DEFAULT_MAX_LINE_BYTES = 64 * 1024 ** 2;
+/** Largest `manifest.json` accepted (it is held in memory): 16 MiB. */
+export const MAX_MANIFEST_BYTES = 16 * 1024 ** 2;
+/** zstd level used by `writeDataset` unless told otherwise. */
+export const DEFAULT_ZSTD_LEVEL = 3;
+/** gzip level used by `writeDataset` unless told otherwise. */
+export const DEFAULT_GZIP_LEVEL = 6;
+/** Read-ahead for dataset files. */
+export const READ_CHUNK_BYTES = 1024 * 1024;
+/** The manifest's member name. */
+export const MANIFEST_NAME = 'manifest.json';

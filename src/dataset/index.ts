@@ -1,0 +1,22 @@
+/**
+ * DatasetReader and DatasetWriter: stream `.tar.zst` / `.tar.gz` / `.tar`
+ * NDJSON datasets with a schema-1 `manifest.json`.
+ *
+ * @module dataset
+ */
+export { readDataset } from './read-dataset.js';
+export { writeDataset, type MemberSource, type WriteDatasetOptions, type WrittenDataset } from './write-dataset.js';
+export { parseManifest, serializeManifest } from './manifest.js';
+export { DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_LINE_BYTES, DEFAULT_ZSTD_LEVEL, DEFAULT_GZIP_LEVEL, MANIFEST_NAME } from './defaults.js';
+export type {
+  Compression,
+  Dataset,
+  DatasetLine,
+  DatasetManifest,
+  DatasetMember,
+  DatasetRecord,
+  DatasetStats,
+  ManifestMember,
+  MemberStats,
+  ReadDatasetOptions,
+} from './types.js';

@@ -1,0 +1,54 @@
+import { err, ok, type Result } from 'neverthrow';
+import { BackfillError } from '../errors.js';
+import type { DatasetManifest, ManifestMember } from './types.js';
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+function invalid(message: string): BackfillError {
+  return new BackfillError('MANIFEST_INVALID', `manifest.json: ${message}`, { context: { member: 'manifest.json' } });
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/**
+ * Validates a schema-1 manifest. `records` is required per member; `bytes`
+ * and `sha256` are optional. Unknown keys are kept.
+ */
+export function parseManifest(text: string): Result<DatasetManifest, BackfillError> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return err(invalid(`not valid JSON (${(error as Error).message}).`));
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return err(invalid('must be a JSON object.'));
+  const m = value as Record<string, unknown>;
+  if (m.schemaVersion !== 1) return err(invalid(`schemaVersion must be 1, found ${JSON.stringify(m.schemaVersion)}.`));
+  if (!Array.isArray(m.members)) return err(invalid('`members` must be an array.'));
+  const seen = new Set<string>();
+  for (const [i, entry] of m.members.entries()) {
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return err(invalid(`members[${i}] must be an object.`));
+    const e = entry as Record<string, unknown>;
+    if (typeof e.name !== 'string' || e.name.length === 0) return err(invalid(`members[${i}].name must be a non-empty string.`));
+    if (seen.has(e.name)) return err(invalid(`member ${JSON.stringify(e.name)} is listed twice.`));
+    seen.add(e.name);
+    if (!isCount(e.records)) return err(invalid(`members[${i}] (${e.name}): records is required and must be a non-negative integer.`));
+    if (e.bytes !== undefined && !isCount(e.bytes)) return err(invalid(`members[${i}] (${e.name}): bytes must be a non-negative integer.`));
+    if (e.sha256 !== undefined && (typeof e.sha256 !== 'string' || !SHA256_HEX.test(e.sha256.toLowerCase()))) {
+      return err(invalid(`members[${i}] (${e.name}): sha256 must be 64 hex digits.`));
+    }
+  }
+  return ok(m as unknown as DatasetManifest);
+}
+
+/** Serialises a manifest deterministically (two-space indent, trailing newline). */
+export function serializeManifest(manifest: DatasetManifest): string {
+  return `${JSON.stringify(manifest, null, 2)}\n`;
+}
+
+/** Looks up a member's manifest entry by name. */
+export function manifestEntry(manifest: DatasetManifest, name: string): ManifestMember | undefined {
+  return manifest.members.find((m) => m.name === name);
+}

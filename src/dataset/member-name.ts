@@ -1,0 +1,23 @@
+import { BackfillError } from '../errors.js';
+
+/**
+ * Normalises a tar member name (drops a leading `./`) and refuses names that
+ * could escape an extraction directory: absolute paths, `..` segments,
+ * backslashes and NUL.
+ */
+export function checkMemberName(raw: string): string {
+  const name = raw.startsWith('./') ? raw.slice(2) : raw;
+  const unsafe =
+    name.length === 0 ||
+    name.startsWith('/') ||
+    /^[A-Za-z]:/.test(name) ||
+    name.includes('\\') ||
+    name.includes('\0') ||
+    name.split('/').some((segment) => segment === '..');
+  if (unsafe) {
+    throw new BackfillError('MEMBER_PATH_UNSAFE', `member ${JSON.stringify(raw)} has an absolute or escaping path; datasets hold relative names only.`, {
+      context: { member: raw },
+    });
+  }
+  return name;
+}

@@ -1,0 +1,184 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import tar from 'tar-stream';
+import { ResultAsync } from 'neverthrow';
+import { CompressStream } from 'zstd-napi';
+import { BackfillError, toBackfillError } from '../errors.js';
+import { HashingPassThrough } from '../_internals/hashing-stream.js';
+import { LineSplitter } from '../_internals/ndjson.js';
+import { DEFAULT_GZIP_LEVEL, DEFAULT_MAX_LINE_BYTES, DEFAULT_ZSTD_LEVEL, MANIFEST_NAME } from './defaults.js';
+import { serializeManifest } from './manifest.js';
+import { checkMemberName } from './member-name.js';
+import type { Compression, DatasetManifest, ManifestMember } from './types.js';
+
+/** Records for one member: objects (serialised with `JSON.stringify`) or ready-made lines. */
+export type MemberSource = Iterable<object | string> | AsyncIterable<object | string>;
+
+/** Options for {@link writeDataset}. */
+export interface WriteDatasetOptions {
+  /** Member name → its records. Members are written in name order. */
+  readonly members: Readonly<Record<string, MemberSource>>;
+  /** @defaultValue `'zstd'` */
+  readonly compression?: Compression;
+  /** Compression level. @defaultValue 3 for zstd, 6 for gzip */
+  readonly level?: number;
+  /**
+   * Modification time stored for every member, in seconds since the epoch.
+   * @defaultValue `SOURCE_DATE_EPOCH` when set, otherwise 0
+   */
+  readonly mtime?: number;
+  /** The manifest's `name`. @defaultValue the file name without its extensions */
+  readonly name?: string;
+  /** The manifest's `createdAt`. @defaultValue the `mtime` as an ISO-8601 UTC string */
+  readonly createdAt?: string;
+  readonly signal?: AbortSignal;
+}
+
+/** What {@link writeDataset} produced. */
+export interface WrittenDataset {
+  /** SHA-256 of the file as written, lowercase hex. */
+  readonly sha256: string;
+  /** Size of the file as written. */
+  readonly bytes: number;
+  readonly manifest: DatasetManifest;
+}
+
+const LINE_FLUSH_BYTES = 256 * 1024;
+
+/** Serialises one member to a temporary NDJSON file, hashing and counting as it goes. */
+async function spoolMember(name: string, source: MemberSource, file: string, signal: AbortSignal | undefined): Promise<ManifestMember> {
+  const hash = createHash('sha256');
+  const counter = new LineSplitter(name, DEFAULT_MAX_LINE_BYTES);
+  let bytes = 0;
+  async function* encode(): AsyncGenerator<Buffer> {
+    let pending: string[] = [];
+    let pendingLength = 0;
+    const flush = (): Buffer => {
+      const chunk = Buffer.from(pending.join(''), 'utf8');
+      pending = [];
+      pendingLength = 0;
+      hash.update(chunk);
+      counter.push(chunk);
+      bytes += chunk.length;
+      return chunk;
+    };
+    for await (const record of source) {
+      signal?.throwIfAborted();
+      const line = `${typeof record === 'string' ? record : JSON.stringify(record)}\n`;
+      pending.push(line);
+      pendingLength += line.length;
+      if (pendingLength >= LINE_FLUSH_BYTES) yield flush();
+    }
+    if (pending.length > 0) yield flush();
+  }
+  await pipeline(encode(), createWriteStream(file));
+  counter.end();
+  return { name, records: counter.records, bytes, sha256: hash.digest('hex') };
+}
+
+function compressor(compression: Compression, level: number | undefined): Transform | undefined {
+  if (compression === 'zstd') return new CompressStream({ compressionLevel: level ?? DEFAULT_ZSTD_LEVEL });
+  if (compression === 'gzip') return zlib.createGzip({ level: level ?? DEFAULT_GZIP_LEVEL });
+  return undefined;
+}
+
+/** Passes bytes through unchanged (for uncompressed output). */
+class Identity extends Transform {
+  override _transform(chunk: Buffer, _e: BufferEncoding, callback: TransformCallback): void {
+    callback(null, chunk);
+  }
+}
+
+function defaultMtime(): number {
+  const epoch = Number(process.env.SOURCE_DATE_EPOCH);
+  return Number.isSafeInteger(epoch) && epoch >= 0 ? epoch : 0;
+}
+
+async function write(path: string, options: WriteDatasetOptions): Promise<WrittenDataset> {
+  const members = Object.entries(options.members)
+    .map(([name, source]) => [checkMemberName(name), source] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (members.some(([name]) => name === MANIFEST_NAME)) {
+    throw new BackfillError('INVALID_ARGUMENT', 'manifest.json is written by writeDataset; do not pass it as a member.');
+  }
+  const compression = options.compression ?? 'zstd';
+  const mtime = options.mtime ?? defaultMtime();
+  const tmp = await mkdtemp(join(dirname(path), `.${basename(path)}.tmp-`));
+  try {
+    const spooled: { entry: ManifestMember; file: string }[] = [];
+    for (const [i, [name, source]] of members.entries()) {
+      const file = join(tmp, String(i));
+      spooled.push({ entry: await spoolMember(name, source, file, options.signal), file });
+    }
+    const manifest: DatasetManifest = {
+      schemaVersion: 1,
+      name: options.name ?? basename(path).replace(/\.tar(\.[a-z0-9]+)?$/i, ''),
+      createdAt: options.createdAt ?? new Date(mtime * 1000).toISOString().replace(/\.000Z$/, 'Z'),
+      members: spooled.map((s) => s.entry),
+    };
+    const pack = tar.pack();
+    const header = (name: string, size: number): tar.Header => ({
+      name,
+      size,
+      mode: 0o644,
+      mtime: new Date(mtime * 1000),
+      uid: 0,
+      gid: 0,
+      uname: '',
+      gname: '',
+      type: 'file',
+      linkname: '',
+      devmajor: 0,
+      devminor: 0,
+    });
+    const packing = (async () => {
+      const manifestBytes = Buffer.from(serializeManifest(manifest), 'utf8');
+      await new Promise<void>((resolve, reject) => pack.entry(header(MANIFEST_NAME, manifestBytes.length), manifestBytes, (e) => (e ? reject(e) : resolve())));
+      for (const { entry, file } of spooled) {
+        const sink = pack.entry(header(entry.name, entry.bytes ?? 0));
+        await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), sink);
+      }
+      pack.finalize();
+    })();
+    const hasher = new HashingPassThrough();
+    const partial = join(tmp, 'out');
+    await Promise.all([
+      packing,
+      pipeline(pack, compressor(compression, options.level) ?? new Identity(), hasher, createWriteStream(partial), options.signal ? { signal: options.signal } : {}),
+    ]);
+    // Rename into place only once everything is written: a failed write
+    // leaves any previous file at `path` untouched.
+    await rename(partial, path);
+    const { size } = await stat(path);
+    return { sha256: hasher.digest(), bytes: size, manifest };
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Writes a dataset tarball byte-for-byte deterministically: `manifest.json`
+ * first, then members in name order, fixed mtime/uid/gid/mode, empty owner
+ * names and a fixed compression level. Members are spooled to a temporary
+ * directory beside `path`, so memory stays flat however large they are, and
+ * the file appears atomically (rename) only when complete.
+ *
+ * @example
+ * ```ts
+ * const written = await writeDataset('linksets-stage-backfill.tar.zst', {
+ *   members: {
+ *     'linksets.ndjson': [{ _id: 'ls-1', advisoryId: 'CVE-2025-0001' }],
+ *     'advisory_chunks.ndjson': generateAdvisoryChunks(1000, 42),
+ *   },
+ * });
+ * if (written.isOk()) console.log(written.value.sha256);
+ * ```
+ */
+export function writeDataset(path: string, options: WriteDatasetOptions): ResultAsync<WrittenDataset, BackfillError> {
+  return ResultAsync.fromPromise(write(path, options), (e) => toBackfillError(e, 'IO_ERROR', { path }));
+}

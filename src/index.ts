@@ -1,0 +1,10 @@
+/**
+ * `@stella/backfill-kit`: safe, fast, streaming backfills and data
+ * migrations for PostgreSQL (and MongoDB).
+ *
+ * @packageDocumentation
+ */
+export { BackfillError, ERROR_CODES, isBackfillError, toBackfillError, type BackfillErrorCode, type BackfillErrorContext, type BackfillErrorOptions } from './errors.js';
+export type { Logger } from './_internals/logger.js';
+export type { PgSource, PgPoolLike, PgClientLike, PgQueryResult } from './_internals/pg.js';
+export * from './dataset/index.js';

@@ -1,0 +1,9 @@
+/**
+ * Fixture builders for test suites: datasets, realistic records, raw VEX
+ * documents, episode tarballs and throwaway PostgreSQL databases.
+ *
+ * @module testing
+ */
+export { writeDataset, type WriteDatasetOptions, type WrittenDataset, type MemberSource } from '../dataset/write-dataset.js';
+export { generateLinksets, generateAdvisoryChunks, type LinksetRecord, type AdvisoryChunkRecord } from './dataset-records.js';
+export { SeededRandom } from './random.js';
