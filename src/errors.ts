@@ -67,6 +67,7 @@ export const ERROR_CODES = {
   // Index backfill
   EPISODES_ROOT_MISSING: { summary: 'The episodes directory does not exist.', fix: 'Check `--episodes-root`.' },
   LOCKED: { summary: 'Another run holds the lock.', fix: 'Wait for it to finish, or remove a stale lock file.' },
+  EPISODE_META_INVALID: { summary: 'An episode tarball has no usable `meta.json` (missing, malformed, or no 40-character `code_version.commit`).', fix: 'The row is written without `commit`; rebuild the episode if the commit matters.' },
   // MongoDB
   MONGO_ERROR: { summary: 'MongoDB rejected an operation.', fix: 'Read the server code in the message.' },
   DOCUMENT_TOO_LARGE: { summary: 'A document exceeds the BSON size limit (16 MiB).', fix: 'Shrink the record; it was rejected, not imported.' },
