@@ -1,0 +1,50 @@
+/**
+ * The Fastify adapter of {@link VersionGate}. Typed structurally, so the
+ * library does not depend on Fastify.
+ *
+ * @module
+ */
+import { rememberAccepted } from './accepted-commit.js';
+import { rejectionHeaders } from './send-rejection.js';
+import type { VersionGate } from './version-gate.js';
+
+/** The part of a Fastify request the hook reads. */
+export interface FastifyLikeRequest {
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** The part of a Fastify reply the hook uses. */
+export interface FastifyLikeReply {
+  code(statusCode: number): FastifyLikeReply;
+  header(key: string, value: string): FastifyLikeReply;
+  send(payload?: string): FastifyLikeReply;
+}
+
+/**
+ * An async Fastify hook (`onRequest` or `preHandler`). It answers rejections
+ * itself and returns the reply, as Fastify expects of an async hook that
+ * responds early.
+ *
+ * @example
+ * ```ts
+ * const hook: GateFastifyHook = gate.fastifyHook();
+ * fastify.addHook('onRequest', hook);
+ * ```
+ */
+export type GateFastifyHook = (request: FastifyLikeRequest, reply: FastifyLikeReply) => Promise<FastifyLikeReply | undefined>;
+
+/** Builds the hook behind {@link VersionGate.fastifyHook}. @internal */
+export function createFastifyHook(gate: VersionGate): GateFastifyHook {
+  const header = gate.header;
+  return async (request, reply) => {
+    const verdict = await gate.checkAsync(request.headers[header]);
+    if (verdict.isOk()) {
+      rememberAccepted(request, verdict.value);
+      return undefined;
+    }
+    const rejection = verdict.error;
+    reply.code(rejection.status);
+    for (const [key, value] of Object.entries(rejectionHeaders(rejection))) reply.header(key, value);
+    return reply.send(JSON.stringify(rejection.body));
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * The shipper's side of the gate: send an upload with its commit header and
+ * classify the answer.
+ *
+ * @module
+ */
+import { errAsync, ResultAsync } from 'neverthrow';
+import { BackfillError } from '../errors.js';
+import type { Logger } from '../_internals/logger.js';
+import { silentLogger } from '../_internals/logger.js';
+import { classifyGateResponse, type GateResponseClass } from './classify-gate-response.js';
+import { normalizeCommit } from './commit-hash.js';
+import { DEFAULT_HEADER } from './defaults.js';
+
+/** What {@link shipWithCommit} sends. */
+export interface ShipWithCommitOptions {
+  readonly url: string | URL;
+  /** The full commit of the code that produced the upload (`git rev-parse HEAD`). */
+  readonly commit: string;
+  /** The upload. An async iterable is streamed. */
+  readonly body?: string | Uint8Array | AsyncIterable<Uint8Array>;
+  /** @defaultValue `'PUT'` */
+  readonly method?: string;
+  /** @defaultValue {@link DEFAULT_HEADER} (`x-code-commit`) */
+  readonly header?: string;
+  /** Extra request headers. */
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly signal?: AbortSignal;
+  /** Fatal answers with a remediation are logged at error level here. */
+  readonly logger?: Logger;
+  /** @defaultValue the global `fetch` */
+  readonly fetch?: typeof fetch;
+}
+
+/** A classified answer, with the response text. */
+export interface ShipOutcome extends GateResponseClass {
+  readonly responseText: string;
+}
+
+/**
+ * Sends an upload with its commit header and classifies the answer (see
+ * {@link classifyGateResponse}). A network failure is a `retry` outcome with
+ * status 0, not an error; errors are only a malformed commit (nothing is
+ * sent) and `ABORTED`. On a fatal answer with a remediation, the remediation
+ * is logged at error level, so the host's journal shows what to run.
+ *
+ * @example
+ * ```ts
+ * const r = await shipWithCommit({ url: `${receiver}/episodes/${id}`, commit, body: tarball, logger: console });
+ * if (r.isOk() && r.value.verdict === 'fatal') queue.markFatal(id); // 412: don't retry
+ * if (r.isOk() && r.value.verdict === 'retry') queue.retryLater(id);
+ * ```
+ */
+export function shipWithCommit(options: ShipWithCommitOptions): ResultAsync<ShipOutcome, BackfillError> {
+  const commit = normalizeCommit(options.commit);
+  if (commit.isErr()) return errAsync(commit.error);
+  const logger = options.logger ?? silentLogger;
+  const doFetch = options.fetch ?? fetch;
+  const body = options.body;
+  const init: RequestInit & { duplex?: 'half' } = {
+    method: options.method ?? 'PUT',
+    headers: { ...options.headers, [options.header ?? DEFAULT_HEADER]: commit.value },
+    ...(body === undefined ? {} : { body: body as NonNullable<RequestInit['body']> }),
+    ...(body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array) ? { duplex: 'half' as const } : {}),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  };
+  const exchange = async (): Promise<ShipOutcome> => {
+    let response: Response;
+    try {
+      response = await doFetch(options.url, init);
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      const message = error instanceof Error ? `${error.message}${error.cause instanceof Error ? ` (${error.cause.message})` : ''}` : String(error);
+      logger.warn(`upload did not reach the receiver; will retry: ${message}`, { url: String(options.url) });
+      return { ...classifyGateResponse(0), message, responseText: '' };
+    }
+    const responseText = await response.text();
+    const outcome: ShipOutcome = { ...classifyGateResponse(response.status, responseText), responseText };
+    const fields = { status: outcome.status, code: outcome.code, your_commit: outcome.yourCommit ?? commit.value, head_commit: outcome.headCommit };
+    if (outcome.verdict === 'fatal') {
+      const what = `upload refused by the receiver (${outcome.status}${outcome.code === null ? '' : ` ${outcome.code}`}); it will not be retried`;
+      logger.error(outcome.remediation === null ? `${what}.` : `${what}. Run on this host, then ship again:\n${outcome.remediation}`, fields);
+    } else if (outcome.verdict === 'retry') {
+      logger.warn(`receiver answered ${outcome.status}; will retry`, fields);
+    }
+    return outcome;
+  };
+  return ResultAsync.fromPromise(exchange(), (error) =>
+    options.signal?.aborted
+      ? new BackfillError('ABORTED', 'The upload was aborted.', { cause: error })
+      : new BackfillError('IO_ERROR', `Reading the receiver's answer failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error }),
+  );
+}
