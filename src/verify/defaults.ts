@@ -1,0 +1,27 @@
+/**
+ * Defaults of the ManifestVerifier module. Options refer to these through
+ * their `@defaultValue` tags, so the docs and the code cannot drift apart.
+ *
+ * @module
+ */
+
+/** Files hashed at the same time by `verifyChecksums` and `writeChecksums`. */
+export const DEFAULT_HASH_CONCURRENCY = 4;
+
+/** Read size for hashing files: large reads keep node:crypto busy, not the event loop. */
+export const DEFAULT_READ_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/** Signatures from distinct keys that `verifyDsse` needs by default. */
+export const DEFAULT_DSSE_THRESHOLD = 1;
+
+/** Smallest RSA modulus accepted for signing or verifying, in bits. */
+export const MIN_RSA_BITS = 2048;
+
+/** The DSSE payload type of in-toto statements. */
+export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
+
+/** Statement `_type` values accepted by `verifyInTotoSubject` (v1, and v0.1 as cosign still writes it). */
+export const IN_TOTO_STATEMENT_TYPES: readonly string[] = ['https://in-toto.io/Statement/v1', 'https://in-toto.io/Statement/v0.1'];
+
+/** Name of the directory-wide sums file `verifyDataset` looks for next to a tarball. */
+export const SHA256SUMS_FILE_NAME = 'SHA256SUMS';

@@ -1,0 +1,252 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { ResultAsync, errAsync } from 'neverthrow';
+import { BackfillError, toBackfillError, type BackfillErrorCode } from '../errors.js';
+import { silentLogger, type Logger } from '../_internals/logger.js';
+import { parseChecksums, type ChecksumLineFormat } from './checksums-file.js';
+import { DEFAULT_HASH_CONCURRENCY } from './defaults.js';
+import { hashFile, mapBounded, type FileDigest } from './hash-file.js';
+import { joinBytes, unsafePathReason } from './safe-path.js';
+
+/**
+ * The verdict on one listed file. `sha256sum --check` prints `OK` for `OK`,
+ * `FAILED` for `FAILED`, `FAILED open or read` for `MISSING` and
+ * `UNREADABLE`, and nothing for `SKIPPED`. `UNSAFE` is this library's own:
+ * the entry was refused, not read.
+ */
+export type ChecksumStatus = 'OK' | 'FAILED' | 'MISSING' | 'UNREADABLE' | 'SKIPPED' | 'UNSAFE';
+
+/** One listed file, its expected and actual digest, and the verdict. */
+export interface ChecksumResult {
+  /** 1-based line in the sums file. */
+  readonly line: number;
+  /** The name as listed (unescaped), decoded as UTF-8. */
+  readonly path: string;
+  readonly format: ChecksumLineFormat;
+  /** Expected SHA-256, lowercase hex. */
+  readonly expected: string;
+  /** Actual SHA-256, or `null` when the file was not read. */
+  readonly actual: string | null;
+  /** Bytes hashed, or `null` when the file was not read. */
+  readonly bytes: number | null;
+  readonly status: ChecksumStatus;
+  /** The error code for any status but `OK` and `SKIPPED`. */
+  readonly code?: BackfillErrorCode;
+}
+
+/** Counters over the whole sums file. */
+export interface ChecksumCounts {
+  readonly listed: number;
+  readonly ok: number;
+  readonly failed: number;
+  readonly missing: number;
+  readonly skipped: number;
+  readonly unreadable: number;
+  readonly unsafe: number;
+  /** Improperly formatted lines (fatal only under `strict`). */
+  readonly malformed: number;
+  readonly blank: number;
+  readonly comments: number;
+}
+
+/** What {@link verifyChecksums} found. */
+export interface ChecksumReport {
+  /** `true` exactly when `sha256sum --check` (with the same flags) would exit 0 and no entry was refused as unsafe. */
+  readonly ok: boolean;
+  readonly sumsPath: string;
+  readonly baseDir: string;
+  readonly strict: boolean;
+  readonly ignoreMissing: boolean;
+  /** Every well-formed line, in file order. */
+  readonly entries: readonly ChecksumResult[];
+  readonly counts: ChecksumCounts;
+  /** Line numbers of improperly formatted lines. */
+  readonly malformedLines: readonly number[];
+  /** One coded error per problem (mismatch, missing file, unsafe path, malformed line…), in line order. */
+  readonly problems: readonly BackfillError[];
+}
+
+/** Progress of {@link verifyChecksums}. */
+export interface ChecksumProgress {
+  readonly filesDone: number;
+  readonly filesTotal: number;
+  readonly bytesHashed: number;
+}
+
+/** Options for {@link verifyChecksums}. */
+export interface VerifyChecksumsOptions {
+  /**
+   * Improperly formatted lines make the report fail, like `--strict`.
+   * @defaultValue `false`
+   */
+  readonly strict?: boolean;
+  /**
+   * Listed files that do not exist are skipped, like `--ignore-missing`
+   * (but at least one file must still verify).
+   * @defaultValue `false`
+   */
+  readonly ignoreMissing?: boolean;
+  /**
+   * Directory the listed names are relative to.
+   * @defaultValue the directory of `sumsPath`
+   */
+  readonly baseDir?: string;
+  /**
+   * Files hashed at the same time.
+   * @defaultValue `DEFAULT_HASH_CONCURRENCY` (4)
+   */
+  readonly concurrency?: number;
+  /**
+   * Read size when hashing, in bytes.
+   * @defaultValue `DEFAULT_READ_CHUNK_BYTES` (4 MiB)
+   */
+  readonly chunkBytes?: number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: ChecksumProgress) => void;
+  readonly logger?: Logger;
+}
+
+type Hashed = { digest: FileDigest } | { error: unknown };
+
+function positiveInt(value: number | undefined, name: string): BackfillError | undefined {
+  if (value === undefined || (Number.isInteger(value) && value > 0)) return undefined;
+  return new BackfillError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${String(value)}.`);
+}
+
+function statusOfReadError(error: unknown, ignoreMissing: boolean): ChecksumStatus {
+  const code = (error as { code?: unknown }).code;
+  if (code === 'ENOENT') return ignoreMissing ? 'SKIPPED' : 'MISSING';
+  return 'UNREADABLE';
+}
+
+/**
+ * Checks the files listed in a `SHA256SUMS` file and reaches the same
+ * verdicts as GNU `sha256sum --check`: same line forms (text, binary,
+ * escaped names, BSD `--tag`), malformed lines counted and fatal under
+ * `strict`, missing files skipped under `ignoreMissing`, and the report
+ * fails unless at least one file matched. Files are hashed in parallel
+ * (bounded by `concurrency`), each once even if listed twice.
+ *
+ * Entries whose name is absolute or climbs out of `baseDir` with `..` are
+ * refused (`CHECKSUM_PATH_UNSAFE`) without being opened.
+ *
+ * The result is `Ok(report)` whenever the sums file could be read; check
+ * `report.ok`. It is `Err` only when the sums file cannot be read, an option
+ * is invalid, or `signal` fired (`ABORTED`).
+ *
+ * @example
+ * ```ts
+ * const result = await verifyChecksums('bundle/SHA256SUMS', { strict: true });
+ * if (result.isErr()) throw result.error;
+ * for (const e of result.value.entries) console.log(`${e.path}: ${e.status}`);
+ * if (!result.value.ok) process.exitCode = 1;
+ * ```
+ */
+export function verifyChecksums(sumsPath: string, options: VerifyChecksumsOptions = {}): ResultAsync<ChecksumReport, BackfillError> {
+  const invalid = positiveInt(options.concurrency, 'concurrency') ?? positiveInt(options.chunkBytes, 'chunkBytes');
+  if (invalid) return errAsync(invalid);
+  return ResultAsync.fromPromise(run(sumsPath, options), (error) => toBackfillError(error, 'IO_ERROR', { path: sumsPath }));
+}
+
+async function run(sumsPath: string, options: VerifyChecksumsOptions): Promise<ChecksumReport> {
+  const strict = options.strict ?? false;
+  const ignoreMissing = options.ignoreMissing ?? false;
+  const baseDir = resolve(options.baseDir ?? dirname(sumsPath));
+  const logger = options.logger ?? silentLogger;
+  const { signal } = options;
+  if (signal?.aborted) throw new BackfillError('ABORTED', 'The operation was aborted.');
+  const parsed = parseChecksums(await readFile(sumsPath, signal === undefined ? {} : { signal }));
+
+  // Hash each distinct, safe path once, however often it is listed.
+  const unsafe = new Map<string, string>();
+  const toHash = new Map<string, Buffer>();
+  for (const entry of parsed.entries) {
+    const key = entry.pathBytes.toString('latin1');
+    const reason = unsafePathReason(entry.pathBytes);
+    if (reason !== undefined) unsafe.set(key, reason);
+    else if (entry.pathBytes.length > 0) toHash.set(key, joinBytes(baseDir, entry.pathBytes));
+  }
+  let filesDone = 0;
+  let bytesHashed = 0;
+  const filesTotal = toHash.size;
+  const keys = [...toHash.keys()];
+  const hashed = await mapBounded(keys, options.concurrency ?? DEFAULT_HASH_CONCURRENCY, async (key): Promise<Hashed> => {
+    let outcome: Hashed;
+    try {
+      outcome = { digest: await hashFile(toHash.get(key) as Buffer, { signal, chunkBytes: options.chunkBytes, onBytes: (n) => (bytesHashed += n) }) };
+    } catch (error) {
+      if (signal?.aborted) throw new BackfillError('ABORTED', 'The operation was aborted.', { cause: error });
+      outcome = { error };
+    }
+    filesDone++;
+    options.onProgress?.({ filesDone, filesTotal, bytesHashed });
+    return outcome;
+  });
+  const byKey = new Map(keys.map((key, i) => [key, hashed[i] as Hashed]));
+
+  const entries: ChecksumResult[] = [];
+  const problems: Array<{ line: number; error: BackfillError }> = [];
+  for (const entry of parsed.entries) {
+    const key = entry.pathBytes.toString('latin1');
+    const base = { line: entry.line, path: entry.path, format: entry.format, expected: entry.sha256 };
+    const context = { path: entry.path, line: entry.line };
+    const reason = unsafe.get(key);
+    const outcome = byKey.get(key) ?? { error: Object.assign(new Error('empty file name'), { code: 'ENOENT' }) };
+    let result: ChecksumResult;
+    if (reason !== undefined) {
+      result = { ...base, actual: null, bytes: null, status: 'UNSAFE', code: 'CHECKSUM_PATH_UNSAFE' };
+      problems.push({ line: entry.line, error: new BackfillError('CHECKSUM_PATH_UNSAFE', `line ${entry.line}: ${JSON.stringify(entry.path)} ${reason}; it was not read. Use names relative to the sums file.`, { context }) });
+    } else if ('error' in outcome) {
+      const status = statusOfReadError(outcome.error, ignoreMissing);
+      if (status === 'SKIPPED') {
+        result = { ...base, actual: null, bytes: null, status };
+      } else {
+        const code = status === 'MISSING' ? 'FILE_MISSING' : 'IO_ERROR';
+        const why = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+        result = { ...base, actual: null, bytes: null, status, code };
+        problems.push({ line: entry.line, error: new BackfillError(code, `line ${entry.line}: ${JSON.stringify(entry.path)}: FAILED open or read (${why}).`, { cause: outcome.error, context }) });
+      }
+    } else {
+      const { sha256, bytes } = outcome.digest;
+      const matches = sha256 === entry.sha256;
+      result = matches ? { ...base, actual: sha256, bytes, status: 'OK' } : { ...base, actual: sha256, bytes, status: 'FAILED', code: 'CHECKSUM_MISMATCH' };
+      if (!matches) {
+        problems.push({ line: entry.line, error: new BackfillError('CHECKSUM_MISMATCH', `line ${entry.line}: ${JSON.stringify(entry.path)}: FAILED; expected sha256 ${entry.sha256}, got ${sha256}.`, { context: { ...context, digest: sha256 } }) });
+      }
+    }
+    entries.push(result);
+  }
+  for (const bad of parsed.malformed) {
+    problems.push({ line: bad.line, error: new BackfillError('CHECKSUM_LINE_MALFORMED', `${sumsPath} line ${bad.line}: improperly formatted SHA256 checksum line (${bad.reason}).`, { context: { path: sumsPath, line: bad.line } }) });
+  }
+
+  const count = (status: ChecksumStatus): number => entries.filter((e) => e.status === status).length;
+  const counts: ChecksumCounts = {
+    listed: entries.length,
+    ok: count('OK'),
+    failed: count('FAILED'),
+    missing: count('MISSING'),
+    skipped: count('SKIPPED'),
+    unreadable: count('UNREADABLE'),
+    unsafe: count('UNSAFE'),
+    malformed: parsed.malformed.length,
+    blank: parsed.blankLines,
+    comments: parsed.commentLines,
+  };
+  const ordered = problems.sort((a, b) => a.line - b.line).map((p) => p.error);
+  if (entries.length === 0) {
+    ordered.push(new BackfillError('CHECKSUM_LINE_MALFORMED', `${sumsPath}: no properly formatted SHA256 checksum lines found.`, { context: { path: sumsPath } }));
+  } else if (counts.ok === 0 && counts.skipped > 0 && counts.skipped === entries.length) {
+    ordered.push(new BackfillError('FILE_MISSING', `${sumsPath}: no file was verified; every listed file is missing.`, { context: { path: sumsPath } }));
+  }
+  const ok =
+    entries.length > 0 &&
+    counts.ok > 0 &&
+    counts.failed === 0 &&
+    counts.missing === 0 &&
+    counts.unreadable === 0 &&
+    counts.unsafe === 0 &&
+    (!strict || counts.malformed === 0);
+  logger.info('verifyChecksums finished', { sumsPath, passed: ok, counts });
+  return { ok, sumsPath, baseDir, strict, ignoreMissing, entries, counts, malformedLines: parsed.malformed.map((m) => m.line), problems: ordered };
+}

@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { ResultAsync, errAsync } from 'neverthrow';
+import { BackfillError, toBackfillError } from '../errors.js';
+import { silentLogger, type Logger } from '../_internals/logger.js';
+import { formatChecksumLine, type ChecksumOutputFormat } from './checksums-file.js';
+import { DEFAULT_HASH_CONCURRENCY, DEFAULT_READ_CHUNK_BYTES } from './defaults.js';
+import { hashFile, mapBounded } from './hash-file.js';
+import { joinBytes, unsafePathReason } from './safe-path.js';
+import type { ChecksumProgress } from './verify-checksums.js';
+
+/** One line that {@link writeChecksums} wrote. */
+export interface WrittenChecksum {
+  readonly path: string;
+  readonly sha256: string;
+  readonly bytes: number;
+}
+
+/** What {@link writeChecksums} wrote. */
+export interface WriteChecksumsResult {
+  /** The sums file, resolved. */
+  readonly path: string;
+  /** The entries in the order written (byte order of their names). */
+  readonly entries: readonly WrittenChecksum[];
+  /** The exact bytes written. */
+  readonly content: Buffer;
+}
+
+/** Options for {@link writeChecksums}. */
+export interface WriteChecksumsOptions {
+  /**
+   * Directory the names in `files` are relative to; the names are written
+   * as given.
+   * @defaultValue the directory of `outPath`
+   */
+  readonly baseDir?: string;
+  /**
+   * Line form: `'text'` as `sha256sum`, `'binary'` as `sha256sum --binary`,
+   * `'tag'` as `sha256sum --tag`.
+   * @defaultValue `'text'`
+   */
+  readonly format?: ChecksumOutputFormat;
+  /**
+   * Files hashed at the same time.
+   * @defaultValue `DEFAULT_HASH_CONCURRENCY` (4)
+   */
+  readonly concurrency?: number;
+  /**
+   * Read size when hashing, in bytes.
+   * @defaultValue `DEFAULT_READ_CHUNK_BYTES` (4 MiB)
+   */
+  readonly chunkBytes?: number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: ChecksumProgress) => void;
+  readonly logger?: Logger;
+}
+
+/**
+ * Hashes `files` and writes a sums file that is byte-for-byte what
+ * `sha256sum` prints for the same names, sorted by the bytes of their
+ * names (so the output never depends on the caller's order or locale).
+ * Duplicate names are written once. The file is written to a temporary
+ * name and renamed into place, so readers never see half of it.
+ *
+ * Names must be relative and stay inside `baseDir`
+ * (`CHECKSUM_PATH_UNSAFE` otherwise): {@link verifyChecksums} refuses
+ * anything else.
+ *
+ * @example
+ * ```ts
+ * // Same bytes as: cd bundle && sha256sum a.tar.zst b.json > SHA256SUMS
+ * const result = await writeChecksums(['b.json', 'a.tar.zst'], 'bundle/SHA256SUMS');
+ * if (result.isErr()) throw result.error;
+ * ```
+ */
+export function writeChecksums(files: readonly string[], outPath: string, options: WriteChecksumsOptions = {}): ResultAsync<WriteChecksumsResult, BackfillError> {
+  const concurrency = options.concurrency ?? DEFAULT_HASH_CONCURRENCY;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    return errAsync(new BackfillError('INVALID_ARGUMENT', `concurrency must be a positive integer, got ${String(concurrency)}.`));
+  }
+  const names = [...new Set(files)].map((name) => Buffer.from(name, 'utf8')).sort(Buffer.compare);
+  for (const name of names) {
+    const reason = name.length === 0 ? 'is empty' : unsafePathReason(name);
+    if (reason !== undefined) {
+      return errAsync(new BackfillError('CHECKSUM_PATH_UNSAFE', `${JSON.stringify(name.toString('utf8'))} ${reason}; list files by their path relative to the sums file.`, { context: { path: name.toString('utf8') } }));
+    }
+  }
+  const target = resolve(outPath);
+  const baseDir = resolve(options.baseDir ?? dirname(target));
+  const logger = options.logger ?? silentLogger;
+  const { signal } = options;
+  let filesDone = 0;
+  let bytesHashed = 0;
+  const work = async (): Promise<WriteChecksumsResult> => {
+    const digests = await mapBounded(names, concurrency, async (name) => {
+      const digest = await hashFile(joinBytes(baseDir, name), { signal, chunkBytes: options.chunkBytes ?? DEFAULT_READ_CHUNK_BYTES, onBytes: (n) => (bytesHashed += n) }).catch((error: unknown) => {
+        throw toBackfillError(error, 'IO_ERROR', { path: name.toString('utf8') });
+      });
+      filesDone++;
+      options.onProgress?.({ filesDone, filesTotal: names.length, bytesHashed });
+      return digest;
+    });
+    const entries = names.map((name, i) => ({ path: name.toString('utf8'), ...(digests[i] as { sha256: string; bytes: number }) }));
+    const content = Buffer.concat(names.map((name, i) => formatChecksumLine(name, (digests[i] as { sha256: string }).sha256, options.format ?? 'text')));
+    const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      await writeFile(temp, content, signal === undefined ? {} : { signal });
+      await rename(temp, target);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw toBackfillError(error, 'IO_ERROR', { path: target });
+    }
+    logger.info('writeChecksums wrote', { path: target, files: entries.length, bytes: bytesHashed });
+    return { path: target, entries, content };
+  };
+  return ResultAsync.fromPromise(work(), (error) => toBackfillError(error, 'IO_ERROR', { path: target }));
+}

@@ -1,0 +1,246 @@
+/**
+ * verifyChecksums / writeChecksums against GNU sha256sum itself: same bytes
+ * written, same per-file verdicts and the same overall status when checking.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyChecksums, writeChecksums, type ChecksumReport } from '../../../src/verify/index.js';
+
+const hasSha256sum = spawnSync('sha256sum', ['--version']).status === 0;
+if (!hasSha256sum) console.warn('verify.checksums: sha256sum not found; oracle tests skipped');
+
+const NAMES = [
+  'plain.txt',
+  'with space.txt',
+  'back\\slash.bin',
+  'new\nline.txt',
+  'carriage\rreturn',
+  'tab\tname',
+  ' leading space',
+  'trailing space ',
+  'ünïcödé.json',
+  '*star',
+  'sub/dir/deep.txt',
+];
+
+let dir: string;
+
+function sha(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * The name in one line of `sha256sum -c` output. Versions differ in which
+ * names they escape when printing (9.1: only names with a newline), so undo
+ * the escaping rather than reproduce it.
+ */
+function unshown(line: string): string {
+  if (!line.startsWith('\\')) return line;
+  return line.slice(1).replace(/\\(.)/g, (_m, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c));
+}
+
+function gnuCheck(sums: string, flags: string[]): { status: number; lines: string[] } {
+  const r = spawnSync('sha256sum', ['--check', ...flags, sums], { cwd: dir, encoding: 'buffer' });
+  const lines = r.stdout.toString('utf8').split('\n').filter((l) => l.length > 0).map(unshown);
+  return { status: r.status ?? -1, lines };
+}
+
+function ourLines(report: ChecksumReport): string[] {
+  return report.entries
+    .filter((e) => e.status !== 'SKIPPED')
+    .map((e) => `${e.path}: ${e.status === 'OK' ? 'OK' : e.status === 'FAILED' ? 'FAILED' : 'FAILED open or read'}`);
+}
+
+async function compare(sumsContent: Buffer | string, opts: { strict?: boolean; ignoreMissing?: boolean } = {}): Promise<ChecksumReport> {
+  const sums = join(dir, `SUMS-${randomBytes(4).toString('hex')}`);
+  writeFileSync(sums, sumsContent);
+  const flags = [...(opts.strict ? ['--strict'] : []), ...(opts.ignoreMissing ? ['--ignore-missing'] : [])];
+  const gnu = gnuCheck(sums, flags);
+  const result = await verifyChecksums(sums, opts);
+  unlinkSync(sums);
+  expect(result.isOk()).toBe(true);
+  const report = result._unsafeUnwrap();
+  expect(ourLines(report)).toEqual(gnu.lines);
+  expect(report.ok).toBe(gnu.status === 0);
+  return report;
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'bk-verify-sums-'));
+  mkdirSync(join(dir, 'sub', 'dir'), { recursive: true });
+  NAMES.forEach((name, i) => writeFileSync(join(dir, name), `content of file ${i}\n`.repeat(i * 100 + 1)));
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!hasSha256sum)('writeChecksums matches sha256sum byte for byte', () => {
+  const sorted = [...NAMES].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  for (const [format, flag] of [['text', []], ['binary', ['--binary']], ['tag', ['--tag']]] as const) {
+    it(`${format} form, names with spaces, backslashes, CR and newlines`, async () => {
+      const out = join(dir, `OUT-${format}`);
+      const result = await writeChecksums([...NAMES].reverse(), out, { format });
+      expect(result.isOk()).toBe(true);
+      const gnu = spawnSync('sha256sum', [...flag, '--', ...sorted], { cwd: dir, encoding: 'buffer' });
+      expect(gnu.status).toBe(0);
+      expect(readFileSync(out).equals(gnu.stdout)).toBe(true);
+      expect(result._unsafeUnwrap().entries.map((e) => e.path)).toEqual(sorted);
+      // and the file it wrote checks clean with sha256sum itself
+      expect(gnuCheck(out, []).status).toBe(0);
+      unlinkSync(out);
+    });
+  }
+
+  it('refuses absolute and escaping names', async () => {
+    const abs = await writeChecksums([join(dir, 'plain.txt')], join(dir, 'X'));
+    expect(abs._unsafeUnwrapErr().code).toBe('CHECKSUM_PATH_UNSAFE');
+    const up = await writeChecksums(['sub/../../etc/passwd'], join(dir, 'X'));
+    expect(up._unsafeUnwrapErr().code).toBe('CHECKSUM_PATH_UNSAFE');
+  });
+
+  it('reports a missing file as IO_ERROR and leaves no file behind', async () => {
+    const out = join(dir, 'NOPE');
+    const r = await writeChecksums(['does-not-exist'], out);
+    expect(r._unsafeUnwrapErr().code).toBe('IO_ERROR');
+    expect(() => readFileSync(out)).toThrow();
+  });
+});
+
+describe.skipIf(!hasSha256sum)('verifyChecksums reaches the same verdicts as sha256sum --check', () => {
+  function gnuSums(flags: string[] = []): Buffer {
+    const r = spawnSync('sha256sum', [...flags, '--', ...NAMES], { cwd: dir, encoding: 'buffer' });
+    expect(r.status).toBe(0);
+    return r.stdout;
+  }
+
+  it('all OK in text, binary and tag form', async () => {
+    for (const flags of [[], ['--binary'], ['--tag']]) {
+      const report = await compare(gnuSums(flags));
+      expect(report.ok).toBe(true);
+      expect(report.counts.ok).toBe(NAMES.length);
+    }
+  });
+
+  it('a tampered file FAILS and the report says which', async () => {
+    const sums = gnuSums();
+    const victim = join(dir, 'with space.txt');
+    const original = readFileSync(victim);
+    writeFileSync(victim, Buffer.concat([original, Buffer.from('x')]));
+    try {
+      const report = await compare(sums);
+      const bad = report.entries.find((e) => e.path === 'with space.txt');
+      expect(bad?.status).toBe('FAILED');
+      expect(bad?.code).toBe('CHECKSUM_MISMATCH');
+      expect(bad?.actual).toBe(sha(readFileSync(victim)));
+      expect(report.problems.map((p) => p.code)).toEqual(['CHECKSUM_MISMATCH']);
+    } finally {
+      writeFileSync(victim, original);
+    }
+  });
+
+  it('missing files: FAILED open or read, or skipped with ignoreMissing', async () => {
+    const sums = Buffer.concat([gnuSums(), Buffer.from(`${sha('gone')}  gone.txt\n`)]);
+    const plain = await compare(sums);
+    expect(plain.counts.missing).toBe(1);
+    expect(plain.problems[0]?.code).toBe('FILE_MISSING');
+    const ignoring = await compare(sums, { ignoreMissing: true });
+    expect(ignoring.ok).toBe(true);
+    expect(ignoring.counts.skipped).toBe(1);
+    // nothing verified at all fails, as in sha256sum
+    const none = await compare(`${sha('gone')}  gone.txt\n`, { ignoreMissing: true });
+    expect(none.ok).toBe(false);
+    expect(none.problems.at(-1)?.code).toBe('FILE_MISSING');
+  });
+
+  it('blank, comment and malformed lines are counted; malformed ones are fatal under strict', async () => {
+    const sums = Buffer.concat([Buffer.from('# a comment\n\n'), gnuSums(), Buffer.from('not a checksum line\n\r\n')]);
+    const lax = await compare(sums);
+    expect(lax.ok).toBe(true);
+    expect(lax.counts).toMatchObject({ malformed: 1, blank: 2, comments: 1 });
+    expect(lax.malformedLines).toEqual([NAMES.length + 3]);
+    const strict = await compare(sums, { strict: true });
+    expect(strict.ok).toBe(false);
+    expect(strict.problems.map((p) => p.code)).toEqual(['CHECKSUM_LINE_MALFORMED']);
+    const empty = await compare('garbage\n');
+    expect(empty.ok).toBe(false);
+  });
+
+  it('CRLF line endings, upper-case hex and a directory', async () => {
+    // upper-case only the digests: the names must stay as they are
+    const lines = gnuSums()
+      .toString('latin1')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.replace(/^(\\?)([0-9a-f]{64})/, (_m, e: string, h: string) => e + h.toUpperCase()));
+    await compare(Buffer.from(`${lines.join('\r\n')}\r\n`, 'latin1'));
+    const withDir = await compare(`${sha('')}  sub\n`);
+    expect(withDir.entries[0]?.status).toBe('UNREADABLE');
+  });
+
+  it('refuses .. and absolute paths with CHECKSUM_PATH_UNSAFE, without reading them', async () => {
+    const evil = `${sha('x')}  ../outside.txt\n${sha('y')}  /etc/hostname\n${sha('z')}  sub/../../x\n`;
+    const sums = join(dir, 'EVIL');
+    writeFileSync(sums, Buffer.concat([gnuSums(), Buffer.from(evil)]));
+    const report = (await verifyChecksums(sums))._unsafeUnwrap();
+    unlinkSync(sums);
+    expect(report.ok).toBe(false);
+    expect(report.counts.unsafe).toBe(3);
+    expect(report.entries.filter((e) => e.status === 'UNSAFE').every((e) => e.actual === null)).toBe(true);
+    expect(report.problems.map((p) => p.code)).toEqual(['CHECKSUM_PATH_UNSAFE', 'CHECKSUM_PATH_UNSAFE', 'CHECKSUM_PATH_UNSAFE']);
+    // a `..` that stays inside is fine
+    const inside = await compare(`${sha(readFileSync(join(dir, 'plain.txt')))}  sub/../plain.txt\n`);
+    expect(inside.ok).toBe(true);
+  });
+
+  it('randomised lines: same verdicts as sha256sum on 250 sums files', async () => {
+    let seed = 12345;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const pick = <T>(xs: readonly T[]): T => xs[rand(xs.length)] as T;
+    const digests = new Map(NAMES.map((n) => [n, sha(readFileSync(join(dir, n)))]));
+    const escape = (n: string): string => n.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+    function line(): string {
+      const name = pick([...NAMES, 'missing file', '', 'x']);
+      const good = digests.get(name) ?? sha(name);
+      const hex = pick([good, good, good.toUpperCase(), sha('wrong'), good.slice(1), `${good}0`, `${good.slice(0, 63)}g`]);
+      const needs = /[\\\n\r]/.test(name);
+      const nm = pick([needs ? escape(name) : name, escape(name), name.replace(/\n/g, '')]);
+      const esc = pick(['', '', needs ? '\\' : '', '\\']);
+      const lead = pick(['', '', '', ' ', '\t']);
+      switch (rand(7)) {
+        case 0:
+          return `${lead}${esc}${hex}  ${nm}`;
+        case 1:
+          return `${lead}${esc}${hex} *${nm}`;
+        case 2:
+          return `${lead}${esc}SHA256 (${nm}) = ${hex}`;
+        case 3:
+          return `${lead}${esc}SHA256(${nm})=${hex}`;
+        case 4:
+          return `${lead}${esc}${hex} ${nm}`;
+        case 5:
+          return `${lead}${esc}${hex}\t${pick([' ', '*', ''])}${nm}`;
+        default:
+          return pick(['', '#', '# x', 'SHA256 (x', `SHA256 (x) ${hex}`, 'garbage', `${hex}`, `${hex} `]);
+      }
+    }
+    const seen = { ok: 0, failed: 0, malformed: 0, skipped: 0 };
+    for (let round = 0; round < 250; round++) {
+      const body = Array.from({ length: 1 + rand(5) }, line).join(pick(['\n', '\r\n'])) + pick(['\n', '']);
+      const report = await compare(body, { strict: rand(2) === 0, ignoreMissing: rand(2) === 0 });
+      seen.ok += report.ok ? 1 : 0;
+      seen.failed += report.counts.failed;
+      seen.malformed += report.counts.malformed;
+      seen.skipped += report.counts.skipped;
+    }
+    // the generator must really exercise every kind of verdict
+    expect(Math.min(seen.ok, seen.failed, seen.malformed, seen.skipped)).toBeGreaterThan(10);
+  });
+});
