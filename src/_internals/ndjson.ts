@@ -89,10 +89,11 @@ export class LineSplitter {
     }
   }
 
-  #checkLength(length: number): void {
+  /** `line` defaults to the line being accumulated (not yet emitted). */
+  #checkLength(length: number, line = this.#line + 1): void {
     if (length > this.maxLineBytes) {
-      throw new BackfillError('LINE_TOO_LONG', `${this.member} line ${this.#line + 1}: longer than maxLineBytes (${this.maxLineBytes}); raise maxLineBytes or fix the record.`, {
-        context: { member: this.member, line: this.#line + 1 },
+      throw new BackfillError('LINE_TOO_LONG', `${this.member} line ${line}: longer than maxLineBytes (${this.maxLineBytes}); raise maxLineBytes or fix the record.`, {
+        context: { member: this.member, line },
       });
     }
   }
@@ -101,7 +102,7 @@ export class LineSplitter {
     this.#line += 1;
     if (this.#line === 1 && end - start >= 3 && bytes[start] === BOM[0] && bytes[start + 1] === BOM[1] && bytes[start + 2] === BOM[2]) start += 3;
     if (end > start && bytes[end - 1] === CR) end -= 1;
-    this.#checkLength(end - start);
+    this.#checkLength(end - start, this.#line);
     if (end === start) return;
     const first = bytes[start];
     if ((first === SPACE || first === TAB) && isBlank(bytes, start, end)) return;

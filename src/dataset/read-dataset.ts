@@ -154,11 +154,12 @@ class DatasetReader implements Dataset {
         if (next.done) break;
         const entry = next.value;
         const { header } = entry;
-        const name = checkMemberName(header.name);
         if (header.type === 'directory') {
+          checkMemberName(header.name === './' ? '.' : header.name);
           entry.resume();
           continue;
         }
+        const name = checkMemberName(header.name);
         if (!REGULAR_FILE_TYPES.has(header.type ?? 'file')) {
           throw fail(
             new BackfillError('MEMBER_TYPE_UNSUPPORTED', `member ${JSON.stringify(name)} is a ${header.type}; datasets hold regular files only (no links or devices).`, {

@@ -1,0 +1,27 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll } from 'vitest';
+
+/** A temporary directory removed after the test file. */
+export function tempDir(prefix = 'backfill-kit-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Runs a command (no shell) and returns stdout; throws on failure. */
+export function run(cmd: string, args: string[], options: { cwd?: string; input?: string | Buffer } = {}): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, ...options });
+}
+
+/** Runs a shell script (bash -o pipefail) and returns stdout; throws on failure. */
+export function sh(script: string, cwd?: string): string {
+  return execFileSync('bash', ['-o', 'pipefail', '-c', script], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, ...(cwd ? { cwd } : {}) });
+}
+
+/** Whether a command-line tool is installed. */
+export function hasTool(name: string): boolean {
+  return spawnSync('bash', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+}

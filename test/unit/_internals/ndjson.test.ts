@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { LineSplitter, decodeLine, parseRecordLine } from '../../../src/_internals/ndjson.js';
+
+function split(chunks: Buffer[], maxLineBytes = 1024): { lines: [number, string][]; records: number } {
+  const splitter = new LineSplitter('m.ndjson', maxLineBytes);
+  const lines: [number, string][] = [];
+  const sink = (b: Buffer, s: number, e: number, line: number): void => {
+    lines.push([line, decodeLine(b, s, e, 'm.ndjson', line)]);
+  };
+  for (const c of chunks) splitter.push(c, sink);
+  splitter.end(sink);
+  return { lines, records: splitter.records };
+}
+
+/** Every way of cutting `text` into two chunks, plus one byte at a time. */
+function cuts(text: string): Buffer[][] {
+  const b = Buffer.from(text, 'utf8');
+  const out: Buffer[][] = [[b], [...b].map((x) => Buffer.from([x]))];
+  for (let i = 1; i < b.length; i++) out.push([b.subarray(0, i), b.subarray(i)]);
+  return out;
+}
+
+describe('LineSplitter', () => {
+  it('handles CRLF, blank lines, a missing final newline and a BOM, however the bytes are chunked', () => {
+    const text = '\uFEFF{"a":1}\r\n\r\n   \n{"b":"é🚀"}\n\t\n{"c":3}';
+    for (const chunks of cuts(text)) {
+      expect(split(chunks)).toEqual({
+        lines: [
+          [1, '{"a":1}'],
+          [4, '{"b":"é🚀"}'],
+          [6, '{"c":3}'],
+        ],
+        records: 3,
+      });
+    }
+  });
+
+  it('counts an empty input as no records', () => {
+    expect(split([Buffer.alloc(0)])).toEqual({ lines: [], records: 0 });
+    expect(split([Buffer.from('\n\n')])).toEqual({ lines: [], records: 0 });
+  });
+
+  it('refuses a line longer than maxLineBytes, naming the line, even when it never ends', () => {
+    const long = Buffer.from(`{"ok":1}\n${'x'.repeat(50)}`);
+    for (const chunks of [[long], [...long].map((x) => Buffer.from([x]))]) {
+      expect(() => split(chunks, 20)).toThrowError(expect.objectContaining({ code: 'LINE_TOO_LONG', context: { member: 'm.ndjson', line: 2 } }));
+    }
+    expect(split([Buffer.from(`${'y'.repeat(20)}\r\n`)], 20).records).toBe(1);
+  });
+});
+
+describe('decodeLine', () => {
+  it('refuses invalid UTF-8 instead of replacing it', () => {
+    const bad = Buffer.from([0x7b, 0xff, 0x7d]);
+    expect(() => decodeLine(bad, 0, bad.length, 'm.ndjson', 9)).toThrowError(expect.objectContaining({ code: 'ENCODING_INVALID', context: { member: 'm.ndjson', line: 9 } }));
+  });
+});
+
+describe('parseRecordLine', () => {
+  it('returns objects', () => {
+    expect(parseRecordLine('{"_id":"x"}', 'm', 1)).toEqual({ _id: 'x' });
+  });
+  it.each([
+    ['{"a":', 'JSON_MALFORMED'],
+    ['[1,2]', 'RECORD_NOT_OBJECT'],
+    ['null', 'RECORD_NOT_OBJECT'],
+    ['"s"', 'RECORD_NOT_OBJECT'],
+    ['42', 'RECORD_NOT_OBJECT'],
+  ])('refuses %j with %s and names the member and line', (raw, code) => {
+    expect(() => parseRecordLine(raw, 'linksets.ndjson', 41)).toThrowError(expect.objectContaining({ code, context: { member: 'linksets.ndjson', line: 41 } }));
+  });
+  it('keeps the raw line out of the error message', () => {
+    try {
+      parseRecordLine('{"secret":"hunter2"', 'm', 1);
+    } catch (e) {
+      expect(String((e as Error).message)).not.toContain('hunter2');
+      expect(JSON.stringify(e)).not.toContain('hunter2');
+    }
+    expect.assertions(2);
+  });
+});

@@ -1,0 +1,338 @@
+import { createReadStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createGzip } from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
+import { createWriteStream } from 'node:fs';
+import tar from 'tar-stream';
+import { CompressStream } from 'zstd-napi';
+import { describe, expect, it } from 'vitest';
+import { readDataset, writeDataset, type Dataset } from '../../../src/dataset/index.js';
+import { BackfillError } from '../../../src/errors.js';
+import { generateLinksets } from '../../../src/testing/index.js';
+import { run, sh, tempDir } from '../../support/tmp.js';
+
+const dir = tempDir('bk-read-');
+
+function sha256sum(file: string): string {
+  return run('sha256sum', [file]).split(' ')[0]!;
+}
+
+/** Reads every record of every member; returns counts per member. */
+async function readAll(ds: Dataset): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for await (const m of ds) {
+    if (!m.name.endsWith('.ndjson')) continue;
+    counts[m.name] = 0;
+    for await (const r of m.records()) {
+      void r;
+      counts[m.name]! += 1;
+    }
+  }
+  return counts;
+}
+
+async function failure(ds: Dataset): Promise<BackfillError> {
+  try {
+    await readAll(ds);
+  } catch (e) {
+    expect(e).toBeInstanceOf(BackfillError);
+    return e as BackfillError;
+  }
+  const scanned = await ds.manifest();
+  if (scanned.isErr()) return scanned.error;
+  throw new Error('expected the dataset to fail');
+}
+
+/** A directory of NDJSON members plus a manifest, to be packed by GNU tar. */
+function memberDir(name: string, members: Record<string, string>, manifest?: object): string {
+  const d = join(dir, name);
+  mkdirSync(d, { recursive: true });
+  for (const [file, text] of Object.entries(members)) writeFileSync(join(d, file), text);
+  if (manifest) writeFileSync(join(d, 'manifest.json'), JSON.stringify(manifest));
+  return d;
+}
+
+/** Builds a tar with tar-stream, for shapes GNU tar won't make (hostile names, devices). */
+async function craftTar(file: string, entries: { header: tar.Header | Record<string, unknown>; body?: string | Buffer }[], compress = false): Promise<void> {
+  const pack = tar.pack();
+  const done = pipeline(pack, ...(compress ? [new CompressStream({ compressionLevel: 1 })] : []), createWriteStream(file));
+  for (const e of entries) {
+    await new Promise<void>((resolve, reject) => pack.entry(e.header as tar.Header, e.body ?? '', (err) => (err ? reject(err) : resolve())));
+  }
+  pack.finalize();
+  await done;
+}
+
+const lines = (n: number, start = 0): string => Array.from({ length: n }, (_, i) => JSON.stringify({ _id: `id-${start + i}`, v: 'é\t"q"' })).join('\n') + '\n';
+
+describe('readDataset on archives made by GNU tar and the zstd CLI', () => {
+  const src = memberDir('gnu', { 'linksets.ndjson': lines(340), 'advisory_chunks.ndjson': lines(1200, 1000) }, {
+    schemaVersion: 1,
+    name: 'linksets-stage-backfill',
+    members: [
+      { name: 'linksets.ndjson', records: 340 },
+      { name: 'advisory_chunks.ndjson', records: 1200 },
+    ],
+    producedBy: 'hand',
+  });
+  const zst = join(dir, 'gnu.tar.zst');
+  sh(`tar -C '${src}' -cf - linksets.ndjson advisory_chunks.ndjson manifest.json | zstd -q -19 -o '${zst}'`);
+
+  it('reads the manifest last, with unknown keys kept, and counts records like wc -l', async () => {
+    const ds = readDataset(zst);
+    expect(await readAll(ds)).toEqual({ 'linksets.ndjson': 340, 'advisory_chunks.ndjson': 1200 });
+    const manifest = (await ds.manifest())._unsafeUnwrap();
+    expect(manifest.name).toBe('linksets-stage-backfill');
+    expect(manifest.producedBy).toBe('hand');
+    const stats = (await ds.stats())._unsafeUnwrap();
+    expect(stats.compression).toBe('zstd');
+    expect(stats.sha256).toBe(sha256sum(zst));
+    expect(stats.bytes).toBe(readFileSync(zst).length);
+    expect(stats.members.map((m) => m.name)).toEqual(['linksets.ndjson', 'advisory_chunks.ndjson', 'manifest.json']);
+    for (const m of stats.members) {
+      expect(m.sha256).toBe(sha256sum(join(src, m.name)));
+      expect(m.bytes).toBe(readFileSync(join(src, m.name)).length);
+    }
+    expect(stats.members[0]!.records).toBe(Number(run('wc', ['-l', join(src, 'linksets.ndjson')]).split(' ')[0]));
+  });
+
+  it('reads gzip and plain tar, detected from magic bytes whatever the file is called', async () => {
+    const gz = join(dir, 'gnu-gzip.dat');
+    const plain = join(dir, 'gnu-plain.tar.zst'); // misleading name on purpose
+    sh(`tar -C '${src}' -czf '${gz}' . && tar -C '${src}' -cf '${plain}' .`);
+    for (const [file, compression] of [[gz, 'gzip'], [plain, 'none']] as const) {
+      const ds = readDataset(file);
+      expect(await readAll(ds)).toEqual({ 'linksets.ndjson': 340, 'advisory_chunks.ndjson': 1200 });
+      expect((await ds.stats())._unsafeUnwrap().compression).toBe(compression);
+      expect((await ds.manifest())._unsafeUnwrap().members).toHaveLength(2);
+    }
+  });
+
+  it('handles member names over 100 characters (GNU long names and PAX headers)', async () => {
+    const long = `${'d'.repeat(60)}/${'n'.repeat(80)}.ndjson`;
+    const d = join(dir, 'longnames');
+    mkdirSync(join(d, 'd'.repeat(60)), { recursive: true });
+    writeFileSync(join(d, long), lines(3));
+    for (const format of ['gnu', 'posix']) {
+      const file = join(dir, `long-${format}.tar`);
+      sh(`tar -C '${d}' --format=${format} -cf '${file}' '${long}'`);
+      const ds = readDataset(file);
+      expect(await readAll(ds)).toEqual({ [long]: 3 });
+    }
+  });
+
+  it('drains members the caller skips, so stats still cover every byte', async () => {
+    const ds = readDataset(zst);
+    for await (const m of ds) void m;
+    const stats = (await ds.stats())._unsafeUnwrap();
+    expect(stats.members.map((m) => m.records)).toEqual([340, 1200, null]);
+  });
+
+  it('scans on demand when manifest() is called without iterating', async () => {
+    const manifest = await readDataset(zst).manifest();
+    expect(manifest._unsafeUnwrap().members).toHaveLength(2);
+    const scanned = (await readDataset(zst).scan())._unsafeUnwrap();
+    expect(scanned.stats.sha256).toBe(sha256sum(zst));
+  });
+
+  it('reads from a Readable (e.g. stdin) as well as a path', async () => {
+    const ds = readDataset(createReadStream(zst));
+    expect(await readAll(ds)).toEqual({ 'linksets.ndjson': 340, 'advisory_chunks.ndjson': 1200 });
+  });
+
+  it('yields lines() and chunks() too, and refuses a second read of one member', async () => {
+    const ds = readDataset(zst);
+    for await (const m of ds) {
+      if (m.name === 'linksets.ndjson') {
+        const got = [];
+        for await (const l of m.lines()) got.push(l);
+        expect(got).toHaveLength(340);
+        expect(got[0]).toEqual({ line: 1, raw: '{"_id":"id-0","v":"é\\t\\"q\\""}' });
+        await expect(m.records()[Symbol.asyncIterator]().next()).rejects.toThrow(/read once/);
+      }
+      if (m.name === 'manifest.json') {
+        const parts: Buffer[] = [];
+        for await (const c of m.chunks()) parts.push(c);
+        expect(JSON.parse(Buffer.concat(parts).toString()).schemaVersion).toBe(1);
+      }
+    }
+  });
+
+  it('closes the file when the consumer breaks out early', async () => {
+    const fds = (): number => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    const ds = readDataset(zst);
+    for await (const m of ds) {
+      for await (const r of m.records()) {
+        void r;
+        break;
+      }
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    expect(fds()).toBe(before);
+    const stats = await ds.stats();
+    expect(stats.isErr() && stats.error.code).toBe('ABORTED');
+  });
+
+  it('can be iterated only once', async () => {
+    const ds = readDataset(zst);
+    await readAll(ds);
+    await expect(readAll(ds)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('stops with ABORTED when the signal fires', async () => {
+    const controller = new AbortController();
+    const ds = readDataset(zst, { signal: controller.signal });
+    const e = await (async () => {
+      try {
+        for await (const m of ds) {
+          controller.abort();
+          for await (const r of m.records()) void r;
+        }
+      } catch (error) {
+        return error as BackfillError;
+      }
+      return undefined;
+    })();
+    expect(e?.code).toBe('ABORTED');
+  });
+});
+
+describe('readDataset refuses bad input with a coded error', () => {
+  const good = join(dir, 'good.tar.zst');
+  const ready = writeDataset(good, { members: { 'linksets.ndjson': generateLinksets(5000, 3) } });
+
+  it('truncated zstd', async () => {
+    await ready;
+    const bytes = readFileSync(good);
+    const cut = join(dir, 'cut.tar.zst');
+    writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    expect(run('bash', ['-c', `zstd -t '${cut}' 2>&1 || true`])).toMatch(/truncat|error/i);
+    expect((await failure(readDataset(cut))).code).toBe('COMPRESSION_TRUNCATED');
+  });
+
+  it('corrupt zstd (bytes flipped in the middle)', async () => {
+    await ready;
+    const bytes = Buffer.from(readFileSync(good));
+    for (let i = 0; i < 8; i++) bytes[Math.floor(bytes.length / 2) + i]! ^= 0xff;
+    const bad = join(dir, 'flipped.tar.zst');
+    writeFileSync(bad, bytes);
+    expect((await failure(readDataset(bad))).code).toMatch(/^(COMPRESSION_CORRUPT|TAR_CORRUPT|JSON_MALFORMED|ENCODING_INVALID)$/);
+  });
+
+  it('truncated gzip and truncated plain tar', async () => {
+    const d = memberDir('trunc', { 'a.ndjson': lines(20000) }, { schemaVersion: 1, members: [{ name: 'a.ndjson', records: 20000 }] });
+    const gz = join(dir, 't.tar.gz');
+    const plain = join(dir, 't.tar');
+    sh(`tar -C '${d}' -czf '${gz}.full' . && head -c 20000 '${gz}.full' > '${gz}' && tar -C '${d}' -cf '${plain}.full' . && head -c 300000 '${plain}.full' > '${plain}'`);
+    expect((await failure(readDataset(gz))).code).toBe('COMPRESSION_TRUNCATED');
+    expect((await failure(readDataset(plain))).code).toBe('TAR_TRUNCATED');
+  });
+
+  it('a corrupt tar header', async () => {
+    const d = memberDir('hdr', { 'a.ndjson': lines(10) }, { schemaVersion: 1, members: [{ name: 'a.ndjson', records: 10 }] });
+    const file = join(dir, 'hdr.tar');
+    sh(`tar -C '${d}' -cf '${file}' a.ndjson manifest.json`);
+    const bytes = readFileSync(file);
+    bytes.write('garbage!', 148, 'latin1'); // the header checksum field
+    writeFileSync(file, bytes);
+    expect((await failure(readDataset(file))).code).toBe('TAR_CORRUPT');
+  });
+
+  it('a malformed JSON line and a line that is not an object, naming member and line', async () => {
+    const d = memberDir('badjson', { 'a.ndjson': `${lines(40)}{"_id": oops}\n`, 'b.ndjson': '{"_id":1}\n\n[1,2]\n' });
+    sh(`tar -C '${d}' -cf '${join(dir, 'badjson-a.tar')}' a.ndjson && tar -C '${d}' -cf '${join(dir, 'badjson-b.tar')}' b.ndjson`);
+    const a = await failure(readDataset(join(dir, 'badjson-a.tar')));
+    expect([a.code, a.context.member, a.context.line]).toEqual(['JSON_MALFORMED', 'a.ndjson', 41]);
+    expect(a.message).toMatch(/^a\.ndjson line 41:/);
+    const b = await failure(readDataset(join(dir, 'badjson-b.tar')));
+    expect([b.code, b.context.member, b.context.line]).toEqual(['RECORD_NOT_OBJECT', 'b.ndjson', 3]);
+  });
+
+  it('a duplicate member name', async () => {
+    const d = memberDir('dup', { 'a.ndjson': lines(2) });
+    const file = join(dir, 'dup.tar');
+    sh(`tar -C '${d}' -cf '${file}' a.ndjson && tar -C '${d}' -rf '${file}' a.ndjson`);
+    expect(run('tar', ['-tf', file])).toBe('a.ndjson\na.ndjson\n');
+    const e = await failure(readDataset(file));
+    expect([e.code, e.context.member]).toEqual(['MEMBER_DUPLICATE', 'a.ndjson']);
+  });
+
+  it.each(['../evil.ndjson', '/etc/passwd', 'a/../../b.ndjson', 'C:/win.ndjson'])('a hostile member path %j', async (name) => {
+    const file = join(dir, `hostile-${Buffer.from(name).toString('hex')}.tar`);
+    await craftTar(file, [{ header: { name, type: 'file' }, body: '{"_id":1}\n' }]);
+    expect((await failure(readDataset(file))).code).toBe('MEMBER_PATH_UNSAFE');
+  });
+
+  it('symlink, hardlink and device members', async () => {
+    const d = memberDir('links', { 'a.ndjson': lines(1) });
+    sh(`cd '${d}' && ln -s a.ndjson sym.ndjson && ln a.ndjson hard.ndjson`);
+    const sym = join(dir, 'sym.tar');
+    const hard = join(dir, 'hard.tar');
+    sh(`tar -C '${d}' -cf '${sym}' sym.ndjson && tar -C '${d}' -cf '${hard}' a.ndjson hard.ndjson`);
+    expect((await failure(readDataset(sym))).code).toBe('MEMBER_TYPE_UNSUPPORTED');
+    expect((await failure(readDataset(hard))).code).toBe('MEMBER_TYPE_UNSUPPORTED');
+    const dev = join(dir, 'dev.tar');
+    await craftTar(dev, [{ header: { name: 'null', type: 'character-device', devmajor: 1, devminor: 3 } }]);
+    expect((await failure(readDataset(dev))).code).toBe('MEMBER_TYPE_UNSUPPORTED');
+  });
+
+  it('a missing manifest and an invalid one', async () => {
+    const d = memberDir('nomanifest', { 'a.ndjson': lines(2) });
+    const none = join(dir, 'nomanifest.tar');
+    sh(`tar -C '${d}' -cf '${none}' a.ndjson`);
+    expect((await readDataset(none).manifest())._unsafeUnwrapErr().code).toBe('MANIFEST_MISSING');
+    const invalid = [
+      '{"schemaVersion":2,"members":[]}',
+      '{"schemaVersion":1}',
+      '{"schemaVersion":1,"members":[{"name":"a.ndjson"}]}',
+      '{"schemaVersion":1,"members":[{"name":"a.ndjson","records":-1}]}',
+      '{"schemaVersion":1,"members":[{"name":"a.ndjson","records":1,"sha256":"xyz"}]}',
+      '{"schemaVersion":1,"members":[{"name":"a","records":1},{"name":"a","records":1}]}',
+      'not json',
+    ];
+    for (const [i, text] of invalid.entries()) {
+      const file = join(dir, `badmanifest-${i}.tar`);
+      await craftTar(file, [{ header: { name: 'manifest.json' }, body: text }]);
+      const e = (await readDataset(file).manifest())._unsafeUnwrapErr();
+      expect(e.code, text).toBe('MANIFEST_INVALID');
+    }
+  });
+
+  it('a zstd bomb past maxDecompressedBytes', async () => {
+    const file = join(dir, 'bomb.tar.zst');
+    await craftTar(file, [{ header: { name: 'zeros.ndjson' }, body: Buffer.alloc(64 * 1024 * 1024, 0x20) }], true);
+    expect(readFileSync(file).length).toBeLessThan(64 * 1024);
+    const e = await failure(readDataset(file, { maxDecompressedBytes: 8 * 1024 * 1024 }));
+    expect(e.code).toBe('SIZE_LIMIT_EXCEEDED');
+  });
+
+  it('a line over maxLineBytes', async () => {
+    const d = memberDir('longline', { 'a.ndjson': `{"_id":"${'x'.repeat(5000)}"}\n` });
+    const file = join(dir, 'longline.tar');
+    sh(`tar -C '${d}' -cf '${file}' a.ndjson`);
+    const e = await failure(readDataset(file, { maxLineBytes: 1000 }));
+    expect([e.code, e.context.line]).toEqual(['LINE_TOO_LONG', 1]);
+  });
+
+  it('something that is not an archive, an empty file, and a missing file', async () => {
+    const junk = join(dir, 'junk.bin');
+    writeFileSync(junk, Buffer.alloc(4096, 0x41));
+    const empty = join(dir, 'empty.tar.zst');
+    writeFileSync(empty, '');
+    expect((await failure(readDataset(junk))).code).toBe('UNSUPPORTED_FORMAT');
+    expect((await failure(readDataset(empty))).code).toBe('UNSUPPORTED_FORMAT');
+    const missing = await failure(readDataset(join(dir, 'nope.tar.zst')));
+    expect([missing.code, missing.context.path]).toEqual(['IO_ERROR', join(dir, 'nope.tar.zst')]);
+  });
+
+  it('gzip output of node:zlib reads the same as the gzip CLI', async () => {
+    const d = memberDir('zgz', { 'a.ndjson': lines(100) }, { schemaVersion: 1, members: [{ name: 'a.ndjson', records: 100 }] });
+    const tarFile = join(dir, 'zgz.tar');
+    sh(`tar -C '${d}' -cf '${tarFile}' a.ndjson manifest.json`);
+    const viaNode = join(dir, 'zgz-node.tar.gz');
+    await pipeline(createReadStream(tarFile), createGzip(), createWriteStream(viaNode));
+    expect(await readAll(readDataset(viaNode))).toEqual({ 'a.ndjson': 100 });
+  });
+});

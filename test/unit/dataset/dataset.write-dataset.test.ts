@@ -1,0 +1,105 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readDataset, writeDataset } from '../../../src/dataset/index.js';
+import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
+import { run, sh, tempDir } from '../../support/tmp.js';
+
+const dir = tempDir('bk-write-');
+
+function sha256sum(file: string): string {
+  return run('sha256sum', [file]).split(' ')[0]!;
+}
+
+describe('writeDataset', () => {
+  const members = () => ({
+    'linksets.ndjson': generateLinksets(340, 7),
+    'advisory_chunks.ndjson': generateAdvisoryChunks(1200, 42),
+  });
+
+  it('writes a tarball GNU tar lists and extracts cleanly, manifest first, with fixed metadata', async () => {
+    const file = join(dir, 'linksets-stage-backfill.tar.zst');
+    const written = (await writeDataset(file, { members: members() }))._unsafeUnwrap();
+    expect(written.sha256).toBe(sha256sum(file));
+    expect(written.bytes).toBe(readFileSync(file).length);
+
+    const listing = run('tar', ['--zstd', '--numeric-owner', '--full-time', '-tvf', file]).trim().split('\n');
+    expect(listing.map((l) => l.split(/\s+/).pop())).toEqual(['manifest.json', 'advisory_chunks.ndjson', 'linksets.ndjson']);
+    for (const line of listing) expect(line).toMatch(/^-rw-r--r-- 0\/0\s+\d+ 1970-01-01 00:00:00 /);
+
+    const out = join(dir, 'extracted');
+    sh(`mkdir -p '${out}' && tar --zstd -xf '${file}' -C '${out}'`);
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    expect(manifest).toEqual(written.manifest);
+    for (const m of manifest.members) {
+      expect(sha256sum(join(out, m.name))).toBe(m.sha256);
+      expect(Number(run('wc', ['-c', join(out, m.name)]).split(' ')[0])).toBe(m.bytes);
+      expect(Number(run('wc', ['-l', join(out, m.name)]).split(' ')[0])).toBe(m.records);
+    }
+    expect(manifest.members.map((m: { name: string; records: number }) => [m.name, m.records])).toEqual([
+      ['advisory_chunks.ndjson', 1200],
+      ['linksets.ndjson', 340],
+    ]);
+    // jq (an independent JSON parser) reads every line back.
+    expect(Number(sh(`jq -c . '${join(out, 'linksets.ndjson')}' | wc -l`).trim())).toBe(340);
+  });
+
+  it('is byte-for-byte deterministic, and honours SOURCE_DATE_EPOCH', async () => {
+    const a = join(dir, 'a.tar.zst');
+    const b = join(dir, 'b.tar.zst');
+    await writeDataset(a, { members: members(), name: 'same' });
+    await writeDataset(b, { members: members(), name: 'same' });
+    expect(sha256sum(a)).toBe(sha256sum(b));
+
+    process.env.SOURCE_DATE_EPOCH = '1733581485';
+    try {
+      const c = join(dir, 'c.tar.zst');
+      const written = (await writeDataset(c, { members: { 'x.ndjson': [{ _id: 1 }] } }))._unsafeUnwrap();
+      expect(written.manifest.createdAt).toBe('2024-12-07T14:24:45Z');
+      expect(run('tar', ['--zstd', '--full-time', '--utc', '-tvf', c])).toContain('2024-12-07 14:24:45');
+    } finally {
+      delete process.env.SOURCE_DATE_EPOCH;
+    }
+  });
+
+  it('writes gzip and plain tar that GNU tar reads', async () => {
+    for (const [compression, flag] of [['gzip', '-z'], ['none', '']] as const) {
+      const file = join(dir, `plain-${compression}.tar`);
+      await writeDataset(file, { members: { 'x.ndjson': [{ _id: 'a' }, { _id: 'b' }] }, compression });
+      expect(run('bash', ['-c', `tar ${flag} -xOf '${file}' x.ndjson`])).toBe('{"_id":"a"}\n{"_id":"b"}\n');
+    }
+  });
+
+  it('accepts async iterables and ready-made lines, and round-trips through readDataset', async () => {
+    async function* gen() {
+      yield { _id: 'a', s: 'tab\there "q" \\ é 🚀' };
+      yield '{"_id":"b"}';
+    }
+    const file = join(dir, 'async.tar.zst');
+    await writeDataset(file, { members: { 'x.ndjson': gen() } });
+    const ds = readDataset(file);
+    const seen: unknown[] = [];
+    for await (const m of ds) if (m.name === 'x.ndjson') for await (const r of m.records()) seen.push(r.value);
+    expect(seen).toEqual([{ _id: 'a', s: 'tab\there "q" \\ é 🚀' }, { _id: 'b' }]);
+  });
+
+  it('leaves an existing file untouched when a member source fails', async () => {
+    const file = join(dir, 'keep.tar.zst');
+    writeFileSync(file, 'previous contents');
+    function* broken() {
+      yield { _id: 1 };
+      throw new Error('source failed');
+    }
+    const r = await writeDataset(file, { members: { 'x.ndjson': broken() } });
+    expect(r.isErr()).toBe(true);
+    expect(readFileSync(file, 'utf8')).toBe('previous contents');
+    expect(run('ls', ['-a', dir])).not.toContain('.keep.tar.zst.tmp-');
+  });
+
+  it('refuses unsafe member names and a manifest.json member', async () => {
+    for (const name of ['../evil.ndjson', '/abs.ndjson', 'manifest.json']) {
+      const r = await writeDataset(join(dir, 'bad.tar.zst'), { members: { [name]: [] } });
+      expect(r.isErr() && r.error.code).toMatch(/MEMBER_PATH_UNSAFE|INVALID_ARGUMENT/);
+    }
+  });
+});
