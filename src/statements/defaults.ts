@@ -1,0 +1,47 @@
+/**
+ * Defaults of the statement backfill, in one place so the docs and the code
+ * agree.
+ *
+ * @module
+ */
+import { csafVexNormalizer } from './normalizers/csaf.js';
+import { cycloneDxVexNormalizer } from './normalizers/cyclonedx.js';
+import { openVexNormalizer } from './normalizers/openvex.js';
+import type { VexNormalizer } from './ports.js';
+
+/** Raw documents pulled per batch (seed 004: `--batch-size`, default `100`). */
+export const DEFAULT_BATCH_SIZE = 100;
+
+/** Largest accepted `batchSize`; a batch is one transaction and one page in memory. */
+export const MAX_BATCH_SIZE = 10_000;
+
+/** Table the PostgreSQL source reads raw documents from. */
+export const DEFAULT_RAW_DOCUMENTS_TABLE = 'vex.raw_documents';
+
+/** Table the PostgreSQL sink writes claims to. */
+export const DEFAULT_STATEMENTS_TABLE = 'vex.statements';
+
+/** Table recording which documents were backfilled (so reruns skip them, even with zero claims). */
+export const DEFAULT_DOCUMENTS_TABLE = 'vex.statement_documents';
+
+/** Table holding one checkpoint row per run id. */
+export const DEFAULT_CHECKPOINTS_TABLE = 'vex.statement_backfill_checkpoints';
+
+/** Table holding the failures recorded per run id. */
+export const DEFAULT_FAILURES_TABLE = 'vex.statement_backfill_failures';
+
+/** Longest failure message kept in reports and checkpoints (characters). */
+export const MAX_FAILURE_MESSAGE_LENGTH = 500;
+
+/** Version of the JSON report whose SHA-256 is `summary.reportSha256`. */
+export const REPORT_SCHEMA_VERSION = 1;
+/**
+ * The three bundled normalizers (CSAF, CycloneDX, OpenVEX), as the seed
+ * registers them.
+ *
+ * @example
+ * ```ts
+ * new StatementBackfiller({ source, sink, normalizers: defaultVexNormalizers });
+ * ```
+ */
+export const defaultVexNormalizers: readonly VexNormalizer[] = Object.freeze([csafVexNormalizer, cycloneDxVexNormalizer, openVexNormalizer]);

@@ -1,0 +1,50 @@
+/**
+ * `@stella/backfill-kit/statements`: replay raw VEX documents into a
+ * statements store (seed 004), resumably.
+ *
+ * @module
+ */
+export { StatementBackfiller } from './statement-backfiller.js';
+export type { StatementBackfillerConfig, StatementBackfillOptions, StatementBackfillProgress } from './statement-backfiller.js';
+export { buildSummary, canonicalJson, summaryText } from './summary.js';
+export type { BackfillReport, BackfillSummary } from './summary.js';
+export { detectVexFormat } from './detect.js';
+export { openVexNormalizer } from './normalizers/openvex.js';
+export { csafVexNormalizer } from './normalizers/csaf.js';
+export { cycloneDxVexNormalizer } from './normalizers/cyclonedx.js';
+export { PgRawDocumentSource } from './pg-raw-document-source.js';
+export type { NewRawDocument, PgRawDocumentSourceConfig } from './pg-raw-document-source.js';
+export { PgStatementSink } from './pg-statement-sink.js';
+export type { PgStatementSinkConfig } from './pg-statement-sink.js';
+export {
+  DEFAULT_BATCH_SIZE,
+  defaultVexNormalizers,
+  DEFAULT_CHECKPOINTS_TABLE,
+  DEFAULT_DOCUMENTS_TABLE,
+  DEFAULT_FAILURES_TABLE,
+  DEFAULT_RAW_DOCUMENTS_TABLE,
+  DEFAULT_STATEMENTS_TABLE,
+  MAX_BATCH_SIZE,
+} from './defaults.js';
+export type {
+  BackfillCheckpoint,
+  BackfillCounters,
+  BackfillFailure,
+  CheckpointOptions,
+  CheckpointStore,
+  ClaimStatus,
+  DocumentClaims,
+  DocumentCursor,
+  NormalizeContext,
+  RawDocument,
+  RawDocumentCountQuery,
+  RawDocumentPageQuery,
+  RawDocumentSource,
+  StatementBatch,
+  StatementBatchResult,
+  StatementSink,
+  StoredCheckpoint,
+  VexClaim,
+  VexFormat,
+  VexNormalizer,
+} from './ports.js';

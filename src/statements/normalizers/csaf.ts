@@ -1,0 +1,195 @@
+/**
+ * CSAF 2.0 (VEX profile, and any CSAF document with `product_status`) to
+ * claims.
+ *
+ * @module
+ */
+import { err, ok, type Result } from 'neverthrow';
+import type { BackfillError } from '../../errors.js';
+import { detectVexFormat } from '../detect.js';
+import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
+import { invalidDocument, isObject, isoTimestamp, optionalArray, text, type JsonObject } from './fields.js';
+
+/** CSAF `product_status` lists and the claim status each maps to (`recommended` is not a status). */
+const STATUS_LISTS: ReadonlyArray<readonly [string, ClaimStatus]> = [
+  ['known_not_affected', 'not_affected'],
+  ['known_affected', 'affected'],
+  ['first_affected', 'affected'],
+  ['last_affected', 'affected'],
+  ['fixed', 'fixed'],
+  ['first_fixed', 'fixed'],
+  ['under_investigation', 'under_investigation'],
+];
+
+/** A purl (CSAF 2.0 `purl`, CSAF 2.1 `purls[0]`) or else a CPE from a product identification helper. */
+function helperKey(product: JsonObject): string | undefined {
+  const helper = product['product_identification_helper'];
+  if (!isObject(helper)) return undefined;
+  const purls = Array.isArray(helper['purls']) ? helper['purls'] : [];
+  return text(helper['purl']) ?? text(purls[0]) ?? text(helper['cpe']);
+}
+
+interface Relationship {
+  readonly category: string;
+  readonly component: string;
+  readonly platform: string;
+}
+
+/**
+ * Resolves CSAF product ids to product keys through `product_tree`:
+ * `branches` (any depth), `full_product_names` and `relationships`. A product
+ * with a purl or CPE is keyed by it; a relationship product without one is
+ * keyed `platform::component` from the keys of the two products it joins;
+ * anything else by its `product_id`.
+ */
+class ProductTree {
+  readonly #direct = new Map<string, string>();
+  readonly #relationships = new Map<string, Relationship>();
+  readonly #groups = new Map<string, readonly string[]>();
+  readonly #resolved = new Map<string, string>();
+
+  constructor(tree: JsonObject) {
+    this.#walkBranches(tree['branches']);
+    for (const product of optionalArray(tree['full_product_names']) ?? []) this.#addProduct(product);
+    for (const rel of optionalArray(tree['relationships']) ?? []) {
+      if (!isObject(rel) || !isObject(rel['full_product_name'])) continue;
+      const full = rel['full_product_name'];
+      const id = text(full['product_id']);
+      const component = text(rel['product_reference']);
+      const platform = text(rel['relates_to_product_reference']);
+      if (id === undefined) continue;
+      const own = helperKey(full);
+      if (own !== undefined) this.#direct.set(id, own);
+      else if (component !== undefined && platform !== undefined) {
+        this.#relationships.set(id, { category: text(rel['category']) ?? 'default_component_of', component, platform });
+      } else this.#direct.set(id, id);
+    }
+    for (const group of optionalArray(tree['product_groups']) ?? []) {
+      if (!isObject(group)) continue;
+      const id = text(group['group_id']);
+      const members = (optionalArray(group['product_ids']) ?? []).map(text).filter((x): x is string => x !== undefined);
+      if (id !== undefined) this.#groups.set(id, members);
+    }
+  }
+
+  #addProduct(product: unknown): void {
+    if (!isObject(product)) return;
+    const id = text(product['product_id']);
+    if (id !== undefined) this.#direct.set(id, helperKey(product) ?? id);
+  }
+
+  #walkBranches(branches: unknown): void {
+    for (const branch of optionalArray(branches) ?? []) {
+      if (!isObject(branch)) continue;
+      this.#addProduct(branch['product']);
+      this.#walkBranches(branch['branches']);
+    }
+  }
+
+  /** The product key of `productId`, or `undefined` when the tree does not define it. */
+  key(productId: string, seen: ReadonlySet<string> = new Set()): string | undefined {
+    const cached = this.#resolved.get(productId) ?? this.#direct.get(productId);
+    if (cached !== undefined) return cached;
+    const rel = this.#relationships.get(productId);
+    if (rel === undefined || seen.has(productId)) return undefined;
+    const next = new Set(seen).add(productId);
+    const component = this.key(rel.component, next);
+    const platform = this.key(rel.platform, next);
+    if (component === undefined || platform === undefined) return undefined;
+    const key = `${platform}::${component}`;
+    this.#resolved.set(productId, key);
+    return key;
+  }
+
+  /** Product ids named directly or through `group_ids`. */
+  expand(item: JsonObject): string[] {
+    const ids = (optionalArray(item['product_ids']) ?? []).map(text).filter((x): x is string => x !== undefined);
+    for (const group of optionalArray(item['group_ids']) ?? []) {
+      const id = text(group);
+      if (id !== undefined) ids.push(...(this.#groups.get(id) ?? []));
+    }
+    return ids;
+  }
+}
+
+/** First value each product gets from a list of product-scoped items (flags, threats, remediations). */
+function byProduct(tree: ProductTree, items: unknown, pick: (item: JsonObject) => string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const item of optionalArray(items) ?? []) {
+    if (!isObject(item)) continue;
+    const value = pick(item);
+    if (value === undefined) continue;
+    for (const id of tree.expand(item)) if (!out.has(id)) out.set(id, value);
+  }
+  return out;
+}
+
+function normalizeCsaf(document: unknown, context: NormalizeContext): Result<readonly VexClaim[], BackfillError> {
+  const { digest } = context;
+  if (!isObject(document)) return err(invalidDocument('CSAF', digest, 'document', 'is not a JSON object'));
+  const meta = isObject(document['document']) ? document['document'] : {};
+  const tracking = isObject(meta['tracking']) ? meta['tracking'] : {};
+  const issuedAt = isoTimestamp(tracking['current_release_date']) ?? isoTimestamp(tracking['initial_release_date']);
+  const tree = new ProductTree(isObject(document['product_tree']) ? document['product_tree'] : {});
+  const vulnerabilities = optionalArray(document['vulnerabilities']);
+  if (vulnerabilities === undefined) return err(invalidDocument('CSAF', digest, 'vulnerabilities', 'must be an array'));
+  const claims: VexClaim[] = [];
+  for (const [i, vuln] of vulnerabilities.entries()) {
+    const where = `vulnerabilities[${i}]`;
+    if (!isObject(vuln)) return err(invalidDocument('CSAF', digest, where, 'is not an object'));
+    const statusLists = vuln['product_status'];
+    if (statusLists === undefined) continue;
+    if (!isObject(statusLists)) return err(invalidDocument('CSAF', digest, `${where}.product_status`, 'must be an object'));
+    const firstId = (optionalArray(vuln['ids']) ?? []).find(isObject);
+    const vulnerabilityId = text(vuln['cve']) ?? (firstId === undefined ? undefined : text(firstId['text']));
+    if (vulnerabilityId === undefined) return err(invalidDocument('CSAF', digest, `${where}.cve`, 'is missing (and there are no ids[])'));
+    const flags = byProduct(tree, vuln['flags'], (f) => text(f['label']));
+    const impacts = byProduct(tree, vuln['threats'], (t) => (t['category'] === 'impact' ? text(t['details']) : undefined));
+    const remediations = byProduct(tree, vuln['remediations'], (r) => text(r['details']));
+    for (const [list, status] of STATUS_LISTS) {
+      const ids = optionalArray(statusLists[list]);
+      if (ids === undefined) return err(invalidDocument('CSAF', digest, `${where}.product_status.${list}`, 'must be an array'));
+      for (const [j, rawId] of ids.entries()) {
+        const productId = text(rawId);
+        const productKey = productId === undefined ? undefined : tree.key(productId);
+        if (productId === undefined || productKey === undefined) {
+          return err(invalidDocument('CSAF', digest, `${where}.product_status.${list}[${j}]`, `names product ${JSON.stringify(rawId)}, which product_tree does not define`));
+        }
+        const justification = status === 'not_affected' ? flags.get(productId) : undefined;
+        const note = status === 'not_affected' ? impacts.get(productId) : remediations.get(productId);
+        claims.push({
+          vulnerabilityId,
+          productKey,
+          status,
+          ...(justification === undefined ? {} : { justification }),
+          ...(note === undefined ? {} : { statement: note }),
+          ...(issuedAt === undefined ? {} : { issuedAt }),
+          documentDigest: digest,
+          format: 'csaf',
+        });
+      }
+    }
+  }
+  return ok(claims);
+}
+
+/**
+ * Normalizes CSAF 2.0 documents (VEX profile): one claim per vulnerability
+ * (`cve`, else the first `ids[].text`) and product id in `product_status`
+ * (`known_not_affected`, `known_affected`/`first_affected`/`last_affected`,
+ * `fixed`/`first_fixed`, `under_investigation`). Product ids resolve through
+ * `product_tree` (branches, full product names, relationships, groups) to a
+ * purl or CPE when the product has one. The justification is the matching
+ * `flags[].label`; the statement is the impact threat (not affected) or the
+ * remediation details (otherwise).
+ *
+ * @example
+ * ```ts
+ * const claims = csafVexNormalizer.normalize(JSON.parse(text), { digest, retrievedAt });
+ * ```
+ */
+export const csafVexNormalizer: VexNormalizer = Object.freeze({
+  format: 'csaf',
+  canNormalize: (document: unknown) => detectVexFormat(document) === 'csaf',
+  normalize: normalizeCsaf,
+});

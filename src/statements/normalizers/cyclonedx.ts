@@ -1,0 +1,124 @@
+/**
+ * CycloneDX 1.4–1.6 VEX (a BOM's `vulnerabilities` with `analysis`) to claims.
+ *
+ * @module
+ */
+import { err, ok, type Result } from 'neverthrow';
+import type { BackfillError } from '../../errors.js';
+import { detectVexFormat } from '../detect.js';
+import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
+import { invalidDocument, isObject, isoTimestamp, optionalArray, text, type JsonObject } from './fields.js';
+
+/** CycloneDX `analysis.state` (impactAnalysisState) to the claim status set. */
+const STATE_TO_STATUS: Readonly<Record<string, ClaimStatus>> = {
+  resolved: 'fixed',
+  resolved_with_pedigree: 'fixed',
+  exploitable: 'affected',
+  in_triage: 'under_investigation',
+  false_positive: 'not_affected',
+  not_affected: 'not_affected',
+};
+
+/** `bom-ref` → purl, else CPE, else the ref itself, for every component at any depth. */
+function indexComponents(bom: JsonObject): Map<string, string> {
+  const refs = new Map<string, string>();
+  const visit = (component: unknown): void => {
+    if (!isObject(component)) return;
+    const ref = text(component['bom-ref']);
+    if (ref !== undefined && !refs.has(ref)) refs.set(ref, text(component['purl']) ?? text(component['cpe']) ?? ref);
+    for (const child of optionalArray(component['components']) ?? []) visit(child);
+  };
+  const metadata = isObject(bom['metadata']) ? bom['metadata'] : {};
+  visit(metadata['component']);
+  for (const component of optionalArray(bom['components']) ?? []) visit(component);
+  for (const service of optionalArray(bom['services']) ?? []) visit(service);
+  return refs;
+}
+
+/**
+ * Resolves an `affects[].ref`: a local `bom-ref`, or a BOM-Link
+ * (`urn:cdx:<serial>/<version>#<bom-ref>`) into this same BOM. A reference
+ * into another BOM cannot be resolved here and is kept as written.
+ */
+function resolveRef(ref: string, refs: ReadonlyMap<string, string>, serial: string | undefined): string {
+  const local = refs.get(ref);
+  if (local !== undefined) return local;
+  const link = /^urn:cdx:([^/]+)\/\d+#(.+)$/.exec(ref);
+  if (link && serial !== undefined && `urn:uuid:${link[1]}` === serial) {
+    let fragment = link[2] ?? '';
+    try {
+      fragment = decodeURIComponent(fragment);
+    } catch {
+      // A malformed escape is kept literally.
+    }
+    return refs.get(fragment) ?? ref;
+  }
+  return ref;
+}
+
+function normalizeCycloneDx(document: unknown, context: NormalizeContext): Result<readonly VexClaim[], BackfillError> {
+  const { digest } = context;
+  if (!isObject(document)) return err(invalidDocument('CycloneDX', digest, 'document', 'is not a JSON object'));
+  const vulnerabilities = optionalArray(document['vulnerabilities']);
+  if (vulnerabilities === undefined) return err(invalidDocument('CycloneDX', digest, 'vulnerabilities', 'must be an array'));
+  const refs = indexComponents(document);
+  const serial = text(document['serialNumber']);
+  const metadata = isObject(document['metadata']) ? document['metadata'] : {};
+  const bomTime = isoTimestamp(metadata['timestamp']);
+  const claims: VexClaim[] = [];
+  for (const [i, vuln] of vulnerabilities.entries()) {
+    const where = `vulnerabilities[${i}]`;
+    if (!isObject(vuln)) return err(invalidDocument('CycloneDX', digest, where, 'is not an object'));
+    const vulnerabilityId = text(vuln['id']);
+    if (vulnerabilityId === undefined) return err(invalidDocument('CycloneDX', digest, `${where}.id`, 'is missing'));
+    const analysis = vuln['analysis'];
+    // A vulnerability without an analysis state is inventory, not a VEX statement.
+    if (!isObject(analysis) || analysis['state'] === undefined) continue;
+    const state = text(analysis['state']);
+    const status = state === undefined ? undefined : STATE_TO_STATUS[state];
+    if (status === undefined) {
+      return err(invalidDocument('CycloneDX', digest, `${where}.analysis.state`, `must be one of ${Object.keys(STATE_TO_STATUS).join(', ')}`));
+    }
+    const affects = optionalArray(vuln['affects']);
+    if (affects === undefined) return err(invalidDocument('CycloneDX', digest, `${where}.affects`, 'must be an array'));
+    const justification = text(analysis['justification']);
+    const note = text(analysis['detail']);
+    const issuedAt =
+      isoTimestamp(analysis['lastUpdated']) ?? isoTimestamp(analysis['firstIssued']) ?? isoTimestamp(vuln['updated']) ?? isoTimestamp(vuln['published']) ?? bomTime;
+    for (const [j, affected] of affects.entries()) {
+      const ref = isObject(affected) ? text(affected['ref']) : undefined;
+      if (ref === undefined) return err(invalidDocument('CycloneDX', digest, `${where}.affects[${j}].ref`, 'is missing'));
+      claims.push({
+        vulnerabilityId,
+        productKey: resolveRef(ref, refs, serial),
+        status,
+        ...(justification === undefined ? {} : { justification }),
+        ...(note === undefined ? {} : { statement: note }),
+        ...(issuedAt === undefined ? {} : { issuedAt }),
+        documentDigest: digest,
+        format: 'cyclonedx',
+      });
+    }
+  }
+  return ok(claims);
+}
+
+/**
+ * Normalizes CycloneDX 1.4–1.6 VEX: one claim per vulnerability (`id`) and
+ * `affects[].ref`, the ref resolved through the BOM's components (at any
+ * depth, and `metadata.component`) to a purl, else a CPE, else the ref.
+ * `analysis.state` maps `resolved`/`resolved_with_pedigree` → `fixed`,
+ * `exploitable` → `affected`, `in_triage` → `under_investigation`,
+ * `false_positive`/`not_affected` → `not_affected`. Vulnerabilities without
+ * an analysis state are skipped.
+ *
+ * @example
+ * ```ts
+ * const claims = cycloneDxVexNormalizer.normalize(JSON.parse(text), { digest, retrievedAt });
+ * ```
+ */
+export const cycloneDxVexNormalizer: VexNormalizer = Object.freeze({
+  format: 'cyclonedx',
+  canNormalize: (document: unknown) => detectVexFormat(document) === 'cyclonedx',
+  normalize: normalizeCycloneDx,
+});

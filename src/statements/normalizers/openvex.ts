@@ -1,0 +1,102 @@
+/**
+ * OpenVEX (0.2.0, and the earlier string forms of `vulnerability` and
+ * `products`) to claims.
+ *
+ * @module
+ */
+import { err, ok, type Result } from 'neverthrow';
+import type { BackfillError } from '../../errors.js';
+import { detectVexFormat } from '../detect.js';
+import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
+import { invalidDocument, isObject, isoTimestamp, optionalArray, text, type JsonObject } from './fields.js';
+
+const STATUSES: ReadonlySet<string> = new Set<ClaimStatus>(['not_affected', 'affected', 'fixed', 'under_investigation']);
+
+/** The key of an OpenVEX product or subcomponent: `@id`, else its purl, else a CPE. */
+function componentKey(value: unknown): string | undefined {
+  if (typeof value === 'string') return text(value);
+  if (!isObject(value)) return undefined;
+  const ids = isObject(value['identifiers']) ? value['identifiers'] : {};
+  return text(value['@id']) ?? text(ids['purl']) ?? text(ids['cpe23']) ?? text(ids['cpe22']);
+}
+
+/** Product keys of one statement: each product, or `product::subcomponent` for each subcomponent. */
+function productKeys(statement: JsonObject, where: string, digest: string): Result<string[], BackfillError> {
+  const products = optionalArray(statement['products']);
+  if (products === undefined || products.length === 0) {
+    return err(invalidDocument('OpenVEX', digest, `${where}.products`, 'must list at least one product'));
+  }
+  const keys: string[] = [];
+  for (const [i, product] of products.entries()) {
+    const key = componentKey(product);
+    if (key === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}]`, 'has no @id or identifiers'));
+    const subs = isObject(product) ? optionalArray(product['subcomponents']) : [];
+    if (subs === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}].subcomponents`, 'must be an array'));
+    if (subs.length === 0) {
+      keys.push(key);
+      continue;
+    }
+    for (const [j, sub] of subs.entries()) {
+      const subKey = componentKey(sub);
+      if (subKey === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}].subcomponents[${j}]`, 'has no @id or identifiers'));
+      keys.push(`${key}::${subKey}`);
+    }
+  }
+  return ok(keys);
+}
+
+function normalizeOpenVex(document: unknown, context: NormalizeContext): Result<readonly VexClaim[], BackfillError> {
+  const { digest } = context;
+  if (!isObject(document)) return err(invalidDocument('OpenVEX', digest, 'document', 'is not a JSON object'));
+  const statements = document['statements'];
+  if (!Array.isArray(statements)) return err(invalidDocument('OpenVEX', digest, 'statements', 'must be an array'));
+  const documentTime = isoTimestamp(document['timestamp']);
+  const claims: VexClaim[] = [];
+  for (const [i, statement] of statements.entries()) {
+    const where = `statements[${i}]`;
+    if (!isObject(statement)) return err(invalidDocument('OpenVEX', digest, where, 'is not an object'));
+    const vuln = statement['vulnerability'];
+    const vulnerabilityId = typeof vuln === 'string' ? text(vuln) : isObject(vuln) ? (text(vuln['name']) ?? text(vuln['@id'])) : undefined;
+    if (vulnerabilityId === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.vulnerability.name`, 'is missing'));
+    const status = text(statement['status']);
+    if (status === undefined || !STATUSES.has(status)) {
+      return err(invalidDocument('OpenVEX', digest, `${where}.status`, `must be one of ${[...STATUSES].join(', ')}`));
+    }
+    const keys = productKeys(statement, where, digest);
+    if (keys.isErr()) return err(keys.error);
+    const justification = text(statement['justification']);
+    const note = text(statement['impact_statement']) ?? text(statement['action_statement']) ?? text(statement['status_notes']);
+    const issuedAt = isoTimestamp(statement['timestamp']) ?? documentTime;
+    for (const productKey of keys.value) {
+      claims.push({
+        vulnerabilityId,
+        productKey,
+        status: status as ClaimStatus,
+        ...(justification === undefined ? {} : { justification }),
+        ...(note === undefined ? {} : { statement: note }),
+        ...(issuedAt === undefined ? {} : { issuedAt }),
+        documentDigest: digest,
+        format: 'openvex',
+      });
+    }
+  }
+  return ok(claims);
+}
+
+/**
+ * Normalizes OpenVEX documents: one claim per statement and product
+ * (`products[].@id`, or its `identifiers` purl/CPE), and one per
+ * subcomponent as `product::subcomponent`. `impact_statement`,
+ * `action_statement` or `status_notes` becomes the claim's statement; the
+ * statement's timestamp (else the document's) its `issuedAt`.
+ *
+ * @example
+ * ```ts
+ * const claims = openVexNormalizer.normalize(JSON.parse(text), { digest, retrievedAt });
+ * ```
+ */
+export const openVexNormalizer: VexNormalizer = Object.freeze({
+  format: 'openvex',
+  canNormalize: (document: unknown) => detectVexFormat(document) === 'openvex',
+  normalize: normalizeOpenVex,
+});

@@ -1,0 +1,311 @@
+/**
+ * The statements store in PostgreSQL: claims, backfilled documents, run
+ * checkpoints and failures, written one transaction per batch.
+ *
+ * @module
+ */
+import { errAsync, ResultAsync } from 'neverthrow';
+import type { BackfillError } from '../errors.js';
+import { inTransaction, PgHandle, pgErrorToBackfill, type PgClientLike, type PgSource } from '../_internals/pg.js';
+import { parseQualifiedName, quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
+import {
+  DEFAULT_CHECKPOINTS_TABLE,
+  DEFAULT_DOCUMENTS_TABLE,
+  DEFAULT_FAILURES_TABLE,
+  DEFAULT_STATEMENTS_TABLE,
+} from './defaults.js';
+import type { BackfillFailure, StatementBatch, StatementBatchResult, StatementSink, StoredCheckpoint } from './ports.js';
+
+/**
+ * Where {@link PgStatementSink} writes.
+ *
+ * @example
+ * ```ts
+ * const config: PgStatementSinkConfig = { pg: pool, statementsTable: 'vex.statements' };
+ * ```
+ */
+export interface PgStatementSinkConfig {
+  /** The caller's `pg.Pool` or `pg.Client`, or a connection string. */
+  readonly pg: PgSource;
+  /** @defaultValue {@link DEFAULT_STATEMENTS_TABLE} (`vex.statements`) */
+  readonly statementsTable?: string;
+  /** @defaultValue {@link DEFAULT_DOCUMENTS_TABLE} (`vex.statement_documents`) */
+  readonly documentsTable?: string;
+  /** @defaultValue {@link DEFAULT_CHECKPOINTS_TABLE} (`vex.statement_backfill_checkpoints`) */
+  readonly checkpointsTable?: string;
+  /** @defaultValue {@link DEFAULT_FAILURES_TABLE} (`vex.statement_backfill_failures`) */
+  readonly failuresTable?: string;
+}
+
+interface Tables {
+  readonly statements: QualifiedName;
+  readonly documents: QualifiedName;
+  readonly checkpoints: QualifiedName;
+  readonly failures: QualifiedName;
+}
+
+interface CheckpointRow {
+  cursor_retrieved_at: string | null;
+  cursor_digest: string | null;
+  evaluated: string;
+  backfilled: string;
+  claims_written: string;
+  skipped: string;
+  failures: string;
+  retrieved_since: string | null;
+  force: boolean;
+  max_documents: string | null;
+  outcome_sha256: string;
+  completed: boolean;
+}
+
+/**
+ * A {@link StatementSink} (and checkpoint store) over PostgreSQL.
+ *
+ * - claims go to a table unique on `(document_digest, vulnerability_id, product_key)`;
+ * - every batch is one transaction: claims, the list of backfilled documents,
+ *   new failures and the run's checkpoint commit together or not at all;
+ * - under `force`, a document's claims are deleted and re-inserted in that
+ *   same transaction, so readers see either the old set or the new one.
+ *
+ * @example
+ * ```ts
+ * const sink = new PgStatementSink({ pg: pool });
+ * await sink.prepare();
+ * const rows = await pool.query('SELECT * FROM vex.statements WHERE vulnerability_id = $1', ['CVE-2021-44228']);
+ * ```
+ */
+export class PgStatementSink implements StatementSink {
+  readonly #pg: PgHandle;
+  readonly #tables: Tables | BackfillError;
+
+  constructor(config: PgStatementSinkConfig) {
+    this.#pg = new PgHandle(config.pg);
+    const names = {
+      statements: parseQualifiedName(config.statementsTable ?? DEFAULT_STATEMENTS_TABLE),
+      documents: parseQualifiedName(config.documentsTable ?? DEFAULT_DOCUMENTS_TABLE),
+      checkpoints: parseQualifiedName(config.checkpointsTable ?? DEFAULT_CHECKPOINTS_TABLE),
+      failures: parseQualifiedName(config.failuresTable ?? DEFAULT_FAILURES_TABLE),
+    };
+    const bad = Object.values(names).find((r) => r.isErr());
+    this.#tables = bad?.isErr()
+      ? bad.error
+      : {
+          statements: names.statements._unsafeUnwrap(),
+          documents: names.documents._unsafeUnwrap(),
+          checkpoints: names.checkpoints._unsafeUnwrap(),
+          failures: names.failures._unsafeUnwrap(),
+        };
+  }
+
+  /** The validated table names, or the INVALID_IDENTIFIER error from the constructor. */
+  #with<T>(fn: (t: Tables) => ResultAsync<T, BackfillError>): ResultAsync<T, BackfillError> {
+    const t = this.#tables;
+    return t instanceof Error ? errAsync(t) : fn(t);
+  }
+
+  #tx<T>(t: Tables, fn: (c: PgClientLike) => Promise<T>): ResultAsync<T, BackfillError> {
+    return ResultAsync.fromPromise(
+      this.#pg.withClient((c) => inTransaction(c, () => fn(c))),
+      (e) => pgErrorToBackfill(e, { table: t.statements.sql }),
+    );
+  }
+
+  /** Creates the four tables (and their schemas) if missing. Safe to call concurrently. */
+  prepare(): ResultAsync<void, BackfillError> {
+    return this.#with((t) =>
+      this.#tx(t, async (c) => {
+        await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [t.statements.sql]);
+        for (const schema of new Set([t.statements.schema, t.documents.schema, t.checkpoints.schema, t.failures.schema])) {
+          await c.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+        }
+        await c.query(`CREATE TABLE IF NOT EXISTS ${t.statements.sql} (
+          document_digest text NOT NULL,
+          vulnerability_id text NOT NULL,
+          product_key text NOT NULL,
+          status text NOT NULL CHECK (status IN ('not_affected', 'affected', 'fixed', 'under_investigation')),
+          justification text,
+          statement text,
+          issued_at timestamptz,
+          format text NOT NULL,
+          run_id text NOT NULL,
+          inserted_at timestamptz NOT NULL DEFAULT now(),
+          CONSTRAINT ${quoteIdent(`${t.statements.name}_claim_key`)} UNIQUE (document_digest, vulnerability_id, product_key)
+        )`);
+        await c.query(`CREATE INDEX IF NOT EXISTS ${quoteIdent(`${t.statements.name}_vuln_product_idx`)} ON ${t.statements.sql} (vulnerability_id, product_key)`);
+        await c.query(`CREATE TABLE IF NOT EXISTS ${t.documents.sql} (
+          document_digest text PRIMARY KEY,
+          format text NOT NULL,
+          claims integer NOT NULL,
+          run_id text NOT NULL,
+          backfilled_at timestamptz NOT NULL DEFAULT now()
+        )`);
+        await c.query(`CREATE TABLE IF NOT EXISTS ${t.checkpoints.sql} (
+          run_id text PRIMARY KEY,
+          cursor_retrieved_at text,
+          cursor_digest text,
+          evaluated bigint NOT NULL,
+          backfilled bigint NOT NULL,
+          claims_written bigint NOT NULL,
+          skipped bigint NOT NULL,
+          failures bigint NOT NULL,
+          retrieved_since text,
+          force boolean NOT NULL,
+          max_documents bigint,
+          outcome_sha256 text NOT NULL,
+          completed boolean NOT NULL,
+          updated_at timestamptz NOT NULL DEFAULT now()
+        )`);
+        await c.query(`CREATE TABLE IF NOT EXISTS ${t.failures.sql} (
+          run_id text NOT NULL,
+          seq bigint NOT NULL,
+          digest text NOT NULL,
+          code text NOT NULL,
+          message text NOT NULL,
+          PRIMARY KEY (run_id, seq)
+        )`);
+      }),
+    );
+  }
+
+  /** Of `digests`, those already recorded as backfilled. */
+  existingDigests(digests: readonly string[]): ResultAsync<ReadonlySet<string>, BackfillError> {
+    return this.#with((t) =>
+      this.#pg
+        .query<{ document_digest: string }>(`SELECT document_digest FROM ${t.documents.sql} WHERE document_digest = ANY($1::text[])`, [digests], {
+          table: t.documents.sql,
+        })
+        .map((r) => new Set(r.rows.map((row) => row.document_digest))),
+    );
+  }
+
+  /** Writes the batch's claims, documents, failures and checkpoint in one transaction. */
+  commitBatch(batch: StatementBatch): ResultAsync<StatementBatchResult, BackfillError> {
+    return this.#with((t) =>
+      this.#tx(t, async (c) => {
+        const digests = batch.documents.map((d) => d.digest);
+        let claimsWritten = 0;
+        if (digests.length > 0) {
+          if (batch.force) await c.query(`DELETE FROM ${t.statements.sql} WHERE document_digest = ANY($1::text[])`, [digests]);
+          const claims = batch.documents.flatMap((d) => d.claims);
+          if (claims.length > 0) {
+            const inserted = (await c.query(
+              `INSERT INTO ${t.statements.sql}
+                 (document_digest, vulnerability_id, product_key, status, justification, statement, issued_at, format, run_id)
+               SELECT d, v, p, s, j, st, i, f, $9
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[])
+                   AS x(d, v, p, s, j, st, i, f)
+               ON CONFLICT (document_digest, vulnerability_id, product_key) DO NOTHING`,
+              [
+                claims.map((x) => x.documentDigest),
+                claims.map((x) => x.vulnerabilityId),
+                claims.map((x) => x.productKey),
+                claims.map((x) => x.status),
+                claims.map((x) => x.justification ?? null),
+                claims.map((x) => x.statement ?? null),
+                claims.map((x) => x.issuedAt ?? null),
+                claims.map((x) => x.format),
+                batch.runId,
+              ],
+            )) as { rowCount: number | null };
+            claimsWritten = inserted.rowCount ?? 0;
+          }
+          await c.query(
+            `INSERT INTO ${t.documents.sql} (document_digest, format, claims, run_id)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int[], array_fill($4::text, ARRAY[cardinality($1::text[])]))
+             ON CONFLICT (document_digest) DO UPDATE
+               SET format = excluded.format, claims = excluded.claims, run_id = excluded.run_id, backfilled_at = now()`,
+            [digests, batch.documents.map((d) => d.format), batch.documents.map((d) => d.claims.length), batch.runId],
+          );
+        }
+        if (batch.failures.length > 0) {
+          const first = batch.checkpoint.counters.failures - batch.failures.length + 1;
+          await c.query(
+            `INSERT INTO ${t.failures.sql} (run_id, seq, digest, code, message)
+             SELECT $1, s, d, c, m FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) AS x(s, d, c, m)
+             ON CONFLICT (run_id, seq) DO UPDATE SET digest = excluded.digest, code = excluded.code, message = excluded.message`,
+            [
+              batch.runId,
+              batch.failures.map((_, i) => first + i),
+              batch.failures.map((f) => f.digest),
+              batch.failures.map((f) => f.code),
+              batch.failures.map((f) => f.message),
+            ],
+          );
+        }
+        const cp = batch.checkpoint;
+        await c.query(
+          `INSERT INTO ${t.checkpoints.sql} AS cp
+             (run_id, cursor_retrieved_at, cursor_digest, evaluated, backfilled, claims_written, skipped, failures,
+              retrieved_since, force, max_documents, outcome_sha256, completed, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now())
+           ON CONFLICT (run_id) DO UPDATE SET
+             cursor_retrieved_at = excluded.cursor_retrieved_at, cursor_digest = excluded.cursor_digest,
+             evaluated = excluded.evaluated, backfilled = excluded.backfilled, claims_written = excluded.claims_written,
+             skipped = excluded.skipped, failures = excluded.failures, outcome_sha256 = excluded.outcome_sha256,
+             completed = excluded.completed, updated_at = now()`,
+          [
+            cp.runId,
+            cp.cursor?.retrievedAt ?? null,
+            cp.cursor?.digest ?? null,
+            cp.counters.evaluated,
+            cp.counters.backfilled,
+            cp.counters.claimsWritten,
+            cp.counters.skipped,
+            cp.counters.failures,
+            cp.options.retrievedSince,
+            cp.options.force,
+            cp.options.maxDocuments,
+            cp.outcomeSha256,
+            cp.completed,
+          ],
+        );
+        return { claimsWritten };
+      }),
+    );
+  }
+
+  /** The run's checkpoint with all of its recorded failures, or `null`. */
+  loadCheckpoint(runId: string): ResultAsync<StoredCheckpoint | null, BackfillError> {
+    return this.#with((t) =>
+      ResultAsync.fromPromise(
+        this.#pg.withClient(async (c) => {
+          // One snapshot for both reads, so the failures match the counters.
+          await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+          try {
+            const cp = (await c.query(`SELECT * FROM ${t.checkpoints.sql} WHERE run_id = $1`, [runId])) as { rows: CheckpointRow[] };
+            const row = cp.rows[0];
+            if (row === undefined) return null;
+            const failed = (await c.query(`SELECT digest, code, message FROM ${t.failures.sql} WHERE run_id = $1 ORDER BY seq`, [runId])) as {
+              rows: BackfillFailure[];
+            };
+            const stored: StoredCheckpoint = {
+              runId,
+              cursor: row.cursor_retrieved_at === null || row.cursor_digest === null ? null : { retrievedAt: row.cursor_retrieved_at, digest: row.cursor_digest },
+              counters: {
+                evaluated: Number(row.evaluated),
+                backfilled: Number(row.backfilled),
+                claimsWritten: Number(row.claims_written),
+                skipped: Number(row.skipped),
+                failures: Number(row.failures),
+              },
+              options: { retrievedSince: row.retrieved_since, force: row.force, maxDocuments: row.max_documents === null ? null : Number(row.max_documents) },
+              outcomeSha256: row.outcome_sha256,
+              completed: row.completed,
+              failed: failed.rows.map((f) => ({ digest: f.digest, code: f.code, message: f.message })),
+            };
+            return stored;
+          } finally {
+            await c.query('COMMIT');
+          }
+        }),
+        (e) => pgErrorToBackfill(e, { table: t.checkpoints.sql, runId }),
+      ),
+    );
+  }
+
+  /** Ends the pool when the sink was built from a connection string. */
+  async close(): Promise<void> {
+    await this.#pg.close();
+  }
+}

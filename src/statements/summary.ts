@@ -1,0 +1,100 @@
+/**
+ * The run summary: the seed's one-line text and a deterministic JSON report
+ * whose SHA-256 an operator records ("capture report hash").
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import type { BackfillCounters, BackfillFailure, CheckpointOptions, DocumentCursor } from './ports.js';
+
+/**
+ * The deterministic report of a run. It holds no times, run ids or batch
+ * sizes, so the same input and options give the same report, however many
+ * times the run was interrupted and resumed.
+ */
+export interface BackfillReport {
+  readonly schemaVersion: number;
+  readonly options: CheckpointOptions;
+  readonly counters: BackfillCounters;
+  readonly lastCursor: DocumentCursor | null;
+  /** Running hash over every evaluated document's digest and outcome, in order. */
+  readonly outcomeSha256: string;
+  readonly failed: readonly BackfillFailure[];
+}
+
+/**
+ * What {@link StatementBackfiller.run} returns.
+ *
+ * @example
+ * ```ts
+ * const summary = (await backfiller.run({ batchSize: 500 }))._unsafeUnwrap();
+ * console.log(summary.text, summary.reportSha256);
+ * ```
+ */
+export interface BackfillSummary extends BackfillCounters {
+  readonly runId: string;
+  /** Every failed document with its digest, code and message, in processing order. */
+  readonly failed: readonly BackfillFailure[];
+  /** `Backfill completed: evaluated N, backfilled N, claims written N, skipped N, failures N.` */
+  readonly text: string;
+  /** SHA-256 (hex) of the canonical JSON of {@link BackfillSummary.report}. */
+  readonly reportSha256: string;
+  readonly report: BackfillReport;
+  /** True when the run continued from a saved checkpoint. */
+  readonly resumed: boolean;
+}
+
+/**
+ * The seed 004 summary line for a set of counters.
+ *
+ * @example
+ * ```ts
+ * summaryText({ evaluated: 450, backfilled: 180, claimsWritten: 320, skipped: 270, failures: 0 });
+ * // 'Backfill completed: evaluated 450, backfilled 180, claims written 320, skipped 270, failures 0.'
+ * ```
+ */
+export function summaryText(c: BackfillCounters): string {
+  return `Backfill completed: evaluated ${c.evaluated}, backfilled ${c.backfilled}, claims written ${c.claimsWritten}, skipped ${c.skipped}, failures ${c.failures}.`;
+}
+
+/** JSON with object keys sorted at every level, so equal values give equal bytes. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const sorted: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
+    return sorted;
+  });
+}
+
+/** The starting value of the outcome chain. */
+export const OUTCOME_CHAIN_START = '0'.repeat(64);
+
+/**
+ * Extends the outcome chain with one document:
+ * `sha256(previous + "\n" + digest + " " + outcome)`.
+ */
+export function chainOutcome(previous: string, digest: string, outcome: string): string {
+  return createHash('sha256').update(`${previous}\n${digest} ${outcome}`).digest('hex');
+}
+
+/**
+ * Builds the summary (text, report and report hash) from a run's state.
+ *
+ * @example
+ * ```ts
+ * const s = buildSummary({ runId: 'r1', resumed: false, report });
+ * ```
+ */
+export function buildSummary(input: { readonly runId: string; readonly resumed: boolean; readonly report: BackfillReport }): BackfillSummary {
+  const { report } = input;
+  return {
+    ...report.counters,
+    runId: input.runId,
+    failed: report.failed,
+    text: summaryText(report.counters),
+    reportSha256: createHash('sha256').update(canonicalJson(report)).digest('hex'),
+    report,
+    resumed: input.resumed,
+  };
+}
