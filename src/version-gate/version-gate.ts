@@ -22,8 +22,8 @@ import type { Accepted, GateRejection, GateStatus } from './types.js';
  * @example
  * ```ts
  * const config: VersionGateConfig = {
- *   repoPath: '/home/max/cis490',
- *   remediation: ['cd /opt/cis490 && sudo -u cis490 git pull origin main', 'sudo systemctl restart cis490-orchestrator'],
+ *   repoPath: '/srv/receiver/code-clone',
+ *   remediation: ['cd /srv/lab-agent && git pull --ff-only', 'sudo systemctl restart lab-agent'],
  * };
  * ```
  */
@@ -113,11 +113,10 @@ const CONTROL_CHARS = /[\u0000-\u0008\u000a-\u001f\u007f]/;
  * @example
  * ```ts
  * const gate = new VersionGate({
- *   repoPath: '/home/max/cis490',
+ *   repoPath: '/srv/receiver/code-clone',
  *   remediation: [
- *     'cd /opt/cis490 && sudo -u cis490 git pull origin main',
- *     'sudo /opt/cis490/scripts/install-lab-host.sh',
- *     'sudo systemctl restart cis490-orchestrator',
+ *     'cd /srv/lab-agent && sudo -u lab git pull --ff-only origin main',
+ *     'sudo systemctl restart lab-agent',
  *   ],
  * });
  * const loaded = await gate.ready();
