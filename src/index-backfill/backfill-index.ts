@@ -1,0 +1,213 @@
+import { stat } from 'node:fs/promises';
+import { err, ok, ResultAsync, type Result } from 'neverthrow';
+import { BackfillError, toBackfillError } from '../errors.js';
+import { silentLogger } from '../_internals/logger.js';
+import {
+  DEFAULT_CONCURRENCY,
+  DEFAULT_MAX_DECOMPRESSED_BYTES,
+  DEFAULT_MAX_META_BYTES,
+  DEFAULT_READ_CHUNK_BYTES,
+  INDEX_SCHEMA_VERSION,
+  LOCK_SUFFIX,
+} from './defaults.js';
+import { listEpisodes, type EpisodeEntry } from './episode-walk.js';
+import { scanEpisode } from './episode-scan.js';
+import { readIndexedEpisodeIds } from './existing-index.js';
+import { IndexAppender } from './index-appender.js';
+import { formatIndexRow, formatReceivedAt } from './index-row.js';
+import { acquireLock, type HeldLock } from './lock-file.js';
+import type { BackfillIndexOptions, IndexBackfillReport, IndexBackfillWarning, IndexRow } from './types.js';
+
+/** The outcome for one tarball, kept in its slot until every earlier one is written. */
+interface Slot {
+  readonly row: IndexRow | undefined;
+  readonly warning: IndexBackfillWarning | undefined;
+}
+
+function positiveInt(name: string, value: number | undefined, fallback: number): Result<number, BackfillError> {
+  if (value === undefined) return ok(fallback);
+  if (Number.isSafeInteger(value) && value > 0) return ok(value);
+  return err(new BackfillError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${String(value)}.`, { context: { option: name } }));
+}
+
+function validate(options: BackfillIndexOptions): Result<{ concurrency: number; readChunkBytes: number; maxDecompressedBytes: number; maxMetaBytes: number }, BackfillError> {
+  for (const name of ['episodesRoot', 'index'] as const) {
+    if (typeof options[name] !== 'string' || options[name] === '') {
+      return err(new BackfillError('INVALID_ARGUMENT', `${name} must be a non-empty path.`, { context: { option: name } }));
+    }
+  }
+  return positiveInt('concurrency', options.concurrency, DEFAULT_CONCURRENCY).andThen((concurrency) =>
+    positiveInt('readChunkBytes', options.readChunkBytes, DEFAULT_READ_CHUNK_BYTES).andThen((readChunkBytes) =>
+      positiveInt('maxDecompressedBytes', options.maxDecompressedBytes, DEFAULT_MAX_DECOMPRESSED_BYTES).andThen((maxDecompressedBytes) =>
+        positiveInt('maxMetaBytes', options.maxMetaBytes, DEFAULT_MAX_META_BYTES).map((maxMetaBytes) => ({ concurrency, readChunkBytes, maxDecompressedBytes, maxMetaBytes })),
+      ),
+    ),
+  );
+}
+
+const aborted = (): BackfillError => new BackfillError('ABORTED', 'the index backfill was aborted; rows already appended are complete lines, and a new run adds the rest.');
+
+async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillReport, BackfillError>> {
+  const settings = validate(options);
+  if (settings.isErr()) return err(settings.error);
+  const { concurrency, readChunkBytes, maxDecompressedBytes, maxMetaBytes } = settings.value;
+  const { episodesRoot, index, signal } = options;
+  const dryRun = options.dryRun ?? false;
+  const now = options.now ?? (() => new Date());
+  const logger = options.logger ?? silentLogger;
+  const warnings: IndexBackfillWarning[] = [];
+  const warn = (warning: IndexBackfillWarning): void => {
+    warnings.push(warning);
+    logger.warn(warning.message, { code: warning.code, path: warning.path });
+  };
+  if (signal?.aborted) return err(aborted());
+
+  const listed = await listEpisodes(episodesRoot, options.host, warn);
+  if (listed.isErr()) return err(listed.error);
+  const episodes = listed.value;
+
+  // Lock before reading the index, so two runs cannot both decide the same rows are missing.
+  let lock: HeldLock | undefined;
+  if (!dryRun) {
+    const held = await acquireLock(options.lockPath ?? `${index}${LOCK_SUFFIX}`);
+    if (held.isErr()) return err(held.error);
+    lock = held.value;
+  }
+  let appender: IndexAppender | undefined;
+  const rows: IndexRow[] = [];
+  let appended = 0;
+  let skipped = 0;
+  let alreadyIndexed = 0;
+  const report = (): IndexBackfillReport => ({
+    scanned: episodes.length,
+    alreadyIndexed,
+    toBackfill: rows.length,
+    rows,
+    appended,
+    skipped,
+    warnings,
+    dryRun,
+  });
+  let failure: BackfillError | undefined;
+  try {
+    const seen = await readIndexedEpisodeIds(index, warn);
+    if (seen.isErr()) return err(seen.error);
+    const pending: EpisodeEntry[] = episodes.filter((e) => !seen.value.has(e.episodeId));
+    alreadyIndexed = episodes.length - pending.length;
+
+    const slots: (Slot | undefined)[] = new Array<Slot | undefined>(pending.length);
+    let written = 0;
+    let done = 0;
+    // Rows leave in the seed's order however the scans finish: only the
+    // finished prefix is written, one line per write.
+    let flushing: Promise<void> = Promise.resolve();
+    const flush = (): Promise<void> =>
+      (flushing = flushing.then(async () => {
+        while (failure === undefined && written < slots.length && slots[written] !== undefined) {
+          const { row, warning } = slots[written]!;
+          if (warning) warn(warning);
+          if (row) {
+            if (!dryRun) {
+              appender ??= await IndexAppender.open(index);
+              await appender.append(formatIndexRow(row));
+              appended += 1;
+            }
+            rows.push(row);
+          } else skipped += 1;
+          written += 1;
+        }
+      }).catch((e: unknown) => {
+        failure ??= toBackfillError(e, 'IO_ERROR', { path: index });
+      }));
+
+    const scanOne = async (episode: EpisodeEntry): Promise<Slot> => {
+      const info = await stat(episode.path).catch((e: unknown) => toBackfillError(e, 'IO_ERROR', { path: episode.path }));
+      if (info instanceof BackfillError || !info.isFile()) {
+        const why = info instanceof BackfillError ? info.message : 'not a regular file';
+        return { row: undefined, warning: { code: 'IO_ERROR', path: episode.path, message: `${episode.path}: cannot be read (${why}); skipped, no row written.` } };
+      }
+      const scanned = await scanEpisode(episode.path, { readChunkBytes, maxDecompressedBytes, maxMetaBytes, requireHexCommit: options.requireHexCommit ?? false, signal });
+      if (scanned.isErr()) {
+        if (scanned.error.code === 'ABORTED') throw scanned.error;
+        return { row: undefined, warning: { code: scanned.error.code, path: episode.path, message: `${scanned.error.message}; skipped, no row written.` } };
+      }
+      const { sha256, size, commit, problem } = scanned.value;
+      const row: IndexRow = {
+        received_at_wall: formatReceivedAt(now()),
+        host_id: episode.host,
+        episode_id: episode.episodeId,
+        sha256,
+        size_bytes: size,
+        schema_version: INDEX_SCHEMA_VERSION,
+        backfilled: true,
+        ...(commit === undefined ? {} : { commit }),
+      };
+      return { row, warning: problem ? { code: problem.code, path: episode.path, message: problem.message } : undefined };
+    };
+
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (failure === undefined && next < pending.length) {
+        if (signal?.aborted) {
+          failure ??= aborted();
+          return;
+        }
+        const at = next;
+        next += 1;
+        try {
+          slots[at] = await scanOne(pending[at]!);
+        } catch (e) {
+          failure ??= e instanceof BackfillError && e.code === 'ABORTED' ? aborted() : toBackfillError(e, 'IO_ERROR', { path: pending[at]!.path });
+          return;
+        }
+        done += 1;
+        await flush();
+        options.onProgress?.({ scanned: episodes.length, total: pending.length, done, appended });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, pending.length) }, worker));
+    await flush();
+  } finally {
+    if (appender) {
+      await appender.close().catch((e: unknown) => {
+        failure ??= toBackfillError(e, 'IO_ERROR', { path: index });
+      });
+    }
+    await lock?.release();
+  }
+  if (failure) return err(new BackfillError(failure.code, failure.message, { cause: failure.cause, context: { ...failure.context, appended }, detail: report() }));
+  logger.info(`index backfill: scanned ${episodes.length}, already indexed ${alreadyIndexed}, ${dryRun ? 'would append' : 'appended'} ${rows.length}`, { index });
+  return ok(report());
+}
+
+/**
+ * Rebuilds missing rows of an append-only `index.jsonl` from the episode
+ * tarballs on disk (`<episodesRoot>/<host>/<episode>.tar.zst`), like the
+ * seed's `index_backfill.py` but reading each tarball once, several at a
+ * time, and stopping decompression at `meta.json`.
+ *
+ * Rows are appended in the seed's order (hosts sorted, then files), as
+ * whole lines through `O_APPEND`, and the file is `fsync`ed before the
+ * result resolves; a live receiver can keep appending meanwhile. An
+ * advisory lock (`<index>.backfill.lock`) keeps two backfills apart
+ * (`LOCKED`). A missing episodes directory is `EPISODES_ROOT_MISSING`.
+ * Bad tarballs never stop the run: a corrupt archive or unusable
+ * `meta.json` gives a row without `commit` plus a warning, and a file that
+ * cannot be read at all is skipped with a warning. On failure (abort, write
+ * error) the error's `detail` holds the partial report and
+ * `context.appended` the rows already written.
+ *
+ * @example
+ * ```ts
+ * import { backfillIndex } from '@stella/backfill-kit/index-backfill';
+ *
+ * const result = await backfillIndex({ episodesRoot: '/var/lib/cis490/episodes', index: '/var/lib/cis490/index.jsonl' });
+ * if (result.isErr()) throw result.error;
+ * const { scanned, alreadyIndexed, toBackfill, warnings } = result.value;
+ * console.log(`scanned: ${scanned} already-indexed: ${alreadyIndexed} to-backfill: ${toBackfill}`);
+ * for (const w of warnings) console.warn(w.message);
+ * ```
+ */
+export function backfillIndex(options: BackfillIndexOptions): ResultAsync<IndexBackfillReport, BackfillError> {
+  return new ResultAsync(run(options).catch((e: unknown) => err(toBackfillError(e))));
+}

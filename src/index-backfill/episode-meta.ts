@@ -1,0 +1,170 @@
+import { pipeline, type Readable, type Transform } from 'node:stream';
+import { err, ok, type Result } from 'neverthrow';
+import tar from 'tar-stream';
+import { BackfillError } from '../errors.js';
+import { decodingStages, decompressionError, detectCompression } from '../_internals/decompress.js';
+import { DECODER_SLICE_BYTES } from './defaults.js';
+import { parsePythonJson } from './python-json.js';
+
+/** What the search for `meta.json` found: a commit, or the reason there is none. */
+export type MetaOutcome = { readonly commit: string; readonly problem?: undefined } | { readonly commit?: undefined; readonly problem: BackfillError };
+
+/** Options of {@link MetaProbe}. */
+export interface MetaProbeOptions {
+  readonly path: string;
+  readonly maxDecompressedBytes: number;
+  readonly maxMetaBytes: number;
+  readonly requireHexCommit: boolean;
+}
+
+// tarfile's isfile(): regular and contiguous files (tar-stream has no type for GNU sparse files).
+const FILE_TYPES = new Set<string | null | undefined>(['file', 'contiguous-file']);
+const HEX40 = /^[0-9a-f]{40}$/i;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function metaProblem(path: string, why: string, cause?: unknown): BackfillError {
+  return new BackfillError('EPISODE_META_INVALID', `${path}: ${why}; the row is written without commit.`, { cause, context: { path, member: 'meta.json' } });
+}
+
+/**
+ * The seed's rule for `meta.json` → `code_version.commit`: a string of 40
+ * characters (code points, as Python's `len`), lowercased. With
+ * `requireHexCommit` it must also be hex.
+ */
+export function commitFromMeta(bytes: Buffer, path: string, requireHexCommit: boolean): Result<string, BackfillError> {
+  let text: string;
+  try {
+    text = strictUtf8.decode(bytes);
+  } catch (e) {
+    return err(metaProblem(path, 'meta.json is not valid UTF-8', e));
+  }
+  const parsed = parsePythonJson(text);
+  if (parsed.isErr()) return err(metaProblem(path, `meta.json is not valid JSON (${parsed.error.message})`, parsed.error));
+  const meta = parsed.value;
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) return err(metaProblem(path, 'meta.json is not a JSON object'));
+  const codeVersion = (meta as Record<string, unknown>)['code_version'];
+  const commit = codeVersion !== null && typeof codeVersion === 'object' && !Array.isArray(codeVersion) ? (codeVersion as Record<string, unknown>)['commit'] : undefined;
+  if (typeof commit !== 'string' || [...commit].length !== 40) return err(metaProblem(path, 'meta.json has no 40-character code_version.commit'));
+  if (requireHexCommit && !HEX40.test(commit)) return err(metaProblem(path, 'code_version.commit in meta.json is not 40 hex digits'));
+  return ok(commit.toLowerCase());
+}
+
+function tarProblem(path: string, error: unknown): BackfillError {
+  if (error instanceof BackfillError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const truncated = /unexpected end/i.test(message);
+  return new BackfillError(truncated ? 'TAR_TRUNCATED' : 'TAR_CORRUPT', `${path}: tar archive ${truncated ? 'ends inside a member' : 'is corrupt'} (${message}); the row is written without commit.`, {
+    cause: error,
+    context: { path },
+  });
+}
+
+async function readSmallEntry(entry: AsyncIterable<Buffer>, limit: number, path: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of entry) {
+    length += chunk.length;
+    if (length > limit) throw metaProblem(path, `meta.json is larger than maxMetaBytes (${limit})`);
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts, length);
+}
+
+/**
+ * Looks for the first `meta.json` of an episode tarball while its bytes are
+ * fed in, in archive order, as the seed does (`name.endswith("meta.json")`
+ * and a regular file). Once it is found, or the archive proves unreadable,
+ * the decoder is torn down and further writes are no-ops, so the caller can
+ * keep reading (and hashing) the rest of the file without decompressing it.
+ */
+export class MetaProbe {
+  readonly outcome: Promise<MetaOutcome>;
+  #resolve!: (outcome: MetaOutcome) => void;
+  #settled = false;
+  #fed = 0;
+  #stages: Transform[] = [];
+  #extract: tar.Extract | undefined;
+
+  constructor(private readonly options: MetaProbeOptions) {
+    this.outcome = new Promise((resolve) => (this.#resolve = resolve));
+  }
+
+  /** True once the outcome is known; the caller may stop feeding. */
+  get settled(): boolean {
+    return this.#settled;
+  }
+
+  /** Feeds compressed bytes; resolves when the decoder can take more or the search is over. */
+  async write(chunk: Buffer): Promise<void> {
+    if (this.#settled) return;
+    if (this.#stages.length === 0) this.#start(chunk);
+    const decoder = this.#stages[0];
+    for (let offset = 0; decoder !== undefined && offset < chunk.length && !this.#settled; offset += DECODER_SLICE_BYTES) {
+      const slice = chunk.subarray(offset, offset + DECODER_SLICE_BYTES);
+      this.#fed += slice.length;
+      if (!decoder.write(slice)) await Promise.race([new Promise((r) => decoder.once('drain', r)), this.outcome]);
+    }
+  }
+
+  /** Signals the end of the file. */
+  end(): void {
+    if (this.#settled) return;
+    const decoder = this.#stages[0];
+    if (decoder === undefined) this.#settle({ problem: new BackfillError('COMPRESSION_TRUNCATED', `${this.options.path}: the file is empty; the row is written without commit.`, { context: { path: this.options.path } }) });
+    else decoder.end();
+  }
+
+  /** Gives up (for example on a read error) and releases the decoder. */
+  stop(): void {
+    this.#settle({ problem: new BackfillError('ABORTED', `${this.options.path}: reading stopped.`, { context: { path: this.options.path } }) });
+  }
+
+  #settle(outcome: MetaOutcome): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    for (const stage of this.#stages) stage.destroy();
+    this.#extract?.destroy();
+    this.#resolve(outcome);
+  }
+
+  #start(head: Buffer): void {
+    const { path } = this.options;
+    const compression = detectCompression(head);
+    // The seed pipes the file through `zstd -d`, which also reads gzip; a plain tar makes it fail.
+    if (compression !== 'zstd' && compression !== 'gzip') {
+      this.#settle({ problem: new BackfillError('COMPRESSION_CORRUPT', `${path}: not a zstd stream (magic bytes); the row is written without commit.`, { context: { path, offset: 0 } }) });
+      return;
+    }
+    this.#stages = decodingStages(compression, this.options.maxDecompressedBytes);
+    const decoded = pipeline(this.#stages, (error) => {
+      if (error) this.#settle({ problem: decompressionError(error, compression, this.#fed) });
+    }) as unknown as Readable;
+    // Python's tarfile reads v7 archives (no ustar magic) too.
+    const extract = tar.extract({ allowUnknownFormat: true } as Parameters<typeof tar.extract>[0]);
+    this.#extract = extract;
+    decoded.on('data', (chunk: Buffer) => {
+      if (!extract.write(chunk)) decoded.pause();
+    });
+    extract.on('drain', () => decoded.resume());
+    decoded.on('end', () => extract.end(undefined));
+    void this.#search(extract);
+  }
+
+  async #search(extract: tar.Extract): Promise<void> {
+    const { path, maxMetaBytes, requireHexCommit } = this.options;
+    try {
+      for await (const entry of extract) {
+        const { name, type } = entry.header;
+        if (name.endsWith('meta.json') && FILE_TYPES.has(type)) {
+          const bytes = await readSmallEntry(entry as AsyncIterable<Buffer>, maxMetaBytes, path);
+          this.#settle(commitFromMeta(bytes, path, requireHexCommit).match((commit) => ({ commit }), (problem) => ({ problem })));
+          return;
+        }
+        entry.resume();
+      }
+      this.#settle({ problem: metaProblem(path, 'the archive has no meta.json') });
+    } catch (error) {
+      this.#settle({ problem: tarProblem(path, error) });
+    }
+  }
+}

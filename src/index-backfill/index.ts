@@ -1,0 +1,18 @@
+/**
+ * IndexBackfiller: rebuild missing rows of an append-only `index.jsonl`
+ * from episode tarballs on disk, compatible with seed 003's
+ * `index_backfill.py`.
+ *
+ * @module
+ */
+export { backfillIndex } from './backfill-index.js';
+export { formatIndexRow, formatReceivedAt } from './index-row.js';
+export {
+  DEFAULT_CONCURRENCY,
+  DEFAULT_MAX_DECOMPRESSED_BYTES,
+  DEFAULT_MAX_META_BYTES,
+  DEFAULT_READ_CHUNK_BYTES,
+  INDEX_SCHEMA_VERSION,
+  LOCK_SUFFIX,
+} from './defaults.js';
+export type { BackfillIndexOptions, IndexBackfillProgress, IndexBackfillReport, IndexBackfillWarning, IndexRow } from './types.js';

@@ -1,0 +1,82 @@
+import { link, open, readFile, rename, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { err, ok, type Result } from 'neverthrow';
+import { BackfillError, toBackfillError } from '../errors.js';
+
+/** A held advisory lock; release it when done. */
+export interface HeldLock {
+  readonly path: string;
+  release(): Promise<void>;
+}
+
+interface Holder {
+  readonly pid: number;
+  readonly host: string;
+}
+
+function parseHolder(text: string): Holder | undefined {
+  const [pid, host] = text.split('\n');
+  const n = Number(pid);
+  return Number.isSafeInteger(n) && n > 0 && host !== undefined ? { pid: n, host } : undefined;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === 'EPERM';
+  }
+}
+
+const readText = (path: string): Promise<string | undefined> => readFile(path, 'utf8').catch(() => undefined);
+
+/**
+ * Moves a stale lock aside and deletes it, unless another run replaced it
+ * in the meantime (then it is put back).
+ */
+async function breakStale(path: string, stale: Holder): Promise<void> {
+  const aside = `${path}.stale-${process.pid}`;
+  if (!(await rename(path, aside).then(() => true, () => false))) return;
+  const moved = parseHolder((await readText(aside)) ?? '');
+  if (moved?.pid !== stale.pid || moved.host !== stale.host) await link(aside, path).catch(() => undefined);
+  await unlink(aside).catch(() => undefined);
+}
+
+/**
+ * Takes the advisory lock `path` (created with O_EXCL, holding
+ * `<pid>\n<hostname>\n`). A lock left by a dead process on this host is
+ * removed and taken; a live one gives `LOCKED`. The receiver never looks at
+ * this file: it only keeps two backfills from running at once.
+ */
+export async function acquireLock(path: string): Promise<Result<HeldLock, BackfillError>> {
+  const me = `${process.pid}\n${hostname()}\n`;
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    try {
+      const handle = await open(path, 'wx');
+      try {
+        await handle.writeFile(me);
+      } finally {
+        await handle.close();
+      }
+      return ok({
+        path,
+        async release() {
+          if ((await readText(path)) === me) await unlink(path).catch(() => undefined);
+        },
+      });
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EEXIST') return err(toBackfillError(e, 'IO_ERROR', { path }));
+    }
+    const text = await readText(path);
+    if (text === undefined) continue;
+    const holder = parseHolder(text);
+    if (holder !== undefined && holder.host === hostname() && !isAlive(holder.pid)) {
+      await breakStale(path, holder);
+      continue;
+    }
+    const who = holder === undefined ? 'another run' : `process ${holder.pid} on ${holder.host}`;
+    return err(new BackfillError('LOCKED', `${path} is held by ${who}; wait for it to finish, or remove the lock file if that run is gone.`, { context: { path, ...(holder ? { pid: holder.pid } : {}) } }));
+  }
+  return err(new BackfillError('LOCKED', `${path} keeps changing hands; try again.`, { context: { path } }));
+}

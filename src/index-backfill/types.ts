@@ -1,0 +1,115 @@
+import type { BackfillErrorCode } from '../errors.js';
+import type { Logger } from '../_internals/logger.js';
+
+/**
+ * One row of the receiver's append-only `index.jsonl`, as the backfiller
+ * writes it. The same fields, with the same meaning, as the rows of the
+ * seed's `index_backfill.py`.
+ */
+export interface IndexRow {
+  /** When the row was made, as Python's `datetime.now(timezone.utc).isoformat()` writes it. */
+  readonly received_at_wall: string;
+  readonly host_id: string;
+  readonly episode_id: string;
+  /** Lowercase hex SHA-256 of the tarball as stored. */
+  readonly sha256: string;
+  readonly size_bytes: number;
+  readonly schema_version: 1;
+  readonly backfilled: true;
+  /** `meta.json` → `code_version.commit`, lowercased; absent when it could not be read. */
+  readonly commit?: string;
+}
+
+/** Something the run noticed but that did not stop it. */
+export interface IndexBackfillWarning {
+  readonly code: BackfillErrorCode;
+  readonly message: string;
+  /** The tarball or index file concerned. */
+  readonly path: string;
+  /** 1-based line of the index, for unreadable index lines. */
+  readonly line?: number;
+}
+
+/** Progress reported while tarballs are hashed. */
+export interface IndexBackfillProgress {
+  /** Episode tarballs found under the selected hosts. */
+  readonly scanned: number;
+  /** Tarballs that need a row. */
+  readonly total: number;
+  /** Tarballs hashed and probed so far. */
+  readonly done: number;
+  /** Rows appended so far (0 in a dry run). */
+  readonly appended: number;
+}
+
+/** Options of {@link backfillIndex}. */
+export interface BackfillIndexOptions {
+  /** Directory holding `<host>/<episode>.tar.zst`. */
+  readonly episodesRoot: string;
+  /** The append-only `index.jsonl`; created (mode 0666 minus umask) when missing. */
+  readonly index: string;
+  /** Only walk this host's directory. */
+  readonly host?: string;
+  /**
+   * Compute the rows but write nothing (no lock file either).
+   * @defaultValue false
+   */
+  readonly dryRun?: boolean;
+  /**
+   * Tarballs hashed and probed at once.
+   * @defaultValue {@link DEFAULT_CONCURRENCY} (4)
+   */
+  readonly concurrency?: number;
+  /**
+   * The clock stamped into `received_at_wall`.
+   * @defaultValue `() => new Date()`
+   */
+  readonly now?: () => Date;
+  /**
+   * Accept a commit only when it is 40 hex digits. The seed's tool accepts
+   * any 40-character string (and lowercases it); that is the default, so
+   * both tools write the same rows.
+   * @defaultValue false
+   */
+  readonly requireHexCommit?: boolean;
+  /**
+   * The advisory lock file.
+   * @defaultValue `<index>.backfill.lock`
+   */
+  readonly lockPath?: string;
+  /**
+   * Bytes per read of a tarball.
+   * @defaultValue {@link DEFAULT_READ_CHUNK_BYTES} (1 MiB)
+   */
+  readonly readChunkBytes?: number;
+  /**
+   * Decompressed bytes the search for `meta.json` may produce per tarball.
+   * @defaultValue {@link DEFAULT_MAX_DECOMPRESSED_BYTES} (16 GiB)
+   */
+  readonly maxDecompressedBytes?: number;
+  /**
+   * Largest `meta.json` read into memory.
+   * @defaultValue {@link DEFAULT_MAX_META_BYTES} (16 MiB)
+   */
+  readonly maxMetaBytes?: number;
+  readonly onProgress?: (progress: IndexBackfillProgress) => void;
+  readonly signal?: AbortSignal;
+  readonly logger?: Logger;
+}
+
+/** What {@link backfillIndex} did (or, in a dry run, would do). */
+export interface IndexBackfillReport {
+  /** Episode tarballs found under the selected hosts. */
+  readonly scanned: number;
+  /** Of those, episodes the index already lists. */
+  readonly alreadyIndexed: number;
+  /** Rows to append (in a dry run: that would be appended), in the seed's order. */
+  readonly toBackfill: number;
+  readonly rows: readonly IndexRow[];
+  /** Rows actually appended (0 in a dry run). */
+  readonly appended: number;
+  /** Tarballs that could not be read at all; reported in `warnings`, no row. */
+  readonly skipped: number;
+  readonly warnings: readonly IndexBackfillWarning[];
+  readonly dryRun: boolean;
+}

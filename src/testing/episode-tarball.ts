@@ -1,0 +1,114 @@
+import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { ResultAsync } from 'neverthrow';
+import tar from 'tar-stream';
+import { compress } from 'zstd-napi';
+import { toBackfillError, type BackfillError } from '../errors.js';
+import { compareCodePoints } from '../index-backfill/python-json.js';
+
+/** Options of {@link buildEpisodeTarball}. */
+export interface EpisodeTarballOptions {
+  /**
+   * The `meta.json` member: an object is JSON-encoded; a string or bytes are
+   * stored as they are (to build malformed metadata); `null` leaves
+   * `meta.json` out.
+   */
+  readonly meta: unknown;
+  /** Other members, by name; stored in name order. */
+  readonly files?: Readonly<Record<string, string | Uint8Array>>;
+  /**
+   * Name of the metadata member.
+   * @defaultValue `'meta.json'`
+   */
+  readonly metaName?: string;
+  /**
+   * Put `meta.json` after the other members instead of first.
+   * @defaultValue false
+   */
+  readonly metaLast?: boolean;
+  /** Also write the tarball here (parent directories are created). */
+  readonly path?: string;
+  /**
+   * zstd level.
+   * @defaultValue 3
+   */
+  readonly level?: number;
+  /**
+   * Modification time of every member.
+   * @defaultValue 2025-01-01T00:00:00Z
+   */
+  readonly mtime?: Date;
+}
+
+/** A built episode tarball. */
+export interface EpisodeTarball {
+  /** The `.tar.zst` bytes. */
+  readonly bytes: Buffer;
+  /** Lowercase hex SHA-256 of `bytes`. */
+  readonly sha256: string;
+  /** Where it was written, when `path` was given. */
+  readonly path?: string;
+}
+
+const DEFAULT_MTIME = new Date('2025-01-01T00:00:00Z');
+
+function metaBytes(meta: unknown): Buffer | undefined {
+  if (meta === null || meta === undefined) return undefined;
+  if (typeof meta === 'string') return Buffer.from(meta, 'utf8');
+  if (meta instanceof Uint8Array) return Buffer.from(meta);
+  return Buffer.from(`${JSON.stringify(meta, null, 2)}\n`, 'utf8');
+}
+
+async function build(options: EpisodeTarballOptions): Promise<EpisodeTarball> {
+  const mtime = options.mtime ?? DEFAULT_MTIME;
+  const members: [string, Buffer][] = Object.entries(options.files ?? {})
+    .map(([name, data]): [string, Buffer] => [name, typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data)])
+    .sort(([a], [b]) => compareCodePoints(a, b));
+  const meta = metaBytes(options.meta);
+  if (meta !== undefined) {
+    const entry: [string, Buffer] = [options.metaName ?? 'meta.json', meta];
+    if (options.metaLast) members.push(entry);
+    else members.unshift(entry);
+  }
+  const pack = tar.pack();
+  const parts: Buffer[] = [];
+  const collected = (async () => {
+    for await (const chunk of pack as AsyncIterable<Buffer>) parts.push(chunk);
+  })();
+  for (const [name, data] of members) {
+    await new Promise<void>((resolve, reject) => {
+      pack.entry({ name, size: data.length, mode: 0o644, mtime, uid: 0, gid: 0, uname: '', gname: '', type: 'file' }, data, (e) => (e ? reject(e) : resolve()));
+    });
+  }
+  pack.finalize();
+  await collected;
+  const bytes = compress(Buffer.concat(parts), { compressionLevel: options.level ?? 3 });
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (options.path === undefined) return { bytes, sha256 };
+  await mkdir(dirname(options.path), { recursive: true });
+  await writeFile(options.path, bytes);
+  return { bytes, sha256, path: options.path };
+}
+
+/**
+ * Builds an episode tarball (`.tar.zst` holding `meta.json` and other
+ * files), byte-for-byte deterministic: fixed member order, mtime, owner and
+ * mode, and a fixed zstd level. For tests of code that reads episodes, such
+ * as `backfillIndex`.
+ *
+ * @example
+ * ```ts
+ * import { buildEpisodeTarball } from '@stella/backfill-kit/testing';
+ *
+ * const built = await buildEpisodeTarball({
+ *   meta: { code_version: { commit: 'a'.repeat(40) } },
+ *   files: { 'frames.bin': Buffer.alloc(1024) },
+ *   path: 'tmp/episodes/host-a/ep-0001.tar.zst',
+ * });
+ * if (built.isOk()) console.log(built.value.sha256);
+ * ```
+ */
+export function buildEpisodeTarball(options: EpisodeTarballOptions): ResultAsync<EpisodeTarball, BackfillError> {
+  return ResultAsync.fromPromise(build(options), (e) => toBackfillError(e, 'IO_ERROR', options.path === undefined ? {} : { path: options.path }));
+}
