@@ -1,0 +1,197 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { csafVexNormalizer } from '../../../src/statements/normalizers/csaf.js';
+import { cycloneDxVexNormalizer } from '../../../src/statements/normalizers/cyclonedx.js';
+import { openVexNormalizer } from '../../../src/statements/normalizers/openvex.js';
+import { detectVexFormat } from '../../../src/statements/detect.js';
+import type { VexClaim, VexNormalizer } from '../../../src/statements/ports.js';
+
+const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(`../../fixtures/vex/${name}`, import.meta.url), 'utf8'));
+const ctx = { digest: 'sha256:fixture', retrievedAt: new Date('2025-10-01T00:00:00Z') };
+
+function claims(n: VexNormalizer, doc: unknown): VexClaim[] {
+  const r = n.normalize(doc, ctx);
+  if (r.isErr()) throw r.error;
+  return [...r.value];
+}
+const brief = (c: VexClaim): string => [c.vulnerabilityId, c.productKey, c.status, c.justification ?? '-'].join(' | ');
+
+describe('detectVexFormat', () => {
+  it('recognises each fixture by content', () => {
+    expect(detectVexFormat(fixture('openvex/not-affected-0.2.0.json'))).toBe('openvex');
+    expect(detectVexFormat(fixture('csaf/vex-branches.json'))).toBe('csaf');
+    expect(detectVexFormat(fixture('cyclonedx/vex-1.6-bom-link.json'))).toBe('cyclonedx');
+    expect(detectVexFormat({ spdxVersion: 'SPDX-2.3' })).toBeUndefined();
+    expect(detectVexFormat([1, 2])).toBeUndefined();
+    expect(detectVexFormat('{"bomFormat":"CycloneDX"}')).toBeUndefined();
+  });
+});
+
+describe('openVexNormalizer', () => {
+  it('maps products[].@id, justification, impact statement and the document timestamp', () => {
+    expect(claims(openVexNormalizer, fixture('openvex/not-affected-0.2.0.json'))).toEqual([
+      {
+        vulnerabilityId: 'CVE-2024-11111',
+        productKey: 'pkg:npm/%40stella/report-renderer@3.4.1',
+        status: 'not_affected',
+        justification: 'vulnerable_code_not_in_execute_path',
+        statement: 'The renderer never passes user input to the templating helper.',
+        issuedAt: '2025-09-02T10:15:00.000Z',
+        documentDigest: 'sha256:fixture',
+        format: 'openvex',
+      },
+    ]);
+  });
+
+  it('expands subcomponents as product::subcomponent and honours statement timestamps', () => {
+    const out = claims(openVexNormalizer, fixture('openvex/subcomponents-0.2.0.json'));
+    const image = 'pkg:oci/scanner-worker@sha256%3Aab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12?repository_url=registry.example.com%2Fstella';
+    expect(out.map(brief)).toEqual([
+      `CVE-2024-22222 | ${image}::pkg:apk/wolfi/openssl@3.3.1-r0?arch=x86_64 | affected | -`,
+      `CVE-2024-22222 | ${image}::pkg:apk/wolfi/libcrypto3@3.3.1-r0?arch=x86_64 | affected | -`,
+      'CVE-2024-33333 | pkg:golang/example.com/stella/notify@v1.8.0 | fixed | -',
+      'CVE-2024-33333 | cpe:2.3:a:example:notify:1.8.0:*:*:*:*:*:*:* | fixed | -',
+      'CVE-2025-44444 | pkg:golang/example.com/stella/notify@v1.8.0 | under_investigation | -',
+    ]);
+    expect(out[0]?.issuedAt).toBe('2025-09-01T12:00:00.000Z');
+    expect(out[0]?.statement).toBe('Upgrade the worker image to 2025.09.2 or later.');
+    expect(out[2]?.issuedAt).toBe('2025-09-03T08:00:00.000Z');
+    expect(out[4]?.statement).toBe('Triage is scheduled for the next sprint.');
+  });
+
+  it('accepts the pre-0.2 string forms of vulnerability and products', () => {
+    const doc = { '@context': 'https://openvex.dev/ns', statements: [{ vulnerability: 'CVE-2023-1', products: ['pkg:deb/debian/curl@8.0'], status: 'fixed' }] };
+    expect(claims(openVexNormalizer, doc).map(brief)).toEqual(['CVE-2023-1 | pkg:deb/debian/curl@8.0 | fixed | -']);
+  });
+
+  it.each([
+    ['an unknown status', { status: 'maybe' }, 'statements[0].status'],
+    ['no products', { products: [] }, 'statements[0].products'],
+    ['no vulnerability name', { vulnerability: {} }, 'statements[0].vulnerability.name'],
+    ['a product without an id', { products: [{ hashes: {} }] }, 'statements[0].products[0]'],
+  ])('rejects %s with DOCUMENT_INVALID naming the field', (_what, patch, field) => {
+    const doc = { '@context': 'https://openvex.dev/ns/v0.2.0', statements: [{ vulnerability: { name: 'CVE-1' }, products: [{ '@id': 'pkg:x/y@1' }], status: 'fixed', ...patch }] };
+    const r = openVexNormalizer.normalize(doc, ctx);
+    expect(r.isErr() && r.error.code).toBe('DOCUMENT_INVALID');
+    expect(r.isErr() && r.error.message).toContain(field);
+    expect(r.isErr() && r.error.context.digest).toBe('sha256:fixture');
+  });
+});
+
+describe('csafVexNormalizer', () => {
+  it('resolves branches to purl / CPE / product_id and takes flags, threats and remediations', () => {
+    const out = claims(csafVexNormalizer, fixture('csaf/vex-branches.json'));
+    expect(out.map(brief)).toEqual([
+      'CVE-2024-11111 | pkg:npm/%40stella/report-renderer@3.4.1 | not_affected | vulnerable_code_not_in_execute_path',
+      'CVE-2024-11111 | cpe:2.3:a:stella_fixture:gateway:5.0:*:*:*:*:*:*:* | affected | -',
+      'CVE-2024-11111 | SFPID-0003 | fixed | -',
+      'CVE-2025-44444 | cpe:2.3:a:stella_fixture:gateway:5.0:*:*:*:*:*:*:* | under_investigation | -',
+      'CVE-2025-44444 | SFPID-0003 | under_investigation | -',
+    ]);
+    expect(out[0]?.statement).toBe('The renderer never passes user input to the helper.');
+    expect(out[1]?.statement).toBe('Upgrade the gateway to 5.1.');
+    expect(out.every((c) => c.issuedAt === '2025-09-05T09:30:00.000Z' && c.format === 'csaf')).toBe(true);
+  });
+
+  it('resolves relationships and product groups', () => {
+    const out = claims(csafVexNormalizer, fixture('csaf/vex-relationships.json'));
+    expect(out.map(brief)).toEqual([
+      'CVE-2024-55555 | cpe:/o:stella_fixture:appliance:7::pkg:generic/libyaml-fixture@0.2.5 | not_affected | vulnerable_code_cannot_be_controlled_by_adversary',
+      'CVE-2024-55555 | pkg:rpm/stella/libyaml-fixture@0.2.5-3.edge?arch=aarch64 | not_affected | vulnerable_code_cannot_be_controlled_by_adversary',
+      'CVE-2024-55555 | pkg:generic/libyaml-fixture@0.2.5 | affected | -',
+    ]);
+    expect(out[0]?.statement).toBe('Both platforms only parse YAML they ship themselves.');
+    expect(out[2]?.statement).toBe('Upgrade libyaml-fixture to 0.2.6.');
+  });
+
+  it('rejects a product id the product tree does not define', () => {
+    const doc = fixture('csaf/vex-branches.json') as { vulnerabilities: { product_status: Record<string, string[]> }[] };
+    doc.vulnerabilities[1]!.product_status['fixed'] = ['SFPID-9999'];
+    const r = csafVexNormalizer.normalize(doc, ctx);
+    expect(r.isErr() && r.error.code).toBe('DOCUMENT_INVALID');
+    expect(r.isErr() && r.error.message).toContain('vulnerabilities[1].product_status.fixed[0]');
+  });
+
+  it('rejects a vulnerability with statuses but no cve or ids, and accepts ids[] instead of cve', () => {
+    const base = { document: { csaf_version: '2.0', category: 'csaf_vex' }, product_tree: { full_product_names: [{ name: 'P', product_id: 'P1' }] } };
+    const bad = csafVexNormalizer.normalize({ ...base, vulnerabilities: [{ product_status: { fixed: ['P1'] } }] }, ctx);
+    expect(bad.isErr() && bad.error.code).toBe('DOCUMENT_INVALID');
+    const good = claims(csafVexNormalizer, { ...base, vulnerabilities: [{ ids: [{ system_name: 'GHSA', text: 'GHSA-x' }], product_status: { fixed: ['P1'] } }] });
+    expect(good.map(brief)).toEqual(['GHSA-x | P1 | fixed | -']);
+  });
+
+  it('does not loop on relationships that reference each other', () => {
+    const doc = {
+      document: { csaf_version: '2.0', category: 'csaf_vex' },
+      product_tree: {
+        relationships: [
+          { category: 'default_component_of', product_reference: 'B', relates_to_product_reference: 'B', full_product_name: { name: 'A', product_id: 'A' } },
+          { category: 'default_component_of', product_reference: 'A', relates_to_product_reference: 'A', full_product_name: { name: 'B', product_id: 'B' } },
+        ],
+      },
+      vulnerabilities: [{ cve: 'CVE-1', product_status: { fixed: ['A'] } }],
+    };
+    const r = csafVexNormalizer.normalize(doc, ctx);
+    expect(r.isErr() && r.error.code).toBe('DOCUMENT_INVALID');
+  });
+});
+
+describe('cycloneDxVexNormalizer', () => {
+  it('1.4: resolves refs to purl or CPE, dedupes repeated refs later, skips unanalysed vulnerabilities', () => {
+    const out = claims(cycloneDxVexNormalizer, fixture('cyclonedx/vex-1.4.json'));
+    expect(out.map(brief)).toEqual([
+      'CVE-2024-66666 | pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.15.2 | not_affected | code_not_reachable',
+      'CVE-2024-66666 | pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.15.2 | not_affected | code_not_reachable',
+      'CVE-2024-77777 | cpe:2.3:a:zlib:zlib:1.2.13:*:*:*:*:*:*:* | affected | -',
+      'CVE-2024-77777 | pkg:maven/com.example.stella/gateway@5.0.0 | affected | -',
+      'CVE-2023-88888 | pkg:maven/com.example.stella/gateway@5.0.0 | fixed | -',
+    ]);
+    expect(out[0]?.statement).toBe('The gateway never deserializes polymorphic types.');
+    expect(out[0]?.issuedAt).toBe('2025-09-06T00:00:00.000Z');
+    expect(out[4]?.issuedAt).toBe('2025-08-15T00:00:00.000Z');
+  });
+
+  it('1.5: resolves nested components and maps every analysis state', () => {
+    const out = claims(cycloneDxVexNormalizer, fixture('cyclonedx/vex-1.5-nested.json'));
+    expect(out.map(brief)).toEqual([
+      'CVE-2022-25883 | pkg:npm/semver@7.5.1 | fixed | -',
+      'GHSA-1111-2222-3333 | pkg:npm/lru-cache@6.0.0 | under_investigation | -',
+      'CVE-2024-12345 | pkg:npm/%40stella/worker@2.0.0 | not_affected | -',
+      'CVE-2024-12345 | worker-image | not_affected | -',
+    ]);
+  });
+
+  it('1.6: keeps BOM-Links into other BOMs and resolves those into this BOM', () => {
+    const out = claims(cycloneDxVexNormalizer, fixture('cyclonedx/vex-1.6-bom-link.json'));
+    expect(out.map(brief)).toEqual([
+      'CVE-2025-10101 | urn:cdx:3e671687-395b-41f5-a30f-a58921a69b79/1#pkg:pypi/requests@2.31.0 | not_affected | requires_environment',
+      'CVE-2025-10101 | pkg:pypi/local-lib@1.0.0 | not_affected | requires_environment',
+    ]);
+    expect(out[0]?.issuedAt).toBe('2025-07-02T00:00:00.000Z');
+  });
+
+  it.each([
+    ['resolved', 'fixed'],
+    ['resolved_with_pedigree', 'fixed'],
+    ['exploitable', 'affected'],
+    ['in_triage', 'under_investigation'],
+    ['false_positive', 'not_affected'],
+    ['not_affected', 'not_affected'],
+  ])('maps analysis.state %s to %s', (state, status) => {
+    const doc = { bomFormat: 'CycloneDX', specVersion: '1.6', vulnerabilities: [{ id: 'CVE-1', analysis: { state }, affects: [{ ref: 'x' }] }] };
+    expect(claims(cycloneDxVexNormalizer, doc)[0]?.status).toBe(status);
+  });
+
+  it('rejects an unknown state, a missing id and a missing ref', () => {
+    const make = (v: object): unknown => ({ bomFormat: 'CycloneDX', specVersion: '1.5', vulnerabilities: [v] });
+    for (const [v, field] of [
+      [{ id: 'CVE-1', analysis: { state: 'patched' }, affects: [{ ref: 'x' }] }, 'analysis.state'],
+      [{ analysis: { state: 'resolved' } }, 'vulnerabilities[0].id'],
+      [{ id: 'CVE-1', analysis: { state: 'resolved' }, affects: [{}] }, 'affects[0].ref'],
+    ] as const) {
+      const r = cycloneDxVexNormalizer.normalize(make(v), ctx);
+      expect(r.isErr() && r.error.code).toBe('DOCUMENT_INVALID');
+      expect(r.isErr() && r.error.message).toContain(field);
+    }
+  });
+});
