@@ -1,0 +1,101 @@
+/**
+ * How the manager runs DDL: every statement under `lock_timeout`, short
+ * transactions, one advisory lock per parent, and the row move out of the
+ * default partition.
+ *
+ * @internal
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { BackfillError } from '../errors.js';
+import { inTransaction, pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
+import type { QualifiedName } from '../_internals/sql-identifier.js';
+
+/**
+ * Runs `statements` as one implicit transaction in a single round trip, with
+ * `SET LOCAL lock_timeout` first so a busy table yields `LOCK_TIMEOUT` instead
+ * of a queue of blocked sessions behind us.
+ */
+export async function runDdl(client: PgClientLike, lockTimeoutMs: number, ...statements: string[]): Promise<void> {
+  await client.query([`SET LOCAL lock_timeout = '${lockTimeoutMs}ms'`, ...statements].join(';\n'));
+}
+
+/**
+ * Runs `fn` inside BEGIN/COMMIT with `SET LOCAL lock_timeout`, for sequences
+ * that need results between statements.
+ */
+export async function inDdlTransaction<T>(client: PgClientLike, lockTimeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  return inTransaction(client, async () => {
+    await client.query(`SET LOCAL lock_timeout = '${lockTimeoutMs}ms'`);
+    return fn();
+  });
+}
+
+/**
+ * For statements PostgreSQL refuses inside a transaction block (VACUUM,
+ * `… CONCURRENTLY`): sets `lock_timeout` for the session and restores the
+ * caller's value afterwards, even on failure.
+ */
+export async function withSessionLockTimeout<T>(client: PgClientLike, lockTimeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  const { rows } = (await client.query("SELECT pg_catalog.current_setting('lock_timeout') AS v, pg_catalog.set_config('lock_timeout', $1, false)", [`${lockTimeoutMs}ms`])) as PgQueryResult<{ v: string }>;
+  try {
+    return await fn();
+  } finally {
+    await Promise.resolve(client.query("SELECT pg_catalog.set_config('lock_timeout', $1, false)", [rows[0]?.v ?? '0'])).catch(() => undefined);
+  }
+}
+
+/** A stable 64-bit advisory-lock key per parent table, the same in every process. */
+export function advisoryKey(parent: QualifiedName): string {
+  return createHash('sha256').update(`@stella/backfill-kit/partitions:${parent.schema}.${parent.name}`).digest().readBigInt64BE(0).toString();
+}
+
+/**
+ * Holds the parent's session-level advisory lock while `fn` runs, so two
+ * `ensure`/`retention` runs never interleave. Waiting longer than
+ * `timeoutMs` returns `LOCKED`.
+ */
+export async function withAdvisoryLock<T>(client: PgClientLike, parent: QualifiedName, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  const key = advisoryKey(parent);
+  try {
+    await client.query(`SET LOCAL lock_timeout = '${timeoutMs}ms'; SELECT pg_catalog.pg_advisory_lock(${key})`);
+  } catch (error) {
+    const mapped = pgErrorToBackfill(error, { table: `${parent.schema}.${parent.name}` });
+    if (mapped.code !== 'LOCK_TIMEOUT') throw mapped;
+    throw new BackfillError('LOCKED', `Another run is managing ${parent.schema}.${parent.name} and held its lock for more than ${timeoutMs} ms; try again later.`, {
+      cause: error,
+      context: { table: `${parent.schema}.${parent.name}` },
+    });
+  }
+  try {
+    return await fn();
+  } finally {
+    await Promise.resolve(client.query(`SELECT pg_catalog.pg_advisory_unlock(${key})`)).catch(() => undefined);
+  }
+}
+
+/** The parent's insertable columns, quoted and comma-separated, for moving rows between tables. */
+export async function insertableColumns(client: PgClientLike, parent: QualifiedName): Promise<string> {
+  const { rows } = (await client.query(
+    `SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) AS cols
+     FROM pg_catalog.pg_attribute a
+     JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''`,
+    [parent.schema, parent.name],
+  )) as PgQueryResult<{ cols: string }>;
+  return rows[0]?.cols ?? '';
+}
+
+/**
+ * Moves the rows matching `where` from one table to another in a single
+ * statement (DELETE … RETURNING feeding INSERT), so no row is ever in both
+ * or in neither. Returns how many moved.
+ */
+export async function moveRows(client: PgClientLike, fromSql: string, toSql: string, columns: string, where: string): Promise<number> {
+  const r = (await client.query(
+    `WITH moved AS (DELETE FROM ${fromSql} WHERE ${where} RETURNING ${columns})
+     INSERT INTO ${toSql} (${columns}) OVERRIDING SYSTEM VALUE SELECT ${columns} FROM moved`,
+  )) as PgQueryResult;
+  return r.rowCount ?? 0;
+}

@@ -1,0 +1,607 @@
+import { errAsync, ResultAsync } from 'neverthrow';
+import { BackfillError, type BackfillErrorContext } from '../errors.js';
+import { silentLogger, type Logger } from '../_internals/logger.js';
+import { PgHandle, pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
+import { parseQualifiedName, quoteIdent, validateIdentifier, type QualifiedName } from '../_internals/sql-identifier.js';
+import { readSnapshot, type Snapshot } from './catalog.js';
+import { inDdlTransaction, insertableColumns, moveRows, runDdl, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
+import {
+  ATTACH_CHECK_NAME,
+  DEFAULT_ADVISORY_LOCK_TIMEOUT_MS,
+  DEFAULT_AHEAD,
+  DEFAULT_BEHIND,
+  DEFAULT_DRY_RUN,
+  DEFAULT_KEEP,
+  DEFAULT_LOCK_TIMEOUT_MS,
+  DEFAULT_PARTITION_SUFFIX,
+  DEFAULT_RETENTION_MODE,
+  MAX_INTERVAL_COUNT,
+} from './defaults.js';
+import { PARTITION_INTERVALS, addIntervals, boundLiteral, floorToInterval, parsePartitionSuffix, partitionSuffix, type PartitionInterval } from './interval.js';
+import type {
+  AttachReport,
+  CreateParentOptions,
+  CreatedPartition,
+  EnsureOptions,
+  EnsureReport,
+  MaintainOptions,
+  MaintainReport,
+  PartitionInfo,
+  PartitionManagerConfig,
+  PartitionSlot,
+  RetentionCandidate,
+  RetentionOptions,
+  RetentionReport,
+} from './types.js';
+
+/** The longest suffix any interval writes (`_YYYY_MM_DD`). */
+const LONGEST_SUFFIX = 11;
+/** Plain SQL type names only: `text`, `timestamp with time zone`, `varchar(64)`, `numeric(10, 2)`, `text[]`. */
+const SQL_TYPE = /^[A-Za-z_][A-Za-z0-9_]*( [A-Za-z_][A-Za-z0-9_]*)*( ?\(\d+( ?, ?\d+)?\))?(\[\])?$/;
+/** Stops gap filling from walking a misconfigured calendar for ever. */
+const MAX_SLOTS = 1_000_000;
+
+type Ok<T> = ResultAsync<T, BackfillError>;
+
+function invalid(message: string, context: BackfillErrorContext = {}): BackfillError {
+  return new BackfillError('INVALID_ARGUMENT', message, { context });
+}
+
+function countOption(value: unknown, name: string, fallback: number): number {
+  const v = value ?? fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_INTERVAL_COUNT) {
+    throw invalid(`${name} must be an integer from 0 to ${MAX_INTERVAL_COUNT}; got ${String(value)}.`);
+  }
+  return v;
+}
+
+function abortError(signal: AbortSignal | undefined, context: BackfillErrorContext): BackfillError | undefined {
+  return signal?.aborted ? new BackfillError('ABORTED', 'The operation was aborted; finished steps are listed in context.partial.', { context }) : undefined;
+}
+
+/**
+ * Keeps a range-partitioned PostgreSQL table's partitions ahead of time,
+ * enforces retention with a dry run, re-attaches restored partitions and
+ * maintains one partition at a time (seed 002's runbook as an API).
+ *
+ * Partitions are named `<parent>_YYYY_MM` (days `_YYYY_MM_DD`, ISO weeks
+ * `_YYYY_Www`, years `_YYYY`) with bounds `[start, next start)` in UTC.
+ * Only partitions whose name and bounds both follow that rule are ever
+ * dropped or detached.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg';
+ * import { PartitionManager } from '@stella/backfill-kit/partitions';
+ *
+ * const pool = new pg.Pool({ connectionString: process.env.PGURI });
+ * const boms = new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at', interval: 'month' });
+ * const ensured = await boms.ensure({ ahead: 1 });
+ * if (ensured.isErr()) throw ensured.error;
+ * const plan = await boms.retention({ keep: 12, dryRun: true });
+ * console.log(plan._unsafeUnwrap().candidates.map((c) => c.name));
+ * ```
+ */
+export class PartitionManager {
+  readonly #pg: PgHandle;
+  readonly #parent: QualifiedName;
+  readonly #column: string;
+  readonly #interval: PartitionInterval;
+  readonly #now: () => Date;
+  readonly #lockTimeoutMs: number;
+  readonly #advisoryLockTimeoutMs: number;
+  readonly #logger: Logger;
+  readonly #configError: BackfillError | undefined;
+
+  /**
+   * Validates the config once. A bad config does not throw: every method
+   * then returns the error (`INVALID_IDENTIFIER` or `INVALID_ARGUMENT`).
+   */
+  constructor(config: PartitionManagerConfig) {
+    this.#pg = new PgHandle(config.pg);
+    this.#interval = config.interval ?? 'month';
+    const now = config.now;
+    this.#now = now === undefined ? () => new Date() : typeof now === 'function' ? now : () => now;
+    this.#lockTimeoutMs = config.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    this.#advisoryLockTimeoutMs = config.advisoryLockTimeoutMs ?? DEFAULT_ADVISORY_LOCK_TIMEOUT_MS;
+    this.#logger = config.logger ?? silentLogger;
+    const parent = parseQualifiedName(config.table);
+    const column = validateIdentifier(config.column, 'partition column');
+    this.#parent = parent.unwrapOr({ schema: '', name: '', sql: '' });
+    this.#column = column.unwrapOr('');
+    this.#configError = parent.isErr()
+      ? parent.error
+      : column.isErr()
+        ? column.error
+        : !PARTITION_INTERVALS.includes(this.#interval)
+          ? invalid(`interval must be one of ${PARTITION_INTERVALS.join(', ')}; got ${String(config.interval)}.`)
+          : Buffer.byteLength(this.#parent.name) + LONGEST_SUFFIX > 63
+            ? new BackfillError('INVALID_IDENTIFIER', `table name ${this.#parent.name} leaves no room for a partition suffix within 63 bytes.`)
+            : [this.#lockTimeoutMs, this.#advisoryLockTimeoutMs].some((ms) => !Number.isInteger(ms) || ms < 1)
+              ? invalid('lockTimeoutMs and advisoryLockTimeoutMs must be positive integers (milliseconds).')
+              : undefined;
+  }
+
+  /**
+   * The slot (name and bounds) that holds `at`.
+   *
+   * @example
+   * ```ts
+   * boms.slotFor(new Date('2026-11-23T15:00:00Z')); // { name: 'artifact_boms_2026_11', from: 2026-11-01, to: 2026-12-01 }
+   * ```
+   */
+  slotFor(at: Date): PartitionSlot {
+    return this.#slot(floorToInterval(at, this.#interval));
+  }
+
+  #slot(start: Date): PartitionSlot {
+    return { name: `${this.#parent.name}${partitionSuffix(start, this.#interval)}`, from: start, to: addIntervals(start, this.#interval, 1) };
+  }
+
+  #sqlOf(name: string): string {
+    return `${quoteIdent(this.#parent.schema)}.${quoteIdent(name)}`;
+  }
+
+  #range(slot: PartitionSlot, keyType: Snapshot['keyType']): { from: string; to: string; where: string } {
+    const from = boundLiteral(slot.from, keyType);
+    const to = boundLiteral(slot.to, keyType);
+    const col = quoteIdent(this.#column);
+    return { from, to, where: `${col} >= ${from} AND ${col} < ${to}` };
+  }
+
+  #run<T>(what: string, fn: (client: PgClientLike) => Promise<T>): Ok<T> {
+    if (this.#configError) return errAsync(this.#configError);
+    const context = { table: `${this.#parent.schema}.${this.#parent.name}` };
+    return ResultAsync.fromPromise(
+      this.#pg.withClient(fn),
+      (e) => pgErrorToBackfill(e, context, `${what} ${context.table}`),
+    );
+  }
+
+  /**
+   * Every partition with its bounds, estimated rows, size and whether it
+   * follows the naming rule, from a single catalog query.
+   *
+   * @example
+   * ```ts
+   * for (const p of (await boms.list())._unsafeUnwrap()) console.log(p.name, p.from, p.to, p.managed);
+   * ```
+   */
+  list(): Ok<PartitionInfo[]> {
+    return this.#run('list', async (client) => [...(await readSnapshot(client, this.#parent, this.#column, this.#interval)).partitions]);
+  }
+
+  /**
+   * Creates the current partition, `ahead` future ones, `behind` past ones and
+   * any missing slot between existing managed partitions. Idempotent; two
+   * concurrent runs serialise on an advisory lock. Rows already sitting in the
+   * default partition for a new slot are moved into it in the same
+   * transaction that creates it.
+   *
+   * @example
+   * ```ts
+   * const r = (await boms.ensure({ ahead: 2 }))._unsafeUnwrap();
+   * console.log(r.created.map((c) => c.name), r.existing.length);
+   * ```
+   */
+  ensure(options: EnsureOptions = {}): Ok<EnsureReport> {
+    return this.#run('ensure', async (client) => {
+      const ahead = countOption(options.ahead, 'ahead', DEFAULT_AHEAD);
+      const behind = countOption(options.behind, 'behind', DEFAULT_BEHIND);
+      const logger = options.logger ?? this.#logger;
+      const current = floorToInterval(this.#now(), this.#interval);
+      const first = addIntervals(current, this.#interval, -behind);
+      const last = addIntervals(current, this.#interval, ahead);
+      return withAdvisoryLock(client, this.#parent, this.#advisoryLockTimeoutMs, async () => {
+        const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval);
+        const { todo, existing } = this.#plan(snap, first, last);
+        const created: CreatedPartition[] = [];
+        let columns: string | undefined;
+        for (const [i, slot] of todo.entries()) {
+          const aborted = abortError(options.signal, { partition: slot.name, partial: { created, existing } });
+          if (aborted) throw aborted;
+          let moved = 0;
+          try {
+            if (snap.defaultPartition === undefined) {
+              await runDdl(client, this.#lockTimeoutMs, this.#createSql(slot, snap));
+            } else {
+              columns ??= await insertableColumns(client, this.#parent);
+              moved = await this.#createBesideDefault(client, slot, snap, snap.defaultPartition, columns);
+            }
+          } catch (error) {
+            throw pgErrorToBackfill(error, { partition: slot.name, partial: { created, existing } }, `ensure ${slot.name}`);
+          }
+          created.push({ ...slot, rowsMovedFromDefault: moved });
+          logger.info('partition created', { partition: slot.name, from: slot.from.toISOString(), to: slot.to.toISOString(), rowsMovedFromDefault: moved });
+          options.onProgress?.({ phase: 'create', partition: slot.name, done: i + 1, total: todo.length });
+        }
+        return { created, existing };
+      });
+    });
+  }
+
+  /** Which slots of the window (and of gaps between managed partitions) need creating. */
+  #plan(snap: Snapshot, first: Date, last: Date): { todo: PartitionSlot[]; existing: EnsureReport['existing'] } {
+    const ranged = snap.partitions.filter((p): p is PartitionInfo & { from: Date; to: Date } => p.from !== null && p.to !== null);
+    let lo = first.getTime();
+    let hi = last.getTime();
+    for (const p of ranged) {
+      if (!p.managed) continue;
+      lo = Math.min(lo, p.from.getTime());
+      hi = Math.max(hi, p.from.getTime());
+    }
+    const todo: PartitionSlot[] = [];
+    const existing: (PartitionSlot & { coveredBy: string })[] = [];
+    let start = new Date(lo);
+    for (let n = 0; start.getTime() <= hi; n++, start = addIntervals(start, this.#interval, 1)) {
+      if (n > MAX_SLOTS) throw invalid(`more than ${MAX_SLOTS} slots between the oldest partition and the window; check the interval.`);
+      const slot = this.#slot(start);
+      const inWindow = start.getTime() >= first.getTime() && start.getTime() <= last.getTime();
+      const cover = ranged.find((p) => p.from.getTime() <= slot.from.getTime() && p.to.getTime() >= slot.to.getTime());
+      if (cover) {
+        if (inWindow) existing.push({ ...slot, coveredBy: cover.name });
+        continue;
+      }
+      const overlap = ranged.find((p) => p.from.getTime() < slot.to.getTime() && p.to.getTime() > slot.from.getTime());
+      if (overlap === undefined) todo.push(slot);
+      else if (inWindow) {
+        throw new BackfillError(
+          'PARTITION_OVERLAP',
+          `${slot.name} [${slot.from.toISOString()}, ${slot.to.toISOString()}) overlaps partition ${overlap.schema}.${overlap.name} (${overlap.bound}); nothing was created. Detach or drop ${overlap.name} first.`,
+          { context: { partition: slot.name, overlaps: overlap.name } },
+        );
+      }
+    }
+    return { todo, existing };
+  }
+
+  #createSql(slot: PartitionSlot, snap: Snapshot): string {
+    const r = this.#range(slot, snap.keyType);
+    return `CREATE TABLE ${this.#sqlOf(slot.name)} PARTITION OF ${this.#parent.sql} FOR VALUES FROM (${r.from}) TO (${r.to})`;
+  }
+
+  /**
+   * With a default partition, writers are paused (SHARE ROW EXCLUSIVE on the
+   * parent, readers continue) so no new row can land in the default for this
+   * range; its rows move out to a temporary table, the partition is created
+   * (PostgreSQL's default-partition check now passes) and the rows move in.
+   * One transaction: readers see the rows in the default or in the new
+   * partition, never in neither.
+   */
+  async #createBesideDefault(client: PgClientLike, slot: PartitionSlot, snap: Snapshot, def: PartitionInfo, columns: string): Promise<number> {
+    const r = this.#range(slot, snap.keyType);
+    return inDdlTransaction(client, this.#lockTimeoutMs, async () => {
+      await client.query(`LOCK TABLE ${this.#parent.sql} IN SHARE ROW EXCLUSIVE MODE`);
+      const { rows } = (await client.query(`SELECT EXISTS (SELECT 1 FROM ${def.sql} WHERE ${r.where}) AS stuck`)) as PgQueryResult<{ stuck: boolean }>;
+      if (rows[0]?.stuck !== true) {
+        await client.query(this.#createSql(slot, snap));
+        return 0;
+      }
+      const holding = quoteIdent('backfill_kit_moving');
+      await client.query(`CREATE TEMPORARY TABLE ${holding} ON COMMIT DROP AS SELECT ${columns} FROM ${this.#parent.sql} WITH NO DATA`);
+      const moved = await moveRows(client, def.sql, `pg_temp.${holding}`, columns, r.where);
+      await client.query(this.#createSql(slot, snap));
+      await moveRows(client, `pg_temp.${holding}`, this.#sqlOf(slot.name), columns, 'true');
+      return moved;
+    });
+  }
+
+  /**
+   * Plans (and with `dryRun: false` carries out) retention: partitions that
+   * follow the naming rule and whose upper bound is at or before the start of
+   * the oldest kept interval. Look-alikes (`<parent>_backup`,
+   * `<parent>_2024_13`, wrong bounds) are listed under `ignored` and never
+   * touched.
+   *
+   * @example
+   * ```ts
+   * const plan = (await boms.retention({ keep: 12 }))._unsafeUnwrap(); // dry run
+   * for (const c of plan.candidates) console.log(c.name, c.estimatedRows, c.sizeBytes);
+   * await boms.retention({ keep: 12, dryRun: false, mode: 'detach', concurrently: true });
+   * ```
+   */
+  retention(options: RetentionOptions = {}): Ok<RetentionReport> {
+    return this.#run('retention', async (client) => {
+      const keep = countOption(options.keep, 'keep', DEFAULT_KEEP);
+      const dryRun = options.dryRun ?? DEFAULT_DRY_RUN;
+      const mode = options.mode ?? DEFAULT_RETENTION_MODE;
+      if (typeof dryRun !== 'boolean') throw invalid(`dryRun must be true or false; got ${String(options.dryRun)}.`);
+      if (mode !== 'drop' && mode !== 'detach') throw invalid(`mode must be "drop" or "detach"; got ${String(options.mode)}.`);
+      const cutoff = addIntervals(floorToInterval(this.#now(), this.#interval), this.#interval, -keep);
+      const plan = (snap: Snapshot, done: boolean): RetentionReport => ({
+        dryRun,
+        mode,
+        cutoff,
+        candidates: snap.partitions
+          .filter((p): p is PartitionInfo & { from: Date; to: Date } => p.managed && p.to !== null && p.from !== null && p.to.getTime() <= cutoff.getTime())
+          .map((p) => ({
+            name: p.name,
+            from: p.from,
+            to: p.to,
+            estimatedRows: p.estimatedRows,
+            sizeBytes: p.sizeBytes,
+            action: mode,
+            concurrently: options.concurrently === true && snap.defaultPartition === undefined,
+            done,
+          })),
+        ignored: snap.partitions.filter((p) => !p.managed).map((p) => ({ name: p.name, reason: p.reason ?? '' })),
+      });
+      if (dryRun) return plan(await readSnapshot(client, this.#parent, this.#column, this.#interval), false);
+      return withAdvisoryLock(client, this.#parent, this.#advisoryLockTimeoutMs, async () => {
+        const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval);
+        const report = plan(snap, false);
+        const candidates: RetentionCandidate[] = [...report.candidates];
+        const logger = options.logger ?? this.#logger;
+        for (const [i, c] of candidates.entries()) {
+          const partial = { ...report, candidates: [...candidates] };
+          const aborted = abortError(options.signal, { partition: c.name, partial });
+          if (aborted) throw aborted;
+          const pending = snap.partitions.find((p) => p.name === c.name)?.detachPending === true;
+          try {
+            await this.#expire(client, c, pending);
+          } catch (error) {
+            throw pgErrorToBackfill(error, { partition: c.name, partial }, `retention ${c.action} ${c.name}`);
+          }
+          candidates[i] = { ...c, done: true };
+          logger.info(`partition ${mode === 'drop' ? 'dropped' : 'detached'}`, { partition: c.name, to: c.to.toISOString(), cutoff: cutoff.toISOString() });
+          options.onProgress?.({ phase: mode, partition: c.name, done: i + 1, total: candidates.length });
+        }
+        return { ...report, candidates };
+      });
+    });
+  }
+
+  async #expire(client: PgClientLike, c: RetentionCandidate, detachPending: boolean): Promise<void> {
+    const child = this.#sqlOf(c.name);
+    const detach = `ALTER TABLE ${this.#parent.sql} DETACH PARTITION ${child}`;
+    if (detachPending) {
+      await runDdl(client, this.#lockTimeoutMs, `${detach} FINALIZE`);
+    } else if (c.concurrently) {
+      // CONCURRENTLY refuses to run in a transaction block, so SET LOCAL cannot apply.
+      await withSessionLockTimeout(client, this.#lockTimeoutMs, () => client.query(`${detach} CONCURRENTLY`));
+    } else if (c.action === 'detach') {
+      await runDdl(client, this.#lockTimeoutMs, detach);
+    }
+    if (c.action === 'drop') await runDdl(client, this.#lockTimeoutMs, `DROP TABLE ${child}`);
+  }
+
+  /**
+   * Re-attaches a table restored from backup (seed 002's rollback). The name
+   * must follow the naming rule; every row must lie inside the bounds it
+   * implies (otherwise `PARTITION_OUT_OF_RANGE` names the first offending
+   * row's key). A CHECK constraint matching the bounds is added first so
+   * ATTACH skips its validation scan, then dropped. PostgreSQL builds any of
+   * the parent's indexes the table lacks; the report lists them.
+   *
+   * @example
+   * ```ts
+   * const r = await boms.attach('scanner.artifact_boms_2025_03');
+   * if (r.isErr() && r.error.code === 'PARTITION_OUT_OF_RANGE') console.error(r.error.message);
+   * ```
+   */
+  attach(tableName: string): Ok<AttachReport> {
+    if (this.#configError) return errAsync(this.#configError);
+    const parsed = parseQualifiedName(tableName, this.#parent.schema);
+    if (parsed.isErr()) return errAsync(parsed.error);
+    const target = parsed.value;
+    const start = target.name.startsWith(this.#parent.name) ? parsePartitionSuffix(target.name.slice(this.#parent.name.length), this.#interval) : undefined;
+    if (target.schema !== this.#parent.schema || start === undefined) {
+      return errAsync(
+        new BackfillError('PARTITION_NAME_INVALID', `${target.schema}.${target.name} is not named like a ${this.#interval} partition of ${this.#parent.schema}.${this.#parent.name} (e.g. ${this.slotFor(this.#now()).name}); rename it first.`, {
+          context: { partition: target.name },
+        }),
+      );
+    }
+    const slot = this.#slot(start);
+    return this.#run('attach', async (client) => {
+      const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval);
+      const context = { partition: slot.name };
+      const same = snap.partitions.find((p) => p.schema === target.schema && p.name === target.name);
+      if (same?.managed) return { ...slot, alreadyAttached: true, rowsMovedFromDefault: 0, indexesCreated: [] };
+      if (same) throw new BackfillError('PARTITION_NAME_INVALID', `${slot.name} is already attached, but ${same.reason}.`, { context });
+      const overlap = snap.partitions.find((p) => p.from !== null && p.to !== null && p.from < slot.to && p.to > slot.from);
+      if (overlap) {
+        throw new BackfillError('PARTITION_OVERLAP', `${slot.name} would overlap partition ${overlap.name} (${overlap.bound}); detach or drop it first.`, { context: { ...context, overlaps: overlap.name } });
+      }
+      const info = await this.#tableInfo(client, target);
+      const range = this.#range(slot, snap.keyType);
+      await this.#refuseOutOfRange(client, target, slot, range.where, info.key);
+      await runDdl(
+        client,
+        this.#lockTimeoutMs,
+        `ALTER TABLE ${target.sql} DROP CONSTRAINT IF EXISTS ${quoteIdent(ATTACH_CHECK_NAME)}`,
+        `ALTER TABLE ${target.sql} ADD CONSTRAINT ${quoteIdent(ATTACH_CHECK_NAME)} CHECK (${quoteIdent(this.#column)} IS NOT NULL AND ${range.where})`,
+      );
+      const attachSql = `ALTER TABLE ${this.#parent.sql} ATTACH PARTITION ${target.sql} FOR VALUES FROM (${range.from}) TO (${range.to})`;
+      const dropCheck = `ALTER TABLE ${target.sql} DROP CONSTRAINT ${quoteIdent(ATTACH_CHECK_NAME)}`;
+      let moved = 0;
+      const def = snap.defaultPartition;
+      if (def === undefined) {
+        await runDdl(client, this.#lockTimeoutMs, attachSql, dropCheck);
+      } else {
+        const columns = await insertableColumns(client, this.#parent);
+        moved = await inDdlTransaction(client, this.#lockTimeoutMs, async () => {
+          await client.query(`LOCK TABLE ${this.#parent.sql} IN SHARE ROW EXCLUSIVE MODE`);
+          const n = await moveRows(client, def.sql, target.sql, columns, range.where);
+          await client.query(attachSql);
+          await client.query(dropCheck);
+          return n;
+        });
+      }
+      const after = await this.#tableInfo(client, target);
+      const indexesCreated = after.indexes.filter((i) => !info.indexes.includes(i));
+      this.#logger.info('partition attached', { partition: slot.name, rowsMovedFromDefault: moved, indexesCreated });
+      return { ...slot, alreadyAttached: false, rowsMovedFromDefault: moved, indexesCreated };
+    });
+  }
+
+  async #tableInfo(client: PgClientLike, t: QualifiedName): Promise<{ key: string[]; indexes: string[] }> {
+    const { rows } = (await client.query(
+      `SELECT c.relkind::text AS kind, c.relispartition AS is_partition,
+        (SELECT pg_catalog.array_agg(a.attname::text ORDER BY k.ord)
+           FROM pg_catalog.pg_index i
+           CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+           JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+          WHERE i.indrelid = c.oid AND i.indisprimary) AS key,
+        (SELECT pg_catalog.array_agg(ic.relname::text ORDER BY ic.relname)
+           FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+          WHERE i.indrelid = c.oid) AS indexes
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relname = $2`,
+      [t.schema, t.name],
+    )) as PgQueryResult<{ kind: string; is_partition: boolean; key: string[] | null; indexes: string[] | null }>;
+    const row = rows[0];
+    const context = { partition: t.name };
+    if (row === undefined) throw new BackfillError('TABLE_NOT_FOUND', `${t.schema}.${t.name} does not exist; restore it from backup first.`, { context });
+    if (row.kind !== 'r') throw invalid(`${t.schema}.${t.name} is not a plain table (relkind ${row.kind}).`, context);
+    if (row.is_partition) throw invalid(`${t.schema}.${t.name} is already a partition of another table; detach it first.`, context);
+    return { key: row.key ?? [], indexes: row.indexes ?? [] };
+  }
+
+  async #refuseOutOfRange(client: PgClientLike, t: QualifiedName, slot: PartitionSlot, where: string, key: string[]): Promise<void> {
+    const col = quoteIdent(this.#column);
+    const keyCols = key.length > 0 ? key : ['ctid'];
+    const select = keyCols.map((k, i) => `${k === 'ctid' ? 'ctid' : quoteIdent(k)}::text AS k${i}`).join(', ');
+    const { rows } = (await client.query(`SELECT ${select}, ${col}::text AS v FROM ${t.sql} WHERE NOT (${col} IS NOT NULL AND ${where}) LIMIT 1`)) as PgQueryResult<Record<string, string | null>>;
+    const row = rows[0];
+    if (row === undefined) return;
+    const id = keyCols.map((k, i) => `${k}=${row[`k${i}`] ?? 'NULL'}`).join(', ');
+    throw new BackfillError(
+      'PARTITION_OUT_OF_RANGE',
+      `${t.schema}.${t.name}: row ${id} has ${this.#column} = ${row.v ?? 'NULL'}, outside [${slot.from.toISOString()}, ${slot.to.toISOString()}). Move or delete it, then attach again; nothing was changed.`,
+      { context: { partition: t.name, id } },
+    );
+  }
+
+  /**
+   * VACUUM / ANALYZE / REINDEX one partition, never the parent. Every step
+   * runs under `lock_timeout`; REINDEX runs `CONCURRENTLY` by default.
+   *
+   * @example
+   * ```ts
+   * await boms.maintain('artifact_boms_2026_11', { vacuum: true, analyze: true, reindex: true });
+   * ```
+   */
+  maintain(partition: string, options: MaintainOptions = {}): Ok<MaintainReport> {
+    if (this.#configError) return errAsync(this.#configError);
+    const parsed = parseQualifiedName(partition, this.#parent.schema);
+    if (parsed.isErr()) return errAsync(parsed.error);
+    const target = parsed.value;
+    const vacuum = options.vacuum ?? true;
+    const analyze = options.analyze ?? true;
+    const reindex = options.reindex ?? false;
+    if (!vacuum && !analyze && !reindex) return errAsync(invalid('maintain needs at least one of vacuum, analyze or reindex.'));
+    return this.#run('maintain', async (client) => {
+      const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval);
+      const part = snap.partitions.find((p) => p.schema === target.schema && p.name === target.name);
+      if (part === undefined) {
+        throw new BackfillError('TABLE_NOT_FOUND', `${target.schema}.${target.name} is not a partition of ${this.#parent.schema}.${this.#parent.name}; maintain works on one partition at a time.`, {
+          context: { partition: target.name },
+        });
+      }
+      const plan: MaintainReport['steps'][number]['step'][] = [];
+      if (vacuum) plan.push('vacuum');
+      else if (analyze) plan.push('analyze');
+      if (reindex) plan.push('reindex');
+      const sqlFor = (step: (typeof plan)[number]): string =>
+        step === 'vacuum' ? `VACUUM ${analyze ? '(ANALYZE) ' : ''}${part.sql}` : step === 'analyze' ? `ANALYZE ${part.sql}` : `REINDEX TABLE ${options.concurrently === false ? '' : 'CONCURRENTLY '}${part.sql}`;
+      const size = async (): Promise<number> =>
+        Number(((await client.query('SELECT pg_catalog.pg_total_relation_size($1::regclass)::text AS s', [part.sql])) as PgQueryResult<{ s: string }>).rows[0]?.s ?? 0);
+      const sizeBytesBefore = await size();
+      const steps: { step: (typeof plan)[number]; sql: string; seconds: number }[] = [];
+      await withSessionLockTimeout(client, this.#lockTimeoutMs, async () => {
+        for (const [i, step] of plan.entries()) {
+          const aborted = abortError(options.signal, { partition: part.name, partial: { steps } });
+          if (aborted) throw aborted;
+          const sql = sqlFor(step);
+          const t0 = performance.now();
+          await client.query(sql);
+          steps.push({ step, sql, seconds: (performance.now() - t0) / 1000 });
+          options.onProgress?.({ phase: step, partition: part.name, done: i + 1, total: plan.length });
+        }
+      });
+      (options.logger ?? this.#logger).info('partition maintained', { partition: part.name, steps: steps.map((s) => s.step) });
+      return { partition: part.name, steps, sizeBytesBefore, sizeBytesAfter: await size() };
+    });
+  }
+
+  /**
+   * Creates the partitioned parent (and its schema), for fixtures and new
+   * services: `PARTITION BY RANGE (column)`, the primary key, the indexes,
+   * and optionally a default partition. One transaction.
+   *
+   * @example
+   * ```ts
+   * await boms.createParent({
+   *   columns: [
+   *     { name: 'build_id', type: 'text', notNull: true },
+   *     { name: 'canonical_bom_sha256', type: 'text', notNull: true },
+   *     { name: 'inserted_at', type: 'timestamptz', notNull: true },
+   *   ],
+   *   primaryKey: ['build_id', 'inserted_at'],
+   *   indexes: [{ columns: ['canonical_bom_sha256'] }],
+   * });
+   * ```
+   */
+  createParent(options: CreateParentOptions): Ok<void> {
+    if (this.#configError) return errAsync(this.#configError);
+    let statements: string[];
+    try {
+      statements = this.#parentDdl(options);
+    } catch (error) {
+      return errAsync(error as BackfillError);
+    }
+    return this.#run('createParent', async (client) => {
+      await inDdlTransaction(client, this.#lockTimeoutMs, async () => {
+        for (const s of statements) await client.query(s);
+      });
+      this.#logger.info('partitioned table created', { table: `${this.#parent.schema}.${this.#parent.name}` });
+    });
+  }
+
+  #parentDdl(options: CreateParentOptions): string[] {
+    const ident = (v: string, what: string): string => {
+      const r = validateIdentifier(v, what);
+      if (r.isErr()) throw r.error;
+      return quoteIdent(r.value);
+    };
+    const names = new Set<string>();
+    const cols = (options.columns ?? []).map((c) => {
+      if (typeof c?.type !== 'string' || !SQL_TYPE.test(c.type)) throw invalid(`column ${String(c?.name)}: type ${JSON.stringify(c?.type)} is not a plain SQL type name.`);
+      names.add(c.name);
+      return `${ident(c.name, 'column name')} ${c.type}${c.notNull ? ' NOT NULL' : ''}`;
+    });
+    if (!names.has(this.#column)) throw invalid(`columns must include the partition column ${this.#column}.`);
+    const known = (list: readonly string[], what: string): string => {
+      if (list.length === 0) throw invalid(`${what} needs at least one column.`);
+      for (const n of list) if (!names.has(n)) throw invalid(`${what} names unknown column ${JSON.stringify(n)}.`);
+      return list.map((n) => quoteIdent(n)).join(', ');
+    };
+    if (options.primaryKey) {
+      if (!options.primaryKey.includes(this.#column)) throw invalid(`primaryKey must include the partition column ${this.#column} (a PostgreSQL rule for partitioned tables).`);
+      cols.push(`PRIMARY KEY (${known(options.primaryKey, 'primaryKey')})`);
+    }
+    const out = [
+      `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.#parent.schema)}`,
+      `CREATE TABLE ${this.#parent.sql} (${cols.join(', ')}) PARTITION BY RANGE (${quoteIdent(this.#column)})`,
+    ];
+    for (const idx of options.indexes ?? []) {
+      const list = known(idx.columns ?? [], 'index');
+      const name = ident(idx.name ?? `${this.#parent.name}_${idx.columns.join('_')}_idx`, 'index name');
+      out.push(`CREATE ${idx.unique ? 'UNIQUE ' : ''}INDEX ${name} ON ${this.#parent.sql} (${list})`);
+    }
+    if (options.defaultPartition) out.push(`CREATE TABLE ${this.#sqlOf(`${this.#parent.name}${DEFAULT_PARTITION_SUFFIX}`)} PARTITION OF ${this.#parent.sql} DEFAULT`);
+    return out;
+  }
+
+  /** Ends the pool when the manager was given a connection string; a caller's pool is left alone. */
+  async close(): Promise<void> {
+    await this.#pg.close();
+  }
+
+  /** `await using boms = new PartitionManager(…)` closes an owned pool. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
