@@ -1,0 +1,33 @@
+/**
+ * StagingImporter: atomic COPY of a dataset tarball into PostgreSQL staging
+ * tables, rollback, counts, and export back to a deterministic tarball.
+ *
+ * @module staging
+ */
+export {
+  StagingImporter,
+  type StagingImporterConfig,
+  type ImportOptions,
+  type ImportProgress,
+  type ImportReport,
+  type TableImportReport,
+  type OnInvalid,
+} from './staging-importer.js';
+export { exportDataset, type ExportDatasetConfig, type ExportDatasetOptions, type ExportProgress, type ExportReport } from './export-dataset.js';
+export type { StagingTarget, StagingSession, StagingSessionOptions, StagingCommitInfo, StagingRow, StagingStrategy } from './staging-target.js';
+export { PgStagingTarget, type PgStagingTargetConfig } from './pg-staging-target.js';
+export { encodeCopyField, encodeCopyRow, decodeCopyField } from './copy-text-encoding.js';
+export { extractRecordId, type RecordIdOptions, type RecordLocation } from './record-id.js';
+export { findJsonbProblem, type JsonbProblem } from './jsonb-check.js';
+export { RejectWriter, type RejectEntry } from './reject-writer.js';
+export {
+  DEFAULT_SCHEMA,
+  DEFAULT_ID_FIELD,
+  DEFAULT_STRATEGY,
+  DEFAULT_ON_INVALID,
+  DEFAULT_BATCH_BYTES,
+  DEFAULT_LOCK_TIMEOUT_MS,
+  DEFAULT_PROGRESS_EVERY_ROWS,
+  DEFAULT_MAX_DUPLICATE_RETRIES,
+  DEFAULT_REJECT_SUFFIX,
+} from './defaults.js';

@@ -1,0 +1,84 @@
+/**
+ * The port a staging import writes through. PostgreSQL implements it in
+ * {@link PgStagingTarget}; a MongoDB target can implement the same contract
+ * (load into fresh collections, count, rename on commit) without the
+ * importer changing.
+ *
+ * @module
+ */
+import type { ResultAsync } from 'neverthrow';
+import type { BackfillError } from '../errors.js';
+import type { Logger } from '../_internals/logger.js';
+
+/** One row on its way into a staging table. */
+export interface StagingRow {
+  /** The record's id, as text. */
+  readonly id: string;
+  /** The record's NDJSON line, unchanged: it becomes the stored document. */
+  readonly raw: string;
+}
+
+/**
+ * How an import replaces the tables' contents.
+ * - `truncate`: empty and refill the live tables in one transaction.
+ * - `swap`: fill fresh tables, validate them, then swap them in at the end.
+ */
+export type StagingStrategy = 'truncate' | 'swap';
+
+/** Options for {@link StagingTarget.begin}. */
+export interface StagingSessionOptions {
+  readonly strategy: StagingStrategy;
+  /** Load into throwaway tables and never touch the live ones. */
+  readonly dryRun: boolean;
+  /** Tables (as named in the importer's config) this session will load. */
+  readonly tables: readonly string[];
+  readonly signal?: AbortSignal;
+  readonly logger?: Logger;
+}
+
+/** What {@link StagingSession.commit} measured. */
+export interface StagingCommitInfo {
+  /** The lock the live tables were held under, e.g. `ACCESS EXCLUSIVE`. */
+  readonly lockMode: string;
+  /** How long readers of the live tables were blocked, in milliseconds. */
+  readonly lockHeldMs: number;
+}
+
+/**
+ * One atomic import: nothing it loads is visible until {@link commit}, and
+ * {@link abort} (or a crash) leaves the live tables as they were.
+ */
+export interface StagingSession {
+  /**
+   * Loads one table from batches of rows and resolves with the rows loaded.
+   * If `batches` throws, the load stops and fails with that error. A
+   * duplicate id fails with `DUPLICATE_ID` carrying `context.id` when known.
+   */
+  load(table: string, batches: AsyncIterable<readonly StagingRow[]>): ResultAsync<number, BackfillError>;
+  /** Rows `table` would hold after commit, counted inside the session. */
+  count(table: string): ResultAsync<number, BackfillError>;
+  /** Makes every load visible at once. */
+  commit(): ResultAsync<StagingCommitInfo, BackfillError>;
+  /** Discards everything the session did. Safe after a failure, and twice. */
+  abort(): ResultAsync<void, BackfillError>;
+}
+
+/**
+ * A store that staging tables live in.
+ *
+ * @example
+ * ```ts
+ * const target: StagingTarget = new PgStagingTarget({ pg: pool, schema: 'lnm_raw', tables: ['linksets_raw'] });
+ * const counts = await target.counts(); // ok({ linksets_raw: 340 })
+ * ```
+ */
+export interface StagingTarget {
+  /** Starts an import session. */
+  begin(options: StagingSessionOptions): ResultAsync<StagingSession, BackfillError>;
+  /** Row count of each configured table, keyed by table name. */
+  counts(): ResultAsync<Readonly<Record<string, number>>, BackfillError>;
+  /** Empties every configured table, atomically. */
+  truncate(): ResultAsync<void, BackfillError>;
+  /** Releases what the target opened itself (never the caller's pool). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { decodeCopyField, encodeCopyField, encodeCopyRow } from '../../../src/staging/copy-text-encoding.js';
+
+describe('encodeCopyField', () => {
+  it('leaves ordinary text alone', () => {
+    expect(encodeCopyField('{"a":"b c","n":1}')).toBe('{"a":"b c","n":1}');
+    expect(encodeCopyField('Grüße 🚀')).toBe('Grüße 🚀');
+    expect(encodeCopyField('')).toBe('');
+  });
+
+  it('escapes backslash, tab, newline and CR, and nothing else', () => {
+    expect(encodeCopyField('a\\b')).toBe('a\\\\b');
+    expect(encodeCopyField('a\tb')).toBe('a\\tb');
+    expect(encodeCopyField('a\nb')).toBe('a\\nb');
+    expect(encodeCopyField('a\rb')).toBe('a\\rb');
+    expect(encodeCopyField('\\.')).toBe('\\\\.');
+    expect(encodeCopyField('x\\u0000y')).toBe('x\\\\u0000y');
+    expect(encodeCopyField('"quoted"')).toBe('"quoted"');
+  });
+
+  it('never leaves a raw tab, newline or CR, nor an unpaired backslash', () => {
+    const samples = ['\\\\\\', '\t\t\n\r\r\n', 'end\\', '\\t literal', 'a\\\tb'];
+    for (const s of samples) {
+      const e = encodeCopyField(s);
+      expect(e).not.toMatch(/[\t\n\r]/);
+      expect(e.replace(/\\[\\tnr]/g, '')).not.toContain('\\');
+    }
+  });
+
+  it('round-trips through decodeCopyField', () => {
+    const samples = ['plain', 'a\\b', 'tab\there', 'line\nbreak', 'cr\r\n', '\\\\n is not a newline', 'émoji 👩‍💻 \\u0041'];
+    for (const s of samples) expect(decodeCopyField(encodeCopyField(s))).toBe(s);
+  });
+});
+
+describe('encodeCopyRow', () => {
+  it('joins escaped fields with tabs and ends with a newline', () => {
+    expect(encodeCopyRow(['id\t1', '{"a":"x\\\\y"}'])).toBe('id\\t1\t{"a":"x\\\\\\\\y"}\n');
+    expect(encodeCopyRow(['one'])).toBe('one\n');
+  });
+});
+
+describe('decodeCopyField', () => {
+  it('decodes every escape COPY TO writes', () => {
+    expect(decodeCopyField('a\\\\b\\tc\\nd\\re\\bf\\fg\\vh')).toBe('a\\b\tc\nd\re\bf\fg\vh');
+  });
+});
