@@ -12,8 +12,8 @@ export interface FileDigest {
 export interface HashFileOptions {
   readonly signal?: AbortSignal | undefined;
   readonly chunkBytes?: number | undefined;
-  /** Called with the size of every chunk hashed. */
-  readonly onBytes?: ((bytes: number) => void) | undefined;
+  /** Called with every chunk hashed (to feed a second consumer from the same read). */
+  readonly onChunk?: ((chunk: Buffer) => void) | undefined;
 }
 
 /**
@@ -32,7 +32,7 @@ export async function hashFile(path: string | Buffer, options: HashFileOptions =
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     hash.update(chunk);
     bytes += chunk.length;
-    options.onBytes?.(chunk.length);
+    options.onChunk?.(chunk);
   }
   return { sha256: hash.digest('hex'), bytes };
 }

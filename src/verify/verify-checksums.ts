@@ -173,7 +173,7 @@ async function run(sumsPath: string, options: VerifyChecksumsOptions): Promise<C
   const hashed = await mapBounded(keys, options.concurrency ?? DEFAULT_HASH_CONCURRENCY, async (key): Promise<Hashed> => {
     let outcome: Hashed;
     try {
-      outcome = { digest: await hashFile(toHash.get(key) as Buffer, { signal, chunkBytes: options.chunkBytes, onBytes: (n) => (bytesHashed += n) }) };
+      outcome = { digest: await hashFile(toHash.get(key) as Buffer, { signal, chunkBytes: options.chunkBytes, onChunk: (chunk) => (bytesHashed += chunk.length) }) };
     } catch (error) {
       if (signal?.aborted) throw new BackfillError('ABORTED', 'The operation was aborted.', { cause: error });
       outcome = { error };

@@ -94,7 +94,7 @@ export function writeChecksums(files: readonly string[], outPath: string, option
   let bytesHashed = 0;
   const work = async (): Promise<WriteChecksumsResult> => {
     const digests = await mapBounded(names, concurrency, async (name) => {
-      const digest = await hashFile(joinBytes(baseDir, name), { signal, chunkBytes: options.chunkBytes ?? DEFAULT_READ_CHUNK_BYTES, onBytes: (n) => (bytesHashed += n) }).catch((error: unknown) => {
+      const digest = await hashFile(joinBytes(baseDir, name), { signal, chunkBytes: options.chunkBytes ?? DEFAULT_READ_CHUNK_BYTES, onChunk: (chunk) => (bytesHashed += chunk.length) }).catch((error: unknown) => {
         throw toBackfillError(error, 'IO_ERROR', { path: name.toString('utf8') });
       });
       filesDone++;

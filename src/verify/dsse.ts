@@ -1,0 +1,215 @@
+import { err, ok, type Result } from 'neverthrow';
+import { BackfillError, type BackfillErrorCode } from '../errors.js';
+import { decodeBase64 } from './base64.js';
+import { DEFAULT_DSSE_THRESHOLD } from './defaults.js';
+import { keyIdentity, loadPrivateKey, loadPublicKey, signBytes, verifyBytes, type KeyInput, type LoadedKey, type SigningKey } from './keys.js';
+
+/** One signature of a DSSE envelope. */
+export interface DsseSignature {
+  /** A hint only: it is never used to decide which key verifies the signature. */
+  readonly keyid?: string;
+  /** Base64 signature over the PAE of the payload. */
+  readonly sig: string;
+}
+
+/** A DSSE envelope (JSON envelope, as in-toto and sigstore write it). */
+export interface DsseEnvelope {
+  /** Base64 payload. */
+  readonly payload: string;
+  readonly payloadType: string;
+  readonly signatures: readonly DsseSignature[];
+}
+
+/**
+ * The DSSE pre-authentication encoding that is signed:
+ * `"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body`, lengths in bytes as
+ * ASCII decimal.
+ *
+ * @example
+ * ```ts
+ * preAuthEncoding('text/plain', Buffer.from('hi')).toString(); // 'DSSEv1 10 text/plain 2 hi'
+ * ```
+ */
+export function preAuthEncoding(payloadType: string, payload: Uint8Array): Buffer {
+  const type = Buffer.from(payloadType, 'utf8');
+  return Buffer.concat([Buffer.from(`DSSEv1 ${type.length} `, 'latin1'), type, Buffer.from(` ${payload.byteLength} `, 'latin1'), payload]);
+}
+
+/**
+ * Signs `payload` into a DSSE envelope with one key or several (for t-of-n
+ * policies). Ed25519, ECDSA P-256 (SHA-256, DER signature) and RSA ≥ 2048
+ * bits (SHA-256, PSS by default or PKCS#1 v1.5) keys are accepted. The
+ * payload and signatures are standard base64.
+ *
+ * @example
+ * ```ts
+ * const env = signDsse(JSON.stringify(statement), 'application/vnd.in-toto+json', {
+ *   key: readFileSync('signing.key', 'utf8'),
+ *   keyid: 'release-2025',
+ * });
+ * if (env.isOk()) writeFileSync('manifest.dsse.json', JSON.stringify(env.value));
+ * ```
+ */
+export function signDsse(payload: string | Uint8Array, payloadType: string, key: KeyInput | SigningKey | readonly (KeyInput | SigningKey)[]): Result<DsseEnvelope, BackfillError> {
+  if (typeof payloadType !== 'string' || payloadType.length === 0) return err(new BackfillError('INVALID_ARGUMENT', 'payloadType must be a non-empty string.'));
+  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : Buffer.from(payload);
+  const pae = preAuthEncoding(payloadType, body);
+  const keys = Array.isArray(key) ? (key as readonly (KeyInput | SigningKey)[]) : [key as KeyInput | SigningKey];
+  if (keys.length === 0) return err(new BackfillError('INVALID_ARGUMENT', 'signDsse needs at least one key.'));
+  const signatures: DsseSignature[] = [];
+  for (const entry of keys) {
+    const spec: SigningKey = isSigningKey(entry) ? entry : { key: entry };
+    const loaded = loadPrivateKey(spec.key, spec.passphrase);
+    if (loaded.isErr()) return err(loaded.error);
+    const sig = signBytes(loaded.value, pae, spec.rsaPadding).toString('base64');
+    signatures.push(spec.keyid === undefined ? { sig } : { keyid: spec.keyid, sig });
+  }
+  return ok({ payload: body.toString('base64'), payloadType, signatures });
+}
+
+function isSigningKey(value: KeyInput | SigningKey): value is SigningKey {
+  return typeof value === 'object' && !(value instanceof Uint8Array) && 'key' in value && !('asymmetricKeyType' in value);
+}
+
+/** Options for {@link verifyDsse}. */
+export interface VerifyDsseOptions {
+  /** The trusted public keys (a private key is accepted and its public half used). */
+  readonly keys: readonly KeyInput[];
+  /**
+   * How many distinct trusted keys must have signed.
+   * @defaultValue `DEFAULT_DSSE_THRESHOLD` (1)
+   */
+  readonly threshold?: number;
+  /** When set, the envelope's `payloadType` must equal it (`ENVELOPE_INVALID` otherwise). */
+  readonly payloadType?: string;
+}
+
+/** The outcome for one signature of the envelope. */
+export interface DsseSignatureCheck {
+  /** Position in `signatures`. */
+  readonly index: number;
+  /** The `keyid` the envelope claims (untrusted, for display only). */
+  readonly keyid?: string;
+  /**
+   * `valid`: verified by a trusted key and counted; `duplicate`: verified,
+   * but by a key already counted; `invalid`: no trusted key verifies it;
+   * `malformed`: its `sig` is not base64.
+   */
+  readonly verdict: 'valid' | 'duplicate' | 'invalid' | 'malformed';
+  /** Index into `options.keys` of the key that verified it. */
+  readonly keyIndex: number | null;
+  readonly code?: BackfillErrorCode;
+}
+
+/** A verified envelope: the payload can be trusted. */
+export interface DsseVerification {
+  readonly payloadType: string;
+  /** The decoded payload. */
+  readonly payload: Buffer;
+  readonly threshold: number;
+  /** Distinct trusted keys with a valid signature. */
+  readonly validKeys: number;
+  readonly signatures: readonly DsseSignatureCheck[];
+}
+
+function envelopeError(message: string): BackfillError {
+  return new BackfillError('ENVELOPE_INVALID', message);
+}
+
+/** Checks the envelope's shape; JSON text or bytes are parsed first. @internal */
+export function parseEnvelope(input: DsseEnvelope | string | Uint8Array): Result<DsseEnvelope, BackfillError> {
+  let value: unknown = input;
+  if (typeof input === 'string' || input instanceof Uint8Array) {
+    try {
+      value = JSON.parse(typeof input === 'string' ? input : Buffer.from(input).toString('utf8'));
+    } catch (cause) {
+      return err(new BackfillError('ENVELOPE_INVALID', `The envelope is not JSON: ${(cause as Error).message}`, { cause }));
+    }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return err(envelopeError('The envelope must be a JSON object.'));
+  const env = value as Record<string, unknown>;
+  if (typeof env.payload !== 'string') return err(envelopeError('`payload` must be a base64 string.'));
+  if (typeof env.payloadType !== 'string') return err(envelopeError('`payloadType` must be a string.'));
+  if (!Array.isArray(env.signatures)) return err(envelopeError('`signatures` must be an array.'));
+  for (const [i, s] of (env.signatures as unknown[]).entries()) {
+    const sig = s as Record<string, unknown> | null;
+    if (typeof sig !== 'object' || sig === null || typeof sig.sig !== 'string') return err(envelopeError(`signatures[${i}].sig must be a base64 string.`));
+    if (sig.keyid !== undefined && typeof sig.keyid !== 'string') return err(envelopeError(`signatures[${i}].keyid must be a string when present.`));
+  }
+  return ok(env as unknown as DsseEnvelope);
+}
+
+/**
+ * Verifies a DSSE envelope against trusted keys with a t-of-n threshold.
+ * Every signature is tried against every key (`keyid` is never trusted),
+ * and each distinct key counts at most once, however many signatures it
+ * made or however often it is listed. Standard and URL-safe base64 are
+ * accepted.
+ *
+ * `Ok` means the threshold was met and the payload can be trusted. `Err`
+ * carries a code (`ENVELOPE_INVALID`, `BASE64_INVALID`, `SIGNATURE_MISSING`,
+ * `SIGNATURE_INVALID`, `KEY_INVALID`, `INVALID_ARGUMENT`) and, in its
+ * context, the per-signature report (`signatures`, `validKeys`, `threshold`).
+ *
+ * @example
+ * ```ts
+ * const result = verifyDsse(readFileSync('manifest.dsse.json', 'utf8'), { keys: [alicePem, bobPem], threshold: 2 });
+ * if (result.isErr()) throw result.error; // e.g. SIGNATURE_INVALID: 1 of 2 required keys signed
+ * const manifest = JSON.parse(result.value.payload.toString('utf8'));
+ * ```
+ */
+export function verifyDsse(envelope: DsseEnvelope | string | Uint8Array, options: VerifyDsseOptions): Result<DsseVerification, BackfillError> {
+  const threshold = options.threshold ?? DEFAULT_DSSE_THRESHOLD;
+  const loaded: LoadedKey[] = [];
+  const identities: string[] = [];
+  for (const [i, input] of (options.keys ?? []).entries()) {
+    const key = loadPublicKey(input);
+    if (key.isErr()) return err(new BackfillError('KEY_INVALID', `keys[${i}]: ${key.error.message}`, { cause: key.error }));
+    loaded.push(key.value);
+    identities.push(keyIdentity(key.value.key));
+  }
+  const distinct = new Set(identities).size;
+  if (!Number.isInteger(threshold) || threshold < 1 || threshold > distinct) {
+    return err(new BackfillError('INVALID_ARGUMENT', `threshold must be an integer from 1 to the number of distinct keys (${distinct}), got ${String(threshold)}.`));
+  }
+  const parsed = parseEnvelope(envelope);
+  if (parsed.isErr()) return err(parsed.error);
+  const env = parsed.value;
+  if (options.payloadType !== undefined && env.payloadType !== options.payloadType) {
+    return err(envelopeError(`payloadType is ${JSON.stringify(env.payloadType)}, expected ${JSON.stringify(options.payloadType)}.`));
+  }
+  const payload = decodeBase64(env.payload, 'payload');
+  if (payload.isErr()) return err(payload.error);
+  if (env.signatures.length === 0) return err(new BackfillError('SIGNATURE_MISSING', 'The envelope has no signatures; sign it first.'));
+  const pae = preAuthEncoding(env.payloadType, payload.value);
+
+  const counted = new Set<string>();
+  const checks: DsseSignatureCheck[] = env.signatures.map((signature, index) => {
+    const hint = signature.keyid === undefined ? {} : { keyid: signature.keyid };
+    const sig = decodeBase64(signature.sig, `signatures[${index}].sig`);
+    if (sig.isErr()) return { index, ...hint, verdict: 'malformed', keyIndex: null, code: 'BASE64_INVALID' };
+    let duplicateOf: number | null = null;
+    for (const [k, key] of loaded.entries()) {
+      if (!verifyBytes(key, pae, sig.value)) continue;
+      const identity = identities[k] as string;
+      if (!counted.has(identity)) {
+        counted.add(identity);
+        return { index, ...hint, verdict: 'valid', keyIndex: k };
+      }
+      duplicateOf ??= k;
+    }
+    return duplicateOf === null ? { index, ...hint, verdict: 'invalid', keyIndex: null, code: 'SIGNATURE_INVALID' } : { index, ...hint, verdict: 'duplicate', keyIndex: duplicateOf };
+  });
+  const report = { payloadType: env.payloadType, payload: payload.value, threshold, validKeys: counted.size, signatures: checks };
+  if (counted.size >= threshold) return ok(report);
+  const allMalformed = checks.every((c) => c.verdict === 'malformed');
+  return err(
+    new BackfillError(
+      allMalformed ? 'BASE64_INVALID' : 'SIGNATURE_INVALID',
+      allMalformed
+        ? 'No signature in the envelope is valid base64.'
+        : `${counted.size} of the ${threshold} required trusted keys signed this envelope; check the keys and that the payload is unmodified.`,
+      { context: { threshold, validKeys: counted.size, signatures: checks } },
+    ),
+  );
+}

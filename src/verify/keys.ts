@@ -1,0 +1,133 @@
+import { constants, createPrivateKey, createPublicKey, KeyObject, sign, verify } from 'node:crypto';
+import { err, ok, type Result } from 'neverthrow';
+import { BackfillError } from '../errors.js';
+import { MIN_RSA_BITS } from './defaults.js';
+
+/** A key as PEM text, PEM or DER bytes, or a node:crypto `KeyObject`. */
+export type KeyInput = string | Uint8Array | KeyObject;
+
+/** A private key for signing, with an optional passphrase and `keyid`. */
+export interface SigningKey {
+  readonly key: KeyInput;
+  readonly passphrase?: string;
+  /** Written into the signature as a hint; verifiers never trust it. */
+  readonly keyid?: string;
+  /**
+   * RSA padding when signing with an RSA key.
+   * @defaultValue `'pss'` (RSASSA-PSS, MGF1-SHA-256, 32-byte salt)
+   */
+  readonly rsaPadding?: 'pss' | 'pkcs1';
+}
+
+/** Key families the verifier accepts. */
+export type KeyKind = 'ed25519' | 'ecdsa-p256' | 'rsa' | 'rsa-pss';
+
+/** A parsed key and what kind it is. @internal */
+export interface LoadedKey {
+  readonly key: KeyObject;
+  readonly kind: KeyKind;
+}
+
+function keyError(message: string, cause?: unknown): BackfillError {
+  return new BackfillError('KEY_INVALID', message, cause === undefined ? {} : { cause });
+}
+
+/** Classifies a key, refusing curves, types and sizes the library does not accept. @internal */
+export function keyKind(key: KeyObject): Result<KeyKind, BackfillError> {
+  const type = key.asymmetricKeyType;
+  const details = key.asymmetricKeyDetails ?? {};
+  if (type === 'ed25519') return ok('ed25519');
+  if (type === 'ec') {
+    return details.namedCurve === 'prime256v1' ? ok('ecdsa-p256') : err(keyError(`ECDSA curve ${String(details.namedCurve)} is not supported; use P-256 (prime256v1).`));
+  }
+  if (type === 'rsa' || type === 'rsa-pss') {
+    const bits = details.modulusLength ?? 0;
+    return bits >= MIN_RSA_BITS ? ok(type) : err(keyError(`RSA keys must have at least ${MIN_RSA_BITS} bits, this one has ${bits}.`));
+  }
+  return err(keyError(`${String(type)} keys are not supported; use Ed25519, ECDSA P-256 or RSA.`));
+}
+
+function isPem(input: string | Uint8Array): boolean {
+  return (typeof input === 'string' ? input : Buffer.from(input).toString('latin1')).includes('-----BEGIN');
+}
+
+/** Parses a public key; a private key is accepted and its public half used. @internal */
+export function loadPublicKey(input: KeyInput): Result<LoadedKey, BackfillError> {
+  let key: KeyObject;
+  try {
+    if (input instanceof KeyObject) key = input.type === 'private' ? createPublicKey(input) : input;
+    else if (isPem(input)) key = createPublicKey(typeof input === 'string' ? input : Buffer.from(input));
+    else if (typeof input === 'string') return err(keyError('The key is a string but not PEM; pass PEM text, DER bytes or a KeyObject.'));
+    else key = createPublicKey({ key: Buffer.from(input), format: 'der', type: 'spki' });
+  } catch (cause) {
+    return err(keyError(`The public key could not be parsed: ${(cause as Error).message}`, cause));
+  }
+  if (key.type !== 'public') return err(keyError('A secret (symmetric) key was given; pass a public key.'));
+  return keyKind(key).map((kind) => ({ key, kind }));
+}
+
+/** Parses a private key for signing. @internal */
+export function loadPrivateKey(input: KeyInput, passphrase?: string): Result<LoadedKey, BackfillError> {
+  let key: KeyObject;
+  try {
+    if (input instanceof KeyObject) key = input;
+    else if (isPem(input)) key = createPrivateKey({ key: typeof input === 'string' ? input : Buffer.from(input), ...(passphrase === undefined ? {} : { passphrase }) });
+    else if (typeof input === 'string') return err(keyError('The key is a string but not PEM; pass PEM text, DER bytes or a KeyObject.'));
+    else key = createPrivateKey({ key: Buffer.from(input), format: 'der', type: 'pkcs8', ...(passphrase === undefined ? {} : { passphrase }) });
+  } catch (cause) {
+    return err(keyError(`The private key could not be parsed: ${(cause as Error).message}`, cause));
+  }
+  if (key.type !== 'private') return err(keyError('Signing needs a private key.'));
+  return keyKind(key).map((kind) => ({ key, kind }));
+}
+
+/** Signs `data`: Ed25519 (pure), ECDSA P-256 with SHA-256 (DER), RSA with SHA-256 (PSS or PKCS#1 v1.5). @internal */
+export function signBytes(loaded: LoadedKey, data: Buffer, rsaPadding: 'pss' | 'pkcs1' = 'pss'): Buffer {
+  switch (loaded.kind) {
+    case 'ed25519':
+      return sign(null, data, loaded.key);
+    case 'ecdsa-p256':
+      return sign('sha256', data, { key: loaded.key, dsaEncoding: 'der' });
+    case 'rsa':
+    case 'rsa-pss': {
+      const pss = rsaPadding === 'pss' || loaded.kind === 'rsa-pss';
+      return sign('sha256', data, pss ? { key: loaded.key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : { key: loaded.key, padding: constants.RSA_PKCS1_PADDING });
+    }
+  }
+}
+
+function tryVerify(algorithm: string | null, data: Buffer, key: Parameters<typeof verify>[2], signature: Buffer): boolean {
+  try {
+    return verify(algorithm, data, key, signature);
+  } catch {
+    // OpenSSL rejects some malformed signatures by throwing; that is just "does not verify".
+    return false;
+  }
+}
+
+/**
+ * Verifies `signature` over `data`. ECDSA accepts DER and the 64-byte
+ * IEEE P1363 (r‖s) form; RSA accepts PSS (any salt length) and PKCS#1 v1.5.
+ *
+ * @internal
+ */
+export function verifyBytes(loaded: LoadedKey, data: Buffer, signature: Buffer): boolean {
+  const { key } = loaded;
+  switch (loaded.kind) {
+    case 'ed25519':
+      return tryVerify(null, data, key, signature);
+    case 'ecdsa-p256':
+      return tryVerify('sha256', data, { key, dsaEncoding: 'der' }, signature) || (signature.length === 64 && tryVerify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature));
+    case 'rsa':
+    case 'rsa-pss':
+      return (
+        tryVerify('sha256', data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, signature) ||
+        (loaded.kind === 'rsa' && tryVerify('sha256', data, { key, padding: constants.RSA_PKCS1_PADDING }, signature))
+      );
+  }
+}
+
+/** A stable identity for a public key (its SPKI DER), so the same key given twice counts once. @internal */
+export function keyIdentity(key: KeyObject): string {
+  return key.export({ format: 'der', type: 'spki' }).toString('base64');
+}
