@@ -1,0 +1,247 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { PartitionManager } from '../../../src/partitions/index.js';
+import { catalogBounds, createSeedShapedTable, holdLock, rowHomes } from './fixtures.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+beforeEach(async () => {
+  await db.query('DROP SCHEMA IF EXISTS scanner CASCADE');
+});
+
+const manager = (now: string, extra: Partial<ConstructorParameters<typeof PartitionManager>[0]> = {}): PartitionManager =>
+  new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', interval: 'month', now: new Date(now), ...extra });
+
+const range = (from: string, to: string): string => `FOR VALUES FROM ('${from} 00:00:00+00') TO ('${to} 00:00:00+00')`;
+
+describe('ensure on the seed-shaped table', () => {
+  it('creates the current and next month across a year rollover, with UTC bounds rows route by', async () => {
+    await createSeedShapedTable(db);
+    const r = (await manager('2026-12-15T10:00:00Z').ensure({ ahead: 1 }))._unsafeUnwrap();
+    expect(r.created.map((c) => c.name)).toEqual(['artifact_boms_2026_12', 'artifact_boms_2027_01']);
+    expect(r.existing).toEqual([]);
+    const bounds = await catalogBounds(db, 'scanner', 'artifact_boms');
+    expect(Object.fromEntries(bounds)).toEqual({
+      artifact_boms_2026_12: range('2026-12-01', '2027-01-01'),
+      artifact_boms_2027_01: range('2027-01-01', '2027-02-01'),
+    });
+    await db.query(`INSERT INTO scanner.artifact_boms (build_id, canonical_bom_sha256, inserted_at) VALUES
+      ('a', 'x', '2026-12-31 23:59:59.999999+00'), ('b', 'x', '2027-01-01 00:00:00+00'), ('c', 'x', '2027-01-01 00:30:00+01')`);
+    expect(await rowHomes(db)).toEqual({ a: 'scanner.artifact_boms_2026_12', b: 'scanner.artifact_boms_2027_01', c: 'scanner.artifact_boms_2026_12' });
+  });
+
+  it('is idempotent and reports what already existed', async () => {
+    await createSeedShapedTable(db);
+    (await manager('2026-11-23T00:00:00Z').ensure())._unsafeUnwrap();
+    const again = (await manager('2026-11-23T00:00:00Z').ensure())._unsafeUnwrap();
+    expect(again.created).toEqual([]);
+    expect(again.existing.map((e) => [e.name, e.coveredBy])).toEqual([
+      ['artifact_boms_2026_11', 'artifact_boms_2026_11'],
+      ['artifact_boms_2026_12', 'artifact_boms_2026_12'],
+    ]);
+  });
+
+  it('takes the current month from the instant exactly at a boundary', async () => {
+    await createSeedShapedTable(db);
+    const before = (await manager('2027-01-31T23:59:59.999Z').ensure({ ahead: 0 }))._unsafeUnwrap();
+    expect(before.created.map((c) => c.name)).toEqual(['artifact_boms_2027_01']);
+    const at = (await manager('2027-02-01T00:00:00.000Z').ensure({ ahead: 0 }))._unsafeUnwrap();
+    expect(at.created.map((c) => c.name)).toEqual(['artifact_boms_2027_02']);
+  });
+
+  it('fills gaps between existing partitions and creates behind', async () => {
+    await createSeedShapedTable(db);
+    await db.query(`SET TIME ZONE 'UTC';
+      CREATE TABLE scanner.artifact_boms_2026_01 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+      CREATE TABLE scanner.artifact_boms_2026_05 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2026-05-01') TO ('2026-06-01');`);
+    const r = (await manager('2026-07-02T00:00:00Z').ensure({ ahead: 0, behind: 1 }))._unsafeUnwrap();
+    expect(r.created.map((c) => c.name)).toEqual(['artifact_boms_2026_02', 'artifact_boms_2026_03', 'artifact_boms_2026_04', 'artifact_boms_2026_06', 'artifact_boms_2026_07']);
+    const bounds = [...(await catalogBounds(db, 'scanner', 'artifact_boms')).values()].sort();
+    // Contiguous: every upper bound is the next lower bound.
+    const pairs = bounds.map((b) => /FROM \('(.*)'\) TO \('(.*)'\)/.exec(b)!.slice(1));
+    for (let i = 1; i < pairs.length; i++) expect(pairs[i]![0]).toBe(pairs[i - 1]![1]);
+  });
+
+  it('works with day, ISO week and year intervals on date and timestamp keys', async () => {
+    await db.query(`CREATE SCHEMA scanner;
+      CREATE TABLE scanner.d (k date NOT NULL) PARTITION BY RANGE (k);
+      CREATE TABLE scanner.w (k timestamp NOT NULL) PARTITION BY RANGE (k);
+      CREATE TABLE scanner.y (k date NOT NULL) PARTITION BY RANGE (k);`);
+    const now = new Date('2026-12-31T12:00:00Z');
+    const mk = (table: string, interval: 'day' | 'week' | 'year') => new PartitionManager({ pg: db.pool, table: `scanner.${table}`, column: 'k', interval, now });
+    expect((await mk('d', 'day').ensure({ ahead: 1 }))._unsafeUnwrap().created.map((c) => c.name)).toEqual(['d_2026_12_31', 'd_2027_01_01']);
+    expect((await mk('w', 'week').ensure({ ahead: 1 }))._unsafeUnwrap().created.map((c) => c.name)).toEqual(['w_2026_W53', 'w_2027_W01']);
+    expect((await mk('y', 'year').ensure({ ahead: 1 }))._unsafeUnwrap().created.map((c) => c.name)).toEqual(['y_2026', 'y_2027']);
+    expect(Object.fromEntries(await catalogBounds(db, 'scanner', 'w'))).toEqual({
+      w_2026_W53: "FOR VALUES FROM ('2026-12-28 00:00:00') TO ('2027-01-04 00:00:00')",
+      w_2027_W01: "FOR VALUES FROM ('2027-01-04 00:00:00') TO ('2027-01-11 00:00:00')",
+    });
+    expect(Object.fromEntries(await catalogBounds(db, 'scanner', 'd'))).toEqual({
+      d_2026_12_31: "FOR VALUES FROM ('2026-12-31') TO ('2027-01-01')",
+      d_2027_01_01: "FOR VALUES FROM ('2027-01-01') TO ('2027-01-02')",
+    });
+  });
+
+  it('serialises two concurrent runs: every slot created exactly once', async () => {
+    await createSeedShapedTable(db);
+    const poolA = new pg.Pool({ connectionString: db.url, max: 2 });
+    const poolB = new pg.Pool({ connectionString: db.url, max: 2 });
+    try {
+      const now = new Date('2026-11-23T00:00:00Z');
+      const a = new PartitionManager({ pg: poolA, table: 'scanner.artifact_boms', column: 'inserted_at', now });
+      const b = new PartitionManager({ pg: poolB, table: 'scanner.artifact_boms', column: 'inserted_at', now });
+      const [ra, rb] = await Promise.all([a.ensure({ ahead: 36 }), b.ensure({ ahead: 36 })]);
+      const created = [...ra._unsafeUnwrap().created, ...rb._unsafeUnwrap().created].map((c) => c.name);
+      expect(created).toHaveLength(37);
+      expect(new Set(created).size).toBe(37);
+      expect((await catalogBounds(db, 'scanner', 'artifact_boms')).size).toBe(37);
+    } finally {
+      await poolA.end();
+      await poolB.end();
+    }
+  });
+
+  it('moves rows stuck in the default partition instead of failing with "would be violated"', async () => {
+    const m = manager('2026-11-15T00:00:00Z');
+    (
+      await m.createParent({
+        columns: [
+          { name: 'build_id', type: 'text', notNull: true },
+          { name: 'canonical_bom_sha256', type: 'text', notNull: true },
+          { name: 'inserted_at', type: 'timestamptz', notNull: true },
+        ],
+        primaryKey: ['build_id', 'inserted_at'],
+        indexes: [{ columns: ['canonical_bom_sha256'] }],
+        defaultPartition: true,
+      })
+    )._unsafeUnwrap();
+    await db.query(`INSERT INTO scanner.artifact_boms VALUES
+      ('nov-1', 'x', '2026-11-01 00:00:00+00'), ('nov-2', 'x', '2026-11-30 23:59:59+00'),
+      ('dec-1', 'x', '2026-12-24 00:00:00+00'), ('old', 'x', '2025-01-01 00:00:00+00')`);
+    // The failure pg_partman users hit, reproduced with plain DDL as the oracle.
+    await expect(db.query(`BEGIN; CREATE TABLE scanner.raw_nov PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2026-11-01 00:00:00+00') TO ('2026-12-01 00:00:00+00'); COMMIT`)).rejects.toThrow(
+      /would be violated/,
+    );
+    await db.query('ROLLBACK').catch(() => undefined);
+    const r = (await m.ensure({ ahead: 1 }))._unsafeUnwrap();
+    expect(r.created.map((c) => [c.name, c.rowsMovedFromDefault])).toEqual([
+      ['artifact_boms_2026_11', 2],
+      ['artifact_boms_2026_12', 1],
+    ]);
+    expect(await rowHomes(db)).toEqual({
+      'dec-1': 'scanner.artifact_boms_2026_12',
+      'nov-1': 'scanner.artifact_boms_2026_11',
+      'nov-2': 'scanner.artifact_boms_2026_11',
+      old: 'scanner.artifact_boms_default',
+    });
+    const idx = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = 'scanner' AND tablename = 'artifact_boms_2026_11'");
+    expect(idx[0]?.n).toBe(2);
+  });
+
+  it('returns LOCK_TIMEOUT quickly when the parent is busy, and changes nothing', async () => {
+    await createSeedShapedTable(db);
+    const lock = await holdLock(db.url, 'scanner.artifact_boms', 'ACCESS SHARE');
+    try {
+      const t0 = Date.now();
+      const r = await manager('2026-11-23T00:00:00Z', { lockTimeoutMs: 200 }).ensure();
+      expect(r.isErr() && r.error.code).toBe('LOCK_TIMEOUT');
+      expect(r._unsafeUnwrapErr().dbCode).toBe('55P03');
+      expect(r._unsafeUnwrapErr().context.partition).toBe('artifact_boms_2026_11');
+      expect(Date.now() - t0).toBeLessThan(5_000);
+    } finally {
+      await lock.release();
+    }
+    expect((await catalogBounds(db, 'scanner', 'artifact_boms')).size).toBe(0);
+    // The pooled session must not keep our lock_timeout.
+    const [s] = await db.query<{ lock_timeout: string }>('SHOW lock_timeout');
+    expect(s?.lock_timeout).toBe('0');
+  });
+
+  it('reports a second run holding the advisory lock as LOCKED', async () => {
+    await createSeedShapedTable(db);
+    const m = manager('2026-11-23T00:00:00Z', { advisoryLockTimeoutMs: 200 });
+    const other = new pg.Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      // Take the same advisory lock a concurrent ensure would hold.
+      const { advisoryKey } = await import('../../../src/partitions/ddl.js');
+      await other.query(`SELECT pg_advisory_lock(${advisoryKey({ schema: 'scanner', name: 'artifact_boms', sql: '' })})`);
+      const r = await m.ensure();
+      expect(r.isErr() && r.error.code).toBe('LOCKED');
+    } finally {
+      await other.end();
+    }
+    expect((await m.ensure())._unsafeUnwrap().created).toHaveLength(2);
+  });
+
+  it('refuses a slot that partly overlaps a foreign partition, creating nothing', async () => {
+    await createSeedShapedTable(db);
+    await db.query(`CREATE TABLE scanner.artifact_boms_q4 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2026-10-01 00:00:00+00') TO ('2027-01-01 00:00:00+00');
+      CREATE TABLE scanner.artifact_boms_odd PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2027-02-15 00:00:00+00') TO ('2027-03-15 00:00:00+00');`);
+    const covered = (await manager('2026-11-23T00:00:00Z').ensure({ ahead: 1 }))._unsafeUnwrap();
+    expect(covered.created).toEqual([]);
+    expect(covered.existing.map((e) => e.coveredBy)).toEqual(['artifact_boms_q4', 'artifact_boms_q4']);
+    const r = await manager('2026-11-23T00:00:00Z').ensure({ ahead: 4 });
+    expect(r.isErr() && r.error.code).toBe('PARTITION_OVERLAP');
+    expect(r._unsafeUnwrapErr().message).toContain('artifact_boms_odd');
+    expect((await catalogBounds(db, 'scanner', 'artifact_boms')).size).toBe(2);
+  });
+});
+
+describe('config and table checks', () => {
+  it('rejects hostile identifiers without running SQL', async () => {
+    await createSeedShapedTable(db);
+    const hostile = [
+      { table: 'scanner.artifact_boms"; DROP TABLE scanner.artifact_boms; --', column: 'inserted_at' },
+      { table: 'scanner.artifact_boms', column: 'inserted_at) ; DROP TABLE scanner.artifact_boms; --' },
+      { table: "scanner.artifact_boms'", column: 'inserted_at' },
+      { table: 'a.b.c', column: 'inserted_at' },
+      { table: `scanner.${'x'.repeat(60)}`, column: 'inserted_at' },
+    ];
+    for (const h of hostile) {
+      const m = new PartitionManager({ pg: db.pool, ...h });
+      for (const r of [await m.ensure(), await m.list(), await m.retention({ dryRun: false }), await m.attach('artifact_boms_2026_01'), await m.maintain('artifact_boms_2026_01')]) {
+        expect(r.isErr() && r.error.code, JSON.stringify(h)).toBe('INVALID_IDENTIFIER');
+      }
+    }
+    const m = manager('2026-11-23T00:00:00Z');
+    expect((await m.attach('artifact_boms_2026_01; DROP TABLE scanner.artifact_boms'))._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
+    expect((await m.maintain('scanner.artifact_boms_2026_11"--'))._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
+    expect((await db.query("SELECT to_regclass('scanner.artifact_boms') IS NOT NULL AS ok"))[0]).toEqual({ ok: true });
+  });
+
+  it('quotes legal but unusual names (upper case, $)', async () => {
+    const m = new PartitionManager({ pg: db.pool, table: 'scanner.Boms$Hot', column: 'At', now: new Date('2026-11-23T00:00:00Z') });
+    (await m.createParent({ columns: [{ name: 'At', type: 'timestamptz', notNull: true }] }))._unsafeUnwrap();
+    expect((await m.ensure())._unsafeUnwrap().created.map((c) => c.name)).toEqual(['Boms$Hot_2026_11', 'Boms$Hot_2026_12']);
+    expect((await m.list())._unsafeUnwrap().every((p) => p.managed)).toBe(true);
+  });
+
+  it('says which table is missing or not partitioned the right way', async () => {
+    await db.query(`CREATE SCHEMA scanner;
+      CREATE TABLE scanner.plain (at timestamptz);
+      CREATE TABLE scanner.listed (at timestamptz, kind text) PARTITION BY LIST (kind);
+      CREATE TABLE scanner.other_key (at timestamptz, b timestamptz) PARTITION BY RANGE (b);
+      CREATE TABLE scanner.int_key (at int) PARTITION BY RANGE (at);`);
+    const code = async (table: string): Promise<string> => (await new PartitionManager({ pg: db.pool, table, column: 'at' }).ensure())._unsafeUnwrapErr().code;
+    expect(await code('scanner.nope')).toBe('TABLE_NOT_FOUND');
+    expect(await code('scanner.plain')).toBe('TABLE_NOT_PARTITIONED');
+    expect(await code('scanner.listed')).toBe('TABLE_NOT_PARTITIONED');
+    expect(await code('scanner.other_key')).toBe('TABLE_NOT_PARTITIONED');
+    expect(await code('scanner.int_key')).toBe('TABLE_NOT_PARTITIONED');
+    const bad = await new PartitionManager({ pg: db.pool, table: 'scanner.plain', column: 'at' }).ensure({ ahead: -1 });
+    expect(bad._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('turns an unreachable server into DB_CONNECTION', async () => {
+    const m = new PartitionManager({ pg: 'postgres://nobody@127.0.0.1:1/none', table: 'scanner.artifact_boms', column: 'inserted_at' });
+    expect((await m.ensure())._unsafeUnwrapErr().code).toBe('DB_CONNECTION');
+    await m.close();
+  });
+});
