@@ -30,6 +30,13 @@ function decompressor(compression: Compression): Transform | undefined {
   return undefined;
 }
 
+/** The error for output past `maxDecompressedBytes`. */
+export function sizeLimitError(limit: number): BackfillError {
+  return new BackfillError('SIZE_LIMIT_EXCEEDED', `decompressed output passed the limit of ${limit} bytes (possible decompression bomb); raise maxDecompressedBytes if the dataset really is this large.`, {
+    context: { offset: limit },
+  });
+}
+
 /** Counts decompressed bytes and fails once they pass `limit` (bomb guard). */
 class SizeLimit extends Transform {
   #seen = 0;
@@ -39,11 +46,7 @@ class SizeLimit extends Transform {
   override _transform(chunk: Buffer, _e: BufferEncoding, callback: TransformCallback): void {
     this.#seen += chunk.length;
     if (this.#seen > this.limit) {
-      callback(
-        new BackfillError('SIZE_LIMIT_EXCEEDED', `decompressed output passed the limit of ${this.limit} bytes (possible decompression bomb); raise maxDecompressedBytes if the dataset really is this large.`, {
-          context: { offset: this.limit },
-        }),
-      );
+      callback(sizeLimitError(this.limit));
       return;
     }
     callback(null, chunk);

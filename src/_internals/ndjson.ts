@@ -111,13 +111,17 @@ export class LineSplitter {
   }
 }
 
-/** Decodes one line as UTF-8, refusing invalid sequences instead of replacing them. */
+/**
+ * Decodes one line as UTF-8, refusing invalid sequences instead of replacing
+ * them. The strict check runs only when the fast decode produced U+FFFD, so
+ * valid text pays for one decode, not two passes.
+ */
 export function decodeLine(bytes: Buffer, start: number, end: number, member: string, line: number): string {
-  const slice = bytes.subarray(start, end);
-  if (!isUtf8(slice)) {
+  const text = bytes.toString('utf8', start, end);
+  if (text.includes('\uFFFD') && !isUtf8(bytes.subarray(start, end))) {
     throw new BackfillError('ENCODING_INVALID', `${member} line ${line}: not valid UTF-8; re-encode the member as UTF-8.`, { context: { member, line } });
   }
-  return slice.toString('utf8');
+  return text;
 }
 
 /**

@@ -43,12 +43,16 @@ export class ArchiveMember implements DatasetMember {
   }
 
   async *lines(): AsyncGenerator<DatasetLine> {
-    for await (const batch of this.#lineBatches()) yield* batch;
+    for await (const batch of this.lineBatches()) yield* batch;
   }
 
   async *records(): AsyncGenerator<DatasetRecord> {
-    for await (const batch of this.#lineBatches()) {
-      for (const { line, raw } of batch) yield { line, raw, value: parseRecordLine(raw, this.name, line) };
+    for await (const batch of this.recordBatches()) yield* batch;
+  }
+
+  async *recordBatches(): AsyncGenerator<DatasetRecord[]> {
+    for await (const batch of this.lineBatches()) {
+      yield batch.map(({ line, raw }) => ({ line, raw, value: parseRecordLine(raw, this.name, line) }));
     }
   }
 
@@ -73,10 +77,9 @@ export class ArchiveMember implements DatasetMember {
     return this.#manifestParts && Buffer.concat(this.#manifestParts).toString('utf8');
   }
 
-  /** Lines decoded per chunk, so the per-line cost is a loop, not an await. */
-  async *#lineBatches(): AsyncGenerator<DatasetLine[]> {
+  async *lineBatches(): AsyncGenerator<DatasetLine[]> {
     this.#claim();
-    const batch: DatasetLine[] = [];
+    let batch: DatasetLine[] = [];
     const sink = (bytes: Buffer, start: number, end: number, line: number): void => {
       batch.push({ line, raw: decodeLine(bytes, start, end, this.name, line) });
     };
@@ -85,11 +88,13 @@ export class ArchiveMember implements DatasetMember {
       if (chunk === undefined) break;
       this.#splitter.push(chunk, sink);
       if (batch.length > 0) {
-        yield batch.splice(0);
+        const full = batch;
+        batch = [];
+        yield full;
       }
     }
     this.#splitter.end(sink);
-    if (batch.length > 0) yield batch.splice(0);
+    if (batch.length > 0) yield batch;
   }
 
   #claim(): void {

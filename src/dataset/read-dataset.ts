@@ -1,15 +1,16 @@
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { pipeline, type Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { ResultAsync, errAsync, okAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { HashingPassThrough } from '../_internals/hashing-stream.js';
-import { decodingStages, decompressionError, detectCompression, sniff } from '../_internals/decompress.js';
+import { SNIFF_BYTES, decodingStages, decompressionError, detectCompression, sizeLimitError, sniff } from '../_internals/decompress.js';
+import { startDecodeWorker, type StoredDigest } from './decode-worker.js';
 import { DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_LINE_BYTES, MANIFEST_NAME, READ_CHUNK_BYTES } from './defaults.js';
 import { ArchiveMember } from './dataset-member.js';
 import { parseManifest } from './manifest.js';
 import { checkMemberName } from './member-name.js';
-import type { Dataset, DatasetManifest, DatasetMember, DatasetStats, MemberStats, ReadDatasetOptions } from './types.js';
+import type { Compression, Dataset, DatasetManifest, DatasetMember, DatasetStats, MemberStats, ReadDatasetOptions } from './types.js';
 
 type TarEntry = tar.ExtractEvents['entry'][1];
 
@@ -89,42 +90,23 @@ class DatasetReader implements Dataset {
       throw new BackfillError('INVALID_ARGUMENT', 'a dataset can be iterated once; call readDataset again to read it twice.');
     }
     this.#started = true;
-    const path = typeof this.#input === 'string' ? this.#input : undefined;
-    const source = typeof this.#input === 'string' ? createReadStream(this.#input, { highWaterMark: READ_CHUNK_BYTES }) : this.#input;
+    const where = typeof this.#input === 'string' ? { path: this.#input } : {};
     let failure: BackfillError | undefined;
     const fail = (error: BackfillError): BackfillError => (failure ??= error);
+    let opened: OpenedInput | undefined;
     const onAbort = (): void => {
-      const error = fail(new BackfillError('ABORTED', 'reading the dataset was aborted.'));
-      source.destroy(error);
+      opened?.tar.destroy(fail(new BackfillError('ABORTED', 'reading the dataset was aborted.')));
     };
     this.#signal?.addEventListener('abort', onAbort, { once: true });
-    source.on('error', (e: unknown) => fail(toBackfillError(e, 'IO_ERROR', path === undefined ? {} : { path })));
     const extract = tar.extract();
-    let hasher: HashingPassThrough | undefined;
     let tarBytes = 0;
     let finished = false;
     try {
-      if (this.#signal?.aborted) onAbort();
-      if (failure) throw failure;
-      const { head, stream } = await sniff(source).catch((e: unknown) => {
-        throw failure ?? toBackfillError(e, 'IO_ERROR', path === undefined ? {} : { path });
-      });
-      const compression = detectCompression(head);
-      if (compression === undefined) {
-        throw fail(
-          new BackfillError('UNSUPPORTED_FORMAT', `${path ?? 'input'} is ${head.length === 0 ? 'empty' : 'not a tar, tar.gz or tar.zst archive (magic bytes)'}; pass a dataset tarball.`, {
-            context: path === undefined ? {} : { path },
-          }),
-        );
-      }
-      hasher = new HashingPassThrough();
-      const counted = hasher;
-      const stages = decodingStages(compression, this.#maxDecompressedBytes);
-      const decoder = compression === 'none' ? undefined : stages[0];
-      decoder?.on('error', (e) => fail(decompressionError(e, compression, counted.bytes)));
-      const decoded = pipeline([stream, hasher, ...stages], (e) => {
-        if (e) fail(toBackfillError(e, 'COMPRESSION_CORRUPT'));
-      }) as unknown as Readable;
+      this.#signal?.throwIfAborted();
+      opened = await (typeof this.#input === 'string'
+        ? openFile(this.#input, this.#maxDecompressedBytes, fail)
+        : openStream(this.#input, this.#maxDecompressedBytes, fail));
+      const decoded = opened.tar;
       // Feed tar-stream by hand: it is a streamx Writable, and explicit
       // backpressure keeps memory flat.
       const pumped = (async () => {
@@ -135,7 +117,7 @@ class DatasetReader implements Dataset {
           }
           extract.end(undefined);
         } catch (e) {
-          extract.destroy(fail(toBackfillError(e, 'COMPRESSION_CORRUPT')));
+          extract.destroy(fail(toBackfillError(e, 'COMPRESSION_CORRUPT', where)));
         }
       })();
 
@@ -177,20 +159,17 @@ class DatasetReader implements Dataset {
         if (name === MANIFEST_NAME) manifestText = member.manifestText();
       }
       await pumped;
-      await new Promise<void>((resolve) => {
-        if (decoded.readableEnded || decoded.destroyed) resolve();
-        else decoded.once('close', () => resolve());
-      });
+      const stored = await opened.stored;
       if (failure) throw failure;
       finished = true;
-      this.#stats.resolve({ compression, sha256: hasher.digest(), bytes: hasher.bytes, tarBytes, members });
+      this.#stats.resolve({ compression: opened.compression, sha256: stored.sha256, bytes: stored.bytes, tarBytes, members });
       if (manifestText === undefined) {
         this.#manifest.reject(new BackfillError('MANIFEST_MISSING', 'the archive has no manifest.json; build the dataset with writeDataset or add a schema-1 manifest.'));
       } else {
         parseManifest(manifestText).match(this.#manifest.resolve, this.#manifest.reject);
       }
     } catch (e) {
-      const error = failure ?? toBackfillError(e);
+      const error = failure ?? toBackfillError(e, 'IO_ERROR', where);
       this.#stats.reject(error);
       this.#manifest.reject(error);
       throw error;
@@ -201,10 +180,74 @@ class DatasetReader implements Dataset {
         this.#stats.reject(stopped);
         this.#manifest.reject(stopped);
         extract.destroy();
-        source.destroy();
+        opened?.tar.destroy();
       }
     }
   }
+}
+
+/** The decoded tar stream of an input, and the digest of its stored bytes. */
+interface OpenedInput {
+  readonly compression: Compression;
+  readonly tar: Readable;
+  readonly stored: Promise<StoredDigest>;
+}
+
+function unsupported(head: Buffer, where: { path?: string }): BackfillError {
+  return new BackfillError(
+    'UNSUPPORTED_FORMAT',
+    `${where.path ?? 'input'} is ${head.length === 0 ? 'empty' : 'not a tar, tar.gz or tar.zst archive (magic bytes)'}; pass a dataset tarball.`,
+    { context: where },
+  );
+}
+
+/** A file is decoded on a worker thread (see decode-worker.ts). */
+async function openFile(path: string, maxBytes: number, fail: (e: BackfillError) => BackfillError): Promise<OpenedInput> {
+  const head = Buffer.alloc(SNIFF_BYTES);
+  let length: number;
+  try {
+    const handle = await open(path, 'r');
+    try {
+      ({ bytesRead: length } = await handle.read(head, 0, SNIFF_BYTES, 0));
+    } finally {
+      await handle.close();
+    }
+  } catch (e) {
+    throw fail(toBackfillError(e, 'IO_ERROR', { path }));
+  }
+  const compression = detectCompression(head.subarray(0, length));
+  if (compression === undefined) throw fail(unsupported(head.subarray(0, length), { path }));
+  const { tar: decoded, stored } = startDecodeWorker(path, compression, maxBytes, READ_CHUNK_BYTES, (f) => {
+    if (f.stage === 'limit') return fail(sizeLimitError(maxBytes));
+    if (f.stage === 'io') return fail(toBackfillError(Object.assign(new Error(`${path}: ${f.message}`), f.code ? { code: f.code } : {}), 'IO_ERROR', { path }));
+    return fail(decompressionError(Object.assign(new Error(f.message), f.code ? { code: f.code } : {}), compression, f.offset));
+  });
+  return { compression, tar: decoded, stored };
+}
+
+/** A caller's Readable is decoded on this thread. */
+async function openStream(source: Readable, maxBytes: number, fail: (e: BackfillError) => BackfillError): Promise<OpenedInput> {
+  source.on('error', (e: unknown) => fail(toBackfillError(e, 'IO_ERROR')));
+  const { head, stream } = await sniff(source).catch((e: unknown) => {
+    throw fail(toBackfillError(e, 'IO_ERROR'));
+  });
+  const compression = detectCompression(head);
+  if (compression === undefined) {
+    source.destroy();
+    throw fail(unsupported(head, {}));
+  }
+  const hasher = new HashingPassThrough();
+  const stages = decodingStages(compression, maxBytes);
+  if (compression !== 'none') stages[0]!.on('error', (e) => fail(decompressionError(e, compression, hasher.bytes)));
+  const decoded = pipeline([stream, hasher, ...stages], (e) => {
+    if (e) fail(toBackfillError(e, 'COMPRESSION_CORRUPT'));
+  }) as unknown as Readable;
+  const stored = new Promise<StoredDigest>((resolve, reject) => {
+    decoded.once('end', () => resolve({ sha256: hasher.digest(), bytes: hasher.bytes }));
+    decoded.once('close', () => reject(new BackfillError('ABORTED', 'the input closed before its end.')));
+  });
+  stored.catch(() => undefined);
+  return { compression, tar: decoded, stored };
 }
 
 /**

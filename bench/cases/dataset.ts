@@ -1,0 +1,80 @@
+/**
+ * `dataset` case: readDataset throughput (raw lines, then parsed records)
+ * against `zstd -dc | tar -xO | wc -l` and `… | node parse-ndjson.mjs` in
+ * the same run, plus peak RSS, and RSS at a quarter of the input to show it
+ * stays flat. BENCH_ROWS scales it (default 1,000,000 ≈ 350 MB NDJSON).
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { readDataset } from '../../src/dataset/index.js';
+import { benchDataset } from '../dataset-fixture.js';
+import { envInt, measure, median, report, timeShell } from '../lib.js';
+
+type Mode = 'lines' | 'records';
+const RUNS = envInt('BENCH_RUNS', 3);
+
+/** Child mode: one measured pass in a fresh process, so peak RSS is its own. */
+async function child(mode: Mode, file: string, member: string): Promise<void> {
+  const m = await measure(async () => {
+    let n = 0;
+    const ds = readDataset(file);
+    for await (const entry of ds) {
+      if (entry.name !== member) continue;
+      if (mode === 'lines') for await (const l of entry.lines()) void l, (n += 1);
+      else for await (const r of entry.records()) void r, (n += 1);
+    }
+    (await ds.stats())._unsafeUnwrap(); // the one pass also produced every hash and count
+    return n;
+  });
+  process.stdout.write(JSON.stringify({ n: m.value, seconds: m.seconds, peakRssMiB: m.peakRssMiB }));
+}
+
+function runChild(mode: Mode, file: string, member: string): { n: number; seconds: number; peakRssMiB: number } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), 'child', mode, file, member], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+async function main(): Promise<void> {
+  const rows = envInt('BENCH_ROWS', 1_000_000);
+  const { file, member, memberBytes } = await benchDataset(rows);
+  const small = await benchDataset(Math.max(1, Math.floor(rows / 4)));
+  const mb = memberBytes / 1e6;
+  const parseScript = fileURLToPath(new URL('../baselines/parse-ndjson.mjs', import.meta.url));
+
+  const cases: { mode: Mode; baselineName: string; baseline: string }[] = [
+    { mode: 'lines', baselineName: 'zstd -dc | tar -xO | wc -l', baseline: `zstd -dc '${file}' | tar -xO ${member} | wc -l` },
+    { mode: 'records', baselineName: 'zstd -dc | tar -xO | node parse-ndjson.mjs', baseline: `zstd -dc '${file}' | tar -xO ${member} | node '${parseScript}'` },
+  ];
+  for (const c of cases) {
+    const baseTimes: number[] = [];
+    const ours: { n: number; seconds: number; peakRssMiB: number }[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const b = await timeShell(c.baseline);
+      if (Number(b.stdout.trim()) !== rows) throw new Error(`baseline counted ${b.stdout.trim()} rows, expected ${rows}`);
+      baseTimes.push(b.seconds);
+      const o = runChild(c.mode, file, member);
+      if (o.n !== rows) throw new Error(`readDataset counted ${o.n} rows, expected ${rows}`);
+      ours.push(o);
+    }
+    const seconds = median(ours.map((o) => o.seconds));
+    const baseSeconds = median(baseTimes);
+    const quarter = runChild(c.mode, small.file, small.member);
+    report({
+      case: `dataset.read.${c.mode}`,
+      n: rows,
+      seconds,
+      throughput: rows / seconds,
+      unit: 'records/s',
+      mbPerSec: mb / seconds,
+      peakRssMiB: Math.max(...ours.map((o) => o.peakRssMiB)),
+      peakRssMiBQuarterInput: quarter.peakRssMiB,
+      baseline: c.baselineName,
+      baselineMbPerSec: mb / baseSeconds,
+      ratio: baseSeconds / seconds,
+    });
+  }
+}
+
+if (process.argv[2] === 'child') await child(process.argv[3] as Mode, process.argv[4]!, process.argv[5]!);
+else await main();
