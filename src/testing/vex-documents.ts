@@ -1,0 +1,280 @@
+/**
+ * A seeded generator of raw VEX documents for tests and benchmarks: valid
+ * OpenVEX 0.2.0, CSAF 2.0 VEX and CycloneDX 1.4–1.6 documents, plus
+ * deliberately broken ones, each with the outcome a correct backfill must
+ * reach.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+
+/** What kind of document was generated. */
+export type GeneratedVexKind = 'openvex' | 'csaf' | 'cyclonedx' | 'broken';
+
+/** How a broken document is broken. */
+export type BrokenVexKind = 'truncated-json' | 'json-array' | 'unknown-format' | 'openvex-bad-status' | 'csaf-undefined-product' | 'cyclonedx-bad-state';
+
+/** One generated raw document and what backfilling it must produce. */
+export interface GeneratedVexDocument {
+  /** `sha256:<hex>` of `content`. */
+  readonly digest: string;
+  readonly retrievedAt: Date;
+  /** The document text (invalid JSON for `truncated-json`). */
+  readonly content: string;
+  readonly kind: GeneratedVexKind;
+  readonly broken?: BrokenVexKind;
+  /** Distinct `(vulnerability, product)` claims a correct normalizer yields; 0 for broken documents. */
+  readonly expectedClaims: number;
+  /** `DOCUMENT_INVALID` or `NO_NORMALIZER` for broken documents. */
+  readonly expectedCode?: 'DOCUMENT_INVALID' | 'NO_NORMALIZER';
+}
+
+/**
+ * Options of {@link generateVexDocuments}.
+ *
+ * @example
+ * ```ts
+ * const opts: GenerateVexDocumentsOptions = { seed: 7, count: 1000, brokenRatio: 0.05 };
+ * ```
+ */
+export interface GenerateVexDocumentsOptions {
+  /** Same seed, same documents, byte for byte. */
+  readonly seed: number;
+  readonly count: number;
+  /**
+   * Share of deliberately broken documents, 0–1.
+   * @defaultValue 0.05
+   */
+  readonly brokenRatio?: number;
+  /**
+   * `retrievedAt` of the first document.
+   * @defaultValue 2025-10-01T00:00:00Z
+   */
+  readonly startAt?: Date;
+  /**
+   * Documents come in groups of three sharing one `retrievedAt` (to exercise
+   * the digest tie-break); groups are this many milliseconds apart.
+   * @defaultValue 1000
+   */
+  readonly spacingMs?: number;
+}
+
+/** mulberry32: small, fast, deterministic. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Rng = () => number;
+const int = (rng: Rng, lo: number, hi: number): number => lo + Math.floor(rng() * (hi - lo + 1));
+const pick = <T>(rng: Rng, items: readonly T[]): T => items[Math.floor(rng() * items.length)] as T;
+
+const JUSTIFICATIONS = ['component_not_present', 'vulnerable_code_not_present', 'vulnerable_code_not_in_execute_path', 'vulnerable_code_cannot_be_controlled_by_adversary', 'inline_mitigations_already_exist'];
+const STATUSES = ['not_affected', 'affected', 'fixed', 'under_investigation'] as const;
+const CDX_STATES = ['resolved', 'resolved_with_pedigree', 'exploitable', 'in_triage', 'false_positive', 'not_affected'];
+const CDX_JUSTIFICATIONS = ['code_not_present', 'code_not_reachable', 'requires_configuration', 'requires_environment', 'protected_by_mitigating_control'];
+const ECOSYSTEMS = ['npm', 'maven/org.example', 'pypi', 'golang/example.com/mod', 'deb/debian', 'apk/alpine'];
+
+/** `count` distinct vulnerability ids for document `n`. */
+function vulnIds(rng: Rng, n: number, count: number): string[] {
+  const base = int(rng, 1000, 90000);
+  return Array.from({ length: count }, (_, i) => `CVE-${2019 + ((n + i) % 7)}-${base + i * 7}`);
+}
+
+/** `count` distinct purls for document `n`. */
+function purls(rng: Rng, n: number, count: number): string[] {
+  const eco = pick(rng, ECOSYSTEMS);
+  return Array.from({ length: count }, (_, i) => `pkg:${eco}/pkg-${n.toString(36)}-${i}@${int(rng, 0, 9)}.${int(rng, 0, 20)}.${i}`);
+}
+
+function openVex(rng: Rng, n: number, at: string): { doc: object; claims: number } {
+  const vulns = vulnIds(rng, n, int(rng, 1, 3));
+  let claims = 0;
+  const statements = vulns.map((name, i) => {
+    const status = pick(rng, STATUSES);
+    const products = purls(rng, n * 10 + i, int(rng, 1, 2)).map((id, j) => {
+      if (j === 0 && rng() < 0.3) {
+        const subs = purls(rng, n * 100 + i, int(rng, 1, 2));
+        claims += subs.length;
+        return { '@id': id, subcomponents: subs.map((s) => ({ '@id': s })) };
+      }
+      claims += 1;
+      return { '@id': id, identifiers: { purl: id } };
+    });
+    return {
+      vulnerability: { name },
+      products,
+      status,
+      ...(status === 'not_affected' ? { justification: pick(rng, JUSTIFICATIONS), impact_statement: 'The vulnerable function is never called.' } : {}),
+      ...(status === 'affected' ? { action_statement: 'Upgrade to the next release.' } : {}),
+    };
+  });
+  return {
+    doc: { '@context': 'https://openvex.dev/ns/v0.2.0', '@id': `https://openvex.dev/docs/example/gen-${n}`, author: 'backfill-kit generator', timestamp: at, version: 1, statements },
+    claims,
+  };
+}
+
+function csaf(rng: Rng, n: number, at: string): { doc: object; claims: number } {
+  const keys = purls(rng, n, int(rng, 2, 4));
+  const products = keys.map((purl, i) => ({
+    name: `Product ${n}-${i}`,
+    product_id: `CSAFPID-${n}-${i}`,
+    ...(i % 3 === 2 ? {} : { product_identification_helper: i % 3 === 0 ? { purl } : { cpe: `cpe:2.3:a:example:product_${n}_${i}:1.0:*:*:*:*:*:*:*` } }),
+  }));
+  const product_tree = {
+    branches: [
+      {
+        category: 'vendor',
+        name: 'Example Vendor',
+        branches: products.map((p, i) => ({ category: 'product_name', name: `Product ${i}`, branches: [{ category: 'product_version', name: '1.0', product: p }] })),
+      },
+    ],
+  };
+  let claims = 0;
+  const vulnerabilities = vulnIds(rng, n, int(rng, 1, 2)).map((cve) => {
+    const lists: Record<string, string[]> = {};
+    const notAffected: string[] = [];
+    for (const p of products) {
+      if (rng() < 0.2) continue;
+      const list = pick(rng, ['known_not_affected', 'known_affected', 'fixed', 'under_investigation']);
+      (lists[list] ??= []).push(p.product_id);
+      if (list === 'known_not_affected') notAffected.push(p.product_id);
+      claims += 1;
+    }
+    return {
+      cve,
+      product_status: lists,
+      ...(notAffected.length ? { flags: [{ label: pick(rng, JUSTIFICATIONS), product_ids: notAffected }], threats: [{ category: 'impact', details: 'Not reachable.', product_ids: notAffected }] } : {}),
+    };
+  });
+  return {
+    doc: {
+      document: {
+        category: 'csaf_vex',
+        csaf_version: '2.0',
+        publisher: { category: 'vendor', name: 'Example Vendor PSIRT', namespace: 'https://psirt.example.com' },
+        title: `Generated VEX ${n}`,
+        tracking: { current_release_date: at, id: `GEN-${n}`, initial_release_date: at, revision_history: [{ date: at, number: '1', summary: 'Initial.' }], status: 'final', version: '1' },
+      },
+      product_tree,
+      vulnerabilities,
+    },
+    claims,
+  };
+}
+
+function cycloneDx(rng: Rng, n: number, at: string): { doc: object; claims: number } {
+  const keys = purls(rng, n, int(rng, 2, 4));
+  const [first, ...rest] = keys.map((purl, i) => ({ type: 'library', 'bom-ref': `ref-${i}`, name: `lib-${i}`, version: '1.0.0', purl }));
+  // Nest the rest under the first component, as a BOM of an application would.
+  const components = [{ ...first, components: rest }];
+  let claims = 0;
+  const vulnerabilities = vulnIds(rng, n, int(rng, 1, 3)).map((id) => {
+    const state = pick(rng, CDX_STATES);
+    const refs = keys.map((_, i) => `ref-${i}`).filter(() => rng() < 0.6);
+    if (refs.length === 0) refs.push('ref-0');
+    claims += refs.length;
+    return {
+      id,
+      analysis: { state, ...(state === 'not_affected' ? { justification: pick(rng, CDX_JUSTIFICATIONS), detail: 'Not reachable.' } : {}) },
+      affects: refs.map((ref) => ({ ref })),
+    };
+  });
+  const serial = createHash('sha256').update(`cdx-${n}`).digest('hex');
+  return {
+    doc: {
+      bomFormat: 'CycloneDX',
+      specVersion: pick(rng, ['1.4', '1.5', '1.6']),
+      serialNumber: `urn:uuid:${serial.slice(0, 8)}-${serial.slice(8, 12)}-4${serial.slice(13, 16)}-8${serial.slice(17, 20)}-${serial.slice(20, 32)}`,
+      version: 1,
+      metadata: { timestamp: at },
+      components,
+      vulnerabilities,
+    },
+    claims,
+  };
+}
+
+const BROKEN: readonly BrokenVexKind[] = ['truncated-json', 'json-array', 'unknown-format', 'openvex-bad-status', 'csaf-undefined-product', 'cyclonedx-bad-state'];
+
+function broken(rng: Rng, n: number, at: string, kind: BrokenVexKind): { content: string; code: 'DOCUMENT_INVALID' | 'NO_NORMALIZER' } {
+  switch (kind) {
+    case 'truncated-json': {
+      const text = JSON.stringify(openVex(rng, n, at).doc);
+      return { content: text.slice(0, Math.floor(text.length / 2)), code: 'DOCUMENT_INVALID' };
+    }
+    case 'json-array':
+      return { content: JSON.stringify([{ vulnerability: `CVE-2024-${n}` }]), code: 'NO_NORMALIZER' };
+    case 'unknown-format':
+      return { content: JSON.stringify({ spdxVersion: 'SPDX-2.3', SPDXID: 'SPDXRef-DOCUMENT', name: `gen-${n}`, packages: [] }), code: 'NO_NORMALIZER' };
+    case 'openvex-bad-status': {
+      const { doc } = openVex(rng, n, at);
+      const statements = (doc as { statements: object[] }).statements.map((s, i) => (i === 0 ? { ...s, status: 'probably_fine' } : s));
+      return { content: JSON.stringify({ ...doc, statements }), code: 'DOCUMENT_INVALID' };
+    }
+    case 'csaf-undefined-product': {
+      const { doc } = csaf(rng, n, at);
+      const vulns = (doc as { vulnerabilities: { product_status: Record<string, string[]> }[] }).vulnerabilities;
+      const patched = vulns.map((v, i) => (i === 0 ? { ...v, product_status: { ...v.product_status, fixed: [...(v.product_status['fixed'] ?? []), 'CSAFPID-UNDEFINED'] } } : v));
+      return { content: JSON.stringify({ ...doc, vulnerabilities: patched }), code: 'DOCUMENT_INVALID' };
+    }
+    case 'cyclonedx-bad-state': {
+      const { doc } = cycloneDx(rng, n, at);
+      const vulns = (doc as { vulnerabilities: { analysis: object }[] }).vulnerabilities;
+      const patched = vulns.map((v, i) => (i === 0 ? { ...v, analysis: { state: 'patched_probably' } } : v));
+      return { content: JSON.stringify({ ...doc, vulnerabilities: patched }), code: 'DOCUMENT_INVALID' };
+    }
+  }
+}
+
+/**
+ * Yields `count` raw VEX documents, deterministically from `seed`: a mix of
+ * OpenVEX, CSAF and CycloneDX (roughly a third each) and `brokenRatio`
+ * broken documents (bad JSON, unknown formats, invalid fields), in ascending
+ * `retrievedAt`. Each carries the number of claims or the error code a
+ * correct backfill reaches, computed by construction rather than by the
+ * normalizers under test. It is a generator, so 100,000 documents never sit
+ * in memory at once.
+ *
+ * @example
+ * ```ts
+ * for (const doc of generateVexDocuments({ seed: 42, count: 450 })) {
+ *   await source.append([{ digest: doc.digest, retrievedAt: doc.retrievedAt, content: doc.content }]);
+ * }
+ * ```
+ */
+export function* generateVexDocuments(options: GenerateVexDocumentsOptions): Generator<GeneratedVexDocument> {
+  const rng = prng(options.seed);
+  const brokenRatio = options.brokenRatio ?? 0.05;
+  const start = (options.startAt ?? new Date('2025-10-01T00:00:00Z')).getTime();
+  const spacing = options.spacingMs ?? 1000;
+  for (let n = 0; n < options.count; n += 1) {
+    const retrievedAt = new Date(start + Math.floor(n / 3) * spacing);
+    const at = retrievedAt.toISOString();
+    let content: string;
+    let kind: GeneratedVexKind;
+    let expectedClaims = 0;
+    let extra: { broken: BrokenVexKind; expectedCode: 'DOCUMENT_INVALID' | 'NO_NORMALIZER' } | undefined;
+    if (rng() < brokenRatio) {
+      const which = pick(rng, BROKEN);
+      const b = broken(rng, n, at, which);
+      content = b.content;
+      kind = 'broken';
+      extra = { broken: which, expectedCode: b.code };
+    } else {
+      kind = pick(rng, ['openvex', 'csaf', 'cyclonedx'] as const);
+      const made = kind === 'openvex' ? openVex(rng, n, at) : kind === 'csaf' ? csaf(rng, n, at) : cycloneDx(rng, n, at);
+      content = JSON.stringify(made.doc);
+      expectedClaims = made.claims;
+    }
+    const digest = `sha256:${createHash('sha256').update(content).digest('hex')}`;
+    yield { digest, retrievedAt, content, kind, expectedClaims, ...(extra ?? {}) };
+  }
+}

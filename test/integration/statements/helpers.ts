@@ -1,0 +1,50 @@
+/** Shared setup for the statement backfill integration tests. */
+import { execFileSync } from 'node:child_process';
+import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
+import { generateVexDocuments, type GenerateVexDocumentsOptions, type GeneratedVexDocument } from '../../../src/testing/vex-documents.js';
+
+/** Generates documents and stores them in `vex.raw_documents` of `url`; returns them. */
+export async function seedDocuments(url: string, options: GenerateVexDocumentsOptions, table = 'vex.raw_documents'): Promise<GeneratedVexDocument[]> {
+  const source = new PgRawDocumentSource({ pg: url, table });
+  try {
+    (await source.prepare())._unsafeUnwrap();
+    const docs = [...generateVexDocuments(options)];
+    for (let i = 0; i < docs.length; i += 1000) {
+      (await source.append(docs.slice(i, i + 1000).map((d) => ({ digest: d.digest, retrievedAt: d.retrievedAt, content: d.content }))))._unsafeUnwrap();
+    }
+    return docs;
+  } finally {
+    await source.close();
+  }
+}
+
+/** What a correct backfill of `docs` (from empty) must report. */
+export function expectedCounters(docs: readonly GeneratedVexDocument[]): { evaluated: number; backfilled: number; claimsWritten: number; skipped: number; failures: number } {
+  const good = docs.filter((d) => d.kind !== 'broken');
+  return {
+    evaluated: docs.length,
+    backfilled: good.length,
+    claimsWritten: good.reduce((n, d) => n + d.expectedClaims, 0),
+    skipped: 0,
+    failures: docs.length - good.length,
+  };
+}
+
+/** Runs SQL through the `psql` client (an oracle independent of the `pg` driver). */
+export function psql(url: string, sql: string): string {
+  return execFileSync('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql], { encoding: 'utf8' }).trim();
+}
+
+/** Every claim row, ordered, without per-run columns, as one text blob (via psql). */
+export function dumpStatements(url: string, table = 'vex.statements'): string {
+  return psql(
+    url,
+    `SELECT document_digest, vulnerability_id, product_key, status, coalesce(justification, '-'), coalesce(statement, '-'), coalesce(to_char(issued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS'), '-'), format
+       FROM ${table} ORDER BY 1, 2, 3`,
+  );
+}
+
+/** `docs` in the order a backfill evaluates them: `(retrievedAt, digest)`. */
+export function inProcessingOrder(docs: readonly GeneratedVexDocument[]): GeneratedVexDocument[] {
+  return [...docs].sort((x, y) => x.retrievedAt.getTime() - y.retrievedAt.getTime() || (x.digest < y.digest ? -1 : x.digest > y.digest ? 1 : 0));
+}

@@ -1,0 +1,216 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { StatementBackfiller, type StatementBackfillOptions } from '../../../src/statements/statement-backfiller.js';
+import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
+import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
+import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
+import type { BackfillSummary } from '../../../src/statements/summary.js';
+import type { GeneratedVexDocument } from '../../../src/testing/vex-documents.js';
+import { dumpStatements, expectedCounters, inProcessingOrder, psql, seedDocuments } from './helpers.js';
+
+let db: TestDatabase;
+let docs: GeneratedVexDocument[];
+
+/** A backfiller over its own table set (`prefix`_statements …) in the test database. */
+function backfiller(prefix: string, rawTable = 'vex.raw_documents', pool: pg.Pool = db.pool): { bf: StatementBackfiller; table: string } {
+  const sink = new PgStatementSink({
+    pg: pool,
+    statementsTable: `${prefix}.statements`,
+    documentsTable: `${prefix}.documents`,
+    checkpointsTable: `${prefix}.checkpoints`,
+    failuresTable: `${prefix}.failures`,
+  });
+  return { bf: new StatementBackfiller({ source: new PgRawDocumentSource({ pg: pool, table: rawTable }), sink, normalizers: defaultVexNormalizers }), table: `${prefix}.statements` };
+}
+
+async function run(bf: StatementBackfiller, options: StatementBackfillOptions = {}): Promise<BackfillSummary> {
+  const r = await bf.run(options);
+  if (r.isErr()) throw r.error;
+  return r.value;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  docs = await seedDocuments(db.url, { seed: 4, count: 450, brokenRatio: 0.06 });
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+describe('StatementBackfiller over PostgreSQL', () => {
+  it('backfills every valid document, records each failure with its digest, and prints the seed sentence', async () => {
+    const { bf, table } = backfiller('a');
+    const s = await run(bf, { runId: 'first' });
+    const want = expectedCounters(docs);
+    expect({ evaluated: s.evaluated, backfilled: s.backfilled, claimsWritten: s.claimsWritten, skipped: s.skipped, failures: s.failures }).toEqual(want);
+    expect(want.failures).toBeGreaterThan(5);
+    expect(s.text).toBe(
+      `Backfill completed: evaluated ${want.evaluated}, backfilled ${want.backfilled}, claims written ${want.claimsWritten}, skipped 0, failures ${want.failures}.`,
+    );
+    // psql, not the driver, counts what landed.
+    expect(Number(psql(db.url, `SELECT count(*) FROM ${table}`))).toBe(want.claimsWritten);
+    expect(Number(psql(db.url, `SELECT count(DISTINCT document_digest) FROM a.documents`))).toBe(want.backfilled);
+    const broken = inProcessingOrder(docs).filter((d) => d.kind === 'broken');
+    expect(s.failed.map((f) => [f.digest, f.code])).toEqual(broken.map((d) => [d.digest, d.expectedCode]));
+    expect(s.reportSha256).toMatch(/^[0-9a-f]{64}$/);
+
+    // Seed 004 rerun: everything that has statements is skipped; failures fail again.
+    const again = await run(bf, { runId: 'second' });
+    expect(again.text).toBe(`Backfill completed: evaluated ${want.evaluated}, backfilled 0, claims written 0, skipped ${want.backfilled}, failures ${want.failures}.`);
+    expect(Number(psql(db.url, `SELECT count(*) FROM ${table}`))).toBe(want.claimsWritten);
+
+    // --force replaces each document's claims: same rows, no duplicates, all from the forced run.
+    const before = dumpStatements(db.url, table);
+    const forced = await run(bf, { runId: 'forced', force: true, batchSize: 64 });
+    expect(forced.backfilled).toBe(want.backfilled);
+    expect(forced.claimsWritten).toBe(want.claimsWritten);
+    expect(dumpStatements(db.url, table)).toBe(before);
+    expect(psql(db.url, `SELECT string_agg(DISTINCT run_id, ',') FROM ${table}`)).toBe('forced');
+  });
+
+  it('produces the same report hash for the same input and options, whatever the batch size', async () => {
+    const a = await run(backfiller('h1').bf, { runId: 'x', batchSize: 7 });
+    const b = await run(backfiller('h2').bf, { runId: 'y', batchSize: 500 });
+    expect(a.reportSha256).toBe(b.reportSha256);
+    expect(dumpStatements(db.url, 'h1.statements')).toBe(dumpStatements(db.url, 'h2.statements'));
+    const c = await run(backfiller('h3').bf, { runId: 'z', maxDocuments: 449 });
+    expect(c.reportSha256).not.toBe(a.reportSha256);
+  });
+
+  it('honours retrievedSince (inclusive), maxDocuments and batchSize, with progress and throttle between batches', async () => {
+    const since = docs[150]!.retrievedAt;
+    const inWindow = docs.filter((d) => d.retrievedAt.getTime() >= since.getTime());
+    const progress: number[] = [];
+    let throttled = 0;
+    const s = await run(backfiller('w').bf, {
+      retrievedSince: since,
+      maxDocuments: 120,
+      batchSize: 50,
+      onProgress: (p) => progress.push(p.evaluated),
+      throttle: async () => {
+        throttled += 1;
+      },
+    });
+    expect(inWindow.length).toBe(300);
+    expect(s.evaluated).toBe(120);
+    expect(progress).toEqual([50, 100, 120]);
+    expect(throttled).toBe(3);
+    // The 120 evaluated are the first 120 of the window in (retrievedAt, digest) order.
+    const order = inProcessingOrder(inWindow).slice(0, 120);
+    const want = expectedCounters(order);
+    expect(s.claimsWritten).toBe(want.claimsWritten);
+    expect(s.failures).toBe(want.failures);
+  });
+
+  it('stopOnError stops at the first broken document, commits what came before, and resumes to the same end state', async () => {
+    const { bf, table } = backfiller('s');
+    const sorted = inProcessingOrder(docs);
+    const firstBroken = sorted.findIndex((d) => d.kind === 'broken');
+    const r = await bf.run({ runId: 'stop', stopOnError: true, batchSize: 1000 });
+    expect(r.isErr()).toBe(true);
+    const error = r._unsafeUnwrapErr();
+    expect(error.code).toBe(sorted[firstBroken]!.expectedCode);
+    expect(error.context.digest).toBe(sorted[firstBroken]!.digest);
+    const partial = error.context['summary'] as BackfillSummary;
+    expect(partial.evaluated).toBe(firstBroken + 1);
+    expect(partial.failures).toBe(1);
+    expect(Number(psql(db.url, `SELECT count(*) FROM ${table}`))).toBe(expectedCounters(sorted.slice(0, firstBroken)).claimsWritten);
+
+    // The same run, without stopOnError, picks up at the failing document.
+    const done = await run(bf, { runId: 'stop' });
+    const reference = await run(backfiller('s_ref').bf, { runId: 'ref' });
+    expect(done.text).toBe(reference.text);
+    expect(done.reportSha256).toBe(reference.reportSha256);
+    expect(done.resumed).toBe(true);
+    expect(dumpStatements(db.url, table)).toBe(dumpStatements(db.url, 's_ref.statements'));
+  });
+
+  it('rolls back a whole batch when the database rejects part of it, and resumes cleanly', async () => {
+    const { bf, table } = backfiller('f');
+    (await new PgStatementSink({ pg: db.pool, statementsTable: 'f.statements', documentsTable: 'f.documents', checkpointsTable: 'f.checkpoints', failuresTable: 'f.failures' }).prepare())._unsafeUnwrap();
+    const victim = docs.filter((d) => d.kind !== 'broken' && d.expectedClaims > 0)[200]!;
+    await db.query(`CREATE FUNCTION f.reject() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.document_digest = '${victim.digest}' THEN RAISE EXCEPTION 'rejected by test trigger'; END IF; RETURN NEW; END $$`);
+    await db.query('CREATE TRIGGER reject BEFORE INSERT ON f.statements FOR EACH ROW EXECUTE FUNCTION f.reject()');
+    const r = await bf.run({ runId: 'tx', batchSize: 100 });
+    expect(r.isErr() && r.error.code).toBe('DB_ERROR');
+    const partial = r._unsafeUnwrapErr().context['summary'] as BackfillSummary;
+    // Only whole batches before the failing one are there; none of its claims.
+    expect(partial.evaluated % 100).toBe(0);
+    expect(Number(psql(db.url, `SELECT count(*) FROM ${table}`))).toBe(partial.claimsWritten);
+    expect(Number(psql(db.url, `SELECT evaluated FROM f.checkpoints WHERE run_id = 'tx'`))).toBe(partial.evaluated);
+    await db.query('DROP TRIGGER reject ON f.statements');
+    const done = await run(bf, { runId: 'tx' });
+    expect(done.text).toBe(`Backfill completed: ${expectedSentenceTail(docs)}`);
+  });
+
+  it('refuses to resume a run with different options, and stops on abort with the committed part kept', async () => {
+    const { bf } = backfiller('o');
+    const controller = new AbortController();
+    const r = await bf.run({
+      runId: 'abort',
+      batchSize: 40,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.batches === 2) controller.abort();
+      },
+    });
+    expect(r.isErr() && r.error.code).toBe('ABORTED');
+    expect((r._unsafeUnwrapErr().context['summary'] as BackfillSummary).evaluated).toBe(80);
+    const mismatch = await bf.run({ runId: 'abort', force: true });
+    expect(mismatch.isErr() && mismatch.error.code).toBe('INVALID_ARGUMENT');
+    const done = await run(bf, { runId: 'abort' });
+    expect(done.text).toBe(`Backfill completed: ${expectedSentenceTail(docs)}`);
+  });
+
+  it('pages by (retrievedAt, digest) without skipping or repeating documents that share a timestamp to the microsecond', async () => {
+    await db.query(`CREATE TABLE vex.raw_ties (digest text PRIMARY KEY, retrieved_at timestamptz NOT NULL, content text NOT NULL)`);
+    const sample = docs.filter((d) => d.kind !== 'broken').slice(0, 30);
+    // Three documents per microsecond, all within one millisecond.
+    await db.query(
+      `INSERT INTO vex.raw_ties SELECT d, '2025-10-01T00:00:00Z'::timestamptz + (i / 3) * interval '1 microsecond', c
+         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(d, c, i)`,
+      [sample.map((d) => d.digest), sample.map((d) => d.content)],
+    );
+    const s = await run(backfiller('t', 'vex.raw_ties').bf, { batchSize: 2 });
+    expect(s.evaluated).toBe(30);
+    expect(s.backfilled).toBe(30);
+    expect(s.skipped).toBe(0);
+  });
+
+  it('rejects bad options and unsafe table names without touching the database', async () => {
+    const { bf } = backfiller('v');
+    for (const options of [{ batchSize: 0 }, { batchSize: 1.5 }, { maxDocuments: -1 }, { retrievedSince: new Date('nope') }, { runId: '' }] as StatementBackfillOptions[]) {
+      const r = await bf.run(options);
+      expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
+    }
+    const bad = new StatementBackfiller({
+      source: new PgRawDocumentSource({ pg: db.pool }),
+      sink: new PgStatementSink({ pg: db.pool, statementsTable: 'vex.x; DROP TABLE vex.raw_documents' }),
+      normalizers: defaultVexNormalizers,
+    });
+    const r = await bad.run();
+    expect(r.isErr() && r.error.code).toBe('INVALID_IDENTIFIER');
+    expect(Number(psql(db.url, 'SELECT count(*) FROM vex.raw_documents'))).toBe(450);
+  });
+
+  it('counts a document no normalizer recognises as NO_NORMALIZER', async () => {
+    const only = new StatementBackfiller({
+      source: new PgRawDocumentSource({ pg: db.pool }),
+      sink: new PgStatementSink({ pg: db.pool, statementsTable: 'n.statements', documentsTable: 'n.documents', checkpointsTable: 'n.checkpoints', failuresTable: 'n.failures' }),
+      normalizers: [],
+    });
+    const s = await run(only, { maxDocuments: 10 });
+    expect(s.failures).toBe(10);
+    // Text that is not JSON fails before detection; everything else finds no normalizer.
+    const want = inProcessingOrder(docs).slice(0, 10).map((d) => [d.digest, d.broken === 'truncated-json' ? 'DOCUMENT_INVALID' : 'NO_NORMALIZER']);
+    expect(s.failed.map((f) => [f.digest, f.code])).toEqual(want);
+    expect(want.some(([, code]) => code === 'NO_NORMALIZER')).toBe(true);
+  });
+});
+
+function expectedSentenceTail(all: readonly GeneratedVexDocument[]): string {
+  const c = expectedCounters(all);
+  return `evaluated ${c.evaluated}, backfilled ${c.backfilled}, claims written ${c.claimsWritten}, skipped 0, failures ${c.failures}.`;
+}
