@@ -10,7 +10,7 @@ import { readDataset } from '../../src/dataset/index.js';
 import { benchDataset } from '../dataset-fixture.js';
 import { envInt, measure, median, report, timeShell } from '../lib.js';
 
-type Mode = 'lines' | 'records';
+type Mode = 'lineBatches' | 'lines' | 'recordBatches' | 'records';
 const RUNS = envInt('BENCH_RUNS', 3);
 
 /** Child mode: one measured pass in a fresh process, so peak RSS is its own. */
@@ -20,7 +20,9 @@ async function child(mode: Mode, file: string, member: string): Promise<void> {
     const ds = readDataset(file);
     for await (const entry of ds) {
       if (entry.name !== member) continue;
-      if (mode === 'lines') for await (const l of entry.lines()) void l, (n += 1);
+      if (mode === 'lineBatches') for await (const b of entry.lineBatches()) n += b.length;
+      else if (mode === 'recordBatches') for await (const b of entry.recordBatches()) n += b.length;
+      else if (mode === 'lines') for await (const l of entry.lines()) void l, (n += 1);
       else for await (const r of entry.records()) void r, (n += 1);
     }
     (await ds.stats())._unsafeUnwrap(); // the one pass also produced every hash and count
@@ -42,9 +44,14 @@ async function main(): Promise<void> {
   const mb = memberBytes / 1e6;
   const parseScript = fileURLToPath(new URL('../baselines/parse-ndjson.mjs', import.meta.url));
 
+  const raw = { baselineName: 'zstd -dc | tar -xO | wc -l', baseline: `zstd -dc '${file}' | tar -xO ${member} | wc -l` };
+  const parsed = { baselineName: 'zstd -dc | tar -xO | node parse-ndjson.mjs', baseline: `zstd -dc '${file}' | tar -xO ${member} | node '${parseScript}'` };
+  // The batch forms are the bulk-loading fast path; the per-item forms pay one await per line.
   const cases: { mode: Mode; baselineName: string; baseline: string }[] = [
-    { mode: 'lines', baselineName: 'zstd -dc | tar -xO | wc -l', baseline: `zstd -dc '${file}' | tar -xO ${member} | wc -l` },
-    { mode: 'records', baselineName: 'zstd -dc | tar -xO | node parse-ndjson.mjs', baseline: `zstd -dc '${file}' | tar -xO ${member} | node '${parseScript}'` },
+    { mode: 'lineBatches', ...raw },
+    { mode: 'lines', ...raw },
+    { mode: 'recordBatches', ...parsed },
+    { mode: 'records', ...parsed },
   ];
   for (const c of cases) {
     const baseTimes: number[] = [];
