@@ -18,3 +18,16 @@ export { verifyInTotoSubject } from './in-toto.js';
 export type { InTotoStatement, InTotoSubject, InTotoSubjectMatch, VerifyInTotoSubjectOptions } from './in-toto.js';
 export { verifyBlobSignature } from './blob-signature.js';
 export type { BlobSignatureVerification, VerifyBlobSignatureOptions } from './blob-signature.js';
+export { verifyDataset } from './verify-dataset.js';
+export type {
+  ArchiveVerification,
+  ExpectedSha256Source,
+  MemberCheck,
+  MemberVerdict,
+  MemberVerification,
+  VerifyChecks,
+  VerifyDatasetOptions,
+  VerifyDatasetProgress,
+  VerifyReport,
+} from './verify-dataset.js';
+export { DEFAULT_DSSE_THRESHOLD, DEFAULT_HASH_CONCURRENCY, DEFAULT_READ_CHUNK_BYTES, IN_TOTO_PAYLOAD_TYPE, MIN_RSA_BITS } from './defaults.js';
