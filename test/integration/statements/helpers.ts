@@ -32,7 +32,7 @@ export function expectedCounters(docs: readonly GeneratedVexDocument[]): { evalu
 
 /** Runs SQL through the `psql` client (an oracle independent of the `pg` driver). */
 export function psql(url: string, sql: string): string {
-  return execFileSync('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql], { encoding: 'utf8' }).trim();
+  return execFileSync('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql], { encoding: 'utf8', maxBuffer: 1 << 30 }).trim();
 }
 
 /** Every claim row, ordered, without per-run columns, as one text blob (via psql). */

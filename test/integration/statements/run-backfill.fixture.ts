@@ -1,0 +1,36 @@
+/**
+ * Child process for the kill test: runs one statement backfill and reports
+ * progress on stdout, so the test can SIGKILL it part-way.
+ *
+ * Usage: node --import tsx run-backfill.fixture.ts <pg-url> <run-id> <batch-size> <throttle-ms>
+ * Prints `PROGRESS <evaluated>` after each committed batch and
+ * `SUMMARY <json>` at the end.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { StatementBackfiller } from '../../../src/statements/statement-backfiller.js';
+import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
+import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
+import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
+
+const [url, runId, batchSize, throttleMs] = process.argv.slice(2);
+const pool = new pg.Pool({ connectionString: url, max: 3 });
+const backfiller = new StatementBackfiller({
+  source: new PgRawDocumentSource({ pg: pool }),
+  sink: new PgStatementSink({ pg: pool }),
+  normalizers: defaultVexNormalizers,
+});
+const result = await backfiller.run({
+  runId: runId ?? 'kill',
+  batchSize: Number(batchSize),
+  onProgress: (p) => process.stdout.write(`PROGRESS ${p.evaluated}\n`),
+  throttle: () => sleep(Number(throttleMs)),
+});
+await pool.end();
+if (result.isErr()) {
+  process.stderr.write(`${result.error.code}: ${result.error.message}\n`);
+  process.exitCode = 1;
+} else {
+  const { text, reportSha256, resumed, evaluated } = result.value;
+  process.stdout.write(`SUMMARY ${JSON.stringify({ text, reportSha256, resumed, evaluated })}\n`);
+}

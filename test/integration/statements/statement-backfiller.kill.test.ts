@@ -1,0 +1,95 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { dumpStatements, expectedCounters, psql, seedDocuments } from './helpers.js';
+import type { GeneratedVexDocument } from '../../../src/testing/vex-documents.js';
+
+const script = fileURLToPath(new URL('./run-backfill.fixture.ts', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+interface ChildSummary {
+  text: string;
+  reportSha256: string;
+  resumed: boolean;
+  evaluated: number;
+}
+
+/**
+ * Runs the fixture script. With `killAfter`, SIGKILLs it as soon as progress
+ * reaches that many evaluated documents and resolves with `null`.
+ */
+function runChild(url: string, runId: string, batchSize: number, throttleMs: number, killAfter?: number): Promise<ChildSummary | null> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, url, runId, String(batchSize), String(throttleMs)], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let summary: ChildSummary | null = null;
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if (line.startsWith('PROGRESS ') && killAfter !== undefined && Number(line.slice(9)) >= killAfter) child.kill('SIGKILL');
+      if (line.startsWith('SUMMARY ')) summary = JSON.parse(line.slice(8)) as ChildSummary;
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (killAfter !== undefined) {
+        if (signal === 'SIGKILL') resolve(null);
+        else reject(new Error(`expected the child to be killed, it exited ${code}: ${stderr}`));
+      } else if (code === 0 && summary) resolve(summary);
+      else reject(new Error(`child exited ${code} ${signal}: ${stderr}`));
+    });
+  });
+}
+
+let reference: TestDatabase;
+let victim: TestDatabase;
+let docs: GeneratedVexDocument[];
+const seed = { seed: 6, count: 3000, brokenRatio: 0.04 };
+
+beforeAll(async () => {
+  [reference, victim] = await Promise.all([createTestDatabase(), createTestDatabase()]);
+  docs = await seedDocuments(reference.url, seed);
+  await seedDocuments(victim.url, seed);
+});
+afterAll(async () => {
+  await Promise.all([reference?.drop(), victim?.drop()]);
+});
+
+describe('StatementBackfiller killed with SIGKILL', () => {
+  it('resumes with the same runId to the same statements and the same summary as an uninterrupted run', async () => {
+    const clean = await runChild(reference.url, 'nightly', 100, 0);
+    const want = expectedCounters(docs);
+    expect(clean!.text).toBe(
+      `Backfill completed: evaluated ${want.evaluated}, backfilled ${want.backfilled}, claims written ${want.claimsWritten}, skipped 0, failures ${want.failures}.`,
+    );
+
+    // Killed while throttling between batches…
+    expect(await runChild(victim.url, 'nightly', 100, 40, 300)).toBeNull();
+    const afterFirst = Number(psql(victim.url, "SELECT evaluated FROM vex.statement_backfill_checkpoints WHERE run_id = 'nightly'"));
+    expect(afterFirst).toBeGreaterThanOrEqual(300);
+    expect(afterFirst).toBeLessThan(3000);
+    // …and again with no throttle, most likely in the middle of a batch.
+    expect(await runChild(victim.url, 'nightly', 250, 0, afterFirst + 250)).toBeNull();
+    const afterSecond = Number(psql(victim.url, "SELECT evaluated FROM vex.statement_backfill_checkpoints WHERE run_id = 'nightly'"));
+    expect(afterSecond).toBeGreaterThan(afterFirst);
+    expect(afterSecond).toBeLessThan(3000);
+    // What is committed always matches the checkpoint: claims never run ahead of it.
+    expect(Number(psql(victim.url, 'SELECT count(*) FROM vex.statements'))).toBe(
+      Number(psql(victim.url, "SELECT claims_written FROM vex.statement_backfill_checkpoints WHERE run_id = 'nightly'")),
+    );
+
+    const resumed = await runChild(victim.url, 'nightly', 100, 0);
+    expect(resumed!.resumed).toBe(true);
+    expect(resumed!.text).toBe(clean!.text);
+    expect(resumed!.reportSha256).toBe(clean!.reportSha256);
+    const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
+    const [got, expected] = [dumpStatements(victim.url), dumpStatements(reference.url)];
+    expect(got.split('\n').length).toBe(want.claimsWritten);
+    expect(sha(got)).toBe(sha(expected));
+    expect(psql(victim.url, 'SELECT count(*) FROM vex.statement_backfill_failures')).toBe(String(want.failures));
+  }, 180_000);
+});
