@@ -1,0 +1,163 @@
+/**
+ * `index-backfill` case: `backfillIndex` against the seed's Python tool
+ * (`../shared/peers/index_backfill.py`) on identical copies of the same
+ * index, over the same episode tree, in the same run.
+ *
+ * - Main round: BENCH_EPISODES episodes (default 2,000) of about
+ *   BENCH_EPISODE_KB KiB each (default 1,024, incompressible payload), over
+ *   10 hosts; every 10th episode is already indexed.
+ * - Memory round: BENCH_LARGE_EPISODES episodes (default 40) ten times as
+ *   large. Peak RSS should stay flat for the library and grows for the
+ *   Python tool, which holds each decompressed tarball in memory.
+ *
+ * The page cache is warmed before timing, so both tools read from memory.
+ * Each library run is a child process timed with `measure` (RSS sampled in
+ * that process); the Python tool's RSS is sampled from /proc (its process
+ * plus its `zstd` children) every 10 ms. Both tools' appended lines are
+ * checked to be identical (received_at_wall aside) before figures print.
+ * Generated trees are kept in .bench-tmp and reused.
+ */
+import { spawn, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { backfillIndex } from '../../src/index-backfill/index.js';
+import { buildEpisodeTarball } from '../../src/testing/episode-tarball.js';
+import { BENCH_TMP, envInt, measure, report, timeShell } from '../lib.js';
+
+const EPISODES = envInt('BENCH_EPISODES', 2000);
+const EPISODE_KB = envInt('BENCH_EPISODE_KB', 1024);
+const LARGE_EPISODES = envInt('BENCH_LARGE_EPISODES', 40);
+const HOSTS = 10;
+const PEER = resolve(process.cwd(), '..', 'shared', 'peers', 'index_backfill.py');
+
+interface Tree {
+  readonly root: string;
+  readonly template: string;
+  readonly bytes: number;
+}
+
+/** Builds (or reuses) `count` episodes of `kb` KiB and an index listing every 10th. */
+async function tree(count: number, kb: number): Promise<Tree> {
+  const dir = join(BENCH_TMP, 'index-backfill', `${count}x${kb}k`);
+  const root = join(dir, 'episodes');
+  const template = join(dir, 'index.template.jsonl');
+  const done = join(dir, '.complete');
+  if (!existsSync(done)) {
+    rmSync(dir, { recursive: true, force: true });
+    const lines: string[] = [];
+    for (let i = 0; i < count; i += 1) {
+      const host = `lab-${String(i % HOSTS).padStart(2, '0')}`;
+      const id = `ep-${String(i).padStart(6, '0')}`;
+      const commit = randomBytes(20).toString('hex');
+      (await buildEpisodeTarball({ meta: { episode_id: id, host_id: host, code_version: { commit, branch: 'main' } }, files: { 'frames.bin': randomBytes(kb * 1024), 'events.jsonl': '{"t": 0}\n'.repeat(64) }, path: join(root, host, `${id}.tar.zst`) }))._unsafeUnwrap();
+      if (i % 10 === 0) lines.push(JSON.stringify({ episode_id: id, host_id: host, schema_version: 1 }));
+    }
+    writeFileSync(template, lines.map((l) => `${l}\n`).join(''));
+    writeFileSync(done, '');
+  }
+  let bytes = 0;
+  for (const host of readdirSync(root)) for (const f of readdirSync(join(root, host))) bytes += readFileSync(join(root, host, f)).length;
+  return { root, template, bytes };
+}
+
+const mask = (text: string): string => text.replace(/"received_at_wall": "[^"]*"/g, '"received_at_wall": "T"');
+
+/** VmRSS (KiB) of a process and its children, from /proc; 0 once it is gone. */
+function rssKiB(pid: number): number {
+  try {
+    const own = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+    return own + kids.reduce((sum, kid) => sum + rssKiB(kid), 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** Runs the Python tool, timing it and sampling its RSS. */
+async function runPeer(root: string, index: string): Promise<{ seconds: number; peakRssMiB: number; stdout: string }> {
+  const start = process.hrtime.bigint();
+  const child = spawn('python3', [PEER, '--episodes-root', root, '--index', index], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  let peak = 0;
+  const timer = setInterval(() => (peak = Math.max(peak, rssKiB(child.pid!))), 10);
+  const code = await new Promise<number | null>((r) => child.on('close', r));
+  clearInterval(timer);
+  if (code !== 0) throw new Error(`python tool exited with ${code}`);
+  return { seconds: Number(process.hrtime.bigint() - start) / 1e9, peakRssMiB: peak / 1024, stdout };
+}
+
+/** Runs `backfillIndex` in a fresh child process, so its peak RSS is its own. */
+function runLibrary(root: string, index: string): Promise<{ seconds: number; peakRssMiB: number; appended: number }> {
+  const child = fork(fileURLToPath(import.meta.url), ['child', root, index], { execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolveRun, reject) => {
+    child.once('message', resolveRun as (m: unknown) => void);
+    child.once('exit', (code) => code !== 0 && reject(new Error(`library child exited with ${code}`)));
+  });
+}
+
+async function child(root: string, index: string): Promise<void> {
+  const { value, seconds, peakRssMiB } = await measure(async () => (await backfillIndex({ episodesRoot: root, index }))._unsafeUnwrap());
+  process.send!({ seconds, peakRssMiB, appended: value.appended });
+  process.disconnect();
+}
+
+async function round(label: string, count: number, kb: number): Promise<{ ours: number; theirs: number }> {
+  const t = await tree(count, kb);
+  await timeShell(`find ${JSON.stringify(t.root)} -type f -exec cat {} + > /dev/null`);
+  const work = join(BENCH_TMP, 'index-backfill', `run-${count}x${kb}k`);
+  rmSync(work, { recursive: true, force: true });
+  (await import('node:fs')).mkdirSync(work, { recursive: true });
+  const libIndex = join(work, 'lib.jsonl');
+  const pyIndex = join(work, 'py.jsonl');
+  copyFileSync(t.template, libIndex);
+  copyFileSync(t.template, pyIndex);
+  const ours = await runLibrary(t.root, libIndex);
+  const theirs = await runPeer(t.root, pyIndex);
+  if (mask(readFileSync(libIndex, 'utf8')) !== mask(readFileSync(pyIndex, 'utf8'))) throw new Error(`${label}: the two tools appended different lines`);
+  const mb = t.bytes / 1048576;
+  report({
+    case: 'index-backfill',
+    round: label,
+    n: count,
+    episodeKiB: kb,
+    appended: ours.appended,
+    seconds: ours.seconds,
+    throughput: count / ours.seconds,
+    unit: 'episodes/s',
+    mbPerSecond: Math.round((mb / ours.seconds) * 10) / 10,
+    peakRssMiB: ours.peakRssMiB,
+    baseline: 'python3 index_backfill.py (seed 003)',
+    baselineSeconds: theirs.seconds,
+    baselinePeakRssMiB: theirs.peakRssMiB,
+    ratio: theirs.seconds / ours.seconds,
+  });
+  return { ours: ours.peakRssMiB, theirs: theirs.peakRssMiB };
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(PEER)) {
+    console.error(`index-backfill bench skipped: the seed's tool is not at ${PEER}`);
+    return;
+  }
+  const small = await round('main', EPISODES, EPISODE_KB);
+  const large = await round('10x-larger-episodes', LARGE_EPISODES, EPISODE_KB * 10);
+  report({
+    case: 'index-backfill',
+    round: 'peak-rss-growth-at-10x-episode-size',
+    n: LARGE_EPISODES,
+    seconds: 0,
+    throughput: 0,
+    unit: 'MiB',
+    peakRssMiB: large.ours,
+    baseline: 'python3 index_backfill.py (seed 003)',
+    ratio: null,
+    oursGrowthMiB: large.ours - small.ours,
+    baselineGrowthMiB: large.theirs - small.theirs,
+  });
+}
+
+if (process.argv[2] === 'child') await child(process.argv[3]!, process.argv[4]!);
+else await main();
