@@ -171,7 +171,8 @@ class PgStagingSession implements StagingSession {
       const first = serverError ?? error;
       if (!stream.destroyed) {
         // CopyFail: the server ends the COPY and the connection stays usable.
-        const closed = once(stream, 'close');
+        // (not events.once: that would reject with the server's echo of our error)
+        const closed = new Promise((resolve) => stream.once('close', resolve));
         stream.destroy(error instanceof Error ? error : new Error(String(error)));
         await closed;
       }

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { findJsonbProblem } from '../../../src/staging/jsonb-check.js';
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 // Lines are written as JSON text: '\\u0000' in TS source is the six characters \u0000.
 describe('findJsonbProblem', () => {
   it('accepts lines without escapes or with harmless ones', () => {
@@ -50,7 +52,7 @@ describe('findJsonbProblem', () => {
       '{"a":["x","\\u0000"]}',
     ];
     for (const line of lines) {
-      const bad = strings(JSON.parse(line)).some((s) => s.includes('\0') || !s.isWellFormed());
+      const bad = strings(JSON.parse(line)).some((s) => s.includes('\0') || LONE_SURROGATE.test(s));
       expect(findJsonbProblem(line) !== undefined, line).toBe(bad);
     }
   });

@@ -1,0 +1,373 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { writeDataset } from '../../../src/dataset/index.js';
+import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
+import { StagingImporter, type ImportReport } from '../../../src/staging/index.js';
+import { handTarball, hasTool, ndjson, run, scratch, sha256File, TABLES } from './fixtures.js';
+
+let db: TestDatabase;
+let dir: string;
+let good: string; // 340 linksets + 1200 chunks, written by the library
+const haveTools = hasTool('tar') && hasTool('zstd');
+if (!haveTools) console.warn('staging tests: tar/zstd missing, hand-made tarball tests are skipped');
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  dir = scratch();
+  good = join(dir, 'good.tar.zst');
+  const written = await writeDataset(good, {
+    members: { 'linksets.ndjson': generateLinksets(340, 7), 'advisory_chunks.ndjson': generateAdvisoryChunks(1200, 42) },
+  });
+  expect(written.isOk()).toBe(true);
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+function importer(schema = 'lnm_raw', extra: Partial<ConstructorParameters<typeof StagingImporter>[0]> = {}): StagingImporter {
+  return new StagingImporter({ pg: db.pool, schema, tables: TABLES, ...extra });
+}
+
+async function counts(schema: string): Promise<Record<string, number>> {
+  const rows = await db.query<{ t: string; n: string }>(
+    `SELECT 'linksets_raw' AS t, count(*) AS n FROM "${schema}".linksets_raw UNION ALL SELECT 'advisory_chunks_raw', count(*) FROM "${schema}".advisory_chunks_raw`,
+  );
+  return Object.fromEntries(rows.map((r) => [r.t, Number(r.n)]));
+}
+
+/** Puts known "old" contents into the tables, to show they survive a failure. */
+async function seedOld(schema: string): Promise<void> {
+  const r = await importer(schema).import(good);
+  expect(r.isOk(), r.isErr() ? r.error.message : '').toBe(true);
+  await db.query(`DELETE FROM "${schema}".linksets_raw WHERE id <> (SELECT min(id) FROM "${schema}".linksets_raw)`);
+  await db.query(`INSERT INTO "${schema}".linksets_raw VALUES ('old-row', '{"old":true}')`);
+}
+
+async function expectOld(schema: string): Promise<void> {
+  expect(await counts(schema)).toEqual({ linksets_raw: 2, advisory_chunks_raw: 1200 });
+  const [row] = await db.query<{ raw: unknown }>(`SELECT raw FROM "${schema}".linksets_raw WHERE id = 'old-row'`);
+  expect(row?.raw).toEqual({ old: true });
+}
+
+describe('StagingImporter.import', () => {
+  it('loads every member, checks counts against the manifest and reports', async () => {
+    const r = await importer('s_basic').import(good, { expectedSha256: sha256File(good) });
+    const report = r._unsafeUnwrap();
+    expect(report.committed).toBe(true);
+    expect(report.sha256).toBe(sha256File(good));
+    expect(report.bytes).toBe(readFileSync(good).length);
+    expect(report.tables).toEqual([
+      { member: 'linksets.ndjson', table: 'linksets_raw', loaded: 340, rejected: 0, expected: 340, ok: true },
+      { member: 'advisory_chunks.ndjson', table: 'advisory_chunks_raw', loaded: 1200, rejected: 0, expected: 1200, ok: true },
+    ]);
+    expect(report.checks).toEqual(expect.arrayContaining(['tarball sha256', 'row counts']));
+    expect(report.manifest?.members.map((m) => m.name).sort()).toEqual(['advisory_chunks.ndjson', 'linksets.ndjson']);
+    expect(report.rowsPerSecond).toBeGreaterThan(0);
+    expect(report.lock?.lockMode).toBe('ACCESS EXCLUSIVE');
+    // psql as an independent counter.
+    const viaPsql = run('psql', ['-tA', db.url, '-c', 'SELECT count(*) FROM s_basic.linksets_raw']).trim();
+    expect(viaPsql).toBe('340');
+  });
+
+  it('stores every record exactly, including quotes, backslashes, tabs, newlines, CRs and emoji', async () => {
+    const rows = await db.query<{ id: string; raw: Record<string, unknown> }>('SELECT id, raw FROM s_basic.linksets_raw');
+    const byId = new Map(rows.map((r) => [r.id, r.raw]));
+    const expected = [...generateLinksets(340, 7)];
+    expect(byId.size).toBe(340);
+    for (const rec of expected) expect(byId.get(rec._id)).toEqual(JSON.parse(JSON.stringify(rec)));
+    // {"$oid"} ids become the hex string.
+    const chunk = [...generateAdvisoryChunks(1, 42)][0]!;
+    const [c] = await db.query<{ raw: unknown }>('SELECT raw FROM s_basic.advisory_chunks_raw WHERE id = $1', [chunk._id.$oid]);
+    expect(c?.raw).toEqual(JSON.parse(JSON.stringify(chunk)));
+  });
+
+  it('replaces the previous contents (truncate and swap)', async () => {
+    for (const strategy of ['truncate', 'swap'] as const) {
+      const schema = `s_replace_${strategy}`;
+      await seedOld(schema);
+      const r = await importer(schema).import(good, { strategy });
+      expect(r._unsafeUnwrap().committed).toBe(true);
+      expect(await counts(schema)).toEqual({ linksets_raw: 340, advisory_chunks_raw: 1200 });
+      expect(await db.query(`SELECT 1 FROM "${schema}".linksets_raw WHERE id = 'old-row'`)).toEqual([]);
+    }
+    // The swapped-in table has a primary key again, under the usual name.
+    const pk = await db.query<{ conname: string }>(
+      "SELECT conname FROM pg_constraint WHERE conrelid = 's_replace_swap.linksets_raw'::regclass AND contype = 'p'",
+    );
+    expect(pk.map((r) => r.conname)).toEqual(['linksets_raw_pkey']);
+    const leftovers = await db.query("SELECT relname FROM pg_class WHERE relname LIKE '\\_bk\\_stage%'");
+    expect(leftovers).toEqual([]);
+  });
+
+  it.skipIf(!haveTools)('never commits 0 rows when the manifest says 340 (the seed recipe failure)', async () => {
+    await seedOld('s_zero');
+    const tarball = handTarball(dir, 'zero.tar.zst', [
+      { name: 'linksets.ndjson', text: '', records: 340 },
+      { name: 'advisory_chunks.ndjson', text: ndjson([...generateAdvisoryChunks(1200, 42)]) },
+    ]);
+    for (const strategy of ['truncate', 'swap'] as const) {
+      const r = await importer('s_zero').import(tarball, { strategy });
+      const e = r._unsafeUnwrapErr();
+      expect(e.code).toBe('COUNT_MISMATCH');
+      expect(e.message).toContain('the manifest says 340 records, but 0 rows were loaded');
+      expect((e.context.report as ImportReport).committed).toBe(false);
+      await expectOld('s_zero');
+    }
+  });
+
+  it.skipIf(!haveTools)('reads a tar-made archive with manifest.json last', async () => {
+    const tarball = handTarball(dir, 'last.tar.zst', [
+      { name: 'linksets.ndjson', text: ndjson([{ _id: 'a', n: 1 }, { _id: 2, n: 2 }, { _id: { $oid: '65a1f0c2e4b0a1b2c3d4e5f6' }, n: 3 }]) },
+      { name: 'advisory_chunks.ndjson', text: `${ndjson([{ _id: 'c1' }])}\n\n` },
+    ]);
+    expect(run('tar', ['--zstd', '-tf', tarball]).trim().split('\n').at(-1)).toBe('manifest.json');
+    const r = (await importer('s_last').import(tarball))._unsafeUnwrap();
+    expect(r.tables.map((t) => t.loaded)).toEqual([3, 1]);
+    const ids = await db.query<{ id: string }>('SELECT id FROM s_last.linksets_raw ORDER BY id COLLATE "C"');
+    expect(ids.map((x) => x.id)).toEqual(['2', '65a1f0c2e4b0a1b2c3d4e5f6', 'a']);
+  });
+
+  it.skipIf(!haveTools)('fails on bad lines naming the member and line, leaving the old contents', async () => {
+    await seedOld('s_bad');
+    const cases: [string, string, string][] = [
+      ['{"_id":"a"}\n{"_id":"b"}\n{"_id": oops}\n', 'JSON_MALFORMED', 'linksets.ndjson line 3'],
+      ['{"_id":"a"}\n[1,2]\n', 'RECORD_NOT_OBJECT', 'linksets.ndjson line 2'],
+      ['{"_id":"a"}\n{"id":"b"}\n', 'RECORD_INVALID', 'linksets.ndjson line 2: field `_id` is missing'],
+      ['{"_id":""}\n', 'RECORD_INVALID', 'linksets.ndjson line 1: field `_id` is empty'],
+      ['{"_id":"a"}\n{"_id":"b","t":"x\\u0000y"}\n', 'JSONB_UNSUPPORTED', 'linksets.ndjson line 2, column 18'],
+      ['{"_id":"a","t":"\\ud800"}\n', 'JSONB_UNSUPPORTED', 'linksets.ndjson line 1'],
+    ];
+    for (const [i, [text, code, fragment]] of cases.entries()) {
+      const tarball = handTarball(dir, `bad${i}.tar.zst`, [
+        { name: 'linksets.ndjson', text },
+        { name: 'advisory_chunks.ndjson', text: ndjson([{ _id: 'c' }]) },
+      ]);
+      for (const strategy of ['truncate', 'swap'] as const) {
+        const e = (await importer('s_bad').import(tarball, { strategy }))._unsafeUnwrapErr();
+        expect(e.code, text).toBe(code);
+        expect(e.message).toContain(fragment);
+        expect(e.context.member).toBe('linksets.ndjson');
+        await expectOld('s_bad');
+      }
+    }
+  });
+
+  it.skipIf(!haveTools)('loads \\\\u0000 (an escaped backslash) as text, which jsonb accepts', async () => {
+    const tarball = handTarball(dir, 'escaped.tar.zst', [
+      { name: 'linksets.ndjson', text: '{"_id":"a","t":"\\\\u0000 and \\\\\\\\ and tab\\t"}\n' },
+      { name: 'advisory_chunks.ndjson', text: ndjson([{ _id: 'c' }]) },
+    ]);
+    expect((await importer('s_escaped').import(tarball)).isOk()).toBe(true);
+    const [row] = await db.query<{ t: string }>("SELECT raw->>'t' AS t FROM s_escaped.linksets_raw");
+    expect(row?.t).toBe('\\u0000 and \\\\ and tab\t');
+  });
+
+  it.skipIf(!haveTools)('names the duplicate id and both lines, for both strategies, and commits nothing', async () => {
+    await seedOld('s_dup');
+    const lines = [{ _id: 'a' }, { _id: 'b' }, { _id: 'c' }, { _id: 'b', again: true }, { _id: 'd' }];
+    const tarball = handTarball(dir, 'dup.tar.zst', [
+      { name: 'linksets.ndjson', text: ndjson(lines) },
+      { name: 'advisory_chunks.ndjson', text: ndjson([{ _id: 'c' }]) },
+    ]);
+    for (const strategy of ['truncate', 'swap'] as const) {
+      const e = (await importer('s_dup').import(tarball, { strategy }))._unsafeUnwrapErr();
+      expect(e.code).toBe('DUPLICATE_ID');
+      expect(e.message).toContain('linksets.ndjson: id "b" appears on lines 2 and 4');
+      expect(e.context).toMatchObject({ member: 'linksets.ndjson', id: 'b', lines: [2, 4], line: 4 });
+      expect(e.dbCode).toBe('23505');
+      await expectOld('s_dup');
+    }
+  });
+
+  it.skipIf(!haveTools)("onInvalid: 'reject' loads the good lines and writes every bad one with its reason", async () => {
+    const text = [
+      '{"_id":"a"}',
+      '{"_id": nope}',
+      '{"_id":"b","t":"\\u0000"}',
+      '{"x":1}',
+      '{"_id":"c"}',
+      '{"_id":"a","dup":true}',
+      '{"_id":"d"}',
+      '{"_id":"c","dup":true}',
+      '',
+    ].join('\n');
+    const tarball = handTarball(dir, 'reject.tar.zst', [
+      { name: 'linksets.ndjson', text },
+      { name: 'advisory_chunks.ndjson', text: ndjson([{ _id: 'c' }]) },
+    ]);
+    const rejectPath = join(dir, 'rejects.ndjson');
+    const report = (await importer('s_reject').import(tarball, { onInvalid: 'reject', rejectPath }))._unsafeUnwrap();
+    expect(report.tables[0]).toEqual({ member: 'linksets.ndjson', table: 'linksets_raw', loaded: 3, rejected: 5, expected: 8, ok: true });
+    expect(report.rejected).toBe(5);
+    expect(report.attempts).toBe(3);
+    const rejects = readFileSync(rejectPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; code: string; reason: string; raw: string });
+    expect(rejects.map((x) => [x.line, x.code])).toEqual([
+      [2, 'JSON_MALFORMED'],
+      [3, 'JSONB_UNSUPPORTED'],
+      [4, 'RECORD_INVALID'],
+      [6, 'DUPLICATE_ID'],
+      [8, 'DUPLICATE_ID'],
+    ]);
+    expect(rejects[3]?.reason).toContain('duplicates line 1');
+    expect(rejects[0]?.raw).toBe('{"_id": nope}');
+    const ids = await db.query<{ id: string }>('SELECT id FROM s_reject.linksets_raw ORDER BY id');
+    expect(ids.map((r) => r.id)).toEqual(['a', 'c', 'd']);
+    const [first] = await db.query<{ raw: unknown }>("SELECT raw FROM s_reject.linksets_raw WHERE id = 'a'");
+    expect(first?.raw).toEqual({ _id: 'a' });
+  });
+
+  it.skipIf(!haveTools)('the manifest check counts rejects explicitly: rejects plus rows must equal records', async () => {
+    const tarball = handTarball(dir, 'reject-lie.tar.zst', [
+      { name: 'linksets.ndjson', text: '{"_id":"a"}\n{"bad":1}\n', records: 3 },
+      { name: 'advisory_chunks.ndjson', text: ndjson([{ _id: 'c' }]) },
+    ]);
+    const e = (await importer('s_reject_lie').import(tarball, { onInvalid: 'reject', rejectPath: join(dir, 'r2.ndjson') }))._unsafeUnwrapErr();
+    expect(e.code).toBe('COUNT_MISMATCH');
+    expect(e.message).toContain('the manifest says 3 records, but 1 rows were loaded into linksets_raw and 1 lines rejected');
+  });
+
+  it('dryRun validates everything (even duplicates) and writes nothing', async () => {
+    const fresh = (await importer('s_dry_new').import(good, { dryRun: true }))._unsafeUnwrap();
+    expect(fresh.committed).toBe(false);
+    expect(fresh.dryRun).toBe(true);
+    expect(fresh.tables.map((t) => [t.loaded, t.expected])).toEqual([
+      [340, 340],
+      [1200, 1200],
+    ]);
+    expect(await db.query("SELECT 1 FROM pg_namespace WHERE nspname = 's_dry_new'")).toEqual([]);
+    await seedOld('s_dry');
+    expect((await importer('s_dry').import(good, { dryRun: true })).isOk()).toBe(true);
+    await expectOld('s_dry');
+    if (haveTools) {
+      const tarball = handTarball(dir, 'dry-dup.tar.zst', [
+        { name: 'linksets.ndjson', text: ndjson([{ _id: 'x' }, { _id: 'x' }]) },
+        { name: 'advisory_chunks.ndjson', text: ndjson([{ _id: 'c' }]) },
+      ]);
+      const e = (await importer('s_dry').import(tarball, { dryRun: true }))._unsafeUnwrapErr();
+      expect(e.code).toBe('DUPLICATE_ID');
+      expect(e.message).toContain('lines 1 and 2');
+      await expectOld('s_dry');
+    }
+  });
+
+  it.skipIf(!haveTools)('refuses archives that do not match their manifest or the expected SHA-256', async () => {
+    await seedOld('s_mismatch');
+    const missing = handTarball(dir, 'missing.tar.zst', [{ name: 'linksets.ndjson', text: ndjson([{ _id: 'a' }]) }]);
+    const e1 = (await importer('s_mismatch').import(missing))._unsafeUnwrapErr();
+    expect(e1.code).toBe('MANIFEST_MISMATCH');
+    expect(e1.message).toContain('no member advisory_chunks.ndjson');
+    const unlisted = handTarball(
+      dir,
+      'unlisted.tar.zst',
+      [
+        { name: 'linksets.ndjson', text: ndjson([{ _id: 'a' }]) },
+        { name: 'advisory_chunks.ndjson', text: ndjson([{ _id: 'c' }]) },
+      ],
+      { omitFromManifest: ['advisory_chunks.ndjson'] },
+    );
+    expect((await importer('s_mismatch').import(unlisted))._unsafeUnwrapErr().message).toContain('manifest.json does not list advisory_chunks.ndjson');
+    const e3 = (await importer('s_mismatch').import(good, { expectedSha256: '0'.repeat(64) }))._unsafeUnwrapErr();
+    expect(e3.code).toBe('CHECKSUM_MISMATCH');
+    await expectOld('s_mismatch');
+  });
+
+  it('an AbortSignal stops the import and nothing is committed', async () => {
+    await seedOld('s_abort');
+    const ac = new AbortController();
+    const r = await importer('s_abort').import(good, {
+      signal: ac.signal,
+      batchBytes: 4096,
+      progressEveryRows: 100,
+      onProgress: (p) => {
+        if (p.rows >= 200) ac.abort();
+      },
+    });
+    expect(r._unsafeUnwrapErr().code).toBe('ABORTED');
+    await expectOld('s_abort');
+  });
+
+  it('a lost connection fails with DB_CONNECTION and nothing is committed', async () => {
+    await seedOld('s_lost');
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    client.on('error', () => {});
+    const [{ pid }] = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows as [{ pid: number }];
+    let killed = false;
+    const r = await new StagingImporter({ pg: client, schema: 's_lost', tables: TABLES }).import(good, {
+      batchBytes: 4096,
+      progressEveryRows: 100,
+      onProgress: (p) => {
+        if (p.rows >= 200 && !killed) {
+          killed = true;
+          void db.query('SELECT pg_terminate_backend($1)', [pid]);
+        }
+      },
+    });
+    expect(killed).toBe(true);
+    expect(['DB_CONNECTION', 'DB_ERROR']).toContain(r._unsafeUnwrapErr().code);
+    await client.end().catch(() => undefined);
+    await expectOld('s_lost');
+  });
+
+  it('accepts a connection string and a pg.Client as well as a pool', async () => {
+    const viaUrl = new StagingImporter({ pg: db.url, schema: 's_url', tables: TABLES });
+    expect((await viaUrl.import(good))._unsafeUnwrap().rows).toBe(1540);
+    expect((await viaUrl.counts())._unsafeUnwrap()).toEqual({ linksets_raw: 340, advisory_chunks_raw: 1200 });
+    await viaUrl.close();
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const viaClient = new StagingImporter({ pg: client, schema: 's_url', tables: TABLES });
+    expect((await viaClient.import(good, { strategy: 'swap' }))._unsafeUnwrap().rows).toBe(1540);
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    await client.end();
+  });
+
+  it('rollback() empties the staging tables and counts() reports per table', async () => {
+    const imp = importer('s_rollback');
+    expect((await imp.import(good)).isOk()).toBe(true);
+    expect((await imp.counts())._unsafeUnwrap()).toEqual({ linksets_raw: 340, advisory_chunks_raw: 1200 });
+    expect((await imp.rollback()).isOk()).toBe(true);
+    expect((await imp.counts())._unsafeUnwrap()).toEqual({ linksets_raw: 0, advisory_chunks_raw: 0 });
+    expect((await importer('s_never_made').counts())._unsafeUnwrapErr().code).toBe('TABLE_NOT_FOUND');
+  });
+
+  it('uses a configured idField', async () => {
+    const d = scratch();
+    const path = join(d, 'keyed.tar.zst');
+    await writeDataset(path, { members: { 'linksets.ndjson': [{ key: 'k1' }, { key: 7 }], 'advisory_chunks.ndjson': [{ key: { $oid: 'ab' } }] } });
+    expect((await importer('s_key', { idField: 'key' }).import(path)).isOk()).toBe(true);
+    const ids = await db.query<{ id: string }>('SELECT id FROM s_key.linksets_raw UNION ALL SELECT id FROM s_key.advisory_chunks_raw ORDER BY 1');
+    expect(ids.map((r) => r.id)).toEqual(['7', 'ab', 'k1']);
+  });
+
+  it('refuses hostile schema and table names with INVALID_IDENTIFIER before any SQL runs', async () => {
+    await db.query('CREATE TABLE canary (x int)');
+    const hostile = [
+      { schema: 'lnm_raw"; DROP TABLE canary; --', tables: TABLES },
+      { schema: 'lnm_raw', tables: { 'linksets.ndjson': 'x; DROP TABLE canary' } },
+      { schema: 'lnm_raw', tables: { 'linksets.ndjson': 'a.b.c' } },
+      { schema: 'lnm_raw', tables: { 'linksets.ndjson': 'canary"' } },
+      { schema: '', tables: TABLES },
+      { schema: 'x'.repeat(64), tables: TABLES },
+    ];
+    for (const config of hostile) {
+      const imp = new StagingImporter({ pg: db.pool, ...config });
+      expect((await imp.import(good))._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
+      expect((await imp.rollback())._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
+      expect((await imp.counts())._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
+      expect(StagingImporter.create({ pg: db.pool, ...config }).isErr()).toBe(true);
+    }
+    expect(await db.query('SELECT count(*)::int AS n FROM canary')).toEqual([{ n: 0 }]);
+  });
+
+  it('validates options instead of throwing', async () => {
+    const imp = importer('s_opts');
+    expect((await imp.import(good, { strategy: 'merge' as never }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect((await imp.import(good, { onInvalid: 'skip' as never }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect((await imp.import(join(dir, 'nope.tar.zst')))._unsafeUnwrapErr().code).toBe('IO_ERROR');
+    expect(existsSync(join(dir, 'nope.tar.zst'))).toBe(false);
+  });
+});
