@@ -8,3 +8,4 @@ export { BackfillError, ERROR_CODES, isBackfillError, toBackfillError, type Back
 export type { Logger } from './_internals/logger.js';
 export type { PgSource, PgPoolLike, PgClientLike, PgQueryResult } from './_internals/pg.js';
 export * from './dataset/index.js';
+export * from './verify/index.js';

@@ -9,7 +9,7 @@
 export const DEFAULT_HASH_CONCURRENCY = 4;
 
 /** Read size for hashing files: large reads keep node:crypto busy, not the event loop. */
-export const DEFAULT_READ_CHUNK_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_HASH_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /** Signatures from distinct keys that `verifyDsse` needs by default. */
 export const DEFAULT_DSSE_THRESHOLD = 1;

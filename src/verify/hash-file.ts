@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { DEFAULT_READ_CHUNK_BYTES } from './defaults.js';
+import { DEFAULT_HASH_CHUNK_BYTES } from './defaults.js';
 
 /** What hashing one file measured. */
 export interface FileDigest {
@@ -26,7 +26,7 @@ export async function hashFile(path: string | Buffer, options: HashFileOptions =
   const hash = createHash('sha256');
   let bytes = 0;
   const stream = createReadStream(path, {
-    highWaterMark: options.chunkBytes ?? DEFAULT_READ_CHUNK_BYTES,
+    highWaterMark: options.chunkBytes ?? DEFAULT_HASH_CHUNK_BYTES,
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
   for await (const chunk of stream as AsyncIterable<Buffer>) {

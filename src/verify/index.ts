@@ -30,4 +30,4 @@ export type {
   VerifyDatasetProgress,
   VerifyReport,
 } from './verify-dataset.js';
-export { DEFAULT_DSSE_THRESHOLD, DEFAULT_HASH_CONCURRENCY, DEFAULT_READ_CHUNK_BYTES, IN_TOTO_PAYLOAD_TYPE, MIN_RSA_BITS } from './defaults.js';
+export { DEFAULT_DSSE_THRESHOLD, DEFAULT_HASH_CONCURRENCY, DEFAULT_HASH_CHUNK_BYTES, IN_TOTO_PAYLOAD_TYPE, MIN_RSA_BITS } from './defaults.js';

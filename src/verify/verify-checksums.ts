@@ -98,7 +98,7 @@ export interface VerifyChecksumsOptions {
   readonly concurrency?: number;
   /**
    * Read size when hashing, in bytes.
-   * @defaultValue `DEFAULT_READ_CHUNK_BYTES` (4 MiB)
+   * @defaultValue `DEFAULT_HASH_CHUNK_BYTES` (4 MiB)
    */
   readonly chunkBytes?: number;
   readonly signal?: AbortSignal;

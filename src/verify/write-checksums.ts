@@ -5,7 +5,7 @@ import { ResultAsync, errAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { formatChecksumLine, type ChecksumOutputFormat } from './checksums-file.js';
-import { DEFAULT_HASH_CONCURRENCY, DEFAULT_READ_CHUNK_BYTES } from './defaults.js';
+import { DEFAULT_HASH_CONCURRENCY, DEFAULT_HASH_CHUNK_BYTES } from './defaults.js';
 import { hashFile, mapBounded } from './hash-file.js';
 import { joinBytes, unsafePathReason } from './safe-path.js';
 import type { ChecksumProgress } from './verify-checksums.js';
@@ -48,7 +48,7 @@ export interface WriteChecksumsOptions {
   readonly concurrency?: number;
   /**
    * Read size when hashing, in bytes.
-   * @defaultValue `DEFAULT_READ_CHUNK_BYTES` (4 MiB)
+   * @defaultValue `DEFAULT_HASH_CHUNK_BYTES` (4 MiB)
    */
   readonly chunkBytes?: number;
   readonly signal?: AbortSignal;
@@ -94,7 +94,7 @@ export function writeChecksums(files: readonly string[], outPath: string, option
   let bytesHashed = 0;
   const work = async (): Promise<WriteChecksumsResult> => {
     const digests = await mapBounded(names, concurrency, async (name) => {
-      const digest = await hashFile(joinBytes(baseDir, name), { signal, chunkBytes: options.chunkBytes ?? DEFAULT_READ_CHUNK_BYTES, onChunk: (chunk) => (bytesHashed += chunk.length) }).catch((error: unknown) => {
+      const digest = await hashFile(joinBytes(baseDir, name), { signal, chunkBytes: options.chunkBytes ?? DEFAULT_HASH_CHUNK_BYTES, onChunk: (chunk) => (bytesHashed += chunk.length) }).catch((error: unknown) => {
         throw toBackfillError(error, 'IO_ERROR', { path: name.toString('utf8') });
       });
       filesDone++;
