@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { buildSummary, canonicalJson, chainOutcome, OUTCOME_CHAIN_START, summaryText } from '../../../src/statements/summary.js';
+
+describe('summaryText', () => {
+  it('is exactly the seed 004 sentence', () => {
+    expect(summaryText({ evaluated: 450, backfilled: 180, claimsWritten: 320, skipped: 270, failures: 0 })).toBe(
+      'Backfill completed: evaluated 450, backfilled 180, claims written 320, skipped 270, failures 0.',
+    );
+  });
+});
+
+describe('report hashing', () => {
+  const report = {
+    schemaVersion: 1,
+    options: { retrievedSince: null, force: false, maxDocuments: null },
+    counters: { evaluated: 2, backfilled: 1, claimsWritten: 3, skipped: 0, failures: 1 },
+    lastCursor: { retrievedAt: '2025-10-01T00:00:00.000000Z', digest: 'sha256:b' },
+    outcomeSha256: chainOutcome(chainOutcome(OUTCOME_CHAIN_START, 'sha256:a', 'backfilled 3'), 'sha256:b', 'failed DOCUMENT_INVALID'),
+    failed: [{ digest: 'sha256:b', code: 'DOCUMENT_INVALID' as const, message: 'bad' }],
+  };
+
+  it('sorts keys at every level, so key order never changes the hash', () => {
+    expect(canonicalJson({ b: 1, a: { d: [{ z: 1, y: 2 }], c: null } })).toBe('{"a":{"c":null,"d":[{"y":2,"z":1}]},"b":1}');
+    const shuffled = {
+      failed: report.failed,
+      outcomeSha256: report.outcomeSha256,
+      lastCursor: { digest: 'sha256:b', retrievedAt: '2025-10-01T00:00:00.000000Z' },
+      counters: { failures: 1, skipped: 0, claimsWritten: 3, backfilled: 1, evaluated: 2 },
+      options: { maxDocuments: null, force: false, retrievedSince: null },
+      schemaVersion: 1,
+    };
+    expect(buildSummary({ runId: 'a', resumed: false, report: shuffled }).reportSha256).toBe(buildSummary({ runId: 'b', resumed: true, report }).reportSha256);
+  });
+
+  it('matches sha256sum of the canonical JSON', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const s = buildSummary({ runId: 'r', resumed: false, report });
+    const oracle = execFileSync('sha256sum', { input: canonicalJson(report), encoding: 'utf8' }).split(' ')[0];
+    expect(s.reportSha256).toBe(oracle);
+    expect(s.text).toBe('Backfill completed: evaluated 2, backfilled 1, claims written 3, skipped 0, failures 1.');
+  });
+
+  it('changes when any outcome changes', () => {
+    const other = { ...report, outcomeSha256: chainOutcome(chainOutcome(OUTCOME_CHAIN_START, 'sha256:a', 'backfilled 2'), 'sha256:b', 'failed DOCUMENT_INVALID') };
+    expect(buildSummary({ runId: 'r', resumed: false, report: other }).reportSha256).not.toBe(buildSummary({ runId: 'r', resumed: false, report }).reportSha256);
+  });
+});
