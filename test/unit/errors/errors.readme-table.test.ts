@@ -1,0 +1,41 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { BackfillError, ERROR_CODES, toBackfillError } from '../../../src/errors.js';
+import { END, START, errorTable } from '../../../scripts/readme-error-table.js';
+
+describe('README error table', () => {
+  it('lists every code exactly as ERROR_CODES says (run `npm run docs:errors` to refresh)', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const region = readme.slice(readme.indexOf(START) + START.length, readme.indexOf(END)).trim();
+    expect(region).toBe(errorTable());
+  });
+
+  it('codes are UPPER_SNAKE and every entry says what to do', () => {
+    for (const [code, entry] of Object.entries(ERROR_CODES)) {
+      expect(code).toMatch(/^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/);
+      expect(entry.summary.length).toBeGreaterThan(10);
+      expect(entry.fix.length).toBeGreaterThan(5);
+    }
+  });
+});
+
+describe('BackfillError', () => {
+  it('keeps row data out of enumerable properties and JSON', () => {
+    const e = new BackfillError('JSON_MALFORMED', 'm.ndjson line 3: bad', { context: { member: 'm.ndjson', line: 3 }, detail: '{"secret":1', dbCode: '22P02' });
+    expect(e.detail).toBe('{"secret":1');
+    expect(Object.keys(e)).not.toContain('detail');
+    expect(JSON.stringify(e)).not.toContain('secret');
+    expect(e.toJSON()).toEqual({ code: 'JSON_MALFORMED', message: 'm.ndjson line 3: bad', context: { member: 'm.ndjson', line: 3 }, dbCode: '22P02' });
+    expect(e.fix).toBe(ERROR_CODES.JSON_MALFORMED.fix);
+  });
+
+  it('toBackfillError maps aborts and file-system errors and passes coded errors through', () => {
+    const coded = new BackfillError('LOCKED', 'x');
+    expect(toBackfillError(coded)).toBe(coded);
+    const abort = Object.assign(new Error('stop'), { name: 'AbortError' });
+    expect(toBackfillError(abort).code).toBe('ABORTED');
+    const enoent = Object.assign(new Error('no such file'), { code: 'ENOENT' });
+    expect(toBackfillError(enoent, 'DB_ERROR', { path: '/x' })).toMatchObject({ code: 'IO_ERROR', message: '/x: no such file' });
+    expect(toBackfillError('weird', 'DB_ERROR').code).toBe('DB_ERROR');
+  });
+});
