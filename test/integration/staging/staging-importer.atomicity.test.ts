@@ -1,0 +1,130 @@
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { writeDataset } from '../../../src/dataset/index.js';
+import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
+import { StagingImporter } from '../../../src/staging/index.js';
+import { scratch, TABLES } from './fixtures.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const repoRoot = resolve(here, '..', '..', '..');
+const LARGE = 100_000;
+
+let db: TestDatabase;
+let small: string;
+let large: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  const dir = scratch();
+  small = join(dir, 'small.tar.zst');
+  large = join(dir, 'large.tar.zst');
+  (await writeDataset(small, { members: { 'linksets.ndjson': generateLinksets(50, 1), 'advisory_chunks.ndjson': generateAdvisoryChunks(60, 2) } }))._unsafeUnwrap();
+  (await writeDataset(large, { members: { 'linksets.ndjson': generateLinksets(LARGE, 3), 'advisory_chunks.ndjson': generateAdvisoryChunks(1000, 4) } }))._unsafeUnwrap();
+}, 120_000);
+afterAll(async () => {
+  await db.drop();
+});
+
+async function snapshot(schema: string): Promise<string> {
+  const [row] = await db.query<{ digest: string }>(
+    `SELECT md5(string_agg(id || ':' || raw::text, ',' ORDER BY id COLLATE "C")) || '/' || count(*) AS digest FROM (SELECT id, raw FROM "${schema}".linksets_raw UNION ALL SELECT 'c/' || id, raw FROM "${schema}".advisory_chunks_raw) t`,
+  );
+  return row!.digest;
+}
+
+async function waitForNoBackend(appName: string): Promise<void> {
+  for (let i = 0; i < 200; i += 1) {
+    const rows = await db.query('SELECT 1 FROM pg_stat_activity WHERE application_name = $1', [appName]);
+    if (rows.length === 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`backend ${appName} did not go away`);
+}
+
+describe('atomicity', () => {
+  for (const strategy of ['truncate', 'swap'] as const) {
+    it(`SIGKILL of the importing process mid-COPY leaves the old contents (${strategy})`, async () => {
+      const schema = `s_kill_${strategy}`;
+      expect((await new StagingImporter({ pg: db.pool, schema, tables: TABLES }).import(small)).isOk()).toBe(true);
+      const before = await snapshot(schema);
+      const appName = `bk_kill_${strategy}`;
+      const url = new URL(db.url);
+      url.searchParams.set('application_name', appName);
+      const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'import-child.ts'), url.toString(), schema, large, strategy], {
+        cwd: repoRoot,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+      let seen = 0;
+      for await (const line of createInterface({ input: child.stdout })) {
+        const m = /^ROWS (\d+)$/.exec(line);
+        if (m) seen = Number(m[1]);
+        if (seen >= 20_000) break;
+        if (line === 'DONE' || line.startsWith('FAILED')) break;
+      }
+      expect(seen, 'child should be mid-import when killed').toBeGreaterThanOrEqual(20_000);
+      expect(seen).toBeLessThan(LARGE);
+      child.kill('SIGKILL');
+      expect((await exited).signal).toBe('SIGKILL');
+      await waitForNoBackend(appName);
+      expect(await snapshot(schema)).toBe(before);
+      expect(await db.query("SELECT relname FROM pg_class WHERE relname LIKE '\\_bk\\_stage%'")).toEqual([]);
+      // And a later import still works.
+      expect((await new StagingImporter({ pg: db.pool, schema, tables: TABLES }).import(small, { strategy })).isOk()).toBe(true);
+    });
+  }
+
+  it('swap: readers keep reading the old rows during the load; truncate: they wait', async () => {
+    const outcomes: Record<string, string> = {};
+    for (const strategy of ['swap', 'truncate'] as const) {
+      const schema = `s_readers_${strategy}`;
+      const imp = new StagingImporter({ pg: db.pool, schema, tables: TABLES });
+      expect((await imp.import(small)).isOk()).toBe(true);
+      const reader = new pg.Client({ connectionString: db.url });
+      await reader.connect();
+      await reader.query("SET lock_timeout = '300ms'");
+      let probe: Promise<string> | undefined;
+      const report = await imp.import(large, {
+        strategy,
+        batchBytes: 16 * 1024,
+        progressEveryRows: 5000,
+        onProgress: (p) => {
+          if (p.phase === 'load' && p.rows >= 10_000 && probe === undefined) {
+            probe = reader.query(`SELECT count(*)::int AS n FROM "${schema}".linksets_raw`).then(
+              (r) => `read ${String(r.rows[0]?.n)}`,
+              (e: { code?: string }) => `error ${String(e.code)}`,
+            );
+          }
+        },
+      });
+      outcomes[strategy] = await probe!;
+      await reader.end();
+      const value = report._unsafeUnwrap();
+      expect(value.lock?.lockHeldMs).toBeGreaterThanOrEqual(0);
+      if (strategy === 'swap') expect(value.lock!.lockHeldMs).toBeLessThan(value.durationMs / 4);
+    }
+    expect(outcomes.swap).toBe('read 50');
+    expect(outcomes.truncate).toBe('error 55P03');
+  });
+
+  it('swap gives up with LOCK_TIMEOUT when a reader holds the table, and changes nothing', async () => {
+    const schema = 's_locked';
+    const imp = new StagingImporter({ pg: db.pool, schema, tables: TABLES, lockTimeoutMs: 200 });
+    expect((await imp.import(small)).isOk()).toBe(true);
+    const before = await snapshot(schema);
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query(`SELECT count(*) FROM "${schema}".linksets_raw`);
+    const r = await imp.import(small, { strategy: 'swap' });
+    await holder.query('ROLLBACK');
+    await holder.end();
+    expect(r._unsafeUnwrapErr().code).toBe('LOCK_TIMEOUT');
+    expect(await snapshot(schema)).toBe(before);
+  });
+});
