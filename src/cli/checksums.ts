@@ -1,0 +1,109 @@
+/**
+ * `backfill-kit checksums verify|write` (seed 001): `sha256sum --check` and
+ * `sha256sum > SHA256SUMS`, with the same verdicts and bytes.
+ *
+ * @module
+ */
+import { resolve } from 'node:path';
+import { verifyChecksums, writeChecksums, type ChecksumReport } from '../verify/index.js';
+import { booleanFlag, choiceFlag, failed, intFlag, orThrow, stringFlag, type CommandSpec } from './command.js';
+import { EXIT_CODES } from './exit-codes.js';
+import { num } from './output.js';
+
+/** The per-file lines `sha256sum --check` prints, then its warnings. */
+function verifyLines(r: ChecksumReport, quiet: boolean): string[] {
+  const lines: string[] = [];
+  for (const e of r.entries) {
+    if (e.status === 'SKIPPED') continue;
+    if (quiet && e.status === 'OK') continue;
+    const verdict = e.status === 'OK' ? 'OK' : e.status === 'FAILED' ? 'FAILED' : e.status === 'UNSAFE' ? 'REFUSED (unsafe path)' : 'FAILED open or read';
+    lines.push(`${e.path}: ${verdict}`);
+  }
+  const c = r.counts;
+  if (c.malformed > 0) lines.push(`WARNING: ${c.malformed} line${c.malformed === 1 ? ' is' : 's are'} improperly formatted`);
+  if (c.missing + c.unreadable > 0) lines.push(`WARNING: ${c.missing + c.unreadable} listed file${c.missing + c.unreadable === 1 ? '' : 's'} could not be read`);
+  if (c.failed > 0) lines.push(`WARNING: ${c.failed} computed checksum${c.failed === 1 ? '' : 's'} did NOT match`);
+  if (c.unsafe > 0) lines.push(`WARNING: ${c.unsafe} entr${c.unsafe === 1 ? 'y was' : 'ies were'} refused (absolute path or ..)`);
+  lines.push(`${r.ok ? 'OK' : 'FAILED'}: ${num(c.ok)} of ${num(c.listed)} listed files verified`);
+  return lines;
+}
+
+const verify: CommandSpec = {
+  group: 'checksums',
+  name: 'verify',
+  summary: 'Check the files listed in a SHA256SUMS file, with the same verdicts as sha256sum --check.',
+  args: '<SHA256SUMS>',
+  minArgs: 1,
+  maxArgs: 1,
+  replaces: 'sha256sum --check SHA256SUMS (seed 001, verification stage)',
+  flags: {
+    strict: { type: 'boolean', description: 'Improperly formatted lines fail the check, like sha256sum --strict.', default: false },
+    'ignore-missing': { type: 'boolean', description: 'Skip listed files that do not exist, like sha256sum --ignore-missing.', default: false },
+    'base-dir': { type: 'string', value: '<dir>', description: 'Directory the listed names are relative to.', defaultText: 'the directory of the sums file' },
+    concurrency: { type: 'string', value: '<n>', description: 'Files hashed at once.', default: '4' },
+    status: { type: 'boolean', description: 'Print only failures (like sha256sum --quiet); the exit status tells the verdict.', default: false },
+  },
+  examples: ['backfill-kit checksums verify artifacts/lnm/SHA256SUMS', 'backfill-kit checksums verify SHA256SUMS --strict --json'],
+  async run(ctx) {
+    const sums = resolve(ctx.cwd, ctx.positionals[0]!);
+    const baseDir = stringFlag(ctx.flags, 'base-dir');
+    const progress = ctx.progress('verify', 'files');
+    const result = await verifyChecksums(sums, {
+      strict: booleanFlag(ctx.flags, 'strict'),
+      ignoreMissing: booleanFlag(ctx.flags, 'ignore-missing'),
+      concurrency: orThrow(intFlag(ctx.flags, 'concurrency', 1, 256)) ?? 4,
+      ...(baseDir === undefined ? {} : { baseDir: resolve(ctx.cwd, baseDir) }),
+      onProgress: (p) => progress.update(p.filesDone, p.filesTotal),
+      signal: ctx.signal,
+      logger: ctx.logger,
+    });
+    progress.done();
+    if (result.isErr()) return failed(result.error);
+    const r = result.value;
+    const lines = verifyLines(r, booleanFlag(ctx.flags, 'status'));
+    if (r.ok) return { exitCode: EXIT_CODES.OK.code, report: r, lines };
+    const first = r.problems[0];
+    return first === undefined ? { exitCode: EXIT_CODES.MISMATCH.code, report: r, lines } : { ...failed(first, r, lines), exitCode: EXIT_CODES.MISMATCH.code };
+  },
+};
+
+const write: CommandSpec = {
+  group: 'checksums',
+  name: 'write',
+  summary: 'Hash files and write a SHA256SUMS file byte-for-byte as sha256sum prints it (sorted, atomic).',
+  args: '<SHA256SUMS> <file...>',
+  minArgs: 2,
+  maxArgs: Number.MAX_SAFE_INTEGER,
+  replaces: 'sha256sum <files> > SHA256SUMS when building a release or offline bundle (seed 001)',
+  flags: {
+    format: { type: 'string', value: '<text|binary|tag>', description: 'Line form: sha256sum, sha256sum --binary or sha256sum --tag.', default: 'text' },
+    'base-dir': { type: 'string', value: '<dir>', description: 'Directory the file names are relative to.', defaultText: 'the directory of the sums file' },
+    concurrency: { type: 'string', value: '<n>', description: 'Files hashed at once.', default: '4' },
+  },
+  examples: ['cd artifacts/lnm && backfill-kit checksums write SHA256SUMS migrations/21-101.tar.zst seeds/object-store.tar.zst'],
+  async run(ctx) {
+    const [out, ...files] = ctx.positionals;
+    const baseDir = stringFlag(ctx.flags, 'base-dir');
+    const format = orThrow(choiceFlag(ctx.flags, 'format', ['text', 'binary', 'tag'] as const));
+    const progress = ctx.progress('hash', 'files');
+    const result = await writeChecksums(files, resolve(ctx.cwd, out!), {
+      ...(format === undefined ? {} : { format }),
+      ...(baseDir === undefined ? {} : { baseDir: resolve(ctx.cwd, baseDir) }),
+      concurrency: orThrow(intFlag(ctx.flags, 'concurrency', 1, 256)) ?? 4,
+      onProgress: (p) => progress.update(p.filesDone, p.filesTotal),
+      signal: ctx.signal,
+      logger: ctx.logger,
+    });
+    progress.done();
+    if (result.isErr()) return failed(result.error);
+    const r = result.value;
+    return {
+      exitCode: EXIT_CODES.OK.code,
+      report: { path: r.path, entries: r.entries },
+      lines: [...r.content.toString('utf8').trimEnd().split('\n'), `Wrote ${r.path} (${r.entries.length} entr${r.entries.length === 1 ? 'y' : 'ies'}).`],
+    };
+  },
+};
+
+/** The `checksums` subcommands. */
+export const checksumsCommands: readonly CommandSpec[] = [verify, write];

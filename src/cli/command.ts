@@ -1,0 +1,233 @@
+/**
+ * One CLI subcommand: its flags (with defaults and the environment
+ * variables that stand in for them), its help text, and how its arguments
+ * are parsed with `node:util` `parseArgs`.
+ *
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { err, ok, type Result } from 'neverthrow';
+import type pg from 'pg';
+import { BackfillError } from '../errors.js';
+import type { Logger } from '../_internals/logger.js';
+import { parseBoolean, type Env } from './env.js';
+import { exitCodeForError } from './exit-codes.js';
+import type { ProgressFactory } from './progress.js';
+
+/** One flag of a subcommand. */
+export interface FlagSpec {
+  readonly type: 'string' | 'boolean';
+  readonly description: string;
+  /** Value placeholder in `--help`, e.g. `<n>`. */
+  readonly value?: string;
+  /** Used when neither the flag nor its `env` variable is given; shown in `--help`. */
+  readonly default?: string | boolean;
+  /** The default as `--help` describes it, when it is computed rather than fixed. */
+  readonly defaultText?: string;
+  /** Environment variable read when the flag is absent. */
+  readonly env?: string;
+  /** The flag may be given several times (strings only). */
+  readonly multiple?: boolean;
+  readonly short?: string;
+}
+
+/** Flag values after the command line, the environment and the defaults were merged. */
+export type FlagValues = Readonly<Record<string, string | boolean | readonly string[] | undefined>>;
+
+/** What a subcommand produced. */
+export interface CommandOutcome {
+  /** The exit status (see `exit-codes.ts`); 0 only for full success. */
+  readonly exitCode: number;
+  /** The machine-readable report printed by `--json`. */
+  readonly report: unknown;
+  /** Human-readable lines printed to stdout otherwise. */
+  readonly lines: readonly string[];
+  /** The error that ended the run, if any (printed with its code and fix). */
+  readonly error?: BackfillError;
+}
+
+/** What a subcommand gets to work with. */
+export interface CommandContext {
+  readonly flags: FlagValues;
+  readonly positionals: readonly string[];
+  readonly env: Env;
+  readonly cwd: string;
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+  readonly progress: ProgressFactory;
+  /** A pool on the configured database (created on first use, ended by the CLI). */
+  pgPool(order: readonly string[]): Result<pg.Pool, BackfillError>;
+}
+
+/** A subcommand such as `dataset import`. */
+export interface CommandSpec {
+  readonly group: string;
+  readonly name: string;
+  readonly summary: string;
+  /** Positional arguments for the usage line, e.g. `<tarball>`. */
+  readonly args: string;
+  readonly minArgs: number;
+  readonly maxArgs: number;
+  /** The runbook step this replaces. */
+  readonly replaces: string;
+  readonly flags: Readonly<Record<string, FlagSpec>>;
+  readonly examples: readonly string[];
+  run(ctx: CommandContext): Promise<CommandOutcome>;
+}
+
+/** Flags every subcommand accepts. */
+export const GLOBAL_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  json: { type: 'boolean', description: 'Print the machine-readable JSON report on stdout instead of text.', default: false },
+  debug: { type: 'boolean', description: 'Print stack traces and causes with errors, and debug logs.', default: false },
+  quiet: { type: 'boolean', description: 'No progress output and no logs on stderr.', default: false },
+  help: { type: 'boolean', short: 'h', description: 'Show this help.', default: false },
+};
+
+/** The `--pg` flag of every command that talks to PostgreSQL. */
+export function pgFlag(vars: readonly string[]): FlagSpec {
+  return {
+    type: 'string',
+    value: '<url|dsn>',
+    description: `PostgreSQL to use: a postgres:// URL or Host=…;Database=…;Username=…;Password=…. Otherwise ${vars.join(', ')}, then the libpq PG* variables.`,
+  };
+}
+
+/** A parsed command line for one subcommand. */
+export interface ParsedCommand {
+  readonly flags: FlagValues;
+  readonly positionals: readonly string[];
+}
+
+function usageError(spec: CommandSpec, message: string): BackfillError {
+  return new BackfillError('INVALID_ARGUMENT', `${message} (see: backfill-kit ${spec.group} ${spec.name} --help)`);
+}
+
+/**
+ * Parses the arguments after `<group> <name>`, then fills in each absent
+ * flag from its environment variable, then from its default.
+ */
+export function parseCommand(spec: CommandSpec, argv: readonly string[], env: Env): Result<ParsedCommand, BackfillError> {
+  const all = { ...GLOBAL_FLAGS, ...spec.flags };
+  const options: NonNullable<ParseArgsConfig['options']> = {};
+  for (const [name, f] of Object.entries(all)) {
+    options[name] = { type: f.type, ...(f.short === undefined ? {} : { short: f.short }), ...(f.multiple === true ? { multiple: true } : {}) };
+  }
+  let parsed: { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, allowNegative: true, strict: true });
+  } catch (error) {
+    return err(usageError(spec, error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, '') : String(error)));
+  }
+  if (parsed.values['help'] === true) return ok({ flags: { help: true }, positionals: [] });
+  const flags: Record<string, string | boolean | readonly string[] | undefined> = {};
+  for (const [name, f] of Object.entries(all)) {
+    const given = parsed.values[name];
+    if (given !== undefined) {
+      if (f.type === 'string' && !f.multiple && typeof given === 'string' && given.startsWith('--')) {
+        return err(usageError(spec, `--${name} needs a value, got ${JSON.stringify(given)}`));
+      }
+      flags[name] = Array.isArray(given) ? given.map(String) : given;
+      continue;
+    }
+    const fromEnv = f.env === undefined ? undefined : env[f.env];
+    if (fromEnv !== undefined && fromEnv !== '') {
+      if (f.type === 'boolean') {
+        const b = parseBoolean(fromEnv, f.env!);
+        if (b.isErr()) return err(b.error);
+        flags[name] = b.value;
+      } else {
+        flags[name] = f.multiple === true ? [fromEnv] : fromEnv;
+      }
+      continue;
+    }
+    flags[name] = f.default;
+  }
+  const n = parsed.positionals.length;
+  if (n < spec.minArgs) return err(usageError(spec, `missing argument: ${spec.args}`));
+  if (n > spec.maxArgs) return err(usageError(spec, `unexpected argument ${JSON.stringify(parsed.positionals[spec.maxArgs])}`));
+  return ok({ flags, positionals: parsed.positionals });
+}
+
+function flagLine(name: string, f: FlagSpec): [string, string] {
+  const left = `${f.short === undefined ? '    ' : `-${f.short}, `}--${name}${f.type === 'string' ? ` ${f.value ?? '<value>'}` : ''}`;
+  const notes: string[] = [];
+  if (f.defaultText !== undefined) notes.push(`default: ${f.defaultText}`);
+  else if (f.default !== undefined) notes.push(`default: ${String(f.default)}`);
+  else if (f.type === 'boolean') notes.push('default: false');
+  else notes.push('default: none');
+  if (f.env !== undefined) notes.push(`env: ${f.env}`);
+  if (f.type === 'boolean' && f.default === true) notes.push(`--no-${name} to turn off`);
+  return [left, `${f.description} (${notes.join('; ')})`];
+}
+
+function table(rows: readonly [string, string][]): string[] {
+  const width = Math.min(34, Math.max(...rows.map(([l]) => l.length)) + 2);
+  return rows.map(([l, r]) => (l.length + 2 > width ? `  ${l}\n  ${' '.repeat(width)}${r}` : `  ${l.padEnd(width)}${r}`));
+}
+
+/** The `--help` text of a subcommand: usage, every flag with its default and variable, examples. */
+export function commandHelp(spec: CommandSpec): string {
+  const lines = [
+    `Usage: backfill-kit ${spec.group} ${spec.name}${spec.args === '' ? '' : ` ${spec.args}`} [flags]`,
+    '',
+    spec.summary,
+    `Replaces: ${spec.replaces}`,
+    '',
+    'Flags:',
+    ...table(Object.entries(spec.flags).map(([n, f]) => flagLine(n, f))),
+    '',
+    'Global flags:',
+    ...table(Object.entries(GLOBAL_FLAGS).map(([n, f]) => flagLine(n, f))),
+  ];
+  if (spec.examples.length > 0) lines.push('', 'Examples:', ...spec.examples.map((e) => `  ${e}`));
+  lines.push('', 'Exit status: 0 only on full success; run `backfill-kit --help` for every code.');
+  return `${lines.join('\n')}\n`;
+}
+
+/** The value of an Ok result; throws the error of an Err (the CLI prints it with its exit status). */
+export function orThrow<T>(result: Result<T, BackfillError>): T {
+  if (result.isErr()) throw result.error;
+  return result.value;
+}
+
+/** A string flag's value (the parser guarantees the type). */
+export function stringFlag(flags: FlagValues, name: string): string | undefined {
+  const v = flags[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** A boolean flag's value. */
+export function booleanFlag(flags: FlagValues, name: string): boolean {
+  return flags[name] === true;
+}
+
+/** A repeatable string flag's values. */
+export function listFlag(flags: FlagValues, name: string): readonly string[] {
+  const v = flags[name];
+  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+}
+
+/** An integer flag in `[min, max]`, or undefined when absent; `INVALID_ARGUMENT` otherwise. */
+export function intFlag(flags: FlagValues, name: string, min = 0, max = Number.MAX_SAFE_INTEGER): Result<number | undefined, BackfillError> {
+  const v = stringFlag(flags, name);
+  if (v === undefined) return ok(undefined);
+  const n = Number(v.replaceAll('_', ''));
+  if (!/^\s*[+-]?[\d_]+\s*$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
+    return err(new BackfillError('INVALID_ARGUMENT', `--${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}.`));
+  }
+  return ok(n);
+}
+
+/** A flag that must be one of `choices`. */
+export function choiceFlag<T extends string>(flags: FlagValues, name: string, choices: readonly T[]): Result<T | undefined, BackfillError> {
+  const v = stringFlag(flags, name);
+  if (v === undefined) return ok(undefined);
+  return (choices as readonly string[]).includes(v)
+    ? ok(v as T)
+    : err(new BackfillError('INVALID_ARGUMENT', `--${name} must be one of ${choices.join(', ')}, not ${JSON.stringify(v)}.`));
+}
+
+/** A failed outcome from an error, keeping the partial report when there is one. */
+export function failed(error: BackfillError, report: unknown = null, lines: readonly string[] = []): CommandOutcome {
+  return { exitCode: exitCodeForError(error.code), report, lines, error };
+}

@@ -1,0 +1,319 @@
+/**
+ * `backfill-kit dataset build|import|export|rollback` (seed 000): the
+ * Concelier staging backfill runbook, one command per step.
+ *
+ * @module
+ */
+import { createReadStream } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { BackfillError } from '../errors.js';
+import { readDataset, writeDataset, type Compression, type MemberSource } from '../dataset/index.js';
+import { exportDataset, StagingImporter, type ImportReport } from '../staging/index.js';
+import { generateAdvisoryChunks, generateLinksets } from '../testing/index.js';
+import { booleanFlag, choiceFlag, failed, orThrow, intFlag, listFlag, pgFlag, stringFlag, type CommandSpec, type FlagSpec, type FlagValues } from './command.js';
+import { DATASET_DB_VARS } from './env.js';
+import { EXIT_CODES } from './exit-codes.js';
+import { bytes, num } from './output.js';
+
+const LINKSETS_MEMBER = 'linksets.ndjson';
+const CHUNKS_MEMBER = 'advisory_chunks.ndjson';
+
+const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  schema: { type: 'string', value: '<name>', description: 'Schema of the staging tables.', default: 'lnm_raw', env: 'PGSCHEMA' },
+  'linksets-table': { type: 'string', value: '<table>', description: `Table for ${LINKSETS_MEMBER}.`, default: 'linksets_raw', env: 'LINKSETS_TABLE' },
+  'chunks-table': { type: 'string', value: '<table>', description: `Table for ${CHUNKS_MEMBER}.`, default: 'advisory_chunks_raw', env: 'CHUNKS_TABLE' },
+  table: {
+    type: 'string',
+    value: '<member=table>',
+    multiple: true,
+    description: 'Map another member to a table (repeatable); when given, replaces the two default mappings.',
+  },
+  pg: pgFlag(DATASET_DB_VARS),
+};
+
+const COMPRESSIONS: readonly Compression[] = ['zstd', 'gzip', 'none'];
+
+/** Member → table from `--table member=table`, or the two runbook tables. */
+function tableMap(flags: FlagValues): Readonly<Record<string, string>> {
+  const custom = listFlag(flags, 'table');
+  if (custom.length === 0) {
+    return { [LINKSETS_MEMBER]: stringFlag(flags, 'linksets-table') ?? 'linksets_raw', [CHUNKS_MEMBER]: stringFlag(flags, 'chunks-table') ?? 'advisory_chunks_raw' };
+  }
+  const out: Record<string, string> = {};
+  for (const entry of custom) {
+    const eq = entry.indexOf('=');
+    if (eq <= 0 || eq === entry.length - 1) throw new BackfillError('INVALID_ARGUMENT', `--table must look like member.ndjson=table, not ${JSON.stringify(entry)}.`);
+    out[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return out;
+}
+
+/** NDJSON lines of a file, blank lines dropped. */
+async function* fileLines(path: string): AsyncGenerator<string> {
+  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+  try {
+    for await (const line of lines) if (line.trim() !== '') yield line;
+  } finally {
+    lines.close();
+  }
+}
+
+/**
+ * The records the manifest promises for `members`, read from the archive's
+ * first member when that is `manifest.json` (as `writeDataset` puts it);
+ * undefined otherwise. Used only for the progress bar's ETA.
+ */
+async function manifestTotal(path: string, members: readonly string[]): Promise<number | undefined> {
+  try {
+    for await (const member of readDataset(path)) {
+      if (member.name !== 'manifest.json') return undefined;
+      const parts: Buffer[] = [];
+      for await (const chunk of member.chunks()) parts.push(chunk);
+      const manifest = JSON.parse(Buffer.concat(parts).toString('utf8')) as { members?: { name?: unknown; records?: unknown }[] };
+      return (manifest.members ?? []).filter((m) => members.includes(String(m.name))).reduce((n, m) => n + (typeof m.records === 'number' ? m.records : 0), 0);
+    }
+  } catch {
+    // The import itself reports what is wrong with the archive.
+  }
+  return undefined;
+}
+
+function importLines(r: ImportReport, schema: string): string[] {
+  const verb = r.dryRun ? 'Dry run (nothing written): validated' : r.committed ? 'Imported' : 'Did not import';
+  const lines = [
+    `${verb} ${r.path} (sha256 ${r.sha256 ?? 'unknown'}, ${bytes(r.bytes ?? 0)}) into schema ${schema}, strategy ${r.strategy}, in ${(r.durationMs / 1000).toFixed(2)} s (${num(Math.round(r.rowsPerSecond))} rows/s):`,
+  ];
+  const w = Math.max(...r.tables.map((t) => t.member.length));
+  const tw = Math.max(...r.tables.map((t) => t.table.length));
+  for (const t of r.tables) {
+    const rejected = t.rejected > 0 ? `, ${num(t.rejected)} rejected` : '';
+    lines.push(`  ${t.member.padEnd(w)} -> ${t.table.padEnd(tw)} ${num(t.loaded).padStart(10)} rows${rejected} (manifest ${t.expected === null ? '?' : num(t.expected)}) ${t.ok ? 'OK' : 'MISMATCH'}`);
+  }
+  lines.push(`checks: ${r.checks.join(', ') || 'none'}`);
+  if (r.rejected > 0) lines.push(`rejected lines: ${num(r.rejected)}, written to ${r.rejectPath ?? '(no reject file)'}`);
+  if (r.lock !== null) lines.push(`lock: ${JSON.stringify(r.lock)}`);
+  if (r.manifest !== null) lines.push(`manifest: ${JSON.stringify(r.manifest)}`);
+  return lines;
+}
+
+const build: CommandSpec = {
+  group: 'dataset',
+  name: 'build',
+  summary: 'Write a deterministic dataset tarball (manifest first, fixed mtime and level).',
+  args: '<out.tar.zst>',
+  minArgs: 1,
+  maxArgs: 1,
+  replaces: 'scripts/concelier/build-store-aoc-19-005-dataset.sh (seed 000)',
+  flags: {
+    from: { type: 'string', value: '<dir>', description: 'Pack every *.ndjson file of this directory as a member, instead of generating fixture records.' },
+    linksets: { type: 'string', value: '<n>', description: `Generated ${LINKSETS_MEMBER} records (without --from).`, default: '340' },
+    chunks: { type: 'string', value: '<n>', description: `Generated ${CHUNKS_MEMBER} records (without --from).`, default: '1200' },
+    seed: { type: 'string', value: '<n>', description: 'Seed of the generated records: same seed, same bytes.', default: '1' },
+    compression: { type: 'string', value: '<zstd|gzip|none>', description: 'Archive compression.', default: 'zstd' },
+    level: { type: 'string', value: '<n>', description: 'Compression level.', defaultText: '3 for zstd, 6 for gzip' },
+    mtime: { type: 'string', value: '<epoch-seconds>', description: 'Modification time of every member.', default: '0', env: 'SOURCE_DATE_EPOCH' },
+    name: { type: 'string', value: '<name>', description: "The manifest's name.", defaultText: 'the file name without extensions' },
+  },
+  examples: ['backfill-kit dataset build out/linksets/linksets-stage-backfill.tar.zst', 'backfill-kit dataset build ds.tar.zst --from ./extracted --compression gzip'],
+  async run(ctx) {
+    const out = resolve(ctx.cwd, ctx.positionals[0]!);
+    const compression = orThrow(choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
+    const level = orThrow(intFlag(ctx.flags, 'level', 0, 22));
+    const mtime = orThrow(intFlag(ctx.flags, 'mtime', 0));
+    const name = stringFlag(ctx.flags, 'name');
+    const members: Record<string, MemberSource> = {};
+    const from = stringFlag(ctx.flags, 'from');
+    if (from !== undefined) {
+      const dir = resolve(ctx.cwd, from);
+      const files = await readdir(dir).catch((e: unknown) => {
+        throw new BackfillError('IO_ERROR', `--from ${dir}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      });
+      for (const f of files.filter((x) => x.endsWith('.ndjson')).sort()) members[f] = fileLines(join(dir, f));
+      if (Object.keys(members).length === 0) throw new BackfillError('INVALID_ARGUMENT', `--from ${dir} holds no *.ndjson files.`);
+    } else {
+      const seed = orThrow(intFlag(ctx.flags, 'seed', 0)) ?? 1;
+      members[LINKSETS_MEMBER] = generateLinksets(orThrow(intFlag(ctx.flags, 'linksets', 0)) ?? 340, seed);
+      members[CHUNKS_MEMBER] = generateAdvisoryChunks(orThrow(intFlag(ctx.flags, 'chunks', 0)) ?? 1200, seed + 1);
+    }
+    const written = await writeDataset(out, {
+      members,
+      compression,
+      ...(level === undefined ? {} : { level }),
+      ...(mtime === undefined ? {} : { mtime }),
+      ...(name === undefined ? {} : { name }),
+      signal: ctx.signal,
+    });
+    if (written.isErr()) return failed(written.error);
+    const { sha256, manifest } = written.value;
+    const report = { path: out, ...written.value };
+    return {
+      exitCode: EXIT_CODES.OK.code,
+      report,
+      lines: [
+        `Wrote ${out} (${bytes(written.value.bytes)}, ${compression}):`,
+        ...manifest.members.map((m) => `  ${m.name}: ${num(m.records)} records, ${bytes(m.bytes ?? 0)}, sha256 ${m.sha256 ?? '?'}`),
+        'Record this SHA-256 (sha256sum format):',
+        `${sha256}  ${ctx.positionals[0]!}`,
+      ],
+    };
+  },
+};
+
+const importCommand: CommandSpec = {
+  group: 'dataset',
+  name: 'import',
+  summary: 'Load a dataset tarball into the staging tables atomically; counts are checked against the manifest before commit.',
+  args: '<tarball>',
+  minArgs: 1,
+  maxArgs: 1,
+  replaces: 'scripts/concelier/backfill-store-aoc-19-005.sh and its manual \\copy + count steps (seed 000)',
+  flags: {
+    ...TABLE_FLAGS,
+    'dry-run': { type: 'boolean', description: 'Read and validate everything (duplicate ids and jsonb too, in temporary tables) and write nothing.', default: false, env: 'DRY_RUN' },
+    strategy: { type: 'string', value: '<truncate|swap>', description: 'truncate+COPY in one transaction, or COPY into new tables and swap them in.', default: 'truncate' },
+    'on-invalid': { type: 'string', value: '<fail|reject>', description: 'Abort on the first bad line, or load the good ones and write the bad ones to the reject file (exit 4).', default: 'fail' },
+    'reject-path': { type: 'string', value: '<file>', description: 'Where rejected lines go.', defaultText: '<tarball>.rejects.ndjson' },
+    'expected-sha256': { type: 'string', value: '<hex>', description: "Refuse the tarball unless its SHA-256 is this (the runbook's recorded value)." },
+    'id-field': { type: 'string', value: '<field>', description: 'Field holding each record id.', default: '_id' },
+  },
+  examples: [
+    'PGURI=postgres://… backfill-kit dataset import out/linksets/linksets-stage-backfill.tar.zst',
+    'DRY_RUN=1 backfill-kit dataset import ds.tar.zst --pg "Host=db;Database=concelier;Username=ops"',
+  ],
+  async run(ctx) {
+    const path = resolve(ctx.cwd, ctx.positionals[0]!);
+    const schema = stringFlag(ctx.flags, 'schema') ?? 'lnm_raw';
+    const tables = tableMap(ctx.flags);
+    const strategy = orThrow(choiceFlag(ctx.flags, 'strategy', ['truncate', 'swap'] as const));
+    const onInvalid = orThrow(choiceFlag(ctx.flags, 'on-invalid', ['fail', 'reject'] as const));
+    const rejectPath = stringFlag(ctx.flags, 'reject-path');
+    const expectedSha256 = stringFlag(ctx.flags, 'expected-sha256');
+    const idField = stringFlag(ctx.flags, 'id-field');
+    if (expectedSha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(expectedSha256)) {
+      throw new BackfillError('INVALID_ARGUMENT', `--expected-sha256 must be 64 hex digits, not ${JSON.stringify(expectedSha256)}.`);
+    }
+    const pool = ctx.pgPool(DATASET_DB_VARS);
+    if (pool.isErr()) return failed(pool.error);
+    const importer = StagingImporter.create({ pg: pool.value, schema, tables, logger: ctx.logger, ...(idField === undefined ? {} : { idField }) });
+    if (importer.isErr()) return failed(importer.error);
+    const total = await manifestTotal(path, Object.keys(tables));
+    const progress = ctx.progress(`import ${ctx.positionals[0]!}`, 'rows');
+    const result = await importer.value.import(path, {
+      dryRun: booleanFlag(ctx.flags, 'dry-run'),
+      ...(strategy === undefined ? {} : { strategy }),
+      ...(onInvalid === undefined ? {} : { onInvalid }),
+      ...(rejectPath === undefined ? {} : { rejectPath: resolve(ctx.cwd, rejectPath) }),
+      ...(expectedSha256 === undefined ? {} : { expectedSha256 }),
+      onProgress: (p) => progress.update(p.rows + p.rejected, total, p.phase === 'verify' || p.phase === 'commit' ? p.phase : undefined),
+      signal: ctx.signal,
+      logger: ctx.logger,
+    });
+    progress.done();
+    if (result.isErr()) {
+      const partial = result.error.context['report'] as ImportReport | undefined;
+      return failed(result.error, partial ?? null, partial === undefined ? [] : importLines(partial, schema));
+    }
+    const r = result.value;
+    const exitCode = r.rejected > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code;
+    return { exitCode, report: r, lines: importLines(r, schema) };
+  },
+};
+
+const exportCommand: CommandSpec = {
+  group: 'dataset',
+  name: 'export',
+  summary: 'Export the staging tables to a deterministic dataset tarball with its manifest, and print its SHA-256.',
+  args: '<out.tar.zst>',
+  minArgs: 1,
+  maxArgs: 1,
+  replaces: 'scripts/concelier/export-linksets-tarball.sh (seed 000)',
+  flags: {
+    ...TABLE_FLAGS,
+    compression: { type: 'string', value: '<zstd|gzip|none>', description: 'Archive compression.', default: 'zstd' },
+    mtime: { type: 'string', value: '<epoch-seconds>', description: 'Modification time of every member.', default: '0', env: 'SOURCE_DATE_EPOCH' },
+    name: { type: 'string', value: '<name>', description: "The manifest's name.", defaultText: 'the file name without extensions' },
+  },
+  examples: ['PGURI=postgres://… LINKSETS_TABLE=linksets CHUNKS_TABLE=advisory_chunks backfill-kit dataset export out/linksets/linksets-stage-backfill.tar.zst'],
+  async run(ctx) {
+    const out = resolve(ctx.cwd, ctx.positionals[0]!);
+    const compression = orThrow(choiceFlag(ctx.flags, 'compression', COMPRESSIONS));
+    const mtime = orThrow(intFlag(ctx.flags, 'mtime', 0));
+    const name = stringFlag(ctx.flags, 'name');
+    const pool = ctx.pgPool(DATASET_DB_VARS);
+    if (pool.isErr()) return failed(pool.error);
+    const progress = ctx.progress(`export ${ctx.positionals[0]!}`, 'rows');
+    let finished = 0;
+    let lastRows = 0;
+    let current = '';
+    const result = await exportDataset({ pg: pool.value, schema: stringFlag(ctx.flags, 'schema') ?? 'lnm_raw', tables: tableMap(ctx.flags) }, out, {
+      ...(compression === undefined ? {} : { compression }),
+      ...(mtime === undefined ? {} : { mtime }),
+      ...(name === undefined ? {} : { name }),
+      onProgress: (p) => {
+        if (p.member !== current) {
+          finished += lastRows;
+          current = p.member;
+        }
+        lastRows = p.rows;
+        progress.update(finished + p.rows);
+      },
+      signal: ctx.signal,
+      logger: ctx.logger,
+    });
+    progress.done();
+    if (result.isErr()) return failed(result.error);
+    const r = result.value;
+    return {
+      exitCode: EXIT_CODES.OK.code,
+      report: r,
+      lines: [
+        `Exported ${r.tables.map((t) => `${t.table} (${num(t.rows)} rows)`).join(', ')} to ${r.path} (${bytes(r.bytes)}) in ${(r.durationMs / 1000).toFixed(2)} s.`,
+        `manifest: ${JSON.stringify(r.manifest)}`,
+        `${r.sha256}  ${ctx.positionals[0]!}`,
+      ],
+    };
+  },
+};
+
+const rollback: CommandSpec = {
+  group: 'dataset',
+  name: 'rollback',
+  summary: 'Empty the staging tables in one transaction (the runbook rollback), printing the counts before and after.',
+  args: '',
+  minArgs: 0,
+  maxArgs: 0,
+  replaces: 'the rollback step "truncate table lnm_raw.linksets_raw; truncate table lnm_raw.advisory_chunks_raw" (seed 000)',
+  flags: {
+    ...TABLE_FLAGS,
+    'dry-run': { type: 'boolean', description: 'Only print the row counts that would be removed.', default: false, env: 'DRY_RUN' },
+  },
+  examples: ['PGURI=postgres://… backfill-kit dataset rollback', 'backfill-kit dataset rollback --dry-run --json'],
+  async run(ctx) {
+    const pool = ctx.pgPool(DATASET_DB_VARS);
+    if (pool.isErr()) return failed(pool.error);
+    const schema = stringFlag(ctx.flags, 'schema') ?? 'lnm_raw';
+    const importer = StagingImporter.create({ pg: pool.value, schema, tables: tableMap(ctx.flags), logger: ctx.logger });
+    if (importer.isErr()) return failed(importer.error);
+    const before = await importer.value.counts();
+    if (before.isErr()) return failed(before.error);
+    const dryRun = booleanFlag(ctx.flags, 'dry-run');
+    const describe = (c: Readonly<Record<string, number>>): string => Object.entries(c).map(([t, n]) => `${schema}.${t}=${num(n)}`).join(', ');
+    if (dryRun) {
+      return { exitCode: EXIT_CODES.OK.code, report: { dryRun, before: before.value, after: before.value }, lines: [`Dry run: rollback would empty ${describe(before.value)}.`] };
+    }
+    const done = await importer.value.rollback();
+    if (done.isErr()) return failed(done.error, { dryRun, before: before.value });
+    const after = await importer.value.counts();
+    if (after.isErr()) return failed(after.error, { dryRun, before: before.value });
+    return {
+      exitCode: EXIT_CODES.OK.code,
+      report: { dryRun, before: before.value, after: after.value },
+      lines: [`Rolled back: before ${describe(before.value)}; after ${describe(after.value)}.`],
+    };
+  },
+};
+
+/** The `dataset` subcommands. */
+export const datasetCommands: readonly CommandSpec[] = [build, importCommand, exportCommand, rollback];

@@ -1,0 +1,84 @@
+/**
+ * The environment variables the runbooks use, read in one place: database
+ * (`PGURI`, `CONCELIER_PG_URI`, `PG_DSN` in URL or `Host=…;Database=…` form,
+ * then the libpq `PG*` variables), `PGSCHEMA`, `DRY_RUN`, `LINKSETS_TABLE`,
+ * `CHUNKS_TABLE`.
+ *
+ * @module
+ */
+import { err, ok, type Result } from 'neverthrow';
+import { BackfillError } from '../errors.js';
+import { pgDsnToUrl } from '../_internals/pg-dsn.js';
+
+/** The environment as the CLI sees it (injectable for tests). */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Variables that name a database, in the order the dataset runbook (seed 000) reads them. */
+export const DATASET_DB_VARS = ['PGURI', 'CONCELIER_PG_URI', 'PG_DSN'] as const;
+/** The partition runbook (seed 002) reads `PG_DSN` first. */
+export const PARTITION_DB_VARS = ['PG_DSN', 'PGURI', 'CONCELIER_PG_URI'] as const;
+
+/** libpq variables that, when set, let the driver connect without a URL. */
+const LIBPQ_VARS = ['PGHOST', 'PGHOSTADDR', 'PGPORT', 'PGDATABASE', 'PGUSER', 'PGPASSWORD', 'PGSSLMODE'] as const;
+
+/** Where the CLI will connect, and what told it to. */
+export interface PgTarget {
+  /** A `postgres://` URL, or undefined to let the driver read the libpq `PG*` variables. */
+  readonly connectionString: string | undefined;
+  /** `--pg`, `PGURI`, `PG_DSN`, … or `libpq PG* variables`. */
+  readonly from: string;
+  /** The target without its password, for logs. */
+  readonly display: string;
+}
+
+/** The URL with any password replaced by `***`. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+function target(value: string, from: string): Result<PgTarget, BackfillError> {
+  return pgDsnToUrl(value)
+    .map((url) => ({ connectionString: url, from, display: redactUrl(url) }))
+    .mapErr((e) => new BackfillError('INVALID_ARGUMENT', `${from}: ${e.message.replace(/^PG_DSN: /, '')}`, { cause: e }));
+}
+
+/**
+ * Picks the database: `--pg` first, then the variables in `order`, then the
+ * libpq `PG*` variables. Every form `PG_DSN` takes is accepted by each of them.
+ *
+ * @example
+ * ```ts
+ * resolvePgTarget(undefined, { PG_DSN: 'Host=db;Database=scanner' }, PARTITION_DB_VARS);
+ * // ok({ connectionString: 'postgres://db/scanner', from: 'PG_DSN', … })
+ * ```
+ */
+export function resolvePgTarget(flag: string | undefined, env: Env, order: readonly string[]): Result<PgTarget, BackfillError> {
+  if (flag !== undefined && flag !== '') return target(flag, '--pg');
+  for (const name of order) {
+    const value = env[name];
+    if (value !== undefined && value.trim() !== '') return target(value, name);
+  }
+  const libpq = LIBPQ_VARS.filter((name) => (env[name] ?? '') !== '');
+  if (libpq.length > 0) {
+    const host = env['PGHOST'] ?? env['PGHOSTADDR'] ?? 'localhost';
+    const display = `${env['PGUSER'] ?? ''}${env['PGUSER'] ? '@' : ''}${host}:${env['PGPORT'] ?? '5432'}/${env['PGDATABASE'] ?? ''}`;
+    return ok({ connectionString: undefined, from: `libpq ${libpq.join(', ')}`, display });
+  }
+  return err(
+    new BackfillError('INVALID_ARGUMENT', `no database configured: pass --pg <url> or set ${order.join(', ')} (a postgres:// URL or Host=…;Database=…), or the libpq PG* variables.`),
+  );
+}
+
+/** `1`, `true`, `yes`, `on` are true; `0`, `false`, `no`, `off` and empty are false. */
+export function parseBoolean(value: string, name: string): Result<boolean, BackfillError> {
+  const v = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return ok(true);
+  if (['', '0', 'false', 'no', 'off'].includes(v)) return ok(false);
+  return err(new BackfillError('INVALID_ARGUMENT', `${name} must be true or false (1/0, yes/no), not ${JSON.stringify(value)}.`));
+}

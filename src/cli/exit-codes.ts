@@ -1,0 +1,62 @@
+/**
+ * The CLI's exit codes. 0 means full success and nothing else does: a
+ * mismatch, a rejected line or a failed document always exits non-zero,
+ * so "COPY 0, exit 0" cannot happen.
+ *
+ * @module
+ * @internal
+ */
+import type { BackfillErrorCode } from '../errors.js';
+
+/** Every exit status the CLI uses, with what it means. */
+export const EXIT_CODES = {
+  OK: { code: 0, meaning: 'Full success: every check ran and passed, nothing was rejected or failed.' },
+  INTERNAL: { code: 1, meaning: 'Unexpected internal error (a bug): rerun with --debug and report the stack.' },
+  USAGE: { code: 2, meaning: 'Bad command line, flag value or configuration (unknown flag, missing argument, invalid identifier, no database configured, missing episodes root).' },
+  MISMATCH: { code: 3, meaning: 'Verification failed: a checksum, manifest, row count or signature does not match. Nothing was committed.' },
+  REJECTS: { code: 4, meaning: 'The run finished but rejected or failed some items (rejected lines, failed documents, unreadable episodes); see the report.' },
+  DATA: { code: 5, meaning: 'The input is unusable: corrupt or truncated archive, malformed JSON, duplicate ids, bad documents.' },
+  DATABASE: { code: 6, meaning: 'The database could not be reached, rejected a statement, timed out on a lock, or lacks a table.' },
+  REFUSED: { code: 7, meaning: 'Refused: the version gate rejected the commit, or another run holds the lock.' },
+  IO: { code: 8, meaning: 'A file could not be read or written.' },
+  ABORTED: { code: 130, meaning: 'Interrupted (SIGINT/SIGTERM); nothing partial was committed.' },
+} as const;
+
+/** A name of {@link EXIT_CODES}. */
+export type ExitName = keyof typeof EXIT_CODES;
+
+const BY_ERROR: Partial<Record<BackfillErrorCode, ExitName>> = {
+  INVALID_ARGUMENT: 'USAGE',
+  INVALID_IDENTIFIER: 'USAGE',
+  EPISODES_ROOT_MISSING: 'USAGE',
+  PARTITION_NAME_INVALID: 'USAGE',
+  IO_ERROR: 'IO',
+  ABORTED: 'ABORTED',
+  CHECKSUM_MISMATCH: 'MISMATCH',
+  MANIFEST_MISMATCH: 'MISMATCH',
+  COUNT_MISMATCH: 'MISMATCH',
+  CHECKSUM_LINE_MALFORMED: 'MISMATCH',
+  CHECKSUM_PATH_UNSAFE: 'MISMATCH',
+  FILE_MISSING: 'MISMATCH',
+  SIGNATURE_MISSING: 'MISMATCH',
+  SIGNATURE_INVALID: 'MISMATCH',
+  SUBJECT_MISMATCH: 'MISMATCH',
+  DB_CONNECTION: 'DATABASE',
+  DB_ERROR: 'DATABASE',
+  LOCK_TIMEOUT: 'DATABASE',
+  TABLE_NOT_FOUND: 'DATABASE',
+  TABLE_NOT_PARTITIONED: 'DATABASE',
+  PARTITION_OVERLAP: 'DATABASE',
+  PARTITION_OUT_OF_RANGE: 'DATABASE',
+  MONGO_ERROR: 'DATABASE',
+  COMMIT_MISSING: 'REFUSED',
+  COMMIT_MALFORMED: 'REFUSED',
+  COMMIT_NOT_RECENT: 'REFUSED',
+  GATE_UNAVAILABLE: 'REFUSED',
+  LOCKED: 'REFUSED',
+};
+
+/** The exit status for a failed operation's error code; anything not listed is bad input data. */
+export function exitCodeForError(code: BackfillErrorCode): number {
+  return EXIT_CODES[BY_ERROR[code] ?? 'DATA'].code;
+}

@@ -1,0 +1,70 @@
+/**
+ * `backfill-kit gate check` (seed 003): would the receiver's version gate
+ * accept this commit? The same answer, status and remediation a shipper gets.
+ *
+ * @module
+ */
+import { resolve } from 'node:path';
+import { BackfillError } from '../errors.js';
+import { DEFAULT_WINDOW, MAX_WINDOW, VersionGate } from '../version-gate/index.js';
+import { failed, intFlag, orThrow, stringFlag, type CommandSpec } from './command.js';
+import { EXIT_CODES } from './exit-codes.js';
+
+const DEFAULT_REMEDIATION = 'git pull origin main';
+
+const check: CommandSpec = {
+  group: 'gate',
+  name: 'check',
+  summary: 'Check a commit against the last N commits of a git clone, as the receiver gate does (exit 7 with the remediation when refused).',
+  args: '<commit>',
+  minArgs: 1,
+  maxArgs: 1,
+  replaces: "the receiver's X-Cis490-Code-Commit check (receiver/version_gate.py, seed 003), run by hand before shipping",
+  flags: {
+    repo: { type: 'string', value: '<dir>', description: 'The git clone whose newest commits are accepted.', default: '.' },
+    window: { type: 'string', value: '<n>', description: `How many of the newest commits are accepted (1 to ${MAX_WINDOW}).`, default: String(DEFAULT_WINDOW) },
+    remediation: {
+      type: 'string',
+      value: '<text>',
+      multiple: true,
+      description: 'A shell line the refused host should run (repeatable), printed with a 412.',
+      default: DEFAULT_REMEDIATION,
+    },
+  },
+  examples: ['backfill-kit gate check "$(git -C /opt/cis490 rev-parse HEAD)" --repo /home/max/cis490 --window 100'],
+  async run(ctx) {
+    const window = orThrow(intFlag(ctx.flags, 'window', 1, MAX_WINDOW)) ?? DEFAULT_WINDOW;
+    const remediation = ctx.flags['remediation'];
+    const gate = VersionGate.create({
+      repoPath: resolve(ctx.cwd, stringFlag(ctx.flags, 'repo') ?? '.'),
+      window,
+      remediation: Array.isArray(remediation) ? remediation : typeof remediation === 'string' ? remediation : DEFAULT_REMEDIATION,
+      logger: ctx.logger,
+    });
+    if (gate.isErr()) return failed(gate.error);
+    try {
+      const ready = await gate.value.ready({ signal: ctx.signal });
+      if (ready.isErr()) return failed(ready.error);
+      const verdict = gate.value.check(ctx.positionals[0]);
+      if (verdict.isOk()) {
+        const a = verdict.value;
+        return {
+          exitCode: EXIT_CODES.OK.code,
+          report: { accepted: true, ...a, window },
+          lines: [`accepted: ${a.commit ?? ''} is ${a.behind ?? 0} commit${a.behind === 1 ? '' : 's'} behind head ${a.headCommit ?? ''} (window ${window})`],
+        };
+      }
+      const r = verdict.error;
+      const lines = [`refused (HTTP ${r.status}): ${r.body.message}`];
+      if (r.body.head_commit !== null) lines.push(`head commit: ${r.body.head_commit}`);
+      if (r.body.remediation !== null) lines.push('remediation (run on the out-of-date host):', ...r.body.remediation.split('\n').map((l) => `  ${l}`));
+      const error = new BackfillError(r.code, r.body.message, { context: { status: r.status } });
+      return { ...failed(error, { accepted: false, status: r.status, body: r.body, window }, lines), exitCode: EXIT_CODES.REFUSED.code };
+    } finally {
+      await gate.value.close();
+    }
+  },
+};
+
+/** The `gate` subcommands. */
+export const gateCommands: readonly CommandSpec[] = [check];

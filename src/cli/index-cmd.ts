@@ -1,0 +1,73 @@
+/**
+ * `backfill-kit index backfill` (seed 003): `cis490-index-backfill`, with the
+ * same flags and the same rows.
+ *
+ * @module
+ */
+import { resolve } from 'node:path';
+import { BackfillError } from '../errors.js';
+import { backfillIndex, DEFAULT_CONCURRENCY, formatIndexRow, type IndexBackfillReport } from '../index-backfill/index.js';
+import { booleanFlag, failed, intFlag, orThrow, stringFlag, type CommandSpec } from './command.js';
+import { EXIT_CODES } from './exit-codes.js';
+
+function reportLines(r: IndexBackfillReport, index: string): string[] {
+  const lines = [`scanned: ${r.scanned} already-indexed: ${r.alreadyIndexed} to-backfill: ${r.toBackfill}`];
+  if (r.dryRun) {
+    lines.push(...r.rows.slice(0, 5).map(formatIndexRow));
+    if (r.rows.length > 5) lines.push(`... (${r.rows.length - 5} more)`);
+  } else if (r.appended > 0) {
+    lines.push(`backfilled ${r.appended} rows into ${index}`);
+  }
+  for (const w of r.warnings) lines.push(`warning ${w.code}: ${w.message}`);
+  if (r.skipped > 0) lines.push(`${r.skipped} tarball${r.skipped === 1 ? '' : 's'} could not be read and got no row.`);
+  return lines;
+}
+
+const backfill: CommandSpec = {
+  group: 'index',
+  name: 'backfill',
+  summary: 'Append the missing rows of an append-only index.jsonl from <episodes-root>/<host>/<id>.tar.zst files (sha256, size, commit).',
+  args: '',
+  minArgs: 0,
+  maxArgs: 0,
+  replaces: 'cis490-index-backfill --episodes-root … --index … [--host] [--dry-run] (tools/index_backfill.py, seed 003)',
+  flags: {
+    'episodes-root': { type: 'string', value: '<dir>', description: 'Directory holding <host>/<episode>.tar.zst (required).' },
+    index: { type: 'string', value: '<file>', description: 'The append-only index.jsonl (required; created when missing).' },
+    host: { type: 'string', value: '<host_id>', description: 'Only backfill this host.' },
+    'dry-run': { type: 'boolean', description: "Print what would be appended (the first 5 rows, as the seed's tool does); write nothing.", default: false, env: 'DRY_RUN' },
+    concurrency: { type: 'string', value: '<n>', description: 'Tarballs hashed at once.', default: String(DEFAULT_CONCURRENCY) },
+    'require-hex-commit': { type: 'boolean', description: 'Accept a meta.json commit only when it is 40 hex digits.', default: false },
+  },
+  examples: ['sudo -u cis490 backfill-kit index backfill --episodes-root /var/lib/cis490/episodes --index /var/lib/cis490/index.jsonl --dry-run'],
+  async run(ctx) {
+    const root = stringFlag(ctx.flags, 'episodes-root');
+    const index = stringFlag(ctx.flags, 'index');
+    if (root === undefined || index === undefined) {
+      return failed(new BackfillError('INVALID_ARGUMENT', `--${root === undefined ? 'episodes-root' : 'index'} is required (see: backfill-kit index backfill --help)`));
+    }
+    const host = stringFlag(ctx.flags, 'host');
+    const progress = ctx.progress('index backfill', 'episodes');
+    const result = await backfillIndex({
+      episodesRoot: resolve(ctx.cwd, root),
+      index: resolve(ctx.cwd, index),
+      ...(host === undefined ? {} : { host }),
+      dryRun: booleanFlag(ctx.flags, 'dry-run'),
+      concurrency: orThrow(intFlag(ctx.flags, 'concurrency', 1, 256)) ?? DEFAULT_CONCURRENCY,
+      requireHexCommit: booleanFlag(ctx.flags, 'require-hex-commit'),
+      onProgress: (p) => progress.update(p.done, p.total),
+      signal: ctx.signal,
+      logger: ctx.logger,
+    });
+    progress.done();
+    if (result.isErr()) {
+      const partial = result.error.detail as IndexBackfillReport | undefined;
+      return failed(result.error, partial ?? null, partial === undefined ? [] : reportLines(partial, index));
+    }
+    const r = result.value;
+    return { exitCode: r.skipped > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code, report: r, lines: reportLines(r, index) };
+  },
+};
+
+/** The `index` subcommands. */
+export const indexCommands: readonly CommandSpec[] = [backfill];

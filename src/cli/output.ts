@@ -1,0 +1,95 @@
+/**
+ * How the CLI prints: reports as text or `--json`, errors as their code, a
+ * one-line explanation and the fix (with the stack only under `--debug`),
+ * and logs on stderr.
+ *
+ * @module
+ */
+import { inspect } from 'node:util';
+import { ERROR_CODES, isBackfillError, type BackfillError } from '../errors.js';
+import type { Logger } from '../_internals/logger.js';
+
+/** A writable text sink; `process.stdout` and `process.stderr` fit. */
+export interface TextSink {
+  write(text: string): unknown;
+}
+
+/** Turns values JSON cannot hold (bigint, Error, Map, Set) into ones it can. */
+function jsonSafe(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (isBackfillError(value)) return value.toJSON();
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  if (value instanceof Map) return Object.fromEntries(value);
+  if (value instanceof Set) return [...value];
+  return value;
+}
+
+/** Stable, indented JSON for `--json` output. */
+export function toJson(value: unknown): string {
+  return `${JSON.stringify(value, jsonSafe, 2)}\n`;
+}
+
+/**
+ * The error as an operator reads it:
+ * ```
+ * error COUNT_MISMATCH: linksets.ndjson: the manifest says 5 records, but 4 rows were loaded …
+ *   meaning: Rows loaded differ from the count in the manifest.
+ *   fix:     Nothing was committed; see the report.
+ * ```
+ * With `debug`, the context, SQLSTATE, stack and causes follow.
+ */
+export function formatError(error: BackfillError, debug: boolean): string {
+  const entry = ERROR_CODES[error.code];
+  const lines = [`error ${error.code}: ${error.message}`, `  meaning: ${entry.summary}`, `  fix:     ${entry.fix}`];
+  if (error.dbCode !== undefined) lines.push(`  sqlstate/db code: ${String(error.dbCode)}`);
+  if (debug) {
+    const context = Object.fromEntries(Object.entries(error.context).filter(([k]) => k !== 'report' && k !== 'summary' && k !== 'partial'));
+    if (Object.keys(context).length > 0) lines.push(`  context: ${JSON.stringify(context, jsonSafe)}`);
+    lines.push(error.stack ?? '(no stack)');
+    let cause: unknown = error.cause;
+    for (let depth = 0; cause !== undefined && depth < 5; depth += 1) {
+      lines.push(`caused by: ${cause instanceof Error ? (cause.stack ?? cause.message) : inspect(cause)}`);
+      cause = cause instanceof Error ? cause.cause : undefined;
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Log fields as compact JSON after the message. */
+function fieldsText(fields: Record<string, unknown> | undefined): string {
+  if (fields === undefined || Object.keys(fields).length === 0) return '';
+  return ` ${JSON.stringify(fields, jsonSafe)}`;
+}
+
+/**
+ * A {@link Logger} that writes `info:`/`warn:`/`error:` lines to stderr
+ * (debug lines only with `debug`), or nothing when `quiet`.
+ */
+export function stderrLogger(sink: TextSink, options: { readonly debug: boolean; readonly quiet: boolean }): Logger {
+  const line = (level: string) => (message: string, fields?: Record<string, unknown>) => {
+    if (!options.quiet) sink.write(`${level}: ${message}${fieldsText(fields)}\n`);
+  };
+  return {
+    ...(options.debug ? { debug: line('debug') } : {}),
+    info: line('info'),
+    warn: line('warn'),
+    error: line('error'),
+  };
+}
+
+/** `1234567` → `1,234,567`. */
+export function num(n: number): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: 1 });
+}
+
+/** `1536` → `1.5 KiB`. */
+export function bytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}

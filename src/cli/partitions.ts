@@ -1,0 +1,230 @@
+/**
+ * `backfill-kit partitions ensure|retention|attach|list|maintain` (seed
+ * 002): the scanner.artifact_boms partition jobs and their rollback.
+ *
+ * @module
+ */
+import { BackfillError } from '../errors.js';
+import { PARTITION_INTERVALS, PartitionManager, type PartitionInfo, type PartitionInterval } from '../partitions/index.js';
+import { parseBoolean } from './env.js';
+import { booleanFlag, choiceFlag, failed, intFlag, orThrow, pgFlag, stringFlag, type CommandContext, type CommandOutcome, type CommandSpec, type FlagSpec } from './command.js';
+import { PARTITION_DB_VARS } from './env.js';
+import { EXIT_CODES } from './exit-codes.js';
+import { bytes, num } from './output.js';
+
+const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  table: { type: 'string', value: '<schema.table>', description: 'The range-partitioned parent table.', default: 'scanner.artifact_boms' },
+  column: { type: 'string', value: '<column>', description: 'Its partition key (date, timestamp or timestamptz).', default: 'inserted_at' },
+  interval: { type: 'string', value: `<${PARTITION_INTERVALS.join('|')}>`, description: 'Width of one partition.', default: 'month' },
+  'lock-timeout-ms': { type: 'string', value: '<ms>', description: 'lock_timeout of every DDL statement.', default: '5000' },
+  now: { type: 'string', value: '<iso-date>', description: 'Act as if it were this instant (back-dated runs, rehearsals).', defaultText: 'the current time' },
+  pg: pgFlag(PARTITION_DB_VARS),
+};
+
+function manager(ctx: CommandContext): PartitionManager | CommandOutcome {
+  const pool = ctx.pgPool(PARTITION_DB_VARS);
+  if (pool.isErr()) return failed(pool.error);
+  const interval = orThrow(choiceFlag<PartitionInterval>(ctx.flags, 'interval', PARTITION_INTERVALS)) ?? 'month';
+  const nowText = stringFlag(ctx.flags, 'now');
+  const now = nowText === undefined ? undefined : new Date(nowText);
+  if (now !== undefined && Number.isNaN(now.getTime())) throw new BackfillError('INVALID_ARGUMENT', `--now must be an ISO-8601 date, not ${JSON.stringify(nowText)}.`);
+  return new PartitionManager({
+    pg: pool.value,
+    table: stringFlag(ctx.flags, 'table') ?? 'scanner.artifact_boms',
+    column: stringFlag(ctx.flags, 'column') ?? 'inserted_at',
+    interval,
+    lockTimeoutMs: orThrow(intFlag(ctx.flags, 'lock-timeout-ms', 1)) ?? 5000,
+    logger: ctx.logger,
+    ...(now === undefined ? {} : { now }),
+  });
+}
+
+const day = (d: Date | null): string => (d === null ? '-' : d.toISOString().slice(0, 10));
+
+/** A positional or flag integer: the seed's scripts take the count as their first argument. */
+function countArg(ctx: CommandContext, flag: string, fallback: number): number {
+  const positional = ctx.positionals[0];
+  if (positional !== undefined) {
+    if (!/^\d+$/.test(positional)) throw new BackfillError('INVALID_ARGUMENT', `the count must be a whole number, not ${JSON.stringify(positional)}.`);
+    return Number(positional);
+  }
+  return orThrow(intFlag(ctx.flags, flag, 0)) ?? fallback;
+}
+
+const ensure: CommandSpec = {
+  group: 'partitions',
+  name: 'ensure',
+  summary: 'Create the current partition and the next ones (idempotent), moving rows out of the default partition.',
+  args: '[ahead]',
+  minArgs: 0,
+  maxArgs: 1,
+  replaces: 'devops/scripts/scanner-artifact-boms-ensure-partitions.sh 1 (seed 002)',
+  flags: {
+    ...TABLE_FLAGS,
+    ahead: { type: 'string', value: '<n>', description: 'Intervals after the current one to create (also the first argument).', default: '1' },
+    behind: { type: 'string', value: '<n>', description: 'Intervals before the current one to create.', default: '0' },
+  },
+  examples: ['PG_DSN="Host=db;Database=scanner;Username=ops;Password=…" backfill-kit partitions ensure 1', 'backfill-kit partitions ensure --ahead 2 --json'],
+  async run(ctx) {
+    const m = manager(ctx);
+    if (!(m instanceof PartitionManager)) return m;
+    const progress = ctx.progress('ensure', 'partitions');
+    const r = await m.ensure({ ahead: countArg(ctx, 'ahead', 1), behind: orThrow(intFlag(ctx.flags, 'behind', 0)) ?? 0, onProgress: (p) => progress.update(p.done, p.total, p.partition), signal: ctx.signal });
+    progress.done();
+    await m.close();
+    if (r.isErr()) return failed(r.error, r.error.context['partial'] ?? null);
+    const { created, existing } = r.value;
+    return {
+      exitCode: EXIT_CODES.OK.code,
+      report: r.value,
+      lines: [
+        ...created.map((c) => `created ${c.name} [${day(c.from)}, ${day(c.to)})${c.rowsMovedFromDefault > 0 ? `, moved ${num(c.rowsMovedFromDefault)} rows from the default partition` : ''}`),
+        ...existing.map((e) => `exists  ${e.name} [${day(e.from)}, ${day(e.to)}) (${e.coveredBy})`),
+        `${created.length} created, ${existing.length} already present.`,
+      ],
+    };
+  },
+};
+
+const retention: CommandSpec = {
+  group: 'partitions',
+  name: 'retention',
+  summary: 'Drop (or detach) partitions older than the kept window; a dry run by default. Only partitions that follow the naming rule are touched.',
+  args: '[keep] [dry-run true|false]',
+  minArgs: 0,
+  maxArgs: 2,
+  replaces: 'devops/scripts/scanner-artifact-boms-retention.sh 12 true|false (seed 002)',
+  flags: {
+    ...TABLE_FLAGS,
+    keep: { type: 'string', value: '<n>', description: 'Whole intervals before the current one to keep (also the first argument).', default: '12' },
+    'dry-run': { type: 'boolean', description: 'Print the plan and change nothing (also the second argument: true|false).', default: true, env: 'DRY_RUN' },
+    mode: { type: 'string', value: '<drop|detach>', description: 'Drop expired partitions, or detach them and keep them as plain tables.', default: 'drop' },
+    concurrently: { type: 'boolean', description: 'Detach with DETACH PARTITION … CONCURRENTLY where PostgreSQL allows it.', default: false },
+  },
+  examples: ['backfill-kit partitions retention 12 true', 'backfill-kit partitions retention --keep 12 --no-dry-run --mode detach'],
+  async run(ctx) {
+    const second = ctx.positionals[1];
+    const dryRun = second === undefined ? booleanFlag(ctx.flags, 'dry-run') : orThrow(parseBoolean(second, 'the dry-run argument'));
+    const mode = orThrow(choiceFlag(ctx.flags, 'mode', ['drop', 'detach'] as const)) ?? 'drop';
+    const m = manager(ctx);
+    if (!(m instanceof PartitionManager)) return m;
+    const progress = ctx.progress('retention', 'partitions');
+    const r = await m.retention({
+      keep: countArg(ctx, 'keep', 12),
+      dryRun,
+      mode,
+      concurrently: booleanFlag(ctx.flags, 'concurrently'),
+      onProgress: (p) => progress.update(p.done, p.total, p.partition),
+      signal: ctx.signal,
+    });
+    progress.done();
+    await m.close();
+    if (r.isErr()) return failed(r.error, r.error.context['partial'] ?? null);
+    const plan = r.value;
+    const verb = plan.dryRun ? `would ${plan.mode}` : plan.mode === 'drop' ? 'dropped' : 'detached';
+    return {
+      exitCode: EXIT_CODES.OK.code,
+      report: plan,
+      lines: [
+        `${plan.dryRun ? 'Dry run: ' : ''}cutoff ${plan.cutoff.toISOString()} (partitions ending on or before it expire).`,
+        ...plan.candidates.map((c) => `${verb} ${c.name} [${day(c.from)}, ${day(c.to)}) ~${c.estimatedRows === null ? '?' : num(c.estimatedRows)} rows, ${bytes(c.sizeBytes)}`),
+        ...plan.ignored.map((i) => `ignored ${i.name}: ${i.reason}`),
+        `${plan.candidates.length} partition${plan.candidates.length === 1 ? '' : 's'} ${verb}${plan.dryRun ? ' (rerun with --no-dry-run, or false as the second argument, to apply)' : ''}.`,
+      ],
+    };
+  },
+};
+
+const attach: CommandSpec = {
+  group: 'partitions',
+  name: 'attach',
+  summary: 'Re-attach a restored partition table (bounds from its name), refusing rows outside the bounds.',
+  args: '<schema.table_YYYY_MM>',
+  minArgs: 1,
+  maxArgs: 1,
+  replaces: 'the rollback "ALTER TABLE scanner.artifact_boms ATTACH PARTITION scanner.artifact_boms_YYYY_MM FOR VALUES …" (seed 002)',
+  flags: TABLE_FLAGS,
+  examples: ['backfill-kit partitions attach scanner.artifact_boms_2025_03'],
+  async run(ctx) {
+    const m = manager(ctx);
+    if (!(m instanceof PartitionManager)) return m;
+    const r = await m.attach(ctx.positionals[0]!);
+    await m.close();
+    if (r.isErr()) return failed(r.error);
+    const a = r.value;
+    return {
+      exitCode: EXIT_CODES.OK.code,
+      report: a,
+      lines: [
+        a.alreadyAttached ? `${a.name} already is the partition [${day(a.from)}, ${day(a.to)}); nothing changed.` : `attached ${a.name} FOR VALUES FROM ('${day(a.from)}') TO ('${day(a.to)}')`,
+        ...(a.rowsMovedFromDefault > 0 ? [`moved ${num(a.rowsMovedFromDefault)} rows from the default partition`] : []),
+        ...(a.indexesCreated.length > 0 ? [`indexes built: ${a.indexesCreated.join(', ')}`] : []),
+      ],
+    };
+  },
+};
+
+function listLine(p: PartitionInfo): string {
+  const flags = [p.isDefault ? 'default' : '', p.managed ? 'managed' : `unmanaged: ${p.reason ?? ''}`, p.detachPending ? 'detach pending' : ''].filter((s) => s !== '');
+  return `${p.schema}.${p.name}  ${p.isDefault ? 'DEFAULT' : `[${day(p.from)}, ${day(p.to)})`}  ~${p.estimatedRows === null ? '?' : num(p.estimatedRows)} rows  ${bytes(p.sizeBytes)}  ${flags.join(', ')}`;
+}
+
+const list: CommandSpec = {
+  group: 'partitions',
+  name: 'list',
+  summary: 'List every partition with its bounds, estimated rows, size and whether retention manages it.',
+  args: '',
+  minArgs: 0,
+  maxArgs: 0,
+  replaces: 'checking the partition set by hand in psql (\\d+ scanner.artifact_boms) (seed 002)',
+  flags: TABLE_FLAGS,
+  examples: ['backfill-kit partitions list --table scanner.artifact_boms --json'],
+  async run(ctx) {
+    const m = manager(ctx);
+    if (!(m instanceof PartitionManager)) return m;
+    const r = await m.list();
+    await m.close();
+    if (r.isErr()) return failed(r.error);
+    return { exitCode: EXIT_CODES.OK.code, report: r.value, lines: r.value.length === 0 ? ['no partitions'] : r.value.map(listLine) };
+  },
+};
+
+const maintain: CommandSpec = {
+  group: 'partitions',
+  name: 'maintain',
+  summary: 'VACUUM (ANALYZE) and optionally REINDEX one partition.',
+  args: '<partition>',
+  minArgs: 1,
+  maxArgs: 1,
+  replaces: 'the hot-partition bloat steps VACUUM (ANALYZE) / REINDEX TABLE scanner.artifact_boms_YYYY_MM (seed 002)',
+  flags: {
+    ...TABLE_FLAGS,
+    vacuum: { type: 'boolean', description: 'Run VACUUM.', default: true },
+    analyze: { type: 'boolean', description: 'Run ANALYZE.', default: true },
+    reindex: { type: 'boolean', description: 'Rebuild the indexes.', default: false },
+    concurrently: { type: 'boolean', description: 'REINDEX … CONCURRENTLY, so writes continue.', default: true },
+  },
+  examples: ['backfill-kit partitions maintain artifact_boms_2026_11 --reindex'],
+  async run(ctx) {
+    const m = manager(ctx);
+    if (!(m instanceof PartitionManager)) return m;
+    const r = await m.maintain(ctx.positionals[0]!, {
+      vacuum: booleanFlag(ctx.flags, 'vacuum'),
+      analyze: booleanFlag(ctx.flags, 'analyze'),
+      reindex: booleanFlag(ctx.flags, 'reindex'),
+      concurrently: booleanFlag(ctx.flags, 'concurrently'),
+      signal: ctx.signal,
+    });
+    await m.close();
+    if (r.isErr()) return failed(r.error);
+    const x = r.value;
+    return {
+      exitCode: EXIT_CODES.OK.code,
+      report: x,
+      lines: [...x.steps.map((s) => `${s.sql} (${s.seconds.toFixed(2)} s)`), `${x.partition}: ${bytes(x.sizeBytesBefore)} -> ${bytes(x.sizeBytesAfter)}`],
+    };
+  },
+};
+
+/** The `partitions` subcommands. */
+export const partitionsCommands: readonly CommandSpec[] = [ensure, retention, attach, list, maintain];
