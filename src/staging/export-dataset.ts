@@ -85,6 +85,9 @@ async function* tableLines(client: PgClientLike, name: QualifiedName, onRow: () 
       onRow();
       yield decodeCopyField(rest);
     }
+  } catch (error) {
+    // Coded here: writeDataset would otherwise report a database error as IO_ERROR.
+    throw (error as { name?: unknown } | null)?.name === 'AbortError' ? toBackfillError(error) : pgErrorToBackfill(error, { table: name.name });
   } finally {
     if (!stream.destroyed) stream.destroy();
   }

@@ -1,0 +1,85 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { readDataset, writeDataset } from '../../../src/dataset/index.js';
+import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
+import { exportDataset, StagingImporter } from '../../../src/staging/index.js';
+import { hasTool, run, scratch, sha256File, TABLES } from './fixtures.js';
+
+let db: TestDatabase;
+let dir: string;
+const haveTar = hasTool('tar') && hasTool('zstd') && hasTool('sha256sum');
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  dir = scratch();
+  const source = join(dir, 'source.tar.zst');
+  (await writeDataset(source, { members: { 'linksets.ndjson': generateLinksets(340, 11), 'advisory_chunks.ndjson': generateAdvisoryChunks(1200, 12) } }))._unsafeUnwrap();
+  (await new StagingImporter({ pg: db.pool, schema: 'lnm_raw', tables: TABLES }).import(source))._unsafeUnwrap();
+  // Ids whose order differs between the C collation and a linguistic one.
+  await db.query(`INSERT INTO lnm_raw.linksets_raw VALUES ('B-upper', '{"_id":"B-upper"}'), ('a-lower', '{"_id":"a-lower","t":"x\\\\y\\ttab"}'), ('_under', '{"_id":"_under"}')`);
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+async function rowsOf(schema: string, table: string): Promise<string> {
+  const [r] = await db.query<{ d: string }>(`SELECT md5(string_agg(id || '=' || raw::text, ',' ORDER BY id COLLATE "C")) || '/' || count(*) AS d FROM "${schema}"."${table}"`);
+  return r!.d;
+}
+
+describe('exportDataset', () => {
+  it('writes the same bytes twice, ordered by id COLLATE "C", with a manifest', async () => {
+    const a = join(dir, 'a');
+    const b = join(dir, 'b');
+    mkdirSync(a);
+    mkdirSync(b);
+    const first = (await exportDataset({ pg: db.pool, schema: 'lnm_raw', tables: TABLES }, join(a, 'export.tar.zst')))._unsafeUnwrap();
+    const second = (await exportDataset({ pg: db.url, schema: 'lnm_raw', tables: TABLES }, join(b, 'export.tar.zst')))._unsafeUnwrap();
+    expect(first.sha256).toBe(second.sha256);
+    expect(first.tables).toEqual([
+      { member: 'linksets.ndjson', table: 'linksets_raw', rows: 343 },
+      { member: 'advisory_chunks.ndjson', table: 'advisory_chunks_raw', rows: 1200 },
+    ]);
+    expect(first.manifest.members.map((m) => [m.name, m.records])).toEqual([
+      ['advisory_chunks.ndjson', 1200],
+      ['linksets.ndjson', 343],
+    ]);
+    expect(sha256File(join(a, 'export.tar.zst'))).toBe(first.sha256);
+    // Order: by id in the C collation (uppercase before "_" before lowercase).
+    const ids: string[] = [];
+    for await (const m of readDataset(join(a, 'export.tar.zst'))) {
+      if (m.name !== 'linksets.ndjson') continue;
+      for await (const r of m.records()) ids.push(String(r.value._id));
+    }
+    expect(ids).toEqual([...ids].sort((x, y) => (Buffer.from(x) < Buffer.from(y) ? -1 : 1)));
+    expect(ids.indexOf('B-upper')).toBeLessThan(ids.indexOf('_under'));
+    expect(ids.indexOf('_under')).toBeLessThan(ids.indexOf('a-lower'));
+  });
+
+  it.skipIf(!haveTar)('is a plain tarball that tar and sha256sum agree on', async () => {
+    const path = join(dir, 'a', 'export.tar.zst');
+    expect(run('tar', ['--zstd', '-tf', path]).trim().split('\n')).toEqual(['manifest.json', 'advisory_chunks.ndjson', 'linksets.ndjson']);
+    expect(run('sha256sum', [path]).split(' ')[0]).toBe(sha256File(path));
+    const linksets = run('tar', ['--zstd', '-xOf', path, 'linksets.ndjson']);
+    expect(linksets.split('\n').filter(Boolean)).toHaveLength(343);
+    expect(linksets).toContain('"t": "x\\\\y\\ttab"');
+  });
+
+  it('importing the export gives back the same rows', async () => {
+    const path = join(dir, 'a', 'export.tar.zst');
+    const report = (await new StagingImporter({ pg: db.pool, schema: 'roundtrip', tables: TABLES }).import(path))._unsafeUnwrap();
+    expect(report.rows).toBe(1543);
+    expect(await rowsOf('roundtrip', 'linksets_raw')).toBe(await rowsOf('lnm_raw', 'linksets_raw'));
+    expect(await rowsOf('roundtrip', 'advisory_chunks_raw')).toBe(await rowsOf('lnm_raw', 'advisory_chunks_raw'));
+  });
+
+  it('refuses hostile names and reports a missing table', async () => {
+    const bad = await exportDataset({ pg: db.pool, schema: 'x"; DROP SCHEMA lnm_raw CASCADE; --', tables: TABLES }, join(dir, 'bad.tar.zst'));
+    expect(bad._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
+    const missing = await exportDataset({ pg: db.pool, schema: 'nowhere', tables: TABLES }, join(dir, 'missing.tar.zst'));
+    expect(missing._unsafeUnwrapErr().code).toBe('TABLE_NOT_FOUND');
+    expect(await rowsOf('lnm_raw', 'linksets_raw')).toMatch(/\/343$/);
+  });
+});
