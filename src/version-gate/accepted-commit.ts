@@ -5,11 +5,15 @@
  */
 import type { Accepted } from './types.js';
 
-const acceptedByRequest = new WeakMap<object, Accepted>();
+// A symbol-keyed property: no per-request bookkeeping beyond one property,
+// invisible to JSON and Object.keys, and the same shape change on every request.
+const ACCEPTED: unique symbol = Symbol('@stella/backfill-kit/version-gate accepted');
 
-/** Records the verdict for `request` (a node:http/Express request or a Fastify request). @internal */
+type Carrier = { [ACCEPTED]?: Accepted };
+
+/** Records the verdict on `request` (a node:http/Express request or a Fastify request). @internal */
 export function rememberAccepted(request: object, accepted: Accepted): void {
-  acceptedByRequest.set(request, accepted);
+  (request as Carrier)[ACCEPTED] = accepted;
 }
 
 /**
@@ -26,5 +30,5 @@ export function rememberAccepted(request: object, accepted: Accepted): void {
  * ```
  */
 export function acceptedCommit(request: object): Accepted | undefined {
-  return acceptedByRequest.get(request);
+  return (request as Carrier)[ACCEPTED];
 }

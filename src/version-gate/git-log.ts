@@ -31,6 +31,7 @@ export function readRecentCommits(request: GitLogRequest): Promise<readonly stri
   // output into the list; `HEAD --` stops a ref or path from being guessed.
   const args = ['-C', repoPath, 'log', '--no-show-signature', '--format=%H', '-n', String(window), 'HEAD', '--'];
   const context = { path: repoPath, git };
+  if (signal.aborted) return Promise.resolve(new BackfillError('GATE_UNAVAILABLE', 'The commit refresh was cancelled because the gate was closed.', { context }));
   return new Promise((resolve) => {
     execFile(
       git,

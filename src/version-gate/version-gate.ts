@@ -353,30 +353,31 @@ export class VersionGate implements AsyncDisposable {
 
   #startRefresh(): Promise<BackfillError | undefined> {
     const attemptAt = this.#now();
-    const run = readRecentCommits({
-      git: this.git,
-      repoPath: this.repoPath,
-      window: this.window,
-      timeoutMs: this.gitTimeoutMs,
-      signal: this.#abort.signal,
-    }).then((outcome) => {
-      this.#inflight = undefined;
-      this.#nextRefreshAt = attemptAt + this.ttlMs;
-      if (outcome instanceof BackfillError) {
-        this.#recordFailure(outcome);
-        return outcome;
-      }
-      const index = new Map<string, number>();
-      outcome.forEach((hash, behind) => index.set(hash, behind));
-      this.#set = { index, head: outcome[0]!, loadedAt: attemptAt };
-      if (this.#failure !== undefined) {
-        this.#logger.info('version gate: commit refresh recovered', { repoPath: this.repoPath, headCommit: outcome[0] });
-        this.#failure = undefined;
-      }
-      return undefined;
-    });
+    const request = { git: this.git, repoPath: this.repoPath, window: this.window, timeoutMs: this.gitTimeoutMs, signal: this.#abort.signal };
+    // Spawning blocks the event loop for milliseconds; do it on the next turn
+    // so the check that noticed the stale set still answers in microseconds.
+    const run = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => readRecentCommits(request))
+      .then((outcome) => this.#finishRefresh(attemptAt, outcome));
     this.#inflight = run;
     return run;
+  }
+
+  #finishRefresh(attemptAt: number, outcome: readonly string[] | BackfillError): BackfillError | undefined {
+    this.#inflight = undefined;
+    this.#nextRefreshAt = attemptAt + this.ttlMs;
+    if (outcome instanceof BackfillError) {
+      this.#recordFailure(outcome);
+      return outcome;
+    }
+    const index = new Map<string, number>();
+    outcome.forEach((hash, behind) => index.set(hash, behind));
+    this.#set = { index, head: outcome[0]!, loadedAt: attemptAt };
+    if (this.#failure !== undefined) {
+      this.#logger.info('version gate: commit refresh recovered', { repoPath: this.repoPath, headCommit: outcome[0] });
+      this.#failure = undefined;
+    }
+    return undefined;
   }
 
   #recordFailure(error: BackfillError): void {

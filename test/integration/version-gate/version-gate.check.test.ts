@@ -293,6 +293,7 @@ describe('configuration', () => {
     await gate.ready();
     clock.advance(10);
     gate.check(commits[0]);
+    while (slow.runs() < 2) await new Promise((resolve) => setTimeout(resolve, 10)); // git is running
     const started = Date.now();
     await gate.close();
     expect(Date.now() - started).toBeLessThan(450);
@@ -302,6 +303,18 @@ describe('configuration', () => {
     expect(calls.error).toHaveLength(0);
     expect(gate.status().closed).toBe(true);
     expect((await gate.refresh())._unsafeUnwrapErr().code).toBe('GATE_UNAVAILABLE');
+  });
+
+  it('close() right after a check cancels the refresh before git starts', async () => {
+    const repo = repoOf(5);
+    const clock = manualClock();
+    const git = countingGit();
+    const gate = new VersionGate({ repoPath: repo.dir, remediation: REMEDIATION, git: git.path, now: clock.now, ttlMs: 10 });
+    await gate.ready();
+    clock.advance(10);
+    expect(gate.check(repo.commits()[0]).isOk()).toBe(true);
+    await gate.close();
+    expect(git.runs()).toBe(1);
   });
 
   it('works with a SHA-256 repository', async () => {
