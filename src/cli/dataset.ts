@@ -5,13 +5,14 @@
  * @module
  */
 import { createReadStream } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readdir, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { BackfillError } from '../errors.js';
 import { readDataset, writeDataset, type Compression, type MemberSource } from '../dataset/index.js';
 import { exportDataset, StagingImporter, type ImportReport } from '../staging/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../testing/index.js';
+import { verifyDataset, type VerifyReport } from '../verify/index.js';
 import { booleanFlag, choiceFlag, failed, orThrow, intFlag, listFlag, pgFlag, stringFlag, type CommandSpec, type FlagSpec, type FlagValues } from './command.js';
 import { DATASET_DB_VARS } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
@@ -115,6 +116,7 @@ const build: CommandSpec = {
     level: { type: 'string', value: '<n>', description: 'Compression level.', defaultText: '3 for zstd, 6 for gzip' },
     mtime: { type: 'string', value: '<epoch-seconds>', description: 'Modification time of every member.', default: '0', env: 'SOURCE_DATE_EPOCH' },
     name: { type: 'string', value: '<name>', description: "The manifest's name.", defaultText: 'the file name without extensions' },
+    'sha256-file': { type: 'boolean', description: 'Also write <out>.sha256 (sha256sum format), which `dataset verify` and `dataset import --expected-sha256` use.', default: true },
   },
   examples: ['backfill-kit dataset build out/linksets/linksets-stage-backfill.tar.zst', 'backfill-kit dataset build ds.tar.zst --from ./extracted --compression gzip'],
   async run(ctx) {
@@ -147,17 +149,73 @@ const build: CommandSpec = {
     });
     if (written.isErr()) return failed(written.error);
     const { sha256, manifest } = written.value;
-    const report = { path: out, ...written.value };
+    const sidecar = booleanFlag(ctx.flags, 'sha256-file') ? `${out}.sha256` : null;
+    if (sidecar !== null) {
+      await writeFile(sidecar, `${sha256}  ${basename(out)}\n`).catch((e: unknown) => {
+        throw new BackfillError('IO_ERROR', `${sidecar}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      });
+    }
+    const report = { path: out, sha256File: sidecar, ...written.value };
     return {
       exitCode: EXIT_CODES.OK.code,
       report,
       lines: [
         `Wrote ${out} (${bytes(written.value.bytes)}, ${compression}):`,
         ...manifest.members.map((m) => `  ${m.name}: ${num(m.records)} records, ${bytes(m.bytes ?? 0)}, sha256 ${m.sha256 ?? '?'}`),
-        'Record this SHA-256 (sha256sum format):',
+        `Record this SHA-256 (sha256sum format)${sidecar === null ? '' : `, also written to ${sidecar}`}:`,
         `${sha256}  ${ctx.positionals[0]!}`,
       ],
     };
+  },
+};
+
+function verifyLines(r: VerifyReport): string[] {
+  const a = r.archive;
+  const lines = [
+    `${a.path}: ${a.compression}, ${bytes(a.bytes)} stored, ${bytes(a.tarBytes)} tar`,
+    `  tarball sha256 ${a.actualSha256} ${a.verdict === 'not-checked' ? '(no recorded value found: pass --expected-sha256 or keep a .sha256/SHA256SUMS beside it)' : `${a.verdict.toUpperCase()} against ${a.expectedFrom === 'option' ? '--expected-sha256' : (a.expectedFile ?? '')}`}`,
+  ];
+  for (const m of r.members) {
+    const exp = m.expected === null ? 'not in manifest' : `manifest ${num(m.expected.records)} records`;
+    const act = m.actual === null ? 'missing from archive' : `archive ${m.actual.records === null ? '-' : num(m.actual.records)} records, ${bytes(m.actual.bytes)}`;
+    const bad = m.mismatches.length > 0 ? ` (${m.mismatches.join(', ')} differ)` : '';
+    lines.push(`  ${m.name}: ${m.verdict.toUpperCase()}${bad}: ${exp}; ${act}; checked ${m.checks.join(', ') || 'nothing'}`);
+  }
+  lines.push(r.ok ? 'OK: the dataset matches its manifest.' : `FAILED: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'}.`);
+  return lines;
+}
+
+const verify: CommandSpec = {
+  group: 'dataset',
+  name: 'verify',
+  summary: "Check a dataset tarball against its manifest (per-member records, bytes, SHA-256) and its recorded SHA-256, in one pass.",
+  args: '<tarball>',
+  minArgs: 1,
+  maxArgs: 1,
+  replaces: 'scripts/concelier/test-store-aoc-19-005-dataset.sh and "sha256sum out/linksets/linksets-stage-backfill.tar.zst" (seed 000)',
+  flags: {
+    'expected-sha256': { type: 'string', value: '<hex>', description: 'The recorded SHA-256 of the tarball.', defaultText: 'read from <tarball>.sha256, then SHA256SUMS beside it, when present' },
+    'sibling-checksums': { type: 'boolean', description: 'Look for <tarball>.sha256 and SHA256SUMS beside the tarball.', default: true },
+  },
+  examples: ['backfill-kit dataset verify out/linksets/linksets-stage-backfill.tar.zst', 'backfill-kit dataset verify ds.tar.zst --expected-sha256 2b43ef9b…'],
+  async run(ctx) {
+    const path = resolve(ctx.cwd, ctx.positionals[0]!);
+    const expectedSha256 = stringFlag(ctx.flags, 'expected-sha256');
+    const progress = ctx.progress(`verify ${ctx.positionals[0]!}`, 'members');
+    const result = await verifyDataset(path, {
+      ...(expectedSha256 === undefined ? {} : { expectedSha256 }),
+      useSiblingChecksums: booleanFlag(ctx.flags, 'sibling-checksums'),
+      onProgress: (p) => progress.update(p.membersDone, undefined, p.member),
+      signal: ctx.signal,
+      logger: ctx.logger,
+    });
+    progress.done();
+    if (result.isErr()) return failed(result.error);
+    const r = result.value;
+    const lines = verifyLines(r);
+    if (r.ok) return { exitCode: EXIT_CODES.OK.code, report: r, lines };
+    const first = r.problems[0];
+    return first === undefined ? { exitCode: EXIT_CODES.MISMATCH.code, report: r, lines } : failed(first, r, lines);
   },
 };
 
@@ -316,4 +374,4 @@ const rollback: CommandSpec = {
 };
 
 /** The `dataset` subcommands. */
-export const datasetCommands: readonly CommandSpec[] = [build, importCommand, exportCommand, rollback];
+export const datasetCommands: readonly CommandSpec[] = [build, verify, importCommand, exportCommand, rollback];
