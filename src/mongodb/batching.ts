@@ -1,0 +1,147 @@
+/**
+ * Splitting documents into bulk writes bounded both by count and by BSON
+ * bytes, and the per-document BSON size check, measured with the driver's
+ * own `calculateObjectSize`.
+ *
+ * @module
+ */
+import { err, ok, type Result } from 'neverthrow';
+import { BackfillError, type BackfillErrorContext } from '../errors.js';
+import type { Bson } from './bson.js';
+
+/** How big one bulk write may get. Both limits apply; whichever is hit first closes the batch. */
+export interface BatchLimits {
+  /** Most documents in one batch (at least 1). */
+  readonly maxCount: number;
+  /** Most bytes in one batch. A single item larger than this travels alone. */
+  readonly maxBytes: number;
+}
+
+/**
+ * Gathers items into batches. `add` hands back the batch that is full
+ * before the new item can join it; `flush` hands back the rest.
+ *
+ * @example
+ * ```ts
+ * const b = new BatchAccumulator<string>({ maxCount: 2, maxBytes: 100 });
+ * b.add('a', 10); b.add('b', 10);
+ * b.add('c', 10); // ['a', 'b']
+ * b.flush();      // ['c']
+ * ```
+ */
+export class BatchAccumulator<T> {
+  readonly #limits: BatchLimits;
+  #items: T[] = [];
+  #bytes = 0;
+
+  constructor(limits: BatchLimits) {
+    this.#limits = limits;
+  }
+
+  /** Adds `item` (of `bytes` bytes); returns the previous batch when `item` does not fit into it. */
+  add(item: T, bytes: number): T[] | undefined {
+    let full: T[] | undefined;
+    if (this.#items.length > 0 && (this.#items.length >= this.#limits.maxCount || this.#bytes + bytes > this.#limits.maxBytes)) full = this.flush();
+    this.#items.push(item);
+    this.#bytes += bytes;
+    return full;
+  }
+
+  /** The batch being gathered (possibly empty), and a fresh start. */
+  flush(): T[] | undefined {
+    if (this.#items.length === 0) return undefined;
+    const out = this.#items;
+    this.#items = [];
+    this.#bytes = 0;
+    return out;
+  }
+}
+
+/** Rejects limits that would loop or produce empty batches. */
+export function validateBatchLimits(limits: BatchLimits): Result<BatchLimits, BackfillError> {
+  if (!Number.isSafeInteger(limits.maxCount) || limits.maxCount < 1) {
+    return err(new BackfillError('INVALID_ARGUMENT', `batchSize must be a whole number of at least 1, not ${String(limits.maxCount)}.`));
+  }
+  if (!Number.isFinite(limits.maxBytes) || limits.maxBytes < 1) {
+    return err(new BackfillError('INVALID_ARGUMENT', `batchBytes must be a positive number of bytes, not ${String(limits.maxBytes)}.`));
+  }
+  return ok(limits);
+}
+
+/**
+ * Splits `items` into batches of at most `maxCount` items and at most
+ * `maxBytes` bytes (by `sizeOf`), keeping their order.
+ *
+ * @example
+ * ```ts
+ * [...splitBatches([5, 5, 5, 20, 1], (n) => n, { maxCount: 10, maxBytes: 10 })];
+ * // [[5, 5], [5], [20], [1]]
+ * ```
+ */
+export function* splitBatches<T>(items: Iterable<T>, sizeOf: (item: T) => number, limits: BatchLimits): Generator<T[]> {
+  const acc = new BatchAccumulator<T>(limits);
+  for (const item of items) {
+    const full = acc.add(item, sizeOf(item));
+    if (full !== undefined) yield full;
+  }
+  const rest = acc.flush();
+  if (rest !== undefined) yield rest;
+}
+
+/**
+ * Re-cuts a stream of batches (of any size) into batches bounded by
+ * `limits`, pulling one input batch at a time.
+ *
+ * @example
+ * ```ts
+ * for await (const batch of rebatch(rowsInChunks, (doc) => bson.calculateObjectSize(doc), { maxCount: 1000, maxBytes: 8 << 20 })) {
+ *   await collection.insertMany(batch, { ordered: false });
+ * }
+ * ```
+ */
+export async function* rebatch<T>(source: AsyncIterable<Iterable<T>>, sizeOf: (item: T) => number, limits: BatchLimits): AsyncGenerator<T[]> {
+  const acc = new BatchAccumulator<T>(limits);
+  for await (const chunk of source) {
+    for (const item of chunk) {
+      const full = acc.add(item, sizeOf(item));
+      if (full !== undefined) yield full;
+    }
+  }
+  const rest = acc.flush();
+  if (rest !== undefined) yield rest;
+}
+
+/**
+ * The BSON size of `document` in bytes, or `DOCUMENT_TOO_LARGE` (naming the
+ * id, and the table and line when `context` has them) when it exceeds
+ * `maxBytes`, the server's `maxBsonObjectSize` (16 MiB).
+ *
+ * @example
+ * ```ts
+ * const size = checkDocumentSize({ _id: 'a', blob: 'x'.repeat(17 << 20) }, BSON, 16 << 20, { table: 'linksets_raw', id: 'a' });
+ * size.isErr(); // true: DOCUMENT_TOO_LARGE
+ * ```
+ */
+export function checkDocumentSize(document: Record<string, unknown>, bson: Bson, maxBytes: number, context: BackfillErrorContext = {}): Result<number, BackfillError> {
+  let size: number;
+  try {
+    size = bson.calculateObjectSize(document);
+  } catch (cause) {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    return err(new BackfillError('RECORD_INVALID', `record ${JSON.stringify(context.id ?? '?')} cannot be encoded as BSON: ${message}`, { cause, context }));
+  }
+  if (size <= maxBytes) return ok(size);
+  const at = [
+    typeof context.table === 'string' ? context.table : undefined,
+    typeof context.member === 'string' ? `${context.member}${typeof context.line === 'number' ? ` line ${context.line}` : ''}` : undefined,
+  ]
+    .filter((s) => s !== undefined)
+    .join(', ');
+  return err(
+    new BackfillError(
+      'DOCUMENT_TOO_LARGE',
+      `${at === '' ? '' : `${at}: `}record ${JSON.stringify(context.id ?? '?')} is ${size} bytes as BSON, over MongoDB's ${maxBytes}-byte document limit; shrink it.`,
+      { context: { ...context, bytes: size, limit: maxBytes } },
+    ),
+  );
+}

@@ -1,0 +1,61 @@
+/**
+ * Defaults of the MongoDB adapters, in one place so the docs and the code
+ * agree. Where mongoimport has the same knob, the default is the same or
+ * safer.
+ *
+ * @module
+ */
+
+/** Documents per bulk insert (mongoimport `--batchSize` default: 1000). */
+export const DEFAULT_MONGO_BATCH_SIZE = 1000;
+
+/**
+ * BSON bytes per bulk insert. Well below the 48 MB wire message limit, so
+ * one batch is one `insert` command and memory stays flat.
+ */
+export const DEFAULT_MONGO_BATCH_BYTES = 8 * 1024 * 1024;
+
+/** Bulk inserts in flight at once (mongoimport `--numInsertionWorkers`, which defaults to 1). */
+export const DEFAULT_INSERTION_WORKERS = 4;
+
+/** Largest accepted `insertionWorkers`. */
+export const MAX_INSERTION_WORKERS = 64;
+
+/**
+ * The server's BSON document limit (16 MiB), used when the server does not
+ * report `maxBsonObjectSize`.
+ */
+export const DEFAULT_MAX_BSON_OBJECT_SIZE = 16 * 1024 * 1024;
+
+/** Write concern of every write (mongoimport/mongorestore default to majority as well). */
+export const DEFAULT_WRITE_CONCERN = { w: 'majority' } as const;
+
+/** Attempts of one write when the network fails (the first try included). */
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
+/** First back-off between attempts, in milliseconds; doubled after each. */
+export const DEFAULT_RETRY_DELAY_MS = 100;
+
+/** Suffix of the collection an import loads into before it is renamed over the live one. */
+export const INCOMING_SUFFIX = '__incoming';
+
+/** Collection the MongoDB source reads raw documents from. */
+export const DEFAULT_RAW_DOCUMENTS_COLLECTION = 'raw_documents';
+
+/** Collection the MongoDB sink writes claims to (seed 004: `vex.statements`, with `vex` as the database). */
+export const DEFAULT_STATEMENTS_COLLECTION = 'statements';
+
+/** Collection recording which documents were backfilled. */
+export const DEFAULT_DOCUMENTS_COLLECTION = 'statement_documents';
+
+/** Collection holding one checkpoint document per run id. */
+export const DEFAULT_CHECKPOINTS_COLLECTION = 'statement_backfill_checkpoints';
+
+/** Collection holding the failures recorded per run id. */
+export const DEFAULT_FAILURES_COLLECTION = 'statement_backfill_failures';
+
+/**
+ * Whether the statements sink uses multi-document transactions: `auto` uses
+ * them when the server is a replica set or a sharded cluster.
+ */
+export const DEFAULT_TRANSACTIONS = 'auto';

@@ -1,0 +1,42 @@
+/**
+ * `@stella/backfill-kit/mongodb`: the MongoDB adapters of the staging and
+ * statements ports (seed 004's `vex.statements`, seed 001's Mongo backfill,
+ * the Mongo workflow seed 000 replaced). `mongodb` (v6 or v7) is an optional
+ * peer dependency; only this entry point needs it.
+ *
+ * @module mongodb
+ */
+export { MongoStagingTarget, type MongoStagingTargetConfig } from './mongo-staging-target.js';
+export { MongoRawDocumentSource, type MongoRawDocumentSourceConfig, type NewMongoRawDocument } from './mongo-raw-document-source.js';
+export { MongoStatementSink, type MongoStatementSinkConfig, type MongoTransactionMode } from './mongo-statement-sink.js';
+export { MongoCheckpointStore, type MongoCheckpointStoreConfig, type MongoWriteScope } from './mongo-checkpoint-store.js';
+export { BatchAccumulator, checkDocumentSize, rebatch, splitBatches, validateBatchLimits, type BatchLimits } from './batching.js';
+export { mongoIdText, recordToDocument, toMongoId, type MongoDocument } from './extended-json-id.js';
+export {
+  bulkWritePartial,
+  duplicateKeyId,
+  isRetryableMongoError,
+  mongoErrorCode,
+  mongoErrorToBackfill,
+  withMongoRetry,
+  type BulkWritePartial,
+  type MongoRetryOptions,
+} from './errors.js';
+export { loadBson, type Bson } from './bson.js';
+export {
+  DEFAULT_CHECKPOINTS_COLLECTION,
+  DEFAULT_DOCUMENTS_COLLECTION,
+  DEFAULT_FAILURES_COLLECTION,
+  DEFAULT_INSERTION_WORKERS,
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_MAX_BSON_OBJECT_SIZE,
+  DEFAULT_MONGO_BATCH_BYTES,
+  DEFAULT_MONGO_BATCH_SIZE,
+  DEFAULT_RAW_DOCUMENTS_COLLECTION,
+  DEFAULT_RETRY_DELAY_MS,
+  DEFAULT_STATEMENTS_COLLECTION,
+  DEFAULT_TRANSACTIONS,
+  DEFAULT_WRITE_CONCERN,
+  INCOMING_SUFFIX,
+  MAX_INSERTION_WORKERS,
+} from './defaults.js';

@@ -1,0 +1,181 @@
+/**
+ * Run checkpoints (and the failures recorded per run) in MongoDB, for
+ * StatementBackfiller resume.
+ *
+ * @module
+ */
+import type { ClientSession, Db, WriteConcernSettings } from 'mongodb';
+import { ResultAsync } from 'neverthrow';
+import type { BackfillError } from '../errors.js';
+import type { Logger } from '../_internals/logger.js';
+import type { BackfillCheckpoint, BackfillFailure, CheckpointStore, StoredCheckpoint } from '../statements/ports.js';
+import { DEFAULT_CHECKPOINTS_COLLECTION, DEFAULT_FAILURES_COLLECTION, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_DELAY_MS, DEFAULT_WRITE_CONCERN } from './defaults.js';
+import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
+
+/**
+ * Where {@link MongoCheckpointStore} keeps its two collections.
+ *
+ * @example
+ * ```ts
+ * const config: MongoCheckpointStoreConfig = { db: client.db('vex'), checkpointsCollection: 'statement_backfill_checkpoints' };
+ * ```
+ */
+export interface MongoCheckpointStoreConfig {
+  readonly db: Db;
+  /** @defaultValue {@link DEFAULT_CHECKPOINTS_COLLECTION} (`statement_backfill_checkpoints`) */
+  readonly checkpointsCollection?: string;
+  /** @defaultValue {@link DEFAULT_FAILURES_COLLECTION} (`statement_backfill_failures`) */
+  readonly failuresCollection?: string;
+  /** @defaultValue {@link DEFAULT_WRITE_CONCERN} (`{ w: 'majority' }`) */
+  readonly writeConcern?: WriteConcernSettings;
+  /** @defaultValue {@link DEFAULT_MAX_ATTEMPTS} (3) */
+  readonly maxAttempts?: number;
+  /** @defaultValue {@link DEFAULT_RETRY_DELAY_MS} (100) */
+  readonly retryDelayMs?: number;
+  readonly logger?: Logger;
+}
+
+interface CheckpointDoc {
+  _id: string;
+  cursor: { retrievedAt: string; digest: string } | null;
+  counters: { evaluated: number; backfilled: number; claimsWritten: number; skipped: number; failures: number };
+  options: { retrievedSince: string | null; force: boolean; maxDocuments: number | null };
+  outcomeSha256: string;
+  completed: boolean;
+  updatedAt: Date;
+}
+
+interface FailureDoc {
+  _id: { runId: string; seq: number };
+  runId: string;
+  seq: number;
+  digest: string;
+  code: string;
+  message: string;
+}
+
+/** How a write joins the caller's unit of work. */
+export interface MongoWriteScope {
+  /** The transaction's session; its writes take the transaction's write concern. */
+  readonly session?: ClientSession;
+}
+
+/**
+ * A {@link CheckpointStore} over two MongoDB collections: one document per
+ * run id (cursor, counters, options, outcome hash) and one per recorded
+ * failure, keyed `{ runId, seq }`.
+ *
+ * The checkpoint is written last in every batch and failures are numbered,
+ * so a reader trusts only failures numbered up to the checkpoint's
+ * `counters.failures`: on a standalone server (no transaction) a batch cut
+ * short leaves at most failures that the resumed run overwrites.
+ *
+ * @example
+ * ```ts
+ * const store = new MongoCheckpointStore({ db: client.db('vex') });
+ * const saved = await store.loadCheckpoint('nightly-2025-10-19');
+ * if (saved.isOk() && saved.value) console.log(saved.value.cursor);
+ * ```
+ */
+export class MongoCheckpointStore implements CheckpointStore {
+  readonly #db: Db;
+  readonly #checkpoints: string;
+  readonly #failures: string;
+  readonly #writeConcern: WriteConcernSettings;
+  readonly #retry: MongoRetryOptions;
+
+  constructor(config: MongoCheckpointStoreConfig) {
+    this.#db = config.db;
+    this.#checkpoints = config.checkpointsCollection ?? DEFAULT_CHECKPOINTS_COLLECTION;
+    this.#failures = config.failuresCollection ?? DEFAULT_FAILURES_COLLECTION;
+    this.#writeConcern = config.writeConcern ?? DEFAULT_WRITE_CONCERN;
+    this.#retry = {
+      maxAttempts: config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      delayMs: config.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
+      ...(config.logger === undefined ? {} : { logger: config.logger }),
+    };
+    Object.freeze(this);
+  }
+
+  /** Creates the failures index `{ runId: 1, seq: 1 }` if missing (checkpoints are keyed by `_id`). */
+  prepare(): ResultAsync<void, BackfillError> {
+    return ResultAsync.fromPromise(
+      withMongoRetry(async () => {
+        await this.#db.collection(this.#failures).createIndex({ runId: 1, seq: 1 }, { name: 'runId_seq' });
+      }, this.#retry),
+      (e) => mongoErrorToBackfill(e, { table: this.#failures }),
+    );
+  }
+
+  /**
+   * Writes a batch's new failures and then the run's checkpoint, as upserts
+   * (safe to repeat). Throws driver errors: it runs inside the sink's unit
+   * of work, which maps them.
+   *
+   * @internal
+   */
+  async save(runId: string, failures: readonly BackfillFailure[], checkpoint: BackfillCheckpoint, scope: MongoWriteScope): Promise<void> {
+    const opts = scope.session === undefined ? { writeConcern: this.#writeConcern } : { session: scope.session };
+    if (failures.length > 0) {
+      const first = checkpoint.counters.failures - failures.length + 1;
+      await this.#db.collection<FailureDoc>(this.#failures).bulkWrite(
+        failures.map((f, i) => {
+          const seq = first + i;
+          return {
+            replaceOne: {
+              filter: { _id: { runId, seq } },
+              replacement: { runId, seq, digest: f.digest, code: f.code, message: f.message },
+              upsert: true,
+            },
+          };
+        }),
+        { ordered: false, ...opts },
+      );
+    }
+    const doc: Omit<CheckpointDoc, '_id'> = {
+      cursor: checkpoint.cursor === null ? null : { retrievedAt: checkpoint.cursor.retrievedAt, digest: checkpoint.cursor.digest },
+      counters: { ...checkpoint.counters },
+      options: { ...checkpoint.options },
+      outcomeSha256: checkpoint.outcomeSha256,
+      completed: checkpoint.completed,
+      updatedAt: new Date(),
+    };
+    await this.#db.collection<CheckpointDoc>(this.#checkpoints).replaceOne({ _id: runId }, doc, { upsert: true, ...opts });
+  }
+
+  /** The run's checkpoint with the failures recorded up to it, or `null`. */
+  loadCheckpoint(runId: string): ResultAsync<StoredCheckpoint | null, BackfillError> {
+    return ResultAsync.fromPromise(
+      withMongoRetry(async () => {
+        const cp = await this.#db.collection<CheckpointDoc>(this.#checkpoints).findOne({ _id: runId });
+        if (cp === null) return null;
+        const failed = await this.#db
+          .collection<FailureDoc>(this.#failures)
+          .find({ runId, seq: { $lte: cp.counters.failures } }, { projection: { _id: 0, digest: 1, code: 1, message: 1 } })
+          .sort({ runId: 1, seq: 1 })
+          .toArray();
+        const stored: StoredCheckpoint = {
+          runId,
+          cursor: cp.cursor === null ? null : { retrievedAt: cp.cursor.retrievedAt, digest: cp.cursor.digest },
+          counters: {
+            evaluated: Number(cp.counters.evaluated),
+            backfilled: Number(cp.counters.backfilled),
+            claimsWritten: Number(cp.counters.claimsWritten),
+            skipped: Number(cp.counters.skipped),
+            failures: Number(cp.counters.failures),
+          },
+          options: {
+            retrievedSince: cp.options.retrievedSince,
+            force: cp.options.force,
+            maxDocuments: cp.options.maxDocuments === null ? null : Number(cp.options.maxDocuments),
+          },
+          outcomeSha256: cp.outcomeSha256,
+          completed: cp.completed,
+          failed: failed.map((f) => ({ digest: f.digest, code: f.code as BackfillFailure['code'], message: f.message })),
+        };
+        return stored;
+      }, this.#retry),
+      (e) => mongoErrorToBackfill(e, { table: this.#checkpoints, runId }),
+    );
+  }
+}

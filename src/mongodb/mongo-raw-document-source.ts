@@ -1,0 +1,223 @@
+/**
+ * Raw VEX documents from a MongoDB collection, keyset-paginated on
+ * `(retrievedAt, digest)`.
+ *
+ * @module
+ */
+import type { AnyBulkWriteOperation, Db, Document, Filter, WriteConcernSettings } from 'mongodb';
+import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
+import { BackfillError } from '../errors.js';
+import { throwIfAborted, type Logger } from '../_internals/logger.js';
+import type { RawDocument, RawDocumentCountQuery, RawDocumentPageQuery, RawDocumentSource } from '../statements/ports.js';
+import { DEFAULT_MAX_ATTEMPTS, DEFAULT_RAW_DOCUMENTS_COLLECTION, DEFAULT_RETRY_DELAY_MS, DEFAULT_WRITE_CONCERN } from './defaults.js';
+import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
+
+/**
+ * Where {@link MongoRawDocumentSource} reads from. Documents need
+ * `digest` (string), `retrievedAt` (Date) and `content` (a JSON string,
+ * binary UTF-8 JSON, or an embedded document); `format` and `providerId` are
+ * passed on when present.
+ *
+ * @example
+ * ```ts
+ * const config: MongoRawDocumentSourceConfig = { db: client.db('vex'), collection: 'raw_documents' };
+ * ```
+ */
+export interface MongoRawDocumentSourceConfig {
+  /** The caller's database (`client.db('vex')`). */
+  readonly db: Db;
+  /** @defaultValue {@link DEFAULT_RAW_DOCUMENTS_COLLECTION} (`raw_documents`) */
+  readonly collection?: string;
+  /**
+   * Write concern of {@link MongoRawDocumentSource.append}.
+   * @defaultValue {@link DEFAULT_WRITE_CONCERN} (`{ w: 'majority' }`)
+   */
+  readonly writeConcern?: WriteConcernSettings;
+  /**
+   * Tries per read when the network fails.
+   * @defaultValue {@link DEFAULT_MAX_ATTEMPTS} (3)
+   */
+  readonly maxAttempts?: number;
+  /** @defaultValue {@link DEFAULT_RETRY_DELAY_MS} (100) */
+  readonly retryDelayMs?: number;
+  readonly logger?: Logger;
+}
+
+/** A raw document to store with {@link MongoRawDocumentSource.append}. */
+export interface NewMongoRawDocument {
+  readonly digest: string;
+  readonly retrievedAt: Date | string;
+  /** JSON text (stored as a string, so malformed documents can be stored too). */
+  readonly content: string;
+  readonly format?: string;
+  readonly providerId?: string;
+}
+
+interface RawShape {
+  digest?: unknown;
+  retrievedAt?: unknown;
+  content?: unknown;
+  format?: unknown;
+  providerId?: unknown;
+}
+
+function toContent(value: unknown): RawDocument['content'] | undefined {
+  if (typeof value === 'string' || value instanceof Uint8Array) return value;
+  if (typeof value !== 'object' || value === null) return undefined;
+  const binary = value as { _bsontype?: unknown; buffer?: unknown; position?: unknown };
+  if (binary._bsontype === 'Binary' && binary.buffer instanceof Uint8Array) {
+    return binary.buffer.subarray(0, typeof binary.position === 'number' ? binary.position : binary.buffer.length);
+  }
+  return Array.isArray(value) ? undefined : (value as Readonly<Record<string, unknown>>);
+}
+
+/**
+ * Turns a stored document into a {@link RawDocument}, or `DOCUMENT_INVALID`
+ * naming what is missing.
+ */
+function toRawDocument(row: RawShape, collection: string): Result<RawDocument, BackfillError> {
+  const digest = row.digest;
+  const at = row.retrievedAt;
+  const content = toContent(row.content);
+  if (typeof digest !== 'string' || !(at instanceof Date) || Number.isNaN(at.getTime()) || content === undefined) {
+    return err(
+      new BackfillError('DOCUMENT_INVALID', `${collection}: a raw document ${typeof digest === 'string' ? `(${digest}) ` : ''}lacks a string \`digest\`, a Date \`retrievedAt\` or a \`content\`; fix it in the collection.`, {
+        context: { table: collection, ...(typeof digest === 'string' ? { digest } : {}) },
+      }),
+    );
+  }
+  return ok({
+    digest,
+    retrievedAt: at,
+    cursor: { retrievedAt: at.toISOString(), digest },
+    content,
+    ...(typeof row.format === 'string' ? { formatHint: row.format } : {}),
+    ...(typeof row.providerId === 'string' ? { providerId: row.providerId } : {}),
+  });
+}
+
+/**
+ * A {@link RawDocumentSource} over a MongoDB collection. Each page is
+ * `find({ $or: [{ retrievedAt: { $gt: t } }, { retrievedAt: t, digest: { $gt: d } }] })
+ * .sort({ retrievedAt: 1, digest: 1 }).limit(n)`: a keyset cursor, never
+ * `skip`, served by the `{ retrievedAt: 1, digest: 1 }` index that
+ * {@link MongoRawDocumentSource.prepare} creates. Cursors carry millisecond
+ * ISO-8601 text, MongoDB's own date precision, so resuming neither skips nor
+ * repeats a document.
+ *
+ * @example
+ * ```ts
+ * const source = new MongoRawDocumentSource({ db: client.db('vex') });
+ * await source.prepare();
+ * const page = await source.readPage({ limit: 100, retrievedSince: new Date('2025-10-01T00:00:00Z') });
+ * ```
+ */
+export class MongoRawDocumentSource implements RawDocumentSource {
+  readonly #db: Db;
+  readonly #collection: string;
+  readonly #writeConcern: WriteConcernSettings;
+  readonly #retry: MongoRetryOptions;
+
+  constructor(config: MongoRawDocumentSourceConfig) {
+    this.#db = config.db;
+    this.#collection = config.collection ?? DEFAULT_RAW_DOCUMENTS_COLLECTION;
+    this.#writeConcern = config.writeConcern ?? DEFAULT_WRITE_CONCERN;
+    this.#retry = {
+      maxAttempts: config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      delayMs: config.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
+      ...(config.logger === undefined ? {} : { logger: config.logger }),
+    };
+    Object.freeze(this);
+  }
+
+  #run<T>(fn: () => Promise<T>, signal?: AbortSignal): ResultAsync<T, BackfillError> {
+    return ResultAsync.fromPromise(
+      withMongoRetry(fn, { ...this.#retry, what: `read ${this.#collection}`, ...(signal === undefined ? {} : { signal }) }),
+      (e) => mongoErrorToBackfill(e, { table: this.#collection }),
+    );
+  }
+
+  /** Creates the `{ retrievedAt: 1, digest: 1 }` index (and a unique one on `digest`) if missing. */
+  prepare(): ResultAsync<void, BackfillError> {
+    return this.#run(async () => {
+      await this.#db.collection(this.#collection).createIndexes(
+        [
+          { key: { retrievedAt: 1, digest: 1 }, name: 'retrievedAt_digest' },
+          { key: { digest: 1 }, name: 'digest_unique', unique: true },
+        ],
+      );
+    });
+  }
+
+  /** Stores documents (ingest, fixtures); an existing digest is left unchanged. Returns how many were new. */
+  append(documents: readonly NewMongoRawDocument[]): ResultAsync<number, BackfillError> {
+    if (documents.length === 0) return this.#run(async () => 0);
+    const ops: AnyBulkWriteOperation<Document>[] = [];
+    for (const d of documents) {
+      const retrievedAt = d.retrievedAt instanceof Date ? d.retrievedAt : new Date(d.retrievedAt);
+      if (Number.isNaN(retrievedAt.getTime())) {
+        return errAsync(new BackfillError('INVALID_ARGUMENT', `document ${d.digest}: retrievedAt ${JSON.stringify(String(d.retrievedAt))} is not a date.`, { context: { digest: d.digest } }));
+      }
+      const doc: Document = {
+        digest: d.digest,
+        retrievedAt,
+        content: d.content,
+        ...(d.format === undefined ? {} : { format: d.format }),
+        ...(d.providerId === undefined ? {} : { providerId: d.providerId }),
+      };
+      ops.push({ updateOne: { filter: { digest: d.digest }, update: { $setOnInsert: doc }, upsert: true } });
+    }
+    // Upserts keyed on the digest: a retry after a lost reply cannot store a document twice.
+    return this.#run(async () => (await this.#db.collection(this.#collection).bulkWrite(ops, { ordered: false, writeConcern: this.#writeConcern })).upsertedCount);
+  }
+
+  #filter(query: RawDocumentCountQuery): Result<Filter<Document>, BackfillError> {
+    const clauses: Filter<Document>[] = [];
+    if (query.retrievedSince !== undefined) {
+      if (!(query.retrievedSince instanceof Date) || Number.isNaN(query.retrievedSince.getTime())) return err(new BackfillError('INVALID_ARGUMENT', '`retrievedSince` must be a valid Date.'));
+      clauses.push({ retrievedAt: { $gte: query.retrievedSince } });
+    }
+    if (query.after !== undefined) {
+      const t = new Date(query.after.retrievedAt);
+      if (Number.isNaN(t.getTime())) {
+        return err(new BackfillError('INVALID_ARGUMENT', `cursor retrievedAt ${JSON.stringify(query.after.retrievedAt)} is not an ISO-8601 time.`, { context: { digest: query.after.digest } }));
+      }
+      clauses.push({ $or: [{ retrievedAt: { $gt: t } }, { retrievedAt: t, digest: { $gt: query.after.digest } }] });
+    }
+    return ok(clauses.length === 0 ? {} : clauses.length === 1 ? clauses[0]! : { $and: clauses });
+  }
+
+  /** The next page after `query.after`, in `(retrievedAt, digest)` order. */
+  readPage(query: RawDocumentPageQuery): ResultAsync<readonly RawDocument[], BackfillError> {
+    const filter = this.#filter(query);
+    if (filter.isErr()) return errAsync(filter.error);
+    if (!Number.isSafeInteger(query.limit) || query.limit < 1) return errAsync(new BackfillError('INVALID_ARGUMENT', '`limit` must be a whole number of at least 1.'));
+    return this.#run(async () => {
+      throwIfAborted(query.signal);
+      return this.#db
+        .collection(this.#collection)
+        .find(filter.value, { projection: { _id: 0, digest: 1, retrievedAt: 1, content: 1, format: 1, providerId: 1 } })
+        .sort({ retrievedAt: 1, digest: 1 })
+        .limit(query.limit)
+        .toArray();
+    }, query.signal).andThen((rows) => {
+      const docs: RawDocument[] = [];
+      for (const row of rows) {
+        const doc = toRawDocument(row as RawShape, this.#collection);
+        if (doc.isErr()) return err(doc.error);
+        docs.push(doc.value);
+      }
+      return ok(docs as readonly RawDocument[]);
+    });
+  }
+
+  /** Documents remaining after `query.after` (for progress and ETA). */
+  count(query: RawDocumentCountQuery): ResultAsync<number, BackfillError> {
+    const filter = this.#filter(query);
+    if (filter.isErr()) return errAsync(filter.error);
+    return this.#run(() => this.#db.collection(this.#collection).countDocuments(filter.value), query.signal);
+  }
+
+  /** Nothing to release: the caller owns the client. */
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,318 @@
+/**
+ * The statements store in MongoDB: claims as upserts on a unique
+ * `(documentDigest, vulnerabilityId, productKey)` index, one transaction per
+ * batch on a replica set, an idempotent write sequence on a standalone
+ * server.
+ *
+ * @module
+ */
+import type { AnyBulkWriteOperation, ClientSession, Db, MongoClient, WriteConcernSettings } from 'mongodb';
+import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
+import { BackfillError } from '../errors.js';
+import type { Logger } from '../_internals/logger.js';
+import type { StatementBatch, StatementBatchResult, StatementSink, StoredCheckpoint, VexClaim } from '../statements/ports.js';
+import {
+  DEFAULT_CHECKPOINTS_COLLECTION,
+  DEFAULT_DOCUMENTS_COLLECTION,
+  DEFAULT_FAILURES_COLLECTION,
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_RETRY_DELAY_MS,
+  DEFAULT_STATEMENTS_COLLECTION,
+  DEFAULT_TRANSACTIONS,
+  DEFAULT_WRITE_CONCERN,
+} from './defaults.js';
+import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
+import { MongoCheckpointStore, type MongoWriteScope } from './mongo-checkpoint-store.js';
+
+/** When {@link MongoStatementSink} wraps a batch in a multi-document transaction. */
+export type MongoTransactionMode = 'auto' | 'always' | 'never';
+
+/**
+ * Where {@link MongoStatementSink} writes.
+ *
+ * @example
+ * ```ts
+ * const config: MongoStatementSinkConfig = { db: client.db('vex'), statementsCollection: 'statements' };
+ * ```
+ */
+export interface MongoStatementSinkConfig {
+  /** The caller's database (`client.db('vex')`). */
+  readonly db: Db;
+  /** The client `db` came from; needed for transactions. @defaultValue `db.client` */
+  readonly client?: MongoClient;
+  /** @defaultValue {@link DEFAULT_STATEMENTS_COLLECTION} (`statements`) */
+  readonly statementsCollection?: string;
+  /** @defaultValue {@link DEFAULT_DOCUMENTS_COLLECTION} (`statement_documents`) */
+  readonly documentsCollection?: string;
+  /** @defaultValue {@link DEFAULT_CHECKPOINTS_COLLECTION} (`statement_backfill_checkpoints`) */
+  readonly checkpointsCollection?: string;
+  /** @defaultValue {@link DEFAULT_FAILURES_COLLECTION} (`statement_backfill_failures`) */
+  readonly failuresCollection?: string;
+  /**
+   * `auto`: a transaction per batch when the server is a replica set or a
+   * sharded cluster, the idempotent sequence on a standalone server.
+   * `always` fails on a standalone server instead; `never` skips transactions.
+   * @defaultValue {@link DEFAULT_TRANSACTIONS} (`auto`)
+   */
+  readonly transactions?: MongoTransactionMode;
+  /** @defaultValue {@link DEFAULT_WRITE_CONCERN} (`{ w: 'majority' }`) */
+  readonly writeConcern?: WriteConcernSettings;
+  /**
+   * Tries per write on network errors (standalone mode; transactions retry
+   * through the driver's `withTransaction`).
+   * @defaultValue {@link DEFAULT_MAX_ATTEMPTS} (3)
+   */
+  readonly maxAttempts?: number;
+  /** @defaultValue {@link DEFAULT_RETRY_DELAY_MS} (100) */
+  readonly retryDelayMs?: number;
+  readonly logger?: Logger;
+}
+
+interface ClaimDoc {
+  documentDigest: string;
+  vulnerabilityId: string;
+  productKey: string;
+  status: string;
+  justification: string | null;
+  statement: string | null;
+  issuedAt: Date | null;
+  format: string;
+  runId: string;
+  insertedAt: Date;
+}
+
+interface DocumentDoc {
+  _id: string;
+  format: string;
+  claims: number;
+  runId: string;
+  backfilledAt: Date;
+}
+
+function issuedAt(claim: VexClaim): Date | null {
+  if (claim.issuedAt === undefined) return null;
+  const d = new Date(claim.issuedAt);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+function claimUpsert(claim: VexClaim, runId: string, now: Date): AnyBulkWriteOperation<ClaimDoc> {
+  return {
+    updateOne: {
+      filter: { documentDigest: claim.documentDigest, vulnerabilityId: claim.vulnerabilityId, productKey: claim.productKey },
+      update: {
+        $set: {
+          status: claim.status,
+          justification: claim.justification ?? null,
+          statement: claim.statement ?? null,
+          issuedAt: issuedAt(claim),
+          format: claim.format,
+          runId,
+        },
+        $setOnInsert: { insertedAt: now },
+      },
+      upsert: true,
+    },
+  };
+}
+
+/**
+ * A {@link StatementSink} (and checkpoint store) over MongoDB (seed 004's
+ * `vex.statements`).
+ *
+ * - Claims live in a collection with a unique index on
+ *   `(documentDigest, vulnerabilityId, productKey)`, and are written as
+ *   upserts on that key, so writing a claim twice never duplicates it.
+ * - On a replica set (or sharded cluster), each batch is one transaction
+ *   with write concern `majority`: the claims, the backfilled-document
+ *   records, the failures and the checkpoint commit together or not at all.
+ *   Under `force`, a document's old claims are deleted and its new ones
+ *   upserted inside it, so readers see the old set or the new one.
+ * - On a standalone server there are no transactions. The batch is written
+ *   as a sequence in which every step can be repeated: (`force`: delete the
+ *   documents' claims), upsert the claims, upsert the document records,
+ *   upsert the failures, and last the checkpoint. A run cut short resumes
+ *   from the previous checkpoint and repeats the batch to the same final
+ *   state; meanwhile readers can see a forced document with no claims or
+ *   only some of them.
+ *
+ * `claimsWritten` counts claims upserted or matched, so a retried batch
+ * reports the same figure as one that went through first time.
+ *
+ * @example
+ * ```ts
+ * import { MongoClient } from 'mongodb';
+ * import { StatementBackfiller, defaultVexNormalizers } from '@stella/backfill-kit/statements';
+ * import { MongoRawDocumentSource, MongoStatementSink } from '@stella/backfill-kit/mongodb';
+ *
+ * const client = await MongoClient.connect(process.env.MONGO_URL!);
+ * const db = client.db('vex');
+ * const backfiller = new StatementBackfiller({ source: new MongoRawDocumentSource({ db }), sink: new MongoStatementSink({ db }), normalizers: defaultVexNormalizers });
+ * const summary = await backfiller.run({ force: true, maxDocuments: 2000 });
+ * ```
+ */
+export class MongoStatementSink implements StatementSink {
+  readonly #db: Db;
+  readonly #client: MongoClient | undefined;
+  readonly #statements: string;
+  readonly #documents: string;
+  readonly #mode: MongoTransactionMode;
+  readonly #writeConcern: WriteConcernSettings;
+  readonly #retry: MongoRetryOptions;
+  readonly #checkpoints: MongoCheckpointStore;
+  readonly #config: Result<void, BackfillError>;
+  #transactional: Promise<boolean> | undefined;
+
+  constructor(config: MongoStatementSinkConfig) {
+    this.#db = config.db;
+    this.#client = config.client ?? (config.db as { client?: MongoClient } | undefined)?.client;
+    this.#statements = config.statementsCollection ?? DEFAULT_STATEMENTS_COLLECTION;
+    this.#documents = config.documentsCollection ?? DEFAULT_DOCUMENTS_COLLECTION;
+    this.#mode = config.transactions ?? DEFAULT_TRANSACTIONS;
+    this.#writeConcern = config.writeConcern ?? DEFAULT_WRITE_CONCERN;
+    this.#retry = {
+      maxAttempts: config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      delayMs: config.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
+      ...(config.logger === undefined ? {} : { logger: config.logger }),
+    };
+    this.#checkpoints = new MongoCheckpointStore({
+      db: config.db,
+      ...(config.checkpointsCollection === undefined ? {} : { checkpointsCollection: config.checkpointsCollection }),
+      ...(config.failuresCollection === undefined ? {} : { failuresCollection: config.failuresCollection }),
+      writeConcern: this.#writeConcern,
+      maxAttempts: this.#retry.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      retryDelayMs: this.#retry.delayMs ?? DEFAULT_RETRY_DELAY_MS,
+      ...(config.logger === undefined ? {} : { logger: config.logger }),
+    });
+    this.#config =
+      this.#mode === 'auto' || this.#mode === 'always' || this.#mode === 'never'
+        ? ok(undefined)
+        : err(new BackfillError('INVALID_ARGUMENT', `transactions must be "auto", "always" or "never", not ${JSON.stringify(this.#mode)}.`));
+  }
+
+  #map(table: string) {
+    return (e: unknown): BackfillError => mongoErrorToBackfill(e, { table });
+  }
+
+  /** Creates the unique claim index, the `(vulnerabilityId, productKey)` lookup index and the failures index if missing. */
+  prepare(): ResultAsync<void, BackfillError> {
+    if (this.#config.isErr()) return errAsync(this.#config.error);
+    return ResultAsync.fromPromise(
+      withMongoRetry(async () => {
+        await this.#db.collection(this.#statements).createIndexes([
+          { key: { documentDigest: 1, vulnerabilityId: 1, productKey: 1 }, name: 'claim_key', unique: true },
+          { key: { vulnerabilityId: 1, productKey: 1 }, name: 'vulnerability_product' },
+        ]);
+      }, this.#retry),
+      this.#map(this.#statements),
+    ).andThen(() => this.#checkpoints.prepare());
+  }
+
+  /** Whether batches run in transactions: asks the server once (`hello`) in `auto` mode. */
+  usesTransactions(): ResultAsync<boolean, BackfillError> {
+    if (this.#config.isErr()) return errAsync(this.#config.error);
+    if (this.#mode === 'never') return ResultAsync.fromSafePromise(Promise.resolve(false));
+    this.#transactional ??= withMongoRetry(() => this.#db.command({ hello: 1 }), this.#retry).then((hello) => {
+      const supported = typeof hello.setName === 'string' || hello.msg === 'isdbgrid';
+      if (!supported && this.#mode === 'always') {
+        throw new BackfillError('INVALID_ARGUMENT', 'transactions: "always" needs a replica set or a sharded cluster; this server is standalone. Use "auto".');
+      }
+      if (supported && this.#client === undefined) {
+        throw new BackfillError('INVALID_ARGUMENT', 'transactions need the MongoClient: pass `client` along with `db`.');
+      }
+      return supported;
+    });
+    return ResultAsync.fromPromise(this.#transactional, (e) => {
+      this.#transactional = undefined;
+      return mongoErrorToBackfill(e, { table: this.#statements });
+    });
+  }
+
+  /** Of `digests`, those already recorded as backfilled. */
+  existingDigests(digests: readonly string[]): ResultAsync<ReadonlySet<string>, BackfillError> {
+    if (digests.length === 0) return ResultAsync.fromSafePromise(Promise.resolve(new Set<string>()));
+    return ResultAsync.fromPromise(
+      withMongoRetry(
+        () => this.#db.collection<DocumentDoc>(this.#documents).find({ _id: { $in: [...digests] } }, { projection: { _id: 1 } }).toArray(),
+        this.#retry,
+      ),
+      this.#map(this.#documents),
+    ).map((rows) => new Set(rows.map((r) => r._id)));
+  }
+
+  /** Writes the batch (claims, document records, failures, checkpoint): in one transaction when available. */
+  commitBatch(batch: StatementBatch): ResultAsync<StatementBatchResult, BackfillError> {
+    return this.usesTransactions().andThen((tx) =>
+      ResultAsync.fromPromise(tx ? this.#inTransaction(batch) : this.#sequence(batch), this.#map(this.#statements)),
+    );
+  }
+
+  async #inTransaction(batch: StatementBatch): Promise<StatementBatchResult> {
+    const session = this.#client!.startSession();
+    try {
+      let result: StatementBatchResult = { claimsWritten: 0 };
+      // withTransaction retries TransientTransactionError and unknown commit results itself.
+      await session.withTransaction(
+        async () => {
+          result = await this.#write(batch, { session }, (fn) => fn());
+        },
+        { writeConcern: this.#writeConcern, readConcern: { level: 'snapshot' }, readPreference: 'primary' },
+      );
+      return result;
+    } finally {
+      await session.endSession();
+    }
+  }
+
+  #sequence(batch: StatementBatch): Promise<StatementBatchResult> {
+    return this.#write(batch, {}, (fn, what) => withMongoRetry(fn, { ...this.#retry, what }));
+  }
+
+  /**
+   * The batch's writes, in commit-point order (checkpoint last). Every step
+   * is an upsert or a delete by key, so repeating it is harmless.
+   */
+  async #write(
+    batch: StatementBatch,
+    scope: MongoWriteScope,
+    step: <T>(fn: () => Promise<T>, what: string) => Promise<T>,
+  ): Promise<StatementBatchResult> {
+    const session: { session?: ClientSession } = scope.session === undefined ? {} : { session: scope.session };
+    const opts = scope.session === undefined ? { writeConcern: this.#writeConcern } : session;
+    const digests = batch.documents.map((d) => d.digest);
+    const now = new Date();
+    let claimsWritten = 0;
+    if (digests.length > 0) {
+      const statements = this.#db.collection<ClaimDoc>(this.#statements);
+      if (batch.force) await step(() => statements.deleteMany({ documentDigest: { $in: digests } }, opts), 'delete replaced claims');
+      const claims = batch.documents.flatMap((d) => d.claims);
+      if (claims.length > 0) {
+        const r = await step(() => statements.bulkWrite(claims.map((c) => claimUpsert(c, batch.runId, now)), { ordered: false, ...opts }), 'upsert claims');
+        claimsWritten = r.upsertedCount + r.matchedCount;
+      }
+      await step(
+        () =>
+          this.#db.collection<DocumentDoc>(this.#documents).bulkWrite(
+            batch.documents.map((d) => ({
+              updateOne: {
+                filter: { _id: d.digest },
+                update: { $set: { format: d.format, claims: d.claims.length, runId: batch.runId, backfilledAt: now } },
+                upsert: true,
+              },
+            })),
+            { ordered: false, ...opts },
+          ),
+        'record backfilled documents',
+      );
+    }
+    await step(() => this.#checkpoints.save(batch.runId, batch.failures, batch.checkpoint, scope), 'save checkpoint');
+    return { claimsWritten };
+  }
+
+  /** The run's checkpoint with all of its recorded failures, or `null`. */
+  loadCheckpoint(runId: string): ResultAsync<StoredCheckpoint | null, BackfillError> {
+    return this.#checkpoints.loadCheckpoint(runId);
+  }
+
+  /** Nothing to release: the caller owns the client. */
+  async close(): Promise<void> {}
+}
