@@ -7,7 +7,7 @@
  */
 import { BackfillError } from '../errors.js';
 import type { PgClientLike, PgQueryResult } from '../_internals/pg.js';
-import { quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
+import { quoteIdent, quoteLiteral, type QualifiedName } from '../_internals/sql-identifier.js';
 import { addIntervals, parsePartitionSuffix, type PartitionColumnType, type PartitionInterval } from './interval.js';
 import type { PartitionInfo } from './types.js';
 
@@ -41,7 +41,13 @@ const epochOf = (i: 1 | 2): string => `CASE p.key_type
       WHEN 'timestamp' THEN extract(epoch FROM b.m[${i}]::timestamp)
       WHEN 'timestamptz' THEN extract(epoch FROM b.m[${i}]::timestamptz) END::float8`;
 
-const LIST_SQL = `
+// Pinned for this statement only (SET LOCAL in the same implicit transaction),
+// so the printed bounds are ISO with numeric offsets: under DateStyle SQL a
+// zone prints as an abbreviation ("IST") that reads back as another zone.
+// lock_timeout too: sizing a partition needs a lock that a running DDL may hold.
+const pins = (lockTimeoutMs: number): string => `SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY'; SET LOCAL lock_timeout = '${lockTimeoutMs}ms'`;
+
+const listSql = (parent: QualifiedName, lockTimeoutMs: number): string => `${pins(lockTimeoutMs)};
 WITH p AS (
   SELECT c.oid, c.relkind::text AS parent_kind, pt.partstrat::text AS strategy, pt.partnatts::int AS key_count,
          a.attname::text AS key_column, t.typname::text AS key_type
@@ -50,7 +56,7 @@ WITH p AS (
   LEFT JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = c.oid
   LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = pt.partattrs[0]
   LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-  WHERE n.nspname = $1 AND c.relname = $2
+  WHERE n.nspname = ${quoteLiteral(parent.schema)} AND c.relname = ${quoteLiteral(parent.name)}
 )
 SELECT p.parent_kind, p.strategy, p.key_count, p.key_column, p.key_type,
        k.schema, k.name, k.bound, k.from_epoch, k.to_epoch, k.estimated_rows, k.size_bytes, k.detach_pending
@@ -93,8 +99,10 @@ const toDate = (epoch: number | null): Date | null => (epoch === null || !Number
  * Reads the parent and all its partitions in one round trip, and checks that
  * the parent is range-partitioned on `column` of a supported type.
  */
-export async function readSnapshot(client: PgClientLike, parent: QualifiedName, column: string, interval: PartitionInterval): Promise<Snapshot> {
-  const { rows } = (await client.query(LIST_SQL, [parent.schema, parent.name])) as PgQueryResult<Row>;
+export async function readSnapshot(client: PgClientLike, parent: QualifiedName, column: string, interval: PartitionInterval, lockTimeoutMs: number): Promise<Snapshot> {
+  // One round trip: the pins and the query go as one simple-protocol string.
+  const results = (await client.query(listSql(parent, lockTimeoutMs))) as PgQueryResult<Row>[];
+  const rows = results[results.length - 1]?.rows ?? [];
   const head = rows[0];
   const context = { table: `${parent.schema}.${parent.name}` };
   if (head === undefined) throw new BackfillError('TABLE_NOT_FOUND', `${context.table} does not exist. Create it (createParent) or check the name.`, { context });

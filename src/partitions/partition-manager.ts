@@ -168,7 +168,7 @@ export class PartitionManager {
    * ```
    */
   list(): Ok<PartitionInfo[]> {
-    return this.#run('list', async (client) => [...(await readSnapshot(client, this.#parent, this.#column, this.#interval)).partitions]);
+    return this.#run('list', async (client) => [...(await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs)).partitions]);
   }
 
   /**
@@ -193,7 +193,7 @@ export class PartitionManager {
       const first = addIntervals(current, this.#interval, -behind);
       const last = addIntervals(current, this.#interval, ahead);
       return withAdvisoryLock(client, this.#parent, this.#advisoryLockTimeoutMs, async () => {
-        const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval);
+        const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs);
         const { todo, existing } = this.#plan(snap, first, last);
         const created: CreatedPartition[] = [];
         let columns: string | undefined;
@@ -326,9 +326,9 @@ export class PartitionManager {
           })),
         ignored: snap.partitions.filter((p) => !p.managed).map((p) => ({ name: p.name, reason: p.reason ?? '' })),
       });
-      if (dryRun) return plan(await readSnapshot(client, this.#parent, this.#column, this.#interval), false);
+      if (dryRun) return plan(await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs), false);
       return withAdvisoryLock(client, this.#parent, this.#advisoryLockTimeoutMs, async () => {
-        const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval);
+        const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs);
         const report = plan(snap, false);
         const candidates: RetentionCandidate[] = [...report.candidates];
         const logger = options.logger ?? this.#logger;
@@ -394,7 +394,7 @@ export class PartitionManager {
     }
     const slot = this.#slot(start);
     return this.#run('attach', async (client) => {
-      const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval);
+      const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs);
       const context = { partition: slot.name };
       const same = snap.partitions.find((p) => p.schema === target.schema && p.name === target.name);
       if (same?.managed) return { ...slot, alreadyAttached: true, rowsMovedFromDefault: 0, indexesCreated: [] };
@@ -404,6 +404,7 @@ export class PartitionManager {
         throw new BackfillError('PARTITION_OVERLAP', `${slot.name} would overlap partition ${overlap.name} (${overlap.bound}); detach or drop it first.`, { context: { ...context, overlaps: overlap.name } });
       }
       const info = await this.#tableInfo(client, target);
+      if (info.isPartition) throw invalid(`${target.schema}.${target.name} is already a partition of another table; detach it first.`, context);
       const range = this.#range(slot, snap.keyType);
       await this.#refuseOutOfRange(client, target, slot, range.where, info.key);
       await runDdl(
@@ -435,7 +436,7 @@ export class PartitionManager {
     });
   }
 
-  async #tableInfo(client: PgClientLike, t: QualifiedName): Promise<{ key: string[]; indexes: string[] }> {
+  async #tableInfo(client: PgClientLike, t: QualifiedName): Promise<{ isPartition: boolean; key: string[]; indexes: string[] }> {
     const { rows } = (await client.query(
       `SELECT c.relkind::text AS kind, c.relispartition AS is_partition,
         (SELECT pg_catalog.array_agg(a.attname::text ORDER BY k.ord)
@@ -454,8 +455,7 @@ export class PartitionManager {
     const context = { partition: t.name };
     if (row === undefined) throw new BackfillError('TABLE_NOT_FOUND', `${t.schema}.${t.name} does not exist; restore it from backup first.`, { context });
     if (row.kind !== 'r') throw invalid(`${t.schema}.${t.name} is not a plain table (relkind ${row.kind}).`, context);
-    if (row.is_partition) throw invalid(`${t.schema}.${t.name} is already a partition of another table; detach it first.`, context);
-    return { key: row.key ?? [], indexes: row.indexes ?? [] };
+    return { isPartition: row.is_partition, key: row.key ?? [], indexes: row.indexes ?? [] };
   }
 
   async #refuseOutOfRange(client: PgClientLike, t: QualifiedName, slot: PartitionSlot, where: string, key: string[]): Promise<void> {
@@ -492,7 +492,7 @@ export class PartitionManager {
     const reindex = options.reindex ?? false;
     if (!vacuum && !analyze && !reindex) return errAsync(invalid('maintain needs at least one of vacuum, analyze or reindex.'));
     return this.#run('maintain', async (client) => {
-      const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval);
+      const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs);
       const part = snap.partitions.find((p) => p.schema === target.schema && p.name === target.name);
       if (part === undefined) {
         throw new BackfillError('TABLE_NOT_FOUND', `${target.schema}.${target.name} is not a partition of ${this.#parent.schema}.${this.#parent.name}; maintain works on one partition at a time.`, {

@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { PartitionManager } from '../../../src/partitions/index.js';
+import type { PgClientLike } from '../../../src/_internals/pg.js';
+import { createSeedShapedTable, holdLock } from './fixtures.js';
+
+let db: TestDatabase;
+const NOW = new Date('2026-11-15T00:00:00Z');
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await createSeedShapedTable(db);
+  (await new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW }).ensure({ behind: 3 }))._unsafeUnwrap();
+  await db.query(`CREATE TABLE scanner.artifact_boms_default PARTITION OF scanner.artifact_boms DEFAULT;
+    CREATE TABLE scanner.artifact_boms_2026_13 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2030-01-01 00:00:00+00') TO ('2030-02-01 00:00:00+00');
+    INSERT INTO scanner.artifact_boms SELECT 'b' || g, md5(g::text), null, timestamptz '2026-11-01 00:00:00+00' + (g || ' minutes')::interval FROM generate_series(1, 5000) g;`);
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+/** A pg.Client wrapper that counts round trips. */
+function counting(client: pg.Client): { source: PgClientLike; count: () => number } {
+  let n = 0;
+  return {
+    source: {
+      query: (...args: unknown[]) => {
+        n++;
+        return (client.query as (...a: unknown[]) => unknown)(...args);
+      },
+    },
+    count: () => n,
+  };
+}
+
+describe('list', () => {
+  it('answers in one query, with UTC bounds whatever the session TimeZone and DateStyle', async () => {
+    const client = new pg.Client({ connectionString: db.url, options: '-c TimeZone=Asia/Kolkata -c DateStyle=SQL,DMY' });
+    await client.connect();
+    try {
+      const c = counting(client);
+      const list = (await new PartitionManager({ pg: c.source, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW }).list())._unsafeUnwrap();
+      expect(c.count()).toBe(1);
+      expect(list.map((p) => [p.name, p.from?.toISOString() ?? null, p.managed])).toEqual([
+        ['artifact_boms_2026_08', '2026-08-01T00:00:00.000Z', true],
+        ['artifact_boms_2026_09', '2026-09-01T00:00:00.000Z', true],
+        ['artifact_boms_2026_10', '2026-10-01T00:00:00.000Z', true],
+        ['artifact_boms_2026_11', '2026-11-01T00:00:00.000Z', true],
+        ['artifact_boms_2026_12', '2026-12-01T00:00:00.000Z', true],
+        ['artifact_boms_2026_13', '2030-01-01T00:00:00.000Z', false],
+        ['artifact_boms_default', null, false],
+      ]);
+      const nov = list.find((p) => p.name === 'artifact_boms_2026_11')!;
+      expect(nov.to?.toISOString()).toBe('2026-12-01T00:00:00.000Z');
+      expect(nov.sizeBytes).toBeGreaterThan(0);
+      expect(list.find((p) => p.isDefault)?.reason).toMatch(/default/);
+      expect(list.find((p) => p.name.endsWith('_13'))?.reason).toMatch(/name/);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('times out instead of hanging while DDL holds a partition', async () => {
+    const lock = await holdLock(db.url, 'scanner.artifact_boms_2026_09', 'ACCESS EXCLUSIVE');
+    try {
+      const t0 = Date.now();
+      const r = await new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', lockTimeoutMs: 150 }).list();
+      expect(r._unsafeUnwrapErr().code).toBe('LOCK_TIMEOUT');
+      expect(Date.now() - t0).toBeLessThan(5_000);
+    } finally {
+      await lock.release();
+    }
+  });
+});
+
+describe('maintain', () => {
+  it('vacuums, analyses and reindexes one partition and no other', async () => {
+    const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW });
+    const r = (await m.maintain('artifact_boms_2026_11', { vacuum: true, analyze: true, reindex: true }))._unsafeUnwrap();
+    expect(r.steps.map((s) => s.sql)).toEqual(['VACUUM (ANALYZE) "scanner"."artifact_boms_2026_11"', 'REINDEX TABLE CONCURRENTLY "scanner"."artifact_boms_2026_11"']);
+    await db.query('SELECT pg_stat_clear_snapshot()');
+    const stats = await db.query<{ relname: string; vacuumed: boolean; analyzed: boolean }>(
+      "SELECT relname, last_vacuum IS NOT NULL AS vacuumed, last_analyze IS NOT NULL AS analyzed FROM pg_stat_user_tables WHERE schemaname = 'scanner' AND relname LIKE 'artifact_boms_2026_%' ORDER BY relname",
+    );
+    expect(stats.filter((s) => s.vacuumed || s.analyzed).map((s) => s.relname)).toEqual(['artifact_boms_2026_11']);
+    const nov = (await m.list())._unsafeUnwrap().find((p) => p.name === 'artifact_boms_2026_11');
+    expect(nov?.estimatedRows).toBe(5000);
+  });
+
+  it('refuses the parent, unknown tables and an empty step list', async () => {
+    const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at' });
+    expect((await m.maintain('artifact_boms'))._unsafeUnwrapErr().code).toBe('TABLE_NOT_FOUND');
+    expect((await m.maintain('artifact_boms_1999_01'))._unsafeUnwrapErr().code).toBe('TABLE_NOT_FOUND');
+    expect((await m.maintain('artifact_boms_2026_11', { vacuum: false, analyze: false }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('times out instead of hanging, and restores the session lock_timeout', async () => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    await client.query("SET lock_timeout = '42s'");
+    // An open writer: reads go on, but a plain REINDEX needs a SHARE lock.
+    const lock = await holdLock(db.url, 'scanner.artifact_boms_2026_10', 'ROW EXCLUSIVE');
+    try {
+      const m = new PartitionManager({ pg: client, table: 'scanner.artifact_boms', column: 'inserted_at', lockTimeoutMs: 150 });
+      const r = await m.maintain('artifact_boms_2026_10', { vacuum: false, analyze: false, reindex: true, concurrently: false });
+      expect(r._unsafeUnwrapErr().code).toBe('LOCK_TIMEOUT');
+      expect(r._unsafeUnwrapErr().message).toContain('maintain');
+      expect((await client.query('SHOW lock_timeout')).rows[0]).toEqual({ lock_timeout: '42s' });
+    } finally {
+      await lock.release();
+      await client.end();
+    }
+  });
+});

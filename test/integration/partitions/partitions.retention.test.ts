@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { PartitionManager } from '../../../src/partitions/index.js';
+import { catalogBounds, createSeedShapedTable, holdLock } from './fixtures.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+const NOW = new Date('2026-11-15T08:00:00Z');
+const manager = (extra: Partial<ConstructorParameters<typeof PartitionManager>[0]> = {}): PartitionManager =>
+  new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW, ...extra });
+
+/** Every table in the schema with its oid and row count: what "changed nothing" is checked against. */
+async function fingerprint(): Promise<string> {
+  const tables = await db.query<{ name: string; oid: number; part: boolean }>(
+    "SELECT c.relname AS name, c.oid::int AS oid, c.relispartition AS part FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'scanner' AND c.relkind IN ('r', 'p') ORDER BY 1",
+  );
+  const out: string[] = [];
+  for (const t of tables) {
+    const [c] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM scanner."${t.name}"`);
+    out.push(`${t.name}:${t.oid}:${t.part}:${c?.n}`);
+  }
+  return out.join('\n');
+}
+
+beforeEach(async () => {
+  await db.query('DROP SCHEMA IF EXISTS scanner CASCADE');
+  await createSeedShapedTable(db);
+  // 2025-01 … 2026-12: 24 managed months.
+  (await manager().ensure({ behind: 22, ahead: 1 }))._unsafeUnwrap();
+  await db.query(`INSERT INTO scanner.artifact_boms (build_id, canonical_bom_sha256, inserted_at)
+    SELECT 'b' || g, md5(g::text), timestamptz '2025-01-01 00:00:00+00' + (g || ' hours')::interval FROM generate_series(0, 16000) g`);
+  // Look-alikes: a plain backup table, a partition with an impossible month, one whose bounds contradict its name.
+  await db.query(`
+    CREATE TABLE scanner.artifact_boms_backup (LIKE scanner.artifact_boms);
+    INSERT INTO scanner.artifact_boms_backup SELECT * FROM scanner.artifact_boms_2025_01;
+    CREATE TABLE scanner.artifact_boms_2024_13 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2023-01-01 00:00:00+00') TO ('2023-02-01 00:00:00+00');
+    CREATE TABLE scanner.artifact_boms_2024_06 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2024-06-01 00:00:00+00') TO ('2024-06-15 00:00:00+00');
+    INSERT INTO scanner.artifact_boms VALUES ('lookalike-1', 'x', null, '2023-01-05 00:00:00+00'), ('lookalike-2', 'x', null, '2024-06-05 00:00:00+00');
+    ANALYZE scanner.artifact_boms;`);
+});
+
+describe('retention', () => {
+  it('dry run (the default) plans with bounds, row estimates and sizes, and changes nothing', async () => {
+    const before = await fingerprint();
+    const plan = (await manager().retention({ keep: 12 }))._unsafeUnwrap();
+    expect(plan.dryRun).toBe(true);
+    expect(plan.cutoff.toISOString()).toBe('2025-11-01T00:00:00.000Z');
+    expect(plan.candidates.map((c) => c.name)).toEqual(Array.from({ length: 10 }, (_, i) => `artifact_boms_2025_${String(i + 1).padStart(2, '0')}`));
+    for (const c of plan.candidates) {
+      expect(c.to.getTime()).toBeLessThanOrEqual(plan.cutoff.getTime());
+      expect(c.done).toBe(false);
+      expect(c.sizeBytes).toBeGreaterThan(0);
+      expect(c.estimatedRows).toBeGreaterThan(600);
+    }
+    expect(plan.ignored.map((i) => i.name).sort()).toEqual(['artifact_boms_2024_06', 'artifact_boms_2024_13']);
+    expect(await fingerprint()).toBe(before);
+  });
+
+  it('drops only expired managed partitions and never a look-alike or an in-window one', async () => {
+    const [{ kept } = { kept: 0 }] = await db.query<{ kept: number }>("SELECT count(*)::int AS kept FROM scanner.artifact_boms WHERE inserted_at >= '2025-11-01 00:00:00+00'");
+    const r = (await manager().retention({ keep: 12, dryRun: false }))._unsafeUnwrap();
+    expect(r.candidates.every((c) => c.done)).toBe(true);
+    const names = [...(await catalogBounds(db, 'scanner', 'artifact_boms')).keys()];
+    expect(names).toContain('artifact_boms_2024_13');
+    expect(names).toContain('artifact_boms_2024_06');
+    expect(names).toContain('artifact_boms_2025_11');
+    expect(names.filter((n) => /^artifact_boms_2025_(0\d|10)$/.test(n))).toEqual([]);
+    const [after] = await db.query<{ kept: number; look: number; backup: number }>(`SELECT
+      (SELECT count(*)::int FROM scanner.artifact_boms WHERE inserted_at >= '2025-11-01 00:00:00+00') AS kept,
+      (SELECT count(*)::int FROM scanner.artifact_boms WHERE build_id LIKE 'lookalike-%') AS look,
+      (SELECT count(*)::int FROM scanner.artifact_boms_backup) AS backup`);
+    expect(after).toEqual({ kept, look: 2, backup: 744 });
+    // A second run finds nothing more to do.
+    expect((await manager().retention({ keep: 12, dryRun: false }))._unsafeUnwrap().candidates).toEqual([]);
+  });
+
+  it('detach keeps the tables, CONCURRENTLY when allowed', async () => {
+    const r = (await manager().retention({ keep: 20, dryRun: false, mode: 'detach', concurrently: true }))._unsafeUnwrap();
+    expect(r.candidates.map((c) => [c.name, c.action, c.concurrently, c.done])).toEqual([
+      ['artifact_boms_2025_01', 'detach', true, true],
+      ['artifact_boms_2025_02', 'detach', true, true],
+    ]);
+    const rows = await db.query<{ part: boolean; n: number }>("SELECT c.relispartition AS part, (SELECT count(*)::int FROM scanner.artifact_boms_2025_01) AS n FROM pg_class c WHERE c.oid = 'scanner.artifact_boms_2025_01'::regclass");
+    expect(rows[0]).toEqual({ part: false, n: 744 });
+  });
+
+  it('falls back to a plain detach when a default partition forbids CONCURRENTLY', async () => {
+    await db.query('CREATE TABLE scanner.artifact_boms_default PARTITION OF scanner.artifact_boms DEFAULT');
+    const r = (await manager().retention({ keep: 21, dryRun: false, mode: 'detach', concurrently: true }))._unsafeUnwrap();
+    expect(r.candidates.map((c) => [c.name, c.concurrently, c.done])).toEqual([['artifact_boms_2025_01', false, true]]);
+    expect(r.ignored.map((i) => i.name)).toContain('artifact_boms_default');
+  });
+
+  it('returns LOCK_TIMEOUT with the partial report when the table is busy', async () => {
+    const lock = await holdLock(db.url, 'scanner.artifact_boms', 'ACCESS SHARE');
+    try {
+      const r = await manager({ lockTimeoutMs: 150 }).retention({ keep: 12, dryRun: false });
+      const e = r._unsafeUnwrapErr();
+      expect(e.code).toBe('LOCK_TIMEOUT');
+      expect(e.context.partition).toBe('artifact_boms_2025_01');
+      expect((e.context.partial as { candidates: unknown[] }).candidates).toHaveLength(10);
+    } finally {
+      await lock.release();
+    }
+    expect((await catalogBounds(db, 'scanner', 'artifact_boms')).has('artifact_boms_2025_01')).toBe(true);
+  });
+
+  it('validates its options', async () => {
+    expect((await manager().retention({ keep: -1 }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect((await manager().retention({ keep: 1.5 }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect((await manager().retention({ mode: 'truncate' as 'drop' }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+  });
+});
