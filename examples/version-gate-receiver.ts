@@ -1,0 +1,67 @@
+// Replaces the seed 003 receiver step "gate.check() before ingest": the
+// hand-written version_gate.py plus the X-…-Code-Commit check in the PUT
+// handler and the [version_gate] config section.
+//
+// A tiny upload receiver that accepts PUTs only from hosts running one of
+// the last VERSION_GATE_WINDOW commits of VERSION_GATE_REPO.
+//
+//   VERSION_GATE_REPO=. npx tsx examples/version-gate-receiver.ts
+//   curl -X PUT --data-binary @episode.tar.zst \
+//     -H "x-code-commit: $(git rev-parse HEAD)" http://127.0.0.1:8080/episodes/host-1/ep-1
+//
+// Environment: VERSION_GATE_REPO (default .), VERSION_GATE_WINDOW (100),
+// VERSION_GATE_ENABLED (set to 0 for the emergency "disable and collect"
+// switch), VERSION_GATE_REMEDIATION (newline-separated shell lines),
+// HOST (127.0.0.1), PORT (8080).
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { acceptedCommit, VersionGate } from '../src/version-gate/index.js';
+
+const gate = new VersionGate({
+  repoPath: process.env.VERSION_GATE_REPO ?? '.',
+  window: Number(process.env.VERSION_GATE_WINDOW ?? 100),
+  enabled: !['0', 'false', 'no'].includes((process.env.VERSION_GATE_ENABLED ?? 'true').toLowerCase()),
+  remediation: process.env.VERSION_GATE_REMEDIATION ?? [
+    'cd /srv/lab-agent && sudo -u lab git pull --ff-only origin main',
+    'sudo systemctl restart lab-agent',
+  ],
+  logger: console,
+});
+
+// Fail loudly at startup, but keep serving: until git works the gate answers
+// 503 (retryable), never a blind accept.
+const loaded = await gate.ready();
+if (loaded.isErr()) console.error(`version gate: ${loaded.error.message}`);
+else console.log(`version gate: head ${loaded.value.headCommit ?? '(disabled)'}, ${loaded.value.size} recent commits`);
+
+function ingest(req: IncomingMessage, res: ServerResponse): void {
+  let bytes = 0;
+  req.on('data', (chunk: Buffer) => (bytes += chunk.length));
+  req.on('end', () => {
+    // Stamp the normalised commit on what gets stored (here: just echo it).
+    const commit = acceptedCommit(req)?.commit ?? null;
+    res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ path: req.url, bytes, commit }));
+  });
+}
+
+const gated = gate.middleware();
+const server = createServer((req, res) => {
+  if (req.method === 'GET' && req.url === '/healthz') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(gate.status()));
+    return;
+  }
+  if (req.method !== 'PUT' || !req.url?.startsWith('/episodes/')) {
+    res.writeHead(404).end();
+    return;
+  }
+  gated(req, res, () => ingest(req, res));
+});
+
+server.listen(Number(process.env.PORT ?? 8080), process.env.HOST ?? '127.0.0.1', () => {
+  const { address, port } = server.address() as AddressInfo;
+  console.log(`receiver listening on http://${address}:${port}`);
+});
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => server.close(() => void gate.close()));
+}
