@@ -1,0 +1,141 @@
+import { BSON } from 'mongodb';
+import { describe, expect, it } from 'vitest';
+import { BatchAccumulator, checkDocumentSize, rebatch, splitBatches, validateBatchLimits } from '../../../src/mongodb/batching.js';
+import { DEFAULT_MAX_BSON_OBJECT_SIZE } from '../../../src/mongodb/defaults.js';
+
+/** A tiny deterministic PRNG, so the randomized cases replay exactly. */
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+describe('splitBatches', () => {
+  it('closes a batch at the count limit', () => {
+    expect([...splitBatches([1, 1, 1, 1, 1], (n) => n, { maxCount: 2, maxBytes: 1000 })]).toEqual([[1, 1], [1, 1], [1]]);
+  });
+
+  it('closes a batch at the byte limit, and an item at exactly the limit still fits', () => {
+    expect([...splitBatches([4, 6, 1, 9, 1], (n) => n, { maxCount: 100, maxBytes: 10 })]).toEqual([[4, 6], [1, 9], [1]]);
+  });
+
+  it('sends an item larger than maxBytes on its own, never an empty batch', () => {
+    expect([...splitBatches([5, 5, 5, 20, 1], (n) => n, { maxCount: 10, maxBytes: 10 })]).toEqual([[5, 5], [5], [20], [1]]);
+    expect([...splitBatches([], (n: number) => n, { maxCount: 1, maxBytes: 1 })]).toEqual([]);
+  });
+
+  it('keeps order and loses nothing, and every batch respects both limits (randomized)', () => {
+    const rnd = lcg(9);
+    for (let round = 0; round < 100; round += 1) {
+      const items = Array.from({ length: Math.floor(rnd() * 300) }, (_, i) => ({ i, bytes: 1 + Math.floor(rnd() * 500) }));
+      const limits = { maxCount: 1 + Math.floor(rnd() * 50), maxBytes: 1 + Math.floor(rnd() * 3000) };
+      const batches = [...splitBatches(items, (x) => x.bytes, limits)];
+      expect(batches.flat().map((x) => x.i)).toEqual(items.map((x) => x.i));
+      for (const [k, b] of batches.entries()) {
+        expect(b.length).toBeGreaterThan(0);
+        expect(b.length).toBeLessThanOrEqual(limits.maxCount);
+        const bytes = b.reduce((n, x) => n + x.bytes, 0);
+        if (b.length > 1) expect(bytes).toBeLessThanOrEqual(limits.maxBytes);
+        // Greedy: the next batch's first item would not have fitted into this one.
+        const next = batches[k + 1]?.[0];
+        if (next !== undefined) expect(b.length === limits.maxCount || bytes + next.bytes > limits.maxBytes).toBe(true);
+      }
+    }
+  });
+});
+
+describe('rebatch', () => {
+  it('re-cuts incoming chunks of any size into bounded batches', async () => {
+    async function* chunks(): AsyncGenerator<number[]> {
+      yield [1, 2, 3, 4, 5, 6, 7];
+      yield [];
+      yield [8];
+      yield [9, 10];
+    }
+    const out: number[][] = [];
+    for await (const b of rebatch(chunks(), () => 1, { maxCount: 3, maxBytes: 100 })) out.push(b);
+    expect(out).toEqual([[1, 2, 3], [4, 5, 6], [7, 8, 9], [10]]);
+  });
+
+  it('pulls lazily and closes the source when the consumer stops', async () => {
+    let pulled = 0;
+    let closed = false;
+    async function* chunks(): AsyncGenerator<number[]> {
+      try {
+        for (;;) {
+          pulled += 1;
+          yield [1, 1, 1];
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    for await (const b of rebatch(chunks(), () => 1, { maxCount: 2, maxBytes: 100 })) {
+      expect(b).toEqual([1, 1]);
+      break;
+    }
+    expect(pulled).toBe(1);
+    expect(closed).toBe(true);
+  });
+});
+
+describe('BatchAccumulator and validateBatchLimits', () => {
+  it('hands back the full batch before the item that does not fit', () => {
+    const acc = new BatchAccumulator<string>({ maxCount: 2, maxBytes: 100 });
+    expect(acc.add('a', 10)).toBeUndefined();
+    expect(acc.add('b', 10)).toBeUndefined();
+    expect(acc.add('c', 10)).toEqual(['a', 'b']);
+    expect(acc.flush()).toEqual(['c']);
+    expect(acc.flush()).toBeUndefined();
+  });
+
+  it.each([
+    [{ maxCount: 0, maxBytes: 10 }, 'batchSize'],
+    [{ maxCount: 1.5, maxBytes: 10 }, 'batchSize'],
+    [{ maxCount: 10, maxBytes: 0 }, 'batchBytes'],
+    [{ maxCount: 10, maxBytes: Number.NaN }, 'batchBytes'],
+  ])('rejects %o naming %s', (limits, name) => {
+    const r = validateBatchLimits(limits);
+    expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
+    expect(r.isErr() && r.error.message).toContain(name);
+  });
+});
+
+describe('checkDocumentSize (the driver’s BSON calculator)', () => {
+  it('agrees with the length of the serialized bytes', () => {
+    const doc = { _id: new BSON.ObjectId('65a1f0c2e4b0a1b2c3d4e5f6'), s: 'héllo', n: new BSON.Int32(7), d: new Date(0), a: [1, 'x', { y: null }] };
+    const size = checkDocumentSize(doc, BSON, DEFAULT_MAX_BSON_OBJECT_SIZE);
+    expect(size._unsafeUnwrap()).toBe(BSON.serialize(doc).length);
+  });
+
+  it('accepts a document of exactly the limit and rejects one byte more, naming table, member, line and id', () => {
+    const base = { _id: 'big', s: '' };
+    const overhead = BSON.calculateObjectSize(base);
+    const limit = 1024;
+    const exact = { _id: 'big', s: 'x'.repeat(limit - overhead) };
+    expect(BSON.serialize(exact).length).toBe(limit);
+    expect(checkDocumentSize(exact, BSON, limit)._unsafeUnwrap()).toBe(limit);
+    const over = { _id: 'big', s: 'x'.repeat(limit - overhead + 1) };
+    const r = checkDocumentSize(over, BSON, limit, { table: 'linksets_raw', member: 'linksets.ndjson', line: 41, id: 'big' });
+    expect(r.isErr()).toBe(true);
+    const e = r._unsafeUnwrapErr();
+    expect(e.code).toBe('DOCUMENT_TOO_LARGE');
+    expect(e.message).toBe('linksets_raw, linksets.ndjson line 41: record "big" is 1025 bytes as BSON, over MongoDB\'s 1024-byte document limit; shrink it.');
+    expect(e.context).toMatchObject({ table: 'linksets_raw', line: 41, id: 'big', bytes: 1025, limit: 1024 });
+  });
+
+  it('rejects a 17 MiB record against the real 16 MiB limit', () => {
+    const doc = { _id: 'huge', blob: 'z'.repeat(17 * 1024 * 1024) };
+    const r = checkDocumentSize(doc, BSON, DEFAULT_MAX_BSON_OBJECT_SIZE, { id: 'huge' });
+    expect(r._unsafeUnwrapErr().code).toBe('DOCUMENT_TOO_LARGE');
+    expect(DEFAULT_MAX_BSON_OBJECT_SIZE).toBe(16_777_216);
+  });
+
+  it('counts UTF-8 bytes, not UTF-16 units', () => {
+    const ascii = checkDocumentSize({ s: 'aaaa' }, BSON, 100)._unsafeUnwrap();
+    const multi = checkDocumentSize({ s: '€€€€' }, BSON, 100)._unsafeUnwrap();
+    expect(multi - ascii).toBe(8); // '€' is 3 bytes in UTF-8, 1 code unit
+  });
+});
