@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path';
 import { BackfillError } from '../errors.js';
-import { DEFAULT_WINDOW, MAX_WINDOW, VersionGate } from '../version-gate/index.js';
+import { DEFAULT_GATE_WINDOW, MAX_GATE_WINDOW, VersionGate } from '../version-gate/index.js';
 import { failed, intFlag, orThrow, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
 
@@ -22,7 +22,7 @@ const check: CommandSpec = {
   replaces: "the receiver's X-Cis490-Code-Commit check (receiver/version_gate.py, seed 003), run by hand before shipping",
   flags: {
     repo: { type: 'string', value: '<dir>', description: 'The git clone whose newest commits are accepted.', default: '.' },
-    window: { type: 'string', value: '<n>', description: `How many of the newest commits are accepted (1 to ${MAX_WINDOW}).`, default: String(DEFAULT_WINDOW) },
+    window: { type: 'string', value: '<n>', description: `How many of the newest commits are accepted (1 to ${MAX_GATE_WINDOW}).`, default: String(DEFAULT_GATE_WINDOW) },
     remediation: {
       type: 'string',
       value: '<text>',
@@ -33,7 +33,7 @@ const check: CommandSpec = {
   },
   examples: ['backfill-kit gate check "$(git -C /opt/cis490 rev-parse HEAD)" --repo /home/max/cis490 --window 100'],
   async run(ctx) {
-    const window = orThrow(intFlag(ctx.flags, 'window', 1, MAX_WINDOW)) ?? DEFAULT_WINDOW;
+    const window = orThrow(intFlag(ctx.flags, 'window', 1, MAX_GATE_WINDOW)) ?? DEFAULT_GATE_WINDOW;
     const remediation = ctx.flags['remediation'];
     const gate = VersionGate.create({
       repoPath: resolve(ctx.cwd, stringFlag(ctx.flags, 'repo') ?? '.'),
