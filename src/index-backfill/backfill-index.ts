@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises';
 import { err, ok, ResultAsync, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger } from '../_internals/logger.js';
@@ -120,16 +119,11 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
         failure ??= toBackfillError(e, 'IO_ERROR', { path: index });
       }));
 
-    const scanOne = async (episode: EpisodeEntry): Promise<Slot> => {
-      const info = await stat(episode.path).catch((e: unknown) => toBackfillError(e, 'IO_ERROR', { path: episode.path }));
-      if (info instanceof BackfillError || !info.isFile()) {
-        const why = info instanceof BackfillError ? info.message : 'not a regular file';
-        return { row: undefined, warning: { code: 'IO_ERROR', path: episode.path, message: `${episode.path}: cannot be read (${why}); skipped, no row written.` } };
-      }
-      const scanned = await scanEpisode(episode.path, { readChunkBytes, maxDecompressedBytes, maxMetaBytes, requireHexCommit: options.requireHexCommit ?? false, signal });
+    const scanOne = async (episode: EpisodeEntry, buffer: Buffer): Promise<Slot> => {
+      const scanned = await scanEpisode(episode.path, { buffer, maxDecompressedBytes, maxMetaBytes, requireHexCommit: options.requireHexCommit ?? false, signal });
       if (scanned.isErr()) {
         if (scanned.error.code === 'ABORTED') throw scanned.error;
-        return { row: undefined, warning: { code: scanned.error.code, path: episode.path, message: `${scanned.error.message}; skipped, no row written.` } };
+        return { row: undefined, warning: { code: scanned.error.code, path: episode.path, message: `${scanned.error.message}; cannot be read, skipped, no row written.` } };
       }
       const { sha256, size, commit, problem } = scanned.value;
       const row: IndexRow = {
@@ -147,6 +141,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
 
     let next = 0;
     const worker = async (): Promise<void> => {
+      const buffer = Buffer.allocUnsafe(readChunkBytes);
       while (failure === undefined && next < pending.length) {
         if (signal?.aborted) {
           failure ??= aborted();
@@ -155,7 +150,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
         const at = next;
         next += 1;
         try {
-          slots[at] = await scanOne(pending[at]!);
+          slots[at] = await scanOne(pending[at]!, buffer);
         } catch (e) {
           failure ??= e instanceof BackfillError && e.code === 'ABORTED' ? aborted() : toBackfillError(e, 'IO_ERROR', { path: pending[at]!.path });
           return;

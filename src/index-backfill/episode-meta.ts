@@ -1,4 +1,4 @@
-import { pipeline, type Readable, type Transform } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { err, ok, type Result } from 'neverthrow';
 import tar from 'tar-stream';
 import { BackfillError } from '../errors.js';
@@ -19,6 +19,7 @@ export interface MetaProbeOptions {
 
 // tarfile's isfile(): regular and contiguous files (tar-stream has no type for GNU sparse files).
 const FILE_TYPES = new Set<string | null | undefined>(['file', 'contiguous-file']);
+type EntryStream = tar.ExtractEvents['entry'][1];
 const HEX40 = /^[0-9a-f]{40}$/i;
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -83,7 +84,6 @@ export class MetaProbe {
   #settled = false;
   #fed = 0;
   #stages: Transform[] = [];
-  #extract: tar.Extract | undefined;
 
   constructor(private readonly options: MetaProbeOptions) {
     this.outcome = new Promise((resolve) => (this.#resolve = resolve));
@@ -94,13 +94,17 @@ export class MetaProbe {
     return this.#settled;
   }
 
-  /** Feeds compressed bytes; resolves when the decoder can take more or the search is over. */
+  /**
+   * Feeds compressed bytes; resolves when the decoder can take more or the
+   * search is over. What the decoder takes is copied, so the caller may
+   * reuse `chunk`'s memory once this resolves.
+   */
   async write(chunk: Buffer): Promise<void> {
     if (this.#settled) return;
     if (this.#stages.length === 0) this.#start(chunk);
     const decoder = this.#stages[0];
     for (let offset = 0; decoder !== undefined && offset < chunk.length && !this.#settled; offset += DECODER_SLICE_BYTES) {
-      const slice = chunk.subarray(offset, offset + DECODER_SLICE_BYTES);
+      const slice = Buffer.from(chunk.subarray(offset, offset + DECODER_SLICE_BYTES));
       this.#fed += slice.length;
       if (!decoder.write(slice)) await Promise.race([new Promise((r) => decoder.once('drain', r)), this.outcome]);
     }
@@ -123,7 +127,6 @@ export class MetaProbe {
     if (this.#settled) return;
     this.#settled = true;
     for (const stage of this.#stages) stage.destroy();
-    this.#extract?.destroy();
     this.#resolve(outcome);
   }
 
@@ -136,35 +139,36 @@ export class MetaProbe {
       return;
     }
     this.#stages = decodingStages(compression, this.options.maxDecompressedBytes);
-    const decoded = pipeline(this.#stages, (error) => {
-      if (error) this.#settle({ problem: decompressionError(error, compression, this.#fed) });
-    }) as unknown as Readable;
+    // Plain pipe() and listeners: cheaper per tarball than stream.pipeline's bookkeeping.
+    const [decoder, limit] = this.#stages as [Transform, Transform];
+    const onError = (error: unknown): void => this.#settle({ problem: decompressionError(error, compression, this.#fed) });
+    decoder.on('error', onError);
+    limit.on('error', onError);
+    const decoded: Readable = decoder.pipe(limit);
     // Python's tarfile reads v7 archives (no ustar magic) too.
     const extract = tar.extract({ allowUnknownFormat: true } as Parameters<typeof tar.extract>[0]);
-    this.#extract = extract;
     decoded.on('data', (chunk: Buffer) => {
       if (!extract.write(chunk)) decoded.pause();
     });
     extract.on('drain', () => decoded.resume());
     decoded.on('end', () => extract.end(undefined));
-    void this.#search(extract);
+    extract.on('entry', (header, entry, next) => this.#onEntry(header, entry, next));
+    extract.on('finish', () => this.#settle({ problem: metaProblem(path, 'the archive has no meta.json') }));
+    extract.on('error', (error: unknown) => this.#settle({ problem: tarProblem(path, error) }));
   }
 
-  async #search(extract: tar.Extract): Promise<void> {
+  // Entry events rather than the async iterator: leaving the iterator early
+  // destroys the extractor, which builds an error with a stack trace per tarball.
+  #onEntry(header: tar.Header, entry: EntryStream, next: () => void): void {
     const { path, maxMetaBytes, requireHexCommit } = this.options;
-    try {
-      for await (const entry of extract) {
-        const { name, type } = entry.header;
-        if (name.endsWith('meta.json') && FILE_TYPES.has(type)) {
-          const bytes = await readSmallEntry(entry as AsyncIterable<Buffer>, maxMetaBytes, path);
-          this.#settle(commitFromMeta(bytes, path, requireHexCommit).match((commit) => ({ commit }), (problem) => ({ problem })));
-          return;
-        }
-        entry.resume();
-      }
-      this.#settle({ problem: metaProblem(path, 'the archive has no meta.json') });
-    } catch (error) {
-      this.#settle({ problem: tarProblem(path, error) });
+    if (!(header.name.endsWith('meta.json') && FILE_TYPES.has(header.type))) {
+      entry.on('end', () => next());
+      entry.resume();
+      return;
     }
+    readSmallEntry(entry as unknown as AsyncIterable<Buffer>, maxMetaBytes, path).then(
+      (bytes) => this.#settle(commitFromMeta(bytes, path, requireHexCommit).match((commit) => ({ commit }), (problem) => ({ problem }))),
+      (error: unknown) => this.#settle({ problem: tarProblem(path, error) }),
+    );
   }
 }

@@ -39,14 +39,16 @@ function dumpString(s: string): string {
 
 /**
  * Python's `repr(float)`: the shortest round-tripping digits, fixed notation
- * for exponents in [-4, 16), otherwise `d.ddde+XX`; integral values are
- * written as Python writes an `int` (JavaScript cannot tell `1` from `1.0`).
+ * for exponents in [-4, 16), otherwise `d.ddde+XX`. JavaScript cannot tell
+ * `1` from `1.0`, so a number is written the way Python prints what it
+ * reads from `JSON.stringify`'s text: integral values below 1e21 (plain
+ * digits there) as an `int`, everything else as a float.
  */
 function dumpNumber(x: number): string {
   if (Number.isNaN(x)) return 'NaN';
   if (x === Infinity) return 'Infinity';
   if (x === -Infinity) return '-Infinity';
-  if (Number.isInteger(x)) return BigInt(x).toString();
+  if (Number.isInteger(x) && Math.abs(x) < 1e21) return String(x);
   const [mantissa = '', exponent = '0'] = x.toExponential().split('e');
   const exp = Number(exponent);
   const sign = x < 0 ? '-' : '';
