@@ -197,6 +197,25 @@ describe.skipIf(!hasSha256sum)('verifyChecksums reaches the same verdicts as sha
     expect(inside.ok).toBe(true);
   });
 
+  it('reports progress, honours abort, validates options, hashes a file listed twice once', async () => {
+    const sums = join(dir, 'PROGRESS');
+    writeFileSync(sums, Buffer.concat([gnuSums(), gnuSums()]));
+    const seen: number[] = [];
+    const report = (await verifyChecksums(sums, { concurrency: 2, chunkBytes: 64, onProgress: (p) => seen.push(p.filesDone) }))._unsafeUnwrap();
+    expect(report.ok).toBe(true);
+    expect(report.counts.ok).toBe(NAMES.length * 2);
+    expect(seen).toEqual(NAMES.map((_, i) => i + 1));
+    const controller = new AbortController();
+    controller.abort();
+    expect((await verifyChecksums(sums, { signal: controller.signal }))._unsafeUnwrapErr().code).toBe('ABORTED');
+    const midway = new AbortController();
+    const aborted = await verifyChecksums(sums, { chunkBytes: 16, concurrency: 1, onProgress: () => midway.abort(), signal: midway.signal });
+    expect(aborted._unsafeUnwrapErr().code).toBe('ABORTED');
+    expect((await verifyChecksums(sums, { concurrency: 0 }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect((await verifyChecksums(join(dir, 'no-such-sums')))._unsafeUnwrapErr().code).toBe('IO_ERROR');
+    unlinkSync(sums);
+  });
+
   it('randomised lines: same verdicts as sha256sum on 250 sums files', async () => {
     let seed = 12345;
     const rand = (n: number): number => {
