@@ -9,3 +9,4 @@ export type { Logger } from './_internals/logger.js';
 export type { PgSource, PgPoolLike, PgClientLike, PgQueryResult } from './_internals/pg.js';
 export * from './dataset/index.js';
 export * from './verify/index.js';
+export * from './version-gate/index.js';

@@ -15,10 +15,10 @@ export type { GateResponseClass, ShipVerdict } from './classify-gate-response.js
 export { shipWithCommit } from './ship-with-commit.js';
 export type { ShipOutcome, ShipWithCommitOptions } from './ship-with-commit.js';
 export {
-  DEFAULT_GIT,
-  DEFAULT_GIT_TIMEOUT_MS,
-  DEFAULT_HEADER,
-  DEFAULT_TTL_MS,
-  DEFAULT_WINDOW,
-  MAX_WINDOW,
+  DEFAULT_GATE_GIT,
+  DEFAULT_GATE_GIT_TIMEOUT_MS,
+  DEFAULT_GATE_HEADER,
+  DEFAULT_GATE_TTL_MS,
+  DEFAULT_GATE_WINDOW,
+  MAX_GATE_WINDOW,
 } from './defaults.js';

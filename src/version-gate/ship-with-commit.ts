@@ -10,7 +10,7 @@ import type { Logger } from '../_internals/logger.js';
 import { silentLogger } from '../_internals/logger.js';
 import { classifyGateResponse, type GateResponseClass } from './classify-gate-response.js';
 import { normalizeCommit } from './commit-hash.js';
-import { DEFAULT_HEADER } from './defaults.js';
+import { DEFAULT_GATE_HEADER } from './defaults.js';
 
 /** What {@link shipWithCommit} sends. */
 export interface ShipWithCommitOptions {
@@ -21,7 +21,7 @@ export interface ShipWithCommitOptions {
   readonly body?: string | Uint8Array | AsyncIterable<Uint8Array>;
   /** @defaultValue `'PUT'` */
   readonly method?: string;
-  /** @defaultValue {@link DEFAULT_HEADER} (`x-code-commit`) */
+  /** @defaultValue {@link DEFAULT_GATE_HEADER} (`x-code-commit`) */
   readonly header?: string;
   /** Extra request headers. */
   readonly headers?: Readonly<Record<string, string>>;
@@ -59,7 +59,7 @@ export function shipWithCommit(options: ShipWithCommitOptions): ResultAsync<Ship
   const body = options.body;
   const init: RequestInit & { duplex?: 'half' } = {
     method: options.method ?? 'PUT',
-    headers: { ...options.headers, [options.header ?? DEFAULT_HEADER]: commit.value },
+    headers: { ...options.headers, [options.header ?? DEFAULT_GATE_HEADER]: commit.value },
     ...(body === undefined ? {} : { body: body as NonNullable<RequestInit['body']> }),
     ...(body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array) ? { duplex: 'half' as const } : {}),
     ...(options.signal === undefined ? {} : { signal: options.signal }),

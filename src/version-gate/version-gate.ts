@@ -10,7 +10,7 @@ import { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
 import { silentLogger } from '../_internals/logger.js';
 import { inspectCommit, type CommitProblem } from './commit-hash.js';
-import { DEFAULT_GIT, DEFAULT_GIT_TIMEOUT_MS, DEFAULT_HEADER, DEFAULT_TTL_MS, DEFAULT_WINDOW, MAX_WINDOW } from './defaults.js';
+import { DEFAULT_GATE_GIT, DEFAULT_GATE_GIT_TIMEOUT_MS, DEFAULT_GATE_HEADER, DEFAULT_GATE_TTL_MS, DEFAULT_GATE_WINDOW, MAX_GATE_WINDOW } from './defaults.js';
 import { createFastifyHook, type GateFastifyHook } from './fastify-hook.js';
 import { readRecentCommits } from './git-log.js';
 import { createGateMiddleware, type GateMiddleware } from './node-middleware.js';
@@ -37,13 +37,13 @@ export interface VersionGateConfig {
   readonly remediation: string | readonly string[];
   /**
    * How many of the newest commits are accepted.
-   * @defaultValue {@link DEFAULT_WINDOW} (100)
+   * @defaultValue {@link DEFAULT_GATE_WINDOW} (100)
    */
   readonly window?: number;
   /**
    * How long a loaded commit set is fresh, in ms. After that the next check
    * starts a background refresh and keeps answering from the old set.
-   * @defaultValue {@link DEFAULT_TTL_MS} (5000)
+   * @defaultValue {@link DEFAULT_GATE_TTL_MS} (5000)
    */
   readonly ttlMs?: number;
   /**
@@ -54,17 +54,17 @@ export interface VersionGateConfig {
   readonly enabled?: boolean;
   /**
    * The request header with the commit (matched case-insensitively).
-   * @defaultValue {@link DEFAULT_HEADER} (`x-code-commit`)
+   * @defaultValue {@link DEFAULT_GATE_HEADER} (`x-code-commit`)
    */
   readonly header?: string;
   /**
    * The git binary to run.
-   * @defaultValue {@link DEFAULT_GIT} (`git`, looked up on `PATH`)
+   * @defaultValue {@link DEFAULT_GATE_GIT} (`git`, looked up on `PATH`)
    */
   readonly git?: string;
   /**
    * How long one `git log` may run before it is killed, in ms.
-   * @defaultValue {@link DEFAULT_GIT_TIMEOUT_MS} (10000)
+   * @defaultValue {@link DEFAULT_GATE_GIT_TIMEOUT_MS} (10000)
    */
   readonly gitTimeoutMs?: number;
   /**
@@ -435,10 +435,10 @@ interface ValidConfig {
 
 function validateConfig(config: VersionGateConfig): Result<ValidConfig, BackfillError> {
   const bad = (message: string): Result<ValidConfig, BackfillError> => err(new BackfillError('INVALID_ARGUMENT', message));
-  const { repoPath, window = DEFAULT_WINDOW, ttlMs = DEFAULT_TTL_MS, enabled = true, header = DEFAULT_HEADER, git = DEFAULT_GIT } = config;
-  const gitTimeoutMs = config.gitTimeoutMs ?? DEFAULT_GIT_TIMEOUT_MS;
+  const { repoPath, window = DEFAULT_GATE_WINDOW, ttlMs = DEFAULT_GATE_TTL_MS, enabled = true, header = DEFAULT_GATE_HEADER, git = DEFAULT_GATE_GIT } = config;
+  const gitTimeoutMs = config.gitTimeoutMs ?? DEFAULT_GATE_GIT_TIMEOUT_MS;
   if (typeof repoPath !== 'string' || repoPath === '' || repoPath.includes('\0')) return bad('`repoPath` must be a non-empty path.');
-  if (!Number.isInteger(window) || window < 1 || window > MAX_WINDOW) return bad(`\`window\` must be an integer from 1 to ${MAX_WINDOW}; got ${String(window)}.`);
+  if (!Number.isInteger(window) || window < 1 || window > MAX_GATE_WINDOW) return bad(`\`window\` must be an integer from 1 to ${MAX_GATE_WINDOW}; got ${String(window)}.`);
   if (!Number.isFinite(ttlMs) || ttlMs < 0) return bad(`\`ttlMs\` must be a finite number of ms, 0 or more; got ${String(ttlMs)}.`);
   if (!Number.isFinite(gitTimeoutMs) || gitTimeoutMs <= 0) return bad(`\`gitTimeoutMs\` must be a positive number of ms; got ${String(gitTimeoutMs)}.`);
   if (typeof enabled !== 'boolean') return bad('`enabled` must be true or false.');

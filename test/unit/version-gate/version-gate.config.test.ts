@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { BackfillError } from '../../../src/errors.js';
-import { DEFAULT_HEADER, DEFAULT_TTL_MS, DEFAULT_WINDOW, VersionGate, type VersionGateConfig } from '../../../src/version-gate/index.js';
+import { DEFAULT_GATE_HEADER, DEFAULT_GATE_TTL_MS, DEFAULT_GATE_WINDOW, VersionGate, type VersionGateConfig } from '../../../src/version-gate/index.js';
 
 const base: VersionGateConfig = { repoPath: 'some-clone', remediation: 'git pull' };
 
 describe('VersionGate configuration', () => {
   it('applies the defaults and resolves the repository path', () => {
     const gate = new VersionGate(base);
-    expect(gate.window).toBe(DEFAULT_WINDOW);
-    expect(gate.ttlMs).toBe(DEFAULT_TTL_MS);
-    expect(gate.header).toBe(DEFAULT_HEADER);
+    expect(gate.window).toBe(DEFAULT_GATE_WINDOW);
+    expect(gate.ttlMs).toBe(DEFAULT_GATE_TTL_MS);
+    expect(gate.header).toBe(DEFAULT_GATE_HEADER);
     expect(gate.enabled).toBe(true);
     expect(gate.repoPath.endsWith('some-clone')).toBe(true);
     expect(gate.repoPath.startsWith('/') || /^[A-Za-z]:/.test(gate.repoPath)).toBe(true);
