@@ -4,10 +4,25 @@
  * @module
  */
 
-/** `ok`: stored. `fatal`: don't retry until the host is fixed. `retry`: try again later. */
+/**
+ * `ok`: stored. `fatal`: don't retry until the host is fixed. `retry`: try again later.
+ *
+ * @example
+ * ```ts
+ * const verdict: ShipVerdict = classifyGateResponse(412).verdict; // 'fatal'
+ * ```
+ */
 export type ShipVerdict = 'ok' | 'fatal' | 'retry';
 
-/** The classification of one response. */
+/**
+ * The classification of one response.
+ *
+ * @example
+ * ```ts
+ * const c: GateResponseClass = classifyGateResponse(res.status, await res.text());
+ * if (c.remediation !== null) logger.error(c.remediation);
+ * ```
+ */
 export interface GateResponseClass {
   readonly verdict: ShipVerdict;
   /** The HTTP status, or 0 when no response arrived. */

@@ -2,6 +2,11 @@
  * Defaults for {@link VersionGateConfig}. The JSDoc `@defaultValue` tags on
  * the config point here, so the docs and the code cannot drift apart.
  *
+ * @example
+ * ```ts
+ * new VersionGate({ repoPath: '.', remediation: 'git pull', window: DEFAULT_GATE_WINDOW * 2 });
+ * ```
+ *
  * @module
  */
 

@@ -8,12 +8,27 @@ import { rememberAccepted } from './accepted-commit.js';
 import { rejectionHeaders } from './send-rejection.js';
 import type { VersionGate } from './version-gate.js';
 
-/** The part of a Fastify request the hook reads. */
+/**
+ * The part of a Fastify request the hook reads.
+ *
+ * @example
+ * ```ts
+ * const request: FastifyLikeRequest = { headers: { 'x-code-commit': commit } };
+ * ```
+ */
 export interface FastifyLikeRequest {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
-/** The part of a Fastify reply the hook uses. */
+/**
+ * The part of a Fastify reply the hook uses; a real `FastifyReply` fits.
+ *
+ * @example
+ * ```ts
+ * const hook = gate.fastifyHook();
+ * fastify.addHook('preHandler', (request, reply) => hook(request, reply));
+ * ```
+ */
 export interface FastifyLikeReply {
   code(statusCode: number): FastifyLikeReply;
   header(key: string, value: string): FastifyLikeReply;

@@ -12,7 +12,14 @@ import { classifyGateResponse, type GateResponseClass } from './classify-gate-re
 import { normalizeCommit } from './commit-hash.js';
 import { DEFAULT_GATE_HEADER } from './defaults.js';
 
-/** What {@link shipWithCommit} sends. */
+/**
+ * What {@link shipWithCommit} sends.
+ *
+ * @example
+ * ```ts
+ * const options: ShipWithCommitOptions = { url: 'http://receiver:8080/episodes/h1/e1', commit, body: createReadStream(tarball) };
+ * ```
+ */
 export interface ShipWithCommitOptions {
   readonly url: string | URL;
   /** The full commit of the code that produced the upload (`git rev-parse HEAD`). */
@@ -32,7 +39,15 @@ export interface ShipWithCommitOptions {
   readonly fetch?: typeof fetch;
 }
 
-/** A classified answer, with the response text. */
+/**
+ * A classified answer, with the response text.
+ *
+ * @example
+ * ```ts
+ * const outcome: ShipOutcome = (await shipWithCommit(options))._unsafeUnwrap();
+ * console.log(outcome.verdict, outcome.responseText);
+ * ```
+ */
 export interface ShipOutcome extends GateResponseClass {
   readonly responseText: string;
 }

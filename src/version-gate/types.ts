@@ -24,7 +24,15 @@ export interface Accepted {
   readonly enforced: boolean;
 }
 
-/** The codes a {@link GateRejection} carries (all from `ERROR_CODES`). */
+/**
+ * The codes a {@link GateRejection} carries (all from `ERROR_CODES`).
+ *
+ * @example
+ * ```ts
+ * const code: GateRejectionCode = 'COMMIT_NOT_RECENT';
+ * console.log(ERROR_CODES[code].fix);
+ * ```
+ */
 export type GateRejectionCode = 'COMMIT_MISSING' | 'COMMIT_MALFORMED' | 'COMMIT_NOT_RECENT' | 'GATE_UNAVAILABLE';
 
 /**

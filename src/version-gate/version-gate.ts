@@ -79,7 +79,14 @@ export interface VersionGateConfig {
   readonly logger?: Logger;
 }
 
-/** Options of {@link VersionGate.ready} and {@link VersionGate.refresh}. */
+/**
+ * Options of {@link VersionGate.ready} and {@link VersionGate.refresh}.
+ *
+ * @example
+ * ```ts
+ * await gate.ready({ signal: AbortSignal.timeout(15_000) });
+ * ```
+ */
 export interface GateWaitOptions {
   /** Stops waiting (the shared git run carries on for other callers). */
   readonly signal?: AbortSignal;
@@ -346,7 +353,14 @@ export class VersionGate implements AsyncDisposable {
     await inflight;
   }
 
-  /** Same as {@link VersionGate.close}, for `await using gate = new VersionGate(…)`. */
+  /**
+   * Same as {@link VersionGate.close}, for `await using`.
+   *
+   * @example
+   * ```ts
+   * await using gate = new VersionGate({ repoPath: '.', remediation: 'git pull' });
+   * ```
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
