@@ -4,7 +4,10 @@
  *
  * @module
  */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { errAsync, ResultAsync } from 'neverthrow';
+import copyStreams from 'pg-copy-streams';
 import type { BackfillError } from '../errors.js';
 import { inTransaction, PgHandle, pgErrorToBackfill, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import { parseQualifiedName, quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
@@ -14,7 +17,29 @@ import {
   DEFAULT_FAILURES_TABLE,
   DEFAULT_STATEMENTS_TABLE,
 } from './defaults.js';
-import type { BackfillFailure, StatementBatch, StatementBatchResult, StatementSink, StoredCheckpoint } from './ports.js';
+import type { BackfillFailure, StatementBatch, StatementBatchResult, StatementSink, StoredCheckpoint, VexClaim } from './ports.js';
+
+const CLAIM_COLUMNS = 'document_digest, vulnerability_id, product_key, status, justification, statement, issued_at, format, run_id';
+
+/** One value in COPY text format: `\N` for null, with backslash, tab, newline and carriage return escaped. */
+function copyValue(value: string | undefined): string {
+  if (value === undefined) return '\\N';
+  return /[\\\t\n\r]/.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : value;
+}
+
+/** The batch's claims as one COPY text-format buffer (one large write beats many small ones). */
+function copyText(claims: readonly VexClaim[], runId: string): string {
+  const run = copyValue(runId);
+  let out = '';
+  for (const c of claims) {
+    out += `${copyValue(c.documentDigest)}\t${copyValue(c.vulnerabilityId)}\t${copyValue(c.productKey)}\t${c.status}\t${copyValue(c.justification)}\t${copyValue(c.statement)}\t${copyValue(c.issuedAt)}\t${copyValue(c.format)}\t${run}\n`;
+  }
+  return out;
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '23505';
+}
 
 /**
  * Where {@link PgStatementSink} writes.
@@ -188,28 +213,7 @@ export class PgStatementSink implements StatementSink {
         if (digests.length > 0) {
           if (batch.force) await c.query(`DELETE FROM ${t.statements.sql} WHERE document_digest = ANY($1::text[])`, [digests]);
           const claims = batch.documents.flatMap((d) => d.claims);
-          if (claims.length > 0) {
-            const inserted = (await c.query(
-              `INSERT INTO ${t.statements.sql}
-                 (document_digest, vulnerability_id, product_key, status, justification, statement, issued_at, format, run_id)
-               SELECT d, v, p, s, j, st, i, f, $9
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[])
-                   AS x(d, v, p, s, j, st, i, f)
-               ON CONFLICT (document_digest, vulnerability_id, product_key) DO NOTHING`,
-              [
-                claims.map((x) => x.documentDigest),
-                claims.map((x) => x.vulnerabilityId),
-                claims.map((x) => x.productKey),
-                claims.map((x) => x.status),
-                claims.map((x) => x.justification ?? null),
-                claims.map((x) => x.statement ?? null),
-                claims.map((x) => x.issuedAt ?? null),
-                claims.map((x) => x.format),
-                batch.runId,
-              ],
-            )) as { rowCount: number | null };
-            claimsWritten = inserted.rowCount ?? 0;
-          }
+          if (claims.length > 0) claimsWritten = await this.#writeClaims(c, t, claims, batch.runId);
           await c.query(
             `INSERT INTO ${t.documents.sql} (document_digest, format, claims, run_id)
              SELECT * FROM unnest($1::text[], $2::text[], $3::int[], array_fill($4::text, ARRAY[cardinality($1::text[])]))
@@ -263,6 +267,44 @@ export class PgStatementSink implements StatementSink {
         return { claimsWritten };
       }),
     );
+  }
+
+  /**
+   * Inserts claims with COPY: the documents are new (or their old claims were
+   * just deleted), so no row can conflict unless another writer raced us. If
+   * one did, the COPY is undone to a savepoint and the rows go in with
+   * `INSERT … ON CONFLICT DO NOTHING` instead.
+   */
+  async #writeClaims(c: PgClientLike, t: Tables, claims: readonly VexClaim[], runId: string): Promise<number> {
+    await c.query('SAVEPOINT claims_copy');
+    try {
+      const stream = c.query(copyStreams.from(`COPY ${t.statements.sql} (${CLAIM_COLUMNS}) FROM STDIN`)) as ReturnType<typeof copyStreams.from>;
+      await pipeline(Readable.from([Buffer.from(copyText(claims, runId))]), stream);
+      await c.query('RELEASE SAVEPOINT claims_copy');
+      return claims.length;
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      await c.query('ROLLBACK TO SAVEPOINT claims_copy');
+    }
+    const inserted = (await c.query(
+      `INSERT INTO ${t.statements.sql} (${CLAIM_COLUMNS})
+       SELECT d, v, p, s, j, st, i, f, $9
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[])
+           AS x(d, v, p, s, j, st, i, f)
+       ON CONFLICT (document_digest, vulnerability_id, product_key) DO NOTHING`,
+      [
+        claims.map((x) => x.documentDigest),
+        claims.map((x) => x.vulnerabilityId),
+        claims.map((x) => x.productKey),
+        claims.map((x) => x.status),
+        claims.map((x) => x.justification ?? null),
+        claims.map((x) => x.statement ?? null),
+        claims.map((x) => x.issuedAt ?? null),
+        claims.map((x) => x.format),
+        runId,
+      ],
+    )) as { rowCount: number | null };
+    return inserted.rowCount ?? 0;
   }
 
   /** The run's checkpoint with all of its recorded failures, or `null`. */

@@ -158,6 +158,18 @@ function dedupeClaims(claims: readonly VexClaim[]): VexClaim[] {
   });
 }
 
+const STATUSES: ReadonlySet<string> = new Set(['not_affected', 'affected', 'fixed', 'under_investigation']);
+
+/** Why a claim cannot be stored (custom normalizers, or text a database cannot hold), if it cannot. */
+function claimProblem(c: VexClaim): string | undefined {
+  if (!STATUSES.has(c.status)) return `has status ${JSON.stringify(c.status)}, not one of ${[...STATUSES].join(', ')}`;
+  if (!c.vulnerabilityId || !c.productKey) return 'has an empty vulnerability id or product key';
+  for (const value of [c.vulnerabilityId, c.productKey, c.justification, c.statement, c.issuedAt, c.format]) {
+    if (value?.includes('\u0000')) return 'contains a NUL character (\\u0000), which PostgreSQL text cannot hold';
+  }
+  return undefined;
+}
+
 function failureOf(doc: RawDocument, error: BackfillError): BackfillFailure {
   const message = error.message.length > MAX_FAILURE_MESSAGE_LENGTH ? `${error.message.slice(0, MAX_FAILURE_MESSAGE_LENGTH - 1)}…` : error.message;
   return { digest: doc.digest, code: error.code, message };
@@ -273,57 +285,30 @@ export class StatementBackfiller {
     const started = Date.now();
     const evaluatedAtStart = state.counters.evaluated;
     let batches = 0;
-    let pending = fetchPage(state.cursor, budget(state.counters.evaluated));
-    for (;;) {
-      if (options.signal?.aborted) return fail(new BackfillError('ABORTED', `run ${runId} was aborted; the last committed batch is kept, rerun with the same runId to resume.`));
-      const page = await pending;
-      if (page.isErr()) return fail(page.error);
-      const docs = page.value;
-      if (docs.length === 0) break;
-      const last = docs[docs.length - 1] as RawDocument;
-      // Read the next page while this one is normalized and written.
-      pending = fetchPage(last.cursor, budget(state.counters.evaluated + docs.length));
-      pending.catch(() => undefined);
-
-      const outcomes = await this.#evaluate(docs, force, options.stopOnError ?? false);
-      if (outcomes.isErr()) return fail(outcomes.error);
-      const { list, stoppedAt } = outcomes.value;
-
-      const next = this.#apply(state, list);
-      if (list.length > 0) {
-        if (options.signal?.aborted) return fail(new BackfillError('ABORTED', `run ${runId} was aborted before committing a batch; rerun with the same runId to resume.`));
-        const documents: DocumentClaims[] = [];
-        const failures: BackfillFailure[] = [];
-        for (const o of list) {
-          if (o.kind === 'backfilled') documents.push({ digest: o.doc.digest, format: o.format, claims: o.claims });
-          else if (o.kind === 'failed') failures.push(o.failure);
-        }
-        const checkpoint: BackfillCheckpoint = {
-          runId,
-          cursor: next.cursor,
-          counters: next.counters,
-          options: runOptions,
-          outcomeSha256: next.outcomeSha256,
-          completed: false,
-        };
-        const committed = await sink.commitBatch({ runId, force, documents, failures, checkpoint });
-        if (committed.isErr()) return fail(committed.error);
-        Object.assign(state, next);
-        batches += 1;
+    const aborted = (): BackfillError => new BackfillError('ABORTED', `run ${runId} was aborted; every committed batch is kept, rerun with the same runId to resume.`);
+    const commit = (list: readonly Outcome[], next: RunState): Promise<Result<unknown, BackfillError>> => {
+      const documents: DocumentClaims[] = [];
+      const failures: BackfillFailure[] = [];
+      for (const o of list) {
+        if (o.kind === 'backfilled') documents.push({ digest: o.doc.digest, format: o.format, claims: o.claims });
+        else if (o.kind === 'failed') failures.push(o.failure);
       }
+      const checkpoint: BackfillCheckpoint = { runId, cursor: next.cursor, counters: next.counters, options: runOptions, outcomeSha256: next.outcomeSha256, completed: false };
+      return Promise.resolve(sink.commitBatch({ runId, force, documents, failures, checkpoint }));
+    };
+
+    // One batch may be committing while the next is read and normalized.
+    let inflight: { readonly done: Promise<Result<unknown, BackfillError>>; readonly list: readonly Outcome[]; readonly next: RunState } | null = null;
+    /** Waits for the in-flight commit, then reports progress and throttles. */
+    const settle = async (): Promise<BackfillError | null> => {
+      if (inflight === null) return null;
+      const { done, list, next } = inflight;
+      inflight = null;
+      const committed = await done;
+      if (committed.isErr()) return committed.error;
+      Object.assign(state, next);
+      batches += 1;
       for (const o of list) if (o.kind === 'failed') logger.warn('statement backfill: document failed', { runId, ...o.failure });
-
-      if (stoppedAt !== undefined) {
-        const failure = failureOf(stoppedAt.doc, stoppedAt.error);
-        logger.error('statement backfill: stopping at the first failure (stopOnError)', { runId, ...failure });
-        const shown: RunState = {
-          ...state,
-          counters: { ...state.counters, evaluated: state.counters.evaluated + 1, failures: state.counters.failures + 1 },
-          failed: [...state.failed, failure],
-        };
-        return fail(new BackfillError(stoppedAt.error.code, `stopOnError: ${stoppedAt.error.message}`, { cause: stoppedAt.error, context: { digest: stoppedAt.doc.digest } }), shown);
-      }
-
       const elapsed = Math.max((Date.now() - started) / 1000, 1e-3);
       const rate = (state.counters.evaluated - evaluatedAtStart) / elapsed;
       const remaining = remainingAtStart === undefined ? undefined : Math.max(0, remainingAtStart - (state.counters.evaluated - evaluatedAtStart));
@@ -342,10 +327,63 @@ export class StatementBackfiller {
           await options.throttle(progress);
         } catch (error) {
           // A throttle that throws asks the run to stop; what is committed stays.
-          return fail(toBackfillError(error, 'ABORTED', { runId }));
+          return toBackfillError(error, 'ABORTED', { runId });
         }
       }
+      return null;
+    };
+
+    let planned: RunState = state;
+    let pending = fetchPage(state.cursor, budget(state.counters.evaluated));
+    for (;;) {
+      if (options.signal?.aborted) {
+        const late = await settle();
+        return fail(late ?? aborted());
+      }
+      const page = await pending;
+      if (page.isErr()) {
+        const late = await settle();
+        return fail(late ?? page.error);
+      }
+      const docs = page.value;
+      if (docs.length === 0) break;
+      const last = docs[docs.length - 1] as RawDocument;
+      // Read the next page while this one is normalized and written.
+      pending = fetchPage(last.cursor, budget(planned.counters.evaluated + docs.length));
+      pending.catch(() => undefined);
+
+      const committing = new Set(inflight?.list.filter((o) => o.kind === 'backfilled').map((o) => o.doc.digest));
+      const outcomes = await this.#evaluate(docs, force, options.stopOnError ?? false, committing);
+      const previous = await settle();
+      if (previous) return fail(previous);
+      if (outcomes.isErr()) return fail(outcomes.error);
+      if (options.signal?.aborted) return fail(aborted());
+      const { list, stoppedAt } = outcomes.value;
+      const next = this.#apply(planned, list);
+
+      if (stoppedAt !== undefined) {
+        // Commit the documents before the failing one, then stop; the failing one stays unprocessed.
+        if (list.length > 0) {
+          inflight = { done: commit(list, next), list, next };
+          const late = await settle();
+          if (late) return fail(late);
+        }
+        const failure = failureOf(stoppedAt.doc, stoppedAt.error);
+        logger.error('statement backfill: stopping at the first failure (stopOnError)', { runId, ...failure });
+        const shown: RunState = {
+          ...state,
+          counters: { ...state.counters, evaluated: state.counters.evaluated + 1, failures: state.counters.failures + 1 },
+          failed: [...state.failed, failure],
+        };
+        return fail(new BackfillError(stoppedAt.error.code, `stopOnError: ${stoppedAt.error.message}`, { cause: stoppedAt.error, context: { digest: stoppedAt.doc.digest } }), shown);
+      }
+      const done = commit(list, next);
+      done.catch(() => undefined);
+      inflight = { done, list, next };
+      planned = next;
     }
+    const last = await settle();
+    if (last) return fail(last);
 
     // Mark the run completed (a no-op for the counters) so operators can tell finished runs apart.
     const done = await sink.commitBatch({
@@ -366,12 +404,14 @@ export class StatementBackfiller {
     docs: readonly RawDocument[],
     force: boolean,
     stopOnError: boolean,
+    committing: ReadonlySet<string>,
   ): Promise<Result<{ list: Outcome[]; stoppedAt?: { doc: RawDocument; error: BackfillError } }, BackfillError>> {
+    // Documents of the batch still committing count as existing: the sink cannot see them yet.
     let existing: ReadonlySet<string> = new Set();
     if (!force) {
       const found = await this.#config.sink.existingDigests([...new Set(docs.map((d) => d.digest))]);
       if (found.isErr()) return err(found.error);
-      existing = found.value;
+      existing = new Set([...found.value, ...committing]);
     }
     const seen = new Set<string>();
     const list: Outcome[] = [];
@@ -409,7 +449,15 @@ export class StatementBackfiller {
         // A custom normalizer that throws fails its document, not the run.
         result = err(new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: the ${normalizer.format} normalizer threw: ${error instanceof Error ? error.message : String(error)}`, { cause: error, context: { digest: doc.digest } }));
       }
-      return result.map((claims) => ({ format: normalizer.format, claims: dedupeClaims(claims) }));
+      return result.andThen((claims) => {
+        for (const claim of claims) {
+          const problem = claimProblem(claim);
+          if (problem !== undefined) {
+            return err(new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: a ${normalizer.format} claim for ${claim.vulnerabilityId} ${problem}.`, { context: { digest: doc.digest } }));
+          }
+        }
+        return ok({ format: normalizer.format, claims: dedupeClaims(claims) });
+      });
     });
   }
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
+import { ok } from 'neverthrow';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { StatementBackfiller, type StatementBackfillOptions } from '../../../src/statements/statement-backfiller.js';
 import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
@@ -207,6 +208,46 @@ describe('StatementBackfiller over PostgreSQL', () => {
     const want = inProcessingOrder(docs).slice(0, 10).map((d) => [d.digest, d.broken === 'truncated-json' ? 'DOCUMENT_INVALID' : 'NO_NORMALIZER']);
     expect(s.failed.map((f) => [f.digest, f.code])).toEqual(want);
     expect(want.some(([, code]) => code === 'NO_NORMALIZER')).toBe(true);
+  });
+});
+
+describe('PgStatementSink edge cases', () => {
+  it('stores text with tabs, newlines, backslashes and quotes exactly, and fails (not crashes on) NUL characters', async () => {
+    const odd = 'line one\nline\ttwo \\N back\\slash "quoted" \r end';
+    const custom = {
+      format: 'custom',
+      canNormalize: () => true,
+      normalize: (_doc: unknown, ctx: { digest: string }) =>
+        ok(
+          ctx.digest === inProcessingOrder(docs)[1]!.digest
+            ? [{ vulnerabilityId: 'CVE-NUL', productKey: 'pkg:x/nul', status: 'fixed' as const, statement: 'a\u0000b', documentDigest: ctx.digest, format: 'custom' }]
+            : [{ vulnerabilityId: 'CVE-ODD', productKey: 'pkg:x/odd', status: 'affected' as const, statement: odd, justification: '\\', documentDigest: ctx.digest, format: 'custom' }],
+        ),
+    };
+    const bf = new StatementBackfiller({
+      source: new PgRawDocumentSource({ pg: db.pool }),
+      sink: new PgStatementSink({ pg: db.pool, statementsTable: 'e.statements', documentsTable: 'e.documents', checkpointsTable: 'e.checkpoints', failuresTable: 'e.failures' }),
+      normalizers: [custom],
+    });
+    const s = await run(bf, { maxDocuments: 3 });
+    expect(s.failures).toBe(1);
+    expect(s.failed[0]?.message).toContain('NUL');
+    const rows = await db.query<{ statement: string; justification: string }>('SELECT statement, justification FROM e.statements');
+    expect(rows).toEqual([
+      { statement: odd, justification: '\\' },
+      { statement: odd, justification: '\\' },
+    ]);
+  });
+
+  it('falls back to INSERT … ON CONFLICT when another writer already stored one of the claims', async () => {
+    const { bf, table } = backfiller('r');
+    (await new PgStatementSink({ pg: db.pool, statementsTable: 'r.statements', documentsTable: 'r.documents', checkpointsTable: 'r.checkpoints', failuresTable: 'r.failures' }).prepare())._unsafeUnwrap();
+    const reference = await run(backfiller('r_ref').bf, { maxDocuments: 60 });
+    // A racing writer inserted one claim of a document this run has not seen as backfilled.
+    await db.query(`INSERT INTO ${table} SELECT * FROM r_ref.statements ORDER BY document_digest LIMIT 1`);
+    const s = await run(bf, { maxDocuments: 60 });
+    expect(s.text).toBe(reference.text);
+    expect(dumpStatements(db.url, table)).toBe(dumpStatements(db.url, 'r_ref.statements'));
   });
 });
 
