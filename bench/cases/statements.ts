@@ -1,0 +1,161 @@
+/**
+ * `statements` case: StatementBackfiller, PostgreSQL raw documents →
+ * PostgreSQL statements, over BENCH_DOCS (default 100,000) generated
+ * documents mixing OpenVEX, CSAF and CycloneDX (5 % broken). Baselines in the
+ * same run:
+ * - a naive loop: one transaction per document, one INSERT per claim
+ *   (timed on BENCH_NAIVE_DOCS documents, default 3,000, and compared by rate);
+ * - `psql \copy` of the same final claim rows into an identical table (the limit).
+ * Our run happens in a child process so its peak RSS is its own; a second
+ * child over a quarter of the documents shows whether memory stays flat.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { StatementBackfiller } from '../../src/statements/statement-backfiller.js';
+import { PgRawDocumentSource } from '../../src/statements/pg-raw-document-source.js';
+import { PgStatementSink } from '../../src/statements/pg-statement-sink.js';
+import { defaultVexNormalizers } from '../../src/statements/defaults.js';
+import { generateVexDocuments } from '../../src/testing/vex-documents.js';
+import { BENCH_TMP, envInt, measure, report, timeShell } from '../lib.js';
+
+const SERVER = process.env.BACKFILL_KIT_PG_URL ?? process.env.PGURI ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const BATCH = envInt('BENCH_BATCH', 500);
+
+function withDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+function sinkFor(pool: pg.Pool, schema: string): PgStatementSink {
+  return new PgStatementSink({
+    pg: pool,
+    statementsTable: `${schema}.statements`,
+    documentsTable: `${schema}.documents`,
+    checkpointsTable: `${schema}.checkpoints`,
+    failuresTable: `${schema}.failures`,
+  });
+}
+
+/** Child mode: one measured backfill in a fresh process. */
+async function child(url: string, schema: string, maxDocuments: number): Promise<void> {
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  const backfiller = new StatementBackfiller({ source: new PgRawDocumentSource({ pg: pool }), sink: sinkFor(pool, schema), normalizers: defaultVexNormalizers });
+  const m = await measure(async () => (await backfiller.run({ batchSize: BATCH, maxDocuments }))._unsafeUnwrap());
+  await pool.end();
+  process.stdout.write(JSON.stringify({ seconds: m.seconds, peakRssMiB: m.peakRssMiB, claims: m.value.claimsWritten, evaluated: m.value.evaluated, text: m.value.text }));
+}
+
+function runChild(url: string, schema: string, maxDocuments: number): { seconds: number; peakRssMiB: number; claims: number; evaluated: number; text: string } {
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), 'child', url, schema, String(maxDocuments)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
+  if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+/** The naive loop: page through documents, one transaction and one INSERT per claim for each. */
+async function naive(pool: pg.Pool, limit: number): Promise<number> {
+  const sink = sinkFor(pool, 'naive');
+  (await sink.prepare())._unsafeUnwrap();
+  const source = new PgRawDocumentSource({ pg: pool });
+  const docs = (await source.readPage({ limit }))._unsafeUnwrap();
+  const client = await pool.connect();
+  let claims = 0;
+  try {
+    for (const doc of docs) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(doc.content as string);
+      } catch {
+        continue;
+      }
+      const normalizer = defaultVexNormalizers.find((n) => n.canNormalize(parsed));
+      const result = normalizer?.normalize(parsed, { digest: doc.digest, retrievedAt: doc.retrievedAt });
+      if (!result || result.isErr()) continue;
+      await client.query('BEGIN');
+      const seen = await client.query('SELECT 1 FROM naive.documents WHERE document_digest = $1', [doc.digest]);
+      if (seen.rowCount === 0) {
+        for (const c of result.value) {
+          const r = await client.query(
+            `INSERT INTO naive.statements (document_digest, vulnerability_id, product_key, status, justification, statement, issued_at, format, run_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'naive') ON CONFLICT DO NOTHING`,
+            [c.documentDigest, c.vulnerabilityId, c.productKey, c.status, c.justification ?? null, c.statement ?? null, c.issuedAt ?? null, c.format],
+          );
+          claims += r.rowCount ?? 0;
+        }
+        await client.query(`INSERT INTO naive.documents (document_digest, format, claims, run_id) VALUES ($1, $2, $3, 'naive')`, [doc.digest, normalizer!.format, result.value.length]);
+      }
+      await client.query('COMMIT');
+    }
+  } finally {
+    client.release();
+  }
+  return claims;
+}
+
+async function main(): Promise<void> {
+  const docs = envInt('BENCH_DOCS', 100_000);
+  const naiveDocs = Math.min(docs, envInt('BENCH_NAIVE_DOCS', 3000));
+  const name = `bk_bench_statements_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: SERVER });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  const url = withDatabase(SERVER, name);
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  const copyFile = join(BENCH_TMP, `${name}.claims.tsv`);
+  try {
+    const source = new PgRawDocumentSource({ pg: pool });
+    (await source.prepare())._unsafeUnwrap();
+    let chunk: { digest: string; retrievedAt: Date; content: string }[] = [];
+    for (const d of generateVexDocuments({ seed: 2026, count: docs, brokenRatio: 0.05 })) {
+      chunk.push({ digest: d.digest, retrievedAt: d.retrievedAt, content: d.content });
+      if (chunk.length === 2000) {
+        (await source.append(chunk))._unsafeUnwrap();
+        chunk = [];
+      }
+    }
+    if (chunk.length) (await source.append(chunk))._unsafeUnwrap();
+    await pool.query('VACUUM ANALYZE vex.raw_documents');
+
+    const quarter = runChild(url, 'quarter', Math.max(1, Math.floor(docs / 4)));
+    const ours = runChild(url, 'ours', docs);
+
+    const naiveStart = process.hrtime.bigint();
+    const naiveClaims = await naive(pool, naiveDocs);
+    const naiveSeconds = Number(process.hrtime.bigint() - naiveStart) / 1e9;
+
+    // The limit: COPY the very rows our run produced into an identical, empty table.
+    await pool.query('CREATE TABLE copy_target (LIKE ours.statements INCLUDING ALL)');
+    const cols = 'document_digest, vulnerability_id, product_key, status, justification, statement, issued_at, format, run_id';
+    await timeShell(`psql -X -q -v ON_ERROR_STOP=1 -d '${url}' -c "\\copy (SELECT ${cols} FROM ours.statements) TO '${copyFile}'"`);
+    const copy = await timeShell(`psql -X -q -v ON_ERROR_STOP=1 -d '${url}' -c "\\copy copy_target (${cols}) FROM '${copyFile}'"`);
+    const copied = Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM copy_target')).rows[0]?.n);
+    if (copied !== ours.claims) throw new Error(`COPY loaded ${copied} rows, expected ${ours.claims}`);
+
+    const ourRate = ours.claims / ours.seconds;
+    const naiveRate = naiveClaims / naiveSeconds;
+    const copyRate = copied / copy.seconds;
+    const common = { case: 'statements', unit: 'claims/s', documents: docs, batchSize: BATCH };
+    report({ ...common, n: ours.claims, seconds: ours.seconds, throughput: ourRate, peakRssMiB: ours.peakRssMiB, baseline: `naive loop, 1 tx/document (${naiveDocs} docs, rate extrapolated)`, ratio: ourRate / naiveRate, summary: ours.text });
+    report({ ...common, n: ours.claims, seconds: ours.seconds, throughput: ourRate, peakRssMiB: ours.peakRssMiB, baseline: 'psql \\copy of the same claim rows', ratio: ourRate / copyRate });
+    report({ ...common, case: 'statements:naive', n: naiveClaims, seconds: naiveSeconds, throughput: naiveRate, peakRssMiB: null, baseline: null, ratio: null, documents: naiveDocs });
+    report({ ...common, case: 'statements:copy', n: copied, seconds: copy.seconds, throughput: copyRate, peakRssMiB: null, baseline: null, ratio: null });
+    report({ ...common, case: 'statements:quarter', n: quarter.claims, seconds: quarter.seconds, throughput: quarter.claims / quarter.seconds, peakRssMiB: quarter.peakRssMiB, baseline: 'same run over all documents (RSS ratio)', ratio: ours.peakRssMiB / quarter.peakRssMiB, documents: quarter.evaluated });
+  } finally {
+    // DROP … WITH (FORCE) ends idle pool connections; that is expected here.
+    pool.on('error', () => undefined);
+    await pool.end();
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.end();
+    rmSync(copyFile, { force: true });
+  }
+}
+
+if (process.argv[2] === 'child') await child(process.argv[3]!, process.argv[4]!, Number(process.argv[5]));
+else await main();
