@@ -9,6 +9,8 @@
 export const DEFAULT_AHEAD = 1;
 /** How many intervals before the current one `ensure` creates. */
 export const DEFAULT_BEHIND = 0;
+/** How many partitions `ensure` creates per transaction (one round trip each). */
+export const DEFAULT_CREATE_BATCH = 12;
 /** How many whole intervals before the current one `retention` keeps. */
 export const DEFAULT_KEEP = 12;
 /** `retention` only reports its plan unless told otherwise. */

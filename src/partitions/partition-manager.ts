@@ -10,6 +10,7 @@ import {
   DEFAULT_ADVISORY_LOCK_TIMEOUT_MS,
   DEFAULT_AHEAD,
   DEFAULT_BEHIND,
+  DEFAULT_CREATE_BATCH,
   DEFAULT_DRY_RUN,
   DEFAULT_KEEP,
   DEFAULT_LOCK_TIMEOUT_MS,
@@ -53,6 +54,11 @@ function countOption(value: unknown, name: string, fallback: number): number {
     throw invalid(`${name} must be an integer from 0 to ${MAX_INTERVAL_COUNT}; got ${String(value)}.`);
   }
   return v;
+}
+
+function sqlstateOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
 }
 
 function abortError(signal: AbortSignal | undefined, context: BackfillErrorContext): BackfillError | undefined {
@@ -196,24 +202,49 @@ export class PartitionManager {
         const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs);
         const { todo, existing } = this.#plan(snap, first, last);
         const created: CreatedPartition[] = [];
+        const batchSize = countOption(options.batchSize, 'batchSize', DEFAULT_CREATE_BATCH) || 1;
+        const def = snap.defaultPartition;
         let columns: string | undefined;
-        for (const [i, slot] of todo.entries()) {
-          const aborted = abortError(options.signal, { partition: slot.name, partial: { created, existing } });
-          if (aborted) throw aborted;
-          let moved = 0;
+        // Rows in the default partition make CREATE fail with 23514 ("would be
+        // violated"); only then is the slower move sequence needed.
+        const createOne = async (slot: PartitionSlot): Promise<number> => {
           try {
-            if (snap.defaultPartition === undefined) {
-              await runDdl(client, this.#lockTimeoutMs, this.#createSql(slot, snap));
-            } else {
-              columns ??= await insertableColumns(client, this.#parent);
-              moved = await this.#createBesideDefault(client, slot, snap, snap.defaultPartition, columns);
-            }
+            await runDdl(client, this.#lockTimeoutMs, this.#createSql(slot, snap));
+            return 0;
           } catch (error) {
-            throw pgErrorToBackfill(error, { partition: slot.name, partial: { created, existing } }, `ensure ${slot.name}`);
+            if (def === undefined || sqlstateOf(error) !== '23514') throw error;
+            columns ??= await insertableColumns(client, this.#parent);
+            return this.#createBesideDefault(client, slot, snap, def, columns);
           }
-          created.push({ ...slot, rowsMovedFromDefault: moved });
-          logger.info('partition created', { partition: slot.name, from: slot.from.toISOString(), to: slot.to.toISOString(), rowsMovedFromDefault: moved });
-          options.onProgress?.({ phase: 'create', partition: slot.name, done: i + 1, total: todo.length });
+        };
+        for (let i = 0; i < todo.length; i += batchSize) {
+          const chunk = todo.slice(i, i + batchSize);
+          const first = chunk[0]!;
+          const aborted = abortError(options.signal, { partition: first.name, partial: { created, existing } });
+          if (aborted) throw aborted;
+          let moved: number[];
+          try {
+            // A short batch per round trip and commit: the parent's ACCESS EXCLUSIVE lock lasts a few CREATEs, not the whole run.
+            moved = await runDdl(client, this.#lockTimeoutMs, ...chunk.map((slot) => this.#createSql(slot, snap))).then(() => chunk.map(() => 0));
+          } catch (error) {
+            if (chunk.length === 1 && (def === undefined || sqlstateOf(error) !== '23514')) {
+              throw pgErrorToBackfill(error, { partition: first.name, partial: { created, existing } }, `ensure ${first.name}`);
+            }
+            moved = [];
+            for (const slot of chunk) {
+              try {
+                moved.push(await createOne(slot));
+              } catch (inner) {
+                const done = chunk.slice(0, moved.length).map((c, k) => ({ ...c, rowsMovedFromDefault: moved[k] ?? 0 }));
+                throw pgErrorToBackfill(inner, { partition: slot.name, partial: { created: [...created, ...done], existing } }, `ensure ${slot.name}`);
+              }
+            }
+          }
+          for (const [k, slot] of chunk.entries()) {
+            created.push({ ...slot, rowsMovedFromDefault: moved[k] ?? 0 });
+            logger.info('partition created', { partition: slot.name, from: slot.from.toISOString(), to: slot.to.toISOString(), rowsMovedFromDefault: moved[k] ?? 0 });
+          }
+          options.onProgress?.({ phase: 'create', partition: chunk[chunk.length - 1]!.name, done: created.length, total: todo.length });
         }
         return { created, existing };
       });
@@ -261,7 +292,7 @@ export class PartitionManager {
   }
 
   /**
-   * With a default partition, writers are paused (SHARE ROW EXCLUSIVE on the
+   * When the default partition holds rows for the slot, writers are paused (SHARE ROW EXCLUSIVE on the
    * parent, readers continue) so no new row can land in the default for this
    * range; its rows move out to a temporary table, the partition is created
    * (PostgreSQL's default-partition check now passes) and the rows move in.

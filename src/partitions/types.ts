@@ -142,6 +142,12 @@ export interface EnsureOptions extends LongCallOptions {
    * @defaultValue {@link DEFAULT_BEHIND} (0)
    */
   readonly behind?: number;
+  /**
+   * Partitions created per transaction. Each batch holds the parent's ACCESS
+   * EXCLUSIVE lock only for its own few CREATEs; 1 means one per transaction.
+   * @defaultValue {@link DEFAULT_CREATE_BATCH} (12)
+   */
+  readonly batchSize?: number;
 }
 
 /**
