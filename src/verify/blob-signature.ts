@@ -16,6 +16,7 @@ export interface BlobSignatureVerification {
 
 /** Options for {@link verifyBlobSignature}. */
 export interface VerifyBlobSignatureOptions {
+  /** Stops hashing the file; the result is then `Err` with `ABORTED`. */
   readonly signal?: AbortSignal;
 }
 

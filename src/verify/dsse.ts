@@ -1,3 +1,4 @@
+import { KeyObject } from 'node:crypto';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, type BackfillErrorCode } from '../errors.js';
 import { decodeBase64 } from './base64.js';
@@ -68,7 +69,7 @@ export function signDsse(payload: string | Uint8Array, payloadType: string, key:
 }
 
 function isSigningKey(value: KeyInput | SigningKey): value is SigningKey {
-  return typeof value === 'object' && !(value instanceof Uint8Array) && 'key' in value && !('asymmetricKeyType' in value);
+  return typeof value === 'object' && !(value instanceof Uint8Array) && !(value instanceof KeyObject);
 }
 
 /** Options for {@link verifyDsse}. */

@@ -45,6 +45,7 @@ export interface VerifyInTotoSubjectOptions {
    * @defaultValue `DEFAULT_DSSE_THRESHOLD` (1)
    */
   readonly threshold?: number;
+  /** Stops hashing the file; the result is then `Err` with `ABORTED`. */
   readonly signal?: AbortSignal;
 }
 

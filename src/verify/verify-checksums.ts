@@ -101,8 +101,11 @@ export interface VerifyChecksumsOptions {
    * @defaultValue `DEFAULT_HASH_CHUNK_BYTES` (4 MiB)
    */
   readonly chunkBytes?: number;
+  /** Stops the work; the result is then `Err` with `ABORTED`. */
   readonly signal?: AbortSignal;
+  /** Called as each file (or member) has been read. */
   readonly onProgress?: (progress: ChecksumProgress) => void;
+  /** Receives a summary line at the end. */
   readonly logger?: Logger;
 }
 

@@ -105,8 +105,11 @@ export interface VerifyDatasetOptions {
    * @defaultValue `DEFAULT_MAX_LINE_BYTES` (64 MiB)
    */
   readonly maxLineBytes?: number;
+  /** Stops the work; the result is then `Err` with `ABORTED`. */
   readonly signal?: AbortSignal;
+  /** Called as each file (or member) has been read. */
   readonly onProgress?: (progress: VerifyDatasetProgress) => void;
+  /** Receives a summary line at the end. */
   readonly logger?: Logger;
 }
 
