@@ -8,9 +8,11 @@ import {
   DEFAULT_READ_CHUNK_BYTES,
   INDEX_SCHEMA_VERSION,
   LOCK_SUFFIX,
+  MIN_EPISODES_FOR_THREADS,
+  defaultThreads,
 } from './defaults.js';
 import { listEpisodes, type EpisodeEntry } from './episode-walk.js';
-import { scanEpisode } from './episode-scan.js';
+import { ScanPool } from './scan-pool.js';
 import { readIndexedEpisodeIds } from './existing-index.js';
 import { IndexAppender } from './index-appender.js';
 import { formatIndexRow, formatReceivedAt } from './index-row.js';
@@ -73,6 +75,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
     lock = held.value;
   }
   let appender: IndexAppender | undefined;
+  let pool: ScanPool | undefined;
   const rows: IndexRow[] = [];
   let appended = 0;
   let skipped = 0;
@@ -119,8 +122,11 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
         failure ??= toBackfillError(e, 'IO_ERROR', { path: index });
       }));
 
-    const scanOne = async (episode: EpisodeEntry, buffer: Buffer): Promise<Slot> => {
-      const scanned = await scanEpisode(episode.path, { buffer, maxDecompressedBytes, maxMetaBytes, requireHexCommit: options.requireHexCommit ?? false, signal });
+    const threads = pending.length >= MIN_EPISODES_FOR_THREADS ? Math.min(options.threads ?? defaultThreads(), concurrency) : 0;
+    pool = new ScanPool(threads, { readChunkBytes, maxDecompressedBytes, maxMetaBytes, requireHexCommit: options.requireHexCommit ?? false }, signal);
+    const scanner = pool;
+    const scanOne = async (episode: EpisodeEntry): Promise<Slot> => {
+      const scanned = await scanner.scan(episode.path);
       if (scanned.isErr()) {
         if (scanned.error.code === 'ABORTED') throw scanned.error;
         return { row: undefined, warning: { code: scanned.error.code, path: episode.path, message: `${scanned.error.message}; cannot be read, skipped, no row written.` } };
@@ -141,7 +147,6 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
 
     let next = 0;
     const worker = async (): Promise<void> => {
-      const buffer = Buffer.allocUnsafe(readChunkBytes);
       while (failure === undefined && next < pending.length) {
         if (signal?.aborted) {
           failure ??= aborted();
@@ -150,7 +155,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
         const at = next;
         next += 1;
         try {
-          slots[at] = await scanOne(pending[at]!, buffer);
+          slots[at] = await scanOne(pending[at]!);
         } catch (e) {
           failure ??= e instanceof BackfillError && e.code === 'ABORTED' ? aborted() : toBackfillError(e, 'IO_ERROR', { path: pending[at]!.path });
           return;
@@ -163,6 +168,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
     await Promise.all(Array.from({ length: Math.min(concurrency, pending.length) }, worker));
     await flush();
   } finally {
+    await pool?.close();
     if (appender) {
       await appender.close().catch((e: unknown) => {
         failure ??= toBackfillError(e, 'IO_ERROR', { path: index });

@@ -107,6 +107,8 @@ export class MetaProbe {
       const slice = Buffer.from(chunk.subarray(offset, offset + DECODER_SLICE_BYTES));
       this.#fed += slice.length;
       if (!decoder.write(slice)) await Promise.race([new Promise((r) => decoder.once('drain', r)), this.outcome]);
+      // Let the tar parser look at what came out before inflating more.
+      if (!this.#settled) await new Promise(setImmediate);
     }
   }
 
