@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { cli } from './cli-harness.js';
+
+const COMMANDS = [
+  ['dataset', 'build'],
+  ['dataset', 'verify'],
+  ['dataset', 'import'],
+  ['dataset', 'export'],
+  ['dataset', 'rollback'],
+  ['checksums', 'verify'],
+  ['checksums', 'write'],
+  ['partitions', 'ensure'],
+  ['partitions', 'retention'],
+  ['partitions', 'attach'],
+  ['partitions', 'list'],
+  ['statements', 'backfill'],
+  ['index', 'backfill'],
+  ['gate', 'check'],
+] as const;
+
+describe('backfill-kit usage', () => {
+  it('--help lists every command and the exit codes, exit 0', async () => {
+    const r = await cli(['--help']);
+    expect(r.code).toBe(0);
+    for (const [g, c] of COMMANDS) expect(r.stdout).toContain(`${g} ${c}`);
+    for (const code of ['0', '2', '3', '4', '6', '130']) expect(r.stdout).toMatch(new RegExp(`^\\s+${code}  `, 'm'));
+  });
+
+  it('<group> <command> --help lists every flag with its default, for every command', async () => {
+    const runs = await Promise.all(COMMANDS.map(([group, name]) => cli([group, name, '--help'])));
+    for (const [i, r] of runs.entries()) {
+      const [group, name] = COMMANDS[i]!;
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`Usage: backfill-kit ${group} ${name}`);
+      // A flag entry is its `--name` line plus any wrapped continuation lines.
+      const entries: string[] = [];
+      for (const line of r.stdout.split('\n')) {
+        if (/^\s+(-\w, )?--[a-z]/.test(line)) entries.push(line);
+        else if (/^\s{6,}\S/.test(line) && entries.length > 0 && !line.includes('backfill-kit')) entries[entries.length - 1] += line;
+      }
+      expect(entries.length).toBeGreaterThan(4);
+      for (const entry of entries) expect(entry, `${group} ${name}: ${entry}`).toMatch(/\(default: [^)]*/);
+    }
+  }, 240_000);
+
+  it('seed flag names are accepted where the seeds have them', async () => {
+    const statements = (await cli(['statements', 'backfill', '--help'])).stdout;
+    for (const f of ['--retrieved-since', '--force', '--batch-size', '--max-documents', '--stop-on-error']) expect(statements).toContain(f);
+    expect(statements).toMatch(/--batch-size <n>.*default: 100/);
+    const index = (await cli(['index', 'backfill', '--help'])).stdout;
+    for (const f of ['--episodes-root', '--index', '--host', '--dry-run']) expect(index).toContain(f);
+    const imp = (await cli(['dataset', 'import', '--help'])).stdout;
+    for (const v of ['env: PGSCHEMA', 'env: DRY_RUN', 'env: LINKSETS_TABLE', 'env: CHUNKS_TABLE', 'default: lnm_raw']) expect(imp).toContain(v);
+  });
+
+  it('an unknown flag is a usage error (exit 2) with code and fix, and no stack trace', async () => {
+    const r = await cli(['dataset', 'import', 'x.tar.zst', '--frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error INVALID_ARGUMENT: .*--frobnicate/m);
+    expect(r.stderr).toContain('fix:');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('an unknown command and a missing argument are usage errors', async () => {
+    expect((await cli(['dataset', 'explode'])).code).toBe(2);
+    expect((await cli(['nope'])).code).toBe(2);
+    const missing = await cli(['dataset', 'import']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('missing argument: <tarball>');
+  });
+
+  it('no database configured: exit 2 naming the variables to set', async () => {
+    const r = await cli(['dataset', 'rollback']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/PGURI, CONCELIER_PG_URI, PG_DSN/);
+  });
+
+  it('a malformed PG_DSN is a usage error that never echoes the password', async () => {
+    const r = await cli(['partitions', 'list'], { env: { PG_DSN: 'Host=db;Password=hunter2;Port=notaport' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('PG_DSN');
+    expect(r.stderr + r.stdout).not.toContain('hunter2');
+  });
+
+  it('bad values: integers, choices, booleans in env', async () => {
+    expect((await cli(['statements', 'backfill', '--batch-size', 'lots'], { env: { PGURI: 'postgres://127.0.0.1:1/x' } })).stderr).toMatch(/--batch-size must be an integer/);
+    expect((await cli(['dataset', 'import', 'x', '--strategy', 'yolo'], { env: { PGURI: 'postgres://127.0.0.1:1/x' } })).code).toBe(2);
+    const env = await cli(['dataset', 'import', 'x'], { env: { DRY_RUN: 'maybe' } });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toContain('DRY_RUN must be true or false');
+  });
+
+  it('--version prints the package version', async () => {
+    const v = await cli(['--version']);
+    expect(v.code).toBe(0);
+    expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
