@@ -30,8 +30,11 @@ export interface FastifyLikeRequest {
  * ```
  */
 export interface FastifyLikeReply {
+  /** Sets the status code. */
   code(statusCode: number): FastifyLikeReply;
+  /** Sets one response header. */
   header(key: string, value: string): FastifyLikeReply;
+  /** Sends the body and ends the response. */
   send(payload?: string): FastifyLikeReply;
 }
 
