@@ -1,0 +1,123 @@
+/**
+ * Runs the StatementSink, CheckpointStore and StatementBackfiller contracts
+ * against PostgreSQL (always) and MongoDB (only with BACKFILL_KIT_MONGODB_URL;
+ * a replica set exercises the transaction path, a standalone server the
+ * idempotent sequence).
+ */
+import { MongoClient, type Db } from 'mongodb';
+import { afterAll, beforeAll, describe } from 'vitest';
+import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
+import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
+import { MongoStatementSink } from '../../../src/mongodb/mongo-statement-sink.js';
+import { MongoCheckpointStore } from '../../../src/mongodb/mongo-checkpoint-store.js';
+import { MongoRawDocumentSource } from '../../../src/mongodb/mongo-raw-document-source.js';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { statementSinkContract } from '../../contract/statement-sink.contract.js';
+import { checkpointStoreContract } from '../../contract/checkpoint-store.contract.js';
+import { statementBackfillContract } from '../../contract/statement-backfill.contract.js';
+import { sortRows, type ClaimRow } from '../../contract/statement-fixtures.js';
+import { mongoSuiteTitle, mongoUrl, uniqueName } from '../../contract/support.js';
+
+describe('PostgreSQL', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  function pgSink(schema: string): PgStatementSink {
+    return new PgStatementSink({
+      pg: db.pool,
+      statementsTable: `${schema}.statements`,
+      documentsTable: `${schema}.documents`,
+      checkpointsTable: `${schema}.checkpoints`,
+      failuresTable: `${schema}.failures`,
+    });
+  }
+  const claims = async (schema: string): Promise<ClaimRow[]> =>
+    sortRows(
+      await db.query<ClaimRow & Record<string, unknown>>(
+        `SELECT document_digest AS "documentDigest", vulnerability_id AS "vulnerabilityId", product_key AS "productKey",
+                status, justification, statement, format FROM "${schema}".statements`,
+      ),
+    );
+  const drop = (schema: string) => async (): Promise<void> => {
+    await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  };
+
+  statementSinkContract('PgStatementSink', async () => {
+    const schema = uniqueName('sink');
+    return { sink: pgSink(schema), claims: () => claims(schema), cleanup: drop(schema) };
+  });
+
+  checkpointStoreContract('PgStatementSink', async () => {
+    const schema = uniqueName('cp');
+    const sink = pgSink(schema);
+    return { sink, store: pgSink(schema), cleanup: drop(schema) };
+  });
+
+  statementBackfillContract('PgRawDocumentSource + PgStatementSink', async () => {
+    const schema = uniqueName('bf');
+    const source = new PgRawDocumentSource({ pg: db.pool, table: `${schema}.raw_documents` });
+    (await source.prepare())._unsafeUnwrap();
+    return {
+      source,
+      sink: pgSink(schema),
+      append: async (docs) => {
+        for (let i = 0; i < docs.length; i += 500) (await source.append(docs.slice(i, i + 500)))._unsafeUnwrap();
+      },
+      claims: () => claims(schema),
+      cleanup: drop(schema),
+    };
+  });
+});
+
+describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB'), () => {
+  let client: MongoClient;
+  beforeAll(async () => {
+    client = await MongoClient.connect(mongoUrl!);
+  });
+  afterAll(async () => {
+    await client?.close();
+  });
+
+  const claims = async (db: Db): Promise<ClaimRow[]> =>
+    sortRows(
+      (await db
+        .collection('statements')
+        .find({}, { projection: { _id: 0, documentDigest: 1, vulnerabilityId: 1, productKey: 1, status: 1, justification: 1, statement: 1, format: 1 } })
+        .toArray()) as unknown as ClaimRow[],
+    );
+
+  // 'auto' takes the transaction path on a replica set; 'never' always checks the standalone sequence.
+  for (const transactions of ['auto', 'never'] as const) {
+    const sink = (db: Db): MongoStatementSink => new MongoStatementSink({ db, client, transactions });
+
+    statementSinkContract(`MongoStatementSink (transactions: ${transactions})`, async () => {
+      const db = client.db(uniqueName('bk_sink'));
+      return { sink: sink(db), claims: () => claims(db), cleanup: async () => void (await db.dropDatabase()) };
+    });
+
+    checkpointStoreContract(`MongoCheckpointStore (transactions: ${transactions})`, async () => {
+      const db = client.db(uniqueName('bk_cp'));
+      return { sink: sink(db), store: new MongoCheckpointStore({ db }), cleanup: async () => void (await db.dropDatabase()) };
+    });
+
+    statementBackfillContract(`MongoRawDocumentSource + MongoStatementSink (transactions: ${transactions})`, async () => {
+      const db = client.db(uniqueName('bk_bf'));
+      const source = new MongoRawDocumentSource({ db });
+      (await source.prepare())._unsafeUnwrap();
+      return {
+        source,
+        sink: sink(db),
+        append: async (docs) => {
+          (await source.append(docs))._unsafeUnwrap();
+        },
+        claims: () => claims(db),
+        cleanup: async () => void (await db.dropDatabase()),
+      };
+    });
+  }
+});
