@@ -1,0 +1,101 @@
+// Replaces seed 004's "Excititor Statement Backfill Runbook", step "CLI command":
+//   stellaops excititor backfill-statements [--retrieved-since <ISO8601>] [--force] \
+//     [--batch-size <int>] [--max-documents <int>]
+// and seed 001's runbook step 3, "Run 21-102 backfill with `--batch-size=500
+// --stop-on-error`; capture report hash".
+// Same flags (plus --stop-on-error and --run-id); prints the seed's summary line
+// and the report hash. Reads raw documents from vex.raw_documents and writes
+// vex.statements in the PostgreSQL at --pg, PGURI or BACKFILL_KIT_PG_URL.
+// A run interrupted for any reason (even SIGKILL) resumes when started again
+// with the same --run-id.
+//
+//   npx tsx examples/backfill-statements.ts --pg postgres://… --batch-size=500 --stop-on-error --run-id lnm-21-102
+//   npx tsx examples/backfill-statements.ts --retrieved-since "$(date -u -d '48 hours ago' +%Y-%m-%dT%H:%M:%SZ)"
+//   npx tsx examples/backfill-statements.ts --force --max-documents 2000
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { defaultVexNormalizers, PgRawDocumentSource, PgStatementSink, StatementBackfiller, type BackfillSummary } from '../src/statements/index.js';
+
+function usage(message: string): never {
+  process.stderr.write(
+    `backfill-statements: ${message}\nusage: backfill-statements [--pg URL] [--retrieved-since ISO8601] [--force] [--batch-size N] [--max-documents N] [--stop-on-error] [--run-id ID]\n`,
+  );
+  process.exit(2);
+}
+
+function positive(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) usage(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function parse() {
+  return parseArgs({
+    options: {
+      pg: { type: 'string' },
+      'retrieved-since': { type: 'string' },
+      force: { type: 'boolean', default: false },
+      'batch-size': { type: 'string' },
+      'max-documents': { type: 'string' },
+      'stop-on-error': { type: 'boolean', default: false },
+      'run-id': { type: 'string' },
+    },
+    strict: true,
+  }).values;
+}
+let args: ReturnType<typeof parse>;
+try {
+  args = parse();
+} catch (error) {
+  usage(error instanceof Error ? error.message : String(error));
+}
+
+const url = args.pg ?? process.env.PGURI ?? process.env.BACKFILL_KIT_PG_URL;
+if (!url) usage('no database: pass --pg or set PGURI');
+const sinceText = args['retrieved-since'];
+// The runbook reads timestamps as UTC by default.
+const retrievedSince = sinceText === undefined ? undefined : new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(sinceText) || !sinceText.includes('T') ? sinceText : `${sinceText}Z`);
+if (retrievedSince && Number.isNaN(retrievedSince.getTime())) usage(`--retrieved-since is not an ISO-8601 timestamp: ${sinceText}`);
+const batchSize = positive('batch-size', args['batch-size']);
+const maxDocuments = positive('max-documents', args['max-documents']);
+
+const pool = new pg.Pool({ connectionString: url, max: 4 });
+const controller = new AbortController();
+process.once('SIGINT', () => controller.abort());
+process.once('SIGTERM', () => controller.abort());
+
+const backfiller = new StatementBackfiller({
+  source: new PgRawDocumentSource({ pg: pool }),
+  sink: new PgStatementSink({ pg: pool }),
+  normalizers: defaultVexNormalizers,
+  logger: {
+    info: () => undefined,
+    warn: (message, fields) => process.stderr.write(`warn: ${message} ${fields?.['digest'] ?? ''} ${fields?.['code'] ?? ''} ${fields?.['message'] ?? ''}\n`),
+    error: (message, fields) => process.stderr.write(`error: ${message} ${fields?.['digest'] ?? ''}\n`),
+  },
+});
+const result = await backfiller.run({
+  force: args.force,
+  stopOnError: args['stop-on-error'],
+  signal: controller.signal,
+  ...(retrievedSince === undefined ? {} : { retrievedSince }),
+  ...(batchSize === undefined ? {} : { batchSize }),
+  ...(maxDocuments === undefined ? {} : { maxDocuments }),
+  ...(args['run-id'] === undefined ? {} : { runId: args['run-id'] }),
+  onProgress: (p) => {
+    const eta = p.etaSeconds === undefined ? '' : `, ETA ${Math.round(p.etaSeconds)} s`;
+    process.stderr.write(`batch ${p.batches}: evaluated ${p.evaluated} (${Math.round(p.documentsPerSecond)} docs/s${eta})\n`);
+  },
+});
+await pool.end();
+
+if (result.isOk()) {
+  process.stdout.write(`${result.value.text}\n`);
+  process.stdout.write(`Run id: ${result.value.runId}\nReport SHA-256: ${result.value.reportSha256}\n`);
+} else {
+  const partial = result.error.context['summary'] as BackfillSummary | undefined;
+  process.stderr.write(`backfill-statements: ${result.error.code}: ${result.error.message}\n${result.error.fix}\n`);
+  if (partial) process.stderr.write(`so far: ${partial.text.replace('Backfill completed: ', '')} (resume with --run-id ${partial.runId})\n`);
+  process.exitCode = 1;
+}
