@@ -1,0 +1,168 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { hasTool, run, sh, tempDir } from '../../support/tmp.js';
+import { cli, jsonOf } from './cli-harness.js';
+
+const hasTarZstd = hasTool('tar') && hasTool('zstd') && hasTool('sha256sum');
+if (!hasTarZstd) console.warn('[cli.dataset] tar/zstd/sha256sum missing: the oracle-built datasets are skipped');
+
+let db: TestDatabase;
+const dir = tempDir('bk-cli-dataset-');
+const env = (): Record<string, string> => ({ PGURI: db.url, PGSCHEMA: 'cli_stage' });
+
+/** Row count and a digest of every (id, raw) pair, via SQL (independent of the CLI's own report). */
+async function tableState(table: string): Promise<{ count: number; digest: string }> {
+  const [row] = await db.query<{ count: string; digest: string | null }>(
+    `SELECT count(*)::text AS count, md5(string_agg(id || ' ' || raw::text, E'\\n' ORDER BY id COLLATE "C")) AS digest FROM cli_stage.${table}`,
+  );
+  return { count: Number(row!.count), digest: row!.digest ?? '' };
+}
+
+/** A dataset made by GNU tar + zstd with a hand-written manifest (which may lie). */
+function handMadeDataset(name: string, members: Record<string, string>, manifestRecords: Record<string, number>): string {
+  const src = join(dir, `${name}-src`);
+  mkdirSync(src, { recursive: true });
+  for (const [member, text] of Object.entries(members)) writeFileSync(join(src, member), text);
+  const manifest = { schemaVersion: 1, name, members: Object.keys(members).sort().map((m) => ({ name: m, records: manifestRecords[m] })) };
+  writeFileSync(join(src, 'manifest.json'), JSON.stringify(manifest));
+  const out = join(dir, `${name}.tar.zst`);
+  sh(`tar -C ${JSON.stringify(src)} -cf - manifest.json ${Object.keys(members).join(' ')} | zstd -q -o ${JSON.stringify(out)}`);
+  return out;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+describe('backfill-kit dataset', () => {
+  const tarball = join(dir, 'linksets-stage-backfill.tar.zst');
+
+  it('build writes a tarball and a .sha256 that sha256sum --check accepts; verify exits 0', async () => {
+    const built = await cli(['dataset', 'build', tarball, '--linksets', '40', '--chunks', '60', '--seed', '3']);
+    expect(built.code, built.stderr).toBe(0);
+    const sha = createHash('sha256').update(readFileSync(tarball)).digest('hex');
+    expect(built.stdout).toContain(`${sha}  ${tarball}`);
+    if (hasTarZstd) {
+      expect(sh(`sha256sum --check linksets-stage-backfill.tar.zst.sha256`, dir)).toContain('OK');
+      expect(run('tar', ['--zstd', '-tf', tarball]).trim().split('\n')).toEqual(['manifest.json', 'advisory_chunks.ndjson', 'linksets.ndjson']);
+    }
+    const verified = await cli(['dataset', 'verify', tarball, '--json']);
+    expect(verified.code).toBe(0);
+    const report = jsonOf(verified).report;
+    expect(report.ok).toBe(true);
+    expect(report.archive.verdict).toBe('ok');
+    expect(report.archive.actualSha256).toBe(sha);
+  });
+
+  it('build is deterministic: the same flags give the same bytes', async () => {
+    const again = join(dir, 'again.tar.zst');
+    // The manifest's name defaults to the file name, so name it like the first one.
+    const r = await cli(['dataset', 'build', again, '--linksets', '40', '--chunks', '60', '--seed', '3', '--name', 'linksets-stage-backfill', '--quiet']);
+    expect(r.code).toBe(0);
+    expect(readFileSync(again).equals(readFileSync(tarball))).toBe(true);
+  });
+
+  it('verify exits 3 with CHECKSUM_MISMATCH on a tampered tarball, and prints no stack', async () => {
+    const bad = join(dir, 'tampered.tar.zst');
+    const bytes = readFileSync(tarball);
+    bytes[bytes.length - 20] ^= 0xff;
+    writeFileSync(bad, bytes);
+    const r = await cli(['dataset', 'verify', bad, '--expected-sha256', createHash('sha256').update(readFileSync(tarball)).digest('hex')]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/^error [A-Z_]+: /m);
+    expect(r.stderr).toMatch(/fix: /);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('DRY_RUN=1 import validates and writes nothing', async () => {
+    const r = await cli(['dataset', 'import', tarball], { env: { ...env(), DRY_RUN: '1' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('Dry run');
+    const exists = await db.query(`SELECT to_regclass('cli_stage.linksets_raw') AS t`);
+    expect(exists[0]!['t'] === null || (await tableState('linksets_raw')).count === 0).toBe(true);
+  });
+
+  it('import loads the rows (psql agrees with the report) and exits 0', async () => {
+    const r = await cli(['dataset', 'import', tarball, '--json'], { env: env() });
+    expect(r.code, r.stderr).toBe(0);
+    const out = jsonOf(r);
+    expect(out.ok).toBe(true);
+    expect(out.report.committed).toBe(true);
+    expect(out.report.tables.map((t: { loaded: number }) => t.loaded)).toEqual([40, 60]);
+    const psql = run('psql', ['-tA', db.url, '-c', 'select count(*) from cli_stage.linksets_raw; select count(*) from cli_stage.advisory_chunks_raw;']);
+    expect(psql.trim().split('\n')).toEqual(['40', '60']);
+  });
+
+  it('COPY 0, exit 0 can never happen: a manifest that disagrees exits non-zero and leaves the tables unchanged', async () => {
+    const before = { l: await tableState('linksets_raw'), c: await tableState('advisory_chunks_raw') };
+    expect(before.l.count).toBe(40);
+    const cases: string[] = [];
+    if (hasTarZstd) {
+      // The seed's failure: nothing loads, yet the manifest promises rows.
+      cases.push(handMadeDataset('empty-member', { 'linksets.ndjson': '', 'advisory_chunks.ndjson': '{"_id":"c1","x":1}\n' }, { 'linksets.ndjson': 3, 'advisory_chunks.ndjson': 1 }));
+      // One record fewer than the manifest says.
+      cases.push(handMadeDataset('short', { 'linksets.ndjson': '{"_id":"a"}\n{"_id":"b"}\n', 'advisory_chunks.ndjson': '{"_id":"c"}\n' }, { 'linksets.ndjson': 3, 'advisory_chunks.ndjson': 1 }));
+    } else {
+      console.warn('[cli.dataset] skipped the hand-made manifest cases: needs tar and zstd');
+    }
+    for (const path of cases) {
+      const r = await cli(['dataset', 'import', path], { env: env() });
+      expect(r.code, `${path}\n${r.stdout}\n${r.stderr}`).toBe(3);
+      expect(r.stderr).toMatch(/^error COUNT_MISMATCH: /m);
+      expect(r.stderr).toContain('Nothing was committed');
+      expect(await tableState('linksets_raw')).toEqual(before.l);
+      expect(await tableState('advisory_chunks_raw')).toEqual(before.c);
+    }
+  });
+
+  it('--on-invalid reject loads the good lines but exits 4 and names the reject file', async () => {
+    if (!hasTarZstd) return console.warn('[cli.dataset] skipped: needs tar and zstd');
+    const path = handMadeDataset('with-bad-line', { 'linksets.ndjson': '{"_id":"a"}\n{not json\n{"_id":"b"}\n', 'advisory_chunks.ndjson': '{"_id":"c"}\n' }, { 'linksets.ndjson': 3, 'advisory_chunks.ndjson': 1 });
+    const r = await cli(['dataset', 'import', path, '--on-invalid', 'reject', '--linksets-table', 'rj_linksets', '--chunks-table', 'rj_chunks'], { env: env() });
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stdout).toContain('rejected lines: 1');
+    expect(readFileSync(`${path}.rejects.ndjson`, 'utf8')).toContain('not json');
+    expect((await db.query(`SELECT count(*)::int AS n FROM cli_stage.rj_linksets`))[0]!['n']).toBe(2);
+  });
+
+  it('export writes a tarball whose printed SHA-256 is right and whose members hold every row', async () => {
+    const out = join(dir, 'exported.tar.zst');
+    const r = await cli(['dataset', 'export', out], { env: env() });
+    expect(r.code, r.stderr).toBe(0);
+    const sha = createHash('sha256').update(readFileSync(out)).digest('hex');
+    expect(r.stdout).toContain(sha);
+    const v = await cli(['dataset', 'verify', out, '--expected-sha256', sha, '--json']);
+    expect(jsonOf(v).report.members.map((m: { name: string; actual: { records: number } }) => [m.name, m.actual.records])).toEqual([
+      ['advisory_chunks.ndjson', 60],
+      ['linksets.ndjson', 40],
+    ]);
+  });
+
+  it('PG_DSN in Host=…;Database=… form works, and rollback empties the tables (before/after counts)', async () => {
+    const u = new URL(db.url);
+    const dsn = `Host=${u.hostname};Port=${u.port || '5432'};Database=${u.pathname.slice(1)};Username=${decodeURIComponent(u.username) || 'postgres'}${u.password ? `;Password=${decodeURIComponent(u.password)}` : ''}`;
+    const dry = await cli(['dataset', 'rollback', '--dry-run'], { env: { PG_DSN: dsn, PGSCHEMA: 'cli_stage' } });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect((await tableState('linksets_raw')).count).toBe(40);
+    const r = await cli(['dataset', 'rollback', '--json'], { env: { PG_DSN: dsn, PGSCHEMA: 'cli_stage' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(jsonOf(r).report).toMatchObject({ before: { linksets_raw: 40, advisory_chunks_raw: 60 }, after: { linksets_raw: 0, advisory_chunks_raw: 0 } });
+    expect((await tableState('linksets_raw')).count).toBe(0);
+  });
+
+  it('an unreachable database exits 6 with DB_CONNECTION; --debug adds the stack', async () => {
+    const r = await cli(['dataset', 'rollback'], { env: { PGURI: 'postgres://nobody@127.0.0.1:1/none' } });
+    expect(r.code).toBe(6);
+    expect(r.stderr).toMatch(/^error DB_CONNECTION: /m);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const debug = await cli(['dataset', 'rollback', '--debug'], { env: { PGURI: 'postgres://nobody@127.0.0.1:1/none' } });
+    expect(debug.code).toBe(6);
+    expect(debug.stderr).toMatch(/\n\s+at /);
+  });
+});
