@@ -1,0 +1,45 @@
+// Replaces seed 002's retention step
+// (`devops/scripts/scanner-artifact-boms-retention.sh 12 true`), with the same arguments.
+//
+//   PG_DSN="Host=…;Database=…;Username=…;Password=…" npx tsx examples/scanner-artifact-boms-retention.ts 12 true
+//
+// Arguments: months to keep before the current one (default 12), and dry run
+// (`true`, the default, only prints the plan; `false` drops). RETENTION_MODE=detach
+// keeps expired partitions as plain tables instead. Only tables named
+// scanner.artifact_boms_YYYY_MM with exactly that month's bounds are ever touched.
+import { PartitionManager } from '../src/partitions/index.js';
+import { pgDsnToUrl } from '../src/_internals/pg-dsn.js';
+
+const [keepArg = '12', dryArg = 'true'] = process.argv.slice(2);
+const keep = Number(keepArg);
+if (!/^\d+$/.test(keepArg) || !['true', 'false'].includes(dryArg)) {
+  console.error(`usage: scanner-artifact-boms-retention.ts [months-to-keep] [true|false]; got ${JSON.stringify([keepArg, dryArg])}`);
+  process.exit(2);
+}
+const mode = process.env.RETENTION_MODE === 'detach' ? 'detach' : 'drop';
+const url = pgDsnToUrl(process.env.PG_DSN ?? '');
+if (url.isErr()) {
+  console.error(url.error.message);
+  process.exit(2);
+}
+
+const boms = new PartitionManager({
+  pg: url.value,
+  table: process.env.PARTITION_TABLE ?? 'scanner.artifact_boms',
+  column: process.env.PARTITION_COLUMN ?? 'inserted_at',
+  interval: 'month',
+  logger: console,
+});
+const result = await boms.retention({ keep, dryRun: dryArg === 'true', mode });
+await boms.close();
+if (result.isErr()) {
+  console.error(`${result.error.code}: ${result.error.message}\n${result.error.fix}`);
+  process.exit(1);
+}
+const plan = result.value;
+const verb = plan.dryRun ? 'would' : 'did';
+for (const c of plan.candidates) {
+  console.log(`${verb} ${c.action} ${c.name} [${c.from.toISOString()}, ${c.to.toISOString()}) ~${c.estimatedRows ?? '?'} rows, ${c.sizeBytes} bytes`);
+}
+for (const i of plan.ignored) console.log(`ignored ${i.name}: ${i.reason}`);
+console.log(`retention (keep ${keep}, cutoff ${plan.cutoff.toISOString()}, ${plan.dryRun ? 'dry run' : mode}): ${plan.candidates.length} partition(s)`);
