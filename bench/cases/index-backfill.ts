@@ -11,6 +11,9 @@
  *   Python tool, which holds each decompressed tarball in memory.
  *
  * The page cache is warmed before timing, so both tools read from memory.
+ * Besides wall time (`ratio`), CPU seconds (user + system, including the
+ * library's worker threads and the Python tool's `zstd` children) are
+ * reported as `cpuRatio`, which shared-machine contention distorts less.
  * Each library run is a child process timed with `measure` (RSS sampled in
  * that process); the Python tool's RSS is sampled from /proc (its process
  * plus its `zstd` children) every 10 ms. Both tools' appended lines are
@@ -76,21 +79,23 @@ function rssKiB(pid: number): number {
 }
 
 /** Runs the Python tool, timing it and sampling its RSS. */
-async function runPeer(root: string, index: string): Promise<{ seconds: number; peakRssMiB: number; stdout: string }> {
+async function runPeer(root: string, index: string): Promise<{ seconds: number; peakRssMiB: number; cpuSeconds: number }> {
   const start = process.hrtime.bigint();
-  const child = spawn('python3', [PEER, '--episodes-root', root, '--index', index], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let stdout = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  // bash's `times` reports the CPU of its children (python and the zstd processes it waited for).
+  const child = spawn('bash', ['-c', 'python3 "$@" >/dev/null; s=$?; times >&2; exit $s', 'bash', PEER, '--episodes-root', root, '--index', index], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   let peak = 0;
   const timer = setInterval(() => (peak = Math.max(peak, rssKiB(child.pid!))), 10);
   const code = await new Promise<number | null>((r) => child.on('close', r));
   clearInterval(timer);
-  if (code !== 0) throw new Error(`python tool exited with ${code}`);
-  return { seconds: Number(process.hrtime.bigint() - start) / 1e9, peakRssMiB: peak / 1024, stdout };
+  if (code !== 0) throw new Error(`python tool exited with ${code}: ${stderr}`);
+  const [user = 0, sys = 0] = [...(stderr.trim().split('\n').pop() ?? '').matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
+  return { seconds: Number(process.hrtime.bigint() - start) / 1e9, peakRssMiB: peak / 1024, cpuSeconds: user + sys };
 }
 
 /** Runs `backfillIndex` in a fresh child process, so its peak RSS is its own. */
-function runLibrary(root: string, index: string): Promise<{ seconds: number; peakRssMiB: number; appended: number }> {
+function runLibrary(root: string, index: string): Promise<{ seconds: number; peakRssMiB: number; appended: number; cpuSeconds: number }> {
   const child = fork(fileURLToPath(import.meta.url), ['child', root, index], { execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolveRun, reject) => {
     child.once('message', resolveRun as (m: unknown) => void);
@@ -99,8 +104,10 @@ function runLibrary(root: string, index: string): Promise<{ seconds: number; pea
 }
 
 async function child(root: string, index: string): Promise<void> {
+  const cpu = process.cpuUsage();
   const { value, seconds, peakRssMiB } = await measure(async () => (await backfillIndex({ episodesRoot: root, index }))._unsafeUnwrap());
-  process.send!({ seconds, peakRssMiB, appended: value.appended });
+  const used = process.cpuUsage(cpu);
+  process.send!({ seconds, peakRssMiB, appended: value.appended, cpuSeconds: (used.user + used.system) / 1e6 });
   process.disconnect();
 }
 
@@ -133,6 +140,9 @@ async function round(label: string, count: number, kb: number): Promise<{ ours: 
     baselineSeconds: theirs.seconds,
     baselinePeakRssMiB: theirs.peakRssMiB,
     ratio: theirs.seconds / ours.seconds,
+    cpuSeconds: ours.cpuSeconds,
+    baselineCpuSeconds: theirs.cpuSeconds,
+    cpuRatio: Math.round((theirs.cpuSeconds / ours.cpuSeconds) * 100) / 100,
   });
   return { ours: ours.peakRssMiB, theirs: theirs.peakRssMiB };
 }

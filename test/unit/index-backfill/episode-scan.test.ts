@@ -1,0 +1,136 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { compress, decompress } from 'zstd-napi';
+import { commitFromMeta } from '../../../src/index-backfill/episode-meta.js';
+import { scanEpisode } from '../../../src/index-backfill/episode-scan.js';
+import { buildEpisodeTarball, type EpisodeTarballOptions } from '../../../src/testing/episode-tarball.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'backfill-kit-ib-scan-'));
+const COMMIT = '0123456789abcdef0123456789abcdef01234567';
+const hasSha256sum = spawnSync('sha256sum', ['--version']).status === 0;
+let n = 0;
+
+async function build(options: EpisodeTarballOptions): Promise<string> {
+  const path = join(dir, `ep-${(n += 1)}.tar.zst`);
+  (await buildEpisodeTarball({ ...options, path }))._unsafeUnwrap();
+  return path;
+}
+
+function write(bytes: Uint8Array): string {
+  const path = join(dir, `raw-${(n += 1)}.tar.zst`);
+  writeFileSync(path, bytes);
+  return path;
+}
+
+const scan = async (path: string, requireHexCommit = false) =>
+  (await scanEpisode(path, { buffer: Buffer.allocUnsafe(64 * 1024), maxDecompressedBytes: 1 << 30, maxMetaBytes: 1 << 20, requireHexCommit }))._unsafeUnwrap();
+
+const meta = (commit: unknown) => ({ code_version: { commit } });
+
+describe('commitFromMeta (the seed rule: a 40-character string, lowercased)', () => {
+  const bytes = (v: unknown): Buffer => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v));
+  it.each([
+    ['lowercase hex', meta(COMMIT), COMMIT],
+    ['uppercase hex is lowercased', meta(COMMIT.toUpperCase()), COMMIT],
+    ['40 non-hex characters are taken, as the seed does', meta('Z'.repeat(40)), 'z'.repeat(40)],
+    ['40 astral code points (Python len)', meta('😀'.repeat(40)), '😀'.repeat(40)],
+    ['NaN elsewhere in the file', `{"x": NaN, "code_version": {"commit": "${COMMIT}"}}`, COMMIT],
+  ])('%s', (_label, input, expected) => {
+    expect(commitFromMeta(bytes(input), 'x', false)._unsafeUnwrap()).toBe(expected);
+  });
+
+  it.each([
+    ['39 characters', meta(COMMIT.slice(1))],
+    ['a number', meta(12)],
+    ['code_version is a list', { code_version: [COMMIT] }],
+    ['code_version missing', { episode: 1 }],
+    ['not an object', [COMMIT]],
+    ['a byte-order mark', `\ufeff${JSON.stringify(meta(COMMIT))}`],
+    ['truncated JSON', '{"code_version": {"commit": '],
+  ])('no commit when %s', (_label, input) => {
+    const r = commitFromMeta(bytes(input), 'x', false);
+    expect(r.isErr() && r.error.code).toBe('EPISODE_META_INVALID');
+  });
+
+  it('no commit for invalid UTF-8', () => {
+    expect(commitFromMeta(Buffer.from([0x7b, 0xff, 0x7d]), 'x', false).isErr()).toBe(true);
+  });
+
+  it('requireHexCommit refuses 40 non-hex characters', () => {
+    expect(commitFromMeta(bytes(meta('Z'.repeat(40))), 'x', true).isErr()).toBe(true);
+    expect(commitFromMeta(bytes(meta(COMMIT.toUpperCase())), 'x', true)._unsafeUnwrap()).toBe(COMMIT);
+  });
+});
+
+describe('scanEpisode', () => {
+  it.skipIf(!hasSha256sum)('hashes every byte (oracle: sha256sum) and finds meta.json first, last, or in a folder', async () => {
+    const big = Buffer.from(Array.from({ length: 3_000_000 }, (_, i) => (i * 2654435761) >>> 24));
+    for (const options of [
+      { meta: meta(COMMIT), files: { 'frames.bin': big } },
+      { meta: meta(COMMIT), metaLast: true, files: { 'frames.bin': big } },
+      { meta: meta(COMMIT), metaName: 'episode-7/meta.json', files: { 'episode-7/a.bin': 'a' } },
+    ]) {
+      const path = await build(options);
+      const r = await scan(path);
+      expect(r.sha256).toBe(spawnSync('sha256sum', [path], { encoding: 'utf8' }).stdout.split(' ')[0]);
+      expect(r.commit).toBe(COMMIT);
+      expect(r.problem).toBeUndefined();
+    }
+  });
+
+  it('takes the first member whose name ends in meta.json, as the seed does', async () => {
+    const path = await build({ meta: meta('A'.repeat(40)), metaName: 'xmeta.json', files: { 'z/meta.json': JSON.stringify(meta(COMMIT)) } });
+    expect((await scan(path)).commit).toBe('a'.repeat(40));
+  });
+
+  it('stops decompressing at meta.json: corruption after it is not even seen', async () => {
+    const tar = decompress((await buildEpisodeTarball({ meta: meta(COMMIT), files: { 'b.bin': Buffer.alloc(400_000, 7) } }))._unsafeUnwrap().bytes);
+    const head = compress(tar.subarray(0, 10_240));
+    const path = write(Buffer.concat([head, Buffer.from('this is not zstd at all, and the seed would fail here')]));
+    const r = await scan(path);
+    expect(r.commit).toBe(COMMIT);
+  });
+
+  it('gives no commit, with a coded problem, for broken archives', async () => {
+    const good = (await buildEpisodeTarball({ meta: meta(COMMIT), metaLast: true, files: { 'b.bin': Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 31) & 255)) } }))._unsafeUnwrap().bytes;
+    const corrupt = Buffer.from(good);
+    corrupt.fill(0x5a, 4, 64);
+    const cases: [string, Uint8Array, RegExp][] = [
+      ['truncated', good.subarray(0, good.length - 100), /^COMPRESSION_TRUNCATED|TAR_TRUNCATED$/],
+      ['corrupt', corrupt, /^COMPRESSION_CORRUPT|TAR_CORRUPT$/],
+      ['empty', Buffer.alloc(0), /^COMPRESSION_TRUNCATED$/],
+      ['plain tar', decompress(good), /^COMPRESSION_CORRUPT$/],
+      ['random bytes', Buffer.from('0123456789'.repeat(100)), /^COMPRESSION_CORRUPT$/],
+      ['zstd of something that is not tar', compress(Buffer.alloc(5000, 1)), /^TAR_CORRUPT$/],
+    ];
+    for (const [label, bytes, code] of cases) {
+      const r = await scan(write(bytes));
+      expect({ label, commit: r.commit }).toEqual({ label, commit: undefined });
+      expect(r.problem?.code, label).toMatch(code);
+      expect(r.size).toBe(bytes.length);
+    }
+  });
+
+  it('reads gzip too, as `zstd -d` does', async () => {
+    const tar = decompress((await buildEpisodeTarball({ meta: meta(COMMIT), files: {} }))._unsafeUnwrap().bytes);
+    expect((await scan(write(gzipSync(tar)))).commit).toBe(COMMIT);
+  });
+
+  it('reports a missing file and a directory as unreadable', async () => {
+    const missing = await scanEpisode(join(dir, 'nope.tar.zst'), { buffer: Buffer.alloc(1024), maxDecompressedBytes: 1e9, maxMetaBytes: 1e6, requireHexCommit: false });
+    expect(missing.isErr() && missing.error.code).toBe('IO_ERROR');
+    const directory = await scanEpisode(dir, { buffer: Buffer.alloc(1024), maxDecompressedBytes: 1e9, maxMetaBytes: 1e6, requireHexCommit: false });
+    expect(directory.isErr() && directory.error.code).toBe('IO_ERROR');
+  });
+
+  it('refuses a meta.json larger than maxMetaBytes', async () => {
+    const path = await build({ meta: { pad: 'x'.repeat(5000), ...meta(COMMIT) }, files: {} });
+    const r = (await scanEpisode(path, { buffer: Buffer.alloc(4096), maxDecompressedBytes: 1e9, maxMetaBytes: 1000, requireHexCommit: false }))._unsafeUnwrap();
+    expect(r.commit).toBeUndefined();
+    expect(r.problem?.code).toBe('EPISODE_META_INVALID');
+  });
+});

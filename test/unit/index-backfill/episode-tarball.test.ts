@@ -1,0 +1,35 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildEpisodeTarball } from '../../../src/testing/episode-tarball.js';
+
+const hasTar = spawnSync('tar', ['--version']).status === 0 && spawnSync('zstd', ['--version']).status === 0;
+if (!hasTar) console.warn('[episode-tarball] tar/zstd oracle tests skipped: needs GNU tar and zstd');
+
+describe('buildEpisodeTarball', () => {
+  it('is deterministic', async () => {
+    const options = { meta: { code_version: { commit: 'a'.repeat(40) } }, files: { 'b.bin': Buffer.alloc(10_000, 3), 'a.txt': 'hello' } };
+    const one = (await buildEpisodeTarball(options))._unsafeUnwrap();
+    const two = (await buildEpisodeTarball(options))._unsafeUnwrap();
+    expect(one.bytes.equals(two.bytes)).toBe(true);
+    expect(one.sha256).toBe(two.sha256);
+  });
+
+  it.skipIf(!hasTar)('writes a .tar.zst that tar lists and extracts (meta.json first, then names sorted)', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'backfill-kit-ib-tarball-')), 'host', 'ep.tar.zst');
+    const meta = { code_version: { commit: 'b'.repeat(40) }, note: 'é' };
+    (await buildEpisodeTarball({ meta, files: { 'z.bin': Buffer.alloc(3, 1), 'a.txt': 'hi' }, path }))._unsafeUnwrap();
+    const list = spawnSync('tar', ['--zstd', '-tf', path], { encoding: 'utf8' });
+    expect(list.stdout.split('\n').filter(Boolean)).toEqual(['meta.json', 'a.txt', 'z.bin']);
+    const extracted = spawnSync('tar', ['--zstd', '-xOf', path, 'meta.json'], { encoding: 'utf8' });
+    expect(JSON.parse(extracted.stdout)).toEqual(meta);
+    const last = join(path, '..', 'last.tar.zst');
+    (await buildEpisodeTarball({ meta, metaLast: true, files: { 'a.txt': 'hi' }, path: last }))._unsafeUnwrap();
+    expect(spawnSync('tar', ['--zstd', '-tf', last], { encoding: 'utf8' }).stdout).toBe('a.txt\nmeta.json\n');
+    const none = join(path, '..', 'none.tar.zst');
+    (await buildEpisodeTarball({ meta: null, files: { 'a.txt': 'hi' }, path: none }))._unsafeUnwrap();
+    expect(spawnSync('tar', ['--zstd', '-tf', none], { encoding: 'utf8' }).stdout).toBe('a.txt\n');
+  });
+});

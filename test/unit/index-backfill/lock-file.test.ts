@@ -1,0 +1,53 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { acquireLock } from '../../../src/index-backfill/lock-file.js';
+
+const lockPath = (): string => join(mkdtempSync(join(tmpdir(), 'backfill-kit-ib-lock-')), 'index.jsonl.backfill.lock');
+
+async function deadPid(): Promise<number> {
+  const child = spawn('true');
+  await new Promise((r) => child.once('exit', r));
+  return child.pid!;
+}
+
+describe('acquireLock', () => {
+  it('is exclusive until released, and holds this process id and host', async () => {
+    const path = lockPath();
+    const held = (await acquireLock(path))._unsafeUnwrap();
+    expect(readFileSync(path, 'utf8')).toBe(`${process.pid}\n${hostname()}\n`);
+    const second = await acquireLock(path);
+    expect(second.isErr() && second.error.code).toBe('LOCKED');
+    expect(second.isErr() && second.error.message).toContain(String(process.pid));
+    await held.release();
+    expect(existsSync(path)).toBe(false);
+    (await acquireLock(path))._unsafeUnwrap();
+  });
+
+  it('takes over a lock left by a dead process on this host', async () => {
+    const path = lockPath();
+    writeFileSync(path, `${await deadPid()}\n${hostname()}\n`);
+    const held = (await acquireLock(path))._unsafeUnwrap();
+    expect(readFileSync(path, 'utf8')).toBe(`${process.pid}\n${hostname()}\n`);
+    await held.release();
+  });
+
+  it('leaves a lock from another host, or one it cannot read, alone', async () => {
+    const path = lockPath();
+    writeFileSync(path, `${await deadPid()}\nsome-other-host\n`);
+    expect((await acquireLock(path)).isErr()).toBe(true);
+    writeFileSync(path, '');
+    const r = await acquireLock(path);
+    expect(r.isErr() && r.error.code).toBe('LOCKED');
+  });
+
+  it('does not delete a lock that is no longer its own', async () => {
+    const path = lockPath();
+    const held = (await acquireLock(path))._unsafeUnwrap();
+    writeFileSync(path, `1\n${hostname()}\n`);
+    await held.release();
+    expect(existsSync(path)).toBe(true);
+  });
+});
