@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { BackfillError } from '../errors.js';
 import { DEFAULT_HASH_CHUNK_BYTES } from './defaults.js';
 
 /** What hashing one file measured. */
@@ -61,4 +62,10 @@ export async function mapBounded<T, R>(items: readonly T[], limit: number, task:
   const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, () => worker());
   await Promise.all(workers);
   return results;
+}
+
+/** `INVALID_ARGUMENT` unless `value` is absent or a positive integer. @internal */
+export function invalidPositiveInt(value: number | undefined, name: string): BackfillError | undefined {
+  if (value === undefined || (Number.isInteger(value) && value > 0)) return undefined;
+  return new BackfillError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${String(value)}.`);
 }

@@ -5,7 +5,7 @@ import { BackfillError, toBackfillError, type BackfillErrorCode } from '../error
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { parseChecksums, type ChecksumLineFormat } from './checksums-file.js';
 import { DEFAULT_HASH_CONCURRENCY } from './defaults.js';
-import { hashFile, mapBounded, type FileDigest } from './hash-file.js';
+import { hashFile, invalidPositiveInt, mapBounded, type FileDigest } from './hash-file.js';
 import { joinBytes, unsafePathReason } from './safe-path.js';
 
 /**
@@ -111,11 +111,6 @@ export interface VerifyChecksumsOptions {
 
 type Hashed = { digest: FileDigest } | { error: unknown };
 
-function positiveInt(value: number | undefined, name: string): BackfillError | undefined {
-  if (value === undefined || (Number.isInteger(value) && value > 0)) return undefined;
-  return new BackfillError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${String(value)}.`);
-}
-
 function statusOfReadError(error: unknown, ignoreMissing: boolean): ChecksumStatus {
   const code = (error as { code?: unknown }).code;
   if (code === 'ENOENT') return ignoreMissing ? 'SKIPPED' : 'MISSING';
@@ -146,7 +141,7 @@ function statusOfReadError(error: unknown, ignoreMissing: boolean): ChecksumStat
  * ```
  */
 export function verifyChecksums(sumsPath: string, options: VerifyChecksumsOptions = {}): ResultAsync<ChecksumReport, BackfillError> {
-  const invalid = positiveInt(options.concurrency, 'concurrency') ?? positiveInt(options.chunkBytes, 'chunkBytes');
+  const invalid = invalidPositiveInt(options.concurrency, 'concurrency') ?? invalidPositiveInt(options.chunkBytes, 'chunkBytes');
   if (invalid) return errAsync(invalid);
   return ResultAsync.fromPromise(run(sumsPath, options), (error) => toBackfillError(error, 'IO_ERROR', { path: sumsPath }));
 }
@@ -194,6 +189,7 @@ async function run(sumsPath: string, options: VerifyChecksumsOptions): Promise<C
     const base = { line: entry.line, path: entry.path, format: entry.format, expected: entry.sha256 };
     const context = { path: entry.path, line: entry.line };
     const reason = unsafe.get(key);
+    // An empty name (possible as `SHA256 () = …`) opens nothing; sha256sum reports it missing.
     const outcome = byKey.get(key) ?? { error: Object.assign(new Error('empty file name'), { code: 'ENOENT' }) };
     let result: ChecksumResult;
     if (reason !== undefined) {

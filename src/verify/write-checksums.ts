@@ -6,7 +6,7 @@ import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { formatChecksumLine, type ChecksumOutputFormat } from './checksums-file.js';
 import { DEFAULT_HASH_CONCURRENCY, DEFAULT_HASH_CHUNK_BYTES } from './defaults.js';
-import { hashFile, mapBounded } from './hash-file.js';
+import { hashFile, invalidPositiveInt, mapBounded } from './hash-file.js';
 import { joinBytes, unsafePathReason } from './safe-path.js';
 import type { ChecksumProgress } from './verify-checksums.js';
 
@@ -78,10 +78,9 @@ export interface WriteChecksumsOptions {
  * ```
  */
 export function writeChecksums(files: readonly string[], outPath: string, options: WriteChecksumsOptions = {}): ResultAsync<WriteChecksumsResult, BackfillError> {
+  const invalid = invalidPositiveInt(options.concurrency, 'concurrency') ?? invalidPositiveInt(options.chunkBytes, 'chunkBytes');
+  if (invalid) return errAsync(invalid);
   const concurrency = options.concurrency ?? DEFAULT_HASH_CONCURRENCY;
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    return errAsync(new BackfillError('INVALID_ARGUMENT', `concurrency must be a positive integer, got ${String(concurrency)}.`));
-  }
   const names = [...new Set(files)].map((name) => Buffer.from(name, 'utf8')).sort(Buffer.compare);
   for (const name of names) {
     const reason = name.length === 0 ? 'is empty' : unsafePathReason(name);
