@@ -10,3 +10,5 @@ export type { PgSource, PgPoolLike, PgClientLike, PgQueryResult } from './_inter
 export * from './dataset/index.js';
 export * from './verify/index.js';
 export * from './version-gate/index.js';
+export * from './statements/index.js';
+export * from './staging/index.js';
