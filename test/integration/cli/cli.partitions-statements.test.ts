@@ -1,0 +1,115 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { PgRawDocumentSource } from '../../../src/statements/index.js';
+import { generateVexDocuments } from '../../../src/testing/vex-documents.js';
+import { cli, jsonOf } from './cli-harness.js';
+
+let db: TestDatabase;
+let dsn: string;
+
+/** The partitions of a table according to pg_catalog (not the CLI). */
+async function partitions(parent: string): Promise<string[]> {
+  const rows = await db.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass ORDER BY 1`,
+    [parent],
+  );
+  return rows.map((r) => r.name);
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  const u = new URL(db.url);
+  dsn = `Host=${u.hostname};Port=${u.port || '5432'};Database=${u.pathname.slice(1)};Username=${decodeURIComponent(u.username) || 'postgres'}${u.password ? `;Password=${decodeURIComponent(u.password)}` : ''}`;
+  await db.query('CREATE SCHEMA scanner');
+  await db.query(`CREATE TABLE scanner.artifact_boms (canonical_bom_sha256 text NOT NULL, inserted_at timestamptz NOT NULL, PRIMARY KEY (canonical_bom_sha256, inserted_at)) PARTITION BY RANGE (inserted_at)`);
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+describe('backfill-kit partitions (PG_DSN keyword form, as seed 002 sets it)', () => {
+  it('ensure 1 creates the current and next month, idempotently', async () => {
+    const r = await cli(['partitions', 'ensure', '1', '--now', '2026-11-23T10:00:00Z'], { env: { PG_DSN: dsn } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await partitions('scanner.artifact_boms')).toEqual(['artifact_boms_2026_11', 'artifact_boms_2026_12']);
+    const again = await cli(['partitions', 'ensure', '--ahead', '1', '--now', '2026-11-23T10:00:00Z', '--json'], { env: { PG_DSN: dsn } });
+    expect(again.code).toBe(0);
+    expect(jsonOf(again).report.created).toEqual([]);
+  });
+
+  it('retention 12 true is a dry run; --no-dry-run drops only what the plan named', async () => {
+    const history = await cli(['partitions', 'ensure', '--ahead', '0', '--behind', '15', '--now', '2026-11-23T10:00:00Z', '--quiet'], { env: { PG_DSN: dsn } });
+    expect(history.code, history.stderr).toBe(0);
+    const before = await partitions('scanner.artifact_boms');
+    expect(before).toHaveLength(17);
+    const dry = await cli(['partitions', 'retention', '12', 'true', '--now', '2026-11-23T10:00:00Z', '--json'], { env: { PG_DSN: dsn } });
+    expect(dry.code, dry.stderr).toBe(0);
+    const plan = jsonOf(dry).report;
+    expect(plan.dryRun).toBe(true);
+    expect(plan.candidates.map((c: { name: string }) => c.name)).toEqual(['artifact_boms_2025_08', 'artifact_boms_2025_09', 'artifact_boms_2025_10']);
+    expect(await partitions('scanner.artifact_boms')).toEqual(before);
+    const real = await cli(['partitions', 'retention', '--keep', '12', '--no-dry-run', '--now', '2026-11-23T10:00:00Z'], { env: { PG_DSN: dsn } });
+    expect(real.code, real.stderr).toBe(0);
+    expect(real.stdout).toContain('dropped artifact_boms_2025_08');
+    expect(await partitions('scanner.artifact_boms')).toEqual(before.filter((n) => !['artifact_boms_2025_08', 'artifact_boms_2025_09', 'artifact_boms_2025_10'].includes(n)));
+  });
+
+  it('attach re-attaches a restored table; list shows it; a bad name is a usage error', async () => {
+    await db.query(`CREATE TABLE scanner.artifact_boms_2025_09 (canonical_bom_sha256 text NOT NULL, inserted_at timestamptz NOT NULL)`);
+    await db.query(`INSERT INTO scanner.artifact_boms_2025_09 VALUES ('a', '2025-09-10T00:00:00Z')`);
+    const r = await cli(['partitions', 'attach', 'scanner.artifact_boms_2025_09'], { env: { PG_DSN: dsn } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await partitions('scanner.artifact_boms')).toContain('artifact_boms_2025_09');
+    const list = await cli(['partitions', 'list', '--json'], { env: { PG_DSN: dsn } });
+    expect(jsonOf(list).report.map((p: { name: string }) => p.name)).toContain('artifact_boms_2025_09');
+    const bad = await cli(['partitions', 'attach', 'scanner.not_a_partition'], { env: { PG_DSN: dsn } });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/^error [A-Z_]+: /m);
+  });
+
+  it('a table that does not exist exits 6 (database)', async () => {
+    const r = await cli(['partitions', 'list', '--table', 'scanner.nope'], { env: { PG_DSN: dsn } });
+    expect(r.code).toBe(6);
+    expect(r.stderr).toMatch(/^error TABLE_NOT_FOUND: /m);
+  });
+});
+
+describe('backfill-kit statements backfill (PGURI)', () => {
+  it('replays clean documents, exit 0, and prints the seed summary line; a rerun skips them', async () => {
+    const source = new PgRawDocumentSource({ pg: db.url });
+    expect((await source.prepare()).isOk()).toBe(true);
+    const docs = [...generateVexDocuments({ seed: 11, count: 60, brokenRatio: 0 })];
+    expect((await source.append(docs.map((d) => ({ digest: d.digest, retrievedAt: d.retrievedAt, content: d.content })))).isOk()).toBe(true);
+    await source.close();
+    const claims = docs.reduce((n, d) => n + d.expectedClaims, 0);
+    const r = await cli(['statements', 'backfill', '--batch-size', '25'], { env: { PGURI: db.url } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`Backfill completed: evaluated 60, backfilled 60, claims written ${claims}, skipped 0, failures 0.`);
+    expect((await db.query(`SELECT count(*)::int AS n FROM vex.statements`))[0]!['n']).toBe(claims);
+    const again = await cli(['statements', 'backfill', '--json'], { env: { PGURI: db.url } });
+    expect(again.code).toBe(0);
+    expect(jsonOf(again).report).toMatchObject({ evaluated: 60, skipped: 60, backfilled: 0 });
+  });
+
+  it('failures make it exit 4; --stop-on-error stops at the first; --max-documents caps the run', async () => {
+    const source = new PgRawDocumentSource({ pg: db.url });
+    const docs = [...generateVexDocuments({ seed: 12, count: 30, brokenRatio: 0.3, startAt: new Date('2026-01-01T00:00:00Z') })];
+    const broken = docs.filter((d) => d.kind === 'broken').length;
+    expect(broken).toBeGreaterThan(0);
+    expect((await source.append(docs.map((d) => ({ digest: d.digest, retrievedAt: d.retrievedAt, content: d.content })))).isOk()).toBe(true);
+    await source.close();
+    const capped = await cli(['statements', 'backfill', '--retrieved-since', '2026-01-01T00:00:00Z', '--max-documents', '2', '--json'], { env: { PGURI: db.url } });
+    expect(jsonOf(capped).report.evaluated).toBe(2);
+    const stop = await cli(['statements', 'backfill', '--retrieved-since', '2026-01-01T00:00:00Z', '--stop-on-error'], { env: { PGURI: db.url } });
+    expect(stop.code).not.toBe(0);
+    expect(stop.stderr).toMatch(/^error (DOCUMENT_INVALID|NO_NORMALIZER): /m);
+    const all = await cli(['statements', 'backfill', '--retrieved-since', '2026-01-01T00:00:00Z', '--force'], { env: { PGURI: db.url } });
+    expect(all.code, all.stderr).toBe(4);
+    expect(all.stdout).toMatch(new RegExp(`failures ${broken}\\.`));
+  });
+
+  it('a missing raw-documents table exits 6', async () => {
+    const r = await cli(['statements', 'backfill', '--raw-table', 'vex.missing_raw'], { env: { PGURI: db.url } });
+    expect(r.code).toBe(6);
+  });
+});
