@@ -5,13 +5,13 @@
  */
 
 /** Schema of the staging tables (seed 000's `PGSCHEMA` default). */
-export const DEFAULT_SCHEMA = 'lnm_raw';
+export const DEFAULT_STAGING_SCHEMA = 'lnm_raw';
 
 /** Field a record's id is read from. */
 export const DEFAULT_ID_FIELD = '_id';
 
 /** How an import replaces the tables' contents. */
-export const DEFAULT_STRATEGY = 'truncate';
+export const DEFAULT_STAGING_STRATEGY = 'truncate';
 
 /** What an import does with a bad line. */
 export const DEFAULT_ON_INVALID = 'fail';
@@ -21,13 +21,13 @@ export const DEFAULT_ON_INVALID = 'fail';
  * written to COPY. Large enough that per-write overhead vanishes, small
  * enough that memory stays flat.
  */
-export const DEFAULT_BATCH_BYTES = 128 * 1024;
+export const DEFAULT_COPY_BATCH_BYTES = 128 * 1024;
 
 /** `lock_timeout` for the statements that take locks on the live tables. */
-export const DEFAULT_LOCK_TIMEOUT_MS = 5_000;
+export const DEFAULT_STAGING_LOCK_TIMEOUT_MS = 5_000;
 
 /** Rows between two `onProgress` calls. */
-export const DEFAULT_PROGRESS_EVERY_ROWS = 50_000;
+export const DEFAULT_STAGING_PROGRESS_EVERY_ROWS = 50_000;
 
 /**
  * With `onInvalid: 'reject'`, how many distinct duplicate ids are rejected

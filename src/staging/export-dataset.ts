@@ -15,7 +15,7 @@ import type { Logger } from '../_internals/logger.js';
 import { PgHandle, pgErrorToBackfill, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import { parseQualifiedName, type QualifiedName } from '../_internals/sql-identifier.js';
 import { decodeCopyField } from './copy-text-encoding.js';
-import { DEFAULT_SCHEMA } from './defaults.js';
+import { DEFAULT_STAGING_SCHEMA } from './defaults.js';
 
 /** Which tables to export, and where from. */
 export interface ExportDatasetConfig {
@@ -23,7 +23,7 @@ export interface ExportDatasetConfig {
   readonly pg: PgSource;
   /**
    * Schema for table names given without one.
-   * @defaultValue `DEFAULT_SCHEMA` (`"lnm_raw"`)
+   * @defaultValue `DEFAULT_STAGING_SCHEMA` (`"lnm_raw"`)
    */
   readonly schema?: string;
   /** Member → table, as for the importer: `{ 'linksets.ndjson': 'linksets_raw' }`. */
@@ -98,7 +98,7 @@ function validate(config: ExportDatasetConfig): Result<{ member: string; table: 
   if (entries.length === 0) return err(new BackfillError('INVALID_ARGUMENT', '`tables` must map at least one member to a table.'));
   const out: { member: string; table: string; name: QualifiedName }[] = [];
   for (const [member, table] of entries) {
-    const name = parseQualifiedName(table, config.schema ?? DEFAULT_SCHEMA);
+    const name = parseQualifiedName(table, config.schema ?? DEFAULT_STAGING_SCHEMA);
     if (name.isErr()) return err(name.error);
     out.push({ member, table, name: name.value });
   }

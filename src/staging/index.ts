@@ -21,13 +21,13 @@ export { extractRecordId, type RecordIdOptions, type RecordLocation } from './re
 export { findJsonbProblem, type JsonbProblem } from './jsonb-check.js';
 export { RejectWriter, type RejectEntry } from './reject-writer.js';
 export {
-  DEFAULT_SCHEMA,
+  DEFAULT_STAGING_SCHEMA,
   DEFAULT_ID_FIELD,
-  DEFAULT_STRATEGY,
+  DEFAULT_STAGING_STRATEGY,
   DEFAULT_ON_INVALID,
-  DEFAULT_BATCH_BYTES,
-  DEFAULT_LOCK_TIMEOUT_MS,
-  DEFAULT_PROGRESS_EVERY_ROWS,
+  DEFAULT_COPY_BATCH_BYTES,
+  DEFAULT_STAGING_LOCK_TIMEOUT_MS,
+  DEFAULT_STAGING_PROGRESS_EVERY_ROWS,
   DEFAULT_MAX_DUPLICATE_RETRIES,
   DEFAULT_REJECT_SUFFIX,
 } from './defaults.js';

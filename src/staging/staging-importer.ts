@@ -14,12 +14,12 @@ import { throwIfAborted } from '../_internals/logger.js';
 import { parseRecordLine } from '../_internals/ndjson.js';
 import type { PgSource } from '../_internals/pg.js';
 import {
-  DEFAULT_BATCH_BYTES,
+  DEFAULT_COPY_BATCH_BYTES,
   DEFAULT_MAX_DUPLICATE_RETRIES,
   DEFAULT_ON_INVALID,
-  DEFAULT_PROGRESS_EVERY_ROWS,
+  DEFAULT_STAGING_PROGRESS_EVERY_ROWS,
   DEFAULT_REJECT_SUFFIX,
-  DEFAULT_STRATEGY,
+  DEFAULT_STAGING_STRATEGY,
 } from './defaults.js';
 import { findJsonbProblem } from './jsonb-check.js';
 import { PgStagingTarget } from './pg-staging-target.js';
@@ -33,7 +33,7 @@ export interface StagingImporterConfig {
   readonly pg?: PgSource;
   /**
    * Schema of the staging tables.
-   * @defaultValue `DEFAULT_SCHEMA` (`"lnm_raw"`)
+   * @defaultValue `DEFAULT_STAGING_SCHEMA` (`"lnm_raw"`)
    */
   readonly schema?: string;
   /** Member → table, e.g. `{ 'linksets.ndjson': 'linksets_raw' }`. A table may be `schema.table`. */
@@ -45,7 +45,7 @@ export interface StagingImporterConfig {
   readonly idField?: string;
   /**
    * `lock_timeout` for the statements that lock the live tables.
-   * @defaultValue `DEFAULT_LOCK_TIMEOUT_MS` (5000)
+   * @defaultValue `DEFAULT_STAGING_LOCK_TIMEOUT_MS` (5000)
    */
   readonly lockTimeoutMs?: number;
   /** Another store implementing the staging port (for example MongoDB); replaces `pg`. */
@@ -81,7 +81,7 @@ export interface ImportOptions {
    * `truncate`: TRUNCATE and COPY in one transaction (readers wait for the
    * whole load). `swap`: COPY into fresh tables, then swap them in at the
    * end (readers wait only for the swap).
-   * @defaultValue `DEFAULT_STRATEGY` (`"truncate"`)
+   * @defaultValue `DEFAULT_STAGING_STRATEGY` (`"truncate"`)
    */
   readonly strategy?: StagingStrategy;
   /**
@@ -99,12 +99,12 @@ export interface ImportOptions {
   readonly expectedSha256?: string;
   /**
    * Raw bytes gathered into one COPY write.
-   * @defaultValue `DEFAULT_BATCH_BYTES` (128 KiB)
+   * @defaultValue `DEFAULT_COPY_BATCH_BYTES` (128 KiB)
    */
   readonly batchBytes?: number;
   /**
    * Rows between two progress reports.
-   * @defaultValue `DEFAULT_PROGRESS_EVERY_ROWS` (50000)
+   * @defaultValue `DEFAULT_STAGING_PROGRESS_EVERY_ROWS` (50000)
    */
   readonly progressEveryRows?: number;
   /**
@@ -353,13 +353,13 @@ export class StagingImporter {
 
   #resolve(path: string, o: ImportOptions): Result<Resolved, BackfillError> {
     if (typeof path !== 'string' || path.length === 0) return err(new BackfillError('INVALID_ARGUMENT', 'pass the path of a dataset tarball.'));
-    const strategy = o.strategy ?? DEFAULT_STRATEGY;
+    const strategy = o.strategy ?? DEFAULT_STAGING_STRATEGY;
     if (strategy !== 'truncate' && strategy !== 'swap') return err(new BackfillError('INVALID_ARGUMENT', `strategy must be "truncate" or "swap", not ${JSON.stringify(strategy)}.`));
     const onInvalid = o.onInvalid ?? DEFAULT_ON_INVALID;
     if (onInvalid !== 'fail' && onInvalid !== 'reject') return err(new BackfillError('INVALID_ARGUMENT', `onInvalid must be "fail" or "reject", not ${JSON.stringify(onInvalid)}.`));
     const bad = (name: string): Result<Resolved, BackfillError> => err(new BackfillError('INVALID_ARGUMENT', `${name} must be a positive number.`));
-    const batchBytes = o.batchBytes ?? DEFAULT_BATCH_BYTES;
-    const progressEveryRows = o.progressEveryRows ?? DEFAULT_PROGRESS_EVERY_ROWS;
+    const batchBytes = o.batchBytes ?? DEFAULT_COPY_BATCH_BYTES;
+    const progressEveryRows = o.progressEveryRows ?? DEFAULT_STAGING_PROGRESS_EVERY_ROWS;
     const maxDuplicateRetries = o.maxDuplicateRetries ?? DEFAULT_MAX_DUPLICATE_RETRIES;
     if (!(batchBytes > 0)) return bad('batchBytes');
     if (!(progressEveryRows > 0)) return bad('progressEveryRows');
@@ -436,10 +436,12 @@ export class StagingImporter {
       const ds = readDataset(path, { ...(o.signal === undefined ? {} : { signal: o.signal }) });
       for await (const m of ds) {
         if (m.name !== member) continue;
-        for await (const { line, raw } of m.lines()) {
-          if (skipped?.has(line) === true) continue;
-          const verdict = checkLine(raw, member, line, this.#idField);
-          if ('id' in verdict && verdict.id === id) lines.push(line);
+        for await (const batch of m.lineBatches()) {
+          for (const { line, raw } of batch) {
+            if (skipped?.has(line) === true) continue;
+            const verdict = checkLine(raw, member, line, this.#idField);
+            if ('id' in verdict && verdict.id === id) lines.push(line);
+          }
         }
         break;
       }
@@ -513,28 +515,31 @@ export class StagingImporter {
     let batch: StagingRow[] = [];
     let size = 0;
     progress();
-    for await (const { line, raw } of member.lines()) {
-      state.rawChars += raw.length;
-      const dupReason = skipped?.get(line);
-      const verdict: LineVerdict =
-        dupReason === undefined ? checkLine(raw, member.name, line, this.#idField) : { code: 'DUPLICATE_ID', error: new BackfillError('DUPLICATE_ID', dupReason, { context: { member: member.name, line } }) };
-      if (!('id' in verdict)) {
-        if (rejects === undefined) throw verdict.error;
-        await rejects.write({ member: member.name, line, code: verdict.code, reason: verdict.error.message, raw });
-        table.rejected += 1;
-        state.rejected += 1;
-        continue;
-      }
-      batch.push({ id: verdict.id, raw });
-      size += raw.length;
-      state.rows += 1;
-      if (size >= r.batchBytes) {
-        yield batch;
-        batch = [];
-        size = 0;
-        if (state.rows >= nextProgress) {
-          nextProgress = state.rows + r.progressEveryRows;
-          progress();
+    // One await per decompressed chunk of lines, not per line.
+    for await (const lines of member.lineBatches()) {
+      for (const { line, raw } of lines) {
+        state.rawChars += raw.length;
+        const dupReason = skipped?.get(line);
+        const verdict: LineVerdict =
+          dupReason === undefined ? checkLine(raw, member.name, line, this.#idField) : { code: 'DUPLICATE_ID', error: new BackfillError('DUPLICATE_ID', dupReason, { context: { member: member.name, line } }) };
+        if (!('id' in verdict)) {
+          if (rejects === undefined) throw verdict.error;
+          await rejects.write({ member: member.name, line, code: verdict.code, reason: verdict.error.message, raw });
+          table.rejected += 1;
+          state.rejected += 1;
+          continue;
+        }
+        batch.push({ id: verdict.id, raw });
+        size += raw.length;
+        state.rows += 1;
+        if (size >= r.batchBytes) {
+          yield batch;
+          batch = [];
+          size = 0;
+          if (state.rows >= nextProgress) {
+            nextProgress = state.rows + r.progressEveryRows;
+            progress();
+          }
         }
       }
     }

@@ -102,6 +102,24 @@ describe('StagingImporter.import', () => {
     expect(leftovers).toEqual([]);
   });
 
+  it('truncate keeps the table itself (views, grants, primary key name); swap refuses to drop a table a view depends on', async () => {
+    await seedOld('s_keep');
+    await db.query('CREATE VIEW s_keep.v AS SELECT id FROM s_keep.linksets_raw');
+    await db.query('GRANT SELECT ON s_keep.linksets_raw TO PUBLIC');
+    const [oid] = await db.query<{ oid: number }>("SELECT 's_keep.linksets_raw'::regclass::oid AS oid");
+    expect((await importer('s_keep').import(good)).isOk()).toBe(true);
+    const [after] = await db.query<{ oid: number; acl: string }>("SELECT oid, relacl::text AS acl FROM pg_class WHERE oid = 's_keep.linksets_raw'::regclass");
+    expect(after?.oid).toBe(oid?.oid);
+    expect(after?.acl).toContain('=r/');
+    expect(await db.query('SELECT count(*)::int AS n FROM s_keep.v')).toEqual([{ n: 340 }]);
+    const pk = await db.query<{ conname: string }>("SELECT conname FROM pg_constraint WHERE conrelid = 's_keep.linksets_raw'::regclass AND contype = 'p'");
+    expect(pk.map((r) => r.conname)).toEqual(['linksets_raw_pkey']);
+    const e = (await importer('s_keep').import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+    expect(e.code).toBe('DB_ERROR');
+    expect(e.dbCode).toBe('2BP01');
+    expect(await db.query('SELECT count(*)::int AS n FROM s_keep.v')).toEqual([{ n: 340 }]);
+  });
+
   it.skipIf(!haveTools)('never commits 0 rows when the manifest says 340 (the seed recipe failure)', async () => {
     await seedOld('s_zero');
     const tarball = handTarball(dir, 'zero.tar.zst', [
