@@ -12,3 +12,4 @@ export * from './verify/index.js';
 export * from './version-gate/index.js';
 export * from './statements/index.js';
 export * from './staging/index.js';
+export * from './partitions/index.js';

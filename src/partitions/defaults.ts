@@ -6,21 +6,21 @@
  */
 
 /** How many intervals past the current one `ensure` creates. */
-export const DEFAULT_AHEAD = 1;
+export const DEFAULT_PARTITIONS_AHEAD = 1;
 /** How many intervals before the current one `ensure` creates. */
-export const DEFAULT_BEHIND = 0;
+export const DEFAULT_PARTITIONS_BEHIND = 0;
 /** How many partitions `ensure` creates per transaction (one round trip each). */
-export const DEFAULT_CREATE_BATCH = 12;
+export const DEFAULT_PARTITION_CREATE_BATCH = 12;
 /** How many whole intervals before the current one `retention` keeps. */
-export const DEFAULT_KEEP = 12;
+export const DEFAULT_RETENTION_KEEP = 12;
 /** `retention` only reports its plan unless told otherwise. */
-export const DEFAULT_DRY_RUN = true;
+export const DEFAULT_RETENTION_DRY_RUN = true;
 /** What `retention` does with an expired partition. */
 export const DEFAULT_RETENTION_MODE = 'drop' as const;
 /** `lock_timeout` for every DDL statement, in milliseconds. */
-export const DEFAULT_LOCK_TIMEOUT_MS = 5_000;
+export const DEFAULT_PARTITION_LOCK_TIMEOUT_MS = 5_000;
 /** How long `ensure`/`retention` wait for another run's advisory lock, in milliseconds. */
-export const DEFAULT_ADVISORY_LOCK_TIMEOUT_MS = 60_000;
+export const DEFAULT_PARTITION_ADVISORY_LOCK_TIMEOUT_MS = 60_000;
 /** Upper limit on `ahead`/`behind`/`keep`, to catch unit mistakes (days vs months). */
 export const MAX_INTERVAL_COUNT = 100_000;
 /** Name of the temporary CHECK constraint `attach` adds to skip the validation scan. */

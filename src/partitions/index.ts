@@ -8,13 +8,13 @@ export { PartitionManager } from './partition-manager.js';
 export { addIntervals, boundLiteral, floorToInterval, parsePartitionSuffix, partitionSuffix, PARTITION_INTERVALS } from './interval.js';
 export type { PartitionColumnType, PartitionInterval } from './interval.js';
 export {
-  DEFAULT_ADVISORY_LOCK_TIMEOUT_MS,
-  DEFAULT_AHEAD,
-  DEFAULT_BEHIND,
-  DEFAULT_CREATE_BATCH,
-  DEFAULT_DRY_RUN,
-  DEFAULT_KEEP,
-  DEFAULT_LOCK_TIMEOUT_MS,
+  DEFAULT_PARTITION_ADVISORY_LOCK_TIMEOUT_MS,
+  DEFAULT_PARTITIONS_AHEAD,
+  DEFAULT_PARTITIONS_BEHIND,
+  DEFAULT_PARTITION_CREATE_BATCH,
+  DEFAULT_RETENTION_DRY_RUN,
+  DEFAULT_RETENTION_KEEP,
+  DEFAULT_PARTITION_LOCK_TIMEOUT_MS,
   DEFAULT_RETENTION_MODE,
 } from './defaults.js';
 export type {
@@ -25,7 +25,7 @@ export type {
   EnsureOptions,
   EnsureReport,
   IndexSpec,
-  LongCallOptions,
+  PartitionCallOptions,
   MaintainOptions,
   MaintainReport,
   PartitionInfo,

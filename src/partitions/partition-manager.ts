@@ -7,13 +7,13 @@ import { readSnapshot, type Snapshot } from './catalog.js';
 import { inDdlTransaction, insertableColumns, moveRows, runDdl, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
 import {
   ATTACH_CHECK_NAME,
-  DEFAULT_ADVISORY_LOCK_TIMEOUT_MS,
-  DEFAULT_AHEAD,
-  DEFAULT_BEHIND,
-  DEFAULT_CREATE_BATCH,
-  DEFAULT_DRY_RUN,
-  DEFAULT_KEEP,
-  DEFAULT_LOCK_TIMEOUT_MS,
+  DEFAULT_PARTITION_ADVISORY_LOCK_TIMEOUT_MS,
+  DEFAULT_PARTITIONS_AHEAD,
+  DEFAULT_PARTITIONS_BEHIND,
+  DEFAULT_PARTITION_CREATE_BATCH,
+  DEFAULT_RETENTION_DRY_RUN,
+  DEFAULT_RETENTION_KEEP,
+  DEFAULT_PARTITION_LOCK_TIMEOUT_MS,
   DEFAULT_PARTITION_SUFFIX,
   DEFAULT_RETENTION_MODE,
   MAX_INTERVAL_COUNT,
@@ -108,8 +108,8 @@ export class PartitionManager {
     this.#interval = config.interval ?? 'month';
     const now = config.now;
     this.#now = now === undefined ? () => new Date() : typeof now === 'function' ? now : () => now;
-    this.#lockTimeoutMs = config.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
-    this.#advisoryLockTimeoutMs = config.advisoryLockTimeoutMs ?? DEFAULT_ADVISORY_LOCK_TIMEOUT_MS;
+    this.#lockTimeoutMs = config.lockTimeoutMs ?? DEFAULT_PARTITION_LOCK_TIMEOUT_MS;
+    this.#advisoryLockTimeoutMs = config.advisoryLockTimeoutMs ?? DEFAULT_PARTITION_ADVISORY_LOCK_TIMEOUT_MS;
     this.#logger = config.logger ?? silentLogger;
     const parent = parseQualifiedName(config.table);
     const column = validateIdentifier(config.column, 'partition column');
@@ -192,8 +192,8 @@ export class PartitionManager {
    */
   ensure(options: EnsureOptions = {}): Ok<EnsureReport> {
     return this.#run('ensure', async (client) => {
-      const ahead = countOption(options.ahead, 'ahead', DEFAULT_AHEAD);
-      const behind = countOption(options.behind, 'behind', DEFAULT_BEHIND);
+      const ahead = countOption(options.ahead, 'ahead', DEFAULT_PARTITIONS_AHEAD);
+      const behind = countOption(options.behind, 'behind', DEFAULT_PARTITIONS_BEHIND);
       const logger = options.logger ?? this.#logger;
       const current = floorToInterval(this.#now(), this.#interval);
       const first = addIntervals(current, this.#interval, -behind);
@@ -202,7 +202,7 @@ export class PartitionManager {
         const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs);
         const { todo, existing } = this.#plan(snap, first, last);
         const created: CreatedPartition[] = [];
-        const batchSize = countOption(options.batchSize, 'batchSize', DEFAULT_CREATE_BATCH) || 1;
+        const batchSize = countOption(options.batchSize, 'batchSize', DEFAULT_PARTITION_CREATE_BATCH) || 1;
         const def = snap.defaultPartition;
         let columns: string | undefined;
         // Rows in the default partition make CREATE fail with 23514 ("would be
@@ -333,8 +333,8 @@ export class PartitionManager {
    */
   retention(options: RetentionOptions = {}): Ok<RetentionReport> {
     return this.#run('retention', async (client) => {
-      const keep = countOption(options.keep, 'keep', DEFAULT_KEEP);
-      const dryRun = options.dryRun ?? DEFAULT_DRY_RUN;
+      const keep = countOption(options.keep, 'keep', DEFAULT_RETENTION_KEEP);
+      const dryRun = options.dryRun ?? DEFAULT_RETENTION_DRY_RUN;
       const mode = options.mode ?? DEFAULT_RETENTION_MODE;
       if (typeof dryRun !== 'boolean') throw invalid(`dryRun must be true or false; got ${String(options.dryRun)}.`);
       if (mode !== 'drop' && mode !== 'detach') throw invalid(`mode must be "drop" or "detach"; got ${String(options.mode)}.`);

@@ -35,12 +35,12 @@ export interface PartitionManagerConfig {
   readonly now?: Date | (() => Date);
   /**
    * `lock_timeout` for every DDL statement; a timeout returns `LOCK_TIMEOUT`.
-   * @defaultValue {@link DEFAULT_LOCK_TIMEOUT_MS} (5 s)
+   * @defaultValue {@link DEFAULT_PARTITION_LOCK_TIMEOUT_MS} (5 s)
    */
   readonly lockTimeoutMs?: number;
   /**
    * How long `ensure`/`retention` wait for another run of the same table; a timeout returns `LOCKED`.
-   * @defaultValue {@link DEFAULT_ADVISORY_LOCK_TIMEOUT_MS} (60 s)
+   * @defaultValue {@link DEFAULT_PARTITION_ADVISORY_LOCK_TIMEOUT_MS} (60 s)
    */
   readonly advisoryLockTimeoutMs?: number;
   /** Where the manager logs what it changes. Silent when absent. */
@@ -67,10 +67,10 @@ export interface PartitionProgress {
  *
  * @example
  * ```ts
- * const opts: LongCallOptions = { signal: AbortSignal.timeout(60_000), logger: console };
+ * const opts: PartitionCallOptions = { signal: AbortSignal.timeout(60_000), logger: console };
  * ```
  */
-export interface LongCallOptions {
+export interface PartitionCallOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: PartitionProgress) => void;
   /** Overrides the manager's logger for this call. */
@@ -131,21 +131,21 @@ export interface PartitionSlot {
  * await manager.ensure({ ahead: 2, behind: 1 });
  * ```
  */
-export interface EnsureOptions extends LongCallOptions {
+export interface EnsureOptions extends PartitionCallOptions {
   /**
    * Future intervals to create after the current one.
-   * @defaultValue {@link DEFAULT_AHEAD} (1)
+   * @defaultValue {@link DEFAULT_PARTITIONS_AHEAD} (1)
    */
   readonly ahead?: number;
   /**
    * Past intervals to create before the current one.
-   * @defaultValue {@link DEFAULT_BEHIND} (0)
+   * @defaultValue {@link DEFAULT_PARTITIONS_BEHIND} (0)
    */
   readonly behind?: number;
   /**
    * Partitions created per transaction. Each batch holds the parent's ACCESS
    * EXCLUSIVE lock only for its own few CREATEs; 1 means one per transaction.
-   * @defaultValue {@link DEFAULT_CREATE_BATCH} (12)
+   * @defaultValue {@link DEFAULT_PARTITION_CREATE_BATCH} (12)
    */
   readonly batchSize?: number;
 }
@@ -185,16 +185,16 @@ export interface EnsureReport {
  * await manager.retention({ keep: 12, dryRun: false, mode: 'detach', concurrently: true });
  * ```
  */
-export interface RetentionOptions extends LongCallOptions {
+export interface RetentionOptions extends PartitionCallOptions {
   /**
    * Whole intervals before the current one to keep. A partition goes only
    * when its upper bound is at or before the start of the oldest kept interval.
-   * @defaultValue {@link DEFAULT_KEEP} (12)
+   * @defaultValue {@link DEFAULT_RETENTION_KEEP} (12)
    */
   readonly keep?: number;
   /**
    * Report the plan and change nothing.
-   * @defaultValue {@link DEFAULT_DRY_RUN} (true)
+   * @defaultValue {@link DEFAULT_RETENTION_DRY_RUN} (true)
    */
   readonly dryRun?: boolean;
   /**
@@ -272,7 +272,7 @@ export interface AttachReport extends PartitionSlot {
  * await manager.maintain('artifact_boms_2026_11', { vacuum: true, analyze: true, reindex: true });
  * ```
  */
-export interface MaintainOptions extends LongCallOptions {
+export interface MaintainOptions extends PartitionCallOptions {
   /** @defaultValue `true` */
   readonly vacuum?: boolean;
   /** @defaultValue `true` */
