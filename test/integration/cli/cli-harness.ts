@@ -1,8 +1,12 @@
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** The repository root (three levels above this file). */
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** tsx's loader, by absolute URL so the CLI can run from any directory. */
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 /** What one run of the real CLI did. */
 export interface CliRun {
@@ -18,7 +22,7 @@ export interface CliRun {
  */
 export function cli(args: readonly string[], options: { env?: Record<string, string>; cwd?: string; input?: string } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url)), ...args], {
+    const child = spawn(process.execPath, ['--import', tsxLoader, fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url)), ...args], {
       cwd: options.cwd ?? repoRoot,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,0 +1,119 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildEpisodeTarball } from '../../../src/testing/episode-tarball.js';
+import { hasTool, run, tempDir } from '../../support/tmp.js';
+import { cli, jsonOf } from './cli-harness.js';
+
+const hasSha256sum = hasTool('sha256sum');
+const hasGit = hasTool('git');
+if (!hasSha256sum) console.warn('[cli.files] sha256sum missing: the sha256sum oracle comparisons are skipped');
+if (!hasGit) console.warn('[cli.files] git missing: the gate tests are skipped');
+
+describe('backfill-kit checksums', () => {
+  const dir = tempDir('bk-cli-sums-');
+  writeFileSync(join(dir, 'a.bin'), 'alpha\n');
+  writeFileSync(join(dir, 'b file.txt'), 'bravo\n');
+
+  it('write produces exactly what sha256sum prints, and verify agrees with sha256sum --check', async () => {
+    const w = await cli(['checksums', 'write', 'SHA256SUMS', 'b file.txt', 'a.bin'], { cwd: dir });
+    expect(w.code, w.stderr).toBe(0);
+    if (hasSha256sum) {
+      expect(readFileSync(join(dir, 'SHA256SUMS'), 'utf8')).toBe(run('sha256sum', ['a.bin', 'b file.txt'], { cwd: dir }));
+      expect(run('sha256sum', ['--check', 'SHA256SUMS'], { cwd: dir })).toContain('a.bin: OK');
+    }
+    const v = await cli(['checksums', 'verify', join(dir, 'SHA256SUMS')]);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toContain('a.bin: OK');
+    expect(v.stdout).toContain('b file.txt: OK');
+  });
+
+  it('a changed file exits 3, printing FAILED like sha256sum', async () => {
+    writeFileSync(join(dir, 'a.bin'), 'tampered\n');
+    const v = await cli(['checksums', 'verify', join(dir, 'SHA256SUMS')]);
+    expect(v.code).toBe(3);
+    expect(v.stdout).toContain('a.bin: FAILED');
+    expect(v.stderr).toMatch(/^error CHECKSUM_MISMATCH: /m);
+    if (hasSha256sum) expect(() => run('sha256sum', ['--check', 'SHA256SUMS'], { cwd: dir })).toThrow();
+  });
+
+  it('a missing sums file exits 8 (I/O)', async () => {
+    const v = await cli(['checksums', 'verify', join(dir, 'NOPE')]);
+    expect(v.code).toBe(8);
+    expect(v.stderr).toMatch(/^error IO_ERROR: /m);
+  });
+});
+
+describe('backfill-kit index backfill', () => {
+  const dir = tempDir('bk-cli-index-');
+  const root = join(dir, 'episodes');
+  const index = join(dir, 'index.jsonl');
+
+  it('dry run prints the counts and writes nothing; the real run appends rows an independent hash agrees with', async () => {
+    const shas = new Map<string, string>();
+    for (const host of ['h1', 'h2']) {
+      for (const n of [1, 2]) {
+        const id = `${host}-ep${n}`;
+        const path = join(root, host, `${id}.tar.zst`);
+        (await buildEpisodeTarball({ meta: { code_version: { commit: 'ab'.repeat(20) } }, files: { 'x.bin': `${id}` }, path }))._unsafeUnwrap();
+        shas.set(id, createHash('sha256').update(readFileSync(path)).digest('hex'));
+      }
+    }
+    writeFileSync(index, `${JSON.stringify({ episode_id: 'h1-ep1', host_id: 'h1' })}\n`);
+    const dry = await cli(['index', 'backfill', '--episodes-root', root, '--index', index, '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain('scanned: 4 already-indexed: 1 to-backfill: 3');
+    expect(readFileSync(index, 'utf8').trim().split('\n')).toHaveLength(1);
+    const host = await cli(['index', 'backfill', '--episodes-root', root, '--index', index, '--host', 'h2', '--json']);
+    expect(jsonOf(host).report).toMatchObject({ scanned: 2, toBackfill: 2, appended: 2 });
+    const realRun = await cli(['index', 'backfill', '--episodes-root', root, '--index', index]);
+    expect(realRun.code).toBe(0);
+    expect(realRun.stdout).toContain(`backfilled 1 rows into ${index}`);
+    const rows = readFileSync(index, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { episode_id: string; sha256?: string; commit?: string });
+    expect(rows).toHaveLength(4);
+    for (const row of rows.slice(1)) {
+      expect(row.sha256).toBe(shas.get(row.episode_id));
+      expect(row.commit).toBe('ab'.repeat(20));
+    }
+  });
+
+  it('a missing episodes root exits 2 like the seed tool, and the flags are required', async () => {
+    const r = await cli(['index', 'backfill', '--episodes-root', join(dir, 'nope'), '--index', index]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error EPISODES_ROOT_MISSING: /m);
+    expect(existsSync(join(dir, 'nope'))).toBe(false);
+    expect((await cli(['index', 'backfill', '--index', index])).code).toBe(2);
+  });
+});
+
+describe.skipIf(!hasGit)('backfill-kit gate check', () => {
+  const repo = tempDir('bk-cli-gate-');
+  const commits: string[] = [];
+  const git = (...args: string[]): string => run('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args]).trim();
+
+  it('accepts a recent commit (exit 0) and refuses an old one with the remediation (exit 7)', async () => {
+    mkdirSync(repo, { recursive: true });
+    git('init', '-q');
+    for (let i = 0; i < 4; i += 1) {
+      git('commit', '-q', '--allow-empty', '-m', `c${i}`);
+      commits.push(git('rev-parse', 'HEAD'));
+    }
+    const head = await cli(['gate', 'check', commits[3]!, '--repo', repo, '--window', '2']);
+    expect(head.code, head.stderr).toBe(0);
+    expect(head.stdout).toContain('is 0 commits behind head');
+    const one = await cli(['gate', 'check', commits[2]!.toUpperCase(), '--repo', repo, '--window', '2', '--json']);
+    expect(jsonOf(one).report).toMatchObject({ accepted: true, behind: 1 });
+    const old = await cli(['gate', 'check', commits[0]!, '--repo', repo, '--window', '2', '--remediation', 'cd /opt/app && git pull origin main']);
+    expect(old.code).toBe(7);
+    expect(old.stdout).toContain('refused (HTTP 412)');
+    expect(old.stdout).toContain('  cd /opt/app && git pull origin main');
+    expect(old.stderr).toMatch(/^error COMMIT_NOT_RECENT: /m);
+  });
+
+  it('a malformed commit is refused with 400 and exit 7', async () => {
+    const r = await cli(['gate', 'check', 'not-a-hash', '--repo', repo, '--json']);
+    expect(r.code).toBe(7);
+    expect(jsonOf(r).report).toMatchObject({ accepted: false, status: 400 });
+  });
+});
