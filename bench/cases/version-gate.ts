@@ -17,7 +17,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { VersionGate } from '../../src/version-gate/index.js';
-import { createRepo } from '../../test/integration/version-gate/git-fixture.js';
+import { createRepo, removeScratchDirs } from '../../test/integration/version-gate/git-fixture.js';
 import { envInt, median, report } from '../lib.js';
 
 const CALLS = envInt('BENCH_GATE_CALLS', 1_000_000);
@@ -226,6 +226,7 @@ async function main(): Promise<void> {
       c.proc.send('stop');
       await exited;
     }
+    removeScratchDirs();
   }
 }
 

@@ -23,9 +23,21 @@ function git(cwd: string, args: string[], input?: string): string {
   });
 }
 
-/** A scratch directory under the OS temp dir. */
+const scratchDirs: string[] = [];
+
+/** A scratch directory under the OS temp dir, removed by {@link removeScratchDirs}. */
 export function scratchDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `backfill-kit-vg-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `backfill-kit-vg-${prefix}-`));
+  scratchDirs.push(dir);
+  return dir;
+}
+
+/** Removes every scratch directory (and repository) this process made. */
+export function removeScratchDirs(): void {
+  for (const dir of scratchDirs.splice(0)) {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(`${dir}-moved`, { recursive: true, force: true });
+  }
 }
 
 export interface GitRepo {

@@ -2,19 +2,13 @@ import { existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { VersionGate } from '../../../src/version-gate/index.js';
-import { countingGit, createRepo, manualClock, recordingLogger, REMEDIATION, removeDir, scratchDir, type GitRepo } from './git-fixture.js';
+import { countingGit, createRepo, manualClock, recordingLogger, REMEDIATION, removeDir, removeScratchDirs, scratchDir } from './git-fixture.js';
 
-const cleanup: string[] = [];
-afterAll(() => cleanup.forEach(removeDir));
+afterAll(removeScratchDirs);
 
-function repoOf(count: number, options?: Parameters<typeof createRepo>[1]): GitRepo {
-  const repo = createRepo(count, options);
-  cleanup.push(repo.dir);
-  return repo;
-}
 
 describe('VersionGate.check against a real 150-commit repository', () => {
-  const repo = repoOf(150);
+  const repo = createRepo(150);
   const commits = repo.commits();
 
   it('accepts head and the 100th commit, refuses the 101st with 412 and head_commit', async () => {
@@ -60,7 +54,7 @@ describe('VersionGate.check against a real 150-commit repository', () => {
 
 describe('refresh after the TTL (injected clock)', () => {
   it('accepts a commit made after the gate was created once the TTL has passed', async () => {
-    const repo = repoOf(20);
+    const repo = createRepo(20);
     const clock = manualClock();
     const git = countingGit();
     await using gate = new VersionGate({ repoPath: repo.dir, remediation: REMEDIATION, ttlMs: 5_000, now: clock.now, git: git.path });
@@ -92,7 +86,7 @@ describe('refresh after the TTL (injected clock)', () => {
 
 describe('git failures after the first load', () => {
   it('keeps the old set when the repository path disappears, and logs one error per streak', async () => {
-    const repo = repoOf(30);
+    const repo = createRepo(30);
     const commits = repo.commits();
     const clock = manualClock();
     const { logger, calls } = recordingLogger();
@@ -132,7 +126,7 @@ describe('git failures after the first load', () => {
   });
 
   it('retries a failing git at most once per TTL', async () => {
-    const repo = repoOf(5);
+    const repo = createRepo(5);
     const clock = manualClock();
     const git = countingGit();
     await using gate = new VersionGate({ repoPath: repo.dir, remediation: REMEDIATION, ttlMs: 1_000, now: clock.now, git: git.path });
@@ -152,7 +146,7 @@ describe('git failures after the first load', () => {
 
 describe('single-flight refresh', () => {
   it('1,000 concurrent checks on a cold gate spawn exactly one git', async () => {
-    const repo = repoOf(120);
+    const repo = createRepo(120);
     const commits = repo.commits();
     const git = countingGit({ delaySeconds: 0.3 });
     await using gate = new VersionGate({ repoPath: repo.dir, remediation: REMEDIATION, git: git.path });
@@ -162,7 +156,7 @@ describe('single-flight refresh', () => {
   });
 
   it('1,000 concurrent checks during a refresh spawn exactly one git and never wait', async () => {
-    const repo = repoOf(120);
+    const repo = createRepo(120);
     const commits = repo.commits();
     const clock = manualClock();
     const git = countingGit({ delaySeconds: 0.3 });
@@ -185,7 +179,7 @@ describe('single-flight refresh', () => {
   });
 
   it('answers 503 (never a blind accept) from a synchronous check before the first load', async () => {
-    const repo = repoOf(10);
+    const repo = createRepo(10);
     const commits = repo.commits();
     const git = countingGit({ delaySeconds: 0.2 });
     await using gate = new VersionGate({ repoPath: repo.dir, remediation: REMEDIATION, git: git.path });
@@ -216,7 +210,7 @@ describe('malformed commit values', () => {
   ];
 
   it.each(cases)('%s gets 400 with the remediation and starts no git', async (_name, value, code) => {
-    const repo = repoOf(3);
+    const repo = createRepo(3);
     const git = countingGit();
     await using gate = new VersionGate({ repoPath: repo.dir, remediation: REMEDIATION, git: git.path });
     const r = gate.check(value);
@@ -255,7 +249,7 @@ describe('configuration', () => {
   });
 
   it('answers 503 GATE_UNAVAILABLE when git is missing, and logs once', async () => {
-    const repo = repoOf(3);
+    const repo = createRepo(3);
     const { logger, calls } = recordingLogger();
     await using gate = new VersionGate({ repoPath: repo.dir, remediation: REMEDIATION, git: join(scratchDir('nogit'), 'git'), logger });
     const ready = await gate.ready();
@@ -284,7 +278,7 @@ describe('configuration', () => {
   });
 
   it('close() stops a running git and no git starts afterwards', async () => {
-    const repo = repoOf(5);
+    const repo = createRepo(5);
     const commits = repo.commits();
     const clock = manualClock();
     const slow = countingGit({ delaySeconds: 0.5 });
@@ -306,7 +300,7 @@ describe('configuration', () => {
   });
 
   it('close() right after a check cancels the refresh before git starts', async () => {
-    const repo = repoOf(5);
+    const repo = createRepo(5);
     const clock = manualClock();
     const git = countingGit();
     const gate = new VersionGate({ repoPath: repo.dir, remediation: REMEDIATION, git: git.path, now: clock.now, ttlMs: 10 });
@@ -318,7 +312,7 @@ describe('configuration', () => {
   });
 
   it('works with a SHA-256 repository', async () => {
-    const repo = repoOf(3, { objectFormat: 'sha256' });
+    const repo = createRepo(3, { objectFormat: 'sha256' });
     const [head] = repo.commits();
     expect(head).toHaveLength(64);
     await using gate = new VersionGate({ repoPath: repo.dir, remediation: REMEDIATION });

@@ -5,7 +5,7 @@ import express from 'express';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acceptedCommit, shipWithCommit, VersionGate, type GateRejectionBody } from '../../../src/version-gate/index.js';
-import { createRepo, recordingLogger, REMEDIATION, removeDir, scratchDir, type GitRepo } from './git-fixture.js';
+import { createRepo, recordingLogger, REMEDIATION, removeScratchDirs, scratchDir, type GitRepo } from './git-fixture.js';
 
 let repo: GitRepo;
 let commits: string[];
@@ -13,7 +13,7 @@ beforeAll(() => {
   repo = createRepo(130);
   commits = repo.commits();
 });
-afterAll(() => removeDir(repo.dir));
+afterAll(removeScratchDirs);
 
 interface Running {
   readonly url: string;
