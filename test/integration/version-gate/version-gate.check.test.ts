@@ -6,7 +6,6 @@ import { countingGit, createRepo, manualClock, recordingLogger, REMEDIATION, rem
 
 afterAll(removeScratchDirs);
 
-
 describe('VersionGate.check against a real 150-commit repository', () => {
   const repo = createRepo(150);
   const commits = repo.commits();
