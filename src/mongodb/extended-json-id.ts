@@ -101,8 +101,10 @@ export function recordToDocument(raw: string, id: string, bson: Bson, context: B
     return err(new BackfillError('RECORD_NOT_OBJECT', `${where(ctx)}: the line is not a JSON object.`, { context: ctx }));
   }
   const record = parsed as MongoDocument;
-  const own = Object.hasOwn(record, '_id') ? record._id : undefined;
-  if (own !== undefined && mongoIdText(own) === id) return ok(record);
+  const own: unknown = Object.hasOwn(record, '_id') ? record._id : undefined;
+  const ownText = mongoIdText(own);
+  // An ObjectId's hex is read case-insensitively, as {"$oid"} accepts both cases.
+  if (ownText !== undefined && (ownText === id || ((own as { _bsontype?: unknown })._bsontype === 'ObjectId' && ownText === id.toLowerCase()))) return ok(record);
   // `_id` first, as the server would store it.
   const { _id: _replaced, ...rest } = record;
   return ok({ _id: id, ...rest });

@@ -98,7 +98,7 @@ function toRawDocument(row: RawShape, collection: string): Result<RawDocument, B
 
 /**
  * A {@link RawDocumentSource} over a MongoDB collection. Each page is
- * `find({ $or: [{ retrievedAt: { $gt: t } }, { retrievedAt: t, digest: { $gt: d } }] })
+ * `find({ retrievedAt: { $gte: t }, $or: [{ retrievedAt: { $gt: t } }, { digest: { $gt: d } }] })
  * .sort({ retrievedAt: 1, digest: 1 }).limit(n)`: a keyset cursor, never
  * `skip`, served by the `{ retrievedAt: 1, digest: 1 }` index that
  * {@link MongoRawDocumentSource.prepare} creates. Cursors carry millisecond
@@ -159,7 +159,6 @@ export class MongoRawDocumentSource implements RawDocumentSource {
         return errAsync(new BackfillError('INVALID_ARGUMENT', `document ${d.digest}: retrievedAt ${JSON.stringify(String(d.retrievedAt))} is not a date.`, { context: { digest: d.digest } }));
       }
       const doc: Document = {
-        digest: d.digest,
         retrievedAt,
         content: d.content,
         ...(d.format === undefined ? {} : { format: d.format }),
@@ -182,7 +181,8 @@ export class MongoRawDocumentSource implements RawDocumentSource {
       if (Number.isNaN(t.getTime())) {
         return err(new BackfillError('INVALID_ARGUMENT', `cursor retrievedAt ${JSON.stringify(query.after.retrievedAt)} is not an ISO-8601 time.`, { context: { digest: query.after.digest } }));
       }
-      clauses.push({ $or: [{ retrievedAt: { $gt: t } }, { retrievedAt: t, digest: { $gt: query.after.digest } }] });
+      // The $gte bound gives the planner a range on the index's leading key; the $or breaks ties.
+      clauses.push({ retrievedAt: { $gte: t }, $or: [{ retrievedAt: { $gt: t } }, { digest: { $gt: query.after.digest } }] });
     }
     return ok(clauses.length === 0 ? {} : clauses.length === 1 ? clauses[0]! : { $and: clauses });
   }

@@ -55,6 +55,13 @@ describe('recordToDocument', () => {
     expect(stored.at).toEqual(new Date('2025-12-07T14:24:45Z'));
   });
 
+  it('keeps an upper-case {"$oid"} as the ObjectId the staging id names', () => {
+    const upper = HEX.toUpperCase();
+    const id = extractRecordId({ _id: { $oid: upper } })._unsafeUnwrap();
+    const doc = recordToDocument(`{"_id":{"$oid":"${upper}"}}`, id, BSON)._unsafeUnwrap();
+    expect(doc._id).toEqual(new BSON.ObjectId(HEX));
+  });
+
   it('keeps a string or numeric _id as it is', () => {
     expect(recordToDocument('{"_id":"a-1","v":true}', 'a-1', BSON)._unsafeUnwrap()).toEqual({ _id: 'a-1', v: true });
     const numeric = recordToDocument('{"_id":7}', '7', BSON)._unsafeUnwrap();

@@ -1,0 +1,187 @@
+/**
+ * What only a real MongoDB server can show about the adapters: the wire
+ * commands (unordered, write concern majority, batch bounds, workers), BSON
+ * types on disk, the 16 MiB limit, the `__incoming` rename protocol, and
+ * transactions versus the idempotent sequence. Runs only with
+ * BACKFILL_KIT_MONGODB_URL; the transaction case needs a replica set.
+ */
+import { join } from 'node:path';
+import { MongoClient, ObjectId, type CommandStartedEvent, type Db } from 'mongodb';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MongoStagingTarget } from '../../../src/mongodb/mongo-staging-target.js';
+import { MongoStatementSink } from '../../../src/mongodb/mongo-statement-sink.js';
+import { StagingImporter } from '../../../src/staging/staging-importer.js';
+import { writeDataset } from '../../../src/dataset/write-dataset.js';
+import type { StagingRow } from '../../../src/staging/staging-target.js';
+import { batch, claim, digest, doc } from '../../contract/statement-fixtures.js';
+import { mongoSuiteTitle, mongoUrl, uniqueName } from '../../contract/support.js';
+import { tempDir } from '../../support/tmp.js';
+
+async function* chunks(rows: readonly StagingRow[], size: number): AsyncGenerator<StagingRow[]> {
+  for (let i = 0; i < rows.length; i += size) yield rows.slice(i, i + size);
+}
+
+function rows(n: number, pad = 0): StagingRow[] {
+  return Array.from({ length: n }, (_, i) => {
+    const id = `r-${String(i).padStart(5, '0')}`;
+    return { id, raw: JSON.stringify({ _id: id, i, pad: 'p'.repeat(pad) }) };
+  });
+}
+
+describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a real server'), () => {
+  let client: MongoClient;
+  let replicaSet = false;
+  const commands: CommandStartedEvent[] = [];
+  const dbs: Db[] = [];
+  const dir = tempDir('bk-mongo-');
+
+  beforeAll(async () => {
+    client = await MongoClient.connect(mongoUrl!, { monitorCommands: true });
+    client.on('commandStarted', (e) => commands.push(e));
+    const hello = await client.db('admin').command({ hello: 1 });
+    replicaSet = typeof hello.setName === 'string';
+  });
+  afterEach(async () => {
+    for (const db of dbs.splice(0)) await db.dropDatabase();
+    commands.length = 0;
+  });
+  afterAll(async () => {
+    await client?.close();
+  });
+
+  function freshDb(): Db {
+    const db = client.db(uniqueName('bk_adapt'));
+    dbs.push(db);
+    return db;
+  }
+
+  it('loads with unordered inserts under majority write concern, bounded by count and by bytes, at most `insertionWorkers` in flight', async () => {
+    const db = freshDb();
+    const target = MongoStagingTarget.create({ db, collections: ['alpha'], batchSize: 50, batchBytes: 20_000, insertionWorkers: 3 })._unsafeUnwrap();
+    const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
+    expect((await s.load('alpha', chunks(rows(1000, 300), 64)))._unsafeUnwrap()).toBe(1000);
+    (await s.commit())._unsafeUnwrap();
+    const inserts = commands.filter((c) => c.commandName === 'insert' && c.command.insert === 'alpha__incoming');
+    expect(inserts.length).toBeGreaterThanOrEqual(1000 / 50);
+    let total = 0;
+    for (const c of inserts) {
+      const docs = c.command.documents as unknown[];
+      total += docs.length;
+      expect(c.command.ordered).toBe(false);
+      expect(c.command.writeConcern).toMatchObject({ w: 'majority' });
+      expect(docs.length).toBeLessThanOrEqual(50);
+    }
+    expect(total).toBe(1000);
+    expect(await db.collection('alpha').countDocuments()).toBe(1000);
+    const renames = commands.filter((c) => c.commandName === 'renameCollection');
+    expect(renames.map((c) => [c.command.renameCollection, c.command.to, c.command.dropTarget])).toEqual([
+      [`${db.databaseName}.alpha__incoming`, `${db.databaseName}.alpha`, true],
+    ]);
+  });
+
+  it('stores {"$oid"} ids as ObjectIds and recreates the live collection’s indexes before the rename', async () => {
+    const db = freshDb();
+    await db.collection('alpha').createIndex({ name: 1 }, { name: 'by_name', unique: true });
+    const hex = '65a1f0c2e4b0a1b2c3d4e5f6';
+    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
+    (await s.load('alpha', chunks([{ id: hex, raw: JSON.stringify({ _id: { $oid: hex }, name: 'x', at: { $date: '2025-12-07T14:24:45Z' } }) }], 1)))._unsafeUnwrap();
+    (await s.commit())._unsafeUnwrap();
+    const found = await db.collection('alpha').findOne({ _id: new ObjectId(hex) });
+    expect(found?.name).toBe('x');
+    expect(found?.at).toEqual(new Date('2025-12-07T14:24:45Z'));
+    expect((await db.collection('alpha').indexes()).map((i) => i.name).sort()).toEqual(['_id_', 'by_name']);
+  });
+
+  it('a record over 16 MiB fails with DOCUMENT_TOO_LARGE naming its id, and the live collection is untouched', async () => {
+    const db = freshDb();
+    await db.collection('alpha').insertOne({ _id: 'old' } as never);
+    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const importer = new StagingImporter({ target, tables: { 'alpha.ndjson': 'alpha' } });
+    const path = join(dir, 'big.tar.zst');
+    (await writeDataset(path, { members: { 'alpha.ndjson': [{ _id: 'small' }, { _id: 'huge', blob: 'z'.repeat(17 * 1024 * 1024) }] } }))._unsafeUnwrap();
+    const r = await importer.import(path);
+    expect(r.isErr()).toBe(true);
+    expect(r._unsafeUnwrapErr().code).toBe('DOCUMENT_TOO_LARGE');
+    expect(r._unsafeUnwrapErr().context.id).toBe('huge');
+    expect(await db.collection('alpha').find().toArray()).toEqual([{ _id: 'old' }]);
+    expect(await db.listCollections({ name: 'alpha__incoming' }).toArray()).toEqual([]);
+  });
+
+  it('refuses to start over a leftover __incoming collection (LOCKED) and leaves it alone', async () => {
+    const db = freshDb();
+    await db.collection('alpha__incoming').insertOne({ _id: 'someone else' } as never);
+    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const r = await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] });
+    expect(r.isErr() && r.error.code).toBe('LOCKED');
+    expect(await db.collection('alpha__incoming').countDocuments()).toBe(1);
+  });
+
+  it('a commit that cannot build the live indexes on the new data replaces nothing', async () => {
+    const db = freshDb();
+    await db.collection('alpha').createIndex({ k: 1 }, { unique: true });
+    await db.collection('alpha').insertOne({ _id: 'old', k: 1 } as never);
+    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
+    const same = [{ id: 'a', raw: '{"_id":"a","k":5}' }, { id: 'b', raw: '{"_id":"b","k":5}' }];
+    (await s.load('alpha', chunks(same, 2)))._unsafeUnwrap();
+    expect((await s.commit()).isErr()).toBe(true);
+    (await s.abort())._unsafeUnwrap();
+    expect(await db.collection('alpha').find().toArray()).toEqual([{ _id: 'old', k: 1 }]);
+  });
+
+  it('claims go out as unordered upserts under majority write concern', async () => {
+    const db = freshDb();
+    const sink = new MongoStatementSink({ db, client, transactions: 'never' });
+    (await sink.prepare())._unsafeUnwrap();
+    const A = digest(1);
+    (await sink.commitBatch(batch('r', [doc(A, [claim(A, 'CVE-1', 'p1'), claim(A, 'CVE-2', 'p1')])])))._unsafeUnwrap();
+    const updates = commands.filter((c) => c.commandName === 'update' && c.command.update === 'statements');
+    expect(updates).toHaveLength(1);
+    expect(updates[0]!.command.ordered).toBe(false);
+    expect(updates[0]!.command.writeConcern).toMatchObject({ w: 'majority' });
+    expect((updates[0]!.command.updates as { upsert: boolean }[]).every((u) => u.upsert)).toBe(true);
+    const indexes = await db.collection('statements').indexes();
+    expect(indexes.find((i) => i.name === 'claim_key')).toMatchObject({ unique: true, key: { documentDigest: 1, vulnerabilityId: 1, productKey: 1 } });
+  });
+
+  /** Makes every failure write fail, so a batch breaks after its claims were written. */
+  async function breakFailures(db: Db): Promise<void> {
+    await db.createCollection('statement_backfill_failures', { validator: { $jsonSchema: { properties: { message: { bsonType: 'string', maxLength: 3 } } } } });
+  }
+
+  it('on a replica set, a forced batch that fails part-way changes nothing (transaction rolled back)', async (ctx) => {
+    if (!replicaSet) ctx.skip('skipped: the server at BACKFILL_KIT_MONGODB_URL is standalone; transactions need a replica set');
+    const db = freshDb();
+    const sink = new MongoStatementSink({ db, client });
+    expect((await sink.usesTransactions())._unsafeUnwrap()).toBe(true);
+    (await sink.prepare())._unsafeUnwrap();
+    const A = digest(1);
+    (await sink.commitBatch(batch('r1', [doc(A, [claim(A, 'CVE-1', 'p1'), claim(A, 'CVE-2', 'p1')])])))._unsafeUnwrap();
+    await breakFailures(db);
+    const failing = batch('r2', [doc(A, [claim(A, 'CVE-3', 'p3')])], { force: true, failures: [{ digest: digest(2), code: 'NO_NORMALIZER', message: 'too long a message' }] });
+    expect((await sink.commitBatch(failing)).isErr()).toBe(true);
+    const left = await db.collection('statements').find({}, { projection: { _id: 0, vulnerabilityId: 1 } }).sort({ vulnerabilityId: 1 }).toArray();
+    expect(left).toEqual([{ vulnerabilityId: 'CVE-1' }, { vulnerabilityId: 'CVE-2' }]);
+    expect((await sink.loadCheckpoint('r2'))._unsafeUnwrap()).toBeNull();
+  });
+
+  it('without transactions, a forced batch cut short converges when replayed (idempotent delete-then-upsert)', async () => {
+    const db = freshDb();
+    const sink = new MongoStatementSink({ db, client, transactions: 'never', maxAttempts: 1 });
+    (await sink.prepare())._unsafeUnwrap();
+    const A = digest(1);
+    (await sink.commitBatch(batch('r1', [doc(A, [claim(A, 'CVE-1', 'p1'), claim(A, 'CVE-2', 'p1')])])))._unsafeUnwrap();
+    await breakFailures(db);
+    const forced = batch('r2', [doc(A, [claim(A, 'CVE-3', 'p3')])], { force: true, failures: [{ digest: digest(2), code: 'NO_NORMALIZER', message: 'too long a message' }] });
+    expect((await sink.commitBatch(forced)).isErr()).toBe(true);
+    // The checkpoint is the commit point: it was not saved, so a resumed run replays this batch.
+    expect((await sink.loadCheckpoint('r2'))._unsafeUnwrap()).toBeNull();
+    await db.command({ collMod: 'statement_backfill_failures', validator: {} });
+    const replay = (await sink.commitBatch(forced))._unsafeUnwrap();
+    expect(replay.claimsWritten).toBe(1);
+    const left = await db.collection('statements').find({}, { projection: { _id: 0, vulnerabilityId: 1 } }).toArray();
+    expect(left).toEqual([{ vulnerabilityId: 'CVE-3' }]);
+    expect((await sink.loadCheckpoint('r2'))._unsafeUnwrap()?.failed).toHaveLength(1);
+  });
+});

@@ -1,0 +1,69 @@
+import type { Db } from 'mongodb';
+import { describe, expect, it } from 'vitest';
+import { loadBson } from '../../../src/mongodb/bson.js';
+import { MongoStagingTarget } from '../../../src/mongodb/mongo-staging-target.js';
+import { MongoStatementSink } from '../../../src/mongodb/mongo-statement-sink.js';
+import { MongoRawDocumentSource } from '../../../src/mongodb/mongo-raw-document-source.js';
+import { DEFAULT_INSERTION_WORKERS, DEFAULT_MONGO_BATCH_SIZE, DEFAULT_WRITE_CONCERN } from '../../../src/mongodb/defaults.js';
+
+// Config validation happens before any server is contacted; this stand-in is never written to.
+const db = { collection: () => ({}) } as unknown as Db;
+
+describe('MongoStagingTarget.create validates its config once', () => {
+  it('accepts a plain config and keeps the collection names', () => {
+    const target = MongoStagingTarget.create({ db, collections: ['linksets_raw', 'advisory_chunks_raw'] })._unsafeUnwrap();
+    expect(target.collections).toEqual(['linksets_raw', 'advisory_chunks_raw']);
+    expect(MongoStagingTarget.incomingName('linksets_raw')).toBe('linksets_raw__incoming');
+  });
+
+  it.each([
+    [{ collections: [] }, '`collections`'],
+    [{ collections: ['a', 'a'] }, 'twice'],
+    [{ collections: ['bad$name'] }, '`$`'],
+    [{ collections: ['system.users'] }, 'system.'],
+    [{ collections: [''] }, 'non-empty'],
+    [{ collections: ['a'], batchSize: 0 }, 'batchSize'],
+    [{ collections: ['a'], batchBytes: -1 }, 'batchBytes'],
+    [{ collections: ['a'], insertionWorkers: 0 }, 'insertionWorkers'],
+    [{ collections: ['a'], insertionWorkers: 1000 }, 'insertionWorkers'],
+    [{ collections: ['a'], maxAttempts: 0 }, 'maxAttempts'],
+    [{ collections: ['a'], maxBsonObjectSize: 0 }, 'maxBsonObjectSize'],
+  ])('rejects %o (message names %s)', (partial, word) => {
+    const r = MongoStagingTarget.create({ db, ...partial } as never);
+    expect(r.isErr()).toBe(true);
+    expect(r._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect(r._unsafeUnwrapErr().message).toContain(word);
+  });
+
+  it('rejects something that is not a Db', () => {
+    expect(MongoStagingTarget.create({ db: {} as Db, collections: ['a'] })._unsafeUnwrapErr().message).toContain('`db`');
+  });
+
+  it('defaults match mongoimport or are safer', () => {
+    expect(DEFAULT_MONGO_BATCH_SIZE).toBe(1000);
+    expect(DEFAULT_WRITE_CONCERN).toEqual({ w: 'majority' });
+    expect(DEFAULT_INSERTION_WORKERS).toBeGreaterThan(1);
+  });
+});
+
+describe('other config errors come back as values', () => {
+  it('an unknown transactions mode is INVALID_ARGUMENT from every call, before any server round trip', async () => {
+    const sink = new MongoStatementSink({ db, transactions: 'sometimes' as never });
+    expect((await sink.prepare())._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect((await sink.usesTransactions())._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('a bad page query is INVALID_ARGUMENT', async () => {
+    const source = new MongoRawDocumentSource({ db });
+    expect((await source.readPage({ limit: 0 }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect((await source.readPage({ limit: 5, after: { retrievedAt: 'yesterday', digest: 'x' } }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect((await source.append([{ digest: 'd', retrievedAt: 'never', content: '{}' }]))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('loadBson', () => {
+  it('loads the driver’s BSON library lazily', async () => {
+    const bson = (await loadBson())._unsafeUnwrap();
+    expect(bson.calculateObjectSize({ a: 1 })).toBe(12);
+  });
+});
