@@ -1,0 +1,77 @@
+// Replaces seed 000's runbook STORE-AOC-19-005-DEV, "Backfill steps (CI-ready)":
+//   scripts/concelier/backfill-store-aoc-19-005.sh /path/to/linksets-stage-backfill.tar.zst
+// and its manual fallback steps 1-3 (extract, create/truncate + \copy, verify
+// counts vs manifest). The same environment: PGURI (or CONCELIER_PG_URI),
+// PGSCHEMA (default lnm_raw), DRY_RUN=1 for a validation-only run. Optional:
+// STRATEGY=swap (readers blocked only for the final swap), TARBALL_SHA256
+// (the digest recorded in the runbook), ON_INVALID=reject (bad lines go to
+// <tarball>.rejects.ndjson instead of failing the import).
+//
+// Prints the tarball's SHA-256 and size, the counts per table and the
+// manifest, and exits non-zero on any mismatch; a failed import commits
+// nothing, so the tables keep their previous contents.
+//
+//   PGURI=postgres://localhost/concelier npx tsx examples/backfill-store-aoc-19-005.ts out/linksets/linksets-stage-backfill.tar.zst
+//   DRY_RUN=1 PGURI=… npx tsx examples/backfill-store-aoc-19-005.ts out/linksets/linksets-stage-backfill.tar.zst
+import { StagingImporter, type ImportReport } from '../src/staging/index.js';
+
+const TABLES = { 'linksets.ndjson': 'linksets_raw', 'advisory_chunks.ndjson': 'advisory_chunks_raw' } as const;
+
+function fail(message: string, code = 1): void {
+  process.stderr.write(`backfill-store-aoc-19-005: ${message}\n`);
+  process.exitCode = code;
+}
+
+function printReport(report: ImportReport): void {
+  const out = process.stdout;
+  out.write(`tarball: ${report.path}\n`);
+  out.write(`sha256:  ${report.sha256 ?? '(not read to the end)'}\n`);
+  out.write(`bytes:   ${report.bytes ?? '?'}\n`);
+  out.write(`mode:    ${report.dryRun ? 'DRY RUN (nothing written)' : `strategy=${report.strategy}, committed=${report.committed}`}\n`);
+  for (const t of report.tables) {
+    out.write(`${t.table}=${t.loaded} (manifest ${t.expected ?? '?'}${t.rejected > 0 ? `, rejected ${t.rejected}` : ''}) ${t.ok ? 'OK' : 'MISMATCH'}\n`);
+  }
+  if (report.rejectPath !== null && report.rejected > 0) out.write(`rejects: ${report.rejectPath}\n`);
+  if (report.lock !== null) out.write(`lock:    ${report.lock.lockMode} held ${report.lock.lockHeldMs.toFixed(1)} ms\n`);
+  out.write(`rate:    ${Math.round(report.rowsPerSecond)} rows/s in ${(report.durationMs / 1000).toFixed(2)} s\n`);
+  out.write(`manifest:\n${JSON.stringify(report.manifest, null, 2)}\n`);
+}
+
+async function main(): Promise<void> {
+  const path = process.argv[2];
+  const url = process.env.PGURI || process.env.CONCELIER_PG_URI;
+  if (path === undefined) return fail('usage: backfill-store-aoc-19-005 /path/to/linksets-stage-backfill.tar.zst', 2);
+  if (url === undefined || url === '') return fail('set PGURI (or CONCELIER_PG_URI) to the target PostgreSQL', 2);
+  const strategy = process.env.STRATEGY === 'swap' ? 'swap' : 'truncate';
+  const importer = new StagingImporter({ pg: url, schema: process.env.PGSCHEMA || 'lnm_raw', tables: TABLES });
+  try {
+    const result = await importer.import(path, {
+      dryRun: process.env.DRY_RUN === '1',
+      strategy,
+      onInvalid: process.env.ON_INVALID === 'reject' ? 'reject' : 'fail',
+      ...(process.env.TARBALL_SHA256 ? { expectedSha256: process.env.TARBALL_SHA256 } : {}),
+      onProgress: (p) => {
+        if (p.phase !== 'load') process.stderr.write(`… ${p.phase}: ${p.rows} rows\n`);
+      },
+    });
+    if (result.isErr()) {
+      const partial = result.error.context.report as ImportReport | undefined;
+      if (partial !== undefined) printReport(partial);
+      return fail(`${result.error.code}: ${result.error.message}\n  fix: ${result.error.fix}`);
+    }
+    printReport(result.value);
+    if (result.value.dryRun) return;
+    // Verify step 3 again from outside the import, as the runbook does.
+    const counts = await importer.counts();
+    if (counts.isErr()) return fail(`${counts.error.code}: ${counts.error.message}`);
+    for (const t of result.value.tables) {
+      const now = counts.value[t.table];
+      process.stdout.write(`${t.table}=${now}\n`);
+      if (now !== t.loaded || t.expected === null || now + t.rejected !== t.expected) fail(`${t.table} holds ${now} rows; the manifest says ${t.expected}`);
+    }
+  } finally {
+    await importer.close();
+  }
+}
+
+await main();

@@ -1,0 +1,53 @@
+// Replaces seed 000's runbook STORE-AOC-19-005-DEV, "How to produce the
+// tarball (export from Postgres)":
+//   scripts/concelier/export-linksets-tarball.sh out/linksets/linksets-stage-backfill.tar.zst
+// The same environment: PGURI (or CONCELIER_PG_URI), PGSCHEMA (default
+// lnm_raw), LINKSETS_TABLE (default linksets_raw), CHUNKS_TABLE (default
+// advisory_chunks_raw). Writes linksets.ndjson, advisory_chunks.ndjson and
+// manifest.json into the tarball (rows ordered by id COLLATE "C", fixed
+// mtime and compression level, so the same tables give the same bytes),
+// prints the SHA-256 as `sha256sum` does, and writes it to <tarball>.sha256.
+//
+//   PGURI=postgres://localhost/concelier npx tsx examples/export-linksets-tarball.ts out/linksets/linksets-stage-backfill.tar.zst
+import { writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { exportDataset } from '../src/staging/index.js';
+
+async function main(): Promise<void> {
+  const out = process.argv[2];
+  const url = process.env.PGURI || process.env.CONCELIER_PG_URI;
+  if (out === undefined) {
+    process.stderr.write('usage: export-linksets-tarball out/linksets/linksets-stage-backfill.tar.zst\n');
+    process.exitCode = 2;
+    return;
+  }
+  if (url === undefined || url === '') {
+    process.stderr.write('export-linksets-tarball: set PGURI (or CONCELIER_PG_URI)\n');
+    process.exitCode = 2;
+    return;
+  }
+  const result = await exportDataset(
+    {
+      pg: url,
+      schema: process.env.PGSCHEMA || 'lnm_raw',
+      tables: {
+        'linksets.ndjson': process.env.LINKSETS_TABLE || 'linksets_raw',
+        'advisory_chunks.ndjson': process.env.CHUNKS_TABLE || 'advisory_chunks_raw',
+      },
+    },
+    out,
+  );
+  if (result.isErr()) {
+    process.stderr.write(`export-linksets-tarball: ${result.error.code}: ${result.error.message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const { sha256, bytes, tables, manifest } = result.value;
+  for (const t of tables) process.stderr.write(`${t.table} → ${t.member}: ${t.rows} rows\n`);
+  process.stderr.write(`manifest: ${JSON.stringify(manifest)}\n${bytes} bytes\n`);
+  const line = `${sha256}  ${out}\n`;
+  await writeFile(`${out}.sha256`, `${sha256}  ${basename(out)}\n`);
+  process.stdout.write(line);
+}
+
+await main();
