@@ -1,4 +1,5 @@
 import { existsSync, renameSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { VersionGate } from '../../../src/version-gate/index.js';
@@ -308,6 +309,35 @@ describe('configuration', () => {
     expect(gate.check(repo.commits()[0]).isOk()).toBe(true);
     await gate.close();
     expect(git.runs()).toBe(1);
+  });
+
+  it('passes repoPath to git as one argument, never through a shell', async () => {
+    const repo = createRepo(4);
+    // A file name cannot hold '/', so the injected commands cd to $HOME first.
+    const marker = `backfill-kit-vg-pwned-${process.pid}`;
+    const hostile = `${repo.dir} $(cd; touch ${marker}); cd; touch ${marker} #`;
+    renameSync(repo.dir, hostile);
+    try {
+      await using gate = new VersionGate({ repoPath: hostile, remediation: REMEDIATION });
+      const ready = await gate.ready();
+      expect(ready._unsafeUnwrap().size).toBe(4);
+      expect(existsSync(join(homedir(), marker))).toBe(false);
+    } finally {
+      removeDir(hostile);
+      removeDir(join(homedir(), marker));
+    }
+  });
+
+  it('ready({ signal }) stops waiting without cancelling the shared load', async () => {
+    const repo = createRepo(3);
+    const slow = countingGit({ delaySeconds: 0.3 });
+    await using gate = new VersionGate({ repoPath: repo.dir, remediation: REMEDIATION, git: slow.path });
+    const controller = new AbortController();
+    const waiting = gate.ready({ signal: controller.signal });
+    controller.abort();
+    expect((await waiting)._unsafeUnwrapErr().code).toBe('ABORTED');
+    expect((await gate.ready()).isOk()).toBe(true); // joined the same git run
+    expect(slow.runs()).toBe(1);
   });
 
   it('works with a SHA-256 repository', async () => {
