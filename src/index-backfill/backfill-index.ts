@@ -2,12 +2,12 @@ import { err, ok, ResultAsync, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger } from '../_internals/logger.js';
 import {
-  DEFAULT_CONCURRENCY,
-  DEFAULT_MAX_DECOMPRESSED_BYTES,
-  DEFAULT_MAX_META_BYTES,
-  DEFAULT_READ_CHUNK_BYTES,
+  DEFAULT_INDEX_BACKFILL_CONCURRENCY,
+  DEFAULT_INDEX_MAX_DECOMPRESSED_BYTES,
+  DEFAULT_INDEX_MAX_META_BYTES,
+  DEFAULT_INDEX_READ_CHUNK_BYTES,
   INDEX_SCHEMA_VERSION,
-  LOCK_SUFFIX,
+  INDEX_LOCK_SUFFIX,
   MIN_EPISODES_FOR_THREADS,
   defaultThreads,
 } from './defaults.js';
@@ -37,10 +37,10 @@ function validate(options: BackfillIndexOptions): Result<{ concurrency: number; 
       return err(new BackfillError('INVALID_ARGUMENT', `${name} must be a non-empty path.`, { context: { option: name } }));
     }
   }
-  return positiveInt('concurrency', options.concurrency, DEFAULT_CONCURRENCY).andThen((concurrency) =>
-    positiveInt('readChunkBytes', options.readChunkBytes, DEFAULT_READ_CHUNK_BYTES).andThen((readChunkBytes) =>
-      positiveInt('maxDecompressedBytes', options.maxDecompressedBytes, DEFAULT_MAX_DECOMPRESSED_BYTES).andThen((maxDecompressedBytes) =>
-        positiveInt('maxMetaBytes', options.maxMetaBytes, DEFAULT_MAX_META_BYTES).map((maxMetaBytes) => ({ concurrency, readChunkBytes, maxDecompressedBytes, maxMetaBytes })),
+  return positiveInt('concurrency', options.concurrency, DEFAULT_INDEX_BACKFILL_CONCURRENCY).andThen((concurrency) =>
+    positiveInt('readChunkBytes', options.readChunkBytes, DEFAULT_INDEX_READ_CHUNK_BYTES).andThen((readChunkBytes) =>
+      positiveInt('maxDecompressedBytes', options.maxDecompressedBytes, DEFAULT_INDEX_MAX_DECOMPRESSED_BYTES).andThen((maxDecompressedBytes) =>
+        positiveInt('maxMetaBytes', options.maxMetaBytes, DEFAULT_INDEX_MAX_META_BYTES).map((maxMetaBytes) => ({ concurrency, readChunkBytes, maxDecompressedBytes, maxMetaBytes })),
       ),
     ),
   );
@@ -70,7 +70,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
   // Lock before reading the index, so two runs cannot both decide the same rows are missing.
   let lock: HeldLock | undefined;
   if (!dryRun) {
-    const held = await acquireLock(options.lockPath ?? `${index}${LOCK_SUFFIX}`);
+    const held = await acquireLock(options.lockPath ?? `${index}${INDEX_LOCK_SUFFIX}`);
     if (held.isErr()) return err(held.error);
     lock = held.value;
   }

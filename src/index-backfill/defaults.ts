@@ -8,33 +8,33 @@
 import { availableParallelism } from 'node:os';
 
 /** Tarballs hashed and probed at the same time. */
-export const DEFAULT_CONCURRENCY = 4;
+export const DEFAULT_INDEX_BACKFILL_CONCURRENCY = 4;
 
-/** Worker threads that hash: one per core, at most {@link DEFAULT_CONCURRENCY}. */
+/** Worker threads that hash: one per core, at most {@link DEFAULT_INDEX_BACKFILL_CONCURRENCY}. */
 export function defaultThreads(): number {
-  return Math.min(availableParallelism(), DEFAULT_CONCURRENCY);
+  return Math.min(availableParallelism(), DEFAULT_INDEX_BACKFILL_CONCURRENCY);
 }
 
 /** Below this many tarballs to hash, starting worker threads costs more than it saves. */
 export const MIN_EPISODES_FOR_THREADS = 16;
 
 /** Bytes read from a tarball per read call (one large read beats many small ones). */
-export const DEFAULT_READ_CHUNK_BYTES = 1024 * 1024;
+export const DEFAULT_INDEX_READ_CHUNK_BYTES = 1024 * 1024;
 
 /** Compressed bytes handed to the decoder at a time, so one read never inflates into a huge burst. */
 export const DECODER_SLICE_BYTES = 32 * 1024;
 
 /** Decompressed bytes the search for `meta.json` may inflate before giving up (bomb guard). */
-export const DEFAULT_MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024 * 1024;
+export const DEFAULT_INDEX_MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024 * 1024;
 
 /** Largest `meta.json` that is read into memory. */
-export const DEFAULT_MAX_META_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_INDEX_MAX_META_BYTES = 16 * 1024 * 1024;
 
 /** The `schema_version` of backfilled rows (the receiver's index schema). */
 export const INDEX_SCHEMA_VERSION = 1;
 
 /** Suffix appended to the index path to name the advisory lock file. */
-export const LOCK_SUFFIX = '.backfill.lock';
+export const INDEX_LOCK_SUFFIX = '.backfill.lock';
 
 /** Episode tarball suffix; the episode id is the file name without it. */
 export const EPISODE_SUFFIX = '.tar.zst';

@@ -8,11 +8,11 @@
 export { backfillIndex } from './backfill-index.js';
 export { formatIndexRow, formatReceivedAt } from './index-row.js';
 export {
-  DEFAULT_CONCURRENCY,
-  DEFAULT_MAX_DECOMPRESSED_BYTES,
-  DEFAULT_MAX_META_BYTES,
-  DEFAULT_READ_CHUNK_BYTES,
+  DEFAULT_INDEX_BACKFILL_CONCURRENCY,
+  DEFAULT_INDEX_MAX_DECOMPRESSED_BYTES,
+  DEFAULT_INDEX_MAX_META_BYTES,
+  DEFAULT_INDEX_READ_CHUNK_BYTES,
   INDEX_SCHEMA_VERSION,
-  LOCK_SUFFIX,
+  INDEX_LOCK_SUFFIX,
 } from './defaults.js';
 export type { BackfillIndexOptions, IndexBackfillProgress, IndexBackfillReport, IndexBackfillWarning, IndexRow } from './types.js';

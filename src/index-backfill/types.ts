@@ -57,7 +57,7 @@ export interface BackfillIndexOptions {
   readonly dryRun?: boolean;
   /**
    * Tarballs hashed and probed at once.
-   * @defaultValue {@link DEFAULT_CONCURRENCY} (4)
+   * @defaultValue {@link DEFAULT_INDEX_BACKFILL_CONCURRENCY} (4)
    */
   readonly concurrency?: number;
   /**
@@ -87,17 +87,17 @@ export interface BackfillIndexOptions {
   readonly lockPath?: string;
   /**
    * Bytes per read of a tarball.
-   * @defaultValue {@link DEFAULT_READ_CHUNK_BYTES} (1 MiB)
+   * @defaultValue {@link DEFAULT_INDEX_READ_CHUNK_BYTES} (1 MiB)
    */
   readonly readChunkBytes?: number;
   /**
    * Decompressed bytes the search for `meta.json` may produce per tarball.
-   * @defaultValue {@link DEFAULT_MAX_DECOMPRESSED_BYTES} (16 GiB)
+   * @defaultValue {@link DEFAULT_INDEX_MAX_DECOMPRESSED_BYTES} (16 GiB)
    */
   readonly maxDecompressedBytes?: number;
   /**
    * Largest `meta.json` read into memory.
-   * @defaultValue {@link DEFAULT_MAX_META_BYTES} (16 MiB)
+   * @defaultValue {@link DEFAULT_INDEX_MAX_META_BYTES} (16 MiB)
    */
   readonly maxMetaBytes?: number;
   readonly onProgress?: (progress: IndexBackfillProgress) => void;
