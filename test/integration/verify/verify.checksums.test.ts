@@ -24,6 +24,7 @@ const NAMES = [
   'trailing space ',
   'ünïcödé.json',
   '*star',
+  'odd) = name (2).txt',
   'sub/dir/deep.txt',
 ];
 
