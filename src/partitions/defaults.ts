@@ -5,21 +5,77 @@
  * @module
  */
 
-/** How many intervals past the current one `ensure` creates. */
+/**
+ * How many intervals past the current one `ensure` creates.
+ *
+ * @example
+ * ```ts
+ * await manager.ensure({ ahead: DEFAULT_PARTITIONS_AHEAD + 1 });
+ * ```
+ */
 export const DEFAULT_PARTITIONS_AHEAD = 1;
-/** How many intervals before the current one `ensure` creates. */
+/**
+ * How many intervals before the current one `ensure` creates.
+ *
+ * @example
+ * ```ts
+ * await manager.ensure({ behind: DEFAULT_PARTITIONS_BEHIND });
+ * ```
+ */
 export const DEFAULT_PARTITIONS_BEHIND = 0;
-/** How many partitions `ensure` creates per transaction (one round trip each). */
+/**
+ * How many partitions `ensure` creates per transaction (one round trip each).
+ *
+ * @example
+ * ```ts
+ * await manager.ensure({ ahead: 120, batchSize: DEFAULT_PARTITION_CREATE_BATCH });
+ * ```
+ */
 export const DEFAULT_PARTITION_CREATE_BATCH = 12;
-/** How many whole intervals before the current one `retention` keeps. */
+/**
+ * How many whole intervals before the current one `retention` keeps.
+ *
+ * @example
+ * ```ts
+ * await manager.retention({ keep: DEFAULT_RETENTION_KEEP * 2 });
+ * ```
+ */
 export const DEFAULT_RETENTION_KEEP = 12;
-/** `retention` only reports its plan unless told otherwise. */
+/**
+ * `retention` only reports its plan unless told otherwise.
+ *
+ * @example
+ * ```ts
+ * await manager.retention({ dryRun: DEFAULT_RETENTION_DRY_RUN });
+ * ```
+ */
 export const DEFAULT_RETENTION_DRY_RUN = true;
-/** What `retention` does with an expired partition. */
+/**
+ * What `retention` does with an expired partition.
+ *
+ * @example
+ * ```ts
+ * await manager.retention({ mode: DEFAULT_RETENTION_MODE });
+ * ```
+ */
 export const DEFAULT_RETENTION_MODE = 'drop' as const;
-/** `lock_timeout` for every DDL statement, in milliseconds. */
+/**
+ * `lock_timeout` for every DDL statement, in milliseconds.
+ *
+ * @example
+ * ```ts
+ * new PartitionManager({ pg, table, column, lockTimeoutMs: DEFAULT_PARTITION_LOCK_TIMEOUT_MS * 2 });
+ * ```
+ */
 export const DEFAULT_PARTITION_LOCK_TIMEOUT_MS = 5_000;
-/** How long `ensure`/`retention` wait for another run's advisory lock, in milliseconds. */
+/**
+ * How long `ensure`/`retention` wait for another run's advisory lock, in milliseconds.
+ *
+ * @example
+ * ```ts
+ * new PartitionManager({ pg, table, column, advisoryLockTimeoutMs: DEFAULT_PARTITION_ADVISORY_LOCK_TIMEOUT_MS });
+ * ```
+ */
 export const DEFAULT_PARTITION_ADVISORY_LOCK_TIMEOUT_MS = 60_000;
 /** Upper limit on `ahead`/`behind`/`keep`, to catch unit mistakes (days vs months). */
 export const MAX_INTERVAL_COUNT = 100_000;

@@ -5,10 +5,24 @@
  * @module
  */
 
-/** The width of one partition. Weeks are ISO weeks (Monday to Monday). */
+/**
+ * The width of one partition. Weeks are ISO weeks (Monday to Monday).
+ *
+ * @example
+ * ```ts
+ * const interval: PartitionInterval = 'month';
+ * ```
+ */
 export type PartitionInterval = 'day' | 'week' | 'month' | 'year';
 
-/** Every supported interval, for validation. */
+/**
+ * Every supported interval, for validation.
+ *
+ * @example
+ * ```ts
+ * PARTITION_INTERVALS.includes(process.env.INTERVAL as PartitionInterval);
+ * ```
+ */
 export const PARTITION_INTERVALS: readonly PartitionInterval[] = ['day', 'week', 'month', 'year'];
 
 const DAY_MS = 86_400_000;
@@ -140,7 +154,14 @@ export function parsePartitionSuffix(suffix: string, interval: PartitionInterval
   return partitionSuffix(start, interval) === suffix ? start : undefined;
 }
 
-/** The SQL types a partition key may have. */
+/**
+ * The SQL types a partition key may have.
+ *
+ * @example
+ * ```ts
+ * const keyType: PartitionColumnType = 'timestamptz';
+ * ```
+ */
 export type PartitionColumnType = 'date' | 'timestamp' | 'timestamptz';
 
 /**

@@ -625,12 +625,27 @@ export class PartitionManager {
     return out;
   }
 
-  /** Ends the pool when the manager was given a connection string; a caller's pool is left alone. */
+  /**
+   * Ends the pool when the manager was given a connection string; a caller's pool is left alone.
+   *
+   * @example
+   * ```ts
+   * const boms = new PartitionManager({ pg: process.env.PGURI!, table: 'scanner.artifact_boms', column: 'inserted_at' });
+   * try { await boms.ensure(); } finally { await boms.close(); }
+   * ```
+   */
   async close(): Promise<void> {
     await this.#pg.close();
   }
 
-  /** `await using boms = new PartitionManager(…)` closes an owned pool. */
+  /**
+   * Closes an owned pool at the end of an `await using` block.
+   *
+   * @example
+   * ```ts
+   * await using boms = new PartitionManager({ pg: process.env.PGURI!, table: 'scanner.artifact_boms', column: 'inserted_at' });
+   * ```
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

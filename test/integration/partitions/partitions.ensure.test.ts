@@ -239,6 +239,39 @@ describe('config and table checks', () => {
     expect(bad._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
   });
 
+  it('createParent refuses SQL smuggled through types and keys', async () => {
+    const m = manager('2026-11-23T00:00:00Z');
+    const cols = (type: string) => [{ name: 'inserted_at', type: 'timestamptz' }, { name: 'x', type }];
+    expect((await m.createParent({ columns: cols('text); DROP TABLE pg_class; --') }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect((await m.createParent({ columns: cols("text DEFAULT 'a'") }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect((await m.createParent({ columns: [{ name: 'x"y', type: 'text' }, { name: 'inserted_at', type: 'timestamptz' }] }))._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
+    expect((await m.createParent({ columns: cols('text'), primaryKey: ['x'] }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect((await m.createParent({ columns: cols('text'), indexes: [{ columns: ['nope'] }] }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect((await m.createParent({ columns: [{ name: 'x', type: 'text' }] }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect(await db.query("SELECT to_regnamespace('scanner') AS s")).toEqual([{ s: null }]);
+    (await m.createParent({ columns: cols('varchar(64)'), primaryKey: ['x', 'inserted_at'], indexes: [{ columns: ['x'], unique: false }] }))._unsafeUnwrap();
+    expect((await m.ensure({ ahead: 0 }))._unsafeUnwrap().created).toHaveLength(1);
+  });
+
+  it('stops at an aborted signal with ABORTED and creates nothing more', async () => {
+    await createSeedShapedTable(db);
+    const ac = new AbortController();
+    const seen: string[] = [];
+    const r = await manager('2026-11-23T00:00:00Z').ensure({
+      ahead: 30,
+      batchSize: 5,
+      signal: ac.signal,
+      onProgress: (p) => {
+        seen.push(p.partition);
+        ac.abort();
+      },
+    });
+    expect(r._unsafeUnwrapErr().code).toBe('ABORTED');
+    expect((r._unsafeUnwrapErr().context.partial as { created: unknown[] }).created).toHaveLength(5);
+    expect(seen).toEqual(['artifact_boms_2027_03']);
+    expect((await catalogBounds(db, 'scanner', 'artifact_boms')).size).toBe(5);
+  });
+
   it('turns an unreachable server into DB_CONNECTION', async () => {
     const m = new PartitionManager({ pg: 'postgres://nobody@127.0.0.1:1/none', table: 'scanner.artifact_boms', column: 'inserted_at' });
     expect((await m.ensure())._unsafeUnwrapErr().code).toBe('DB_CONNECTION');
