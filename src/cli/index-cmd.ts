@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path';
 import { BackfillError } from '../errors.js';
-import { backfillIndex, DEFAULT_CONCURRENCY, formatIndexRow, type IndexBackfillReport } from '../index-backfill/index.js';
+import { backfillIndex, DEFAULT_INDEX_BACKFILL_CONCURRENCY, formatIndexRow, type IndexBackfillReport } from '../index-backfill/index.js';
 import { booleanFlag, failed, intFlag, orThrow, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
 
@@ -36,7 +36,7 @@ const backfill: CommandSpec = {
     index: { type: 'string', value: '<file>', description: 'The append-only index.jsonl (required; created when missing).' },
     host: { type: 'string', value: '<host_id>', description: 'Only backfill this host.' },
     'dry-run': { type: 'boolean', description: "Print what would be appended (the first 5 rows, as the seed's tool does); write nothing.", default: false, env: 'DRY_RUN' },
-    concurrency: { type: 'string', value: '<n>', description: 'Tarballs hashed at once.', default: String(DEFAULT_CONCURRENCY) },
+    concurrency: { type: 'string', value: '<n>', description: 'Tarballs hashed at once.', default: String(DEFAULT_INDEX_BACKFILL_CONCURRENCY) },
     'require-hex-commit': { type: 'boolean', description: 'Accept a meta.json commit only when it is 40 hex digits.', default: false },
   },
   examples: ['sudo -u cis490 backfill-kit index backfill --episodes-root /var/lib/cis490/episodes --index /var/lib/cis490/index.jsonl --dry-run'],
@@ -53,7 +53,7 @@ const backfill: CommandSpec = {
       index: resolve(ctx.cwd, index),
       ...(host === undefined ? {} : { host }),
       dryRun: booleanFlag(ctx.flags, 'dry-run'),
-      concurrency: orThrow(intFlag(ctx.flags, 'concurrency', 1, 256)) ?? DEFAULT_CONCURRENCY,
+      concurrency: orThrow(intFlag(ctx.flags, 'concurrency', 1, 256)) ?? DEFAULT_INDEX_BACKFILL_CONCURRENCY,
       requireHexCommit: booleanFlag(ctx.flags, 'require-hex-commit'),
       onProgress: (p) => progress.update(p.done, p.total),
       signal: ctx.signal,

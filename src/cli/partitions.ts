@@ -5,7 +5,17 @@
  * @module
  */
 import { BackfillError } from '../errors.js';
-import { PARTITION_INTERVALS, PartitionManager, type PartitionInfo, type PartitionInterval } from '../partitions/index.js';
+import {
+  DEFAULT_PARTITION_LOCK_TIMEOUT_MS,
+  DEFAULT_PARTITIONS_AHEAD,
+  DEFAULT_PARTITIONS_BEHIND,
+  DEFAULT_RETENTION_KEEP,
+  DEFAULT_RETENTION_MODE,
+  PARTITION_INTERVALS,
+  PartitionManager,
+  type PartitionInfo,
+  type PartitionInterval,
+} from '../partitions/index.js';
 import { parseBoolean } from './env.js';
 import { booleanFlag, choiceFlag, failed, intFlag, orThrow, pgFlag, stringFlag, type CommandContext, type CommandOutcome, type CommandSpec, type FlagSpec } from './command.js';
 import { PARTITION_DB_VARS } from './env.js';
@@ -16,7 +26,7 @@ const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   table: { type: 'string', value: '<schema.table>', description: 'The range-partitioned parent table.', default: 'scanner.artifact_boms' },
   column: { type: 'string', value: '<column>', description: 'Its partition key (date, timestamp or timestamptz).', default: 'inserted_at' },
   interval: { type: 'string', value: `<${PARTITION_INTERVALS.join('|')}>`, description: 'Width of one partition.', default: 'month' },
-  'lock-timeout-ms': { type: 'string', value: '<ms>', description: 'lock_timeout of every DDL statement.', default: '5000' },
+  'lock-timeout-ms': { type: 'string', value: '<ms>', description: 'lock_timeout of every DDL statement.', default: String(DEFAULT_PARTITION_LOCK_TIMEOUT_MS) },
   now: { type: 'string', value: '<iso-date>', description: 'Act as if it were this instant (back-dated runs, rehearsals).', defaultText: 'the current time' },
   pg: pgFlag(PARTITION_DB_VARS),
 };
@@ -33,7 +43,7 @@ function manager(ctx: CommandContext): PartitionManager | CommandOutcome {
     table: stringFlag(ctx.flags, 'table') ?? 'scanner.artifact_boms',
     column: stringFlag(ctx.flags, 'column') ?? 'inserted_at',
     interval,
-    lockTimeoutMs: orThrow(intFlag(ctx.flags, 'lock-timeout-ms', 1)) ?? 5000,
+    lockTimeoutMs: orThrow(intFlag(ctx.flags, 'lock-timeout-ms', 1)) ?? DEFAULT_PARTITION_LOCK_TIMEOUT_MS,
     logger: ctx.logger,
     ...(now === undefined ? {} : { now }),
   });
@@ -61,15 +71,15 @@ const ensure: CommandSpec = {
   replaces: 'devops/scripts/scanner-artifact-boms-ensure-partitions.sh 1 (seed 002)',
   flags: {
     ...TABLE_FLAGS,
-    ahead: { type: 'string', value: '<n>', description: 'Intervals after the current one to create (also the first argument).', default: '1' },
-    behind: { type: 'string', value: '<n>', description: 'Intervals before the current one to create.', default: '0' },
+    ahead: { type: 'string', value: '<n>', description: 'Intervals after the current one to create (also the first argument).', default: String(DEFAULT_PARTITIONS_AHEAD) },
+    behind: { type: 'string', value: '<n>', description: 'Intervals before the current one to create.', default: String(DEFAULT_PARTITIONS_BEHIND) },
   },
   examples: ['PG_DSN="Host=db;Database=scanner;Username=ops;Password=…" backfill-kit partitions ensure 1', 'backfill-kit partitions ensure --ahead 2 --json'],
   async run(ctx) {
     const m = manager(ctx);
     if (!(m instanceof PartitionManager)) return m;
     const progress = ctx.progress('ensure', 'partitions');
-    const r = await m.ensure({ ahead: countArg(ctx, 'ahead', 1), behind: orThrow(intFlag(ctx.flags, 'behind', 0)) ?? 0, onProgress: (p) => progress.update(p.done, p.total, p.partition), signal: ctx.signal });
+    const r = await m.ensure({ ahead: countArg(ctx, 'ahead', DEFAULT_PARTITIONS_AHEAD), behind: orThrow(intFlag(ctx.flags, 'behind', 0)) ?? DEFAULT_PARTITIONS_BEHIND, onProgress: (p) => progress.update(p.done, p.total, p.partition), signal: ctx.signal });
     progress.done();
     await m.close();
     if (r.isErr()) return failed(r.error, r.error.context['partial'] ?? null);
@@ -96,21 +106,21 @@ const retention: CommandSpec = {
   replaces: 'devops/scripts/scanner-artifact-boms-retention.sh 12 true|false (seed 002)',
   flags: {
     ...TABLE_FLAGS,
-    keep: { type: 'string', value: '<n>', description: 'Whole intervals before the current one to keep (also the first argument).', default: '12' },
+    keep: { type: 'string', value: '<n>', description: 'Whole intervals before the current one to keep (also the first argument).', default: String(DEFAULT_RETENTION_KEEP) },
     'dry-run': { type: 'boolean', description: 'Print the plan and change nothing (also the second argument: true|false).', default: true, env: 'DRY_RUN' },
-    mode: { type: 'string', value: '<drop|detach>', description: 'Drop expired partitions, or detach them and keep them as plain tables.', default: 'drop' },
+    mode: { type: 'string', value: '<drop|detach>', description: 'Drop expired partitions, or detach them and keep them as plain tables.', default: DEFAULT_RETENTION_MODE },
     concurrently: { type: 'boolean', description: 'Detach with DETACH PARTITION … CONCURRENTLY where PostgreSQL allows it.', default: false },
   },
   examples: ['backfill-kit partitions retention 12 true', 'backfill-kit partitions retention --keep 12 --no-dry-run --mode detach'],
   async run(ctx) {
     const second = ctx.positionals[1];
     const dryRun = second === undefined ? booleanFlag(ctx.flags, 'dry-run') : orThrow(parseBoolean(second, 'the dry-run argument'));
-    const mode = orThrow(choiceFlag(ctx.flags, 'mode', ['drop', 'detach'] as const)) ?? 'drop';
+    const mode = orThrow(choiceFlag(ctx.flags, 'mode', ['drop', 'detach'] as const)) ?? DEFAULT_RETENTION_MODE;
     const m = manager(ctx);
     if (!(m instanceof PartitionManager)) return m;
     const progress = ctx.progress('retention', 'partitions');
     const r = await m.retention({
-      keep: countArg(ctx, 'keep', 12),
+      keep: countArg(ctx, 'keep', DEFAULT_RETENTION_KEEP),
       dryRun,
       mode,
       concurrently: booleanFlag(ctx.flags, 'concurrently'),

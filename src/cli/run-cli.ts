@@ -25,6 +25,12 @@ export interface CliIo {
   readonly version: string;
 }
 
+/** `BACKFILL_KIT_PROGRESS_INTERVAL`: seconds between progress log lines when stderr is not a TTY. */
+function progressSeconds(env: Env): number {
+  const v = Number(env['BACKFILL_KIT_PROGRESS_INTERVAL'] ?? '');
+  return Number.isFinite(v) && v > 0 ? v : 5;
+}
+
 function rootHelp(commands: readonly CommandSpec[]): string {
   const groups = new Map<string, CommandSpec[]>();
   for (const c of commands) groups.set(c.group, [...(groups.get(c.group) ?? []), c]);
@@ -43,7 +49,8 @@ function rootHelp(commands: readonly CommandSpec[]): string {
   lines.push(
     '',
     'Environment: PGURI, CONCELIER_PG_URI, PG_DSN (URL or Host=…;Database=… form), the libpq PG*',
-    'variables, PGSCHEMA (default lnm_raw), DRY_RUN, LINKSETS_TABLE, CHUNKS_TABLE.',
+    'variables, PGSCHEMA (default lnm_raw), DRY_RUN, LINKSETS_TABLE, CHUNKS_TABLE;',
+    'BACKFILL_KIT_PROGRESS_INTERVAL: seconds between progress lines when stderr is not a terminal (default 5).',
     '',
     'Exit status:',
     ...Object.values(EXIT_CODES).map((e) => `  ${String(e.code).padStart(3)}  ${e.meaning}`),
@@ -120,7 +127,7 @@ export async function runCli(argv: readonly string[], commands: readonly Command
     cwd: io.cwd,
     signal: io.signal,
     logger,
-    progress: createProgressFactory({ stream: io.stderr, quiet }),
+    progress: createProgressFactory({ stream: io.stderr, quiet, logEverySeconds: progressSeconds(io.env) }),
     pgPool(order) {
       if (pool !== undefined) return ok(pool);
       const pgFlagValue = typeof flags['pg'] === 'string' ? flags['pg'] : undefined;

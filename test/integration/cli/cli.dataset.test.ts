@@ -71,7 +71,7 @@ describe('backfill-kit dataset', () => {
   it('verify exits 3 with CHECKSUM_MISMATCH on a tampered tarball, and prints no stack', async () => {
     const bad = join(dir, 'tampered.tar.zst');
     const bytes = readFileSync(tarball);
-    bytes[bytes.length - 20] ^= 0xff;
+    bytes[bytes.length - 20] = (bytes[bytes.length - 20] ?? 0) ^ 0xff;
     writeFileSync(bad, bytes);
     const r = await cli(['dataset', 'verify', bad, '--expected-sha256', createHash('sha256').update(readFileSync(tarball)).digest('hex')]);
     expect(r.code).not.toBe(0);
