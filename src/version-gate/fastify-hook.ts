@@ -5,7 +5,7 @@
  * @module
  */
 import { rememberAccepted } from './accepted-commit.js';
-import { rejectionHeaders } from './send-rejection.js';
+import { rejectionHeaders } from './rejection-headers.js';
 import type { VersionGate } from './version-gate.js';
 
 /**

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { rememberAccepted } from './accepted-commit.js';
-import { rejectionHeaders } from './send-rejection.js';
+import { rejectionHeaders } from './rejection-headers.js';
 import type { GateRejection } from './types.js';
 import type { VersionGate } from './version-gate.js';
 

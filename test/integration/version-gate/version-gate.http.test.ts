@@ -156,6 +156,9 @@ describe('end to end through a real node:http server', () => {
     expect(calls.error).toHaveLength(1);
     for (const line of REMEDIATION) expect(calls.error[0]).toContain(line);
 
+    const aborted = await shipWithCommit({ url: `${server.url}/episodes/e7`, commit: commits[0]!, body: 'x', signal: AbortSignal.abort() });
+    expect(aborted._unsafeUnwrapErr().code).toBe('ABORTED');
+
     const before = server.handled;
     const malformed = await shipWithCommit({ url: `${server.url}/episodes/e4`, commit: 'abc1234', body: 'x' });
     expect(malformed._unsafeUnwrapErr().code).toBe('COMMIT_MALFORMED');
