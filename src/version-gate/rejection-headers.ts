@@ -1,5 +1,5 @@
 /**
- * Turns a {@link GateRejection} into an HTTP response.
+ * The response headers every {@link GateRejection} carries, whatever the framework.
  *
  * @module
  * @internal
