@@ -133,7 +133,9 @@ export function checkDocumentSize(document: Record<string, unknown>, bson: Bson,
   if (size <= maxBytes) return ok(size);
   const at = [
     typeof context.table === 'string' ? context.table : undefined,
-    typeof context.member === 'string' ? `${context.member}${typeof context.line === 'number' ? ` line ${context.line}` : ''}` : undefined,
+    typeof context.member === 'string' || typeof context.line === 'number'
+      ? [typeof context.member === 'string' ? context.member : undefined, typeof context.line === 'number' ? `line ${context.line}` : undefined].filter((x) => x !== undefined).join(' ')
+      : undefined,
   ]
     .filter((s) => s !== undefined)
     .join(', ');

@@ -6,7 +6,7 @@
  *
  * @module mongodb
  */
-export { MongoStagingTarget, type MongoStagingTargetConfig } from './mongo-staging-target.js';
+export { MongoStagingTarget, type MongoStagingTargetConfig, type StagingRowReject, type MongoStagingSession } from './mongo-staging-target.js';
 export { MongoRawDocumentSource, type MongoRawDocumentSourceConfig, type NewMongoRawDocument } from './mongo-raw-document-source.js';
 export { MongoStatementSink, type MongoStatementSinkConfig, type MongoTransactionMode } from './mongo-statement-sink.js';
 export { MongoCheckpointStore, type MongoCheckpointStoreConfig, type MongoWriteScope } from './mongo-checkpoint-store.js';

@@ -81,6 +81,33 @@ interface Resolved {
   readonly logger: Logger | undefined;
 }
 
+/**
+ * Receives a row MongoDB cannot hold (a document over the BSON limit) instead
+ * of failing the load. `line` is the row's NDJSON line when the caller sets
+ * it. The row is then not loaded and not counted.
+ *
+ * @example
+ * ```ts
+ * const reject: StagingRowReject = async (row, error) => rejects.write({ member, line: row.line ?? 0, code: error.code, reason: error.message, raw: row.raw });
+ * await session.load('linksets_raw', batches, reject);
+ * ```
+ */
+export type StagingRowReject = (row: StagingRow & { readonly line?: number }, error: BackfillError) => Promise<void> | void;
+
+/**
+ * A staging session over `<collection>__incoming` collections. Its `load`
+ * also takes an optional {@link StagingRowReject}.
+ *
+ * @example
+ * ```ts
+ * const session = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['linksets_raw'] }))._unsafeUnwrap();
+ * await session.load('linksets_raw', batches, (row, error) => console.warn(row.line, error.message));
+ * ```
+ */
+export interface MongoStagingSession extends StagingSession {
+  load(table: string, batches: AsyncIterable<readonly StagingRow[]>, reject?: StagingRowReject): ResultAsync<number, BackfillError>;
+}
+
 interface Sized {
   readonly doc: MongoDocument;
   readonly bytes: number;
@@ -129,7 +156,7 @@ async function copyIndexes(db: Db, from: string, to: string, writeConcern: Write
   return copies.length;
 }
 
-class MongoStagingSession implements StagingSession {
+class IncomingCollectionSession implements MongoStagingSession {
   readonly #r: Resolved;
   readonly #bson: Bson;
   readonly #maxBson: number;
@@ -156,27 +183,34 @@ class MongoStagingSession implements StagingSession {
     return { ...this.#r.retry, what, ...(this.#options.signal === undefined ? {} : { signal: this.#options.signal }) };
   }
 
-  load(table: string, batches: AsyncIterable<readonly StagingRow[]>): ResultAsync<number, BackfillError> {
-    return attempt(() => this.#load(table, batches), table);
+  /**
+   * Loads `table`'s incoming collection. With `reject`, a document over the
+   * BSON limit is handed to it (with its line, when the row carries one) and
+   * the load goes on; without, it fails the load with `DOCUMENT_TOO_LARGE`.
+   */
+  load(table: string, batches: AsyncIterable<readonly StagingRow[]>, reject?: StagingRowReject): ResultAsync<number, BackfillError> {
+    return attempt(() => this.#load(table, batches, reject), table);
   }
 
-  /** Rows → sized documents; a record that cannot become a document stops the load. */
-  async *#documents(table: string, batches: AsyncIterable<readonly StagingRow[]>): AsyncGenerator<Sized[]> {
+  /** Rows → sized documents; a record that cannot become a document stops the load (or goes to `reject`). */
+  async *#documents(table: string, batches: AsyncIterable<readonly StagingRow[]>, reject: StagingRowReject | undefined): AsyncGenerator<Sized[]> {
     for await (const batch of batches) {
       throwIfAborted(this.#options.signal);
       const out: Sized[] = [];
-      for (const row of batch) {
-        const sized = recordToDocument(row.raw, row.id, this.#bson, { table }).andThen((doc) =>
-          checkDocumentSize(doc, this.#bson, this.#maxBson, { table, id: row.id }).map((bytes) => ({ doc, bytes })),
+      for (const row of batch as readonly (StagingRow & { readonly line?: number })[]) {
+        const where = { table, id: row.id, ...(typeof row.line === 'number' ? { line: row.line } : {}) };
+        const sized = recordToDocument(row.raw, row.id, this.#bson, where).andThen((doc) =>
+          checkDocumentSize(doc, this.#bson, this.#maxBson, where).map((bytes) => ({ doc, bytes })),
         );
-        if (sized.isErr()) throw sized.error;
-        out.push(sized.value);
+        if (sized.isOk()) out.push(sized.value);
+        else if (reject !== undefined && sized.error.code === 'DOCUMENT_TOO_LARGE') await reject(row, sized.error);
+        else throw sized.error;
       }
       yield out;
     }
   }
 
-  async #load(table: string, batches: AsyncIterable<readonly StagingRow[]>): Promise<number> {
+  async #load(table: string, batches: AsyncIterable<readonly StagingRow[]>, reject: StagingRowReject | undefined): Promise<number> {
     const collection = this.#r.db.collection(this.#destOf(table));
     const inFlight = new Set<Promise<void>>();
     let failure: unknown;
@@ -194,7 +228,7 @@ class MongoStagingSession implements StagingSession {
       inFlight.add(tracked);
     };
     try {
-      for await (const batch of rebatch(this.#documents(table, batches), (s) => s.bytes, this.#r.limits)) {
+      for await (const batch of rebatch(this.#documents(table, batches, reject), (s) => s.bytes, this.#r.limits)) {
         if (failure !== undefined) break;
         launch(batch.map((s) => s.doc));
         // Backpressure: read on only while a worker is free.
@@ -389,7 +423,7 @@ export class MongoStagingTarget implements StagingTarget {
    * import is running or a crashed one left it behind, and this fails with
    * `LOCKED` rather than touch it.
    */
-  begin(options: StagingSessionOptions): ResultAsync<StagingSession, BackfillError> {
+  begin(options: StagingSessionOptions): ResultAsync<MongoStagingSession, BackfillError> {
     return loadBson().andThen((bson) =>
       attempt(async () => {
         const { db, writeConcern } = this.#r;
@@ -418,7 +452,7 @@ export class MongoStagingTarget implements StagingTarget {
           for (const name of created) await dropIfExists(db, name, writeConcern).catch(() => undefined);
           throw error;
         }
-        return new MongoStagingSession(this.#r, bson, maxBson, options, dest) as StagingSession;
+        return new IncomingCollectionSession(this.#r, bson, maxBson, options, dest) as MongoStagingSession;
       }),
     );
   }

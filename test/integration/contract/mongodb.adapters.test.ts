@@ -108,6 +108,25 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     expect(await db.listCollections({ name: 'alpha__incoming' }).toArray()).toEqual([]);
   });
 
+  it('with a reject handler, an oversized document is rejected with its line and the rest loads', async () => {
+    const db = freshDb();
+    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
+    const input = [
+      { id: 'a', raw: '{"_id":"a"}', line: 1 },
+      { id: 'big', raw: JSON.stringify({ _id: 'big', blob: 'z'.repeat(17 * 1024 * 1024) }), line: 2 },
+      { id: 'c', raw: '{"_id":"c"}', line: 3 },
+    ];
+    const rejected: { id: string; line: number | undefined; code: string }[] = [];
+    const loaded = await s.load('alpha', chunks(input, 2), (row, error) => {
+      rejected.push({ id: row.id, line: row.line, code: error.code });
+    });
+    expect(loaded._unsafeUnwrap()).toBe(2);
+    expect(rejected).toEqual([{ id: 'big', line: 2, code: 'DOCUMENT_TOO_LARGE' }]);
+    expect((await s.count('alpha'))._unsafeUnwrap()).toBe(2);
+    (await s.abort())._unsafeUnwrap();
+  });
+
   it('refuses to start over a leftover __incoming collection (LOCKED) and leaves it alone', async () => {
     const db = freshDb();
     await db.collection('alpha__incoming').insertOne({ _id: 'someone else' } as never);

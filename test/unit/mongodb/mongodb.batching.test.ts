@@ -126,6 +126,11 @@ describe('checkDocumentSize (the driver’s BSON calculator)', () => {
     expect(e.context).toMatchObject({ table: 'linksets_raw', line: 41, id: 'big', bytes: 1025, limit: 1024 });
   });
 
+  it('names the line even without a member', () => {
+    const r = checkDocumentSize({ s: 'x'.repeat(100) }, BSON, 50, { table: 't', line: 7, id: 'a' });
+    expect(r._unsafeUnwrapErr().message).toMatch(/^t, line 7: record "a" is \d+ bytes/);
+  });
+
   it('rejects a 17 MiB record against the real 16 MiB limit', () => {
     const doc = { _id: 'huge', blob: 'z'.repeat(17 * 1024 * 1024) };
     const r = checkDocumentSize(doc, BSON, DEFAULT_MAX_BSON_OBJECT_SIZE, { id: 'huge' });
