@@ -8,11 +8,9 @@ import {
   DEFAULT_INDEX_READ_CHUNK_BYTES,
   INDEX_SCHEMA_VERSION,
   INDEX_LOCK_SUFFIX,
-  MIN_EPISODES_FOR_THREADS,
-  defaultThreads,
 } from './defaults.js';
 import { listEpisodes, type EpisodeEntry } from './episode-walk.js';
-import { ScanPool } from './scan-pool.js';
+import { scanEpisode } from './episode-scan.js';
 import { readIndexedEpisodeIds } from './existing-index.js';
 import { IndexAppender } from './index-appender.js';
 import { formatIndexRow, formatReceivedAt } from './index-row.js';
@@ -75,7 +73,6 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
     lock = held.value;
   }
   let appender: IndexAppender | undefined;
-  let pool: ScanPool | undefined;
   const rows: IndexRow[] = [];
   let appended = 0;
   let skipped = 0;
@@ -122,11 +119,8 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
         failure ??= toBackfillError(e, 'IO_ERROR', { path: index });
       }));
 
-    const threads = pending.length >= MIN_EPISODES_FOR_THREADS ? Math.min(options.threads ?? defaultThreads(), concurrency) : 0;
-    pool = new ScanPool(threads, { readChunkBytes, maxDecompressedBytes, maxMetaBytes, requireHexCommit: options.requireHexCommit ?? false }, signal);
-    const scanner = pool;
-    const scanOne = async (episode: EpisodeEntry): Promise<Slot> => {
-      const scanned = await scanner.scan(episode.path);
+    const scanOne = async (episode: EpisodeEntry, buffer: Buffer): Promise<Slot> => {
+      const scanned = await scanEpisode(episode.path, { buffer, maxDecompressedBytes, maxMetaBytes, requireHexCommit: options.requireHexCommit ?? false, signal });
       if (scanned.isErr()) {
         if (scanned.error.code === 'ABORTED') throw scanned.error;
         return { row: undefined, warning: { code: scanned.error.code, path: episode.path, message: `${scanned.error.message}; cannot be read, skipped, no row written.` } };
@@ -147,6 +141,8 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
 
     let next = 0;
     const worker = async (): Promise<void> => {
+      // One read buffer per lane, reused for every tarball it scans.
+      const buffer = Buffer.allocUnsafe(readChunkBytes);
       while (failure === undefined && next < pending.length) {
         if (signal?.aborted) {
           failure ??= aborted();
@@ -155,7 +151,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
         const at = next;
         next += 1;
         try {
-          slots[at] = await scanOne(pending[at]!);
+          slots[at] = await scanOne(pending[at]!, buffer);
         } catch (e) {
           failure ??= e instanceof BackfillError && e.code === 'ABORTED' ? aborted() : toBackfillError(e, 'IO_ERROR', { path: pending[at]!.path });
           return;
@@ -168,7 +164,6 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
     await Promise.all(Array.from({ length: Math.min(concurrency, pending.length) }, worker));
     await flush();
   } finally {
-    await pool?.close();
     if (appender) {
       await appender.close().catch((e: unknown) => {
         failure ??= toBackfillError(e, 'IO_ERROR', { path: index });

@@ -5,18 +5,8 @@
  * @module
  */
 
-import { availableParallelism } from 'node:os';
-
 /** Tarballs hashed and probed at the same time. */
 export const DEFAULT_INDEX_BACKFILL_CONCURRENCY = 4;
-
-/** Worker threads that hash: one per core, at most {@link DEFAULT_INDEX_BACKFILL_CONCURRENCY}. */
-export function defaultThreads(): number {
-  return Math.min(availableParallelism(), DEFAULT_INDEX_BACKFILL_CONCURRENCY);
-}
-
-/** Below this many tarballs to hash, starting worker threads costs more than it saves. */
-export const MIN_EPISODES_FOR_THREADS = 16;
 
 /** Bytes read from a tarball per read call (one large read beats many small ones). */
 export const DEFAULT_INDEX_READ_CHUNK_BYTES = 1024 * 1024;

@@ -61,14 +61,6 @@ export interface BackfillIndexOptions {
    */
   readonly concurrency?: number;
   /**
-   * Worker threads that read and hash tarballs (0: all on the calling
-   * thread). Not started for fewer than 16 tarballs. If a worker cannot
-   * start (e.g. a bundler dropped its file), the work runs on the calling
-   * thread.
-   * @defaultValue `min(os.availableParallelism(), 4)`, capped at `concurrency`
-   */
-  readonly threads?: number;
-  /**
    * The clock stamped into `received_at_wall`.
    * @defaultValue `() => new Date()`
    */
