@@ -13,3 +13,4 @@ export * from './version-gate/index.js';
 export * from './statements/index.js';
 export * from './staging/index.js';
 export * from './partitions/index.js';
+export * from './index-backfill/index.js';
