@@ -67,3 +67,21 @@ describe('loadBson', () => {
     expect(bson.calculateObjectSize({ a: 1 })).toBe(12);
   });
 });
+
+describe('mongodb stays an optional peer', () => {
+  it('no source file imports mongodb except as types or through the one dynamic import', async () => {
+    const { readdir, readFile } = await import('node:fs/promises');
+    const { fileURLToPath } = await import('node:url');
+    const src = fileURLToPath(new URL('../../../src/', import.meta.url));
+    const files = (await readdir(src, { recursive: true })).filter((f) => f.endsWith('.ts'));
+    const offenders: string[] = [];
+    let dynamic = 0;
+    for (const f of files) {
+      const text = await readFile(`${src}${f}`, 'utf8');
+      for (const m of text.matchAll(/^import\s+(?!type\b)[^;]*from\s+['"](mongodb|bson)['"]/gm)) offenders.push(`${f}: ${m[0]}`);
+      dynamic += [...text.matchAll(/import\(['"]mongodb['"]\)/g)].length;
+    }
+    expect(offenders).toEqual([]);
+    expect(dynamic).toBe(1);
+  });
+});
