@@ -89,7 +89,7 @@ export interface GateStatus {
   readonly headCommit: string | null;
   /** How many commits the set holds. */
   readonly size: number;
-  /** The injected clock's time of the last successful load, or `null`. */
+  /** The gate clock's reading (`now`, monotonic by default) at the last successful load, or `null`. */
   readonly loadedAt: number | null;
   /** True while refreshes keep failing (the old set is still served). */
   readonly failing: boolean;

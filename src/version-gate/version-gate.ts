@@ -68,8 +68,10 @@ export interface VersionGateConfig {
    */
   readonly gitTimeoutMs?: number;
   /**
-   * The clock, in ms. Inject one in tests.
-   * @defaultValue `Date.now`
+   * The clock, in ms; only differences between readings matter. Inject one
+   * in tests. The default is monotonic, so a wall-clock jump (NTP setting
+   * the time on a host without a real-time clock) cannot stall refreshes.
+   * @defaultValue `performance.now`
    */
   readonly now?: () => number;
   /**
@@ -171,7 +173,7 @@ export class VersionGate implements AsyncDisposable {
     this.remediation = c.value.remediation;
     this.git = c.value.git;
     this.gitTimeoutMs = c.value.gitTimeoutMs;
-    this.#now = config.now ?? Date.now;
+    this.#now = config.now ?? (() => performance.now());
     this.#logger = config.logger ?? silentLogger;
     this.#what = `The ${this.header} header`;
     const retryAfter = Math.max(1, Math.ceil(this.ttlMs / 1000));

@@ -84,6 +84,18 @@ describe('refresh after the TTL (injected clock)', () => {
   });
 });
 
+describe('refresh with the default (monotonic) clock', () => {
+  it('picks up a new commit after a short real TTL', async () => {
+    const repo = createRepo(3);
+    await using gate = new VersionGate({ repoPath: repo.dir, remediation: REMEDIATION, ttlMs: 50 });
+    await gate.ready();
+    const fresh = repo.addCommit('after load');
+    expect(gate.check(fresh)._unsafeUnwrapErr().status).toBe(412);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect((await gate.checkAsync(fresh))._unsafeUnwrap().behind).toBe(0);
+  });
+});
+
 describe('git failures after the first load', () => {
   it('keeps the old set when the repository path disappears, and logs one error per streak', async () => {
     const repo = createRepo(30);
