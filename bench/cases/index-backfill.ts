@@ -6,9 +6,10 @@
  * - Main round: BENCH_EPISODES episodes (default 2,000) of about
  *   BENCH_EPISODE_KB KiB each (default 1,024, incompressible payload), over
  *   10 hosts; every 10th episode is already indexed.
- * - Memory round: BENCH_LARGE_EPISODES episodes (default 40) ten times as
- *   large. Peak RSS should stay flat for the library and grows for the
- *   Python tool, which holds each decompressed tarball in memory.
+ * - Memory rounds: BENCH_LARGE_EPISODES episodes (default 40) of the same
+ *   size, then the same number ten times as large. Peak RSS should stay
+ *   flat for the library and grows for the Python tool, which holds each
+ *   decompressed tarball in memory.
  *
  * The page cache is warmed before timing, so both tools read from memory.
  * Besides wall time (`ratio`), CPU seconds (user + system, including the
@@ -152,8 +153,9 @@ async function main(): Promise<void> {
     console.error(`index-backfill bench skipped: the seed's tool is not at ${PEER}`);
     return;
   }
-  const small = await round('main', EPISODES, EPISODE_KB);
-  const large = await round('10x-larger-episodes', LARGE_EPISODES, EPISODE_KB * 10);
+  await round('main', EPISODES, EPISODE_KB);
+  const small = await round('memory-1x', LARGE_EPISODES, EPISODE_KB);
+  const large = await round('memory-10x-larger-episodes', LARGE_EPISODES, EPISODE_KB * 10);
   report({
     case: 'index-backfill',
     round: 'peak-rss-growth-at-10x-episode-size',

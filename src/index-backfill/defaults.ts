@@ -12,7 +12,7 @@ export const DEFAULT_INDEX_BACKFILL_CONCURRENCY = 4;
 export const DEFAULT_INDEX_READ_CHUNK_BYTES = 1024 * 1024;
 
 /** Compressed bytes handed to the decoder at a time, so one read never inflates into a huge burst. */
-export const DECODER_SLICE_BYTES = 32 * 1024;
+export const DECODER_SLICE_BYTES = 128 * 1024;
 
 /** Decompressed bytes the search for `meta.json` may inflate before giving up (bomb guard). */
 export const DEFAULT_INDEX_MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024 * 1024;
