@@ -48,11 +48,14 @@ async function main(): Promise<void> {
     const now = new Date();
 
     // 1. ensure N monthly partitions vs pg_partman create_parent + run_maintenance.
+    // Runs alternate (ours, theirs, theirs, ours, …) so machine drift hits both alike.
     for (const variant of ['plain', 'with default partition'] as const) {
+      const tag = variant === 'plain' ? 'p' : 'd';
       const ours: number[] = [];
+      const theirs: number[] = [];
       let peak = 0;
-      for (let run = 0; run < RUNS; run++) {
-        const t = `ours_${run}_${variant === 'plain' ? 'p' : 'd'}`;
+      const runOurs = async (run: number): Promise<void> => {
+        const t = `ours_${run}_${tag}`;
         await session.query(seedShape(t));
         if (variant !== 'plain') await session.query(`CREATE TABLE scanner.${t}_default PARTITION OF scanner.${t} DEFAULT`);
         const m = new PartitionManager({ pg: pool, table: `scanner.${t}`, column: 'inserted_at', now });
@@ -61,26 +64,26 @@ async function main(): Promise<void> {
         ours.push(r.seconds);
         peak = Math.max(peak, r.peakRssMiB);
         await session.query(`DROP TABLE scanner.${t}`);
+      };
+      const runTheirs = async (run: number): Promise<void> => {
+        const t = `pm_${run}_${tag}`;
+        await session.query(seedShape(t));
+        const t0 = performance.now();
+        // p_start_partition = this month and premake N-1: exactly the same N months (plus its default partition).
+        await session.query(
+          `SELECT partman.create_parent('scanner.${t}', 'inserted_at', 'native', 'monthly', p_premake := ${N_ENSURE - 1}, p_start_partition := to_char(date_trunc('month', now()), 'YYYY-MM-DD'))`,
+        );
+        await session.query(`SELECT partman.run_maintenance('scanner.${t}')`);
+        theirs.push((performance.now() - t0) / 1000);
+        const { rows } = await session.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'scanner.${t}'::regclass`);
+        if (rows[0]?.n !== N_ENSURE + 1) throw new Error(`pg_partman made ${rows[0]?.n} partitions, expected ${N_ENSURE} + default`);
+        await session.query(`DROP TABLE scanner.${t}; DELETE FROM partman.part_config WHERE parent_table = 'scanner.${t}'`);
+      };
+      for (let run = 0; run < RUNS; run++) {
+        const order = run % 2 === 0 ? [runOurs, runTheirs] : [runTheirs, runOurs];
+        for (const step of order) if (step === runOurs || havePartman) await step(run);
       }
-      let base: number | null = null;
-      if (havePartman) {
-        const theirs: number[] = [];
-        for (let run = 0; run < RUNS; run++) {
-          const t = `pm_${run}_${variant === 'plain' ? 'p' : 'd'}`;
-          await session.query(seedShape(t));
-          const t0 = performance.now();
-          // p_start_partition = this month and premake N-1: exactly the same N months (plus its default partition).
-          await session.query(
-            `SELECT partman.create_parent('scanner.${t}', 'inserted_at', 'native', 'monthly', p_premake := ${N_ENSURE - 1}, p_start_partition := to_char(date_trunc('month', now()), 'YYYY-MM-DD'))`,
-          );
-          await session.query(`SELECT partman.run_maintenance('scanner.${t}')`);
-          theirs.push((performance.now() - t0) / 1000);
-          const { rows } = await session.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'scanner.${t}'::regclass`);
-          if (rows[0]?.n !== N_ENSURE + 1) throw new Error(`pg_partman made ${rows[0]?.n} partitions, expected ${N_ENSURE} + default`);
-          await session.query(`DROP TABLE scanner.${t}; DELETE FROM partman.part_config WHERE parent_table = 'scanner.${t}'`);
-        }
-        base = median(theirs);
-      }
+      const base = havePartman ? median(theirs) : null;
       const s = median(ours);
       report({
         case: 'partitions',

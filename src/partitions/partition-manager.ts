@@ -27,6 +27,7 @@ import type {
   EnsureReport,
   MaintainOptions,
   MaintainReport,
+  PartitionCallOptions,
   PartitionInfo,
   PartitionManagerConfig,
   PartitionSlot,
@@ -410,7 +411,7 @@ export class PartitionManager {
    * if (r.isErr() && r.error.code === 'PARTITION_OUT_OF_RANGE') console.error(r.error.message);
    * ```
    */
-  attach(tableName: string): Ok<AttachReport> {
+  attach(tableName: string, options: PartitionCallOptions = {}): Ok<AttachReport> {
     if (this.#configError) return errAsync(this.#configError);
     const parsed = parseQualifiedName(tableName, this.#parent.schema);
     if (parsed.isErr()) return errAsync(parsed.error);
@@ -434,6 +435,8 @@ export class PartitionManager {
       if (overlap) {
         throw new BackfillError('PARTITION_OVERLAP', `${slot.name} would overlap partition ${overlap.name} (${overlap.bound}); detach or drop it first.`, { context: { ...context, overlaps: overlap.name } });
       }
+      const aborted = abortError(options.signal, context);
+      if (aborted) throw aborted;
       const info = await this.#tableInfo(client, target);
       if (info.isPartition) throw invalid(`${target.schema}.${target.name} is already a partition of another table; detach it first.`, context);
       const range = this.#range(slot, snap.keyType);
@@ -462,7 +465,8 @@ export class PartitionManager {
       }
       const after = await this.#tableInfo(client, target);
       const indexesCreated = after.indexes.filter((i) => !info.indexes.includes(i));
-      this.#logger.info('partition attached', { partition: slot.name, rowsMovedFromDefault: moved, indexesCreated });
+      (options.logger ?? this.#logger).info('partition attached', { partition: slot.name, rowsMovedFromDefault: moved, indexesCreated });
+      options.onProgress?.({ phase: 'attach', partition: slot.name, done: 1, total: 1 });
       return { ...slot, alreadyAttached: false, rowsMovedFromDefault: moved, indexesCreated };
     });
   }

@@ -56,7 +56,7 @@ export interface PartitionManagerConfig {
  * ```
  */
 export interface PartitionProgress {
-  readonly phase: 'create' | 'move' | 'drop' | 'detach' | 'vacuum' | 'analyze' | 'reindex';
+  readonly phase: 'create' | 'attach' | 'drop' | 'detach' | 'vacuum' | 'analyze' | 'reindex';
   readonly partition: string;
   readonly done: number;
   readonly total: number;

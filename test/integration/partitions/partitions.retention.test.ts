@@ -90,6 +90,12 @@ describe('retention', () => {
     expect(rows[0]).toEqual({ part: false, n: 744 });
   });
 
+  it('drop with concurrently detaches CONCURRENTLY, then drops', async () => {
+    const r = (await manager().retention({ keep: 21, dryRun: false, mode: 'drop', concurrently: true }))._unsafeUnwrap();
+    expect(r.candidates.map((c) => [c.name, c.action, c.concurrently, c.done])).toEqual([['artifact_boms_2025_01', 'drop', true, true]]);
+    expect(await db.query("SELECT to_regclass('scanner.artifact_boms_2025_01') AS t")).toEqual([{ t: null }]);
+  });
+
   it('falls back to a plain detach when a default partition forbids CONCURRENTLY', async () => {
     await db.query('CREATE TABLE scanner.artifact_boms_default PARTITION OF scanner.artifact_boms DEFAULT');
     const r = (await manager().retention({ keep: 21, dryRun: false, mode: 'detach', concurrently: true }))._unsafeUnwrap();
