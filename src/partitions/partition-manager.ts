@@ -43,8 +43,6 @@ const SQL_TYPE = /^[A-Za-z_][A-Za-z0-9_]*( [A-Za-z_][A-Za-z0-9_]*)*( ?\(\d+( ?, 
 /** Stops gap filling from walking a misconfigured calendar for ever. */
 const MAX_SLOTS = 1_000_000;
 
-type Ok<T> = ResultAsync<T, BackfillError>;
-
 function invalid(message: string, context: BackfillErrorContext = {}): BackfillError {
   return new BackfillError('INVALID_ARGUMENT', message, { context });
 }
@@ -156,7 +154,7 @@ export class PartitionManager {
     return { from, to, where: `${col} >= ${from} AND ${col} < ${to}` };
   }
 
-  #run<T>(what: string, fn: (client: PgClientLike) => Promise<T>): Ok<T> {
+  #run<T>(what: string, fn: (client: PgClientLike) => Promise<T>): ResultAsync<T, BackfillError> {
     if (this.#configError) return errAsync(this.#configError);
     const context = { table: `${this.#parent.schema}.${this.#parent.name}` };
     return ResultAsync.fromPromise(
@@ -174,7 +172,7 @@ export class PartitionManager {
    * for (const p of (await boms.list())._unsafeUnwrap()) console.log(p.name, p.from, p.to, p.managed);
    * ```
    */
-  list(): Ok<PartitionInfo[]> {
+  list(): ResultAsync<PartitionInfo[], BackfillError> {
     return this.#run('list', async (client) => [...(await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs)).partitions]);
   }
 
@@ -191,7 +189,7 @@ export class PartitionManager {
    * console.log(r.created.map((c) => c.name), r.existing.length);
    * ```
    */
-  ensure(options: EnsureOptions = {}): Ok<EnsureReport> {
+  ensure(options: EnsureOptions = {}): ResultAsync<EnsureReport, BackfillError> {
     return this.#run('ensure', async (client) => {
       const ahead = countOption(options.ahead, 'ahead', DEFAULT_PARTITIONS_AHEAD);
       const behind = countOption(options.behind, 'behind', DEFAULT_PARTITIONS_BEHIND);
@@ -332,7 +330,7 @@ export class PartitionManager {
    * await boms.retention({ keep: 12, dryRun: false, mode: 'detach', concurrently: true });
    * ```
    */
-  retention(options: RetentionOptions = {}): Ok<RetentionReport> {
+  retention(options: RetentionOptions = {}): ResultAsync<RetentionReport, BackfillError> {
     return this.#run('retention', async (client) => {
       const keep = countOption(options.keep, 'keep', DEFAULT_RETENTION_KEEP);
       const dryRun = options.dryRun ?? DEFAULT_RETENTION_DRY_RUN;
@@ -411,7 +409,7 @@ export class PartitionManager {
    * if (r.isErr() && r.error.code === 'PARTITION_OUT_OF_RANGE') console.error(r.error.message);
    * ```
    */
-  attach(tableName: string, options: PartitionCallOptions = {}): Ok<AttachReport> {
+  attach(tableName: string, options: PartitionCallOptions = {}): ResultAsync<AttachReport, BackfillError> {
     if (this.#configError) return errAsync(this.#configError);
     const parsed = parseQualifiedName(tableName, this.#parent.schema);
     if (parsed.isErr()) return errAsync(parsed.error);
@@ -517,7 +515,7 @@ export class PartitionManager {
    * await boms.maintain('artifact_boms_2026_11', { vacuum: true, analyze: true, reindex: true });
    * ```
    */
-  maintain(partition: string, options: MaintainOptions = {}): Ok<MaintainReport> {
+  maintain(partition: string, options: MaintainOptions = {}): ResultAsync<MaintainReport, BackfillError> {
     if (this.#configError) return errAsync(this.#configError);
     const parsed = parseQualifiedName(partition, this.#parent.schema);
     if (parsed.isErr()) return errAsync(parsed.error);
@@ -578,7 +576,7 @@ export class PartitionManager {
    * });
    * ```
    */
-  createParent(options: CreateParentOptions): Ok<void> {
+  createParent(options: CreateParentOptions): ResultAsync<void, BackfillError> {
     if (this.#configError) return errAsync(this.#configError);
     let statements: string[];
     try {

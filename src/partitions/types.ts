@@ -71,7 +71,9 @@ export interface PartitionProgress {
  * ```
  */
 export interface PartitionCallOptions {
+  /** Stops between steps; finished steps stay done and are listed in `error.context.partial`. */
   readonly signal?: AbortSignal;
+  /** Called after each partition (or batch of partitions) is done. */
   readonly onProgress?: (progress: PartitionProgress) => void;
   /** Overrides the manager's logger for this call. */
   readonly logger?: Logger;
