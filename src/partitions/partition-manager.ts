@@ -193,6 +193,7 @@ export class PartitionManager {
     return this.#run('ensure', async (client) => {
       const ahead = countOption(options.ahead, 'ahead', DEFAULT_PARTITIONS_AHEAD);
       const behind = countOption(options.behind, 'behind', DEFAULT_PARTITIONS_BEHIND);
+      const batchSize = Math.max(1, countOption(options.batchSize, 'batchSize', DEFAULT_PARTITION_CREATE_BATCH));
       const logger = options.logger ?? this.#logger;
       const current = floorToInterval(this.#now(), this.#interval);
       const first = addIntervals(current, this.#interval, -behind);
@@ -201,7 +202,6 @@ export class PartitionManager {
         const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs);
         const { todo, existing } = this.#plan(snap, first, last);
         const created: CreatedPartition[] = [];
-        const batchSize = countOption(options.batchSize, 'batchSize', DEFAULT_PARTITION_CREATE_BATCH) || 1;
         const def = snap.defaultPartition;
         let columns: string | undefined;
         // Rows in the default partition make CREATE fail with 23514 ("would be
@@ -218,16 +218,17 @@ export class PartitionManager {
         };
         for (let i = 0; i < todo.length; i += batchSize) {
           const chunk = todo.slice(i, i + batchSize);
-          const first = chunk[0]!;
-          const aborted = abortError(options.signal, { partition: first.name, partial: { created, existing } });
+          const lead = chunk[0]!;
+          const aborted = abortError(options.signal, { partition: lead.name, partial: { created, existing } });
           if (aborted) throw aborted;
           let moved: number[];
           try {
             // A short batch per round trip and commit: the parent's ACCESS EXCLUSIVE lock lasts a few CREATEs, not the whole run.
             moved = await runDdl(client, this.#lockTimeoutMs, ...chunk.map((slot) => this.#createSql(slot, snap))).then(() => chunk.map(() => 0));
           } catch (error) {
-            if (chunk.length === 1 && (def === undefined || sqlstateOf(error) !== '23514')) {
-              throw pgErrorToBackfill(error, { partition: first.name, partial: { created, existing } }, `ensure ${first.name}`);
+            // Only rows parked in the default partition justify retrying slot by slot.
+            if (def === undefined || sqlstateOf(error) !== '23514') {
+              throw pgErrorToBackfill(error, { partition: lead.name, partial: { created, existing } }, `ensure ${lead.name}`);
             }
             moved = [];
             for (const slot of chunk) {
@@ -338,7 +339,7 @@ export class PartitionManager {
       if (typeof dryRun !== 'boolean') throw invalid(`dryRun must be true or false; got ${String(options.dryRun)}.`);
       if (mode !== 'drop' && mode !== 'detach') throw invalid(`mode must be "drop" or "detach"; got ${String(options.mode)}.`);
       const cutoff = addIntervals(floorToInterval(this.#now(), this.#interval), this.#interval, -keep);
-      const plan = (snap: Snapshot, done: boolean): RetentionReport => ({
+      const plan = (snap: Snapshot): RetentionReport => ({
         dryRun,
         mode,
         cutoff,
@@ -352,14 +353,14 @@ export class PartitionManager {
             sizeBytes: p.sizeBytes,
             action: mode,
             concurrently: options.concurrently === true && snap.defaultPartition === undefined,
-            done,
+            done: false,
           })),
         ignored: snap.partitions.filter((p) => !p.managed).map((p) => ({ name: p.name, reason: p.reason ?? '' })),
       });
-      if (dryRun) return plan(await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs), false);
+      if (dryRun) return plan(await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs));
       return withAdvisoryLock(client, this.#parent, this.#advisoryLockTimeoutMs, async () => {
         const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs);
-        const report = plan(snap, false);
+        const report = plan(snap);
         const candidates: RetentionCandidate[] = [...report.candidates];
         const logger = options.logger ?? this.#logger;
         for (const [i, c] of candidates.entries()) {
