@@ -450,17 +450,23 @@ export class PartitionManager {
       const dropCheck = `ALTER TABLE ${target.sql} DROP CONSTRAINT ${quoteIdent(ATTACH_CHECK_NAME)}`;
       let moved = 0;
       const def = snap.defaultPartition;
-      if (def === undefined) {
-        await runDdl(client, this.#lockTimeoutMs, attachSql, dropCheck);
-      } else {
-        const columns = await insertableColumns(client, this.#parent);
-        moved = await inDdlTransaction(client, this.#lockTimeoutMs, async () => {
-          await client.query(`LOCK TABLE ${this.#parent.sql} IN SHARE ROW EXCLUSIVE MODE`);
-          const n = await moveRows(client, def.sql, target.sql, columns, range.where);
-          await client.query(attachSql);
-          await client.query(dropCheck);
-          return n;
-        });
+      try {
+        if (def === undefined) {
+          await runDdl(client, this.#lockTimeoutMs, attachSql, dropCheck);
+        } else {
+          const columns = await insertableColumns(client, this.#parent);
+          moved = await inDdlTransaction(client, this.#lockTimeoutMs, async () => {
+            await client.query(`LOCK TABLE ${this.#parent.sql} IN SHARE ROW EXCLUSIVE MODE`);
+            const n = await moveRows(client, def.sql, target.sql, columns, range.where);
+            await client.query(attachSql);
+            await client.query(dropCheck);
+            return n;
+          });
+        }
+      } catch (error) {
+        // Leave the restored table as we found it (best effort; the next attach drops it anyway).
+        await runDdl(client, this.#lockTimeoutMs, `ALTER TABLE ${target.sql} DROP CONSTRAINT IF EXISTS ${quoteIdent(ATTACH_CHECK_NAME)}`).catch(() => undefined);
+        throw error;
       }
       const after = await this.#tableInfo(client, target);
       const indexesCreated = after.indexes.filter((i) => !info.indexes.includes(i));

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { PartitionManager } from '../../../src/partitions/index.js';
-import { catalogBounds, createSeedShapedTable, rowHomes } from './fixtures.js';
+import { catalogBounds, createSeedShapedTable, holdLock, rowHomes } from './fixtures.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -78,6 +78,20 @@ describe('attach', () => {
     const r = (await manager().attach('artifact_boms_2025_03'))._unsafeUnwrap();
     expect(r.rowsMovedFromDefault).toBe(1);
     expect(await rowHomes(db)).toEqual({ late: 'scanner.artifact_boms_2025_03', older: 'scanner.artifact_boms_default', r1: 'scanner.artifact_boms_2025_03' });
+  });
+
+  it('times out on a busy parent and leaves the restored table as it was', async () => {
+    await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
+    // ATTACH needs SHARE UPDATE EXCLUSIVE on the parent; an open SHARE UPDATE EXCLUSIVE holder blocks it.
+    const lock = await holdLock(db.url, 'scanner.artifact_boms', 'SHARE UPDATE EXCLUSIVE');
+    try {
+      const r = await new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW, lockTimeoutMs: 150 }).attach('artifact_boms_2025_03');
+      expect(r._unsafeUnwrapErr().code).toBe('LOCK_TIMEOUT');
+    } finally {
+      await lock.release();
+    }
+    expect(await db.query("SELECT conname FROM pg_constraint WHERE conrelid = 'scanner.artifact_boms_2025_03'::regclass AND contype = 'c'")).toEqual([]);
+    expect((await catalogBounds(db, 'scanner', 'artifact_boms')).has('artifact_boms_2025_03')).toBe(false);
   });
 
   it('refuses names off the naming rule, overlaps, missing tables and non-tables', async () => {
