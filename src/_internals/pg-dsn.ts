@@ -22,6 +22,8 @@ const KEYS: Record<string, keyof PgDsnConfig> = {
   port: 'port',
   database: 'database',
   db: 'database',
+  dbname: 'database',
+  hostaddr: 'host',
   initialcatalog: 'database',
   username: 'user',
   user: 'user',
@@ -42,6 +44,25 @@ const SSL_MODES: Record<string, string> = {
 };
 
 const bad = (message: string): BackfillError => new BackfillError('INVALID_ARGUMENT', `PG_DSN: ${message}`);
+
+/**
+ * Splits libpq's `host=h port=5432 dbname=d password='a b\\'c'` form:
+ * whitespace-separated pairs, single quotes with backslash escapes.
+ */
+function splitLibpqPairs(dsn: string): Result<[string, string][], BackfillError> {
+  const pairs: [string, string][] = [];
+  const re = /\s*([A-Za-z_]+)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|([^\s']*))/y;
+  let i = 0;
+  while (i < dsn.length) {
+    if (/^\s*$/.test(dsn.slice(i))) break;
+    re.lastIndex = i;
+    const m = re.exec(dsn);
+    if (!m) return err(bad(`cannot read the keyword/value pair at "${dsn.slice(i).trim().split(/\s/)[0]?.split('=')[0]}…".`));
+    pairs.push([m[1]!, m[2] === undefined ? (m[3] ?? '') : m[2].replace(/\\(.)/g, '$1')]);
+    i = re.lastIndex;
+  }
+  return ok(pairs);
+}
 
 /** Splits `Key=Value;Key='quoted;value'` pairs; `''` inside quotes is one quote. */
 function splitPairs(dsn: string): Result<[string, string][], BackfillError> {
@@ -89,7 +110,8 @@ function splitPairs(dsn: string): Result<[string, string][], BackfillError> {
 
 /**
  * Reads `PG_DSN` in either form the runbooks use: a `postgres://` URL, or the
- * Npgsql keyword form `Host=…;Database=…;Username=…;Password=…;Port=…`.
+ * Npgsql keyword form `Host=…;Database=…;Username=…;Password=…;Port=…`
+ * (libpq's `host=… dbname=… user=…` form is read too).
  * Keys are case-insensitive; values may be quoted. Unknown keys (`Pooling`,
  * `Timeout`, …) are ignored. The password never appears in an error message.
  *
@@ -121,7 +143,9 @@ export function parsePgDsn(dsn: string): Result<PgDsnConfig, BackfillError> {
       ...(sslmode === null ? {} : { sslmode }),
     });
   }
-  const pairs = splitPairs(text);
+  // libpq's own keyword form has no semicolons and separates pairs with spaces.
+  const libpq = !text.includes(';') && /^[A-Za-z_]+\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']*)\s+[A-Za-z_]+\s*=/.test(text);
+  const pairs = libpq ? splitLibpqPairs(text) : splitPairs(text);
   if (pairs.isErr()) return err(pairs.error);
   const out: { -readonly [K in keyof PgDsnConfig]?: PgDsnConfig[K] } = {};
   for (const [rawKey, value] of pairs.value) {

@@ -18,6 +18,17 @@ describe('parsePgDsn', () => {
     expect(c).toEqual({ host: 'h', database: 'd', user: 'u', password: "a;b'c", sslmode: 'verify-full' });
   });
 
+  it("reads libpq's space-separated keyword form", () => {
+    expect(parsePgDsn("host=db port=5433 dbname=scanner user=ops password='a b\\'c' sslmode=require")._unsafeUnwrap()).toEqual({
+      host: 'db',
+      port: 5433,
+      database: 'scanner',
+      user: 'ops',
+      password: "a b'c",
+      sslmode: 'require',
+    });
+  });
+
   it('reads URLs', () => {
     expect(parsePgDsn('postgresql://u:p%40ss@h:6543/db?sslmode=require')._unsafeUnwrap()).toEqual({ host: 'h', port: 6543, database: 'db', user: 'u', password: 'p@ss', sslmode: 'require' });
   });
