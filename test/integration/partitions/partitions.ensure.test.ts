@@ -237,6 +237,10 @@ describe('config and table checks', () => {
     expect(await code('scanner.int_key')).toBe('TABLE_NOT_PARTITIONED');
     const bad = await new PartitionManager({ pg: db.pool, table: 'scanner.plain', column: 'at' }).ensure({ ahead: -1 });
     expect(bad._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    const quarter = new PartitionManager({ pg: db.pool, table: 'scanner.plain', column: 'at', interval: 'quarter' as 'month' });
+    expect((await quarter.list())._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    const noWait = new PartitionManager({ pg: db.pool, table: 'scanner.plain', column: 'at', lockTimeoutMs: 0 });
+    expect((await noWait.ensure())._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
   });
 
   it('createParent refuses SQL smuggled through types and keys', async () => {
