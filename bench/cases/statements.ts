@@ -4,7 +4,7 @@
  * documents mixing OpenVEX, CSAF and CycloneDX (5 % broken). Baselines in the
  * same run:
  * - a naive loop: one transaction per document, one INSERT per claim
- *   (timed on BENCH_NAIVE_DOCS documents, default 3,000, and compared by rate);
+ *   (timed on BENCH_NAIVE_DOCS documents, default 1,000, and compared by rate);
  * - `psql \copy` of the same final claim rows into an identical table (the limit).
  * Our run happens in a child process so its peak RSS is its own; a second
  * child over a quarter of the documents shows whether memory stays flat.
@@ -101,7 +101,7 @@ async function naive(pool: pg.Pool, limit: number): Promise<number> {
 
 async function main(): Promise<void> {
   const docs = envInt('BENCH_DOCS', 100_000);
-  const naiveDocs = Math.min(docs, envInt('BENCH_NAIVE_DOCS', 3000));
+  const naiveDocs = Math.min(docs, envInt('BENCH_NAIVE_DOCS', 1000));
   const name = `bk_bench_statements_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: SERVER });
   await admin.connect();

@@ -113,6 +113,10 @@ interface RunState {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Documents normalized between yields to the event loop. */
+const YIELD_EVERY = 25;
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 function validate(options: StatementBackfillOptions): Result<void, BackfillError> {
   const bad = (message: string): Result<void, BackfillError> => err(new BackfillError('INVALID_ARGUMENT', message));
   const { batchSize, maxDocuments, retrievedSince, runId } = options;
@@ -415,7 +419,9 @@ export class StatementBackfiller {
     }
     const seen = new Set<string>();
     const list: Outcome[] = [];
-    for (const doc of docs) {
+    for (const [i, doc] of docs.entries()) {
+      // Let the previous batch's commit make progress (each of its statements needs the event loop).
+      if (i % YIELD_EVERY === YIELD_EVERY - 1) await yieldToEventLoop();
       if (existing.has(doc.digest) || seen.has(doc.digest)) {
         list.push({ kind: 'skipped', doc });
         continue;
