@@ -8,7 +8,9 @@
 //
 // Uses the PostgreSQL at BACKFILL_KIT_PG_URL when it is set (in a throwaway
 // database it drops at the end); otherwise starts an embedded PostgreSQL in a
-// child process and stops it at the end. Exits non-zero if any step fails.
+// child process and stops it at the end. BACKFILL_KIT_DEMO_DATABASE_URL names
+// an existing, empty database to use as it is instead (no CREATE DATABASE).
+// Exits non-zero if any step fails.
 //
 //   npm run demo
 //   BACKFILL_KIT_PG_URL=postgres://postgres@127.0.0.1:5432/postgres npm run demo
@@ -76,8 +78,12 @@ async function startEmbeddedPostgres(work: string): Promise<{ url: string; child
   return { url, child };
 }
 
-async function main(work: string, serverUrl: string): Promise<void> {
-  const db = must(await createThrowawayDatabase({ serverUrl, prefix: 'bk_demo_' }), 'creating the demo database');
+async function main(work: string, serverUrl: string | undefined): Promise<void> {
+  const given = process.env.BACKFILL_KIT_DEMO_DATABASE_URL;
+  const db =
+    given !== undefined && given !== ''
+      ? { url: given, drop: async () => {} }
+      : must(await createThrowawayDatabase({ serverUrl: serverUrl!, prefix: 'bk_demo_' }), 'creating the demo database');
   const pool = new pg.Pool({ connectionString: db.url, max: 4 });
   try {
     // 1. Build a fixture dataset (seed 000: build-store-aoc-19-005-dataset.sh).
@@ -190,13 +196,13 @@ let embedded: ChildProcess | undefined;
 let exitCode = 0;
 try {
   let serverUrl = process.env.BACKFILL_KIT_PG_URL;
-  if (serverUrl === undefined || serverUrl === '') {
+  if ((serverUrl === undefined || serverUrl === '') && !process.env.BACKFILL_KIT_DEMO_DATABASE_URL) {
     process.stdout.write('Starting an embedded PostgreSQL (BACKFILL_KIT_PG_URL is not set)…\n');
     const started = await startEmbeddedPostgres(work);
     embedded = started.child;
     serverUrl = started.url;
   }
-  process.stdout.write(`PostgreSQL: ${new URL(serverUrl).host}\n`);
+  process.stdout.write(`PostgreSQL: ${new URL(serverUrl ?? process.env.BACKFILL_KIT_DEMO_DATABASE_URL ?? '').host}\n`);
   await main(work, serverUrl);
 } catch (error) {
   process.stderr.write(`\ndemo failed: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -1,0 +1,186 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { writeDataset } from '../../../src/dataset/index.js';
+import { PgRawDocumentSource } from '../../../src/statements/index.js';
+import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
+import { generateVexDocuments } from '../../../src/testing/vex-documents.js';
+import { buildEpisodeTarball } from '../../../src/testing/episode-tarball.js';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { hasTool, run, tempDir } from '../../support/tmp.js';
+import { repoRoot, runExample, startExample, type ExampleRun } from './run-example.js';
+
+// Every example must be exercised here; a new one without a case fails this list.
+const COVERED = [
+  'backfill-statements.ts',
+  'backfill-store-aoc-19-005.ts',
+  'demo.ts',
+  'export-linksets-tarball.ts',
+  'index-backfill.ts',
+  'release-bundle.ts',
+  'scanner-artifact-boms-ensure-partitions.ts',
+  'scanner-artifact-boms-retention.ts',
+  'version-gate-receiver.ts',
+];
+
+const examples = readdirSync(join(repoRoot, 'examples')).filter((f) => f.endsWith('.ts')).sort();
+const dir = tempDir('bk-examples-');
+let db: TestDatabase;
+
+const show = (r: ExampleRun): string => `exit ${String(r.code)}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+describe('examples/*.ts', () => {
+  it('each example is covered by a case below', () => {
+    expect(examples.filter((e) => !COVERED.includes(e))).toEqual([]);
+  });
+
+  it.each(examples)('%s names the runbook step it replaces in its first comment', (name) => {
+    const head = readFileSync(join(repoRoot, 'examples', name), 'utf8').split('\n');
+    expect(head[0]).toMatch(/^\/\/ /);
+    const firstComment = head.slice(0, head.findIndex((l) => !l.startsWith('//'))).join('\n');
+    expect(firstComment).toMatch(/[Rr]eplaces/);
+    expect(firstComment).toMatch(/seed|runbook|\.sh|stellaops|cis490/i);
+  });
+});
+
+describe.runIf(examples.includes('demo.ts'))('demo.ts (npm run demo)', () => {
+  it('runs the whole pipeline against the test server and exits 0', async () => {
+    // Its own database for the demo, made by the harness (the demo would otherwise CREATE DATABASE on the server).
+    const own = await createTestDatabase();
+    let r: ExampleRun;
+    try {
+      r = await runExample('demo.ts', [], { BACKFILL_KIT_PG_URL: inject('pgUrl'), BACKFILL_KIT_DEMO_DATABASE_URL: own.url });
+    } finally {
+      await own.drop();
+    }
+    expect(r.code, show(r)).toBe(0);
+    for (const step of ['1. Build', '2. Verify', '3. Import', '4. Roll back', '5. Partitions', '6. Backfill statements', '7. Index backfill', 'Done: every step succeeded']) {
+      expect(r.stdout).toContain(step);
+    }
+    expect(r.stdout).toMatch(/Backfill completed: evaluated 300, /);
+    expect(r.stdout).toContain('counts after rollback: {"linksets_raw":0,"advisory_chunks_raw":0}');
+  }, 300_000);
+});
+
+describe('dataset examples (seed 000)', () => {
+  const tarball = join(dir, 'linksets-stage-backfill.tar.zst');
+
+  it('backfill-store-aoc-19-005.ts imports a dataset (DRY_RUN=1 first writes nothing)', async () => {
+    (await writeDataset(tarball, { members: { 'linksets.ndjson': generateLinksets(30, 5), 'advisory_chunks.ndjson': generateAdvisoryChunks(45, 6) } }))._unsafeUnwrap();
+    const dry = await runExample('backfill-store-aoc-19-005.ts', [tarball], { PGURI: db.url, PGSCHEMA: 'ex_stage', DRY_RUN: '1' });
+    expect(dry.code, show(dry)).toBe(0);
+    expect((await db.query(`SELECT to_regclass('ex_stage.linksets_raw') AS t`))[0]!['t'] === null || (await db.query('SELECT count(*)::int AS n FROM ex_stage.linksets_raw'))[0]!['n'] === 0).toBe(true);
+    const r = await runExample('backfill-store-aoc-19-005.ts', [tarball], { PGURI: db.url, PGSCHEMA: 'ex_stage' });
+    expect(r.code, show(r)).toBe(0);
+    expect((await db.query('SELECT count(*)::int AS n FROM ex_stage.linksets_raw'))[0]!['n']).toBe(30);
+    expect((await db.query('SELECT count(*)::int AS n FROM ex_stage.advisory_chunks_raw'))[0]!['n']).toBe(45);
+  }, 120_000);
+
+  it('export-linksets-tarball.ts exports the tables and prints a SHA-256 that matches the file', async () => {
+    const out = join(dir, 'export', 'linksets-export.tar.zst');
+    mkdirSync(join(dir, 'export'), { recursive: true });
+    const r = await runExample('export-linksets-tarball.ts', [out], { PGURI: db.url, PGSCHEMA: 'ex_stage' });
+    expect(r.code, show(r)).toBe(0);
+    const sha = createHash('sha256').update(readFileSync(out)).digest('hex');
+    expect(r.stdout).toContain(sha);
+    expect(existsSync(`${out}.sha256`)).toBe(true);
+  }, 120_000);
+});
+
+describe('partition examples (seed 002)', () => {
+  it('ensure-partitions 1 then retention 12 true (dry run) against PG_DSN', async () => {
+    await db.query('CREATE SCHEMA IF NOT EXISTS scanner');
+    await db.query(`CREATE TABLE scanner.artifact_boms (canonical_bom_sha256 text NOT NULL, inserted_at timestamptz NOT NULL) PARTITION BY RANGE (inserted_at)`);
+    const u = new URL(db.url);
+    const dsn = `Host=${u.hostname};Port=${u.port || '5432'};Database=${u.pathname.slice(1)};Username=${decodeURIComponent(u.username) || 'postgres'}${u.password ? `;Password=${decodeURIComponent(u.password)}` : ''}`;
+    const ensure = await runExample('scanner-artifact-boms-ensure-partitions.ts', ['1'], { PG_DSN: dsn });
+    expect(ensure.code, show(ensure)).toBe(0);
+    expect(ensure.stdout).toContain('ensure: 2 created');
+    const before = await db.query(`SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'scanner.artifact_boms'::regclass`);
+    const retention = await runExample('scanner-artifact-boms-retention.ts', ['12', 'true'], { PG_DSN: dsn });
+    expect(retention.code, show(retention)).toBe(0);
+    expect(retention.stdout).toContain('dry run');
+    expect(await db.query(`SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'scanner.artifact_boms'::regclass`)).toEqual(before);
+  }, 120_000);
+});
+
+describe('statement example (seed 004)', () => {
+  it('backfill-statements.ts replays generated documents and prints the seed summary line', async () => {
+    const source = new PgRawDocumentSource({ pg: db.url });
+    (await source.prepare())._unsafeUnwrap();
+    const docs = [...generateVexDocuments({ seed: 21, count: 40, brokenRatio: 0 })];
+    (await source.append(docs.map((d) => ({ digest: d.digest, retrievedAt: d.retrievedAt, content: d.content }))))._unsafeUnwrap();
+    await source.close();
+    const claims = docs.reduce((n, d) => n + d.expectedClaims, 0);
+    const r = await runExample('backfill-statements.ts', ['--pg', db.url, '--batch-size', '15']);
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toContain(`Backfill completed: evaluated 40, backfilled 40, claims written ${claims}, skipped 0, failures 0.`);
+  }, 120_000);
+});
+
+describe('index backfill example (seed 003)', () => {
+  it('index-backfill.ts appends the missing rows', async () => {
+    const root = join(dir, 'episodes');
+    const index = join(dir, 'index.jsonl');
+    for (const id of ['e1', 'e2', 'e3']) {
+      (await buildEpisodeTarball({ meta: { code_version: { commit: 'c'.repeat(40) } }, path: join(root, 'host-x', `${id}.tar.zst`) }))._unsafeUnwrap();
+    }
+    const dry = await runExample('index-backfill.ts', ['--episodes-root', root, '--index', index, '--dry-run']);
+    expect(dry.code, show(dry)).toBe(0);
+    expect(dry.stdout).toContain('scanned: 3 already-indexed: 0 to-backfill: 3');
+    expect(existsSync(index)).toBe(false);
+    const r = await runExample('index-backfill.ts', ['--episodes-root', root, '--index', index]);
+    expect(r.code, show(r)).toBe(0);
+    expect(readFileSync(index, 'utf8').trim().split('\n')).toHaveLength(3);
+  }, 120_000);
+});
+
+describe('release bundle example (seed 001)', () => {
+  it('release-bundle.ts builds and verifies an offline kit slice', async () => {
+    const out = join(dir, 'kit');
+    const r = await runExample('release-bundle.ts', [out]);
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toContain('all checks passed');
+    if (hasTool('sha256sum')) expect(run('sha256sum', ['--check', 'SHA256SUMS'], { cwd: out })).toMatch(/: OK/);
+  }, 120_000);
+});
+
+describe.runIf(hasTool('git'))('version gate receiver example (seed 003)', () => {
+  it('accepts a PUT from the head commit (201) and refuses an unknown one (412)', async () => {
+    const repo = join(dir, 'gate-repo');
+    mkdirSync(repo);
+    const git = (...args: string[]): string => run('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args]).trim();
+    git('init', '-q');
+    git('commit', '-q', '--allow-empty', '-m', 'one');
+    const head = git('rev-parse', 'HEAD');
+    const child = startExample('version-gate-receiver.ts', [], { VERSION_GATE_REPO: repo, PORT: '0', HOST: '127.0.0.1' });
+    try {
+      const base = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          const m = /listening on (http:\/\/\S+)/.exec(line);
+          if (m) resolve(m[1]!);
+        });
+        child.once('exit', (code) => reject(new Error(`receiver exited (${String(code)}) before listening`)));
+      });
+      const ok = await fetch(`${base}/episodes/h/e1`, { method: 'PUT', headers: { 'x-code-commit': head }, body: 'abc' });
+      expect(ok.status).toBe(201);
+      const old = await fetch(`${base}/episodes/h/e2`, { method: 'PUT', headers: { 'x-code-commit': 'f'.repeat(40) }, body: 'abc' });
+      expect(old.status).toBe(412);
+      expect(((await old.json()) as { remediation: string }).remediation).toBeTruthy();
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }, 120_000);
+});
+
