@@ -7,6 +7,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import { SeededRandom } from './random.js';
 
 /** What kind of document was generated. */
 export type GeneratedVexKind = 'openvex' | 'csaf' | 'cyclonedx' | 'broken';
@@ -59,21 +60,7 @@ export interface GenerateVexDocumentsOptions {
   readonly spacingMs?: number;
 }
 
-/** mulberry32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Rng = () => number;
-const int = (rng: Rng, lo: number, hi: number): number => lo + Math.floor(rng() * (hi - lo + 1));
-const pick = <T>(rng: Rng, items: readonly T[]): T => items[Math.floor(rng() * items.length)] as T;
+type Rng = SeededRandom;
 
 const JUSTIFICATIONS = ['component_not_present', 'vulnerable_code_not_present', 'vulnerable_code_not_in_execute_path', 'vulnerable_code_cannot_be_controlled_by_adversary', 'inline_mitigations_already_exist'];
 const STATUSES = ['not_affected', 'affected', 'fixed', 'under_investigation'] as const;
@@ -83,24 +70,24 @@ const ECOSYSTEMS = ['npm', 'maven/org.example', 'pypi', 'golang/example.com/mod'
 
 /** `count` distinct vulnerability ids for document `n`. */
 function vulnIds(rng: Rng, n: number, count: number): string[] {
-  const base = int(rng, 1000, 90000);
+  const base = rng.int(1000, 90000);
   return Array.from({ length: count }, (_, i) => `CVE-${2019 + ((n + i) % 7)}-${base + i * 7}`);
 }
 
 /** `count` distinct purls for document `n`. */
 function purls(rng: Rng, n: number, count: number): string[] {
-  const eco = pick(rng, ECOSYSTEMS);
-  return Array.from({ length: count }, (_, i) => `pkg:${eco}/pkg-${n.toString(36)}-${i}@${int(rng, 0, 9)}.${int(rng, 0, 20)}.${i}`);
+  const eco = rng.pick(ECOSYSTEMS);
+  return Array.from({ length: count }, (_, i) => `pkg:${eco}/pkg-${n.toString(36)}-${i}@${rng.int(0, 9)}.${rng.int(0, 20)}.${i}`);
 }
 
 function openVex(rng: Rng, n: number, at: string): { doc: object; claims: number } {
-  const vulns = vulnIds(rng, n, int(rng, 1, 3));
+  const vulns = vulnIds(rng, n, rng.int(1, 3));
   let claims = 0;
   const statements = vulns.map((name, i) => {
-    const status = pick(rng, STATUSES);
-    const products = purls(rng, n * 10 + i, int(rng, 1, 2)).map((id, j) => {
-      if (j === 0 && rng() < 0.3) {
-        const subs = purls(rng, n * 100 + i, int(rng, 1, 2));
+    const status = rng.pick(STATUSES);
+    const products = purls(rng, n * 10 + i, rng.int(1, 2)).map((id, j) => {
+      if (j === 0 && rng.next() < 0.3) {
+        const subs = purls(rng, n * 100 + i, rng.int(1, 2));
         claims += subs.length;
         return { '@id': id, subcomponents: subs.map((s) => ({ '@id': s })) };
       }
@@ -111,7 +98,7 @@ function openVex(rng: Rng, n: number, at: string): { doc: object; claims: number
       vulnerability: { name },
       products,
       status,
-      ...(status === 'not_affected' ? { justification: pick(rng, JUSTIFICATIONS), impact_statement: 'The vulnerable function is never called.' } : {}),
+      ...(status === 'not_affected' ? { justification: rng.pick(JUSTIFICATIONS), impact_statement: 'The vulnerable function is never called.' } : {}),
       ...(status === 'affected' ? { action_statement: 'Upgrade to the next release.' } : {}),
     };
   });
@@ -122,7 +109,7 @@ function openVex(rng: Rng, n: number, at: string): { doc: object; claims: number
 }
 
 function csaf(rng: Rng, n: number, at: string): { doc: object; claims: number } {
-  const keys = purls(rng, n, int(rng, 2, 4));
+  const keys = purls(rng, n, rng.int(2, 4));
   const products = keys.map((purl, i) => ({
     name: `Product ${n}-${i}`,
     product_id: `CSAFPID-${n}-${i}`,
@@ -138,12 +125,12 @@ function csaf(rng: Rng, n: number, at: string): { doc: object; claims: number } 
     ],
   };
   let claims = 0;
-  const vulnerabilities = vulnIds(rng, n, int(rng, 1, 2)).map((cve) => {
+  const vulnerabilities = vulnIds(rng, n, rng.int(1, 2)).map((cve) => {
     const lists: Record<string, string[]> = {};
     const notAffected: string[] = [];
     for (const p of products) {
-      if (rng() < 0.2) continue;
-      const list = pick(rng, ['known_not_affected', 'known_affected', 'fixed', 'under_investigation']);
+      if (rng.next() < 0.2) continue;
+      const list = rng.pick(['known_not_affected', 'known_affected', 'fixed', 'under_investigation']);
       (lists[list] ??= []).push(p.product_id);
       if (list === 'known_not_affected') notAffected.push(p.product_id);
       claims += 1;
@@ -151,7 +138,7 @@ function csaf(rng: Rng, n: number, at: string): { doc: object; claims: number } 
     return {
       cve,
       product_status: lists,
-      ...(notAffected.length ? { flags: [{ label: pick(rng, JUSTIFICATIONS), product_ids: notAffected }], threats: [{ category: 'impact', details: 'Not reachable.', product_ids: notAffected }] } : {}),
+      ...(notAffected.length ? { flags: [{ label: rng.pick(JUSTIFICATIONS), product_ids: notAffected }], threats: [{ category: 'impact', details: 'Not reachable.', product_ids: notAffected }] } : {}),
     };
   });
   return {
@@ -171,19 +158,19 @@ function csaf(rng: Rng, n: number, at: string): { doc: object; claims: number } 
 }
 
 function cycloneDx(rng: Rng, n: number, at: string): { doc: object; claims: number } {
-  const keys = purls(rng, n, int(rng, 2, 4));
+  const keys = purls(rng, n, rng.int(2, 4));
   const [first, ...rest] = keys.map((purl, i) => ({ type: 'library', 'bom-ref': `ref-${i}`, name: `lib-${i}`, version: '1.0.0', purl }));
   // Nest the rest under the first component, as a BOM of an application would.
   const components = [{ ...first, components: rest }];
   let claims = 0;
-  const vulnerabilities = vulnIds(rng, n, int(rng, 1, 3)).map((id) => {
-    const state = pick(rng, CDX_STATES);
-    const refs = keys.map((_, i) => `ref-${i}`).filter(() => rng() < 0.6);
+  const vulnerabilities = vulnIds(rng, n, rng.int(1, 3)).map((id) => {
+    const state = rng.pick(CDX_STATES);
+    const refs = keys.map((_, i) => `ref-${i}`).filter(() => rng.next() < 0.6);
     if (refs.length === 0) refs.push('ref-0');
     claims += refs.length;
     return {
       id,
-      analysis: { state, ...(state === 'not_affected' ? { justification: pick(rng, CDX_JUSTIFICATIONS), detail: 'Not reachable.' } : {}) },
+      analysis: { state, ...(state === 'not_affected' ? { justification: rng.pick(CDX_JUSTIFICATIONS), detail: 'Not reachable.' } : {}) },
       affects: refs.map((ref) => ({ ref })),
     };
   });
@@ -191,7 +178,7 @@ function cycloneDx(rng: Rng, n: number, at: string): { doc: object; claims: numb
   return {
     doc: {
       bomFormat: 'CycloneDX',
-      specVersion: pick(rng, ['1.4', '1.5', '1.6']),
+      specVersion: rng.pick(['1.4', '1.5', '1.6']),
       serialNumber: `urn:uuid:${serial.slice(0, 8)}-${serial.slice(8, 12)}-4${serial.slice(13, 16)}-8${serial.slice(17, 20)}-${serial.slice(20, 32)}`,
       version: 1,
       metadata: { timestamp: at },
@@ -251,7 +238,7 @@ function broken(rng: Rng, n: number, at: string, kind: BrokenVexKind): { content
  * ```
  */
 export function* generateVexDocuments(options: GenerateVexDocumentsOptions): Generator<GeneratedVexDocument> {
-  const rng = prng(options.seed);
+  const rng = new SeededRandom(options.seed);
   const brokenRatio = options.brokenRatio ?? 0.05;
   const start = (options.startAt ?? new Date('2025-10-01T00:00:00Z')).getTime();
   const spacing = options.spacingMs ?? 1000;
@@ -262,14 +249,14 @@ export function* generateVexDocuments(options: GenerateVexDocumentsOptions): Gen
     let kind: GeneratedVexKind;
     let expectedClaims = 0;
     let extra: { broken: BrokenVexKind; expectedCode: 'DOCUMENT_INVALID' | 'NO_NORMALIZER' } | undefined;
-    if (rng() < brokenRatio) {
-      const which = pick(rng, BROKEN);
+    if (rng.next() < brokenRatio) {
+      const which = rng.pick(BROKEN);
       const b = broken(rng, n, at, which);
       content = b.content;
       kind = 'broken';
       extra = { broken: which, expectedCode: b.code };
     } else {
-      kind = pick(rng, ['openvex', 'csaf', 'cyclonedx'] as const);
+      kind = rng.pick(['openvex', 'csaf', 'cyclonedx'] as const);
       const made = kind === 'openvex' ? openVex(rng, n, at) : kind === 'csaf' ? csaf(rng, n, at) : cycloneDx(rng, n, at);
       content = JSON.stringify(made.doc);
       expectedClaims = made.claims;
