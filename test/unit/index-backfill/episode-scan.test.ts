@@ -127,6 +127,14 @@ describe('scanEpisode', () => {
     expect(directory.isErr() && directory.error.code).toBe('IO_ERROR');
   });
 
+  it('gives up at maxDecompressedBytes (decompression bomb guard) with SIZE_LIMIT_EXCEEDED', async () => {
+    const path = await build({ meta: meta(COMMIT), metaLast: true, files: { 'zeros.bin': Buffer.alloc(8 * 1024 * 1024) } });
+    const r = (await scanEpisode(path, { buffer: Buffer.alloc(64 * 1024), maxDecompressedBytes: 1024 * 1024, maxMetaBytes: 1e6, requireHexCommit: false }))._unsafeUnwrap();
+    expect(r.commit).toBeUndefined();
+    expect(r.problem?.code).toBe('SIZE_LIMIT_EXCEEDED');
+    expect((await scan(path)).commit).toBe(COMMIT);
+  });
+
   it('refuses a meta.json larger than maxMetaBytes', async () => {
     const path = await build({ meta: { pad: 'x'.repeat(5000), ...meta(COMMIT) }, files: {} });
     const r = (await scanEpisode(path, { buffer: Buffer.alloc(4096), maxDecompressedBytes: 1e9, maxMetaBytes: 1000, requireHexCommit: false }))._unsafeUnwrap();
