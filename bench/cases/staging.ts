@@ -72,11 +72,19 @@ async function copyTextFile(file: string, rows: number): Promise<string> {
   return out;
 }
 
+const started = Date.now();
+/** Step timings on stderr, so a slow default run shows where the time went. */
+function step(what: string): void {
+  process.stderr.write(`[staging bench ${((Date.now() - started) / 1000).toFixed(1)}s] ${what}\n`);
+}
+
 async function main(): Promise<void> {
   const rows = envInt('BENCH_ROWS', 1_000_000);
   const { file } = await benchDataset(rows);
   const quarter = await benchDataset(Math.max(1, Math.floor(rows / 4)));
+  step('datasets ready');
   const text = await copyTextFile(file, rows);
+  step('copy text file ready');
   const dbName = `bk_bench_staging_${process.pid}`;
   const admin = new pg.Client({ connectionString: SERVER });
   await admin.connect();
@@ -96,11 +104,13 @@ async function main(): Promise<void> {
     for (let i = 0; i < RUNS; i++) {
       await db.query('TRUNCATE bench.psql_t');
       await db.query('CHECKPOINT');
+      step('psql');
       psqlTimes.push((await timeShell(`psql -v ON_ERROR_STOP=1 -q '${url}' -c "\\copy bench.psql_t (id, raw) from '${text}'"`)).seconds);
       if ((await count('psql_t')) !== rows) throw new Error('psql \\copy loaded the wrong number of rows');
 
       await db.query('TRUNCATE bench.jq_t');
       await db.query('CHECKPOINT');
+      step('jq');
       jqTimes.push(
         (await timeShell(`zstd -dc '${file}' | tar -xO ${MEMBER} | jq -rc '[._id, tojson] | @tsv' | psql -v ON_ERROR_STOP=1 -q '${url}' -c "\\copy bench.jq_t (id, raw) from stdin"`))
           .seconds,
@@ -109,12 +119,16 @@ async function main(): Promise<void> {
 
       await db.query('TRUNCATE bench.importer_t');
       await db.query('CHECKPOINT');
+      step('importer truncate');
       truncate.push(runChild(url, file, 'truncate'));
       await db.query('CHECKPOINT');
+      step('importer swap');
       swap.push(runChild(url, file, 'swap'));
       if ((await count('importer_t')) !== rows) throw new Error('the importer loaded the wrong number of rows');
     }
+    step('importer quarter input');
     const small = runChild(url, quarter.file, 'truncate');
+    step('done');
 
     const psqlSec = median(psqlTimes);
     const jqSec = median(jqTimes);
