@@ -35,6 +35,7 @@ export const MAX_FAILURE_MESSAGE_LENGTH = 500;
 
 /** Version of the JSON report whose SHA-256 is `summary.reportSha256`. */
 export const REPORT_SCHEMA_VERSION = 1;
+
 /**
  * The three bundled normalizers (CSAF, CycloneDX, OpenVEX), as the seed
  * registers them.

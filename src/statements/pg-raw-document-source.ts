@@ -28,7 +28,14 @@ export interface PgRawDocumentSourceConfig {
   readonly table?: string;
 }
 
-/** A raw document to store with {@link PgRawDocumentSource.append}. */
+/**
+ * A raw document to store with {@link PgRawDocumentSource.append}.
+ *
+ * @example
+ * ```ts
+ * await source.append([{ digest: 'sha256:ab…', retrievedAt: new Date(), content: text }]);
+ * ```
+ */
 export interface NewRawDocument {
   readonly digest: string;
   readonly retrievedAt: Date | string;

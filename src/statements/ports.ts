@@ -10,10 +10,24 @@
 import type { Result, ResultAsync } from 'neverthrow';
 import type { BackfillError, BackfillErrorCode } from '../errors.js';
 
-/** The VEX formats the bundled normalizers understand. Custom normalizers may use other names. */
+/**
+ * The VEX formats the bundled normalizers understand. Custom normalizers may use other names.
+ *
+ * @example
+ * ```ts
+ * const format: VexFormat = 'csaf';
+ * ```
+ */
 export type VexFormat = 'openvex' | 'csaf' | 'cyclonedx';
 
-/** The normalized status set every format maps into. */
+/**
+ * The normalized status set every format maps into.
+ *
+ * @example
+ * ```ts
+ * const status: ClaimStatus = 'under_investigation';
+ * ```
+ */
 export type ClaimStatus = 'not_affected' | 'affected' | 'fixed' | 'under_investigation';
 
 /**
@@ -96,7 +110,14 @@ export interface RawDocument {
   readonly providerId?: string;
 }
 
-/** What {@link RawDocumentSource.readPage} is asked for. */
+/**
+ * What {@link RawDocumentSource.readPage} is asked for.
+ *
+ * @example
+ * ```ts
+ * const query: RawDocumentPageQuery = { after: cursor, limit: 500 };
+ * ```
+ */
 export interface RawDocumentPageQuery {
   /** Return documents strictly after this position; from the start when absent. */
   readonly after?: DocumentCursor;
@@ -107,7 +128,14 @@ export interface RawDocumentPageQuery {
   readonly signal?: AbortSignal;
 }
 
-/** What {@link RawDocumentSource.count} is asked for. */
+/**
+ * What {@link RawDocumentSource.count} is asked for.
+ *
+ * @example
+ * ```ts
+ * const query: RawDocumentCountQuery = { retrievedSince: new Date('2025-10-01T00:00:00Z') };
+ * ```
+ */
 export interface RawDocumentCountQuery {
   readonly after?: DocumentCursor;
   readonly retrievedSince?: Date;
@@ -133,14 +161,28 @@ export interface RawDocumentSource {
   count?(query: RawDocumentCountQuery): ResultAsync<number, BackfillError>;
 }
 
-/** A document that could not be backfilled. */
+/**
+ * A document that could not be backfilled.
+ *
+ * @example
+ * ```ts
+ * const failure: BackfillFailure = { digest: 'sha256:ab…', code: 'NO_NORMALIZER', message: 'no registered normalizer recognises its format' };
+ * ```
+ */
 export interface BackfillFailure {
   readonly digest: string;
   readonly code: BackfillErrorCode;
   readonly message: string;
 }
 
-/** The running counters of a backfill run; the summary line prints them. */
+/**
+ * The running counters of a backfill run; the summary line prints them.
+ *
+ * @example
+ * ```ts
+ * const c: BackfillCounters = { evaluated: 450, backfilled: 180, claimsWritten: 320, skipped: 270, failures: 0 };
+ * ```
+ */
 export interface BackfillCounters {
   /** Documents read from the source. */
   readonly evaluated: number;
@@ -154,7 +196,14 @@ export interface BackfillCounters {
   readonly failures: number;
 }
 
-/** The options a run was started with; a resumed run must use the same ones. */
+/**
+ * The options a run was started with; a resumed run must use the same ones.
+ *
+ * @example
+ * ```ts
+ * const o: CheckpointOptions = { retrievedSince: null, force: false, maxDocuments: 2000 };
+ * ```
+ */
 export interface CheckpointOptions {
   /** ISO-8601, or `null` for no lower bound. */
   readonly retrievedSince: string | null;
@@ -188,7 +237,15 @@ export interface BackfillCheckpoint {
   readonly completed: boolean;
 }
 
-/** A checkpoint as loaded back, with every failure recorded for the run. */
+/**
+ * A checkpoint as loaded back, with every failure recorded for the run.
+ *
+ * @example
+ * ```ts
+ * const cp = (await sink.loadCheckpoint('run-1'))._unsafeUnwrap();
+ * if (cp) console.log(cp.failed.length, 'failures so far');
+ * ```
+ */
 export interface StoredCheckpoint extends BackfillCheckpoint {
   /** All failures committed so far, in processing order. */
   readonly failed: readonly BackfillFailure[];
@@ -208,7 +265,14 @@ export interface CheckpointStore {
   loadCheckpoint(runId: string): ResultAsync<StoredCheckpoint | null, BackfillError>;
 }
 
-/** One document's claims within a batch. */
+/**
+ * One document's claims within a batch.
+ *
+ * @example
+ * ```ts
+ * const d: DocumentClaims = { digest: 'sha256:ab…', format: 'openvex', claims: [] };
+ * ```
+ */
 export interface DocumentClaims {
   readonly digest: string;
   readonly format: string;
@@ -216,7 +280,14 @@ export interface DocumentClaims {
   readonly claims: readonly VexClaim[];
 }
 
-/** Everything {@link StatementSink.commitBatch} writes in one unit. */
+/**
+ * Everything {@link StatementSink.commitBatch} writes in one unit.
+ *
+ * @example
+ * ```ts
+ * await sink.commitBatch({ runId: 'r', force: false, documents, failures: [], checkpoint });
+ * ```
+ */
 export interface StatementBatch {
   readonly runId: string;
   /** Replace each document's existing claims instead of assuming it has none. */
@@ -229,7 +300,14 @@ export interface StatementBatch {
   readonly checkpoint: BackfillCheckpoint;
 }
 
-/** What a committed batch wrote. */
+/**
+ * What a committed batch wrote.
+ *
+ * @example
+ * ```ts
+ * const { claimsWritten } = (await sink.commitBatch(batch))._unsafeUnwrap();
+ * ```
+ */
 export interface StatementBatchResult {
   /** Claims inserted (after replacing, under `force`). */
   readonly claimsWritten: number;
@@ -260,7 +338,14 @@ export interface StatementSink extends CheckpointStore {
   commitBatch(batch: StatementBatch): ResultAsync<StatementBatchResult, BackfillError>;
 }
 
-/** What a normalizer knows about the document besides its content. */
+/**
+ * What a normalizer knows about the document besides its content.
+ *
+ * @example
+ * ```ts
+ * openVexNormalizer.normalize(doc, { digest: 'sha256:ab…', retrievedAt: new Date() });
+ * ```
+ */
 export interface NormalizeContext {
   readonly digest: string;
   readonly retrievedAt: Date;

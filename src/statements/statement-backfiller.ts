@@ -45,7 +45,14 @@ export interface StatementBackfillerConfig {
   readonly logger?: Logger;
 }
 
-/** Progress after each committed batch. */
+/**
+ * Progress after each committed batch.
+ *
+ * @example
+ * ```ts
+ * await backfiller.run({ onProgress: (p) => console.log(p.evaluated, p.remaining, p.etaSeconds) });
+ * ```
+ */
 export interface StatementBackfillProgress extends BackfillCounters {
   readonly runId: string;
   /** Batches committed by this call. */

@@ -11,6 +11,12 @@ import type { BackfillCounters, BackfillFailure, CheckpointOptions, DocumentCurs
  * The deterministic report of a run. It holds no times, run ids or batch
  * sizes, so the same input and options give the same report, however many
  * times the run was interrupted and resumed.
+ *
+ * @example
+ * ```ts
+ * const report: BackfillReport = summary.report;
+ * console.log(report.counters, report.outcomeSha256);
+ * ```
  */
 export interface BackfillReport {
   readonly schemaVersion: number;
@@ -57,7 +63,14 @@ export function summaryText(c: BackfillCounters): string {
   return `Backfill completed: evaluated ${c.evaluated}, backfilled ${c.backfilled}, claims written ${c.claimsWritten}, skipped ${c.skipped}, failures ${c.failures}.`;
 }
 
-/** JSON with object keys sorted at every level, so equal values give equal bytes. */
+/**
+ * JSON with object keys sorted at every level, so equal values give equal bytes.
+ *
+ * @example
+ * ```ts
+ * canonicalJson({ b: 1, a: 2 }); // '{"a":2,"b":1}'
+ * ```
+ */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => {
     if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
