@@ -8,3 +8,4 @@ export { writeDataset, type WriteDatasetOptions, type WrittenDataset, type Membe
 export { generateLinksets, generateAdvisoryChunks, type LinksetRecord, type AdvisoryChunkRecord } from './dataset-records.js';
 export { SeededRandom } from './random.js';
 export { createThrowawayDatabase, type ThrowawayDatabase, type ThrowawayDatabaseOptions } from './throwaway-database.js';
+export { buildEpisodeTarball, type EpisodeTarballOptions, type EpisodeTarball } from './episode-tarball.js';
