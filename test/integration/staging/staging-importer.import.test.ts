@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
@@ -290,6 +290,34 @@ describe('StagingImporter.import', () => {
     const e3 = (await importer('s_mismatch').import(good, { expectedSha256: '0'.repeat(64) }))._unsafeUnwrapErr();
     expect(e3.code).toBe('CHECKSUM_MISMATCH');
     await expectOld('s_mismatch');
+  });
+
+  it('a truncated or corrupt tarball fails with its reader code and nothing is committed', async () => {
+    await seedOld('s_corrupt');
+    const bytes = readFileSync(good);
+    const cut = join(dir, 'cut.tar.zst');
+    writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+    const flipped = Buffer.from(bytes);
+    flipped[Math.floor(bytes.length / 2)]! ^= 0xff;
+    const bad = join(dir, 'flipped.tar.zst');
+    writeFileSync(bad, flipped);
+    for (const [path, codes] of [
+      [cut, ['COMPRESSION_TRUNCATED', 'TAR_TRUNCATED']],
+      [bad, ['COMPRESSION_CORRUPT', 'TAR_CORRUPT', 'ENCODING_INVALID', 'JSON_MALFORMED', 'CHECKSUM_MISMATCH']],
+    ] as const) {
+      for (const strategy of ['truncate', 'swap'] as const) {
+        const e = (await importer('s_corrupt').import(path, { strategy }))._unsafeUnwrapErr();
+        expect(codes as readonly string[]).toContain(e.code);
+        await expectOld('s_corrupt');
+      }
+    }
+  });
+
+  it('maps members to tables in other schemas ("schema.table")', async () => {
+    const imp = new StagingImporter({ pg: db.pool, schema: 's_home', tables: { 'linksets.ndjson': 's_elsewhere.ls', 'advisory_chunks.ndjson': 'chunks' } });
+    for (const strategy of ['truncate', 'swap'] as const) expect((await imp.import(good, { strategy })).isOk()).toBe(true);
+    expect(await db.query('SELECT (SELECT count(*)::int FROM s_elsewhere.ls) AS a, (SELECT count(*)::int FROM s_home.chunks) AS b')).toEqual([{ a: 340, b: 1200 }]);
+    expect((await imp.counts())._unsafeUnwrap()).toEqual({ 's_elsewhere.ls': 340, chunks: 1200 });
   });
 
   it('an AbortSignal stops the import and nothing is committed', async () => {
