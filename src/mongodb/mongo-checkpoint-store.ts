@@ -10,6 +10,7 @@ import type { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
 import type { BackfillCheckpoint, BackfillFailure, CheckpointStore, StoredCheckpoint } from '../statements/ports.js';
 import { DEFAULT_CHECKPOINTS_COLLECTION, DEFAULT_FAILURES_COLLECTION, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_DELAY_MS, DEFAULT_WRITE_CONCERN } from './defaults.js';
+import { ensureCollection } from './collections.js';
 import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
 
 /**
@@ -97,11 +98,12 @@ export class MongoCheckpointStore implements CheckpointStore {
     Object.freeze(this);
   }
 
-  /** Creates the failures index `{ runId: 1, seq: 1 }` if missing (checkpoints are keyed by `_id`). */
+  /** Creates both collections and the failures index `{ runId: 1, seq: 1 }` if missing (checkpoints are keyed by `_id`). */
   prepare(): ResultAsync<void, BackfillError> {
     return ResultAsync.fromPromise(
       withMongoRetry(async () => {
         await this.#db.collection(this.#failures).createIndex({ runId: 1, seq: 1 }, { name: 'runId_seq' });
+        await ensureCollection(this.#db, this.#checkpoints);
       }, this.#retry),
       (e) => mongoErrorToBackfill(e, { table: this.#failures }),
     );

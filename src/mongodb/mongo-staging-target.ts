@@ -12,6 +12,7 @@ import { throwIfAborted, type Logger } from '../_internals/logger.js';
 import type { StagingCommitInfo, StagingRow, StagingSession, StagingSessionOptions, StagingTarget } from '../staging/staging-target.js';
 import { checkDocumentSize, rebatch, validateBatchLimits, type BatchLimits } from './batching.js';
 import { loadBson, type Bson } from './bson.js';
+import { dropIfExists } from './collections.js';
 import {
   DEFAULT_INSERTION_WORKERS,
   DEFAULT_MAX_ATTEMPTS,
@@ -128,14 +129,6 @@ function attempt<T>(fn: () => Promise<T>, table?: string): ResultAsync<T, Backfi
   return ResultAsync.fromPromise(fn(), (e) => mongoErrorToBackfill(e, table === undefined ? {} : { table }));
 }
 
-async function dropIfExists(db: Db, name: string, writeConcern: WriteConcernSettings): Promise<void> {
-  try {
-    await db.dropCollection(name, { writeConcern });
-  } catch (error) {
-    if (mongoErrorCode(error) !== 26) throw error; // NamespaceNotFound: nothing to drop
-  }
-}
-
 /** The live collection's secondary indexes, recreated on the incoming one before the rename. */
 async function copyIndexes(db: Db, from: string, to: string, writeConcern: WriteConcernSettings): Promise<number> {
   let specs: Document[];
@@ -180,7 +173,12 @@ class IncomingCollectionSession implements MongoStagingSession {
   }
 
   #retry(what: string): MongoRetryOptions {
-    return { ...this.#r.retry, what, ...(this.#options.signal === undefined ? {} : { signal: this.#options.signal }) };
+    return {
+      ...this.#r.retry,
+      what,
+      ...(this.#options.signal === undefined ? {} : { signal: this.#options.signal }),
+      ...(this.#options.logger === undefined ? {} : { logger: this.#options.logger }),
+    };
   }
 
   /**

@@ -21,6 +21,7 @@ import {
   DEFAULT_TRANSACTIONS,
   DEFAULT_WRITE_CONCERN,
 } from './defaults.js';
+import { ensureCollection } from './collections.js';
 import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
 import { MongoCheckpointStore, type MongoWriteScope } from './mongo-checkpoint-store.js';
 
@@ -123,7 +124,8 @@ function claimUpsert(claim: VexClaim, runId: string, now: Date): AnyBulkWriteOpe
  *   `(documentDigest, vulnerabilityId, productKey)`, and are written as
  *   upserts on that key, so writing a claim twice never duplicates it.
  * - On a replica set (or sharded cluster), each batch is one transaction
- *   with write concern `majority`: the claims, the backfilled-document
+ *   with write concern `majority` (the collections are created by `prepare`,
+ *   outside any transaction): the claims, the backfilled-document
  *   records, the failures and the checkpoint commit together or not at all.
  *   Under `force`, a document's old claims are deleted and its new ones
  *   upserted inside it, so readers see the old set or the new one.
@@ -193,7 +195,11 @@ export class MongoStatementSink implements StatementSink {
     return (e: unknown): BackfillError => mongoErrorToBackfill(e, { table });
   }
 
-  /** Creates the unique claim index, the `(vulnerabilityId, productKey)` lookup index and the failures index if missing. */
+  /**
+   * Creates the collections (before any transaction needs them), the unique
+   * claim index, the `(vulnerabilityId, productKey)` lookup index and the
+   * failures index, when missing.
+   */
   prepare(): ResultAsync<void, BackfillError> {
     if (this.#config.isErr()) return errAsync(this.#config.error);
     return ResultAsync.fromPromise(
@@ -202,6 +208,7 @@ export class MongoStatementSink implements StatementSink {
           { key: { documentDigest: 1, vulnerabilityId: 1, productKey: 1 }, name: 'claim_key', unique: true },
           { key: { vulnerabilityId: 1, productKey: 1 }, name: 'vulnerability_product' },
         ]);
+        await ensureCollection(this.#db, this.#documents);
       }, this.#retry),
       this.#map(this.#statements),
     ).andThen(() => this.#checkpoints.prepare());
@@ -255,7 +262,7 @@ export class MongoStatementSink implements StatementSink {
         async () => {
           result = await this.#write(batch, { session }, (fn) => fn());
         },
-        { writeConcern: this.#writeConcern, readConcern: { level: 'snapshot' }, readPreference: 'primary' },
+        { writeConcern: this.#writeConcern, readPreference: 'primary' },
       );
       return result;
     } finally {

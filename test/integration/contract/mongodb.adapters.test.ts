@@ -164,9 +164,9 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     expect(indexes.find((i) => i.name === 'claim_key')).toMatchObject({ unique: true, key: { documentDigest: 1, vulnerabilityId: 1, productKey: 1 } });
   });
 
-  /** Makes every failure write fail, so a batch breaks after its claims were written. */
+  /** Makes every failure write fail, so a batch breaks after its claims were written (call after prepare()). */
   async function breakFailures(db: Db): Promise<void> {
-    await db.createCollection('statement_backfill_failures', { validator: { $jsonSchema: { properties: { message: { bsonType: 'string', maxLength: 3 } } } } });
+    await db.command({ collMod: 'statement_backfill_failures', validator: { $jsonSchema: { properties: { message: { bsonType: 'string', maxLength: 3 } } } } });
   }
 
   it('on a replica set, a forced batch that fails part-way changes nothing (transaction rolled back)', async (ctx) => {
