@@ -5,8 +5,8 @@
  * @module
  */
 import { createReadStream } from 'node:fs';
-import { readdir, writeFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { BackfillError } from '../errors.js';
 import { readDataset, writeDataset, type Compression, type MemberSource } from '../dataset/index.js';
@@ -81,8 +81,15 @@ async function manifestTotal(path: string, members: readonly string[]): Promise<
   return undefined;
 }
 
-function importLines(r: ImportReport, schema: string): string[] {
-  const verb = r.dryRun ? 'Dry run (nothing written): validated' : r.committed ? 'Imported' : 'Did not import';
+/** Creates the directory an output file goes into, as the runbook scripts' `mkdir -p` did. */
+async function ensureParent(path: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true }).catch((e: unknown) => {
+    throw new BackfillError('IO_ERROR', `${dirname(path)}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  });
+}
+
+function importLines(r: ImportReport, schema: string, failedRun = false): string[] {
+  const verb = failedRun ? 'NOT committed (see the error below): read' : r.dryRun ? 'Dry run (nothing written): validated' : 'Imported';
   const lines = [
     `${verb} ${r.path} (sha256 ${r.sha256 ?? 'unknown'}, ${bytes(r.bytes ?? 0)}) into schema ${schema}, strategy ${r.strategy}, in ${(r.durationMs / 1000).toFixed(2)} s (${num(Math.round(r.rowsPerSecond))} rows/s):`,
   ];
@@ -139,6 +146,7 @@ const build: CommandSpec = {
       members[LINKSETS_MEMBER] = generateLinksets(orThrow(intFlag(ctx.flags, 'linksets', 0)) ?? 340, seed);
       members[CHUNKS_MEMBER] = generateAdvisoryChunks(orThrow(intFlag(ctx.flags, 'chunks', 0)) ?? 1200, seed + 1);
     }
+    await ensureParent(out);
     const written = await writeDataset(out, {
       members,
       compression,
@@ -271,7 +279,9 @@ const importCommand: CommandSpec = {
     progress.done();
     if (result.isErr()) {
       const partial = result.error.context['report'] as ImportReport | undefined;
-      return failed(result.error, partial ?? null, partial === undefined ? [] : importLines(partial, schema));
+      // A report is worth printing only once the archive was read (e.g. a count mismatch), not for a missing file.
+      const lines = partial === undefined || partial.sha256 === null ? [] : importLines(partial, schema, true);
+      return failed(result.error, partial ?? null, lines);
     }
     const r = result.value;
     const exitCode = r.rejected > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code;
@@ -301,6 +311,7 @@ const exportCommand: CommandSpec = {
     const name = stringFlag(ctx.flags, 'name');
     const pool = ctx.pgPool(DATASET_DB_VARS);
     if (pool.isErr()) return failed(pool.error);
+    await ensureParent(out);
     const progress = ctx.progress(`export ${ctx.positionals[0]!}`, 'rows');
     let finished = 0;
     let lastRows = 0;

@@ -62,7 +62,7 @@ const backfill: CommandSpec = {
     progress.done();
     if (result.isErr()) {
       const partial = result.error.detail as IndexBackfillReport | undefined;
-      return failed(result.error, partial ?? null, partial === undefined ? [] : reportLines(partial, index));
+      return failed(result.error, partial ?? null, partial === undefined ? [] : ['The run stopped; so far:', ...reportLines(partial, index)]);
     }
     const r = result.value;
     return { exitCode: r.skipped > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code, report: r, lines: reportLines(r, index) };

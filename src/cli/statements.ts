@@ -95,7 +95,7 @@ const backfill: CommandSpec = {
     progress.done();
     if (result.isErr()) {
       const partial = result.error.context['summary'] as BackfillSummary | undefined;
-      return failed(result.error, partial ?? null, partial === undefined ? [] : summaryLines(partial));
+      return failed(result.error, partial ?? null, partial === undefined ? [] : ['The run stopped; committed so far:', ...summaryLines(partial)]);
     }
     const s = result.value;
     return { exitCode: s.failures > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code, report: s, lines: summaryLines(s) };
