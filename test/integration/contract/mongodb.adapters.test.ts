@@ -6,7 +6,7 @@
  * BACKFILL_KIT_MONGODB_URL; the transaction case needs a replica set.
  */
 import { join } from 'node:path';
-import { MongoClient, ObjectId, type CommandStartedEvent, type Db } from 'mongodb';
+import { BSON, MongoClient, ObjectId, type CommandStartedEvent, type Db } from 'mongodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MongoStagingTarget } from '../../../src/mongodb/mongo-staging-target.js';
 import { MongoStatementSink } from '../../../src/mongodb/mongo-statement-sink.js';
@@ -32,18 +32,29 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
   let client: MongoClient;
   let replicaSet = false;
   const commands: CommandStartedEvent[] = [];
+  const running = new Set<number>();
+  let maxRunning = 0;
   const dbs: Db[] = [];
   const dir = tempDir('bk-mongo-');
 
   beforeAll(async () => {
     client = await MongoClient.connect(mongoUrl!, { monitorCommands: true });
-    client.on('commandStarted', (e) => commands.push(e));
+    client.on('commandStarted', (e) => {
+      commands.push(e);
+      if (e.commandName === 'insert') {
+        running.add(e.requestId);
+        maxRunning = Math.max(maxRunning, running.size);
+      }
+    });
+    client.on('commandSucceeded', (e) => running.delete(e.requestId));
+    client.on('commandFailed', (e) => running.delete(e.requestId));
     const hello = await client.db('admin').command({ hello: 1 });
     replicaSet = typeof hello.setName === 'string';
   });
   afterEach(async () => {
     for (const db of dbs.splice(0)) await db.dropDatabase();
     commands.length = 0;
+    maxRunning = 0;
   });
   afterAll(async () => {
     await client?.close();
@@ -59,19 +70,22 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const db = freshDb();
     const target = MongoStagingTarget.create({ db, collections: ['alpha'], batchSize: 50, batchBytes: 20_000, insertionWorkers: 3 })._unsafeUnwrap();
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
-    expect((await s.load('alpha', chunks(rows(1000, 300), 64)))._unsafeUnwrap()).toBe(1000);
+    // ~540 BSON bytes a document: the byte bound (20 kB ≈ 37 documents) binds before the count bound (50).
+    expect((await s.load('alpha', chunks(rows(1000, 500), 64)))._unsafeUnwrap()).toBe(1000);
     (await s.commit())._unsafeUnwrap();
     const inserts = commands.filter((c) => c.commandName === 'insert' && c.command.insert === 'alpha__incoming');
-    expect(inserts.length).toBeGreaterThanOrEqual(1000 / 50);
+    expect(inserts.length).toBeGreaterThan(1000 / 50);
     let total = 0;
     for (const c of inserts) {
-      const docs = c.command.documents as unknown[];
+      const docs = c.command.documents as BSON.Document[];
       total += docs.length;
       expect(c.command.ordered).toBe(false);
       expect(c.command.writeConcern).toMatchObject({ w: 'majority' });
       expect(docs.length).toBeLessThanOrEqual(50);
+      expect(docs.reduce((n, d) => n + BSON.calculateObjectSize(d), 0)).toBeLessThanOrEqual(20_000);
     }
     expect(total).toBe(1000);
+    expect(maxRunning).toBeLessThanOrEqual(3);
     expect(await db.collection('alpha').countDocuments()).toBe(1000);
     const renames = commands.filter((c) => c.commandName === 'renameCollection');
     expect(renames.map((c) => [c.command.renameCollection, c.command.to, c.command.dropTarget])).toEqual([
