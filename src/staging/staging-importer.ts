@@ -347,6 +347,7 @@ export class StagingImporter {
     if (this.#init.isOk()) await this.#init.value.target.close();
   }
 
+  /** `await using importer = new StagingImporter(…)` closes it at scope end. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
