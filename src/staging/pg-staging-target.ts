@@ -171,7 +171,7 @@ class PgStagingSession implements StagingSession {
   load(table: string, batches: AsyncIterable<readonly StagingRow[]>): ResultAsync<number, BackfillError> {
     return ResultAsync.fromPromise(this.#load(table, batches), (e) => {
       this.#failed = true;
-      return dbError(e, this.#live.get(table)?.name ?? table);
+      return dbError(e, table);
     });
   }
 
@@ -216,7 +216,7 @@ class PgStagingSession implements StagingSession {
         const { rows } = await this.#q(`SELECT count(*)::bigint AS n FROM ${this.#destOf(table).sql}`);
         return Number(rows[0]?.n ?? 0);
       })(),
-      (e) => dbError(e, this.#live.get(table)?.name ?? table),
+      (e) => dbError(e, table),
     );
   }
 

@@ -395,7 +395,7 @@ export class StagingImporter {
         if (rejects !== undefined) await rejects.close();
         let error = toBackfillError(thrown, 'IO_ERROR');
         if (error.code === 'DUPLICATE_ID' && typeof error.context.table === 'string' && typeof error.context.id === 'string') {
-          const spec = specs.find((s) => s.table === error.context.table || s.table.endsWith(`.${String(error.context.table)}`));
+          const spec = specs.find((s) => s.table === error.context.table);
           if (spec !== undefined) {
             const lines = await this.#locate(path, spec.member, error.context.id, skip, o);
             if (r.onInvalid === 'reject' && lines.length > 1 && attempt <= r.maxDuplicateRetries) {
@@ -406,6 +406,18 @@ export class StagingImporter {
               continue;
             }
             error = this.#duplicateError(error, spec, lines, r.onInvalid === 'reject' && lines.length > 1);
+          }
+        }
+        const copyRow = typeof error.context.where === 'string' ? /^COPY \S+, line (\d+)/.exec(error.context.where) : null;
+        const rowSpec = specs.find((s) => s.table === error.context.table);
+        if (error.code !== 'DUPLICATE_ID' && copyRow !== null && rowSpec !== undefined && error.context.line === undefined) {
+          const line = await this.#lineOfRow(path, rowSpec.member, Number(copyRow[1]), skip, o);
+          if (line !== undefined) {
+            error = new BackfillError(error.code, `${rowSpec.member} line ${line}: ${error.message}`, {
+              cause: error,
+              context: { ...error.context, member: rowSpec.member, line },
+              ...(error.dbCode === undefined ? {} : { dbCode: error.dbCode }),
+            });
           }
         }
         logger?.error('staging import failed; nothing was committed', { path, code: error.code });
@@ -425,13 +437,8 @@ export class StagingImporter {
     });
   }
 
-  /**
-   * PostgreSQL names the duplicate id but not the lines, and remembering
-   * every id's line would grow with the dataset. So on the (rare) unique
-   * violation, a second cheap read of that one member finds the lines.
-   */
-  async #locate(path: string, member: string, id: string, skip: SkipSet, o: ImportOptions): Promise<number[]> {
-    const lines: number[] = [];
+  /** Reads one member again, handing each line's verdict to `visit` until it returns true. */
+  async #rescan(path: string, member: string, skip: SkipSet, o: ImportOptions, visit: (line: number, verdict: LineVerdict) => boolean): Promise<void> {
     const skipped = skip.get(member);
     try {
       const ds = readDataset(path, { ...(o.signal === undefined ? {} : { signal: o.signal }) });
@@ -440,16 +447,43 @@ export class StagingImporter {
         for await (const batch of m.lineBatches()) {
           for (const { line, raw } of batch) {
             if (skipped?.has(line) === true) continue;
-            const verdict = checkLine(raw, member, line, this.#idField);
-            if ('id' in verdict && verdict.id === id) lines.push(line);
+            if (visit(line, checkLine(raw, member, line, this.#idField))) return;
           }
         }
-        break;
+        return;
       }
     } catch {
-      // The first failure is what the caller needs to see; lines stay unknown.
+      // The first failure is what the caller needs to see; the lines stay unknown.
     }
+  }
+
+  /**
+   * PostgreSQL names the duplicate id but not the lines, and remembering
+   * every id's line would grow with the dataset. So on the (rare) unique
+   * violation, a second cheap read of that one member finds the lines.
+   */
+  async #locate(path: string, member: string, id: string, skip: SkipSet, o: ImportOptions): Promise<number[]> {
+    const lines: number[] = [];
+    await this.#rescan(path, member, skip, o, (line, verdict) => {
+      if ('id' in verdict && verdict.id === id) lines.push(line);
+      return false;
+    });
     return lines;
+  }
+
+  /**
+   * A row PostgreSQL refused is named by its COPY row number, which counts
+   * only the rows sent; a second read maps it to the member's line.
+   */
+  async #lineOfRow(path: string, member: string, row: number, skip: SkipSet, o: ImportOptions): Promise<number | undefined> {
+    let sent = 0;
+    let found: number | undefined;
+    await this.#rescan(path, member, skip, o, (line, verdict) => {
+      if ('id' in verdict) sent += 1;
+      if (sent === row) found = line;
+      return found !== undefined;
+    });
+    return found;
   }
 
   async #pass(

@@ -173,6 +173,23 @@ describe('StagingImporter.import', () => {
     }
   });
 
+  it.skipIf(!haveTools)('maps a row PostgreSQL refuses (numeric overflow) back to its member line, past rejected lines', async () => {
+    await seedOld('s_overflow');
+    const text = ['{"_id":"a"}', '', '{"bad":1}', '{"_id":"b"}', '{"_id":"c","n":1e999999}', '{"_id":"d"}', ''].join('\n');
+    const tarball = handTarball(dir, 'overflow.tar.zst', [
+      { name: 'linksets.ndjson', text },
+      { name: 'advisory_chunks.ndjson', text: ndjson([{ _id: 'c' }]) },
+    ]);
+    for (const strategy of ['truncate', 'swap'] as const) {
+      const e = (await importer('s_overflow').import(tarball, { strategy, onInvalid: 'reject', rejectPath: join(dir, 'overflow.rejects') }))._unsafeUnwrapErr();
+      expect(e.code).toBe('DB_ERROR');
+      expect(e.dbCode).toBe('22003');
+      expect(e.message).toMatch(/^linksets\.ndjson line 5: /);
+      expect(e.context).toMatchObject({ member: 'linksets.ndjson', line: 5 });
+      await expectOld('s_overflow');
+    }
+  });
+
   it.skipIf(!haveTools)('loads \\\\u0000 (an escaped backslash) as text, which jsonb accepts', async () => {
     const tarball = handTarball(dir, 'escaped.tar.zst', [
       { name: 'linksets.ndjson', text: '{"_id":"a","t":"\\\\u0000 and \\\\\\\\ and tab\\t"}\n' },
