@@ -1,8 +1,9 @@
 /**
  * `statements` case: StatementBackfiller, PostgreSQL raw documents →
  * PostgreSQL statements, over BENCH_DOCS (default 100,000) generated
- * documents mixing OpenVEX, CSAF and CycloneDX (5 % broken). Baselines in the
- * same run:
+ * documents mixing OpenVEX, CSAF and CycloneDX (5 % broken).
+ * Our run is measured at each BENCH_BATCHES size (default 500, seed 001's,
+ * and 2000). Baselines in the same run, after a CHECKPOINT each:
  * - a naive loop: one transaction per document, one INSERT per claim
  *   (timed on BENCH_NAIVE_DOCS documents, default 1,000, and compared by rate);
  * - `psql \copy` of the same final claim rows into an identical table (the limit).
@@ -23,7 +24,8 @@ import { generateVexDocuments } from '../../src/testing/vex-documents.js';
 import { BENCH_TMP, envInt, measure, report, timeShell } from '../lib.js';
 
 const SERVER = process.env.BACKFILL_KIT_PG_URL ?? process.env.PGURI ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const BATCH = envInt('BENCH_BATCH', 500);
+/** Seed 001 runs with `--batch-size=500`; a larger batch shows what fewer commits buy. */
+const BATCHES = (process.env.BENCH_BATCHES ?? '500,2000').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
 
 function withDatabase(url: string, name: string): string {
   const u = new URL(url);
@@ -42,16 +44,16 @@ function sinkFor(pool: pg.Pool, schema: string): PgStatementSink {
 }
 
 /** Child mode: one measured backfill in a fresh process. */
-async function child(url: string, schema: string, maxDocuments: number): Promise<void> {
+async function child(url: string, schema: string, maxDocuments: number, batchSize: number): Promise<void> {
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   const backfiller = new StatementBackfiller({ source: new PgRawDocumentSource({ pg: pool }), sink: sinkFor(pool, schema), normalizers: defaultVexNormalizers });
-  const m = await measure(async () => (await backfiller.run({ batchSize: BATCH, maxDocuments }))._unsafeUnwrap());
+  const m = await measure(async () => (await backfiller.run({ batchSize, maxDocuments }))._unsafeUnwrap());
   await pool.end();
   process.stdout.write(JSON.stringify({ seconds: m.seconds, peakRssMiB: m.peakRssMiB, claims: m.value.claimsWritten, evaluated: m.value.evaluated, text: m.value.text }));
 }
 
-function runChild(url: string, schema: string, maxDocuments: number): { seconds: number; peakRssMiB: number; claims: number; evaluated: number; text: string } {
-  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), 'child', url, schema, String(maxDocuments)], {
+function runChild(url: string, schema: string, maxDocuments: number, batchSize: number): { seconds: number; peakRssMiB: number; claims: number; evaluated: number; text: string } {
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), 'child', url, schema, String(maxDocuments), String(batchSize)], {
     encoding: 'utf8',
     maxBuffer: 1 << 20,
   });
@@ -123,30 +125,46 @@ async function main(): Promise<void> {
     if (chunk.length) (await source.append(chunk))._unsafeUnwrap();
     await pool.query('VACUUM ANALYZE vex.raw_documents');
 
-    const quarter = runChild(url, 'quarter', Math.max(1, Math.floor(docs / 4)));
-    const ours = runChild(url, 'ours', docs);
+    // Each measured phase starts from a flushed buffer cache, so none pays for another's writes.
+    const settle = (): Promise<unknown> => pool.query('CHECKPOINT');
+    const firstBatch = BATCHES[0] ?? 500;
+    await settle();
+    const quarter = runChild(url, 'quarter', Math.max(1, Math.floor(docs / 4)), firstBatch);
+    const runs: { batchSize: number; r: ReturnType<typeof runChild> }[] = [];
+    for (const batchSize of BATCHES) {
+      await settle();
+      runs.push({ batchSize, r: runChild(url, `ours_${batchSize}`, docs, batchSize) });
+    }
+    const ours = runs[0]!.r;
 
+    await settle();
     const naiveStart = process.hrtime.bigint();
     const naiveClaims = await naive(pool, naiveDocs);
     const naiveSeconds = Number(process.hrtime.bigint() - naiveStart) / 1e9;
 
     // The limit: COPY the very rows our run produced into an identical, empty table.
-    await pool.query('CREATE TABLE copy_target (LIKE ours.statements INCLUDING ALL)');
+    const oursTable = `ours_${firstBatch}.statements`;
+    await pool.query(`CREATE TABLE copy_target (LIKE ${oursTable} INCLUDING ALL)`);
     const cols = 'document_digest, vulnerability_id, product_key, status, justification, statement, issued_at, format, run_id';
-    await timeShell(`psql -X -q -v ON_ERROR_STOP=1 -d '${url}' -c "\\copy (SELECT ${cols} FROM ours.statements) TO '${copyFile}'"`);
+    await timeShell(`psql -X -q -v ON_ERROR_STOP=1 -d '${url}' -c "\\copy (SELECT ${cols} FROM ${oursTable}) TO '${copyFile}'"`);
+    await settle();
     const copy = await timeShell(`psql -X -q -v ON_ERROR_STOP=1 -d '${url}' -c "\\copy copy_target (${cols}) FROM '${copyFile}'"`);
     const copied = Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM copy_target')).rows[0]?.n);
     if (copied !== ours.claims) throw new Error(`COPY loaded ${copied} rows, expected ${ours.claims}`);
 
-    const ourRate = ours.claims / ours.seconds;
     const naiveRate = naiveClaims / naiveSeconds;
     const copyRate = copied / copy.seconds;
-    const common = { case: 'statements', unit: 'claims/s', documents: docs, batchSize: BATCH };
-    report({ ...common, n: ours.claims, seconds: ours.seconds, throughput: ourRate, peakRssMiB: ours.peakRssMiB, baseline: `naive loop, 1 tx/document (${naiveDocs} docs, rate extrapolated)`, ratio: ourRate / naiveRate, summary: ours.text });
-    report({ ...common, n: ours.claims, seconds: ours.seconds, throughput: ourRate, peakRssMiB: ours.peakRssMiB, baseline: 'psql \\copy of the same claim rows', ratio: ourRate / copyRate });
-    report({ ...common, case: 'statements:naive', n: naiveClaims, seconds: naiveSeconds, throughput: naiveRate, peakRssMiB: null, baseline: null, ratio: null, documents: naiveDocs });
-    report({ ...common, case: 'statements:copy', n: copied, seconds: copy.seconds, throughput: copyRate, peakRssMiB: null, baseline: null, ratio: null });
-    report({ ...common, case: 'statements:quarter', n: quarter.claims, seconds: quarter.seconds, throughput: quarter.claims / quarter.seconds, peakRssMiB: quarter.peakRssMiB, baseline: 'same run over all documents (RSS ratio)', ratio: ours.peakRssMiB / quarter.peakRssMiB, documents: quarter.evaluated });
+    for (const { batchSize, r } of runs) {
+      if (r.text !== ours.text) throw new Error(`batch size ${batchSize} gave a different summary: ${r.text}`);
+      const rate = r.claims / r.seconds;
+      const common = { case: 'statements', unit: 'claims/s', documents: docs, batchSize, n: r.claims, seconds: r.seconds, throughput: rate, peakRssMiB: r.peakRssMiB };
+      report({ ...common, baseline: `naive loop, 1 tx/document (${naiveDocs} docs, rate extrapolated)`, ratio: rate / naiveRate, summary: r.text });
+      report({ ...common, baseline: 'psql \\copy of the same claim rows', ratio: rate / copyRate });
+    }
+    const base = { unit: 'claims/s', baseline: null, ratio: null, peakRssMiB: null };
+    report({ ...base, case: 'statements:naive', n: naiveClaims, seconds: naiveSeconds, throughput: naiveRate, documents: naiveDocs });
+    report({ ...base, case: 'statements:copy', n: copied, seconds: copy.seconds, throughput: copyRate, documents: docs });
+    report({ case: 'statements:quarter', unit: 'claims/s', n: quarter.claims, seconds: quarter.seconds, throughput: quarter.claims / quarter.seconds, peakRssMiB: quarter.peakRssMiB, baseline: 'same run over all documents (RSS ratio)', ratio: ours.peakRssMiB / quarter.peakRssMiB, documents: quarter.evaluated, batchSize: firstBatch });
   } finally {
     // DROP … WITH (FORCE) ends idle pool connections; that is expected here.
     pool.on('error', () => undefined);
@@ -157,5 +175,5 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === 'child') await child(process.argv[3]!, process.argv[4]!, Number(process.argv[5]));
+if (process.argv[2] === 'child') await child(process.argv[3]!, process.argv[4]!, Number(process.argv[5]), Number(process.argv[6]));
 else await main();
