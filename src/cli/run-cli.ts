@@ -106,13 +106,14 @@ export async function runCli(argv: readonly string[], commands: readonly Command
   }
   const { spec, rest } = found.value;
   const parsed = parseCommand(spec, rest, io.env);
-  const json = rest.includes('--json');
-  const debug = rest.includes('--debug');
   if (parsed.isErr()) {
-    io.stderr.write(formatError(parsed.error, debug));
+    if (rest.includes('--json')) io.stdout.write(toJson({ command: `${spec.group} ${spec.name}`, ok: false, exitCode: EXIT_CODES.USAGE.code, error: parsed.error.toJSON(), report: null }));
+    io.stderr.write(formatError(parsed.error, rest.includes('--debug')));
     return EXIT_CODES.USAGE.code;
   }
   const { flags, positionals } = parsed.value;
+  const json = flags['json'] === true;
+  const debug = flags['debug'] === true;
   if (flags['help'] === true) {
     io.stdout.write(commandHelp(spec));
     return EXIT_CODES.OK.code;

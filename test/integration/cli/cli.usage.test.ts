@@ -90,6 +90,12 @@ describe('backfill-kit usage', () => {
     expect(env.stderr).toContain('DRY_RUN must be true or false');
   });
 
+  it('--json still gives a JSON document on stdout for a usage error', async () => {
+    const r = await cli(['dataset', 'import', '--json']);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({ command: 'dataset import', ok: false, exitCode: 2, error: { code: 'INVALID_ARGUMENT' }, report: null });
+  });
+
   it('--version prints the package version', async () => {
     const v = await cli(['--version']);
     expect(v.code).toBe(0);
