@@ -57,6 +57,99 @@ export class BatchAccumulator<T> {
   }
 }
 
+/** How {@link sendInLanes} spreads items over parallel writers. */
+export interface LaneOptions<T> {
+  /** Parallel lanes (writers); each has at most one batch in flight. */
+  readonly lanes: number;
+  /** The item's key; items with equal keys share a lane and keep their order. */
+  readonly keyOf: (item: T) => string;
+  readonly sizeOf: (item: T) => number;
+  readonly limits: BatchLimits;
+  /** Also close a batch before an item whose key it already holds (for unordered upserts). */
+  readonly uniqueKeysPerBatch?: boolean;
+  /** Writes one batch. */
+  readonly send: (batch: T[]) => Promise<void>;
+}
+
+/** FNV-1a, 32-bit: a cheap, stable spread of keys over lanes. */
+function laneHash(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i += 1) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/**
+ * Sends a stream of items in bounded batches over `lanes` parallel writers.
+ * An item's lane comes from its key, so items with the same key are written
+ * in input order (a later one never overtakes an earlier one) while other
+ * lanes keep working. Reading waits while the item's lane is busy
+ * (backpressure). The first failed batch stops the reading; batches already
+ * in flight finish, then that failure is thrown. Resolves with the number of
+ * items sent.
+ *
+ * @example
+ * ```ts
+ * const sent = await sendInLanes(docsInChunks, {
+ *   lanes: 4, keyOf: (d) => String(d._id), sizeOf: (d) => bson.calculateObjectSize(d),
+ *   limits: { maxCount: 1000, maxBytes: 8 << 20 },
+ *   send: (batch) => collection.insertMany(batch, { ordered: false }).then(() => undefined),
+ * });
+ * ```
+ */
+export async function sendInLanes<T>(source: AsyncIterable<Iterable<T>>, options: LaneOptions<T>): Promise<number> {
+  const lanes = Array.from({ length: Math.max(1, Math.floor(options.lanes)) }, () => ({
+    acc: new BatchAccumulator<T>(options.limits),
+    keys: new Set<string>(),
+    busy: Promise.resolve(),
+  }));
+  let failure: { error: unknown } | undefined;
+  let sent = 0;
+  const launch = async (lane: (typeof lanes)[number], batch: T[]): Promise<void> => {
+    await lane.busy; // one batch in flight per lane keeps the lane's order
+    if (failure !== undefined) return;
+    lane.busy = options.send(batch).then(
+      () => {
+        sent += batch.length;
+      },
+      (error: unknown) => {
+        failure ??= { error };
+      },
+    );
+  };
+  try {
+    outer: for await (const chunk of source) {
+      for (const item of chunk) {
+        if (failure !== undefined) break outer;
+        const key = options.keyOf(item);
+        const lane = lanes[laneHash(key) % lanes.length]!;
+        if (options.uniqueKeysPerBatch === true && lane.keys.has(key)) {
+          const held = lane.acc.flush();
+          lane.keys.clear();
+          if (held !== undefined) await launch(lane, held);
+        }
+        const full = lane.acc.add(item, options.sizeOf(item));
+        if (full !== undefined) {
+          lane.keys.clear();
+          await launch(lane, full);
+        }
+        lane.keys.add(key);
+      }
+    }
+    for (const lane of lanes) {
+      const rest = lane.acc.flush();
+      if (rest !== undefined && failure === undefined) await launch(lane, rest);
+    }
+  } catch (error) {
+    failure ??= { error };
+  }
+  await Promise.all(lanes.map((l) => l.busy));
+  if (failure !== undefined) throw failure.error;
+  return sent;
+}
+
 /** Rejects limits that would loop or produce empty batches. */
 export function validateBatchLimits(limits: BatchLimits): Result<BatchLimits, BackfillError> {
   if (!Number.isSafeInteger(limits.maxCount) || limits.maxCount < 1) {

@@ -15,6 +15,9 @@ export const DEFAULT_MONGO_BATCH_SIZE = 1000;
  */
 export const DEFAULT_MONGO_BATCH_BYTES = 8 * 1024 * 1024;
 
+/** How the staging target writes documents: unordered inserts (a repeated id fails the load). */
+export const DEFAULT_STAGING_MODE = 'insert';
+
 /** Bulk inserts in flight at once (mongoimport `--numInsertionWorkers`, which defaults to 1). */
 export const DEFAULT_INSERTION_WORKERS = 4;
 

@@ -6,11 +6,11 @@
  *
  * @module mongodb
  */
-export { MongoStagingTarget, type MongoStagingTargetConfig, type StagingRowReject, type MongoStagingSession } from './mongo-staging-target.js';
+export { MongoStagingTarget, type MongoStagingTargetConfig, type StagingRowReject, type MongoStagingSession, type MongoStagingMode } from './mongo-staging-target.js';
 export { MongoRawDocumentSource, type MongoRawDocumentSourceConfig, type NewMongoRawDocument } from './mongo-raw-document-source.js';
 export { MongoStatementSink, type MongoStatementSinkConfig, type MongoTransactionMode } from './mongo-statement-sink.js';
 export { MongoCheckpointStore, type MongoCheckpointStoreConfig, type MongoWriteScope } from './mongo-checkpoint-store.js';
-export { BatchAccumulator, checkDocumentSize, rebatch, splitBatches, validateBatchLimits, type BatchLimits } from './batching.js';
+export { BatchAccumulator, checkDocumentSize, rebatch, sendInLanes, splitBatches, validateBatchLimits, type BatchLimits, type LaneOptions } from './batching.js';
 export { mongoIdText, recordToDocument, toMongoId, type MongoDocument } from './extended-json-id.js';
 export {
   bulkWritePartial,
@@ -34,6 +34,7 @@ export {
   DEFAULT_MONGO_BATCH_SIZE,
   DEFAULT_RAW_DOCUMENTS_COLLECTION,
   DEFAULT_RETRY_DELAY_MS,
+  DEFAULT_STAGING_MODE,
   DEFAULT_STATEMENTS_COLLECTION,
   DEFAULT_TRANSACTIONS,
   DEFAULT_WRITE_CONCERN,

@@ -5,12 +5,12 @@
  *
  * @module
  */
-import type { Collection, Db, Document, WriteConcernSettings } from 'mongodb';
+import type { AnyBulkWriteOperation, Collection, Db, Document, WriteConcernSettings } from 'mongodb';
 import { err, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { throwIfAborted, type Logger } from '../_internals/logger.js';
 import type { StagingCommitInfo, StagingRow, StagingSession, StagingSessionOptions, StagingTarget } from '../staging/staging-target.js';
-import { checkDocumentSize, rebatch, validateBatchLimits, type BatchLimits } from './batching.js';
+import { checkDocumentSize, sendInLanes, validateBatchLimits, type BatchLimits } from './batching.js';
 import { loadBson, type Bson } from './bson.js';
 import { dropIfExists } from './collections.js';
 import {
@@ -20,6 +20,7 @@ import {
   DEFAULT_MONGO_BATCH_BYTES,
   DEFAULT_MONGO_BATCH_SIZE,
   DEFAULT_RETRY_DELAY_MS,
+  DEFAULT_STAGING_MODE,
   DEFAULT_WRITE_CONCERN,
   INCOMING_SUFFIX,
   MAX_INSERTION_WORKERS,
@@ -49,6 +50,15 @@ export interface MongoStagingTargetConfig {
    */
   readonly insertionWorkers?: number;
   /**
+   * How documents are written into the incoming collection.
+   * - `insert`: unordered `insertMany`; a repeated id is `DUPLICATE_ID`.
+   * - `upsert`: unordered `replaceOne … upsert` (mongoimport `--mode upsert`):
+   *   a repeated id replaces the earlier document, deterministically (the
+   *   last line wins), with every insertion worker still busy.
+   * @defaultValue {@link DEFAULT_STAGING_MODE} (`insert`)
+   */
+  readonly mode?: MongoStagingMode;
+  /**
    * Write concern of every insert, rename and drop.
    * @defaultValue {@link DEFAULT_WRITE_CONCERN} (`{ w: 'majority' }`)
    */
@@ -71,8 +81,12 @@ export interface MongoStagingTargetConfig {
   readonly logger?: Logger;
 }
 
+/** How {@link MongoStagingTarget} writes documents: see {@link MongoStagingTargetConfig.mode}. */
+export type MongoStagingMode = 'insert' | 'upsert';
+
 interface Resolved {
   readonly db: Db;
+  readonly mode: MongoStagingMode;
   readonly collections: readonly string[];
   readonly limits: BatchLimits;
   readonly workers: number;
@@ -208,58 +222,53 @@ class IncomingCollectionSession implements MongoStagingSession {
     }
   }
 
+  /**
+   * Spreads documents over `insertionWorkers` lanes by `_id`: every lane has
+   * one bulk write in flight, and documents sharing an `_id` stay in one
+   * lane, in line order, so `upsert` keeps all workers without giving up
+   * "the last line wins".
+   */
   async #load(table: string, batches: AsyncIterable<readonly StagingRow[]>, reject: StagingRowReject | undefined): Promise<number> {
     const collection = this.#r.db.collection(this.#destOf(table));
-    const inFlight = new Set<Promise<void>>();
-    let failure: unknown;
-    let sent = 0;
-    const launch = (docs: MongoDocument[]): void => {
-      const p = this.#insert(collection, docs, table).then(
-        () => {
-          sent += docs.length;
-        },
-        (error: unknown) => {
-          failure ??= error;
-        },
-      );
-      const tracked = p.finally(() => inFlight.delete(tracked));
-      inFlight.add(tracked);
-    };
-    try {
-      for await (const batch of rebatch(this.#documents(table, batches, reject), (s) => s.bytes, this.#r.limits)) {
-        if (failure !== undefined) break;
-        launch(batch.map((s) => s.doc));
-        // Backpressure: read on only while a worker is free.
-        while (inFlight.size >= this.#r.workers && failure === undefined) await Promise.race(inFlight);
-      }
-    } catch (error) {
-      failure ??= error;
-    }
-    await Promise.all(inFlight);
-    if (failure !== undefined) throw failure;
-    return sent;
+    return sendInLanes(this.#documents(table, batches, reject), {
+      lanes: this.#r.workers,
+      keyOf: (s) => mongoIdText(s.doc._id) ?? String(s.doc._id),
+      sizeOf: (s) => s.bytes,
+      limits: this.#r.limits,
+      uniqueKeysPerBatch: this.#r.mode === 'upsert',
+      send: (batch) => this.#write(collection, batch.map((s) => s.doc), table),
+    });
   }
 
   /**
-   * One unordered bulk insert. A retry after a network failure may find some
-   * of the batch already inserted by the lost attempt; those duplicate-key
-   * errors are expected and ignored, and the `countDocuments` check before
-   * commit catches a genuine duplicate hidden among them.
+   * One unordered bulk write, retried on retryable errors. Upserts are safe
+   * to repeat as they are. A repeated insert may find some of the batch
+   * already written by the lost attempt: those duplicate-key errors are
+   * expected and ignored, and the `countDocuments` check before commit
+   * catches a genuine duplicate hidden among them.
    */
-  async #insert(collection: Collection, docs: MongoDocument[], table: string): Promise<void> {
+  async #write(collection: Collection, docs: MongoDocument[], table: string): Promise<void> {
     const ids = (index: number): string | undefined => mongoIdText(docs[index]?._id);
+    const writeConcern = this.#r.writeConcern;
     try {
       await withMongoRetry(async (n) => {
+        if (this.#r.mode === 'upsert') {
+          await collection.bulkWrite(
+            docs.map((doc): AnyBulkWriteOperation => ({ replaceOne: { filter: { _id: doc._id as Document['_id'] }, replacement: doc, upsert: true } })),
+            { ordered: false, writeConcern },
+          );
+          return;
+        }
         try {
-          await collection.insertMany(docs, { ordered: false, writeConcern: this.#r.writeConcern, forceServerObjectId: false });
+          await collection.insertMany(docs, { ordered: false, writeConcern });
         } catch (error) {
           if (n > 1 && onlyDuplicates(error)) {
-            this.#r.logger?.warn('retried insert found documents of the lost attempt already in place', { table, batch: docs.length });
+            (this.#options.logger ?? this.#r.logger)?.warn('retried insert found documents of the lost attempt already in place', { table, batch: docs.length });
             return;
           }
           throw error;
         }
-      }, this.#retry(`insert into ${table}`));
+      }, this.#retry(`write into ${table}`));
     } catch (error) {
       throw mongoErrorToBackfill(error, { table, batch: docs.length }, ids);
     }
@@ -375,6 +384,8 @@ export class MongoStagingTarget implements StagingTarget {
     if (!Number.isSafeInteger(workers) || workers < 1 || workers > MAX_INSERTION_WORKERS) {
       return err(new BackfillError('INVALID_ARGUMENT', `insertionWorkers must be a whole number from 1 to ${MAX_INSERTION_WORKERS}.`));
     }
+    const mode = config.mode ?? DEFAULT_STAGING_MODE;
+    if (mode !== 'insert' && mode !== 'upsert') return err(new BackfillError('INVALID_ARGUMENT', `mode must be "insert" or "upsert", not ${JSON.stringify(mode)}.`));
     const maxAttempts = config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) return err(new BackfillError('INVALID_ARGUMENT', 'maxAttempts must be a whole number of at least 1.'));
     if (config.maxBsonObjectSize !== undefined && !(config.maxBsonObjectSize > 0)) {
@@ -383,6 +394,7 @@ export class MongoStagingTarget implements StagingTarget {
     return ok(
       new MongoStagingTarget({
         db: config.db,
+        mode,
         collections: [...config.collections],
         limits: limits.value,
         workers,

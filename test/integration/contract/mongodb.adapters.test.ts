@@ -93,6 +93,28 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     ]);
   });
 
+  it('upsert mode keeps every worker and unordered writes, and the last line of a repeated id wins', async () => {
+    const db = freshDb();
+    const target = MongoStagingTarget.create({ db, collections: ['alpha'], mode: 'upsert', batchSize: 20, insertionWorkers: 4 })._unsafeUnwrap();
+    const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
+    // 600 lines over 150 ids, each id 4 times; version v counts up per id.
+    const input: StagingRow[] = Array.from({ length: 600 }, (_, i) => {
+      const id = `id-${i % 150}`;
+      return { id, raw: JSON.stringify({ _id: id, v: Math.floor(i / 150) }) };
+    });
+    expect((await s.load('alpha', chunks(input, 50)))._unsafeUnwrap()).toBe(600);
+    expect((await s.count('alpha'))._unsafeUnwrap()).toBe(150);
+    (await s.commit())._unsafeUnwrap();
+    const versions = new Set((await db.collection('alpha').find().toArray()).map((d) => d.v as number));
+    expect([...versions]).toEqual([3]);
+    const updates = commands.filter((c) => c.commandName === 'update' && c.command.update === 'alpha__incoming');
+    expect(updates.length).toBeGreaterThan(1);
+    for (const c of updates) {
+      expect(c.command.ordered).toBe(false);
+      expect(c.command.writeConcern).toMatchObject({ w: 'majority' });
+    }
+  });
+
   it('stores {"$oid"} ids as ObjectIds and recreates the live collection’s indexes before the rename', async () => {
     const db = freshDb();
     await db.collection('alpha').createIndex({ name: 1 }, { name: 'by_name', unique: true });

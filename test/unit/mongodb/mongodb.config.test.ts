@@ -27,6 +27,7 @@ describe('MongoStagingTarget.create validates its config once', () => {
     [{ collections: ['a'], insertionWorkers: 0 }, 'insertionWorkers'],
     [{ collections: ['a'], insertionWorkers: 1000 }, 'insertionWorkers'],
     [{ collections: ['a'], maxAttempts: 0 }, 'maxAttempts'],
+    [{ collections: ['a'], mode: 'merge' }, 'mode'],
     [{ collections: ['a'], maxBsonObjectSize: 0 }, 'maxBsonObjectSize'],
   ])('rejects %o (message names %s)', (partial, word) => {
     const r = MongoStagingTarget.create({ db, ...partial } as never);
