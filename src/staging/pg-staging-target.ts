@@ -78,6 +78,9 @@ class PgStagingSession implements StagingSession {
   readonly #dest = new Map<string, QualifiedName>();
   /** The primary key each table gets once its COPY is done. */
   readonly #keyAfterLoad = new Map<string, string>();
+  /** Old tables renamed aside by the swap, dropped after COMMIT. */
+  readonly #retired: QualifiedName[] = [];
+  readonly #tag = randomBytes(4).toString('hex');
   #lockSince: bigint | undefined;
   #done = false;
   #failed = false;
@@ -104,9 +107,8 @@ class PgStagingSession implements StagingSession {
     const { strategy, dryRun, tables } = this.#options;
     await this.#q('BEGIN');
     await this.#q(`SET LOCAL lock_timeout = ${Math.max(0, Math.floor(this.#lockTimeoutMs))}`);
-    const tag = randomBytes(4).toString('hex');
     const fresh = (i: number, schema: string): QualifiedName => {
-      const name = `_bk_stage_${tag}_${i}`;
+      const name = `_bk_stage_${this.#tag}_${i}`;
       return { schema, name, sql: `${schema === 'pg_temp' ? 'pg_temp' : quoteIdent(schema)}.${quoteIdent(name)}` };
     };
     if (dryRun) {
@@ -133,7 +135,15 @@ class PgStagingSession implements StagingSession {
       }
       return;
     }
-    // swap: fresh tables beside the live ones; the live ones are not locked yet.
+    // swap: old tables a previous swap could not drop (its process died
+    // between COMMIT and DROP) go first; they match only our naming rule.
+    const { rows: leftovers } = await this.#q(
+      `SELECT format('%I.%I', n.nspname, c.relname) AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = ANY($1::text[]) AND c.relkind = 'r' AND c.relname LIKE '\\_bk\\_old\\_%'`,
+      [[...new Set(live.map((n) => n.schema))]],
+    );
+    for (const { t } of leftovers as { t: string }[]) await this.#q(`DROP TABLE IF EXISTS ${t}`);
+    // Fresh tables beside the live ones; the live ones are not locked yet.
     for (const [i, table] of tables.entries()) {
       const liveName = this.#liveName(table);
       const dest = fresh(i, liveName.schema);
@@ -237,16 +247,43 @@ class PgStagingSession implements StagingSession {
       const live = this.#options.tables.map((t) => this.#liveName(t));
       // The only moment readers wait: from this LOCK to COMMIT.
       await this.#q(`LOCK TABLE ${live.map((n) => n.sql).join(', ')} IN ACCESS EXCLUSIVE MODE`);
-      for (const table of this.#options.tables) {
+      // The old tables are dropped after COMMIT (unlinking their files inside
+      // the lock window would block readers for longer), so refuse here what
+      // DROP TABLE would refuse: views, foreign keys, SQL functions using them.
+      const { rows: deps } = await this.#q(
+        `SELECT d.refobjid::regclass::text AS tbl, pg_describe_object(d.classid, d.objid, d.objsubid) AS what
+           FROM pg_depend d WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY($1::regclass[]) AND d.deptype = 'n' LIMIT 1`,
+        [live.map((n) => n.sql)],
+      );
+      const dep = deps[0] as { tbl: string; what: string } | undefined;
+      if (dep !== undefined) {
+        throw new BackfillError('DB_ERROR', `cannot swap ${dep.tbl}: ${dep.what} depends on it; use strategy "truncate", which keeps the table. Nothing was changed.`, {
+          dbCode: '2BP01',
+          context: { table: dep.tbl },
+        });
+      }
+      for (const [i, table] of this.#options.tables.entries()) {
         const target = this.#liveName(table);
         const dest = this.#destOf(table);
-        await this.#q(`DROP TABLE ${target.sql}`);
+        const old: QualifiedName = { schema: target.schema, name: `_bk_old_${this.#tag}_${i}`, sql: `${quoteIdent(target.schema)}.${quoteIdent(`_bk_old_${this.#tag}_${i}`)}` };
+        const { rows: pk } = await this.#q(`SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'p'`, [target.sql]);
+        const pkName = (pk[0] as { conname?: string } | undefined)?.conname;
+        // Index names are unique per schema: move the old key's name aside first.
+        if (pkName !== undefined) await this.#q(`ALTER TABLE ${target.sql} RENAME CONSTRAINT ${quoteIdent(pkName)} TO ${quoteIdent(`${old.name}_pkey`)}`);
+        await this.#q(`ALTER TABLE ${target.sql} RENAME TO ${quoteIdent(old.name)}`);
         await this.#q(`ALTER TABLE ${dest.sql} RENAME TO ${quoteIdent(target.name)}`);
-        const pkey = `${target.name}_pkey`;
+        const pkey = pkName ?? `${target.name}_pkey`;
         if (Buffer.byteLength(pkey) <= 63) await this.#q(`ALTER TABLE ${target.sql} RENAME CONSTRAINT ${quoteIdent(`${dest.name}_pkey`)} TO ${quoteIdent(pkey)}`);
+        this.#retired.push(old);
       }
       await this.#q('COMMIT');
       info = { lockMode: 'ACCESS EXCLUSIVE', lockHeldMs: elapsedMs(since) };
+      for (const old of this.#retired) {
+        // The import has committed; a table left here is dropped by the next swap.
+        await this.#q(`DROP TABLE IF EXISTS ${old.sql}`).catch((error: unknown) =>
+          this.#options.logger?.warn('could not drop a swapped-out staging table; the next swap import drops it', { table: old.sql, error: String(error) }),
+        );
+      }
     } else {
       await this.#q('COMMIT');
       info = { lockMode: 'ACCESS EXCLUSIVE', lockHeldMs: this.#lockSince === undefined ? 0 : elapsedMs(this.#lockSince) };

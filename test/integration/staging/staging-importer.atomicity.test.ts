@@ -16,6 +16,7 @@ const LARGE = 100_000;
 
 let db: TestDatabase;
 let small: string;
+let medium: string;
 let large: string;
 
 beforeAll(async () => {
@@ -23,6 +24,8 @@ beforeAll(async () => {
   const dir = scratch();
   small = join(dir, 'small.tar.zst');
   large = join(dir, 'large.tar.zst');
+  medium = join(dir, 'medium.tar.zst');
+  (await writeDataset(medium, { members: { 'linksets.ndjson': generateLinksets(70, 5), 'advisory_chunks.ndjson': generateAdvisoryChunks(60, 6) } }))._unsafeUnwrap();
   (await writeDataset(small, { members: { 'linksets.ndjson': generateLinksets(50, 1), 'advisory_chunks.ndjson': generateAdvisoryChunks(60, 2) } }))._unsafeUnwrap();
   (await writeDataset(large, { members: { 'linksets.ndjson': generateLinksets(LARGE, 3), 'advisory_chunks.ndjson': generateAdvisoryChunks(1000, 4) } }))._unsafeUnwrap();
 }, 120_000);
@@ -110,6 +113,37 @@ describe('atomicity', () => {
     }
     expect(outcomes.swap).toBe('read 50');
     expect(outcomes.truncate).toBe('error 55P03');
+  });
+
+  it('swap: a reader queued behind the swap reads the new table once it commits', async () => {
+    const schema = 's_queued';
+    const imp = new StagingImporter({ pg: db.pool, schema, tables: TABLES, lockTimeoutMs: 20_000 });
+    expect((await imp.import(small)).isOk()).toBe(true);
+    const holder = new pg.Client({ connectionString: db.url });
+    const reader = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    await reader.connect();
+    await holder.query('BEGIN');
+    await holder.query(`SELECT count(*) FROM "${schema}".linksets_raw`);
+    const swapping = imp.import(medium, { strategy: 'swap' });
+    const waiting = async (n: number): Promise<void> => {
+      for (let i = 0; i < 400; i += 1) {
+        const [row] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE relation = '"${schema}".linksets_raw'::regclass AND NOT granted`);
+        if ((row?.n ?? 0) >= n) return;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error('nobody queued');
+    };
+    await waiting(1); // the swap's LOCK waits for the holder
+    const read = reader.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema}".linksets_raw`);
+    await waiting(2); // and the reader waits behind the swap
+    await holder.query('ROLLBACK');
+    const report = (await swapping)._unsafeUnwrap();
+    expect((await read).rows[0]?.n).toBe(70);
+    expect(report.lock!.lockHeldMs).toBeGreaterThan(0);
+    await holder.end();
+    await reader.end();
+    expect(await db.query("SELECT relname FROM pg_class WHERE relname LIKE '\\_bk\\_%'")).toEqual([]);
   });
 
   it('swap gives up with LOCK_TIMEOUT when a reader holds the table, and changes nothing', async () => {

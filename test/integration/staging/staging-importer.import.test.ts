@@ -98,8 +98,12 @@ describe('StagingImporter.import', () => {
       "SELECT conname FROM pg_constraint WHERE conrelid = 's_replace_swap.linksets_raw'::regclass AND contype = 'p'",
     );
     expect(pk.map((r) => r.conname)).toEqual(['linksets_raw_pkey']);
-    const leftovers = await db.query("SELECT relname FROM pg_class WHERE relname LIKE '\\_bk\\_stage%'");
+    const leftovers = await db.query("SELECT relname FROM pg_class WHERE relname LIKE '\\_bk\\_%'");
     expect(leftovers).toEqual([]);
+    // An old table a killed swap left behind (between COMMIT and DROP) goes with the next swap.
+    await db.query('CREATE TABLE s_replace_swap._bk_old_deadbeef_0 (id text)');
+    expect((await importer('s_replace_swap').import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    expect(await db.query("SELECT relname FROM pg_class WHERE relname LIKE '\\_bk\\_%'")).toEqual([]);
   });
 
   it('truncate keeps the table itself (views, grants, primary key name); swap refuses to drop a table a view depends on', async () => {
