@@ -1,5 +1,5 @@
 /**
- * `backfill-kit dataset build|import|export|rollback` (seed 000): the
+ * `backfill-kit dataset build|verify|import|export|rollback` (seed 000): the
  * Concelier staging backfill runbook, one command per step.
  *
  * @module
@@ -10,7 +10,16 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { BackfillError } from '../errors.js';
 import { readDataset, writeDataset, type Compression, type MemberSource } from '../dataset/index.js';
-import { exportDataset, StagingImporter, type ImportReport } from '../staging/index.js';
+import {
+  DEFAULT_ID_FIELD,
+  DEFAULT_ON_INVALID,
+  DEFAULT_REJECT_SUFFIX,
+  DEFAULT_STAGING_SCHEMA,
+  DEFAULT_STAGING_STRATEGY,
+  exportDataset,
+  StagingImporter,
+  type ImportReport,
+} from '../staging/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../testing/index.js';
 import { verifyDataset, type VerifyReport } from '../verify/index.js';
 import { booleanFlag, choiceFlag, failed, orThrow, intFlag, listFlag, pgFlag, stringFlag, type CommandSpec, type FlagSpec, type FlagValues } from './command.js';
@@ -22,7 +31,7 @@ const LINKSETS_MEMBER = 'linksets.ndjson';
 const CHUNKS_MEMBER = 'advisory_chunks.ndjson';
 
 const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
-  schema: { type: 'string', value: '<name>', description: 'Schema of the staging tables.', default: 'lnm_raw', env: 'PGSCHEMA' },
+  schema: { type: 'string', value: '<name>', description: 'Schema of the staging tables.', default: DEFAULT_STAGING_SCHEMA, env: 'PGSCHEMA' },
   'linksets-table': { type: 'string', value: '<table>', description: `Table for ${LINKSETS_MEMBER}.`, default: 'linksets_raw', env: 'LINKSETS_TABLE' },
   'chunks-table': { type: 'string', value: '<table>', description: `Table for ${CHUNKS_MEMBER}.`, default: 'advisory_chunks_raw', env: 'CHUNKS_TABLE' },
   table: {
@@ -238,11 +247,11 @@ const importCommand: CommandSpec = {
   flags: {
     ...TABLE_FLAGS,
     'dry-run': { type: 'boolean', description: 'Read and validate everything (duplicate ids and jsonb too, in temporary tables) and write nothing.', default: false, env: 'DRY_RUN' },
-    strategy: { type: 'string', value: '<truncate|swap>', description: 'truncate+COPY in one transaction, or COPY into new tables and swap them in.', default: 'truncate' },
-    'on-invalid': { type: 'string', value: '<fail|reject>', description: 'Abort on the first bad line, or load the good ones and write the bad ones to the reject file (exit 4).', default: 'fail' },
-    'reject-path': { type: 'string', value: '<file>', description: 'Where rejected lines go.', defaultText: '<tarball>.rejects.ndjson' },
+    strategy: { type: 'string', value: '<truncate|swap>', description: 'truncate+COPY in one transaction, or COPY into new tables and swap them in.', default: DEFAULT_STAGING_STRATEGY },
+    'on-invalid': { type: 'string', value: '<fail|reject>', description: 'Abort on the first bad line, or load the good ones and write the bad ones to the reject file (exit 4).', default: DEFAULT_ON_INVALID },
+    'reject-path': { type: 'string', value: '<file>', description: 'Where rejected lines go.', defaultText: `<tarball>${DEFAULT_REJECT_SUFFIX}` },
     'expected-sha256': { type: 'string', value: '<hex>', description: "Refuse the tarball unless its SHA-256 is this (the runbook's recorded value)." },
-    'id-field': { type: 'string', value: '<field>', description: 'Field holding each record id.', default: '_id' },
+    'id-field': { type: 'string', value: '<field>', description: 'Field holding each record id.', default: DEFAULT_ID_FIELD },
   },
   examples: [
     'PGURI=postgres://… backfill-kit dataset import out/linksets/linksets-stage-backfill.tar.zst',
@@ -250,7 +259,7 @@ const importCommand: CommandSpec = {
   ],
   async run(ctx) {
     const path = resolve(ctx.cwd, ctx.positionals[0]!);
-    const schema = stringFlag(ctx.flags, 'schema') ?? 'lnm_raw';
+    const schema = stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA;
     const tables = tableMap(ctx.flags);
     const strategy = orThrow(choiceFlag(ctx.flags, 'strategy', ['truncate', 'swap'] as const));
     const onInvalid = orThrow(choiceFlag(ctx.flags, 'on-invalid', ['fail', 'reject'] as const));
@@ -316,7 +325,7 @@ const exportCommand: CommandSpec = {
     let finished = 0;
     let lastRows = 0;
     let current = '';
-    const result = await exportDataset({ pg: pool.value, schema: stringFlag(ctx.flags, 'schema') ?? 'lnm_raw', tables: tableMap(ctx.flags) }, out, {
+    const result = await exportDataset({ pg: pool.value, schema: stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA, tables: tableMap(ctx.flags) }, out, {
       ...(compression === undefined ? {} : { compression }),
       ...(mtime === undefined ? {} : { mtime }),
       ...(name === undefined ? {} : { name }),
@@ -362,7 +371,7 @@ const rollback: CommandSpec = {
   async run(ctx) {
     const pool = ctx.pgPool(DATASET_DB_VARS);
     if (pool.isErr()) return failed(pool.error);
-    const schema = stringFlag(ctx.flags, 'schema') ?? 'lnm_raw';
+    const schema = stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA;
     const importer = StagingImporter.create({ pg: pool.value, schema, tables: tableMap(ctx.flags), logger: ctx.logger });
     if (importer.isErr()) return failed(importer.error);
     const before = await importer.value.counts();

@@ -146,11 +146,13 @@ export async function runCli(argv: readonly string[], commands: readonly Command
   try {
     outcome = await spec.run(ctx);
   } catch (thrown) {
-    const error = isBackfillError(thrown) ? thrown : undefined;
+    // Node system errors (ENOENT, EACCES, …) are I/O problems; anything else unexpected is a bug.
+    const systemCode = (thrown as { code?: unknown } | null)?.code;
+    const error = isBackfillError(thrown) ? thrown : typeof systemCode === 'string' && /^E[A-Z]+$/.test(systemCode) ? toBackfillError(thrown, 'IO_ERROR') : undefined;
     if (error === undefined) {
       io.stderr.write(`error INTERNAL: ${thrown instanceof Error ? thrown.message : String(thrown)}\n  fix:     This is a bug; rerun with --debug and report the output.\n`);
       if (debug && thrown instanceof Error) io.stderr.write(`${thrown.stack ?? ''}\n`);
-      outcome = { exitCode: EXIT_CODES.INTERNAL.code, report: { error: toBackfillError(thrown, 'IO_ERROR').toJSON() }, lines: [] };
+      outcome = { exitCode: EXIT_CODES.INTERNAL.code, report: { internalError: thrown instanceof Error ? thrown.message : String(thrown) }, lines: [] };
     } else {
       outcome = { exitCode: exitCodeForError(error.code), report: null, lines: [], error };
     }
