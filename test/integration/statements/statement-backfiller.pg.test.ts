@@ -83,12 +83,16 @@ describe('StatementBackfiller over PostgreSQL', () => {
     const since = docs[150]!.retrievedAt;
     const inWindow = docs.filter((d) => d.retrievedAt.getTime() >= since.getTime());
     const progress: number[] = [];
+    const remaining: (number | undefined)[] = [];
     let throttled = 0;
     const s = await run(backfiller('w').bf, {
       retrievedSince: since,
       maxDocuments: 120,
       batchSize: 50,
-      onProgress: (p) => progress.push(p.evaluated),
+      onProgress: (p) => {
+        progress.push(p.evaluated);
+        remaining.push(p.remaining);
+      },
       throttle: async () => {
         throttled += 1;
       },
@@ -96,6 +100,7 @@ describe('StatementBackfiller over PostgreSQL', () => {
     expect(inWindow.length).toBe(300);
     expect(s.evaluated).toBe(120);
     expect(progress).toEqual([50, 100, 120]);
+    expect(remaining).toEqual([70, 20, 0]);
     expect(throttled).toBe(3);
     // The 120 evaluated are the first 120 of the window in (retrievedAt, digest) order.
     const order = inProcessingOrder(inWindow).slice(0, 120);

@@ -120,6 +120,15 @@ describe('csafVexNormalizer', () => {
     expect(good.map(brief)).toEqual(['GHSA-x | P1 | fixed | -']);
   });
 
+  it('maps first/last_affected and first_fixed, ignores recommended, and keys a product with no helper by its product_id', () => {
+    const doc = {
+      document: { csaf_version: '2.0', category: 'csaf_vex', tracking: { current_release_date: '2025-01-02T03:04:05Z' } },
+      product_tree: { full_product_names: ['A', 'B', 'C', 'D'].map((id) => ({ name: `P ${id}`, product_id: id })) },
+      vulnerabilities: [{ cve: 'CVE-1', product_status: { first_affected: ['A'], last_affected: ['B'], first_fixed: ['C'], recommended: ['D'] } }],
+    };
+    expect(claims(csafVexNormalizer, doc).map(brief)).toEqual(['CVE-1 | A | affected | -', 'CVE-1 | B | affected | -', 'CVE-1 | C | fixed | -']);
+  });
+
   it('does not loop on relationships that reference each other', () => {
     const doc = {
       document: { csaf_version: '2.0', category: 'csaf_vex' },

@@ -1,0 +1,50 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { expectedCounters, psql, seedDocuments } from './helpers.js';
+import type { GeneratedVexDocument } from '../../../src/testing/vex-documents.js';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+function example(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'examples/backfill-statements.ts', ...args], { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, PGURI: '' } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+let db: TestDatabase;
+let docs: GeneratedVexDocument[];
+beforeAll(async () => {
+  db = await createTestDatabase();
+  docs = await seedDocuments(db.url, { seed: 450, count: 450, brokenRatio: 0.03 });
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+describe('examples/backfill-statements.ts', () => {
+  it('runs the seed 001 invocation, prints the seed 004 summary and the report hash, then skips everything on a rerun', () => {
+    const want = expectedCounters(docs);
+    const first = example(['--pg', db.url, '--batch-size=500', '--run-id', 'lnm-21-102']);
+    expect(first.status, first.stderr).toBe(0);
+    const lines = first.stdout.trim().split('\n');
+    expect(lines[0]).toBe(
+      `Backfill completed: evaluated 450, backfilled ${want.backfilled}, claims written ${want.claimsWritten}, skipped 0, failures ${want.failures}.`,
+    );
+    expect(lines[2]).toMatch(/^Report SHA-256: [0-9a-f]{64}$/);
+    expect(Number(psql(db.url, 'SELECT count(*) FROM vex.statements'))).toBe(want.claimsWritten);
+
+    const again = example(['--pg', db.url, '--max-documents', '100']);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/^Backfill completed: evaluated 100, backfilled 0, claims written 0, skipped \d+, failures \d+\.\n/);
+  });
+
+  it('exits 1 with the partial summary under --stop-on-error, and 2 on a bad flag', () => {
+    const stopped = example(['--pg', db.url, '--force', '--stop-on-error', '--run-id', 'strict']);
+    expect(stopped.status).toBe(1);
+    expect(stopped.stderr).toMatch(/stopOnError/);
+    expect(stopped.stderr).toMatch(/resume with --run-id strict/);
+    expect(example(['--pg', db.url, '--batch-size', 'ten']).status).toBe(2);
+    expect(example(['--pg', db.url, '--retrieved-since', 'yesterday']).status).toBe(2);
+  });
+});
