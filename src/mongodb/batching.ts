@@ -63,6 +63,7 @@ export interface LaneOptions<T> {
   readonly lanes: number;
   /** The item's key; items with equal keys share a lane and keep their order. */
   readonly keyOf: (item: T) => string;
+  /** The item's size in bytes, counted against `limits.maxBytes`. */
   readonly sizeOf: (item: T) => number;
   readonly limits: BatchLimits;
   /** Also close a batch before an item whose key it already holds (for unordered upserts). */

@@ -332,7 +332,7 @@ function onlyDuplicates(error: unknown): boolean {
 }
 
 /**
- * Staging collections in MongoDB, for {@link StagingImporter} (pass it as
+ * Staging collections in MongoDB, for `StagingImporter` (pass it as
  * `target`). Each import loads `<collection>__incoming` with unordered bulk
  * inserts (`insertionWorkers` in flight, batches bounded by count and by
  * BSON bytes, write concern `majority`), the importer verifies the loaded
