@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildEpisodeTarball } from '../../../src/testing/episode-tarball.js';
+import { buildEpisodeTarball } from '../../../src/testing/index.js';
 import { hasTool, run, tempDir } from '../../support/tmp.js';
 import { cli, jsonOf } from './cli-harness.js';
 
