@@ -101,7 +101,9 @@ export interface StatementBackfillOptions {
   readonly runId?: string;
   /** Awaited between batches, e.g. to wait for replication lag to drop. */
   readonly throttle?: (progress: StatementBackfillProgress) => Promise<void>;
+  /** Called after each committed batch with the counters, cursor, rate and ETA. */
   readonly onProgress?: (progress: StatementBackfillProgress) => void;
+  /** Stops the run between batches; every committed batch is kept and the run resumes by `runId`. */
   readonly signal?: AbortSignal;
 }
 
