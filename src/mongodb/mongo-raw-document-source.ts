@@ -73,15 +73,17 @@ function toContent(value: unknown): RawDocument['content'] | undefined {
 
 /**
  * Turns a stored document into a {@link RawDocument}, or `DOCUMENT_INVALID`
- * naming what is missing.
+ * when it has no position (`digest`, `retrievedAt`). A missing or unusable
+ * `content` is passed on as empty text, so that document fails on its own
+ * (with its digest) and the run goes on.
  */
 function toRawDocument(row: RawShape, collection: string): Result<RawDocument, BackfillError> {
   const digest = row.digest;
   const at = row.retrievedAt;
-  const content = toContent(row.content);
-  if (typeof digest !== 'string' || !(at instanceof Date) || Number.isNaN(at.getTime()) || content === undefined) {
+  const content = toContent(row.content) ?? '';
+  if (typeof digest !== 'string' || !(at instanceof Date) || Number.isNaN(at.getTime())) {
     return err(
-      new BackfillError('DOCUMENT_INVALID', `${collection}: a raw document ${typeof digest === 'string' ? `(${digest}) ` : ''}lacks a string \`digest\`, a Date \`retrievedAt\` or a \`content\`; fix it in the collection.`, {
+      new BackfillError('DOCUMENT_INVALID', `${collection}: a raw document ${typeof digest === 'string' ? `(${digest}) ` : ''}lacks a string \`digest\` or a Date \`retrievedAt\`; fix it in the collection.`, {
         context: { table: collection, ...(typeof digest === 'string' ? { digest } : {}) },
       }),
     );
