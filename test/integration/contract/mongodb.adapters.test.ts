@@ -10,6 +10,9 @@ import { BSON, MongoClient, ObjectId, type CommandStartedEvent, type Db } from '
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MongoStagingTarget } from '../../../src/mongodb/mongo-staging-target.js';
 import { MongoStatementSink } from '../../../src/mongodb/mongo-statement-sink.js';
+import { MongoRawDocumentSource } from '../../../src/mongodb/mongo-raw-document-source.js';
+import { StatementBackfiller } from '../../../src/statements/statement-backfiller.js';
+import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
 import { StagingImporter } from '../../../src/staging/staging-importer.js';
 import { writeDataset } from '../../../src/dataset/write-dataset.js';
 import type { StagingRow } from '../../../src/staging/staging-target.js';
@@ -183,6 +186,17 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     expect((await s.commit()).isErr()).toBe(true);
     (await s.abort())._unsafeUnwrap();
     expect(await db.collection('alpha').find().toArray()).toEqual([{ _id: 'old', k: 1 }]);
+  });
+
+  it('a raw document without content becomes one failure with its digest; the run goes on', async () => {
+    const db = freshDb();
+    const source = new MongoRawDocumentSource({ db });
+    (await source.prepare())._unsafeUnwrap();
+    await db.collection('raw_documents').insertOne({ digest: 'sha256:no-content', retrievedAt: new Date('2025-10-19T08:00:00Z') });
+    const bf = new StatementBackfiller({ source, sink: new MongoStatementSink({ db, client }), normalizers: defaultVexNormalizers });
+    const summary = (await bf.run({ runId: 'r' }))._unsafeUnwrap();
+    expect(summary.failures).toBe(1);
+    expect(summary.failed.map((f) => f.digest)).toEqual(['sha256:no-content']);
   });
 
   it('claims go out as unordered upserts under majority write concern', async () => {
