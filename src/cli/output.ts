@@ -63,11 +63,14 @@ function fieldsText(fields: Record<string, unknown> | undefined): string {
 
 /**
  * A {@link Logger} that writes `info:`/`warn:`/`error:` lines to stderr
- * (debug lines only with `debug`), or nothing when `quiet`.
+ * (debug lines only with `debug`), or nothing when `quiet`. With `tty`,
+ * each line first clears the current line, where a progress bar may be.
  */
-export function stderrLogger(sink: TextSink, options: { readonly debug: boolean; readonly quiet: boolean }): Logger {
+export function stderrLogger(sink: TextSink, options: { readonly debug: boolean; readonly quiet: boolean; readonly tty?: boolean }): Logger {
+  // On a terminal, clear a progress bar that may be drawn on the current line first.
+  const clear = options.tty === true ? '\r\x1b[2K' : '';
   const line = (level: string) => (message: string, fields?: Record<string, unknown>) => {
-    if (!options.quiet) sink.write(`${level}: ${message}${fieldsText(fields)}\n`);
+    if (!options.quiet) sink.write(`${clear}${level}: ${message}${fieldsText(fields)}\n`);
   };
   return {
     ...(options.debug ? { debug: line('debug') } : {}),

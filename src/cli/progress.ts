@@ -82,18 +82,22 @@ export function createProgressFactory(options: ProgressOptions): ProgressFactory
     let last = 0;
     let state: { done: number; total: number | undefined; note: string | undefined } = { done: 0, total: undefined, note: undefined };
     let drawn = false;
-    const text = (barWidth: number): string => {
+    /** The line; on a TTY the bar takes whatever room `width` leaves (at most 30 cells). */
+    const text = (width: number): string => {
       const f = figures(state.done, state.total, (now() - started) / 1000);
       const count = state.total === undefined ? fmt.format(state.done) : `${fmt.format(state.done)}/${fmt.format(state.total)}`;
       const eta = f.eta === undefined ? '' : ` ETA ${formatDuration(f.eta)}`;
       const note = state.note === undefined ? '' : ` ${state.note}`;
       if (!tty) return `${label}: ${count} ${unit}${f.pct === undefined ? '' : ` (${f.pct.toFixed(0)}%)`}, ${fmt.format(f.rate)} ${unit}/s${eta}${note}`;
-      const bar = f.pct === undefined || barWidth <= 0 ? '' : ` [${'#'.repeat(Math.round((f.pct / 100) * barWidth)).padEnd(barWidth, '-')}] ${f.pct.toFixed(0).padStart(3)}%`;
-      return `${label}${bar} ${count} ${unit} ${fmt.format(f.rate)} ${unit}/s${eta}${note}`;
+      const rest = ` ${count} ${unit} ${fmt.format(f.rate)} ${unit}/s${eta}${note}`;
+      const barWidth = Math.min(30, width - 1 - label.length - rest.length - 8);
+      const bar = f.pct === undefined || barWidth < 5 ? '' : ` [${'#'.repeat(Math.round((f.pct / 100) * barWidth)).padEnd(barWidth, '-')}] ${f.pct.toFixed(0).padStart(3)}%`;
+      return `${label}${bar}${rest}`;
     };
     const draw = (): void => {
-      const width = options.stream.columns ?? 80;
-      const line = text(Math.max(0, Math.min(30, width - 70))).slice(0, width - 1);
+      // A pseudo-terminal may report 0 columns.
+      const width = options.stream.columns !== undefined && options.stream.columns > 20 ? options.stream.columns : 80;
+      const line = text(width).slice(0, width - 1);
       options.stream.write(`\r\x1b[2K${line}`);
       drawn = true;
     };

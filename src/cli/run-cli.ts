@@ -119,7 +119,7 @@ export async function runCli(argv: readonly string[], commands: readonly Command
     return EXIT_CODES.OK.code;
   }
   const quiet = flags['quiet'] === true;
-  const logger = stderrLogger(io.stderr, { debug, quiet });
+  const logger = stderrLogger(io.stderr, { debug, quiet, tty: io.stderr.isTTY === true });
   let pool: pg.Pool | undefined;
   const ctx: CommandContext = {
     flags,
