@@ -82,7 +82,7 @@ export function createProgressFactory(options: ProgressOptions): ProgressFactory
     let last = 0;
     let state: { done: number; total: number | undefined; note: string | undefined } = { done: 0, total: undefined, note: undefined };
     let drawn = false;
-    /** The line; on a TTY the bar takes whatever room `width` leaves (at most 30 cells). */
+    /** The line; on a TTY the bar takes the room `width` leaves (5 to 30 cells), or is left out. */
     const text = (width: number): string => {
       const f = figures(state.done, state.total, (now() - started) / 1000);
       const count = state.total === undefined ? fmt.format(state.done) : `${fmt.format(state.done)}/${fmt.format(state.total)}`;
@@ -90,7 +90,8 @@ export function createProgressFactory(options: ProgressOptions): ProgressFactory
       const note = state.note === undefined ? '' : ` ${state.note}`;
       if (!tty) return `${label}: ${count} ${unit}${f.pct === undefined ? '' : ` (${f.pct.toFixed(0)}%)`}, ${fmt.format(f.rate)} ${unit}/s${eta}${note}`;
       const rest = ` ${count} ${unit} ${fmt.format(f.rate)} ${unit}/s${eta}${note}`;
-      const barWidth = Math.min(30, width - 1 - label.length - rest.length - 8);
+      // Fixed for a given label and terminal, so the bar does not jitter as the figures change.
+      const barWidth = Math.min(30, width - label.length - 55);
       const bar = f.pct === undefined || barWidth < 5 ? '' : ` [${'#'.repeat(Math.round((f.pct / 100) * barWidth)).padEnd(barWidth, '-')}] ${f.pct.toFixed(0).padStart(3)}%`;
       return `${label}${bar}${rest}`;
     };
