@@ -183,7 +183,7 @@ async function main(work: string, serverUrl: string | undefined): Promise<void> 
     say(`backfilled ${real.appended} rows into index.jsonl`);
 
     step('Done: every step succeeded.');
-    say('The same steps from a shell: npx backfill-kit --help');
+    say('The same steps from a shell: npm run cli -- --help (npx backfill-kit --help once installed)');
   } finally {
     await pool.end();
     await db.drop();
