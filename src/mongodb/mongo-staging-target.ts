@@ -452,7 +452,7 @@ export class MongoStagingTarget implements StagingTarget {
               if (mongoErrorCode(error) !== 48) throw error; // 48: NamespaceExists
               throw new BackfillError(
                 'LOCKED',
-                `collection ${name} already exists: another import into ${table} is running, or a crashed one left it. If none is running, drop ${name} and import again.`,
+                `collection ${name} already exists: another import into ${table} is running, or a crashed one left it. If none is running, call dropLeftovers() (or drop ${name}) and import again.`,
                 { cause: error, context: { table, collection: name } },
               );
             }
@@ -465,6 +465,26 @@ export class MongoStagingTarget implements StagingTarget {
         return new IncomingCollectionSession(this.#r, bson, maxBson, options, dest) as MongoStagingSession;
       }),
     );
+  }
+
+  /**
+   * Drops the `<collection>__incoming` and `<collection>__dryrun`
+   * collections a killed import left behind (the cause of `LOCKED`), and
+   * returns their names. Call it only when no import is running.
+   */
+  dropLeftovers(): ResultAsync<string[], BackfillError> {
+    return attempt(async () => {
+      const { db, writeConcern } = this.#r;
+      const names = this.#r.collections.flatMap((c) => [MongoStagingTarget.incomingName(c), `${c}__dryrun`]);
+      const present = new Set((await db.listCollections({ name: { $in: names } }, { nameOnly: true }).toArray()).map((c) => c.name));
+      const dropped: string[] = [];
+      for (const name of names) {
+        if (!present.has(name)) continue;
+        await withMongoRetry(() => dropIfExists(db, name, writeConcern), this.#r.retry);
+        dropped.push(name);
+      }
+      return dropped;
+    });
   }
 
   /** `countDocuments` of each configured collection (0 when it does not exist). */

@@ -173,6 +173,8 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const r = await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] });
     expect(r.isErr() && r.error.code).toBe('LOCKED');
     expect(await db.collection('alpha__incoming').countDocuments()).toBe(1);
+    expect((await target.dropLeftovers())._unsafeUnwrap()).toEqual(['alpha__incoming']);
+    expect((await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] })).isOk()).toBe(true);
   });
 
   it('a commit that cannot build the live indexes on the new data replaces nothing', async () => {
