@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { writeDataset } from '../../../src/dataset/index.js';
@@ -67,6 +68,22 @@ describe.runIf(examples.includes('demo.ts'))('demo.ts (npm run demo)', () => {
     }
     expect(r.stdout).toMatch(/Backfill completed: evaluated 300, /);
     expect(r.stdout).toContain('counts after rollback: {"linksets_raw":0,"advisory_chunks_raw":0}');
+  }, 300_000);
+
+  it('with no BACKFILL_KIT_PG_URL it starts its own embedded PostgreSQL and stops it afterwards', async () => {
+    const r = await runExample('demo.ts');
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toContain('Starting an embedded PostgreSQL');
+    expect(r.stdout).toContain('Done: every step succeeded');
+    const port = Number(/PostgreSQL: 127\.0\.0\.1:(\d+)/.exec(r.stdout)?.[1]);
+    expect(port).toBeGreaterThan(0);
+    // The server is gone: nothing listens on its port any more.
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => (socket.destroy(), resolve(false)));
+      socket.once('error', () => resolve(true));
+    });
+    expect(refused).toBe(true);
   }, 300_000);
 });
 
