@@ -54,8 +54,11 @@ export interface ExportDatasetOptions {
    * @defaultValue 50000
    */
   readonly progressEveryRows?: number;
+  /** Called every `progressEveryRows` rows and once per table at the end. */
   readonly onProgress?: (progress: ExportProgress) => void;
+  /** Stops the export; no file appears at `outPath`. */
   readonly signal?: AbortSignal;
+  /** Receives one line when the export is written. */
   readonly logger?: Logger;
 }
 

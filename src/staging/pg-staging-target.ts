@@ -363,11 +363,6 @@ export class PgStagingTarget implements StagingTarget {
     return ok(new PgStagingTarget(new PgHandle(config.pg), names, lockTimeoutMs));
   }
 
-  /** The validated, quoted name of each configured table. */
-  get tables(): ReadonlyMap<string, QualifiedName> {
-    return this.#names;
-  }
-
   begin(options: StagingSessionOptions): ResultAsync<StagingSession, BackfillError> {
     return ResultAsync.fromPromise(
       new Promise<StagingSession>((resolve, reject) => {

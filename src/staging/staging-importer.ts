@@ -50,6 +50,7 @@ export interface StagingImporterConfig {
   readonly lockTimeoutMs?: number;
   /** Another store implementing the staging port (for example MongoDB); replaces `pg`. */
   readonly target?: StagingTarget;
+  /** Receives one line per import (finished or failed) and retries. */
   readonly logger?: Logger;
 }
 
@@ -117,8 +118,11 @@ export interface ImportOptions {
   readonly maxLineBytes?: number;
   /** Passed to the dataset reader. */
   readonly maxDecompressedBytes?: number;
+  /** Called every `progressEveryRows` rows and at each phase. */
   readonly onProgress?: (progress: ImportProgress) => void;
+  /** Aborts the import (`ABORTED`); nothing is committed. */
   readonly signal?: AbortSignal;
+  /** Overrides the config's logger for this call. */
   readonly logger?: Logger;
 }
 

@@ -32,7 +32,9 @@ export interface StagingSessionOptions {
   readonly dryRun: boolean;
   /** Tables (as named in the importer's config) this session will load. */
   readonly tables: readonly string[];
+  /** Checked between batches; an aborted load fails with `ABORTED`. */
   readonly signal?: AbortSignal;
+  /** For the target's own diagnostics. */
   readonly logger?: Logger;
 }
 
