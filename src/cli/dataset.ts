@@ -293,6 +293,12 @@ const importCommand: CommandSpec = {
       return failed(result.error, partial ?? null, lines);
     }
     const r = result.value;
+    // Belt and braces for "COPY 0, exit 0": success needs a commit (or a dry run) and every table matching its manifest.
+    const bad = r.tables.filter((t) => !t.ok);
+    if ((!r.committed && !r.dryRun) || bad.length > 0) {
+      const error = new BackfillError('COUNT_MISMATCH', `the import did not end with every table matching the manifest (${bad.map((t) => t.table).join(', ') || 'not committed'}).`, { context: { report: r } });
+      return { ...failed(error, r, importLines(r, schema, true)), exitCode: EXIT_CODES.MISMATCH.code };
+    }
     const exitCode = r.rejected > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code;
     return { exitCode, report: r, lines: importLines(r, schema) };
   },
