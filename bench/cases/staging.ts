@@ -6,12 +6,14 @@
  *   (the practical limit);
  * - the corrected seed pipeline, `jq -rc '[._id, tojson] | @tsv'` into text
  *   COPY.
+ * The importer is given the tarball's SHA-256 to check (`expectedSha256`).
  * Also: the `swap` strategy's lock time, and peak RSS at a quarter of the
  * input to show memory stays flat. BENCH_ROWS scales it (default 1,000,000);
  * BENCH_RUNS repeats each measurement (median; default 1).
  */
 import { spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -39,16 +41,17 @@ interface ChildResult {
 }
 
 /** Child mode: one measured import in a fresh process, so peak RSS is its own. */
-async function child(url: string, file: string, strategy: StagingStrategy): Promise<void> {
+async function child(url: string, file: string, strategy: StagingStrategy, expectedSha256: string): Promise<void> {
   const importer = new StagingImporter({ pg: url, schema: 'bench', tables: { [MEMBER]: 'importer_t' } });
-  const m = await measure(async () => (await importer.import(file, { strategy }))._unsafeUnwrap());
+  const m = await measure(async () => (await importer.import(file, { strategy, expectedSha256 }))._unsafeUnwrap());
   await importer.close();
   const out: ChildResult = { rows: m.value.rows, seconds: m.seconds, peakRssMiB: m.peakRssMiB, lockHeldMs: m.value.lock?.lockHeldMs ?? 0, sha256: m.value.sha256 ?? '' };
   process.stdout.write(JSON.stringify(out));
 }
 
 function runChild(url: string, file: string, strategy: StagingStrategy, nodeFlags: string[] = []): ChildResult {
-  const r = spawnSync(process.execPath, [...nodeFlags, '--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), 'child', url, file, strategy], {
+  const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
+  const r = spawnSync(process.execPath, [...nodeFlags, '--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), 'child', url, file, strategy, sha256], {
     encoding: 'utf8',
     maxBuffer: 1 << 20,
   });
@@ -176,8 +179,8 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === 'child') {
-  const [, , , url, file, strategy] = process.argv as [string, string, string, string, string, StagingStrategy];
-  await child(url, file, strategy);
+  const [, , , url, file, strategy, sha256] = process.argv as [string, string, string, string, string, StagingStrategy, string];
+  await child(url, file, strategy, sha256);
 } else {
   await main();
 }
