@@ -97,6 +97,15 @@ async function ensureParent(path: string): Promise<void> {
   });
 }
 
+/** Writes `<out>.sha256` as `sha256sum` prints it (`verifyDataset` reads it back). */
+async function writeSidecar(out: string, sha256: string): Promise<string> {
+  const sidecar = `${out}.sha256`;
+  await writeFile(sidecar, `${sha256}  ${basename(out)}\n`).catch((e: unknown) => {
+    throw new BackfillError('IO_ERROR', `${sidecar}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  });
+  return sidecar;
+}
+
 function importLines(r: ImportReport, schema: string, failedRun = false): string[] {
   const verb = failedRun ? 'NOT committed (see the error below): read' : r.dryRun ? 'Dry run (nothing written): validated' : 'Imported';
   const lines = [
@@ -132,7 +141,7 @@ const build: CommandSpec = {
     level: { type: 'string', value: '<n>', description: 'Compression level.', defaultText: '3 for zstd, 6 for gzip' },
     mtime: { type: 'string', value: '<epoch-seconds>', description: 'Modification time of every member.', default: '0', env: 'SOURCE_DATE_EPOCH' },
     name: { type: 'string', value: '<name>', description: "The manifest's name.", defaultText: 'the file name without extensions' },
-    'sha256-file': { type: 'boolean', description: 'Also write <out>.sha256 (sha256sum format), which `dataset verify` and `dataset import --expected-sha256` use.', default: true },
+    'sha256-file': { type: 'boolean', description: 'Also write <out>.sha256 (sha256sum format), which `dataset verify` reads.', default: true },
   },
   examples: ['backfill-kit dataset build out/linksets/linksets-stage-backfill.tar.zst', 'backfill-kit dataset build ds.tar.zst --from ./extracted --compression gzip'],
   async run(ctx) {
@@ -166,12 +175,7 @@ const build: CommandSpec = {
     });
     if (written.isErr()) return failed(written.error);
     const { sha256, manifest } = written.value;
-    const sidecar = booleanFlag(ctx.flags, 'sha256-file') ? `${out}.sha256` : null;
-    if (sidecar !== null) {
-      await writeFile(sidecar, `${sha256}  ${basename(out)}\n`).catch((e: unknown) => {
-        throw new BackfillError('IO_ERROR', `${sidecar}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-      });
-    }
+    const sidecar = booleanFlag(ctx.flags, 'sha256-file') ? await writeSidecar(out, sha256) : null;
     const report = { path: out, sha256File: sidecar, ...written.value };
     return {
       exitCode: EXIT_CODES.OK.code,
@@ -317,6 +321,7 @@ const exportCommand: CommandSpec = {
     compression: { type: 'string', value: '<zstd|gzip|none>', description: 'Archive compression.', default: 'zstd' },
     mtime: { type: 'string', value: '<epoch-seconds>', description: 'Modification time of every member.', default: '0', env: 'SOURCE_DATE_EPOCH' },
     name: { type: 'string', value: '<name>', description: "The manifest's name.", defaultText: 'the file name without extensions' },
+    'sha256-file': { type: 'boolean', description: 'Also write <out>.sha256 (sha256sum format), which `dataset verify` reads.', default: true },
   },
   examples: ['PGURI=postgres://… LINKSETS_TABLE=linksets CHUNKS_TABLE=advisory_chunks backfill-kit dataset export out/linksets/linksets-stage-backfill.tar.zst'],
   async run(ctx) {
@@ -349,9 +354,10 @@ const exportCommand: CommandSpec = {
     progress.done();
     if (result.isErr()) return failed(result.error);
     const r = result.value;
+    const sidecar = booleanFlag(ctx.flags, 'sha256-file') ? await writeSidecar(out, r.sha256) : null;
     return {
       exitCode: EXIT_CODES.OK.code,
-      report: r,
+      report: { ...r, sha256File: sidecar },
       lines: [
         `Exported ${r.tables.map((t) => `${t.table} (${num(t.rows)} rows)`).join(', ')} to ${r.path} (${bytes(r.bytes)}) in ${(r.durationMs / 1000).toFixed(2)} s.`,
         `manifest: ${JSON.stringify(r.manifest)}`,
