@@ -95,9 +95,9 @@ describe('atomicity', () => {
       const report = await imp.import(large, {
         strategy,
         batchBytes: 16 * 1024,
-        progressEveryRows: 5000,
+        progressEveryRows: 1000,
         onProgress: (p) => {
-          if (p.phase === 'load' && p.rows >= 10_000 && probe === undefined) {
+          if (p.phase === 'load' && p.rows >= 5_000 && probe === undefined) {
             probe = reader.query(`SELECT count(*)::int AS n FROM "${schema}".linksets_raw`).then(
               (r) => `read ${String(r.rows[0]?.n)}`,
               (e: { code?: string }) => `error ${String(e.code)}`,
