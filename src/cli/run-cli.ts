@@ -68,8 +68,8 @@ function groupHelp(group: string, commands: readonly CommandSpec[]): string {
 function findCommand(commands: readonly CommandSpec[], argv: readonly string[]): Result<{ spec: CommandSpec; rest: readonly string[] }, { help: string; error?: BackfillError }> {
   const [group, name, ...rest] = argv;
   const inGroup = commands.filter((c) => c.group === group);
-  if (group === undefined || group.startsWith('-')) {
-    const wantsHelp = group === '--help' || group === '-h' || group === undefined;
+  if (group === undefined || group === 'help' || group.startsWith('-')) {
+    const wantsHelp = group === '--help' || group === '-h' || group === 'help' || group === undefined;
     return err({ help: rootHelp(commands), ...(wantsHelp ? {} : { error: new BackfillError('INVALID_ARGUMENT', `unknown flag ${group}; put flags after the command.`) }) });
   }
   if (inGroup.length === 0) return err({ help: rootHelp(commands), error: new BackfillError('INVALID_ARGUMENT', `unknown command group ${JSON.stringify(group)}.`) });
