@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { exportDataset, PgStagingTarget, StagingImporter } from '../../../src/staging/index.js';
+
+// No database: every one of these must fail before any connection is made
+// (the URL points at a port nothing listens on).
+const NOWHERE = 'postgres://nobody@127.0.0.1:1/none';
+
+describe('StagingImporter config', () => {
+  const hostile = ['lnm_raw"; DROP TABLE x; --', 'a b', '1abc', 'x'.repeat(64), '', 'sch.tab.extra', 'tab"le', 'café'];
+
+  it('refuses hostile schema names with INVALID_IDENTIFIER', async () => {
+    for (const schema of hostile) {
+      const made = StagingImporter.create({ pg: NOWHERE, schema, tables: { 'linksets.ndjson': 'linksets_raw' } });
+      expect(made._unsafeUnwrapErr().code, schema).toBe('INVALID_IDENTIFIER');
+      const imp = new StagingImporter({ pg: NOWHERE, schema, tables: { 'linksets.ndjson': 'linksets_raw' } });
+      expect((await imp.import('x.tar.zst'))._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
+      expect((await imp.counts())._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
+      expect((await imp.rollback())._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
+    }
+  });
+
+  it('refuses hostile table names, for the importer, the target and the export', async () => {
+    for (const table of hostile) {
+      expect(StagingImporter.create({ pg: NOWHERE, tables: { 'linksets.ndjson': table } })._unsafeUnwrapErr().code, table).toBe('INVALID_IDENTIFIER');
+      expect(PgStagingTarget.create({ pg: NOWHERE, tables: [table] })._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
+      expect((await exportDataset({ pg: NOWHERE, tables: { 'linksets.ndjson': table } }, 'out.tar.zst'))._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
+    }
+  });
+
+  it('refuses empty or duplicate table maps and bad options', async () => {
+    expect(StagingImporter.create({ pg: NOWHERE, tables: {} })._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect(StagingImporter.create({ pg: NOWHERE, tables: { a: 't', b: 't' } })._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect(StagingImporter.create({ pg: NOWHERE, tables: { a: 't' }, idField: '' })._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect(StagingImporter.create({ tables: { a: 't' } })._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect(StagingImporter.create({ pg: NOWHERE, tables: { a: 't' }, lockTimeoutMs: -1 })._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    const imp = new StagingImporter({ pg: NOWHERE, tables: { a: 't' } });
+    expect((await imp.import(''))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect((await imp.import('x', { batchBytes: 0 }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect((await imp.import('x', { maxDuplicateRetries: -1 }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    await imp.close();
+  });
+
+  it('is frozen once built', () => {
+    const imp = new StagingImporter({ pg: NOWHERE, tables: { a: 't' } });
+    expect(Object.isFrozen(imp)).toBe(true);
+  });
+});
