@@ -167,7 +167,13 @@ class PgStagingSession implements StagingSession {
       [name.sql],
     );
     const pk = rows[0] as { conname: string; def: string; referenced: boolean } | undefined;
-    if (pk === undefined || pk.referenced) return;
+    if (pk === undefined) {
+      // Without the key, duplicate ids would load silently.
+      throw new BackfillError('INVALID_ARGUMENT', `${name.sql} has no primary key, so duplicate ids would go unnoticed; add PRIMARY KEY (id), or import with strategy "swap".`, {
+        context: { table },
+      });
+    }
+    if (pk.referenced) return;
     await this.#q(`ALTER TABLE ${name.sql} DROP CONSTRAINT ${quoteIdent(pk.conname)}`);
     this.#keyAfterLoad.set(table, `ALTER TABLE ${name.sql} ADD CONSTRAINT ${quoteIdent(pk.conname)} ${pk.def}`);
   }

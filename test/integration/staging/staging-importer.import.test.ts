@@ -401,6 +401,16 @@ describe('StagingImporter.import', () => {
     expect((await importer('s_never_made').counts())._unsafeUnwrapErr().code).toBe('TABLE_NOT_FOUND');
   });
 
+  it('truncate refuses a table without its primary key (duplicates would go unnoticed)', async () => {
+    await db.query('CREATE SCHEMA s_nopk; CREATE TABLE s_nopk.linksets_raw (id text, raw jsonb); CREATE TABLE s_nopk.advisory_chunks_raw (id text PRIMARY KEY, raw jsonb)');
+    await db.query(`INSERT INTO s_nopk.linksets_raw VALUES ('keep', '{}')`);
+    const e = (await importer('s_nopk').import(good))._unsafeUnwrapErr();
+    expect(e.code).toBe('INVALID_ARGUMENT');
+    expect(e.message).toContain('has no primary key');
+    expect(await db.query('SELECT id FROM s_nopk.linksets_raw')).toEqual([{ id: 'keep' }]);
+    expect((await importer('s_nopk').import(good, { strategy: 'swap' })).isOk()).toBe(true);
+  });
+
   it('uses a configured idField', async () => {
     const d = scratch();
     const path = join(d, 'keyed.tar.zst');
