@@ -4,8 +4,10 @@
  *
  * @module
  */
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { verifyChecksums, writeChecksums, type ChecksumReport } from '../verify/index.js';
+import { BackfillError } from '../errors.js';
+import { verifyBlobSignature, verifyChecksums, writeChecksums, type BlobSignatureVerification, type ChecksumReport } from '../verify/index.js';
 import { booleanFlag, choiceFlag, failed, intFlag, orThrow, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
 import { num } from './output.js';
@@ -28,6 +30,22 @@ function verifyLines(r: ChecksumReport, quiet: boolean): string[] {
   return lines;
 }
 
+/**
+ * Checks the sums file's detached signature when `--signature` is given:
+ * null when not asked, the verification, or the error (a signature that
+ * does not verify stops the command before any file is hashed).
+ */
+async function checkSignature(sums: string, signature: string | undefined, key: string | undefined, cwd: string, signal: AbortSignal): Promise<BlobSignatureVerification | BackfillError | null> {
+  if (signature === undefined && key === undefined) return null;
+  if (signature === undefined || key === undefined) throw new BackfillError('INVALID_ARGUMENT', '--signature and --key go together.');
+  const read = async (path: string): Promise<string> =>
+    readFile(resolve(cwd, path), 'utf8').catch((e: unknown) => {
+      throw new BackfillError('IO_ERROR', `${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e, context: { path } });
+    });
+  const verified = await verifyBlobSignature(sums, (await read(signature)).trim(), await read(key), { signal });
+  return verified.isOk() ? verified.value : verified.error;
+}
+
 const verify: CommandSpec = {
   group: 'checksums',
   name: 'verify',
@@ -42,10 +60,18 @@ const verify: CommandSpec = {
     'base-dir': { type: 'string', value: '<dir>', description: 'Directory the listed names are relative to.', defaultText: 'the directory of the sums file' },
     concurrency: { type: 'string', value: '<n>', description: 'Files hashed at once.', default: '4' },
     status: { type: 'boolean', description: 'Print only failures (like sha256sum --quiet); the exit status tells the verdict.', default: false },
+    signature: { type: 'string', value: '<file.sig>', description: 'First check this detached signature of the sums file, as cosign verify-blob --key --signature does (needs --key).' },
+    key: { type: 'string', value: '<cosign.pub>', description: 'PEM public key (ECDSA P-256 or RSA) for --signature.' },
   },
-  examples: ['backfill-kit checksums verify artifacts/lnm/SHA256SUMS', 'backfill-kit checksums verify SHA256SUMS --strict --json'],
+  examples: [
+    'backfill-kit checksums verify artifacts/lnm/SHA256SUMS',
+    'backfill-kit checksums verify SHA256SUMS --signature SHA256SUMS.sig --key cosign.pub --strict --json',
+  ],
   async run(ctx) {
     const sums = resolve(ctx.cwd, ctx.positionals[0]!);
+    const signature = await checkSignature(sums, stringFlag(ctx.flags, 'signature'), stringFlag(ctx.flags, 'key'), ctx.cwd, ctx.signal);
+    if (signature instanceof BackfillError) return failed(signature, { signature: null });
+    const signatureLines = signature === null ? [] : [`signature: Verified OK (${signature.keyKind} key, sums file sha256 ${signature.sha256})`];
     const baseDir = stringFlag(ctx.flags, 'base-dir');
     const progress = ctx.progress('verify', 'files');
     const result = await verifyChecksums(sums, {
@@ -59,11 +85,11 @@ const verify: CommandSpec = {
     });
     progress.done();
     if (result.isErr()) return failed(result.error);
-    const r = result.value;
-    const lines = verifyLines(r, booleanFlag(ctx.flags, 'status'));
-    if (r.ok) return { exitCode: EXIT_CODES.OK.code, report: r, lines };
-    const first = r.problems[0];
-    return first === undefined ? { exitCode: EXIT_CODES.MISMATCH.code, report: r, lines } : { ...failed(first, r, lines), exitCode: EXIT_CODES.MISMATCH.code };
+    const report = { ...result.value, signature };
+    const lines = [...signatureLines, ...verifyLines(result.value, booleanFlag(ctx.flags, 'status'))];
+    if (report.ok) return { exitCode: EXIT_CODES.OK.code, report, lines };
+    const first = report.problems[0];
+    return first === undefined ? { exitCode: EXIT_CODES.MISMATCH.code, report, lines } : { ...failed(first, report, lines), exitCode: EXIT_CODES.MISMATCH.code };
   },
 };
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,6 +37,22 @@ describe('backfill-kit checksums', () => {
     expect(v.stdout).toContain('a.bin: FAILED');
     expect(v.stderr).toMatch(/^error CHECKSUM_MISMATCH: /m);
     if (hasSha256sum) expect(() => run('sha256sum', ['--check', 'SHA256SUMS'], { cwd: dir })).toThrow();
+  });
+
+  it.skipIf(!hasTool('openssl'))('--signature/--key checks the sums file like cosign verify-blob; a bad signature exits 3 before hashing', async () => {
+    writeFileSync(join(dir, 'a.bin'), 'alpha\n');
+    run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'key.pem'], { cwd: dir });
+    run('openssl', ['ec', '-in', 'key.pem', '-pubout', '-out', 'cosign.pub'], { cwd: dir });
+    const sig = execFileSync('openssl', ['dgst', '-sha256', '-sign', 'key.pem', 'SHA256SUMS'], { cwd: dir });
+    writeFileSync(join(dir, 'SHA256SUMS.sig'), sig.toString('base64'));
+    const ok = await cli(['checksums', 'verify', 'SHA256SUMS', '--signature', 'SHA256SUMS.sig', '--key', 'cosign.pub'], { cwd: dir });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^signature: Verified OK/m);
+    writeFileSync(join(dir, 'SHA256SUMS.sig'), Buffer.from(sig.map((b, i) => (i === 10 ? b ^ 1 : b))).toString('base64'));
+    const bad = await cli(['checksums', 'verify', 'SHA256SUMS', '--signature', 'SHA256SUMS.sig', '--key', 'cosign.pub'], { cwd: dir });
+    expect(bad.code).toBe(3);
+    expect(bad.stderr).toMatch(/^error SIGNATURE_INVALID: /m);
+    expect(bad.stdout).not.toContain(': OK');
   });
 
   it('a missing sums file exits 8 (I/O)', async () => {
