@@ -18,7 +18,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { createReadStream } = require('node:fs');
 const { createHash } = require('node:crypto');
 const zlib = require('node:zlib');
-const { path, compression, maxBytes, zstdPath, readBytes, maxInFlight } = workerData;
+const { path, compression, maxBytes, zstdPath, readBytes, maxInFlight, pieceBytes } = workerData;
 
 const hash = createHash('sha256');
 let stored = 0;
@@ -52,14 +52,18 @@ source.on('error', (e) => fail('io', e));
 if (decoder) decoder.on('error', (e) => fail('decode', e));
 
 // The stored stream is consumed by 'data' above; decoded bytes leave here.
+// zstd emits one large chunk per input chunk (~6 MB for 1 MB in); posting
+// pieces of at most pieceBytes keeps the read-ahead small and bounded.
 const emit = (chunk) => {
   produced += chunk.length;
   if (produced > maxBytes) return fail('limit', new Error('limit'));
-  // Copy into a buffer we own, so transferring it can't detach a pooled slab.
-  const copy = new Uint8Array(chunk.length);
-  copy.set(chunk);
-  parentPort.postMessage({ type: 'chunk', chunk: copy }, [copy.buffer]);
-  credits -= 1;
+  for (let at = 0; at < chunk.length; at += pieceBytes) {
+    // Copy into a buffer we own, so transferring it can't detach a pooled slab.
+    const piece = new Uint8Array(Math.min(pieceBytes, chunk.length - at));
+    piece.set(chunk.subarray(at, at + piece.length));
+    parentPort.postMessage({ type: 'chunk', chunk: piece }, [piece.buffer]);
+    credits -= 1;
+  }
   if (credits <= 0) (decoder || source).pause();
 };
 if (decoder) decoder.on('data', emit);
@@ -82,7 +86,9 @@ parentPort.on('message', (m) => {
 `;
 
 const requireHere = createRequire(import.meta.url);
-const MAX_IN_FLIGHT = 8;
+/** Decoded pieces posted ahead of the reader, and their size: ~2 MiB of read-ahead. */
+const MAX_IN_FLIGHT = 16;
+const PIECE_BYTES = 256 * 1024;
 
 /** How the stored file was read: its SHA-256 and size. */
 export interface StoredDigest {
@@ -113,7 +119,7 @@ export function startDecodeWorker(
 ): { tar: Readable; stored: Promise<StoredDigest>; stop: () => void } {
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
-    workerData: { path, compression, maxBytes, zstdPath: requireHere.resolve('zstd-napi'), readBytes, maxInFlight: MAX_IN_FLIGHT },
+    workerData: { path, compression, maxBytes, zstdPath: requireHere.resolve('zstd-napi'), readBytes, maxInFlight: MAX_IN_FLIGHT, pieceBytes: PIECE_BYTES },
   });
   let owed = 0;
   let settled = false;
@@ -125,7 +131,7 @@ export function startDecodeWorker(
   });
   stored.catch(() => undefined);
   const tar = new Readable({
-    highWaterMark: 4 * 1024 * 1024,
+    highWaterMark: 1024 * 1024,
     read() {
       if (owed > 0) {
         worker.postMessage({ type: 'ack', n: owed });

@@ -8,7 +8,5 @@ export const MAX_MANIFEST_BYTES = 16 * 1024 ** 2;
 export const DEFAULT_ZSTD_LEVEL = 3;
 /** gzip level used by `writeDataset` unless told otherwise. */
 export const DEFAULT_GZIP_LEVEL = 6;
-/** Read-ahead for dataset files. */
-export const READ_CHUNK_BYTES = 1024 * 1024;
 /** The manifest's member name. */
 export const MANIFEST_NAME = 'manifest.json';

@@ -6,13 +6,16 @@ import { BackfillError, toBackfillError } from '../errors.js';
 import { HashingPassThrough } from '../_internals/hashing-stream.js';
 import { SNIFF_BYTES, decodingStages, decompressionError, detectCompression, sizeLimitError, sniff } from '../_internals/decompress.js';
 import { startDecodeWorker, type StoredDigest } from './decode-worker.js';
-import { DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_LINE_BYTES, MANIFEST_NAME, READ_CHUNK_BYTES } from './defaults.js';
+import { DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_LINE_BYTES, MANIFEST_NAME } from './defaults.js';
 import { ArchiveMember } from './dataset-member.js';
 import { parseManifest } from './manifest.js';
 import { checkMemberName } from './member-name.js';
 import type { Compression, Dataset, DatasetManifest, DatasetMember, DatasetStats, MemberStats, ReadDatasetOptions } from './types.js';
 
 type TarEntry = tar.ExtractEvents['entry'][1];
+
+/** Compressed bytes per worker read: small reads keep decoded chunks small. */
+const WORKER_READ_BYTES = 128 * 1024;
 
 const REGULAR_FILE_TYPES = new Set(['file', 'contiguous-file']);
 
@@ -217,7 +220,7 @@ async function openFile(path: string, maxBytes: number, fail: (e: BackfillError)
   }
   const compression = detectCompression(head.subarray(0, length));
   if (compression === undefined) throw fail(unsupported(head.subarray(0, length), { path }));
-  const { tar: decoded, stored } = startDecodeWorker(path, compression, maxBytes, READ_CHUNK_BYTES, (f) => {
+  const { tar: decoded, stored } = startDecodeWorker(path, compression, maxBytes, WORKER_READ_BYTES, (f) => {
     if (f.stage === 'limit') return fail(sizeLimitError(maxBytes));
     if (f.stage === 'io') return fail(toBackfillError(Object.assign(new Error(`${path}: ${f.message}`), f.code ? { code: f.code } : {}), 'IO_ERROR', { path }));
     return fail(decompressionError(Object.assign(new Error(f.message), f.code ? { code: f.code } : {}), compression, f.offset));
