@@ -2,37 +2,22 @@
  * `dataset` case: readDataset throughput (raw lines, then parsed records)
  * against `zstd -dc | tar -xO | wc -l` and `… | node parse-ndjson.mjs` in
  * the same run, plus peak RSS, and RSS at a quarter of the input to show it
- * stays flat. BENCH_ROWS scales it (default 1,000,000 ≈ 350 MB NDJSON).
+ * stays flat. BENCH_ROWS scales it (default 1,000,000 rows ≈ 256 MB NDJSON).
+ * `scan` hashes and counts every member without decoding lines (the
+ * verification path); the others also decode every line.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { readDataset } from '../../src/dataset/index.js';
 import { benchDataset } from '../dataset-fixture.js';
-import { envInt, measure, median, report, timeShell } from '../lib.js';
+import { envInt, median, report, timeShell } from '../lib.js';
 
-type Mode = 'lineBatches' | 'lines' | 'recordBatches' | 'records';
+type Mode = 'scan' | 'lineBatches' | 'lines' | 'recordBatches' | 'records';
 const RUNS = envInt('BENCH_RUNS', 3);
+const CHILD = fileURLToPath(new URL('../children/read-dataset.mjs', import.meta.url));
 
-/** Child mode: one measured pass in a fresh process, so peak RSS is its own. */
-async function child(mode: Mode, file: string, member: string): Promise<void> {
-  const m = await measure(async () => {
-    let n = 0;
-    const ds = readDataset(file);
-    for await (const entry of ds) {
-      if (entry.name !== member) continue;
-      if (mode === 'lineBatches') for await (const b of entry.lineBatches()) n += b.length;
-      else if (mode === 'recordBatches') for await (const b of entry.recordBatches()) n += b.length;
-      else if (mode === 'lines') for await (const l of entry.lines()) void l, (n += 1);
-      else for await (const r of entry.records()) void r, (n += 1);
-    }
-    (await ds.stats())._unsafeUnwrap(); // the one pass also produced every hash and count
-    return n;
-  });
-  process.stdout.write(JSON.stringify({ n: m.value, seconds: m.seconds, peakRssMiB: m.peakRssMiB }));
-}
-
+/** One measured pass in a fresh plain-node process on dist/, so peak RSS is its own. */
 function runChild(mode: Mode, file: string, member: string): { n: number; seconds: number; peakRssMiB: number } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), 'child', mode, file, member], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const r = spawnSync(process.execPath, [CHILD, mode, file, member], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }
@@ -48,6 +33,7 @@ async function main(): Promise<void> {
   const parsed = { baselineName: 'zstd -dc | tar -xO | node parse-ndjson.mjs', baseline: `zstd -dc '${file}' | tar -xO ${member} | node '${parseScript}'` };
   // The batch forms are the bulk-loading fast path; the per-item forms pay one await per line.
   const cases: { mode: Mode; baselineName: string; baseline: string }[] = [
+    { mode: 'scan', ...raw },
     { mode: 'lineBatches', ...raw },
     { mode: 'lines', ...raw },
     { mode: 'recordBatches', ...parsed },
@@ -83,5 +69,6 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === 'child') await child(process.argv[3] as Mode, process.argv[4]!, process.argv[5]!);
-else await main();
+const build = spawnSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
+if (build.status !== 0) throw new Error('npm run build failed');
+await main();
