@@ -6,7 +6,8 @@
  *
  * @module mongodb
  */
-export { MongoStagingTarget, type MongoStagingTargetConfig, type StagingRowReject, type MongoStagingSession, type MongoStagingMode } from './mongo-staging-target.js';
+export { MongoStagingTarget, type MongoStagingTargetConfig, type MongoStagingSession, type MongoStagingMode } from './mongo-staging-target.js';
+export type { StagingRowReject } from '../staging/staging-target.js';
 export { MongoRawDocumentSource, type MongoRawDocumentSourceConfig, type NewMongoRawDocument } from './mongo-raw-document-source.js';
 export { MongoStatementSink, type MongoStatementSinkConfig, type MongoTransactionMode } from './mongo-statement-sink.js';
 export { MongoCheckpointStore, type MongoCheckpointStoreConfig, type MongoWriteScope } from './mongo-checkpoint-store.js';

@@ -9,7 +9,7 @@ import type { AnyBulkWriteOperation, Collection, Db, Document, WriteConcernSetti
 import { err, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { throwIfAborted, type Logger } from '../_internals/logger.js';
-import type { StagingCommitInfo, StagingRow, StagingSession, StagingSessionOptions, StagingTarget } from '../staging/staging-target.js';
+import type { StagingCommitInfo, StagingRow, StagingRowReject, StagingSession, StagingSessionOptions, StagingTarget } from '../staging/staging-target.js';
 import { checkDocumentSize, sendInLanes, validateBatchLimits, type BatchLimits } from './batching.js';
 import { loadBson, type Bson } from './bson.js';
 import { dropIfExists } from './collections.js';
@@ -95,19 +95,6 @@ interface Resolved {
   readonly maxBsonObjectSize: number | undefined;
   readonly logger: Logger | undefined;
 }
-
-/**
- * Receives a row MongoDB cannot hold (a document over the BSON limit) instead
- * of failing the load. `line` is the row's NDJSON line when the caller sets
- * it. The row is then not loaded and not counted.
- *
- * @example
- * ```ts
- * const reject: StagingRowReject = async (row, error) => rejects.write({ member, line: row.line ?? 0, code: error.code, reason: error.message, raw: row.raw });
- * await session.load('linksets_raw', batches, reject);
- * ```
- */
-export type StagingRowReject = (row: StagingRow & { readonly line?: number }, error: BackfillError) => Promise<void> | void;
 
 /**
  * A staging session over `<collection>__incoming` collections. Its `load`
@@ -209,7 +196,7 @@ class IncomingCollectionSession implements MongoStagingSession {
     for await (const batch of batches) {
       throwIfAborted(this.#options.signal);
       const out: Sized[] = [];
-      for (const row of batch as readonly (StagingRow & { readonly line?: number })[]) {
+      for (const row of batch as readonly StagingRow[]) {
         const where = { table, id: row.id, ...(typeof row.line === 'number' ? { line: row.line } : {}) };
         const sized = recordToDocument(row.raw, row.id, this.#bson, where).andThen((doc) =>
           checkDocumentSize(doc, this.#bson, this.#maxBson, where).map((bytes) => ({ doc, bytes })),

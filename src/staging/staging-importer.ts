@@ -523,7 +523,13 @@ export class StagingImporter {
         if (spec === undefined) continue;
         seen.add(member.name);
         const table = state.tables.get(member.name)!;
-        table.loaded = unwrap(await session.load(spec.table, this.#batches(member, spec, table, o, r, state, skip, rejects)));
+        const rejectRow = rejects && (async (row: StagingRow, error: BackfillError): Promise<void> => {
+          await rejects.write({ member: member.name, line: row.line ?? 0, code: error.code, reason: error.message, raw: row.raw });
+          table.rejected += 1;
+          state.rejected += 1;
+          state.rows -= 1;
+        });
+        table.loaded = unwrap(await session.load(spec.table, this.#batches(member, spec, table, o, r, state, skip, rejects), rejectRow));
       }
       await this.#verify(session, specs, seen, o, state, unwrap(await ds.stats()), unwrap(await ds.manifest()));
       if (r.dryRun) {
@@ -568,7 +574,7 @@ export class StagingImporter {
           state.rejected += 1;
           continue;
         }
-        batch.push({ id: verdict.id, raw });
+        batch.push({ id: verdict.id, raw, line });
         size += raw.length;
         state.rows += 1;
         if (size >= r.batchBytes) {

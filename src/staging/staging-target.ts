@@ -16,7 +16,21 @@ export interface StagingRow {
   readonly id: string;
   /** The record's NDJSON line, unchanged: it becomes the stored document. */
   readonly raw: string;
+  /** The line's number in its member, for reject reports. */
+  readonly line?: number;
 }
+
+/**
+ * Receives a row the target itself cannot store (for example a MongoDB
+ * document over the 16 MiB BSON limit), so the import can reject that one
+ * line instead of failing.
+ *
+ * @example
+ * ```ts
+ * const reject: StagingRowReject = (row, error) => console.warn(`line ${row.line}: ${error.code}`);
+ * ```
+ */
+export type StagingRowReject = (row: StagingRow, error: BackfillError) => Promise<void> | void;
 
 /**
  * How an import replaces the tables' contents.
@@ -55,8 +69,10 @@ export interface StagingSession {
    * Loads one table from batches of rows and resolves with the rows loaded.
    * If `batches` throws, the load stops and fails with that error. A
    * duplicate id fails with `DUPLICATE_ID` carrying `context.id` when known.
+   * Rows the target cannot store go to `reject` when one is given (the
+   * PostgreSQL target can store every row the importer sends).
    */
-  load(table: string, batches: AsyncIterable<readonly StagingRow[]>): ResultAsync<number, BackfillError>;
+  load(table: string, batches: AsyncIterable<readonly StagingRow[]>, reject?: StagingRowReject): ResultAsync<number, BackfillError>;
   /** Rows `table` would hold after commit, counted inside the session. */
   count(table: string): ResultAsync<number, BackfillError>;
   /** Makes every load visible at once. */

@@ -55,7 +55,7 @@ function memberDir(name: string, members: Record<string, string>, manifest?: obj
 /** Builds a tar with tar-stream, for shapes GNU tar won't make (hostile names, devices). */
 async function craftTar(file: string, entries: { header: tar.Header | Record<string, unknown>; body?: string | Buffer }[], compress = false): Promise<void> {
   const pack = tar.pack();
-  const done = pipeline(pack, ...(compress ? [new CompressStream({ compressionLevel: 1 })] : []), createWriteStream(file));
+  const done = compress ? pipeline(pack, new CompressStream({ compressionLevel: 1 }), createWriteStream(file)) : pipeline(pack, createWriteStream(file));
   for (const e of entries) {
     await new Promise<void>((resolve, reject) => pack.entry(e.header as tar.Header, e.body ?? '', (err) => (err ? reject(err) : resolve())));
   }
