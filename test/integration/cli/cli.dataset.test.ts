@@ -68,14 +68,18 @@ describe('backfill-kit dataset', () => {
     expect(readFileSync(again).equals(readFileSync(tarball))).toBe(true);
   });
 
-  it('verify exits 3 with CHECKSUM_MISMATCH on a tampered tarball, and prints no stack', async () => {
+  it('verify: a wrong recorded SHA-256 exits 3 (CHECKSUM_MISMATCH); a corrupted tarball exits 5 (COMPRESSION_CORRUPT); no stack', async () => {
+    const wrong = await cli(['dataset', 'verify', tarball, '--expected-sha256', '0'.repeat(64)]);
+    expect(wrong.code).toBe(3);
+    expect(wrong.stderr).toMatch(/^error CHECKSUM_MISMATCH: /m);
+    expect(wrong.stdout).toContain('FAILED');
     const bad = join(dir, 'tampered.tar.zst');
     const bytes = readFileSync(tarball);
     bytes[bytes.length - 20] = (bytes[bytes.length - 20] ?? 0) ^ 0xff;
     writeFileSync(bad, bytes);
     const r = await cli(['dataset', 'verify', bad, '--expected-sha256', createHash('sha256').update(readFileSync(tarball)).digest('hex')]);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/^error [A-Z_]+: /m);
+    expect(r.code).toBe(5);
+    expect(r.stderr).toMatch(/^error COMPRESSION_CORRUPT: /m);
     expect(r.stderr).toMatch(/fix: /);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
