@@ -291,6 +291,23 @@ export interface MongoRetryOptions {
   readonly what?: string;
 }
 
+/**
+ * Retry settings from an adapter's config (`maxAttempts`, `retryDelayMs`,
+ * `logger`), with the defaults filled in.
+ *
+ * @example
+ * ```ts
+ * const retry = retryOptionsFrom({ maxAttempts: 5 }); // { maxAttempts: 5, delayMs: 100 }
+ * ```
+ */
+export function retryOptionsFrom(config: { readonly maxAttempts?: number; readonly retryDelayMs?: number; readonly logger?: Logger }): MongoRetryOptions {
+  return {
+    maxAttempts: config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    delayMs: config.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
+    ...(config.logger === undefined ? {} : { logger: config.logger }),
+  };
+}
+
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {

@@ -20,6 +20,7 @@ export {
   mongoErrorCode,
   mongoErrorToBackfill,
   withMongoRetry,
+  retryOptionsFrom,
   type BulkWritePartial,
   type MongoRetryOptions,
 } from './errors.js';

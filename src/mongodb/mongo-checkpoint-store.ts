@@ -11,7 +11,7 @@ import type { Logger } from '../_internals/logger.js';
 import type { BackfillCheckpoint, BackfillFailure, CheckpointStore, StoredCheckpoint } from '../statements/ports.js';
 import { DEFAULT_CHECKPOINTS_COLLECTION, DEFAULT_FAILURES_COLLECTION, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_DELAY_MS, DEFAULT_WRITE_CONCERN } from './defaults.js';
 import { ensureCollection } from './collections.js';
-import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
+import { mongoErrorToBackfill, retryOptionsFrom, withMongoRetry, type MongoRetryOptions } from './errors.js';
 
 /**
  * Where {@link MongoCheckpointStore} keeps its two collections.
@@ -90,11 +90,7 @@ export class MongoCheckpointStore implements CheckpointStore {
     this.#checkpoints = config.checkpointsCollection ?? DEFAULT_CHECKPOINTS_COLLECTION;
     this.#failures = config.failuresCollection ?? DEFAULT_FAILURES_COLLECTION;
     this.#writeConcern = config.writeConcern ?? DEFAULT_WRITE_CONCERN;
-    this.#retry = {
-      maxAttempts: config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
-      delayMs: config.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
-      ...(config.logger === undefined ? {} : { logger: config.logger }),
-    };
+    this.#retry = retryOptionsFrom(config);
     Object.freeze(this);
   }
 

@@ -10,7 +10,7 @@ import { BackfillError } from '../errors.js';
 import { throwIfAborted, type Logger } from '../_internals/logger.js';
 import type { RawDocument, RawDocumentCountQuery, RawDocumentPageQuery, RawDocumentSource } from '../statements/ports.js';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_RAW_DOCUMENTS_COLLECTION, DEFAULT_RETRY_DELAY_MS, DEFAULT_WRITE_CONCERN } from './defaults.js';
-import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
+import { mongoErrorToBackfill, retryOptionsFrom, withMongoRetry, type MongoRetryOptions } from './errors.js';
 
 /**
  * Where {@link MongoRawDocumentSource} reads from. Documents need
@@ -124,11 +124,7 @@ export class MongoRawDocumentSource implements RawDocumentSource {
     this.#db = config.db;
     this.#collection = config.collection ?? DEFAULT_RAW_DOCUMENTS_COLLECTION;
     this.#writeConcern = config.writeConcern ?? DEFAULT_WRITE_CONCERN;
-    this.#retry = {
-      maxAttempts: config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
-      delayMs: config.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
-      ...(config.logger === undefined ? {} : { logger: config.logger }),
-    };
+    this.#retry = retryOptionsFrom(config);
     Object.freeze(this);
   }
 

@@ -22,7 +22,7 @@ import {
   DEFAULT_WRITE_CONCERN,
 } from './defaults.js';
 import { ensureCollection } from './collections.js';
-import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
+import { mongoErrorToBackfill, retryOptionsFrom, withMongoRetry, type MongoRetryOptions } from './errors.js';
 import { MongoCheckpointStore, type MongoWriteScope } from './mongo-checkpoint-store.js';
 
 /** When {@link MongoStatementSink} wraps a batch in a multi-document transaction. */
@@ -171,11 +171,7 @@ export class MongoStatementSink implements StatementSink {
     this.#documents = config.documentsCollection ?? DEFAULT_DOCUMENTS_COLLECTION;
     this.#mode = config.transactions ?? DEFAULT_TRANSACTIONS;
     this.#writeConcern = config.writeConcern ?? DEFAULT_WRITE_CONCERN;
-    this.#retry = {
-      maxAttempts: config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
-      delayMs: config.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
-      ...(config.logger === undefined ? {} : { logger: config.logger }),
-    };
+    this.#retry = retryOptionsFrom(config);
     this.#checkpoints = new MongoCheckpointStore({
       db: config.db,
       ...(config.checkpointsCollection === undefined ? {} : { checkpointsCollection: config.checkpointsCollection }),
