@@ -13,6 +13,8 @@ const all = readdirSync(dir)
   .map((f) => f.replace(/\.ts$/, ''))
   .sort((a, b) => (a === 'dataset' ? -1 : b === 'dataset' ? 1 : a.localeCompare(b)));
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : (process.env.BENCH_CASES?.split(',').filter(Boolean) ?? all);
+// Some cases measure the compiled package in plain-node children.
+if (spawnSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' }).status !== 0) process.exit(1);
 let failed = 0;
 for (const name of wanted) {
   const file = join(dir, `${name}.ts`);

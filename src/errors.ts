@@ -144,7 +144,14 @@ export class BackfillError extends Error {
   }
 }
 
-/** True when `value` is a {@link BackfillError}. */
+/**
+ * True when `value` is a {@link BackfillError}.
+ *
+ * @example
+ * ```ts
+ * try { await something(); } catch (e) { if (isBackfillError(e)) console.error(e.code); }
+ * ```
+ */
 export function isBackfillError(value: unknown): value is BackfillError {
   return value instanceof BackfillError;
 }
@@ -159,6 +166,11 @@ function nodeErrorCode(value: unknown): string | undefined {
  * Turns anything thrown into a {@link BackfillError}. Errors that already are
  * one pass through unchanged; aborts become `ABORTED`; Node file-system errors
  * become `IO_ERROR`; everything else becomes `fallback`.
+ *
+ * @example
+ * ```ts
+ * const result = await ResultAsync.fromPromise(fs.readFile(path), (e) => toBackfillError(e, 'IO_ERROR', { path }));
+ * ```
  */
 export function toBackfillError(
   value: unknown,

@@ -69,6 +69,4 @@ async function main(): Promise<void> {
   }
 }
 
-const build = spawnSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
-if (build.status !== 0) throw new Error('npm run build failed');
 await main();

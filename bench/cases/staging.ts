@@ -18,9 +18,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { readDataset } from '../../src/dataset/index.js';
-import { encodeCopyField, StagingImporter, type StagingStrategy } from '../../src/staging/index.js';
+import { encodeCopyField, type StagingStrategy } from '../../src/staging/index.js';
 import { benchDataset } from '../dataset-fixture.js';
-import { BENCH_TMP, envInt, measure, median, report, timeShell } from '../lib.js';
+import { BENCH_TMP, envInt, median, report, timeShell } from '../lib.js';
 
 const SERVER = process.env.BACKFILL_KIT_PG_URL ?? process.env.PGURI ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const RUNS = envInt('BENCH_RUNS', 1);
@@ -40,18 +40,11 @@ interface ChildResult {
   sha256: string;
 }
 
-/** Child mode: one measured import in a fresh process, so peak RSS is its own. */
-async function child(url: string, file: string, strategy: StagingStrategy, expectedSha256: string): Promise<void> {
-  const importer = new StagingImporter({ pg: url, schema: 'bench', tables: { [MEMBER]: 'importer_t' } });
-  const m = await measure(async () => (await importer.import(file, { strategy, expectedSha256 }))._unsafeUnwrap());
-  await importer.close();
-  const out: ChildResult = { rows: m.value.rows, seconds: m.seconds, peakRssMiB: m.peakRssMiB, lockHeldMs: m.value.lock?.lockHeldMs ?? 0, sha256: m.value.sha256 ?? '' };
-  process.stdout.write(JSON.stringify(out));
-}
-
 function runChild(url: string, file: string, strategy: StagingStrategy, nodeFlags: string[] = []): ChildResult {
   const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
-  const r = spawnSync(process.execPath, [...nodeFlags, '--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), 'child', url, file, strategy, sha256], {
+  // A fresh plain-node process on dist/ (npm run bench builds first), so peak RSS is the importer's own.
+  const script = fileURLToPath(new URL('../children/import-dataset.mjs', import.meta.url));
+  const r = spawnSync(process.execPath, [...nodeFlags, script, url, file, strategy, sha256, MEMBER], {
     encoding: 'utf8',
     maxBuffer: 1 << 20,
   });
@@ -178,9 +171,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === 'child') {
-  const [, , , url, file, strategy, sha256] = process.argv as [string, string, string, string, string, StagingStrategy, string];
-  await child(url, file, strategy, sha256);
-} else {
-  await main();
-}
+await main();

@@ -15,6 +15,12 @@ function isCount(value: unknown): value is number {
 /**
  * Validates a schema-1 manifest. `records` is required per member; `bytes`
  * and `sha256` are optional. Unknown keys are kept.
+ *
+ * @example
+ * ```ts
+ * const manifest = parseManifest('{"schemaVersion":1,"members":[{"name":"linksets.ndjson","records":340}]}');
+ * if (manifest.isErr()) console.error(manifest.error.message); // MANIFEST_INVALID names the field
+ * ```
  */
 export function parseManifest(text: string): Result<DatasetManifest, BackfillError> {
   let value: unknown;
@@ -43,7 +49,14 @@ export function parseManifest(text: string): Result<DatasetManifest, BackfillErr
   return ok(m as unknown as DatasetManifest);
 }
 
-/** Serialises a manifest deterministically (two-space indent, trailing newline). */
+/**
+ * Serialises a manifest deterministically (two-space indent, trailing newline).
+ *
+ * @example
+ * ```ts
+ * writeFileSync('manifest.json', serializeManifest({ schemaVersion: 1, members: [{ name: 'a.ndjson', records: 2 }] }));
+ * ```
+ */
 export function serializeManifest(manifest: DatasetManifest): string {
   return `${JSON.stringify(manifest, null, 2)}\n`;
 }

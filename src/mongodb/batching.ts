@@ -151,7 +151,14 @@ export async function sendInLanes<T>(source: AsyncIterable<Iterable<T>>, options
   return sent;
 }
 
-/** Rejects limits that would loop or produce empty batches. */
+/**
+ * Rejects limits that would loop or produce empty batches.
+ *
+ * @example
+ * ```ts
+ * const limits = validateBatchLimits({ maxCount: 1000, maxBytes: 8 * 1024 * 1024 });
+ * ```
+ */
 export function validateBatchLimits(limits: BatchLimits): Result<BatchLimits, BackfillError> {
   if (!Number.isSafeInteger(limits.maxCount) || limits.maxCount < 1) {
     return err(new BackfillError('INVALID_ARGUMENT', `batchSize must be a whole number of at least 1, not ${String(limits.maxCount)}.`));

@@ -91,7 +91,14 @@ function writeErrorIndex(w: WriteErrorShape): number | undefined {
   return numericCode(w.index) ?? numericCode(w.err?.index);
 }
 
-/** The error's server code, or the first write error's code for bulk writes. */
+/**
+ * The error's server code, or the first write error's code for bulk writes.
+ *
+ * @example
+ * ```ts
+ * if (mongoErrorCode(error) === 11000) console.warn('duplicate key');
+ * ```
+ */
 export function mongoErrorCode(error: unknown): number | undefined {
   const e = shape(error);
   const own = numericCode(e.code);

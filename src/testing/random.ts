@@ -1,6 +1,12 @@
 /**
  * A small seeded PRNG (mulberry32), so fixtures are the same on every run
  * and every machine.
+ *
+ * @example
+ * ```ts
+ * const r = new SeededRandom(42);
+ * const id = `ls-${r.hex(8)}`; // the same on every run
+ * ```
  */
 export class SeededRandom {
   #state: number;
