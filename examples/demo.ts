@@ -31,8 +31,7 @@ import { StagingImporter } from '../src/staging/index.js';
 import { PartitionManager } from '../src/partitions/index.js';
 import { defaultVexNormalizers, PgRawDocumentSource, PgStatementSink, StatementBackfiller } from '../src/statements/index.js';
 import { backfillIndex, formatIndexRow } from '../src/index-backfill/index.js';
-import { buildEpisodeTarball, createThrowawayDatabase, generateAdvisoryChunks, generateLinksets } from '../src/testing/index.js';
-import { generateVexDocuments } from '../src/testing/vex-documents.js';
+import { buildEpisodeTarball, createThrowawayDatabase, generateAdvisoryChunks, generateLinksets, generateVexDocuments } from '../src/testing/index.js';
 
 const TABLES = { 'linksets.ndjson': 'linksets_raw', 'advisory_chunks.ndjson': 'advisory_chunks_raw' };
 const NOW = new Date('2026-11-23T12:00:00Z');

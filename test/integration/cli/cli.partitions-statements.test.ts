@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { PgRawDocumentSource } from '../../../src/statements/index.js';
-import { generateVexDocuments } from '../../../src/testing/vex-documents.js';
+import { generateVexDocuments } from '../../../src/testing/index.js';
 import { cli, jsonOf } from './cli-harness.js';
 
 let db: TestDatabase;
