@@ -6,7 +6,7 @@
  */
 export { BackfillError, ERROR_CODES, isBackfillError, toBackfillError, type BackfillErrorCode, type BackfillErrorContext, type BackfillErrorOptions } from './errors.js';
 export type { Logger } from './_internals/logger.js';
-export type { PgSource, PgPoolLike, PgClientLike, PgQueryResult } from './_internals/pg.js';
+export type { PgSource, PgPoolLike, PgPooledClient, PgClientLike, PgQueryResult } from './_internals/pg.js';
 export * from './dataset/index.js';
 export * from './verify/index.js';
 export * from './version-gate/index.js';

@@ -13,17 +13,28 @@ export interface PgQueryResult<Row = Record<string, unknown>> {
  * `query` signature is what lets pg-copy-streams submittables through.
  */
 export interface PgClientLike {
+  /** Runs a statement or a submittable (such as a COPY stream). */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   query(...args: any[]): any;
+  /** Returns a pooled client to its pool (pool clients only). */
   release?(destroy?: boolean | Error): void;
 }
 
 /** The part of a `pg.Pool` the library uses. */
 export interface PgPoolLike {
-  connect(): Promise<PgClientLike & { release(destroy?: boolean | Error): void }>;
+  /** Checks out a client, which the library releases when done. */
+  connect(): Promise<PgPooledClient>;
+  /** Clients the pool holds; its presence tells a pool from a client. */
   readonly totalCount: number;
+  /** Runs a statement on any pooled client. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   query(...args: any[]): any;
+}
+
+/** A client checked out of a {@link PgPoolLike}. */
+export interface PgPooledClient extends PgClientLike {
+  /** Returns the client to its pool; `true` or an error destroys it instead. */
+  release(destroy?: boolean | Error): void;
 }
 
 /**

@@ -92,7 +92,9 @@ export interface BackfillIndexOptions {
    * @defaultValue {@link DEFAULT_INDEX_MAX_META_BYTES} (16 MiB)
    */
   readonly maxMetaBytes?: number;
+  /** Called as tarballs are scanned, with counts so far. */
   readonly onProgress?: (progress: IndexBackfillProgress) => void;
+  /** Stops the scan; nothing is appended after the signal fires. */
   readonly signal?: AbortSignal;
   readonly logger?: Logger;
 }
