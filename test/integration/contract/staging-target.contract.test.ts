@@ -3,30 +3,23 @@
  * (only with BACKFILL_KIT_MONGODB_URL: no MongoDB server can run here, and
  * no fake counts as coverage).
  */
-import { BSON, MongoClient } from 'mongodb';
-import { afterAll, beforeAll, describe } from 'vitest';
+import { BSON } from 'mongodb';
+import { describe } from 'vitest';
 import { PgStagingTarget } from '../../../src/staging/pg-staging-target.js';
 import { MongoStagingTarget } from '../../../src/mongodb/mongo-staging-target.js';
 import { mongoIdText } from '../../../src/mongodb/extended-json-id.js';
-import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { stagingTargetContract } from '../../contract/staging-target.contract.js';
-import { mongoSuiteTitle, mongoUrl, uniqueName } from '../../contract/support.js';
+import { mongoSuiteTitle, mongoUrl, uniqueName, useMongoClient, usePgDatabase } from '../../contract/support.js';
 
 describe('PostgreSQL', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await db?.drop();
-  });
+  const database = usePgDatabase();
 
   stagingTargetContract('PgStagingTarget', async () => {
     const schema = uniqueName('st');
-    const target = PgStagingTarget.create({ pg: db.pool, schema, tables: ['alpha', 'beta'] })._unsafeUnwrap();
+    const target = PgStagingTarget.create({ pg: database().pool, schema, tables: ['alpha', 'beta'] })._unsafeUnwrap();
     const rowsOf = async <R extends Record<string, unknown>>(sql: string, values: unknown[] = []): Promise<R[]> => {
       try {
-        return (await db.query(sql, values)) as R[];
+        return (await database().query(sql, values)) as R[];
       } catch (error) {
         if ((error as { code?: string }).code === '42P01') return [];
         throw error;
@@ -39,23 +32,17 @@ describe('PostgreSQL', () => {
       liveRecord: async (table, id) => (await rowsOf<{ raw: unknown }>(`SELECT raw FROM "${schema}"."${table}" WHERE id = $1`, [id]))[0]?.raw,
       cleanup: async () => {
         await target.close();
-        await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await database().query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       },
     };
   });
 });
 
 describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB'), () => {
-  let client: MongoClient;
-  beforeAll(async () => {
-    client = await MongoClient.connect(mongoUrl!);
-  });
-  afterAll(async () => {
-    await client?.close();
-  });
+  const mongo = useMongoClient();
 
   stagingTargetContract('MongoStagingTarget', async () => {
-    const db = client.db(uniqueName('bk_st'));
+    const db = mongo().db(uniqueName('bk_st'));
     const target = MongoStagingTarget.create({ db, collections: ['alpha', 'beta'], batchSize: 2, insertionWorkers: 2 })._unsafeUnwrap();
     const docs = (table: string): Promise<BSON.Document[]> => db.collection(table).find({}).toArray();
     return {

@@ -4,32 +4,25 @@
  * a replica set exercises the transaction path, a standalone server the
  * idempotent sequence).
  */
-import { MongoClient, type Db } from 'mongodb';
-import { afterAll, beforeAll, describe } from 'vitest';
+import type { Db } from 'mongodb';
+import { describe } from 'vitest';
 import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
 import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
 import { MongoStatementSink } from '../../../src/mongodb/mongo-statement-sink.js';
 import { MongoCheckpointStore } from '../../../src/mongodb/mongo-checkpoint-store.js';
 import { MongoRawDocumentSource } from '../../../src/mongodb/mongo-raw-document-source.js';
-import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { statementSinkContract } from '../../contract/statement-sink.contract.js';
 import { checkpointStoreContract } from '../../contract/checkpoint-store.contract.js';
 import { statementBackfillContract } from '../../contract/statement-backfill.contract.js';
 import { sortRows, type ClaimRow } from '../../contract/statement-fixtures.js';
-import { mongoSuiteTitle, mongoUrl, uniqueName } from '../../contract/support.js';
+import { mongoSuiteTitle, mongoUrl, uniqueName, useMongoClient, usePgDatabase } from '../../contract/support.js';
 
 describe('PostgreSQL', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await db?.drop();
-  });
+  const database = usePgDatabase();
 
   function pgSink(schema: string): PgStatementSink {
     return new PgStatementSink({
-      pg: db.pool,
+      pg: database().pool,
       statementsTable: `${schema}.statements`,
       documentsTable: `${schema}.documents`,
       checkpointsTable: `${schema}.checkpoints`,
@@ -38,13 +31,13 @@ describe('PostgreSQL', () => {
   }
   const claims = async (schema: string): Promise<ClaimRow[]> =>
     sortRows(
-      await db.query<ClaimRow & Record<string, unknown>>(
+      await database().query<ClaimRow & Record<string, unknown>>(
         `SELECT document_digest AS "documentDigest", vulnerability_id AS "vulnerabilityId", product_key AS "productKey",
                 status, justification, statement, format FROM "${schema}".statements`,
       ),
     );
   const drop = (schema: string) => async (): Promise<void> => {
-    await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await database().query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   };
 
   statementSinkContract('PgStatementSink', async () => {
@@ -60,7 +53,7 @@ describe('PostgreSQL', () => {
 
   statementBackfillContract('PgRawDocumentSource + PgStatementSink', async () => {
     const schema = uniqueName('bf');
-    const source = new PgRawDocumentSource({ pg: db.pool, table: `${schema}.raw_documents` });
+    const source = new PgRawDocumentSource({ pg: database().pool, table: `${schema}.raw_documents` });
     (await source.prepare())._unsafeUnwrap();
     return {
       source,
@@ -75,13 +68,7 @@ describe('PostgreSQL', () => {
 });
 
 describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB'), () => {
-  let client: MongoClient;
-  beforeAll(async () => {
-    client = await MongoClient.connect(mongoUrl!);
-  });
-  afterAll(async () => {
-    await client?.close();
-  });
+  const mongo = useMongoClient();
 
   const claims = async (db: Db): Promise<ClaimRow[]> =>
     sortRows(
@@ -93,20 +80,20 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB'), () => {
 
   // 'auto' takes the transaction path on a replica set; 'never' always checks the standalone sequence.
   for (const transactions of ['auto', 'never'] as const) {
-    const sink = (db: Db): MongoStatementSink => new MongoStatementSink({ db, client, transactions });
+    const sink = (db: Db): MongoStatementSink => new MongoStatementSink({ db, client: mongo(), transactions });
 
     statementSinkContract(`MongoStatementSink (transactions: ${transactions})`, async () => {
-      const db = client.db(uniqueName('bk_sink'));
+      const db = mongo().db(uniqueName('bk_sink'));
       return { sink: sink(db), claims: () => claims(db), cleanup: async () => void (await db.dropDatabase()) };
     });
 
     checkpointStoreContract(`MongoCheckpointStore (transactions: ${transactions})`, async () => {
-      const db = client.db(uniqueName('bk_cp'));
+      const db = mongo().db(uniqueName('bk_cp'));
       return { sink: sink(db), store: new MongoCheckpointStore({ db }), cleanup: async () => void (await db.dropDatabase()) };
     });
 
     statementBackfillContract(`MongoRawDocumentSource + MongoStatementSink (transactions: ${transactions})`, async () => {
-      const db = client.db(uniqueName('bk_bf'));
+      const db = mongo().db(uniqueName('bk_bf'));
       const source = new MongoRawDocumentSource({ db });
       (await source.prepare())._unsafeUnwrap();
       return {
