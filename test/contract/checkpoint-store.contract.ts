@@ -2,9 +2,9 @@
  * The CheckpointStore port's contract: what a sink's commitBatch saved, a
  * store reads back exactly (for StatementBackfiller resume).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BackfillFailure, CheckpointStore, StatementSink } from '../../src/statements/ports.js';
-import { batch, checkpoint, claim, doc, digest } from './statement-fixtures.js';
+import { batch, checkpoint, claim, doc, digest, useSinkFixture } from './statement-fixtures.js';
 
 /** A sink that saves checkpoints and a store over the same place that reads them. */
 export interface CheckpointStoreFixture {
@@ -21,16 +21,7 @@ export interface CheckpointStoreFixture {
  */
 export function checkpointStoreContract(name: string, make: () => Promise<CheckpointStoreFixture>): void {
   describe(`CheckpointStore contract: ${name}`, () => {
-    let fx: CheckpointStoreFixture | undefined;
-    const fixture = async (): Promise<CheckpointStoreFixture> => {
-      fx = await make();
-      if (fx.sink.prepare !== undefined) (await fx.sink.prepare())._unsafeUnwrap();
-      return fx;
-    };
-    afterEach(async () => {
-      await fx?.cleanup();
-      fx = undefined;
-    });
+    const fixture = useSinkFixture(make);
 
     it('a run that never committed has no checkpoint', async () => {
       const f = await fixture();

@@ -1,5 +1,6 @@
 /** Builders for statement batches shared by the sink, checkpoint and backfill contracts. */
-import type { BackfillCheckpoint, BackfillCounters, BackfillFailure, DocumentClaims, DocumentCursor, StatementBatch, VexClaim } from '../../src/statements/ports.js';
+import { afterEach } from 'vitest';
+import type { BackfillCheckpoint, BackfillCounters, BackfillFailure, DocumentClaims, DocumentCursor, StatementBatch, StatementSink, VexClaim } from '../../src/statements/ports.js';
 
 /** A claim row as an oracle reads it back, without per-run columns. */
 export interface ClaimRow {
@@ -70,4 +71,21 @@ export function rowsOf(claims: readonly VexClaim[]): ClaimRow[] {
       format: c.format,
     })),
   );
+}
+
+/**
+ * Builds a fresh fixture per test (preparing its sink) and cleans it up
+ * after each test. Call inside the contract's `describe`.
+ */
+export function useSinkFixture<F extends { readonly sink: StatementSink; cleanup(): Promise<void> }>(make: () => Promise<F>): () => Promise<F> {
+  let fx: F | undefined;
+  afterEach(async () => {
+    await fx?.cleanup();
+    fx = undefined;
+  });
+  return async () => {
+    fx = await make();
+    if (fx.sink.prepare !== undefined) (await fx.sink.prepare())._unsafeUnwrap();
+    return fx;
+  };
 }

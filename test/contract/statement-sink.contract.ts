@@ -3,9 +3,9 @@
  * on (documentDigest, vulnerabilityId, productKey), documents remembered for
  * dedupe, `force` replacing a document's claims, batches safe to replay.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { StatementSink } from '../../src/statements/ports.js';
-import { batch, claim, doc, digest, rowsOf, type ClaimRow } from './statement-fixtures.js';
+import { batch, claim, doc, digest, rowsOf, useSinkFixture, type ClaimRow } from './statement-fixtures.js';
 
 /** A sink over a fresh store, and an oracle reading its claims without the sink. */
 export interface StatementSinkFixture {
@@ -23,16 +23,7 @@ export interface StatementSinkFixture {
  */
 export function statementSinkContract(name: string, make: () => Promise<StatementSinkFixture>): void {
   describe(`StatementSink contract: ${name}`, () => {
-    let fx: StatementSinkFixture | undefined;
-    const fixture = async (): Promise<StatementSinkFixture> => {
-      fx = await make();
-      if (fx.sink.prepare !== undefined) (await fx.sink.prepare())._unsafeUnwrap();
-      return fx;
-    };
-    afterEach(async () => {
-      await fx?.cleanup();
-      fx = undefined;
-    });
+    const fixture = useSinkFixture(make);
 
     const A = digest(0xa);
     const B = digest(0xb);
