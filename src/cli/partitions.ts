@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import {
   DEFAULT_PARTITION_LOCK_TIMEOUT_MS,
@@ -15,6 +16,7 @@ import {
   PartitionManager,
   type PartitionInfo,
   type PartitionInterval,
+  type RetentionReport,
 } from '../partitions/index.js';
 import { parseBoolean } from './env.js';
 import { booleanFlag, choiceFlag, failed, intFlag, orThrow, pgFlag, stringFlag, type CommandContext, type CommandOutcome, type CommandSpec, type FlagSpec } from './command.js';
@@ -49,6 +51,22 @@ function manager(ctx: CommandContext): PartitionManager | CommandOutcome {
   });
 }
 
+/**
+ * Builds the manager from the flags, runs one operation, always closes its
+ * pool (even when an argument turns out bad half-way), and renders the result.
+ */
+async function withManager<T>(ctx: CommandContext, op: (m: PartitionManager) => PromiseLike<Result<T, BackfillError>>, render: (value: T) => CommandOutcome): Promise<CommandOutcome> {
+  const m = manager(ctx);
+  if (!(m instanceof PartitionManager)) return m;
+  let r: Result<T, BackfillError>;
+  try {
+    r = await op(m);
+  } finally {
+    await m.close();
+  }
+  return r.isErr() ? failed(r.error, r.error.context['partial'] ?? null) : render(r.value);
+}
+
 const day = (d: Date | null): string => (d === null ? '-' : d.toISOString().slice(0, 10));
 
 /** A positional or flag integer: the seed's scripts take the count as their first argument. */
@@ -76,23 +94,26 @@ const ensure: CommandSpec = {
   },
   examples: ['PG_DSN="Host=db;Database=scanner;Username=ops;Password=…" backfill-kit partitions ensure 1', 'backfill-kit partitions ensure --ahead 2 --json'],
   async run(ctx) {
-    const m = manager(ctx);
-    if (!(m instanceof PartitionManager)) return m;
-    const progress = ctx.progress('ensure', 'partitions');
-    const r = await m.ensure({ ahead: countArg(ctx, 'ahead', DEFAULT_PARTITIONS_AHEAD), behind: orThrow(intFlag(ctx.flags, 'behind', 0)) ?? DEFAULT_PARTITIONS_BEHIND, onProgress: (p) => progress.update(p.done, p.total, p.partition), signal: ctx.signal });
-    progress.done();
-    await m.close();
-    if (r.isErr()) return failed(r.error, r.error.context['partial'] ?? null);
-    const { created, existing } = r.value;
-    return {
-      exitCode: EXIT_CODES.OK.code,
-      report: r.value,
-      lines: [
-        ...created.map((c) => `created ${c.name} [${day(c.from)}, ${day(c.to)})${c.rowsMovedFromDefault > 0 ? `, moved ${num(c.rowsMovedFromDefault)} rows from the default partition` : ''}`),
-        ...existing.map((e) => `exists  ${e.name} [${day(e.from)}, ${day(e.to)}) (${e.coveredBy})`),
-        `${created.length} created, ${existing.length} already present.`,
-      ],
-    };
+    const ahead = countArg(ctx, 'ahead', DEFAULT_PARTITIONS_AHEAD);
+    const behind = orThrow(intFlag(ctx.flags, 'behind', 0)) ?? DEFAULT_PARTITIONS_BEHIND;
+    return withManager(
+      ctx,
+      async (m) => {
+        const progress = ctx.progress('ensure', 'partitions');
+        const r = await m.ensure({ ahead, behind, onProgress: (p) => progress.update(p.done, p.total, p.partition), signal: ctx.signal });
+        progress.done();
+        return r;
+      },
+      (report) => ({
+        exitCode: EXIT_CODES.OK.code,
+        report,
+        lines: [
+          ...report.created.map((c) => `created ${c.name} [${day(c.from)}, ${day(c.to)})${c.rowsMovedFromDefault > 0 ? `, moved ${num(c.rowsMovedFromDefault)} rows from the default partition` : ''}`),
+          ...report.existing.map((e) => `exists  ${e.name} [${day(e.from)}, ${day(e.to)}) (${e.coveredBy})`),
+          `${report.created.length} created, ${report.existing.length} already present.`,
+        ],
+      }),
+    );
   },
 };
 
@@ -116,34 +137,34 @@ const retention: CommandSpec = {
     const second = ctx.positionals[1];
     const dryRun = second === undefined ? booleanFlag(ctx.flags, 'dry-run') : orThrow(parseBoolean(second, 'the dry-run argument'));
     const mode = orThrow(choiceFlag(ctx.flags, 'mode', ['drop', 'detach'] as const)) ?? DEFAULT_RETENTION_MODE;
-    const m = manager(ctx);
-    if (!(m instanceof PartitionManager)) return m;
-    const progress = ctx.progress('retention', 'partitions');
-    const r = await m.retention({
-      keep: countArg(ctx, 'keep', DEFAULT_RETENTION_KEEP),
-      dryRun,
-      mode,
-      concurrently: booleanFlag(ctx.flags, 'concurrently'),
-      onProgress: (p) => progress.update(p.done, p.total, p.partition),
-      signal: ctx.signal,
-    });
-    progress.done();
-    await m.close();
-    if (r.isErr()) return failed(r.error, r.error.context['partial'] ?? null);
-    const plan = r.value;
-    const verb = plan.dryRun ? `would ${plan.mode}` : plan.mode === 'drop' ? 'dropped' : 'detached';
-    return {
-      exitCode: EXIT_CODES.OK.code,
-      report: plan,
-      lines: [
-        `${plan.dryRun ? 'Dry run: ' : ''}cutoff ${plan.cutoff.toISOString()} (partitions ending on or before it expire).`,
-        ...plan.candidates.map((c) => `${verb} ${c.name} [${day(c.from)}, ${day(c.to)}) ~${c.estimatedRows === null ? '?' : num(c.estimatedRows)} rows, ${bytes(c.sizeBytes)}`),
-        ...plan.ignored.map((i) => `ignored ${i.name}: ${i.reason}`),
-        `${plan.candidates.length} partition${plan.candidates.length === 1 ? '' : 's'} ${verb}${plan.dryRun ? ' (rerun with --no-dry-run, or false as the second argument, to apply)' : ''}.`,
-      ],
-    };
+    const keep = countArg(ctx, 'keep', DEFAULT_RETENTION_KEEP);
+    return withManager(
+      ctx,
+      async (m) => {
+        const progress = ctx.progress('retention', 'partitions');
+        const r = await m.retention({ keep, dryRun, mode, concurrently: booleanFlag(ctx.flags, 'concurrently'), onProgress: (p) => progress.update(p.done, p.total, p.partition), signal: ctx.signal });
+        progress.done();
+        return r;
+      },
+      retentionOutcome,
+    );
   },
 };
+
+/** The lines a retention plan (or its result) prints. */
+function retentionOutcome(plan: RetentionReport): CommandOutcome {
+  const verb = plan.dryRun ? `would ${plan.mode}` : plan.mode === 'drop' ? 'dropped' : 'detached';
+  return {
+    exitCode: EXIT_CODES.OK.code,
+    report: plan,
+    lines: [
+      `${plan.dryRun ? 'Dry run: ' : ''}cutoff ${plan.cutoff.toISOString()} (partitions ending on or before it expire).`,
+      ...plan.candidates.map((c) => `${verb} ${c.name} [${day(c.from)}, ${day(c.to)}) ~${c.estimatedRows === null ? '?' : num(c.estimatedRows)} rows, ${bytes(c.sizeBytes)}`),
+      ...plan.ignored.map((i) => `ignored ${i.name}: ${i.reason}`),
+      `${plan.candidates.length} partition${plan.candidates.length === 1 ? '' : 's'} ${verb}${plan.dryRun ? ' (rerun with --no-dry-run, or false as the second argument, to apply)' : ''}.`,
+    ],
+  };
+}
 
 const attach: CommandSpec = {
   group: 'partitions',
@@ -156,13 +177,7 @@ const attach: CommandSpec = {
   flags: TABLE_FLAGS,
   examples: ['backfill-kit partitions attach scanner.artifact_boms_2025_03'],
   async run(ctx) {
-    const m = manager(ctx);
-    if (!(m instanceof PartitionManager)) return m;
-    const r = await m.attach(ctx.positionals[0]!);
-    await m.close();
-    if (r.isErr()) return failed(r.error);
-    const a = r.value;
-    return {
+    return withManager(ctx, (m) => m.attach(ctx.positionals[0]!), (a) => ({
       exitCode: EXIT_CODES.OK.code,
       report: a,
       lines: [
@@ -170,7 +185,7 @@ const attach: CommandSpec = {
         ...(a.rowsMovedFromDefault > 0 ? [`moved ${num(a.rowsMovedFromDefault)} rows from the default partition`] : []),
         ...(a.indexesCreated.length > 0 ? [`indexes built: ${a.indexesCreated.join(', ')}`] : []),
       ],
-    };
+    }));
   },
 };
 
@@ -190,12 +205,7 @@ const list: CommandSpec = {
   flags: TABLE_FLAGS,
   examples: ['backfill-kit partitions list --table scanner.artifact_boms --json'],
   async run(ctx) {
-    const m = manager(ctx);
-    if (!(m instanceof PartitionManager)) return m;
-    const r = await m.list();
-    await m.close();
-    if (r.isErr()) return failed(r.error);
-    return { exitCode: EXIT_CODES.OK.code, report: r.value, lines: r.value.length === 0 ? ['no partitions'] : r.value.map(listLine) };
+    return withManager(ctx, (m) => m.list(), (all) => ({ exitCode: EXIT_CODES.OK.code, report: all, lines: all.length === 0 ? ['no partitions'] : all.map(listLine) }));
   },
 };
 
@@ -216,23 +226,18 @@ const maintain: CommandSpec = {
   },
   examples: ['backfill-kit partitions maintain artifact_boms_2026_11 --reindex'],
   async run(ctx) {
-    const m = manager(ctx);
-    if (!(m instanceof PartitionManager)) return m;
-    const r = await m.maintain(ctx.positionals[0]!, {
+    const options = {
       vacuum: booleanFlag(ctx.flags, 'vacuum'),
       analyze: booleanFlag(ctx.flags, 'analyze'),
       reindex: booleanFlag(ctx.flags, 'reindex'),
       concurrently: booleanFlag(ctx.flags, 'concurrently'),
       signal: ctx.signal,
-    });
-    await m.close();
-    if (r.isErr()) return failed(r.error);
-    const x = r.value;
-    return {
+    };
+    return withManager(ctx, (m) => m.maintain(ctx.positionals[0]!, options), (x) => ({
       exitCode: EXIT_CODES.OK.code,
       report: x,
       lines: [...x.steps.map((s) => `${s.sql} (${s.seconds.toFixed(2)} s)`), `${x.partition}: ${bytes(x.sizeBytesBefore)} -> ${bytes(x.sizeBytesAfter)}`],
-    };
+    }));
   },
 };
 
