@@ -1,12 +1,16 @@
 // Adds up vitest JSON reports and prints the closing line CI reads:
-// "tests: N passed, N failed, N skipped".
+// "tests: N passed, N failed, N skipped". Each argument is `report.json=exitCode`;
+// a run that exited non-zero with no failed test (vitest's unhandled errors)
+// counts as one failure, so the line can't say green when the run was not.
 import { existsSync, readFileSync } from 'node:fs';
 
 let passed = 0;
 let failed = 0;
 let skipped = 0;
 let missing = 0;
-for (const file of process.argv.slice(2)) {
+for (const arg of process.argv.slice(2)) {
+  const [file, rcText] = arg.split('=');
+  const rc = Number(rcText ?? 0);
   if (!existsSync(file)) {
     missing += 1;
     console.log(`${file}: no report (the run did not finish)`);
@@ -17,9 +21,11 @@ for (const file of process.argv.slice(2)) {
   // A file that failed before running any test (an import error) has no
   // assertion results; count it, so it can't hide.
   const brokenFiles = (r.testResults ?? []).filter((f) => f.status === 'failed' && (f.assertionResults ?? []).length === 0).length;
-  failed += r.numFailedTests + brokenFiles;
+  const runErrors = rc !== 0 && r.numFailedTests + brokenFiles === 0 ? 1 : 0;
+  failed += r.numFailedTests + brokenFiles + runErrors;
   skipped += r.numPendingTests + r.numTodoTests;
-  console.log(`${file}: ${r.numPassedTests} passed, ${r.numFailedTests + brokenFiles} failed, ${r.numPendingTests} skipped`);
+  const note = runErrors ? ` (the run exited ${rc} with no failed test: unhandled errors, see its output)` : '';
+  console.log(`${file}: ${r.numPassedTests} passed, ${r.numFailedTests + brokenFiles + runErrors} failed, ${r.numPendingTests} skipped${note}`);
 }
 console.log(`tests: ${passed} passed, ${failed + missing} failed, ${skipped} skipped`);
 process.exit(failed + missing > 0 || passed === 0 ? 1 : 0);

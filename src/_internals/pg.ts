@@ -76,7 +76,13 @@ export class PgHandle {
 
   constructor(source: PgSource) {
     if (typeof source === 'string') {
-      this.#source = new pg.Pool({ connectionString: source, max: 4 });
+      const pool = new pg.Pool({ connectionString: source, max: 4 });
+      // pg.Pool re-emits an idle connection's error (a server restart, an
+      // admin's pg_terminate_backend); with no listener that would crash the
+      // host process. The dropped connection leaves the pool, and the next
+      // query reports any lasting problem as a Result.
+      pool.on('error', () => {});
+      this.#source = pool;
       this.#owned = true;
     } else {
       this.#source = source;

@@ -16,6 +16,13 @@ export interface TestDatabase {
 export async function createTestDatabase(): Promise<TestDatabase> {
   const db = (await createThrowawayDatabase({ serverUrl: inject('pgUrl'), template: inject('pgTemplate') }))._unsafeUnwrap();
   const pool = new pg.Pool({ connectionString: db.url, max: 8 });
+  // pool.end() resolves before its sockets close, so DROP … WITH (FORCE) can
+  // still terminate an idle connection (57P01). That is the teardown itself;
+  // any other idle-connection error fails the run.
+  let dropping = false;
+  pool.on('error', (error) => {
+    if (!dropping) throw error;
+  });
   return {
     url: db.url,
     name: db.name,
@@ -24,6 +31,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       return (await pool.query(text, values)).rows;
     },
     async drop() {
+      dropping = true;
       await pool.end();
       await db.drop();
     },

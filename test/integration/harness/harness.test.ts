@@ -34,6 +34,23 @@ describe('PgHandle', () => {
     await handle.close();
   });
 
+  it('survives the server terminating its idle connection, and the next query works', async () => {
+    const url = new URL(db.url);
+    url.searchParams.set('application_name', 'bk_idle_probe');
+    const handle = new PgHandle(url.toString());
+    expect((await handle.query('SELECT 1')).isOk()).toBe(true);
+    const [killed] = await db.query<{ n: string }>(
+      "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE application_name = 'bk_idle_probe'",
+    );
+    expect(Number(killed?.n)).toBe(1);
+    // Give the pool time to see the FATAL message on its idle socket; without
+    // a listener, pg.Pool would re-emit it as an uncaught 'error'.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const again = await handle.query<{ one: number }>('SELECT 1 AS one');
+    expect(again._unsafeUnwrap().rows[0]?.one).toBe(1);
+    await handle.close();
+  });
+
   it('destroys a client whose work failed instead of returning it to the pool', async () => {
     const handle = new PgHandle(db.pool);
     await expect(
