@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { BackfillError } from '../errors.js';
 import { LineSplitter, decodeLine, parseRecordLine } from '../_internals/ndjson.js';
 import { MANIFEST_NAME, MAX_MANIFEST_BYTES } from './defaults.js';
@@ -12,7 +12,9 @@ import type { DatasetLine, DatasetMember, DatasetRecord, MemberStats } from './t
 export class ArchiveMember implements DatasetMember {
   readonly #chunks: AsyncIterator<Buffer>;
   readonly #mapError: (error: unknown) => BackfillError;
-  readonly #hash = createHash('sha256');
+  /** Hashes here unless the decode worker already does (see decode-worker.ts). */
+  readonly #hash: Hash | undefined;
+  readonly #digest: (() => Promise<{ sha256: string; bytes: number }>) | undefined;
   readonly #splitter: LineSplitter;
   readonly #manifestParts: Buffer[] | undefined;
   #bytes = 0;
@@ -25,7 +27,10 @@ export class ArchiveMember implements DatasetMember {
     chunks: AsyncIterator<Buffer>,
     maxLineBytes: number,
     mapError: (error: unknown) => BackfillError,
+    digest?: () => Promise<{ sha256: string; bytes: number }>,
   ) {
+    this.#digest = digest;
+    this.#hash = digest ? undefined : createHash('sha256');
     this.#chunks = chunks;
     this.#mapError = mapError;
     this.#splitter = new LineSplitter(name, maxLineBytes);
@@ -67,7 +72,7 @@ export class ArchiveMember implements DatasetMember {
     return {
       name: this.name,
       bytes: this.#bytes,
-      sha256: this.#hash.digest('hex'),
+      sha256: await this.#sha256(),
       records: this.#manifestParts === undefined ? this.#splitter.records : null,
     };
   }
@@ -97,6 +102,22 @@ export class ArchiveMember implements DatasetMember {
     if (batch.length > 0) yield batch;
   }
 
+  async #sha256(): Promise<string> {
+    if (this.#hash) return this.#hash.digest('hex');
+    let digest: { sha256: string; bytes: number };
+    try {
+      digest = await this.#digest!();
+    } catch (error) {
+      throw this.#mapError(error);
+    }
+    if (digest.bytes !== this.#bytes) {
+      throw new BackfillError('TAR_CORRUPT', `member ${JSON.stringify(this.name)}: the tar headers disagree about its size (${digest.bytes} vs ${this.#bytes} bytes); the archive is malformed.`, {
+        context: { member: this.name },
+      });
+    }
+    return digest.sha256;
+  }
+
   #claim(): void {
     if (this.#claimed) {
       throw new BackfillError('INVALID_ARGUMENT', `${this.name}: a member can be read once; call one of records(), lines() or chunks().`, { context: { member: this.name } });
@@ -117,7 +138,7 @@ export class ArchiveMember implements DatasetMember {
       return undefined;
     }
     const chunk = result.value;
-    this.#hash.update(chunk);
+    this.#hash?.update(chunk);
     this.#bytes += chunk.length;
     if (this.#manifestParts !== undefined) {
       if (this.#bytes > MAX_MANIFEST_BYTES) {

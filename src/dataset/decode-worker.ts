@@ -5,80 +5,264 @@ import { BackfillError } from '../errors.js';
 import type { Compression } from './types.js';
 
 /**
- * Decompression runs on a worker thread for file inputs: zstd and SHA-256 of
- * the stored bytes are the two heaviest steps, and moving them off the main
- * thread lets tar parsing, member hashing and line splitting run alongside
- * them, as `zstd -dc | tar -xO` does with two processes.
+ * Decompression runs on a worker thread for file inputs: zstd, the SHA-256 of
+ * the stored bytes and the SHA-256 of every member are the heaviest steps, and
+ * moving them off the main thread leaves it only tar parsing and line
+ * splitting, as `zstd -dc | tar -xO` spreads its work over two processes.
+ *
+ * To hash members the worker follows the tar blocks itself (headers, PAX
+ * `size` records, GNU long names, padding); it only needs where each regular
+ * member's data starts and ends. The main thread still parses the archive
+ * fully with tar-stream, matches the worker's digests to its members by
+ * order, and checks the byte counts agree.
  *
  * The worker is plain JavaScript evaluated from a string, so it runs the same
  * from the TypeScript sources (tests, tsx) and from the compiled package.
  */
 const WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
-const { createReadStream } = require('node:fs');
+const { open, read, close } = require('node:fs');
 const { createHash } = require('node:crypto');
 const zlib = require('node:zlib');
-const { path, compression, maxBytes, zstdPath, readBytes, maxInFlight, pieceBytes } = workerData;
+const { path, compression, maxBytes, zstdBindingPath, readBytes, maxInFlight, pieceBytes } = workerData;
 
 const hash = createHash('sha256');
 let stored = 0;
+
+// Follows the decoded tar stream block by block and hashes the data of each
+// member the main thread treats as a regular file (any type but links,
+// devices, directories, FIFOs and the meta headers), posting one digest per
+// member in order.
+const PAX = 0x78;
+const META = new Set([PAX, 0x67, 0x4c, 0x4b]); // 'x', 'g', GNU 'L' and 'K'
+const NOT_REGULAR = new Set([0x31, 0x32, 0x33, 0x34, 0x35, 0x36, ...META]);
+const walk = { header: Buffer.alloc(512), fill: 0, remaining: 0, padding: 0, kind: 'none', paxParts: [], paxSize: undefined, hash: undefined, bytes: 0, done: false };
+
+function octal(block, at, length) {
+  if (block[at] & 0x80) {
+    // GNU base-256 (sizes of 8 GiB and more)
+    let value = 0;
+    for (let i = at + 1; i < at + length; i++) value = value * 256 + block[i];
+    return value;
+  }
+  const text = block.toString('latin1', at, at + length).replace(/[\0 ]+$/, '').trim();
+  return text === '' ? 0 : parseInt(text, 8);
+}
+
+function paxSize(records) {
+  const match = /(?:^|\n)\d+ size=(\d+)\n/.exec(records.toString('utf8'));
+  return match ? Number(match[1]) : undefined;
+}
+
+function onHeader() {
+  const block = walk.header;
+  if (block.every((b) => b === 0)) { walk.done = true; return; }
+  const type = block[156];
+  let size = octal(block, 124, 12);
+  if (!NOT_REGULAR.has(type)) {
+    if (walk.paxSize !== undefined) size = walk.paxSize;
+    walk.kind = 'file';
+    walk.hash = createHash('sha256');
+    walk.bytes = 0;
+  } else {
+    walk.kind = type === PAX ? 'pax' : 'skip';
+    walk.paxParts = [];
+  }
+  // A PAX size applies to the next real entry; long-name and global headers sit in between.
+  if (!META.has(type)) walk.paxSize = undefined;
+  walk.remaining = size;
+  walk.padding = (512 - (size % 512)) % 512;
+  if (size === 0) endData();
+}
+
+function endData() {
+  if (walk.kind === 'file') {
+    parentPort.postMessage({ type: 'member', sha256: walk.hash.digest('hex'), bytes: walk.bytes });
+    walk.hash = undefined;
+  } else if (walk.kind === 'pax') {
+    walk.paxSize = paxSize(Buffer.concat(walk.paxParts));
+  }
+  walk.kind = 'none';
+}
+
+function walkTar(chunk) {
+  let at = 0;
+  while (at < chunk.length && !walk.done) {
+    if (walk.remaining > 0) {
+      const n = Math.min(walk.remaining, chunk.length - at);
+      const data = chunk.subarray(at, at + n);
+      if (walk.kind === 'file') { walk.hash.update(data); walk.bytes += n; }
+      else if (walk.kind === 'pax') walk.paxParts.push(Buffer.from(data));
+      at += n;
+      walk.remaining -= n;
+      if (walk.remaining === 0) endData();
+    } else if (walk.padding > 0) {
+      const n = Math.min(walk.padding, chunk.length - at);
+      at += n;
+      walk.padding -= n;
+    } else {
+      const n = Math.min(512 - walk.fill, chunk.length - at);
+      chunk.copy(walk.header, walk.fill, at, at + n);
+      walk.fill += n;
+      at += n;
+      if (walk.fill === 512) { walk.fill = 0; onHeader(); }
+    }
+  }
+}
 let produced = 0;
 let credits = maxInFlight;
 let failed = false;
-const source = createReadStream(path, { highWaterMark: readBytes });
-const decoder = compression === 'zstd'
-  ? (zlib.createZstdDecompress ? zlib.createZstdDecompress() : new (require(zstdPath).DecompressStream)())
-  : compression === 'gzip' ? zlib.createGunzip() : null;
-const output = decoder || source;
+// zstd-napi's context decodes straight into the pieces that are posted (no
+// intermediate chunks, no copy); a node:zlib stream (gzip, and zstd where
+// Node has it) emits chunks of its own, which are copied into pieces.
+const dctx = compression === 'zstd' && !zlib.createZstdDecompress ? new (require(zstdBindingPath).DCtx)() : undefined;
+const decoder = dctx ? undefined
+  : compression === 'zstd' ? zlib.createZstdDecompress()
+  : compression === 'gzip' ? zlib.createGunzip() : undefined;
+let inFrame = false;
+
+// The file is read into one reused buffer: fresh buffers per read left
+// garbage that this thread collected late, and peak RSS grew with the input.
+const input = Buffer.allocUnsafe(readBytes);
+let fd;
+let reading = false;
+let sourceEnded = false;
+let waitingDrain = false;
+
+// Closed only between reads, so a read in flight can't land on a reused descriptor.
+function closeFile() {
+  if (reading || fd === undefined) return;
+  close(fd, () => {});
+  fd = undefined;
+}
 
 function fail(stage, error) {
   if (failed) return;
   failed = true;
   parentPort.postMessage({ type: 'error', stage, message: String(error && error.message || error), code: error && error.code, offset: stored });
-  source.destroy();
+  closeFile();
   if (decoder) decoder.destroy();
 }
 
-source.on('data', (chunk) => {
-  hash.update(chunk);
-  stored += chunk.length;
-  if (decoder && !decoder.write(chunk)) {
-    source.pause();
-    decoder.once('drain', () => source.resume());
-  }
-});
-source.on('end', () => { if (decoder) decoder.end(); });
-source.on('error', (e) => fail('io', e));
-if (decoder) decoder.on('error', (e) => fail('decode', e));
-
-// The stored stream is consumed by 'data' above; decoded bytes leave here.
-// zstd emits one large chunk per input chunk (~6 MB for 1 MB in); posting
-// pieces of at most pieceBytes keeps the read-ahead small and bounded.
-const emit = (chunk) => {
-  produced += chunk.length;
+// Decoded bytes leave in pieces of pieceBytes, each a buffer of its own that
+// is transferred, not copied; at most maxInFlight wait unread on the main thread.
+let piece = new Uint8Array(pieceBytes);
+let fill = 0;
+function flushPiece() {
+  if (fill === 0 || failed) return;
+  const out = fill === piece.length ? piece : piece.slice(0, fill);
+  produced += fill;
   if (produced > maxBytes) return fail('limit', new Error('limit'));
-  for (let at = 0; at < chunk.length; at += pieceBytes) {
-    // Copy into a buffer we own, so transferring it can't detach a pooled slab.
-    const piece = new Uint8Array(Math.min(pieceBytes, chunk.length - at));
-    piece.set(chunk.subarray(at, at + piece.length));
-    parentPort.postMessage({ type: 'chunk', chunk: piece }, [piece.buffer]);
-    credits -= 1;
+  walkTar(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+  parentPort.postMessage({ type: 'chunk', chunk: out }, [out.buffer]);
+  piece = new Uint8Array(pieceBytes);
+  fill = 0;
+  credits -= 1;
+  if (credits <= 0 && decoder) decoder.pause();
+}
+function copyIn(chunk) {
+  for (let at = 0; at < chunk.length && !failed; ) {
+    const n = Math.min(piece.length - fill, chunk.length - at);
+    piece.set(chunk.subarray(at, at + n), fill);
+    fill += n;
+    at += n;
+    if (fill === piece.length) flushPiece();
   }
-  if (credits <= 0) (decoder || source).pause();
-};
-if (decoder) decoder.on('data', emit);
-else source.on('data', emit);
-(decoder || source).on('end', () => {
+}
+// One read of zstd can inflate without bound (a bomb); when the main thread
+// stops taking pieces, the rest of the input waits here until it acks.
+let pendingSrc;
+function decodeIn(chunk) {
+  let src = chunk;
+  for (;;) {
+    let result;
+    try {
+      result = dctx.decompressStream(piece.subarray(fill), src);
+    } catch (e) {
+      return fail('decode', e);
+    }
+    const [ret, out, consumed] = result;
+    const room = piece.length - fill;
+    fill += out;
+    src = src.subarray(consumed);
+    inFrame = ret !== 0;
+    if (fill === piece.length) flushPiece();
+    if (failed) return;
+    // Done with this input once it is used up and the context holds no more output.
+    if (src.length === 0 && (out < room || ret === 0)) return;
+    if (credits <= 0) {
+      pendingSrc = src;
+      return;
+    }
+  }
+}
+
+function finish() {
+  if (failed) return;
+  if (dctx && inFrame) return fail('decode', new Error('zstd stream ended in the middle of a frame'));
+  flushPiece();
+  closeFile();
   if (!failed) parentPort.postMessage({ type: 'end', sha256: hash.digest('hex'), bytes: stored });
+}
+
+// One read in flight at a time; the next starts once this one's bytes are
+// decoded (so the input buffer is free again) and the main thread has room.
+function readMore() {
+  if (reading || failed || sourceEnded || waitingDrain || pendingSrc || fd === undefined) return;
+  if (!decoder && credits <= 0) return;
+  reading = true;
+  read(fd, input, 0, input.length, null, (e, n) => {
+    reading = false;
+    if (failed) return closeFile();
+    if (e) return fail('io', e);
+    if (n === 0) {
+      sourceEnded = true;
+      if (decoder) decoder.end();
+      else finish();
+      return;
+    }
+    const chunk = input.subarray(0, n);
+    hash.update(chunk);
+    stored += n;
+    if (dctx) decodeIn(chunk);
+    else if (!decoder) copyIn(chunk);
+    // zlib keeps what it is given until it gets to it, so it gets a copy.
+    else if (!decoder.write(Buffer.from(chunk))) {
+      waitingDrain = true;
+      decoder.once('drain', () => {
+        waitingDrain = false;
+        readMore();
+      });
+    }
+    readMore();
+  });
+}
+
+if (decoder) {
+  decoder.on('data', copyIn);
+  decoder.on('error', (e) => fail('decode', e));
+  decoder.on('end', finish);
+}
+open(path, 'r', (e, opened) => {
+  if (e) return fail('io', e);
+  fd = opened;
+  readMore();
 });
 
 parentPort.on('message', (m) => {
   if (m.type === 'ack') {
     credits += m.n;
-    if (credits > 0 && !failed) (decoder || source).resume();
+    if (failed || credits <= 0) return;
+    if (pendingSrc) {
+      const src = pendingSrc;
+      pendingSrc = undefined;
+      decodeIn(src);
+    }
+    if (decoder) decoder.resume();
+    readMore();
   } else if (m.type === 'stop') {
     failed = true;
-    source.destroy();
+    closeFile();
     if (decoder) decoder.destroy();
     parentPort.close();
   }
@@ -86,7 +270,7 @@ parentPort.on('message', (m) => {
 `;
 
 const requireHere = createRequire(import.meta.url);
-/** Decoded pieces posted ahead of the reader, and their size: ~2 MiB of read-ahead. */
+/** Decoded pieces posted ahead of the reader, and their size: 4 MiB of read-ahead. */
 const MAX_IN_FLIGHT = 16;
 const PIECE_BYTES = 256 * 1024;
 
@@ -106,9 +290,10 @@ export interface DecodeFailure {
 
 /**
  * Starts a decode worker for `path`. Returns the decoded tar bytes as a
- * Readable (backpressure flows back to the worker through acks) and a
- * promise for the stored file's digest. `toError` maps a worker failure to
- * the error the Readable is destroyed with.
+ * Readable (backpressure flows back to the worker through acks), a promise
+ * for the stored file's digest, and `memberDigest(i)`, the digest of the
+ * i-th regular member's data. `toError` maps a worker failure to the error
+ * the Readable is destroyed with.
  */
 export function startDecodeWorker(
   path: string,
@@ -116,10 +301,10 @@ export function startDecodeWorker(
   maxBytes: number,
   readBytes: number,
   toError: (failure: DecodeFailure) => BackfillError,
-): { tar: Readable; stored: Promise<StoredDigest>; stop: () => void } {
+): { tar: Readable; stored: Promise<StoredDigest>; memberDigest: (index: number) => Promise<StoredDigest>; stop: () => void } {
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
-    workerData: { path, compression, maxBytes, zstdPath: requireHere.resolve('zstd-napi'), readBytes, maxInFlight: MAX_IN_FLIGHT, pieceBytes: PIECE_BYTES },
+    workerData: { path, compression, maxBytes, zstdBindingPath: requireHere.resolve('zstd-napi/binding'), readBytes, maxInFlight: MAX_IN_FLIGHT, pieceBytes: PIECE_BYTES },
   });
   let owed = 0;
   let settled = false;
@@ -130,6 +315,20 @@ export function startDecodeWorker(
     rejectStored = reject;
   });
   stored.catch(() => undefined);
+  // Digests arrive right after the chunk holding a member's last byte, so
+  // usually before the main thread has parsed that far; a waiter covers the rest.
+  const digests: StoredDigest[] = [];
+  const waiters = new Map<number, (d: StoredDigest) => void>();
+  const memberDigest = (index: number): Promise<StoredDigest> => {
+    const known = digests[index];
+    if (known) return Promise.resolve(known);
+    return Promise.race([new Promise<StoredDigest>((resolve) => waiters.set(index, resolve)), stored.then(() => missingDigest(index))]);
+  };
+  const missingDigest = (index: number): StoredDigest => {
+    const known = digests[index];
+    if (known) return known;
+    throw new BackfillError('TAR_CORRUPT', `the archive's member ${index + 1} has no end the decoder could follow; the tar is malformed.`);
+  };
   const tar = new Readable({
     highWaterMark: 1024 * 1024,
     read() {
@@ -156,6 +355,11 @@ export function startDecodeWorker(
       const chunk = Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.byteLength);
       if (tar.push(chunk)) worker.postMessage({ type: 'ack', n: 1 });
       else owed += 1;
+    } else if (m.type === 'member') {
+      const digest = { sha256: m.sha256!, bytes: m.bytes! };
+      digests.push(digest);
+      waiters.get(digests.length - 1)?.(digest);
+      waiters.delete(digests.length - 1);
     } else if (m.type === 'end') {
       settled = true;
       resolveStored({ sha256: m.sha256!, bytes: m.bytes! });
@@ -170,5 +374,5 @@ export function startDecodeWorker(
     worker.postMessage({ type: 'stop' });
     worker.unref();
   }
-  return { tar, stored, stop };
+  return { tar, stored, memberDigest, stop };
 }

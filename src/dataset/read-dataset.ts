@@ -156,7 +156,9 @@ class DatasetReader implements Dataset {
           throw fail(new BackfillError('MEMBER_DUPLICATE', `member ${JSON.stringify(name)} appears twice in the archive; rebuild it with unique names.`, { context: { member: name } }));
         }
         seen.add(name);
-        const member = new ArchiveMember(name, header.size ?? 0, entry[Symbol.asyncIterator]() as AsyncIterator<Buffer>, this.#maxLineBytes, mapTar);
+        const index = seen.size - 1;
+        const digest = opened.memberDigest && (() => opened!.memberDigest!(index));
+        const member = new ArchiveMember(name, header.size ?? 0, entry[Symbol.asyncIterator]() as AsyncIterator<Buffer>, this.#maxLineBytes, mapTar, digest);
         yield member;
         members.push(await member.finish());
         if (name === MANIFEST_NAME) manifestText = member.manifestText();
@@ -194,6 +196,8 @@ interface OpenedInput {
   readonly compression: Compression;
   readonly tar: Readable;
   readonly stored: Promise<StoredDigest>;
+  /** Digests of the regular members in order, when something else already hashed them. */
+  readonly memberDigest?: (index: number) => Promise<StoredDigest>;
 }
 
 function unsupported(head: Buffer, where: { path?: string }): BackfillError {
@@ -220,12 +224,12 @@ async function openFile(path: string, maxBytes: number, fail: (e: BackfillError)
   }
   const compression = detectCompression(head.subarray(0, length));
   if (compression === undefined) throw fail(unsupported(head.subarray(0, length), { path }));
-  const { tar: decoded, stored } = startDecodeWorker(path, compression, maxBytes, WORKER_READ_BYTES, (f) => {
+  const { tar: decoded, stored, memberDigest } = startDecodeWorker(path, compression, maxBytes, WORKER_READ_BYTES, (f) => {
     if (f.stage === 'limit') return fail(sizeLimitError(maxBytes));
     if (f.stage === 'io') return fail(toBackfillError(Object.assign(new Error(`${path}: ${f.message}`), f.code ? { code: f.code } : {}), 'IO_ERROR', { path }));
     return fail(decompressionError(Object.assign(new Error(f.message), f.code ? { code: f.code } : {}), compression, f.offset));
   });
-  return { compression, tar: decoded, stored };
+  return { compression, tar: decoded, stored, memberDigest };
 }
 
 /** A caller's Readable is decoded on this thread. */

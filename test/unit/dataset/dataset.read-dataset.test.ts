@@ -121,6 +121,38 @@ describe('readDataset on archives made by GNU tar and the zstd CLI', () => {
     }
   });
 
+  it('gives every member the digest and size sha256sum sees, for each tar format and from a path or a stream', async () => {
+    // Sizes around the 512-byte block, an empty member, directories, a long
+    // name, and a member past one decoded piece (256 KiB) so digests straddle pieces.
+    const d = join(dir, 'digests');
+    const long = `${'d'.repeat(60)}/${'n'.repeat(80)}.ndjson`;
+    mkdirSync(join(d, 'd'.repeat(60)), { recursive: true });
+    mkdirSync(join(d, 'sub'), { recursive: true });
+    const bodies: Record<string, string> = {
+      'empty.ndjson': '',
+      'one.ndjson': '{}',
+      'b511.ndjson': `{"p":"${'x'.repeat(511 - 9)}"}\n`,
+      'b512.ndjson': `{"p":"${'x'.repeat(512 - 9)}"}\n`,
+      'sub/b1024.ndjson': `{"p":"${'x'.repeat(1024 - 9)}"}\n`,
+      [long]: lines(5),
+      'big.ndjson': lines(12_000),
+    };
+    for (const [name, body] of Object.entries(bodies)) writeFileSync(join(d, name), body);
+    const names = Object.keys(bodies).sort();
+    for (const format of ['gnu', 'posix', 'ustar']) {
+      const inArchive = format === 'ustar' ? names.filter((n) => n !== long) : names;
+      const file = join(dir, `digests-${format}.tar.zst`);
+      sh(`tar -C '${d}' --format=${format} -cf - . | zstd -q -o '${file}' -f`);
+      for (const input of [() => readDataset(file), () => readDataset(createReadStream(file))]) {
+        const ds = input();
+        for await (const member of ds) void member; // no manifest here, so no scan()
+        const stats = (await ds.stats())._unsafeUnwrap();
+        const got = Object.fromEntries(stats.members.filter((m) => inArchive.includes(m.name)).map((m) => [m.name, [m.sha256, m.bytes]]));
+        expect(got).toEqual(Object.fromEntries(inArchive.map((n) => [n, [sha256sum(join(d, n)), Buffer.byteLength(bodies[n]!)]])));
+      }
+    }
+  });
+
   it('drains members the caller skips, so stats still cover every byte', async () => {
     const ds = readDataset(zst);
     for await (const m of ds) void m;
