@@ -1,8 +1,8 @@
 /**
  * `dataset` case: readDataset throughput (raw lines, then parsed records)
  * against `zstd -dc | tar -xO | wc -l` and `… | node parse-ndjson.mjs` in
- * the same run, plus peak RSS, and RSS at a quarter of the input to show it
- * stays flat. BENCH_ROWS scales it (default 1,000,000 rows ≈ 256 MB NDJSON).
+ * the same run, plus peak RSS, and RSS at a quarter and at four times the
+ * input to show it stays flat. BENCH_ROWS scales it (default 1,000,000 rows ≈ 256 MB NDJSON).
  * `scan` hashes and counts every member without decoding lines (the
  * verification path); the others also decode every line.
  */
@@ -26,6 +26,7 @@ async function main(): Promise<void> {
   const rows = envInt('BENCH_ROWS', 1_000_000);
   const { file, member, memberBytes } = await benchDataset(rows);
   const small = await benchDataset(Math.max(1, Math.floor(rows / 4)));
+  const large = await benchDataset(rows * 4);
   const mb = memberBytes / 1e6;
   const parseScript = fileURLToPath(new URL('../baselines/parse-ndjson.mjs', import.meta.url));
 
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
     const seconds = median(ours.map((o) => o.seconds));
     const baseSeconds = median(baseTimes);
     const quarter = runChild(c.mode, small.file, small.member);
+    const fourTimes = runChild(c.mode, large.file, large.member);
     report({
       case: `dataset.read.${c.mode}`,
       n: rows,
@@ -62,6 +64,7 @@ async function main(): Promise<void> {
       mbPerSec: mb / seconds,
       peakRssMiB: Math.max(...ours.map((o) => o.peakRssMiB)),
       peakRssMiBQuarterInput: quarter.peakRssMiB,
+      peakRssMiBFourTimesInput: fourTimes.peakRssMiB,
       baseline: c.baselineName,
       baselineMbPerSec: mb / baseSeconds,
       ratio: baseSeconds / seconds,
