@@ -369,6 +369,10 @@ export class StagingImporter {
     if (!(batchBytes > 0)) return bad('batchBytes');
     if (!(progressEveryRows > 0)) return bad('progressEveryRows');
     if (!(maxDuplicateRetries >= 0)) return err(new BackfillError('INVALID_ARGUMENT', 'maxDuplicateRetries must be zero or more.'));
+    // Checked now, not after a whole import that could never match.
+    if (o.expectedSha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(o.expectedSha256)) {
+      return err(new BackfillError('INVALID_ARGUMENT', `expectedSha256 must be 64 hexadecimal digits, got ${JSON.stringify(o.expectedSha256)}.`));
+    }
     return ok({
       dryRun: o.dryRun === true,
       strategy,

@@ -25,3 +25,21 @@ export function sh(script: string, cwd?: string): string {
 export function hasTool(name: string): boolean {
   return spawnSync('bash', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 }
+
+/** Command-line oracles a test needs, and how to say which are missing. */
+export interface NeededTools {
+  /** True when any of them is not installed: pass to `skipIf`. */
+  readonly missing: boolean;
+  /** `text`, plus "(skipped: zstd is not installed)" when something is missing. */
+  title(text: string): string;
+}
+
+/**
+ * Checks for the tools a test uses as oracles, so a skipped test can say why
+ * in its title: `it.skipIf(tools.missing)(tools.title('…'), …)`.
+ */
+export function needTools(...names: string[]): NeededTools {
+  const absent = names.filter((name) => !hasTool(name));
+  const why = absent.length === 0 ? '' : ` (skipped: ${absent.join(', ')} ${absent.length === 1 ? 'is' : 'are'} not installed)`;
+  return { missing: absent.length > 0, title: (text) => `${text}${why}` };
+}

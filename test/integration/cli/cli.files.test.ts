@@ -4,13 +4,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildEpisodeTarball } from '../../../src/testing/index.js';
-import { hasTool, run, tempDir } from '../../support/tmp.js';
+import { hasTool, needTools, run, tempDir } from '../../support/tmp.js';
 import { cli, jsonOf } from './cli-harness.js';
 
 const hasSha256sum = hasTool('sha256sum');
-const hasGit = hasTool('git');
+const gitTool = needTools('git');
+const opensslTool = needTools('openssl');
 if (!hasSha256sum) console.warn('[cli.files] sha256sum missing: the sha256sum oracle comparisons are skipped');
-if (!hasGit) console.warn('[cli.files] git missing: the gate tests are skipped');
 
 describe('backfill-kit checksums', () => {
   const dir = tempDir('bk-cli-sums-');
@@ -39,7 +39,7 @@ describe('backfill-kit checksums', () => {
     if (hasSha256sum) expect(() => run('sha256sum', ['--check', 'SHA256SUMS'], { cwd: dir })).toThrow();
   });
 
-  it.skipIf(!hasTool('openssl'))('--signature/--key checks the sums file like cosign verify-blob; a bad signature exits 3 before hashing', async () => {
+  it.skipIf(opensslTool.missing)(opensslTool.title('--signature/--key checks the sums file like cosign verify-blob; a bad signature exits 3 before hashing'), async () => {
     writeFileSync(join(dir, 'a.bin'), 'alpha\n');
     run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'key.pem'], { cwd: dir });
     run('openssl', ['ec', '-in', 'key.pem', '-pubout', '-out', 'cosign.pub'], { cwd: dir });
@@ -104,7 +104,7 @@ describe('backfill-kit index backfill', () => {
   });
 });
 
-describe.skipIf(!hasGit)('backfill-kit gate check', () => {
+describe.skipIf(gitTool.missing)(gitTool.title('backfill-kit gate check'), () => {
   const repo = tempDir('bk-cli-gate-');
   const commits: string[] = [];
   const git = (...args: string[]): string => run('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args]).trim();

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { hasTool, tempDir } from '../../support/tmp.js';
+import { needTools, tempDir } from '../../support/tmp.js';
 
 // Packs the package as `npm publish` would (prepack builds it), unpacks the
 // tarball into a fresh project's node_modules next to links to its declared
@@ -20,8 +20,7 @@ const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as 
 };
 const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json');
 const specifiers = subpaths.map((s) => (s === '.' ? pkg.name : `${pkg.name}/${s.slice(2)}`));
-const hasTar = hasTool('tar');
-if (!hasTar) console.warn('[package] tar is missing: the packed-tarball test is skipped');
+const tarTool = needTools('tar');
 
 const work = tempDir('bk-pack-');
 const project = join(work, 'consumer');
@@ -34,7 +33,7 @@ function node(args: string[]): { status: number | null; stdout: string; stderr: 
 }
 
 beforeAll(() => {
-  if (!hasTar) return;
+  if (tarTool.missing) return;
   const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
   const [info] = JSON.parse(out.slice(out.indexOf('['))) as { filename: string; files: { path: string }[] }[];
   files = info!.files.map((f) => f.path);
@@ -50,7 +49,7 @@ beforeAll(() => {
   }
 }, 300_000);
 
-describe.runIf(hasTar)('the packed package', () => {
+describe.skipIf(tarTool.missing)(tarTool.title('the packed package'), () => {
   it('ships dist, README, CHANGELOG and the types of every export, and no sources or tests', () => {
     expect(files).toContain('package.json');
     expect(files).toContain('README.md');

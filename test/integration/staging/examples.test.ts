@@ -6,7 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { writeDataset } from '../../../src/dataset/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
-import { handTarball, hasTool, ndjson, run, scratch } from './fixtures.js';
+import { handTarball, ndjson, run, scratch } from './fixtures.js';
+import { needTools } from '../../support/tmp.js';
+
+const zstdTool = needTools('zstd');
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
 let db: TestDatabase;
@@ -49,7 +52,7 @@ describe('examples/backfill-store-aoc-19-005.ts', () => {
     expect(await db.query("SELECT 1 FROM pg_namespace WHERE nspname = 'ex_dry'")).toEqual([]);
   });
 
-  it.skipIf(!hasTool('zstd'))('exits non-zero on a count mismatch and keeps the old rows', async () => {
+  it.skipIf(zstdTool.missing)(zstdTool.title('exits non-zero on a count mismatch and keeps the old rows'), async () => {
     const bad = handTarball(dir, 'lying.tar.zst', [
       { name: 'linksets.ndjson', text: '', records: 340 },
       { name: 'advisory_chunks.ndjson', text: ndjson([{ _id: 'c' }]) },

@@ -5,11 +5,12 @@ import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { readDataset, writeDataset } from '../../../src/dataset/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
 import { exportDataset, StagingImporter } from '../../../src/staging/index.js';
-import { hasTool, run, scratch, sha256File, TABLES } from './fixtures.js';
+import { run, scratch, sha256File, TABLES } from './fixtures.js';
+import { needTools } from '../../support/tmp.js';
 
 let db: TestDatabase;
 let dir: string;
-const haveTar = hasTool('tar') && hasTool('zstd') && hasTool('sha256sum');
+const tools = needTools('tar', 'zstd', 'sha256sum');
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -58,7 +59,7 @@ describe('exportDataset', () => {
     expect(ids.indexOf('_under')).toBeLessThan(ids.indexOf('a-lower'));
   });
 
-  it.skipIf(!haveTar)('is a plain tarball that tar and sha256sum agree on', async () => {
+  it.skipIf(tools.missing)(tools.title('is a plain tarball that tar and sha256sum agree on'), async () => {
     const path = join(dir, 'a', 'export.tar.zst');
     expect(run('tar', ['--zstd', '-tf', path]).trim().split('\n')).toEqual(['manifest.json', 'advisory_chunks.ndjson', 'linksets.ndjson']);
     expect(run('sha256sum', [path]).split(' ')[0]).toBe(sha256File(path));

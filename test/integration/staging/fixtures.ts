@@ -11,10 +11,6 @@ export function scratch(prefix = 'bk-staging-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export function hasTool(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
-}
-
 export function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }

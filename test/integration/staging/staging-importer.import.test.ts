@@ -6,13 +6,13 @@ import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { writeDataset } from '../../../src/dataset/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
 import { StagingImporter, type ImportReport } from '../../../src/staging/index.js';
-import { handTarball, hasTool, ndjson, run, scratch, sha256File, TABLES } from './fixtures.js';
+import { handTarball, ndjson, run, scratch, sha256File, TABLES } from './fixtures.js';
+import { needTools } from '../../support/tmp.js';
 
 let db: TestDatabase;
 let dir: string;
 let good: string; // 340 linksets + 1200 chunks, written by the library
-const haveTools = hasTool('tar') && hasTool('zstd');
-if (!haveTools) console.warn('staging tests: tar/zstd missing, hand-made tarball tests are skipped');
+const tools = needTools('tar', 'zstd');
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -124,7 +124,7 @@ describe('StagingImporter.import', () => {
     expect(await db.query('SELECT count(*)::int AS n FROM s_keep.v')).toEqual([{ n: 340 }]);
   });
 
-  it.skipIf(!haveTools)('never commits 0 rows when the manifest says 340 (the seed recipe failure)', async () => {
+  it.skipIf(tools.missing)(tools.title('never commits 0 rows when the manifest says 340 (the seed recipe failure)'), async () => {
     await seedOld('s_zero');
     const tarball = handTarball(dir, 'zero.tar.zst', [
       { name: 'linksets.ndjson', text: '', records: 340 },
@@ -140,7 +140,7 @@ describe('StagingImporter.import', () => {
     }
   });
 
-  it.skipIf(!haveTools)('reads a tar-made archive with manifest.json last', async () => {
+  it.skipIf(tools.missing)(tools.title('reads a tar-made archive with manifest.json last'), async () => {
     const tarball = handTarball(dir, 'last.tar.zst', [
       { name: 'linksets.ndjson', text: ndjson([{ _id: 'a', n: 1 }, { _id: 2, n: 2 }, { _id: { $oid: '65a1f0c2e4b0a1b2c3d4e5f6' }, n: 3 }]) },
       { name: 'advisory_chunks.ndjson', text: `${ndjson([{ _id: 'c1' }])}\n\n` },
@@ -152,7 +152,7 @@ describe('StagingImporter.import', () => {
     expect(ids.map((x) => x.id)).toEqual(['2', '65a1f0c2e4b0a1b2c3d4e5f6', 'a']);
   });
 
-  it.skipIf(!haveTools)('fails on bad lines naming the member and line, leaving the old contents', async () => {
+  it.skipIf(tools.missing)(tools.title('fails on bad lines naming the member and line, leaving the old contents'), async () => {
     await seedOld('s_bad');
     const cases: [string, string, string][] = [
       ['{"_id":"a"}\n{"_id":"b"}\n{"_id": oops}\n', 'JSON_MALFORMED', 'linksets.ndjson line 3'],
@@ -177,7 +177,7 @@ describe('StagingImporter.import', () => {
     }
   });
 
-  it.skipIf(!haveTools)('maps a row PostgreSQL refuses (numeric overflow) back to its member line, past rejected lines', async () => {
+  it.skipIf(tools.missing)(tools.title('maps a row PostgreSQL refuses (numeric overflow) back to its member line, past rejected lines'), async () => {
     await seedOld('s_overflow');
     const text = ['{"_id":"a"}', '', '{"bad":1}', '{"_id":"b"}', '{"_id":"c","n":1e999999}', '{"_id":"d"}', ''].join('\n');
     const tarball = handTarball(dir, 'overflow.tar.zst', [
@@ -194,7 +194,7 @@ describe('StagingImporter.import', () => {
     }
   });
 
-  it.skipIf(!haveTools)('loads \\\\u0000 (an escaped backslash) as text, which jsonb accepts', async () => {
+  it.skipIf(tools.missing)(tools.title('loads \\\\u0000 (an escaped backslash) as text, which jsonb accepts'), async () => {
     const tarball = handTarball(dir, 'escaped.tar.zst', [
       { name: 'linksets.ndjson', text: '{"_id":"a","t":"\\\\u0000 and \\\\\\\\ and tab\\t"}\n' },
       { name: 'advisory_chunks.ndjson', text: ndjson([{ _id: 'c' }]) },
@@ -204,7 +204,7 @@ describe('StagingImporter.import', () => {
     expect(row?.t).toBe('\\u0000 and \\\\ and tab\t');
   });
 
-  it.skipIf(!haveTools)('names the duplicate id and both lines, for both strategies, and commits nothing', async () => {
+  it.skipIf(tools.missing)(tools.title('names the duplicate id and both lines, for both strategies, and commits nothing'), async () => {
     await seedOld('s_dup');
     const lines = [{ _id: 'a' }, { _id: 'b' }, { _id: 'c' }, { _id: 'b', again: true }, { _id: 'd' }];
     const tarball = handTarball(dir, 'dup.tar.zst', [
@@ -221,7 +221,7 @@ describe('StagingImporter.import', () => {
     }
   });
 
-  it.skipIf(!haveTools)("onInvalid: 'reject' loads the good lines and writes every bad one with its reason", async () => {
+  it.skipIf(tools.missing)(tools.title("onInvalid: 'reject' loads the good lines and writes every bad one with its reason"), async () => {
     const text = [
       '{"_id":"a"}',
       '{"_id": nope}',
@@ -258,7 +258,7 @@ describe('StagingImporter.import', () => {
     expect(first?.raw).toEqual({ _id: 'a' });
   });
 
-  it.skipIf(!haveTools)('the manifest check counts rejects explicitly: rejects plus rows must equal records', async () => {
+  it.skipIf(tools.missing)(tools.title('the manifest check counts rejects explicitly: rejects plus rows must equal records'), async () => {
     const tarball = handTarball(dir, 'reject-lie.tar.zst', [
       { name: 'linksets.ndjson', text: '{"_id":"a"}\n{"bad":1}\n', records: 3 },
       { name: 'advisory_chunks.ndjson', text: ndjson([{ _id: 'c' }]) },
@@ -280,7 +280,7 @@ describe('StagingImporter.import', () => {
     await seedOld('s_dry');
     expect((await importer('s_dry').import(good, { dryRun: true })).isOk()).toBe(true);
     await expectOld('s_dry');
-    if (haveTools) {
+    if (!tools.missing) {
       const tarball = handTarball(dir, 'dry-dup.tar.zst', [
         { name: 'linksets.ndjson', text: ndjson([{ _id: 'x' }, { _id: 'x' }]) },
         { name: 'advisory_chunks.ndjson', text: ndjson([{ _id: 'c' }]) },
@@ -292,7 +292,7 @@ describe('StagingImporter.import', () => {
     }
   });
 
-  it.skipIf(!haveTools)('refuses archives that do not match their manifest or the expected SHA-256', async () => {
+  it.skipIf(tools.missing)(tools.title('refuses archives that do not match their manifest or the expected SHA-256'), async () => {
     await seedOld('s_mismatch');
     const missing = handTarball(dir, 'missing.tar.zst', [{ name: 'linksets.ndjson', text: ndjson([{ _id: 'a' }]) }]);
     const e1 = (await importer('s_mismatch').import(missing))._unsafeUnwrapErr();

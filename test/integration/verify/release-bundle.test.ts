@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { preAuthEncoding, verifyChecksums } from '../../../src/verify/index.js';
+import { needTools } from '../../support/tmp.js';
 
 const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
-const hasTools = ['sha256sum', 'openssl'].every((tool) => spawnSync(tool, ['--version']).status === 0 || spawnSync(tool, ['version']).status === 0);
-if (!hasTools) console.warn('release-bundle: sha256sum or openssl missing; skipped');
+const tools = needTools('sha256sum', 'openssl');
 
 let out: string;
 let run: ReturnType<typeof spawnSync>;
@@ -26,7 +26,7 @@ afterAll(() => {
   rmSync(out, { recursive: true, force: true });
 });
 
-describe.skipIf(!hasTools)('examples/release-bundle.ts', () => {
+describe.skipIf(tools.missing)(tools.title('examples/release-bundle.ts'), () => {
   it('builds the offline kit slice and passes its own verification stage', () => {
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChecksums, writeChecksums, type ChecksumReport } from '../../../src/verify/index.js';
+import { needTools } from '../../support/tmp.js';
 
-const hasSha256sum = spawnSync('sha256sum', ['--version']).status === 0;
-if (!hasSha256sum) console.warn('verify.checksums: sha256sum not found; oracle tests skipped');
+const sha256sumTool = needTools('sha256sum');
 
 const NAMES = [
   'plain.txt',
@@ -80,7 +80,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(!hasSha256sum)('writeChecksums matches sha256sum byte for byte', () => {
+describe.skipIf(sha256sumTool.missing)(sha256sumTool.title('writeChecksums matches sha256sum byte for byte'), () => {
   const sorted = [...NAMES].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   for (const [format, flag] of [['text', []], ['binary', ['--binary']], ['tag', ['--tag']]] as const) {
     it(`${format} form, names with spaces, backslashes, CR and newlines`, async () => {
@@ -112,7 +112,7 @@ describe.skipIf(!hasSha256sum)('writeChecksums matches sha256sum byte for byte',
   });
 });
 
-describe.skipIf(!hasSha256sum)('verifyChecksums reaches the same verdicts as sha256sum --check', () => {
+describe.skipIf(sha256sumTool.missing)(sha256sumTool.title('verifyChecksums reaches the same verdicts as sha256sum --check'), () => {
   function gnuSums(flags: string[] = []): Buffer {
     const r = spawnSync('sha256sum', [...flags, '--', ...NAMES], { cwd: dir, encoding: 'buffer' });
     expect(r.status).toBe(0);

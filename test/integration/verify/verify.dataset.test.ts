@@ -2,7 +2,7 @@
  * verifyDataset on tarballs made by writeDataset and by GNU tar + zstd with
  * hand-written manifests; the tarball SHA-256 oracle is sha256sum.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeDataset } from '../../../src/dataset/index.js';
 import { verifyDataset } from '../../../src/verify/index.js';
+import { needTools } from '../../support/tmp.js';
 
-const hasTools = ['sha256sum', 'tar', 'zstd'].every((tool) => spawnSync(tool, ['--version']).status === 0);
-if (!hasTools) console.warn('verify.dataset: sha256sum, tar or zstd missing; tests that need them are skipped');
+const tools = needTools('sha256sum', 'tar', 'zstd');
 
 let dir: string;
 
@@ -48,7 +48,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(!hasTools)('verifyDataset', () => {
+describe.skipIf(tools.missing)(tools.title('verifyDataset'), () => {
   let written: string;
   beforeAll(async () => {
     mkdirSync(join(dir, 'w'));

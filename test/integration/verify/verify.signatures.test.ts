@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { preAuthEncoding, signDsse, verifyBlobSignature, verifyDsse, verifyInTotoSubject, type DsseEnvelope } from '../../../src/verify/index.js';
+import { needTools } from '../../support/tmp.js';
 
-const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
-if (!hasOpenssl) console.warn('verify.signatures: openssl not found; tests that need it are skipped');
+const opensslTool = needTools('openssl');
 
 let dir: string;
 const keys: Record<string, { priv: string; pub: string }> = {};
@@ -61,7 +61,7 @@ function envelopeWith(signatures: Array<{ sig: Buffer; keyid?: string }>, payloa
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'bk-verify-sig-'));
-  if (!hasOpenssl) return;
+  if (opensslTool.missing) return;
   makeKey('ed', ['-algorithm', 'ed25519']);
   makeKey('ec', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']);
   makeKey('ec2', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']);
@@ -82,7 +82,7 @@ describe('preAuthEncoding', () => {
   });
 });
 
-describe.skipIf(!hasOpenssl)('verifyDsse with openssl-made signatures', () => {
+describe.skipIf(opensslTool.missing)(opensslTool.title('verifyDsse with openssl-made signatures'), () => {
   it('accepts Ed25519, ECDSA P-256 (DER), RSA-PSS and RSA PKCS#1 v1.5 signatures', () => {
     const data = pae(TYPE, PAYLOAD);
     const cases: Array<[string, Buffer]> = [
@@ -190,7 +190,7 @@ describe.skipIf(!hasOpenssl)('verifyDsse with openssl-made signatures', () => {
   });
 });
 
-describe.skipIf(!hasOpenssl)('verifyBlobSignature (cosign verify-blob --key)', () => {
+describe.skipIf(opensslTool.missing)(opensslTool.title('verifyBlobSignature (cosign verify-blob --key)'), () => {
   let blob: string;
   beforeAll(() => {
     blob = join(dir, 'bundle.bin');
@@ -222,7 +222,7 @@ describe.skipIf(!hasOpenssl)('verifyBlobSignature (cosign verify-blob --key)', (
   });
 });
 
-describe.skipIf(!hasOpenssl)('verifyInTotoSubject', () => {
+describe.skipIf(opensslTool.missing)(opensslTool.title('verifyInTotoSubject'), () => {
   const IN_TOTO = 'application/vnd.in-toto+json';
   let file: string;
   let digest: string;

@@ -8,10 +8,11 @@ import { compress, decompress } from 'zstd-napi';
 import { commitFromMeta } from '../../../src/index-backfill/episode-meta.js';
 import { scanEpisode } from '../../../src/index-backfill/episode-scan.js';
 import { buildEpisodeTarball, type EpisodeTarballOptions } from '../../../src/testing/episode-tarball.js';
+import { needTools } from '../../support/tmp.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'backfill-kit-ib-scan-'));
 const COMMIT = '0123456789abcdef0123456789abcdef01234567';
-const hasSha256sum = spawnSync('sha256sum', ['--version']).status === 0;
+const sha256sumTool = needTools('sha256sum');
 let n = 0;
 
 async function build(options: EpisodeTarballOptions): Promise<string> {
@@ -67,7 +68,7 @@ describe('commitFromMeta (the seed rule: a 40-character string, lowercased)', ()
 });
 
 describe('scanEpisode', () => {
-  it.skipIf(!hasSha256sum)('hashes every byte (oracle: sha256sum) and finds meta.json first, last, or in a folder', async () => {
+  it.skipIf(sha256sumTool.missing)(sha256sumTool.title('hashes every byte (oracle: sha256sum) and finds meta.json first, last, or in a folder'), async () => {
     const big = Buffer.from(Array.from({ length: 3_000_000 }, (_, i) => (i * 2654435761) >>> 24));
     for (const options of [
       { meta: meta(COMMIT), files: { 'frames.bin': big } },

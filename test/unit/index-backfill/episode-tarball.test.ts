@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildEpisodeTarball } from '../../../src/testing/episode-tarball.js';
+import { needTools } from '../../support/tmp.js';
 
-const hasTar = spawnSync('tar', ['--version']).status === 0 && spawnSync('zstd', ['--version']).status === 0;
-if (!hasTar) console.warn('[episode-tarball] tar/zstd oracle tests skipped: needs GNU tar and zstd');
+const tools = needTools('tar', 'zstd');
 
 describe('buildEpisodeTarball', () => {
   it('is deterministic', async () => {
@@ -17,7 +17,7 @@ describe('buildEpisodeTarball', () => {
     expect(one.sha256).toBe(two.sha256);
   });
 
-  it.skipIf(!hasTar)('writes a .tar.zst that tar lists and extracts (meta.json first, then names sorted)', async () => {
+  it.skipIf(tools.missing)(tools.title('writes a .tar.zst that tar lists and extracts (meta.json first, then names sorted)'), async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'backfill-kit-ib-tarball-')), 'host', 'ep.tar.zst');
     const meta = { code_version: { commit: 'b'.repeat(40) }, note: 'é' };
     (await buildEpisodeTarball({ meta, files: { 'z.bin': Buffer.alloc(3, 1), 'a.txt': 'hi' }, path }))._unsafeUnwrap();

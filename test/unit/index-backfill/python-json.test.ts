@@ -2,9 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { compareCodePoints, parsePythonJson, pythonJsonDumps } from '../../../src/index-backfill/python-json.js';
 import { formatReceivedAt } from '../../../src/index-backfill/index-row.js';
+import { needTools } from '../../support/tmp.js';
 
-const hasPython = spawnSync('python3', ['--version']).status === 0;
-if (!hasPython) console.warn('[index-backfill] python oracle tests skipped: needs python3');
+const pythonTool = needTools('python3');
 
 /** Runs a Python snippet that reads JSON from stdin and prints JSON lines. */
 function python(code: string, input: unknown): string[] {
@@ -17,16 +17,16 @@ const STRINGS = ['plain', '', 'quote " backslash \\ slash /', 'tab\tnl\ncr\rbs\b
 const NUMBERS = [0, -0, 1, -1, 42, 2 ** 53 - 1, -(2 ** 53), 1.5, -2.25, 0.1, 1 / 3, 1e-4, 1.5e-5, 123456789.125, 1.7976931348623157e308, 5e-324, 1.2345e22, 0.000123, 12345678901234.5];
 
 describe('pythonJsonDumps (oracle: python3 json.dumps(sort_keys=True))', () => {
-  it.skipIf(!hasPython)('escapes strings exactly as ensure_ascii does', () => {
+  it.skipIf(pythonTool.missing)(pythonTool.title('escapes strings exactly as ensure_ascii does'), () => {
     expect(STRINGS.map((s) => pythonJsonDumps(s))).toEqual(python('for s in data: print(json.dumps(s, sort_keys=True))', STRINGS));
   });
 
-  it.skipIf(!hasPython)('writes floats as repr() and ints as str()', () => {
+  it.skipIf(pythonTool.missing)(pythonTool.title('writes floats as repr() and ints as str()'), () => {
     // JSON.stringify sends integral values as ints and the rest as floats, which is how they round-trip here.
     expect(NUMBERS.map((n) => pythonJsonDumps(n))).toEqual(python('for n in data: print(json.dumps(n))', NUMBERS));
   });
 
-  it.skipIf(!hasPython)('sorts keys by code point and uses ", " and ": " separators', () => {
+  it.skipIf(pythonTool.missing)(pythonTool.title('sorts keys by code point and uses ", " and ": " separators'), () => {
     const docs = [
       { b: 1, a: [1, 'x', null, true, false, { z: {}, y: [] }], '😀': 1, '\ue000': 2, A: 3, '': 4, é: 5 },
       { received_at_wall: '2026-11-23T14:47:29.123456+00:00', host_id: 'lab-01', episode_id: 'ep-1', sha256: 'ab', size_bytes: 12, schema_version: 1, backfilled: true, commit: 'c' },
@@ -43,7 +43,7 @@ describe('pythonJsonDumps (oracle: python3 json.dumps(sort_keys=True))', () => {
 });
 
 describe('compareCodePoints', () => {
-  it.skipIf(!hasPython)("orders like Python's sorted() on str", () => {
+  it.skipIf(pythonTool.missing)(pythonTool.title("orders like Python's sorted() on str"), () => {
     const names = ['b', 'a', 'B', 'lab-10', 'lab-2', '\ue000', '😀', '\uffff', 'é', 'e', '', 'ab', 'a\u0000'];
     expect([...names].sort(compareCodePoints)).toEqual(JSON.parse(python('print(json.dumps(sorted(data)))', names)[0]!));
     // JavaScript's default sort differs on astral characters:
@@ -64,7 +64,7 @@ describe('parsePythonJson', () => {
 });
 
 describe('formatReceivedAt (oracle: datetime.isoformat())', () => {
-  it.skipIf(!hasPython)('matches datetime.now(timezone.utc).isoformat() for the same instant', () => {
+  it.skipIf(pythonTool.missing)(pythonTool.title('matches datetime.now(timezone.utc).isoformat() for the same instant'), () => {
     const instants = [Date.UTC(2026, 10, 23, 14, 47, 29, 123), Date.UTC(2026, 0, 1, 0, 0, 0, 0), Date.UTC(999, 1, 3, 4, 5, 6, 7), Date.UTC(2030, 11, 31, 23, 59, 59, 999)];
     const expected = python('for ms in data: print(datetime.fromtimestamp(ms // 1000, timezone.utc).replace(microsecond=(ms % 1000) * 1000).isoformat())', instants);
     expect(instants.map((ms) => formatReceivedAt(new Date(ms)))).toEqual(expected);

@@ -37,6 +37,11 @@ describe('StagingImporter config', () => {
     expect((await imp.import(''))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
     expect((await imp.import('x', { batchBytes: 0 }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
     expect((await imp.import('x', { maxDuplicateRetries: -1 }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    // An empty or malformed digest is refused before any work, not after a whole import.
+    for (const expectedSha256 of ['', 'abc', `${'0'.repeat(63)}g`]) {
+      const refused = (await imp.import('x', { expectedSha256 }))._unsafeUnwrapErr();
+      expect([refused.code, refused.message]).toEqual(['INVALID_ARGUMENT', `expectedSha256 must be 64 hexadecimal digits, got ${JSON.stringify(expectedSha256)}.`]);
+    }
     await imp.close();
   });
 
