@@ -108,6 +108,18 @@ describe('readDataset on archives made by GNU tar and the zstd CLI', () => {
     }
   });
 
+  it('reads a zstd file made of several frames (parts compressed apart, then concatenated)', async () => {
+    const tarFile = join(dir, 'frames.tar');
+    const zst = join(dir, 'frames.tar.zst');
+    sh(`tar -C '${src}' -cf '${tarFile}' . && cd '${dir}' && split -b 10000 '${tarFile}' frames.part. && for p in frames.part.*; do zstd -q -c "$p"; done > '${zst}'`);
+    expect(Number(sh(`zstd -lv '${zst}' | sed -n 's/^# Zstandard Frames: *//p'`).trim())).toBeGreaterThan(5);
+    const ds = readDataset(zst);
+    expect(await readAll(ds)).toEqual({ 'linksets.ndjson': 340, 'advisory_chunks.ndjson': 1200 });
+    const stats = (await ds.stats())._unsafeUnwrap();
+    expect(stats.sha256).toBe(sha256sum(zst));
+    expect(stats.tarBytes).toBe(readFileSync(tarFile).length);
+  });
+
   it('handles member names over 100 characters (GNU long names and PAX headers)', async () => {
     const long = `${'d'.repeat(60)}/${'n'.repeat(80)}.ndjson`;
     const d = join(dir, 'longnames');
