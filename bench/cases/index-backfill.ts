@@ -15,20 +15,19 @@
  * Besides wall time (`ratio`), CPU seconds (user + system, including the
  * library's worker threads and the Python tool's `zstd` children) are
  * reported as `cpuRatio`, which shared-machine contention distorts less.
- * Each library run is a child process timed with `measure` (RSS sampled in
- * that process); the Python tool's RSS is sampled from /proc (its process
+ * Each library run is a fresh plain-node process on the compiled package
+ * (RSS sampled in that process, `bench/children/backfill-index.mjs`); the Python tool's RSS is sampled from /proc (its process
  * plus its `zstd` children) every 10 ms. Both tools' appended lines are
  * checked to be identical (received_at_wall aside) before figures print.
  * Generated trees are kept in .bench-tmp and reused.
  */
-import { spawn, fork } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { backfillIndex } from '../../src/index-backfill/index.js';
 import { buildEpisodeTarball } from '../../src/testing/episode-tarball.js';
-import { BENCH_TMP, envInt, measure, report, timeShell } from '../lib.js';
+import { BENCH_TMP, envInt, report, timeShell } from '../lib.js';
 
 const EPISODES = envInt('BENCH_EPISODES', 2000);
 const EPISODE_KB = envInt('BENCH_EPISODE_KB', 1024);
@@ -95,21 +94,12 @@ async function runPeer(root: string, index: string): Promise<{ seconds: number; 
   return { seconds: Number(process.hrtime.bigint() - start) / 1e9, peakRssMiB: peak / 1024, cpuSeconds: user + sys };
 }
 
-/** Runs `backfillIndex` in a fresh child process, so its peak RSS is its own. */
-function runLibrary(root: string, index: string): Promise<{ seconds: number; peakRssMiB: number; appended: number; cpuSeconds: number }> {
-  const child = fork(fileURLToPath(import.meta.url), ['child', root, index], { execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolveRun, reject) => {
-    child.once('message', resolveRun as (m: unknown) => void);
-    child.once('exit', (code) => code !== 0 && reject(new Error(`library child exited with ${code}`)));
-  });
-}
-
-async function child(root: string, index: string): Promise<void> {
-  const cpu = process.cpuUsage();
-  const { value, seconds, peakRssMiB } = await measure(async () => (await backfillIndex({ episodesRoot: root, index }))._unsafeUnwrap());
-  const used = process.cpuUsage(cpu);
-  process.send!({ seconds, peakRssMiB, appended: value.appended, cpuSeconds: (used.user + used.system) / 1e6 });
-  process.disconnect();
+/** Runs `backfillIndex` in a fresh plain-node process on dist/, so its peak RSS is its own. */
+function runLibrary(root: string, index: string): { seconds: number; peakRssMiB: number; appended: number; cpuSeconds: number } {
+  const script = fileURLToPath(new URL('../children/backfill-index.mjs', import.meta.url));
+  const r = spawnSync(process.execPath, [script, root, index], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (r.status !== 0) throw new Error(`library child exited with ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as { seconds: number; peakRssMiB: number; appended: number; cpuSeconds: number };
 }
 
 async function round(label: string, count: number, kb: number): Promise<{ ours: number; theirs: number }> {
@@ -122,7 +112,7 @@ async function round(label: string, count: number, kb: number): Promise<{ ours: 
   const pyIndex = join(work, 'py.jsonl');
   copyFileSync(t.template, libIndex);
   copyFileSync(t.template, pyIndex);
-  const ours = await runLibrary(t.root, libIndex);
+  const ours = runLibrary(t.root, libIndex);
   const theirs = await runPeer(t.root, pyIndex);
   if (mask(readFileSync(libIndex, 'utf8')) !== mask(readFileSync(pyIndex, 'utf8'))) throw new Error(`${label}: the two tools appended different lines`);
   const mb = t.bytes / 1048576;
@@ -171,5 +161,4 @@ async function main(): Promise<void> {
   });
 }
 
-if (process.argv[2] === 'child') await child(process.argv[3]!, process.argv[4]!);
-else await main();
+await main();

@@ -2,6 +2,7 @@ import { err, ok, ResultAsync, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger } from '../_internals/logger.js';
 import {
+  DECODER_SLICE_BYTES,
   DEFAULT_INDEX_BACKFILL_CONCURRENCY,
   DEFAULT_INDEX_MAX_DECOMPRESSED_BYTES,
   DEFAULT_INDEX_MAX_META_BYTES,
@@ -11,6 +12,7 @@ import {
 } from './defaults.js';
 import { listEpisodes, type EpisodeEntry } from './episode-walk.js';
 import { scanEpisode } from './episode-scan.js';
+import { HashPool } from './hash-pool.js';
 import { readIndexedEpisodeIds } from './existing-index.js';
 import { IndexAppender } from './index-appender.js';
 import { formatIndexRow, formatReceivedAt } from './index-row.js';
@@ -88,6 +90,9 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
     dryRun,
   });
   let failure: BackfillError | undefined;
+  const hashes = new HashPool(readChunkBytes);
+  const stopHashing = (): void => hashes.abort();
+  signal?.addEventListener('abort', stopHashing, { once: true });
   try {
     const seen = await readIndexedEpisodeIds(index, warn);
     if (seen.isErr()) return err(seen.error);
@@ -120,7 +125,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
       }));
 
     const scanOne = async (episode: EpisodeEntry, buffer: Buffer): Promise<Slot> => {
-      const scanned = await scanEpisode(episode.path, { buffer, maxDecompressedBytes, maxMetaBytes, requireHexCommit: options.requireHexCommit ?? false, signal });
+      const scanned = await scanEpisode(episode.path, { buffer, hashFile: (path) => hashes.hash(path), maxDecompressedBytes, maxMetaBytes, requireHexCommit: options.requireHexCommit ?? false, signal });
       if (scanned.isErr()) {
         if (scanned.error.code === 'ABORTED') throw scanned.error;
         return { row: undefined, warning: { code: scanned.error.code, path: episode.path, message: `${scanned.error.message}; cannot be read, skipped, no row written.` } };
@@ -141,8 +146,9 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
 
     let next = 0;
     const worker = async (): Promise<void> => {
-      // One read buffer per lane, reused for every tarball it scans.
-      const buffer = Buffer.allocUnsafe(readChunkBytes);
+      // One probe buffer per lane, reused for every tarball it scans: one
+      // decoder slice, since meta.json nearly always sits in the first block.
+      const buffer = Buffer.allocUnsafe(Math.min(readChunkBytes, DECODER_SLICE_BYTES));
       while (failure === undefined && next < pending.length) {
         if (signal?.aborted) {
           failure ??= aborted();
@@ -164,6 +170,8 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
     await Promise.all(Array.from({ length: Math.min(concurrency, pending.length) }, worker));
     await flush();
   } finally {
+    signal?.removeEventListener('abort', stopHashing);
+    await hashes.close();
     if (appender) {
       await appender.close().catch((e: unknown) => {
         failure ??= toBackfillError(e, 'IO_ERROR', { path: index });

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { close, constants, fstat, open, read } from 'node:fs';
 import { promisify } from 'node:util';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { MetaProbe, type MetaProbeOptions } from './episode-meta.js';
+import type { FileDigest } from './hash-pool.js';
 
 const openFile = promisify(open);
 const fstatFile = promisify(fstat);
@@ -22,48 +22,50 @@ export interface EpisodeScan {
 
 /** Options of {@link scanEpisode}. */
 export interface ScanEpisodeOptions extends Omit<MetaProbeOptions, 'path'> {
-  /** Read buffer, reused across tarballs by the caller (its size is the read size). */
+  /** Read buffer for the `meta.json` probe, reused across tarballs by the caller (its size is the read size). */
   readonly buffer: Buffer;
+  /** Hashes the whole file on another thread (a `HashPool`) while this thread probes it. */
+  readonly hashFile: (path: string) => Promise<FileDigest>;
   readonly signal?: AbortSignal | undefined;
 }
 
 /**
- * Reads an episode tarball once: every byte goes into the SHA-256, and the
- * bytes up to the first `meta.json` also go through zstd and tar. After that
- * the decoder is dropped and the rest is only hashed, so memory stays flat
- * whatever the tarball's size. An error means the file could not be read at
- * all (missing, not a regular file, I/O error); a bad archive is an
+ * Reads an episode tarball's facts: the SHA-256 and size of every byte
+ * (from `hashFile`, on another thread), and the commit in its first
+ * `meta.json`, for which this thread reads the file only until the probe
+ * has an answer (zstd and tar stop there), so memory stays flat whatever the
+ * tarball's size. An error means the file could not be read at all
+ * (missing, not a regular file, I/O error); a bad archive is an
  * `EpisodeScan` with a `problem`.
  */
 export async function scanEpisode(path: string, options: ScanEpisodeOptions): Promise<Result<EpisodeScan, BackfillError>> {
   const { buffer, signal } = options;
   const probe = new MetaProbe({ ...options, path });
-  // Hashed straight from one reused buffer through plain descriptors rather
-  // than streams or FileHandles: per-tarball buffers and handle objects made
-  // garbage collection a large share of the run's CPU. O_NONBLOCK keeps a
-  // FIFO named *.tar.zst from blocking open().
+  // Plain descriptors and one reused buffer rather than streams or
+  // FileHandles: per-tarball buffers and handle objects made garbage
+  // collection a large share of the run's CPU. O_NONBLOCK keeps a FIFO
+  // named *.tar.zst from blocking open().
   let fd: number;
   try {
     fd = await openFile(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     return err(toBackfillError(e, 'IO_ERROR', { path }));
   }
+  let digest: Promise<FileDigest> | undefined;
   try {
     if (!(await fstatFile(fd)).isFile()) return err(new BackfillError('IO_ERROR', `${path}: not a regular file`, { context: { path } }));
-    const hash = createHash('sha256');
-    let size = 0;
-    for (;;) {
+    digest = options.hashFile(path);
+    digest.catch(() => undefined); // awaited below, after the probe
+    while (!probe.settled) {
       if (signal?.aborted) throw new BackfillError('ABORTED', `${path}: reading was aborted.`, { context: { path } });
       const bytesRead = await readInto(fd, buffer);
       if (bytesRead === 0) break;
-      const chunk = buffer.subarray(0, bytesRead);
-      hash.update(chunk);
-      size += bytesRead;
-      if (!probe.settled) await probe.write(chunk);
+      await probe.write(buffer.subarray(0, bytesRead));
     }
     probe.end();
     const meta = await probe.outcome;
-    return ok({ sha256: hash.digest('hex'), size, commit: meta.commit, problem: meta.problem });
+    const { sha256, size } = await digest;
+    return ok({ sha256, size, commit: meta.commit, problem: meta.problem });
   } catch (e) {
     probe.stop();
     return err(toBackfillError(e, 'IO_ERROR', { path }));

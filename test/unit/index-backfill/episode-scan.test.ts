@@ -1,12 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { compress, decompress } from 'zstd-napi';
 import { commitFromMeta } from '../../../src/index-backfill/episode-meta.js';
 import { scanEpisode } from '../../../src/index-backfill/episode-scan.js';
+import { HashPool } from '../../../src/index-backfill/hash-pool.js';
 import { buildEpisodeTarball, type EpisodeTarballOptions } from '../../../src/testing/episode-tarball.js';
 import { needTools } from '../../support/tmp.js';
 
@@ -27,8 +29,11 @@ function write(bytes: Uint8Array): string {
   return path;
 }
 
-const scan = async (path: string, requireHexCommit = false) =>
-  (await scanEpisode(path, { buffer: Buffer.allocUnsafe(64 * 1024), maxDecompressedBytes: 1 << 30, maxMetaBytes: 1 << 20, requireHexCommit }))._unsafeUnwrap();
+const hashes = new HashPool(16 * 1024, 2);
+afterAll(() => hashes.close());
+const hashFile = (path: string) => hashes.hash(path);
+const scan = async (path: string, requireHexCommit = false, bufferBytes = 64 * 1024) =>
+  (await scanEpisode(path, { buffer: Buffer.allocUnsafe(bufferBytes), hashFile, maxDecompressedBytes: 1 << 30, maxMetaBytes: 1 << 20, requireHexCommit }))._unsafeUnwrap();
 
 const meta = (commit: unknown) => ({ code_version: { commit } });
 
@@ -68,7 +73,7 @@ describe('commitFromMeta (the seed rule: a 40-character string, lowercased)', ()
 });
 
 describe('scanEpisode', () => {
-  it.skipIf(sha256sumTool.missing)(sha256sumTool.title('hashes every byte (oracle: sha256sum) and finds meta.json first, last, or in a folder'), async () => {
+  it.skipIf(sha256sumTool.missing)(sha256sumTool.title('hashes every byte (oracle: sha256sum) and finds meta.json first, last, or in a folder, whatever the probe buffer'), async () => {
     const big = Buffer.from(Array.from({ length: 3_000_000 }, (_, i) => (i * 2654435761) >>> 24));
     for (const options of [
       { meta: meta(COMMIT), files: { 'frames.bin': big } },
@@ -76,10 +81,20 @@ describe('scanEpisode', () => {
       { meta: meta(COMMIT), metaName: 'episode-7/meta.json', files: { 'episode-7/a.bin': 'a' } },
     ]) {
       const path = await build(options);
+      for (const bufferBytes of [4096, 8 * 1024 * 1024]) {
+        const r = await scan(path, false, bufferBytes);
+        expect({ sha256: r.sha256, size: r.size }).toEqual({ sha256: spawnSync('sha256sum', [path], { encoding: 'utf8' }).stdout.split(' ')[0], size: statSync(path).size });
+        expect(r.commit).toBe(COMMIT);
+        expect(r.problem).toBeUndefined();
+      }
+    }
+  });
+
+  it('hashes an empty file and one that is not an archive, and gives neither a commit', async () => {
+    for (const path of [write(new Uint8Array(0)), write(Buffer.alloc(100_000, 7))]) {
       const r = await scan(path);
-      expect(r.sha256).toBe(spawnSync('sha256sum', [path], { encoding: 'utf8' }).stdout.split(' ')[0]);
-      expect(r.commit).toBe(COMMIT);
-      expect(r.problem).toBeUndefined();
+      expect([r.sha256, r.size, r.commit]).toEqual([createHash('sha256').update(readFileSync(path)).digest('hex'), statSync(path).size, undefined]);
+      expect(r.problem?.code).toMatch(/^COMPRESSION_/);
     }
   });
 
@@ -122,15 +137,15 @@ describe('scanEpisode', () => {
   });
 
   it('reports a missing file and a directory as unreadable', async () => {
-    const missing = await scanEpisode(join(dir, 'nope.tar.zst'), { buffer: Buffer.alloc(1024), maxDecompressedBytes: 1e9, maxMetaBytes: 1e6, requireHexCommit: false });
+    const missing = await scanEpisode(join(dir, 'nope.tar.zst'), { buffer: Buffer.alloc(1024), hashFile, maxDecompressedBytes: 1e9, maxMetaBytes: 1e6, requireHexCommit: false });
     expect(missing.isErr() && missing.error.code).toBe('IO_ERROR');
-    const directory = await scanEpisode(dir, { buffer: Buffer.alloc(1024), maxDecompressedBytes: 1e9, maxMetaBytes: 1e6, requireHexCommit: false });
+    const directory = await scanEpisode(dir, { buffer: Buffer.alloc(1024), hashFile, maxDecompressedBytes: 1e9, maxMetaBytes: 1e6, requireHexCommit: false });
     expect(directory.isErr() && directory.error.code).toBe('IO_ERROR');
   });
 
   it('gives up at maxDecompressedBytes (decompression bomb guard) with SIZE_LIMIT_EXCEEDED', async () => {
     const path = await build({ meta: meta(COMMIT), metaLast: true, files: { 'zeros.bin': Buffer.alloc(8 * 1024 * 1024) } });
-    const r = (await scanEpisode(path, { buffer: Buffer.alloc(64 * 1024), maxDecompressedBytes: 1024 * 1024, maxMetaBytes: 1e6, requireHexCommit: false }))._unsafeUnwrap();
+    const r = (await scanEpisode(path, { buffer: Buffer.alloc(64 * 1024), hashFile, maxDecompressedBytes: 1024 * 1024, maxMetaBytes: 1e6, requireHexCommit: false }))._unsafeUnwrap();
     expect(r.commit).toBeUndefined();
     expect(r.problem?.code).toBe('SIZE_LIMIT_EXCEEDED');
     expect((await scan(path)).commit).toBe(COMMIT);
@@ -138,7 +153,7 @@ describe('scanEpisode', () => {
 
   it('refuses a meta.json larger than maxMetaBytes', async () => {
     const path = await build({ meta: { pad: 'x'.repeat(5000), ...meta(COMMIT) }, files: {} });
-    const r = (await scanEpisode(path, { buffer: Buffer.alloc(4096), maxDecompressedBytes: 1e9, maxMetaBytes: 1000, requireHexCommit: false }))._unsafeUnwrap();
+    const r = (await scanEpisode(path, { buffer: Buffer.alloc(4096), hashFile, maxDecompressedBytes: 1e9, maxMetaBytes: 1000, requireHexCommit: false }))._unsafeUnwrap();
     expect(r.commit).toBeUndefined();
     expect(r.problem?.code).toBe('EPISODE_META_INVALID');
   });
