@@ -108,6 +108,37 @@ describe('readDataset on archives made by GNU tar and the zstd CLI', () => {
     }
   });
 
+  it('a slow reader gets every line intact from each compression, the decode worker held back by its acks', async () => {
+    // ~6 MB decoded: more than the worker's 4 MiB of read-ahead, so it must wait
+    // for acks mid-read; lines are compared with GNU tar's extraction and the
+    // member digest with sha256sum.
+    const rows = 24_000;
+    const blocker = new Int32Array(new SharedArrayBuffer(4));
+    for (const compression of ['zstd', 'gzip', 'none'] as const) {
+      const file = join(dir, `slow-${compression}.tar`);
+      (await writeDataset(file, { members: { 'linksets.ndjson': generateLinksets(rows, 5) }, compression }))._unsafeUnwrap();
+      const ds = readDataset(file);
+      const seen: string[] = [];
+      for await (const member of ds) {
+        if (member.name !== 'linksets.ndjson') continue;
+        for await (const batch of member.lineBatches()) {
+          for (const { raw } of batch) seen.push(raw);
+          // Block this thread (as heavy per-batch work would), so the worker's
+          // messages queue up unread while it keeps decoding.
+          Atomics.wait(blocker, 0, 0, 5);
+        }
+      }
+      const stats = (await ds.stats())._unsafeUnwrap();
+      const extracted = join(dir, `slow-${compression}`);
+      mkdirSync(extracted, { recursive: true });
+      sh(`tar -C '${extracted}' -xf '${file}'`);
+      const want = readFileSync(join(extracted, 'linksets.ndjson'), 'utf8').split('\n').filter((l) => l !== '');
+      expect(seen.length).toBe(rows);
+      expect(seen).toEqual(want);
+      expect(stats.members.find((m) => m.name === 'linksets.ndjson')?.sha256).toBe(sha256sum(join(extracted, 'linksets.ndjson')));
+    }
+  });
+
   it('reads a zstd file made of several frames (parts compressed apart, then concatenated)', async () => {
     const tarFile = join(dir, 'frames.tar');
     const zst = join(dir, 'frames.tar.zst');
