@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { BackfillError } from '../errors.js';
 import { LineSplitter, decodeLine, parseRecordLine } from '../_internals/ndjson.js';
+import type { StoredDigest } from './decode-worker.js';
 import { MANIFEST_NAME, MAX_MANIFEST_BYTES } from './defaults.js';
 import type { DatasetLine, DatasetMember, DatasetRecord, MemberStats } from './types.js';
 
@@ -14,7 +15,7 @@ export class ArchiveMember implements DatasetMember {
   readonly #mapError: (error: unknown) => BackfillError;
   /** Hashes here unless the decode worker already does (see decode-worker.ts). */
   readonly #hash: Hash | undefined;
-  readonly #digest: (() => Promise<{ sha256: string; bytes: number }>) | undefined;
+  readonly #digest: (() => Promise<StoredDigest>) | undefined;
   readonly #splitter: LineSplitter;
   readonly #manifestParts: Buffer[] | undefined;
   #bytes = 0;
@@ -27,7 +28,7 @@ export class ArchiveMember implements DatasetMember {
     chunks: AsyncIterator<Buffer>,
     maxLineBytes: number,
     mapError: (error: unknown) => BackfillError,
-    digest?: () => Promise<{ sha256: string; bytes: number }>,
+    digest?: () => Promise<StoredDigest>,
   ) {
     this.#digest = digest;
     this.#hash = digest ? undefined : createHash('sha256');
@@ -104,7 +105,7 @@ export class ArchiveMember implements DatasetMember {
 
   async #sha256(): Promise<string> {
     if (this.#hash) return this.#hash.digest('hex');
-    let digest: { sha256: string; bytes: number };
+    let digest: StoredDigest;
     try {
       digest = await this.#digest!();
     } catch (error) {

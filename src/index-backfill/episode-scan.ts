@@ -51,10 +51,9 @@ export async function scanEpisode(path: string, options: ScanEpisodeOptions): Pr
   } catch (e) {
     return err(toBackfillError(e, 'IO_ERROR', { path }));
   }
-  let digest: Promise<FileDigest> | undefined;
   try {
     if (!(await fstatFile(fd)).isFile()) return err(new BackfillError('IO_ERROR', `${path}: not a regular file`, { context: { path } }));
-    digest = options.hashFile(path);
+    const digest = options.hashFile(path);
     digest.catch(() => undefined); // awaited below, after the probe
     while (!probe.settled) {
       if (signal?.aborted) throw new BackfillError('ABORTED', `${path}: reading was aborted.`, { context: { path } });
