@@ -34,9 +34,10 @@ let stored = 0;
 // devices, directories, FIFOs and the meta headers), posting one digest per
 // member in order.
 const PAX = 0x78;
-const META = new Set([PAX, 0x67, 0x4c, 0x4b]); // 'x', 'g', GNU 'L' and 'K'
+const PAX_GLOBAL = 0x67;
+const META = new Set([PAX, PAX_GLOBAL, 0x4c, 0x4b]); // 'x', 'g', GNU 'L' and 'K'
 const NOT_REGULAR = new Set([0x31, 0x32, 0x33, 0x34, 0x35, 0x36, ...META]);
-const walk = { header: Buffer.alloc(512), fill: 0, remaining: 0, padding: 0, kind: 'none', paxParts: [], paxSize: undefined, hash: undefined, bytes: 0, done: false };
+const walk = { header: Buffer.alloc(512), fill: 0, remaining: 0, padding: 0, kind: 'none', paxParts: [], paxSize: undefined, globalPaxSize: undefined, hash: undefined, bytes: 0 };
 
 function octal(block, at, length) {
   if (block[at] & 0x80) {
@@ -56,7 +57,8 @@ function paxSize(records) {
 
 function onHeader() {
   const block = walk.header;
-  if (block.every((b) => b === 0)) { walk.done = true; return; }
+  // Like tar-stream, read on past zero blocks: entries may follow them.
+  if (block.every((b) => b === 0)) return;
   const type = block[156];
   let size = octal(block, 124, 12);
   if (!NOT_REGULAR.has(type)) {
@@ -65,7 +67,7 @@ function onHeader() {
     walk.hash = createHash('sha256');
     walk.bytes = 0;
   } else {
-    walk.kind = type === PAX ? 'pax' : 'skip';
+    walk.kind = type === PAX ? 'pax' : type === PAX_GLOBAL ? 'pax-global' : 'skip';
     walk.paxParts = [];
   }
   // A PAX size applies to the next real entry; long-name and global headers sit in between.
@@ -80,19 +82,22 @@ function endData() {
     parentPort.postMessage({ type: 'member', sha256: walk.hash.digest('hex'), bytes: walk.bytes });
     walk.hash = undefined;
   } else if (walk.kind === 'pax') {
-    walk.paxSize = paxSize(Buffer.concat(walk.paxParts));
+    // As tar-stream does: a global size counts only where an entry has a PAX header of its own.
+    walk.paxSize = paxSize(Buffer.concat(walk.paxParts)) ?? walk.globalPaxSize;
+  } else if (walk.kind === 'pax-global') {
+    walk.globalPaxSize = paxSize(Buffer.concat(walk.paxParts));
   }
   walk.kind = 'none';
 }
 
 function walkTar(chunk) {
   let at = 0;
-  while (at < chunk.length && !walk.done) {
+  while (at < chunk.length) {
     if (walk.remaining > 0) {
       const n = Math.min(walk.remaining, chunk.length - at);
       const data = chunk.subarray(at, at + n);
       if (walk.kind === 'file') { walk.hash.update(data); walk.bytes += n; }
-      else if (walk.kind === 'pax') walk.paxParts.push(Buffer.from(data));
+      else if (walk.kind === 'pax' || walk.kind === 'pax-global') walk.paxParts.push(Buffer.from(data));
       at += n;
       walk.remaining -= n;
       if (walk.remaining === 0) endData();
