@@ -9,8 +9,9 @@ let failed = 0;
 let skipped = 0;
 let missing = 0;
 for (const arg of process.argv.slice(2)) {
-  const [file, rcText] = arg.split('=');
-  const rc = Number(rcText ?? 0);
+  const cut = arg.lastIndexOf('=');
+  const file = cut === -1 ? arg : arg.slice(0, cut);
+  const rc = cut === -1 ? 0 : Number(arg.slice(cut + 1));
   if (!existsSync(file)) {
     missing += 1;
     console.log(`${file}: no report (the run did not finish)`);

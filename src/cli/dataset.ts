@@ -26,6 +26,7 @@ import { booleanFlag, choiceFlag, failed, orThrow, intFlag, listFlag, pgFlag, st
 import { DATASET_DB_VARS } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
 import { bytes, num } from './output.js';
+import { isSha256Hex } from '../_internals/sha256-hex.js';
 
 const LINKSETS_MEMBER = 'linksets.ndjson';
 const CHUNKS_MEMBER = 'advisory_chunks.ndjson';
@@ -270,7 +271,7 @@ const importCommand: CommandSpec = {
     const rejectPath = stringFlag(ctx.flags, 'reject-path');
     const expectedSha256 = stringFlag(ctx.flags, 'expected-sha256');
     const idField = stringFlag(ctx.flags, 'id-field');
-    if (expectedSha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(expectedSha256)) {
+    if (expectedSha256 !== undefined && !isSha256Hex(expectedSha256)) {
       throw new BackfillError('INVALID_ARGUMENT', `--expected-sha256 must be 64 hex digits, not ${JSON.stringify(expectedSha256)}.`);
     }
     const pool = ctx.pgPool(DATASET_DB_VARS);

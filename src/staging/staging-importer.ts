@@ -26,6 +26,7 @@ import { PgStagingTarget } from './pg-staging-target.js';
 import { extractRecordId } from './record-id.js';
 import { RejectWriter } from './reject-writer.js';
 import type { StagingCommitInfo, StagingRow, StagingSession, StagingStrategy, StagingTarget } from './staging-target.js';
+import { isSha256Hex } from '../_internals/sha256-hex.js';
 
 /** Configuration of a {@link StagingImporter}; validated once, then frozen. */
 export interface StagingImporterConfig {
@@ -370,7 +371,7 @@ export class StagingImporter {
     if (!(progressEveryRows > 0)) return bad('progressEveryRows');
     if (!(maxDuplicateRetries >= 0)) return err(new BackfillError('INVALID_ARGUMENT', 'maxDuplicateRetries must be zero or more.'));
     // Checked now, not after a whole import that could never match.
-    if (o.expectedSha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(o.expectedSha256)) {
+    if (o.expectedSha256 !== undefined && !isSha256Hex(o.expectedSha256)) {
       return err(new BackfillError('INVALID_ARGUMENT', `expectedSha256 must be 64 hexadecimal digits, got ${JSON.stringify(o.expectedSha256)}.`));
     }
     return ok({

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { isSha256Hex } from '../_internals/sha256-hex.js';
+
 /**
  * How a line was written:
  * - `text`: `hash  name` (`sha256sum`'s default),
@@ -58,7 +60,6 @@ const TAG = Buffer.from('SHA256', 'latin1');
 const HEX_DIGITS = 64;
 /** 64 hex digits, a blank and a one-byte name. */
 const MIN_LINE_LENGTH = HEX_DIGITS + 2;
-const HEX = /^[0-9a-fA-F]{64}$/;
 
 const isWhite = (byte: number | undefined): boolean => byte === SPACE || byte === TAB;
 
@@ -83,7 +84,7 @@ function unescapeName(name: Buffer): Buffer | undefined {
 
 function hexDigest(bytes: Buffer): string | undefined {
   const text = bytes.toString('latin1');
-  return HEX.test(text) ? text.toLowerCase() : undefined;
+  return isSha256Hex(text) ? text.toLowerCase() : undefined;
 }
 
 type LineResult = { entry: Omit<ChecksumLine, 'line'> } | { reason: string };

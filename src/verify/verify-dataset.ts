@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ResultAsync, errAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
+import { isSha256Hex } from '../_internals/sha256-hex.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { MANIFEST_NAME, readDataset } from '../dataset/index.js';
 import type { Compression, DatasetManifest, DatasetStats, ManifestMember, MemberStats } from '../dataset/index.js';
@@ -119,7 +120,6 @@ interface Expected {
   readonly file: string | null;
 }
 
-const HEX64 = /^[0-9a-fA-F]{64}$/;
 
 async function readIfExists(path: string): Promise<Buffer | undefined> {
   try {
@@ -139,7 +139,7 @@ async function findExpected(path: string, options: VerifyDatasetOptions): Promis
   const sidecarText = await readIfExists(sidecar);
   if (sidecarText !== undefined) {
     const bare = sidecarText.toString('utf8').trim();
-    if (HEX64.test(bare)) return { sha256: bare.toLowerCase(), from: 'sha256-file', file: sidecar };
+    if (isSha256Hex(bare)) return { sha256: bare.toLowerCase(), from: 'sha256-file', file: sidecar };
     const { entries } = parseChecksums(sidecarText);
     // `sha256sum dir/x.tar.zst > x.tar.zst.sha256` records the path it was given: match the base name.
     const entry = entries.length === 1 ? entries[0] : entries.find((e) => basename(e.path) === name);
@@ -250,7 +250,7 @@ function buildReport(path: string, stats: DatasetStats, manifest: DatasetManifes
  * ```
  */
 export function verifyDataset(path: string, options: VerifyDatasetOptions = {}): ResultAsync<VerifyReport, BackfillError> {
-  if (options.expectedSha256 !== undefined && !HEX64.test(options.expectedSha256)) {
+  if (options.expectedSha256 !== undefined && !isSha256Hex(options.expectedSha256)) {
     return errAsync(new BackfillError('INVALID_ARGUMENT', `expectedSha256 must be 64 hexadecimal digits, got ${JSON.stringify(options.expectedSha256)}.`));
   }
   const logger = options.logger ?? silentLogger;
