@@ -90,14 +90,17 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
     dryRun,
   });
   let failure: BackfillError | undefined;
-  const hashes = new HashPool(readChunkBytes);
-  const stopHashing = (): void => hashes.abort();
+  // Hashing threads start only when there is something to hash (a rerun that appends nothing needs none).
+  let hashes: HashPool | undefined;
+  const stopHashing = (): void => hashes?.abort();
   signal?.addEventListener('abort', stopHashing, { once: true });
   try {
     const seen = await readIndexedEpisodeIds(index, warn);
     if (seen.isErr()) return err(seen.error);
     const pending: EpisodeEntry[] = episodes.filter((e) => !seen.value.has(e.episodeId));
     alreadyIndexed = episodes.length - pending.length;
+    if (pending.length > 0) hashes = new HashPool(readChunkBytes);
+    const pool = hashes;
 
     const slots: (Slot | undefined)[] = new Array<Slot | undefined>(pending.length);
     let written = 0;
@@ -125,7 +128,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
       }));
 
     const scanOne = async (episode: EpisodeEntry, buffer: Buffer): Promise<Slot> => {
-      const scanned = await scanEpisode(episode.path, { buffer, hashFile: (path) => hashes.hash(path), maxDecompressedBytes, maxMetaBytes, requireHexCommit: options.requireHexCommit ?? false, signal });
+      const scanned = await scanEpisode(episode.path, { buffer, hashFile: (path) => pool!.hash(path), maxDecompressedBytes, maxMetaBytes, requireHexCommit: options.requireHexCommit ?? false, signal });
       if (scanned.isErr()) {
         if (scanned.error.code === 'ABORTED') throw scanned.error;
         return { row: undefined, warning: { code: scanned.error.code, path: episode.path, message: `${scanned.error.message}; cannot be read, skipped, no row written.` } };
@@ -171,7 +174,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
     await flush();
   } finally {
     signal?.removeEventListener('abort', stopHashing);
-    await hashes.close();
+    await hashes?.close();
     if (appender) {
       await appender.close().catch((e: unknown) => {
         failure ??= toBackfillError(e, 'IO_ERROR', { path: index });
