@@ -309,6 +309,8 @@ export function startDecodeWorker(
 ): { tar: Readable; stored: Promise<StoredDigest>; memberDigest: (index: number) => Promise<StoredDigest>; stop: () => void } {
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
+    // No inherited flags: `node --input-type=module -e …` would make this CommonJS source an ES module.
+    execArgv: [],
     workerData: { path, compression, maxBytes, zstdBindingPath: requireHere.resolve('zstd-napi/binding'), readBytes, maxInFlight: MAX_IN_FLIGHT, pieceBytes: PIECE_BYTES },
   });
   let owed = 0;

@@ -77,13 +77,18 @@ export class HashPool {
    */
   constructor(readBytes: number, size = availableParallelism()) {
     for (let i = 0; i < Math.max(1, size); i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { readBytes, stop: this.#stop.buffer } });
+      // No inherited flags: `node --input-type=module -e …` would make this CommonJS source an ES module.
+      const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { readBytes, stop: this.#stop.buffer } });
       worker.on('message', (reply: Reply) => this.#settle(worker, reply));
       worker.on('error', (error) => this.#failAll(new BackfillError('IO_ERROR', `a hashing worker failed: ${error.message}`, { cause: error })));
-      // Idle workers must not keep the process alive.
-      worker.unref();
+      worker.unref(); // see #keepAlive
       this.#all.push(worker);
-      this.#idle.push(worker);
+      // A job waits for the first worker that has started, not for the one it
+      // happened to be posted to (under load one can start much later).
+      worker.once('online', () => {
+        this.#idle.push(worker);
+        this.#dispatch();
+      });
     }
   }
 
@@ -110,20 +115,32 @@ export class HashPool {
   }
 
   #dispatch(): void {
+    this.#keepAlive();
     while (this.#idle.length > 0 && this.#queue.length > 0) {
       const worker = this.#idle.pop()!;
       const job = this.#queue.shift()!;
       const id = (this.#nextId += 1);
       this.#running.set(id, job);
-      worker.ref();
       worker.postMessage({ id, path: job.path });
+    }
+  }
+
+  /**
+   * Workers keep the process alive only while there is work (queued, or
+   * waiting for a worker to start), so a caller that forgets close() does
+   * not hang its process.
+   */
+  #keepAlive(): void {
+    const busy = this.#queue.length > 0 || this.#running.size > 0;
+    for (const worker of this.#all) {
+      if (busy) worker.ref();
+      else worker.unref();
     }
   }
 
   #settle(worker: Worker, reply: Reply): void {
     const job = this.#running.get(reply.id);
     this.#running.delete(reply.id);
-    worker.unref();
     this.#idle.push(worker);
     if (job !== undefined) {
       if (reply.aborted) job.reject(aborted(job.path));

@@ -137,18 +137,22 @@ describe('backfillIndex', () => {
       concurrency: 2,
       signal: controller.signal,
       now: () => FIXED,
+      // After 5 of 30 scans, so the abort always lands mid-run. How many rows
+      // are appended by then depends on timing (a slow first scan holds back
+      // every later row), so the check is on their shape, not their number.
       onProgress: (p) => {
         if (p.done >= 5 && !controller.signal.aborted) controller.abort();
       },
     });
     expect(result.isErr() && result.error.code).toBe('ABORTED');
-    const partial = read(index);
-    const written = partial.split('\n').filter(Boolean);
-    expect(written.length).toBeGreaterThanOrEqual(4);
-    expect(written.length).toBeLessThan(30);
+    const partial = existsSync(index) ? read(index) : '';
+    expect(partial === '' || partial.endsWith('\n')).toBe(true);
+    expect(partial.split('\n').filter(Boolean).length).toBeLessThan(30);
     (await backfillIndex({ episodesRoot: root, index, now: () => FIXED }))._unsafeUnwrap();
     const full = (await backfillIndex({ episodesRoot: root, index: join(dir, 'full.jsonl'), now: () => FIXED }))._unsafeUnwrap();
     expect(full.appended).toBe(30);
+    // What the aborted run wrote is the start of an uninterrupted run's output, and the rerun completes it.
+    expect(read(join(dir, 'full.jsonl')).startsWith(partial)).toBe(true);
     expect(read(index)).toBe(read(join(dir, 'full.jsonl')));
   });
 

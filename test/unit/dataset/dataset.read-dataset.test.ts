@@ -1,5 +1,7 @@
 import { createReadStream, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
@@ -152,6 +154,15 @@ describe('readDataset on archives made by GNU tar and the zstd CLI', () => {
     const fromPath = await digests(readDataset(zst));
     expect(fromPath).toEqual(await digests(readDataset(createReadStream(zst))));
     expect(fromPath).toEqual({ 'a.ndjson': sha256sum(join(a, 'a.ndjson')), 'b.ndjson': sha256sum(join(b, 'b.ndjson')) });
+  });
+
+  it('decodes on its worker thread under `node --input-type=module -e` too (the worker ignores inherited flags)', () => {
+    const source = join(fileURLToPath(new URL('../../..', import.meta.url)), 'src/dataset/index.ts');
+    const script = `import { readDataset } from ${JSON.stringify(pathToFileURL(source).href)};
+const r = await readDataset(${JSON.stringify(zst)}).scan();
+console.log(r.isOk() ? r.value.stats.members.map((m) => m.records).join(',') : r.error.message);`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect({ status: r.status, stdout: r.stdout.trim() }).toEqual({ status: 0, stdout: '340,1200,' });
   });
 
   it('reads a zstd file made of several frames (parts compressed apart, then concatenated)', async () => {

@@ -1,10 +1,13 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { HashPool } from '../../../src/index-backfill/hash-pool.js';
 import { needTools, run } from '../../support/tmp.js';
 
+const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'backfill-kit-hash-pool-'));
 const sha256sumTool = needTools('sha256sum');
 
@@ -35,6 +38,16 @@ describe('HashPool', () => {
     expect((missing as { cause?: { code?: string } }).cause?.code).toBe('ENOENT');
     expect(directory).toMatchObject({ code: 'IO_ERROR' });
     expect(fine.size).toBe(10);
+  });
+
+  it('keeps its process alive while it has work, and lets it exit when idle even without close()', () => {
+    // Exit 13 would mean the process ended with a hash pending; a timeout, that idle workers held it.
+    const target = file('alive.bin', 5000);
+    const script = `import { HashPool } from ${JSON.stringify(pathToFileURL(join(repoRoot, 'src/index-backfill/hash-pool.ts')).href)};
+const pool = new HashPool(1024);
+console.log((await pool.hash(${JSON.stringify(target)})).size);`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot, encoding: 'utf8', timeout: 20_000 });
+    expect({ status: r.status, signal: r.signal, stdout: r.stdout.trim() }).toEqual({ status: 0, signal: null, stdout: '5000' });
   });
 
   it('abort() rejects what is queued and stops the running file at its next read; close() refuses more', async () => {
