@@ -43,10 +43,14 @@ describe('PgHandle', () => {
       "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE application_name = 'bk_idle_probe'",
     );
     expect(Number(killed?.n)).toBe(1);
-    // Give the pool time to see the FATAL message on its idle socket; without
-    // a listener, pg.Pool would re-emit it as an uncaught 'error'.
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const again = await handle.query<{ one: number }>('SELECT 1 AS one');
+    // The pool sees the FATAL message on its idle socket a moment later;
+    // without a listener, pg.Pool would re-emit it as an uncaught 'error'.
+    // Until it has, a query may still pick the dead socket, so retry briefly.
+    let again = await handle.query<{ one: number }>('SELECT 1 AS one');
+    for (let i = 0; again.isErr() && i < 50; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      again = await handle.query<{ one: number }>('SELECT 1 AS one');
+    }
     expect(again._unsafeUnwrap().rows[0]?.one).toBe(1);
     await handle.close();
   });

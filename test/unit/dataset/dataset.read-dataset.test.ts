@@ -278,7 +278,8 @@ console.log(r.isOk() ? r.value.stats.members.map((m) => m.records).join(',') : r
       }
       break;
     }
-    await new Promise((r) => setTimeout(r, 200));
+    // The file is closed asynchronously; give a loaded machine time.
+    for (let i = 0; openOnFile() > 0 && i < 100; i += 1) await new Promise((r) => setTimeout(r, 50));
     expect(openOnFile()).toBe(0);
     const stats = await ds.stats();
     expect(stats.isErr() && stats.error.code).toBe('ABORTED');
