@@ -1,5 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
@@ -8,6 +10,14 @@ import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/i
 import { StagingImporter, type ImportReport } from '../../../src/staging/index.js';
 import { handTarball, ndjson, run, scratch, sha256File, TABLES } from './fixtures.js';
 import { needTools } from '../../support/tmp.js';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** `pg_terminate_backend(pid)`, run by a child process that this thread waits for. */
+function terminateBackendNow(url: string, pid: number): void {
+  const script = "import pg from 'pg'; const c = new pg.Client(process.argv[1]); await c.connect(); await c.query('SELECT pg_terminate_backend($1)', [Number(process.argv[2])]); await c.end();";
+  execFileSync(process.execPath, ['--input-type=module', '-e', script, url, String(pid)], { cwd: repoRoot, stdio: 'inherit' });
+}
 
 let db: TestDatabase;
 let dir: string;
@@ -369,7 +379,9 @@ describe('StagingImporter.import', () => {
       onProgress: (p) => {
         if (p.rows >= 200 && !killed) {
           killed = true;
-          void db.query('SELECT pg_terminate_backend($1)', [pid]);
+          // Synchronously, from another process: the import can't move (or
+          // commit) until its backend has been told to die.
+          terminateBackendNow(db.url, pid);
         }
       },
     });
