@@ -1,8 +1,9 @@
-// Adds up vitest JSON reports and prints the closing line CI reads:
-// "tests: N passed, N failed, N skipped". Each argument is `report.json=exitCode`;
+// Adds up vitest JSON reports, names each failed test, and prints the
+// closing line CI reads: "tests: N passed, N failed, N skipped". Each argument is `report.json=exitCode`;
 // a run that exited non-zero with no failed test (vitest's unhandled errors)
 // counts as one failure, so the line can't say green when the run was not.
 import { existsSync, readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 
 let passed = 0;
 let failed = 0;
@@ -18,6 +19,13 @@ for (const arg of process.argv.slice(2)) {
     continue;
   }
   const r = JSON.parse(readFileSync(file, 'utf8'));
+  // Name every failure here, next to the closing line, where a truncated log still shows it.
+  for (const f of r.testResults ?? []) {
+    const where = relative(process.cwd(), f.name);
+    const failedTests = (f.assertionResults ?? []).filter((a) => a.status === 'failed');
+    if (f.status === 'failed' && failedTests.length === 0) console.log(`${file}: FAILED ${where} (${String(f.message ?? 'no test ran').split('\n')[0]})`);
+    for (const a of failedTests) console.log(`${file}: FAILED ${where} > ${a.fullName}: ${String(a.failureMessages?.[0] ?? '').split('\n')[0].slice(0, 300)}`);
+  }
   passed += r.numPassedTests;
   // A file that failed before running any test (an import error) has no
   // assertion results; count it, so it can't hide.
