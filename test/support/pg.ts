@@ -37,3 +37,24 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     },
   };
 }
+
+/**
+ * Waits until no backend of `db`'s server runs under `applicationName`: after
+ * a client is SIGKILLed, a COMMIT it had already sent may still be flushing,
+ * and reads made before its backend is gone can see it land half-way.
+ */
+export async function waitForNoBackend(db: TestDatabase, applicationName: string): Promise<void> {
+  for (let i = 0; i < 400; i += 1) {
+    const rows = await db.query('SELECT 1 FROM pg_stat_activity WHERE application_name = $1', [applicationName]);
+    if (rows.length === 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the backend of ${applicationName} did not go away`);
+}
+
+/** `url` with `application_name` set, so the backends a child opens can be found. */
+export function withApplicationName(url: string, applicationName: string): string {
+  const u = new URL(url);
+  u.searchParams.set('application_name', applicationName);
+  return u.toString();
+}

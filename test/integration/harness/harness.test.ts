@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { createTestDatabase, withApplicationName, type TestDatabase } from '../../support/pg.js';
 import { PgHandle, pgErrorToBackfill } from '../../../src/_internals/pg.js';
 
 let db: TestDatabase;
@@ -35,9 +35,7 @@ describe('PgHandle', () => {
   });
 
   it('survives the server terminating its idle connection, and the next query works', async () => {
-    const url = new URL(db.url);
-    url.searchParams.set('application_name', 'bk_idle_probe');
-    const handle = new PgHandle(url.toString());
+    const handle = new PgHandle(withApplicationName(db.url, 'bk_idle_probe'));
     expect((await handle.query('SELECT 1')).isOk()).toBe(true);
     const [killed] = await db.query<{ n: string }>(
       "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE application_name = 'bk_idle_probe'",

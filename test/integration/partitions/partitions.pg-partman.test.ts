@@ -42,6 +42,24 @@ afterAll(async () => {
   await db.drop();
 });
 
+/**
+ * Runs pg_partman calls in one transaction and returns its `now()`, which
+ * pg_partman's months come from, so that PartitionManager can be given the
+ * same instant even if a month ends between the two.
+ */
+async function partmanAt(...statements: string[]): Promise<Date> {
+  await session.query('BEGIN');
+  try {
+    const { rows } = await session.query<{ t: Date }>('SELECT now() AS t');
+    for (const sql of statements) await session.query(sql);
+    await session.query('COMMIT');
+    return rows[0]!.t;
+  } catch (e) {
+    await session.query('ROLLBACK');
+    throw e;
+  }
+}
+
 const ranges = (bounds: Map<string, string>): string[] =>
   [...bounds.values()].filter((b) => b !== 'DEFAULT').sort();
 
@@ -49,9 +67,11 @@ describe.skipIf(reason !== '')(`pg_partman ${version ?? ''} comparison${reason ?
   it('makes the same months with the same bounds and no gaps as create_parent + run_maintenance', async () => {
     await createSeedShapedTable(db, 'boms_ours');
     await createSeedShapedTable(db, 'boms_pm');
-    await session.query("SELECT partman.create_parent('scanner.boms_pm', 'inserted_at', 'native', 'monthly', p_premake := 3)");
-    await session.query("SELECT partman.run_maintenance('scanner.boms_pm')");
-    const ours = new PartitionManager({ pg: db.pool, table: 'scanner.boms_ours', column: 'inserted_at', interval: 'month' });
+    const now = await partmanAt(
+      "SELECT partman.create_parent('scanner.boms_pm', 'inserted_at', 'native', 'monthly', p_premake := 3)",
+      "SELECT partman.run_maintenance('scanner.boms_pm')",
+    );
+    const ours = new PartitionManager({ pg: db.pool, table: 'scanner.boms_ours', column: 'inserted_at', interval: 'month', now });
     (await ours.ensure({ ahead: 3, behind: 3 }))._unsafeUnwrap();
     const theirs = ranges(await catalogBounds(db, 'scanner', 'boms_pm'));
     const mine = ranges(await catalogBounds(db, 'scanner', 'boms_ours'));
@@ -63,13 +83,13 @@ describe.skipIf(reason !== '')(`pg_partman ${version ?? ''} comparison${reason ?
 
   it("on pg_partman's own table: counts its partitions as existing, and succeeds where its maintenance fails on default-partition rows", async () => {
     await createSeedShapedTable(db, 'boms_shared');
-    await session.query("SELECT partman.create_parent('scanner.boms_shared', 'inserted_at', 'native', 'monthly', p_premake := 2)");
-    const m = new PartitionManager({ pg: db.pool, table: 'scanner.boms_shared', column: 'inserted_at' });
+    const now = await partmanAt("SELECT partman.create_parent('scanner.boms_shared', 'inserted_at', 'native', 'monthly', p_premake := 2)");
+    const m = new PartitionManager({ pg: db.pool, table: 'scanner.boms_shared', column: 'inserted_at', now });
     const same = (await m.ensure({ ahead: 2, behind: 2 }))._unsafeUnwrap();
     expect(same.created).toEqual([]);
     expect(same.existing.map((e) => e.coveredBy)).toEqual(same.existing.map((e) => e.name.replace('boms_shared_', 'boms_shared_p')));
     // A row arrives for a month nobody created yet: it lands in pg_partman's default partition.
-    await session.query("INSERT INTO scanner.boms_shared VALUES ('early', 'sha', null, date_trunc('month', now()) + interval '4 months 3 days')");
+    await session.query("INSERT INTO scanner.boms_shared VALUES ('early', 'sha', null, date_trunc('month', $1::timestamptz) + interval '4 months 3 days')", [now]);
     await session.query("UPDATE partman.part_config SET premake = 5 WHERE parent_table = 'scanner.boms_shared'");
     await expect(session.query("SELECT partman.run_maintenance('scanner.boms_shared')")).rejects.toThrow(/would be violated/);
     const r = (await m.ensure({ ahead: 5 }))._unsafeUnwrap();

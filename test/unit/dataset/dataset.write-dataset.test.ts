@@ -23,7 +23,7 @@ describe('writeDataset', () => {
     expect(written.sha256).toBe(sha256sum(file));
     expect(written.bytes).toBe(readFileSync(file).length);
 
-    const listing = run('tar', ['--zstd', '--numeric-owner', '--full-time', '-tvf', file]).trim().split('\n');
+    const listing = run('tar', ['--zstd', '--numeric-owner', '--full-time', '--utc', '-tvf', file]).trim().split('\n');
     expect(listing.map((l) => l.split(/\s+/).pop())).toEqual(['manifest.json', 'advisory_chunks.ndjson', 'linksets.ndjson']);
     for (const line of listing) expect(line).toMatch(/^-rw-r--r-- 0\/0\s+\d+ 1970-01-01 00:00:00 /);
 

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -10,6 +11,7 @@ import { needTools, run } from '../../support/tmp.js';
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'backfill-kit-hash-pool-'));
 const sha256sumTool = needTools('sha256sum');
+const mkfifoTool = needTools('mkfifo');
 
 function file(name: string, size: number): string {
   const path = join(dir, name);
@@ -50,7 +52,7 @@ console.log((await pool.hash(${JSON.stringify(target)})).size);`;
     expect({ status: r.status, signal: r.signal, stdout: r.stdout.trim() }).toEqual({ status: 0, signal: null, stdout: '5000' });
   });
 
-  it('abort() rejects what is queued and stops the running file at its next read; close() refuses more', async () => {
+  it('abort() rejects what is still queued; close() refuses more', async () => {
     const pool = new HashPool(1024, 1);
     const big = file('big.bin', 4_000_000); // ~4,000 reads
     const running = pool.hash(big);
@@ -61,5 +63,25 @@ console.log((await pool.hash(${JSON.stringify(target)})).size);`;
     expect(second).toMatchObject({ status: 'rejected', reason: { code: 'ABORTED' } });
     await pool.close();
     await expect(pool.hash(big)).rejects.toMatchObject({ code: 'ABORTED' });
+  });
+
+  it.skipIf(mkfifoTool.missing)(mkfifoTool.title('abort() stops a file that is being read, at its next read'), async () => {
+    // A FIFO holds the worker inside the file for as long as the test wants.
+    const fifo = join(dir, 'slow.fifo');
+    run('mkfifo', [fifo]);
+    const pool = new HashPool(1024, 1);
+    const outcome = pool.hash(fifo).then(
+      (digest) => digest,
+      (error: unknown) => error,
+    );
+    const writer = await open(fifo, 'w');
+    // More than a pipe holds, so this returns only once the worker is reading.
+    await writer.write(Buffer.alloc(256 * 1024));
+    pool.abort();
+    // Wakes the worker's blocked read; without the abort it would go on to EOF and resolve.
+    await writer.write(Buffer.alloc(1024)).catch(() => undefined);
+    await writer.close();
+    expect(await outcome).toMatchObject({ code: 'ABORTED' });
+    await pool.close();
   });
 });
