@@ -107,14 +107,21 @@ export class HashPool {
     for (const job of this.#queue.splice(0)) job.reject(aborted(job.path));
   }
 
-  /** Ends the workers. */
+  /** Ends the workers; files still being hashed reject with `ABORTED`. */
   async close(): Promise<void> {
     this.#closed = true;
     this.abort();
+    // A terminated worker may never answer for its file.
+    for (const job of this.#running.values()) job.reject(aborted(job.path));
+    this.#running.clear();
     await Promise.all(this.#all.map((w) => w.terminate()));
   }
 
   #dispatch(): void {
+    // After close() nothing is sent, and refs are left alone: a worker that
+    // came online late used to unref every worker here while they were being
+    // terminated, and the process could end inside close() (exit code 13).
+    if (this.#closed) return;
     this.#keepAlive();
     while (this.#idle.length > 0 && this.#queue.length > 0) {
       const worker = this.#idle.pop()!;

@@ -84,4 +84,23 @@ console.log((await pool.hash(${JSON.stringify(target)})).size);`;
     expect(await outcome).toMatchObject({ code: 'ABORTED' });
     await pool.close();
   });
+
+  it.skipIf(mkfifoTool.missing)(mkfifoTool.title('close() rejects a file still being read at once, and returns when its worker has ended'), async () => {
+    const fifo = join(dir, 'closing.fifo');
+    run('mkfifo', [fifo]);
+    const pool = new HashPool(1024, 2);
+    const outcome = pool.hash(fifo).then(
+      (digest) => digest,
+      (error: unknown) => error,
+    );
+    const writer = await open(fifo, 'w');
+    await writer.write(Buffer.alloc(256 * 1024));
+    const closing = pool.close();
+    // The worker is blocked reading the FIFO and can't answer; close() must not wait for it.
+    expect(await outcome).toMatchObject({ code: 'ABORTED' });
+    // Let the blocked read return so the worker can end.
+    await writer.write(Buffer.alloc(1024)).catch(() => undefined);
+    await writer.close();
+    await closing;
+  });
 });
