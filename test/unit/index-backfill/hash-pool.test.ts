@@ -65,11 +65,15 @@ console.log((await pool.hash(${JSON.stringify(target)})).size);`;
     await expect(pool.hash(big)).rejects.toMatchObject({ code: 'ABORTED' });
   });
 
-  it.skipIf(mkfifoTool.missing)(mkfifoTool.title('abort() stops a file that is being read, at its next read'), async () => {
-    // A FIFO holds the worker inside the file for as long as the test wants.
-    const fifo = join(dir, 'slow.fifo');
+  /**
+   * A FIFO holds a worker inside a file for as long as the test wants:
+   * `outcome` settles with the digest or the error; `release()` wakes the
+   * worker's blocked read with one more write and ends the file.
+   */
+  async function workerInsideFifo(name: string, workers: number): Promise<{ pool: HashPool; outcome: Promise<unknown>; release: () => Promise<void> }> {
+    const fifo = join(dir, name);
     run('mkfifo', [fifo]);
-    const pool = new HashPool(1024, 1);
+    const pool = new HashPool(1024, workers);
     const outcome = pool.hash(fifo).then(
       (digest) => digest,
       (error: unknown) => error,
@@ -77,30 +81,28 @@ console.log((await pool.hash(${JSON.stringify(target)})).size);`;
     const writer = await open(fifo, 'w');
     // More than a pipe holds, so this returns only once the worker is reading.
     await writer.write(Buffer.alloc(256 * 1024));
+    const release = async (): Promise<void> => {
+      await writer.write(Buffer.alloc(1024)).catch(() => undefined);
+      await writer.close();
+    };
+    return { pool, outcome, release };
+  }
+
+  it.skipIf(mkfifoTool.missing)(mkfifoTool.title('abort() stops a file that is being read, at its next read'), async () => {
+    const { pool, outcome, release } = await workerInsideFifo('slow.fifo', 1);
     pool.abort();
-    // Wakes the worker's blocked read; without the abort it would go on to EOF and resolve.
-    await writer.write(Buffer.alloc(1024)).catch(() => undefined);
-    await writer.close();
+    // Without the abort the worker would read on to EOF and resolve.
+    await release();
     expect(await outcome).toMatchObject({ code: 'ABORTED' });
     await pool.close();
   });
 
   it.skipIf(mkfifoTool.missing)(mkfifoTool.title('close() rejects a file still being read at once, and returns when its worker has ended'), async () => {
-    const fifo = join(dir, 'closing.fifo');
-    run('mkfifo', [fifo]);
-    const pool = new HashPool(1024, 2);
-    const outcome = pool.hash(fifo).then(
-      (digest) => digest,
-      (error: unknown) => error,
-    );
-    const writer = await open(fifo, 'w');
-    await writer.write(Buffer.alloc(256 * 1024));
+    const { pool, outcome, release } = await workerInsideFifo('closing.fifo', 2);
     const closing = pool.close();
     // The worker is blocked reading the FIFO and can't answer; close() must not wait for it.
     expect(await outcome).toMatchObject({ code: 'ABORTED' });
-    // Let the blocked read return so the worker can end.
-    await writer.write(Buffer.alloc(1024)).catch(() => undefined);
-    await writer.close();
+    await release();
     await closing;
   });
 });
