@@ -162,8 +162,10 @@ describe('backfillIndex', () => {
     const index = join(dir, 'i.jsonl');
     writeFileSync(index, '');
     const receiver = spawn('python3', ['-c', `import json,sys\nfor i in range(400):\n    with open(sys.argv[1], "a") as f:\n        f.write(json.dumps({"episode_id": "live-%d" % i, "pad": "x" * 300}, sort_keys=True) + "\\n")`, index]);
+    // Listen now: the receiver may exit while the backfill runs, and a later listener would wait forever.
+    const receiverExited = new Promise((r) => receiver.once('exit', r));
     const report = (await backfillIndex({ episodesRoot: root, index }))._unsafeUnwrap();
-    await new Promise((r) => receiver.once('exit', r));
+    await receiverExited;
     const lines = read(index).split('\n').filter(Boolean);
     expect(lines.length).toBe(440);
     for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
