@@ -159,11 +159,13 @@ export class HashPool {
     this.#dispatch();
   }
 
-  /** A worker died (it should not): nothing more can be trusted to finish. */
+  /** A worker died (it should not): nothing more can be trusted to finish, so the pool closes. */
   #failAll(error: BackfillError): void {
-    this.#closed = true;
     for (const job of [...this.#running.values(), ...this.#queue.splice(0)]) job.reject(error);
     this.#running.clear();
+    // Once closed nothing adjusts refs any more; ending the workers keeps a
+    // caller that never calls close() from being held open by them.
+    void this.close();
   }
 }
 
