@@ -40,20 +40,21 @@ export function report(line: BenchLine): void {
 }
 
 /**
- * Times `fn` in this process while sampling `process.memoryUsage().rss`
- * every 10 ms, so the peak is this work's, not a parent's high-water mark.
+ * Times `fn` in this process while sampling `process.memoryUsage.rss()`
+ * every 10 ms, so the peak is this work's, not a parent's high-water mark
+ * (the full `memoryUsage()` walks the heap and slowed the work it measured).
  */
 export async function measure<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: number; peakRssMiB: number }> {
   global.gc?.();
-  let peak = process.memoryUsage().rss;
+  let peak = process.memoryUsage.rss();
   const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
+    peak = Math.max(peak, process.memoryUsage.rss());
   }, 10);
   const start = process.hrtime.bigint();
   try {
     const value = await fn();
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    peak = Math.max(peak, process.memoryUsage().rss);
+    peak = Math.max(peak, process.memoryUsage.rss());
     return { value, seconds, peakRssMiB: peak / 1048576 };
   } finally {
     clearInterval(timer);

@@ -3,15 +3,17 @@
  * against `zstd -dc | tar -xO | wc -l` and `… | node parse-ndjson.mjs` in
  * the same run, plus peak RSS, and RSS at a quarter and at four times the
  * input to show it stays flat. BENCH_ROWS scales it (default 1,000,000 rows ≈ 256 MB NDJSON).
- * `scan` hashes and counts every member without decoding lines (the
- * verification path); the others also decode every line.
+ * `scan` hashes and counts every member without handing out lines (the
+ * verification path); `byteLineBatches` hands out every line undecoded
+ * (`lineBatches({ encoding: 'buffer' })`), the raw-line figure; the others
+ * also decode every line to a string.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { benchDataset } from '../dataset-fixture.js';
 import { envInt, median, report, timeShell } from '../lib.js';
 
-type Mode = 'scan' | 'lineBatches' | 'lines' | 'recordBatches' | 'records';
+type Mode = 'scan' | 'byteLineBatches' | 'lineBatches' | 'lines' | 'recordBatches' | 'records';
 const RUNS = envInt('BENCH_RUNS', 3);
 const CHILD = fileURLToPath(new URL('../children/read-dataset.mjs', import.meta.url));
 
@@ -35,6 +37,7 @@ async function main(): Promise<void> {
   // The batch forms are the bulk-loading fast path; the per-item forms pay one await per line.
   const cases: { mode: Mode; baselineName: string; baseline: string }[] = [
     { mode: 'scan', ...raw },
+    { mode: 'byteLineBatches', ...raw },
     { mode: 'lineBatches', ...raw },
     { mode: 'lines', ...raw },
     { mode: 'recordBatches', ...parsed },

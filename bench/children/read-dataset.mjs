@@ -15,6 +15,7 @@ await measureAndPrint(async () => {
   for await (const entry of ds) {
     if (entry.name !== member) continue;
     if (mode === 'lineBatches') for await (const b of entry.lineBatches()) n += b.length;
+    else if (mode === 'byteLineBatches') for await (const b of entry.lineBatches({ encoding: 'buffer' })) n += b.length;
     else if (mode === 'recordBatches') for await (const b of entry.recordBatches()) n += b.length;
     else if (mode === 'lines') for await (const l of entry.lines()) void l, (n += 1);
     else for await (const r of entry.records()) void r, (n += 1);

@@ -1,9 +1,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { BackfillError } from '../errors.js';
-import { LineSplitter, decodeLine, parseRecordLine } from '../_internals/ndjson.js';
+import { LineSplitter, decodeLine, parseRecordLine, type LineSink } from '../_internals/ndjson.js';
 import type { StoredDigest } from './decode-worker.js';
 import { MANIFEST_NAME, MAX_MANIFEST_BYTES } from './defaults.js';
-import type { DatasetLine, DatasetMember, DatasetRecord, MemberStats } from './types.js';
+import type { DatasetByteLine, DatasetLine, DatasetMember, DatasetRecord, LineOptions, MemberStats } from './types.js';
 
 /**
  * One archive member. All three read methods pull from the same entry
@@ -48,8 +48,11 @@ export class ArchiveMember implements DatasetMember {
     }
   }
 
-  async *lines(): AsyncGenerator<DatasetLine> {
-    for await (const batch of this.lineBatches()) yield* batch;
+  lines(): AsyncGenerator<DatasetLine>;
+  lines(options: LineOptions<'buffer'>): AsyncGenerator<DatasetByteLine>;
+  lines(options?: LineOptions): AsyncGenerator<DatasetLine | DatasetByteLine>;
+  async *lines(options?: LineOptions): AsyncGenerator<DatasetLine | DatasetByteLine> {
+    for await (const batch of this.lineBatches(options)) yield* batch;
   }
 
   async *records(): AsyncGenerator<DatasetRecord> {
@@ -83,12 +86,17 @@ export class ArchiveMember implements DatasetMember {
     return this.#manifestParts && Buffer.concat(this.#manifestParts).toString('utf8');
   }
 
-  async *lineBatches(): AsyncGenerator<DatasetLine[]> {
+  lineBatches(): AsyncGenerator<DatasetLine[]>;
+  lineBatches(options: LineOptions<'buffer'>): AsyncGenerator<DatasetByteLine[]>;
+  lineBatches(options?: LineOptions): AsyncGenerator<DatasetLine[] | DatasetByteLine[]>;
+  async *lineBatches(options?: LineOptions): AsyncGenerator<DatasetLine[] | DatasetByteLine[]> {
     this.#claim();
-    let batch: DatasetLine[] = [];
-    const sink = (bytes: Buffer, start: number, end: number, line: number): void => {
-      batch.push({ line, raw: decodeLine(bytes, start, end, this.name, line) });
-    };
+    const member = this.name;
+    let batch: (DatasetLine | DatasetByteLine)[] = [];
+    const sink: LineSink =
+      options?.encoding === 'buffer'
+        ? (bytes, start, end, line) => batch.push({ line, raw: bytes.subarray(start, end) })
+        : (bytes, start, end, line) => batch.push({ line, raw: decodeLine(bytes, start, end, member, line) });
     for (;;) {
       const chunk = await this.#next();
       if (chunk === undefined) break;
@@ -96,11 +104,11 @@ export class ArchiveMember implements DatasetMember {
       if (batch.length > 0) {
         const full = batch;
         batch = [];
-        yield full;
+        yield full as DatasetLine[] | DatasetByteLine[];
       }
     }
     this.#splitter.end(sink);
-    if (batch.length > 0) yield batch;
+    if (batch.length > 0) yield batch as DatasetLine[] | DatasetByteLine[];
   }
 
   async #sha256(): Promise<string> {

@@ -11,11 +11,13 @@ export { DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_LINE_BYTES, DEFAULT_ZSTD_LE
 export type {
   Compression,
   Dataset,
+  DatasetByteLine,
   DatasetLine,
   DatasetManifest,
   DatasetMember,
   DatasetRecord,
   DatasetStats,
+  LineOptions,
   ManifestMember,
   MemberStats,
   ReadDatasetOptions,

@@ -36,6 +36,29 @@ export interface DatasetLine {
   readonly raw: string;
 }
 
+/**
+ * One raw NDJSON line as bytes (`lines({ encoding: 'buffer' })`): no UTF-8
+ * decoding or validation. `raw` is usually a view into the decoded chunk it
+ * came from. It stays valid (chunks are never reused), but keeping it keeps
+ * that chunk (up to 512 KiB) in memory: copy it with `Buffer.from(raw)` to
+ * hold on to many lines.
+ */
+export interface DatasetByteLine {
+  readonly line: number;
+  readonly raw: Buffer;
+}
+
+/** How {@link DatasetMember.lines} and {@link DatasetMember.lineBatches} hand out each line. */
+export interface LineOptions<E extends 'utf8' | 'buffer' = 'utf8' | 'buffer'> {
+  /**
+   * `'utf8'` decodes each line to a string and refuses invalid UTF-8;
+   * `'buffer'` hands out the line's bytes undecoded, the fastest way to
+   * forward or count lines.
+   * @defaultValue `'utf8'`
+   */
+  readonly encoding?: E;
+}
+
 /** What one pass measured about a member. */
 export interface MemberStats {
   readonly name: string;
@@ -71,15 +94,24 @@ export interface DatasetMember {
   readonly size: number;
   /** Parsed records; throws a {@link BackfillError} naming the line on bad JSON. */
   records(): AsyncIterable<DatasetRecord>;
-  /** Raw lines, without JSON parsing. */
+  /**
+   * Raw lines, without JSON parsing: strings by default (invalid UTF-8 is
+   * refused), or undecoded bytes with `{ encoding: 'buffer' }`.
+   */
   lines(): AsyncIterable<DatasetLine>;
+  lines(options: LineOptions<'buffer'>): AsyncIterable<DatasetByteLine>;
+  lines(options?: LineOptions): AsyncIterable<DatasetLine | DatasetByteLine>;
   /** The member's bytes as they come off the archive. */
   chunks(): AsyncIterable<Buffer>;
   /**
    * Raw lines in arrays (one per decompressed chunk): the fast path for bulk
    * loaders, since it costs one `await` per chunk instead of one per line.
+   * With `{ encoding: 'buffer' }` no line is decoded, the fastest way to
+   * count, hash or forward lines.
    */
   lineBatches(): AsyncIterable<DatasetLine[]>;
+  lineBatches(options: LineOptions<'buffer'>): AsyncIterable<DatasetByteLine[]>;
+  lineBatches(options?: LineOptions): AsyncIterable<DatasetLine[] | DatasetByteLine[]>;
   /** Parsed records in arrays (one per decompressed chunk); see {@link DatasetMember.lineBatches}. */
   recordBatches(): AsyncIterable<DatasetRecord[]>;
 }
