@@ -6,6 +6,14 @@ import { MANIFEST_NAME, MAX_MANIFEST_BYTES } from './defaults.js';
 import type { DatasetByteLine, DatasetLine, DatasetMember, DatasetRecord, LineOptions, MemberStats } from './types.js';
 
 /**
+ * Lines are handed out in batches of at most this many bytes, whatever the
+ * size of decoded chunks: a batch's records should die young. Batches of a
+ * whole 512 KiB chunk made `recordBatches()` 1.6× slower (more records
+ * outlived a scavenge and were promoted).
+ */
+const BATCH_BYTES = 256 * 1024;
+
+/**
  * One archive member. All three read methods pull from the same entry
  * iterator, and whatever the caller leaves unread is drained by
  * {@link ArchiveMember.finish}, so hashes and counts always cover every byte.
@@ -100,11 +108,13 @@ export class ArchiveMember implements DatasetMember {
     for (;;) {
       const chunk = await this.#next();
       if (chunk === undefined) break;
-      this.#splitter.push(chunk, sink);
-      if (batch.length > 0) {
-        const full = batch;
-        batch = [];
-        yield full as DatasetLine[] | DatasetByteLine[];
+      for (let at = 0; at < chunk.length; at += BATCH_BYTES) {
+        this.#splitter.push(chunk.subarray(at, at + BATCH_BYTES), sink);
+        if (batch.length > 0) {
+          const full = batch;
+          batch = [];
+          yield full as DatasetLine[] | DatasetByteLine[];
+        }
       }
     }
     this.#splitter.end(sink);

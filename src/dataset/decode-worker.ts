@@ -398,6 +398,10 @@ export function startDecodeWorker(
       tar.destroy(error);
     }
   };
+  // Mapped only while unsettled: `toError` records the reader's failure.
+  const fail = (failure: DecodeFailure): void => {
+    if (!settled) finish(toError(failure));
+  };
   hasher.on('message', (m: { type: string; chunk?: Uint8Array; sha256?: string; bytes?: number } & Partial<DecodeFailure>) => {
     if (m.type === 'chunk' && m.chunk) {
       const chunk = Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.byteLength);
@@ -413,13 +417,13 @@ export function startDecodeWorker(
       resolveStored({ sha256: m.sha256!, bytes: m.bytes! });
       tar.push(null);
     } else if (m.type === 'error') {
-      finish(toError(m as DecodeFailure));
+      fail(m as DecodeFailure);
     }
   });
   for (const w of [worker, hasher]) {
-    w.on('error', (e) => finish(toError({ stage: 'io', message: e.message, offset: 0 })));
+    w.on('error', (e) => fail({ stage: 'io', message: e.message, offset: 0 }));
     // A worker that ends before the archive does would leave the reader waiting for pieces forever.
-    w.on('exit', (code) => finish(toError({ stage: 'io', message: `a decode worker thread exited (code ${code}) before the end of the archive`, offset: 0 })));
+    w.on('exit', (code) => fail({ stage: 'io', message: `a decode worker thread exited (code ${code}) before the end of the archive`, offset: 0 }));
   }
   function stop(): void {
     if (!settled) finish(new BackfillError('ABORTED', 'reading the dataset was stopped.'));

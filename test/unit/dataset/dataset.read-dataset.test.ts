@@ -142,6 +142,22 @@ describe('readDataset on archives made by GNU tar and the zstd CLI', () => {
     }
   });
 
+  it('a reader still busy after the decode workers have finished and exited gets every member and the stats', async () => {
+    // The whole archive fits in the read-ahead, so the workers are done and
+    // gone long before this consumer is: their exit must not count as a failure.
+    const file = join(dir, 'workers-done-first.tar.zst');
+    const ids = (n: number): { _id: string }[] => Array.from({ length: n }, (_, i) => ({ _id: `id-${i}` }));
+    (await writeDataset(file, { members: { 'a.ndjson': ids(3), 'b.ndjson': ids(2), 'c.ndjson': ids(1) } }))._unsafeUnwrap();
+    const ds = readDataset(file);
+    const counts: Record<string, number> = {};
+    for await (const m of ds) {
+      await new Promise((r) => setTimeout(r, 100));
+      for await (const batch of m.lineBatches()) if (m.name !== 'manifest.json') counts[m.name] = batch.length;
+    }
+    expect(counts).toEqual({ 'a.ndjson': 3, 'b.ndjson': 2, 'c.ndjson': 1 });
+    expect((await ds.stats())._unsafeUnwrap().members.map((m) => m.records)).toEqual([null, 3, 2, 1]);
+  });
+
   it('hashes members past end-of-archive zero blocks the same from a path as from a stream (tar-stream reads on)', async () => {
     // Two archives back to back: the first one's zero blocks sit between them.
     const a = memberDir('concat-a', { 'a.ndjson': lines(30) });
