@@ -99,20 +99,24 @@ export interface DatasetMember {
    * refused), or undecoded bytes with `{ encoding: 'buffer' }`.
    */
   lines(): AsyncIterable<DatasetLine>;
+  /** Raw lines as undecoded bytes (see {@link DatasetByteLine}). */
   lines(options: LineOptions<'buffer'>): AsyncIterable<DatasetByteLine>;
+  /** Raw lines as strings or bytes, as `options.encoding` says. */
   lines(options?: LineOptions): AsyncIterable<DatasetLine | DatasetByteLine>;
   /** The member's bytes as they come off the archive. */
   chunks(): AsyncIterable<Buffer>;
   /**
-   * Raw lines in arrays (one per decompressed chunk): the fast path for bulk
+   * Raw lines in arrays (at most 256 KiB of lines each): the fast path for bulk
    * loaders, since it costs one `await` per chunk instead of one per line.
    * With `{ encoding: 'buffer' }` no line is decoded, the fastest way to
    * count, hash or forward lines.
    */
   lineBatches(): AsyncIterable<DatasetLine[]>;
+  /** Raw lines as undecoded bytes, in arrays (see {@link DatasetByteLine}). */
   lineBatches(options: LineOptions<'buffer'>): AsyncIterable<DatasetByteLine[]>;
+  /** Raw lines as strings or bytes, as `options.encoding` says, in arrays. */
   lineBatches(options?: LineOptions): AsyncIterable<DatasetLine[] | DatasetByteLine[]>;
-  /** Parsed records in arrays (one per decompressed chunk); see {@link DatasetMember.lineBatches}. */
+  /** Parsed records in arrays (at most 256 KiB of lines each); see {@link DatasetMember.lineBatches}. */
   recordBatches(): AsyncIterable<DatasetRecord[]>;
 }
 
