@@ -2,7 +2,8 @@
  * `dataset` case: readDataset throughput (raw lines, then parsed records)
  * against `zstd -dc | tar -xO | wc -l` and `… | node parse-ndjson.mjs` in
  * the same run, plus peak RSS, and RSS at a quarter and at four times the
- * input to show it stays flat. BENCH_ROWS scales it (default 1,000,000 rows ≈ 256 MB NDJSON).
+ * input to show it stays flat. BENCH_ROWS scales it (default 1,000,000 rows ≈ 256 MB NDJSON);
+ * BENCH_RUNS sets the runs per path (median; default 5).
  * `scan` hashes and counts every member without handing out lines (the
  * verification path); `byteLineBatches` hands out every line undecoded
  * (`lineBatches({ encoding: 'buffer' })`), the raw-line figure; the others
@@ -14,7 +15,9 @@ import { benchDataset } from '../dataset-fixture.js';
 import { envInt, median, report, timeShell } from '../lib.js';
 
 type Mode = 'scan' | 'byteLineBatches' | 'lineBatches' | 'lines' | 'recordBatches' | 'records';
-const RUNS = envInt('BENCH_RUNS', 3);
+// Five: the pipeline alone swings between 0.25 and 0.40 s on a 2-core
+// machine, and a median of three still moved the ratio by ±0.05.
+const RUNS = envInt('BENCH_RUNS', 5);
 const CHILD = fileURLToPath(new URL('../children/read-dataset.mjs', import.meta.url));
 
 /** One measured pass in a fresh plain-node process on dist/, so peak RSS is its own. */
