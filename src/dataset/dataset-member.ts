@@ -21,7 +21,7 @@ const BATCH_BYTES = 256 * 1024;
 export class ArchiveMember implements DatasetMember {
   readonly #chunks: AsyncIterator<Buffer>;
   readonly #mapError: (error: unknown) => BackfillError;
-  /** Hashes here unless the decode worker already does (see decode-worker.ts). */
+  /** Hashes here unless the decode workers already do (see decode-worker.ts). */
   readonly #hash: Hash | undefined;
   readonly #digest: (() => Promise<StoredDigest>) | undefined;
   readonly #splitter: LineSplitter;

@@ -336,11 +336,11 @@ function startWorker(source: string, workerData: Record<string, unknown>, transf
 }
 
 /**
- * Starts the decode and member-hash workers for `path`. Returns the decoded tar bytes as a
- * Readable (backpressure flows back to the worker through acks), a promise
- * for the stored file's digest, and `memberDigest(i)`, the digest of the
- * i-th regular member's data. `toError` maps a worker failure to the error
- * the Readable is destroyed with.
+ * Starts the decode and member-hash workers for `path`. Returns the decoded
+ * tar bytes as a Readable (backpressure flows back to the decode worker
+ * through acks), a promise for the stored file's digest, and
+ * `memberDigest(i)`, the digest of the i-th regular member's data. `toError`
+ * maps a worker failure to the error the Readable is destroyed with.
  */
 export function startDecodeWorker(
   path: string,

@@ -208,7 +208,7 @@ function unsupported(head: Buffer, where: { path?: string }): BackfillError {
   );
 }
 
-/** A file is decoded on a worker thread (see decode-worker.ts). */
+/** A file is decoded on two worker threads (see decode-worker.ts). */
 async function openFile(path: string, maxBytes: number, fail: (e: BackfillError) => BackfillError): Promise<OpenedInput> {
   const head = Buffer.alloc(SNIFF_BYTES);
   let length: number;
