@@ -162,6 +162,21 @@ describe('foreign keys (truncate)', () => {
     expect(await count(`${s}.notes`)).toBe(1);
   });
 
+  it('a deferred key is checked at COMMIT: rows pointing at ids the new contents bring back stay valid', async () => {
+    const s = 's_fk_deferred';
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    await db.query(`CREATE TABLE ${s}.notes (n int, linkset text REFERENCES ${s}.linksets_raw (id) DEFERRABLE INITIALLY DEFERRED)`);
+    const [{ id }] = (await db.query<{ id: string }>(`SELECT min(id) AS id FROM ${s}.linksets_raw`)) as [{ id: string }];
+    await db.query(`INSERT INTO ${s}.notes VALUES (1, $1)`, [id]);
+    expect((await importer(s).import(good))._unsafeUnwrap().committed).toBe(true);
+    await db.query(`INSERT INTO ${s}.linksets_raw VALUES ('gone-next', '{}')`);
+    await db.query(`INSERT INTO ${s}.notes VALUES (2, 'gone-next')`);
+    const e = (await importer(s).import(good))._unsafeUnwrapErr();
+    expect(e.code).toBe('TABLE_REFERENCED');
+    expect(e.context.constraint).toBe('notes_linkset_fkey');
+    expect(await count(`${s}.linksets_raw`)).toBe(341);
+  });
+
   it('refuses up front a key whose ON DELETE action would change the other table', async () => {
     const s = 's_fk_cascade';
     await referenced(s, 'CASCADE');
