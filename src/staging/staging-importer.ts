@@ -238,6 +238,15 @@ function withReport(error: BackfillError, report: ImportReport): BackfillError {
   });
 }
 
+/** `source`, calling `done` once it ends, fails or is abandoned. */
+async function* thenCall<T>(source: AsyncIterable<T>, done: () => void): AsyncGenerator<T> {
+  try {
+    yield* source;
+  } finally {
+    done();
+  }
+}
+
 type LineVerdict = { readonly id: string } | { readonly code: BackfillErrorCode; readonly error: BackfillError };
 
 /** Everything the library checks on one line before PostgreSQL sees it. */
@@ -566,7 +575,7 @@ export class StagingImporter {
         const read = new Promise<void>((resolve) => {
           consumed = resolve;
         });
-        const batches = this.#batches(member, spec, table, o, r, state, skip, rejects, consumed);
+        const batches = thenCall(this.#batches(member, spec, table, o, r, state, skip, rejects), consumed);
         const load = (async (): Promise<void> => {
           const loaded = await session.load(spec.table, batches, rejectRow);
           if (loaded.isOk()) table.loaded = loaded.value;
@@ -596,24 +605,6 @@ export class StagingImporter {
   }
 
   async *#batches(
-    member: DatasetMember,
-    spec: MemberSpec,
-    table: TableState,
-    o: ImportOptions,
-    r: Resolved,
-    state: PassState,
-    skip: SkipSet,
-    rejects: RejectWriter | undefined,
-    consumed: () => void,
-  ): AsyncGenerator<StagingRow[]> {
-    try {
-      yield* this.#memberBatches(member, spec, table, o, r, state, skip, rejects);
-    } finally {
-      consumed();
-    }
-  }
-
-  async *#memberBatches(
     member: DatasetMember,
     spec: MemberSpec,
     table: TableState,
