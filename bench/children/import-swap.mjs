@@ -9,9 +9,11 @@ import { measureAndPrint } from './measure.mjs';
 
 const [url, file, mode, expectedSha256, tablesJson] = process.argv.slice(2);
 const client = mode === 'client' ? new pg.Client({ connectionString: url }) : undefined;
-await client?.connect();
-const importer = new StagingImporter({ pg: client ?? url, schema: 'bench', tables: JSON.parse(tablesJson) });
+let importer;
+// Connecting is inside the measurement for both modes (the pool connects lazily).
 await measureAndPrint(async () => {
+  await client?.connect();
+  importer = new StagingImporter({ pg: client ?? url, schema: 'bench', tables: JSON.parse(tablesJson) });
   const report = (await importer.import(file, { strategy: 'swap', expectedSha256 }))._unsafeUnwrap();
   return { rows: report.rows, lockHeldMs: report.lock?.lockHeldMs ?? 0, sha256: report.sha256 ?? '' };
 });

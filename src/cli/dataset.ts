@@ -130,6 +130,7 @@ function importLines(r: ImportReport, schema: string, failedRun = false): string
   lines.push(`checks: ${r.checks.join(', ') || 'none'}`);
   if (r.rejected > 0) lines.push(`rejected lines: ${num(r.rejected)}, written to ${r.rejectPath ?? '(no reject file)'}`);
   if (r.lock !== null) lines.push(`lock: ${JSON.stringify(r.lock)}`);
+  if (r.dropped.length > 0) lines.push(`dropped: ${r.dropped.join(', ')}`);
   if (r.manifest !== null) lines.push(`manifest: ${JSON.stringify(r.manifest)}`);
   return lines;
 }

@@ -89,6 +89,21 @@ export function stagingTargetContract(name: string, make: () => Promise<StagingT
       });
     }
 
+    for (const strategy of ['truncate', 'swap'] as const satisfies readonly StagingStrategy[]) {
+      it(`${strategy}: the next table's load may start before the previous one resolves`, async () => {
+        const f = await fixture();
+        await seed(f, ['old-1']);
+        const [a, b] = f.tables;
+        const s = (await f.target.begin({ strategy, dryRun: false, tables: f.tables }))._unsafeUnwrap();
+        // As the importer does: once a load has consumed its batches, the next one starts.
+        const loads = [s.load(a, batchesOf(rows(['a1', 'a2', 'a3']))), s.load(b, batchesOf(rows(['b1', 'b2'])))];
+        expect((await Promise.all(loads)).map((r) => r._unsafeUnwrap())).toEqual([3, 2]);
+        (await s.commit())._unsafeUnwrap();
+        expect(await f.liveIds(a)).toEqual(['a1', 'a2', 'a3']);
+        expect(await f.liveIds(b)).toEqual(['b1', 'b2']);
+      });
+    }
+
     it('swap: nothing loaded is visible before commit', async () => {
       const f = await fixture();
       await seed(f, ['old-1']);
