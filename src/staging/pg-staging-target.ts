@@ -1,6 +1,7 @@
 /**
  * PostgreSQL implementation of the staging port: COPY in text format,
- * inside one transaction per import.
+ * inside one transaction per import (a swap's loaders commit fresh tables
+ * on connections of their own, and one transaction swaps them in).
  *
  * @module
  */
