@@ -91,6 +91,7 @@ const ensure: CommandSpec = {
     ...TABLE_FLAGS,
     ahead: { type: 'string', value: '<n>', description: 'Intervals after the current one to create (also the first argument).', default: String(DEFAULT_PARTITIONS_AHEAD) },
     behind: { type: 'string', value: '<n>', description: 'Intervals before the current one to create.', default: String(DEFAULT_PARTITIONS_BEHIND) },
+    'fill-gaps': { type: 'boolean', description: 'Also create every missing partition between the oldest managed one and the window (off: retention’s drops stay dropped).', default: false },
   },
   examples: ['PG_DSN="Host=db;Database=scanner;Username=ops;Password=…" backfill-kit partitions ensure 1', 'backfill-kit partitions ensure --ahead 2 --json'],
   async run(ctx) {
@@ -100,7 +101,7 @@ const ensure: CommandSpec = {
       ctx,
       async (m) => {
         const progress = ctx.progress('ensure', 'partitions');
-        const r = await m.ensure({ ahead, behind, onProgress: (p) => progress.update(p.done, p.total, p.partition), signal: ctx.signal });
+        const r = await m.ensure({ ahead, behind, fillGaps: booleanFlag(ctx.flags, 'fill-gaps'), onProgress: (p) => progress.update(p.done, p.total, p.partition), signal: ctx.signal });
         progress.done();
         return r;
       },
