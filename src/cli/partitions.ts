@@ -252,7 +252,11 @@ const maintain: CommandSpec = {
     return withManager(ctx, (m) => m.maintain(ctx.positionals[0]!, options), (x) => ({
       exitCode: EXIT_CODES.OK.code,
       report: x,
-      lines: [...x.steps.map((s) => `${s.sql} (${s.seconds.toFixed(2)} s)`), `${x.partition}: ${bytes(x.sizeBytesBefore)} -> ${bytes(x.sizeBytesAfter)}`],
+      lines: [
+        ...(x.invalidIndexesDropped.length > 0 ? [`dropped the INVALID indexes a failed REINDEX CONCURRENTLY had left: ${x.invalidIndexesDropped.join(', ')}`] : []),
+        ...x.steps.map((s) => `${s.sql} (${s.seconds.toFixed(2)} s)`),
+        `${x.partition}: ${bytes(x.sizeBytesBefore)} -> ${bytes(x.sizeBytesAfter)}`,
+      ],
     }));
   },
 };

@@ -68,6 +68,48 @@ function abortError(signal: AbortSignal | undefined, context: BackfillErrorConte
 }
 
 /**
+ * The INVALID indexes a failed `REINDEX … CONCURRENTLY` left on `table`:
+ * named `<index>_ccnew[N]` or `<index>_ccold[N]` after an index of the same
+ * table, so an index someone else made is never taken for one.
+ */
+async function rebuildLeftovers(client: PgClientLike, table: PartitionInfo): Promise<string[]> {
+  const { rows } = (await client.query(
+    `SELECT ic.relname::text AS name
+     FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+     WHERE i.indrelid = $1::regclass AND NOT i.indisvalid
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_index b JOIN pg_catalog.pg_class bc ON bc.oid = b.indexrelid
+                   WHERE b.indrelid = i.indrelid AND b.indexrelid <> i.indexrelid
+                     AND pg_catalog.starts_with(ic.relname, bc.relname) AND pg_catalog.substr(ic.relname, pg_catalog.length(bc.relname) + 1) ~ '^_cc(new|old)[0-9]*$')
+     ORDER BY 1`,
+    [table.sql],
+  )) as PgQueryResult<{ name: string }>;
+  return rows.map((r) => r.name);
+}
+
+/** `DROP INDEX CONCURRENTLY` each index in turn (PostgreSQL takes one per statement), recording each one dropped. */
+async function dropIndexesConcurrently(client: PgClientLike, schema: string, names: readonly string[], dropped: string[]): Promise<void> {
+  for (const name of names) {
+    await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${quoteIdent(schema)}.${quoteIdent(name)}`);
+    dropped.push(name);
+  }
+}
+
+/** The error of a failed step, saying which invalid rebuild leftovers remain on the partition and how to drop them. */
+function leftoverError(error: unknown, part: PartitionInfo, what: string, found: readonly string[], dropped: readonly string[], partial: object): BackfillError {
+  const partition = `${part.schema}.${part.name}`;
+  const remaining = found.filter((n) => !dropped.includes(n));
+  const base = pgErrorToBackfill(error, { partition: part.name, partial: { ...partial, invalidIndexesDropped: dropped }, invalidIndexes: remaining }, what);
+  const notes: string[] = [];
+  if (dropped.length > 0) notes.push(`Dropped the invalid indexes it left on ${partition}: ${dropped.join(', ')}.`);
+  if (remaining.length > 0) {
+    const sql = remaining.map((n) => `DROP INDEX CONCURRENTLY ${quoteIdent(part.schema)}.${quoteIdent(n)};`).join(' ');
+    notes.push(`Left INVALID indexes on ${partition} that every write still maintains: ${remaining.join(', ')}. The next maintain of ${partition} drops them once the blocking session ends; or run: ${sql}`);
+  }
+  if (notes.length === 0) return base;
+  return new BackfillError(base.code, `${base.message} ${notes.join(' ')}`, { cause: error, context: base.context, ...(base.dbCode === undefined ? {} : { dbCode: base.dbCode }) });
+}
+
+/**
  * Keeps a range-partitioned PostgreSQL table's partitions ahead of time,
  * enforces retention with a dry run, re-attaches restored partitions and
  * maintains one partition at a time (seed 002's runbook as an API).
@@ -562,6 +604,13 @@ export class PartitionManager {
    * VACUUM / ANALYZE / REINDEX one partition, never the parent. Every step
    * runs under `lock_timeout`; REINDEX runs `CONCURRENTLY` by default.
    *
+   * A `REINDEX … CONCURRENTLY` that fails (a lock timeout, a cancel, a lost
+   * connection) leaves INVALID `<index>_ccnew` / `_ccold` indexes behind,
+   * which every write keeps paying for. Each call first drops the ones it
+   * finds on this partition (listed in `invalidIndexesDropped`), and a
+   * failed rebuild drops its own at once when it can; when it cannot (the
+   * blocking session still runs), the error names them and the fix.
+   *
    * @example
    * ```ts
    * await boms.maintain('artifact_boms_2026_11', { vacuum: true, analyze: true, reindex: true });
@@ -575,6 +624,7 @@ export class PartitionManager {
     const vacuum = options.vacuum ?? true;
     const analyze = options.analyze ?? true;
     const reindex = options.reindex ?? false;
+    const concurrently = options.concurrently ?? true;
     if (!vacuum && !analyze && !reindex) return errAsync(invalid('maintain needs at least one of vacuum, analyze or reindex.'));
     return this.#run('maintain', async (client) => {
       const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs);
@@ -589,24 +639,41 @@ export class PartitionManager {
       else if (analyze) plan.push('analyze');
       if (reindex) plan.push('reindex');
       const sqlFor = (step: (typeof plan)[number]): string =>
-        step === 'vacuum' ? `VACUUM ${analyze ? '(ANALYZE) ' : ''}${part.sql}` : step === 'analyze' ? `ANALYZE ${part.sql}` : `REINDEX TABLE ${options.concurrently === false ? '' : 'CONCURRENTLY '}${part.sql}`;
+        step === 'vacuum' ? `VACUUM ${analyze ? '(ANALYZE) ' : ''}${part.sql}` : step === 'analyze' ? `ANALYZE ${part.sql}` : `REINDEX TABLE ${concurrently ? 'CONCURRENTLY ' : ''}${part.sql}`;
       const size = async (): Promise<number> =>
         Number(((await client.query('SELECT pg_catalog.pg_total_relation_size($1::regclass)::text AS s', [part.sql])) as PgQueryResult<{ s: string }>).rows[0]?.s ?? 0);
+      const qualified = `${part.schema}.${part.name}`;
       const sizeBytesBefore = await size();
       const steps: { step: (typeof plan)[number]; sql: string; seconds: number }[] = [];
+      const invalidIndexesDropped: string[] = [];
       await withSessionLockTimeout(client, this.#lockTimeoutMs, async () => {
+        const stale = await rebuildLeftovers(client, part);
+        try {
+          await dropIndexesConcurrently(client, part.schema, stale, invalidIndexesDropped);
+        } catch (error) {
+          throw leftoverError(error, part, `maintain ${qualified}: dropping the invalid indexes a failed REINDEX CONCURRENTLY left`, stale, invalidIndexesDropped, { steps });
+        }
         for (const [i, step] of plan.entries()) {
-          const aborted = abortError(options.signal, { partition: part.name, partial: { steps } });
+          const aborted = abortError(options.signal, { partition: part.name, partial: { steps, invalidIndexesDropped } });
           if (aborted) throw aborted;
           const sql = sqlFor(step);
           const t0 = performance.now();
-          await client.query(sql);
+          try {
+            await client.query(sql);
+          } catch (error) {
+            if (step !== 'reindex' || !concurrently) throw pgErrorToBackfill(error, { partition: part.name, partial: { steps, invalidIndexesDropped } }, `maintain ${qualified}: ${sql}`);
+            // A failed concurrent rebuild leaves its half-built indexes: drop them now if the blocker is gone.
+            const left = await rebuildLeftovers(client, part).catch(() => []);
+            const dropped: string[] = [];
+            await dropIndexesConcurrently(client, part.schema, left, dropped).catch(() => undefined);
+            throw leftoverError(error, part, `maintain ${qualified}: ${sql}`, left, dropped, { steps, invalidIndexesDropped });
+          }
           steps.push({ step, sql, seconds: (performance.now() - t0) / 1000 });
           options.onProgress?.({ phase: step, partition: part.name, done: i + 1, total: plan.length });
         }
       });
-      (options.logger ?? this.#logger).info('partition maintained', { partition: part.name, steps: steps.map((s) => s.step) });
-      return { partition: part.name, steps, sizeBytesBefore, sizeBytesAfter: await size() };
+      (options.logger ?? this.#logger).info('partition maintained', { partition: part.name, steps: steps.map((s) => s.step), invalidIndexesDropped });
+      return { partition: part.name, steps, invalidIndexesDropped, sizeBytesBefore, sizeBytesAfter: await size() };
     });
   }
 

@@ -307,6 +307,8 @@ export interface MaintainOptions extends PartitionCallOptions {
 export interface MaintainReport {
   readonly partition: string;
   readonly steps: readonly { readonly step: 'vacuum' | 'analyze' | 'reindex'; readonly sql: string; readonly seconds: number }[];
+  /** INVALID `<index>_ccnew` / `_ccold` indexes an earlier failed `REINDEX … CONCURRENTLY` had left on the partition, dropped first. */
+  readonly invalidIndexesDropped: readonly string[];
   readonly sizeBytesBefore: number;
   readonly sizeBytesAfter: number;
 }
