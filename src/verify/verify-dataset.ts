@@ -232,7 +232,7 @@ function buildReport(path: string, stats: DatasetStats, manifest: DatasetManifes
  * The manifest may sit anywhere in the archive. Members the manifest does
  * not list and manifest entries the archive lacks are both mismatches.
  *
- * Replaces seed 000's "record the SHA-256 of the tarball" and "counts align
+ * Replaces the dataset runbook's "record the SHA-256 of the tarball" and "counts align
  * with manifest.json" checks.
  *
  * `Ok(report)` whenever the archive could be read to its end: check
