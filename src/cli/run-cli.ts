@@ -8,6 +8,7 @@
 import pg from 'pg';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, isBackfillError, toBackfillError } from '../errors.js';
+import { pgPoolConfig } from '../_internals/pg-dsn.js';
 import { commandHelp, parseCommand, type CommandContext, type CommandOutcome, type CommandSpec } from './command.js';
 import { resolvePgTarget, type Env } from './env.js';
 import { EXIT_CODES, exitCodeForError } from './exit-codes.js';
@@ -132,13 +133,19 @@ export async function runCli(argv: readonly string[], commands: readonly Command
     pgPool(order) {
       if (pool !== undefined) return ok(pool);
       const pgFlagValue = typeof flags['pg'] === 'string' ? flags['pg'] : undefined;
-      return resolvePgTarget(pgFlagValue, io.env, order).map((target) => {
-        logger.debug?.(`connecting to ${target.display} (from ${target.from})`);
-        const created = new pg.Pool({ ...(target.connectionString === undefined ? {} : { connectionString: target.connectionString }), max: 4 });
-        // An idle connection dropped by the server must not crash the CLI; the next query reports it.
-        created.on('error', (e) => logger.debug?.(`idle connection error: ${e.message}`));
-        pool = created;
-        return created;
+      return resolvePgTarget(pgFlagValue, io.env, order).andThen((target) => {
+        // No URL: the driver reads the libpq PG* variables itself.
+        const config = target.connectionString === undefined ? ok<pg.PoolConfig, BackfillError>({}) : pgPoolConfig(target.connectionString);
+        return config
+          .mapErr((e) => new BackfillError(e.code, `${target.from}: ${e.message}`))
+          .map((settings) => {
+            logger.debug?.(`connecting to ${target.display} (from ${target.from})`);
+            const created = new pg.Pool({ ...settings, max: 4 });
+            // An idle connection dropped by the server must not crash the CLI; the next query reports it.
+            created.on('error', (e) => logger.debug?.(`idle connection error: ${e.message}`));
+            pool = created;
+            return created;
+          });
       });
     },
   };
