@@ -56,6 +56,7 @@ export const ERROR_CODES = {
   PARTITION_NAME_INVALID: { summary: 'A table name does not follow the partition naming rule.', fix: 'Partitions are `<parent>_YYYY_MM` (or the interval’s form).' },
   PARTITION_OUT_OF_RANGE: { summary: 'A row lies outside the partition’s bounds.', fix: 'Move or delete the row named in the message, then attach again.' },
   PARTITION_OVERLAP: { summary: 'The range overlaps an existing partition.', fix: 'Detach or drop the overlapping partition first.' },
+  PARTITION_NAME_TAKEN: { summary: 'A table that is not a partition of the parent holds a partition’s name; `ensure` created every other slot.', fix: 'Attach the table if it is a restored partition, otherwise rename or drop it; then run ensure again.' },
   // Statements
   NO_NORMALIZER: { summary: 'No normalizer recognises the document’s format.', fix: 'Register a normalizer for it, or skip the document.' },
   DOCUMENT_INVALID: { summary: 'A raw document is malformed for its format.', fix: 'See the digest and field in the message.' },

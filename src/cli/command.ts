@@ -10,7 +10,7 @@ import { err, ok, type Result } from 'neverthrow';
 import type pg from 'pg';
 import { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
-import { parseBoolean, type Env } from './env.js';
+import { envTurnsOn, type Env } from './env.js';
 import { exitCodeForError } from './exit-codes.js';
 import type { ProgressFactory } from './progress.js';
 
@@ -24,7 +24,7 @@ export interface FlagSpec {
   readonly default?: string | boolean;
   /** The default as `--help` describes it, when it is computed rather than fixed. */
   readonly defaultText?: string;
-  /** Environment variable read when the flag is absent. */
+  /** Environment variable read when the flag is absent; for a boolean flag it can only turn the flag on (see `envTurnsOn`). */
   readonly env?: string;
   /** The flag may be given several times (strings only). */
   readonly multiple?: boolean;
@@ -121,6 +121,14 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[], env: En
   if (parsed.values['help'] === true) return ok({ flags: { help: true }, positionals: [] });
   const flags: Record<string, string | boolean | readonly string[] | undefined> = {};
   for (const [name, f] of Object.entries(all)) {
+    if (f.type === 'boolean' && f.env !== undefined) {
+      const on = envTurnsOn(f.env, env);
+      if (on.isErr()) return err(on.error);
+      if (on.value) {
+        flags[name] = true;
+        continue;
+      }
+    }
     const given = parsed.values[name];
     if (given !== undefined) {
       if (f.type === 'string' && !f.multiple && typeof given === 'string' && given.startsWith('--')) {
@@ -129,15 +137,9 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[], env: En
       flags[name] = Array.isArray(given) ? given.map(String) : given;
       continue;
     }
-    const fromEnv = f.env === undefined ? undefined : env[f.env];
+    const fromEnv = f.env === undefined || f.type === 'boolean' ? undefined : env[f.env];
     if (fromEnv !== undefined && fromEnv !== '') {
-      if (f.type === 'boolean') {
-        const b = parseBoolean(fromEnv, f.env!);
-        if (b.isErr()) return err(b.error);
-        flags[name] = b.value;
-      } else {
-        flags[name] = f.multiple === true ? [fromEnv] : fromEnv;
-      }
+      flags[name] = f.multiple === true ? [fromEnv] : fromEnv;
       continue;
     }
     flags[name] = f.default;
@@ -155,7 +157,7 @@ function flagLine(name: string, f: FlagSpec): [string, string] {
   else if (f.default !== undefined) notes.push(`default: ${String(f.default)}`);
   else if (f.type === 'boolean') notes.push('default: false');
   else notes.push('default: none');
-  if (f.env !== undefined) notes.push(`env: ${f.env}`);
+  if (f.env !== undefined) notes.push(f.type === 'boolean' ? `env: ${f.env}=1 forces it on` : `env: ${f.env}`);
   if (f.type === 'boolean' && f.default === true) notes.push(`--no-${name} to turn off`);
   return [left, `${f.description} (${notes.join('; ')})`];
 }
