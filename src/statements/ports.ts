@@ -263,6 +263,28 @@ export interface StoredCheckpoint extends BackfillCheckpoint {
 export interface CheckpointStore {
   /** The run's checkpoint, or `null` if the run never committed a batch. */
   loadCheckpoint(runId: string): ResultAsync<StoredCheckpoint | null, BackfillError>;
+  /**
+   * Makes this process the run's only writer until `release()`, or fails
+   * with `LOCKED` naming the holder (its application name, pid and host as
+   * far as the store knows them). A holder that dies must not keep the lock.
+   * Optional: without it, two processes given the same run id would both
+   * write the checkpoint, and the last writer's counters would win.
+   */
+  lockRun?(runId: string): ResultAsync<RunLock, BackfillError>;
+}
+
+/**
+ * A run lock taken with {@link CheckpointStore.lockRun}.
+ *
+ * @example
+ * ```ts
+ * const lock = await store.lockRun!('nightly');
+ * if (lock.isOk()) try { await work(); } finally { await lock.value.release(); }
+ * ```
+ */
+export interface RunLock {
+  /** Gives the lock back; safe to call twice. */
+  release(): Promise<void>;
 }
 
 /**

@@ -228,13 +228,11 @@ export class StatementBackfiller {
   }
 
   async #run(options: StatementBackfillOptions): Promise<Result<BackfillSummary, BackfillError>> {
-    const { source, sink, logger } = this.#config;
+    const { sink } = this.#config;
     const runId = options.runId ?? randomUUID();
-    const force = options.force ?? false;
-    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     const runOptions: CheckpointOptions = {
       retrievedSince: options.retrievedSince?.toISOString() ?? null,
-      force,
+      force: options.force ?? false,
       maxDocuments: options.maxDocuments ?? null,
     };
 
@@ -242,6 +240,20 @@ export class StatementBackfiller {
       const prepared = await sink.prepare();
       if (prepared.isErr()) return err(prepared.error);
     }
+    // One writer per run id: a second process would interleave its checkpoints with ours.
+    const locked = sink.lockRun ? await sink.lockRun(runId) : undefined;
+    if (locked?.isErr()) return err(locked.error);
+    try {
+      return await this.#resume(options, runId, runOptions);
+    } finally {
+      if (locked?.isOk()) await locked.value.release();
+    }
+  }
+
+  async #resume(options: StatementBackfillOptions, runId: string, runOptions: CheckpointOptions): Promise<Result<BackfillSummary, BackfillError>> {
+    const { source, sink, logger } = this.#config;
+    const force = runOptions.force;
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     const loaded = await sink.loadCheckpoint(runId);
     if (loaded.isErr()) return err(loaded.error);
     const saved: StoredCheckpoint | null = loaded.value;
