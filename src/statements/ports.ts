@@ -228,9 +228,9 @@ export interface BackfillCheckpoint {
   readonly counters: BackfillCounters;
   readonly options: CheckpointOptions;
   /**
-   * Running SHA-256 over each evaluated document's outcome
-   * (`sha256(previous + "\n" + digest + " " + outcome)`), so the report hash of
-   * a resumed run equals that of an uninterrupted one.
+   * Sum (mod 2^256, 64 hex digits) of `sha256(digest + " " + outcome)` over
+   * each evaluated document, so the report hash of a resumed or distributed
+   * run equals that of an uninterrupted single-process one.
    */
   readonly outcomeSha256: string;
   /** True once the source was exhausted or `maxDocuments` was reached. */

@@ -22,7 +22,7 @@ import type {
   VexClaim,
   VexNormalizer,
 } from './ports.js';
-import { buildSummary, chainOutcome, OUTCOME_CHAIN_START, type BackfillSummary } from './summary.js';
+import { buildSummary, addOutcome, OUTCOME_SUM_ZERO, type BackfillSummary } from './summary.js';
 
 /**
  * What {@link StatementBackfiller} is built from.
@@ -268,7 +268,7 @@ export class StatementBackfiller {
     }
     const state: RunState = saved
       ? { counters: saved.counters, cursor: saved.cursor, outcomeSha256: saved.outcomeSha256, failed: [...saved.failed] }
-      : { counters: { evaluated: 0, backfilled: 0, claimsWritten: 0, skipped: 0, failures: 0 }, cursor: null, outcomeSha256: OUTCOME_CHAIN_START, failed: [] };
+      : { counters: { evaluated: 0, backfilled: 0, claimsWritten: 0, skipped: 0, failures: 0 }, cursor: null, outcomeSha256: OUTCOME_SUM_ZERO, failed: [] };
     if (saved) logger.info('statement backfill: resuming from checkpoint', { runId, cursor: saved.cursor, evaluated: saved.counters.evaluated });
 
     const summarize = (s: RunState): BackfillSummary =>
@@ -500,14 +500,14 @@ export class StatementBackfiller {
       if (o.kind === 'backfilled') {
         backfilled += 1;
         claimsWritten += o.claims.length;
-        chain = chainOutcome(chain, o.doc.digest, `backfilled ${o.claims.length}`);
+        chain = addOutcome(chain, o.doc.digest, `backfilled ${o.claims.length}`);
       } else if (o.kind === 'skipped') {
         skipped += 1;
-        chain = chainOutcome(chain, o.doc.digest, 'skipped');
+        chain = addOutcome(chain, o.doc.digest, 'skipped');
       } else {
         failures += 1;
         failed.push(o.failure);
-        chain = chainOutcome(chain, o.doc.digest, `failed ${o.failure.code}`);
+        chain = addOutcome(chain, o.doc.digest, `failed ${o.failure.code}`);
       }
     }
     return { counters: { evaluated, backfilled, claimsWritten, skipped, failures }, cursor, outcomeSha256: chain, failed };
