@@ -40,6 +40,7 @@ export type {
   RawDocumentCountQuery,
   RawDocumentPageQuery,
   RawDocumentSource,
+  RunLock,
   StatementBatch,
   StatementBatchResult,
   StatementSink,

@@ -228,9 +228,9 @@ export interface BackfillCheckpoint {
   readonly counters: BackfillCounters;
   readonly options: CheckpointOptions;
   /**
-   * Running SHA-256 over each evaluated document's outcome
-   * (`sha256(previous + "\n" + digest + " " + outcome)`), so the report hash of
-   * a resumed run equals that of an uninterrupted one.
+   * Sum (mod 2^256, 64 hex digits) of `sha256(digest + " " + outcome)` over
+   * each evaluated document, so the report hash of a resumed or distributed
+   * run equals that of an uninterrupted single-process one.
    */
   readonly outcomeSha256: string;
   /** True once the source was exhausted or `maxDocuments` was reached. */
@@ -263,6 +263,28 @@ export interface StoredCheckpoint extends BackfillCheckpoint {
 export interface CheckpointStore {
   /** The run's checkpoint, or `null` if the run never committed a batch. */
   loadCheckpoint(runId: string): ResultAsync<StoredCheckpoint | null, BackfillError>;
+  /**
+   * Makes this process the run's only writer until `release()`, or fails
+   * with `LOCKED` naming the holder (its application name, pid and host as
+   * far as the store knows them). A holder that dies must not keep the lock.
+   * Optional: without it, two processes given the same run id would both
+   * write the checkpoint, and the last writer's counters would win.
+   */
+  lockRun?(runId: string): ResultAsync<RunLock, BackfillError>;
+}
+
+/**
+ * A run lock taken with {@link CheckpointStore.lockRun}.
+ *
+ * @example
+ * ```ts
+ * const lock = await store.lockRun!('nightly');
+ * if (lock.isOk()) try { await work(); } finally { await lock.value.release(); }
+ * ```
+ */
+export interface RunLock {
+  /** Gives the lock back; safe to call twice. */
+  release(): Promise<void>;
 }
 
 /**

@@ -22,7 +22,7 @@ import type {
   VexClaim,
   VexNormalizer,
 } from './ports.js';
-import { buildSummary, chainOutcome, OUTCOME_CHAIN_START, type BackfillSummary } from './summary.js';
+import { buildSummary, addOutcome, OUTCOME_SUM_ZERO, type BackfillSummary } from './summary.js';
 
 /**
  * What {@link StatementBackfiller} is built from.
@@ -228,13 +228,11 @@ export class StatementBackfiller {
   }
 
   async #run(options: StatementBackfillOptions): Promise<Result<BackfillSummary, BackfillError>> {
-    const { source, sink, logger } = this.#config;
+    const { sink } = this.#config;
     const runId = options.runId ?? randomUUID();
-    const force = options.force ?? false;
-    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     const runOptions: CheckpointOptions = {
       retrievedSince: options.retrievedSince?.toISOString() ?? null,
-      force,
+      force: options.force ?? false,
       maxDocuments: options.maxDocuments ?? null,
     };
 
@@ -242,6 +240,20 @@ export class StatementBackfiller {
       const prepared = await sink.prepare();
       if (prepared.isErr()) return err(prepared.error);
     }
+    // One writer per run id: a second process would interleave its checkpoints with ours.
+    const locked = sink.lockRun ? await sink.lockRun(runId) : undefined;
+    if (locked?.isErr()) return err(locked.error);
+    try {
+      return await this.#resume(options, runId, runOptions);
+    } finally {
+      if (locked?.isOk()) await locked.value.release();
+    }
+  }
+
+  async #resume(options: StatementBackfillOptions, runId: string, runOptions: CheckpointOptions): Promise<Result<BackfillSummary, BackfillError>> {
+    const { source, sink, logger } = this.#config;
+    const force = runOptions.force;
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     const loaded = await sink.loadCheckpoint(runId);
     if (loaded.isErr()) return err(loaded.error);
     const saved: StoredCheckpoint | null = loaded.value;
@@ -256,7 +268,7 @@ export class StatementBackfiller {
     }
     const state: RunState = saved
       ? { counters: saved.counters, cursor: saved.cursor, outcomeSha256: saved.outcomeSha256, failed: [...saved.failed] }
-      : { counters: { evaluated: 0, backfilled: 0, claimsWritten: 0, skipped: 0, failures: 0 }, cursor: null, outcomeSha256: OUTCOME_CHAIN_START, failed: [] };
+      : { counters: { evaluated: 0, backfilled: 0, claimsWritten: 0, skipped: 0, failures: 0 }, cursor: null, outcomeSha256: OUTCOME_SUM_ZERO, failed: [] };
     if (saved) logger.info('statement backfill: resuming from checkpoint', { runId, cursor: saved.cursor, evaluated: saved.counters.evaluated });
 
     const summarize = (s: RunState): BackfillSummary =>
@@ -488,14 +500,14 @@ export class StatementBackfiller {
       if (o.kind === 'backfilled') {
         backfilled += 1;
         claimsWritten += o.claims.length;
-        chain = chainOutcome(chain, o.doc.digest, `backfilled ${o.claims.length}`);
+        chain = addOutcome(chain, o.doc.digest, `backfilled ${o.claims.length}`);
       } else if (o.kind === 'skipped') {
         skipped += 1;
-        chain = chainOutcome(chain, o.doc.digest, 'skipped');
+        chain = addOutcome(chain, o.doc.digest, 'skipped');
       } else {
         failures += 1;
         failed.push(o.failure);
-        chain = chainOutcome(chain, o.doc.digest, `failed ${o.failure.code}`);
+        chain = addOutcome(chain, o.doc.digest, `failed ${o.failure.code}`);
       }
     }
     return { counters: { evaluated, backfilled, claimsWritten, skipped, failures }, cursor, outcomeSha256: chain, failed };
