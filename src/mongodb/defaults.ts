@@ -98,3 +98,14 @@ export function boundedWriteConcern(writeConcern: WriteConcernSettings | undefin
   if (writeConcern === undefined) return DEFAULT_WRITE_CONCERN;
   return { wtimeoutMS: DEFAULT_MONGO_TIMEOUT_MS, ...writeConcern };
 }
+
+/**
+ * Most claims one statements transaction writes. The MongoDB manual advises
+ * modifying at most 1,000 documents per transaction; larger batches are
+ * split so no transaction nears the 60 s `transactionLifetimeLimitSeconds`
+ * or the cache pressure that aborts long transactions.
+ */
+export const DEFAULT_TRANSACTION_CLAIMS = 1000;
+
+/** Most bytes of claims (UTF-8 JSON) one statements transaction writes. */
+export const DEFAULT_TRANSACTION_BYTES = 4 * 1024 * 1024;

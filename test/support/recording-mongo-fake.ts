@@ -175,7 +175,8 @@ class FakeCursor {
     if (this.#limit !== undefined) out = out.slice(0, this.#limit);
     const p = this.#projection;
     if (p === undefined) return out.map(clone);
-    const keep = Object.entries(p).filter(([, v]) => v === 1).map(([k]) => k);
+    // A dotted path keeps its whole top-level field: enough for what the adapters read.
+    const keep = [...new Set(Object.entries(p).filter(([, v]) => v === 1).map(([k]) => k.split('.')[0]!))];
     return out.map((d) => {
       const o: Doc = {};
       if (p._id !== 0) o._id = d._id;
@@ -477,8 +478,8 @@ export class FakeMongo {
     return this.#run(op, ns, options, apply, args);
   }
 
-  collectionHandle(name: string): FakeCollectionHandle {
-    return new FakeCollectionHandle(this, name, {
+  collectionHandle(name: string, defaults: Doc = {}): FakeCollectionHandle {
+    return new FakeCollectionHandle(this, name, defaults, {
       need: (n) => this.#need(n),
       implicit: (n) => this.#implicit(n),
       readable: (n, o) => this.#readable(n, o),
@@ -500,13 +501,22 @@ interface Internals {
 
 /** The fake `Collection`. */
 export class FakeCollectionHandle {
-  readonly #s: FakeMongo;
+  readonly #server: FakeMongo;
   readonly #i: Internals;
+  readonly #defaults: Doc;
   readonly collectionName: string;
-  constructor(server: FakeMongo, name: string, internals: Internals) {
-    this.#s = server;
+  constructor(server: FakeMongo, name: string, defaults: Doc, internals: Internals) {
+    this.#server = server;
     this.#i = internals;
+    this.#defaults = defaults;
     this.collectionName = name;
+  }
+  /** The server, with the collection's own options (its write concern) under each call's. */
+  get #s(): { op: FakeMongo['op']; record: FakeMongo['record'] } {
+    return {
+      op: (op, ns, options, apply, args) => this.#server.op(op, ns, { ...this.#defaults, ...options }, apply, args),
+      record: (op, ns, options, args, tx) => this.#server.record(op, ns, { ...this.#defaults, ...options }, args, tx),
+    };
   }
   insertOne(doc: Doc, options?: Doc): Promise<Doc> {
     return this.#s.op('insert', this.collectionName, options, () => {
@@ -570,8 +580,8 @@ export class FakeDb {
   get client(): unknown {
     return this.#s.client;
   }
-  collection(name: string): FakeCollectionHandle {
-    return this.#s.collectionHandle(name);
+  collection(name: string, options?: Doc): FakeCollectionHandle {
+    return this.#s.collectionHandle(name, options);
   }
   async createCollection(name: string, options?: Doc): Promise<FakeCollectionHandle> {
     await this.#s.create(name, options);
