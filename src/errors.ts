@@ -72,6 +72,8 @@ export const ERROR_CODES = {
   // MongoDB
   MONGO_ERROR: { summary: 'MongoDB rejected an operation.', fix: 'Read the server code in the message.' },
   DOCUMENT_TOO_LARGE: { summary: 'A document exceeds the BSON size limit (16 MiB).', fix: 'Shrink the record; it was rejected, not imported.' },
+  COMMIT_INCOMPLETE: { summary: 'A MongoDB swap was recorded as committed but not every collection was renamed yet.', fix: 'Call `dropLeftovers()`: it finishes the recorded commit.' },
+  NUMBER_OUT_OF_RANGE: { summary: 'A number in a record cannot be stored exactly as a BSON number.', fix: 'Fix the value on the line named in the message (or quote it as a string).' },
 } as const satisfies Record<string, { summary: string; fix: string }>;
 
 /** A stable, UPPER_SNAKE error code. See {@link ERROR_CODES}. */
