@@ -14,6 +14,7 @@ import {
   DEFAULT_ID_FIELD,
   DEFAULT_ON_INVALID,
   DEFAULT_REJECT_SUFFIX,
+  DEFAULT_STAGING_LOCK_TIMEOUT_MS,
   DEFAULT_STAGING_SCHEMA,
   DEFAULT_STAGING_STRATEGY,
   exportDataset,
@@ -47,6 +48,14 @@ const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
 const COMPRESSIONS: readonly Compression[] = ['zstd', 'gzip', 'none'];
 
 /** Member → table from `--table member=table`, or the two runbook tables. */
+/** How long an import or rollback waits for the staging tables' lock (LOCK_TIMEOUT names who holds it). */
+const LOCK_TIMEOUT_FLAG: FlagSpec = {
+  type: 'string',
+  value: '<ms>',
+  description: 'lock_timeout for the statements that lock the staging tables (TRUNCATE, the swap).',
+  default: String(DEFAULT_STAGING_LOCK_TIMEOUT_MS),
+};
+
 function tableMap(flags: FlagValues): Readonly<Record<string, string>> {
   const custom = listFlag(flags, 'table');
   if (custom.length === 0) {
@@ -257,6 +266,7 @@ const importCommand: CommandSpec = {
     'reject-path': { type: 'string', value: '<file>', description: 'Where rejected lines go.', defaultText: `<tarball>${DEFAULT_REJECT_SUFFIX}` },
     'expected-sha256': { type: 'string', value: '<hex>', description: "Refuse the tarball unless its SHA-256 is this (the runbook's recorded value)." },
     'id-field': { type: 'string', value: '<field>', description: 'Field holding each record id.', default: DEFAULT_ID_FIELD },
+    'lock-timeout-ms': LOCK_TIMEOUT_FLAG,
   },
   examples: [
     'PGURI=postgres://… backfill-kit dataset import out/linksets/linksets-stage-backfill.tar.zst',
@@ -271,12 +281,20 @@ const importCommand: CommandSpec = {
     const rejectPath = stringFlag(ctx.flags, 'reject-path');
     const expectedSha256 = stringFlag(ctx.flags, 'expected-sha256');
     const idField = stringFlag(ctx.flags, 'id-field');
+    const lockTimeoutMs = orThrow(intFlag(ctx.flags, 'lock-timeout-ms', 0));
     if (expectedSha256 !== undefined && !isSha256Hex(expectedSha256)) {
       throw new BackfillError('INVALID_ARGUMENT', `--expected-sha256 must be 64 hex digits, not ${JSON.stringify(expectedSha256)}.`);
     }
     const pool = ctx.pgPool(DATASET_DB_VARS);
     if (pool.isErr()) return failed(pool.error);
-    const importer = StagingImporter.create({ pg: pool.value, schema, tables, logger: ctx.logger, ...(idField === undefined ? {} : { idField }) });
+    const importer = StagingImporter.create({
+      pg: pool.value,
+      schema,
+      tables,
+      logger: ctx.logger,
+      ...(idField === undefined ? {} : { idField }),
+      ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
+    });
     if (importer.isErr()) return failed(importer.error);
     const total = await manifestTotal(path, Object.keys(tables));
     const progress = ctx.progress(`import ${ctx.positionals[0]!}`, 'rows');
@@ -379,13 +397,15 @@ const rollback: CommandSpec = {
   flags: {
     ...TABLE_FLAGS,
     'dry-run': { type: 'boolean', description: 'Only print the row counts that would be removed.', default: false, env: 'DRY_RUN' },
+    'lock-timeout-ms': LOCK_TIMEOUT_FLAG,
   },
   examples: ['PGURI=postgres://… backfill-kit dataset rollback', 'backfill-kit dataset rollback --dry-run --json'],
   async run(ctx) {
     const pool = ctx.pgPool(DATASET_DB_VARS);
     if (pool.isErr()) return failed(pool.error);
     const schema = stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA;
-    const importer = StagingImporter.create({ pg: pool.value, schema, tables: tableMap(ctx.flags), logger: ctx.logger });
+    const lockTimeoutMs = orThrow(intFlag(ctx.flags, 'lock-timeout-ms', 0));
+    const importer = StagingImporter.create({ pg: pool.value, schema, tables: tableMap(ctx.flags), logger: ctx.logger, ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }) });
     if (importer.isErr()) return failed(importer.error);
     const before = await importer.value.counts();
     if (before.isErr()) return failed(before.error);
