@@ -123,6 +123,12 @@ export interface RawDocumentPageQuery {
   readonly after?: DocumentCursor;
   /** Only documents with `retrievedAt >= retrievedSince`. */
   readonly retrievedSince?: Date;
+  /**
+   * Only documents at or before this position (a planned key range's end).
+   * A source that cannot bound a page may ignore it: the backfiller also
+   * stops at the document whose cursor equals it.
+   */
+  readonly until?: DocumentCursor;
   /** At most this many documents. */
   readonly limit: number;
   readonly signal?: AbortSignal;
@@ -139,6 +145,8 @@ export interface RawDocumentPageQuery {
 export interface RawDocumentCountQuery {
   readonly after?: DocumentCursor;
   readonly retrievedSince?: Date;
+  /** Only documents at or before this position. */
+  readonly until?: DocumentCursor;
   readonly signal?: AbortSignal;
 }
 
@@ -159,6 +167,42 @@ export interface RawDocumentSource {
   readPage(query: RawDocumentPageQuery): ResultAsync<readonly RawDocument[], BackfillError>;
   /** How many documents remain after `after` (for progress and ETA). Optional. */
   count?(query: RawDocumentCountQuery): ResultAsync<number, BackfillError>;
+  /**
+   * Cuts the keyspace into consecutive ranges of `rangeSize` documents (the
+   * last may be shorter), for a distributed run. Optional: planning needs it.
+   */
+  keyRanges?(query: KeyRangesQuery): ResultAsync<readonly KeyRange[], BackfillError>;
+}
+
+/**
+ * What {@link RawDocumentSource.keyRanges} is asked for.
+ *
+ * @example
+ * ```ts
+ * const query: KeyRangesQuery = { rangeSize: 1000, maxDocuments: 50_000 };
+ * ```
+ */
+export interface KeyRangesQuery {
+  readonly rangeSize: number;
+  readonly retrievedSince?: Date;
+  /** Only the first this many documents of the keyspace. */
+  readonly maxDocuments?: number;
+}
+
+/**
+ * A slice of the `(retrievedAt, digest)` keyspace: the documents after
+ * `after` (from the start when `null`) up to and including `through`.
+ *
+ * @example
+ * ```ts
+ * const range: KeyRange = { after: null, through: { retrievedAt: '2025-10-19T08:00:00.000000Z', digest: 'sha256:ab…' }, documents: 1000 };
+ * ```
+ */
+export interface KeyRange {
+  readonly after: DocumentCursor | null;
+  readonly through: DocumentCursor;
+  /** How many documents the range held when it was planned. */
+  readonly documents: number;
 }
 
 /**
