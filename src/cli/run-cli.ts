@@ -9,7 +9,7 @@ import pg from 'pg';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, isBackfillError, toBackfillError } from '../errors.js';
 import { pgPoolConfig } from '../_internals/pg-dsn.js';
-import { commandHelp, parseCommand, type CommandContext, type CommandOutcome, type CommandSpec } from './command.js';
+import { commandHelp, didYouMean, parseCommand, type CommandContext, type CommandOutcome, type CommandSpec } from './command.js';
 import { resolvePgTarget, type Env } from './env.js';
 import { EXIT_CODES, exitCodeForError } from './exit-codes.js';
 import { formatError, stderrLogger, toJson, type TextSink } from './output.js';
@@ -73,13 +73,16 @@ function findCommand(commands: readonly CommandSpec[], argv: readonly string[]):
     const wantsHelp = group === '--help' || group === '-h' || group === 'help' || group === undefined;
     return err({ help: rootHelp(commands), ...(wantsHelp ? {} : { error: new BackfillError('INVALID_ARGUMENT', `unknown flag ${group}; put flags after the command.`) }) });
   }
-  if (inGroup.length === 0) return err({ help: rootHelp(commands), error: new BackfillError('INVALID_ARGUMENT', `unknown command group ${JSON.stringify(group)}.`) });
+  if (inGroup.length === 0) {
+    const hint = didYouMean(group, commands.map((c) => c.group));
+    return err({ help: rootHelp(commands), error: new BackfillError('INVALID_ARGUMENT', `unknown command group ${JSON.stringify(group)}.${hint}`) });
+  }
   const spec = inGroup.find((c) => c.name === name);
   if (spec === undefined) {
     const wantsHelp = name === undefined || name === '--help' || name === '-h' || name === 'help';
     return err({
       help: groupHelp(group, inGroup),
-      ...(wantsHelp ? {} : { error: new BackfillError('INVALID_ARGUMENT', `unknown command ${JSON.stringify(`${group} ${name ?? ''}`)}.`) }),
+      ...(wantsHelp ? {} : { error: new BackfillError('INVALID_ARGUMENT', `unknown command ${JSON.stringify(`${group} ${name ?? ''}`)}.${didYouMean(name ?? '', inGroup.map((c) => c.name), `${group} `)}`) }),
     });
   }
   return ok({ spec, rest });

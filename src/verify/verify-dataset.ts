@@ -130,8 +130,11 @@ async function readIfExists(path: string): Promise<Buffer | undefined> {
   }
 }
 
-/** The expected tarball SHA-256 from the option, `<file>.sha256` or `SHA256SUMS`, if any. */
-async function findExpected(path: string, options: VerifyDatasetOptions): Promise<Expected | undefined> {
+/**
+ * The expected tarball SHA-256 from the option, `<file>.sha256` or `SHA256SUMS`, if any
+ * (also how `backfill-kit dataset import` finds the digest `dataset build` recorded).
+ */
+export async function findExpected(path: string, options: VerifyDatasetOptions): Promise<Expected | undefined> {
   if (options.expectedSha256 !== undefined) return { sha256: options.expectedSha256.toLowerCase(), from: 'option', file: null };
   if (options.useSiblingChecksums === false) return undefined;
   const name = basename(path);
