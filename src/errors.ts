@@ -37,6 +37,10 @@ export const ERROR_CODES = {
   RECORD_INVALID: { summary: 'A record lacks a usable id or has another field problem.', fix: 'Set `idField` or fix the record named in the message.' },
   JSONB_UNSUPPORTED: { summary: 'A record holds text PostgreSQL jsonb rejects (`\\u0000`, lone surrogates).', fix: 'Remove the character, or use `onInvalid: "reject"`.' },
   DUPLICATE_ID: { summary: 'Two records share an id.', fix: 'Remove one of the lines named in the message.' },
+  // Staging
+  ID_TOO_LONG: { summary: 'A record id is longer than the staging table’s primary key can index.', fix: 'Shorten the id, or use `onInvalid: "reject"` to set the line aside.' },
+  TABLE_SHAPE_MISMATCH: { summary: 'An existing staging table’s columns differ from what the import writes, so loading would change or drop them.', fix: 'Make the table `(id text, raw jsonb)`, or import into another table; the message names the difference.' },
+  TABLE_REFERENCED: { summary: 'A foreign key from another table stops the import from replacing the rows it references.', fix: 'Empty or repoint the referencing rows named in the message, or drop the constraint, then import again.' },
   // Verification
   CHECKSUM_MISMATCH: { summary: 'A SHA-256 does not match the recorded value.', fix: 'The file changed or is corrupt: fetch it again.' },
   MANIFEST_MISMATCH: { summary: 'The archive does not match its manifest (members, bytes, records or hashes).', fix: 'See the report for each member.' },
@@ -72,6 +76,8 @@ export const ERROR_CODES = {
   // MongoDB
   MONGO_ERROR: { summary: 'MongoDB rejected an operation.', fix: 'Read the server code in the message.' },
   DOCUMENT_TOO_LARGE: { summary: 'A document exceeds the BSON size limit (16 MiB).', fix: 'Shrink the record; it was rejected, not imported.' },
+  COMMIT_INCOMPLETE: { summary: 'A MongoDB swap was recorded as committed but not every collection was renamed yet.', fix: 'Call `dropLeftovers()`: it finishes the recorded commit.' },
+  NUMBER_OUT_OF_RANGE: { summary: 'A number in a record cannot be stored exactly as a BSON number.', fix: 'Fix the value on the line named in the message (or quote it as a string).' },
 } as const satisfies Record<string, { summary: string; fix: string }>;
 
 /** A stable, UPPER_SNAKE error code. See {@link ERROR_CODES}. */

@@ -10,14 +10,21 @@
  * Also: the `swap` strategy's lock time, and peak RSS at a quarter of the
  * input to show memory stays flat. BENCH_ROWS scales it (default 1,000,000);
  * BENCH_RUNS repeats each measurement (median; default 1).
+ *
+ * Then a two-member dataset (BENCH_ROWS rows split evenly): a `swap` import
+ * that loads each table on its own connection, the same import on one
+ * pg.Client (tables one after another, as every swap did before), and one
+ * `psql` running `\copy` of both members' pre-made text files.
+ * BENCH_STAGING_ONLY=two skips the single-member part.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { readDataset } from '../../src/dataset/index.js';
+import { readDataset, writeDataset } from '../../src/dataset/index.js';
+import { generateLinksets } from '../../src/testing/index.js';
 import { encodeCopyField, type StagingStrategy } from '../../src/staging/index.js';
 import { benchDataset } from '../dataset-fixture.js';
 import { BENCH_TMP, envInt, median, report, timeShell } from '../lib.js';
@@ -40,33 +47,35 @@ interface ChildResult {
   sha256: string;
 }
 
-function runChild(url: string, file: string, strategy: StagingStrategy, nodeFlags: string[] = []): ChildResult {
-  const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
-  // A fresh plain-node process on dist/ (npm run bench builds first), so peak RSS is the importer's own.
-  const script = fileURLToPath(new URL('../children/import-dataset.mjs', import.meta.url));
-  const r = spawnSync(process.execPath, [...nodeFlags, script, url, file, strategy, sha256, MEMBER], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 20,
-  });
+/** Runs one measured import in a fresh plain-node process on dist/ (npm run bench builds first), so peak RSS is the importer's own. */
+function runChild(child: string, args: string[], nodeFlags: string[] = []): ChildResult {
+  const script = fileURLToPath(new URL(`../children/${child}`, import.meta.url));
+  const r = spawnSync(process.execPath, [...nodeFlags, script, ...args], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (r.status !== 0) throw new Error(`importer child failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as ChildResult;
 }
 
-/** The pre-made text-format file psql loads: written once per size. */
-async function copyTextFile(file: string, rows: number): Promise<string> {
-  const out = join(BENCH_TMP, `staging-${rows}.copy.txt`);
+function sha256Of(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+function runImport(url: string, file: string, strategy: StagingStrategy, nodeFlags: string[] = []): ChildResult {
+  return runChild('import-dataset.mjs', [url, file, strategy, sha256Of(file), MEMBER], nodeFlags);
+}
+
+/** The pre-made text-format file psql loads for one member: written once per dataset. */
+async function copyTextFile(file: string, member: string, out: string): Promise<string> {
   if (existsSync(out)) return out;
   const stream = createWriteStream(`${out}.part`);
-  for await (const member of readDataset(file)) {
-    if (member.name !== MEMBER) continue;
-    for await (const batch of member.recordBatches()) {
+  for await (const m of readDataset(file)) {
+    if (m.name !== member) continue;
+    for await (const batch of m.recordBatches()) {
       let text = '';
       for (const r of batch) text += `${encodeCopyField(String(r.value._id))}\t${encodeCopyField(r.raw)}\n`;
       if (!stream.write(text)) await new Promise<void>((res) => stream.once('drain', () => res()));
     }
   }
   await new Promise<void>((res) => stream.end(() => res()));
-  const { renameSync } = await import('node:fs');
   renameSync(`${out}.part`, out);
   return out;
 }
@@ -77,22 +86,96 @@ function step(what: string): void {
   process.stderr.write(`[staging bench ${((Date.now() - started) / 1000).toFixed(1)}s] ${what}\n`);
 }
 
+const TWO_MEMBERS = { 'part-a.ndjson': 'two_a', 'part-b.ndjson': 'two_b' } as const;
+
+/** BENCH_ROWS linkset records split over two members of equal size, built once per size. */
+async function twoMemberDataset(rows: number): Promise<string> {
+  const file = join(BENCH_TMP, `staging-two-${rows}.tar.zst`);
+  if (existsSync(file)) return file;
+  const half = Math.floor(rows / 2);
+  const written = await writeDataset(`${file}.part.tar.zst`, { members: { 'part-a.ndjson': generateLinksets(half, 21), 'part-b.ndjson': generateLinksets(rows - half, 22) }, level: 3 });
+  if (written.isErr()) throw written.error;
+  renameSync(`${file}.part.tar.zst`, file);
+  return file;
+}
+
+/** Two members side by side: parallel swap, single-connection swap, psql \copy of both. */
+async function twoMembers(db: pg.Client, url: string, rows: number): Promise<void> {
+  const file = await twoMemberDataset(rows);
+  const texts = await Promise.all(Object.keys(TWO_MEMBERS).map((m) => copyTextFile(file, m, join(BENCH_TMP, `staging-two-${rows}-${m}.copy.txt`))));
+  step('two-member dataset ready');
+  for (const t of ['two_a', 'two_b', 'psql_a', 'psql_b']) await db.query(`CREATE TABLE bench.${t} (id text PRIMARY KEY, raw jsonb NOT NULL)`);
+  const count = async (t: string): Promise<number> => Number((await db.query(`SELECT count(*) AS n FROM bench.${t}`)).rows[0]?.n);
+  const args = (mode: 'pool' | 'client'): string[] => [url, file, mode, sha256Of(file), JSON.stringify(TWO_MEMBERS)];
+  const psqlTimes: number[] = [];
+  const parallel: ChildResult[] = [];
+  const serial: ChildResult[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    await db.query('TRUNCATE bench.psql_a, bench.psql_b');
+    await db.query('CHECKPOINT');
+    step('two members: psql');
+    psqlTimes.push((await timeShell(`psql -v ON_ERROR_STOP=1 -q '${url}' -c "\\copy bench.psql_a (id, raw) from '${texts[0]}'" -c "\\copy bench.psql_b (id, raw) from '${texts[1]}'"`)).seconds);
+    if ((await count('psql_a')) + (await count('psql_b')) !== rows) throw new Error('psql \\copy loaded the wrong number of rows');
+    // Alternate which import goes first, so neither always follows psql.
+    for (const mode of i % 2 === 0 ? (['pool', 'client'] as const) : (['client', 'pool'] as const)) {
+      await db.query('CHECKPOINT');
+      step(`two members: swap (${mode})`);
+      (mode === 'pool' ? parallel : serial).push(runChild('import-swap.mjs', args(mode)));
+      if ((await count('two_a')) + (await count('two_b')) !== rows) throw new Error('the importer loaded the wrong number of rows');
+    }
+  }
+  const psqlRate = rows / median(psqlTimes);
+  const serialRate = rows / median(serial.map((r) => r.seconds));
+  for (const [name, results] of [
+    ['parallel', parallel],
+    ['single-connection', serial],
+  ] as const) {
+    const seconds = median(results.map((r) => r.seconds));
+    report({
+      case: `staging.swap.two-members.${name}`,
+      n: rows,
+      seconds,
+      throughput: rows / seconds,
+      unit: 'rows/s',
+      peakRssMiB: Math.max(...results.map((r) => r.peakRssMiB)),
+      lockHeldMs: median(results.map((r) => r.lockHeldMs)),
+      baseline: 'psql \\copy of both members (pre-made text files, one psql)',
+      baselineThroughput: psqlRate,
+      ratio: rows / seconds / psqlRate,
+      ratioVsSingleConnection: rows / seconds / serialRate,
+      runs: results.map((r) => Number(r.seconds.toFixed(3))),
+      psqlRuns: psqlTimes.map((s) => Number(s.toFixed(3))),
+    });
+  }
+}
+
 async function main(): Promise<void> {
   const rows = envInt('BENCH_ROWS', 1_000_000);
-  const { file } = await benchDataset(rows);
-  const quarter = await benchDataset(Math.max(1, Math.floor(rows / 4)));
-  step('datasets ready');
-  const text = await copyTextFile(file, rows);
-  step('copy text file ready');
-  const dbName = `bk_bench_staging_${process.pid}`;
   const admin = new pg.Client({ connectionString: SERVER });
   await admin.connect();
+  const dbName = `bk_bench_staging_${process.pid}`;
   await admin.query(`CREATE DATABASE "${dbName}"`);
   const url = databaseUrl(dbName);
   const db = new pg.Client({ connectionString: url });
   await db.connect();
   try {
     await db.query('CREATE SCHEMA bench');
+    if (process.env.BENCH_STAGING_ONLY !== 'two') await singleMember(db, url, rows);
+    await twoMembers(db, url, rows);
+  } finally {
+    await db.end();
+    await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+async function singleMember(db: pg.Client, url: string, rows: number): Promise<void> {
+  const { file } = await benchDataset(rows);
+  const quarter = await benchDataset(Math.max(1, Math.floor(rows / 4)));
+  step('datasets ready');
+  const text = await copyTextFile(file, MEMBER, join(BENCH_TMP, `staging-${rows}.copy.txt`));
+  step('copy text file ready');
+  {
     for (const t of ['importer_t', 'psql_t', 'jq_t']) await db.query(`CREATE TABLE bench.${t} (id text PRIMARY KEY, raw jsonb NOT NULL)`);
     const count = async (t: string): Promise<number> => Number((await db.query(`SELECT count(*) AS n FROM bench.${t}`)).rows[0]?.n);
 
@@ -119,19 +202,19 @@ async function main(): Promise<void> {
       await db.query('TRUNCATE bench.importer_t');
       await db.query('CHECKPOINT');
       step('importer truncate');
-      truncate.push(runChild(url, file, 'truncate'));
+      truncate.push(runImport(url, file, 'truncate'));
       await db.query('CHECKPOINT');
       step('importer swap');
-      swap.push(runChild(url, file, 'swap'));
+      swap.push(runImport(url, file, 'swap'));
       if ((await count('importer_t')) !== rows) throw new Error('the importer loaded the wrong number of rows');
     }
     step('importer quarter input');
-    const small = runChild(url, quarter.file, 'truncate');
+    const small = runImport(url, quarter.file, 'truncate');
     // Most of the RSS above the reader's is V8's young generation growing to
     // its default 16 MiB semi-spaces under JSON.parse's allocation rate; this
     // run shows what the importer itself needs.
     step('importer with --max-semi-space-size=1');
-    const smallYoung = runChild(url, file, 'truncate', ['--max-semi-space-size=1']);
+    const smallYoung = runImport(url, file, 'truncate', ['--max-semi-space-size=1']);
     step('done');
 
     const psqlSec = median(psqlTimes);
@@ -164,10 +247,6 @@ async function main(): Promise<void> {
     }
     report({ case: 'staging.baseline.psql-copy', n: rows, seconds: psqlSec, throughput: psqlRate, unit: 'rows/s', peakRssMiB: null, baseline: null, ratio: null });
     report({ case: 'staging.baseline.jq', n: rows, seconds: jqSec, throughput: jqRate, unit: 'rows/s', peakRssMiB: null, baseline: 'psql \\copy', ratio: jqRate / psqlRate });
-  } finally {
-    await db.end();
-    await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-    await admin.end();
   }
 }
 

@@ -14,6 +14,7 @@ import {
   DEFAULT_ID_FIELD,
   DEFAULT_ON_INVALID,
   DEFAULT_REJECT_SUFFIX,
+  DEFAULT_STAGING_LOCK_TIMEOUT_MS,
   DEFAULT_STAGING_SCHEMA,
   DEFAULT_STAGING_STRATEGY,
   exportDataset,
@@ -22,6 +23,7 @@ import {
 } from '../staging/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../testing/index.js';
 import { verifyDataset, type VerifyReport } from '../verify/index.js';
+import { findExpected } from '../verify/verify-dataset.js';
 import { booleanFlag, choiceFlag, failed, orThrow, intFlag, listFlag, pgFlag, stringFlag, type CommandSpec, type FlagSpec, type FlagValues } from './command.js';
 import { DATASET_DB_VARS } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
@@ -47,6 +49,14 @@ const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
 const COMPRESSIONS: readonly Compression[] = ['zstd', 'gzip', 'none'];
 
 /** Member → table from `--table member=table`, or the two runbook tables. */
+/** How long an import or rollback waits for the staging tables' lock (LOCK_TIMEOUT names who holds it). */
+const LOCK_TIMEOUT_FLAG: FlagSpec = {
+  type: 'string',
+  value: '<ms>',
+  description: 'lock_timeout for the statements that lock the staging tables (TRUNCATE, the swap).',
+  default: String(DEFAULT_STAGING_LOCK_TIMEOUT_MS),
+};
+
 function tableMap(flags: FlagValues): Readonly<Record<string, string>> {
   const custom = listFlag(flags, 'table');
   if (custom.length === 0) {
@@ -256,7 +266,9 @@ const importCommand: CommandSpec = {
     'on-invalid': { type: 'string', value: '<fail|reject>', description: 'Abort on the first bad line, or load the good ones and write the bad ones to the reject file (exit 4).', default: DEFAULT_ON_INVALID },
     'reject-path': { type: 'string', value: '<file>', description: 'Where rejected lines go.', defaultText: `<tarball>${DEFAULT_REJECT_SUFFIX}` },
     'expected-sha256': { type: 'string', value: '<hex>', description: "Refuse the tarball unless its SHA-256 is this (the runbook's recorded value)." },
+    'sibling-checksums': { type: 'boolean', description: 'Without --expected-sha256, refuse the tarball unless it matches <tarball>.sha256 (written by `dataset build`) or SHA256SUMS beside it, when present.', default: true },
     'id-field': { type: 'string', value: '<field>', description: 'Field holding each record id.', default: DEFAULT_ID_FIELD },
+    'lock-timeout-ms': LOCK_TIMEOUT_FLAG,
   },
   examples: [
     'PGURI=postgres://… backfill-kit dataset import out/linksets/linksets-stage-backfill.tar.zst',
@@ -269,14 +281,26 @@ const importCommand: CommandSpec = {
     const strategy = orThrow(choiceFlag(ctx.flags, 'strategy', ['truncate', 'swap'] as const));
     const onInvalid = orThrow(choiceFlag(ctx.flags, 'on-invalid', ['fail', 'reject'] as const));
     const rejectPath = stringFlag(ctx.flags, 'reject-path');
-    const expectedSha256 = stringFlag(ctx.flags, 'expected-sha256');
+    const expectedFlag = stringFlag(ctx.flags, 'expected-sha256');
     const idField = stringFlag(ctx.flags, 'id-field');
-    if (expectedSha256 !== undefined && !isSha256Hex(expectedSha256)) {
-      throw new BackfillError('INVALID_ARGUMENT', `--expected-sha256 must be 64 hex digits, not ${JSON.stringify(expectedSha256)}.`);
+    const lockTimeoutMs = orThrow(intFlag(ctx.flags, 'lock-timeout-ms', 0));
+    if (expectedFlag !== undefined && !isSha256Hex(expectedFlag)) {
+      throw new BackfillError('INVALID_ARGUMENT', `--expected-sha256 must be 64 hex digits, not ${JSON.stringify(expectedFlag)}.`);
     }
+    // The digest recorded beside the tarball, found as `dataset verify` finds it.
+    const recorded = expectedFlag === undefined && booleanFlag(ctx.flags, 'sibling-checksums') ? await findExpected(path, {}) : undefined;
+    const expectedSha256 = expectedFlag ?? recorded?.sha256;
+    if (recorded !== undefined) ctx.logger.info(`checking the tarball's SHA-256 against ${recorded.file ?? recorded.from} (--no-sibling-checksums to skip)`);
     const pool = ctx.pgPool(DATASET_DB_VARS);
     if (pool.isErr()) return failed(pool.error);
-    const importer = StagingImporter.create({ pg: pool.value, schema, tables, logger: ctx.logger, ...(idField === undefined ? {} : { idField }) });
+    const importer = StagingImporter.create({
+      pg: pool.value,
+      schema,
+      tables,
+      logger: ctx.logger,
+      ...(idField === undefined ? {} : { idField }),
+      ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
+    });
     if (importer.isErr()) return failed(importer.error);
     const total = await manifestTotal(path, Object.keys(tables));
     const progress = ctx.progress(`import ${ctx.positionals[0]!}`, 'rows');
@@ -379,13 +403,15 @@ const rollback: CommandSpec = {
   flags: {
     ...TABLE_FLAGS,
     'dry-run': { type: 'boolean', description: 'Only print the row counts that would be removed.', default: false, env: 'DRY_RUN' },
+    'lock-timeout-ms': LOCK_TIMEOUT_FLAG,
   },
   examples: ['PGURI=postgres://… backfill-kit dataset rollback', 'backfill-kit dataset rollback --dry-run --json'],
   async run(ctx) {
     const pool = ctx.pgPool(DATASET_DB_VARS);
     if (pool.isErr()) return failed(pool.error);
     const schema = stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA;
-    const importer = StagingImporter.create({ pg: pool.value, schema, tables: tableMap(ctx.flags), logger: ctx.logger });
+    const lockTimeoutMs = orThrow(intFlag(ctx.flags, 'lock-timeout-ms', 0));
+    const importer = StagingImporter.create({ pg: pool.value, schema, tables: tableMap(ctx.flags), logger: ctx.logger, ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }) });
     if (importer.isErr()) return failed(importer.error);
     const before = await importer.value.counts();
     if (before.isErr()) return failed(before.error);

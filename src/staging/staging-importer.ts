@@ -168,6 +168,12 @@ export interface ImportReport {
   readonly bytesPerSecond: number;
   /** The lock the live tables were held under, and for how long. */
   readonly lock: StagingCommitInfo | null;
+  /**
+   * Tables the import dropped, schema-qualified: with `swap`, the old
+   * tables it replaced and leftovers of earlier swap imports (only tables
+   * with the library's name and mark). Empty otherwise.
+   */
+  readonly dropped: readonly string[];
   /** Passes over the archive (more than 1 when duplicates were rejected). */
   readonly attempts: number;
   /** The manifest, echoed. */
@@ -209,6 +215,9 @@ class PassState {
   stats: DatasetStats | null = null;
   manifest: DatasetManifest | null = null;
   lock: StagingCommitInfo | null = null;
+  dropped: readonly string[] = [];
+  /** The first failed table load; stops the others between batches. */
+  loadFailure: BackfillError | undefined;
 
   constructor(specs: readonly MemberSpec[]) {
     for (const s of specs) this.tables.set(s.member, { loaded: 0, rejected: 0, expected: null });
@@ -232,7 +241,7 @@ function withReport(error: BackfillError, report: ImportReport): BackfillError {
 type LineVerdict = { readonly id: string } | { readonly code: BackfillErrorCode; readonly error: BackfillError };
 
 /** Everything the library checks on one line before PostgreSQL sees it. */
-function checkLine(raw: string, member: string, line: number, idField: string | undefined): LineVerdict {
+function checkLine(raw: string, member: string, line: number, idField: string | undefined, maxIdBytes: number | undefined): LineVerdict {
   let value: Record<string, unknown>;
   try {
     value = parseRecordLine(raw, member, line);
@@ -248,7 +257,20 @@ function checkLine(raw: string, member: string, line: number, idField: string | 
     return { code: 'JSONB_UNSUPPORTED', error };
   }
   const id = extractRecordId(value, { member, line, ...(idField === undefined ? {} : { idField }) });
-  return id.isOk() ? { id: id.value } : { code: id.error.code, error: id.error };
+  if (id.isErr()) return { code: id.error.code, error: id.error };
+  // Only ids that might be too long pay for the byte count (UTF-8 takes at most 3 bytes per UTF-16 unit).
+  if (maxIdBytes !== undefined && id.value.length * 3 > maxIdBytes) {
+    const bytes = Buffer.byteLength(id.value);
+    if (bytes > maxIdBytes) {
+      const error = new BackfillError(
+        'ID_TOO_LONG',
+        `${member} line ${line}: the id is ${bytes} bytes (it starts ${JSON.stringify(id.value.slice(0, 40))}), longer than the ${maxIdBytes} bytes the staging table's primary key can index; shorten it, or import with onInvalid: 'reject'.`,
+        { context: { member, line, bytes, limit: maxIdBytes } },
+      );
+      return { code: 'ID_TOO_LONG', error };
+    }
+  }
+  return { id: id.value };
 }
 
 /**
@@ -277,6 +299,7 @@ function checkLine(raw: string, member: string, line: number, idField: string | 
 export class StagingImporter {
   readonly #init: Result<{ target: StagingTarget; specs: readonly MemberSpec[] }, BackfillError>;
   readonly #idField: string | undefined;
+  readonly #maxIdBytes: number | undefined;
   readonly #logger: Logger | undefined;
 
   /** Never throws: a bad config is returned as the error of every call (see {@link StagingImporter.create}). */
@@ -284,6 +307,7 @@ export class StagingImporter {
     this.#idField = config.idField;
     this.#logger = config.logger;
     this.#init = StagingImporter.#validate(config);
+    this.#maxIdBytes = this.#init.isOk() ? this.#init.value.target.maxIdBytes : undefined;
     Object.freeze(this);
   }
 
@@ -456,7 +480,7 @@ export class StagingImporter {
         for await (const batch of m.lineBatches()) {
           for (const { line, raw } of batch) {
             if (skipped?.has(line) === true) continue;
-            if (visit(line, checkLine(raw, member, line, this.#idField))) return;
+            if (visit(line, checkLine(raw, member, line, this.#idField, this.#maxIdBytes))) return;
           }
         }
         return;
@@ -521,6 +545,10 @@ export class StagingImporter {
         ...(o.logger === undefined ? {} : { logger: o.logger }),
       }),
     );
+    // The archive is read once, member after member. A member's load may
+    // still be finishing (its COPY draining, its primary key being built)
+    // while the next member is read into the next table's load.
+    const loads: Promise<void>[] = [];
     try {
       const seen = new Set<string>();
       for await (const member of ds) {
@@ -534,22 +562,58 @@ export class StagingImporter {
           state.rejected += 1;
           state.rows -= 1;
         });
-        table.loaded = unwrap(await session.load(spec.table, this.#batches(member, spec, table, o, r, state, skip, rejects), rejectRow));
+        let consumed!: () => void;
+        const read = new Promise<void>((resolve) => {
+          consumed = resolve;
+        });
+        const batches = this.#batches(member, spec, table, o, r, state, skip, rejects, consumed);
+        const load = (async (): Promise<void> => {
+          const loaded = await session.load(spec.table, batches, rejectRow);
+          if (loaded.isOk()) table.loaded = loaded.value;
+          else state.loadFailure ??= loaded.error;
+          consumed();
+        })();
+        loads.push(load);
+        await read;
+        if (state.loadFailure !== undefined) break;
       }
+      await Promise.all(loads);
+      if (state.loadFailure !== undefined) throw state.loadFailure;
       await this.#verify(session, specs, seen, o, state, unwrap(await ds.stats()), unwrap(await ds.manifest()));
       if (r.dryRun) {
         unwrap(await session.abort());
         return;
       }
       o.onProgress?.({ phase: 'commit', rows: state.rows, rejected: state.rejected, rawChars: state.rawChars });
-      state.lock = unwrap(await session.commit());
+      const { dropped, ...lock } = unwrap(await session.commit());
+      state.lock = lock;
+      state.dropped = dropped ?? [];
       state.committed = true;
     } finally {
+      await Promise.all(loads);
       if (!state.committed) await session.abort();
     }
   }
 
   async *#batches(
+    member: DatasetMember,
+    spec: MemberSpec,
+    table: TableState,
+    o: ImportOptions,
+    r: Resolved,
+    state: PassState,
+    skip: SkipSet,
+    rejects: RejectWriter | undefined,
+    consumed: () => void,
+  ): AsyncGenerator<StagingRow[]> {
+    try {
+      yield* this.#memberBatches(member, spec, table, o, r, state, skip, rejects);
+    } finally {
+      consumed();
+    }
+  }
+
+  async *#memberBatches(
     member: DatasetMember,
     spec: MemberSpec,
     table: TableState,
@@ -567,11 +631,13 @@ export class StagingImporter {
     progress();
     // One await per decompressed chunk of lines, not per line.
     for await (const lines of member.lineBatches()) {
+      // Another table's load failed: stop reading, the import fails with that.
+      if (state.loadFailure !== undefined) return;
       for (const { line, raw } of lines) {
         state.rawChars += raw.length;
         const dupReason = skipped?.get(line);
         const verdict: LineVerdict =
-          dupReason === undefined ? checkLine(raw, member.name, line, this.#idField) : { code: 'DUPLICATE_ID', error: new BackfillError('DUPLICATE_ID', dupReason, { context: { member: member.name, line } }) };
+          dupReason === undefined ? checkLine(raw, member.name, line, this.#idField, this.#maxIdBytes) : { code: 'DUPLICATE_ID', error: new BackfillError('DUPLICATE_ID', dupReason, { context: { member: member.name, line } }) };
         if (!('id' in verdict)) {
           if (rejects === undefined) throw verdict.error;
           await rejects.write({ member: member.name, line, code: verdict.code, reason: verdict.error.message, raw });
@@ -683,6 +749,7 @@ export class StagingImporter {
       rowsPerSecond: rows / seconds,
       bytesPerSecond: (state.stats?.bytes ?? 0) / seconds,
       lock: state.lock,
+      dropped: [...state.dropped],
       attempts,
       manifest: state.manifest,
     };

@@ -58,6 +58,12 @@ export interface StagingCommitInfo {
   readonly lockMode: string;
   /** How long readers of the live tables were blocked, in milliseconds. */
   readonly lockHeldMs: number;
+  /**
+   * Tables the session dropped, schema-qualified: the old tables a swap
+   * replaced, and leftovers of earlier swap imports that the target
+   * recognised as its own. Omitted by targets that drop nothing.
+   */
+  readonly dropped?: readonly string[];
 }
 
 /**
@@ -67,6 +73,9 @@ export interface StagingCommitInfo {
 export interface StagingSession {
   /**
    * Loads one table from batches of rows and resolves with the rows loaded.
+   * The caller may start the next table's load once this one has consumed
+   * `batches`, before it resolves: a target may load tables side by side,
+   * or one after another.
    * If `batches` throws, the load stops and fails with that error. A
    * duplicate id fails with `DUPLICATE_ID` carrying `context.id` when known.
    * Rows the target cannot store go to `reject` when one is given (the
@@ -91,6 +100,12 @@ export interface StagingSession {
  * ```
  */
 export interface StagingTarget {
+  /**
+   * The longest id, in UTF-8 bytes, the target can store; the importer
+   * rejects longer ids up front with `ID_TOO_LONG`, naming the line.
+   * Omitted when there is no limit below the record size.
+   */
+  readonly maxIdBytes?: number;
   /** Starts an import session. */
   begin(options: StagingSessionOptions): ResultAsync<StagingSession, BackfillError>;
   /** Row count of each configured table, keyed by table name. */

@@ -112,7 +112,11 @@ describe('StagingImporter.import', () => {
     expect(leftovers).toEqual([]);
     // An old table a killed swap left behind (between COMMIT and DROP) goes with the next swap.
     await db.query('CREATE TABLE s_replace_swap._bk_old_deadbeef_0 (id text)');
-    expect((await importer('s_replace_swap').import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    await db.query("COMMENT ON TABLE s_replace_swap._bk_old_deadbeef_0 IS '@stella/backfill-kit swap import deadbeef: old contents of s_replace_swap.linksets_raw; dropped by the next swap import if left behind'");
+    const next = (await importer('s_replace_swap').import(good, { strategy: 'swap' }))._unsafeUnwrap();
+    expect(next.dropped[0]).toBe('s_replace_swap._bk_old_deadbeef_0');
+    expect(next.dropped.slice(1).every((t) => /^s_replace_swap\._bk_old_[0-9a-f]{8}_[01]$/.test(t))).toBe(true);
+    expect(next.dropped).toHaveLength(3);
     expect(await db.query("SELECT relname FROM pg_class WHERE relname LIKE '\\_bk\\_%'")).toEqual([]);
   });
 

@@ -1,0 +1,62 @@
+/**
+ * Streams batches of staging rows into one table with `COPY … FROM STDIN`
+ * in text format, with backpressure.
+ *
+ * @module
+ */
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import copyStreams from 'pg-copy-streams';
+import type { PgClientLike } from '../_internals/pg.js';
+import type { QualifiedName } from '../_internals/sql-identifier.js';
+import { encodeCopyField } from './copy-text-encoding.js';
+import type { StagingRow } from './staging-target.js';
+
+/** Resolves when `stream` drains, rejects if it fails first. */
+async function drained(stream: Writable): Promise<void> {
+  const ac = new AbortController();
+  try {
+    await Promise.race([once(stream, 'drain', { signal: ac.signal }), once(stream, 'close', { signal: ac.signal })]);
+  } finally {
+    ac.abort();
+  }
+}
+
+/**
+ * COPYs `batches` into `dest` and resolves with the rows the server took.
+ * `beforeBatch` runs before each batch and may throw to stop the load (an
+ * abort, or another table's failed load). `freeze` needs `dest` to have been
+ * created or truncated in the current transaction.
+ */
+export async function copyRows(client: PgClientLike, dest: QualifiedName, batches: AsyncIterable<readonly StagingRow[]>, freeze: boolean, beforeBatch: () => void): Promise<number> {
+  const stream = client.query(copyStreams.from(`COPY ${dest.sql} (id, raw) FROM STDIN${freeze ? ' WITH (FREEZE)' : ''}`)) as ReturnType<typeof copyStreams.from>;
+  let serverError: unknown;
+  stream.on('error', (e: unknown) => {
+    serverError ??= e;
+  });
+  try {
+    for await (const batch of batches) {
+      if (serverError !== undefined) break;
+      beforeBatch();
+      // One string per batch: one UTF-8 encode and one CopyData message.
+      let text = '';
+      for (const row of batch) text += `${encodeCopyField(row.id)}\t${encodeCopyField(row.raw)}\n`;
+      if (!stream.write(text)) await drained(stream);
+    }
+    if (serverError !== undefined) throw serverError;
+    stream.end();
+    await finished(stream);
+  } catch (error) {
+    const first = serverError ?? error;
+    if (!stream.destroyed) {
+      // CopyFail: the server ends the COPY and the connection stays usable.
+      // (not events.once: that would reject with the server's echo of our error)
+      const closed = new Promise((resolve) => stream.once('close', resolve));
+      stream.destroy(error instanceof Error ? error : new Error(String(error)));
+      await closed;
+    }
+    throw first;
+  }
+  return stream.rowCount;
+}

@@ -1,0 +1,189 @@
+/**
+ * What the PostgreSQL staging target checks in the catalog before it
+ * touches a live table: its shape, the foreign keys pointing at it, the
+ * leftovers of earlier swaps it may drop, and who holds a lock it timed
+ * out on.
+ *
+ * @module
+ */
+import { BackfillError } from '../errors.js';
+import type { PgClientLike } from '../_internals/pg.js';
+import type { QualifiedName } from '../_internals/sql-identifier.js';
+import type { StagingStrategy } from './staging-target.js';
+
+/**
+ * The longest id, in UTF-8 bytes, that the `id` primary key can index: a
+ * B-tree (version 4, 8 KiB pages) entry holds at most 2704 bytes, less the
+ * index tuple header (8) and the text's length word (4). A longer id may
+ * still fit when PostgreSQL compresses it; the importer refuses it anyway, so
+ * that whether a line loads never depends on how well its id compresses.
+ */
+export const PG_MAX_ID_BYTES = 2692;
+
+/** Every table comment the library writes starts with this (and the session's tag). */
+const MARK = '@stella/backfill-kit swap import';
+
+/** The comment a swap puts on the tables it creates and retires. */
+export function swapMark(tag: string, role: 'new' | 'old', live: QualifiedName): string {
+  return `${MARK} ${tag}: ${role} contents of ${live.schema}.${live.name}; dropped by the next swap import if left behind`;
+}
+
+/**
+ * Tables an earlier swap import left behind, which this one may drop: the
+ * name follows the library's rule (`_bk_old_<tag>_<n>` or
+ * `_bk_stage_<tag>_<n>`) AND the comment is the library's mark for that same
+ * tag. A fresh (`_bk_stage_…`) table is taken only when its import is gone:
+ * a running import holds the advisory lock of its tag.
+ */
+export async function findSwapLeftovers(client: PgClientLike, schemas: readonly string[]): Promise<{ sql: string; name: string }[]> {
+  const { rows } = (await client.query(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS sql, n.nspname || '.' || c.relname AS name
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         CROSS JOIN LATERAL (SELECT substring(c.relname FROM '^_bk_(?:old|stage)_([0-9a-f]{8})_[0-9]+$') AS tag) m
+      WHERE n.nspname = ANY($1::text[]) AND c.relkind = 'r' AND m.tag IS NOT NULL
+        AND CASE WHEN NOT starts_with(coalesce(obj_description(c.oid, 'pg_class'), ''), $2 || ' ' || m.tag || ': ') THEN false
+                 WHEN c.relname LIKE '\\_bk\\_old\\_%' THEN true
+                 ELSE pg_try_advisory_xact_lock(hashtext($2), hashtext(m.tag)) END
+      ORDER BY 1`,
+    [[...schemas], MARK],
+  )) as { rows: { sql: string; name: string }[] };
+  return rows;
+}
+
+/** Held by a swap session for its whole transaction: its fresh tables are in use. */
+export async function claimSwapTag(client: PgClientLike, tag: string): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [MARK, tag]);
+}
+
+interface ColumnShape {
+  readonly name: string;
+  readonly type: string;
+  readonly notNull: boolean;
+  readonly filled: boolean;
+}
+
+const KINDS: Readonly<Record<string, string>> = { p: 'a partitioned table', v: 'a view', m: 'a materialized view', f: 'a foreign table' };
+
+/** What is wrong with one table's shape for `strategy`, as phrases; empty when it fits. */
+function shapeDifferences(kind: string, columns: readonly ColumnShape[], strategy: StagingStrategy): string[] {
+  const out: string[] = [];
+  if (kind !== 'r') out.push(`it is ${KINDS[kind] ?? `a relation of kind ${kind}`}, not a plain table`);
+  for (const [name, type] of [
+    ['id', 'text'],
+    ['raw', 'jsonb'],
+  ] as const) {
+    const column = columns.find((c) => c.name === name);
+    if (column === undefined) out.push(`it has no column ${name} (${type})`);
+    else if (column.type !== type) out.push(`column ${name} is ${column.type}, but the import stores ${type}`);
+  }
+  for (const c of columns.filter((c) => c.name !== 'id' && c.name !== 'raw')) {
+    if (strategy === 'swap') out.push(`column ${c.name} (${c.type}) would be dropped, with its data`);
+    else if (c.notNull && !c.filled) out.push(`column ${c.name} (${c.type} NOT NULL) has no default, so no row could be loaded`);
+  }
+  return out;
+}
+
+/**
+ * Refuses, before anything is loaded, a live table the import would
+ * reshape: `id` must be `text` and `raw` `jsonb`; a swap replaces the table
+ * with `(id text, raw jsonb)`, so it refuses extra columns; truncate keeps
+ * the table, so extra columns are fine when they have a default or allow
+ * NULL. Tables that do not exist yet pass (the import creates them).
+ */
+export async function checkTableShapes(client: PgClientLike, tables: readonly QualifiedName[], strategy: StagingStrategy): Promise<void> {
+  const { rows } = (await client.query(
+    `SELECT t.name, c.relkind::text AS kind,
+            coalesce(json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'notNull', a.attnotnull,
+                                                'filled', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') ORDER BY a.attnum)
+                     FILTER (WHERE a.attnum IS NOT NULL), '[]') AS columns
+       FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
+       LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      GROUP BY t.name, t.i, c.relkind ORDER BY t.i`,
+    [tables.map((t) => t.sql)],
+  )) as { rows: { name: string; kind: string; columns: ColumnShape[] }[] };
+  for (const row of rows) {
+    const differences = shapeDifferences(row.kind, row.columns, strategy);
+    if (differences.length === 0) continue;
+    const advice =
+      strategy === 'swap'
+        ? 'Use strategy "truncate" (it keeps the table and fills extra columns with their defaults), or change the table to (id text, raw jsonb).'
+        : 'Change the table to (id text, raw jsonb), give extra columns a default, or import into another table.';
+    throw new BackfillError('TABLE_SHAPE_MISMATCH', `${row.name} does not fit a ${strategy} import: ${differences.join('; ')}. ${advice} Nothing was changed.`, {
+      context: { table: row.name, differences },
+    });
+  }
+}
+
+/**
+ * Live tables (their `sql` names) that foreign keys of other tables reference. TRUNCATE cannot
+ * empty those (SQLSTATE 0A000, even when the referencing table is empty), so
+ * the truncate strategy deletes their rows instead. A key whose ON DELETE
+ * action would change the other table (CASCADE, SET NULL, SET DEFAULT) is
+ * refused here, since the import must never touch a table it was not given.
+ */
+export async function referencedTables(client: PgClientLike, tables: readonly QualifiedName[]): Promise<Set<string>> {
+  const { rows } = (await client.query(
+    `SELECT t.name AS referenced, c.conname, c.conrelid::regclass::text AS referencing, c.confdeltype::text AS on_delete
+       FROM unnest($1::text[]) AS t(name) JOIN pg_constraint c ON c.confrelid = to_regclass(t.name)
+      WHERE c.contype = 'f' AND c.conrelid <> ALL (SELECT to_regclass(x) FROM unnest($1::text[]) AS x)
+      ORDER BY 2`,
+    [tables.map((t) => t.sql)],
+  )) as { rows: { conname: string; referencing: string; referenced: string; on_delete: string }[] };
+  const acts: Readonly<Record<string, string>> = { c: 'ON DELETE CASCADE', n: 'ON DELETE SET NULL', d: 'ON DELETE SET DEFAULT' };
+  const changing = rows.find((r) => acts[r.on_delete] !== undefined);
+  if (changing !== undefined) {
+    throw new BackfillError(
+      'TABLE_REFERENCED',
+      `constraint ${changing.conname} on ${changing.referencing} references ${changing.referenced} with ${acts[changing.on_delete]}: replacing the rows would change ${changing.referencing}. Make the constraint ON DELETE NO ACTION or RESTRICT, or drop it. Nothing was changed.`,
+      { context: { table: changing.referenced, constraint: changing.conname, referencing: changing.referencing } },
+    );
+  }
+  return new Set(rows.map((r) => r.referenced));
+}
+
+interface LockHolder {
+  readonly tbl: string;
+  readonly pid: number;
+  readonly app: string;
+  readonly state: string;
+  readonly mode: string;
+}
+
+/**
+ * Turns a `lock_timeout` (SQLSTATE 55P03) into a `LOCK_TIMEOUT` that names
+ * the tables and the sessions holding locks on them (what
+ * `pg_blocking_pids` would have listed while the import waited: any lock
+ * conflicts with ACCESS EXCLUSIVE) and says what to do. Runs on `client`
+ * after its transaction was rolled back; other errors pass through.
+ */
+export async function explainLockTimeout(client: PgClientLike, error: unknown, tables: readonly QualifiedName[], lockTimeoutMs: number): Promise<unknown> {
+  if ((error as { code?: unknown } | null)?.code !== '55P03') return error;
+  let holders: LockHolder[] = [];
+  try {
+    ({ rows: holders } = (await client.query(
+      `SELECT l.relation::regclass::text AS tbl, a.pid, coalesce(a.application_name, '') AS app, coalesce(a.state, '') AS state, l.mode
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
+          AND l.relation IN (SELECT to_regclass(x) FROM unnest($1::text[]) AS x)
+        ORDER BY 1, 2`,
+      [tables.map((t) => t.sql)],
+    )) as { rows: LockHolder[] });
+  } catch {
+    // The timeout itself is what the caller must see; the holders stay unnamed.
+  }
+  const names = [...new Set(holders.map((h) => h.tbl))];
+  const who = holders.map((h) => `session ${h.pid} (application_name ${JSON.stringify(h.app)}, state ${JSON.stringify(h.state)}, ${h.mode}) on ${h.tbl}`);
+  const subject = names.length > 0 ? names.join(', ') : tables.map((t) => t.sql).join(', ');
+  const blockers = who.length > 0 ? `held by ${who.join('; ')}` : 'its holders have finished since';
+  const pids = [...new Set(holders.map((h) => h.pid))];
+  const wait = pids.length > 0 ? `wait for session ${pids.join(', ')} to finish (or end it with pg_terminate_backend)` : 'retry';
+  return new BackfillError(
+    'LOCK_TIMEOUT',
+    `could not lock ${subject} within lockTimeoutMs=${lockTimeoutMs} ms: ${blockers}. ${wait[0]!.toUpperCase()}${wait.slice(1)}, or raise lockTimeoutMs (--lock-timeout-ms). Nothing was changed.`,
+    {
+      cause: error,
+      dbCode: '55P03',
+      context: { table: subject, blockers: holders.map((h) => ({ pid: h.pid, applicationName: h.app, state: h.state, mode: h.mode, table: h.tbl })) },
+    },
+  );
+}

@@ -1,0 +1,294 @@
+/**
+ * What the importer must never do to a user's database: drop a table it
+ * did not make, reshape a table, trip over foreign keys, fail a whole import
+ * on one id, or time out without saying who is in the way. And swap loads
+ * that run side by side stay all or nothing.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { createTestDatabase, withApplicationName, type TestDatabase } from '../../support/pg.js';
+import { writeDataset } from '../../../src/dataset/index.js';
+import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
+import { StagingImporter, type StagingStrategy } from '../../../src/staging/index.js';
+import { scratch, TABLES } from './fixtures.js';
+
+let db: TestDatabase;
+let dir: string;
+let good: string; // 340 linksets + 1200 chunks
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  dir = scratch('bk-staging-safety-');
+  good = join(dir, 'good.tar.zst');
+  (await writeDataset(good, { members: { 'linksets.ndjson': generateLinksets(340, 7), 'advisory_chunks.ndjson': generateAdvisoryChunks(1200, 42) } }))._unsafeUnwrap();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+function importer(schema: string, extra: Partial<ConstructorParameters<typeof StagingImporter>[0]> = {}): StagingImporter {
+  return new StagingImporter({ pg: db.pool, schema, tables: TABLES, ...extra });
+}
+
+async function dataset(file: string, members: Record<string, Iterable<object>>): Promise<string> {
+  const path = join(dir, file);
+  (await writeDataset(path, { members }))._unsafeUnwrap();
+  return path;
+}
+
+async function count(table: string): Promise<number> {
+  const [row] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
+  return row!.n;
+}
+
+/** Relations of `schema` named like the library's fresh and old tables. */
+async function leftovers(schema: string): Promise<string[]> {
+  const rows = await db.query<{ relname: string }>(`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname LIKE '\\_bk\\_%'`, [schema]);
+  return rows.map((r) => r.relname);
+}
+
+/** `n` characters of base64 from random bytes: text pglz cannot compress. */
+function incompressible(n: number): string {
+  return randomBytes(n).toString('base64').slice(0, n);
+}
+
+describe('swap drops only what it made', () => {
+  it('keeps user tables named like its leftovers, and reports what it dropped', async () => {
+    const s = 's_leftover';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    await db.query(`CREATE TABLE ${s}._bk_old_archive_2024 AS SELECT g AS n FROM generate_series(1, 1000) g`);
+    // The library's exact name rule, but not its mark: not provably ours.
+    await db.query(`CREATE TABLE ${s}._bk_old_deadbeef_0 AS SELECT 1 AS n`);
+    await db.query(`CREATE TABLE ${s}._bk_stage_deadbeef_1 AS SELECT 1 AS n`);
+    // Its mark, but for another tag than the name's.
+    await db.query(`CREATE TABLE ${s}._bk_old_cafebabe_0 AS SELECT 1 AS n`);
+    await db.query(`COMMENT ON TABLE ${s}._bk_old_cafebabe_0 IS '@stella/backfill-kit swap import deadbeef: old contents of ${s}.linksets_raw; dropped by the next swap import if left behind'`);
+    const report = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrap();
+    expect(await count(`${s}._bk_old_archive_2024`)).toBe(1000);
+    for (const t of ['_bk_old_deadbeef_0', '_bk_stage_deadbeef_1', '_bk_old_cafebabe_0']) expect(await count(`${s}.${t}`)).toBe(1);
+    // Only this import's two old tables went.
+    expect(report.dropped).toHaveLength(2);
+    for (const t of report.dropped) expect(t).toMatch(new RegExp(`^${s}\\._bk_old_[0-9a-f]{8}_[01]$`));
+    expect(await db.query(`SELECT 1 FROM pg_class WHERE relname = ANY($1::text[])`, [report.dropped.map((t) => t.split('.')[1])])).toEqual([]);
+  });
+
+  it("carries the live table's comment over to the swapped-in table", async () => {
+    const s = 's_comment';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    await db.query(`COMMENT ON TABLE ${s}.linksets_raw IS 'owned by the linkset team'`);
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    expect(await db.query(`SELECT obj_description('${s}.linksets_raw'::regclass, 'pg_class') AS c`)).toEqual([{ c: 'owned by the linkset team' }]);
+    expect(await db.query(`SELECT obj_description('${s}.advisory_chunks_raw'::regclass, 'pg_class') AS c`)).toEqual([{ c: null }]);
+  });
+});
+
+describe('table shape', () => {
+  it('swap refuses a table with an extra column, naming it, and keeps column and data', async () => {
+    const s = 's_shape_extra';
+    await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text PRIMARY KEY, raw jsonb NOT NULL, tenant text)`);
+    await db.query(`INSERT INTO ${s}.linksets_raw VALUES ('keep', '{}', 'acme')`);
+    for (const dryRun of [false, true]) {
+      const e = (await importer(s).import(good, { strategy: 'swap', dryRun }))._unsafeUnwrapErr();
+      expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+      expect(e.message).toContain('column tenant (text) would be dropped, with its data');
+      expect(e.context).toMatchObject({ table: `"${s}"."linksets_raw"` });
+    }
+    expect(await db.query(`SELECT id, tenant FROM ${s}.linksets_raw`)).toEqual([{ id: 'keep', tenant: 'acme' }]);
+  });
+
+  it('truncate keeps extra columns that have a default or allow NULL, and refuses one it could not fill', async () => {
+    const s = 's_shape_default';
+    await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text PRIMARY KEY, raw jsonb NOT NULL, tenant text NOT NULL DEFAULT 'acme', note text)`);
+    const report = (await importer(s).import(good))._unsafeUnwrap();
+    expect(report.tables[0]?.loaded).toBe(340);
+    expect(await db.query(`SELECT tenant, count(*)::int AS n, count(note)::int AS notes FROM ${s}.linksets_raw GROUP BY tenant`)).toEqual([{ tenant: 'acme', n: 340, notes: 0 }]);
+    await db.query(`ALTER TABLE ${s}.linksets_raw ADD COLUMN owner text NOT NULL DEFAULT 'x'`);
+    await db.query(`ALTER TABLE ${s}.linksets_raw ALTER COLUMN owner DROP DEFAULT`);
+    const e = (await importer(s).import(good))._unsafeUnwrapErr();
+    expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+    expect(e.message).toContain('column owner (text NOT NULL) has no default');
+    expect(await count(`${s}.linksets_raw`)).toBe(340);
+  });
+
+  it('refuses an id column of another type under both strategies, naming the types', async () => {
+    const s = 's_shape_int';
+    await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id integer PRIMARY KEY, raw jsonb NOT NULL)`);
+    await db.query(`INSERT INTO ${s}.linksets_raw VALUES (7, '{}')`);
+    for (const strategy of ['swap', 'truncate'] as const) {
+      const e = (await importer(s).import(good, { strategy }))._unsafeUnwrapErr();
+      expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+      expect(e.message).toContain('column id is integer, but the import stores text');
+    }
+    expect(await db.query(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = '${s}.linksets_raw'::regclass AND attname = 'id'`)).toEqual([
+      { t: 'integer' },
+    ]);
+    expect(await count(`${s}.linksets_raw`)).toBe(1);
+  });
+});
+
+describe('foreign keys (truncate)', () => {
+  async function referenced(s: string, onDelete = 'NO ACTION'): Promise<void> {
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    await db.query(`CREATE TABLE ${s}.notes (n int, linkset text REFERENCES ${s}.linksets_raw (id) ON DELETE ${onDelete})`);
+  }
+
+  it('loads a table another table references, when no row points at it, and rollback() empties it', async () => {
+    const s = 's_fk_empty';
+    await referenced(s);
+    const report = (await importer(s).import(good))._unsafeUnwrap();
+    expect(report.tables.map((t) => t.loaded)).toEqual([340, 1200]);
+    expect(await count(`${s}.linksets_raw`)).toBe(340);
+    // Rows pointing at ids the new contents have are fine: the rows are replaced, the ids stay.
+    const [{ id }] = (await db.query<{ id: string }>(`SELECT min(id) AS id FROM ${s}.linksets_raw`)) as [{ id: string }];
+    await db.query(`INSERT INTO ${s}.notes VALUES (1, $1)`, [id]);
+    expect((await importer(s).rollback())._unsafeUnwrapErr().code).toBe('TABLE_REFERENCED');
+    await db.query(`DELETE FROM ${s}.notes`);
+    (await importer(s).rollback())._unsafeUnwrap();
+    expect((await importer(s).counts())._unsafeUnwrap()).toEqual({ linksets_raw: 0, advisory_chunks_raw: 0 });
+  });
+
+  it('fails with TABLE_REFERENCED naming the constraint when rows still point at the old rows, and changes nothing', async () => {
+    const s = 's_fk_rows';
+    await referenced(s);
+    await db.query(`INSERT INTO ${s}.linksets_raw VALUES ('only-old', '{}')`);
+    await db.query(`INSERT INTO ${s}.notes VALUES (1, 'only-old')`);
+    const e = (await importer(s).import(good))._unsafeUnwrapErr();
+    expect(e.code).toBe('TABLE_REFERENCED');
+    expect(e.context.constraint).toBe('notes_linkset_fkey');
+    expect(e.message).toContain('notes_linkset_fkey');
+    expect(await count(`${s}.linksets_raw`)).toBe(341);
+    expect(await count(`${s}.notes`)).toBe(1);
+  });
+
+  it('a deferred key is checked at COMMIT: rows pointing at ids the new contents bring back stay valid', async () => {
+    const s = 's_fk_deferred';
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    await db.query(`CREATE TABLE ${s}.notes (n int, linkset text REFERENCES ${s}.linksets_raw (id) DEFERRABLE INITIALLY DEFERRED)`);
+    const [{ id }] = (await db.query<{ id: string }>(`SELECT min(id) AS id FROM ${s}.linksets_raw`)) as [{ id: string }];
+    await db.query(`INSERT INTO ${s}.notes VALUES (1, $1)`, [id]);
+    expect((await importer(s).import(good))._unsafeUnwrap().committed).toBe(true);
+    await db.query(`INSERT INTO ${s}.linksets_raw VALUES ('gone-next', '{}')`);
+    await db.query(`INSERT INTO ${s}.notes VALUES (2, 'gone-next')`);
+    const e = (await importer(s).import(good))._unsafeUnwrapErr();
+    expect(e.code).toBe('TABLE_REFERENCED');
+    expect(e.context.constraint).toBe('notes_linkset_fkey');
+    expect(await count(`${s}.linksets_raw`)).toBe(341);
+  });
+
+  it('refuses up front a key whose ON DELETE action would change the other table', async () => {
+    const s = 's_fk_cascade';
+    await referenced(s, 'CASCADE');
+    const [{ id }] = (await db.query<{ id: string }>(`SELECT min(id) AS id FROM ${s}.linksets_raw`)) as [{ id: string }];
+    await db.query(`INSERT INTO ${s}.notes VALUES (1, $1)`, [id]);
+    const e = (await importer(s).import(good))._unsafeUnwrapErr();
+    expect(e.code).toBe('TABLE_REFERENCED');
+    expect(e.message).toContain(`constraint notes_linkset_fkey on ${s}.notes references`);
+    expect(e.message).toContain('ON DELETE CASCADE');
+    expect(await count(`${s}.notes`)).toBe(1);
+  });
+});
+
+describe('id length', () => {
+  it('rejects an id longer than the primary key can index, with its line, and loads one at the limit', async () => {
+    const limit = 2692;
+    const path = await dataset('long-ids.tar.zst', {
+      'linksets.ndjson': [{ _id: 'a' }, { _id: incompressible(limit) }, { _id: incompressible(limit + 1) }, { _id: 'd' }],
+      'advisory_chunks.ndjson': [{ _id: 'c' }],
+    });
+    for (const strategy of ['truncate', 'swap'] as const) {
+      const s = `s_long_${strategy}`;
+      const e = (await importer(s).import(path, { strategy }))._unsafeUnwrapErr();
+      expect(e.code).toBe('ID_TOO_LONG');
+      expect(e.message).toContain(`linksets.ndjson line 3: the id is ${limit + 1} bytes`);
+      expect(e.context).toMatchObject({ member: 'linksets.ndjson', line: 3, limit });
+      const rejectPath = join(dir, `long-${strategy}.rejects.ndjson`);
+      const report = (await importer(s).import(path, { strategy, onInvalid: 'reject', rejectPath }))._unsafeUnwrap();
+      expect(report.tables[0]).toMatchObject({ loaded: 3, rejected: 1, ok: true });
+    }
+  });
+});
+
+describe('lock timeouts and missing tables', () => {
+  it('LOCK_TIMEOUT names the table, the blocking session and the fix, for imports of both strategies and rollback()', async () => {
+    const s = 's_lock';
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    const holder = new pg.Client({ connectionString: withApplicationName(db.url, 'bk_lock_holder') });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT count(*) FROM ${s}.linksets_raw`);
+      const [{ pid }] = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows as [{ pid: number }];
+      const imp = importer(s, { lockTimeoutMs: 150 });
+      const failures = [];
+      for (const strategy of ['truncate', 'swap'] as StagingStrategy[]) failures.push((await imp.import(good, { strategy }))._unsafeUnwrapErr());
+      failures.push((await imp.rollback())._unsafeUnwrapErr());
+      for (const e of failures) {
+        expect(e.code).toBe('LOCK_TIMEOUT');
+        expect(e.message).toContain(`could not lock ${s}.linksets_raw within lockTimeoutMs=150 ms`);
+        expect(e.message).toContain(`session ${pid} (application_name "bk_lock_holder", state "idle in transaction", AccessShareLock)`);
+        expect(e.message).toContain('raise lockTimeoutMs (--lock-timeout-ms)');
+        expect(e.context.blockers).toEqual([{ pid, applicationName: 'bk_lock_holder', state: 'idle in transaction', mode: 'AccessShareLock', table: `${s}.linksets_raw` }]);
+      }
+    } finally {
+      await holder.end();
+    }
+    expect(await count(`${s}.linksets_raw`)).toBe(340);
+  });
+
+  it('counts() and rollback() say TABLE_NOT_FOUND ("nothing staged yet") for a missing schema and a missing table alike', async () => {
+    await db.query('CREATE SCHEMA s_half; CREATE TABLE s_half.linksets_raw (id text PRIMARY KEY, raw jsonb NOT NULL)');
+    for (const s of ['s_never', 's_half']) {
+      for (const e of [(await importer(s).counts())._unsafeUnwrapErr(), (await importer(s).rollback())._unsafeUnwrapErr()]) {
+        expect(e.code).toBe('TABLE_NOT_FOUND');
+        expect(e.message).toMatch(/^nothing is staged yet: .* Run an import first\.$/);
+      }
+    }
+  });
+});
+
+describe('swap loads tables side by side, still all or nothing', () => {
+  it('each table is loaded and committed on a connection of its own before the one swap transaction', async () => {
+    const s = 's_parallel';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    const observer = new pg.Client({ connectionString: db.url });
+    await observer.connect();
+    let fresh: Promise<number> | undefined;
+    const report = await importer(s).import(good, {
+      strategy: 'swap',
+      onProgress: (p) => {
+        // At verify time both fresh tables are already visible to another connection.
+        if (p.phase === 'verify') {
+          fresh = observer
+            .query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname LIKE '\\_bk\\_stage\\_%' AND c.relkind = 'r'`, [s])
+            .then((r) => r.rows[0]!.n);
+        }
+      },
+    });
+    expect(report._unsafeUnwrap().committed).toBe(true);
+    expect(await fresh).toBe(2);
+    await observer.end();
+    expect(await leftovers(s)).toEqual([]);
+  });
+
+  it('a failure in one member’s load leaves every table’s old contents and no fresh table behind', async () => {
+    const s = 's_parallel_fail';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    const before = [await count(`${s}.linksets_raw`), await count(`${s}.advisory_chunks_raw`)];
+    await db.query(`INSERT INTO ${s}.linksets_raw VALUES ('old-row', '{}')`);
+    const chunks = [...generateAdvisoryChunks(300, 5)];
+    const failing = {
+      // The second member fails: once on the server (a duplicate id found by the primary key), once in the reader (an overlong id).
+      duplicate: await dataset('par-dup.tar.zst', { 'linksets.ndjson': generateLinksets(500, 9), 'advisory_chunks.ndjson': [...chunks, chunks[10]!] }),
+      tooLong: await dataset('par-long.tar.zst', { 'linksets.ndjson': generateLinksets(500, 9), 'advisory_chunks.ndjson': [...chunks, { _id: 'x'.repeat(3000) }] }),
+    };
+    for (const [what, path] of Object.entries(failing)) {
+      const e = (await importer(s).import(path, { strategy: 'swap', batchBytes: 8 * 1024 }))._unsafeUnwrapErr();
+      expect(e.code, what).toBe(what === 'duplicate' ? 'DUPLICATE_ID' : 'ID_TOO_LONG');
+      expect(e.context.member).toBe('advisory_chunks.ndjson');
+      expect([await count(`${s}.linksets_raw`), await count(`${s}.advisory_chunks_raw`)]).toEqual([before[0]! + 1, before[1]]);
+      expect(await leftovers(s)).toEqual([]);
+    }
+  });
+});
