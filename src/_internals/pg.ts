@@ -50,8 +50,9 @@ function isPool(source: PgPoolLike | PgClientLike): source is PgPoolLike {
 /** SQLSTATEs with their own code; everything else is `DB_ERROR`. */
 export function pgErrorToBackfill(error: unknown, context: BackfillErrorContext = {}, what = 'PostgreSQL'): BackfillError {
   if (error instanceof BackfillError) return error;
-  const e = error as { code?: unknown; message?: unknown; detail?: unknown } | null;
-  const sqlstate = typeof e?.code === 'string' ? e.code : undefined;
+  const e = error as { code?: unknown; message?: unknown; detail?: unknown; syscall?: unknown } | null;
+  // A socket error's code (EPIPE, five capitals) is no SQLSTATE: Node system errors carry a syscall.
+  const sqlstate = typeof e?.code === 'string' && e.syscall === undefined ? e.code : undefined;
   const message = `${what}: ${typeof e?.message === 'string' ? e.message : String(error)}`;
   const base = { cause: error, context, ...(sqlstate === undefined ? {} : { dbCode: sqlstate }), detail: e?.detail };
   if (sqlstate === '55P03') return new BackfillError('LOCK_TIMEOUT', message, base);
