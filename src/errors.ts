@@ -60,6 +60,7 @@ export const ERROR_CODES = {
   PARTITION_NAME_INVALID: { summary: 'A table name does not follow the partition naming rule.', fix: 'Partitions are `<parent>_YYYY_MM` (or the interval’s form).' },
   PARTITION_OUT_OF_RANGE: { summary: 'A row lies outside the partition’s bounds.', fix: 'Move or delete the row named in the message, then attach again.' },
   PARTITION_OVERLAP: { summary: 'The range overlaps an existing partition.', fix: 'Detach or drop the overlapping partition first.' },
+  PARTITION_NAME_TAKEN: { summary: 'A table that is not a partition of the parent holds a partition’s name; `ensure` created every other slot.', fix: 'Attach the table if it is a restored partition, otherwise rename or drop it; then run ensure again.' },
   // Statements
   NO_NORMALIZER: { summary: 'No normalizer recognises the document’s format.', fix: 'Register a normalizer for it, or skip the document.' },
   DOCUMENT_INVALID: { summary: 'A raw document is malformed for its format.', fix: 'See the digest and field in the message.' },
@@ -75,6 +76,8 @@ export const ERROR_CODES = {
   // MongoDB
   MONGO_ERROR: { summary: 'MongoDB rejected an operation.', fix: 'Read the server code in the message.' },
   DOCUMENT_TOO_LARGE: { summary: 'A document exceeds the BSON size limit (16 MiB).', fix: 'Shrink the record; it was rejected, not imported.' },
+  COMMIT_INCOMPLETE: { summary: 'A MongoDB swap was recorded as committed but not every collection was renamed yet.', fix: 'Call `dropLeftovers()`: it finishes the recorded commit.' },
+  NUMBER_OUT_OF_RANGE: { summary: 'A number in a record cannot be stored exactly as a BSON number.', fix: 'Fix the value on the line named in the message (or quote it as a string).' },
 } as const satisfies Record<string, { summary: string; fix: string }>;
 
 /** A stable, UPPER_SNAKE error code. See {@link ERROR_CODES}. */

@@ -26,15 +26,20 @@ function isBlank(bytes: Buffer, start: number, end: number): boolean {
  * handles LF and CRLF, a last line without a newline, blank (whitespace-only)
  * lines, a UTF-8 BOM on the first line, and a maximum line length. Line
  * numbers are physical (blank lines count), so errors point at the real line.
+ *
+ * A line that spans chunks costs time linear in its length: its pieces are
+ * kept as they arrive and joined once, when its newline (or the end) comes.
  */
 export class LineSplitter {
-  #carry: Buffer | undefined;
+  /** The pieces of the unfinished line, in order, and their total length. */
+  #pieces: Buffer[] = [];
+  #pending = 0;
   #line = 0;
   #records = 0;
 
   /**
    * @param member - named in errors
-   * @param maxLineBytes - longest accepted line, without its line ending
+   * @param maxLineBytes - longest accepted line, without its line ending (and without a first line's BOM)
    */
   constructor(
     private readonly member: string,
@@ -51,58 +56,74 @@ export class LineSplitter {
     return this.#line;
   }
 
-  /** Feeds one chunk; calls `sink` for every complete non-blank line. */
+  /**
+   * Feeds one chunk; calls `sink` for every complete non-blank line. The end
+   * of a chunk that holds an unfinished line is kept without copying, so a
+   * caller must not refill a chunk's buffer after pushing it.
+   */
   push(chunk: Buffer, sink?: LineSink): void {
-    const bytes = chunk;
     let start = 0;
-    if (this.#carry !== undefined) {
+    if (this.#pending > 0) {
       const nl = chunk.indexOf(NEWLINE);
       if (nl === -1) {
-        this.#checkLength(this.#carry.length + chunk.length);
-        this.#carry = Buffer.concat([this.#carry, chunk]);
+        this.#hold(chunk);
         return;
       }
       // Only the straddling line is copied; the rest is scanned in place.
-      const joined = Buffer.concat([this.#carry, chunk.subarray(0, nl)]);
-      this.#carry = undefined;
+      const joined = this.#takeHeld(chunk.subarray(0, nl));
       this.#emit(joined, 0, joined.length, sink);
       start = nl + 1;
     }
     for (;;) {
-      const nl = bytes.indexOf(NEWLINE, start);
+      const nl = chunk.indexOf(NEWLINE, start);
       if (nl === -1) break;
-      this.#emit(bytes, start, nl, sink);
+      this.#emit(chunk, start, nl, sink);
       start = nl + 1;
     }
-    if (start < bytes.length) {
-      this.#checkLength(bytes.length - start);
-      this.#carry = bytes.subarray(start);
-    }
+    if (start < chunk.length) this.#hold(chunk.subarray(start));
   }
 
   /** Flushes a last line that had no newline. */
   end(sink?: LineSink): void {
-    if (this.#carry !== undefined) {
-      const rest = this.#carry;
-      this.#carry = undefined;
+    if (this.#pending > 0) {
+      const rest = this.#takeHeld();
       this.#emit(rest, 0, rest.length, sink);
     }
   }
 
-  /** `line` defaults to the line being accumulated (not yet emitted). */
-  #checkLength(length: number, line = this.#line + 1): void {
-    if (length > this.maxLineBytes) {
-      throw new BackfillError('LINE_TOO_LONG', `${this.member} line ${line}: longer than maxLineBytes (${this.maxLineBytes}); raise maxLineBytes or fix the record.`, {
-        context: { member: this.member, line },
-      });
-    }
+  /**
+   * Keeps a piece of the unfinished line. The early length check allows for
+   * what #emit strips later (a CR whose LF is still to come, a first line's
+   * BOM), so a line exactly at the limit passes however it is chunked.
+   */
+  #hold(piece: Buffer): void {
+    this.#pending += piece.length;
+    const allowance = 1 + (this.#line === 0 ? BOM.length : 0);
+    if (this.#pending > this.maxLineBytes + allowance) this.#tooLong(this.#line + 1);
+    this.#pieces.push(piece);
+  }
+
+  /** The held line plus `tail` (its last piece), joined with one copy. */
+  #takeHeld(tail?: Buffer): Buffer {
+    if (tail !== undefined) this.#pieces.push(tail);
+    const length = this.#pending + (tail?.length ?? 0);
+    const joined = this.#pieces.length === 1 ? this.#pieces[0]! : Buffer.concat(this.#pieces, length);
+    this.#pieces = [];
+    this.#pending = 0;
+    return joined;
+  }
+
+  #tooLong(line: number): never {
+    throw new BackfillError('LINE_TOO_LONG', `${this.member} line ${line}: longer than maxLineBytes (${this.maxLineBytes}); raise maxLineBytes or fix the record.`, {
+      context: { member: this.member, line },
+    });
   }
 
   #emit(bytes: Buffer, start: number, end: number, sink: LineSink | undefined): void {
     this.#line += 1;
     if (this.#line === 1 && end - start >= 3 && bytes[start] === BOM[0] && bytes[start + 1] === BOM[1] && bytes[start + 2] === BOM[2]) start += 3;
     if (end > start && bytes[end - 1] === CR) end -= 1;
-    this.#checkLength(end - start, this.#line);
+    if (end - start > this.maxLineBytes) this.#tooLong(this.#line);
     if (end === start) return;
     const first = bytes[start];
     if ((first === SPACE || first === TAB) && isBlank(bytes, start, end)) return;

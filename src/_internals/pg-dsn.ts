@@ -1,4 +1,6 @@
 import { err, ok, type Result } from 'neverthrow';
+import type pg from 'pg';
+import { parseIntoClientConfig } from 'pg-connection-string';
 import { BackfillError } from '../errors.js';
 
 /**
@@ -46,6 +48,24 @@ const SSL_MODES: Record<string, string> = {
 const bad = (message: string): BackfillError => new BackfillError('INVALID_ARGUMENT', `PG_DSN: ${message}`);
 
 /**
+ * Where a pair that does not parse sits, without quoting any of the text:
+ * what follows a `;` or a blank may be the rest of a password.
+ */
+function pairPosition(pairs: readonly [string, string][]): string {
+  const previous = pairs.at(-1);
+  return previous === undefined ? 'pair 1' : `pair ${pairs.length + 1} (after ${keyName(previous[0])})`;
+}
+
+/** A keyword as the message may show it: a known one by name, anything else (maybe part of a value) not at all. */
+function keyName(rawKey: string): string {
+  return fieldOf(rawKey) === undefined ? 'an unknown keyword' : rawKey.trim();
+}
+
+function fieldOf(rawKey: string): keyof PgDsnConfig | undefined {
+  return KEYS[rawKey.toLowerCase().replaceAll(' ', '')];
+}
+
+/**
  * Splits libpq's `host=h port=5432 dbname=d password='a b\\'c'` form:
  * whitespace-separated pairs, single quotes with backslash escapes.
  */
@@ -57,7 +77,7 @@ function splitLibpqPairs(dsn: string): Result<[string, string][], BackfillError>
     if (/^\s*$/.test(dsn.slice(i))) break;
     re.lastIndex = i;
     const m = re.exec(dsn);
-    if (!m) return err(bad(`cannot read the keyword/value pair at "${dsn.slice(i).trim().split(/\s/)[0]?.split('=')[0]}…".`));
+    if (!m) return err(bad(`cannot read ${pairPosition(pairs)} as keyword=value; quote a value that holds blanks or quotes ('a b\\'c').`));
     pairs.push([m[1]!, m[2] === undefined ? (m[3] ?? '') : m[2].replace(/\\(.)/g, '$1')]);
     i = re.lastIndex;
   }
@@ -72,7 +92,7 @@ function splitPairs(dsn: string): Result<[string, string][], BackfillError> {
     const eq = dsn.indexOf('=', i);
     if (eq < 0) {
       if (dsn.slice(i).trim() === '') break;
-      return err(bad(`"${dsn.slice(i).trim().slice(0, 40)}" has no "=".`));
+      return err(bad(`${pairPosition(pairs)} has no "="; a value that holds ";" must be quoted (Password="a;b").`));
     }
     const key = dsn.slice(i, eq).trim();
     let j = eq + 1;
@@ -82,7 +102,7 @@ function splitPairs(dsn: string): Result<[string, string][], BackfillError> {
     if (quote === '"' || quote === "'") {
       j++;
       for (;;) {
-        if (j >= dsn.length) return err(bad(`the value of ${key} has no closing ${quote}.`));
+        if (j >= dsn.length) return err(bad(`the value of ${keyName(key)} has no closing ${quote}.`));
         if (dsn[j] === quote) {
           if (dsn[j + 1] === quote) {
             value += quote;
@@ -96,7 +116,7 @@ function splitPairs(dsn: string): Result<[string, string][], BackfillError> {
         j++;
       }
       while (dsn[j] === ' ') j++;
-      if (j < dsn.length && dsn[j] !== ';') return err(bad(`unexpected text after the quoted value of ${key}.`));
+      if (j < dsn.length && dsn[j] !== ';') return err(bad(`unexpected text after the quoted value of ${keyName(key)}.`));
     } else {
       const end = dsn.indexOf(';', j);
       value = (end < 0 ? dsn.slice(j) : dsn.slice(j, end)).trim();
@@ -124,13 +144,42 @@ function splitPairs(dsn: string): Result<[string, string][], BackfillError> {
 export function parsePgDsn(dsn: string): Result<PgDsnConfig, BackfillError> {
   if (typeof dsn !== 'string' || dsn.trim() === '') return err(bad('it is empty; set it to a postgres:// URL or Host=…;Database=….'));
   const text = dsn.trim();
-  if (/^postgres(ql)?:\/\//i.test(text)) {
-    let u: URL;
-    try {
-      u = new URL(text);
-    } catch {
-      return err(bad('it looks like a URL but does not parse.'));
+  if (/^postgres(ql)?:\/\//i.test(text)) return parseUrl(text);
+  // libpq's own keyword form has no semicolons and separates pairs with spaces.
+  const libpq = !text.includes(';') && /^[A-Za-z_]+\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']*)\s+[A-Za-z_]+\s*=/.test(text);
+  const pairs = libpq ? splitLibpqPairs(text) : splitPairs(text);
+  if (pairs.isErr()) return err(pairs.error);
+  const out: { -readonly [K in keyof PgDsnConfig]?: PgDsnConfig[K] } = {};
+  let portInHost: number | undefined;
+  for (const [rawKey, value] of pairs.value) {
+    const field = fieldOf(rawKey);
+    if (field === undefined) continue;
+    if (field === 'host') {
+      const host = splitHost(value);
+      if (host.isErr()) return err(host.error);
+      out.host = host.value.host;
+      portInHost = host.value.port;
+    } else if (field === 'port') {
+      const port = tcpPort(value, 'Port');
+      if (port.isErr()) return err(port.error);
+      out.port = port.value;
+    } else if (field === 'sslmode') {
+      const mode = SSL_MODES[value.toLowerCase().replaceAll('-', '')];
+      if (mode === undefined) return err(bad(`SSL Mode is not one of ${Object.values(SSL_MODES).join(', ')}.`));
+      out.sslmode = mode;
+    } else {
+      out[field] = value;
     }
+  }
+  if (out.host === undefined || out.host === '') return err(bad('Host is missing.'));
+  // As in Npgsql, a port written in Host wins over Port, which is the default for hosts without one.
+  if (portInHost !== undefined) out.port = portInHost;
+  return ok(out as PgDsnConfig);
+}
+
+function parseUrl(text: string): Result<PgDsnConfig, BackfillError> {
+  try {
+    const u = new URL(text);
     const port = u.port === '' ? undefined : Number(u.port);
     const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
     const sslmode = u.searchParams.get('sslmode');
@@ -142,29 +191,31 @@ export function parsePgDsn(dsn: string): Result<PgDsnConfig, BackfillError> {
       ...(u.password === '' ? {} : { password: decodeURIComponent(u.password) }),
       ...(sslmode === null ? {} : { sslmode }),
     });
+  } catch {
+    // Neither the URL nor its pieces are quoted: the message must not carry the password.
+    return err(bad('it looks like a URL but does not parse (check its percent-encoding).'));
   }
-  // libpq's own keyword form has no semicolons and separates pairs with spaces.
-  const libpq = !text.includes(';') && /^[A-Za-z_]+\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']*)\s+[A-Za-z_]+\s*=/.test(text);
-  const pairs = libpq ? splitLibpqPairs(text) : splitPairs(text);
-  if (pairs.isErr()) return err(pairs.error);
-  const out: { -readonly [K in keyof PgDsnConfig]?: PgDsnConfig[K] } = {};
-  for (const [rawKey, value] of pairs.value) {
-    const field = KEYS[rawKey.toLowerCase().replaceAll(' ', '')];
-    if (field === undefined) continue;
-    if (field === 'port') {
-      const port = Number(value);
-      if (!Number.isInteger(port) || port < 1 || port > 65535) return err(bad(`Port ${JSON.stringify(value)} is not a TCP port.`));
-      out.port = port;
-    } else if (field === 'sslmode') {
-      const mode = SSL_MODES[value.toLowerCase().replaceAll('-', '')];
-      if (mode === undefined) return err(bad(`SSL Mode ${JSON.stringify(value)} is not one of ${Object.values(SSL_MODES).join(', ')}.`));
-      out.sslmode = mode;
-    } else {
-      out[field] = value;
-    }
-  }
-  if (out.host === undefined || out.host === '') return err(bad('Host is missing.'));
-  return ok(out as PgDsnConfig);
+}
+
+function tcpPort(value: string, what: string): Result<number, BackfillError> {
+  const port = Number(value);
+  return /^\d+$/.test(value.trim()) && port >= 1 && port <= 65535 ? ok(port) : err(bad(`${what} is not a TCP port (1 to 65535).`));
+}
+
+/**
+ * Npgsql's `Host`: a name, an address, a socket directory (`/…`), and
+ * optionally a port (`db:5433`, `[::1]:5433`). A bare IPv6 address has
+ * several colons and no port. Several comma-separated hosts (Npgsql's
+ * failover) are refused: the driver connects to one.
+ */
+function splitHost(value: string): Result<{ host: string; port?: number }, BackfillError> {
+  if (value.startsWith('/')) return ok({ host: value });
+  if (value.includes(',')) return err(bad('Host lists several hosts; name one (multi-host failover is not supported).'));
+  const withPort = /^\[([^\]]+)\](?::([^:]*))?$/.exec(value) ?? /^([^:]+):([^:]*)$/.exec(value);
+  if (withPort === null) return ok({ host: value });
+  const [, host, port] = withPort as unknown as [string, string, string | undefined];
+  if (port === undefined) return ok({ host });
+  return tcpPort(port, 'The port in Host').map((p) => ({ host, port: p }));
 }
 
 /**
@@ -181,11 +232,48 @@ export function pgDsnToUrl(dsn: string): Result<string, BackfillError> {
   // A URL is passed through untouched, keeping any options we do not model.
   return parsePgDsn(dsn).map((c) => {
     if (/^postgres(ql)?:\/\//i.test(dsn.trim())) return dsn.trim();
-    const auth = c.user === undefined ? '' : `${encodeURIComponent(c.user)}${c.password === undefined ? '' : `:${encodeURIComponent(c.password)}`}@`;
+    // A password without a user is kept (`postgres://:pw@h`): the driver then uses the default user, as Npgsql and libpq do.
+    const user = c.user === undefined ? '' : encodeURIComponent(c.user);
+    const password = c.password === undefined ? '' : `:${encodeURIComponent(c.password)}`;
+    const auth = user === '' && password === '' ? '' : `${user}${password}@`;
     const host = c.host.startsWith('/') ? encodeURIComponent(c.host) : c.host.includes(':') && !c.host.startsWith('[') ? `[${c.host}]` : c.host;
     const port = c.port === undefined ? '' : `:${c.port}`;
     const db = c.database === undefined ? '' : `/${encodeURIComponent(c.database)}`;
     const query = c.sslmode === undefined ? '' : `?sslmode=${encodeURIComponent(c.sslmode)}`;
     return `postgres://${auth}${host}${port}${db}${query}`;
   });
+}
+
+/**
+ * `pg.Pool` settings for a `postgres://` URL: pg's own parser reads it,
+ * except the database name, which pg leaves partly encoded (it decodes the
+ * path with `decodeURI`, so `%2F %3F %23 %2B %3B %3A …` stay as they are)
+ * while libpq and psql decode it fully. Throws no error: a URL pg cannot
+ * read is `INVALID_ARGUMENT`.
+ *
+ * @example
+ * ```ts
+ * pgPoolConfig('postgres://u@db/a%2Fb%3Fc'); // ok({ host: 'db', user: 'u', database: 'a/b?c', … })
+ * ```
+ */
+export function pgPoolConfig(url: string): Result<pg.PoolConfig, BackfillError> {
+  let config: pg.ClientConfig;
+  try {
+    config = parseIntoClientConfig(url);
+  } catch {
+    return err(new BackfillError('INVALID_ARGUMENT', 'The connection URL does not parse; check its percent-encoding.'));
+  }
+  const database = databaseOfUrl(url);
+  return ok(database === undefined ? config : { ...config, database });
+}
+
+/** The URL's database name, fully percent-decoded, or `undefined` to keep pg's reading. */
+function databaseOfUrl(url: string): string | undefined {
+  try {
+    const u = new URL(url);
+    const path = u.pathname.slice(1);
+    return !/^postgres(ql)?:$/i.test(u.protocol) || path === '' ? undefined : decodeURIComponent(path);
+  } catch {
+    return undefined;
+  }
 }

@@ -50,15 +50,17 @@ function isPool(source: PgPoolLike | PgClientLike): source is PgPoolLike {
 /** SQLSTATEs with their own code; everything else is `DB_ERROR`. */
 export function pgErrorToBackfill(error: unknown, context: BackfillErrorContext = {}, what = 'PostgreSQL'): BackfillError {
   if (error instanceof BackfillError) return error;
-  const e = error as { code?: unknown; message?: unknown; detail?: unknown } | null;
-  const sqlstate = typeof e?.code === 'string' ? e.code : undefined;
+  const e = error as { code?: unknown; message?: unknown; detail?: unknown; syscall?: unknown } | null;
+  // A socket error's code (EPIPE, five capitals) is no SQLSTATE: Node system errors carry a syscall.
+  const sqlstate = typeof e?.code === 'string' && e.syscall === undefined ? e.code : undefined;
   const message = `${what}: ${typeof e?.message === 'string' ? e.message : String(error)}`;
   const base = { cause: error, context, ...(sqlstate === undefined ? {} : { dbCode: sqlstate }), detail: e?.detail };
   if (sqlstate === '55P03') return new BackfillError('LOCK_TIMEOUT', message, base);
   if (sqlstate === '57014') return new BackfillError('ABORTED', message, base);
   if (sqlstate === '42P01') return new BackfillError('TABLE_NOT_FOUND', message, base);
   if (sqlstate === '23505') return new BackfillError('DUPLICATE_ID', message, base);
-  if (sqlstate?.startsWith('08') || sqlstate === '57P01' || sqlstate === '3D000' || sqlstate === '28P01' || sqlstate === '28000') {
+  // 57P01-57P03: the server is shutting down, crashed or not yet recovered; the connection is gone, not the statement wrong.
+  if (sqlstate?.startsWith('08') || sqlstate === '57P01' || sqlstate === '57P02' || sqlstate === '57P03' || sqlstate === '3D000' || sqlstate === '28P01' || sqlstate === '28000') {
     return new BackfillError('DB_CONNECTION', message, base);
   }
   if (sqlstate !== undefined && /^[0-9A-Z]{5}$/.test(sqlstate)) return new BackfillError('DB_ERROR', message, base);
@@ -99,6 +101,12 @@ export class PgHandle {
   async withClient<T>(fn: (client: PgClientLike) => Promise<T>): Promise<T> {
     if (!isPool(this.#source)) return fn(this.#source);
     const client = await this.#source.connect();
+    // While checked out, a connection the server drops between two queries
+    // (a crash, an immediate shutdown) emits 'error' with no pool listener:
+    // unhandled, it would crash the host. The next query fails with it anyway.
+    const ignore = (): void => {};
+    const events = client as unknown as { on?(event: 'error', fn: () => void): void; removeListener?(event: 'error', fn: () => void): void };
+    events.on?.('error', ignore);
     let failed: unknown;
     try {
       return await fn(client);
@@ -106,6 +114,7 @@ export class PgHandle {
       failed = error;
       throw error;
     } finally {
+      events.removeListener?.('error', ignore);
       client.release(failed === undefined ? undefined : true);
     }
   }

@@ -1,5 +1,5 @@
 /**
- * `backfill-kit checksums verify|write` (seed 001): `sha256sum --check` and
+ * `backfill-kit checksums verify|write` (the release-bundle runbook): `sha256sum --check` and
  * `sha256sum > SHA256SUMS`, with the same verdicts and bytes.
  *
  * @module
@@ -25,7 +25,7 @@ function verifyLines(r: ChecksumReport, quiet: boolean): string[] {
   if (c.malformed > 0) lines.push(`WARNING: ${c.malformed} line${c.malformed === 1 ? ' is' : 's are'} improperly formatted`);
   if (c.missing + c.unreadable > 0) lines.push(`WARNING: ${c.missing + c.unreadable} listed file${c.missing + c.unreadable === 1 ? '' : 's'} could not be read`);
   if (c.failed > 0) lines.push(`WARNING: ${c.failed} computed checksum${c.failed === 1 ? '' : 's'} did NOT match`);
-  if (c.unsafe > 0) lines.push(`WARNING: ${c.unsafe} entr${c.unsafe === 1 ? 'y was' : 'ies were'} refused (absolute path or ..)`);
+  if (c.unsafe > 0) lines.push(`WARNING: ${c.unsafe} entr${c.unsafe === 1 ? 'y was' : 'ies were'} refused (absolute, .., -, or a symlink out of the base directory)`);
   lines.push(`${r.ok ? 'OK' : 'FAILED'}: ${num(c.ok)} of ${num(c.listed)} listed files verified`);
   return lines;
 }
@@ -53,11 +53,16 @@ const verify: CommandSpec = {
   args: '<SHA256SUMS>',
   minArgs: 1,
   maxArgs: 1,
-  replaces: 'sha256sum --check SHA256SUMS (seed 001, verification stage)',
+  replaces: 'sha256sum --check SHA256SUMS (release-bundle runbook, verification stage)',
   flags: {
     strict: { type: 'boolean', description: 'Improperly formatted lines fail the check, like sha256sum --strict.', default: false },
     'ignore-missing': { type: 'boolean', description: 'Skip listed files that do not exist, like sha256sum --ignore-missing.', default: false },
     'base-dir': { type: 'string', value: '<dir>', description: 'Directory the listed names are relative to.', defaultText: 'the directory of the sums file' },
+    'follow-symlinks-outside': {
+      type: 'boolean',
+      description: 'Read listed files through symlinks that lead out of the base directory, as sha256sum does (refused otherwise).',
+      default: false,
+    },
     concurrency: { type: 'string', value: '<n>', description: 'Files hashed at once.', default: '4' },
     status: { type: 'boolean', description: 'Print only failures (like sha256sum --quiet); the exit status tells the verdict.', default: false },
     signature: { type: 'string', value: '<file.sig>', description: 'First check this detached signature of the sums file, as cosign verify-blob --key --signature does (needs --key).' },
@@ -77,6 +82,7 @@ const verify: CommandSpec = {
     const result = await verifyChecksums(sums, {
       strict: booleanFlag(ctx.flags, 'strict'),
       ignoreMissing: booleanFlag(ctx.flags, 'ignore-missing'),
+      followSymlinksOutside: booleanFlag(ctx.flags, 'follow-symlinks-outside'),
       concurrency: orThrow(intFlag(ctx.flags, 'concurrency', 1, 256)) ?? 4,
       ...(baseDir === undefined ? {} : { baseDir: resolve(ctx.cwd, baseDir) }),
       onProgress: (p) => progress.update(p.filesDone, p.filesTotal),
@@ -100,7 +106,7 @@ const write: CommandSpec = {
   args: '<SHA256SUMS> <file...>',
   minArgs: 2,
   maxArgs: Number.MAX_SAFE_INTEGER,
-  replaces: 'sha256sum <files> > SHA256SUMS when building a release or offline bundle (seed 001)',
+  replaces: 'sha256sum <files> > SHA256SUMS when building a release or offline bundle (release-bundle runbook)',
   flags: {
     format: { type: 'string', value: '<text|binary|tag>', description: 'Line form: sha256sum, sha256sum --binary or sha256sum --tag.', default: 'text' },
     'base-dir': { type: 'string', value: '<dir>', description: 'Directory the file names are relative to.', defaultText: 'the directory of the sums file' },

@@ -10,7 +10,7 @@ import { err, ok, type Result } from 'neverthrow';
 import type pg from 'pg';
 import { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
-import { parseBoolean, type Env } from './env.js';
+import { envTurnsOn, type Env } from './env.js';
 import { exitCodeForError } from './exit-codes.js';
 import type { ProgressFactory } from './progress.js';
 
@@ -24,7 +24,7 @@ export interface FlagSpec {
   readonly default?: string | boolean;
   /** The default as `--help` describes it, when it is computed rather than fixed. */
   readonly defaultText?: string;
-  /** Environment variable read when the flag is absent. */
+  /** Environment variable read when the flag is absent; for a boolean flag it can only turn the flag on (see `envTurnsOn`). */
   readonly env?: string;
   /** The flag may be given several times (strings only). */
   readonly multiple?: boolean;
@@ -102,6 +102,37 @@ function usageError(spec: CommandSpec, message: string): BackfillError {
   return new BackfillError('INVALID_ARGUMENT', `${message} (see: backfill-kit ${spec.group} ${spec.name} --help)`);
 }
 
+/** Edits (insert, delete, substitute, swap two neighbours) that turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i += 1) {
+    for (let j = 1; j <= b.length; j += 1) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The candidate a mistyped `input` most likely meant, as " Did you mean X?"
+ * (empty when none is close): within one edit per three letters, or the only
+ * candidate that starts with it.
+ */
+export function didYouMean(input: string, candidates: readonly string[], prefix = ''): string {
+  const word = input.toLowerCase();
+  let best: { name: string; distance: number } | undefined;
+  for (const name of new Set(candidates)) {
+    const distance = editDistance(word, name.toLowerCase());
+    if (distance <= Math.max(1, Math.floor(name.length / 3)) && (best === undefined || distance < best.distance)) best = { name, distance };
+  }
+  const starting = [...new Set(candidates)].filter((c) => word.length > 0 && c.startsWith(word));
+  const guess = best?.name ?? (starting.length === 1 ? starting[0] : undefined);
+  return guess === undefined ? '' : ` Did you mean ${prefix}${guess}?`;
+}
+
 /**
  * Parses the arguments after `<group> <name>`, then fills in each absent
  * flag from its environment variable, then from its default.
@@ -116,11 +147,21 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[], env: En
   try {
     parsed = parseArgs({ args: [...argv], options, allowPositionals: true, allowNegative: true, strict: true });
   } catch (error) {
-    return err(usageError(spec, error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, '') : String(error)));
+    const message = error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, '') : String(error);
+    const unknown = /^Unknown option '--([^'=]+)'/.exec(message)?.[1];
+    return err(usageError(spec, `${message}${unknown === undefined ? '' : didYouMean(unknown, Object.keys(all), '--')}`));
   }
   if (parsed.values['help'] === true) return ok({ flags: { help: true }, positionals: [] });
   const flags: Record<string, string | boolean | readonly string[] | undefined> = {};
   for (const [name, f] of Object.entries(all)) {
+    if (f.type === 'boolean' && f.env !== undefined) {
+      const on = envTurnsOn(f.env, env);
+      if (on.isErr()) return err(on.error);
+      if (on.value) {
+        flags[name] = true;
+        continue;
+      }
+    }
     const given = parsed.values[name];
     if (given !== undefined) {
       if (f.type === 'string' && !f.multiple && typeof given === 'string' && given.startsWith('--')) {
@@ -129,15 +170,9 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[], env: En
       flags[name] = Array.isArray(given) ? given.map(String) : given;
       continue;
     }
-    const fromEnv = f.env === undefined ? undefined : env[f.env];
+    const fromEnv = f.env === undefined || f.type === 'boolean' ? undefined : env[f.env];
     if (fromEnv !== undefined && fromEnv !== '') {
-      if (f.type === 'boolean') {
-        const b = parseBoolean(fromEnv, f.env!);
-        if (b.isErr()) return err(b.error);
-        flags[name] = b.value;
-      } else {
-        flags[name] = f.multiple === true ? [fromEnv] : fromEnv;
-      }
+      flags[name] = f.multiple === true ? [fromEnv] : fromEnv;
       continue;
     }
     flags[name] = f.default;
@@ -155,7 +190,7 @@ function flagLine(name: string, f: FlagSpec): [string, string] {
   else if (f.default !== undefined) notes.push(`default: ${String(f.default)}`);
   else if (f.type === 'boolean') notes.push('default: false');
   else notes.push('default: none');
-  if (f.env !== undefined) notes.push(`env: ${f.env}`);
+  if (f.env !== undefined) notes.push(f.type === 'boolean' ? `env: ${f.env}=1 forces it on` : `env: ${f.env}`);
   if (f.type === 'boolean' && f.default === true) notes.push(`--no-${name} to turn off`);
   return [left, `${f.description} (${notes.join('; ')})`];
 }

@@ -23,6 +23,7 @@ import {
 } from '../staging/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../testing/index.js';
 import { verifyDataset, type VerifyReport } from '../verify/index.js';
+import { findExpected } from '../verify/verify-dataset.js';
 import { booleanFlag, choiceFlag, failed, orThrow, intFlag, listFlag, pgFlag, stringFlag, type CommandSpec, type FlagSpec, type FlagValues } from './command.js';
 import { DATASET_DB_VARS } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
@@ -266,6 +267,7 @@ const importCommand: CommandSpec = {
     'on-invalid': { type: 'string', value: '<fail|reject>', description: 'Abort on the first bad line, or load the good ones and write the bad ones to the reject file (exit 4).', default: DEFAULT_ON_INVALID },
     'reject-path': { type: 'string', value: '<file>', description: 'Where rejected lines go.', defaultText: `<tarball>${DEFAULT_REJECT_SUFFIX}` },
     'expected-sha256': { type: 'string', value: '<hex>', description: "Refuse the tarball unless its SHA-256 is this (the runbook's recorded value)." },
+    'sibling-checksums': { type: 'boolean', description: 'Without --expected-sha256, refuse the tarball unless it matches <tarball>.sha256 (written by `dataset build`) or SHA256SUMS beside it, when present.', default: true },
     'id-field': { type: 'string', value: '<field>', description: 'Field holding each record id.', default: DEFAULT_ID_FIELD },
     'lock-timeout-ms': LOCK_TIMEOUT_FLAG,
   },
@@ -280,12 +282,16 @@ const importCommand: CommandSpec = {
     const strategy = orThrow(choiceFlag(ctx.flags, 'strategy', ['truncate', 'swap'] as const));
     const onInvalid = orThrow(choiceFlag(ctx.flags, 'on-invalid', ['fail', 'reject'] as const));
     const rejectPath = stringFlag(ctx.flags, 'reject-path');
-    const expectedSha256 = stringFlag(ctx.flags, 'expected-sha256');
+    const expectedFlag = stringFlag(ctx.flags, 'expected-sha256');
     const idField = stringFlag(ctx.flags, 'id-field');
     const lockTimeoutMs = orThrow(intFlag(ctx.flags, 'lock-timeout-ms', 0));
-    if (expectedSha256 !== undefined && !isSha256Hex(expectedSha256)) {
-      throw new BackfillError('INVALID_ARGUMENT', `--expected-sha256 must be 64 hex digits, not ${JSON.stringify(expectedSha256)}.`);
+    if (expectedFlag !== undefined && !isSha256Hex(expectedFlag)) {
+      throw new BackfillError('INVALID_ARGUMENT', `--expected-sha256 must be 64 hex digits, not ${JSON.stringify(expectedFlag)}.`);
     }
+    // The digest recorded beside the tarball, found as `dataset verify` finds it.
+    const recorded = expectedFlag === undefined && booleanFlag(ctx.flags, 'sibling-checksums') ? await findExpected(path, {}) : undefined;
+    const expectedSha256 = expectedFlag ?? recorded?.sha256;
+    if (recorded !== undefined) ctx.logger.info(`checking the tarball's SHA-256 against ${recorded.file ?? recorded.from} (--no-sibling-checksums to skip)`);
     const pool = ctx.pgPool(DATASET_DB_VARS);
     if (pool.isErr()) return failed(pool.error);
     const importer = StagingImporter.create({

@@ -18,6 +18,9 @@ export const DATASET_DB_VARS = ['PGURI', 'CONCELIER_PG_URI', 'PG_DSN'] as const;
 /** The partition runbook (seed 002) reads `PG_DSN` first. */
 export const PARTITION_DB_VARS = ['PG_DSN', 'PGURI', 'CONCELIER_PG_URI'] as const;
 
+/** The variable that forces a dry run on every command that has one. */
+export const DRY_RUN_VAR = 'DRY_RUN';
+
 /** libpq variables that, when set, let the driver connect without a URL. */
 const LIBPQ_VARS = ['PGHOST', 'PGHOSTADDR', 'PGPORT', 'PGDATABASE', 'PGUSER', 'PGPASSWORD', 'PGSSLMODE'] as const;
 
@@ -73,6 +76,23 @@ export function resolvePgTarget(flag: string | undefined, env: Env, order: reado
   return err(
     new BackfillError('INVALID_ARGUMENT', `no database configured: pass --pg <url> or set ${order.join(', ')} (a postgres:// URL or Host=…;Database=…), or the libpq PG* variables.`),
   );
+}
+
+/**
+ * Whether a boolean flag's environment variable turns the flag on. The
+ * environment may make a command safer, never less safe: a true value
+ * (`DRY_RUN=1`) turns the flag on even over the command line, while a false
+ * one (`DRY_RUN=0`) changes nothing, so a drop, detach or write always takes
+ * an explicit argument. A value that is neither is `INVALID_ARGUMENT`.
+ *
+ * @example
+ * ```ts
+ * envTurnsOn('DRY_RUN', { DRY_RUN: 'false' }); // ok(false): the flag keeps its command-line value or default
+ * ```
+ */
+export function envTurnsOn(name: string, env: Env): Result<boolean, BackfillError> {
+  const value = env[name];
+  return value === undefined || value === '' ? ok(false) : parseBoolean(value, name);
 }
 
 /** `1`, `true`, `yes`, `on` are true; `0`, `false`, `no`, `off` and empty are false. */

@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path';
 import { BackfillError } from '../errors.js';
-import { backfillIndex, DEFAULT_INDEX_BACKFILL_CONCURRENCY, formatIndexRow, type IndexBackfillReport } from '../index-backfill/index.js';
+import { backfillIndex, DEFAULT_INDEX_BACKFILL_CONCURRENCY, DEFAULT_INDEX_MAX_LINE_BYTES, formatIndexRow, type IndexBackfillReport } from '../index-backfill/index.js';
 import { booleanFlag, failed, intFlag, orThrow, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
 
@@ -38,6 +38,7 @@ const backfill: CommandSpec = {
     'dry-run': { type: 'boolean', description: "Print what would be appended (the first 5 rows, as the seed's tool does); write nothing.", default: false, env: 'DRY_RUN' },
     concurrency: { type: 'string', value: '<n>', description: 'Tarballs hashed at once.', default: String(DEFAULT_INDEX_BACKFILL_CONCURRENCY) },
     'require-hex-commit': { type: 'boolean', description: 'Accept a meta.json commit only when it is 40 hex digits.', default: false },
+    'max-index-line-bytes': { type: 'string', value: '<n>', description: 'Longest index.jsonl line read; a longer one stops the run before anything is appended.', default: String(DEFAULT_INDEX_MAX_LINE_BYTES) },
   },
   examples: ['sudo -u cis490 backfill-kit index backfill --episodes-root /var/lib/cis490/episodes --index /var/lib/cis490/index.jsonl --dry-run'],
   async run(ctx) {
@@ -55,6 +56,7 @@ const backfill: CommandSpec = {
       dryRun: booleanFlag(ctx.flags, 'dry-run'),
       concurrency: orThrow(intFlag(ctx.flags, 'concurrency', 1, 256)) ?? DEFAULT_INDEX_BACKFILL_CONCURRENCY,
       requireHexCommit: booleanFlag(ctx.flags, 'require-hex-commit'),
+      maxIndexLineBytes: orThrow(intFlag(ctx.flags, 'max-index-line-bytes', 1)) ?? DEFAULT_INDEX_MAX_LINE_BYTES,
       onProgress: (p) => progress.update(p.done, p.total),
       signal: ctx.signal,
       logger: ctx.logger,

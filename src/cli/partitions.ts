@@ -18,9 +18,8 @@ import {
   type PartitionInterval,
   type RetentionReport,
 } from '../partitions/index.js';
-import { parseBoolean } from './env.js';
 import { booleanFlag, choiceFlag, failed, intFlag, orThrow, pgFlag, stringFlag, type CommandContext, type CommandOutcome, type CommandSpec, type FlagSpec } from './command.js';
-import { PARTITION_DB_VARS } from './env.js';
+import { DRY_RUN_VAR, envTurnsOn, parseBoolean, PARTITION_DB_VARS } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
 import { bytes, num } from './output.js';
 
@@ -91,6 +90,7 @@ const ensure: CommandSpec = {
     ...TABLE_FLAGS,
     ahead: { type: 'string', value: '<n>', description: 'Intervals after the current one to create (also the first argument).', default: String(DEFAULT_PARTITIONS_AHEAD) },
     behind: { type: 'string', value: '<n>', description: 'Intervals before the current one to create.', default: String(DEFAULT_PARTITIONS_BEHIND) },
+    'fill-gaps': { type: 'boolean', description: 'Also create every missing partition between the oldest managed one and the window (off: retention’s drops stay dropped).', default: false },
   },
   examples: ['PG_DSN="Host=db;Database=scanner;Username=ops;Password=…" backfill-kit partitions ensure 1', 'backfill-kit partitions ensure --ahead 2 --json'],
   async run(ctx) {
@@ -100,7 +100,7 @@ const ensure: CommandSpec = {
       ctx,
       async (m) => {
         const progress = ctx.progress('ensure', 'partitions');
-        const r = await m.ensure({ ahead, behind, onProgress: (p) => progress.update(p.done, p.total, p.partition), signal: ctx.signal });
+        const r = await m.ensure({ ahead, behind, fillGaps: booleanFlag(ctx.flags, 'fill-gaps'), onProgress: (p) => progress.update(p.done, p.total, p.partition), signal: ctx.signal });
         progress.done();
         return r;
       },
@@ -128,14 +128,21 @@ const retention: CommandSpec = {
   flags: {
     ...TABLE_FLAGS,
     keep: { type: 'string', value: '<n>', description: 'Whole intervals before the current one to keep (also the first argument).', default: String(DEFAULT_RETENTION_KEEP) },
-    'dry-run': { type: 'boolean', description: 'Print the plan and change nothing (also the second argument: true|false).', default: true, env: 'DRY_RUN' },
+    'dry-run': {
+      type: 'boolean',
+      description: 'Print the plan and change nothing. Dropping or detaching takes false as the second argument or --no-dry-run; the environment can only force a dry run.',
+      default: true,
+      env: DRY_RUN_VAR,
+    },
     mode: { type: 'string', value: '<drop|detach>', description: 'Drop expired partitions, or detach them and keep them as plain tables.', default: DEFAULT_RETENTION_MODE },
     concurrently: { type: 'boolean', description: 'Detach with DETACH PARTITION … CONCURRENTLY where PostgreSQL allows it.', default: false },
   },
   examples: ['backfill-kit partitions retention 12 true', 'backfill-kit partitions retention --keep 12 --no-dry-run --mode detach'],
   async run(ctx) {
     const second = ctx.positionals[1];
-    const dryRun = second === undefined ? booleanFlag(ctx.flags, 'dry-run') : orThrow(parseBoolean(second, 'the dry-run argument'));
+    // DRY_RUN=1 also beats the positional false; DRY_RUN=0 never turns the dry run off.
+    const forced = orThrow(envTurnsOn(DRY_RUN_VAR, ctx.env));
+    const dryRun = forced || (second === undefined ? booleanFlag(ctx.flags, 'dry-run') : orThrow(parseBoolean(second, 'the dry-run argument')));
     const mode = orThrow(choiceFlag(ctx.flags, 'mode', ['drop', 'detach'] as const)) ?? DEFAULT_RETENTION_MODE;
     const keep = countArg(ctx, 'keep', DEFAULT_RETENTION_KEEP);
     return withManager(
@@ -146,13 +153,21 @@ const retention: CommandSpec = {
         progress.done();
         return r;
       },
-      retentionOutcome,
+      (plan) => retentionOutcome(plan, envNote(ctx.env, forced, dryRun)),
     );
   },
 };
 
+/** Why the environment did (or did not) decide the dry run, when it was set. */
+function envNote(env: CommandContext['env'], forced: boolean, dryRun: boolean): string[] {
+  const value = env[DRY_RUN_VAR];
+  if (forced) return [`${DRY_RUN_VAR}=${value} in the environment forces a dry run; unset it to apply.`];
+  if (value !== undefined && value !== '' && dryRun) return [`${DRY_RUN_VAR}=${value} in the environment does not turn the dry run off; pass false as the second argument or --no-dry-run.`];
+  return [];
+}
+
 /** The lines a retention plan (or its result) prints. */
-function retentionOutcome(plan: RetentionReport): CommandOutcome {
+function retentionOutcome(plan: RetentionReport, notes: readonly string[]): CommandOutcome {
   const verb = plan.dryRun ? `would ${plan.mode}` : plan.mode === 'drop' ? 'dropped' : 'detached';
   return {
     exitCode: EXIT_CODES.OK.code,
@@ -162,6 +177,7 @@ function retentionOutcome(plan: RetentionReport): CommandOutcome {
       ...plan.candidates.map((c) => `${verb} ${c.name} [${day(c.from)}, ${day(c.to)}) ~${c.estimatedRows === null ? '?' : num(c.estimatedRows)} rows, ${bytes(c.sizeBytes)}`),
       ...plan.ignored.map((i) => `ignored ${i.name}: ${i.reason}`),
       `${plan.candidates.length} partition${plan.candidates.length === 1 ? '' : 's'} ${verb}${plan.dryRun ? ' (rerun with --no-dry-run, or false as the second argument, to apply)' : ''}.`,
+      ...notes,
     ],
   };
 }
@@ -236,7 +252,11 @@ const maintain: CommandSpec = {
     return withManager(ctx, (m) => m.maintain(ctx.positionals[0]!, options), (x) => ({
       exitCode: EXIT_CODES.OK.code,
       report: x,
-      lines: [...x.steps.map((s) => `${s.sql} (${s.seconds.toFixed(2)} s)`), `${x.partition}: ${bytes(x.sizeBytesBefore)} -> ${bytes(x.sizeBytesAfter)}`],
+      lines: [
+        ...(x.invalidIndexesDropped.length > 0 ? [`dropped the INVALID indexes a failed REINDEX CONCURRENTLY had left: ${x.invalidIndexesDropped.join(', ')}`] : []),
+        ...x.steps.map((s) => `${s.sql} (${s.seconds.toFixed(2)} s)`),
+        `${x.partition}: ${bytes(x.sizeBytesBefore)} -> ${bytes(x.sizeBytesAfter)}`,
+      ],
     }));
   },
 };

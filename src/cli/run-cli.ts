@@ -8,7 +8,8 @@
 import pg from 'pg';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, isBackfillError, toBackfillError } from '../errors.js';
-import { commandHelp, parseCommand, type CommandContext, type CommandOutcome, type CommandSpec } from './command.js';
+import { pgPoolConfig } from '../_internals/pg-dsn.js';
+import { commandHelp, didYouMean, parseCommand, type CommandContext, type CommandOutcome, type CommandSpec } from './command.js';
 import { resolvePgTarget, type Env } from './env.js';
 import { EXIT_CODES, exitCodeForError } from './exit-codes.js';
 import { formatError, stderrLogger, toJson, type TextSink } from './output.js';
@@ -72,13 +73,16 @@ function findCommand(commands: readonly CommandSpec[], argv: readonly string[]):
     const wantsHelp = group === '--help' || group === '-h' || group === 'help' || group === undefined;
     return err({ help: rootHelp(commands), ...(wantsHelp ? {} : { error: new BackfillError('INVALID_ARGUMENT', `unknown flag ${group}; put flags after the command.`) }) });
   }
-  if (inGroup.length === 0) return err({ help: rootHelp(commands), error: new BackfillError('INVALID_ARGUMENT', `unknown command group ${JSON.stringify(group)}.`) });
+  if (inGroup.length === 0) {
+    const hint = didYouMean(group, commands.map((c) => c.group));
+    return err({ help: rootHelp(commands), error: new BackfillError('INVALID_ARGUMENT', `unknown command group ${JSON.stringify(group)}.${hint}`) });
+  }
   const spec = inGroup.find((c) => c.name === name);
   if (spec === undefined) {
     const wantsHelp = name === undefined || name === '--help' || name === '-h' || name === 'help';
     return err({
       help: groupHelp(group, inGroup),
-      ...(wantsHelp ? {} : { error: new BackfillError('INVALID_ARGUMENT', `unknown command ${JSON.stringify(`${group} ${name ?? ''}`)}.`) }),
+      ...(wantsHelp ? {} : { error: new BackfillError('INVALID_ARGUMENT', `unknown command ${JSON.stringify(`${group} ${name ?? ''}`)}.${didYouMean(name ?? '', inGroup.map((c) => c.name), `${group} `)}`) }),
     });
   }
   return ok({ spec, rest });
@@ -132,13 +136,19 @@ export async function runCli(argv: readonly string[], commands: readonly Command
     pgPool(order) {
       if (pool !== undefined) return ok(pool);
       const pgFlagValue = typeof flags['pg'] === 'string' ? flags['pg'] : undefined;
-      return resolvePgTarget(pgFlagValue, io.env, order).map((target) => {
-        logger.debug?.(`connecting to ${target.display} (from ${target.from})`);
-        const created = new pg.Pool({ ...(target.connectionString === undefined ? {} : { connectionString: target.connectionString }), max: 4 });
-        // An idle connection dropped by the server must not crash the CLI; the next query reports it.
-        created.on('error', (e) => logger.debug?.(`idle connection error: ${e.message}`));
-        pool = created;
-        return created;
+      return resolvePgTarget(pgFlagValue, io.env, order).andThen((target) => {
+        // No URL: the driver reads the libpq PG* variables itself.
+        const config = target.connectionString === undefined ? ok<pg.PoolConfig, BackfillError>({}) : pgPoolConfig(target.connectionString);
+        return config
+          .mapErr((e) => new BackfillError(e.code, `${target.from}: ${e.message}`))
+          .map((settings) => {
+            logger.debug?.(`connecting to ${target.display} (from ${target.from})`);
+            const created = new pg.Pool({ ...settings, max: 4 });
+            // An idle connection dropped by the server must not crash the CLI; the next query reports it.
+            created.on('error', (e) => logger.debug?.(`idle connection error: ${e.message}`));
+            pool = created;
+            return created;
+          });
       });
     },
   };

@@ -1,9 +1,13 @@
 /**
  * `backfill-kit statements backfill` (seed 004): `stellaops excititor
- * backfill-statements`, resumable, against PostgreSQL.
+ * backfill-statements`, resumable, against PostgreSQL; and the same run
+ * across worker processes and hosts (`plan`, `worker`, `report`,
+ * `backfill --workers N`) on the pg-boss job engine.
  *
  * @module
  */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { BackfillError } from '../errors.js';
 import {
   DEFAULT_BATCH_SIZE,
@@ -18,9 +22,16 @@ import {
   PgStatementSink,
   StatementBackfiller,
   type BackfillSummary,
+  backfillProgress,
+  backfillReport,
+  DEFAULT_RANGE_SIZE,
+  planBackfill,
+  runBackfillWorker,
+  type DistributedBackfillConfig,
+  type PlanBackfillOptions,
 } from '../statements/index.js';
-import { booleanFlag, failed, intFlag, orThrow, pgFlag, stringFlag, type CommandSpec } from './command.js';
-import { DATASET_DB_VARS } from './env.js';
+import { booleanFlag, failed, intFlag, orThrow, pgFlag, stringFlag, type CommandContext, type CommandOutcome, type CommandSpec, type FlagSpec, type FlagValues } from './command.js';
+import { DATASET_DB_VARS, resolvePgTarget } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
 
 function summaryLines(s: BackfillSummary): string[] {
@@ -33,6 +44,165 @@ function summaryLines(s: BackfillSummary): string[] {
   ];
 }
 
+/** Where the statement tables are, and the database. */
+const storeFlags: Readonly<Record<string, FlagSpec>> = {
+  'raw-table': { type: 'string', value: '<schema.table>', description: 'Table of raw documents (digest, retrieved_at, content).', default: DEFAULT_RAW_DOCUMENTS_TABLE },
+  'statements-table': { type: 'string', value: '<schema.table>', description: 'Table the claims are written to.', default: DEFAULT_STATEMENTS_TABLE },
+  'documents-table': { type: 'string', value: '<schema.table>', description: 'Table recording backfilled documents.', default: DEFAULT_DOCUMENTS_TABLE },
+  'checkpoints-table': { type: 'string', value: '<schema.table>', description: 'Table of run checkpoints.', default: DEFAULT_CHECKPOINTS_TABLE },
+  'failures-table': { type: 'string', value: '<schema.table>', description: 'Table of recorded failures.', default: DEFAULT_FAILURES_TABLE },
+  pg: pgFlag(DATASET_DB_VARS),
+};
+
+/** The options of a run. */
+const runFlags: Readonly<Record<string, FlagSpec>> = {
+  'retrieved-since': { type: 'string', value: '<iso8601>', description: 'Only documents retrieved at or after this instant (UTC unless it has an offset).' },
+  force: { type: 'boolean', description: 'Re-normalize documents that already have statements, replacing their claims.', default: false },
+  'batch-size': { type: 'string', value: '<n>', description: `Raw documents per batch (one transaction each), 1 to ${MAX_BATCH_SIZE}.`, default: String(DEFAULT_BATCH_SIZE) },
+  'max-documents': { type: 'string', value: '<n>', description: 'Stop after evaluating this many documents.' },
+  'stop-on-error': { type: 'boolean', description: 'Stop at the first failing document (earlier batches stay committed; rerun with the same --run-id).', default: false },
+  'run-id': { type: 'string', value: '<id>', description: 'Names the run; rerunning an interrupted run with its id resumes from the checkpoint.', defaultText: 'a random UUID (no resume)' },
+};
+
+const rangeSizeFlag: FlagSpec = { type: 'string', value: '<n>', description: 'Documents per key range, i.e. per job.', default: String(DEFAULT_RANGE_SIZE) };
+
+/** Where the plan and the job queue are (every process of a run must agree). */
+const engineFlags: Readonly<Record<string, FlagSpec>> = {
+  'runs-table': { type: 'string', value: '<schema.table>', description: 'Table of planned runs.', default: 'vex.statement_backfill_runs' },
+  'ranges-table': { type: 'string', value: '<schema.table>', description: 'Table of planned key ranges.', default: 'vex.statement_backfill_ranges' },
+  'workers-table': { type: 'string', value: '<schema.table>', description: 'Table of worker heartbeats.', default: 'vex.statement_backfill_workers' },
+  'jobs-schema': { type: 'string', value: '<schema>', description: 'Schema of the pg-boss job tables.', default: 'pgboss' },
+  'heartbeat-seconds': { type: 'string', value: '<n>', description: 'Seconds without a heartbeat before a dead worker\'s job is retried elsewhere (at least 10).', default: '10' },
+};
+
+function retrievedSinceOf(flags: FlagValues): Date | undefined {
+  const sinceText = stringFlag(flags, 'retrieved-since');
+  const retrievedSince = sinceText === undefined ? undefined : new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(sinceText) || !sinceText.includes('T') ? sinceText : `${sinceText}Z`);
+  if (retrievedSince !== undefined && Number.isNaN(retrievedSince.getTime())) {
+    throw new BackfillError('INVALID_ARGUMENT', `--retrieved-since must be an ISO-8601 timestamp, not ${JSON.stringify(sinceText)}.`);
+  }
+  return retrievedSince;
+}
+
+/** The distributed run's configuration from the flags; workers need a connection URL (pg-boss opens its own pool). */
+function clusterOf(ctx: CommandContext): DistributedBackfillConfig {
+  const target = orThrow(resolvePgTarget(stringFlag(ctx.flags, 'pg'), ctx.env, DATASET_DB_VARS));
+  if (target.connectionString === undefined) {
+    throw new BackfillError('INVALID_ARGUMENT', 'planned runs and workers need a connection URL (--pg, PGURI or PG_DSN), not only libpq PG* variables.');
+  }
+  const f = ctx.flags;
+  const table = (name: string, fallback: string): string => stringFlag(f, name) ?? fallback;
+  const heartbeatSeconds = orThrow(intFlag(f, 'heartbeat-seconds', 10, 3600));
+  return {
+    connectionString: target.connectionString,
+    logger: ctx.logger,
+    jobsSchema: table('jobs-schema', 'pgboss'),
+    ...(heartbeatSeconds === undefined ? {} : { heartbeatSeconds }),
+    tables: {
+      raw: table('raw-table', DEFAULT_RAW_DOCUMENTS_TABLE),
+      statements: table('statements-table', DEFAULT_STATEMENTS_TABLE),
+      documents: table('documents-table', DEFAULT_DOCUMENTS_TABLE),
+      checkpoints: table('checkpoints-table', DEFAULT_CHECKPOINTS_TABLE),
+      failures: table('failures-table', DEFAULT_FAILURES_TABLE),
+      runs: table('runs-table', 'vex.statement_backfill_runs'),
+      ranges: table('ranges-table', 'vex.statement_backfill_ranges'),
+      workers: table('workers-table', 'vex.statement_backfill_workers'),
+    },
+  };
+}
+
+function planOptionsOf(flags: FlagValues, runId: string): PlanBackfillOptions {
+  const retrievedSince = retrievedSinceOf(flags);
+  const batchSize = orThrow(intFlag(flags, 'batch-size', 1, MAX_BATCH_SIZE));
+  const maxDocuments = orThrow(intFlag(flags, 'max-documents', 1));
+  const rangeSize = orThrow(intFlag(flags, 'range-size', 1));
+  return {
+    runId,
+    ...(retrievedSince === undefined ? {} : { retrievedSince }),
+    force: booleanFlag(flags, 'force'),
+    ...(batchSize === undefined ? {} : { batchSize }),
+    ...(maxDocuments === undefined ? {} : { maxDocuments }),
+    ...(rangeSize === undefined ? {} : { rangeSize }),
+    stopOnError: booleanFlag(flags, 'stop-on-error'),
+  };
+}
+
+function requiredRunId(flags: FlagValues, command: string): string {
+  const runId = stringFlag(flags, 'run-id');
+  if (runId === undefined) throw new BackfillError('INVALID_ARGUMENT', `statements ${command} needs --run-id: the run's plan, ranges and report are found by it.`);
+  return runId;
+}
+
+/** The report of a planned run as the CLI prints it; exit 0 only once it completed without failures. */
+async function reportOutcome(ctx: CommandContext, runId: string): Promise<CommandOutcome> {
+  const cluster = clusterOf(ctx);
+  const report = await backfillReport(cluster, runId);
+  if (report.isErr()) return failed(report.error);
+  const { state, summary } = report.value;
+  if (state === 'completed') return { exitCode: summary.failures > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code, report: report.value, lines: summaryLines(summary) };
+  if (state === 'stopped') {
+    const f = report.value.stoppedBy;
+    const error = new BackfillError(f?.code ?? 'DOCUMENT_INVALID', `stopOnError: run ${runId} stopped at document ${f?.digest ?? '?'}: ${f?.message ?? ''}`, { context: { runId } });
+    return failed(error, report.value, ['The run stopped; committed up to the failing document:', ...summaryLines(summary)]);
+  }
+  const progress = await backfillProgress(cluster, runId);
+  const p = progress.isOk() ? progress.value : undefined;
+  const where = p === undefined ? '' : ` (${progressText(p)})`;
+  return failed(new BackfillError('LOCKED', `run ${runId} is still running${where}; report again once its workers are done.`, { context: { runId } }), { ...report.value, progress: p ?? null });
+}
+
+function progressText(p: { done: number; total: number; rangesCompleted: number; ranges: number; documentsPerSecond: number; etaSeconds?: number; workersAlive: number }): string {
+  const eta = p.etaSeconds === undefined ? 'ETA unknown' : `ETA ${Math.round(p.etaSeconds)} s`;
+  return `${p.done}/${p.total} documents, ranges ${p.rangesCompleted}/${p.ranges}, ${p.documentsPerSecond.toFixed(1)} docs/s, ${eta}, workers alive ${p.workersAlive}`;
+}
+
+/** Flags to hand to worker processes: the same store, engine and database. */
+function forwardedFlags(flags: FlagValues): string[] {
+  const out: string[] = [];
+  for (const name of [...Object.keys(storeFlags), ...Object.keys(engineFlags)]) {
+    const value = stringFlag(flags, name);
+    if (value !== undefined) out.push(`--${name}`, value);
+  }
+  return out;
+}
+
+/** Runs `statements worker --until-done` in a child process of this CLI. */
+function spawnWorker(ctx: CommandContext, url: string): Promise<number | null> {
+  const main = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './main.ts' : './main.js', import.meta.url));
+  const loader = main.endsWith('.ts') && !process.execArgv.some((a) => a.includes('tsx')) ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...process.execArgv, ...loader, main, 'statements', 'worker', '--until-done', '--quiet', ...forwardedFlags(ctx.flags), '--pg', url], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const stop = (): boolean => child.kill('SIGTERM');
+  ctx.signal.addEventListener('abort', stop, { once: true });
+  return new Promise((resolve) => {
+    child.once('error', () => resolve(null));
+    child.once('close', (code) => {
+      ctx.signal.removeEventListener('abort', stop);
+      resolve(code);
+    });
+  });
+}
+
+/** `statements backfill --workers N`: plan, N local worker processes until the queue is empty, report. */
+async function backfillWithWorkers(ctx: CommandContext, workers: number): Promise<CommandOutcome> {
+  const runId = requiredRunId(ctx.flags, 'backfill --workers');
+  const cluster = clusterOf(ctx);
+  const plan = await planBackfill(cluster, planOptionsOf(ctx.flags, runId));
+  if (plan.isErr()) return failed(plan.error);
+  const progress = ctx.progress('backfill', 'docs');
+  const poll = setInterval(() => {
+    void backfillProgress(cluster, runId).map((p) => progress.update(p.done, p.total, `workers ${p.workersAlive}`));
+  }, 1000);
+  const codes = await Promise.all(Array.from({ length: workers }, () => spawnWorker(ctx, cluster.connectionString)));
+  clearInterval(poll);
+  progress.done();
+  if (ctx.signal.aborted) return failed(new BackfillError('ABORTED', `run ${runId} was interrupted; every committed batch is kept, rerun with the same --run-id to resume.`));
+  const bad = codes.find((c) => c !== 0);
+  if (bad !== undefined) ctx.logger.warn(`a worker process exited with ${String(bad)}; its ranges are retried by the others or by a rerun`);
+  return reportOutcome(ctx, runId);
+}
+
 const backfill: CommandSpec = {
   group: 'statements',
   name: 'backfill',
@@ -41,31 +211,17 @@ const backfill: CommandSpec = {
   minArgs: 0,
   maxArgs: 0,
   replaces: 'stellaops excititor backfill-statements [--retrieved-since] [--force] [--batch-size] [--max-documents] (seed 004), and the 21-102 backfill with --batch-size=500 --stop-on-error (seed 001)',
-  flags: {
-    'retrieved-since': { type: 'string', value: '<iso8601>', description: 'Only documents retrieved at or after this instant (UTC unless it has an offset).' },
-    force: { type: 'boolean', description: 'Re-normalize documents that already have statements, replacing their claims.', default: false },
-    'batch-size': { type: 'string', value: '<n>', description: `Raw documents per batch (one transaction each), 1 to ${MAX_BATCH_SIZE}.`, default: String(DEFAULT_BATCH_SIZE) },
-    'max-documents': { type: 'string', value: '<n>', description: 'Stop after evaluating this many documents.' },
-    'stop-on-error': { type: 'boolean', description: 'Stop at the first failing document (earlier batches stay committed; rerun with the same --run-id).', default: false },
-    'run-id': { type: 'string', value: '<id>', description: 'Names the run; rerunning an interrupted run with its id resumes from the checkpoint.', defaultText: 'a random UUID (no resume)' },
-    'raw-table': { type: 'string', value: '<schema.table>', description: 'Table of raw documents (digest, retrieved_at, content).', default: DEFAULT_RAW_DOCUMENTS_TABLE },
-    'statements-table': { type: 'string', value: '<schema.table>', description: 'Table the claims are written to.', default: DEFAULT_STATEMENTS_TABLE },
-    'documents-table': { type: 'string', value: '<schema.table>', description: 'Table recording backfilled documents.', default: DEFAULT_DOCUMENTS_TABLE },
-    'checkpoints-table': { type: 'string', value: '<schema.table>', description: 'Table of run checkpoints.', default: DEFAULT_CHECKPOINTS_TABLE },
-    'failures-table': { type: 'string', value: '<schema.table>', description: 'Table of recorded failures.', default: DEFAULT_FAILURES_TABLE },
-    pg: pgFlag(DATASET_DB_VARS),
-  },
+  flags: { ...runFlags, workers: { type: 'string', value: '<n>', description: 'Run the backfill as a planned run on the job engine, with this many worker processes on this host (needs --run-id).' }, 'range-size': rangeSizeFlag, ...storeFlags, ...engineFlags },
   examples: [
     'backfill-kit statements backfill --retrieved-since "$(date -u -d \'48 hours ago\' +%Y-%m-%dT%H:%M:%SZ)"',
     'backfill-kit statements backfill --force --max-documents 2000',
     'backfill-kit statements backfill --batch-size 500 --stop-on-error --run-id lnm-21-102',
+    'backfill-kit statements backfill --run-id replay --workers 2',
   ],
   async run(ctx) {
-    const sinceText = stringFlag(ctx.flags, 'retrieved-since');
-    const retrievedSince = sinceText === undefined ? undefined : new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(sinceText) || !sinceText.includes('T') ? sinceText : `${sinceText}Z`);
-    if (retrievedSince !== undefined && Number.isNaN(retrievedSince.getTime())) {
-      throw new BackfillError('INVALID_ARGUMENT', `--retrieved-since must be an ISO-8601 timestamp, not ${JSON.stringify(sinceText)}.`);
-    }
+    const workers = orThrow(intFlag(ctx.flags, 'workers', 1, 64));
+    if (workers !== undefined) return backfillWithWorkers(ctx, workers);
+    const retrievedSince = retrievedSinceOf(ctx.flags);
     const batchSize = orThrow(intFlag(ctx.flags, 'batch-size', 1, MAX_BATCH_SIZE));
     const maxDocuments = orThrow(intFlag(ctx.flags, 'max-documents', 1));
     const runId = stringFlag(ctx.flags, 'run-id');
@@ -102,5 +258,63 @@ const backfill: CommandSpec = {
   },
 };
 
+const plan: CommandSpec = {
+  group: 'statements',
+  name: 'plan',
+  summary: 'Plan a statement backfill on the job engine: cut the keyspace into key ranges and enqueue one job per range (idempotent per --run-id).',
+  args: '',
+  minArgs: 0,
+  maxArgs: 0,
+  replaces: 'the first part of `statements backfill --workers N`, for workers on several hosts',
+  flags: { ...runFlags, 'range-size': rangeSizeFlag, ...storeFlags, ...engineFlags },
+  examples: ['backfill-kit statements plan --run-id lnm-21-102 --batch-size 500 --stop-on-error', 'backfill-kit statements plan --run-id replay --max-documents 2000 --range-size 500'],
+  async run(ctx) {
+    const runId = requiredRunId(ctx.flags, 'plan');
+    const planned = await planBackfill(clusterOf(ctx), planOptionsOf(ctx.flags, runId));
+    if (planned.isErr()) return failed(planned.error);
+    const p = planned.value;
+    return { exitCode: EXIT_CODES.OK.code, report: p, lines: [`run ${p.runId}: ${p.documents} documents in ${p.ranges.length} key ranges of up to ${p.options.rangeSize}; jobs enqueued for the ranges not yet completed.`] };
+  },
+};
+
+const worker: CommandSpec = {
+  group: 'statements',
+  name: 'worker',
+  summary: 'Take statement backfill jobs (key ranges of planned runs) from the job engine and backfill them; run one or more on any host.',
+  args: '',
+  minArgs: 0,
+  maxArgs: 0,
+  replaces: 'the worker part of `statements backfill --workers N`, on any host',
+  flags: {
+    concurrency: { type: 'string', value: '<n>', description: 'Ranges this process backfills at once (normalizing is CPU-bound: prefer one process per core).', default: '1' },
+    'until-done': { type: 'boolean', description: 'Exit 0 once no job is queued, waiting for a retry, or running on any host.', default: false },
+    ...storeFlags,
+    ...engineFlags,
+  },
+  examples: ['backfill-kit statements worker --until-done', 'backfill-kit statements worker --concurrency 2'],
+  async run(ctx) {
+    const concurrency = orThrow(intFlag(ctx.flags, 'concurrency', 1, 64));
+    const done = await runBackfillWorker(clusterOf(ctx), { ...(concurrency === undefined ? {} : { concurrency }), untilDone: booleanFlag(ctx.flags, 'until-done'), signal: ctx.signal });
+    if (done.isErr()) return failed(done.error);
+    const w = done.value;
+    return { exitCode: EXIT_CODES.OK.code, report: w, lines: [`worker ${w.workerId}: ${w.ranges} ranges done, ${w.retried} attempts left to the engine to retry.`] };
+  },
+};
+
+const report: CommandSpec = {
+  group: 'statements',
+  name: 'report',
+  summary: 'Print the summary sentence and report hash of a planned run (exit 0 only once it completed), or its progress while it runs.',
+  args: '',
+  minArgs: 0,
+  maxArgs: 0,
+  replaces: 'the summary of `statements backfill`, for a run done by workers',
+  flags: { 'run-id': { type: 'string', value: '<id>', description: 'The planned run.' }, ...storeFlags, ...engineFlags },
+  examples: ['backfill-kit statements report --run-id lnm-21-102'],
+  async run(ctx) {
+    return reportOutcome(ctx, requiredRunId(ctx.flags, 'report'));
+  },
+};
+
 /** The `statements` subcommands. */
-export const statementsCommands: readonly CommandSpec[] = [backfill];
+export const statementsCommands: readonly CommandSpec[] = [backfill, plan, worker, report];

@@ -1,10 +1,11 @@
-import { err, ok, ResultAsync, type Result } from 'neverthrow';
+import { err, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger } from '../_internals/logger.js';
 import {
   DECODER_SLICE_BYTES,
   DEFAULT_INDEX_BACKFILL_CONCURRENCY,
   DEFAULT_INDEX_MAX_DECOMPRESSED_BYTES,
+  DEFAULT_INDEX_MAX_LINE_BYTES,
   DEFAULT_INDEX_MAX_META_BYTES,
   DEFAULT_INDEX_READ_CHUNK_BYTES,
   INDEX_SCHEMA_VERSION,
@@ -31,19 +32,27 @@ function positiveInt(name: string, value: number | undefined, fallback: number):
   return err(new BackfillError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${String(value)}.`, { context: { option: name } }));
 }
 
-function validate(options: BackfillIndexOptions): Result<{ concurrency: number; readChunkBytes: number; maxDecompressedBytes: number; maxMetaBytes: number }, BackfillError> {
+interface Settings {
+  readonly concurrency: number;
+  readonly readChunkBytes: number;
+  readonly maxDecompressedBytes: number;
+  readonly maxMetaBytes: number;
+  readonly maxIndexLineBytes: number;
+}
+
+function validate(options: BackfillIndexOptions): Result<Settings, BackfillError> {
   for (const name of ['episodesRoot', 'index'] as const) {
     if (typeof options[name] !== 'string' || options[name] === '') {
       return err(new BackfillError('INVALID_ARGUMENT', `${name} must be a non-empty path.`, { context: { option: name } }));
     }
   }
-  return positiveInt('concurrency', options.concurrency, DEFAULT_INDEX_BACKFILL_CONCURRENCY).andThen((concurrency) =>
-    positiveInt('readChunkBytes', options.readChunkBytes, DEFAULT_INDEX_READ_CHUNK_BYTES).andThen((readChunkBytes) =>
-      positiveInt('maxDecompressedBytes', options.maxDecompressedBytes, DEFAULT_INDEX_MAX_DECOMPRESSED_BYTES).andThen((maxDecompressedBytes) =>
-        positiveInt('maxMetaBytes', options.maxMetaBytes, DEFAULT_INDEX_MAX_META_BYTES).map((maxMetaBytes) => ({ concurrency, readChunkBytes, maxDecompressedBytes, maxMetaBytes })),
-      ),
-    ),
-  );
+  return Result.combine([
+    positiveInt('concurrency', options.concurrency, DEFAULT_INDEX_BACKFILL_CONCURRENCY),
+    positiveInt('readChunkBytes', options.readChunkBytes, DEFAULT_INDEX_READ_CHUNK_BYTES),
+    positiveInt('maxDecompressedBytes', options.maxDecompressedBytes, DEFAULT_INDEX_MAX_DECOMPRESSED_BYTES),
+    positiveInt('maxMetaBytes', options.maxMetaBytes, DEFAULT_INDEX_MAX_META_BYTES),
+    positiveInt('maxIndexLineBytes', options.maxIndexLineBytes, DEFAULT_INDEX_MAX_LINE_BYTES),
+  ]).map(([concurrency, readChunkBytes, maxDecompressedBytes, maxMetaBytes, maxIndexLineBytes]) => ({ concurrency, readChunkBytes, maxDecompressedBytes, maxMetaBytes, maxIndexLineBytes }));
 }
 
 const aborted = (): BackfillError => new BackfillError('ABORTED', 'the index backfill was aborted; rows already appended are complete lines, and a new run adds the rest.');
@@ -51,7 +60,7 @@ const aborted = (): BackfillError => new BackfillError('ABORTED', 'the index bac
 async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillReport, BackfillError>> {
   const settings = validate(options);
   if (settings.isErr()) return err(settings.error);
-  const { concurrency, readChunkBytes, maxDecompressedBytes, maxMetaBytes } = settings.value;
+  const { concurrency, readChunkBytes, maxDecompressedBytes, maxMetaBytes, maxIndexLineBytes } = settings.value;
   const { episodesRoot, index, signal } = options;
   const dryRun = options.dryRun ?? false;
   const now = options.now ?? (() => new Date());
@@ -95,7 +104,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
   const stopHashing = (): void => hashes?.abort();
   signal?.addEventListener('abort', stopHashing, { once: true });
   try {
-    const seen = await readIndexedEpisodeIds(index, warn);
+    const seen = await readIndexedEpisodeIds(index, { maxLineBytes: maxIndexLineBytes, warn });
     if (seen.isErr()) return err(seen.error);
     const pending: EpisodeEntry[] = episodes.filter((e) => !seen.value.has(e.episodeId));
     alreadyIndexed = episodes.length - pending.length;

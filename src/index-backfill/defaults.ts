@@ -24,6 +24,12 @@ export const DEFAULT_INDEX_MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024 * 1024;
 /** Largest `meta.json` that is read into memory. */
 export const DEFAULT_INDEX_MAX_META_BYTES = 16 * 1024 * 1024;
 
+/**
+ * Longest `index.jsonl` line read. Rows are a few hundred bytes; a longer
+ * line is damage, and reading it whole would hold it all in memory.
+ */
+export const DEFAULT_INDEX_MAX_LINE_BYTES = 1024 * 1024;
+
 /** The `schema_version` of backfilled rows (the receiver's index schema). */
 export const INDEX_SCHEMA_VERSION = 1;
 

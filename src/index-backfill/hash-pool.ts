@@ -1,45 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { BackfillError } from '../errors.js';
-
-/**
- * Worker threads that hash whole files. Each worker opens and reads the file
- * itself into one reused buffer, so no bytes cross threads and nothing is
- * copied; the main thread is left only the `meta.json` probe of each
- * tarball. Hashing on the main thread was half its time, and reading the
- * file there to hand it to a hasher cost as much again in copies.
- *
- * The worker is plain JavaScript evaluated from a string, so it runs the same
- * from the TypeScript sources (tests, tsx) and from the compiled package. A
- * shared flag lets an abort stop a worker between two reads of a large file.
- */
-const WORKER_SOURCE = String.raw`
-const { parentPort, workerData } = require('node:worker_threads');
-const { openSync, readSync, closeSync } = require('node:fs');
-const { createHash } = require('node:crypto');
-const buffer = Buffer.allocUnsafe(workerData.readBytes);
-const stop = new Int32Array(workerData.stop);
-parentPort.on('message', ({ id, path }) => {
-  let fd;
-  try {
-    fd = openSync(path, 'r');
-    const hash = createHash('sha256');
-    let size = 0;
-    for (;;) {
-      if (Atomics.load(stop, 0) !== 0) return parentPort.postMessage({ id, aborted: true });
-      const n = readSync(fd, buffer, 0, buffer.length, null);
-      if (n === 0) break;
-      hash.update(buffer.subarray(0, n));
-      size += n;
-    }
-    parentPort.postMessage({ id, sha256: hash.digest('hex'), size });
-  } catch (e) {
-    parentPort.postMessage({ id, error: { message: String(e && e.message || e), code: e && e.code } });
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-});
-`;
+import { workerModuleUrl } from '../_internals/worker-url.js';
+import type { HashReply, HashRequest, HashThreadData } from './hash-thread.js';
 
 /** The SHA-256 and size of a file as one worker read it. */
 export interface FileDigest {
@@ -47,21 +10,21 @@ export interface FileDigest {
   readonly size: number;
 }
 
-interface Reply {
-  readonly id: number;
-  readonly sha256?: string;
-  readonly size?: number;
-  readonly aborted?: boolean;
-  readonly error?: { readonly message: string; readonly code?: string };
-}
-
 interface Job {
   readonly path: string;
+  readonly noFollow: boolean;
   readonly resolve: (digest: FileDigest) => void;
   readonly reject: (error: BackfillError) => void;
 }
 
-/** A fixed set of hashing workers, fed from one queue. */
+/**
+ * A fixed set of worker threads that hash whole files (`hash-thread.ts`),
+ * fed from one queue. Each worker opens and reads the file itself into one
+ * reused buffer, so no bytes cross threads and nothing is copied; the main
+ * thread is left only the `meta.json` probe of each tarball. Hashing on the
+ * main thread was half its time, and reading the file there to hand it to a
+ * hasher cost as much again in copies.
+ */
 export class HashPool {
   readonly #idle: Worker[] = [];
   readonly #all: Worker[] = [];
@@ -77,9 +40,11 @@ export class HashPool {
    */
   constructor(readBytes: number, size = availableParallelism()) {
     for (let i = 0; i < Math.max(1, size); i++) {
-      // No inherited flags: `node --input-type=module -e …` would make this CommonJS source an ES module.
-      const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { readBytes, stop: this.#stop.buffer } });
-      worker.on('message', (reply: Reply) => this.#settle(worker, reply));
+      const workerData: HashThreadData = { readBytes, stop: this.#stop.buffer as SharedArrayBuffer };
+      // No inherited flags: the thread needs no loader (Node strips the types
+      // of its .ts source), and a parent's `--input-type` or `-e` has no place there.
+      const worker = new Worker(workerModuleUrl('hash-thread', import.meta.url), { execArgv: [], workerData });
+      worker.on('message', (reply: HashReply) => this.#settle(worker, reply));
       worker.on('error', (error) => this.#failAll(new BackfillError('IO_ERROR', `a hashing worker failed: ${error.message}`, { cause: error })));
       worker.unref(); // see #keepAlive
       this.#all.push(worker);
@@ -92,11 +57,15 @@ export class HashPool {
     }
   }
 
-  /** Hashes the file at `path`; rejects with `IO_ERROR` (or `ABORTED` after {@link HashPool.abort}). */
-  hash(path: string): Promise<FileDigest> {
+  /**
+   * Hashes the file at `path`; rejects with `IO_ERROR` (or `ABORTED` after
+   * {@link HashPool.abort}). With `noFollow`, a symbolic link at `path` is
+   * refused (`IO_ERROR`, cause code `ELOOP`) instead of followed.
+   */
+  hash(path: string, { noFollow = false }: { readonly noFollow?: boolean } = {}): Promise<FileDigest> {
     if (this.#closed) return Promise.reject(new BackfillError('ABORTED', `${path}: the hashing pool is closed.`, { context: { path } }));
     return new Promise<FileDigest>((resolve, reject) => {
-      this.#queue.push({ path, resolve, reject });
+      this.#queue.push({ path, noFollow, resolve, reject });
       this.#dispatch();
     });
   }
@@ -128,7 +97,8 @@ export class HashPool {
       const job = this.#queue.shift()!;
       const id = (this.#nextId += 1);
       this.#running.set(id, job);
-      worker.postMessage({ id, path: job.path });
+      const request: HashRequest = { id, path: job.path, noFollow: job.noFollow };
+      worker.postMessage(request);
     }
   }
 
@@ -145,16 +115,16 @@ export class HashPool {
     }
   }
 
-  #settle(worker: Worker, reply: Reply): void {
+  #settle(worker: Worker, reply: HashReply): void {
     const job = this.#running.get(reply.id);
     this.#running.delete(reply.id);
     this.#idle.push(worker);
     if (job !== undefined) {
-      if (reply.aborted) job.reject(aborted(job.path));
-      else if (reply.error) {
+      if ('aborted' in reply) job.reject(aborted(job.path));
+      else if ('error' in reply) {
         const cause = Object.assign(new Error(reply.error.message), reply.error.code === undefined ? {} : { code: reply.error.code });
         job.reject(new BackfillError('IO_ERROR', `${job.path}: ${reply.error.message}`, { cause, context: { path: job.path } }));
-      } else job.resolve({ sha256: reply.sha256!, size: reply.size! });
+      } else job.resolve({ sha256: reply.sha256, size: reply.size });
     }
     this.#dispatch();
   }

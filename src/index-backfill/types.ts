@@ -92,6 +92,13 @@ export interface BackfillIndexOptions {
    * @defaultValue {@link DEFAULT_INDEX_MAX_META_BYTES} (16 MiB)
    */
   readonly maxMetaBytes?: number;
+  /**
+   * Longest line of the existing index that is read, in UTF-8 bytes without
+   * the line break. A longer line stops the run with `LINE_TOO_LONG` before
+   * anything is appended: it may hold an episode id.
+   * @defaultValue {@link DEFAULT_INDEX_MAX_LINE_BYTES} (1 MiB)
+   */
+  readonly maxIndexLineBytes?: number;
   /** Called as tarballs are scanned, with counts so far. */
   readonly onProgress?: (progress: IndexBackfillProgress) => void;
   /** Stops the scan; nothing is appended after the signal fires. */

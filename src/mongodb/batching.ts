@@ -213,9 +213,13 @@ export async function* rebatch<T>(source: AsyncIterable<Iterable<T>>, sizeOf: (i
 }
 
 /**
- * The BSON size of `document` in bytes, or `DOCUMENT_TOO_LARGE` (naming the
- * id, and the table and line when `context` has them) when it exceeds
- * `maxBytes`, the server's `maxBsonObjectSize` (16 MiB).
+ * The BSON size of what the driver will send for `document` (the document
+ * itself for an insert; with `statement`, the statement built from it, e.g.
+ * the `{ q, u, upsert }` of a `replaceOne … upsert`), or
+ * `DOCUMENT_TOO_LARGE` (naming the id, and the table and line when `context`
+ * has them) when the driver would refuse it. The driver refuses a document
+ * whose size is `>= maxBytes` (the server's `maxBsonObjectSize`, 16 MiB), so
+ * the largest accepted is one byte less.
  *
  * @example
  * ```ts
@@ -223,15 +227,21 @@ export async function* rebatch<T>(source: AsyncIterable<Iterable<T>>, sizeOf: (i
  * size.isErr(); // true: DOCUMENT_TOO_LARGE
  * ```
  */
-export function checkDocumentSize(document: Record<string, unknown>, bson: Bson, maxBytes: number, context: BackfillErrorContext = {}): Result<number, BackfillError> {
+export function checkDocumentSize(
+  document: Record<string, unknown>,
+  bson: Bson,
+  maxBytes: number,
+  context: BackfillErrorContext = {},
+  statement?: (document: Record<string, unknown>) => Record<string, unknown>,
+): Result<number, BackfillError> {
   let size: number;
   try {
-    size = bson.calculateObjectSize(document);
+    size = bson.calculateObjectSize(statement === undefined ? document : statement(document), { ignoreUndefined: false });
   } catch (cause) {
     const message = cause instanceof Error ? cause.message : String(cause);
     return err(new BackfillError('RECORD_INVALID', `record ${JSON.stringify(context.id ?? '?')} cannot be encoded as BSON: ${message}`, { cause, context }));
   }
-  if (size <= maxBytes) return ok(size);
+  if (size < maxBytes) return ok(size);
   const at = [
     typeof context.table === 'string' ? context.table : undefined,
     typeof context.member === 'string' || typeof context.line === 'number'
@@ -240,10 +250,11 @@ export function checkDocumentSize(document: Record<string, unknown>, bson: Bson,
   ]
     .filter((s) => s !== undefined)
     .join(', ');
+  const what = statement === undefined ? 'as BSON' : 'as a BSON write statement';
   return err(
     new BackfillError(
       'DOCUMENT_TOO_LARGE',
-      `${at === '' ? '' : `${at}: `}record ${JSON.stringify(context.id ?? '?')} is ${size} bytes as BSON, over MongoDB's ${maxBytes}-byte document limit; shrink it.`,
+      `${at === '' ? '' : `${at}: `}record ${JSON.stringify(context.id ?? '?')} is ${size} bytes ${what}; the driver accepts at most ${maxBytes - 1} (MongoDB's ${maxBytes}-byte limit); shrink it.`,
       { context: { ...context, bytes: size, limit: maxBytes } },
     ),
   );

@@ -11,10 +11,13 @@ const NAMESPACE_EXISTS = 48;
 /** Server code when the collection does not exist. */
 const NAMESPACE_NOT_FOUND = 26;
 
-/** Creates `name` unless it already exists. */
-export async function ensureCollection(db: Db, name: string): Promise<void> {
+/**
+ * Creates `name` unless it already exists (for the sink's and the
+ * checkpoint store's own collections: reusing an existing one is the point).
+ */
+export async function ensureCollection(db: Db, name: string, writeConcern: WriteConcernSettings): Promise<void> {
   try {
-    await db.createCollection(name);
+    await db.createCollection(name, { writeConcern });
   } catch (error) {
     if (mongoErrorCode(error) !== NAMESPACE_EXISTS) throw error;
   }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { WriteConcernSettings } from 'mongodb';
 
 /** Documents per bulk insert (mongoimport `--batchSize` default: 1000). */
 export const DEFAULT_MONGO_BATCH_SIZE = 1000;
@@ -30,8 +31,29 @@ export const MAX_INSERTION_WORKERS = 64;
  */
 export const DEFAULT_MAX_BSON_OBJECT_SIZE = 16 * 1024 * 1024;
 
-/** Write concern of every write (mongoimport/mongorestore default to majority as well). */
-export const DEFAULT_WRITE_CONCERN = { w: 'majority' } as const;
+/**
+ * How long a write waits for its write concern before the server answers
+ * with a write-concern error instead of hanging (`wtimeout`), in
+ * milliseconds; also the `maxTimeMS` of reads and `maxCommitTimeMS` of
+ * transactions.
+ */
+export const DEFAULT_MONGO_TIMEOUT_MS = 60_000;
+
+/**
+ * Write concern of every write, DDL included (mongoimport/mongorestore
+ * default to majority as well), bounded by {@link DEFAULT_MONGO_TIMEOUT_MS}.
+ */
+export const DEFAULT_WRITE_CONCERN = { w: 'majority', wtimeoutMS: DEFAULT_MONGO_TIMEOUT_MS } as const;
+
+/**
+ * Reads whose answer decides what is written (counts before commit,
+ * checkpoints, which documents were backfilled): from the primary, majority
+ * committed, never from a lagging secondary.
+ */
+export const DECIDING_READ = { readPreference: 'primary', readConcern: { level: 'majority' }, maxTimeMS: DEFAULT_MONGO_TIMEOUT_MS } as const;
+
+/** Collection in which the staging target records its locks and commit progress. */
+export const DEFAULT_STAGING_STATE_COLLECTION = 'backfill_kit_staging';
 
 /** Attempts of one write when the network fails (the first try included). */
 export const DEFAULT_MAX_ATTEMPTS = 3;
@@ -62,3 +84,28 @@ export const DEFAULT_FAILURES_COLLECTION = 'statement_backfill_failures';
  * them when the server is a replica set or a sharded cluster.
  */
 export const DEFAULT_TRANSACTIONS = 'auto';
+
+/**
+ * The caller's write concern with the default `wtimeoutMS` added when it has
+ * none, so no write waits forever for replicas that cannot answer.
+ *
+ * @example
+ * ```ts
+ * boundedWriteConcern({ w: 2 }); // { w: 2, wtimeoutMS: 60000 }
+ * ```
+ */
+export function boundedWriteConcern(writeConcern: WriteConcernSettings | undefined): WriteConcernSettings {
+  if (writeConcern === undefined) return DEFAULT_WRITE_CONCERN;
+  return { wtimeoutMS: DEFAULT_MONGO_TIMEOUT_MS, ...writeConcern };
+}
+
+/**
+ * Most claims one statements transaction writes. The MongoDB manual advises
+ * modifying at most 1,000 documents per transaction; larger batches are
+ * split so no transaction nears the 60 s `transactionLifetimeLimitSeconds`
+ * or the cache pressure that aborts long transactions.
+ */
+export const DEFAULT_TRANSACTION_CLAIMS = 1000;
+
+/** Most bytes of claims (UTF-8 JSON) one statements transaction writes. */
+export const DEFAULT_TRANSACTION_BYTES = 4 * 1024 * 1024;

@@ -8,6 +8,7 @@
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, type BackfillErrorContext } from '../errors.js';
 import type { Bson } from './bson.js';
+import { parseExtendedJson } from './extended-json.js';
 
 /** A document on its way into MongoDB. */
 export type MongoDocument = Record<string, unknown>;
@@ -75,9 +76,11 @@ export function toMongoId(value: unknown, bson: Bson, context: BackfillErrorCont
 }
 
 /**
- * Parses one NDJSON record as MongoDB extended JSON (canonical: `$oid`,
- * `$date`, `$numberLong`, … become BSON values; integers keep 32/64-bit
- * types) and sets `_id` to the record id. When the record's own `_id` reads
+ * Parses one NDJSON record as MongoDB extended JSON with mongoimport's
+ * number rules (see {@link parseExtendedJson}: `$oid`, `$date`,
+ * `$numberLong`, … become BSON values; integer literals are int32/int64
+ * exactly, literals with a point or exponent doubles; values that cannot be
+ * stored exactly are `NUMBER_OUT_OF_RANGE`) and sets `_id` to the record id. When the record's own `_id` reads
  * as `id` (the usual case) its BSON type is kept, so `{"$oid": …}` stays an
  * ObjectId and `7` stays a number; otherwise (a custom `idField`) `_id` is
  * `id` as a string. Malformed extended JSON is `RECORD_INVALID`.
@@ -90,13 +93,9 @@ export function toMongoId(value: unknown, bson: Bson, context: BackfillErrorCont
  */
 export function recordToDocument(raw: string, id: string, bson: Bson, context: BackfillErrorContext = {}): Result<MongoDocument, BackfillError> {
   const ctx = { ...context, id };
-  let parsed: unknown;
-  try {
-    parsed = bson.EJSON.parse(raw, { relaxed: false });
-  } catch (cause) {
-    const message = cause instanceof Error ? cause.message : String(cause);
-    return err(new BackfillError('RECORD_INVALID', `${where(ctx)}: not valid MongoDB extended JSON (${message}); fix the record.`, { cause, context: ctx }));
-  }
+  const read = parseExtendedJson(raw, bson, ctx);
+  if (read.isErr()) return err(read.error);
+  const parsed = read.value;
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     return err(new BackfillError('RECORD_NOT_OBJECT', `${where(ctx)}: the line is not a JSON object.`, { context: ctx }));
   }

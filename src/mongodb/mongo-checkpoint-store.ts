@@ -9,7 +9,7 @@ import { ResultAsync } from 'neverthrow';
 import type { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
 import type { BackfillCheckpoint, BackfillFailure, CheckpointStore, StoredCheckpoint } from '../statements/ports.js';
-import { DEFAULT_CHECKPOINTS_COLLECTION, DEFAULT_FAILURES_COLLECTION, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_DELAY_MS, DEFAULT_WRITE_CONCERN } from './defaults.js';
+import { DECIDING_READ, DEFAULT_CHECKPOINTS_COLLECTION, DEFAULT_FAILURES_COLLECTION, boundedWriteConcern } from './defaults.js';
 import { ensureCollection } from './collections.js';
 import { mongoErrorToBackfill, retryOptionsFrom, withMongoRetry, type MongoRetryOptions } from './errors.js';
 
@@ -27,7 +27,7 @@ export interface MongoCheckpointStoreConfig {
   readonly checkpointsCollection?: string;
   /** @defaultValue {@link DEFAULT_FAILURES_COLLECTION} (`statement_backfill_failures`) */
   readonly failuresCollection?: string;
-  /** @defaultValue {@link DEFAULT_WRITE_CONCERN} (`{ w: 'majority' }`) */
+  /** @defaultValue {@link DEFAULT_WRITE_CONCERN} (`{ w: 'majority', wtimeoutMS: 60000 }`); a `wtimeoutMS` is added when it has none */
   readonly writeConcern?: WriteConcernSettings;
   /** @defaultValue {@link DEFAULT_MAX_ATTEMPTS} (3) */
   readonly maxAttempts?: number;
@@ -89,7 +89,7 @@ export class MongoCheckpointStore implements CheckpointStore {
     this.#db = config.db;
     this.#checkpoints = config.checkpointsCollection ?? DEFAULT_CHECKPOINTS_COLLECTION;
     this.#failures = config.failuresCollection ?? DEFAULT_FAILURES_COLLECTION;
-    this.#writeConcern = config.writeConcern ?? DEFAULT_WRITE_CONCERN;
+    this.#writeConcern = boundedWriteConcern(config.writeConcern);
     this.#retry = retryOptionsFrom(config);
     Object.freeze(this);
   }
@@ -98,8 +98,8 @@ export class MongoCheckpointStore implements CheckpointStore {
   prepare(): ResultAsync<void, BackfillError> {
     return ResultAsync.fromPromise(
       withMongoRetry(async () => {
-        await this.#db.collection(this.#failures).createIndex({ runId: 1, seq: 1 }, { name: 'runId_seq' });
-        await ensureCollection(this.#db, this.#checkpoints);
+        await this.#db.collection(this.#failures, { writeConcern: this.#writeConcern }).createIndex({ runId: 1, seq: 1 }, { name: 'runId_seq' });
+        await ensureCollection(this.#db, this.#checkpoints, this.#writeConcern);
       }, this.#retry),
       (e) => mongoErrorToBackfill(e, { table: this.#failures }),
     );
@@ -145,11 +145,12 @@ export class MongoCheckpointStore implements CheckpointStore {
   loadCheckpoint(runId: string): ResultAsync<StoredCheckpoint | null, BackfillError> {
     return ResultAsync.fromPromise(
       withMongoRetry(async () => {
-        const cp = await this.#db.collection<CheckpointDoc>(this.#checkpoints).findOne({ _id: runId });
+        // Resume decides from this: the primary's majority-committed state, never a lagging secondary.
+        const cp = await this.#db.collection<CheckpointDoc>(this.#checkpoints).findOne({ _id: runId }, DECIDING_READ);
         if (cp === null) return null;
         const failed = await this.#db
           .collection<FailureDoc>(this.#failures)
-          .find({ runId, seq: { $lte: cp.counters.failures } }, { projection: { _id: 0, digest: 1, code: 1, message: 1 } })
+          .find({ runId, seq: { $lte: cp.counters.failures } }, { projection: { _id: 0, digest: 1, code: 1, message: 1 }, ...DECIDING_READ })
           .sort({ runId: 1, seq: 1 })
           .toArray();
         const stored: StoredCheckpoint = {

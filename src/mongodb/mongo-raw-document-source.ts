@@ -9,7 +9,7 @@ import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { throwIfAborted, type Logger } from '../_internals/logger.js';
 import type { RawDocument, RawDocumentCountQuery, RawDocumentPageQuery, RawDocumentSource } from '../statements/ports.js';
-import { DEFAULT_MAX_ATTEMPTS, DEFAULT_RAW_DOCUMENTS_COLLECTION, DEFAULT_RETRY_DELAY_MS, DEFAULT_WRITE_CONCERN } from './defaults.js';
+import { DECIDING_READ, DEFAULT_MAX_ATTEMPTS, DEFAULT_RAW_DOCUMENTS_COLLECTION, DEFAULT_RETRY_DELAY_MS, boundedWriteConcern } from './defaults.js';
 import { mongoErrorToBackfill, retryOptionsFrom, withMongoRetry, type MongoRetryOptions } from './errors.js';
 
 /**
@@ -30,7 +30,7 @@ export interface MongoRawDocumentSourceConfig {
   readonly collection?: string;
   /**
    * Write concern of {@link MongoRawDocumentSource.append}.
-   * @defaultValue {@link DEFAULT_WRITE_CONCERN} (`{ w: 'majority' }`)
+   * @defaultValue {@link DEFAULT_WRITE_CONCERN} (`{ w: 'majority', wtimeoutMS: 60000 }`); a `wtimeoutMS` is added when it has none
    */
   readonly writeConcern?: WriteConcernSettings;
   /**
@@ -123,7 +123,7 @@ export class MongoRawDocumentSource implements RawDocumentSource {
   constructor(config: MongoRawDocumentSourceConfig) {
     this.#db = config.db;
     this.#collection = config.collection ?? DEFAULT_RAW_DOCUMENTS_COLLECTION;
-    this.#writeConcern = config.writeConcern ?? DEFAULT_WRITE_CONCERN;
+    this.#writeConcern = boundedWriteConcern(config.writeConcern);
     this.#retry = retryOptionsFrom(config);
     Object.freeze(this);
   }
@@ -138,12 +138,10 @@ export class MongoRawDocumentSource implements RawDocumentSource {
   /** Creates the `{ retrievedAt: 1, digest: 1 }` index (and a unique one on `digest`) if missing. */
   prepare(): ResultAsync<void, BackfillError> {
     return this.#run(async () => {
-      await this.#db.collection(this.#collection).createIndexes(
-        [
-          { key: { retrievedAt: 1, digest: 1 }, name: 'retrievedAt_digest' },
-          { key: { digest: 1 }, name: 'digest_unique', unique: true },
-        ],
-      );
+      await this.#db.collection(this.#collection, { writeConcern: this.#writeConcern }).createIndexes([
+        { key: { retrievedAt: 1, digest: 1 }, name: 'retrievedAt_digest' },
+        { key: { digest: 1 }, name: 'digest_unique', unique: true },
+      ]);
     });
   }
 
@@ -194,7 +192,7 @@ export class MongoRawDocumentSource implements RawDocumentSource {
       throwIfAborted(query.signal);
       return this.#db
         .collection(this.#collection)
-        .find(filter.value, { projection: { _id: 0, digest: 1, retrievedAt: 1, content: 1, format: 1, providerId: 1 } })
+        .find(filter.value, { projection: { _id: 0, digest: 1, retrievedAt: 1, content: 1, format: 1, providerId: 1 }, ...DECIDING_READ })
         .sort({ retrievedAt: 1, digest: 1 })
         .limit(query.limit)
         .toArray();
@@ -213,7 +211,7 @@ export class MongoRawDocumentSource implements RawDocumentSource {
   count(query: RawDocumentCountQuery): ResultAsync<number, BackfillError> {
     const filter = this.#filter(query);
     if (filter.isErr()) return errAsync(filter.error);
-    return this.#run(() => this.#db.collection(this.#collection).countDocuments(filter.value), query.signal);
+    return this.#run(() => this.#db.collection(this.#collection).countDocuments(filter.value, DECIDING_READ), query.signal);
   }
 
   /** Nothing to release: the caller owns the client. */

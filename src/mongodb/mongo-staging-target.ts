@@ -1,18 +1,23 @@
 /**
  * MongoDB implementation of the staging port: unordered bulk inserts into
- * `<collection>__incoming`, counted with `countDocuments`, then renamed over
- * the live collection with `dropTarget`.
+ * `<collection>__incoming` (created with the live collection's options),
+ * counted with `countDocuments` on the primary, then renamed over the live
+ * collection with `dropTarget`. Locks and commit progress are documents in
+ * a state collection, so a crash is recovered deterministically.
  *
  * @module
  */
+import { randomUUID } from 'node:crypto';
 import type { AnyBulkWriteOperation, Collection, Db, Document, WriteConcernSettings } from 'mongodb';
 import { err, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { throwIfAborted, type Logger } from '../_internals/logger.js';
 import type { StagingCommitInfo, StagingRow, StagingRowReject, StagingSession, StagingSessionOptions, StagingTarget } from '../staging/staging-target.js';
 import { checkDocumentSize, sendInLanes, validateBatchLimits, type BatchLimits } from './batching.js';
-import { loadBson, type Bson } from './bson.js';
+import { loadBson, loadUpdateStatement, type Bson, type UpdateStatementMaker } from './bson.js';
 import { dropIfExists } from './collections.js';
+import { beginProblem, commitEntryState, planRecovery, type CommitEntry, type CommitRecord, type ObservedCollections, type StagingMarker } from './staging-state.js';
+import { incomingOptions, retriedInsertDuplicates } from './staging-rules.js';
 import {
   DEFAULT_INSERTION_WORKERS,
   DEFAULT_MAX_ATTEMPTS,
@@ -21,11 +26,13 @@ import {
   DEFAULT_MONGO_BATCH_SIZE,
   DEFAULT_RETRY_DELAY_MS,
   DEFAULT_STAGING_MODE,
-  DEFAULT_WRITE_CONCERN,
+  DEFAULT_STAGING_STATE_COLLECTION,
+  DECIDING_READ,
+  boundedWriteConcern,
   INCOMING_SUFFIX,
   MAX_INSERTION_WORKERS,
 } from './defaults.js';
-import { mongoErrorCode, mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
+import { isRetryableMongoError, mongoErrorCode, mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
 import { mongoIdText, recordToDocument, type MongoDocument } from './extended-json-id.js';
 
 /** Configuration of a {@link MongoStagingTarget}. */
@@ -59,10 +66,17 @@ export interface MongoStagingTargetConfig {
    */
   readonly mode?: MongoStagingMode;
   /**
-   * Write concern of every insert, rename and drop.
-   * @defaultValue {@link DEFAULT_WRITE_CONCERN} (`{ w: 'majority' }`)
+   * Write concern of every insert, create, index build, rename and drop; a
+   * `wtimeoutMS` of {@link DEFAULT_MONGO_TIMEOUT_MS} is added when it has none.
+   * @defaultValue {@link DEFAULT_WRITE_CONCERN} (`{ w: 'majority', wtimeoutMS: 60000 }`)
    */
   readonly writeConcern?: WriteConcernSettings;
+  /**
+   * Collection holding the target's locks and commit progress (one small
+   * document per staging collection and per commit).
+   * @defaultValue {@link DEFAULT_STAGING_STATE_COLLECTION} (`backfill_kit_staging`)
+   */
+  readonly stateCollection?: string;
   /**
    * Tries per write when the network fails or the primary steps down.
    * @defaultValue {@link DEFAULT_MAX_ATTEMPTS} (3)
@@ -94,6 +108,17 @@ interface Resolved {
   readonly retry: MongoRetryOptions;
   readonly maxBsonObjectSize: number | undefined;
   readonly logger: Logger | undefined;
+  readonly state: string;
+}
+
+/** What {@link MongoStagingTarget.dropLeftovers} found and did. */
+export interface MongoLeftovers {
+  /** Staging collections of crashed loads, dropped (their imports rolled back). */
+  readonly dropped: readonly string[];
+  /** Live collections a crashed commit had not yet replaced, replaced now (rolled forward). */
+  readonly completed: readonly string[];
+  /** Collections under staging names that this library did not create: left alone. */
+  readonly notOurs: readonly string[];
 }
 
 /**
@@ -130,7 +155,18 @@ function attempt<T>(fn: () => Promise<T>, table?: string): ResultAsync<T, Backfi
   return ResultAsync.fromPromise(fn(), (e) => mongoErrorToBackfill(e, table === undefined ? {} : { table }));
 }
 
-/** The live collection's secondary indexes, recreated on the incoming one before the rename. */
+/** Collection name → UUID (hex) of those of `names` that exist. */
+async function observe(db: Db, names: readonly string[]): Promise<Map<string, string>> {
+  const infos = await db.listCollections({ name: { $in: [...names] } }).toArray();
+  return new Map(infos.map((c) => [c.name, uuidHex((c as { info?: { uuid?: unknown } }).info?.uuid)]));
+}
+
+function uuidHex(uuid: unknown): string {
+  const u = uuid as { toString?: (encoding: string) => string } | undefined;
+  return typeof u?.toString === 'function' ? u.toString('hex') : '';
+}
+
+/** The live collection's secondary indexes, recreated on the incoming one before the commit point. */
 async function copyIndexes(db: Db, from: string, to: string, writeConcern: WriteConcernSettings): Promise<number> {
   let specs: Document[];
   try {
@@ -153,18 +189,26 @@ async function copyIndexes(db: Db, from: string, to: string, writeConcern: Write
 class IncomingCollectionSession implements MongoStagingSession {
   readonly #r: Resolved;
   readonly #bson: Bson;
+  readonly #statement: UpdateStatementMaker;
   readonly #maxBson: number;
   readonly #options: StagingSessionOptions;
   /** Live collection → the collection this session loads. */
   readonly #dest: ReadonlyMap<string, string>;
+  /** Staging collection → the UUID of the collection this session created. */
+  readonly #uuids: ReadonlyMap<string, string>;
+  readonly #token: string;
   #done = false;
+  #committing = false;
 
-  constructor(r: Resolved, bson: Bson, maxBson: number, options: StagingSessionOptions, dest: ReadonlyMap<string, string>) {
+  constructor(r: Resolved, parts: { bson: Bson; statement: UpdateStatementMaker; maxBson: number; token: string }, options: StagingSessionOptions, dest: ReadonlyMap<string, string>, uuids: ReadonlyMap<string, string>) {
     this.#r = r;
-    this.#bson = bson;
-    this.#maxBson = maxBson;
+    this.#bson = parts.bson;
+    this.#statement = parts.statement;
+    this.#maxBson = parts.maxBson;
+    this.#token = parts.token;
     this.#options = options;
     this.#dest = dest;
+    this.#uuids = uuids;
   }
 
   #destOf(table: string): string {
@@ -199,7 +243,10 @@ class IncomingCollectionSession implements MongoStagingSession {
       for (const row of batch as readonly StagingRow[]) {
         const where = { table, id: row.id, ...(typeof row.line === 'number' ? { line: row.line } : {}) };
         const sized = recordToDocument(row.raw, row.id, this.#bson, where).andThen((doc) =>
-          checkDocumentSize(doc, this.#bson, this.#maxBson, where).map((bytes) => ({ doc, bytes })),
+          checkDocumentSize(doc, this.#bson, this.#maxBson, where, this.#r.mode === 'upsert' ? (d) => this.#statement({ _id: d._id }, d, { upsert: true, multi: false }) : undefined).map((bytes) => ({
+            doc,
+            bytes,
+          })),
         );
         if (sized.isOk()) out.push(sized.value);
         else if (reject !== undefined && sized.error.code === 'DOCUMENT_TOO_LARGE') await reject(row, sized.error);
@@ -229,14 +276,23 @@ class IncomingCollectionSession implements MongoStagingSession {
 
   /**
    * One unordered bulk write, retried on retryable errors. Upserts are safe
-   * to repeat as they are. A repeated insert may find some of the batch
-   * already written by the lost attempt: those duplicate-key errors are
-   * expected and ignored, and the `countDocuments` check before commit
-   * catches a genuine duplicate hidden among them.
+   * to repeat as they are. An id repeated within an insert batch is
+   * `DUPLICATE_ID` before anything is sent. A repeated insert may find some
+   * of the batch already written by the lost attempt: a duplicate-key error
+   * is accepted only when the stored document is byte for byte the one this
+   * batch sent; any other is a real duplicate (`DUPLICATE_ID`).
    */
   async #write(collection: Collection, docs: MongoDocument[], table: string): Promise<void> {
     const ids = (index: number): string | undefined => mongoIdText(docs[index]?._id);
     const writeConcern = this.#r.writeConcern;
+    if (this.#r.mode === 'insert') {
+      const seen = new Set<string>();
+      for (const doc of docs) {
+        const id = mongoIdText(doc._id) ?? String(doc._id);
+        if (seen.has(id)) throw new BackfillError('DUPLICATE_ID', `MongoDB (${table}): duplicate id ${JSON.stringify(id)}; remove one of the records that share it.`, { context: { table, id } });
+        seen.add(id);
+      }
+    }
     try {
       await withMongoRetry(async (n) => {
         if (this.#r.mode === 'upsert') {
@@ -249,7 +305,7 @@ class IncomingCollectionSession implements MongoStagingSession {
         try {
           await collection.insertMany(docs, { ordered: false, writeConcern });
         } catch (error) {
-          if (n > 1 && onlyDuplicates(error)) {
+          if (n > 1 && (await this.#lostAttemptOnly(collection, docs, error))) {
             (this.#options.logger ?? this.#r.logger)?.warn('retried insert found documents of the lost attempt already in place', { table, batch: docs.length });
             return;
           }
@@ -261,14 +317,34 @@ class IncomingCollectionSession implements MongoStagingSession {
     }
   }
 
+  /** True when every failed write of a retried insert is a duplicate of a document this very batch sent (the lost attempt's). */
+  async #lostAttemptOnly(collection: Collection, docs: MongoDocument[], error: unknown): Promise<boolean> {
+    const failed = retriedInsertDuplicates(error, docs.length);
+    if (failed === undefined) return false;
+    const sent = failed.map((i) => docs[i]!);
+    const stored = await collection.find({ _id: { $in: sent.map((d) => d._id) } } as Document, DECIDING_READ).toArray();
+    const bytes = (d: Document): string => Buffer.from(this.#bson.serialize(d)).toString('base64');
+    const storedById = new Map(stored.map((d) => [mongoIdText(d._id) ?? String(d._id), bytes(d)]));
+    return sent.every((d) => storedById.get(mongoIdText(d._id) ?? String(d._id)) === bytes(d));
+  }
+
+  /** Counted on the primary, majority committed: the count decides whether the import commits. */
   count(table: string): ResultAsync<number, BackfillError> {
-    return attempt(() => withMongoRetry(() => this.#r.db.collection(this.#destOf(table)).countDocuments({}), this.#retry(`count ${table}`)), table);
+    return attempt(() => withMongoRetry(() => this.#r.db.collection(this.#destOf(table)).countDocuments({}, DECIDING_READ), this.#retry(`count ${table}`)), table);
   }
 
   commit(): ResultAsync<StagingCommitInfo, BackfillError> {
     return attempt(() => this.#commit());
   }
 
+  /**
+   * Builds the live indexes on the incoming collections, then writes the
+   * commit record (the commit point), then renames each incoming collection
+   * over its live one. A rename whose reply is lost is checked by UUID: done
+   * if the live collection now has the incoming one's UUID, retried if the
+   * incoming collection is still there. A failure before the commit point
+   * replaces nothing; after it, `dropLeftovers()` finishes the commit.
+   */
   async #commit(): Promise<StagingCommitInfo> {
     if (this.#done) throw new BackfillError('INVALID_ARGUMENT', 'This staging session has already ended.');
     if (this.#options.dryRun) throw new BackfillError('INVALID_ARGUMENT', 'A dry-run session cannot commit; call abort().');
@@ -279,43 +355,111 @@ class IncomingCollectionSession implements MongoStagingSession {
         throw mongoErrorToBackfill(e, { table: live });
       });
     }
+    const entries: CommitEntry[] = [...this.#dest].map(([live, incoming]) => ({ live, incoming, uuid: this.#uuids.get(incoming)! }));
+    const record: CommitRecord = { _id: `commit:${this.#token}`, kind: 'commit', session: this.#token, tables: entries, startedAt: new Date() };
+    await writeOnce(() => stateCollection(this.#r).insertOne(record as unknown as Document, { writeConcern }), this.#retry('record the commit')).catch((e: unknown) => {
+      const mapped = mongoErrorToBackfill(e);
+      throw new BackfillError(mapped.code, `${mapped.message} The commit was not recorded, so no collection was replaced${isRetryableMongoError(e) ? ' (unless the record reached the server: dropLeftovers() decides from it)' : ''}.`, {
+        cause: e,
+        context: mapped.context,
+        ...(mapped.dbCode === undefined ? {} : { dbCode: mapped.dbCode }),
+      });
+    });
+    this.#committing = true;
     const since = process.hrtime.bigint();
     const renamed: string[] = [];
-    for (const [live, incoming] of this.#dest) {
+    for (const entry of entries) {
       try {
-        // One atomic rename per collection: readers see the old or the new one.
-        await db.renameCollection(incoming, live, { dropTarget: true, writeConcern });
-        renamed.push(live);
+        await rollForward(this.#r, entry, this.#retry(`rename ${entry.incoming}`));
+        renamed.push(entry.live);
       } catch (error) {
-        const pending = [...this.#dest.keys()].filter((t) => !renamed.includes(t));
-        const mapped = mongoErrorToBackfill(error, { table: live, renamed, pending });
+        const pending = entries.map((e) => e.live).filter((t) => !renamed.includes(t));
+        const mapped = mongoErrorToBackfill(error, { table: entry.live });
         throw new BackfillError(
-          mapped.code,
-          `${mapped.message}${renamed.length > 0 ? ` Already replaced: ${renamed.join(', ')}; not replaced: ${pending.join(', ')}.` : ' No collection was replaced.'}`,
-          { cause: error, context: mapped.context, ...(mapped.dbCode === undefined ? {} : { dbCode: mapped.dbCode }) },
+          'COMMIT_INCOMPLETE',
+          `${mapped.message} The commit is recorded; replaced: ${renamed.join(', ') || 'none'}; not yet replaced: ${pending.join(', ')}. Call dropLeftovers() to finish it.`,
+          { cause: error, context: { ...mapped.context, renamed, pending }, ...(mapped.dbCode === undefined ? {} : { dbCode: mapped.dbCode }) },
         );
       }
     }
+    const lockHeldMs = Number(process.hrtime.bigint() - since) / 1e6;
     this.#done = true;
-    return { lockMode: 'renameCollection (per collection)', lockHeldMs: Number(process.hrtime.bigint() - since) / 1e6 };
+    await forgetSession(this.#r, this.#token).catch((e: unknown) => {
+      (this.#options.logger ?? this.#r.logger)?.warn('the commit is complete, but its state record could not be removed; dropLeftovers() removes it', { error: String(e) });
+    });
+    return { lockMode: 'renameCollection (per collection)', lockHeldMs };
   }
 
+  /**
+   * Drops the collections this session created (matched by UUID, so a
+   * collection someone else put under the same name is never dropped) and
+   * releases its markers. After a recorded commit it changes nothing: the
+   * commit must roll forward, through `dropLeftovers()`.
+   */
   abort(): ResultAsync<void, BackfillError> {
     if (this.#done) return okAsync(undefined);
     this.#done = true;
+    if (this.#committing) {
+      (this.#options.logger ?? this.#r.logger)?.warn('abort after the commit was recorded changes nothing; call dropLeftovers() to finish the commit');
+      return okAsync(undefined);
+    }
     return attempt(async () => {
-      for (const incoming of this.#dest.values()) {
-        await withMongoRetry(() => dropIfExists(this.#r.db, incoming, this.#r.writeConcern), { ...this.#r.retry, what: `drop ${incoming}` });
+      // A commit record whose write reply was lost still commits: roll forward, never back.
+      const recorded = await withMongoRetry(() => stateCollection(this.#r).findOne({ _id: `commit:${this.#token}` } as Document, DECIDING_READ), this.#r.retry);
+      if (recorded !== null) {
+        (this.#options.logger ?? this.#r.logger)?.warn('the commit was recorded; abort changes nothing; call dropLeftovers() to finish the commit');
+        return;
       }
+      await releaseSession(this.#r, this.#token, this.#uuids);
     });
   }
 }
 
-/** True when every write error of a bulk failure is a duplicate key. */
-function onlyDuplicates(error: unknown): boolean {
-  const writeErrors = (error as { writeErrors?: unknown } | null)?.writeErrors;
-  const list = Array.isArray(writeErrors) ? writeErrors : writeErrors === undefined ? [] : [writeErrors];
-  return list.length > 0 && list.every((w) => mongoErrorCode({ writeErrors: [w] }) === 11000);
+function stateCollection(r: Resolved): Collection {
+  return r.db.collection(r.state);
+}
+
+/**
+ * Runs an insert that may be retried: a duplicate key on a retry means the
+ * lost attempt was applied.
+ */
+async function writeOnce(fn: () => Promise<unknown>, retry: MongoRetryOptions): Promise<void> {
+  await withMongoRetry(async (n) => {
+    try {
+      await fn();
+    } catch (error) {
+      if (n > 1 && mongoErrorCode(error) === 11000) return;
+      throw error;
+    }
+  }, retry);
+}
+
+/** Renames `entry` over its live collection unless that already happened; retried by the UUID check. */
+async function rollForward(r: Resolved, entry: CommitEntry, retry: MongoRetryOptions): Promise<void> {
+  await withMongoRetry(async () => {
+    const state = commitEntryState(entry, await observe(r.db, [entry.live, entry.incoming]));
+    if (state === 'renamed') return;
+    if (state === 'lost') {
+      throw new BackfillError('COMMIT_INCOMPLETE', `collection ${entry.incoming} of a recorded commit is gone and ${entry.live} does not hold it; restore ${entry.live} from a backup or import again.`, {
+        context: { table: entry.live, collection: entry.incoming },
+      });
+    }
+    await r.db.renameCollection(entry.incoming, entry.live, { dropTarget: true, writeConcern: r.writeConcern });
+  }, retry);
+}
+
+/** Removes a session's markers and commit record. */
+async function forgetSession(r: Resolved, session: string): Promise<void> {
+  await withMongoRetry(() => stateCollection(r).deleteMany({ session }, { writeConcern: r.writeConcern }), r.retry);
+}
+
+/** Drops the collections the session created (by UUID), then forgets it. */
+async function releaseSession(r: Resolved, session: string, uuids: ReadonlyMap<string, string>): Promise<void> {
+  const observed = await withMongoRetry(() => observe(r.db, [...uuids.keys()]), r.retry);
+  for (const [name, uuid] of uuids) {
+    if (observed.get(name) === uuid) await withMongoRetry(() => dropIfExists(r.db, name, r.writeConcern), { ...r.retry, what: `drop ${name}` });
+  }
+  await forgetSession(r, session);
 }
 
 /**
@@ -385,7 +529,8 @@ export class MongoStagingTarget implements StagingTarget {
         collections: [...config.collections],
         limits: limits.value,
         workers,
-        writeConcern: config.writeConcern ?? DEFAULT_WRITE_CONCERN,
+        writeConcern: boundedWriteConcern(config.writeConcern),
+        state: config.stateCollection ?? DEFAULT_STAGING_STATE_COLLECTION,
         retry: {
           maxAttempts,
           delayMs: config.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
@@ -415,71 +560,140 @@ export class MongoStagingTarget implements StagingTarget {
   }
 
   /**
-   * Starts an import: creates an empty `<collection>__incoming` for each
-   * table (`<collection>__dryrun` on a dry run). If one exists, another
-   * import is running or a crashed one left it behind, and this fails with
-   * `LOCKED` rather than touch it.
+   * Starts an import: takes a lock marker for each staging collection
+   * (`<collection>__incoming`, or `<collection>__dryrun` on a dry run), checks
+   * with `listCollections` that no collection of that name exists, and
+   * creates it with the live collection's options (validator, collation, …).
+   * A marker already there (another import, or a crashed one) or a
+   * collection the library did not create is `LOCKED`, and nothing is
+   * touched. A view, a time-series or a sharded live collection is refused
+   * (`INVALID_ARGUMENT`): it cannot be swapped by a rename.
    */
   begin(options: StagingSessionOptions): ResultAsync<MongoStagingSession, BackfillError> {
     return loadBson().andThen((bson) =>
-      attempt(async () => {
-        const { db, writeConcern } = this.#r;
-        const dest = new Map<string, string>();
-        for (const table of options.tables) {
-          if (!this.#r.collections.includes(table)) throw new BackfillError('INVALID_ARGUMENT', `collection ${JSON.stringify(table)} is not one of this target's collections.`, { context: { table } });
-          dest.set(table, options.dryRun ? `${table}__dryrun` : MongoStagingTarget.incomingName(table));
-        }
-        const maxBson = await this.#maxBson();
-        const created: string[] = [];
-        try {
-          for (const [table, name] of dest) {
-            try {
-              await db.createCollection(name, { writeConcern });
-            } catch (error) {
-              if (mongoErrorCode(error) !== 48) throw error; // 48: NamespaceExists
-              throw new BackfillError(
-                'LOCKED',
-                `collection ${name} already exists: another import into ${table} is running, or a crashed one left it. If none is running, call dropLeftovers() (or drop ${name}) and import again.`,
-                { cause: error, context: { table, collection: name } },
-              );
-            }
-            created.push(name);
+      loadUpdateStatement().andThen((statement) =>
+        attempt(async () => {
+          const dest = new Map<string, string>();
+          for (const table of options.tables) {
+            if (!this.#r.collections.includes(table)) throw new BackfillError('INVALID_ARGUMENT', `collection ${JSON.stringify(table)} is not one of this target's collections.`, { context: { table } });
+            dest.set(table, options.dryRun ? `${table}__dryrun` : MongoStagingTarget.incomingName(table));
           }
-        } catch (error) {
-          for (const name of created) await dropIfExists(db, name, writeConcern).catch(() => undefined);
-          throw error;
-        }
-        return new IncomingCollectionSession(this.#r, bson, maxBson, options, dest) as MongoStagingSession;
-      }),
+          const maxBson = await this.#maxBson();
+          const token = randomUUID();
+          const uuids = await this.#claim(dest, token);
+          return new IncomingCollectionSession(this.#r, { bson, statement, maxBson, token }, options, dest, uuids) as MongoStagingSession;
+        }),
+      ),
     );
   }
 
-  /**
-   * Drops the `<collection>__incoming` and `<collection>__dryrun`
-   * collections a killed import left behind (the cause of `LOCKED`), and
-   * returns their names. Call it only when no import is running.
-   */
-  dropLeftovers(): ResultAsync<string[], BackfillError> {
-    return attempt(async () => {
-      const { db, writeConcern } = this.#r;
-      const names = this.#r.collections.flatMap((c) => [MongoStagingTarget.incomingName(c), `${c}__dryrun`]);
-      const present = new Set((await db.listCollections({ name: { $in: names } }, { nameOnly: true }).toArray()).map((c) => c.name));
-      const dropped: string[] = [];
-      for (const name of names) {
-        if (!present.has(name)) continue;
-        await withMongoRetry(() => dropIfExists(db, name, writeConcern), this.#r.retry);
-        dropped.push(name);
+  /** Takes the markers, checks and creates the staging collections; on failure releases what it took. */
+  async #claim(dest: ReadonlyMap<string, string>, token: string): Promise<Map<string, string>> {
+    const r = this.#r;
+    const uuids = new Map<string, string>();
+    const taken: string[] = [];
+    try {
+      const liveInfo = new Map((await withMongoRetry(() => r.db.listCollections({ name: { $in: [...dest.keys()] } }).toArray(), r.retry)).map((c) => [c.name, c as Document]));
+      const sharded = await this.#sharded([...dest.keys()]);
+      for (const [table, name] of dest) {
+        const marker: StagingMarker = { _id: name, kind: 'marker', live: table, session: token, uuid: null, startedAt: new Date() };
+        let held = false;
+        try {
+          await writeOnce(() => stateCollection(r).insertOne(marker as unknown as Document, { writeConcern: r.writeConcern }), r.retry);
+        } catch (error) {
+          if (mongoErrorCode(error) !== 11000) throw error;
+          held = true;
+        }
+        if (!held) taken.push(name);
+        const problem = beginProblem(name, held, await withMongoRetry(() => observe(r.db, [name]), r.retry));
+        if (problem === 'held') {
+          throw new BackfillError('LOCKED', `collection ${name} is held by another import into ${table}, or by a crashed one. If none is running, call dropLeftovers() and import again.`, {
+            context: { table, collection: name },
+          });
+        }
+        if (problem === 'foreign') {
+          throw new BackfillError('LOCKED', `collection ${name} exists but was not created by this library for an import; it is left alone. Rename or drop it yourself, then import again.`, {
+            context: { table, collection: name },
+          });
+        }
+        const opts = incomingOptions(table, liveInfo.get(table), sharded.has(table));
+        if (opts.isErr()) throw opts.error;
+        await withMongoRetry(() => r.db.createCollection(name, { ...opts.value, writeConcern: r.writeConcern }), r.retry);
+        const uuid = (await withMongoRetry(() => observe(r.db, [name]), r.retry)).get(name);
+        if (uuid === undefined) throw new BackfillError('MONGO_ERROR', `collection ${name} was created but is not listed; import again.`, { context: { table, collection: name } });
+        uuids.set(name, uuid);
+        await withMongoRetry(() => stateCollection(r).updateOne({ _id: name, session: token } as Document, { $set: { uuid } }, { writeConcern: r.writeConcern }), r.retry);
       }
-      return dropped;
+      return uuids;
+    } catch (error) {
+      await releaseSession(r, token, uuids).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Which of `tables` are sharded (asked of `config.collections` on a mongos only). */
+  async #sharded(tables: readonly string[]): Promise<Set<string>> {
+    const hello = await withMongoRetry(() => this.#r.db.command({ hello: 1 }), this.#r.retry);
+    if (hello.msg !== 'isdbgrid') return new Set();
+    const prefix = `${this.#r.db.databaseName}.`;
+    const rows = await this.#r.db.client
+      .db('config')
+      .collection('collections')
+      .find({ _id: { $in: tables.map((t) => `${prefix}${t}`) } } as Document, { projection: { _id: 1 } })
+      .toArray();
+    return new Set(rows.map((row) => String(row._id).slice(prefix.length)));
+  }
+
+  /**
+   * Recovers what crashed imports left, deterministically from the state
+   * collection: a crashed *load* (no commit record) is rolled back (its
+   * staging collection dropped, identified by UUID); a crashed *commit*
+   * (commit record written) is rolled forward (the remaining renames done).
+   * Collections under staging names that the library did not create are
+   * reported in `notOurs` and never dropped. Call it only when no import is
+   * running. A recorded commit whose collection is gone from both names is
+   * `COMMIT_INCOMPLETE` (its record is kept).
+   */
+  dropLeftovers(): ResultAsync<MongoLeftovers, BackfillError> {
+    return attempt(async () => {
+      const r = this.#r;
+      const docs = await withMongoRetry(() => stateCollection(r).find({}, DECIDING_READ).toArray(), r.retry);
+      const markers = docs.filter((d) => d.kind === 'marker') as unknown as StagingMarker[];
+      const commits = docs.filter((d) => d.kind === 'commit') as unknown as CommitRecord[];
+      const stagingNames = r.collections.flatMap((c) => [MongoStagingTarget.incomingName(c), `${c}__dryrun`]);
+      const names = [...new Set([...stagingNames, ...r.collections, ...markers.map((m) => m._id), ...commits.flatMap((c) => c.tables.flatMap((t) => [t.live, t.incoming]))])];
+      const observed: ObservedCollections = await withMongoRetry(() => observe(r.db, names), r.retry);
+      const dropped: string[] = [];
+      const completed: string[] = [];
+      const notOurs: string[] = [];
+      const lost: string[] = [];
+      for (const step of planRecovery(markers, commits, observed, stagingNames)) {
+        if (step.kind === 'drop') {
+          await withMongoRetry(() => dropIfExists(r.db, step.collection, r.writeConcern), r.retry);
+          dropped.push(step.collection);
+        } else if (step.kind === 'rename') {
+          const entry = commits.flatMap((c) => c.tables).find((t) => t.incoming === step.from)!;
+          await rollForward(r, entry, r.retry);
+          completed.push(step.to);
+        } else if (step.kind === 'foreign') notOurs.push(step.collection);
+        else if (step.kind === 'lost') lost.push(step.live);
+        else if (step.kind === 'forget') await forgetSession(r, step.session);
+      }
+      if (lost.length > 0) {
+        throw new BackfillError('COMMIT_INCOMPLETE', `a recorded commit cannot be finished: the new ${lost.join(', ')} ${lost.length === 1 ? 'is' : 'are'} gone from both names; restore from a backup or import again, then delete the commit record from ${r.state}.`, {
+          context: { lost, dropped, completed },
+        });
+      }
+      return { dropped, completed, notOurs };
     });
   }
 
-  /** `countDocuments` of each configured collection (0 when it does not exist). */
+  /** `countDocuments` of each configured collection (0 when it does not exist), on the primary, majority committed. */
   counts(): ResultAsync<Readonly<Record<string, number>>, BackfillError> {
     return attempt(async () => {
       const out: Record<string, number> = {};
       for (const name of this.#r.collections) {
-        out[name] = await withMongoRetry(() => this.#r.db.collection(name).countDocuments({}), this.#r.retry);
+        out[name] = await withMongoRetry(() => this.#r.db.collection(name).countDocuments({}, DECIDING_READ), this.#r.retry);
       }
       return out;
     });

@@ -10,7 +10,7 @@ import type { AnyBulkWriteOperation, ClientSession, Db, MongoClient, WriteConcer
 import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
-import type { StatementBatch, StatementBatchResult, StatementSink, StoredCheckpoint, VexClaim } from '../statements/ports.js';
+import type { DocumentClaims, StatementBatch, StatementBatchResult, StatementSink, StoredCheckpoint, VexClaim } from '../statements/ports.js';
 import {
   DEFAULT_CHECKPOINTS_COLLECTION,
   DEFAULT_DOCUMENTS_COLLECTION,
@@ -18,9 +18,14 @@ import {
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_RETRY_DELAY_MS,
   DEFAULT_STATEMENTS_COLLECTION,
+  DEFAULT_TRANSACTION_BYTES,
+  DEFAULT_TRANSACTION_CLAIMS,
   DEFAULT_TRANSACTIONS,
-  DEFAULT_WRITE_CONCERN,
+  DEFAULT_MONGO_TIMEOUT_MS,
+  DECIDING_READ,
+  boundedWriteConcern,
 } from './defaults.js';
+import { splitForTransactions, trustedDigests, type DocumentRecord, type TransactionLimits } from './statement-rules.js';
 import { ensureCollection } from './collections.js';
 import { mongoErrorToBackfill, retryOptionsFrom, withMongoRetry, type MongoRetryOptions } from './errors.js';
 import { MongoCheckpointStore, type MongoWriteScope } from './mongo-checkpoint-store.js';
@@ -56,8 +61,24 @@ export interface MongoStatementSinkConfig {
    * @defaultValue {@link DEFAULT_TRANSACTIONS} (`auto`)
    */
   readonly transactions?: MongoTransactionMode;
-  /** @defaultValue {@link DEFAULT_WRITE_CONCERN} (`{ w: 'majority' }`) */
+  /**
+   * Write concern of every write and of index and collection creation; a
+   * `wtimeoutMS` is added when it has none.
+   * @defaultValue {@link DEFAULT_WRITE_CONCERN} (`{ w: 'majority', wtimeoutMS: 60000 }`)
+   */
   readonly writeConcern?: WriteConcernSettings;
+  /**
+   * Most claims written by one transaction: a larger batch is split into
+   * several transactions (a document's claims never straddle two), the last
+   * carrying the checkpoint.
+   * @defaultValue {@link DEFAULT_TRANSACTION_CLAIMS} (1000)
+   */
+  readonly transactionClaims?: number;
+  /**
+   * Most bytes of claims (as UTF-8 JSON) written by one transaction.
+   * @defaultValue {@link DEFAULT_TRANSACTION_BYTES} (4 MiB)
+   */
+  readonly transactionBytes?: number;
   /**
    * Tries per write on network errors (standalone mode; transactions retry
    * through the driver's `withTransaction`).
@@ -87,6 +108,8 @@ interface DocumentDoc {
   format: string;
   claims: number;
   runId: string;
+  /** The run's `counters.evaluated` after this document's batch: the record counts once the checkpoint reaches it. */
+  through: number;
   backfilledAt: Date;
 }
 
@@ -161,6 +184,8 @@ export class MongoStatementSink implements StatementSink {
   readonly #writeConcern: WriteConcernSettings;
   readonly #retry: MongoRetryOptions;
   readonly #checkpoints: MongoCheckpointStore;
+  readonly #checkpointsCollection: string;
+  readonly #limits: TransactionLimits;
   readonly #config: Result<void, BackfillError>;
   #transactional: Promise<boolean> | undefined;
 
@@ -170,8 +195,10 @@ export class MongoStatementSink implements StatementSink {
     this.#statements = config.statementsCollection ?? DEFAULT_STATEMENTS_COLLECTION;
     this.#documents = config.documentsCollection ?? DEFAULT_DOCUMENTS_COLLECTION;
     this.#mode = config.transactions ?? DEFAULT_TRANSACTIONS;
-    this.#writeConcern = config.writeConcern ?? DEFAULT_WRITE_CONCERN;
+    this.#writeConcern = boundedWriteConcern(config.writeConcern);
     this.#retry = retryOptionsFrom(config);
+    this.#checkpointsCollection = config.checkpointsCollection ?? DEFAULT_CHECKPOINTS_COLLECTION;
+    this.#limits = { maxClaims: config.transactionClaims ?? DEFAULT_TRANSACTION_CLAIMS, maxBytes: config.transactionBytes ?? DEFAULT_TRANSACTION_BYTES };
     this.#checkpoints = new MongoCheckpointStore({
       db: config.db,
       ...(config.checkpointsCollection === undefined ? {} : { checkpointsCollection: config.checkpointsCollection }),
@@ -182,9 +209,11 @@ export class MongoStatementSink implements StatementSink {
       ...(config.logger === undefined ? {} : { logger: config.logger }),
     });
     this.#config =
-      this.#mode === 'auto' || this.#mode === 'always' || this.#mode === 'never'
-        ? ok(undefined)
-        : err(new BackfillError('INVALID_ARGUMENT', `transactions must be "auto", "always" or "never", not ${JSON.stringify(this.#mode)}.`));
+      this.#mode !== 'auto' && this.#mode !== 'always' && this.#mode !== 'never'
+        ? err(new BackfillError('INVALID_ARGUMENT', `transactions must be "auto", "always" or "never", not ${JSON.stringify(this.#mode)}.`))
+        : !Number.isSafeInteger(this.#limits.maxClaims) || this.#limits.maxClaims < 1 || !(this.#limits.maxBytes >= 1)
+          ? err(new BackfillError('INVALID_ARGUMENT', 'transactionClaims must be a whole number of at least 1 and transactionBytes a positive number of bytes.'))
+          : ok(undefined);
   }
 
   #map(table: string) {
@@ -200,11 +229,12 @@ export class MongoStatementSink implements StatementSink {
     if (this.#config.isErr()) return errAsync(this.#config.error);
     return ResultAsync.fromPromise(
       withMongoRetry(async () => {
-        await this.#db.collection(this.#statements).createIndexes([
+        // Index builds take the collection's write concern (the driver sends no per-call one).
+        await this.#db.collection(this.#statements, { writeConcern: this.#writeConcern }).createIndexes([
           { key: { documentDigest: 1, vulnerabilityId: 1, productKey: 1 }, name: 'claim_key', unique: true },
           { key: { vulnerabilityId: 1, productKey: 1 }, name: 'vulnerability_product' },
         ]);
-        await ensureCollection(this.#db, this.#documents);
+        await ensureCollection(this.#db, this.#documents, this.#writeConcern);
       }, this.#retry),
       this.#map(this.#statements),
     ).andThen(() => this.#checkpoints.prepare());
@@ -230,16 +260,31 @@ export class MongoStatementSink implements StatementSink {
     });
   }
 
-  /** Of `digests`, those already recorded as backfilled. */
+  /**
+   * Of `digests`, those recorded as backfilled by a batch that reached its
+   * run's checkpoint (see {@link trustedDigests}); read on the primary with
+   * majority read concern.
+   */
   existingDigests(digests: readonly string[]): ResultAsync<ReadonlySet<string>, BackfillError> {
     if (digests.length === 0) return ResultAsync.fromSafePromise(Promise.resolve(new Set<string>()));
     return ResultAsync.fromPromise(
-      withMongoRetry(
-        () => this.#db.collection<DocumentDoc>(this.#documents).find({ _id: { $in: [...digests] } }, { projection: { _id: 1 } }).toArray(),
-        this.#retry,
-      ),
+      withMongoRetry(async () => {
+        const records = await this.#db
+          .collection<DocumentDoc>(this.#documents)
+          .find({ _id: { $in: [...digests] } }, { projection: { _id: 1, runId: 1, through: 1 }, ...DECIDING_READ })
+          .toArray();
+        const runs = [...new Set(records.map((r) => r.runId).filter((r): r is string => typeof r === 'string'))];
+        const checkpoints =
+          runs.length === 0
+            ? []
+            : await this.#db
+                .collection<{ _id: string; counters: { evaluated: number } }>(this.#checkpointsCollection)
+                .find({ _id: { $in: runs } }, { projection: { _id: 1, 'counters.evaluated': 1 }, ...DECIDING_READ })
+                .toArray();
+        return trustedDigests(records as DocumentRecord[], new Map(checkpoints.map((c) => [c._id, Number(c.counters.evaluated)])));
+      }, this.#retry),
       this.#map(this.#documents),
-    ).map((rows) => new Set(rows.map((r) => r._id)));
+    );
   }
 
   /** Writes the batch (claims, document records, failures, checkpoint): in one transaction when available. */
@@ -249,66 +294,84 @@ export class MongoStatementSink implements StatementSink {
     );
   }
 
+  /**
+   * One transaction per part of the batch (see {@link splitForTransactions});
+   * the last part also writes the failures and the checkpoint. A part that
+   * commits before a later one fails is harmless: its document records are
+   * not trusted until the checkpoint covers them, and replaying it is
+   * idempotent.
+   */
   async #inTransaction(batch: StatementBatch): Promise<StatementBatchResult> {
+    const parts = splitForTransactions(batch.documents, this.#limits, (c) => Buffer.byteLength(JSON.stringify(c)));
+    let claimsWritten = 0;
     const session = this.#client!.startSession();
     try {
-      let result: StatementBatchResult = { claimsWritten: 0 };
-      // withTransaction retries TransientTransactionError and unknown commit results itself.
-      await session.withTransaction(
-        async () => {
-          result = await this.#write(batch, { session }, (fn) => fn());
-        },
-        { writeConcern: this.#writeConcern, readPreference: 'primary' },
-      );
-      return result;
+      for (const [i, documents] of parts.entries()) {
+        const last = i === parts.length - 1;
+        let written = 0;
+        // withTransaction retries TransientTransactionError and unknown commit results itself.
+        await session.withTransaction(
+          async () => {
+            written = await this.#writeClaims(batch, documents, { session }, (fn) => fn());
+            if (last) await this.#checkpoints.save(batch.runId, batch.failures, batch.checkpoint, { session });
+          },
+          { writeConcern: this.#writeConcern, readConcern: { level: 'snapshot' }, readPreference: 'primary', maxCommitTimeMS: DEFAULT_MONGO_TIMEOUT_MS },
+        );
+        claimsWritten += written;
+      }
+      return { claimsWritten };
     } finally {
       await session.endSession();
     }
   }
 
-  #sequence(batch: StatementBatch): Promise<StatementBatchResult> {
-    return this.#write(batch, {}, (fn, what) => withMongoRetry(fn, { ...this.#retry, what }));
+  /** Without transactions: every step is an upsert or a delete by key, repeated safely; the checkpoint last. */
+  async #sequence(batch: StatementBatch): Promise<StatementBatchResult> {
+    const step = <T>(fn: () => Promise<T>, what: string): Promise<T> => withMongoRetry(fn, { ...this.#retry, what });
+    const claimsWritten = await this.#writeClaims(batch, batch.documents, {}, step);
+    await step(() => this.#checkpoints.save(batch.runId, batch.failures, batch.checkpoint, {}), 'save checkpoint');
+    return { claimsWritten };
   }
 
   /**
-   * The batch's writes, in commit-point order (checkpoint last). Every step
-   * is an upsert or a delete by key, so repeating it is harmless.
+   * `documents`' writes: (`force`: delete their claims), upsert the claims,
+   * upsert the document records (tagged with the run and the checkpoint
+   * position that makes them count).
    */
-  async #write(
+  async #writeClaims(
     batch: StatementBatch,
+    documents: readonly DocumentClaims[],
     scope: MongoWriteScope,
     step: <T>(fn: () => Promise<T>, what: string) => Promise<T>,
-  ): Promise<StatementBatchResult> {
-    const session: { session?: ClientSession } = scope.session === undefined ? {} : { session: scope.session };
-    const opts = scope.session === undefined ? { writeConcern: this.#writeConcern } : session;
-    const digests = batch.documents.map((d) => d.digest);
+  ): Promise<number> {
+    if (documents.length === 0) return 0;
+    const opts = scope.session === undefined ? { writeConcern: this.#writeConcern } : { session: scope.session as ClientSession };
+    const digests = documents.map((d) => d.digest);
     const now = new Date();
     let claimsWritten = 0;
-    if (digests.length > 0) {
-      const statements = this.#db.collection<ClaimDoc>(this.#statements);
-      if (batch.force) await step(() => statements.deleteMany({ documentDigest: { $in: digests } }, opts), 'delete replaced claims');
-      const claims = batch.documents.flatMap((d) => d.claims);
-      if (claims.length > 0) {
-        const r = await step(() => statements.bulkWrite(claims.map((c) => claimUpsert(c, batch.runId, now)), { ordered: false, ...opts }), 'upsert claims');
-        claimsWritten = r.upsertedCount + r.matchedCount;
-      }
-      await step(
-        () =>
-          this.#db.collection<DocumentDoc>(this.#documents).bulkWrite(
-            batch.documents.map((d) => ({
-              updateOne: {
-                filter: { _id: d.digest },
-                update: { $set: { format: d.format, claims: d.claims.length, runId: batch.runId, backfilledAt: now } },
-                upsert: true,
-              },
-            })),
-            { ordered: false, ...opts },
-          ),
-        'record backfilled documents',
-      );
+    const statements = this.#db.collection<ClaimDoc>(this.#statements);
+    if (batch.force) await step(() => statements.deleteMany({ documentDigest: { $in: digests } }, opts), 'delete replaced claims');
+    const claims = documents.flatMap((d) => d.claims);
+    if (claims.length > 0) {
+      const r = await step(() => statements.bulkWrite(claims.map((c) => claimUpsert(c, batch.runId, now)), { ordered: false, ...opts }), 'upsert claims');
+      claimsWritten = r.upsertedCount + r.matchedCount;
     }
-    await step(() => this.#checkpoints.save(batch.runId, batch.failures, batch.checkpoint, scope), 'save checkpoint');
-    return { claimsWritten };
+    const through = batch.checkpoint.counters.evaluated;
+    await step(
+      () =>
+        this.#db.collection<DocumentDoc>(this.#documents).bulkWrite(
+          documents.map((d) => ({
+            updateOne: {
+              filter: { _id: d.digest },
+              update: { $set: { format: d.format, claims: d.claims.length, runId: batch.runId, through, backfilledAt: now } },
+              upsert: true,
+            },
+          })),
+          { ordered: false, ...opts },
+        ),
+      'record backfilled documents',
+    );
+    return claimsWritten;
   }
 
   /** The run's checkpoint with all of its recorded failures, or `null`. */

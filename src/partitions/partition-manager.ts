@@ -42,6 +42,9 @@ const LONGEST_SUFFIX = 11;
 const SQL_TYPE = /^[A-Za-z_][A-Za-z0-9_]*( [A-Za-z_][A-Za-z0-9_]*)*( ?\(\d+( ?, ?\d+)?\))?(\[\])?$/;
 /** Stops gap filling from walking a misconfigured calendar for ever. */
 const MAX_SLOTS = 1_000_000;
+/** SQLSTATE duplicate_table: a relation already holds the name. */
+const DUPLICATE_TABLE = '42P07';
+const RELKIND_NAMES: Readonly<Record<string, string>> = { r: 'a standalone table', p: 'a partitioned table', v: 'a view', m: 'a materialized view', i: 'an index', I: 'a partitioned index', S: 'a sequence', f: 'a foreign table' };
 
 function invalid(message: string, context: BackfillErrorContext = {}): BackfillError {
   return new BackfillError('INVALID_ARGUMENT', message, { context });
@@ -62,6 +65,48 @@ function sqlstateOf(error: unknown): string | undefined {
 
 function abortError(signal: AbortSignal | undefined, context: BackfillErrorContext): BackfillError | undefined {
   return signal?.aborted ? new BackfillError('ABORTED', 'The operation was aborted; finished steps are listed in context.partial.', { context }) : undefined;
+}
+
+/**
+ * The INVALID indexes a failed `REINDEX … CONCURRENTLY` left on `table`:
+ * named `<index>_ccnew[N]` or `<index>_ccold[N]` after an index of the same
+ * table, so an index someone else made is never taken for one.
+ */
+async function rebuildLeftovers(client: PgClientLike, table: PartitionInfo): Promise<string[]> {
+  const { rows } = (await client.query(
+    `SELECT ic.relname::text AS name
+     FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+     WHERE i.indrelid = $1::regclass AND NOT i.indisvalid
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_index b JOIN pg_catalog.pg_class bc ON bc.oid = b.indexrelid
+                   WHERE b.indrelid = i.indrelid AND b.indexrelid <> i.indexrelid
+                     AND pg_catalog.starts_with(ic.relname, bc.relname) AND pg_catalog.substr(ic.relname, pg_catalog.length(bc.relname) + 1) ~ '^_cc(new|old)[0-9]*$')
+     ORDER BY 1`,
+    [table.sql],
+  )) as PgQueryResult<{ name: string }>;
+  return rows.map((r) => r.name);
+}
+
+/** `DROP INDEX CONCURRENTLY` each index in turn (PostgreSQL takes one per statement), recording each one dropped. */
+async function dropIndexesConcurrently(client: PgClientLike, schema: string, names: readonly string[], dropped: string[]): Promise<void> {
+  for (const name of names) {
+    await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${quoteIdent(schema)}.${quoteIdent(name)}`);
+    dropped.push(name);
+  }
+}
+
+/** The error of a failed step, saying which invalid rebuild leftovers remain on the partition and how to drop them. */
+function leftoverError(error: unknown, part: PartitionInfo, what: string, found: readonly string[], dropped: readonly string[], partial: object): BackfillError {
+  const partition = `${part.schema}.${part.name}`;
+  const remaining = found.filter((n) => !dropped.includes(n));
+  const base = pgErrorToBackfill(error, { partition: part.name, partial: { ...partial, invalidIndexesDropped: dropped }, invalidIndexes: remaining }, what);
+  const notes: string[] = [];
+  if (dropped.length > 0) notes.push(`Dropped the invalid indexes it left on ${partition}: ${dropped.join(', ')}.`);
+  if (remaining.length > 0) {
+    const sql = remaining.map((n) => `DROP INDEX CONCURRENTLY ${quoteIdent(part.schema)}.${quoteIdent(n)};`).join(' ');
+    notes.push(`Left INVALID indexes on ${partition} that every write still maintains: ${remaining.join(', ')}. The next maintain of ${partition} drops them once the blocking session ends; or run: ${sql}`);
+  }
+  if (notes.length === 0) return base;
+  return new BackfillError(base.code, `${base.message} ${notes.join(' ')}`, { cause: error, context: base.context, ...(base.dbCode === undefined ? {} : { dbCode: base.dbCode }) });
 }
 
 /**
@@ -177,11 +222,17 @@ export class PartitionManager {
   }
 
   /**
-   * Creates the current partition, `ahead` future ones, `behind` past ones and
-   * any missing slot between existing managed partitions. Idempotent; two
-   * concurrent runs serialise on an advisory lock. Rows already sitting in the
-   * default partition for a new slot are moved into it in the same
-   * transaction that creates it.
+   * Creates the current partition, `ahead` future ones and `behind` past ones;
+   * with `fillGaps`, also every missing slot between the oldest managed
+   * partition and that window. Idempotent; two concurrent runs serialise on
+   * an advisory lock. Rows already sitting in the default partition for a
+   * new slot are moved into it in the same transaction that creates it.
+   *
+   * A slot whose name is held by a table that is not a partition of this
+   * parent (say a restored month whose attach was refused) does not stop the
+   * others: every other slot is created, then the call returns
+   * `PARTITION_NAME_TAKEN` naming the table, with the created slots in
+   * `error.context.partial`.
    *
    * @example
    * ```ts
@@ -194,14 +245,17 @@ export class PartitionManager {
       const ahead = countOption(options.ahead, 'ahead', DEFAULT_PARTITIONS_AHEAD);
       const behind = countOption(options.behind, 'behind', DEFAULT_PARTITIONS_BEHIND);
       const batchSize = Math.max(1, countOption(options.batchSize, 'batchSize', DEFAULT_PARTITION_CREATE_BATCH));
+      const fillGaps = options.fillGaps ?? false;
+      if (typeof fillGaps !== 'boolean') throw invalid(`fillGaps must be true or false; got ${String(options.fillGaps)}.`);
       const logger = options.logger ?? this.#logger;
       const current = floorToInterval(this.#now(), this.#interval);
       const first = addIntervals(current, this.#interval, -behind);
       const last = addIntervals(current, this.#interval, ahead);
       return withAdvisoryLock(client, this.#parent, this.#advisoryLockTimeoutMs, async () => {
         const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs);
-        const { todo, existing } = this.#plan(snap, first, last);
+        const { todo, existing } = this.#plan(snap, first, last, fillGaps);
         const created: CreatedPartition[] = [];
+        const taken: PartitionSlot[] = [];
         const def = snap.defaultPartition;
         let columns: string | undefined;
         // Rows in the default partition make CREATE fail with 23514 ("would be
@@ -221,42 +275,75 @@ export class PartitionManager {
           const lead = chunk[0]!;
           const aborted = abortError(options.signal, { partition: lead.name, partial: { created, existing } });
           if (aborted) throw aborted;
-          let moved: number[];
+          const done: CreatedPartition[] = [];
           try {
             // A short batch per round trip and commit: the parent's ACCESS EXCLUSIVE lock lasts a few CREATEs, not the whole run.
-            moved = await runDdl(client, this.#lockTimeoutMs, ...chunk.map((slot) => this.#createSql(slot, snap))).then(() => chunk.map(() => 0));
+            await runDdl(client, this.#lockTimeoutMs, ...chunk.map((slot) => this.#createSql(slot, snap)));
+            done.push(...chunk.map((slot) => ({ ...slot, rowsMovedFromDefault: 0 })));
           } catch (error) {
-            // Only rows parked in the default partition justify retrying slot by slot.
-            if (def === undefined || sqlstateOf(error) !== '23514') {
+            // Rows parked in the default partition, or a name held by another table, justify retrying slot by slot.
+            const code = sqlstateOf(error);
+            if (code !== DUPLICATE_TABLE && (def === undefined || code !== '23514')) {
               throw pgErrorToBackfill(error, { partition: lead.name, partial: { created, existing } }, `ensure ${lead.name}`);
             }
-            moved = [];
             for (const slot of chunk) {
               try {
-                moved.push(await createOne(slot));
+                done.push({ ...slot, rowsMovedFromDefault: await createOne(slot) });
               } catch (inner) {
-                const done = chunk.slice(0, moved.length).map((c, k) => ({ ...c, rowsMovedFromDefault: moved[k] ?? 0 }));
+                if (sqlstateOf(inner) === DUPLICATE_TABLE) {
+                  taken.push(slot);
+                  continue;
+                }
                 throw pgErrorToBackfill(inner, { partition: slot.name, partial: { created: [...created, ...done], existing } }, `ensure ${slot.name}`);
               }
             }
           }
-          for (const [k, slot] of chunk.entries()) {
-            created.push({ ...slot, rowsMovedFromDefault: moved[k] ?? 0 });
-            logger.info('partition created', { partition: slot.name, from: slot.from.toISOString(), to: slot.to.toISOString(), rowsMovedFromDefault: moved[k] ?? 0 });
+          for (const c of done) {
+            created.push(c);
+            logger.info('partition created', { partition: c.name, from: c.from.toISOString(), to: c.to.toISOString(), rowsMovedFromDefault: c.rowsMovedFromDefault });
           }
           options.onProgress?.({ phase: 'create', partition: chunk[chunk.length - 1]!.name, done: created.length, total: todo.length });
         }
+        if (taken.length > 0) throw await this.#nameTaken(client, taken, { created, existing });
         return { created, existing };
       });
     });
   }
 
-  /** Which slots of the window (and of gaps between managed partitions) need creating. */
-  #plan(snap: Snapshot, first: Date, last: Date): { todo: PartitionSlot[]; existing: EnsureReport['existing'] } {
+  /**
+   * `PARTITION_NAME_TAKEN` for the slots whose name another relation holds,
+   * saying what each one is and how to free the name.
+   */
+  async #nameTaken(client: PgClientLike, taken: readonly PartitionSlot[], partial: EnsureReport): Promise<BackfillError> {
+    const { rows } = (await client.query(
+      `SELECT c.relname::text AS name, c.relkind::text AS kind, c.relispartition AS is_partition
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relname = ANY($2::text[])`,
+      [this.#parent.schema, taken.map((t) => t.name)],
+    )) as PgQueryResult<{ name: string; kind: string; is_partition: boolean }>;
+    const what = (name: string): string => {
+      const row = rows.find((r) => r.name === name);
+      if (row === undefined) return 'a relation';
+      if (row.is_partition) return 'a partition of another table';
+      return RELKIND_NAMES[row.kind] ?? `a relation of kind ${row.kind}`;
+    };
+    const parent = `${this.#parent.schema}.${this.#parent.name}`;
+    const each = taken.map((t) => `${this.#parent.schema}.${t.name} (${what(t.name)}) holds the name of the partition [${t.from.toISOString()}, ${t.to.toISOString()})`);
+    const example = `${this.#parent.schema}.${taken[0]!.name}`;
+    return new BackfillError(
+      'PARTITION_NAME_TAKEN',
+      `${each.join('; ')}, so ensure could not create it; every other slot of ${parent} was created (${partial.created.length} new). ` +
+        `If it is a restored partition, attach it (backfill-kit partitions attach ${example}); otherwise rename or drop it. Then run ensure again: until then rows for that range have no partition.`,
+      { context: { table: parent, partition: taken[0]!.name, taken: taken.map((t) => `${this.#parent.schema}.${t.name}`), partial } },
+    );
+  }
+
+  /** Which slots of the window (and, with `fillGaps`, of gaps between managed partitions) need creating. */
+  #plan(snap: Snapshot, first: Date, last: Date, fillGaps: boolean): { todo: PartitionSlot[]; existing: EnsureReport['existing'] } {
     const ranged = snap.partitions.filter((p): p is PartitionInfo & { from: Date; to: Date } => p.from !== null && p.to !== null);
     let lo = first.getTime();
     let hi = last.getTime();
-    for (const p of ranged) {
+    for (const p of fillGaps ? ranged : []) {
       if (!p.managed) continue;
       lo = Math.min(lo, p.from.getTime());
       hi = Math.max(hi, p.from.getTime());
@@ -517,6 +604,13 @@ export class PartitionManager {
    * VACUUM / ANALYZE / REINDEX one partition, never the parent. Every step
    * runs under `lock_timeout`; REINDEX runs `CONCURRENTLY` by default.
    *
+   * A `REINDEX … CONCURRENTLY` that fails (a lock timeout, a cancel, a lost
+   * connection) leaves INVALID `<index>_ccnew` / `_ccold` indexes behind,
+   * which every write keeps paying for. Each call first drops the ones it
+   * finds on this partition (listed in `invalidIndexesDropped`), and a
+   * failed rebuild drops its own at once when it can; when it cannot (the
+   * blocking session still runs), the error names them and the fix.
+   *
    * @example
    * ```ts
    * await boms.maintain('artifact_boms_2026_11', { vacuum: true, analyze: true, reindex: true });
@@ -530,6 +624,7 @@ export class PartitionManager {
     const vacuum = options.vacuum ?? true;
     const analyze = options.analyze ?? true;
     const reindex = options.reindex ?? false;
+    const concurrently = options.concurrently ?? true;
     if (!vacuum && !analyze && !reindex) return errAsync(invalid('maintain needs at least one of vacuum, analyze or reindex.'));
     return this.#run('maintain', async (client) => {
       const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs);
@@ -544,24 +639,41 @@ export class PartitionManager {
       else if (analyze) plan.push('analyze');
       if (reindex) plan.push('reindex');
       const sqlFor = (step: (typeof plan)[number]): string =>
-        step === 'vacuum' ? `VACUUM ${analyze ? '(ANALYZE) ' : ''}${part.sql}` : step === 'analyze' ? `ANALYZE ${part.sql}` : `REINDEX TABLE ${options.concurrently === false ? '' : 'CONCURRENTLY '}${part.sql}`;
+        step === 'vacuum' ? `VACUUM ${analyze ? '(ANALYZE) ' : ''}${part.sql}` : step === 'analyze' ? `ANALYZE ${part.sql}` : `REINDEX TABLE ${concurrently ? 'CONCURRENTLY ' : ''}${part.sql}`;
       const size = async (): Promise<number> =>
         Number(((await client.query('SELECT pg_catalog.pg_total_relation_size($1::regclass)::text AS s', [part.sql])) as PgQueryResult<{ s: string }>).rows[0]?.s ?? 0);
+      const qualified = `${part.schema}.${part.name}`;
       const sizeBytesBefore = await size();
       const steps: { step: (typeof plan)[number]; sql: string; seconds: number }[] = [];
+      const invalidIndexesDropped: string[] = [];
       await withSessionLockTimeout(client, this.#lockTimeoutMs, async () => {
+        const stale = await rebuildLeftovers(client, part);
+        try {
+          await dropIndexesConcurrently(client, part.schema, stale, invalidIndexesDropped);
+        } catch (error) {
+          throw leftoverError(error, part, `maintain ${qualified}: dropping the invalid indexes a failed REINDEX CONCURRENTLY left`, stale, invalidIndexesDropped, { steps });
+        }
         for (const [i, step] of plan.entries()) {
-          const aborted = abortError(options.signal, { partition: part.name, partial: { steps } });
+          const aborted = abortError(options.signal, { partition: part.name, partial: { steps, invalidIndexesDropped } });
           if (aborted) throw aborted;
           const sql = sqlFor(step);
           const t0 = performance.now();
-          await client.query(sql);
+          try {
+            await client.query(sql);
+          } catch (error) {
+            if (step !== 'reindex' || !concurrently) throw pgErrorToBackfill(error, { partition: part.name, partial: { steps, invalidIndexesDropped } }, `maintain ${qualified}: ${sql}`);
+            // A failed concurrent rebuild leaves its half-built indexes: drop them now if the blocker is gone.
+            const left = await rebuildLeftovers(client, part).catch(() => []);
+            const dropped: string[] = [];
+            await dropIndexesConcurrently(client, part.schema, left, dropped).catch(() => undefined);
+            throw leftoverError(error, part, `maintain ${qualified}: ${sql}`, left, dropped, { steps, invalidIndexesDropped });
+          }
           steps.push({ step, sql, seconds: (performance.now() - t0) / 1000 });
           options.onProgress?.({ phase: step, partition: part.name, done: i + 1, total: plan.length });
         }
       });
-      (options.logger ?? this.#logger).info('partition maintained', { partition: part.name, steps: steps.map((s) => s.step) });
-      return { partition: part.name, steps, sizeBytesBefore, sizeBytesAfter: await size() };
+      (options.logger ?? this.#logger).info('partition maintained', { partition: part.name, steps: steps.map((s) => s.step), invalidIndexesDropped });
+      return { partition: part.name, steps, invalidIndexesDropped, sizeBytesBefore, sizeBytesAfter: await size() };
     });
   }
 

@@ -150,6 +150,13 @@ export interface EnsureOptions extends PartitionCallOptions {
    * @defaultValue {@link DEFAULT_PARTITION_CREATE_BATCH} (12)
    */
   readonly batchSize?: number;
+  /**
+   * Also create every missing slot between the oldest managed partition and
+   * the window. Off by default: re-attaching one old month must not bring
+   * back the empty months retention dropped since.
+   * @defaultValue `false`
+   */
+  readonly fillGaps?: boolean;
 }
 
 /**
@@ -173,7 +180,7 @@ export interface CreatedPartition extends PartitionSlot {
  * ```
  */
 export interface EnsureReport {
-  /** Slots created by this call, oldest first (the window plus any gaps). */
+  /** Slots created by this call, oldest first (the window, plus the gaps with `fillGaps`). */
   readonly created: readonly CreatedPartition[];
   /** Slots of the window that were already covered, with the partition that covers each. */
   readonly existing: readonly (PartitionSlot & { readonly coveredBy: string })[];
@@ -300,6 +307,8 @@ export interface MaintainOptions extends PartitionCallOptions {
 export interface MaintainReport {
   readonly partition: string;
   readonly steps: readonly { readonly step: 'vacuum' | 'analyze' | 'reindex'; readonly sql: string; readonly seconds: number }[];
+  /** INVALID `<index>_ccnew` / `_ccold` indexes an earlier failed `REINDEX … CONCURRENTLY` had left on the partition, dropped first. */
+  readonly invalidIndexesDropped: readonly string[];
   readonly sizeBytesBefore: number;
   readonly sizeBytesAfter: number;
 }

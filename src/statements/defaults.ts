@@ -33,8 +33,11 @@ export const DEFAULT_FAILURES_TABLE = 'vex.statement_backfill_failures';
 /** Longest failure message kept in reports and checkpoints (characters). */
 export const MAX_FAILURE_MESSAGE_LENGTH = 500;
 
-/** Version of the JSON report whose SHA-256 is `summary.reportSha256`. */
-export const REPORT_SCHEMA_VERSION = 1;
+/**
+ * Version of the JSON report whose SHA-256 is `summary.reportSha256`.
+ * 2: `outcomeSha256` is a sum over documents (was a chain in document order).
+ */
+export const REPORT_SCHEMA_VERSION = 2;
 
 /**
  * The three bundled normalizers (CSAF, CycloneDX, OpenVEX), as the seed

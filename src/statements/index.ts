@@ -6,7 +6,7 @@
  */
 export { StatementBackfiller } from './statement-backfiller.js';
 export type { StatementBackfillerConfig, StatementBackfillOptions, StatementBackfillProgress } from './statement-backfiller.js';
-export { buildSummary, canonicalJson, summaryText } from './summary.js';
+export { addOutcome, addOutcomeSums, buildSummary, canonicalJson, OUTCOME_SUM_ZERO, summaryText } from './summary.js';
 export type { BackfillReport, BackfillSummary } from './summary.js';
 export { detectVexFormat } from './detect.js';
 export { openVexNormalizer } from './normalizers/openvex.js';
@@ -15,6 +15,19 @@ export { cycloneDxVexNormalizer } from './normalizers/cyclonedx.js';
 export { PgRawDocumentSource } from './pg-raw-document-source.js';
 export type { NewRawDocument, PgRawDocumentSourceConfig } from './pg-raw-document-source.js';
 export { PgStatementSink } from './pg-statement-sink.js';
+export { backfillProgress, backfillReport, DEFAULT_RANGE_SIZE, planBackfill, rangeCheckpointId, runBackfillWorker } from './distributed.js';
+export type {
+  BackfillWorkerOptions,
+  BackfillWorkerSummary,
+  DistributedBackfillConfig,
+  DistributedBackfillProgress,
+  DistributedBackfillReport,
+  DistributedRunState,
+  PlanBackfillOptions,
+} from './distributed.js';
+export { PgBackfillPlanStore } from './pg-run-plan.js';
+export type { BackfillPlan, PgBackfillPlanTables, PlannedOptions, PlannedRange, RangeStop } from './pg-run-plan.js';
+export type { RangeRun } from './statement-backfiller.js';
 export type { PgStatementSinkConfig } from './pg-statement-sink.js';
 export {
   DEFAULT_BATCH_SIZE,
@@ -35,11 +48,14 @@ export type {
   ClaimStatus,
   DocumentClaims,
   DocumentCursor,
+  KeyRange,
+  KeyRangesQuery,
   NormalizeContext,
   RawDocument,
   RawDocumentCountQuery,
   RawDocumentPageQuery,
   RawDocumentSource,
+  RunLock,
   StatementBatch,
   StatementBatchResult,
   StatementSink,

@@ -8,7 +8,7 @@ import type { BackfillError } from '../errors.js';
 import { inTransaction, PgHandle, pgErrorToBackfill, type PgSource } from '../_internals/pg.js';
 import { parseQualifiedName, quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_RAW_DOCUMENTS_TABLE } from './defaults.js';
-import type { RawDocument, RawDocumentCountQuery, RawDocumentPageQuery, RawDocumentSource } from './ports.js';
+import type { KeyRange, KeyRangesQuery, RawDocument, RawDocumentCountQuery, RawDocumentPageQuery, RawDocumentSource } from './ports.js';
 
 /**
  * Where {@link PgRawDocumentSource} reads from. The table needs the columns
@@ -129,6 +129,10 @@ export class PgRawDocumentSource implements RawDocumentSource {
       values.push(query.after.retrievedAt, query.after.digest);
       clauses.push(`(retrieved_at, digest) > ($${values.length - 1}::timestamptz, $${values.length}::text)`);
     }
+    if (query.until !== undefined) {
+      values.push(query.until.retrievedAt, query.until.digest);
+      clauses.push(`(retrieved_at, digest) <= ($${values.length - 1}::timestamptz, $${values.length}::text)`);
+    }
     return clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
   }
 
@@ -159,6 +163,37 @@ export class PgRawDocumentSource implements RawDocumentSource {
       const values: unknown[] = [];
       const where = this.#where(query, values);
       return this.#pg.query<{ n: string }>(`SELECT count(*) AS n FROM ${t.sql} ${where}`, values, { table: t.sql }).map((r) => Number(r.rows[0]?.n ?? 0));
+    });
+  }
+
+  /**
+   * Cuts the keyspace into ranges of `rangeSize` documents with one pass
+   * over the `(retrieved_at, digest)` index, in the database's own order.
+   */
+  keyRanges(query: KeyRangesQuery): ResultAsync<readonly KeyRange[], BackfillError> {
+    return this.#name().andThen((t) => {
+      const values: unknown[] = [];
+      const where = this.#where(query.retrievedSince === undefined ? {} : { retrievedSince: query.retrievedSince }, values);
+      values.push(query.maxDocuments ?? null, query.rangeSize);
+      const sql = `WITH docs AS (
+          SELECT retrieved_at, digest FROM ${t.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length - 1}
+        ), numbered AS (
+          SELECT retrieved_at, digest, row_number() OVER (ORDER BY retrieved_at, digest) AS n, count(*) OVER () AS total FROM docs
+        )
+        SELECT n, ${CURSOR_TEXT} AS cursor_at, digest FROM numbered WHERE n % $${values.length} = 0 OR n = total ORDER BY n`;
+      return this.#pg.query<{ n: string; cursor_at: string; digest: string }>(sql, values, { table: t.sql }).map((r) => {
+        const ranges: KeyRange[] = [];
+        let previous: KeyRange | null = null;
+        let before = 0;
+        for (const row of r.rows) {
+          const n = Number(row.n);
+          const range: KeyRange = { after: previous?.through ?? null, through: { retrievedAt: row.cursor_at, digest: row.digest }, documents: n - before };
+          ranges.push(range);
+          previous = range;
+          before = n;
+        }
+        return ranges;
+      });
     });
   }
 

@@ -17,7 +17,8 @@ import {
   DEFAULT_FAILURES_TABLE,
   DEFAULT_STATEMENTS_TABLE,
 } from './defaults.js';
-import type { BackfillFailure, StatementBatch, StatementBatchResult, StatementSink, StoredCheckpoint, VexClaim } from './ports.js';
+import type { BackfillFailure, RunLock, StatementBatch, StatementBatchResult, StatementSink, StoredCheckpoint, VexClaim } from './ports.js';
+import { lockPgRun } from './pg-run-lock.js';
 
 const CLAIM_COLUMNS = 'document_digest, vulnerability_id, product_key, status, justification, statement, issued_at, format, run_id';
 
@@ -316,6 +317,15 @@ export class PgStatementSink implements StatementSink {
       ],
     );
     return { claimsWritten };
+  }
+
+  /**
+   * Takes the run's advisory lock on a connection of its own (checked out of
+   * the pool until `release()`), or fails with `LOCKED` naming the backend
+   * that holds it: pid, application_name, client host.
+   */
+  lockRun(runId: string): ResultAsync<RunLock, BackfillError> {
+    return this.#with((t) => lockPgRun(this.#pg, t.checkpoints.sql, runId));
   }
 
   /** The run's checkpoint with all of its recorded failures, or `null`. */

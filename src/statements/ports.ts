@@ -123,6 +123,12 @@ export interface RawDocumentPageQuery {
   readonly after?: DocumentCursor;
   /** Only documents with `retrievedAt >= retrievedSince`. */
   readonly retrievedSince?: Date;
+  /**
+   * Only documents at or before this position (a planned key range's end).
+   * A source that cannot bound a page may ignore it: the backfiller also
+   * stops at the document whose cursor equals it.
+   */
+  readonly until?: DocumentCursor;
   /** At most this many documents. */
   readonly limit: number;
   readonly signal?: AbortSignal;
@@ -139,6 +145,8 @@ export interface RawDocumentPageQuery {
 export interface RawDocumentCountQuery {
   readonly after?: DocumentCursor;
   readonly retrievedSince?: Date;
+  /** Only documents at or before this position. */
+  readonly until?: DocumentCursor;
   readonly signal?: AbortSignal;
 }
 
@@ -159,6 +167,42 @@ export interface RawDocumentSource {
   readPage(query: RawDocumentPageQuery): ResultAsync<readonly RawDocument[], BackfillError>;
   /** How many documents remain after `after` (for progress and ETA). Optional. */
   count?(query: RawDocumentCountQuery): ResultAsync<number, BackfillError>;
+  /**
+   * Cuts the keyspace into consecutive ranges of `rangeSize` documents (the
+   * last may be shorter), for a distributed run. Optional: planning needs it.
+   */
+  keyRanges?(query: KeyRangesQuery): ResultAsync<readonly KeyRange[], BackfillError>;
+}
+
+/**
+ * What {@link RawDocumentSource.keyRanges} is asked for.
+ *
+ * @example
+ * ```ts
+ * const query: KeyRangesQuery = { rangeSize: 1000, maxDocuments: 50_000 };
+ * ```
+ */
+export interface KeyRangesQuery {
+  readonly rangeSize: number;
+  readonly retrievedSince?: Date;
+  /** Only the first this many documents of the keyspace. */
+  readonly maxDocuments?: number;
+}
+
+/**
+ * A slice of the `(retrievedAt, digest)` keyspace: the documents after
+ * `after` (from the start when `null`) up to and including `through`.
+ *
+ * @example
+ * ```ts
+ * const range: KeyRange = { after: null, through: { retrievedAt: '2025-10-19T08:00:00.000000Z', digest: 'sha256:ab…' }, documents: 1000 };
+ * ```
+ */
+export interface KeyRange {
+  readonly after: DocumentCursor | null;
+  readonly through: DocumentCursor;
+  /** How many documents the range held when it was planned. */
+  readonly documents: number;
 }
 
 /**
@@ -228,9 +272,9 @@ export interface BackfillCheckpoint {
   readonly counters: BackfillCounters;
   readonly options: CheckpointOptions;
   /**
-   * Running SHA-256 over each evaluated document's outcome
-   * (`sha256(previous + "\n" + digest + " " + outcome)`), so the report hash of
-   * a resumed run equals that of an uninterrupted one.
+   * Sum (mod 2^256, 64 hex digits) of `sha256(digest + " " + outcome)` over
+   * each evaluated document, so the report hash of a resumed or distributed
+   * run equals that of an uninterrupted single-process one.
    */
   readonly outcomeSha256: string;
   /** True once the source was exhausted or `maxDocuments` was reached. */
@@ -263,6 +307,28 @@ export interface StoredCheckpoint extends BackfillCheckpoint {
 export interface CheckpointStore {
   /** The run's checkpoint, or `null` if the run never committed a batch. */
   loadCheckpoint(runId: string): ResultAsync<StoredCheckpoint | null, BackfillError>;
+  /**
+   * Makes this process the run's only writer until `release()`, or fails
+   * with `LOCKED` naming the holder (its application name, pid and host as
+   * far as the store knows them). A holder that dies must not keep the lock.
+   * Optional: without it, two processes given the same run id would both
+   * write the checkpoint, and the last writer's counters would win.
+   */
+  lockRun?(runId: string): ResultAsync<RunLock, BackfillError>;
+}
+
+/**
+ * A run lock taken with {@link CheckpointStore.lockRun}.
+ *
+ * @example
+ * ```ts
+ * const lock = await store.lockRun!('nightly');
+ * if (lock.isOk()) try { await work(); } finally { await lock.value.release(); }
+ * ```
+ */
+export interface RunLock {
+  /** Gives the lock back; safe to call twice. */
+  release(): Promise<void>;
 }
 
 /**

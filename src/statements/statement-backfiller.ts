@@ -15,6 +15,7 @@ import type {
   CheckpointOptions,
   DocumentClaims,
   DocumentCursor,
+  KeyRange,
   RawDocument,
   RawDocumentSource,
   StatementSink,
@@ -22,7 +23,7 @@ import type {
   VexClaim,
   VexNormalizer,
 } from './ports.js';
-import { buildSummary, chainOutcome, OUTCOME_CHAIN_START, type BackfillSummary } from './summary.js';
+import { buildSummary, addOutcome, OUTCOME_SUM_ZERO, type BackfillSummary } from './summary.js';
 
 /**
  * What {@link StatementBackfiller} is built from.
@@ -105,6 +106,25 @@ export interface StatementBackfillOptions {
   readonly onProgress?: (progress: StatementBackfillProgress) => void;
   /** Stops the run between batches; every committed batch is kept and the run resumes by `runId`. */
   readonly signal?: AbortSignal;
+}
+
+/**
+ * One key range of a planned run, as a distributed worker backfills it
+ * (see `runBackfillWorker`).
+ *
+ * @example
+ * ```ts
+ * await backfiller.runRange({ checkpointId: 'nightly#range-3', range, options: { batchSize: 100 } });
+ * ```
+ */
+export interface RangeRun {
+  /** The range's own checkpoint (and run lock) id. */
+  readonly checkpointId: string;
+  readonly range: KeyRange;
+  /** The run's options; `maxDocuments` was applied when the keyspace was cut. */
+  readonly options: Omit<StatementBackfillOptions, 'runId'>;
+  /** Asked between batches; `true` stops the range with `ABORTED` (an earlier range failed under `stopOnError`). */
+  readonly shouldStop?: () => Promise<boolean>;
 }
 
 /** A document's fate within a batch. */
@@ -227,14 +247,23 @@ export class StatementBackfiller {
     return ResultAsync.fromPromise(this.#run(options), (e) => toBackfillError(e, 'DB_ERROR')).andThen((r) => r);
   }
 
-  async #run(options: StatementBackfillOptions): Promise<Result<BackfillSummary, BackfillError>> {
-    const { source, sink, logger } = this.#config;
+  /**
+   * Backfills one planned key range under its own checkpoint, with the same
+   * per-batch transaction, lock and resume as {@link StatementBackfiller.run}.
+   * The summary's counters and outcome sum are the range's alone.
+   */
+  runRange(job: RangeRun): ResultAsync<BackfillSummary, BackfillError> {
+    const valid = validate({ ...job.options, runId: job.checkpointId });
+    if (valid.isErr()) return errAsync(valid.error);
+    return ResultAsync.fromPromise(this.#run({ ...job.options, runId: job.checkpointId }, job), (e) => toBackfillError(e, 'DB_ERROR')).andThen((r) => r);
+  }
+
+  async #run(options: StatementBackfillOptions, scope?: RangeRun): Promise<Result<BackfillSummary, BackfillError>> {
+    const { sink } = this.#config;
     const runId = options.runId ?? randomUUID();
-    const force = options.force ?? false;
-    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     const runOptions: CheckpointOptions = {
       retrievedSince: options.retrievedSince?.toISOString() ?? null,
-      force,
+      force: options.force ?? false,
       maxDocuments: options.maxDocuments ?? null,
     };
 
@@ -242,6 +271,20 @@ export class StatementBackfiller {
       const prepared = await sink.prepare();
       if (prepared.isErr()) return err(prepared.error);
     }
+    // One writer per run id: a second process would interleave its checkpoints with ours.
+    const locked = sink.lockRun ? await sink.lockRun(runId) : undefined;
+    if (locked?.isErr()) return err(locked.error);
+    try {
+      return await this.#resume(options, runId, runOptions, scope);
+    } finally {
+      if (locked?.isOk()) await locked.value.release();
+    }
+  }
+
+  async #resume(options: StatementBackfillOptions, runId: string, runOptions: CheckpointOptions, scope?: RangeRun): Promise<Result<BackfillSummary, BackfillError>> {
+    const { source, sink, logger } = this.#config;
+    const force = runOptions.force;
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     const loaded = await sink.loadCheckpoint(runId);
     if (loaded.isErr()) return err(loaded.error);
     const saved: StoredCheckpoint | null = loaded.value;
@@ -256,7 +299,7 @@ export class StatementBackfiller {
     }
     const state: RunState = saved
       ? { counters: saved.counters, cursor: saved.cursor, outcomeSha256: saved.outcomeSha256, failed: [...saved.failed] }
-      : { counters: { evaluated: 0, backfilled: 0, claimsWritten: 0, skipped: 0, failures: 0 }, cursor: null, outcomeSha256: OUTCOME_CHAIN_START, failed: [] };
+      : { counters: { evaluated: 0, backfilled: 0, claimsWritten: 0, skipped: 0, failures: 0 }, cursor: null, outcomeSha256: OUTCOME_SUM_ZERO, failed: [] };
     if (saved) logger.info('statement backfill: resuming from checkpoint', { runId, cursor: saved.cursor, evaluated: saved.counters.evaluated });
 
     const summarize = (s: RunState): BackfillSummary =>
@@ -270,22 +313,35 @@ export class StatementBackfiller {
       return err(new BackfillError(error.code, error.message, { cause: error.cause ?? error, context: { ...error.context, runId, summary }, ...(error.dbCode === undefined ? {} : { dbCode: error.dbCode }) }));
     };
 
-    const budget = (evaluated: number): number =>
-      runOptions.maxDocuments === null ? batchSize : Math.min(batchSize, Math.max(0, runOptions.maxDocuments - evaluated));
-    const fetchPage = (after: DocumentCursor | null, limit: number): Promise<Result<readonly RawDocument[], BackfillError>> =>
-      limit <= 0
+    // A range's end was fixed when the keyspace was cut, maxDocuments included.
+    const limitTo = scope === undefined ? runOptions.maxDocuments : null;
+    const budget = (evaluated: number): number => (limitTo === null ? batchSize : Math.min(batchSize, Math.max(0, limitTo - evaluated)));
+    const start = scope?.range.after ?? null;
+    const fetchPage = (after: DocumentCursor | null, limit: number): Promise<Result<readonly RawDocument[], BackfillError>> => {
+      const from = after ?? start;
+      return limit <= 0
         ? Promise.resolve(ok([]))
         : Promise.resolve(
             source.readPage({
               limit,
-              ...(after === null ? {} : { after }),
+              ...(from === null ? {} : { after: from }),
+              ...(scope === undefined ? {} : { until: scope.range.through }),
               ...(options.retrievedSince === undefined ? {} : { retrievedSince: options.retrievedSince }),
               ...(options.signal === undefined ? {} : { signal: options.signal }),
             }),
           );
+    };
+    /** The page cut after the range's last document, and whether it was reached. */
+    const inRange = (docs: readonly RawDocument[]): { docs: readonly RawDocument[]; ended: boolean } => {
+      if (scope === undefined) return { docs, ended: false };
+      const { through } = scope.range;
+      const end = docs.findIndex((d) => d.cursor.digest === through.digest && d.cursor.retrievedAt === through.retrievedAt);
+      return end === -1 ? { docs, ended: false } : { docs: docs.slice(0, end + 1), ended: true };
+    };
 
     let remainingAtStart: number | undefined;
-    if (source.count) {
+    if (scope !== undefined) remainingAtStart = Math.max(0, scope.range.documents - state.counters.evaluated);
+    else if (source.count) {
       const counted = await source.count({
         ...(state.cursor === null ? {} : { after: state.cursor }),
         ...(options.retrievedSince === undefined ? {} : { retrievedSince: options.retrievedSince }),
@@ -353,16 +409,20 @@ export class StatementBackfiller {
         const late = await settle();
         return fail(late ?? aborted());
       }
+      if (scope?.shouldStop && (await scope.shouldStop())) {
+        const late = await settle();
+        return fail(late ?? new BackfillError('ABORTED', `range ${runId} stopped: an earlier range of its run failed under stopOnError.`, { context: { stoppedByEarlierFailure: true } }));
+      }
       const page = await pending;
       if (page.isErr()) {
         const late = await settle();
         return fail(late ?? page.error);
       }
-      const docs = page.value;
+      const { docs, ended } = inRange(page.value);
       if (docs.length === 0) break;
       const last = docs[docs.length - 1] as RawDocument;
       // Read the next page while this one is normalized and written.
-      pending = fetchPage(last.cursor, budget(planned.counters.evaluated + docs.length));
+      pending = ended ? Promise.resolve(ok([])) : fetchPage(last.cursor, budget(planned.counters.evaluated + docs.length));
       pending.catch(() => undefined);
 
       const committing = new Set(inflight?.list.filter((o) => o.kind === 'backfilled').map((o) => o.doc.digest));
@@ -388,7 +448,7 @@ export class StatementBackfiller {
           counters: { ...state.counters, evaluated: state.counters.evaluated + 1, failures: state.counters.failures + 1 },
           failed: [...state.failed, failure],
         };
-        return fail(new BackfillError(stoppedAt.error.code, `stopOnError: ${stoppedAt.error.message}`, { cause: stoppedAt.error, context: { digest: stoppedAt.doc.digest } }), shown);
+        return fail(new BackfillError(stoppedAt.error.code, `stopOnError: ${stoppedAt.error.message}`, { cause: stoppedAt.error, context: { digest: stoppedAt.doc.digest, stopOnErrorFailure: failure } }), shown);
       }
       const done = commit(list, next);
       done.catch(() => undefined);
@@ -488,14 +548,14 @@ export class StatementBackfiller {
       if (o.kind === 'backfilled') {
         backfilled += 1;
         claimsWritten += o.claims.length;
-        chain = chainOutcome(chain, o.doc.digest, `backfilled ${o.claims.length}`);
+        chain = addOutcome(chain, o.doc.digest, `backfilled ${o.claims.length}`);
       } else if (o.kind === 'skipped') {
         skipped += 1;
-        chain = chainOutcome(chain, o.doc.digest, 'skipped');
+        chain = addOutcome(chain, o.doc.digest, 'skipped');
       } else {
         failures += 1;
         failed.push(o.failure);
-        chain = chainOutcome(chain, o.doc.digest, `failed ${o.failure.code}`);
+        chain = addOutcome(chain, o.doc.digest, `failed ${o.failure.code}`);
       }
     }
     return { counters: { evaluated, backfilled, claimsWritten, skipped, failures }, cursor, outcomeSha256: chain, failed };

@@ -23,7 +23,11 @@ export interface BackfillReport {
   readonly options: CheckpointOptions;
   readonly counters: BackfillCounters;
   readonly lastCursor: DocumentCursor | null;
-  /** Running hash over every evaluated document's digest and outcome, in order. */
+  /**
+   * Sum (mod 2^256) of `sha256(digest + " " + outcome)` over every evaluated
+   * document: a hash of what happened to each document, whatever the order
+   * or the number of workers.
+   */
   readonly outcomeSha256: string;
   readonly failed: readonly BackfillFailure[];
 }
@@ -80,15 +84,39 @@ export function canonicalJson(value: unknown): string {
   });
 }
 
-/** The starting value of the outcome chain. */
-export const OUTCOME_CHAIN_START = '0'.repeat(64);
+/** The outcome sum of no documents. */
+export const OUTCOME_SUM_ZERO = '0'.repeat(64);
+
+const MOD_256 = (1n << 256n) - 1n;
+const toHex = (n: bigint): string => n.toString(16).padStart(64, '0');
 
 /**
- * Extends the outcome chain with one document:
- * `sha256(previous + "\n" + digest + " " + outcome)`.
+ * Adds one document's outcome to an outcome sum:
+ * `(sum + sha256(digest + " " + outcome)) mod 2^256`, as 64 hex digits.
+ * A sum, unlike a chain, does not depend on the order documents were
+ * evaluated in, so the sums of disjoint key ranges add up to the sum of
+ * the whole run ({@link addOutcomeSums}).
+ *
+ * @example
+ * ```ts
+ * addOutcome(OUTCOME_SUM_ZERO, 'sha256:ab…', 'backfilled 3');
+ * ```
  */
-export function chainOutcome(previous: string, digest: string, outcome: string): string {
-  return createHash('sha256').update(`${previous}\n${digest} ${outcome}`).digest('hex');
+export function addOutcome(sum: string, digest: string, outcome: string): string {
+  const leaf = BigInt(`0x${createHash('sha256').update(`${digest} ${outcome}`).digest('hex')}`);
+  return addOutcomeSums(sum, toHex(leaf));
+}
+
+/**
+ * Adds two outcome sums (mod 2^256): the sum over the union of two disjoint sets of documents.
+ *
+ * @example
+ * ```ts
+ * addOutcomeSums(rangeA.outcomeSha256, rangeB.outcomeSha256);
+ * ```
+ */
+export function addOutcomeSums(a: string, b: string): string {
+  return toHex((BigInt(`0x${a}`) + BigInt(`0x${b}`)) & MOD_256);
 }
 
 /**

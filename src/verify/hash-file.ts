@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { BackfillError } from '../errors.js';
 import { DEFAULT_HASH_CHUNK_BYTES } from './defaults.js';
 
@@ -13,29 +14,66 @@ export interface FileDigest {
 export interface HashFileOptions {
   readonly signal?: AbortSignal | undefined;
   readonly chunkBytes?: number | undefined;
-  /** Called with every chunk hashed (to feed a second consumer from the same read). */
+  /** Called with every chunk hashed (to feed a second consumer from the same read); the buffer is reused after the call returns. */
   readonly onChunk?: ((chunk: Buffer) => void) | undefined;
 }
 
+/** What a file that is not a regular file is, in words, or `undefined` for a regular file. */
+function notRegular(stats: Stats): string | undefined {
+  if (stats.isFile()) return undefined;
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a named pipe (FIFO)';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  return 'not a regular file';
+}
+
+function refuse(path: string | Buffer, what: string): BackfillError {
+  const shown = Buffer.isBuffer(path) ? path.toString('utf8') : path;
+  return new BackfillError('IO_ERROR', `${shown} is ${what}; only regular files are hashed.`, { context: { path: shown } });
+}
+
+function aborted(): BackfillError {
+  return new BackfillError('ABORTED', 'The operation was aborted.');
+}
+
 /**
- * SHA-256 of a file, streamed with large reads. Throws the Node error
- * (`ENOENT`, `EISDIR`, an AbortError…); callers turn it into a verdict.
+ * SHA-256 of a regular file (symlinks are followed), read in large chunks.
+ * A directory, FIFO, socket or device is refused (`IO_ERROR`) before it is
+ * opened, and opened without blocking, so a pipe with no writer cannot hang
+ * the call and `/dev/zero` is never read. `signal` is checked before every
+ * read. Other failures throw the Node error (`ENOENT`, `EACCES`…); callers
+ * turn them into a verdict.
  *
  * @internal
  */
 export async function hashFile(path: string | Buffer, options: HashFileOptions = {}): Promise<FileDigest> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const stream = createReadStream(path, {
-    highWaterMark: options.chunkBytes ?? DEFAULT_HASH_CHUNK_BYTES,
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-  });
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    bytes += chunk.length;
-    options.onChunk?.(chunk);
+  const { signal } = options;
+  if (signal?.aborted) throw aborted();
+  const kind = notRegular(await stat(path));
+  if (kind !== undefined) throw refuse(path, kind);
+  // O_NONBLOCK: the file may have been swapped for a FIFO since the stat; the fstat below catches it.
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  try {
+    const swapped = notRegular(await handle.stat());
+    if (swapped !== undefined) throw refuse(path, swapped);
+    const hash = createHash('sha256');
+    const buffer = Buffer.allocUnsafe(options.chunkBytes ?? DEFAULT_HASH_CHUNK_BYTES);
+    let bytes = 0;
+    for (;;) {
+      if (signal?.aborted) throw aborted();
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      const chunk = buffer.subarray(0, bytesRead);
+      hash.update(chunk);
+      bytes += bytesRead;
+      options.onChunk?.(chunk);
+    }
+    return { sha256: hash.digest('hex'), bytes };
+  } finally {
+    await handle.close();
   }
-  return { sha256: hash.digest('hex'), bytes };
 }
 
 /**
@@ -62,6 +100,23 @@ export async function mapBounded<T, R>(items: readonly T[], limit: number, task:
   const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, () => worker());
   await Promise.all(workers);
   return results;
+}
+
+/**
+ * `work`, or `ABORTED` as soon as `signal` fires, even while `work` waits in
+ * a call abort cannot reach (opening a FIFO that has no writer blocks a
+ * libuv thread until one appears).
+ *
+ * @internal
+ */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(aborted());
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** `INVALID_ARGUMENT` unless `value` is absent or a positive integer. @internal */

@@ -127,7 +127,40 @@ export function verifyBytes(loaded: LoadedKey, data: Buffer, signature: Buffer):
   }
 }
 
-/** A stable identity for a public key (its SPKI DER), so the same key given twice counts once. @internal */
+/**
+ * What a public key is, in one canonical spelling, so the same key counts
+ * once however it was encoded: Ed25519 by its raw 32 bytes, P-256 by its
+ * point's affine coordinates (a compressed and an uncompressed point are
+ * the same key), RSA by modulus and exponent (under `rsaEncryption` and
+ * `id-RSASSA-PSS` alike). Never the encoded bytes.
+ *
+ * @internal
+ */
 export function keyIdentity(key: KeyObject): string {
-  return key.export({ format: 'der', type: 'spki' }).toString('base64');
+  const jwk = (key.asymmetricKeyType === 'rsa-pss' ? rsaPssAsRsa(key) : key).export({ format: 'jwk' });
+  if (jwk.kty === 'RSA') return `rsa:${String(jwk.n)}:${String(jwk.e)}`;
+  if (jwk.kty === 'EC') return `ec:${String(jwk.crv)}:${String(jwk.x)}:${String(jwk.y)}`;
+  return `${String(jwk.kty)}:${String(jwk.crv)}:${String(jwk.x)}`;
+}
+
+/**
+ * node:crypto exports no JWK for `rsa-pss` keys, but their SPKI holds the
+ * same PKCS#1 `RSAPublicKey` as plain RSA: read it out of the BIT STRING.
+ */
+function rsaPssAsRsa(key: KeyObject): KeyObject {
+  const spki = key.export({ format: 'der', type: 'spki' });
+  const outer = derElement(spki, 0);
+  const algorithm = derElement(spki, outer.contentStart);
+  const bitString = derElement(spki, algorithm.end);
+  // The first content byte of a BIT STRING counts its unused bits (0 here).
+  return createPublicKey({ key: spki.subarray(bitString.contentStart + 1, bitString.end), format: 'der', type: 'pkcs1' });
+}
+
+/** One DER element at `offset`: where its content starts and where it ends. */
+function derElement(der: Buffer, offset: number): { contentStart: number; end: number } {
+  const first = der[offset + 1] as number;
+  if (first < 0x80) return { contentStart: offset + 2, end: offset + 2 + first };
+  const lengthBytes = first & 0x7f;
+  const length = der.readUIntBE(offset + 2, lengthBytes);
+  return { contentStart: offset + 2 + lengthBytes, end: offset + 2 + lengthBytes + length };
 }

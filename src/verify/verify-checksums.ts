@@ -1,18 +1,20 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ResultAsync, errAsync } from 'neverthrow';
 import { BackfillError, toBackfillError, type BackfillErrorCode } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { parseChecksums, type ChecksumLineFormat } from './checksums-file.js';
 import { DEFAULT_HASH_CONCURRENCY } from './defaults.js';
-import { hashFile, invalidPositiveInt, mapBounded, type FileDigest } from './hash-file.js';
-import { joinBytes, unsafePathReason } from './safe-path.js';
+import { hashFile, invalidPositiveInt, mapBounded, untilAborted, type FileDigest } from './hash-file.js';
+import { joinBytes, resolveUnder, unsafePathReason } from './safe-path.js';
 
 /**
  * The verdict on one listed file. `sha256sum --check` prints `OK` for `OK`,
  * `FAILED` for `FAILED`, `FAILED open or read` for `MISSING` and
- * `UNREADABLE`, and nothing for `SKIPPED`. `UNSAFE` is this library's own:
- * the entry was refused, not read.
+ * `UNREADABLE` (a directory, FIFO, socket or device is `UNREADABLE`), and
+ * nothing for `SKIPPED`. `UNSAFE` is this library's own: the entry was
+ * refused, not read (absolute, `..` above the base, `-`, or a symlink that
+ * leads out of the base directory).
  */
 export type ChecksumStatus = 'OK' | 'FAILED' | 'MISSING' | 'UNREADABLE' | 'SKIPPED' | 'UNSAFE';
 
@@ -92,6 +94,14 @@ export interface VerifyChecksumsOptions {
    */
   readonly baseDir?: string;
   /**
+   * Follow symlinks wherever they lead, as `sha256sum --check` does. By
+   * default a listed name whose real path (every symlink followed) lies
+   * outside `baseDir` is refused as `UNSAFE` and not opened. Absolute names
+   * and `..` above the base stay refused either way.
+   * @defaultValue `false`
+   */
+  readonly followSymlinksOutside?: boolean;
+  /**
    * Files hashed at the same time.
    * @defaultValue `DEFAULT_HASH_CONCURRENCY` (4)
    */
@@ -109,7 +119,7 @@ export interface VerifyChecksumsOptions {
   readonly logger?: Logger;
 }
 
-type Hashed = { digest: FileDigest } | { error: unknown };
+type Hashed = { digest: FileDigest } | { error: unknown } | { unsafe: string };
 
 function statusOfReadError(error: unknown, ignoreMissing: boolean): ChecksumStatus {
   const code = (error as { code?: unknown }).code;
@@ -125,8 +135,13 @@ function statusOfReadError(error: unknown, ignoreMissing: boolean): ChecksumStat
  * fails unless at least one file matched. Files are hashed in parallel
  * (bounded by `concurrency`), each once even if listed twice.
  *
- * Entries whose name is absolute or climbs out of `baseDir` with `..` are
- * refused (`CHECKSUM_PATH_UNSAFE`) without being opened.
+ * Entries whose name is absolute, climbs out of `baseDir` with `..`, is
+ * `-` (standard input to `sha256sum`), or whose real path lies outside
+ * `baseDir` through a symlink (unless `followSymlinksOutside`) are refused
+ * (`CHECKSUM_PATH_UNSAFE`) without being opened. Only regular files are
+ * read: a directory, FIFO, socket or device is `UNREADABLE` and is never
+ * opened for reading, so nothing listed can block the call; `signal` stops
+ * it at any point, even while the sums file itself is a pipe with no writer.
  *
  * The result is `Ok(report)` whenever the sums file could be read; check
  * `report.ok`. It is `Err` only when the sums file cannot be read, an option
@@ -153,7 +168,9 @@ async function run(sumsPath: string, options: VerifyChecksumsOptions): Promise<C
   const logger = options.logger ?? silentLogger;
   const { signal } = options;
   if (signal?.aborted) throw new BackfillError('ABORTED', 'The operation was aborted.');
-  const parsed = parseChecksums(await readFile(sumsPath, signal === undefined ? {} : { signal }));
+  const parsed = parseChecksums(await untilAborted(readFile(sumsPath, signal === undefined ? {} : { signal }), signal));
+  // A missing base directory is no error here: every entry then reports its file missing.
+  const realBaseDir = await realpath(baseDir).catch(() => baseDir);
 
   // Hash each distinct, safe path once, however often it is listed.
   const unsafe = new Map<string, string>();
@@ -168,10 +185,21 @@ async function run(sumsPath: string, options: VerifyChecksumsOptions): Promise<C
   let bytesHashed = 0;
   const filesTotal = toHash.size;
   const keys = [...toHash.keys()];
+  const hashOne = async (path: Buffer): Promise<Hashed> => {
+    let target = path;
+    if (options.followSymlinksOutside !== true) {
+      const resolved = await resolveUnder(realBaseDir, path);
+      if ('error' in resolved) return { error: resolved.error };
+      if (!resolved.inside) return { unsafe: `leads out of the base directory through a symlink (to ${resolved.realPath.toString('utf8')})` };
+      // Open the path that was checked, not the name, which could be re-pointed in between.
+      target = resolved.realPath;
+    }
+    return { digest: await hashFile(target, { signal, chunkBytes: options.chunkBytes, onChunk: (chunk) => (bytesHashed += chunk.length) }) };
+  };
   const hashed = await mapBounded(keys, options.concurrency ?? DEFAULT_HASH_CONCURRENCY, async (key): Promise<Hashed> => {
     let outcome: Hashed;
     try {
-      outcome = { digest: await hashFile(toHash.get(key) as Buffer, { signal, chunkBytes: options.chunkBytes, onChunk: (chunk) => (bytesHashed += chunk.length) }) };
+      outcome = await hashOne(toHash.get(key) as Buffer);
     } catch (error) {
       if (signal?.aborted) throw new BackfillError('ABORTED', 'The operation was aborted.', { cause: error });
       outcome = { error };
@@ -188,13 +216,13 @@ async function run(sumsPath: string, options: VerifyChecksumsOptions): Promise<C
     const key = entry.pathBytes.toString('latin1');
     const base = { line: entry.line, path: entry.path, format: entry.format, expected: entry.sha256 };
     const context = { path: entry.path, line: entry.line };
-    const reason = unsafe.get(key);
+    const lexical = unsafe.get(key);
     // An empty name (possible as `SHA256 () = …`) opens nothing; sha256sum reports it missing.
-    const outcome = byKey.get(key) ?? { error: Object.assign(new Error('empty file name'), { code: 'ENOENT' }) };
+    const outcome: Hashed = lexical !== undefined ? { unsafe: lexical } : (byKey.get(key) ?? { error: Object.assign(new Error('empty file name'), { code: 'ENOENT' }) });
     let result: ChecksumResult;
-    if (reason !== undefined) {
+    if ('unsafe' in outcome) {
       result = { ...base, actual: null, bytes: null, status: 'UNSAFE', code: 'CHECKSUM_PATH_UNSAFE' };
-      problems.push({ line: entry.line, error: new BackfillError('CHECKSUM_PATH_UNSAFE', `line ${entry.line}: ${JSON.stringify(entry.path)} ${reason}; it was not read. Use names relative to the sums file.`, { context }) });
+      problems.push({ line: entry.line, error: new BackfillError('CHECKSUM_PATH_UNSAFE', `line ${entry.line}: ${JSON.stringify(entry.path)} ${outcome.unsafe}; it was not read. Use names relative to the sums file.`, { context }) });
     } else if ('error' in outcome) {
       const status = statusOfReadError(outcome.error, ignoreMissing);
       if (status === 'SKIPPED') {

@@ -130,8 +130,11 @@ async function readIfExists(path: string): Promise<Buffer | undefined> {
   }
 }
 
-/** The expected tarball SHA-256 from the option, `<file>.sha256` or `SHA256SUMS`, if any. */
-async function findExpected(path: string, options: VerifyDatasetOptions): Promise<Expected | undefined> {
+/**
+ * The expected tarball SHA-256 from the option, `<file>.sha256` or `SHA256SUMS`, if any
+ * (also how `backfill-kit dataset import` finds the digest `dataset build` recorded).
+ */
+export async function findExpected(path: string, options: VerifyDatasetOptions): Promise<Expected | undefined> {
   if (options.expectedSha256 !== undefined) return { sha256: options.expectedSha256.toLowerCase(), from: 'option', file: null };
   if (options.useSiblingChecksums === false) return undefined;
   const name = basename(path);
@@ -232,7 +235,7 @@ function buildReport(path: string, stats: DatasetStats, manifest: DatasetManifes
  * The manifest may sit anywhere in the archive. Members the manifest does
  * not list and manifest entries the archive lacks are both mismatches.
  *
- * Replaces seed 000's "record the SHA-256 of the tarball" and "counts align
+ * Replaces the dataset runbook's "record the SHA-256 of the tarball" and "counts align
  * with manifest.json" checks.
  *
  * `Ok(report)` whenever the archive could be read to its end: check

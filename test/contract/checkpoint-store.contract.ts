@@ -56,5 +56,20 @@ export function checkpointStoreContract(name: string, make: () => Promise<Checkp
       expect(b?.failed).toEqual([fail(9)]);
       expect(b?.cursor).toBeNull();
     });
+
+    it('lockRun: one holder per run id; a second is refused with LOCKED, other run ids and released locks are free', async (ctx) => {
+      const f = await fixture();
+      const { store } = f;
+      if (store.lockRun === undefined) return ctx.skip('this store does not implement lockRun (runs are unlocked)');
+      const first = (await store.lockRun('run-1'))._unsafeUnwrap();
+      const second = await store.lockRun('run-1');
+      expect(second.isErr() && second.error.code).toBe('LOCKED');
+      expect(second.isErr() && second.error.message).toContain('run-1');
+      const other = (await store.lockRun('run-2'))._unsafeUnwrap();
+      await first.release();
+      await first.release();
+      const again = (await store.lockRun('run-1'))._unsafeUnwrap();
+      await Promise.all([again.release(), other.release()]);
+    });
   });
 }

@@ -103,6 +103,28 @@ describe('backfill-kit dataset', () => {
     expect(psql.trim().split('\n')).toEqual(['40', '60']);
   });
 
+  it('import checks the <tarball>.sha256 that build wrote: a tarball that no longer matches it exits 3 and loads nothing; --no-sibling-checksums skips it', async () => {
+    expect(jsonOf(await cli(['dataset', 'import', tarball, '--json'], { env: env() })).report.checks).toContain('tarball sha256');
+    const before = await tableState('linksets_raw');
+    const other = join(dir, 'other');
+    mkdirSync(other, { recursive: true });
+    const copy = join(other, 'linksets-stage-backfill.tar.zst');
+    const built = await cli(['dataset', 'build', copy, '--linksets', '41', '--chunks', '60', '--seed', '3', '--quiet']);
+    expect(built.code, built.stderr).toBe(0);
+    // The recorded digest is the first build's: the tarball beside it was replaced.
+    writeFileSync(`${copy}.sha256`, readFileSync(`${tarball}.sha256`));
+    const refused = await cli(['dataset', 'import', copy], { env: env() });
+    expect(refused.code, refused.stderr).toBe(3);
+    expect(refused.stderr).toMatch(/^error CHECKSUM_MISMATCH: /m);
+    expect(await tableState('linksets_raw')).toEqual(before);
+    const skipped = await cli(['dataset', 'import', copy, '--no-sibling-checksums', '--json'], { env: env() });
+    expect(skipped.code, skipped.stderr).toBe(0);
+    expect(jsonOf(skipped).report.checks).not.toContain('tarball sha256');
+    expect((await tableState('linksets_raw')).count).toBe(41);
+    // Back to the first build's rows for the tests below.
+    expect((await cli(['dataset', 'import', tarball], { env: env() })).code).toBe(0);
+  });
+
   it('COPY 0, exit 0 can never happen: a manifest that disagrees exits non-zero and leaves the tables unchanged', async () => {
     const before = { l: await tableState('linksets_raw'), c: await tableState('advisory_chunks_raw') };
     expect(before.l.count).toBe(40);

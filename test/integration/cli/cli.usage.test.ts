@@ -69,6 +69,18 @@ describe('backfill-kit usage', () => {
     expect(missing.stderr).toContain('missing argument: <tarball>');
   });
 
+  it('a mistyped group, command or flag gets a "did you mean"', async () => {
+    const group = await cli(['datset', 'import', 'x.tar.zst']);
+    expect(group.code).toBe(2);
+    expect(group.stderr).toContain('unknown command group "datset". Did you mean dataset?');
+    const command = await cli(['dataset', 'improt', 'x.tar.zst']);
+    expect(command.code).toBe(2);
+    expect(command.stderr).toContain('Did you mean dataset import?');
+    const flag = await cli(['statements', 'backfill', '--batchsize', '5']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain('Did you mean --batch-size?');
+  });
+
   it('no database configured: exit 2 naming the variables to set', async () => {
     const r = await cli(['dataset', 'rollback']);
     expect(r.code).toBe(2);

@@ -71,6 +71,20 @@ describe('backfillIndex', () => {
     expect(existsSync(`${index}.backfill.lock`)).toBe(false);
   });
 
+  it('stops with LINE_TOO_LONG before appending anything when an index line passes maxIndexLineBytes', async () => {
+    const dir = scratch('long-line');
+    const root = await smallTree(dir, { h: 2 });
+    const index = join(dir, 'index.jsonl');
+    writeFileSync(index, `{"episode_id": "ep-0000"}\n{"episode_id": "ep-0001", "pad": "${'x'.repeat(5000)}"}\n`);
+    const before = readFileSync(index);
+    const result = await backfillIndex({ episodesRoot: root, index, maxIndexLineBytes: 4096 });
+    expect(result.isErr() && result.error).toMatchObject({ code: 'LINE_TOO_LONG', context: { path: index, line: 2, limit: 4096 } });
+    expect(readFileSync(index).equals(before)).toBe(true);
+    expect(existsSync(`${index}.backfill.lock`)).toBe(false);
+    // Raised, the same index reads and nothing is missing.
+    expect((await backfillIndex({ episodesRoot: root, index, maxIndexLineBytes: 8192 }))._unsafeUnwrap().appended).toBe(0);
+  });
+
   it('starts a fresh line when the index ends in a torn write', async () => {
     const dir = scratch('torn');
     const root = await smallTree(dir, { h: 1 });

@@ -41,7 +41,7 @@ describe.skipIf(!peerAvailable)(`reading the existing index like the seed's tool
     const text = `${before}${shell.replace('"pad": ""', `"pad": "${pad}"`)}\n{"episode_id": "after-boundary"}\n{"episode_id": "no-final-newline"}`;
     expect(Buffer.from(text).indexOf('\r\n{"episode_id": "after-boundary"}')).toBe(1024 * 1024 - 1);
     writeFileSync(index, text);
-    const ours = (await readIndexedEpisodeIds(index, () => {}))._unsafeUnwrap();
+    const ours = (await readIndexedEpisodeIds(index, { maxLineBytes: 1 << 20, warn: () => {} }))._unsafeUnwrap();
     expect([...ours].sort()).toEqual(peerIds(index).sort());
     expect(ours.has('after-cr')).toBe(true);
     expect(ours.has('nan')).toBe(true);
@@ -50,7 +50,7 @@ describe.skipIf(!peerAvailable)(`reading the existing index like the seed's tool
 
   it('treats a missing index as empty', async () => {
     const index = join(scratch('none'), 'missing.jsonl');
-    expect((await readIndexedEpisodeIds(index, () => {}))._unsafeUnwrap().size).toBe(0);
+    expect((await readIndexedEpisodeIds(index, { maxLineBytes: 1 << 20, warn: () => {} }))._unsafeUnwrap().size).toBe(0);
     expect(peerIds(index)).toEqual([]);
   });
 });

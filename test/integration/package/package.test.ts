@@ -1,64 +1,57 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { needTools, tempDir } from '../../support/tmp.js';
+import { STALE_DIST_FILE, consumerProject, packedPackage, pkg, repoRoot, runNode, type Packed } from './packed.js';
 
-// Packs the package as `npm publish` would (prepack builds it), unpacks the
-// tarball into a fresh project's node_modules next to links to its declared
-// dependencies only (so an undeclared import fails), and loads every subpath
-// from ESM and from CommonJS (`require` of ESM, Node >= 20.19).
+// The package as `npm publish` would ship it, unpacked into a fresh project
+// next to its declared dependencies only, loaded from ESM and CommonJS, and
+// checked by @arethetypeswrong/cli in every resolution mode.
 
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
-  name: string;
-  exports: Record<string, string | { types?: string; default?: string }>;
-  dependencies: Record<string, string>;
-  peerDependencies?: Record<string, string>;
-  bin: Record<string, string>;
-};
 const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json');
 const specifiers = subpaths.map((s) => (s === '.' ? pkg.name : `${pkg.name}/${s.slice(2)}`));
 const tarTool = needTools('tar');
 
-const work = tempDir('bk-pack-');
-const project = join(work, 'consumer');
-const installed = join(project, 'node_modules', ...pkg.name.split('/'));
-let files: string[] = [];
+const project = join(tempDir('bk-pack-'), 'consumer');
+let packed: Packed;
+let installed = '';
 
-function node(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, args, { cwd: project, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-beforeAll(() => {
+beforeAll(async () => {
   if (tarTool.missing) return;
-  const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
-  const [info] = JSON.parse(out.slice(out.indexOf('['))) as { filename: string; files: { path: string }[] }[];
-  files = info!.files.map((f) => f.path);
-  mkdirSync(installed, { recursive: true });
-  execFileSync('tar', ['-xzf', join(work, info!.filename.replace(/^@[^/]+\//, '').replace('/', '-')), '-C', installed, '--strip-components=1']);
-  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, version: '0.0.0' }));
-  for (const dep of [...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies ?? {})]) {
-    const target = join(repoRoot, 'node_modules', dep);
-    if (!existsSync(target)) continue;
-    const link = join(project, 'node_modules', dep);
-    mkdirSync(join(link, '..'), { recursive: true });
-    symlinkSync(target, link, 'dir');
-  }
+  packed = await packedPackage();
+  installed = consumerProject(project, packed, { type: 'commonjs' });
 }, 300_000);
 
 describe.skipIf(tarTool.missing)(tarTool.title('the packed package'), () => {
-  it('ships dist, README, CHANGELOG and the types of every export, and no sources or tests', () => {
-    expect(files).toContain('package.json');
-    expect(files).toContain('README.md');
-    expect(files).toContain('CHANGELOG.md');
+  it('ships dist, the sources its maps point to, README, CHANGELOG and the types of every export, and no tests', () => {
+    expect(packed.files).toContain('package.json');
+    expect(packed.files).toContain('README.md');
+    expect(packed.files).toContain('CHANGELOG.md');
     for (const target of Object.values(pkg.exports)) {
       if (typeof target === 'string') continue;
-      for (const f of [target.types, target.default]) if (f !== undefined) expect(files, f).toContain(f.replace(/^\.\//, ''));
+      for (const branch of Object.values(target)) for (const f of [branch.types, branch.default]) expect(packed.files, f).toContain(f.replace(/^\.\//, ''));
     }
-    expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/') || f.endsWith('.tsbuildinfo'))).toEqual([]);
+    expect(packed.files.filter((f) => f.startsWith('test/') || f.endsWith('.tsbuildinfo'))).toEqual([]);
+  });
+
+  it('packs from a clean dist/: a file left by an older build is not shipped', () => {
+    expect(packed.files).not.toContain(STALE_DIST_FILE);
+    expect(packed.files.filter((f) => f.startsWith('dist/')).length).toBeGreaterThan(100);
+  });
+
+  it('every source map names only sources that are in the package', () => {
+    const maps = packed.files.filter((f) => f.endsWith('.map'));
+    expect(maps.length).toBeGreaterThan(100);
+    const shipped = new Set(packed.files);
+    const dangling: string[] = [];
+    for (const map of maps) {
+      const { sources, sourcesContent } = JSON.parse(readFileSync(join(installed, map), 'utf8')) as { sources: string[]; sourcesContent?: string[] };
+      sources.forEach((source, i) => {
+        const inPackage = join('/', map, '..', source).slice(1);
+        if (!shipped.has(inPackage) && typeof sourcesContent?.[i] !== 'string') dangling.push(`${map} -> ${source}`);
+      });
+    }
+    expect(dangling).toEqual([]);
   });
 
   it('every subpath imports from ESM and exports something', () => {
@@ -66,35 +59,55 @@ describe.skipIf(tarTool.missing)(tarTool.title('the packed package'), () => {
       const names = {};
       for (const s of ${JSON.stringify(specifiers)}) names[s] = Object.keys(await import(s));
       console.log(JSON.stringify(names));`;
-    const r = node(['--input-type=module', '-e', script]);
+    const r = runNode(project, ['--input-type=module', '-e', script]);
     expect(r.status, r.stderr).toBe(0);
     const names = JSON.parse(r.stdout) as Record<string, string[]>;
     for (const s of specifiers) expect(names[s]?.length, s).toBeGreaterThan(0);
     for (const fn of ['readDataset', 'writeDataset', 'verifyDataset', 'verifyChecksums', 'BackfillError', 'ERROR_CODES']) expect(names[pkg.name]).toContain(fn);
   });
 
-  it('every subpath loads with require() from CommonJS (require of ESM)', () => {
+  it('every subpath loads with require() from CommonJS, as the same module ESM gets (one BackfillError class)', async () => {
     const script = `
       const out = {};
       for (const s of ${JSON.stringify(specifiers)}) out[s] = Object.keys(require(s)).length;
       const { BackfillError } = require(${JSON.stringify(pkg.name)});
       out.error = new BackfillError('INVALID_ARGUMENT', 'x').code;
-      console.log(JSON.stringify(out));`;
+      import(${JSON.stringify(pkg.name)}).then((esm) => {
+        out.sameClass = esm.BackfillError === BackfillError;
+        out.sameReader = esm.readDataset === require(${JSON.stringify(`${pkg.name}/dataset`)}).readDataset;
+        console.log(JSON.stringify(out));
+      });`;
     writeFileSync(join(project, 'check.cjs'), script);
-    const r = node(['check.cjs']);
+    const r = runNode(project, ['check.cjs']);
     expect(r.status, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as Record<string, number | string>;
+    expect(r.stderr).toBe(''); // no ExperimentalWarning for require() of ESM
+    const out = JSON.parse(r.stdout) as Record<string, number | string | boolean>;
     for (const s of specifiers) expect(out[s], s).toBeGreaterThan(0);
-    expect(out['error']).toBe('INVALID_ARGUMENT');
+    expect(out).toMatchObject({ error: 'INVALID_ARGUMENT', sameClass: true, sameReader: true });
   });
+
+  it('@arethetypeswrong/cli finds no problem in any resolution mode (node10, node16 from CJS and ESM, bundler)', () => {
+    const attw = join(repoRoot, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js');
+    const r = runNode(repoRoot, [attw, packed.tarball, '--format', 'json']);
+    const report = JSON.parse(r.stdout) as {
+      analysis: { problems: { kind: string; entrypoint?: string; resolutionKind?: string }[]; entrypoints: Record<string, { resolutions: Record<string, { resolution?: { fileName: string; isJson?: boolean } }> }> };
+    };
+    expect(report.analysis.problems).toEqual([]);
+    expect(r.status, r.stderr).toBe(0);
+    for (const s of specifiers) {
+      const entry = report.analysis.entrypoints[s === pkg.name ? '.' : `./${s.slice(pkg.name.length + 1)}`];
+      expect(Object.keys(entry?.resolutions ?? {}).sort(), s).toEqual(['bundler', 'node10', 'node16-cjs', 'node16-esm']);
+      for (const [mode, { resolution }] of Object.entries(entry!.resolutions)) expect(resolution?.fileName, `${s} (${mode})`).toMatch(/\.d\.ts$/);
+    }
+  }, 120_000);
 
   it('the bin runs from the installed package: backfill-kit --help exits 0', () => {
     const bin = join(installed, pkg.bin['backfill-kit']!);
     expect(readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
-    const r = node([bin, '--help']);
+    const r = runNode(project, [bin, '--help']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('dataset import');
-    const v = node([bin, '--version']);
+    const v = runNode(project, [bin, '--version']);
     expect(v.stdout.trim()).toBe(JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')).version);
   });
 });

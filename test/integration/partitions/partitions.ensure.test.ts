@@ -55,17 +55,74 @@ describe('ensure on the seed-shaped table', () => {
     expect(at.created.map((c) => c.name)).toEqual(['artifact_boms_2027_02']);
   });
 
-  it('fills gaps between existing partitions and creates behind', async () => {
+  it('fills gaps between existing partitions only with fillGaps, and creates behind', async () => {
     await createSeedShapedTable(db);
     await db.query(`SET TIME ZONE 'UTC';
       CREATE TABLE scanner.artifact_boms_2026_01 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
       CREATE TABLE scanner.artifact_boms_2026_05 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2026-05-01') TO ('2026-06-01');`);
-    const r = (await manager('2026-07-02T00:00:00Z').ensure({ ahead: 0, behind: 1 }))._unsafeUnwrap();
-    expect(r.created.map((c) => c.name)).toEqual(['artifact_boms_2026_02', 'artifact_boms_2026_03', 'artifact_boms_2026_04', 'artifact_boms_2026_06', 'artifact_boms_2026_07']);
+    const windowOnly = (await manager('2026-07-02T00:00:00Z').ensure({ ahead: 0, behind: 1 }))._unsafeUnwrap();
+    expect(windowOnly.created.map((c) => c.name)).toEqual(['artifact_boms_2026_06', 'artifact_boms_2026_07']);
+    const r = (await manager('2026-07-02T00:00:00Z').ensure({ ahead: 0, behind: 1, fillGaps: true }))._unsafeUnwrap();
+    expect(r.created.map((c) => c.name)).toEqual(['artifact_boms_2026_02', 'artifact_boms_2026_03', 'artifact_boms_2026_04']);
     const bounds = [...(await catalogBounds(db, 'scanner', 'artifact_boms')).values()].sort();
     // Contiguous: every upper bound is the next lower bound.
     const pairs = bounds.map((b) => /FROM \('(.*)'\) TO \('(.*)'\)/.exec(b)!.slice(1));
     for (let i = 1; i < pairs.length; i++) expect(pairs[i]![0]).toBe(pairs[i - 1]![1]);
+  });
+
+  it('keeps retention: after attaching one restored month, the daily ensure creates only the window', async () => {
+    await createSeedShapedTable(db);
+    const m = manager('2026-11-23T00:00:00Z');
+    (await m.ensure({ ahead: 1 }))._unsafeUnwrap();
+    await db.query(`CREATE TABLE scanner.artifact_boms_2022_06 (LIKE scanner.artifact_boms INCLUDING ALL);
+      INSERT INTO scanner.artifact_boms_2022_06 (build_id, canonical_bom_sha256, inserted_at) VALUES ('old', 'x', '2022-06-15 00:00:00+00');`);
+    (await m.attach('scanner.artifact_boms_2022_06'))._unsafeUnwrap();
+    const daily = (await m.ensure({ ahead: 1 }))._unsafeUnwrap();
+    expect(daily.created).toEqual([]);
+    expect([...(await catalogBounds(db, 'scanner', 'artifact_boms')).keys()].sort()).toEqual(['artifact_boms_2022_06', 'artifact_boms_2026_11', 'artifact_boms_2026_12']);
+    // Asked for explicitly, the 52 months between come back.
+    const filled = (await m.ensure({ ahead: 1, fillGaps: true }))._unsafeUnwrap();
+    expect(filled.created.map((c) => c.name)).toHaveLength(52);
+    expect(filled.created[0]!.name).toBe('artifact_boms_2022_07');
+    expect(filled.created.at(-1)!.name).toBe('artifact_boms_2026_10');
+    const bad = await m.ensure({ fillGaps: 'yes' as unknown as boolean });
+    expect(bad.isErr() && bad.error.code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('creates every other slot when a standalone table holds one slot\'s name, and says which and what to do', async () => {
+    await createSeedShapedTable(db);
+    await db.query(`CREATE TABLE scanner.artifact_boms_default PARTITION OF scanner.artifact_boms DEFAULT;
+      INSERT INTO scanner.artifact_boms (build_id, canonical_bom_sha256, inserted_at) VALUES ('jan', 'x', '2027-01-10 00:00:00+00');
+      CREATE TABLE scanner.artifact_boms_2026_12 (LIKE scanner.artifact_boms INCLUDING ALL);
+      INSERT INTO scanner.artifact_boms_2026_12 (build_id, canonical_bom_sha256, inserted_at) VALUES ('restored', 'x', '2026-05-01 00:00:00+00');`);
+    const r = await manager('2026-11-23T00:00:00Z').ensure({ ahead: 3 });
+    expect(r.isErr() && r.error.code).toBe('PARTITION_NAME_TAKEN');
+    const e = r._unsafeUnwrapErr();
+    expect(e.message).toContain('scanner.artifact_boms_2026_12 (a standalone table)');
+    expect(e.message).toContain('attach');
+    expect(e.context['taken']).toEqual(['scanner.artifact_boms_2026_12']);
+    const partial = e.context['partial'] as { created: { name: string; rowsMovedFromDefault: number }[] };
+    expect(partial.created.map((c) => [c.name, c.rowsMovedFromDefault])).toEqual([
+      ['artifact_boms_2026_11', 0],
+      ['artifact_boms_2027_01', 1],
+      ['artifact_boms_2027_02', 0],
+    ]);
+    expect([...(await catalogBounds(db, 'scanner', 'artifact_boms')).keys()].sort()).toEqual([
+      'artifact_boms_2026_11',
+      'artifact_boms_2027_01',
+      'artifact_boms_2027_02',
+      'artifact_boms_default',
+    ]);
+    // The standalone table is untouched, and next month's rows have a home.
+    expect(await db.query('SELECT build_id FROM scanner.artifact_boms_2026_12')).toEqual([{ build_id: 'restored' }]);
+    await db.query(`INSERT INTO scanner.artifact_boms (build_id, canonical_bom_sha256, inserted_at) VALUES ('feb', 'x', '2027-02-02 00:00:00+00')`);
+    expect((await rowHomes(db))['feb']).toBe('scanner.artifact_boms_2027_02');
+    expect((await rowHomes(db))['jan']).toBe('scanner.artifact_boms_2027_01');
+    // Slot by slot too, and an index holding the name is named as one.
+    await db.query('DROP TABLE scanner.artifact_boms_2026_12; CREATE INDEX artifact_boms_2027_03 ON scanner.artifact_boms_2027_02 (build_id)');
+    const next = await manager('2026-11-23T00:00:00Z').ensure({ ahead: 4, batchSize: 1 });
+    expect(next._unsafeUnwrapErr().message).toContain('scanner.artifact_boms_2027_03 (an index)');
+    expect((next._unsafeUnwrapErr().context['partial'] as { created: { name: string }[] }).created.map((c) => c.name)).toEqual(['artifact_boms_2026_12']);
   });
 
   it('works with day, ISO week and year intervals on date and timestamp keys', async () => {

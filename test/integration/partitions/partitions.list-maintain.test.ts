@@ -111,4 +111,45 @@ describe('maintain', () => {
       await client.end();
     }
   });
+
+  it('drops the INVALID indexes a timed-out REINDEX CONCURRENTLY leaves, naming the partition', async () => {
+    const invalid = async (): Promise<string[]> =>
+      (
+        await db.query<{ name: string }>(
+          "SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'scanner.artifact_boms_2026_09'::regclass AND NOT i.indisvalid ORDER BY 1",
+        )
+      ).map((r) => r.name);
+    // Someone's own failed CREATE INDEX CONCURRENTLY, named like a leftover but after no index of the table: never ours to drop.
+    await db.query("INSERT INTO scanner.artifact_boms VALUES ('d1', 'dup', null, '2026-09-02 00:00:00+00'), ('d2', 'dup', null, '2026-09-03 00:00:00+00')");
+    await db.query('CREATE UNIQUE INDEX CONCURRENTLY mine_ccnew ON scanner.artifact_boms_2026_09 (canonical_bom_sha256)').catch(() => undefined);
+    expect(await invalid()).toEqual(['mine_ccnew']);
+    const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', lockTimeoutMs: 200 });
+    // An open writer: the rebuild builds its new indexes, then times out waiting for it.
+    const lock = await holdLock(db.url, 'scanner.artifact_boms_2026_09', 'ROW EXCLUSIVE');
+    let leftovers: string[];
+    try {
+      const r = await m.maintain('artifact_boms_2026_09', { vacuum: false, analyze: false, reindex: true });
+      const e = r._unsafeUnwrapErr();
+      expect(e.code).toBe('LOCK_TIMEOUT');
+      expect(e.message).toContain('maintain scanner.artifact_boms_2026_09: REINDEX TABLE CONCURRENTLY');
+      expect(e.context['partition']).toBe('artifact_boms_2026_09');
+      leftovers = (await invalid()).filter((n) => n !== 'mine_ccnew');
+      expect(leftovers.length).toBeGreaterThan(0);
+      for (const n of leftovers) {
+        expect(n).toMatch(/_ccnew\d*$/);
+        expect(e.message).toContain(`DROP INDEX CONCURRENTLY "scanner"."${n}"`);
+      }
+      expect(e.context['invalidIndexes']).toEqual(leftovers);
+    } finally {
+      await lock.release();
+    }
+    // The next maintain, whatever its steps, drops them first and reports it.
+    const next = (await m.maintain('artifact_boms_2026_09', { vacuum: true, analyze: false }))._unsafeUnwrap();
+    expect(next.invalidIndexesDropped).toEqual(leftovers);
+    expect(await invalid()).toEqual(['mine_ccnew']);
+    const again = (await m.maintain('artifact_boms_2026_09', { vacuum: false, analyze: false, reindex: true }))._unsafeUnwrap();
+    expect(again.invalidIndexesDropped).toEqual([]);
+    expect(await invalid()).toEqual(['mine_ccnew']);
+    await db.query('DROP INDEX scanner.mine_ccnew');
+  });
 });

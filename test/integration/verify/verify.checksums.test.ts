@@ -4,7 +4,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -262,5 +264,114 @@ describe.skipIf(sha256sumTool.missing)(sha256sumTool.title('verifyChecksums reac
     }
     // the generator must really exercise every kind of verdict
     expect(Math.min(seen.ok, seen.failed, seen.malformed, seen.skipped)).toBeGreaterThan(10);
+  });
+});
+
+describe.skipIf(sha256sumTool.missing)(sha256sumTool.title('verifyChecksums: symlinks, special files and `-`'), () => {
+  let root: string;
+  let bundle: string;
+  const SECRET = 'secret bytes\n';
+  const INSIDE = 'inside bytes\n';
+
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'bk-verify-links-'));
+    bundle = join(root, 'bundle');
+    mkdirSync(join(bundle, 'sub'), { recursive: true });
+    mkdirSync(join(root, 'secret'));
+    writeFileSync(join(root, 'secret', 'data.txt'), SECRET);
+    writeFileSync(join(bundle, 'sub', 'inside.txt'), INSIDE);
+    symlinkSync('../secret/data.txt', join(bundle, 'out'));
+    symlinkSync('../secret', join(bundle, 'outdir'));
+    symlinkSync('/etc', join(bundle, 'etcdir'));
+    symlinkSync('sub/inside.txt', join(bundle, 'inlink'));
+    symlinkSync('sub', join(bundle, 'subdir-link'));
+    symlinkSync('/dev/zero', join(bundle, 'zero'));
+    spawnSync('mkfifo', [join(bundle, 'fifo')]);
+  });
+
+  afterAll(() => {
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  function gnu(sums: string, input = ''): { status: number; stdout: string } {
+    const r = spawnSync('sha256sum', ['--check', sums], { cwd: bundle, encoding: 'utf8', input });
+    return { status: r.status ?? -1, stdout: r.stdout };
+  }
+
+  it('refuses symlinks that lead out of the base directory by real path; followSymlinksOutside reads them as sha256sum does', async () => {
+    const hostname = readFileSync('/etc/hostname');
+    const sums = join(bundle, 'SHA256SUMS');
+    writeFileSync(sums, [`${sha(SECRET)}  out`, `${sha(SECRET)}  outdir/data.txt`, `${sha(hostname)}  etcdir/hostname`, `${sha(INSIDE)}  inlink`, `${sha(INSIDE)}  subdir-link/inside.txt`, ''].join('\n'));
+    // sha256sum follows every link: the oracle for followSymlinksOutside
+    expect(gnu(sums)).toEqual({ status: 0, stdout: 'out: OK\noutdir/data.txt: OK\netcdir/hostname: OK\ninlink: OK\nsubdir-link/inside.txt: OK\n' });
+    const report = (await verifyChecksums(sums))._unsafeUnwrap();
+    expect(report.ok).toBe(false);
+    expect(report.entries.map((e) => [e.path, e.status, e.actual])).toEqual([
+      ['out', 'UNSAFE', null],
+      ['outdir/data.txt', 'UNSAFE', null],
+      ['etcdir/hostname', 'UNSAFE', null],
+      ['inlink', 'OK', sha(INSIDE)],
+      ['subdir-link/inside.txt', 'OK', sha(INSIDE)],
+    ]);
+    expect(report.problems.map((p) => p.code)).toEqual(['CHECKSUM_PATH_UNSAFE', 'CHECKSUM_PATH_UNSAFE', 'CHECKSUM_PATH_UNSAFE']);
+    expect(report.problems[0]?.message).toContain('symlink');
+    const following = (await verifyChecksums(sums, { followSymlinksOutside: true }))._unsafeUnwrap();
+    expect(following.ok).toBe(true);
+    expect(following.counts.ok).toBe(5);
+  });
+
+  it('a FIFO, a socket, /dev/zero and a directory are UNREADABLE and never read, so the call cannot hang', async () => {
+    const socketPath = join(bundle, 'sock');
+    const server = createServer().listen(socketPath);
+    await once(server, 'listening');
+    try {
+      const sums = join(bundle, 'SPECIAL');
+      writeFileSync(sums, [`${sha('')}  fifo`, `${sha('')}  sock`, `${sha('')}  zero`, `${sha('')}  sub`, `${sha(INSIDE)}  inlink`, ''].join('\n'));
+      const report = (await verifyChecksums(sums, { followSymlinksOutside: true }))._unsafeUnwrap();
+      expect(report.entries.map((e) => [e.path, e.status, e.bytes])).toEqual([
+        ['fifo', 'UNREADABLE', null],
+        ['sock', 'UNREADABLE', null],
+        ['zero', 'UNREADABLE', null],
+        ['sub', 'UNREADABLE', null],
+        ['inlink', 'OK', INSIDE.length],
+      ]);
+      expect(report.problems.map((p) => p.message).join('\n')).toMatch(/named pipe[\s\S]*socket[\s\S]*character device[\s\S]*directory/);
+      // without the option the link to /dev/zero leads out of the base directory
+      expect((await verifyChecksums(sums))._unsafeUnwrap().entries[2]?.status).toBe('UNSAFE');
+    } finally {
+      server.close();
+    }
+  }, 20_000);
+
+  it('abort ends the call even while the sums file is a FIFO that nobody writes', async () => {
+    const sumsFifo = join(bundle, 'SUMS-FIFO');
+    spawnSync('mkfifo', [sumsFifo]);
+    const controller = new AbortController();
+    const pending = verifyChecksums(sumsFifo, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    try {
+      expect((await pending)._unsafeUnwrapErr().code).toBe('ABORTED');
+    } finally {
+      // release the thread still blocked in open(): open the write end and close it
+      closeSync(openSync(sumsFifo, constants.O_WRONLY | constants.O_NONBLOCK));
+    }
+  }, 20_000);
+
+  it('`-` is standard input to sha256sum; verifyChecksums refuses it and reads a file named `-` only as `./-`', async () => {
+    const content = 'a file named dash\n';
+    writeFileSync(join(bundle, '-'), content);
+    const sums = join(bundle, 'DASH');
+    writeFileSync(sums, `${sha(content)}  -\n`);
+    // sha256sum hashes its standard input, not the file: empty input fails, the file's bytes on stdin pass
+    expect(gnu(sums).status).not.toBe(0);
+    expect(gnu(sums, content).status).toBe(0);
+    const report = (await verifyChecksums(sums))._unsafeUnwrap();
+    expect(report.entries[0]).toMatchObject({ path: '-', status: 'UNSAFE', actual: null });
+    expect(report.problems[0]?.message).toContain('standard input');
+    writeFileSync(sums, `${sha(content)}  ./-\n`);
+    expect(gnu(sums).status).toBe(0);
+    expect((await verifyChecksums(sums))._unsafeUnwrap().ok).toBe(true);
+    // and writeChecksums never writes a `-` line that sha256sum would read as stdin
+    expect((await writeChecksums(['-'], join(bundle, 'W')))._unsafeUnwrapErr().code).toBe('CHECKSUM_PATH_UNSAFE');
   });
 });

@@ -190,6 +190,52 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyDsse with openssl-
   });
 });
 
+describe.skipIf(opensslTool.missing)(opensslTool.title('one key in several encodings counts once toward a threshold'), () => {
+  /** Every public encoding of `name`'s key that openssl writes, as verifyDsse inputs. */
+  function encodings(name: string, kind: 'ec' | 'rsa' | 'ed'): Record<string, string | Buffer> {
+    const der = (args: string[]): Buffer => openssl('pkey', '-pubin', '-in', `${name}.pub`, '-outform', 'DER', ...args);
+    const out: Record<string, string | Buffer> = { 'SPKI PEM': keys[name]!.pub, 'SPKI DER': der([]) };
+    if (kind === 'ec') {
+      for (const form of ['compressed', 'uncompressed', 'hybrid']) out[`${form} point`] = openssl('ec', '-in', `${name}.key`, '-pubout', '-conv_form', form).toString('utf8');
+      out['explicit curve parameters'] = openssl('ec', '-in', `${name}.key`, '-pubout', '-param_enc', 'explicit').toString('utf8');
+    }
+    if (kind === 'rsa') {
+      out['PKCS#1 RSAPublicKey'] = openssl('rsa', '-pubin', '-in', `${name}.pub`, '-RSAPublicKey_out').toString('utf8');
+      // The same modulus and exponent under the id-RSASSA-PSS algorithm, assembled by openssl's DER generator.
+      openssl('asn1parse', '-in', `${name}.pub`, '-strparse', '19', '-noout', '-out', `${name}.pkcs1.der`);
+      const hex = readFileSync(join(dir, `${name}.pkcs1.der`)).toString('hex');
+      writeFileSync(join(dir, `${name}.pss.cnf`), `asn1=SEQUENCE:spki\n[spki]\nalg=SEQUENCE:alg\nkey=FORMAT:HEX,BITSTRING:${hex}\n[alg]\noid=OID:rsassaPss\n`);
+      openssl('asn1parse', '-genconf', `${name}.pss.cnf`, '-noout', '-out', `${name}.pss.der`);
+      out['id-RSASSA-PSS SPKI'] = readFileSync(join(dir, `${name}.pss.der`));
+    }
+    return out;
+  }
+
+  it.each([
+    ['ec', 'ec'],
+    ['rsa', 'rsa'],
+    ['ed', 'ed'],
+  ] as const)('%s: signing twice with one key never meets 2-of-n, whichever two encodings are trusted', (name, kind) => {
+    const forms = encodings(name, kind);
+    const signedTwice = signDsse(PAYLOAD, TYPE, [keys[name]!.priv, keys[name]!.priv])._unsafeUnwrap();
+    const labels = Object.keys(forms);
+    expect(labels.length).toBeGreaterThanOrEqual(2);
+    for (const a of labels) {
+      // each encoding alone verifies the envelope: they really are the same key
+      expect(verifyDsse(signedTwice, { keys: [forms[a]!] }).isOk(), a).toBe(true);
+      for (const b of labels) {
+        if (a === b) continue;
+        const twice = verifyDsse(signedTwice, { keys: [forms[a]!, forms[b]!], threshold: 2 });
+        expect(twice.isErr(), `${a} + ${b}`).toBe(true);
+        expect(twice._unsafeUnwrapErr().code, `${a} + ${b}`).toBe('INVALID_ARGUMENT');
+        // next to a second, real signer the duplicate still counts once
+        const three = verifyDsse(signedTwice, { keys: [forms[a]!, forms[b]!, keys.ec2!.pub], threshold: 2 });
+        expect(three._unsafeUnwrapErr().context, `${a} + ${b}`).toMatchObject({ validKeys: 1 });
+      }
+    }
+  });
+});
+
 describe.skipIf(opensslTool.missing)(opensslTool.title('verifyBlobSignature (cosign verify-blob --key)'), () => {
   let blob: string;
   beforeAll(() => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LineSplitter, decodeLine, parseRecordLine } from '../../../src/_internals/ndjson.js';
 
 function split(chunks: Buffer[], maxLineBytes = 1024): { lines: [number, string][]; records: number } {
@@ -46,6 +46,58 @@ describe('LineSplitter', () => {
       expect(() => split(chunks, 20)).toThrowError(expect.objectContaining({ code: 'LINE_TOO_LONG', context: { member: 'm.ndjson', line: 2 } }));
     }
     expect(split([Buffer.from(`${'y'.repeat(20)}\r\n`)], 20).records).toBe(1);
+  });
+});
+
+describe('LineSplitter at the line limit', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  const tooLong = (line: number): unknown => expect.objectContaining({ code: 'LINE_TOO_LONG', context: { member: 'm.ndjson', line } });
+
+  it('accepts a line of exactly maxLineBytes with CRLF, however the CR and LF are chunked', () => {
+    const line = 'y'.repeat(20);
+    for (const chunks of cuts(`{"a":1}\n${line}\r\n{"b":2}\n`)) {
+      expect(split(chunks, 20).lines).toEqual([
+        [1, '{"a":1}'],
+        [2, line],
+        [3, '{"b":2}'],
+      ]);
+    }
+  });
+
+  it('accepts a first line of exactly maxLineBytes after a BOM, however it is chunked', () => {
+    const line = 'z'.repeat(20);
+    for (const chunks of cuts(`\uFEFF${line}\r\n`)) expect(split(chunks, 20).lines).toEqual([[1, line]]);
+    for (const chunks of cuts(`\uFEFF${line}`)) expect(split(chunks, 20).lines).toEqual([[1, line]]);
+  });
+
+  it('refuses one byte over maxLineBytes wherever the chunks are cut, with or without CR and BOM', () => {
+    const over = 'o'.repeat(21);
+    for (const text of [`{"a":1}\n${over}\n`, `{"a":1}\n${over}\r\n`, `{"a":1}\n${over}`]) {
+      for (const chunks of cuts(text)) expect(() => split(chunks, 20)).toThrowError(tooLong(2));
+    }
+    for (const chunks of cuts(`\uFEFF${over}\r\n`)) expect(() => split(chunks, 20)).toThrowError(tooLong(1));
+  });
+
+  it('stops holding a line that never ends as soon as it passes the limit', () => {
+    const splitter = new LineSplitter('m.ndjson', 20);
+    splitter.push(Buffer.from('{"a":1}\n'));
+    for (let i = 0; i < 21; i++) splitter.push(Buffer.from('x')); // 20 bytes and room for a CR
+    expect(() => splitter.push(Buffer.from('x'))).toThrowError(tooLong(2));
+  });
+
+  it('copies a line spread over many chunks once, not once per chunk', () => {
+    const concat = vi.spyOn(Buffer, 'concat');
+    const chunks = Array.from({ length: 1000 }, () => Buffer.alloc(100, 0x61));
+    const got: number[] = [];
+    const splitter = new LineSplitter('m.ndjson', 1 << 20);
+    for (const chunk of [...chunks, Buffer.from('\n{"b":1}\n')]) splitter.push(chunk, (_b, s, e) => got.push(e - s));
+    splitter.end();
+    expect(got).toEqual([100_000, 7]);
+    const copied = concat.mock.calls.reduce((sum, [list]) => sum + list.reduce((n, b) => n + b.length, 0), 0);
+    expect(copied).toBe(100_000);
   });
 });
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +63,28 @@ console.log((await pool.hash(${JSON.stringify(target)})).size);`;
     expect(second).toMatchObject({ status: 'rejected', reason: { code: 'ABORTED' } });
     await pool.close();
     await expect(pool.hash(big)).rejects.toMatchObject({ code: 'ABORTED' });
+  });
+
+  it('rejects every job with IO_ERROR and closes when its workers die', async () => {
+    // Each worker allocates its read buffer as it starts: one too large for a Buffer kills it.
+    const pool = new HashPool(2 ** 53, 2);
+    const outcomes = await Promise.allSettled([pool.hash(file('d1.bin', 10)), pool.hash(file('d2.bin', 10))]);
+    for (const outcome of outcomes) expect(outcome).toMatchObject({ status: 'rejected', reason: { code: 'IO_ERROR', message: expect.stringContaining('a hashing worker failed') } });
+    await expect(pool.hash(file('d3.bin', 10))).rejects.toMatchObject({ code: 'ABORTED' });
+    await pool.close();
+  });
+
+  it('refuses a symbolic link with noFollow, and follows it otherwise', async () => {
+    const target = file('target.bin', 100);
+    const link = join(dir, 'link.bin');
+    symlinkSync(target, link);
+    const pool = new HashPool(4096, 1);
+    const refused = await pool.hash(link, { noFollow: true }).catch((e: unknown) => e);
+    const followed = await pool.hash(link);
+    const direct = await pool.hash(target, { noFollow: true });
+    await pool.close();
+    expect(refused).toMatchObject({ code: 'IO_ERROR', cause: { code: 'ELOOP' } });
+    expect(followed).toEqual(direct);
   });
 
   /**

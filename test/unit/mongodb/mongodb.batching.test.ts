@@ -1,4 +1,5 @@
-import { BSON } from 'mongodb';
+import { BSON, UnorderedBulkOperation } from 'mongodb';
+import { loadUpdateStatement } from '../../../src/mongodb/bson.js';
 import { describe, expect, it } from 'vitest';
 import { BatchAccumulator, checkDocumentSize, rebatch, splitBatches, validateBatchLimits } from '../../../src/mongodb/batching.js';
 import { DEFAULT_MAX_BSON_OBJECT_SIZE } from '../../../src/mongodb/defaults.js';
@@ -110,20 +111,67 @@ describe('checkDocumentSize (the driver’s BSON calculator)', () => {
     expect(size._unsafeUnwrap()).toBe(BSON.serialize(doc).length);
   });
 
-  it('accepts a document of exactly the limit and rejects one byte more, naming table, member, line and id', () => {
-    const base = { _id: 'big', s: '' };
-    const overhead = BSON.calculateObjectSize(base);
+  it('draws the line where the driver does: a document of limit − 1 bytes passes, one of exactly the limit is refused, naming table, member, line and id', () => {
+    const overhead = BSON.calculateObjectSize({ _id: 'big', s: '' });
     const limit = 1024;
-    const exact = { _id: 'big', s: 'x'.repeat(limit - overhead) };
-    expect(BSON.serialize(exact).length).toBe(limit);
-    expect(checkDocumentSize(exact, BSON, limit)._unsafeUnwrap()).toBe(limit);
-    const over = { _id: 'big', s: 'x'.repeat(limit - overhead + 1) };
-    const r = checkDocumentSize(over, BSON, limit, { table: 'linksets_raw', member: 'linksets.ndjson', line: 41, id: 'big' });
-    expect(r.isErr()).toBe(true);
+    const sized = (bytes: number) => ({ _id: 'big', s: 'x'.repeat(bytes - overhead) });
+    expect(BSON.serialize(sized(limit)).length).toBe(limit);
+    expect(checkDocumentSize(sized(limit - 1), BSON, limit)._unsafeUnwrap()).toBe(limit - 1);
+    const r = checkDocumentSize(sized(limit), BSON, limit, { table: 'linksets_raw', member: 'linksets.ndjson', line: 41, id: 'big' });
     const e = r._unsafeUnwrapErr();
     expect(e.code).toBe('DOCUMENT_TOO_LARGE');
-    expect(e.message).toBe('linksets_raw, linksets.ndjson line 41: record "big" is 1025 bytes as BSON, over MongoDB\'s 1024-byte document limit; shrink it.');
-    expect(e.context).toMatchObject({ table: 'linksets_raw', line: 41, id: 'big', bytes: 1025, limit: 1024 });
+    expect(e.message).toBe('linksets_raw, linksets.ndjson line 41: record "big" is 1024 bytes as BSON; the driver accepts at most 1023 (MongoDB\'s 1024-byte limit); shrink it.');
+    expect(e.context).toMatchObject({ table: 'linksets_raw', line: 41, id: 'big', bytes: 1024, limit: 1024 });
+  });
+
+  describe('agrees with the driver’s own bulk-write check (UnorderedBulkOperation.raw), byte for byte around the limit', () => {
+    /** The driver's verdict: does its bulk builder accept `op` under `maxBsonObjectSize`? */
+    function driverAccepts(op: Record<string, unknown>, maxBsonObjectSize: number): boolean {
+      const bulk = Object.create(UnorderedBulkOperation.prototype) as { s: Record<string, unknown>; raw(op: unknown): unknown };
+      bulk.s = {
+        maxBsonObjectSize,
+        maxBatchSizeBytes: 48_000_000,
+        maxWriteBatchSize: 100_000,
+        maxKeySize: 0,
+        bsonOptions: {},
+        checkKeys: false,
+        usingAutoEncryption: false,
+        currentIndex: 0,
+        batches: [],
+        bulkResult: { insertedIds: [] },
+        options: {},
+        collection: { db: { options: {} }, s: {} },
+      };
+      try {
+        bulk.raw(op);
+        return true;
+      } catch (error) {
+        if (/larger than the maximum/.test((error as Error).message)) return false;
+        throw error;
+      }
+    }
+
+    const limit = 2048;
+    const overhead = BSON.calculateObjectSize({ _id: 'big', s: '' });
+    const docs = Array.from({ length: 140 }, (_, i) => ({ _id: 'big', s: 'x'.repeat(limit - overhead - 120 + i) }));
+
+    it('insert mode: the document alone', () => {
+      for (const doc of docs) {
+        expect({ bytes: BSON.calculateObjectSize(doc), ours: checkDocumentSize(doc, BSON, limit).isOk() }).toEqual({ bytes: BSON.calculateObjectSize(doc), ours: driverAccepts({ insertOne: { document: doc } }, limit) });
+      }
+    });
+
+    it('upsert mode: the whole { q, u, upsert } statement, built by the driver’s makeUpdateStatement', async () => {
+      const make = (await loadUpdateStatement())._unsafeUnwrap();
+      const statement = (d: Record<string, unknown>) => make({ _id: d._id }, d, { upsert: true, multi: false });
+      let refusedAsStatementOnly = 0;
+      for (const doc of docs) {
+        const ours = checkDocumentSize(doc, BSON, limit, {}, statement).isOk();
+        expect({ bytes: BSON.calculateObjectSize(doc), ours }).toEqual({ bytes: BSON.calculateObjectSize(doc), ours: driverAccepts({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } }, limit) });
+        if (!ours && checkDocumentSize(doc, BSON, limit).isOk()) refusedAsStatementOnly += 1;
+      }
+      expect(refusedAsStatementOnly).toBeGreaterThan(0); // the statement's overhead matters
+    });
   });
 
   it('names the line even without a member', () => {

@@ -4,7 +4,6 @@ import { loadBson } from '../../../src/mongodb/bson.js';
 import { MongoStagingTarget } from '../../../src/mongodb/mongo-staging-target.js';
 import { MongoStatementSink } from '../../../src/mongodb/mongo-statement-sink.js';
 import { MongoRawDocumentSource } from '../../../src/mongodb/mongo-raw-document-source.js';
-import { DEFAULT_INSERTION_WORKERS, DEFAULT_MONGO_BATCH_SIZE, DEFAULT_WRITE_CONCERN } from '../../../src/mongodb/defaults.js';
 
 // Config validation happens before any server is contacted; this stand-in is never written to.
 const db = { collection: () => ({}) } as unknown as Db;
@@ -40,11 +39,6 @@ describe('MongoStagingTarget.create validates its config once', () => {
     expect(MongoStagingTarget.create({ db: {} as Db, collections: ['a'] })._unsafeUnwrapErr().message).toContain('`db`');
   });
 
-  it('defaults match mongoimport or are safer', () => {
-    expect(DEFAULT_MONGO_BATCH_SIZE).toBe(1000);
-    expect(DEFAULT_WRITE_CONCERN).toEqual({ w: 'majority' });
-    expect(DEFAULT_INSERTION_WORKERS).toBeGreaterThan(1);
-  });
 });
 
 describe('other config errors come back as values', () => {

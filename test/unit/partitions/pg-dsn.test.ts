@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parse as parseConnectionString } from 'pg-connection-string';
-import { parsePgDsn, pgDsnToUrl } from '../../../src/_internals/pg-dsn.js';
+import { parsePgDsn, pgDsnToUrl, pgPoolConfig } from '../../../src/_internals/pg-dsn.js';
 
 describe('parsePgDsn', () => {
   it('reads the Npgsql keyword form the runbooks use', () => {
@@ -65,5 +65,86 @@ describe('pgDsnToUrl', () => {
   it('passes URLs through untouched', () => {
     const url = 'postgres://u@h:1/d?application_name=x';
     expect(pgDsnToUrl(url)._unsafeUnwrap()).toBe(url);
+  });
+});
+
+describe('Host with a port (Npgsql form)', () => {
+  it('reads host:port, [v6]:port and a bare IPv6 address', () => {
+    expect(parsePgDsn('Host=127.0.0.1:5432;Database=d;Username=u')._unsafeUnwrap()).toEqual({ host: '127.0.0.1', port: 5432, database: 'd', user: 'u' });
+    expect(parsePgDsn('Host=[::1]:5433;Database=d')._unsafeUnwrap()).toMatchObject({ host: '::1', port: 5433 });
+    expect(parsePgDsn('Host=[::1];Database=d')._unsafeUnwrap()).toEqual({ host: '::1', database: 'd' });
+    expect(parsePgDsn('Host=fe80::1;Database=d')._unsafeUnwrap()).toEqual({ host: 'fe80::1', database: 'd' });
+    expect(parsePgDsn('Host=/var/run/postgresql;Port=5433')._unsafeUnwrap()).toEqual({ host: '/var/run/postgresql', port: 5433 });
+  });
+
+  it('a port in Host wins over Port, in either order', () => {
+    expect(parsePgDsn('Host=db:6000;Port=5432')._unsafeUnwrap().port).toBe(6000);
+    expect(parsePgDsn('Port=5432;Host=db:6000')._unsafeUnwrap().port).toBe(6000);
+  });
+
+  it('turns into a URL pg reads back with the right host and port', () => {
+    const url = pgDsnToUrl('Host=127.0.0.1:5432;Database=d;Username=u')._unsafeUnwrap();
+    expect(url).toBe('postgres://u@127.0.0.1:5432/d');
+    expect(pgPoolConfig(url)._unsafeUnwrap()).toMatchObject({ host: '127.0.0.1', port: 5432, database: 'd', user: 'u' });
+    expect(pgPoolConfig(pgDsnToUrl('Host=[::1]:5433;Database=d')._unsafeUnwrap())._unsafeUnwrap()).toMatchObject({ host: '::1', port: 5433 });
+  });
+
+  it('refuses several hosts and a bad port in Host with INVALID_ARGUMENT', () => {
+    for (const dsn of ['Host=a,b;Database=d', 'Host=db:0', 'Host=db:99999', 'Host=db:;Database=d', 'Host=[::1]:x']) {
+      expect(parsePgDsn(dsn)._unsafeUnwrapErr().code, dsn).toBe('INVALID_ARGUMENT');
+    }
+  });
+});
+
+describe('error messages never quote the DSN', () => {
+  // Whatever follows an unquoted ";" or blank may be the rest of a password.
+  it.each([
+    ['Npgsql, unquoted ; in the password', 'Host=h;Password=hunter2;SECRETTAIL'],
+    ['Npgsql, a fragment that looks like a key', 'Host=h;Password=hunter2;SECRETKEY=v;SECRETTAIL'],
+    ['Npgsql, unclosed quote after a fragment key', 'Host=h;Password=hunter2;SECRETKEY="v'],
+    ['Npgsql, text after a quoted fragment', 'Host=h;Password=hunter2;SECRETKEY="v"SECRETTAIL'],
+    ['libpq, unquoted blank in the password', 'host=h password=hunter2 SECRETTAIL'],
+    ['port', 'Host=h;Port=SECRETTAIL'],
+    ['port in host', 'Host=h:SECRETTAIL'],
+    ['ssl mode', 'Host=h;SSL Mode=SECRETTAIL'],
+    ['URL', 'postgres://u:hunter2SECRETTAIL@h:99999999/d'],
+    ['URL, bad percent-encoding', 'postgres://u:hunter2%zzSECRETTAIL@h/d'],
+  ])('%s', (_what, dsn) => {
+    const error = parsePgDsn(dsn)._unsafeUnwrapErr();
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(error.message).not.toMatch(/SECRET|hunter2/);
+  });
+
+  it('says where the pair is, by the known keyword before it', () => {
+    expect(parsePgDsn('Host=h;Password=hunter2;x')._unsafeUnwrapErr().message).toMatch(/pair 3 \(after Password\) has no "="/);
+    expect(parsePgDsn('Host=h;Password=a;SECRET=b;c')._unsafeUnwrapErr().message).toMatch(/pair 4 \(after an unknown keyword\)/);
+  });
+});
+
+describe('Password without Username', () => {
+  it('is kept, and the driver connects as its default user', () => {
+    const url = pgDsnToUrl('Host=db;Database=d;Password=p@ss:w')._unsafeUnwrap();
+    expect(url).toBe('postgres://:p%40ss%3Aw@db/d');
+    const config = pgPoolConfig(url)._unsafeUnwrap();
+    expect(config.password).toBe('p@ss:w');
+    expect(config.user ?? '').toBe('');
+  });
+});
+
+describe('database names with URL delimiters', () => {
+  const NAMES = ['a/b', 'what?', 'x#y', 'c++', 'semi;colon', 'co:lon', 'all/?#+;:@&=$, %41 %', 'ünï €'];
+
+  it.each(NAMES)('%s arrives as written, from the keyword form and from a percent-encoded URL', (name) => {
+    const quoted = `"${name.replaceAll('"', '""')}"`;
+    const fromDsn = pgPoolConfig(pgDsnToUrl(`Host=db;Database=${quoted};Username=u`)._unsafeUnwrap())._unsafeUnwrap();
+    expect(fromDsn.database).toBe(name);
+    expect(pgPoolConfig(`postgres://u@db/${encodeURIComponent(name)}`)._unsafeUnwrap().database).toBe(name);
+    // pg's own reading keeps some of it encoded: why pgPoolConfig exists
+    if (/[/?#+;:]/.test(name)) expect(parseConnectionString(`postgres://u@db/${encodeURIComponent(name)}`).database).not.toBe(name);
+  });
+
+  it('keeps what pg reads from the rest of the URL', () => {
+    expect(pgPoolConfig('postgres://u:p@db:6000/d?application_name=x&sslmode=disable')._unsafeUnwrap()).toMatchObject({ host: 'db', port: 6000, user: 'u', password: 'p', database: 'd', application_name: 'x', ssl: false });
+    expect(pgPoolConfig('postgres://u@%2Fvar%2Frun%2Fpostgresql/d')._unsafeUnwrap()).toMatchObject({ host: '/var/run/postgresql', database: 'd' });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildSummary, canonicalJson, chainOutcome, OUTCOME_CHAIN_START, summaryText } from '../../../src/statements/summary.js';
+import { buildSummary, canonicalJson, addOutcome, addOutcomeSums, OUTCOME_SUM_ZERO, summaryText } from '../../../src/statements/summary.js';
 
 describe('summaryText', () => {
   it('is exactly the seed 004 sentence', () => {
@@ -11,11 +11,11 @@ describe('summaryText', () => {
 
 describe('report hashing', () => {
   const report = {
-    schemaVersion: 1,
+    schemaVersion: 2,
     options: { retrievedSince: null, force: false, maxDocuments: null },
     counters: { evaluated: 2, backfilled: 1, claimsWritten: 3, skipped: 0, failures: 1 },
     lastCursor: { retrievedAt: '2025-10-01T00:00:00.000000Z', digest: 'sha256:b' },
-    outcomeSha256: chainOutcome(chainOutcome(OUTCOME_CHAIN_START, 'sha256:a', 'backfilled 3'), 'sha256:b', 'failed DOCUMENT_INVALID'),
+    outcomeSha256: addOutcome(addOutcome(OUTCOME_SUM_ZERO, 'sha256:a', 'backfilled 3'), 'sha256:b', 'failed DOCUMENT_INVALID'),
     failed: [{ digest: 'sha256:b', code: 'DOCUMENT_INVALID' as const, message: 'bad' }],
   };
 
@@ -27,7 +27,7 @@ describe('report hashing', () => {
       lastCursor: { digest: 'sha256:b', retrievedAt: '2025-10-01T00:00:00.000000Z' },
       counters: { failures: 1, skipped: 0, claimsWritten: 3, backfilled: 1, evaluated: 2 },
       options: { maxDocuments: null, force: false, retrievedSince: null },
-      schemaVersion: 1,
+      schemaVersion: 2,
     };
     expect(buildSummary({ runId: 'a', resumed: false, report: shuffled }).reportSha256).toBe(buildSummary({ runId: 'b', resumed: true, report }).reportSha256);
   });
@@ -41,7 +41,31 @@ describe('report hashing', () => {
   });
 
   it('changes when any outcome changes', () => {
-    const other = { ...report, outcomeSha256: chainOutcome(chainOutcome(OUTCOME_CHAIN_START, 'sha256:a', 'backfilled 2'), 'sha256:b', 'failed DOCUMENT_INVALID') };
+    const other = { ...report, outcomeSha256: addOutcome(addOutcome(OUTCOME_SUM_ZERO, 'sha256:a', 'backfilled 2'), 'sha256:b', 'failed DOCUMENT_INVALID') };
     expect(buildSummary({ runId: 'r', resumed: false, report: other }).reportSha256).not.toBe(buildSummary({ runId: 'r', resumed: false, report }).reportSha256);
+  });
+});
+
+describe('outcome sums', () => {
+  const outcomes: [string, string][] = [['sha256:a', 'backfilled 3'], ['sha256:b', 'failed DOCUMENT_INVALID'], ['sha256:c', 'skipped'], ['sha256:d', 'backfilled 0']];
+  const sumOf = (list: readonly [string, string][]): string => list.reduce((sum, [d, o]) => addOutcome(sum, d, o), OUTCOME_SUM_ZERO);
+
+  it('is the same in any order, and for any cut into ranges', () => {
+    const whole = sumOf(outcomes);
+    expect(sumOf([...outcomes].reverse())).toBe(whole);
+    for (let cut = 0; cut <= outcomes.length; cut += 1) expect(addOutcomeSums(sumOf(outcomes.slice(0, cut)), sumOf(outcomes.slice(cut)))).toBe(whole);
+  });
+
+  it('is the sum of the sha256sum leaves mod 2^256 (checked with sha256sum)', async () => {
+    const { execFileSync } = await import('node:child_process');
+    let total = 0n;
+    for (const [d, o] of outcomes) total += BigInt(`0x${execFileSync('sha256sum', { input: `${d} ${o}`, encoding: 'utf8' }).split(' ')[0]}`);
+    expect(sumOf(outcomes)).toBe((total % (1n << 256n)).toString(16).padStart(64, '0'));
+  });
+
+  it('tells a different outcome, and a repeated document, apart', () => {
+    const whole = sumOf(outcomes);
+    expect(sumOf([...outcomes.slice(1), ['sha256:a', 'backfilled 2']])).not.toBe(whole);
+    expect(sumOf([...outcomes, outcomes[0]!])).not.toBe(whole);
   });
 });

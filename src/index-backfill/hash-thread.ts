@@ -1,0 +1,69 @@
+/**
+ * The hashing worker thread of {@link HashPool}: hashes whole files, each
+ * read into one reused buffer, so no bytes cross threads. A shared flag lets
+ * an abort stop it between two reads of a large file.
+ *
+ * Started from its file (`.ts` under the sources, where Node strips the
+ * types; `.js` in the package), so it may import only Node's own modules
+ * and types: a relative import would name the wrong extension in one of
+ * the two.
+ *
+ * @module
+ * @internal
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+
+/** What the pool hands each worker when it starts. */
+export interface HashThreadData {
+  /** Bytes per read. */
+  readonly readBytes: number;
+  /** One Int32; non-zero asks every worker to stop at its next read. */
+  readonly stop: SharedArrayBuffer;
+}
+
+/** One file to hash. */
+export interface HashRequest {
+  readonly id: number;
+  readonly path: string;
+  /** Refuse the file when its last path component is a symbolic link. */
+  readonly noFollow: boolean;
+}
+
+/** The answer for one {@link HashRequest}. */
+export type HashReply =
+  | { readonly id: number; readonly sha256: string; readonly size: number }
+  | { readonly id: number; readonly aborted: true }
+  | { readonly id: number; readonly error: { readonly message: string; readonly code: string | undefined } };
+
+function hashFile(request: HashRequest, buffer: Buffer, stop: Int32Array): HashReply {
+  const { id, path } = request;
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, constants.O_RDONLY | (request.noFollow ? constants.O_NOFOLLOW : 0));
+    const hash = createHash('sha256');
+    let size = 0;
+    for (;;) {
+      if (Atomics.load(stop, 0) !== 0) return { id, aborted: true };
+      const n = readSync(fd, buffer, 0, buffer.length, null);
+      if (n === 0) break;
+      hash.update(buffer.subarray(0, n));
+      size += n;
+    }
+    return { id, sha256: hash.digest('hex'), size };
+  } catch (e) {
+    const error = e as NodeJS.ErrnoException;
+    return { id, error: { message: String(error.message ?? error), code: error.code } };
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+if (parentPort !== null) {
+  const port = parentPort;
+  const data = workerData as HashThreadData;
+  const buffer = Buffer.allocUnsafe(data.readBytes);
+  const stop = new Int32Array(data.stop);
+  port.on('message', (request: HashRequest) => port.postMessage(hashFile(request, buffer, stop)));
+}

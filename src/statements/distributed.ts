@@ -1,0 +1,511 @@
+/**
+ * The statement backfill across worker processes and hosts, on pg-boss:
+ * {@link planBackfill} cuts a run's keyspace into key ranges and enqueues
+ * one job per range; {@link runBackfillWorker} (on any host) takes jobs and
+ * backfills each range with the same per-batch transaction, checkpoint and
+ * run lock as a single process; {@link backfillReport} adds the ranges up to
+ * the summary of a single-process run; {@link backfillProgress} reads where
+ * the run is from any host.
+ *
+ * @module
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
+import pg from 'pg';
+import { BackfillError, toBackfillError } from '../errors.js';
+import { silentLogger, type Logger } from '../_internals/logger.js';
+import { DEFAULT_BATCH_SIZE, defaultVexNormalizers, MAX_BATCH_SIZE, REPORT_SCHEMA_VERSION } from './defaults.js';
+import { RangeJobQueue, type RangeJob } from './job-queue.js';
+import { PgRawDocumentSource } from './pg-raw-document-source.js';
+import { PgStatementSink } from './pg-statement-sink.js';
+import { PgBackfillPlanStore, type BackfillPlan, type PgBackfillPlanTables, type RangeStop } from './pg-run-plan.js';
+import type { BackfillCounters, BackfillFailure, DocumentCursor, StoredCheckpoint, VexNormalizer } from './ports.js';
+import { StatementBackfiller } from './statement-backfiller.js';
+import { addOutcomeSums, buildSummary, OUTCOME_SUM_ZERO, type BackfillSummary } from './summary.js';
+
+/** Documents per key range (one job) unless `rangeSize` says otherwise. */
+export const DEFAULT_RANGE_SIZE = 1000;
+
+/** A worker whose heartbeat is older than this is not counted as alive. */
+const WORKER_ALIVE_SECONDS = 15;
+const WORKER_HEARTBEAT_MS = 3000;
+const UNTIL_DONE_POLL_MS = 1000;
+
+/**
+ * Where a distributed run lives. Every process of a run (planner, workers on
+ * any host, report) is given the same configuration.
+ *
+ * @example
+ * ```ts
+ * const cluster: DistributedBackfillConfig = { connectionString: process.env.PGURI!, logger: console };
+ * ```
+ */
+export interface DistributedBackfillConfig {
+  /** The PostgreSQL that holds the documents, the statements, the plan and the job queue. */
+  readonly connectionString: string;
+  /** @defaultValue {@link defaultVexNormalizers} */
+  readonly normalizers?: readonly VexNormalizer[];
+  /** Table names; defaults as in `PgRawDocumentSource`, `PgStatementSink` and {@link PgBackfillPlanStore}. */
+  readonly tables?: PgBackfillPlanTables & {
+    readonly raw?: string;
+    readonly statements?: string;
+    readonly documents?: string;
+    readonly checkpoints?: string;
+    readonly failures?: string;
+  };
+  /** Schema of pg-boss's tables. @defaultValue `pgboss` */
+  readonly jobsSchema?: string;
+  /** Seconds without a heartbeat before a dead worker's job is retried elsewhere (at least 10). @defaultValue 10 */
+  readonly heartbeatSeconds?: number;
+  /** @defaultValue a logger that discards everything */
+  readonly logger?: Logger;
+}
+
+/**
+ * What {@link planBackfill} is asked for: the options of `StatementBackfiller.run()`.
+ *
+ * @example
+ * ```ts
+ * await planBackfill(cluster, { runId: 'nightly', batchSize: 500, rangeSize: 2000 });
+ * ```
+ */
+export interface PlanBackfillOptions {
+  readonly runId: string;
+  readonly retrievedSince?: Date;
+  readonly force?: boolean;
+  readonly maxDocuments?: number;
+  /** @defaultValue 100 */
+  readonly batchSize?: number;
+  readonly stopOnError?: boolean;
+  /** Documents per key range, i.e. per job. @defaultValue {@link DEFAULT_RANGE_SIZE} */
+  readonly rangeSize?: number;
+}
+
+/**
+ * What {@link runBackfillWorker} is asked for.
+ *
+ * @example
+ * ```ts
+ * await runBackfillWorker(cluster, { concurrency: 1, untilDone: true });
+ * ```
+ */
+export interface BackfillWorkerOptions {
+  /** Ranges this process backfills at once. @defaultValue 1 */
+  readonly concurrency?: number;
+  /** Return once the queue holds no job queued, waiting for a retry or running anywhere. */
+  readonly untilDone?: boolean;
+  /** Stops taking jobs; running ranges stop between batches (their jobs are retried). */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * What a worker did.
+ *
+ * @example
+ * ```ts
+ * const { ranges } = (await runBackfillWorker(cluster, { untilDone: true }))._unsafeUnwrap();
+ * ```
+ */
+export interface BackfillWorkerSummary {
+  readonly workerId: string;
+  /** Ranges this worker took to their end (or to their stop). */
+  readonly ranges: number;
+  /** Range attempts that failed and were left to the engine to retry. */
+  readonly retried: number;
+}
+
+/** Where a distributed run stands. */
+export type DistributedRunState = 'running' | 'completed' | 'stopped';
+
+/**
+ * The report of a distributed run.
+ *
+ * @example
+ * ```ts
+ * const r = (await backfillReport(cluster, 'nightly'))._unsafeUnwrap();
+ * if (r.state === 'completed') console.log(r.summary.text, r.summary.reportSha256);
+ * ```
+ */
+export interface DistributedBackfillReport {
+  readonly state: DistributedRunState;
+  /**
+   * Once `completed`, exactly the summary (sentence, counters, report hash)
+   * of a single-process run over the same input and options. Once `stopped`,
+   * what a single-process run with `stopOnError` reports when it stops at
+   * the same document. While `running`, the ranges committed so far.
+   */
+  readonly summary: BackfillSummary;
+  /** The failure that stopped the run (`stopOnError`). */
+  readonly stoppedBy?: BackfillFailure;
+}
+
+/**
+ * Progress of a distributed run, as any host sees it.
+ *
+ * @example
+ * ```ts
+ * const p = (await backfillProgress(cluster, 'nightly'))._unsafeUnwrap();
+ * console.log(`${p.done}/${p.total}, ${p.documentsPerSecond.toFixed(0)} docs/s, ETA ${p.etaSeconds ?? '?'} s, ${p.workersAlive} workers`);
+ * ```
+ */
+export interface DistributedBackfillProgress {
+  readonly runId: string;
+  readonly state: DistributedRunState;
+  /** Documents evaluated across all ranges. */
+  readonly done: number;
+  /** Documents in the run when it was planned. */
+  readonly total: number;
+  readonly ranges: number;
+  readonly rangesCompleted: number;
+  /** Documents per second since the first range started. */
+  readonly documentsPerSecond: number;
+  /** Seconds to go at that rate, once there is a rate. */
+  readonly etaSeconds?: number;
+  /** Worker processes (of any run) with a heartbeat in the last 15 seconds. */
+  readonly workersAlive: number;
+}
+
+/** The checkpoint id (and run-lock id) of range `n` of `runId`. */
+export function rangeCheckpointId(runId: string, n: number): string {
+  return `${runId}#range-${n}`;
+}
+
+interface Parts {
+  readonly pool: pg.Pool;
+  readonly source: PgRawDocumentSource;
+  readonly sink: PgStatementSink;
+  readonly plans: PgBackfillPlanStore;
+  readonly logger: Logger;
+  close(): Promise<void>;
+}
+
+async function open(config: DistributedBackfillConfig): Promise<Parts> {
+  const pool = new pg.Pool({ connectionString: config.connectionString, max: 6 });
+  pool.on('error', () => undefined);
+  const t = config.tables ?? {};
+  const source = new PgRawDocumentSource({ pg: pool, ...(t.raw === undefined ? {} : { table: t.raw }) });
+  const sink = new PgStatementSink({
+    pg: pool,
+    ...(t.statements === undefined ? {} : { statementsTable: t.statements }),
+    ...(t.documents === undefined ? {} : { documentsTable: t.documents }),
+    ...(t.checkpoints === undefined ? {} : { checkpointsTable: t.checkpoints }),
+    ...(t.failures === undefined ? {} : { failuresTable: t.failures }),
+  });
+  const plans = new PgBackfillPlanStore({ pg: pool, tables: t });
+  const parts: Parts = { pool, source, sink, plans, logger: config.logger ?? silentLogger, close: () => pool.end() };
+  for (const prepared of [await sink.prepare(), await plans.prepare()]) {
+    if (prepared.isErr()) {
+      await parts.close();
+      throw prepared.error;
+    }
+  }
+  return parts;
+}
+
+function openQueue(config: DistributedBackfillConfig, parts: Parts): ResultAsync<RangeJobQueue, BackfillError> {
+  return RangeJobQueue.open({
+    connectionString: config.connectionString,
+    queue: parts.plans.runsTable,
+    ...(config.jobsSchema === undefined ? {} : { schema: config.jobsSchema }),
+    ...(config.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: config.heartbeatSeconds }),
+  });
+}
+
+/** Runs `fn` with the run's parts, closing them afterwards; throws become Results. */
+function withParts<T>(config: DistributedBackfillConfig, fn: (parts: Parts) => Promise<Result<T, BackfillError>>): ResultAsync<T, BackfillError> {
+  return ResultAsync.fromPromise(
+    (async () => {
+      const parts = await open(config);
+      try {
+        return await fn(parts);
+      } finally {
+        await parts.close();
+      }
+    })(),
+    (e) => toBackfillError(e, 'DB_ERROR'),
+  ).andThen((r) => r);
+}
+
+function validatePlan(options: PlanBackfillOptions): BackfillError | undefined {
+  const bad = (m: string): BackfillError => new BackfillError('INVALID_ARGUMENT', m);
+  if (typeof options.runId !== 'string' || options.runId.length === 0 || options.runId.length > 180) return bad('runId must be a non-empty string of at most 180 characters.');
+  const { batchSize, rangeSize, maxDocuments } = options;
+  if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE)) return bad(`batchSize must be an integer from 1 to ${MAX_BATCH_SIZE}.`);
+  if (rangeSize !== undefined && (!Number.isInteger(rangeSize) || rangeSize < 1)) return bad('rangeSize must be a positive integer.');
+  if (maxDocuments !== undefined && (!Number.isInteger(maxDocuments) || maxDocuments < 1)) return bad('maxDocuments must be a positive integer.');
+  if (options.retrievedSince !== undefined && Number.isNaN(options.retrievedSince.getTime())) return bad('retrievedSince must be a valid Date.');
+  return undefined;
+}
+
+/**
+ * Plans a run: cuts its keyspace (ascending `(retrievedAt, digest)`, from
+ * `retrievedSince`, the first `maxDocuments` documents) into ranges of
+ * `rangeSize` documents and enqueues one job per range. Idempotent per
+ * `runId`: planning again returns the stored plan and re-enqueues the
+ * ranges not yet completed (a range never has two jobs queued or running).
+ * The plan fixes the run's documents: later inserts are not part of it.
+ */
+export function planBackfill(config: DistributedBackfillConfig, options: PlanBackfillOptions): ResultAsync<BackfillPlan, BackfillError> {
+  const invalid = validatePlan(options);
+  if (invalid) return errAsync(invalid);
+  return withParts(config, async (parts) => {
+    let plan = await parts.plans.loadPlan(options.runId);
+    if (plan.isErr()) return err(plan.error);
+    const planned = {
+      retrievedSince: options.retrievedSince?.toISOString() ?? null,
+      force: options.force ?? false,
+      maxDocuments: options.maxDocuments ?? null,
+      stopOnError: options.stopOnError ?? false,
+      batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
+      rangeSize: options.rangeSize ?? DEFAULT_RANGE_SIZE,
+    };
+    const ranges =
+      plan.value === null
+        ? await parts.source.keyRanges({
+            rangeSize: planned.rangeSize,
+            ...(options.retrievedSince === undefined ? {} : { retrievedSince: options.retrievedSince }),
+            ...(options.maxDocuments === undefined ? {} : { maxDocuments: options.maxDocuments }),
+          })
+        : ok([]);
+    if (ranges.isErr()) return err(ranges.error);
+    plan = await parts.plans.savePlan(options.runId, planned, ranges.value);
+    if (plan.isErr()) return err(plan.error);
+    const stored = plan.value as BackfillPlan;
+    const todo: RangeJob[] = [];
+    for (const range of stored.ranges) {
+      const cp = await parts.sink.loadCheckpoint(rangeCheckpointId(stored.runId, range.n));
+      if (cp.isErr()) return err(cp.error);
+      if (!cp.value?.completed) todo.push({ runId: stored.runId, n: range.n });
+    }
+    const queue = await openQueue(config, parts);
+    if (queue.isErr()) return err(queue.error);
+    const enqueued = await queue.value.enqueue(todo);
+    await queue.value.close();
+    if (enqueued.isErr()) return err(enqueued.error);
+    parts.logger.info('statement backfill planned', { runId: stored.runId, documents: stored.documents, ranges: stored.ranges.length, enqueued: todo.length });
+    return ok(stored);
+  });
+}
+
+/** Backfills one range job; returns whether the range reached its end or its stop (false: left to the engine to retry). */
+async function runJob(parts: Parts, normalizers: readonly VexNormalizer[], job: RangeJob, signal: AbortSignal): Promise<void> {
+  const plan = await parts.plans.loadPlan(job.runId);
+  if (plan.isErr()) throw plan.error;
+  const range = plan.value?.ranges[job.n - 1];
+  if (plan.value === null || range === undefined) {
+    parts.logger.warn('statement backfill: a job names a range no plan has; dropped', { ...job });
+    return;
+  }
+  const { options } = plan.value;
+  const started = await parts.plans.rangeStarted(job.runId, job.n);
+  if (started.isErr()) throw started.error;
+  const earlierStop = async (): Promise<boolean> => {
+    const stop = await parts.plans.firstStop(job.runId);
+    if (stop.isErr()) throw stop.error;
+    return stop.value !== null && stop.value.n < job.n;
+  };
+  const backfiller = new StatementBackfiller({ source: parts.source, sink: parts.sink, normalizers, logger: parts.logger });
+  const done = await backfiller.runRange({
+    checkpointId: rangeCheckpointId(job.runId, job.n),
+    range,
+    options: {
+      ...(options.retrievedSince === null ? {} : { retrievedSince: new Date(options.retrievedSince) }),
+      force: options.force,
+      batchSize: options.batchSize,
+      ...(options.maxDocuments === null ? {} : { maxDocuments: options.maxDocuments }),
+      stopOnError: options.stopOnError,
+      signal,
+    },
+    ...(options.stopOnError ? { shouldStop: earlierStop } : {}),
+  });
+  if (done.isOk()) {
+    if (options.stopOnError) {
+      const cleared = await parts.plans.setStop(job.runId, job.n, null);
+      if (cleared.isErr()) throw cleared.error;
+    }
+    return;
+  }
+  const { context } = done.error;
+  if (context['stoppedByEarlierFailure'] === true) return;
+  const failure = context['stopOnErrorFailure'] as BackfillFailure | undefined;
+  if (failure !== undefined) {
+    const recorded = await parts.plans.setStop(job.runId, job.n, failure);
+    if (recorded.isErr()) throw recorded.error;
+    parts.logger.error('statement backfill: a range stopped at a failing document (stopOnError)', { runId: job.runId, range: job.n, ...failure });
+    return;
+  }
+  throw done.error;
+}
+
+/**
+ * Takes range jobs from the queue and backfills them, `concurrency` at a
+ * time, until `signal` fires (or, with `untilDone`, until no job is queued,
+ * waiting for a retry, or running on any host). A worker killed at any
+ * moment loses nothing: its ranges' committed batches are checkpointed, and
+ * the engine hands its job to another worker once its heartbeat stops; that
+ * worker resumes the range from its checkpoint. Safe to run on many hosts.
+ */
+export function runBackfillWorker(config: DistributedBackfillConfig, options: BackfillWorkerOptions = {}): ResultAsync<BackfillWorkerSummary, BackfillError> {
+  const concurrency = options.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) return errAsync(new BackfillError('INVALID_ARGUMENT', 'concurrency must be an integer from 1 to 64.'));
+  const normalizers = config.normalizers ?? defaultVexNormalizers;
+  return withParts(config, async (parts) => {
+    const queue = await openQueue(config, parts);
+    if (queue.isErr()) return err(queue.error);
+    const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    const stopping = new AbortController();
+    const onAbort = (): void => stopping.abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    let ranges = 0;
+    let retried = 0;
+    const beat = async (): Promise<void> => void (await parts.plans.heartbeat(workerId, hostname(), process.pid));
+    await beat();
+    const heartbeat = setInterval(() => void beat(), WORKER_HEARTBEAT_MS);
+    try {
+      const working = await queue.value.work(concurrency, async (job) => {
+        try {
+          await runJob(parts, normalizers, job, stopping.signal);
+          ranges += 1;
+        } catch (error) {
+          retried += 1;
+          parts.logger.warn('statement backfill: range attempt failed; the engine retries it', { ...job, error: error instanceof Error ? error.message : String(error) });
+          throw error;
+        }
+      });
+      if (working.isErr()) return err(working.error);
+      while (!stopping.signal.aborted) {
+        await new Promise((resolve) => setTimeout(resolve, UNTIL_DONE_POLL_MS));
+        if (!options.untilDone) continue;
+        const pending = await queue.value.pending();
+        if (pending.isErr()) return err(pending.error);
+        if (pending.value === 0) break;
+      }
+    } finally {
+      clearInterval(heartbeat);
+      options.signal?.removeEventListener('abort', onAbort);
+      stopping.abort();
+      await queue.value.close();
+      await parts.plans.leave(workerId);
+    }
+    return ok({ workerId, ranges, retried });
+  });
+}
+
+interface Combined {
+  readonly state: DistributedRunState;
+  readonly counters: BackfillCounters;
+  readonly lastCursor: DocumentCursor | null;
+  readonly outcomeSha256: string;
+  readonly failed: readonly BackfillFailure[];
+  readonly completedRanges: number;
+  readonly stop?: RangeStop;
+}
+
+/**
+ * Adds the ranges up in keyspace order. With a stop, the ranges after the
+ * stopped one do not count (a single process would not have reached them),
+ * and the failing document counts as the single process counts it.
+ */
+function combine(plan: BackfillPlan, checkpoints: readonly (StoredCheckpoint | null)[], stop: RangeStop | null): Combined {
+  let counters: BackfillCounters = { evaluated: 0, backfilled: 0, claimsWritten: 0, skipped: 0, failures: 0 };
+  let sum = OUTCOME_SUM_ZERO;
+  let lastCursor: DocumentCursor | null = null;
+  const failed: BackfillFailure[] = [];
+  let completedRanges = 0;
+  let allEarlierComplete = true;
+  for (const [i, range] of plan.ranges.entries()) {
+    if (stop !== null && range.n > stop.n) break;
+    const cp = checkpoints[i] ?? null;
+    if (cp?.completed) completedRanges += 1;
+    else if (stop === null || range.n < stop.n) allEarlierComplete = false;
+    if (cp !== null) {
+      const c = cp.counters;
+      counters = {
+        evaluated: counters.evaluated + c.evaluated,
+        backfilled: counters.backfilled + c.backfilled,
+        claimsWritten: counters.claimsWritten + c.claimsWritten,
+        skipped: counters.skipped + c.skipped,
+        failures: counters.failures + c.failures,
+      };
+      sum = addOutcomeSums(sum, cp.outcomeSha256);
+      lastCursor = cp.cursor ?? lastCursor;
+      failed.push(...cp.failed);
+    }
+  }
+  if (stop !== null) {
+    counters = { ...counters, evaluated: counters.evaluated + 1, failures: counters.failures + 1 };
+    failed.push(stop.failure);
+  }
+  const state: DistributedRunState = !allEarlierComplete ? 'running' : stop !== null ? 'stopped' : 'completed';
+  return { state, counters, lastCursor, outcomeSha256: sum, failed, completedRanges, ...(stop === null ? {} : { stop }) };
+}
+
+async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: BackfillPlan; combined: Combined }, BackfillError>> {
+  const plan = await parts.plans.loadPlan(runId);
+  if (plan.isErr()) return err(plan.error);
+  if (plan.value === null) return err(new BackfillError('INVALID_ARGUMENT', `run ${JSON.stringify(runId)} was never planned; plan it with \`statements plan --run-id\` first.`, { context: { runId } }));
+  const checkpoints: (StoredCheckpoint | null)[] = [];
+  for (const range of plan.value.ranges) {
+    const cp = await parts.sink.loadCheckpoint(rangeCheckpointId(runId, range.n));
+    if (cp.isErr()) return err(cp.error);
+    checkpoints.push(cp.value);
+  }
+  const stop = plan.value.options.stopOnError ? await parts.plans.firstStop(runId) : ok(null);
+  if (stop.isErr()) return err(stop.error);
+  return ok({ plan: plan.value, combined: combine(plan.value, checkpoints, stop.value) });
+}
+
+/**
+ * The report of a distributed run: the ranges' counters, failures and
+ * outcome sums added up in keyspace order. A completed run's summary
+ * sentence and report hash equal a single-process run's over the same
+ * input and options, however many workers ran and however often they died.
+ */
+export function backfillReport(config: DistributedBackfillConfig, runId: string): ResultAsync<DistributedBackfillReport, BackfillError> {
+  return withParts(config, async (parts) => {
+    const run = await combineRun(parts, runId);
+    if (run.isErr()) return err(run.error);
+    const { plan, combined } = run.value;
+    const summary = buildSummary({
+      runId,
+      resumed: false,
+      report: {
+        schemaVersion: REPORT_SCHEMA_VERSION,
+        options: { retrievedSince: plan.options.retrievedSince, force: plan.options.force, maxDocuments: plan.options.maxDocuments },
+        counters: combined.counters,
+        lastCursor: combined.lastCursor,
+        outcomeSha256: combined.outcomeSha256,
+        failed: combined.failed,
+      },
+    });
+    return ok({ state: combined.state, summary, ...(combined.stop === undefined ? {} : { stoppedBy: combined.stop.failure }) });
+  });
+}
+
+/** Documents done out of the total, rate, ETA and workers alive, for any host to read. */
+export function backfillProgress(config: DistributedBackfillConfig, runId: string): ResultAsync<DistributedBackfillProgress, BackfillError> {
+  return withParts(config, async (parts) => {
+    const run = await combineRun(parts, runId);
+    if (run.isErr()) return err(run.error);
+    const { plan, combined } = run.value;
+    const [first, alive] = [await parts.plans.firstStarted(runId), await parts.plans.workersAlive(WORKER_ALIVE_SECONDS)];
+    if (first.isErr()) return err(first.error);
+    if (alive.isErr()) return err(alive.error);
+    const done = combined.counters.evaluated;
+    const elapsed = first.value === null ? 0 : (Date.now() - first.value.getTime()) / 1000;
+    const rate = elapsed > 0 ? done / elapsed : 0;
+    const left = Math.max(0, plan.documents - done);
+    return ok({
+      runId,
+      state: combined.state,
+      done,
+      total: plan.documents,
+      ranges: plan.ranges.length,
+      rangesCompleted: combined.completedRanges,
+      documentsPerSecond: rate,
+      ...(rate > 0 ? { etaSeconds: combined.state === 'running' ? left / rate : 0 } : {}),
+      workersAlive: alive.value,
+    });
+  });
+}

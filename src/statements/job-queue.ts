@@ -1,0 +1,110 @@
+/**
+ * The job engine under the distributed statement backfill: pg-boss, in the
+ * same PostgreSQL. One queue per plan store; one job per key range, keyed so
+ * that a range never has two jobs queued or running at once.
+ *
+ * @module
+ */
+import { PgBoss } from 'pg-boss';
+import { ResultAsync } from 'neverthrow';
+import { BackfillError } from '../errors.js';
+import { quoteIdent } from '../_internals/sql-identifier.js';
+
+/** What a range job carries. */
+export interface RangeJob {
+  readonly runId: string;
+  readonly n: number;
+}
+
+/** How jobs are leased and retried. */
+export interface JobQueueOptions {
+  readonly connectionString: string;
+  /** @defaultValue `pgboss` */
+  readonly schema?: string;
+  /** Names the queue (the plan store's runs table). */
+  readonly queue: string;
+  /**
+   * A job whose worker stops sending heartbeats for this long is handed to
+   * another worker (pg-boss's minimum is 10).
+   * @defaultValue 10
+   */
+  readonly heartbeatSeconds?: number;
+}
+
+const toError = (e: unknown): BackfillError =>
+  e instanceof BackfillError ? e : new BackfillError('DB_ERROR', `job engine (pg-boss): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+
+/** A started pg-boss instance bound to one queue. */
+export class RangeJobQueue {
+  readonly #boss: PgBoss;
+  readonly #schema: string;
+  readonly #queue: string;
+  readonly #heartbeatSeconds: number;
+
+  private constructor(boss: PgBoss, schema: string, queue: string, heartbeatSeconds: number) {
+    this.#boss = boss;
+    this.#schema = schema;
+    this.#queue = queue;
+    this.#heartbeatSeconds = heartbeatSeconds;
+  }
+
+  /** Connects, installs pg-boss's schema if needed and creates the queue. */
+  static open(options: JobQueueOptions): ResultAsync<RangeJobQueue, BackfillError> {
+    const schema = options.schema ?? 'pgboss';
+    const heartbeatSeconds = options.heartbeatSeconds ?? 10;
+    // pg-boss queue names allow letters, digits, _ . - / only.
+    const queue = `backfill-kit/statements/${options.queue.replace(/[^\w.-]/g, '_')}`;
+    return ResultAsync.fromPromise(
+      (async () => {
+        const boss = new PgBoss({ connectionString: options.connectionString, schema, max: 3, superviseIntervalSeconds: 2, monitorIntervalSeconds: 2, application_name: 'backfill-kit jobs' });
+        // pg-boss reports background errors as events; without a listener they would crash the process.
+        boss.on('error', () => undefined);
+        await boss.start();
+        await boss.createQueue(queue, { policy: 'exclusive', heartbeatSeconds, retryLimit: 20, retryDelay: 1, retryBackoff: true, retryDelayMax: 30, expireInSeconds: 24 * 3600 });
+        return new RangeJobQueue(boss, schema, queue, heartbeatSeconds);
+      })(),
+      toError,
+    );
+  }
+
+  /** Enqueues the ranges that have no job queued or running (the queue policy drops the others). */
+  enqueue(jobs: readonly RangeJob[]): ResultAsync<void, BackfillError> {
+    return ResultAsync.fromPromise(
+      (async () => {
+        for (const job of jobs) await this.#boss.send(this.#queue, { ...job }, { singletonKey: `${job.n}:${job.runId}` });
+      })(),
+      toError,
+    );
+  }
+
+  /**
+   * Runs `handler` for each job, `concurrency` at a time. A handler that
+   * throws fails its job, which the engine retries with backoff.
+   */
+  work(concurrency: number, handler: (job: RangeJob) => Promise<void>): ResultAsync<void, BackfillError> {
+    return ResultAsync.fromPromise(
+      this.#boss
+        .work<RangeJob>(this.#queue, { localConcurrency: concurrency, batchSize: 1, pollingIntervalSeconds: 0.5, heartbeatRefreshSeconds: Math.max(1, Math.floor(this.#heartbeatSeconds / 3)) }, async (jobs) => {
+          for (const job of jobs) await handler(job.data);
+        })
+        .then(() => undefined),
+      toError,
+    );
+  }
+
+  /** Jobs of this queue still queued, waiting for a retry, or running (on any host). */
+  pending(): ResultAsync<number, BackfillError> {
+    return ResultAsync.fromPromise(
+      this.#boss
+        .getDb()
+        .executeSql(`SELECT count(*)::int AS n FROM ${quoteIdent(this.#schema)}.job WHERE name = $1 AND state < 'completed'`, [this.#queue])
+        .then((r) => Number((r.rows[0] as { n: number } | undefined)?.n ?? 0)),
+      toError,
+    );
+  }
+
+  /** Stops fetching; waits for running handlers when `graceful`. */
+  close(graceful = true): ResultAsync<void, BackfillError> {
+    return ResultAsync.fromPromise(this.#boss.stop({ graceful, close: true, timeout: 30_000 }), toError);
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The partitions CLI as an operator's shell meets it: what the environment
+ * may decide (only a safer run), and the exit status of a blocked ensure.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { cli, jsonOf } from '../cli/cli-harness.js';
+import { catalogBounds, createSeedShapedTable } from './fixtures.js';
+
+let db: TestDatabase;
+const NOW = ['--now', '2026-11-23T10:00:00Z'];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+beforeEach(async () => {
+  await db.query('DROP SCHEMA IF EXISTS scanner CASCADE');
+  await createSeedShapedTable(db);
+});
+
+const names = async (): Promise<string[]> => [...(await catalogBounds(db, 'scanner', 'artifact_boms')).keys()].sort();
+
+/** Sixteen months of history, three of them past a 12-month retention. */
+async function history(): Promise<string[]> {
+  const r = await cli(['partitions', 'ensure', '--ahead', '0', '--behind', '15', ...NOW, '--quiet'], { env: { PGURI: db.url } });
+  expect(r.code, r.stderr).toBe(0);
+  return names();
+}
+
+describe('DRY_RUN in the environment can only make retention safer', () => {
+  it.each(['false', '0'])('DRY_RUN=%s leaves retention 12 a dry run and says how to apply', async (value) => {
+    const before = await history();
+    expect(before).toHaveLength(16);
+    const r = await cli(['partitions', 'retention', '12', ...NOW], { env: { PGURI: db.url, DRY_RUN: value } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('would drop artifact_boms_2025_08');
+    expect(r.stdout).toContain(`DRY_RUN=${value} in the environment does not turn the dry run off`);
+    expect(await names()).toEqual(before);
+    const flag = await cli(['partitions', 'retention', '--keep', '12', ...NOW, '--json'], { env: { PGURI: db.url, DRY_RUN: value } });
+    expect(jsonOf(flag).report.dryRun).toBe(true);
+    expect(await names()).toEqual(before);
+  });
+
+  it('DRY_RUN=1 forces a dry run even over false or --no-dry-run', async () => {
+    const before = await history();
+    for (const args of [['12', 'false'], ['--keep', '12', '--no-dry-run']]) {
+      const r = await cli(['partitions', 'retention', ...args, ...NOW], { env: { PGURI: db.url, DRY_RUN: '1' } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain('DRY_RUN=1 in the environment forces a dry run');
+      expect(await names()).toEqual(before);
+    }
+  });
+
+  it('an explicit false drops, whatever DRY_RUN=0 says; a DRY_RUN that is no boolean is refused', async () => {
+    const before = await history();
+    const r = await cli(['partitions', 'retention', '12', 'false', ...NOW], { env: { PGURI: db.url, DRY_RUN: '0' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('dropped artifact_boms_2025_08');
+    expect(await names()).toEqual(before.slice(3));
+    const bad = await cli(['partitions', 'retention', '12', 'false', ...NOW], { env: { PGURI: db.url, DRY_RUN: 'maybe' } });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('DRY_RUN must be true or false');
+    expect(await names()).toEqual(before.slice(3));
+  });
+
+  it('help says the variable only forces the dry run on', async () => {
+    const r = await cli(['partitions', 'retention', '--help']);
+    expect(r.stdout).toContain('env: DRY_RUN=1 forces it on');
+  });
+});
+
+describe('partitions ensure with a slot name held by a standalone table', () => {
+  it('creates the other slots and exits non-zero naming the table', async () => {
+    await db.query('CREATE TABLE scanner.artifact_boms_2026_12 (LIKE scanner.artifact_boms INCLUDING ALL)');
+    const r = await cli(['partitions', 'ensure', '2', ...NOW, '--json'], { env: { PGURI: db.url } });
+    expect(r.code).toBe(6);
+    const doc = jsonOf(r);
+    expect(doc.error?.code).toBe('PARTITION_NAME_TAKEN');
+    expect(doc.error?.message).toContain('scanner.artifact_boms_2026_12');
+    expect(await names()).toEqual(['artifact_boms_2026_11', 'artifact_boms_2027_01']);
+    const text = await cli(['partitions', 'ensure', '2', ...NOW], { env: { PGURI: db.url } });
+    expect(text.code).toBe(6);
+    expect(text.stderr).toContain('PARTITION_NAME_TAKEN');
+    expect(text.stderr).toContain('backfill-kit partitions attach scanner.artifact_boms_2026_12');
+  });
+});

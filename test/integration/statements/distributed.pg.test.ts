@@ -1,0 +1,82 @@
+/**
+ * The distributed statement backfill in one process against real
+ * PostgreSQL and pg-boss: plan, workers, report, compared with a
+ * single-process run over the same documents.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { dumpStatements, psql, seedDocuments } from './helpers.js';
+import { backfillProgress, backfillReport, planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
+import { StatementBackfiller } from '../../../src/statements/statement-backfiller.js';
+import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
+import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
+import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
+import type { BackfillSummary } from '../../../src/statements/summary.js';
+
+let single: TestDatabase;
+let spread: TestDatabase;
+const seed = { seed: 19, count: 900, brokenRatio: 0.04 };
+
+async function singleProcess(url: string, options: { runId: string; maxDocuments?: number; stopOnError?: boolean }): Promise<{ ok: boolean; summary: BackfillSummary }> {
+  const source = new PgRawDocumentSource({ pg: url });
+  const sink = new PgStatementSink({ pg: url });
+  try {
+    const r = await new StatementBackfiller({ source, sink, normalizers: defaultVexNormalizers }).run({ batchSize: 50, ...options });
+    return r.isOk() ? { ok: true, summary: r.value } : { ok: false, summary: r.error.context['summary'] as BackfillSummary };
+  } finally {
+    await Promise.all([source.close(), sink.close()]);
+  }
+}
+
+beforeAll(async () => {
+  [single, spread] = await Promise.all([createTestDatabase(), createTestDatabase()]);
+  await Promise.all([seedDocuments(single.url, seed), seedDocuments(spread.url, seed)]);
+});
+afterAll(async () => {
+  await Promise.all([single?.drop(), spread?.drop()]);
+});
+
+describe('distributed statement backfill', () => {
+  it('two workers end with the statements, sentence and report hash of a single-process run; planning is idempotent', async () => {
+    const reference = await singleProcess(single.url, { runId: 'one' });
+    const config = { connectionString: spread.url };
+    const plan = (await planBackfill(config, { runId: 'spread', batchSize: 50, rangeSize: 70 }))._unsafeUnwrap();
+    expect(plan.documents).toBe(900);
+    expect(plan.ranges).toHaveLength(13);
+    expect(plan.ranges.reduce((n, r) => n + r.documents, 0)).toBe(900);
+    const again = (await planBackfill(config, { runId: 'spread', batchSize: 50, rangeSize: 70 }))._unsafeUnwrap();
+    expect(again.ranges).toEqual(plan.ranges);
+    const other = await planBackfill(config, { runId: 'spread', force: true });
+    expect(other.isErr() && other.error.code).toBe('INVALID_ARGUMENT');
+
+    const before = (await backfillReport(config, 'spread'))._unsafeUnwrap();
+    expect(before.state).toBe('running');
+    const workers = await Promise.all([runBackfillWorker(config, { untilDone: true }), runBackfillWorker(config, { untilDone: true })]);
+    const summaries = workers.map((w) => w._unsafeUnwrap());
+    expect(summaries[0]!.ranges + summaries[1]!.ranges).toBe(13);
+
+    const report = (await backfillReport(config, 'spread'))._unsafeUnwrap();
+    expect(report.state).toBe('completed');
+    expect(report.summary.text).toBe(reference.summary.text);
+    expect(report.summary.reportSha256).toBe(reference.summary.reportSha256);
+    expect(dumpStatements(spread.url)).toBe(dumpStatements(single.url));
+    const progress = (await backfillProgress(config, 'spread'))._unsafeUnwrap();
+    expect(progress).toMatchObject({ state: 'completed', done: 900, total: 900, ranges: 13, rangesCompleted: 13 });
+    // Nothing left to do: a replan enqueues nothing and the report stays the same.
+    (await planBackfill(config, { runId: 'spread', batchSize: 50, rangeSize: 70 }))._unsafeUnwrap();
+    expect(psql(spread.url, "SELECT count(*) FROM pgboss.job WHERE state < 'completed'")).toBe('0');
+  }, 120_000);
+
+  it('maxDocuments and stopOnError: the report is the single process\'s, stopped at the first failing document in keyspace order', async () => {
+    const reference = await singleProcess(single.url, { runId: 'stop', maxDocuments: 600, stopOnError: true });
+    expect(reference.ok).toBe(false);
+    const config = { connectionString: spread.url };
+    (await planBackfill(config, { runId: 'stop', batchSize: 50, rangeSize: 60, maxDocuments: 600, stopOnError: true }))._unsafeUnwrap();
+    (await runBackfillWorker(config, { untilDone: true, concurrency: 3 }))._unsafeUnwrap();
+    const report = (await backfillReport(config, 'stop'))._unsafeUnwrap();
+    expect(report.state).toBe('stopped');
+    expect(report.stoppedBy?.digest).toBe(reference.summary.failed.at(-1)?.digest);
+    expect(report.summary.text).toBe(reference.summary.text);
+    expect(report.summary.reportSha256).toBe(reference.summary.reportSha256);
+  }, 120_000);
+});

@@ -1,0 +1,196 @@
+/**
+ * The pure decisions of the MongoDB adapters, checked exhaustively against
+ * the rules they encode: what recovery drops, renames or leaves alone; what
+ * a new session may create; which live-collection options are copied or
+ * refused; which retried-insert errors may be the lost attempt's; which
+ * backfilled-document records a run trusts; how a batch is cut into
+ * transactions.
+ */
+import { describe, expect, it } from 'vitest';
+import { beginProblem, commitEntryState, planRecovery, type CommitRecord, type StagingMarker } from '../../../src/mongodb/staging-state.js';
+import { COPIED_COLLECTION_OPTIONS, incomingOptions, retriedInsertDuplicates } from '../../../src/mongodb/staging-rules.js';
+import { splitForTransactions, trustedDigests } from '../../../src/mongodb/statement-rules.js';
+import { claim, digest, doc } from '../../contract/statement-fixtures.js';
+
+const entry = { live: 'a', incoming: 'a__incoming', uuid: 'U' };
+const at = new Date(0);
+const marker = (name: string, session: string, uuid: string | null): StagingMarker => ({ _id: name, kind: 'marker', live: name.split('__')[0]!, session, uuid, startedAt: at });
+const commit = (session: string, tables = [entry]): CommitRecord => ({ _id: `commit:${session}`, kind: 'commit', session, tables, startedAt: at });
+
+describe('commitEntryState: by UUID, whatever the names say', () => {
+  it.each([
+    [{ a: 'U' }, 'renamed'],
+    [{ a: 'U', a__incoming: 'X' }, 'renamed'],
+    [{ a__incoming: 'U' }, 'pending'],
+    [{ a: 'OLD', a__incoming: 'U' }, 'pending'],
+    [{ a: 'OLD' }, 'lost'],
+    [{ a: 'OLD', a__incoming: 'OTHER' }, 'lost'],
+    [{}, 'lost'],
+  ] as const)('%o → %s', (observed, state) => {
+    expect(commitEntryState(entry, new Map(Object.entries(observed)))).toBe(state);
+  });
+});
+
+describe('beginProblem', () => {
+  it.each([
+    [false, false, undefined],
+    [false, true, 'foreign'],
+    [true, false, 'held'],
+    [true, true, 'held'],
+  ] as const)('marker held %s, collection exists %s → %s', (held, exists, problem) => {
+    expect(beginProblem('a__incoming', held, new Map(exists ? [['a__incoming', 'U']] : []))).toBe(problem);
+  });
+});
+
+describe('planRecovery', () => {
+  const names = ['a__incoming', 'a__dryrun', 'b__incoming', 'b__dryrun'];
+
+  it('nothing recorded, nothing there: nothing to do', () => {
+    expect(planRecovery([], [], new Map(), names)).toEqual([]);
+  });
+
+  it('a crashed load (marker, no commit) is rolled back: its own collection dropped, its markers forgotten', () => {
+    expect(planRecovery([marker('a__incoming', 's', 'U')], [], new Map([['a__incoming', 'U']]), names)).toEqual([
+      { kind: 'drop', collection: 'a__incoming' },
+      { kind: 'forget', session: 's' },
+    ]);
+  });
+
+  it('a marker whose collection was replaced by someone else drops nothing and reports it as not ours', () => {
+    expect(planRecovery([marker('a__incoming', 's', 'U')], [], new Map([['a__incoming', 'OTHER']]), names)).toEqual([
+      { kind: 'foreign', collection: 'a__incoming' },
+      { kind: 'forget', session: 's' },
+    ]);
+  });
+
+  it('a marker that crashed before recording its UUID owns the collection under its name', () => {
+    expect(planRecovery([marker('a__incoming', 's', null)], [], new Map([['a__incoming', 'ANY']]), names)).toEqual([
+      { kind: 'drop', collection: 'a__incoming' },
+      { kind: 'forget', session: 's' },
+    ]);
+  });
+
+  it('a marker whose collection is already gone is just forgotten', () => {
+    expect(planRecovery([marker('a__incoming', 's', 'U')], [], new Map(), names)).toEqual([{ kind: 'forget', session: 's' }]);
+  });
+
+  it('a crashed commit rolls forward: done entries stay, pending ones are renamed, nothing is dropped', () => {
+    const b = { live: 'b', incoming: 'b__incoming', uuid: 'V' };
+    const steps = planRecovery([marker('a__incoming', 's', 'U'), marker('b__incoming', 's', 'V')], [commit('s', [entry, b])], new Map([['a', 'U'], ['b', 'OLD'], ['b__incoming', 'V']]), names);
+    expect(steps).toEqual([
+      { kind: 'renamed', live: 'a' },
+      { kind: 'rename', from: 'b__incoming', to: 'b' },
+      { kind: 'forget', session: 's' },
+    ]);
+  });
+
+  it('a recorded commit with a lost collection keeps its record (no forget), while other sessions are still cleaned', () => {
+    const steps = planRecovery([marker('b__incoming', 't', 'W')], [commit('s')], new Map([['b__incoming', 'W']]), names);
+    expect(steps).toEqual([
+      { kind: 'lost', live: 'a', incoming: 'a__incoming' },
+      { kind: 'drop', collection: 'b__incoming' },
+      { kind: 'forget', session: 't' },
+    ]);
+  });
+
+  it('a collection under a staging name without a marker is reported, never dropped', () => {
+    expect(planRecovery([], [], new Map([['a__dryrun', 'X'], ['unrelated', 'Y']]), names)).toEqual([{ kind: 'foreign', collection: 'a__dryrun' }]);
+  });
+
+  it('never drops a collection it does not own, over every combination of marker, commit and observation', () => {
+    const uuids = [undefined, 'U', 'OTHER'] as const;
+    for (const markerUuid of ['U', null] as const)
+      for (const withCommit of [false, true])
+        for (const incoming of uuids)
+          for (const live of uuids) {
+            const observed = new Map<string, string>();
+            if (incoming !== undefined) observed.set('a__incoming', incoming);
+            if (live !== undefined) observed.set('a', live);
+            const steps = planRecovery([marker('a__incoming', 's', markerUuid)], withCommit ? [commit('s')] : [], observed, names);
+            for (const step of steps) {
+              if (step.kind === 'drop') {
+                expect(withCommit).toBe(false);
+                expect(markerUuid === null || incoming === markerUuid).toBe(true);
+              }
+              if (step.kind === 'rename') expect(incoming).toBe('U');
+            }
+          }
+  });
+});
+
+describe('incomingOptions', () => {
+  it('copies every option the library knows', () => {
+    const options = Object.fromEntries(COPIED_COLLECTION_OPTIONS.map((k) => [k, k === 'clusteredIndex' ? { key: { _id: 1 }, unique: true, v: 2 } : `${k}-value`]));
+    const out = incomingOptions('a', { name: 'a', type: 'collection', options }, false)._unsafeUnwrap();
+    expect(out).toEqual({ ...options, clusteredIndex: { key: { _id: 1 }, unique: true } });
+  });
+
+  it.each([
+    [{ name: 'a', type: 'view', options: { viewOn: 'b' } }, false, 'is a view'],
+    [{ name: 'a', type: 'timeseries', options: { timeseries: {} } }, false, 'is a timeseries'],
+    [{ name: 'a', type: 'collection', options: { encryptedFields: {} } }, false, '`encryptedFields`'],
+    [{ name: 'a', type: 'collection', options: {} }, true, 'sharded'],
+    [undefined, true, 'sharded'],
+  ] as const)('refuses %o (sharded %s): %s', (live, sharded, words) => {
+    const r = incomingOptions('a', live, sharded);
+    expect(r._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect(r._unsafeUnwrapErr().message).toContain(words);
+  });
+
+  it('a live collection that does not exist yet gives plain options', () => {
+    expect(incomingOptions('a', undefined, false)._unsafeUnwrap()).toEqual({});
+  });
+});
+
+describe('retriedInsertDuplicates', () => {
+  it.each([
+    [{ writeErrors: [{ index: 0, code: 11000 }, { index: 3, code: 11000 }] }, 4, [0, 3]],
+    [{ writeErrors: [{ err: { index: 1, code: 11000 } }] }, 2, [1]],
+    [{ writeErrors: [{ index: 0, code: 11000 }, { index: 1, code: 121 }] }, 2, undefined],
+    [{ writeErrors: [{ index: 5, code: 11000 }] }, 2, undefined],
+    [{ writeErrors: [{ code: 11000 }] }, 2, undefined],
+    [{ writeErrors: [] }, 2, undefined],
+    [{ code: 11000 }, 2, undefined],
+    [null, 2, undefined],
+  ] as const)('%o of a batch of %i → %o', (error, n, out) => {
+    expect(retriedInsertDuplicates(error, n)).toEqual(out);
+  });
+});
+
+describe('trustedDigests', () => {
+  it.each([
+    [{ _id: 'a' }, undefined, true],
+    [{ _id: 'a', runId: 'r', through: 10 }, 10, true],
+    [{ _id: 'a', runId: 'r', through: 10 }, 11, true],
+    [{ _id: 'a', runId: 'r', through: 10 }, 9, false],
+    [{ _id: 'a', runId: 'r', through: 10 }, undefined, false],
+  ] as const)('%o with the run at %s → %s', (record, evaluated, trusted) => {
+    const runs = new Map(evaluated === undefined ? [] : [['r', evaluated]]);
+    expect(trustedDigests([record], runs).has('a')).toBe(trusted);
+  });
+});
+
+describe('splitForTransactions', () => {
+  const d = (n: number, claims: number) => doc(digest(n), Array.from({ length: claims }, (_, i) => claim(digest(n), `CVE-${i}`, 'p')));
+  const size = () => 10;
+
+  it('keeps order, never splits a document, and never exceeds the limits unless one document alone does', () => {
+    for (let maxClaims = 1; maxClaims <= 6; maxClaims += 1)
+      for (const maxBytes of [5, 10, 25, 1000]) {
+        const docs = [d(1, 2), d(2, 0), d(3, 5), d(4, 1), d(5, 3), d(6, 1)];
+        const parts = splitForTransactions(docs, { maxClaims, maxBytes }, size);
+        expect(parts.flat()).toEqual(docs);
+        for (const part of parts) {
+          const claims = part.reduce((n, x) => n + x.claims.length, 0);
+          if (part.length > 1) {
+            expect(claims).toBeLessThanOrEqual(maxClaims);
+            expect(claims * 10).toBeLessThanOrEqual(maxBytes);
+          }
+        }
+      }
+  });
+
+  it('an empty batch is one empty part (the checkpoint still commits)', () => {
+    expect(splitForTransactions([], { maxClaims: 1, maxBytes: 1 }, size)).toEqual([[]]);
+  });
+});
