@@ -142,10 +142,25 @@ function matches(doc: Doc, filter: Doc): boolean {
   });
 }
 
+/** The server's sort order across types (null and missing first, dates after strings, timestamps after dates). */
+function typeRank(value: unknown): number {
+  if (value === undefined || value === null) return 1;
+  if (typeof value === 'number') return 2;
+  if (typeof value === 'string') return 3;
+  if (value instanceof Date) return 9;
+  const t = (value as { _bsontype?: string })._bsontype;
+  if (t === 'Timestamp') return 10;
+  if (t === 'ObjectId') return 7;
+  if (typeof value === 'boolean') return 8;
+  return Array.isArray(value) ? 5 : 4;
+}
+
 function sortDocs(docs: Doc[], spec: Doc): Doc[] {
   return [...docs].sort((a, b) => {
     for (const [k, dir] of Object.entries(spec)) {
-      const c = compare(getPath(a, k), getPath(b, k)) ?? 0;
+      const x = getPath(a, k);
+      const y = getPath(b, k);
+      const c = typeRank(x) - typeRank(y) || (compare(x, y) ?? 0);
       if (c !== 0) return c * (dir as number);
     }
     return 0;
