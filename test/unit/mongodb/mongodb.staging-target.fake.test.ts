@@ -278,6 +278,18 @@ describe('truncate()', () => {
   });
 });
 
+describe('truncate() over a leftover', () => {
+  it('a leftover __incoming is never renamed over the live collection: LOCKED, both untouched', async () => {
+    const { fake, db, target } = setup({ version: '7.0' });
+    await db.collection('alpha').insertOne({ _id: 'live' } as never);
+    await db.collection('alpha__incoming').insertOne({ _id: 'leftover' } as never);
+    const r = await target.truncate();
+    expect(r.isErr() && r.error.code).toBe('LOCKED');
+    expect(fake.documents('alpha')).toEqual([{ _id: 'live' }]);
+    expect(fake.documents('alpha__incoming')).toEqual([{ _id: 'leftover' }]);
+  });
+});
+
 describe('defaults, as sent', () => {
   it('a default target sends unordered inserts of at most 1000 documents (mongoimport --batchSize) with majority write concern', async () => {
     const { fake, target } = setup();
