@@ -118,6 +118,17 @@ describe('commit: recorded, retried by UUID, recovered deterministically', () =>
     expect(fake.documents('backfill_kit_staging')).toEqual([]);
   });
 
+  it('commit() again after COMMIT_INCOMPLETE finishes the recorded commit without recording it twice', async () => {
+    const { fake, target } = setup({}, { maxAttempts: 1 });
+    const s = await loadBoth(target, 'new');
+    fake.failOn({ op: 'renameCollection', ns: 'beta__incoming', error: () => networkError() });
+    expect((await s.commit()).isErr()).toBe(true);
+    (await s.commit())._unsafeUnwrap();
+    expect(tags(fake, 'beta')).toEqual(['new']);
+    expect(fake.calls.filter((c) => c.op === 'insert' && c.ns === 'backfill_kit_staging')).toHaveLength(3); // two markers, one commit record
+    expect(fake.documents('backfill_kit_staging')).toEqual([]);
+  });
+
   it('a crash before the commit point (the index build fails) replaces nothing, and abort rolls back', async () => {
     const { fake, db, target } = setup({}, { maxAttempts: 1 });
     await db.collection('alpha').insertOne({ _id: 'old', tag: 'old' } as never);
