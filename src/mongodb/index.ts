@@ -6,13 +6,14 @@
  *
  * @module mongodb
  */
-export { MongoStagingTarget, type MongoStagingTargetConfig, type MongoStagingSession, type MongoStagingMode } from './mongo-staging-target.js';
+export { MongoStagingTarget, type MongoStagingTargetConfig, type MongoStagingSession, type MongoStagingMode, type MongoLeftovers } from './mongo-staging-target.js';
 export type { StagingRowReject } from '../staging/staging-target.js';
 export { MongoRawDocumentSource, type MongoRawDocumentSourceConfig, type NewMongoRawDocument } from './mongo-raw-document-source.js';
 export { MongoStatementSink, type MongoStatementSinkConfig, type MongoTransactionMode } from './mongo-statement-sink.js';
 export { MongoCheckpointStore, type MongoCheckpointStoreConfig, type MongoWriteScope } from './mongo-checkpoint-store.js';
 export { BatchAccumulator, checkDocumentSize, rebatch, sendInLanes, splitBatches, validateBatchLimits, type BatchLimits, type LaneOptions } from './batching.js';
 export { mongoIdText, recordToDocument, toMongoId, type MongoDocument } from './extended-json-id.js';
+export { jsonNumberType, parseExtendedJson, type JsonNumberType } from './extended-json.js';
 export {
   bulkWritePartial,
   duplicateKeyId,
@@ -24,7 +25,7 @@ export {
   type BulkWritePartial,
   type MongoRetryOptions,
 } from './errors.js';
-export { loadBson, type Bson } from './bson.js';
+export { loadBson, loadUpdateStatement, type Bson, type UpdateStatementMaker } from './bson.js';
 export {
   DEFAULT_CHECKPOINTS_COLLECTION,
   DEFAULT_DOCUMENTS_COLLECTION,
@@ -40,6 +41,12 @@ export {
   DEFAULT_STATEMENTS_COLLECTION,
   DEFAULT_TRANSACTIONS,
   DEFAULT_WRITE_CONCERN,
+  DEFAULT_MONGO_TIMEOUT_MS,
+  DEFAULT_STAGING_STATE_COLLECTION,
+  DEFAULT_TRANSACTION_BYTES,
+  DEFAULT_TRANSACTION_CLAIMS,
+  DECIDING_READ,
   INCOMING_SUFFIX,
   MAX_INSERTION_WORKERS,
+  boundedWriteConcern,
 } from './defaults.js';

@@ -99,6 +99,31 @@ function toRawDocument(row: RawShape, collection: string): Result<RawDocument, B
 }
 
 /**
+ * What is wrong with a stored document's position (`retrievedAt` must be a
+ * Date, `digest` a string), or `undefined` when it is usable. Values of any
+ * other type sort before or after every Date, so a keyset page would
+ * either stop on them or silently step over them.
+ *
+ * @example
+ * ```ts
+ * positionProblem({ digest: 'sha256:a', retrievedAt: '2025-10-19' }); // 'retrievedAt is a string, not a Date'
+ * ```
+ */
+export function positionProblem(row: { readonly digest?: unknown; readonly retrievedAt?: unknown }): string | undefined {
+  const kind = (v: unknown): string => {
+    if (v === undefined) return 'missing';
+    if (v === null) return 'null';
+    if (v instanceof Date) return 'an invalid Date';
+    const bsonType = (v as { _bsontype?: string })._bsontype;
+    if (bsonType !== undefined) return `a ${bsonType}`;
+    return Array.isArray(v) ? 'an array' : `a ${typeof v}`;
+  };
+  if (!(row.retrievedAt instanceof Date) || Number.isNaN(row.retrievedAt.getTime())) return `retrievedAt is ${kind(row.retrievedAt)}, not a Date`;
+  if (typeof row.digest !== 'string') return `digest is ${kind(row.digest)}, not a string`;
+  return undefined;
+}
+
+/**
  * A {@link RawDocumentSource} over a MongoDB collection. Each page is
  * `find({ retrievedAt: { $gte: t }, $or: [{ retrievedAt: { $gt: t } }, { digest: { $gt: d } }] })
  * .sort({ retrievedAt: 1, digest: 1 }).limit(n)`: a keyset cursor, never
@@ -119,6 +144,8 @@ export class MongoRawDocumentSource implements RawDocumentSource {
   readonly #collection: string;
   readonly #writeConcern: WriteConcernSettings;
   readonly #retry: MongoRetryOptions;
+  /** Holds `done` once this source checked the collection's positions (the instance is frozen; the set is not). */
+  readonly #checked = new Set<'done'>();
 
   constructor(config: MongoRawDocumentSourceConfig) {
     this.#db = config.db;
@@ -183,13 +210,45 @@ export class MongoRawDocumentSource implements RawDocumentSource {
     return ok(clauses.length === 0 ? {} : clauses.length === 1 ? clauses[0]! : { $and: clauses });
   }
 
-  /** The next page after `query.after`, in `(retrievedAt, digest)` order. */
+  /**
+   * Refuses a collection holding a document whose `retrievedAt` is not a
+   * Date (or whose `digest` is not a string): such documents sort before or
+   * after every Date, so a run would stop on them or, with `retrievedSince`
+   * or a resume cursor, silently skip them. Two reads at the ends of the
+   * `{ retrievedAt: 1, digest: 1 }` index find them without a scan.
+   */
+  async #checkPositions(): Promise<void> {
+    const collection = this.#db.collection(this.#collection);
+    const projection = { _id: 1, digest: 1, retrievedAt: 1 };
+    for (const direction of [1, -1] as const) {
+      const [edge] = await collection.find({}, { projection, ...DECIDING_READ }).sort({ retrievedAt: direction, digest: direction }).limit(1).toArray();
+      const problem = edge === undefined ? undefined : positionProblem(edge as RawShape);
+      if (problem === undefined || edge === undefined) continue;
+      const bad = await collection.countDocuments({ $or: [{ retrievedAt: { $not: { $type: 'date' } } }, { digest: { $not: { $type: 'string' } } }] }, DECIDING_READ);
+      const id = String((edge._id as { toHexString?: () => string })?.toHexString?.() ?? edge._id);
+      throw new BackfillError(
+        'DOCUMENT_INVALID',
+        `${this.#collection}: ${bad} raw document(s) cannot be placed in (retrievedAt, digest) order, e.g. _id ${id}${typeof edge.digest === 'string' ? ` (${edge.digest})` : ''}: ${problem}. They would stop the run or be skipped silently; store retrievedAt as a Date (e.g. with $toDate) and run again.`,
+        { context: { table: this.#collection, id, count: bad, ...(typeof edge.digest === 'string' ? { digest: edge.digest } : {}) } },
+      );
+    }
+  }
+
+  /**
+   * The next page after `query.after`, in `(retrievedAt, digest)` order. The
+   * first page of a run (no `after`) first checks that every document has a
+   * Date `retrievedAt` (see {@link MongoRawDocumentSource.prepare}).
+   */
   readPage(query: RawDocumentPageQuery): ResultAsync<readonly RawDocument[], BackfillError> {
     const filter = this.#filter(query);
     if (filter.isErr()) return errAsync(filter.error);
     if (!Number.isSafeInteger(query.limit) || query.limit < 1) return errAsync(new BackfillError('INVALID_ARGUMENT', '`limit` must be a whole number of at least 1.'));
     return this.#run(async () => {
       throwIfAborted(query.signal);
+      if (query.after === undefined || !this.#checked.has('done')) {
+        await this.#checkPositions();
+        this.#checked.add('done');
+      }
       return this.#db
         .collection(this.#collection)
         .find(filter.value, { projection: { _id: 0, digest: 1, retrievedAt: 1, content: 1, format: 1, providerId: 1 }, ...DECIDING_READ })

@@ -343,28 +343,16 @@ class IncomingCollectionSession implements MongoStagingSession {
    * over its live one. A rename whose reply is lost is checked by UUID: done
    * if the live collection now has the incoming one's UUID, retried if the
    * incoming collection is still there. A failure before the commit point
-   * replaces nothing; after it, `dropLeftovers()` finishes the commit.
+   * replaces nothing; after it (`COMMIT_INCOMPLETE`), calling `commit()`
+   * again or `dropLeftovers()` finishes the commit.
    */
   async #commit(): Promise<StagingCommitInfo> {
     if (this.#done) throw new BackfillError('INVALID_ARGUMENT', 'This staging session has already ended.');
     if (this.#options.dryRun) throw new BackfillError('INVALID_ARGUMENT', 'A dry-run session cannot commit; call abort().');
     throwIfAborted(this.#options.signal);
-    const { db, writeConcern } = this.#r;
-    for (const [live, incoming] of this.#dest) {
-      await withMongoRetry(() => copyIndexes(db, live, incoming, writeConcern), this.#retry(`indexes of ${live}`)).catch((e: unknown) => {
-        throw mongoErrorToBackfill(e, { table: live });
-      });
-    }
     const entries: CommitEntry[] = [...this.#dest].map(([live, incoming]) => ({ live, incoming, uuid: this.#uuids.get(incoming)! }));
-    const record: CommitRecord = { _id: `commit:${this.#token}`, kind: 'commit', session: this.#token, tables: entries, startedAt: new Date() };
-    await writeOnce(() => stateCollection(this.#r).insertOne(record as unknown as Document, { writeConcern }), this.#retry('record the commit')).catch((e: unknown) => {
-      const mapped = mongoErrorToBackfill(e);
-      throw new BackfillError(mapped.code, `${mapped.message} The commit was not recorded, so no collection was replaced${isRetryableMongoError(e) ? ' (unless the record reached the server: dropLeftovers() decides from it)' : ''}.`, {
-        cause: e,
-        context: mapped.context,
-        ...(mapped.dbCode === undefined ? {} : { dbCode: mapped.dbCode }),
-      });
-    });
+    // A second commit() after COMMIT_INCOMPLETE only rolls the recorded commit forward.
+    if (!this.#committing) await this.#recordCommit(entries);
     this.#committing = true;
     const since = process.hrtime.bigint();
     const renamed: string[] = [];
@@ -377,7 +365,7 @@ class IncomingCollectionSession implements MongoStagingSession {
         const mapped = mongoErrorToBackfill(error, { table: entry.live });
         throw new BackfillError(
           'COMMIT_INCOMPLETE',
-          `${mapped.message} The commit is recorded; replaced: ${renamed.join(', ') || 'none'}; not yet replaced: ${pending.join(', ')}. Call dropLeftovers() to finish it.`,
+          `${mapped.message} The commit is recorded; replaced: ${renamed.join(', ') || 'none'}; not yet replaced: ${pending.join(', ')}. Call commit() again, or dropLeftovers() once no import runs, to finish it.`,
           { cause: error, context: { ...mapped.context, renamed, pending }, ...(mapped.dbCode === undefined ? {} : { dbCode: mapped.dbCode }) },
         );
       }
@@ -388,6 +376,25 @@ class IncomingCollectionSession implements MongoStagingSession {
       (this.#options.logger ?? this.#r.logger)?.warn('the commit is complete, but its state record could not be removed; dropLeftovers() removes it', { error: String(e) });
     });
     return { lockMode: 'renameCollection (per collection)', lockHeldMs };
+  }
+
+  /** Builds the live indexes on the incoming collections, then writes the commit record: the commit point. */
+  async #recordCommit(entries: readonly CommitEntry[]): Promise<void> {
+    const { db, writeConcern } = this.#r;
+    for (const [live, incoming] of this.#dest) {
+      await withMongoRetry(() => copyIndexes(db, live, incoming, writeConcern), this.#retry(`indexes of ${live}`)).catch((e: unknown) => {
+        throw mongoErrorToBackfill(e, { table: live });
+      });
+    }
+    const record: CommitRecord = { _id: `commit:${this.#token}`, kind: 'commit', session: this.#token, tables: entries, startedAt: new Date() };
+    await writeOnce(() => stateCollection(this.#r).insertOne(record as unknown as Document, { writeConcern }), this.#retry('record the commit')).catch((e: unknown) => {
+      const mapped = mongoErrorToBackfill(e);
+      throw new BackfillError(mapped.code, `${mapped.message} The commit was not recorded, so no collection was replaced${isRetryableMongoError(e) ? ' (unless the record reached the server: dropLeftovers() decides from it)' : ''}.`, {
+        cause: e,
+        context: mapped.context,
+        ...(mapped.dbCode === undefined ? {} : { dbCode: mapped.dbCode }),
+      });
+    });
   }
 
   /**

@@ -262,8 +262,9 @@ export class MongoStatementSink implements StatementSink {
 
   /**
    * Of `digests`, those recorded as backfilled by a batch that reached its
-   * run's checkpoint (see {@link trustedDigests}); read on the primary with
-   * majority read concern.
+   * run's checkpoint (a record written by a batch cut short before its
+   * checkpoint does not count, so a resumed run backfills that document
+   * again); read on the primary with majority read concern.
    */
   existingDigests(digests: readonly string[]): ResultAsync<ReadonlySet<string>, BackfillError> {
     if (digests.length === 0) return ResultAsync.fromSafePromise(Promise.resolve(new Set<string>()));

@@ -109,13 +109,20 @@ function compare(a: unknown, b: unknown): number | undefined {
   return undefined; // type bracketing: values of other types never match a range
 }
 
+/** Equality as the server compares values (primitives directly; BSON values by their canonical form). */
+function equal(a: unknown, b: unknown): boolean {
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return a === b || (a === undefined && b === null) || (a === null && b === undefined);
+  if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime();
+  return key(a) === key(b);
+}
+
 function matchValue(value: unknown, cond: unknown): boolean {
   if (cond !== null && typeof cond === 'object' && !(cond instanceof Date) && !Array.isArray(cond) && Object.keys(cond).some((k) => k.startsWith('$'))) {
     return Object.entries(cond as Doc).every(([op, arg]) => {
       const c = compare(value, arg);
       switch (op) {
         case '$in':
-          return (arg as unknown[]).some((x) => key(x) === key(value));
+          return (arg as unknown[]).some((x) => equal(x, value));
         case '$gt':
           return c !== undefined && c > 0;
         case '$gte':
@@ -131,7 +138,7 @@ function matchValue(value: unknown, cond: unknown): boolean {
       }
     });
   }
-  return key(value) === key(cond);
+  return equal(value, cond);
 }
 
 function matches(doc: Doc, filter: Doc): boolean {
@@ -142,10 +149,25 @@ function matches(doc: Doc, filter: Doc): boolean {
   });
 }
 
+/** The server's sort order across types (null and missing first, dates after strings, timestamps after dates). */
+function typeRank(value: unknown): number {
+  if (value === undefined || value === null) return 1;
+  if (typeof value === 'number') return 2;
+  if (typeof value === 'string') return 3;
+  if (value instanceof Date) return 9;
+  const t = (value as { _bsontype?: string })._bsontype;
+  if (t === 'Timestamp') return 10;
+  if (t === 'ObjectId') return 7;
+  if (typeof value === 'boolean') return 8;
+  return Array.isArray(value) ? 5 : 4;
+}
+
 function sortDocs(docs: Doc[], spec: Doc): Doc[] {
   return [...docs].sort((a, b) => {
     for (const [k, dir] of Object.entries(spec)) {
-      const c = compare(getPath(a, k), getPath(b, k)) ?? 0;
+      const x = getPath(a, k);
+      const y = getPath(b, k);
+      const c = typeRank(x) - typeRank(y) || (compare(x, y) ?? 0);
       if (c !== 0) return c * (dir as number);
     }
     return 0;
@@ -336,6 +358,24 @@ export class FakeMongo {
     return source.get(name)?.docs ?? [];
   }
 
+  /** Index keys of stored documents, computed once per document (updates replace the cache entry). */
+  readonly #keys = new WeakMap<Doc, Map<string, string>>();
+
+  #indexKey(doc: Doc, fields: readonly string[]): string {
+    let cached = this.#keys.get(doc);
+    if (cached === undefined) {
+      cached = new Map();
+      this.#keys.set(doc, cached);
+    }
+    const name = fields.join(',');
+    let k = cached.get(name);
+    if (k === undefined) {
+      k = key(fields.map((f) => getPath(doc, f)));
+      cached.set(name, k);
+    }
+    return k;
+  }
+
   /** Inserts with unique-index checks; returns the error for this document, if any. */
   #insert(c: FakeCollection, doc: Doc): Error | undefined {
     const size = BSON.calculateObjectSize(doc);
@@ -344,7 +384,7 @@ export class FakeMongo {
       if (ix.name !== '_id_' && ix.unique !== true) continue;
       const fields = Object.keys(ix.key as Doc);
       const k = key(fields.map((f) => getPath(doc, f)));
-      if (c.docs.some((d) => key(fields.map((f) => getPath(d, f))) === k)) {
+      if (c.docs.some((d) => this.#indexKey(d, fields) === k)) {
         const keyValue = Object.fromEntries(fields.map((f) => [f, getPath(doc, f)]));
         return serverError(11000, `E11000 duplicate key error collection index: ${String(ix.name)}`, { keyValue });
       }
@@ -356,6 +396,7 @@ export class FakeMongo {
   #update(c: FakeCollection, filter: Doc, update: Doc, upsert: boolean, replace: boolean): { matched: number; upserted: number; error?: Error } {
     const found = c.docs.find((d) => matches(d, filter));
     if (found !== undefined) {
+      this.#keys.delete(found);
       if (replace) {
         for (const k of Object.keys(found)) if (k !== '_id') delete found[k];
         Object.assign(found, clone(update));

@@ -1,9 +1,15 @@
 /**
  * What only a real MongoDB server can show about the adapters: the wire
- * commands (unordered, write concern majority, batch bounds, workers), BSON
- * types on disk, the 16 MiB limit, the `__incoming` rename protocol, and
+ * commands (unordered, write concern majority with wtimeout, DDL included,
+ * read preference and read concern of deciding reads, batch bounds,
+ * workers), BSON types on disk, the 16 MiB limit at the driver's exact
+ * boundary, the `__incoming` lock, commit and recovery protocol (including
+ * on 7.0+, where `create` of an existing collection succeeds, and with
+ * crashes simulated at the commit point and after the first rename), and
  * transactions versus the idempotent sequence. Runs only with
- * BACKFILL_KIT_MONGODB_URL; the transaction case needs a replica set.
+ * BACKFILL_KIT_MONGODB_URL; the transaction cases need a replica set, the
+ * fault-injection cases a server started with test commands enabled
+ * (`failCommand`), and each says why when it skips.
  */
 import { join } from 'node:path';
 import { BSON, MongoClient, ObjectId, type CommandStartedEvent, type Db } from 'mongodb';
@@ -16,6 +22,7 @@ import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
 import { StagingImporter } from '../../../src/staging/staging-importer.js';
 import { writeDataset } from '../../../src/dataset/write-dataset.js';
 import type { StagingRow } from '../../../src/staging/staging-target.js';
+import { generateVexDocuments } from '../../../src/testing/vex-documents.js';
 import { batch, claim, digest, doc } from '../../contract/statement-fixtures.js';
 import { mongoSuiteTitle, mongoUrl, uniqueName } from '../../contract/support.js';
 import { tempDir } from '../../support/tmp.js';
@@ -83,7 +90,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
       const docs = c.command.documents as BSON.Document[];
       total += docs.length;
       expect(c.command.ordered).toBe(false);
-      expect(c.command.writeConcern).toMatchObject({ w: 'majority' });
+      expect(c.command.writeConcern).toMatchObject({ w: 'majority', wtimeout: 60_000 });
       expect(docs.length).toBeLessThanOrEqual(50);
       expect(docs.reduce((n, d) => n + BSON.calculateObjectSize(d), 0)).toBeLessThanOrEqual(20_000);
     }
@@ -166,15 +173,179 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     (await s.abort())._unsafeUnwrap();
   });
 
-  it('refuses to start over a leftover __incoming collection (LOCKED) and leaves it alone', async () => {
+  it('refuses to start over an __incoming collection it did not create (LOCKED, on 7.0+ too), and never drops it', async () => {
     const db = freshDb();
     await db.collection('alpha__incoming').insertOne({ _id: 'someone else' } as never);
     const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
     const r = await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] });
     expect(r.isErr() && r.error.code).toBe('LOCKED');
     expect(await db.collection('alpha__incoming').countDocuments()).toBe(1);
-    expect((await target.dropLeftovers())._unsafeUnwrap()).toEqual(['alpha__incoming']);
-    expect((await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] })).isOk()).toBe(true);
+    expect((await target.dropLeftovers())._unsafeUnwrap()).toEqual({ dropped: [], completed: [], notOurs: ['alpha__incoming'] });
+    expect(await db.collection('alpha__incoming').countDocuments()).toBe(1);
+  });
+
+  it('a second import while one loads is LOCKED by the marker; a killed load is rolled back by dropLeftovers', async () => {
+    const db = freshDb();
+    await db.collection('alpha').insertOne({ _id: 'old' } as never);
+    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const first = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
+    (await first.load('alpha', chunks(rows(10), 5)))._unsafeUnwrap();
+    const second = await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] });
+    expect(second.isErr() && second.error.code).toBe('LOCKED');
+    expect(await db.collection('alpha__incoming').countDocuments()).toBe(10);
+    // `first` is never committed nor aborted: the process died.
+    expect((await target.dropLeftovers())._unsafeUnwrap()).toEqual({ dropped: ['alpha__incoming'], completed: [], notOurs: [] });
+    expect(await db.collection('alpha').find().toArray()).toEqual([{ _id: 'old' }]);
+    expect((await db.collection('backfill_kit_staging').find().toArray())).toEqual([]);
+  });
+
+  /** Writes the commit record a session would write at its commit point, as a process killed right after it leaves it. */
+  async function recordCommit(db: Db, tables: readonly string[]): Promise<void> {
+    const markers = await db.collection<{ _id: string; live: string; session: string; uuid: string }>('backfill_kit_staging').find({ kind: 'marker' }).toArray();
+    const session = markers[0]!.session;
+    await db.collection('backfill_kit_staging').insertOne({
+      _id: `commit:${session}`,
+      kind: 'commit',
+      session,
+      tables: tables.map((live) => ({ live, incoming: `${live}__incoming`, uuid: markers.find((m) => m.live === live)!.uuid })),
+      startedAt: new Date(),
+    } as never);
+  }
+
+  it('a process killed after the commit point, and after its first rename, is rolled forward by dropLeftovers (UUIDs survive the rename)', async () => {
+    const db = freshDb();
+    await db.collection('alpha').insertOne({ _id: 'old' } as never);
+    await db.collection('beta').insertOne({ _id: 'old' } as never);
+    const target = MongoStagingTarget.create({ db, collections: ['alpha', 'beta'] })._unsafeUnwrap();
+    const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha', 'beta'] }))._unsafeUnwrap();
+    (await s.load('alpha', chunks(rows(3), 3)))._unsafeUnwrap();
+    (await s.load('beta', chunks(rows(2), 2)))._unsafeUnwrap();
+    await recordCommit(db, ['alpha', 'beta']);
+    await db.renameCollection('alpha__incoming', 'alpha', { dropTarget: true }); // the first rename ran, then the process died
+    expect((await target.dropLeftovers())._unsafeUnwrap()).toEqual({ dropped: [], completed: ['beta'], notOurs: [] });
+    expect(await db.collection('alpha').countDocuments()).toBe(3);
+    expect(await db.collection('beta').countDocuments()).toBe(2);
+    expect(await db.collection('backfill_kit_staging').find().toArray()).toEqual([]);
+  });
+
+  it('the incoming collection takes the live one’s validator and collation; a view is refused', async () => {
+    const db = freshDb();
+    await db.createCollection('alpha', { validator: { $jsonSchema: { required: ['_id'] } }, collation: { locale: 'fr', strength: 2 } });
+    await db.createCollection('beta', { viewOn: 'alpha', pipeline: [] });
+    const target = MongoStagingTarget.create({ db, collections: ['alpha', 'beta'] })._unsafeUnwrap();
+    const refused = await target.begin({ strategy: 'swap', dryRun: false, tables: ['beta'] });
+    expect(refused.isErr() && refused.error.message).toContain('is a view');
+    const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
+    (await s.load('alpha', chunks(rows(2), 2)))._unsafeUnwrap();
+    (await s.commit())._unsafeUnwrap();
+    const [info] = await db.listCollections({ name: 'alpha' }).toArray();
+    expect((info as { options?: unknown } | undefined)?.options).toMatchObject({ validator: { $jsonSchema: { required: ['_id'] } }, collation: { locale: 'fr', strength: 2 } });
+  });
+
+  it('DDL and writes carry { w: majority, wtimeout }; counts before commit read the primary with majority read concern', async () => {
+    const db = freshDb();
+    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
+    (await s.load('alpha', chunks(rows(3), 3)))._unsafeUnwrap();
+    expect((await s.count('alpha'))._unsafeUnwrap()).toBe(3);
+    (await s.commit())._unsafeUnwrap();
+    for (const c of commands.filter((x) => ['create', 'insert', 'renameCollection', 'delete'].includes(x.commandName))) {
+      expect({ cmd: c.commandName, wc: c.command.writeConcern }).toEqual({ cmd: c.commandName, wc: { w: 'majority', wtimeout: 60_000 } });
+    }
+    const count = commands.find((c) => c.commandName === 'aggregate' && c.command.aggregate === 'alpha__incoming');
+    expect(count?.command.readConcern).toEqual({ level: 'majority' });
+    if (replicaSet) expect(count?.command.$readPreference ?? { mode: 'primary' }).toMatchObject({ mode: 'primary' });
+  });
+
+  it('numbers are stored with the types mongoimport gives them', async () => {
+    const db = freshDb();
+    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
+    (await s.load('alpha', chunks([{ id: 'n', raw: '{"_id":"n","big":9007199254740993,"seven":7.0,"small":7}' }], 1)))._unsafeUnwrap();
+    (await s.commit())._unsafeUnwrap();
+    const types = await db.collection('alpha').aggregate([{ $project: { _id: 0, big: { $type: '$big' }, seven: { $type: '$seven' }, small: { $type: '$small' }, exact: { $eq: ['$big', { $toLong: '9007199254740993' }] } } }]).toArray();
+    expect(types).toEqual([{ big: 'long', seven: 'double', small: 'int', exact: true }]);
+  });
+
+  it('the size limit sits where the driver puts it: maxBsonObjectSize − 1 bytes load, maxBsonObjectSize bytes go to the reject handler', async () => {
+    const db = freshDb();
+    const max = Number((await db.command({ hello: 1 })).maxBsonObjectSize);
+    const overhead = BSON.calculateObjectSize({ _id: 'x', s: '' });
+    const sized = (id: string, bytes: number) => ({ id, raw: JSON.stringify({ _id: id, s: 'x'.repeat(bytes - overhead) }), line: 1 });
+    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
+    const rejected: string[] = [];
+    const loaded = await s.load('alpha', chunks([sized('a', max - 1), sized('b', max)], 1), (row) => {
+      rejected.push(row.id);
+    });
+    expect(loaded._unsafeUnwrap()).toBe(1);
+    expect(rejected).toEqual(['b']);
+    (await s.abort())._unsafeUnwrap();
+  });
+
+  /** Sets a `failCommand` fail point, or skips the test (with the reason) when the server does not allow it. */
+  async function failCommand(ctx: { skip: (note: string) => void }, data: Record<string, unknown>, times = 1): Promise<void> {
+    try {
+      await client.db('admin').command({ configureFailPoint: 'failCommand', mode: { times }, data });
+    } catch (error) {
+      ctx.skip(`skipped: this server does not accept failCommand fail points (start it with --setParameter enableTestCommands=1): ${(error as Error).message}`);
+    }
+  }
+
+  it('a rename that fails with a retryable error is retried, and the commit completes', async (ctx) => {
+    const db = freshDb();
+    const target = MongoStagingTarget.create({ db, collections: ['alpha'], retryDelayMs: 10 })._unsafeUnwrap();
+    const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
+    (await s.load('alpha', chunks(rows(3), 3)))._unsafeUnwrap();
+    await failCommand(ctx, { failCommands: ['renameCollection'], errorCode: 91, errorLabels: ['RetryableWriteError'] });
+    (await s.commit())._unsafeUnwrap();
+    expect(await db.collection('alpha').countDocuments()).toBe(3);
+  });
+
+  it('on a replica set, a transient transaction error reruns the batch to one clean write', async (ctx) => {
+    if (!replicaSet) ctx.skip('skipped: the server at BACKFILL_KIT_MONGODB_URL is standalone; transactions need a replica set');
+    const db = freshDb();
+    const sink = new MongoStatementSink({ db, client });
+    (await sink.prepare())._unsafeUnwrap();
+    await failCommand(ctx, { failCommands: ['update'], errorCode: 112, errorLabels: ['TransientTransactionError'] });
+    const A = digest(1);
+    const r = (await sink.commitBatch(batch('r', [doc(A, [claim(A, 'CVE-1', 'p1'), claim(A, 'CVE-2', 'p1')])])))._unsafeUnwrap();
+    expect(r.claimsWritten).toBe(2);
+    expect(await db.collection('statements').countDocuments()).toBe(2);
+  });
+
+  it('a raw document whose retrievedAt is a string is refused with DOCUMENT_INVALID naming it', async () => {
+    const db = freshDb();
+    const source = new MongoRawDocumentSource({ db });
+    (await source.prepare())._unsafeUnwrap();
+    (await source.append([{ digest: 'sha256:a', retrievedAt: new Date(0), content: '{}' }]))._unsafeUnwrap();
+    await db.collection('raw_documents').insertOne({ _id: 'bad', digest: 'sha256:bad', retrievedAt: '2025-10-19', content: '{}' } as never);
+    const r = await source.readPage({ limit: 10, retrievedSince: new Date(0) });
+    expect(r.isErr() && r.error.code).toBe('DOCUMENT_INVALID');
+    expect(r.isErr() && r.error.context).toMatchObject({ id: 'bad', count: 1 });
+  });
+
+  it("without transactions, a batch cut after its document records resumes to the uninterrupted counters and report hash", async () => {
+    const docs = [...generateVexDocuments({ seed: 7, count: 60, brokenRatio: 0, spacingMs: 1000 })];
+    const fill = async (db: Db) => {
+      const source = new MongoRawDocumentSource({ db });
+      (await source.prepare())._unsafeUnwrap();
+      (await source.append(docs.map((d) => ({ digest: d.digest, retrievedAt: d.retrievedAt, content: d.content }))))._unsafeUnwrap();
+      return source;
+    };
+    const refDb = freshDb();
+    const reference = (await new StatementBackfiller({ source: await fill(refDb), sink: new MongoStatementSink({ db: refDb, client, transactions: 'never' }), normalizers: defaultVexNormalizers }).run({ runId: 'r', batchSize: 20 }))._unsafeUnwrap();
+    const db = freshDb();
+    const sink = new MongoStatementSink({ db, client, transactions: 'never', maxAttempts: 1 });
+    const bf = new StatementBackfiller({ source: await fill(db), sink, normalizers: defaultVexNormalizers });
+    (await sink.prepare())._unsafeUnwrap();
+    // The second batch's checkpoint (evaluated 40) is rejected after its claims and document records were written.
+    await db.command({ collMod: 'statement_backfill_checkpoints', validator: { 'counters.evaluated': { $lt: 40 } } });
+    expect((await bf.run({ runId: 'r', batchSize: 20 })).isErr()).toBe(true);
+    await db.command({ collMod: 'statement_backfill_checkpoints', validator: {} });
+    const resumed = (await bf.run({ runId: 'r', batchSize: 20 }))._unsafeUnwrap();
+    expect(resumed.text).toBe(reference.text);
+    expect(resumed.reportSha256).toBe(reference.reportSha256);
   });
 
   it('a commit that cannot build the live indexes on the new data replaces nothing', async () => {

@@ -118,6 +118,17 @@ describe('commit: recorded, retried by UUID, recovered deterministically', () =>
     expect(fake.documents('backfill_kit_staging')).toEqual([]);
   });
 
+  it('commit() again after COMMIT_INCOMPLETE finishes the recorded commit without recording it twice', async () => {
+    const { fake, target } = setup({}, { maxAttempts: 1 });
+    const s = await loadBoth(target, 'new');
+    fake.failOn({ op: 'renameCollection', ns: 'beta__incoming', error: () => networkError() });
+    expect((await s.commit()).isErr()).toBe(true);
+    (await s.commit())._unsafeUnwrap();
+    expect(tags(fake, 'beta')).toEqual(['new']);
+    expect(fake.calls.filter((c) => c.op === 'insert' && c.ns === 'backfill_kit_staging')).toHaveLength(3); // two markers, one commit record
+    expect(fake.documents('backfill_kit_staging')).toEqual([]);
+  });
+
   it('a crash before the commit point (the index build fails) replaces nothing, and abort rolls back', async () => {
     const { fake, db, target } = setup({}, { maxAttempts: 1 });
     await db.collection('alpha').insertOne({ _id: 'old', tag: 'old' } as never);
@@ -275,6 +286,18 @@ describe('truncate()', () => {
     expect(fake.optionsOf('alpha')).toEqual({ collation: { locale: 'fr' } });
     expect(await db.collection('alpha').listIndexes().toArray()).toContainEqual(expect.objectContaining({ name: 'k_1' }));
     expect(fake.documents('backfill_kit_staging')).toEqual([]);
+  });
+});
+
+describe('truncate() over a leftover', () => {
+  it('a leftover __incoming is never renamed over the live collection: LOCKED, both untouched', async () => {
+    const { fake, db, target } = setup({ version: '7.0' });
+    await db.collection('alpha').insertOne({ _id: 'live' } as never);
+    await db.collection('alpha__incoming').insertOne({ _id: 'leftover' } as never);
+    const r = await target.truncate();
+    expect(r.isErr() && r.error.code).toBe('LOCKED');
+    expect(fake.documents('alpha')).toEqual([{ _id: 'live' }]);
+    expect(fake.documents('alpha__incoming')).toEqual([{ _id: 'leftover' }]);
   });
 });
 

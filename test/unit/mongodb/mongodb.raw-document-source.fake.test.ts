@@ -1,0 +1,63 @@
+/**
+ * MongoRawDocumentSource over the recording driver fake: documents whose
+ * `retrievedAt` is not a Date are refused up front, naming one of them,
+ * instead of failing every fresh run's first page or being skipped silently
+ * by `retrievedSince` and resumed runs.
+ */
+import type { Db } from 'mongodb';
+import { describe, expect, it } from 'vitest';
+import { MongoRawDocumentSource, positionProblem } from '../../../src/mongodb/mongo-raw-document-source.js';
+import { FakeMongo } from '../../support/recording-mongo-fake.js';
+
+async function sourceWith(extra: Record<string, unknown>) {
+  const fake = new FakeMongo();
+  const db = fake.db() as unknown as Db;
+  const source = new MongoRawDocumentSource({ db });
+  (await source.prepare())._unsafeUnwrap();
+  (await source.append([
+    { digest: 'sha256:a', retrievedAt: new Date('2025-10-19T08:00:00Z'), content: '{}' },
+    { digest: 'sha256:b', retrievedAt: new Date('2025-10-20T08:00:00Z'), content: '{}' },
+  ]))._unsafeUnwrap();
+  await db.collection('raw_documents').insertOne({ _id: 'bad-1', digest: 'sha256:bad', content: '{}', ...extra } as never);
+  return { fake, source };
+}
+
+describe('positionProblem', () => {
+  it.each([
+    [{ digest: 'd', retrievedAt: new Date(0) }, undefined],
+    [{ digest: 'd', retrievedAt: '2025-10-19T08:00:00Z' }, 'retrievedAt is a string, not a Date'],
+    [{ digest: 'd', retrievedAt: null }, 'retrievedAt is null, not a Date'],
+    [{ digest: 'd' }, 'retrievedAt is missing, not a Date'],
+    [{ digest: 'd', retrievedAt: new Date(Number.NaN) }, 'retrievedAt is an invalid Date, not a Date'],
+    [{ digest: 7, retrievedAt: new Date(0) }, 'digest is a number, not a string'],
+  ])('%o → %s', (row, problem) => {
+    expect(positionProblem(row)).toBe(problem);
+  });
+});
+
+describe.each([
+  ['a string', { retrievedAt: '2025-10-21T08:00:00Z' }],
+  ['null', { retrievedAt: null }],
+  ['missing', {}],
+])('a raw document whose retrievedAt is %s', (_name, extra) => {
+  it.each([
+    ['a fresh run', {}],
+    ['a run with retrievedSince', { retrievedSince: new Date('2025-10-20T00:00:00Z') }],
+    ['a resumed run', { after: { retrievedAt: '2025-10-19T08:00:00.000Z', digest: 'sha256:a' } }],
+  ])('is refused by %s with DOCUMENT_INVALID naming it and the count', async (_run, query) => {
+    const { source } = await sourceWith(extra);
+    const r = await source.readPage({ limit: 10, ...query });
+    const e = r._unsafeUnwrapErr();
+    expect(e.code).toBe('DOCUMENT_INVALID');
+    expect(e.context).toMatchObject({ id: 'bad-1', digest: 'sha256:bad', count: 1 });
+    expect(e.message).toContain('_id bad-1');
+  });
+});
+
+it('a clean collection pages as before, and the check reads the primary', async () => {
+  const fake = new FakeMongo();
+  const source = new MongoRawDocumentSource({ db: fake.db() as unknown as Db });
+  (await source.append([{ digest: 'sha256:a', retrievedAt: new Date(0), content: '{}' }]))._unsafeUnwrap();
+  expect((await source.readPage({ limit: 10 }))._unsafeUnwrap().map((d) => d.digest)).toEqual(['sha256:a']);
+  for (const c of fake.calls.filter((x) => x.op === 'find')) expect(c.options).toMatchObject({ readPreference: 'primary', readConcern: { level: 'majority' } });
+});
