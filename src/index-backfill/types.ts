@@ -30,6 +30,22 @@ export interface IndexBackfillWarning {
   readonly line?: number;
 }
 
+/**
+ * One episode id whose tarballs are on more than one host. The index keys
+ * rows by episode id, as the runbook's tool does: when the id is already
+ * indexed, the tarballs on the other hosts get no row; when it is not, each
+ * tarball gets its own row, and the index then holds the id more than once.
+ */
+export interface DuplicateEpisode {
+  readonly episodeId: string;
+  /** The hosts holding a tarball with this id, in scan order. */
+  readonly hosts: readonly string[];
+  /** The tarballs, in the same order. */
+  readonly paths: readonly string[];
+  /** Whether the index already had a row for this id before the run. */
+  readonly alreadyIndexed: boolean;
+}
+
 /** Progress reported while tarballs are hashed. */
 export interface IndexBackfillProgress {
   /** Episode tarballs found under the selected hosts. */
@@ -50,6 +66,16 @@ export interface BackfillIndexOptions {
   readonly index: string;
   /** Only walk this host's directory. */
   readonly host?: string;
+  /**
+   * Follow symbolic links (host directories or tarballs) whose target lies
+   * outside `episodesRoot`. By default they are not followed: each gets a
+   * `SYMLINK_OUTSIDE_ROOT` warning and is listed in
+   * {@link IndexBackfillReport.symlinksNotFollowed}, so a link planted in the
+   * tree cannot make the run hash (and index) files from elsewhere. Links
+   * that stay inside the root are always followed.
+   * @defaultValue false
+   */
+  readonly followSymlinks?: boolean;
   /**
    * Compute the rows but write nothing (no lock file either).
    * @defaultValue false
@@ -120,5 +146,9 @@ export interface IndexBackfillReport {
   /** Tarballs that could not be read at all; reported in `warnings`, no row. */
   readonly skipped: number;
   readonly warnings: readonly IndexBackfillWarning[];
+  /** Symbolic links under the root that lead out of it and were not followed (see `followSymlinks`). */
+  readonly symlinksNotFollowed: readonly string[];
+  /** Episode ids found on more than one host; each also gets an `EPISODE_ID_DUPLICATE` warning. */
+  readonly duplicateEpisodes: readonly DuplicateEpisode[];
   readonly dryRun: boolean;
 }
