@@ -132,7 +132,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
     const slots: (Slot | undefined)[] = new Array<Slot | undefined>(pending.length);
     let written = 0;
     let done = 0;
-    // Rows leave in the seed's order however the scans finish: only the
+    // Rows leave in the runbook tool's order however the scans finish: only the
     // finished prefix is written, one line per write.
     let flushing: Promise<void> = Promise.resolve();
     const flush = (): Promise<void> =>
@@ -219,10 +219,10 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
 /**
  * Rebuilds missing rows of an append-only `index.jsonl` from the episode
  * tarballs on disk (`<episodesRoot>/<host>/<episode>.tar.zst`), like the
- * seed's `index_backfill.py` but reading each tarball once, several at a
+ * runbook's `index_backfill.py` but reading each tarball once, several at a
  * time, and stopping decompression at `meta.json`.
  *
- * Rows are appended in the seed's order (hosts sorted, then files), as
+ * Rows are appended in the runbook tool's order (hosts sorted, then files), as
  * whole lines through `O_APPEND`, and the file is `fsync`ed before the
  * result resolves; a live receiver can keep appending meanwhile. An
  * advisory lock (`<index>.backfill.lock`) keeps two backfills apart

@@ -1,6 +1,6 @@
 /**
  * IndexBackfiller: rebuild missing rows of an append-only `index.jsonl`
- * from episode tarballs on disk, compatible with seed 003's
+ * from episode tarballs on disk, compatible with the runbook's
  * `index_backfill.py`.
  *
  * @module

@@ -4,7 +4,7 @@ import type { Logger } from '../_internals/logger.js';
 /**
  * One row of the receiver's append-only `index.jsonl`, as the backfiller
  * writes it. The same fields, with the same meaning, as the rows of the
- * seed's `index_backfill.py`.
+ * runbook's `index_backfill.py`.
  */
 export interface IndexRow {
   /** When the row was made, as Python's `datetime.now(timezone.utc).isoformat()` writes it. */
@@ -92,7 +92,7 @@ export interface BackfillIndexOptions {
    */
   readonly now?: () => Date;
   /**
-   * Accept a commit only when it is 40 hex digits. The seed's tool accepts
+   * Accept a commit only when it is 40 hex digits. The runbook's tool accepts
    * any 40-character string (and lowercases it); that is the default, so
    * both tools write the same rows.
    * @defaultValue false
@@ -138,7 +138,7 @@ export interface IndexBackfillReport {
   readonly scanned: number;
   /** Of those, episodes the index already lists. */
   readonly alreadyIndexed: number;
-  /** Rows to append (in a dry run: that would be appended), in the seed's order. */
+  /** Rows to append (in a dry run: that would be appended), in the runbook tool's order. */
   readonly toBackfill: number;
   readonly rows: readonly IndexRow[];
   /** Rows actually appended (0 in a dry run). */

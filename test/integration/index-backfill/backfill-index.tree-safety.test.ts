@@ -95,7 +95,7 @@ describe('backfillIndex and one episode id on several hosts', () => {
     return { dir, root };
   }
 
-  it('reports the id, its hosts and tarballs when neither is indexed (each gets a row, as the runbook tool writes)', async () => {
+  it('reports the id, its hosts and tarballs when neither is indexed (each gets a row, as the runbook tool writes them)', async () => {
     const { dir, root } = await twoHosts();
     const report = (await backfillIndex({ episodesRoot: root, index: join(dir, 'index.jsonl') }))._unsafeUnwrap();
     expect(ids(report.rows)).toEqual(['lab-01/ep-7', 'lab-02/ep-7', 'lab-02/ep-8']);
