@@ -229,9 +229,13 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
  * (`LOCKED`). A missing episodes directory is `EPISODES_ROOT_MISSING`.
  * Bad tarballs never stop the run: a corrupt archive or unusable
  * `meta.json` gives a row without `commit` plus a warning, and a file that
- * cannot be read at all is skipped with a warning. On failure (abort, write
- * error) the error's `detail` holds the partial report and
- * `context.appended` the rows already written.
+ * cannot be read at all is skipped with a warning. Symbolic links that lead
+ * out of the episodes root are not followed unless `followSymlinks` is set
+ * (`symlinksNotFollowed`), and an episode id found on more than one host is
+ * reported (`duplicateEpisodes`). An index line longer than
+ * `maxIndexLineBytes` stops the run with `LINE_TOO_LONG` before anything is
+ * appended. On failure (abort, write error) the error's `detail` holds the
+ * partial report and `context.appended` the rows already written.
  *
  * @example
  * ```ts
