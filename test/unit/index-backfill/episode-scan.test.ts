@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -141,6 +141,16 @@ describe('scanEpisode', () => {
     expect(missing.isErr() && missing.error.code).toBe('IO_ERROR');
     const directory = await scanEpisode(dir, { buffer: Buffer.alloc(1024), hashFile, maxDecompressedBytes: 1e9, maxMetaBytes: 1e6, requireHexCommit: false });
     expect(directory.isErr() && directory.error.code).toBe('IO_ERROR');
+  });
+
+  it('with noFollow refuses a path that is a symbolic link (a tarball swapped for a link after the walk)', async () => {
+    const target = await build({ meta: meta(COMMIT), files: {} });
+    const link = join(dir, 'swapped.tar.zst');
+    symlinkSync(target, link);
+    const options = { buffer: Buffer.alloc(1024), hashFile, maxDecompressedBytes: 1e9, maxMetaBytes: 1e6, requireHexCommit: false };
+    const refused = await scanEpisode(link, { ...options, noFollow: true });
+    expect(refused.isErr() && refused.error).toMatchObject({ code: 'IO_ERROR', cause: { code: 'ELOOP' } });
+    expect((await scanEpisode(link, options))._unsafeUnwrap().commit).toBe(COMMIT);
   });
 
   it('gives up at maxDecompressedBytes (decompression bomb guard) with SIZE_LIMIT_EXCEEDED', async () => {
