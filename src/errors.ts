@@ -30,7 +30,7 @@ export const ERROR_CODES = {
   MEMBER_TYPE_UNSUPPORTED: { summary: 'A member is a link, device or other non-regular file.', fix: 'Datasets hold regular files only.' },
   MANIFEST_MISSING: { summary: 'The archive has no `manifest.json`.', fix: 'Build the dataset with `writeDataset` or add a schema-1 manifest.' },
   MANIFEST_INVALID: { summary: '`manifest.json` is not a valid schema-1 manifest.', fix: 'Fix the field named in the message.' },
-  LINE_TOO_LONG: { summary: 'An NDJSON line is longer than `maxLineBytes`.', fix: 'Raise `maxLineBytes` or fix the record.' },
+  LINE_TOO_LONG: { summary: 'A line is longer than the reader allows (`maxLineBytes`; for the index backfill, `maxIndexLineBytes`).', fix: 'Fix the line, or raise the limit named in the message.' },
   ENCODING_INVALID: { summary: 'A line is not valid UTF-8.', fix: 'Re-encode the member as UTF-8.' },
   JSON_MALFORMED: { summary: 'An NDJSON line is not valid JSON.', fix: 'Fix the line named in the message.' },
   RECORD_NOT_OBJECT: { summary: 'An NDJSON line is valid JSON but not an object.', fix: 'Each line must be one JSON object.' },
@@ -72,6 +72,8 @@ export const ERROR_CODES = {
   // Index backfill
   EPISODES_ROOT_MISSING: { summary: 'The episodes directory does not exist.', fix: 'Check `--episodes-root`.' },
   LOCKED: { summary: 'Another run holds the lock.', fix: 'Wait for it to finish, or remove a stale lock file.' },
+  SYMLINK_OUTSIDE_ROOT: { summary: 'A symbolic link under the episodes root points outside it; it was not followed.', fix: 'Move the tarball under the root, or pass `followSymlinks` (`--follow-symlinks`) if the link is meant.' },
+  EPISODE_ID_DUPLICATE: { summary: 'Tarballs with the same episode id are on more than one host; the index keys rows by episode id.', fix: 'Keep the genuine tarball (compare the hosts and hashes in the report), move the other away, and correct its index row.' },
   EPISODE_META_INVALID: { summary: 'An episode tarball has no usable `meta.json` (missing, malformed, or no 40-character `code_version.commit`).', fix: 'The row is written without `commit`; rebuild the episode if the commit matters.' },
   // MongoDB
   MONGO_ERROR: { summary: 'MongoDB rejected an operation.', fix: 'Read the server code in the message.' },

@@ -1,5 +1,5 @@
 /**
- * `index-backfill` case: `backfillIndex` against the seed's Python tool
+ * `index-backfill` case: `backfillIndex` against the runbook's Python tool
  * (`../shared/peers/index_backfill.py`) on identical copies of the same
  * index, over the same episode tree, in the same run.
  *
@@ -127,7 +127,7 @@ async function round(label: string, count: number, kb: number): Promise<{ ours: 
     unit: 'episodes/s',
     mbPerSecond: Math.round((mb / ours.seconds) * 10) / 10,
     peakRssMiB: ours.peakRssMiB,
-    baseline: 'python3 index_backfill.py (seed 003)',
+    baseline: 'python3 index_backfill.py (the runbook tool)',
     baselineSeconds: theirs.seconds,
     baselinePeakRssMiB: theirs.peakRssMiB,
     ratio: theirs.seconds / ours.seconds,
@@ -140,7 +140,7 @@ async function round(label: string, count: number, kb: number): Promise<{ ours: 
 
 async function main(): Promise<void> {
   if (!existsSync(PEER)) {
-    console.error(`index-backfill bench skipped: the seed's tool is not at ${PEER}`);
+    console.error(`index-backfill bench skipped: the runbook's tool is not at ${PEER}`);
     return;
   }
   await round('main', EPISODES, EPISODE_KB);
@@ -154,7 +154,7 @@ async function main(): Promise<void> {
     throughput: 0,
     unit: 'MiB',
     peakRssMiB: large.ours,
-    baseline: 'python3 index_backfill.py (seed 003)',
+    baseline: 'python3 index_backfill.py (the runbook tool)',
     ratio: null,
     oursGrowthMiB: large.ours - small.ours,
     baselineGrowthMiB: large.theirs - small.theirs,

@@ -1,6 +1,7 @@
 /**
- * `backfill-kit index backfill` (seed 003): `cis490-index-backfill`, with the
- * same flags and the same rows.
+ * `backfill-kit index backfill`: the runbook's `cis490-index-backfill`, with
+ * the same flags and the same rows, plus the checks it lacks (symbolic links
+ * out of the root, one episode id on several hosts, index line length).
  *
  * @module
  */
@@ -20,8 +21,13 @@ function reportLines(r: IndexBackfillReport, index: string): string[] {
   }
   for (const w of r.warnings) lines.push(`warning ${w.code}: ${w.message}`);
   if (r.skipped > 0) lines.push(`${r.skipped} tarball${r.skipped === 1 ? '' : 's'} could not be read and got no row.`);
+  if (r.symlinksNotFollowed.length > 0) lines.push(`${r.symlinksNotFollowed.length} symbolic link${r.symlinksNotFollowed.length === 1 ? '' : 's'} out of the episodes root not followed (--follow-symlinks follows them).`);
+  if (r.duplicateEpisodes.length > 0) lines.push(`${r.duplicateEpisodes.length} episode id${r.duplicateEpisodes.length === 1 ? ' is' : 's are'} on more than one host: ${r.duplicateEpisodes.map((d) => d.episodeId).join(', ')}.`);
   return lines;
 }
+
+/** Anything the operator must look at makes the run exit non-zero, though every good row was written. */
+const needsAttention = (r: IndexBackfillReport): boolean => r.skipped > 0 || r.symlinksNotFollowed.length > 0 || r.duplicateEpisodes.length > 0;
 
 const backfill: CommandSpec = {
   group: 'index',
@@ -30,12 +36,13 @@ const backfill: CommandSpec = {
   args: '',
   minArgs: 0,
   maxArgs: 0,
-  replaces: 'cis490-index-backfill --episodes-root … --index … [--host] [--dry-run] (tools/index_backfill.py, seed 003)',
+  replaces: 'cis490-index-backfill --episodes-root … --index … [--host] [--dry-run]',
   flags: {
     'episodes-root': { type: 'string', value: '<dir>', description: 'Directory holding <host>/<episode>.tar.zst (required).' },
     index: { type: 'string', value: '<file>', description: 'The append-only index.jsonl (required; created when missing).' },
     host: { type: 'string', value: '<host_id>', description: 'Only backfill this host.' },
-    'dry-run': { type: 'boolean', description: "Print what would be appended (the first 5 rows, as the seed's tool does); write nothing.", default: false, env: 'DRY_RUN' },
+    'follow-symlinks': { type: 'boolean', description: 'Follow symbolic links that lead out of the episodes root (by default they are reported and not followed).', default: false },
+    'dry-run': { type: 'boolean', description: "Print what would be appended (the first 5 rows, as the runbook's tool does); write nothing.", default: false, env: 'DRY_RUN' },
     concurrency: { type: 'string', value: '<n>', description: 'Tarballs hashed at once.', default: String(DEFAULT_INDEX_BACKFILL_CONCURRENCY) },
     'require-hex-commit': { type: 'boolean', description: 'Accept a meta.json commit only when it is 40 hex digits.', default: false },
     'max-index-line-bytes': { type: 'string', value: '<n>', description: 'Longest index.jsonl line read; a longer one stops the run before anything is appended.', default: String(DEFAULT_INDEX_MAX_LINE_BYTES) },
@@ -54,6 +61,7 @@ const backfill: CommandSpec = {
       index: resolve(ctx.cwd, index),
       ...(host === undefined ? {} : { host }),
       dryRun: booleanFlag(ctx.flags, 'dry-run'),
+      followSymlinks: booleanFlag(ctx.flags, 'follow-symlinks'),
       concurrency: orThrow(intFlag(ctx.flags, 'concurrency', 1, 256)) ?? DEFAULT_INDEX_BACKFILL_CONCURRENCY,
       requireHexCommit: booleanFlag(ctx.flags, 'require-hex-commit'),
       maxIndexLineBytes: orThrow(intFlag(ctx.flags, 'max-index-line-bytes', 1)) ?? DEFAULT_INDEX_MAX_LINE_BYTES,
@@ -67,7 +75,7 @@ const backfill: CommandSpec = {
       return failed(result.error, partial ?? null, partial === undefined ? [] : ['The run stopped; so far:', ...reportLines(partial, index)]);
     }
     const r = result.value;
-    return { exitCode: r.skipped > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code, report: r, lines: reportLines(r, index) };
+    return { exitCode: needsAttention(r) ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code, report: r, lines: reportLines(r, index) };
   },
 };
 

@@ -11,14 +11,14 @@ import {
   INDEX_SCHEMA_VERSION,
   INDEX_LOCK_SUFFIX,
 } from './defaults.js';
-import { listEpisodes, type EpisodeEntry } from './episode-walk.js';
+import { findDuplicateEpisodes, listEpisodes, type EpisodeEntry } from './episode-walk.js';
 import { scanEpisode } from './episode-scan.js';
 import { HashPool } from './hash-pool.js';
 import { readIndexedEpisodeIds } from './existing-index.js';
 import { IndexAppender } from './index-appender.js';
 import { formatIndexRow, formatReceivedAt } from './index-row.js';
 import { acquireLock, type HeldLock } from './lock-file.js';
-import type { BackfillIndexOptions, IndexBackfillReport, IndexBackfillWarning, IndexRow } from './types.js';
+import type { BackfillIndexOptions, DuplicateEpisode, IndexBackfillReport, IndexBackfillWarning, IndexRow } from './types.js';
 
 /** The outcome for one tarball, kept in its slot until every earlier one is written. */
 interface Slot {
@@ -55,6 +55,18 @@ function validate(options: BackfillIndexOptions): Result<Settings, BackfillError
   ]).map(([concurrency, readChunkBytes, maxDecompressedBytes, maxMetaBytes, maxIndexLineBytes]) => ({ concurrency, readChunkBytes, maxDecompressedBytes, maxMetaBytes, maxIndexLineBytes }));
 }
 
+function duplicateWarning(d: DuplicateEpisode, dryRun: boolean): IndexBackfillWarning {
+  const where = d.paths.join(', ');
+  const outcome = d.alreadyIndexed
+    ? `the index already has a row for it, so every one of these counts as indexed and none ${dryRun ? 'would get' : 'got'} a row of its own`
+    : `each ${dryRun ? 'would get' : 'got'} its own row, so the index ${dryRun ? 'would list' : 'now lists'} it ${d.paths.length} times`;
+  return {
+    code: 'EPISODE_ID_DUPLICATE',
+    path: d.paths[0]!,
+    message: `episode ${d.episodeId} is on ${d.hosts.length} hosts (${where}); ${outcome}. Keep the genuine tarball, move the other away, and correct the index rows for ${d.episodeId}.`,
+  };
+}
+
 const aborted = (): BackfillError => new BackfillError('ABORTED', 'the index backfill was aborted; rows already appended are complete lines, and a new run adds the rest.');
 
 async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillReport, BackfillError>> {
@@ -72,9 +84,10 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
   };
   if (signal?.aborted) return err(aborted());
 
-  const listed = await listEpisodes(episodesRoot, options.host, warn);
+  const followSymlinks = options.followSymlinks ?? false;
+  const listed = await listEpisodes(episodesRoot, { host: options.host, followSymlinks, warn });
   if (listed.isErr()) return err(listed.error);
-  const episodes = listed.value;
+  const { episodes, symlinksNotFollowed } = listed.value;
 
   // Lock before reading the index, so two runs cannot both decide the same rows are missing.
   let lock: HeldLock | undefined;
@@ -88,6 +101,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
   let appended = 0;
   let skipped = 0;
   let alreadyIndexed = 0;
+  let duplicateEpisodes: DuplicateEpisode[] = [];
   const report = (): IndexBackfillReport => ({
     scanned: episodes.length,
     alreadyIndexed,
@@ -96,6 +110,8 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
     appended,
     skipped,
     warnings,
+    symlinksNotFollowed,
+    duplicateEpisodes,
     dryRun,
   });
   let failure: BackfillError | undefined;
@@ -106,6 +122,8 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
   try {
     const seen = await readIndexedEpisodeIds(index, { maxLineBytes: maxIndexLineBytes, warn });
     if (seen.isErr()) return err(seen.error);
+    duplicateEpisodes = findDuplicateEpisodes(episodes, seen.value);
+    for (const d of duplicateEpisodes) warn(duplicateWarning(d, dryRun));
     const pending: EpisodeEntry[] = episodes.filter((e) => !seen.value.has(e.episodeId));
     alreadyIndexed = episodes.length - pending.length;
     if (pending.length > 0) hashes = new HashPool(readChunkBytes);
@@ -114,7 +132,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
     const slots: (Slot | undefined)[] = new Array<Slot | undefined>(pending.length);
     let written = 0;
     let done = 0;
-    // Rows leave in the seed's order however the scans finish: only the
+    // Rows leave in the runbook tool's order however the scans finish: only the
     // finished prefix is written, one line per write.
     let flushing: Promise<void> = Promise.resolve();
     const flush = (): Promise<void> =>
@@ -137,7 +155,9 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
       }));
 
     const scanOne = async (episode: EpisodeEntry, buffer: Buffer): Promise<Slot> => {
-      const scanned = await scanEpisode(episode.path, { buffer, hashFile: (path) => pool!.hash(path), maxDecompressedBytes, maxMetaBytes, requireHexCommit: options.requireHexCommit ?? false, signal });
+      // What the walk approved is opened without following a link, so a file swapped for one since is refused.
+      const noFollow = !followSymlinks;
+      const scanned = await scanEpisode(episode.source, { buffer, hashFile: (path) => pool!.hash(path, { noFollow }), noFollow, maxDecompressedBytes, maxMetaBytes, requireHexCommit: options.requireHexCommit ?? false, signal });
       if (scanned.isErr()) {
         if (scanned.error.code === 'ABORTED') throw scanned.error;
         return { row: undefined, warning: { code: scanned.error.code, path: episode.path, message: `${scanned.error.message}; cannot be read, skipped, no row written.` } };
@@ -199,19 +219,23 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
 /**
  * Rebuilds missing rows of an append-only `index.jsonl` from the episode
  * tarballs on disk (`<episodesRoot>/<host>/<episode>.tar.zst`), like the
- * seed's `index_backfill.py` but reading each tarball once, several at a
+ * runbook's `index_backfill.py` but reading each tarball once, several at a
  * time, and stopping decompression at `meta.json`.
  *
- * Rows are appended in the seed's order (hosts sorted, then files), as
+ * Rows are appended in the runbook tool's order (hosts sorted, then files), as
  * whole lines through `O_APPEND`, and the file is `fsync`ed before the
  * result resolves; a live receiver can keep appending meanwhile. An
  * advisory lock (`<index>.backfill.lock`) keeps two backfills apart
  * (`LOCKED`). A missing episodes directory is `EPISODES_ROOT_MISSING`.
  * Bad tarballs never stop the run: a corrupt archive or unusable
  * `meta.json` gives a row without `commit` plus a warning, and a file that
- * cannot be read at all is skipped with a warning. On failure (abort, write
- * error) the error's `detail` holds the partial report and
- * `context.appended` the rows already written.
+ * cannot be read at all is skipped with a warning. Symbolic links that lead
+ * out of the episodes root are not followed unless `followSymlinks` is set
+ * (`symlinksNotFollowed`), and an episode id found on more than one host is
+ * reported (`duplicateEpisodes`). An index line longer than
+ * `maxIndexLineBytes` stops the run with `LINE_TOO_LONG` before anything is
+ * appended. On failure (abort, write error) the error's `detail` holds the
+ * partial report and `context.appended` the rows already written.
  *
  * @example
  * ```ts

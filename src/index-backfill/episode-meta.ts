@@ -28,7 +28,7 @@ function metaProblem(path: string, why: string, cause?: unknown): BackfillError 
 }
 
 /**
- * The seed's rule for `meta.json` → `code_version.commit`: a string of 40
+ * The runbook tool's rule for `meta.json` → `code_version.commit`: a string of 40
  * characters (code points, as Python's `len`), lowercased. With
  * `requireHexCommit` it must also be hex.
  */
@@ -73,7 +73,7 @@ async function readSmallEntry(entry: AsyncIterable<Buffer>, limit: number, path:
 
 /**
  * Looks for the first `meta.json` of an episode tarball while its bytes are
- * fed in, in archive order, as the seed does (`name.endswith("meta.json")`
+ * fed in, in archive order, as the runbook's tool does (`name.endswith("meta.json")`
  * and a regular file). Once it is found, or the archive proves unreadable,
  * the decoder is torn down and further writes are no-ops, so the caller can
  * keep reading (and hashing) the rest of the file without decompressing it.
@@ -135,7 +135,7 @@ export class MetaProbe {
   #start(head: Buffer): void {
     const { path } = this.options;
     const compression = detectCompression(head);
-    // The seed pipes the file through `zstd -d`, which also reads gzip; a plain tar makes it fail.
+    // The runbook's tool pipes the file through `zstd -d`, which also reads gzip; a plain tar makes it fail.
     if (compression !== 'zstd' && compression !== 'gzip') {
       this.#settle({ problem: new BackfillError('COMPRESSION_CORRUPT', `${path}: not a zstd stream (magic bytes); the row is written without commit.`, { context: { path, offset: 0 } }) });
       return;

@@ -26,6 +26,8 @@ export interface ScanEpisodeOptions extends Omit<MetaProbeOptions, 'path'> {
   readonly buffer: Buffer;
   /** Hashes the whole file on another thread (a `HashPool`) while this thread probes it. */
   readonly hashFile: (path: string) => Promise<FileDigest>;
+  /** Refuse the file (`IO_ERROR`) when `path` itself is a symbolic link. */
+  readonly noFollow?: boolean;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -47,7 +49,7 @@ export async function scanEpisode(path: string, options: ScanEpisodeOptions): Pr
   // named *.tar.zst from blocking open().
   let fd: number;
   try {
-    fd = await openFile(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    fd = await openFile(path, constants.O_RDONLY | constants.O_NONBLOCK | (options.noFollow ? constants.O_NOFOLLOW : 0));
   } catch (e) {
     return err(toBackfillError(e, 'IO_ERROR', { path }));
   }

@@ -1,42 +1,68 @@
 import type { Dirent } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative } from 'node:path';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { EPISODE_SUFFIX } from './defaults.js';
 import { compareCodePoints } from './python-json.js';
-import type { IndexBackfillWarning } from './types.js';
+import type { DuplicateEpisode, IndexBackfillWarning } from './types.js';
 
 /** One `<root>/<host>/<id>.tar.zst` entry. */
 export interface EpisodeEntry {
   readonly host: string;
   readonly episodeId: string;
+  /** The path as listed, under the root; named in rows' warnings. */
   readonly path: string;
+  /** What to open: the link's target for a symlink that stays inside the root, else `path`. */
+  readonly source: string;
+}
+
+/** How {@link listEpisodes} walks. */
+export interface WalkOptions {
+  /** Only this host's directory. */
+  readonly host: string | undefined;
+  /** Follow symbolic links that lead out of the root (by default they are refused). */
+  readonly followSymlinks: boolean;
+  readonly warn: (warning: IndexBackfillWarning) => void;
+}
+
+/** What the walk found. */
+export interface EpisodeListing {
+  /** In the runbook tool's order. */
+  readonly episodes: readonly EpisodeEntry[];
+  /** Links under the root that lead out of it and were not followed. */
+  readonly symlinksNotFollowed: readonly string[];
 }
 
 const byName = (a: Dirent, b: Dirent): number => compareCodePoints(a.name, b.name);
 
-async function isDirectory(path: string, entry: Dirent): Promise<boolean> {
-  if (entry.isDirectory()) return true;
-  if (!entry.isSymbolicLink()) return false;
-  // Path.is_dir() follows symlinks and is false when the target is gone.
-  return stat(path).then((s) => s.isDirectory(), () => false);
+/** Where a symbolic link leads: its real path and whether that is inside `realRoot`; undefined when dangling. */
+async function linkTarget(path: string, realRoot: string): Promise<{ real: string; inside: boolean } | undefined> {
+  const real = await realpath(path).catch(() => undefined);
+  if (real === undefined) return undefined;
+  const rel = relative(realRoot, real);
+  return { real, inside: !rel.startsWith('..') && !isAbsolute(rel) };
 }
 
 /**
- * Lists episode tarballs in the seed's order: host directories sorted, then
- * `*.tar.zst` names sorted, both by code point like Python's `sorted()`.
- * Every entry whose name ends in `.tar.zst` counts, whatever its type, as in
- * the seed's `glob`; the episode id is the name without `.tar.zst`.
+ * Lists episode tarballs in the runbook tool's order: host directories
+ * sorted, then `*.tar.zst` names sorted, both by code point like Python's
+ * `sorted()`. Every entry whose name ends in `.tar.zst` counts, whatever its
+ * type, as in the tool's `glob`; the episode id is the name without
+ * `.tar.zst`.
+ *
+ * Unlike the tool, a symbolic link (host directory or tarball) whose target
+ * lies outside the root is not followed unless `followSymlinks` is set: it
+ * gets a `SYMLINK_OUTSIDE_ROOT` warning and is listed in
+ * `symlinksNotFollowed`. Links that stay inside the root are followed.
  */
-export async function listEpisodes(
-  root: string,
-  host: string | undefined,
-  warn: (warning: IndexBackfillWarning) => void,
-): Promise<Result<EpisodeEntry[], BackfillError>> {
+export async function listEpisodes(root: string, options: WalkOptions): Promise<Result<EpisodeListing, BackfillError>> {
+  const { host, followSymlinks, warn } = options;
   let hosts: Dirent[];
+  let realRoot: string;
   try {
     hosts = await readdir(root, { withFileTypes: true });
+    realRoot = await realpath(root);
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === 'ENOENT' || code === 'ENOTDIR' && !(await stat(root).then(() => true, () => false))) {
@@ -44,11 +70,31 @@ export async function listEpisodes(
     }
     return err(toBackfillError(e, 'IO_ERROR', { path: root }));
   }
+  const symlinksNotFollowed: string[] = [];
+  /** For a link: the path to open, or why there is none (refused: outside the root; dangling: no target). */
+  const follow = async (path: string, what: string): Promise<{ source: string } | 'refused' | 'dangling'> => {
+    const target = await linkTarget(path, realRoot);
+    if (target === undefined) return 'dangling';
+    if (target.inside) return { source: target.real };
+    if (followSymlinks) return { source: path };
+    symlinksNotFollowed.push(path);
+    warn({
+      code: 'SYMLINK_OUTSIDE_ROOT',
+      path,
+      message: `${path}: a symbolic link to ${target.real}, outside the episodes root ${realRoot}; ${what} not followed. Move it under the root, or pass followSymlinks (--follow-symlinks) if the link is meant.`,
+    });
+    return 'refused';
+  };
+
   const episodes: EpisodeEntry[] = [];
   for (const hostEntry of hosts.sort(byName)) {
     if (host && hostEntry.name !== host) continue;
     const hostDir = join(root, hostEntry.name);
-    if (!(await isDirectory(hostDir, hostEntry))) continue;
+    if (hostEntry.isSymbolicLink()) {
+      const target = await follow(hostDir, 'the host directory was');
+      // Path.is_dir() follows links and is false when the target is gone.
+      if (typeof target !== 'object' || !(await stat(hostDir).then((s) => s.isDirectory(), () => false))) continue;
+    } else if (!hostEntry.isDirectory()) continue;
     let files: Dirent[];
     try {
       files = await readdir(hostDir, { withFileTypes: true });
@@ -58,8 +104,32 @@ export async function listEpisodes(
     }
     for (const file of files.sort(byName)) {
       if (!file.name.endsWith(EPISODE_SUFFIX)) continue;
-      episodes.push({ host: hostEntry.name, episodeId: file.name.slice(0, -EPISODE_SUFFIX.length), path: join(hostDir, file.name) });
+      const path = join(hostDir, file.name);
+      let source = path;
+      if (file.isSymbolicLink()) {
+        const target = await follow(path, 'the tarball was');
+        if (target === 'refused') continue;
+        // A dangling link stays listed: opening it fails, and the run reports it unreadable.
+        if (target !== 'dangling') source = target.source;
+      }
+      episodes.push({ host: hostEntry.name, episodeId: file.name.slice(0, -EPISODE_SUFFIX.length), path, source });
     }
   }
-  return ok(episodes);
+  return ok({ episodes, symlinksNotFollowed });
+}
+
+/** Episode ids found on more than one host, in listing order, with whether the index already has a row for each. */
+export function findDuplicateEpisodes(episodes: readonly EpisodeEntry[], indexed: ReadonlySet<string>): DuplicateEpisode[] {
+  const byId = new Map<string, EpisodeEntry[]>();
+  for (const e of episodes) {
+    const list = byId.get(e.episodeId);
+    if (list === undefined) byId.set(e.episodeId, [e]);
+    else list.push(e);
+  }
+  const duplicates: DuplicateEpisode[] = [];
+  for (const [episodeId, entries] of byId) {
+    if (entries.length < 2) continue;
+    duplicates.push({ episodeId, hosts: entries.map((e) => e.host), paths: entries.map((e) => e.path), alreadyIndexed: indexed.has(episodeId) });
+  }
+  return duplicates;
 }

@@ -21,7 +21,7 @@ export function formatReceivedAt(date: Date): string {
 }
 
 /**
- * Serialises an index row exactly as the seed's tool and the receiver do,
+ * Serialises an index row exactly as the runbook's tool and the receiver do,
  * `json.dumps(row, sort_keys=True)`, without the trailing newline.
  *
  * @example

@@ -1,6 +1,6 @@
 /**
  * IndexBackfiller: rebuild missing rows of an append-only `index.jsonl`
- * from episode tarballs on disk, compatible with seed 003's
+ * from episode tarballs on disk, compatible with the runbook's
  * `index_backfill.py`.
  *
  * @module
@@ -16,4 +16,4 @@ export {
   INDEX_SCHEMA_VERSION,
   INDEX_LOCK_SUFFIX,
 } from './defaults.js';
-export type { BackfillIndexOptions, IndexBackfillProgress, IndexBackfillReport, IndexBackfillWarning, IndexRow } from './types.js';
+export type { BackfillIndexOptions, DuplicateEpisode, IndexBackfillProgress, IndexBackfillReport, IndexBackfillWarning, IndexRow } from './types.js';

@@ -1,6 +1,6 @@
 /**
  * JSON the way Python's `json` module writes and reads it, so rows written
- * here and by the seed's `index_backfill.py` look the same in the file.
+ * here and by the runbook's `index_backfill.py` look the same in the file.
  *
  * @module
  * @internal

@@ -4,7 +4,7 @@ import type { Logger } from '../_internals/logger.js';
 /**
  * One row of the receiver's append-only `index.jsonl`, as the backfiller
  * writes it. The same fields, with the same meaning, as the rows of the
- * seed's `index_backfill.py`.
+ * runbook's `index_backfill.py`.
  */
 export interface IndexRow {
   /** When the row was made, as Python's `datetime.now(timezone.utc).isoformat()` writes it. */
@@ -30,6 +30,22 @@ export interface IndexBackfillWarning {
   readonly line?: number;
 }
 
+/**
+ * One episode id whose tarballs are on more than one host. The index keys
+ * rows by episode id, as the runbook's tool does: when the id is already
+ * indexed, the tarballs on the other hosts get no row; when it is not, each
+ * tarball gets its own row, and the index then holds the id more than once.
+ */
+export interface DuplicateEpisode {
+  readonly episodeId: string;
+  /** The hosts holding a tarball with this id, in scan order. */
+  readonly hosts: readonly string[];
+  /** The tarballs, in the same order. */
+  readonly paths: readonly string[];
+  /** Whether the index already had a row for this id before the run. */
+  readonly alreadyIndexed: boolean;
+}
+
 /** Progress reported while tarballs are hashed. */
 export interface IndexBackfillProgress {
   /** Episode tarballs found under the selected hosts. */
@@ -51,6 +67,16 @@ export interface BackfillIndexOptions {
   /** Only walk this host's directory. */
   readonly host?: string;
   /**
+   * Follow symbolic links (host directories or tarballs) whose target lies
+   * outside `episodesRoot`. By default they are not followed: each gets a
+   * `SYMLINK_OUTSIDE_ROOT` warning and is listed in
+   * {@link IndexBackfillReport.symlinksNotFollowed}, so a link planted in the
+   * tree cannot make the run hash (and index) files from elsewhere. Links
+   * that stay inside the root are always followed.
+   * @defaultValue false
+   */
+  readonly followSymlinks?: boolean;
+  /**
    * Compute the rows but write nothing (no lock file either).
    * @defaultValue false
    */
@@ -66,7 +92,7 @@ export interface BackfillIndexOptions {
    */
   readonly now?: () => Date;
   /**
-   * Accept a commit only when it is 40 hex digits. The seed's tool accepts
+   * Accept a commit only when it is 40 hex digits. The runbook's tool accepts
    * any 40-character string (and lowercases it); that is the default, so
    * both tools write the same rows.
    * @defaultValue false
@@ -112,7 +138,7 @@ export interface IndexBackfillReport {
   readonly scanned: number;
   /** Of those, episodes the index already lists. */
   readonly alreadyIndexed: number;
-  /** Rows to append (in a dry run: that would be appended), in the seed's order. */
+  /** Rows to append (in a dry run: that would be appended), in the runbook tool's order. */
   readonly toBackfill: number;
   readonly rows: readonly IndexRow[];
   /** Rows actually appended (0 in a dry run). */
@@ -120,5 +146,9 @@ export interface IndexBackfillReport {
   /** Tarballs that could not be read at all; reported in `warnings`, no row. */
   readonly skipped: number;
   readonly warnings: readonly IndexBackfillWarning[];
+  /** Symbolic links under the root that lead out of it and were not followed (see `followSymlinks`). */
+  readonly symlinksNotFollowed: readonly string[];
+  /** Episode ids found on more than one host; each also gets an `EPISODE_ID_DUPLICATE` warning. */
+  readonly duplicateEpisodes: readonly DuplicateEpisode[];
   readonly dryRun: boolean;
 }

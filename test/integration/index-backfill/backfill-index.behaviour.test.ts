@@ -187,7 +187,7 @@ describe('backfillIndex', () => {
   });
 });
 
-describe.skipIf(!peerAvailable)(`examples/index-backfill.ts vs the seed's tool${peerAvailable ? '' : ` (skipped: ${peerSkipReason})`}`, () => {
+describe.skipIf(!peerAvailable)(`examples/index-backfill.ts vs the runbook's tool${peerAvailable ? '' : ` (skipped: ${peerSkipReason})`}`, () => {
   it('prints the same lines and exits with the same codes', async () => {
     const dir = scratch('example');
     await buildTree(join(dir, 'lib'));

@@ -11,7 +11,7 @@ const rowsOf = (text: string, skip: number): Row[] =>
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as Row);
 
-describe.skipIf(!peerAvailable)(`backfillIndex vs the seed's index_backfill.py${peerAvailable ? '' : ` (skipped: ${peerSkipReason})`}`, () => {
+describe.skipIf(!peerAvailable)(`backfillIndex vs the runbook tool's index_backfill.py${peerAvailable ? '' : ` (skipped: ${peerSkipReason})`}`, () => {
   it('appends the same rows, field by field and byte for byte (received_at_wall aside), in the same order', async () => {
     const dir = scratch('peer');
     const { existingLines } = await buildTree(join(dir, 'lib'));

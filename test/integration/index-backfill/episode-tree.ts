@@ -1,6 +1,6 @@
 /**
  * Episode trees for the IndexBackfiller tests, built with the library's own
- * fixture builder, plus the seed's Python tool as a peer to compare with.
+ * fixture builder, plus the runbook's Python tool as a peer to compare with.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,14 +12,14 @@ import { decompress } from 'zstd-napi';
 import { buildEpisodeTarball, type EpisodeTarballOptions } from '../../../src/testing/episode-tarball.js';
 
 export const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
-/** The seed's `index_backfill.py`, kept outside the repo (never copied in). */
+/** The runbook's `index_backfill.py`, kept outside the repo (never copied in). */
 export const peerPath = resolve(repoRoot, '..', 'shared', 'peers', 'index_backfill.py');
 const hasTool = (cmd: string, args: string[]): boolean => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
 export const hasPython = hasTool('python3', ['--version']);
 export const hasZstd = hasTool('zstd', ['--version']);
 export const peerAvailable = hasPython && hasZstd && existsSync(peerPath);
 export const peerSkipReason = !existsSync(peerPath)
-  ? `needs the seed's tool at ${peerPath}`
+  ? `needs the runbook's tool at ${peerPath}`
   : !hasPython
     ? 'needs python3'
     : 'needs the zstd CLI (apt-get install zstd)';
@@ -40,7 +40,7 @@ const meta = (commit: unknown): Record<string, unknown> => ({ episode: 'x', code
 
 /**
  * Several hosts, two episodes already indexed, a corrupt tarball, one with no
- * `meta.json`, one whose commit is uppercase, and the seed's edge cases.
+ * `meta.json`, one whose commit is uppercase, and the runbook tool's edge cases.
  * Returns the tree's root and an index holding the pre-existing rows.
  */
 export async function buildTree(dir: string): Promise<{ root: string; index: string; existingLines: string }> {
@@ -59,7 +59,7 @@ export async function buildTree(dir: string): Promise<{ root: string; index: str
   writeFileSync(join(root, 'lab-02', 'ep-truncated.tar.zst'), tail.subarray(0, Math.floor(tail.length / 2)));
   writeFileSync(join(root, 'lab-02', 'notes.txt'), 'not an episode');
   writeFileSync(join(root, 'lab-02', 'ep-0101.tar.zst.partial'), 'partial upload');
-  // lab-10: the seed's matching rules and odd metadata.
+  // lab-10: the runbook tool's matching rules and odd metadata.
   const odd: [string, EpisodeTarballOptions][] = [
     ['ep-subdir', { meta: meta(COMMIT), metaName: 'ep-subdir/meta.json', files: { 'ep-subdir/frames.bin': data(1000) } }],
     ['ep-suffix', { meta: meta(UPPER_COMMIT), metaName: 'episode-meta.json', files: {} }],
@@ -110,7 +110,7 @@ export interface PeerRun {
   readonly stderr: string;
 }
 
-/** Runs the seed's Python tool. */
+/** Runs the runbook's Python tool. */
 export function runPeer(args: string[]): PeerRun {
   const r = spawnSync('python3', [peerPath, ...args], { encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { readIndexedEpisodeIds } from '../../../src/index-backfill/existing-index.js';
 import { peerAvailable, peerPath, peerSkipReason, scratch } from './episode-tree.js';
 
-/** The peer's own reader, `_existing_episode_ids`, imported from the seed's file. */
+/** The peer's own reader, `_existing_episode_ids`, imported from the runbook tool's file. */
 function peerIds(index: string): string[] {
   const code = `import json, sys\nfrom pathlib import Path\nsys.path.insert(0, ${JSON.stringify(dirname(peerPath))})\nimport index_backfill as m\nprint(json.dumps(sorted(m._existing_episode_ids(Path(sys.argv[1])))))`;
   const r = spawnSync('python3', ['-c', code, index], { encoding: 'utf8' });
@@ -13,7 +13,7 @@ function peerIds(index: string): string[] {
   return JSON.parse(r.stdout) as string[];
 }
 
-describe.skipIf(!peerAvailable)(`reading the existing index like the seed's tool${peerAvailable ? '' : ` (skipped: ${peerSkipReason})`}`, () => {
+describe.skipIf(!peerAvailable)(`reading the existing index like the runbook's tool${peerAvailable ? '' : ` (skipped: ${peerSkipReason})`}`, () => {
   it('finds the same episode ids on a hostile index', async () => {
     const dir = scratch('index');
     const index = join(dir, 'index.jsonl');

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { buildEpisodeTarball } from '../../../src/testing/episode-tarball.js';
 import { needTools, tempDir } from '../../support/tmp.js';
 import { STALE_DIST_FILE, consumerProject, packedPackage, pkg, repoRoot, runNode, type Packed } from './packed.js';
 
@@ -109,5 +111,16 @@ describe.skipIf(tarTool.missing)(tarTool.title('the packed package'), () => {
     expect(r.stdout).toContain('dataset import');
     const v = runNode(project, [bin, '--version']);
     expect(v.stdout.trim()).toBe(JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')).version);
+  });
+
+  it('the index backfill hashes on its worker thread (compiled hash-thread.js) from the installed package', async () => {
+    const root = join(project, 'episodes');
+    const tarball = join(root, 'lab-01', 'ep-1.tar.zst');
+    (await buildEpisodeTarball({ meta: { code_version: { commit: 'c0ffee00112233445566778899aabbccddeeff00' } }, files: { 'f.bin': Buffer.alloc(5000, 7) }, path: tarball }))._unsafeUnwrap();
+    const r = runNode(project, [join(installed, pkg.bin['backfill-kit']!), 'index', 'backfill', '--episodes-root', root, '--index', join(project, 'index.jsonl')]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(packed.files).toContain('dist/index-backfill/hash-thread.js');
+    const row = JSON.parse(readFileSync(join(project, 'index.jsonl'), 'utf8')) as { sha256: string };
+    expect(row.sha256).toBe(createHash('sha256').update(readFileSync(tarball)).digest('hex'));
   });
 });

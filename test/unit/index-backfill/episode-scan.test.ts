@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -37,12 +37,12 @@ const scan = async (path: string, requireHexCommit = false, bufferBytes = 64 * 1
 
 const meta = (commit: unknown) => ({ code_version: { commit } });
 
-describe('commitFromMeta (the seed rule: a 40-character string, lowercased)', () => {
+describe('commitFromMeta (the runbook tool rule: a 40-character string, lowercased)', () => {
   const bytes = (v: unknown): Buffer => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v));
   it.each([
     ['lowercase hex', meta(COMMIT), COMMIT],
     ['uppercase hex is lowercased', meta(COMMIT.toUpperCase()), COMMIT],
-    ['40 non-hex characters are taken, as the seed does', meta('Z'.repeat(40)), 'z'.repeat(40)],
+    ['40 non-hex characters are taken, as the runbook tool does', meta('Z'.repeat(40)), 'z'.repeat(40)],
     ['40 astral code points (Python len)', meta('😀'.repeat(40)), '😀'.repeat(40)],
     ['NaN elsewhere in the file', `{"x": NaN, "code_version": {"commit": "${COMMIT}"}}`, COMMIT],
   ])('%s', (_label, input, expected) => {
@@ -98,7 +98,7 @@ describe('scanEpisode', () => {
     }
   });
 
-  it('takes the first member whose name ends in meta.json, as the seed does', async () => {
+  it('takes the first member whose name ends in meta.json, as the runbook tool does', async () => {
     const path = await build({ meta: meta('A'.repeat(40)), metaName: 'xmeta.json', files: { 'z/meta.json': JSON.stringify(meta(COMMIT)) } });
     expect((await scan(path)).commit).toBe('a'.repeat(40));
   });
@@ -106,7 +106,7 @@ describe('scanEpisode', () => {
   it('stops decompressing at meta.json: corruption after it is not even seen', async () => {
     const tar = decompress((await buildEpisodeTarball({ meta: meta(COMMIT), files: { 'b.bin': Buffer.alloc(400_000, 7) } }))._unsafeUnwrap().bytes);
     const head = compress(tar.subarray(0, 10_240));
-    const path = write(Buffer.concat([head, Buffer.from('this is not zstd at all, and the seed would fail here')]));
+    const path = write(Buffer.concat([head, Buffer.from('this is not zstd at all, and the runbook tool would fail here')]));
     const r = await scan(path);
     expect(r.commit).toBe(COMMIT);
   });
@@ -141,6 +141,16 @@ describe('scanEpisode', () => {
     expect(missing.isErr() && missing.error.code).toBe('IO_ERROR');
     const directory = await scanEpisode(dir, { buffer: Buffer.alloc(1024), hashFile, maxDecompressedBytes: 1e9, maxMetaBytes: 1e6, requireHexCommit: false });
     expect(directory.isErr() && directory.error.code).toBe('IO_ERROR');
+  });
+
+  it('with noFollow refuses a path that is a symbolic link (a tarball swapped for a link after the walk)', async () => {
+    const target = await build({ meta: meta(COMMIT), files: {} });
+    const link = join(dir, 'swapped.tar.zst');
+    symlinkSync(target, link);
+    const options = { buffer: Buffer.alloc(1024), hashFile, maxDecompressedBytes: 1e9, maxMetaBytes: 1e6, requireHexCommit: false };
+    const refused = await scanEpisode(link, { ...options, noFollow: true });
+    expect(refused.isErr() && refused.error).toMatchObject({ code: 'IO_ERROR', cause: { code: 'ELOOP' } });
+    expect((await scanEpisode(link, options))._unsafeUnwrap().commit).toBe(COMMIT);
   });
 
   it('gives up at maxDecompressedBytes (decompression bomb guard) with SIZE_LIMIT_EXCEEDED', async () => {
