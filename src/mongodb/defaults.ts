@@ -67,7 +67,7 @@ export const INCOMING_SUFFIX = '__incoming';
 /** Collection the MongoDB source reads raw documents from. */
 export const DEFAULT_RAW_DOCUMENTS_COLLECTION = 'raw_documents';
 
-/** Collection the MongoDB sink writes claims to (seed 004: `vex.statements`, with `vex` as the database). */
+/** Collection the MongoDB sink writes claims to (the runbook's `vex.statements`, with `vex` as the database). */
 export const DEFAULT_STATEMENTS_COLLECTION = 'statements';
 
 /** Collection recording which documents were backfilled. */

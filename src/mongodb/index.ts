@@ -1,7 +1,7 @@
 /**
  * `@stella/backfill-kit/mongodb`: the MongoDB adapters of the staging and
- * statements ports (seed 004's `vex.statements`, seed 001's Mongo backfill,
- * the Mongo workflow seed 000 replaced). `mongodb` (v6 or v7) is an optional
+ * statements ports: statements in `vex.statements`, the Mongo backfill of
+ * raw documents, and staging imports into collections. `mongodb` (v6 or v7) is an optional
  * peer dependency; only this entry point needs it.
  *
  * @module mongodb

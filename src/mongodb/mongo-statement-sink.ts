@@ -140,8 +140,8 @@ function claimUpsert(claim: VexClaim, runId: string, now: Date): AnyBulkWriteOpe
 }
 
 /**
- * A {@link StatementSink} (and checkpoint store) over MongoDB (seed 004's
- * `vex.statements`).
+ * A {@link StatementSink} (and checkpoint store) over MongoDB (the runbook's
+ * `vex.statements` collection).
  *
  * - Claims live in a collection with a unique index on
  *   `(documentDigest, vulnerabilityId, productKey)`, and are written as

@@ -1,6 +1,6 @@
 /**
  * `@stella/backfill-kit/partitions`: range partitions kept ahead of time,
- * safe retention, re-attach and per-partition upkeep (seed 002).
+ * safe retention, re-attach and per-partition upkeep, as the partition runbook does by hand.
  *
  * @module
  */

@@ -112,7 +112,7 @@ function leftoverError(error: unknown, part: PartitionInfo, what: string, found:
 /**
  * Keeps a range-partitioned PostgreSQL table's partitions ahead of time,
  * enforces retention with a dry run, re-attaches restored partitions and
- * maintains one partition at a time (seed 002's runbook as an API).
+ * maintains one partition at a time (the partition runbook as an API).
  *
  * Partitions are named `<parent>_YYYY_MM` (days `_YYYY_MM_DD`, ISO weeks
  * `_YYYY_Www`, years `_YYYY`) with bounds `[start, next start)` in UTC.
@@ -484,7 +484,7 @@ export class PartitionManager {
   }
 
   /**
-   * Re-attaches a table restored from backup (seed 002's rollback). The name
+   * Re-attaches a table restored from backup (the partition runbook's rollback step). The name
    * must follow the naming rule; every row must lie inside the bounds it
    * implies (otherwise `PARTITION_OUT_OF_RANGE` names the first offending
    * row's key). A CHECK constraint matching the bounds is added first so
