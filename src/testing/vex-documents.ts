@@ -71,12 +71,19 @@ export interface GenerateVexDocumentsOptions {
   readonly productsPerDocument?: number;
   /** Vulnerabilities per OpenVEX or CSAF document, instead of one to three. */
   readonly vulnerabilitiesPerDocument?: number;
+  /**
+   * How many products of its product tree each CSAF vulnerability gives a
+   * status to, instead of about 80 %: a large tree with few statuses, as in
+   * vendors' CSAF VEX files, costs normalizing much more than writing.
+   */
+  readonly statusedProductsPerVulnerability?: number;
 }
 
 /** Fixed sizes of the large documents, when asked for. */
 interface Shape {
   readonly products?: number;
   readonly vulnerabilities?: number;
+  readonly statused?: number;
 }
 
 type Rng = SeededRandom;
@@ -147,8 +154,9 @@ function csaf(rng: Rng, n: number, at: string, shape: Shape = {}): { doc: object
   const vulnerabilities = vulnIds(rng, n, shape.vulnerabilities ?? rng.int(1, 2)).map((cve) => {
     const lists: Record<string, string[]> = {};
     const notAffected: string[] = [];
-    for (const p of products) {
-      if (rng.next() < 0.2) continue;
+    const offset = shape.statused === undefined ? 0 : rng.int(0, products.length - 1);
+    for (const [i, p] of products.entries()) {
+      if (shape.statused === undefined ? rng.next() < 0.2 : (i - offset + products.length) % products.length >= shape.statused) continue;
       const list = rng.pick(['known_not_affected', 'known_affected', 'fixed', 'under_investigation']);
       (lists[list] ??= []).push(p.product_id);
       if (list === 'known_not_affected') notAffected.push(p.product_id);
@@ -265,6 +273,7 @@ export function* generateVexDocuments(options: GenerateVexDocumentsOptions): Gen
   const shape: Shape = {
     ...(options.productsPerDocument === undefined ? {} : { products: options.productsPerDocument }),
     ...(options.vulnerabilitiesPerDocument === undefined ? {} : { vulnerabilities: options.vulnerabilitiesPerDocument }),
+    ...(options.statusedProductsPerVulnerability === undefined ? {} : { statused: options.statusedProductsPerVulnerability }),
   };
   for (let n = 0; n < options.count; n += 1) {
     const retrievedAt = new Date(start + Math.floor(n / 3) * spacing);

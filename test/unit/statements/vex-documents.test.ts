@@ -63,6 +63,13 @@ describe('generateVexDocuments', () => {
       expect(claims.length).toBe(d.expectedClaims);
       expect(d.expectedClaims).toBeGreaterThan(200);
     }
+    const sparse = [...generateVexDocuments({ seed: 6, count: 20, brokenRatio: 0, formats: ['csaf'], productsPerDocument: 300, vulnerabilitiesPerDocument: 2, statusedProductsPerVulnerability: 4 })];
+    for (const d of sparse) {
+      const parsed = JSON.parse(d.content) as { product_tree: { branches: { branches: unknown[] }[] } };
+      expect(parsed.product_tree.branches[0]!.branches).toHaveLength(300);
+      expect(d.expectedClaims).toBe(8);
+      expect(defaultVexNormalizers.find((n) => n.canNormalize(parsed))!.normalize(parsed, { digest: d.digest, retrievedAt: d.retrievedAt })._unsafeUnwrap()).toHaveLength(8);
+    }
     // The default corpus is unchanged by the new options.
     expect([...generateVexDocuments({ seed: 11, count: 3000, brokenRatio: 0.1, formats: ['openvex', 'csaf', 'cyclonedx'] })].map((d) => d.digest)).toEqual(docs.map((d) => d.digest));
   });
