@@ -191,11 +191,18 @@ async function backfillWithWorkers(ctx: CommandContext, workers: number): Promis
   const plan = await planBackfill(cluster, planOptionsOf(ctx.flags, runId));
   if (plan.isErr()) return failed(plan.error);
   const progress = ctx.progress('backfill', 'docs');
-  const poll = setInterval(() => {
-    void backfillProgress(cluster, runId).map((p) => progress.update(p.done, p.total, `workers ${p.workersAlive}`));
-  }, 1000);
+  let running = true;
+  // One progress read at a time, every 2 s: reads that pile up under load would slow the workers.
+  const poll = (async () => {
+    while (running) {
+      const p = await backfillProgress(cluster, runId);
+      if (p.isOk()) progress.update(p.value.done, p.value.total, `workers ${p.value.workersAlive}`);
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+  })();
   const codes = await Promise.all(Array.from({ length: workers }, () => spawnWorker(ctx, cluster.connectionString)));
-  clearInterval(poll);
+  running = false;
+  await poll;
   progress.done();
   if (ctx.signal.aborted) return failed(new BackfillError('ABORTED', `run ${runId} was interrupted; every committed batch is kept, rerun with the same --run-id to resume.`));
   const bad = codes.find((c) => c !== 0);

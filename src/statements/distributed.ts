@@ -180,7 +180,13 @@ interface Parts {
   close(): Promise<void>;
 }
 
-async function open(config: DistributedBackfillConfig): Promise<Parts> {
+/**
+ * Opens the run's adapters. Only the planner and workers create missing
+ * tables: `prepare()` runs CREATE INDEX IF NOT EXISTS, whose share lock
+ * would queue behind (and hold up) the workers' writes if a progress poll
+ * took it every second.
+ */
+async function open(config: DistributedBackfillConfig, prepare: boolean): Promise<Parts> {
   const pool = new pg.Pool({ connectionString: config.connectionString, max: 6 });
   pool.on('error', () => undefined);
   const t = config.tables ?? {};
@@ -194,7 +200,7 @@ async function open(config: DistributedBackfillConfig): Promise<Parts> {
   });
   const plans = new PgBackfillPlanStore({ pg: pool, tables: t });
   const parts: Parts = { pool, source, sink, plans, logger: config.logger ?? silentLogger, close: () => pool.end() };
-  for (const prepared of [await sink.prepare(), await plans.prepare()]) {
+  for (const prepared of prepare ? [await sink.prepare(), await plans.prepare()] : []) {
     if (prepared.isErr()) {
       await parts.close();
       throw prepared.error;
@@ -213,10 +219,10 @@ function openQueue(config: DistributedBackfillConfig, parts: Parts): ResultAsync
 }
 
 /** Runs `fn` with the run's parts, closing them afterwards; throws become Results. */
-function withParts<T>(config: DistributedBackfillConfig, fn: (parts: Parts) => Promise<Result<T, BackfillError>>): ResultAsync<T, BackfillError> {
+function withParts<T>(config: DistributedBackfillConfig, prepare: boolean, fn: (parts: Parts) => Promise<Result<T, BackfillError>>): ResultAsync<T, BackfillError> {
   return ResultAsync.fromPromise(
     (async () => {
-      const parts = await open(config);
+      const parts = await open(config, prepare);
       try {
         return await fn(parts);
       } finally {
@@ -249,7 +255,7 @@ function validatePlan(options: PlanBackfillOptions): BackfillError | undefined {
 export function planBackfill(config: DistributedBackfillConfig, options: PlanBackfillOptions): ResultAsync<BackfillPlan, BackfillError> {
   const invalid = validatePlan(options);
   if (invalid) return errAsync(invalid);
-  return withParts(config, async (parts) => {
+  return withParts(config, true, async (parts) => {
     let plan = await parts.plans.loadPlan(options.runId);
     if (plan.isErr()) return err(plan.error);
     const planned = {
@@ -350,7 +356,7 @@ export function runBackfillWorker(config: DistributedBackfillConfig, options: Ba
   const concurrency = options.concurrency ?? 1;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) return errAsync(new BackfillError('INVALID_ARGUMENT', 'concurrency must be an integer from 1 to 64.'));
   const normalizers = config.normalizers ?? defaultVexNormalizers;
-  return withParts(config, async (parts) => {
+  return withParts(config, true, async (parts) => {
     const queue = await openQueue(config, parts);
     if (queue.isErr()) return err(queue.error);
     const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -463,7 +469,7 @@ async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: B
  * input and options, however many workers ran and however often they died.
  */
 export function backfillReport(config: DistributedBackfillConfig, runId: string): ResultAsync<DistributedBackfillReport, BackfillError> {
-  return withParts(config, async (parts) => {
+  return withParts(config, false, async (parts) => {
     const run = await combineRun(parts, runId);
     if (run.isErr()) return err(run.error);
     const { plan, combined } = run.value;
@@ -485,7 +491,7 @@ export function backfillReport(config: DistributedBackfillConfig, runId: string)
 
 /** Documents done out of the total, rate, ETA and workers alive, for any host to read. */
 export function backfillProgress(config: DistributedBackfillConfig, runId: string): ResultAsync<DistributedBackfillProgress, BackfillError> {
-  return withParts(config, async (parts) => {
+  return withParts(config, false, async (parts) => {
     const run = await combineRun(parts, runId);
     if (run.isErr()) return err(run.error);
     const { plan, combined } = run.value;

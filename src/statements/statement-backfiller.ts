@@ -127,6 +127,9 @@ export interface RangeRun {
   readonly shouldStop?: () => Promise<boolean>;
 }
 
+/** The checkpoint ids of planned runs' key ranges (see `rangeCheckpointId`), which plain runs may not take. */
+const RANGE_CHECKPOINT_ID = /#range-\d+$/;
+
 /** A document's fate within a batch. */
 type Outcome =
   | { readonly kind: 'backfilled'; readonly doc: RawDocument; readonly format: string; readonly claims: readonly VexClaim[] }
@@ -244,6 +247,9 @@ export class StatementBackfiller {
   run(options: StatementBackfillOptions = {}): ResultAsync<BackfillSummary, BackfillError> {
     const valid = validate(options);
     if (valid.isErr()) return errAsync(valid.error);
+    if (options.runId !== undefined && RANGE_CHECKPOINT_ID.test(options.runId)) {
+      return errAsync(new BackfillError('INVALID_ARGUMENT', `runId ${JSON.stringify(options.runId)} names a key range of a planned run (…#range-<n>); choose another run id.`));
+    }
     return ResultAsync.fromPromise(this.#run(options), (e) => toBackfillError(e, 'DB_ERROR')).andThen((r) => r);
   }
 

@@ -58,6 +58,32 @@ export interface GenerateVexDocumentsOptions {
    * @defaultValue 1000
    */
   readonly spacingMs?: number;
+  /**
+   * Formats of the valid documents, picked evenly.
+   * @defaultValue all three
+   */
+  readonly formats?: readonly ('openvex' | 'csaf' | 'cyclonedx')[];
+  /**
+   * Products per OpenVEX statement and per CSAF product tree, instead of a
+   * few: with a few hundred, normalizing dominates a backfill's time (the
+   * `statements` benchmark's heavy corpus).
+   */
+  readonly productsPerDocument?: number;
+  /** Vulnerabilities per OpenVEX or CSAF document, instead of one to three. */
+  readonly vulnerabilitiesPerDocument?: number;
+  /**
+   * How many products of its product tree each CSAF vulnerability gives a
+   * status to, instead of about 80 %: a large tree with few statuses, as in
+   * vendors' CSAF VEX files, costs normalizing much more than writing.
+   */
+  readonly statusedProductsPerVulnerability?: number;
+}
+
+/** Fixed sizes of the large documents, when asked for. */
+interface Shape {
+  readonly products?: number;
+  readonly vulnerabilities?: number;
+  readonly statused?: number;
 }
 
 type Rng = SeededRandom;
@@ -80,12 +106,12 @@ function purls(rng: Rng, n: number, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `pkg:${eco}/pkg-${n.toString(36)}-${i}@${rng.int(0, 9)}.${rng.int(0, 20)}.${i}`);
 }
 
-function openVex(rng: Rng, n: number, at: string): { doc: object; claims: number } {
-  const vulns = vulnIds(rng, n, rng.int(1, 3));
+function openVex(rng: Rng, n: number, at: string, shape: Shape = {}): { doc: object; claims: number } {
+  const vulns = vulnIds(rng, n, shape.vulnerabilities ?? rng.int(1, 3));
   let claims = 0;
   const statements = vulns.map((name, i) => {
     const status = rng.pick(STATUSES);
-    const products = purls(rng, n * 10 + i, rng.int(1, 2)).map((id, j) => {
+    const products = purls(rng, n * 10 + i, shape.products ?? rng.int(1, 2)).map((id, j) => {
       if (j === 0 && rng.next() < 0.3) {
         const subs = purls(rng, n * 100 + i, rng.int(1, 2));
         claims += subs.length;
@@ -108,8 +134,8 @@ function openVex(rng: Rng, n: number, at: string): { doc: object; claims: number
   };
 }
 
-function csaf(rng: Rng, n: number, at: string): { doc: object; claims: number } {
-  const keys = purls(rng, n, rng.int(2, 4));
+function csaf(rng: Rng, n: number, at: string, shape: Shape = {}): { doc: object; claims: number } {
+  const keys = purls(rng, n, shape.products ?? rng.int(2, 4));
   const products = keys.map((purl, i) => ({
     name: `Product ${n}-${i}`,
     product_id: `CSAFPID-${n}-${i}`,
@@ -125,11 +151,12 @@ function csaf(rng: Rng, n: number, at: string): { doc: object; claims: number } 
     ],
   };
   let claims = 0;
-  const vulnerabilities = vulnIds(rng, n, rng.int(1, 2)).map((cve) => {
+  const vulnerabilities = vulnIds(rng, n, shape.vulnerabilities ?? rng.int(1, 2)).map((cve) => {
     const lists: Record<string, string[]> = {};
     const notAffected: string[] = [];
-    for (const p of products) {
-      if (rng.next() < 0.2) continue;
+    const offset = shape.statused === undefined ? 0 : rng.int(0, products.length - 1);
+    for (const [i, p] of products.entries()) {
+      if (shape.statused === undefined ? rng.next() < 0.2 : (i - offset + products.length) % products.length >= shape.statused) continue;
       const list = rng.pick(['known_not_affected', 'known_affected', 'fixed', 'under_investigation']);
       (lists[list] ??= []).push(p.product_id);
       if (list === 'known_not_affected') notAffected.push(p.product_id);
@@ -242,6 +269,12 @@ export function* generateVexDocuments(options: GenerateVexDocumentsOptions): Gen
   const brokenRatio = options.brokenRatio ?? 0.05;
   const start = (options.startAt ?? new Date('2025-10-01T00:00:00Z')).getTime();
   const spacing = options.spacingMs ?? 1000;
+  const formats = options.formats ?? (['openvex', 'csaf', 'cyclonedx'] as const);
+  const shape: Shape = {
+    ...(options.productsPerDocument === undefined ? {} : { products: options.productsPerDocument }),
+    ...(options.vulnerabilitiesPerDocument === undefined ? {} : { vulnerabilities: options.vulnerabilitiesPerDocument }),
+    ...(options.statusedProductsPerVulnerability === undefined ? {} : { statused: options.statusedProductsPerVulnerability }),
+  };
   for (let n = 0; n < options.count; n += 1) {
     const retrievedAt = new Date(start + Math.floor(n / 3) * spacing);
     const at = retrievedAt.toISOString();
@@ -256,8 +289,8 @@ export function* generateVexDocuments(options: GenerateVexDocumentsOptions): Gen
       kind = 'broken';
       extra = { broken: which, expectedCode: b.code };
     } else {
-      kind = rng.pick(['openvex', 'csaf', 'cyclonedx'] as const);
-      const made = kind === 'openvex' ? openVex(rng, n, at) : kind === 'csaf' ? csaf(rng, n, at) : cycloneDx(rng, n, at);
+      kind = rng.pick(formats);
+      const made = kind === 'openvex' ? openVex(rng, n, at, shape) : kind === 'csaf' ? csaf(rng, n, at, shape) : cycloneDx(rng, n, at);
       content = JSON.stringify(made.doc);
       expectedClaims = made.claims;
     }

@@ -48,6 +48,9 @@ describe('distributed statement backfill', () => {
     expect(again.ranges).toEqual(plan.ranges);
     const other = await planBackfill(config, { runId: 'spread', force: true });
     expect(other.isErr() && other.error.code).toBe('INVALID_ARGUMENT');
+    // A plain run cannot take a range's checkpoint.
+    const taken = await singleProcess(spread.url, { runId: 'spread#range-1' }).catch((e: unknown) => e);
+    expect(taken).toMatchObject({ ok: false });
 
     const before = (await backfillReport(config, 'spread'))._unsafeUnwrap();
     expect(before.state).toBe('running');

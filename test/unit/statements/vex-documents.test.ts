@@ -46,4 +46,31 @@ describe('generateVexDocuments', () => {
       }
     }
   });
+
+  it('large documents: the formats asked for, with the products and vulnerabilities asked for, normalizing to their counted claims', () => {
+    const heavy = [...generateVexDocuments({ seed: 5, count: 40, brokenRatio: 0, formats: ['openvex', 'csaf'], productsPerDocument: 120, vulnerabilitiesPerDocument: 3 })];
+    expect(new Set(heavy.map((d) => d.kind))).toEqual(new Set(['openvex', 'csaf']));
+    for (const d of heavy) {
+      const parsed = JSON.parse(d.content) as { statements?: { products: unknown[] }[]; vulnerabilities?: unknown[]; product_tree?: { branches: { branches: unknown[] }[] } };
+      if (d.kind === 'openvex') {
+        expect(parsed.statements).toHaveLength(3);
+        for (const st of parsed.statements!) expect(st.products).toHaveLength(120);
+      } else {
+        expect(parsed.vulnerabilities).toHaveLength(3);
+        expect(parsed.product_tree!.branches[0]!.branches).toHaveLength(120);
+      }
+      const claims = defaultVexNormalizers.find((n) => n.canNormalize(parsed))!.normalize(parsed, { digest: d.digest, retrievedAt: d.retrievedAt })._unsafeUnwrap();
+      expect(claims.length).toBe(d.expectedClaims);
+      expect(d.expectedClaims).toBeGreaterThan(200);
+    }
+    const sparse = [...generateVexDocuments({ seed: 6, count: 20, brokenRatio: 0, formats: ['csaf'], productsPerDocument: 300, vulnerabilitiesPerDocument: 2, statusedProductsPerVulnerability: 4 })];
+    for (const d of sparse) {
+      const parsed = JSON.parse(d.content) as { product_tree: { branches: { branches: unknown[] }[] } };
+      expect(parsed.product_tree.branches[0]!.branches).toHaveLength(300);
+      expect(d.expectedClaims).toBe(8);
+      expect(defaultVexNormalizers.find((n) => n.canNormalize(parsed))!.normalize(parsed, { digest: d.digest, retrievedAt: d.retrievedAt })._unsafeUnwrap()).toHaveLength(8);
+    }
+    // The default corpus is unchanged by the new options.
+    expect([...generateVexDocuments({ seed: 11, count: 3000, brokenRatio: 0.1, formats: ['openvex', 'csaf', 'cyclonedx'] })].map((d) => d.digest)).toEqual(docs.map((d) => d.digest));
+  });
 });
