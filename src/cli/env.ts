@@ -13,9 +13,9 @@ import { pgDsnToUrl } from '../_internals/pg-dsn.js';
 /** The environment as the CLI sees it (injectable for tests). */
 export type Env = Readonly<Record<string, string | undefined>>;
 
-/** Variables that name a database, in the order the dataset runbook (seed 000) reads them. */
+/** Variables that name a database, in the order the dataset runbook reads them. */
 export const DATASET_DB_VARS = ['PGURI', 'CONCELIER_PG_URI', 'PG_DSN'] as const;
-/** The partition runbook (seed 002) reads `PG_DSN` first. */
+/** The partition runbook reads `PG_DSN` first. */
 export const PARTITION_DB_VARS = ['PG_DSN', 'PGURI', 'CONCELIER_PG_URI'] as const;
 
 /** The variable that forces a dry run on every command that has one. */

@@ -1,5 +1,5 @@
 /**
- * `backfill-kit gate check` (seed 003): would the receiver's version gate
+ * `backfill-kit gate check`: would the receiver's version gate
  * accept this commit? The same answer, status and remediation a shipper gets.
  *
  * @module
@@ -19,7 +19,7 @@ const check: CommandSpec = {
   args: '<commit>',
   minArgs: 1,
   maxArgs: 1,
-  replaces: "the receiver's X-Cis490-Code-Commit check (receiver/version_gate.py, seed 003), run by hand before shipping",
+  replaces: "the receiver's X-Cis490-Code-Commit check, run by hand before shipping",
   flags: {
     repo: { type: 'string', value: '<dir>', description: 'The git clone whose newest commits are accepted.', default: '.' },
     window: { type: 'string', value: '<n>', description: `How many of the newest commits are accepted (1 to ${MAX_GATE_WINDOW}).`, default: String(DEFAULT_GATE_WINDOW) },

@@ -1,6 +1,6 @@
 /**
- * `backfill-kit partitions ensure|retention|attach|list|maintain` (seed
- * 002): the scanner.artifact_boms partition jobs and their rollback.
+ * `backfill-kit partitions ensure|retention|attach|list|maintain` :
+ * the scanner.artifact_boms partition jobs and their rollback.
  *
  * @module
  */
@@ -68,7 +68,7 @@ async function withManager<T>(ctx: CommandContext, op: (m: PartitionManager) => 
 
 const day = (d: Date | null): string => (d === null ? '-' : d.toISOString().slice(0, 10));
 
-/** A positional or flag integer: the seed's scripts take the count as their first argument. */
+/** A positional or flag integer: the runbook's scripts take the count as their first argument. */
 function countArg(ctx: CommandContext, flag: string, fallback: number): number {
   const positional = ctx.positionals[0];
   if (positional !== undefined) {
@@ -85,7 +85,7 @@ const ensure: CommandSpec = {
   args: '[ahead]',
   minArgs: 0,
   maxArgs: 1,
-  replaces: 'devops/scripts/scanner-artifact-boms-ensure-partitions.sh 1 (seed 002)',
+  replaces: "the partition runbook's monthly ensure job (scanner-artifact-boms-ensure-partitions.sh 1)",
   flags: {
     ...TABLE_FLAGS,
     ahead: { type: 'string', value: '<n>', description: 'Intervals after the current one to create (also the first argument).', default: String(DEFAULT_PARTITIONS_AHEAD) },
@@ -124,7 +124,7 @@ const retention: CommandSpec = {
   args: '[keep] [dry-run true|false]',
   minArgs: 0,
   maxArgs: 2,
-  replaces: 'devops/scripts/scanner-artifact-boms-retention.sh 12 true|false (seed 002)',
+  replaces: "the partition runbook's daily retention job (scanner-artifact-boms-retention.sh 12 true|false)",
   flags: {
     ...TABLE_FLAGS,
     keep: { type: 'string', value: '<n>', description: 'Whole intervals before the current one to keep (also the first argument).', default: String(DEFAULT_RETENTION_KEEP) },
@@ -189,7 +189,7 @@ const attach: CommandSpec = {
   args: '<schema.table_YYYY_MM>',
   minArgs: 1,
   maxArgs: 1,
-  replaces: 'the rollback "ALTER TABLE scanner.artifact_boms ATTACH PARTITION scanner.artifact_boms_YYYY_MM FOR VALUES …" (seed 002)',
+  replaces: 'the rollback "ALTER TABLE scanner.artifact_boms ATTACH PARTITION scanner.artifact_boms_YYYY_MM FOR VALUES …"',
   flags: TABLE_FLAGS,
   examples: ['backfill-kit partitions attach scanner.artifact_boms_2025_03'],
   async run(ctx) {
@@ -217,7 +217,7 @@ const list: CommandSpec = {
   args: '',
   minArgs: 0,
   maxArgs: 0,
-  replaces: 'checking the partition set by hand in psql (\\d+ scanner.artifact_boms) (seed 002)',
+  replaces: 'checking the partition set by hand in psql (\\d+ scanner.artifact_boms)',
   flags: TABLE_FLAGS,
   examples: ['backfill-kit partitions list --table scanner.artifact_boms --json'],
   async run(ctx) {
@@ -232,7 +232,7 @@ const maintain: CommandSpec = {
   args: '<partition>',
   minArgs: 1,
   maxArgs: 1,
-  replaces: 'the hot-partition bloat steps VACUUM (ANALYZE) / REINDEX TABLE scanner.artifact_boms_YYYY_MM (seed 002)',
+  replaces: 'the hot-partition bloat steps VACUUM (ANALYZE) / REINDEX TABLE scanner.artifact_boms_YYYY_MM',
   flags: {
     ...TABLE_FLAGS,
     vacuum: { type: 'boolean', description: 'Run VACUUM.', default: true },

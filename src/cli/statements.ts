@@ -1,6 +1,6 @@
 /**
- * `backfill-kit statements backfill` (seed 004): `stellaops excititor
- * backfill-statements`, resumable, against PostgreSQL; and the same run
+ * `backfill-kit statements backfill`: the runbook's `backfill-statements`
+ * command, resumable, against PostgreSQL; and the same run
  * across worker processes and hosts (`plan`, `worker`, `report`,
  * `backfill --workers N`) on the pg-boss job engine.
  *
@@ -217,7 +217,7 @@ const backfill: CommandSpec = {
   args: '',
   minArgs: 0,
   maxArgs: 0,
-  replaces: 'stellaops excititor backfill-statements [--retrieved-since] [--force] [--batch-size] [--max-documents] (seed 004), and the 21-102 backfill with --batch-size=500 --stop-on-error (seed 001)',
+  replaces: 'stellaops excititor backfill-statements [--retrieved-since] [--force] [--batch-size] [--max-documents], and the 21-102 backfill with --batch-size=500 --stop-on-error',
   flags: { ...runFlags, workers: { type: 'string', value: '<n>', description: 'Run the backfill as a planned run on the job engine, with this many worker processes on this host (needs --run-id).' }, 'range-size': rangeSizeFlag, ...storeFlags, ...engineFlags },
   examples: [
     'backfill-kit statements backfill --retrieved-since "$(date -u -d \'48 hours ago\' +%Y-%m-%dT%H:%M:%SZ)"',

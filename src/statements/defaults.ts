@@ -9,7 +9,7 @@ import { cycloneDxVexNormalizer } from './normalizers/cyclonedx.js';
 import { openVexNormalizer } from './normalizers/openvex.js';
 import type { VexNormalizer } from './ports.js';
 
-/** Raw documents pulled per batch (seed 004: `--batch-size`, default `100`). */
+/** Raw documents pulled per batch (the backfill command's `--batch-size`, default `100`). */
 export const DEFAULT_BATCH_SIZE = 100;
 
 /** Largest accepted `batchSize`; a batch is one transaction and one page in memory. */
@@ -40,7 +40,7 @@ export const MAX_FAILURE_MESSAGE_LENGTH = 500;
 export const REPORT_SCHEMA_VERSION = 2;
 
 /**
- * The three bundled normalizers (CSAF, CycloneDX, OpenVEX), as the seed
+ * The three bundled normalizers (CSAF, CycloneDX, OpenVEX), as the backfill command
  * registers them.
  *
  * @example

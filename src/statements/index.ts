@@ -1,6 +1,6 @@
 /**
  * `@stella/backfill-kit/statements`: replay raw VEX documents into a
- * statements store (seed 004), resumably.
+ * statements store, resumably.
  *
  * @module
  */

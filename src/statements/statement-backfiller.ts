@@ -1,5 +1,5 @@
 /**
- * Replays raw VEX documents into statements (seed 004), resumably.
+ * Replays raw VEX documents into statements resumably.
  *
  * @module
  */
@@ -212,7 +212,7 @@ function failureOf(doc: RawDocument, error: BackfillError): BackfillFailure {
 }
 
 /**
- * Rebuilds statements from raw VEX documents, following seed 004: documents
+ * Rebuilds statements from raw VEX documents, as the statements backfill runbook does: documents
  * stream in ascending `(retrievedAt, digest)` order, each is normalized by
  * the first normalizer that recognises it, documents whose digest already has
  * statements are skipped unless `force`, and failures are recorded with their

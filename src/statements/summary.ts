@@ -1,5 +1,5 @@
 /**
- * The run summary: the seed's one-line text and a deterministic JSON report
+ * The run summary: the one-line text the runbook's command prints and a deterministic JSON report
  * whose SHA-256 an operator records ("capture report hash").
  *
  * @module
@@ -55,7 +55,7 @@ export interface BackfillSummary extends BackfillCounters {
 }
 
 /**
- * The seed 004 summary line for a set of counters.
+ * The runbook's summary line for a set of counters.
  *
  * @example
  * ```ts
