@@ -11,7 +11,7 @@ import pg from 'pg';
 import { createTestDatabase, withApplicationName, type TestDatabase } from '../../support/pg.js';
 import { writeDataset } from '../../../src/dataset/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
-import { StagingImporter, type StagingStrategy } from '../../../src/staging/index.js';
+import { PgStagingTarget, StagingImporter, type StagingRow, type StagingStrategy } from '../../../src/staging/index.js';
 import { scratch, TABLES } from './fixtures.js';
 
 let db: TestDatabase;
@@ -72,6 +72,27 @@ describe('swap drops only what it made', () => {
     expect(report.dropped).toHaveLength(2);
     for (const t of report.dropped) expect(t).toMatch(new RegExp(`^${s}\\._bk_old_[0-9a-f]{8}_[01]$`));
     expect(await db.query(`SELECT 1 FROM pg_class WHERE relname = ANY($1::text[])`, [report.dropped.map((t) => t.split('.')[1])])).toEqual([]);
+  });
+
+  it('never drops the fresh tables of a swap that is still running', async () => {
+    const s = 's_running';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    const first = PgStagingTarget.create({ pg: db.url, schema: s, tables: ['linksets_raw'] })._unsafeUnwrap();
+    try {
+      const running = (await first.begin({ strategy: 'swap', dryRun: false, tables: ['linksets_raw'] }))._unsafeUnwrap();
+      async function* rows(): AsyncGenerator<StagingRow[]> {
+        yield [{ id: 'new-1', raw: '{"_id":"new-1"}' }];
+      }
+      expect((await running.load('linksets_raw', rows()))._unsafeUnwrap()).toBe(1);
+      expect(await leftovers(s)).toHaveLength(2); // its committed fresh table and that table's key
+      // Another swap import runs to its end meanwhile: the fresh table is marked, but its import holds the tag.
+      const other = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrap();
+      expect(other.dropped.filter((t) => t.includes('_bk_stage_'))).toEqual([]);
+      expect((await running.commit())._unsafeUnwrap().dropped).toHaveLength(1);
+      expect(await db.query(`SELECT id FROM ${s}.linksets_raw`)).toEqual([{ id: 'new-1' }]);
+    } finally {
+      await first.close();
+    }
   });
 
   it("carries the live table's comment over to the swapped-in table", async () => {
