@@ -4,6 +4,7 @@
  * on one id, or time out without saying who is in the way. And swap loads
  * that run side by side stay all or nothing.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +12,7 @@ import pg from 'pg';
 import { createTestDatabase, withApplicationName, type TestDatabase } from '../../support/pg.js';
 import { writeDataset } from '../../../src/dataset/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
-import { StagingImporter, type StagingStrategy } from '../../../src/staging/index.js';
+import { PgStagingTarget, StagingImporter, type StagingRow, type StagingStrategy } from '../../../src/staging/index.js';
 import { scratch, TABLES } from './fixtures.js';
 
 let db: TestDatabase;
@@ -72,6 +73,27 @@ describe('swap drops only what it made', () => {
     expect(report.dropped).toHaveLength(2);
     for (const t of report.dropped) expect(t).toMatch(new RegExp(`^${s}\\._bk_old_[0-9a-f]{8}_[01]$`));
     expect(await db.query(`SELECT 1 FROM pg_class WHERE relname = ANY($1::text[])`, [report.dropped.map((t) => t.split('.')[1])])).toEqual([]);
+  });
+
+  it('never drops the fresh tables of a swap that is still running', async () => {
+    const s = 's_running';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    const first = PgStagingTarget.create({ pg: db.url, schema: s, tables: ['linksets_raw'] })._unsafeUnwrap();
+    try {
+      const running = (await first.begin({ strategy: 'swap', dryRun: false, tables: ['linksets_raw'] }))._unsafeUnwrap();
+      async function* rows(): AsyncGenerator<StagingRow[]> {
+        yield [{ id: 'new-1', raw: '{"_id":"new-1"}' }];
+      }
+      expect((await running.load('linksets_raw', rows()))._unsafeUnwrap()).toBe(1);
+      expect(await leftovers(s)).toHaveLength(2); // its committed fresh table and that table's key
+      // Another swap import runs to its end meanwhile: the fresh table is marked, but its import holds the tag.
+      const other = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrap();
+      expect(other.dropped.filter((t) => t.includes('_bk_stage_'))).toEqual([]);
+      expect((await running.commit())._unsafeUnwrap().dropped).toHaveLength(1);
+      expect(await db.query(`SELECT id FROM ${s}.linksets_raw`)).toEqual([{ id: 'new-1' }]);
+    } finally {
+      await first.close();
+    }
   });
 
   it("carries the live table's comment over to the swapped-in table", async () => {
@@ -252,23 +274,21 @@ describe('swap loads tables side by side, still all or nothing', () => {
   it('each table is loaded and committed on a connection of its own before the one swap transaction', async () => {
     const s = 's_parallel';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
-    const observer = new pg.Client({ connectionString: db.url });
-    await observer.connect();
-    let fresh: Promise<number> | undefined;
+    let fresh: number | undefined;
     const report = await importer(s).import(good, {
       strategy: 'swap',
       onProgress: (p) => {
-        // At verify time both fresh tables are already visible to another connection.
+        // At verify time both fresh tables are already committed, so another
+        // connection sees them. psql runs synchronously: the import cannot
+        // reach its swap before the answer is in.
         if (p.phase === 'verify') {
-          fresh = observer
-            .query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname LIKE '\\_bk\\_stage\\_%' AND c.relkind = 'r'`, [s])
-            .then((r) => r.rows[0]!.n);
+          const sql = `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '${s}' AND c.relname LIKE '\\_bk\\_stage\\_%' AND c.relkind = 'r'`;
+          fresh = Number(execFileSync('psql', ['-tA', db.url, '-c', sql], { encoding: 'utf8' }).trim());
         }
       },
     });
     expect(report._unsafeUnwrap().committed).toBe(true);
-    expect(await fresh).toBe(2);
-    await observer.end();
+    expect(fresh).toBe(2);
     expect(await leftovers(s)).toEqual([]);
   });
 
