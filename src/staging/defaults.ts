@@ -4,7 +4,7 @@
  * @module
  */
 
-/** Schema of the staging tables (seed 000's `PGSCHEMA` default). */
+/** Schema of the staging tables (the dataset runbook's `PGSCHEMA` default). */
 export const DEFAULT_STAGING_SCHEMA = 'lnm_raw';
 
 /** Field a record's id is read from. */

@@ -1,6 +1,6 @@
 /**
- * exportDataset: staging tables back into a dataset tarball (seed 000's
- * "export from Postgres"), byte-for-byte deterministic.
+ * exportDataset: staging tables back into a dataset tarball (the dataset
+ * runbook's "export from Postgres" step), byte-for-byte deterministic.
  *
  * @module
  */
