@@ -389,6 +389,8 @@ class PgStagingSession implements StagingSession {
     const live = this.#liveNames();
     // The only moment readers wait: from this LOCK to COMMIT.
     await this.#q(`LOCK TABLE ${live.map((n) => n.sql).join(', ')} IN ACCESS EXCLUSIVE MODE`);
+    // Again under the lock: a migration may have added a column while the load ran.
+    await checkTableShapes(this.#client, live, 'swap');
     // The old tables are dropped after COMMIT (unlinking their files inside
     // the lock window would block readers for longer), so refuse here what
     // DROP TABLE would refuse: views, foreign keys, SQL functions using them.

@@ -62,11 +62,20 @@ interface ColumnShape {
   readonly filled: boolean;
 }
 
+/** One live table as the shape check sees it. */
+interface TableShape {
+  readonly kind: string;
+  readonly columns: readonly ColumnShape[];
+  /** Row-level security enabled, or policies defined: the swapped-in table would have neither. */
+  readonly rowSecurity: boolean;
+}
+
 const KINDS: Readonly<Record<string, string>> = { p: 'a partitioned table', v: 'a view', m: 'a materialized view', f: 'a foreign table' };
 
 /** What is wrong with one table's shape for `strategy`, as phrases; empty when it fits. */
-function shapeDifferences(kind: string, columns: readonly ColumnShape[], strategy: StagingStrategy): string[] {
+function shapeDifferences({ kind, columns, rowSecurity }: TableShape, strategy: StagingStrategy): string[] {
   const out: string[] = [];
+  if (strategy === 'swap' && rowSecurity) out.push('it has row-level security, which the swapped-in table would not have (its rows would become visible to every reader)');
   if (kind !== 'r') out.push(`it is ${KINDS[kind] ?? `a relation of kind ${kind}`}, not a plain table`);
   for (const [name, type] of [
     ['id', 'text'],
@@ -93,16 +102,17 @@ function shapeDifferences(kind: string, columns: readonly ColumnShape[], strateg
 export async function checkTableShapes(client: PgClientLike, tables: readonly QualifiedName[], strategy: StagingStrategy): Promise<void> {
   const { rows } = (await client.query(
     `SELECT t.name, c.relkind::text AS kind,
+            (c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)) AS "rowSecurity",
             coalesce(json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'notNull', a.attnotnull,
                                                 'filled', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') ORDER BY a.attnum)
                      FILTER (WHERE a.attnum IS NOT NULL), '[]') AS columns
        FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
        LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-      GROUP BY t.name, t.i, c.relkind ORDER BY t.i`,
+      GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity ORDER BY t.i`,
     [tables.map((t) => t.sql)],
-  )) as { rows: { name: string; kind: string; columns: ColumnShape[] }[] };
+  )) as { rows: (TableShape & { name: string })[] };
   for (const row of rows) {
-    const differences = shapeDifferences(row.kind, row.columns, strategy);
+    const differences = shapeDifferences(row, strategy);
     if (differences.length === 0) continue;
     const advice =
       strategy === 'swap'

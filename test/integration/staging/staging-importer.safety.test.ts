@@ -120,6 +120,40 @@ describe('table shape', () => {
     expect(await db.query(`SELECT id, tenant FROM ${s}.linksets_raw`)).toEqual([{ id: 'keep', tenant: 'acme' }]);
   });
 
+  it('swap checks the shape again under its lock: a column a migration adds during the load is kept, with its data', async () => {
+    const s = 's_shape_midload';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    const target = PgStagingTarget.create({ pg: db.url, schema: s, tables: ['linksets_raw'] })._unsafeUnwrap();
+    try {
+      const session = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['linksets_raw'] }))._unsafeUnwrap();
+      async function* rows(): AsyncGenerator<StagingRow[]> {
+        yield [{ id: 'new-1', raw: '{"_id":"new-1"}' }];
+      }
+      expect((await session.load('linksets_raw', rows()))._unsafeUnwrap()).toBe(1);
+      await db.query(`ALTER TABLE ${s}.linksets_raw ADD COLUMN tenant text; UPDATE ${s}.linksets_raw SET tenant = 'acme'`);
+      const e = (await session.commit())._unsafeUnwrapErr();
+      expect((await session.abort()).isOk()).toBe(true);
+      expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+      expect(e.message).toContain('column tenant (text) would be dropped, with its data');
+      expect(await db.query(`SELECT tenant, count(*)::int AS n FROM ${s}.linksets_raw GROUP BY tenant`)).toEqual([{ tenant: 'acme', n: 340 }]);
+    } finally {
+      await target.close();
+    }
+  });
+
+  it('swap refuses a table with row-level security (the swapped-in table would show every row); truncate keeps it', async () => {
+    const s = 's_shape_rls';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    await db.query(`ALTER TABLE ${s}.linksets_raw ENABLE ROW LEVEL SECURITY; CREATE POLICY only_mine ON ${s}.linksets_raw USING (current_user = 'nobody')`);
+    const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+    expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+    expect(e.message).toContain('row-level security');
+    expect((await importer(s).import(good, { strategy: 'truncate' })).isOk()).toBe(true);
+    expect(await db.query(`SELECT relrowsecurity AS rls, (SELECT count(*)::int FROM pg_policy WHERE polrelid = c.oid) AS policies FROM pg_class c WHERE oid = '${s}.linksets_raw'::regclass`)).toEqual([
+      { rls: true, policies: 1 },
+    ]);
+  });
+
   it('truncate keeps extra columns that have a default or allow NULL, and refuses one it could not fill', async () => {
     const s = 's_shape_default';
     await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text PRIMARY KEY, raw jsonb NOT NULL, tenant text NOT NULL DEFAULT 'acme', note text)`);
