@@ -102,23 +102,6 @@ export async function mapBounded<T, R>(items: readonly T[], limit: number, task:
   return results;
 }
 
-/**
- * `work`, or `ABORTED` as soon as `signal` fires, even while `work` waits in
- * a call abort cannot reach (opening a FIFO that has no writer blocks a
- * libuv thread until one appears).
- *
- * @internal
- */
-export function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return work;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(aborted());
-    if (signal.aborted) onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
 /** `INVALID_ARGUMENT` unless `value` is absent or a positive integer. @internal */
 export function invalidPositiveInt(value: number | undefined, name: string): BackfillError | undefined {
   if (value === undefined || (Number.isInteger(value) && value > 0)) return undefined;
