@@ -7,7 +7,7 @@ import { parseChecksums, type ChecksumLineFormat } from './checksums-file.js';
 import { DEFAULT_HASH_CONCURRENCY } from './defaults.js';
 import { hashFile, invalidPositiveInt, mapBounded, type FileDigest } from './hash-file.js';
 import { joinBytes, resolveUnder, unsafePathReason } from './safe-path.js';
-import { readSumsFile } from './sums-input.js';
+import { readWholeFile } from './read-whole-file.js';
 
 /**
  * The verdict on one listed file. `sha256sum --check` prints `OK` for `OK`,
@@ -169,7 +169,7 @@ async function run(sumsPath: string, options: VerifyChecksumsOptions): Promise<C
   const logger = options.logger ?? silentLogger;
   const { signal } = options;
   if (signal?.aborted) throw new BackfillError('ABORTED', 'The operation was aborted.');
-  const parsed = parseChecksums(await readSumsFile(sumsPath, signal));
+  const parsed = parseChecksums(await readWholeFile(sumsPath, signal));
   // A missing base directory is no error here: every entry then reports its file missing.
   const realBaseDir = await realpath(baseDir).catch(() => baseDir);
 

@@ -13,7 +13,8 @@ function aborted(): BackfillError {
 }
 
 /**
- * Reads a sums file: a regular file, or a pipe (`<(curl …)`, a FIFO) as
+ * Reads a whole small input (a sums file, a `.sha256` sidecar, a key or a
+ * signature): a regular file, or a pipe (`<(curl …)`, a FIFO) as
  * `sha256sum --check` accepts. Nothing here waits in a thread that abort
  * cannot reach: the open does not block (`O_NONBLOCK`), and a pipe is read
  * through the event loop, so `signal` ends the wait for a writer or for
@@ -22,7 +23,7 @@ function aborted(): BackfillError {
  *
  * @internal
  */
-export async function readSumsFile(path: string, signal: AbortSignal | undefined): Promise<Buffer> {
+export async function readWholeFile(path: string, signal: AbortSignal | undefined): Promise<Buffer> {
   if (signal?.aborted) throw aborted();
   // A plain descriptor, not a FileHandle: a pipe's descriptor is handed to a socket, which closes it.
   const fd = await openFd(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
@@ -31,7 +32,7 @@ export async function readSumsFile(path: string, signal: AbortSignal | undefined
     const stats = await fstatFd(fd);
     isPipe = stats.isFIFO();
     if (isPipe) return await readPipe(fd, signal);
-    if (!stats.isFile()) throw new BackfillError('IO_ERROR', `${path} is not a regular file or a pipe; pass the sums file itself.`, { context: { path } });
+    if (!stats.isFile()) throw new BackfillError('IO_ERROR', `${path} is not a regular file or a pipe; pass the file itself.`, { context: { path } });
     return await readFd(fd);
   } finally {
     if (!isPipe) await closeFd(fd);
