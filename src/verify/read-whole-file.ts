@@ -47,6 +47,8 @@ function readPipe(fd: number, signal: AbortSignal | undefined): Promise<Buffer> 
       socket.destroy();
       reject(aborted());
     };
+    // The signal may have fired while the descriptor was being opened: it would not fire again.
+    if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.once('error', (error) => {

@@ -107,7 +107,15 @@ describe.skipIf(mkfifoTool.missing)(mkfifoTool.title('--json when interrupted'),
     const closed = new Promise<number | null>((resolve) => child.once('close', resolve));
     // Opening the write end returns once the CLI has opened the read end; holding it open, writing nothing, blocks its read.
     const writer = await open(fifo, 'w');
-    return { child, writer, done: async (): Promise<CliRun> => ({ code: await closed, stdout, stderr }) };
+    const stderrShows = (text: string): Promise<void> =>
+      new Promise((resolve) => {
+        const check = (): void => {
+          if (stderr.includes(text)) resolve();
+          else child.stderr.once('data', check);
+        };
+        check();
+      });
+    return { child, writer, stderrShows, done: async (): Promise<CliRun> => ({ code: await closed, stdout, stderr }) };
   }
 
   it('Ctrl-C while a read blocks: exit 130 and one ABORTED object', async () => {
@@ -123,9 +131,11 @@ describe.skipIf(mkfifoTool.missing)(mkfifoTool.title('--json when interrupted'),
   }, 30_000);
 
   it('Ctrl-C twice: still exactly one object', async () => {
-    const { child, writer, done } = await blockedOnFifo('SUMS-2');
+    const { child, writer, stderrShows, done } = await blockedOnFifo('SUMS-2');
     try {
+      // Two signals sent at once may arrive as one: send the second once the first was seen.
       child.kill('SIGINT');
+      await stderrShows('stopping');
       child.kill('SIGINT');
       const r = await done();
       expect(r.code, r.stderr).toBe(130);

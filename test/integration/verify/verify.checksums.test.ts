@@ -343,12 +343,16 @@ describe.skipIf(sha256sumTool.missing)(sha256sumTool.title('verifyChecksums: sym
     }
   }, 20_000);
 
-  it('abort ends the call even while the sums file is a FIFO that nobody writes, and leaves no thread waiting', async () => {
-    const sumsFifo = join(bundle, 'SUMS-FIFO');
+  it.each([
+    ['while the file is being opened', 0],
+    ['while waiting for a writer', 100],
+  ])('abort ends the call on a sums FIFO that nobody writes (%s), leaving no thread waiting', async (_when, delayMs) => {
+    const sumsFifo = join(bundle, `SUMS-FIFO-${delayMs}`);
     spawnSync('mkfifo', [sumsFifo]);
     const controller = new AbortController();
     const pending = verifyChecksums(sumsFifo, { signal: controller.signal });
-    setTimeout(() => controller.abort(), 100);
+    if (delayMs === 0) controller.abort();
+    else setTimeout(() => controller.abort(), delayMs);
     let released = false;
     try {
       expect((await pending)._unsafeUnwrapErr().code).toBe('ABORTED');
