@@ -56,10 +56,12 @@ export async function hashFile(path: string | Buffer, options: HashFileOptions =
   // O_NONBLOCK: the file may have been swapped for a FIFO since the stat; the fstat below catches it.
   const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   try {
-    const swapped = notRegular(await handle.stat());
+    const stats = await handle.stat();
+    const swapped = notRegular(stats);
     if (swapped !== undefined) throw refuse(path, swapped);
     const hash = createHash('sha256');
-    const buffer = Buffer.allocUnsafe(options.chunkBytes ?? DEFAULT_HASH_CHUNK_BYTES);
+    // No 4 MiB buffer for a 100-byte file; a file that grows meanwhile still reads to its end, in more reads.
+    const buffer = Buffer.allocUnsafe(Math.min(options.chunkBytes ?? DEFAULT_HASH_CHUNK_BYTES, stats.size + 1));
     let bytes = 0;
     for (;;) {
       if (signal?.aborted) throw aborted();
