@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { BackfillError } from '../errors.js';
+import { BackfillError, isBackfillError } from '../errors.js';
 import { verifyBlobSignature, verifyChecksums, writeChecksums, type BlobSignatureVerification, type ChecksumReport } from '../verify/index.js';
+import { readWholeFile } from '../verify/read-whole-file.js';
 import { booleanFlag, choiceFlag, failed, intFlag, orThrow, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
 import { num } from './output.js';
@@ -38,10 +38,13 @@ function verifyLines(r: ChecksumReport, quiet: boolean): string[] {
 async function checkSignature(sums: string, signature: string | undefined, key: string | undefined, cwd: string, signal: AbortSignal): Promise<BlobSignatureVerification | BackfillError | null> {
   if (signature === undefined && key === undefined) return null;
   if (signature === undefined || key === undefined) throw new BackfillError('INVALID_ARGUMENT', '--signature and --key go together.');
+  // A key or signature may come from a pipe (`--key <(vault read …)`): read it without blocking a thread.
   const read = async (path: string): Promise<string> =>
-    readFile(resolve(cwd, path), 'utf8').catch((e: unknown) => {
-      throw new BackfillError('IO_ERROR', `${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e, context: { path } });
-    });
+    (
+      await readWholeFile(resolve(cwd, path), signal).catch((e: unknown) => {
+        throw isBackfillError(e) ? e : new BackfillError('IO_ERROR', `${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e, context: { path } });
+      })
+    ).toString('utf8');
   const verified = await verifyBlobSignature(sums, (await read(signature)).trim(), await read(key), { signal });
   return verified.isOk() ? verified.value : verified.error;
 }

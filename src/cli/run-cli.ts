@@ -88,40 +88,101 @@ function findCommand(commands: readonly CommandSpec[], argv: readonly string[]):
   return ok({ spec, rest });
 }
 
+/** Global flags that may also come before the group (`backfill-kit --json checksums verify …`). */
+const HOISTABLE = new Set(['--json', '--no-json', '--debug', '--no-debug', '--quiet', '--no-quiet']);
+
+/**
+ * Finds the group and command (the first two words that are not global
+ * flags), moves global flags written around them to after them, and tells
+ * whether `--json` and `--debug` are on (last of `--x`/`--no-x` wins,
+ * nothing after `--` counts), so that even an invocation that never
+ * reaches a command answers in the form it asked for.
+ */
+function readGlobalFlags(argv: readonly string[]): { args: readonly string[]; json: boolean; debug: boolean } {
+  const words: string[] = [];
+  const moved: string[] = [];
+  let i = 0;
+  for (; i < argv.length && words.length < 2 && argv[i] !== '--'; i++) {
+    const arg = argv[i] as string;
+    (HOISTABLE.has(arg) ? moved : words).push(arg);
+  }
+  const end = argv.indexOf('--');
+  const flags = end < 0 ? argv : argv.slice(0, end);
+  const on = (flag: string): boolean => flags.lastIndexOf(`--${flag}`) > flags.lastIndexOf(`--no-${flag}`);
+  // Without a command there is nothing to hand the flags to; they only choose the output form.
+  const args = words.length < 2 ? words : [...words, ...moved, ...argv.slice(i)];
+  return { args, json: on('json'), debug: on('debug') };
+}
+
+/** How one invocation ended, before it is printed as text or as the `--json` object. */
+interface Finished {
+  /** `group name`, or `null` when no command was found. */
+  readonly command: string | null;
+  readonly exitCode: number;
+  readonly report: unknown;
+  readonly error?: BackfillError;
+  /** What text mode prints on stdout (help, the report's lines). */
+  readonly text?: string;
+  /** Help printed on stderr after a usage error, in text mode. */
+  readonly usage?: string;
+}
+
 /**
  * Runs one CLI invocation and returns its exit status. Never throws: an
  * unexpected exception is printed (with its stack under `--debug`) and
- * exits with `INTERNAL`.
+ * exits with `INTERNAL`. With `--json` (anywhere before `--`, even before
+ * the group), stdout receives exactly one JSON object
+ * `{ command, ok, exitCode, error, report }` on every exit: usage errors,
+ * `--help` (`report.help`) and `--version` (`report.version`) included.
  */
 export async function runCli(argv: readonly string[], commands: readonly CommandSpec[], io: CliIo): Promise<number> {
+  const globals = readGlobalFlags(argv);
+  const finished = await dispatch(globals.args, commands, io);
+  if (globals.json) {
+    io.stdout.write(jsonDocument(finished));
+  } else if (finished.text !== undefined && finished.text !== '') {
+    io.stdout.write(finished.text);
+  }
+  if (finished.error !== undefined) io.stderr.write(formatError(finished.error, globals.debug));
+  if (!globals.json && finished.usage !== undefined) io.stderr.write(`\n${finished.usage}`);
+  return finished.exitCode;
+}
+
+function jsonDocument({ command, exitCode, error, report }: Finished): string {
+  return toJson({ command, ok: exitCode === EXIT_CODES.OK.code, exitCode, error: error?.toJSON() ?? null, report });
+}
+
+/**
+ * The `--json` object for a process that quits before {@link runCli}
+ * answers (a second SIGINT), or `undefined` when `argv` did not ask for JSON.
+ */
+export function interruptedJson(argv: readonly string[]): string | undefined {
+  if (!readGlobalFlags(argv).json) return undefined;
+  const error = new BackfillError('ABORTED', 'Interrupted twice; the process quit at once.');
+  return jsonDocument({ command: null, exitCode: EXIT_CODES.ABORTED.code, report: null, error });
+}
+
+async function dispatch(argv: readonly string[], commands: readonly CommandSpec[], io: CliIo): Promise<Finished> {
   if (argv[0] === '--version' || argv[0] === '-V') {
-    io.stdout.write(`${io.version}\n`);
-    return EXIT_CODES.OK.code;
+    return { command: null, exitCode: EXIT_CODES.OK.code, report: { version: io.version }, text: `${io.version}\n` };
   }
   const found = findCommand(commands, argv);
   if (found.isErr()) {
-    if (found.error.error === undefined) {
-      io.stdout.write(found.error.help);
-      return EXIT_CODES.OK.code;
-    }
-    io.stderr.write(formatError(found.error.error, false));
-    io.stderr.write(`\n${found.error.help}`);
-    return EXIT_CODES.USAGE.code;
+    const { help, error } = found.error;
+    const command = argv[0] !== undefined && commands.some((c) => c.group === argv[0]) ? argv[0] : null;
+    if (error === undefined) return { command, exitCode: EXIT_CODES.OK.code, report: { help }, text: help };
+    return { command, exitCode: EXIT_CODES.USAGE.code, report: null, error, usage: help };
   }
   const { spec, rest } = found.value;
+  const command = `${spec.group} ${spec.name}`;
   const parsed = parseCommand(spec, rest, io.env);
-  if (parsed.isErr()) {
-    if (rest.includes('--json')) io.stdout.write(toJson({ command: `${spec.group} ${spec.name}`, ok: false, exitCode: EXIT_CODES.USAGE.code, error: parsed.error.toJSON(), report: null }));
-    io.stderr.write(formatError(parsed.error, rest.includes('--debug')));
-    return EXIT_CODES.USAGE.code;
-  }
+  if (parsed.isErr()) return { command, exitCode: EXIT_CODES.USAGE.code, report: null, error: parsed.error };
   const { flags, positionals } = parsed.value;
-  const json = flags['json'] === true;
-  const debug = flags['debug'] === true;
   if (flags['help'] === true) {
-    io.stdout.write(commandHelp(spec));
-    return EXIT_CODES.OK.code;
+    const help = commandHelp(spec);
+    return { command, exitCode: EXIT_CODES.OK.code, report: { help }, text: help };
   }
+  const debug = flags['debug'] === true;
   const quiet = flags['quiet'] === true;
   const logger = stderrLogger(io.stderr, { debug, quiet, tty: io.stderr.isTTY === true });
   let pool: pg.Pool | undefined;
@@ -169,11 +230,11 @@ export async function runCli(argv: readonly string[], commands: readonly Command
   } finally {
     if (pool !== undefined) await pool.end().catch(() => undefined);
   }
-  if (json) {
-    io.stdout.write(toJson({ command: `${spec.group} ${spec.name}`, ok: outcome.exitCode === 0, exitCode: outcome.exitCode, error: outcome.error?.toJSON() ?? null, report: outcome.report }));
-  } else if (outcome.lines.length > 0) {
-    io.stdout.write(`${outcome.lines.join('\n')}\n`);
-  }
-  if (outcome.error !== undefined) io.stderr.write(formatError(outcome.error, debug));
-  return outcome.exitCode;
+  return {
+    command,
+    exitCode: outcome.exitCode,
+    report: outcome.report,
+    ...(outcome.error === undefined ? {} : { error: outcome.error }),
+    text: outcome.lines.length > 0 ? `${outcome.lines.join('\n')}\n` : '',
+  };
 }

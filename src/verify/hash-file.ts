@@ -56,10 +56,12 @@ export async function hashFile(path: string | Buffer, options: HashFileOptions =
   // O_NONBLOCK: the file may have been swapped for a FIFO since the stat; the fstat below catches it.
   const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   try {
-    const swapped = notRegular(await handle.stat());
+    const stats = await handle.stat();
+    const swapped = notRegular(stats);
     if (swapped !== undefined) throw refuse(path, swapped);
     const hash = createHash('sha256');
-    const buffer = Buffer.allocUnsafe(options.chunkBytes ?? DEFAULT_HASH_CHUNK_BYTES);
+    // No 4 MiB buffer for a 100-byte file; a file that grows meanwhile still reads to its end, in more reads.
+    const buffer = Buffer.allocUnsafe(Math.min(options.chunkBytes ?? DEFAULT_HASH_CHUNK_BYTES, stats.size + 1));
     let bytes = 0;
     for (;;) {
       if (signal?.aborted) throw aborted();
@@ -100,23 +102,6 @@ export async function mapBounded<T, R>(items: readonly T[], limit: number, task:
   const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, () => worker());
   await Promise.all(workers);
   return results;
-}
-
-/**
- * `work`, or `ABORTED` as soon as `signal` fires, even while `work` waits in
- * a call abort cannot reach (opening a FIFO that has no writer blocks a
- * libuv thread until one appears).
- *
- * @internal
- */
-export function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return work;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(aborted());
-    if (signal.aborted) onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 /** `INVALID_ARGUMENT` unless `value` is absent or a positive integer. @internal */

@@ -1,12 +1,13 @@
-import { readFile, realpath } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ResultAsync, errAsync } from 'neverthrow';
 import { BackfillError, toBackfillError, type BackfillErrorCode } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { parseChecksums, type ChecksumLineFormat } from './checksums-file.js';
 import { DEFAULT_HASH_CONCURRENCY } from './defaults.js';
-import { hashFile, invalidPositiveInt, mapBounded, untilAborted, type FileDigest } from './hash-file.js';
+import { hashFile, invalidPositiveInt, mapBounded, type FileDigest } from './hash-file.js';
 import { joinBytes, resolveUnder, unsafePathReason } from './safe-path.js';
+import { readWholeFile } from './read-whole-file.js';
 
 /**
  * The verdict on one listed file. `sha256sum --check` prints `OK` for `OK`,
@@ -168,7 +169,7 @@ async function run(sumsPath: string, options: VerifyChecksumsOptions): Promise<C
   const logger = options.logger ?? silentLogger;
   const { signal } = options;
   if (signal?.aborted) throw new BackfillError('ABORTED', 'The operation was aborted.');
-  const parsed = parseChecksums(await untilAborted(readFile(sumsPath, signal === undefined ? {} : { signal }), signal));
+  const parsed = parseChecksums(await readWholeFile(sumsPath, signal));
   // A missing base directory is no error here: every entry then reports its file missing.
   const realBaseDir = await realpath(baseDir).catch(() => baseDir);
 

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ResultAsync, errAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
@@ -8,6 +7,7 @@ import { MANIFEST_NAME, readDataset } from '../dataset/index.js';
 import type { Compression, DatasetManifest, DatasetStats, ManifestMember, MemberStats } from '../dataset/index.js';
 import { parseChecksums } from './checksums-file.js';
 import { SHA256SUMS_FILE_NAME } from './defaults.js';
+import { readWholeFile } from './read-whole-file.js';
 
 /** A per-member check. */
 export type MemberCheck = 'records' | 'bytes' | 'sha256';
@@ -121,9 +121,9 @@ interface Expected {
 }
 
 
-async function readIfExists(path: string): Promise<Buffer | undefined> {
+async function readIfExists(path: string, signal: AbortSignal | undefined): Promise<Buffer | undefined> {
   try {
-    return await readFile(path);
+    return await readWholeFile(path, signal);
   } catch (error) {
     if ((error as { code?: unknown }).code === 'ENOENT') return undefined;
     throw toBackfillError(error, 'IO_ERROR', { path });
@@ -139,7 +139,7 @@ export async function findExpected(path: string, options: VerifyDatasetOptions):
   if (options.useSiblingChecksums === false) return undefined;
   const name = basename(path);
   const sidecar = `${path}.sha256`;
-  const sidecarText = await readIfExists(sidecar);
+  const sidecarText = await readIfExists(sidecar, options.signal);
   if (sidecarText !== undefined) {
     const bare = sidecarText.toString('utf8').trim();
     if (isSha256Hex(bare)) return { sha256: bare.toLowerCase(), from: 'sha256-file', file: sidecar };
@@ -152,7 +152,7 @@ export async function findExpected(path: string, options: VerifyDatasetOptions):
     return { sha256: entry.sha256, from: 'sha256-file', file: sidecar };
   }
   const sums = join(dirname(path), SHA256SUMS_FILE_NAME);
-  const sumsText = await readIfExists(sums);
+  const sumsText = await readIfExists(sums, options.signal);
   if (sumsText === undefined) return undefined;
   const entry = parseChecksums(sumsText).entries.find((e) => e.path.replace(/^(\.\/)+/, '') === name);
   return entry === undefined ? undefined : { sha256: entry.sha256, from: 'SHA256SUMS', file: sums };

@@ -2,7 +2,7 @@
  * verifyChecksums / writeChecksums against GNU sha256sum itself: same bytes
  * written, same per-file verdicts and the same overall status when checking.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -343,19 +343,43 @@ describe.skipIf(sha256sumTool.missing)(sha256sumTool.title('verifyChecksums: sym
     }
   }, 20_000);
 
-  it('abort ends the call even while the sums file is a FIFO that nobody writes', async () => {
-    const sumsFifo = join(bundle, 'SUMS-FIFO');
+  it.each([
+    ['while the file is being opened', 0],
+    ['while waiting for a writer', 100],
+  ])('abort ends the call on a sums FIFO that nobody writes (%s), leaving no thread waiting', async (_when, delayMs) => {
+    const sumsFifo = join(bundle, `SUMS-FIFO-${delayMs}`);
     spawnSync('mkfifo', [sumsFifo]);
     const controller = new AbortController();
     const pending = verifyChecksums(sumsFifo, { signal: controller.signal });
-    setTimeout(() => controller.abort(), 100);
+    if (delayMs === 0) controller.abort();
+    else setTimeout(() => controller.abort(), delayMs);
+    let released = false;
     try {
       expect((await pending)._unsafeUnwrapErr().code).toBe('ABORTED');
     } finally {
-      // release the thread still blocked in open(): open the write end and close it
-      closeSync(openSync(sumsFifo, constants.O_WRONLY | constants.O_NONBLOCK));
+      // Opening the write end without blocking fails (ENXIO) unless a reader still waits in open();
+      // if one does, this also releases it.
+      try {
+        closeSync(openSync(sumsFifo, constants.O_WRONLY | constants.O_NONBLOCK));
+        released = true;
+      } catch (error) {
+        expect((error as { code?: string }).code).toBe('ENXIO');
+      }
     }
+    expect(released).toBe(false);
   }, 20_000);
+
+  it('a sums file may be a pipe, as for sha256sum --check <(…); a device or socket is IO_ERROR', async () => {
+    const sumsFifo = join(bundle, 'SUMS-PIPE');
+    spawnSync('mkfifo', [sumsFifo]);
+    const lines = `${sha(INSIDE)}  inlink\n${sha(INSIDE)}  sub/inside.txt\n`;
+    const writer = spawn('sh', ['-c', 'sleep 0.2; cat > "$0"', sumsFifo], { stdio: ['pipe', 'ignore', 'ignore'] });
+    writer.stdin.end(lines);
+    const report = (await verifyChecksums(sumsFifo, { baseDir: bundle }))._unsafeUnwrap();
+    expect(report.ok).toBe(true);
+    expect(report.counts.ok).toBe(2);
+    expect((await verifyChecksums('/dev/null', { baseDir: bundle }))._unsafeUnwrapErr().code).toBe('IO_ERROR');
+  });
 
   it('`-` is standard input to sha256sum; verifyChecksums refuses it and reads a file named `-` only as `./-`', async () => {
     const content = 'a file named dash\n';

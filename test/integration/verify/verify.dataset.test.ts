@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -98,6 +98,28 @@ describe.skipIf(tools.missing)(tools.title('verifyDataset'), () => {
     rmSync(`${written}.sha256`);
     rmSync(join(dir, 'w', 'SHA256SUMS'));
   });
+
+  it('a <file>.sha256 that is a FIFO nobody writes: abort ends the call and leaves no thread waiting', async () => {
+    const sidecar = `${written}.sha256`;
+    execFileSync('mkfifo', [sidecar]);
+    try {
+      const controller = new AbortController();
+      const pending = verifyDataset(written, { signal: controller.signal });
+      setTimeout(() => controller.abort(), 100);
+      expect((await pending)._unsafeUnwrapErr().code).toBe('ABORTED');
+      // with no reader left, a non-blocking open of the write end fails (and would release one)
+      let released = false;
+      try {
+        closeSync(openSync(sidecar, constants.O_WRONLY | constants.O_NONBLOCK));
+        released = true;
+      } catch (error) {
+        expect((error as { code?: string }).code).toBe('ENXIO');
+      }
+      expect(released).toBe(false);
+    } finally {
+      rmSync(sidecar);
+    }
+  }, 20_000);
 
   it('reads a tar+zstd archive with the manifest last and only record counts in it', async () => {
     const path = tarZst('counts-only', {

@@ -92,4 +92,12 @@ describe('unsafePathReason', () => {
     expect(check('./a//b/./c')).toBeUndefined();
     expect(check('..foo/bar')).toBeUndefined();
   });
+
+  it('refuses `-` (standard input to sha256sum) but not a file named `-` written as ./-', () => {
+    const check = (p: string): string | undefined => unsafePathReason(Buffer.from(p));
+    expect(check('-')).toContain('standard input');
+    expect(check('./-')).toBeUndefined();
+    expect(check('-x')).toBeUndefined();
+    expect(check('dir/-')).toBeUndefined();
+  });
 });
