@@ -49,6 +49,19 @@ async function outcome(input: string | Readable): Promise<Outcome> {
   return { members };
 }
 
+/** Packs entries with tar-stream into one buffer. */
+async function packTar(entries: { header: tar.Header | { name: string; type?: tar.Header["type"] }; body?: Buffer | string }[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const collected = (async () => {
+    const parts: Buffer[] = [];
+    for await (const chunk of pack as AsyncIterable<Buffer>) parts.push(chunk);
+    return Buffer.concat(parts);
+  })();
+  for (const e of entries) pack.entry(e.header as tar.Header, e.body ?? '');
+  pack.finalize();
+  return collected;
+}
+
 /** Feeds `bytes` as a stream in pieces of the given sizes (then the rest), to move chunk boundaries around. */
 function streamOf(bytes: Buffer, pieces: readonly number[] = [65536]): Readable {
   const parts: Buffer[] = [];
@@ -219,16 +232,11 @@ describe('one tar parser: a path and a stream of the same bytes read the same', 
     const loaded = Buffer.from('{"_id":"loaded"}\n');
     const manifest = JSON.stringify({ schemaVersion: 1, members: [{ name: 'a.ndjson', records: 1, bytes: hidden.length, sha256: createHash('sha256').update(hidden).digest('hex') }] });
     const file = join(dir, 'n-entry.tar');
-    const pack = tar.pack();
-    const parts: Buffer[] = [];
-    pack.on('data', (c: Buffer) => parts.push(c));
-    const done = new Promise((r) => pack.on('end', r));
-    pack.entry({ name: 'manifest.json' }, manifest);
-    pack.entry({ name: 'a.ndjson', size: hidden.length }, hidden);
-    pack.entry({ name: 'a.ndjson' }, loaded);
-    pack.finalize();
-    await done;
-    const bytes = Buffer.concat(parts);
+    const bytes = await packTar([
+      { header: { name: 'manifest.json' }, body: manifest },
+      { header: { name: 'a.ndjson' }, body: hidden },
+      { header: { name: 'a.ndjson' }, body: loaded },
+    ]);
     // Turn the second header into a GNU 'N' entry (type byte 156), fixing its checksum.
     const n = Buffer.byteLength(manifest) <= 512 ? 1024 : 512 + Math.ceil(Buffer.byteLength(manifest) / 512) * 512;
     bytes[n + 156] = 'N'.charCodeAt(0);
@@ -264,17 +272,12 @@ describe('one tar parser: a path and a stream of the same bytes read the same', 
     await fc.assert(
       fc.asyncProperty(archive, async ({ members, compression, pieces, flip }) => {
         const file = join(dir, `gen-${i++}.tar`);
-        const pack = tar.pack();
-        const parts: Buffer[] = [];
-        pack.on('data', (c: Buffer) => parts.push(c));
-        const done = new Promise((r) => pack.on('end', r));
-        for (const m of members) {
-          if (m.withDirectory) pack.entry({ name: `dir-${m.seed}/`, type: 'directory' });
-          pack.entry({ name: m.name }, Buffer.alloc(m.size, (m.seed % 94) + 33));
-        }
-        pack.finalize();
-        await done;
-        const tarBytes = Buffer.concat(parts);
+        const tarBytes = await packTar(
+          members.flatMap((m) => [
+            ...(m.withDirectory ? [{ header: { name: `dir-${m.seed}/`, type: 'directory' as const } }] : []),
+            { header: { name: m.name }, body: Buffer.alloc(m.size, (m.seed % 94) + 33) },
+          ]),
+        );
         if (flip !== undefined && tarBytes.length > 0) tarBytes[flip % tarBytes.length]! ^= 0x5a;
         const stored = compression === 'gzip' ? gzipSync(tarBytes) : compression === 'zstd' ? zstdCompressSync(tarBytes) : tarBytes;
         writeFileSync(file, stored);
