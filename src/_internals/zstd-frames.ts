@@ -60,8 +60,18 @@ class FrameWalker {
     return this.#field === 'magic' && this.#smallFill === 0;
   }
 
-  split(chunk: Buffer): FramePart[] {
+  /** The parts of `chunk`, and the error that stopped the walk in it, if any: the parts before it are still good. */
+  split(chunk: Buffer): { parts: FramePart[]; error?: Error } {
     const parts: FramePart[] = [];
+    try {
+      this.#walk(chunk, parts);
+    } catch (error) {
+      return { parts, error: error as Error };
+    }
+    return { parts };
+  }
+
+  #walk(chunk: Buffer, parts: FramePart[]): void {
     let partStart = 0;
     let at = 0;
     const close = (endsFrame: boolean, end: number): void => {
@@ -144,7 +154,6 @@ class FrameWalker {
       }
     }
     close(false, chunk.length);
-    return parts;
   }
 
   #afterBlock(close: (endsFrame: boolean, end: number) => void, at: number): void {
@@ -176,14 +185,8 @@ export class ZstdDecompress extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    let parts: FramePart[];
-    try {
-      parts = this.#walker.split(chunk);
-    } catch (error) {
-      callback(error as Error);
-      return;
-    }
-    this.#feed(parts).then(() => callback(), callback);
+    const { parts, error } = this.#walker.split(chunk);
+    this.#feed(parts).then(() => callback(error), callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {

@@ -16,6 +16,7 @@ export interface DecodeThreadData {
 /** A failure of the decode thread, before it is mapped to an error code. */
 export interface DecodeFailure {
   readonly stage: 'io' | 'decode' | 'limit';
+  /** For `limit`, which one was passed: `bytes` or `ratio`. */
   readonly message: string;
   readonly code?: string;
   /** Stored bytes read when it happened. */

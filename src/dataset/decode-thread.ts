@@ -82,6 +82,20 @@ function copyIn(chunk: Buffer): void {
     at += n;
     if (fill === piece.length) flushPiece();
   }
+  releaseDecoderBuffer(chunk);
+}
+
+/**
+ * The decoder writes into fresh buffers; once a chunk reaches the end of its
+ * buffer the decoder has moved on to a new one, and the chunk is copied, so
+ * its memory is freed now rather than when this thread next collects
+ * garbage (this thread allocates little else, so that came late: ~40 MiB
+ * more peak RSS). Never the file's read buffer, which is reused.
+ */
+function releaseDecoderBuffer(chunk: Buffer): void {
+  if (decoder && chunk.byteOffset + chunk.byteLength === chunk.buffer.byteLength) {
+    (chunk.buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
+  }
 }
 
 function finish(): void {

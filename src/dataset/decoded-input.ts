@@ -5,6 +5,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { exceededLimit, type DecodeLimits } from '../_internals/decode-limits.js';
 import { SNIFF_BYTES, type Compression, decoderFor, decompressionError, detectCompression, limitError, sniff } from '../_internals/decompress.js';
+import { deferred } from '../_internals/deferred.js';
 import { workerModuleUrl } from '../_internals/worker-url.js';
 import type { DecodeFailure, DecodeThreadData, FromParseThread, StoredDigest } from './decode-messages.js';
 import { TarParser, type TarEvent } from './tar-parser.js';
@@ -46,18 +47,6 @@ function unsupported(head: Buffer, where: { path?: string }): BackfillError {
     `${where.path ?? 'input'} is ${head.length === 0 ? 'empty' : 'not a tar, tar.gz or tar.zst archive (magic bytes)'}; pass a dataset tarball.`,
     { context: where },
   );
-}
-
-/** A promise that settles once, with its callbacks exposed; settled-but-unobserved is fine. */
-function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: BackfillError) => void } {
-  let resolve!: (v: T) => void;
-  let reject!: (e: BackfillError) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
 }
 
 /** Pieces waiting for the reader, with one waiter at a time. */

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { ResultAsync, errAsync, okAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import type { DecodeLimits } from '../_internals/decode-limits.js';
+import { deferred } from '../_internals/deferred.js';
 import { ArchiveMember, type MemberData } from './dataset-member.js';
 import { openFile, openStream, type DecodedInput, type TarPiece } from './decoded-input.js';
 import { DEFAULT_MAX_COMPRESSION_RATIO, DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_LINE_BYTES, MANIFEST_NAME } from './defaults.js';
@@ -9,18 +10,6 @@ import { parseManifest } from './manifest.js';
 import { checkMemberName } from './member-name.js';
 import type { TarEvent, TarProblem } from './tar-parser.js';
 import type { Dataset, DatasetManifest, DatasetMember, DatasetStats, MemberStats, ReadDatasetOptions } from './types.js';
-
-/** A promise that settles once, with its callbacks exposed. */
-function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: BackfillError) => void } {
-  let resolve!: (v: T) => void;
-  let reject!: (e: BackfillError) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => undefined); // settled-but-unobserved is fine
-  return { promise, resolve, reject };
-}
 
 function problemError(problem: TarProblem): BackfillError {
   return new BackfillError(problem.code, problem.message, { context: { offset: problem.offset, ...(problem.member === undefined ? {} : { member: problem.member }) } });

@@ -77,7 +77,10 @@ export interface DatasetStats {
   readonly sha256: string;
   /** Size of the input as stored (compressed). */
   readonly bytes: number;
-  /** Total uncompressed tar bytes. */
+  /**
+   * Uncompressed tar bytes up to the end-of-archive block (headers, data and
+   * padding); what follows that block is not decompressed.
+   */
   readonly tarBytes: number;
   /** Every member in archive order, including `manifest.json`. */
   readonly members: readonly MemberStats[];

@@ -3,11 +3,10 @@ import { createReadStream, mkdirSync, readdirSync, readFileSync, readlinkSync, w
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createGzip } from 'node:zlib';
+import { constants, createGzip, createZstdCompress } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
 import tar from 'tar-stream';
-import { CompressStream } from 'zstd-napi';
 import { describe, expect, it } from 'vitest';
 import { readDataset, writeDataset, type Dataset } from '../../../src/dataset/index.js';
 import { BackfillError } from '../../../src/errors.js';
@@ -58,7 +57,7 @@ function memberDir(name: string, members: Record<string, string>, manifest?: obj
 /** Builds a tar with tar-stream, for shapes GNU tar won't make (hostile names, devices). */
 async function craftTar(file: string, entries: { header: tar.Header | Record<string, unknown>; body?: string | Buffer }[], compress = false): Promise<void> {
   const pack = tar.pack();
-  const done = compress ? pipeline(pack, new CompressStream({ compressionLevel: 1 }), createWriteStream(file)) : pipeline(pack, createWriteStream(file));
+  const done = compress ? pipeline(pack, createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: 1 } }), createWriteStream(file)) : pipeline(pack, createWriteStream(file));
   for (const e of entries) {
     await new Promise<void>((resolve, reject) => pack.entry(e.header as tar.Header, e.body ?? '', (err) => (err ? reject(err) : resolve())));
   }
