@@ -1,40 +1,42 @@
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, Readable, Transform, type Duplex, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
-import { DecompressStream } from 'zstd-napi';
 import { BackfillError } from '../errors.js';
-import type { Compression } from '../dataset/types.js';
+import type { DecodeLimits } from './decode-limits.js';
+import { ZstdDecompress, startsWithZstd } from './zstd-frames.js';
 
-const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+/** Compression of a dataset archive, detected from magic bytes. */
+export type Compression = 'zstd' | 'gzip' | 'none';
+
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 /** Bytes needed to see the `ustar` magic of a tar header (offset 257). */
 export const SNIFF_BYTES = 262;
 
 /**
- * Detects the container from magic bytes (never from the file name).
- * Returns `undefined` when the bytes are neither zstd, gzip nor a ustar/GNU
- * tar header.
+ * Detects the container from magic bytes (never from the file name), zstd
+ * also behind leading skippable frames (as pzstd writes). Returns `undefined`
+ * when the bytes are neither zstd, gzip nor a ustar/GNU tar header.
  */
 export function detectCompression(head: Buffer): Compression | undefined {
-  if (head.subarray(0, 4).equals(ZSTD_MAGIC)) return 'zstd';
+  if (startsWithZstd(head)) return 'zstd';
   if (head.subarray(0, 2).equals(GZIP_MAGIC)) return 'gzip';
   if (head.length >= SNIFF_BYTES && head.subarray(257, 262).toString('latin1') === 'ustar') return 'none';
   return undefined;
 }
 
-// node:zlib gained zstd in Node 22.15; prefer it there, zstd-napi elsewhere.
-const nodeZstd = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
-
-function decompressor(compression: Compression): Transform | undefined {
-  if (compression === 'zstd') return nodeZstd ? nodeZstd() : new DecompressStream();
-  if (compression === 'gzip') return zlib.createGunzip();
-  return undefined;
+/** The decoder for `compression`: zstd and gzip of any number of frames or members; plain tar passes through. */
+export function decoderFor(compression: Compression): Duplex {
+  if (compression === 'zstd') return new ZstdDecompress();
+  if (compression === 'gzip') return zlib.createGunzip({ chunkSize: 128 * 1024 });
+  return new PassThrough();
 }
 
-/** The error for output past `maxDecompressedBytes`. */
-export function sizeLimitError(limit: number): BackfillError {
-  return new BackfillError('SIZE_LIMIT_EXCEEDED', `decompressed output passed the limit of ${limit} bytes (possible decompression bomb); raise maxDecompressedBytes if the dataset really is this large.`, {
-    context: { offset: limit },
-  });
+/** The error for decoded output past a {@link DecodeLimits} limit. */
+export function limitError(which: 'bytes' | 'ratio', limits: DecodeLimits): BackfillError {
+  const message =
+    which === 'bytes'
+      ? `decompressed output passed the limit of ${limits.maxBytes} bytes (possible decompression bomb); raise maxDecompressedBytes if the dataset really is this large.`
+      : `decompressed output grew past ${limits.maxRatio} times the compressed bytes read (possible decompression bomb); raise maxCompressionRatio if the dataset really compresses this well.`;
+  return new BackfillError('SIZE_LIMIT_EXCEEDED', message, { context: { limit: which } });
 }
 
 /** Counts decompressed bytes and fails once they pass `limit` (bomb guard). */
@@ -46,7 +48,7 @@ class SizeLimit extends Transform {
   override _transform(chunk: Buffer, _e: BufferEncoding, callback: TransformCallback): void {
     this.#seen += chunk.length;
     if (this.#seen > this.limit) {
-      callback(sizeLimitError(this.limit));
+      callback(limitError('bytes', { maxBytes: this.limit, maxRatio: Infinity }));
       return;
     }
     callback(null, chunk);
@@ -69,9 +71,8 @@ export function decompressionError(error: unknown, compression: Compression, com
  * The transforms that turn stored bytes into tar bytes: the decoder for the
  * detected compression (none for plain tar) and a size-limit guard.
  */
-export function decodingStages(compression: Compression, maxDecompressedBytes: number): Transform[] {
-  const decoder = decompressor(compression);
-  return decoder ? [decoder, new SizeLimit(maxDecompressedBytes)] : [new SizeLimit(maxDecompressedBytes)];
+export function decodingStages(compression: Compression, maxDecompressedBytes: number): Duplex[] {
+  return [decoderFor(compression), new SizeLimit(maxDecompressedBytes)];
 }
 
 /**

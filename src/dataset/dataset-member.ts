@@ -1,7 +1,5 @@
-import { createHash, type Hash } from 'node:crypto';
 import { BackfillError } from '../errors.js';
 import { LineSplitter, decodeLine, parseRecordLine, type LineSink } from '../_internals/ndjson.js';
-import type { StoredDigest } from './decode-worker.js';
 import { MANIFEST_NAME, MAX_MANIFEST_BYTES } from './defaults.js';
 import type { DatasetByteLine, DatasetLine, DatasetMember, DatasetRecord, LineOptions, MemberStats } from './types.js';
 
@@ -14,16 +12,21 @@ import type { DatasetByteLine, DatasetLine, DatasetMember, DatasetRecord, LineOp
 const BATCH_BYTES = 256 * 1024;
 
 /**
- * One archive member. All three read methods pull from the same entry
- * iterator, and whatever the caller leaves unread is drained by
- * {@link ArchiveMember.finish}, so hashes and counts always cover every byte.
+ * A member's data as the tar parser hands it out: the same bytes it hashed.
+ * `next()` gives `undefined` after the last chunk; `sha256` is known from then on.
+ */
+export interface MemberData {
+  next(): Promise<Buffer | undefined>;
+  readonly sha256: string | undefined;
+}
+
+/**
+ * One archive member. All three read methods pull from the same data, and
+ * whatever the caller leaves unread is drained by {@link ArchiveMember.finish},
+ * so counts cover every byte and the digest is the parser's over those bytes.
  */
 export class ArchiveMember implements DatasetMember {
-  readonly #chunks: AsyncIterator<Buffer>;
-  readonly #mapError: (error: unknown) => BackfillError;
-  /** Hashes here unless the decode workers already do (see decode-worker.ts). */
-  readonly #hash: Hash | undefined;
-  readonly #digest: (() => Promise<StoredDigest>) | undefined;
+  readonly #data: MemberData;
   readonly #splitter: LineSplitter;
   readonly #manifestParts: Buffer[] | undefined;
   #bytes = 0;
@@ -33,15 +36,10 @@ export class ArchiveMember implements DatasetMember {
   constructor(
     readonly name: string,
     readonly size: number,
-    chunks: AsyncIterator<Buffer>,
+    data: MemberData,
     maxLineBytes: number,
-    mapError: (error: unknown) => BackfillError,
-    digest?: () => Promise<StoredDigest>,
   ) {
-    this.#digest = digest;
-    this.#hash = digest ? undefined : createHash('sha256');
-    this.#chunks = chunks;
-    this.#mapError = mapError;
+    this.#data = data;
     this.#splitter = new LineSplitter(name, maxLineBytes);
     this.#manifestParts = name === MANIFEST_NAME ? [] : undefined;
   }
@@ -84,7 +82,7 @@ export class ArchiveMember implements DatasetMember {
     return {
       name: this.name,
       bytes: this.#bytes,
-      sha256: await this.#sha256(),
+      sha256: this.#data.sha256!,
       records: this.#manifestParts === undefined ? this.#splitter.records : null,
     };
   }
@@ -121,22 +119,6 @@ export class ArchiveMember implements DatasetMember {
     if (batch.length > 0) yield batch as DatasetLine[] | DatasetByteLine[];
   }
 
-  async #sha256(): Promise<string> {
-    if (this.#hash) return this.#hash.digest('hex');
-    let digest: StoredDigest;
-    try {
-      digest = await this.#digest!();
-    } catch (error) {
-      throw this.#mapError(error);
-    }
-    if (digest.bytes !== this.#bytes) {
-      throw new BackfillError('TAR_CORRUPT', `member ${JSON.stringify(this.name)}: the tar headers disagree about its size (${digest.bytes} vs ${this.#bytes} bytes); the archive is malformed.`, {
-        context: { member: this.name },
-      });
-    }
-    return digest.sha256;
-  }
-
   #claim(): void {
     if (this.#claimed) {
       throw new BackfillError('INVALID_ARGUMENT', `${this.name}: a member can be read once; call one of records(), lines() or chunks().`, { context: { member: this.name } });
@@ -146,18 +128,11 @@ export class ArchiveMember implements DatasetMember {
 
   async #next(): Promise<Buffer | undefined> {
     if (this.#ended) return undefined;
-    let result: IteratorResult<Buffer>;
-    try {
-      result = await this.#chunks.next();
-    } catch (error) {
-      throw this.#mapError(error);
-    }
-    if (result.done) {
+    const chunk = await this.#data.next();
+    if (chunk === undefined) {
       this.#ended = true;
       return undefined;
     }
-    const chunk = result.value;
-    this.#hash?.update(chunk);
     this.#bytes += chunk.length;
     if (this.#manifestParts !== undefined) {
       if (this.#bytes > MAX_MANIFEST_BYTES) {

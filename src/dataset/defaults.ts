@@ -1,5 +1,10 @@
 /** Decompressed-size guard against zstd/gzip bombs: 64 GiB. */
 export const DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 ** 3;
+/**
+ * Decompressed bytes allowed per compressed byte, past the first 64 MiB: 200.
+ * A bomb of zeros or spaces inflates 1,000× (gzip) to 10,000× and more (zstd).
+ */
+export const DEFAULT_MAX_COMPRESSION_RATIO = 200;
 /** Longest NDJSON line accepted: 64 MiB. */
 export const DEFAULT_MAX_LINE_BYTES = 64 * 1024 ** 2;
 /** Largest `manifest.json` accepted (it is held in memory): 16 MiB. */

@@ -1,23 +1,14 @@
-import { open } from 'node:fs/promises';
-import { pipeline, type Readable } from 'node:stream';
-import tar from 'tar-stream';
+import type { Readable } from 'node:stream';
 import { ResultAsync, errAsync, okAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
-import { HashingPassThrough } from '../_internals/hashing-stream.js';
-import { SNIFF_BYTES, decodingStages, decompressionError, detectCompression, sizeLimitError, sniff } from '../_internals/decompress.js';
-import { startDecodeWorker, type StoredDigest } from './decode-worker.js';
-import { DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_LINE_BYTES, MANIFEST_NAME } from './defaults.js';
-import { ArchiveMember } from './dataset-member.js';
+import type { DecodeLimits } from '../_internals/decode-limits.js';
+import { ArchiveMember, type MemberData } from './dataset-member.js';
+import { openFile, openStream, type DecodedInput, type TarPiece } from './decoded-input.js';
+import { DEFAULT_MAX_COMPRESSION_RATIO, DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_LINE_BYTES, MANIFEST_NAME } from './defaults.js';
 import { parseManifest } from './manifest.js';
 import { checkMemberName } from './member-name.js';
-import type { Compression, Dataset, DatasetManifest, DatasetMember, DatasetStats, MemberStats, ReadDatasetOptions } from './types.js';
-
-type TarEntry = tar.ExtractEvents['entry'][1];
-
-/** Compressed bytes per worker read: small reads keep decoded chunks small. */
-const WORKER_READ_BYTES = 128 * 1024;
-
-const REGULAR_FILE_TYPES = new Set(['file', 'contiguous-file']);
+import type { TarEvent, TarProblem } from './tar-parser.js';
+import type { Dataset, DatasetManifest, DatasetMember, DatasetStats, MemberStats, ReadDatasetOptions } from './types.js';
 
 /** A promise that settles once, with its callbacks exposed. */
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: BackfillError) => void } {
@@ -31,20 +22,61 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
   return { promise, resolve, reject };
 }
 
-function tarError(error: unknown, offset: number): BackfillError {
-  if (error instanceof BackfillError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  const truncated = /unexpected end/i.test(message);
-  return new BackfillError(
-    truncated ? 'TAR_TRUNCATED' : 'TAR_CORRUPT',
-    truncated ? `tar archive ends inside a member (after ${offset} tar bytes); the file is incomplete.` : `tar header is invalid near tar byte ${offset}: ${message}`,
-    { cause: error, context: { offset } },
-  );
+function problemError(problem: TarProblem): BackfillError {
+  return new BackfillError(problem.code, problem.message, { context: { offset: problem.offset, ...(problem.member === undefined ? {} : { member: problem.member }) } });
+}
+
+type WalkEvent = Exclude<TarEvent, { type: 'data' } | { type: 'error' }> | { readonly type: 'data'; readonly bytes: Buffer };
+
+/** Steps through the parser's events across pieces; a refusal is thrown as its coded error. */
+class TarWalk {
+  #piece: TarPiece | undefined;
+  #index = 0;
+
+  constructor(private readonly input: DecodedInput) {}
+
+  async next(): Promise<WalkEvent> {
+    for (;;) {
+      const piece = this.#piece;
+      if (piece && this.#index < piece.events.length) {
+        const event = piece.events[this.#index++]!;
+        if (event.type === 'data') return { type: 'data', bytes: piece.chunk.subarray(event.start, event.end) };
+        if (event.type === 'error') throw problemError(event.problem);
+        return event;
+      }
+      const next = await this.input.nextPiece();
+      // The parser always ends with an end or an error event; this would be a bug.
+      if (!next) throw new BackfillError('TAR_TRUNCATED', 'the tar stream stopped before its end.');
+      this.#piece = next;
+      this.#index = 0;
+    }
+  }
+
+  /** The data of the member whose header was just read, up to its end. */
+  member(): MemberData {
+    let sha256: string | undefined;
+    const next = async (): Promise<Buffer | undefined> => {
+      if (sha256 !== undefined) return undefined;
+      const event = await this.next();
+      if (event.type === 'data') return event.bytes;
+      if (event.type === 'member-end') {
+        sha256 = event.sha256;
+        return undefined;
+      }
+      throw new BackfillError('TAR_CORRUPT', `the tar parser reported ${event.type} inside a member.`);
+    };
+    return {
+      next,
+      get sha256() {
+        return sha256;
+      },
+    };
+  }
 }
 
 class DatasetReader implements Dataset {
   readonly #input: string | Readable;
-  readonly #maxDecompressedBytes: number;
+  readonly #limits: DecodeLimits;
   readonly #maxLineBytes: number;
   readonly #signal: AbortSignal | undefined;
   readonly #stats = deferred<DatasetStats>();
@@ -53,7 +85,7 @@ class DatasetReader implements Dataset {
 
   constructor(input: string | Readable, options: ReadDatasetOptions) {
     this.#input = input;
-    this.#maxDecompressedBytes = options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES;
+    this.#limits = { maxBytes: options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES, maxRatio: options.maxCompressionRatio ?? DEFAULT_MAX_COMPRESSION_RATIO };
     this.#maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     this.#signal = options.signal;
   }
@@ -94,167 +126,68 @@ class DatasetReader implements Dataset {
     }
     this.#started = true;
     const where = typeof this.#input === 'string' ? { path: this.#input } : {};
-    let failure: BackfillError | undefined;
-    const fail = (error: BackfillError): BackfillError => (failure ??= error);
-    let opened: OpenedInput | undefined;
+    let aborted: BackfillError | undefined;
+    let input: DecodedInput | undefined;
     const onAbort = (): void => {
-      opened?.tar.destroy(fail(new BackfillError('ABORTED', 'reading the dataset was aborted.')));
+      aborted = new BackfillError('ABORTED', 'reading the dataset was aborted.');
+      input?.close();
     };
     this.#signal?.addEventListener('abort', onAbort, { once: true });
-    const extract = tar.extract();
-    let tarBytes = 0;
     let finished = false;
     try {
-      this.#signal?.throwIfAborted();
-      opened = await (typeof this.#input === 'string'
-        ? openFile(this.#input, this.#maxDecompressedBytes, fail)
-        : openStream(this.#input, this.#maxDecompressedBytes, fail));
-      const decoded = opened.tar;
-      // Feed tar-stream by hand: it is a streamx Writable, and explicit
-      // backpressure keeps memory flat.
-      const pumped = (async () => {
-        try {
-          for await (const chunk of decoded as AsyncIterable<Buffer>) {
-            tarBytes += chunk.length;
-            if (!extract.write(chunk)) await new Promise<void>((r) => extract.once('drain', () => r()));
-          }
-          extract.end(undefined);
-        } catch (e) {
-          extract.destroy(fail(toBackfillError(e, 'COMPRESSION_CORRUPT', where)));
-        }
-      })();
-
-      const entries = extract[Symbol.asyncIterator]();
-      const mapTar = (e: unknown): BackfillError => failure ?? fail(tarError(e, tarBytes));
+      if (this.#signal?.aborted) onAbort();
+      if (aborted) throw aborted;
+      input = await (typeof this.#input === 'string' ? openFile(this.#input, this.#limits) : openStream(this.#input, this.#limits));
+      if (aborted) throw aborted;
+      const walk = new TarWalk(input);
       const seen = new Set<string>();
       const members: MemberStats[] = [];
       let manifestText: string | undefined;
+      let tarBytes = 0;
       for (;;) {
-        let next: IteratorResult<TarEntry>;
-        try {
-          next = await entries.next();
-        } catch (e) {
-          throw mapTar(e);
+        const event = await walk.next();
+        if (event.type === 'end') {
+          tarBytes = event.offset;
+          break;
         }
-        if (next.done) break;
-        const entry = next.value;
-        const { header } = entry;
-        if (header.type === 'directory') {
-          checkMemberName(header.name === './' ? '.' : header.name);
-          entry.resume();
+        if (event.type === 'directory') {
+          checkMemberName(event.name === './' ? '.' : event.name);
           continue;
         }
-        const name = checkMemberName(header.name);
-        if (!REGULAR_FILE_TYPES.has(header.type ?? 'file')) {
-          throw fail(
-            new BackfillError('MEMBER_TYPE_UNSUPPORTED', `member ${JSON.stringify(name)} is a ${header.type}; datasets hold regular files only (no links or devices).`, {
-              context: { member: name },
-            }),
-          );
-        }
+        if (event.type !== 'member') throw new BackfillError('TAR_CORRUPT', `the tar parser reported ${event.type} between members.`);
+        const name = checkMemberName(event.name);
         if (seen.has(name)) {
-          throw fail(new BackfillError('MEMBER_DUPLICATE', `member ${JSON.stringify(name)} appears twice in the archive; rebuild it with unique names.`, { context: { member: name } }));
+          throw new BackfillError('MEMBER_DUPLICATE', `member ${JSON.stringify(name)} appears twice in the archive; rebuild it with unique names.`, { context: { member: name } });
         }
         seen.add(name);
-        const index = seen.size - 1;
-        const digest = opened.memberDigest && (() => opened!.memberDigest!(index));
-        const member = new ArchiveMember(name, header.size ?? 0, entry[Symbol.asyncIterator]() as AsyncIterator<Buffer>, this.#maxLineBytes, mapTar, digest);
+        const member = new ArchiveMember(name, event.size, walk.member(), this.#maxLineBytes);
         yield member;
         members.push(await member.finish());
         if (name === MANIFEST_NAME) manifestText = member.manifestText();
       }
-      await pumped;
-      const stored = await opened.stored;
-      if (failure) throw failure;
+      const stored = await input.stored;
       finished = true;
-      this.#stats.resolve({ compression: opened.compression, sha256: stored.sha256, bytes: stored.bytes, tarBytes, members });
+      this.#stats.resolve({ compression: input.compression, sha256: stored.sha256, bytes: stored.bytes, tarBytes, members });
       if (manifestText === undefined) {
         this.#manifest.reject(new BackfillError('MANIFEST_MISSING', 'the archive has no manifest.json; build the dataset with writeDataset or add a schema-1 manifest.'));
       } else {
         parseManifest(manifestText).match(this.#manifest.resolve, this.#manifest.reject);
       }
     } catch (e) {
-      const error = failure ?? toBackfillError(e, 'IO_ERROR', where);
+      const error = aborted ?? toBackfillError(e, 'IO_ERROR', where);
       this.#stats.reject(error);
       this.#manifest.reject(error);
       throw error;
     } finally {
       this.#signal?.removeEventListener('abort', onAbort);
+      input?.close();
       if (!finished) {
         const stopped = new BackfillError('ABORTED', 'iteration stopped before the end of the archive.');
         this.#stats.reject(stopped);
         this.#manifest.reject(stopped);
-        extract.destroy();
-        opened?.tar.destroy();
       }
     }
   }
-}
-
-/** The decoded tar stream of an input, and the digest of its stored bytes. */
-interface OpenedInput {
-  readonly compression: Compression;
-  readonly tar: Readable;
-  readonly stored: Promise<StoredDigest>;
-  /** Digests of the regular members in order, when something else already hashed them. */
-  readonly memberDigest?: (index: number) => Promise<StoredDigest>;
-}
-
-function unsupported(head: Buffer, where: { path?: string }): BackfillError {
-  return new BackfillError(
-    'UNSUPPORTED_FORMAT',
-    `${where.path ?? 'input'} is ${head.length === 0 ? 'empty' : 'not a tar, tar.gz or tar.zst archive (magic bytes)'}; pass a dataset tarball.`,
-    { context: where },
-  );
-}
-
-/** A file is decoded on two worker threads (see decode-worker.ts). */
-async function openFile(path: string, maxBytes: number, fail: (e: BackfillError) => BackfillError): Promise<OpenedInput> {
-  const head = Buffer.alloc(SNIFF_BYTES);
-  let length: number;
-  try {
-    const handle = await open(path, 'r');
-    try {
-      ({ bytesRead: length } = await handle.read(head, 0, SNIFF_BYTES, 0));
-    } finally {
-      await handle.close();
-    }
-  } catch (e) {
-    throw fail(toBackfillError(e, 'IO_ERROR', { path }));
-  }
-  const compression = detectCompression(head.subarray(0, length));
-  if (compression === undefined) throw fail(unsupported(head.subarray(0, length), { path }));
-  const { tar: decoded, stored, memberDigest } = startDecodeWorker(path, compression, maxBytes, WORKER_READ_BYTES, (f) => {
-    if (f.stage === 'limit') return fail(sizeLimitError(maxBytes));
-    if (f.stage === 'io') return fail(toBackfillError(Object.assign(new Error(`${path}: ${f.message}`), f.code ? { code: f.code } : {}), 'IO_ERROR', { path }));
-    return fail(decompressionError(Object.assign(new Error(f.message), f.code ? { code: f.code } : {}), compression, f.offset));
-  });
-  return { compression, tar: decoded, stored, memberDigest };
-}
-
-/** A caller's Readable is decoded on this thread. */
-async function openStream(source: Readable, maxBytes: number, fail: (e: BackfillError) => BackfillError): Promise<OpenedInput> {
-  source.on('error', (e: unknown) => fail(toBackfillError(e, 'IO_ERROR')));
-  const { head, stream } = await sniff(source).catch((e: unknown) => {
-    throw fail(toBackfillError(e, 'IO_ERROR'));
-  });
-  const compression = detectCompression(head);
-  if (compression === undefined) {
-    source.destroy();
-    throw fail(unsupported(head, {}));
-  }
-  const hasher = new HashingPassThrough();
-  const stages = decodingStages(compression, maxBytes);
-  if (compression !== 'none') stages[0]!.on('error', (e) => fail(decompressionError(e, compression, hasher.bytes)));
-  const decoded = pipeline([stream, hasher, ...stages], (e) => {
-    if (e) fail(toBackfillError(e, 'COMPRESSION_CORRUPT'));
-  }) as unknown as Readable;
-  const stored = new Promise<StoredDigest>((resolve, reject) => {
-    decoded.once('end', () => resolve({ sha256: hasher.digest(), bytes: hasher.bytes }));
-    decoded.once('close', () => reject(new BackfillError('ABORTED', 'the input closed before its end.')));
-  });
-  stored.catch(() => undefined);
-  return { compression, tar: decoded, stored };
 }
 
 /**
@@ -262,6 +195,12 @@ async function openStream(source: Readable, maxBytes: number, fail: (e: Backfill
  * from magic bytes) for streaming. Nothing is extracted to disk and no member
  * is held in memory. One pass computes the SHA-256 of the stored file and of
  * every member, plus byte and record counts ({@link Dataset.stats}).
+ *
+ * A path and a Readable of the same bytes give the same members, bytes,
+ * hashes and errors: one tar parser decides which bytes belong to a member,
+ * and hashes exactly the bytes it hands out. Reading stops at the end of the
+ * archive (its first zero block, as GNU tar does); what follows is hashed
+ * with the stored file but never decompressed.
  *
  * @example
  * ```ts

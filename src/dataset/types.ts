@@ -1,8 +1,8 @@
 import type { ResultAsync } from 'neverthrow';
 import type { BackfillError } from '../errors.js';
+import type { Compression } from '../_internals/decompress.js';
 
-/** Compression of a dataset archive, detected from magic bytes. */
-export type Compression = 'zstd' | 'gzip' | 'none';
+export type { Compression };
 
 /** One entry of `manifest.json`'s `members` list (schema 1). */
 export interface ManifestMember {
@@ -77,7 +77,10 @@ export interface DatasetStats {
   readonly sha256: string;
   /** Size of the input as stored (compressed). */
   readonly bytes: number;
-  /** Total uncompressed tar bytes. */
+  /**
+   * Uncompressed tar bytes up to the end-of-archive block (headers, data and
+   * padding); what follows that block is not decompressed.
+   */
   readonly tarBytes: number;
   /** Every member in archive order, including `manifest.json`. */
   readonly members: readonly MemberStats[];
@@ -128,6 +131,14 @@ export interface ReadDatasetOptions {
    * @defaultValue `DEFAULT_MAX_DECOMPRESSED_BYTES` (64 GiB)
    */
   readonly maxDecompressedBytes?: number;
+  /**
+   * Refuse archives that decompress to more than this many bytes per
+   * compressed byte read so far, once past the first 64 MiB of output (a
+   * decompression-bomb guard that needs no size guess). NDJSON datasets
+   * compress 5–20× with zstd or gzip; `Infinity` turns the check off.
+   * @defaultValue `DEFAULT_MAX_COMPRESSION_RATIO` (200)
+   */
+  readonly maxCompressionRatio?: number;
   /**
    * Longest NDJSON line accepted, in bytes.
    * @defaultValue `DEFAULT_MAX_LINE_BYTES` (64 MiB)

@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { ResultAsync } from 'neverthrow';
-import { CompressStream } from 'zstd-napi';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { HashingPassThrough } from '../_internals/hashing-stream.js';
 import { LineSplitter } from '../_internals/ndjson.js';
@@ -81,8 +80,15 @@ async function spoolMember(name: string, source: MemberSource, file: string, sig
   return { name, records: counter.records, bytes, sha256: hash.digest('hex') };
 }
 
+/**
+ * node:zlib's zstd (Node >= 22.15), with a content checksum as the zstd CLI
+ * writes by default. Output is byte-identical wherever Node bundles the same
+ * zstd release; see the README on reproducible tarballs.
+ */
 function compressor(compression: Compression, level: number | undefined): Transform | undefined {
-  if (compression === 'zstd') return new CompressStream({ compressionLevel: level ?? DEFAULT_ZSTD_LEVEL });
+  if (compression === 'zstd') {
+    return zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: level ?? DEFAULT_ZSTD_LEVEL, [zlib.constants.ZSTD_c_checksumFlag]: 1 } });
+  }
   if (compression === 'gzip') return zlib.createGzip({ level: level ?? DEFAULT_GZIP_LEVEL });
   return undefined;
 }
@@ -108,6 +114,7 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
   }
   const compression = options.compression ?? 'zstd';
   const mtime = options.mtime ?? defaultMtime();
+  await mkdir(dirname(path), { recursive: true });
   const tmp = await mkdtemp(join(dirname(path), `.${basename(path)}.tmp-`));
   try {
     const spooled: { entry: ManifestMember; file: string }[] = [];
@@ -165,8 +172,9 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * Writes a dataset tarball byte-for-byte deterministically: `manifest.json`
  * first, then members in name order, fixed mtime/uid/gid/mode, empty owner
  * names and a fixed compression level. Members are spooled to a temporary
- * directory beside `path`, so memory stays flat however large they are, and
- * the file appears atomically (rename) only when complete.
+ * directory beside `path` (its parent directory is created if missing), so
+ * memory stays flat however large they are, and the file appears atomically
+ * (rename) only when complete.
  *
  * @example
  * ```ts

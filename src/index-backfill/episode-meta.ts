@@ -1,4 +1,4 @@
-import type { Readable, Transform } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { err, ok, type Result } from 'neverthrow';
 import tar from 'tar-stream';
 import { BackfillError } from '../errors.js';
@@ -83,7 +83,7 @@ export class MetaProbe {
   #resolve!: (outcome: MetaOutcome) => void;
   #settled = false;
   #fed = 0;
-  #stages: Transform[] = [];
+  #stages: Duplex[] = [];
 
   constructor(private readonly options: MetaProbeOptions) {
     this.outcome = new Promise((resolve) => (this.#resolve = resolve));
@@ -142,7 +142,7 @@ export class MetaProbe {
     }
     this.#stages = decodingStages(compression, this.options.maxDecompressedBytes);
     // Plain pipe() and listeners: cheaper per tarball than stream.pipeline's bookkeeping.
-    const [decoder, limit] = this.#stages as [Transform, Transform];
+    const [decoder, limit] = this.#stages as [Duplex, Duplex];
     const onError = (error: unknown): void => this.#settle({ problem: decompressionError(error, compression, this.#fed) });
     decoder.on('error', onError);
     limit.on('error', onError);

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { constants, zstdCompressSync } from 'node:zlib';
 import { ResultAsync } from 'neverthrow';
 import tar from 'tar-stream';
-import { compress } from 'zstd-napi';
 import { toBackfillError, type BackfillError } from '../errors.js';
 import { compareCodePoints } from '../index-backfill/python-json.js';
 
@@ -83,7 +83,7 @@ async function build(options: EpisodeTarballOptions): Promise<EpisodeTarball> {
   }
   pack.finalize();
   await collected;
-  const bytes = compress(Buffer.concat(parts), { compressionLevel: options.level ?? 3 });
+  const bytes = zstdCompressSync(Buffer.concat(parts), { params: { [constants.ZSTD_c_compressionLevel]: options.level ?? 3 } });
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (options.path === undefined) return { bytes, sha256 };
   await mkdir(dirname(options.path), { recursive: true });

@@ -7,8 +7,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
-import { decompress } from 'zstd-napi';
+import { gzipSync, zstdDecompressSync as decompress } from 'node:zlib';
 import { buildEpisodeTarball, type EpisodeTarballOptions } from '../../../src/testing/episode-tarball.js';
 
 export const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));

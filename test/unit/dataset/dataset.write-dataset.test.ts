@@ -1,11 +1,14 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { readDataset, writeDataset } from '../../../src/dataset/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
 import { run, sh, tempDir } from '../../support/tmp.js';
 
 const dir = tempDir('bk-write-');
+/** A Node 22 binary to compare output with (CI sets it); the suite itself runs on Node 24. */
+const NODE22 = process.env.BACKFILL_KIT_NODE22;
 
 function sha256sum(file: string): string {
   return run('sha256sum', [file]).split(' ')[0]!;
@@ -102,4 +105,36 @@ describe('writeDataset', () => {
       expect(r.isErr() && r.error.code).toMatch(/MEMBER_PATH_UNSAFE|INVALID_ARGUMENT/);
     }
   });
+
+  it('creates the missing parent directory of the output file', async () => {
+    const file = join(dir, 'new', 'nested', 'made.tar.zst');
+    const r = await writeDataset(file, { members: { 'a.ndjson': [{ _id: 1 }] } });
+    expect(r.isOk() && r.value.bytes).toBe(readFileSync(file).length);
+    expect(run('tar', ['--zstd', '-tf', file])).toBe('manifest.json\na.ndjson\n');
+  });
+
+  it.skipIf(!NODE22 || !existsSync(NODE22))(
+    `writes the same bytes on Node 22 and Node 24 for each compression${NODE22 ? '' : ' (skipped: set BACKFILL_KIT_NODE22 to a Node 22 binary)'}`,
+    () => {
+      const source = pathToFileURL(join(fileURLToPath(new URL('../../..', import.meta.url)), 'src/dataset/index.ts')).href;
+      const script = `import { writeDataset } from ${JSON.stringify(source)};
+import { generateLinksets } from ${JSON.stringify(source.replace('/dataset/index.ts', '/testing/index.ts'))};
+const out = [];
+for (const compression of ['zstd', 'gzip', 'none']) {
+  const r = await writeDataset(process.argv[1] + '.' + compression, { compression, members: { 'linksets.ndjson': generateLinksets(3000, 5) } });
+  if (r.isErr()) throw r.error;
+  out.push(compression + ' ' + r.value.sha256);
+}
+console.log(out.join('\\n'));`;
+      // Same file name in two directories: the manifest's name comes from it.
+      const written = (node: string, sub: string): string => run(node, ['--import', 'tsx', '--input-type=module', '-e', script, join(dir, sub, 'same')]).trim();
+      const on24 = written(process.execPath, 'node24');
+      const on22 = written(NODE22!, 'node22');
+      expect(run(NODE22!, ['--version'])).toMatch(/^v22\./);
+      expect(on24.split('\n')).toHaveLength(3);
+      expect(on22).toBe(on24);
+      for (const c of ['zstd', 'gzip', 'none']) expect(sha256sum(join(dir, 'node22', `same.${c}`))).toBe(sha256sum(join(dir, 'node24', `same.${c}`)));
+    },
+    120_000,
+  );
 });

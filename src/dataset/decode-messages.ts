@@ -1,0 +1,38 @@
+/** Messages between the reader's threads (see decode-threads.ts). Types only: nothing here runs. */
+import type { DecodeLimits } from '../_internals/decode-limits.ts';
+import type { Compression } from '../_internals/decompress.ts';
+import type { TarEvent } from './tar-parser.ts';
+
+/** What the decode thread is started with (plus the port to the parse thread). */
+export interface DecodeThreadData {
+  readonly path: string;
+  readonly compression: Compression;
+  readonly limits: DecodeLimits;
+  readonly readBytes: number;
+  readonly maxInFlight: number;
+  readonly pieceBytes: number;
+}
+
+/** A failure of the decode thread, before it is mapped to an error code. */
+export interface DecodeFailure {
+  readonly stage: 'io' | 'decode' | 'limit';
+  readonly message: string;
+  readonly code?: string;
+  /** Stored bytes read when it happened. */
+  readonly offset: number;
+}
+
+/** The stored file's SHA-256 and size. */
+export interface StoredDigest {
+  readonly sha256: string;
+  readonly bytes: number;
+}
+
+/** Decode thread → parse thread. */
+export type ToParseThread = { readonly type: 'chunk'; readonly chunk: Uint8Array } | ({ readonly type: 'end' } & StoredDigest) | { readonly type: 'error'; readonly failure: DecodeFailure };
+
+/** Parse thread → main thread: a decoded piece and what the parser found in it, then the stored digest. */
+export type FromParseThread =
+  | { readonly type: 'piece'; readonly chunk: Uint8Array; readonly events: readonly TarEvent[] }
+  | ({ readonly type: 'end' } & StoredDigest)
+  | { readonly type: 'error'; readonly failure: DecodeFailure };

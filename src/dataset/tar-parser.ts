@@ -1,0 +1,296 @@
+import { createHash, type Hash } from 'node:crypto';
+
+/**
+ * The reader's only tar parser. It runs on the parse thread for file inputs
+ * and on the main thread for stream inputs, and it alone decides which bytes
+ * belong to which member: the bytes it marks as a member's data are the bytes
+ * it hashes and the bytes the caller is handed. It imports nothing but
+ * `node:crypto`, so a worker thread can load it from the TypeScript sources.
+ *
+ * What it accepts: regular files (`0`, NUL, `7`), directories (`5`, skipped),
+ * PAX headers (`x`, `g`) and GNU long names (`L`), in ustar, GNU, PAX and v7
+ * headers. Everything else (links, devices, FIFOs, GNU `N`/`V`/`M`/`S`/`K`/`D`,
+ * vendor letters, PAX sparse keys) is refused. Like GNU tar it stops at the
+ * first zero block: what follows the end of the archive is never read.
+ */
+
+/** Something the parser found, in archive order. `data` ranges index the chunk just pushed. */
+export type TarEvent =
+  | { readonly type: 'member'; readonly name: string; readonly size: number; readonly offset: number }
+  | { readonly type: 'directory'; readonly name: string; readonly offset: number }
+  | { readonly type: 'data'; readonly start: number; readonly end: number }
+  | { readonly type: 'member-end'; readonly sha256: string }
+  | { readonly type: 'end'; readonly offset: number }
+  | { readonly type: 'error'; readonly problem: TarProblem };
+
+/** Why the archive was refused, as plain data so that it can cross a thread boundary. */
+export interface TarProblem {
+  readonly code: 'TAR_CORRUPT' | 'TAR_TRUNCATED' | 'MEMBER_TYPE_UNSUPPORTED';
+  readonly message: string;
+  /** Tar byte offset of the header concerned (or where the archive stopped). */
+  readonly offset: number;
+  readonly member?: string;
+}
+
+const BLOCK = 512;
+/** Largest PAX or GNU long-name block accepted: names and sizes fit in far less. */
+const MAX_META_BYTES = 1024 * 1024;
+
+/** Names of the header types refused, for the message. */
+const REFUSED_TYPES: Readonly<Record<string, string>> = {
+  '1': 'hard link',
+  '2': 'symbolic link',
+  '3': 'character device',
+  '4': 'block device',
+  '6': 'FIFO',
+  K: 'GNU long link name',
+  N: 'GNU old-style long name',
+  V: 'GNU volume label',
+  M: 'GNU multi-volume continuation',
+  S: 'GNU sparse file',
+  D: 'GNU dump directory',
+};
+
+/** Header fields the parser uses. */
+interface Header {
+  readonly type: string;
+  readonly name: string;
+  readonly size: number;
+}
+
+type State =
+  | { readonly kind: 'header' }
+  | { readonly kind: 'member'; remaining: number; readonly padding: number; readonly hash: Hash }
+  | { readonly kind: 'skip'; remaining: number; readonly padding: number }
+  | { readonly kind: 'meta'; remaining: number; readonly padding: number; readonly type: 'x' | 'g' | 'L'; readonly parts: Buffer[]; readonly offset: number }
+  | { readonly kind: 'padding'; remaining: number }
+  | { readonly kind: 'done' }
+  | { readonly kind: 'failed' };
+
+class Refusal extends Error {
+  readonly problem: TarProblem;
+  constructor(problem: TarProblem) {
+    super(problem.message);
+    this.problem = problem;
+  }
+}
+
+function paddingOf(size: number): number {
+  return (BLOCK - (size % BLOCK)) % BLOCK;
+}
+
+function cString(block: Buffer, at: number, length: number): string {
+  const end = block.indexOf(0, at);
+  return block.toString('utf8', at, end === -1 || end > at + length ? at + length : end);
+}
+
+/** A numeric field: octal text, or GNU base-256 for values that do not fit. */
+function numeric(block: Buffer, at: number, length: number): number | undefined {
+  const first = block[at]!;
+  if (first & 0x80) {
+    if (first & 0x40) return undefined; // negative
+    let value = first & 0x3f;
+    for (let i = at + 1; i < at + length; i++) value = value * 256 + block[i]!;
+    return Number.isSafeInteger(value) ? value : undefined;
+  }
+  const text = block.toString('latin1', at, at + length).replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  if (text === '') return 0;
+  return /^[0-7]+$/.test(text) && Number.isSafeInteger(parseInt(text, 8)) ? parseInt(text, 8) : undefined;
+}
+
+/** GNU tar accepts a header whose checksum matches as unsigned or as signed bytes. */
+function checksumMatches(block: Buffer): boolean {
+  const stored = numeric(block, 148, 8);
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const b = i >= 148 && i < 156 ? 0x20 : block[i]!;
+    unsigned += b;
+    signed += b > 127 ? b - 256 : b;
+  }
+  return stored === unsigned || stored === signed;
+}
+
+/** Splits PAX records (`<length> <key>=<value>\n`); undefined when malformed. */
+function paxRecords(data: Buffer): Map<string, string> | undefined {
+  const records = new Map<string, string>();
+  for (let at = 0; at < data.length; ) {
+    const space = data.indexOf(0x20, at);
+    if (space === -1) return undefined;
+    const lengthText = data.toString('latin1', at, space);
+    const length = Number(lengthText);
+    if (!/^[1-9][0-9]*$/.test(lengthText) || at + length > data.length || data[at + length - 1] !== 0x0a) return undefined;
+    const record = data.toString('utf8', space + 1, at + length - 1);
+    const equals = record.indexOf('=');
+    if (equals <= 0) return undefined;
+    records.set(record.slice(0, equals), record.slice(equals + 1));
+    at += length;
+  }
+  return records;
+}
+
+/** A push parser over decoded tar bytes: `push` returns what each chunk holds, `end` what the end of input means. */
+export class TarParser {
+  #state: State = { kind: 'header' };
+  readonly #block = Buffer.alloc(BLOCK);
+  #filled = 0;
+  /** Tar bytes consumed so far. */
+  #offset = 0;
+  #pending: { readonly path: string | undefined; readonly size: number | undefined; readonly offset: number } | undefined;
+
+  /** Parses `chunk`; ranges in the `data` events index into it. After `end` or `error`, input is ignored. */
+  push(chunk: Uint8Array): TarEvent[] {
+    const events: TarEvent[] = [];
+    try {
+      this.#consume(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength), events);
+    } catch (error) {
+      if (!(error instanceof Refusal)) throw error;
+      this.#state = { kind: 'failed' };
+      events.push({ type: 'error', problem: error.problem });
+    }
+    return events;
+  }
+
+  /** The input has ended: the archive must not stop inside a header or a member. */
+  end(): TarEvent[] {
+    const { kind } = this.#state;
+    if (kind === 'done' || kind === 'failed') return [];
+    if (kind === 'header' && this.#filled === 0 && this.#pending === undefined) {
+      // GNU tar accepts an archive without its closing zero blocks.
+      this.#state = { kind: 'done' };
+      return [{ type: 'end', offset: this.#offset }];
+    }
+    this.#state = { kind: 'failed' };
+    return [{ type: 'error', problem: { code: 'TAR_TRUNCATED', message: `tar archive ends inside a member or header (after ${this.#offset} tar bytes); the file is incomplete.`, offset: this.#offset } }];
+  }
+
+  /** True once the end-of-archive block has been seen: later input is ignored. */
+  get ended(): boolean {
+    return this.#state.kind === 'done';
+  }
+
+  #consume(chunk: Buffer, events: TarEvent[]): void {
+    let at = 0;
+    while (at < chunk.length) {
+      const state = this.#state;
+      if (state.kind === 'done' || state.kind === 'failed') return;
+      if (state.kind === 'header') {
+        const n = Math.min(BLOCK - this.#filled, chunk.length - at);
+        chunk.copy(this.#block, this.#filled, at, at + n);
+        this.#filled += n;
+        at += n;
+        this.#offset += n;
+        if (this.#filled === BLOCK) {
+          this.#filled = 0;
+          this.#onHeader(this.#offset - BLOCK, events);
+        }
+        continue;
+      }
+      const n = Math.min(state.remaining, chunk.length - at);
+      if (state.kind === 'member') {
+        state.hash.update(chunk.subarray(at, at + n));
+        events.push({ type: 'data', start: at, end: at + n });
+      } else if (state.kind === 'meta') {
+        state.parts.push(Buffer.from(chunk.subarray(at, at + n)));
+      }
+      state.remaining -= n;
+      at += n;
+      this.#offset += n;
+      if (state.remaining === 0) this.#onDataEnd(state, events);
+    }
+  }
+
+  /** A member's, meta header's or skipped entry's data has all been read: its padding comes next. */
+  #onDataEnd(state: State, events: TarEvent[]): void {
+    if (state.kind === 'member') events.push({ type: 'member-end', sha256: state.hash.digest('hex') });
+    else if (state.kind === 'meta') this.#onMeta(state.type, Buffer.concat(state.parts), state.offset);
+    const padding = 'padding' in state ? state.padding : 0;
+    this.#state = padding > 0 ? { kind: 'padding', remaining: padding } : { kind: 'header' };
+  }
+
+  #onHeader(offset: number, events: TarEvent[]): void {
+    const block = this.#block;
+    if (block.every((b) => b === 0)) {
+      if (this.#pending) this.#refuse('TAR_CORRUPT', `a PAX or GNU long-name header at tar byte ${this.#pending.offset} describes no member; the archive is malformed.`, this.#pending.offset);
+      this.#state = { kind: 'done' };
+      events.push({ type: 'end', offset });
+      return;
+    }
+    if (!checksumMatches(block)) this.#refuse('TAR_CORRUPT', `tar header checksum mismatch at tar byte ${offset}; the archive is corrupt.`, offset);
+    const header = this.#header(block, offset);
+    const pending = this.#pending;
+    const type = header.type;
+    if (type === 'x' || type === 'g' || type === 'L') {
+      if (header.size > MAX_META_BYTES) this.#refuse('TAR_CORRUPT', `the ${type} header at tar byte ${offset} claims ${header.size} bytes; the archive is malformed.`, offset);
+      this.#begin({ kind: 'meta', remaining: header.size, padding: paddingOf(header.size), type, parts: [], offset }, events);
+      return;
+    }
+    this.#pending = undefined;
+    const name = pending?.path ?? header.name;
+    const size = pending?.size ?? header.size;
+    if (type === '0' || type === '\0' || type === '7') {
+      events.push({ type: 'member', name, size, offset });
+      this.#begin({ kind: 'member', remaining: size, padding: paddingOf(size), hash: createHash('sha256') }, events);
+    } else if (type === '5') {
+      events.push({ type: 'directory', name, offset });
+      this.#begin({ kind: 'skip', remaining: size, padding: paddingOf(size) }, events);
+    } else {
+      const what = REFUSED_TYPES[type] ?? `header of unknown type ${JSON.stringify(type)}`;
+      this.#refuse('MEMBER_TYPE_UNSUPPORTED', `member ${JSON.stringify(name)} at tar byte ${offset} is a ${what}; datasets hold regular files and directories only.`, offset, name);
+    }
+  }
+
+  #begin(state: State & { remaining: number; padding: number }, events: TarEvent[]): void {
+    this.#state = state;
+    if (state.remaining === 0) this.#onDataEnd(state, events);
+  }
+
+  #header(block: Buffer, offset: number): Header {
+    const size = numeric(block, 124, 12);
+    if (size === undefined) this.#refuse('TAR_CORRUPT', `tar header at tar byte ${offset} has an invalid size field; the archive is corrupt.`, offset);
+    const magic = block.toString('latin1', 257, 263);
+    const name = cString(block, 0, 100);
+    // Only POSIX ustar has a prefix field; GNU headers keep other data there.
+    const prefix = magic === 'ustar\0' ? cString(block, 345, 155) : '';
+    return { type: String.fromCharCode(block[156]!), name: prefix ? `${prefix}/${name}` : name, size: size! };
+  }
+
+  #onMeta(type: 'x' | 'g' | 'L', data: Buffer, offset: number): void {
+    if (type === 'L') {
+      this.#setPending(offset, cString(data, 0, data.length), undefined);
+      return;
+    }
+    const records = paxRecords(data);
+    if (!records) this.#refuse('TAR_CORRUPT', `the PAX header at tar byte ${offset} is malformed.`, offset);
+    for (const key of records!.keys()) {
+      if (key.startsWith('GNU.sparse.')) this.#refuse('MEMBER_TYPE_UNSUPPORTED', `the PAX header at tar byte ${offset} describes a GNU sparse file; datasets hold regular files only.`, offset);
+    }
+    if (type === 'g') {
+      // Readers disagree on whether a global path or size applies to later members.
+      for (const key of ['path', 'size']) {
+        if (records!.has(key)) this.#refuse('MEMBER_TYPE_UNSUPPORTED', `the global PAX header at tar byte ${offset} sets "${key}" for every later member; rebuild the archive without it.`, offset);
+      }
+      return;
+    }
+    const path = records!.get('path');
+    const sizeText = records!.get('size');
+    if (sizeText !== undefined && !/^[0-9]+$/.test(sizeText)) this.#refuse('TAR_CORRUPT', `the PAX header at tar byte ${offset} has an invalid size ${JSON.stringify(sizeText)}.`, offset);
+    const size = sizeText === undefined ? undefined : Number(sizeText);
+    if (size !== undefined && !Number.isSafeInteger(size)) this.#refuse('TAR_CORRUPT', `the PAX header at tar byte ${offset} has a size too large to read.`, offset);
+    this.#setPending(offset, path, size);
+  }
+
+  /** Name and size may each be set once per member: readers disagree on which of two wins. */
+  #setPending(offset: number, path: string | undefined, size: number | undefined): void {
+    const pending = this.#pending;
+    if ((path !== undefined && pending?.path !== undefined) || (size !== undefined && pending?.size !== undefined)) {
+      this.#refuse('TAR_CORRUPT', `the header at tar byte ${offset} sets a member's ${path !== undefined ? 'name' : 'size'} a second time; the archive is malformed.`, offset);
+    }
+    const merged = { offset: pending?.offset ?? offset, path: path ?? pending?.path, size: size ?? pending?.size };
+    this.#pending = merged;
+  }
+
+  #refuse(code: TarProblem['code'], message: string, offset: number, member?: string): never {
+    throw new Refusal({ code, message, offset, ...(member === undefined ? {} : { member }) });
+  }
+}
