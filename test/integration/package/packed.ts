@@ -1,12 +1,12 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 
-// The package test files share one `npm pack` per test run: they run in
-// forks of one vitest process, whose pid names the folder, and the first to
-// arrive packs while the others wait for its answer.
+// The package test files share one `npm pack` per test run (in the run's
+// scratch folder from the global setup): the first to arrive packs while the
+// others wait for its answer.
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -31,23 +31,6 @@ export interface Packed {
   readonly files: string[];
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Folders of runs that are over. */
-function removeStalePackDirs(): void {
-  for (const name of readdirSync(tmpdir())) {
-    const pid = /^bk-pack-(\d+)$/.exec(name)?.[1];
-    if (pid !== undefined && !pidAlive(Number(pid))) rmSync(join(tmpdir(), name), { recursive: true, force: true });
-  }
-}
-
 function pack(dir: string): Packed {
   mkdirSync(join(repoRoot, 'dist'), { recursive: true });
   writeFileSync(join(repoRoot, STALE_DIST_FILE), 'export {};\n');
@@ -58,7 +41,7 @@ function pack(dir: string): Packed {
 
 /** Packs the package as `npm publish` would (prepack builds it), once per test run. */
 export async function packedPackage(): Promise<Packed> {
-  const dir = join(tmpdir(), `bk-pack-${process.ppid}`);
+  const dir = join(inject('runScratch'), 'pack');
   const answer = join(dir, 'packed.json');
   const failure = join(dir, 'failed.txt');
   try {
@@ -71,7 +54,6 @@ export async function packedPackage(): Promise<Packed> {
     }
     throw new Error('npm pack did not finish within 5 minutes');
   }
-  removeStalePackDirs();
   try {
     const packed = pack(dir);
     writeFileSync(answer, JSON.stringify(packed));
