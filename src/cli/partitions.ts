@@ -18,7 +18,7 @@ import {
   type PartitionInterval,
   type RetentionReport,
 } from '../partitions/index.js';
-import { booleanFlag, choiceFlag, failed, intFlag, orThrow, pgFlag, stringFlag, type CommandContext, type CommandOutcome, type CommandSpec, type FlagSpec } from './command.js';
+import { booleanFlag, choiceFlag, failed, intFlag, orThrow, pgFlag, stringFlag, type CommandContext, type CommandOutcome, type CommandSpec, type FlagSpec, type FlagValues } from './command.js';
 import { DRY_RUN_VAR, envTurnsOn, parseBoolean, PARTITION_DB_VARS } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
 import { bytes, num } from './output.js';
@@ -67,6 +67,22 @@ async function withManager<T>(ctx: CommandContext, op: (m: PartitionManager) => 
 }
 
 const day = (d: Date | null): string => (d === null ? '-' : d.toISOString().slice(0, 10));
+
+/**
+ * Whether retention only plans: the second argument and `--[no-]dry-run` must not contradict each other, and an empty
+ * argument (a script's unset variable) is refused rather than read as false. Neither given: a dry run.
+ */
+function retentionDryRun(positional: string | undefined, flag: FlagValues[string]): boolean {
+  if (positional !== undefined && positional.trim() === '') {
+    throw new BackfillError('INVALID_ARGUMENT', 'the dry-run argument is empty (an unset variable?): pass true to print the plan, or false to apply it.');
+  }
+  const fromArgument = positional === undefined ? undefined : orThrow(parseBoolean(positional, 'the dry-run argument'));
+  const fromFlag = typeof flag === 'boolean' ? flag : undefined;
+  if (fromArgument !== undefined && fromFlag !== undefined && fromArgument !== fromFlag) {
+    throw new BackfillError('INVALID_ARGUMENT', `the dry-run argument says ${positional} but --${fromFlag ? '' : 'no-'}dry-run says otherwise: give one of them. Nothing was changed.`);
+  }
+  return fromArgument ?? fromFlag ?? true;
+}
 
 /** A positional or flag integer: the runbook's scripts take the count as their first argument. */
 function countArg(ctx: CommandContext, flag: string, fallback: number): number {
@@ -131,7 +147,8 @@ const retention: CommandSpec = {
     'dry-run': {
       type: 'boolean',
       description: 'Print the plan and change nothing. Dropping or detaching takes false as the second argument or --no-dry-run; the environment can only force a dry run.',
-      default: true,
+      // No default here: run() must tell an explicit --dry-run from none, so it can refuse a contradicting positional.
+      defaultText: 'true (--no-dry-run to turn off)',
       env: DRY_RUN_VAR,
     },
     mode: { type: 'string', value: '<drop|detach>', description: 'Drop expired partitions, or detach them and keep them as plain tables.', default: DEFAULT_RETENTION_MODE },
@@ -142,7 +159,7 @@ const retention: CommandSpec = {
     const second = ctx.positionals[1];
     // DRY_RUN=1 also beats the positional false; DRY_RUN=0 never turns the dry run off.
     const forced = orThrow(envTurnsOn(DRY_RUN_VAR, ctx.env));
-    const dryRun = forced || (second === undefined ? booleanFlag(ctx.flags, 'dry-run') : orThrow(parseBoolean(second, 'the dry-run argument')));
+    const dryRun = forced || retentionDryRun(second, ctx.flags['dry-run']);
     const mode = orThrow(choiceFlag(ctx.flags, 'mode', ['drop', 'detach'] as const)) ?? DEFAULT_RETENTION_MODE;
     const keep = countArg(ctx, 'keep', DEFAULT_RETENTION_KEEP);
     return withManager(

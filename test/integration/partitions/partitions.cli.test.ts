@@ -66,6 +66,16 @@ describe('DRY_RUN in the environment can only make retention safer', () => {
     expect(await names()).toEqual(before.slice(3));
   });
 
+  it('an empty dry-run argument (an unset variable) or one that contradicts --dry-run is refused, and nothing is dropped', async () => {
+    const before = await history();
+    for (const args of [['12', ''], ['12', ' '], ['12', 'false', '--dry-run'], ['12', 'true', '--no-dry-run']]) {
+      const r = await cli(['partitions', 'retention', ...args, ...NOW], { env: { PGURI: db.url } });
+      expect(r.code, `${JSON.stringify(args)}: ${r.stdout}`).toBe(2);
+      expect(r.stderr).toMatch(/the dry-run argument (is empty|says)/);
+      expect(await names()).toEqual(before);
+    }
+  });
+
   it('help says the variable only forces the dry run on', async () => {
     const r = await cli(['partitions', 'retention', '--help']);
     expect(r.stdout).toContain('env: DRY_RUN=1 forces it on');

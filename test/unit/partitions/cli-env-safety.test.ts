@@ -16,7 +16,7 @@ const all: readonly CommandSpec[] = [...checksumsCommands, ...datasetCommands, .
 const cases = all.flatMap((spec) =>
   Object.entries(spec.flags)
     .filter(([, f]) => f.type === 'boolean' && f.env !== undefined)
-    .map(([flag, f]) => ({ id: `${spec.group} ${spec.name} --${flag} (${f.env})`, spec, flag, variable: f.env!, fallback: f.default === true })),
+    .map(([flag, f]) => ({ id: `${spec.group} ${spec.name} --${flag} (${f.env})`, spec, flag, variable: f.env!, fallback: f.default })),
 );
 const args = (spec: CommandSpec, extra: string[]): string[] => [...Array.from({ length: spec.minArgs }, (_, i) => `arg${i}`), ...extra];
 
