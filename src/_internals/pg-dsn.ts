@@ -212,11 +212,18 @@ function splitHost(value: string): Result<{ host: string; port?: number }, Backf
   if (value.startsWith('/')) return ok({ host: value });
   if (value.includes(',')) return err(bad('Host lists several hosts; name one (multi-host failover is not supported).'));
   const withPort = /^\[([^\]]+)\](?::([^:]*))?$/.exec(value) ?? /^([^:]+):([^:]*)$/.exec(value);
-  if (withPort === null) return ok({ host: value });
-  const [, host, port] = withPort as unknown as [string, string, string | undefined];
+  const [, host, port] = (withPort ?? [value, value, undefined]) as [string, string, string | undefined];
+  // The host becomes part of a URL: anything but a name or an address could rewrite the
+  // URL's other parts (`db?sslmode=disable`, `db/otherdb`, `evil@db`).
+  if (!HOST_NAME.test(host) && !IPV6.test(host)) return err(bad('Host is not a host name, an IP address or a socket directory (/…).'));
   if (port === undefined) return ok({ host });
   return tcpPort(port, 'The port in Host').map((p) => ({ host, port: p }));
 }
+
+/** A DNS name or an IPv4 address: letters, digits, dots, hyphens and underscores. */
+const HOST_NAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$/;
+/** An IPv6 address. */
+const IPV6 = /^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$/;
 
 /**
  * The same settings as a `postgres://` URL (user, password and a socket-path

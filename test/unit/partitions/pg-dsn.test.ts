@@ -89,6 +89,23 @@ describe('Host with a port (Npgsql form)', () => {
     expect(pgPoolConfig(pgDsnToUrl('Host=[::1]:5433;Database=d')._unsafeUnwrap())._unsafeUnwrap()).toMatchObject({ host: '::1', port: 5433 });
   });
 
+  it('refuses a Host that would rewrite other parts of the URL (query, path, user), without echoing it', () => {
+    for (const dsn of [
+      'Host=db.example.com?sslmode=disable&x=;Database=d;SSL Mode=verify-full',
+      'Host=127.0.0.1/evil;Database=postgres',
+      'Host=db#frag;Database=d',
+      'Host=evil@127.0.0.1;Password=hunter2',
+      'Host=db name;Database=d',
+    ]) {
+      const e = parsePgDsn(dsn)._unsafeUnwrapErr();
+      expect(e.code, dsn).toBe('INVALID_ARGUMENT');
+      expect(e.message).toContain('Host is not a host name');
+      expect(e.message).not.toContain('hunter2');
+      expect(pgDsnToUrl(dsn).isErr(), dsn).toBe(true);
+    }
+    for (const host of ['db', 'db-1.internal', 'my_host', '10.0.0.7', '::1', '[::1]:5433', 'fe80::1']) expect(parsePgDsn(`Host=${host};Database=d`).isOk(), host).toBe(true);
+  });
+
   it('refuses several hosts and a bad port in Host with INVALID_ARGUMENT', () => {
     for (const dsn of ['Host=a,b;Database=d', 'Host=db:0', 'Host=db:99999', 'Host=db:;Database=d', 'Host=[::1]:x']) {
       expect(parsePgDsn(dsn)._unsafeUnwrapErr().code, dsn).toBe('INVALID_ARGUMENT');
