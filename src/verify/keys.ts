@@ -131,14 +131,16 @@ export function verifyBytes(loaded: LoadedKey, data: Buffer, signature: Buffer):
  * What a public key is, in one canonical spelling, so the same key counts
  * once however it was encoded: Ed25519 by its raw 32 bytes, P-256 by its
  * point's affine coordinates (a compressed and an uncompressed point are
- * the same key), RSA by modulus and exponent (under `rsaEncryption` and
- * `id-RSASSA-PSS` alike). Never the encoded bytes.
+ * the same key), RSA by its modulus alone (under `rsaEncryption` and
+ * `id-RSASSA-PSS` alike; whoever can factor the modulus can make a second
+ * public exponent that verifies the same signatures, so two exponents are
+ * still one signer). Never the encoded bytes.
  *
  * @internal
  */
 export function keyIdentity(key: KeyObject): string {
   const jwk = (key.asymmetricKeyType === 'rsa-pss' ? rsaPssAsRsa(key) : key).export({ format: 'jwk' });
-  if (jwk.kty === 'RSA') return `rsa:${String(jwk.n)}:${String(jwk.e)}`;
+  if (jwk.kty === 'RSA') return `rsa:${String(jwk.n)}`;
   if (jwk.kty === 'EC') return `ec:${String(jwk.crv)}:${String(jwk.x)}:${String(jwk.y)}`;
   return `${String(jwk.kty)}:${String(jwk.crv)}:${String(jwk.x)}`;
 }
