@@ -1,5 +1,5 @@
 /**
- * `backfill-kit dataset build|verify|import|export|rollback` (seed 000): the
+ * `backfill-kit dataset build|verify|import|export|rollback` (the dataset runbook): the
  * Concelier staging backfill runbook, one command per step.
  *
  * @module
@@ -143,7 +143,7 @@ const build: CommandSpec = {
   args: '<out.tar.zst>',
   minArgs: 1,
   maxArgs: 1,
-  replaces: 'scripts/concelier/build-store-aoc-19-005-dataset.sh (seed 000)',
+  replaces: "the dataset runbook's build-store-aoc-19-005-dataset.sh",
   flags: {
     from: { type: 'string', value: '<dir>', description: 'Pack every *.ndjson file of this directory as a member, instead of generating fixture records.' },
     linksets: { type: 'string', value: '<n>', description: `Generated ${LINKSETS_MEMBER} records (without --from).`, default: '340' },
@@ -225,7 +225,7 @@ const verify: CommandSpec = {
   args: '<tarball>',
   minArgs: 1,
   maxArgs: 1,
-  replaces: 'scripts/concelier/test-store-aoc-19-005-dataset.sh and "sha256sum out/linksets/linksets-stage-backfill.tar.zst" (seed 000)',
+  replaces: "the dataset runbook's test-store-aoc-19-005-dataset.sh and its sha256sum of the tarball",
   flags: {
     'expected-sha256': { type: 'string', value: '<hex>', description: 'The recorded SHA-256 of the tarball.', defaultText: 'read from <tarball>.sha256, then SHA256SUMS beside it, when present' },
     'sibling-checksums': { type: 'boolean', description: 'Look for <tarball>.sha256 and SHA256SUMS beside the tarball.', default: true },
@@ -259,7 +259,7 @@ const importCommand: CommandSpec = {
   args: '<tarball>',
   minArgs: 1,
   maxArgs: 1,
-  replaces: 'scripts/concelier/backfill-store-aoc-19-005.sh and its manual \\copy + count steps (seed 000)',
+  replaces: "the dataset runbook's backfill-store-aoc-19-005.sh and its manual \\copy + count steps",
   flags: {
     ...TABLE_FLAGS,
     'dry-run': { type: 'boolean', description: 'Read and validate everything (duplicate ids and jsonb too, in temporary tables) and write nothing.', default: false, env: 'DRY_RUN' },
@@ -341,7 +341,7 @@ const exportCommand: CommandSpec = {
   args: '<out.tar.zst>',
   minArgs: 1,
   maxArgs: 1,
-  replaces: 'scripts/concelier/export-linksets-tarball.sh (seed 000)',
+  replaces: "the dataset runbook's export-linksets-tarball.sh",
   flags: {
     ...TABLE_FLAGS,
     compression: { type: 'string', value: '<zstd|gzip|none>', description: 'Archive compression.', default: 'zstd' },
@@ -400,7 +400,7 @@ const rollback: CommandSpec = {
   args: '',
   minArgs: 0,
   maxArgs: 0,
-  replaces: 'the rollback step "truncate table lnm_raw.linksets_raw; truncate table lnm_raw.advisory_chunks_raw" (seed 000)',
+  replaces: 'the dataset runbook\'s rollback step "truncate table lnm_raw.linksets_raw; truncate table lnm_raw.advisory_chunks_raw"',
   flags: {
     ...TABLE_FLAGS,
     'dry-run': { type: 'boolean', description: 'Only print the row counts that would be removed.', default: false, env: 'DRY_RUN' },
