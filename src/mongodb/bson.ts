@@ -51,7 +51,9 @@ let statementMaker: Promise<UpdateStatementMaker> | undefined;
  *
  * @example
  * ```ts
- * const make = (await loadUpdateStatement())._unsafeUnwrap();
+ * const result = await loadUpdateStatement();
+ * if (result.isErr()) throw result.error;
+ * const make = result.value;
  * make({ _id: 'a' }, { _id: 'a', n: 1 }, { upsert: true }); // { q: { _id: 'a' }, u: { _id: 'a', n: 1 }, upsert: true }
  * ```
  */

@@ -140,8 +140,8 @@ function where(context: BackfillErrorContext): string {
  *
  * @example
  * ```ts
- * parseExtendedJson('{"n":9007199254740993,"d":7.0}', BSON)._unsafeUnwrap();
- * // { n: Long('9007199254740993'), d: Double(7) }
+ * parseExtendedJson('{"n":9007199254740993,"d":7.0}', BSON);
+ * // ok({ n: Long('9007199254740993'), d: Double(7) })
  * ```
  */
 export function parseExtendedJson(raw: string, bson: Bson, context: BackfillErrorContext = {}): Result<unknown, BackfillError> {

@@ -127,7 +127,9 @@ export interface MongoLeftovers {
  *
  * @example
  * ```ts
- * const session = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['linksets_raw'] }))._unsafeUnwrap();
+ * const result = await target.begin({ strategy: 'swap', dryRun: false, tables: ['linksets_raw'] });
+ * if (result.isErr()) throw result.error;
+ * const session = result.value;
  * await session.load('linksets_raw', batches, (row, error) => console.warn(row.line, error.message));
  * ```
  */
@@ -490,7 +492,9 @@ async function releaseSession(r: Resolved, session: string, uuids: ReadonlyMap<s
  * import { MongoStagingTarget } from '@stella/backfill-kit/mongodb';
  *
  * const client = await MongoClient.connect(process.env.MONGO_URL!);
- * const target = MongoStagingTarget.create({ db: client.db('lnm_raw'), collections: ['linksets_raw', 'advisory_chunks_raw'] })._unsafeUnwrap();
+ * const result = MongoStagingTarget.create({ db: client.db('lnm_raw'), collections: ['linksets_raw', 'advisory_chunks_raw'] });
+ * if (result.isErr()) throw result.error;
+ * const target = result.value;
  * const importer = new StagingImporter({ target, tables: { 'linksets.ndjson': 'linksets_raw', 'advisory_chunks.ndjson': 'advisory_chunks_raw' } });
  * const report = await importer.import('linksets-stage-backfill.tar.zst');
  * ```

@@ -129,7 +129,8 @@ function leftoverError(error: unknown, part: PartitionInfo, what: string, found:
  * const ensured = await boms.ensure({ ahead: 1 });
  * if (ensured.isErr()) throw ensured.error;
  * const plan = await boms.retention({ keep: 12, dryRun: true });
- * console.log(plan._unsafeUnwrap().candidates.map((c) => c.name));
+ * if (plan.isErr()) throw plan.error;
+ * console.log(plan.value.candidates.map((c) => c.name));
  * ```
  */
 export class PartitionManager {
@@ -214,7 +215,9 @@ export class PartitionManager {
    *
    * @example
    * ```ts
-   * for (const p of (await boms.list())._unsafeUnwrap()) console.log(p.name, p.from, p.to, p.managed);
+   * const partitions = await boms.list();
+   * if (partitions.isErr()) throw partitions.error;
+   * for (const p of partitions.value) console.log(p.name, p.from, p.to, p.managed);
    * ```
    */
   list(): ResultAsync<PartitionInfo[], BackfillError> {
@@ -236,7 +239,9 @@ export class PartitionManager {
    *
    * @example
    * ```ts
-   * const r = (await boms.ensure({ ahead: 2 }))._unsafeUnwrap();
+   * const result = await boms.ensure({ ahead: 2 });
+   * if (result.isErr()) throw result.error;
+   * const r = result.value;
    * console.log(r.created.map((c) => c.name), r.existing.length);
    * ```
    */
@@ -413,7 +418,9 @@ export class PartitionManager {
    *
    * @example
    * ```ts
-   * const plan = (await boms.retention({ keep: 12 }))._unsafeUnwrap(); // dry run
+   * const result = await boms.retention({ keep: 12 }); // dry run
+   * if (result.isErr()) throw result.error;
+   * const plan = result.value;
    * for (const c of plan.candidates) console.log(c.name, c.estimatedRows, c.sizeBytes);
    * await boms.retention({ keep: 12, dryRun: false, mode: 'detach', concurrently: true });
    * ```

@@ -84,7 +84,9 @@ export interface PartitionCallOptions {
  *
  * @example
  * ```ts
- * const stale = (await manager.list())._unsafeUnwrap().filter((p) => !p.managed);
+ * const result = await manager.list();
+ * if (result.isErr()) throw result.error;
+ * const stale = result.value.filter((p) => !p.managed);
  * ```
  */
 export interface PartitionInfo {
@@ -176,7 +178,9 @@ export interface CreatedPartition extends PartitionSlot {
  *
  * @example
  * ```ts
- * const { created, existing } = (await manager.ensure())._unsafeUnwrap();
+ * const result = await manager.ensure();
+ * if (result.isErr()) throw result.error;
+ * const { created, existing } = result.value;
  * ```
  */
 export interface EnsureReport {
@@ -242,7 +246,9 @@ export interface RetentionCandidate extends PartitionSlot {
  *
  * @example
  * ```ts
- * const plan = (await manager.retention({ keep: 12 }))._unsafeUnwrap();
+ * const result = await manager.retention({ keep: 12 });
+ * if (result.isErr()) throw result.error;
+ * const plan = result.value;
  * console.log(plan.dryRun, plan.candidates.length, plan.ignored);
  * ```
  */
@@ -261,7 +267,9 @@ export interface RetentionReport {
  *
  * @example
  * ```ts
- * const r = (await manager.attach('scanner.artifact_boms_2025_03'))._unsafeUnwrap();
+ * const result = await manager.attach('scanner.artifact_boms_2025_03');
+ * if (result.isErr()) throw result.error;
+ * const r = result.value;
  * console.log(r.indexesCreated);
  * ```
  */
@@ -300,7 +308,9 @@ export interface MaintainOptions extends PartitionCallOptions {
  *
  * @example
  * ```ts
- * const r = (await manager.maintain('artifact_boms_2026_11'))._unsafeUnwrap();
+ * const result = await manager.maintain('artifact_boms_2026_11');
+ * if (result.isErr()) throw result.error;
+ * const r = result.value;
  * console.log(r.sizeBytesBefore, r.sizeBytesAfter);
  * ```
  */

@@ -468,7 +468,9 @@ class PgStagingSession implements StagingSession {
  *
  * @example
  * ```ts
- * const target = PgStagingTarget.create({ pg: pool, schema: 'lnm_raw', tables: ['linksets_raw'] })._unsafeUnwrap();
+ * const result = PgStagingTarget.create({ pg: pool, schema: 'lnm_raw', tables: ['linksets_raw'] });
+ * if (result.isErr()) throw result.error;
+ * const target = result.value;
  * const counts = await target.counts(); // ok({ linksets_raw: 340 })
  * ```
  */

@@ -28,7 +28,9 @@ export interface RejectEntry {
  *
  * @example
  * ```ts
- * const rejects = (await RejectWriter.open('import.rejects.ndjson'))._unsafeUnwrap();
+ * const result = await RejectWriter.open('import.rejects.ndjson');
+ * if (result.isErr()) throw result.error;
+ * const rejects = result.value;
  * await rejects.write({ member: 'linksets.ndjson', line: 4, code: 'JSON_MALFORMED', reason: '…', raw: '{oops' });
  * await rejects.close(); // ok(1)
  * ```

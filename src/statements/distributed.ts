@@ -104,7 +104,9 @@ export interface BackfillWorkerOptions {
  *
  * @example
  * ```ts
- * const { ranges } = (await runBackfillWorker(cluster, { untilDone: true }))._unsafeUnwrap();
+ * const result = await runBackfillWorker(cluster, { untilDone: true });
+ * if (result.isErr()) throw result.error;
+ * const { ranges } = result.value;
  * ```
  */
 export interface BackfillWorkerSummary {
@@ -123,7 +125,9 @@ export type DistributedRunState = 'running' | 'completed' | 'stopped';
  *
  * @example
  * ```ts
- * const r = (await backfillReport(cluster, 'nightly'))._unsafeUnwrap();
+ * const result = await backfillReport(cluster, 'nightly');
+ * if (result.isErr()) throw result.error;
+ * const r = result.value;
  * if (r.state === 'completed') console.log(r.summary.text, r.summary.reportSha256);
  * ```
  */
@@ -145,7 +149,9 @@ export interface DistributedBackfillReport {
  *
  * @example
  * ```ts
- * const p = (await backfillProgress(cluster, 'nightly'))._unsafeUnwrap();
+ * const result = await backfillProgress(cluster, 'nightly');
+ * if (result.isErr()) throw result.error;
+ * const p = result.value;
  * console.log(`${p.done}/${p.total}, ${p.documentsPerSecond.toFixed(0)} docs/s, ETA ${p.etaSeconds ?? '?'} s, ${p.workersAlive} workers`);
  * ```
  */

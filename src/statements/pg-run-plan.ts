@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { errAsync, ResultAsync } from 'neverthrow';
+import { errAsync, Result, ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { inTransaction, PgHandle, pgErrorToBackfill, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import { parseQualifiedName, quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
@@ -87,11 +87,14 @@ export class PgBackfillPlanStore {
 
   constructor(config: { readonly pg: PgSource; readonly tables?: PgBackfillPlanTables }) {
     this.#pg = new PgHandle(config.pg);
-    const runs = parseQualifiedName(config.tables?.runs ?? 'vex.statement_backfill_runs');
-    const ranges = parseQualifiedName(config.tables?.ranges ?? 'vex.statement_backfill_ranges');
-    const workers = parseQualifiedName(config.tables?.workers ?? 'vex.statement_backfill_workers');
-    const bad = [runs, ranges, workers].find((r) => r.isErr());
-    this.#tables = bad?.isErr() ? bad.error : { runs: runs._unsafeUnwrap(), ranges: ranges._unsafeUnwrap(), workers: workers._unsafeUnwrap() };
+    this.#tables = Result.combine([
+      parseQualifiedName(config.tables?.runs ?? 'vex.statement_backfill_runs'),
+      parseQualifiedName(config.tables?.ranges ?? 'vex.statement_backfill_ranges'),
+      parseQualifiedName(config.tables?.workers ?? 'vex.statement_backfill_workers'),
+    ]).match(
+      ([runs, ranges, workers]) => ({ runs, ranges, workers }),
+      (error) => error,
+    );
   }
 
   /** The runs table's name, which also names the run's job queue. */

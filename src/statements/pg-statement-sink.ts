@@ -6,7 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { errAsync, ResultAsync } from 'neverthrow';
+import { errAsync, Result, ResultAsync } from 'neverthrow';
 import copyStreams from 'pg-copy-streams';
 import type { BackfillError } from '../errors.js';
 import { inTransaction, PgHandle, pgErrorToBackfill, type PgClientLike, type PgSource } from '../_internals/pg.js';
@@ -114,21 +114,16 @@ export class PgStatementSink implements StatementSink {
 
   constructor(config: PgStatementSinkConfig) {
     this.#pg = new PgHandle(config.pg);
-    const names = {
-      statements: parseQualifiedName(config.statementsTable ?? DEFAULT_STATEMENTS_TABLE),
-      documents: parseQualifiedName(config.documentsTable ?? DEFAULT_DOCUMENTS_TABLE),
-      checkpoints: parseQualifiedName(config.checkpointsTable ?? DEFAULT_CHECKPOINTS_TABLE),
-      failures: parseQualifiedName(config.failuresTable ?? DEFAULT_FAILURES_TABLE),
-    };
-    const bad = Object.values(names).find((r) => r.isErr());
-    this.#tables = bad?.isErr()
-      ? bad.error
-      : {
-          statements: names.statements._unsafeUnwrap(),
-          documents: names.documents._unsafeUnwrap(),
-          checkpoints: names.checkpoints._unsafeUnwrap(),
-          failures: names.failures._unsafeUnwrap(),
-        };
+    const names = Result.combine([
+      parseQualifiedName(config.statementsTable ?? DEFAULT_STATEMENTS_TABLE),
+      parseQualifiedName(config.documentsTable ?? DEFAULT_DOCUMENTS_TABLE),
+      parseQualifiedName(config.checkpointsTable ?? DEFAULT_CHECKPOINTS_TABLE),
+      parseQualifiedName(config.failuresTable ?? DEFAULT_FAILURES_TABLE),
+    ]);
+    this.#tables = names.match(
+      ([statements, documents, checkpoints, failures]) => ({ statements, documents, checkpoints, failures }),
+      (error) => error,
+    );
   }
 
   /** The validated table names, or the INVALID_IDENTIFIER error from the constructor. */

@@ -286,7 +286,9 @@ export interface BackfillCheckpoint {
  *
  * @example
  * ```ts
- * const cp = (await sink.loadCheckpoint('run-1'))._unsafeUnwrap();
+ * const result = await sink.loadCheckpoint('run-1');
+ * if (result.isErr()) throw result.error;
+ * const cp = result.value;
  * if (cp) console.log(cp.failed.length, 'failures so far');
  * ```
  */
@@ -371,7 +373,9 @@ export interface StatementBatch {
  *
  * @example
  * ```ts
- * const { claimsWritten } = (await sink.commitBatch(batch))._unsafeUnwrap();
+ * const result = await sink.commitBatch(batch);
+ * if (result.isErr()) throw result.error;
+ * const { claimsWritten } = result.value;
  * ```
  */
 export interface StatementBatchResult {

@@ -37,7 +37,9 @@ export interface BackfillReport {
  *
  * @example
  * ```ts
- * const summary = (await backfiller.run({ batchSize: 500 }))._unsafeUnwrap();
+ * const result = await backfiller.run({ batchSize: 500 });
+ * if (result.isErr()) throw result.error;
+ * const summary = result.value;
  * console.log(summary.text, summary.reportSha256);
  * ```
  */

@@ -46,7 +46,9 @@ async function adminQuery(serverUrl: string, sql: string): Promise<void> {
  *
  * @example
  * ```ts
- * const db = (await createThrowawayDatabase({ serverUrl: process.env.DATABASE_URL! }))._unsafeUnwrap();
+ * const result = await createThrowawayDatabase({ serverUrl: process.env.DATABASE_URL! });
+ * if (result.isErr()) throw result.error;
+ * const db = result.value;
  * const importer = new StagingImporter({ pg: db.url, tables: { 'linksets.ndjson': 'linksets_raw' } });
  * // … assertions …
  * await db.drop();

@@ -44,7 +44,9 @@ export interface ShipWithCommitOptions {
  *
  * @example
  * ```ts
- * const outcome: ShipOutcome = (await shipWithCommit(options))._unsafeUnwrap();
+ * const result = await shipWithCommit(options);
+ * if (result.isErr()) throw result.error;
+ * const outcome: ShipOutcome = result.value;
  * console.log(outcome.verdict, outcome.responseText);
  * ```
  */
