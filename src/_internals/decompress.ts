@@ -13,13 +13,16 @@ export const SNIFF_BYTES = 262;
 
 /**
  * Detects the container from magic bytes (never from the file name), zstd
- * also behind leading skippable frames (as pzstd writes). Returns `undefined`
- * when the bytes are neither zstd, gzip nor a ustar/GNU tar header.
+ * also behind leading skippable frames (as pzstd writes). A plain tar starts
+ * with a ustar/GNU header, or with zero bytes when it is empty (`tar -cf x.tar
+ * -T /dev/null` writes only the end-of-archive blocks). Returns `undefined`
+ * for anything else.
  */
 export function detectCompression(head: Buffer): Compression | undefined {
   if (startsWithZstd(head)) return 'zstd';
   if (head.subarray(0, 2).equals(GZIP_MAGIC)) return 'gzip';
-  if (head.length >= SNIFF_BYTES && head.subarray(257, 262).toString('latin1') === 'ustar') return 'none';
+  if (head.length < SNIFF_BYTES) return undefined;
+  if (head.subarray(257, 262).toString('latin1') === 'ustar' || head.subarray(0, SNIFF_BYTES).every((b) => b === 0)) return 'none';
   return undefined;
 }
 

@@ -253,6 +253,17 @@ describe('one tar parser: a path and a stream of the same bytes read the same', 
     expect(report._unsafeUnwrapErr().context.offset).toBe(n);
   });
 
+  it("an empty archive (GNU tar's, only end-of-archive blocks) has no members, read both ways in any piece size", async () => {
+    const file = join(dir, 'empty.tar');
+    run('tar', ['-cf', file, '-T', '/dev/null']);
+    expect(run('tar', ['-tf', file])).toBe('');
+    for (const pieces of [undefined, [1], [100, 7]]) {
+      const got = await parity(file, pieces);
+      expect(got.error).toBeUndefined();
+      expect(got.members).toEqual([]);
+    }
+  });
+
   it('generated archives: same names, bytes, hashes and errors both ways, and the members GNU tar lists', async () => {
     const member = fc.record({
       // Long names go through PAX headers; directories are skipped by the reader.
