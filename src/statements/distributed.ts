@@ -172,7 +172,14 @@ export interface DistributedBackfillProgress {
   readonly workersAlive: number;
 }
 
-/** The checkpoint id (and run-lock id) of range `n` of `runId`. */
+/**
+ * The checkpoint id (and run-lock id) of range `n` of `runId`.
+ *
+ * @example
+ * ```ts
+ * const id = rangeCheckpointId('nightly', 3); // the checkpoint a worker resumes range 3 from
+ * ```
+ */
 export function rangeCheckpointId(runId: string, n: number): string {
   return `${runId}#range-${n}`;
 }
@@ -257,6 +264,13 @@ function validatePlan(options: PlanBackfillOptions): BackfillError | undefined {
  * `runId`: planning again returns the stored plan and re-enqueues the
  * ranges not yet completed (a range never has two jobs queued or running).
  * The plan fixes the run's documents: later inserts are not part of it.
+ *
+ * @example
+ * ```ts
+ * const plan = await planBackfill({ connectionString: process.env.PGURI! }, { runId: 'nightly', batchSize: 500 });
+ * if (plan.isErr()) throw plan.error;
+ * console.log(`${plan.value.ranges.length} ranges queued`);
+ * ```
  */
 export function planBackfill(config: DistributedBackfillConfig, options: PlanBackfillOptions): ResultAsync<BackfillPlan, BackfillError> {
   const invalid = validatePlan(options);
@@ -357,6 +371,12 @@ async function runJob(parts: Parts, normalizers: readonly VexNormalizer[], job: 
  * moment loses nothing: its ranges' committed batches are checkpointed, and
  * the engine hands its job to another worker once its heartbeat stops; that
  * worker resumes the range from its checkpoint. Safe to run on many hosts.
+ *
+ * @example
+ * ```ts
+ * const worker = await runBackfillWorker({ connectionString: process.env.PGURI! }, { concurrency: 2, untilDone: true });
+ * if (worker.isErr()) throw worker.error;
+ * ```
  */
 export function runBackfillWorker(config: DistributedBackfillConfig, options: BackfillWorkerOptions = {}): ResultAsync<BackfillWorkerSummary, BackfillError> {
   const concurrency = options.concurrency ?? 1;
@@ -473,6 +493,12 @@ async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: B
  * outcome sums added up in keyspace order. A completed run's summary
  * sentence and report hash equal a single-process run's over the same
  * input and options, however many workers ran and however often they died.
+ *
+ * @example
+ * ```ts
+ * const report = await backfillReport({ connectionString: process.env.PGURI! }, 'nightly');
+ * if (report.isOk() && report.value.state === 'completed') console.log(report.value.summary.text);
+ * ```
  */
 export function backfillReport(config: DistributedBackfillConfig, runId: string): ResultAsync<DistributedBackfillReport, BackfillError> {
   return withParts(config, false, async (parts) => {
@@ -495,7 +521,15 @@ export function backfillReport(config: DistributedBackfillConfig, runId: string)
   });
 }
 
-/** Documents done out of the total, rate, ETA and workers alive, for any host to read. */
+/**
+ * Documents done out of the total, rate, ETA and workers alive, for any host to read.
+ *
+ * @example
+ * ```ts
+ * const progress = await backfillProgress({ connectionString: process.env.PGURI! }, 'nightly');
+ * if (progress.isOk()) console.log(`${progress.value.done}/${progress.value.total}`);
+ * ```
+ */
 export function backfillProgress(config: DistributedBackfillConfig, runId: string): ResultAsync<DistributedBackfillProgress, BackfillError> {
   return withParts(config, false, async (parts) => {
     const run = await combineRun(parts, runId);
