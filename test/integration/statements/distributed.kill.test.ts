@@ -6,28 +6,16 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createTestDatabase, waitForNoBackend, withApplicationName, type TestDatabase } from '../../support/pg.js';
 import { cli, jsonOf } from '../cli/cli-harness.js';
-import { dumpStatements, expectedCounters, psql, seedDocuments } from './helpers.js';
-import type { GeneratedVexDocument } from '../../../src/testing/vex-documents.js';
+import { dumpStatements, expectedCounters, psql, seedDocuments, seededPair } from './helpers.js';
 
 const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const main = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
 
-let reference: TestDatabase;
-let victim: TestDatabase;
-let docs: GeneratedVexDocument[];
 const seed = { seed: 23, count: 3000, brokenRatio: 0.04 };
-
-beforeAll(async () => {
-  [reference, victim] = await Promise.all([createTestDatabase(), createTestDatabase()]);
-  docs = await seedDocuments(reference.url, seed);
-  await seedDocuments(victim.url, seed);
-});
-afterAll(async () => {
-  await Promise.all([reference?.drop(), victim?.drop()]);
-});
+const pair = seededPair(seed);
 
 /** A range started but not finished, as the checkpoints table shows it. */
 async function rangeInFlight(db: TestDatabase): Promise<boolean> {
@@ -39,41 +27,41 @@ async function rangeInFlight(db: TestDatabase): Promise<boolean> {
 
 describe('statements plan / worker / report with a worker killed mid-range', () => {
   it('ends with the statements, sentence and report hash of an uninterrupted single-process run', async () => {
-    const clean = jsonOf(await cli(['statements', 'backfill', '--run-id', 'one', '--batch-size', '50', '--json'], { env: { PGURI: reference.url } }));
-    const want = expectedCounters(docs);
+    const clean = jsonOf(await cli(['statements', 'backfill', '--run-id', 'one', '--batch-size', '50', '--json'], { env: { PGURI: pair.reference.url } }));
+    const want = expectedCounters(pair.docs);
     expect(clean.report.text).toBe(`Backfill completed: evaluated ${want.evaluated}, backfilled ${want.backfilled}, claims written ${want.claimsWritten}, skipped 0, failures ${want.failures}.`);
 
-    const planned = await cli(['statements', 'plan', '--run-id', 'spread', '--batch-size', '50', '--range-size', '250', '--json'], { env: { PGURI: victim.url } });
+    const planned = await cli(['statements', 'plan', '--run-id', 'spread', '--batch-size', '50', '--range-size', '250', '--json'], { env: { PGURI: pair.victim.url } });
     expect(jsonOf(planned).report.ranges).toHaveLength(12);
 
     // Worker A, killed as soon as a range has committed a batch but not finished.
-    const a = spawn(process.execPath, ['--import', tsxLoader, main, 'statements', 'worker', '--quiet', '--pg', withApplicationName(victim.url, 'bk_worker_a')], { stdio: 'ignore' });
+    const a = spawn(process.execPath, ['--import', tsxLoader, main, 'statements', 'worker', '--quiet', '--pg', withApplicationName(pair.victim.url, 'bk_worker_a')], { stdio: 'ignore' });
     const aExit = new Promise<NodeJS.Signals | null>((resolve) => a.once('close', (_code, signal) => resolve(signal)));
-    for (let i = 0; i < 1200 && !(await rangeInFlight(victim)); i += 1) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 1200 && !(await rangeInFlight(pair.victim)); i += 1) await new Promise((r) => setTimeout(r, 25));
     a.kill('SIGKILL');
     expect(await aExit).toBe('SIGKILL');
-    await waitForNoBackend(victim, 'bk_worker_a');
-    const left = psql(victim.url, "SELECT count(*) FROM vex.statement_backfill_checkpoints WHERE run_id LIKE 'spread#range-%' AND NOT completed");
+    await waitForNoBackend(pair.victim, 'bk_worker_a');
+    const left = psql(pair.victim.url, "SELECT count(*) FROM vex.statement_backfill_checkpoints WHERE run_id LIKE 'spread#range-%' AND NOT completed");
     expect(Number(left)).toBeGreaterThan(0);
-    const running = await cli(['statements', 'report', '--run-id', 'spread'], { env: { PGURI: victim.url } });
+    const running = await cli(['statements', 'report', '--run-id', 'spread'], { env: { PGURI: pair.victim.url } });
     expect(running.code).not.toBe(0);
     expect(running.stderr).toContain('is still running');
 
     // Two more workers finish the run, including the killed range once the engine hands it out again.
     const [b, c] = await Promise.all([
-      cli(['statements', 'worker', '--until-done', '--json'], { env: { PGURI: victim.url } }),
-      cli(['statements', 'worker', '--until-done', '--concurrency', '2', '--json'], { env: { PGURI: victim.url } }),
+      cli(['statements', 'worker', '--until-done', '--json'], { env: { PGURI: pair.victim.url } }),
+      cli(['statements', 'worker', '--until-done', '--concurrency', '2', '--json'], { env: { PGURI: pair.victim.url } }),
     ]);
     expect([b.code, c.code]).toEqual([0, 0]);
 
-    const report = await cli(['statements', 'report', '--run-id', 'spread', '--json'], { env: { PGURI: victim.url } });
+    const report = await cli(['statements', 'report', '--run-id', 'spread', '--json'], { env: { PGURI: pair.victim.url } });
     const r = jsonOf(report);
     expect(report.code).toBe(4); // completed, with the generated broken documents as failures (as the single-process run)
     expect(r.report.state).toBe('completed');
     expect(r.report.summary.text).toBe(clean.report.text);
     expect(r.report.summary.reportSha256).toBe(clean.report.reportSha256);
-    expect(dumpStatements(victim.url)).toBe(dumpStatements(reference.url));
-    expect(psql(victim.url, 'SELECT count(*) FROM vex.statement_documents')).toBe(psql(reference.url, 'SELECT count(*) FROM vex.statement_documents'));
+    expect(dumpStatements(pair.victim.url)).toBe(dumpStatements(pair.reference.url));
+    expect(psql(pair.victim.url, 'SELECT count(*) FROM vex.statement_documents')).toBe(psql(pair.reference.url, 'SELECT count(*) FROM vex.statement_documents'));
   }, 240_000);
 
   it('backfill --workers 2 does plan, workers and report on one host', async () => {

@@ -1,5 +1,7 @@
 /** Shared setup for the statement backfill integration tests. */
 import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
 import { generateVexDocuments, type GenerateVexDocumentsOptions, type GeneratedVexDocument } from '../../../src/testing/vex-documents.js';
 
@@ -48,3 +50,25 @@ export function dumpStatements(url: string, table = 'vex.statements'): string {
 export function inProcessingOrder(docs: readonly GeneratedVexDocument[]): GeneratedVexDocument[] {
   return [...docs].sort((x, y) => x.retrievedAt.getTime() - y.retrievedAt.getTime() || (x.digest < y.digest ? -1 : x.digest > y.digest ? 1 : 0));
 }
+
+/** Two test databases holding the same generated documents: one for the uninterrupted run, one for the run that gets killed. */
+export interface SeededPair {
+  readonly reference: TestDatabase;
+  readonly victim: TestDatabase;
+  readonly docs: readonly GeneratedVexDocument[];
+}
+
+/** Creates and seeds a {@link SeededPair} before the file's tests, and drops both databases after them. */
+export function seededPair(options: GenerateVexDocumentsOptions): SeededPair {
+  const pair = {} as { reference: TestDatabase; victim: TestDatabase; docs: GeneratedVexDocument[] };
+  beforeAll(async () => {
+    [pair.reference, pair.victim] = await Promise.all([createTestDatabase(), createTestDatabase()]);
+    pair.docs = await seedDocuments(pair.reference.url, options);
+    await seedDocuments(pair.victim.url, options);
+  });
+  afterAll(async () => {
+    await Promise.all([pair.reference?.drop(), pair.victim?.drop()]);
+  });
+  return pair;
+}
+
