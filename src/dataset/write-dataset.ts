@@ -10,6 +10,7 @@ import { ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { HashingPassThrough } from '../_internals/hashing-stream.js';
 import { LineSplitter } from '../_internals/ndjson.js';
+import { ZstdFrameCompress } from '../_internals/zstd-frame-compress.js';
 import { DEFAULT_GZIP_LEVEL, DEFAULT_MAX_LINE_BYTES, DEFAULT_ZSTD_LEVEL, MANIFEST_NAME } from './defaults.js';
 import { serializeManifest } from './manifest.js';
 import { checkMemberName } from './member-name.js';
@@ -81,14 +82,13 @@ async function spoolMember(name: string, source: MemberSource, file: string, sig
 }
 
 /**
- * node:zlib's zstd (Node >= 22.15), with a content checksum as the zstd CLI
- * writes by default. Output is byte-identical wherever Node bundles the same
- * zstd release; see the README on reproducible tarballs.
+ * zstd as independent 4 MiB frames (node:zlib, Node >= 22.15), each with a
+ * content checksum as the zstd CLI writes by default. Output is
+ * byte-identical wherever Node bundles the same zstd release; see the README
+ * on reproducible tarballs.
  */
 function compressor(compression: Compression, level: number | undefined): Transform | undefined {
-  if (compression === 'zstd') {
-    return zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: level ?? DEFAULT_ZSTD_LEVEL, [zlib.constants.ZSTD_c_checksumFlag]: 1 } });
-  }
+  if (compression === 'zstd') return new ZstdFrameCompress(level ?? DEFAULT_ZSTD_LEVEL);
   if (compression === 'gzip') return zlib.createGzip({ level: level ?? DEFAULT_GZIP_LEVEL });
   return undefined;
 }

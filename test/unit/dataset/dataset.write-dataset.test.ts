@@ -86,6 +86,20 @@ describe('writeDataset', () => {
     expect(seen).toEqual([{ _id: 'a', s: 'tab\there "q" \\ é 🚀' }, { _id: 'b' }]);
   });
 
+  it('writes zstd as 4 MiB frames that the zstd CLI and GNU tar read, and readDataset reads back every record', async () => {
+    const file = join(dir, 'frames.tar.zst');
+    const records = 60_000;
+    const written = (await writeDataset(file, { members: { 'big.ndjson': generateAdvisoryChunks(records, 5) } }))._unsafeUnwrap();
+    const member = written.manifest.members[0]!;
+    expect(member.bytes).toBeGreaterThan(2 * 4 * 1024 * 1024);
+    const frames = Number(/Zstandard Frames: (\d+)/.exec(run('zstd', ['-lv', file]))?.[1]);
+    expect(frames).toBeGreaterThanOrEqual(3);
+    expect(sh(`tar --zstd -xOf '${file}' big.ndjson | sha256sum`).split(' ')[0]).toBe(member.sha256);
+    let seen = 0;
+    for await (const m of readDataset(file)) if (m.name === 'big.ndjson') for await (const batch of m.recordBatches()) seen += batch.length;
+    expect(seen).toBe(records);
+  });
+
   it('leaves an existing file untouched when a member source fails', async () => {
     const file = join(dir, 'keep.tar.zst');
     writeFileSync(file, 'previous contents');
