@@ -23,8 +23,14 @@ for (const arg of process.argv.slice(2)) {
   for (const f of r.testResults ?? []) {
     const where = relative(process.cwd(), f.name);
     const failedTests = (f.assertionResults ?? []).filter((a) => a.status === 'failed');
-    if (f.status === 'failed' && failedTests.length === 0) console.log(`${file}: FAILED ${where} (${String(f.message ?? 'no test ran').split('\n')[0]})`);
-    for (const a of failedTests) console.log(`${file}: FAILED ${where} > ${a.fullName}: ${String(a.failureMessages?.[0] ?? '').split('\n')[0].slice(0, 300)}`);
+    if (f.status === 'failed' && failedTests.length === 0)
+      console.log(`${file}: FAILED ${where} (${String(f.message ?? 'no test ran').split('\n')[0]})`);
+    for (const a of failedTests)
+      console.log(
+        `${file}: FAILED ${where} > ${a.fullName}: ${String(a.failureMessages?.[0] ?? '')
+          .split('\n')[0]
+          .slice(0, 300)}`,
+      );
   }
   passed += r.numPassedTests;
   // A file that failed before running any test (an import error) has no
@@ -34,7 +40,9 @@ for (const arg of process.argv.slice(2)) {
   failed += r.numFailedTests + brokenFiles + runErrors;
   skipped += r.numPendingTests + r.numTodoTests;
   const note = runErrors ? ` (the run exited ${rc} with no failed test: unhandled errors, see its output)` : '';
-  console.log(`${file}: ${r.numPassedTests} passed, ${r.numFailedTests + brokenFiles + runErrors} failed, ${r.numPendingTests} skipped${note}`);
+  console.log(
+    `${file}: ${r.numPassedTests} passed, ${r.numFailedTests + brokenFiles + runErrors} failed, ${r.numPendingTests} skipped${note}`,
+  );
 }
 console.log(`tests: ${passed} passed, ${failed + missing} failed, ${skipped} skipped`);
 process.exit(failed + missing > 0 || passed === 0 ? 1 : 0);

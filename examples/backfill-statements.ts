@@ -14,7 +14,13 @@
 //   npx tsx examples/backfill-statements.ts --force --max-documents 2000
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { defaultVexNormalizers, PgRawDocumentSource, PgStatementSink, StatementBackfiller, type BackfillSummary } from '../src/statements/index.js';
+import {
+  defaultVexNormalizers,
+  PgRawDocumentSource,
+  PgStatementSink,
+  StatementBackfiller,
+  type BackfillSummary,
+} from '../src/statements/index.js';
 
 function usage(message: string): never {
   process.stderr.write(
@@ -55,7 +61,10 @@ const url = args.pg ?? process.env.PGURI ?? process.env.BACKFILL_KIT_PG_URL;
 if (!url) usage('no database: pass --pg or set PGURI');
 const sinceText = args['retrieved-since'];
 // The runbook reads timestamps as UTC by default.
-const retrievedSince = sinceText === undefined ? undefined : new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(sinceText) || !sinceText.includes('T') ? sinceText : `${sinceText}Z`);
+const retrievedSince =
+  sinceText === undefined
+    ? undefined
+    : new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(sinceText) || !sinceText.includes('T') ? sinceText : `${sinceText}Z`);
 if (retrievedSince && Number.isNaN(retrievedSince.getTime())) usage(`--retrieved-since is not an ISO-8601 timestamp: ${sinceText}`);
 const batchSize = positive('batch-size', args['batch-size']);
 const maxDocuments = positive('max-documents', args['max-documents']);
@@ -71,7 +80,8 @@ const backfiller = new StatementBackfiller({
   normalizers: defaultVexNormalizers,
   logger: {
     info: () => undefined,
-    warn: (message, fields) => process.stderr.write(`warn: ${message} ${fields?.['digest'] ?? ''} ${fields?.['code'] ?? ''} ${fields?.['message'] ?? ''}\n`),
+    warn: (message, fields) =>
+      process.stderr.write(`warn: ${message} ${fields?.['digest'] ?? ''} ${fields?.['code'] ?? ''} ${fields?.['message'] ?? ''}\n`),
     error: (message, fields) => process.stderr.write(`error: ${message} ${fields?.['digest'] ?? ''}\n`),
   },
 });
@@ -96,6 +106,7 @@ if (result.isOk()) {
 } else {
   const partial = result.error.context['summary'] as BackfillSummary | undefined;
   process.stderr.write(`backfill-statements: ${result.error.code}: ${result.error.message}\n${result.error.fix}\n`);
-  if (partial) process.stderr.write(`so far: ${partial.text.replace('Backfill completed: ', '')} (resume with --run-id ${partial.runId})\n`);
+  if (partial)
+    process.stderr.write(`so far: ${partial.text.replace('Backfill completed: ', '')} (resume with --run-id ${partial.runId})\n`);
   process.exitCode = 1;
 }

@@ -29,7 +29,9 @@ function printReport(report: ImportReport): void {
   out.write(`bytes:   ${report.bytes ?? '?'}\n`);
   out.write(`mode:    ${report.dryRun ? 'DRY RUN (nothing written)' : `strategy=${report.strategy}, committed=${report.committed}`}\n`);
   for (const t of report.tables) {
-    out.write(`${t.table}=${t.loaded} (manifest ${t.expected ?? '?'}${t.rejected > 0 ? `, rejected ${t.rejected}` : ''}) ${t.ok ? 'OK' : 'MISMATCH'}\n`);
+    out.write(
+      `${t.table}=${t.loaded} (manifest ${t.expected ?? '?'}${t.rejected > 0 ? `, rejected ${t.rejected}` : ''}) ${t.ok ? 'OK' : 'MISMATCH'}\n`,
+    );
   }
   if (report.rejectPath !== null && report.rejected > 0) out.write(`rejects: ${report.rejectPath}\n`);
   if (report.lock !== null) out.write(`lock:    ${report.lock.lockMode} held ${report.lock.lockHeldMs.toFixed(1)} ms\n`);
@@ -67,7 +69,8 @@ async function main(): Promise<void> {
     for (const t of result.value.tables) {
       const now = counts.value[t.table];
       process.stdout.write(`${t.table}=${now}\n`);
-      if (now !== t.loaded || t.expected === null || now + t.rejected !== t.expected) fail(`${t.table} holds ${now} rows; the manifest says ${t.expected}`);
+      if (now !== t.loaded || t.expected === null || now + t.rejected !== t.expected)
+        fail(`${t.table} holds ${now} rows; the manifest says ${t.expected}`);
     }
   } finally {
     await importer.close();

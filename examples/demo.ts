@@ -27,7 +27,13 @@ import { StagingImporter } from '../src/staging/index.js';
 import { PartitionManager } from '../src/partitions/index.js';
 import { defaultVexNormalizers, PgRawDocumentSource, PgStatementSink, StatementBackfiller } from '../src/statements/index.js';
 import { backfillIndex, formatIndexRow } from '../src/index-backfill/index.js';
-import { buildEpisodeTarball, createThrowawayDatabase, generateAdvisoryChunks, generateLinksets, generateVexDocuments } from '../src/testing/index.js';
+import {
+  buildEpisodeTarball,
+  createThrowawayDatabase,
+  generateAdvisoryChunks,
+  generateLinksets,
+  generateVexDocuments,
+} from '../src/testing/index.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../test/support/embedded-pg.js';
 
 const TABLES = { 'linksets.ndjson': 'linksets_raw', 'advisory_chunks.ndjson': 'advisory_chunks_raw' };
@@ -59,7 +65,9 @@ async function main(work: string, serverUrl: string | undefined): Promise<void> 
     step('1. Build a deterministic fixture dataset');
     const tarball = join(work, 'linksets-stage-backfill.tar.zst');
     const written = must(
-      await writeDataset(tarball, { members: { 'linksets.ndjson': generateLinksets(340, 7), 'advisory_chunks.ndjson': generateAdvisoryChunks(1200, 8) } }),
+      await writeDataset(tarball, {
+        members: { 'linksets.ndjson': generateLinksets(340, 7), 'advisory_chunks.ndjson': generateAdvisoryChunks(1200, 8) },
+      }),
       'writeDataset',
     );
     say(`${written.sha256}  linksets-stage-backfill.tar.zst (${written.bytes} bytes)`);
@@ -77,15 +85,21 @@ async function main(work: string, serverUrl: string | undefined): Promise<void> 
     step('3. Import into staging tables lnm_raw.* (one transaction, counts checked before commit)');
     const importer = must(StagingImporter.create({ pg: pool, schema: 'lnm_raw', tables: TABLES }), 'StagingImporter');
     const imported = must(await importer.import(tarball, { expectedSha256: written.sha256 }), 'import');
-    for (const t of imported.tables) say(`${t.member} -> lnm_raw.${t.table}: ${t.loaded} rows (manifest ${t.expected}) ${t.ok ? 'OK' : 'MISMATCH'}`);
+    for (const t of imported.tables)
+      say(`${t.member} -> lnm_raw.${t.table}: ${t.loaded} rows (manifest ${t.expected}) ${t.ok ? 'OK' : 'MISMATCH'}`);
     say(`committed=${imported.committed}; checks: ${imported.checks.join(', ')}; ${Math.round(imported.rowsPerSecond)} rows/s`);
 
     // A dataset whose manifest disagrees is refused and changes nothing (never "COPY 0, exit 0").
     const lying = join(work, 'lying.tar.zst');
-    must(await writeDataset(lying, { members: { 'linksets.ndjson': generateLinksets(3, 1), 'advisory_chunks.ndjson': [] } }), 'writeDataset (bad)');
+    must(
+      await writeDataset(lying, { members: { 'linksets.ndjson': generateLinksets(3, 1), 'advisory_chunks.ndjson': [] } }),
+      'writeDataset (bad)',
+    );
     const refused = await importer.import(lying, { expectedSha256: '0'.repeat(64) });
     if (refused.isOk()) throw new Error('a tarball with the wrong SHA-256 was imported');
-    say(`a tarball whose recorded SHA-256 does not match is refused: ${refused.error.code}; counts unchanged: ${JSON.stringify(must(await importer.counts(), 'counts'))}`);
+    say(
+      `a tarball whose recorded SHA-256 does not match is refused: ${refused.error.code}; counts unchanged: ${JSON.stringify(must(await importer.counts(), 'counts'))}`,
+    );
 
     // 4. Roll back (the runbook's truncate).
     step('4. Roll back the staging import');
@@ -110,9 +124,13 @@ async function main(work: string, serverUrl: string | undefined): Promise<void> 
     // Fourteen months of history, as a table that has been running for a while would have.
     must(await boms.ensure({ ahead: 0, behind: 14 }), 'ensure (history)');
     const ensured = must(await boms.ensure({ ahead: 1 }), 'ensure');
-    say(`ensure(ahead 1): created ${ensured.created.map((c) => c.name).join(', ') || 'nothing'}; ${ensured.existing.length} already present`);
+    say(
+      `ensure(ahead 1): created ${ensured.created.map((c) => c.name).join(', ') || 'nothing'}; ${ensured.existing.length} already present`,
+    );
     const plan = must(await boms.retention({ keep: 12, dryRun: true }), 'retention');
-    say(`retention dry run, cutoff ${plan.cutoff.toISOString().slice(0, 10)}: would drop ${plan.candidates.map((c) => c.name).join(', ') || 'nothing'}`);
+    say(
+      `retention dry run, cutoff ${plan.cutoff.toISOString().slice(0, 10)}: would drop ${plan.candidates.map((c) => c.name).join(', ') || 'nothing'}`,
+    );
     say(`partitions still present: ${must(await boms.list(), 'list').length}`);
 
     // 6. Statements (seed 004): replay generated raw VEX documents.
@@ -122,7 +140,10 @@ async function main(work: string, serverUrl: string | undefined): Promise<void> 
     must(await source.prepare(), 'raw document table');
     must(await sink.prepare(), 'statement tables');
     const docs = [...generateVexDocuments({ seed: 4, count: 300, brokenRatio: 0.03 })];
-    must(await source.append(docs.map((d) => ({ digest: d.digest, retrievedAt: d.retrievedAt, content: d.content }))), 'append raw documents');
+    must(
+      await source.append(docs.map((d) => ({ digest: d.digest, retrievedAt: d.retrievedAt, content: d.content }))),
+      'append raw documents',
+    );
     const backfiller = new StatementBackfiller({ source, sink, normalizers: defaultVexNormalizers });
     const first = must(await backfiller.run({ batchSize: 100 }), 'backfill');
     say(first.text);
@@ -139,7 +160,11 @@ async function main(work: string, serverUrl: string | undefined): Promise<void> 
       for (let i = 1; i <= 3; i += 1) {
         const id = `ep-${host}-${String(i).padStart(4, '0')}`;
         const built = must(
-          await buildEpisodeTarball({ meta: { episode_id: id, code_version: { commit: `${i}`.repeat(40) } }, files: { 'frames.bin': Buffer.alloc(2048, i) }, path: join(root, host, `${id}.tar.zst`) }),
+          await buildEpisodeTarball({
+            meta: { episode_id: id, code_version: { commit: `${i}`.repeat(40) } },
+            files: { 'frames.bin': Buffer.alloc(2048, i) },
+            path: join(root, host, `${id}.tar.zst`),
+          }),
           'buildEpisodeTarball',
         );
         if (i === 1) existing.push(JSON.stringify({ episode_id: id, host_id: host, sha256: built.sha256 }));

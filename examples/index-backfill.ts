@@ -24,10 +24,20 @@ function usageError(message: string): never {
 
 /** argparse-style: `--flag value`, `--flag=value`, and unambiguous prefixes. */
 function parse(argv: string[]): { episodesRoot: string; index: string; host: string | undefined; dryRun: boolean } {
-  const out = { episodesRoot: '/var/lib/cis490/episodes', index: '/var/lib/cis490/index.jsonl', host: undefined as string | undefined, dryRun: false };
+  const out = {
+    episodesRoot: '/var/lib/cis490/episodes',
+    index: '/var/lib/cis490/index.jsonl',
+    host: undefined as string | undefined,
+    dryRun: false,
+  };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i]!;
-    const [name = '', inline] = arg === '-h' ? ['--help', undefined] : arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const [name = '', inline] =
+      arg === '-h'
+        ? ['--help', undefined]
+        : arg.startsWith('--') && arg.includes('=')
+          ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+          : [arg, undefined];
     const matches = FLAGS.filter((f) => f.startsWith(name) && name.startsWith('--'));
     const flag: Flag | undefined = FLAGS.find((f) => f === name) ?? (matches.length === 1 ? matches[0] : undefined);
     if (flag === undefined) usageError(matches.length > 1 ? `ambiguous option: ${name}` : `unrecognized arguments: ${arg}`);
@@ -50,7 +60,12 @@ function parse(argv: string[]): { episodesRoot: string; index: string; host: str
 }
 
 const args = parse(process.argv.slice(2));
-const result = await backfillIndex({ episodesRoot: args.episodesRoot, index: args.index, dryRun: args.dryRun, ...(args.host ? { host: args.host } : {}) });
+const result = await backfillIndex({
+  episodesRoot: args.episodesRoot,
+  index: args.index,
+  dryRun: args.dryRun,
+  ...(args.host ? { host: args.host } : {}),
+});
 if (result.isErr()) {
   const { code, message } = result.error;
   process.stderr.write(code === 'EPISODES_ROOT_MISSING' ? `no episodes dir at ${pyPath(args.episodesRoot)}\n` : `${code}: ${message}\n`);

@@ -50,7 +50,10 @@ put('migrations/21-101/EnsureLinkNotMergeShardingAndTtlMigration.sql', '-- shard
 put('migrations/21-102/README.md', '# 21-102 backfill / tombstone / rollback\nRun with --batch-size=500 --stop-on-error.\n');
 put('migrations/21-102/rollback-lnm-backfill.sql', 'truncate table lnm_raw.linksets_raw;\ntruncate table lnm_raw.advisory_chunks_raw;\n');
 put('seeds/object-store/README.md', '# 21-103 object-store seeds\nPlaceholder until the 21-103 contract is final.\n');
-put('sbom/migration-runner.spdx.json', `${JSON.stringify({ spdxVersion: 'SPDX-2.3', dataLicense: 'CC0-1.0', SPDXID: 'SPDXRef-DOCUMENT', name: 'migration-runner', packages: [] }, null, 2)}\n`);
+put(
+  'sbom/migration-runner.spdx.json',
+  `${JSON.stringify({ spdxVersion: 'SPDX-2.3', dataLicense: 'CC0-1.0', SPDXID: 'SPDXRef-DOCUMENT', name: 'migration-runner', packages: [] }, null, 2)}\n`,
+);
 mkdirSync(dirname(join(out, DATASET)), { recursive: true });
 const dataset = await writeDataset(join(out, DATASET), {
   members: { 'linksets.ndjson': generateLinksets(2000, 1), 'advisory_chunks.ndjson': generateAdvisoryChunks(500, 2) },
@@ -119,8 +122,11 @@ if (attested.isErr()) failures.push('in-toto subject');
 const expectedSha256 = sums.value.entries.find((e) => e.path === DATASET)?.sha256;
 const verified = await verifyDataset(join(out, DATASET), expectedSha256 === undefined ? {} : { expectedSha256 });
 if (verified.isErr()) throw verified.error;
-for (const m of verified.value.members) console.log(`  ${m.name}: ${m.verdict} (records ${m.actual?.records ?? '-'}/${m.expected?.records ?? '-'})`);
+for (const m of verified.value.members)
+  console.log(`  ${m.name}: ${m.verdict} (records ${m.actual?.records ?? '-'}/${m.expected?.records ?? '-'})`);
 if (!verified.value.ok) failures.push('verifyDataset');
 
-console.log(`offline kit slice in ${relative(process.cwd(), out) || '.'}: ${failures.length === 0 ? 'all checks passed' : `FAILED: ${failures.join(', ')}`}`);
+console.log(
+  `offline kit slice in ${relative(process.cwd(), out) || '.'}: ${failures.length === 0 ? 'all checks passed' : `FAILED: ${failures.join(', ')}`}`,
+);
 process.exitCode = failures.length === 0 ? 0 : 1;

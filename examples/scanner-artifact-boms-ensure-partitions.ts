@@ -36,6 +36,9 @@ if (result.isErr()) {
   process.exit(1);
 }
 const { created, existing } = result.value;
-for (const c of created) console.log(`created ${c.name} [${c.from.toISOString()}, ${c.to.toISOString()})${c.rowsMovedFromDefault ? `, moved ${c.rowsMovedFromDefault} rows out of the default partition` : ''}`);
+for (const c of created)
+  console.log(
+    `created ${c.name} [${c.from.toISOString()}, ${c.to.toISOString()})${c.rowsMovedFromDefault ? `, moved ${c.rowsMovedFromDefault} rows out of the default partition` : ''}`,
+  );
 for (const e of existing) console.log(`exists  ${e.name}${e.coveredBy === e.name ? '' : ` (covered by ${e.coveredBy})`}`);
 console.log(`ensure: ${created.length} created, ${existing.length} already present`);

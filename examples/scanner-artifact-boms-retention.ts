@@ -39,7 +39,11 @@ if (result.isErr()) {
 const plan = result.value;
 const verb = plan.dryRun ? 'would' : 'did';
 for (const c of plan.candidates) {
-  console.log(`${verb} ${c.action} ${c.name} [${c.from.toISOString()}, ${c.to.toISOString()}) ~${c.estimatedRows ?? '?'} rows, ${c.sizeBytes} bytes`);
+  console.log(
+    `${verb} ${c.action} ${c.name} [${c.from.toISOString()}, ${c.to.toISOString()}) ~${c.estimatedRows ?? '?'} rows, ${c.sizeBytes} bytes`,
+  );
 }
 for (const i of plan.ignored) console.log(`ignored ${i.name}: ${i.reason}`);
-console.log(`retention (keep ${keep}, cutoff ${plan.cutoff.toISOString()}, ${plan.dryRun ? 'dry run' : mode}): ${plan.candidates.length} partition(s)`);
+console.log(
+  `retention (keep ${keep}, cutoff ${plan.cutoff.toISOString()}, ${plan.dryRun ? 'dry run' : mode}): ${plan.candidates.length} partition(s)`,
+);

@@ -17,7 +17,10 @@ import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } f
 import { dirname, join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-interface Branch { types: string; default: string }
+interface Branch {
+  types: string;
+  default: string;
+}
 type ExportTarget = string | { import?: Branch; require?: Branch };
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -58,7 +61,11 @@ function copyDeclarations(): void {
       continue;
     }
     const map = JSON.parse(readFileSync(from, 'utf8')) as { sources: string[] };
-    map.sources = map.sources.map((s) => relative(dirname(to), join(dirname(from), s)).split('\\').join('/'));
+    map.sources = map.sources.map((s) =>
+      relative(dirname(to), join(dirname(from), s))
+        .split('\\')
+        .join('/'),
+    );
     writeFileSync(to, JSON.stringify(map));
   }
 }
@@ -66,7 +73,9 @@ function copyDeclarations(): void {
 function main(): void {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, ExportTarget> };
   rmSync(dist, { recursive: true, force: true });
-  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], {
+    stdio: 'inherit',
+  });
   mkdirSync(cjs, { recursive: true });
   writeFileSync(join(cjs, 'package.json'), `${JSON.stringify({ type: 'commonjs' }, null, 2)}\n`);
   copyDeclarations();

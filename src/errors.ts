@@ -12,74 +12,165 @@
 export const ERROR_CODES = {
   // General
   INVALID_ARGUMENT: { summary: 'An option or argument is invalid.', fix: 'Check the option named in the message.' },
-  INVALID_IDENTIFIER: { summary: 'A schema, table or column name is not a safe SQL identifier.', fix: 'Use letters, digits, `_` and `$` (at most 63 bytes), optionally as `schema.table`.' },
+  INVALID_IDENTIFIER: {
+    summary: 'A schema, table or column name is not a safe SQL identifier.',
+    fix: 'Use letters, digits, `_` and `$` (at most 63 bytes), optionally as `schema.table`.',
+  },
   IO_ERROR: { summary: 'A file could not be read or written.', fix: 'Check the path and its permissions.' },
   ABORTED: { summary: 'The operation was cancelled through its AbortSignal.', fix: 'Run it again; nothing was committed.' },
-  DB_CONNECTION: { summary: 'The database could not be reached or the connection was lost.', fix: 'Check the connection string and that the server is up.' },
+  DB_CONNECTION: {
+    summary: 'The database could not be reached or the connection was lost.',
+    fix: 'Check the connection string and that the server is up.',
+  },
   DB_ERROR: { summary: 'The database rejected a statement.', fix: 'Read the SQLSTATE and message; nothing was committed.' },
-  LOCK_TIMEOUT: { summary: 'A lock was not granted within `lock_timeout`.', fix: 'Retry when the table is less busy, or raise `lockTimeoutMs`.' },
+  LOCK_TIMEOUT: {
+    summary: 'A lock was not granted within `lock_timeout`.',
+    fix: 'Retry when the table is less busy, or raise `lockTimeoutMs`.',
+  },
   // Dataset reading
   UNSUPPORTED_FORMAT: { summary: 'The input is not a tar, tar.gz or tar.zst archive.', fix: 'Pass a dataset tarball.' },
   COMPRESSION_CORRUPT: { summary: 'The compressed stream is corrupt.', fix: 'Fetch the tarball again and check its SHA-256.' },
   COMPRESSION_TRUNCATED: { summary: 'The compressed stream ends early.', fix: 'The file is incomplete: copy it again.' },
   TAR_CORRUPT: { summary: 'A tar header is invalid.', fix: 'Rebuild the tarball.' },
   TAR_TRUNCATED: { summary: 'The tar archive ends inside a member.', fix: 'The file is incomplete: copy it again.' },
-  SIZE_LIMIT_EXCEEDED: { summary: 'Decompressed output passed a configured limit (possible decompression bomb).', fix: 'Raise `maxDecompressedBytes` or `maxCompressionRatio` if the dataset really is that large or compresses that well.' },
+  SIZE_LIMIT_EXCEEDED: {
+    summary: 'Decompressed output passed a configured limit (possible decompression bomb).',
+    fix: 'Raise `maxDecompressedBytes` or `maxCompressionRatio` if the dataset really is that large or compresses that well.',
+  },
   MEMBER_DUPLICATE: { summary: 'Two archive members have the same name.', fix: 'Rebuild the tarball with unique member names.' },
   MEMBER_PATH_UNSAFE: { summary: 'A member path is absolute or contains `..`.', fix: 'Rebuild the tarball with relative member paths.' },
-  MEMBER_TYPE_UNSUPPORTED: { summary: 'A tar header is of a type the reader does not support: a link, device or FIFO, a GNU N/V/M/S/K/D entry, a sparse file or a vendor type.', fix: 'Datasets hold regular files and directories only: rebuild the tarball with plain `tar --format=posix` or `writeDataset`.' },
-  MANIFEST_MISSING: { summary: 'The archive has no `manifest.json`.', fix: 'Build the dataset with `writeDataset` or add a schema-1 manifest.' },
+  MEMBER_TYPE_UNSUPPORTED: {
+    summary:
+      'A tar header is of a type the reader does not support: a link, device or FIFO, a GNU N/V/M/S/K/D entry, a sparse file or a vendor type.',
+    fix: 'Datasets hold regular files and directories only: rebuild the tarball with plain `tar --format=posix` or `writeDataset`.',
+  },
+  MANIFEST_MISSING: {
+    summary: 'The archive has no `manifest.json`.',
+    fix: 'Build the dataset with `writeDataset` or add a schema-1 manifest.',
+  },
   MANIFEST_INVALID: { summary: '`manifest.json` is not a valid schema-1 manifest.', fix: 'Fix the field named in the message.' },
-  LINE_TOO_LONG: { summary: 'A line is longer than the reader allows (`maxLineBytes`; for the index backfill, `maxIndexLineBytes`).', fix: 'Fix the line, or raise the limit named in the message.' },
+  LINE_TOO_LONG: {
+    summary: 'A line is longer than the reader allows (`maxLineBytes`; for the index backfill, `maxIndexLineBytes`).',
+    fix: 'Fix the line, or raise the limit named in the message.',
+  },
   ENCODING_INVALID: { summary: 'A line is not valid UTF-8.', fix: 'Re-encode the member as UTF-8.' },
   JSON_MALFORMED: { summary: 'An NDJSON line is not valid JSON.', fix: 'Fix the line named in the message.' },
   RECORD_NOT_OBJECT: { summary: 'An NDJSON line is valid JSON but not an object.', fix: 'Each line must be one JSON object.' },
-  RECORD_INVALID: { summary: 'A record lacks a usable id or has another field problem.', fix: 'Set `idField` or fix the record named in the message.' },
-  JSONB_UNSUPPORTED: { summary: 'A record holds text PostgreSQL jsonb rejects (`\\u0000`, lone surrogates).', fix: 'Remove the character, or use `onInvalid: "reject"`.' },
+  RECORD_INVALID: {
+    summary: 'A record lacks a usable id or has another field problem.',
+    fix: 'Set `idField` or fix the record named in the message.',
+  },
+  JSONB_UNSUPPORTED: {
+    summary: 'A record holds text PostgreSQL jsonb rejects (`\\u0000`, lone surrogates).',
+    fix: 'Remove the character, or use `onInvalid: "reject"`.',
+  },
   DUPLICATE_ID: { summary: 'Two records share an id.', fix: 'Remove one of the lines named in the message.' },
   // Staging
-  ID_TOO_LONG: { summary: 'A record id is longer than the staging table’s primary key can index.', fix: 'Shorten the id, or use `onInvalid: "reject"` to set the line aside.' },
-  TABLE_SHAPE_MISMATCH: { summary: 'An existing staging table’s columns differ from what the import writes, so loading would change or drop them.', fix: 'Make the table `(id text, raw jsonb)`, or import into another table; the message names the difference.' },
-  TABLE_REFERENCED: { summary: 'A foreign key from another table stops the import from replacing the rows it references.', fix: 'Empty or repoint the referencing rows named in the message, or drop the constraint, then import again.' },
+  ID_TOO_LONG: {
+    summary: 'A record id is longer than the staging table’s primary key can index.',
+    fix: 'Shorten the id, or use `onInvalid: "reject"` to set the line aside.',
+  },
+  TABLE_SHAPE_MISMATCH: {
+    summary: 'An existing staging table’s columns differ from what the import writes, so loading would change or drop them.',
+    fix: 'Make the table `(id text, raw jsonb)`, or import into another table; the message names the difference.',
+  },
+  TABLE_REFERENCED: {
+    summary: 'A foreign key from another table stops the import from replacing the rows it references.',
+    fix: 'Empty or repoint the referencing rows named in the message, or drop the constraint, then import again.',
+  },
   // Verification
   CHECKSUM_MISMATCH: { summary: 'A SHA-256 does not match the recorded value.', fix: 'The file changed or is corrupt: fetch it again.' },
-  MANIFEST_MISMATCH: { summary: 'The archive does not match its manifest (members, bytes, records or hashes).', fix: 'See the report for each member.' },
+  MANIFEST_MISMATCH: {
+    summary: 'The archive does not match its manifest (members, bytes, records or hashes).',
+    fix: 'See the report for each member.',
+  },
   COUNT_MISMATCH: { summary: 'Rows loaded differ from the count in the manifest.', fix: 'Nothing was committed; see the report.' },
-  CHECKSUM_LINE_MALFORMED: { summary: 'A checksum line is not in `sha256sum` format.', fix: 'Fix or remove the line named in the message.' },
-  CHECKSUM_PATH_UNSAFE: { summary: 'A checksum entry names an absolute path or escapes the base directory.', fix: 'Use paths relative to the sums file.' },
+  CHECKSUM_LINE_MALFORMED: {
+    summary: 'A checksum line is not in `sha256sum` format.',
+    fix: 'Fix or remove the line named in the message.',
+  },
+  CHECKSUM_PATH_UNSAFE: {
+    summary: 'A checksum entry names an absolute path or escapes the base directory.',
+    fix: 'Use paths relative to the sums file.',
+  },
   FILE_MISSING: { summary: 'A file named in a checksum list does not exist.', fix: 'Restore the file, or pass `ignoreMissing`.' },
   ENVELOPE_INVALID: { summary: 'A DSSE envelope is malformed.', fix: 'Check `payload`, `payloadType` and `signatures`.' },
   BASE64_INVALID: { summary: 'A value is not valid base64.', fix: 'Re-encode it with standard or URL-safe base64.' },
   SIGNATURE_MISSING: { summary: 'There are no signatures to check.', fix: 'Sign the artefact first.' },
-  SIGNATURE_INVALID: { summary: 'A signature does not verify with the given keys.', fix: 'Check the key and that the artefact is unmodified.' },
-  KEY_INVALID: { summary: 'A key could not be parsed or is of an unsupported type.', fix: 'Use an Ed25519, ECDSA P-256 or RSA key in PEM.' },
-  SUBJECT_MISMATCH: { summary: 'An in-toto statement does not name the file’s digest.', fix: 'The file is not the one the attestation covers.' },
+  SIGNATURE_INVALID: {
+    summary: 'A signature does not verify with the given keys.',
+    fix: 'Check the key and that the artefact is unmodified.',
+  },
+  KEY_INVALID: {
+    summary: 'A key could not be parsed or is of an unsupported type.',
+    fix: 'Use an Ed25519, ECDSA P-256 or RSA key in PEM.',
+  },
+  SUBJECT_MISMATCH: {
+    summary: 'An in-toto statement does not name the file’s digest.',
+    fix: 'The file is not the one the attestation covers.',
+  },
   // Partitions
   TABLE_NOT_FOUND: { summary: 'The table does not exist.', fix: 'Create it, or check the name and schema.' },
-  TABLE_NOT_PARTITIONED: { summary: 'The table is not range-partitioned on the configured column.', fix: 'Point the manager at the partitioned parent.' },
-  PARTITION_NAME_INVALID: { summary: 'A table name does not follow the partition naming rule.', fix: 'Partitions are `<parent>_YYYY_MM` (or the interval’s form).' },
-  PARTITION_OUT_OF_RANGE: { summary: 'A row lies outside the partition’s bounds.', fix: 'Move or delete the row named in the message, then attach again.' },
+  TABLE_NOT_PARTITIONED: {
+    summary: 'The table is not range-partitioned on the configured column.',
+    fix: 'Point the manager at the partitioned parent.',
+  },
+  PARTITION_NAME_INVALID: {
+    summary: 'A table name does not follow the partition naming rule.',
+    fix: 'Partitions are `<parent>_YYYY_MM` (or the interval’s form).',
+  },
+  PARTITION_OUT_OF_RANGE: {
+    summary: 'A row lies outside the partition’s bounds.',
+    fix: 'Move or delete the row named in the message, then attach again.',
+  },
   PARTITION_OVERLAP: { summary: 'The range overlaps an existing partition.', fix: 'Detach or drop the overlapping partition first.' },
-  PARTITION_NAME_TAKEN: { summary: 'A table that is not a partition of the parent holds a partition’s name; `ensure` created every other slot.', fix: 'Attach the table if it is a restored partition, otherwise rename or drop it; then run ensure again.' },
+  PARTITION_NAME_TAKEN: {
+    summary: 'A table that is not a partition of the parent holds a partition’s name; `ensure` created every other slot.',
+    fix: 'Attach the table if it is a restored partition, otherwise rename or drop it; then run ensure again.',
+  },
   // Statements
   NO_NORMALIZER: { summary: 'No normalizer recognises the document’s format.', fix: 'Register a normalizer for it, or skip the document.' },
   DOCUMENT_INVALID: { summary: 'A raw document is malformed for its format.', fix: 'See the digest and field in the message.' },
   // Version gate
   COMMIT_MISSING: { summary: 'The request has no commit header.', fix: 'Send the code commit in the configured header.' },
-  COMMIT_MALFORMED: { summary: 'The commit header is not a full 40- or 64-hex hash.', fix: 'Send the full commit hash (`git rev-parse HEAD`).' },
-  COMMIT_NOT_RECENT: { summary: 'The commit is not among the recent commits.', fix: 'Update the host to current code (see the remediation).' },
+  COMMIT_MALFORMED: {
+    summary: 'The commit header is not a full 40- or 64-hex hash.',
+    fix: 'Send the full commit hash (`git rev-parse HEAD`).',
+  },
+  COMMIT_NOT_RECENT: {
+    summary: 'The commit is not among the recent commits.',
+    fix: 'Update the host to current code (see the remediation).',
+  },
   GATE_UNAVAILABLE: { summary: 'The gate has never loaded its commit set.', fix: 'Check `repoPath` and that git runs; retry later.' },
   // Index backfill
   EPISODES_ROOT_MISSING: { summary: 'The episodes directory does not exist.', fix: 'Check `--episodes-root`.' },
   LOCKED: { summary: 'Another run holds the lock.', fix: 'Wait for it to finish, or remove a stale lock file.' },
-  SYMLINK_OUTSIDE_ROOT: { summary: 'A symbolic link under the episodes root points outside it; it was not followed.', fix: 'Move the tarball under the root, or pass `followSymlinks` (`--follow-symlinks`) if the link is meant.' },
-  EPISODE_ID_DUPLICATE: { summary: 'Tarballs with the same episode id are on more than one host; the index keys rows by episode id.', fix: 'Keep the genuine tarball (compare the hosts and hashes in the report), move the other away, and correct its index row.' },
-  EPISODE_META_INVALID: { summary: 'An episode tarball has no usable `meta.json` (missing, malformed, or no 40-character `code_version.commit`).', fix: 'The row is written without `commit`; rebuild the episode if the commit matters.' },
+  SYMLINK_OUTSIDE_ROOT: {
+    summary: 'A symbolic link under the episodes root points outside it; it was not followed.',
+    fix: 'Move the tarball under the root, or pass `followSymlinks` (`--follow-symlinks`) if the link is meant.',
+  },
+  EPISODE_ID_DUPLICATE: {
+    summary: 'Tarballs with the same episode id are on more than one host; the index keys rows by episode id.',
+    fix: 'Keep the genuine tarball (compare the hosts and hashes in the report), move the other away, and correct its index row.',
+  },
+  EPISODE_META_INVALID: {
+    summary: 'An episode tarball has no usable `meta.json` (missing, malformed, or no 40-character `code_version.commit`).',
+    fix: 'The row is written without `commit`; rebuild the episode if the commit matters.',
+  },
   // MongoDB
   MONGO_ERROR: { summary: 'MongoDB rejected an operation.', fix: 'Read the server code in the message.' },
-  DOCUMENT_TOO_LARGE: { summary: 'A document exceeds the BSON size limit (16 MiB).', fix: 'Shrink the record; it was rejected, not imported.' },
-  COMMIT_INCOMPLETE: { summary: 'A MongoDB swap was recorded as committed but not every collection was renamed yet.', fix: 'Call `dropLeftovers()`: it finishes the recorded commit.' },
-  NUMBER_OUT_OF_RANGE: { summary: 'A number in a record cannot be stored exactly as a BSON number.', fix: 'Fix the value on the line named in the message (or quote it as a string).' },
+  DOCUMENT_TOO_LARGE: {
+    summary: 'A document exceeds the BSON size limit (16 MiB).',
+    fix: 'Shrink the record; it was rejected, not imported.',
+  },
+  COMMIT_INCOMPLETE: {
+    summary: 'A MongoDB swap was recorded as committed but not every collection was renamed yet.',
+    fix: 'Call `dropLeftovers()`: it finishes the recorded commit.',
+  },
+  NUMBER_OUT_OF_RANGE: {
+    summary: 'A number in a record cannot be stored exactly as a BSON number.',
+    fix: 'Fix the value on the line named in the message (or quote it as a string).',
+  },
 } as const satisfies Record<string, { summary: string; fix: string }>;
 
 /** A stable, UPPER_SNAKE error code. See {@link ERROR_CODES}. */

@@ -4,7 +4,15 @@
  *
  * @packageDocumentation
  */
-export { BackfillError, ERROR_CODES, isBackfillError, toBackfillError, type BackfillErrorCode, type BackfillErrorContext, type BackfillErrorOptions } from './errors.js';
+export {
+  BackfillError,
+  ERROR_CODES,
+  isBackfillError,
+  toBackfillError,
+  type BackfillErrorCode,
+  type BackfillErrorContext,
+  type BackfillErrorOptions,
+} from './errors.js';
 export type { Logger } from './_internals/logger.js';
 export type { PgSource, PgPoolLike, PgPooledClient, PgClientLike, PgQueryResult } from './_internals/pg.js';
 export * from './dataset/index.js';

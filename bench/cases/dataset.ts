@@ -36,7 +36,10 @@ async function main(): Promise<void> {
   const parseScript = fileURLToPath(new URL('../baselines/parse-ndjson.mjs', import.meta.url));
 
   const raw = { baselineName: 'zstd -dc | tar -xO | wc -l', baseline: `zstd -dc '${file}' | tar -xO ${member} | wc -l` };
-  const parsed = { baselineName: 'zstd -dc | tar -xO | node parse-ndjson.mjs', baseline: `zstd -dc '${file}' | tar -xO ${member} | node '${parseScript}'` };
+  const parsed = {
+    baselineName: 'zstd -dc | tar -xO | node parse-ndjson.mjs',
+    baseline: `zstd -dc '${file}' | tar -xO ${member} | node '${parseScript}'`,
+  };
   // The batch forms are the bulk-loading fast path; the per-item forms pay one await per line.
   const cases: { mode: Mode; baselineName: string; baseline: string }[] = [
     { mode: 'scan', ...raw },

@@ -54,7 +54,13 @@ async function tree(count: number, kb: number): Promise<Tree> {
       const host = `lab-${String(i % HOSTS).padStart(2, '0')}`;
       const id = `ep-${String(i).padStart(6, '0')}`;
       const commit = randomBytes(20).toString('hex');
-      (await buildEpisodeTarball({ meta: { episode_id: id, host_id: host, code_version: { commit, branch: 'main' } }, files: { 'frames.bin': randomBytes(kb * 1024), 'events.jsonl': '{"t": 0}\n'.repeat(64) }, path: join(root, host, `${id}.tar.zst`) }))._unsafeUnwrap();
+      (
+        await buildEpisodeTarball({
+          meta: { episode_id: id, host_id: host, code_version: { commit, branch: 'main' } },
+          files: { 'frames.bin': randomBytes(kb * 1024), 'events.jsonl': '{"t": 0}\n'.repeat(64) },
+          path: join(root, host, `${id}.tar.zst`),
+        })
+      )._unsafeUnwrap();
       if (i % 10 === 0) lines.push(JSON.stringify({ episode_id: id, host_id: host, schema_version: 1 }));
     }
     writeFileSync(template, lines.map((l) => `${l}\n`).join(''));
@@ -82,7 +88,11 @@ function rssKiB(pid: number): number {
 async function runPeer(root: string, index: string): Promise<{ seconds: number; peakRssMiB: number; cpuSeconds: number }> {
   const start = process.hrtime.bigint();
   // bash's `times` reports the CPU of its children (python and the zstd processes it waited for).
-  const child = spawn('bash', ['-c', 'python3 "$@" >/dev/null; s=$?; times >&2; exit $s', 'bash', PEER, '--episodes-root', root, '--index', index], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    'bash',
+    ['-c', 'python3 "$@" >/dev/null; s=$?; times >&2; exit $s', 'bash', PEER, '--episodes-root', root, '--index', index],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   let peak = 0;
@@ -90,7 +100,9 @@ async function runPeer(root: string, index: string): Promise<{ seconds: number; 
   const code = await new Promise<number | null>((r) => child.on('close', r));
   clearInterval(timer);
   if (code !== 0) throw new Error(`python tool exited with ${code}: ${stderr}`);
-  const [user = 0, sys = 0] = [...(stderr.trim().split('\n').pop() ?? '').matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
+  const [user = 0, sys = 0] = [...(stderr.trim().split('\n').pop() ?? '').matchAll(/(\d+)m([\d.]+)s/g)].map(
+    (m) => Number(m[1]) * 60 + Number(m[2]),
+  );
   return { seconds: Number(process.hrtime.bigint() - start) / 1e9, peakRssMiB: peak / 1024, cpuSeconds: user + sys };
 }
 
@@ -114,7 +126,8 @@ async function round(label: string, count: number, kb: number): Promise<{ ours: 
   copyFileSync(t.template, pyIndex);
   const ours = runLibrary(t.root, libIndex);
   const theirs = await runPeer(t.root, pyIndex);
-  if (mask(readFileSync(libIndex, 'utf8')) !== mask(readFileSync(pyIndex, 'utf8'))) throw new Error(`${label}: the two tools appended different lines`);
+  if (mask(readFileSync(libIndex, 'utf8')) !== mask(readFileSync(pyIndex, 'utf8')))
+    throw new Error(`${label}: the two tools appended different lines`);
   const mb = t.bytes / 1048576;
   report({
     case: 'index-backfill',

@@ -53,7 +53,8 @@ function indexFile(kind: 'long' | 'short'): string {
   const path = join(dir, `index-${kind}-${MIB}m.jsonl`);
   if (!existsSync(path)) {
     mkdirSync(dir, { recursive: true });
-    const row = (id: number, padBytes: number): string => `{"episode_id": "ep-${String(id).padStart(8, '0')}", "host_id": "lab-01", "sha256": "${'0'.repeat(64)}", "size_bytes": 1, "pad": "${'p'.repeat(padBytes)}"}\n`;
+    const row = (id: number, padBytes: number): string =>
+      `{"episode_id": "ep-${String(id).padStart(8, '0')}", "host_id": "lab-01", "sha256": "${'0'.repeat(64)}", "size_bytes": 1, "pad": "${'p'.repeat(padBytes)}"}\n`;
     const base = row(0, 0).length;
     if (kind === 'long') writeFileSync(path, row(0, BYTES - base));
     else {
@@ -94,7 +95,12 @@ async function freshCopy(bytes: Buffer): Promise<number> {
   return Buffer.concat(pieces, bytes.length).length;
 }
 
-async function compare(reader: string, long: () => Promise<number>, short: () => Promise<number>, floor: () => Promise<number>): Promise<void> {
+async function compare(
+  reader: string,
+  long: () => Promise<number>,
+  short: () => Promise<number>,
+  floor: () => Promise<number>,
+): Promise<void> {
   const l = await runs(long);
   const s = await runs(short);
   const f = await runs(floor);
@@ -117,10 +123,20 @@ async function compare(reader: string, long: () => Promise<number>, short: () =>
 async function main(): Promise<void> {
   const oneLine = text(undefined);
   const shortLines = text(4096);
-  await compare('LineSplitter, 4 KiB lines', () => splitterRun(oneLine), () => splitterRun(shortLines), () => freshCopy(oneLine));
+  await compare(
+    'LineSplitter, 4 KiB lines',
+    () => splitterRun(oneLine),
+    () => splitterRun(shortLines),
+    () => freshCopy(oneLine),
+  );
   const longIndex = indexFile('long');
   const shortIndex = indexFile('short');
-  await compare('index.jsonl reader, 300-byte rows', () => indexRun(longIndex), () => indexRun(shortIndex), () => freshCopy(oneLine));
+  await compare(
+    'index.jsonl reader, 300-byte rows',
+    () => indexRun(longIndex),
+    () => indexRun(shortIndex),
+    () => freshCopy(oneLine),
+  );
 }
 
 await main();

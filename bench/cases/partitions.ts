@@ -40,8 +40,10 @@ async function main(): Promise<void> {
   try {
     await session.query('CREATE SCHEMA scanner');
     const partman = await session
-      .query("CREATE SCHEMA partman; CREATE EXTENSION pg_partman SCHEMA partman; SELECT extversion FROM pg_extension WHERE extname = 'pg_partman'")
-      .then((r) => ((r as unknown as pg.QueryResult<{ extversion: string }>[])[2]?.rows[0]?.extversion ?? ''))
+      .query(
+        "CREATE SCHEMA partman; CREATE EXTENSION pg_partman SCHEMA partman; SELECT extversion FROM pg_extension WHERE extname = 'pg_partman'",
+      )
+      .then((r) => (r as unknown as pg.QueryResult<{ extversion: string }>[])[2]?.rows[0]?.extversion ?? '')
       .catch(() => '');
     const havePartman = partman.startsWith('4.');
     if (!havePartman) console.error(`[partitions] pg_partman 4.x not available (${partman || 'none'}); baselines skipped`);
@@ -75,7 +77,9 @@ async function main(): Promise<void> {
         );
         await session.query(`SELECT partman.run_maintenance('scanner.${t}')`);
         theirs.push((performance.now() - t0) / 1000);
-        const { rows } = await session.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'scanner.${t}'::regclass`);
+        const { rows } = await session.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'scanner.${t}'::regclass`,
+        );
         if (rows[0]?.n !== N_ENSURE + 1) throw new Error(`pg_partman made ${rows[0]?.n} partitions, expected ${N_ENSURE} + default`);
         await session.query(`DROP TABLE scanner.${t}; DELETE FROM partman.part_config WHERE parent_table = 'scanner.${t}'`);
       };
@@ -103,7 +107,17 @@ async function main(): Promise<void> {
     await session.query(seedShape('big'));
     const big = new PartitionManager({ pg: pool, table: 'scanner.big', column: 'inserted_at', now });
     const made = await measure(async () => (await big.ensure({ behind: N_LIST - 10, ahead: 9 }))._unsafeUnwrap());
-    report({ case: 'partitions', op: `ensure ${N_LIST} monthly (setup)`, n: N_LIST, seconds: made.seconds, throughput: N_LIST / made.seconds, unit: 'partitions/s', peakRssMiB: made.peakRssMiB, baseline: null, ratio: null });
+    report({
+      case: 'partitions',
+      op: `ensure ${N_LIST} monthly (setup)`,
+      n: N_LIST,
+      seconds: made.seconds,
+      throughput: N_LIST / made.seconds,
+      unit: 'partitions/s',
+      peakRssMiB: made.peakRssMiB,
+      baseline: null,
+      ratio: null,
+    });
 
     let pmList: number | null = null;
     if (havePartman) {

@@ -93,7 +93,10 @@ async function twoMemberDataset(rows: number): Promise<string> {
   const file = join(BENCH_TMP, `staging-two-${rows}.tar.zst`);
   if (existsSync(file)) return file;
   const half = Math.floor(rows / 2);
-  const written = await writeDataset(`${file}.part.tar.zst`, { members: { 'part-a.ndjson': generateLinksets(half, 21), 'part-b.ndjson': generateLinksets(rows - half, 22) }, level: 3 });
+  const written = await writeDataset(`${file}.part.tar.zst`, {
+    members: { 'part-a.ndjson': generateLinksets(half, 21), 'part-b.ndjson': generateLinksets(rows - half, 22) },
+    level: 3,
+  });
   if (written.isErr()) throw written.error;
   renameSync(`${file}.part.tar.zst`, file);
   return file;
@@ -102,9 +105,12 @@ async function twoMemberDataset(rows: number): Promise<string> {
 /** Two members side by side: parallel swap, single-connection swap, psql \copy of both. */
 async function twoMembers(db: pg.Client, url: string, rows: number): Promise<void> {
   const file = await twoMemberDataset(rows);
-  const texts = await Promise.all(Object.keys(TWO_MEMBERS).map((m) => copyTextFile(file, m, join(BENCH_TMP, `staging-two-${rows}-${m}.copy.txt`))));
+  const texts = await Promise.all(
+    Object.keys(TWO_MEMBERS).map((m) => copyTextFile(file, m, join(BENCH_TMP, `staging-two-${rows}-${m}.copy.txt`))),
+  );
   step('two-member dataset ready');
-  for (const t of ['two_a', 'two_b', 'psql_a', 'psql_b']) await db.query(`CREATE TABLE bench.${t} (id text PRIMARY KEY, raw jsonb NOT NULL)`);
+  for (const t of ['two_a', 'two_b', 'psql_a', 'psql_b'])
+    await db.query(`CREATE TABLE bench.${t} (id text PRIMARY KEY, raw jsonb NOT NULL)`);
   const count = async (t: string): Promise<number> => Number((await db.query(`SELECT count(*) AS n FROM bench.${t}`)).rows[0]?.n);
   const args = (mode: 'pool' | 'client'): string[] => [url, file, mode, sha256Of(file), JSON.stringify(TWO_MEMBERS)];
   const psqlTimes: number[] = [];
@@ -114,7 +120,13 @@ async function twoMembers(db: pg.Client, url: string, rows: number): Promise<voi
     await db.query('TRUNCATE bench.psql_a, bench.psql_b');
     await db.query('CHECKPOINT');
     step('two members: psql');
-    psqlTimes.push((await timeShell(`psql -v ON_ERROR_STOP=1 -q '${url}' -c "\\copy bench.psql_a (id, raw) from '${texts[0]}'" -c "\\copy bench.psql_b (id, raw) from '${texts[1]}'"`)).seconds);
+    psqlTimes.push(
+      (
+        await timeShell(
+          `psql -v ON_ERROR_STOP=1 -q '${url}' -c "\\copy bench.psql_a (id, raw) from '${texts[0]}'" -c "\\copy bench.psql_b (id, raw) from '${texts[1]}'"`,
+        )
+      ).seconds,
+    );
     if ((await count('psql_a')) + (await count('psql_b')) !== rows) throw new Error('psql \\copy loaded the wrong number of rows');
     // Alternate which import goes first, so neither always follows psql.
     for (const mode of i % 2 === 0 ? (['pool', 'client'] as const) : (['client', 'pool'] as const)) {
@@ -194,8 +206,11 @@ async function singleMember(db: pg.Client, url: string, rows: number): Promise<v
       await db.query('CHECKPOINT');
       step('jq');
       jqTimes.push(
-        (await timeShell(`zstd -dc '${file}' | tar -xO ${MEMBER} | jq -rc '[._id, tojson] | @tsv' | psql -v ON_ERROR_STOP=1 -q '${url}' -c "\\copy bench.jq_t (id, raw) from stdin"`))
-          .seconds,
+        (
+          await timeShell(
+            `zstd -dc '${file}' | tar -xO ${MEMBER} | jq -rc '[._id, tojson] | @tsv' | psql -v ON_ERROR_STOP=1 -q '${url}' -c "\\copy bench.jq_t (id, raw) from stdin"`,
+          )
+        ).seconds,
       );
       if ((await count('jq_t')) !== rows) throw new Error('the jq pipeline loaded the wrong number of rows');
 
@@ -245,8 +260,26 @@ async function singleMember(db: pg.Client, url: string, rows: number): Promise<v
         ratioVsJq: rate / jqRate,
       });
     }
-    report({ case: 'staging.baseline.psql-copy', n: rows, seconds: psqlSec, throughput: psqlRate, unit: 'rows/s', peakRssMiB: null, baseline: null, ratio: null });
-    report({ case: 'staging.baseline.jq', n: rows, seconds: jqSec, throughput: jqRate, unit: 'rows/s', peakRssMiB: null, baseline: 'psql \\copy', ratio: jqRate / psqlRate });
+    report({
+      case: 'staging.baseline.psql-copy',
+      n: rows,
+      seconds: psqlSec,
+      throughput: psqlRate,
+      unit: 'rows/s',
+      peakRssMiB: null,
+      baseline: null,
+      ratio: null,
+    });
+    report({
+      case: 'staging.baseline.jq',
+      n: rows,
+      seconds: jqSec,
+      throughput: jqRate,
+      unit: 'rows/s',
+      peakRssMiB: null,
+      baseline: 'psql \\copy',
+      ratio: jqRate / psqlRate,
+    });
   }
 }
 

@@ -31,14 +31,20 @@ function withDatabase(url: string, name: string): string {
 /** Table flags putting a run's store (and plan, and job queue) in a schema of its own. */
 function tables(schema: string): string[] {
   return [
-    ...['statements', 'documents', 'checkpoints', 'failures', 'runs', 'ranges', 'workers'].flatMap((t) => [`--${t}-table`, `${schema}.${t}`]),
+    ...['statements', 'documents', 'checkpoints', 'failures', 'runs', 'ranges', 'workers'].flatMap((t) => [
+      `--${t}-table`,
+      `${schema}.${t}`,
+    ]),
     '--jobs-schema',
     'bench_jobs',
   ];
 }
 
 /** Runs the CLI and returns its wall time and `--json` report. */
-function timeCli(args: readonly string[], url: string): Promise<{ seconds: number; report: { text?: string; reportSha256?: string; summary?: { text: string; reportSha256: string } } }> {
+function timeCli(
+  args: readonly string[],
+  url: string,
+): Promise<{ seconds: number; report: { text?: string; reportSha256?: string; summary?: { text: string; reportSha256: string } } }> {
   return new Promise((resolve, reject) => {
     const start = process.hrtime.bigint();
     const child = spawn(process.execPath, [MAIN, ...args, '--json', '--quiet', '--pg', url], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -71,7 +77,15 @@ async function main(): Promise<void> {
     (await source.prepare())._unsafeUnwrap();
     let chunk: { digest: string; retrievedAt: Date; content: string }[] = [];
     let bytes = 0;
-    for (const d of generateVexDocuments({ seed: 2027, count: docs, brokenRatio: 0.02, formats: ['csaf'], productsPerDocument: products, vulnerabilitiesPerDocument: 3, statusedProductsPerVulnerability: 5 })) {
+    for (const d of generateVexDocuments({
+      seed: 2027,
+      count: docs,
+      brokenRatio: 0.02,
+      formats: ['csaf'],
+      productsPerDocument: products,
+      vulnerabilitiesPerDocument: 3,
+      statusedProductsPerVulnerability: 5,
+    })) {
       chunk.push({ digest: d.digest, retrievedAt: d.retrievedAt, content: d.content });
       bytes += d.content.length;
       if (chunk.length === 200) {
@@ -91,12 +105,30 @@ async function main(): Promise<void> {
     for (let pass = 0; pass < repeats; pass += 1) {
       const one = async (): Promise<{ seconds: number; hash: string; text: string }> => {
         await pool.query('CHECKPOINT');
-        const r = await timeCli(['statements', 'backfill', '--run-id', 'one', '--batch-size', String(batchSize), ...tables(`one_${pass}`)], url);
+        const r = await timeCli(
+          ['statements', 'backfill', '--run-id', 'one', '--batch-size', String(batchSize), ...tables(`one_${pass}`)],
+          url,
+        );
         return { seconds: r.seconds, hash: r.report.reportSha256 ?? '', text: r.report.text ?? '' };
       };
       const two = async (): Promise<{ seconds: number; hash: string; text: string }> => {
         await pool.query('CHECKPOINT');
-        const r = await timeCli(['statements', 'backfill', '--run-id', 'two', '--workers', '2', '--batch-size', String(batchSize), '--range-size', String(rangeSize), ...tables(`two_${pass}`)], url);
+        const r = await timeCli(
+          [
+            'statements',
+            'backfill',
+            '--run-id',
+            'two',
+            '--workers',
+            '2',
+            '--batch-size',
+            String(batchSize),
+            '--range-size',
+            String(rangeSize),
+            ...tables(`two_${pass}`),
+          ],
+          url,
+        );
         return { seconds: r.seconds, hash: r.report.summary?.reportSha256 ?? '', text: r.report.summary?.text ?? '' };
       };
       const [a, b] = pass % 2 === 0 ? [await one(), await two()] : await two().then(async (t) => [await one(), t] as const);
@@ -107,9 +139,39 @@ async function main(): Promise<void> {
       ratios.push(a.seconds / b.seconds);
     }
     const load = (await import('node:os')).loadavg()[0]!;
-    const common = { unit: 'documents/s', documents: docs, productsPerDocument: products, corpusMiB: Math.round(bytes / 1048576), batchSize, rangeSize, loadAverage: Math.round(load * 10) / 10, summary: text };
-    report({ ...common, case: 'statements-workers:1-process', n: docs, seconds: median(singles), throughput: docs / median(singles), peakRssMiB: null, baseline: null, ratio: null, runs: singles });
-    report({ ...common, case: 'statements-workers:2-workers', n: docs, seconds: median(doubles), throughput: docs / median(doubles), peakRssMiB: null, baseline: '1 process (median of the per-pass ratios)', ratio: median(ratios), runs: doubles, ratios });
+    const common = {
+      unit: 'documents/s',
+      documents: docs,
+      productsPerDocument: products,
+      corpusMiB: Math.round(bytes / 1048576),
+      batchSize,
+      rangeSize,
+      loadAverage: Math.round(load * 10) / 10,
+      summary: text,
+    };
+    report({
+      ...common,
+      case: 'statements-workers:1-process',
+      n: docs,
+      seconds: median(singles),
+      throughput: docs / median(singles),
+      peakRssMiB: null,
+      baseline: null,
+      ratio: null,
+      runs: singles,
+    });
+    report({
+      ...common,
+      case: 'statements-workers:2-workers',
+      n: docs,
+      seconds: median(doubles),
+      throughput: docs / median(doubles),
+      peakRssMiB: null,
+      baseline: '1 process (median of the per-pass ratios)',
+      ratio: median(ratios),
+      runs: doubles,
+      ratios,
+    });
   } finally {
     pool.on('error', () => undefined);
     await pool.end();

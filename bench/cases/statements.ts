@@ -25,7 +25,10 @@ import { BENCH_TMP, envInt, measure, report, timeShell } from '../lib.js';
 
 const SERVER = process.env.BACKFILL_KIT_PG_URL ?? process.env.PGURI ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 /** Seed 001 runs with `--batch-size=500`; a larger batch shows what fewer commits buy. */
-const BATCHES = (process.env.BENCH_BATCHES ?? '500,2000').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+const BATCHES = (process.env.BENCH_BATCHES ?? '500,2000')
+  .split(',')
+  .map(Number)
+  .filter((n) => Number.isInteger(n) && n > 0);
 
 function withDatabase(url: string, name: string): string {
   const u = new URL(url);
@@ -46,17 +49,38 @@ function sinkFor(pool: pg.Pool, schema: string): PgStatementSink {
 /** Child mode: one measured backfill in a fresh process. */
 async function child(url: string, schema: string, maxDocuments: number, batchSize: number): Promise<void> {
   const pool = new pg.Pool({ connectionString: url, max: 4 });
-  const backfiller = new StatementBackfiller({ source: new PgRawDocumentSource({ pg: pool }), sink: sinkFor(pool, schema), normalizers: defaultVexNormalizers });
+  const backfiller = new StatementBackfiller({
+    source: new PgRawDocumentSource({ pg: pool }),
+    sink: sinkFor(pool, schema),
+    normalizers: defaultVexNormalizers,
+  });
   const m = await measure(async () => (await backfiller.run({ batchSize, maxDocuments }))._unsafeUnwrap());
   await pool.end();
-  process.stdout.write(JSON.stringify({ seconds: m.seconds, peakRssMiB: m.peakRssMiB, claims: m.value.claimsWritten, evaluated: m.value.evaluated, text: m.value.text }));
+  process.stdout.write(
+    JSON.stringify({
+      seconds: m.seconds,
+      peakRssMiB: m.peakRssMiB,
+      claims: m.value.claimsWritten,
+      evaluated: m.value.evaluated,
+      text: m.value.text,
+    }),
+  );
 }
 
-function runChild(url: string, schema: string, maxDocuments: number, batchSize: number): { seconds: number; peakRssMiB: number; claims: number; evaluated: number; text: string } {
-  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), 'child', url, schema, String(maxDocuments), String(batchSize)], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 20,
-  });
+function runChild(
+  url: string,
+  schema: string,
+  maxDocuments: number,
+  batchSize: number,
+): { seconds: number; peakRssMiB: number; claims: number; evaluated: number; text: string } {
+  const r = spawnSync(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), 'child', url, schema, String(maxDocuments), String(batchSize)],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 20,
+    },
+  );
   if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }
@@ -87,11 +111,24 @@ async function naive(pool: pg.Pool, limit: number): Promise<number> {
           const r = await client.query(
             `INSERT INTO naive.statements (document_digest, vulnerability_id, product_key, status, justification, statement, issued_at, format, run_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'naive') ON CONFLICT DO NOTHING`,
-            [c.documentDigest, c.vulnerabilityId, c.productKey, c.status, c.justification ?? null, c.statement ?? null, c.issuedAt ?? null, c.format],
+            [
+              c.documentDigest,
+              c.vulnerabilityId,
+              c.productKey,
+              c.status,
+              c.justification ?? null,
+              c.statement ?? null,
+              c.issuedAt ?? null,
+              c.format,
+            ],
           );
           claims += r.rowCount ?? 0;
         }
-        await client.query(`INSERT INTO naive.documents (document_digest, format, claims, run_id) VALUES ($1, $2, $3, 'naive')`, [doc.digest, normalizer!.format, result.value.length]);
+        await client.query(`INSERT INTO naive.documents (document_digest, format, claims, run_id) VALUES ($1, $2, $3, 'naive')`, [
+          doc.digest,
+          normalizer!.format,
+          result.value.length,
+        ]);
       }
       await client.query('COMMIT');
     }
@@ -157,14 +194,39 @@ async function main(): Promise<void> {
     for (const { batchSize, r } of runs) {
       if (r.text !== ours.text) throw new Error(`batch size ${batchSize} gave a different summary: ${r.text}`);
       const rate = r.claims / r.seconds;
-      const common = { case: 'statements', unit: 'claims/s', documents: docs, batchSize, n: r.claims, seconds: r.seconds, throughput: rate, peakRssMiB: r.peakRssMiB };
-      report({ ...common, baseline: `naive loop, 1 tx/document (${naiveDocs} docs, rate extrapolated)`, ratio: rate / naiveRate, summary: r.text });
+      const common = {
+        case: 'statements',
+        unit: 'claims/s',
+        documents: docs,
+        batchSize,
+        n: r.claims,
+        seconds: r.seconds,
+        throughput: rate,
+        peakRssMiB: r.peakRssMiB,
+      };
+      report({
+        ...common,
+        baseline: `naive loop, 1 tx/document (${naiveDocs} docs, rate extrapolated)`,
+        ratio: rate / naiveRate,
+        summary: r.text,
+      });
       report({ ...common, baseline: 'psql \\copy of the same claim rows', ratio: rate / copyRate });
     }
     const base = { unit: 'claims/s', baseline: null, ratio: null, peakRssMiB: null };
     report({ ...base, case: 'statements:naive', n: naiveClaims, seconds: naiveSeconds, throughput: naiveRate, documents: naiveDocs });
     report({ ...base, case: 'statements:copy', n: copied, seconds: copy.seconds, throughput: copyRate, documents: docs });
-    report({ case: 'statements:quarter', unit: 'claims/s', n: quarter.claims, seconds: quarter.seconds, throughput: quarter.claims / quarter.seconds, peakRssMiB: quarter.peakRssMiB, baseline: 'same run over all documents (RSS ratio)', ratio: ours.peakRssMiB / quarter.peakRssMiB, documents: quarter.evaluated, batchSize: firstBatch });
+    report({
+      case: 'statements:quarter',
+      unit: 'claims/s',
+      n: quarter.claims,
+      seconds: quarter.seconds,
+      throughput: quarter.claims / quarter.seconds,
+      peakRssMiB: quarter.peakRssMiB,
+      baseline: 'same run over all documents (RSS ratio)',
+      ratio: ours.peakRssMiB / quarter.peakRssMiB,
+      documents: quarter.evaluated,
+      batchSize: firstBatch,
+    });
   } finally {
     // DROP … WITH (FORCE) ends idle pool connections; that is expected here.
     pool.on('error', () => undefined);

@@ -77,7 +77,18 @@ async function checksums(): Promise<void> {
   ] as const) {
     const seconds = median(ours);
     const baseSeconds = median(base);
-    report({ case: name, n: count, seconds, throughput: mb / seconds, unit: 'MB/s', peakRssMiB: peak, baseline, baselineMbPerSec: mb / baseSeconds, ratio: baseSeconds / seconds, goal: name === 'verify.checksums' ? 'ratio >= 1.5' : null });
+    report({
+      case: name,
+      n: count,
+      seconds,
+      throughput: mb / seconds,
+      unit: 'MB/s',
+      peakRssMiB: peak,
+      baseline,
+      baselineMbPerSec: mb / baseSeconds,
+      ratio: baseSeconds / seconds,
+      goal: name === 'verify.checksums' ? 'ratio >= 1.5' : null,
+    });
   }
 }
 

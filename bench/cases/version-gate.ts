@@ -74,11 +74,14 @@ async function load(target: Child, commit: string, total: number): Promise<{ rps
   let sent = 0;
   const one = (): Promise<void> =>
     new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: target.port, path: '/episodes/x', agent, headers: { 'x-code-commit': commit } }, (res) => {
-        if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`));
-        res.resume();
-        res.on('end', resolve);
-      });
+      const req = request(
+        { host: '127.0.0.1', port: target.port, path: '/episodes/x', agent, headers: { 'x-code-commit': commit } },
+        (res) => {
+          if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`));
+          res.resume();
+          res.on('end', resolve);
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -111,7 +114,8 @@ function middlewareCost(gate: VersionGate, commits: readonly string[]): number {
   const direct = (_req: IncomingMessage, _res: ServerResponse, n: () => void): void => n();
   const time = (fn: (req: IncomingMessage, res: ServerResponse, n: () => void) => void): number => {
     const start = process.hrtime.bigint();
-    for (let i = 0; i < CALLS; i += 1) fn({ headers: { 'x-code-commit': commits[i % commits.length] } } as unknown as IncomingMessage, res, next);
+    for (let i = 0; i < CALLS; i += 1)
+      fn({ headers: { 'x-code-commit': commits[i % commits.length] } } as unknown as IncomingMessage, res, next);
     return Number(process.hrtime.bigint() - start) / CALLS;
   };
   time(gated);
@@ -125,7 +129,10 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 /** Times each of CALLS calls of `fn(inputs[i % n])` on its own; returns ns percentiles. */
-function latency(inputs: readonly string[], fn: (value: string) => unknown): { p50: number; p99: number; p999: number; max: number; meanNs: number } {
+function latency(
+  inputs: readonly string[],
+  fn: (value: string) => unknown,
+): { p50: number; p99: number; p999: number; max: number; meanNs: number } {
   const samples = new Float64Array(CALLS);
   const n = inputs.length;
   const start = process.hrtime.bigint();

@@ -62,7 +62,9 @@ class SizeLimit extends Transform {
 export function decompressionError(error: unknown, compression: Compression, compressedOffset: number): BackfillError {
   if (error instanceof BackfillError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  const truncated = /unexpected end|end of (file|stream)|ended in (the )?middle|truncated|incomplete/i.test(message) || (error as { code?: string }).code === 'Z_BUF_ERROR';
+  const truncated =
+    /unexpected end|end of (file|stream)|ended in (the )?middle|truncated|incomplete/i.test(message) ||
+    (error as { code?: string }).code === 'Z_BUF_ERROR';
   return new BackfillError(
     truncated ? 'COMPRESSION_TRUNCATED' : 'COMPRESSION_CORRUPT',
     `${compression} stream ${truncated ? 'ends early' : 'is corrupt'} near compressed byte ${compressedOffset}: ${message}`,

@@ -114,14 +114,19 @@ export class LineSplitter {
   }
 
   #tooLong(line: number): never {
-    throw new BackfillError('LINE_TOO_LONG', `${this.member} line ${line}: longer than maxLineBytes (${this.maxLineBytes}); raise maxLineBytes or fix the record.`, {
-      context: { member: this.member, line },
-    });
+    throw new BackfillError(
+      'LINE_TOO_LONG',
+      `${this.member} line ${line}: longer than maxLineBytes (${this.maxLineBytes}); raise maxLineBytes or fix the record.`,
+      {
+        context: { member: this.member, line },
+      },
+    );
   }
 
   #emit(bytes: Buffer, start: number, end: number, sink: LineSink | undefined): void {
     this.#line += 1;
-    if (this.#line === 1 && end - start >= 3 && bytes[start] === BOM[0] && bytes[start + 1] === BOM[1] && bytes[start + 2] === BOM[2]) start += 3;
+    if (this.#line === 1 && end - start >= 3 && bytes[start] === BOM[0] && bytes[start + 1] === BOM[1] && bytes[start + 2] === BOM[2])
+      start += 3;
     if (end > start && bytes[end - 1] === CR) end -= 1;
     if (end - start > this.maxLineBytes) this.#tooLong(this.#line);
     if (end === start) return;
@@ -140,7 +145,9 @@ export class LineSplitter {
 export function decodeLine(bytes: Buffer, start: number, end: number, member: string, line: number): string {
   const text = bytes.toString('utf8', start, end);
   if (text.includes('\uFFFD') && !isUtf8(bytes.subarray(start, end))) {
-    throw new BackfillError('ENCODING_INVALID', `${member} line ${line}: not valid UTF-8; re-encode the member as UTF-8.`, { context: { member, line } });
+    throw new BackfillError('ENCODING_INVALID', `${member} line ${line}: not valid UTF-8; re-encode the member as UTF-8.`, {
+      context: { member, line },
+    });
   }
   return text;
 }
@@ -162,9 +169,13 @@ export function parseRecordLine(raw: string, member: string, line: number): Reco
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
-    throw new BackfillError('RECORD_NOT_OBJECT', `${member} line ${line}: expected a JSON object, found ${kind}; each line must be one object.`, {
-      context: { member, line },
-    });
+    throw new BackfillError(
+      'RECORD_NOT_OBJECT',
+      `${member} line ${line}: expected a JSON object, found ${kind}; each line must be one object.`,
+      {
+        context: { member, line },
+      },
+    );
   }
   return value as Record<string, unknown>;
 }

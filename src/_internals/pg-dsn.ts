@@ -243,7 +243,11 @@ export function pgDsnToUrl(dsn: string): Result<string, BackfillError> {
     const user = c.user === undefined ? '' : encodeURIComponent(c.user);
     const password = c.password === undefined ? '' : `:${encodeURIComponent(c.password)}`;
     const auth = user === '' && password === '' ? '' : `${user}${password}@`;
-    const host = c.host.startsWith('/') ? encodeURIComponent(c.host) : c.host.includes(':') && !c.host.startsWith('[') ? `[${c.host}]` : c.host;
+    const host = c.host.startsWith('/')
+      ? encodeURIComponent(c.host)
+      : c.host.includes(':') && !c.host.startsWith('[')
+        ? `[${c.host}]`
+        : c.host;
     const port = c.port === undefined ? '' : `:${c.port}`;
     const db = c.database === undefined ? '' : `/${encodeURIComponent(c.database)}`;
     const query = c.sslmode === undefined ? '' : `?sslmode=${encodeURIComponent(c.sslmode)}`;

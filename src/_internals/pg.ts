@@ -60,7 +60,15 @@ export function pgErrorToBackfill(error: unknown, context: BackfillErrorContext 
   if (sqlstate === '42P01') return new BackfillError('TABLE_NOT_FOUND', message, base);
   if (sqlstate === '23505') return new BackfillError('DUPLICATE_ID', message, base);
   // 57P01-57P03: the server is shutting down, crashed or not yet recovered; the connection is gone, not the statement wrong.
-  if (sqlstate?.startsWith('08') || sqlstate === '57P01' || sqlstate === '57P02' || sqlstate === '57P03' || sqlstate === '3D000' || sqlstate === '28P01' || sqlstate === '28000') {
+  if (
+    sqlstate?.startsWith('08') ||
+    sqlstate === '57P01' ||
+    sqlstate === '57P02' ||
+    sqlstate === '57P03' ||
+    sqlstate === '3D000' ||
+    sqlstate === '28P01' ||
+    sqlstate === '28000'
+  ) {
     return new BackfillError('DB_CONNECTION', message, base);
   }
   if (sqlstate !== undefined && /^[0-9A-Z]{5}$/.test(sqlstate)) return new BackfillError('DB_ERROR', message, base);
@@ -105,7 +113,10 @@ export class PgHandle {
     // (a crash, an immediate shutdown) emits 'error' with no pool listener:
     // unhandled, it would crash the host. The next query fails with it anyway.
     const ignore = (): void => {};
-    const events = client as unknown as { on?(event: 'error', fn: () => void): void; removeListener?(event: 'error', fn: () => void): void };
+    const events = client as unknown as {
+      on?(event: 'error', fn: () => void): void;
+      removeListener?(event: 'error', fn: () => void): void;
+    };
     events.on?.('error', ignore);
     let failed: unknown;
     try {
@@ -120,7 +131,11 @@ export class PgHandle {
   }
 
   /** A one-off query, mapped into a Result. */
-  query<Row = Record<string, unknown>>(text: string, values: readonly unknown[] = [], context: BackfillErrorContext = {}): ResultAsync<PgQueryResult<Row>, BackfillError> {
+  query<Row = Record<string, unknown>>(
+    text: string,
+    values: readonly unknown[] = [],
+    context: BackfillErrorContext = {},
+  ): ResultAsync<PgQueryResult<Row>, BackfillError> {
     return ResultAsync.fromPromise(
       this.withClient((c) => c.query(text, values) as Promise<PgQueryResult<Row>>),
       (e) => pgErrorToBackfill(e, context),

@@ -22,7 +22,12 @@ export function validateIdentifier(value: string, what = 'identifier'): Result<s
     return err(new BackfillError('INVALID_IDENTIFIER', `${what} is empty.`));
   }
   if (Buffer.byteLength(value) > MAX_IDENTIFIER_BYTES) {
-    return err(new BackfillError('INVALID_IDENTIFIER', `${what} ${JSON.stringify(value)} is longer than ${MAX_IDENTIFIER_BYTES} bytes; PostgreSQL would truncate it.`));
+    return err(
+      new BackfillError(
+        'INVALID_IDENTIFIER',
+        `${what} ${JSON.stringify(value)} is longer than ${MAX_IDENTIFIER_BYTES} bytes; PostgreSQL would truncate it.`,
+      ),
+    );
   }
   if (!IDENTIFIER.test(value)) {
     return err(

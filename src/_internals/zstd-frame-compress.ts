@@ -58,7 +58,9 @@ export class ZstdFrameCompress extends Transform {
 
   #startFrame(bytes: Buffer): void {
     this.#framesStarted += 1;
-    const frame = new Promise<Buffer>((resolve, reject) => zlib.zstdCompress(bytes, { params: this.#params }, (error, out) => (error ? reject(error) : resolve(out))));
+    const frame = new Promise<Buffer>((resolve, reject) =>
+      zlib.zstdCompress(bytes, { params: this.#params }, (error, out) => (error ? reject(error) : resolve(out))),
+    );
     // Awaited in #drain; until then a failure must not count as unhandled.
     frame.catch(() => undefined);
     this.#inFlight.push(frame);

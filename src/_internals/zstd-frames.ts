@@ -101,7 +101,9 @@ class FrameWalker {
             this.#skippable = true;
             this.#next('skip-size', 4);
           } else {
-            throw Object.assign(new Error(`unknown zstd frame magic 0x${magic.toString(16)} at compressed byte ${this.offset - 4}`), { code: 'ZSTD_FRAME_MAGIC' });
+            throw Object.assign(new Error(`unknown zstd frame magic 0x${magic.toString(16)} at compressed byte ${this.offset - 4}`), {
+              code: 'ZSTD_FRAME_MAGIC',
+            });
           }
           break;
         }
@@ -139,7 +141,8 @@ class FrameWalker {
           const type = (header >> 1) & 3;
           const size = header >> 3;
           const stored = type === 1 ? 1 : size; // an RLE block stores one byte
-          if (type === 3) throw Object.assign(new Error(`reserved zstd block type at compressed byte ${this.offset - 3}`), { code: 'ZSTD_BLOCK_TYPE' });
+          if (type === 3)
+            throw Object.assign(new Error(`reserved zstd block type at compressed byte ${this.offset - 3}`), { code: 'ZSTD_BLOCK_TYPE' });
           if (stored > 0) this.#next('block-data', stored);
           else this.#afterBlock(close, at);
           break;

@@ -6,7 +6,13 @@
  */
 import { resolve } from 'node:path';
 import { BackfillError, isBackfillError } from '../errors.js';
-import { verifyBlobSignature, verifyChecksums, writeChecksums, type BlobSignatureVerification, type ChecksumReport } from '../verify/index.js';
+import {
+  verifyBlobSignature,
+  verifyChecksums,
+  writeChecksums,
+  type BlobSignatureVerification,
+  type ChecksumReport,
+} from '../verify/index.js';
 import { readWholeFile } from '../verify/read-whole-file.js';
 import { booleanFlag, choiceFlag, failed, intFlag, orThrow, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
@@ -18,14 +24,19 @@ function verifyLines(r: ChecksumReport, quiet: boolean): string[] {
   for (const e of r.entries) {
     if (e.status === 'SKIPPED') continue;
     if (quiet && e.status === 'OK') continue;
-    const verdict = e.status === 'OK' ? 'OK' : e.status === 'FAILED' ? 'FAILED' : e.status === 'UNSAFE' ? 'REFUSED (unsafe path)' : 'FAILED open or read';
+    const verdict =
+      e.status === 'OK' ? 'OK' : e.status === 'FAILED' ? 'FAILED' : e.status === 'UNSAFE' ? 'REFUSED (unsafe path)' : 'FAILED open or read';
     lines.push(`${e.path}: ${verdict}`);
   }
   const c = r.counts;
   if (c.malformed > 0) lines.push(`WARNING: ${c.malformed} line${c.malformed === 1 ? ' is' : 's are'} improperly formatted`);
-  if (c.missing + c.unreadable > 0) lines.push(`WARNING: ${c.missing + c.unreadable} listed file${c.missing + c.unreadable === 1 ? '' : 's'} could not be read`);
+  if (c.missing + c.unreadable > 0)
+    lines.push(`WARNING: ${c.missing + c.unreadable} listed file${c.missing + c.unreadable === 1 ? '' : 's'} could not be read`);
   if (c.failed > 0) lines.push(`WARNING: ${c.failed} computed checksum${c.failed === 1 ? '' : 's'} did NOT match`);
-  if (c.unsafe > 0) lines.push(`WARNING: ${c.unsafe} entr${c.unsafe === 1 ? 'y was' : 'ies were'} refused (absolute, .., -, or a symlink out of the base directory)`);
+  if (c.unsafe > 0)
+    lines.push(
+      `WARNING: ${c.unsafe} entr${c.unsafe === 1 ? 'y was' : 'ies were'} refused (absolute, .., -, or a symlink out of the base directory)`,
+    );
   lines.push(`${r.ok ? 'OK' : 'FAILED'}: ${num(c.ok)} of ${num(c.listed)} listed files verified`);
   return lines;
 }
@@ -35,14 +46,22 @@ function verifyLines(r: ChecksumReport, quiet: boolean): string[] {
  * null when not asked, the verification, or the error (a signature that
  * does not verify stops the command before any file is hashed).
  */
-async function checkSignature(sums: string, signature: string | undefined, key: string | undefined, cwd: string, signal: AbortSignal): Promise<BlobSignatureVerification | BackfillError | null> {
+async function checkSignature(
+  sums: string,
+  signature: string | undefined,
+  key: string | undefined,
+  cwd: string,
+  signal: AbortSignal,
+): Promise<BlobSignatureVerification | BackfillError | null> {
   if (signature === undefined && key === undefined) return null;
   if (signature === undefined || key === undefined) throw new BackfillError('INVALID_ARGUMENT', '--signature and --key go together.');
   // A key or signature may come from a pipe (`--key <(vault read …)`): read it without blocking a thread.
   const read = async (path: string): Promise<string> =>
     (
       await readWholeFile(resolve(cwd, path), signal).catch((e: unknown) => {
-        throw isBackfillError(e) ? e : new BackfillError('IO_ERROR', `${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e, context: { path } });
+        throw isBackfillError(e)
+          ? e
+          : new BackfillError('IO_ERROR', `${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e, context: { path } });
       })
     ).toString('utf8');
   const verified = await verifyBlobSignature(sums, (await read(signature)).trim(), await read(key), { signal });
@@ -59,16 +78,33 @@ const verify: CommandSpec = {
   replaces: 'sha256sum --check SHA256SUMS (release-bundle runbook, verification stage)',
   flags: {
     strict: { type: 'boolean', description: 'Improperly formatted lines fail the check, like sha256sum --strict.', default: false },
-    'ignore-missing': { type: 'boolean', description: 'Skip listed files that do not exist, like sha256sum --ignore-missing.', default: false },
-    'base-dir': { type: 'string', value: '<dir>', description: 'Directory the listed names are relative to.', defaultText: 'the directory of the sums file' },
+    'ignore-missing': {
+      type: 'boolean',
+      description: 'Skip listed files that do not exist, like sha256sum --ignore-missing.',
+      default: false,
+    },
+    'base-dir': {
+      type: 'string',
+      value: '<dir>',
+      description: 'Directory the listed names are relative to.',
+      defaultText: 'the directory of the sums file',
+    },
     'follow-symlinks-outside': {
       type: 'boolean',
       description: 'Read listed files through symlinks that lead out of the base directory, as sha256sum does (refused otherwise).',
       default: false,
     },
     concurrency: { type: 'string', value: '<n>', description: 'Files hashed at once.', default: '4' },
-    status: { type: 'boolean', description: 'Print only failures (like sha256sum --quiet); the exit status tells the verdict.', default: false },
-    signature: { type: 'string', value: '<file.sig>', description: 'First check this detached signature of the sums file, as cosign verify-blob --key --signature does (needs --key).' },
+    status: {
+      type: 'boolean',
+      description: 'Print only failures (like sha256sum --quiet); the exit status tells the verdict.',
+      default: false,
+    },
+    signature: {
+      type: 'string',
+      value: '<file.sig>',
+      description: 'First check this detached signature of the sums file, as cosign verify-blob --key --signature does (needs --key).',
+    },
     key: { type: 'string', value: '<cosign.pub>', description: 'PEM public key (ECDSA P-256 or RSA) for --signature.' },
   },
   examples: [
@@ -79,7 +115,8 @@ const verify: CommandSpec = {
     const sums = resolve(ctx.cwd, ctx.positionals[0]!);
     const signature = await checkSignature(sums, stringFlag(ctx.flags, 'signature'), stringFlag(ctx.flags, 'key'), ctx.cwd, ctx.signal);
     if (signature instanceof BackfillError) return failed(signature, { signature: null });
-    const signatureLines = signature === null ? [] : [`signature: Verified OK (${signature.keyKind} key, sums file sha256 ${signature.sha256})`];
+    const signatureLines =
+      signature === null ? [] : [`signature: Verified OK (${signature.keyKind} key, sums file sha256 ${signature.sha256})`];
     const baseDir = stringFlag(ctx.flags, 'base-dir');
     const progress = ctx.progress('verify', 'files');
     const result = await verifyChecksums(sums, {
@@ -98,7 +135,9 @@ const verify: CommandSpec = {
     const lines = [...signatureLines, ...verifyLines(result.value, booleanFlag(ctx.flags, 'status'))];
     if (report.ok) return { exitCode: EXIT_CODES.OK.code, report, lines };
     const first = report.problems[0];
-    return first === undefined ? { exitCode: EXIT_CODES.MISMATCH.code, report, lines } : { ...failed(first, report, lines), exitCode: EXIT_CODES.MISMATCH.code };
+    return first === undefined
+      ? { exitCode: EXIT_CODES.MISMATCH.code, report, lines }
+      : { ...failed(first, report, lines), exitCode: EXIT_CODES.MISMATCH.code };
   },
 };
 
@@ -111,8 +150,18 @@ const write: CommandSpec = {
   maxArgs: Number.MAX_SAFE_INTEGER,
   replaces: 'sha256sum <files> > SHA256SUMS when building a release or offline bundle (release-bundle runbook)',
   flags: {
-    format: { type: 'string', value: '<text|binary|tag>', description: 'Line form: sha256sum, sha256sum --binary or sha256sum --tag.', default: 'text' },
-    'base-dir': { type: 'string', value: '<dir>', description: 'Directory the file names are relative to.', defaultText: 'the directory of the sums file' },
+    format: {
+      type: 'string',
+      value: '<text|binary|tag>',
+      description: 'Line form: sha256sum, sha256sum --binary or sha256sum --tag.',
+      default: 'text',
+    },
+    'base-dir': {
+      type: 'string',
+      value: '<dir>',
+      description: 'Directory the file names are relative to.',
+      defaultText: 'the directory of the sums file',
+    },
     concurrency: { type: 'string', value: '<n>', description: 'Files hashed at once.', default: '4' },
   },
   examples: ['cd artifacts/lnm && backfill-kit checksums write SHA256SUMS migrations/21-101.tar.zst seeds/object-store.tar.zst'],
@@ -135,7 +184,10 @@ const write: CommandSpec = {
     return {
       exitCode: EXIT_CODES.OK.code,
       report: { path: r.path, entries: r.entries },
-      lines: [...r.content.toString('utf8').trimEnd().split('\n'), `Wrote ${r.path} (${r.entries.length} entr${r.entries.length === 1 ? 'y' : 'ies'}).`],
+      lines: [
+        ...r.content.toString('utf8').trimEnd().split('\n'),
+        `Wrote ${r.path} (${r.entries.length} entr${r.entries.length === 1 ? 'y' : 'ies'}).`,
+      ],
     };
   },
 };

@@ -141,7 +141,11 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[], env: En
   const all = { ...GLOBAL_FLAGS, ...spec.flags };
   const options: NonNullable<ParseArgsConfig['options']> = {};
   for (const [name, f] of Object.entries(all)) {
-    options[name] = { type: f.type, ...(f.short === undefined ? {} : { short: f.short }), ...(f.multiple === true ? { multiple: true } : {}) };
+    options[name] = {
+      type: f.type,
+      ...(f.short === undefined ? {} : { short: f.short }),
+      ...(f.multiple === true ? { multiple: true } : {}),
+    };
   }
   let parsed: { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] };
   try {
@@ -243,7 +247,12 @@ export function listFlag(flags: FlagValues, name: string): readonly string[] {
 }
 
 /** An integer flag in `[min, max]`, or undefined when absent; `INVALID_ARGUMENT` otherwise. */
-export function intFlag(flags: FlagValues, name: string, min = 0, max = Number.MAX_SAFE_INTEGER): Result<number | undefined, BackfillError> {
+export function intFlag(
+  flags: FlagValues,
+  name: string,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): Result<number | undefined, BackfillError> {
   const v = stringFlag(flags, name);
   if (v === undefined) return ok(undefined);
   const n = Number(v.replaceAll('_', ''));

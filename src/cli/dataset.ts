@@ -24,7 +24,19 @@ import {
 import { generateAdvisoryChunks, generateLinksets } from '../testing/index.js';
 import { verifyDataset, type VerifyReport } from '../verify/index.js';
 import { findExpected } from '../verify/verify-dataset.js';
-import { booleanFlag, choiceFlag, failed, orThrow, intFlag, listFlag, pgFlag, stringFlag, type CommandSpec, type FlagSpec, type FlagValues } from './command.js';
+import {
+  booleanFlag,
+  choiceFlag,
+  failed,
+  orThrow,
+  intFlag,
+  listFlag,
+  pgFlag,
+  stringFlag,
+  type CommandSpec,
+  type FlagSpec,
+  type FlagValues,
+} from './command.js';
 import { DATASET_DB_VARS } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
 import { bytes, num } from './output.js';
@@ -34,9 +46,27 @@ const LINKSETS_MEMBER = 'linksets.ndjson';
 const CHUNKS_MEMBER = 'advisory_chunks.ndjson';
 
 const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
-  schema: { type: 'string', value: '<name>', description: 'Schema of the staging tables.', default: DEFAULT_STAGING_SCHEMA, env: 'PGSCHEMA' },
-  'linksets-table': { type: 'string', value: '<table>', description: `Table for ${LINKSETS_MEMBER}.`, default: 'linksets_raw', env: 'LINKSETS_TABLE' },
-  'chunks-table': { type: 'string', value: '<table>', description: `Table for ${CHUNKS_MEMBER}.`, default: 'advisory_chunks_raw', env: 'CHUNKS_TABLE' },
+  schema: {
+    type: 'string',
+    value: '<name>',
+    description: 'Schema of the staging tables.',
+    default: DEFAULT_STAGING_SCHEMA,
+    env: 'PGSCHEMA',
+  },
+  'linksets-table': {
+    type: 'string',
+    value: '<table>',
+    description: `Table for ${LINKSETS_MEMBER}.`,
+    default: 'linksets_raw',
+    env: 'LINKSETS_TABLE',
+  },
+  'chunks-table': {
+    type: 'string',
+    value: '<table>',
+    description: `Table for ${CHUNKS_MEMBER}.`,
+    default: 'advisory_chunks_raw',
+    env: 'CHUNKS_TABLE',
+  },
   table: {
     type: 'string',
     value: '<member=table>',
@@ -60,12 +90,16 @@ const LOCK_TIMEOUT_FLAG: FlagSpec = {
 function tableMap(flags: FlagValues): Readonly<Record<string, string>> {
   const custom = listFlag(flags, 'table');
   if (custom.length === 0) {
-    return { [LINKSETS_MEMBER]: stringFlag(flags, 'linksets-table') ?? 'linksets_raw', [CHUNKS_MEMBER]: stringFlag(flags, 'chunks-table') ?? 'advisory_chunks_raw' };
+    return {
+      [LINKSETS_MEMBER]: stringFlag(flags, 'linksets-table') ?? 'linksets_raw',
+      [CHUNKS_MEMBER]: stringFlag(flags, 'chunks-table') ?? 'advisory_chunks_raw',
+    };
   }
   const out: Record<string, string> = {};
   for (const entry of custom) {
     const eq = entry.indexOf('=');
-    if (eq <= 0 || eq === entry.length - 1) throw new BackfillError('INVALID_ARGUMENT', `--table must look like member.ndjson=table, not ${JSON.stringify(entry)}.`);
+    if (eq <= 0 || eq === entry.length - 1)
+      throw new BackfillError('INVALID_ARGUMENT', `--table must look like member.ndjson=table, not ${JSON.stringify(entry)}.`);
     out[entry.slice(0, eq)] = entry.slice(eq + 1);
   }
   return out;
@@ -93,7 +127,9 @@ async function manifestTotal(path: string, members: readonly string[]): Promise<
       const parts: Buffer[] = [];
       for await (const chunk of member.chunks()) parts.push(chunk);
       const manifest = JSON.parse(Buffer.concat(parts).toString('utf8')) as { members?: { name?: unknown; records?: unknown }[] };
-      return (manifest.members ?? []).filter((m) => members.includes(String(m.name))).reduce((n, m) => n + (typeof m.records === 'number' ? m.records : 0), 0);
+      return (manifest.members ?? [])
+        .filter((m) => members.includes(String(m.name)))
+        .reduce((n, m) => n + (typeof m.records === 'number' ? m.records : 0), 0);
     }
   } catch {
     // The import itself reports what is wrong with the archive.
@@ -126,7 +162,9 @@ function importLines(r: ImportReport, schema: string, failedRun = false): string
   const tw = Math.max(...r.tables.map((t) => t.table.length));
   for (const t of r.tables) {
     const rejected = t.rejected > 0 ? `, ${num(t.rejected)} rejected` : '';
-    lines.push(`  ${t.member.padEnd(w)} -> ${t.table.padEnd(tw)} ${num(t.loaded).padStart(10)} rows${rejected} (manifest ${t.expected === null ? '?' : num(t.expected)}) ${t.ok ? 'OK' : 'MISMATCH'}`);
+    lines.push(
+      `  ${t.member.padEnd(w)} -> ${t.table.padEnd(tw)} ${num(t.loaded).padStart(10)} rows${rejected} (manifest ${t.expected === null ? '?' : num(t.expected)}) ${t.ok ? 'OK' : 'MISMATCH'}`,
+    );
   }
   lines.push(`checks: ${r.checks.join(', ') || 'none'}`);
   if (r.rejected > 0) lines.push(`rejected lines: ${num(r.rejected)}, written to ${r.rejectPath ?? '(no reject file)'}`);
@@ -145,17 +183,34 @@ const build: CommandSpec = {
   maxArgs: 1,
   replaces: "the dataset runbook's build-store-aoc-19-005-dataset.sh",
   flags: {
-    from: { type: 'string', value: '<dir>', description: 'Pack every *.ndjson file of this directory as a member, instead of generating fixture records.' },
+    from: {
+      type: 'string',
+      value: '<dir>',
+      description: 'Pack every *.ndjson file of this directory as a member, instead of generating fixture records.',
+    },
     linksets: { type: 'string', value: '<n>', description: `Generated ${LINKSETS_MEMBER} records (without --from).`, default: '340' },
     chunks: { type: 'string', value: '<n>', description: `Generated ${CHUNKS_MEMBER} records (without --from).`, default: '1200' },
     seed: { type: 'string', value: '<n>', description: 'Seed of the generated records: same seed, same bytes.', default: '1' },
     compression: { type: 'string', value: '<zstd|gzip|none>', description: 'Archive compression.', default: 'zstd' },
     level: { type: 'string', value: '<n>', description: 'Compression level.', defaultText: '3 for zstd, 6 for gzip' },
-    mtime: { type: 'string', value: '<epoch-seconds>', description: 'Modification time of every member.', default: '0', env: 'SOURCE_DATE_EPOCH' },
+    mtime: {
+      type: 'string',
+      value: '<epoch-seconds>',
+      description: 'Modification time of every member.',
+      default: '0',
+      env: 'SOURCE_DATE_EPOCH',
+    },
     name: { type: 'string', value: '<name>', description: "The manifest's name.", defaultText: 'the file name without extensions' },
-    'sha256-file': { type: 'boolean', description: 'Also write <out>.sha256 (sha256sum format), which `dataset verify` reads.', default: true },
+    'sha256-file': {
+      type: 'boolean',
+      description: 'Also write <out>.sha256 (sha256sum format), which `dataset verify` reads.',
+      default: true,
+    },
   },
-  examples: ['backfill-kit dataset build out/linksets/linksets-stage-backfill.tar.zst', 'backfill-kit dataset build ds.tar.zst --from ./extracted --compression gzip'],
+  examples: [
+    'backfill-kit dataset build out/linksets/linksets-stage-backfill.tar.zst',
+    'backfill-kit dataset build ds.tar.zst --from ./extracted --compression gzip',
+  ],
   async run(ctx) {
     const out = resolve(ctx.cwd, ctx.positionals[0]!);
     const compression = orThrow(choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
@@ -210,7 +265,10 @@ function verifyLines(r: VerifyReport): string[] {
   ];
   for (const m of r.members) {
     const exp = m.expected === null ? 'not in manifest' : `manifest ${num(m.expected.records)} records`;
-    const act = m.actual === null ? 'missing from archive' : `archive ${m.actual.records === null ? '-' : num(m.actual.records)} records, ${bytes(m.actual.bytes)}`;
+    const act =
+      m.actual === null
+        ? 'missing from archive'
+        : `archive ${m.actual.records === null ? '-' : num(m.actual.records)} records, ${bytes(m.actual.bytes)}`;
     const bad = m.mismatches.length > 0 ? ` (${m.mismatches.join(', ')} differ)` : '';
     lines.push(`  ${m.name}: ${m.verdict.toUpperCase()}${bad}: ${exp}; ${act}; checked ${m.checks.join(', ') || 'nothing'}`);
   }
@@ -221,16 +279,24 @@ function verifyLines(r: VerifyReport): string[] {
 const verify: CommandSpec = {
   group: 'dataset',
   name: 'verify',
-  summary: "Check a dataset tarball against its manifest (per-member records, bytes, SHA-256) and its recorded SHA-256, in one pass.",
+  summary: 'Check a dataset tarball against its manifest (per-member records, bytes, SHA-256) and its recorded SHA-256, in one pass.',
   args: '<tarball>',
   minArgs: 1,
   maxArgs: 1,
   replaces: "the dataset runbook's test-store-aoc-19-005-dataset.sh and its sha256sum of the tarball",
   flags: {
-    'expected-sha256': { type: 'string', value: '<hex>', description: 'The recorded SHA-256 of the tarball.', defaultText: 'read from <tarball>.sha256, then SHA256SUMS beside it, when present' },
+    'expected-sha256': {
+      type: 'string',
+      value: '<hex>',
+      description: 'The recorded SHA-256 of the tarball.',
+      defaultText: 'read from <tarball>.sha256, then SHA256SUMS beside it, when present',
+    },
     'sibling-checksums': { type: 'boolean', description: 'Look for <tarball>.sha256 and SHA256SUMS beside the tarball.', default: true },
   },
-  examples: ['backfill-kit dataset verify out/linksets/linksets-stage-backfill.tar.zst', 'backfill-kit dataset verify ds.tar.zst --expected-sha256 2b43ef9b…'],
+  examples: [
+    'backfill-kit dataset verify out/linksets/linksets-stage-backfill.tar.zst',
+    'backfill-kit dataset verify ds.tar.zst --expected-sha256 2b43ef9b…',
+  ],
   async run(ctx) {
     const path = resolve(ctx.cwd, ctx.positionals[0]!);
     const expectedSha256 = stringFlag(ctx.flags, 'expected-sha256');
@@ -262,12 +328,41 @@ const importCommand: CommandSpec = {
   replaces: "the dataset runbook's backfill-store-aoc-19-005.sh and its manual \\copy + count steps",
   flags: {
     ...TABLE_FLAGS,
-    'dry-run': { type: 'boolean', description: 'Read and validate everything (duplicate ids and jsonb too, in temporary tables) and write nothing.', default: false, env: 'DRY_RUN' },
-    strategy: { type: 'string', value: '<truncate|swap>', description: 'truncate+COPY in one transaction, or COPY into new tables and swap them in.', default: DEFAULT_STAGING_STRATEGY },
-    'on-invalid': { type: 'string', value: '<fail|reject>', description: 'Abort on the first bad line, or load the good ones and write the bad ones to the reject file (exit 4).', default: DEFAULT_ON_INVALID },
-    'reject-path': { type: 'string', value: '<file>', description: 'Where rejected lines go.', defaultText: `<tarball>${DEFAULT_REJECT_SUFFIX}` },
-    'expected-sha256': { type: 'string', value: '<hex>', description: "Refuse the tarball unless its SHA-256 is this (the runbook's recorded value)." },
-    'sibling-checksums': { type: 'boolean', description: 'Without --expected-sha256, refuse the tarball unless it matches <tarball>.sha256 (written by `dataset build`) or SHA256SUMS beside it, when present.', default: true },
+    'dry-run': {
+      type: 'boolean',
+      description: 'Read and validate everything (duplicate ids and jsonb too, in temporary tables) and write nothing.',
+      default: false,
+      env: 'DRY_RUN',
+    },
+    strategy: {
+      type: 'string',
+      value: '<truncate|swap>',
+      description: 'truncate+COPY in one transaction, or COPY into new tables and swap them in.',
+      default: DEFAULT_STAGING_STRATEGY,
+    },
+    'on-invalid': {
+      type: 'string',
+      value: '<fail|reject>',
+      description: 'Abort on the first bad line, or load the good ones and write the bad ones to the reject file (exit 4).',
+      default: DEFAULT_ON_INVALID,
+    },
+    'reject-path': {
+      type: 'string',
+      value: '<file>',
+      description: 'Where rejected lines go.',
+      defaultText: `<tarball>${DEFAULT_REJECT_SUFFIX}`,
+    },
+    'expected-sha256': {
+      type: 'string',
+      value: '<hex>',
+      description: "Refuse the tarball unless its SHA-256 is this (the runbook's recorded value).",
+    },
+    'sibling-checksums': {
+      type: 'boolean',
+      description:
+        'Without --expected-sha256, refuse the tarball unless it matches <tarball>.sha256 (written by `dataset build`) or SHA256SUMS beside it, when present.',
+      default: true,
+    },
     'id-field': { type: 'string', value: '<field>', description: 'Field holding each record id.', default: DEFAULT_ID_FIELD },
     'lock-timeout-ms': LOCK_TIMEOUT_FLAG,
   },
@@ -291,7 +386,8 @@ const importCommand: CommandSpec = {
     // The digest recorded beside the tarball, found as `dataset verify` finds it.
     const recorded = expectedFlag === undefined && booleanFlag(ctx.flags, 'sibling-checksums') ? await findExpected(path, {}) : undefined;
     const expectedSha256 = expectedFlag ?? recorded?.sha256;
-    if (recorded !== undefined) ctx.logger.info(`checking the tarball's SHA-256 against ${recorded.file ?? recorded.from} (--no-sibling-checksums to skip)`);
+    if (recorded !== undefined)
+      ctx.logger.info(`checking the tarball's SHA-256 against ${recorded.file ?? recorded.from} (--no-sibling-checksums to skip)`);
     const pool = ctx.pgPool(DATASET_DB_VARS);
     if (pool.isErr()) return failed(pool.error);
     const importer = StagingImporter.create({
@@ -326,7 +422,11 @@ const importCommand: CommandSpec = {
     // Belt and braces for "COPY 0, exit 0": success needs a commit (or a dry run) and every table matching its manifest.
     const bad = r.tables.filter((t) => !t.ok);
     if ((!r.committed && !r.dryRun) || bad.length > 0) {
-      const error = new BackfillError('COUNT_MISMATCH', `the import did not end with every table matching the manifest (${bad.map((t) => t.table).join(', ') || 'not committed'}).`, { context: { report: r } });
+      const error = new BackfillError(
+        'COUNT_MISMATCH',
+        `the import did not end with every table matching the manifest (${bad.map((t) => t.table).join(', ') || 'not committed'}).`,
+        { context: { report: r } },
+      );
       return { ...failed(error, r, importLines(r, schema, true)), exitCode: EXIT_CODES.MISMATCH.code };
     }
     const exitCode = r.rejected > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code;
@@ -345,11 +445,23 @@ const exportCommand: CommandSpec = {
   flags: {
     ...TABLE_FLAGS,
     compression: { type: 'string', value: '<zstd|gzip|none>', description: 'Archive compression.', default: 'zstd' },
-    mtime: { type: 'string', value: '<epoch-seconds>', description: 'Modification time of every member.', default: '0', env: 'SOURCE_DATE_EPOCH' },
+    mtime: {
+      type: 'string',
+      value: '<epoch-seconds>',
+      description: 'Modification time of every member.',
+      default: '0',
+      env: 'SOURCE_DATE_EPOCH',
+    },
     name: { type: 'string', value: '<name>', description: "The manifest's name.", defaultText: 'the file name without extensions' },
-    'sha256-file': { type: 'boolean', description: 'Also write <out>.sha256 (sha256sum format), which `dataset verify` reads.', default: true },
+    'sha256-file': {
+      type: 'boolean',
+      description: 'Also write <out>.sha256 (sha256sum format), which `dataset verify` reads.',
+      default: true,
+    },
   },
-  examples: ['PGURI=postgres://… LINKSETS_TABLE=linksets CHUNKS_TABLE=advisory_chunks backfill-kit dataset export out/linksets/linksets-stage-backfill.tar.zst'],
+  examples: [
+    'PGURI=postgres://… LINKSETS_TABLE=linksets CHUNKS_TABLE=advisory_chunks backfill-kit dataset export out/linksets/linksets-stage-backfill.tar.zst',
+  ],
   async run(ctx) {
     const out = resolve(ctx.cwd, ctx.positionals[0]!);
     const compression = orThrow(choiceFlag(ctx.flags, 'compression', COMPRESSIONS));
@@ -362,21 +474,25 @@ const exportCommand: CommandSpec = {
     let finished = 0;
     let lastRows = 0;
     let current = '';
-    const result = await exportDataset({ pg: pool.value, schema: stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA, tables: tableMap(ctx.flags) }, out, {
-      ...(compression === undefined ? {} : { compression }),
-      ...(mtime === undefined ? {} : { mtime }),
-      ...(name === undefined ? {} : { name }),
-      onProgress: (p) => {
-        if (p.member !== current) {
-          finished += lastRows;
-          current = p.member;
-        }
-        lastRows = p.rows;
-        progress.update(finished + p.rows);
+    const result = await exportDataset(
+      { pg: pool.value, schema: stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA, tables: tableMap(ctx.flags) },
+      out,
+      {
+        ...(compression === undefined ? {} : { compression }),
+        ...(mtime === undefined ? {} : { mtime }),
+        ...(name === undefined ? {} : { name }),
+        onProgress: (p) => {
+          if (p.member !== current) {
+            finished += lastRows;
+            current = p.member;
+          }
+          lastRows = p.rows;
+          progress.update(finished + p.rows);
+        },
+        signal: ctx.signal,
+        logger: ctx.logger,
       },
-      signal: ctx.signal,
-      logger: ctx.logger,
-    });
+    );
     progress.done();
     if (result.isErr()) return failed(result.error);
     const r = result.value;
@@ -412,14 +528,27 @@ const rollback: CommandSpec = {
     if (pool.isErr()) return failed(pool.error);
     const schema = stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA;
     const lockTimeoutMs = orThrow(intFlag(ctx.flags, 'lock-timeout-ms', 0));
-    const importer = StagingImporter.create({ pg: pool.value, schema, tables: tableMap(ctx.flags), logger: ctx.logger, ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }) });
+    const importer = StagingImporter.create({
+      pg: pool.value,
+      schema,
+      tables: tableMap(ctx.flags),
+      logger: ctx.logger,
+      ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
+    });
     if (importer.isErr()) return failed(importer.error);
     const before = await importer.value.counts();
     if (before.isErr()) return failed(before.error);
     const dryRun = booleanFlag(ctx.flags, 'dry-run');
-    const describe = (c: Readonly<Record<string, number>>): string => Object.entries(c).map(([t, n]) => `${schema}.${t}=${num(n)}`).join(', ');
+    const describe = (c: Readonly<Record<string, number>>): string =>
+      Object.entries(c)
+        .map(([t, n]) => `${schema}.${t}=${num(n)}`)
+        .join(', ');
     if (dryRun) {
-      return { exitCode: EXIT_CODES.OK.code, report: { dryRun, before: before.value, after: before.value }, lines: [`Dry run: rollback would empty ${describe(before.value)}.`] };
+      return {
+        exitCode: EXIT_CODES.OK.code,
+        report: { dryRun, before: before.value, after: before.value },
+        lines: [`Dry run: rollback would empty ${describe(before.value)}.`],
+      };
     }
     const done = await importer.value.rollback();
     if (done.isErr()) return failed(done.error, { dryRun, before: before.value });

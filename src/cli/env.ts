@@ -74,7 +74,10 @@ export function resolvePgTarget(flag: string | undefined, env: Env, order: reado
     return ok({ connectionString: undefined, from: `libpq ${libpq.join(', ')}`, display });
   }
   return err(
-    new BackfillError('INVALID_ARGUMENT', `no database configured: pass --pg <url> or set ${order.join(', ')} (a postgres:// URL or Host=…;Database=…), or the libpq PG* variables.`),
+    new BackfillError(
+      'INVALID_ARGUMENT',
+      `no database configured: pass --pg <url> or set ${order.join(', ')} (a postgres:// URL or Host=…;Database=…), or the libpq PG* variables.`,
+    ),
   );
 }
 

@@ -12,9 +12,19 @@ import type { BackfillErrorCode } from '../errors.js';
 export const EXIT_CODES = {
   OK: { code: 0, meaning: 'Full success: every check ran and passed, nothing was rejected or failed.' },
   INTERNAL: { code: 1, meaning: 'Unexpected internal error (a bug): rerun with --debug and report the stack.' },
-  USAGE: { code: 2, meaning: 'Bad command line, flag value or configuration (unknown flag, missing argument, invalid identifier, no database configured, missing episodes root).' },
-  MISMATCH: { code: 3, meaning: 'Verification failed: a checksum, manifest, row count or signature does not match. Nothing was committed.' },
-  REJECTS: { code: 4, meaning: 'The run finished but rejected or failed some items (rejected lines, failed documents, unreadable episodes); see the report.' },
+  USAGE: {
+    code: 2,
+    meaning:
+      'Bad command line, flag value or configuration (unknown flag, missing argument, invalid identifier, no database configured, missing episodes root).',
+  },
+  MISMATCH: {
+    code: 3,
+    meaning: 'Verification failed: a checksum, manifest, row count or signature does not match. Nothing was committed.',
+  },
+  REJECTS: {
+    code: 4,
+    meaning: 'The run finished but rejected or failed some items (rejected lines, failed documents, unreadable episodes); see the report.',
+  },
   DATA: { code: 5, meaning: 'The input is unusable: corrupt or truncated archive, malformed JSON, duplicate ids, bad documents.' },
   DATABASE: { code: 6, meaning: 'The database could not be reached, rejected a statement, timed out on a lock, or lacks a table.' },
   REFUSED: { code: 7, meaning: 'Refused: the version gate rejected the commit, or another run holds the lock.' },

@@ -15,14 +15,20 @@ const DEFAULT_REMEDIATION = 'git pull origin main';
 const check: CommandSpec = {
   group: 'gate',
   name: 'check',
-  summary: 'Check a commit against the last N commits of a git clone, as the receiver gate does (exit 7 with the remediation when refused).',
+  summary:
+    'Check a commit against the last N commits of a git clone, as the receiver gate does (exit 7 with the remediation when refused).',
   args: '<commit>',
   minArgs: 1,
   maxArgs: 1,
   replaces: "the receiver's X-Cis490-Code-Commit check, run by hand before shipping",
   flags: {
     repo: { type: 'string', value: '<dir>', description: 'The git clone whose newest commits are accepted.', default: '.' },
-    window: { type: 'string', value: '<n>', description: `How many of the newest commits are accepted (1 to ${MAX_GATE_WINDOW}).`, default: String(DEFAULT_GATE_WINDOW) },
+    window: {
+      type: 'string',
+      value: '<n>',
+      description: `How many of the newest commits are accepted (1 to ${MAX_GATE_WINDOW}).`,
+      default: String(DEFAULT_GATE_WINDOW),
+    },
     remediation: {
       type: 'string',
       value: '<text>',
@@ -51,13 +57,16 @@ const check: CommandSpec = {
         return {
           exitCode: EXIT_CODES.OK.code,
           report: { accepted: true, ...a, window },
-          lines: [`accepted: ${a.commit ?? ''} is ${a.behind ?? 0} commit${a.behind === 1 ? '' : 's'} behind head ${a.headCommit ?? ''} (window ${window})`],
+          lines: [
+            `accepted: ${a.commit ?? ''} is ${a.behind ?? 0} commit${a.behind === 1 ? '' : 's'} behind head ${a.headCommit ?? ''} (window ${window})`,
+          ],
         };
       }
       const r = verdict.error;
       const lines = [`refused (HTTP ${r.status}): ${r.body.message}`];
       if (r.body.head_commit !== null) lines.push(`head commit: ${r.body.head_commit}`);
-      if (r.body.remediation !== null) lines.push('remediation (run on the out-of-date host):', ...r.body.remediation.split('\n').map((l) => `  ${l}`));
+      if (r.body.remediation !== null)
+        lines.push('remediation (run on the out-of-date host):', ...r.body.remediation.split('\n').map((l) => `  ${l}`));
       const error = new BackfillError(r.code, r.body.message, { context: { status: r.status } });
       return { ...failed(error, { accepted: false, status: r.status, body: r.body, window }, lines), exitCode: EXIT_CODES.REFUSED.code };
     } finally {

@@ -7,7 +7,13 @@
  */
 import { resolve } from 'node:path';
 import { BackfillError } from '../errors.js';
-import { backfillIndex, DEFAULT_INDEX_BACKFILL_CONCURRENCY, DEFAULT_INDEX_MAX_LINE_BYTES, formatIndexRow, type IndexBackfillReport } from '../index-backfill/index.js';
+import {
+  backfillIndex,
+  DEFAULT_INDEX_BACKFILL_CONCURRENCY,
+  DEFAULT_INDEX_MAX_LINE_BYTES,
+  formatIndexRow,
+  type IndexBackfillReport,
+} from '../index-backfill/index.js';
 import { booleanFlag, failed, intFlag, orThrow, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
 
@@ -21,13 +27,20 @@ function reportLines(r: IndexBackfillReport, index: string): string[] {
   }
   for (const w of r.warnings) lines.push(`warning ${w.code}: ${w.message}`);
   if (r.skipped > 0) lines.push(`${r.skipped} tarball${r.skipped === 1 ? '' : 's'} could not be read and got no row.`);
-  if (r.symlinksNotFollowed.length > 0) lines.push(`${r.symlinksNotFollowed.length} symbolic link${r.symlinksNotFollowed.length === 1 ? '' : 's'} out of the episodes root not followed (--follow-symlinks follows them).`);
-  if (r.duplicateEpisodes.length > 0) lines.push(`${r.duplicateEpisodes.length} episode id${r.duplicateEpisodes.length === 1 ? ' is' : 's are'} on more than one host: ${r.duplicateEpisodes.map((d) => d.episodeId).join(', ')}.`);
+  if (r.symlinksNotFollowed.length > 0)
+    lines.push(
+      `${r.symlinksNotFollowed.length} symbolic link${r.symlinksNotFollowed.length === 1 ? '' : 's'} out of the episodes root not followed (--follow-symlinks follows them).`,
+    );
+  if (r.duplicateEpisodes.length > 0)
+    lines.push(
+      `${r.duplicateEpisodes.length} episode id${r.duplicateEpisodes.length === 1 ? ' is' : 's are'} on more than one host: ${r.duplicateEpisodes.map((d) => d.episodeId).join(', ')}.`,
+    );
   return lines;
 }
 
 /** Anything the operator must look at makes the run exit non-zero, though every good row was written. */
-const needsAttention = (r: IndexBackfillReport): boolean => r.skipped > 0 || r.symlinksNotFollowed.length > 0 || r.duplicateEpisodes.length > 0;
+const needsAttention = (r: IndexBackfillReport): boolean =>
+  r.skipped > 0 || r.symlinksNotFollowed.length > 0 || r.duplicateEpisodes.length > 0;
 
 const backfill: CommandSpec = {
   group: 'index',
@@ -41,18 +54,44 @@ const backfill: CommandSpec = {
     'episodes-root': { type: 'string', value: '<dir>', description: 'Directory holding <host>/<episode>.tar.zst (required).' },
     index: { type: 'string', value: '<file>', description: 'The append-only index.jsonl (required; created when missing).' },
     host: { type: 'string', value: '<host_id>', description: 'Only backfill this host.' },
-    'follow-symlinks': { type: 'boolean', description: 'Follow symbolic links that lead out of the episodes root (by default they are reported and not followed).', default: false },
-    'dry-run': { type: 'boolean', description: "Print what would be appended (the first 5 rows, as the runbook's tool does); write nothing.", default: false, env: 'DRY_RUN' },
-    concurrency: { type: 'string', value: '<n>', description: 'Tarballs hashed at once.', default: String(DEFAULT_INDEX_BACKFILL_CONCURRENCY) },
+    'follow-symlinks': {
+      type: 'boolean',
+      description: 'Follow symbolic links that lead out of the episodes root (by default they are reported and not followed).',
+      default: false,
+    },
+    'dry-run': {
+      type: 'boolean',
+      description: "Print what would be appended (the first 5 rows, as the runbook's tool does); write nothing.",
+      default: false,
+      env: 'DRY_RUN',
+    },
+    concurrency: {
+      type: 'string',
+      value: '<n>',
+      description: 'Tarballs hashed at once.',
+      default: String(DEFAULT_INDEX_BACKFILL_CONCURRENCY),
+    },
     'require-hex-commit': { type: 'boolean', description: 'Accept a meta.json commit only when it is 40 hex digits.', default: false },
-    'max-index-line-bytes': { type: 'string', value: '<n>', description: 'Longest index.jsonl line read; a longer one stops the run before anything is appended.', default: String(DEFAULT_INDEX_MAX_LINE_BYTES) },
+    'max-index-line-bytes': {
+      type: 'string',
+      value: '<n>',
+      description: 'Longest index.jsonl line read; a longer one stops the run before anything is appended.',
+      default: String(DEFAULT_INDEX_MAX_LINE_BYTES),
+    },
   },
-  examples: ['sudo -u cis490 backfill-kit index backfill --episodes-root /var/lib/cis490/episodes --index /var/lib/cis490/index.jsonl --dry-run'],
+  examples: [
+    'sudo -u cis490 backfill-kit index backfill --episodes-root /var/lib/cis490/episodes --index /var/lib/cis490/index.jsonl --dry-run',
+  ],
   async run(ctx) {
     const root = stringFlag(ctx.flags, 'episodes-root');
     const index = stringFlag(ctx.flags, 'index');
     if (root === undefined || index === undefined) {
-      return failed(new BackfillError('INVALID_ARGUMENT', `--${root === undefined ? 'episodes-root' : 'index'} is required (see: backfill-kit index backfill --help)`));
+      return failed(
+        new BackfillError(
+          'INVALID_ARGUMENT',
+          `--${root === undefined ? 'episodes-root' : 'index'} is required (see: backfill-kit index backfill --help)`,
+        ),
+      );
     }
     const host = stringFlag(ctx.flags, 'host');
     const progress = ctx.progress('index backfill', 'episodes');
@@ -72,7 +111,11 @@ const backfill: CommandSpec = {
     progress.done();
     if (result.isErr()) {
       const partial = result.error.detail as IndexBackfillReport | undefined;
-      return failed(result.error, partial ?? null, partial === undefined ? [] : ['The run stopped; so far:', ...reportLines(partial, index)]);
+      return failed(
+        result.error,
+        partial ?? null,
+        partial === undefined ? [] : ['The run stopped; so far:', ...reportLines(partial, index)],
+      );
     }
     const r = result.value;
     return { exitCode: needsAttention(r) ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code, report: r, lines: reportLines(r, index) };

@@ -66,7 +66,10 @@ function fieldsText(fields: Record<string, unknown> | undefined): string {
  * (debug lines only with `debug`), or nothing when `quiet`. With `tty`,
  * each line first clears the current line, where a progress bar may be.
  */
-export function stderrLogger(sink: TextSink, options: { readonly debug: boolean; readonly quiet: boolean; readonly tty?: boolean }): Logger {
+export function stderrLogger(
+  sink: TextSink,
+  options: { readonly debug: boolean; readonly quiet: boolean; readonly tty?: boolean },
+): Logger {
   // On a terminal, clear a progress bar that may be drawn on the current line first.
   const clear = options.tty === true ? '\r\x1b[2K' : '';
   const line = (level: string) => (message: string, fields?: Record<string, unknown>) => {

@@ -18,7 +18,20 @@ import {
   type PartitionInterval,
   type RetentionReport,
 } from '../partitions/index.js';
-import { booleanFlag, choiceFlag, failed, intFlag, orThrow, pgFlag, stringFlag, type CommandContext, type CommandOutcome, type CommandSpec, type FlagSpec, type FlagValues } from './command.js';
+import {
+  booleanFlag,
+  choiceFlag,
+  failed,
+  intFlag,
+  orThrow,
+  pgFlag,
+  stringFlag,
+  type CommandContext,
+  type CommandOutcome,
+  type CommandSpec,
+  type FlagSpec,
+  type FlagValues,
+} from './command.js';
 import { DRY_RUN_VAR, envTurnsOn, parseBoolean, PARTITION_DB_VARS } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
 import { bytes, num } from './output.js';
@@ -27,8 +40,18 @@ const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   table: { type: 'string', value: '<schema.table>', description: 'The range-partitioned parent table.', default: 'scanner.artifact_boms' },
   column: { type: 'string', value: '<column>', description: 'Its partition key (date, timestamp or timestamptz).', default: 'inserted_at' },
   interval: { type: 'string', value: `<${PARTITION_INTERVALS.join('|')}>`, description: 'Width of one partition.', default: 'month' },
-  'lock-timeout-ms': { type: 'string', value: '<ms>', description: 'lock_timeout of every DDL statement.', default: String(DEFAULT_PARTITION_LOCK_TIMEOUT_MS) },
-  now: { type: 'string', value: '<iso-date>', description: 'Act as if it were this instant (back-dated runs, rehearsals).', defaultText: 'the current time' },
+  'lock-timeout-ms': {
+    type: 'string',
+    value: '<ms>',
+    description: 'lock_timeout of every DDL statement.',
+    default: String(DEFAULT_PARTITION_LOCK_TIMEOUT_MS),
+  },
+  now: {
+    type: 'string',
+    value: '<iso-date>',
+    description: 'Act as if it were this instant (back-dated runs, rehearsals).',
+    defaultText: 'the current time',
+  },
   pg: pgFlag(PARTITION_DB_VARS),
 };
 
@@ -38,7 +61,8 @@ function manager(ctx: CommandContext): PartitionManager | CommandOutcome {
   const interval = orThrow(choiceFlag<PartitionInterval>(ctx.flags, 'interval', PARTITION_INTERVALS)) ?? 'month';
   const nowText = stringFlag(ctx.flags, 'now');
   const now = nowText === undefined ? undefined : new Date(nowText);
-  if (now !== undefined && Number.isNaN(now.getTime())) throw new BackfillError('INVALID_ARGUMENT', `--now must be an ISO-8601 date, not ${JSON.stringify(nowText)}.`);
+  if (now !== undefined && Number.isNaN(now.getTime()))
+    throw new BackfillError('INVALID_ARGUMENT', `--now must be an ISO-8601 date, not ${JSON.stringify(nowText)}.`);
   return new PartitionManager({
     pg: pool.value,
     table: stringFlag(ctx.flags, 'table') ?? 'scanner.artifact_boms',
@@ -54,7 +78,11 @@ function manager(ctx: CommandContext): PartitionManager | CommandOutcome {
  * Builds the manager from the flags, runs one operation, always closes its
  * pool (even when an argument turns out bad half-way), and renders the result.
  */
-async function withManager<T>(ctx: CommandContext, op: (m: PartitionManager) => PromiseLike<Result<T, BackfillError>>, render: (value: T) => CommandOutcome): Promise<CommandOutcome> {
+async function withManager<T>(
+  ctx: CommandContext,
+  op: (m: PartitionManager) => PromiseLike<Result<T, BackfillError>>,
+  render: (value: T) => CommandOutcome,
+): Promise<CommandOutcome> {
   const m = manager(ctx);
   if (!(m instanceof PartitionManager)) return m;
   let r: Result<T, BackfillError>;
@@ -74,12 +102,18 @@ const day = (d: Date | null): string => (d === null ? '-' : d.toISOString().slic
  */
 function retentionDryRun(positional: string | undefined, flag: FlagValues[string]): boolean {
   if (positional !== undefined && positional.trim() === '') {
-    throw new BackfillError('INVALID_ARGUMENT', 'the dry-run argument is empty (an unset variable?): pass true to print the plan, or false to apply it.');
+    throw new BackfillError(
+      'INVALID_ARGUMENT',
+      'the dry-run argument is empty (an unset variable?): pass true to print the plan, or false to apply it.',
+    );
   }
   const fromArgument = positional === undefined ? undefined : orThrow(parseBoolean(positional, 'the dry-run argument'));
   const fromFlag = typeof flag === 'boolean' ? flag : undefined;
   if (fromArgument !== undefined && fromFlag !== undefined && fromArgument !== fromFlag) {
-    throw new BackfillError('INVALID_ARGUMENT', `the dry-run argument says ${positional} but --${fromFlag ? '' : 'no-'}dry-run says otherwise: give one of them. Nothing was changed.`);
+    throw new BackfillError(
+      'INVALID_ARGUMENT',
+      `the dry-run argument says ${positional} but --${fromFlag ? '' : 'no-'}dry-run says otherwise: give one of them. Nothing was changed.`,
+    );
   }
   return fromArgument ?? fromFlag ?? true;
 }
@@ -88,7 +122,8 @@ function retentionDryRun(positional: string | undefined, flag: FlagValues[string
 function countArg(ctx: CommandContext, flag: string, fallback: number): number {
   const positional = ctx.positionals[0];
   if (positional !== undefined) {
-    if (!/^\d+$/.test(positional)) throw new BackfillError('INVALID_ARGUMENT', `the count must be a whole number, not ${JSON.stringify(positional)}.`);
+    if (!/^\d+$/.test(positional))
+      throw new BackfillError('INVALID_ARGUMENT', `the count must be a whole number, not ${JSON.stringify(positional)}.`);
     return Number(positional);
   }
   return orThrow(intFlag(ctx.flags, flag, 0)) ?? fallback;
@@ -104,11 +139,29 @@ const ensure: CommandSpec = {
   replaces: "the partition runbook's monthly ensure job (scanner-artifact-boms-ensure-partitions.sh 1)",
   flags: {
     ...TABLE_FLAGS,
-    ahead: { type: 'string', value: '<n>', description: 'Intervals after the current one to create (also the first argument).', default: String(DEFAULT_PARTITIONS_AHEAD) },
-    behind: { type: 'string', value: '<n>', description: 'Intervals before the current one to create.', default: String(DEFAULT_PARTITIONS_BEHIND) },
-    'fill-gaps': { type: 'boolean', description: 'Also create every missing partition between the oldest managed one and the window (off: retention’s drops stay dropped).', default: false },
+    ahead: {
+      type: 'string',
+      value: '<n>',
+      description: 'Intervals after the current one to create (also the first argument).',
+      default: String(DEFAULT_PARTITIONS_AHEAD),
+    },
+    behind: {
+      type: 'string',
+      value: '<n>',
+      description: 'Intervals before the current one to create.',
+      default: String(DEFAULT_PARTITIONS_BEHIND),
+    },
+    'fill-gaps': {
+      type: 'boolean',
+      description:
+        'Also create every missing partition between the oldest managed one and the window (off: retention’s drops stay dropped).',
+      default: false,
+    },
   },
-  examples: ['PG_DSN="Host=db;Database=scanner;Username=ops;Password=…" backfill-kit partitions ensure 1', 'backfill-kit partitions ensure --ahead 2 --json'],
+  examples: [
+    'PG_DSN="Host=db;Database=scanner;Username=ops;Password=…" backfill-kit partitions ensure 1',
+    'backfill-kit partitions ensure --ahead 2 --json',
+  ],
   async run(ctx) {
     const ahead = countArg(ctx, 'ahead', DEFAULT_PARTITIONS_AHEAD);
     const behind = orThrow(intFlag(ctx.flags, 'behind', 0)) ?? DEFAULT_PARTITIONS_BEHIND;
@@ -116,7 +169,13 @@ const ensure: CommandSpec = {
       ctx,
       async (m) => {
         const progress = ctx.progress('ensure', 'partitions');
-        const r = await m.ensure({ ahead, behind, fillGaps: booleanFlag(ctx.flags, 'fill-gaps'), onProgress: (p) => progress.update(p.done, p.total, p.partition), signal: ctx.signal });
+        const r = await m.ensure({
+          ahead,
+          behind,
+          fillGaps: booleanFlag(ctx.flags, 'fill-gaps'),
+          onProgress: (p) => progress.update(p.done, p.total, p.partition),
+          signal: ctx.signal,
+        });
         progress.done();
         return r;
       },
@@ -124,7 +183,10 @@ const ensure: CommandSpec = {
         exitCode: EXIT_CODES.OK.code,
         report,
         lines: [
-          ...report.created.map((c) => `created ${c.name} [${day(c.from)}, ${day(c.to)})${c.rowsMovedFromDefault > 0 ? `, moved ${num(c.rowsMovedFromDefault)} rows from the default partition` : ''}`),
+          ...report.created.map(
+            (c) =>
+              `created ${c.name} [${day(c.from)}, ${day(c.to)})${c.rowsMovedFromDefault > 0 ? `, moved ${num(c.rowsMovedFromDefault)} rows from the default partition` : ''}`,
+          ),
           ...report.existing.map((e) => `exists  ${e.name} [${day(e.from)}, ${day(e.to)}) (${e.coveredBy})`),
           `${report.created.length} created, ${report.existing.length} already present.`,
         ],
@@ -136,23 +198,39 @@ const ensure: CommandSpec = {
 const retention: CommandSpec = {
   group: 'partitions',
   name: 'retention',
-  summary: 'Drop (or detach) partitions older than the kept window; a dry run by default. Only partitions that follow the naming rule are touched.',
+  summary:
+    'Drop (or detach) partitions older than the kept window; a dry run by default. Only partitions that follow the naming rule are touched.',
   args: '[keep] [dry-run true|false]',
   minArgs: 0,
   maxArgs: 2,
   replaces: "the partition runbook's daily retention job (scanner-artifact-boms-retention.sh 12 true|false)",
   flags: {
     ...TABLE_FLAGS,
-    keep: { type: 'string', value: '<n>', description: 'Whole intervals before the current one to keep (also the first argument).', default: String(DEFAULT_RETENTION_KEEP) },
+    keep: {
+      type: 'string',
+      value: '<n>',
+      description: 'Whole intervals before the current one to keep (also the first argument).',
+      default: String(DEFAULT_RETENTION_KEEP),
+    },
     'dry-run': {
       type: 'boolean',
-      description: 'Print the plan and change nothing. Dropping or detaching takes false as the second argument or --no-dry-run; the environment can only force a dry run.',
+      description:
+        'Print the plan and change nothing. Dropping or detaching takes false as the second argument or --no-dry-run; the environment can only force a dry run.',
       // No default here: run() must tell an explicit --dry-run from none, so it can refuse a contradicting positional.
       defaultText: 'true (--no-dry-run to turn off)',
       env: DRY_RUN_VAR,
     },
-    mode: { type: 'string', value: '<drop|detach>', description: 'Drop expired partitions, or detach them and keep them as plain tables.', default: DEFAULT_RETENTION_MODE },
-    concurrently: { type: 'boolean', description: 'Detach with DETACH PARTITION … CONCURRENTLY where PostgreSQL allows it.', default: false },
+    mode: {
+      type: 'string',
+      value: '<drop|detach>',
+      description: 'Drop expired partitions, or detach them and keep them as plain tables.',
+      default: DEFAULT_RETENTION_MODE,
+    },
+    concurrently: {
+      type: 'boolean',
+      description: 'Detach with DETACH PARTITION … CONCURRENTLY where PostgreSQL allows it.',
+      default: false,
+    },
   },
   examples: ['backfill-kit partitions retention 12 true', 'backfill-kit partitions retention --keep 12 --no-dry-run --mode detach'],
   async run(ctx) {
@@ -166,7 +244,14 @@ const retention: CommandSpec = {
       ctx,
       async (m) => {
         const progress = ctx.progress('retention', 'partitions');
-        const r = await m.retention({ keep, dryRun, mode, concurrently: booleanFlag(ctx.flags, 'concurrently'), onProgress: (p) => progress.update(p.done, p.total, p.partition), signal: ctx.signal });
+        const r = await m.retention({
+          keep,
+          dryRun,
+          mode,
+          concurrently: booleanFlag(ctx.flags, 'concurrently'),
+          onProgress: (p) => progress.update(p.done, p.total, p.partition),
+          signal: ctx.signal,
+        });
         progress.done();
         return r;
       },
@@ -179,7 +264,8 @@ const retention: CommandSpec = {
 function envNote(env: CommandContext['env'], forced: boolean, dryRun: boolean): string[] {
   const value = env[DRY_RUN_VAR];
   if (forced) return [`${DRY_RUN_VAR}=${value} in the environment forces a dry run; unset it to apply.`];
-  if (value !== undefined && value !== '' && dryRun) return [`${DRY_RUN_VAR}=${value} in the environment does not turn the dry run off; pass false as the second argument or --no-dry-run.`];
+  if (value !== undefined && value !== '' && dryRun)
+    return [`${DRY_RUN_VAR}=${value} in the environment does not turn the dry run off; pass false as the second argument or --no-dry-run.`];
   return [];
 }
 
@@ -191,7 +277,10 @@ function retentionOutcome(plan: RetentionReport, notes: readonly string[]): Comm
     report: plan,
     lines: [
       `${plan.dryRun ? 'Dry run: ' : ''}cutoff ${plan.cutoff.toISOString()} (partitions ending on or before it expire).`,
-      ...plan.candidates.map((c) => `${verb} ${c.name} [${day(c.from)}, ${day(c.to)}) ~${c.estimatedRows === null ? '?' : num(c.estimatedRows)} rows, ${bytes(c.sizeBytes)}`),
+      ...plan.candidates.map(
+        (c) =>
+          `${verb} ${c.name} [${day(c.from)}, ${day(c.to)}) ~${c.estimatedRows === null ? '?' : num(c.estimatedRows)} rows, ${bytes(c.sizeBytes)}`,
+      ),
       ...plan.ignored.map((i) => `ignored ${i.name}: ${i.reason}`),
       `${plan.candidates.length} partition${plan.candidates.length === 1 ? '' : 's'} ${verb}${plan.dryRun ? ' (rerun with --no-dry-run, or false as the second argument, to apply)' : ''}.`,
       ...notes,
@@ -210,20 +299,30 @@ const attach: CommandSpec = {
   flags: TABLE_FLAGS,
   examples: ['backfill-kit partitions attach scanner.artifact_boms_2025_03'],
   async run(ctx) {
-    return withManager(ctx, (m) => m.attach(ctx.positionals[0]!), (a) => ({
-      exitCode: EXIT_CODES.OK.code,
-      report: a,
-      lines: [
-        a.alreadyAttached ? `${a.name} already is the partition [${day(a.from)}, ${day(a.to)}); nothing changed.` : `attached ${a.name} FOR VALUES FROM ('${day(a.from)}') TO ('${day(a.to)}')`,
-        ...(a.rowsMovedFromDefault > 0 ? [`moved ${num(a.rowsMovedFromDefault)} rows from the default partition`] : []),
-        ...(a.indexesCreated.length > 0 ? [`indexes built: ${a.indexesCreated.join(', ')}`] : []),
-      ],
-    }));
+    return withManager(
+      ctx,
+      (m) => m.attach(ctx.positionals[0]!),
+      (a) => ({
+        exitCode: EXIT_CODES.OK.code,
+        report: a,
+        lines: [
+          a.alreadyAttached
+            ? `${a.name} already is the partition [${day(a.from)}, ${day(a.to)}); nothing changed.`
+            : `attached ${a.name} FOR VALUES FROM ('${day(a.from)}') TO ('${day(a.to)}')`,
+          ...(a.rowsMovedFromDefault > 0 ? [`moved ${num(a.rowsMovedFromDefault)} rows from the default partition`] : []),
+          ...(a.indexesCreated.length > 0 ? [`indexes built: ${a.indexesCreated.join(', ')}`] : []),
+        ],
+      }),
+    );
   },
 };
 
 function listLine(p: PartitionInfo): string {
-  const flags = [p.isDefault ? 'default' : '', p.managed ? 'managed' : `unmanaged: ${p.reason ?? ''}`, p.detachPending ? 'detach pending' : ''].filter((s) => s !== '');
+  const flags = [
+    p.isDefault ? 'default' : '',
+    p.managed ? 'managed' : `unmanaged: ${p.reason ?? ''}`,
+    p.detachPending ? 'detach pending' : '',
+  ].filter((s) => s !== '');
   return `${p.schema}.${p.name}  ${p.isDefault ? 'DEFAULT' : `[${day(p.from)}, ${day(p.to)})`}  ~${p.estimatedRows === null ? '?' : num(p.estimatedRows)} rows  ${bytes(p.sizeBytes)}  ${flags.join(', ')}`;
 }
 
@@ -238,7 +337,11 @@ const list: CommandSpec = {
   flags: TABLE_FLAGS,
   examples: ['backfill-kit partitions list --table scanner.artifact_boms --json'],
   async run(ctx) {
-    return withManager(ctx, (m) => m.list(), (all) => ({ exitCode: EXIT_CODES.OK.code, report: all, lines: all.length === 0 ? ['no partitions'] : all.map(listLine) }));
+    return withManager(
+      ctx,
+      (m) => m.list(),
+      (all) => ({ exitCode: EXIT_CODES.OK.code, report: all, lines: all.length === 0 ? ['no partitions'] : all.map(listLine) }),
+    );
   },
 };
 
@@ -266,15 +369,21 @@ const maintain: CommandSpec = {
       concurrently: booleanFlag(ctx.flags, 'concurrently'),
       signal: ctx.signal,
     };
-    return withManager(ctx, (m) => m.maintain(ctx.positionals[0]!, options), (x) => ({
-      exitCode: EXIT_CODES.OK.code,
-      report: x,
-      lines: [
-        ...(x.invalidIndexesDropped.length > 0 ? [`dropped the INVALID indexes a failed REINDEX CONCURRENTLY had left: ${x.invalidIndexesDropped.join(', ')}`] : []),
-        ...x.steps.map((s) => `${s.sql} (${s.seconds.toFixed(2)} s)`),
-        `${x.partition}: ${bytes(x.sizeBytesBefore)} -> ${bytes(x.sizeBytesAfter)}`,
-      ],
-    }));
+    return withManager(
+      ctx,
+      (m) => m.maintain(ctx.positionals[0]!, options),
+      (x) => ({
+        exitCode: EXIT_CODES.OK.code,
+        report: x,
+        lines: [
+          ...(x.invalidIndexesDropped.length > 0
+            ? [`dropped the INVALID indexes a failed REINDEX CONCURRENTLY had left: ${x.invalidIndexesDropped.join(', ')}`]
+            : []),
+          ...x.steps.map((s) => `${s.sql} (${s.seconds.toFixed(2)} s)`),
+          `${x.partition}: ${bytes(x.sizeBytesBefore)} -> ${bytes(x.sizeBytesAfter)}`,
+        ],
+      }),
+    );
   },
 };
 

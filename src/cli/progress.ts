@@ -51,7 +51,11 @@ export function formatDuration(seconds: number): string {
 }
 
 /** The figures a bar or log line shows. */
-function figures(done: number, total: number | undefined, elapsedS: number): { rate: number; eta: number | undefined; pct: number | undefined } {
+function figures(
+  done: number,
+  total: number | undefined,
+  elapsedS: number,
+): { rate: number; eta: number | undefined; pct: number | undefined } {
   const rate = elapsedS > 0 ? done / elapsedS : 0;
   const known = total !== undefined && total > 0;
   const eta = known && rate > 0 ? Math.max(0, (total - done) / rate) : undefined;
@@ -88,11 +92,15 @@ export function createProgressFactory(options: ProgressOptions): ProgressFactory
       const count = state.total === undefined ? fmt.format(state.done) : `${fmt.format(state.done)}/${fmt.format(state.total)}`;
       const eta = f.eta === undefined ? '' : ` ETA ${formatDuration(f.eta)}`;
       const note = state.note === undefined ? '' : ` ${state.note}`;
-      if (!tty) return `${label}: ${count} ${unit}${f.pct === undefined ? '' : ` (${f.pct.toFixed(0)}%)`}, ${fmt.format(f.rate)} ${unit}/s${eta}${note}`;
+      if (!tty)
+        return `${label}: ${count} ${unit}${f.pct === undefined ? '' : ` (${f.pct.toFixed(0)}%)`}, ${fmt.format(f.rate)} ${unit}/s${eta}${note}`;
       const rest = ` ${count} ${unit} ${fmt.format(f.rate)} ${unit}/s${eta}${note}`;
       // Fixed for a given label and terminal, so the bar does not jitter as the figures change.
       const barWidth = Math.min(30, width - label.length - 55);
-      const bar = f.pct === undefined || barWidth < 5 ? '' : ` [${'#'.repeat(Math.round((f.pct / 100) * barWidth)).padEnd(barWidth, '-')}] ${f.pct.toFixed(0).padStart(3)}%`;
+      const bar =
+        f.pct === undefined || barWidth < 5
+          ? ''
+          : ` [${'#'.repeat(Math.round((f.pct / 100) * barWidth)).padEnd(barWidth, '-')}] ${f.pct.toFixed(0).padStart(3)}%`;
       return `${label}${bar}${rest}`;
     };
     const draw = (): void => {

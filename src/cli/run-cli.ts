@@ -66,23 +66,46 @@ function groupHelp(group: string, commands: readonly CommandSpec[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-function findCommand(commands: readonly CommandSpec[], argv: readonly string[]): Result<{ spec: CommandSpec; rest: readonly string[] }, { help: string; error?: BackfillError }> {
+function findCommand(
+  commands: readonly CommandSpec[],
+  argv: readonly string[],
+): Result<{ spec: CommandSpec; rest: readonly string[] }, { help: string; error?: BackfillError }> {
   const [group, name, ...rest] = argv;
   const inGroup = commands.filter((c) => c.group === group);
   if (group === undefined || group === 'help' || group.startsWith('-')) {
     const wantsHelp = group === '--help' || group === '-h' || group === 'help' || group === undefined;
-    return err({ help: rootHelp(commands), ...(wantsHelp ? {} : { error: new BackfillError('INVALID_ARGUMENT', `unknown flag ${group}; put flags after the command.`) }) });
+    return err({
+      help: rootHelp(commands),
+      ...(wantsHelp ? {} : { error: new BackfillError('INVALID_ARGUMENT', `unknown flag ${group}; put flags after the command.`) }),
+    });
   }
   if (inGroup.length === 0) {
-    const hint = didYouMean(group, commands.map((c) => c.group));
-    return err({ help: rootHelp(commands), error: new BackfillError('INVALID_ARGUMENT', `unknown command group ${JSON.stringify(group)}.${hint}`) });
+    const hint = didYouMean(
+      group,
+      commands.map((c) => c.group),
+    );
+    return err({
+      help: rootHelp(commands),
+      error: new BackfillError('INVALID_ARGUMENT', `unknown command group ${JSON.stringify(group)}.${hint}`),
+    });
   }
   const spec = inGroup.find((c) => c.name === name);
   if (spec === undefined) {
     const wantsHelp = name === undefined || name === '--help' || name === '-h' || name === 'help';
     return err({
       help: groupHelp(group, inGroup),
-      ...(wantsHelp ? {} : { error: new BackfillError('INVALID_ARGUMENT', `unknown command ${JSON.stringify(`${group} ${name ?? ''}`)}.${didYouMean(name ?? '', inGroup.map((c) => c.name), `${group} `)}`) }),
+      ...(wantsHelp
+        ? {}
+        : {
+            error: new BackfillError(
+              'INVALID_ARGUMENT',
+              `unknown command ${JSON.stringify(`${group} ${name ?? ''}`)}.${didYouMean(
+                name ?? '',
+                inGroup.map((c) => c.name),
+                `${group} `,
+              )}`,
+            ),
+          }),
     });
   }
   return ok({ spec, rest });
@@ -219,11 +242,21 @@ async function dispatch(argv: readonly string[], commands: readonly CommandSpec[
   } catch (thrown) {
     // Node system errors (ENOENT, EACCES, …) are I/O problems; anything else unexpected is a bug.
     const systemCode = (thrown as { code?: unknown } | null)?.code;
-    const error = isBackfillError(thrown) ? thrown : typeof systemCode === 'string' && /^E[A-Z]+$/.test(systemCode) ? toBackfillError(thrown, 'IO_ERROR') : undefined;
+    const error = isBackfillError(thrown)
+      ? thrown
+      : typeof systemCode === 'string' && /^E[A-Z]+$/.test(systemCode)
+        ? toBackfillError(thrown, 'IO_ERROR')
+        : undefined;
     if (error === undefined) {
-      io.stderr.write(`error INTERNAL: ${thrown instanceof Error ? thrown.message : String(thrown)}\n  fix:     This is a bug; rerun with --debug and report the output.\n`);
+      io.stderr.write(
+        `error INTERNAL: ${thrown instanceof Error ? thrown.message : String(thrown)}\n  fix:     This is a bug; rerun with --debug and report the output.\n`,
+      );
       if (debug && thrown instanceof Error) io.stderr.write(`${thrown.stack ?? ''}\n`);
-      outcome = { exitCode: EXIT_CODES.INTERNAL.code, report: { internalError: thrown instanceof Error ? thrown.message : String(thrown) }, lines: [] };
+      outcome = {
+        exitCode: EXIT_CODES.INTERNAL.code,
+        report: { internalError: thrown instanceof Error ? thrown.message : String(thrown) },
+        lines: [],
+      };
     } else {
       outcome = { exitCode: exitCodeForError(error.code), report: null, lines: [], error };
     }

@@ -30,7 +30,19 @@ import {
   type DistributedBackfillConfig,
   type PlanBackfillOptions,
 } from '../statements/index.js';
-import { booleanFlag, failed, intFlag, orThrow, pgFlag, stringFlag, type CommandContext, type CommandOutcome, type CommandSpec, type FlagSpec, type FlagValues } from './command.js';
+import {
+  booleanFlag,
+  failed,
+  intFlag,
+  orThrow,
+  pgFlag,
+  stringFlag,
+  type CommandContext,
+  type CommandOutcome,
+  type CommandSpec,
+  type FlagSpec,
+  type FlagValues,
+} from './command.js';
 import { DATASET_DB_VARS, resolvePgTarget } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
 
@@ -46,38 +58,104 @@ function summaryLines(s: BackfillSummary): string[] {
 
 /** Where the statement tables are, and the database. */
 const storeFlags: Readonly<Record<string, FlagSpec>> = {
-  'raw-table': { type: 'string', value: '<schema.table>', description: 'Table of raw documents (digest, retrieved_at, content).', default: DEFAULT_RAW_DOCUMENTS_TABLE },
-  'statements-table': { type: 'string', value: '<schema.table>', description: 'Table the claims are written to.', default: DEFAULT_STATEMENTS_TABLE },
-  'documents-table': { type: 'string', value: '<schema.table>', description: 'Table recording backfilled documents.', default: DEFAULT_DOCUMENTS_TABLE },
-  'checkpoints-table': { type: 'string', value: '<schema.table>', description: 'Table of run checkpoints.', default: DEFAULT_CHECKPOINTS_TABLE },
-  'failures-table': { type: 'string', value: '<schema.table>', description: 'Table of recorded failures.', default: DEFAULT_FAILURES_TABLE },
+  'raw-table': {
+    type: 'string',
+    value: '<schema.table>',
+    description: 'Table of raw documents (digest, retrieved_at, content).',
+    default: DEFAULT_RAW_DOCUMENTS_TABLE,
+  },
+  'statements-table': {
+    type: 'string',
+    value: '<schema.table>',
+    description: 'Table the claims are written to.',
+    default: DEFAULT_STATEMENTS_TABLE,
+  },
+  'documents-table': {
+    type: 'string',
+    value: '<schema.table>',
+    description: 'Table recording backfilled documents.',
+    default: DEFAULT_DOCUMENTS_TABLE,
+  },
+  'checkpoints-table': {
+    type: 'string',
+    value: '<schema.table>',
+    description: 'Table of run checkpoints.',
+    default: DEFAULT_CHECKPOINTS_TABLE,
+  },
+  'failures-table': {
+    type: 'string',
+    value: '<schema.table>',
+    description: 'Table of recorded failures.',
+    default: DEFAULT_FAILURES_TABLE,
+  },
   pg: pgFlag(DATASET_DB_VARS),
 };
 
 /** The options of a run. */
 const runFlags: Readonly<Record<string, FlagSpec>> = {
-  'retrieved-since': { type: 'string', value: '<iso8601>', description: 'Only documents retrieved at or after this instant (UTC unless it has an offset).' },
+  'retrieved-since': {
+    type: 'string',
+    value: '<iso8601>',
+    description: 'Only documents retrieved at or after this instant (UTC unless it has an offset).',
+  },
   force: { type: 'boolean', description: 'Re-normalize documents that already have statements, replacing their claims.', default: false },
-  'batch-size': { type: 'string', value: '<n>', description: `Raw documents per batch (one transaction each), 1 to ${MAX_BATCH_SIZE}.`, default: String(DEFAULT_BATCH_SIZE) },
+  'batch-size': {
+    type: 'string',
+    value: '<n>',
+    description: `Raw documents per batch (one transaction each), 1 to ${MAX_BATCH_SIZE}.`,
+    default: String(DEFAULT_BATCH_SIZE),
+  },
   'max-documents': { type: 'string', value: '<n>', description: 'Stop after evaluating this many documents.' },
-  'stop-on-error': { type: 'boolean', description: 'Stop at the first failing document (earlier batches stay committed; rerun with the same --run-id).', default: false },
-  'run-id': { type: 'string', value: '<id>', description: 'Names the run; rerunning an interrupted run with its id resumes from the checkpoint.', defaultText: 'a random UUID (no resume)' },
+  'stop-on-error': {
+    type: 'boolean',
+    description: 'Stop at the first failing document (earlier batches stay committed; rerun with the same --run-id).',
+    default: false,
+  },
+  'run-id': {
+    type: 'string',
+    value: '<id>',
+    description: 'Names the run; rerunning an interrupted run with its id resumes from the checkpoint.',
+    defaultText: 'a random UUID (no resume)',
+  },
 };
 
-const rangeSizeFlag: FlagSpec = { type: 'string', value: '<n>', description: 'Documents per key range, i.e. per job.', default: String(DEFAULT_RANGE_SIZE) };
+const rangeSizeFlag: FlagSpec = {
+  type: 'string',
+  value: '<n>',
+  description: 'Documents per key range, i.e. per job.',
+  default: String(DEFAULT_RANGE_SIZE),
+};
 
 /** Where the plan and the job queue are (every process of a run must agree). */
 const engineFlags: Readonly<Record<string, FlagSpec>> = {
   'runs-table': { type: 'string', value: '<schema.table>', description: 'Table of planned runs.', default: 'vex.statement_backfill_runs' },
-  'ranges-table': { type: 'string', value: '<schema.table>', description: 'Table of planned key ranges.', default: 'vex.statement_backfill_ranges' },
-  'workers-table': { type: 'string', value: '<schema.table>', description: 'Table of worker heartbeats.', default: 'vex.statement_backfill_workers' },
+  'ranges-table': {
+    type: 'string',
+    value: '<schema.table>',
+    description: 'Table of planned key ranges.',
+    default: 'vex.statement_backfill_ranges',
+  },
+  'workers-table': {
+    type: 'string',
+    value: '<schema.table>',
+    description: 'Table of worker heartbeats.',
+    default: 'vex.statement_backfill_workers',
+  },
   'jobs-schema': { type: 'string', value: '<schema>', description: 'Schema of the pg-boss job tables.', default: 'pgboss' },
-  'heartbeat-seconds': { type: 'string', value: '<n>', description: 'Seconds without a heartbeat before a dead worker\'s job is retried elsewhere (at least 10).', default: '10' },
+  'heartbeat-seconds': {
+    type: 'string',
+    value: '<n>',
+    description: "Seconds without a heartbeat before a dead worker's job is retried elsewhere (at least 10).",
+    default: '10',
+  },
 };
 
 function retrievedSinceOf(flags: FlagValues): Date | undefined {
   const sinceText = stringFlag(flags, 'retrieved-since');
-  const retrievedSince = sinceText === undefined ? undefined : new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(sinceText) || !sinceText.includes('T') ? sinceText : `${sinceText}Z`);
+  const retrievedSince =
+    sinceText === undefined
+      ? undefined
+      : new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(sinceText) || !sinceText.includes('T') ? sinceText : `${sinceText}Z`);
   if (retrievedSince !== undefined && Number.isNaN(retrievedSince.getTime())) {
     throw new BackfillError('INVALID_ARGUMENT', `--retrieved-since must be an ISO-8601 timestamp, not ${JSON.stringify(sinceText)}.`);
   }
@@ -88,7 +166,10 @@ function retrievedSinceOf(flags: FlagValues): Date | undefined {
 function clusterOf(ctx: CommandContext): DistributedBackfillConfig {
   const target = orThrow(resolvePgTarget(stringFlag(ctx.flags, 'pg'), ctx.env, DATASET_DB_VARS));
   if (target.connectionString === undefined) {
-    throw new BackfillError('INVALID_ARGUMENT', 'planned runs and workers need a connection URL (--pg, PGURI or PG_DSN), not only libpq PG* variables.');
+    throw new BackfillError(
+      'INVALID_ARGUMENT',
+      'planned runs and workers need a connection URL (--pg, PGURI or PG_DSN), not only libpq PG* variables.',
+    );
   }
   const f = ctx.flags;
   const table = (name: string, fallback: string): string => stringFlag(f, name) ?? fallback;
@@ -129,7 +210,8 @@ function planOptionsOf(flags: FlagValues, runId: string): PlanBackfillOptions {
 
 function requiredRunId(flags: FlagValues, command: string): string {
   const runId = stringFlag(flags, 'run-id');
-  if (runId === undefined) throw new BackfillError('INVALID_ARGUMENT', `statements ${command} needs --run-id: the run's plan, ranges and report are found by it.`);
+  if (runId === undefined)
+    throw new BackfillError('INVALID_ARGUMENT', `statements ${command} needs --run-id: the run's plan, ranges and report are found by it.`);
   return runId;
 }
 
@@ -139,19 +221,39 @@ async function reportOutcome(ctx: CommandContext, runId: string): Promise<Comman
   const report = await backfillReport(cluster, runId);
   if (report.isErr()) return failed(report.error);
   const { state, summary } = report.value;
-  if (state === 'completed') return { exitCode: summary.failures > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code, report: report.value, lines: summaryLines(summary) };
+  if (state === 'completed')
+    return {
+      exitCode: summary.failures > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code,
+      report: report.value,
+      lines: summaryLines(summary),
+    };
   if (state === 'stopped') {
     const f = report.value.stoppedBy;
-    const error = new BackfillError(f?.code ?? 'DOCUMENT_INVALID', `stopOnError: run ${runId} stopped at document ${f?.digest ?? '?'}: ${f?.message ?? ''}`, { context: { runId } });
+    const error = new BackfillError(
+      f?.code ?? 'DOCUMENT_INVALID',
+      `stopOnError: run ${runId} stopped at document ${f?.digest ?? '?'}: ${f?.message ?? ''}`,
+      { context: { runId } },
+    );
     return failed(error, report.value, ['The run stopped; committed up to the failing document:', ...summaryLines(summary)]);
   }
   const progress = await backfillProgress(cluster, runId);
   const p = progress.isOk() ? progress.value : undefined;
   const where = p === undefined ? '' : ` (${progressText(p)})`;
-  return failed(new BackfillError('LOCKED', `run ${runId} is still running${where}; report again once its workers are done.`, { context: { runId } }), { ...report.value, progress: p ?? null });
+  return failed(
+    new BackfillError('LOCKED', `run ${runId} is still running${where}; report again once its workers are done.`, { context: { runId } }),
+    { ...report.value, progress: p ?? null },
+  );
 }
 
-function progressText(p: { done: number; total: number; rangesCompleted: number; ranges: number; documentsPerSecond: number; etaSeconds?: number; workersAlive: number }): string {
+function progressText(p: {
+  done: number;
+  total: number;
+  rangesCompleted: number;
+  ranges: number;
+  documentsPerSecond: number;
+  etaSeconds?: number;
+  workersAlive: number;
+}): string {
   const eta = p.etaSeconds === undefined ? 'ETA unknown' : `ETA ${Math.round(p.etaSeconds)} s`;
   return `${p.done}/${p.total} documents, ranges ${p.rangesCompleted}/${p.ranges}, ${p.documentsPerSecond.toFixed(1)} docs/s, ${eta}, workers alive ${p.workersAlive}`;
 }
@@ -170,9 +272,13 @@ function forwardedFlags(flags: FlagValues): string[] {
 function spawnWorker(ctx: CommandContext, url: string): Promise<number | null> {
   const main = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './main.ts' : './main.js', import.meta.url));
   const loader = main.endsWith('.ts') && !process.execArgv.some((a) => a.includes('tsx')) ? ['--import', 'tsx'] : [];
-  const child = spawn(process.execPath, [...process.execArgv, ...loader, main, 'statements', 'worker', '--until-done', '--quiet', ...forwardedFlags(ctx.flags), '--pg', url], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, ...loader, main, 'statements', 'worker', '--until-done', '--quiet', ...forwardedFlags(ctx.flags), '--pg', url],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   const stop = (): boolean => child.kill('SIGTERM');
   ctx.signal.addEventListener('abort', stop, { once: true });
   return new Promise((resolve) => {
@@ -204,7 +310,10 @@ async function backfillWithWorkers(ctx: CommandContext, workers: number): Promis
   running = false;
   await poll;
   progress.done();
-  if (ctx.signal.aborted) return failed(new BackfillError('ABORTED', `run ${runId} was interrupted; every committed batch is kept, rerun with the same --run-id to resume.`));
+  if (ctx.signal.aborted)
+    return failed(
+      new BackfillError('ABORTED', `run ${runId} was interrupted; every committed batch is kept, rerun with the same --run-id to resume.`),
+    );
   const bad = codes.find((c) => c !== 0);
   if (bad !== undefined) ctx.logger.warn(`a worker process exited with ${String(bad)}; its ranges are retried by the others or by a rerun`);
   return reportOutcome(ctx, runId);
@@ -213,12 +322,24 @@ async function backfillWithWorkers(ctx: CommandContext, workers: number): Promis
 const backfill: CommandSpec = {
   group: 'statements',
   name: 'backfill',
-  summary: 'Replay raw VEX documents (OpenVEX, CSAF, CycloneDX) in ascending retrievedAt into the statements store; resumable with --run-id.',
+  summary:
+    'Replay raw VEX documents (OpenVEX, CSAF, CycloneDX) in ascending retrievedAt into the statements store; resumable with --run-id.',
   args: '',
   minArgs: 0,
   maxArgs: 0,
-  replaces: 'stellaops excititor backfill-statements [--retrieved-since] [--force] [--batch-size] [--max-documents], and the 21-102 backfill with --batch-size=500 --stop-on-error',
-  flags: { ...runFlags, workers: { type: 'string', value: '<n>', description: 'Run the backfill as a planned run on the job engine, with this many worker processes on this host (needs --run-id).' }, 'range-size': rangeSizeFlag, ...storeFlags, ...engineFlags },
+  replaces:
+    'stellaops excititor backfill-statements [--retrieved-since] [--force] [--batch-size] [--max-documents], and the 21-102 backfill with --batch-size=500 --stop-on-error',
+  flags: {
+    ...runFlags,
+    workers: {
+      type: 'string',
+      value: '<n>',
+      description: 'Run the backfill as a planned run on the job engine, with this many worker processes on this host (needs --run-id).',
+    },
+    'range-size': rangeSizeFlag,
+    ...storeFlags,
+    ...engineFlags,
+  },
   examples: [
     'backfill-kit statements backfill --retrieved-since "$(date -u -d \'48 hours ago\' +%Y-%m-%dT%H:%M:%SZ)"',
     'backfill-kit statements backfill --force --max-documents 2000',
@@ -252,13 +373,18 @@ const backfill: CommandSpec = {
       ...(maxDocuments === undefined ? {} : { maxDocuments }),
       stopOnError: booleanFlag(ctx.flags, 'stop-on-error'),
       ...(runId === undefined ? {} : { runId }),
-      onProgress: (p) => progress.update(p.evaluated, p.remaining === undefined ? undefined : p.evaluated + p.remaining, `failures ${p.failures}`),
+      onProgress: (p) =>
+        progress.update(p.evaluated, p.remaining === undefined ? undefined : p.evaluated + p.remaining, `failures ${p.failures}`),
       signal: ctx.signal,
     });
     progress.done();
     if (result.isErr()) {
       const partial = result.error.context['summary'] as BackfillSummary | undefined;
-      return failed(result.error, partial ?? null, partial === undefined ? [] : ['The run stopped; committed so far:', ...summaryLines(partial)]);
+      return failed(
+        result.error,
+        partial ?? null,
+        partial === undefined ? [] : ['The run stopped; committed so far:', ...summaryLines(partial)],
+      );
     }
     const s = result.value;
     return { exitCode: s.failures > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code, report: s, lines: summaryLines(s) };
@@ -268,19 +394,29 @@ const backfill: CommandSpec = {
 const plan: CommandSpec = {
   group: 'statements',
   name: 'plan',
-  summary: 'Plan a statement backfill on the job engine: cut the keyspace into key ranges and enqueue one job per range (idempotent per --run-id).',
+  summary:
+    'Plan a statement backfill on the job engine: cut the keyspace into key ranges and enqueue one job per range (idempotent per --run-id).',
   args: '',
   minArgs: 0,
   maxArgs: 0,
   replaces: 'the first part of `statements backfill --workers N`, for workers on several hosts',
   flags: { ...runFlags, 'range-size': rangeSizeFlag, ...storeFlags, ...engineFlags },
-  examples: ['backfill-kit statements plan --run-id lnm-21-102 --batch-size 500 --stop-on-error', 'backfill-kit statements plan --run-id replay --max-documents 2000 --range-size 500'],
+  examples: [
+    'backfill-kit statements plan --run-id lnm-21-102 --batch-size 500 --stop-on-error',
+    'backfill-kit statements plan --run-id replay --max-documents 2000 --range-size 500',
+  ],
   async run(ctx) {
     const runId = requiredRunId(ctx.flags, 'plan');
     const planned = await planBackfill(clusterOf(ctx), planOptionsOf(ctx.flags, runId));
     if (planned.isErr()) return failed(planned.error);
     const p = planned.value;
-    return { exitCode: EXIT_CODES.OK.code, report: p, lines: [`run ${p.runId}: ${p.documents} documents in ${p.ranges.length} key ranges of up to ${p.options.rangeSize}; jobs enqueued for the ranges not yet completed.`] };
+    return {
+      exitCode: EXIT_CODES.OK.code,
+      report: p,
+      lines: [
+        `run ${p.runId}: ${p.documents} documents in ${p.ranges.length} key ranges of up to ${p.options.rangeSize}; jobs enqueued for the ranges not yet completed.`,
+      ],
+    };
   },
 };
 
@@ -293,18 +429,35 @@ const worker: CommandSpec = {
   maxArgs: 0,
   replaces: 'the worker part of `statements backfill --workers N`, on any host',
   flags: {
-    concurrency: { type: 'string', value: '<n>', description: 'Ranges this process backfills at once (normalizing is CPU-bound: prefer one process per core).', default: '1' },
-    'until-done': { type: 'boolean', description: 'Exit 0 once no job is queued, waiting for a retry, or running on any host.', default: false },
+    concurrency: {
+      type: 'string',
+      value: '<n>',
+      description: 'Ranges this process backfills at once (normalizing is CPU-bound: prefer one process per core).',
+      default: '1',
+    },
+    'until-done': {
+      type: 'boolean',
+      description: 'Exit 0 once no job is queued, waiting for a retry, or running on any host.',
+      default: false,
+    },
     ...storeFlags,
     ...engineFlags,
   },
   examples: ['backfill-kit statements worker --until-done', 'backfill-kit statements worker --concurrency 2'],
   async run(ctx) {
     const concurrency = orThrow(intFlag(ctx.flags, 'concurrency', 1, 64));
-    const done = await runBackfillWorker(clusterOf(ctx), { ...(concurrency === undefined ? {} : { concurrency }), untilDone: booleanFlag(ctx.flags, 'until-done'), signal: ctx.signal });
+    const done = await runBackfillWorker(clusterOf(ctx), {
+      ...(concurrency === undefined ? {} : { concurrency }),
+      untilDone: booleanFlag(ctx.flags, 'until-done'),
+      signal: ctx.signal,
+    });
     if (done.isErr()) return failed(done.error);
     const w = done.value;
-    return { exitCode: EXIT_CODES.OK.code, report: w, lines: [`worker ${w.workerId}: ${w.ranges} ranges done, ${w.retried} attempts left to the engine to retry.`] };
+    return {
+      exitCode: EXIT_CODES.OK.code,
+      report: w,
+      lines: [`worker ${w.workerId}: ${w.ranges} ranges done, ${w.retried} attempts left to the engine to retry.`],
+    };
   },
 };
 

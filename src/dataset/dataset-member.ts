@@ -121,7 +121,9 @@ export class ArchiveMember implements DatasetMember {
 
   #claim(): void {
     if (this.#claimed) {
-      throw new BackfillError('INVALID_ARGUMENT', `${this.name}: a member can be read once; call one of records(), lines() or chunks().`, { context: { member: this.name } });
+      throw new BackfillError('INVALID_ARGUMENT', `${this.name}: a member can be read once; call one of records(), lines() or chunks().`, {
+        context: { member: this.name },
+      });
     }
     this.#claimed = true;
   }
@@ -136,7 +138,9 @@ export class ArchiveMember implements DatasetMember {
     this.#bytes += chunk.length;
     if (this.#manifestParts !== undefined) {
       if (this.#bytes > MAX_MANIFEST_BYTES) {
-        throw new BackfillError('MANIFEST_INVALID', `manifest.json is larger than ${MAX_MANIFEST_BYTES} bytes.`, { context: { member: this.name } });
+        throw new BackfillError('MANIFEST_INVALID', `manifest.json is larger than ${MAX_MANIFEST_BYTES} bytes.`, {
+          context: { member: this.name },
+        });
       }
       this.#manifestParts.push(chunk);
     }

@@ -30,7 +30,10 @@ export interface StoredDigest {
 }
 
 /** Decode thread → parse thread. */
-export type ToParseThread = { readonly type: 'chunk'; readonly chunk: Uint8Array } | ({ readonly type: 'end' } & StoredDigest) | { readonly type: 'error'; readonly failure: DecodeFailure };
+export type ToParseThread =
+  | { readonly type: 'chunk'; readonly chunk: Uint8Array }
+  | ({ readonly type: 'end' } & StoredDigest)
+  | { readonly type: 'error'; readonly failure: DecodeFailure };
 
 /** Parse thread → main thread: a decoded piece and what the parser found in it, then the stored digest. */
 export type FromParseThread =

@@ -17,7 +17,9 @@ import { exceededLimit } from '../_internals/decode-limits.ts';
 import { ZstdDecompress } from '../_internals/zstd-frames.ts';
 import type { DecodeFailure, DecodeThreadData, ToParseThread } from './decode-messages.ts';
 
-const { path, compression, limits, readBytes, maxInFlight, pieceBytes, toParser } = workerData as DecodeThreadData & { toParser: MessagePort };
+const { path, compression, limits, readBytes, maxInFlight, pieceBytes, toParser } = workerData as DecodeThreadData & {
+  toParser: MessagePort;
+};
 const port = parentPort!;
 
 const hash = createHash('sha256');
@@ -27,7 +29,8 @@ let credits = maxInFlight;
 let failed = false;
 /** False once the tar has ended: the rest of the file is only hashed. */
 let decoding = true;
-const decoder: Duplex | undefined = compression === 'zstd' ? new ZstdDecompress() : compression === 'gzip' ? zlib.createGunzip({ chunkSize: 128 * 1024 }) : undefined;
+const decoder: Duplex | undefined =
+  compression === 'zstd' ? new ZstdDecompress() : compression === 'gzip' ? zlib.createGunzip({ chunkSize: 128 * 1024 }) : undefined;
 
 // The file is read into one reused buffer: fresh buffers per read left
 // garbage that this thread collected late, and peak RSS grew with the input.

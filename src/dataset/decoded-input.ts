@@ -4,7 +4,15 @@ import type { Duplex, Readable } from 'node:stream';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { exceededLimit, type DecodeLimits } from '../_internals/decode-limits.js';
-import { SNIFF_BYTES, type Compression, decoderFor, decompressionError, detectCompression, limitError, sniff } from '../_internals/decompress.js';
+import {
+  SNIFF_BYTES,
+  type Compression,
+  decoderFor,
+  decompressionError,
+  detectCompression,
+  limitError,
+  sniff,
+} from '../_internals/decompress.js';
 import { deferred } from '../_internals/deferred.js';
 import { workerModuleUrl } from '../_internals/worker-url.js';
 import type { DecodeFailure, DecodeThreadData, FromParseThread, StoredDigest } from './decode-messages.js';
@@ -118,8 +126,16 @@ export async function openFile(path: string, limits: DecodeLimits): Promise<Deco
   const { port1: toParser, port2: fromDecoder } = new MessageChannel();
   const data: DecodeThreadData = { path, compression, limits, readBytes: READ_BYTES, maxInFlight: MAX_IN_FLIGHT, pieceBytes: PIECE_BYTES };
   // No inherited flags: `node --input-type=module -e …` would refuse to start a module file.
-  const decoder = new Worker(workerModuleUrl('decode-thread', import.meta.url), { execArgv: [], workerData: { ...data, toParser }, transferList: [toParser] });
-  const parser = new Worker(workerModuleUrl('parse-thread', import.meta.url), { execArgv: [], workerData: { fromDecoder }, transferList: [fromDecoder] });
+  const decoder = new Worker(workerModuleUrl('decode-thread', import.meta.url), {
+    execArgv: [],
+    workerData: { ...data, toParser },
+    transferList: [toParser],
+  });
+  const parser = new Worker(workerModuleUrl('parse-thread', import.meta.url), {
+    execArgv: [],
+    workerData: { fromDecoder },
+    transferList: [fromDecoder],
+  });
   const queue = new PieceQueue();
   const stored = deferred<StoredDigest>();
   let settled = false;
@@ -148,7 +164,11 @@ export async function openFile(path: string, limits: DecodeLimits): Promise<Deco
   for (const worker of [decoder, parser]) {
     worker.on('error', (e) => fail(toBackfillError(e, 'IO_ERROR', { path })));
     // A thread that ends before the archive does would leave the reader waiting for pieces forever.
-    worker.on('exit', (code) => fail(new BackfillError('IO_ERROR', `${path}: a decode thread exited (code ${code}) before the end of the file.`, { context: { path } })));
+    worker.on('exit', (code) =>
+      fail(
+        new BackfillError('IO_ERROR', `${path}: a decode thread exited (code ${code}) before the end of the file.`, { context: { path } }),
+      ),
+    );
   }
   return {
     compression,

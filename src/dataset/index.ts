@@ -7,7 +7,14 @@
 export { readDataset } from './read-dataset.js';
 export { writeDataset, type MemberSource, type WriteDatasetOptions, type WrittenDataset } from './write-dataset.js';
 export { parseManifest, serializeManifest } from './manifest.js';
-export { DEFAULT_MAX_COMPRESSION_RATIO, DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_LINE_BYTES, DEFAULT_ZSTD_LEVEL, DEFAULT_GZIP_LEVEL, MANIFEST_NAME } from './defaults.js';
+export {
+  DEFAULT_MAX_COMPRESSION_RATIO,
+  DEFAULT_MAX_DECOMPRESSED_BYTES,
+  DEFAULT_MAX_LINE_BYTES,
+  DEFAULT_ZSTD_LEVEL,
+  DEFAULT_GZIP_LEVEL,
+  MANIFEST_NAME,
+} from './defaults.js';
 export type {
   Compression,
   Dataset,

@@ -15,9 +15,13 @@ export function checkMemberName(raw: string): string {
     name.includes('\0') ||
     name.split('/').some((segment) => segment === '..');
   if (unsafe) {
-    throw new BackfillError('MEMBER_PATH_UNSAFE', `member ${JSON.stringify(raw)} has an absolute or escaping path; datasets hold relative names only.`, {
-      context: { member: raw },
-    });
+    throw new BackfillError(
+      'MEMBER_PATH_UNSAFE',
+      `member ${JSON.stringify(raw)} has an absolute or escaping path; datasets hold relative names only.`,
+      {
+        context: { member: raw },
+      },
+    );
   }
   return name;
 }

@@ -12,7 +12,9 @@ import type { TarEvent, TarProblem } from './tar-parser.js';
 import type { Dataset, DatasetManifest, DatasetMember, DatasetStats, MemberStats, ReadDatasetOptions } from './types.js';
 
 function problemError(problem: TarProblem): BackfillError {
-  return new BackfillError(problem.code, problem.message, { context: { offset: problem.offset, ...(problem.member === undefined ? {} : { member: problem.member }) } });
+  return new BackfillError(problem.code, problem.message, {
+    context: { offset: problem.offset, ...(problem.member === undefined ? {} : { member: problem.member }) },
+  });
 }
 
 type WalkEvent = Exclude<TarEvent, { type: 'data' } | { type: 'error' }> | { readonly type: 'data'; readonly bytes: Buffer };
@@ -74,7 +76,10 @@ class DatasetReader implements Dataset {
 
   constructor(input: string | Readable, options: ReadDatasetOptions) {
     this.#input = input;
-    this.#limits = { maxBytes: options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES, maxRatio: options.maxCompressionRatio ?? DEFAULT_MAX_COMPRESSION_RATIO };
+    this.#limits = {
+      maxBytes: options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES,
+      maxRatio: options.maxCompressionRatio ?? DEFAULT_MAX_COMPRESSION_RATIO,
+    };
     this.#maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     this.#signal = options.signal;
   }
@@ -91,7 +96,9 @@ class DatasetReader implements Dataset {
 
   scan(): ResultAsync<{ stats: DatasetStats; manifest: DatasetManifest }, BackfillError> {
     if (this.#started) {
-      return errAsync(new BackfillError('INVALID_ARGUMENT', 'this dataset is already being read; call readDataset again to read it twice.'));
+      return errAsync(
+        new BackfillError('INVALID_ARGUMENT', 'this dataset is already being read; call readDataset again to read it twice.'),
+      );
     }
     return ResultAsync.fromPromise(
       (async () => {
@@ -146,7 +153,11 @@ class DatasetReader implements Dataset {
         if (event.type !== 'member') throw new BackfillError('TAR_CORRUPT', `the tar parser reported ${event.type} between members.`);
         const name = checkMemberName(event.name);
         if (seen.has(name)) {
-          throw new BackfillError('MEMBER_DUPLICATE', `member ${JSON.stringify(name)} appears twice in the archive; rebuild it with unique names.`, { context: { member: name } });
+          throw new BackfillError(
+            'MEMBER_DUPLICATE',
+            `member ${JSON.stringify(name)} appears twice in the archive; rebuild it with unique names.`,
+            { context: { member: name } },
+          );
         }
         seen.add(name);
         const member = new ArchiveMember(name, event.size, walk.member(), this.#maxLineBytes);
@@ -158,7 +169,12 @@ class DatasetReader implements Dataset {
       finished = true;
       this.#stats.resolve({ compression: input.compression, sha256: stored.sha256, bytes: stored.bytes, tarBytes, members });
       if (manifestText === undefined) {
-        this.#manifest.reject(new BackfillError('MANIFEST_MISSING', 'the archive has no manifest.json; build the dataset with writeDataset or add a schema-1 manifest.'));
+        this.#manifest.reject(
+          new BackfillError(
+            'MANIFEST_MISSING',
+            'the archive has no manifest.json; build the dataset with writeDataset or add a schema-1 manifest.',
+          ),
+        );
       } else {
         parseManifest(manifestText).match(this.#manifest.resolve, this.#manifest.reject);
       }

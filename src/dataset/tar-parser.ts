@@ -62,7 +62,14 @@ type State =
   | { readonly kind: 'header' }
   | { readonly kind: 'member'; remaining: number; readonly padding: number; readonly hash: Hash }
   | { readonly kind: 'skip'; remaining: number; readonly padding: number }
-  | { readonly kind: 'meta'; remaining: number; readonly padding: number; readonly type: 'x' | 'g' | 'L'; readonly parts: Buffer[]; readonly offset: number }
+  | {
+      readonly kind: 'meta';
+      remaining: number;
+      readonly padding: number;
+      readonly type: 'x' | 'g' | 'L';
+      readonly parts: Buffer[];
+      readonly offset: number;
+    }
   | { readonly kind: 'padding'; remaining: number }
   | { readonly kind: 'done' }
   | { readonly kind: 'failed' };
@@ -93,7 +100,10 @@ function numeric(block: Buffer, at: number, length: number): number | undefined 
     for (let i = at + 1; i < at + length; i++) value = value * 256 + block[i]!;
     return Number.isSafeInteger(value) ? value : undefined;
   }
-  const text = block.toString('latin1', at, at + length).replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  const text = block
+    .toString('latin1', at, at + length)
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
   if (text === '') return 0;
   return /^[0-7]+$/.test(text) && Number.isSafeInteger(parseInt(text, 8)) ? parseInt(text, 8) : undefined;
 }
@@ -161,7 +171,16 @@ export class TarParser {
       return [{ type: 'end', offset: this.#offset }];
     }
     this.#state = { kind: 'failed' };
-    return [{ type: 'error', problem: { code: 'TAR_TRUNCATED', message: `tar archive ends inside a member or header (after ${this.#offset} tar bytes); the file is incomplete.`, offset: this.#offset } }];
+    return [
+      {
+        type: 'error',
+        problem: {
+          code: 'TAR_TRUNCATED',
+          message: `tar archive ends inside a member or header (after ${this.#offset} tar bytes); the file is incomplete.`,
+          offset: this.#offset,
+        },
+      },
+    ];
   }
 
   /** True once the end-of-archive block has been seen: later input is ignored. */
@@ -211,17 +230,28 @@ export class TarParser {
   #onHeader(offset: number, events: TarEvent[]): void {
     const block = this.#block;
     if (block.every((b) => b === 0)) {
-      if (this.#pending) this.#refuse('TAR_CORRUPT', `a PAX or GNU long-name header at tar byte ${this.#pending.offset} describes no member; the archive is malformed.`, this.#pending.offset);
+      if (this.#pending)
+        this.#refuse(
+          'TAR_CORRUPT',
+          `a PAX or GNU long-name header at tar byte ${this.#pending.offset} describes no member; the archive is malformed.`,
+          this.#pending.offset,
+        );
       this.#state = { kind: 'done' };
       events.push({ type: 'end', offset });
       return;
     }
-    if (!checksumMatches(block)) this.#refuse('TAR_CORRUPT', `tar header checksum mismatch at tar byte ${offset}; the archive is corrupt.`, offset);
+    if (!checksumMatches(block))
+      this.#refuse('TAR_CORRUPT', `tar header checksum mismatch at tar byte ${offset}; the archive is corrupt.`, offset);
     const header = this.#header(block, offset);
     const pending = this.#pending;
     const type = header.type;
     if (type === 'x' || type === 'g' || type === 'L') {
-      if (header.size > MAX_META_BYTES) this.#refuse('TAR_CORRUPT', `the ${type} header at tar byte ${offset} claims ${header.size} bytes; the archive is malformed.`, offset);
+      if (header.size > MAX_META_BYTES)
+        this.#refuse(
+          'TAR_CORRUPT',
+          `the ${type} header at tar byte ${offset} claims ${header.size} bytes; the archive is malformed.`,
+          offset,
+        );
       this.#begin({ kind: 'meta', remaining: header.size, padding: paddingOf(header.size), type, parts: [], offset }, events);
       return;
     }
@@ -236,7 +266,12 @@ export class TarParser {
       this.#begin({ kind: 'skip', remaining: size, padding: paddingOf(size) }, events);
     } else {
       const what = REFUSED_TYPES[type] ?? `header of unknown type ${JSON.stringify(type)}`;
-      this.#refuse('MEMBER_TYPE_UNSUPPORTED', `member ${JSON.stringify(name)} at tar byte ${offset} is a ${what}; datasets hold regular files and directories only.`, offset, name);
+      this.#refuse(
+        'MEMBER_TYPE_UNSUPPORTED',
+        `member ${JSON.stringify(name)} at tar byte ${offset} is a ${what}; datasets hold regular files and directories only.`,
+        offset,
+        name,
+      );
     }
   }
 
@@ -247,7 +282,8 @@ export class TarParser {
 
   #header(block: Buffer, offset: number): Header {
     const size = numeric(block, 124, 12);
-    if (size === undefined) this.#refuse('TAR_CORRUPT', `tar header at tar byte ${offset} has an invalid size field; the archive is corrupt.`, offset);
+    if (size === undefined)
+      this.#refuse('TAR_CORRUPT', `tar header at tar byte ${offset} has an invalid size field; the archive is corrupt.`, offset);
     const magic = block.toString('latin1', 257, 263);
     const name = cString(block, 0, 100);
     // Only POSIX ustar has a prefix field; GNU headers keep other data there.
@@ -263,20 +299,32 @@ export class TarParser {
     const records = paxRecords(data);
     if (!records) this.#refuse('TAR_CORRUPT', `the PAX header at tar byte ${offset} is malformed.`, offset);
     for (const key of records!.keys()) {
-      if (key.startsWith('GNU.sparse.')) this.#refuse('MEMBER_TYPE_UNSUPPORTED', `the PAX header at tar byte ${offset} describes a GNU sparse file; datasets hold regular files only.`, offset);
+      if (key.startsWith('GNU.sparse.'))
+        this.#refuse(
+          'MEMBER_TYPE_UNSUPPORTED',
+          `the PAX header at tar byte ${offset} describes a GNU sparse file; datasets hold regular files only.`,
+          offset,
+        );
     }
     if (type === 'g') {
       // Readers disagree on whether a global path or size applies to later members.
       for (const key of ['path', 'size']) {
-        if (records!.has(key)) this.#refuse('MEMBER_TYPE_UNSUPPORTED', `the global PAX header at tar byte ${offset} sets "${key}" for every later member; rebuild the archive without it.`, offset);
+        if (records!.has(key))
+          this.#refuse(
+            'MEMBER_TYPE_UNSUPPORTED',
+            `the global PAX header at tar byte ${offset} sets "${key}" for every later member; rebuild the archive without it.`,
+            offset,
+          );
       }
       return;
     }
     const path = records!.get('path');
     const sizeText = records!.get('size');
-    if (sizeText !== undefined && !/^[0-9]+$/.test(sizeText)) this.#refuse('TAR_CORRUPT', `the PAX header at tar byte ${offset} has an invalid size ${JSON.stringify(sizeText)}.`, offset);
+    if (sizeText !== undefined && !/^[0-9]+$/.test(sizeText))
+      this.#refuse('TAR_CORRUPT', `the PAX header at tar byte ${offset} has an invalid size ${JSON.stringify(sizeText)}.`, offset);
     const size = sizeText === undefined ? undefined : Number(sizeText);
-    if (size !== undefined && !Number.isSafeInteger(size)) this.#refuse('TAR_CORRUPT', `the PAX header at tar byte ${offset} has a size too large to read.`, offset);
+    if (size !== undefined && !Number.isSafeInteger(size))
+      this.#refuse('TAR_CORRUPT', `the PAX header at tar byte ${offset} has a size too large to read.`, offset);
     this.#setPending(offset, path, size);
   }
 
@@ -284,7 +332,11 @@ export class TarParser {
   #setPending(offset: number, path: string | undefined, size: number | undefined): void {
     const pending = this.#pending;
     if ((path !== undefined && pending?.path !== undefined) || (size !== undefined && pending?.size !== undefined)) {
-      this.#refuse('TAR_CORRUPT', `the header at tar byte ${offset} sets a member's ${path !== undefined ? 'name' : 'size'} a second time; the archive is malformed.`, offset);
+      this.#refuse(
+        'TAR_CORRUPT',
+        `the header at tar byte ${offset} sets a member's ${path !== undefined ? 'name' : 'size'} a second time; the archive is malformed.`,
+        offset,
+      );
     }
     const merged = { offset: pending?.offset ?? offset, path: path ?? pending?.path, size: size ?? pending?.size };
     this.#pending = merged;

@@ -145,7 +145,9 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
     });
     const packing = (async () => {
       const manifestBytes = Buffer.from(serializeManifest(manifest), 'utf8');
-      await new Promise<void>((resolve, reject) => pack.entry(header(MANIFEST_NAME, manifestBytes.length), manifestBytes, (e) => (e ? reject(e) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        pack.entry(header(MANIFEST_NAME, manifestBytes.length), manifestBytes, (e) => (e ? reject(e) : resolve())),
+      );
       for (const { entry, file } of spooled) {
         const sink = pack.entry(header(entry.name, entry.bytes ?? 0));
         await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), sink);
@@ -156,7 +158,13 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
     const partial = join(tmp, 'out');
     await Promise.all([
       packing,
-      pipeline(pack, compressor(compression, options.level) ?? new Identity(), hasher, createWriteStream(partial), options.signal ? { signal: options.signal } : {}),
+      pipeline(
+        pack,
+        compressor(compression, options.level) ?? new Identity(),
+        hasher,
+        createWriteStream(partial),
+        options.signal ? { signal: options.signal } : {},
+      ),
     ]);
     // Rename into place only once everything is written: a failed write
     // leaves any previous file at `path` untouched.

@@ -29,7 +29,9 @@ interface Slot {
 function positiveInt(name: string, value: number | undefined, fallback: number): Result<number, BackfillError> {
   if (value === undefined) return ok(fallback);
   if (Number.isSafeInteger(value) && value > 0) return ok(value);
-  return err(new BackfillError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${String(value)}.`, { context: { option: name } }));
+  return err(
+    new BackfillError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${String(value)}.`, { context: { option: name } }),
+  );
 }
 
 interface Settings {
@@ -52,7 +54,13 @@ function validate(options: BackfillIndexOptions): Result<Settings, BackfillError
     positiveInt('maxDecompressedBytes', options.maxDecompressedBytes, DEFAULT_INDEX_MAX_DECOMPRESSED_BYTES),
     positiveInt('maxMetaBytes', options.maxMetaBytes, DEFAULT_INDEX_MAX_META_BYTES),
     positiveInt('maxIndexLineBytes', options.maxIndexLineBytes, DEFAULT_INDEX_MAX_LINE_BYTES),
-  ]).map(([concurrency, readChunkBytes, maxDecompressedBytes, maxMetaBytes, maxIndexLineBytes]) => ({ concurrency, readChunkBytes, maxDecompressedBytes, maxMetaBytes, maxIndexLineBytes }));
+  ]).map(([concurrency, readChunkBytes, maxDecompressedBytes, maxMetaBytes, maxIndexLineBytes]) => ({
+    concurrency,
+    readChunkBytes,
+    maxDecompressedBytes,
+    maxMetaBytes,
+    maxIndexLineBytes,
+  }));
 }
 
 function duplicateWarning(d: DuplicateEpisode, dryRun: boolean): IndexBackfillWarning {
@@ -67,7 +75,8 @@ function duplicateWarning(d: DuplicateEpisode, dryRun: boolean): IndexBackfillWa
   };
 }
 
-const aborted = (): BackfillError => new BackfillError('ABORTED', 'the index backfill was aborted; rows already appended are complete lines, and a new run adds the rest.');
+const aborted = (): BackfillError =>
+  new BackfillError('ABORTED', 'the index backfill was aborted; rows already appended are complete lines, and a new run adds the rest.');
 
 async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillReport, BackfillError>> {
   const settings = validate(options);
@@ -136,31 +145,48 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
     // finished prefix is written, one line per write.
     let flushing: Promise<void> = Promise.resolve();
     const flush = (): Promise<void> =>
-      (flushing = flushing.then(async () => {
-        while (failure === undefined && written < slots.length && slots[written] !== undefined) {
-          const { row, warning } = slots[written]!;
-          if (warning) warn(warning);
-          if (row) {
-            if (!dryRun) {
-              appender ??= await IndexAppender.open(index);
-              await appender.append(formatIndexRow(row));
-              appended += 1;
-            }
-            rows.push(row);
-          } else skipped += 1;
-          written += 1;
-        }
-      }).catch((e: unknown) => {
-        failure ??= toBackfillError(e, 'IO_ERROR', { path: index });
-      }));
+      (flushing = flushing
+        .then(async () => {
+          while (failure === undefined && written < slots.length && slots[written] !== undefined) {
+            const { row, warning } = slots[written]!;
+            if (warning) warn(warning);
+            if (row) {
+              if (!dryRun) {
+                appender ??= await IndexAppender.open(index);
+                await appender.append(formatIndexRow(row));
+                appended += 1;
+              }
+              rows.push(row);
+            } else skipped += 1;
+            written += 1;
+          }
+        })
+        .catch((e: unknown) => {
+          failure ??= toBackfillError(e, 'IO_ERROR', { path: index });
+        }));
 
     const scanOne = async (episode: EpisodeEntry, buffer: Buffer): Promise<Slot> => {
       // What the walk approved is opened without following a link, so a file swapped for one since is refused.
       const noFollow = !followSymlinks;
-      const scanned = await scanEpisode(episode.source, { buffer, hashFile: (path) => pool!.hash(path, { noFollow }), noFollow, maxDecompressedBytes, maxMetaBytes, requireHexCommit: options.requireHexCommit ?? false, signal });
+      const scanned = await scanEpisode(episode.source, {
+        buffer,
+        hashFile: (path) => pool!.hash(path, { noFollow }),
+        noFollow,
+        maxDecompressedBytes,
+        maxMetaBytes,
+        requireHexCommit: options.requireHexCommit ?? false,
+        signal,
+      });
       if (scanned.isErr()) {
         if (scanned.error.code === 'ABORTED') throw scanned.error;
-        return { row: undefined, warning: { code: scanned.error.code, path: episode.path, message: `${scanned.error.message}; cannot be read, skipped, no row written.` } };
+        return {
+          row: undefined,
+          warning: {
+            code: scanned.error.code,
+            path: episode.path,
+            message: `${scanned.error.message}; cannot be read, skipped, no row written.`,
+          },
+        };
       }
       const { sha256, size, commit, problem } = scanned.value;
       const row: IndexRow = {
@@ -191,7 +217,8 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
         try {
           slots[at] = await scanOne(pending[at]!, buffer);
         } catch (e) {
-          failure ??= e instanceof BackfillError && e.code === 'ABORTED' ? aborted() : toBackfillError(e, 'IO_ERROR', { path: pending[at]!.path });
+          failure ??=
+            e instanceof BackfillError && e.code === 'ABORTED' ? aborted() : toBackfillError(e, 'IO_ERROR', { path: pending[at]!.path });
           return;
         }
         done += 1;
@@ -211,8 +238,18 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
     }
     await lock?.release();
   }
-  if (failure) return err(new BackfillError(failure.code, failure.message, { cause: failure.cause, context: { ...failure.context, appended }, detail: report() }));
-  logger.info(`index backfill: scanned ${episodes.length}, already indexed ${alreadyIndexed}, ${dryRun ? 'would append' : 'appended'} ${rows.length}`, { index });
+  if (failure)
+    return err(
+      new BackfillError(failure.code, failure.message, {
+        cause: failure.cause,
+        context: { ...failure.context, appended },
+        detail: report(),
+      }),
+    );
+  logger.info(
+    `index backfill: scanned ${episodes.length}, already indexed ${alreadyIndexed}, ${dryRun ? 'would append' : 'appended'} ${rows.length}`,
+    { index },
+  );
   return ok(report());
 }
 

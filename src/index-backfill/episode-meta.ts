@@ -7,7 +7,9 @@ import { DECODER_SLICE_BYTES } from './defaults.js';
 import { parsePythonJson } from './python-json.js';
 
 /** What the search for `meta.json` found: a commit, or the reason there is none. */
-export type MetaOutcome = { readonly commit: string; readonly problem?: undefined } | { readonly commit?: undefined; readonly problem: BackfillError };
+export type MetaOutcome =
+  | { readonly commit: string; readonly problem?: undefined }
+  | { readonly commit?: undefined; readonly problem: BackfillError };
 
 /** Options of {@link MetaProbe}. */
 export interface MetaProbeOptions {
@@ -24,7 +26,10 @@ const HEX40 = /^[0-9a-f]{40}$/i;
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function metaProblem(path: string, why: string, cause?: unknown): BackfillError {
-  return new BackfillError('EPISODE_META_INVALID', `${path}: ${why}; the row is written without commit.`, { cause, context: { path, member: 'meta.json' } });
+  return new BackfillError('EPISODE_META_INVALID', `${path}: ${why}; the row is written without commit.`, {
+    cause,
+    context: { path, member: 'meta.json' },
+  });
 }
 
 /**
@@ -44,8 +49,12 @@ export function commitFromMeta(bytes: Buffer, path: string, requireHexCommit: bo
   const meta = parsed.value;
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) return err(metaProblem(path, 'meta.json is not a JSON object'));
   const codeVersion = (meta as Record<string, unknown>)['code_version'];
-  const commit = codeVersion !== null && typeof codeVersion === 'object' && !Array.isArray(codeVersion) ? (codeVersion as Record<string, unknown>)['commit'] : undefined;
-  if (typeof commit !== 'string' || [...commit].length !== 40) return err(metaProblem(path, 'meta.json has no 40-character code_version.commit'));
+  const commit =
+    codeVersion !== null && typeof codeVersion === 'object' && !Array.isArray(codeVersion)
+      ? (codeVersion as Record<string, unknown>)['commit']
+      : undefined;
+  if (typeof commit !== 'string' || [...commit].length !== 40)
+    return err(metaProblem(path, 'meta.json has no 40-character code_version.commit'));
   if (requireHexCommit && !HEX40.test(commit)) return err(metaProblem(path, 'code_version.commit in meta.json is not 40 hex digits'));
   return ok(commit.toLowerCase());
 }
@@ -54,10 +63,14 @@ function tarProblem(path: string, error: unknown): BackfillError {
   if (error instanceof BackfillError) return error;
   const message = error instanceof Error ? error.message : String(error);
   const truncated = /unexpected end/i.test(message);
-  return new BackfillError(truncated ? 'TAR_TRUNCATED' : 'TAR_CORRUPT', `${path}: tar archive ${truncated ? 'ends inside a member' : 'is corrupt'} (${message}); the row is written without commit.`, {
-    cause: error,
-    context: { path },
-  });
+  return new BackfillError(
+    truncated ? 'TAR_TRUNCATED' : 'TAR_CORRUPT',
+    `${path}: tar archive ${truncated ? 'ends inside a member' : 'is corrupt'} (${message}); the row is written without commit.`,
+    {
+      cause: error,
+      context: { path },
+    },
+  );
 }
 
 async function readSmallEntry(entry: AsyncIterable<Buffer>, limit: number, path: string): Promise<Buffer> {
@@ -116,13 +129,20 @@ export class MetaProbe {
   end(): void {
     if (this.#settled) return;
     const decoder = this.#stages[0];
-    if (decoder === undefined) this.#settle({ problem: new BackfillError('COMPRESSION_TRUNCATED', `${this.options.path}: the file is empty; the row is written without commit.`, { context: { path: this.options.path } }) });
+    if (decoder === undefined)
+      this.#settle({
+        problem: new BackfillError('COMPRESSION_TRUNCATED', `${this.options.path}: the file is empty; the row is written without commit.`, {
+          context: { path: this.options.path },
+        }),
+      });
     else decoder.end();
   }
 
   /** Gives up (for example on a read error) and releases the decoder. */
   stop(): void {
-    this.#settle({ problem: new BackfillError('ABORTED', `${this.options.path}: reading stopped.`, { context: { path: this.options.path } }) });
+    this.#settle({
+      problem: new BackfillError('ABORTED', `${this.options.path}: reading stopped.`, { context: { path: this.options.path } }),
+    });
   }
 
   #settle(outcome: MetaOutcome): void {
@@ -137,7 +157,11 @@ export class MetaProbe {
     const compression = detectCompression(head);
     // The runbook's tool pipes the file through `zstd -d`, which also reads gzip; a plain tar makes it fail.
     if (compression !== 'zstd' && compression !== 'gzip') {
-      this.#settle({ problem: new BackfillError('COMPRESSION_CORRUPT', `${path}: not a zstd stream (magic bytes); the row is written without commit.`, { context: { path, offset: 0 } }) });
+      this.#settle({
+        problem: new BackfillError('COMPRESSION_CORRUPT', `${path}: not a zstd stream (magic bytes); the row is written without commit.`, {
+          context: { path, offset: 0 },
+        }),
+      });
       return;
     }
     this.#stages = decodingStages(compression, this.options.maxDecompressedBytes);
@@ -169,7 +193,13 @@ export class MetaProbe {
       return;
     }
     readSmallEntry(entry as unknown as AsyncIterable<Buffer>, maxMetaBytes, path).then(
-      (bytes) => this.#settle(commitFromMeta(bytes, path, requireHexCommit).match((commit) => ({ commit }), (problem) => ({ problem }))),
+      (bytes) =>
+        this.#settle(
+          commitFromMeta(bytes, path, requireHexCommit).match(
+            (commit) => ({ commit }),
+            (problem) => ({ problem }),
+          ),
+        ),
       (error: unknown) => this.#settle({ problem: tarProblem(path, error) }),
     );
   }

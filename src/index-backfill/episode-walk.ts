@@ -65,8 +65,20 @@ export async function listEpisodes(root: string, options: WalkOptions): Promise<
     realRoot = await realpath(root);
   } catch (e) {
     const code = (e as { code?: string }).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR' && !(await stat(root).then(() => true, () => false))) {
-      return err(new BackfillError('EPISODES_ROOT_MISSING', `no episodes dir at ${root}; check --episodes-root.`, { cause: e, context: { path: root } }));
+    if (
+      code === 'ENOENT' ||
+      (code === 'ENOTDIR' &&
+        !(await stat(root).then(
+          () => true,
+          () => false,
+        )))
+    ) {
+      return err(
+        new BackfillError('EPISODES_ROOT_MISSING', `no episodes dir at ${root}; check --episodes-root.`, {
+          cause: e,
+          context: { path: root },
+        }),
+      );
     }
     return err(toBackfillError(e, 'IO_ERROR', { path: root }));
   }
@@ -93,13 +105,24 @@ export async function listEpisodes(root: string, options: WalkOptions): Promise<
     if (hostEntry.isSymbolicLink()) {
       const target = await follow(hostDir, 'the host directory was');
       // Path.is_dir() follows links and is false when the target is gone.
-      if (typeof target !== 'object' || !(await stat(hostDir).then((s) => s.isDirectory(), () => false))) continue;
+      if (
+        typeof target !== 'object' ||
+        !(await stat(hostDir).then(
+          (s) => s.isDirectory(),
+          () => false,
+        ))
+      )
+        continue;
     } else if (!hostEntry.isDirectory()) continue;
     let files: Dirent[];
     try {
       files = await readdir(hostDir, { withFileTypes: true });
     } catch (e) {
-      warn({ code: 'IO_ERROR', path: hostDir, message: `${hostDir}: cannot list the host directory (${(e as Error).message}); its episodes were not scanned.` });
+      warn({
+        code: 'IO_ERROR',
+        path: hostDir,
+        message: `${hostDir}: cannot list the host directory (${(e as Error).message}); its episodes were not scanned.`,
+      });
       continue;
     }
     for (const file of files.sort(byName)) {
@@ -129,7 +152,12 @@ export function findDuplicateEpisodes(episodes: readonly EpisodeEntry[], indexed
   const duplicates: DuplicateEpisode[] = [];
   for (const [episodeId, entries] of byId) {
     if (entries.length < 2) continue;
-    duplicates.push({ episodeId, hosts: entries.map((e) => e.host), paths: entries.map((e) => e.path), alreadyIndexed: indexed.has(episodeId) });
+    duplicates.push({
+      episodeId,
+      hosts: entries.map((e) => e.host),
+      paths: entries.map((e) => e.path),
+      alreadyIndexed: indexed.has(episodeId),
+    });
   }
   return duplicates;
 }

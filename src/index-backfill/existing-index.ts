@@ -45,12 +45,22 @@ export async function readIndexedEpisodeIds(path: string, options: IndexReadOpti
     if (PY_BLANK.test(line)) return;
     const parsed = parsePythonJson(line);
     if (parsed.isErr()) {
-      warn({ code: 'JSON_MALFORMED', path, line: lineNo, message: `${path} line ${lineNo}: not valid JSON (${parsed.error.message}); kept as is and skipped.` });
+      warn({
+        code: 'JSON_MALFORMED',
+        path,
+        line: lineNo,
+        message: `${path} line ${lineNo}: not valid JSON (${parsed.error.message}); kept as is and skipped.`,
+      });
       return;
     }
     const row = parsed.value;
     if (row === null || typeof row !== 'object' || Array.isArray(row)) {
-      warn({ code: 'RECORD_NOT_OBJECT', path, line: lineNo, message: `${path} line ${lineNo}: valid JSON but not an object; kept as is and skipped.` });
+      warn({
+        code: 'RECORD_NOT_OBJECT',
+        path,
+        line: lineNo,
+        message: `${path} line ${lineNo}: valid JSON but not an object; kept as is and skipped.`,
+      });
       return;
     }
     const id = (row as Record<string, unknown>)['episode_id'];
@@ -83,7 +93,8 @@ export async function readIndexedEpisodeIds(path: string, options: IndexReadOpti
   };
   const decoder = new StringDecoder('utf8');
   try {
-    for await (const chunk of createReadStream(path, { highWaterMark: options.readBytes ?? 1024 * 1024 }) as AsyncIterable<Buffer>) split(decoder.write(chunk), false);
+    for await (const chunk of createReadStream(path, { highWaterMark: options.readBytes ?? 1024 * 1024 }) as AsyncIterable<Buffer>)
+      split(decoder.write(chunk), false);
     split(decoder.end(), true);
     if (pieces.length > 0) take(pieces.join(''));
   } catch (e) {

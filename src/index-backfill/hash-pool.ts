@@ -45,7 +45,9 @@ export class HashPool {
       // of its .ts source), and a parent's `--input-type` or `-e` has no place there.
       const worker = new Worker(workerModuleUrl('hash-thread', import.meta.url), { execArgv: [], workerData });
       worker.on('message', (reply: HashReply) => this.#settle(worker, reply));
-      worker.on('error', (error) => this.#failAll(new BackfillError('IO_ERROR', `a hashing worker failed: ${error.message}`, { cause: error })));
+      worker.on('error', (error) =>
+        this.#failAll(new BackfillError('IO_ERROR', `a hashing worker failed: ${error.message}`, { cause: error })),
+      );
       worker.unref(); // see #keepAlive
       this.#all.push(worker);
       // A job waits for the first worker that has started, not for the one it

@@ -46,7 +46,11 @@ export class IndexAppender {
     const bytes = Buffer.from(`${this.#startsMidLine ? '\n' : ''}${line}\n`, 'utf8');
     const { bytesWritten } = await this.handle.write(bytes, 0, bytes.length);
     if (bytesWritten !== bytes.length) {
-      throw new BackfillError('IO_ERROR', `${this.path}: short write (${bytesWritten} of ${bytes.length} bytes); check free space. The next run starts a fresh line.`, { context: { path: this.path } });
+      throw new BackfillError(
+        'IO_ERROR',
+        `${this.path}: short write (${bytesWritten} of ${bytes.length} bytes); check free space. The next run starts a fresh line.`,
+        { context: { path: this.path } },
+      );
     }
     this.#startsMidLine = false;
   }

@@ -16,4 +16,11 @@ export {
   INDEX_SCHEMA_VERSION,
   INDEX_LOCK_SUFFIX,
 } from './defaults.js';
-export type { BackfillIndexOptions, DuplicateEpisode, IndexBackfillProgress, IndexBackfillReport, IndexBackfillWarning, IndexRow } from './types.js';
+export type {
+  BackfillIndexOptions,
+  DuplicateEpisode,
+  IndexBackfillProgress,
+  IndexBackfillReport,
+  IndexBackfillWarning,
+  IndexRow,
+} from './types.js';

@@ -37,7 +37,13 @@ const readText = (path: string): Promise<string | undefined> => readFile(path, '
  */
 async function breakStale(path: string, stale: Holder): Promise<void> {
   const aside = `${path}.stale-${process.pid}`;
-  if (!(await rename(path, aside).then(() => true, () => false))) return;
+  if (
+    !(await rename(path, aside).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return;
   const moved = parseHolder((await readText(aside)) ?? '');
   if (moved?.pid !== stale.pid || moved.host !== stale.host) await link(aside, path).catch(() => undefined);
   await unlink(aside).catch(() => undefined);
@@ -76,7 +82,11 @@ export async function acquireLock(path: string): Promise<Result<HeldLock, Backfi
       continue;
     }
     const who = holder === undefined ? 'another run' : `process ${holder.pid} on ${holder.host}`;
-    return err(new BackfillError('LOCKED', `${path} is held by ${who}; wait for it to finish, or remove the lock file if that run is gone.`, { context: { path, ...(holder ? { pid: holder.pid } : {}) } }));
+    return err(
+      new BackfillError('LOCKED', `${path} is held by ${who}; wait for it to finish, or remove the lock file if that run is gone.`, {
+        context: { path, ...(holder ? { pid: holder.pid } : {}) },
+      }),
+    );
   }
   return err(new BackfillError('LOCKED', `${path} keeps changing hands; try again.`, { context: { path } }));
 }

@@ -41,7 +41,8 @@ export class BatchAccumulator<T> {
   /** Adds `item` (of `bytes` bytes); returns the previous batch when `item` does not fit into it. */
   add(item: T, bytes: number): T[] | undefined {
     let full: T[] | undefined;
-    if (this.#items.length > 0 && (this.#items.length >= this.#limits.maxCount || this.#bytes + bytes > this.#limits.maxBytes)) full = this.flush();
+    if (this.#items.length > 0 && (this.#items.length >= this.#limits.maxCount || this.#bytes + bytes > this.#limits.maxBytes))
+      full = this.flush();
     this.#items.push(item);
     this.#bytes += bytes;
     return full;
@@ -200,7 +201,11 @@ export function* splitBatches<T>(items: Iterable<T>, sizeOf: (item: T) => number
  * }
  * ```
  */
-export async function* rebatch<T>(source: AsyncIterable<Iterable<T>>, sizeOf: (item: T) => number, limits: BatchLimits): AsyncGenerator<T[]> {
+export async function* rebatch<T>(
+  source: AsyncIterable<Iterable<T>>,
+  sizeOf: (item: T) => number,
+  limits: BatchLimits,
+): AsyncGenerator<T[]> {
   const acc = new BatchAccumulator<T>(limits);
   for await (const chunk of source) {
     for (const item of chunk) {
@@ -239,13 +244,23 @@ export function checkDocumentSize(
     size = bson.calculateObjectSize(statement === undefined ? document : statement(document), { ignoreUndefined: false });
   } catch (cause) {
     const message = cause instanceof Error ? cause.message : String(cause);
-    return err(new BackfillError('RECORD_INVALID', `record ${JSON.stringify(context.id ?? '?')} cannot be encoded as BSON: ${message}`, { cause, context }));
+    return err(
+      new BackfillError('RECORD_INVALID', `record ${JSON.stringify(context.id ?? '?')} cannot be encoded as BSON: ${message}`, {
+        cause,
+        context,
+      }),
+    );
   }
   if (size < maxBytes) return ok(size);
   const at = [
     typeof context.table === 'string' ? context.table : undefined,
     typeof context.member === 'string' || typeof context.line === 'number'
-      ? [typeof context.member === 'string' ? context.member : undefined, typeof context.line === 'number' ? `line ${context.line}` : undefined].filter((x) => x !== undefined).join(' ')
+      ? [
+          typeof context.member === 'string' ? context.member : undefined,
+          typeof context.line === 'number' ? `line ${context.line}` : undefined,
+        ]
+          .filter((x) => x !== undefined)
+          .join(' ')
       : undefined,
   ]
     .filter((s) => s !== undefined)

@@ -28,7 +28,9 @@ export function loadBson(): ResultAsync<Bson, BackfillError> {
   loaded ??= import('mongodb').then((m) => m.BSON);
   return ResultAsync.fromPromise(loaded, (cause) => {
     loaded = undefined;
-    return new BackfillError('INVALID_ARGUMENT', 'The MongoDB adapters need the `mongodb` package (v6 or v7): run `npm install mongodb`.', { cause });
+    return new BackfillError('INVALID_ARGUMENT', 'The MongoDB adapters need the `mongodb` package (v6 or v7): run `npm install mongodb`.', {
+      cause,
+    });
   });
 }
 
@@ -37,7 +39,11 @@ export function loadBson(): ResultAsync<Bson, BackfillError> {
  * the unit whose size the driver checks against `maxBsonObjectSize` in a
  * bulk write.
  */
-export type UpdateStatementMaker = (filter: Document, update: Document, options: { readonly upsert?: boolean; readonly multi?: boolean }) => Document;
+export type UpdateStatementMaker = (
+  filter: Document,
+  update: Document,
+  options: { readonly upsert?: boolean; readonly multi?: boolean },
+) => Document;
 
 /** The driver module that builds update statements (no public export; loaded by path). */
 const UPDATE_MODULE = 'mongodb/lib/operations/update.js';
@@ -64,6 +70,10 @@ export function loadUpdateStatement(): ResultAsync<UpdateStatementMaker, Backfil
   });
   return ResultAsync.fromPromise(statementMaker, (cause) => {
     statementMaker = undefined;
-    return new BackfillError('INVALID_ARGUMENT', 'This version of the `mongodb` driver has no `makeUpdateStatement`; install mongodb v6 or v7.', { cause });
+    return new BackfillError(
+      'INVALID_ARGUMENT',
+      'This version of the `mongodb` driver has no `makeUpdateStatement`; install mongodb v6 or v7.',
+      { cause },
+    );
   });
 }

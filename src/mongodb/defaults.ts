@@ -50,7 +50,11 @@ export const DEFAULT_WRITE_CONCERN = { w: 'majority', wtimeoutMS: DEFAULT_MONGO_
  * checkpoints, which documents were backfilled): from the primary, majority
  * committed, never from a lagging secondary.
  */
-export const DECIDING_READ = { readPreference: 'primary', readConcern: { level: 'majority' }, maxTimeMS: DEFAULT_MONGO_TIMEOUT_MS } as const;
+export const DECIDING_READ = {
+  readPreference: 'primary',
+  readConcern: { level: 'majority' },
+  maxTimeMS: DEFAULT_MONGO_TIMEOUT_MS,
+} as const;
 
 /** Collection in which the staging target records its locks and commit progress. */
 export const DEFAULT_STAGING_STATE_COLLECTION = 'backfill_kit_staging';

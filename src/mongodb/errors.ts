@@ -184,7 +184,11 @@ export function duplicateKeyId(error: unknown, ids?: (index: number) => string |
   const dup = writeErrorsOf(e).find((w) => DUPLICATE_KEY_CODES.has(writeErrorCode(w) ?? -1));
   if (dup === undefined) return undefined;
   const index = writeErrorIndex(dup);
-  return idFromKeyValue(dup.keyValue ?? dup.err?.keyValue) ?? idFromMessage(dup.errmsg ?? dup.err?.errmsg) ?? (index === undefined ? undefined : ids?.(index));
+  return (
+    idFromKeyValue(dup.keyValue ?? dup.err?.keyValue) ??
+    idFromMessage(dup.errmsg ?? dup.err?.errmsg) ??
+    (index === undefined ? undefined : ids?.(index))
+  );
 }
 
 /**
@@ -273,11 +277,17 @@ export function mongoErrorToBackfill(
     return new BackfillError('DOCUMENT_TOO_LARGE', `${where}: ${message}; shrink the document.`, { ...base, context: ctx });
   }
   if ((typeof e.name === 'string' && NETWORK_ERROR_NAMES.has(e.name)) || (code !== undefined && RETRYABLE_CODES.has(code))) {
-    return new BackfillError('DB_CONNECTION', `${where}: ${message}; check that the server is reachable (the write was retried).`, { ...base, context: ctx });
+    return new BackfillError('DB_CONNECTION', `${where}: ${message}; check that the server is reachable (the write was retried).`, {
+      ...base,
+      context: ctx,
+    });
   }
   if (code === 26) return new BackfillError('TABLE_NOT_FOUND', `${where}: ${message}`, { ...base, context: ctx });
   const name = typeof e.codeName === 'string' ? ` ${e.codeName}` : '';
-  return new BackfillError('MONGO_ERROR', `${where}:${name}${code === undefined ? '' : ` (code ${code})`} ${message}${failedOf}`, { ...base, context: ctx });
+  return new BackfillError('MONGO_ERROR', `${where}:${name}${code === undefined ? '' : ` (code ${code})`} ${message}${failedOf}`, {
+    ...base,
+    context: ctx,
+  });
 }
 
 /** Options of {@link withMongoRetry}. */
@@ -307,7 +317,11 @@ export interface MongoRetryOptions {
  * const retry = retryOptionsFrom({ maxAttempts: 5 }); // { maxAttempts: 5, delayMs: 100 }
  * ```
  */
-export function retryOptionsFrom(config: { readonly maxAttempts?: number; readonly retryDelayMs?: number; readonly logger?: Logger }): MongoRetryOptions {
+export function retryOptionsFrom(config: {
+  readonly maxAttempts?: number;
+  readonly retryDelayMs?: number;
+  readonly logger?: Logger;
+}): MongoRetryOptions {
   return {
     maxAttempts: config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     delayMs: config.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,

@@ -69,10 +69,16 @@ export function toMongoId(value: unknown, bson: Bson, context: BackfillErrorCont
     const oid = (value as { $oid?: unknown }).$oid;
     if (keys.length === 1 && typeof oid === 'string') {
       if (OBJECT_ID_HEX.test(oid)) return ok(bson.ObjectId.createFromHexString(oid.toLowerCase()));
-      return err(new BackfillError('RECORD_INVALID', `${where(context)}: {"$oid": ${JSON.stringify(oid)}} is not 24 hex digits; fix the id.`, { context }));
+      return err(
+        new BackfillError('RECORD_INVALID', `${where(context)}: {"$oid": ${JSON.stringify(oid)}} is not 24 hex digits; fix the id.`, {
+          context,
+        }),
+      );
     }
   }
-  return err(new BackfillError('RECORD_INVALID', `${where(context)}: the id must be a string, a number or {"$oid": "<24 hex>"}.`, { context }));
+  return err(
+    new BackfillError('RECORD_INVALID', `${where(context)}: the id must be a string, a number or {"$oid": "<24 hex>"}.`, { context }),
+  );
 }
 
 /**
@@ -91,7 +97,12 @@ export function toMongoId(value: unknown, bson: Bson, context: BackfillErrorCont
  * // ok({ _id: ObjectId('65a1…'), n: Int32(1) })
  * ```
  */
-export function recordToDocument(raw: string, id: string, bson: Bson, context: BackfillErrorContext = {}): Result<MongoDocument, BackfillError> {
+export function recordToDocument(
+  raw: string,
+  id: string,
+  bson: Bson,
+  context: BackfillErrorContext = {},
+): Result<MongoDocument, BackfillError> {
   const ctx = { ...context, id };
   const read = parseExtendedJson(raw, bson, ctx);
   if (read.isErr()) return err(read.error);
@@ -103,7 +114,11 @@ export function recordToDocument(raw: string, id: string, bson: Bson, context: B
   const own: unknown = Object.hasOwn(record, '_id') ? record._id : undefined;
   const ownText = mongoIdText(own);
   // An ObjectId's hex is read case-insensitively, as {"$oid"} accepts both cases.
-  if (ownText !== undefined && (ownText === id || ((own as { _bsontype?: unknown })._bsontype === 'ObjectId' && ownText === id.toLowerCase()))) return ok(record);
+  if (
+    ownText !== undefined &&
+    (ownText === id || ((own as { _bsontype?: unknown })._bsontype === 'ObjectId' && ownText === id.toLowerCase()))
+  )
+    return ok(record);
   // `_id` first, as the server would store it.
   const { _id: _replaced, ...rest } = record;
   return ok({ _id: id, ...rest });

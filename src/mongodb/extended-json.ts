@@ -21,7 +21,9 @@ const DATE_LIMIT_MS = 8_640_000_000_000_000n;
 const INTEGER = /^-?(0|[1-9][0-9]*)$/;
 
 /** How a JSON number literal is stored: its canonical extended-JSON form, or why it cannot be. */
-export type JsonNumberType = { readonly ok: true; readonly canonical: Readonly<Record<string, string>> } | { readonly ok: false; readonly why: string };
+export type JsonNumberType =
+  | { readonly ok: true; readonly canonical: Readonly<Record<string, string>> }
+  | { readonly ok: false; readonly why: string };
 
 /**
  * The BSON type of a JSON number literal, by mongoimport's rule: a decimal
@@ -39,7 +41,9 @@ export type JsonNumberType = { readonly ok: true; readonly canonical: Readonly<R
  */
 export function jsonNumberType(text: string): JsonNumberType {
   if (/[.eE]/.test(text)) {
-    return Number.isFinite(Number(text)) ? { ok: true, canonical: { $numberDouble: text } } : { ok: false, why: 'is beyond the range of a double' };
+    return Number.isFinite(Number(text))
+      ? { ok: true, canonical: { $numberDouble: text } }
+      : { ok: false, why: 'is beyond the range of a double' };
   }
   const n = BigInt(text);
   if (n >= INT32_MIN && n <= INT32_MAX) return { ok: true, canonical: { $numberInt: text } };
@@ -82,8 +86,14 @@ function checkDate(value: unknown, path: string): unknown {
     if (Number.isNaN(Date.parse(value))) throw new OutOfRange(path, JSON.stringify(value), 'is not a date MongoDB can store');
     return value;
   }
-  const millis = value instanceof JsonNumber ? value.text : typeof value === 'object' && value !== null ? (value as { $numberLong?: unknown }).$numberLong : undefined;
-  if (!integerIn(millis, -DATE_LIMIT_MS, DATE_LIMIT_MS)) throw new OutOfRange(path, String(millis), 'is not a date in the range a Date holds (±8.64e15 ms)');
+  const millis =
+    value instanceof JsonNumber
+      ? value.text
+      : typeof value === 'object' && value !== null
+        ? (value as { $numberLong?: unknown }).$numberLong
+        : undefined;
+  if (!integerIn(millis, -DATE_LIMIT_MS, DATE_LIMIT_MS))
+    throw new OutOfRange(path, String(millis), 'is not a date in the range a Date holds (±8.64e15 ms)');
   return value instanceof JsonNumber ? Number(millis) : value;
 }
 
@@ -101,12 +111,16 @@ function canonical(value: unknown, path: string): unknown {
   if (Array.isArray(value)) return value.map((v, i) => canonical(v, `${path}[${i}]`));
   if (typeof value !== 'object' || value === null) return value;
   const o = value as Record<string, unknown>;
-  if ('$numberInt' in o && !integerIn(o.$numberInt, INT32_MIN, INT32_MAX)) throw new OutOfRange(path, JSON.stringify(o.$numberInt), 'is not a 32-bit integer');
-  if ('$numberLong' in o && !integerIn(o.$numberLong, INT64_MIN, INT64_MAX)) throw new OutOfRange(path, JSON.stringify(o.$numberLong), 'is not a 64-bit integer');
+  if ('$numberInt' in o && !integerIn(o.$numberInt, INT32_MIN, INT32_MAX))
+    throw new OutOfRange(path, JSON.stringify(o.$numberInt), 'is not a 32-bit integer');
+  if ('$numberLong' in o && !integerIn(o.$numberLong, INT64_MIN, INT64_MAX))
+    throw new OutOfRange(path, JSON.stringify(o.$numberLong), 'is not a 64-bit integer');
   if ('$numberDouble' in o) {
     const d = o.$numberDouble;
-    if (typeof d !== 'string' || d.trim() === '' || Number.isNaN(Number(d)) !== (d === 'NaN')) throw new Error(`${JSON.stringify(d)} is not a double`);
-    if (!['Infinity', '-Infinity'].includes(d) && !Number.isFinite(Number(d))) throw new OutOfRange(path, JSON.stringify(d), 'is beyond the range of a double');
+    if (typeof d !== 'string' || d.trim() === '' || Number.isNaN(Number(d)) !== (d === 'NaN'))
+      throw new Error(`${JSON.stringify(d)} is not a double`);
+    if (!['Infinity', '-Infinity'].includes(d) && !Number.isFinite(Number(d)))
+      throw new OutOfRange(path, JSON.stringify(d), 'is beyond the range of a double');
   }
   if ('$date' in o) return { ...o, $date: checkDate(o.$date, path) };
   const wrapper = Object.keys(o).some((k) => k.startsWith('$'));
@@ -127,7 +141,12 @@ function plainDeep(value: unknown, path: string): unknown {
 }
 
 function where(context: BackfillErrorContext): string {
-  const at = [typeof context.table === 'string' ? context.table : undefined, typeof context.line === 'number' ? `line ${context.line}` : undefined].filter((x) => x !== undefined).join(', ');
+  const at = [
+    typeof context.table === 'string' ? context.table : undefined,
+    typeof context.line === 'number' ? `line ${context.line}` : undefined,
+  ]
+    .filter((x) => x !== undefined)
+    .join(', ');
   return `${at === '' ? '' : `${at}: `}record ${JSON.stringify(context.id ?? '?')}`;
 }
 
@@ -147,7 +166,9 @@ function where(context: BackfillErrorContext): string {
 export function parseExtendedJson(raw: string, bson: Bson, context: BackfillErrorContext = {}): Result<unknown, BackfillError> {
   let tree: unknown;
   try {
-    tree = JSON.parse(raw, (_key, value: unknown, source?: { source?: string }) => (typeof value === 'number' ? new JsonNumber(source?.source ?? String(value)) : value));
+    tree = JSON.parse(raw, (_key, value: unknown, source?: { source?: string }) =>
+      typeof value === 'number' ? new JsonNumber(source?.source ?? String(value)) : value,
+    );
   } catch (cause) {
     const message = cause instanceof Error ? cause.message : String(cause);
     return err(new BackfillError('RECORD_INVALID', `${where(context)}: not valid JSON (${message}); fix the record.`, { cause, context }));
@@ -158,13 +179,22 @@ export function parseExtendedJson(raw: string, bson: Bson, context: BackfillErro
     if (cause instanceof OutOfRange) {
       const field = cause.path === '' ? 'the value' : `field ${cause.path}`;
       return err(
-        new BackfillError('NUMBER_OUT_OF_RANGE', `${where(context)}: ${field} = ${cause.value} ${cause.why}, so it cannot be stored exactly; fix the value.`, {
-          cause,
-          context: { ...context, field: cause.path },
-        }),
+        new BackfillError(
+          'NUMBER_OUT_OF_RANGE',
+          `${where(context)}: ${field} = ${cause.value} ${cause.why}, so it cannot be stored exactly; fix the value.`,
+          {
+            cause,
+            context: { ...context, field: cause.path },
+          },
+        ),
       );
     }
     const message = cause instanceof Error ? cause.message : String(cause);
-    return err(new BackfillError('RECORD_INVALID', `${where(context)}: not valid MongoDB extended JSON (${message}); fix the record.`, { cause, context }));
+    return err(
+      new BackfillError('RECORD_INVALID', `${where(context)}: not valid MongoDB extended JSON (${message}); fix the record.`, {
+        cause,
+        context,
+      }),
+    );
   }
 }

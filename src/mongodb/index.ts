@@ -6,12 +6,27 @@
  *
  * @module mongodb
  */
-export { MongoStagingTarget, type MongoStagingTargetConfig, type MongoStagingSession, type MongoStagingMode, type MongoLeftovers } from './mongo-staging-target.js';
+export {
+  MongoStagingTarget,
+  type MongoStagingTargetConfig,
+  type MongoStagingSession,
+  type MongoStagingMode,
+  type MongoLeftovers,
+} from './mongo-staging-target.js';
 export type { StagingRowReject } from '../staging/staging-target.js';
 export { MongoRawDocumentSource, type MongoRawDocumentSourceConfig, type NewMongoRawDocument } from './mongo-raw-document-source.js';
 export { MongoStatementSink, type MongoStatementSinkConfig, type MongoTransactionMode } from './mongo-statement-sink.js';
 export { MongoCheckpointStore, type MongoCheckpointStoreConfig, type MongoWriteScope } from './mongo-checkpoint-store.js';
-export { BatchAccumulator, checkDocumentSize, rebatch, sendInLanes, splitBatches, validateBatchLimits, type BatchLimits, type LaneOptions } from './batching.js';
+export {
+  BatchAccumulator,
+  checkDocumentSize,
+  rebatch,
+  sendInLanes,
+  splitBatches,
+  validateBatchLimits,
+  type BatchLimits,
+  type LaneOptions,
+} from './batching.js';
 export { mongoIdText, recordToDocument, toMongoId, type MongoDocument } from './extended-json-id.js';
 export { jsonNumberType, parseExtendedJson, type JsonNumberType } from './extended-json.js';
 export {

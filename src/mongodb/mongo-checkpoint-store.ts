@@ -98,7 +98,9 @@ export class MongoCheckpointStore implements CheckpointStore {
   prepare(): ResultAsync<void, BackfillError> {
     return ResultAsync.fromPromise(
       withMongoRetry(async () => {
-        await this.#db.collection(this.#failures, { writeConcern: this.#writeConcern }).createIndex({ runId: 1, seq: 1 }, { name: 'runId_seq' });
+        await this.#db
+          .collection(this.#failures, { writeConcern: this.#writeConcern })
+          .createIndex({ runId: 1, seq: 1 }, { name: 'runId_seq' });
         await ensureCollection(this.#db, this.#checkpoints, this.#writeConcern);
       }, this.#retry),
       (e) => mongoErrorToBackfill(e, { table: this.#failures }),
@@ -150,7 +152,10 @@ export class MongoCheckpointStore implements CheckpointStore {
         if (cp === null) return null;
         const failed = await this.#db
           .collection<FailureDoc>(this.#failures)
-          .find({ runId, seq: { $lte: cp.counters.failures } }, { projection: { _id: 0, digest: 1, code: 1, message: 1 }, ...DECIDING_READ })
+          .find(
+            { runId, seq: { $lte: cp.counters.failures } },
+            { projection: { _id: 0, digest: 1, code: 1, message: 1 }, ...DECIDING_READ },
+          )
           .sort({ runId: 1, seq: 1 })
           .toArray();
         const stored: StoredCheckpoint = {

@@ -9,7 +9,13 @@ import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { throwIfAborted, type Logger } from '../_internals/logger.js';
 import type { RawDocument, RawDocumentCountQuery, RawDocumentPageQuery, RawDocumentSource } from '../statements/ports.js';
-import { DECIDING_READ, DEFAULT_MAX_ATTEMPTS, DEFAULT_RAW_DOCUMENTS_COLLECTION, DEFAULT_RETRY_DELAY_MS, boundedWriteConcern } from './defaults.js';
+import {
+  DECIDING_READ,
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_RAW_DOCUMENTS_COLLECTION,
+  DEFAULT_RETRY_DELAY_MS,
+  boundedWriteConcern,
+} from './defaults.js';
 import { mongoErrorToBackfill, retryOptionsFrom, withMongoRetry, type MongoRetryOptions } from './errors.js';
 
 /**
@@ -83,9 +89,13 @@ function toRawDocument(row: RawShape, collection: string): Result<RawDocument, B
   const content = toContent(row.content) ?? '';
   if (typeof digest !== 'string' || !(at instanceof Date) || Number.isNaN(at.getTime())) {
     return err(
-      new BackfillError('DOCUMENT_INVALID', `${collection}: a raw document ${typeof digest === 'string' ? `(${digest}) ` : ''}lacks a string \`digest\` or a Date \`retrievedAt\`; fix it in the collection.`, {
-        context: { table: collection, ...(typeof digest === 'string' ? { digest } : {}) },
-      }),
+      new BackfillError(
+        'DOCUMENT_INVALID',
+        `${collection}: a raw document ${typeof digest === 'string' ? `(${digest}) ` : ''}lacks a string \`digest\` or a Date \`retrievedAt\`; fix it in the collection.`,
+        {
+          context: { table: collection, ...(typeof digest === 'string' ? { digest } : {}) },
+        },
+      ),
     );
   }
   return ok({
@@ -118,7 +128,8 @@ export function positionProblem(row: { readonly digest?: unknown; readonly retri
     if (bsonType !== undefined) return `a ${bsonType}`;
     return Array.isArray(v) ? 'an array' : `a ${typeof v}`;
   };
-  if (!(row.retrievedAt instanceof Date) || Number.isNaN(row.retrievedAt.getTime())) return `retrievedAt is ${kind(row.retrievedAt)}, not a Date`;
+  if (!(row.retrievedAt instanceof Date) || Number.isNaN(row.retrievedAt.getTime()))
+    return `retrievedAt is ${kind(row.retrievedAt)}, not a Date`;
   if (typeof row.digest !== 'string') return `digest is ${kind(row.digest)}, not a string`;
   return undefined;
 }
@@ -179,7 +190,13 @@ export class MongoRawDocumentSource implements RawDocumentSource {
     for (const d of documents) {
       const retrievedAt = d.retrievedAt instanceof Date ? d.retrievedAt : new Date(d.retrievedAt);
       if (Number.isNaN(retrievedAt.getTime())) {
-        return errAsync(new BackfillError('INVALID_ARGUMENT', `document ${d.digest}: retrievedAt ${JSON.stringify(String(d.retrievedAt))} is not a date.`, { context: { digest: d.digest } }));
+        return errAsync(
+          new BackfillError(
+            'INVALID_ARGUMENT',
+            `document ${d.digest}: retrievedAt ${JSON.stringify(String(d.retrievedAt))} is not a date.`,
+            { context: { digest: d.digest } },
+          ),
+        );
       }
       const doc: Document = {
         retrievedAt,
@@ -190,19 +207,27 @@ export class MongoRawDocumentSource implements RawDocumentSource {
       ops.push({ updateOne: { filter: { digest: d.digest }, update: { $setOnInsert: doc }, upsert: true } });
     }
     // Upserts keyed on the digest: a retry after a lost reply cannot store a document twice.
-    return this.#run(async () => (await this.#db.collection(this.#collection).bulkWrite(ops, { ordered: false, writeConcern: this.#writeConcern })).upsertedCount);
+    return this.#run(
+      async () =>
+        (await this.#db.collection(this.#collection).bulkWrite(ops, { ordered: false, writeConcern: this.#writeConcern })).upsertedCount,
+    );
   }
 
   #filter(query: RawDocumentCountQuery): Result<Filter<Document>, BackfillError> {
     const clauses: Filter<Document>[] = [];
     if (query.retrievedSince !== undefined) {
-      if (!(query.retrievedSince instanceof Date) || Number.isNaN(query.retrievedSince.getTime())) return err(new BackfillError('INVALID_ARGUMENT', '`retrievedSince` must be a valid Date.'));
+      if (!(query.retrievedSince instanceof Date) || Number.isNaN(query.retrievedSince.getTime()))
+        return err(new BackfillError('INVALID_ARGUMENT', '`retrievedSince` must be a valid Date.'));
       clauses.push({ retrievedAt: { $gte: query.retrievedSince } });
     }
     if (query.after !== undefined) {
       const t = new Date(query.after.retrievedAt);
       if (Number.isNaN(t.getTime())) {
-        return err(new BackfillError('INVALID_ARGUMENT', `cursor retrievedAt ${JSON.stringify(query.after.retrievedAt)} is not an ISO-8601 time.`, { context: { digest: query.after.digest } }));
+        return err(
+          new BackfillError('INVALID_ARGUMENT', `cursor retrievedAt ${JSON.stringify(query.after.retrievedAt)} is not an ISO-8601 time.`, {
+            context: { digest: query.after.digest },
+          }),
+        );
       }
       // The $gte bound gives the planner a range on the index's leading key; the $or breaks ties.
       clauses.push({ retrievedAt: { $gte: t }, $or: [{ retrievedAt: { $gt: t } }, { digest: { $gt: query.after.digest } }] });
@@ -221,10 +246,17 @@ export class MongoRawDocumentSource implements RawDocumentSource {
     const collection = this.#db.collection(this.#collection);
     const projection = { _id: 1, digest: 1, retrievedAt: 1 };
     for (const direction of [1, -1] as const) {
-      const [edge] = await collection.find({}, { projection, ...DECIDING_READ }).sort({ retrievedAt: direction, digest: direction }).limit(1).toArray();
+      const [edge] = await collection
+        .find({}, { projection, ...DECIDING_READ })
+        .sort({ retrievedAt: direction, digest: direction })
+        .limit(1)
+        .toArray();
       const problem = edge === undefined ? undefined : positionProblem(edge as RawShape);
       if (problem === undefined || edge === undefined) continue;
-      const bad = await collection.countDocuments({ $or: [{ retrievedAt: { $not: { $type: 'date' } } }, { digest: { $not: { $type: 'string' } } }] }, DECIDING_READ);
+      const bad = await collection.countDocuments(
+        { $or: [{ retrievedAt: { $not: { $type: 'date' } } }, { digest: { $not: { $type: 'string' } } }] },
+        DECIDING_READ,
+      );
       const id = String((edge._id as { toHexString?: () => string })?.toHexString?.() ?? edge._id);
       throw new BackfillError(
         'DOCUMENT_INVALID',
@@ -242,7 +274,8 @@ export class MongoRawDocumentSource implements RawDocumentSource {
   readPage(query: RawDocumentPageQuery): ResultAsync<readonly RawDocument[], BackfillError> {
     const filter = this.#filter(query);
     if (filter.isErr()) return errAsync(filter.error);
-    if (!Number.isSafeInteger(query.limit) || query.limit < 1) return errAsync(new BackfillError('INVALID_ARGUMENT', '`limit` must be a whole number of at least 1.'));
+    if (!Number.isSafeInteger(query.limit) || query.limit < 1)
+      return errAsync(new BackfillError('INVALID_ARGUMENT', '`limit` must be a whole number of at least 1.'));
     return this.#run(async () => {
       throwIfAborted(query.signal);
       if (query.after === undefined || !this.#checked.has('done')) {

@@ -12,11 +12,26 @@ import type { AnyBulkWriteOperation, Collection, Db, Document, WriteConcernSetti
 import { err, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { throwIfAborted, type Logger } from '../_internals/logger.js';
-import type { StagingCommitInfo, StagingRow, StagingRowReject, StagingSession, StagingSessionOptions, StagingTarget } from '../staging/staging-target.js';
+import type {
+  StagingCommitInfo,
+  StagingRow,
+  StagingRowReject,
+  StagingSession,
+  StagingSessionOptions,
+  StagingTarget,
+} from '../staging/staging-target.js';
 import { checkDocumentSize, sendInLanes, validateBatchLimits, type BatchLimits } from './batching.js';
 import { loadBson, loadUpdateStatement, type Bson, type UpdateStatementMaker } from './bson.js';
 import { dropIfExists } from './collections.js';
-import { beginProblem, commitEntryState, planRecovery, type CommitEntry, type CommitRecord, type ObservedCollections, type StagingMarker } from './staging-state.js';
+import {
+  beginProblem,
+  commitEntryState,
+  planRecovery,
+  type CommitEntry,
+  type CommitRecord,
+  type ObservedCollections,
+  type StagingMarker,
+} from './staging-state.js';
 import { incomingOptions, retriedInsertDuplicates } from './staging-rules.js';
 import {
   DEFAULT_INSERTION_WORKERS,
@@ -202,7 +217,13 @@ class IncomingCollectionSession implements MongoStagingSession {
   #done = false;
   #committing = false;
 
-  constructor(r: Resolved, parts: { bson: Bson; statement: UpdateStatementMaker; maxBson: number; token: string }, options: StagingSessionOptions, dest: ReadonlyMap<string, string>, uuids: ReadonlyMap<string, string>) {
+  constructor(
+    r: Resolved,
+    parts: { bson: Bson; statement: UpdateStatementMaker; maxBson: number; token: string },
+    options: StagingSessionOptions,
+    dest: ReadonlyMap<string, string>,
+    uuids: ReadonlyMap<string, string>,
+  ) {
     this.#r = r;
     this.#bson = parts.bson;
     this.#statement = parts.statement;
@@ -215,7 +236,10 @@ class IncomingCollectionSession implements MongoStagingSession {
 
   #destOf(table: string): string {
     const dest = this.#dest.get(table);
-    if (dest === undefined) throw new BackfillError('INVALID_ARGUMENT', `collection ${JSON.stringify(table)} is not part of this session.`, { context: { table } });
+    if (dest === undefined)
+      throw new BackfillError('INVALID_ARGUMENT', `collection ${JSON.stringify(table)} is not part of this session.`, {
+        context: { table },
+      });
     return dest;
   }
 
@@ -238,14 +262,24 @@ class IncomingCollectionSession implements MongoStagingSession {
   }
 
   /** Rows → sized documents; a record that cannot become a document stops the load (or goes to `reject`). */
-  async *#documents(table: string, batches: AsyncIterable<readonly StagingRow[]>, reject: StagingRowReject | undefined): AsyncGenerator<Sized[]> {
+  async *#documents(
+    table: string,
+    batches: AsyncIterable<readonly StagingRow[]>,
+    reject: StagingRowReject | undefined,
+  ): AsyncGenerator<Sized[]> {
     for await (const batch of batches) {
       throwIfAborted(this.#options.signal);
       const out: Sized[] = [];
       for (const row of batch as readonly StagingRow[]) {
         const where = { table, id: row.id, ...(typeof row.line === 'number' ? { line: row.line } : {}) };
         const sized = recordToDocument(row.raw, row.id, this.#bson, where).andThen((doc) =>
-          checkDocumentSize(doc, this.#bson, this.#maxBson, where, this.#r.mode === 'upsert' ? (d) => this.#statement({ _id: d._id }, d, { upsert: true, multi: false }) : undefined).map((bytes) => ({
+          checkDocumentSize(
+            doc,
+            this.#bson,
+            this.#maxBson,
+            where,
+            this.#r.mode === 'upsert' ? (d) => this.#statement({ _id: d._id }, d, { upsert: true, multi: false }) : undefined,
+          ).map((bytes) => ({
             doc,
             bytes,
           })),
@@ -272,7 +306,12 @@ class IncomingCollectionSession implements MongoStagingSession {
       sizeOf: (s) => s.bytes,
       limits: this.#r.limits,
       uniqueKeysPerBatch: this.#r.mode === 'upsert',
-      send: (batch) => this.#write(collection, batch.map((s) => s.doc), table),
+      send: (batch) =>
+        this.#write(
+          collection,
+          batch.map((s) => s.doc),
+          table,
+        ),
     });
   }
 
@@ -291,29 +330,44 @@ class IncomingCollectionSession implements MongoStagingSession {
       const seen = new Set<string>();
       for (const doc of docs) {
         const id = mongoIdText(doc._id) ?? String(doc._id);
-        if (seen.has(id)) throw new BackfillError('DUPLICATE_ID', `MongoDB (${table}): duplicate id ${JSON.stringify(id)}; remove one of the records that share it.`, { context: { table, id } });
+        if (seen.has(id))
+          throw new BackfillError(
+            'DUPLICATE_ID',
+            `MongoDB (${table}): duplicate id ${JSON.stringify(id)}; remove one of the records that share it.`,
+            { context: { table, id } },
+          );
         seen.add(id);
       }
     }
     try {
-      await withMongoRetry(async (n) => {
-        if (this.#r.mode === 'upsert') {
-          await collection.bulkWrite(
-            docs.map((doc): AnyBulkWriteOperation => ({ replaceOne: { filter: { _id: doc._id as Document['_id'] }, replacement: doc, upsert: true } })),
-            { ordered: false, writeConcern },
-          );
-          return;
-        }
-        try {
-          await collection.insertMany(docs, { ordered: false, writeConcern });
-        } catch (error) {
-          if (n > 1 && (await this.#lostAttemptOnly(collection, docs, error))) {
-            (this.#options.logger ?? this.#r.logger)?.warn('retried insert found documents of the lost attempt already in place', { table, batch: docs.length });
+      await withMongoRetry(
+        async (n) => {
+          if (this.#r.mode === 'upsert') {
+            await collection.bulkWrite(
+              docs.map(
+                (doc): AnyBulkWriteOperation => ({
+                  replaceOne: { filter: { _id: doc._id as Document['_id'] }, replacement: doc, upsert: true },
+                }),
+              ),
+              { ordered: false, writeConcern },
+            );
             return;
           }
-          throw error;
-        }
-      }, this.#retry(`write into ${table}`));
+          try {
+            await collection.insertMany(docs, { ordered: false, writeConcern });
+          } catch (error) {
+            if (n > 1 && (await this.#lostAttemptOnly(collection, docs, error))) {
+              (this.#options.logger ?? this.#r.logger)?.warn('retried insert found documents of the lost attempt already in place', {
+                table,
+                batch: docs.length,
+              });
+              return;
+            }
+            throw error;
+          }
+        },
+        this.#retry(`write into ${table}`),
+      );
     } catch (error) {
       throw mongoErrorToBackfill(error, { table, batch: docs.length }, ids);
     }
@@ -332,7 +386,11 @@ class IncomingCollectionSession implements MongoStagingSession {
 
   /** Counted on the primary, majority committed: the count decides whether the import commits. */
   count(table: string): ResultAsync<number, BackfillError> {
-    return attempt(() => withMongoRetry(() => this.#r.db.collection(this.#destOf(table)).countDocuments({}, DECIDING_READ), this.#retry(`count ${table}`)), table);
+    return attempt(
+      () =>
+        withMongoRetry(() => this.#r.db.collection(this.#destOf(table)).countDocuments({}, DECIDING_READ), this.#retry(`count ${table}`)),
+      table,
+    );
   }
 
   commit(): ResultAsync<StagingCommitInfo, BackfillError> {
@@ -368,14 +426,21 @@ class IncomingCollectionSession implements MongoStagingSession {
         throw new BackfillError(
           'COMMIT_INCOMPLETE',
           `${mapped.message} The commit is recorded; replaced: ${renamed.join(', ') || 'none'}; not yet replaced: ${pending.join(', ')}. Call commit() again, or dropLeftovers() once no import runs, to finish it.`,
-          { cause: error, context: { ...mapped.context, renamed, pending }, ...(mapped.dbCode === undefined ? {} : { dbCode: mapped.dbCode }) },
+          {
+            cause: error,
+            context: { ...mapped.context, renamed, pending },
+            ...(mapped.dbCode === undefined ? {} : { dbCode: mapped.dbCode }),
+          },
         );
       }
     }
     const lockHeldMs = Number(process.hrtime.bigint() - since) / 1e6;
     this.#done = true;
     await forgetSession(this.#r, this.#token).catch((e: unknown) => {
-      (this.#options.logger ?? this.#r.logger)?.warn('the commit is complete, but its state record could not be removed; dropLeftovers() removes it', { error: String(e) });
+      (this.#options.logger ?? this.#r.logger)?.warn(
+        'the commit is complete, but its state record could not be removed; dropLeftovers() removes it',
+        { error: String(e) },
+      );
     });
     return { lockMode: 'renameCollection (per collection)', lockHeldMs };
   }
@@ -388,14 +453,27 @@ class IncomingCollectionSession implements MongoStagingSession {
         throw mongoErrorToBackfill(e, { table: live });
       });
     }
-    const record: CommitRecord = { _id: `commit:${this.#token}`, kind: 'commit', session: this.#token, tables: entries, startedAt: new Date() };
-    await writeOnce(() => stateCollection(this.#r).insertOne(record as unknown as Document, { writeConcern }), this.#retry('record the commit')).catch((e: unknown) => {
+    const record: CommitRecord = {
+      _id: `commit:${this.#token}`,
+      kind: 'commit',
+      session: this.#token,
+      tables: entries,
+      startedAt: new Date(),
+    };
+    await writeOnce(
+      () => stateCollection(this.#r).insertOne(record as unknown as Document, { writeConcern }),
+      this.#retry('record the commit'),
+    ).catch((e: unknown) => {
       const mapped = mongoErrorToBackfill(e);
-      throw new BackfillError(mapped.code, `${mapped.message} The commit was not recorded, so no collection was replaced${isRetryableMongoError(e) ? ' (unless the record reached the server: dropLeftovers() decides from it)' : ''}.`, {
-        cause: e,
-        context: mapped.context,
-        ...(mapped.dbCode === undefined ? {} : { dbCode: mapped.dbCode }),
-      });
+      throw new BackfillError(
+        mapped.code,
+        `${mapped.message} The commit was not recorded, so no collection was replaced${isRetryableMongoError(e) ? ' (unless the record reached the server: dropLeftovers() decides from it)' : ''}.`,
+        {
+          cause: e,
+          context: mapped.context,
+          ...(mapped.dbCode === undefined ? {} : { dbCode: mapped.dbCode }),
+        },
+      );
     });
   }
 
@@ -409,14 +487,21 @@ class IncomingCollectionSession implements MongoStagingSession {
     if (this.#done) return okAsync(undefined);
     this.#done = true;
     if (this.#committing) {
-      (this.#options.logger ?? this.#r.logger)?.warn('abort after the commit was recorded changes nothing; call dropLeftovers() to finish the commit');
+      (this.#options.logger ?? this.#r.logger)?.warn(
+        'abort after the commit was recorded changes nothing; call dropLeftovers() to finish the commit',
+      );
       return okAsync(undefined);
     }
     return attempt(async () => {
       // A commit record whose write reply was lost still commits: roll forward, never back.
-      const recorded = await withMongoRetry(() => stateCollection(this.#r).findOne({ _id: `commit:${this.#token}` } as Document, DECIDING_READ), this.#r.retry);
+      const recorded = await withMongoRetry(
+        () => stateCollection(this.#r).findOne({ _id: `commit:${this.#token}` } as Document, DECIDING_READ),
+        this.#r.retry,
+      );
       if (recorded !== null) {
-        (this.#options.logger ?? this.#r.logger)?.warn('the commit was recorded; abort changes nothing; call dropLeftovers() to finish the commit');
+        (this.#options.logger ?? this.#r.logger)?.warn(
+          'the commit was recorded; abort changes nothing; call dropLeftovers() to finish the commit',
+        );
         return;
       }
       await releaseSession(this.#r, this.#token, this.#uuids);
@@ -449,9 +534,13 @@ async function rollForward(r: Resolved, entry: CommitEntry, retry: MongoRetryOpt
     const state = commitEntryState(entry, await observe(r.db, [entry.live, entry.incoming]));
     if (state === 'renamed') return;
     if (state === 'lost') {
-      throw new BackfillError('COMMIT_INCOMPLETE', `collection ${entry.incoming} of a recorded commit is gone and ${entry.live} does not hold it; restore ${entry.live} from a backup or import again.`, {
-        context: { table: entry.live, collection: entry.incoming },
-      });
+      throw new BackfillError(
+        'COMMIT_INCOMPLETE',
+        `collection ${entry.incoming} of a recorded commit is gone and ${entry.live} does not hold it; restore ${entry.live} from a backup or import again.`,
+        {
+          context: { table: entry.live, collection: entry.incoming },
+        },
+      );
     }
     await r.db.renameCollection(entry.incoming, entry.live, { dropTarget: true, writeConcern: r.writeConcern });
   }, retry);
@@ -466,7 +555,8 @@ async function forgetSession(r: Resolved, session: string): Promise<void> {
 async function releaseSession(r: Resolved, session: string, uuids: ReadonlyMap<string, string>): Promise<void> {
   const observed = await withMongoRetry(() => observe(r.db, [...uuids.keys()]), r.retry);
   for (const [name, uuid] of uuids) {
-    if (observed.get(name) === uuid) await withMongoRetry(() => dropIfExists(r.db, name, r.writeConcern), { ...r.retry, what: `drop ${name}` });
+    if (observed.get(name) === uuid)
+      await withMongoRetry(() => dropIfExists(r.db, name, r.writeConcern), { ...r.retry, what: `drop ${name}` });
   }
   await forgetSession(r, session);
 }
@@ -517,19 +607,30 @@ export class MongoStagingTarget implements StagingTarget {
     }
     for (const name of config.collections) {
       const problem = collectionNameProblem(name);
-      if (problem !== undefined) return err(new BackfillError('INVALID_ARGUMENT', `collection name ${JSON.stringify(name)} ${problem}.`, { context: { table: String(name) } }));
+      if (problem !== undefined)
+        return err(
+          new BackfillError('INVALID_ARGUMENT', `collection name ${JSON.stringify(name)} ${problem}.`, {
+            context: { table: String(name) },
+          }),
+        );
     }
-    if (new Set(config.collections).size !== config.collections.length) return err(new BackfillError('INVALID_ARGUMENT', '`collections` names a collection twice.'));
-    const limits = validateBatchLimits({ maxCount: config.batchSize ?? DEFAULT_MONGO_BATCH_SIZE, maxBytes: config.batchBytes ?? DEFAULT_MONGO_BATCH_BYTES });
+    if (new Set(config.collections).size !== config.collections.length)
+      return err(new BackfillError('INVALID_ARGUMENT', '`collections` names a collection twice.'));
+    const limits = validateBatchLimits({
+      maxCount: config.batchSize ?? DEFAULT_MONGO_BATCH_SIZE,
+      maxBytes: config.batchBytes ?? DEFAULT_MONGO_BATCH_BYTES,
+    });
     if (limits.isErr()) return err(limits.error);
     const workers = config.insertionWorkers ?? DEFAULT_INSERTION_WORKERS;
     if (!Number.isSafeInteger(workers) || workers < 1 || workers > MAX_INSERTION_WORKERS) {
       return err(new BackfillError('INVALID_ARGUMENT', `insertionWorkers must be a whole number from 1 to ${MAX_INSERTION_WORKERS}.`));
     }
     const mode = config.mode ?? DEFAULT_STAGING_MODE;
-    if (mode !== 'insert' && mode !== 'upsert') return err(new BackfillError('INVALID_ARGUMENT', `mode must be "insert" or "upsert", not ${JSON.stringify(mode)}.`));
+    if (mode !== 'insert' && mode !== 'upsert')
+      return err(new BackfillError('INVALID_ARGUMENT', `mode must be "insert" or "upsert", not ${JSON.stringify(mode)}.`));
     const maxAttempts = config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-    if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) return err(new BackfillError('INVALID_ARGUMENT', 'maxAttempts must be a whole number of at least 1.'));
+    if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1)
+      return err(new BackfillError('INVALID_ARGUMENT', 'maxAttempts must be a whole number of at least 1.'));
     if (config.maxBsonObjectSize !== undefined && !(config.maxBsonObjectSize > 0)) {
       return err(new BackfillError('INVALID_ARGUMENT', 'maxBsonObjectSize must be a positive number of bytes.'));
     }
@@ -586,7 +687,10 @@ export class MongoStagingTarget implements StagingTarget {
         attempt(async () => {
           const dest = new Map<string, string>();
           for (const table of options.tables) {
-            if (!this.#r.collections.includes(table)) throw new BackfillError('INVALID_ARGUMENT', `collection ${JSON.stringify(table)} is not one of this target's collections.`, { context: { table } });
+            if (!this.#r.collections.includes(table))
+              throw new BackfillError('INVALID_ARGUMENT', `collection ${JSON.stringify(table)} is not one of this target's collections.`, {
+                context: { table },
+              });
             dest.set(table, options.dryRun ? `${table}__dryrun` : MongoStagingTarget.incomingName(table));
           }
           const maxBson = await this.#maxBson();
@@ -604,7 +708,12 @@ export class MongoStagingTarget implements StagingTarget {
     const uuids = new Map<string, string>();
     const taken: string[] = [];
     try {
-      const liveInfo = new Map((await withMongoRetry(() => r.db.listCollections({ name: { $in: [...dest.keys()] } }).toArray(), r.retry)).map((c) => [c.name, c as Document]));
+      const liveInfo = new Map(
+        (await withMongoRetry(() => r.db.listCollections({ name: { $in: [...dest.keys()] } }).toArray(), r.retry)).map((c) => [
+          c.name,
+          c as Document,
+        ]),
+      );
       const sharded = await this.#sharded([...dest.keys()]);
       for (const [table, name] of dest) {
         const marker: StagingMarker = { _id: name, kind: 'marker', live: table, session: token, uuid: null, startedAt: new Date() };
@@ -618,22 +727,37 @@ export class MongoStagingTarget implements StagingTarget {
         if (!held) taken.push(name);
         const problem = beginProblem(name, held, await withMongoRetry(() => observe(r.db, [name]), r.retry));
         if (problem === 'held') {
-          throw new BackfillError('LOCKED', `collection ${name} is held by another import into ${table}, or by a crashed one. If none is running, call dropLeftovers() and import again.`, {
-            context: { table, collection: name },
-          });
+          throw new BackfillError(
+            'LOCKED',
+            `collection ${name} is held by another import into ${table}, or by a crashed one. If none is running, call dropLeftovers() and import again.`,
+            {
+              context: { table, collection: name },
+            },
+          );
         }
         if (problem === 'foreign') {
-          throw new BackfillError('LOCKED', `collection ${name} exists but was not created by this library for an import; it is left alone. Rename or drop it yourself, then import again.`, {
-            context: { table, collection: name },
-          });
+          throw new BackfillError(
+            'LOCKED',
+            `collection ${name} exists but was not created by this library for an import; it is left alone. Rename or drop it yourself, then import again.`,
+            {
+              context: { table, collection: name },
+            },
+          );
         }
         const opts = incomingOptions(table, liveInfo.get(table), sharded.has(table));
         if (opts.isErr()) throw opts.error;
         await withMongoRetry(() => r.db.createCollection(name, { ...opts.value, writeConcern: r.writeConcern }), r.retry);
         const uuid = (await withMongoRetry(() => observe(r.db, [name]), r.retry)).get(name);
-        if (uuid === undefined) throw new BackfillError('MONGO_ERROR', `collection ${name} was created but is not listed; import again.`, { context: { table, collection: name } });
+        if (uuid === undefined)
+          throw new BackfillError('MONGO_ERROR', `collection ${name} was created but is not listed; import again.`, {
+            context: { table, collection: name },
+          });
         uuids.set(name, uuid);
-        await withMongoRetry(() => stateCollection(r).updateOne({ _id: name, session: token } as Document, { $set: { uuid } }, { writeConcern: r.writeConcern }), r.retry);
+        await withMongoRetry(
+          () =>
+            stateCollection(r).updateOne({ _id: name, session: token } as Document, { $set: { uuid } }, { writeConcern: r.writeConcern }),
+          r.retry,
+        );
       }
       return uuids;
     } catch (error) {
@@ -672,7 +796,14 @@ export class MongoStagingTarget implements StagingTarget {
       const markers = docs.filter((d) => d.kind === 'marker') as unknown as StagingMarker[];
       const commits = docs.filter((d) => d.kind === 'commit') as unknown as CommitRecord[];
       const stagingNames = r.collections.flatMap((c) => [MongoStagingTarget.incomingName(c), `${c}__dryrun`]);
-      const names = [...new Set([...stagingNames, ...r.collections, ...markers.map((m) => m._id), ...commits.flatMap((c) => c.tables.flatMap((t) => [t.live, t.incoming]))])];
+      const names = [
+        ...new Set([
+          ...stagingNames,
+          ...r.collections,
+          ...markers.map((m) => m._id),
+          ...commits.flatMap((c) => c.tables.flatMap((t) => [t.live, t.incoming])),
+        ]),
+      ];
       const observed: ObservedCollections = await withMongoRetry(() => observe(r.db, names), r.retry);
       const dropped: string[] = [];
       const completed: string[] = [];
@@ -691,9 +822,13 @@ export class MongoStagingTarget implements StagingTarget {
         else if (step.kind === 'forget') await forgetSession(r, step.session);
       }
       if (lost.length > 0) {
-        throw new BackfillError('COMMIT_INCOMPLETE', `a recorded commit cannot be finished: the new ${lost.join(', ')} ${lost.length === 1 ? 'is' : 'are'} gone from both names; restore from a backup or import again, then delete the commit record from ${r.state}.`, {
-          context: { lost, dropped, completed },
-        });
+        throw new BackfillError(
+          'COMMIT_INCOMPLETE',
+          `a recorded commit cannot be finished: the new ${lost.join(', ')} ${lost.length === 1 ? 'is' : 'are'} gone from both names; restore from a backup or import again, then delete the commit record from ${r.state}.`,
+          {
+            context: { lost, dropped, completed },
+          },
+        );
       }
       return { dropped, completed, notOurs };
     });
@@ -717,7 +852,10 @@ export class MongoStagingTarget implements StagingTarget {
    */
   truncate(): ResultAsync<void, BackfillError> {
     return this.begin({ strategy: 'swap', dryRun: false, tables: this.#r.collections }).andThen((session) =>
-      session.commit().map(() => undefined).orElse((error) => session.abort().andThen(() => err(error))),
+      session
+        .commit()
+        .map(() => undefined)
+        .orElse((error) => session.abort().andThen(() => err(error))),
     );
   }
 

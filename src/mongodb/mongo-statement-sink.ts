@@ -10,7 +10,14 @@ import type { AnyBulkWriteOperation, ClientSession, Db, MongoClient, WriteConcer
 import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
-import type { DocumentClaims, StatementBatch, StatementBatchResult, StatementSink, StoredCheckpoint, VexClaim } from '../statements/ports.js';
+import type {
+  DocumentClaims,
+  StatementBatch,
+  StatementBatchResult,
+  StatementSink,
+  StoredCheckpoint,
+  VexClaim,
+} from '../statements/ports.js';
 import {
   DEFAULT_CHECKPOINTS_COLLECTION,
   DEFAULT_DOCUMENTS_COLLECTION,
@@ -198,7 +205,10 @@ export class MongoStatementSink implements StatementSink {
     this.#writeConcern = boundedWriteConcern(config.writeConcern);
     this.#retry = retryOptionsFrom(config);
     this.#checkpointsCollection = config.checkpointsCollection ?? DEFAULT_CHECKPOINTS_COLLECTION;
-    this.#limits = { maxClaims: config.transactionClaims ?? DEFAULT_TRANSACTION_CLAIMS, maxBytes: config.transactionBytes ?? DEFAULT_TRANSACTION_BYTES };
+    this.#limits = {
+      maxClaims: config.transactionClaims ?? DEFAULT_TRANSACTION_CLAIMS,
+      maxBytes: config.transactionBytes ?? DEFAULT_TRANSACTION_BYTES,
+    };
     this.#checkpoints = new MongoCheckpointStore({
       db: config.db,
       ...(config.checkpointsCollection === undefined ? {} : { checkpointsCollection: config.checkpointsCollection }),
@@ -212,7 +222,12 @@ export class MongoStatementSink implements StatementSink {
       this.#mode !== 'auto' && this.#mode !== 'always' && this.#mode !== 'never'
         ? err(new BackfillError('INVALID_ARGUMENT', `transactions must be "auto", "always" or "never", not ${JSON.stringify(this.#mode)}.`))
         : !Number.isSafeInteger(this.#limits.maxClaims) || this.#limits.maxClaims < 1 || !(this.#limits.maxBytes >= 1)
-          ? err(new BackfillError('INVALID_ARGUMENT', 'transactionClaims must be a whole number of at least 1 and transactionBytes a positive number of bytes.'))
+          ? err(
+              new BackfillError(
+                'INVALID_ARGUMENT',
+                'transactionClaims must be a whole number of at least 1 and transactionBytes a positive number of bytes.',
+              ),
+            )
           : ok(undefined);
   }
 
@@ -247,7 +262,10 @@ export class MongoStatementSink implements StatementSink {
     this.#transactional ??= withMongoRetry(() => this.#db.command({ hello: 1 }), this.#retry).then((hello) => {
       const supported = typeof hello.setName === 'string' || hello.msg === 'isdbgrid';
       if (!supported && this.#mode === 'always') {
-        throw new BackfillError('INVALID_ARGUMENT', 'transactions: "always" needs a replica set or a sharded cluster; this server is standalone. Use "auto".');
+        throw new BackfillError(
+          'INVALID_ARGUMENT',
+          'transactions: "always" needs a replica set or a sharded cluster; this server is standalone. Use "auto".',
+        );
       }
       if (supported && this.#client === undefined) {
         throw new BackfillError('INVALID_ARGUMENT', 'transactions need the MongoClient: pass `client` along with `db`.');
@@ -316,7 +334,12 @@ export class MongoStatementSink implements StatementSink {
             written = await this.#writeClaims(batch, documents, { session }, (fn) => fn());
             if (last) await this.#checkpoints.save(batch.runId, batch.failures, batch.checkpoint, { session });
           },
-          { writeConcern: this.#writeConcern, readConcern: { level: 'snapshot' }, readPreference: 'primary', maxCommitTimeMS: DEFAULT_MONGO_TIMEOUT_MS },
+          {
+            writeConcern: this.#writeConcern,
+            readConcern: { level: 'snapshot' },
+            readPreference: 'primary',
+            maxCommitTimeMS: DEFAULT_MONGO_TIMEOUT_MS,
+          },
         );
         claimsWritten += written;
       }
@@ -354,7 +377,14 @@ export class MongoStatementSink implements StatementSink {
     if (batch.force) await step(() => statements.deleteMany({ documentDigest: { $in: digests } }, opts), 'delete replaced claims');
     const claims = documents.flatMap((d) => d.claims);
     if (claims.length > 0) {
-      const r = await step(() => statements.bulkWrite(claims.map((c) => claimUpsert(c, batch.runId, now)), { ordered: false, ...opts }), 'upsert claims');
+      const r = await step(
+        () =>
+          statements.bulkWrite(
+            claims.map((c) => claimUpsert(c, batch.runId, now)),
+            { ordered: false, ...opts },
+          ),
+        'upsert claims',
+      );
       claimsWritten = r.upsertedCount + r.matchedCount;
     }
     const through = batch.checkpoint.counters.evaluated;

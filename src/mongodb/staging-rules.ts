@@ -46,15 +46,23 @@ export const COPIED_COLLECTION_OPTIONS = [
  */
 export function incomingOptions(table: string, live: Document | undefined, sharded: boolean): Result<Document, BackfillError> {
   const refuse = (why: string): Result<Document, BackfillError> =>
-    err(new BackfillError('INVALID_ARGUMENT', `collection ${table} ${why}; it cannot be replaced by a rename. Nothing was changed.`, { context: { table } }));
-  if (sharded) return refuse('is sharded (a rename cannot replace a sharded collection, and would leave it unsharded); stage into an unsharded collection');
+    err(
+      new BackfillError('INVALID_ARGUMENT', `collection ${table} ${why}; it cannot be replaced by a rename. Nothing was changed.`, {
+        context: { table },
+      }),
+    );
+  if (sharded)
+    return refuse(
+      'is sharded (a rename cannot replace a sharded collection, and would leave it unsharded); stage into an unsharded collection',
+    );
   if (live === undefined) return ok({});
   const type = typeof live.type === 'string' ? live.type : 'collection';
   if (type !== 'collection') return refuse(`is a ${type}`);
   const options = (live.options ?? {}) as Document;
   const out: Document = {};
   for (const [key, value] of Object.entries(options)) {
-    if (!(COPIED_COLLECTION_OPTIONS as readonly string[]).includes(key)) return refuse(`has the option \`${key}\`, which this library does not copy`);
+    if (!(COPIED_COLLECTION_OPTIONS as readonly string[]).includes(key))
+      return refuse(`has the option \`${key}\`, which this library does not copy`);
     if (key === 'clusteredIndex' && typeof value === 'object' && value !== null) {
       const { v: _v, ...spec } = value as Document;
       out[key] = spec;
@@ -81,7 +89,14 @@ export function retriedInsertDuplicates(error: unknown, batchLength: number): nu
   const out: number[] = [];
   for (const w of list) {
     const index = (w as { index?: unknown; err?: { index?: unknown } }).index ?? (w as { err?: { index?: unknown } }).err?.index;
-    if (mongoErrorCode({ writeErrors: [w] }) !== 11000 || typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= batchLength) return undefined;
+    if (
+      mongoErrorCode({ writeErrors: [w] }) !== 11000 ||
+      typeof index !== 'number' ||
+      !Number.isInteger(index) ||
+      index < 0 ||
+      index >= batchLength
+    )
+      return undefined;
     out.push(index);
   }
   return out;

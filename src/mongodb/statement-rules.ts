@@ -64,7 +64,11 @@ export interface TransactionLimits {
  * splitForTransactions(batch.documents, { maxClaims: 1000, maxBytes: 8 << 20 }, (c) => JSON.stringify(c).length);
  * ```
  */
-export function splitForTransactions(documents: readonly DocumentClaims[], limits: TransactionLimits, bytesOf: (claim: VexClaim) => number): DocumentClaims[][] {
+export function splitForTransactions(
+  documents: readonly DocumentClaims[],
+  limits: TransactionLimits,
+  bytesOf: (claim: VexClaim) => number,
+): DocumentClaims[][] {
   const parts: DocumentClaims[][] = [];
   let current: DocumentClaims[] = [];
   let claims = 0;

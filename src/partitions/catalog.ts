@@ -45,7 +45,8 @@ const epochOf = (i: 1 | 2): string => `CASE p.key_type
 // so the printed bounds are ISO with numeric offsets: under DateStyle SQL a
 // zone prints as an abbreviation ("IST") that reads back as another zone.
 // lock_timeout too: sizing a partition needs a lock that a running DDL may hold.
-const pins = (lockTimeoutMs: number): string => `SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY'; SET LOCAL lock_timeout = '${lockTimeoutMs}ms'`;
+const pins = (lockTimeoutMs: number): string =>
+  `SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY'; SET LOCAL lock_timeout = '${lockTimeoutMs}ms'`;
 
 const listSql = (parent: QualifiedName, lockTimeoutMs: number): string => `${pins(lockTimeoutMs)};
 WITH p AS (
@@ -82,10 +83,18 @@ ORDER BY k.from_epoch NULLS LAST, k.name`;
 const KEY_TYPES: readonly string[] = ['date', 'timestamp', 'timestamptz'];
 
 /** Decides whether one partition follows the naming rule, and why not. */
-function judge(parent: QualifiedName, interval: PartitionInterval, schema: string, name: string, from: Date | null, to: Date | null): string | undefined {
+function judge(
+  parent: QualifiedName,
+  interval: PartitionInterval,
+  schema: string,
+  name: string,
+  from: Date | null,
+  to: Date | null,
+): string | undefined {
   if (schema !== parent.schema) return `it lives in schema ${schema}, not ${parent.schema}`;
   const start = name.startsWith(parent.name) ? parsePartitionSuffix(name.slice(parent.name.length), interval) : undefined;
-  if (start === undefined) return `its name does not follow ${parent.name}${interval === 'week' ? '_YYYY_Www' : interval === 'day' ? '_YYYY_MM_DD' : interval === 'year' ? '_YYYY' : '_YYYY_MM'}`;
+  if (start === undefined)
+    return `its name does not follow ${parent.name}${interval === 'week' ? '_YYYY_Www' : interval === 'day' ? '_YYYY_MM_DD' : interval === 'year' ? '_YYYY' : '_YYYY_MM'}`;
   const end = addIntervals(start, interval, 1);
   if (from?.getTime() !== start.getTime() || to?.getTime() !== end.getTime()) {
     return `its bounds are not [${start.toISOString()}, ${end.toISOString()}) as its name says`;
@@ -99,19 +108,30 @@ const toDate = (epoch: number | null): Date | null => (epoch === null || !Number
  * Reads the parent and all its partitions in one round trip, and checks that
  * the parent is range-partitioned on `column` of a supported type.
  */
-export async function readSnapshot(client: PgClientLike, parent: QualifiedName, column: string, interval: PartitionInterval, lockTimeoutMs: number): Promise<Snapshot> {
+export async function readSnapshot(
+  client: PgClientLike,
+  parent: QualifiedName,
+  column: string,
+  interval: PartitionInterval,
+  lockTimeoutMs: number,
+): Promise<Snapshot> {
   // One round trip: the pins and the query go as one simple-protocol string.
   const results = (await client.query(listSql(parent, lockTimeoutMs))) as PgQueryResult<Row>[];
   const rows = results[results.length - 1]?.rows ?? [];
   const head = rows[0];
   const context = { table: `${parent.schema}.${parent.name}` };
-  if (head === undefined) throw new BackfillError('TABLE_NOT_FOUND', `${context.table} does not exist. Create it (createParent) or check the name.`, { context });
+  if (head === undefined)
+    throw new BackfillError('TABLE_NOT_FOUND', `${context.table} does not exist. Create it (createParent) or check the name.`, { context });
   if (head.parent_kind !== 'p' || head.strategy !== 'r' || head.key_count !== 1 || head.key_column !== column) {
     const what = head.parent_kind !== 'p' ? 'is not a partitioned table' : `is not range-partitioned on the single column ${column}`;
     throw new BackfillError('TABLE_NOT_PARTITIONED', `${context.table} ${what}.`, { context });
   }
   if (!KEY_TYPES.includes(head.key_type ?? '')) {
-    throw new BackfillError('TABLE_NOT_PARTITIONED', `${context.table}: partition key ${column} has type ${head.key_type}; use date, timestamp or timestamptz.`, { context });
+    throw new BackfillError(
+      'TABLE_NOT_PARTITIONED',
+      `${context.table}: partition key ${column} has type ${head.key_type}; use date, timestamp or timestamptz.`,
+      { context },
+    );
   }
   const partitions: PartitionInfo[] = [];
   for (const r of rows) {

@@ -37,17 +37,26 @@ export async function inDdlTransaction<T>(client: PgClientLike, lockTimeoutMs: n
  * caller's value afterwards, even on failure.
  */
 export async function withSessionLockTimeout<T>(client: PgClientLike, lockTimeoutMs: number, fn: () => Promise<T>): Promise<T> {
-  const { rows } = (await client.query("SELECT pg_catalog.current_setting('lock_timeout') AS v, pg_catalog.set_config('lock_timeout', $1, false)", [`${lockTimeoutMs}ms`])) as PgQueryResult<{ v: string }>;
+  const { rows } = (await client.query(
+    "SELECT pg_catalog.current_setting('lock_timeout') AS v, pg_catalog.set_config('lock_timeout', $1, false)",
+    [`${lockTimeoutMs}ms`],
+  )) as PgQueryResult<{ v: string }>;
   try {
     return await fn();
   } finally {
-    await Promise.resolve(client.query("SELECT pg_catalog.set_config('lock_timeout', $1, false)", [rows[0]?.v ?? '0'])).catch(() => undefined);
+    await Promise.resolve(client.query("SELECT pg_catalog.set_config('lock_timeout', $1, false)", [rows[0]?.v ?? '0'])).catch(
+      () => undefined,
+    );
   }
 }
 
 /** A stable 64-bit advisory-lock key per parent table, the same in every process. */
 export function advisoryKey(parent: QualifiedName): string {
-  return createHash('sha256').update(`@stella/backfill-kit/partitions:${parent.schema}.${parent.name}`).digest().readBigInt64BE(0).toString();
+  return createHash('sha256')
+    .update(`@stella/backfill-kit/partitions:${parent.schema}.${parent.name}`)
+    .digest()
+    .readBigInt64BE(0)
+    .toString();
 }
 
 /**
@@ -55,17 +64,26 @@ export function advisoryKey(parent: QualifiedName): string {
  * `ensure`/`retention` runs never interleave. Waiting longer than
  * `timeoutMs` returns `LOCKED`.
  */
-export async function withAdvisoryLock<T>(client: PgClientLike, parent: QualifiedName, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+export async function withAdvisoryLock<T>(
+  client: PgClientLike,
+  parent: QualifiedName,
+  timeoutMs: number,
+  fn: () => Promise<T>,
+): Promise<T> {
   const key = advisoryKey(parent);
   try {
     await client.query(`SET LOCAL lock_timeout = '${timeoutMs}ms'; SELECT pg_catalog.pg_advisory_lock(${key})`);
   } catch (error) {
     const mapped = pgErrorToBackfill(error, { table: `${parent.schema}.${parent.name}` });
     if (mapped.code !== 'LOCK_TIMEOUT') throw mapped;
-    throw new BackfillError('LOCKED', `Another run is managing ${parent.schema}.${parent.name} and held its lock for more than ${timeoutMs} ms; try again later.`, {
-      cause: error,
-      context: { table: `${parent.schema}.${parent.name}` },
-    });
+    throw new BackfillError(
+      'LOCKED',
+      `Another run is managing ${parent.schema}.${parent.name} and held its lock for more than ${timeoutMs} ms; try again later.`,
+      {
+        cause: error,
+        context: { table: `${parent.schema}.${parent.name}` },
+      },
+    );
   }
   try {
     return await fn();

@@ -18,7 +18,15 @@ import {
   DEFAULT_RETENTION_MODE,
   MAX_INTERVAL_COUNT,
 } from './defaults.js';
-import { PARTITION_INTERVALS, addIntervals, boundLiteral, floorToInterval, parsePartitionSuffix, partitionSuffix, type PartitionInterval } from './interval.js';
+import {
+  PARTITION_INTERVALS,
+  addIntervals,
+  boundLiteral,
+  floorToInterval,
+  parsePartitionSuffix,
+  partitionSuffix,
+  type PartitionInterval,
+} from './interval.js';
 import type {
   AttachReport,
   CreateParentOptions,
@@ -44,7 +52,16 @@ const SQL_TYPE = /^[A-Za-z_][A-Za-z0-9_]*( [A-Za-z_][A-Za-z0-9_]*)*( ?\(\d+( ?, 
 const MAX_SLOTS = 1_000_000;
 /** SQLSTATE duplicate_table: a relation already holds the name. */
 const DUPLICATE_TABLE = '42P07';
-const RELKIND_NAMES: Readonly<Record<string, string>> = { r: 'a standalone table', p: 'a partitioned table', v: 'a view', m: 'a materialized view', i: 'an index', I: 'a partitioned index', S: 'a sequence', f: 'a foreign table' };
+const RELKIND_NAMES: Readonly<Record<string, string>> = {
+  r: 'a standalone table',
+  p: 'a partitioned table',
+  v: 'a view',
+  m: 'a materialized view',
+  i: 'an index',
+  I: 'a partitioned index',
+  S: 'a sequence',
+  f: 'a foreign table',
+};
 
 function invalid(message: string, context: BackfillErrorContext = {}): BackfillError {
   return new BackfillError('INVALID_ARGUMENT', message, { context });
@@ -64,7 +81,9 @@ function sqlstateOf(error: unknown): string | undefined {
 }
 
 function abortError(signal: AbortSignal | undefined, context: BackfillErrorContext): BackfillError | undefined {
-  return signal?.aborted ? new BackfillError('ABORTED', 'The operation was aborted; finished steps are listed in context.partial.', { context }) : undefined;
+  return signal?.aborted
+    ? new BackfillError('ABORTED', 'The operation was aborted; finished steps are listed in context.partial.', { context })
+    : undefined;
 }
 
 /**
@@ -95,18 +114,35 @@ async function dropIndexesConcurrently(client: PgClientLike, schema: string, nam
 }
 
 /** The error of a failed step, saying which invalid rebuild leftovers remain on the partition and how to drop them. */
-function leftoverError(error: unknown, part: PartitionInfo, what: string, found: readonly string[], dropped: readonly string[], partial: object): BackfillError {
+function leftoverError(
+  error: unknown,
+  part: PartitionInfo,
+  what: string,
+  found: readonly string[],
+  dropped: readonly string[],
+  partial: object,
+): BackfillError {
   const partition = `${part.schema}.${part.name}`;
   const remaining = found.filter((n) => !dropped.includes(n));
-  const base = pgErrorToBackfill(error, { partition: part.name, partial: { ...partial, invalidIndexesDropped: dropped }, invalidIndexes: remaining }, what);
+  const base = pgErrorToBackfill(
+    error,
+    { partition: part.name, partial: { ...partial, invalidIndexesDropped: dropped }, invalidIndexes: remaining },
+    what,
+  );
   const notes: string[] = [];
   if (dropped.length > 0) notes.push(`Dropped the invalid indexes it left on ${partition}: ${dropped.join(', ')}.`);
   if (remaining.length > 0) {
     const sql = remaining.map((n) => `DROP INDEX CONCURRENTLY ${quoteIdent(part.schema)}.${quoteIdent(n)};`).join(' ');
-    notes.push(`Left INVALID indexes on ${partition} that every write still maintains: ${remaining.join(', ')}. The next maintain of ${partition} drops them once the blocking session ends; or run: ${sql}`);
+    notes.push(
+      `Left INVALID indexes on ${partition} that every write still maintains: ${remaining.join(', ')}. The next maintain of ${partition} drops them once the blocking session ends; or run: ${sql}`,
+    );
   }
   if (notes.length === 0) return base;
-  return new BackfillError(base.code, `${base.message} ${notes.join(' ')}`, { cause: error, context: base.context, ...(base.dbCode === undefined ? {} : { dbCode: base.dbCode }) });
+  return new BackfillError(base.code, `${base.message} ${notes.join(' ')}`, {
+    cause: error,
+    context: base.context,
+    ...(base.dbCode === undefined ? {} : { dbCode: base.dbCode }),
+  });
 }
 
 /**
@@ -167,7 +203,10 @@ export class PartitionManager {
         : !PARTITION_INTERVALS.includes(this.#interval)
           ? invalid(`interval must be one of ${PARTITION_INTERVALS.join(', ')}; got ${String(config.interval)}.`)
           : Buffer.byteLength(this.#parent.name) + LONGEST_SUFFIX > 63
-            ? new BackfillError('INVALID_IDENTIFIER', `table name ${this.#parent.name} leaves no room for a partition suffix within 63 bytes.`)
+            ? new BackfillError(
+                'INVALID_IDENTIFIER',
+                `table name ${this.#parent.name} leaves no room for a partition suffix within 63 bytes.`,
+              )
             : [this.#lockTimeoutMs, this.#advisoryLockTimeoutMs].some((ms) => !Number.isInteger(ms) || ms < 1)
               ? invalid('lockTimeoutMs and advisoryLockTimeoutMs must be positive integers (milliseconds).')
               : undefined;
@@ -186,7 +225,11 @@ export class PartitionManager {
   }
 
   #slot(start: Date): PartitionSlot {
-    return { name: `${this.#parent.name}${partitionSuffix(start, this.#interval)}`, from: start, to: addIntervals(start, this.#interval, 1) };
+    return {
+      name: `${this.#parent.name}${partitionSuffix(start, this.#interval)}`,
+      from: start,
+      to: addIntervals(start, this.#interval, 1),
+    };
   }
 
   #sqlOf(name: string): string {
@@ -203,10 +246,7 @@ export class PartitionManager {
   #run<T>(what: string, fn: (client: PgClientLike) => Promise<T>): ResultAsync<T, BackfillError> {
     if (this.#configError) return errAsync(this.#configError);
     const context = { table: `${this.#parent.schema}.${this.#parent.name}` };
-    return ResultAsync.fromPromise(
-      this.#pg.withClient(fn),
-      (e) => pgErrorToBackfill(e, context, `${what} ${context.table}`),
-    );
+    return ResultAsync.fromPromise(this.#pg.withClient(fn), (e) => pgErrorToBackfill(e, context, `${what} ${context.table}`));
   }
 
   /**
@@ -221,7 +261,9 @@ export class PartitionManager {
    * ```
    */
   list(): ResultAsync<PartitionInfo[], BackfillError> {
-    return this.#run('list', async (client) => [...(await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs)).partitions]);
+    return this.#run('list', async (client) => [
+      ...(await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs)).partitions,
+    ]);
   }
 
   /**
@@ -299,13 +341,22 @@ export class PartitionManager {
                   taken.push(slot);
                   continue;
                 }
-                throw pgErrorToBackfill(inner, { partition: slot.name, partial: { created: [...created, ...done], existing } }, `ensure ${slot.name}`);
+                throw pgErrorToBackfill(
+                  inner,
+                  { partition: slot.name, partial: { created: [...created, ...done], existing } },
+                  `ensure ${slot.name}`,
+                );
               }
             }
           }
           for (const c of done) {
             created.push(c);
-            logger.info('partition created', { partition: c.name, from: c.from.toISOString(), to: c.to.toISOString(), rowsMovedFromDefault: c.rowsMovedFromDefault });
+            logger.info('partition created', {
+              partition: c.name,
+              from: c.from.toISOString(),
+              to: c.to.toISOString(),
+              rowsMovedFromDefault: c.rowsMovedFromDefault,
+            });
           }
           options.onProgress?.({ phase: 'create', partition: chunk[chunk.length - 1]!.name, done: created.length, total: todo.length });
         }
@@ -333,7 +384,10 @@ export class PartitionManager {
       return RELKIND_NAMES[row.kind] ?? `a relation of kind ${row.kind}`;
     };
     const parent = `${this.#parent.schema}.${this.#parent.name}`;
-    const each = taken.map((t) => `${this.#parent.schema}.${t.name} (${what(t.name)}) holds the name of the partition [${t.from.toISOString()}, ${t.to.toISOString()})`);
+    const each = taken.map(
+      (t) =>
+        `${this.#parent.schema}.${t.name} (${what(t.name)}) holds the name of the partition [${t.from.toISOString()}, ${t.to.toISOString()})`,
+    );
     const example = `${this.#parent.schema}.${taken[0]!.name}`;
     return new BackfillError(
       'PARTITION_NAME_TAKEN',
@@ -391,11 +445,19 @@ export class PartitionManager {
    * One transaction: readers see the rows in the default or in the new
    * partition, never in neither.
    */
-  async #createBesideDefault(client: PgClientLike, slot: PartitionSlot, snap: Snapshot, def: PartitionInfo, columns: string): Promise<number> {
+  async #createBesideDefault(
+    client: PgClientLike,
+    slot: PartitionSlot,
+    snap: Snapshot,
+    def: PartitionInfo,
+    columns: string,
+  ): Promise<number> {
     const r = this.#range(slot, snap.keyType);
     return inDdlTransaction(client, this.#lockTimeoutMs, async () => {
       await client.query(`LOCK TABLE ${this.#parent.sql} IN SHARE ROW EXCLUSIVE MODE`);
-      const { rows } = (await client.query(`SELECT EXISTS (SELECT 1 FROM ${def.sql} WHERE ${r.where}) AS stuck`)) as PgQueryResult<{ stuck: boolean }>;
+      const { rows } = (await client.query(`SELECT EXISTS (SELECT 1 FROM ${def.sql} WHERE ${r.where}) AS stuck`)) as PgQueryResult<{
+        stuck: boolean;
+      }>;
       if (rows[0]?.stuck !== true) {
         await client.query(this.#createSql(slot, snap));
         return 0;
@@ -438,7 +500,10 @@ export class PartitionManager {
         mode,
         cutoff,
         candidates: snap.partitions
-          .filter((p): p is PartitionInfo & { from: Date; to: Date } => p.managed && p.to !== null && p.from !== null && p.to.getTime() <= cutoff.getTime())
+          .filter(
+            (p): p is PartitionInfo & { from: Date; to: Date } =>
+              p.managed && p.to !== null && p.from !== null && p.to.getTime() <= cutoff.getTime(),
+          )
           .map((p) => ({
             name: p.name,
             from: p.from,
@@ -468,7 +533,11 @@ export class PartitionManager {
             throw pgErrorToBackfill(error, { partition: c.name, partial }, `retention ${c.action} ${c.name}`);
           }
           candidates[i] = { ...c, done: true };
-          logger.info(`partition ${mode === 'drop' ? 'dropped' : 'detached'}`, { partition: c.name, to: c.to.toISOString(), cutoff: cutoff.toISOString() });
+          logger.info(`partition ${mode === 'drop' ? 'dropped' : 'detached'}`, {
+            partition: c.name,
+            to: c.to.toISOString(),
+            cutoff: cutoff.toISOString(),
+          });
           options.onProgress?.({ phase: mode, partition: c.name, done: i + 1, total: candidates.length });
         }
         return { ...report, candidates };
@@ -509,12 +578,18 @@ export class PartitionManager {
     const parsed = parseQualifiedName(tableName, this.#parent.schema);
     if (parsed.isErr()) return errAsync(parsed.error);
     const target = parsed.value;
-    const start = target.name.startsWith(this.#parent.name) ? parsePartitionSuffix(target.name.slice(this.#parent.name.length), this.#interval) : undefined;
+    const start = target.name.startsWith(this.#parent.name)
+      ? parsePartitionSuffix(target.name.slice(this.#parent.name.length), this.#interval)
+      : undefined;
     if (target.schema !== this.#parent.schema || start === undefined) {
       return errAsync(
-        new BackfillError('PARTITION_NAME_INVALID', `${target.schema}.${target.name} is not named like a ${this.#interval} partition of ${this.#parent.schema}.${this.#parent.name} (e.g. ${this.slotFor(this.#now()).name}); rename it first.`, {
-          context: { partition: target.name },
-        }),
+        new BackfillError(
+          'PARTITION_NAME_INVALID',
+          `${target.schema}.${target.name} is not named like a ${this.#interval} partition of ${this.#parent.schema}.${this.#parent.name} (e.g. ${this.slotFor(this.#now()).name}); rename it first.`,
+          {
+            context: { partition: target.name },
+          },
+        ),
       );
     }
     const slot = this.#slot(start);
@@ -526,12 +601,17 @@ export class PartitionManager {
       if (same) throw new BackfillError('PARTITION_NAME_INVALID', `${slot.name} is already attached, but ${same.reason}.`, { context });
       const overlap = snap.partitions.find((p) => p.from !== null && p.to !== null && p.from < slot.to && p.to > slot.from);
       if (overlap) {
-        throw new BackfillError('PARTITION_OVERLAP', `${slot.name} would overlap partition ${overlap.name} (${overlap.bound}); detach or drop it first.`, { context: { ...context, overlaps: overlap.name } });
+        throw new BackfillError(
+          'PARTITION_OVERLAP',
+          `${slot.name} would overlap partition ${overlap.name} (${overlap.bound}); detach or drop it first.`,
+          { context: { ...context, overlaps: overlap.name } },
+        );
       }
       const aborted = abortError(options.signal, context);
       if (aborted) throw aborted;
       const info = await this.#tableInfo(client, target);
-      if (info.isPartition) throw invalid(`${target.schema}.${target.name} is already a partition of another table; detach it first.`, context);
+      if (info.isPartition)
+        throw invalid(`${target.schema}.${target.name} is already a partition of another table; detach it first.`, context);
       const range = this.#range(slot, snap.keyType);
       await this.#refuseOutOfRange(client, target, slot, range.where, info.key);
       await runDdl(
@@ -559,7 +639,11 @@ export class PartitionManager {
         }
       } catch (error) {
         // Leave the restored table as we found it (best effort; the next attach drops it anyway).
-        await runDdl(client, this.#lockTimeoutMs, `ALTER TABLE ${target.sql} DROP CONSTRAINT IF EXISTS ${quoteIdent(ATTACH_CHECK_NAME)}`).catch(() => undefined);
+        await runDdl(
+          client,
+          this.#lockTimeoutMs,
+          `ALTER TABLE ${target.sql} DROP CONSTRAINT IF EXISTS ${quoteIdent(ATTACH_CHECK_NAME)}`,
+        ).catch(() => undefined);
         throw error;
       }
       const after = await this.#tableInfo(client, target);
@@ -587,7 +671,8 @@ export class PartitionManager {
     )) as PgQueryResult<{ kind: string; is_partition: boolean; key: string[] | null; indexes: string[] | null }>;
     const row = rows[0];
     const context = { partition: t.name };
-    if (row === undefined) throw new BackfillError('TABLE_NOT_FOUND', `${t.schema}.${t.name} does not exist; restore it from backup first.`, { context });
+    if (row === undefined)
+      throw new BackfillError('TABLE_NOT_FOUND', `${t.schema}.${t.name} does not exist; restore it from backup first.`, { context });
     if (row.kind !== 'r') throw invalid(`${t.schema}.${t.name} is not a plain table (relkind ${row.kind}).`, context);
     return { isPartition: row.is_partition, key: row.key ?? [], indexes: row.indexes ?? [] };
   }
@@ -596,7 +681,9 @@ export class PartitionManager {
     const col = quoteIdent(this.#column);
     const keyCols = key.length > 0 ? key : ['ctid'];
     const select = keyCols.map((k, i) => `${k === 'ctid' ? 'ctid' : quoteIdent(k)}::text AS k${i}`).join(', ');
-    const { rows } = (await client.query(`SELECT ${select}, ${col}::text AS v FROM ${t.sql} WHERE NOT (${col} IS NOT NULL AND ${where}) LIMIT 1`)) as PgQueryResult<Record<string, string | null>>;
+    const { rows } = (await client.query(
+      `SELECT ${select}, ${col}::text AS v FROM ${t.sql} WHERE NOT (${col} IS NOT NULL AND ${where}) LIMIT 1`,
+    )) as PgQueryResult<Record<string, string | null>>;
     const row = rows[0];
     if (row === undefined) return;
     const id = keyCols.map((k, i) => `${k}=${row[`k${i}`] ?? 'NULL'}`).join(', ');
@@ -637,18 +724,32 @@ export class PartitionManager {
       const snap = await readSnapshot(client, this.#parent, this.#column, this.#interval, this.#lockTimeoutMs);
       const part = snap.partitions.find((p) => p.schema === target.schema && p.name === target.name);
       if (part === undefined) {
-        throw new BackfillError('TABLE_NOT_FOUND', `${target.schema}.${target.name} is not a partition of ${this.#parent.schema}.${this.#parent.name}; maintain works on one partition at a time.`, {
-          context: { partition: target.name },
-        });
+        throw new BackfillError(
+          'TABLE_NOT_FOUND',
+          `${target.schema}.${target.name} is not a partition of ${this.#parent.schema}.${this.#parent.name}; maintain works on one partition at a time.`,
+          {
+            context: { partition: target.name },
+          },
+        );
       }
       const plan: MaintainReport['steps'][number]['step'][] = [];
       if (vacuum) plan.push('vacuum');
       else if (analyze) plan.push('analyze');
       if (reindex) plan.push('reindex');
       const sqlFor = (step: (typeof plan)[number]): string =>
-        step === 'vacuum' ? `VACUUM ${analyze ? '(ANALYZE) ' : ''}${part.sql}` : step === 'analyze' ? `ANALYZE ${part.sql}` : `REINDEX TABLE ${concurrently ? 'CONCURRENTLY ' : ''}${part.sql}`;
+        step === 'vacuum'
+          ? `VACUUM ${analyze ? '(ANALYZE) ' : ''}${part.sql}`
+          : step === 'analyze'
+            ? `ANALYZE ${part.sql}`
+            : `REINDEX TABLE ${concurrently ? 'CONCURRENTLY ' : ''}${part.sql}`;
       const size = async (): Promise<number> =>
-        Number(((await client.query('SELECT pg_catalog.pg_total_relation_size($1::regclass)::text AS s', [part.sql])) as PgQueryResult<{ s: string }>).rows[0]?.s ?? 0);
+        Number(
+          (
+            (await client.query('SELECT pg_catalog.pg_total_relation_size($1::regclass)::text AS s', [part.sql])) as PgQueryResult<{
+              s: string;
+            }>
+          ).rows[0]?.s ?? 0,
+        );
       const qualified = `${part.schema}.${part.name}`;
       const sizeBytesBefore = await size();
       const steps: { step: (typeof plan)[number]; sql: string; seconds: number }[] = [];
@@ -658,7 +759,14 @@ export class PartitionManager {
         try {
           await dropIndexesConcurrently(client, part.schema, stale, invalidIndexesDropped);
         } catch (error) {
-          throw leftoverError(error, part, `maintain ${qualified}: dropping the invalid indexes a failed REINDEX CONCURRENTLY left`, stale, invalidIndexesDropped, { steps });
+          throw leftoverError(
+            error,
+            part,
+            `maintain ${qualified}: dropping the invalid indexes a failed REINDEX CONCURRENTLY left`,
+            stale,
+            invalidIndexesDropped,
+            { steps },
+          );
         }
         for (const [i, step] of plan.entries()) {
           const aborted = abortError(options.signal, { partition: part.name, partial: { steps, invalidIndexesDropped } });
@@ -668,7 +776,12 @@ export class PartitionManager {
           try {
             await client.query(sql);
           } catch (error) {
-            if (step !== 'reindex' || !concurrently) throw pgErrorToBackfill(error, { partition: part.name, partial: { steps, invalidIndexesDropped } }, `maintain ${qualified}: ${sql}`);
+            if (step !== 'reindex' || !concurrently)
+              throw pgErrorToBackfill(
+                error,
+                { partition: part.name, partial: { steps, invalidIndexesDropped } },
+                `maintain ${qualified}: ${sql}`,
+              );
             // A failed concurrent rebuild leaves its half-built indexes: drop them now if the blocker is gone.
             const left = await rebuildLeftovers(client, part).catch(() => []);
             const dropped: string[] = [];
@@ -679,7 +792,11 @@ export class PartitionManager {
           options.onProgress?.({ phase: step, partition: part.name, done: i + 1, total: plan.length });
         }
       });
-      (options.logger ?? this.#logger).info('partition maintained', { partition: part.name, steps: steps.map((s) => s.step), invalidIndexesDropped });
+      (options.logger ?? this.#logger).info('partition maintained', {
+        partition: part.name,
+        steps: steps.map((s) => s.step),
+        invalidIndexesDropped,
+      });
       return { partition: part.name, steps, invalidIndexesDropped, sizeBytesBefore, sizeBytesAfter: await size() };
     });
   }
@@ -726,7 +843,8 @@ export class PartitionManager {
     };
     const names = new Set<string>();
     const cols = (options.columns ?? []).map((c) => {
-      if (typeof c?.type !== 'string' || !SQL_TYPE.test(c.type)) throw invalid(`column ${String(c?.name)}: type ${JSON.stringify(c?.type)} is not a plain SQL type name.`);
+      if (typeof c?.type !== 'string' || !SQL_TYPE.test(c.type))
+        throw invalid(`column ${String(c?.name)}: type ${JSON.stringify(c?.type)} is not a plain SQL type name.`);
       names.add(c.name);
       return `${ident(c.name, 'column name')} ${c.type}${c.notNull ? ' NOT NULL' : ''}`;
     });
@@ -737,7 +855,8 @@ export class PartitionManager {
       return list.map((n) => quoteIdent(n)).join(', ');
     };
     if (options.primaryKey) {
-      if (!options.primaryKey.includes(this.#column)) throw invalid(`primaryKey must include the partition column ${this.#column} (a PostgreSQL rule for partitioned tables).`);
+      if (!options.primaryKey.includes(this.#column))
+        throw invalid(`primaryKey must include the partition column ${this.#column} (a PostgreSQL rule for partitioned tables).`);
       cols.push(`PRIMARY KEY (${known(options.primaryKey, 'primaryKey')})`);
     }
     const out = [
@@ -749,7 +868,8 @@ export class PartitionManager {
       const name = ident(idx.name ?? `${this.#parent.name}_${idx.columns.join('_')}_idx`, 'index name');
       out.push(`CREATE ${idx.unique ? 'UNIQUE ' : ''}INDEX ${name} ON ${this.#parent.sql} (${list})`);
     }
-    if (options.defaultPartition) out.push(`CREATE TABLE ${this.#sqlOf(`${this.#parent.name}${DEFAULT_PARTITION_SUFFIX}`)} PARTITION OF ${this.#parent.sql} DEFAULT`);
+    if (options.defaultPartition)
+      out.push(`CREATE TABLE ${this.#sqlOf(`${this.#parent.name}${DEFAULT_PARTITION_SUFFIX}`)} PARTITION OF ${this.#parent.sql} DEFAULT`);
     return out;
   }
 
@@ -778,4 +898,3 @@ export class PartitionManager {
     await this.close();
   }
 }
-

@@ -90,7 +90,9 @@ async function* tableLines(client: PgClientLike, name: QualifiedName, onRow: () 
     }
   } catch (error) {
     // Coded here: writeDataset would otherwise report a database error as IO_ERROR.
-    throw (error as { name?: unknown } | null)?.name === 'AbortError' ? toBackfillError(error) : pgErrorToBackfill(error, { table: name.name });
+    throw (error as { name?: unknown } | null)?.name === 'AbortError'
+      ? toBackfillError(error)
+      : pgErrorToBackfill(error, { table: name.name });
   } finally {
     if (!stream.destroyed) stream.destroy();
   }
@@ -127,10 +129,15 @@ function validate(config: ExportDatasetConfig): Result<{ member: string; table: 
  * if (out.isOk()) console.log(out.value.sha256);
  * ```
  */
-export function exportDataset(config: ExportDatasetConfig, outPath: string, options: ExportDatasetOptions = {}): ResultAsync<ExportReport, BackfillError> {
+export function exportDataset(
+  config: ExportDatasetConfig,
+  outPath: string,
+  options: ExportDatasetOptions = {},
+): ResultAsync<ExportReport, BackfillError> {
   const specs = validate(config);
   if (specs.isErr()) return errAsync(specs.error);
-  if (typeof outPath !== 'string' || outPath.length === 0) return errAsync(new BackfillError('INVALID_ARGUMENT', 'pass the path of the tarball to write.'));
+  if (typeof outPath !== 'string' || outPath.length === 0)
+    return errAsync(new BackfillError('INVALID_ARGUMENT', 'pass the path of the tarball to write.'));
   const started = process.hrtime.bigint();
   const every = options.progressEveryRows ?? 50_000;
   const handle = new PgHandle(config.pg);

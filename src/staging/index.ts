@@ -13,8 +13,22 @@ export {
   type TableImportReport,
   type OnInvalid,
 } from './staging-importer.js';
-export { exportDataset, type ExportDatasetConfig, type ExportDatasetOptions, type ExportProgress, type ExportReport } from './export-dataset.js';
-export type { StagingTarget, StagingSession, StagingSessionOptions, StagingCommitInfo, StagingRow, StagingRowReject, StagingStrategy } from './staging-target.js';
+export {
+  exportDataset,
+  type ExportDatasetConfig,
+  type ExportDatasetOptions,
+  type ExportProgress,
+  type ExportReport,
+} from './export-dataset.js';
+export type {
+  StagingTarget,
+  StagingSession,
+  StagingSessionOptions,
+  StagingCommitInfo,
+  StagingRow,
+  StagingRowReject,
+  StagingStrategy,
+} from './staging-target.js';
 export { PgStagingTarget, type PgStagingTargetConfig } from './pg-staging-target.js';
 export { encodeCopyField, encodeCopyRow, decodeCopyField } from './copy-text-encoding.js';
 export { extractRecordId, type RecordIdOptions, type RecordLocation } from './record-id.js';

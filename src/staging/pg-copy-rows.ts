@@ -29,8 +29,16 @@ async function drained(stream: Writable): Promise<void> {
  * abort, or another table's failed load). `freeze` needs `dest` to have been
  * created or truncated in the current transaction.
  */
-export async function copyRows(client: PgClientLike, dest: QualifiedName, batches: AsyncIterable<readonly StagingRow[]>, freeze: boolean, beforeBatch: () => void): Promise<number> {
-  const stream = client.query(copyStreams.from(`COPY ${dest.sql} (id, raw) FROM STDIN${freeze ? ' WITH (FREEZE)' : ''}`)) as ReturnType<typeof copyStreams.from>;
+export async function copyRows(
+  client: PgClientLike,
+  dest: QualifiedName,
+  batches: AsyncIterable<readonly StagingRow[]>,
+  freeze: boolean,
+  beforeBatch: () => void,
+): Promise<number> {
+  const stream = client.query(copyStreams.from(`COPY ${dest.sql} (id, raw) FROM STDIN${freeze ? ' WITH (FREEZE)' : ''}`)) as ReturnType<
+    typeof copyStreams.from
+  >;
   let serverError: unknown;
   stream.on('error', (e: unknown) => {
     serverError ??= e;

@@ -13,7 +13,15 @@ import { parseQualifiedName, quoteIdent, quoteLiteral, type QualifiedName } from
 import { throwIfAborted } from '../_internals/logger.js';
 import { DEFAULT_STAGING_LOCK_TIMEOUT_MS, DEFAULT_STAGING_SCHEMA } from './defaults.js';
 import { copyRows } from './pg-copy-rows.js';
-import { checkTableShapes, claimSwapTag, explainLockTimeout, findSwapLeftovers, PG_MAX_ID_BYTES, referencedTables, swapMark } from './pg-table-checks.js';
+import {
+  checkTableShapes,
+  claimSwapTag,
+  explainLockTimeout,
+  findSwapLeftovers,
+  PG_MAX_ID_BYTES,
+  referencedTables,
+  swapMark,
+} from './pg-table-checks.js';
 import type { StagingCommitInfo, StagingRow, StagingSession, StagingSessionOptions, StagingTarget } from './staging-target.js';
 
 /** Configuration of a {@link PgStagingTarget}. */
@@ -44,21 +52,36 @@ function duplicateKeyFrom(detail: unknown): string | undefined {
 function dbError(error: unknown, table?: string): BackfillError {
   if (error instanceof BackfillError) return error;
   if ((error as { name?: unknown } | null)?.name === 'AbortError') {
-    return new BackfillError('ABORTED', 'The import was aborted; nothing was committed.', { cause: error, context: table === undefined ? {} : { table } });
+    return new BackfillError('ABORTED', 'The import was aborted; nothing was committed.', {
+      cause: error,
+      context: table === undefined ? {} : { table },
+    });
   }
   const e = error as { code?: unknown; constraint?: unknown; message?: unknown } | null;
   if (e?.code === '23503') {
     // A deferred foreign key checked at COMMIT, or a RESTRICT/NO ACTION key on DELETE.
-    return new BackfillError('TABLE_REFERENCED', `rows of another table still reference rows this import removes (${String(e.message)}); empty or repoint them, or drop the constraint. Nothing was changed.`, {
-      cause: error,
-      dbCode: '23503',
-      context: { ...(table === undefined ? {} : { table }), ...(typeof e.constraint === 'string' ? { constraint: e.constraint } : {}) },
-    });
+    return new BackfillError(
+      'TABLE_REFERENCED',
+      `rows of another table still reference rows this import removes (${String(e.message)}); empty or repoint them, or drop the constraint. Nothing was changed.`,
+      {
+        cause: error,
+        dbCode: '23503',
+        context: { ...(table === undefined ? {} : { table }), ...(typeof e.constraint === 'string' ? { constraint: e.constraint } : {}) },
+      },
+    );
   }
   const where = (error as { where?: unknown } | null)?.where;
   const id = duplicateKeyFrom((error as { detail?: unknown } | null)?.detail);
-  const context = { ...(table === undefined ? {} : { table }), ...(id === undefined ? {} : { id }), ...(typeof where === 'string' ? { where } : {}) };
-  return pgErrorToBackfill(error, context, table === undefined ? 'PostgreSQL' : `PostgreSQL (${table}${typeof where === 'string' ? `; ${where}` : ''})`);
+  const context = {
+    ...(table === undefined ? {} : { table }),
+    ...(id === undefined ? {} : { id }),
+    ...(typeof where === 'string' ? { where } : {}),
+  };
+  return pgErrorToBackfill(
+    error,
+    context,
+    table === undefined ? 'PostgreSQL' : `PostgreSQL (${table}${typeof where === 'string' ? `; ${where}` : ''})`,
+  );
 }
 
 function elapsedMs(since: bigint): number {
@@ -69,11 +92,15 @@ function elapsedMs(since: bigint): number {
 function nothingStaged(error: unknown, tables: readonly QualifiedName[]): unknown {
   const code = (error as { code?: unknown } | null)?.code;
   if (code !== '42P01' && code !== '3F000') return error;
-  return new BackfillError('TABLE_NOT_FOUND', `nothing is staged yet: ${tables.map((t) => t.sql).join(', ')} do not all exist (${String((error as { message?: unknown }).message)}). Run an import first.`, {
-    cause: error,
-    dbCode: code,
-    context: { table: tables.map((t) => t.sql).join(', ') },
-  });
+  return new BackfillError(
+    'TABLE_NOT_FOUND',
+    `nothing is staged yet: ${tables.map((t) => t.sql).join(', ')} do not all exist (${String((error as { message?: unknown }).message)}). Run an import first.`,
+    {
+      cause: error,
+      dbCode: code,
+      context: { table: tables.map((t) => t.sql).join(', ') },
+    },
+  );
 }
 
 /**
@@ -146,7 +173,14 @@ class PgStagingSession implements StagingSession {
   #done = false;
   #failed = false;
 
-  constructor(client: PgClientLike, options: StagingSessionOptions, live: ReadonlyMap<string, QualifiedName>, lockTimeoutMs: number, apart: Loader | undefined, release: (failure?: unknown) => void) {
+  constructor(
+    client: PgClientLike,
+    options: StagingSessionOptions,
+    live: ReadonlyMap<string, QualifiedName>,
+    lockTimeoutMs: number,
+    apart: Loader | undefined,
+    release: (failure?: unknown) => void,
+  ) {
     this.#client = client;
     this.#options = options;
     this.#live = live;
@@ -161,7 +195,8 @@ class PgStagingSession implements StagingSession {
 
   #liveName(table: string): QualifiedName {
     const name = this.#live.get(table);
-    if (name === undefined) throw new BackfillError('INVALID_ARGUMENT', `table ${JSON.stringify(table)} is not one of this target's tables.`);
+    if (name === undefined)
+      throw new BackfillError('INVALID_ARGUMENT', `table ${JSON.stringify(table)} is not one of this target's tables.`);
     return name;
   }
 
@@ -253,9 +288,13 @@ class PgStagingSession implements StagingSession {
     const pk = rows[0] as { conname: string; def: string; referenced: boolean } | undefined;
     if (pk === undefined) {
       // Without the key, duplicate ids would load silently.
-      throw new BackfillError('INVALID_ARGUMENT', `${name.sql} has no primary key, so duplicate ids would go unnoticed; add PRIMARY KEY (id), or import with strategy "swap".`, {
-        context: { table },
-      });
+      throw new BackfillError(
+        'INVALID_ARGUMENT',
+        `${name.sql} has no primary key, so duplicate ids would go unnoticed; add PRIMARY KEY (id), or import with strategy "swap".`,
+        {
+          context: { table },
+        },
+      );
     }
     if (pk.referenced) return;
     await this.#q(`ALTER TABLE ${name.sql} DROP CONSTRAINT ${quoteIdent(pk.conname)}`);
@@ -271,7 +310,8 @@ class PgStagingSession implements StagingSession {
   /** Stops a load between batches once the import is aborted or another load failed. */
   #beforeBatch = (): void => {
     throwIfAborted(this.#options.signal);
-    if (this.#failed || this.#done) throw new BackfillError('ABORTED', 'another table of this import failed to load; nothing was committed.');
+    if (this.#failed || this.#done)
+      throw new BackfillError('ABORTED', 'another table of this import failed to load; nothing was committed.');
   };
 
   /**
@@ -372,7 +412,10 @@ class PgStagingSession implements StagingSession {
           await this.#q(`DROP TABLE IF EXISTS ${old.sql}`);
           this.#dropped.push(`${old.schema}.${old.name}`);
         } catch (error) {
-          this.#options.logger?.warn('could not drop a swapped-out staging table; the next swap import drops it', { table: old.sql, error: String(error) });
+          this.#options.logger?.warn('could not drop a swapped-out staging table; the next swap import drops it', {
+            table: old.sql,
+            error: String(error),
+          });
         }
       }
       this.#release();
@@ -401,29 +444,39 @@ class PgStagingSession implements StagingSession {
     );
     const dep = deps[0] as { tbl: string; what: string } | undefined;
     if (dep !== undefined) {
-      throw new BackfillError('DB_ERROR', `cannot swap ${dep.tbl}: ${dep.what} depends on it; use strategy "truncate", which keeps the table. Nothing was changed.`, {
-        dbCode: '2BP01',
-        context: { table: dep.tbl },
-      });
+      throw new BackfillError(
+        'DB_ERROR',
+        `cannot swap ${dep.tbl}: ${dep.what} depends on it; use strategy "truncate", which keeps the table. Nothing was changed.`,
+        {
+          dbCode: '2BP01',
+          context: { table: dep.tbl },
+        },
+      );
     }
     for (const [i, table] of this.#options.tables.entries()) {
       const target = this.#liveName(table);
       const dest = this.#destOf(table);
-      const old: QualifiedName = { schema: target.schema, name: `_bk_old_${this.#tag}_${i}`, sql: `${quoteIdent(target.schema)}.${quoteIdent(`_bk_old_${this.#tag}_${i}`)}` };
+      const old: QualifiedName = {
+        schema: target.schema,
+        name: `_bk_old_${this.#tag}_${i}`,
+        sql: `${quoteIdent(target.schema)}.${quoteIdent(`_bk_old_${this.#tag}_${i}`)}`,
+      };
       const { rows } = await this.#q(
         `SELECT obj_description($1::regclass, 'pg_class') AS comment, (SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'p') AS pk`,
         [target.sql],
       );
       const { comment, pk: pkName } = rows[0] as { comment: string | null; pk: string | null };
       // Index names are unique per schema: move the old key's name aside first.
-      if (pkName !== null) await this.#q(`ALTER TABLE ${target.sql} RENAME CONSTRAINT ${quoteIdent(pkName)} TO ${quoteIdent(`${old.name}_pkey`)}`);
+      if (pkName !== null)
+        await this.#q(`ALTER TABLE ${target.sql} RENAME CONSTRAINT ${quoteIdent(pkName)} TO ${quoteIdent(`${old.name}_pkey`)}`);
       await this.#q(`ALTER TABLE ${target.sql} RENAME TO ${quoteIdent(old.name)}`);
       await this.#q(`COMMENT ON TABLE ${old.sql} IS ${quoteLiteral(swapMark(this.#tag, 'old', target))}`);
       await this.#q(`ALTER TABLE ${dest.sql} RENAME TO ${quoteIdent(target.name)}`);
       // The user's comment, not our mark, describes the live table.
       await this.#q(`COMMENT ON TABLE ${target.sql} IS ${comment === null ? 'NULL' : quoteLiteral(comment)}`);
       const pkey = pkName ?? `${target.name}_pkey`;
-      if (Buffer.byteLength(pkey) <= 63) await this.#q(`ALTER TABLE ${target.sql} RENAME CONSTRAINT ${quoteIdent(`${dest.name}_pkey`)} TO ${quoteIdent(pkey)}`);
+      if (Buffer.byteLength(pkey) <= 63)
+        await this.#q(`ALTER TABLE ${target.sql} RENAME CONSTRAINT ${quoteIdent(`${dest.name}_pkey`)} TO ${quoteIdent(pkey)}`);
       this.#retired.push(old);
     }
   }
@@ -495,7 +548,8 @@ export class PgStagingTarget implements StagingTarget {
    */
   static create(config: PgStagingTargetConfig): Result<PgStagingTarget, BackfillError> {
     const names = new Map<string, QualifiedName>();
-    if (!Array.isArray(config.tables) || config.tables.length === 0) return err(new BackfillError('INVALID_ARGUMENT', '`tables` must name at least one table.'));
+    if (!Array.isArray(config.tables) || config.tables.length === 0)
+      return err(new BackfillError('INVALID_ARGUMENT', '`tables` must name at least one table.'));
     for (const table of config.tables) {
       const parsed = parseQualifiedName(table, config.schema ?? DEFAULT_STAGING_SCHEMA);
       if (parsed.isErr()) return err(parsed.error);
@@ -505,7 +559,8 @@ export class PgStagingTarget implements StagingTarget {
       names.set(table, parsed.value);
     }
     const lockTimeoutMs = config.lockTimeoutMs ?? DEFAULT_STAGING_LOCK_TIMEOUT_MS;
-    if (!Number.isFinite(lockTimeoutMs) || lockTimeoutMs < 0) return err(new BackfillError('INVALID_ARGUMENT', '`lockTimeoutMs` must be a non-negative number.'));
+    if (!Number.isFinite(lockTimeoutMs) || lockTimeoutMs < 0)
+      return err(new BackfillError('INVALID_ARGUMENT', '`lockTimeoutMs` must be a non-negative number.'));
     if (typeof config.pg !== 'string' && (config.pg === null || typeof config.pg !== 'object')) {
       return err(new BackfillError('INVALID_ARGUMENT', '`pg` must be a pg.Pool, a pg.Client or a connection string.'));
     }

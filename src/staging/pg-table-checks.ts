@@ -75,7 +75,8 @@ const KINDS: Readonly<Record<string, string>> = { p: 'a partitioned table', v: '
 /** What is wrong with one table's shape for `strategy`, as phrases; empty when it fits. */
 function shapeDifferences({ kind, columns, rowSecurity }: TableShape, strategy: StagingStrategy): string[] {
   const out: string[] = [];
-  if (strategy === 'swap' && rowSecurity) out.push('it has row-level security, which the swapped-in table would not have (its rows would become visible to every reader)');
+  if (strategy === 'swap' && rowSecurity)
+    out.push('it has row-level security, which the swapped-in table would not have (its rows would become visible to every reader)');
   if (kind !== 'r') out.push(`it is ${KINDS[kind] ?? `a relation of kind ${kind}`}, not a plain table`);
   for (const [name, type] of [
     ['id', 'text'],
@@ -118,9 +119,13 @@ export async function checkTableShapes(client: PgClientLike, tables: readonly Qu
       strategy === 'swap'
         ? 'Use strategy "truncate" (it keeps the table and fills extra columns with their defaults), or change the table to (id text, raw jsonb).'
         : 'Change the table to (id text, raw jsonb), give extra columns a default, or import into another table.';
-    throw new BackfillError('TABLE_SHAPE_MISMATCH', `${row.name} does not fit a ${strategy} import: ${differences.join('; ')}. ${advice} Nothing was changed.`, {
-      context: { table: row.name, differences },
-    });
+    throw new BackfillError(
+      'TABLE_SHAPE_MISMATCH',
+      `${row.name} does not fit a ${strategy} import: ${differences.join('; ')}. ${advice} Nothing was changed.`,
+      {
+        context: { table: row.name, differences },
+      },
+    );
   }
 }
 
@@ -166,7 +171,12 @@ interface LockHolder {
  * conflicts with ACCESS EXCLUSIVE) and says what to do. Runs on `client`
  * after its transaction was rolled back; other errors pass through.
  */
-export async function explainLockTimeout(client: PgClientLike, error: unknown, tables: readonly QualifiedName[], lockTimeoutMs: number): Promise<unknown> {
+export async function explainLockTimeout(
+  client: PgClientLike,
+  error: unknown,
+  tables: readonly QualifiedName[],
+  lockTimeoutMs: number,
+): Promise<unknown> {
   if ((error as { code?: unknown } | null)?.code !== '55P03') return error;
   let holders: LockHolder[] = [];
   try {
@@ -182,7 +192,9 @@ export async function explainLockTimeout(client: PgClientLike, error: unknown, t
     // The timeout itself is what the caller must see; the holders stay unnamed.
   }
   const names = [...new Set(holders.map((h) => h.tbl))];
-  const who = holders.map((h) => `session ${h.pid} (application_name ${JSON.stringify(h.app)}, state ${JSON.stringify(h.state)}, ${h.mode}) on ${h.tbl}`);
+  const who = holders.map(
+    (h) => `session ${h.pid} (application_name ${JSON.stringify(h.app)}, state ${JSON.stringify(h.state)}, ${h.mode}) on ${h.tbl}`,
+  );
   const subject = names.length > 0 ? names.join(', ') : tables.map((t) => t.sql).join(', ');
   const blockers = who.length > 0 ? `held by ${who.join('; ')}` : 'its holders have finished since';
   const pids = [...new Set(holders.map((h) => h.pid))];
@@ -193,7 +205,10 @@ export async function explainLockTimeout(client: PgClientLike, error: unknown, t
     {
       cause: error,
       dbCode: '55P03',
-      context: { table: subject, blockers: holders.map((h) => ({ pid: h.pid, applicationName: h.app, state: h.state, mode: h.mode, table: h.tbl })) },
+      context: {
+        table: subject,
+        blockers: holders.map((h) => ({ pid: h.pid, applicationName: h.app, state: h.state, mode: h.mode, table: h.tbl })),
+      },
     },
   );
 }

@@ -50,7 +50,9 @@ export function extractRecordId(value: Readonly<Record<string, unknown>>, option
   if (typeof id === 'number') {
     if (!Number.isFinite(id)) return err(problem('is not a finite number', options, idField));
     if (Number.isInteger(id) && !Number.isSafeInteger(id)) {
-      return err(problem(`is the integer ${id}, beyond 2^53, which JSON parsing has already rounded; store it as a string`, options, idField));
+      return err(
+        problem(`is the integer ${id}, beyond 2^53, which JSON parsing has already rounded; store it as a string`, options, idField),
+      );
     }
     return ok(String(id));
   }

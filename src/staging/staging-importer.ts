@@ -260,9 +260,13 @@ function checkLine(raw: string, member: string, line: number, idField: string | 
   }
   const jsonb = findJsonbProblem(raw);
   if (jsonb !== undefined) {
-    const error = new BackfillError('JSONB_UNSUPPORTED', `${member} line ${line}, column ${jsonb.index + 1}: ${jsonb.reason}; remove it, or import with onInvalid: 'reject'.`, {
-      context: { member, line, column: jsonb.index + 1 },
-    });
+    const error = new BackfillError(
+      'JSONB_UNSUPPORTED',
+      `${member} line ${line}, column ${jsonb.index + 1}: ${jsonb.reason}; remove it, or import with onInvalid: 'reject'.`,
+      {
+        context: { member, line, column: jsonb.index + 1 },
+      },
+    );
     return { code: 'JSONB_UNSUPPORTED', error };
   }
   const id = extractRecordId(value, { member, line, ...(idField === undefined ? {} : { idField }) });
@@ -340,7 +344,9 @@ export class StagingImporter {
     if (entries.length === 0) return err(new BackfillError('INVALID_ARGUMENT', '`tables` must map at least one member to a table.'));
     for (const [member, table] of entries) {
       if (member.length === 0 || typeof table !== 'string') {
-        return err(new BackfillError('INVALID_ARGUMENT', `\`tables\` entry ${JSON.stringify(member)} must map a member name to a table name.`));
+        return err(
+          new BackfillError('INVALID_ARGUMENT', `\`tables\` entry ${JSON.stringify(member)} must map a member name to a table name.`),
+        );
       }
     }
     if (config.idField !== undefined && (typeof config.idField !== 'string' || config.idField.length === 0)) {
@@ -348,7 +354,8 @@ export class StagingImporter {
     }
     const specs = entries.map(([member, table]) => ({ member, table }));
     if (config.target !== undefined) return ok({ target: config.target, specs });
-    if (config.pg === undefined) return err(new BackfillError('INVALID_ARGUMENT', 'pass `pg` (a pg.Pool, pg.Client or connection string) or a `target`.'));
+    if (config.pg === undefined)
+      return err(new BackfillError('INVALID_ARGUMENT', 'pass `pg` (a pg.Pool, pg.Client or connection string) or a `target`.'));
     return PgStagingTarget.create({
       pg: config.pg,
       tables: specs.map((s) => s.table),
@@ -391,12 +398,16 @@ export class StagingImporter {
   }
 
   #resolve(path: string, o: ImportOptions): Result<Resolved, BackfillError> {
-    if (typeof path !== 'string' || path.length === 0) return err(new BackfillError('INVALID_ARGUMENT', 'pass the path of a dataset tarball.'));
+    if (typeof path !== 'string' || path.length === 0)
+      return err(new BackfillError('INVALID_ARGUMENT', 'pass the path of a dataset tarball.'));
     const strategy = o.strategy ?? DEFAULT_STAGING_STRATEGY;
-    if (strategy !== 'truncate' && strategy !== 'swap') return err(new BackfillError('INVALID_ARGUMENT', `strategy must be "truncate" or "swap", not ${JSON.stringify(strategy)}.`));
+    if (strategy !== 'truncate' && strategy !== 'swap')
+      return err(new BackfillError('INVALID_ARGUMENT', `strategy must be "truncate" or "swap", not ${JSON.stringify(strategy)}.`));
     const onInvalid = o.onInvalid ?? DEFAULT_ON_INVALID;
-    if (onInvalid !== 'fail' && onInvalid !== 'reject') return err(new BackfillError('INVALID_ARGUMENT', `onInvalid must be "fail" or "reject", not ${JSON.stringify(onInvalid)}.`));
-    const bad = (name: string): Result<Resolved, BackfillError> => err(new BackfillError('INVALID_ARGUMENT', `${name} must be a positive number.`));
+    if (onInvalid !== 'fail' && onInvalid !== 'reject')
+      return err(new BackfillError('INVALID_ARGUMENT', `onInvalid must be "fail" or "reject", not ${JSON.stringify(onInvalid)}.`));
+    const bad = (name: string): Result<Resolved, BackfillError> =>
+      err(new BackfillError('INVALID_ARGUMENT', `${name} must be a positive number.`));
     const batchBytes = o.batchBytes ?? DEFAULT_COPY_BATCH_BYTES;
     const progressEveryRows = o.progressEveryRows ?? DEFAULT_STAGING_PROGRESS_EVERY_ROWS;
     const maxDuplicateRetries = o.maxDuplicateRetries ?? DEFAULT_MAX_DUPLICATE_RETRIES;
@@ -405,7 +416,9 @@ export class StagingImporter {
     if (!(maxDuplicateRetries >= 0)) return err(new BackfillError('INVALID_ARGUMENT', 'maxDuplicateRetries must be zero or more.'));
     // Checked now, not after a whole import that could never match.
     if (o.expectedSha256 !== undefined && !isSha256Hex(o.expectedSha256)) {
-      return err(new BackfillError('INVALID_ARGUMENT', `expectedSha256 must be 64 hexadecimal digits, got ${JSON.stringify(o.expectedSha256)}.`));
+      return err(
+        new BackfillError('INVALID_ARGUMENT', `expectedSha256 must be 64 hexadecimal digits, got ${JSON.stringify(o.expectedSha256)}.`),
+      );
     }
     return ok({
       dryRun: o.dryRun === true,
@@ -430,7 +443,13 @@ export class StagingImporter {
         await this.#pass(target, specs, path, o, r, state, skip, rejects);
         if (rejects !== undefined) unwrap(await rejects.close());
         const done = report();
-        logger?.info('staging import finished', { path, rows: done.rows, rejected: done.rejected, committed: done.committed, dryRun: done.dryRun });
+        logger?.info('staging import finished', {
+          path,
+          rows: done.rows,
+          rejected: done.rejected,
+          committed: done.committed,
+          dryRun: done.dryRun,
+        });
         o.onProgress?.({ phase: 'done', rows: state.rows, rejected: state.rejected, rawChars: state.rawChars });
         return done;
       } catch (thrown) {
@@ -442,7 +461,8 @@ export class StagingImporter {
             const lines = await this.#locate(path, spec.member, error.context.id, skip, o);
             if (r.onInvalid === 'reject' && lines.length > 1 && attempt <= r.maxDuplicateRetries) {
               const memberSkip = skip.get(spec.member) ?? new Map<number, string>();
-              for (const line of lines.slice(1)) memberSkip.set(line, `${spec.member} line ${line}: id ${JSON.stringify(error.context.id)} duplicates line ${lines[0]}`);
+              for (const line of lines.slice(1))
+                memberSkip.set(line, `${spec.member} line ${line}: id ${JSON.stringify(error.context.id)} duplicates line ${lines[0]}`);
               skip.set(spec.member, memberSkip);
               logger?.warn('duplicate id rejected; importing again', { member: spec.member, id: error.context.id, lines });
               continue;
@@ -472,15 +492,32 @@ export class StagingImporter {
     const id = String(error.context.id);
     const where = lines.length >= 2 ? `lines ${lines[0]} and ${lines[1]}` : 'two lines (not located on a second read)';
     const extra = retriesExhausted ? ' (maxDuplicateRetries reached)' : '';
-    return new BackfillError('DUPLICATE_ID', `${spec.member}: id ${JSON.stringify(id)} appears on ${where}${extra}; remove one of them. Nothing was committed.`, {
-      cause: error,
-      context: { ...error.context, member: spec.member, table: spec.table, id, lines: lines.slice(0, 2), ...(lines[1] === undefined ? {} : { line: lines[1] }) },
-      ...(error.dbCode === undefined ? {} : { dbCode: error.dbCode }),
-    });
+    return new BackfillError(
+      'DUPLICATE_ID',
+      `${spec.member}: id ${JSON.stringify(id)} appears on ${where}${extra}; remove one of them. Nothing was committed.`,
+      {
+        cause: error,
+        context: {
+          ...error.context,
+          member: spec.member,
+          table: spec.table,
+          id,
+          lines: lines.slice(0, 2),
+          ...(lines[1] === undefined ? {} : { line: lines[1] }),
+        },
+        ...(error.dbCode === undefined ? {} : { dbCode: error.dbCode }),
+      },
+    );
   }
 
   /** Reads one member again, handing each line's verdict to `visit` until it returns true. */
-  async #rescan(path: string, member: string, skip: SkipSet, o: ImportOptions, visit: (line: number, verdict: LineVerdict) => boolean): Promise<void> {
+  async #rescan(
+    path: string,
+    member: string,
+    skip: SkipSet,
+    o: ImportOptions,
+    visit: (line: number, verdict: LineVerdict) => boolean,
+  ): Promise<void> {
     const skipped = skip.get(member);
     try {
       const ds = readDataset(path, { ...(o.signal === undefined ? {} : { signal: o.signal }) });
@@ -565,12 +602,14 @@ export class StagingImporter {
         if (spec === undefined) continue;
         seen.add(member.name);
         const table = state.tables.get(member.name)!;
-        const rejectRow = rejects && (async (row: StagingRow, error: BackfillError): Promise<void> => {
-          await rejects.write({ member: member.name, line: row.line ?? 0, code: error.code, reason: error.message, raw: row.raw });
-          table.rejected += 1;
-          state.rejected += 1;
-          state.rows -= 1;
-        });
+        const rejectRow =
+          rejects &&
+          (async (row: StagingRow, error: BackfillError): Promise<void> => {
+            await rejects.write({ member: member.name, line: row.line ?? 0, code: error.code, reason: error.message, raw: row.raw });
+            table.rejected += 1;
+            state.rejected += 1;
+            state.rows -= 1;
+          });
         let consumed!: () => void;
         const read = new Promise<void>((resolve) => {
           consumed = resolve;
@@ -615,7 +654,15 @@ export class StagingImporter {
     rejects: RejectWriter | undefined,
   ): AsyncGenerator<StagingRow[]> {
     const skipped = skip.get(member.name);
-    const progress = (): void => o.onProgress?.({ phase: 'load', member: member.name, table: spec.table, rows: state.rows, rejected: state.rejected, rawChars: state.rawChars });
+    const progress = (): void =>
+      o.onProgress?.({
+        phase: 'load',
+        member: member.name,
+        table: spec.table,
+        rows: state.rows,
+        rejected: state.rejected,
+        rawChars: state.rawChars,
+      });
     let nextProgress = state.rows + r.progressEveryRows;
     let batch: StagingRow[] = [];
     let size = 0;
@@ -628,7 +675,9 @@ export class StagingImporter {
         state.rawChars += raw.length;
         const dupReason = skipped?.get(line);
         const verdict: LineVerdict =
-          dupReason === undefined ? checkLine(raw, member.name, line, this.#idField, this.#maxIdBytes) : { code: 'DUPLICATE_ID', error: new BackfillError('DUPLICATE_ID', dupReason, { context: { member: member.name, line } }) };
+          dupReason === undefined
+            ? checkLine(raw, member.name, line, this.#idField, this.#maxIdBytes)
+            : { code: 'DUPLICATE_ID', error: new BackfillError('DUPLICATE_ID', dupReason, { context: { member: member.name, line } }) };
         if (!('id' in verdict)) {
           if (rejects === undefined) throw verdict.error;
           await rejects.write({ member: member.name, line, code: verdict.code, reason: verdict.error.message, raw });
@@ -668,9 +717,13 @@ export class StagingImporter {
     o.onProgress?.({ phase: 'verify', rows: state.rows, rejected: state.rejected, rawChars: state.rawChars });
     if (o.expectedSha256 !== undefined) {
       if (stats.sha256 !== o.expectedSha256.toLowerCase()) {
-        throw new BackfillError('CHECKSUM_MISMATCH', `the tarball's SHA-256 is ${stats.sha256}, not the expected ${o.expectedSha256}; fetch it again. Nothing was committed.`, {
-          context: { digest: stats.sha256 },
-        });
+        throw new BackfillError(
+          'CHECKSUM_MISMATCH',
+          `the tarball's SHA-256 is ${stats.sha256}, not the expected ${o.expectedSha256}; fetch it again. Nothing was committed.`,
+          {
+            context: { digest: stats.sha256 },
+          },
+        );
       }
       state.checks.push('tarball sha256');
     }
@@ -679,25 +732,41 @@ export class StagingImporter {
       const entry = manifest.members.find((m) => m.name === spec.member);
       const measured = stats.members.find((m) => m.name === spec.member);
       if (!seen.has(spec.member) || measured === undefined) {
-        throw new BackfillError('MANIFEST_MISMATCH', `the archive has no member ${spec.member}, which is configured for table ${spec.table}. Nothing was committed.`, {
-          context: { member: spec.member, table: spec.table },
-        });
+        throw new BackfillError(
+          'MANIFEST_MISMATCH',
+          `the archive has no member ${spec.member}, which is configured for table ${spec.table}. Nothing was committed.`,
+          {
+            context: { member: spec.member, table: spec.table },
+          },
+        );
       }
       if (entry === undefined) {
-        throw new BackfillError('MANIFEST_MISMATCH', `manifest.json does not list ${spec.member}, so its row count cannot be checked. Nothing was committed.`, {
-          context: { member: spec.member, table: spec.table },
-        });
+        throw new BackfillError(
+          'MANIFEST_MISMATCH',
+          `manifest.json does not list ${spec.member}, so its row count cannot be checked. Nothing was committed.`,
+          {
+            context: { member: spec.member, table: spec.table },
+          },
+        );
       }
       if (entry.bytes !== undefined && entry.bytes !== measured.bytes) {
-        throw new BackfillError('MANIFEST_MISMATCH', `${spec.member} is ${measured.bytes} bytes but the manifest says ${entry.bytes}. Nothing was committed.`, {
-          context: { member: spec.member, expected: entry.bytes, actual: measured.bytes },
-        });
+        throw new BackfillError(
+          'MANIFEST_MISMATCH',
+          `${spec.member} is ${measured.bytes} bytes but the manifest says ${entry.bytes}. Nothing was committed.`,
+          {
+            context: { member: spec.member, expected: entry.bytes, actual: measured.bytes },
+          },
+        );
       }
       if (entry.bytes !== undefined) ran.add('member bytes');
       if (entry.sha256 !== undefined && entry.sha256.toLowerCase() !== measured.sha256) {
-        throw new BackfillError('CHECKSUM_MISMATCH', `${spec.member} has SHA-256 ${measured.sha256} but the manifest says ${entry.sha256}. Nothing was committed.`, {
-          context: { member: spec.member, digest: measured.sha256 },
-        });
+        throw new BackfillError(
+          'CHECKSUM_MISMATCH',
+          `${spec.member} has SHA-256 ${measured.sha256} but the manifest says ${entry.sha256}. Nothing was committed.`,
+          {
+            context: { member: spec.member, digest: measured.sha256 },
+          },
+        );
       }
       if (entry.sha256 !== undefined) ran.add('member sha256');
       const table = state.tables.get(spec.member)!;
@@ -719,7 +788,14 @@ export class StagingImporter {
     const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
     const tables = specs.map((s) => {
       const t = state.tables.get(s.member) ?? { loaded: 0, rejected: 0, expected: null };
-      return { member: s.member, table: s.table, loaded: t.loaded, rejected: t.rejected, expected: t.expected, ok: t.expected !== null && t.loaded + t.rejected === t.expected };
+      return {
+        member: s.member,
+        table: s.table,
+        loaded: t.loaded,
+        rejected: t.rejected,
+        expected: t.expected,
+        ok: t.expected !== null && t.loaded + t.rejected === t.expected,
+      };
     });
     const rows = tables.reduce((n, t) => n + t.loaded, 0);
     const seconds = Math.max(durationMs / 1000, 1e-9);

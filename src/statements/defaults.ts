@@ -48,4 +48,8 @@ export const REPORT_SCHEMA_VERSION = 2;
  * new StatementBackfiller({ source, sink, normalizers: defaultVexNormalizers });
  * ```
  */
-export const defaultVexNormalizers: readonly VexNormalizer[] = Object.freeze([csafVexNormalizer, cycloneDxVexNormalizer, openVexNormalizer]);
+export const defaultVexNormalizers: readonly VexNormalizer[] = Object.freeze([
+  csafVexNormalizer,
+  cycloneDxVexNormalizer,
+  openVexNormalizer,
+]);

@@ -232,7 +232,11 @@ function openQueue(config: DistributedBackfillConfig, parts: Parts): ResultAsync
 }
 
 /** Runs `fn` with the run's parts, closing them afterwards; throws become Results. */
-function withParts<T>(config: DistributedBackfillConfig, prepare: boolean, fn: (parts: Parts) => Promise<Result<T, BackfillError>>): ResultAsync<T, BackfillError> {
+function withParts<T>(
+  config: DistributedBackfillConfig,
+  prepare: boolean,
+  fn: (parts: Parts) => Promise<Result<T, BackfillError>>,
+): ResultAsync<T, BackfillError> {
   return ResultAsync.fromPromise(
     (async () => {
       const parts = await open(config, prepare);
@@ -248,12 +252,16 @@ function withParts<T>(config: DistributedBackfillConfig, prepare: boolean, fn: (
 
 function validatePlan(options: PlanBackfillOptions): BackfillError | undefined {
   const bad = (m: string): BackfillError => new BackfillError('INVALID_ARGUMENT', m);
-  if (typeof options.runId !== 'string' || options.runId.length === 0 || options.runId.length > 180) return bad('runId must be a non-empty string of at most 180 characters.');
+  if (typeof options.runId !== 'string' || options.runId.length === 0 || options.runId.length > 180)
+    return bad('runId must be a non-empty string of at most 180 characters.');
   const { batchSize, rangeSize, maxDocuments } = options;
-  if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE)) return bad(`batchSize must be an integer from 1 to ${MAX_BATCH_SIZE}.`);
+  if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE))
+    return bad(`batchSize must be an integer from 1 to ${MAX_BATCH_SIZE}.`);
   if (rangeSize !== undefined && (!Number.isInteger(rangeSize) || rangeSize < 1)) return bad('rangeSize must be a positive integer.');
-  if (maxDocuments !== undefined && (!Number.isInteger(maxDocuments) || maxDocuments < 1)) return bad('maxDocuments must be a positive integer.');
-  if (options.retrievedSince !== undefined && Number.isNaN(options.retrievedSince.getTime())) return bad('retrievedSince must be a valid Date.');
+  if (maxDocuments !== undefined && (!Number.isInteger(maxDocuments) || maxDocuments < 1))
+    return bad('maxDocuments must be a positive integer.');
+  if (options.retrievedSince !== undefined && Number.isNaN(options.retrievedSince.getTime()))
+    return bad('retrievedSince must be a valid Date.');
   return undefined;
 }
 
@@ -309,7 +317,12 @@ export function planBackfill(config: DistributedBackfillConfig, options: PlanBac
     const enqueued = await queue.value.enqueue(todo);
     await queue.value.close();
     if (enqueued.isErr()) return err(enqueued.error);
-    parts.logger.info('statement backfill planned', { runId: stored.runId, documents: stored.documents, ranges: stored.ranges.length, enqueued: todo.length });
+    parts.logger.info('statement backfill planned', {
+      runId: stored.runId,
+      documents: stored.documents,
+      ranges: stored.ranges.length,
+      enqueued: todo.length,
+    });
     return ok(stored);
   });
 }
@@ -358,7 +371,11 @@ async function runJob(parts: Parts, normalizers: readonly VexNormalizer[], job: 
   if (failure !== undefined) {
     const recorded = await parts.plans.setStop(job.runId, job.n, failure);
     if (recorded.isErr()) throw recorded.error;
-    parts.logger.error('statement backfill: a range stopped at a failing document (stopOnError)', { runId: job.runId, range: job.n, ...failure });
+    parts.logger.error('statement backfill: a range stopped at a failing document (stopOnError)', {
+      runId: job.runId,
+      range: job.n,
+      ...failure,
+    });
     return;
   }
   throw done.error;
@@ -378,9 +395,13 @@ async function runJob(parts: Parts, normalizers: readonly VexNormalizer[], job: 
  * if (worker.isErr()) throw worker.error;
  * ```
  */
-export function runBackfillWorker(config: DistributedBackfillConfig, options: BackfillWorkerOptions = {}): ResultAsync<BackfillWorkerSummary, BackfillError> {
+export function runBackfillWorker(
+  config: DistributedBackfillConfig,
+  options: BackfillWorkerOptions = {},
+): ResultAsync<BackfillWorkerSummary, BackfillError> {
   const concurrency = options.concurrency ?? 1;
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) return errAsync(new BackfillError('INVALID_ARGUMENT', 'concurrency must be an integer from 1 to 64.'));
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
+    return errAsync(new BackfillError('INVALID_ARGUMENT', 'concurrency must be an integer from 1 to 64.'));
   const normalizers = config.normalizers ?? defaultVexNormalizers;
   return withParts(config, true, async (parts) => {
     const queue = await openQueue(config, parts);
@@ -401,7 +422,10 @@ export function runBackfillWorker(config: DistributedBackfillConfig, options: Ba
           ranges += 1;
         } catch (error) {
           retried += 1;
-          parts.logger.warn('statement backfill: range attempt failed; the engine retries it', { ...job, error: error instanceof Error ? error.message : String(error) });
+          parts.logger.warn('statement backfill: range attempt failed; the engine retries it', {
+            ...job,
+            error: error instanceof Error ? error.message : String(error),
+          });
           throw error;
         }
       });
@@ -476,7 +500,14 @@ function combine(plan: BackfillPlan, checkpoints: readonly (StoredCheckpoint | n
 async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: BackfillPlan; combined: Combined }, BackfillError>> {
   const plan = await parts.plans.loadPlan(runId);
   if (plan.isErr()) return err(plan.error);
-  if (plan.value === null) return err(new BackfillError('INVALID_ARGUMENT', `run ${JSON.stringify(runId)} was never planned; plan it with \`statements plan --run-id\` first.`, { context: { runId } }));
+  if (plan.value === null)
+    return err(
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        `run ${JSON.stringify(runId)} was never planned; plan it with \`statements plan --run-id\` first.`,
+        { context: { runId } },
+      ),
+    );
   const checkpoints: (StoredCheckpoint | null)[] = [];
   for (const range of plan.value.ranges) {
     const cp = await parts.sink.loadCheckpoint(rangeCheckpointId(runId, range.n));
@@ -530,7 +561,10 @@ export function backfillReport(config: DistributedBackfillConfig, runId: string)
  * if (progress.isOk()) console.log(`${progress.value.done}/${progress.value.total}`);
  * ```
  */
-export function backfillProgress(config: DistributedBackfillConfig, runId: string): ResultAsync<DistributedBackfillProgress, BackfillError> {
+export function backfillProgress(
+  config: DistributedBackfillConfig,
+  runId: string,
+): ResultAsync<DistributedBackfillProgress, BackfillError> {
   return withParts(config, false, async (parts) => {
     const run = await combineRun(parts, runId);
     if (run.isErr()) return err(run.error);

@@ -32,7 +32,9 @@ export interface JobQueueOptions {
 }
 
 const toError = (e: unknown): BackfillError =>
-  e instanceof BackfillError ? e : new BackfillError('DB_ERROR', `job engine (pg-boss): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  e instanceof BackfillError
+    ? e
+    : new BackfillError('DB_ERROR', `job engine (pg-boss): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
 
 /** A started pg-boss instance bound to one queue. */
 export class RangeJobQueue {
@@ -56,11 +58,26 @@ export class RangeJobQueue {
     const queue = `backfill-kit/statements/${options.queue.replace(/[^\w.-]/g, '_')}`;
     return ResultAsync.fromPromise(
       (async () => {
-        const boss = new PgBoss({ connectionString: options.connectionString, schema, max: 3, superviseIntervalSeconds: 2, monitorIntervalSeconds: 2, application_name: 'backfill-kit jobs' });
+        const boss = new PgBoss({
+          connectionString: options.connectionString,
+          schema,
+          max: 3,
+          superviseIntervalSeconds: 2,
+          monitorIntervalSeconds: 2,
+          application_name: 'backfill-kit jobs',
+        });
         // pg-boss reports background errors as events; without a listener they would crash the process.
         boss.on('error', () => undefined);
         await boss.start();
-        await boss.createQueue(queue, { policy: 'exclusive', heartbeatSeconds, retryLimit: 20, retryDelay: 1, retryBackoff: true, retryDelayMax: 30, expireInSeconds: 24 * 3600 });
+        await boss.createQueue(queue, {
+          policy: 'exclusive',
+          heartbeatSeconds,
+          retryLimit: 20,
+          retryDelay: 1,
+          retryBackoff: true,
+          retryDelayMax: 30,
+          expireInSeconds: 24 * 3600,
+        });
         return new RangeJobQueue(boss, schema, queue, heartbeatSeconds);
       })(),
       toError,
@@ -84,9 +101,18 @@ export class RangeJobQueue {
   work(concurrency: number, handler: (job: RangeJob) => Promise<void>): ResultAsync<void, BackfillError> {
     return ResultAsync.fromPromise(
       this.#boss
-        .work<RangeJob>(this.#queue, { localConcurrency: concurrency, batchSize: 1, pollingIntervalSeconds: 0.5, heartbeatRefreshSeconds: Math.max(1, Math.floor(this.#heartbeatSeconds / 3)) }, async (jobs) => {
-          for (const job of jobs) await handler(job.data);
-        })
+        .work<RangeJob>(
+          this.#queue,
+          {
+            localConcurrency: concurrency,
+            batchSize: 1,
+            pollingIntervalSeconds: 0.5,
+            heartbeatRefreshSeconds: Math.max(1, Math.floor(this.#heartbeatSeconds / 3)),
+          },
+          async (jobs) => {
+            for (const job of jobs) await handler(job.data);
+          },
+        )
         .then(() => undefined),
       toError,
     );

@@ -91,7 +91,9 @@ export class PgRawDocumentSource implements RawDocumentSource {
             await c.query(
               `CREATE TABLE IF NOT EXISTS ${t.sql} (digest text PRIMARY KEY, retrieved_at timestamptz NOT NULL, content text NOT NULL)`,
             );
-            await c.query(`CREATE INDEX IF NOT EXISTS ${quoteIdent(`${t.name}_retrieved_at_digest_idx`)} ON ${t.sql} (retrieved_at, digest)`);
+            await c.query(
+              `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${t.name}_retrieved_at_digest_idx`)} ON ${t.sql} (retrieved_at, digest)`,
+            );
           }),
         ),
         (e) => pgErrorToBackfill(e, { table: t.sql }),
@@ -150,7 +152,9 @@ export class PgRawDocumentSource implements RawDocumentSource {
             digest: row.digest,
             retrievedAt: row.retrieved_at,
             cursor: { retrievedAt: row.cursor_at, digest: row.digest },
-            content: Buffer.isBuffer(row.content) ? new Uint8Array(row.content.buffer, row.content.byteOffset, row.content.byteLength) : row.content,
+            content: Buffer.isBuffer(row.content)
+              ? new Uint8Array(row.content.buffer, row.content.byteOffset, row.content.byteLength)
+              : row.content,
           }),
         ),
       );
@@ -162,7 +166,9 @@ export class PgRawDocumentSource implements RawDocumentSource {
     return this.#name().andThen((t) => {
       const values: unknown[] = [];
       const where = this.#where(query, values);
-      return this.#pg.query<{ n: string }>(`SELECT count(*) AS n FROM ${t.sql} ${where}`, values, { table: t.sql }).map((r) => Number(r.rows[0]?.n ?? 0));
+      return this.#pg
+        .query<{ n: string }>(`SELECT count(*) AS n FROM ${t.sql} ${where}`, values, { table: t.sql })
+        .map((r) => Number(r.rows[0]?.n ?? 0));
     });
   }
 
@@ -187,7 +193,11 @@ export class PgRawDocumentSource implements RawDocumentSource {
         let before = 0;
         for (const row of r.rows) {
           const n = Number(row.n);
-          const range: KeyRange = { after: previous?.through ?? null, through: { retrievedAt: row.cursor_at, digest: row.digest }, documents: n - before };
+          const range: KeyRange = {
+            after: previous?.through ?? null,
+            through: { retrievedAt: row.cursor_at, digest: row.digest },
+            documents: n - before,
+          };
           ranges.push(range);
           previous = range;
           before = n;

@@ -71,7 +71,13 @@ export function lockPgRun(pg: PgHandle, namespace: string, runId: string): Resul
         {
           context: {
             runId,
-            ...(holder === undefined ? {} : { holderPid: holder.pid, holderApplicationName: holder.application_name, holderHost: holder.client_hostname ?? holder.client_addr }),
+            ...(holder === undefined
+              ? {}
+              : {
+                  holderPid: holder.pid,
+                  holderApplicationName: holder.application_name,
+                  holderHost: holder.client_hostname ?? holder.client_addr,
+                }),
           },
         },
       );

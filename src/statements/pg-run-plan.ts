@@ -69,7 +69,8 @@ interface Tables {
   readonly workers: QualifiedName;
 }
 
-const cursorOf = (at: string | null, digest: string | null): DocumentCursor | null => (at === null || digest === null ? null : { retrievedAt: at, digest });
+const cursorOf = (at: string | null, digest: string | null): DocumentCursor | null =>
+  at === null || digest === null ? null : { retrievedAt: at, digest };
 
 /**
  * Plans, range stops and worker heartbeats of distributed runs, in PostgreSQL.
@@ -115,7 +116,8 @@ export class PgBackfillPlanStore {
   prepare(): ResultAsync<void, BackfillError> {
     return this.#do(async (c, t) => {
       await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [t.runs.sql]);
-      for (const schema of new Set([t.runs.schema, t.ranges.schema, t.workers.schema])) await c.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+      for (const schema of new Set([t.runs.schema, t.ranges.schema, t.workers.schema]))
+        await c.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
       await c.query(`CREATE TABLE IF NOT EXISTS ${t.runs.sql} (
         run_id text PRIMARY KEY,
         retrieved_since text,
@@ -162,7 +164,11 @@ export class PgBackfillPlanStore {
       const existing = await this.#load(c, t, runId);
       if (existing !== null) {
         const a = existing.options;
-        const same = a.retrievedSince === options.retrievedSince && a.force === options.force && a.maxDocuments === options.maxDocuments && a.stopOnError === options.stopOnError;
+        const same =
+          a.retrievedSince === options.retrievedSince &&
+          a.force === options.force &&
+          a.maxDocuments === options.maxDocuments &&
+          a.stopOnError === options.stopOnError;
         if (!same) {
           throw new BackfillError(
             'INVALID_ARGUMENT',
@@ -176,7 +182,16 @@ export class PgBackfillPlanStore {
       await c.query(
         `INSERT INTO ${t.runs.sql} (run_id, retrieved_since, force, max_documents, stop_on_error, batch_size, range_size, documents)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [runId, options.retrievedSince, options.force, options.maxDocuments, options.stopOnError, options.batchSize, options.rangeSize, ranges.reduce((n, r) => n + r.documents, 0)],
+        [
+          runId,
+          options.retrievedSince,
+          options.force,
+          options.maxDocuments,
+          options.stopOnError,
+          options.batchSize,
+          options.rangeSize,
+          ranges.reduce((n, r) => n + r.documents, 0),
+        ],
       );
       await c.query(
         `INSERT INTO ${t.ranges.sql} (run_id, n, after_at, after_digest, through_at, through_digest, documents)
@@ -202,11 +217,23 @@ export class PgBackfillPlanStore {
 
   async #load(c: PgClientLike, t: Tables, runId: string): Promise<BackfillPlan | null> {
     const run = (await c.query(`SELECT * FROM ${t.runs.sql} WHERE run_id = $1`, [runId])) as {
-      rows: { retrieved_since: string | null; force: boolean; max_documents: string | null; stop_on_error: boolean; batch_size: number; range_size: number; documents: string; planned_at: Date }[];
+      rows: {
+        retrieved_since: string | null;
+        force: boolean;
+        max_documents: string | null;
+        stop_on_error: boolean;
+        batch_size: number;
+        range_size: number;
+        documents: string;
+        planned_at: Date;
+      }[];
     };
     const r = run.rows[0];
     if (r === undefined) return null;
-    const ranges = (await c.query(`SELECT n, after_at, after_digest, through_at, through_digest, documents FROM ${t.ranges.sql} WHERE run_id = $1 ORDER BY n`, [runId])) as { rows: RangeRow[] };
+    const ranges = (await c.query(
+      `SELECT n, after_at, after_digest, through_at, through_digest, documents FROM ${t.ranges.sql} WHERE run_id = $1 ORDER BY n`,
+      [runId],
+    )) as { rows: RangeRow[] };
     return {
       runId,
       options: {
@@ -251,18 +278,25 @@ export class PgBackfillPlanStore {
   /** The earliest range (in keyspace order) stopped by a failure, if any. */
   firstStop(runId: string): ResultAsync<RangeStop | null, BackfillError> {
     return this.#do(async (c, t) => {
-      const r = (await c.query(`SELECT n, stop_digest, stop_code, stop_message FROM ${t.ranges.sql} WHERE run_id = $1 AND stop_digest IS NOT NULL ORDER BY n LIMIT 1`, [runId])) as {
+      const r = (await c.query(
+        `SELECT n, stop_digest, stop_code, stop_message FROM ${t.ranges.sql} WHERE run_id = $1 AND stop_digest IS NOT NULL ORDER BY n LIMIT 1`,
+        [runId],
+      )) as {
         rows: { n: number; stop_digest: string; stop_code: string; stop_message: string }[];
       };
       const row = r.rows[0];
-      return row === undefined ? null : { n: row.n, failure: { digest: row.stop_digest, code: row.stop_code as BackfillFailure['code'], message: row.stop_message } };
+      return row === undefined
+        ? null
+        : { n: row.n, failure: { digest: row.stop_digest, code: row.stop_code as BackfillFailure['code'], message: row.stop_message } };
     });
   }
 
   /** When the run's first range was taken by a worker, if any was. */
   firstStarted(runId: string): ResultAsync<Date | null, BackfillError> {
     return this.#do(async (c, t) => {
-      const r = (await c.query(`SELECT min(started_at) AS at FROM ${t.ranges.sql} WHERE run_id = $1`, [runId])) as { rows: { at: Date | null }[] };
+      const r = (await c.query(`SELECT min(started_at) AS at FROM ${t.ranges.sql} WHERE run_id = $1`, [runId])) as {
+        rows: { at: Date | null }[];
+      };
       return r.rows[0]?.at ?? null;
     });
   }
@@ -287,7 +321,9 @@ export class PgBackfillPlanStore {
   /** Workers whose last heartbeat is at most `withinSeconds` old. */
   workersAlive(withinSeconds: number): ResultAsync<number, BackfillError> {
     return this.#do(async (c, t) => {
-      const r = (await c.query(`SELECT count(*) AS n FROM ${t.workers.sql} WHERE seen_at > now() - make_interval(secs => $1)`, [withinSeconds])) as { rows: { n: string }[] };
+      const r = (await c.query(`SELECT count(*) AS n FROM ${t.workers.sql} WHERE seen_at > now() - make_interval(secs => $1)`, [
+        withinSeconds,
+      ])) as { rows: { n: string }[] };
       return Number(r.rows[0]?.n ?? 0);
     });
   }

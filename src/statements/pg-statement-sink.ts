@@ -11,12 +11,7 @@ import copyStreams from 'pg-copy-streams';
 import type { BackfillError } from '../errors.js';
 import { inTransaction, PgHandle, pgErrorToBackfill, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import { parseQualifiedName, quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
-import {
-  DEFAULT_CHECKPOINTS_TABLE,
-  DEFAULT_DOCUMENTS_TABLE,
-  DEFAULT_FAILURES_TABLE,
-  DEFAULT_STATEMENTS_TABLE,
-} from './defaults.js';
+import { DEFAULT_CHECKPOINTS_TABLE, DEFAULT_DOCUMENTS_TABLE, DEFAULT_FAILURES_TABLE, DEFAULT_STATEMENTS_TABLE } from './defaults.js';
 import type { BackfillFailure, RunLock, StatementBatch, StatementBatchResult, StatementSink, StoredCheckpoint, VexClaim } from './ports.js';
 import { lockPgRun } from './pg-run-lock.js';
 
@@ -25,7 +20,9 @@ const CLAIM_COLUMNS = 'document_digest, vulnerability_id, product_key, status, j
 /** One value in COPY text format: `\N` for null, with backslash, tab, newline and carriage return escaped. */
 function copyValue(value: string | undefined): string {
   if (value === undefined) return '\\N';
-  return /[\\\t\n\r]/.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : value;
+  return /[\\\t\n\r]/.test(value)
+    ? value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'))
+    : value;
 }
 
 /** The batch's claims as one COPY text-format buffer (one large write beats many small ones). */
@@ -160,7 +157,9 @@ export class PgStatementSink implements StatementSink {
           inserted_at timestamptz NOT NULL DEFAULT now(),
           CONSTRAINT ${quoteIdent(`${t.statements.name}_claim_key`)} UNIQUE (document_digest, vulnerability_id, product_key)
         )`);
-        await c.query(`CREATE INDEX IF NOT EXISTS ${quoteIdent(`${t.statements.name}_vuln_product_idx`)} ON ${t.statements.sql} (vulnerability_id, product_key)`);
+        await c.query(
+          `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${t.statements.name}_vuln_product_idx`)} ON ${t.statements.sql} (vulnerability_id, product_key)`,
+        );
         await c.query(`CREATE TABLE IF NOT EXISTS ${t.documents.sql} (
           document_digest text PRIMARY KEY,
           format text NOT NULL,
@@ -200,9 +199,13 @@ export class PgStatementSink implements StatementSink {
   existingDigests(digests: readonly string[]): ResultAsync<ReadonlySet<string>, BackfillError> {
     return this.#with((t) =>
       this.#pg
-        .query<{ document_digest: string }>(`SELECT document_digest FROM ${t.documents.sql} WHERE document_digest = ANY($1::text[])`, [digests], {
-          table: t.documents.sql,
-        })
+        .query<{ document_digest: string }>(
+          `SELECT document_digest FROM ${t.documents.sql} WHERE document_digest = ANY($1::text[])`,
+          [digests],
+          {
+            table: t.documents.sql,
+          },
+        )
         .map((r) => new Set(r.rows.map((row) => row.document_digest))),
     );
   }
@@ -234,11 +237,14 @@ export class PgStatementSink implements StatementSink {
   async #write(c: PgClientLike, t: Tables, batch: StatementBatch, useCopy: boolean): Promise<StatementBatchResult> {
     const digests = batch.documents.map((d) => d.digest);
     const claims = batch.documents.flatMap((d) => d.claims);
-    if (batch.force && digests.length > 0) await c.query(`DELETE FROM ${t.statements.sql} WHERE document_digest = ANY($1::text[])`, [digests]);
+    if (batch.force && digests.length > 0)
+      await c.query(`DELETE FROM ${t.statements.sql} WHERE document_digest = ANY($1::text[])`, [digests]);
     let claimsWritten = 0;
     if (claims.length > 0 && useCopy) {
       try {
-        const stream = c.query(copyStreams.from(`COPY ${t.statements.sql} (${CLAIM_COLUMNS}) FROM STDIN`)) as ReturnType<typeof copyStreams.from>;
+        const stream = c.query(copyStreams.from(`COPY ${t.statements.sql} (${CLAIM_COLUMNS}) FROM STDIN`)) as ReturnType<
+          typeof copyStreams.from
+        >;
         await pipeline(Readable.from([Buffer.from(copyText(claims, batch.runId))]), stream);
       } catch (error) {
         throw isUniqueViolation(error) ? new CopyConflict(error) : error;
@@ -334,12 +340,17 @@ export class PgStatementSink implements StatementSink {
             const cp = (await c.query(`SELECT * FROM ${t.checkpoints.sql} WHERE run_id = $1`, [runId])) as { rows: CheckpointRow[] };
             const row = cp.rows[0];
             if (row === undefined) return null;
-            const failed = (await c.query(`SELECT digest, code, message FROM ${t.failures.sql} WHERE run_id = $1 ORDER BY seq`, [runId])) as {
+            const failed = (await c.query(`SELECT digest, code, message FROM ${t.failures.sql} WHERE run_id = $1 ORDER BY seq`, [
+              runId,
+            ])) as {
               rows: BackfillFailure[];
             };
             const stored: StoredCheckpoint = {
               runId,
-              cursor: row.cursor_retrieved_at === null || row.cursor_digest === null ? null : { retrievedAt: row.cursor_retrieved_at, digest: row.cursor_digest },
+              cursor:
+                row.cursor_retrieved_at === null || row.cursor_digest === null
+                  ? null
+                  : { retrievedAt: row.cursor_retrieved_at, digest: row.cursor_digest },
               counters: {
                 evaluated: Number(row.evaluated),
                 backfilled: Number(row.backfilled),
@@ -347,7 +358,11 @@ export class PgStatementSink implements StatementSink {
                 skipped: Number(row.skipped),
                 failures: Number(row.failures),
               },
-              options: { retrievedSince: row.retrieved_since, force: row.force, maxDocuments: row.max_documents === null ? null : Number(row.max_documents) },
+              options: {
+                retrievedSince: row.retrieved_since,
+                force: row.force,
+                maxDocuments: row.max_documents === null ? null : Number(row.max_documents),
+              },
               outcomeSha256: row.outcome_sha256,
               completed: row.completed,
               failed: failed.rows.map((f) => ({ digest: f.digest, code: f.code, message: f.message })),

@@ -179,7 +179,12 @@ function parseContent(doc: RawDocument): Result<unknown, BackfillError> {
     return ok(JSON.parse(typeof content === 'string' ? content : utf8.decode(content)) as unknown);
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
-    return err(new BackfillError('DOCUMENT_INVALID', `document ${doc.digest} is not valid UTF-8 JSON: ${why}`, { cause: error, context: { digest: doc.digest } }));
+    return err(
+      new BackfillError('DOCUMENT_INVALID', `document ${doc.digest} is not valid UTF-8 JSON: ${why}`, {
+        cause: error,
+        context: { digest: doc.digest },
+      }),
+    );
   }
 }
 
@@ -207,7 +212,8 @@ function claimProblem(c: VexClaim): string | undefined {
 }
 
 function failureOf(doc: RawDocument, error: BackfillError): BackfillFailure {
-  const message = error.message.length > MAX_FAILURE_MESSAGE_LENGTH ? `${error.message.slice(0, MAX_FAILURE_MESSAGE_LENGTH - 1)}…` : error.message;
+  const message =
+    error.message.length > MAX_FAILURE_MESSAGE_LENGTH ? `${error.message.slice(0, MAX_FAILURE_MESSAGE_LENGTH - 1)}…` : error.message;
   return { digest: doc.digest, code: error.code, message };
 }
 
@@ -248,7 +254,12 @@ export class StatementBackfiller {
     const valid = validate(options);
     if (valid.isErr()) return errAsync(valid.error);
     if (options.runId !== undefined && RANGE_CHECKPOINT_ID.test(options.runId)) {
-      return errAsync(new BackfillError('INVALID_ARGUMENT', `runId ${JSON.stringify(options.runId)} names a key range of a planned run (…#range-<n>); choose another run id.`));
+      return errAsync(
+        new BackfillError(
+          'INVALID_ARGUMENT',
+          `runId ${JSON.stringify(options.runId)} names a key range of a planned run (…#range-<n>); choose another run id.`,
+        ),
+      );
     }
     return ResultAsync.fromPromise(this.#run(options), (e) => toBackfillError(e, 'DB_ERROR')).andThen((r) => r);
   }
@@ -261,7 +272,9 @@ export class StatementBackfiller {
   runRange(job: RangeRun): ResultAsync<BackfillSummary, BackfillError> {
     const valid = validate({ ...job.options, runId: job.checkpointId });
     if (valid.isErr()) return errAsync(valid.error);
-    return ResultAsync.fromPromise(this.#run({ ...job.options, runId: job.checkpointId }, job), (e) => toBackfillError(e, 'DB_ERROR')).andThen((r) => r);
+    return ResultAsync.fromPromise(this.#run({ ...job.options, runId: job.checkpointId }, job), (e) =>
+      toBackfillError(e, 'DB_ERROR'),
+    ).andThen((r) => r);
   }
 
   async #run(options: StatementBackfillOptions, scope?: RangeRun): Promise<Result<BackfillSummary, BackfillError>> {
@@ -287,7 +300,12 @@ export class StatementBackfiller {
     }
   }
 
-  async #resume(options: StatementBackfillOptions, runId: string, runOptions: CheckpointOptions, scope?: RangeRun): Promise<Result<BackfillSummary, BackfillError>> {
+  async #resume(
+    options: StatementBackfillOptions,
+    runId: string,
+    runOptions: CheckpointOptions,
+    scope?: RangeRun,
+  ): Promise<Result<BackfillSummary, BackfillError>> {
     const { source, sink, logger } = this.#config;
     const force = runOptions.force;
     const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
@@ -305,18 +323,37 @@ export class StatementBackfiller {
     }
     const state: RunState = saved
       ? { counters: saved.counters, cursor: saved.cursor, outcomeSha256: saved.outcomeSha256, failed: [...saved.failed] }
-      : { counters: { evaluated: 0, backfilled: 0, claimsWritten: 0, skipped: 0, failures: 0 }, cursor: null, outcomeSha256: OUTCOME_SUM_ZERO, failed: [] };
-    if (saved) logger.info('statement backfill: resuming from checkpoint', { runId, cursor: saved.cursor, evaluated: saved.counters.evaluated });
+      : {
+          counters: { evaluated: 0, backfilled: 0, claimsWritten: 0, skipped: 0, failures: 0 },
+          cursor: null,
+          outcomeSha256: OUTCOME_SUM_ZERO,
+          failed: [],
+        };
+    if (saved)
+      logger.info('statement backfill: resuming from checkpoint', { runId, cursor: saved.cursor, evaluated: saved.counters.evaluated });
 
     const summarize = (s: RunState): BackfillSummary =>
       buildSummary({
         runId,
         resumed: saved !== null,
-        report: { schemaVersion: REPORT_SCHEMA_VERSION, options: runOptions, counters: s.counters, lastCursor: s.cursor, outcomeSha256: s.outcomeSha256, failed: s.failed },
+        report: {
+          schemaVersion: REPORT_SCHEMA_VERSION,
+          options: runOptions,
+          counters: s.counters,
+          lastCursor: s.cursor,
+          outcomeSha256: s.outcomeSha256,
+          failed: s.failed,
+        },
       });
     const fail = (error: BackfillError, s: RunState = state): Result<BackfillSummary, BackfillError> => {
       const summary = summarize(s);
-      return err(new BackfillError(error.code, error.message, { cause: error.cause ?? error, context: { ...error.context, runId, summary }, ...(error.dbCode === undefined ? {} : { dbCode: error.dbCode }) }));
+      return err(
+        new BackfillError(error.code, error.message, {
+          cause: error.cause ?? error,
+          context: { ...error.context, runId, summary },
+          ...(error.dbCode === undefined ? {} : { dbCode: error.dbCode }),
+        }),
+      );
     };
 
     // A range's end was fixed when the keyspace was cut, maxDocuments included.
@@ -353,14 +390,18 @@ export class StatementBackfiller {
         ...(options.retrievedSince === undefined ? {} : { retrievedSince: options.retrievedSince }),
       });
       if (counted.isOk()) {
-        remainingAtStart = runOptions.maxDocuments === null ? counted.value : Math.min(counted.value, Math.max(0, runOptions.maxDocuments - state.counters.evaluated));
+        remainingAtStart =
+          runOptions.maxDocuments === null
+            ? counted.value
+            : Math.min(counted.value, Math.max(0, runOptions.maxDocuments - state.counters.evaluated));
       }
     }
 
     const started = Date.now();
     const evaluatedAtStart = state.counters.evaluated;
     let batches = 0;
-    const aborted = (): BackfillError => new BackfillError('ABORTED', `run ${runId} was aborted; every committed batch is kept, rerun with the same runId to resume.`);
+    const aborted = (): BackfillError =>
+      new BackfillError('ABORTED', `run ${runId} was aborted; every committed batch is kept, rerun with the same runId to resume.`);
     const commit = (list: readonly Outcome[], next: RunState): Promise<Result<unknown, BackfillError>> => {
       const documents: DocumentClaims[] = [];
       const failures: BackfillFailure[] = [];
@@ -368,12 +409,23 @@ export class StatementBackfiller {
         if (o.kind === 'backfilled') documents.push({ digest: o.doc.digest, format: o.format, claims: o.claims });
         else if (o.kind === 'failed') failures.push(o.failure);
       }
-      const checkpoint: BackfillCheckpoint = { runId, cursor: next.cursor, counters: next.counters, options: runOptions, outcomeSha256: next.outcomeSha256, completed: false };
+      const checkpoint: BackfillCheckpoint = {
+        runId,
+        cursor: next.cursor,
+        counters: next.counters,
+        options: runOptions,
+        outcomeSha256: next.outcomeSha256,
+        completed: false,
+      };
       return Promise.resolve(sink.commitBatch({ runId, force, documents, failures, checkpoint }));
     };
 
     // One batch may be committing while the next is read and normalized.
-    let inflight: { readonly done: Promise<Result<unknown, BackfillError>>; readonly list: readonly Outcome[]; readonly next: RunState } | null = null;
+    let inflight: {
+      readonly done: Promise<Result<unknown, BackfillError>>;
+      readonly list: readonly Outcome[];
+      readonly next: RunState;
+    } | null = null;
     /** Waits for the in-flight commit, then reports progress and throttles. */
     const settle = async (): Promise<BackfillError | null> => {
       if (inflight === null) return null;
@@ -386,7 +438,8 @@ export class StatementBackfiller {
       for (const o of list) if (o.kind === 'failed') logger.warn('statement backfill: document failed', { runId, ...o.failure });
       const elapsed = Math.max((Date.now() - started) / 1000, 1e-3);
       const rate = (state.counters.evaluated - evaluatedAtStart) / elapsed;
-      const remaining = remainingAtStart === undefined ? undefined : Math.max(0, remainingAtStart - (state.counters.evaluated - evaluatedAtStart));
+      const remaining =
+        remainingAtStart === undefined ? undefined : Math.max(0, remainingAtStart - (state.counters.evaluated - evaluatedAtStart));
       const progress: StatementBackfillProgress = {
         runId,
         ...state.counters,
@@ -417,7 +470,12 @@ export class StatementBackfiller {
       }
       if (scope?.shouldStop && (await scope.shouldStop())) {
         const late = await settle();
-        return fail(late ?? new BackfillError('ABORTED', `range ${runId} stopped: an earlier range of its run failed under stopOnError.`, { context: { stoppedByEarlierFailure: true } }));
+        return fail(
+          late ??
+            new BackfillError('ABORTED', `range ${runId} stopped: an earlier range of its run failed under stopOnError.`, {
+              context: { stoppedByEarlierFailure: true },
+            }),
+        );
       }
       const page = await pending;
       if (page.isErr()) {
@@ -454,7 +512,13 @@ export class StatementBackfiller {
           counters: { ...state.counters, evaluated: state.counters.evaluated + 1, failures: state.counters.failures + 1 },
           failed: [...state.failed, failure],
         };
-        return fail(new BackfillError(stoppedAt.error.code, `stopOnError: ${stoppedAt.error.message}`, { cause: stoppedAt.error, context: { digest: stoppedAt.doc.digest, stopOnErrorFailure: failure } }), shown);
+        return fail(
+          new BackfillError(stoppedAt.error.code, `stopOnError: ${stoppedAt.error.message}`, {
+            cause: stoppedAt.error,
+            context: { digest: stoppedAt.doc.digest, stopOnErrorFailure: failure },
+          }),
+          shown,
+        );
       }
       const done = commit(list, next);
       done.catch(() => undefined);
@@ -470,7 +534,14 @@ export class StatementBackfiller {
       force,
       documents: [],
       failures: [],
-      checkpoint: { runId, cursor: state.cursor, counters: state.counters, options: runOptions, outcomeSha256: state.outcomeSha256, completed: true },
+      checkpoint: {
+        runId,
+        cursor: state.cursor,
+        counters: state.counters,
+        options: runOptions,
+        outcomeSha256: state.outcomeSha256,
+        completed: true,
+      },
     });
     if (done.isErr()) return fail(done.error);
     const summary = summarize(state);
@@ -518,9 +589,13 @@ export class StatementBackfiller {
       const normalizer = this.#config.normalizers.find((n) => n.canNormalize(parsed));
       if (normalizer === undefined) {
         return err(
-          new BackfillError('NO_NORMALIZER', `document ${doc.digest}: no registered normalizer recognises its format (registered: ${this.#config.normalizers.map((n) => n.format).join(', ') || 'none'}).`, {
-            context: { digest: doc.digest },
-          }),
+          new BackfillError(
+            'NO_NORMALIZER',
+            `document ${doc.digest}: no registered normalizer recognises its format (registered: ${this.#config.normalizers.map((n) => n.format).join(', ') || 'none'}).`,
+            {
+              context: { digest: doc.digest },
+            },
+          ),
         );
       }
       let result: Result<readonly VexClaim[], BackfillError>;
@@ -528,13 +603,25 @@ export class StatementBackfiller {
         result = normalizer.normalize(parsed, { digest: doc.digest, retrievedAt: doc.retrievedAt });
       } catch (error) {
         // A custom normalizer that throws fails its document, not the run.
-        result = err(new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: the ${normalizer.format} normalizer threw: ${error instanceof Error ? error.message : String(error)}`, { cause: error, context: { digest: doc.digest } }));
+        result = err(
+          new BackfillError(
+            'DOCUMENT_INVALID',
+            `document ${doc.digest}: the ${normalizer.format} normalizer threw: ${error instanceof Error ? error.message : String(error)}`,
+            { cause: error, context: { digest: doc.digest } },
+          ),
+        );
       }
       return result.andThen((claims) => {
         for (const claim of claims) {
           const problem = claimProblem(claim);
           if (problem !== undefined) {
-            return err(new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: a ${normalizer.format} claim for ${claim.vulnerabilityId} ${problem}.`, { context: { digest: doc.digest } }));
+            return err(
+              new BackfillError(
+                'DOCUMENT_INVALID',
+                `document ${doc.digest}: a ${normalizer.format} claim for ${claim.vulnerabilityId} ${problem}.`,
+                { context: { digest: doc.digest } },
+              ),
+            );
           }
         }
         return ok({ format: normalizer.format, claims: dedupeClaims(claims) });

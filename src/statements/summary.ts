@@ -129,7 +129,11 @@ export function addOutcomeSums(a: string, b: string): string {
  * const s = buildSummary({ runId: 'r1', resumed: false, report });
  * ```
  */
-export function buildSummary(input: { readonly runId: string; readonly resumed: boolean; readonly report: BackfillReport }): BackfillSummary {
+export function buildSummary(input: {
+  readonly runId: string;
+  readonly resumed: boolean;
+  readonly report: BackfillReport;
+}): BackfillSummary {
   const { report } = input;
   return {
     ...report.counters,

@@ -64,7 +64,10 @@ export function* generateLinksets(n: number, seed = 1): Generator<LinksetRecord>
       _id: `ls-${String(i).padStart(7, '0')}-${r.hex(8)}`,
       advisoryId: cve(r),
       source: r.pick(SOURCES),
-      purls: Array.from({ length: r.int(1, 3) }, () => `pkg:${eco}/${r.pick(['lodash', 'requests', 'log4j-core', 'openssl', 'zlib'])}@${r.int(0, 9)}.${r.int(0, 20)}.${r.int(0, 9)}`),
+      purls: Array.from(
+        { length: r.int(1, 3) },
+        () => `pkg:${eco}/${r.pick(['lodash', 'requests', 'log4j-core', 'openssl', 'zlib'])}@${r.int(0, 9)}.${r.int(0, 20)}.${r.int(0, 9)}`,
+      ),
       note: r.pick(TRICKY),
       confidence: Math.round(r.next() * 1000) / 1000,
       observedAt: new Date(Date.UTC(2025, r.int(0, 11), r.int(1, 28), r.int(0, 23), r.int(0, 59), r.int(0, 59))).toISOString(),

@@ -78,7 +78,9 @@ async function build(options: EpisodeTarballOptions): Promise<EpisodeTarball> {
   })();
   for (const [name, data] of members) {
     await new Promise<void>((resolve, reject) => {
-      pack.entry({ name, size: data.length, mode: 0o644, mtime, uid: 0, gid: 0, uname: '', gname: '', type: 'file' }, data, (e) => (e ? reject(e) : resolve()));
+      pack.entry({ name, size: data.length, mode: 0o644, mtime, uid: 0, gid: 0, uname: '', gname: '', type: 'file' }, data, (e) =>
+        e ? reject(e) : resolve(),
+      );
     });
   }
   pack.finalize();
@@ -110,5 +112,7 @@ async function build(options: EpisodeTarballOptions): Promise<EpisodeTarball> {
  * ```
  */
 export function buildEpisodeTarball(options: EpisodeTarballOptions): ResultAsync<EpisodeTarball, BackfillError> {
-  return ResultAsync.fromPromise(build(options), (e) => toBackfillError(e, 'IO_ERROR', options.path === undefined ? {} : { path: options.path }));
+  return ResultAsync.fromPromise(build(options), (e) =>
+    toBackfillError(e, 'IO_ERROR', options.path === undefined ? {} : { path: options.path }),
+  );
 }

@@ -9,4 +9,10 @@ export { generateLinksets, generateAdvisoryChunks, type LinksetRecord, type Advi
 export { SeededRandom } from './random.js';
 export { createThrowawayDatabase, type ThrowawayDatabase, type ThrowawayDatabaseOptions } from './throwaway-database.js';
 export { buildEpisodeTarball, type EpisodeTarballOptions, type EpisodeTarball } from './episode-tarball.js';
-export { generateVexDocuments, type GeneratedVexDocument, type GenerateVexDocumentsOptions, type GeneratedVexKind, type BrokenVexKind } from './vex-documents.js';
+export {
+  generateVexDocuments,
+  type GeneratedVexDocument,
+  type GenerateVexDocumentsOptions,
+  type GeneratedVexKind,
+  type BrokenVexKind,
+} from './vex-documents.js';

@@ -13,7 +13,13 @@ import { SeededRandom } from './random.js';
 export type GeneratedVexKind = 'openvex' | 'csaf' | 'cyclonedx' | 'broken';
 
 /** How a broken document is broken. */
-export type BrokenVexKind = 'truncated-json' | 'json-array' | 'unknown-format' | 'openvex-bad-status' | 'csaf-undefined-product' | 'cyclonedx-bad-state';
+export type BrokenVexKind =
+  | 'truncated-json'
+  | 'json-array'
+  | 'unknown-format'
+  | 'openvex-bad-status'
+  | 'csaf-undefined-product'
+  | 'cyclonedx-bad-state';
 
 /** One generated raw document and what backfilling it must produce. */
 export interface GeneratedVexDocument {
@@ -88,10 +94,22 @@ interface Shape {
 
 type Rng = SeededRandom;
 
-const JUSTIFICATIONS = ['component_not_present', 'vulnerable_code_not_present', 'vulnerable_code_not_in_execute_path', 'vulnerable_code_cannot_be_controlled_by_adversary', 'inline_mitigations_already_exist'];
+const JUSTIFICATIONS = [
+  'component_not_present',
+  'vulnerable_code_not_present',
+  'vulnerable_code_not_in_execute_path',
+  'vulnerable_code_cannot_be_controlled_by_adversary',
+  'inline_mitigations_already_exist',
+];
 const STATUSES = ['not_affected', 'affected', 'fixed', 'under_investigation'] as const;
 const CDX_STATES = ['resolved', 'resolved_with_pedigree', 'exploitable', 'in_triage', 'false_positive', 'not_affected'];
-const CDX_JUSTIFICATIONS = ['code_not_present', 'code_not_reachable', 'requires_configuration', 'requires_environment', 'protected_by_mitigating_control'];
+const CDX_JUSTIFICATIONS = [
+  'code_not_present',
+  'code_not_reachable',
+  'requires_configuration',
+  'requires_environment',
+  'protected_by_mitigating_control',
+];
 const ECOSYSTEMS = ['npm', 'maven/org.example', 'pypi', 'golang/example.com/mod', 'deb/debian', 'apk/alpine'];
 
 /** `count` distinct vulnerability ids for document `n`. */
@@ -124,12 +142,21 @@ function openVex(rng: Rng, n: number, at: string, shape: Shape = {}): { doc: obj
       vulnerability: { name },
       products,
       status,
-      ...(status === 'not_affected' ? { justification: rng.pick(JUSTIFICATIONS), impact_statement: 'The vulnerable function is never called.' } : {}),
+      ...(status === 'not_affected'
+        ? { justification: rng.pick(JUSTIFICATIONS), impact_statement: 'The vulnerable function is never called.' }
+        : {}),
       ...(status === 'affected' ? { action_statement: 'Upgrade to the next release.' } : {}),
     };
   });
   return {
-    doc: { '@context': 'https://openvex.dev/ns/v0.2.0', '@id': `https://openvex.dev/docs/example/gen-${n}`, author: 'backfill-kit generator', timestamp: at, version: 1, statements },
+    doc: {
+      '@context': 'https://openvex.dev/ns/v0.2.0',
+      '@id': `https://openvex.dev/docs/example/gen-${n}`,
+      author: 'backfill-kit generator',
+      timestamp: at,
+      version: 1,
+      statements,
+    },
     claims,
   };
 }
@@ -139,14 +166,20 @@ function csaf(rng: Rng, n: number, at: string, shape: Shape = {}): { doc: object
   const products = keys.map((purl, i) => ({
     name: `Product ${n}-${i}`,
     product_id: `CSAFPID-${n}-${i}`,
-    ...(i % 3 === 2 ? {} : { product_identification_helper: i % 3 === 0 ? { purl } : { cpe: `cpe:2.3:a:example:product_${n}_${i}:1.0:*:*:*:*:*:*:*` } }),
+    ...(i % 3 === 2
+      ? {}
+      : { product_identification_helper: i % 3 === 0 ? { purl } : { cpe: `cpe:2.3:a:example:product_${n}_${i}:1.0:*:*:*:*:*:*:*` } }),
   }));
   const product_tree = {
     branches: [
       {
         category: 'vendor',
         name: 'Example Vendor',
-        branches: products.map((p, i) => ({ category: 'product_name', name: `Product ${i}`, branches: [{ category: 'product_version', name: '1.0', product: p }] })),
+        branches: products.map((p, i) => ({
+          category: 'product_name',
+          name: `Product ${i}`,
+          branches: [{ category: 'product_version', name: '1.0', product: p }],
+        })),
       },
     ],
   };
@@ -165,7 +198,12 @@ function csaf(rng: Rng, n: number, at: string, shape: Shape = {}): { doc: object
     return {
       cve,
       product_status: lists,
-      ...(notAffected.length ? { flags: [{ label: rng.pick(JUSTIFICATIONS), product_ids: notAffected }], threats: [{ category: 'impact', details: 'Not reachable.', product_ids: notAffected }] } : {}),
+      ...(notAffected.length
+        ? {
+            flags: [{ label: rng.pick(JUSTIFICATIONS), product_ids: notAffected }],
+            threats: [{ category: 'impact', details: 'Not reachable.', product_ids: notAffected }],
+          }
+        : {}),
     };
   });
   return {
@@ -175,7 +213,14 @@ function csaf(rng: Rng, n: number, at: string, shape: Shape = {}): { doc: object
         csaf_version: '2.0',
         publisher: { category: 'vendor', name: 'Example Vendor PSIRT', namespace: 'https://psirt.example.com' },
         title: `Generated VEX ${n}`,
-        tracking: { current_release_date: at, id: `GEN-${n}`, initial_release_date: at, revision_history: [{ date: at, number: '1', summary: 'Initial.' }], status: 'final', version: '1' },
+        tracking: {
+          current_release_date: at,
+          id: `GEN-${n}`,
+          initial_release_date: at,
+          revision_history: [{ date: at, number: '1', summary: 'Initial.' }],
+          status: 'final',
+          version: '1',
+        },
       },
       product_tree,
       vulnerabilities,
@@ -216,7 +261,14 @@ function cycloneDx(rng: Rng, n: number, at: string): { doc: object; claims: numb
   };
 }
 
-const BROKEN: readonly BrokenVexKind[] = ['truncated-json', 'json-array', 'unknown-format', 'openvex-bad-status', 'csaf-undefined-product', 'cyclonedx-bad-state'];
+const BROKEN: readonly BrokenVexKind[] = [
+  'truncated-json',
+  'json-array',
+  'unknown-format',
+  'openvex-bad-status',
+  'csaf-undefined-product',
+  'cyclonedx-bad-state',
+];
 
 function broken(rng: Rng, n: number, at: string, kind: BrokenVexKind): { content: string; code: 'DOCUMENT_INVALID' | 'NO_NORMALIZER' } {
   switch (kind) {
@@ -227,7 +279,10 @@ function broken(rng: Rng, n: number, at: string, kind: BrokenVexKind): { content
     case 'json-array':
       return { content: JSON.stringify([{ vulnerability: `CVE-2024-${n}` }]), code: 'NO_NORMALIZER' };
     case 'unknown-format':
-      return { content: JSON.stringify({ spdxVersion: 'SPDX-2.3', SPDXID: 'SPDXRef-DOCUMENT', name: `gen-${n}`, packages: [] }), code: 'NO_NORMALIZER' };
+      return {
+        content: JSON.stringify({ spdxVersion: 'SPDX-2.3', SPDXID: 'SPDXRef-DOCUMENT', name: `gen-${n}`, packages: [] }),
+        code: 'NO_NORMALIZER',
+      };
     case 'openvex-bad-status': {
       const { doc } = openVex(rng, n, at);
       const statements = (doc as { statements: object[] }).statements.map((s, i) => (i === 0 ? { ...s, status: 'probably_fine' } : s));
@@ -236,7 +291,9 @@ function broken(rng: Rng, n: number, at: string, kind: BrokenVexKind): { content
     case 'csaf-undefined-product': {
       const { doc } = csaf(rng, n, at);
       const vulns = (doc as { vulnerabilities: { product_status: Record<string, string[]> }[] }).vulnerabilities;
-      const patched = vulns.map((v, i) => (i === 0 ? { ...v, product_status: { ...v.product_status, fixed: [...(v.product_status['fixed'] ?? []), 'CSAFPID-UNDEFINED'] } } : v));
+      const patched = vulns.map((v, i) =>
+        i === 0 ? { ...v, product_status: { ...v.product_status, fixed: [...(v.product_status['fixed'] ?? []), 'CSAFPID-UNDEFINED'] } } : v,
+      );
       return { content: JSON.stringify({ ...doc, vulnerabilities: patched }), code: 'DOCUMENT_INVALID' };
     }
     case 'cyclonedx-bad-state': {

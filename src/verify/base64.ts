@@ -15,7 +15,8 @@ export function decodeBase64(text: string, what: string): Result<Buffer, Backfil
   const standard = STANDARD.test(text);
   const urlSafe = URL_SAFE.test(text);
   const padded = text.endsWith('=');
-  const bad = (why: string): Result<Buffer, BackfillError> => err(new BackfillError('BASE64_INVALID', `${what} is not valid base64 (${why}); encode it with standard or URL-safe base64.`));
+  const bad = (why: string): Result<Buffer, BackfillError> =>
+    err(new BackfillError('BASE64_INVALID', `${what} is not valid base64 (${why}); encode it with standard or URL-safe base64.`));
   if (!standard && !urlSafe) return bad('unexpected characters');
   if (padded ? text.length % 4 !== 0 : text.length % 4 === 1) return bad('wrong length or padding');
   return ok(Buffer.from(text, urlSafe && !standard ? 'base64url' : 'base64'));

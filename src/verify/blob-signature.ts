@@ -38,7 +38,12 @@ export interface VerifyBlobSignatureOptions {
  * if (r.isErr()) throw r.error;
  * ```
  */
-export function verifyBlobSignature(file: string, signatureBase64: string, publicKeyPem: KeyInput, options: VerifyBlobSignatureOptions = {}): ResultAsync<BlobSignatureVerification, BackfillError> {
+export function verifyBlobSignature(
+  file: string,
+  signatureBase64: string,
+  publicKeyPem: KeyInput,
+  options: VerifyBlobSignatureOptions = {},
+): ResultAsync<BlobSignatureVerification, BackfillError> {
   // cosign writes the .sig file without a newline, but a copy-paste often adds one.
   const signature = decodeBase64(String(signatureBase64).trim(), 'The signature');
   if (signature.isErr()) return errAsync(signature.error);
@@ -46,20 +51,34 @@ export function verifyBlobSignature(file: string, signatureBase64: string, publi
   if (key.isErr()) return errAsync(key.error);
   const { kind } = key.value;
   if (kind !== 'ecdsa-p256' && kind !== 'rsa') {
-    return errAsync(new BackfillError('KEY_INVALID', `verifyBlobSignature takes ECDSA P-256 or RSA keys (what cosign verify-blob --key checks); this is ${kind}.`));
+    return errAsync(
+      new BackfillError(
+        'KEY_INVALID',
+        `verifyBlobSignature takes ECDSA P-256 or RSA keys (what cosign verify-blob --key checks); this is ${kind}.`,
+      ),
+    );
   }
   const verifier = createVerify('sha256');
-  return ResultAsync.fromPromise(hashFile(file, { signal: options.signal, onChunk: (chunk) => verifier.update(chunk) }), (error) => toBackfillError(error, 'IO_ERROR', { path: file })).andThen(
-    ({ sha256, bytes }) => {
-      let valid: boolean;
-      try {
-        valid = verifier.verify(kind === 'rsa' ? { key: key.value.key, padding: constants.RSA_PKCS1_PADDING } : { key: key.value.key, dsaEncoding: 'der' }, signature.value);
-      } catch {
-        valid = false;
-      }
-      return valid
-        ? ok({ path: file, sha256, bytes, keyKind: kind })
-        : err(new BackfillError('SIGNATURE_INVALID', `The signature over ${file} (sha256 ${sha256}) does not verify with the given key; check the key and that the file is unmodified.`, { context: { path: file, digest: sha256 } }));
-    },
-  );
+  return ResultAsync.fromPromise(hashFile(file, { signal: options.signal, onChunk: (chunk) => verifier.update(chunk) }), (error) =>
+    toBackfillError(error, 'IO_ERROR', { path: file }),
+  ).andThen(({ sha256, bytes }) => {
+    let valid: boolean;
+    try {
+      valid = verifier.verify(
+        kind === 'rsa' ? { key: key.value.key, padding: constants.RSA_PKCS1_PADDING } : { key: key.value.key, dsaEncoding: 'der' },
+        signature.value,
+      );
+    } catch {
+      valid = false;
+    }
+    return valid
+      ? ok({ path: file, sha256, bytes, keyKind: kind })
+      : err(
+          new BackfillError(
+            'SIGNATURE_INVALID',
+            `The signature over ${file} (sha256 ${sha256}) does not verify with the given key; check the key and that the file is unmodified.`,
+            { context: { path: file, digest: sha256 } },
+          ),
+        );
+  });
 }

@@ -241,5 +241,9 @@ export function formatChecksumLine(name: string | Uint8Array, sha256: string, fo
   if (format === 'tag') {
     return Buffer.concat([Buffer.from(`${prefix}SHA256 (`, 'latin1'), shown, Buffer.from(`) = ${digest}\n`, 'latin1')]);
   }
-  return Buffer.concat([Buffer.from(`${prefix}${digest} ${format === 'binary' ? '*' : ' '}`, 'latin1'), shown, Buffer.from('\n', 'latin1')]);
+  return Buffer.concat([
+    Buffer.from(`${prefix}${digest} ${format === 'binary' ? '*' : ' '}`, 'latin1'),
+    shown,
+    Buffer.from('\n', 'latin1'),
+  ]);
 }

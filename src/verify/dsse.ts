@@ -3,7 +3,16 @@ import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, type BackfillErrorCode } from '../errors.js';
 import { decodeBase64 } from './base64.js';
 import { DEFAULT_DSSE_THRESHOLD } from './defaults.js';
-import { keyIdentity, loadPrivateKey, loadPublicKey, signBytes, verifyBytes, type KeyInput, type LoadedKey, type SigningKey } from './keys.js';
+import {
+  keyIdentity,
+  loadPrivateKey,
+  loadPublicKey,
+  signBytes,
+  verifyBytes,
+  type KeyInput,
+  type LoadedKey,
+  type SigningKey,
+} from './keys.js';
 
 /** One signature of a DSSE envelope. */
 export interface DsseSignature {
@@ -51,8 +60,13 @@ export function preAuthEncoding(payloadType: string, payload: Uint8Array): Buffe
  * if (env.isOk()) writeFileSync('manifest.dsse.json', JSON.stringify(env.value));
  * ```
  */
-export function signDsse(payload: string | Uint8Array, payloadType: string, key: KeyInput | SigningKey | readonly (KeyInput | SigningKey)[]): Result<DsseEnvelope, BackfillError> {
-  if (typeof payloadType !== 'string' || payloadType.length === 0) return err(new BackfillError('INVALID_ARGUMENT', 'payloadType must be a non-empty string.'));
+export function signDsse(
+  payload: string | Uint8Array,
+  payloadType: string,
+  key: KeyInput | SigningKey | readonly (KeyInput | SigningKey)[],
+): Result<DsseEnvelope, BackfillError> {
+  if (typeof payloadType !== 'string' || payloadType.length === 0)
+    return err(new BackfillError('INVALID_ARGUMENT', 'payloadType must be a non-empty string.'));
   const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : Buffer.from(payload);
   const pae = preAuthEncoding(payloadType, body);
   const keys = Array.isArray(key) ? (key as readonly (KeyInput | SigningKey)[]) : [key as KeyInput | SigningKey];
@@ -134,8 +148,10 @@ export function parseEnvelope(input: DsseEnvelope | string | Uint8Array): Result
   if (!Array.isArray(env.signatures)) return err(envelopeError('`signatures` must be an array.'));
   for (const [i, s] of (env.signatures as unknown[]).entries()) {
     const sig = s as Record<string, unknown> | null;
-    if (typeof sig !== 'object' || sig === null || typeof sig.sig !== 'string') return err(envelopeError(`signatures[${i}].sig must be a base64 string.`));
-    if (sig.keyid !== undefined && typeof sig.keyid !== 'string') return err(envelopeError(`signatures[${i}].keyid must be a string when present.`));
+    if (typeof sig !== 'object' || sig === null || typeof sig.sig !== 'string')
+      return err(envelopeError(`signatures[${i}].sig must be a base64 string.`));
+    if (sig.keyid !== undefined && typeof sig.keyid !== 'string')
+      return err(envelopeError(`signatures[${i}].keyid must be a string when present.`));
   }
   return ok(env as unknown as DsseEnvelope);
 }
@@ -159,7 +175,10 @@ export function parseEnvelope(input: DsseEnvelope | string | Uint8Array): Result
  * const manifest = JSON.parse(result.value.payload.toString('utf8'));
  * ```
  */
-export function verifyDsse(envelope: DsseEnvelope | string | Uint8Array, options: VerifyDsseOptions): Result<DsseVerification, BackfillError> {
+export function verifyDsse(
+  envelope: DsseEnvelope | string | Uint8Array,
+  options: VerifyDsseOptions,
+): Result<DsseVerification, BackfillError> {
   const threshold = options.threshold ?? DEFAULT_DSSE_THRESHOLD;
   const loaded: LoadedKey[] = [];
   const identities: string[] = [];
@@ -171,7 +190,12 @@ export function verifyDsse(envelope: DsseEnvelope | string | Uint8Array, options
   }
   const distinct = new Set(identities).size;
   if (!Number.isInteger(threshold) || threshold < 1 || threshold > distinct) {
-    return err(new BackfillError('INVALID_ARGUMENT', `threshold must be an integer from 1 to the number of distinct keys (${distinct}), got ${String(threshold)}.`));
+    return err(
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        `threshold must be an integer from 1 to the number of distinct keys (${distinct}), got ${String(threshold)}.`,
+      ),
+    );
   }
   const parsed = parseEnvelope(envelope);
   if (parsed.isErr()) return err(parsed.error);
@@ -199,7 +223,9 @@ export function verifyDsse(envelope: DsseEnvelope | string | Uint8Array, options
       }
       duplicateOf ??= k;
     }
-    return duplicateOf === null ? { index, ...hint, verdict: 'invalid', keyIndex: null, code: 'SIGNATURE_INVALID' } : { index, ...hint, verdict: 'duplicate', keyIndex: duplicateOf };
+    return duplicateOf === null
+      ? { index, ...hint, verdict: 'invalid', keyIndex: null, code: 'SIGNATURE_INVALID' }
+      : { index, ...hint, verdict: 'duplicate', keyIndex: duplicateOf };
   });
   const report = { payloadType: env.payloadType, payload: payload.value, threshold, validKeys: counted.size, signatures: checks };
   if (counted.size >= threshold) return ok(report);

@@ -63,7 +63,11 @@ function parseStatement(payload: Buffer): Result<InTotoStatement, BackfillError>
   const statement = value as Partial<InTotoStatement> | null;
   if (typeof statement !== 'object' || statement === null) return err(invalid('The in-toto payload must be a JSON object.'));
   if (typeof statement._type !== 'string' || !IN_TOTO_STATEMENT_TYPES.includes(statement._type)) {
-    return err(invalid(`The payload is not an in-toto Statement (_type ${JSON.stringify(statement._type)}; expected ${IN_TOTO_STATEMENT_TYPES.join(' or ')}).`));
+    return err(
+      invalid(
+        `The payload is not an in-toto Statement (_type ${JSON.stringify(statement._type)}; expected ${IN_TOTO_STATEMENT_TYPES.join(' or ')}).`,
+      ),
+    );
   }
   if (!Array.isArray(statement.subject) || statement.subject.length === 0) return err(invalid('The in-toto Statement has no subjects.'));
   for (const [i, subject] of statement.subject.entries()) {
@@ -73,9 +77,16 @@ function parseStatement(payload: Buffer): Result<InTotoStatement, BackfillError>
   return ok(statement as InTotoStatement);
 }
 
-function payloadOf(envelope: DsseEnvelope | string | Uint8Array, options: VerifyInTotoSubjectOptions): Result<{ payload: Buffer; verification: DsseVerification | null }, BackfillError> {
+function payloadOf(
+  envelope: DsseEnvelope | string | Uint8Array,
+  options: VerifyInTotoSubjectOptions,
+): Result<{ payload: Buffer; verification: DsseVerification | null }, BackfillError> {
   if (options.keys !== undefined) {
-    return verifyDsse(envelope, { keys: options.keys, payloadType: IN_TOTO_PAYLOAD_TYPE, ...(options.threshold === undefined ? {} : { threshold: options.threshold }) }).map((verification) => ({
+    return verifyDsse(envelope, {
+      keys: options.keys,
+      payloadType: IN_TOTO_PAYLOAD_TYPE,
+      ...(options.threshold === undefined ? {} : { threshold: options.threshold }),
+    }).map((verification) => ({
       payload: verification.payload,
       verification,
     }));
@@ -103,11 +114,19 @@ function payloadOf(envelope: DsseEnvelope | string | Uint8Array, options: Verify
  * if (r.isOk()) console.log(`attested as ${r.value.subject.name}`);
  * ```
  */
-export function verifyInTotoSubject(envelope: DsseEnvelope | string | Uint8Array, file: string, options: VerifyInTotoSubjectOptions = {}): ResultAsync<InTotoSubjectMatch, BackfillError> {
-  const parsed = payloadOf(envelope, options).andThen(({ payload, verification }) => parseStatement(payload).map((statement) => ({ statement, verification })));
+export function verifyInTotoSubject(
+  envelope: DsseEnvelope | string | Uint8Array,
+  file: string,
+  options: VerifyInTotoSubjectOptions = {},
+): ResultAsync<InTotoSubjectMatch, BackfillError> {
+  const parsed = payloadOf(envelope, options).andThen(({ payload, verification }) =>
+    parseStatement(payload).map((statement) => ({ statement, verification })),
+  );
   if (parsed.isErr()) return errAsync(parsed.error);
   const { statement, verification } = parsed.value;
-  return ResultAsync.fromPromise(hashFile(file, { signal: options.signal }), (error) => toBackfillError(error, 'IO_ERROR', { path: file })).andThen(({ sha256, bytes }) => {
+  return ResultAsync.fromPromise(hashFile(file, { signal: options.signal }), (error) =>
+    toBackfillError(error, 'IO_ERROR', { path: file }),
+  ).andThen(({ sha256, bytes }) => {
     const subject = statement.subject.find((s) => typeof s.digest.sha256 === 'string' && s.digest.sha256.toLowerCase() === sha256);
     if (subject === undefined) {
       const names = statement.subject.map((s) => s.name ?? '(unnamed)');

@@ -8,7 +8,14 @@
 export { parseChecksums, formatChecksumLine } from './checksums-file.js';
 export type { ChecksumLine, ChecksumLineFormat, ChecksumOutputFormat, MalformedChecksumLine, ParsedChecksums } from './checksums-file.js';
 export { verifyChecksums } from './verify-checksums.js';
-export type { ChecksumCounts, ChecksumProgress, ChecksumReport, ChecksumResult, ChecksumStatus, VerifyChecksumsOptions } from './verify-checksums.js';
+export type {
+  ChecksumCounts,
+  ChecksumProgress,
+  ChecksumReport,
+  ChecksumResult,
+  ChecksumStatus,
+  VerifyChecksumsOptions,
+} from './verify-checksums.js';
 export { writeChecksums } from './write-checksums.js';
 export type { WriteChecksumsOptions, WriteChecksumsResult, WrittenChecksum } from './write-checksums.js';
 export { preAuthEncoding, signDsse, verifyDsse } from './dsse.js';
@@ -30,4 +37,10 @@ export type {
   VerifyDatasetProgress,
   VerifyReport,
 } from './verify-dataset.js';
-export { DEFAULT_DSSE_THRESHOLD, DEFAULT_HASH_CONCURRENCY, DEFAULT_HASH_CHUNK_BYTES, IN_TOTO_PAYLOAD_TYPE, MIN_RSA_BITS } from './defaults.js';
+export {
+  DEFAULT_DSSE_THRESHOLD,
+  DEFAULT_HASH_CONCURRENCY,
+  DEFAULT_HASH_CHUNK_BYTES,
+  IN_TOTO_PAYLOAD_TYPE,
+  MIN_RSA_BITS,
+} from './defaults.js';

@@ -38,7 +38,9 @@ export function keyKind(key: KeyObject): Result<KeyKind, BackfillError> {
   const details = key.asymmetricKeyDetails ?? {};
   if (type === 'ed25519') return ok('ed25519');
   if (type === 'ec') {
-    return details.namedCurve === 'prime256v1' ? ok('ecdsa-p256') : err(keyError(`ECDSA curve ${String(details.namedCurve)} is not supported; use P-256 (prime256v1).`));
+    return details.namedCurve === 'prime256v1'
+      ? ok('ecdsa-p256')
+      : err(keyError(`ECDSA curve ${String(details.namedCurve)} is not supported; use P-256 (prime256v1).`));
   }
   if (type === 'rsa' || type === 'rsa-pss') {
     const bits = details.modulusLength ?? 0;
@@ -71,9 +73,19 @@ export function loadPrivateKey(input: KeyInput, passphrase?: string): Result<Loa
   let key: KeyObject;
   try {
     if (input instanceof KeyObject) key = input;
-    else if (isPem(input)) key = createPrivateKey({ key: typeof input === 'string' ? input : Buffer.from(input), ...(passphrase === undefined ? {} : { passphrase }) });
+    else if (isPem(input))
+      key = createPrivateKey({
+        key: typeof input === 'string' ? input : Buffer.from(input),
+        ...(passphrase === undefined ? {} : { passphrase }),
+      });
     else if (typeof input === 'string') return err(keyError('The key is a string but not PEM; pass PEM text, DER bytes or a KeyObject.'));
-    else key = createPrivateKey({ key: Buffer.from(input), format: 'der', type: 'pkcs8', ...(passphrase === undefined ? {} : { passphrase }) });
+    else
+      key = createPrivateKey({
+        key: Buffer.from(input),
+        format: 'der',
+        type: 'pkcs8',
+        ...(passphrase === undefined ? {} : { passphrase }),
+      });
   } catch (cause) {
     return err(keyError(`The private key could not be parsed: ${(cause as Error).message}`, cause));
   }
@@ -91,7 +103,13 @@ export function signBytes(loaded: LoadedKey, data: Buffer, rsaPadding: 'pss' | '
     case 'rsa':
     case 'rsa-pss': {
       const pss = rsaPadding === 'pss' || loaded.kind === 'rsa-pss';
-      return sign('sha256', data, pss ? { key: loaded.key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : { key: loaded.key, padding: constants.RSA_PKCS1_PADDING });
+      return sign(
+        'sha256',
+        data,
+        pss
+          ? { key: loaded.key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }
+          : { key: loaded.key, padding: constants.RSA_PKCS1_PADDING },
+      );
     }
   }
 }
@@ -117,11 +135,19 @@ export function verifyBytes(loaded: LoadedKey, data: Buffer, signature: Buffer):
     case 'ed25519':
       return tryVerify(null, data, key, signature);
     case 'ecdsa-p256':
-      return tryVerify('sha256', data, { key, dsaEncoding: 'der' }, signature) || (signature.length === 64 && tryVerify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature));
+      return (
+        tryVerify('sha256', data, { key, dsaEncoding: 'der' }, signature) ||
+        (signature.length === 64 && tryVerify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature))
+      );
     case 'rsa':
     case 'rsa-pss':
       return (
-        tryVerify('sha256', data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, signature) ||
+        tryVerify(
+          'sha256',
+          data,
+          { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO },
+          signature,
+        ) ||
         (loaded.kind === 'rsa' && tryVerify('sha256', data, { key, padding: constants.RSA_PKCS1_PADDING }, signature))
       );
   }

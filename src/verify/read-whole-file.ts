@@ -32,7 +32,8 @@ export async function readWholeFile(path: string, signal: AbortSignal | undefine
     const stats = await fstatFd(fd);
     isPipe = stats.isFIFO();
     if (isPipe) return await readPipe(fd, signal);
-    if (!stats.isFile()) throw new BackfillError('IO_ERROR', `${path} is not a regular file or a pipe; pass the file itself.`, { context: { path } });
+    if (!stats.isFile())
+      throw new BackfillError('IO_ERROR', `${path} is not a regular file or a pipe; pass the file itself.`, { context: { path } });
     return await readFd(fd);
   } finally {
     if (!isPipe) await closeFd(fd);

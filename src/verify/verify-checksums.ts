@@ -191,11 +191,14 @@ async function run(sumsPath: string, options: VerifyChecksumsOptions): Promise<C
     if (options.followSymlinksOutside !== true) {
       const resolved = await resolveUnder(realBaseDir, path);
       if ('error' in resolved) return { error: resolved.error };
-      if (!resolved.inside) return { unsafe: `leads out of the base directory through a symlink (to ${resolved.realPath.toString('utf8')})` };
+      if (!resolved.inside)
+        return { unsafe: `leads out of the base directory through a symlink (to ${resolved.realPath.toString('utf8')})` };
       // Open the path that was checked, not the name, which could be re-pointed in between.
       target = resolved.realPath;
     }
-    return { digest: await hashFile(target, { signal, chunkBytes: options.chunkBytes, onChunk: (chunk) => (bytesHashed += chunk.length) }) };
+    return {
+      digest: await hashFile(target, { signal, chunkBytes: options.chunkBytes, onChunk: (chunk) => (bytesHashed += chunk.length) }),
+    };
   };
   const hashed = await mapBounded(keys, options.concurrency ?? DEFAULT_HASH_CONCURRENCY, async (key): Promise<Hashed> => {
     let outcome: Hashed;
@@ -219,11 +222,21 @@ async function run(sumsPath: string, options: VerifyChecksumsOptions): Promise<C
     const context = { path: entry.path, line: entry.line };
     const lexical = unsafe.get(key);
     // An empty name (possible as `SHA256 () = …`) opens nothing; sha256sum reports it missing.
-    const outcome: Hashed = lexical !== undefined ? { unsafe: lexical } : (byKey.get(key) ?? { error: Object.assign(new Error('empty file name'), { code: 'ENOENT' }) });
+    const outcome: Hashed =
+      lexical !== undefined
+        ? { unsafe: lexical }
+        : (byKey.get(key) ?? { error: Object.assign(new Error('empty file name'), { code: 'ENOENT' }) });
     let result: ChecksumResult;
     if ('unsafe' in outcome) {
       result = { ...base, actual: null, bytes: null, status: 'UNSAFE', code: 'CHECKSUM_PATH_UNSAFE' };
-      problems.push({ line: entry.line, error: new BackfillError('CHECKSUM_PATH_UNSAFE', `line ${entry.line}: ${JSON.stringify(entry.path)} ${outcome.unsafe}; it was not read. Use names relative to the sums file.`, { context }) });
+      problems.push({
+        line: entry.line,
+        error: new BackfillError(
+          'CHECKSUM_PATH_UNSAFE',
+          `line ${entry.line}: ${JSON.stringify(entry.path)} ${outcome.unsafe}; it was not read. Use names relative to the sums file.`,
+          { context },
+        ),
+      });
     } else if ('error' in outcome) {
       const status = statusOfReadError(outcome.error, ignoreMissing);
       if (status === 'SKIPPED') {
@@ -232,20 +245,42 @@ async function run(sumsPath: string, options: VerifyChecksumsOptions): Promise<C
         const code = status === 'MISSING' ? 'FILE_MISSING' : 'IO_ERROR';
         const why = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
         result = { ...base, actual: null, bytes: null, status, code };
-        problems.push({ line: entry.line, error: new BackfillError(code, `line ${entry.line}: ${JSON.stringify(entry.path)}: FAILED open or read (${why}).`, { cause: outcome.error, context }) });
+        problems.push({
+          line: entry.line,
+          error: new BackfillError(code, `line ${entry.line}: ${JSON.stringify(entry.path)}: FAILED open or read (${why}).`, {
+            cause: outcome.error,
+            context,
+          }),
+        });
       }
     } else {
       const { sha256, bytes } = outcome.digest;
       const matches = sha256 === entry.sha256;
-      result = matches ? { ...base, actual: sha256, bytes, status: 'OK' } : { ...base, actual: sha256, bytes, status: 'FAILED', code: 'CHECKSUM_MISMATCH' };
+      result = matches
+        ? { ...base, actual: sha256, bytes, status: 'OK' }
+        : { ...base, actual: sha256, bytes, status: 'FAILED', code: 'CHECKSUM_MISMATCH' };
       if (!matches) {
-        problems.push({ line: entry.line, error: new BackfillError('CHECKSUM_MISMATCH', `line ${entry.line}: ${JSON.stringify(entry.path)}: FAILED; expected sha256 ${entry.sha256}, got ${sha256}.`, { context: { ...context, digest: sha256 } }) });
+        problems.push({
+          line: entry.line,
+          error: new BackfillError(
+            'CHECKSUM_MISMATCH',
+            `line ${entry.line}: ${JSON.stringify(entry.path)}: FAILED; expected sha256 ${entry.sha256}, got ${sha256}.`,
+            { context: { ...context, digest: sha256 } },
+          ),
+        });
       }
     }
     entries.push(result);
   }
   for (const bad of parsed.malformed) {
-    problems.push({ line: bad.line, error: new BackfillError('CHECKSUM_LINE_MALFORMED', `${sumsPath} line ${bad.line}: improperly formatted SHA256 checksum line (${bad.reason}).`, { context: { path: sumsPath, line: bad.line } }) });
+    problems.push({
+      line: bad.line,
+      error: new BackfillError(
+        'CHECKSUM_LINE_MALFORMED',
+        `${sumsPath} line ${bad.line}: improperly formatted SHA256 checksum line (${bad.reason}).`,
+        { context: { path: sumsPath, line: bad.line } },
+      ),
+    });
   }
 
   const count = (status: ChecksumStatus): number => entries.filter((e) => e.status === status).length;
@@ -263,9 +298,17 @@ async function run(sumsPath: string, options: VerifyChecksumsOptions): Promise<C
   };
   const ordered = problems.sort((a, b) => a.line - b.line).map((p) => p.error);
   if (entries.length === 0) {
-    ordered.push(new BackfillError('CHECKSUM_LINE_MALFORMED', `${sumsPath}: no properly formatted SHA256 checksum lines found.`, { context: { path: sumsPath } }));
+    ordered.push(
+      new BackfillError('CHECKSUM_LINE_MALFORMED', `${sumsPath}: no properly formatted SHA256 checksum lines found.`, {
+        context: { path: sumsPath },
+      }),
+    );
   } else if (counts.ok === 0 && counts.skipped > 0 && counts.skipped === entries.length) {
-    ordered.push(new BackfillError('FILE_MISSING', `${sumsPath}: no file was verified; every listed file is missing.`, { context: { path: sumsPath } }));
+    ordered.push(
+      new BackfillError('FILE_MISSING', `${sumsPath}: no file was verified; every listed file is missing.`, {
+        context: { path: sumsPath },
+      }),
+    );
   }
   const ok =
     entries.length > 0 &&
@@ -276,5 +319,15 @@ async function run(sumsPath: string, options: VerifyChecksumsOptions): Promise<C
     counts.unsafe === 0 &&
     (!strict || counts.malformed === 0);
   logger.info('verifyChecksums finished', { sumsPath, passed: ok, counts });
-  return { ok, sumsPath, baseDir, strict, ignoreMissing, entries, counts, malformedLines: parsed.malformed.map((m) => m.line), problems: ordered };
+  return {
+    ok,
+    sumsPath,
+    baseDir,
+    strict,
+    ignoreMissing,
+    entries,
+    counts,
+    malformedLines: parsed.malformed.map((m) => m.line),
+    problems: ordered,
+  };
 }

@@ -120,7 +120,6 @@ interface Expected {
   readonly file: string | null;
 }
 
-
 async function readIfExists(path: string, signal: AbortSignal | undefined): Promise<Buffer | undefined> {
   try {
     return await readWholeFile(path, signal);
@@ -147,7 +146,11 @@ export async function findExpected(path: string, options: VerifyDatasetOptions):
     // `sha256sum dir/x.tar.zst > x.tar.zst.sha256` records the path it was given: match the base name.
     const entry = entries.length === 1 ? entries[0] : entries.find((e) => basename(e.path) === name);
     if (entry === undefined) {
-      throw new BackfillError('CHECKSUM_LINE_MALFORMED', `${sidecar} holds no SHA-256 for ${name}; write it with sha256sum or pass expectedSha256.`, { context: { path: sidecar } });
+      throw new BackfillError(
+        'CHECKSUM_LINE_MALFORMED',
+        `${sidecar} holds no SHA-256 for ${name}; write it with sha256sum or pass expectedSha256.`,
+        { context: { path: sidecar } },
+      );
     }
     return { sha256: entry.sha256, from: 'sha256-file', file: sidecar };
   }
@@ -159,8 +162,13 @@ export async function findExpected(path: string, options: VerifyDatasetOptions):
 }
 
 function compareMember(expected: ManifestMember, actual: MemberStats | undefined): MemberVerification {
-  const want = { records: expected.records, ...(expected.bytes === undefined ? {} : { bytes: expected.bytes }), ...(expected.sha256 === undefined ? {} : { sha256: expected.sha256.toLowerCase() }) };
-  if (actual === undefined) return { name: expected.name, verdict: 'missing-from-archive', expected: want, actual: null, checks: [], mismatches: [] };
+  const want = {
+    records: expected.records,
+    ...(expected.bytes === undefined ? {} : { bytes: expected.bytes }),
+    ...(expected.sha256 === undefined ? {} : { sha256: expected.sha256.toLowerCase() }),
+  };
+  if (actual === undefined)
+    return { name: expected.name, verdict: 'missing-from-archive', expected: want, actual: null, checks: [], mismatches: [] };
   const checks: MemberCheck[] = ['records'];
   const mismatches: MemberCheck[] = actual.records === want.records ? [] : ['records'];
   if (want.bytes !== undefined) {
@@ -183,14 +191,24 @@ function compareMember(expected: ManifestMember, actual: MemberStats | undefined
 
 function memberProblem(m: MemberVerification): BackfillError | undefined {
   const context = { member: m.name };
-  if (m.verdict === 'missing-from-archive') return new BackfillError('MANIFEST_MISMATCH', `${m.name}: listed in manifest.json but not in the archive.`, { context });
-  if (m.verdict === 'missing-from-manifest') return new BackfillError('MANIFEST_MISMATCH', `${m.name}: in the archive but not listed in manifest.json.`, { context });
+  if (m.verdict === 'missing-from-archive')
+    return new BackfillError('MANIFEST_MISMATCH', `${m.name}: listed in manifest.json but not in the archive.`, { context });
+  if (m.verdict === 'missing-from-manifest')
+    return new BackfillError('MANIFEST_MISMATCH', `${m.name}: in the archive but not listed in manifest.json.`, { context });
   if (m.verdict !== 'mismatch') return undefined;
   const details = m.mismatches.map((check) => `${check} expected ${String(m.expected?.[check])}, got ${String(m.actual?.[check])}`);
-  return new BackfillError('MANIFEST_MISMATCH', `${m.name}: ${details.join('; ')}.`, { context: { ...context, ...(m.actual ? { digest: m.actual.sha256 } : {}) } });
+  return new BackfillError('MANIFEST_MISMATCH', `${m.name}: ${details.join('; ')}.`, {
+    context: { ...context, ...(m.actual ? { digest: m.actual.sha256 } : {}) },
+  });
 }
 
-function buildReport(path: string, stats: DatasetStats, manifest: DatasetManifest | null, manifestError: BackfillError | null, expected: Expected | undefined): VerifyReport {
+function buildReport(
+  path: string,
+  stats: DatasetStats,
+  manifest: DatasetManifest | null,
+  manifestError: BackfillError | null,
+  expected: Expected | undefined,
+): VerifyReport {
   const archive: ArchiveVerification = {
     path,
     compression: stats.compression,
@@ -205,7 +223,13 @@ function buildReport(path: string, stats: DatasetStats, manifest: DatasetManifes
   const problems: BackfillError[] = [];
   if (archive.verdict === 'mismatch') {
     const where = expected?.file ?? 'expectedSha256';
-    problems.push(new BackfillError('CHECKSUM_MISMATCH', `${path}: sha256 is ${stats.sha256}, ${where} says ${String(archive.expectedSha256)}; the file changed or is corrupt.`, { context: { path, digest: stats.sha256 } }));
+    problems.push(
+      new BackfillError(
+        'CHECKSUM_MISMATCH',
+        `${path}: sha256 is ${stats.sha256}, ${where} says ${String(archive.expectedSha256)}; the file changed or is corrupt.`,
+        { context: { path, digest: stats.sha256 } },
+      ),
+    );
   }
   if (manifestError) problems.push(manifestError);
   const actualByName = new Map(stats.members.map((m) => [m.name, m]));
@@ -215,7 +239,14 @@ function buildReport(path: string, stats: DatasetStats, manifest: DatasetManifes
     for (const entry of manifest.members) members.push(compareMember(entry, actualByName.get(entry.name)));
     for (const actual of stats.members) {
       if (actual.name === MANIFEST_NAME || listed.has(actual.name)) continue;
-      members.push({ name: actual.name, verdict: 'missing-from-manifest', expected: null, actual: { records: actual.records, bytes: actual.bytes, sha256: actual.sha256 }, checks: [], mismatches: [] });
+      members.push({
+        name: actual.name,
+        verdict: 'missing-from-manifest',
+        expected: null,
+        actual: { records: actual.records, bytes: actual.bytes, sha256: actual.sha256 },
+        checks: [],
+        mismatches: [],
+      });
     }
   }
   for (const m of members) {
@@ -223,7 +254,12 @@ function buildReport(path: string, stats: DatasetStats, manifest: DatasetManifes
     if (problem) problems.push(problem);
   }
   const ran = (check: MemberCheck): boolean => members.some((m) => m.checks.includes(check));
-  const checks = { archiveSha256: archive.verdict !== 'not-checked', memberRecords: ran('records'), memberBytes: ran('bytes'), memberSha256: ran('sha256') };
+  const checks = {
+    archiveSha256: archive.verdict !== 'not-checked',
+    memberRecords: ran('records'),
+    memberBytes: ran('bytes'),
+    memberSha256: ran('sha256'),
+  };
   return { ok: problems.length === 0, archive, members, checks, manifest, problems };
 }
 
@@ -254,7 +290,9 @@ function buildReport(path: string, stats: DatasetStats, manifest: DatasetManifes
  */
 export function verifyDataset(path: string, options: VerifyDatasetOptions = {}): ResultAsync<VerifyReport, BackfillError> {
   if (options.expectedSha256 !== undefined && !isSha256Hex(options.expectedSha256)) {
-    return errAsync(new BackfillError('INVALID_ARGUMENT', `expectedSha256 must be 64 hexadecimal digits, got ${JSON.stringify(options.expectedSha256)}.`));
+    return errAsync(
+      new BackfillError('INVALID_ARGUMENT', `expectedSha256 must be 64 hexadecimal digits, got ${JSON.stringify(options.expectedSha256)}.`),
+    );
   }
   const logger = options.logger ?? silentLogger;
   const run = async (): Promise<VerifyReport> => {

@@ -77,7 +77,11 @@ export interface WriteChecksumsOptions {
  * if (result.isErr()) throw result.error;
  * ```
  */
-export function writeChecksums(files: readonly string[], outPath: string, options: WriteChecksumsOptions = {}): ResultAsync<WriteChecksumsResult, BackfillError> {
+export function writeChecksums(
+  files: readonly string[],
+  outPath: string,
+  options: WriteChecksumsOptions = {},
+): ResultAsync<WriteChecksumsResult, BackfillError> {
   const invalid = invalidPositiveInt(options.concurrency, 'concurrency') ?? invalidPositiveInt(options.chunkBytes, 'chunkBytes');
   if (invalid) return errAsync(invalid);
   const concurrency = options.concurrency ?? DEFAULT_HASH_CONCURRENCY;
@@ -85,7 +89,13 @@ export function writeChecksums(files: readonly string[], outPath: string, option
   for (const name of names) {
     const reason = name.length === 0 ? 'is empty' : unsafePathReason(name);
     if (reason !== undefined) {
-      return errAsync(new BackfillError('CHECKSUM_PATH_UNSAFE', `${JSON.stringify(name.toString('utf8'))} ${reason}; list files by their path relative to the sums file.`, { context: { path: name.toString('utf8') } }));
+      return errAsync(
+        new BackfillError(
+          'CHECKSUM_PATH_UNSAFE',
+          `${JSON.stringify(name.toString('utf8'))} ${reason}; list files by their path relative to the sums file.`,
+          { context: { path: name.toString('utf8') } },
+        ),
+      );
     }
   }
   const target = resolve(outPath);
@@ -96,7 +106,11 @@ export function writeChecksums(files: readonly string[], outPath: string, option
   let bytesHashed = 0;
   const work = async (): Promise<WriteChecksumsResult> => {
     const digests = await mapBounded(names, concurrency, async (name) => {
-      const digest = await hashFile(joinBytes(baseDir, name), { signal, chunkBytes: options.chunkBytes ?? DEFAULT_HASH_CHUNK_BYTES, onChunk: (chunk) => (bytesHashed += chunk.length) }).catch((error: unknown) => {
+      const digest = await hashFile(joinBytes(baseDir, name), {
+        signal,
+        chunkBytes: options.chunkBytes ?? DEFAULT_HASH_CHUNK_BYTES,
+        onChunk: (chunk) => (bytesHashed += chunk.length),
+      }).catch((error: unknown) => {
         throw toBackfillError(error, 'IO_ERROR', { path: name.toString('utf8') });
       });
       filesDone++;
@@ -104,7 +118,9 @@ export function writeChecksums(files: readonly string[], outPath: string, option
       return digest;
     });
     const entries = names.map((name, i) => ({ path: name.toString('utf8'), ...(digests[i] as { sha256: string; bytes: number }) }));
-    const content = Buffer.concat(names.map((name, i) => formatChecksumLine(name, (digests[i] as { sha256: string }).sha256, options.format ?? 'text')));
+    const content = Buffer.concat(
+      names.map((name, i) => formatChecksumLine(name, (digests[i] as { sha256: string }).sha256, options.format ?? 'text')),
+    );
     const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
     try {
       await writeFile(temp, content, signal === undefined ? {} : { signal });

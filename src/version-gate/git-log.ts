@@ -31,7 +31,10 @@ export function readRecentCommits(request: GitLogRequest): Promise<readonly stri
   // output into the list; `HEAD --` stops a ref or path from being guessed.
   const args = ['-C', repoPath, 'log', '--no-show-signature', '--format=%H', '-n', String(window), 'HEAD', '--'];
   const context = { path: repoPath, git };
-  if (signal.aborted) return Promise.resolve(new BackfillError('GATE_UNAVAILABLE', 'The commit refresh was cancelled because the gate was closed.', { context }));
+  if (signal.aborted)
+    return Promise.resolve(
+      new BackfillError('GATE_UNAVAILABLE', 'The commit refresh was cancelled because the gate was closed.', { context }),
+    );
   return new Promise((resolve) => {
     execFile(
       git,
@@ -47,14 +50,20 @@ export function readRecentCommits(request: GitLogRequest): Promise<readonly stri
       },
       (error, stdout, stderr) => {
         if (error) {
-          resolve(new BackfillError('GATE_UNAVAILABLE', describeFailure(error, stderr, git, repoPath, timeoutMs), { cause: error, context }));
+          resolve(
+            new BackfillError('GATE_UNAVAILABLE', describeFailure(error, stderr, git, repoPath, timeoutMs), { cause: error, context }),
+          );
           return;
         }
         const hashes = stdout.split('\n').filter((line) => line !== '');
         const bad = hashes.find((line) => !HASH_LINE.test(line));
         if (hashes.length === 0 || bad !== undefined) {
           const what = bad === undefined ? 'no commits' : `an unexpected line ${JSON.stringify(bad.slice(0, 80))}`;
-          resolve(new BackfillError('GATE_UNAVAILABLE', `git log in ${repoPath} printed ${what}; expected one commit hash per line.`, { context }));
+          resolve(
+            new BackfillError('GATE_UNAVAILABLE', `git log in ${repoPath} printed ${what}; expected one commit hash per line.`, {
+              context,
+            }),
+          );
           return;
         }
         resolve(hashes);
@@ -63,10 +72,17 @@ export function readRecentCommits(request: GitLogRequest): Promise<readonly stri
   });
 }
 
-function describeFailure(error: Error & { code?: unknown; killed?: boolean; signal?: unknown }, stderr: string, git: string, repoPath: string, timeoutMs: number): string {
+function describeFailure(
+  error: Error & { code?: unknown; killed?: boolean; signal?: unknown },
+  stderr: string,
+  git: string,
+  repoPath: string,
+  timeoutMs: number,
+): string {
   if (error.name === 'AbortError') return 'The commit refresh was cancelled because the gate was closed.';
   if (error.code === 'ENOENT') return `Could not run git (\`${git}\`): not found. Install git or set the \`git\` option.`;
-  if (error.killed === true && error.signal === 'SIGKILL') return `git log in ${repoPath} did not finish within ${timeoutMs} ms and was killed.`;
+  if (error.killed === true && error.signal === 'SIGKILL')
+    return `git log in ${repoPath} did not finish within ${timeoutMs} ms and was killed.`;
   const firstLine = stderr.trim().split('\n')[0] ?? '';
   return `git log in ${repoPath} failed${firstLine === '' ? '' : `: ${firstLine}`}. Check \`repoPath\` (and git's safe.directory when another user owns the clone).`;
 }

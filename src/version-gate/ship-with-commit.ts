@@ -87,16 +87,25 @@ export function shipWithCommit(options: ShipWithCommitOptions): ResultAsync<Ship
       response = await doFetch(options.url, init);
     } catch (error) {
       if (options.signal?.aborted) throw error;
-      const message = error instanceof Error ? `${error.message}${error.cause instanceof Error ? ` (${error.cause.message})` : ''}` : String(error);
+      const message =
+        error instanceof Error ? `${error.message}${error.cause instanceof Error ? ` (${error.cause.message})` : ''}` : String(error);
       logger.warn(`upload did not reach the receiver; will retry: ${message}`, { url: String(options.url) });
       return { ...classifyGateResponse(0), message, responseText: '' };
     }
     const responseText = await response.text();
     const outcome: ShipOutcome = { ...classifyGateResponse(response.status, responseText), responseText };
-    const fields = { status: outcome.status, code: outcome.code, your_commit: outcome.yourCommit ?? commit.value, head_commit: outcome.headCommit };
+    const fields = {
+      status: outcome.status,
+      code: outcome.code,
+      your_commit: outcome.yourCommit ?? commit.value,
+      head_commit: outcome.headCommit,
+    };
     if (outcome.verdict === 'fatal') {
       const what = `upload refused by the receiver (${outcome.status}${outcome.code === null ? '' : ` ${outcome.code}`}); it will not be retried`;
-      logger.error(outcome.remediation === null ? `${what}.` : `${what}. Run on this host, then ship again:\n${outcome.remediation}`, fields);
+      logger.error(
+        outcome.remediation === null ? `${what}.` : `${what}. Run on this host, then ship again:\n${outcome.remediation}`,
+        fields,
+      );
     } else if (outcome.verdict === 'retry') {
       logger.warn(`receiver answered ${outcome.status}; will retry`, fields);
     }
@@ -105,6 +114,8 @@ export function shipWithCommit(options: ShipWithCommitOptions): ResultAsync<Ship
   return ResultAsync.fromPromise(exchange(), (error) =>
     options.signal?.aborted
       ? new BackfillError('ABORTED', 'The upload was aborted.', { cause: error })
-      : new BackfillError('IO_ERROR', `Reading the receiver's answer failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error }),
+      : new BackfillError('IO_ERROR', `Reading the receiver's answer failed: ${error instanceof Error ? error.message : String(error)}`, {
+          cause: error,
+        }),
   );
 }

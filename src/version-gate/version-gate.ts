@@ -10,7 +10,14 @@ import { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
 import { silentLogger } from '../_internals/logger.js';
 import { inspectCommit, type CommitProblem } from './commit-hash.js';
-import { DEFAULT_GATE_GIT, DEFAULT_GATE_GIT_TIMEOUT_MS, DEFAULT_GATE_HEADER, DEFAULT_GATE_TTL_MS, DEFAULT_GATE_WINDOW, MAX_GATE_WINDOW } from './defaults.js';
+import {
+  DEFAULT_GATE_GIT,
+  DEFAULT_GATE_GIT_TIMEOUT_MS,
+  DEFAULT_GATE_HEADER,
+  DEFAULT_GATE_TTL_MS,
+  DEFAULT_GATE_WINDOW,
+  MAX_GATE_WINDOW,
+} from './defaults.js';
 import { createFastifyHook, type GateFastifyHook } from './fastify-hook.js';
 import { readRecentCommits } from './git-log.js';
 import { createGateMiddleware, type GateMiddleware } from './node-middleware.js';
@@ -282,11 +289,10 @@ export class VersionGate implements AsyncDisposable {
    */
   refresh(options: GateWaitOptions = {}): ResultAsync<GateStatus, BackfillError> {
     if (!this.enabled) return okAsync(this.status());
-    if (this.#closed) return errAsync(new BackfillError('GATE_UNAVAILABLE', 'The version gate is closed.', { context: { path: this.repoPath } }));
+    if (this.#closed)
+      return errAsync(new BackfillError('GATE_UNAVAILABLE', 'The version gate is closed.', { context: { path: this.repoPath } }));
     const run = this.#inflight ?? this.#startRefresh();
-    return new ResultAsync(
-      abortable(run, options.signal).then((outcome) => (outcome === undefined ? ok(this.status()) : err(outcome))),
-    );
+    return new ResultAsync(abortable(run, options.signal).then((outcome) => (outcome === undefined ? ok(this.status()) : err(outcome))));
   }
 
   /**
@@ -369,7 +375,13 @@ export class VersionGate implements AsyncDisposable {
 
   #startRefresh(): Promise<BackfillError | undefined> {
     const attemptAt = this.#now();
-    const request = { git: this.git, repoPath: this.repoPath, window: this.window, timeoutMs: this.gitTimeoutMs, signal: this.#abort.signal };
+    const request = {
+      git: this.git,
+      repoPath: this.repoPath,
+      window: this.window,
+      timeoutMs: this.gitTimeoutMs,
+      signal: this.#abort.signal,
+    };
     // Spawning blocks the event loop for milliseconds; do it on the next turn
     // so the check that noticed the stale set still answers in microseconds.
     const run = new Promise<void>((resolve) => setImmediate(resolve))
@@ -451,24 +463,37 @@ interface ValidConfig {
 
 function validateConfig(config: VersionGateConfig): Result<ValidConfig, BackfillError> {
   const bad = (message: string): Result<ValidConfig, BackfillError> => err(new BackfillError('INVALID_ARGUMENT', message));
-  const { repoPath, window = DEFAULT_GATE_WINDOW, ttlMs = DEFAULT_GATE_TTL_MS, enabled = true, header = DEFAULT_GATE_HEADER, git = DEFAULT_GATE_GIT } = config;
+  const {
+    repoPath,
+    window = DEFAULT_GATE_WINDOW,
+    ttlMs = DEFAULT_GATE_TTL_MS,
+    enabled = true,
+    header = DEFAULT_GATE_HEADER,
+    git = DEFAULT_GATE_GIT,
+  } = config;
   const gitTimeoutMs = config.gitTimeoutMs ?? DEFAULT_GATE_GIT_TIMEOUT_MS;
   if (typeof repoPath !== 'string' || repoPath === '' || repoPath.includes('\0')) return bad('`repoPath` must be a non-empty path.');
-  if (!Number.isInteger(window) || window < 1 || window > MAX_GATE_WINDOW) return bad(`\`window\` must be an integer from 1 to ${MAX_GATE_WINDOW}; got ${String(window)}.`);
+  if (!Number.isInteger(window) || window < 1 || window > MAX_GATE_WINDOW)
+    return bad(`\`window\` must be an integer from 1 to ${MAX_GATE_WINDOW}; got ${String(window)}.`);
   if (!Number.isFinite(ttlMs) || ttlMs < 0) return bad(`\`ttlMs\` must be a finite number of ms, 0 or more; got ${String(ttlMs)}.`);
-  if (!Number.isFinite(gitTimeoutMs) || gitTimeoutMs <= 0) return bad(`\`gitTimeoutMs\` must be a positive number of ms; got ${String(gitTimeoutMs)}.`);
+  if (!Number.isFinite(gitTimeoutMs) || gitTimeoutMs <= 0)
+    return bad(`\`gitTimeoutMs\` must be a positive number of ms; got ${String(gitTimeoutMs)}.`);
   if (typeof enabled !== 'boolean') return bad('`enabled` must be true or false.');
-  if (typeof header !== 'string' || !HEADER_TOKEN.test(header)) return bad(`\`header\` must be an HTTP header name; got ${JSON.stringify(header)}.`);
+  if (typeof header !== 'string' || !HEADER_TOKEN.test(header))
+    return bad(`\`header\` must be an HTTP header name; got ${JSON.stringify(header)}.`);
   if (typeof git !== 'string' || git === '' || git.includes('\0')) return bad('`git` must be the name or path of the git binary.');
   const remediation = normalizeRemediation(config.remediation);
   if (remediation === undefined) {
-    return bad('`remediation` must be one or more shell lines (a string or an array of strings) without control characters other than tabs.');
+    return bad(
+      '`remediation` must be one or more shell lines (a string or an array of strings) without control characters other than tabs.',
+    );
   }
   return ok({ repoPath: resolvePath(repoPath), window, ttlMs, enabled, header: header.toLowerCase(), remediation, git, gitTimeoutMs });
 }
 
 function normalizeRemediation(value: unknown): string | undefined {
-  const lines = typeof value === 'string' ? value.replace(/\r\n/g, '\n').split('\n') : Array.isArray(value) ? [...(value as unknown[])] : [];
+  const lines =
+    typeof value === 'string' ? value.replace(/\r\n/g, '\n').split('\n') : Array.isArray(value) ? [...(value as unknown[])] : [];
   if (!lines.every((line): line is string => typeof line === 'string' && !CONTROL_CHARS.test(line))) return undefined;
   // Blank lines at either end are formatting, not commands.
   while (lines.length > 0 && (lines[0] as string).trim() === '') lines.shift();

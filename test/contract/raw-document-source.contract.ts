@@ -32,14 +32,26 @@ function corpus(): SeedDocument[] {
 }
 
 function expectedOrder(docs: readonly SeedDocument[]): SeedDocument[] {
-  return [...docs].sort((x, y) => x.retrievedAt.getTime() - y.retrievedAt.getTime() || (x.digest < y.digest ? -1 : x.digest > y.digest ? 1 : 0));
+  return [...docs].sort(
+    (x, y) => x.retrievedAt.getTime() - y.retrievedAt.getTime() || (x.digest < y.digest ? -1 : x.digest > y.digest ? 1 : 0),
+  );
 }
 
-async function readAll(source: RawDocumentSource, limit: number, options: { after?: DocumentCursor; retrievedSince?: Date } = {}): Promise<RawDocument[]> {
+async function readAll(
+  source: RawDocumentSource,
+  limit: number,
+  options: { after?: DocumentCursor; retrievedSince?: Date } = {},
+): Promise<RawDocument[]> {
   const out: RawDocument[] = [];
   let after = options.after;
   for (let guard = 0; guard < 1000; guard += 1) {
-    const page = (await source.readPage({ limit, ...(after === undefined ? {} : { after }), ...(options.retrievedSince === undefined ? {} : { retrievedSince: options.retrievedSince }) }))._unsafeUnwrap();
+    const page = (
+      await source.readPage({
+        limit,
+        ...(after === undefined ? {} : { after }),
+        ...(options.retrievedSince === undefined ? {} : { retrievedSince: options.retrievedSince }),
+      })
+    )._unsafeUnwrap();
     expect(page.length).toBeLessThanOrEqual(limit);
     if (page.length === 0) return out;
     out.push(...page);
@@ -117,7 +129,9 @@ export function rawDocumentSourceContract(name: string, make: () => Promise<RawD
       expect(got.map((d) => d.digest)).toEqual(want.map((d) => d.digest));
       if (f.source.count !== undefined) expect((await f.source.count({ retrievedSince: since }))._unsafeUnwrap()).toBe(want.length);
       const after = got[2]!.cursor;
-      expect((await readAll(f.source, 6, { retrievedSince: since, after })).map((d) => d.digest)).toEqual(want.slice(3).map((d) => d.digest));
+      expect((await readAll(f.source, 6, { retrievedSince: since, after })).map((d) => d.digest)).toEqual(
+        want.slice(3).map((d) => d.digest),
+      );
     });
 
     it('a document appended later than the cursor is picked up by the next page', async () => {

@@ -212,7 +212,10 @@ export function stagingTargetContract(name: string, make: () => Promise<StagingT
         await seed(f, ['old-1']);
         const [a, b] = f.tables;
         const importer = new StagingImporter({ target: f.target, tables: { 'a.ndjson': a, 'b.ndjson': b } });
-        const path = await dataset(`dup-${a}.tar.zst`, { 'a.ndjson': [{ _id: 'p' }, { _id: 'q' }, { _id: 'p' }], 'b.ndjson': [{ _id: 'r' }] });
+        const path = await dataset(`dup-${a}.tar.zst`, {
+          'a.ndjson': [{ _id: 'p' }, { _id: 'q' }, { _id: 'p' }],
+          'b.ndjson': [{ _id: 'r' }],
+        });
         const r = await importer.import(path, { strategy: 'swap' });
         expect(r.isErr()).toBe(true);
         const e = r._unsafeUnwrapErr();

@@ -59,13 +59,19 @@ export function statementBackfillContract(name: string, make: () => Promise<Stat
       const { f, bf } = await fixture();
       const t = tail(docs);
       const first = await run(bf, { runId: 'first', batchSize: 50 });
-      expect(first.text).toBe(`Backfill completed: evaluated ${docs.length}, backfilled ${t.backfilled}, claims written ${t.claims}, skipped 0, failures ${t.failures}.`);
+      expect(first.text).toBe(
+        `Backfill completed: evaluated ${docs.length}, backfilled ${t.backfilled}, claims written ${t.claims}, skipped 0, failures ${t.failures}.`,
+      );
       const stored = await f.claims();
       expect(stored).toHaveLength(t.claims);
       const again = await run(bf, { runId: 'second', batchSize: 50 });
-      expect(again.text).toBe(`Backfill completed: evaluated ${docs.length}, backfilled 0, claims written 0, skipped ${t.backfilled}, failures ${t.failures}.`);
+      expect(again.text).toBe(
+        `Backfill completed: evaluated ${docs.length}, backfilled 0, claims written 0, skipped ${t.backfilled}, failures ${t.failures}.`,
+      );
       const forced = await run(bf, { runId: 'forced', force: true, batchSize: 64 });
-      expect(forced.text).toBe(`Backfill completed: evaluated ${docs.length}, backfilled ${t.backfilled}, claims written ${t.claims}, skipped 0, failures ${t.failures}.`);
+      expect(forced.text).toBe(
+        `Backfill completed: evaluated ${docs.length}, backfilled ${t.backfilled}, claims written ${t.claims}, skipped 0, failures ${t.failures}.`,
+      );
       expect(await f.claims()).toEqual(stored);
     });
 

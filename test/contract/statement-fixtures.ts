@@ -1,6 +1,15 @@
 /** Builders for statement batches shared by the sink, checkpoint and backfill contracts. */
 import { afterEach } from 'vitest';
-import type { BackfillCheckpoint, BackfillCounters, BackfillFailure, DocumentClaims, DocumentCursor, StatementBatch, StatementSink, VexClaim } from '../../src/statements/ports.js';
+import type {
+  BackfillCheckpoint,
+  BackfillCounters,
+  BackfillFailure,
+  DocumentClaims,
+  DocumentCursor,
+  StatementBatch,
+  StatementSink,
+  VexClaim,
+} from '../../src/statements/ports.js';
 
 /** A claim row as an oracle reads it back, without per-run columns. */
 export interface ClaimRow {
@@ -17,7 +26,13 @@ export function digest(n: number): string {
   return `sha256:${n.toString(16).padStart(64, '0')}`;
 }
 
-export function claim(documentDigest: string, vulnerabilityId: string, productKey: string, status: VexClaim['status'] = 'not_affected', extra: Partial<VexClaim> = {}): VexClaim {
+export function claim(
+  documentDigest: string,
+  vulnerabilityId: string,
+  productKey: string,
+  status: VexClaim['status'] = 'not_affected',
+  extra: Partial<VexClaim> = {},
+): VexClaim {
   return { documentDigest, vulnerabilityId, productKey, status, format: 'openvex', ...extra };
 }
 
@@ -27,7 +42,12 @@ export function doc(d: string, claims: readonly VexClaim[]): DocumentClaims {
 
 export const ZERO: BackfillCounters = { evaluated: 0, backfilled: 0, claimsWritten: 0, skipped: 0, failures: 0 };
 
-export function checkpoint(runId: string, counters: Partial<BackfillCounters>, cursor: DocumentCursor | null, extra: Partial<BackfillCheckpoint> = {}): BackfillCheckpoint {
+export function checkpoint(
+  runId: string,
+  counters: Partial<BackfillCounters>,
+  cursor: DocumentCursor | null,
+  extra: Partial<BackfillCheckpoint> = {},
+): BackfillCheckpoint {
   return {
     runId,
     cursor,
@@ -39,7 +59,11 @@ export function checkpoint(runId: string, counters: Partial<BackfillCounters>, c
   };
 }
 
-export function batch(runId: string, documents: readonly DocumentClaims[], options: { force?: boolean; failures?: readonly BackfillFailure[]; checkpoint?: BackfillCheckpoint } = {}): StatementBatch {
+export function batch(
+  runId: string,
+  documents: readonly DocumentClaims[],
+  options: { force?: boolean; failures?: readonly BackfillFailure[]; checkpoint?: BackfillCheckpoint } = {},
+): StatementBatch {
   const claimsWritten = documents.reduce((n, d) => n + d.claims.length, 0);
   return {
     runId,
@@ -48,7 +72,11 @@ export function batch(runId: string, documents: readonly DocumentClaims[], optio
     failures: options.failures ?? [],
     checkpoint:
       options.checkpoint ??
-      checkpoint(runId, { evaluated: documents.length, backfilled: documents.length, claimsWritten, failures: options.failures?.length ?? 0 }, { retrievedAt: '2025-10-19T08:00:00.000Z', digest: documents.at(-1)?.digest ?? digest(0) }),
+      checkpoint(
+        runId,
+        { evaluated: documents.length, backfilled: documents.length, claimsWritten, failures: options.failures?.length ?? 0 },
+        { retrievedAt: '2025-10-19T08:00:00.000Z', digest: documents.at(-1)?.digest ?? digest(0) },
+      ),
   };
 }
 
@@ -77,7 +105,9 @@ export function rowsOf(claims: readonly VexClaim[]): ClaimRow[] {
  * Builds a fresh fixture per test (preparing its sink) and cleans it up
  * after each test. Call inside the contract's `describe`.
  */
-export function useSinkFixture<F extends { readonly sink: StatementSink; cleanup(): Promise<void> }>(make: () => Promise<F>): () => Promise<F> {
+export function useSinkFixture<F extends { readonly sink: StatementSink; cleanup(): Promise<void> }>(
+  make: () => Promise<F>,
+): () => Promise<F> {
   let fx: F | undefined;
   afterEach(async () => {
     await fx?.cleanup();

@@ -39,11 +39,16 @@ export function statementSinkContract(name: string, make: () => Promise<Statemen
     it('writes every claim, counts them, and remembers every document, including one without claims', async () => {
       const f = await fixture();
       const claims = [
-        claim(A, 'CVE-2025-0001', 'pkg:npm/left-pad@1.3.0', 'not_affected', { justification: 'vulnerable_code_not_in_execute_path', statement: 'tab\there "quoted" ü' }),
+        claim(A, 'CVE-2025-0001', 'pkg:npm/left-pad@1.3.0', 'not_affected', {
+          justification: 'vulnerable_code_not_in_execute_path',
+          statement: 'tab\there "quoted" ü',
+        }),
         claim(A, 'CVE-2025-0002', 'pkg:npm/left-pad@1.3.0', 'affected'),
         claim(B, 'CVE-2025-0001', 'pkg:npm/left-pad@1.3.0', 'fixed'),
       ];
-      const r = (await f.sink.commitBatch(batch('run-1', [doc(A, claims.slice(0, 2)), doc(B, claims.slice(2)), doc(C, [])])))._unsafeUnwrap();
+      const r = (
+        await f.sink.commitBatch(batch('run-1', [doc(A, claims.slice(0, 2)), doc(B, claims.slice(2)), doc(C, [])]))
+      )._unsafeUnwrap();
       expect(r.claimsWritten).toBe(3);
       expect(await f.claims()).toEqual(rowsOf(claims));
       expect([...(await f.sink.existingDigests([A, B, C, digest(0xd)]))._unsafeUnwrap()].sort()).toEqual([A, B, C].sort());

@@ -15,7 +15,18 @@
 // inside a mode-0700 directory (root's home, `mktemp -d`) hides them, so they
 // are then linked (or copied) into <workDir>, which the caller made reachable.
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, copyFileSync, linkSync, mkdirSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  copyFileSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { arch, platform } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -47,7 +58,9 @@ function runAs() {
       execFileSync('useradd', ['--system', '--gid', 'postgres', '--no-create-home', 'postgres'], { stdio: 'ignore' });
       return { uid: id('-u'), gid: id('-g') };
     } catch {
-      throw new Refusal('PostgreSQL cannot run as root and there is no user postgres to run it as (creating one failed); create that user, or set BACKFILL_KIT_PG_URL to a running server.');
+      throw new Refusal(
+        'PostgreSQL cannot run as root and there is no user postgres to run it as (creating one failed); create that user, or set BACKFILL_KIT_PG_URL to a running server.',
+      );
     }
   }
 }
@@ -93,7 +106,9 @@ async function binaries(ids) {
   try {
     ({ initdb } = await import(pkg));
   } catch {
-    throw new Refusal(`the embedded PostgreSQL binaries (${pkg}) are not installed for this platform; run npm install, or set BACKFILL_KIT_PG_URL to a running server.`);
+    throw new Refusal(
+      `the embedded PostgreSQL binaries (${pkg}) are not installed for this platform; run npm install, or set BACKFILL_KIT_PG_URL to a running server.`,
+    );
   }
   const native = dirname(dirname(initdb));
   if (blockedAncestor(native, ids) === undefined) return native;
@@ -107,7 +122,13 @@ function run(file, args, ids, onStderr = () => {}) {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(file, args, { ...ids, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
     child.stderr.setEncoding('utf8').on('data', onStderr);
-    child.once('error', (error) => reject(new Refusal(`cannot run ${file}${ids.uid === undefined ? '' : ' as user postgres'}: ${error.code ?? error.message}; set BACKFILL_KIT_PG_URL to a running server instead.`)));
+    child.once('error', (error) =>
+      reject(
+        new Refusal(
+          `cannot run ${file}${ids.uid === undefined ? '' : ' as user postgres'}: ${error.code ?? error.message}; set BACKFILL_KIT_PG_URL to a running server instead.`,
+        ),
+      ),
+    );
     child.once('close', (code, signal) => resolvePromise({ code, signal }));
   });
 }
@@ -120,14 +141,26 @@ let exited; // resolves when it exits
 async function start() {
   let log = '';
   await new Promise((resolvePromise, reject) => {
-    server = spawn(join(bin, 'bin', 'postgres'), ['-D', dataDir, '-p', String(port), ...SERVER_FLAGS], { ...ids, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    server = spawn(join(bin, 'bin', 'postgres'), ['-D', dataDir, '-p', String(port), ...SERVER_FLAGS], {
+      ...ids,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C' },
+    });
     exited = new Promise((r) => server.once('close', r));
-    server.once('error', (error) => reject(new Refusal(`cannot run PostgreSQL from ${bin}: ${error.code ?? error.message}; set BACKFILL_KIT_PG_URL to a running server instead.`)));
+    server.once('error', (error) =>
+      reject(
+        new Refusal(
+          `cannot run PostgreSQL from ${bin}: ${error.code ?? error.message}; set BACKFILL_KIT_PG_URL to a running server instead.`,
+        ),
+      ),
+    );
     server.stderr.setEncoding('utf8').on('data', (chunk) => {
       log += chunk;
       if (log.includes('database system is ready to accept connections')) resolvePromise();
     });
-    server.once('close', (code) => reject(new Refusal(`PostgreSQL exited (${code}) before accepting connections: ${log.trim().split('\n').slice(-3).join(' | ')}`)));
+    server.once('close', (code) =>
+      reject(new Refusal(`PostgreSQL exited (${code}) before accepting connections: ${log.trim().split('\n').slice(-3).join(' | ')}`)),
+    );
   });
   process.stdout.write(`READY ${url}\n`);
 }
@@ -185,7 +218,12 @@ try {
     chownSync(pwfile, ids.uid, ids.gid);
   }
   let log = '';
-  const init = await run(join(bin, 'bin', 'initdb'), [`--pgdata=${dataDir}`, '--auth=password', '--username=postgres', `--pwfile=${pwfile}`, '--encoding=UTF8', '--locale=C', '--no-sync'], ids, (c) => (log += c));
+  const init = await run(
+    join(bin, 'bin', 'initdb'),
+    [`--pgdata=${dataDir}`, '--auth=password', '--username=postgres', `--pwfile=${pwfile}`, '--encoding=UTF8', '--locale=C', '--no-sync'],
+    ids,
+    (c) => (log += c),
+  );
   rmSync(pwfile, { force: true });
   if (init.code !== 0) throw new Refusal(`initdb failed (exit ${init.code}): ${log.trim().split('\n').slice(-3).join(' | ')}`);
   await start();

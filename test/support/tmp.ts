@@ -18,7 +18,11 @@ export function run(cmd: string, args: string[], options: { cwd?: string; input?
 
 /** Runs a shell script (bash -o pipefail) and returns stdout; throws on failure. */
 export function sh(script: string, cwd?: string): string {
-  return execFileSync('bash', ['-o', 'pipefail', '-c', script], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, ...(cwd ? { cwd } : {}) });
+  return execFileSync('bash', ['-o', 'pipefail', '-c', script], {
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+    ...(cwd ? { cwd } : {}),
+  });
 }
 
 /** Whether a command-line tool is installed. */

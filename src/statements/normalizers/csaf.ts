@@ -153,7 +153,14 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
         const productId = text(rawId);
         const productKey = productId === undefined ? undefined : tree.key(productId);
         if (productId === undefined || productKey === undefined) {
-          return err(invalidDocument('CSAF', digest, `${where}.product_status.${list}[${j}]`, `names product ${JSON.stringify(rawId)}, which product_tree does not define`));
+          return err(
+            invalidDocument(
+              'CSAF',
+              digest,
+              `${where}.product_status.${list}[${j}]`,
+              `names product ${JSON.stringify(rawId)}, which product_tree does not define`,
+            ),
+          );
         }
         const justification = status === 'not_affected' ? flags.get(productId) : undefined;
         const note = status === 'not_affected' ? impacts.get(productId) : remediations.get(productId);

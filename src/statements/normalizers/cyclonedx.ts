@@ -77,14 +77,20 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
     const state = text(analysis['state']);
     const status = state === undefined ? undefined : STATE_TO_STATUS[state];
     if (status === undefined) {
-      return err(invalidDocument('CycloneDX', digest, `${where}.analysis.state`, `must be one of ${Object.keys(STATE_TO_STATUS).join(', ')}`));
+      return err(
+        invalidDocument('CycloneDX', digest, `${where}.analysis.state`, `must be one of ${Object.keys(STATE_TO_STATUS).join(', ')}`),
+      );
     }
     const affects = optionalArray(vuln['affects']);
     if (affects === undefined) return err(invalidDocument('CycloneDX', digest, `${where}.affects`, 'must be an array'));
     const justification = text(analysis['justification']);
     const note = text(analysis['detail']);
     const issuedAt =
-      isoTimestamp(analysis['lastUpdated']) ?? isoTimestamp(analysis['firstIssued']) ?? isoTimestamp(vuln['updated']) ?? isoTimestamp(vuln['published']) ?? bomTime;
+      isoTimestamp(analysis['lastUpdated']) ??
+      isoTimestamp(analysis['firstIssued']) ??
+      isoTimestamp(vuln['updated']) ??
+      isoTimestamp(vuln['published']) ??
+      bomTime;
     for (const [j, affected] of affects.entries()) {
       const ref = isObject(affected) ? text(affected['ref']) : undefined;
       if (ref === undefined) return err(invalidDocument('CycloneDX', digest, `${where}.affects[${j}].ref`, 'is missing'));

@@ -38,7 +38,8 @@ function productKeys(statement: JsonObject, where: string, digest: string): Resu
     }
     for (const [j, sub] of subs.entries()) {
       const subKey = componentKey(sub);
-      if (subKey === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}].subcomponents[${j}]`, 'has no @id or identifiers'));
+      if (subKey === undefined)
+        return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}].subcomponents[${j}]`, 'has no @id or identifiers'));
       keys.push(`${key}::${subKey}`);
     }
   }

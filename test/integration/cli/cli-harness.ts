@@ -20,13 +20,20 @@ export interface CliRun {
  * src/cli/main.ts (through tsx), with only the environment given here plus
  * PATH and HOME, so no database variable leaks in from the test runner.
  */
-export function cli(args: readonly string[], options: { env?: Record<string, string>; cwd?: string; input?: string } = {}): Promise<CliRun> {
+export function cli(
+  args: readonly string[],
+  options: { env?: Record<string, string>; cwd?: string; input?: string } = {},
+): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', tsxLoader, fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url)), ...args], {
-      cwd: options.cwd ?? repoRoot,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', tsxLoader, fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url)), ...args],
+      {
+        cwd: options.cwd ?? repoRoot,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...options.env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -38,7 +45,13 @@ export function cli(args: readonly string[], options: { env?: Record<string, str
 }
 
 /** The `--json` document of a run. */
-export function jsonOf(run: CliRun): { command: string; ok: boolean; exitCode: number; error: { code: string; message: string } | null; report: any } {
+export function jsonOf(run: CliRun): {
+  command: string;
+  ok: boolean;
+  exitCode: number;
+  error: { code: string; message: string } | null;
+  report: any;
+} {
   try {
     return JSON.parse(run.stdout);
   } catch {

@@ -26,7 +26,13 @@ function handMadeDataset(name: string, members: Record<string, string>, manifest
   const src = join(dir, `${name}-src`);
   mkdirSync(src, { recursive: true });
   for (const [member, text] of Object.entries(members)) writeFileSync(join(src, member), text);
-  const manifest = { schemaVersion: 1, name, members: Object.keys(members).sort().map((m) => ({ name: m, records: manifestRecords[m] })) };
+  const manifest = {
+    schemaVersion: 1,
+    name,
+    members: Object.keys(members)
+      .sort()
+      .map((m) => ({ name: m, records: manifestRecords[m] })),
+  };
   writeFileSync(join(src, 'manifest.json'), JSON.stringify(manifest));
   const out = join(dir, `${name}.tar.zst`);
   sh(`tar -C ${JSON.stringify(src)} -cf - manifest.json ${Object.keys(members).join(' ')} | zstd -q -o ${JSON.stringify(out)}`);
@@ -50,7 +56,11 @@ describe('backfill-kit dataset', () => {
     expect(built.stdout).toContain(`${sha}  ${tarball}`);
     if (hasTarZstd) {
       expect(sh(`sha256sum --check linksets-stage-backfill.tar.zst.sha256`, dir)).toContain('OK');
-      expect(run('tar', ['--zstd', '-tf', tarball]).trim().split('\n')).toEqual(['manifest.json', 'advisory_chunks.ndjson', 'linksets.ndjson']);
+      expect(run('tar', ['--zstd', '-tf', tarball]).trim().split('\n')).toEqual([
+        'manifest.json',
+        'advisory_chunks.ndjson',
+        'linksets.ndjson',
+      ]);
     }
     const verified = await cli(['dataset', 'verify', tarball, '--json']);
     expect(verified.code).toBe(0);
@@ -63,7 +73,20 @@ describe('backfill-kit dataset', () => {
   it('build is deterministic: the same flags give the same bytes', async () => {
     const again = join(dir, 'again.tar.zst');
     // The manifest's name defaults to the file name, so name it like the first one.
-    const r = await cli(['dataset', 'build', again, '--linksets', '40', '--chunks', '60', '--seed', '3', '--name', 'linksets-stage-backfill', '--quiet']);
+    const r = await cli([
+      'dataset',
+      'build',
+      again,
+      '--linksets',
+      '40',
+      '--chunks',
+      '60',
+      '--seed',
+      '3',
+      '--name',
+      'linksets-stage-backfill',
+      '--quiet',
+    ]);
     expect(r.code).toBe(0);
     expect(readFileSync(again).equals(readFileSync(tarball))).toBe(true);
   });
@@ -99,7 +122,12 @@ describe('backfill-kit dataset', () => {
     expect(out.ok).toBe(true);
     expect(out.report.committed).toBe(true);
     expect(out.report.tables.map((t: { loaded: number }) => t.loaded)).toEqual([40, 60]);
-    const psql = run('psql', ['-tA', db.url, '-c', 'select count(*) from cli_stage.linksets_raw; select count(*) from cli_stage.advisory_chunks_raw;']);
+    const psql = run('psql', [
+      '-tA',
+      db.url,
+      '-c',
+      'select count(*) from cli_stage.linksets_raw; select count(*) from cli_stage.advisory_chunks_raw;',
+    ]);
     expect(psql.trim().split('\n')).toEqual(['40', '60']);
   });
 
@@ -131,9 +159,21 @@ describe('backfill-kit dataset', () => {
     const cases: string[] = [];
     if (hasTarZstd) {
       // The seed's failure: nothing loads, yet the manifest promises rows.
-      cases.push(handMadeDataset('empty-member', { 'linksets.ndjson': '', 'advisory_chunks.ndjson': '{"_id":"c1","x":1}\n' }, { 'linksets.ndjson': 3, 'advisory_chunks.ndjson': 1 }));
+      cases.push(
+        handMadeDataset(
+          'empty-member',
+          { 'linksets.ndjson': '', 'advisory_chunks.ndjson': '{"_id":"c1","x":1}\n' },
+          { 'linksets.ndjson': 3, 'advisory_chunks.ndjson': 1 },
+        ),
+      );
       // One record fewer than the manifest says.
-      cases.push(handMadeDataset('short', { 'linksets.ndjson': '{"_id":"a"}\n{"_id":"b"}\n', 'advisory_chunks.ndjson': '{"_id":"c"}\n' }, { 'linksets.ndjson': 3, 'advisory_chunks.ndjson': 1 }));
+      cases.push(
+        handMadeDataset(
+          'short',
+          { 'linksets.ndjson': '{"_id":"a"}\n{"_id":"b"}\n', 'advisory_chunks.ndjson': '{"_id":"c"}\n' },
+          { 'linksets.ndjson': 3, 'advisory_chunks.ndjson': 1 },
+        ),
+      );
     } else {
       console.warn('[cli.dataset] skipped the hand-made manifest cases: needs tar and zstd');
     }
@@ -149,8 +189,15 @@ describe('backfill-kit dataset', () => {
 
   it('--on-invalid reject loads the good lines but exits 4 and names the reject file', async () => {
     if (!hasTarZstd) return console.warn('[cli.dataset] skipped: needs tar and zstd');
-    const path = handMadeDataset('with-bad-line', { 'linksets.ndjson': '{"_id":"a"}\n{not json\n{"_id":"b"}\n', 'advisory_chunks.ndjson': '{"_id":"c"}\n' }, { 'linksets.ndjson': 3, 'advisory_chunks.ndjson': 1 });
-    const r = await cli(['dataset', 'import', path, '--on-invalid', 'reject', '--linksets-table', 'rj_linksets', '--chunks-table', 'rj_chunks'], { env: env() });
+    const path = handMadeDataset(
+      'with-bad-line',
+      { 'linksets.ndjson': '{"_id":"a"}\n{not json\n{"_id":"b"}\n', 'advisory_chunks.ndjson': '{"_id":"c"}\n' },
+      { 'linksets.ndjson': 3, 'advisory_chunks.ndjson': 1 },
+    );
+    const r = await cli(
+      ['dataset', 'import', path, '--on-invalid', 'reject', '--linksets-table', 'rj_linksets', '--chunks-table', 'rj_chunks'],
+      { env: env() },
+    );
     expect(r.code, r.stderr).toBe(4);
     expect(r.stdout).toContain('rejected lines: 1');
     expect(readFileSync(`${path}.rejects.ndjson`, 'utf8')).toContain('not json');
@@ -178,7 +225,10 @@ describe('backfill-kit dataset', () => {
     expect((await tableState('linksets_raw')).count).toBe(40);
     const r = await cli(['dataset', 'rollback', '--json'], { env: { PG_DSN: dsn, PGSCHEMA: 'cli_stage' } });
     expect(r.code, r.stderr).toBe(0);
-    expect(jsonOf(r).report).toMatchObject({ before: { linksets_raw: 40, advisory_chunks_raw: 60 }, after: { linksets_raw: 0, advisory_chunks_raw: 0 } });
+    expect(jsonOf(r).report).toMatchObject({
+      before: { linksets_raw: 40, advisory_chunks_raw: 60 },
+      after: { linksets_raw: 0, advisory_chunks_raw: 0 },
+    });
     expect((await tableState('linksets_raw')).count).toBe(0);
   });
 

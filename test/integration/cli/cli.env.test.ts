@@ -7,8 +7,12 @@ const dead = 'postgres://nobody:s3cr3t@127.0.0.1:1/none';
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  await db.query('CREATE SCHEMA lnm_raw; CREATE TABLE lnm_raw.linksets_raw (id text primary key, raw jsonb not null); CREATE TABLE lnm_raw.advisory_chunks_raw (id text primary key, raw jsonb not null)');
-  await db.query('CREATE SCHEMA scanner; CREATE TABLE scanner.artifact_boms (k text, inserted_at timestamptz not null) PARTITION BY RANGE (inserted_at)');
+  await db.query(
+    'CREATE SCHEMA lnm_raw; CREATE TABLE lnm_raw.linksets_raw (id text primary key, raw jsonb not null); CREATE TABLE lnm_raw.advisory_chunks_raw (id text primary key, raw jsonb not null)',
+  );
+  await db.query(
+    'CREATE SCHEMA scanner; CREATE TABLE scanner.artifact_boms (k text, inserted_at timestamptz not null) PARTITION BY RANGE (inserted_at)',
+  );
 });
 afterAll(async () => {
   await db.drop();
@@ -34,16 +38,26 @@ describe('which database the CLI connects to', () => {
   it('the libpq PG* variables work when no URL is given', async () => {
     const u = new URL(db.url);
     const r = await cli(['dataset', 'rollback', '--dry-run', '--debug'], {
-      env: { PGHOST: u.hostname, PGPORT: u.port || '5432', PGDATABASE: u.pathname.slice(1), PGUSER: decodeURIComponent(u.username) || 'postgres', ...(u.password ? { PGPASSWORD: decodeURIComponent(u.password) } : {}) },
+      env: {
+        PGHOST: u.hostname,
+        PGPORT: u.port || '5432',
+        PGDATABASE: u.pathname.slice(1),
+        PGUSER: decodeURIComponent(u.username) || 'postgres',
+        ...(u.password ? { PGPASSWORD: decodeURIComponent(u.password) } : {}),
+      },
     });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/\(from libpq PGHOST/);
   });
 
   it('PGSCHEMA, LINKSETS_TABLE and CHUNKS_TABLE name the staging tables', async () => {
-    await db.query('CREATE SCHEMA other; CREATE TABLE other.ls (id text primary key, raw jsonb not null); CREATE TABLE other.ch (id text primary key, raw jsonb not null)');
+    await db.query(
+      'CREATE SCHEMA other; CREATE TABLE other.ls (id text primary key, raw jsonb not null); CREATE TABLE other.ch (id text primary key, raw jsonb not null)',
+    );
     await db.query(`INSERT INTO other.ls VALUES ('a', '{}')`);
-    const r = await cli(['dataset', 'rollback', '--json'], { env: { PGURI: db.url, PGSCHEMA: 'other', LINKSETS_TABLE: 'ls', CHUNKS_TABLE: 'ch' } });
+    const r = await cli(['dataset', 'rollback', '--json'], {
+      env: { PGURI: db.url, PGSCHEMA: 'other', LINKSETS_TABLE: 'ls', CHUNKS_TABLE: 'ch' },
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).report).toMatchObject({ before: { ls: 1, ch: 0 }, after: { ls: 0, ch: 0 } });
   });

@@ -39,21 +39,24 @@ describe('backfill-kit checksums', () => {
     if (hasSha256sum) expect(() => run('sha256sum', ['--check', 'SHA256SUMS'], { cwd: dir })).toThrow();
   });
 
-  it.skipIf(opensslTool.missing)(opensslTool.title('--signature/--key checks the sums file like cosign verify-blob; a bad signature exits 3 before hashing'), async () => {
-    writeFileSync(join(dir, 'a.bin'), 'alpha\n');
-    run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'key.pem'], { cwd: dir });
-    run('openssl', ['ec', '-in', 'key.pem', '-pubout', '-out', 'cosign.pub'], { cwd: dir });
-    const sig = execFileSync('openssl', ['dgst', '-sha256', '-sign', 'key.pem', 'SHA256SUMS'], { cwd: dir });
-    writeFileSync(join(dir, 'SHA256SUMS.sig'), sig.toString('base64'));
-    const ok = await cli(['checksums', 'verify', 'SHA256SUMS', '--signature', 'SHA256SUMS.sig', '--key', 'cosign.pub'], { cwd: dir });
-    expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stdout).toMatch(/^signature: Verified OK/m);
-    writeFileSync(join(dir, 'SHA256SUMS.sig'), Buffer.from(sig.map((b, i) => (i === 10 ? b ^ 1 : b))).toString('base64'));
-    const bad = await cli(['checksums', 'verify', 'SHA256SUMS', '--signature', 'SHA256SUMS.sig', '--key', 'cosign.pub'], { cwd: dir });
-    expect(bad.code).toBe(3);
-    expect(bad.stderr).toMatch(/^error SIGNATURE_INVALID: /m);
-    expect(bad.stdout).not.toContain(': OK');
-  });
+  it.skipIf(opensslTool.missing)(
+    opensslTool.title('--signature/--key checks the sums file like cosign verify-blob; a bad signature exits 3 before hashing'),
+    async () => {
+      writeFileSync(join(dir, 'a.bin'), 'alpha\n');
+      run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'key.pem'], { cwd: dir });
+      run('openssl', ['ec', '-in', 'key.pem', '-pubout', '-out', 'cosign.pub'], { cwd: dir });
+      const sig = execFileSync('openssl', ['dgst', '-sha256', '-sign', 'key.pem', 'SHA256SUMS'], { cwd: dir });
+      writeFileSync(join(dir, 'SHA256SUMS.sig'), sig.toString('base64'));
+      const ok = await cli(['checksums', 'verify', 'SHA256SUMS', '--signature', 'SHA256SUMS.sig', '--key', 'cosign.pub'], { cwd: dir });
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stdout).toMatch(/^signature: Verified OK/m);
+      writeFileSync(join(dir, 'SHA256SUMS.sig'), Buffer.from(sig.map((b, i) => (i === 10 ? b ^ 1 : b))).toString('base64'));
+      const bad = await cli(['checksums', 'verify', 'SHA256SUMS', '--signature', 'SHA256SUMS.sig', '--key', 'cosign.pub'], { cwd: dir });
+      expect(bad.code).toBe(3);
+      expect(bad.stderr).toMatch(/^error SIGNATURE_INVALID: /m);
+      expect(bad.stdout).not.toContain(': OK');
+    },
+  );
 
   it('a missing sums file exits 8 (I/O)', async () => {
     const v = await cli(['checksums', 'verify', join(dir, 'NOPE')]);
@@ -73,7 +76,9 @@ describe('backfill-kit index backfill', () => {
       for (const n of [1, 2]) {
         const id = `${host}-ep${n}`;
         const path = join(root, host, `${id}.tar.zst`);
-        (await buildEpisodeTarball({ meta: { code_version: { commit: 'ab'.repeat(20) } }, files: { 'x.bin': `${id}` }, path }))._unsafeUnwrap();
+        (
+          await buildEpisodeTarball({ meta: { code_version: { commit: 'ab'.repeat(20) } }, files: { 'x.bin': `${id}` }, path })
+        )._unsafeUnwrap();
         shas.set(id, createHash('sha256').update(readFileSync(path)).digest('hex'));
       }
     }
@@ -87,7 +92,10 @@ describe('backfill-kit index backfill', () => {
     const realRun = await cli(['index', 'backfill', '--episodes-root', root, '--index', index]);
     expect(realRun.code).toBe(0);
     expect(realRun.stdout).toContain(`backfilled 1 rows into ${index}`);
-    const rows = readFileSync(index, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { episode_id: string; sha256?: string; commit?: string });
+    const rows = readFileSync(index, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { episode_id: string; sha256?: string; commit?: string });
     expect(rows).toHaveLength(4);
     for (const row of rows.slice(1)) {
       expect(row.sha256).toBe(shas.get(row.episode_id));
@@ -107,7 +115,8 @@ describe('backfill-kit index backfill', () => {
 describe.skipIf(gitTool.missing)(gitTool.title('backfill-kit gate check'), () => {
   const repo = tempDir('bk-cli-gate-');
   const commits: string[] = [];
-  const git = (...args: string[]): string => run('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args]).trim();
+  const git = (...args: string[]): string =>
+    run('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args]).trim();
 
   it('accepts a recent commit (exit 0) and refuses an old one with the remediation (exit 7)', async () => {
     mkdirSync(repo, { recursive: true });
@@ -121,7 +130,17 @@ describe.skipIf(gitTool.missing)(gitTool.title('backfill-kit gate check'), () =>
     expect(head.stdout).toContain('is 0 commits behind head');
     const one = await cli(['gate', 'check', commits[2]!.toUpperCase(), '--repo', repo, '--window', '2', '--json']);
     expect(jsonOf(one).report).toMatchObject({ accepted: true, behind: 1 });
-    const old = await cli(['gate', 'check', commits[0]!, '--repo', repo, '--window', '2', '--remediation', 'cd /opt/app && git pull origin main']);
+    const old = await cli([
+      'gate',
+      'check',
+      commits[0]!,
+      '--repo',
+      repo,
+      '--window',
+      '2',
+      '--remediation',
+      'cd /opt/app && git pull origin main',
+    ]);
     expect(old.code).toBe(7);
     expect(old.stdout).toContain('refused (HTTP 412)');
     expect(old.stdout).toContain('  cd /opt/app && git pull origin main');

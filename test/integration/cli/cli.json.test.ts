@@ -17,7 +17,13 @@ const dir = tempDir('bk-cli-json-');
 const mkfifoTool = needTools('mkfifo');
 
 /** stdout parsed as one JSON document: it throws if there is anything else, or nothing. */
-function onlyJson(run: CliRun): { command: string | null; ok: boolean; exitCode: number; error: { code: string; message: string } | null; report: any } {
+function onlyJson(run: CliRun): {
+  command: string | null;
+  ok: boolean;
+  exitCode: number;
+  error: { code: string; message: string } | null;
+  report: any;
+} {
   expect(run.stdout.trim(), `stdout is empty (exit ${run.code}); stderr:\n${run.stderr}`).not.toBe('');
   const document = JSON.parse(run.stdout);
   expect(typeof document).toBe('object');
@@ -61,7 +67,10 @@ describe('--json on every exit', () => {
   });
 
   it('--version: the version inside the object', async () => {
-    for (const args of [['--version', '--json'], ['--json', '--version']]) {
+    for (const args of [
+      ['--version', '--json'],
+      ['--json', '--version'],
+    ]) {
       const r = await cli(args);
       expect(r.code).toBe(0);
       expect(onlyJson(r).report.version).toMatch(/^\d+\.\d+\.\d+/);

@@ -21,7 +21,9 @@ beforeAll(async () => {
   const u = new URL(db.url);
   dsn = `Host=${u.hostname};Port=${u.port || '5432'};Database=${u.pathname.slice(1)};Username=${decodeURIComponent(u.username) || 'postgres'}${u.password ? `;Password=${decodeURIComponent(u.password)}` : ''}`;
   await db.query('CREATE SCHEMA scanner');
-  await db.query(`CREATE TABLE scanner.artifact_boms (canonical_bom_sha256 text NOT NULL, inserted_at timestamptz NOT NULL, PRIMARY KEY (canonical_bom_sha256, inserted_at)) PARTITION BY RANGE (inserted_at)`);
+  await db.query(
+    `CREATE TABLE scanner.artifact_boms (canonical_bom_sha256 text NOT NULL, inserted_at timestamptz NOT NULL, PRIMARY KEY (canonical_bom_sha256, inserted_at)) PARTITION BY RANGE (inserted_at)`,
+  );
 });
 afterAll(async () => {
   await db.drop();
@@ -38,7 +40,9 @@ describe('backfill-kit partitions (PG_DSN keyword form, as seed 002 sets it)', (
   });
 
   it('retention 12 true is a dry run; --no-dry-run drops only what the plan named', async () => {
-    const history = await cli(['partitions', 'ensure', '--ahead', '0', '--behind', '15', '--now', '2026-11-23T10:00:00Z', '--quiet'], { env: { PG_DSN: dsn } });
+    const history = await cli(['partitions', 'ensure', '--ahead', '0', '--behind', '15', '--now', '2026-11-23T10:00:00Z', '--quiet'], {
+      env: { PG_DSN: dsn },
+    });
     expect(history.code, history.stderr).toBe(0);
     const before = await partitions('scanner.artifact_boms');
     expect(before).toHaveLength(17);
@@ -46,12 +50,20 @@ describe('backfill-kit partitions (PG_DSN keyword form, as seed 002 sets it)', (
     expect(dry.code, dry.stderr).toBe(0);
     const plan = jsonOf(dry).report;
     expect(plan.dryRun).toBe(true);
-    expect(plan.candidates.map((c: { name: string }) => c.name)).toEqual(['artifact_boms_2025_08', 'artifact_boms_2025_09', 'artifact_boms_2025_10']);
+    expect(plan.candidates.map((c: { name: string }) => c.name)).toEqual([
+      'artifact_boms_2025_08',
+      'artifact_boms_2025_09',
+      'artifact_boms_2025_10',
+    ]);
     expect(await partitions('scanner.artifact_boms')).toEqual(before);
-    const real = await cli(['partitions', 'retention', '--keep', '12', '--no-dry-run', '--now', '2026-11-23T10:00:00Z'], { env: { PG_DSN: dsn } });
+    const real = await cli(['partitions', 'retention', '--keep', '12', '--no-dry-run', '--now', '2026-11-23T10:00:00Z'], {
+      env: { PG_DSN: dsn },
+    });
     expect(real.code, real.stderr).toBe(0);
     expect(real.stdout).toContain('dropped artifact_boms_2025_08');
-    expect(await partitions('scanner.artifact_boms')).toEqual(before.filter((n) => !['artifact_boms_2025_08', 'artifact_boms_2025_09', 'artifact_boms_2025_10'].includes(n)));
+    expect(await partitions('scanner.artifact_boms')).toEqual(
+      before.filter((n) => !['artifact_boms_2025_08', 'artifact_boms_2025_09', 'artifact_boms_2025_10'].includes(n)),
+    );
   });
 
   it('attach re-attaches a restored table; list shows it; a bad name is a usage error', async () => {
@@ -79,7 +91,9 @@ describe('backfill-kit statements backfill (PGURI)', () => {
     const source = new PgRawDocumentSource({ pg: db.url });
     expect((await source.prepare()).isOk()).toBe(true);
     const docs = [...generateVexDocuments({ seed: 11, count: 60, brokenRatio: 0 })];
-    expect((await source.append(docs.map((d) => ({ digest: d.digest, retrievedAt: d.retrievedAt, content: d.content })))).isOk()).toBe(true);
+    expect((await source.append(docs.map((d) => ({ digest: d.digest, retrievedAt: d.retrievedAt, content: d.content })))).isOk()).toBe(
+      true,
+    );
     await source.close();
     const claims = docs.reduce((n, d) => n + d.expectedClaims, 0);
     const r = await cli(['statements', 'backfill', '--batch-size', '25'], { env: { PGURI: db.url } });
@@ -96,11 +110,17 @@ describe('backfill-kit statements backfill (PGURI)', () => {
     const docs = [...generateVexDocuments({ seed: 12, count: 30, brokenRatio: 0.3, startAt: new Date('2026-01-01T00:00:00Z') })];
     const broken = docs.filter((d) => d.kind === 'broken').length;
     expect(broken).toBeGreaterThan(0);
-    expect((await source.append(docs.map((d) => ({ digest: d.digest, retrievedAt: d.retrievedAt, content: d.content })))).isOk()).toBe(true);
+    expect((await source.append(docs.map((d) => ({ digest: d.digest, retrievedAt: d.retrievedAt, content: d.content })))).isOk()).toBe(
+      true,
+    );
     await source.close();
-    const capped = await cli(['statements', 'backfill', '--retrieved-since', '2026-01-01T00:00:00Z', '--max-documents', '2', '--json'], { env: { PGURI: db.url } });
+    const capped = await cli(['statements', 'backfill', '--retrieved-since', '2026-01-01T00:00:00Z', '--max-documents', '2', '--json'], {
+      env: { PGURI: db.url },
+    });
     expect(jsonOf(capped).report.evaluated).toBe(2);
-    const stop = await cli(['statements', 'backfill', '--retrieved-since', '2026-01-01T00:00:00Z', '--stop-on-error'], { env: { PGURI: db.url } });
+    const stop = await cli(['statements', 'backfill', '--retrieved-since', '2026-01-01T00:00:00Z', '--stop-on-error'], {
+      env: { PGURI: db.url },
+    });
     expect(stop.code).not.toBe(0);
     expect(stop.stderr).toMatch(/^error (DOCUMENT_INVALID|NO_NORMALIZER): /m);
     const all = await cli(['statements', 'backfill', '--retrieved-since', '2026-01-01T00:00:00Z', '--force'], { env: { PGURI: db.url } });

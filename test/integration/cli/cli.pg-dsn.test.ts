@@ -35,7 +35,9 @@ function dsn(): string {
 beforeAll(async () => {
   await admin(`CREATE DATABASE ${quoteIdent(NAME)}`);
   const pool = new pg.Pool({ ...pgPoolConfig(pgDsnToUrl(dsn())._unsafeUnwrap())._unsafeUnwrap(), max: 1 });
-  await pool.query('CREATE SCHEMA scanner; CREATE TABLE scanner.artifact_boms (k text, inserted_at timestamptz not null) PARTITION BY RANGE (inserted_at)');
+  await pool.query(
+    'CREATE SCHEMA scanner; CREATE TABLE scanner.artifact_boms (k text, inserted_at timestamptz not null) PARTITION BY RANGE (inserted_at)',
+  );
   await pool.end();
 });
 

@@ -26,10 +26,14 @@ describe('Ctrl-C during an import', () => {
     expect((await cli(['dataset', 'import', small, '--quiet'], { env: { PGURI: db.url } })).code).toBe(0);
 
     const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-    const child = spawn(process.execPath, ['--import', tsx, fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url)), 'dataset', 'import', big], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PGURI: db.url, BACKFILL_KIT_PROGRESS_INTERVAL: '0.001' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', tsx, fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url)), 'dataset', 'import', big],
+      {
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PGURI: db.url, BACKFILL_KIT_PROGRESS_INTERVAL: '0.001' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stderr = '';
     let signalled = false;
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
@@ -44,7 +48,9 @@ describe('Ctrl-C during an import', () => {
     expect(signalled, stderr).toBe(true);
     expect(code, stderr).toBe(130);
     expect(stderr).toMatch(/^error ABORTED: /m);
-    const counts = await db.query<{ l: number; c: number }>('SELECT (SELECT count(*)::int FROM lnm_raw.linksets_raw) AS l, (SELECT count(*)::int FROM lnm_raw.advisory_chunks_raw) AS c');
+    const counts = await db.query<{ l: number; c: number }>(
+      'SELECT (SELECT count(*)::int FROM lnm_raw.linksets_raw) AS l, (SELECT count(*)::int FROM lnm_raw.advisory_chunks_raw) AS c',
+    );
     expect(counts[0]).toEqual({ l: 7, c: 3 });
   }, 240_000);
 });

@@ -50,7 +50,8 @@ describe('backfill-kit usage', () => {
     const index = (await cli(['index', 'backfill', '--help'])).stdout;
     for (const f of ['--episodes-root', '--index', '--host', '--dry-run']) expect(index).toContain(f);
     const imp = (await cli(['dataset', 'import', '--help'])).stdout;
-    for (const v of ['env: PGSCHEMA', 'env: DRY_RUN', 'env: LINKSETS_TABLE', 'env: CHUNKS_TABLE', 'default: lnm_raw']) expect(imp).toContain(v);
+    for (const v of ['env: PGSCHEMA', 'env: DRY_RUN', 'env: LINKSETS_TABLE', 'env: CHUNKS_TABLE', 'default: lnm_raw'])
+      expect(imp).toContain(v);
   });
 
   it('an unknown flag is a usage error (exit 2) with code and fix, and no stack trace', async () => {
@@ -95,7 +96,9 @@ describe('backfill-kit usage', () => {
   });
 
   it('bad values: integers, choices, booleans in env', async () => {
-    expect((await cli(['statements', 'backfill', '--batch-size', 'lots'], { env: { PGURI: 'postgres://127.0.0.1:1/x' } })).stderr).toMatch(/--batch-size must be an integer/);
+    expect((await cli(['statements', 'backfill', '--batch-size', 'lots'], { env: { PGURI: 'postgres://127.0.0.1:1/x' } })).stderr).toMatch(
+      /--batch-size must be an integer/,
+    );
     expect((await cli(['dataset', 'import', 'x', '--strategy', 'yolo'], { env: { PGURI: 'postgres://127.0.0.1:1/x' } })).code).toBe(2);
     const env = await cli(['dataset', 'import', 'x'], { env: { DRY_RUN: 'maybe' } });
     expect(env.code).toBe(2);
@@ -105,7 +108,13 @@ describe('backfill-kit usage', () => {
   it('--json still gives a JSON document on stdout for a usage error', async () => {
     const r = await cli(['dataset', 'import', '--json']);
     expect(r.code).toBe(2);
-    expect(JSON.parse(r.stdout)).toMatchObject({ command: 'dataset import', ok: false, exitCode: 2, error: { code: 'INVALID_ARGUMENT' }, report: null });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      command: 'dataset import',
+      ok: false,
+      exitCode: 2,
+      error: { code: 'INVALID_ARGUMENT' },
+      report: null,
+    });
   });
 
   it('--version prints the package version', async () => {

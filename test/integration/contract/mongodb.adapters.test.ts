@@ -78,7 +78,13 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
 
   it('loads with unordered inserts under majority write concern, bounded by count and by bytes, at most `insertionWorkers` in flight', async () => {
     const db = freshDb();
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'], batchSize: 50, batchBytes: 20_000, insertionWorkers: 3 })._unsafeUnwrap();
+    const target = MongoStagingTarget.create({
+      db,
+      collections: ['alpha'],
+      batchSize: 50,
+      batchBytes: 20_000,
+      insertionWorkers: 3,
+    })._unsafeUnwrap();
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     // ~540 BSON bytes a document: the byte bound (20 kB ≈ 37 documents) binds before the count bound (50).
     expect((await s.load('alpha', chunks(rows(1000, 500), 64)))._unsafeUnwrap()).toBe(1000);
@@ -105,7 +111,13 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
 
   it('upsert mode keeps every worker and unordered writes, and the last line of a repeated id wins', async () => {
     const db = freshDb();
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'], mode: 'upsert', batchSize: 20, insertionWorkers: 4 })._unsafeUnwrap();
+    const target = MongoStagingTarget.create({
+      db,
+      collections: ['alpha'],
+      mode: 'upsert',
+      batchSize: 20,
+      insertionWorkers: 4,
+    })._unsafeUnwrap();
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     // 600 lines over 150 ids, each id 4 times; version v counts up per id.
     const input: StagingRow[] = Array.from({ length: 600 }, (_, i) => {
@@ -131,7 +143,12 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const hex = '65a1f0c2e4b0a1b2c3d4e5f6';
     const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
-    (await s.load('alpha', chunks([{ id: hex, raw: JSON.stringify({ _id: { $oid: hex }, name: 'x', at: { $date: '2025-12-07T14:24:45Z' } }) }], 1)))._unsafeUnwrap();
+    (
+      await s.load(
+        'alpha',
+        chunks([{ id: hex, raw: JSON.stringify({ _id: { $oid: hex }, name: 'x', at: { $date: '2025-12-07T14:24:45Z' } }) }], 1),
+      )
+    )._unsafeUnwrap();
     (await s.commit())._unsafeUnwrap();
     const found = await db.collection('alpha').findOne({ _id: new ObjectId(hex) });
     expect(found?.name).toBe('x');
@@ -145,7 +162,9 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
     const importer = new StagingImporter({ target, tables: { 'alpha.ndjson': 'alpha' } });
     const path = join(dir, 'big.tar.zst');
-    (await writeDataset(path, { members: { 'alpha.ndjson': [{ _id: 'small' }, { _id: 'huge', blob: 'z'.repeat(17 * 1024 * 1024) }] } }))._unsafeUnwrap();
+    (
+      await writeDataset(path, { members: { 'alpha.ndjson': [{ _id: 'small' }, { _id: 'huge', blob: 'z'.repeat(17 * 1024 * 1024) }] } })
+    )._unsafeUnwrap();
     const r = await importer.import(path);
     expect(r.isErr()).toBe(true);
     expect(r._unsafeUnwrapErr().code).toBe('DOCUMENT_TOO_LARGE');
@@ -196,12 +215,15 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     // `first` is never committed nor aborted: the process died.
     expect((await target.dropLeftovers())._unsafeUnwrap()).toEqual({ dropped: ['alpha__incoming'], completed: [], notOurs: [] });
     expect(await db.collection('alpha').find().toArray()).toEqual([{ _id: 'old' }]);
-    expect((await db.collection('backfill_kit_staging').find().toArray())).toEqual([]);
+    expect(await db.collection('backfill_kit_staging').find().toArray()).toEqual([]);
   });
 
   /** Writes the commit record a session would write at its commit point, as a process killed right after it leaves it. */
   async function recordCommit(db: Db, tables: readonly string[]): Promise<void> {
-    const markers = await db.collection<{ _id: string; live: string; session: string; uuid: string }>('backfill_kit_staging').find({ kind: 'marker' }).toArray();
+    const markers = await db
+      .collection<{ _id: string; live: string; session: string; uuid: string }>('backfill_kit_staging')
+      .find({ kind: 'marker' })
+      .toArray();
     const session = markers[0]!.session;
     await db.collection('backfill_kit_staging').insertOne({
       _id: `commit:${session}`,
@@ -239,7 +261,10 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     (await s.load('alpha', chunks(rows(2), 2)))._unsafeUnwrap();
     (await s.commit())._unsafeUnwrap();
     const [info] = await db.listCollections({ name: 'alpha' }).toArray();
-    expect((info as { options?: unknown } | undefined)?.options).toMatchObject({ validator: { $jsonSchema: { required: ['_id'] } }, collation: { locale: 'fr', strength: 2 } });
+    expect((info as { options?: unknown } | undefined)?.options).toMatchObject({
+      validator: { $jsonSchema: { required: ['_id'] } },
+      collation: { locale: 'fr', strength: 2 },
+    });
   });
 
   it('DDL and writes carry { w: majority, wtimeout }; counts before commit read the primary with majority read concern', async () => {
@@ -263,7 +288,20 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     (await s.load('alpha', chunks([{ id: 'n', raw: '{"_id":"n","big":9007199254740993,"seven":7.0,"small":7}' }], 1)))._unsafeUnwrap();
     (await s.commit())._unsafeUnwrap();
-    const types = await db.collection('alpha').aggregate([{ $project: { _id: 0, big: { $type: '$big' }, seven: { $type: '$seven' }, small: { $type: '$small' }, exact: { $eq: ['$big', { $toLong: '9007199254740993' }] } } }]).toArray();
+    const types = await db
+      .collection('alpha')
+      .aggregate([
+        {
+          $project: {
+            _id: 0,
+            big: { $type: '$big' },
+            seven: { $type: '$seven' },
+            small: { $type: '$small' },
+            exact: { $eq: ['$big', { $toLong: '9007199254740993' }] },
+          },
+        },
+      ])
+      .toArray();
     expect(types).toEqual([{ big: 'long', seven: 'double', small: 'int', exact: true }]);
   });
 
@@ -288,7 +326,9 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     try {
       await client.db('admin').command({ configureFailPoint: 'failCommand', mode: { times }, data });
     } catch (error) {
-      ctx.skip(`skipped: this server does not accept failCommand fail points (start it with --setParameter enableTestCommands=1): ${(error as Error).message}`);
+      ctx.skip(
+        `skipped: this server does not accept failCommand fail points (start it with --setParameter enableTestCommands=1): ${(error as Error).message}`,
+      );
     }
   }
 
@@ -325,7 +365,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     expect(r.isErr() && r.error.context).toMatchObject({ id: 'bad', count: 1 });
   });
 
-  it("without transactions, a batch cut after its document records resumes to the uninterrupted counters and report hash", async () => {
+  it('without transactions, a batch cut after its document records resumes to the uninterrupted counters and report hash', async () => {
     const docs = [...generateVexDocuments({ seed: 7, count: 60, brokenRatio: 0, spacingMs: 1000 })];
     const fill = async (db: Db) => {
       const source = new MongoRawDocumentSource({ db });
@@ -334,7 +374,13 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
       return source;
     };
     const refDb = freshDb();
-    const reference = (await new StatementBackfiller({ source: await fill(refDb), sink: new MongoStatementSink({ db: refDb, client, transactions: 'never' }), normalizers: defaultVexNormalizers }).run({ runId: 'r', batchSize: 20 }))._unsafeUnwrap();
+    const reference = (
+      await new StatementBackfiller({
+        source: await fill(refDb),
+        sink: new MongoStatementSink({ db: refDb, client, transactions: 'never' }),
+        normalizers: defaultVexNormalizers,
+      }).run({ runId: 'r', batchSize: 20 })
+    )._unsafeUnwrap();
     const db = freshDb();
     const sink = new MongoStatementSink({ db, client, transactions: 'never', maxAttempts: 1 });
     const bf = new StatementBackfiller({ source: await fill(db), sink, normalizers: defaultVexNormalizers });
@@ -354,7 +400,10 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     await db.collection('alpha').insertOne({ _id: 'old', k: 1 } as never);
     const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
-    const same = [{ id: 'a', raw: '{"_id":"a","k":5}' }, { id: 'b', raw: '{"_id":"b","k":5}' }];
+    const same = [
+      { id: 'a', raw: '{"_id":"a","k":5}' },
+      { id: 'b', raw: '{"_id":"b","k":5}' },
+    ];
     (await s.load('alpha', chunks(same, 2)))._unsafeUnwrap();
     expect((await s.commit()).isErr()).toBe(true);
     (await s.abort())._unsafeUnwrap();
@@ -384,12 +433,18 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     expect(updates[0]!.command.writeConcern).toMatchObject({ w: 'majority' });
     expect((updates[0]!.command.updates as { upsert: boolean }[]).every((u) => u.upsert)).toBe(true);
     const indexes = await db.collection('statements').indexes();
-    expect(indexes.find((i) => i.name === 'claim_key')).toMatchObject({ unique: true, key: { documentDigest: 1, vulnerabilityId: 1, productKey: 1 } });
+    expect(indexes.find((i) => i.name === 'claim_key')).toMatchObject({
+      unique: true,
+      key: { documentDigest: 1, vulnerabilityId: 1, productKey: 1 },
+    });
   });
 
   /** Makes every failure write fail, so a batch breaks after its claims were written (call after prepare()). */
   async function breakFailures(db: Db): Promise<void> {
-    await db.command({ collMod: 'statement_backfill_failures', validator: { $jsonSchema: { properties: { message: { bsonType: 'string', maxLength: 3 } } } } });
+    await db.command({
+      collMod: 'statement_backfill_failures',
+      validator: { $jsonSchema: { properties: { message: { bsonType: 'string', maxLength: 3 } } } },
+    });
   }
 
   it('on a replica set, a forced batch that fails part-way changes nothing (transaction rolled back)', async (ctx) => {
@@ -401,9 +456,16 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const A = digest(1);
     (await sink.commitBatch(batch('r1', [doc(A, [claim(A, 'CVE-1', 'p1'), claim(A, 'CVE-2', 'p1')])])))._unsafeUnwrap();
     await breakFailures(db);
-    const failing = batch('r2', [doc(A, [claim(A, 'CVE-3', 'p3')])], { force: true, failures: [{ digest: digest(2), code: 'NO_NORMALIZER', message: 'too long a message' }] });
+    const failing = batch('r2', [doc(A, [claim(A, 'CVE-3', 'p3')])], {
+      force: true,
+      failures: [{ digest: digest(2), code: 'NO_NORMALIZER', message: 'too long a message' }],
+    });
     expect((await sink.commitBatch(failing)).isErr()).toBe(true);
-    const left = await db.collection('statements').find({}, { projection: { _id: 0, vulnerabilityId: 1 } }).sort({ vulnerabilityId: 1 }).toArray();
+    const left = await db
+      .collection('statements')
+      .find({}, { projection: { _id: 0, vulnerabilityId: 1 } })
+      .sort({ vulnerabilityId: 1 })
+      .toArray();
     expect(left).toEqual([{ vulnerabilityId: 'CVE-1' }, { vulnerabilityId: 'CVE-2' }]);
     expect((await sink.loadCheckpoint('r2'))._unsafeUnwrap()).toBeNull();
   });
@@ -415,14 +477,20 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const A = digest(1);
     (await sink.commitBatch(batch('r1', [doc(A, [claim(A, 'CVE-1', 'p1'), claim(A, 'CVE-2', 'p1')])])))._unsafeUnwrap();
     await breakFailures(db);
-    const forced = batch('r2', [doc(A, [claim(A, 'CVE-3', 'p3')])], { force: true, failures: [{ digest: digest(2), code: 'NO_NORMALIZER', message: 'too long a message' }] });
+    const forced = batch('r2', [doc(A, [claim(A, 'CVE-3', 'p3')])], {
+      force: true,
+      failures: [{ digest: digest(2), code: 'NO_NORMALIZER', message: 'too long a message' }],
+    });
     expect((await sink.commitBatch(forced)).isErr()).toBe(true);
     // The checkpoint is the commit point: it was not saved, so a resumed run replays this batch.
     expect((await sink.loadCheckpoint('r2'))._unsafeUnwrap()).toBeNull();
     await db.command({ collMod: 'statement_backfill_failures', validator: {} });
     const replay = (await sink.commitBatch(forced))._unsafeUnwrap();
     expect(replay.claimsWritten).toBe(1);
-    const left = await db.collection('statements').find({}, { projection: { _id: 0, vulnerabilityId: 1 } }).toArray();
+    const left = await db
+      .collection('statements')
+      .find({}, { projection: { _id: 0, vulnerabilityId: 1 } })
+      .toArray();
     expect(left).toEqual([{ vulnerabilityId: 'CVE-3' }]);
     expect((await sink.loadCheckpoint('r2'))._unsafeUnwrap()?.failed).toHaveLength(1);
   });

@@ -29,7 +29,8 @@ describe('PostgreSQL', () => {
       target,
       tables: ['alpha', 'beta'],
       liveIds: async (table) => (await rowsOf<{ id: string }>(`SELECT id FROM "${schema}"."${table}"`)).map((r) => r.id).sort(),
-      liveRecord: async (table, id) => (await rowsOf<{ raw: unknown }>(`SELECT raw FROM "${schema}"."${table}" WHERE id = $1`, [id]))[0]?.raw,
+      liveRecord: async (table, id) =>
+        (await rowsOf<{ raw: unknown }>(`SELECT raw FROM "${schema}"."${table}" WHERE id = $1`, [id]))[0]?.raw,
       cleanup: async () => {
         await target.close();
         await database().query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);

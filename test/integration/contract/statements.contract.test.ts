@@ -74,7 +74,21 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB'), () => {
     sortRows(
       (await db
         .collection('statements')
-        .find({}, { projection: { _id: 0, documentDigest: 1, vulnerabilityId: 1, productKey: 1, status: 1, justification: 1, statement: 1, format: 1 } })
+        .find(
+          {},
+          {
+            projection: {
+              _id: 0,
+              documentDigest: 1,
+              vulnerabilityId: 1,
+              productKey: 1,
+              status: 1,
+              justification: 1,
+              statement: 1,
+              format: 1,
+            },
+          },
+        )
         .toArray()) as unknown as ClaimRow[],
     );
 

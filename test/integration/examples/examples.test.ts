@@ -24,7 +24,9 @@ const COVERED = [
   'version-gate-receiver.ts',
 ];
 
-const examples = readdirSync(join(repoRoot, 'examples')).filter((f) => f.endsWith('.ts')).sort();
+const examples = readdirSync(join(repoRoot, 'examples'))
+  .filter((f) => f.endsWith('.ts'))
+  .sort();
 const dir = tempDir('bk-examples-');
 let db: TestDatabase;
 
@@ -45,7 +47,12 @@ describe('examples/*.ts', () => {
   it.each(examples)('%s names the runbook step it replaces in its first comment', (name) => {
     const head = readFileSync(join(repoRoot, 'examples', name), 'utf8').split('\n');
     expect(head[0]).toMatch(/^\/\/ /);
-    const firstComment = head.slice(0, head.findIndex((l) => !l.startsWith('//'))).join('\n');
+    const firstComment = head
+      .slice(
+        0,
+        head.findIndex((l) => !l.startsWith('//')),
+      )
+      .join('\n');
     expect(firstComment).toMatch(/[Rr]eplaces/);
     expect(firstComment).toMatch(/seed|runbook|\.sh|stellaops|cis490/i);
   });
@@ -62,7 +69,16 @@ describe.runIf(examples.includes('demo.ts'))('demo.ts (npm run demo)', () => {
       await own.drop();
     }
     expect(r.code, show(r)).toBe(0);
-    for (const step of ['1. Build', '2. Verify', '3. Import', '4. Roll back', '5. Partitions', '6. Backfill statements', '7. Index backfill', 'Done: every step succeeded']) {
+    for (const step of [
+      '1. Build',
+      '2. Verify',
+      '3. Import',
+      '4. Roll back',
+      '5. Partitions',
+      '6. Backfill statements',
+      '7. Index backfill',
+      'Done: every step succeeded',
+    ]) {
       expect(r.stdout).toContain(step);
     }
     expect(r.stdout).toMatch(/Backfill completed: evaluated 300, /);
@@ -90,10 +106,17 @@ describe('dataset examples (seed 000)', () => {
   const tarball = join(dir, 'linksets-stage-backfill.tar.zst');
 
   it('backfill-store-aoc-19-005.ts imports a dataset (DRY_RUN=1 first writes nothing)', async () => {
-    (await writeDataset(tarball, { members: { 'linksets.ndjson': generateLinksets(30, 5), 'advisory_chunks.ndjson': generateAdvisoryChunks(45, 6) } }))._unsafeUnwrap();
+    (
+      await writeDataset(tarball, {
+        members: { 'linksets.ndjson': generateLinksets(30, 5), 'advisory_chunks.ndjson': generateAdvisoryChunks(45, 6) },
+      })
+    )._unsafeUnwrap();
     const dry = await runExample('backfill-store-aoc-19-005.ts', [tarball], { PGURI: db.url, PGSCHEMA: 'ex_stage', DRY_RUN: '1' });
     expect(dry.code, show(dry)).toBe(0);
-    expect((await db.query(`SELECT to_regclass('ex_stage.linksets_raw') AS t`))[0]!['t'] === null || (await db.query('SELECT count(*)::int AS n FROM ex_stage.linksets_raw'))[0]!['n'] === 0).toBe(true);
+    expect(
+      (await db.query(`SELECT to_regclass('ex_stage.linksets_raw') AS t`))[0]!['t'] === null ||
+        (await db.query('SELECT count(*)::int AS n FROM ex_stage.linksets_raw'))[0]!['n'] === 0,
+    ).toBe(true);
     const r = await runExample('backfill-store-aoc-19-005.ts', [tarball], { PGURI: db.url, PGSCHEMA: 'ex_stage' });
     expect(r.code, show(r)).toBe(0);
     expect((await db.query('SELECT count(*)::int AS n FROM ex_stage.linksets_raw'))[0]!['n']).toBe(30);
@@ -114,7 +137,9 @@ describe('dataset examples (seed 000)', () => {
 describe('partition examples (seed 002)', () => {
   it('ensure-partitions 1 then retention 12 true (dry run) against PG_DSN', async () => {
     await db.query('CREATE SCHEMA IF NOT EXISTS scanner');
-    await db.query(`CREATE TABLE scanner.artifact_boms (canonical_bom_sha256 text NOT NULL, inserted_at timestamptz NOT NULL) PARTITION BY RANGE (inserted_at)`);
+    await db.query(
+      `CREATE TABLE scanner.artifact_boms (canonical_bom_sha256 text NOT NULL, inserted_at timestamptz NOT NULL) PARTITION BY RANGE (inserted_at)`,
+    );
     const u = new URL(db.url);
     const dsn = `Host=${u.hostname};Port=${u.port || '5432'};Database=${u.pathname.slice(1)};Username=${decodeURIComponent(u.username) || 'postgres'}${u.password ? `;Password=${decodeURIComponent(u.password)}` : ''}`;
     const ensure = await runExample('scanner-artifact-boms-ensure-partitions.ts', ['1'], { PG_DSN: dsn });
@@ -124,7 +149,9 @@ describe('partition examples (seed 002)', () => {
     const retention = await runExample('scanner-artifact-boms-retention.ts', ['12', 'true'], { PG_DSN: dsn });
     expect(retention.code, show(retention)).toBe(0);
     expect(retention.stdout).toContain('dry run');
-    expect(await db.query(`SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'scanner.artifact_boms'::regclass`)).toEqual(before);
+    expect(await db.query(`SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'scanner.artifact_boms'::regclass`)).toEqual(
+      before,
+    );
   }, 120_000);
 });
 
@@ -147,7 +174,9 @@ describe('index backfill example (seed 003)', () => {
     const root = join(dir, 'episodes');
     const index = join(dir, 'index.jsonl');
     for (const id of ['e1', 'e2', 'e3']) {
-      (await buildEpisodeTarball({ meta: { code_version: { commit: 'c'.repeat(40) } }, path: join(root, 'host-x', `${id}.tar.zst`) }))._unsafeUnwrap();
+      (
+        await buildEpisodeTarball({ meta: { code_version: { commit: 'c'.repeat(40) } }, path: join(root, 'host-x', `${id}.tar.zst`) })
+      )._unsafeUnwrap();
     }
     const dry = await runExample('index-backfill.ts', ['--episodes-root', root, '--index', index, '--dry-run']);
     expect(dry.code, show(dry)).toBe(0);
@@ -173,7 +202,8 @@ describe.runIf(hasTool('git'))('version gate receiver example (seed 003)', () =>
   it('accepts a PUT from the head commit (201) and refuses an unknown one (412)', async () => {
     const repo = join(dir, 'gate-repo');
     mkdirSync(repo);
-    const git = (...args: string[]): string => run('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args]).trim();
+    const git = (...args: string[]): string =>
+      run('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args]).trim();
     git('init', '-q');
     git('commit', '-q', '--allow-empty', '-m', 'one');
     const head = git('rev-parse', 'HEAD');
@@ -198,4 +228,3 @@ describe.runIf(hasTool('git'))('version gate receiver example (seed 003)', () =>
     }
   }, 120_000);
 });
-

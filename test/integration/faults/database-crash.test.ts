@@ -74,8 +74,16 @@ describe('an immediate shutdown of PostgreSQL', () => {
     const url = await database('staging');
     const small = join(work, 'small.tar.zst');
     const large = join(work, 'large.tar.zst');
-    (await writeDataset(small, { members: { 'linksets.ndjson': generateLinksets(50, 1), 'advisory_chunks.ndjson': generateAdvisoryChunks(60, 2) } }))._unsafeUnwrap();
-    (await writeDataset(large, { members: { 'linksets.ndjson': generateLinksets(60_000, 3), 'advisory_chunks.ndjson': generateAdvisoryChunks(500, 4) } }))._unsafeUnwrap();
+    (
+      await writeDataset(small, {
+        members: { 'linksets.ndjson': generateLinksets(50, 1), 'advisory_chunks.ndjson': generateAdvisoryChunks(60, 2) },
+      })
+    )._unsafeUnwrap();
+    (
+      await writeDataset(large, {
+        members: { 'linksets.ndjson': generateLinksets(60_000, 3), 'advisory_chunks.ndjson': generateAdvisoryChunks(500, 4) },
+      })
+    )._unsafeUnwrap();
     for (const strategy of ['truncate', 'swap'] as const) {
       const schema = `crash_${strategy}`;
       const importer = new StagingImporter({ pg: poolOn(url), schema, tables: TABLES });
@@ -96,7 +104,10 @@ describe('an immediate shutdown of PostgreSQL', () => {
       expect(r.isErr() && `${r.error.code} ${r.error.message}`).toMatch(/^DB_CONNECTION /);
       expect(stagingDigest(url, schema)).toBe(before);
       // A swap may have committed a new table for one member before the crash; it carries the library's mark, and the next swap import drops it.
-      const leftBehind = psql(url, "SELECT coalesce(string_agg(coalesce(obj_description(oid, 'pg_class'), 'UNMARKED ' || relname), E'\\n'), '') FROM pg_class WHERE relkind = 'r' AND relname LIKE '\\_bk\\_%'");
+      const leftBehind = psql(
+        url,
+        "SELECT coalesce(string_agg(coalesce(obj_description(oid, 'pg_class'), 'UNMARKED ' || relname), E'\\n'), '') FROM pg_class WHERE relkind = 'r' AND relname LIKE '\\_bk\\_%'",
+      );
       for (const mark of leftBehind.split('\n').filter((l) => l !== '')) expect(mark).toMatch(/^@stella\/backfill-kit swap import /);
       // The next import works on the recovered server.
       (await new StagingImporter({ pg: poolOn(url), schema, tables: TABLES }).import(small, { strategy }))._unsafeUnwrap();
@@ -112,7 +123,11 @@ describe('an immediate shutdown of PostgreSQL', () => {
     await seedDocuments(victimUrl, seed);
     const backfiller = (url: string): StatementBackfiller => {
       const pool = poolOn(url);
-      return new StatementBackfiller({ source: new PgRawDocumentSource({ pg: pool }), sink: new PgStatementSink({ pg: pool }), normalizers: defaultVexNormalizers });
+      return new StatementBackfiller({
+        source: new PgRawDocumentSource({ pg: pool }),
+        sink: new PgStatementSink({ pg: pool }),
+        normalizers: defaultVexNormalizers,
+      });
     };
     const clean = (await backfiller(referenceUrl).run({ runId: 'release', batchSize: 100 }))._unsafeUnwrap();
 
@@ -133,7 +148,12 @@ describe('an immediate shutdown of PostgreSQL', () => {
     expect(checkpointed).toBeGreaterThanOrEqual(500);
     expect(checkpointed).toBeLessThan(seed.count);
     // What survived the crash matches the checkpoint: claims never run ahead of it.
-    expect(psql(victimUrl, "SELECT (SELECT count(*) FROM vex.statements) - claims_written FROM vex.statement_backfill_checkpoints WHERE run_id = 'release'")).toBe('0');
+    expect(
+      psql(
+        victimUrl,
+        "SELECT (SELECT count(*) FROM vex.statements) - claims_written FROM vex.statement_backfill_checkpoints WHERE run_id = 'release'",
+      ),
+    ).toBe('0');
 
     const resumed = (await backfiller(victimUrl).run({ runId: 'release', batchSize: 100 }))._unsafeUnwrap();
     expect(resumed.resumed).toBe(true);
@@ -145,10 +165,19 @@ describe('an immediate shutdown of PostgreSQL', () => {
 
   it('in the middle of a partition ensure batch: the next ensure completes, every slot exactly once', async () => {
     const url = await database('partitions');
-    psql(url, `CREATE SCHEMA scanner; CREATE TABLE scanner.artifact_boms (build_id text NOT NULL, inserted_at timestamptz NOT NULL, PRIMARY KEY (build_id, inserted_at)) PARTITION BY RANGE (inserted_at);
+    psql(
+      url,
+      `CREATE SCHEMA scanner; CREATE TABLE scanner.artifact_boms (build_id text NOT NULL, inserted_at timestamptz NOT NULL, PRIMARY KEY (build_id, inserted_at)) PARTITION BY RANGE (inserted_at);
       CREATE TABLE scanner.artifact_boms_default PARTITION OF scanner.artifact_boms DEFAULT;
-      INSERT INTO scanner.artifact_boms SELECT 'b' || g, timestamptz '2027-01-01 00:00:00+00' + (g || ' hours')::interval FROM generate_series(1, 2000) g;`);
-    const manager = (): PartitionManager => new PartitionManager({ pg: poolOn(url), table: 'scanner.artifact_boms', column: 'inserted_at', now: new Date('2026-11-23T00:00:00Z') });
+      INSERT INTO scanner.artifact_boms SELECT 'b' || g, timestamptz '2027-01-01 00:00:00+00' + (g || ' hours')::interval FROM generate_series(1, 2000) g;`,
+    );
+    const manager = (): PartitionManager =>
+      new PartitionManager({
+        pg: poolOn(url),
+        table: 'scanner.artifact_boms',
+        column: 'inserted_at',
+        now: new Date('2026-11-23T00:00:00Z'),
+      });
     let crash: Promise<void> | undefined;
     const r = await manager().ensure({
       ahead: 60,

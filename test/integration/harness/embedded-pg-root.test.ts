@@ -4,7 +4,19 @@
  * PostgreSQL runs as the unprivileged user postgres, which cannot reach the
  * binaries there.
  */
-import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  copyFileSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  existsSync,
+} from 'node:fs';
 import { arch, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,7 +61,9 @@ describe.skipIf(!isRoot)('embedded PostgreSQL as root (skipped: only root runs P
     const repo = checkoutIn0700();
     const work = mkdtempSync(join(tmpdir(), 'bk-0700-work-'));
     cleanup.push(work);
-    const { startEmbeddedPostgres } = (await import(join(repo, 'test', 'support', 'embedded-pg.ts'))) as typeof import('../../support/embedded-pg.js');
+    const { startEmbeddedPostgres } = (await import(
+      join(repo, 'test', 'support', 'embedded-pg.ts')
+    )) as typeof import('../../support/embedded-pg.js');
     const server = await startEmbeddedPostgres(work);
     try {
       expect(existsSync(join(work, 'pg-native', 'bin', 'postgres'))).toBe(true);
@@ -70,6 +84,8 @@ describe.skipIf(!isRoot)('embedded PostgreSQL as root (skipped: only root runs P
     mkdirSync(work);
     const { startEmbeddedPostgres } = await import('../../support/embedded-pg.js');
     const started = startEmbeddedPostgres(work);
-    await expect(started).rejects.toThrow(`PostgreSQL must run as the unprivileged user postgres, which cannot enter ${hidden} (mode 0700); point TMPDIR at a directory it can reach`);
+    await expect(started).rejects.toThrow(
+      `PostgreSQL must run as the unprivileged user postgres, which cannot enter ${hidden} (mode 0700); point TMPDIR at a directory it can reach`,
+    );
   }, 60_000);
 });

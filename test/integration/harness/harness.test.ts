@@ -12,7 +12,9 @@ afterAll(async () => {
 
 describe('test harness', () => {
   it('gives each file its own database on a real server', async () => {
-    const [row] = await db.query<{ db: string; v: number }>('SELECT current_database() AS db, current_setting(\'server_version_num\')::int AS v');
+    const [row] = await db.query<{ db: string; v: number }>(
+      "SELECT current_database() AS db, current_setting('server_version_num')::int AS v",
+    );
     expect(row?.db).toBe(db.name);
     expect(row?.v).toBeGreaterThanOrEqual(150000);
   });

@@ -4,7 +4,18 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backfillIndex, formatIndexRow } from '../../../src/index-backfill/index.js';
 import { buildEpisodeTarball } from '../../../src/testing/episode-tarball.js';
-import { COMMIT, buildTree, copyTree, maskTimes, peerAvailable, peerSkipReason, read, runExample, runPeer, scratch } from './episode-tree.js';
+import {
+  COMMIT,
+  buildTree,
+  copyTree,
+  maskTimes,
+  peerAvailable,
+  peerSkipReason,
+  read,
+  runExample,
+  runPeer,
+  scratch,
+} from './episode-tree.js';
 
 const FIXED = new Date('2026-11-23T14:47:29.123Z');
 const sha256sum = (path: string): string => spawnSync('sha256sum', [path], { encoding: 'utf8' }).stdout.split(' ')[0]!;
@@ -13,7 +24,13 @@ async function smallTree(dir: string, hosts: Record<string, number>): Promise<st
   const root = join(dir, 'episodes');
   for (const [host, count] of Object.entries(hosts)) {
     for (let i = 0; i < count; i += 1) {
-      (await buildEpisodeTarball({ meta: { code_version: { commit: COMMIT } }, files: { 'f.bin': Buffer.alloc(2000 + i * 997, i) }, path: join(root, host, `ep-${String(i).padStart(4, '0')}.tar.zst`) }))._unsafeUnwrap();
+      (
+        await buildEpisodeTarball({
+          meta: { code_version: { commit: COMMIT } },
+          files: { 'f.bin': Buffer.alloc(2000 + i * 997, i) },
+          path: join(root, host, `ep-${String(i).padStart(4, '0')}.tar.zst`),
+        })
+      )._unsafeUnwrap();
     }
   }
   return root;
@@ -39,8 +56,12 @@ describe('backfillIndex', () => {
   it('writes each sha256 and size as sha256sum and stat see them, stamps the injected clock, in sorted order at any concurrency', async () => {
     const dir = scratch('order');
     const root = await smallTree(dir, { 'h-b': 7, 'h-a': 5, 'h-c': 3 });
-    const one = (await backfillIndex({ episodesRoot: root, index: join(dir, 'one.jsonl'), concurrency: 1, now: () => FIXED }))._unsafeUnwrap();
-    const many = (await backfillIndex({ episodesRoot: root, index: join(dir, 'many.jsonl'), concurrency: 8, now: () => FIXED }))._unsafeUnwrap();
+    const one = (
+      await backfillIndex({ episodesRoot: root, index: join(dir, 'one.jsonl'), concurrency: 1, now: () => FIXED })
+    )._unsafeUnwrap();
+    const many = (
+      await backfillIndex({ episodesRoot: root, index: join(dir, 'many.jsonl'), concurrency: 8, now: () => FIXED })
+    )._unsafeUnwrap();
     expect(read(join(dir, 'many.jsonl'))).toBe(read(join(dir, 'one.jsonl')));
     expect(many.rows.map((r) => `${r.host_id}/${r.episode_id}`)).toEqual(one.rows.map((r) => `${r.host_id}/${r.episode_id}`));
     expect(one.rows.map((r) => r.host_id)).toEqual([...Array(5).fill('h-a'), ...Array(7).fill('h-b'), ...Array(3).fill('h-c')]);
@@ -175,7 +196,11 @@ describe('backfillIndex', () => {
     const root = await smallTree(dir, { h: 40 });
     const index = join(dir, 'i.jsonl');
     writeFileSync(index, '');
-    const receiver = spawn('python3', ['-c', `import json,sys\nfor i in range(400):\n    with open(sys.argv[1], "a") as f:\n        f.write(json.dumps({"episode_id": "live-%d" % i, "pad": "x" * 300}, sort_keys=True) + "\\n")`, index]);
+    const receiver = spawn('python3', [
+      '-c',
+      `import json,sys\nfor i in range(400):\n    with open(sys.argv[1], "a") as f:\n        f.write(json.dumps({"episode_id": "live-%d" % i, "pad": "x" * 300}, sort_keys=True) + "\\n")`,
+      index,
+    ]);
     // Listen now: the receiver may exit while the backfill runs, and a later listener would wait forever.
     const receiverExited = new Promise((r) => receiver.once('exit', r));
     const report = (await backfillIndex({ episodesRoot: root, index }))._unsafeUnwrap();
@@ -187,26 +212,39 @@ describe('backfillIndex', () => {
   });
 });
 
-describe.skipIf(!peerAvailable)(`examples/index-backfill.ts vs the runbook's tool${peerAvailable ? '' : ` (skipped: ${peerSkipReason})`}`, () => {
-  it('prints the same lines and exits with the same codes', async () => {
-    const dir = scratch('example');
-    await buildTree(join(dir, 'lib'));
-    copyTree(join(dir, 'lib'), join(dir, 'py'));
-    const args = (side: string, ...more: string[]): string[] => ['--episodes-root', join(dir, side, 'episodes'), '--index', join(dir, side, 'index.jsonl'), ...more];
-    const norm = (out: string, side: string): string => maskTimes(out).replaceAll(join(dir, side), 'DIR');
+describe.skipIf(!peerAvailable)(
+  `examples/index-backfill.ts vs the runbook's tool${peerAvailable ? '' : ` (skipped: ${peerSkipReason})`}`,
+  () => {
+    it('prints the same lines and exits with the same codes', async () => {
+      const dir = scratch('example');
+      await buildTree(join(dir, 'lib'));
+      copyTree(join(dir, 'lib'), join(dir, 'py'));
+      const args = (side: string, ...more: string[]): string[] => [
+        '--episodes-root',
+        join(dir, side, 'episodes'),
+        '--index',
+        join(dir, side, 'index.jsonl'),
+        ...more,
+      ];
+      const norm = (out: string, side: string): string => maskTimes(out).replaceAll(join(dir, side), 'DIR');
 
-    for (const extra of [['--dry-run'], ['--host', 'lab-02', '--dry-run'], ['--host', 'nobody'], ['--host=lab-01'], []]) {
-      const ours = runExample(args('lib', ...extra));
-      const theirs = runPeer(args('py', ...extra));
-      expect({ extra, status: ours.status, out: norm(ours.stdout, 'lib') }).toEqual({ extra, status: theirs.status, out: norm(theirs.stdout, 'py') });
-    }
-    expect(maskTimes(read(join(dir, 'lib', 'index.jsonl')))).toBe(maskTimes(read(join(dir, 'py', 'index.jsonl'))));
+      for (const extra of [['--dry-run'], ['--host', 'lab-02', '--dry-run'], ['--host', 'nobody'], ['--host=lab-01'], []]) {
+        const ours = runExample(args('lib', ...extra));
+        const theirs = runPeer(args('py', ...extra));
+        expect({ extra, status: ours.status, out: norm(ours.stdout, 'lib') }).toEqual({
+          extra,
+          status: theirs.status,
+          out: norm(theirs.stdout, 'py'),
+        });
+      }
+      expect(maskTimes(read(join(dir, 'lib', 'index.jsonl')))).toBe(maskTimes(read(join(dir, 'py', 'index.jsonl'))));
 
-    const missingOurs = runExample(['--episodes-root', join(dir, 'none') + '/']);
-    const missingTheirs = runPeer(['--episodes-root', join(dir, 'none') + '/']);
-    expect(missingOurs.status).toBe(2);
-    expect(missingTheirs.status).toBe(2);
-    expect(missingOurs.stderr).toBe(missingTheirs.stderr);
-    expect(runExample(['--bogus']).status).toBe(runPeer(['--bogus']).status);
-  });
-});
+      const missingOurs = runExample(['--episodes-root', join(dir, 'none') + '/']);
+      const missingTheirs = runPeer(['--episodes-root', join(dir, 'none') + '/']);
+      expect(missingOurs.status).toBe(2);
+      expect(missingTheirs.status).toBe(2);
+      expect(missingOurs.stderr).toBe(missingTheirs.stderr);
+      expect(runExample(['--bogus']).status).toBe(runPeer(['--bogus']).status);
+    });
+  },
+);

@@ -15,7 +15,9 @@ import { COMMIT, scratch } from './episode-tree.js';
 const sha256sum = (path: string): string => spawnSync('sha256sum', [path], { encoding: 'utf8' }).stdout.split(' ')[0]!;
 
 async function tarball(path: string, fill: number): Promise<void> {
-  (await buildEpisodeTarball({ meta: { code_version: { commit: COMMIT } }, files: { 'f.bin': Buffer.alloc(3000 + fill, fill) }, path }))._unsafeUnwrap();
+  (
+    await buildEpisodeTarball({ meta: { code_version: { commit: COMMIT } }, files: { 'f.bin': Buffer.alloc(3000 + fill, fill) }, path })
+  )._unsafeUnwrap();
 }
 
 /**
@@ -79,7 +81,16 @@ describe('backfillIndex and symbolic links', () => {
     const refused = await cli(['index', 'backfill', '--episodes-root', root, '--index', join(dir, 'a.jsonl'), '--dry-run']);
     expect(refused.code, refused.stderr).toBe(4);
     expect(refused.stdout).toContain('2 symbolic links out of the episodes root not followed (--follow-symlinks follows them).');
-    const followed = await cli(['index', 'backfill', '--episodes-root', root, '--index', join(dir, 'b.jsonl'), '--dry-run', '--follow-symlinks']);
+    const followed = await cli([
+      'index',
+      'backfill',
+      '--episodes-root',
+      root,
+      '--index',
+      join(dir, 'b.jsonl'),
+      '--dry-run',
+      '--follow-symlinks',
+    ]);
     expect(followed.code, followed.stderr).toBe(0);
     expect(followed.stdout).toContain('scanned: 5 already-indexed: 0 to-backfill: 5');
   });
@@ -99,9 +110,18 @@ describe('backfillIndex and one episode id on several hosts', () => {
     const { dir, root } = await twoHosts();
     const report = (await backfillIndex({ episodesRoot: root, index: join(dir, 'index.jsonl') }))._unsafeUnwrap();
     expect(ids(report.rows)).toEqual(['lab-01/ep-7', 'lab-02/ep-7', 'lab-02/ep-8']);
-    expect(report.duplicateEpisodes).toEqual([{ episodeId: 'ep-7', hosts: ['lab-01', 'lab-02'], paths: [join(root, 'lab-01', 'ep-7.tar.zst'), join(root, 'lab-02', 'ep-7.tar.zst')], alreadyIndexed: false }]);
+    expect(report.duplicateEpisodes).toEqual([
+      {
+        episodeId: 'ep-7',
+        hosts: ['lab-01', 'lab-02'],
+        paths: [join(root, 'lab-01', 'ep-7.tar.zst'), join(root, 'lab-02', 'ep-7.tar.zst')],
+        alreadyIndexed: false,
+      },
+    ]);
     expect(report.warnings.map((w) => w.code)).toEqual(['EPISODE_ID_DUPLICATE']);
-    expect(report.warnings[0]!.message).toMatch(/episode ep-7 is on 2 hosts .*each got its own row, so the index now lists it 2 times\. Keep the genuine tarball/);
+    expect(report.warnings[0]!.message).toMatch(
+      /episode ep-7 is on 2 hosts .*each got its own row, so the index now lists it 2 times\. Keep the genuine tarball/,
+    );
   });
 
   it('says that the tarballs got no row of their own when the id is already indexed', async () => {
@@ -111,7 +131,9 @@ describe('backfillIndex and one episode id on several hosts', () => {
     const report = (await backfillIndex({ episodesRoot: root, index }))._unsafeUnwrap();
     expect(ids(report.rows)).toEqual(['lab-02/ep-8']);
     expect(report.duplicateEpisodes).toMatchObject([{ episodeId: 'ep-7', hosts: ['lab-01', 'lab-02'], alreadyIndexed: true }]);
-    expect(report.warnings[0]!.message).toMatch(/already has a row for it, so every one of these counts as indexed and none got a row of its own/);
+    expect(report.warnings[0]!.message).toMatch(
+      /already has a row for it, so every one of these counts as indexed and none got a row of its own/,
+    );
   });
 
   it('the CLI names the ids and exits 4', async () => {
@@ -121,6 +143,10 @@ describe('backfillIndex and one episode id on several hosts', () => {
     expect(r.code, r.stderr).toBe(4);
     expect(r.stdout).toContain('warning EPISODE_ID_DUPLICATE: episode ep-7 is on 2 hosts');
     expect(r.stdout).toContain('1 episode id is on more than one host: ep-7.');
-    expect(readFileSync(join(dir, 'out', 'index.jsonl'), 'utf8').trim().split('\n')).toHaveLength(3);
+    expect(
+      readFileSync(join(dir, 'out', 'index.jsonl'), 'utf8')
+        .trim()
+        .split('\n'),
+    ).toHaveLength(3);
   });
 });

@@ -46,7 +46,8 @@ export async function buildTree(dir: string): Promise<{ root: string; index: str
   const root = join(dir, 'episodes');
   const data = (n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7919) % 251));
   // lab-01: ordinary episodes, one uppercase commit, one already indexed.
-  for (const id of ['ep-0002', 'ep-0001', 'ep-0010', 'ep-dup']) await episode(join(root, 'lab-01', `${id}.tar.zst`), { meta: meta(COMMIT), files: { 'frames.bin': data(20_000) } });
+  for (const id of ['ep-0002', 'ep-0001', 'ep-0010', 'ep-dup'])
+    await episode(join(root, 'lab-01', `${id}.tar.zst`), { meta: meta(COMMIT), files: { 'frames.bin': data(20_000) } });
   await episode(join(root, 'lab-01', 'ep-0003.tar.zst'), { meta: meta(UPPER_COMMIT), files: { 'frames.bin': data(3000) } });
   // lab-02: corrupt, no meta.json, truncated (meta last, so both tools lose it), non-matching names.
   const good = await episode(join(root, 'lab-02', 'ep-0100.tar.zst'), { meta: meta(COMMIT), files: { 'a.bin': data(5000) } });
@@ -54,7 +55,11 @@ export async function buildTree(dir: string): Promise<{ root: string; index: str
   corrupt.fill(0xa5, 4, 40);
   writeFileSync(join(root, 'lab-02', 'ep-corrupt.tar.zst'), corrupt);
   await episode(join(root, 'lab-02', 'ep-nometa.tar.zst'), { meta: null, files: { 'a.bin': data(100) } });
-  const tail = await episode(join(dir, 'tail.tar.zst'), { meta: meta(COMMIT), metaLast: true, files: { 'big.bin': Buffer.from(data(300_000).map((b, i) => (b * i) & 255)) } });
+  const tail = await episode(join(dir, 'tail.tar.zst'), {
+    meta: meta(COMMIT),
+    metaLast: true,
+    files: { 'big.bin': Buffer.from(data(300_000).map((b, i) => (b * i) & 255)) },
+  });
   writeFileSync(join(root, 'lab-02', 'ep-truncated.tar.zst'), tail.subarray(0, Math.floor(tail.length / 2)));
   writeFileSync(join(root, 'lab-02', 'notes.txt'), 'not an episode');
   writeFileSync(join(root, 'lab-02', 'ep-0101.tar.zst.partial'), 'partial upload');
@@ -87,13 +92,14 @@ export async function buildTree(dir: string): Promise<{ root: string; index: str
   mkdirSync(join(root, 'empty-host'));
 
   const index = join(dir, 'index.jsonl');
-  const existingLines = [
-    '{"backfilled": false, "episode_id": "ep-0001", "host_id": "lab-01", "received_at_wall": "2026-01-01T00:00:00+00:00", "schema_version": 1, "sha256": "00", "size_bytes": 1}',
-    'this line is not json {',
-    '',
-    '{"episode_id": 42, "host_id": "lab-02"}',
-    '{"episode_id": "ep-0100", "host_id": "lab-02", "note": "written by the receiver"}',
-  ].join('\n') + '\n';
+  const existingLines =
+    [
+      '{"backfilled": false, "episode_id": "ep-0001", "host_id": "lab-01", "received_at_wall": "2026-01-01T00:00:00+00:00", "schema_version": 1, "sha256": "00", "size_bytes": 1}',
+      'this line is not json {',
+      '',
+      '{"episode_id": 42, "host_id": "lab-02"}',
+      '{"episode_id": "ep-0100", "host_id": "lab-02", "note": "written by the receiver"}',
+    ].join('\n') + '\n';
   writeFileSync(index, existingLines);
   return { root, index, existingLines };
 }
@@ -117,7 +123,10 @@ export function runPeer(args: string[]): PeerRun {
 
 /** Runs `examples/index-backfill.ts` under tsx. */
 export function runExample(args: string[]): PeerRun {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'examples', 'index-backfill.ts'), ...args], { encoding: 'utf8', cwd: repoRoot });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'examples', 'index-backfill.ts'), ...args], {
+    encoding: 'utf8',
+    cwd: repoRoot,
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

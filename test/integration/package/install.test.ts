@@ -33,7 +33,8 @@ function buildsAtInstall(modules: string[]): string[] {
   for (const f of modules) {
     if (f.endsWith('binding.gyp')) found.push(f);
     if (!f.endsWith('package.json') || f.includes('/test/')) continue;
-    const scripts = (JSON.parse(readFileSync(join(project, 'node_modules', f), 'utf8')) as { scripts?: Record<string, string> }).scripts ?? {};
+    const scripts =
+      (JSON.parse(readFileSync(join(project, 'node_modules', f), 'utf8')) as { scripts?: Record<string, string> }).scripts ?? {};
     for (const hook of ['preinstall', 'install', 'postinstall']) if (scripts[hook] !== undefined) found.push(`${f}: ${hook}`);
   }
   return found;
@@ -51,7 +52,8 @@ beforeAll(async () => {
 
 describe.skipIf(tools.missing)(tools.title('npm install of the packed tarball with no compiler on PATH'), () => {
   it('installs with PATH holding only node and sh; no installed package compiles or runs an install script', () => {
-    for (const compiler of ['cc', 'gcc', 'g++', 'make', 'python3', 'python']) expect(bare(['-e', `require('child_process').execFileSync(${JSON.stringify(compiler)})`], work).status, compiler).not.toBe(0);
+    for (const compiler of ['cc', 'gcc', 'g++', 'make', 'python3', 'python'])
+      expect(bare(['-e', `require('child_process').execFileSync(${JSON.stringify(compiler)})`], work).status, compiler).not.toBe(0);
     const r = bare([npmCli(), 'install', '--no-audit', '--no-fund', '--prefer-offline', packed.tarball], project);
     expect(r.status, r.out).toBe(0);
     const modules = join(project, 'node_modules');
@@ -63,7 +65,10 @@ describe.skipIf(tools.missing)(tools.title('npm install of the packed tarball wi
     const src = join(work, 'src');
     mkdirSync(src, { recursive: true });
     writeFileSync(join(src, 'a.ndjson'), Array.from({ length: 1000 }, (_, i) => JSON.stringify({ _id: `a${i}` })).join('\n') + '\n');
-    writeFileSync(join(src, 'manifest.json'), JSON.stringify({ schemaVersion: 1, name: 'a', members: [{ name: 'a.ndjson', records: 1000 }] }));
+    writeFileSync(
+      join(src, 'manifest.json'),
+      JSON.stringify({ schemaVersion: 1, name: 'a', members: [{ name: 'a.ndjson', records: 1000 }] }),
+    );
     execFileSync('bash', ['-c', 'tar -cf - manifest.json a.ndjson | zstd -q -o ../a.tar.zst'], { cwd: src });
     const script = `
       import { readDataset } from '${pkg.name}/dataset';
@@ -74,6 +79,9 @@ describe.skipIf(tools.missing)(tools.title('npm install of the packed tarball wi
     expect(r.status, r.out).toBe(0);
     const out = JSON.parse(r.out) as { version: string; members: [string, number | null][] };
     expect(out.version).toBe(process.version);
-    expect(out.members).toEqual([['manifest.json', null], ['a.ndjson', 1000]]);
+    expect(out.members).toEqual([
+      ['manifest.json', null],
+      ['a.ndjson', 1000],
+    ]);
   }, 120_000);
 });

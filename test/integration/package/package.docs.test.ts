@@ -19,7 +19,14 @@ describe('public API documentation', () => {
   it('every export has a summary; every exported function and class has an @example', () => {
     const program = ts.createProgram(
       entries.map((e) => join(repoRoot, e)),
-      { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, strict: true, skipLibCheck: true, noEmit: true },
+      {
+        module: ts.ModuleKind.NodeNext,
+        moduleResolution: ts.ModuleResolutionKind.NodeNext,
+        target: ts.ScriptTarget.ES2022,
+        strict: true,
+        skipLibCheck: true,
+        noEmit: true,
+      },
     );
     const checker = program.getTypeChecker();
     const gaps = new Set<string>();

@@ -31,7 +31,8 @@ describe.skipIf(tarTool.missing)(tarTool.title('the packed package'), () => {
     expect(packed.files).toContain('CHANGELOG.md');
     for (const target of Object.values(pkg.exports)) {
       if (typeof target === 'string') continue;
-      for (const branch of Object.values(target)) for (const f of [branch.types, branch.default]) expect(packed.files, f).toContain(f.replace(/^\.\//, ''));
+      for (const branch of Object.values(target))
+        for (const f of [branch.types, branch.default]) expect(packed.files, f).toContain(f.replace(/^\.\//, ''));
     }
     expect(packed.files.filter((f) => f.startsWith('test/') || f.endsWith('.tsbuildinfo'))).toEqual([]);
   });
@@ -47,7 +48,10 @@ describe.skipIf(tarTool.missing)(tarTool.title('the packed package'), () => {
     const shipped = new Set(packed.files);
     const dangling: string[] = [];
     for (const map of maps) {
-      const { sources, sourcesContent } = JSON.parse(readFileSync(join(installed, map), 'utf8')) as { sources: string[]; sourcesContent?: string[] };
+      const { sources, sourcesContent } = JSON.parse(readFileSync(join(installed, map), 'utf8')) as {
+        sources: string[];
+        sourcesContent?: string[];
+      };
       sources.forEach((source, i) => {
         const inPackage = join('/', map, '..', source).slice(1);
         if (!shipped.has(inPackage) && typeof sourcesContent?.[i] !== 'string') dangling.push(`${map} -> ${source}`);
@@ -65,7 +69,8 @@ describe.skipIf(tarTool.missing)(tarTool.title('the packed package'), () => {
     expect(r.status, r.stderr).toBe(0);
     const names = JSON.parse(r.stdout) as Record<string, string[]>;
     for (const s of specifiers) expect(names[s]?.length, s).toBeGreaterThan(0);
-    for (const fn of ['readDataset', 'writeDataset', 'verifyDataset', 'verifyChecksums', 'BackfillError', 'ERROR_CODES']) expect(names[pkg.name]).toContain(fn);
+    for (const fn of ['readDataset', 'writeDataset', 'verifyDataset', 'verifyChecksums', 'BackfillError', 'ERROR_CODES'])
+      expect(names[pkg.name]).toContain(fn);
   });
 
   it('every subpath loads with require() from CommonJS, as the same module ESM gets (one BackfillError class)', async () => {
@@ -92,14 +97,18 @@ describe.skipIf(tarTool.missing)(tarTool.title('the packed package'), () => {
     const attw = join(repoRoot, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js');
     const r = runNode(repoRoot, [attw, packed.tarball, '--format', 'json']);
     const report = JSON.parse(r.stdout) as {
-      analysis: { problems: { kind: string; entrypoint?: string; resolutionKind?: string }[]; entrypoints: Record<string, { resolutions: Record<string, { resolution?: { fileName: string; isJson?: boolean } }> }> };
+      analysis: {
+        problems: { kind: string; entrypoint?: string; resolutionKind?: string }[];
+        entrypoints: Record<string, { resolutions: Record<string, { resolution?: { fileName: string; isJson?: boolean } }> }>;
+      };
     };
     expect(report.analysis.problems).toEqual([]);
     expect(r.status, r.stderr).toBe(0);
     for (const s of specifiers) {
       const entry = report.analysis.entrypoints[s === pkg.name ? '.' : `./${s.slice(pkg.name.length + 1)}`];
       expect(Object.keys(entry?.resolutions ?? {}).sort(), s).toEqual(['bundler', 'node10', 'node16-cjs', 'node16-esm']);
-      for (const [mode, { resolution }] of Object.entries(entry!.resolutions)) expect(resolution?.fileName, `${s} (${mode})`).toMatch(/\.d\.ts$/);
+      for (const [mode, { resolution }] of Object.entries(entry!.resolutions))
+        expect(resolution?.fileName, `${s} (${mode})`).toMatch(/\.d\.ts$/);
     }
   }, 120_000);
 
@@ -116,8 +125,22 @@ describe.skipIf(tarTool.missing)(tarTool.title('the packed package'), () => {
   it('the index backfill hashes on its worker thread (compiled hash-thread.js) from the installed package', async () => {
     const root = join(project, 'episodes');
     const tarball = join(root, 'lab-01', 'ep-1.tar.zst');
-    (await buildEpisodeTarball({ meta: { code_version: { commit: 'c0ffee00112233445566778899aabbccddeeff00' } }, files: { 'f.bin': Buffer.alloc(5000, 7) }, path: tarball }))._unsafeUnwrap();
-    const r = runNode(project, [join(installed, pkg.bin['backfill-kit']!), 'index', 'backfill', '--episodes-root', root, '--index', join(project, 'index.jsonl')]);
+    (
+      await buildEpisodeTarball({
+        meta: { code_version: { commit: 'c0ffee00112233445566778899aabbccddeeff00' } },
+        files: { 'f.bin': Buffer.alloc(5000, 7) },
+        path: tarball,
+      })
+    )._unsafeUnwrap();
+    const r = runNode(project, [
+      join(installed, pkg.bin['backfill-kit']!),
+      'index',
+      'backfill',
+      '--episodes-root',
+      root,
+      '--index',
+      join(project, 'index.jsonl'),
+    ]);
     expect(r.status, r.stderr).toBe(0);
     expect(packed.files).toContain('dist/index-backfill/hash-thread.js');
     const row = JSON.parse(readFileSync(join(project, 'index.jsonl'), 'utf8')) as { sha256: string };

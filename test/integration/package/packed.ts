@@ -34,7 +34,12 @@ export interface Packed {
 function pack(dir: string): Packed {
   mkdirSync(join(repoRoot, 'dist'), { recursive: true });
   writeFileSync(join(repoRoot, STALE_DIST_FILE), 'export {};\n');
-  const out = execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync('npm', ['pack', '--json', '--pack-destination', dir], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const [info] = JSON.parse(out.slice(out.indexOf('['))) as { filename: string; files: { path: string }[] }[];
   return { tarball: join(dir, info!.filename.replace(/^@/, '').replace('/', '-')), files: info!.files.map((f) => f.path) };
 }
@@ -85,8 +90,17 @@ export function consumerProject(dir: string, packed: Packed, options: { type: 'm
 }
 
 /** Runs this Node (the test runner's) in `cwd` with only PATH, HOME and `env`. */
-export function runNode(cwd: string, args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, args, { cwd, encoding: 'utf8', timeout: 180_000, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env } });
+export function runNode(
+  cwd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, args, {
+    cwd,
+    encoding: 'utf8',
+    timeout: 180_000,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

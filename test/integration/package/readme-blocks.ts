@@ -20,7 +20,8 @@ export function readmeTsBlocks(markdown: string): ReadmeBlock[] {
     const indent = open[1]!.length;
     const body: string[] = [];
     let j = i + 1;
-    for (; j < lines.length && !/^\s*```\s*$/.test(lines[j]!); j += 1) body.push(lines[j]!.slice(Math.min(indent, lines[j]!.length - lines[j]!.trimStart().length)));
+    for (; j < lines.length && !/^\s*```\s*$/.test(lines[j]!); j += 1)
+      body.push(lines[j]!.slice(Math.min(indent, lines[j]!.length - lines[j]!.trimStart().length)));
     if (j === lines.length) throw new Error(`README line ${i + 1}: the ts block is never closed`);
     let above = i - 1;
     while (above >= 0 && lines[above]!.trim() === '') above -= 1;

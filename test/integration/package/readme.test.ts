@@ -34,7 +34,10 @@ beforeAll(async () => {
   const compilerOptions = { target: 'es2022', strict: true, skipLibCheck: false, types: ['node'], noEmit: true };
   writeFileSync(join(esm, 'tsconfig.json'), JSON.stringify({ compilerOptions: { ...compilerOptions, module: 'nodenext' } }));
   // The declarations are checked once, above; here only how they resolve from CommonJS.
-  writeFileSync(join(cjs, 'tsconfig.json'), JSON.stringify({ compilerOptions: { ...compilerOptions, skipLibCheck: true, module: 'commonjs', esModuleInterop: true } }));
+  writeFileSync(
+    join(cjs, 'tsconfig.json'),
+    JSON.stringify({ compilerOptions: { ...compilerOptions, skipLibCheck: true, module: 'commonjs', esModuleInterop: true } }),
+  );
   for (const b of esmBlocks) writeFileSync(join(esm, fileOf(b)), b.code);
   for (const b of cjsBlocks) writeFileSync(join(cjs, fileOf(b)), b.code);
   db = await createTestDatabase();
@@ -46,7 +49,10 @@ afterAll(async () => {
 
 /** tsc's complaints, with the README line each one comes from. */
 function readmeErrors(output: string): string {
-  return output.replace(/readme-line-(\d+)\.ts\((\d+),(\d+)\)/g, (_, fence: string, line: string, col: string) => `README.md:${Number(fence) + Number(line)}:${col}`);
+  return output.replace(
+    /readme-line-(\d+)\.ts\((\d+),(\d+)\)/g,
+    (_, fence: string, line: string, col: string) => `README.md:${Number(fence) + Number(line)}:${col}`,
+  );
 }
 
 describe.skipIf(tarTool.missing)(tarTool.title('the README, against the packed package'), () => {
@@ -68,7 +74,9 @@ describe.skipIf(tarTool.missing)(tarTool.title('the README, against the packed p
       expect(r.status, `README line ${b.line}:\n${r.stderr}`).toBe(0);
     }
     // The last run block (the staging sample) exported and rolled back.
-    const counts = await db.query<{ n: string }>('SELECT (SELECT count(*) FROM lnm_raw.linksets_raw) + (SELECT count(*) FROM lnm_raw.advisory_chunks_raw) AS n');
+    const counts = await db.query<{ n: string }>(
+      'SELECT (SELECT count(*) FROM lnm_raw.linksets_raw) + (SELECT count(*) FROM lnm_raw.advisory_chunks_raw) AS n',
+    );
     expect(counts[0]?.n).toBe('0');
     expect(readFileSync(join(esm, 'export.tar.zst')).subarray(0, 4).toString('hex')).toBe('28b52ffd'); // zstd magic
   }, 300_000);
@@ -91,11 +99,15 @@ describe.skipIf(tarTool.missing)(tarTool.title('the README, against the packed p
     ['commonjs', 'node10'],
     ['commonjs', 'bundler'],
     ['node16', 'node16'],
-  ])('the CommonJS block compiles in a CommonJS project (module %s, moduleResolution %s)', (module, resolution) => {
-    const r = typecheck(cjs, ['--module', module, '--moduleResolution', resolution, '--ignoreDeprecations', '6.0']);
-    expect(readmeErrors(r.output)).toBe('');
-    expect(r.status).toBe(0);
-  }, 120_000);
+  ])(
+    'the CommonJS block compiles in a CommonJS project (module %s, moduleResolution %s)',
+    (module, resolution) => {
+      const r = typecheck(cjs, ['--module', module, '--moduleResolution', resolution, '--ignoreDeprecations', '6.0']);
+      expect(readmeErrors(r.output)).toBe('');
+      expect(r.status).toBe(0);
+    },
+    120_000,
+  );
 
   it('the CommonJS block runs with ts-node (typechecked) and reads the tarball the Quickstart wrote', () => {
     const tsNode = join(cjs, 'node_modules', 'ts-node', 'dist', 'bin.js');

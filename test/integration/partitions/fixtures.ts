@@ -42,7 +42,9 @@ export async function catalogBounds(db: TestDatabase, schema: string, table: str
 
 /** Which partition each row landed in, by build_id. */
 export async function rowHomes(db: TestDatabase, sqlTable = 'scanner.artifact_boms'): Promise<Record<string, string>> {
-  const rows = await db.query<{ build_id: string; home: string }>(`SELECT build_id, tableoid::regclass::text AS home FROM ${sqlTable} ORDER BY build_id`);
+  const rows = await db.query<{ build_id: string; home: string }>(
+    `SELECT build_id, tableoid::regclass::text AS home FROM ${sqlTable} ORDER BY build_id`,
+  );
   return Object.fromEntries(rows.map((r) => [r.build_id, r.home]));
 }
 

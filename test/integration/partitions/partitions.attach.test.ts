@@ -13,11 +13,14 @@ afterAll(async () => {
 });
 
 const NOW = new Date('2026-11-15T00:00:00Z');
-const manager = (source: pg.Pool | pg.Client = db.pool): PartitionManager => new PartitionManager({ pg: source, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW });
+const manager = (source: pg.Pool | pg.Client = db.pool): PartitionManager =>
+  new PartitionManager({ pg: source, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW });
 
 /** A table as a backup restore leaves it: the rows, no partition link and no indexes. */
 async function restoreFromBackup(name: string, rows: [string, string][]): Promise<void> {
-  await db.query(`CREATE TABLE scanner.${name} (build_id text NOT NULL, canonical_bom_sha256 text NOT NULL, payload_digest text, inserted_at timestamptz NOT NULL)`);
+  await db.query(
+    `CREATE TABLE scanner.${name} (build_id text NOT NULL, canonical_bom_sha256 text NOT NULL, payload_digest text, inserted_at timestamptz NOT NULL)`,
+  );
   for (const [id, at] of rows) await db.query(`INSERT INTO scanner.${name} VALUES ($1, 'sha', null, $2)`, [id, at]);
 }
 
@@ -40,17 +43,23 @@ describe('attach', () => {
     client.on('notice', (n) => notices.push(n.message ?? ''));
     await client.query('SET client_min_messages = debug1');
     try {
-      const r = (await manager(client).attach("artifact_boms_2025_03"))._unsafeUnwrap();
+      const r = (await manager(client).attach('artifact_boms_2025_03'))._unsafeUnwrap();
       expect(r.name).toBe('artifact_boms_2025_03');
       expect(r.alreadyAttached).toBe(false);
       expect(r.indexesCreated).toHaveLength(3);
     } finally {
       await client.end();
     }
-    expect(notices.some((m) => /partition constraint for table "artifact_boms_2025_03" is implied by existing constraints/.test(m))).toBe(true);
-    expect((await catalogBounds(db, 'scanner', 'artifact_boms')).get('artifact_boms_2025_03')).toBe("FOR VALUES FROM ('2025-03-01 00:00:00+00') TO ('2025-04-01 00:00:00+00')");
+    expect(notices.some((m) => /partition constraint for table "artifact_boms_2025_03" is implied by existing constraints/.test(m))).toBe(
+      true,
+    );
+    expect((await catalogBounds(db, 'scanner', 'artifact_boms')).get('artifact_boms_2025_03')).toBe(
+      "FOR VALUES FROM ('2025-03-01 00:00:00+00') TO ('2025-04-01 00:00:00+00')",
+    );
     expect(await rowHomes(db)).toEqual({ r1: 'scanner.artifact_boms_2025_03', r2: 'scanner.artifact_boms_2025_03' });
-    const checks = await db.query("SELECT conname FROM pg_constraint WHERE conrelid = 'scanner.artifact_boms_2025_03'::regclass AND contype = 'c'");
+    const checks = await db.query(
+      "SELECT conname FROM pg_constraint WHERE conrelid = 'scanner.artifact_boms_2025_03'::regclass AND contype = 'c'",
+    );
     expect(checks).toEqual([]);
     // Attaching again is a no-op.
     expect((await manager().attach('scanner.artifact_boms_2025_03'))._unsafeUnwrap().alreadyAttached).toBe(true);
@@ -68,16 +77,24 @@ describe('attach', () => {
     expect(e.message).toContain('build_id=stray-42');
     expect(e.context.id).toContain('stray-42');
     expect((await catalogBounds(db, 'scanner', 'artifact_boms')).has('artifact_boms_2025_03')).toBe(false);
-    expect(await db.query("SELECT conname FROM pg_constraint WHERE conrelid = 'scanner.artifact_boms_2025_03'::regclass AND contype = 'c'")).toEqual([]);
+    expect(
+      await db.query("SELECT conname FROM pg_constraint WHERE conrelid = 'scanner.artifact_boms_2025_03'::regclass AND contype = 'c'"),
+    ).toEqual([]);
   });
 
   it('moves rows for its range out of the default partition', async () => {
     await db.query('CREATE TABLE scanner.artifact_boms_default PARTITION OF scanner.artifact_boms DEFAULT');
-    await db.query("INSERT INTO scanner.artifact_boms VALUES ('late', 'sha', null, '2025-03-15 00:00:00+00'), ('older', 'sha', null, '2024-01-01 00:00:00+00')");
+    await db.query(
+      "INSERT INTO scanner.artifact_boms VALUES ('late', 'sha', null, '2025-03-15 00:00:00+00'), ('older', 'sha', null, '2024-01-01 00:00:00+00')",
+    );
     await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
     const r = (await manager().attach('artifact_boms_2025_03'))._unsafeUnwrap();
     expect(r.rowsMovedFromDefault).toBe(1);
-    expect(await rowHomes(db)).toEqual({ late: 'scanner.artifact_boms_2025_03', older: 'scanner.artifact_boms_default', r1: 'scanner.artifact_boms_2025_03' });
+    expect(await rowHomes(db)).toEqual({
+      late: 'scanner.artifact_boms_2025_03',
+      older: 'scanner.artifact_boms_default',
+      r1: 'scanner.artifact_boms_2025_03',
+    });
   });
 
   it('times out on a busy parent and leaves the restored table as it was', async () => {
@@ -85,12 +102,20 @@ describe('attach', () => {
     // ATTACH needs SHARE UPDATE EXCLUSIVE on the parent; an open SHARE UPDATE EXCLUSIVE holder blocks it.
     const lock = await holdLock(db.url, 'scanner.artifact_boms', 'SHARE UPDATE EXCLUSIVE');
     try {
-      const r = await new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW, lockTimeoutMs: 150 }).attach('artifact_boms_2025_03');
+      const r = await new PartitionManager({
+        pg: db.pool,
+        table: 'scanner.artifact_boms',
+        column: 'inserted_at',
+        now: NOW,
+        lockTimeoutMs: 150,
+      }).attach('artifact_boms_2025_03');
       expect(r._unsafeUnwrapErr().code).toBe('LOCK_TIMEOUT');
     } finally {
       await lock.release();
     }
-    expect(await db.query("SELECT conname FROM pg_constraint WHERE conrelid = 'scanner.artifact_boms_2025_03'::regclass AND contype = 'c'")).toEqual([]);
+    expect(
+      await db.query("SELECT conname FROM pg_constraint WHERE conrelid = 'scanner.artifact_boms_2025_03'::regclass AND contype = 'c'"),
+    ).toEqual([]);
     expect((await catalogBounds(db, 'scanner', 'artifact_boms')).has('artifact_boms_2025_03')).toBe(false);
   });
 
@@ -100,7 +125,9 @@ describe('attach', () => {
       expect((await m.attach(name))._unsafeUnwrapErr().code, name).toBe('PARTITION_NAME_INVALID');
     }
     expect((await m.attach('artifact_boms_2025_02'))._unsafeUnwrapErr().code).toBe('TABLE_NOT_FOUND');
-    await db.query("CREATE TABLE scanner.artifact_boms_wide PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2024-12-31 00:00:00+00')");
+    await db.query(
+      "CREATE TABLE scanner.artifact_boms_wide PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2024-12-31 00:00:00+00')",
+    );
     await restoreFromBackup('artifact_boms_2024_05', []);
     const overlap = (await m.attach('artifact_boms_2024_05'))._unsafeUnwrapErr();
     expect(overlap.code).toBe('PARTITION_OVERLAP');

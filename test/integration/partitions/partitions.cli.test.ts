@@ -46,7 +46,10 @@ describe('DRY_RUN in the environment can only make retention safer', () => {
 
   it('DRY_RUN=1 forces a dry run even over false or --no-dry-run', async () => {
     const before = await history();
-    for (const args of [['12', 'false'], ['--keep', '12', '--no-dry-run']]) {
+    for (const args of [
+      ['12', 'false'],
+      ['--keep', '12', '--no-dry-run'],
+    ]) {
       const r = await cli(['partitions', 'retention', ...args, ...NOW], { env: { PGURI: db.url, DRY_RUN: '1' } });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toContain('DRY_RUN=1 in the environment forces a dry run');
@@ -68,7 +71,12 @@ describe('DRY_RUN in the environment can only make retention safer', () => {
 
   it('an empty dry-run argument (an unset variable) or one that contradicts --dry-run is refused, and nothing is dropped', async () => {
     const before = await history();
-    for (const args of [['12', ''], ['12', ' '], ['12', 'false', '--dry-run'], ['12', 'true', '--no-dry-run']]) {
+    for (const args of [
+      ['12', ''],
+      ['12', ' '],
+      ['12', 'false', '--dry-run'],
+      ['12', 'true', '--no-dry-run'],
+    ]) {
       const r = await cli(['partitions', 'retention', ...args, ...NOW], { env: { PGURI: db.url } });
       expect(r.code, `${JSON.stringify(args)}: ${r.stdout}`).toBe(2);
       expect(r.stderr).toMatch(/the dry-run argument (is empty|says)/);

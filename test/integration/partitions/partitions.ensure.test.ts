@@ -16,7 +16,14 @@ beforeEach(async () => {
 });
 
 const manager = (now: string, extra: Partial<ConstructorParameters<typeof PartitionManager>[0]> = {}): PartitionManager =>
-  new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', interval: 'month', now: new Date(now), ...extra });
+  new PartitionManager({
+    pg: db.pool,
+    table: 'scanner.artifact_boms',
+    column: 'inserted_at',
+    interval: 'month',
+    now: new Date(now),
+    ...extra,
+  });
 
 const range = (from: string, to: string): string => `FOR VALUES FROM ('${from} 00:00:00+00') TO ('${to} 00:00:00+00')`;
 
@@ -33,7 +40,11 @@ describe('ensure on the seed-shaped table', () => {
     });
     await db.query(`INSERT INTO scanner.artifact_boms (build_id, canonical_bom_sha256, inserted_at) VALUES
       ('a', 'x', '2026-12-31 23:59:59.999999+00'), ('b', 'x', '2027-01-01 00:00:00+00'), ('c', 'x', '2027-01-01 00:30:00+01')`);
-    expect(await rowHomes(db)).toEqual({ a: 'scanner.artifact_boms_2026_12', b: 'scanner.artifact_boms_2027_01', c: 'scanner.artifact_boms_2026_12' });
+    expect(await rowHomes(db)).toEqual({
+      a: 'scanner.artifact_boms_2026_12',
+      b: 'scanner.artifact_boms_2027_01',
+      c: 'scanner.artifact_boms_2026_12',
+    });
   });
 
   it('is idempotent and reports what already existed', async () => {
@@ -79,7 +90,11 @@ describe('ensure on the seed-shaped table', () => {
     (await m.attach('scanner.artifact_boms_2022_06'))._unsafeUnwrap();
     const daily = (await m.ensure({ ahead: 1 }))._unsafeUnwrap();
     expect(daily.created).toEqual([]);
-    expect([...(await catalogBounds(db, 'scanner', 'artifact_boms')).keys()].sort()).toEqual(['artifact_boms_2022_06', 'artifact_boms_2026_11', 'artifact_boms_2026_12']);
+    expect([...(await catalogBounds(db, 'scanner', 'artifact_boms')).keys()].sort()).toEqual([
+      'artifact_boms_2022_06',
+      'artifact_boms_2026_11',
+      'artifact_boms_2026_12',
+    ]);
     // Asked for explicitly, the 52 months between come back.
     const filled = (await m.ensure({ ahead: 1, fillGaps: true }))._unsafeUnwrap();
     expect(filled.created.map((c) => c.name)).toHaveLength(52);
@@ -89,7 +104,7 @@ describe('ensure on the seed-shaped table', () => {
     expect(bad.isErr() && bad.error.code).toBe('INVALID_ARGUMENT');
   });
 
-  it('creates every other slot when a standalone table holds one slot\'s name, and says which and what to do', async () => {
+  it("creates every other slot when a standalone table holds one slot's name, and says which and what to do", async () => {
     await createSeedShapedTable(db);
     await db.query(`CREATE TABLE scanner.artifact_boms_default PARTITION OF scanner.artifact_boms DEFAULT;
       INSERT INTO scanner.artifact_boms (build_id, canonical_bom_sha256, inserted_at) VALUES ('jan', 'x', '2027-01-10 00:00:00+00');
@@ -115,14 +130,20 @@ describe('ensure on the seed-shaped table', () => {
     ]);
     // The standalone table is untouched, and next month's rows have a home.
     expect(await db.query('SELECT build_id FROM scanner.artifact_boms_2026_12')).toEqual([{ build_id: 'restored' }]);
-    await db.query(`INSERT INTO scanner.artifact_boms (build_id, canonical_bom_sha256, inserted_at) VALUES ('feb', 'x', '2027-02-02 00:00:00+00')`);
+    await db.query(
+      `INSERT INTO scanner.artifact_boms (build_id, canonical_bom_sha256, inserted_at) VALUES ('feb', 'x', '2027-02-02 00:00:00+00')`,
+    );
     expect((await rowHomes(db))['feb']).toBe('scanner.artifact_boms_2027_02');
     expect((await rowHomes(db))['jan']).toBe('scanner.artifact_boms_2027_01');
     // Slot by slot too, and an index holding the name is named as one.
-    await db.query('DROP TABLE scanner.artifact_boms_2026_12; CREATE INDEX artifact_boms_2027_03 ON scanner.artifact_boms_2027_02 (build_id)');
+    await db.query(
+      'DROP TABLE scanner.artifact_boms_2026_12; CREATE INDEX artifact_boms_2027_03 ON scanner.artifact_boms_2027_02 (build_id)',
+    );
     const next = await manager('2026-11-23T00:00:00Z').ensure({ ahead: 4, batchSize: 1 });
     expect(next._unsafeUnwrapErr().message).toContain('scanner.artifact_boms_2027_03 (an index)');
-    expect((next._unsafeUnwrapErr().context['partial'] as { created: { name: string }[] }).created.map((c) => c.name)).toEqual(['artifact_boms_2026_12']);
+    expect((next._unsafeUnwrapErr().context['partial'] as { created: { name: string }[] }).created.map((c) => c.name)).toEqual([
+      'artifact_boms_2026_12',
+    ]);
   });
 
   it('works with day, ISO week and year intervals on date and timestamp keys', async () => {
@@ -131,8 +152,12 @@ describe('ensure on the seed-shaped table', () => {
       CREATE TABLE scanner.w (k timestamp NOT NULL) PARTITION BY RANGE (k);
       CREATE TABLE scanner.y (k date NOT NULL) PARTITION BY RANGE (k);`);
     const now = new Date('2026-12-31T12:00:00Z');
-    const mk = (table: string, interval: 'day' | 'week' | 'year') => new PartitionManager({ pg: db.pool, table: `scanner.${table}`, column: 'k', interval, now });
-    expect((await mk('d', 'day').ensure({ ahead: 1 }))._unsafeUnwrap().created.map((c) => c.name)).toEqual(['d_2026_12_31', 'd_2027_01_01']);
+    const mk = (table: string, interval: 'day' | 'week' | 'year') =>
+      new PartitionManager({ pg: db.pool, table: `scanner.${table}`, column: 'k', interval, now });
+    expect((await mk('d', 'day').ensure({ ahead: 1 }))._unsafeUnwrap().created.map((c) => c.name)).toEqual([
+      'd_2026_12_31',
+      'd_2027_01_01',
+    ]);
     expect((await mk('w', 'week').ensure({ ahead: 1 }))._unsafeUnwrap().created.map((c) => c.name)).toEqual(['w_2026_W53', 'w_2027_W01']);
     expect((await mk('y', 'year').ensure({ ahead: 1 }))._unsafeUnwrap().created.map((c) => c.name)).toEqual(['y_2026', 'y_2027']);
     expect(Object.fromEntries(await catalogBounds(db, 'scanner', 'w'))).toEqual({
@@ -182,9 +207,11 @@ describe('ensure on the seed-shaped table', () => {
       ('nov-1', 'x', '2026-11-01 00:00:00+00'), ('nov-2', 'x', '2026-11-30 23:59:59+00'),
       ('dec-1', 'x', '2026-12-24 00:00:00+00'), ('old', 'x', '2025-01-01 00:00:00+00')`);
     // The failure pg_partman users hit, reproduced with plain DDL as the oracle.
-    await expect(db.query(`BEGIN; CREATE TABLE scanner.raw_nov PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2026-11-01 00:00:00+00') TO ('2026-12-01 00:00:00+00'); COMMIT`)).rejects.toThrow(
-      /would be violated/,
-    );
+    await expect(
+      db.query(
+        `BEGIN; CREATE TABLE scanner.raw_nov PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2026-11-01 00:00:00+00') TO ('2026-12-01 00:00:00+00'); COMMIT`,
+      ),
+    ).rejects.toThrow(/would be violated/);
     await db.query('ROLLBACK').catch(() => undefined);
     const r = (await m.ensure({ ahead: 1 }))._unsafeUnwrap();
     expect(r.created.map((c) => [c.name, c.rowsMovedFromDefault])).toEqual([
@@ -197,7 +224,9 @@ describe('ensure on the seed-shaped table', () => {
       'nov-2': 'scanner.artifact_boms_2026_11',
       old: 'scanner.artifact_boms_default',
     });
-    const idx = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = 'scanner' AND tablename = 'artifact_boms_2026_11'");
+    const idx = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = 'scanner' AND tablename = 'artifact_boms_2026_11'",
+    );
     expect(idx[0]?.n).toBe(2);
   });
 
@@ -263,7 +292,13 @@ describe('config and table checks', () => {
     ];
     for (const h of hostile) {
       const m = new PartitionManager({ pg: db.pool, ...h });
-      for (const r of [await m.ensure(), await m.list(), await m.retention({ dryRun: false }), await m.attach('artifact_boms_2026_01'), await m.maintain('artifact_boms_2026_01')]) {
+      for (const r of [
+        await m.ensure(),
+        await m.list(),
+        await m.retention({ dryRun: false }),
+        await m.attach('artifact_boms_2026_01'),
+        await m.maintain('artifact_boms_2026_01'),
+      ]) {
         expect(r.isErr() && r.error.code, JSON.stringify(h)).toBe('INVALID_IDENTIFIER');
       }
     }
@@ -286,7 +321,8 @@ describe('config and table checks', () => {
       CREATE TABLE scanner.listed (at timestamptz, kind text) PARTITION BY LIST (kind);
       CREATE TABLE scanner.other_key (at timestamptz, b timestamptz) PARTITION BY RANGE (b);
       CREATE TABLE scanner.int_key (at int) PARTITION BY RANGE (at);`);
-    const code = async (table: string): Promise<string> => (await new PartitionManager({ pg: db.pool, table, column: 'at' }).ensure())._unsafeUnwrapErr().code;
+    const code = async (table: string): Promise<string> =>
+      (await new PartitionManager({ pg: db.pool, table, column: 'at' }).ensure())._unsafeUnwrapErr().code;
     expect(await code('scanner.nope')).toBe('TABLE_NOT_FOUND');
     expect(await code('scanner.plain')).toBe('TABLE_NOT_PARTITIONED');
     expect(await code('scanner.listed')).toBe('TABLE_NOT_PARTITIONED');
@@ -302,15 +338,31 @@ describe('config and table checks', () => {
 
   it('createParent refuses SQL smuggled through types and keys', async () => {
     const m = manager('2026-11-23T00:00:00Z');
-    const cols = (type: string) => [{ name: 'inserted_at', type: 'timestamptz' }, { name: 'x', type }];
+    const cols = (type: string) => [
+      { name: 'inserted_at', type: 'timestamptz' },
+      { name: 'x', type },
+    ];
     expect((await m.createParent({ columns: cols('text); DROP TABLE pg_class; --') }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
     expect((await m.createParent({ columns: cols("text DEFAULT 'a'") }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
-    expect((await m.createParent({ columns: [{ name: 'x"y', type: 'text' }, { name: 'inserted_at', type: 'timestamptz' }] }))._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
+    expect(
+      (
+        await m.createParent({
+          columns: [
+            { name: 'x"y', type: 'text' },
+            { name: 'inserted_at', type: 'timestamptz' },
+          ],
+        })
+      )._unsafeUnwrapErr().code,
+    ).toBe('INVALID_IDENTIFIER');
     expect((await m.createParent({ columns: cols('text'), primaryKey: ['x'] }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
-    expect((await m.createParent({ columns: cols('text'), indexes: [{ columns: ['nope'] }] }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect((await m.createParent({ columns: cols('text'), indexes: [{ columns: ['nope'] }] }))._unsafeUnwrapErr().code).toBe(
+      'INVALID_ARGUMENT',
+    );
     expect((await m.createParent({ columns: [{ name: 'x', type: 'text' }] }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
     expect(await db.query("SELECT to_regnamespace('scanner') AS s")).toEqual([{ s: null }]);
-    (await m.createParent({ columns: cols('varchar(64)'), primaryKey: ['x', 'inserted_at'], indexes: [{ columns: ['x'], unique: false }] }))._unsafeUnwrap();
+    (
+      await m.createParent({ columns: cols('varchar(64)'), primaryKey: ['x', 'inserted_at'], indexes: [{ columns: ['x'], unique: false }] })
+    )._unsafeUnwrap();
     expect((await m.ensure({ ahead: 0 }))._unsafeUnwrap().created).toHaveLength(1);
   });
 

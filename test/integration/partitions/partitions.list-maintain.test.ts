@@ -10,7 +10,9 @@ const NOW = new Date('2026-11-15T00:00:00Z');
 beforeAll(async () => {
   db = await createTestDatabase();
   await createSeedShapedTable(db);
-  (await new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW }).ensure({ behind: 3 }))._unsafeUnwrap();
+  (
+    await new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW }).ensure({ behind: 3 })
+  )._unsafeUnwrap();
   await db.query(`CREATE TABLE scanner.artifact_boms_default PARTITION OF scanner.artifact_boms DEFAULT;
     CREATE TABLE scanner.artifact_boms_2026_13 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2030-01-01 00:00:00+00') TO ('2030-02-01 00:00:00+00');
     INSERT INTO scanner.artifact_boms SELECT 'b' || g, md5(g::text), null, timestamptz '2026-11-01 00:00:00+00' + (g || ' minutes')::interval FROM generate_series(1, 5000) g;`);
@@ -39,7 +41,9 @@ describe('list', () => {
     await client.connect();
     try {
       const c = counting(client);
-      const list = (await new PartitionManager({ pg: c.source, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW }).list())._unsafeUnwrap();
+      const list = (
+        await new PartitionManager({ pg: c.source, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW }).list()
+      )._unsafeUnwrap();
       expect(c.count()).toBe(1);
       expect(list.map((p) => [p.name, p.from?.toISOString() ?? null, p.managed])).toEqual([
         ['artifact_boms_2026_08', '2026-08-01T00:00:00.000Z', true],
@@ -64,7 +68,12 @@ describe('list', () => {
     const lock = await holdLock(db.url, 'scanner.artifact_boms_2026_09', 'ACCESS EXCLUSIVE');
     try {
       const t0 = Date.now();
-      const r = await new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', lockTimeoutMs: 150 }).list();
+      const r = await new PartitionManager({
+        pg: db.pool,
+        table: 'scanner.artifact_boms',
+        column: 'inserted_at',
+        lockTimeoutMs: 150,
+      }).list();
       expect(r._unsafeUnwrapErr().code).toBe('LOCK_TIMEOUT');
       expect(Date.now() - t0).toBeLessThan(5_000);
     } finally {
@@ -77,7 +86,10 @@ describe('maintain', () => {
   it('vacuums, analyses and reindexes one partition and no other', async () => {
     const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW });
     const r = (await m.maintain('artifact_boms_2026_11', { vacuum: true, analyze: true, reindex: true }))._unsafeUnwrap();
-    expect(r.steps.map((s) => s.sql)).toEqual(['VACUUM (ANALYZE) "scanner"."artifact_boms_2026_11"', 'REINDEX TABLE CONCURRENTLY "scanner"."artifact_boms_2026_11"']);
+    expect(r.steps.map((s) => s.sql)).toEqual([
+      'VACUUM (ANALYZE) "scanner"."artifact_boms_2026_11"',
+      'REINDEX TABLE CONCURRENTLY "scanner"."artifact_boms_2026_11"',
+    ]);
     await db.query('SELECT pg_stat_clear_snapshot()');
     const stats = await db.query<{ relname: string; vacuumed: boolean; analyzed: boolean }>(
       "SELECT relname, last_vacuum IS NOT NULL AS vacuumed, last_analyze IS NOT NULL AS analyzed FROM pg_stat_user_tables WHERE schemaname = 'scanner' AND relname LIKE 'artifact_boms_2026_%' ORDER BY relname",
@@ -120,8 +132,12 @@ describe('maintain', () => {
         )
       ).map((r) => r.name);
     // Someone's own failed CREATE INDEX CONCURRENTLY, named like a leftover but after no index of the table: never ours to drop.
-    await db.query("INSERT INTO scanner.artifact_boms VALUES ('d1', 'dup', null, '2026-09-02 00:00:00+00'), ('d2', 'dup', null, '2026-09-03 00:00:00+00')");
-    await db.query('CREATE UNIQUE INDEX CONCURRENTLY mine_ccnew ON scanner.artifact_boms_2026_09 (canonical_bom_sha256)').catch(() => undefined);
+    await db.query(
+      "INSERT INTO scanner.artifact_boms VALUES ('d1', 'dup', null, '2026-09-02 00:00:00+00'), ('d2', 'dup', null, '2026-09-03 00:00:00+00')",
+    );
+    await db
+      .query('CREATE UNIQUE INDEX CONCURRENTLY mine_ccnew ON scanner.artifact_boms_2026_09 (canonical_bom_sha256)')
+      .catch(() => undefined);
     expect(await invalid()).toEqual(['mine_ccnew']);
     const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', lockTimeoutMs: 200 });
     // An open writer: the rebuild builds its new indexes, then times out waiting for it.

@@ -21,9 +21,13 @@ async function partmanVersion(): Promise<string | undefined> {
 }
 
 const version = await partmanVersion();
-const SKIP = version === undefined ? 'skipped: the pg_partman extension is not installed on this server (apt-get install postgresql-15-partman)' : '';
+const SKIP =
+  version === undefined ? 'skipped: the pg_partman extension is not installed on this server (apt-get install postgresql-15-partman)' : '';
 // pg_partman 5 dropped the p_type argument and names partitions differently; these tests speak 4.x.
-const SKIP_V5 = version !== undefined && !version.startsWith('4.') ? `skipped: pg_partman ${version} found; the comparison uses the 4.x create_parent signature Debian 12 ships` : '';
+const SKIP_V5 =
+  version !== undefined && !version.startsWith('4.')
+    ? `skipped: pg_partman ${version} found; the comparison uses the 4.x create_parent signature Debian 12 ships`
+    : '';
 const reason = SKIP || SKIP_V5;
 if (reason) console.warn(`[partitions.pg-partman] ${reason}`);
 
@@ -60,8 +64,7 @@ async function partmanAt(...statements: string[]): Promise<Date> {
   }
 }
 
-const ranges = (bounds: Map<string, string>): string[] =>
-  [...bounds.values()].filter((b) => b !== 'DEFAULT').sort();
+const ranges = (bounds: Map<string, string>): string[] => [...bounds.values()].filter((b) => b !== 'DEFAULT').sort();
 
 describe.skipIf(reason !== '')(`pg_partman ${version ?? ''} comparison${reason ? ` (${reason})` : ''}`, () => {
   it('makes the same months with the same bounds and no gaps as create_parent + run_maintenance', async () => {
@@ -89,7 +92,10 @@ describe.skipIf(reason !== '')(`pg_partman ${version ?? ''} comparison${reason ?
     expect(same.created).toEqual([]);
     expect(same.existing.map((e) => e.coveredBy)).toEqual(same.existing.map((e) => e.name.replace('boms_shared_', 'boms_shared_p')));
     // A row arrives for a month nobody created yet: it lands in pg_partman's default partition.
-    await session.query("INSERT INTO scanner.boms_shared VALUES ('early', 'sha', null, date_trunc('month', $1::timestamptz) + interval '4 months 3 days')", [now]);
+    await session.query(
+      "INSERT INTO scanner.boms_shared VALUES ('early', 'sha', null, date_trunc('month', $1::timestamptz) + interval '4 months 3 days')",
+      [now],
+    );
     await session.query("UPDATE partman.part_config SET premake = 5 WHERE parent_table = 'scanner.boms_shared'");
     await expect(session.query("SELECT partman.run_maintenance('scanner.boms_shared')")).rejects.toThrow(/would be violated/);
     const r = (await m.ensure({ ahead: 5 }))._unsafeUnwrap();

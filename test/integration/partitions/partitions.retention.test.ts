@@ -51,7 +51,9 @@ describe('retention', () => {
     const plan = (await manager().retention({ keep: 12 }))._unsafeUnwrap();
     expect(plan.dryRun).toBe(true);
     expect(plan.cutoff.toISOString()).toBe('2025-11-01T00:00:00.000Z');
-    expect(plan.candidates.map((c) => c.name)).toEqual(Array.from({ length: 10 }, (_, i) => `artifact_boms_2025_${String(i + 1).padStart(2, '0')}`));
+    expect(plan.candidates.map((c) => c.name)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `artifact_boms_2025_${String(i + 1).padStart(2, '0')}`),
+    );
     for (const c of plan.candidates) {
       expect(c.to.getTime()).toBeLessThanOrEqual(plan.cutoff.getTime());
       expect(c.done).toBe(false);
@@ -63,7 +65,9 @@ describe('retention', () => {
   });
 
   it('drops only expired managed partitions and never a look-alike or an in-window one', async () => {
-    const [{ kept } = { kept: 0 }] = await db.query<{ kept: number }>("SELECT count(*)::int AS kept FROM scanner.artifact_boms WHERE inserted_at >= '2025-11-01 00:00:00+00'");
+    const [{ kept } = { kept: 0 }] = await db.query<{ kept: number }>(
+      "SELECT count(*)::int AS kept FROM scanner.artifact_boms WHERE inserted_at >= '2025-11-01 00:00:00+00'",
+    );
     const r = (await manager().retention({ keep: 12, dryRun: false }))._unsafeUnwrap();
     expect(r.candidates.every((c) => c.done)).toBe(true);
     const names = [...(await catalogBounds(db, 'scanner', 'artifact_boms')).keys()];
@@ -86,7 +90,9 @@ describe('retention', () => {
       ['artifact_boms_2025_01', 'detach', true, true],
       ['artifact_boms_2025_02', 'detach', true, true],
     ]);
-    const rows = await db.query<{ part: boolean; n: number }>("SELECT c.relispartition AS part, (SELECT count(*)::int FROM scanner.artifact_boms_2025_01) AS n FROM pg_class c WHERE c.oid = 'scanner.artifact_boms_2025_01'::regclass");
+    const rows = await db.query<{ part: boolean; n: number }>(
+      "SELECT c.relispartition AS part, (SELECT count(*)::int FROM scanner.artifact_boms_2025_01) AS n FROM pg_class c WHERE c.oid = 'scanner.artifact_boms_2025_01'::regclass",
+    );
     expect(rows[0]).toEqual({ part: false, n: 744 });
   });
 

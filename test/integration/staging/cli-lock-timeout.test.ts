@@ -15,7 +15,11 @@ let good: string;
 beforeAll(async () => {
   db = await createTestDatabase();
   good = join(scratch(), 'good.tar.zst');
-  (await writeDataset(good, { members: { 'linksets.ndjson': generateLinksets(20, 1), 'advisory_chunks.ndjson': generateAdvisoryChunks(10, 2) } }))._unsafeUnwrap();
+  (
+    await writeDataset(good, {
+      members: { 'linksets.ndjson': generateLinksets(20, 1), 'advisory_chunks.ndjson': generateAdvisoryChunks(10, 2) },
+    })
+  )._unsafeUnwrap();
   (await new StagingImporter({ pg: db.pool, schema: 'cli_lock', tables: TABLES }).import(good))._unsafeUnwrap();
 });
 afterAll(async () => {
@@ -39,7 +43,9 @@ it('--lock-timeout-ms bounds the wait, and the error names the blocking session'
       expect(out.error?.message).toContain('could not lock cli_lock.advisory_chunks_raw within lockTimeoutMs=100 ms');
       expect(out.error?.message).toContain('application_name "nightly_report", state "idle in transaction"');
     }
-    const bad = jsonOf(await cli(['dataset', 'rollback', '--lock-timeout-ms', 'soon', '--json'], { env: { PGURI: db.url, PGSCHEMA: 'cli_lock' } }));
+    const bad = jsonOf(
+      await cli(['dataset', 'rollback', '--lock-timeout-ms', 'soon', '--json'], { env: { PGURI: db.url, PGSCHEMA: 'cli_lock' } }),
+    );
     expect(bad.error?.code).toBe('INVALID_ARGUMENT');
   } finally {
     await holder.end();

@@ -20,7 +20,11 @@ beforeAll(async () => {
   db = await createTestDatabase();
   dir = scratch();
   good = join(dir, 'linksets-stage-backfill.tar.zst');
-  (await writeDataset(good, { members: { 'linksets.ndjson': generateLinksets(340, 5), 'advisory_chunks.ndjson': generateAdvisoryChunks(1200, 6) } }))._unsafeUnwrap();
+  (
+    await writeDataset(good, {
+      members: { 'linksets.ndjson': generateLinksets(340, 5), 'advisory_chunks.ndjson': generateAdvisoryChunks(1200, 6) },
+    })
+  )._unsafeUnwrap();
 });
 afterAll(async () => {
   await db.drop();

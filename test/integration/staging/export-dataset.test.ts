@@ -16,17 +16,25 @@ beforeAll(async () => {
   db = await createTestDatabase();
   dir = scratch();
   const source = join(dir, 'source.tar.zst');
-  (await writeDataset(source, { members: { 'linksets.ndjson': generateLinksets(340, 11), 'advisory_chunks.ndjson': generateAdvisoryChunks(1200, 12) } }))._unsafeUnwrap();
+  (
+    await writeDataset(source, {
+      members: { 'linksets.ndjson': generateLinksets(340, 11), 'advisory_chunks.ndjson': generateAdvisoryChunks(1200, 12) },
+    })
+  )._unsafeUnwrap();
   (await new StagingImporter({ pg: db.pool, schema: 'lnm_raw', tables: TABLES }).import(source))._unsafeUnwrap();
   // Ids whose order differs between the C collation and a linguistic one.
-  await db.query(`INSERT INTO lnm_raw.linksets_raw VALUES ('B-upper', '{"_id":"B-upper"}'), ('a-lower', '{"_id":"a-lower","t":"x\\\\y\\ttab"}'), ('_under', '{"_id":"_under"}')`);
+  await db.query(
+    `INSERT INTO lnm_raw.linksets_raw VALUES ('B-upper', '{"_id":"B-upper"}'), ('a-lower', '{"_id":"a-lower","t":"x\\\\y\\ttab"}'), ('_under', '{"_id":"_under"}')`,
+  );
 });
 afterAll(async () => {
   await db.drop();
 });
 
 async function rowsOf(schema: string, table: string): Promise<string> {
-  const [r] = await db.query<{ d: string }>(`SELECT md5(string_agg(id || '=' || raw::text, ',' ORDER BY id COLLATE "C")) || '/' || count(*) AS d FROM "${schema}"."${table}"`);
+  const [r] = await db.query<{ d: string }>(
+    `SELECT md5(string_agg(id || '=' || raw::text, ',' ORDER BY id COLLATE "C")) || '/' || count(*) AS d FROM "${schema}"."${table}"`,
+  );
   return r!.d;
 }
 
@@ -77,7 +85,10 @@ describe('exportDataset', () => {
   });
 
   it('refuses hostile names and reports a missing table', async () => {
-    const bad = await exportDataset({ pg: db.pool, schema: 'x"; DROP SCHEMA lnm_raw CASCADE; --', tables: TABLES }, join(dir, 'bad.tar.zst'));
+    const bad = await exportDataset(
+      { pg: db.pool, schema: 'x"; DROP SCHEMA lnm_raw CASCADE; --', tables: TABLES },
+      join(dir, 'bad.tar.zst'),
+    );
     expect(bad._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
     const missing = await exportDataset({ pg: db.pool, schema: 'nowhere', tables: TABLES }, join(dir, 'missing.tar.zst'));
     expect(missing._unsafeUnwrapErr().code).toBe('TABLE_NOT_FOUND');

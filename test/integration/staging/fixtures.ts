@@ -35,7 +35,12 @@ export interface HandMember {
  * `manifest.json` LAST, as `tar` puts it when told to. The manifest's record
  * counts can be made to lie.
  */
-export function handTarball(dir: string, file: string, members: readonly HandMember[], options: { omitFromManifest?: string[] } = {}): string {
+export function handTarball(
+  dir: string,
+  file: string,
+  members: readonly HandMember[],
+  options: { omitFromManifest?: string[] } = {},
+): string {
   const src = join(dir, `${file}.d`);
   mkdirSync(src, { recursive: true });
   for (const m of members) writeFileSync(join(src, m.name), m.text);

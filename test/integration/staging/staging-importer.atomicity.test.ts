@@ -25,9 +25,21 @@ beforeAll(async () => {
   small = join(dir, 'small.tar.zst');
   large = join(dir, 'large.tar.zst');
   medium = join(dir, 'medium.tar.zst');
-  (await writeDataset(medium, { members: { 'linksets.ndjson': generateLinksets(70, 5), 'advisory_chunks.ndjson': generateAdvisoryChunks(60, 6) } }))._unsafeUnwrap();
-  (await writeDataset(small, { members: { 'linksets.ndjson': generateLinksets(50, 1), 'advisory_chunks.ndjson': generateAdvisoryChunks(60, 2) } }))._unsafeUnwrap();
-  (await writeDataset(large, { members: { 'linksets.ndjson': generateLinksets(LARGE, 3), 'advisory_chunks.ndjson': generateAdvisoryChunks(1000, 4) } }))._unsafeUnwrap();
+  (
+    await writeDataset(medium, {
+      members: { 'linksets.ndjson': generateLinksets(70, 5), 'advisory_chunks.ndjson': generateAdvisoryChunks(60, 6) },
+    })
+  )._unsafeUnwrap();
+  (
+    await writeDataset(small, {
+      members: { 'linksets.ndjson': generateLinksets(50, 1), 'advisory_chunks.ndjson': generateAdvisoryChunks(60, 2) },
+    })
+  )._unsafeUnwrap();
+  (
+    await writeDataset(large, {
+      members: { 'linksets.ndjson': generateLinksets(LARGE, 3), 'advisory_chunks.ndjson': generateAdvisoryChunks(1000, 4) },
+    })
+  )._unsafeUnwrap();
 }, 120_000);
 afterAll(async () => {
   await db.drop();
@@ -47,11 +59,17 @@ describe('atomicity', () => {
       expect((await new StagingImporter({ pg: db.pool, schema, tables: TABLES }).import(small)).isOk()).toBe(true);
       const before = await snapshot(schema);
       const appName = `bk_kill_${strategy}`;
-      const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'import-child.ts'), withApplicationName(db.url, appName), schema, large, strategy], {
-        cwd: repoRoot,
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', join(here, 'import-child.ts'), withApplicationName(db.url, appName), schema, large, strategy],
+        {
+          cwd: repoRoot,
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+        child.once('exit', (code, signal) => r({ code, signal })),
+      );
       let seen = 0;
       for await (const line of createInterface({ input: child.stdout })) {
         const m = /^ROWS (\d+)$/.exec(line);
@@ -127,7 +145,9 @@ describe('atomicity', () => {
     const swapping = imp.import(medium, { strategy: 'swap' });
     const waiting = async (n: number): Promise<void> => {
       for (let i = 0; i < 400; i += 1) {
-        const [row] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE relation = '"${schema}".linksets_raw'::regclass AND NOT granted`);
+        const [row] = await db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_locks WHERE relation = '"${schema}".linksets_raw'::regclass AND NOT granted`,
+        );
         if ((row?.n ?? 0) >= n) return;
         await new Promise((r) => setTimeout(r, 25));
       }

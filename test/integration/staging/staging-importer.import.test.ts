@@ -15,7 +15,8 @@ const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** `pg_terminate_backend(pid)`, run by a child process that this thread waits for. */
 function terminateBackendNow(url: string, pid: number): void {
-  const script = "import pg from 'pg'; const c = new pg.Client(process.argv[1]); await c.connect(); await c.query('SELECT pg_terminate_backend($1)', [Number(process.argv[2])]); await c.end();";
+  const script =
+    "import pg from 'pg'; const c = new pg.Client(process.argv[1]); await c.connect(); await c.query('SELECT pg_terminate_backend($1)', [Number(process.argv[2])]); await c.end();";
   execFileSync(process.execPath, ['--input-type=module', '-e', script, url, String(pid)], { cwd: repoRoot, stdio: 'inherit' });
 }
 
@@ -112,7 +113,9 @@ describe('StagingImporter.import', () => {
     expect(leftovers).toEqual([]);
     // An old table a killed swap left behind (between COMMIT and DROP) goes with the next swap.
     await db.query('CREATE TABLE s_replace_swap._bk_old_deadbeef_0 (id text)');
-    await db.query("COMMENT ON TABLE s_replace_swap._bk_old_deadbeef_0 IS '@stella/backfill-kit swap import deadbeef: old contents of s_replace_swap.linksets_raw; dropped by the next swap import if left behind'");
+    await db.query(
+      "COMMENT ON TABLE s_replace_swap._bk_old_deadbeef_0 IS '@stella/backfill-kit swap import deadbeef: old contents of s_replace_swap.linksets_raw; dropped by the next swap import if left behind'",
+    );
     const next = (await importer('s_replace_swap').import(good, { strategy: 'swap' }))._unsafeUnwrap();
     expect(next.dropped[0]).toBe('s_replace_swap._bk_old_deadbeef_0');
     expect(next.dropped.slice(1).every((t) => /^s_replace_swap\._bk_old_[0-9a-f]{8}_[01]$/.test(t))).toBe(true);
@@ -126,11 +129,15 @@ describe('StagingImporter.import', () => {
     await db.query('GRANT SELECT ON s_keep.linksets_raw TO PUBLIC');
     const [oid] = await db.query<{ oid: number }>("SELECT 's_keep.linksets_raw'::regclass::oid AS oid");
     expect((await importer('s_keep').import(good)).isOk()).toBe(true);
-    const [after] = await db.query<{ oid: number; acl: string }>("SELECT oid, relacl::text AS acl FROM pg_class WHERE oid = 's_keep.linksets_raw'::regclass");
+    const [after] = await db.query<{ oid: number; acl: string }>(
+      "SELECT oid, relacl::text AS acl FROM pg_class WHERE oid = 's_keep.linksets_raw'::regclass",
+    );
     expect(after?.oid).toBe(oid?.oid);
     expect(after?.acl).toContain('=r/');
     expect(await db.query('SELECT count(*)::int AS n FROM s_keep.v')).toEqual([{ n: 340 }]);
-    const pk = await db.query<{ conname: string }>("SELECT conname FROM pg_constraint WHERE conrelid = 's_keep.linksets_raw'::regclass AND contype = 'p'");
+    const pk = await db.query<{ conname: string }>(
+      "SELECT conname FROM pg_constraint WHERE conrelid = 's_keep.linksets_raw'::regclass AND contype = 'p'",
+    );
     expect(pk.map((r) => r.conname)).toEqual(['linksets_raw_pkey']);
     const e = (await importer('s_keep').import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
     expect(e.code).toBe('DB_ERROR');
@@ -156,7 +163,14 @@ describe('StagingImporter.import', () => {
 
   it.skipIf(tools.missing)(tools.title('reads a tar-made archive with manifest.json last'), async () => {
     const tarball = handTarball(dir, 'last.tar.zst', [
-      { name: 'linksets.ndjson', text: ndjson([{ _id: 'a', n: 1 }, { _id: 2, n: 2 }, { _id: { $oid: '65a1f0c2e4b0a1b2c3d4e5f6' }, n: 3 }]) },
+      {
+        name: 'linksets.ndjson',
+        text: ndjson([
+          { _id: 'a', n: 1 },
+          { _id: 2, n: 2 },
+          { _id: { $oid: '65a1f0c2e4b0a1b2c3d4e5f6' }, n: 3 },
+        ]),
+      },
       { name: 'advisory_chunks.ndjson', text: `${ndjson([{ _id: 'c1' }])}\n\n` },
     ]);
     expect(run('tar', ['--zstd', '-tf', tarball]).trim().split('\n').at(-1)).toBe('manifest.json');
@@ -191,22 +205,27 @@ describe('StagingImporter.import', () => {
     }
   });
 
-  it.skipIf(tools.missing)(tools.title('maps a row PostgreSQL refuses (numeric overflow) back to its member line, past rejected lines'), async () => {
-    await seedOld('s_overflow');
-    const text = ['{"_id":"a"}', '', '{"bad":1}', '{"_id":"b"}', '{"_id":"c","n":1e999999}', '{"_id":"d"}', ''].join('\n');
-    const tarball = handTarball(dir, 'overflow.tar.zst', [
-      { name: 'linksets.ndjson', text },
-      { name: 'advisory_chunks.ndjson', text: ndjson([{ _id: 'c' }]) },
-    ]);
-    for (const strategy of ['truncate', 'swap'] as const) {
-      const e = (await importer('s_overflow').import(tarball, { strategy, onInvalid: 'reject', rejectPath: join(dir, 'overflow.rejects') }))._unsafeUnwrapErr();
-      expect(e.code).toBe('DB_ERROR');
-      expect(e.dbCode).toBe('22003');
-      expect(e.message).toMatch(/^linksets\.ndjson line 5: /);
-      expect(e.context).toMatchObject({ member: 'linksets.ndjson', line: 5 });
-      await expectOld('s_overflow');
-    }
-  });
+  it.skipIf(tools.missing)(
+    tools.title('maps a row PostgreSQL refuses (numeric overflow) back to its member line, past rejected lines'),
+    async () => {
+      await seedOld('s_overflow');
+      const text = ['{"_id":"a"}', '', '{"bad":1}', '{"_id":"b"}', '{"_id":"c","n":1e999999}', '{"_id":"d"}', ''].join('\n');
+      const tarball = handTarball(dir, 'overflow.tar.zst', [
+        { name: 'linksets.ndjson', text },
+        { name: 'advisory_chunks.ndjson', text: ndjson([{ _id: 'c' }]) },
+      ]);
+      for (const strategy of ['truncate', 'swap'] as const) {
+        const e = (
+          await importer('s_overflow').import(tarball, { strategy, onInvalid: 'reject', rejectPath: join(dir, 'overflow.rejects') })
+        )._unsafeUnwrapErr();
+        expect(e.code).toBe('DB_ERROR');
+        expect(e.dbCode).toBe('22003');
+        expect(e.message).toMatch(/^linksets\.ndjson line 5: /);
+        expect(e.context).toMatchObject({ member: 'linksets.ndjson', line: 5 });
+        await expectOld('s_overflow');
+      }
+    },
+  );
 
   it.skipIf(tools.missing)(tools.title('loads \\\\u0000 (an escaped backslash) as text, which jsonb accepts'), async () => {
     const tarball = handTarball(dir, 'escaped.tar.zst', [
@@ -256,7 +275,10 @@ describe('StagingImporter.import', () => {
     expect(report.tables[0]).toEqual({ member: 'linksets.ndjson', table: 'linksets_raw', loaded: 3, rejected: 5, expected: 8, ok: true });
     expect(report.rejected).toBe(5);
     expect(report.attempts).toBe(3);
-    const rejects = readFileSync(rejectPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; code: string; reason: string; raw: string });
+    const rejects = readFileSync(rejectPath, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { line: number; code: string; reason: string; raw: string });
     expect(rejects.map((x) => [x.line, x.code])).toEqual([
       [2, 'JSON_MALFORMED'],
       [3, 'JSONB_UNSUPPORTED'],
@@ -277,7 +299,9 @@ describe('StagingImporter.import', () => {
       { name: 'linksets.ndjson', text: '{"_id":"a"}\n{"bad":1}\n', records: 3 },
       { name: 'advisory_chunks.ndjson', text: ndjson([{ _id: 'c' }]) },
     ]);
-    const e = (await importer('s_reject_lie').import(tarball, { onInvalid: 'reject', rejectPath: join(dir, 'r2.ndjson') }))._unsafeUnwrapErr();
+    const e = (
+      await importer('s_reject_lie').import(tarball, { onInvalid: 'reject', rejectPath: join(dir, 'r2.ndjson') })
+    )._unsafeUnwrapErr();
     expect(e.code).toBe('COUNT_MISMATCH');
     expect(e.message).toContain('the manifest says 3 records, but 1 rows were loaded into linksets_raw and 1 lines rejected');
   });
@@ -321,7 +345,9 @@ describe('StagingImporter.import', () => {
       ],
       { omitFromManifest: ['advisory_chunks.ndjson'] },
     );
-    expect((await importer('s_mismatch').import(unlisted))._unsafeUnwrapErr().message).toContain('manifest.json does not list advisory_chunks.ndjson');
+    expect((await importer('s_mismatch').import(unlisted))._unsafeUnwrapErr().message).toContain(
+      'manifest.json does not list advisory_chunks.ndjson',
+    );
     const e3 = (await importer('s_mismatch').import(good, { expectedSha256: '0'.repeat(64) }))._unsafeUnwrapErr();
     expect(e3.code).toBe('CHECKSUM_MISMATCH');
     await expectOld('s_mismatch');
@@ -349,9 +375,15 @@ describe('StagingImporter.import', () => {
   });
 
   it('maps members to tables in other schemas ("schema.table")', async () => {
-    const imp = new StagingImporter({ pg: db.pool, schema: 's_home', tables: { 'linksets.ndjson': 's_elsewhere.ls', 'advisory_chunks.ndjson': 'chunks' } });
+    const imp = new StagingImporter({
+      pg: db.pool,
+      schema: 's_home',
+      tables: { 'linksets.ndjson': 's_elsewhere.ls', 'advisory_chunks.ndjson': 'chunks' },
+    });
     for (const strategy of ['truncate', 'swap'] as const) expect((await imp.import(good, { strategy })).isOk()).toBe(true);
-    expect(await db.query('SELECT (SELECT count(*)::int FROM s_elsewhere.ls) AS a, (SELECT count(*)::int FROM s_home.chunks) AS b')).toEqual([{ a: 340, b: 1200 }]);
+    expect(
+      await db.query('SELECT (SELECT count(*)::int FROM s_elsewhere.ls) AS a, (SELECT count(*)::int FROM s_home.chunks) AS b'),
+    ).toEqual([{ a: 340, b: 1200 }]);
     expect((await imp.counts())._unsafeUnwrap()).toEqual({ 's_elsewhere.ls': 340, chunks: 1200 });
   });
 
@@ -418,7 +450,9 @@ describe('StagingImporter.import', () => {
   });
 
   it('truncate refuses a table without its primary key (duplicates would go unnoticed)', async () => {
-    await db.query('CREATE SCHEMA s_nopk; CREATE TABLE s_nopk.linksets_raw (id text, raw jsonb); CREATE TABLE s_nopk.advisory_chunks_raw (id text PRIMARY KEY, raw jsonb)');
+    await db.query(
+      'CREATE SCHEMA s_nopk; CREATE TABLE s_nopk.linksets_raw (id text, raw jsonb); CREATE TABLE s_nopk.advisory_chunks_raw (id text PRIMARY KEY, raw jsonb)',
+    );
     await db.query(`INSERT INTO s_nopk.linksets_raw VALUES ('keep', '{}')`);
     const e = (await importer('s_nopk').import(good))._unsafeUnwrapErr();
     expect(e.code).toBe('INVALID_ARGUMENT');
@@ -430,9 +464,13 @@ describe('StagingImporter.import', () => {
   it('uses a configured idField', async () => {
     const d = scratch();
     const path = join(d, 'keyed.tar.zst');
-    await writeDataset(path, { members: { 'linksets.ndjson': [{ key: 'k1' }, { key: 7 }], 'advisory_chunks.ndjson': [{ key: { $oid: 'ab' } }] } });
+    await writeDataset(path, {
+      members: { 'linksets.ndjson': [{ key: 'k1' }, { key: 7 }], 'advisory_chunks.ndjson': [{ key: { $oid: 'ab' } }] },
+    });
     expect((await importer('s_key', { idField: 'key' }).import(path)).isOk()).toBe(true);
-    const ids = await db.query<{ id: string }>('SELECT id FROM s_key.linksets_raw UNION ALL SELECT id FROM s_key.advisory_chunks_raw ORDER BY 1');
+    const ids = await db.query<{ id: string }>(
+      'SELECT id FROM s_key.linksets_raw UNION ALL SELECT id FROM s_key.advisory_chunks_raw ORDER BY 1',
+    );
     expect(ids.map((r) => r.id)).toEqual(['7', 'ab', 'k1']);
   });
 

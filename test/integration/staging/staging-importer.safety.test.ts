@@ -23,7 +23,11 @@ beforeAll(async () => {
   db = await createTestDatabase();
   dir = scratch('bk-staging-safety-');
   good = join(dir, 'good.tar.zst');
-  (await writeDataset(good, { members: { 'linksets.ndjson': generateLinksets(340, 7), 'advisory_chunks.ndjson': generateAdvisoryChunks(1200, 42) } }))._unsafeUnwrap();
+  (
+    await writeDataset(good, {
+      members: { 'linksets.ndjson': generateLinksets(340, 7), 'advisory_chunks.ndjson': generateAdvisoryChunks(1200, 42) },
+    })
+  )._unsafeUnwrap();
 });
 afterAll(async () => {
   await db.drop();
@@ -46,7 +50,10 @@ async function count(table: string): Promise<number> {
 
 /** Relations of `schema` named like the library's fresh and old tables. */
 async function leftovers(schema: string): Promise<string[]> {
-  const rows = await db.query<{ relname: string }>(`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname LIKE '\\_bk\\_%'`, [schema]);
+  const rows = await db.query<{ relname: string }>(
+    `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname LIKE '\\_bk\\_%'`,
+    [schema],
+  );
   return rows.map((r) => r.relname);
 }
 
@@ -65,14 +72,18 @@ describe('swap drops only what it made', () => {
     await db.query(`CREATE TABLE ${s}._bk_stage_deadbeef_1 AS SELECT 1 AS n`);
     // Its mark, but for another tag than the name's.
     await db.query(`CREATE TABLE ${s}._bk_old_cafebabe_0 AS SELECT 1 AS n`);
-    await db.query(`COMMENT ON TABLE ${s}._bk_old_cafebabe_0 IS '@stella/backfill-kit swap import deadbeef: old contents of ${s}.linksets_raw; dropped by the next swap import if left behind'`);
+    await db.query(
+      `COMMENT ON TABLE ${s}._bk_old_cafebabe_0 IS '@stella/backfill-kit swap import deadbeef: old contents of ${s}.linksets_raw; dropped by the next swap import if left behind'`,
+    );
     const report = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrap();
     expect(await count(`${s}._bk_old_archive_2024`)).toBe(1000);
     for (const t of ['_bk_old_deadbeef_0', '_bk_stage_deadbeef_1', '_bk_old_cafebabe_0']) expect(await count(`${s}.${t}`)).toBe(1);
     // Only this import's two old tables went.
     expect(report.dropped).toHaveLength(2);
     for (const t of report.dropped) expect(t).toMatch(new RegExp(`^${s}\\._bk_old_[0-9a-f]{8}_[01]$`));
-    expect(await db.query(`SELECT 1 FROM pg_class WHERE relname = ANY($1::text[])`, [report.dropped.map((t) => t.split('.')[1])])).toEqual([]);
+    expect(await db.query(`SELECT 1 FROM pg_class WHERE relname = ANY($1::text[])`, [report.dropped.map((t) => t.split('.')[1])])).toEqual(
+      [],
+    );
   });
 
   it('never drops the fresh tables of a swap that is still running', async () => {
@@ -101,7 +112,9 @@ describe('swap drops only what it made', () => {
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
     await db.query(`COMMENT ON TABLE ${s}.linksets_raw IS 'owned by the linkset team'`);
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
-    expect(await db.query(`SELECT obj_description('${s}.linksets_raw'::regclass, 'pg_class') AS c`)).toEqual([{ c: 'owned by the linkset team' }]);
+    expect(await db.query(`SELECT obj_description('${s}.linksets_raw'::regclass, 'pg_class') AS c`)).toEqual([
+      { c: 'owned by the linkset team' },
+    ]);
     expect(await db.query(`SELECT obj_description('${s}.advisory_chunks_raw'::regclass, 'pg_class') AS c`)).toEqual([{ c: null }]);
   });
 });
@@ -135,7 +148,9 @@ describe('table shape', () => {
       expect((await session.abort()).isOk()).toBe(true);
       expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
       expect(e.message).toContain('column tenant (text) would be dropped, with its data');
-      expect(await db.query(`SELECT tenant, count(*)::int AS n FROM ${s}.linksets_raw GROUP BY tenant`)).toEqual([{ tenant: 'acme', n: 340 }]);
+      expect(await db.query(`SELECT tenant, count(*)::int AS n FROM ${s}.linksets_raw GROUP BY tenant`)).toEqual([
+        { tenant: 'acme', n: 340 },
+      ]);
     } finally {
       await target.close();
     }
@@ -144,22 +159,30 @@ describe('table shape', () => {
   it('swap refuses a table with row-level security (the swapped-in table would show every row); truncate keeps it', async () => {
     const s = 's_shape_rls';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
-    await db.query(`ALTER TABLE ${s}.linksets_raw ENABLE ROW LEVEL SECURITY; CREATE POLICY only_mine ON ${s}.linksets_raw USING (current_user = 'nobody')`);
+    await db.query(
+      `ALTER TABLE ${s}.linksets_raw ENABLE ROW LEVEL SECURITY; CREATE POLICY only_mine ON ${s}.linksets_raw USING (current_user = 'nobody')`,
+    );
     const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
     expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
     expect(e.message).toContain('row-level security');
     expect((await importer(s).import(good, { strategy: 'truncate' })).isOk()).toBe(true);
-    expect(await db.query(`SELECT relrowsecurity AS rls, (SELECT count(*)::int FROM pg_policy WHERE polrelid = c.oid) AS policies FROM pg_class c WHERE oid = '${s}.linksets_raw'::regclass`)).toEqual([
-      { rls: true, policies: 1 },
-    ]);
+    expect(
+      await db.query(
+        `SELECT relrowsecurity AS rls, (SELECT count(*)::int FROM pg_policy WHERE polrelid = c.oid) AS policies FROM pg_class c WHERE oid = '${s}.linksets_raw'::regclass`,
+      ),
+    ).toEqual([{ rls: true, policies: 1 }]);
   });
 
   it('truncate keeps extra columns that have a default or allow NULL, and refuses one it could not fill', async () => {
     const s = 's_shape_default';
-    await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text PRIMARY KEY, raw jsonb NOT NULL, tenant text NOT NULL DEFAULT 'acme', note text)`);
+    await db.query(
+      `CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text PRIMARY KEY, raw jsonb NOT NULL, tenant text NOT NULL DEFAULT 'acme', note text)`,
+    );
     const report = (await importer(s).import(good))._unsafeUnwrap();
     expect(report.tables[0]?.loaded).toBe(340);
-    expect(await db.query(`SELECT tenant, count(*)::int AS n, count(note)::int AS notes FROM ${s}.linksets_raw GROUP BY tenant`)).toEqual([{ tenant: 'acme', n: 340, notes: 0 }]);
+    expect(await db.query(`SELECT tenant, count(*)::int AS n, count(note)::int AS notes FROM ${s}.linksets_raw GROUP BY tenant`)).toEqual([
+      { tenant: 'acme', n: 340, notes: 0 },
+    ]);
     await db.query(`ALTER TABLE ${s}.linksets_raw ADD COLUMN owner text NOT NULL DEFAULT 'x'`);
     await db.query(`ALTER TABLE ${s}.linksets_raw ALTER COLUMN owner DROP DEFAULT`);
     const e = (await importer(s).import(good))._unsafeUnwrapErr();
@@ -177,9 +200,11 @@ describe('table shape', () => {
       expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
       expect(e.message).toContain('column id is integer, but the import stores text');
     }
-    expect(await db.query(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = '${s}.linksets_raw'::regclass AND attname = 'id'`)).toEqual([
-      { t: 'integer' },
-    ]);
+    expect(
+      await db.query(
+        `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = '${s}.linksets_raw'::regclass AND attname = 'id'`,
+      ),
+    ).toEqual([{ t: 'integer' }]);
     expect(await count(`${s}.linksets_raw`)).toBe(1);
   });
 });
@@ -278,14 +303,17 @@ describe('lock timeouts and missing tables', () => {
       const [{ pid }] = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows as [{ pid: number }];
       const imp = importer(s, { lockTimeoutMs: 150 });
       const failures = [];
-      for (const strategy of ['truncate', 'swap'] as StagingStrategy[]) failures.push((await imp.import(good, { strategy }))._unsafeUnwrapErr());
+      for (const strategy of ['truncate', 'swap'] as StagingStrategy[])
+        failures.push((await imp.import(good, { strategy }))._unsafeUnwrapErr());
       failures.push((await imp.rollback())._unsafeUnwrapErr());
       for (const e of failures) {
         expect(e.code).toBe('LOCK_TIMEOUT');
         expect(e.message).toContain(`could not lock ${s}.linksets_raw within lockTimeoutMs=150 ms`);
         expect(e.message).toContain(`session ${pid} (application_name "bk_lock_holder", state "idle in transaction", AccessShareLock)`);
         expect(e.message).toContain('raise lockTimeoutMs (--lock-timeout-ms)');
-        expect(e.context.blockers).toEqual([{ pid, applicationName: 'bk_lock_holder', state: 'idle in transaction', mode: 'AccessShareLock', table: `${s}.linksets_raw` }]);
+        expect(e.context.blockers).toEqual([
+          { pid, applicationName: 'bk_lock_holder', state: 'idle in transaction', mode: 'AccessShareLock', table: `${s}.linksets_raw` },
+        ]);
       }
     } finally {
       await holder.end();
@@ -334,8 +362,14 @@ describe('swap loads tables side by side, still all or nothing', () => {
     const chunks = [...generateAdvisoryChunks(300, 5)];
     const failing = {
       // The second member fails: once on the server (a duplicate id found by the primary key), once in the reader (an overlong id).
-      duplicate: await dataset('par-dup.tar.zst', { 'linksets.ndjson': generateLinksets(500, 9), 'advisory_chunks.ndjson': [...chunks, chunks[10]!] }),
-      tooLong: await dataset('par-long.tar.zst', { 'linksets.ndjson': generateLinksets(500, 9), 'advisory_chunks.ndjson': [...chunks, { _id: 'x'.repeat(3000) }] }),
+      duplicate: await dataset('par-dup.tar.zst', {
+        'linksets.ndjson': generateLinksets(500, 9),
+        'advisory_chunks.ndjson': [...chunks, chunks[10]!],
+      }),
+      tooLong: await dataset('par-long.tar.zst', {
+        'linksets.ndjson': generateLinksets(500, 9),
+        'advisory_chunks.ndjson': [...chunks, { _id: 'x'.repeat(3000) }],
+      }),
     };
     for (const [what, path] of Object.entries(failing)) {
       const e = (await importer(s).import(path, { strategy: 'swap', batchBytes: 8 * 1024 }))._unsafeUnwrapErr();

@@ -8,7 +8,11 @@ import type { GeneratedVexDocument } from '../../../src/testing/vex-documents.js
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
 function example(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'examples/backfill-statements.ts', ...args], { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, PGURI: '' } });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'examples/backfill-statements.ts', ...args], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    env: { ...process.env, PGURI: '' },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -19,29 +19,44 @@ const pair = seededPair(seed);
 
 /** A range started but not finished, as the checkpoints table shows it. */
 async function rangeInFlight(db: TestDatabase): Promise<boolean> {
-  const rows = await db.query(
-    `SELECT 1 FROM vex.statement_backfill_checkpoints WHERE run_id LIKE 'spread#range-%' AND NOT completed AND evaluated > 0 LIMIT 1`,
-  ).catch(() => []);
+  const rows = await db
+    .query(
+      `SELECT 1 FROM vex.statement_backfill_checkpoints WHERE run_id LIKE 'spread#range-%' AND NOT completed AND evaluated > 0 LIMIT 1`,
+    )
+    .catch(() => []);
   return rows.length > 0;
 }
 
 describe('statements plan / worker / report with a worker killed mid-range', () => {
   it('ends with the statements, sentence and report hash of an uninterrupted single-process run', async () => {
-    const clean = jsonOf(await cli(['statements', 'backfill', '--run-id', 'one', '--batch-size', '50', '--json'], { env: { PGURI: pair.reference.url } }));
+    const clean = jsonOf(
+      await cli(['statements', 'backfill', '--run-id', 'one', '--batch-size', '50', '--json'], { env: { PGURI: pair.reference.url } }),
+    );
     const want = expectedCounters(pair.docs);
-    expect(clean.report.text).toBe(`Backfill completed: evaluated ${want.evaluated}, backfilled ${want.backfilled}, claims written ${want.claimsWritten}, skipped 0, failures ${want.failures}.`);
+    expect(clean.report.text).toBe(
+      `Backfill completed: evaluated ${want.evaluated}, backfilled ${want.backfilled}, claims written ${want.claimsWritten}, skipped 0, failures ${want.failures}.`,
+    );
 
-    const planned = await cli(['statements', 'plan', '--run-id', 'spread', '--batch-size', '50', '--range-size', '250', '--json'], { env: { PGURI: pair.victim.url } });
+    const planned = await cli(['statements', 'plan', '--run-id', 'spread', '--batch-size', '50', '--range-size', '250', '--json'], {
+      env: { PGURI: pair.victim.url },
+    });
     expect(jsonOf(planned).report.ranges).toHaveLength(12);
 
     // Worker A, killed as soon as a range has committed a batch but not finished.
-    const a = spawn(process.execPath, ['--import', tsxLoader, main, 'statements', 'worker', '--quiet', '--pg', withApplicationName(pair.victim.url, 'bk_worker_a')], { stdio: 'ignore' });
+    const a = spawn(
+      process.execPath,
+      ['--import', tsxLoader, main, 'statements', 'worker', '--quiet', '--pg', withApplicationName(pair.victim.url, 'bk_worker_a')],
+      { stdio: 'ignore' },
+    );
     const aExit = new Promise<NodeJS.Signals | null>((resolve) => a.once('close', (_code, signal) => resolve(signal)));
     for (let i = 0; i < 1200 && !(await rangeInFlight(pair.victim)); i += 1) await new Promise((r) => setTimeout(r, 25));
     a.kill('SIGKILL');
     expect(await aExit).toBe('SIGKILL');
     await waitForNoBackend(pair.victim, 'bk_worker_a');
-    const left = psql(pair.victim.url, "SELECT count(*) FROM vex.statement_backfill_checkpoints WHERE run_id LIKE 'spread#range-%' AND NOT completed");
+    const left = psql(
+      pair.victim.url,
+      "SELECT count(*) FROM vex.statement_backfill_checkpoints WHERE run_id LIKE 'spread#range-%' AND NOT completed",
+    );
     expect(Number(left)).toBeGreaterThan(0);
     const running = await cli(['statements', 'report', '--run-id', 'spread'], { env: { PGURI: pair.victim.url } });
     expect(running.code).not.toBe(0);
@@ -61,7 +76,9 @@ describe('statements plan / worker / report with a worker killed mid-range', () 
     expect(r.report.summary.text).toBe(clean.report.text);
     expect(r.report.summary.reportSha256).toBe(clean.report.reportSha256);
     expect(dumpStatements(pair.victim.url)).toBe(dumpStatements(pair.reference.url));
-    expect(psql(pair.victim.url, 'SELECT count(*) FROM vex.statement_documents')).toBe(psql(pair.reference.url, 'SELECT count(*) FROM vex.statement_documents'));
+    expect(psql(pair.victim.url, 'SELECT count(*) FROM vex.statement_documents')).toBe(
+      psql(pair.reference.url, 'SELECT count(*) FROM vex.statement_documents'),
+    );
   }, 240_000);
 
   it('backfill --workers 2 does plan, workers and report on one host', async () => {
@@ -72,7 +89,9 @@ describe('statements plan / worker / report with a worker killed mid-range', () 
       await seedDocuments(single.url, { ...seed, count: 800 });
       const one = jsonOf(await cli(['statements', 'backfill', '--run-id', 'x', '--json'], { env: { PGURI: single.url } }));
       await single.drop();
-      const two = await cli(['statements', 'backfill', '--run-id', 'x', '--workers', '2', '--range-size', '100', '--json'], { env: { PGURI: db.url } });
+      const two = await cli(['statements', 'backfill', '--run-id', 'x', '--workers', '2', '--range-size', '100', '--json'], {
+        env: { PGURI: db.url },
+      });
       const r = jsonOf(two);
       expect(r.report.state).toBe('completed');
       expect(r.report.summary.reportSha256).toBe(one.report.reportSha256);

@@ -17,7 +17,10 @@ let single: TestDatabase;
 let spread: TestDatabase;
 const seed = { seed: 19, count: 900, brokenRatio: 0.04 };
 
-async function singleProcess(url: string, options: { runId: string; maxDocuments?: number; stopOnError?: boolean }): Promise<{ ok: boolean; summary: BackfillSummary }> {
+async function singleProcess(
+  url: string,
+  options: { runId: string; maxDocuments?: number; stopOnError?: boolean },
+): Promise<{ ok: boolean; summary: BackfillSummary }> {
   const source = new PgRawDocumentSource({ pg: url });
   const sink = new PgStatementSink({ pg: url });
   try {
@@ -70,7 +73,7 @@ describe('distributed statement backfill', () => {
     expect(psql(spread.url, "SELECT count(*) FROM pgboss.job WHERE state < 'completed'")).toBe('0');
   }, 120_000);
 
-  it('maxDocuments and stopOnError: the report is the single process\'s, stopped at the first failing document in keyspace order', async () => {
+  it("maxDocuments and stopOnError: the report is the single process's, stopped at the first failing document in keyspace order", async () => {
     const reference = await singleProcess(single.url, { runId: 'stop', maxDocuments: 600, stopOnError: true });
     expect(reference.ok).toBe(false);
     const config = { connectionString: spread.url };

@@ -6,13 +6,19 @@ import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-sou
 import { generateVexDocuments, type GenerateVexDocumentsOptions, type GeneratedVexDocument } from '../../../src/testing/vex-documents.js';
 
 /** Generates documents and stores them in `vex.raw_documents` of `url`; returns them. */
-export async function seedDocuments(url: string, options: GenerateVexDocumentsOptions, table = 'vex.raw_documents'): Promise<GeneratedVexDocument[]> {
+export async function seedDocuments(
+  url: string,
+  options: GenerateVexDocumentsOptions,
+  table = 'vex.raw_documents',
+): Promise<GeneratedVexDocument[]> {
   const source = new PgRawDocumentSource({ pg: url, table });
   try {
     (await source.prepare())._unsafeUnwrap();
     const docs = [...generateVexDocuments(options)];
     for (let i = 0; i < docs.length; i += 1000) {
-      (await source.append(docs.slice(i, i + 1000).map((d) => ({ digest: d.digest, retrievedAt: d.retrievedAt, content: d.content }))))._unsafeUnwrap();
+      (
+        await source.append(docs.slice(i, i + 1000).map((d) => ({ digest: d.digest, retrievedAt: d.retrievedAt, content: d.content })))
+      )._unsafeUnwrap();
     }
     return docs;
   } finally {
@@ -21,7 +27,13 @@ export async function seedDocuments(url: string, options: GenerateVexDocumentsOp
 }
 
 /** What a correct backfill of `docs` (from empty) must report. */
-export function expectedCounters(docs: readonly GeneratedVexDocument[]): { evaluated: number; backfilled: number; claimsWritten: number; skipped: number; failures: number } {
+export function expectedCounters(docs: readonly GeneratedVexDocument[]): {
+  evaluated: number;
+  backfilled: number;
+  claimsWritten: number;
+  skipped: number;
+  failures: number;
+} {
   const good = docs.filter((d) => d.kind !== 'broken');
   return {
     evaluated: docs.length,
@@ -34,7 +46,10 @@ export function expectedCounters(docs: readonly GeneratedVexDocument[]): { evalu
 
 /** Runs SQL through the `psql` client (an oracle independent of the `pg` driver). */
 export function psql(url: string, sql: string): string {
-  return execFileSync('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql], { encoding: 'utf8', maxBuffer: 1 << 30 }).trim();
+  return execFileSync('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+  }).trim();
 }
 
 /** Every claim row, ordered, without per-run columns, as one text blob (via psql). */
@@ -48,7 +63,9 @@ export function dumpStatements(url: string, table = 'vex.statements'): string {
 
 /** `docs` in the order a backfill evaluates them: `(retrievedAt, digest)`. */
 export function inProcessingOrder(docs: readonly GeneratedVexDocument[]): GeneratedVexDocument[] {
-  return [...docs].sort((x, y) => x.retrievedAt.getTime() - y.retrievedAt.getTime() || (x.digest < y.digest ? -1 : x.digest > y.digest ? 1 : 0));
+  return [...docs].sort(
+    (x, y) => x.retrievedAt.getTime() - y.retrievedAt.getTime() || (x.digest < y.digest ? -1 : x.digest > y.digest ? 1 : 0),
+  );
 }
 
 /** Two test databases holding the same generated documents: one for the uninterrupted run, one for the run that gets killed. */
@@ -71,4 +88,3 @@ export function seededPair(options: GenerateVexDocumentsOptions): SeededPair {
   });
   return pair;
 }
-

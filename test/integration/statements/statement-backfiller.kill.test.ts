@@ -69,7 +69,12 @@ describe('StatementBackfiller killed with SIGKILL', () => {
     expect(afterSecond).toBeGreaterThan(afterFirst);
     expect(afterSecond).toBeLessThan(3000);
     // What is committed always matches the checkpoint: claims never run ahead of it.
-    expect(psql(pair.victim.url, "SELECT (SELECT count(*) FROM vex.statements) - claims_written FROM vex.statement_backfill_checkpoints WHERE run_id = 'nightly'")).toBe('0');
+    expect(
+      psql(
+        pair.victim.url,
+        "SELECT (SELECT count(*) FROM vex.statements) - claims_written FROM vex.statement_backfill_checkpoints WHERE run_id = 'nightly'",
+      ),
+    ).toBe('0');
 
     const resumed = await runChild(pair.victim.url, 'nightly', 100, 0);
     expect(resumed!.resumed).toBe(true);

@@ -22,7 +22,14 @@ function backfiller(prefix: string, rawTable = 'vex.raw_documents', pool: pg.Poo
     checkpointsTable: `${prefix}.checkpoints`,
     failuresTable: `${prefix}.failures`,
   });
-  return { bf: new StatementBackfiller({ source: new PgRawDocumentSource({ pg: pool, table: rawTable }), sink, normalizers: defaultVexNormalizers }), table: `${prefix}.statements` };
+  return {
+    bf: new StatementBackfiller({
+      source: new PgRawDocumentSource({ pg: pool, table: rawTable }),
+      sink,
+      normalizers: defaultVexNormalizers,
+    }),
+    table: `${prefix}.statements`,
+  };
 }
 
 async function run(bf: StatementBackfiller, options: StatementBackfillOptions = {}): Promise<BackfillSummary> {
@@ -44,7 +51,13 @@ describe('StatementBackfiller over PostgreSQL', () => {
     const { bf, table } = backfiller('a');
     const s = await run(bf, { runId: 'first' });
     const want = expectedCounters(docs);
-    expect({ evaluated: s.evaluated, backfilled: s.backfilled, claimsWritten: s.claimsWritten, skipped: s.skipped, failures: s.failures }).toEqual(want);
+    expect({
+      evaluated: s.evaluated,
+      backfilled: s.backfilled,
+      claimsWritten: s.claimsWritten,
+      skipped: s.skipped,
+      failures: s.failures,
+    }).toEqual(want);
     expect(want.failures).toBeGreaterThan(5);
     expect(s.text).toBe(
       `Backfill completed: evaluated ${want.evaluated}, backfilled ${want.backfilled}, claims written ${want.claimsWritten}, skipped 0, failures ${want.failures}.`,
@@ -58,7 +71,9 @@ describe('StatementBackfiller over PostgreSQL', () => {
 
     // Seed 004 rerun: everything that has statements is skipped; failures fail again.
     const again = await run(bf, { runId: 'second' });
-    expect(again.text).toBe(`Backfill completed: evaluated ${want.evaluated}, backfilled 0, claims written 0, skipped ${want.backfilled}, failures ${want.failures}.`);
+    expect(again.text).toBe(
+      `Backfill completed: evaluated ${want.evaluated}, backfilled 0, claims written 0, skipped ${want.backfilled}, failures ${want.failures}.`,
+    );
     expect(Number(psql(db.url, `SELECT count(*) FROM ${table}`))).toBe(want.claimsWritten);
 
     // --force replaces each document's claims: same rows, no duplicates, all from the forced run.
@@ -134,7 +149,15 @@ describe('StatementBackfiller over PostgreSQL', () => {
 
   it('rolls back a whole batch when the database rejects part of it, and resumes cleanly', async () => {
     const { bf, table } = backfiller('f');
-    (await new PgStatementSink({ pg: db.pool, statementsTable: 'f.statements', documentsTable: 'f.documents', checkpointsTable: 'f.checkpoints', failuresTable: 'f.failures' }).prepare())._unsafeUnwrap();
+    (
+      await new PgStatementSink({
+        pg: db.pool,
+        statementsTable: 'f.statements',
+        documentsTable: 'f.documents',
+        checkpointsTable: 'f.checkpoints',
+        failuresTable: 'f.failures',
+      }).prepare()
+    )._unsafeUnwrap();
     const victim = docs.filter((d) => d.kind !== 'broken' && d.expectedClaims > 0)[200]!;
     await db.query(`CREATE FUNCTION f.reject() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF NEW.document_digest = '${victim.digest}' THEN RAISE EXCEPTION 'rejected by test trigger'; END IF; RETURN NEW; END $$`);
@@ -187,7 +210,13 @@ describe('StatementBackfiller over PostgreSQL', () => {
 
   it('rejects bad options and unsafe table names without touching the database', async () => {
     const { bf } = backfiller('v');
-    for (const options of [{ batchSize: 0 }, { batchSize: 1.5 }, { maxDocuments: -1 }, { retrievedSince: new Date('nope') }, { runId: '' }] as StatementBackfillOptions[]) {
+    for (const options of [
+      { batchSize: 0 },
+      { batchSize: 1.5 },
+      { maxDocuments: -1 },
+      { retrievedSince: new Date('nope') },
+      { runId: '' },
+    ] as StatementBackfillOptions[]) {
       const r = await bf.run(options);
       expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
     }
@@ -204,13 +233,21 @@ describe('StatementBackfiller over PostgreSQL', () => {
   it('counts a document no normalizer recognises as NO_NORMALIZER', async () => {
     const only = new StatementBackfiller({
       source: new PgRawDocumentSource({ pg: db.pool }),
-      sink: new PgStatementSink({ pg: db.pool, statementsTable: 'n.statements', documentsTable: 'n.documents', checkpointsTable: 'n.checkpoints', failuresTable: 'n.failures' }),
+      sink: new PgStatementSink({
+        pg: db.pool,
+        statementsTable: 'n.statements',
+        documentsTable: 'n.documents',
+        checkpointsTable: 'n.checkpoints',
+        failuresTable: 'n.failures',
+      }),
       normalizers: [],
     });
     const s = await run(only, { maxDocuments: 10 });
     expect(s.failures).toBe(10);
     // Text that is not JSON fails before detection; everything else finds no normalizer.
-    const want = inProcessingOrder(docs).slice(0, 10).map((d) => [d.digest, d.broken === 'truncated-json' ? 'DOCUMENT_INVALID' : 'NO_NORMALIZER']);
+    const want = inProcessingOrder(docs)
+      .slice(0, 10)
+      .map((d) => [d.digest, d.broken === 'truncated-json' ? 'DOCUMENT_INVALID' : 'NO_NORMALIZER']);
     expect(s.failed.map((f) => [f.digest, f.code])).toEqual(want);
     expect(want.some(([, code]) => code === 'NO_NORMALIZER')).toBe(true);
   });
@@ -225,13 +262,38 @@ describe('PgStatementSink edge cases', () => {
       normalize: (_doc: unknown, ctx: { digest: string }) =>
         ok(
           ctx.digest === inProcessingOrder(docs)[1]!.digest
-            ? [{ vulnerabilityId: 'CVE-NUL', productKey: 'pkg:x/nul', status: 'fixed' as const, statement: 'a\u0000b', documentDigest: ctx.digest, format: 'custom' }]
-            : [{ vulnerabilityId: 'CVE-ODD', productKey: 'pkg:x/odd', status: 'affected' as const, statement: odd, justification: '\\', documentDigest: ctx.digest, format: 'custom' }],
+            ? [
+                {
+                  vulnerabilityId: 'CVE-NUL',
+                  productKey: 'pkg:x/nul',
+                  status: 'fixed' as const,
+                  statement: 'a\u0000b',
+                  documentDigest: ctx.digest,
+                  format: 'custom',
+                },
+              ]
+            : [
+                {
+                  vulnerabilityId: 'CVE-ODD',
+                  productKey: 'pkg:x/odd',
+                  status: 'affected' as const,
+                  statement: odd,
+                  justification: '\\',
+                  documentDigest: ctx.digest,
+                  format: 'custom',
+                },
+              ],
         ),
     };
     const bf = new StatementBackfiller({
       source: new PgRawDocumentSource({ pg: db.pool }),
-      sink: new PgStatementSink({ pg: db.pool, statementsTable: 'e.statements', documentsTable: 'e.documents', checkpointsTable: 'e.checkpoints', failuresTable: 'e.failures' }),
+      sink: new PgStatementSink({
+        pg: db.pool,
+        statementsTable: 'e.statements',
+        documentsTable: 'e.documents',
+        checkpointsTable: 'e.checkpoints',
+        failuresTable: 'e.failures',
+      }),
       normalizers: [custom],
     });
     const s = await run(bf, { maxDocuments: 3 });
@@ -246,7 +308,15 @@ describe('PgStatementSink edge cases', () => {
 
   it('falls back to INSERT … ON CONFLICT when another writer already stored one of the claims', async () => {
     const { bf, table } = backfiller('r');
-    (await new PgStatementSink({ pg: db.pool, statementsTable: 'r.statements', documentsTable: 'r.documents', checkpointsTable: 'r.checkpoints', failuresTable: 'r.failures' }).prepare())._unsafeUnwrap();
+    (
+      await new PgStatementSink({
+        pg: db.pool,
+        statementsTable: 'r.statements',
+        documentsTable: 'r.documents',
+        checkpointsTable: 'r.checkpoints',
+        failuresTable: 'r.failures',
+      }).prepare()
+    )._unsafeUnwrap();
     const reference = await run(backfiller('r_ref').bf, { maxDocuments: 60 });
     // A racing writer inserted one claim of a document this run has not seen as backfilled.
     await db.query(`INSERT INTO ${table} SELECT * FROM r_ref.statements ORDER BY document_digest LIMIT 1`);

@@ -19,7 +19,10 @@ interface Child {
 }
 
 function startChild(url: string, runId: string, throttleMs: number): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, url, runId, '100', String(throttleMs)], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', script, url, runId, '100', String(throttleMs)], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   let progressed: () => void = () => undefined;
@@ -37,7 +40,12 @@ function startChild(url: string, runId: string, throttleMs: number): Child {
 }
 
 function summaryOf(stdout: string): { text: string; reportSha256: string } {
-  const { text, reportSha256 } = JSON.parse(stdout.split('\n').find((l) => l.startsWith('SUMMARY '))!.slice(8)) as { text: string; reportSha256: string };
+  const { text, reportSha256 } = JSON.parse(
+    stdout
+      .split('\n')
+      .find((l) => l.startsWith('SUMMARY '))!
+      .slice(8),
+  ) as { text: string; reportSha256: string };
   return { text, reportSha256 };
 }
 
@@ -59,7 +67,9 @@ describe('two processes with the same run id', () => {
     await holder.firstProgress;
     const second = await startChild(withApplicationName(db.url, 'bk_lock_second'), 'shared', 0).exit;
     expect(second.code).toBe(1);
-    expect(second.stderr).toMatch(/^LOCKED: run "shared" is already running, held by backend pid \d+, application_name "bk_lock_holder", host /m);
+    expect(second.stderr).toMatch(
+      /^LOCKED: run "shared" is already running, held by backend pid \d+, application_name "bk_lock_holder", host /m,
+    );
     expect(second.stdout).not.toContain('SUMMARY');
 
     const first = await holder.exit;

@@ -19,7 +19,10 @@ let run: ReturnType<typeof spawnSync>;
 
 beforeAll(() => {
   out = mkdtempSync(join(tmpdir(), 'bk-release-bundle-'));
-  run = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'examples', 'release-bundle.ts'), out], { cwd: repoRoot, encoding: 'utf8' });
+  run = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'examples', 'release-bundle.ts'), out], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  });
 }, 120_000);
 
 afterAll(() => {
@@ -36,11 +39,19 @@ describe.skipIf(tools.missing)(tools.title('examples/release-bundle.ts'), () => 
 
   it('SHA256SUMS.sig and the DSSE manifest verify with openssl', () => {
     writeFileSync(join(out, 'sig.der'), Buffer.from(readFileSync(join(out, 'SHA256SUMS.sig'), 'utf8'), 'base64'));
-    expect(spawnSync('openssl', ['dgst', '-sha256', '-verify', 'cosign.pub', '-signature', 'sig.der', 'SHA256SUMS'], { cwd: out }).status).toBe(0);
-    const env = JSON.parse(readFileSync(join(out, 'manifest.dsse.json'), 'utf8')) as { payload: string; payloadType: string; signatures: Array<{ sig: string }> };
+    expect(
+      spawnSync('openssl', ['dgst', '-sha256', '-verify', 'cosign.pub', '-signature', 'sig.der', 'SHA256SUMS'], { cwd: out }).status,
+    ).toBe(0);
+    const env = JSON.parse(readFileSync(join(out, 'manifest.dsse.json'), 'utf8')) as {
+      payload: string;
+      payloadType: string;
+      signatures: Array<{ sig: string }>;
+    };
     writeFileSync(join(out, 'pae.bin'), preAuthEncoding(env.payloadType, Buffer.from(env.payload, 'base64')));
     writeFileSync(join(out, 'dsse.der'), Buffer.from(env.signatures[0]!.sig, 'base64'));
-    expect(spawnSync('openssl', ['dgst', '-sha256', '-verify', 'cosign.pub', '-signature', 'dsse.der', 'pae.bin'], { cwd: out }).status).toBe(0);
+    expect(
+      spawnSync('openssl', ['dgst', '-sha256', '-verify', 'cosign.pub', '-signature', 'dsse.der', 'pae.bin'], { cwd: out }).status,
+    ).toBe(0);
     const statement = JSON.parse(Buffer.from(env.payload, 'base64').toString('utf8')) as { subject: Array<{ name: string }> };
     expect(statement.subject.map((s) => s.name)).toContain('SHA256SUMS');
   });
@@ -50,7 +61,9 @@ describe.skipIf(tools.missing)(tools.title('examples/release-bundle.ts'), () => 
     unlinkSync(join(out, 'seeds/object-store/README.md'));
     const gnu = spawnSync('sha256sum', ['--check', 'SHA256SUMS'], { cwd: out, encoding: 'utf8' });
     const report = (await verifyChecksums(join(out, 'SHA256SUMS')))._unsafeUnwrap();
-    const ours = report.entries.map((e) => `${e.path}: ${e.status === 'OK' ? 'OK' : e.status === 'FAILED' ? 'FAILED' : 'FAILED open or read'}`);
+    const ours = report.entries.map(
+      (e) => `${e.path}: ${e.status === 'OK' ? 'OK' : e.status === 'FAILED' ? 'FAILED' : 'FAILED open or read'}`,
+    );
     expect(gnu.stdout.trim().split('\n')).toEqual(ours);
     expect(gnu.status).not.toBe(0);
     expect(report.ok).toBe(false);

@@ -4,7 +4,18 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
@@ -48,7 +59,11 @@ function unshown(line: string): string {
 
 function gnuCheck(sums: string, flags: string[]): { status: number; lines: string[] } {
   const r = spawnSync('sha256sum', ['--check', ...flags, sums], { cwd: dir, encoding: 'buffer' });
-  const lines = r.stdout.toString('utf8').split('\n').filter((l) => l.length > 0).map(unshown);
+  const lines = r.stdout
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map(unshown);
   return { status: r.status ?? -1, lines };
 }
 
@@ -84,7 +99,11 @@ afterAll(() => {
 
 describe.skipIf(sha256sumTool.missing)(sha256sumTool.title('writeChecksums matches sha256sum byte for byte'), () => {
   const sorted = [...NAMES].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-  for (const [format, flag] of [['text', []], ['binary', ['--binary']], ['tag', ['--tag']]] as const) {
+  for (const [format, flag] of [
+    ['text', []],
+    ['binary', ['--binary']],
+    ['tag', ['--tag']],
+  ] as const) {
     it(`${format} form, names with spaces, backslashes, CR and newlines`, async () => {
       const out = join(dir, `OUT-${format}`);
       const result = await writeChecksums([...NAMES].reverse(), out, { format });
@@ -204,7 +223,9 @@ describe.skipIf(sha256sumTool.missing)(sha256sumTool.title('verifyChecksums reac
     const sums = join(dir, 'PROGRESS');
     writeFileSync(sums, Buffer.concat([gnuSums(), gnuSums()]));
     const seen: number[] = [];
-    const report = (await verifyChecksums(sums, { concurrency: 2, chunkBytes: 64, onProgress: (p) => seen.push(p.filesDone) }))._unsafeUnwrap();
+    const report = (
+      await verifyChecksums(sums, { concurrency: 2, chunkBytes: 64, onProgress: (p) => seen.push(p.filesDone) })
+    )._unsafeUnwrap();
     expect(report.ok).toBe(true);
     expect(report.counts.ok).toBe(NAMES.length * 2);
     expect(seen).toEqual(NAMES.map((_, i) => i + 1));
@@ -212,7 +233,12 @@ describe.skipIf(sha256sumTool.missing)(sha256sumTool.title('verifyChecksums reac
     controller.abort();
     expect((await verifyChecksums(sums, { signal: controller.signal }))._unsafeUnwrapErr().code).toBe('ABORTED');
     const midway = new AbortController();
-    const aborted = await verifyChecksums(sums, { chunkBytes: 16, concurrency: 1, onProgress: () => midway.abort(), signal: midway.signal });
+    const aborted = await verifyChecksums(sums, {
+      chunkBytes: 16,
+      concurrency: 1,
+      onProgress: () => midway.abort(),
+      signal: midway.signal,
+    });
     expect(aborted._unsafeUnwrapErr().code).toBe('ABORTED');
     expect((await verifyChecksums(sums, { concurrency: 0 }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
     expect((await verifyChecksums(join(dir, 'no-such-sums')))._unsafeUnwrapErr().code).toBe('IO_ERROR');
@@ -301,9 +327,22 @@ describe.skipIf(sha256sumTool.missing)(sha256sumTool.title('verifyChecksums: sym
   it('refuses symlinks that lead out of the base directory by real path; followSymlinksOutside reads them as sha256sum does', async () => {
     const hostname = readFileSync('/etc/hostname');
     const sums = join(bundle, 'SHA256SUMS');
-    writeFileSync(sums, [`${sha(SECRET)}  out`, `${sha(SECRET)}  outdir/data.txt`, `${sha(hostname)}  etcdir/hostname`, `${sha(INSIDE)}  inlink`, `${sha(INSIDE)}  subdir-link/inside.txt`, ''].join('\n'));
+    writeFileSync(
+      sums,
+      [
+        `${sha(SECRET)}  out`,
+        `${sha(SECRET)}  outdir/data.txt`,
+        `${sha(hostname)}  etcdir/hostname`,
+        `${sha(INSIDE)}  inlink`,
+        `${sha(INSIDE)}  subdir-link/inside.txt`,
+        '',
+      ].join('\n'),
+    );
     // sha256sum follows every link: the oracle for followSymlinksOutside
-    expect(gnu(sums)).toEqual({ status: 0, stdout: 'out: OK\noutdir/data.txt: OK\netcdir/hostname: OK\ninlink: OK\nsubdir-link/inside.txt: OK\n' });
+    expect(gnu(sums)).toEqual({
+      status: 0,
+      stdout: 'out: OK\noutdir/data.txt: OK\netcdir/hostname: OK\ninlink: OK\nsubdir-link/inside.txt: OK\n',
+    });
     const report = (await verifyChecksums(sums))._unsafeUnwrap();
     expect(report.ok).toBe(false);
     expect(report.entries.map((e) => [e.path, e.status, e.actual])).toEqual([
@@ -326,7 +365,10 @@ describe.skipIf(sha256sumTool.missing)(sha256sumTool.title('verifyChecksums: sym
     await once(server, 'listening');
     try {
       const sums = join(bundle, 'SPECIAL');
-      writeFileSync(sums, [`${sha('')}  fifo`, `${sha('')}  sock`, `${sha('')}  zero`, `${sha('')}  sub`, `${sha(INSIDE)}  inlink`, ''].join('\n'));
+      writeFileSync(
+        sums,
+        [`${sha('')}  fifo`, `${sha('')}  sock`, `${sha('')}  zero`, `${sha('')}  sub`, `${sha(INSIDE)}  inlink`, ''].join('\n'),
+      );
       const report = (await verifyChecksums(sums, { followSymlinksOutside: true }))._unsafeUnwrap();
       expect(report.entries.map((e) => [e.path, e.status, e.bytes])).toEqual([
         ['fifo', 'UNREADABLE', null],
@@ -346,28 +388,32 @@ describe.skipIf(sha256sumTool.missing)(sha256sumTool.title('verifyChecksums: sym
   it.each([
     ['while the file is being opened', 0],
     ['while waiting for a writer', 100],
-  ])('abort ends the call on a sums FIFO that nobody writes (%s), leaving no thread waiting', async (_when, delayMs) => {
-    const sumsFifo = join(bundle, `SUMS-FIFO-${delayMs}`);
-    spawnSync('mkfifo', [sumsFifo]);
-    const controller = new AbortController();
-    const pending = verifyChecksums(sumsFifo, { signal: controller.signal });
-    if (delayMs === 0) controller.abort();
-    else setTimeout(() => controller.abort(), delayMs);
-    let released = false;
-    try {
-      expect((await pending)._unsafeUnwrapErr().code).toBe('ABORTED');
-    } finally {
-      // Opening the write end without blocking fails (ENXIO) unless a reader still waits in open();
-      // if one does, this also releases it.
+  ])(
+    'abort ends the call on a sums FIFO that nobody writes (%s), leaving no thread waiting',
+    async (_when, delayMs) => {
+      const sumsFifo = join(bundle, `SUMS-FIFO-${delayMs}`);
+      spawnSync('mkfifo', [sumsFifo]);
+      const controller = new AbortController();
+      const pending = verifyChecksums(sumsFifo, { signal: controller.signal });
+      if (delayMs === 0) controller.abort();
+      else setTimeout(() => controller.abort(), delayMs);
+      let released = false;
       try {
-        closeSync(openSync(sumsFifo, constants.O_WRONLY | constants.O_NONBLOCK));
-        released = true;
-      } catch (error) {
-        expect((error as { code?: string }).code).toBe('ENXIO');
+        expect((await pending)._unsafeUnwrapErr().code).toBe('ABORTED');
+      } finally {
+        // Opening the write end without blocking fails (ENXIO) unless a reader still waits in open();
+        // if one does, this also releases it.
+        try {
+          closeSync(openSync(sumsFifo, constants.O_WRONLY | constants.O_NONBLOCK));
+          released = true;
+        } catch (error) {
+          expect((error as { code?: string }).code).toBe('ENXIO');
+        }
       }
-    }
-    expect(released).toBe(false);
-  }, 20_000);
+      expect(released).toBe(false);
+    },
+    20_000,
+  );
 
   it('a sums file may be a pipe, as for sha256sum --check <(…); a device or socket is IO_ERROR', async () => {
     const sumsFifo = join(bundle, 'SUMS-PIPE');

@@ -4,7 +4,18 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,10 +69,18 @@ describe.skipIf(tools.missing)(tools.title('verifyDataset'), () => {
 
   it('passes a dataset written by writeDataset, checking everything in one pass', async () => {
     const progress: string[] = [];
-    const report = (await verifyDataset(written, { expectedSha256: sha256sum(written).toUpperCase(), onProgress: (p) => progress.push(p.member) }))._unsafeUnwrap();
+    const report = (
+      await verifyDataset(written, { expectedSha256: sha256sum(written).toUpperCase(), onProgress: (p) => progress.push(p.member) })
+    )._unsafeUnwrap();
     expect(report.ok).toBe(true);
     expect(report.problems).toEqual([]);
-    expect(report.archive).toMatchObject({ verdict: 'ok', expectedFrom: 'option', actualSha256: sha256sum(written), bytes: statSync(written).size, compression: 'zstd' });
+    expect(report.archive).toMatchObject({
+      verdict: 'ok',
+      expectedFrom: 'option',
+      actualSha256: sha256sum(written),
+      bytes: statSync(written).size,
+      compression: 'zstd',
+    });
     expect(report.checks).toEqual({ archiveSha256: true, memberRecords: true, memberBytes: true, memberSha256: true });
     expect(report.members.map((m) => [m.name, m.verdict, m.actual?.records])).toEqual([
       ['advisory_chunks.ndjson', 'ok', 1200],
@@ -125,7 +144,13 @@ describe.skipIf(tools.missing)(tools.title('verifyDataset'), () => {
     const path = tarZst('counts-only', {
       'linksets.ndjson': ndjson(linksets),
       'advisory_chunks.ndjson': `\n${ndjson(chunks)}\n`,
-      'manifest.json': JSON.stringify({ schemaVersion: 1, members: [{ name: 'linksets.ndjson', records: 340 }, { name: 'advisory_chunks.ndjson', records: 1200, extra: 'kept' }] }),
+      'manifest.json': JSON.stringify({
+        schemaVersion: 1,
+        members: [
+          { name: 'linksets.ndjson', records: 340 },
+          { name: 'advisory_chunks.ndjson', records: 1200, extra: 'kept' },
+        ],
+      }),
     });
     const report = (await verifyDataset(path))._unsafeUnwrap();
     expect(report.ok).toBe(true);
@@ -151,7 +176,13 @@ describe.skipIf(tools.missing)(tools.title('verifyDataset'), () => {
     const report = (await verifyDataset(path))._unsafeUnwrap();
     expect(report.ok).toBe(false);
     const byName = Object.fromEntries(report.members.map((m) => [m.name, m]));
-    expect(byName['linksets.ndjson']).toMatchObject({ verdict: 'mismatch', mismatches: ['records'], checks: ['records', 'bytes', 'sha256'], expected: { records: 341 }, actual: { records: 340 } });
+    expect(byName['linksets.ndjson']).toMatchObject({
+      verdict: 'mismatch',
+      mismatches: ['records'],
+      checks: ['records', 'bytes', 'sha256'],
+      expected: { records: 341 },
+      actual: { records: 340 },
+    });
     expect(byName['advisory_chunks.ndjson']).toMatchObject({ verdict: 'mismatch', mismatches: ['bytes', 'sha256'] });
     expect(byName['gone.ndjson']).toMatchObject({ verdict: 'missing-from-archive', actual: null });
     expect(byName['stray.ndjson']).toMatchObject({ verdict: 'missing-from-manifest', expected: null, actual: { records: 1 } });

@@ -8,7 +8,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { preAuthEncoding, signDsse, verifyBlobSignature, verifyDsse, verifyInTotoSubject, type DsseEnvelope } from '../../../src/verify/index.js';
+import {
+  preAuthEncoding,
+  signDsse,
+  verifyBlobSignature,
+  verifyDsse,
+  verifyInTotoSubject,
+  type DsseEnvelope,
+} from '../../../src/verify/index.js';
 import { needTools } from '../../support/tmp.js';
 
 const opensslTool = needTools('openssl');
@@ -37,7 +44,20 @@ function opensslSign(keyName: string, data: Buffer, mode: 'ed' | 'dgst' | 'pss' 
   const out = join(dir, 'sig.bin');
   writeFileSync(input, data);
   if (mode === 'ed') openssl('pkeyutl', '-sign', '-inkey', `${keyName}.key`, '-rawin', '-in', input, '-out', out);
-  else if (mode === 'pss') openssl('dgst', '-sha256', '-sign', `${keyName}.key`, '-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:-1', '-out', out, input);
+  else if (mode === 'pss')
+    openssl(
+      'dgst',
+      '-sha256',
+      '-sign',
+      `${keyName}.key`,
+      '-sigopt',
+      'rsa_padding_mode:pss',
+      '-sigopt',
+      'rsa_pss_saltlen:-1',
+      '-out',
+      out,
+      input,
+    );
   else openssl('dgst', '-sha256', '-sign', `${keyName}.key`, '-out', out, input);
   return readFileSync(out);
 }
@@ -47,7 +67,10 @@ function opensslVerify(keyName: string, data: Buffer, signature: Buffer, mode: '
   const sigFile = join(dir, 'to-verify.sig');
   writeFileSync(input, data);
   writeFileSync(sigFile, signature);
-  const args = mode === 'ed' ? ['pkeyutl', '-verify', '-pubin', '-inkey', `${keyName}.pub`, '-rawin', '-in', input, '-sigfile', sigFile] : ['dgst', '-sha256', '-verify', `${keyName}.pub`, '-signature', sigFile, input];
+  const args =
+    mode === 'ed'
+      ? ['pkeyutl', '-verify', '-pubin', '-inkey', `${keyName}.pub`, '-rawin', '-in', input, '-sigfile', sigFile]
+      : ['dgst', '-sha256', '-verify', `${keyName}.pub`, '-signature', sigFile, input];
   return spawnSync('openssl', args, { cwd: dir }).status === 0;
 }
 
@@ -56,7 +79,11 @@ const TYPE = 'application/vnd.example+json';
 const PAYLOAD = Buffer.from([0xfb, 0xff, 0xbf, 0x7b, 0x22, 0x61, 0x22, 0x3a, 0x31, 0x7d, 0xfe, 0xff]);
 
 function envelopeWith(signatures: Array<{ sig: Buffer; keyid?: string }>, payload: Buffer = PAYLOAD, type = TYPE): DsseEnvelope {
-  return { payload: payload.toString('base64'), payloadType: type, signatures: signatures.map((s) => ({ ...(s.keyid === undefined ? {} : { keyid: s.keyid }), sig: s.sig.toString('base64') })) };
+  return {
+    payload: payload.toString('base64'),
+    payloadType: type,
+    signatures: signatures.map((s) => ({ ...(s.keyid === undefined ? {} : { keyid: s.keyid }), sig: s.sig.toString('base64') })),
+  };
 }
 
 beforeAll(() => {
@@ -76,7 +103,9 @@ afterAll(() => {
 
 describe('preAuthEncoding', () => {
   it('matches the DSSE specification example', () => {
-    expect(preAuthEncoding('http://example.com/HelloWorld', Buffer.from('hello world')).toString()).toBe('DSSEv1 29 http://example.com/HelloWorld 11 hello world');
+    expect(preAuthEncoding('http://example.com/HelloWorld', Buffer.from('hello world')).toString()).toBe(
+      'DSSEv1 29 http://example.com/HelloWorld 11 hello world',
+    );
     // lengths are bytes, not characters
     expect(preAuthEncoding('tÿpe', Buffer.from('é')).toString()).toBe('DSSEv1 5 tÿpe 2 é');
   });
@@ -107,8 +136,15 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyDsse with openssl-
   });
 
   it('signatures made by signDsse verify with openssl', () => {
-    for (const [name, mode] of [['ed', 'ed'], ['ec', 'dgst'], ['rsa', 'dgst']] as const) {
-      const env = signDsse(PAYLOAD, TYPE, { key: keys[name]!.priv, ...(name === 'rsa' ? { rsaPadding: 'pkcs1' as const } : {}) })._unsafeUnwrap();
+    for (const [name, mode] of [
+      ['ed', 'ed'],
+      ['ec', 'dgst'],
+      ['rsa', 'dgst'],
+    ] as const) {
+      const env = signDsse(PAYLOAD, TYPE, {
+        key: keys[name]!.priv,
+        ...(name === 'rsa' ? { rsaPadding: 'pkcs1' as const } : {}),
+      })._unsafeUnwrap();
       expect(opensslVerify(name, pae(TYPE, PAYLOAD), Buffer.from(env.signatures[0]!.sig, 'base64'), mode), name).toBe(true);
       expect(verifyDsse(env, { keys: [keys[name]!.pub] }).isOk()).toBe(true);
     }
@@ -116,7 +152,23 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyDsse with openssl-
     const pss = signDsse(PAYLOAD, TYPE, keys.rsa!.priv)._unsafeUnwrap();
     writeFileSync(join(dir, 'pss.sig'), Buffer.from(pss.signatures[0]!.sig, 'base64'));
     writeFileSync(join(dir, 'pss.in'), pae(TYPE, PAYLOAD));
-    const r = spawnSync('openssl', ['dgst', '-sha256', '-verify', 'rsa.pub', '-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:32', '-signature', 'pss.sig', 'pss.in'], { cwd: dir });
+    const r = spawnSync(
+      'openssl',
+      [
+        'dgst',
+        '-sha256',
+        '-verify',
+        'rsa.pub',
+        '-sigopt',
+        'rsa_padding_mode:pss',
+        '-sigopt',
+        'rsa_pss_saltlen:32',
+        '-signature',
+        'pss.sig',
+        'pss.in',
+      ],
+      { cwd: dir },
+    );
     expect(r.status).toBe(0);
   });
 
@@ -128,11 +180,15 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyDsse with openssl-
     expect(otherType._unsafeUnwrapErr().code).toBe('SIGNATURE_INVALID');
     const wrongKey = verifyDsse(envelopeWith([{ sig }]), { keys: [keys.ec2!.pub, keys.ed!.pub, keys.rsa!.pub] });
     expect(wrongKey._unsafeUnwrapErr().code).toBe('SIGNATURE_INVALID');
-    expect(wrongKey._unsafeUnwrapErr().context.signatures).toEqual([{ index: 0, verdict: 'invalid', keyIndex: null, code: 'SIGNATURE_INVALID' }]);
+    expect(wrongKey._unsafeUnwrapErr().context.signatures).toEqual([
+      { index: 0, verdict: 'invalid', keyIndex: null, code: 'SIGNATURE_INVALID' },
+    ]);
     const truncated = verifyDsse(envelopeWith([{ sig: sig.subarray(0, sig.length - 3) }]), { keys: [keys.ec!.pub] });
     expect(truncated._unsafeUnwrapErr().code).toBe('SIGNATURE_INVALID');
     const edSig = opensslSign('ed', pae(TYPE, PAYLOAD), 'ed');
-    expect(verifyDsse(envelopeWith([{ sig: edSig.subarray(1) }]), { keys: [keys.ed!.pub] })._unsafeUnwrapErr().code).toBe('SIGNATURE_INVALID');
+    expect(verifyDsse(envelopeWith([{ sig: edSig.subarray(1) }]), { keys: [keys.ed!.pub] })._unsafeUnwrapErr().code).toBe(
+      'SIGNATURE_INVALID',
+    );
   });
 
   it('never trusts keyid', () => {
@@ -156,9 +212,14 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyDsse with openssl-
     // the same key signing twice is one key
     const twice = verifyDsse(envelopeWith([{ sig: a }, { sig: opensslSign('ec', data) }]), { keys: pubs, threshold: 2 });
     expect(twice._unsafeUnwrapErr().code).toBe('SIGNATURE_INVALID');
-    expect((twice._unsafeUnwrapErr().context.signatures as Array<{ verdict: string }>).map((s) => s.verdict)).toEqual(['valid', 'duplicate']);
+    expect((twice._unsafeUnwrapErr().context.signatures as Array<{ verdict: string }>).map((s) => s.verdict)).toEqual([
+      'valid',
+      'duplicate',
+    ]);
     // the same key listed twice cannot meet a threshold of two
-    expect(verifyDsse(envelopeWith([{ sig: a }]), { keys: [keys.ec!.pub, keys.ec!.priv], threshold: 2 })._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect(verifyDsse(envelopeWith([{ sig: a }]), { keys: [keys.ec!.pub, keys.ec!.priv], threshold: 2 })._unsafeUnwrapErr().code).toBe(
+      'INVALID_ARGUMENT',
+    );
     // signDsse with several keys meets the threshold
     const multi = signDsse(PAYLOAD, TYPE, [keys.ec!.priv, { key: keys.ed!.priv, keyid: 'ed' }, keys.rsa!.priv])._unsafeUnwrap();
     expect(verifyDsse(multi, { keys: pubs, threshold: 3 }).isOk()).toBe(true);
@@ -168,11 +229,15 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyDsse with openssl-
     const sig = opensslSign('ec', pae(TYPE, PAYLOAD));
     const pub = [keys.ec!.pub];
     expect(verifyDsse(envelopeWith([]), { keys: pub })._unsafeUnwrapErr().code).toBe('SIGNATURE_MISSING');
-    expect(verifyDsse({ ...envelopeWith([{ sig }]), payload: 'not base64!' }, { keys: pub })._unsafeUnwrapErr().code).toBe('BASE64_INVALID');
+    expect(verifyDsse({ ...envelopeWith([{ sig }]), payload: 'not base64!' }, { keys: pub })._unsafeUnwrapErr().code).toBe(
+      'BASE64_INVALID',
+    );
     expect(verifyDsse({ ...envelopeWith([{ sig }]), payload: 'abcde' }, { keys: pub })._unsafeUnwrapErr().code).toBe('BASE64_INVALID');
     expect(verifyDsse({ ...envelopeWith([]), signatures: [{ sig: '%%%' }] }, { keys: pub })._unsafeUnwrapErr().code).toBe('BASE64_INVALID');
     // one good signature is enough even next to a malformed one
-    expect(verifyDsse({ ...envelopeWith([{ sig }]), signatures: [{ sig: '%%%' }, { sig: sig.toString('base64') }] }, { keys: pub }).isOk()).toBe(true);
+    expect(
+      verifyDsse({ ...envelopeWith([{ sig }]), signatures: [{ sig: '%%%' }, { sig: sig.toString('base64') }] }, { keys: pub }).isOk(),
+    ).toBe(true);
     expect(verifyDsse('{not json', { keys: pub })._unsafeUnwrapErr().code).toBe('ENVELOPE_INVALID');
     expect(verifyDsse({ payload: 'x' } as unknown as DsseEnvelope, { keys: pub })._unsafeUnwrapErr().code).toBe('ENVELOPE_INVALID');
     expect(verifyDsse(envelopeWith([{ sig }]), { keys: ['not a key'] })._unsafeUnwrapErr().code).toBe('KEY_INVALID');
@@ -196,7 +261,8 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('one key in several encod
     const der = (args: string[]): Buffer => openssl('pkey', '-pubin', '-in', `${name}.pub`, '-outform', 'DER', ...args);
     const out: Record<string, string | Buffer> = { 'SPKI PEM': keys[name]!.pub, 'SPKI DER': der([]) };
     if (kind === 'ec') {
-      for (const form of ['compressed', 'uncompressed', 'hybrid']) out[`${form} point`] = openssl('ec', '-in', `${name}.key`, '-pubout', '-conv_form', form).toString('utf8');
+      for (const form of ['compressed', 'uncompressed', 'hybrid'])
+        out[`${form} point`] = openssl('ec', '-in', `${name}.key`, '-pubout', '-conv_form', form).toString('utf8');
       out['explicit curve parameters'] = openssl('ec', '-in', `${name}.key`, '-pubout', '-param_enc', 'explicit').toString('utf8');
     }
     if (kind === 'rsa') {
@@ -204,7 +270,10 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('one key in several encod
       // The same modulus and exponent under the id-RSASSA-PSS algorithm, assembled by openssl's DER generator.
       openssl('asn1parse', '-in', `${name}.pub`, '-strparse', '19', '-noout', '-out', `${name}.pkcs1.der`);
       const hex = readFileSync(join(dir, `${name}.pkcs1.der`)).toString('hex');
-      writeFileSync(join(dir, `${name}.pss.cnf`), `asn1=SEQUENCE:spki\n[spki]\nalg=SEQUENCE:alg\nkey=FORMAT:HEX,BITSTRING:${hex}\n[alg]\noid=OID:rsassaPss\n`);
+      writeFileSync(
+        join(dir, `${name}.pss.cnf`),
+        `asn1=SEQUENCE:spki\n[spki]\nalg=SEQUENCE:alg\nkey=FORMAT:HEX,BITSTRING:${hex}\n[alg]\noid=OID:rsassaPss\n`,
+      );
       openssl('asn1parse', '-genconf', `${name}.pss.cnf`, '-noout', '-out', `${name}.pss.der`);
       out['id-RSASSA-PSS SPKI'] = readFileSync(join(dir, `${name}.pss.der`));
     }
@@ -247,7 +316,10 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyBlobSignature (cos
   it('verifies an openssl dgst -sha256 -sign signature (ECDSA P-256, DER, base64)', async () => {
     const sig = opensslSign('ec', readFileSync(blob));
     const r = await verifyBlobSignature(blob, `${sig.toString('base64')}\n`, keys.ec!.pub);
-    expect(r._unsafeUnwrap()).toMatchObject({ sha256: createHash('sha256').update(readFileSync(blob)).digest('hex'), keyKind: 'ecdsa-p256' });
+    expect(r._unsafeUnwrap()).toMatchObject({
+      sha256: createHash('sha256').update(readFileSync(blob)).digest('hex'),
+      keyKind: 'ecdsa-p256',
+    });
     const rsa = opensslSign('rsa', readFileSync(blob));
     expect((await verifyBlobSignature(blob, rsa.toString('base64'), keys.rsa!.pub)).isOk()).toBe(true);
   });
@@ -261,7 +333,9 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyBlobSignature (cos
     expect((await verifyBlobSignature(tampered, sig, keys.ec!.pub))._unsafeUnwrapErr().code).toBe('SIGNATURE_INVALID');
     expect((await verifyBlobSignature(blob, sig, keys.ec2!.pub))._unsafeUnwrapErr().code).toBe('SIGNATURE_INVALID');
     const raw = Buffer.from(sig, 'base64');
-    expect((await verifyBlobSignature(blob, raw.subarray(0, raw.length - 4).toString('base64'), keys.ec!.pub))._unsafeUnwrapErr().code).toBe('SIGNATURE_INVALID');
+    expect(
+      (await verifyBlobSignature(blob, raw.subarray(0, raw.length - 4).toString('base64'), keys.ec!.pub))._unsafeUnwrapErr().code,
+    ).toBe('SIGNATURE_INVALID');
     expect((await verifyBlobSignature(blob, 'not*base64', keys.ec!.pub))._unsafeUnwrapErr().code).toBe('BASE64_INVALID');
     expect((await verifyBlobSignature(blob, sig, keys.ed!.pub))._unsafeUnwrapErr().code).toBe('KEY_INVALID');
     expect((await verifyBlobSignature(join(dir, 'nope.bin'), sig, keys.ec!.pub))._unsafeUnwrapErr().code).toBe('IO_ERROR');
@@ -280,7 +354,15 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyInTotoSubject'), (
 
   function statement(sha: string, type = 'https://in-toto.io/Statement/v1'): Buffer {
     return Buffer.from(
-      JSON.stringify({ _type: type, subject: [{ name: 'other', digest: { sha256: 'ab'.repeat(32) } }, { name: 'linksets.tar.zst', digest: { sha256: sha } }], predicateType: 'https://example.com/release/v1', predicate: {} }),
+      JSON.stringify({
+        _type: type,
+        subject: [
+          { name: 'other', digest: { sha256: 'ab'.repeat(32) } },
+          { name: 'linksets.tar.zst', digest: { sha256: sha } },
+        ],
+        predicateType: 'https://example.com/release/v1',
+        predicate: {},
+      }),
     );
   }
 
@@ -306,6 +388,13 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyInTotoSubject'), (
     expect((await verifyInTotoSubject(wrongType, file))._unsafeUnwrapErr().code).toBe('ENVELOPE_INVALID');
     const notStatement = signDsse(statement(digest, 'https://example.com/x'), IN_TOTO, keys.ed!.priv)._unsafeUnwrap();
     expect((await verifyInTotoSubject(notStatement, file))._unsafeUnwrapErr().code).toBe('ENVELOPE_INVALID');
-    expect((await verifyInTotoSubject(signDsse(statement(digest, 'https://in-toto.io/Statement/v0.1'), IN_TOTO, keys.ed!.priv)._unsafeUnwrap(), file)).isOk()).toBe(true);
+    expect(
+      (
+        await verifyInTotoSubject(
+          signDsse(statement(digest, 'https://in-toto.io/Statement/v0.1'), IN_TOTO, keys.ed!.priv)._unsafeUnwrap(),
+          file,
+        )
+      ).isOk(),
+    ).toBe(true);
   });
 });

@@ -3,7 +3,16 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { VersionGate } from '../../../src/version-gate/index.js';
-import { countingGit, createRepo, manualClock, recordingLogger, REMEDIATION, removeDir, removeScratchDirs, scratchDir } from './git-fixture.js';
+import {
+  countingGit,
+  createRepo,
+  manualClock,
+  recordingLogger,
+  REMEDIATION,
+  removeDir,
+  removeScratchDirs,
+  scratchDir,
+} from './git-fixture.js';
 
 afterAll(removeScratchDirs);
 
@@ -247,7 +256,13 @@ describe('configuration', () => {
   it('a disabled gate accepts everything and never runs git', async () => {
     const git = countingGit();
     const { logger, calls } = recordingLogger();
-    await using gate = new VersionGate({ repoPath: join(scratchDir('none'), 'missing'), remediation: REMEDIATION, enabled: false, git: git.path, logger });
+    await using gate = new VersionGate({
+      repoPath: join(scratchDir('none'), 'missing'),
+      remediation: REMEDIATION,
+      enabled: false,
+      git: git.path,
+      logger,
+    });
     expect(calls.warn).toHaveLength(1);
     expect((await gate.ready()).isOk()).toBe(true);
     for (const value of [undefined, 'junk', 'a'.repeat(40), 'F'.repeat(64), ['x', 'y']]) {

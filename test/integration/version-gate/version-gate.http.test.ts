@@ -96,7 +96,12 @@ describe('end to end through a real node:http server', () => {
     expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
     expect(res.headers.get('cache-control')).toBe('no-store');
     const body = (await res.json()) as GateRejectionBody;
-    expect(body).toMatchObject({ code: 'COMMIT_NOT_RECENT', your_commit: commits[100], head_commit: commits[0], remediation: REMEDIATION.join('\n') });
+    expect(body).toMatchObject({
+      code: 'COMMIT_NOT_RECENT',
+      your_commit: commits[100],
+      head_commit: commits[0],
+      remediation: REMEDIATION.join('\n'),
+    });
     expect(server.handled).toBe(before);
     expect((await put(server.url, commits[99])).status).toBe(201);
   });

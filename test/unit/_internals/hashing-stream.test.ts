@@ -15,7 +15,16 @@ describe('HashingPassThrough', () => {
     writeFileSync(file, data);
     const hasher = new HashingPassThrough();
     const out: Buffer[] = [];
-    await pipeline(createReadStream(file, { highWaterMark: 65536 }), hasher, new Writable({ write(c, _e, cb) { out.push(c); cb(); } }));
+    await pipeline(
+      createReadStream(file, { highWaterMark: 65536 }),
+      hasher,
+      new Writable({
+        write(c, _e, cb) {
+          out.push(c);
+          cb();
+        },
+      }),
+    );
     expect(Buffer.concat(out).equals(data)).toBe(true);
     expect(hasher.bytes).toBe(data.length);
     expect(hasher.digest()).toBe(run('sha256sum', [file]).split(' ')[0]);

@@ -43,7 +43,9 @@ describe('LineSplitter', () => {
   it('refuses a line longer than maxLineBytes, naming the line, even when it never ends', () => {
     const long = Buffer.from(`{"ok":1}\n${'x'.repeat(50)}`);
     for (const chunks of [[long], [...long].map((x) => Buffer.from([x]))]) {
-      expect(() => split(chunks, 20)).toThrowError(expect.objectContaining({ code: 'LINE_TOO_LONG', context: { member: 'm.ndjson', line: 2 } }));
+      expect(() => split(chunks, 20)).toThrowError(
+        expect.objectContaining({ code: 'LINE_TOO_LONG', context: { member: 'm.ndjson', line: 2 } }),
+      );
     }
     expect(split([Buffer.from(`${'y'.repeat(20)}\r\n`)], 20).records).toBe(1);
   });
@@ -104,7 +106,9 @@ describe('LineSplitter at the line limit', () => {
 describe('decodeLine', () => {
   it('refuses invalid UTF-8 instead of replacing it', () => {
     const bad = Buffer.from([0x7b, 0xff, 0x7d]);
-    expect(() => decodeLine(bad, 0, bad.length, 'm.ndjson', 9)).toThrowError(expect.objectContaining({ code: 'ENCODING_INVALID', context: { member: 'm.ndjson', line: 9 } }));
+    expect(() => decodeLine(bad, 0, bad.length, 'm.ndjson', 9)).toThrowError(
+      expect.objectContaining({ code: 'ENCODING_INVALID', context: { member: 'm.ndjson', line: 9 } }),
+    );
   });
 });
 
@@ -119,7 +123,9 @@ describe('parseRecordLine', () => {
     ['"s"', 'RECORD_NOT_OBJECT'],
     ['42', 'RECORD_NOT_OBJECT'],
   ])('refuses %j with %s and names the member and line', (raw, code) => {
-    expect(() => parseRecordLine(raw, 'linksets.ndjson', 41)).toThrowError(expect.objectContaining({ code, context: { member: 'linksets.ndjson', line: 41 } }));
+    expect(() => parseRecordLine(raw, 'linksets.ndjson', 41)).toThrowError(
+      expect.objectContaining({ code, context: { member: 'linksets.ndjson', line: 41 } }),
+    );
   });
   it('keeps the raw line out of the error message', () => {
     try {

@@ -6,6 +6,13 @@ describe('isSha256Hex', () => {
   it('accepts a digest in either case and nothing else', () => {
     const digest = createHash('sha256').update('x').digest('hex');
     expect([digest, digest.toUpperCase()].map(isSha256Hex)).toEqual([true, true]);
-    expect(['', digest.slice(1), `${digest}0`, `${digest.slice(1)}g`, ` ${digest.slice(1)}`, `${digest}\n`].map(isSha256Hex)).toEqual([false, false, false, false, false, false]);
+    expect(['', digest.slice(1), `${digest}0`, `${digest.slice(1)}g`, ` ${digest.slice(1)}`, `${digest}\n`].map(isSha256Hex)).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
   });
 });

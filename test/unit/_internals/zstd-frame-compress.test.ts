@@ -13,7 +13,12 @@ const hasZstd = hasTool('zstd');
 
 /** Text that compresses like NDJSON: repeated keys, random values. */
 function ndjson(lines: number): Buffer {
-  return Buffer.from(Array.from({ length: lines }, (_, i) => `{"_id":"r-${i}","v":"${randomBytes(12).toString('hex')}","pad":"${'x'.repeat(i % 40)}"}\n`).join(''));
+  return Buffer.from(
+    Array.from(
+      { length: lines },
+      (_, i) => `{"_id":"r-${i}","v":"${randomBytes(12).toString('hex')}","pad":"${'x'.repeat(i % 40)}"}\n`,
+    ).join(''),
+  );
 }
 
 /** Compresses `data` cut into `piece`-byte writes, pausing a tick after every `pauseEvery` of them. */

@@ -55,28 +55,41 @@ function memberDir(name: string, members: Record<string, string>, manifest?: obj
 }
 
 /** Builds a tar with tar-stream, for shapes GNU tar won't make (hostile names, devices). */
-async function craftTar(file: string, entries: { header: tar.Header | Record<string, unknown>; body?: string | Buffer }[], compress = false): Promise<void> {
+async function craftTar(
+  file: string,
+  entries: { header: tar.Header | Record<string, unknown>; body?: string | Buffer }[],
+  compress = false,
+): Promise<void> {
   const pack = tar.pack();
-  const done = compress ? pipeline(pack, createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: 1 } }), createWriteStream(file)) : pipeline(pack, createWriteStream(file));
+  const done = compress
+    ? pipeline(pack, createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: 1 } }), createWriteStream(file))
+    : pipeline(pack, createWriteStream(file));
   for (const e of entries) {
-    await new Promise<void>((resolve, reject) => pack.entry(e.header as tar.Header, e.body ?? '', (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      pack.entry(e.header as tar.Header, e.body ?? '', (err) => (err ? reject(err) : resolve())),
+    );
   }
   pack.finalize();
   await done;
 }
 
-const lines = (n: number, start = 0): string => Array.from({ length: n }, (_, i) => JSON.stringify({ _id: `id-${start + i}`, v: 'é\t"q"' })).join('\n') + '\n';
+const lines = (n: number, start = 0): string =>
+  Array.from({ length: n }, (_, i) => JSON.stringify({ _id: `id-${start + i}`, v: 'é\t"q"' })).join('\n') + '\n';
 
 describe('readDataset on archives made by GNU tar and the zstd CLI', () => {
-  const src = memberDir('gnu', { 'linksets.ndjson': lines(340), 'advisory_chunks.ndjson': lines(1200, 1000) }, {
-    schemaVersion: 1,
-    name: 'linksets-stage-backfill',
-    members: [
-      { name: 'linksets.ndjson', records: 340 },
-      { name: 'advisory_chunks.ndjson', records: 1200 },
-    ],
-    producedBy: 'hand',
-  });
+  const src = memberDir(
+    'gnu',
+    { 'linksets.ndjson': lines(340), 'advisory_chunks.ndjson': lines(1200, 1000) },
+    {
+      schemaVersion: 1,
+      name: 'linksets-stage-backfill',
+      members: [
+        { name: 'linksets.ndjson', records: 340 },
+        { name: 'advisory_chunks.ndjson', records: 1200 },
+      ],
+      producedBy: 'hand',
+    },
+  );
   const zst = join(dir, 'gnu.tar.zst');
   sh(`tar -C '${src}' -cf - linksets.ndjson advisory_chunks.ndjson manifest.json | zstd -q -19 -o '${zst}'`);
 
@@ -102,7 +115,10 @@ describe('readDataset on archives made by GNU tar and the zstd CLI', () => {
     const gz = join(dir, 'gnu-gzip.dat');
     const plain = join(dir, 'gnu-plain.tar.zst'); // misleading name on purpose
     sh(`tar -C '${src}' -czf '${gz}' . && tar -C '${src}' -cf '${plain}' .`);
-    for (const [file, compression] of [[gz, 'gzip'], [plain, 'none']] as const) {
+    for (const [file, compression] of [
+      [gz, 'gzip'],
+      [plain, 'none'],
+    ] as const) {
       const ds = readDataset(file);
       expect(await readAll(ds)).toEqual({ 'linksets.ndjson': 340, 'advisory_chunks.ndjson': 1200 });
       expect((await ds.stats())._unsafeUnwrap().compression).toBe(compression);
@@ -134,7 +150,9 @@ describe('readDataset on archives made by GNU tar and the zstd CLI', () => {
       const extracted = join(dir, `slow-${compression}`);
       mkdirSync(extracted, { recursive: true });
       sh(`tar -C '${extracted}' -xf '${file}'`);
-      const want = readFileSync(join(extracted, 'linksets.ndjson'), 'utf8').split('\n').filter((l) => l !== '');
+      const want = readFileSync(join(extracted, 'linksets.ndjson'), 'utf8')
+        .split('\n')
+        .filter((l) => l !== '');
       expect(seen.length).toBe(rows);
       expect(seen).toEqual(want);
       expect(stats.members.find((m) => m.name === 'linksets.ndjson')?.sha256).toBe(sha256sum(join(extracted, 'linksets.ndjson')));
@@ -185,7 +203,9 @@ console.log(r.isOk() ? r.value.stats.members.map((m) => m.records).join(',') : r
   it('reads a zstd file made of several frames (parts compressed apart, then concatenated)', async () => {
     const tarFile = join(dir, 'frames.tar');
     const zst = join(dir, 'frames.tar.zst');
-    sh(`tar -C '${src}' -cf '${tarFile}' . && cd '${dir}' && split -b 10000 '${tarFile}' frames.part. && for p in frames.part.*; do zstd -q -c "$p"; done > '${zst}'`);
+    sh(
+      `tar -C '${src}' -cf '${tarFile}' . && cd '${dir}' && split -b 10000 '${tarFile}' frames.part. && for p in frames.part.*; do zstd -q -c "$p"; done > '${zst}'`,
+    );
     expect(Number(sh(`zstd -lv '${zst}' | sed -n 's/^# Zstandard Frames: *//p'`).trim())).toBeGreaterThan(5);
     const ds = readDataset(zst);
     expect(await readAll(ds)).toEqual({ 'linksets.ndjson': 340, 'advisory_chunks.ndjson': 1200 });
@@ -230,7 +250,13 @@ console.log(r.isOk() ? r.value.stats.members.map((m) => m.records).join(',') : r
     for (const [name, body] of Object.entries(bodies)) writeFileSync(join(d, name), body);
     const names = Object.keys(bodies).sort();
     // `comment=` puts a PAX global header ('g') at the front, `comment:=` a PAX header before each member.
-    const formats = { gnu: '--format=gnu', posix: '--format=posix', 'posix-global': '--format=posix --pax-option=comment=hi', 'posix-each': '--format=posix --pax-option=comment:=hi', ustar: '--format=ustar' };
+    const formats = {
+      gnu: '--format=gnu',
+      posix: '--format=posix',
+      'posix-global': '--format=posix --pax-option=comment=hi',
+      'posix-each': '--format=posix --pax-option=comment:=hi',
+      ustar: '--format=ustar',
+    };
     for (const [format, flags] of Object.entries(formats)) {
       const inArchive = format === 'ustar' ? names.filter((n) => n !== long) : names;
       const file = join(dir, `digests-${format}.tar.zst`);
@@ -302,7 +328,9 @@ console.log(r.isOk() ? r.value.stats.members.map((m) => m.records).join(',') : r
       expect(linksets).toHaveLength(40_000);
       expect(linksets.every((l, i) => Buffer.isBuffer(l.raw) && l.line === i + 1)).toBe(true);
       const joined = Buffer.concat(linksets.flatMap((l) => [l.raw, Buffer.from('\n')]));
-      expect(createHash('sha256').update(joined).digest('hex')).toBe(run('bash', ['-c', `tar -xOf '${file}' ./linksets.ndjson | sha256sum`]).split(' ')[0]);
+      expect(createHash('sha256').update(joined).digest('hex')).toBe(
+        run('bash', ['-c', `tar -xOf '${file}' ./linksets.ndjson | sha256sum`]).split(' ')[0],
+      );
       // The same line rules as the string form: BOM and CR dropped, blank lines skipped but counted.
       expect(kept['odd.ndjson']!.map((l) => [l.line, l.raw.toString('utf8')])).toEqual([
         [1, '{"a":1}'],
@@ -395,7 +423,9 @@ describe('readDataset refuses bad input with a coded error', () => {
     const d = memberDir('trunc', { 'a.ndjson': lines(20000) }, { schemaVersion: 1, members: [{ name: 'a.ndjson', records: 20000 }] });
     const gz = join(dir, 't.tar.gz');
     const plain = join(dir, 't.tar');
-    sh(`tar -C '${d}' -czf '${gz}.full' . && head -c 20000 '${gz}.full' > '${gz}' && tar -C '${d}' -cf '${plain}.full' . && head -c 300000 '${plain}.full' > '${plain}'`);
+    sh(
+      `tar -C '${d}' -czf '${gz}.full' . && head -c 20000 '${gz}.full' > '${gz}' && tar -C '${d}' -cf '${plain}.full' . && head -c 300000 '${plain}.full' > '${plain}'`,
+    );
     expect((await failure(readDataset(gz))).code).toBe('COMPRESSION_TRUNCATED');
     expect((await failure(readDataset(plain))).code).toBe('TAR_TRUNCATED');
   });

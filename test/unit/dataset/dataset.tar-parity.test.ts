@@ -41,7 +41,10 @@ async function outcome(input: string | Readable): Promise<Outcome> {
     }
   } catch (e) {
     if (!(e instanceof BackfillError)) throw e;
-    return { members: handedOut.map((m) => ({ ...m, reported: '' })), error: { code: e.code, offset: e.context.offset, member: e.context.member } };
+    return {
+      members: handedOut.map((m) => ({ ...m, reported: '' })),
+      error: { code: e.code, offset: e.context.offset, member: e.context.member },
+    };
   }
   const stats = (await ds.stats())._unsafeUnwrap();
   for (const [i, m] of handedOut.entries()) members.push({ ...m, reported: stats.members[i]!.sha256 });
@@ -50,7 +53,9 @@ async function outcome(input: string | Readable): Promise<Outcome> {
 }
 
 /** Packs entries with tar-stream into one buffer. */
-async function packTar(entries: { header: tar.Header | { name: string; type?: tar.Header["type"] }; body?: Buffer | string }[]): Promise<Buffer> {
+async function packTar(
+  entries: { header: tar.Header | { name: string; type?: tar.Header['type'] }; body?: Buffer | string }[],
+): Promise<Buffer> {
   const pack = tar.pack();
   const collected = (async () => {
     const parts: Buffer[] = [];
@@ -85,7 +90,9 @@ async function parity(file: string, pieces?: readonly number[]): Promise<Outcome
 
 /** What GNU tar lists as regular files, and each one's SHA-256 as `tar -xO` extracts it. */
 function gnuMembers(file: string): { name: string; sha256: string }[] {
-  const listed = run('tar', ['-tf', file]).split('\n').filter((n) => n !== '' && !n.endsWith('/'));
+  const listed = run('tar', ['-tf', file])
+    .split('\n')
+    .filter((n) => n !== '' && !n.endsWith('/'));
   return listed.map((name) => ({ name, sha256: run('bash', ['-c', `tar -xOf '${file}' '${name}' | sha256sum`]).split(' ')[0]! }));
 }
 
@@ -222,7 +229,10 @@ describe('one tar parser: a path and a stream of the same bytes read the same', 
       expect({ name, error: got.error }).toEqual({ name, error: undefined });
       expect(got.members.map((m) => m.name)).toEqual(expected.members);
       // What exists, and its bytes, as GNU tar sees them.
-      expect({ name, members: got.members.map((m) => ({ name: m.name, sha256: m.handedOut })) }).toEqual({ name, members: gnuMembers(file) });
+      expect({ name, members: got.members.map((m) => ({ name: m.name, sha256: m.handedOut })) }).toEqual({
+        name,
+        members: gnuMembers(file),
+      });
     }
   }, 600_000);
 
@@ -230,7 +240,10 @@ describe('one tar parser: a path and a stream of the same bytes read the same', 
     // The manifest lists a.ndjson with the digest of the N entry's data; the bytes a loader would get are other bytes.
     const hidden = Buffer.from('{"_id":"hidden"}\n');
     const loaded = Buffer.from('{"_id":"loaded"}\n');
-    const manifest = JSON.stringify({ schemaVersion: 1, members: [{ name: 'a.ndjson', records: 1, bytes: hidden.length, sha256: createHash('sha256').update(hidden).digest('hex') }] });
+    const manifest = JSON.stringify({
+      schemaVersion: 1,
+      members: [{ name: 'a.ndjson', records: 1, bytes: hidden.length, sha256: createHash('sha256').update(hidden).digest('hex') }],
+    });
     const file = join(dir, 'n-entry.tar');
     const bytes = await packTar([
       { header: { name: 'manifest.json' }, body: manifest },
@@ -321,7 +334,9 @@ describe('bombs and the end of the archive', () => {
   it('refuses a member that inflates past the compression ratio, from a path and a stream alike', async () => {
     const file = join(dir, 'newlines.tar.zst');
     // 100 MiB of blank lines: every byte valid, a bomb only by its ratio.
-    sh(`mkdir -p '${dir}/nl' && head -c 104857600 /dev/zero | tr '\\0' '\\n' > '${dir}/nl/a.ndjson' && tar -C '${dir}/nl' -cf - a.ndjson | zstd -q -o '${file}' -f && rm -r '${dir}/nl'`);
+    sh(
+      `mkdir -p '${dir}/nl' && head -c 104857600 /dev/zero | tr '\\0' '\\n' > '${dir}/nl/a.ndjson' && tar -C '${dir}/nl' -cf - a.ndjson | zstd -q -o '${file}' -f && rm -r '${dir}/nl'`,
+    );
     const got = await parity(file);
     expect(got.error?.code).toBe('SIZE_LIMIT_EXCEEDED');
     const allowed = readDataset(file, { maxCompressionRatio: Infinity });

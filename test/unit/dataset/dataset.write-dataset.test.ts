@@ -66,7 +66,10 @@ describe('writeDataset', () => {
   });
 
   it('writes gzip and plain tar that GNU tar reads', async () => {
-    for (const [compression, flag] of [['gzip', '-z'], ['none', '']] as const) {
+    for (const [compression, flag] of [
+      ['gzip', '-z'],
+      ['none', ''],
+    ] as const) {
       const file = join(dir, `plain-${compression}.tar`);
       await writeDataset(file, { members: { 'x.ndjson': [{ _id: 'a' }, { _id: 'b' }] }, compression });
       expect(run('bash', ['-c', `tar ${flag} -xOf '${file}' x.ndjson`])).toBe('{"_id":"a"}\n{"_id":"b"}\n');
@@ -141,13 +144,15 @@ for (const compression of ['zstd', 'gzip', 'none']) {
 }
 console.log(out.join('\\n'));`;
       // Same file name in two directories: the manifest's name comes from it.
-      const written = (node: string, sub: string): string => run(node, ['--import', 'tsx', '--input-type=module', '-e', script, join(dir, sub, 'same')]).trim();
+      const written = (node: string, sub: string): string =>
+        run(node, ['--import', 'tsx', '--input-type=module', '-e', script, join(dir, sub, 'same')]).trim();
       const on24 = written(process.execPath, 'node24');
       const on22 = written(NODE22!, 'node22');
       expect(run(NODE22!, ['--version'])).toMatch(/^v22\./);
       expect(on24.split('\n')).toHaveLength(3);
       expect(on22).toBe(on24);
-      for (const c of ['zstd', 'gzip', 'none']) expect(sha256sum(join(dir, 'node22', `same.${c}`))).toBe(sha256sum(join(dir, 'node24', `same.${c}`)));
+      for (const c of ['zstd', 'gzip', 'none'])
+        expect(sha256sum(join(dir, 'node22', `same.${c}`))).toBe(sha256sum(join(dir, 'node24', `same.${c}`)));
     },
     120_000,
   );

@@ -21,11 +21,20 @@ describe('README error table', () => {
 
 describe('BackfillError', () => {
   it('keeps row data out of enumerable properties and JSON', () => {
-    const e = new BackfillError('JSON_MALFORMED', 'm.ndjson line 3: bad', { context: { member: 'm.ndjson', line: 3 }, detail: '{"secret":1', dbCode: '22P02' });
+    const e = new BackfillError('JSON_MALFORMED', 'm.ndjson line 3: bad', {
+      context: { member: 'm.ndjson', line: 3 },
+      detail: '{"secret":1',
+      dbCode: '22P02',
+    });
     expect(e.detail).toBe('{"secret":1');
     expect(Object.keys(e)).not.toContain('detail');
     expect(JSON.stringify(e)).not.toContain('secret');
-    expect(e.toJSON()).toEqual({ code: 'JSON_MALFORMED', message: 'm.ndjson line 3: bad', context: { member: 'm.ndjson', line: 3 }, dbCode: '22P02' });
+    expect(e.toJSON()).toEqual({
+      code: 'JSON_MALFORMED',
+      message: 'm.ndjson line 3: bad',
+      context: { member: 'm.ndjson', line: 3 },
+      dbCode: '22P02',
+    });
     expect(e.fix).toBe(ERROR_CODES.JSON_MALFORMED.fix);
   });
 

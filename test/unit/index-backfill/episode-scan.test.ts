@@ -32,7 +32,15 @@ const hashes = new HashPool(16 * 1024, 2);
 afterAll(() => hashes.close());
 const hashFile = (path: string) => hashes.hash(path);
 const scan = async (path: string, requireHexCommit = false, bufferBytes = 64 * 1024) =>
-  (await scanEpisode(path, { buffer: Buffer.allocUnsafe(bufferBytes), hashFile, maxDecompressedBytes: 1 << 30, maxMetaBytes: 1 << 20, requireHexCommit }))._unsafeUnwrap();
+  (
+    await scanEpisode(path, {
+      buffer: Buffer.allocUnsafe(bufferBytes),
+      hashFile,
+      maxDecompressedBytes: 1 << 30,
+      maxMetaBytes: 1 << 20,
+      requireHexCommit,
+    })
+  )._unsafeUnwrap();
 
 const meta = (commit: unknown) => ({ code_version: { commit } });
 
@@ -72,38 +80,54 @@ describe('commitFromMeta (the runbook tool rule: a 40-character string, lowercas
 });
 
 describe('scanEpisode', () => {
-  it.skipIf(sha256sumTool.missing)(sha256sumTool.title('hashes every byte (oracle: sha256sum) and finds meta.json first, last, or in a folder, whatever the probe buffer'), async () => {
-    const big = Buffer.from(Array.from({ length: 3_000_000 }, (_, i) => (i * 2654435761) >>> 24));
-    for (const options of [
-      { meta: meta(COMMIT), files: { 'frames.bin': big } },
-      { meta: meta(COMMIT), metaLast: true, files: { 'frames.bin': big } },
-      { meta: meta(COMMIT), metaName: 'episode-7/meta.json', files: { 'episode-7/a.bin': 'a' } },
-    ]) {
-      const path = await build(options);
-      for (const bufferBytes of [4096, 8 * 1024 * 1024]) {
-        const r = await scan(path, false, bufferBytes);
-        expect({ sha256: r.sha256, size: r.size }).toEqual({ sha256: spawnSync('sha256sum', [path], { encoding: 'utf8' }).stdout.split(' ')[0], size: statSync(path).size });
-        expect(r.commit).toBe(COMMIT);
-        expect(r.problem).toBeUndefined();
+  it.skipIf(sha256sumTool.missing)(
+    sha256sumTool.title('hashes every byte (oracle: sha256sum) and finds meta.json first, last, or in a folder, whatever the probe buffer'),
+    async () => {
+      const big = Buffer.from(Array.from({ length: 3_000_000 }, (_, i) => (i * 2654435761) >>> 24));
+      for (const options of [
+        { meta: meta(COMMIT), files: { 'frames.bin': big } },
+        { meta: meta(COMMIT), metaLast: true, files: { 'frames.bin': big } },
+        { meta: meta(COMMIT), metaName: 'episode-7/meta.json', files: { 'episode-7/a.bin': 'a' } },
+      ]) {
+        const path = await build(options);
+        for (const bufferBytes of [4096, 8 * 1024 * 1024]) {
+          const r = await scan(path, false, bufferBytes);
+          expect({ sha256: r.sha256, size: r.size }).toEqual({
+            sha256: spawnSync('sha256sum', [path], { encoding: 'utf8' }).stdout.split(' ')[0],
+            size: statSync(path).size,
+          });
+          expect(r.commit).toBe(COMMIT);
+          expect(r.problem).toBeUndefined();
+        }
       }
-    }
-  });
+    },
+  );
 
   it('hashes an empty file and one that is not an archive, and gives neither a commit', async () => {
     for (const path of [write(new Uint8Array(0)), write(Buffer.alloc(100_000, 7))]) {
       const r = await scan(path);
-      expect([r.sha256, r.size, r.commit]).toEqual([createHash('sha256').update(readFileSync(path)).digest('hex'), statSync(path).size, undefined]);
+      expect([r.sha256, r.size, r.commit]).toEqual([
+        createHash('sha256').update(readFileSync(path)).digest('hex'),
+        statSync(path).size,
+        undefined,
+      ]);
       expect(r.problem?.code).toMatch(/^COMPRESSION_/);
     }
   });
 
   it('takes the first member whose name ends in meta.json, as the runbook tool does', async () => {
-    const path = await build({ meta: meta('A'.repeat(40)), metaName: 'xmeta.json', files: { 'z/meta.json': JSON.stringify(meta(COMMIT)) } });
+    const path = await build({
+      meta: meta('A'.repeat(40)),
+      metaName: 'xmeta.json',
+      files: { 'z/meta.json': JSON.stringify(meta(COMMIT)) },
+    });
     expect((await scan(path)).commit).toBe('a'.repeat(40));
   });
 
   it('stops decompressing at meta.json: corruption after it is not even seen', async () => {
-    const tar = decompress((await buildEpisodeTarball({ meta: meta(COMMIT), files: { 'b.bin': Buffer.alloc(400_000, 7) } }))._unsafeUnwrap().bytes);
+    const tar = decompress(
+      (await buildEpisodeTarball({ meta: meta(COMMIT), files: { 'b.bin': Buffer.alloc(400_000, 7) } }))._unsafeUnwrap().bytes,
+    );
     const head = compress(tar.subarray(0, 10_240));
     const path = write(Buffer.concat([head, Buffer.from('this is not zstd at all, and the runbook tool would fail here')]));
     const r = await scan(path);
@@ -111,7 +135,13 @@ describe('scanEpisode', () => {
   });
 
   it('gives no commit, with a coded problem, for broken archives', async () => {
-    const good = (await buildEpisodeTarball({ meta: meta(COMMIT), metaLast: true, files: { 'b.bin': Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 31) & 255)) } }))._unsafeUnwrap().bytes;
+    const good = (
+      await buildEpisodeTarball({
+        meta: meta(COMMIT),
+        metaLast: true,
+        files: { 'b.bin': Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 31) & 255)) },
+      })
+    )._unsafeUnwrap().bytes;
     const corrupt = Buffer.from(good);
     corrupt.fill(0x5a, 4, 64);
     const cases: [string, Uint8Array, RegExp][] = [
@@ -136,9 +166,21 @@ describe('scanEpisode', () => {
   });
 
   it('reports a missing file and a directory as unreadable', async () => {
-    const missing = await scanEpisode(join(dir, 'nope.tar.zst'), { buffer: Buffer.alloc(1024), hashFile, maxDecompressedBytes: 1e9, maxMetaBytes: 1e6, requireHexCommit: false });
+    const missing = await scanEpisode(join(dir, 'nope.tar.zst'), {
+      buffer: Buffer.alloc(1024),
+      hashFile,
+      maxDecompressedBytes: 1e9,
+      maxMetaBytes: 1e6,
+      requireHexCommit: false,
+    });
     expect(missing.isErr() && missing.error.code).toBe('IO_ERROR');
-    const directory = await scanEpisode(dir, { buffer: Buffer.alloc(1024), hashFile, maxDecompressedBytes: 1e9, maxMetaBytes: 1e6, requireHexCommit: false });
+    const directory = await scanEpisode(dir, {
+      buffer: Buffer.alloc(1024),
+      hashFile,
+      maxDecompressedBytes: 1e9,
+      maxMetaBytes: 1e6,
+      requireHexCommit: false,
+    });
     expect(directory.isErr() && directory.error.code).toBe('IO_ERROR');
   });
 
@@ -154,7 +196,15 @@ describe('scanEpisode', () => {
 
   it('gives up at maxDecompressedBytes (decompression bomb guard) with SIZE_LIMIT_EXCEEDED', async () => {
     const path = await build({ meta: meta(COMMIT), metaLast: true, files: { 'zeros.bin': Buffer.alloc(8 * 1024 * 1024) } });
-    const r = (await scanEpisode(path, { buffer: Buffer.alloc(64 * 1024), hashFile, maxDecompressedBytes: 1024 * 1024, maxMetaBytes: 1e6, requireHexCommit: false }))._unsafeUnwrap();
+    const r = (
+      await scanEpisode(path, {
+        buffer: Buffer.alloc(64 * 1024),
+        hashFile,
+        maxDecompressedBytes: 1024 * 1024,
+        maxMetaBytes: 1e6,
+        requireHexCommit: false,
+      })
+    )._unsafeUnwrap();
     expect(r.commit).toBeUndefined();
     expect(r.problem?.code).toBe('SIZE_LIMIT_EXCEEDED');
     expect((await scan(path)).commit).toBe(COMMIT);
@@ -162,7 +212,15 @@ describe('scanEpisode', () => {
 
   it('refuses a meta.json larger than maxMetaBytes', async () => {
     const path = await build({ meta: { pad: 'x'.repeat(5000), ...meta(COMMIT) }, files: {} });
-    const r = (await scanEpisode(path, { buffer: Buffer.alloc(4096), hashFile, maxDecompressedBytes: 1e9, maxMetaBytes: 1000, requireHexCommit: false }))._unsafeUnwrap();
+    const r = (
+      await scanEpisode(path, {
+        buffer: Buffer.alloc(4096),
+        hashFile,
+        maxDecompressedBytes: 1e9,
+        maxMetaBytes: 1000,
+        requireHexCommit: false,
+      })
+    )._unsafeUnwrap();
     expect(r.commit).toBeUndefined();
     expect(r.problem?.code).toBe('EPISODE_META_INVALID');
   });

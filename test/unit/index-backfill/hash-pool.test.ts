@@ -20,15 +20,18 @@ function file(name: string, size: number): string {
 }
 
 describe('HashPool', () => {
-  it.skipIf(sha256sumTool.missing)(sha256sumTool.title('hashes many files at once, each across several reads, as sha256sum does'), async () => {
-    // Reads of 1000 bytes, so most files take several; sizes around the read size.
-    const pool = new HashPool(1000, 2);
-    const paths = [0, 1, 999, 1000, 1001, 54_321, 250_000].map((size, i) => file(`f${i}.bin`, size));
-    const digests = await Promise.all(paths.map((p) => pool.hash(p)));
-    await pool.close();
-    expect(digests.map((d) => d.sha256)).toEqual(paths.map((p) => run('sha256sum', [p]).split(' ')[0]));
-    expect(digests.map((d) => d.size)).toEqual([0, 1, 999, 1000, 1001, 54_321, 250_000]);
-  });
+  it.skipIf(sha256sumTool.missing)(
+    sha256sumTool.title('hashes many files at once, each across several reads, as sha256sum does'),
+    async () => {
+      // Reads of 1000 bytes, so most files take several; sizes around the read size.
+      const pool = new HashPool(1000, 2);
+      const paths = [0, 1, 999, 1000, 1001, 54_321, 250_000].map((size, i) => file(`f${i}.bin`, size));
+      const digests = await Promise.all(paths.map((p) => pool.hash(p)));
+      await pool.close();
+      expect(digests.map((d) => d.sha256)).toEqual(paths.map((p) => run('sha256sum', [p]).split(' ')[0]));
+      expect(digests.map((d) => d.size)).toEqual([0, 1, 999, 1000, 1001, 54_321, 250_000]);
+    },
+  );
 
   it('rejects a missing file or a directory with IO_ERROR and keeps serving', async () => {
     const pool = new HashPool(4096, 1);
@@ -48,7 +51,11 @@ describe('HashPool', () => {
     const script = `import { HashPool } from ${JSON.stringify(pathToFileURL(join(repoRoot, 'src/index-backfill/hash-pool.ts')).href)};
 const pool = new HashPool(1024);
 console.log((await pool.hash(${JSON.stringify(target)})).size);`;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot, encoding: 'utf8', timeout: 20_000 });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect({ status: r.status, signal: r.signal, stdout: r.stdout.trim() }).toEqual({ status: 0, signal: null, stdout: '5000' });
   });
 
@@ -69,7 +76,11 @@ console.log((await pool.hash(${JSON.stringify(target)})).size);`;
     // Each worker allocates its read buffer as it starts: one too large for a Buffer kills it.
     const pool = new HashPool(2 ** 53, 2);
     const outcomes = await Promise.allSettled([pool.hash(file('d1.bin', 10)), pool.hash(file('d2.bin', 10))]);
-    for (const outcome of outcomes) expect(outcome).toMatchObject({ status: 'rejected', reason: { code: 'IO_ERROR', message: expect.stringContaining('a hashing worker failed') } });
+    for (const outcome of outcomes)
+      expect(outcome).toMatchObject({
+        status: 'rejected',
+        reason: { code: 'IO_ERROR', message: expect.stringContaining('a hashing worker failed') },
+      });
     await expect(pool.hash(file('d3.bin', 10))).rejects.toMatchObject({ code: 'ABORTED' });
     await pool.close();
   });
@@ -92,7 +103,10 @@ console.log((await pool.hash(${JSON.stringify(target)})).size);`;
    * `outcome` settles with the digest or the error; `release()` wakes the
    * worker's blocked read with one more write and ends the file.
    */
-  async function workerInsideFifo(name: string, workers: number): Promise<{ pool: HashPool; outcome: Promise<unknown>; release: () => Promise<void> }> {
+  async function workerInsideFifo(
+    name: string,
+    workers: number,
+  ): Promise<{ pool: HashPool; outcome: Promise<unknown>; release: () => Promise<void> }> {
     const fifo = join(dir, name);
     run('mkfifo', [fifo]);
     const pool = new HashPool(1024, workers);
@@ -119,12 +133,15 @@ console.log((await pool.hash(${JSON.stringify(target)})).size);`;
     await pool.close();
   });
 
-  it.skipIf(mkfifoTool.missing)(mkfifoTool.title('close() rejects a file still being read at once, and returns when its worker has ended'), async () => {
-    const { pool, outcome, release } = await workerInsideFifo('closing.fifo', 2);
-    const closing = pool.close();
-    // The worker is blocked reading the FIFO and can't answer; close() must not wait for it.
-    expect(await outcome).toMatchObject({ code: 'ABORTED' });
-    await release();
-    await closing;
-  });
+  it.skipIf(mkfifoTool.missing)(
+    mkfifoTool.title('close() rejects a file still being read at once, and returns when its worker has ended'),
+    async () => {
+      const { pool, outcome, release } = await workerInsideFifo('closing.fifo', 2);
+      const closing = pool.close();
+      // The worker is blocked reading the FIFO and can't answer; close() must not wait for it.
+      expect(await outcome).toMatchObject({ code: 'ABORTED' });
+      await release();
+      await closing;
+    },
+  );
 });

@@ -114,7 +114,9 @@ describe('checkDocumentSize (the driver’s BSON calculator)', () => {
     const r = checkDocumentSize(sized(limit), BSON, limit, { table: 'linksets_raw', member: 'linksets.ndjson', line: 41, id: 'big' });
     const e = r._unsafeUnwrapErr();
     expect(e.code).toBe('DOCUMENT_TOO_LARGE');
-    expect(e.message).toBe('linksets_raw, linksets.ndjson line 41: record "big" is 1024 bytes as BSON; the driver accepts at most 1023 (MongoDB\'s 1024-byte limit); shrink it.');
+    expect(e.message).toBe(
+      'linksets_raw, linksets.ndjson line 41: record "big" is 1024 bytes as BSON; the driver accepts at most 1023 (MongoDB\'s 1024-byte limit); shrink it.',
+    );
     expect(e.context).toMatchObject({ table: 'linksets_raw', line: 41, id: 'big', bytes: 1024, limit: 1024 });
   });
 
@@ -151,7 +153,10 @@ describe('checkDocumentSize (the driver’s BSON calculator)', () => {
 
     it('insert mode: the document alone', () => {
       for (const doc of docs) {
-        expect({ bytes: BSON.calculateObjectSize(doc), ours: checkDocumentSize(doc, BSON, limit).isOk() }).toEqual({ bytes: BSON.calculateObjectSize(doc), ours: driverAccepts({ insertOne: { document: doc } }, limit) });
+        expect({ bytes: BSON.calculateObjectSize(doc), ours: checkDocumentSize(doc, BSON, limit).isOk() }).toEqual({
+          bytes: BSON.calculateObjectSize(doc),
+          ours: driverAccepts({ insertOne: { document: doc } }, limit),
+        });
       }
     });
 
@@ -161,7 +166,10 @@ describe('checkDocumentSize (the driver’s BSON calculator)', () => {
       let refusedAsStatementOnly = 0;
       for (const doc of docs) {
         const ours = checkDocumentSize(doc, BSON, limit, {}, statement).isOk();
-        expect({ bytes: BSON.calculateObjectSize(doc), ours }).toEqual({ bytes: BSON.calculateObjectSize(doc), ours: driverAccepts({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } }, limit) });
+        expect({ bytes: BSON.calculateObjectSize(doc), ours }).toEqual({
+          bytes: BSON.calculateObjectSize(doc),
+          ours: driverAccepts({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } }, limit),
+        });
         if (!ours && checkDocumentSize(doc, BSON, limit).isOk()) refusedAsStatementOnly += 1;
       }
       expect(refusedAsStatementOnly).toBeGreaterThan(0); // the statement's overhead matters

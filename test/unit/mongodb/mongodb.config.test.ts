@@ -38,7 +38,6 @@ describe('MongoStagingTarget.create validates its config once', () => {
   it('rejects something that is not a Db', () => {
     expect(MongoStagingTarget.create({ db: {} as Db, collections: ['a'] })._unsafeUnwrapErr().message).toContain('`db`');
   });
-
 });
 
 describe('other config errors come back as values', () => {
@@ -51,7 +50,9 @@ describe('other config errors come back as values', () => {
   it('a bad page query is INVALID_ARGUMENT', async () => {
     const source = new MongoRawDocumentSource({ db });
     expect((await source.readPage({ limit: 0 }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
-    expect((await source.readPage({ limit: 5, after: { retrievedAt: 'yesterday', digest: 'x' } }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect((await source.readPage({ limit: 5, after: { retrievedAt: 'yesterday', digest: 'x' } }))._unsafeUnwrapErr().code).toBe(
+      'INVALID_ARGUMENT',
+    );
     expect((await source.append([{ digest: 'd', retrievedAt: 'never', content: '{}' }]))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
   });
 });

@@ -30,7 +30,21 @@ const claimsOf = async (db: Db): Promise<ClaimRow[]> =>
   sortRows(
     (await db
       .collection('statements')
-      .find({}, { projection: { _id: 0, documentDigest: 1, vulnerabilityId: 1, productKey: 1, status: 1, justification: 1, statement: 1, format: 1 } })
+      .find(
+        {},
+        {
+          projection: {
+            _id: 0,
+            documentDigest: 1,
+            vulnerabilityId: 1,
+            productKey: 1,
+            status: 1,
+            justification: 1,
+            statement: 1,
+            format: 1,
+          },
+        },
+      )
       .toArray()) as unknown as ClaimRow[],
   );
 
@@ -39,7 +53,13 @@ const nothing = async (): Promise<void> => {};
 describe(`MongoStagingTarget ${TITLE}`, () => {
   stagingTargetContract('MongoStagingTarget', async () => {
     const { db } = fakeDb();
-    const target = MongoStagingTarget.create({ db, collections: ['alpha', 'beta'], batchSize: 2, insertionWorkers: 2, retryDelayMs: 1 })._unsafeUnwrap();
+    const target = MongoStagingTarget.create({
+      db,
+      collections: ['alpha', 'beta'],
+      batchSize: 2,
+      insertionWorkers: 2,
+      retryDelayMs: 1,
+    })._unsafeUnwrap();
     const docs = (table: string): Promise<BSON.Document[]> => db.collection(table).find({}).toArray();
     return {
       target,

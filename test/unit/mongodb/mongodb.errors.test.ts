@@ -2,7 +2,13 @@ import { createRequire } from 'node:module';
 import { MongoNetworkError, MongoServerError, MongoServerSelectionError } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { BackfillError } from '../../../src/errors.js';
-import { bulkWritePartial, duplicateKeyId, isRetryableMongoError, mongoErrorToBackfill, withMongoRetry } from '../../../src/mongodb/errors.js';
+import {
+  bulkWritePartial,
+  duplicateKeyId,
+  isRetryableMongoError,
+  mongoErrorToBackfill,
+  withMongoRetry,
+} from '../../../src/mongodb/errors.js';
 
 // The driver's own bulk-write error classes (not re-exported from its entry point).
 interface BulkCommon {
@@ -12,10 +18,24 @@ interface BulkCommon {
 }
 const bulk = createRequire(import.meta.url)('mongodb/lib/bulk/common.js') as BulkCommon;
 
-function bulkError(writeErrors: Record<string, unknown>[], counts: { nInserted?: number; nUpserted?: number; nMatched?: number } = {}): Error {
+function bulkError(
+  writeErrors: Record<string, unknown>[],
+  counts: { nInserted?: number; nUpserted?: number; nMatched?: number } = {},
+): Error {
   const errors = writeErrors.map((w) => new bulk.WriteError(w));
   const result = new bulk.BulkWriteResult(
-    { ok: 1, writeErrors: errors, writeConcernErrors: [], insertedIds: [], nInserted: counts.nInserted ?? 0, nUpserted: counts.nUpserted ?? 0, nMatched: counts.nMatched ?? 0, nModified: 0, nRemoved: 0, upserted: [] },
+    {
+      ok: 1,
+      writeErrors: errors,
+      writeConcernErrors: [],
+      insertedIds: [],
+      nInserted: counts.nInserted ?? 0,
+      nUpserted: counts.nUpserted ?? 0,
+      nMatched: counts.nMatched ?? 0,
+      nModified: 0,
+      nRemoved: 0,
+      upserted: [],
+    },
     false,
   );
   const first = writeErrors[0] ?? {};
@@ -24,7 +44,9 @@ function bulkError(writeErrors: Record<string, unknown>[], counts: { nInserted?:
 
 describe('mongoErrorToBackfill', () => {
   it('maps a duplicate key (11000) to DUPLICATE_ID with the id from keyValue', () => {
-    const e = mongoErrorToBackfill(new MongoServerError({ code: 11000, errmsg: 'E11000 duplicate key error', keyValue: { _id: 'a-1' } }), { table: 'linksets_raw' });
+    const e = mongoErrorToBackfill(new MongoServerError({ code: 11000, errmsg: 'E11000 duplicate key error', keyValue: { _id: 'a-1' } }), {
+      table: 'linksets_raw',
+    });
     expect(e).toBeInstanceOf(BackfillError);
     expect(e.code).toBe('DUPLICATE_ID');
     expect(e.context).toMatchObject({ table: 'linksets_raw', id: 'a-1' });
@@ -33,16 +55,26 @@ describe('mongoErrorToBackfill', () => {
   });
 
   it('reads the id from the message when the server sends no keyValue (string and ObjectId)', () => {
-    expect(duplicateKeyId({ code: 11000, message: 'E11000 duplicate key error collection: db.c index: _id_ dup key: { _id: "x \\"y\\"" }' })).toBe('x "y"');
-    expect(duplicateKeyId({ code: 11000, message: "E11000 duplicate key error collection: db.c index: _id_ dup key: { _id: ObjectId('65a1f0c2e4b0a1b2c3d4e5f6') }" })).toBe(
-      '65a1f0c2e4b0a1b2c3d4e5f6',
-    );
+    expect(
+      duplicateKeyId({ code: 11000, message: 'E11000 duplicate key error collection: db.c index: _id_ dup key: { _id: "x \\"y\\"" }' }),
+    ).toBe('x "y"');
+    expect(
+      duplicateKeyId({
+        code: 11000,
+        message: "E11000 duplicate key error collection: db.c index: _id_ dup key: { _id: ObjectId('65a1f0c2e4b0a1b2c3d4e5f6') }",
+      }),
+    ).toBe('65a1f0c2e4b0a1b2c3d4e5f6');
   });
 
   it('maps an unordered BulkWriteError: the duplicate id, and the partial result in context', () => {
     const error = bulkError(
       [
-        { index: 3, code: 11000, errmsg: 'E11000 duplicate key error collection: t.c index: _id_ dup key: { _id: "d" }', keyValue: { _id: 'd' } },
+        {
+          index: 3,
+          code: 11000,
+          errmsg: 'E11000 duplicate key error collection: t.c index: _id_ dup key: { _id: "d" }',
+          keyValue: { _id: 'd' },
+        },
         { index: 5, code: 11000, errmsg: 'E11000 duplicate key error', keyValue: { _id: 'f' } },
       ],
       { nInserted: 8 },
@@ -72,8 +104,13 @@ describe('mongoErrorToBackfill', () => {
   });
 
   it('maps BSONObjectTooLarge to DOCUMENT_TOO_LARGE, other server errors to MONGO_ERROR with the code', () => {
-    expect(mongoErrorToBackfill(new MongoServerError({ code: 10334, errmsg: 'BSONObj size: 17000000 is invalid' })).code).toBe('DOCUMENT_TOO_LARGE');
-    const other = mongoErrorToBackfill(new MongoServerError({ code: 121, codeName: 'DocumentValidationFailure', errmsg: 'Document failed validation' }), { table: 'c' });
+    expect(mongoErrorToBackfill(new MongoServerError({ code: 10334, errmsg: 'BSONObj size: 17000000 is invalid' })).code).toBe(
+      'DOCUMENT_TOO_LARGE',
+    );
+    const other = mongoErrorToBackfill(
+      new MongoServerError({ code: 121, codeName: 'DocumentValidationFailure', errmsg: 'Document failed validation' }),
+      { table: 'c' },
+    );
     expect(other.code).toBe('MONGO_ERROR');
     expect(other.dbCode).toBe(121);
     expect(other.message).toBe('MongoDB (c): DocumentValidationFailure (code 121) Document failed validation');
@@ -81,8 +118,12 @@ describe('mongoErrorToBackfill', () => {
 
   it('maps network, server-selection and failover errors to DB_CONNECTION, NamespaceNotFound to TABLE_NOT_FOUND', () => {
     expect(mongoErrorToBackfill(new MongoNetworkError('connection reset')).code).toBe('DB_CONNECTION');
-    expect(mongoErrorToBackfill(new MongoServerSelectionError('no primary', { type: 'Unknown', servers: new Map() } as never)).code).toBe('DB_CONNECTION');
-    expect(mongoErrorToBackfill(new MongoServerError({ code: 189, codeName: 'PrimarySteppedDown', errmsg: 'stepped down' })).code).toBe('DB_CONNECTION');
+    expect(mongoErrorToBackfill(new MongoServerSelectionError('no primary', { type: 'Unknown', servers: new Map() } as never)).code).toBe(
+      'DB_CONNECTION',
+    );
+    expect(mongoErrorToBackfill(new MongoServerError({ code: 189, codeName: 'PrimarySteppedDown', errmsg: 'stepped down' })).code).toBe(
+      'DB_CONNECTION',
+    );
     expect(mongoErrorToBackfill(new MongoServerError({ code: 26, errmsg: 'ns not found' })).code).toBe('TABLE_NOT_FOUND');
   });
 

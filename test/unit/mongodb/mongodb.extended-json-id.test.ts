@@ -20,10 +20,13 @@ describe('toMongoId', () => {
     expect(toMongoId(42, BSON)._unsafeUnwrap()).toBe(42);
   });
 
-  it.each([[{ $oid: 'xyz' }], [{ $oid: `${HEX}00` }], [{ $oid: HEX, extra: 1 }], [''], [null], [[HEX]], [Number.NaN]])('rejects %j as RECORD_INVALID', (value) => {
-    const r = toMongoId(value, BSON, { table: 't', id: 'x' });
-    expect(r._unsafeUnwrapErr().code).toBe('RECORD_INVALID');
-  });
+  it.each([[{ $oid: 'xyz' }], [{ $oid: `${HEX}00` }], [{ $oid: HEX, extra: 1 }], [''], [null], [[HEX]], [Number.NaN]])(
+    'rejects %j as RECORD_INVALID',
+    (value) => {
+      const r = toMongoId(value, BSON, { table: 't', id: 'x' });
+      expect(r._unsafeUnwrapErr().code).toBe('RECORD_INVALID');
+    },
+  );
 });
 
 describe('mongoIdText agrees with extractRecordId on the same record', () => {

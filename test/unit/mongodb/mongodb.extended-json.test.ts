@@ -56,12 +56,18 @@ describe('jsonNumberType: the literal decides', () => {
 
 describe('parseExtendedJson', () => {
   it('keeps every integer exact and every decimal literal a double (the cases the old reader got wrong)', () => {
-    const doc = read('{"big":9007199254740993,"seven":7.0,"small":7,"long":{"$numberLong":"9223372036854775807"},"arr":[1,2.5,3000000000]}');
+    const doc = read(
+      '{"big":9007199254740993,"seven":7.0,"small":7,"long":{"$numberLong":"9223372036854775807"},"arr":[1,2.5,3000000000]}',
+    );
     expect(typed(doc.big)).toEqual(['Long', '9007199254740993']);
     expect(typed(doc.seven)).toEqual(['Double', '7']);
     expect(typed(doc.small)).toEqual(['Int32', '7']);
     expect(typed(doc.long)).toEqual(['Long', '9223372036854775807']);
-    expect((doc.arr as unknown[]).map(typed)).toEqual([['Int32', '1'], ['Double', '2.5'], ['Long', '3000000000']]);
+    expect((doc.arr as unknown[]).map(typed)).toEqual([
+      ['Int32', '1'],
+      ['Double', '2.5'],
+      ['Long', '3000000000'],
+    ]);
     // The bytes the driver would send carry those types: an oracle independent of our reading.
     const back = BSON.deserialize(BSON.serialize(doc), { promoteLongs: false, promoteValues: false });
     expect(typed(back.big)).toEqual(['Long', '9007199254740993']);
@@ -69,7 +75,9 @@ describe('parseExtendedJson', () => {
   });
 
   it('reads the other extended JSON types as before', () => {
-    const doc = read('{"id":{"$oid":"65a1f0c2e4b0a1b2c3d4e5f6"},"at":{"$date":"2025-12-07T14:24:45Z"},"ms":{"$date":{"$numberLong":"0"}},"ts":{"$timestamp":{"t":5,"i":1}},"min":{"$minKey":1},"d":{"$numberDecimal":"1.10"},"inf":{"$numberDouble":"Infinity"}}');
+    const doc = read(
+      '{"id":{"$oid":"65a1f0c2e4b0a1b2c3d4e5f6"},"at":{"$date":"2025-12-07T14:24:45Z"},"ms":{"$date":{"$numberLong":"0"}},"ts":{"$timestamp":{"t":5,"i":1}},"min":{"$minKey":1},"d":{"$numberDecimal":"1.10"},"inf":{"$numberDouble":"Infinity"}}',
+    );
     expect((doc.id as BSON.ObjectId).toHexString()).toBe('65a1f0c2e4b0a1b2c3d4e5f6');
     expect(doc.at).toEqual(new Date('2025-12-07T14:24:45Z'));
     expect(doc.ms).toEqual(new Date(0));
@@ -95,9 +103,12 @@ describe('parseExtendedJson', () => {
     expect(e.message).toMatch(/^linksets_raw, line 12: record "r-1": field /);
   });
 
-  it.each(['{"n":{"$numberLong":"x"}}', '{"n":{"$numberDouble":"seven"}}', '{"n":', '{"at":{"$date":{"$numberLong":"1.5"}}}'])('%s is RECORD_INVALID (malformed, not out of range)', (raw) => {
-    expect(parseExtendedJson(raw, BSON)._unsafeUnwrapErr().code).toBe('RECORD_INVALID');
-  });
+  it.each(['{"n":{"$numberLong":"x"}}', '{"n":{"$numberDouble":"seven"}}', '{"n":', '{"at":{"$date":{"$numberLong":"1.5"}}}'])(
+    '%s is RECORD_INVALID (malformed, not out of range)',
+    (raw) => {
+      expect(parseExtendedJson(raw, BSON)._unsafeUnwrapErr().code).toBe('RECORD_INVALID');
+    },
+  );
 });
 
 describe('through the staging target', () => {

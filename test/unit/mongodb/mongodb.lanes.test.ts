@@ -55,7 +55,13 @@ describe('sendInLanes', () => {
     const rnd = lcg(1);
     const input = items(2000, 500, rnd);
     const rec = recorder(rnd);
-    const sent = await sendInLanes(chunksOf(input, 64), { lanes: 4, keyOf: (i) => i.key, sizeOf: (i) => i.bytes, limits: { maxCount: 25, maxBytes: 1500 }, send: rec.send });
+    const sent = await sendInLanes(chunksOf(input, 64), {
+      lanes: 4,
+      keyOf: (i) => i.key,
+      sizeOf: (i) => i.bytes,
+      limits: { maxCount: 25, maxBytes: 1500 },
+      send: rec.send,
+    });
     expect(sent).toBe(2000);
     expect(rec.completed.map((i) => i.seq).sort((a, b) => a - b)).toEqual(input.map((i) => i.seq));
     for (const b of rec.batches) {
@@ -71,7 +77,13 @@ describe('sendInLanes', () => {
       const rnd = lcg(seed);
       const input = items(1500, 40, rnd);
       const rec = recorder(rnd, 5);
-      await sendInLanes(chunksOf(input, 50), { lanes: 3, keyOf: (i) => i.key, sizeOf: (i) => i.bytes, limits: { maxCount: 10, maxBytes: 10_000 }, send: rec.send });
+      await sendInLanes(chunksOf(input, 50), {
+        lanes: 3,
+        keyOf: (i) => i.key,
+        sizeOf: (i) => i.bytes,
+        limits: { maxCount: 10, maxBytes: 10_000 },
+        send: rec.send,
+      });
       const byKey = new Map<string, number[]>();
       for (const i of rec.completed) byKey.set(i.key, [...(byKey.get(i.key) ?? []), i.seq]);
       for (const seqs of byKey.values()) expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
@@ -82,7 +94,14 @@ describe('sendInLanes', () => {
     const rnd = lcg(5);
     const input = items(800, 30, rnd);
     const rec = recorder(rnd);
-    const sent = await sendInLanes(chunksOf(input, 40), { lanes: 2, keyOf: (i) => i.key, sizeOf: () => 1, limits: { maxCount: 50, maxBytes: 1e9 }, uniqueKeysPerBatch: true, send: rec.send });
+    const sent = await sendInLanes(chunksOf(input, 40), {
+      lanes: 2,
+      keyOf: (i) => i.key,
+      sizeOf: () => 1,
+      limits: { maxCount: 50, maxBytes: 1e9 },
+      uniqueKeysPerBatch: true,
+      send: rec.send,
+    });
     expect(sent).toBe(800);
     for (const b of rec.batches) expect(new Set(b.map((i) => i.key)).size).toBe(b.length);
   });
@@ -141,7 +160,10 @@ describe('sendInLanes', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const input = Array.from({ length: 100 }, (_, seq) => ({ key: 'same', seq, bytes: 1 }));
-    const p = sendInLanes(chunksOf(input, 1, () => (pulls += 1)), { lanes: 4, keyOf: (i) => i.key, sizeOf: () => 1, limits: { maxCount: 2, maxBytes: 1e9 }, send: () => gate });
+    const p = sendInLanes(
+      chunksOf(input, 1, () => (pulls += 1)),
+      { lanes: 4, keyOf: (i) => i.key, sizeOf: () => 1, limits: { maxCount: 2, maxBytes: 1e9 }, send: () => gate },
+    );
     await sleep(20);
     // One key → one lane: one batch in flight, one being gathered, then the reader waits.
     expect(pulls).toBeLessThanOrEqual(5);

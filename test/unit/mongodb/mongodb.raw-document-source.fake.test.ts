@@ -14,10 +14,12 @@ async function sourceWith(extra: Record<string, unknown>) {
   const db = fake.db() as unknown as Db;
   const source = new MongoRawDocumentSource({ db });
   (await source.prepare())._unsafeUnwrap();
-  (await source.append([
-    { digest: 'sha256:a', retrievedAt: new Date('2025-10-19T08:00:00Z'), content: '{}' },
-    { digest: 'sha256:b', retrievedAt: new Date('2025-10-20T08:00:00Z'), content: '{}' },
-  ]))._unsafeUnwrap();
+  (
+    await source.append([
+      { digest: 'sha256:a', retrievedAt: new Date('2025-10-19T08:00:00Z'), content: '{}' },
+      { digest: 'sha256:b', retrievedAt: new Date('2025-10-20T08:00:00Z'), content: '{}' },
+    ])
+  )._unsafeUnwrap();
   await db.collection('raw_documents').insertOne({ _id: 'bad-1', digest: 'sha256:bad', content: '{}', ...extra } as never);
   return { fake, source };
 }
@@ -59,5 +61,6 @@ it('a clean collection pages as before, and the check reads the primary', async 
   const source = new MongoRawDocumentSource({ db: fake.db() as unknown as Db });
   (await source.append([{ digest: 'sha256:a', retrievedAt: new Date(0), content: '{}' }]))._unsafeUnwrap();
   expect((await source.readPage({ limit: 10 }))._unsafeUnwrap().map((d) => d.digest)).toEqual(['sha256:a']);
-  for (const c of fake.calls.filter((x) => x.op === 'find')) expect(c.options).toMatchObject({ readPreference: 'primary', readConcern: { level: 'majority' } });
+  for (const c of fake.calls.filter((x) => x.op === 'find'))
+    expect(c.options).toMatchObject({ readPreference: 'primary', readConcern: { level: 'majority' } });
 });

@@ -14,8 +14,21 @@ import { claim, digest, doc } from '../../contract/statement-fixtures.js';
 
 const entry = { live: 'a', incoming: 'a__incoming', uuid: 'U' };
 const at = new Date(0);
-const marker = (name: string, session: string, uuid: string | null): StagingMarker => ({ _id: name, kind: 'marker', live: name.split('__')[0]!, session, uuid, startedAt: at });
-const commit = (session: string, tables = [entry]): CommitRecord => ({ _id: `commit:${session}`, kind: 'commit', session, tables, startedAt: at });
+const marker = (name: string, session: string, uuid: string | null): StagingMarker => ({
+  _id: name,
+  kind: 'marker',
+  live: name.split('__')[0]!,
+  session,
+  uuid,
+  startedAt: at,
+});
+const commit = (session: string, tables = [entry]): CommitRecord => ({
+  _id: `commit:${session}`,
+  kind: 'commit',
+  session,
+  tables,
+  startedAt: at,
+});
 
 describe('commitEntryState: by UUID, whatever the names say', () => {
   it.each([
@@ -76,7 +89,16 @@ describe('planRecovery', () => {
 
   it('a crashed commit rolls forward: done entries stay, pending ones are renamed, nothing is dropped', () => {
     const b = { live: 'b', incoming: 'b__incoming', uuid: 'V' };
-    const steps = planRecovery([marker('a__incoming', 's', 'U'), marker('b__incoming', 's', 'V')], [commit('s', [entry, b])], new Map([['a', 'U'], ['b', 'OLD'], ['b__incoming', 'V']]), names);
+    const steps = planRecovery(
+      [marker('a__incoming', 's', 'U'), marker('b__incoming', 's', 'V')],
+      [commit('s', [entry, b])],
+      new Map([
+        ['a', 'U'],
+        ['b', 'OLD'],
+        ['b__incoming', 'V'],
+      ]),
+      names,
+    );
     expect(steps).toEqual([
       { kind: 'renamed', live: 'a' },
       { kind: 'rename', from: 'b__incoming', to: 'b' },
@@ -94,7 +116,17 @@ describe('planRecovery', () => {
   });
 
   it('a collection under a staging name without a marker is reported, never dropped', () => {
-    expect(planRecovery([], [], new Map([['a__dryrun', 'X'], ['unrelated', 'Y']]), names)).toEqual([{ kind: 'foreign', collection: 'a__dryrun' }]);
+    expect(
+      planRecovery(
+        [],
+        [],
+        new Map([
+          ['a__dryrun', 'X'],
+          ['unrelated', 'Y'],
+        ]),
+        names,
+      ),
+    ).toEqual([{ kind: 'foreign', collection: 'a__dryrun' }]);
   });
 
   it('never drops a collection it does not own, over every combination of marker, commit and observation', () => {
@@ -120,7 +152,9 @@ describe('planRecovery', () => {
 
 describe('incomingOptions', () => {
   it('copies every option the library knows', () => {
-    const options = Object.fromEntries(COPIED_COLLECTION_OPTIONS.map((k) => [k, k === 'clusteredIndex' ? { key: { _id: 1 }, unique: true, v: 2 } : `${k}-value`]));
+    const options = Object.fromEntries(
+      COPIED_COLLECTION_OPTIONS.map((k) => [k, k === 'clusteredIndex' ? { key: { _id: 1 }, unique: true, v: 2 } : `${k}-value`]),
+    );
     const out = incomingOptions('a', { name: 'a', type: 'collection', options }, false)._unsafeUnwrap();
     expect(out).toEqual({ ...options, clusteredIndex: { key: { _id: 1 }, unique: true } });
   });
@@ -144,9 +178,27 @@ describe('incomingOptions', () => {
 
 describe('retriedInsertDuplicates', () => {
   it.each([
-    [{ writeErrors: [{ index: 0, code: 11000 }, { index: 3, code: 11000 }] }, 4, [0, 3]],
+    [
+      {
+        writeErrors: [
+          { index: 0, code: 11000 },
+          { index: 3, code: 11000 },
+        ],
+      },
+      4,
+      [0, 3],
+    ],
     [{ writeErrors: [{ err: { index: 1, code: 11000 } }] }, 2, [1]],
-    [{ writeErrors: [{ index: 0, code: 11000 }, { index: 1, code: 121 }] }, 2, undefined],
+    [
+      {
+        writeErrors: [
+          { index: 0, code: 11000 },
+          { index: 1, code: 121 },
+        ],
+      },
+      2,
+      undefined,
+    ],
     [{ writeErrors: [{ index: 5, code: 11000 }] }, 2, undefined],
     [{ writeErrors: [{ code: 11000 }] }, 2, undefined],
     [{ writeErrors: [] }, 2, undefined],
@@ -171,7 +223,11 @@ describe('trustedDigests', () => {
 });
 
 describe('splitForTransactions', () => {
-  const d = (n: number, claims: number) => doc(digest(n), Array.from({ length: claims }, (_, i) => claim(digest(n), `CVE-${i}`, 'p')));
+  const d = (n: number, claims: number) =>
+    doc(
+      digest(n),
+      Array.from({ length: claims }, (_, i) => claim(digest(n), `CVE-${i}`, 'p')),
+    );
   const size = () => 10;
 
   it('keeps order, never splits a document, and never exceeds the limits unless one document alone does', () => {

@@ -81,7 +81,11 @@ describe('abort and crashed loads', () => {
     await loadBoth(target, 'crashed'); // never committed nor aborted: the process died
     const again = await target.begin(both);
     expect(again.isErr() && again.error.code).toBe('LOCKED');
-    expect((await target.dropLeftovers())._unsafeUnwrap()).toEqual({ dropped: ['alpha__incoming', 'beta__incoming'], completed: [], notOurs: [] });
+    expect((await target.dropLeftovers())._unsafeUnwrap()).toEqual({
+      dropped: ['alpha__incoming', 'beta__incoming'],
+      completed: [],
+      notOurs: [],
+    });
     expect(fake.documents('alpha')).toEqual([{ _id: 'old' }]);
     expect(fake.collectionNames()).toEqual(['alpha', 'backfill_kit_staging']);
     expect((await target.begin(both)).isOk()).toBe(true);
@@ -174,9 +178,14 @@ describe('concerns: DDL and writes carry the write concern with a timeout; decid
     (await s.commit())._unsafeUnwrap();
     const dd = (await target.begin({ ...both, dryRun: true }))._unsafeUnwrap();
     (await dd.abort())._unsafeUnwrap();
-    const writes = fake.calls.filter((c) => ['create', 'createIndexes', 'insert', 'update', 'delete', 'renameCollection', 'drop'].includes(c.op));
-    expect(new Set(writes.map((c) => c.op))).toEqual(new Set(['create', 'createIndexes', 'insert', 'update', 'delete', 'renameCollection', 'drop']));
-    for (const c of writes) expect({ op: c.op, wc: c.options.writeConcern }).toEqual({ op: c.op, wc: { w: 'majority', wtimeoutMS: 60_000 } });
+    const writes = fake.calls.filter((c) =>
+      ['create', 'createIndexes', 'insert', 'update', 'delete', 'renameCollection', 'drop'].includes(c.op),
+    );
+    expect(new Set(writes.map((c) => c.op))).toEqual(
+      new Set(['create', 'createIndexes', 'insert', 'update', 'delete', 'renameCollection', 'drop']),
+    );
+    for (const c of writes)
+      expect({ op: c.op, wc: c.options.writeConcern }).toEqual({ op: c.op, wc: { w: 'majority', wtimeoutMS: 60_000 } });
   });
 
   it('a caller write concern without a timeout gets one', async () => {
@@ -192,7 +201,9 @@ describe('concerns: DDL and writes carry the write concern with a timeout; decid
     fake.lagSecondary();
     (await s.load('alpha', chunks(rows(['a1', 'a2', 'a3']))))._unsafeUnwrap();
     expect((await s.count('alpha'))._unsafeUnwrap()).toBe(3);
-    expect(fake.calls.filter((c) => c.op === 'count').map((c) => c.options)).toEqual([{ readPreference: 'primary', readConcern: { level: 'majority' }, maxTimeMS: 60_000 }]);
+    expect(fake.calls.filter((c) => c.op === 'count').map((c) => c.options)).toEqual([
+      { readPreference: 'primary', readConcern: { level: 'majority' }, maxTimeMS: 60_000 },
+    ]);
     expect((await target.counts())._unsafeUnwrap()).toEqual({ alpha: 0, beta: 0 });
   });
 });

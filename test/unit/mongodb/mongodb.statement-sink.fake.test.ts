@@ -43,7 +43,12 @@ describe.each([
     const { fake, sink } = setup(server, { ...config, maxAttempts: 1 });
     const bf = await backfiller(fake, sink);
     // The second batch's checkpoint write fails (not retryable): its claims and document records are already stored.
-    fake.failOn({ op: 'update', ns: 'statement_backfill_checkpoints', nth: 2, error: () => serverError(121, 'Document failed validation') });
+    fake.failOn({
+      op: 'update',
+      ns: 'statement_backfill_checkpoints',
+      nth: 2,
+      error: () => serverError(121, 'Document failed validation'),
+    });
     const cut = await bf.run({ runId: 'r', batchSize: 20 });
     expect(cut.isErr()).toBe(true);
     expect((fake.documents('statement_documents') ?? []).length).toBeGreaterThan(20);
@@ -64,7 +69,11 @@ describe('transactions', () => {
     expect(r.claimsWritten).toBe(2);
     expect(await db.collection('statements').countDocuments({})).toBe(2);
     expect(fake.calls.filter((c) => c.op === 'update' && c.ns === 'statements')).toHaveLength(2); // written, rolled back, written again
-    expect(fake.calls.find((c) => c.op === 'withTransaction')?.options).toMatchObject({ writeConcern: { w: 'majority', wtimeoutMS: 60_000 }, readPreference: 'primary', maxCommitTimeMS: 60_000 });
+    expect(fake.calls.find((c) => c.op === 'withTransaction')?.options).toMatchObject({
+      writeConcern: { w: 'majority', wtimeoutMS: 60_000 },
+      readPreference: 'primary',
+      maxCommitTimeMS: 60_000,
+    });
   });
 
   it('a batch is split by claims so no transaction holds more than transactionClaims; the checkpoint rides in the last one', async () => {
@@ -72,7 +81,9 @@ describe('transactions', () => {
     (await sink.prepare())._unsafeUnwrap();
     const docs = [1, 2, 3, 4].map((n) => doc(digest(n), [claim(digest(n), 'CVE-1', 'p1'), claim(digest(n), 'CVE-2', 'p1')]));
     fake.calls.length = 0;
-    const r = (await sink.commitBatch(batch('r', docs, { checkpoint: checkpoint('r', { evaluated: 4, backfilled: 4, claimsWritten: 8 }, null) })))._unsafeUnwrap();
+    const r = (
+      await sink.commitBatch(batch('r', docs, { checkpoint: checkpoint('r', { evaluated: 4, backfilled: 4, claimsWritten: 8 }, null) }))
+    )._unsafeUnwrap();
     expect(r.claimsWritten).toBe(8);
     const upserts = fake.calls.filter((c) => c.op === 'update' && c.ns === 'statements');
     expect(upserts.map((c) => (c.args as unknown[]).length)).toEqual([2, 2, 2, 2]);
@@ -93,7 +104,13 @@ describe('reads that decide go to the primary', () => {
     (await sink.prepare())._unsafeUnwrap();
     fake.lagSecondary();
     const A = digest(1);
-    (await sink.commitBatch(batch('r', [doc(A, [claim(A, 'CVE-1', 'p1')])], { checkpoint: checkpoint('r', { evaluated: 1, backfilled: 1, claimsWritten: 1 }, null) })))._unsafeUnwrap();
+    (
+      await sink.commitBatch(
+        batch('r', [doc(A, [claim(A, 'CVE-1', 'p1')])], {
+          checkpoint: checkpoint('r', { evaluated: 1, backfilled: 1, claimsWritten: 1 }, null),
+        }),
+      )
+    )._unsafeUnwrap();
     expect((await sink.loadCheckpoint('r'))._unsafeUnwrap()?.counters.evaluated).toBe(1);
     expect([...(await sink.existingDigests([A]))._unsafeUnwrap()]).toEqual([A]);
   });

@@ -12,7 +12,14 @@ import { indexCommands } from '../../../src/cli/index-cmd.js';
 import { partitionsCommands } from '../../../src/cli/partitions.js';
 import { statementsCommands } from '../../../src/cli/statements.js';
 
-const all: readonly CommandSpec[] = [...checksumsCommands, ...datasetCommands, ...gateCommands, ...indexCommands, ...partitionsCommands, ...statementsCommands];
+const all: readonly CommandSpec[] = [
+  ...checksumsCommands,
+  ...datasetCommands,
+  ...gateCommands,
+  ...indexCommands,
+  ...partitionsCommands,
+  ...statementsCommands,
+];
 const cases = all.flatMap((spec) =>
   Object.entries(spec.flags)
     .filter(([, f]) => f.type === 'boolean' && f.env !== undefined)
@@ -23,7 +30,12 @@ const args = (spec: CommandSpec, extra: string[]): string[] => [...Array.from({ 
 describe('boolean flags read from the environment', () => {
   it('include every dry run that DRY_RUN controls', () => {
     expect(cases.map((c) => c.id)).toEqual(
-      expect.arrayContaining(['dataset import --dry-run (DRY_RUN)', 'dataset rollback --dry-run (DRY_RUN)', 'index backfill --dry-run (DRY_RUN)', 'partitions retention --dry-run (DRY_RUN)']),
+      expect.arrayContaining([
+        'dataset import --dry-run (DRY_RUN)',
+        'dataset rollback --dry-run (DRY_RUN)',
+        'index backfill --dry-run (DRY_RUN)',
+        'partitions retention --dry-run (DRY_RUN)',
+      ]),
     );
   });
 

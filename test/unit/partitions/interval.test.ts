@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { addIntervals, boundLiteral, floorToInterval, parsePartitionSuffix, partitionSuffix, type PartitionInterval } from '../../../src/partitions/interval.js';
+import {
+  addIntervals,
+  boundLiteral,
+  floorToInterval,
+  parsePartitionSuffix,
+  partitionSuffix,
+  type PartitionInterval,
+} from '../../../src/partitions/interval.js';
 
 const d = (s: string): Date => new Date(s);
 

@@ -14,7 +14,9 @@ describe('parsePgDsn', () => {
   });
 
   it('accepts synonyms, any key case, spaces, quotes and ignores unknown keys', () => {
-    const c = parsePgDsn(" server = h ; Initial Catalog=d; User ID=u; PWD='a;b''c'; SSL Mode=VerifyFull; Pooling=true; Timeout=15;")._unsafeUnwrap();
+    const c = parsePgDsn(
+      " server = h ; Initial Catalog=d; User ID=u; PWD='a;b''c'; SSL Mode=VerifyFull; Pooling=true; Timeout=15;",
+    )._unsafeUnwrap();
     expect(c).toEqual({ host: 'h', database: 'd', user: 'u', password: "a;b'c", sslmode: 'verify-full' });
   });
 
@@ -30,11 +32,25 @@ describe('parsePgDsn', () => {
   });
 
   it('reads URLs', () => {
-    expect(parsePgDsn('postgresql://u:p%40ss@h:6543/db?sslmode=require')._unsafeUnwrap()).toEqual({ host: 'h', port: 6543, database: 'db', user: 'u', password: 'p@ss', sslmode: 'require' });
+    expect(parsePgDsn('postgresql://u:p%40ss@h:6543/db?sslmode=require')._unsafeUnwrap()).toEqual({
+      host: 'h',
+      port: 6543,
+      database: 'db',
+      user: 'u',
+      password: 'p@ss',
+      sslmode: 'require',
+    });
   });
 
   it('rejects bad input with INVALID_ARGUMENT and never echoes the password', () => {
-    for (const dsn of ['', 'Database=x;Password=topsecret', 'Host=h;Port=abc;Password=topsecret', "Host=h;Password='topsecret", 'Host=h;SSL Mode=sometimes', 'justtext']) {
+    for (const dsn of [
+      '',
+      'Database=x;Password=topsecret',
+      'Host=h;Port=abc;Password=topsecret',
+      "Host=h;Password='topsecret",
+      'Host=h;SSL Mode=sometimes',
+      'justtext',
+    ]) {
       const r = parsePgDsn(dsn);
       expect(r.isErr(), dsn).toBe(true);
       expect(r._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
@@ -70,7 +86,12 @@ describe('pgDsnToUrl', () => {
 
 describe('Host with a port (Npgsql form)', () => {
   it('reads host:port, [v6]:port and a bare IPv6 address', () => {
-    expect(parsePgDsn('Host=127.0.0.1:5432;Database=d;Username=u')._unsafeUnwrap()).toEqual({ host: '127.0.0.1', port: 5432, database: 'd', user: 'u' });
+    expect(parsePgDsn('Host=127.0.0.1:5432;Database=d;Username=u')._unsafeUnwrap()).toEqual({
+      host: '127.0.0.1',
+      port: 5432,
+      database: 'd',
+      user: 'u',
+    });
     expect(parsePgDsn('Host=[::1]:5433;Database=d')._unsafeUnwrap()).toMatchObject({ host: '::1', port: 5433 });
     expect(parsePgDsn('Host=[::1];Database=d')._unsafeUnwrap()).toEqual({ host: '::1', database: 'd' });
     expect(parsePgDsn('Host=fe80::1;Database=d')._unsafeUnwrap()).toEqual({ host: 'fe80::1', database: 'd' });
@@ -86,7 +107,10 @@ describe('Host with a port (Npgsql form)', () => {
     const url = pgDsnToUrl('Host=127.0.0.1:5432;Database=d;Username=u')._unsafeUnwrap();
     expect(url).toBe('postgres://u@127.0.0.1:5432/d');
     expect(pgPoolConfig(url)._unsafeUnwrap()).toMatchObject({ host: '127.0.0.1', port: 5432, database: 'd', user: 'u' });
-    expect(pgPoolConfig(pgDsnToUrl('Host=[::1]:5433;Database=d')._unsafeUnwrap())._unsafeUnwrap()).toMatchObject({ host: '::1', port: 5433 });
+    expect(pgPoolConfig(pgDsnToUrl('Host=[::1]:5433;Database=d')._unsafeUnwrap())._unsafeUnwrap()).toMatchObject({
+      host: '::1',
+      port: 5433,
+    });
   });
 
   it('refuses a Host that would rewrite other parts of the URL (query, path, user), without echoing it', () => {
@@ -103,7 +127,8 @@ describe('Host with a port (Npgsql form)', () => {
       expect(e.message).not.toContain('hunter2');
       expect(pgDsnToUrl(dsn).isErr(), dsn).toBe(true);
     }
-    for (const host of ['db', 'db-1.internal', 'my_host', '10.0.0.7', '::1', '[::1]:5433', 'fe80::1']) expect(parsePgDsn(`Host=${host};Database=d`).isOk(), host).toBe(true);
+    for (const host of ['db', 'db-1.internal', 'my_host', '10.0.0.7', '::1', '[::1]:5433', 'fe80::1'])
+      expect(parsePgDsn(`Host=${host};Database=d`).isOk(), host).toBe(true);
   });
 
   it('refuses several hosts and a bad port in Host with INVALID_ARGUMENT', () => {
@@ -161,7 +186,18 @@ describe('database names with URL delimiters', () => {
   });
 
   it('keeps what pg reads from the rest of the URL', () => {
-    expect(pgPoolConfig('postgres://u:p@db:6000/d?application_name=x&sslmode=disable')._unsafeUnwrap()).toMatchObject({ host: 'db', port: 6000, user: 'u', password: 'p', database: 'd', application_name: 'x', ssl: false });
-    expect(pgPoolConfig('postgres://u@%2Fvar%2Frun%2Fpostgresql/d')._unsafeUnwrap()).toMatchObject({ host: '/var/run/postgresql', database: 'd' });
+    expect(pgPoolConfig('postgres://u:p@db:6000/d?application_name=x&sslmode=disable')._unsafeUnwrap()).toMatchObject({
+      host: 'db',
+      port: 6000,
+      user: 'u',
+      password: 'p',
+      database: 'd',
+      application_name: 'x',
+      ssl: false,
+    });
+    expect(pgPoolConfig('postgres://u@%2Fvar%2Frun%2Fpostgresql/d')._unsafeUnwrap()).toMatchObject({
+      host: '/var/run/postgresql',
+      database: 'd',
+    });
   });
 });

@@ -10,12 +10,19 @@ describe('RejectWriter', () => {
     const w = (await RejectWriter.open(path))._unsafeUnwrap();
     const raw = '{"_id": "tab\there", oops';
     await w.write({ member: 'linksets.ndjson', line: 4, code: 'JSON_MALFORMED', reason: 'linksets.ndjson line 4: not valid JSON', raw });
-    for (let i = 0; i < 5000; i += 1) await w.write({ member: 'm', line: i, code: 'RECORD_INVALID', reason: 'x'.repeat(100), raw: 'y'.repeat(200) });
+    for (let i = 0; i < 5000; i += 1)
+      await w.write({ member: 'm', line: i, code: 'RECORD_INVALID', reason: 'x'.repeat(100), raw: 'y'.repeat(200) });
     expect((await w.close())._unsafeUnwrap()).toBe(5001);
     const lines = readFileSync(path, 'utf8').split('\n');
     expect(lines).toHaveLength(5002);
     expect(lines.at(-1)).toBe('');
-    expect(JSON.parse(lines[0]!)).toEqual({ member: 'linksets.ndjson', line: 4, code: 'JSON_MALFORMED', reason: 'linksets.ndjson line 4: not valid JSON', raw });
+    expect(JSON.parse(lines[0]!)).toEqual({
+      member: 'linksets.ndjson',
+      line: 4,
+      code: 'JSON_MALFORMED',
+      reason: 'linksets.ndjson line 4: not valid JSON',
+      raw,
+    });
   });
 
   it('reports an unwritable path as IO_ERROR', async () => {

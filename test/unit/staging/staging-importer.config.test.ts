@@ -21,9 +21,13 @@ describe('StagingImporter config', () => {
 
   it('refuses hostile table names, for the importer, the target and the export', async () => {
     for (const table of hostile) {
-      expect(StagingImporter.create({ pg: NOWHERE, tables: { 'linksets.ndjson': table } })._unsafeUnwrapErr().code, table).toBe('INVALID_IDENTIFIER');
+      expect(StagingImporter.create({ pg: NOWHERE, tables: { 'linksets.ndjson': table } })._unsafeUnwrapErr().code, table).toBe(
+        'INVALID_IDENTIFIER',
+      );
       expect(PgStagingTarget.create({ pg: NOWHERE, tables: [table] })._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
-      expect((await exportDataset({ pg: NOWHERE, tables: { 'linksets.ndjson': table } }, 'out.tar.zst'))._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
+      expect((await exportDataset({ pg: NOWHERE, tables: { 'linksets.ndjson': table } }, 'out.tar.zst'))._unsafeUnwrapErr().code).toBe(
+        'INVALID_IDENTIFIER',
+      );
     }
   });
 
@@ -40,7 +44,10 @@ describe('StagingImporter config', () => {
     // An empty or malformed digest is refused before any work, not after a whole import.
     for (const expectedSha256 of ['', 'abc', `${'0'.repeat(63)}g`]) {
       const refused = (await imp.import('x', { expectedSha256 }))._unsafeUnwrapErr();
-      expect([refused.code, refused.message]).toEqual(['INVALID_ARGUMENT', `expectedSha256 must be 64 hexadecimal digits, got ${JSON.stringify(expectedSha256)}.`]);
+      expect([refused.code, refused.message]).toEqual([
+        'INVALID_ARGUMENT',
+        `expectedSha256 must be 64 hexadecimal digits, got ${JSON.stringify(expectedSha256)}.`,
+      ]);
     }
     await imp.close();
   });

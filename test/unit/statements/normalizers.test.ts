@@ -45,7 +45,8 @@ describe('openVexNormalizer', () => {
 
   it('expands subcomponents as product::subcomponent and honours statement timestamps', () => {
     const out = claims(openVexNormalizer, fixture('openvex/subcomponents-0.2.0.json'));
-    const image = 'pkg:oci/scanner-worker@sha256%3Aab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12?repository_url=registry.example.com%2Fstella';
+    const image =
+      'pkg:oci/scanner-worker@sha256%3Aab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12?repository_url=registry.example.com%2Fstella';
     expect(out.map(brief)).toEqual([
       `CVE-2024-22222 | ${image}::pkg:apk/wolfi/openssl@3.3.1-r0?arch=x86_64 | affected | -`,
       `CVE-2024-22222 | ${image}::pkg:apk/wolfi/libcrypto3@3.3.1-r0?arch=x86_64 | affected | -`,
@@ -60,7 +61,10 @@ describe('openVexNormalizer', () => {
   });
 
   it('accepts the pre-0.2 string forms of vulnerability and products', () => {
-    const doc = { '@context': 'https://openvex.dev/ns', statements: [{ vulnerability: 'CVE-2023-1', products: ['pkg:deb/debian/curl@8.0'], status: 'fixed' }] };
+    const doc = {
+      '@context': 'https://openvex.dev/ns',
+      statements: [{ vulnerability: 'CVE-2023-1', products: ['pkg:deb/debian/curl@8.0'], status: 'fixed' }],
+    };
     expect(claims(openVexNormalizer, doc).map(brief)).toEqual(['CVE-2023-1 | pkg:deb/debian/curl@8.0 | fixed | -']);
   });
 
@@ -70,7 +74,10 @@ describe('openVexNormalizer', () => {
     ['no vulnerability name', { vulnerability: {} }, 'statements[0].vulnerability.name'],
     ['a product without an id', { products: [{ hashes: {} }] }, 'statements[0].products[0]'],
   ])('rejects %s with DOCUMENT_INVALID naming the field', (_what, patch, field) => {
-    const doc = { '@context': 'https://openvex.dev/ns/v0.2.0', statements: [{ vulnerability: { name: 'CVE-1' }, products: [{ '@id': 'pkg:x/y@1' }], status: 'fixed', ...patch }] };
+    const doc = {
+      '@context': 'https://openvex.dev/ns/v0.2.0',
+      statements: [{ vulnerability: { name: 'CVE-1' }, products: [{ '@id': 'pkg:x/y@1' }], status: 'fixed', ...patch }],
+    };
     const r = openVexNormalizer.normalize(doc, ctx);
     expect(r.isErr() && r.error.code).toBe('DOCUMENT_INVALID');
     expect(r.isErr() && r.error.message).toContain(field);
@@ -113,10 +120,16 @@ describe('csafVexNormalizer', () => {
   });
 
   it('rejects a vulnerability with statuses but no cve or ids, and accepts ids[] instead of cve', () => {
-    const base = { document: { csaf_version: '2.0', category: 'csaf_vex' }, product_tree: { full_product_names: [{ name: 'P', product_id: 'P1' }] } };
+    const base = {
+      document: { csaf_version: '2.0', category: 'csaf_vex' },
+      product_tree: { full_product_names: [{ name: 'P', product_id: 'P1' }] },
+    };
     const bad = csafVexNormalizer.normalize({ ...base, vulnerabilities: [{ product_status: { fixed: ['P1'] } }] }, ctx);
     expect(bad.isErr() && bad.error.code).toBe('DOCUMENT_INVALID');
-    const good = claims(csafVexNormalizer, { ...base, vulnerabilities: [{ ids: [{ system_name: 'GHSA', text: 'GHSA-x' }], product_status: { fixed: ['P1'] } }] });
+    const good = claims(csafVexNormalizer, {
+      ...base,
+      vulnerabilities: [{ ids: [{ system_name: 'GHSA', text: 'GHSA-x' }], product_status: { fixed: ['P1'] } }],
+    });
     expect(good.map(brief)).toEqual(['GHSA-x | P1 | fixed | -']);
   });
 
@@ -124,9 +137,15 @@ describe('csafVexNormalizer', () => {
     const doc = {
       document: { csaf_version: '2.0', category: 'csaf_vex', tracking: { current_release_date: '2025-01-02T03:04:05Z' } },
       product_tree: { full_product_names: ['A', 'B', 'C', 'D'].map((id) => ({ name: `P ${id}`, product_id: id })) },
-      vulnerabilities: [{ cve: 'CVE-1', product_status: { first_affected: ['A'], last_affected: ['B'], first_fixed: ['C'], recommended: ['D'] } }],
+      vulnerabilities: [
+        { cve: 'CVE-1', product_status: { first_affected: ['A'], last_affected: ['B'], first_fixed: ['C'], recommended: ['D'] } },
+      ],
     };
-    expect(claims(csafVexNormalizer, doc).map(brief)).toEqual(['CVE-1 | A | affected | -', 'CVE-1 | B | affected | -', 'CVE-1 | C | fixed | -']);
+    expect(claims(csafVexNormalizer, doc).map(brief)).toEqual([
+      'CVE-1 | A | affected | -',
+      'CVE-1 | B | affected | -',
+      'CVE-1 | C | fixed | -',
+    ]);
   });
 
   it('does not loop on relationships that reference each other', () => {
@@ -134,8 +153,18 @@ describe('csafVexNormalizer', () => {
       document: { csaf_version: '2.0', category: 'csaf_vex' },
       product_tree: {
         relationships: [
-          { category: 'default_component_of', product_reference: 'B', relates_to_product_reference: 'B', full_product_name: { name: 'A', product_id: 'A' } },
-          { category: 'default_component_of', product_reference: 'A', relates_to_product_reference: 'A', full_product_name: { name: 'B', product_id: 'B' } },
+          {
+            category: 'default_component_of',
+            product_reference: 'B',
+            relates_to_product_reference: 'B',
+            full_product_name: { name: 'A', product_id: 'A' },
+          },
+          {
+            category: 'default_component_of',
+            product_reference: 'A',
+            relates_to_product_reference: 'A',
+            full_product_name: { name: 'B', product_id: 'B' },
+          },
         ],
       },
       vulnerabilities: [{ cve: 'CVE-1', product_status: { fixed: ['A'] } }],
@@ -187,7 +216,11 @@ describe('cycloneDxVexNormalizer', () => {
     ['false_positive', 'not_affected'],
     ['not_affected', 'not_affected'],
   ])('maps analysis.state %s to %s', (state, status) => {
-    const doc = { bomFormat: 'CycloneDX', specVersion: '1.6', vulnerabilities: [{ id: 'CVE-1', analysis: { state }, affects: [{ ref: 'x' }] }] };
+    const doc = {
+      bomFormat: 'CycloneDX',
+      specVersion: '1.6',
+      vulnerabilities: [{ id: 'CVE-1', analysis: { state }, affects: [{ ref: 'x' }] }],
+    };
     expect(claims(cycloneDxVexNormalizer, doc)[0]?.status).toBe(status);
   });
 

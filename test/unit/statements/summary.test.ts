@@ -29,7 +29,9 @@ describe('report hashing', () => {
       options: { maxDocuments: null, force: false, retrievedSince: null },
       schemaVersion: 2,
     };
-    expect(buildSummary({ runId: 'a', resumed: false, report: shuffled }).reportSha256).toBe(buildSummary({ runId: 'b', resumed: true, report }).reportSha256);
+    expect(buildSummary({ runId: 'a', resumed: false, report: shuffled }).reportSha256).toBe(
+      buildSummary({ runId: 'b', resumed: true, report }).reportSha256,
+    );
   });
 
   it('matches sha256sum of the canonical JSON', async () => {
@@ -41,25 +43,37 @@ describe('report hashing', () => {
   });
 
   it('changes when any outcome changes', () => {
-    const other = { ...report, outcomeSha256: addOutcome(addOutcome(OUTCOME_SUM_ZERO, 'sha256:a', 'backfilled 2'), 'sha256:b', 'failed DOCUMENT_INVALID') };
-    expect(buildSummary({ runId: 'r', resumed: false, report: other }).reportSha256).not.toBe(buildSummary({ runId: 'r', resumed: false, report }).reportSha256);
+    const other = {
+      ...report,
+      outcomeSha256: addOutcome(addOutcome(OUTCOME_SUM_ZERO, 'sha256:a', 'backfilled 2'), 'sha256:b', 'failed DOCUMENT_INVALID'),
+    };
+    expect(buildSummary({ runId: 'r', resumed: false, report: other }).reportSha256).not.toBe(
+      buildSummary({ runId: 'r', resumed: false, report }).reportSha256,
+    );
   });
 });
 
 describe('outcome sums', () => {
-  const outcomes: [string, string][] = [['sha256:a', 'backfilled 3'], ['sha256:b', 'failed DOCUMENT_INVALID'], ['sha256:c', 'skipped'], ['sha256:d', 'backfilled 0']];
+  const outcomes: [string, string][] = [
+    ['sha256:a', 'backfilled 3'],
+    ['sha256:b', 'failed DOCUMENT_INVALID'],
+    ['sha256:c', 'skipped'],
+    ['sha256:d', 'backfilled 0'],
+  ];
   const sumOf = (list: readonly [string, string][]): string => list.reduce((sum, [d, o]) => addOutcome(sum, d, o), OUTCOME_SUM_ZERO);
 
   it('is the same in any order, and for any cut into ranges', () => {
     const whole = sumOf(outcomes);
     expect(sumOf([...outcomes].reverse())).toBe(whole);
-    for (let cut = 0; cut <= outcomes.length; cut += 1) expect(addOutcomeSums(sumOf(outcomes.slice(0, cut)), sumOf(outcomes.slice(cut)))).toBe(whole);
+    for (let cut = 0; cut <= outcomes.length; cut += 1)
+      expect(addOutcomeSums(sumOf(outcomes.slice(0, cut)), sumOf(outcomes.slice(cut)))).toBe(whole);
   });
 
   it('is the sum of the sha256sum leaves mod 2^256 (checked with sha256sum)', async () => {
     const { execFileSync } = await import('node:child_process');
     let total = 0n;
-    for (const [d, o] of outcomes) total += BigInt(`0x${execFileSync('sha256sum', { input: `${d} ${o}`, encoding: 'utf8' }).split(' ')[0]}`);
+    for (const [d, o] of outcomes)
+      total += BigInt(`0x${execFileSync('sha256sum', { input: `${d} ${o}`, encoding: 'utf8' }).split(' ')[0]}`);
     expect(sumOf(outcomes)).toBe((total % (1n << 256n)).toString(16).padStart(64, '0'));
   });
 

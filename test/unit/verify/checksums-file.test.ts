@@ -27,7 +27,9 @@ describe('parseChecksums', () => {
   });
 
   it('counts malformed lines with their reason', () => {
-    const parsed = parseChecksums(`garbage\n${A.slice(1)}  short\n${A}0  long\n\\${A}  bad\\escape\nSHA256 (x = ${A}\nSHA256 (x) ${A}\n${A}  nul\u0000\n`);
+    const parsed = parseChecksums(
+      `garbage\n${A.slice(1)}  short\n${A}0  long\n\\${A}  bad\\escape\nSHA256 (x = ${A}\nSHA256 (x) ${A}\n${A}  nul\u0000\n`,
+    );
     expect(parsed.entries).toEqual([]);
     expect(parsed.malformed.map((m) => m.line)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(parsed.malformed[6]?.reason).toContain('NUL');

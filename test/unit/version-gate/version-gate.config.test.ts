@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { BackfillError } from '../../../src/errors.js';
-import { DEFAULT_GATE_HEADER, DEFAULT_GATE_TTL_MS, DEFAULT_GATE_WINDOW, VersionGate, type VersionGateConfig } from '../../../src/version-gate/index.js';
+import {
+  DEFAULT_GATE_HEADER,
+  DEFAULT_GATE_TTL_MS,
+  DEFAULT_GATE_WINDOW,
+  VersionGate,
+  type VersionGateConfig,
+} from '../../../src/version-gate/index.js';
 
 const base: VersionGateConfig = { repoPath: 'some-clone', remediation: 'git pull' };
 
@@ -17,7 +23,11 @@ describe('VersionGate configuration', () => {
   });
 
   it('lower-cases the header name and joins remediation lines, trimming blank edges', () => {
-    const gate = new VersionGate({ ...base, header: 'X-Lab-Commit', remediation: ['', 'cd /srv/app && git pull', "sudo systemctl restart 'app'", ''] });
+    const gate = new VersionGate({
+      ...base,
+      header: 'X-Lab-Commit',
+      remediation: ['', 'cd /srv/app && git pull', "sudo systemctl restart 'app'", ''],
+    });
     expect(gate.header).toBe('x-lab-commit');
     expect(gate.remediation).toBe("cd /srv/app && git pull\nsudo systemctl restart 'app'");
     expect(new VersionGate({ ...base, remediation: 'a\r\nb\n' }).remediation).toBe('a\nb');
