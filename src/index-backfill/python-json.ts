@@ -22,13 +22,13 @@ export function compareCodePoints(a: string, b: string): number {
 
 const PLAIN_ASCII = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/;
 const SHORT_ESCAPES: Readonly<Record<number, string>> = {
-  0x22: '\\"',
-  0x5c: '\\\\',
-  0x0a: '\\n',
-  0x0d: '\\r',
-  0x09: '\\t',
-  0x08: '\\b',
-  0x0c: '\\f',
+  34: '\\"',
+  92: '\\\\',
+  10: '\\n',
+  13: '\\r',
+  9: '\\t',
+  8: '\\b',
+  12: '\\f',
 };
 
 /** `json.dumps(s)` with the default `ensure_ascii=True`: everything outside space..`~` is `\uXXXX`. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
+import type pg from 'pg';
 import { ok } from 'neverthrow';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { StatementBackfiller, type StatementBackfillOptions } from '../../../src/statements/statement-backfiller.js';
