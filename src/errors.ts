@@ -190,7 +190,7 @@ export interface BackfillErrorContext {
 }
 
 /** Options for {@link BackfillError}. */
-export interface BackfillErrorOptions {
+export interface BackfillErrorOptions<P = unknown> {
   readonly cause?: unknown;
   readonly context?: BackfillErrorContext;
   /** PostgreSQL SQLSTATE or MongoDB server code, when the error came from a database. */
@@ -200,6 +200,8 @@ export interface BackfillErrorOptions {
    * or JSON by accident.
    */
   readonly detail?: unknown;
+  /** What the failed operation finished before it stopped (a report, a summary, the steps done). */
+  readonly partial?: P;
 }
 
 /**
@@ -213,18 +215,25 @@ export interface BackfillErrorOptions {
  * }
  * ```
  */
-export class BackfillError extends Error {
+export class BackfillError<P = unknown> extends Error {
   override readonly name = 'BackfillError';
   readonly code: BackfillErrorCode;
   readonly context: BackfillErrorContext;
   readonly dbCode: string | number | undefined;
   declare readonly detail: unknown;
+  /**
+   * What the failed operation had finished when it stopped: an import's
+   * report, a backfill's summary, the partition steps done. Each operation's
+   * error type names its shape, for example `BackfillError<ImportReport>`.
+   */
+  readonly partial: P | undefined;
 
-  constructor(code: BackfillErrorCode, message: string, options: BackfillErrorOptions = {}) {
+  constructor(code: BackfillErrorCode, message: string, options: BackfillErrorOptions<P> = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.context = options.context ?? {};
     this.dbCode = options.dbCode;
+    this.partial = options.partial;
     Object.defineProperty(this, 'detail', { value: options.detail, enumerable: false });
   }
 
@@ -233,13 +242,30 @@ export class BackfillError extends Error {
     return ERROR_CODES[this.code].fix;
   }
 
+  /**
+   * This error with `partial` attached: same code, message, context, cause
+   * and database code. The one way an operation hands back what it finished.
+   */
+  withPartial<Q>(partial: Q): BackfillError<Q> {
+    const copy = new BackfillError<Q>(this.code, this.message, {
+      cause: this.cause,
+      context: this.context,
+      ...(this.dbCode === undefined ? {} : { dbCode: this.dbCode }),
+      detail: this.detail,
+      partial,
+    });
+    if (this.stack !== undefined) copy.stack = this.stack;
+    return copy;
+  }
+
   /** A plain object suitable for JSON reports (no stack, no row data). */
-  toJSON(): { code: BackfillErrorCode; message: string; context: BackfillErrorContext; dbCode?: string | number } {
+  toJSON(): { code: BackfillErrorCode; message: string; context: BackfillErrorContext; dbCode?: string | number; partial?: P } {
     return {
       code: this.code,
       message: this.message,
       context: this.context,
       ...(this.dbCode === undefined ? {} : { dbCode: this.dbCode }),
+      ...(this.partial === undefined ? {} : { partial: this.partial }),
     };
   }
 }
