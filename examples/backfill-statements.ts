@@ -14,13 +14,7 @@
 //   npx tsx examples/backfill-statements.ts --force --max-documents 2000
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import {
-  defaultVexNormalizers,
-  PgRawDocumentSource,
-  PgStatementSink,
-  StatementBackfiller,
-  type BackfillSummary,
-} from '../src/statements/index.js';
+import { defaultVexNormalizers, PgRawDocumentSource, PgStatementSink, StatementBackfiller } from '../src/statements/index.js';
 
 function usage(message: string): never {
   process.stderr.write(
@@ -104,7 +98,7 @@ if (result.isOk()) {
   process.stdout.write(`${result.value.text}\n`);
   process.stdout.write(`Run id: ${result.value.runId}\nReport SHA-256: ${result.value.reportSha256}\n`);
 } else {
-  const partial = result.error.context['summary'] as BackfillSummary | undefined;
+  const { partial } = result.error;
   process.stderr.write(`backfill-statements: ${result.error.code}: ${result.error.message}\n${result.error.fix}\n`);
   if (partial)
     process.stderr.write(`so far: ${partial.text.replace('Backfill completed: ', '')} (resume with --run-id ${partial.runId})\n`);

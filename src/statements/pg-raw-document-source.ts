@@ -3,12 +3,14 @@
  *
  * @module
  */
-import { errAsync, ResultAsync } from 'neverthrow';
+import { ResultAsync, type Result } from 'neverthrow';
 import type { BackfillError } from '../errors.js';
-import { inTransaction, PgHandle, pgErrorToBackfill, type PgSource } from '../_internals/pg.js';
-import { parseQualifiedName, quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
+import { inTransaction, pgErrorToBackfill, type PgClientLike, type PgSource } from '../_internals/pg.js';
+import type { QualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_RAW_DOCUMENTS_TABLE } from './defaults.js';
 import type { KeyRange, KeyRangesQuery, RawDocument, RawDocumentCountQuery, RawDocumentPageQuery, RawDocumentSource } from './ports.js';
+import { resolvePgStore, type PgStore } from './pg-store.js';
+import * as sql from './sql.js';
 
 /**
  * Where {@link PgRawDocumentSource} reads from. The table needs the columns
@@ -50,9 +52,6 @@ interface RawRow {
   content: string | Buffer | Record<string, unknown>;
 }
 
-/** Microsecond-exact UTC text of a timestamptz, for cursors. */
-const CURSOR_TEXT = `to_char(retrieved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
-
 /**
  * A {@link RawDocumentSource} over a PostgreSQL table. Pages are read with
  * `WHERE (retrieved_at, digest) > ($cursor) ORDER BY retrieved_at, digest LIMIT n`
@@ -66,109 +65,65 @@ const CURSOR_TEXT = `to_char(retrieved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24
  * ```
  */
 export class PgRawDocumentSource implements RawDocumentSource {
-  readonly #pg: PgHandle;
-  readonly #table: QualifiedName | BackfillError;
+  /** The connection and validated table name, or why the config is invalid (then every method returns that error). */
+  readonly #store: Result<Readonly<PgStore<'raw'>>, BackfillError>;
 
   constructor(config: PgRawDocumentSourceConfig) {
-    this.#pg = new PgHandle(config.pg);
-    const parsed = parseQualifiedName(config.table ?? DEFAULT_RAW_DOCUMENTS_TABLE);
-    this.#table = parsed.isOk() ? parsed.value : parsed.error;
+    this.#store = resolvePgStore(config.pg, { raw: config.table ?? DEFAULT_RAW_DOCUMENTS_TABLE });
   }
 
-  #name(): ResultAsync<QualifiedName, BackfillError> {
-    const t = this.#table;
-    return t instanceof Error ? errAsync(t) : ResultAsync.fromSafePromise(Promise.resolve(t));
+  /** Runs `work` on one connection; a failure becomes a BackfillError naming the table. */
+  #withClient<T>(work: (c: PgClientLike, raw: QualifiedName) => Promise<T>): ResultAsync<T, BackfillError> {
+    return this.#store.asyncAndThen(({ pg, tables: { raw } }) =>
+      ResultAsync.fromPromise(
+        pg.withClient((c) => work(c, raw)),
+        (e) => pgErrorToBackfill(e, { table: raw.sql }),
+      ),
+    );
   }
 
   /** Creates the table (content as `text`) and its `(retrieved_at, digest)` index if missing. */
   prepare(): ResultAsync<void, BackfillError> {
-    return this.#name().andThen((t) =>
-      ResultAsync.fromPromise(
-        this.#pg.withClient((c) =>
-          inTransaction(c, async () => {
-            await c.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [t.sql]);
-            await c.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(t.schema)}`);
-            await c.query(
-              `CREATE TABLE IF NOT EXISTS ${t.sql} (digest text PRIMARY KEY, retrieved_at timestamptz NOT NULL, content text NOT NULL)`,
-            );
-            await c.query(
-              `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${t.name}_retrieved_at_digest_idx`)} ON ${t.sql} (retrieved_at, digest)`,
-            );
-          }),
-        ),
-        (e) => pgErrorToBackfill(e, { table: t.sql }),
-      ),
+    return this.#withClient((c, raw) =>
+      inTransaction(c, async () => {
+        await c.query(sql.lockCreation(raw));
+        await c.query(sql.createSchema(raw.schema));
+        await c.query(sql.createRawDocumentsTable(raw));
+        await c.query(sql.createRawDocumentsIndex(raw));
+      }),
     );
   }
 
   /** Stores documents (ingest, fixtures); an existing digest is left unchanged. Returns how many were new. */
   append(documents: readonly NewRawDocument[]): ResultAsync<number, BackfillError> {
-    return this.#name().andThen((t) =>
-      this.#pg
-        .query(
-          `INSERT INTO ${t.sql} (digest, retrieved_at, content)
-           SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[])
-           ON CONFLICT (digest) DO NOTHING`,
-          [
-            documents.map((d) => d.digest),
-            documents.map((d) => (d.retrievedAt instanceof Date ? d.retrievedAt.toISOString() : d.retrievedAt)),
-            documents.map((d) => d.content),
-          ],
-          { table: t.sql },
-        )
-        .map((r) => r.rowCount ?? 0),
-    );
-  }
-
-  /** Builds the WHERE clause shared by pages and counts. */
-  #where(query: RawDocumentCountQuery, values: unknown[]): string {
-    const clauses: string[] = [];
-    if (query.retrievedSince !== undefined) {
-      values.push(query.retrievedSince.toISOString());
-      clauses.push(`retrieved_at >= $${values.length}::timestamptz`);
-    }
-    if (query.after !== undefined) {
-      values.push(query.after.retrievedAt, query.after.digest);
-      clauses.push(`(retrieved_at, digest) > ($${values.length - 1}::timestamptz, $${values.length}::text)`);
-    }
-    if (query.until !== undefined) {
-      values.push(query.until.retrievedAt, query.until.digest);
-      clauses.push(`(retrieved_at, digest) <= ($${values.length - 1}::timestamptz, $${values.length}::text)`);
-    }
-    return clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
+    return this.#withClient(async (c, raw) => {
+      const inserted = (await c.query(sql.insertRawDocuments(raw, documents))) as { rowCount: number | null };
+      return inserted.rowCount ?? 0;
+    });
   }
 
   /** The next page after `query.after`, in `(retrieved_at, digest)` order. */
   readPage(query: RawDocumentPageQuery): ResultAsync<readonly RawDocument[], BackfillError> {
-    return this.#name().andThen((t) => {
-      const values: unknown[] = [];
-      const where = this.#where(query, values);
-      values.push(query.limit);
-      const sql = `SELECT digest, retrieved_at, ${CURSOR_TEXT} AS cursor_at, content
-        FROM ${t.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length}`;
-      return this.#pg.query<RawRow>(sql, values, { table: t.sql }).map((r) =>
-        r.rows.map(
-          (row): RawDocument => ({
-            digest: row.digest,
-            retrievedAt: row.retrieved_at,
-            cursor: { retrievedAt: row.cursor_at, digest: row.digest },
-            content: Buffer.isBuffer(row.content)
-              ? new Uint8Array(row.content.buffer, row.content.byteOffset, row.content.byteLength)
-              : row.content,
-          }),
-        ),
+    return this.#withClient(async (c, raw) => {
+      const page = (await c.query(sql.selectRawPage(raw, query))) as { rows: RawRow[] };
+      return page.rows.map(
+        (row): RawDocument => ({
+          digest: row.digest,
+          retrievedAt: row.retrieved_at,
+          cursor: { retrievedAt: row.cursor_at, digest: row.digest },
+          content: Buffer.isBuffer(row.content)
+            ? new Uint8Array(row.content.buffer, row.content.byteOffset, row.content.byteLength)
+            : row.content,
+        }),
       );
     });
   }
 
   /** Documents remaining after `query.after` (for progress and ETA). */
   count(query: RawDocumentCountQuery): ResultAsync<number, BackfillError> {
-    return this.#name().andThen((t) => {
-      const values: unknown[] = [];
-      const where = this.#where(query, values);
-      return this.#pg
-        .query<{ n: string }>(`SELECT count(*) AS n FROM ${t.sql} ${where}`, values, { table: t.sql })
-        .map((r) => Number(r.rows[0]?.n ?? 0));
+    return this.#withClient(async (c, raw) => {
+      const counted = (await c.query(sql.countRawDocuments(raw, query))) as { rows: { n: string }[] };
+      return Number(counted.rows[0]?.n ?? 0);
     });
   }
 
@@ -177,38 +132,31 @@ export class PgRawDocumentSource implements RawDocumentSource {
    * over the `(retrieved_at, digest)` index, in the database's own order.
    */
   keyRanges(query: KeyRangesQuery): ResultAsync<readonly KeyRange[], BackfillError> {
-    return this.#name().andThen((t) => {
-      const values: unknown[] = [];
-      const where = this.#where(query.retrievedSince === undefined ? {} : { retrievedSince: query.retrievedSince }, values);
-      values.push(query.maxDocuments ?? null, query.rangeSize);
-      const sql = `WITH docs AS (
-          SELECT retrieved_at, digest FROM ${t.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length - 1}
-        ), numbered AS (
-          SELECT retrieved_at, digest, row_number() OVER (ORDER BY retrieved_at, digest) AS n, count(*) OVER () AS total FROM docs
-        )
-        SELECT n, ${CURSOR_TEXT} AS cursor_at, digest FROM numbered WHERE n % $${values.length} = 0 OR n = total ORDER BY n`;
-      return this.#pg.query<{ n: string; cursor_at: string; digest: string }>(sql, values, { table: t.sql }).map((r) => {
-        const ranges: KeyRange[] = [];
-        let previous: KeyRange | null = null;
-        let before = 0;
-        for (const row of r.rows) {
-          const n = Number(row.n);
-          const range: KeyRange = {
-            after: previous?.through ?? null,
-            through: { retrievedAt: row.cursor_at, digest: row.digest },
-            documents: n - before,
-          };
-          ranges.push(range);
-          previous = range;
-          before = n;
-        }
-        return ranges;
-      });
+    return this.#withClient(async (c, raw) => {
+      const ends = (await c.query(sql.selectKeyRangeEnds(raw, query))) as { rows: { n: string; cursor_at: string; digest: string }[] };
+      const ranges: KeyRange[] = [];
+      let previous: KeyRange | null = null;
+      let before = 0;
+      for (const row of ends.rows) {
+        const n = Number(row.n);
+        const range: KeyRange = {
+          after: previous?.through ?? null,
+          through: { retrievedAt: row.cursor_at, digest: row.digest },
+          documents: n - before,
+        };
+        ranges.push(range);
+        previous = range;
+        before = n;
+      }
+      return ranges;
     });
   }
 
   /** Ends the pool when the source was built from a connection string. */
   async close(): Promise<void> {
-    await this.#pg.close();
+    await this.#store.match(
+      ({ pg }) => pg.close(),
+      () => undefined,
+    );
   }
 }

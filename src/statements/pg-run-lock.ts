@@ -6,10 +6,11 @@
  *
  * @module
  */
-import { ResultAsync } from 'neverthrow';
+import { err, ok, ResultAsync, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgHandle } from '../_internals/pg.js';
 import type { RunLock } from './ports.js';
+import { releaseRunLock, selectRunLockHolder, tryRunLock } from './sql.js';
 
 interface HolderRow {
   pid: number;
@@ -19,23 +20,9 @@ interface HolderRow {
   backend_start: Date | null;
 }
 
-/**
- * The two 32-bit keys of a run's lock: the checkpoints table (so two stores
- * in one database never block each other) and the run id.
- */
-const KEYS = 'hashtext($1), hashtext($2)';
-
-/** Who holds the lock `(namespace, runId)`, from pg_locks and pg_stat_activity. */
+/** Who holds the lock `(namespace, runId)`. */
 async function holderOf(c: PgClientLike, namespace: string, runId: string): Promise<HolderRow | undefined> {
-  const found = (await c.query(
-    `SELECT a.pid, a.application_name, host(a.client_addr) AS client_addr, a.client_hostname, a.backend_start
-       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-        AND l.classid::bigint = (hashtext($1)::bigint & 4294967295)
-        AND l.objid::bigint = (hashtext($2)::bigint & 4294967295)`,
-    [namespace, runId],
-  )) as { rows: HolderRow[] };
+  const found = (await c.query(selectRunLockHolder(namespace, runId))) as { rows: HolderRow[] };
   return found.rows[0];
 }
 
@@ -46,6 +33,26 @@ function describeHolder(h: HolderRow | undefined): string {
   parts.push(host === null ? 'host: local socket' : `host ${host}`);
   if (h.backend_start) parts.push(`connected since ${h.backend_start.toISOString()}`);
   return parts.join(', ');
+}
+
+/** The refusal of a second holder, naming the first. */
+function lockedBy(runId: string, holder: HolderRow | undefined): BackfillError {
+  return new BackfillError(
+    'LOCKED',
+    `run ${JSON.stringify(runId)} is already running, held by ${describeHolder(holder)}. Wait for that process to finish (or stop it), then rerun with the same run id to resume.`,
+    {
+      context: {
+        runId,
+        ...(holder === undefined
+          ? {}
+          : {
+              holderPid: holder.pid,
+              holderApplicationName: holder.application_name,
+              holderHost: holder.client_hostname ?? holder.client_addr,
+            }),
+      },
+    },
+  );
 }
 
 /**
@@ -59,29 +66,11 @@ export function lockPgRun(pg: PgHandle, namespace: string, runId: string): Resul
   let letGo: () => void = () => undefined;
   const released = new Promise<void>((resolve) => (letGo = resolve));
   let acquired: (lock: RunLock) => void = () => undefined;
-  const lock = new Promise<RunLock>((resolve) => (acquired = resolve));
+  const lock = new Promise<Result<RunLock, BackfillError>>((resolve) => (acquired = (taken) => resolve(ok(taken))));
   // The session keeps its connection checked out until release() (or until it fails).
-  const session = pg.withClient(async (c) => {
-    const got = (await c.query(`SELECT pg_try_advisory_lock(${KEYS}) AS ok`, [namespace, runId])) as { rows: { ok: boolean }[] };
-    if (got.rows[0]?.ok !== true) {
-      const holder = await holderOf(c, namespace, runId);
-      throw new BackfillError(
-        'LOCKED',
-        `run ${JSON.stringify(runId)} is already running, held by ${describeHolder(holder)}. Wait for that process to finish (or stop it), then rerun with the same run id to resume.`,
-        {
-          context: {
-            runId,
-            ...(holder === undefined
-              ? {}
-              : {
-                  holderPid: holder.pid,
-                  holderApplicationName: holder.application_name,
-                  holderHost: holder.client_hostname ?? holder.client_addr,
-                }),
-          },
-        },
-      );
-    }
+  const session = pg.withClient(async (c): Promise<Result<void, BackfillError>> => {
+    const got = (await c.query(tryRunLock(namespace, runId))) as { rows: { ok: boolean }[] };
+    if (got.rows[0]?.ok !== true) return err(lockedBy(runId, await holderOf(c, namespace, runId)));
     acquired({
       release: () => {
         letGo();
@@ -93,10 +82,12 @@ export function lockPgRun(pg: PgHandle, namespace: string, runId: string): Resul
       },
     });
     await released;
-    await c.query(`SELECT pg_advisory_unlock(${KEYS})`, [namespace, runId]);
+    await c.query(releaseRunLock(namespace, runId));
+    return ok(undefined);
   });
-  const refused = session.then((): never => {
-    throw new Error('the run lock session ended before the lock was taken');
-  });
-  return ResultAsync.fromPromise(Promise.race([lock, refused]), (e) => pgErrorToBackfill(e, { runId }));
+  // The session ends before the lock is taken only when it was refused; a lost connection rejects it.
+  const refused = session.then((ended) =>
+    ended.andThen(() => err(new BackfillError('DB_CONNECTION', 'the run lock session ended before the lock was taken', { context: { runId } }))),
+  );
+  return ResultAsync.fromPromise(Promise.race([lock, refused]), (e) => pgErrorToBackfill(e, { runId })).andThen((r) => r);
 }

@@ -6,34 +6,16 @@
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { errAsync, Result, ResultAsync } from 'neverthrow';
+import { ResultAsync, type Result } from 'neverthrow';
 import copyStreams from 'pg-copy-streams';
-import type { BackfillError } from '../errors.js';
-import { inTransaction, PgHandle, pgErrorToBackfill, type PgClientLike, type PgSource } from '../_internals/pg.js';
-import { parseQualifiedName, quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
+import type { BackfillError, BackfillErrorContext } from '../errors.js';
+import { inTransaction, pgErrorToBackfill, type PgClientLike, type PgSource } from '../_internals/pg.js';
+import type { QualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_CHECKPOINTS_TABLE, DEFAULT_DOCUMENTS_TABLE, DEFAULT_FAILURES_TABLE, DEFAULT_STATEMENTS_TABLE } from './defaults.js';
-import type { BackfillFailure, RunLock, StatementBatch, StatementBatchResult, StatementSink, StoredCheckpoint, VexClaim } from './ports.js';
+import type { BackfillFailure, RunLock, StatementBatch, StatementBatchResult, StatementSink, StoredCheckpoint } from './ports.js';
 import { lockPgRun } from './pg-run-lock.js';
-
-const CLAIM_COLUMNS = 'document_digest, vulnerability_id, product_key, status, justification, statement, issued_at, format, run_id';
-
-/** One value in COPY text format: `\N` for null, with backslash, tab, newline and carriage return escaped. */
-function copyValue(value: string | undefined): string {
-  if (value === undefined) return '\\N';
-  return /[\\\t\n\r]/.test(value)
-    ? value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'))
-    : value;
-}
-
-/** The batch's claims as one COPY text-format buffer (one large write beats many small ones). */
-function copyText(claims: readonly VexClaim[], runId: string): string {
-  const run = copyValue(runId);
-  let out = '';
-  for (const c of claims) {
-    out += `${copyValue(c.documentDigest)}\t${copyValue(c.vulnerabilityId)}\t${copyValue(c.productKey)}\t${c.status}\t${copyValue(c.justification)}\t${copyValue(c.statement)}\t${copyValue(c.issuedAt)}\t${copyValue(c.format)}\t${run}\n`;
-  }
-  return out;
-}
+import { resolvePgStore, type PgStore } from './pg-store.js';
+import * as sql from './sql.js';
 
 function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === '23505';
@@ -67,12 +49,7 @@ export interface PgStatementSinkConfig {
   readonly failuresTable?: string;
 }
 
-interface Tables {
-  readonly statements: QualifiedName;
-  readonly documents: QualifiedName;
-  readonly checkpoints: QualifiedName;
-  readonly failures: QualifiedName;
-}
+type Tables = Readonly<Record<'statements' | 'documents' | 'checkpoints' | 'failures', QualifiedName>>;
 
 interface CheckpointRow {
   cursor_retrieved_at: string | null;
@@ -106,107 +83,56 @@ interface CheckpointRow {
  * ```
  */
 export class PgStatementSink implements StatementSink {
-  readonly #pg: PgHandle;
-  readonly #tables: Tables | BackfillError;
+  /** The connection and validated table names, or why the config is invalid (then every method returns that error). */
+  readonly #store: Result<Readonly<PgStore<keyof Tables>>, BackfillError>;
 
   constructor(config: PgStatementSinkConfig) {
-    this.#pg = new PgHandle(config.pg);
-    const names = Result.combine([
-      parseQualifiedName(config.statementsTable ?? DEFAULT_STATEMENTS_TABLE),
-      parseQualifiedName(config.documentsTable ?? DEFAULT_DOCUMENTS_TABLE),
-      parseQualifiedName(config.checkpointsTable ?? DEFAULT_CHECKPOINTS_TABLE),
-      parseQualifiedName(config.failuresTable ?? DEFAULT_FAILURES_TABLE),
-    ]);
-    this.#tables = names.match(
-      ([statements, documents, checkpoints, failures]) => ({ statements, documents, checkpoints, failures }),
-      (error) => error,
-    );
+    this.#store = resolvePgStore(config.pg, {
+      statements: config.statementsTable ?? DEFAULT_STATEMENTS_TABLE,
+      documents: config.documentsTable ?? DEFAULT_DOCUMENTS_TABLE,
+      checkpoints: config.checkpointsTable ?? DEFAULT_CHECKPOINTS_TABLE,
+      failures: config.failuresTable ?? DEFAULT_FAILURES_TABLE,
+    });
   }
 
-  /** The validated table names, or the INVALID_IDENTIFIER error from the constructor. */
-  #with<T>(fn: (t: Tables) => ResultAsync<T, BackfillError>): ResultAsync<T, BackfillError> {
-    const t = this.#tables;
-    return t instanceof Error ? errAsync(t) : fn(t);
-  }
-
-  #tx<T>(t: Tables, fn: (c: PgClientLike) => Promise<T>): ResultAsync<T, BackfillError> {
-    return ResultAsync.fromPromise(
-      this.#pg.withClient((c) => inTransaction(c, () => fn(c))),
-      (e) => pgErrorToBackfill(e, { table: t.statements.sql }),
+  /** Runs `work` on one connection; a failure becomes a BackfillError located by `where`. */
+  #withClient<T>(
+    work: (c: PgClientLike, t: Tables) => Promise<T>,
+    where: (t: Tables) => BackfillErrorContext = (t) => ({ table: t.statements.sql }),
+  ): ResultAsync<T, BackfillError> {
+    return this.#store.asyncAndThen(({ pg, tables }) =>
+      ResultAsync.fromPromise(
+        pg.withClient((c) => work(c, tables)),
+        (e) => pgErrorToBackfill(e, where(tables)),
+      ),
     );
   }
 
   /** Creates the four tables (and their schemas) if missing. Safe to call concurrently. */
   prepare(): ResultAsync<void, BackfillError> {
-    return this.#with((t) =>
-      this.#tx(t, async (c) => {
-        await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [t.statements.sql]);
+    return this.#withClient((c, t) =>
+      inTransaction(c, async () => {
+        await c.query(sql.lockCreation(t.statements));
         for (const schema of new Set([t.statements.schema, t.documents.schema, t.checkpoints.schema, t.failures.schema])) {
-          await c.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+          await c.query(sql.createSchema(schema));
         }
-        await c.query(`CREATE TABLE IF NOT EXISTS ${t.statements.sql} (
-          document_digest text NOT NULL,
-          vulnerability_id text NOT NULL,
-          product_key text NOT NULL,
-          status text NOT NULL CHECK (status IN ('not_affected', 'affected', 'fixed', 'under_investigation')),
-          justification text,
-          statement text,
-          issued_at timestamptz,
-          format text NOT NULL,
-          run_id text NOT NULL,
-          inserted_at timestamptz NOT NULL DEFAULT now(),
-          CONSTRAINT ${quoteIdent(`${t.statements.name}_claim_key`)} UNIQUE (document_digest, vulnerability_id, product_key)
-        )`);
-        await c.query(
-          `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${t.statements.name}_vuln_product_idx`)} ON ${t.statements.sql} (vulnerability_id, product_key)`,
-        );
-        await c.query(`CREATE TABLE IF NOT EXISTS ${t.documents.sql} (
-          document_digest text PRIMARY KEY,
-          format text NOT NULL,
-          claims integer NOT NULL,
-          run_id text NOT NULL,
-          backfilled_at timestamptz NOT NULL DEFAULT now()
-        )`);
-        await c.query(`CREATE TABLE IF NOT EXISTS ${t.checkpoints.sql} (
-          run_id text PRIMARY KEY,
-          cursor_retrieved_at text,
-          cursor_digest text,
-          evaluated bigint NOT NULL,
-          backfilled bigint NOT NULL,
-          claims_written bigint NOT NULL,
-          skipped bigint NOT NULL,
-          failures bigint NOT NULL,
-          retrieved_since text,
-          force boolean NOT NULL,
-          max_documents bigint,
-          outcome_sha256 text NOT NULL,
-          completed boolean NOT NULL,
-          updated_at timestamptz NOT NULL DEFAULT now()
-        )`);
-        await c.query(`CREATE TABLE IF NOT EXISTS ${t.failures.sql} (
-          run_id text NOT NULL,
-          seq bigint NOT NULL,
-          digest text NOT NULL,
-          code text NOT NULL,
-          message text NOT NULL,
-          PRIMARY KEY (run_id, seq)
-        )`);
+        await c.query(sql.createStatementsTable(t.statements));
+        await c.query(sql.createStatementsIndex(t.statements));
+        await c.query(sql.createDocumentsTable(t.documents));
+        await c.query(sql.createCheckpointsTable(t.checkpoints));
+        await c.query(sql.createFailuresTable(t.failures));
       }),
     );
   }
 
   /** Of `digests`, those already recorded as backfilled. */
   existingDigests(digests: readonly string[]): ResultAsync<ReadonlySet<string>, BackfillError> {
-    return this.#with((t) =>
-      this.#pg
-        .query<{ document_digest: string }>(
-          `SELECT document_digest FROM ${t.documents.sql} WHERE document_digest = ANY($1::text[])`,
-          [digests],
-          {
-            table: t.documents.sql,
-          },
-        )
-        .map((r) => new Set(r.rows.map((row) => row.document_digest))),
+    return this.#withClient(
+      async (c, t) => {
+        const found = (await c.query(sql.selectBackfilledDigests(t.documents, digests))) as { rows: { document_digest: string }[] };
+        return new Set(found.rows.map((row) => row.document_digest));
+      },
+      (t) => ({ table: t.documents.sql }),
     );
   }
 
@@ -218,105 +144,41 @@ export class PgStatementSink implements StatementSink {
    * `INSERT … ON CONFLICT DO NOTHING`.
    */
   commitBatch(batch: StatementBatch): ResultAsync<StatementBatchResult, BackfillError> {
-    return this.#with((t) =>
-      ResultAsync.fromPromise(
-        this.#pg.withClient(async (c) => {
-          try {
-            return await inTransaction(c, () => this.#write(c, t, batch, true));
-          } catch (error) {
-            if (!(error instanceof CopyConflict)) throw error;
-            return inTransaction(c, () => this.#write(c, t, batch, false));
-          }
-        }),
-        (e) => pgErrorToBackfill(e, { table: t.statements.sql }),
-      ),
-    );
+    return this.#withClient(async (c, t) => {
+      try {
+        return await inTransaction(c, () => this.#write(c, t, batch, true));
+      } catch (error) {
+        if (!(error instanceof CopyConflict)) throw error;
+        return inTransaction(c, () => this.#write(c, t, batch, false));
+      }
+    });
   }
 
   /** The body of one batch transaction: four round trips on the COPY path. */
   async #write(c: PgClientLike, t: Tables, batch: StatementBatch, useCopy: boolean): Promise<StatementBatchResult> {
-    const digests = batch.documents.map((d) => d.digest);
     const claims = batch.documents.flatMap((d) => d.claims);
-    if (batch.force && digests.length > 0)
-      await c.query(`DELETE FROM ${t.statements.sql} WHERE document_digest = ANY($1::text[])`, [digests]);
+    if (batch.force && batch.documents.length > 0) {
+      await c.query(
+        sql.deleteClaims(
+          t.statements,
+          batch.documents.map((d) => d.digest),
+        ),
+      );
+    }
     let claimsWritten = 0;
     if (claims.length > 0 && useCopy) {
       try {
-        const stream = c.query(copyStreams.from(`COPY ${t.statements.sql} (${CLAIM_COLUMNS}) FROM STDIN`)) as ReturnType<
-          typeof copyStreams.from
-        >;
-        await pipeline(Readable.from([Buffer.from(copyText(claims, batch.runId))]), stream);
+        const stream = c.query(copyStreams.from(sql.copyClaims(t.statements))) as ReturnType<typeof copyStreams.from>;
+        await pipeline(Readable.from([Buffer.from(sql.claimsCopyData(claims, batch.runId))]), stream);
       } catch (error) {
         throw isUniqueViolation(error) ? new CopyConflict(error) : error;
       }
       claimsWritten = claims.length;
     } else if (claims.length > 0) {
-      const inserted = (await c.query(
-        `INSERT INTO ${t.statements.sql} (${CLAIM_COLUMNS})
-         SELECT d, v, p, s, j, st, i, f, $9
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[])
-             AS x(d, v, p, s, j, st, i, f)
-         ON CONFLICT (document_digest, vulnerability_id, product_key) DO NOTHING`,
-        [
-          claims.map((x) => x.documentDigest),
-          claims.map((x) => x.vulnerabilityId),
-          claims.map((x) => x.productKey),
-          claims.map((x) => x.status),
-          claims.map((x) => x.justification ?? null),
-          claims.map((x) => x.statement ?? null),
-          claims.map((x) => x.issuedAt ?? null),
-          claims.map((x) => x.format),
-          batch.runId,
-        ],
-      )) as { rowCount: number | null };
+      const inserted = (await c.query(sql.insertClaims(t.statements, claims, batch.runId))) as { rowCount: number | null };
       claimsWritten = inserted.rowCount ?? 0;
     }
-    const cp = batch.checkpoint;
-    const firstFailure = cp.counters.failures - batch.failures.length + 1;
-    // Documents, failures and the checkpoint in one statement: fewer round trips per batch.
-    await c.query(
-      `WITH docs AS (
-         INSERT INTO ${t.documents.sql} (document_digest, format, claims, run_id)
-         SELECT d, f, n, $1 FROM unnest($2::text[], $3::text[], $4::int[]) AS x(d, f, n)
-         ON CONFLICT (document_digest) DO UPDATE
-           SET format = excluded.format, claims = excluded.claims, run_id = excluded.run_id, backfilled_at = now()
-       ), fails AS (
-         INSERT INTO ${t.failures.sql} (run_id, seq, digest, code, message)
-         SELECT $1, s, d, c, m FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[]) AS x(s, d, c, m)
-         ON CONFLICT (run_id, seq) DO UPDATE SET digest = excluded.digest, code = excluded.code, message = excluded.message
-       )
-       INSERT INTO ${t.checkpoints.sql}
-         (run_id, cursor_retrieved_at, cursor_digest, evaluated, backfilled, claims_written, skipped, failures,
-          retrieved_since, force, max_documents, outcome_sha256, completed, updated_at)
-       VALUES ($1, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, now())
-       ON CONFLICT (run_id) DO UPDATE SET
-         cursor_retrieved_at = excluded.cursor_retrieved_at, cursor_digest = excluded.cursor_digest,
-         evaluated = excluded.evaluated, backfilled = excluded.backfilled, claims_written = excluded.claims_written,
-         skipped = excluded.skipped, failures = excluded.failures, outcome_sha256 = excluded.outcome_sha256,
-         completed = excluded.completed, updated_at = now()`,
-      [
-        batch.runId,
-        digests,
-        batch.documents.map((d) => d.format),
-        batch.documents.map((d) => d.claims.length),
-        batch.failures.map((_, i) => firstFailure + i),
-        batch.failures.map((f) => f.digest),
-        batch.failures.map((f) => f.code),
-        batch.failures.map((f) => f.message),
-        cp.cursor?.retrievedAt ?? null,
-        cp.cursor?.digest ?? null,
-        cp.counters.evaluated,
-        cp.counters.backfilled,
-        cp.counters.claimsWritten,
-        cp.counters.skipped,
-        cp.counters.failures,
-        cp.options.retrievedSince,
-        cp.options.force,
-        cp.options.maxDocuments,
-        cp.outcomeSha256,
-        cp.completed,
-      ],
-    );
+    await c.query(sql.recordBatch(t, batch));
     return { claimsWritten };
   }
 
@@ -326,59 +188,57 @@ export class PgStatementSink implements StatementSink {
    * that holds it: pid, application_name, client host.
    */
   lockRun(runId: string): ResultAsync<RunLock, BackfillError> {
-    return this.#with((t) => lockPgRun(this.#pg, t.checkpoints.sql, runId));
+    return this.#store.asyncAndThen(({ pg, tables }) => lockPgRun(pg, tables.checkpoints.sql, runId));
   }
 
   /** The run's checkpoint with all of its recorded failures, or `null`. */
   loadCheckpoint(runId: string): ResultAsync<StoredCheckpoint | null, BackfillError> {
-    return this.#with((t) =>
-      ResultAsync.fromPromise(
-        this.#pg.withClient(async (c) => {
-          // One snapshot for both reads, so the failures match the counters.
-          await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-          try {
-            const cp = (await c.query(`SELECT * FROM ${t.checkpoints.sql} WHERE run_id = $1`, [runId])) as { rows: CheckpointRow[] };
-            const row = cp.rows[0];
-            if (row === undefined) return null;
-            const failed = (await c.query(`SELECT digest, code, message FROM ${t.failures.sql} WHERE run_id = $1 ORDER BY seq`, [
-              runId,
-            ])) as {
-              rows: BackfillFailure[];
-            };
-            const stored: StoredCheckpoint = {
-              runId,
-              cursor:
-                row.cursor_retrieved_at === null || row.cursor_digest === null
-                  ? null
-                  : { retrievedAt: row.cursor_retrieved_at, digest: row.cursor_digest },
-              counters: {
-                evaluated: Number(row.evaluated),
-                backfilled: Number(row.backfilled),
-                claimsWritten: Number(row.claims_written),
-                skipped: Number(row.skipped),
-                failures: Number(row.failures),
-              },
-              options: {
-                retrievedSince: row.retrieved_since,
-                force: row.force,
-                maxDocuments: row.max_documents === null ? null : Number(row.max_documents),
-              },
-              outcomeSha256: row.outcome_sha256,
-              completed: row.completed,
-              failed: failed.rows.map((f) => ({ digest: f.digest, code: f.code, message: f.message })),
-            };
-            return stored;
-          } finally {
-            await c.query('COMMIT');
-          }
-        }),
-        (e) => pgErrorToBackfill(e, { table: t.checkpoints.sql, runId }),
-      ),
+    return this.#withClient(
+      async (c, t) => {
+        // One snapshot for both reads, so the failures match the counters.
+        await c.query(sql.beginSnapshot());
+        try {
+          const cp = (await c.query(sql.selectCheckpoint(t.checkpoints, runId))) as { rows: CheckpointRow[] };
+          const row = cp.rows[0];
+          if (row === undefined) return null;
+          const failed = (await c.query(sql.selectFailures(t.failures, runId))) as { rows: BackfillFailure[] };
+          return storedCheckpoint(runId, row, failed.rows);
+        } finally {
+          await c.query(sql.endSnapshot());
+        }
+      },
+      (t) => ({ table: t.checkpoints.sql, runId }),
     );
   }
 
   /** Ends the pool when the sink was built from a connection string. */
   async close(): Promise<void> {
-    await this.#pg.close();
+    await this.#store.match(
+      ({ pg }) => pg.close(),
+      () => undefined,
+    );
   }
+}
+
+function storedCheckpoint(runId: string, row: CheckpointRow, failed: readonly BackfillFailure[]): StoredCheckpoint {
+  return {
+    runId,
+    cursor:
+      row.cursor_retrieved_at === null || row.cursor_digest === null ? null : { retrievedAt: row.cursor_retrieved_at, digest: row.cursor_digest },
+    counters: {
+      evaluated: Number(row.evaluated),
+      backfilled: Number(row.backfilled),
+      claimsWritten: Number(row.claims_written),
+      skipped: Number(row.skipped),
+      failures: Number(row.failures),
+    },
+    options: {
+      retrievedSince: row.retrieved_since,
+      force: row.force,
+      maxDocuments: row.max_documents === null ? null : Number(row.max_documents),
+    },
+    outcomeSha256: row.outcome_sha256,
+    completed: row.completed,
+    failed: failed.map((f) => ({ digest: f.digest, code: f.code, message: f.message })),
+  };
 }

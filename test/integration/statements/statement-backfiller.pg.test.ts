@@ -133,7 +133,7 @@ describe('StatementBackfiller over PostgreSQL', () => {
     const error = r._unsafeUnwrapErr();
     expect(error.code).toBe(sorted[firstBroken]!.expectedCode);
     expect(error.context.digest).toBe(sorted[firstBroken]!.digest);
-    const partial = error.context['summary'] as BackfillSummary;
+    const partial = error.partial!;
     expect(partial.evaluated).toBe(firstBroken + 1);
     expect(partial.failures).toBe(1);
     expect(Number(psql(db.url, `SELECT count(*) FROM ${table}`))).toBe(expectedCounters(sorted.slice(0, firstBroken)).claimsWritten);
@@ -164,7 +164,7 @@ describe('StatementBackfiller over PostgreSQL', () => {
     await db.query('CREATE TRIGGER reject BEFORE INSERT ON f.statements FOR EACH ROW EXECUTE FUNCTION f.reject()');
     const r = await bf.run({ runId: 'tx', batchSize: 100 });
     expect(r.isErr() && r.error.code).toBe('DB_ERROR');
-    const partial = r._unsafeUnwrapErr().context['summary'] as BackfillSummary;
+    const partial = r._unsafeUnwrapErr().partial!;
     // Only whole batches before the failing one are there; none of its claims.
     expect(partial.evaluated % 100).toBe(0);
     expect(Number(psql(db.url, `SELECT count(*) FROM ${table}`))).toBe(partial.claimsWritten);
@@ -186,7 +186,7 @@ describe('StatementBackfiller over PostgreSQL', () => {
       },
     });
     expect(r.isErr() && r.error.code).toBe('ABORTED');
-    expect((r._unsafeUnwrapErr().context['summary'] as BackfillSummary).evaluated).toBe(80);
+    expect(r._unsafeUnwrapErr().partial?.evaluated).toBe(80);
     const mismatch = await bf.run({ runId: 'abort', force: true });
     expect(mismatch.isErr() && mismatch.error.code).toBe('INVALID_ARGUMENT');
     const done = await run(bf, { runId: 'abort' });

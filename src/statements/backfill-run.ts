@@ -1,0 +1,448 @@
+/**
+ * One statement backfill run. Its options are resolved once into a frozen
+ * {@link RunContext}; then the run prepares the sink, takes the run lock,
+ * loads the checkpoint, and goes page by page, one batch committing while
+ * the next page is read and normalized.
+ *
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+import { err, errAsync, ok, okAsync, ResultAsync, safeTry, type Err, type Result } from 'neverthrow';
+import { BackfillError, toBackfillError } from '../errors.js';
+import { silentLogger, type Logger } from '../_internals/logger.js';
+import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, REPORT_SCHEMA_VERSION } from './defaults.js';
+import { applyOutcomes, evaluatePage, failureOf, stateOf, type Outcome, type PageOutcomes, type PageRules, type RunState } from './outcomes.js';
+import type {
+  BackfillCheckpoint,
+  CheckpointOptions,
+  DocumentClaims,
+  DocumentCursor,
+  RawDocument,
+  RawDocumentPageQuery,
+  RawDocumentSource,
+  StatementBatchResult,
+  StatementSink,
+  StoredCheckpoint,
+  VexNormalizer,
+} from './ports.js';
+import type { RangeRun, StatementBackfillerConfig, StatementBackfillOptions, StatementBackfillProgress } from './statement-backfiller.js';
+import { buildSummary, type BackfillSummary } from './summary.js';
+
+/** What a backfiller was built with, resolved once by its constructor. */
+export interface BackfillerContext {
+  readonly source: RawDocumentSource;
+  readonly sink: StatementSink;
+  readonly normalizers: readonly VexNormalizer[];
+  readonly logger: Logger;
+}
+
+/** Everything one run needs, resolved once from the backfiller's context and the run's options. */
+export interface RunContext extends BackfillerContext, PageRules {
+  readonly runId: string;
+  /** What the checkpoint records, and what a resume must repeat. */
+  readonly checkpointOptions: CheckpointOptions;
+  readonly batchSize: number;
+  /** The part of every page query that never changes: the range's end, `retrievedSince`, the signal. */
+  readonly pageQuery: Omit<RawDocumentPageQuery, 'limit' | 'after'>;
+  /** Where reading starts when there is no checkpoint: the range's lower bound, or the beginning. */
+  readonly start: DocumentCursor | null;
+  /** The range's last document, where the run ends; `null` for a run over the whole keyspace. */
+  readonly through: DocumentCursor | null;
+  /** Documents the run may evaluate in all; `null` for no limit (a range's end already applies `maxDocuments`). */
+  readonly limitTo: number | null;
+  /** The range's size, when the run is one range of a planned run. */
+  readonly rangeDocuments: number | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly shouldStop: (() => Promise<boolean>) | undefined;
+  readonly throttle: ((progress: StatementBackfillProgress) => Promise<void>) | undefined;
+  readonly onProgress: ((progress: StatementBackfillProgress) => void) | undefined;
+}
+
+/** The checkpoint ids of planned runs' key ranges (see `rangeCheckpointId`), which plain runs may not take. */
+const RANGE_CHECKPOINT_ID = /#range-\d+$/;
+
+const invalid = (message: string): BackfillError => new BackfillError('INVALID_ARGUMENT', message);
+
+const isFunction = (value: unknown): boolean => typeof value === 'function';
+
+/** Checks the backfiller's config and freezes it; the normalizers are copied, so later changes to the caller's array do not leak in. */
+export function backfillerContext(config: StatementBackfillerConfig): Result<Readonly<BackfillerContext>, BackfillError> {
+  const { source, sink, normalizers, logger } = config ?? {};
+  if (!isFunction(source?.readPage)) return err(invalid('source must be a RawDocumentSource (it has no readPage()).'));
+  if (!isFunction(sink?.existingDigests) || !isFunction(sink?.commitBatch) || !isFunction(sink?.loadCheckpoint)) {
+    return err(invalid('sink must be a StatementSink (existingDigests(), commitBatch() and loadCheckpoint()).'));
+  }
+  if (!Array.isArray(normalizers)) return err(invalid('normalizers must be an array of VexNormalizer.'));
+  const broken = normalizers.findIndex((n) => typeof n?.format !== 'string' || !isFunction(n.canNormalize) || !isFunction(n.normalize));
+  if (broken !== -1) return err(invalid(`normalizers[${broken}] is not a VexNormalizer (format, canNormalize(), normalize()).`));
+  return ok(Object.freeze({ source, sink, normalizers: Object.freeze([...normalizers]), logger: logger ?? silentLogger }));
+}
+
+function validate(options: StatementBackfillOptions): Result<void, BackfillError> {
+  const { batchSize, maxDocuments, retrievedSince, runId } = options;
+  if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE)) {
+    return err(invalid(`batchSize must be an integer from 1 to ${MAX_BATCH_SIZE}; got ${String(batchSize)}.`));
+  }
+  if (maxDocuments !== undefined && (!Number.isInteger(maxDocuments) || maxDocuments < 1)) {
+    return err(invalid(`maxDocuments must be a positive integer; got ${String(maxDocuments)}.`));
+  }
+  if (retrievedSince !== undefined && !(retrievedSince instanceof Date && !Number.isNaN(retrievedSince.getTime()))) {
+    return err(invalid('retrievedSince must be a valid Date.'));
+  }
+  if (runId !== undefined && (typeof runId !== 'string' || runId.length === 0 || runId.length > 200)) {
+    return err(invalid('runId must be a non-empty string of at most 200 characters.'));
+  }
+  return ok(undefined);
+}
+
+/** A plain run's id may not be one a planned run's range uses. */
+export function plainRunId(runId: string | undefined): Result<void, BackfillError> {
+  return runId !== undefined && RANGE_CHECKPOINT_ID.test(runId)
+    ? err(invalid(`runId ${JSON.stringify(runId)} names a key range of a planned run (…#range-<n>); choose another run id.`))
+    : ok(undefined);
+}
+
+/** Validates a run's options and resolves them, with the backfiller's context, into one frozen run context. */
+export function runContext(
+  backfiller: BackfillerContext,
+  options: StatementBackfillOptions,
+  scope?: RangeRun,
+): Result<Readonly<RunContext>, BackfillError> {
+  return validate(options).map(() => {
+    const { retrievedSince, signal } = options;
+    const checkpointOptions: CheckpointOptions = Object.freeze({
+      retrievedSince: retrievedSince?.toISOString() ?? null,
+      force: options.force ?? false,
+      maxDocuments: options.maxDocuments ?? null,
+    });
+    return Object.freeze({
+      ...backfiller,
+      runId: options.runId ?? randomUUID(),
+      checkpointOptions,
+      force: checkpointOptions.force,
+      stopOnError: options.stopOnError ?? false,
+      batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
+      pageQuery: Object.freeze({
+        ...(scope === undefined ? {} : { until: scope.range.through }),
+        ...(retrievedSince === undefined ? {} : { retrievedSince }),
+        ...(signal === undefined ? {} : { signal }),
+      }),
+      start: scope?.range.after ?? null,
+      through: scope?.range.through ?? null,
+      limitTo: scope === undefined ? checkpointOptions.maxDocuments : null,
+      rangeDocuments: scope?.range.documents,
+      signal,
+      shouldStop: scope?.shouldStop,
+      throttle: options.throttle,
+      onProgress: options.onProgress,
+    });
+  });
+}
+
+/**
+ * An error from before the run loaded its checkpoint: this call committed
+ * nothing, so there is no partial summary to attach. (`partial` is
+ * `undefined`, which every `BackfillError<BackfillSummary>` may hold.)
+ */
+export const withNoPartial = (error: BackfillError): BackfillError<BackfillSummary> => error.withPartial(undefined) as BackfillError<never>;
+
+/** Runs (or resumes) the backfill the context describes. */
+export function backfill(ctx: RunContext): ResultAsync<BackfillSummary, BackfillError<BackfillSummary>> {
+  // Anything a source, sink or callback throws instead of returning a Result becomes DB_ERROR.
+  return ResultAsync.fromPromise(locked(ctx), (e) => withNoPartial(toBackfillError(e, 'DB_ERROR'))).andThen((r) => r);
+}
+
+/** Prepares the sink, then resumes under the run lock. */
+function locked(ctx: RunContext): ResultAsync<BackfillSummary, BackfillError<BackfillSummary>> {
+  return safeTry(async function* () {
+    if (ctx.sink.prepare) yield* ctx.sink.prepare().mapErr(withNoPartial);
+    // One writer per run id: a second process would interleave its checkpoints with ours.
+    const lock = ctx.sink.lockRun ? yield* ctx.sink.lockRun(ctx.runId).mapErr(withNoPartial) : undefined;
+    // No yield* inside: safeTry drops the generator at an Err without running its finally.
+    try {
+      return await resume(ctx);
+    } finally {
+      await lock?.release();
+    }
+  });
+}
+
+/** Loads the checkpoint, refuses a resume with other options, and runs from there. */
+function resume(ctx: RunContext): ResultAsync<BackfillSummary, BackfillError<BackfillSummary>> {
+  return safeTry(async function* () {
+    const saved = yield* ctx.sink.loadCheckpoint(ctx.runId).mapErr(withNoPartial);
+    yield* resumable(ctx, saved).mapErr(withNoPartial);
+    if (saved) {
+      ctx.logger.info('statement backfill: resuming from checkpoint', {
+        runId: ctx.runId,
+        cursor: saved.cursor,
+        evaluated: saved.counters.evaluated,
+      });
+    }
+    const state = stateOf(saved);
+    const remaining = yield* remainingAtStart(ctx, state);
+    return await new BackfillRun(ctx, saved !== null, state, remaining).toEnd();
+  });
+}
+
+function resumable(ctx: RunContext, saved: StoredCheckpoint | null): Result<void, BackfillError> {
+  const a = saved?.options;
+  const b = ctx.checkpointOptions;
+  if (a === undefined || (a.force === b.force && a.retrievedSince === b.retrievedSince && a.maxDocuments === b.maxDocuments)) {
+    return ok(undefined);
+  }
+  return err(
+    new BackfillError(
+      'INVALID_ARGUMENT',
+      `run ${ctx.runId} was started with ${JSON.stringify(a)}; resume it with the same retrievedSince, force and maxDocuments, or use a new runId.`,
+      { context: { runId: ctx.runId } },
+    ),
+  );
+}
+
+/** Documents still to evaluate, for the ETA: the range's rest, or the source's count when it can count (a failed count only loses the ETA). */
+function remainingAtStart(ctx: RunContext, state: RunState): ResultAsync<number | undefined, never> {
+  const { evaluated } = state.counters;
+  if (ctx.rangeDocuments !== undefined) return okAsync(Math.max(0, ctx.rangeDocuments - evaluated));
+  if (!ctx.source.count) return okAsync(undefined);
+  const max = ctx.checkpointOptions.maxDocuments;
+  return ctx.source
+    .count({
+      ...(state.cursor === null ? {} : { after: state.cursor }),
+      ...(ctx.pageQuery.retrievedSince === undefined ? {} : { retrievedSince: ctx.pageQuery.retrievedSince }),
+    })
+    .map((n): number | undefined => (max === null ? n : Math.min(n, Math.max(0, max - evaluated))))
+    .orElse(() => okAsync(undefined));
+}
+
+/** A batch sent to the sink and not yet known to be committed. */
+interface InFlight {
+  readonly done: Promise<Result<StatementBatchResult, BackfillError>>;
+  readonly list: readonly Outcome[];
+  readonly next: RunState;
+}
+
+const abortedRun = (runId: string): BackfillError =>
+  new BackfillError('ABORTED', `run ${runId} was aborted; every committed batch is kept, rerun with the same runId to resume.`);
+
+/** The page cut after the range's last document, and whether it was reached. */
+function inRange(ctx: RunContext, docs: readonly RawDocument[]): { docs: readonly RawDocument[]; ended: boolean } {
+  const { through } = ctx;
+  if (through === null) return { docs, ended: false };
+  const end = docs.findIndex((d) => d.cursor.digest === through.digest && d.cursor.retrievedAt === through.retrievedAt);
+  return end === -1 ? { docs, ended: false } : { docs: docs.slice(0, end + 1), ended: true };
+}
+
+/**
+ * A run from its checkpoint to its end. `#state` is what is committed;
+ * `#planned` is what will be once the batch in flight commits too.
+ */
+class BackfillRun {
+  readonly #ctx: RunContext;
+  readonly #resumed: boolean;
+  readonly #started = Date.now();
+  readonly #evaluatedAtStart: number;
+  readonly #remainingAtStart: number | undefined;
+  #state: RunState;
+  #planned: RunState;
+  #inflight: InFlight | null = null;
+  #batches = 0;
+
+  constructor(ctx: RunContext, resumed: boolean, state: RunState, remainingAtStart: number | undefined) {
+    this.#ctx = ctx;
+    this.#resumed = resumed;
+    this.#state = state;
+    this.#planned = state;
+    this.#evaluatedAtStart = state.counters.evaluated;
+    this.#remainingAtStart = remainingAtStart;
+  }
+
+  /** Every page to the end of the keyspace (or range), then the checkpoint marked completed. */
+  toEnd(): ResultAsync<BackfillSummary, BackfillError<BackfillSummary>> {
+    return safeTry(() => this.#pages());
+  }
+
+  async *#pages(): AsyncGenerator<Err<never, BackfillError<BackfillSummary>>, Result<BackfillSummary, BackfillError<BackfillSummary>>> {
+    const { logger, runId } = this.#ctx;
+    let pending = this.#read(this.#state.cursor, this.#state.counters.evaluated);
+    for (;;) {
+      yield* this.#orStop(this.#mayGoOn());
+      const { docs, ended } = inRange(this.#ctx, yield* this.#orStop(pending));
+      if (docs.length === 0) break;
+      const last = docs[docs.length - 1] as RawDocument;
+      // Read the next page while this one is normalized and written.
+      pending = ended ? Promise.resolve(ok([])) : this.#read(last.cursor, this.#planned.counters.evaluated + docs.length);
+      pending.catch(() => undefined);
+      const evaluated = await evaluatePage(this.#ctx, docs, this.#committing());
+      yield* this.#orStop(this.#settle());
+      const page = yield* this.#orStop(evaluated);
+      yield* this.#orStop(this.#ctx.signal?.aborted ? err(abortedRun(runId)) : ok(undefined));
+      const next = applyOutcomes(this.#planned, page.list);
+      if (page.stoppedAt !== undefined) return yield* this.#stopAtFailure(page, next);
+      this.#send(page.list, next);
+      this.#planned = next;
+    }
+    yield* this.#orStop(this.#settle());
+    // Mark the run completed (a no-op for the counters) so operators can tell finished runs apart.
+    yield* this.#orStop(this.#commit([], this.#state, true));
+    const summary = this.#summary(this.#state);
+    logger.info(summary.text, { runId, reportSha256: summary.reportSha256 });
+    return ok(summary);
+  }
+
+  /** At most a batch's worth of documents after `after`, within `maxDocuments` (`evaluated` counts the ones before it). */
+  #read(after: DocumentCursor | null, evaluated: number): Promise<Result<readonly RawDocument[], BackfillError>> {
+    const { batchSize, limitTo, pageQuery, source } = this.#ctx;
+    const limit = limitTo === null ? batchSize : Math.min(batchSize, Math.max(0, limitTo - evaluated));
+    const from = after ?? this.#ctx.start;
+    if (limit <= 0) return Promise.resolve(ok([]));
+    return Promise.resolve(source.readPage({ ...pageQuery, limit, ...(from === null ? {} : { after: from }) }));
+  }
+
+  /** Whether the run may read on: not aborted, and (for a range) not stopped by an earlier range's failure. */
+  #mayGoOn(): ResultAsync<void, BackfillError> {
+    const { runId, shouldStop, signal } = this.#ctx;
+    if (signal?.aborted) return errAsync(abortedRun(runId));
+    if (shouldStop === undefined) return okAsync(undefined);
+    return ResultAsync.fromPromise(shouldStop(), (e) => toBackfillError(e, 'DB_ERROR', { runId })).andThen((stop) =>
+      stop
+        ? err(
+            new BackfillError('ABORTED', `range ${runId} stopped: an earlier range of its run failed under stopOnError.`, {
+              context: { stoppedByEarlierFailure: true },
+            }),
+          )
+        : ok(undefined),
+    );
+  }
+
+  /** Digests of the batch in flight that it backfills. */
+  #committing(): ReadonlySet<string> {
+    return new Set(this.#inflight?.list.filter((o) => o.kind === 'backfilled').map((o) => o.doc.digest));
+  }
+
+  /** Writes a batch's outcomes and the checkpoint `next` in one transaction. */
+  #commit(list: readonly Outcome[], next: RunState, completed = false): Promise<Result<StatementBatchResult, BackfillError>> {
+    const { runId, force, checkpointOptions, sink } = this.#ctx;
+    const documents: DocumentClaims[] = [];
+    const failures = [];
+    for (const o of list) {
+      if (o.kind === 'backfilled') documents.push({ digest: o.doc.digest, format: o.format, claims: o.claims });
+      else if (o.kind === 'failed') failures.push(o.failure);
+    }
+    const checkpoint: BackfillCheckpoint = {
+      runId,
+      cursor: next.cursor,
+      counters: next.counters,
+      options: checkpointOptions,
+      outcomeSha256: next.outcomeSha256,
+      completed,
+    };
+    return Promise.resolve(sink.commitBatch({ runId, force, documents, failures, checkpoint }));
+  }
+
+  /** Starts committing a batch; it is settled before the next one is sent. */
+  #send(list: readonly Outcome[], next: RunState): void {
+    const done = this.#commit(list, next);
+    done.catch(() => undefined);
+    this.#inflight = { done, list, next };
+  }
+
+  /** Waits for the batch in flight to commit, then records it, reports progress and throttles. */
+  #settle(): ResultAsync<void, BackfillError> {
+    const inflight = this.#inflight;
+    if (inflight === null) return okAsync(undefined);
+    this.#inflight = null;
+    return new ResultAsync(inflight.done).andThen(() => this.#throttle(this.#committed(inflight)));
+  }
+
+  /** Records a committed batch and reports the run's progress. */
+  #committed({ list, next }: InFlight): StatementBackfillProgress {
+    const { logger, onProgress, runId } = this.#ctx;
+    this.#state = next;
+    this.#batches += 1;
+    for (const o of list) if (o.kind === 'failed') logger.warn('statement backfill: document failed', { runId, ...o.failure });
+    const done = this.#state.counters.evaluated - this.#evaluatedAtStart;
+    const rate = done / Math.max((Date.now() - this.#started) / 1000, 1e-3);
+    const remaining = this.#remainingAtStart === undefined ? undefined : Math.max(0, this.#remainingAtStart - done);
+    const progress: StatementBackfillProgress = {
+      runId,
+      ...this.#state.counters,
+      batches: this.#batches,
+      cursor: this.#state.cursor,
+      documentsPerSecond: rate,
+      ...(remaining === undefined ? {} : { remaining, etaSeconds: rate > 0 ? remaining / rate : 0 }),
+    };
+    onProgress?.(progress);
+    logger.debug?.('statement backfill: batch committed', { ...progress });
+    return progress;
+  }
+
+  /** Awaits the caller's throttle; one that throws asks the run to stop (what is committed stays). */
+  #throttle(progress: StatementBackfillProgress): ResultAsync<void, BackfillError> {
+    const { runId, throttle } = this.#ctx;
+    if (throttle === undefined) return okAsync(undefined);
+    return ResultAsync.fromThrowable(throttle, (e) => toBackfillError(e, 'ABORTED', { runId }))(progress);
+  }
+
+  /** Under `stopOnError`: commits the documents before the failing one, then stops; the failing one stays unprocessed. */
+  #stopAtFailure({ list, stoppedAt }: PageOutcomes, next: RunState): ResultAsync<never, BackfillError<BackfillSummary>> {
+    const { logger, runId } = this.#ctx;
+    if (list.length > 0) this.#send(list, next);
+    return this.#orStop(this.#settle()).andThen(() => {
+      const { doc, error } = stoppedAt as NonNullable<PageOutcomes['stoppedAt']>;
+      const failure = failureOf(doc, error);
+      logger.error('statement backfill: stopping at the first failure (stopOnError)', { runId, ...failure });
+      const { counters } = this.#state;
+      const shown: RunState = {
+        ...this.#state,
+        counters: { ...counters, evaluated: counters.evaluated + 1, failures: counters.failures + 1 },
+        failed: [...this.#state.failed, failure],
+      };
+      const stop = new BackfillError(error.code, `stopOnError: ${error.message}`, {
+        cause: error,
+        context: { digest: doc.digest, stopOnErrorFailure: failure },
+      });
+      return this.#stop(stop, shown);
+    });
+  }
+
+  /** A step's result, its error turned into the run's end by {@link BackfillRun.#stop}. */
+  #orStop<T>(step: Result<T, BackfillError> | PromiseLike<Result<T, BackfillError>>): ResultAsync<T, BackfillError<BackfillSummary>> {
+    return new ResultAsync(Promise.resolve(step)).orElse((error) => this.#stop(error));
+  }
+
+  /**
+   * Ends the run with `error` once the batch in flight is settled (its own
+   * failure wins), with the summary of what is committed (or `shown`) as
+   * the error's partial result.
+   */
+  #stop(error: BackfillError, shown?: RunState): ResultAsync<never, BackfillError<BackfillSummary>> {
+    return this.#settle()
+      .mapErr((late) => this.#failed(late))
+      .andThen(() => err(this.#failed(error, shown)));
+  }
+
+  #failed(error: BackfillError, state: RunState = this.#state): BackfillError<BackfillSummary> {
+    const located = new BackfillError(error.code, error.message, {
+      cause: error.cause ?? error,
+      context: { ...error.context, runId: this.#ctx.runId },
+      ...(error.dbCode === undefined ? {} : { dbCode: error.dbCode }),
+    });
+    return located.withPartial(this.#summary(state));
+  }
+
+  #summary(s: RunState): BackfillSummary {
+    return buildSummary({
+      runId: this.#ctx.runId,
+      resumed: this.#resumed,
+      report: {
+        schemaVersion: REPORT_SCHEMA_VERSION,
+        options: this.#ctx.checkpointOptions,
+        counters: s.counters,
+        lastCursor: s.cursor,
+        outcomeSha256: s.outcomeSha256,
+        failed: s.failed,
+      },
+    });
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * What each PostgreSQL store of this module is built from: a connection and
+ * validated table names, resolved once by its constructor.
+ *
+ * @module
+ */
+import { err, ok, Result } from 'neverthrow';
+import { BackfillError } from '../errors.js';
+import { PgHandle, type PgSource } from '../_internals/pg.js';
+import { parseQualifiedName, type QualifiedName } from '../_internals/sql-identifier.js';
+
+/** A store's resolved config: frozen, and built whole or not at all. */
+export interface PgStore<Table extends string> {
+  readonly pg: PgHandle;
+  readonly tables: Readonly<Record<Table, QualifiedName>>;
+}
+
+function pgSource(value: unknown): Result<PgSource, BackfillError> {
+  const usable =
+    (typeof value === 'string' && value.length > 0) ||
+    (typeof value === 'object' && value !== null && typeof (value as { query?: unknown }).query === 'function');
+  return usable
+    ? ok(value as PgSource)
+    : err(new BackfillError('INVALID_ARGUMENT', 'pg must be a pg.Pool, a connected pg.Client or a connection string.'));
+}
+
+/**
+ * Checks `pg` and every table name (`table` or `schema.table`) before it
+ * opens anything, so an invalid config never creates a pool.
+ */
+export function resolvePgStore<Table extends string>(
+  pg: PgSource,
+  tables: Readonly<Record<Table, string>>,
+): Result<Readonly<PgStore<Table>>, BackfillError> {
+  const keys = Object.keys(tables) as Table[];
+  return pgSource(pg).andThen((source) =>
+    Result.combine(keys.map((key) => parseQualifiedName(tables[key]))).map((names) =>
+      Object.freeze({
+        pg: new PgHandle(source),
+        tables: Object.freeze(Object.fromEntries(keys.map((key, i) => [key, names[i]])) as Record<Table, QualifiedName>),
+      }),
+    ),
+  );
+}

@@ -1,0 +1,440 @@
+/**
+ * Every SQL statement the statements module sends, named once. Each function
+ * takes validated table names ({@link QualifiedName}, quoted for SQL) and the
+ * statement's arguments, and returns the text with its parameters in order,
+ * so the `$n` numbering and the values sit side by side. The stores only
+ * choose which statement to send, on which connection, and when.
+ *
+ * @module
+ */
+import { quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
+import type { NewRawDocument } from './pg-raw-document-source.js';
+import type { PlannedOptions } from './pg-run-plan.js';
+import type {
+  BackfillFailure,
+  KeyRange,
+  KeyRangesQuery,
+  RawDocumentCountQuery,
+  RawDocumentPageQuery,
+  StatementBatch,
+  VexClaim,
+} from './ports.js';
+
+/** A statement's text and its parameters (`$1`, `$2`, … in order); `pg` takes it as a query config. */
+export interface SqlStatement {
+  readonly text: string;
+  readonly values: readonly unknown[];
+}
+
+const sql = (text: string, values: readonly unknown[] = []): SqlStatement => ({ text, values });
+
+// ─── Shared ────────────────────────────────────────────────────────────────
+
+/** Serializes table creation per store (keyed by one of its tables), so concurrent `prepare()` calls do not race. */
+export const lockCreation = (key: QualifiedName): SqlStatement => sql('SELECT pg_advisory_xact_lock(hashtext($1))', [key.sql]);
+
+export const createSchema = (schema: string): SqlStatement => sql(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+
+/** A read-only snapshot, so two reads see the same committed state. */
+export const beginSnapshot = (): SqlStatement => sql('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+
+export const endSnapshot = (): SqlStatement => sql('COMMIT');
+
+// ─── Statements store (PgStatementSink) ────────────────────────────────────
+
+export const createStatementsTable = (statements: QualifiedName): SqlStatement =>
+  sql(`CREATE TABLE IF NOT EXISTS ${statements.sql} (
+    document_digest text NOT NULL,
+    vulnerability_id text NOT NULL,
+    product_key text NOT NULL,
+    status text NOT NULL CHECK (status IN ('not_affected', 'affected', 'fixed', 'under_investigation')),
+    justification text,
+    statement text,
+    issued_at timestamptz,
+    format text NOT NULL,
+    run_id text NOT NULL,
+    inserted_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT ${quoteIdent(`${statements.name}_claim_key`)} UNIQUE (document_digest, vulnerability_id, product_key)
+  )`);
+
+export const createStatementsIndex = (statements: QualifiedName): SqlStatement =>
+  sql(
+    `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${statements.name}_vuln_product_idx`)} ON ${statements.sql} (vulnerability_id, product_key)`,
+  );
+
+export const createDocumentsTable = (documents: QualifiedName): SqlStatement =>
+  sql(`CREATE TABLE IF NOT EXISTS ${documents.sql} (
+    document_digest text PRIMARY KEY,
+    format text NOT NULL,
+    claims integer NOT NULL,
+    run_id text NOT NULL,
+    backfilled_at timestamptz NOT NULL DEFAULT now()
+  )`);
+
+export const createCheckpointsTable = (checkpoints: QualifiedName): SqlStatement =>
+  sql(`CREATE TABLE IF NOT EXISTS ${checkpoints.sql} (
+    run_id text PRIMARY KEY,
+    cursor_retrieved_at text,
+    cursor_digest text,
+    evaluated bigint NOT NULL,
+    backfilled bigint NOT NULL,
+    claims_written bigint NOT NULL,
+    skipped bigint NOT NULL,
+    failures bigint NOT NULL,
+    retrieved_since text,
+    force boolean NOT NULL,
+    max_documents bigint,
+    outcome_sha256 text NOT NULL,
+    completed boolean NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+  )`);
+
+export const createFailuresTable = (failures: QualifiedName): SqlStatement =>
+  sql(`CREATE TABLE IF NOT EXISTS ${failures.sql} (
+    run_id text NOT NULL,
+    seq bigint NOT NULL,
+    digest text NOT NULL,
+    code text NOT NULL,
+    message text NOT NULL,
+    PRIMARY KEY (run_id, seq)
+  )`);
+
+/** Of `digests`, those recorded as backfilled. */
+export const selectBackfilledDigests = (documents: QualifiedName, digests: readonly string[]): SqlStatement =>
+  sql(`SELECT document_digest FROM ${documents.sql} WHERE document_digest = ANY($1::text[])`, [digests]);
+
+/** Clears the documents' claims before `force` writes them again. */
+export const deleteClaims = (statements: QualifiedName, digests: readonly string[]): SqlStatement =>
+  sql(`DELETE FROM ${statements.sql} WHERE document_digest = ANY($1::text[])`, [digests]);
+
+const CLAIM_COLUMNS = 'document_digest, vulnerability_id, product_key, status, justification, statement, issued_at, format, run_id';
+
+/** COPY of claims in text format; {@link claimsCopyData} encodes the rows, in {@link CLAIM_COLUMNS} order. */
+export const copyClaims = (statements: QualifiedName): string => `COPY ${statements.sql} (${CLAIM_COLUMNS}) FROM STDIN`;
+
+/** One value in COPY text format: `\N` for null, with backslash, tab, newline and carriage return escaped. */
+function copyValue(value: string | undefined): string {
+  if (value === undefined) return '\\N';
+  return /[\\\t\n\r]/.test(value)
+    ? value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'))
+    : value;
+}
+
+/** The claims as one COPY text-format buffer for {@link copyClaims} (one large write beats many small ones). */
+export function claimsCopyData(claims: readonly VexClaim[], runId: string): string {
+  const run = copyValue(runId);
+  let out = '';
+  for (const c of claims) {
+    out += `${copyValue(c.documentDigest)}\t${copyValue(c.vulnerabilityId)}\t${copyValue(c.productKey)}\t${c.status}\t${copyValue(c.justification)}\t${copyValue(c.statement)}\t${copyValue(c.issuedAt)}\t${copyValue(c.format)}\t${run}\n`;
+  }
+  return out;
+}
+
+/** The claims, skipping any another writer already stored (the COPY path's fallback). */
+export const insertClaims = (statements: QualifiedName, claims: readonly VexClaim[], runId: string): SqlStatement =>
+  sql(
+    `INSERT INTO ${statements.sql} (${CLAIM_COLUMNS})
+     SELECT d, v, p, s, j, st, i, f, $9
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[])
+         AS x(d, v, p, s, j, st, i, f)
+     ON CONFLICT (document_digest, vulnerability_id, product_key) DO NOTHING`,
+    [
+      claims.map((x) => x.documentDigest),
+      claims.map((x) => x.vulnerabilityId),
+      claims.map((x) => x.productKey),
+      claims.map((x) => x.status),
+      claims.map((x) => x.justification ?? null),
+      claims.map((x) => x.statement ?? null),
+      claims.map((x) => x.issuedAt ?? null),
+      claims.map((x) => x.format),
+      runId,
+    ],
+  );
+
+/**
+ * A batch's documents, new failures and the run's checkpoint in one
+ * statement (fewer round trips per batch). Failures are numbered on from
+ * the failures the checkpoint counted before this batch.
+ */
+export function recordBatch(
+  tables: { readonly documents: QualifiedName; readonly failures: QualifiedName; readonly checkpoints: QualifiedName },
+  batch: StatementBatch,
+): SqlStatement {
+  const cp = batch.checkpoint;
+  const firstFailure = cp.counters.failures - batch.failures.length + 1;
+  return sql(
+    `WITH docs AS (
+       INSERT INTO ${tables.documents.sql} (document_digest, format, claims, run_id)
+       SELECT d, f, n, $1 FROM unnest($2::text[], $3::text[], $4::int[]) AS x(d, f, n)
+       ON CONFLICT (document_digest) DO UPDATE
+         SET format = excluded.format, claims = excluded.claims, run_id = excluded.run_id, backfilled_at = now()
+     ), fails AS (
+       INSERT INTO ${tables.failures.sql} (run_id, seq, digest, code, message)
+       SELECT $1, s, d, c, m FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[]) AS x(s, d, c, m)
+       ON CONFLICT (run_id, seq) DO UPDATE SET digest = excluded.digest, code = excluded.code, message = excluded.message
+     )
+     INSERT INTO ${tables.checkpoints.sql}
+       (run_id, cursor_retrieved_at, cursor_digest, evaluated, backfilled, claims_written, skipped, failures,
+        retrieved_since, force, max_documents, outcome_sha256, completed, updated_at)
+     VALUES ($1, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, now())
+     ON CONFLICT (run_id) DO UPDATE SET
+       cursor_retrieved_at = excluded.cursor_retrieved_at, cursor_digest = excluded.cursor_digest,
+       evaluated = excluded.evaluated, backfilled = excluded.backfilled, claims_written = excluded.claims_written,
+       skipped = excluded.skipped, failures = excluded.failures, outcome_sha256 = excluded.outcome_sha256,
+       completed = excluded.completed, updated_at = now()`,
+    [
+      batch.runId,
+      batch.documents.map((d) => d.digest),
+      batch.documents.map((d) => d.format),
+      batch.documents.map((d) => d.claims.length),
+      batch.failures.map((_, i) => firstFailure + i),
+      batch.failures.map((f) => f.digest),
+      batch.failures.map((f) => f.code),
+      batch.failures.map((f) => f.message),
+      cp.cursor?.retrievedAt ?? null,
+      cp.cursor?.digest ?? null,
+      cp.counters.evaluated,
+      cp.counters.backfilled,
+      cp.counters.claimsWritten,
+      cp.counters.skipped,
+      cp.counters.failures,
+      cp.options.retrievedSince,
+      cp.options.force,
+      cp.options.maxDocuments,
+      cp.outcomeSha256,
+      cp.completed,
+    ],
+  );
+}
+
+export const selectCheckpoint = (checkpoints: QualifiedName, runId: string): SqlStatement =>
+  sql(`SELECT * FROM ${checkpoints.sql} WHERE run_id = $1`, [runId]);
+
+export const selectFailures = (failures: QualifiedName, runId: string): SqlStatement =>
+  sql(`SELECT digest, code, message FROM ${failures.sql} WHERE run_id = $1 ORDER BY seq`, [runId]);
+
+// ─── Run lock (lockPgRun) ──────────────────────────────────────────────────
+
+/**
+ * The two 32-bit keys of a run's lock: the checkpoints table (so two stores
+ * in one database never block each other) and the run id.
+ */
+const RUN_LOCK_KEYS = 'hashtext($1), hashtext($2)';
+
+export const tryRunLock = (namespace: string, runId: string): SqlStatement =>
+  sql(`SELECT pg_try_advisory_lock(${RUN_LOCK_KEYS}) AS ok`, [namespace, runId]);
+
+export const releaseRunLock = (namespace: string, runId: string): SqlStatement =>
+  sql(`SELECT pg_advisory_unlock(${RUN_LOCK_KEYS})`, [namespace, runId]);
+
+/** The session holding the lock `(namespace, runId)`, from pg_locks and pg_stat_activity. */
+export const selectRunLockHolder = (namespace: string, runId: string): SqlStatement =>
+  sql(
+    `SELECT a.pid, a.application_name, host(a.client_addr) AS client_addr, a.client_hostname, a.backend_start
+       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND l.classid::bigint = (hashtext($1)::bigint & 4294967295)
+        AND l.objid::bigint = (hashtext($2)::bigint & 4294967295)`,
+    [namespace, runId],
+  );
+
+// ─── Raw documents (PgRawDocumentSource) ───────────────────────────────────
+
+export const createRawDocumentsTable = (raw: QualifiedName): SqlStatement =>
+  sql(`CREATE TABLE IF NOT EXISTS ${raw.sql} (digest text PRIMARY KEY, retrieved_at timestamptz NOT NULL, content text NOT NULL)`);
+
+export const createRawDocumentsIndex = (raw: QualifiedName): SqlStatement =>
+  sql(`CREATE INDEX IF NOT EXISTS ${quoteIdent(`${raw.name}_retrieved_at_digest_idx`)} ON ${raw.sql} (retrieved_at, digest)`);
+
+/** New documents; an existing digest is left unchanged. */
+export const insertRawDocuments = (raw: QualifiedName, documents: readonly NewRawDocument[]): SqlStatement =>
+  sql(
+    `INSERT INTO ${raw.sql} (digest, retrieved_at, content)
+     SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[])
+     ON CONFLICT (digest) DO NOTHING`,
+    [
+      documents.map((d) => d.digest),
+      documents.map((d) => (d.retrievedAt instanceof Date ? d.retrievedAt.toISOString() : d.retrievedAt)),
+      documents.map((d) => d.content),
+    ],
+  );
+
+/** Microsecond-exact UTC text of a timestamptz, for cursors. */
+const CURSOR_TEXT = `to_char(retrieved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/** The WHERE clause shared by pages, counts and key ranges; pushes its parameters onto `values`. */
+function rawDocumentsWhere(query: RawDocumentCountQuery, values: unknown[]): string {
+  const clauses: string[] = [];
+  if (query.retrievedSince !== undefined) {
+    values.push(query.retrievedSince.toISOString());
+    clauses.push(`retrieved_at >= $${values.length}::timestamptz`);
+  }
+  if (query.after !== undefined) {
+    values.push(query.after.retrievedAt, query.after.digest);
+    clauses.push(`(retrieved_at, digest) > ($${values.length - 1}::timestamptz, $${values.length}::text)`);
+  }
+  if (query.until !== undefined) {
+    values.push(query.until.retrievedAt, query.until.digest);
+    clauses.push(`(retrieved_at, digest) <= ($${values.length - 1}::timestamptz, $${values.length}::text)`);
+  }
+  return clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
+}
+
+/** The next page in `(retrieved_at, digest)` order: keyset, never OFFSET. */
+export function selectRawPage(raw: QualifiedName, query: RawDocumentPageQuery): SqlStatement {
+  const values: unknown[] = [];
+  const where = rawDocumentsWhere(query, values);
+  values.push(query.limit);
+  return sql(
+    `SELECT digest, retrieved_at, ${CURSOR_TEXT} AS cursor_at, content
+       FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length}`,
+    values,
+  );
+}
+
+export function countRawDocuments(raw: QualifiedName, query: RawDocumentCountQuery): SqlStatement {
+  const values: unknown[] = [];
+  const where = rawDocumentsWhere(query, values);
+  return sql(`SELECT count(*) AS n FROM ${raw.sql} ${where}`, values);
+}
+
+/** The last document of every `rangeSize` (and the very last), numbered, in one pass over the index. */
+export function selectKeyRangeEnds(raw: QualifiedName, query: KeyRangesQuery): SqlStatement {
+  const values: unknown[] = [];
+  const where = rawDocumentsWhere(query.retrievedSince === undefined ? {} : { retrievedSince: query.retrievedSince }, values);
+  values.push(query.maxDocuments ?? null, query.rangeSize);
+  return sql(
+    `WITH docs AS (
+       SELECT retrieved_at, digest FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length - 1}
+     ), numbered AS (
+       SELECT retrieved_at, digest, row_number() OVER (ORDER BY retrieved_at, digest) AS n, count(*) OVER () AS total FROM docs
+     )
+     SELECT n, ${CURSOR_TEXT} AS cursor_at, digest FROM numbered WHERE n % $${values.length} = 0 OR n = total ORDER BY n`,
+    values,
+  );
+}
+
+// ─── Distributed run plans (PgBackfillPlanStore) ───────────────────────────
+
+export const createRunsTable = (runs: QualifiedName): SqlStatement =>
+  sql(`CREATE TABLE IF NOT EXISTS ${runs.sql} (
+    run_id text PRIMARY KEY,
+    retrieved_since text,
+    force boolean NOT NULL,
+    max_documents bigint,
+    stop_on_error boolean NOT NULL,
+    batch_size integer NOT NULL,
+    range_size integer NOT NULL,
+    documents bigint NOT NULL,
+    planned_at timestamptz NOT NULL DEFAULT now()
+  )`);
+
+export const createRangesTable = (ranges: QualifiedName): SqlStatement =>
+  sql(`CREATE TABLE IF NOT EXISTS ${ranges.sql} (
+    run_id text NOT NULL,
+    n integer NOT NULL,
+    after_at text,
+    after_digest text,
+    through_at text NOT NULL,
+    through_digest text NOT NULL,
+    documents integer NOT NULL,
+    started_at timestamptz,
+    stop_digest text,
+    stop_code text,
+    stop_message text,
+    PRIMARY KEY (run_id, n)
+  )`);
+
+export const createWorkersTable = (workers: QualifiedName): SqlStatement =>
+  sql(`CREATE TABLE IF NOT EXISTS ${workers.sql} (
+    worker_id text PRIMARY KEY,
+    host text NOT NULL,
+    pid integer NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    seen_at timestamptz NOT NULL DEFAULT now()
+  )`);
+
+/** One planner per run id at a time (transaction-scoped). */
+export const lockPlan = (runs: QualifiedName, runId: string): SqlStatement =>
+  sql('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [runs.sql, runId]);
+
+export const insertRun = (runs: QualifiedName, runId: string, options: PlannedOptions, documents: number): SqlStatement =>
+  sql(
+    `INSERT INTO ${runs.sql} (run_id, retrieved_since, force, max_documents, stop_on_error, batch_size, range_size, documents)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [
+      runId,
+      options.retrievedSince,
+      options.force,
+      options.maxDocuments,
+      options.stopOnError,
+      options.batchSize,
+      options.rangeSize,
+      documents,
+    ],
+  );
+
+/** The ranges, numbered from 1 in keyspace order. */
+export const insertRanges = (ranges: QualifiedName, runId: string, list: readonly KeyRange[]): SqlStatement =>
+  sql(
+    `INSERT INTO ${ranges.sql} (run_id, n, after_at, after_digest, through_at, through_digest, documents)
+     SELECT $1, n, a, ad, th, td, d FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[]) AS x(n, a, ad, th, td, d)`,
+    [
+      runId,
+      list.map((_, i) => i + 1),
+      list.map((r) => r.after?.retrievedAt ?? null),
+      list.map((r) => r.after?.digest ?? null),
+      list.map((r) => r.through.retrievedAt),
+      list.map((r) => r.through.digest),
+      list.map((r) => r.documents),
+    ],
+  );
+
+export const selectRun = (runs: QualifiedName, runId: string): SqlStatement =>
+  sql(`SELECT * FROM ${runs.sql} WHERE run_id = $1`, [runId]);
+
+export const selectRanges = (ranges: QualifiedName, runId: string): SqlStatement =>
+  sql(
+    `SELECT n, after_at, after_digest, through_at, through_digest, documents FROM ${ranges.sql} WHERE run_id = $1 ORDER BY n`,
+    [runId],
+  );
+
+/** A replan retries stopped ranges: their recorded stops are cleared. */
+export const clearRangeStops = (ranges: QualifiedName, runId: string): SqlStatement =>
+  sql(`UPDATE ${ranges.sql} SET stop_digest = NULL, stop_code = NULL, stop_message = NULL WHERE run_id = $1`, [runId]);
+
+/** Notes when a worker first took the range. */
+export const markRangeStarted = (ranges: QualifiedName, runId: string, n: number): SqlStatement =>
+  sql(`UPDATE ${ranges.sql} SET started_at = coalesce(started_at, now()) WHERE run_id = $1 AND n = $2`, [runId, n]);
+
+export const setRangeStop = (ranges: QualifiedName, runId: string, n: number, failure: BackfillFailure | null): SqlStatement =>
+  sql(`UPDATE ${ranges.sql} SET stop_digest = $3, stop_code = $4, stop_message = $5 WHERE run_id = $1 AND n = $2`, [
+    runId,
+    n,
+    failure?.digest ?? null,
+    failure?.code ?? null,
+    failure?.message ?? null,
+  ]);
+
+export const selectFirstStop = (ranges: QualifiedName, runId: string): SqlStatement =>
+  sql(
+    `SELECT n, stop_digest, stop_code, stop_message FROM ${ranges.sql} WHERE run_id = $1 AND stop_digest IS NOT NULL ORDER BY n LIMIT 1`,
+    [runId],
+  );
+
+export const selectFirstStarted = (ranges: QualifiedName, runId: string): SqlStatement =>
+  sql(`SELECT min(started_at) AS at FROM ${ranges.sql} WHERE run_id = $1`, [runId]);
+
+/** A worker's heartbeat. */
+export const upsertWorker = (workers: QualifiedName, workerId: string, host: string, pid: number): SqlStatement =>
+  sql(
+    `INSERT INTO ${workers.sql} (worker_id, host, pid) VALUES ($1, $2, $3) ON CONFLICT (worker_id) DO UPDATE SET seen_at = now()`,
+    [workerId, host, pid],
+  );
+
+export const deleteWorker = (workers: QualifiedName, workerId: string): SqlStatement =>
+  sql(`DELETE FROM ${workers.sql} WHERE worker_id = $1`, [workerId]);
+
+export const countWorkersAlive = (workers: QualifiedName, withinSeconds: number): SqlStatement =>
+  sql(`SELECT count(*) AS n FROM ${workers.sql} WHERE seen_at > now() - make_interval(secs => $1)`, [withinSeconds]);
