@@ -11,7 +11,16 @@ import { err, errAsync, ok, okAsync, ResultAsync, safeTry, type Err, type Result
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, REPORT_SCHEMA_VERSION } from './defaults.js';
-import { applyOutcomes, evaluatePage, failureOf, stateOf, type Outcome, type PageOutcomes, type PageRules, type RunState } from './outcomes.js';
+import {
+  applyOutcomes,
+  evaluatePage,
+  failureOf,
+  stateOf,
+  type Outcome,
+  type PageOutcomes,
+  type PageRules,
+  type RunState,
+} from './outcomes.js';
 import type {
   BackfillCheckpoint,
   CheckpointOptions,

@@ -109,9 +109,13 @@ function normalizeDocument(
     if (normalizer === undefined) {
       const registered = normalizers.map((n) => n.format).join(', ') || 'none';
       return err(
-        new BackfillError('NO_NORMALIZER', `document ${doc.digest}: no registered normalizer recognises its format (registered: ${registered}).`, {
-          context: { digest: doc.digest },
-        }),
+        new BackfillError(
+          'NO_NORMALIZER',
+          `document ${doc.digest}: no registered normalizer recognises its format (registered: ${registered}).`,
+          {
+            context: { digest: doc.digest },
+          },
+        ),
       );
     }
     const normalize = Result.fromThrowable(

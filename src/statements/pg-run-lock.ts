@@ -87,7 +87,9 @@ export function lockPgRun(pg: PgHandle, namespace: string, runId: string): Resul
   });
   // The session ends before the lock is taken only when it was refused; a lost connection rejects it.
   const refused = session.then((ended) =>
-    ended.andThen(() => err(new BackfillError('DB_CONNECTION', 'the run lock session ended before the lock was taken', { context: { runId } }))),
+    ended.andThen(() =>
+      err(new BackfillError('DB_CONNECTION', 'the run lock session ended before the lock was taken', { context: { runId } })),
+    ),
   );
   return ResultAsync.fromPromise(Promise.race([lock, refused]), (e) => pgErrorToBackfill(e, { runId })).andThen((r) => r);
 }

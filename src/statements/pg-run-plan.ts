@@ -150,7 +150,14 @@ export class PgBackfillPlanStore {
         await c.query(sql.lockPlan(t.runs, runId));
         const existing = await loadPlan(c, t, runId);
         if (existing === null) {
-          await c.query(sql.insertRun(t.runs, runId, options, ranges.reduce((n, r) => n + r.documents, 0)));
+          await c.query(
+            sql.insertRun(
+              t.runs,
+              runId,
+              options,
+              ranges.reduce((n, r) => n + r.documents, 0),
+            ),
+          );
           await c.query(sql.insertRanges(t.ranges, runId, ranges));
           return ok((await loadPlan(c, t, runId)) as BackfillPlan);
         }

@@ -224,7 +224,9 @@ function storedCheckpoint(runId: string, row: CheckpointRow, failed: readonly Ba
   return {
     runId,
     cursor:
-      row.cursor_retrieved_at === null || row.cursor_digest === null ? null : { retrievedAt: row.cursor_retrieved_at, digest: row.cursor_digest },
+      row.cursor_retrieved_at === null || row.cursor_digest === null
+        ? null
+        : { retrievedAt: row.cursor_retrieved_at, digest: row.cursor_digest },
     counters: {
       evaluated: Number(row.evaluated),
       backfilled: Number(row.backfilled),

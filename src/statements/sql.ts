@@ -391,14 +391,10 @@ export const insertRanges = (ranges: QualifiedName, runId: string, list: readonl
     ],
   );
 
-export const selectRun = (runs: QualifiedName, runId: string): SqlStatement =>
-  sql(`SELECT * FROM ${runs.sql} WHERE run_id = $1`, [runId]);
+export const selectRun = (runs: QualifiedName, runId: string): SqlStatement => sql(`SELECT * FROM ${runs.sql} WHERE run_id = $1`, [runId]);
 
 export const selectRanges = (ranges: QualifiedName, runId: string): SqlStatement =>
-  sql(
-    `SELECT n, after_at, after_digest, through_at, through_digest, documents FROM ${ranges.sql} WHERE run_id = $1 ORDER BY n`,
-    [runId],
-  );
+  sql(`SELECT n, after_at, after_digest, through_at, through_digest, documents FROM ${ranges.sql} WHERE run_id = $1 ORDER BY n`, [runId]);
 
 /** A replan retries stopped ranges: their recorded stops are cleared. */
 export const clearRangeStops = (ranges: QualifiedName, runId: string): SqlStatement =>
@@ -428,10 +424,11 @@ export const selectFirstStarted = (ranges: QualifiedName, runId: string): SqlSta
 
 /** A worker's heartbeat. */
 export const upsertWorker = (workers: QualifiedName, workerId: string, host: string, pid: number): SqlStatement =>
-  sql(
-    `INSERT INTO ${workers.sql} (worker_id, host, pid) VALUES ($1, $2, $3) ON CONFLICT (worker_id) DO UPDATE SET seen_at = now()`,
-    [workerId, host, pid],
-  );
+  sql(`INSERT INTO ${workers.sql} (worker_id, host, pid) VALUES ($1, $2, $3) ON CONFLICT (worker_id) DO UPDATE SET seen_at = now()`, [
+    workerId,
+    host,
+    pid,
+  ]);
 
 export const deleteWorker = (workers: QualifiedName, workerId: string): SqlStatement =>
   sql(`DELETE FROM ${workers.sql} WHERE worker_id = $1`, [workerId]);
