@@ -1,152 +1,19 @@
 /**
- * One statement backfill run. Its options are resolved once into a frozen
- * {@link RunContext}; then the run prepares the sink, takes the run lock,
- * loads the checkpoint, and goes page by page, one batch committing while
- * the next page is read and normalized.
+ * One statement backfill run, from its {@link RunContext} to its summary:
+ * the run prepares the sink, takes the run lock, loads the checkpoint, and
+ * goes page by page, one batch committing while the next page is read and
+ * normalized.
  *
  * @module
  */
-import { randomUUID } from 'node:crypto';
 import { err, errAsync, ok, okAsync, ResultAsync, safeTry, type Err, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
-import { silentLogger, type Logger } from '../_internals/logger.js';
-import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, REPORT_SCHEMA_VERSION } from './defaults.js';
-import {
-  applyOutcomes,
-  evaluatePage,
-  failureOf,
-  stateOf,
-  type Outcome,
-  type PageOutcomes,
-  type PageRules,
-  type RunState,
-} from './outcomes.js';
-import type {
-  BackfillCheckpoint,
-  CheckpointOptions,
-  DocumentClaims,
-  DocumentCursor,
-  RawDocument,
-  RawDocumentPageQuery,
-  RawDocumentSource,
-  StatementBatchResult,
-  StatementSink,
-  StoredCheckpoint,
-  VexNormalizer,
-} from './ports.js';
-import type { RangeRun, StatementBackfillerConfig, StatementBackfillOptions, StatementBackfillProgress } from './statement-backfiller.js';
+import { REPORT_SCHEMA_VERSION } from './defaults.js';
+import { applyOutcomes, evaluatePage, failureOf, stateOf, type Outcome, type RunState } from './outcomes.js';
+import type { BackfillCheckpoint, DocumentClaims, DocumentCursor, RawDocument, StatementBatchResult, StoredCheckpoint } from './ports.js';
+import type { RunContext } from './run-context.js';
+import type { StatementBackfillProgress } from './statement-backfiller.js';
 import { buildSummary, type BackfillSummary } from './summary.js';
-
-/** What a backfiller was built with, resolved once by its constructor. */
-export interface BackfillerContext {
-  readonly source: RawDocumentSource;
-  readonly sink: StatementSink;
-  readonly normalizers: readonly VexNormalizer[];
-  readonly logger: Logger;
-}
-
-/** Everything one run needs, resolved once from the backfiller's context and the run's options. */
-export interface RunContext extends BackfillerContext, PageRules {
-  readonly runId: string;
-  /** What the checkpoint records, and what a resume must repeat. */
-  readonly checkpointOptions: CheckpointOptions;
-  readonly batchSize: number;
-  /** The part of every page query that never changes: the range's end, `retrievedSince`, the signal. */
-  readonly pageQuery: Omit<RawDocumentPageQuery, 'limit' | 'after'>;
-  /** Where reading starts when there is no checkpoint: the range's lower bound, or the beginning. */
-  readonly start: DocumentCursor | null;
-  /** The range's last document, where the run ends; `null` for a run over the whole keyspace. */
-  readonly through: DocumentCursor | null;
-  /** Documents the run may evaluate in all; `null` for no limit (a range's end already applies `maxDocuments`). */
-  readonly limitTo: number | null;
-  /** The range's size, when the run is one range of a planned run. */
-  readonly rangeDocuments: number | undefined;
-  readonly signal: AbortSignal | undefined;
-  readonly shouldStop: (() => Promise<boolean>) | undefined;
-  readonly throttle: ((progress: StatementBackfillProgress) => Promise<void>) | undefined;
-  readonly onProgress: ((progress: StatementBackfillProgress) => void) | undefined;
-}
-
-/** The checkpoint ids of planned runs' key ranges (see `rangeCheckpointId`), which plain runs may not take. */
-const RANGE_CHECKPOINT_ID = /#range-\d+$/;
-
-const invalid = (message: string): BackfillError => new BackfillError('INVALID_ARGUMENT', message);
-
-const isFunction = (value: unknown): boolean => typeof value === 'function';
-
-/** Checks the backfiller's config and freezes it; the normalizers are copied, so later changes to the caller's array do not leak in. */
-export function backfillerContext(config: StatementBackfillerConfig): Result<Readonly<BackfillerContext>, BackfillError> {
-  const { source, sink, normalizers, logger } = config ?? {};
-  if (!isFunction(source?.readPage)) return err(invalid('source must be a RawDocumentSource (it has no readPage()).'));
-  if (!isFunction(sink?.existingDigests) || !isFunction(sink?.commitBatch) || !isFunction(sink?.loadCheckpoint)) {
-    return err(invalid('sink must be a StatementSink (existingDigests(), commitBatch() and loadCheckpoint()).'));
-  }
-  if (!Array.isArray(normalizers)) return err(invalid('normalizers must be an array of VexNormalizer.'));
-  const broken = normalizers.findIndex((n) => typeof n?.format !== 'string' || !isFunction(n.canNormalize) || !isFunction(n.normalize));
-  if (broken !== -1) return err(invalid(`normalizers[${broken}] is not a VexNormalizer (format, canNormalize(), normalize()).`));
-  return ok(Object.freeze({ source, sink, normalizers: Object.freeze([...normalizers]), logger: logger ?? silentLogger }));
-}
-
-function validate(options: StatementBackfillOptions): Result<void, BackfillError> {
-  const { batchSize, maxDocuments, retrievedSince, runId } = options;
-  if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE)) {
-    return err(invalid(`batchSize must be an integer from 1 to ${MAX_BATCH_SIZE}; got ${String(batchSize)}.`));
-  }
-  if (maxDocuments !== undefined && (!Number.isInteger(maxDocuments) || maxDocuments < 1)) {
-    return err(invalid(`maxDocuments must be a positive integer; got ${String(maxDocuments)}.`));
-  }
-  if (retrievedSince !== undefined && !(retrievedSince instanceof Date && !Number.isNaN(retrievedSince.getTime()))) {
-    return err(invalid('retrievedSince must be a valid Date.'));
-  }
-  if (runId !== undefined && (typeof runId !== 'string' || runId.length === 0 || runId.length > 200)) {
-    return err(invalid('runId must be a non-empty string of at most 200 characters.'));
-  }
-  return ok(undefined);
-}
-
-/** A plain run's id may not be one a planned run's range uses. */
-export function plainRunId(runId: string | undefined): Result<void, BackfillError> {
-  return runId !== undefined && RANGE_CHECKPOINT_ID.test(runId)
-    ? err(invalid(`runId ${JSON.stringify(runId)} names a key range of a planned run (…#range-<n>); choose another run id.`))
-    : ok(undefined);
-}
-
-/** Validates a run's options and resolves them, with the backfiller's context, into one frozen run context. */
-export function runContext(
-  backfiller: BackfillerContext,
-  options: StatementBackfillOptions,
-  scope?: RangeRun,
-): Result<Readonly<RunContext>, BackfillError> {
-  return validate(options).map(() => {
-    const { retrievedSince, signal } = options;
-    const checkpointOptions: CheckpointOptions = Object.freeze({
-      retrievedSince: retrievedSince?.toISOString() ?? null,
-      force: options.force ?? false,
-      maxDocuments: options.maxDocuments ?? null,
-    });
-    return Object.freeze({
-      ...backfiller,
-      runId: options.runId ?? randomUUID(),
-      checkpointOptions,
-      force: checkpointOptions.force,
-      stopOnError: options.stopOnError ?? false,
-      batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
-      pageQuery: Object.freeze({
-        ...(scope === undefined ? {} : { until: scope.range.through }),
-        ...(retrievedSince === undefined ? {} : { retrievedSince }),
-        ...(signal === undefined ? {} : { signal }),
-      }),
-      start: scope?.range.after ?? null,
-      through: scope?.range.through ?? null,
-      limitTo: scope === undefined ? checkpointOptions.maxDocuments : null,
-      rangeDocuments: scope?.range.documents,
-      signal,
-      shouldStop: scope?.shouldStop,
-      throttle: options.throttle,
-      onProgress: options.onProgress,
-    });
-  });
-}
 
 /**
  * An error from before the run loaded its checkpoint: this call committed
@@ -271,6 +138,7 @@ class BackfillRun {
     return safeTry(() => this.#pages());
   }
 
+  /** The loop; each step's error ends the run through `#orStop`. */
   async *#pages(): AsyncGenerator<Err<never, BackfillError<BackfillSummary>>, Result<BackfillSummary, BackfillError<BackfillSummary>>> {
     const { logger, runId } = this.#ctx;
     let pending = this.#read(this.#state.cursor, this.#state.counters.evaluated);
@@ -287,7 +155,7 @@ class BackfillRun {
       const page = yield* this.#orStop(evaluated);
       yield* this.#orStop(this.#ctx.signal?.aborted ? err(abortedRun(runId)) : ok(undefined));
       const next = applyOutcomes(this.#planned, page.list);
-      if (page.stoppedAt !== undefined) return yield* this.#stopAtFailure(page, next);
+      if (page.stoppedAt !== undefined) return yield* this.#stopAtFailure(page.list, next, page.stoppedAt);
       this.#send(page.list, next);
       this.#planned = next;
     }
@@ -394,11 +262,14 @@ class BackfillRun {
   }
 
   /** Under `stopOnError`: commits the documents before the failing one, then stops; the failing one stays unprocessed. */
-  #stopAtFailure({ list, stoppedAt }: PageOutcomes, next: RunState): ResultAsync<never, BackfillError<BackfillSummary>> {
+  #stopAtFailure(
+    list: readonly Outcome[],
+    next: RunState,
+    { doc, error }: { readonly doc: RawDocument; readonly error: BackfillError },
+  ): ResultAsync<never, BackfillError<BackfillSummary>> {
     const { logger, runId } = this.#ctx;
     if (list.length > 0) this.#send(list, next);
     return this.#orStop(this.#settle()).andThen(() => {
-      const { doc, error } = stoppedAt as NonNullable<PageOutcomes['stoppedAt']>;
       const failure = failureOf(doc, error);
       logger.error('statement backfill: stopping at the first failure (stopOnError)', { runId, ...failure });
       const { counters } = this.#state;

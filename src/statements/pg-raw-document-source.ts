@@ -3,13 +3,13 @@
  *
  * @module
  */
-import { ResultAsync, type Result } from 'neverthrow';
+import type { Result, ResultAsync } from 'neverthrow';
 import type { BackfillError } from '../errors.js';
-import { inTransaction, pgErrorToBackfill, type PgClientLike, type PgSource } from '../_internals/pg.js';
+import { inTransaction, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_RAW_DOCUMENTS_TABLE } from './defaults.js';
 import type { KeyRange, KeyRangesQuery, RawDocument, RawDocumentCountQuery, RawDocumentPageQuery, RawDocumentSource } from './ports.js';
-import { resolvePgStore, type PgStore } from './pg-store.js';
+import { resolvePgStore, withStoreClient, type PgStore } from './pg-store.js';
 import * as sql from './sql.js';
 
 /**
@@ -74,11 +74,10 @@ export class PgRawDocumentSource implements RawDocumentSource {
 
   /** Runs `work` on one connection; a failure becomes a BackfillError naming the table. */
   #withClient<T>(work: (c: PgClientLike, raw: QualifiedName) => Promise<T>): ResultAsync<T, BackfillError> {
-    return this.#store.asyncAndThen(({ pg, tables: { raw } }) =>
-      ResultAsync.fromPromise(
-        pg.withClient((c) => work(c, raw)),
-        (e) => pgErrorToBackfill(e, { table: raw.sql }),
-      ),
+    return withStoreClient(
+      this.#store,
+      ({ raw }) => ({ table: raw.sql }),
+      (c, { raw }) => work(c, raw),
     );
   }
 

@@ -6,12 +6,12 @@
  *
  * @module
  */
-import { err, ok, ResultAsync, type Result } from 'neverthrow';
+import { err, ok, type Result, type ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
-import { inTransaction, pgErrorToBackfill, type PgClientLike, type PgSource } from '../_internals/pg.js';
+import { inTransaction, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import type { BackfillFailure, DocumentCursor, KeyRange } from './ports.js';
-import { resolvePgStore, type PgStore } from './pg-store.js';
+import { resolvePgStore, withStoreClient, type PgStore } from './pg-store.js';
 import * as sql from './sql.js';
 
 /** Table names of a {@link PgBackfillPlanStore}. */
@@ -113,12 +113,7 @@ export class PgBackfillPlanStore {
 
   /** Runs `work` on one connection; a failure becomes a BackfillError naming the runs table. */
   #withClient<T>(work: (c: PgClientLike, t: Tables) => Promise<T>): ResultAsync<T, BackfillError> {
-    return this.#store.asyncAndThen(({ pg, tables }) =>
-      ResultAsync.fromPromise(
-        pg.withClient((c) => work(c, tables)),
-        (e) => pgErrorToBackfill(e, { table: tables.runs.sql }),
-      ),
-    );
+    return withStoreClient(this.#store, (t) => ({ table: t.runs.sql }), work);
   }
 
   /** Sends one statement and returns its rows. */

@@ -6,15 +6,15 @@
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ResultAsync, type Result } from 'neverthrow';
+import type { Result, ResultAsync } from 'neverthrow';
 import copyStreams from 'pg-copy-streams';
 import type { BackfillError, BackfillErrorContext } from '../errors.js';
-import { inTransaction, pgErrorToBackfill, type PgClientLike, type PgSource } from '../_internals/pg.js';
+import { inTransaction, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_CHECKPOINTS_TABLE, DEFAULT_DOCUMENTS_TABLE, DEFAULT_FAILURES_TABLE, DEFAULT_STATEMENTS_TABLE } from './defaults.js';
 import type { BackfillFailure, RunLock, StatementBatch, StatementBatchResult, StatementSink, StoredCheckpoint } from './ports.js';
 import { lockPgRun } from './pg-run-lock.js';
-import { resolvePgStore, type PgStore } from './pg-store.js';
+import { resolvePgStore, withStoreClient, type PgStore } from './pg-store.js';
 import * as sql from './sql.js';
 
 function isUniqueViolation(error: unknown): boolean {
@@ -100,12 +100,7 @@ export class PgStatementSink implements StatementSink {
     work: (c: PgClientLike, t: Tables) => Promise<T>,
     where: (t: Tables) => BackfillErrorContext = (t) => ({ table: t.statements.sql }),
   ): ResultAsync<T, BackfillError> {
-    return this.#store.asyncAndThen(({ pg, tables }) =>
-      ResultAsync.fromPromise(
-        pg.withClient((c) => work(c, tables)),
-        (e) => pgErrorToBackfill(e, where(tables)),
-      ),
-    );
+    return withStoreClient(this.#store, where, work);
   }
 
   /** Creates the four tables (and their schemas) if missing. Safe to call concurrently. */

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { err, ok, Result } from 'neverthrow';
-import { BackfillError } from '../errors.js';
-import { PgHandle, type PgSource } from '../_internals/pg.js';
+import { err, ok, Result, ResultAsync } from 'neverthrow';
+import { BackfillError, type BackfillErrorContext } from '../errors.js';
+import { PgHandle, pgErrorToBackfill, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import { parseQualifiedName, type QualifiedName } from '../_internals/sql-identifier.js';
 
 /** A store's resolved config: frozen, and built whole or not at all. */
@@ -39,6 +39,23 @@ export function resolvePgStore<Table extends string>(
         pg: new PgHandle(source),
         tables: Object.freeze(Object.fromEntries(keys.map((key, i) => [key, names[i]])) as Record<Table, QualifiedName>),
       }),
+    ),
+  );
+}
+
+/**
+ * Runs `work` on one connection of the store, or returns why the store's
+ * config is invalid; a database failure becomes a BackfillError located by `where`.
+ */
+export function withStoreClient<Table extends string, T>(
+  store: Result<Readonly<PgStore<Table>>, BackfillError>,
+  where: (tables: PgStore<Table>['tables']) => BackfillErrorContext,
+  work: (c: PgClientLike, tables: PgStore<Table>['tables']) => Promise<T>,
+): ResultAsync<T, BackfillError> {
+  return store.asyncAndThen(({ pg, tables }) =>
+    ResultAsync.fromPromise(
+      pg.withClient((c) => work(c, tables)),
+      (e) => pgErrorToBackfill(e, where(tables)),
     ),
   );
 }

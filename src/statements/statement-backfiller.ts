@@ -6,15 +6,8 @@
 import { errAsync, type Result, type ResultAsync } from 'neverthrow';
 import type { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
-import {
-  backfill,
-  backfillerContext,
-  plainRunId,
-  runContext,
-  withNoPartial,
-  type BackfillerContext,
-  type RunContext,
-} from './backfill-run.js';
+import { backfill, withNoPartial } from './backfill-run.js';
+import { backfillerContext, plainRunId, runContext, type BackfillerContext, type RunContext } from './run-context.js';
 import type { BackfillCounters, DocumentCursor, KeyRange, RawDocumentSource, StatementSink, VexNormalizer } from './ports.js';
 import type { BackfillSummary } from './summary.js';
 
