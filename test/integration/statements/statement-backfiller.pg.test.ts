@@ -189,8 +189,34 @@ describe('StatementBackfiller over PostgreSQL', () => {
     expect(r._unsafeUnwrapErr().partial?.evaluated).toBe(80);
     const mismatch = await bf.run({ runId: 'abort', force: true });
     expect(mismatch.isErr() && mismatch.error.code).toBe('INVALID_ARGUMENT');
+    // Refused before it loaded its checkpoint: this call committed nothing, so there is no partial summary.
+    expect(mismatch.isErr() && mismatch.error.partial).toBeUndefined();
     const done = await run(bf, { runId: 'abort' });
     expect(done.text).toBe(`Backfill completed: ${expectedSentenceTail(docs)}`);
+  });
+
+  it('a throttle that throws or rejects stops the run with ABORTED, keeping what was committed as the partial summary', async () => {
+    const { bf, table } = backfiller('th');
+    const throttles = [
+      (): Promise<void> => {
+        throw new Error('replication lag too high');
+      },
+      async (): Promise<void> => {
+        throw new Error('replica unreachable');
+      },
+    ];
+    for (const [i, throttle] of throttles.entries()) {
+      const r = await bf.run({ runId: `throttled-${i}`, batchSize: 30, throttle });
+      expect(r.isErr() && r.error.code).toBe('ABORTED');
+      expect(r.isErr() && r.error.message).toMatch(/replication lag too high|replica unreachable/);
+      // The first batch committed before the throttle was asked.
+      expect(r.isErr() && r.error.partial?.evaluated).toBe(30);
+      expect(r.isErr() && r.error.partial?.runId).toBe(`throttled-${i}`);
+    }
+    expect(Number(psql(db.url, `SELECT count(DISTINCT document_digest) FROM ${table}`))).toBeGreaterThan(0);
+    const done = await run(bf, { runId: 'throttled-0' });
+    expect(done.resumed).toBe(true);
+    expect(done.evaluated).toBe(docs.length);
   });
 
   it('pages by (retrievedAt, digest) without skipping or repeating documents that share a timestamp to the microsecond', async () => {
