@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { err, ok, Result, safeTry, type ResultAsync } from 'neverthrow';
+import { err, ok, safeTry, type Result, type ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { MAX_FAILURE_MESSAGE_LENGTH } from './defaults.js';
 import type {
@@ -118,18 +118,20 @@ function normalizeDocument(
         ),
       );
     }
-    const normalize = Result.fromThrowable(
-      () => normalizer.normalize(parsed, { digest: doc.digest, retrievedAt: doc.retrievedAt }),
+    let returned: Result<readonly VexClaim[], BackfillError>;
+    try {
+      returned = normalizer.normalize(parsed, { digest: doc.digest, retrievedAt: doc.retrievedAt });
+    } catch (error) {
       // A custom normalizer that throws fails its document, not the run.
-      (error) =>
-        new BackfillError(
-          'DOCUMENT_INVALID',
-          `document ${doc.digest}: the ${normalizer.format} normalizer threw: ${error instanceof Error ? error.message : String(error)}`,
-          { cause: error, context: { digest: doc.digest } },
-        ),
-    );
-    return normalize()
-      .andThen((claims) => claims)
+      const why = error instanceof Error ? error.message : String(error);
+      returned = err(
+        new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: the ${normalizer.format} normalizer threw: ${why}`, {
+          cause: error,
+          context: { digest: doc.digest },
+        }),
+      );
+    }
+    return returned
       .andThen((claims) => storableClaims(doc, normalizer.format, claims))
       .map((claims) => ({ format: normalizer.format, claims }));
   });

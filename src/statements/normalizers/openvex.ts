@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { err, ok, safeTry, type Result } from 'neverthrow';
+import { err, ok, Result } from 'neverthrow';
 import type { BackfillError } from '../../errors.js';
 import { detectVexFormat } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
@@ -46,44 +46,50 @@ function productKeys(statement: JsonObject, where: string, digest: string): Resu
   return ok(keys);
 }
 
+/** One statement's claims: one per product key. */
+function statementClaims(
+  statement: unknown,
+  where: string,
+  digest: string,
+  documentTime: string | undefined,
+): Result<VexClaim[], BackfillError> {
+  if (!isObject(statement)) return err(invalidDocument('OpenVEX', digest, where, 'is not an object'));
+  const vuln = statement['vulnerability'];
+  const vulnerabilityId = typeof vuln === 'string' ? text(vuln) : isObject(vuln) ? (text(vuln['name']) ?? text(vuln['@id'])) : undefined;
+  if (vulnerabilityId === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.vulnerability.name`, 'is missing'));
+  const status = text(statement['status']);
+  if (status === undefined || !STATUSES.has(status)) {
+    return err(invalidDocument('OpenVEX', digest, `${where}.status`, `must be one of ${[...STATUSES].join(', ')}`));
+  }
+  const justification = text(statement['justification']);
+  const note = text(statement['impact_statement']) ?? text(statement['action_statement']) ?? text(statement['status_notes']);
+  const issuedAt = isoTimestamp(statement['timestamp']) ?? documentTime;
+  return productKeys(statement, where, digest).map((keys) =>
+    keys.map(
+      (productKey): VexClaim => ({
+        vulnerabilityId,
+        productKey,
+        status: status as ClaimStatus,
+        ...(justification === undefined ? {} : { justification }),
+        ...(note === undefined ? {} : { statement: note }),
+        ...(issuedAt === undefined ? {} : { issuedAt }),
+        documentDigest: digest,
+        format: 'openvex',
+      }),
+    ),
+  );
+}
+
 function normalizeOpenVex(document: unknown, context: NormalizeContext): Result<readonly VexClaim[], BackfillError> {
   const { digest } = context;
   if (!isObject(document)) return err(invalidDocument('OpenVEX', digest, 'document', 'is not a JSON object'));
   const statements = document['statements'];
   if (!Array.isArray(statements)) return err(invalidDocument('OpenVEX', digest, 'statements', 'must be an array'));
   const documentTime = isoTimestamp(document['timestamp']);
-  return safeTry(function* () {
-    const claims: VexClaim[] = [];
-    for (const [i, statement] of statements.entries()) {
-      const where = `statements[${i}]`;
-      if (!isObject(statement)) return err(invalidDocument('OpenVEX', digest, where, 'is not an object'));
-      const vuln = statement['vulnerability'];
-      const vulnerabilityId =
-        typeof vuln === 'string' ? text(vuln) : isObject(vuln) ? (text(vuln['name']) ?? text(vuln['@id'])) : undefined;
-      if (vulnerabilityId === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.vulnerability.name`, 'is missing'));
-      const status = text(statement['status']);
-      if (status === undefined || !STATUSES.has(status)) {
-        return err(invalidDocument('OpenVEX', digest, `${where}.status`, `must be one of ${[...STATUSES].join(', ')}`));
-      }
-      const keys = yield* productKeys(statement, where, digest);
-      const justification = text(statement['justification']);
-      const note = text(statement['impact_statement']) ?? text(statement['action_statement']) ?? text(statement['status_notes']);
-      const issuedAt = isoTimestamp(statement['timestamp']) ?? documentTime;
-      for (const productKey of keys) {
-        claims.push({
-          vulnerabilityId,
-          productKey,
-          status: status as ClaimStatus,
-          ...(justification === undefined ? {} : { justification }),
-          ...(note === undefined ? {} : { statement: note }),
-          ...(issuedAt === undefined ? {} : { issuedAt }),
-          documentDigest: digest,
-          format: 'openvex',
-        });
-      }
-    }
-    return ok(claims);
-  });
+  // The first failing statement (in document order) is the document's error.
+  return Result.combine(statements.map((statement, i) => statementClaims(statement, `statements[${i}]`, digest, documentTime))).map(
+    (perStatement) => perStatement.flat(),
+  );
 }
 
 /**
