@@ -131,9 +131,7 @@ function normalizeDocument(
         }),
       );
     }
-    return returned
-      .andThen((claims) => storableClaims(doc, normalizer.format, claims))
-      .map((claims) => ({ format: normalizer.format, claims }));
+    return returned.andThen((claims) => storableClaims(doc, normalizer.format, claims));
   });
 }
 
@@ -166,8 +164,12 @@ function claimProblem(c: VexClaim): string | undefined {
   return undefined;
 }
 
-/** The claims, deduplicated, or the first one that cannot be stored. */
-function storableClaims(doc: RawDocument, format: string, claims: readonly VexClaim[]): Result<readonly VexClaim[], BackfillError> {
+/** The claims with their format, deduplicated, or why the first one that cannot be stored cannot. */
+function storableClaims(
+  doc: RawDocument,
+  format: string,
+  claims: readonly VexClaim[],
+): Result<{ format: string; claims: readonly VexClaim[] }, BackfillError> {
   for (const claim of claims) {
     const problem = claimProblem(claim);
     if (problem !== undefined) {
@@ -178,7 +180,7 @@ function storableClaims(doc: RawDocument, format: string, claims: readonly VexCl
       );
     }
   }
-  return ok(dedupeClaims(claims));
+  return ok({ format, claims: dedupeClaims(claims) });
 }
 
 /** Keeps the first claim per `(vulnerabilityId, productKey)`: the sink's identity within a document. */
