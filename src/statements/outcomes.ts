@@ -79,7 +79,7 @@ export function evaluatePage(
   return safeTry(async function* () {
     const existing = rules.force
       ? new Set<string>()
-      : new Set([...(yield* rules.sink.existingDigests([...new Set(docs.map((d) => d.digest))])), ...committing]);
+      : new Set([...(yield* await rules.sink.existingDigests([...new Set(docs.map((d) => d.digest))])), ...committing]);
     const seen = new Set<string>();
     const list: Outcome[] = [];
     for (const [i, doc] of docs.entries()) {
