@@ -7,7 +7,6 @@
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
-import copyStreams from 'pg-copy-streams';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { writeDataset, type WrittenDataset } from '../dataset/write-dataset.js';
 import type { Compression } from '../dataset/types.js';
@@ -16,6 +15,7 @@ import { PgHandle, pgErrorToBackfill, type PgClientLike, type PgSource } from '.
 import { parseQualifiedName, type QualifiedName } from '../_internals/sql-identifier.js';
 import { decodeCopyField } from './copy-text-encoding.js';
 import { DEFAULT_STAGING_SCHEMA } from './defaults.js';
+import { BEGIN_SNAPSHOT, COMMIT, copyOutRaw, query, ROLLBACK } from './sql.js';
 
 /** Which tables to export, and where from. */
 export interface ExportDatasetConfig {
@@ -71,7 +71,7 @@ export interface ExportReport extends WrittenDataset {
 
 /** The `raw` column of one table, in id order (`COLLATE "C"`), as NDJSON lines. */
 async function* tableLines(client: PgClientLike, name: QualifiedName, onRow: () => void): AsyncGenerator<string> {
-  const stream = client.query(copyStreams.to(`COPY (SELECT raw FROM ${name.sql} ORDER BY id COLLATE "C") TO STDOUT`)) as Readable;
+  const stream = client.query(copyOutRaw(name.sql)) as Readable;
   const decoder = new StringDecoder('utf8');
   let rest = '';
   try {
@@ -143,7 +143,7 @@ export function exportDataset(
   const handle = new PgHandle(config.pg);
   const run = handle.withClient(async (client) => {
     const counts = specs.value.map(() => 0);
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await query(client, BEGIN_SNAPSHOT);
     try {
       const members = Object.fromEntries(
         specs.value.map((s, i) => [
@@ -164,7 +164,7 @@ export function exportDataset(
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
       if (written.isErr()) throw written.error;
-      await client.query('COMMIT');
+      await query(client, COMMIT);
       specs.value.forEach((s, i) => options.onProgress?.({ member: s.member, table: s.table, rows: counts[i] ?? 0 }));
       options.logger?.info('staging tables exported', { path: outPath, sha256: written.value.sha256 });
       return {
@@ -174,7 +174,7 @@ export function exportDataset(
         durationMs: Number(process.hrtime.bigint() - started) / 1e6,
       };
     } catch (error) {
-      await Promise.resolve(client.query('ROLLBACK')).catch(() => undefined);
+      await query(client, ROLLBACK).catch(() => undefined);
       throw error;
     }
   });
