@@ -204,8 +204,8 @@ export class StagingImporter {
 
   /**
    * Imports a dataset tarball. Resolves with the {@link ImportReport}; on
-   * failure nothing was committed, and once the archive was opened the
-   * error's `partial` holds the report so far.
+   * failure nothing was committed, and the error's `partial` holds the
+   * report so far (none when the config or an option was refused).
    */
   import(path: string, options: ImportOptions = {}): ResultAsync<ImportReport, BackfillError<ImportReport>> {
     const run = this.#context.andThen((context) => resolveRun(context, path, options));
