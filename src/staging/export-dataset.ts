@@ -6,7 +6,7 @@
  */
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
+import { err, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { writeDataset, type WrittenDataset } from '../dataset/write-dataset.js';
 import type { Compression } from '../dataset/types.js';
@@ -98,16 +98,23 @@ async function* tableLines(client: PgClientLike, name: QualifiedName, onRow: () 
   }
 }
 
-function validate(config: ExportDatasetConfig): Result<{ member: string; table: string; name: QualifiedName }[], BackfillError> {
+interface ExportSpec {
+  readonly member: string;
+  readonly table: string;
+  readonly name: QualifiedName;
+}
+
+/** Checks the config and the output path before anything connects. */
+function resolveExport(config: ExportDatasetConfig, outPath: string): Result<readonly ExportSpec[], BackfillError> {
   const entries = Object.entries(config.tables ?? {});
   if (entries.length === 0) return err(new BackfillError('INVALID_ARGUMENT', '`tables` must map at least one member to a table.'));
-  const out: { member: string; table: string; name: QualifiedName }[] = [];
-  for (const [member, table] of entries) {
-    const name = parseQualifiedName(table, config.schema ?? DEFAULT_STAGING_SCHEMA);
-    if (name.isErr()) return err(name.error);
-    out.push({ member, table, name: name.value });
-  }
-  return ok(out);
+  const schema = config.schema ?? DEFAULT_STAGING_SCHEMA;
+  const specs = Result.combine(
+    entries.map(([member, table]) => parseQualifiedName(table, schema).map((name) => ({ member, table, name }))),
+  );
+  if (typeof outPath !== 'string' || outPath.length === 0)
+    return specs.andThen(() => err(new BackfillError('INVALID_ARGUMENT', 'pass the path of the tarball to write.')));
+  return specs;
 }
 
 /**
@@ -134,19 +141,24 @@ export function exportDataset(
   outPath: string,
   options: ExportDatasetOptions = {},
 ): ResultAsync<ExportReport, BackfillError> {
-  const specs = validate(config);
-  if (specs.isErr()) return errAsync(specs.error);
-  if (typeof outPath !== 'string' || outPath.length === 0)
-    return errAsync(new BackfillError('INVALID_ARGUMENT', 'pass the path of the tarball to write.'));
+  return resolveExport(config, outPath).asyncAndThen((specs) => exportTables(config.pg, specs, outPath, options));
+}
+
+function exportTables(
+  pg: PgSource,
+  specs: readonly ExportSpec[],
+  outPath: string,
+  options: ExportDatasetOptions,
+): ResultAsync<ExportReport, BackfillError> {
   const started = process.hrtime.bigint();
   const every = options.progressEveryRows ?? 50_000;
-  const handle = new PgHandle(config.pg);
+  const handle = new PgHandle(pg);
   const run = handle.withClient(async (client) => {
-    const counts = specs.value.map(() => 0);
+    const counts = specs.map(() => 0);
     await query(client, BEGIN_SNAPSHOT);
     try {
       const members = Object.fromEntries(
-        specs.value.map((s, i) => [
+        specs.map((s, i) => [
           s.member,
           tableLines(client, s.name, () => {
             counts[i] = (counts[i] ?? 0) + 1;
@@ -163,14 +175,15 @@ export function exportDataset(
         ...(options.createdAt === undefined ? {} : { createdAt: options.createdAt }),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
+      // Thrown, not returned: withClient then destroys the connection (its COPY may be half read) instead of pooling it.
       if (written.isErr()) throw written.error;
       await query(client, COMMIT);
-      specs.value.forEach((s, i) => options.onProgress?.({ member: s.member, table: s.table, rows: counts[i] ?? 0 }));
+      for (const [i, s] of specs.entries()) options.onProgress?.({ member: s.member, table: s.table, rows: counts[i] ?? 0 });
       options.logger?.info('staging tables exported', { path: outPath, sha256: written.value.sha256 });
       return {
         ...written.value,
         path: outPath,
-        tables: specs.value.map((s, i) => ({ member: s.member, table: s.table, rows: counts[i] ?? 0 })),
+        tables: specs.map((s, i) => ({ member: s.member, table: s.table, rows: counts[i] ?? 0 })),
         durationMs: Number(process.hrtime.bigint() - started) / 1e6,
       };
     } catch (error) {

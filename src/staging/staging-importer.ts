@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { err, errAsync, ok, type Result, type ResultAsync } from 'neverthrow';
+import { err, ok, type Result, type ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import type { DatasetManifest } from '../dataset/types.js';
 import type { Logger } from '../_internals/logger.js';
@@ -208,9 +208,10 @@ export class StagingImporter {
    * report so far (none when the config or an option was refused).
    */
   import(path: string, options: ImportOptions = {}): ResultAsync<ImportReport, BackfillError<ImportReport>> {
-    const run = this.#context.andThen((context) => resolveRun(context, path, options));
-    if (run.isErr()) return errAsync(unreported(run.error));
-    return runImport(run.value);
+    return this.#context
+      .andThen((context) => resolveRun(context, path, options))
+      .mapErr(unreported)
+      .asyncAndThen(runImport);
   }
 
   /** Empties every staging table in one transaction (the runbook's rollback). */
