@@ -148,7 +148,22 @@ interface Pass {
  * or fails with the partial report attached as `error.partial`.
  */
 export function runImport(run: RunContext): ResultAsync<ImportReport, BackfillError<ImportReport>> {
-  return new ResultAsync(passes(run));
+  // Only a caller's logger or onProgress can throw out here; that is the import's error too.
+  return new ResultAsync(passes(run).catch((thrown: unknown) => err(unreported(toBackfillError(thrown)))));
+}
+
+/** An error raised before a pass began: there is no report yet, so `partial` stays undefined. */
+export function unreported(error: BackfillError): BackfillError<ImportReport> {
+  return error as BackfillError<ImportReport>;
+}
+
+/** `work`, with anything it throws (a caller's `onProgress`, say) as its error rather than a rejected promise. */
+async function settled<T, E>(work: PromiseLike<Result<T, E>>): Promise<Result<T, E | BackfillError>> {
+  try {
+    return await work;
+  } catch (thrown) {
+    return err(toBackfillError(thrown));
+  }
 }
 
 async function passes(run: RunContext): Promise<Result<ImportReport, BackfillError<ImportReport>>> {
@@ -202,7 +217,7 @@ function loadAndCommit(pass: Pass): ResultAsync<void, BackfillError> {
       ...(run.signal === undefined ? {} : { signal: run.signal }),
       ...(run.logger === undefined ? {} : { logger: run.logger }),
     });
-    const done = await fillAndCommit(pass, session);
+    const done = await settled(fillAndCommit(pass, session));
     if (!state.committed) await session.abort();
     return done;
   });

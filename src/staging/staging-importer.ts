@@ -10,7 +10,7 @@ import { BackfillError } from '../errors.js';
 import type { DatasetManifest } from '../dataset/types.js';
 import type { Logger } from '../_internals/logger.js';
 import type { PgSource } from '../_internals/pg.js';
-import { type ImporterContext, type MemberSpec, resolveRun, runImport } from './import-run.js';
+import { type ImporterContext, type MemberSpec, resolveRun, runImport, unreported } from './import-run.js';
 import { PgStagingTarget, type PgStagingTargetConfig, resolvePgStagingTarget } from './pg-staging-target.js';
 import type { StagingCommitInfo, StagingStrategy, StagingTarget } from './staging-target.js';
 
@@ -233,11 +233,6 @@ export class StagingImporter {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-}
-
-/** An error raised before the archive was opened: there is no report yet, so `partial` stays undefined. */
-function unreported(error: BackfillError): BackfillError<ImportReport> {
-  return error as BackfillError<ImportReport>;
 }
 
 function invalid(message: string): BackfillError {
