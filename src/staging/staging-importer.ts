@@ -10,7 +10,8 @@ import { BackfillError } from '../errors.js';
 import type { DatasetManifest } from '../dataset/types.js';
 import type { Logger } from '../_internals/logger.js';
 import type { PgSource } from '../_internals/pg.js';
-import { type ImporterContext, type MemberSpec, resolveRun, runImport, unreported } from './import-run.js';
+import { type ImporterContext, type MemberSpec, resolveRun, unreported } from './import-context.js';
+import { runImport } from './import-run.js';
 import { PgStagingTarget, type PgStagingTargetConfig, resolvePgStagingTarget } from './pg-staging-target.js';
 import type { StagingCommitInfo, StagingStrategy, StagingTarget } from './staging-target.js';
 
@@ -251,7 +252,7 @@ function resolveImporter(config: StagingImporterConfig): Result<Readonly<Importe
   if (unnamed !== undefined) return err(invalid(`\`tables\` entry ${JSON.stringify(unnamed[0])} must map a member name to a table name.`));
   if (config.idField !== undefined && (typeof config.idField !== 'string' || config.idField.length === 0))
     return err(invalid('`idField` must be a non-empty field name.'));
-  const specs: readonly MemberSpec[] = entries.map(([member, table]) => ({ member, table }));
+  const specs: readonly MemberSpec[] = Object.freeze(entries.map(([member, table]) => Object.freeze({ member, table })));
   const context = (target: StagingTarget): Readonly<ImporterContext> =>
     Object.freeze({ target, specs, idField: config.idField, maxIdBytes: target.maxIdBytes, logger: config.logger });
   if (config.target !== undefined) return ok(context(config.target));
