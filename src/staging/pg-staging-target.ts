@@ -85,7 +85,12 @@ function invalid(message: string, table?: string): BackfillError {
   return new BackfillError('INVALID_ARGUMENT', message, table === undefined ? {} : { context: { table } });
 }
 
-/** Validates a target's config without connecting: names, `lockTimeoutMs` and `pg`. */
+/**
+ * Validates a target's config without connecting: names, `lockTimeoutMs`
+ * and `pg`. The importer calls it too, so that a bad name fails its every
+ * call before a file is opened.
+ * @internal
+ */
 export function resolvePgStagingTarget(config: PgStagingTargetConfig): Result<PgTargetSettings, BackfillError> {
   return safeTry(function* () {
     if (!Array.isArray(config.tables) || config.tables.length === 0) return err(invalid('`tables` must name at least one table.'));
