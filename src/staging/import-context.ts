@@ -101,7 +101,7 @@ export function resolveRun(context: ImporterContext, path: string, o: ImportOpti
   );
 }
 
-/** An error raised before a pass began: there is no report yet, so `partial` stays undefined. */
+/** An import's error that has no report to carry: the config or an option was refused before any pass began. */
 export function unreported(error: BackfillError): BackfillError<ImportReport> {
   return error as BackfillError<ImportReport>;
 }

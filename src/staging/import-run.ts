@@ -38,7 +38,7 @@ class PassState {
     for (const s of specs) this.tables.set(s.member, { loaded: 0, rejected: 0, expected: null });
   }
 
-  progress(phase: ImportProgress['phase'], where: { member: string; table: string } | undefined = undefined): ImportProgress {
+  progress(phase: ImportProgress['phase'], where?: { member: string; table: string }): ImportProgress {
     return { phase, ...where, rows: this.rows, rejected: this.rejected, rawChars: this.rawChars };
   }
 }
