@@ -16,7 +16,7 @@ describe('PostgreSQL', () => {
 
   stagingTargetContract('PgStagingTarget', async () => {
     const schema = uniqueName('st');
-    const target = PgStagingTarget.create({ pg: database().pool, schema, tables: ['alpha', 'beta'] })._unsafeUnwrap();
+    const target = new PgStagingTarget({ pg: database().pool, schema, tables: ['alpha', 'beta'] });
     const rowsOf = async <R extends Record<string, unknown>>(sql: string, values: unknown[] = []): Promise<R[]> => {
       try {
         return (await database().query(sql, values)) as R[];
