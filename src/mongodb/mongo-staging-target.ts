@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AnyBulkWriteOperation, Collection, Db, Document, WriteConcernSettings } from 'mongodb';
-import { err, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
+import { err, ok, okAsync, ResultAsync, safeTry, type Err, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { throwIfAborted, type Logger } from '../_internals/logger.js';
 import type {
@@ -25,6 +25,7 @@ import { loadBson, loadUpdateStatement, type Bson, type UpdateStatementMaker } f
 import { dropIfExists } from './collections.js';
 import {
   beginProblem,
+  type BeginProblem,
   commitEntryState,
   planRecovery,
   type CommitEntry,
@@ -47,7 +48,14 @@ import {
   INCOMING_SUFFIX,
   MAX_INSERTION_WORKERS,
 } from './defaults.js';
-import { isRetryableMongoError, mongoErrorCode, mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
+import {
+  isRetryableMongoError,
+  mongoErrorCode,
+  mongoErrorToBackfill,
+  retryOptionsFrom,
+  withMongoRetry,
+  type MongoRetryOptions,
+} from './errors.js';
 import { mongoIdText, recordToDocument, type MongoDocument } from './extended-json-id.js';
 
 /** Configuration of a {@link MongoStagingTarget}. */
@@ -113,7 +121,8 @@ export interface MongoStagingTargetConfig {
 /** How {@link MongoStagingTarget} writes documents: see {@link MongoStagingTargetConfig.mode}. */
 export type MongoStagingMode = 'insert' | 'upsert';
 
-interface Resolved {
+/** The target's options, resolved and validated once by the constructor (frozen). */
+type StagingContext = Readonly<{
   readonly db: Db;
   readonly mode: MongoStagingMode;
   readonly collections: readonly string[];
@@ -124,7 +133,7 @@ interface Resolved {
   readonly maxBsonObjectSize: number | undefined;
   readonly logger: Logger | undefined;
   readonly state: string;
-}
+}>;
 
 /** What {@link MongoStagingTarget.dropLeftovers} found and did. */
 export interface MongoLeftovers {
@@ -204,7 +213,7 @@ async function copyIndexes(db: Db, from: string, to: string, writeConcern: Write
 }
 
 class IncomingCollectionSession implements MongoStagingSession {
-  readonly #r: Resolved;
+  readonly #r: StagingContext;
   readonly #bson: Bson;
   readonly #statement: UpdateStatementMaker;
   readonly #maxBson: number;
@@ -215,10 +224,11 @@ class IncomingCollectionSession implements MongoStagingSession {
   readonly #uuids: ReadonlyMap<string, string>;
   readonly #token: string;
   #done = false;
-  #committing = false;
+  /** The recorded commit's entries, once its record is written (a second `commit()` only rolls it forward). */
+  #committed: readonly CommitEntry[] | undefined;
 
   constructor(
-    r: Resolved,
+    r: StagingContext,
     parts: { bson: Bson; statement: UpdateStatementMaker; maxBson: number; token: string },
     options: StagingSessionOptions,
     dest: ReadonlyMap<string, string>,
@@ -398,37 +408,37 @@ class IncomingCollectionSession implements MongoStagingSession {
   }
 
   /**
-   * Builds the live indexes on the incoming collections, then writes the
-   * commit record (the commit point), then renames each incoming collection
-   * over its live one. A rename whose reply is lost is checked by UUID: done
-   * if the live collection now has the incoming one's UUID, retried if the
-   * incoming collection is still there. A failure before the commit point
-   * replaces nothing; after it (`COMMIT_INCOMPLETE`), calling `commit()`
-   * again or `dropLeftovers()` finishes the commit.
+   * Writes the commit record (the commit point), then puts each incoming
+   * collection in place: `swap` renames it over the live one (after building
+   * the live indexes on it); `truncate` empties the live collection in
+   * place and `$merge`s the loaded documents into it (renamed instead when
+   * the live collection does not exist yet). A step whose reply is lost is
+   * checked by UUID and by the record, never repeated blindly. A failure
+   * before the commit point replaces nothing; after it
+   * (`COMMIT_INCOMPLETE`), calling `commit()` again or `dropLeftovers()`
+   * finishes the commit.
    */
   async #commit(): Promise<StagingCommitInfo> {
     if (this.#done) throw new BackfillError('INVALID_ARGUMENT', 'This staging session has already ended.');
     if (this.#options.dryRun) throw new BackfillError('INVALID_ARGUMENT', 'A dry-run session cannot commit; call abort().');
     throwIfAborted(this.#options.signal);
-    const entries: CommitEntry[] = [...this.#dest].map(([live, incoming]) => ({ live, incoming, uuid: this.#uuids.get(incoming)! }));
-    // A second commit() after COMMIT_INCOMPLETE only rolls the recorded commit forward.
-    if (!this.#committing) await this.#recordCommit(entries);
-    this.#committing = true;
+    this.#committed ??= await this.#recordCommit();
+    const entries = this.#committed;
     const since = process.hrtime.bigint();
-    const renamed: string[] = [];
+    const replaced: string[] = [];
     for (const entry of entries) {
       try {
-        await rollForward(this.#r, entry, this.#retry(`rename ${entry.incoming}`));
-        renamed.push(entry.live);
+        await rollForward(this.#r, this.#record, entry, [], this.#retry(`put ${entry.incoming} in place`));
+        replaced.push(entry.live);
       } catch (error) {
-        const pending = entries.map((e) => e.live).filter((t) => !renamed.includes(t));
+        const pending = entries.map((e) => e.live).filter((t) => !replaced.includes(t));
         const mapped = mongoErrorToBackfill(error, { table: entry.live });
         throw new BackfillError(
           'COMMIT_INCOMPLETE',
-          `${mapped.message} The commit is recorded; replaced: ${renamed.join(', ') || 'none'}; not yet replaced: ${pending.join(', ')}. Call commit() again, or dropLeftovers() once no import runs, to finish it.`,
+          `${mapped.message} The commit is recorded; replaced: ${replaced.join(', ') || 'none'}; not yet replaced: ${pending.join(', ')}. Call commit() again, or dropLeftovers() once no import runs, to finish it.`,
           {
             cause: error,
-            context: { ...mapped.context, renamed, pending },
+            context: { ...mapped.context, renamed: replaced, pending },
             ...(mapped.dbCode === undefined ? {} : { dbCode: mapped.dbCode }),
           },
         );
@@ -442,22 +452,48 @@ class IncomingCollectionSession implements MongoStagingSession {
         { error: String(e) },
       );
     });
-    return { lockMode: 'renameCollection (per collection)', lockHeldMs };
+    const copies = entries.some((e) => e.method === 'copy');
+    return { lockMode: copies ? 'none: deleteMany + $merge (per collection)' : 'renameCollection (per collection)', lockHeldMs };
   }
 
-  /** Builds the live indexes on the incoming collections, then writes the commit record: the commit point. */
-  async #recordCommit(entries: readonly CommitEntry[]): Promise<void> {
+  get #record(): string {
+    return `commit:${this.#token}`;
+  }
+
+  /**
+   * How each collection goes in place: `truncate` copies into a live
+   * collection that exists (keeping its identity), anything else renames.
+   */
+  async #plan(): Promise<CommitEntry[]> {
+    const live =
+      this.#options.strategy === 'truncate'
+        ? await withMongoRetry(() => observe(this.#r.db, [...this.#dest.keys()]), this.#r.retry)
+        : new Map();
+    return [...this.#dest].map(([table, incoming]) => ({
+      live: table,
+      incoming,
+      uuid: this.#uuids.get(incoming)!,
+      method: live.has(table) ? 'copy' : 'rename',
+    }));
+  }
+
+  /** Builds the live indexes on the collections to rename, then writes the commit record: the commit point. */
+  async #recordCommit(): Promise<readonly CommitEntry[]> {
     const { db, writeConcern } = this.#r;
-    for (const [live, incoming] of this.#dest) {
+    const entries = await this.#plan().catch((e: unknown) => {
+      throw mongoErrorToBackfill(e);
+    });
+    for (const { live, incoming } of entries.filter((e) => e.method === 'rename')) {
       await withMongoRetry(() => copyIndexes(db, live, incoming, writeConcern), this.#retry(`indexes of ${live}`)).catch((e: unknown) => {
         throw mongoErrorToBackfill(e, { table: live });
       });
     }
     const record: CommitRecord = {
-      _id: `commit:${this.#token}`,
+      _id: this.#record,
       kind: 'commit',
       session: this.#token,
       tables: entries,
+      copied: [],
       startedAt: new Date(),
     };
     await writeOnce(
@@ -475,6 +511,7 @@ class IncomingCollectionSession implements MongoStagingSession {
         },
       );
     });
+    return entries;
   }
 
   /**
@@ -486,7 +523,7 @@ class IncomingCollectionSession implements MongoStagingSession {
   abort(): ResultAsync<void, BackfillError> {
     if (this.#done) return okAsync(undefined);
     this.#done = true;
-    if (this.#committing) {
+    if (this.#committed !== undefined) {
       (this.#options.logger ?? this.#r.logger)?.warn(
         'abort after the commit was recorded changes nothing; call dropLeftovers() to finish the commit',
       );
@@ -509,7 +546,132 @@ class IncomingCollectionSession implements MongoStagingSession {
   }
 }
 
-function stateCollection(r: Resolved): Collection {
+/** The staging collection of `collection` on a real import. */
+function incomingName(collection: string): string {
+  return `${collection}${INCOMING_SUFFIX}`;
+}
+
+/** Live collection → the collection a session with `options` loads; a table not configured is `INVALID_ARGUMENT`. */
+function stagingNames(r: StagingContext, options: StagingSessionOptions): Result<Map<string, string>, BackfillError> {
+  const unknown = options.tables.find((table) => !r.collections.includes(table));
+  if (unknown !== undefined)
+    return invalid(`collection ${JSON.stringify(unknown)} is not one of this target's collections.`, { table: unknown });
+  return ok(new Map(options.tables.map((table) => [table, options.dryRun ? `${table}__dryrun` : incomingName(table)])));
+}
+
+/** The configured limit, else the server's `maxBsonObjectSize`, else 16 MiB. */
+async function maxBsonObjectSize(r: StagingContext): Promise<number> {
+  if (r.maxBsonObjectSize !== undefined) return r.maxBsonObjectSize;
+  const hello = await withMongoRetry(() => r.db.command({ hello: 1 }), r.retry);
+  const reported = (hello as { maxBsonObjectSize?: unknown }).maxBsonObjectSize;
+  return typeof reported === 'number' && reported > 0 ? reported : DEFAULT_MAX_BSON_OBJECT_SIZE;
+}
+
+/** Takes the markers, checks and creates the staging collections; on failure releases what it took. */
+async function claim(r: StagingContext, dest: ReadonlyMap<string, string>, token: string): Promise<Map<string, string>> {
+  const uuids = new Map<string, string>();
+  try {
+    const liveInfo = new Map(
+      (await withMongoRetry(() => r.db.listCollections({ name: { $in: [...dest.keys()] } }).toArray(), r.retry)).map((c) => [
+        c.name,
+        c as Document,
+      ]),
+    );
+    const shardedTables = await sharded(r, [...dest.keys()]);
+    for (const [table, name] of dest) {
+      const marker: StagingMarker = { _id: name, kind: 'marker', live: table, session: token, uuid: null, startedAt: new Date() };
+      let held = false;
+      try {
+        await writeOnce(() => stateCollection(r).insertOne(marker as unknown as Document, { writeConcern: r.writeConcern }), r.retry);
+      } catch (error) {
+        if (mongoErrorCode(error) !== 11000) throw error;
+        held = true;
+      }
+      const problem = beginProblem(name, held, await withMongoRetry(() => observe(r.db, [name]), r.retry));
+      if (problem !== undefined) throw lockedError(problem, table, name);
+      const opts = incomingOptions(table, liveInfo.get(table), shardedTables.has(table));
+      if (opts.isErr()) throw opts.error;
+      await withMongoRetry(() => r.db.createCollection(name, { ...opts.value, writeConcern: r.writeConcern }), r.retry);
+      const uuid = (await withMongoRetry(() => observe(r.db, [name]), r.retry)).get(name);
+      if (uuid === undefined)
+        throw new BackfillError('MONGO_ERROR', `collection ${name} was created but is not listed; import again.`, {
+          context: { table, collection: name },
+        });
+      uuids.set(name, uuid);
+      await withMongoRetry(
+        () => stateCollection(r).updateOne({ _id: name, session: token } as Document, { $set: { uuid } }, { writeConcern: r.writeConcern }),
+        r.retry,
+      );
+    }
+    return uuids;
+  } catch (error) {
+    await releaseSession(r, token, uuids).catch(() => undefined);
+    throw error;
+  }
+}
+
+function lockedError(problem: BeginProblem, table: string, name: string): BackfillError {
+  const message =
+    problem === 'held'
+      ? `collection ${name} is held by another import into ${table}, or by a crashed one. If none is running, call dropLeftovers() and import again.`
+      : `collection ${name} exists but was not created by this library for an import; it is left alone. Rename or drop it yourself, then import again.`;
+  return new BackfillError('LOCKED', message, { context: { table, collection: name } });
+}
+
+/** Which of `tables` are sharded (asked of `config.collections` on a mongos only). */
+async function sharded(r: StagingContext, tables: readonly string[]): Promise<Set<string>> {
+  const hello = await withMongoRetry(() => r.db.command({ hello: 1 }), r.retry);
+  if (hello.msg !== 'isdbgrid') return new Set();
+  const prefix = `${r.db.databaseName}.`;
+  const rows = await r.db.client
+    .db('config')
+    .collection('collections')
+    .find({ _id: { $in: tables.map((t) => `${prefix}${t}`) } } as Document, { projection: { _id: 1 } })
+    .toArray();
+  return new Set(rows.map((row) => String(row._id).slice(prefix.length)));
+}
+
+/** See {@link MongoStagingTarget.dropLeftovers}. */
+async function recoverLeftovers(r: StagingContext): Promise<MongoLeftovers> {
+  const docs = await withMongoRetry(() => stateCollection(r).find({}, DECIDING_READ).toArray(), r.retry);
+  const markers = docs.filter((d) => d.kind === 'marker') as unknown as StagingMarker[];
+  const commits = docs.filter((d) => d.kind === 'commit') as unknown as CommitRecord[];
+  const staging = r.collections.flatMap((c) => [incomingName(c), `${c}__dryrun`]);
+  const names = [
+    ...new Set([
+      ...staging,
+      ...r.collections,
+      ...markers.map((m) => m._id),
+      ...commits.flatMap((c) => c.tables.flatMap((t) => [t.live, t.incoming])),
+    ]),
+  ];
+  const observed: ObservedCollections = await withMongoRetry(() => observe(r.db, names), r.retry);
+  const dropped: string[] = [];
+  const completed: string[] = [];
+  const notOurs: string[] = [];
+  const lost: string[] = [];
+  for (const step of planRecovery(markers, commits, observed, staging)) {
+    if (step.kind === 'drop') {
+      await withMongoRetry(() => dropIfExists(r.db, step.collection, r.writeConcern), r.retry);
+      dropped.push(step.collection);
+    } else if (step.kind === 'finish') {
+      await rollForward(r, step.record, step.entry, step.copied, r.retry);
+      completed.push(step.entry.live);
+    } else if (step.kind === 'foreign') notOurs.push(step.collection);
+    else if (step.kind === 'lost') lost.push(step.live);
+    else if (step.kind === 'forget') await forgetSession(r, step.session);
+  }
+  if (lost.length > 0) {
+    throw new BackfillError(
+      'COMMIT_INCOMPLETE',
+      `a recorded commit cannot be finished: the new ${lost.join(', ')} ${lost.length === 1 ? 'is' : 'are'} gone; restore from a backup or import again, then delete the commit record from ${r.state}.`,
+      { context: { lost, dropped, completed } },
+    );
+  }
+  return { dropped, completed, notOurs };
+}
+
+function stateCollection(r: StagingContext): Collection {
   return r.db.collection(r.state);
 }
 
@@ -528,37 +690,128 @@ async function writeOnce(fn: () => Promise<unknown>, retry: MongoRetryOptions): 
   }, retry);
 }
 
-/** Renames `entry` over its live collection unless that already happened; retried by the UUID check. */
-async function rollForward(r: Resolved, entry: CommitEntry, retry: MongoRetryOptions): Promise<void> {
+/**
+ * Puts `entry` in place unless that already happened, retried, deciding
+ * from UUIDs and the record's `copied` list each time: a `rename` entry is
+ * renamed over its live collection; a `copy` entry empties the live
+ * collection, `$merge`s the incoming one into it, notes that in the commit
+ * record, then drops the incoming one. Every step can be repeated.
+ */
+async function rollForward(
+  r: StagingContext,
+  record: string,
+  entry: CommitEntry,
+  copied: readonly string[],
+  retry: MongoRetryOptions,
+): Promise<void> {
+  let done = copied;
   await withMongoRetry(async () => {
-    const state = commitEntryState(entry, await observe(r.db, [entry.live, entry.incoming]));
-    if (state === 'renamed') return;
+    const state = commitEntryState(entry, await observe(r.db, [entry.live, entry.incoming]), done);
+    if (state === 'done') return;
     if (state === 'lost') {
       throw new BackfillError(
         'COMMIT_INCOMPLETE',
-        `collection ${entry.incoming} of a recorded commit is gone and ${entry.live} does not hold it; restore ${entry.live} from a backup or import again.`,
-        {
-          context: { table: entry.live, collection: entry.incoming },
-        },
+        `collection ${entry.incoming} of a recorded commit is gone and ${entry.live} does not hold its documents; restore ${entry.live} from a backup or import again.`,
+        { context: { table: entry.live, collection: entry.incoming } },
       );
     }
-    await r.db.renameCollection(entry.incoming, entry.live, { dropTarget: true, writeConcern: r.writeConcern });
+    if (entry.method !== 'copy') {
+      await r.db.renameCollection(entry.incoming, entry.live, { dropTarget: true, writeConcern: r.writeConcern });
+      return;
+    }
+    if (!done.includes(entry.live)) {
+      await copyOver(r, record, entry);
+      done = [...done, entry.live];
+    }
+    await dropIfExists(r.db, entry.incoming, r.writeConcern);
   }, retry);
 }
 
+/** The `truncate` commit of one collection: empty it in place, `$merge` the loaded documents in, record that. */
+async function copyOver(r: StagingContext, record: string, entry: CommitEntry): Promise<void> {
+  const { db, writeConcern } = r;
+  await db.collection(entry.live).deleteMany({}, { writeConcern });
+  await db
+    .collection(entry.incoming)
+    .aggregate([{ $merge: { into: entry.live, on: '_id', whenMatched: 'replace', whenNotMatched: 'insert' } }], {
+      writeConcern,
+      readPreference: 'primary',
+    })
+    .toArray();
+  await stateCollection(r).updateOne({ _id: record } as Document, { $addToSet: { copied: entry.live } }, { writeConcern });
+}
+
 /** Removes a session's markers and commit record. */
-async function forgetSession(r: Resolved, session: string): Promise<void> {
+async function forgetSession(r: StagingContext, session: string): Promise<void> {
   await withMongoRetry(() => stateCollection(r).deleteMany({ session }, { writeConcern: r.writeConcern }), r.retry);
 }
 
 /** Drops the collections the session created (by UUID), then forgets it. */
-async function releaseSession(r: Resolved, session: string, uuids: ReadonlyMap<string, string>): Promise<void> {
+async function releaseSession(r: StagingContext, session: string, uuids: ReadonlyMap<string, string>): Promise<void> {
   const observed = await withMongoRetry(() => observe(r.db, [...uuids.keys()]), r.retry);
   for (const [name, uuid] of uuids) {
     if (observed.get(name) === uuid)
       await withMongoRetry(() => dropIfExists(r.db, name, r.writeConcern), { ...r.retry, what: `drop ${name}` });
   }
   await forgetSession(r, session);
+}
+
+function invalid(message: string, context?: Record<string, unknown>): Err<never, BackfillError> {
+  return err(new BackfillError('INVALID_ARGUMENT', message, context === undefined ? {} : { context }));
+}
+
+/** A whole number from `min` to `max`, or `INVALID_ARGUMENT` with `message`. */
+function wholeNumber(value: number, min: number, max: number, message: string): Result<number, BackfillError> {
+  return Number.isSafeInteger(value) && value >= min && value <= max ? ok(value) : invalid(message);
+}
+
+/** Validates a {@link MongoStagingTargetConfig} once; a bad collection name or limit is `INVALID_ARGUMENT`. */
+function resolveStagingConfig(config: MongoStagingTargetConfig): Result<StagingContext, BackfillError> {
+  return safeTry(function* () {
+    if (config === null || typeof config !== 'object' || typeof config.db?.collection !== 'function')
+      return invalid('`db` must be a mongodb Db (client.db(name)).');
+    if (!Array.isArray(config.collections) || config.collections.length === 0)
+      return invalid('`collections` must name at least one collection.');
+    for (const name of config.collections) {
+      const problem = collectionNameProblem(name);
+      if (problem !== undefined) return invalid(`collection name ${JSON.stringify(name)} ${problem}.`, { table: String(name) });
+    }
+    if (new Set(config.collections).size !== config.collections.length) return invalid('`collections` names a collection twice.');
+    const limits = yield* validateBatchLimits({
+      maxCount: config.batchSize ?? DEFAULT_MONGO_BATCH_SIZE,
+      maxBytes: config.batchBytes ?? DEFAULT_MONGO_BATCH_BYTES,
+    });
+    const workers = yield* wholeNumber(
+      config.insertionWorkers ?? DEFAULT_INSERTION_WORKERS,
+      1,
+      MAX_INSERTION_WORKERS,
+      `insertionWorkers must be a whole number from 1 to ${MAX_INSERTION_WORKERS}.`,
+    );
+    const mode = config.mode ?? DEFAULT_STAGING_MODE;
+    if (mode !== 'insert' && mode !== 'upsert') return invalid(`mode must be "insert" or "upsert", not ${JSON.stringify(mode)}.`);
+    const maxAttempts = yield* wholeNumber(
+      config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      1,
+      Number.MAX_SAFE_INTEGER,
+      'maxAttempts must be a whole number of at least 1.',
+    );
+    if (config.maxBsonObjectSize !== undefined && !(config.maxBsonObjectSize > 0))
+      return invalid('maxBsonObjectSize must be a positive number of bytes.');
+    return ok(
+      Object.freeze({
+        db: config.db,
+        mode,
+        collections: Object.freeze([...config.collections]),
+        limits,
+        workers,
+        writeConcern: boundedWriteConcern(config.writeConcern),
+        state: config.stateCollection ?? DEFAULT_STAGING_STATE_COLLECTION,
+        retry: retryOptionsFrom({ ...config, maxAttempts }),
+        maxBsonObjectSize: config.maxBsonObjectSize,
+        logger: config.logger,
+      }),
+    );
+  });
 }
 
 /**
@@ -582,93 +835,29 @@ async function releaseSession(r: Resolved, session: string, uuids: ReadonlyMap<s
  * import { MongoStagingTarget } from '@stella/backfill-kit/mongodb';
  *
  * const client = await MongoClient.connect(process.env.MONGO_URL!);
- * const result = MongoStagingTarget.create({ db: client.db('lnm_raw'), collections: ['linksets_raw', 'advisory_chunks_raw'] });
- * if (result.isErr()) throw result.error;
- * const target = result.value;
+ * const target = new MongoStagingTarget({ db: client.db('lnm_raw'), collections: ['linksets_raw', 'advisory_chunks_raw'] });
  * const importer = new StagingImporter({ target, tables: { 'linksets.ndjson': 'linksets_raw', 'advisory_chunks.ndjson': 'advisory_chunks_raw' } });
  * const report = await importer.import('linksets-stage-backfill.tar.zst');
  * ```
  */
 export class MongoStagingTarget implements StagingTarget {
-  readonly #r: Resolved;
+  /** The resolved options, or why they are invalid (then every method returns that error). */
+  readonly #context: Result<StagingContext, BackfillError>;
 
-  private constructor(resolved: Resolved) {
-    this.#r = resolved;
+  /** Never throws: an invalid config (`INVALID_ARGUMENT`) is returned by every method. */
+  constructor(config: MongoStagingTargetConfig) {
+    this.#context = resolveStagingConfig(config);
     Object.freeze(this);
   }
 
-  /** Validates the config once; a bad collection name or limit is `INVALID_ARGUMENT`. */
-  static create(config: MongoStagingTargetConfig): Result<MongoStagingTarget, BackfillError> {
-    if (config === null || typeof config !== 'object' || typeof config.db?.collection !== 'function') {
-      return err(new BackfillError('INVALID_ARGUMENT', '`db` must be a mongodb Db (client.db(name)).'));
-    }
-    if (!Array.isArray(config.collections) || config.collections.length === 0) {
-      return err(new BackfillError('INVALID_ARGUMENT', '`collections` must name at least one collection.'));
-    }
-    for (const name of config.collections) {
-      const problem = collectionNameProblem(name);
-      if (problem !== undefined)
-        return err(
-          new BackfillError('INVALID_ARGUMENT', `collection name ${JSON.stringify(name)} ${problem}.`, {
-            context: { table: String(name) },
-          }),
-        );
-    }
-    if (new Set(config.collections).size !== config.collections.length)
-      return err(new BackfillError('INVALID_ARGUMENT', '`collections` names a collection twice.'));
-    const limits = validateBatchLimits({
-      maxCount: config.batchSize ?? DEFAULT_MONGO_BATCH_SIZE,
-      maxBytes: config.batchBytes ?? DEFAULT_MONGO_BATCH_BYTES,
-    });
-    if (limits.isErr()) return err(limits.error);
-    const workers = config.insertionWorkers ?? DEFAULT_INSERTION_WORKERS;
-    if (!Number.isSafeInteger(workers) || workers < 1 || workers > MAX_INSERTION_WORKERS) {
-      return err(new BackfillError('INVALID_ARGUMENT', `insertionWorkers must be a whole number from 1 to ${MAX_INSERTION_WORKERS}.`));
-    }
-    const mode = config.mode ?? DEFAULT_STAGING_MODE;
-    if (mode !== 'insert' && mode !== 'upsert')
-      return err(new BackfillError('INVALID_ARGUMENT', `mode must be "insert" or "upsert", not ${JSON.stringify(mode)}.`));
-    const maxAttempts = config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-    if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1)
-      return err(new BackfillError('INVALID_ARGUMENT', 'maxAttempts must be a whole number of at least 1.'));
-    if (config.maxBsonObjectSize !== undefined && !(config.maxBsonObjectSize > 0)) {
-      return err(new BackfillError('INVALID_ARGUMENT', 'maxBsonObjectSize must be a positive number of bytes.'));
-    }
-    return ok(
-      new MongoStagingTarget({
-        db: config.db,
-        mode,
-        collections: [...config.collections],
-        limits: limits.value,
-        workers,
-        writeConcern: boundedWriteConcern(config.writeConcern),
-        state: config.stateCollection ?? DEFAULT_STAGING_STATE_COLLECTION,
-        retry: {
-          maxAttempts,
-          delayMs: config.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
-          ...(config.logger === undefined ? {} : { logger: config.logger }),
-        },
-        maxBsonObjectSize: config.maxBsonObjectSize,
-        logger: config.logger,
-      }),
-    );
-  }
-
-  /** The configured collection names. */
+  /** The configured collection names ([] when the config is invalid). */
   get collections(): readonly string[] {
-    return this.#r.collections;
+    return this.#context.map((r) => r.collections).unwrapOr([]);
   }
 
-  /** The name an import loads `collection` into before the rename. */
+  /** The name an import loads `collection` into before the commit. */
   static incomingName(collection: string): string {
-    return `${collection}${INCOMING_SUFFIX}`;
-  }
-
-  async #maxBson(): Promise<number> {
-    if (this.#r.maxBsonObjectSize !== undefined) return this.#r.maxBsonObjectSize;
-    const hello = await withMongoRetry(() => this.#r.db.command({ hello: 1 }), this.#r.retry);
-    const reported = (hello as { maxBsonObjectSize?: unknown }).maxBsonObjectSize;
-    return typeof reported === 'number' && reported > 0 ? reported : DEFAULT_MAX_BSON_OBJECT_SIZE;
+    return incomingName(collection);
   }
 
   /**
@@ -679,170 +868,48 @@ export class MongoStagingTarget implements StagingTarget {
    * A marker already there (another import, or a crashed one) or a
    * collection the library did not create is `LOCKED`, and nothing is
    * touched. A view, a time-series or a sharded live collection is refused
-   * (`INVALID_ARGUMENT`): it cannot be swapped by a rename.
+   * (`INVALID_ARGUMENT`). `options.strategy` decides how commit puts the
+   * loaded collections in place (see {@link MongoStagingTarget}).
    */
   begin(options: StagingSessionOptions): ResultAsync<MongoStagingSession, BackfillError> {
-    return loadBson().andThen((bson) =>
-      loadUpdateStatement().andThen((statement) =>
-        attempt(async () => {
-          const dest = new Map<string, string>();
-          for (const table of options.tables) {
-            if (!this.#r.collections.includes(table))
-              throw new BackfillError('INVALID_ARGUMENT', `collection ${JSON.stringify(table)} is not one of this target's collections.`, {
-                context: { table },
-              });
-            dest.set(table, options.dryRun ? `${table}__dryrun` : MongoStagingTarget.incomingName(table));
-          }
-          const maxBson = await this.#maxBson();
-          const token = randomUUID();
-          const uuids = await this.#claim(dest, token);
-          return new IncomingCollectionSession(this.#r, { bson, statement, maxBson, token }, options, dest, uuids) as MongoStagingSession;
-        }),
-      ),
+    return this.#context.asyncAndThen((r) =>
+      safeTry(async function* () {
+        const bson = yield* loadBson();
+        const statement = yield* loadUpdateStatement();
+        const dest = yield* stagingNames(r, options);
+        const maxBson = yield* attempt(() => maxBsonObjectSize(r));
+        const token = randomUUID();
+        const uuids = yield* attempt(() => claim(r, dest, token));
+        return ok<MongoStagingSession>(new IncomingCollectionSession(r, { bson, statement, maxBson, token }, options, dest, uuids));
+      }),
     );
-  }
-
-  /** Takes the markers, checks and creates the staging collections; on failure releases what it took. */
-  async #claim(dest: ReadonlyMap<string, string>, token: string): Promise<Map<string, string>> {
-    const r = this.#r;
-    const uuids = new Map<string, string>();
-    const taken: string[] = [];
-    try {
-      const liveInfo = new Map(
-        (await withMongoRetry(() => r.db.listCollections({ name: { $in: [...dest.keys()] } }).toArray(), r.retry)).map((c) => [
-          c.name,
-          c as Document,
-        ]),
-      );
-      const sharded = await this.#sharded([...dest.keys()]);
-      for (const [table, name] of dest) {
-        const marker: StagingMarker = { _id: name, kind: 'marker', live: table, session: token, uuid: null, startedAt: new Date() };
-        let held = false;
-        try {
-          await writeOnce(() => stateCollection(r).insertOne(marker as unknown as Document, { writeConcern: r.writeConcern }), r.retry);
-        } catch (error) {
-          if (mongoErrorCode(error) !== 11000) throw error;
-          held = true;
-        }
-        if (!held) taken.push(name);
-        const problem = beginProblem(name, held, await withMongoRetry(() => observe(r.db, [name]), r.retry));
-        if (problem === 'held') {
-          throw new BackfillError(
-            'LOCKED',
-            `collection ${name} is held by another import into ${table}, or by a crashed one. If none is running, call dropLeftovers() and import again.`,
-            {
-              context: { table, collection: name },
-            },
-          );
-        }
-        if (problem === 'foreign') {
-          throw new BackfillError(
-            'LOCKED',
-            `collection ${name} exists but was not created by this library for an import; it is left alone. Rename or drop it yourself, then import again.`,
-            {
-              context: { table, collection: name },
-            },
-          );
-        }
-        const opts = incomingOptions(table, liveInfo.get(table), sharded.has(table));
-        if (opts.isErr()) throw opts.error;
-        await withMongoRetry(() => r.db.createCollection(name, { ...opts.value, writeConcern: r.writeConcern }), r.retry);
-        const uuid = (await withMongoRetry(() => observe(r.db, [name]), r.retry)).get(name);
-        if (uuid === undefined)
-          throw new BackfillError('MONGO_ERROR', `collection ${name} was created but is not listed; import again.`, {
-            context: { table, collection: name },
-          });
-        uuids.set(name, uuid);
-        await withMongoRetry(
-          () =>
-            stateCollection(r).updateOne({ _id: name, session: token } as Document, { $set: { uuid } }, { writeConcern: r.writeConcern }),
-          r.retry,
-        );
-      }
-      return uuids;
-    } catch (error) {
-      await releaseSession(r, token, uuids).catch(() => undefined);
-      throw error;
-    }
-  }
-
-  /** Which of `tables` are sharded (asked of `config.collections` on a mongos only). */
-  async #sharded(tables: readonly string[]): Promise<Set<string>> {
-    const hello = await withMongoRetry(() => this.#r.db.command({ hello: 1 }), this.#r.retry);
-    if (hello.msg !== 'isdbgrid') return new Set();
-    const prefix = `${this.#r.db.databaseName}.`;
-    const rows = await this.#r.db.client
-      .db('config')
-      .collection('collections')
-      .find({ _id: { $in: tables.map((t) => `${prefix}${t}`) } } as Document, { projection: { _id: 1 } })
-      .toArray();
-    return new Set(rows.map((row) => String(row._id).slice(prefix.length)));
   }
 
   /**
    * Recovers what crashed imports left, deterministically from the state
    * collection: a crashed *load* (no commit record) is rolled back (its
    * staging collection dropped, identified by UUID); a crashed *commit*
-   * (commit record written) is rolled forward (the remaining renames done).
-   * Collections under staging names that the library did not create are
-   * reported in `notOurs` and never dropped. Call it only when no import is
-   * running. A recorded commit whose collection is gone from both names is
+   * (commit record written) is rolled forward (the remaining renames or
+   * copies done). Collections under staging names that the library did not
+   * create are reported in `notOurs` and never dropped. Call it only when no
+   * import is running. A recorded commit whose collection is gone is
    * `COMMIT_INCOMPLETE` (its record is kept).
    */
   dropLeftovers(): ResultAsync<MongoLeftovers, BackfillError> {
-    return attempt(async () => {
-      const r = this.#r;
-      const docs = await withMongoRetry(() => stateCollection(r).find({}, DECIDING_READ).toArray(), r.retry);
-      const markers = docs.filter((d) => d.kind === 'marker') as unknown as StagingMarker[];
-      const commits = docs.filter((d) => d.kind === 'commit') as unknown as CommitRecord[];
-      const stagingNames = r.collections.flatMap((c) => [MongoStagingTarget.incomingName(c), `${c}__dryrun`]);
-      const names = [
-        ...new Set([
-          ...stagingNames,
-          ...r.collections,
-          ...markers.map((m) => m._id),
-          ...commits.flatMap((c) => c.tables.flatMap((t) => [t.live, t.incoming])),
-        ]),
-      ];
-      const observed: ObservedCollections = await withMongoRetry(() => observe(r.db, names), r.retry);
-      const dropped: string[] = [];
-      const completed: string[] = [];
-      const notOurs: string[] = [];
-      const lost: string[] = [];
-      for (const step of planRecovery(markers, commits, observed, stagingNames)) {
-        if (step.kind === 'drop') {
-          await withMongoRetry(() => dropIfExists(r.db, step.collection, r.writeConcern), r.retry);
-          dropped.push(step.collection);
-        } else if (step.kind === 'rename') {
-          const entry = commits.flatMap((c) => c.tables).find((t) => t.incoming === step.from)!;
-          await rollForward(r, entry, r.retry);
-          completed.push(step.to);
-        } else if (step.kind === 'foreign') notOurs.push(step.collection);
-        else if (step.kind === 'lost') lost.push(step.live);
-        else if (step.kind === 'forget') await forgetSession(r, step.session);
-      }
-      if (lost.length > 0) {
-        throw new BackfillError(
-          'COMMIT_INCOMPLETE',
-          `a recorded commit cannot be finished: the new ${lost.join(', ')} ${lost.length === 1 ? 'is' : 'are'} gone from both names; restore from a backup or import again, then delete the commit record from ${r.state}.`,
-          {
-            context: { lost, dropped, completed },
-          },
-        );
-      }
-      return { dropped, completed, notOurs };
-    });
+    return this.#context.asyncAndThen((r) => attempt(() => recoverLeftovers(r)));
   }
 
   /** `countDocuments` of each configured collection (0 when it does not exist), on the primary, majority committed. */
   counts(): ResultAsync<Readonly<Record<string, number>>, BackfillError> {
-    return attempt(async () => {
-      const out: Record<string, number> = {};
-      for (const name of this.#r.collections) {
-        out[name] = await withMongoRetry(() => this.#r.db.collection(name).countDocuments({}, DECIDING_READ), this.#r.retry);
-      }
-      return out;
-    });
+    return this.#context.asyncAndThen((r) =>
+      ResultAsync.combine(
+        r.collections.map((name) =>
+          attempt(() => withMongoRetry(() => r.db.collection(name).countDocuments({}, DECIDING_READ), r.retry), name).map(
+            (n) => [name, n] as const,
+          ),
+        ),
+      ).map((entries) => Object.fromEntries(entries)),
+    );
   }
 
   /**
@@ -851,11 +918,13 @@ export class MongoStagingTarget implements StagingTarget {
    * step, never half-deleted.
    */
   truncate(): ResultAsync<void, BackfillError> {
-    return this.begin({ strategy: 'swap', dryRun: false, tables: this.#r.collections }).andThen((session) =>
-      session
-        .commit()
-        .map(() => undefined)
-        .orElse((error) => session.abort().andThen(() => err(error))),
+    return this.#context.asyncAndThen((r) =>
+      this.begin({ strategy: 'swap', dryRun: false, tables: r.collections }).andThen((session) =>
+        session
+          .commit()
+          .map(() => undefined)
+          .orElse((error) => session.abort().andThen(() => err(error))),
+      ),
     );
   }
 

@@ -10,6 +10,9 @@
  *   (26), a sharded source or target is IllegalOperation (20);
  * - unique indexes (`_id` and declared ones) reject duplicates with E11000,
  *   an unordered bulk write goes on past failed writes;
+ * - `$merge` (`on: '_id'`, `whenMatched: 'replace'`, `whenNotMatched:
+ *   'insert'`) writes the pipeline's documents into its target, creating it
+ *   when missing, through the target's unique indexes;
  * - transactions run on a snapshot that an abort restores;
  * - reads not pinned to the primary can be served by a lagging secondary.
  *
@@ -752,6 +755,35 @@ export class FakeCollectionHandle {
   createIndex(keySpec: Doc, options: Doc = {}): Promise<string> {
     const { writeConcern, ...rest } = options;
     return this.createIndexes([{ key: keySpec, ...rest }], writeConcern === undefined ? {} : { writeConcern }).then((n) => n[0]!);
+  }
+  /** Only a lone `$merge` stage, as the staging target's truncate commit sends it. */
+  aggregate(pipeline: Doc[], options?: Doc): { toArray: () => Promise<Doc[]> } {
+    const merge = pipeline[0]?.$merge as Doc | undefined;
+    if (
+      pipeline.length !== 1 ||
+      merge === undefined ||
+      merge.on !== '_id' ||
+      merge.whenMatched !== 'replace' ||
+      merge.whenNotMatched !== 'insert'
+    )
+      throw new Error(`fake: unsupported pipeline ${JSON.stringify(pipeline)}`);
+    const into = merge.into as string;
+    return {
+      toArray: () =>
+        this.#s.op(
+          'aggregate',
+          this.collectionName,
+          options,
+          () => {
+            const ops = this.#i
+              .need(this.collectionName)
+              .docs.map((doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } }));
+            this.#i.bulk(into, ops, true);
+            return [];
+          },
+          pipeline,
+        ),
+    };
   }
   listIndexes(): FakeCursor {
     return new FakeCursor(() => this.#i.need(this.collectionName).indexes);

@@ -78,13 +78,13 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
 
   it('loads with unordered inserts under majority write concern, bounded by count and by bytes, at most `insertionWorkers` in flight', async () => {
     const db = freshDb();
-    const target = MongoStagingTarget.create({
+    const target = new MongoStagingTarget({
       db,
       collections: ['alpha'],
       batchSize: 50,
       batchBytes: 20_000,
       insertionWorkers: 3,
-    })._unsafeUnwrap();
+    });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     // ~540 BSON bytes a document: the byte bound (20 kB ≈ 37 documents) binds before the count bound (50).
     expect((await s.load('alpha', chunks(rows(1000, 500), 64)))._unsafeUnwrap()).toBe(1000);
@@ -111,13 +111,13 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
 
   it('upsert mode keeps every worker and unordered writes, and the last line of a repeated id wins', async () => {
     const db = freshDb();
-    const target = MongoStagingTarget.create({
+    const target = new MongoStagingTarget({
       db,
       collections: ['alpha'],
       mode: 'upsert',
       batchSize: 20,
       insertionWorkers: 4,
-    })._unsafeUnwrap();
+    });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     // 600 lines over 150 ids, each id 4 times; version v counts up per id.
     const input: StagingRow[] = Array.from({ length: 600 }, (_, i) => {
@@ -141,7 +141,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const db = freshDb();
     await db.collection('alpha').createIndex({ name: 1 }, { name: 'by_name', unique: true });
     const hex = '65a1f0c2e4b0a1b2c3d4e5f6';
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     (
       await s.load(
@@ -159,7 +159,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
   it('a record over 16 MiB fails with DOCUMENT_TOO_LARGE naming its id, and the live collection is untouched', async () => {
     const db = freshDb();
     await db.collection('alpha').insertOne({ _id: 'old' } as never);
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
     const importer = new StagingImporter({ target, tables: { 'alpha.ndjson': 'alpha' } });
     const path = join(dir, 'big.tar.zst');
     (
@@ -175,7 +175,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
 
   it('with a reject handler, an oversized document is rejected with its line and the rest loads', async () => {
     const db = freshDb();
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     const input = [
       { id: 'a', raw: '{"_id":"a"}', line: 1 },
@@ -195,7 +195,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
   it('refuses to start over an __incoming collection it did not create (LOCKED, on 7.0+ too), and never drops it', async () => {
     const db = freshDb();
     await db.collection('alpha__incoming').insertOne({ _id: 'someone else' } as never);
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
     const r = await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] });
     expect(r.isErr() && r.error.code).toBe('LOCKED');
     expect(await db.collection('alpha__incoming').countDocuments()).toBe(1);
@@ -206,7 +206,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
   it('a second import while one loads is LOCKED by the marker; a killed load is rolled back by dropLeftovers', async () => {
     const db = freshDb();
     await db.collection('alpha').insertOne({ _id: 'old' } as never);
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
     const first = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     (await first.load('alpha', chunks(rows(10), 5)))._unsafeUnwrap();
     const second = await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] });
@@ -238,7 +238,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const db = freshDb();
     await db.collection('alpha').insertOne({ _id: 'old' } as never);
     await db.collection('beta').insertOne({ _id: 'old' } as never);
-    const target = MongoStagingTarget.create({ db, collections: ['alpha', 'beta'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha', 'beta'] });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha', 'beta'] }))._unsafeUnwrap();
     (await s.load('alpha', chunks(rows(3), 3)))._unsafeUnwrap();
     (await s.load('beta', chunks(rows(2), 2)))._unsafeUnwrap();
@@ -254,7 +254,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const db = freshDb();
     await db.createCollection('alpha', { validator: { $jsonSchema: { required: ['_id'] } }, collation: { locale: 'fr', strength: 2 } });
     await db.createCollection('beta', { viewOn: 'alpha', pipeline: [] });
-    const target = MongoStagingTarget.create({ db, collections: ['alpha', 'beta'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha', 'beta'] });
     const refused = await target.begin({ strategy: 'swap', dryRun: false, tables: ['beta'] });
     expect(refused.isErr() && refused.error.message).toContain('is a view');
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
@@ -269,7 +269,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
 
   it('DDL and writes carry { w: majority, wtimeout }; counts before commit read the primary with majority read concern', async () => {
     const db = freshDb();
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     (await s.load('alpha', chunks(rows(3), 3)))._unsafeUnwrap();
     expect((await s.count('alpha'))._unsafeUnwrap()).toBe(3);
@@ -284,7 +284,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
 
   it('numbers are stored with the types mongoimport gives them', async () => {
     const db = freshDb();
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     (await s.load('alpha', chunks([{ id: 'n', raw: '{"_id":"n","big":9007199254740993,"seven":7.0,"small":7}' }], 1)))._unsafeUnwrap();
     (await s.commit())._unsafeUnwrap();
@@ -310,7 +310,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const max = Number((await db.command({ hello: 1 })).maxBsonObjectSize);
     const overhead = BSON.calculateObjectSize({ _id: 'x', s: '' });
     const sized = (id: string, bytes: number) => ({ id, raw: JSON.stringify({ _id: id, s: 'x'.repeat(bytes - overhead) }), line: 1 });
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     const rejected: string[] = [];
     const loaded = await s.load('alpha', chunks([sized('a', max - 1), sized('b', max)], 1), (row) => {
@@ -334,7 +334,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
 
   it('a rename that fails with a retryable error is retried, and the commit completes', async (ctx) => {
     const db = freshDb();
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'], retryDelayMs: 10 })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'], retryDelayMs: 10 });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     (await s.load('alpha', chunks(rows(3), 3)))._unsafeUnwrap();
     await failCommand(ctx, { failCommands: ['renameCollection'], errorCode: 91, errorLabels: ['RetryableWriteError'] });
@@ -398,7 +398,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const db = freshDb();
     await db.collection('alpha').createIndex({ k: 1 }, { unique: true });
     await db.collection('alpha').insertOne({ _id: 'old', k: 1 } as never);
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     const same = [
       { id: 'a', raw: '{"_id":"a","k":5}' },

@@ -8,10 +8,11 @@ import { MongoRawDocumentSource } from '../../../src/mongodb/mongo-raw-document-
 // Config validation happens before any server is contacted; this stand-in is never written to.
 const db = { collection: () => ({}) } as unknown as Db;
 
-describe('MongoStagingTarget.create validates its config once', () => {
+describe('new MongoStagingTarget validates its config once and never throws', () => {
   it('accepts a plain config and keeps the collection names', () => {
-    const target = MongoStagingTarget.create({ db, collections: ['linksets_raw', 'advisory_chunks_raw'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['linksets_raw', 'advisory_chunks_raw'] });
     expect(target.collections).toEqual(['linksets_raw', 'advisory_chunks_raw']);
+    expect(Object.isFrozen(target)).toBe(true);
     expect(MongoStagingTarget.incomingName('linksets_raw')).toBe('linksets_raw__incoming');
   });
 
@@ -28,15 +29,24 @@ describe('MongoStagingTarget.create validates its config once', () => {
     [{ collections: ['a'], maxAttempts: 0 }, 'maxAttempts'],
     [{ collections: ['a'], mode: 'merge' }, 'mode'],
     [{ collections: ['a'], maxBsonObjectSize: 0 }, 'maxBsonObjectSize'],
-  ])('rejects %o (message names %s)', (partial, word) => {
-    const r = MongoStagingTarget.create({ db, ...partial } as never);
-    expect(r.isErr()).toBe(true);
-    expect(r._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
-    expect(r._unsafeUnwrapErr().message).toContain(word);
+  ])('rejects %o from every method, before any server round trip (message names %s)', async (partial, word) => {
+    const target = new MongoStagingTarget({ db, ...partial } as never);
+    const results = [
+      await target.begin({ strategy: 'truncate', dryRun: false, tables: ['a'] }),
+      await target.counts(),
+      await target.truncate(),
+      await target.dropLeftovers(),
+    ];
+    for (const r of results) {
+      expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
+      expect(r.isErr() && r.error.message).toContain(word);
+    }
+    expect(target.collections).toEqual([]);
   });
 
-  it('rejects something that is not a Db', () => {
-    expect(MongoStagingTarget.create({ db: {} as Db, collections: ['a'] })._unsafeUnwrapErr().message).toContain('`db`');
+  it('rejects something that is not a Db, or no config at all, without throwing', async () => {
+    expect((await new MongoStagingTarget({ db: {} as Db, collections: ['a'] }).counts())._unsafeUnwrapErr().message).toContain('`db`');
+    expect((await new MongoStagingTarget(undefined as never).counts())._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
   });
 });
 

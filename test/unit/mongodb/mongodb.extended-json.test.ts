@@ -114,7 +114,7 @@ describe('parseExtendedJson', () => {
 describe('through the staging target', () => {
   it('an out-of-range number stops the load with the line that holds it, and nothing of the load is committed', async () => {
     const fake = new FakeMongo();
-    const target = MongoStagingTarget.create({ db: fake.db() as unknown as Db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db: fake.db() as unknown as Db, collections: ['alpha'] });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     async function* batches() {
       yield [

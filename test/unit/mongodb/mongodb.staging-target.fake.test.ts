@@ -21,7 +21,7 @@ function rows(ids: readonly string[], extra: Record<string, unknown> = {}): Stag
 function setup(server: FakeServerOptions = {}, config: Partial<MongoStagingTargetConfig> = {}) {
   const fake = new FakeMongo(server);
   const db = fake.db() as unknown as Db;
-  const target = MongoStagingTarget.create({ db, collections: ['alpha', 'beta'], retryDelayMs: 1, ...config })._unsafeUnwrap();
+  const target = new MongoStagingTarget({ db, collections: ['alpha', 'beta'], retryDelayMs: 1, ...config });
   return { fake, db, target };
 }
 
