@@ -285,6 +285,114 @@ describe('sizes as the driver measures them', () => {
   });
 });
 
+describe('the truncate strategy: the live collection is emptied and refilled in place', () => {
+  const truncate = { ...both, strategy: 'truncate' } as const;
+
+  /** Live alpha and beta holding `old` documents, with an index and a validator of their own. */
+  async function seeded(server: FakeServerOptions = {}, config: Partial<MongoStagingTargetConfig> = {}) {
+    const env = setup(server, config);
+    (await (await loadBoth(env.target, 'old')).commit())._unsafeUnwrap();
+    await env.db.collection('alpha').createIndexes([{ key: { tag: 1 }, name: 'tag_1' }]);
+    await env.db.command({ collMod: 'alpha', validator: { tag: { $type: 'string' } } });
+    const uuids = { alpha: env.fake.uuidOf('alpha'), beta: env.fake.uuidOf('beta') };
+    env.fake.calls.length = 0;
+    return { ...env, uuids };
+  }
+
+  it('commit keeps each live collection (UUID, indexes, options), replaces its documents, and leaves no staging collection', async () => {
+    const { fake, target, uuids } = await seeded();
+    const s = (await target.begin(truncate))._unsafeUnwrap();
+    (await s.load('alpha', chunks(rows(['n1', 'n2', 'n3'], { tag: 'new' }))))._unsafeUnwrap();
+    (await s.load('beta', chunks(rows(['m1'], { tag: 'new' }))))._unsafeUnwrap();
+    expect(tags(fake, 'alpha')).toEqual(['old', 'old']); // nothing visible before commit
+    const info = (await s.commit())._unsafeUnwrap();
+    expect(info.lockMode).toContain('$merge');
+    expect(tags(fake, 'alpha')).toEqual(['new', 'new', 'new']);
+    expect(tags(fake, 'beta')).toEqual(['new']);
+    expect({ alpha: fake.uuidOf('alpha'), beta: fake.uuidOf('beta') }).toEqual(uuids);
+    expect(fake.optionsOf('alpha')).toEqual({ validator: { tag: { $type: 'string' } } });
+    expect(fake.calls.filter((c) => c.op === 'renameCollection' || c.op === 'createIndexes')).toEqual([]);
+    expect(fake.collectionNames()).toEqual(['alpha', 'backfill_kit_staging', 'beta']);
+    expect(fake.documents('backfill_kit_staging')).toEqual([]);
+    // The live collection's own write path, under the target's write concern: empty it, merge the new documents in.
+    const steps = fake.calls.filter((c) => (c.op === 'delete' || c.op === 'aggregate') && c.ns.startsWith('alpha'));
+    expect(steps.map((c) => [c.op, c.ns, c.options.writeConcern])).toEqual([
+      ['delete', 'alpha', { w: 'majority', wtimeoutMS: 60_000 }],
+      ['aggregate', 'alpha__incoming', { w: 'majority', wtimeoutMS: 60_000 }],
+    ]);
+  });
+
+  it('into a collection that does not exist yet, it renames (nothing to keep) and the result is the same', async () => {
+    const { fake, target } = setup();
+    const s = (await target.begin(truncate))._unsafeUnwrap();
+    (await s.load('alpha', chunks(rows(['a1'], { tag: 'first' }))))._unsafeUnwrap();
+    (await s.load('beta', chunks(rows(['b1'], { tag: 'first' }))))._unsafeUnwrap();
+    (await s.commit())._unsafeUnwrap();
+    expect(fake.calls.filter((c) => c.op === 'renameCollection').map((c) => c.ns)).toEqual(['alpha__incoming', 'beta__incoming']);
+    expect(tags(fake, 'alpha')).toEqual(['first']);
+  });
+
+  it.each([
+    ['emptying the live collection', { op: 'delete', ns: 'alpha' }],
+    ['the $merge', { op: 'aggregate', ns: 'alpha__incoming' }],
+    ['recording the copy', { op: 'update', ns: 'backfill_kit_staging' }],
+    ['dropping the incoming collection', { op: 'drop', ns: 'alpha__incoming' }],
+  ] as const)('a network error after the server applied %s is retried to the same end state', async (_step, where) => {
+    const retries: unknown[] = [];
+    const logger = { debug() {}, info() {}, error() {}, warn: (_m: string, fields?: unknown) => void retries.push(fields) };
+    const { fake, target, uuids } = await seeded({}, { logger });
+    const t = (await target.begin(truncate))._unsafeUnwrap();
+    (await t.load('alpha', chunks(rows(['n1', 'n2', 'n3'], { tag: 'new' }))))._unsafeUnwrap();
+    (await t.load('beta', chunks(rows(['m1'], { tag: 'new' }))))._unsafeUnwrap();
+    fake.failOn({ ...where, when: 'after', error: () => networkError() });
+    (await t.commit())._unsafeUnwrap();
+    expect(retries).toEqual([expect.objectContaining({ what: 'put alpha__incoming in place', attempt: 1 })]);
+    expect(tags(fake, 'alpha')).toEqual(['new', 'new', 'new']);
+    expect(fake.uuidOf('alpha')).toBe(uuids.alpha);
+    expect(fake.collectionNames()).toEqual(['alpha', 'backfill_kit_staging', 'beta']);
+  });
+
+  it.each([
+    ['emptying the live collection', { op: 'delete', ns: 'alpha' }, 'before'],
+    ['the $merge', { op: 'aggregate', ns: 'alpha__incoming' }, 'after'],
+    ['recording the copy', { op: 'update', ns: 'backfill_kit_staging' }, 'after'],
+  ] as const)(
+    'a commit cut off at %s is COMMIT_INCOMPLETE; abort keeps it; dropLeftovers rolls it forward in place',
+    async (_step, where, when) => {
+      const { fake, target, uuids } = await seeded({}, { maxAttempts: 1 });
+      const t = (await target.begin(truncate))._unsafeUnwrap();
+      (await t.load('alpha', chunks(rows(['n1', 'n2', 'n3'], { tag: 'new' }))))._unsafeUnwrap();
+      (await t.load('beta', chunks(rows(['m1'], { tag: 'new' }))))._unsafeUnwrap();
+      fake.failOn({ ...where, when, error: () => networkError() });
+      const r = await t.commit();
+      expect(r.isErr() && r.error.code).toBe('COMMIT_INCOMPLETE');
+      expect(r.isErr() && r.error.context.pending).toEqual(['alpha', 'beta']);
+      (await t.abort())._unsafeUnwrap();
+      expect(fake.collectionNames()).toContain('alpha__incoming');
+      expect((await target.dropLeftovers())._unsafeUnwrap()).toEqual({ dropped: [], completed: ['alpha', 'beta'], notOurs: [] });
+      expect(tags(fake, 'alpha')).toEqual(['new', 'new', 'new']);
+      expect(tags(fake, 'beta')).toEqual(['new']);
+      expect({ alpha: fake.uuidOf('alpha'), beta: fake.uuidOf('beta') }).toEqual(uuids);
+      expect(fake.collectionNames()).toEqual(['alpha', 'backfill_kit_staging', 'beta']);
+      expect(fake.documents('backfill_kit_staging')).toEqual([]);
+    },
+  );
+
+  it('a recorded copy whose incoming collection vanished before it was copied is COMMIT_INCOMPLETE, and its record is kept', async () => {
+    const { fake, db, target } = await seeded({}, { maxAttempts: 1 });
+    const t = (await target.begin(truncate))._unsafeUnwrap();
+    (await t.load('alpha', chunks(rows(['n1'], { tag: 'new' }))))._unsafeUnwrap();
+    (await t.load('beta', chunks(rows(['m1'], { tag: 'new' }))))._unsafeUnwrap();
+    fake.failOn({ op: 'delete', ns: 'alpha', error: () => networkError() });
+    expect((await t.commit()).isErr()).toBe(true);
+    await db.dropCollection('alpha__incoming');
+    const r = await target.dropLeftovers();
+    expect(r.isErr() && r.error.code).toBe('COMMIT_INCOMPLETE');
+    expect(r.isErr() && r.error.context.lost).toEqual(['alpha']);
+    expect((fake.documents('backfill_kit_staging') ?? []).some((d) => d.kind === 'commit')).toBe(true);
+  });
+});
+
 describe('truncate()', () => {
   it('empties every collection through the same locked swap, keeping indexes and options', async () => {
     const { fake, db, target } = setup();
