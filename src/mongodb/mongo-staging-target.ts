@@ -818,12 +818,15 @@ function resolveStagingConfig(config: MongoStagingTargetConfig): Result<StagingC
  * Staging collections in MongoDB, for `StagingImporter` (pass it as
  * `target`). Each import loads `<collection>__incoming` with unordered bulk
  * inserts (`insertionWorkers` in flight, batches bounded by count and by
- * BSON bytes, write concern `majority`), the importer verifies the loaded
- * count with `countDocuments` (never the driver's `insertedCount`), and
- * commit renames the incoming collection over the live one with
- * `dropTarget`, after recreating the live collection's indexes on it.
- * Until that rename the live collection is untouched; a failure or an abort
- * drops the incoming collection.
+ * BSON bytes, write concern `majority`), and the importer verifies the
+ * loaded count with `countDocuments` (never the driver's `insertedCount`).
+ * Until commit the live collection is untouched; a failure or an abort
+ * drops the incoming collection. Commit writes a commit record, then:
+ * - `swap`: renames the incoming collection over the live one with
+ *   `dropTarget`, after recreating the live collection's indexes on it;
+ * - `truncate`: keeps the live collection (UUID, indexes, options), empties
+ *   it and `$merge`s the incoming documents into it; readers can see it
+ *   empty or partly refilled meanwhile.
  *
  * Record ids become `_id`; `{"$oid": …}` ids are ObjectIds again, and the
  * rest of each record is read as MongoDB extended JSON, as mongoimport does.
