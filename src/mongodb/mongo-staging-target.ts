@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AnyBulkWriteOperation, Collection, Db, Document, WriteConcernSettings } from 'mongodb';
-import { err, ok, okAsync, ResultAsync, safeTry, type Err, type Result } from 'neverthrow';
+import { err, ok, okAsync, ResultAsync, safeTry, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { throwIfAborted, type Logger } from '../_internals/logger.js';
 import type {
@@ -23,6 +23,7 @@ import type {
 import { checkDocumentSize, sendInLanes, validateBatchLimits, type BatchLimits } from './batching.js';
 import { loadBson, loadUpdateStatement, type Bson, type UpdateStatementMaker } from './bson.js';
 import { dropIfExists } from './collections.js';
+import { collectionNameProblem, databaseOf, invalid, resolveRetry, wholeNumber } from './config.js';
 import {
   beginProblem,
   type BeginProblem,
@@ -48,14 +49,7 @@ import {
   INCOMING_SUFFIX,
   MAX_INSERTION_WORKERS,
 } from './defaults.js';
-import {
-  isRetryableMongoError,
-  mongoErrorCode,
-  mongoErrorToBackfill,
-  retryOptionsFrom,
-  withMongoRetry,
-  type MongoRetryOptions,
-} from './errors.js';
+import { isRetryableMongoError, mongoErrorCode, mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
 import { mongoIdText, recordToDocument, type MongoDocument } from './extended-json-id.js';
 
 /** Configuration of a {@link MongoStagingTarget}. */
@@ -164,16 +158,6 @@ export interface MongoStagingSession extends StagingSession {
 interface Sized {
   readonly doc: MongoDocument;
   readonly bytes: number;
-}
-
-/** A collection name MongoDB accepts, with room for the staging suffix. */
-function collectionNameProblem(name: unknown): string | undefined {
-  if (typeof name !== 'string' || name.length === 0) return 'must be a non-empty string';
-  if (name.includes('\0') || name.includes('$')) return 'must not contain `$` or NUL';
-  if (name.startsWith('system.')) return 'must not start with `system.`';
-  if (name.startsWith('.') || name.endsWith('.')) return 'must not start or end with `.`';
-  if (Buffer.byteLength(name) + INCOMING_SUFFIX.length > 200) return 'is too long';
-  return undefined;
 }
 
 /** Runs `fn` and maps what it throws. */
@@ -756,24 +740,14 @@ async function releaseSession(r: StagingContext, session: string, uuids: Readonl
   await forgetSession(r, session);
 }
 
-function invalid(message: string, context?: Record<string, unknown>): Err<never, BackfillError> {
-  return err(new BackfillError('INVALID_ARGUMENT', message, context === undefined ? {} : { context }));
-}
-
-/** A whole number from `min` to `max`, or `INVALID_ARGUMENT` with `message`. */
-function wholeNumber(value: number, min: number, max: number, message: string): Result<number, BackfillError> {
-  return Number.isSafeInteger(value) && value >= min && value <= max ? ok(value) : invalid(message);
-}
-
 /** Validates a {@link MongoStagingTargetConfig} once; a bad collection name or limit is `INVALID_ARGUMENT`. */
 function resolveStagingConfig(config: MongoStagingTargetConfig): Result<StagingContext, BackfillError> {
   return safeTry(function* () {
-    if (config === null || typeof config !== 'object' || typeof config.db?.collection !== 'function')
-      return invalid('`db` must be a mongodb Db (client.db(name)).');
+    const db = yield* databaseOf(config);
     if (!Array.isArray(config.collections) || config.collections.length === 0)
       return invalid('`collections` must name at least one collection.');
     for (const name of config.collections) {
-      const problem = collectionNameProblem(name);
+      const problem = collectionNameProblem(name, INCOMING_SUFFIX.length);
       if (problem !== undefined) return invalid(`collection name ${JSON.stringify(name)} ${problem}.`, { table: String(name) });
     }
     if (new Set(config.collections).size !== config.collections.length) return invalid('`collections` names a collection twice.');
@@ -789,24 +763,19 @@ function resolveStagingConfig(config: MongoStagingTargetConfig): Result<StagingC
     );
     const mode = config.mode ?? DEFAULT_STAGING_MODE;
     if (mode !== 'insert' && mode !== 'upsert') return invalid(`mode must be "insert" or "upsert", not ${JSON.stringify(mode)}.`);
-    const maxAttempts = yield* wholeNumber(
-      config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
-      1,
-      Number.MAX_SAFE_INTEGER,
-      'maxAttempts must be a whole number of at least 1.',
-    );
+    const retry = yield* resolveRetry(config);
     if (config.maxBsonObjectSize !== undefined && !(config.maxBsonObjectSize > 0))
       return invalid('maxBsonObjectSize must be a positive number of bytes.');
     return ok(
       Object.freeze({
-        db: config.db,
+        db,
         mode,
         collections: Object.freeze([...config.collections]),
         limits,
         workers,
         writeConcern: boundedWriteConcern(config.writeConcern),
         state: config.stateCollection ?? DEFAULT_STAGING_STATE_COLLECTION,
-        retry: retryOptionsFrom({ ...config, maxAttempts }),
+        retry,
         maxBsonObjectSize: config.maxBsonObjectSize,
         logger: config.logger,
       }),
