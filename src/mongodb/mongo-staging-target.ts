@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AnyBulkWriteOperation, Collection, Db, Document, WriteConcernSettings } from 'mongodb';
-import { err, ok, okAsync, ResultAsync, safeTry, type Result } from 'neverthrow';
+import { err, errAsync, ok, okAsync, Result, ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { throwIfAborted, type Logger } from '../_internals/logger.js';
 import type {
@@ -228,13 +228,9 @@ class IncomingCollectionSession implements MongoStagingSession {
     this.#uuids = uuids;
   }
 
-  #destOf(table: string): string {
+  #destOf(table: string): Result<string, BackfillError> {
     const dest = this.#dest.get(table);
-    if (dest === undefined)
-      throw new BackfillError('INVALID_ARGUMENT', `collection ${JSON.stringify(table)} is not part of this session.`, {
-        context: { table },
-      });
-    return dest;
+    return dest === undefined ? invalid(`collection ${JSON.stringify(table)} is not part of this session.`, { table }) : ok(dest);
   }
 
   #retry(what: string): MongoRetryOptions {
@@ -252,7 +248,7 @@ class IncomingCollectionSession implements MongoStagingSession {
    * the load goes on; without, it fails the load with `DOCUMENT_TOO_LARGE`.
    */
   load(table: string, batches: AsyncIterable<readonly StagingRow[]>, reject?: StagingRowReject): ResultAsync<number, BackfillError> {
-    return attempt(() => this.#load(table, batches, reject), table);
+    return this.#destOf(table).asyncAndThen((dest) => attempt(() => this.#load(table, dest, batches, reject), table));
   }
 
   /** Rows → sized documents; a record that cannot become a document stops the load (or goes to `reject`). */
@@ -292,8 +288,13 @@ class IncomingCollectionSession implements MongoStagingSession {
    * lane, in line order, so `upsert` keeps all workers without giving up
    * "the last line wins".
    */
-  async #load(table: string, batches: AsyncIterable<readonly StagingRow[]>, reject: StagingRowReject | undefined): Promise<number> {
-    const collection = this.#r.db.collection(this.#destOf(table));
+  async #load(
+    table: string,
+    dest: string,
+    batches: AsyncIterable<readonly StagingRow[]>,
+    reject: StagingRowReject | undefined,
+  ): Promise<number> {
+    const collection = this.#r.db.collection(dest);
     return sendInLanes(this.#documents(table, batches, reject), {
       lanes: this.#r.workers,
       keyOf: (s) => mongoIdText(s.doc._id) ?? String(s.doc._id),
@@ -380,14 +381,17 @@ class IncomingCollectionSession implements MongoStagingSession {
 
   /** Counted on the primary, majority committed: the count decides whether the import commits. */
   count(table: string): ResultAsync<number, BackfillError> {
-    return attempt(
-      () =>
-        withMongoRetry(() => this.#r.db.collection(this.#destOf(table)).countDocuments({}, DECIDING_READ), this.#retry(`count ${table}`)),
-      table,
+    return this.#destOf(table).asyncAndThen((dest) =>
+      attempt(
+        () => withMongoRetry(() => this.#r.db.collection(dest).countDocuments({}, DECIDING_READ), this.#retry(`count ${table}`)),
+        table,
+      ),
     );
   }
 
   commit(): ResultAsync<StagingCommitInfo, BackfillError> {
+    if (this.#done) return errAsync(new BackfillError('INVALID_ARGUMENT', 'This staging session has already ended.'));
+    if (this.#options.dryRun) return errAsync(new BackfillError('INVALID_ARGUMENT', 'A dry-run session cannot commit; call abort().'));
     return attempt(() => this.#commit());
   }
 
@@ -403,8 +407,6 @@ class IncomingCollectionSession implements MongoStagingSession {
    * finishes the commit.
    */
   async #commit(): Promise<StagingCommitInfo> {
-    if (this.#done) throw new BackfillError('INVALID_ARGUMENT', 'This staging session has already ended.');
-    if (this.#options.dryRun) throw new BackfillError('INVALID_ARGUMENT', 'A dry-run session cannot commit; call abort().');
     throwIfAborted(this.#options.signal);
     this.#committed ??= await this.#recordCommit();
     const entries = this.#committed;
@@ -552,16 +554,14 @@ async function maxBsonObjectSize(r: StagingContext): Promise<number> {
 }
 
 /** Takes the markers, checks and creates the staging collections; on failure releases what it took. */
-async function claim(r: StagingContext, dest: ReadonlyMap<string, string>, token: string): Promise<Map<string, string>> {
+async function claim(
+  r: StagingContext,
+  dest: ReadonlyMap<string, string>,
+  options: ReadonlyMap<string, Document>,
+  token: string,
+): Promise<Map<string, string>> {
   const uuids = new Map<string, string>();
   try {
-    const liveInfo = new Map(
-      (await withMongoRetry(() => r.db.listCollections({ name: { $in: [...dest.keys()] } }).toArray(), r.retry)).map((c) => [
-        c.name,
-        c as Document,
-      ]),
-    );
-    const shardedTables = await sharded(r, [...dest.keys()]);
     for (const [table, name] of dest) {
       const marker: StagingMarker = { _id: name, kind: 'marker', live: table, session: token, uuid: null, startedAt: new Date() };
       let held = false;
@@ -573,9 +573,7 @@ async function claim(r: StagingContext, dest: ReadonlyMap<string, string>, token
       }
       const problem = beginProblem(name, held, await withMongoRetry(() => observe(r.db, [name]), r.retry));
       if (problem !== undefined) throw lockedError(problem, table, name);
-      const opts = incomingOptions(table, liveInfo.get(table), shardedTables.has(table));
-      if (opts.isErr()) throw opts.error;
-      await withMongoRetry(() => r.db.createCollection(name, { ...opts.value, writeConcern: r.writeConcern }), r.retry);
+      await withMongoRetry(() => r.db.createCollection(name, { ...options.get(table), writeConcern: r.writeConcern }), r.retry);
       const uuid = (await withMongoRetry(() => observe(r.db, [name]), r.retry)).get(name);
       if (uuid === undefined)
         throw new BackfillError('MONGO_ERROR', `collection ${name} was created but is not listed; import again.`, {
@@ -600,6 +598,21 @@ function lockedError(problem: BeginProblem, table: string, name: string): Backfi
       ? `collection ${name} is held by another import into ${table}, or by a crashed one. If none is running, call dropLeftovers() and import again.`
       : `collection ${name} exists but was not created by this library for an import; it is left alone. Rename or drop it yourself, then import again.`;
   return new BackfillError('LOCKED', message, { context: { table, collection: name } });
+}
+
+/**
+ * The `create` options of each staging collection, from its live
+ * collection (see {@link incomingOptions}); decided before anything is
+ * locked or created, so a refused collection changes nothing.
+ */
+function stagingOptions(r: StagingContext, tables: readonly string[]): ResultAsync<Map<string, Document>, BackfillError> {
+  return safeTry(async function* () {
+    const live = yield* attempt(() => withMongoRetry(() => r.db.listCollections({ name: { $in: [...tables] } }).toArray(), r.retry));
+    const liveInfo = new Map(live.map((c) => [c.name, c as Document]));
+    const shardedTables = yield* attempt(() => sharded(r, tables));
+    const options = yield* Result.combine(tables.map((t) => incomingOptions(t, liveInfo.get(t), shardedTables.has(t))));
+    return ok(new Map(tables.map((t, i) => [t, options[i]!])));
+  });
 }
 
 /** Which of `tables` are sharded (asked of `config.collections` on a mongos only). */
@@ -850,8 +863,9 @@ export class MongoStagingTarget implements StagingTarget {
         const statement = yield* loadUpdateStatement();
         const dest = yield* stagingNames(r, options);
         const maxBson = yield* attempt(() => maxBsonObjectSize(r));
+        const createOptions = yield* stagingOptions(r, [...dest.keys()]);
         const token = randomUUID();
-        const uuids = yield* attempt(() => claim(r, dest, token));
+        const uuids = yield* attempt(() => claim(r, dest, createOptions, token));
         return ok<MongoStagingSession>(new IncomingCollectionSession(r, { bson, statement, maxBson, token }, options, dest, uuids));
       }),
     );
