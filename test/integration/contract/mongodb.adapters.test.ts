@@ -5,8 +5,10 @@
  * workers), BSON types on disk, the 16 MiB limit at the driver's exact
  * boundary, the `__incoming` lock, commit and recovery protocol (including
  * on 7.0+, where `create` of an existing collection succeeds, and with
- * crashes simulated at the commit point and after the first rename), and
- * transactions versus the idempotent sequence. Runs only with
+ * crashes simulated at the commit point and after the first rename), the
+ * truncate strategy's in-place copy (UUID kept, `deleteMany` then `$merge`,
+ * a crash after the delete rolled forward), and transactions versus the
+ * idempotent sequence. Runs only with
  * BACKFILL_KIT_MONGODB_URL; the transaction cases need a replica set, the
  * fault-injection cases a server started with test commands enabled
  * (`failCommand`), and each says why when it skips.
@@ -332,6 +334,66 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     }
   }
 
+  it('truncate keeps the live collection (UUID, indexes, validator): deleteMany, then $merge, under { w: majority, wtimeout }', async () => {
+    const db = freshDb();
+    await db.createCollection('alpha', { validator: { i: { $type: 'int' } } });
+    await db.collection('alpha').createIndex({ i: 1 }, { name: 'i_1' });
+    await db.collection('alpha').insertMany(rows(5).map((r) => ({ _id: `old-${r.id}`, i: 0 })) as never);
+    const uuid = async (): Promise<string | undefined> =>
+      (
+        (await db.listCollections({ name: 'alpha' }).toArray())[0] as { info?: { uuid?: BSON.UUID } } | undefined
+      )?.info?.uuid?.toHexString();
+    const before = await uuid();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
+    const s = (await target.begin({ strategy: 'truncate', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
+    (await s.load('alpha', chunks(rows(300), 64)))._unsafeUnwrap();
+    expect(await db.collection('alpha').countDocuments()).toBe(5);
+    commands.length = 0;
+    (await s.commit())._unsafeUnwrap();
+    expect(await uuid()).toBe(before);
+    expect(await db.collection('alpha').countDocuments()).toBe(300);
+    expect(await db.collection('alpha').countDocuments({ _id: { $regex: '^old-' } } as never)).toBe(0);
+    expect((await db.collection('alpha').listIndexes().toArray()).map((ix) => ix.name).sort()).toEqual(['_id_', 'i_1']);
+    const [info] = await db.listCollections({ name: 'alpha' }).toArray();
+    expect((info as { options?: unknown }).options).toMatchObject({ validator: { i: { $type: 'int' } } });
+    const steps = commands.filter(
+      (c) => ['delete', 'aggregate', 'renameCollection'].includes(c.commandName) && c.command.delete !== 'backfill_kit_staging',
+    );
+    expect(steps.map((c) => c.commandName)).toEqual(['delete', 'aggregate']);
+    for (const c of steps) expect(c.command.writeConcern).toMatchObject({ w: 'majority', wtimeout: 60_000 });
+    expect(steps[1]!.command.pipeline).toEqual([
+      { $merge: { into: 'alpha', on: '_id', whenMatched: 'replace', whenNotMatched: 'insert' } },
+    ]);
+    expect((await db.listCollections({ name: 'alpha__incoming' }).toArray()).length).toBe(0);
+  });
+
+  it('a truncate commit killed after emptying the live collection is rolled forward in place by dropLeftovers', async () => {
+    const db = freshDb();
+    await db.collection('alpha').insertMany(rows(5).map((r) => ({ _id: `old-${r.id}` })) as never);
+    const uuid = (await db.listCollections({ name: 'alpha' }).toArray())[0] as { info?: { uuid?: BSON.UUID } };
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
+    const s = (await target.begin({ strategy: 'truncate', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
+    (await s.load('alpha', chunks(rows(50), 64)))._unsafeUnwrap();
+    // What a process killed right after `deleteMany` leaves: the commit record, an empty live collection, the loaded one.
+    const incoming = (await db.listCollections({ name: 'alpha__incoming' }).toArray())[0] as { info?: { uuid?: BSON.UUID } };
+    const marker = await db.collection('backfill_kit_staging').findOne({ _id: 'alpha__incoming' } as never);
+    const session = String(marker?.session);
+    await db.collection('backfill_kit_staging').insertOne({
+      _id: `commit:${session}`,
+      kind: 'commit',
+      session,
+      tables: [{ live: 'alpha', incoming: 'alpha__incoming', uuid: incoming.info?.uuid?.toHexString(), method: 'copy' }],
+      copied: [],
+      startedAt: new Date(),
+    } as never);
+    await db.collection('alpha').deleteMany({});
+    expect((await target.dropLeftovers())._unsafeUnwrap()).toEqual({ dropped: [], completed: ['alpha'], notOurs: [] });
+    expect(await db.collection('alpha').countDocuments()).toBe(50);
+    const after = (await db.listCollections({ name: 'alpha' }).toArray())[0] as { info?: { uuid?: BSON.UUID } };
+    expect(after.info?.uuid?.toHexString()).toBe(uuid.info?.uuid?.toHexString());
+    expect(await db.collection('backfill_kit_staging').countDocuments()).toBe(0);
+  });
+
   it('a rename that fails with a retryable error is retried, and the commit completes', async (ctx) => {
     const db = freshDb();
     const target = new MongoStagingTarget({ db, collections: ['alpha'], retryDelayMs: 10 });
@@ -439,11 +501,22 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     });
   });
 
-  /** Makes every failure write fail, so a batch breaks after its claims were written (call after prepare()). */
-  async function breakFailures(db: Db): Promise<void> {
+  /**
+   * Commits run r1 (claims CVE-1 and CVE-2 of one document), then makes every
+   * failure write fail, and returns r2: a forced batch replacing those claims
+   * with CVE-3 that breaks after its claims were written.
+   */
+  async function forcedBatchThatBreaks(db: Db, sink: MongoStatementSink): Promise<ReturnType<typeof batch>> {
+    (await sink.prepare())._unsafeUnwrap();
+    const A = digest(1);
+    (await sink.commitBatch(batch('r1', [doc(A, [claim(A, 'CVE-1', 'p1'), claim(A, 'CVE-2', 'p1')])])))._unsafeUnwrap();
     await db.command({
       collMod: 'statement_backfill_failures',
       validator: { $jsonSchema: { properties: { message: { bsonType: 'string', maxLength: 3 } } } },
+    });
+    return batch('r2', [doc(A, [claim(A, 'CVE-3', 'p3')])], {
+      force: true,
+      failures: [{ digest: digest(2), code: 'NO_NORMALIZER', message: 'too long a message' }],
     });
   }
 
@@ -452,14 +525,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const db = freshDb();
     const sink = new MongoStatementSink({ db, client });
     expect((await sink.usesTransactions())._unsafeUnwrap()).toBe(true);
-    (await sink.prepare())._unsafeUnwrap();
-    const A = digest(1);
-    (await sink.commitBatch(batch('r1', [doc(A, [claim(A, 'CVE-1', 'p1'), claim(A, 'CVE-2', 'p1')])])))._unsafeUnwrap();
-    await breakFailures(db);
-    const failing = batch('r2', [doc(A, [claim(A, 'CVE-3', 'p3')])], {
-      force: true,
-      failures: [{ digest: digest(2), code: 'NO_NORMALIZER', message: 'too long a message' }],
-    });
+    const failing = await forcedBatchThatBreaks(db, sink);
     expect((await sink.commitBatch(failing)).isErr()).toBe(true);
     const left = await db
       .collection('statements')
@@ -473,14 +539,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
   it('without transactions, a forced batch cut short converges when replayed (idempotent delete-then-upsert)', async () => {
     const db = freshDb();
     const sink = new MongoStatementSink({ db, client, transactions: 'never', maxAttempts: 1 });
-    (await sink.prepare())._unsafeUnwrap();
-    const A = digest(1);
-    (await sink.commitBatch(batch('r1', [doc(A, [claim(A, 'CVE-1', 'p1'), claim(A, 'CVE-2', 'p1')])])))._unsafeUnwrap();
-    await breakFailures(db);
-    const forced = batch('r2', [doc(A, [claim(A, 'CVE-3', 'p3')])], {
-      force: true,
-      failures: [{ digest: digest(2), code: 'NO_NORMALIZER', message: 'too long a message' }],
-    });
+    const forced = await forcedBatchThatBreaks(db, sink);
     expect((await sink.commitBatch(forced)).isErr()).toBe(true);
     // The checkpoint is the commit point: it was not saved, so a resumed run replays this batch.
     expect((await sink.loadCheckpoint('r2'))._unsafeUnwrap()).toBeNull();
