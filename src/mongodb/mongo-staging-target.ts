@@ -463,13 +463,14 @@ class IncomingCollectionSession implements MongoStagingSession {
     }));
   }
 
-  /** Builds the live indexes on the collections to rename, then writes the commit record: the commit point. */
+  /** Builds the live indexes on the incoming collections, then writes the commit record: the commit point. */
   async #recordCommit(): Promise<readonly CommitEntry[]> {
     const { db, writeConcern } = this.#r;
     const entries = await this.#plan().catch((e: unknown) => {
       throw mongoErrorToBackfill(e);
     });
-    for (const { live, incoming } of entries.filter((e) => e.method === 'rename')) {
+    // Also before a copy: a unique index the new documents break fails here, before anything live changes.
+    for (const { live, incoming } of entries) {
       await withMongoRetry(() => copyIndexes(db, live, incoming, writeConcern), this.#retry(`indexes of ${live}`)).catch((e: unknown) => {
         throw mongoErrorToBackfill(e, { table: live });
       });

@@ -9,6 +9,7 @@
  *   `dropTarget` replaces the target, a missing source is NamespaceNotFound
  *   (26), a sharded source or target is IllegalOperation (20);
  * - unique indexes (`_id` and declared ones) reject duplicates with E11000,
+ *   and building one over documents that share a key fails with E11000,
  *   an unordered bulk write goes on past failed writes;
  * - `$merge` (`on: '_id'`, `whenMatched: 'replace'`, `whenNotMatched:
  *   'insert'`) writes the pipeline's documents into its target, creating it
@@ -584,7 +585,15 @@ export class FakeMongo {
       }
       if (op === 'createIndexes') {
         const c = this.#need(cmd.createIndexes as string);
-        for (const ix of cmd.indexes as Doc[]) if (!c.indexes.some((i) => i.name === ix.name)) c.indexes.push({ v: 2, ...clone(ix) });
+        for (const ix of cmd.indexes as Doc[]) {
+          if (c.indexes.some((i) => i.name === ix.name)) continue;
+          // Building a unique index over documents that share a key fails (E11000), and builds nothing.
+          const fields = Object.keys(ix.key as Doc);
+          const keys = c.docs.map((d) => key(fields.map((f) => getPath(d, f))));
+          if (ix.unique === true && new Set(keys).size < keys.length)
+            throw serverError(11000, `E11000 duplicate key error collection index: ${String(ix.name)}`);
+          c.indexes.push({ v: 2, ...clone(ix) });
+        }
         return { ok: 1 };
       }
       if (op === 'collMod') {

@@ -311,7 +311,9 @@ describe('the truncate strategy: the live collection is emptied and refilled in 
     expect(tags(fake, 'beta')).toEqual(['new']);
     expect({ alpha: fake.uuidOf('alpha'), beta: fake.uuidOf('beta') }).toEqual(uuids);
     expect(fake.optionsOf('alpha')).toEqual({ validator: { tag: { $type: 'string' } } });
-    expect(fake.calls.filter((c) => c.op === 'renameCollection' || c.op === 'createIndexes')).toEqual([]);
+    expect(fake.calls.filter((c) => c.op === 'renameCollection')).toEqual([]);
+    // The live indexes are only built on the incoming copy, to check the new documents against them before the commit point.
+    expect(fake.calls.filter((c) => c.op === 'createIndexes').map((c) => c.ns)).toEqual(['alpha__incoming']);
     expect(fake.collectionNames()).toEqual(['alpha', 'backfill_kit_staging', 'beta']);
     expect(fake.documents('backfill_kit_staging')).toEqual([]);
     // The live collection's own write path, under the target's write concern: empty it, merge the new documents in.
@@ -377,6 +379,21 @@ describe('the truncate strategy: the live collection is emptied and refilled in 
       expect(fake.documents('backfill_kit_staging')).toEqual([]);
     },
   );
+
+  it('new documents that break a unique index of the live collection fail the commit before its commit point: nothing live changes', async () => {
+    const { fake, db, target } = await seeded();
+    await db.command({ createIndexes: 'beta', indexes: [{ key: { k: 1 }, name: 'k_unique', unique: true }] });
+    const t = (await target.begin(truncate))._unsafeUnwrap();
+    (await t.load('alpha', chunks(rows(['n1'], { tag: 'new' }))))._unsafeUnwrap();
+    (await t.load('beta', chunks(rows(['m1', 'm2'], { tag: 'new', k: 'same' }))))._unsafeUnwrap();
+    const r = await t.commit();
+    expect(r.isErr() && r.error.code).not.toBe('COMMIT_INCOMPLETE');
+    expect(fake.calls.filter((c) => c.op === 'delete' && (c.ns === 'alpha' || c.ns === 'beta'))).toEqual([]);
+    (await t.abort())._unsafeUnwrap();
+    expect(tags(fake, 'alpha')).toEqual(['old', 'old']);
+    expect(tags(fake, 'beta')).toEqual(['old']);
+    expect(fake.collectionNames()).toEqual(['alpha', 'backfill_kit_staging', 'beta']);
+  });
 
   it('a recorded copy whose incoming collection vanished before it was copied is COMMIT_INCOMPLETE, and its record is kept', async () => {
     const { fake, db, target } = await seeded({}, { maxAttempts: 1 });
