@@ -5,7 +5,7 @@
  * @module
  */
 import type { AnyBulkWriteOperation, Collection, Document } from 'mongodb';
-import { errAsync, ok, okAsync, type Result, type ResultAsync } from 'neverthrow';
+import { errAsync, ok, okAsync, safeTry, type Result, type ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { throwIfAborted } from '../_internals/logger.js';
 import type { StagingCommitInfo, StagingRow, StagingRowReject, StagingSession, StagingSessionOptions } from '../staging/staging-target.js';
@@ -246,54 +246,35 @@ export class IncomingCollectionSession implements MongoStagingSession {
   commit(): ResultAsync<StagingCommitInfo, BackfillError> {
     if (this.#done) return errAsync(new BackfillError('INVALID_ARGUMENT', 'This staging session has already ended.'));
     if (this.#options.dryRun) return errAsync(new BackfillError('INVALID_ARGUMENT', 'A dry-run session cannot commit; call abort().'));
-    return attempt(() => this.#commit());
-  }
-
-  /**
-   * Writes the commit record (the commit point), then puts each incoming
-   * collection in place: `swap` renames it over the live one (after building
-   * the live indexes on it); `truncate` empties the live collection in
-   * place and `$merge`s the loaded documents into it (renamed instead when
-   * the live collection does not exist yet). A step whose reply is lost is
-   * checked by UUID and by the record, never repeated blindly. A failure
-   * before the commit point replaces nothing; after it
-   * (`COMMIT_INCOMPLETE`), calling `commit()` again or `dropLeftovers()`
-   * finishes the commit.
-   */
-  async #commit(): Promise<StagingCommitInfo> {
-    throwIfAborted(this.#options.signal);
-    this.#committed ??= await this.#recordCommit();
-    const entries = this.#committed;
-    const since = process.hrtime.bigint();
-    const replaced: string[] = [];
-    for (const entry of entries) {
-      try {
-        await rollForward(this.#r, this.#record, entry, [], this.#retry(`put ${entry.incoming} in place`));
-        replaced.push(entry.live);
-      } catch (error) {
-        const pending = entries.map((e) => e.live).filter((t) => !replaced.includes(t));
-        const mapped = mongoErrorToBackfill(error, { table: entry.live });
-        throw new BackfillError(
-          'COMMIT_INCOMPLETE',
-          `${mapped.message} The commit is recorded; replaced: ${replaced.join(', ') || 'none'}; not yet replaced: ${pending.join(', ')}. Call commit() again, or dropLeftovers() once no import runs, to finish it.`,
-          {
-            cause: error,
-            context: { ...mapped.context, renamed: replaced, pending },
-            ...(mapped.dbCode === undefined ? {} : { dbCode: mapped.dbCode }),
-          },
+    if (this.#options.signal?.aborted === true) return errAsync(new BackfillError('ABORTED', 'The operation was aborted.'));
+    const session = this;
+    return safeTry(async function* () {
+      // A second commit() after COMMIT_INCOMPLETE only rolls the recorded commit forward.
+      session.#committed ??= yield* session.#recordCommit();
+      const entries = session.#committed;
+      const since = process.hrtime.bigint();
+      const replaced: string[] = [];
+      for (const entry of entries) {
+        yield* rollForward(session.#r, session.#record, entry, [], session.#retry(`put ${entry.incoming} in place`)).mapErr((e) =>
+          commitIncomplete(
+            e,
+            replaced,
+            entries.map((x) => x.live).filter((t) => !replaced.includes(t)),
+          ),
         );
+        replaced.push(entry.live);
       }
-    }
-    const lockHeldMs = Number(process.hrtime.bigint() - since) / 1e6;
-    this.#done = true;
-    await forgetSession(this.#r, this.#token).catch((e: unknown) => {
-      (this.#options.logger ?? this.#r.logger)?.warn(
-        'the commit is complete, but its state record could not be removed; dropLeftovers() removes it',
-        { error: String(e) },
-      );
+      const lockHeldMs = Number(process.hrtime.bigint() - since) / 1e6;
+      session.#done = true;
+      await forgetSession(session.#r, session.#token).catch((e: unknown) => {
+        (session.#options.logger ?? session.#r.logger)?.warn(
+          'the commit is complete, but its state record could not be removed; dropLeftovers() removes it',
+          { error: String(e) },
+        );
+      });
+      const copies = entries.some((e) => e.method === 'copy');
+      return ok({ lockMode: copies ? 'none: deleteMany + $merge (per collection)' : 'renameCollection (per collection)', lockHeldMs });
     });
-    const copies = entries.some((e) => e.method === 'copy');
-    return { lockMode: copies ? 'none: deleteMany + $merge (per collection)' : 'renameCollection (per collection)', lockHeldMs };
   }
 
   get #record(): string {
@@ -304,55 +285,52 @@ export class IncomingCollectionSession implements MongoStagingSession {
    * How each collection goes in place: `truncate` copies into a live
    * collection that exists (keeping its identity), anything else renames.
    */
-  async #plan(): Promise<CommitEntry[]> {
-    const live =
-      this.#options.strategy === 'truncate'
-        ? await withMongoRetry(() => observe(this.#r.db, [...this.#dest.keys()]), this.#r.retry)
-        : new Map();
-    return [...this.#dest].map(([table, incoming]) => ({
-      live: table,
-      incoming,
-      uuid: this.#uuids.get(incoming)!,
-      method: live.has(table) ? 'copy' : 'rename',
-    }));
+  #plan(): ResultAsync<CommitEntry[], BackfillError> {
+    const live: ResultAsync<ReadonlyMap<string, string>, BackfillError> = this.#options.strategy === 'truncate'
+      ? attempt(() => withMongoRetry(() => observe(this.#r.db, [...this.#dest.keys()]), this.#r.retry))
+      : okAsync(new Map());
+    return live.map((observed) =>
+      [...this.#dest].map(([table, incoming]) => ({
+        live: table,
+        incoming,
+        uuid: this.#uuids.get(incoming)!,
+        method: observed.has(table) ? 'copy' : 'rename',
+      })),
+    );
   }
 
-  /** Builds the live indexes on the incoming collections, then writes the commit record: the commit point. */
-  async #recordCommit(): Promise<readonly CommitEntry[]> {
+  /**
+   * Builds the live indexes on the incoming collections (before a copy too:
+   * new documents that break a unique index fail here, before anything
+   * live changes), then writes the commit record: the commit point.
+   */
+  #recordCommit(): ResultAsync<readonly CommitEntry[], BackfillError> {
+    const session = this;
     const { db, writeConcern } = this.#r;
-    const entries = await this.#plan().catch((e: unknown) => {
-      throw mongoErrorToBackfill(e);
+    return safeTry(async function* () {
+      const entries = yield* session.#plan();
+      for (const { live, incoming } of entries) {
+        yield* attempt(
+          () => withMongoRetry(() => copyIndexes(db, live, incoming, writeConcern), session.#retry(`indexes of ${live}`)),
+          live,
+        );
+      }
+      const record: CommitRecord = {
+        _id: session.#record,
+        kind: 'commit',
+        session: session.#token,
+        tables: entries,
+        copied: [],
+        startedAt: new Date(),
+      };
+      yield* attempt(() =>
+        writeOnce(
+          () => stateCollection(session.#r).insertOne(record as unknown as Document, { writeConcern }),
+          session.#retry('record the commit'),
+        ),
+      ).mapErr(notRecorded);
+      return ok(entries);
     });
-    // Also before a copy: a unique index the new documents break fails here, before anything live changes.
-    for (const { live, incoming } of entries) {
-      await withMongoRetry(() => copyIndexes(db, live, incoming, writeConcern), this.#retry(`indexes of ${live}`)).catch((e: unknown) => {
-        throw mongoErrorToBackfill(e, { table: live });
-      });
-    }
-    const record: CommitRecord = {
-      _id: this.#record,
-      kind: 'commit',
-      session: this.#token,
-      tables: entries,
-      copied: [],
-      startedAt: new Date(),
-    };
-    await writeOnce(
-      () => stateCollection(this.#r).insertOne(record as unknown as Document, { writeConcern }),
-      this.#retry('record the commit'),
-    ).catch((e: unknown) => {
-      const mapped = mongoErrorToBackfill(e);
-      throw new BackfillError(
-        mapped.code,
-        `${mapped.message} The commit was not recorded, so no collection was replaced${isRetryableMongoError(e) ? ' (unless the record reached the server: dropLeftovers() decides from it)' : ''}.`,
-        {
-          cause: e,
-          context: mapped.context,
-          ...(mapped.dbCode === undefined ? {} : { dbCode: mapped.dbCode }),
-        },
-      );
-    });
-    return entries;
   }
 
   /**
@@ -385,4 +363,27 @@ export class IncomingCollectionSession implements MongoStagingSession {
       await releaseSession(this.#r, this.#token, this.#uuids);
     });
   }
+}
+
+/** A failure before the commit record was written: nothing was replaced (unless a lost reply hid that the record was written). */
+function notRecorded(e: BackfillError): BackfillError {
+  const maybeWritten = isRetryableMongoError(e.cause) ? ' (unless the record reached the server: dropLeftovers() decides from it)' : '';
+  return new BackfillError(e.code, `${e.message} The commit was not recorded, so no collection was replaced${maybeWritten}.`, {
+    cause: e.cause ?? e,
+    context: e.context,
+    ...(e.dbCode === undefined ? {} : { dbCode: e.dbCode }),
+  });
+}
+
+/** A failure after the commit point: the commit must be finished, and the error says how far it got. */
+function commitIncomplete(e: BackfillError, replaced: readonly string[], pending: readonly string[]): BackfillError {
+  return new BackfillError(
+    'COMMIT_INCOMPLETE',
+    `${e.message} The commit is recorded; replaced: ${replaced.join(', ') || 'none'}; not yet replaced: ${pending.join(', ')}. Call commit() again, or dropLeftovers() once no import runs, to finish it.`,
+    {
+      cause: e.cause ?? e,
+      context: { ...e.context, renamed: [...replaced], pending: [...pending] },
+      ...(e.dbCode === undefined ? {} : { dbCode: e.dbCode }),
+    },
+  );
 }

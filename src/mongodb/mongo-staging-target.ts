@@ -175,7 +175,7 @@ export class MongoStagingTarget implements StagingTarget {
         const maxBson = yield* attempt(() => maxBsonObjectSize(r));
         const createOptions = yield* stagingOptions(r, [...dest.keys()]);
         const token = randomUUID();
-        const uuids = yield* attempt(() => claim(r, dest, createOptions, token));
+        const uuids = yield* claim(r, dest, createOptions, token);
         return ok<MongoStagingSession>(new IncomingCollectionSession(r, { bson, statement, maxBson, token }, options, dest, uuids));
       }),
     );
@@ -192,7 +192,7 @@ export class MongoStagingTarget implements StagingTarget {
    * `COMMIT_INCOMPLETE` (its record is kept).
    */
   dropLeftovers(): ResultAsync<MongoLeftovers, BackfillError> {
-    return this.#context.asyncAndThen((r) => attempt(() => recoverLeftovers(r)));
+    return this.#context.asyncAndThen(recoverLeftovers);
   }
 
   /** `countDocuments` of each configured collection (0 when it does not exist), on the primary, majority committed. */

@@ -8,7 +8,7 @@
  * @module
  */
 import type { Collection, Db, Document, WriteConcernSettings } from 'mongodb';
-import { ok, Result, ResultAsync, safeTry } from 'neverthrow';
+import { err, ok, Result, ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import type { StagingSessionOptions } from '../staging/staging-target.js';
 import { dropIfExists } from './collections.js';
@@ -24,6 +24,7 @@ import {
   planRecovery,
   type BeginProblem,
   type CommitEntry,
+  type CommitEntryState,
   type CommitRecord,
   type ObservedCollections,
   type StagingMarker,
@@ -40,7 +41,7 @@ export async function observe(db: Db, names: readonly string[]): Promise<Map<str
   return new Map(infos.map((c) => [c.name, uuidHex((c as { info?: { uuid?: unknown } }).info?.uuid)]));
 }
 
-export function uuidHex(uuid: unknown): string {
+function uuidHex(uuid: unknown): string {
   const u = uuid as { toString?: (encoding: string) => string } | undefined;
   return typeof u?.toString === 'function' ? u.toString('hex') : '';
 }
@@ -86,46 +87,59 @@ export async function maxBsonObjectSize(r: StagingContext): Promise<number> {
   return typeof reported === 'number' && reported > 0 ? reported : DEFAULT_MAX_BSON_OBJECT_SIZE;
 }
 
+/** Inserts the lock marker; true when another session's marker already holds the name. */
+async function markerHeld(r: StagingContext, marker: StagingMarker): Promise<boolean> {
+  try {
+    await writeOnce(() => stateCollection(r).insertOne(marker as unknown as Document, { writeConcern: r.writeConcern }), r.retry);
+    return false;
+  } catch (error) {
+    if (mongoErrorCode(error) !== 11000) throw error;
+    return true;
+  }
+}
+
 /** Takes the markers, checks and creates the staging collections; on failure releases what it took. */
-export async function claim(
+export function claim(
   r: StagingContext,
   dest: ReadonlyMap<string, string>,
   options: ReadonlyMap<string, Document>,
   token: string,
-): Promise<Map<string, string>> {
+): ResultAsync<Map<string, string>, BackfillError> {
   const uuids = new Map<string, string>();
-  try {
+  const listed = (name: string) => attempt(() => withMongoRetry(() => observe(r.db, [name]), r.retry), name);
+  return safeTry(async function* () {
     for (const [table, name] of dest) {
       const marker: StagingMarker = { _id: name, kind: 'marker', live: table, session: token, uuid: null, startedAt: new Date() };
-      let held = false;
-      try {
-        await writeOnce(() => stateCollection(r).insertOne(marker as unknown as Document, { writeConcern: r.writeConcern }), r.retry);
-      } catch (error) {
-        if (mongoErrorCode(error) !== 11000) throw error;
-        held = true;
-      }
-      const problem = beginProblem(name, held, await withMongoRetry(() => observe(r.db, [name]), r.retry));
-      if (problem !== undefined) throw lockedError(problem, table, name);
-      await withMongoRetry(() => r.db.createCollection(name, { ...options.get(table), writeConcern: r.writeConcern }), r.retry);
-      const uuid = (await withMongoRetry(() => observe(r.db, [name]), r.retry)).get(name);
+      const held = yield* attempt(() => markerHeld(r, marker), table);
+      const problem = beginProblem(name, held, yield* listed(name));
+      if (problem !== undefined) return err(lockedError(problem, table, name));
+      yield* attempt(
+        () => withMongoRetry(() => r.db.createCollection(name, { ...options.get(table), writeConcern: r.writeConcern }), r.retry),
+        table,
+      );
+      const uuid = (yield* listed(name)).get(name);
       if (uuid === undefined)
-        throw new BackfillError('MONGO_ERROR', `collection ${name} was created but is not listed; import again.`, {
-          context: { table, collection: name },
-        });
+        return err(
+          new BackfillError('MONGO_ERROR', `collection ${name} was created but is not listed; import again.`, {
+            context: { table, collection: name },
+          }),
+        );
       uuids.set(name, uuid);
-      await withMongoRetry(
-        () => stateCollection(r).updateOne({ _id: name, session: token } as Document, { $set: { uuid } }, { writeConcern: r.writeConcern }),
-        r.retry,
+      const record = { $set: { uuid } };
+      yield* attempt(
+        () =>
+          withMongoRetry(
+            () => stateCollection(r).updateOne({ _id: name, session: token } as Document, record, { writeConcern: r.writeConcern }),
+            r.retry,
+          ),
+        table,
       );
     }
-    return uuids;
-  } catch (error) {
-    await releaseSession(r, token, uuids).catch(() => undefined);
-    throw error;
-  }
+    return ok(uuids);
+  }).orElse((error) => ResultAsync.fromSafePromise(releaseSession(r, token, uuids).catch(() => undefined)).andThen(() => err(error)));
 }
 
-export function lockedError(problem: BeginProblem, table: string, name: string): BackfillError {
+function lockedError(problem: BeginProblem, table: string, name: string): BackfillError {
   const message =
     problem === 'held'
       ? `collection ${name} is held by another import into ${table}, or by a crashed one. If none is running, call dropLeftovers() and import again.`
@@ -149,7 +163,7 @@ export function stagingOptions(r: StagingContext, tables: readonly string[]): Re
 }
 
 /** Which of `tables` are sharded (asked of `config.collections` on a mongos only). */
-export async function sharded(r: StagingContext, tables: readonly string[]): Promise<Set<string>> {
+async function sharded(r: StagingContext, tables: readonly string[]): Promise<Set<string>> {
   const hello = await withMongoRetry(() => r.db.command({ hello: 1 }), r.retry);
   if (hello.msg !== 'isdbgrid') return new Set();
   const prefix = `${r.db.databaseName}.`;
@@ -162,43 +176,47 @@ export async function sharded(r: StagingContext, tables: readonly string[]): Pro
 }
 
 /** See {@link MongoStagingTarget.dropLeftovers}. */
-export async function recoverLeftovers(r: StagingContext): Promise<MongoLeftovers> {
-  const docs = await withMongoRetry(() => stateCollection(r).find({}, DECIDING_READ).toArray(), r.retry);
-  const markers = docs.filter((d) => d.kind === 'marker') as unknown as StagingMarker[];
-  const commits = docs.filter((d) => d.kind === 'commit') as unknown as CommitRecord[];
-  const staging = r.collections.flatMap((c) => [incomingName(c), `${c}__dryrun`]);
-  const names = [
-    ...new Set([
-      ...staging,
-      ...r.collections,
-      ...markers.map((m) => m._id),
-      ...commits.flatMap((c) => c.tables.flatMap((t) => [t.live, t.incoming])),
-    ]),
-  ];
-  const observed: ObservedCollections = await withMongoRetry(() => observe(r.db, names), r.retry);
-  const dropped: string[] = [];
-  const completed: string[] = [];
-  const notOurs: string[] = [];
-  const lost: string[] = [];
-  for (const step of planRecovery(markers, commits, observed, staging)) {
-    if (step.kind === 'drop') {
-      await withMongoRetry(() => dropIfExists(r.db, step.collection, r.writeConcern), r.retry);
-      dropped.push(step.collection);
-    } else if (step.kind === 'finish') {
-      await rollForward(r, step.record, step.entry, step.copied, r.retry);
-      completed.push(step.entry.live);
-    } else if (step.kind === 'foreign') notOurs.push(step.collection);
-    else if (step.kind === 'lost') lost.push(step.live);
-    else if (step.kind === 'forget') await forgetSession(r, step.session);
-  }
-  if (lost.length > 0) {
-    throw new BackfillError(
-      'COMMIT_INCOMPLETE',
-      `a recorded commit cannot be finished: the new ${lost.join(', ')} ${lost.length === 1 ? 'is' : 'are'} gone; restore from a backup or import again, then delete the commit record from ${r.state}.`,
-      { context: { lost, dropped, completed } },
-    );
-  }
-  return { dropped, completed, notOurs };
+export function recoverLeftovers(r: StagingContext): ResultAsync<MongoLeftovers, BackfillError> {
+  return safeTry(async function* () {
+    const docs = yield* attempt(() => withMongoRetry(() => stateCollection(r).find({}, DECIDING_READ).toArray(), r.retry));
+    const markers = docs.filter((d) => d.kind === 'marker') as unknown as StagingMarker[];
+    const commits = docs.filter((d) => d.kind === 'commit') as unknown as CommitRecord[];
+    const staging = r.collections.flatMap((c) => [incomingName(c), `${c}__dryrun`]);
+    const names = [
+      ...new Set([
+        ...staging,
+        ...r.collections,
+        ...markers.map((m) => m._id),
+        ...commits.flatMap((c) => c.tables.flatMap((t) => [t.live, t.incoming])),
+      ]),
+    ];
+    const observed: ObservedCollections = yield* attempt(() => withMongoRetry(() => observe(r.db, names), r.retry));
+    const dropped: string[] = [];
+    const completed: string[] = [];
+    const notOurs: string[] = [];
+    const lost: string[] = [];
+    for (const step of planRecovery(markers, commits, observed, staging)) {
+      if (step.kind === 'drop') {
+        yield* attempt(() => withMongoRetry(() => dropIfExists(r.db, step.collection, r.writeConcern), r.retry), step.collection);
+        dropped.push(step.collection);
+      } else if (step.kind === 'finish') {
+        yield* rollForward(r, step.record, step.entry, step.copied, r.retry);
+        completed.push(step.entry.live);
+      } else if (step.kind === 'foreign') notOurs.push(step.collection);
+      else if (step.kind === 'lost') lost.push(step.live);
+      else if (step.kind === 'forget') yield* attempt(() => forgetSession(r, step.session));
+    }
+    if (lost.length > 0) {
+      return err(
+        new BackfillError(
+          'COMMIT_INCOMPLETE',
+          `a recorded commit cannot be finished: the new ${lost.join(', ')} ${lost.length === 1 ? 'is' : 'are'} gone; restore from a backup or import again, then delete the commit record from ${r.state}.`,
+          { context: { lost, dropped, completed } },
+        ),
+      );
+    }
+    return ok({ dropped, completed, notOurs });
+  });
 }
 
 export function stateCollection(r: StagingContext): Collection {
@@ -225,40 +243,47 @@ export async function writeOnce(fn: () => Promise<unknown>, retry: MongoRetryOpt
  * from UUIDs and the record's `copied` list each time: a `rename` entry is
  * renamed over its live collection; a `copy` entry empties the live
  * collection, `$merge`s the incoming one into it, notes that in the commit
- * record, then drops the incoming one. Every step can be repeated.
+ * record, then drops the incoming one. Every step can be repeated. An
+ * entry whose incoming collection is gone before it was put in place is
+ * `COMMIT_INCOMPLETE`.
  */
-export async function rollForward(
+export function rollForward(
   r: StagingContext,
   record: string,
   entry: CommitEntry,
   copied: readonly string[],
   retry: MongoRetryOptions,
-): Promise<void> {
+): ResultAsync<void, BackfillError> {
   let done = copied;
-  await withMongoRetry(async () => {
+  const step = async (): Promise<CommitEntryState> => {
     const state = commitEntryState(entry, await observe(r.db, [entry.live, entry.incoming]), done);
-    if (state === 'done') return;
-    if (state === 'lost') {
-      throw new BackfillError(
-        'COMMIT_INCOMPLETE',
-        `collection ${entry.incoming} of a recorded commit is gone and ${entry.live} does not hold its documents; restore ${entry.live} from a backup or import again.`,
-        { context: { table: entry.live, collection: entry.incoming } },
-      );
-    }
+    if (state !== 'pending') return state;
     if (entry.method !== 'copy') {
       await r.db.renameCollection(entry.incoming, entry.live, { dropTarget: true, writeConcern: r.writeConcern });
-      return;
+      return 'done';
     }
     if (!done.includes(entry.live)) {
       await copyOver(r, record, entry);
       done = [...done, entry.live];
     }
     await dropIfExists(r.db, entry.incoming, r.writeConcern);
-  }, retry);
+    return 'done';
+  };
+  return attempt(() => withMongoRetry(step, retry), entry.live).andThen((state) =>
+    state === 'lost'
+      ? err(
+          new BackfillError(
+            'COMMIT_INCOMPLETE',
+            `collection ${entry.incoming} of a recorded commit is gone and ${entry.live} does not hold its documents; restore ${entry.live} from a backup or import again.`,
+            { context: { table: entry.live, collection: entry.incoming } },
+          ),
+        )
+      : ok(undefined),
+  );
 }
 
 /** The `truncate` commit of one collection: empty it in place, `$merge` the loaded documents in, record that. */
-export async function copyOver(r: StagingContext, record: string, entry: CommitEntry): Promise<void> {
+async function copyOver(r: StagingContext, record: string, entry: CommitEntry): Promise<void> {
   const { db, writeConcern } = r;
   await db.collection(entry.live).deleteMany({}, { writeConcern });
   await db
