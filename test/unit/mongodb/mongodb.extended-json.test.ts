@@ -103,6 +103,15 @@ describe('parseExtendedJson', () => {
     expect(e.message).toMatch(/^linksets_raw, line 12: record "r-1": field /);
   });
 
+  it.each([
+    ['{"a":1e400,"b":{"c":[1,99999999999999999999]},"d":{"$numberInt":"x"}}', 'NUMBER_OUT_OF_RANGE', 'field a ='],
+    ['{"a":[0,{"$numberLong":"1.5"}],"b":1e400}', 'RECORD_INVALID', '"1.5" is not an integer'],
+  ])('a record with several problems is refused for the first in document order: %s', (raw, code, words) => {
+    const e = parseExtendedJson(raw, BSON)._unsafeUnwrapErr();
+    expect(e.code).toBe(code);
+    expect(e.message).toContain(words);
+  });
+
   it.each(['{"n":{"$numberLong":"x"}}', '{"n":{"$numberDouble":"seven"}}', '{"n":', '{"at":{"$date":{"$numberLong":"1.5"}}}'])(
     '%s is RECORD_INVALID (malformed, not out of range)',
     (raw) => {
