@@ -687,23 +687,19 @@ export class FakeCollectionHandle {
     const op = ops.some((o) => 'insertOne' in o) ? 'insert' : ops.some((o) => 'deleteMany' in o) ? 'delete' : 'update';
     return this.#s.op(op, this.collectionName, options, () => this.#i.bulk(this.collectionName, ops, options?.ordered !== false), ops);
   }
+  /** One replaceOne or updateOne, as a one-operation ordered bulk write. */
+  #one(kind: 'replaceOne' | 'updateOne', filter: Doc, change: Doc, options?: Doc): Promise<Doc> {
+    const op = { filter, [kind === 'replaceOne' ? 'replacement' : 'update']: change, upsert: options?.upsert === true };
+    return this.#s.op('update', this.collectionName, options, () => this.#i.bulk(this.collectionName, [{ [kind]: op }], true), [
+      filter,
+      change,
+    ]);
+  }
   replaceOne(filter: Doc, replacement: Doc, options?: Doc): Promise<Doc> {
-    return this.#s.op(
-      'update',
-      this.collectionName,
-      options,
-      () => this.#i.bulk(this.collectionName, [{ replaceOne: { filter, replacement, upsert: options?.upsert === true } }], true),
-      [filter, replacement],
-    );
+    return this.#one('replaceOne', filter, replacement, options);
   }
   updateOne(filter: Doc, update: Doc, options?: Doc): Promise<Doc> {
-    return this.#s.op(
-      'update',
-      this.collectionName,
-      options,
-      () => this.#i.bulk(this.collectionName, [{ updateOne: { filter, update, upsert: options?.upsert === true } }], true),
-      [filter, update],
-    );
+    return this.#one('updateOne', filter, update, options);
   }
   deleteMany(filter: Doc, options?: Doc): Promise<Doc> {
     return this.#s.op(
