@@ -249,13 +249,15 @@ export class IncomingCollectionSession implements MongoStagingSession {
     if (this.#options.signal?.aborted === true) return errAsync(new BackfillError('ABORTED', 'The operation was aborted.'));
     const session = this;
     return safeTry(async function* () {
-      // A second commit() after COMMIT_INCOMPLETE only rolls the recorded commit forward.
+      // A second commit() after COMMIT_INCOMPLETE only rolls the recorded commit forward, from what the record says was copied.
+      const again = session.#committed !== undefined;
       session.#committed ??= yield* session.#recordCommit();
       const entries = session.#committed;
+      const copied = again ? yield* session.#copied() : [];
       const since = process.hrtime.bigint();
       const replaced: string[] = [];
       for (const entry of entries) {
-        yield* rollForward(session.#r, session.#record, entry, [], session.#retry(`put ${entry.incoming} in place`)).mapErr((e) =>
+        yield* rollForward(session.#r, session.#record, entry, copied, session.#retry(`put ${entry.incoming} in place`)).mapErr((e) =>
           commitIncomplete(
             e,
             replaced,
@@ -279,6 +281,12 @@ export class IncomingCollectionSession implements MongoStagingSession {
 
   get #record(): string {
     return `commit:${this.#token}`;
+  }
+
+  /** The live collections the commit record lists as copied, read on the primary. */
+  #copied(): ResultAsync<readonly string[], BackfillError> {
+    const read = () => stateCollection(this.#r).findOne({ _id: this.#record } as Document, DECIDING_READ);
+    return attempt(() => withMongoRetry(read, this.#r.retry)).map((doc) => (doc as CommitRecord | null)?.copied ?? []);
   }
 
   /**

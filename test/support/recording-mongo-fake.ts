@@ -23,7 +23,8 @@
  *
  * It is not a database: filters support only what the adapters send
  * (equality, dotted paths, `$in`, `$gt`, `$gte`, `$lte`, `$not: {$type}`,
- * `$or`, `$and`).
+ * `$or`, `$and`), and updates only `$set`, `$setOnInsert` and `$addToSet`
+ * (anything else fails the test).
  */
 import { BSON } from 'mongodb';
 
@@ -451,7 +452,17 @@ export class FakeMongo {
       if (replace) {
         for (const k of Object.keys(found)) if (k !== '_id') delete found[k];
         Object.assign(found, clone(update));
-      } else Object.assign(found, clone(update.$set ?? {}));
+      } else {
+        for (const k of Object.keys(update))
+          if (!['$set', '$setOnInsert', '$addToSet'].includes(k)) throw new Error(`fake: unsupported update operator ${k}`);
+        Object.assign(found, clone(update.$set ?? {}));
+        // $addToSet appends each value unless an equal one is already in the array.
+        for (const [field, value] of Object.entries((update.$addToSet ?? {}) as Doc)) {
+          const list = Array.isArray(found[field]) ? (found[field] as unknown[]) : [];
+          if (!list.some((x) => equal(x, value))) list.push(clone(value));
+          found[field] = list;
+        }
+      }
       return { matched: 1, upserted: 0 };
     }
     if (!upsert) return { matched: 0, upserted: 0 };

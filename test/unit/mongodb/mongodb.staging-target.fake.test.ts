@@ -395,6 +395,41 @@ describe('the truncate strategy: the live collection is emptied and refilled in 
     expect(fake.collectionNames()).toEqual(['alpha', 'backfill_kit_staging', 'beta']);
   });
 
+  it('commit() again after COMMIT_INCOMPLETE finishes a truncate commit: what was copied stays done, the rest is copied', async () => {
+    const { fake, target, uuids } = await seeded({}, { maxAttempts: 1 });
+    const t = (await target.begin(truncate))._unsafeUnwrap();
+    (await t.load('alpha', chunks(rows(['n1', 'n2'], { tag: 'new' }))))._unsafeUnwrap();
+    (await t.load('beta', chunks(rows(['m1'], { tag: 'new' }))))._unsafeUnwrap();
+    fake.failOn({ op: 'aggregate', ns: 'beta__incoming', error: () => networkError() });
+    const r = await t.commit();
+    expect(r.isErr() && r.error.context).toMatchObject({ renamed: ['alpha'], pending: ['beta'] });
+    expect(fake.collectionNames()).not.toContain('alpha__incoming');
+    fake.calls.length = 0;
+    (await t.commit())._unsafeUnwrap();
+    expect(fake.calls.filter((c) => c.op === 'aggregate').map((c) => c.ns)).toEqual(['beta__incoming']);
+    expect(tags(fake, 'alpha')).toEqual(['new', 'new']);
+    expect(tags(fake, 'beta')).toEqual(['new']);
+    expect({ alpha: fake.uuidOf('alpha'), beta: fake.uuidOf('beta') }).toEqual(uuids);
+    expect(fake.collectionNames()).toEqual(['alpha', 'backfill_kit_staging', 'beta']);
+  });
+
+  it('dropLeftovers after a truncate commit cut between collections copies only what the record does not list as copied', async () => {
+    const { fake, target, uuids } = await seeded({}, { maxAttempts: 1 });
+    const t = (await target.begin(truncate))._unsafeUnwrap();
+    (await t.load('alpha', chunks(rows(['n1', 'n2'], { tag: 'new' }))))._unsafeUnwrap();
+    (await t.load('beta', chunks(rows(['m1'], { tag: 'new' }))))._unsafeUnwrap();
+    fake.failOn({ op: 'aggregate', ns: 'beta__incoming', error: () => networkError() });
+    expect((await t.commit()).isErr()).toBe(true);
+    expect(fake.documents('backfill_kit_staging')?.find((d) => d.kind === 'commit')?.copied).toEqual(['alpha']);
+    fake.calls.length = 0;
+    expect((await target.dropLeftovers())._unsafeUnwrap()).toEqual({ dropped: [], completed: ['beta'], notOurs: [] });
+    expect(fake.calls.filter((c) => c.op === 'delete' && c.ns === 'alpha')).toEqual([]);
+    expect(tags(fake, 'alpha')).toEqual(['new', 'new']);
+    expect(tags(fake, 'beta')).toEqual(['new']);
+    expect({ alpha: fake.uuidOf('alpha'), beta: fake.uuidOf('beta') }).toEqual(uuids);
+    expect(fake.documents('backfill_kit_staging')).toEqual([]);
+  });
+
   it('a recorded copy whose incoming collection vanished before it was copied is COMMIT_INCOMPLETE, and its record is kept', async () => {
     const { fake, db, target } = await seeded({}, { maxAttempts: 1 });
     const t = (await target.begin(truncate))._unsafeUnwrap();
