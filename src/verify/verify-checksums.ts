@@ -1,11 +1,11 @@
 import { realpath } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { ResultAsync, errAsync } from 'neverthrow';
+import { ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError, type BackfillErrorCode } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { parseChecksums, type ChecksumLineFormat } from './checksums-file.js';
 import { DEFAULT_HASH_CONCURRENCY } from './defaults.js';
-import { hashFile, invalidPositiveInt, mapBounded, type FileDigest } from './hash-file.js';
+import { checkHashOptions, hashFile, mapBounded, type FileDigest } from './hash-file.js';
 import { joinBytes, resolveUnder, unsafePathReason } from './safe-path.js';
 import { readWholeFile } from './read-whole-file.js';
 
@@ -157,9 +157,9 @@ function statusOfReadError(error: unknown, ignoreMissing: boolean): ChecksumStat
  * ```
  */
 export function verifyChecksums(sumsPath: string, options: VerifyChecksumsOptions = {}): ResultAsync<ChecksumReport, BackfillError> {
-  const invalid = invalidPositiveInt(options.concurrency, 'concurrency') ?? invalidPositiveInt(options.chunkBytes, 'chunkBytes');
-  if (invalid) return errAsync(invalid);
-  return ResultAsync.fromPromise(run(sumsPath, options), (error) => toBackfillError(error, 'IO_ERROR', { path: sumsPath }));
+  return checkHashOptions(options).asyncAndThen(() =>
+    ResultAsync.fromPromise(run(sumsPath, options), (error) => toBackfillError(error, 'IO_ERROR', { path: sumsPath })),
+  );
 }
 
 async function run(sumsPath: string, options: VerifyChecksumsOptions): Promise<ChecksumReport> {
