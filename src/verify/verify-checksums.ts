@@ -76,8 +76,28 @@ export interface ChecksumProgress {
   readonly bytesHashed: number;
 }
 
+/** What {@link verifyChecksums} and `writeChecksums` both accept: how files are hashed, and what to tell along the way. */
+export interface HashingOptions {
+  /**
+   * Files hashed at the same time.
+   * @defaultValue `DEFAULT_HASH_CONCURRENCY` (4)
+   */
+  readonly concurrency?: number;
+  /**
+   * Read size when hashing, in bytes.
+   * @defaultValue `DEFAULT_HASH_CHUNK_BYTES` (4 MiB)
+   */
+  readonly chunkBytes?: number;
+  /** Stops the work; the result is then `Err` with `ABORTED`. */
+  readonly signal?: AbortSignal;
+  /** Called as each file (or member) has been read. */
+  readonly onProgress?: (progress: ChecksumProgress) => void;
+  /** Receives a summary line at the end. */
+  readonly logger?: Logger;
+}
+
 /** Options for {@link verifyChecksums}. */
-export interface VerifyChecksumsOptions {
+export interface VerifyChecksumsOptions extends HashingOptions {
   /**
    * Improperly formatted lines make the report fail, like `--strict`.
    * @defaultValue `false`
@@ -102,22 +122,6 @@ export interface VerifyChecksumsOptions {
    * @defaultValue `false`
    */
   readonly followSymlinksOutside?: boolean;
-  /**
-   * Files hashed at the same time.
-   * @defaultValue `DEFAULT_HASH_CONCURRENCY` (4)
-   */
-  readonly concurrency?: number;
-  /**
-   * Read size when hashing, in bytes.
-   * @defaultValue `DEFAULT_HASH_CHUNK_BYTES` (4 MiB)
-   */
-  readonly chunkBytes?: number;
-  /** Stops the work; the result is then `Err` with `ABORTED`. */
-  readonly signal?: AbortSignal;
-  /** Called as each file (or member) has been read. */
-  readonly onProgress?: (progress: ChecksumProgress) => void;
-  /** Receives a summary line at the end. */
-  readonly logger?: Logger;
 }
 
 type Hashed = { digest: FileDigest } | { error: unknown } | { unsafe: string };

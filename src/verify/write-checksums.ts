@@ -3,12 +3,12 @@ import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { err, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
-import { silentLogger, type Logger } from '../_internals/logger.js';
+import { silentLogger } from '../_internals/logger.js';
 import { formatChecksumLine, type ChecksumOutputFormat } from './checksums-file.js';
 import { DEFAULT_HASH_CONCURRENCY, DEFAULT_HASH_CHUNK_BYTES } from './defaults.js';
 import { checkHashOptions, hashFile, mapBounded } from './hash-file.js';
 import { joinBytes, unsafePathReason } from './safe-path.js';
-import type { ChecksumProgress } from './verify-checksums.js';
+import type { HashingOptions } from './verify-checksums.js';
 
 /** One line that {@link writeChecksums} wrote. */
 export interface WrittenChecksum {
@@ -28,7 +28,7 @@ export interface WriteChecksumsResult {
 }
 
 /** Options for {@link writeChecksums}. */
-export interface WriteChecksumsOptions {
+export interface WriteChecksumsOptions extends HashingOptions {
   /**
    * Directory the names in `files` are relative to; the names are written
    * as given.
@@ -41,22 +41,6 @@ export interface WriteChecksumsOptions {
    * @defaultValue `'text'`
    */
   readonly format?: ChecksumOutputFormat;
-  /**
-   * Files hashed at the same time.
-   * @defaultValue `DEFAULT_HASH_CONCURRENCY` (4)
-   */
-  readonly concurrency?: number;
-  /**
-   * Read size when hashing, in bytes.
-   * @defaultValue `DEFAULT_HASH_CHUNK_BYTES` (4 MiB)
-   */
-  readonly chunkBytes?: number;
-  /** Stops the work; the result is then `Err` with `ABORTED`. */
-  readonly signal?: AbortSignal;
-  /** Called as each file (or member) has been read. */
-  readonly onProgress?: (progress: ChecksumProgress) => void;
-  /** Receives a summary line at the end. */
-  readonly logger?: Logger;
 }
 
 /**
