@@ -67,11 +67,12 @@ export class PartitionManager {
   }
 
   /**
-   * The slot (name and bounds) that holds `at`.
+   * The slot (name and bounds) that holds `at`, or the config error.
    *
    * @example
    * ```ts
-   * boms.slotFor(new Date('2026-11-23T15:00:00Z')); // { name: 'artifact_boms_2026_11', from: 2026-11-01, to: 2026-12-01 }
+   * const slot = boms.slotFor(new Date('2026-11-23T15:00:00Z'));
+   * if (slot.isOk()) console.log(slot.value.name); // artifact_boms_2026_11, [2026-11-01, 2026-12-01)
    * ```
    */
   slotFor(at: Date): Result<PartitionSlot, BackfillError> {
@@ -125,7 +126,7 @@ export class PartitionManager {
    * parent (say a restored month whose attach was refused) does not stop the
    * others: every other slot is created, then the call returns
    * `PARTITION_NAME_TAKEN` naming the table, with the created slots in
-   * `error.context.partial`.
+   * `error.partial`.
    *
    * @example
    * ```ts
