@@ -50,10 +50,11 @@ export function invalid(message: string, context: BackfillErrorContext = {}): Ba
 }
 
 /**
- * An error from before the first step (a bad name, no connection) has no
- * partial result: `partial` is unset, which every `BackfillError<P>` allows.
+ * An error that carries no partial result (a bad name, no connection, a
+ * failure before the first step): `partial` is unset, which every
+ * `BackfillError<P>` allows.
  */
-export function beforeFirstStep(error: BackfillError): BackfillError<never> {
+export function withoutPartial(error: BackfillError): BackfillError<never> {
   return error as BackfillError<never>;
 }
 
@@ -83,9 +84,10 @@ function clock(now: PartitionManagerConfig['now']): () => Date {
 
 /** Validates the config once: `INVALID_IDENTIFIER` or `INVALID_ARGUMENT` when it is bad. */
 export function resolveConfig(config: PartitionManagerConfig): Result<Readonly<ManagerContext>, BackfillError<never>> {
+  if (typeof config !== 'object' || config === null) return err(invalid('The PartitionManager needs a configuration object.'));
   return safeTry(function* () {
-    const parent = yield* parseQualifiedName(config.table).mapErr(beforeFirstStep);
-    const column = yield* validateIdentifier(config.column, 'partition column').mapErr(beforeFirstStep);
+    const parent = yield* parseQualifiedName(config.table).mapErr(withoutPartial);
+    const column = yield* validateIdentifier(config.column, 'partition column').mapErr(withoutPartial);
     const interval = config.interval ?? 'month';
     if (!PARTITION_INTERVALS.includes(interval))
       return err(invalid(`interval must be one of ${PARTITION_INTERVALS.join(', ')}; got ${String(config.interval)}.`));

@@ -8,7 +8,7 @@ import { inDdlTransaction } from './ddl.js';
 import { ensureWindow, type EnsureProgress } from './ensure.js';
 import { floorToInterval } from './interval.js';
 import { maintainPartition, type MaintainProgress } from './maintain.js';
-import { beforeFirstStep, type ManagerContext, resolveConfig, resolveEnsure, resolveMaintain, resolveRetention } from './options.js';
+import { withoutPartial, type ManagerContext, resolveConfig, resolveEnsure, resolveMaintain, resolveRetention } from './options.js';
 import { parentStatements } from './parent-ddl.js';
 import { applyRetention, type RetentionProgress } from './retention.js';
 import { slotAt } from './slots.js';
@@ -62,7 +62,8 @@ export class PartitionManager {
    * (`INVALID_IDENTIFIER` or `INVALID_ARGUMENT`).
    */
   constructor(config: PartitionManagerConfig) {
-    this.#pg = new PgHandle(config.pg);
+    // A caller without types may pass nothing: the config check below reports it, the handle must not throw first.
+    this.#pg = new PgHandle(config?.pg);
     this.#context = resolveConfig(config);
   }
 
@@ -92,7 +93,7 @@ export class PartitionManager {
     return ResultAsync.fromPromise(this.#pg.withClient(fn), (e) => {
       const error = pgErrorToBackfill(e, { table: ctx.table }, `${what} ${ctx.table}`);
       const partial = done();
-      return partial === undefined ? beforeFirstStep(error) : error.withPartial(partial);
+      return partial === undefined ? withoutPartial(error) : error.withPartial(partial);
     });
   }
 
@@ -221,7 +222,7 @@ export class PartitionManager {
     return this.#context
       .andThen((ctx) =>
         parseQualifiedName(partition, ctx.parent.schema)
-          .mapErr(beforeFirstStep)
+          .mapErr(withoutPartial)
           .andThen((target) => resolveMaintain(options).map((plan) => ({ ctx, target, plan }))),
       )
       .asyncAndThen(({ ctx, target, plan }) =>

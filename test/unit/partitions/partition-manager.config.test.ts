@@ -35,6 +35,11 @@ describe('PartitionManager configuration', () => {
     expect(await everyMethod(m)).toEqual(Array(7).fill(code));
   });
 
+  it('no config object at all: still no throw, every method returns INVALID_ARGUMENT', async () => {
+    const m = new PartitionManager(undefined as unknown as PartitionManagerConfig);
+    expect(await everyMethod(m)).toEqual(Array(7).fill('INVALID_ARGUMENT'));
+  });
+
   it('a valid config computes slots without a database', async () => {
     const m = new PartitionManager({ ...base, interval: 'week' });
     expect(m.slotFor(new Date('2026-11-25T15:00:00Z'))._unsafeUnwrap()).toEqual({
