@@ -171,7 +171,9 @@ export function resolveMaintain(options: MaintainOptions): Result<Readonly<Maint
   const reindex = options.reindex ?? false;
   if (!vacuum && !analyze && !reindex) return err(invalid('maintain needs at least one of vacuum, analyze or reindex.'));
   // VACUUM (ANALYZE) does both; a separate ANALYZE runs only without VACUUM.
-  const steps: MaintainStep[] = vacuum ? ['vacuum'] : analyze ? ['analyze'] : [];
+  const steps: MaintainStep[] = [];
+  if (vacuum) steps.push('vacuum');
+  else if (analyze) steps.push('analyze');
   if (reindex) steps.push('reindex');
   return ok(Object.freeze({ steps: Object.freeze(steps), analyze, concurrently: options.concurrently ?? true }));
 }
