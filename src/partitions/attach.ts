@@ -138,9 +138,9 @@ async function tableInfo(client: PgClientLike, t: QualifiedName): Promise<TableI
 async function refuseOutOfRange(run: AttachRun, snap: Snapshot, key: readonly string[]): Promise<void> {
   const { client, ctx, target: t, slot } = run;
   const keyCols = key.length > 0 ? key : ['ctid'];
-  const select = keyCols.map((k, i) => `${k === 'ctid' ? 'ctid' : quoteIdent(k)}::text AS k${i}`).join(', ');
+  const keySql = keyCols.map((k) => (k === 'ctid' ? 'ctid' : quoteIdent(k)));
   const { where } = rangeOf(ctx, slot, snap.keyType);
-  const { rows } = (await client.query(sql.firstRowOutside(t.sql, select, ctx.columnSql, where))) as PgQueryResult<
+  const { rows } = (await client.query(sql.firstRowOutside(t.sql, keySql, ctx.columnSql, where))) as PgQueryResult<
     Record<string, string | null>
   >;
   const row = rows[0];

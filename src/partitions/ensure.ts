@@ -6,7 +6,6 @@
  */
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
-import { quoteIdent } from '../_internals/sql-identifier.js';
 import { readSnapshot, type Snapshot } from './catalog.js';
 import { inDdlTransaction, insertableColumns, moveRows, runDdl, withAdvisoryLock } from './ddl.js';
 import { addIntervals, floorToInterval } from './interval.js';
@@ -194,7 +193,7 @@ async function createBesideDefault(
       await client.query(createSlotSql(ctx, slot, snap.keyType));
       return 0;
     }
-    const holding = `pg_temp.${quoteIdent('backfill_kit_moving')}`;
+    const holding = sql.holdingTable;
     await client.query(sql.createHoldingTable(holding, columns, ctx.parent.sql));
     const moved = await moveRows(client, def.sql, holding, columns, where);
     await client.query(createSlotSql(ctx, slot, snap.keyType));

@@ -24,7 +24,7 @@ export function inParentSchema(ctx: ManagerContext, name: string): string {
 export function rangeOf(ctx: ManagerContext, slot: PartitionSlot, keyType: PartitionColumnType): sql.RangeSql {
   const from = boundLiteral(slot.from, keyType);
   const to = boundLiteral(slot.to, keyType);
-  return { from, to, where: `${ctx.columnSql} >= ${from} AND ${ctx.columnSql} < ${to}` };
+  return { from, to, where: sql.inRange(ctx.columnSql, from, to) };
 }
 
 /** `CREATE TABLE … PARTITION OF` for the slot. */

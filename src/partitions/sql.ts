@@ -135,9 +135,15 @@ export const lockParentForMove = (parentSql: string): string => `LOCK TABLE ${pa
 
 export const anyRowIn = (tableSql: string, where: string): string => `SELECT EXISTS (SELECT 1 FROM ${tableSql} WHERE ${where}) AS stuck`;
 
+/** The rows of a range: `from` inclusive, `to` exclusive. */
+export const inRange = (columnSql: string, from: string, to: string): string => `${columnSql} >= ${from} AND ${columnSql} < ${to}`;
+
 /** The first row (its key columns as `k0`, `k1`…, and the partition column as `v`) that is outside `where`. */
-export const firstRowOutside = (tableSql: string, keySelect: string, columnSql: string, where: string): string =>
-  `SELECT ${keySelect}, ${columnSql}::text AS v FROM ${tableSql} WHERE NOT (${columnSql} IS NOT NULL AND ${where}) LIMIT 1`;
+export const firstRowOutside = (tableSql: string, keySql: readonly string[], columnSql: string, where: string): string =>
+  `SELECT ${keySql.map((k, i) => `${k}::text AS k${i}`).join(', ')}, ${columnSql}::text AS v FROM ${tableSql} WHERE NOT (${columnSql} IS NOT NULL AND ${where}) LIMIT 1`;
+
+/** Where `ensure` parks a slot's rows from the default partition while it creates the slot; dropped at commit. */
+export const holdingTable = `pg_temp.${quoteIdent('backfill_kit_moving')}`;
 
 /** One statement, so no row is ever in both tables or in neither. */
 export const moveRows = (fromSql: string, toSql: string, columns: string, where: string): string =>
