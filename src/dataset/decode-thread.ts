@@ -1,8 +1,11 @@
 /**
- * The decode thread (see decode-threads.ts): reads the file, hashes the stored
- * bytes and decompresses them, then posts the tar bytes in pieces to the
- * parse thread. Once the parse thread reports the end of the archive it stops
- * decompressing and only reads and hashes the rest of the file.
+ * The decode thread (see openFile in decoded-input.ts): reads the file,
+ * hashes the stored bytes and decompresses them (node:zlib decodes on libuv's
+ * thread pool, two zstd frames at a time, so this thread is free meanwhile),
+ * runs the reader's tar parser over the decoded pieces, hashing each member's
+ * data, and posts every piece with what the parser found in it to the main
+ * thread. Once the archive ends it stops decompressing and only reads and
+ * hashes the rest of the file.
  *
  * Worker module: it imports `node:` builtins and, with `.ts` specifiers that
  * the build rewrites, modules that do the same, so Node can run it from the
@@ -11,16 +14,16 @@
 import { createHash } from 'node:crypto';
 import { close, open, read } from 'node:fs';
 import type { Duplex } from 'node:stream';
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import zlib from 'node:zlib';
 import { exceededLimit } from '../_internals/decode-limits.ts';
 import { ZstdDecompress } from '../_internals/zstd-frames.ts';
-import type { DecodeFailure, DecodeThreadData, ToParseThread } from './decode-messages.ts';
+import type { DecodeFailure, DecodeThreadData, FromDecodeThread } from './decode-messages.ts';
+import { TarParser, type TarEvent } from './tar-parser.ts';
 
-const { path, compression, limits, readBytes, maxInFlight, pieceBytes, toParser } = workerData as DecodeThreadData & {
-  toParser: MessagePort;
-};
+const { path, compression, limits, readBytes, maxInFlight, pieceBytes } = workerData as DecodeThreadData;
 const port = parentPort!;
+const parser = new TarParser();
 
 const hash = createHash('sha256');
 let stored = 0;
@@ -40,8 +43,8 @@ let reading = false;
 let sourceEnded = false;
 let waitingDrain = false;
 
-function send(message: ToParseThread, transfer: ArrayBuffer[] = []): void {
-  toParser.postMessage(message, transfer);
+function send(message: FromDecodeThread, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
 }
 
 // Closed only between reads, so a read in flight can't land on a reused descriptor.
@@ -67,11 +70,17 @@ let fill = 0;
 function flushPiece(): void {
   if (fill === 0 || failed || !decoding) return;
   const full = fill === piece.length ? piece : piece.slice(0, fill);
-  send({ type: 'chunk', chunk: full }, [full.buffer as ArrayBuffer]);
+  post(full, parser.push(full));
   piece = new Uint8Array(pieceBytes);
   fill = 0;
   credits -= 1;
   if (credits <= 0) decoder?.pause();
+}
+
+/** Posts a piece and what the parser found in it; after the archive's end (or a refusal) nothing more is decoded. */
+function post(chunk: Uint8Array, events: readonly TarEvent[]): void {
+  send({ type: 'piece', chunk, events }, [chunk.buffer as ArrayBuffer]);
+  if (events.some((e) => e.type === 'end' || e.type === 'error')) stopDecoding();
 }
 
 function copyIn(chunk: Buffer): void {
@@ -104,6 +113,7 @@ function releaseDecoderBuffer(chunk: Buffer): void {
 function finish(): void {
   if (failed) return;
   flushPiece();
+  if (decoding) post(new Uint8Array(0), parser.end());
   closeFile();
   send({ type: 'end', sha256: hash.digest('hex'), bytes: stored });
 }
@@ -168,10 +178,6 @@ open(path, 'r', (error, opened) => {
   readMore();
 });
 
-toParser.on('message', (m: { type: 'tar-end' }) => {
-  if (m.type === 'tar-end') stopDecoding();
-});
-
 port.on('message', (m: { type: 'ack'; n: number } | { type: 'stop' }) => {
   if (m.type === 'ack') {
     credits += m.n;
@@ -182,7 +188,6 @@ port.on('message', (m: { type: 'ack'; n: number } | { type: 'stop' }) => {
     failed = true;
     closeFile();
     decoder?.destroy();
-    toParser.close();
     port.close();
   }
 });
