@@ -86,7 +86,10 @@ function post(chunk: Uint8Array, events: readonly TarEvent[]): void {
 function copyIn(chunk: Buffer): void {
   produced += chunk.length;
   const exceeded = exceededLimit(produced, stored, limits);
-  if (exceeded) return fail('limit', new Error(exceeded));
+  if (exceeded) {
+    fail('limit', new Error(exceeded));
+    return;
+  }
   for (let at = 0; at < chunk.length && !failed && decoding; ) {
     const n = Math.min(piece.length - fill, chunk.length - at);
     piece.set(chunk.subarray(at, at + n), fill);
