@@ -33,7 +33,11 @@ let failed = false;
 /** False once the tar has ended: the rest of the file is only hashed. */
 let decoding = true;
 const decoder: Duplex | undefined =
-  compression === 'zstd' ? new ZstdDecompress(pieceBytes) : compression === 'gzip' ? zlib.createGunzip({ chunkSize: pieceBytes }) : undefined;
+  compression === 'zstd'
+    ? new ZstdDecompress(pieceBytes)
+    : compression === 'gzip'
+      ? zlib.createGunzip({ chunkSize: pieceBytes })
+      : undefined;
 
 // The file is read into one reused buffer: fresh buffers per read left
 // garbage that this thread collected late, and peak RSS grew with the input.

@@ -33,7 +33,10 @@ function framedTar(): { tar: Buffer; zst: Buffer; frameEnds: number[] } {
   const pieces = [frame(join(dir, 'part.aa')), frame('/dev/null'), frame(join(dir, 'part.ab')), skippable, frame(join(dir, 'part.ac'))];
   const frameEnds: number[] = [];
   let end = 0;
-  for (const piece of pieces) frameEnds.push((end += piece.length));
+  for (const piece of pieces) {
+    end += piece.length;
+    frameEnds.push(end);
+  }
   return { tar: readFileSync(join(dir, 'all.tar')), zst: Buffer.concat(pieces), frameEnds };
 }
 
