@@ -183,11 +183,9 @@ const FRAMES_AT_ONCE = 2;
 /** Output a frame behind the one being handed on may hold before its decoder pauses. */
 const AHEAD_BYTES = 4 * 1024 * 1024;
 /**
- * Compressed bytes a frame's decoder may queue before input waits for it,
- * and the most gathered for one write: enough for a whole frame as
- * writeDataset writes them (4 MiB of tar, well under 1 MiB compressed), so
- * the next frame's input can follow at once, and a frame written in one
- * piece comes out in whole output chunks.
+ * Compressed bytes a frame's decoder may queue before input waits for it:
+ * enough for a whole frame as writeDataset writes them (4 MiB of tar, well
+ * under 1 MiB compressed), so the next frame's input can follow at once.
  */
 const QUEUED_INPUT_BYTES = 2 * 1024 * 1024;
 
@@ -248,9 +246,6 @@ export class ZstdDecompress extends Duplex {
   readonly #frames: FrameDecoder[] = [];
   /** The frame taking input, until its last byte has been written. */
   #open: FrameDecoder | undefined;
-  /** Input for the open frame, written when the frame ends or {@link QUEUED_INPUT_BYTES} are gathered. */
-  #gathered: Buffer[] = [];
-  #gatheredBytes = 0;
   /** Wakes a wait for the frames to move on. */
   #moved: (() => void) | undefined;
   #failure: Error | undefined;
@@ -289,22 +284,11 @@ export class ZstdDecompress extends Duplex {
     callback(error);
   }
 
-  /**
-   * Written chunks are held until their frame's input is gathered (as
-   * node:zlib holds them until decoded): a writer must not refill them.
-   */
   async #feed(parts: FramePart[]): Promise<void> {
     for (const part of parts) {
       if (part.skippable) continue;
       const frame = this.#open ?? (await this.#startFrame());
-      this.#gathered.push(part.bytes);
-      this.#gatheredBytes += part.bytes.length;
-      if (part.endsFrame || this.#gatheredBytes >= QUEUED_INPUT_BYTES) {
-        const input = this.#gathered.length === 1 ? this.#gathered[0]! : Buffer.concat(this.#gathered, this.#gatheredBytes);
-        this.#gathered = [];
-        this.#gatheredBytes = 0;
-        if (input.length > 0 && !frame.decoder.write(input)) await settled(frame.decoder, 'drain');
-      }
+      if (part.bytes.length > 0 && !frame.decoder.write(part.bytes)) await settled(frame.decoder, 'drain');
       if (part.endsFrame) {
         frame.decoder.end();
         this.#open = undefined;

@@ -33,11 +33,7 @@ let failed = false;
 /** False once the tar has ended: the rest of the file is only hashed. */
 let decoding = true;
 const decoder: Duplex | undefined =
-  compression === 'zstd'
-    ? new ZstdDecompress(pieceBytes)
-    : compression === 'gzip'
-      ? zlib.createGunzip({ chunkSize: pieceBytes })
-      : undefined;
+  compression === 'zstd' ? new ZstdDecompress() : compression === 'gzip' ? zlib.createGunzip({ chunkSize: 128 * 1024 }) : undefined;
 
 // The file is read into one reused buffer: fresh buffers per read left
 // garbage that this thread collected late, and peak RSS grew with the input.
@@ -67,42 +63,31 @@ function fail(stage: DecodeFailure['stage'], error: unknown): void {
   decoder?.destroy();
 }
 
-// Decoded bytes leave in pieces of about pieceBytes, each a buffer of its own
-// that is transferred, not copied; at most maxInFlight wait unread further on.
-// The decoder's output buffers are pieceBytes long: one it filled whole is
-// handed on as it is, anything else is gathered into a piece of our own.
+// Decoded bytes leave in pieces of pieceBytes, each a buffer of its own that
+// is transferred, not copied; at most maxInFlight wait unread further on.
 let piece = new Uint8Array(pieceBytes);
 let fill = 0;
 function flushPiece(): void {
-  if (fill === 0) return;
-  handOn(fill === piece.length ? piece : piece.slice(0, fill));
+  if (fill === 0 || failed || !decoding) return;
+  const full = fill === piece.length ? piece : piece.slice(0, fill);
+  post(full, parser.push(full));
   piece = new Uint8Array(pieceBytes);
   fill = 0;
-}
-
-/** Parses a piece and posts it with what the parser found; after the archive's end (or a refusal) nothing more is decoded. */
-function handOn(chunk: Uint8Array): void {
-  if (failed || !decoding) return;
-  post(chunk, parser.push(chunk));
   credits -= 1;
   if (credits <= 0) decoder?.pause();
 }
 
+/** Posts a piece and what the parser found in it; after the archive's end (or a refusal) nothing more is decoded. */
 function post(chunk: Uint8Array, events: readonly TarEvent[]): void {
   send({ type: 'piece', chunk, events }, [chunk.buffer as ArrayBuffer]);
   if (events.some((e) => e.type === 'end' || e.type === 'error')) stopDecoding();
 }
 
-function takeDecoded(chunk: Buffer): void {
+function copyIn(chunk: Buffer): void {
   produced += chunk.length;
   const exceeded = exceededLimit(produced, stored, limits);
   if (exceeded) {
     fail('limit', new Error(exceeded));
-    return;
-  }
-  // Never the file's read buffer (plain tar), which is reused.
-  if (decoder && fill === 0 && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) {
-    handOn(new Uint8Array(chunk.buffer));
     return;
   }
   for (let at = 0; at < chunk.length && !failed && decoding; ) {
@@ -167,7 +152,7 @@ function readMore(): void {
     if (!decoding) {
       // only hashed
     } else if (!decoder) {
-      takeDecoded(chunk);
+      copyIn(chunk);
     } else if (!decoder.write(Buffer.from(chunk))) {
       // The decoder keeps what it is given until it gets to it, so it gets a copy.
       waitingDrain = true;
@@ -181,7 +166,7 @@ function readMore(): void {
 }
 
 if (decoder) {
-  decoder.on('data', takeDecoded);
+  decoder.on('data', copyIn);
   decoder.on('error', (error) => {
     if (decoding) fail('decode', error);
   });
