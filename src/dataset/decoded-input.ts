@@ -22,6 +22,8 @@ import { TarParser, type TarEvent } from './tar-parser.js';
 export interface TarPiece {
   readonly chunk: Buffer;
   readonly events: readonly TarEvent[];
+  /** True when `chunk` spans a buffer of its own, which the reader may free once nothing refers to it. */
+  readonly ownsBuffer: boolean;
 }
 
 /**
@@ -150,7 +152,7 @@ export async function openFile(path: string, limits: DecodeLimits): Promise<Deco
   };
   decoder.on('message', (m: FromDecodeThread) => {
     if (m.type === 'piece') {
-      queue.push({ chunk: Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.byteLength), events: m.events });
+      queue.push({ chunk: Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.byteLength), events: m.events, ownsBuffer: true });
     } else if (m.type === 'end') {
       settled = true;
       stored.resolve({ sha256: m.sha256, bytes: m.bytes });
@@ -254,7 +256,7 @@ export async function openStream(source: Readable, limits: DecodeLimits): Promis
       const next = await readDecoded();
       if (next.done) {
         finished = true;
-        return { chunk: Buffer.alloc(0), events: parser.end() };
+        return { chunk: Buffer.alloc(0), events: parser.end(), ownsBuffer: false };
       }
       decodedBytes += next.value.length;
       const exceeded = exceededLimit(decodedBytes, storedBytes, limits);
@@ -264,7 +266,8 @@ export async function openStream(source: Readable, limits: DecodeLimits): Promis
         finished = true;
         stopDecoding();
       }
-      return { chunk: next.value, events };
+      // The decoder's output buffers are its own: they may hold the next chunk too.
+      return { chunk: next.value, events, ownsBuffer: false };
     },
     close() {
       finished = true;
