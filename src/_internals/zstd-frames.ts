@@ -249,17 +249,39 @@ export class ZstdDecompress extends Duplex {
   /** Wakes a wait for the frames to move on. */
   #moved: (() => void) | undefined;
   #failure: Error | undefined;
+  readonly #onInputDone: ((chunk: Buffer) => void) | undefined;
 
-  /** @param chunkSize - bytes per output chunk (node:zlib's 16 KiB default costs a callback per 16 KiB) */
-  constructor(chunkSize = DECODER_CHUNK_BYTES) {
+  /**
+   * @param options.chunkSize - bytes per output chunk (node:zlib's 16 KiB default costs a callback per 16 KiB)
+   * @param options.onInputDone - called with each written chunk once every byte of it has been decoded
+   *   (a written chunk is held until then, after its write has completed): a writer may then reuse it
+   */
+  constructor(options: { readonly chunkSize?: number; readonly onInputDone?: (chunk: Buffer) => void } = {}) {
+    const chunkSize = options.chunkSize ?? DECODER_CHUNK_BYTES;
     super({ readableHighWaterMark: chunkSize });
     this.#chunkSize = chunkSize;
+    this.#onInputDone = options.onInputDone;
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     const { parts, error } = this.#walker.split(chunk);
-    this.#feed(parts)
-      .then(() => (error ? this.#closedFramesOut() : undefined))
+    // Counts the parts of `chunk` still being decoded (plus one until all are written).
+    let undecoded = 1;
+    const decoded = (): void => {
+      undecoded -= 1;
+      if (undecoded === 0) this.#onInputDone?.(chunk);
+    };
+    const track = (): ((error?: Error | null) => void) => {
+      undecoded += 1;
+      return (writeError) => {
+        if (!writeError) decoded(); // a failed decoder may still be using it
+      };
+    };
+    this.#feed(parts, track)
+      .then(() => {
+        decoded();
+        return error ? this.#closedFramesOut() : undefined;
+      })
       .then(() => callback(error), callback);
   }
 
@@ -284,11 +306,12 @@ export class ZstdDecompress extends Duplex {
     callback(error);
   }
 
-  async #feed(parts: FramePart[]): Promise<void> {
+  /** Writes each part to its frame's decoder; `track` gives the callback for a part's write, called once it is decoded. */
+  async #feed(parts: FramePart[], track: () => (error?: Error | null) => void): Promise<void> {
     for (const part of parts) {
       if (part.skippable) continue;
       const frame = this.#open ?? (await this.#startFrame());
-      if (part.bytes.length > 0 && !frame.decoder.write(part.bytes)) await settled(frame.decoder, 'drain');
+      if (part.bytes.length > 0 && !frame.decoder.write(part.bytes, track())) await settled(frame.decoder, 'drain');
       if (part.endsFrame) {
         frame.decoder.end();
         this.#open = undefined;

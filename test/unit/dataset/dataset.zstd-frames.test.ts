@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -73,6 +74,34 @@ describe('ZstdDecompress over many frames', () => {
     expect(error).toBeUndefined();
     expect(out.length).toBe(tar.length);
     expect(out.equals(tar)).toBe(true);
+  });
+
+  it('reports each written chunk once its bytes are decoded, so a writer may reuse it (overwriting it then changes nothing)', async () => {
+    const written: Buffer[] = [];
+    const done = new Set<Buffer>();
+    const decoder = new ZstdDecompress({
+      onInputDone: (chunk) => {
+        expect(done.has(chunk)).toBe(false);
+        done.add(chunk);
+        chunk.fill(0xff); // what a writer reusing its buffer does
+      },
+    });
+    const parts: Buffer[] = [];
+    const reading = (async () => {
+      for await (const chunk of decoder) {
+        parts.push(chunk as Buffer);
+        await turn();
+      }
+    })();
+    for (let at = 0; at < zst.length; at += 50_000) {
+      const copy = Buffer.from(zst.subarray(at, at + 50_000));
+      written.push(copy);
+      if (!decoder.write(copy)) await once(decoder, 'drain'); // rejects if decoding fails
+    }
+    decoder.end();
+    await reading;
+    expect(Buffer.concat(parts).equals(tar)).toBe(true);
+    expect(written.every((chunk) => done.has(chunk))).toBe(true);
   });
 
   it('a frame cut short: every whole frame before it comes out, then ZSTD_TRUNCATED', async () => {
