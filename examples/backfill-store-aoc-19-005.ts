@@ -57,7 +57,7 @@ async function main(): Promise<void> {
       },
     });
     if (result.isErr()) {
-      const partial = result.error.context.report as ImportReport | undefined;
+      const partial = result.error.partial;
       if (partial !== undefined) printReport(partial);
       return fail(`${result.error.code}: ${result.error.message}\n  fix: ${result.error.fix}`);
     }

@@ -83,7 +83,7 @@ async function main(work: string, serverUrl: string | undefined): Promise<void> 
 
     // 3. Import into staging (backfill-store-aoc-19-005.sh).
     step('3. Import into staging tables lnm_raw.* (one transaction, counts checked before commit)');
-    const importer = must(StagingImporter.create({ pg: pool, schema: 'lnm_raw', tables: TABLES }), 'StagingImporter');
+    const importer = new StagingImporter({ pg: pool, schema: 'lnm_raw', tables: TABLES });
     const imported = must(await importer.import(tarball, { expectedSha256: written.sha256 }), 'import');
     for (const t of imported.tables)
       say(`${t.member} -> lnm_raw.${t.table}: ${t.loaded} rows (manifest ${t.expected}) ${t.ok ? 'OK' : 'MISMATCH'}`);

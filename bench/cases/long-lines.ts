@@ -12,11 +12,15 @@
  * `ratio` is the short-line time divided by the long-line time (goal:
  * >= 0.5, i.e. one long line costs at most twice the same bytes in short
  * lines). Each figure is the median of BENCH_RUNS runs (default 5); peak RSS
- * is the highest seen in the long-line runs. `freshCopySeconds` is the floor
- * for any reader that hands a line out in one piece: copying the line's
- * bytes once into newly allocated memory (on a loaded virtual machine,
- * touching fresh pages costs far more than the copy itself). Generated
- * files live in .bench-tmp and are reused.
+ * is the highest seen in the long-line runs; `cpuRatio` is the same ratio in
+ * CPU time (process.cpuUsage), steadier than wall time on a loaded machine.
+ * `freshCopySeconds` is the floor for any reader that hands a line out in
+ * one piece: copying the line's bytes once into newly allocated memory (on a
+ * loaded virtual machine, touching fresh pages costs far more than the copy
+ * itself). For `LineSplitter`, `oneChunkSeconds` is the same long line
+ * pushed as one chunk, so nothing is joined: what handing out a 48 MiB
+ * string costs at all (it is decoded into fresh memory, while short lines
+ * reuse warm memory). Generated files live in .bench-tmp and are reused.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,13 +40,13 @@ function text(lineBytes: number | undefined): Buffer {
   return out;
 }
 
-async function splitterRun(bytes: Buffer): Promise<number> {
+async function splitterRun(bytes: Buffer, chunkBytes = CHUNK): Promise<number> {
   const splitter = new LineSplitter('bench.ndjson', BYTES);
   let seen = 0;
   const sink = (b: Buffer, s: number, e: number, line: number): void => {
     seen += decodeLine(b, s, e, 'bench.ndjson', line).length;
   };
-  for (let at = 0; at < bytes.length; at += CHUNK) splitter.push(bytes.subarray(at, at + CHUNK), sink);
+  for (let at = 0; at < bytes.length; at += chunkBytes) splitter.push(bytes.subarray(at, at + chunkBytes), sink);
   splitter.end(sink);
   return seen;
 }
@@ -76,16 +80,20 @@ async function indexRun(path: string): Promise<number> {
   return r.value.size;
 }
 
-/** Median seconds and peak RSS over RUNS runs of `fn`. */
-async function runs(fn: () => Promise<number>): Promise<{ seconds: number; peakRssMiB: number }> {
+/** Median seconds (wall and CPU) and peak RSS over RUNS runs of `fn`. */
+async function runs(fn: () => Promise<number>): Promise<{ seconds: number; cpuSeconds: number; peakRssMiB: number }> {
   const seconds: number[] = [];
+  const cpuSeconds: number[] = [];
   let peak = 0;
   for (let i = 0; i < RUNS; i += 1) {
+    const before = process.cpuUsage();
     const m = await measure(fn);
+    const cpu = process.cpuUsage(before);
     seconds.push(m.seconds);
+    cpuSeconds.push((cpu.user + cpu.system) / 1e6);
     peak = Math.max(peak, m.peakRssMiB);
   }
-  return { seconds: median(seconds), peakRssMiB: peak };
+  return { seconds: median(seconds), cpuSeconds: median(cpuSeconds), peakRssMiB: peak };
 }
 
 /** One copy of the whole input into fresh memory, as joining a long line's pieces does. */
@@ -100,10 +108,13 @@ async function compare(
   long: () => Promise<number>,
   short: () => Promise<number>,
   floor: () => Promise<number>,
+  oneChunk?: () => Promise<number>,
 ): Promise<void> {
   const l = await runs(long);
   const s = await runs(short);
   const f = await runs(floor);
+  const o = oneChunk && (await runs(oneChunk));
+  const ms = (x: number): number => Math.round(x * 1000) / 1000;
   report({
     case: 'long-lines',
     round: reader,
@@ -116,7 +127,11 @@ async function compare(
     baselineSeconds: Math.round(s.seconds * 1000) / 1000,
     baselinePeakRssMiB: Math.round(s.peakRssMiB),
     ratio: s.seconds / l.seconds,
-    freshCopySeconds: Math.round(f.seconds * 1000) / 1000,
+    cpuSeconds: ms(l.cpuSeconds),
+    baselineCpuSeconds: ms(s.cpuSeconds),
+    cpuRatio: ms(s.cpuSeconds / l.cpuSeconds),
+    freshCopySeconds: ms(f.seconds),
+    ...(o ? { oneChunkSeconds: ms(o.seconds), oneChunkCpuSeconds: ms(o.cpuSeconds) } : {}),
   });
 }
 
@@ -128,6 +143,7 @@ async function main(): Promise<void> {
     () => splitterRun(oneLine),
     () => splitterRun(shortLines),
     () => freshCopy(oneLine),
+    () => splitterRun(oneLine, BYTES),
   );
   const longIndex = indexFile('long');
   const shortIndex = indexFile('short');

@@ -6,6 +6,12 @@ const CR = 0x0d;
 const SPACE = 0x20;
 const TAB = 0x09;
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+/**
+ * An unfinished line's first piece is copied when it is at most this long
+ * (chunks end mid-line, and lines are short), so the splitter rarely keeps a
+ * caller's chunk alive; longer pieces are kept as they are (see {@link LineSplitter.holdsInput}).
+ */
+const COPIED_TAIL_BYTES = 16 * 1024;
 
 /** Receives one non-blank line: `bytes[start, end)` is the line without its ending. */
 export type LineSink = (bytes: Buffer, start: number, end: number, line: number) => void;
@@ -34,6 +40,8 @@ export class LineSplitter {
   /** The pieces of the unfinished line, in order, and their total length. */
   #pieces: Buffer[] = [];
   #pending = 0;
+  /** Whether a held piece is a view of a pushed chunk rather than a copy. */
+  #holdsInput = false;
   #line = 0;
   #records = 0;
 
@@ -56,10 +64,16 @@ export class LineSplitter {
     return this.#line;
   }
 
+  /** True while the unfinished line refers to the memory of a pushed chunk (the chunk must then stay intact). */
+  get holdsInput(): boolean {
+    return this.#holdsInput;
+  }
+
   /**
    * Feeds one chunk; calls `sink` for every complete non-blank line. The end
-   * of a chunk that holds an unfinished line is kept without copying, so a
-   * caller must not refill a chunk's buffer after pushing it.
+   * of a chunk that holds an unfinished line may be kept without copying
+   * ({@link LineSplitter.holdsInput}), so a caller must not refill a chunk's
+   * buffer after pushing it.
    */
   push(chunk: Buffer, sink?: LineSink): void {
     let start = 0;
@@ -100,7 +114,9 @@ export class LineSplitter {
     this.#pending += piece.length;
     const allowance = 1 + (this.#line === 0 ? BOM.length : 0);
     if (this.#pending > this.maxLineBytes + allowance) this.#tooLong(this.#line + 1);
-    this.#pieces.push(piece);
+    const copy = this.#pieces.length === 0 && piece.length <= COPIED_TAIL_BYTES;
+    this.#pieces.push(copy ? Buffer.from(piece) : piece);
+    this.#holdsInput ||= !copy;
   }
 
   /** The held line plus `tail` (its last piece), joined with one copy. */
@@ -110,6 +126,7 @@ export class LineSplitter {
     const joined = this.#pieces.length === 1 ? this.#pieces[0]! : Buffer.concat(this.#pieces, length);
     this.#pieces = [];
     this.#pending = 0;
+    this.#holdsInput = false;
     return joined;
   }
 

@@ -1,4 +1,4 @@
-import { Duplex } from 'node:stream';
+import { Duplex, type TransformOptions } from 'node:stream';
 import zlib from 'node:zlib';
 
 /**
@@ -175,75 +175,208 @@ class FrameWalker {
 }
 
 /**
+ * Frames decoded at once. Each frame's decoder does its work on libuv's
+ * thread pool, so while one frame's output is handed on, the next frame is
+ * already being decoded on another core.
+ */
+const FRAMES_AT_ONCE = 2;
+/** Output a frame behind the one being handed on may hold before its decoder pauses. */
+const AHEAD_BYTES = 4 * 1024 * 1024;
+/**
+ * Compressed bytes a frame's decoder may queue before input waits for it:
+ * enough for a whole frame as writeDataset writes them (4 MiB of tar, well
+ * under 1 MiB compressed), so the next frame's input can follow at once.
+ */
+const QUEUED_INPUT_BYTES = 2 * 1024 * 1024;
+
+/**
+ * One frame's decoder. Until the frames before it are out, its output is
+ * held (at most about {@link AHEAD_BYTES}); once it leads, output goes
+ * straight to the sink.
+ */
+class FrameDecoder {
+  readonly decoder: zlib.ZstdDecompress;
+  /** Settles once the frame's last byte is out, or with its decoding error. */
+  readonly done: Promise<void>;
+  #held: Buffer[] = [];
+  #heldBytes = 0;
+  #sink: ((chunk: Buffer) => boolean) | undefined;
+
+  constructor(chunkSize: number) {
+    // node:zlib passes stream options through to its Transform; its types leave them out.
+    const options: zlib.ZstdOptions & TransformOptions = { chunkSize, writableHighWaterMark: QUEUED_INPUT_BYTES };
+    const decoder = zlib.createZstdDecompress(options);
+    this.decoder = decoder;
+    this.done = settled(decoder, 'end');
+    this.done.catch(() => undefined); // awaited when the frame leads
+    decoder.on('data', (chunk: Buffer) => {
+      if (this.#sink) {
+        if (!this.#sink(chunk)) decoder.pause();
+        return;
+      }
+      this.#held.push(chunk);
+      this.#heldBytes += chunk.length;
+      if (this.#heldBytes >= AHEAD_BYTES) decoder.pause();
+    });
+  }
+
+  /** From now on output goes to `sink` (false: pause until resumed), held output first. */
+  lead(sink: (chunk: Buffer) => boolean): void {
+    this.#sink = sink;
+    let room = true;
+    for (const chunk of this.#held) room = sink(chunk);
+    this.#held = [];
+    this.#heldBytes = 0;
+    if (room) this.decoder.resume();
+    else this.decoder.pause();
+  }
+}
+
+/**
  * A zstd decompressor for any number of frames (see the module comment),
- * with node:zlib doing the decoding. Backpressure holds: a frame's decoder
- * pauses while this stream's reader is full.
+ * with node:zlib doing the decoding, up to {@link FRAMES_AT_ONCE} frames in
+ * parallel, output in order. Backpressure holds: the leading frame's decoder
+ * pauses while this stream's reader is full, the next one once it holds
+ * {@link AHEAD_BYTES}, and input waits while both are busy.
  */
 export class ZstdDecompress extends Duplex {
   readonly #walker = new FrameWalker();
-  #decoder: zlib.ZstdDecompress | undefined;
+  readonly #chunkSize: number;
+  /** Frames not yet fully out, in order: the first leads, the last may still take input. */
+  readonly #frames: FrameDecoder[] = [];
+  /** The frame taking input, until its last byte has been written. */
+  #open: FrameDecoder | undefined;
+  /** Wakes a wait for the frames to move on. */
+  #moved: (() => void) | undefined;
+  #failure: Error | undefined;
+  readonly #onInputDone: ((chunk: Buffer) => void) | undefined;
 
-  constructor() {
-    super({ readableHighWaterMark: DECODER_CHUNK_BYTES });
+  /**
+   * @param options.chunkSize - bytes per output chunk (node:zlib's 16 KiB default costs a callback per 16 KiB)
+   * @param options.onInputDone - called with each written chunk once every byte of it has been decoded
+   *   (a written chunk is held until then, after its write has completed): a writer may then reuse it
+   */
+  constructor(options: { readonly chunkSize?: number; readonly onInputDone?: (chunk: Buffer) => void } = {}) {
+    const chunkSize = options.chunkSize ?? DECODER_CHUNK_BYTES;
+    super({ readableHighWaterMark: chunkSize });
+    this.#chunkSize = chunkSize;
+    this.#onInputDone = options.onInputDone;
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     const { parts, error } = this.#walker.split(chunk);
-    this.#feed(parts).then(() => callback(error), callback);
+    // Counts the parts of `chunk` still being decoded (plus one until all are written).
+    let undecoded = 1;
+    const decoded = (): void => {
+      undecoded -= 1;
+      if (undecoded === 0) this.#onInputDone?.(chunk);
+    };
+    const track = (): ((error?: Error | null) => void) => {
+      undecoded += 1;
+      return (writeError) => {
+        if (!writeError) decoded(); // a failed decoder may still be using it
+      };
+    };
+    this.#feed(parts, track)
+      .then(() => {
+        decoded();
+        return error ? this.#closedFramesOut() : undefined;
+      })
+      .then(() => callback(error), callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    if (!this.#walker.betweenFrames) {
-      callback(Object.assign(new Error('zstd stream ended in the middle of a frame (truncated)'), { code: 'ZSTD_TRUNCATED' }));
-      return;
-    }
-    this.push(null);
-    callback();
+    const truncated = this.#walker.betweenFrames
+      ? undefined
+      : Object.assign(new Error('zstd stream ended in the middle of a frame (truncated)'), { code: 'ZSTD_TRUNCATED' });
+    // What was decoded before the end (or the truncation) goes out first.
+    this.#closedFramesOut().then(() => {
+      if (!truncated) this.push(null);
+      callback(truncated);
+    }, callback);
   }
 
   override _read(): void {
-    this.#decoder?.resume();
+    this.#frames[0]?.decoder.resume();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#decoder?.destroy();
+    for (const frame of this.#frames) frame.decoder.destroy();
+    this.#wake();
     callback(error);
   }
 
-  async #feed(parts: FramePart[]): Promise<void> {
+  /** Writes each part to its frame's decoder; `track` gives the callback for a part's write, called once it is decoded. */
+  async #feed(parts: FramePart[], track: () => (error?: Error | null) => void): Promise<void> {
     for (const part of parts) {
       if (part.skippable) continue;
-      const decoder = (this.#decoder ??= this.#open());
-      if (part.bytes.length > 0 && !decoder.write(part.bytes)) await this.#settled(decoder, 'drain');
+      const frame = this.#open ?? (await this.#startFrame());
+      if (part.bytes.length > 0 && !frame.decoder.write(part.bytes, track())) await settled(frame.decoder, 'drain');
       if (part.endsFrame) {
-        decoder.end();
-        await this.#settled(decoder, 'end');
-        this.#decoder = undefined;
+        frame.decoder.end();
+        this.#open = undefined;
       }
     }
   }
 
-  #open(): zlib.ZstdDecompress {
-    const decoder = zlib.createZstdDecompress({ chunkSize: DECODER_CHUNK_BYTES });
-    decoder.on('data', (chunk: Buffer) => {
-      if (!this.push(chunk)) decoder.pause();
-    });
-    return decoder;
+  /** Opens the next frame's decoder once fewer than {@link FRAMES_AT_ONCE} frames are busy. */
+  async #startFrame(): Promise<FrameDecoder> {
+    while (this.#frames.length >= FRAMES_AT_ONCE) await this.#nextMove();
+    const frame = new FrameDecoder(this.#chunkSize);
+    this.#open = frame;
+    this.#frames.push(frame);
+    if (this.#frames.length === 1) this.#lead(frame);
+    return frame;
   }
 
-  /** Waits for `event` on the frame's decoder, or rejects with its error. */
-  #settled(decoder: zlib.ZstdDecompress, event: 'drain' | 'end'): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const onError = (error: Error): void => {
-        decoder.off(event, onEvent);
-        reject(error);
-      };
-      const onEvent = (): void => {
-        decoder.off('error', onError);
-        resolve();
-      };
-      decoder.once(event, onEvent);
-      decoder.once('error', onError);
-    });
+  /** Hands `frame`'s output on; when it is all out, the next frame leads. */
+  #lead(frame: FrameDecoder): void {
+    frame.lead((chunk) => this.push(chunk));
+    frame.done.then(
+      () => {
+        this.#frames.shift();
+        const next = this.#frames[0];
+        if (next) this.#lead(next);
+        this.#wake();
+      },
+      (error: Error) => {
+        this.#failure = error;
+        this.destroy(error);
+      },
+    );
   }
+
+  /** Resolves once every frame whose input is complete is out (rejects if one fails). */
+  async #closedFramesOut(): Promise<void> {
+    while (this.#frames.some((frame) => frame !== this.#open)) await this.#nextMove();
+  }
+
+  /** Resolves the next time a frame finishes (rejects once decoding has failed or stopped). */
+  #nextMove(): Promise<void> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (this.destroyed) return Promise.reject(new Error('zstd decoding was stopped'));
+    return new Promise<void>((resolve) => (this.#moved = resolve));
+  }
+
+  #wake(): void {
+    const wake = this.#moved;
+    this.#moved = undefined;
+    wake?.();
+  }
+}
+
+/** Waits for `event` on a frame's decoder, or rejects with its error. */
+function settled(decoder: zlib.ZstdDecompress, event: 'drain' | 'end'): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (error: Error): void => {
+      decoder.off(event, onEvent);
+      reject(error);
+    };
+    const onEvent = (): void => {
+      decoder.off('error', onError);
+      resolve();
+    };
+    decoder.once(event, onEvent);
+    decoder.once('error', onError);
+  });
 }

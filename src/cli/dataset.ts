@@ -390,7 +390,7 @@ const importCommand: CommandSpec = {
       ctx.logger.info(`checking the tarball's SHA-256 against ${recorded.file ?? recorded.from} (--no-sibling-checksums to skip)`);
     const pool = ctx.pgPool(DATASET_DB_VARS);
     if (pool.isErr()) return failed(pool.error);
-    const importer = StagingImporter.create({
+    const importer = new StagingImporter({
       pg: pool.value,
       schema,
       tables,
@@ -398,10 +398,9 @@ const importCommand: CommandSpec = {
       ...(idField === undefined ? {} : { idField }),
       ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
     });
-    if (importer.isErr()) return failed(importer.error);
     const total = await manifestTotal(path, Object.keys(tables));
     const progress = ctx.progress(`import ${ctx.positionals[0]!}`, 'rows');
-    const result = await importer.value.import(path, {
+    const result = await importer.import(path, {
       dryRun: booleanFlag(ctx.flags, 'dry-run'),
       ...(strategy === undefined ? {} : { strategy }),
       ...(onInvalid === undefined ? {} : { onInvalid }),
@@ -413,7 +412,7 @@ const importCommand: CommandSpec = {
     });
     progress.done();
     if (result.isErr()) {
-      const partial = result.error.context['report'] as ImportReport | undefined;
+      const partial = result.error.partial;
       // A report is worth printing only once the archive was read (e.g. a count mismatch), not for a missing file.
       const lines = partial === undefined || partial.sha256 === null ? [] : importLines(partial, schema, true);
       return failed(result.error, partial ?? null, lines);
@@ -528,15 +527,14 @@ const rollback: CommandSpec = {
     if (pool.isErr()) return failed(pool.error);
     const schema = stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA;
     const lockTimeoutMs = orThrow(intFlag(ctx.flags, 'lock-timeout-ms', 0));
-    const importer = StagingImporter.create({
+    const importer = new StagingImporter({
       pg: pool.value,
       schema,
       tables: tableMap(ctx.flags),
       logger: ctx.logger,
       ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
     });
-    if (importer.isErr()) return failed(importer.error);
-    const before = await importer.value.counts();
+    const before = await importer.counts();
     if (before.isErr()) return failed(before.error);
     const dryRun = booleanFlag(ctx.flags, 'dry-run');
     const describe = (c: Readonly<Record<string, number>>): string =>
@@ -550,9 +548,9 @@ const rollback: CommandSpec = {
         lines: [`Dry run: rollback would empty ${describe(before.value)}.`],
       };
     }
-    const done = await importer.value.rollback();
+    const done = await importer.rollback();
     if (done.isErr()) return failed(done.error, { dryRun, before: before.value });
-    const after = await importer.value.counts();
+    const after = await importer.counts();
     if (after.isErr()) return failed(after.error, { dryRun, before: before.value });
     return {
       exitCode: EXIT_CODES.OK.code,

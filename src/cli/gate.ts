@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 import { BackfillError } from '../errors.js';
 import { DEFAULT_GATE_WINDOW, MAX_GATE_WINDOW, VersionGate } from '../version-gate/index.js';
-import { failed, intFlag, orThrow, stringFlag, type CommandSpec } from './command.js';
+import { failed, intFlag, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
 
 const DEFAULT_REMEDIATION = 'git pull origin main';
@@ -39,39 +39,37 @@ const check: CommandSpec = {
   },
   examples: ['backfill-kit gate check "$(git -C /opt/cis490 rev-parse HEAD)" --repo /home/max/cis490 --window 100'],
   async run(ctx) {
-    const window = orThrow(intFlag(ctx.flags, 'window', 1, MAX_GATE_WINDOW)) ?? DEFAULT_GATE_WINDOW;
+    const windowFlag = intFlag(ctx.flags, 'window', 1, MAX_GATE_WINDOW);
+    if (windowFlag.isErr()) return failed(windowFlag.error);
+    const window = windowFlag.value ?? DEFAULT_GATE_WINDOW;
     const remediation = ctx.flags['remediation'];
-    const gate = VersionGate.create({
+    await using gate = new VersionGate({
       repoPath: resolve(ctx.cwd, stringFlag(ctx.flags, 'repo') ?? '.'),
       window,
       remediation: Array.isArray(remediation) ? remediation : typeof remediation === 'string' ? remediation : DEFAULT_REMEDIATION,
       logger: ctx.logger,
     });
-    if (gate.isErr()) return failed(gate.error);
-    try {
-      const ready = await gate.value.ready({ signal: ctx.signal });
-      if (ready.isErr()) return failed(ready.error);
-      const verdict = gate.value.check(ctx.positionals[0]);
-      if (verdict.isOk()) {
-        const a = verdict.value;
-        return {
-          exitCode: EXIT_CODES.OK.code,
-          report: { accepted: true, ...a, window },
-          lines: [
-            `accepted: ${a.commit ?? ''} is ${a.behind ?? 0} commit${a.behind === 1 ? '' : 's'} behind head ${a.headCommit ?? ''} (window ${window})`,
-          ],
-        };
-      }
-      const r = verdict.error;
-      const lines = [`refused (HTTP ${r.status}): ${r.body.message}`];
-      if (r.body.head_commit !== null) lines.push(`head commit: ${r.body.head_commit}`);
-      if (r.body.remediation !== null)
-        lines.push('remediation (run on the out-of-date host):', ...r.body.remediation.split('\n').map((l) => `  ${l}`));
-      const error = new BackfillError(r.code, r.body.message, { context: { status: r.status } });
-      return { ...failed(error, { accepted: false, status: r.status, body: r.body, window }, lines), exitCode: EXIT_CODES.REFUSED.code };
-    } finally {
-      await gate.value.close();
+    // An invalid configuration (a bad --remediation line) is INVALID_ARGUMENT here.
+    const ready = await gate.ready({ signal: ctx.signal });
+    if (ready.isErr()) return failed(ready.error);
+    const verdict = gate.check(ctx.positionals[0]);
+    if (verdict.isOk()) {
+      const a = verdict.value;
+      return {
+        exitCode: EXIT_CODES.OK.code,
+        report: { accepted: true, ...a, window },
+        lines: [
+          `accepted: ${a.commit ?? ''} is ${a.behind ?? 0} commit${a.behind === 1 ? '' : 's'} behind head ${a.headCommit ?? ''} (window ${window})`,
+        ],
+      };
     }
+    const r = verdict.error;
+    const lines = [`refused (HTTP ${r.status}): ${r.body.message}`];
+    if (r.body.head_commit !== null) lines.push(`head commit: ${r.body.head_commit}`);
+    if (r.body.remediation !== null)
+      lines.push('remediation (run on the out-of-date host):', ...r.body.remediation.split('\n').map((l) => `  ${l}`));
+    const error = new BackfillError(r.code, r.body.message, { context: { status: r.status } });
+    return { ...failed(error, { accepted: false, status: r.status, body: r.body, window }, lines), exitCode: EXIT_CODES.REFUSED.code };
   },
 };
 

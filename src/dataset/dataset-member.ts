@@ -17,6 +17,12 @@ const BATCH_BYTES = 256 * 1024;
  */
 export interface MemberData {
   next(): Promise<Buffer | undefined>;
+  /**
+   * The chunk last returned stays referenced (by the caller or by the line
+   * splitter); unless this is called, its memory may be freed once the next
+   * chunk is asked for.
+   */
+  keep(): void;
   readonly sha256: string | undefined;
 }
 
@@ -49,6 +55,7 @@ export class ArchiveMember implements DatasetMember {
     for (;;) {
       const chunk = await this.#next();
       if (chunk === undefined) return;
+      this.#data.keep();
       this.#splitter.push(chunk);
       yield chunk;
     }
@@ -76,7 +83,7 @@ export class ArchiveMember implements DatasetMember {
     for (;;) {
       const chunk = await this.#next();
       if (chunk === undefined) break;
-      this.#splitter.push(chunk);
+      this.#split(chunk);
     }
     this.#splitter.end();
     return {
@@ -99,15 +106,16 @@ export class ArchiveMember implements DatasetMember {
     this.#claim();
     const member = this.name;
     let batch: (DatasetLine | DatasetByteLine)[] = [];
-    const sink: LineSink =
-      options?.encoding === 'buffer'
-        ? (bytes, start, end, line) => batch.push({ line, raw: bytes.subarray(start, end) })
-        : (bytes, start, end, line) => batch.push({ line, raw: decodeLine(bytes, start, end, member, line) });
+    const undecoded = options?.encoding === 'buffer';
+    const sink: LineSink = undecoded
+      ? (bytes, start, end, line) => batch.push({ line, raw: bytes.subarray(start, end) })
+      : (bytes, start, end, line) => batch.push({ line, raw: decodeLine(bytes, start, end, member, line) });
     for (;;) {
       const chunk = await this.#next();
       if (chunk === undefined) break;
+      if (undecoded) this.#data.keep(); // the lines handed out are views of the chunk
       for (let at = 0; at < chunk.length; at += BATCH_BYTES) {
-        this.#splitter.push(chunk.subarray(at, at + BATCH_BYTES), sink);
+        this.#split(chunk.subarray(at, at + BATCH_BYTES), sink);
         if (batch.length > 0) {
           const full = batch;
           batch = [];
@@ -117,6 +125,12 @@ export class ArchiveMember implements DatasetMember {
     }
     this.#splitter.end(sink);
     if (batch.length > 0) yield batch as DatasetLine[] | DatasetByteLine[];
+  }
+
+  /** Splits `chunk` into lines; a chunk the splitter still refers to afterwards is kept. */
+  #split(chunk: Buffer, sink?: LineSink): void {
+    this.#splitter.push(chunk, sink);
+    if (this.#splitter.holdsInput) this.#data.keep();
   }
 
   #claim(): void {
@@ -142,7 +156,7 @@ export class ArchiveMember implements DatasetMember {
           context: { member: this.name },
         });
       }
-      this.#manifestParts.push(chunk);
+      this.#manifestParts.push(Buffer.from(chunk)); // a copy: the chunk's memory may be freed
     }
     return chunk;
   }

@@ -1,9 +1,9 @@
-/** Messages between the reader's threads (see decode-threads.ts). Types only: nothing here runs. */
+/** Messages between the decode thread and the main thread (see decode-thread.ts). Types only: nothing here runs. */
 import type { DecodeLimits } from '../_internals/decode-limits.ts';
 import type { Compression } from '../_internals/decompress.ts';
 import type { TarEvent } from './tar-parser.ts';
 
-/** What the decode thread is started with (plus the port to the parse thread). */
+/** What the decode thread is started with. */
 export interface DecodeThreadData {
   readonly path: string;
   readonly compression: Compression;
@@ -29,14 +29,8 @@ export interface StoredDigest {
   readonly bytes: number;
 }
 
-/** Decode thread → parse thread. */
-export type ToParseThread =
-  | { readonly type: 'chunk'; readonly chunk: Uint8Array }
-  | ({ readonly type: 'end' } & StoredDigest)
-  | { readonly type: 'error'; readonly failure: DecodeFailure };
-
-/** Parse thread → main thread: a decoded piece and what the parser found in it, then the stored digest. */
-export type FromParseThread =
+/** Decode thread → main thread: a decoded piece and what the parser found in it, then the stored digest. */
+export type FromDecodeThread =
   | { readonly type: 'piece'; readonly chunk: Uint8Array; readonly events: readonly TarEvent[] }
   | ({ readonly type: 'end' } & StoredDigest)
   | { readonly type: 'error'; readonly failure: DecodeFailure };

@@ -1,8 +1,11 @@
 /**
- * The decode thread (see decode-threads.ts): reads the file, hashes the stored
- * bytes and decompresses them, then posts the tar bytes in pieces to the
- * parse thread. Once the parse thread reports the end of the archive it stops
- * decompressing and only reads and hashes the rest of the file.
+ * The decode thread (see openFile in decoded-input.ts): reads the file,
+ * hashes the stored bytes and decompresses them (node:zlib decodes on libuv's
+ * thread pool, two zstd frames at a time, so this thread is free meanwhile),
+ * runs the reader's tar parser over the decoded pieces, hashing each member's
+ * data, and posts every piece with what the parser found in it to the main
+ * thread. Once the archive ends it stops decompressing and only reads and
+ * hashes the rest of the file.
  *
  * Worker module: it imports `node:` builtins and, with `.ts` specifiers that
  * the build rewrites, modules that do the same, so Node can run it from the
@@ -11,16 +14,16 @@
 import { createHash } from 'node:crypto';
 import { close, open, read } from 'node:fs';
 import type { Duplex } from 'node:stream';
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import zlib from 'node:zlib';
 import { exceededLimit } from '../_internals/decode-limits.ts';
 import { ZstdDecompress } from '../_internals/zstd-frames.ts';
-import type { DecodeFailure, DecodeThreadData, ToParseThread } from './decode-messages.ts';
+import type { DecodeFailure, DecodeThreadData, FromDecodeThread } from './decode-messages.ts';
+import { TarParser, type TarEvent } from './tar-parser.ts';
 
-const { path, compression, limits, readBytes, maxInFlight, pieceBytes, toParser } = workerData as DecodeThreadData & {
-  toParser: MessagePort;
-};
+const { path, compression, limits, readBytes, maxInFlight, pieceBytes } = workerData as DecodeThreadData;
 const port = parentPort!;
+const parser = new TarParser();
 
 const hash = createHash('sha256');
 let stored = 0;
@@ -29,19 +32,50 @@ let credits = maxInFlight;
 let failed = false;
 /** False once the tar has ended: the rest of the file is only hashed. */
 let decoding = true;
-const decoder: Duplex | undefined =
-  compression === 'zstd' ? new ZstdDecompress() : compression === 'gzip' ? zlib.createGunzip({ chunkSize: 128 * 1024 }) : undefined;
 
-// The file is read into one reused buffer: fresh buffers per read left
-// garbage that this thread collected late, and peak RSS grew with the input.
+// The file is read into reused buffers: fresh buffers per read left garbage
+// that this thread collected late, and peak RSS grew with the input (~30 MiB
+// more at 4× the input). Plain tar, and the rest of a file after the end of
+// the archive, use one buffer, done with as soon as it is handed on. zstd
+// keeps what it is given until it has decoded it, so it reads into buffers
+// of a small pool that return once decoded (ZstdDecompress's onInputDone);
+// gzip gets a copy of each read.
 const input = Buffer.allocUnsafe(readBytes);
+/** Read buffers waiting for zstd input, at most {@link READ_BUFFERS}: 2 MiB ahead of the decoders. */
+const readBuffers: ArrayBuffer[] = [];
+const READ_BUFFERS = 16;
+let readBuffersMade = 0;
+
+/** Where the next read lands: a pool buffer for zstd (undefined when all are with the decoder), else the one input buffer. */
+function readTarget(): Buffer | undefined {
+  if (!decoding || compression !== 'zstd') return input;
+  if (readBuffers.length === 0 && readBuffersMade < READ_BUFFERS) {
+    readBuffersMade += 1;
+    return Buffer.allocUnsafeSlow(readBytes);
+  }
+  const buffer = readBuffers.pop();
+  return buffer && Buffer.from(buffer);
+}
+
+const decoder: Duplex | undefined =
+  compression === 'zstd'
+    ? new ZstdDecompress({
+        onInputDone: (chunk) => {
+          readBuffers.push(chunk.buffer as ArrayBuffer);
+          readMore();
+        },
+      })
+    : compression === 'gzip'
+      ? zlib.createGunzip({ chunkSize: 128 * 1024 })
+      : undefined;
+
 let fd: number | undefined;
 let reading = false;
 let sourceEnded = false;
 let waitingDrain = false;
 
-function send(message: ToParseThread, transfer: ArrayBuffer[] = []): void {
-  toParser.postMessage(message, transfer);
+function send(message: FromDecodeThread, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
 }
 
 // Closed only between reads, so a read in flight can't land on a reused descriptor.
@@ -67,17 +101,26 @@ let fill = 0;
 function flushPiece(): void {
   if (fill === 0 || failed || !decoding) return;
   const full = fill === piece.length ? piece : piece.slice(0, fill);
-  send({ type: 'chunk', chunk: full }, [full.buffer as ArrayBuffer]);
+  post(full, parser.push(full));
   piece = new Uint8Array(pieceBytes);
   fill = 0;
   credits -= 1;
   if (credits <= 0) decoder?.pause();
 }
 
+/** Posts a piece and what the parser found in it; after the archive's end (or a refusal) nothing more is decoded. */
+function post(chunk: Uint8Array, events: readonly TarEvent[]): void {
+  send({ type: 'piece', chunk, events }, [chunk.buffer as ArrayBuffer]);
+  if (events.some((e) => e.type === 'end' || e.type === 'error')) stopDecoding();
+}
+
 function copyIn(chunk: Buffer): void {
   produced += chunk.length;
   const exceeded = exceededLimit(produced, stored, limits);
-  if (exceeded) return fail('limit', new Error(exceeded));
+  if (exceeded) {
+    fail('limit', new Error(exceeded));
+    return;
+  }
   for (let at = 0; at < chunk.length && !failed && decoding; ) {
     const n = Math.min(piece.length - fill, chunk.length - at);
     piece.set(chunk.subarray(at, at + n), fill);
@@ -89,21 +132,33 @@ function copyIn(chunk: Buffer): void {
 }
 
 /**
- * The decoder writes into fresh buffers; once a chunk reaches the end of its
- * buffer the decoder has moved on to a new one, and the chunk is copied, so
- * its memory is freed now rather than when this thread next collects
- * garbage (this thread allocates little else, so that came late: ~40 MiB
- * more peak RSS). Never the file's read buffer, which is reused.
+ * The decoder writes into fresh buffers, and every chunk is copied as it
+ * arrives, so a buffer's memory is freed as soon as the decoder is done with
+ * it rather than when this thread next collects garbage (it allocates little
+ * else, so that came late: ~40 MiB more peak RSS). The decoder is done with a
+ * buffer once a chunk reaches its end, or once a chunk arrives in another
+ * buffer (the last, partly filled buffer of each zstd frame: files of many
+ * frames left one per frame waiting). Never the file's read buffer, which is
+ * reused.
  */
+let lastBuffer: ArrayBuffer | undefined;
 function releaseDecoderBuffer(chunk: Buffer): void {
-  if (decoder && chunk.byteOffset + chunk.byteLength === chunk.buffer.byteLength) {
-    (chunk.buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
-  }
+  if (!decoder) return;
+  const buffer = chunk.buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer };
+  if (lastBuffer !== undefined && lastBuffer !== buffer) free(lastBuffer);
+  lastBuffer = buffer;
+  if (chunk.byteOffset + chunk.byteLength === buffer.byteLength) free(buffer);
+}
+
+function free(buffer: ArrayBuffer): void {
+  if (buffer.byteLength > 0) (buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
+  if (buffer === lastBuffer) lastBuffer = undefined;
 }
 
 function finish(): void {
   if (failed) return;
   flushPiece();
+  if (decoding) post(new Uint8Array(0), parser.end());
   closeFile();
   send({ type: 'end', sha256: hash.digest('hex'), bytes: stored });
 }
@@ -122,8 +177,10 @@ function stopDecoding(): void {
 function readMore(): void {
   if (reading || failed || sourceEnded || waitingDrain || fd === undefined) return;
   if (decoding && credits <= 0) return;
+  const target = readTarget();
+  if (!target) return; // the decoders still hold every read buffer; one returning reads on
   reading = true;
-  read(fd, input, 0, input.length, null, (error, n) => {
+  read(fd, target, 0, target.length, null, (error, n) => {
     reading = false;
     if (failed) return closeFile();
     if (error) return fail('io', error);
@@ -133,15 +190,14 @@ function readMore(): void {
       else finish();
       return;
     }
-    const chunk = input.subarray(0, n);
+    const chunk = target.subarray(0, n);
     hash.update(chunk);
     stored += n;
     if (!decoding) {
       // only hashed
     } else if (!decoder) {
       copyIn(chunk);
-    } else if (!decoder.write(Buffer.from(chunk))) {
-      // The decoder keeps what it is given until it gets to it, so it gets a copy.
+    } else if (!decoder.write(compression === 'zstd' ? chunk : Buffer.from(chunk))) {
       waitingDrain = true;
       decoder.once('drain', () => {
         waitingDrain = false;
@@ -168,10 +224,6 @@ open(path, 'r', (error, opened) => {
   readMore();
 });
 
-toParser.on('message', (m: { type: 'tar-end' }) => {
-  if (m.type === 'tar-end') stopDecoding();
-});
-
 port.on('message', (m: { type: 'ack'; n: number } | { type: 'stop' }) => {
   if (m.type === 'ack') {
     credits += m.n;
@@ -182,7 +234,6 @@ port.on('message', (m: { type: 'ack'; n: number } | { type: 'stop' }) => {
     failed = true;
     closeFile();
     decoder?.destroy();
-    toParser.close();
     port.close();
   }
 });

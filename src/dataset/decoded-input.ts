@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { Duplex, Readable } from 'node:stream';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { exceededLimit, type DecodeLimits } from '../_internals/decode-limits.js';
 import {
@@ -15,13 +15,15 @@ import {
 } from '../_internals/decompress.js';
 import { deferred } from '../_internals/deferred.js';
 import { workerModuleUrl } from '../_internals/worker-url.js';
-import type { DecodeFailure, DecodeThreadData, FromParseThread, StoredDigest } from './decode-messages.js';
+import type { DecodeFailure, DecodeThreadData, FromDecodeThread, StoredDigest } from './decode-messages.js';
 import { TarParser, type TarEvent } from './tar-parser.js';
 
 /** A decoded piece of the tar stream and what the tar parser found in it. */
 export interface TarPiece {
   readonly chunk: Buffer;
   readonly events: readonly TarEvent[];
+  /** True when `chunk` spans a buffer of its own, which the reader may free once nothing refers to it. */
+  readonly ownsBuffer: boolean;
 }
 
 /**
@@ -42,8 +44,8 @@ export interface DecodedInput {
 const READ_BYTES = 128 * 1024;
 /**
  * Decoded pieces posted ahead of the reader, and their size: 4 MiB of
- * read-ahead. Each piece costs three messages (decode thread, parse thread,
- * ack); 512 KiB pieces ran ~10% faster than 256 KiB ones at the same peak RSS,
+ * read-ahead. Each piece costs two messages (the piece and its
+ * acknowledgement); 512 KiB pieces ran ~10% faster than 256 KiB ones at the same peak RSS,
  * while 1 MiB pieces added ~25 MiB of RSS for little more.
  */
 const MAX_IN_FLIGHT = 8;
@@ -100,12 +102,13 @@ class PieceQueue {
 }
 
 /**
- * A file is read on two worker threads, the way `zstd -dc | tar -xO` spreads
- * its work over two processes: the decode thread (decode-thread.ts) reads,
- * hashes and decompresses; the parse thread (parse-thread.ts) runs the tar
- * parser and hashes members. The main thread is left line splitting and
- * whatever the caller does. Backpressure: the decode thread posts at most
- * {@link MAX_IN_FLIGHT} pieces that the reader has not taken yet.
+ * A file is read, decompressed and parsed off the main thread: the decode
+ * thread (decode-thread.ts) reads and hashes the file, has node:zlib decode
+ * it on libuv's thread pool (two zstd frames at a time, as `zstd -dc | tar
+ * -xO` spreads its work over two processes), and runs the tar parser and the
+ * member hashes over the decoded pieces. The main thread is left line
+ * splitting and whatever the caller does. Backpressure: the decode thread
+ * posts at most {@link MAX_IN_FLIGHT} pieces that the reader has not taken yet.
  */
 export async function openFile(path: string, limits: DecodeLimits): Promise<DecodedInput> {
   const head = Buffer.alloc(SNIFF_BYTES);
@@ -123,19 +126,16 @@ export async function openFile(path: string, limits: DecodeLimits): Promise<Deco
   const compression = detectCompression(head.subarray(0, length));
   if (compression === undefined) throw unsupported(head.subarray(0, length), { path });
 
-  const { port1: toParser, port2: fromDecoder } = new MessageChannel();
-  const data: DecodeThreadData = { path, compression, limits, readBytes: READ_BYTES, maxInFlight: MAX_IN_FLIGHT, pieceBytes: PIECE_BYTES };
+  const workerData: DecodeThreadData = {
+    path,
+    compression,
+    limits,
+    readBytes: READ_BYTES,
+    maxInFlight: MAX_IN_FLIGHT,
+    pieceBytes: PIECE_BYTES,
+  };
   // No inherited flags: `node --input-type=module -e …` would refuse to start a module file.
-  const decoder = new Worker(workerModuleUrl('decode-thread', import.meta.url), {
-    execArgv: [],
-    workerData: { ...data, toParser },
-    transferList: [toParser],
-  });
-  const parser = new Worker(workerModuleUrl('parse-thread', import.meta.url), {
-    execArgv: [],
-    workerData: { fromDecoder },
-    transferList: [fromDecoder],
-  });
+  const decoder = new Worker(workerModuleUrl('decode-thread', import.meta.url), { execArgv: [], workerData });
   const queue = new PieceQueue();
   const stored = deferred<StoredDigest>();
   let settled = false;
@@ -150,9 +150,9 @@ export async function openFile(path: string, limits: DecodeLimits): Promise<Deco
     const cause = Object.assign(new Error(f.stage === 'io' ? `${path}: ${f.message}` : f.message), f.code ? { code: f.code } : {});
     return f.stage === 'io' ? toBackfillError(cause, 'IO_ERROR', { path }) : decompressionError(cause, compression, f.offset);
   };
-  parser.on('message', (m: FromParseThread) => {
+  decoder.on('message', (m: FromDecodeThread) => {
     if (m.type === 'piece') {
-      queue.push({ chunk: Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.byteLength), events: m.events });
+      queue.push({ chunk: Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.byteLength), events: m.events, ownsBuffer: true });
     } else if (m.type === 'end') {
       settled = true;
       stored.resolve({ sha256: m.sha256, bytes: m.bytes });
@@ -161,15 +161,13 @@ export async function openFile(path: string, limits: DecodeLimits): Promise<Deco
       fail(toError(m.failure));
     }
   });
-  for (const worker of [decoder, parser]) {
-    worker.on('error', (e) => fail(toBackfillError(e, 'IO_ERROR', { path })));
-    // A thread that ends before the archive does would leave the reader waiting for pieces forever.
-    worker.on('exit', (code) =>
-      fail(
-        new BackfillError('IO_ERROR', `${path}: a decode thread exited (code ${code}) before the end of the file.`, { context: { path } }),
-      ),
-    );
-  }
+  decoder.on('error', (e) => fail(toBackfillError(e, 'IO_ERROR', { path })));
+  // A thread that ends before the archive does would leave the reader waiting for pieces forever.
+  decoder.on('exit', (code) =>
+    fail(
+      new BackfillError('IO_ERROR', `${path}: the decode thread exited (code ${code}) before the end of the file.`, { context: { path } }),
+    ),
+  );
   return {
     compression,
     stored: stored.promise,
@@ -180,10 +178,8 @@ export async function openFile(path: string, limits: DecodeLimits): Promise<Deco
     },
     close() {
       fail(new BackfillError('ABORTED', 'reading the dataset was stopped.'));
-      for (const worker of [decoder, parser]) {
-        worker.postMessage({ type: 'stop' });
-        worker.unref();
-      }
+      decoder.postMessage({ type: 'stop' });
+      decoder.unref();
     },
   };
 }
@@ -260,7 +256,7 @@ export async function openStream(source: Readable, limits: DecodeLimits): Promis
       const next = await readDecoded();
       if (next.done) {
         finished = true;
-        return { chunk: Buffer.alloc(0), events: parser.end() };
+        return { chunk: Buffer.alloc(0), events: parser.end(), ownsBuffer: false };
       }
       decodedBytes += next.value.length;
       const exceeded = exceededLimit(decodedBytes, storedBytes, limits);
@@ -270,7 +266,8 @@ export async function openStream(source: Readable, limits: DecodeLimits): Promis
         finished = true;
         stopDecoding();
       }
-      return { chunk: next.value, events };
+      // The decoder's output buffers are its own: they may hold the next chunk too.
+      return { chunk: next.value, events, ownsBuffer: false };
     },
     close() {
       finished = true;

@@ -19,10 +19,17 @@ function problemError(problem: TarProblem): BackfillError {
 
 type WalkEvent = Exclude<TarEvent, { type: 'data' } | { type: 'error' }> | { readonly type: 'data'; readonly bytes: Buffer };
 
-/** Steps through the parser's events across pieces; a refusal is thrown as its coded error. */
+/**
+ * Steps through the parser's events across pieces; a refusal is thrown as its
+ * coded error. A piece read from a file is freed as soon as the walk moves
+ * past it, unless the data handed out from it was kept: the main thread
+ * allocates little while it only counts or decodes lines, so pieces left to
+ * the garbage collector piled up (~40 MiB of peak RSS in `scan()`).
+ */
 class TarWalk {
   #piece: TarPiece | undefined;
   #index = 0;
+  #kept = false;
 
   constructor(private readonly input: DecodedInput) {}
 
@@ -35,12 +42,20 @@ class TarWalk {
         if (event.type === 'error') throw problemError(event.problem);
         return event;
       }
+      if (piece?.ownsBuffer && !this.#kept) (piece.chunk.buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
+      this.#piece = undefined;
       const next = await this.input.nextPiece();
       // The parser always ends with an end or an error event; this would be a bug.
       if (!next) throw new BackfillError('TAR_TRUNCATED', 'the tar stream stopped before its end.');
       this.#piece = next;
       this.#index = 0;
+      this.#kept = false;
     }
+  }
+
+  /** The data last handed out stays referenced: its piece must not be freed. */
+  keep(): void {
+    this.#kept = true;
   }
 
   /** The data of the member whose header was just read, up to its end. */
@@ -58,6 +73,7 @@ class TarWalk {
     };
     return {
       next,
+      keep: () => this.keep(),
       get sha256() {
         return sha256;
       },

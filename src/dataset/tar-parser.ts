@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 
 /**
- * The reader's only tar parser. It runs on the parse thread for file inputs
+ * The reader's only tar parser. It runs on the decode thread for file inputs
  * and on the main thread for stream inputs, and it alone decides which bytes
  * belong to which member: the bytes it marks as a member's data are the bytes
  * it hashes and the bytes the caller is handed. It imports nothing but

@@ -104,13 +104,15 @@ export function recordToDocument(
   context: BackfillErrorContext = {},
 ): Result<MongoDocument, BackfillError> {
   const ctx = { ...context, id };
-  const read = parseExtendedJson(raw, bson, ctx);
-  if (read.isErr()) return err(read.error);
-  const parsed = read.value;
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return err(new BackfillError('RECORD_NOT_OBJECT', `${where(ctx)}: the line is not a JSON object.`, { context: ctx }));
-  }
-  const record = parsed as MongoDocument;
+  return parseExtendedJson(raw, bson, ctx).andThen((parsed) => {
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      return err(new BackfillError('RECORD_NOT_OBJECT', `${where(ctx)}: the line is not a JSON object.`, { context: ctx }));
+    return ok(withRecordId(parsed as MongoDocument, id));
+  });
+}
+
+/** `record` with `id` as its `_id`, unless its own `_id` already reads as `id`. */
+function withRecordId(record: MongoDocument, id: string): MongoDocument {
   const own: unknown = Object.hasOwn(record, '_id') ? record._id : undefined;
   const ownText = mongoIdText(own);
   // An ObjectId's hex is read case-insensitively, as {"$oid"} accepts both cases.
@@ -118,8 +120,8 @@ export function recordToDocument(
     ownText !== undefined &&
     (ownText === id || ((own as { _bsontype?: unknown })._bsontype === 'ObjectId' && ownText === id.toLowerCase()))
   )
-    return ok(record);
+    return record;
   // `_id` first, as the server would store it.
   const { _id: _replaced, ...rest } = record;
-  return ok({ _id: id, ...rest });
+  return { _id: id, ...rest };
 }

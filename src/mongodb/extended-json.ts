@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { err, ok, type Result } from 'neverthrow';
+import { err, ok, Result } from 'neverthrow';
 import { BackfillError, type BackfillErrorContext } from '../errors.js';
 import type { Bson } from './bson.js';
 
@@ -56,88 +56,96 @@ class JsonNumber {
   constructor(readonly text: string) {}
 }
 
-class OutOfRange extends Error {
-  constructor(
-    readonly path: string,
-    readonly value: string,
-    readonly why: string,
-  ) {
-    super(`${path}: ${value} ${why}`);
-  }
-}
-
-/** Whether `text` is an integer within [min, max]; text that is no integer at all is malformed extended JSON. */
-function integerIn(text: unknown, min: bigint, max: bigint): boolean {
-  if (typeof text !== 'string' || !INTEGER.test(text)) throw new Error(`${JSON.stringify(text)} is not an integer`);
-  const n = BigInt(text);
-  return n >= min && n <= max;
-}
-
-function plainNumber(value: unknown, path: string): unknown {
-  if (!(value instanceof JsonNumber)) return value;
-  const n = Number(value.text);
-  if (!Number.isFinite(n)) throw new OutOfRange(path, value.text, 'is beyond the range of a double');
-  return n;
-}
-
-/** Checks a `$date` value (ISO text, milliseconds, or `{"$numberLong": …}`) against the range a Date holds. */
-function checkDate(value: unknown, path: string): unknown {
-  if (typeof value === 'string') {
-    if (Number.isNaN(Date.parse(value))) throw new OutOfRange(path, JSON.stringify(value), 'is not a date MongoDB can store');
-    return value;
-  }
-  const millis =
-    value instanceof JsonNumber
-      ? value.text
-      : typeof value === 'object' && value !== null
-        ? (value as { $numberLong?: unknown }).$numberLong
-        : undefined;
-  if (!integerIn(millis, -DATE_LIMIT_MS, DATE_LIMIT_MS))
-    throw new OutOfRange(path, String(millis), 'is not a date in the range a Date holds (±8.64e15 ms)');
-  return value instanceof JsonNumber ? Number(millis) : value;
-}
+/** Why a parsed tree cannot be stored: a value out of range at `path`, or malformed extended JSON. */
+type Problem =
+  | { readonly kind: 'range'; readonly path: string; readonly value: string; readonly why: string }
+  | { readonly kind: 'malformed'; readonly message: string };
 
 /**
- * Rewrites the parsed tree into canonical extended JSON: bare numbers get
+ * Rewrites a parsed tree into canonical extended JSON: bare numbers get
  * their exact type; `$numberInt`, `$numberLong`, `$numberDouble` and `$date`
- * wrappers are checked (the library would wrap or zero them silently).
+ * wrappers are checked (the library would wrap or zero them silently). The
+ * first problem found is kept in `problem` and ends the rewrite's meaning:
+ * every record's every node passes here, so no node allocates a Result.
  */
-function canonical(value: unknown, path: string): unknown {
-  if (value instanceof JsonNumber) {
-    const t = jsonNumberType(value.text);
-    if (!t.ok) throw new OutOfRange(path, value.text, t.why);
-    return t.canonical;
-  }
-  if (Array.isArray(value)) return value.map((v, i) => canonical(v, `${path}[${i}]`));
-  if (typeof value !== 'object' || value === null) return value;
-  const o = value as Record<string, unknown>;
-  if ('$numberInt' in o && !integerIn(o.$numberInt, INT32_MIN, INT32_MAX))
-    throw new OutOfRange(path, JSON.stringify(o.$numberInt), 'is not a 32-bit integer');
-  if ('$numberLong' in o && !integerIn(o.$numberLong, INT64_MIN, INT64_MAX))
-    throw new OutOfRange(path, JSON.stringify(o.$numberLong), 'is not a 64-bit integer');
-  if ('$numberDouble' in o) {
-    const d = o.$numberDouble;
-    if (typeof d !== 'string' || d.trim() === '' || Number.isNaN(Number(d)) !== (d === 'NaN'))
-      throw new Error(`${JSON.stringify(d)} is not a double`);
-    if (!['Infinity', '-Infinity'].includes(d) && !Number.isFinite(Number(d)))
-      throw new OutOfRange(path, JSON.stringify(d), 'is beyond the range of a double');
-  }
-  if ('$date' in o) return { ...o, $date: checkDate(o.$date, path) };
-  const wrapper = Object.keys(o).some((k) => k.startsWith('$'));
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) {
-    const at = path === '' ? k : `${path}.${k}`;
-    // Inside a type wrapper ($timestamp's t and i, $minKey's 1, …) numbers are plain operands.
-    out[k] = wrapper && k !== '$scope' ? plainDeep(v, at) : canonical(v, at);
-  }
-  return out;
-}
+class Canonicalizer {
+  problem: Problem | undefined;
 
-function plainDeep(value: unknown, path: string): unknown {
-  if (value instanceof JsonNumber) return plainNumber(value, path);
-  if (typeof value !== 'object' || value === null) return value;
-  if (Array.isArray(value)) return value.map((v, i) => plainDeep(v, `${path}[${i}]`));
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plainDeep(v, `${path}.${k}`)]));
+  #range(path: string, value: string, why: string): undefined {
+    this.problem ??= { kind: 'range', path, value, why };
+    return undefined;
+  }
+
+  /** Whether `text` is an integer within [min, max]; text that is no integer at all is malformed extended JSON. */
+  #integerIn(text: unknown, min: bigint, max: bigint): boolean {
+    if (typeof text !== 'string' || !INTEGER.test(text)) {
+      this.problem ??= { kind: 'malformed', message: `${JSON.stringify(text)} is not an integer` };
+      return true; // reported as malformed, not as out of range
+    }
+    const n = BigInt(text);
+    return n >= min && n <= max;
+  }
+
+  #plainNumber(value: JsonNumber, path: string): number | undefined {
+    const n = Number(value.text);
+    return Number.isFinite(n) ? n : this.#range(path, value.text, 'is beyond the range of a double');
+  }
+
+  /** Checks a `$date` value (ISO text, milliseconds, or `{"$numberLong": …}`) against the range a Date holds. */
+  #date(value: unknown, path: string): unknown {
+    if (typeof value === 'string')
+      return Number.isNaN(Date.parse(value)) ? this.#range(path, JSON.stringify(value), 'is not a date MongoDB can store') : value;
+    const millis =
+      value instanceof JsonNumber
+        ? value.text
+        : typeof value === 'object' && value !== null
+          ? (value as { $numberLong?: unknown }).$numberLong
+          : undefined;
+    if (!this.#integerIn(millis, -DATE_LIMIT_MS, DATE_LIMIT_MS))
+      return this.#range(path, String(millis), 'is not a date in the range a Date holds (±8.64e15 ms)');
+    return value instanceof JsonNumber ? Number(millis) : value;
+  }
+
+  #wrappers(o: Readonly<Record<string, unknown>>, path: string): void {
+    if ('$numberInt' in o && !this.#integerIn(o.$numberInt, INT32_MIN, INT32_MAX))
+      this.#range(path, JSON.stringify(o.$numberInt), 'is not a 32-bit integer');
+    if ('$numberLong' in o && !this.#integerIn(o.$numberLong, INT64_MIN, INT64_MAX))
+      this.#range(path, JSON.stringify(o.$numberLong), 'is not a 64-bit integer');
+    if ('$numberDouble' in o) {
+      const d = o.$numberDouble;
+      if (typeof d !== 'string' || d.trim() === '' || Number.isNaN(Number(d)) !== (d === 'NaN'))
+        this.problem ??= { kind: 'malformed', message: `${JSON.stringify(d)} is not a double` };
+      else if (!['Infinity', '-Infinity'].includes(d) && !Number.isFinite(Number(d)))
+        this.#range(path, JSON.stringify(d), 'is beyond the range of a double');
+    }
+  }
+
+  canonical(value: unknown, path: string): unknown {
+    if (value instanceof JsonNumber) {
+      const t = jsonNumberType(value.text);
+      return t.ok ? t.canonical : this.#range(path, value.text, t.why);
+    }
+    if (Array.isArray(value)) return value.map((v, i) => this.canonical(v, `${path}[${i}]`));
+    if (typeof value !== 'object' || value === null) return value;
+    const o = value as Record<string, unknown>;
+    this.#wrappers(o, path);
+    if ('$date' in o) return { ...o, $date: this.#date(o.$date, path) };
+    const wrapper = Object.keys(o).some((k) => k.startsWith('$'));
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(o)) {
+      const at = path === '' ? k : `${path}.${k}`;
+      // Inside a type wrapper ($timestamp's t and i, $minKey's 1, …) numbers are plain operands.
+      out[k] = wrapper && k !== '$scope' ? this.#plainDeep(v, at) : this.canonical(v, at);
+    }
+    return out;
+  }
+
+  #plainDeep(value: unknown, path: string): unknown {
+    if (value instanceof JsonNumber) return this.#plainNumber(value, path);
+    if (typeof value !== 'object' || value === null) return value;
+    if (Array.isArray(value)) return value.map((v, i) => this.#plainDeep(v, `${path}[${i}]`));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.#plainDeep(v, `${path}.${k}`)]));
+  }
 }
 
 function where(context: BackfillErrorContext): string {
@@ -164,37 +172,38 @@ function where(context: BackfillErrorContext): string {
  * ```
  */
 export function parseExtendedJson(raw: string, bson: Bson, context: BackfillErrorContext = {}): Result<unknown, BackfillError> {
-  let tree: unknown;
-  try {
-    tree = JSON.parse(raw, (_key, value: unknown, source?: { source?: string }) =>
-      typeof value === 'number' ? new JsonNumber(source?.source ?? String(value)) : value,
-    );
-  } catch (cause) {
-    const message = cause instanceof Error ? cause.message : String(cause);
-    return err(new BackfillError('RECORD_INVALID', `${where(context)}: not valid JSON (${message}); fix the record.`, { cause, context }));
-  }
-  try {
-    return ok(bson.EJSON.deserialize(canonical(tree, '') as Record<string, unknown>, { relaxed: false }));
-  } catch (cause) {
-    if (cause instanceof OutOfRange) {
-      const field = cause.path === '' ? 'the value' : `field ${cause.path}`;
+  const invalidRecord = (what: string) => (cause: unknown) =>
+    new BackfillError('RECORD_INVALID', `${where(context)}: not valid ${what} (${messageOf(cause)}); fix the record.`, { cause, context });
+  const parse = Result.fromThrowable(
+    (text: string): unknown =>
+      JSON.parse(text, (_key, value: unknown, source?: { source?: string }) =>
+        typeof value === 'number' ? new JsonNumber(source?.source ?? String(value)) : value,
+      ),
+    invalidRecord('JSON'),
+  );
+  const deserialize = Result.fromThrowable(
+    (tree: unknown): unknown => bson.EJSON.deserialize(tree as Record<string, unknown>, { relaxed: false }),
+    invalidRecord('MongoDB extended JSON'),
+  );
+  return parse(raw)
+    .andThen((tree) => {
+      const rewriter = new Canonicalizer();
+      const canonical = rewriter.canonical(tree, '');
+      const problem = rewriter.problem;
+      if (problem === undefined) return ok(canonical);
+      if (problem.kind === 'malformed') return err(invalidRecord('MongoDB extended JSON')(new Error(problem.message)));
+      const field = problem.path === '' ? 'the value' : `field ${problem.path}`;
       return err(
         new BackfillError(
           'NUMBER_OUT_OF_RANGE',
-          `${where(context)}: ${field} = ${cause.value} ${cause.why}, so it cannot be stored exactly; fix the value.`,
-          {
-            cause,
-            context: { ...context, field: cause.path },
-          },
+          `${where(context)}: ${field} = ${problem.value} ${problem.why}, so it cannot be stored exactly; fix the value.`,
+          { context: { ...context, field: problem.path } },
         ),
       );
-    }
-    const message = cause instanceof Error ? cause.message : String(cause);
-    return err(
-      new BackfillError('RECORD_INVALID', `${where(context)}: not valid MongoDB extended JSON (${message}); fix the record.`, {
-        cause,
-        context,
-      }),
-    );
-  }
+    })
+    .andThen(deserialize);
+}
+
+function messageOf(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
 }

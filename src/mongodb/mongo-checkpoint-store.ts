@@ -5,13 +5,14 @@
  * @module
  */
 import type { ClientSession, Db, WriteConcernSettings } from 'mongodb';
-import { ResultAsync } from 'neverthrow';
+import { ok, ResultAsync, safeTry, type Result } from 'neverthrow';
 import type { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
 import type { BackfillCheckpoint, BackfillFailure, CheckpointStore, StoredCheckpoint } from '../statements/ports.js';
 import { DECIDING_READ, DEFAULT_CHECKPOINTS_COLLECTION, DEFAULT_FAILURES_COLLECTION, boundedWriteConcern } from './defaults.js';
 import { ensureCollection } from './collections.js';
-import { mongoErrorToBackfill, retryOptionsFrom, withMongoRetry, type MongoRetryOptions } from './errors.js';
+import { collectionOption, databaseOf, resolveRetry } from './config.js';
+import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
 
 /**
  * Where {@link MongoCheckpointStore} keeps its two collections.
@@ -62,6 +63,139 @@ export interface MongoWriteScope {
 }
 
 /**
+ * A checkpoint store's resolved options (frozen).
+ *
+ * @internal
+ */
+export type CheckpointContext = Readonly<{
+  db: Db;
+  checkpoints: string;
+  failures: string;
+  writeConcern: WriteConcernSettings;
+  retry: MongoRetryOptions;
+}>;
+
+/**
+ * Validates a {@link MongoCheckpointStoreConfig} once.
+ *
+ * @internal
+ */
+export function resolveCheckpointConfig(config: MongoCheckpointStoreConfig): Result<CheckpointContext, BackfillError> {
+  return safeTry(function* () {
+    const db = yield* databaseOf(config);
+    const checkpoints = yield* collectionOption(config.checkpointsCollection, DEFAULT_CHECKPOINTS_COLLECTION, 'checkpointsCollection');
+    const failures = yield* collectionOption(config.failuresCollection, DEFAULT_FAILURES_COLLECTION, 'failuresCollection');
+    const retry = yield* resolveRetry(config);
+    return ok(Object.freeze({ db, checkpoints, failures, writeConcern: boundedWriteConcern(config.writeConcern), retry }));
+  });
+}
+
+/**
+ * Writes a batch's new failures and then the run's checkpoint, as upserts
+ * (safe to repeat). Throws driver errors: it runs inside the sink's unit
+ * of work, which maps them.
+ *
+ * @internal
+ */
+export async function saveCheckpoint(
+  c: CheckpointContext,
+  runId: string,
+  failures: readonly BackfillFailure[],
+  checkpoint: BackfillCheckpoint,
+  scope: MongoWriteScope,
+): Promise<void> {
+  const opts = scope.session === undefined ? { writeConcern: c.writeConcern } : { session: scope.session };
+  if (failures.length > 0) {
+    const first = checkpoint.counters.failures - failures.length + 1;
+    await c.db.collection<FailureDoc>(c.failures).bulkWrite(
+      failures.map((f, i) => {
+        const seq = first + i;
+        return {
+          replaceOne: {
+            filter: { _id: { runId, seq } },
+            replacement: { runId, seq, digest: f.digest, code: f.code, message: f.message },
+            upsert: true,
+          },
+        };
+      }),
+      { ordered: false, ...opts },
+    );
+  }
+  const doc: Omit<CheckpointDoc, '_id'> = {
+    cursor: checkpoint.cursor === null ? null : { retrievedAt: checkpoint.cursor.retrievedAt, digest: checkpoint.cursor.digest },
+    counters: { ...checkpoint.counters },
+    options: { ...checkpoint.options },
+    outcomeSha256: checkpoint.outcomeSha256,
+    completed: checkpoint.completed,
+    updatedAt: new Date(),
+  };
+  await c.db.collection<CheckpointDoc>(c.checkpoints).replaceOne({ _id: runId }, doc, { upsert: true, ...opts });
+}
+
+/**
+ * Creates both collections and the failures index `{ runId: 1, seq: 1 }` if missing.
+ *
+ * @internal
+ */
+export function prepareCheckpoints(c: CheckpointContext): ResultAsync<void, BackfillError> {
+  return ResultAsync.fromPromise(
+    withMongoRetry(async () => {
+      await c.db.collection(c.failures, { writeConcern: c.writeConcern }).createIndex({ runId: 1, seq: 1 }, { name: 'runId_seq' });
+      await ensureCollection(c.db, c.checkpoints, c.writeConcern);
+    }, c.retry),
+    (e) => mongoErrorToBackfill(e, { table: c.failures }),
+  );
+}
+
+/**
+ * The run's checkpoint with the failures recorded up to it, or `null`.
+ *
+ * @internal
+ */
+export function loadCheckpointFrom(c: CheckpointContext, runId: string): ResultAsync<StoredCheckpoint | null, BackfillError> {
+  return ResultAsync.fromPromise(
+    withMongoRetry(async () => {
+      // Resume decides from this: the primary's majority-committed state, never a lagging secondary.
+      const cp = await c.db.collection<CheckpointDoc>(c.checkpoints).findOne({ _id: runId }, DECIDING_READ);
+      if (cp === null) return null;
+      const failed = await c.db
+        .collection<FailureDoc>(c.failures)
+        .find({ runId, seq: { $lte: cp.counters.failures } }, { projection: { _id: 0, digest: 1, code: 1, message: 1 }, ...DECIDING_READ })
+        .sort({ runId: 1, seq: 1 })
+        .toArray();
+      return storedCheckpoint(runId, cp, failed);
+    }, c.retry),
+    (e) => mongoErrorToBackfill(e, { table: c.checkpoints, runId }),
+  );
+}
+
+function storedCheckpoint(
+  runId: string,
+  cp: CheckpointDoc,
+  failed: readonly Omit<FailureDoc, '_id' | 'runId' | 'seq'>[],
+): StoredCheckpoint {
+  return {
+    runId,
+    cursor: cp.cursor === null ? null : { retrievedAt: cp.cursor.retrievedAt, digest: cp.cursor.digest },
+    counters: {
+      evaluated: Number(cp.counters.evaluated),
+      backfilled: Number(cp.counters.backfilled),
+      claimsWritten: Number(cp.counters.claimsWritten),
+      skipped: Number(cp.counters.skipped),
+      failures: Number(cp.counters.failures),
+    },
+    options: {
+      retrievedSince: cp.options.retrievedSince,
+      force: cp.options.force,
+      maxDocuments: cp.options.maxDocuments === null ? null : Number(cp.options.maxDocuments),
+    },
+    outcomeSha256: cp.outcomeSha256,
+    completed: cp.completed,
+    failed: failed.map((f) => ({ digest: f.digest, code: f.code as BackfillFailure['code'], message: f.message })),
+  };
+}
+
+/**
  * A {@link CheckpointStore} over two MongoDB collections: one document per
  * run id (cursor, counters, options, outcome hash) and one per recorded
  * failure, keyed `{ runId, seq }`.
@@ -79,107 +213,22 @@ export interface MongoWriteScope {
  * ```
  */
 export class MongoCheckpointStore implements CheckpointStore {
-  readonly #db: Db;
-  readonly #checkpoints: string;
-  readonly #failures: string;
-  readonly #writeConcern: WriteConcernSettings;
-  readonly #retry: MongoRetryOptions;
+  /** The resolved options, or why they are invalid (then every method returns that error). */
+  readonly #context: Result<CheckpointContext, BackfillError>;
 
+  /** Never throws: an invalid config (`INVALID_ARGUMENT`) is returned by every method. */
   constructor(config: MongoCheckpointStoreConfig) {
-    this.#db = config.db;
-    this.#checkpoints = config.checkpointsCollection ?? DEFAULT_CHECKPOINTS_COLLECTION;
-    this.#failures = config.failuresCollection ?? DEFAULT_FAILURES_COLLECTION;
-    this.#writeConcern = boundedWriteConcern(config.writeConcern);
-    this.#retry = retryOptionsFrom(config);
+    this.#context = resolveCheckpointConfig(config);
     Object.freeze(this);
   }
 
   /** Creates both collections and the failures index `{ runId: 1, seq: 1 }` if missing (checkpoints are keyed by `_id`). */
   prepare(): ResultAsync<void, BackfillError> {
-    return ResultAsync.fromPromise(
-      withMongoRetry(async () => {
-        await this.#db
-          .collection(this.#failures, { writeConcern: this.#writeConcern })
-          .createIndex({ runId: 1, seq: 1 }, { name: 'runId_seq' });
-        await ensureCollection(this.#db, this.#checkpoints, this.#writeConcern);
-      }, this.#retry),
-      (e) => mongoErrorToBackfill(e, { table: this.#failures }),
-    );
-  }
-
-  /**
-   * Writes a batch's new failures and then the run's checkpoint, as upserts
-   * (safe to repeat). Throws driver errors: it runs inside the sink's unit
-   * of work, which maps them.
-   *
-   * @internal
-   */
-  async save(runId: string, failures: readonly BackfillFailure[], checkpoint: BackfillCheckpoint, scope: MongoWriteScope): Promise<void> {
-    const opts = scope.session === undefined ? { writeConcern: this.#writeConcern } : { session: scope.session };
-    if (failures.length > 0) {
-      const first = checkpoint.counters.failures - failures.length + 1;
-      await this.#db.collection<FailureDoc>(this.#failures).bulkWrite(
-        failures.map((f, i) => {
-          const seq = first + i;
-          return {
-            replaceOne: {
-              filter: { _id: { runId, seq } },
-              replacement: { runId, seq, digest: f.digest, code: f.code, message: f.message },
-              upsert: true,
-            },
-          };
-        }),
-        { ordered: false, ...opts },
-      );
-    }
-    const doc: Omit<CheckpointDoc, '_id'> = {
-      cursor: checkpoint.cursor === null ? null : { retrievedAt: checkpoint.cursor.retrievedAt, digest: checkpoint.cursor.digest },
-      counters: { ...checkpoint.counters },
-      options: { ...checkpoint.options },
-      outcomeSha256: checkpoint.outcomeSha256,
-      completed: checkpoint.completed,
-      updatedAt: new Date(),
-    };
-    await this.#db.collection<CheckpointDoc>(this.#checkpoints).replaceOne({ _id: runId }, doc, { upsert: true, ...opts });
+    return this.#context.asyncAndThen(prepareCheckpoints);
   }
 
   /** The run's checkpoint with the failures recorded up to it, or `null`. */
   loadCheckpoint(runId: string): ResultAsync<StoredCheckpoint | null, BackfillError> {
-    return ResultAsync.fromPromise(
-      withMongoRetry(async () => {
-        // Resume decides from this: the primary's majority-committed state, never a lagging secondary.
-        const cp = await this.#db.collection<CheckpointDoc>(this.#checkpoints).findOne({ _id: runId }, DECIDING_READ);
-        if (cp === null) return null;
-        const failed = await this.#db
-          .collection<FailureDoc>(this.#failures)
-          .find(
-            { runId, seq: { $lte: cp.counters.failures } },
-            { projection: { _id: 0, digest: 1, code: 1, message: 1 }, ...DECIDING_READ },
-          )
-          .sort({ runId: 1, seq: 1 })
-          .toArray();
-        const stored: StoredCheckpoint = {
-          runId,
-          cursor: cp.cursor === null ? null : { retrievedAt: cp.cursor.retrievedAt, digest: cp.cursor.digest },
-          counters: {
-            evaluated: Number(cp.counters.evaluated),
-            backfilled: Number(cp.counters.backfilled),
-            claimsWritten: Number(cp.counters.claimsWritten),
-            skipped: Number(cp.counters.skipped),
-            failures: Number(cp.counters.failures),
-          },
-          options: {
-            retrievedSince: cp.options.retrievedSince,
-            force: cp.options.force,
-            maxDocuments: cp.options.maxDocuments === null ? null : Number(cp.options.maxDocuments),
-          },
-          outcomeSha256: cp.outcomeSha256,
-          completed: cp.completed,
-          failed: failed.map((f) => ({ digest: f.digest, code: f.code as BackfillFailure['code'], message: f.message })),
-        };
-        return stored;
-      }, this.#retry),
-      (e) => mongoErrorToBackfill(e, { table: this.#checkpoints, runId }),
-    );
+    return this.#context.asyncAndThen((c) => loadCheckpointFrom(c, runId));
   }
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { AnyBulkWriteOperation, Db, Document, Filter, WriteConcernSettings } from 'mongodb';
-import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
+import { err, ok, Result, ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { throwIfAborted, type Logger } from '../_internals/logger.js';
 import type { RawDocument, RawDocumentCountQuery, RawDocumentPageQuery, RawDocumentSource } from '../statements/ports.js';
@@ -16,7 +16,8 @@ import {
   DEFAULT_RETRY_DELAY_MS,
   boundedWriteConcern,
 } from './defaults.js';
-import { mongoErrorToBackfill, retryOptionsFrom, withMongoRetry, type MongoRetryOptions } from './errors.js';
+import { collectionOption, databaseOf, invalid, resolveRetry } from './config.js';
+import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
 
 /**
  * Where {@link MongoRawDocumentSource} reads from. Documents need
@@ -151,119 +152,40 @@ export function positionProblem(row: { readonly digest?: unknown; readonly retri
  * ```
  */
 export class MongoRawDocumentSource implements RawDocumentSource {
-  readonly #db: Db;
-  readonly #collection: string;
-  readonly #writeConcern: WriteConcernSettings;
-  readonly #retry: MongoRetryOptions;
+  /** The resolved options, or why they are invalid (then every method returns that error). */
+  readonly #context: Result<SourceContext, BackfillError>;
   /** Holds `done` once this source checked the collection's positions (the instance is frozen; the set is not). */
   readonly #checked = new Set<'done'>();
 
+  /** Never throws: an invalid config (`INVALID_ARGUMENT`) is returned by every method. */
   constructor(config: MongoRawDocumentSourceConfig) {
-    this.#db = config.db;
-    this.#collection = config.collection ?? DEFAULT_RAW_DOCUMENTS_COLLECTION;
-    this.#writeConcern = boundedWriteConcern(config.writeConcern);
-    this.#retry = retryOptionsFrom(config);
+    this.#context = resolveSourceConfig(config);
     Object.freeze(this);
-  }
-
-  #run<T>(fn: () => Promise<T>, signal?: AbortSignal): ResultAsync<T, BackfillError> {
-    return ResultAsync.fromPromise(
-      withMongoRetry(fn, { ...this.#retry, what: `read ${this.#collection}`, ...(signal === undefined ? {} : { signal }) }),
-      (e) => mongoErrorToBackfill(e, { table: this.#collection }),
-    );
   }
 
   /** Creates the `{ retrievedAt: 1, digest: 1 }` index (and a unique one on `digest`) if missing. */
   prepare(): ResultAsync<void, BackfillError> {
-    return this.#run(async () => {
-      await this.#db.collection(this.#collection, { writeConcern: this.#writeConcern }).createIndexes([
-        { key: { retrievedAt: 1, digest: 1 }, name: 'retrievedAt_digest' },
-        { key: { digest: 1 }, name: 'digest_unique', unique: true },
-      ]);
-    });
+    return this.#context.asyncAndThen((c) =>
+      run(c, async () => {
+        await c.db.collection(c.collection, { writeConcern: c.writeConcern }).createIndexes([
+          { key: { retrievedAt: 1, digest: 1 }, name: 'retrievedAt_digest' },
+          { key: { digest: 1 }, name: 'digest_unique', unique: true },
+        ]);
+      }),
+    );
   }
 
   /** Stores documents (ingest, fixtures); an existing digest is left unchanged. Returns how many were new. */
   append(documents: readonly NewMongoRawDocument[]): ResultAsync<number, BackfillError> {
-    if (documents.length === 0) return this.#run(async () => 0);
-    const ops: AnyBulkWriteOperation<Document>[] = [];
-    for (const d of documents) {
-      const retrievedAt = d.retrievedAt instanceof Date ? d.retrievedAt : new Date(d.retrievedAt);
-      if (Number.isNaN(retrievedAt.getTime())) {
-        return errAsync(
-          new BackfillError(
-            'INVALID_ARGUMENT',
-            `document ${d.digest}: retrievedAt ${JSON.stringify(String(d.retrievedAt))} is not a date.`,
-            { context: { digest: d.digest } },
-          ),
-        );
-      }
-      const doc: Document = {
-        retrievedAt,
-        content: d.content,
-        ...(d.format === undefined ? {} : { format: d.format }),
-        ...(d.providerId === undefined ? {} : { providerId: d.providerId }),
-      };
-      ops.push({ updateOne: { filter: { digest: d.digest }, update: { $setOnInsert: doc }, upsert: true } });
-    }
-    // Upserts keyed on the digest: a retry after a lost reply cannot store a document twice.
-    return this.#run(
-      async () =>
-        (await this.#db.collection(this.#collection).bulkWrite(ops, { ordered: false, writeConcern: this.#writeConcern })).upsertedCount,
+    return this.#context.asyncAndThen((c) =>
+      safeTry(async function* () {
+        const ops = yield* Result.combine(documents.map(appendOperation));
+        if (ops.length === 0) return ok(0);
+        // Upserts keyed on the digest: a retry after a lost reply cannot store a document twice.
+        const written = yield* run(c, () => c.db.collection(c.collection).bulkWrite(ops, { ordered: false, writeConcern: c.writeConcern }));
+        return ok(written.upsertedCount);
+      }),
     );
-  }
-
-  #filter(query: RawDocumentCountQuery): Result<Filter<Document>, BackfillError> {
-    const clauses: Filter<Document>[] = [];
-    if (query.retrievedSince !== undefined) {
-      if (!(query.retrievedSince instanceof Date) || Number.isNaN(query.retrievedSince.getTime()))
-        return err(new BackfillError('INVALID_ARGUMENT', '`retrievedSince` must be a valid Date.'));
-      clauses.push({ retrievedAt: { $gte: query.retrievedSince } });
-    }
-    if (query.after !== undefined) {
-      const t = new Date(query.after.retrievedAt);
-      if (Number.isNaN(t.getTime())) {
-        return err(
-          new BackfillError('INVALID_ARGUMENT', `cursor retrievedAt ${JSON.stringify(query.after.retrievedAt)} is not an ISO-8601 time.`, {
-            context: { digest: query.after.digest },
-          }),
-        );
-      }
-      // The $gte bound gives the planner a range on the index's leading key; the $or breaks ties.
-      clauses.push({ retrievedAt: { $gte: t }, $or: [{ retrievedAt: { $gt: t } }, { digest: { $gt: query.after.digest } }] });
-    }
-    return ok(clauses.length === 0 ? {} : clauses.length === 1 ? clauses[0]! : { $and: clauses });
-  }
-
-  /**
-   * Refuses a collection holding a document whose `retrievedAt` is not a
-   * Date (or whose `digest` is not a string): such documents sort before or
-   * after every Date, so a run would stop on them or, with `retrievedSince`
-   * or a resume cursor, silently skip them. Two reads at the ends of the
-   * `{ retrievedAt: 1, digest: 1 }` index find them without a scan.
-   */
-  async #checkPositions(): Promise<void> {
-    const collection = this.#db.collection(this.#collection);
-    const projection = { _id: 1, digest: 1, retrievedAt: 1 };
-    for (const direction of [1, -1] as const) {
-      const [edge] = await collection
-        .find({}, { projection, ...DECIDING_READ })
-        .sort({ retrievedAt: direction, digest: direction })
-        .limit(1)
-        .toArray();
-      const problem = edge === undefined ? undefined : positionProblem(edge as RawShape);
-      if (problem === undefined || edge === undefined) continue;
-      const bad = await collection.countDocuments(
-        { $or: [{ retrievedAt: { $not: { $type: 'date' } } }, { digest: { $not: { $type: 'string' } } }] },
-        DECIDING_READ,
-      );
-      const id = String((edge._id as { toHexString?: () => string })?.toHexString?.() ?? edge._id);
-      throw new BackfillError(
-        'DOCUMENT_INVALID',
-        `${this.#collection}: ${bad} raw document(s) cannot be placed in (retrievedAt, digest) order, e.g. _id ${id}${typeof edge.digest === 'string' ? ` (${edge.digest})` : ''}: ${problem}. They would stop the run or be skipped silently; store retrievedAt as a Date (e.g. with $toDate) and run again.`,
-        { context: { table: this.#collection, id, count: bad, ...(typeof edge.digest === 'string' ? { digest: edge.digest } : {}) } },
-      );
-    }
   }
 
   /**
@@ -272,40 +194,143 @@ export class MongoRawDocumentSource implements RawDocumentSource {
    * Date `retrievedAt` (see {@link MongoRawDocumentSource.prepare}).
    */
   readPage(query: RawDocumentPageQuery): ResultAsync<readonly RawDocument[], BackfillError> {
-    const filter = this.#filter(query);
-    if (filter.isErr()) return errAsync(filter.error);
-    if (!Number.isSafeInteger(query.limit) || query.limit < 1)
-      return errAsync(new BackfillError('INVALID_ARGUMENT', '`limit` must be a whole number of at least 1.'));
-    return this.#run(async () => {
-      throwIfAborted(query.signal);
-      if (query.after === undefined || !this.#checked.has('done')) {
-        await this.#checkPositions();
-        this.#checked.add('done');
-      }
-      return this.#db
-        .collection(this.#collection)
-        .find(filter.value, { projection: { _id: 0, digest: 1, retrievedAt: 1, content: 1, format: 1, providerId: 1 }, ...DECIDING_READ })
-        .sort({ retrievedAt: 1, digest: 1 })
-        .limit(query.limit)
-        .toArray();
-    }, query.signal).andThen((rows) => {
-      const docs: RawDocument[] = [];
-      for (const row of rows) {
-        const doc = toRawDocument(row as RawShape, this.#collection);
-        if (doc.isErr()) return err(doc.error);
-        docs.push(doc.value);
-      }
-      return ok(docs as readonly RawDocument[]);
-    });
+    const checked = this.#checked;
+    return this.#context.asyncAndThen((c) =>
+      safeTry(async function* () {
+        const filter = yield* pageFilter(query);
+        if (!Number.isSafeInteger(query.limit) || query.limit < 1) return invalid('`limit` must be a whole number of at least 1.');
+        if (query.after === undefined || !checked.has('done')) {
+          yield* checkPositions(c, query.signal);
+          checked.add('done');
+        }
+        const rows = yield* run(
+          c,
+          () => {
+            throwIfAborted(query.signal);
+            return c.db
+              .collection(c.collection)
+              .find(filter, { projection: { _id: 0, digest: 1, retrievedAt: 1, content: 1, format: 1, providerId: 1 }, ...DECIDING_READ })
+              .sort({ retrievedAt: 1, digest: 1 })
+              .limit(query.limit)
+              .toArray();
+          },
+          query.signal,
+        );
+        return Result.combine(rows.map((row) => toRawDocument(row as RawShape, c.collection)));
+      }),
+    );
   }
 
   /** Documents remaining after `query.after` (for progress and ETA). */
   count(query: RawDocumentCountQuery): ResultAsync<number, BackfillError> {
-    const filter = this.#filter(query);
-    if (filter.isErr()) return errAsync(filter.error);
-    return this.#run(() => this.#db.collection(this.#collection).countDocuments(filter.value, DECIDING_READ), query.signal);
+    return this.#context.asyncAndThen((c) =>
+      pageFilter(query).asyncAndThen((filter) =>
+        run(c, () => c.db.collection(c.collection).countDocuments(filter, DECIDING_READ), query.signal),
+      ),
+    );
   }
 
   /** Nothing to release: the caller owns the client. */
   async close(): Promise<void> {}
+}
+
+/** A source's options, resolved and validated once by its constructor (frozen). */
+type SourceContext = Readonly<{ db: Db; collection: string; writeConcern: WriteConcernSettings; retry: MongoRetryOptions }>;
+
+function resolveSourceConfig(config: MongoRawDocumentSourceConfig): Result<SourceContext, BackfillError> {
+  return safeTry(function* () {
+    const db = yield* databaseOf(config);
+    const collection = yield* collectionOption(config.collection, DEFAULT_RAW_DOCUMENTS_COLLECTION, 'collection');
+    const retry = yield* resolveRetry(config);
+    return ok(Object.freeze({ db, collection, writeConcern: boundedWriteConcern(config.writeConcern), retry }));
+  });
+}
+
+/** Runs `fn` with the source's retries, mapping what it throws. */
+function run<T>(c: SourceContext, fn: () => Promise<T>, signal?: AbortSignal): ResultAsync<T, BackfillError> {
+  return ResultAsync.fromPromise(
+    withMongoRetry(fn, { ...c.retry, what: `read ${c.collection}`, ...(signal === undefined ? {} : { signal }) }),
+    (e) => mongoErrorToBackfill(e, { table: c.collection }),
+  );
+}
+
+/** The upsert that stores `d` unless its digest is already there; a `retrievedAt` that is not a date is `INVALID_ARGUMENT`. */
+function appendOperation(d: NewMongoRawDocument): Result<AnyBulkWriteOperation<Document>, BackfillError> {
+  const retrievedAt = d.retrievedAt instanceof Date ? d.retrievedAt : new Date(d.retrievedAt);
+  if (Number.isNaN(retrievedAt.getTime()))
+    return invalid(`document ${d.digest}: retrievedAt ${JSON.stringify(String(d.retrievedAt))} is not a date.`, { digest: d.digest });
+  const doc: Document = {
+    retrievedAt,
+    content: d.content,
+    ...(d.format === undefined ? {} : { format: d.format }),
+    ...(d.providerId === undefined ? {} : { providerId: d.providerId }),
+  };
+  return ok({ updateOne: { filter: { digest: d.digest }, update: { $setOnInsert: doc }, upsert: true } });
+}
+
+/** The keyset filter of a page or count query. */
+function pageFilter(query: RawDocumentCountQuery): Result<Filter<Document>, BackfillError> {
+  const clauses: Filter<Document>[] = [];
+  if (query.retrievedSince !== undefined) {
+    if (!(query.retrievedSince instanceof Date) || Number.isNaN(query.retrievedSince.getTime()))
+      return invalid('`retrievedSince` must be a valid Date.');
+    clauses.push({ retrievedAt: { $gte: query.retrievedSince } });
+  }
+  if (query.after !== undefined) {
+    const t = new Date(query.after.retrievedAt);
+    if (Number.isNaN(t.getTime()))
+      return invalid(`cursor retrievedAt ${JSON.stringify(query.after.retrievedAt)} is not an ISO-8601 time.`, {
+        digest: query.after.digest,
+      });
+    // The $gte bound gives the planner a range on the index's leading key; the $or breaks ties.
+    clauses.push({ retrievedAt: { $gte: t }, $or: [{ retrievedAt: { $gt: t } }, { digest: { $gt: query.after.digest } }] });
+  }
+  return ok(clauses.length === 0 ? {} : clauses.length === 1 ? clauses[0]! : { $and: clauses });
+}
+
+/**
+ * Refuses a collection holding a document whose `retrievedAt` is not a
+ * Date (or whose `digest` is not a string): such documents sort before or
+ * after every Date, so a run would stop on them or, with `retrievedSince`
+ * or a resume cursor, silently skip them. Two reads at the ends of the
+ * `{ retrievedAt: 1, digest: 1 }` index find them without a scan.
+ */
+function checkPositions(c: SourceContext, signal: AbortSignal | undefined): ResultAsync<void, BackfillError> {
+  return safeTry(async function* () {
+    const collection = c.db.collection(c.collection);
+    const projection = { _id: 1, digest: 1, retrievedAt: 1 };
+    for (const direction of [1, -1] as const) {
+      const [edge] = yield* run(
+        c,
+        () =>
+          collection
+            .find({}, { projection, ...DECIDING_READ })
+            .sort({ retrievedAt: direction, digest: direction })
+            .limit(1)
+            .toArray(),
+        signal,
+      );
+      const problem = edge === undefined ? undefined : positionProblem(edge as RawShape);
+      if (problem === undefined || edge === undefined) continue;
+      const bad = yield* run(
+        c,
+        () =>
+          collection.countDocuments(
+            { $or: [{ retrievedAt: { $not: { $type: 'date' } } }, { digest: { $not: { $type: 'string' } } }] },
+            DECIDING_READ,
+          ),
+        signal,
+      );
+      const id = String((edge._id as { toHexString?: () => string })?.toHexString?.() ?? edge._id);
+      const digest = typeof edge.digest === 'string' ? edge.digest : undefined;
+      return err(
+        new BackfillError(
+          'DOCUMENT_INVALID',
+          `${c.collection}: ${bad} raw document(s) cannot be placed in (retrievedAt, digest) order, e.g. _id ${id}${digest === undefined ? '' : ` (${digest})`}: ${problem}. They would stop the run or be skipped silently; store retrievedAt as a Date (e.g. with $toDate) and run again.`,
+          { context: { table: c.collection, id, count: bad, ...(digest === undefined ? {} : { digest }) } },
+        ),
+      );
+    }
+    return ok(undefined);
+  });
 }

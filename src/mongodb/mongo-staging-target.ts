@@ -1,39 +1,22 @@
 /**
  * MongoDB implementation of the staging port: unordered bulk inserts into
  * `<collection>__incoming` (created with the live collection's options),
- * counted with `countDocuments` on the primary, then renamed over the live
- * collection with `dropTarget`. Locks and commit progress are documents in
- * a state collection, so a crash is recovered deterministically.
+ * counted with `countDocuments` on the primary, then put in place on
+ * commit: renamed over the live collection (`swap`), or copied into it
+ * (`truncate`). Locks and commit progress are documents in a state
+ * collection, so a crash is recovered deterministically.
  *
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import type { AnyBulkWriteOperation, Collection, Db, Document, WriteConcernSettings } from 'mongodb';
-import { err, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
-import { BackfillError } from '../errors.js';
-import { throwIfAborted, type Logger } from '../_internals/logger.js';
-import type {
-  StagingCommitInfo,
-  StagingRow,
-  StagingRowReject,
-  StagingSession,
-  StagingSessionOptions,
-  StagingTarget,
-} from '../staging/staging-target.js';
-import { checkDocumentSize, sendInLanes, validateBatchLimits, type BatchLimits } from './batching.js';
-import { loadBson, loadUpdateStatement, type Bson, type UpdateStatementMaker } from './bson.js';
-import { dropIfExists } from './collections.js';
+import type { Db, WriteConcernSettings } from 'mongodb';
+import { err, ok, ResultAsync, safeTry, type Result } from 'neverthrow';
+import type { BackfillError } from '../errors.js';
+import type { Logger } from '../_internals/logger.js';
+import type { StagingSessionOptions, StagingTarget } from '../staging/staging-target.js';
+import { loadBson, loadUpdateStatement } from './bson.js';
 import {
-  beginProblem,
-  commitEntryState,
-  planRecovery,
-  type CommitEntry,
-  type CommitRecord,
-  type ObservedCollections,
-  type StagingMarker,
-} from './staging-state.js';
-import { incomingOptions, retriedInsertDuplicates } from './staging-rules.js';
-import {
+  DECIDING_READ,
   DEFAULT_INSERTION_WORKERS,
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_MAX_BSON_OBJECT_SIZE,
@@ -42,13 +25,13 @@ import {
   DEFAULT_RETRY_DELAY_MS,
   DEFAULT_STAGING_MODE,
   DEFAULT_STAGING_STATE_COLLECTION,
-  DECIDING_READ,
-  boundedWriteConcern,
-  INCOMING_SUFFIX,
-  MAX_INSERTION_WORKERS,
 } from './defaults.js';
-import { isRetryableMongoError, mongoErrorCode, mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
-import { mongoIdText, recordToDocument, type MongoDocument } from './extended-json-id.js';
+import { withMongoRetry } from './errors.js';
+import { IncomingCollectionSession, type MongoStagingSession } from './mongo-staging-session.js';
+import { resolveStagingConfig, type StagingContext } from './staging-context.js';
+import { attempt, claim, incomingName, maxBsonObjectSize, recoverLeftovers, stagingNames, stagingOptions } from './staging-protocol.js';
+
+export type { MongoStagingSession } from './mongo-staging-session.js';
 
 /** Configuration of a {@link MongoStagingTarget}. */
 export interface MongoStagingTargetConfig {
@@ -113,19 +96,6 @@ export interface MongoStagingTargetConfig {
 /** How {@link MongoStagingTarget} writes documents: see {@link MongoStagingTargetConfig.mode}. */
 export type MongoStagingMode = 'insert' | 'upsert';
 
-interface Resolved {
-  readonly db: Db;
-  readonly mode: MongoStagingMode;
-  readonly collections: readonly string[];
-  readonly limits: BatchLimits;
-  readonly workers: number;
-  readonly writeConcern: WriteConcernSettings;
-  readonly retry: MongoRetryOptions;
-  readonly maxBsonObjectSize: number | undefined;
-  readonly logger: Logger | undefined;
-  readonly state: string;
-}
-
 /** What {@link MongoStagingTarget.dropLeftovers} found and did. */
 export interface MongoLeftovers {
   /** Staging collections of crashed loads, dropped (their imports rolled back). */
@@ -137,440 +107,18 @@ export interface MongoLeftovers {
 }
 
 /**
- * A staging session over `<collection>__incoming` collections. Its `load`
- * also takes an optional {@link StagingRowReject}.
- *
- * @example
- * ```ts
- * const result = await target.begin({ strategy: 'swap', dryRun: false, tables: ['linksets_raw'] });
- * if (result.isErr()) throw result.error;
- * const session = result.value;
- * await session.load('linksets_raw', batches, (row, error) => console.warn(row.line, error.message));
- * ```
- */
-export interface MongoStagingSession extends StagingSession {
-  load(table: string, batches: AsyncIterable<readonly StagingRow[]>, reject?: StagingRowReject): ResultAsync<number, BackfillError>;
-}
-
-interface Sized {
-  readonly doc: MongoDocument;
-  readonly bytes: number;
-}
-
-/** A collection name MongoDB accepts, with room for the staging suffix. */
-function collectionNameProblem(name: unknown): string | undefined {
-  if (typeof name !== 'string' || name.length === 0) return 'must be a non-empty string';
-  if (name.includes('\0') || name.includes('$')) return 'must not contain `$` or NUL';
-  if (name.startsWith('system.')) return 'must not start with `system.`';
-  if (name.startsWith('.') || name.endsWith('.')) return 'must not start or end with `.`';
-  if (Buffer.byteLength(name) + INCOMING_SUFFIX.length > 200) return 'is too long';
-  return undefined;
-}
-
-/** Runs `fn` and maps what it throws. */
-function attempt<T>(fn: () => Promise<T>, table?: string): ResultAsync<T, BackfillError> {
-  return ResultAsync.fromPromise(fn(), (e) => mongoErrorToBackfill(e, table === undefined ? {} : { table }));
-}
-
-/** Collection name → UUID (hex) of those of `names` that exist. */
-async function observe(db: Db, names: readonly string[]): Promise<Map<string, string>> {
-  const infos = await db.listCollections({ name: { $in: [...names] } }).toArray();
-  return new Map(infos.map((c) => [c.name, uuidHex((c as { info?: { uuid?: unknown } }).info?.uuid)]));
-}
-
-function uuidHex(uuid: unknown): string {
-  const u = uuid as { toString?: (encoding: string) => string } | undefined;
-  return typeof u?.toString === 'function' ? u.toString('hex') : '';
-}
-
-/** The live collection's secondary indexes, recreated on the incoming one before the commit point. */
-async function copyIndexes(db: Db, from: string, to: string, writeConcern: WriteConcernSettings): Promise<number> {
-  let specs: Document[];
-  try {
-    specs = await db.collection(from).listIndexes().toArray();
-  } catch (error) {
-    if (mongoErrorCode(error) === 26) return 0;
-    throw error;
-  }
-  const copies = specs
-    .filter((s) => s.name !== '_id_')
-    .map((s) => {
-      const { v: _v, ns: _ns, ...spec } = s;
-      return spec;
-    });
-  if (copies.length === 0) return 0;
-  await db.command({ createIndexes: to, indexes: copies, writeConcern });
-  return copies.length;
-}
-
-class IncomingCollectionSession implements MongoStagingSession {
-  readonly #r: Resolved;
-  readonly #bson: Bson;
-  readonly #statement: UpdateStatementMaker;
-  readonly #maxBson: number;
-  readonly #options: StagingSessionOptions;
-  /** Live collection → the collection this session loads. */
-  readonly #dest: ReadonlyMap<string, string>;
-  /** Staging collection → the UUID of the collection this session created. */
-  readonly #uuids: ReadonlyMap<string, string>;
-  readonly #token: string;
-  #done = false;
-  #committing = false;
-
-  constructor(
-    r: Resolved,
-    parts: { bson: Bson; statement: UpdateStatementMaker; maxBson: number; token: string },
-    options: StagingSessionOptions,
-    dest: ReadonlyMap<string, string>,
-    uuids: ReadonlyMap<string, string>,
-  ) {
-    this.#r = r;
-    this.#bson = parts.bson;
-    this.#statement = parts.statement;
-    this.#maxBson = parts.maxBson;
-    this.#token = parts.token;
-    this.#options = options;
-    this.#dest = dest;
-    this.#uuids = uuids;
-  }
-
-  #destOf(table: string): string {
-    const dest = this.#dest.get(table);
-    if (dest === undefined)
-      throw new BackfillError('INVALID_ARGUMENT', `collection ${JSON.stringify(table)} is not part of this session.`, {
-        context: { table },
-      });
-    return dest;
-  }
-
-  #retry(what: string): MongoRetryOptions {
-    return {
-      ...this.#r.retry,
-      what,
-      ...(this.#options.signal === undefined ? {} : { signal: this.#options.signal }),
-      ...(this.#options.logger === undefined ? {} : { logger: this.#options.logger }),
-    };
-  }
-
-  /**
-   * Loads `table`'s incoming collection. With `reject`, a document over the
-   * BSON limit is handed to it (with its line, when the row carries one) and
-   * the load goes on; without, it fails the load with `DOCUMENT_TOO_LARGE`.
-   */
-  load(table: string, batches: AsyncIterable<readonly StagingRow[]>, reject?: StagingRowReject): ResultAsync<number, BackfillError> {
-    return attempt(() => this.#load(table, batches, reject), table);
-  }
-
-  /** Rows → sized documents; a record that cannot become a document stops the load (or goes to `reject`). */
-  async *#documents(
-    table: string,
-    batches: AsyncIterable<readonly StagingRow[]>,
-    reject: StagingRowReject | undefined,
-  ): AsyncGenerator<Sized[]> {
-    for await (const batch of batches) {
-      throwIfAborted(this.#options.signal);
-      const out: Sized[] = [];
-      for (const row of batch as readonly StagingRow[]) {
-        const where = { table, id: row.id, ...(typeof row.line === 'number' ? { line: row.line } : {}) };
-        const sized = recordToDocument(row.raw, row.id, this.#bson, where).andThen((doc) =>
-          checkDocumentSize(
-            doc,
-            this.#bson,
-            this.#maxBson,
-            where,
-            this.#r.mode === 'upsert' ? (d) => this.#statement({ _id: d._id }, d, { upsert: true, multi: false }) : undefined,
-          ).map((bytes) => ({
-            doc,
-            bytes,
-          })),
-        );
-        if (sized.isOk()) out.push(sized.value);
-        else if (reject !== undefined && sized.error.code === 'DOCUMENT_TOO_LARGE') await reject(row, sized.error);
-        else throw sized.error;
-      }
-      yield out;
-    }
-  }
-
-  /**
-   * Spreads documents over `insertionWorkers` lanes by `_id`: every lane has
-   * one bulk write in flight, and documents sharing an `_id` stay in one
-   * lane, in line order, so `upsert` keeps all workers without giving up
-   * "the last line wins".
-   */
-  async #load(table: string, batches: AsyncIterable<readonly StagingRow[]>, reject: StagingRowReject | undefined): Promise<number> {
-    const collection = this.#r.db.collection(this.#destOf(table));
-    return sendInLanes(this.#documents(table, batches, reject), {
-      lanes: this.#r.workers,
-      keyOf: (s) => mongoIdText(s.doc._id) ?? String(s.doc._id),
-      sizeOf: (s) => s.bytes,
-      limits: this.#r.limits,
-      uniqueKeysPerBatch: this.#r.mode === 'upsert',
-      send: (batch) =>
-        this.#write(
-          collection,
-          batch.map((s) => s.doc),
-          table,
-        ),
-    });
-  }
-
-  /**
-   * One unordered bulk write, retried on retryable errors. Upserts are safe
-   * to repeat as they are. An id repeated within an insert batch is
-   * `DUPLICATE_ID` before anything is sent. A repeated insert may find some
-   * of the batch already written by the lost attempt: a duplicate-key error
-   * is accepted only when the stored document is byte for byte the one this
-   * batch sent; any other is a real duplicate (`DUPLICATE_ID`).
-   */
-  async #write(collection: Collection, docs: MongoDocument[], table: string): Promise<void> {
-    const ids = (index: number): string | undefined => mongoIdText(docs[index]?._id);
-    const writeConcern = this.#r.writeConcern;
-    if (this.#r.mode === 'insert') {
-      const seen = new Set<string>();
-      for (const doc of docs) {
-        const id = mongoIdText(doc._id) ?? String(doc._id);
-        if (seen.has(id))
-          throw new BackfillError(
-            'DUPLICATE_ID',
-            `MongoDB (${table}): duplicate id ${JSON.stringify(id)}; remove one of the records that share it.`,
-            { context: { table, id } },
-          );
-        seen.add(id);
-      }
-    }
-    try {
-      await withMongoRetry(
-        async (n) => {
-          if (this.#r.mode === 'upsert') {
-            await collection.bulkWrite(
-              docs.map(
-                (doc): AnyBulkWriteOperation => ({
-                  replaceOne: { filter: { _id: doc._id as Document['_id'] }, replacement: doc, upsert: true },
-                }),
-              ),
-              { ordered: false, writeConcern },
-            );
-            return;
-          }
-          try {
-            await collection.insertMany(docs, { ordered: false, writeConcern });
-          } catch (error) {
-            if (n > 1 && (await this.#lostAttemptOnly(collection, docs, error))) {
-              (this.#options.logger ?? this.#r.logger)?.warn('retried insert found documents of the lost attempt already in place', {
-                table,
-                batch: docs.length,
-              });
-              return;
-            }
-            throw error;
-          }
-        },
-        this.#retry(`write into ${table}`),
-      );
-    } catch (error) {
-      throw mongoErrorToBackfill(error, { table, batch: docs.length }, ids);
-    }
-  }
-
-  /** True when every failed write of a retried insert is a duplicate of a document this very batch sent (the lost attempt's). */
-  async #lostAttemptOnly(collection: Collection, docs: MongoDocument[], error: unknown): Promise<boolean> {
-    const failed = retriedInsertDuplicates(error, docs.length);
-    if (failed === undefined) return false;
-    const sent = failed.map((i) => docs[i]!);
-    const stored = await collection.find({ _id: { $in: sent.map((d) => d._id) } } as Document, DECIDING_READ).toArray();
-    const bytes = (d: Document): string => Buffer.from(this.#bson.serialize(d)).toString('base64');
-    const storedById = new Map(stored.map((d) => [mongoIdText(d._id) ?? String(d._id), bytes(d)]));
-    return sent.every((d) => storedById.get(mongoIdText(d._id) ?? String(d._id)) === bytes(d));
-  }
-
-  /** Counted on the primary, majority committed: the count decides whether the import commits. */
-  count(table: string): ResultAsync<number, BackfillError> {
-    return attempt(
-      () =>
-        withMongoRetry(() => this.#r.db.collection(this.#destOf(table)).countDocuments({}, DECIDING_READ), this.#retry(`count ${table}`)),
-      table,
-    );
-  }
-
-  commit(): ResultAsync<StagingCommitInfo, BackfillError> {
-    return attempt(() => this.#commit());
-  }
-
-  /**
-   * Builds the live indexes on the incoming collections, then writes the
-   * commit record (the commit point), then renames each incoming collection
-   * over its live one. A rename whose reply is lost is checked by UUID: done
-   * if the live collection now has the incoming one's UUID, retried if the
-   * incoming collection is still there. A failure before the commit point
-   * replaces nothing; after it (`COMMIT_INCOMPLETE`), calling `commit()`
-   * again or `dropLeftovers()` finishes the commit.
-   */
-  async #commit(): Promise<StagingCommitInfo> {
-    if (this.#done) throw new BackfillError('INVALID_ARGUMENT', 'This staging session has already ended.');
-    if (this.#options.dryRun) throw new BackfillError('INVALID_ARGUMENT', 'A dry-run session cannot commit; call abort().');
-    throwIfAborted(this.#options.signal);
-    const entries: CommitEntry[] = [...this.#dest].map(([live, incoming]) => ({ live, incoming, uuid: this.#uuids.get(incoming)! }));
-    // A second commit() after COMMIT_INCOMPLETE only rolls the recorded commit forward.
-    if (!this.#committing) await this.#recordCommit(entries);
-    this.#committing = true;
-    const since = process.hrtime.bigint();
-    const renamed: string[] = [];
-    for (const entry of entries) {
-      try {
-        await rollForward(this.#r, entry, this.#retry(`rename ${entry.incoming}`));
-        renamed.push(entry.live);
-      } catch (error) {
-        const pending = entries.map((e) => e.live).filter((t) => !renamed.includes(t));
-        const mapped = mongoErrorToBackfill(error, { table: entry.live });
-        throw new BackfillError(
-          'COMMIT_INCOMPLETE',
-          `${mapped.message} The commit is recorded; replaced: ${renamed.join(', ') || 'none'}; not yet replaced: ${pending.join(', ')}. Call commit() again, or dropLeftovers() once no import runs, to finish it.`,
-          {
-            cause: error,
-            context: { ...mapped.context, renamed, pending },
-            ...(mapped.dbCode === undefined ? {} : { dbCode: mapped.dbCode }),
-          },
-        );
-      }
-    }
-    const lockHeldMs = Number(process.hrtime.bigint() - since) / 1e6;
-    this.#done = true;
-    await forgetSession(this.#r, this.#token).catch((e: unknown) => {
-      (this.#options.logger ?? this.#r.logger)?.warn(
-        'the commit is complete, but its state record could not be removed; dropLeftovers() removes it',
-        { error: String(e) },
-      );
-    });
-    return { lockMode: 'renameCollection (per collection)', lockHeldMs };
-  }
-
-  /** Builds the live indexes on the incoming collections, then writes the commit record: the commit point. */
-  async #recordCommit(entries: readonly CommitEntry[]): Promise<void> {
-    const { db, writeConcern } = this.#r;
-    for (const [live, incoming] of this.#dest) {
-      await withMongoRetry(() => copyIndexes(db, live, incoming, writeConcern), this.#retry(`indexes of ${live}`)).catch((e: unknown) => {
-        throw mongoErrorToBackfill(e, { table: live });
-      });
-    }
-    const record: CommitRecord = {
-      _id: `commit:${this.#token}`,
-      kind: 'commit',
-      session: this.#token,
-      tables: entries,
-      startedAt: new Date(),
-    };
-    await writeOnce(
-      () => stateCollection(this.#r).insertOne(record as unknown as Document, { writeConcern }),
-      this.#retry('record the commit'),
-    ).catch((e: unknown) => {
-      const mapped = mongoErrorToBackfill(e);
-      throw new BackfillError(
-        mapped.code,
-        `${mapped.message} The commit was not recorded, so no collection was replaced${isRetryableMongoError(e) ? ' (unless the record reached the server: dropLeftovers() decides from it)' : ''}.`,
-        {
-          cause: e,
-          context: mapped.context,
-          ...(mapped.dbCode === undefined ? {} : { dbCode: mapped.dbCode }),
-        },
-      );
-    });
-  }
-
-  /**
-   * Drops the collections this session created (matched by UUID, so a
-   * collection someone else put under the same name is never dropped) and
-   * releases its markers. After a recorded commit it changes nothing: the
-   * commit must roll forward, through `dropLeftovers()`.
-   */
-  abort(): ResultAsync<void, BackfillError> {
-    if (this.#done) return okAsync(undefined);
-    this.#done = true;
-    if (this.#committing) {
-      (this.#options.logger ?? this.#r.logger)?.warn(
-        'abort after the commit was recorded changes nothing; call dropLeftovers() to finish the commit',
-      );
-      return okAsync(undefined);
-    }
-    return attempt(async () => {
-      // A commit record whose write reply was lost still commits: roll forward, never back.
-      const recorded = await withMongoRetry(
-        () => stateCollection(this.#r).findOne({ _id: `commit:${this.#token}` } as Document, DECIDING_READ),
-        this.#r.retry,
-      );
-      if (recorded !== null) {
-        (this.#options.logger ?? this.#r.logger)?.warn(
-          'the commit was recorded; abort changes nothing; call dropLeftovers() to finish the commit',
-        );
-        return;
-      }
-      await releaseSession(this.#r, this.#token, this.#uuids);
-    });
-  }
-}
-
-function stateCollection(r: Resolved): Collection {
-  return r.db.collection(r.state);
-}
-
-/**
- * Runs an insert that may be retried: a duplicate key on a retry means the
- * lost attempt was applied.
- */
-async function writeOnce(fn: () => Promise<unknown>, retry: MongoRetryOptions): Promise<void> {
-  await withMongoRetry(async (n) => {
-    try {
-      await fn();
-    } catch (error) {
-      if (n > 1 && mongoErrorCode(error) === 11000) return;
-      throw error;
-    }
-  }, retry);
-}
-
-/** Renames `entry` over its live collection unless that already happened; retried by the UUID check. */
-async function rollForward(r: Resolved, entry: CommitEntry, retry: MongoRetryOptions): Promise<void> {
-  await withMongoRetry(async () => {
-    const state = commitEntryState(entry, await observe(r.db, [entry.live, entry.incoming]));
-    if (state === 'renamed') return;
-    if (state === 'lost') {
-      throw new BackfillError(
-        'COMMIT_INCOMPLETE',
-        `collection ${entry.incoming} of a recorded commit is gone and ${entry.live} does not hold it; restore ${entry.live} from a backup or import again.`,
-        {
-          context: { table: entry.live, collection: entry.incoming },
-        },
-      );
-    }
-    await r.db.renameCollection(entry.incoming, entry.live, { dropTarget: true, writeConcern: r.writeConcern });
-  }, retry);
-}
-
-/** Removes a session's markers and commit record. */
-async function forgetSession(r: Resolved, session: string): Promise<void> {
-  await withMongoRetry(() => stateCollection(r).deleteMany({ session }, { writeConcern: r.writeConcern }), r.retry);
-}
-
-/** Drops the collections the session created (by UUID), then forgets it. */
-async function releaseSession(r: Resolved, session: string, uuids: ReadonlyMap<string, string>): Promise<void> {
-  const observed = await withMongoRetry(() => observe(r.db, [...uuids.keys()]), r.retry);
-  for (const [name, uuid] of uuids) {
-    if (observed.get(name) === uuid)
-      await withMongoRetry(() => dropIfExists(r.db, name, r.writeConcern), { ...r.retry, what: `drop ${name}` });
-  }
-  await forgetSession(r, session);
-}
-
-/**
  * Staging collections in MongoDB, for `StagingImporter` (pass it as
  * `target`). Each import loads `<collection>__incoming` with unordered bulk
  * inserts (`insertionWorkers` in flight, batches bounded by count and by
- * BSON bytes, write concern `majority`), the importer verifies the loaded
- * count with `countDocuments` (never the driver's `insertedCount`), and
- * commit renames the incoming collection over the live one with
- * `dropTarget`, after recreating the live collection's indexes on it.
- * Until that rename the live collection is untouched; a failure or an abort
- * drops the incoming collection.
+ * BSON bytes, write concern `majority`), and the importer verifies the
+ * loaded count with `countDocuments` (never the driver's `insertedCount`).
+ * Until commit the live collection is untouched; a failure or an abort
+ * drops the incoming collection. Commit writes a commit record, then:
+ * - `swap`: renames the incoming collection over the live one with
+ *   `dropTarget`, after recreating the live collection's indexes on it;
+ * - `truncate`: keeps the live collection (UUID, indexes, options), empties
+ *   it and `$merge`s the incoming documents into it; readers can see it
+ *   empty or partly refilled meanwhile.
  *
  * Record ids become `_id`; `{"$oid": …}` ids are ObjectIds again, and the
  * rest of each record is read as MongoDB extended JSON, as mongoimport does.
@@ -582,93 +130,29 @@ async function releaseSession(r: Resolved, session: string, uuids: ReadonlyMap<s
  * import { MongoStagingTarget } from '@stella/backfill-kit/mongodb';
  *
  * const client = await MongoClient.connect(process.env.MONGO_URL!);
- * const result = MongoStagingTarget.create({ db: client.db('lnm_raw'), collections: ['linksets_raw', 'advisory_chunks_raw'] });
- * if (result.isErr()) throw result.error;
- * const target = result.value;
+ * const target = new MongoStagingTarget({ db: client.db('lnm_raw'), collections: ['linksets_raw', 'advisory_chunks_raw'] });
  * const importer = new StagingImporter({ target, tables: { 'linksets.ndjson': 'linksets_raw', 'advisory_chunks.ndjson': 'advisory_chunks_raw' } });
  * const report = await importer.import('linksets-stage-backfill.tar.zst');
  * ```
  */
 export class MongoStagingTarget implements StagingTarget {
-  readonly #r: Resolved;
+  /** The resolved options, or why they are invalid (then every method returns that error). */
+  readonly #context: Result<StagingContext, BackfillError>;
 
-  private constructor(resolved: Resolved) {
-    this.#r = resolved;
+  /** Never throws: an invalid config (`INVALID_ARGUMENT`) is returned by every method. */
+  constructor(config: MongoStagingTargetConfig) {
+    this.#context = resolveStagingConfig(config);
     Object.freeze(this);
   }
 
-  /** Validates the config once; a bad collection name or limit is `INVALID_ARGUMENT`. */
-  static create(config: MongoStagingTargetConfig): Result<MongoStagingTarget, BackfillError> {
-    if (config === null || typeof config !== 'object' || typeof config.db?.collection !== 'function') {
-      return err(new BackfillError('INVALID_ARGUMENT', '`db` must be a mongodb Db (client.db(name)).'));
-    }
-    if (!Array.isArray(config.collections) || config.collections.length === 0) {
-      return err(new BackfillError('INVALID_ARGUMENT', '`collections` must name at least one collection.'));
-    }
-    for (const name of config.collections) {
-      const problem = collectionNameProblem(name);
-      if (problem !== undefined)
-        return err(
-          new BackfillError('INVALID_ARGUMENT', `collection name ${JSON.stringify(name)} ${problem}.`, {
-            context: { table: String(name) },
-          }),
-        );
-    }
-    if (new Set(config.collections).size !== config.collections.length)
-      return err(new BackfillError('INVALID_ARGUMENT', '`collections` names a collection twice.'));
-    const limits = validateBatchLimits({
-      maxCount: config.batchSize ?? DEFAULT_MONGO_BATCH_SIZE,
-      maxBytes: config.batchBytes ?? DEFAULT_MONGO_BATCH_BYTES,
-    });
-    if (limits.isErr()) return err(limits.error);
-    const workers = config.insertionWorkers ?? DEFAULT_INSERTION_WORKERS;
-    if (!Number.isSafeInteger(workers) || workers < 1 || workers > MAX_INSERTION_WORKERS) {
-      return err(new BackfillError('INVALID_ARGUMENT', `insertionWorkers must be a whole number from 1 to ${MAX_INSERTION_WORKERS}.`));
-    }
-    const mode = config.mode ?? DEFAULT_STAGING_MODE;
-    if (mode !== 'insert' && mode !== 'upsert')
-      return err(new BackfillError('INVALID_ARGUMENT', `mode must be "insert" or "upsert", not ${JSON.stringify(mode)}.`));
-    const maxAttempts = config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-    if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1)
-      return err(new BackfillError('INVALID_ARGUMENT', 'maxAttempts must be a whole number of at least 1.'));
-    if (config.maxBsonObjectSize !== undefined && !(config.maxBsonObjectSize > 0)) {
-      return err(new BackfillError('INVALID_ARGUMENT', 'maxBsonObjectSize must be a positive number of bytes.'));
-    }
-    return ok(
-      new MongoStagingTarget({
-        db: config.db,
-        mode,
-        collections: [...config.collections],
-        limits: limits.value,
-        workers,
-        writeConcern: boundedWriteConcern(config.writeConcern),
-        state: config.stateCollection ?? DEFAULT_STAGING_STATE_COLLECTION,
-        retry: {
-          maxAttempts,
-          delayMs: config.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
-          ...(config.logger === undefined ? {} : { logger: config.logger }),
-        },
-        maxBsonObjectSize: config.maxBsonObjectSize,
-        logger: config.logger,
-      }),
-    );
-  }
-
-  /** The configured collection names. */
+  /** The configured collection names ([] when the config is invalid). */
   get collections(): readonly string[] {
-    return this.#r.collections;
+    return this.#context.map((r) => r.collections).unwrapOr([]);
   }
 
-  /** The name an import loads `collection` into before the rename. */
+  /** The name an import loads `collection` into before the commit. */
   static incomingName(collection: string): string {
-    return `${collection}${INCOMING_SUFFIX}`;
-  }
-
-  async #maxBson(): Promise<number> {
-    if (this.#r.maxBsonObjectSize !== undefined) return this.#r.maxBsonObjectSize;
-    const hello = await withMongoRetry(() => this.#r.db.command({ hello: 1 }), this.#r.retry);
-    const reported = (hello as { maxBsonObjectSize?: unknown }).maxBsonObjectSize;
-    return typeof reported === 'number' && reported > 0 ? reported : DEFAULT_MAX_BSON_OBJECT_SIZE;
+    return incomingName(collection);
   }
 
   /**
@@ -679,170 +163,49 @@ export class MongoStagingTarget implements StagingTarget {
    * A marker already there (another import, or a crashed one) or a
    * collection the library did not create is `LOCKED`, and nothing is
    * touched. A view, a time-series or a sharded live collection is refused
-   * (`INVALID_ARGUMENT`): it cannot be swapped by a rename.
+   * (`INVALID_ARGUMENT`). `options.strategy` decides how commit puts the
+   * loaded collections in place (see {@link MongoStagingTarget}).
    */
   begin(options: StagingSessionOptions): ResultAsync<MongoStagingSession, BackfillError> {
-    return loadBson().andThen((bson) =>
-      loadUpdateStatement().andThen((statement) =>
-        attempt(async () => {
-          const dest = new Map<string, string>();
-          for (const table of options.tables) {
-            if (!this.#r.collections.includes(table))
-              throw new BackfillError('INVALID_ARGUMENT', `collection ${JSON.stringify(table)} is not one of this target's collections.`, {
-                context: { table },
-              });
-            dest.set(table, options.dryRun ? `${table}__dryrun` : MongoStagingTarget.incomingName(table));
-          }
-          const maxBson = await this.#maxBson();
-          const token = randomUUID();
-          const uuids = await this.#claim(dest, token);
-          return new IncomingCollectionSession(this.#r, { bson, statement, maxBson, token }, options, dest, uuids) as MongoStagingSession;
-        }),
-      ),
+    return this.#context.asyncAndThen((r) =>
+      safeTry(async function* () {
+        const bson = yield* loadBson();
+        const statement = yield* loadUpdateStatement();
+        const dest = yield* stagingNames(r, options);
+        const maxBson = yield* attempt(() => maxBsonObjectSize(r));
+        const createOptions = yield* stagingOptions(r, [...dest.keys()]);
+        const token = randomUUID();
+        const uuids = yield* claim(r, dest, createOptions, token);
+        return ok<MongoStagingSession>(new IncomingCollectionSession(r, { bson, statement, maxBson, token }, options, dest, uuids));
+      }),
     );
-  }
-
-  /** Takes the markers, checks and creates the staging collections; on failure releases what it took. */
-  async #claim(dest: ReadonlyMap<string, string>, token: string): Promise<Map<string, string>> {
-    const r = this.#r;
-    const uuids = new Map<string, string>();
-    const taken: string[] = [];
-    try {
-      const liveInfo = new Map(
-        (await withMongoRetry(() => r.db.listCollections({ name: { $in: [...dest.keys()] } }).toArray(), r.retry)).map((c) => [
-          c.name,
-          c as Document,
-        ]),
-      );
-      const sharded = await this.#sharded([...dest.keys()]);
-      for (const [table, name] of dest) {
-        const marker: StagingMarker = { _id: name, kind: 'marker', live: table, session: token, uuid: null, startedAt: new Date() };
-        let held = false;
-        try {
-          await writeOnce(() => stateCollection(r).insertOne(marker as unknown as Document, { writeConcern: r.writeConcern }), r.retry);
-        } catch (error) {
-          if (mongoErrorCode(error) !== 11000) throw error;
-          held = true;
-        }
-        if (!held) taken.push(name);
-        const problem = beginProblem(name, held, await withMongoRetry(() => observe(r.db, [name]), r.retry));
-        if (problem === 'held') {
-          throw new BackfillError(
-            'LOCKED',
-            `collection ${name} is held by another import into ${table}, or by a crashed one. If none is running, call dropLeftovers() and import again.`,
-            {
-              context: { table, collection: name },
-            },
-          );
-        }
-        if (problem === 'foreign') {
-          throw new BackfillError(
-            'LOCKED',
-            `collection ${name} exists but was not created by this library for an import; it is left alone. Rename or drop it yourself, then import again.`,
-            {
-              context: { table, collection: name },
-            },
-          );
-        }
-        const opts = incomingOptions(table, liveInfo.get(table), sharded.has(table));
-        if (opts.isErr()) throw opts.error;
-        await withMongoRetry(() => r.db.createCollection(name, { ...opts.value, writeConcern: r.writeConcern }), r.retry);
-        const uuid = (await withMongoRetry(() => observe(r.db, [name]), r.retry)).get(name);
-        if (uuid === undefined)
-          throw new BackfillError('MONGO_ERROR', `collection ${name} was created but is not listed; import again.`, {
-            context: { table, collection: name },
-          });
-        uuids.set(name, uuid);
-        await withMongoRetry(
-          () =>
-            stateCollection(r).updateOne({ _id: name, session: token } as Document, { $set: { uuid } }, { writeConcern: r.writeConcern }),
-          r.retry,
-        );
-      }
-      return uuids;
-    } catch (error) {
-      await releaseSession(r, token, uuids).catch(() => undefined);
-      throw error;
-    }
-  }
-
-  /** Which of `tables` are sharded (asked of `config.collections` on a mongos only). */
-  async #sharded(tables: readonly string[]): Promise<Set<string>> {
-    const hello = await withMongoRetry(() => this.#r.db.command({ hello: 1 }), this.#r.retry);
-    if (hello.msg !== 'isdbgrid') return new Set();
-    const prefix = `${this.#r.db.databaseName}.`;
-    const rows = await this.#r.db.client
-      .db('config')
-      .collection('collections')
-      .find({ _id: { $in: tables.map((t) => `${prefix}${t}`) } } as Document, { projection: { _id: 1 } })
-      .toArray();
-    return new Set(rows.map((row) => String(row._id).slice(prefix.length)));
   }
 
   /**
    * Recovers what crashed imports left, deterministically from the state
    * collection: a crashed *load* (no commit record) is rolled back (its
    * staging collection dropped, identified by UUID); a crashed *commit*
-   * (commit record written) is rolled forward (the remaining renames done).
-   * Collections under staging names that the library did not create are
-   * reported in `notOurs` and never dropped. Call it only when no import is
-   * running. A recorded commit whose collection is gone from both names is
+   * (commit record written) is rolled forward (the remaining renames or
+   * copies done). Collections under staging names that the library did not
+   * create are reported in `notOurs` and never dropped. Call it only when no
+   * import is running. A recorded commit whose collection is gone is
    * `COMMIT_INCOMPLETE` (its record is kept).
    */
   dropLeftovers(): ResultAsync<MongoLeftovers, BackfillError> {
-    return attempt(async () => {
-      const r = this.#r;
-      const docs = await withMongoRetry(() => stateCollection(r).find({}, DECIDING_READ).toArray(), r.retry);
-      const markers = docs.filter((d) => d.kind === 'marker') as unknown as StagingMarker[];
-      const commits = docs.filter((d) => d.kind === 'commit') as unknown as CommitRecord[];
-      const stagingNames = r.collections.flatMap((c) => [MongoStagingTarget.incomingName(c), `${c}__dryrun`]);
-      const names = [
-        ...new Set([
-          ...stagingNames,
-          ...r.collections,
-          ...markers.map((m) => m._id),
-          ...commits.flatMap((c) => c.tables.flatMap((t) => [t.live, t.incoming])),
-        ]),
-      ];
-      const observed: ObservedCollections = await withMongoRetry(() => observe(r.db, names), r.retry);
-      const dropped: string[] = [];
-      const completed: string[] = [];
-      const notOurs: string[] = [];
-      const lost: string[] = [];
-      for (const step of planRecovery(markers, commits, observed, stagingNames)) {
-        if (step.kind === 'drop') {
-          await withMongoRetry(() => dropIfExists(r.db, step.collection, r.writeConcern), r.retry);
-          dropped.push(step.collection);
-        } else if (step.kind === 'rename') {
-          const entry = commits.flatMap((c) => c.tables).find((t) => t.incoming === step.from)!;
-          await rollForward(r, entry, r.retry);
-          completed.push(step.to);
-        } else if (step.kind === 'foreign') notOurs.push(step.collection);
-        else if (step.kind === 'lost') lost.push(step.live);
-        else if (step.kind === 'forget') await forgetSession(r, step.session);
-      }
-      if (lost.length > 0) {
-        throw new BackfillError(
-          'COMMIT_INCOMPLETE',
-          `a recorded commit cannot be finished: the new ${lost.join(', ')} ${lost.length === 1 ? 'is' : 'are'} gone from both names; restore from a backup or import again, then delete the commit record from ${r.state}.`,
-          {
-            context: { lost, dropped, completed },
-          },
-        );
-      }
-      return { dropped, completed, notOurs };
-    });
+    return this.#context.asyncAndThen(recoverLeftovers);
   }
 
   /** `countDocuments` of each configured collection (0 when it does not exist), on the primary, majority committed. */
   counts(): ResultAsync<Readonly<Record<string, number>>, BackfillError> {
-    return attempt(async () => {
-      const out: Record<string, number> = {};
-      for (const name of this.#r.collections) {
-        out[name] = await withMongoRetry(() => this.#r.db.collection(name).countDocuments({}, DECIDING_READ), this.#r.retry);
-      }
-      return out;
-    });
+    return this.#context.asyncAndThen((r) =>
+      ResultAsync.combine(
+        r.collections.map((name) =>
+          attempt(() => withMongoRetry(() => r.db.collection(name).countDocuments({}, DECIDING_READ), r.retry), name).map(
+            (n) => [name, n] as const,
+          ),
+        ),
+      ).map((entries) => Object.fromEntries(entries)),
+    );
   }
 
   /**
@@ -851,11 +214,13 @@ export class MongoStagingTarget implements StagingTarget {
    * step, never half-deleted.
    */
   truncate(): ResultAsync<void, BackfillError> {
-    return this.begin({ strategy: 'swap', dryRun: false, tables: this.#r.collections }).andThen((session) =>
-      session
-        .commit()
-        .map(() => undefined)
-        .orElse((error) => session.abort().andThen(() => err(error))),
+    return this.#context.asyncAndThen((r) =>
+      this.begin({ strategy: 'swap', dryRun: false, tables: r.collections }).andThen((session) =>
+        session
+          .commit()
+          .map(() => undefined)
+          .orElse((error) => session.abort().andThen(() => err(error))),
+      ),
     );
   }
 

@@ -7,8 +7,8 @@
  * @module
  */
 import type { AnyBulkWriteOperation, ClientSession, Db, MongoClient, WriteConcernSettings } from 'mongodb';
-import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
-import { BackfillError } from '../errors.js';
+import { err, ok, okAsync, ResultAsync, safeTry, type Result } from 'neverthrow';
+import type { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
 import type {
   DocumentClaims,
@@ -34,8 +34,16 @@ import {
 } from './defaults.js';
 import { splitForTransactions, trustedDigests, type DocumentRecord, type TransactionLimits } from './statement-rules.js';
 import { ensureCollection } from './collections.js';
-import { mongoErrorToBackfill, retryOptionsFrom, withMongoRetry, type MongoRetryOptions } from './errors.js';
-import { MongoCheckpointStore, type MongoWriteScope } from './mongo-checkpoint-store.js';
+import { collectionOption, databaseOf, invalid, resolveRetry, wholeNumber } from './config.js';
+import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
+import {
+  loadCheckpointFrom,
+  prepareCheckpoints,
+  resolveCheckpointConfig,
+  saveCheckpoint,
+  type CheckpointContext,
+  type MongoWriteScope,
+} from './mongo-checkpoint-store.js';
 
 /** When {@link MongoStatementSink} wraps a batch in a multi-document transaction. */
 export type MongoTransactionMode = 'auto' | 'always' | 'never';
@@ -146,6 +154,56 @@ function claimUpsert(claim: VexClaim, runId: string, now: Date): AnyBulkWriteOpe
   };
 }
 
+/** A sink's options, resolved and validated once by its constructor (frozen). */
+type SinkContext = Readonly<{
+  db: Db;
+  client: MongoClient | undefined;
+  statements: string;
+  documents: string;
+  mode: MongoTransactionMode;
+  writeConcern: WriteConcernSettings;
+  retry: MongoRetryOptions;
+  checkpoints: CheckpointContext;
+  limits: TransactionLimits;
+}>;
+
+const TRANSACTION_MODES: readonly MongoTransactionMode[] = ['auto', 'always', 'never'];
+const LIMITS_PROBLEM = 'transactionClaims must be a whole number of at least 1 and transactionBytes a positive number of bytes.';
+
+function resolveSinkConfig(config: MongoStatementSinkConfig): Result<SinkContext, BackfillError> {
+  return safeTry(function* () {
+    const db = yield* databaseOf(config);
+    const statements = yield* collectionOption(config.statementsCollection, DEFAULT_STATEMENTS_COLLECTION, 'statementsCollection');
+    const documents = yield* collectionOption(config.documentsCollection, DEFAULT_DOCUMENTS_COLLECTION, 'documentsCollection');
+    const mode = config.transactions ?? DEFAULT_TRANSACTIONS;
+    if (!TRANSACTION_MODES.includes(mode)) return invalid(`transactions must be "auto", "always" or "never", not ${JSON.stringify(mode)}.`);
+    const maxClaims = yield* wholeNumber(
+      config.transactionClaims ?? DEFAULT_TRANSACTION_CLAIMS,
+      1,
+      Number.MAX_SAFE_INTEGER,
+      LIMITS_PROBLEM,
+    );
+    const maxBytes = config.transactionBytes ?? DEFAULT_TRANSACTION_BYTES;
+    if (!(maxBytes >= 1)) return invalid(LIMITS_PROBLEM);
+    const writeConcern = boundedWriteConcern(config.writeConcern);
+    const retry = yield* resolveRetry(config);
+    const checkpoints = yield* resolveCheckpointConfig({ ...config, db, writeConcern });
+    return ok(
+      Object.freeze({
+        db,
+        client: config.client ?? (db as { client?: MongoClient }).client,
+        statements,
+        documents,
+        mode,
+        writeConcern,
+        retry,
+        checkpoints,
+        limits: { maxClaims, maxBytes },
+      }),
+    );
+  });
+}
+
 /**
  * A {@link StatementSink} (and checkpoint store) over MongoDB (the runbook's
  * `vex.statements` collection).
@@ -183,56 +241,14 @@ function claimUpsert(claim: VexClaim, runId: string, now: Date): AnyBulkWriteOpe
  * ```
  */
 export class MongoStatementSink implements StatementSink {
-  readonly #db: Db;
-  readonly #client: MongoClient | undefined;
-  readonly #statements: string;
-  readonly #documents: string;
-  readonly #mode: MongoTransactionMode;
-  readonly #writeConcern: WriteConcernSettings;
-  readonly #retry: MongoRetryOptions;
-  readonly #checkpoints: MongoCheckpointStore;
-  readonly #checkpointsCollection: string;
-  readonly #limits: TransactionLimits;
-  readonly #config: Result<void, BackfillError>;
-  #transactional: Promise<boolean> | undefined;
+  /** The resolved options, or why they are invalid (then every method returns that error). */
+  readonly #context: Result<SinkContext, BackfillError>;
+  /** Whether the server takes transactions, asked once (`hello`) in `auto` mode. */
+  #transactional: ResultAsync<boolean, BackfillError> | undefined;
 
+  /** Never throws: an invalid config (`INVALID_ARGUMENT`) is returned by every method. */
   constructor(config: MongoStatementSinkConfig) {
-    this.#db = config.db;
-    this.#client = config.client ?? (config.db as { client?: MongoClient } | undefined)?.client;
-    this.#statements = config.statementsCollection ?? DEFAULT_STATEMENTS_COLLECTION;
-    this.#documents = config.documentsCollection ?? DEFAULT_DOCUMENTS_COLLECTION;
-    this.#mode = config.transactions ?? DEFAULT_TRANSACTIONS;
-    this.#writeConcern = boundedWriteConcern(config.writeConcern);
-    this.#retry = retryOptionsFrom(config);
-    this.#checkpointsCollection = config.checkpointsCollection ?? DEFAULT_CHECKPOINTS_COLLECTION;
-    this.#limits = {
-      maxClaims: config.transactionClaims ?? DEFAULT_TRANSACTION_CLAIMS,
-      maxBytes: config.transactionBytes ?? DEFAULT_TRANSACTION_BYTES,
-    };
-    this.#checkpoints = new MongoCheckpointStore({
-      db: config.db,
-      ...(config.checkpointsCollection === undefined ? {} : { checkpointsCollection: config.checkpointsCollection }),
-      ...(config.failuresCollection === undefined ? {} : { failuresCollection: config.failuresCollection }),
-      writeConcern: this.#writeConcern,
-      maxAttempts: this.#retry.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
-      retryDelayMs: this.#retry.delayMs ?? DEFAULT_RETRY_DELAY_MS,
-      ...(config.logger === undefined ? {} : { logger: config.logger }),
-    });
-    this.#config =
-      this.#mode !== 'auto' && this.#mode !== 'always' && this.#mode !== 'never'
-        ? err(new BackfillError('INVALID_ARGUMENT', `transactions must be "auto", "always" or "never", not ${JSON.stringify(this.#mode)}.`))
-        : !Number.isSafeInteger(this.#limits.maxClaims) || this.#limits.maxClaims < 1 || !(this.#limits.maxBytes >= 1)
-          ? err(
-              new BackfillError(
-                'INVALID_ARGUMENT',
-                'transactionClaims must be a whole number of at least 1 and transactionBytes a positive number of bytes.',
-              ),
-            )
-          : ok(undefined);
-  }
-
-  #map(table: string) {
-    return (e: unknown): BackfillError => mongoErrorToBackfill(e, { table });
+    this.#context = resolveSinkConfig(config);
   }
 
   /**
@@ -241,40 +257,30 @@ export class MongoStatementSink implements StatementSink {
    * failures index, when missing.
    */
   prepare(): ResultAsync<void, BackfillError> {
-    if (this.#config.isErr()) return errAsync(this.#config.error);
-    return ResultAsync.fromPromise(
-      withMongoRetry(async () => {
-        // Index builds take the collection's write concern (the driver sends no per-call one).
-        await this.#db.collection(this.#statements, { writeConcern: this.#writeConcern }).createIndexes([
-          { key: { documentDigest: 1, vulnerabilityId: 1, productKey: 1 }, name: 'claim_key', unique: true },
-          { key: { vulnerabilityId: 1, productKey: 1 }, name: 'vulnerability_product' },
-        ]);
-        await ensureCollection(this.#db, this.#documents, this.#writeConcern);
-      }, this.#retry),
-      this.#map(this.#statements),
-    ).andThen(() => this.#checkpoints.prepare());
+    return this.#context.asyncAndThen((c) =>
+      ResultAsync.fromPromise(
+        withMongoRetry(async () => {
+          // Index builds take the collection's write concern (the driver sends no per-call one).
+          await c.db.collection(c.statements, { writeConcern: c.writeConcern }).createIndexes([
+            { key: { documentDigest: 1, vulnerabilityId: 1, productKey: 1 }, name: 'claim_key', unique: true },
+            { key: { vulnerabilityId: 1, productKey: 1 }, name: 'vulnerability_product' },
+          ]);
+          await ensureCollection(c.db, c.documents, c.writeConcern);
+        }, c.retry),
+        mapTo(c.statements),
+      ).andThen(() => prepareCheckpoints(c.checkpoints)),
+    );
   }
 
   /** Whether batches run in transactions: asks the server once (`hello`) in `auto` mode. */
   usesTransactions(): ResultAsync<boolean, BackfillError> {
-    if (this.#config.isErr()) return errAsync(this.#config.error);
-    if (this.#mode === 'never') return ResultAsync.fromSafePromise(Promise.resolve(false));
-    this.#transactional ??= withMongoRetry(() => this.#db.command({ hello: 1 }), this.#retry).then((hello) => {
-      const supported = typeof hello.setName === 'string' || hello.msg === 'isdbgrid';
-      if (!supported && this.#mode === 'always') {
-        throw new BackfillError(
-          'INVALID_ARGUMENT',
-          'transactions: "always" needs a replica set or a sharded cluster; this server is standalone. Use "auto".',
-        );
-      }
-      if (supported && this.#client === undefined) {
-        throw new BackfillError('INVALID_ARGUMENT', 'transactions need the MongoClient: pass `client` along with `db`.');
-      }
-      return supported;
-    });
-    return ResultAsync.fromPromise(this.#transactional, (e) => {
-      this.#transactional = undefined;
-      return mongoErrorToBackfill(e, { table: this.#statements });
+    return this.#context.asyncAndThen((c) => {
+      if (c.mode === 'never') return okAsync(false);
+      this.#transactional ??= askTransactions(c).orElse((e) => {
+        this.#transactional = undefined; // asked again next time
+        return err(e);
+      });
+      return this.#transactional;
     });
   }
 
@@ -285,131 +291,157 @@ export class MongoStatementSink implements StatementSink {
    * again); read on the primary with majority read concern.
    */
   existingDigests(digests: readonly string[]): ResultAsync<ReadonlySet<string>, BackfillError> {
-    if (digests.length === 0) return ResultAsync.fromSafePromise(Promise.resolve(new Set<string>()));
-    return ResultAsync.fromPromise(
-      withMongoRetry(async () => {
-        const records = await this.#db
-          .collection<DocumentDoc>(this.#documents)
-          .find({ _id: { $in: [...digests] } }, { projection: { _id: 1, runId: 1, through: 1 }, ...DECIDING_READ })
-          .toArray();
-        const runs = [...new Set(records.map((r) => r.runId).filter((r): r is string => typeof r === 'string'))];
-        const checkpoints =
-          runs.length === 0
-            ? []
-            : await this.#db
-                .collection<{ _id: string; counters: { evaluated: number } }>(this.#checkpointsCollection)
-                .find({ _id: { $in: runs } }, { projection: { _id: 1, 'counters.evaluated': 1 }, ...DECIDING_READ })
-                .toArray();
-        return trustedDigests(records as DocumentRecord[], new Map(checkpoints.map((c) => [c._id, Number(c.counters.evaluated)])));
-      }, this.#retry),
-      this.#map(this.#documents),
+    return this.#context.asyncAndThen((c) =>
+      digests.length === 0 ? okAsync(new Set<string>()) : ResultAsync.fromPromise(trustedRecords(c, digests), mapTo(c.documents)),
     );
   }
 
   /** Writes the batch (claims, document records, failures, checkpoint): in one transaction when available. */
   commitBatch(batch: StatementBatch): ResultAsync<StatementBatchResult, BackfillError> {
-    return this.usesTransactions().andThen((tx) =>
-      ResultAsync.fromPromise(tx ? this.#inTransaction(batch) : this.#sequence(batch), this.#map(this.#statements)),
+    return this.#context.asyncAndThen((c) =>
+      this.usesTransactions().andThen((tx) =>
+        ResultAsync.fromPromise(tx ? inTransactions(c, batch) : inSequence(c, batch), mapTo(c.statements)),
+      ),
     );
-  }
-
-  /**
-   * One transaction per part of the batch (see {@link splitForTransactions});
-   * the last part also writes the failures and the checkpoint. A part that
-   * commits before a later one fails is harmless: its document records are
-   * not trusted until the checkpoint covers them, and replaying it is
-   * idempotent.
-   */
-  async #inTransaction(batch: StatementBatch): Promise<StatementBatchResult> {
-    const parts = splitForTransactions(batch.documents, this.#limits, (c) => Buffer.byteLength(JSON.stringify(c)));
-    let claimsWritten = 0;
-    const session = this.#client!.startSession();
-    try {
-      for (const [i, documents] of parts.entries()) {
-        const last = i === parts.length - 1;
-        let written = 0;
-        // withTransaction retries TransientTransactionError and unknown commit results itself.
-        await session.withTransaction(
-          async () => {
-            written = await this.#writeClaims(batch, documents, { session }, (fn) => fn());
-            if (last) await this.#checkpoints.save(batch.runId, batch.failures, batch.checkpoint, { session });
-          },
-          {
-            writeConcern: this.#writeConcern,
-            readConcern: { level: 'snapshot' },
-            readPreference: 'primary',
-            maxCommitTimeMS: DEFAULT_MONGO_TIMEOUT_MS,
-          },
-        );
-        claimsWritten += written;
-      }
-      return { claimsWritten };
-    } finally {
-      await session.endSession();
-    }
-  }
-
-  /** Without transactions: every step is an upsert or a delete by key, repeated safely; the checkpoint last. */
-  async #sequence(batch: StatementBatch): Promise<StatementBatchResult> {
-    const step = <T>(fn: () => Promise<T>, what: string): Promise<T> => withMongoRetry(fn, { ...this.#retry, what });
-    const claimsWritten = await this.#writeClaims(batch, batch.documents, {}, step);
-    await step(() => this.#checkpoints.save(batch.runId, batch.failures, batch.checkpoint, {}), 'save checkpoint');
-    return { claimsWritten };
-  }
-
-  /**
-   * `documents`' writes: (`force`: delete their claims), upsert the claims,
-   * upsert the document records (tagged with the run and the checkpoint
-   * position that makes them count).
-   */
-  async #writeClaims(
-    batch: StatementBatch,
-    documents: readonly DocumentClaims[],
-    scope: MongoWriteScope,
-    step: <T>(fn: () => Promise<T>, what: string) => Promise<T>,
-  ): Promise<number> {
-    if (documents.length === 0) return 0;
-    const opts = scope.session === undefined ? { writeConcern: this.#writeConcern } : { session: scope.session as ClientSession };
-    const digests = documents.map((d) => d.digest);
-    const now = new Date();
-    let claimsWritten = 0;
-    const statements = this.#db.collection<ClaimDoc>(this.#statements);
-    if (batch.force) await step(() => statements.deleteMany({ documentDigest: { $in: digests } }, opts), 'delete replaced claims');
-    const claims = documents.flatMap((d) => d.claims);
-    if (claims.length > 0) {
-      const r = await step(
-        () =>
-          statements.bulkWrite(
-            claims.map((c) => claimUpsert(c, batch.runId, now)),
-            { ordered: false, ...opts },
-          ),
-        'upsert claims',
-      );
-      claimsWritten = r.upsertedCount + r.matchedCount;
-    }
-    const through = batch.checkpoint.counters.evaluated;
-    await step(
-      () =>
-        this.#db.collection<DocumentDoc>(this.#documents).bulkWrite(
-          documents.map((d) => ({
-            updateOne: {
-              filter: { _id: d.digest },
-              update: { $set: { format: d.format, claims: d.claims.length, runId: batch.runId, through, backfilledAt: now } },
-              upsert: true,
-            },
-          })),
-          { ordered: false, ...opts },
-        ),
-      'record backfilled documents',
-    );
-    return claimsWritten;
   }
 
   /** The run's checkpoint with all of its recorded failures, or `null`. */
   loadCheckpoint(runId: string): ResultAsync<StoredCheckpoint | null, BackfillError> {
-    return this.#checkpoints.loadCheckpoint(runId);
+    return this.#context.asyncAndThen((c) => loadCheckpointFrom(c.checkpoints, runId));
   }
 
   /** Nothing to release: the caller owns the client. */
   async close(): Promise<void> {}
+}
+
+/** Maps a driver error of the named collection. */
+function mapTo(table: string): (e: unknown) => BackfillError {
+  return (e) => mongoErrorToBackfill(e, { table });
+}
+
+/** Asks the server (`hello`) whether it takes transactions, and checks that against the mode and the client. */
+function askTransactions(c: SinkContext): ResultAsync<boolean, BackfillError> {
+  return ResultAsync.fromPromise(
+    withMongoRetry(() => c.db.command({ hello: 1 }), c.retry),
+    mapTo(c.statements),
+  ).andThen((hello) => {
+    const supported = typeof hello.setName === 'string' || hello.msg === 'isdbgrid';
+    if (!supported && c.mode === 'always')
+      return invalid('transactions: "always" needs a replica set or a sharded cluster; this server is standalone. Use "auto".');
+    if (supported && c.client === undefined) return invalid('transactions need the MongoClient: pass `client` along with `db`.');
+    return ok(supported);
+  });
+}
+
+/** See {@link MongoStatementSink.existingDigests}. */
+async function trustedRecords(c: SinkContext, digests: readonly string[]): Promise<ReadonlySet<string>> {
+  return withMongoRetry(async () => {
+    const records = await c.db
+      .collection<DocumentDoc>(c.documents)
+      .find({ _id: { $in: [...digests] } }, { projection: { _id: 1, runId: 1, through: 1 }, ...DECIDING_READ })
+      .toArray();
+    const runs = [...new Set(records.map((r) => r.runId).filter((r): r is string => typeof r === 'string'))];
+    const checkpoints =
+      runs.length === 0
+        ? []
+        : await c.db
+            .collection<{ _id: string; counters: { evaluated: number } }>(c.checkpoints.checkpoints)
+            .find({ _id: { $in: runs } }, { projection: { _id: 1, 'counters.evaluated': 1 }, ...DECIDING_READ })
+            .toArray();
+    return trustedDigests(records as DocumentRecord[], new Map(checkpoints.map((cp) => [cp._id, Number(cp.counters.evaluated)])));
+  }, c.retry);
+}
+
+/**
+ * One transaction per part of the batch (see {@link splitForTransactions});
+ * the last part also writes the failures and the checkpoint. A part that
+ * commits before a later one fails is harmless: its document records are
+ * not trusted until the checkpoint covers them, and replaying it is
+ * idempotent.
+ */
+async function inTransactions(c: SinkContext, batch: StatementBatch): Promise<StatementBatchResult> {
+  const parts = splitForTransactions(batch.documents, c.limits, (claim) => Buffer.byteLength(JSON.stringify(claim)));
+  let claimsWritten = 0;
+  // usesTransactions() answers true only with a client.
+  const session = c.client!.startSession();
+  try {
+    for (const [i, documents] of parts.entries()) {
+      const last = i === parts.length - 1;
+      let written = 0;
+      // withTransaction retries TransientTransactionError and unknown commit results itself.
+      await session.withTransaction(
+        async () => {
+          written = await writeClaims(c, batch, documents, { session }, (fn) => fn());
+          if (last) await saveCheckpoint(c.checkpoints, batch.runId, batch.failures, batch.checkpoint, { session });
+        },
+        {
+          writeConcern: c.writeConcern,
+          readConcern: { level: 'snapshot' },
+          readPreference: 'primary',
+          maxCommitTimeMS: DEFAULT_MONGO_TIMEOUT_MS,
+        },
+      );
+      claimsWritten += written;
+    }
+    return { claimsWritten };
+  } finally {
+    await session.endSession();
+  }
+}
+
+/** Without transactions: every step is an upsert or a delete by key, repeated safely; the checkpoint last. */
+async function inSequence(c: SinkContext, batch: StatementBatch): Promise<StatementBatchResult> {
+  const step = <T>(fn: () => Promise<T>, what: string): Promise<T> => withMongoRetry(fn, { ...c.retry, what });
+  const claimsWritten = await writeClaims(c, batch, batch.documents, {}, step);
+  await step(() => saveCheckpoint(c.checkpoints, batch.runId, batch.failures, batch.checkpoint, {}), 'save checkpoint');
+  return { claimsWritten };
+}
+
+/**
+ * `documents`' writes: (`force`: delete their claims), upsert the claims,
+ * upsert the document records (tagged with the run and the checkpoint
+ * position that makes them count).
+ */
+async function writeClaims(
+  c: SinkContext,
+  batch: StatementBatch,
+  documents: readonly DocumentClaims[],
+  scope: MongoWriteScope,
+  step: <T>(fn: () => Promise<T>, what: string) => Promise<T>,
+): Promise<number> {
+  if (documents.length === 0) return 0;
+  const opts = scope.session === undefined ? { writeConcern: c.writeConcern } : { session: scope.session as ClientSession };
+  const digests = documents.map((d) => d.digest);
+  const now = new Date();
+  let claimsWritten = 0;
+  const statements = c.db.collection<ClaimDoc>(c.statements);
+  if (batch.force) await step(() => statements.deleteMany({ documentDigest: { $in: digests } }, opts), 'delete replaced claims');
+  const claims = documents.flatMap((d) => d.claims);
+  if (claims.length > 0) {
+    const r = await step(
+      () =>
+        statements.bulkWrite(
+          claims.map((claim) => claimUpsert(claim, batch.runId, now)),
+          { ordered: false, ...opts },
+        ),
+      'upsert claims',
+    );
+    claimsWritten = r.upsertedCount + r.matchedCount;
+  }
+  const through = batch.checkpoint.counters.evaluated;
+  await step(
+    () =>
+      c.db.collection<DocumentDoc>(c.documents).bulkWrite(
+        documents.map((d) => ({
+          updateOne: {
+            filter: { _id: d.digest },
+            update: { $set: { format: d.format, claims: d.claims.length, runId: batch.runId, through, backfilledAt: now } },
+            upsert: true,
+          },
+        })),
+        { ordered: false, ...opts },
+      ),
+    'record backfilled documents',
+  );
+  return claimsWritten;
 }

@@ -27,23 +27,37 @@ export interface StagingMarker {
   readonly startedAt: Date;
 }
 
-/** One collection of a recorded commit: rename `incoming` (of this UUID) over `live`. */
+/**
+ * How a recorded commit puts one incoming collection in place:
+ * - `rename`: `renameCollection … dropTarget` over the live one (the `swap`
+ *   strategy, and `truncate` into a collection that does not exist yet);
+ * - `copy`: empty the live collection and `$merge` the incoming one into
+ *   it, then drop the incoming one (the `truncate` strategy: the live
+ *   collection keeps its UUID, options, indexes, cursors and change streams).
+ */
+export type CommitMethod = 'rename' | 'copy';
+
+/** One collection of a recorded commit: put `incoming` (of this UUID) in place of `live`. */
 export interface CommitEntry {
   readonly live: string;
   readonly incoming: string;
   readonly uuid: string;
+  /** Absent in records of versions that only renamed. @defaultValue `'rename'` */
+  readonly method?: CommitMethod;
 }
 
 /**
- * The commit point of a swap: written (majority) after every incoming
- * collection is complete and before the first rename. Once it exists, the
- * commit rolls forward; before, it rolls back.
+ * The commit point: written (majority) after every incoming collection is
+ * complete and before anything live changes. Once it exists, the commit
+ * rolls forward; before, it rolls back.
  */
 export interface CommitRecord {
   readonly _id: string;
   readonly kind: 'commit';
   readonly session: string;
   readonly tables: readonly CommitEntry[];
+  /** Live collections whose `copy` finished (the incoming one may still be there, to drop). */
+  readonly copied?: readonly string[];
   readonly startedAt: Date;
 }
 
@@ -51,23 +65,27 @@ export interface CommitRecord {
 export type ObservedCollections = ReadonlyMap<string, string>;
 
 /** Where one collection of a recorded commit stands. */
-export type CommitEntryState = 'renamed' | 'pending' | 'lost';
+export type CommitEntryState = 'done' | 'pending' | 'lost';
 
 /**
- * A rename within a database keeps the collection's UUID, so `live` holding
- * the incoming UUID means the rename was applied (even if its reply was
- * lost); `incoming` still holding it means it is still to do; neither means
- * someone else dropped or replaced it.
+ * A rename within a database keeps the collection's UUID, so for a `rename`
+ * entry `live` holding the incoming UUID means the rename was applied (even
+ * if its reply was lost). A `copy` entry is done once the record lists it
+ * in `copied` and its incoming collection is gone. Either way `incoming`
+ * still holding the UUID means there is work left (a `copy` listed in
+ * `copied` only drops it); anything else means someone else dropped or
+ * replaced it.
  *
  * @example
  * ```ts
- * commitEntryState({ live: 'a', incoming: 'a__incoming', uuid: 'u1' }, new Map([['a', 'u1']])); // 'renamed'
+ * commitEntryState({ live: 'a', incoming: 'a__incoming', uuid: 'u1' }, new Map([['a', 'u1']])); // 'done'
+ * commitEntryState({ live: 'a', incoming: 'a__incoming', uuid: 'u1', method: 'copy' }, new Map([['a', 'u0']]), ['a']); // 'done'
  * ```
  */
-export function commitEntryState(entry: CommitEntry, observed: ObservedCollections): CommitEntryState {
-  if (observed.get(entry.live) === entry.uuid) return 'renamed';
+export function commitEntryState(entry: CommitEntry, observed: ObservedCollections, copied: readonly string[] = []): CommitEntryState {
   if (observed.get(entry.incoming) === entry.uuid) return 'pending';
-  return 'lost';
+  if (entry.method === 'copy') return copied.includes(entry.live) ? 'done' : 'lost';
+  return observed.get(entry.live) === entry.uuid ? 'done' : 'lost';
 }
 
 /** Why a staging collection cannot be used by a new session. */
@@ -94,10 +112,10 @@ export function beginProblem(name: string, markerHeld: boolean, observed: Observ
 export type RecoveryStep =
   /** A load crashed (no commit record): drop its staging collection (it is the session's own, by UUID). */
   | { readonly kind: 'drop'; readonly collection: string }
-  /** A commit crashed after its commit point: finish it. */
-  | { readonly kind: 'rename'; readonly from: string; readonly to: string }
-  /** Already renamed before the crash: nothing to do. */
-  | { readonly kind: 'renamed'; readonly live: string }
+  /** A commit crashed after its commit point: finish this entry (rename, or copy and drop). */
+  | { readonly kind: 'finish'; readonly record: string; readonly entry: CommitEntry; readonly copied: readonly string[] }
+  /** Already in place before the crash: nothing to do. */
+  | { readonly kind: 'done'; readonly live: string }
   /** A recorded commit's collection is gone from both names: it cannot be finished. */
   | { readonly kind: 'lost'; readonly live: string; readonly incoming: string }
   /** A collection under a staging name that the library does not own: left alone. */
@@ -134,9 +152,10 @@ export function planRecovery(
   for (const commit of commits) {
     for (const entry of commit.tables) {
       owned.add(entry.incoming);
-      const state = commitEntryState(entry, observed);
-      if (state === 'renamed') steps.push({ kind: 'renamed', live: entry.live });
-      else if (state === 'pending') steps.push({ kind: 'rename', from: entry.incoming, to: entry.live });
+      const copied = commit.copied ?? [];
+      const state = commitEntryState(entry, observed, copied);
+      if (state === 'done') steps.push({ kind: 'done', live: entry.live });
+      else if (state === 'pending') steps.push({ kind: 'finish', record: commit._id, entry, copied });
       else {
         steps.push({ kind: 'lost', live: entry.live, incoming: entry.incoming });
         stuck.add(commit.session);

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { BackfillError } from '../errors.js';
 import { inTransaction, pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
+import * as sql from './sql.js';
 
 /**
  * Runs `statements` as one implicit transaction in a single round trip, with
@@ -17,7 +18,7 @@ import type { QualifiedName } from '../_internals/sql-identifier.js';
  * of a queue of blocked sessions behind us.
  */
 export async function runDdl(client: PgClientLike, lockTimeoutMs: number, ...statements: string[]): Promise<void> {
-  await client.query([`SET LOCAL lock_timeout = '${lockTimeoutMs}ms'`, ...statements].join(';\n'));
+  await client.query([sql.setLocalLockTimeout(lockTimeoutMs), ...statements].join(';\n'));
 }
 
 /**
@@ -26,7 +27,7 @@ export async function runDdl(client: PgClientLike, lockTimeoutMs: number, ...sta
  */
 export async function inDdlTransaction<T>(client: PgClientLike, lockTimeoutMs: number, fn: () => Promise<T>): Promise<T> {
   return inTransaction(client, async () => {
-    await client.query(`SET LOCAL lock_timeout = '${lockTimeoutMs}ms'`);
+    await client.query(sql.setLocalLockTimeout(lockTimeoutMs));
     return fn();
   });
 }
@@ -37,16 +38,11 @@ export async function inDdlTransaction<T>(client: PgClientLike, lockTimeoutMs: n
  * caller's value afterwards, even on failure.
  */
 export async function withSessionLockTimeout<T>(client: PgClientLike, lockTimeoutMs: number, fn: () => Promise<T>): Promise<T> {
-  const { rows } = (await client.query(
-    "SELECT pg_catalog.current_setting('lock_timeout') AS v, pg_catalog.set_config('lock_timeout', $1, false)",
-    [`${lockTimeoutMs}ms`],
-  )) as PgQueryResult<{ v: string }>;
+  const { rows } = (await client.query(sql.swapSessionLockTimeout, [`${lockTimeoutMs}ms`])) as PgQueryResult<{ v: string }>;
   try {
     return await fn();
   } finally {
-    await Promise.resolve(client.query("SELECT pg_catalog.set_config('lock_timeout', $1, false)", [rows[0]?.v ?? '0'])).catch(
-      () => undefined,
-    );
+    await Promise.resolve(client.query(sql.restoreSessionLockTimeout, [rows[0]?.v ?? '0'])).catch(() => undefined);
   }
 }
 
@@ -72,7 +68,7 @@ export async function withAdvisoryLock<T>(
 ): Promise<T> {
   const key = advisoryKey(parent);
   try {
-    await client.query(`SET LOCAL lock_timeout = '${timeoutMs}ms'; SELECT pg_catalog.pg_advisory_lock(${key})`);
+    await client.query(sql.advisoryLock(key, timeoutMs));
   } catch (error) {
     const mapped = pgErrorToBackfill(error, { table: `${parent.schema}.${parent.name}` });
     if (mapped.code !== 'LOCK_TIMEOUT') throw mapped;
@@ -88,20 +84,13 @@ export async function withAdvisoryLock<T>(
   try {
     return await fn();
   } finally {
-    await Promise.resolve(client.query(`SELECT pg_catalog.pg_advisory_unlock(${key})`)).catch(() => undefined);
+    await Promise.resolve(client.query(sql.advisoryUnlock(key))).catch(() => undefined);
   }
 }
 
 /** The parent's insertable columns, quoted and comma-separated, for moving rows between tables. */
 export async function insertableColumns(client: PgClientLike, parent: QualifiedName): Promise<string> {
-  const { rows } = (await client.query(
-    `SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) AS cols
-     FROM pg_catalog.pg_attribute a
-     JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''`,
-    [parent.schema, parent.name],
-  )) as PgQueryResult<{ cols: string }>;
+  const { rows } = (await client.query(sql.insertableColumns, [parent.schema, parent.name])) as PgQueryResult<{ cols: string }>;
   return rows[0]?.cols ?? '';
 }
 
@@ -111,9 +100,6 @@ export async function insertableColumns(client: PgClientLike, parent: QualifiedN
  * or in neither. Returns how many moved.
  */
 export async function moveRows(client: PgClientLike, fromSql: string, toSql: string, columns: string, where: string): Promise<number> {
-  const r = (await client.query(
-    `WITH moved AS (DELETE FROM ${fromSql} WHERE ${where} RETURNING ${columns})
-     INSERT INTO ${toSql} (${columns}) OVERRIDING SYSTEM VALUE SELECT ${columns} FROM moved`,
-  )) as PgQueryResult;
+  const r = (await client.query(sql.moveRows(fromSql, toSql, columns, where))) as PgQueryResult;
   return r.rowCount ?? 0;
 }

@@ -27,6 +27,7 @@ export type {
   IndexSpec,
   PartitionCallOptions,
   MaintainOptions,
+  MaintainPartial,
   MaintainReport,
   PartitionInfo,
   PartitionManagerConfig,

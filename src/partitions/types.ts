@@ -71,7 +71,7 @@ export interface PartitionProgress {
  * ```
  */
 export interface PartitionCallOptions {
-  /** Stops between steps; finished steps stay done and are listed in `error.context.partial`. */
+  /** Stops between steps; finished steps stay done and are listed in `error.partial`. */
   readonly signal?: AbortSignal;
   /** Called after each partition (or batch of partitions) is done. */
   readonly onProgress?: (progress: PartitionProgress) => void;
@@ -322,6 +322,17 @@ export interface MaintainReport {
   readonly sizeBytesBefore: number;
   readonly sizeBytesAfter: number;
 }
+
+/**
+ * What a failed {@link PartitionManager.maintain} had finished: `error.partial`.
+ *
+ * @example
+ * ```ts
+ * const r = await manager.maintain('artifact_boms_2026_11', { reindex: true });
+ * if (r.isErr()) console.log(r.error.partial?.steps.map((s) => s.step), r.error.partial?.invalidIndexesDropped);
+ * ```
+ */
+export type MaintainPartial = Pick<MaintainReport, 'steps' | 'invalidIndexesDropped'>;
 
 /**
  * A column of a table made by {@link PartitionManager.createParent}.

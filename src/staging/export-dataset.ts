@@ -6,8 +6,7 @@
  */
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
-import copyStreams from 'pg-copy-streams';
+import { err, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { writeDataset, type WrittenDataset } from '../dataset/write-dataset.js';
 import type { Compression } from '../dataset/types.js';
@@ -16,6 +15,7 @@ import { PgHandle, pgErrorToBackfill, type PgClientLike, type PgSource } from '.
 import { parseQualifiedName, type QualifiedName } from '../_internals/sql-identifier.js';
 import { decodeCopyField } from './copy-text-encoding.js';
 import { DEFAULT_STAGING_SCHEMA } from './defaults.js';
+import { BEGIN_SNAPSHOT, COMMIT, copyOutRaw, query, ROLLBACK } from './sql.js';
 
 /** Which tables to export, and where from. */
 export interface ExportDatasetConfig {
@@ -71,7 +71,7 @@ export interface ExportReport extends WrittenDataset {
 
 /** The `raw` column of one table, in id order (`COLLATE "C"`), as NDJSON lines. */
 async function* tableLines(client: PgClientLike, name: QualifiedName, onRow: () => void): AsyncGenerator<string> {
-  const stream = client.query(copyStreams.to(`COPY (SELECT raw FROM ${name.sql} ORDER BY id COLLATE "C") TO STDOUT`)) as Readable;
+  const stream = client.query(copyOutRaw(name.sql)) as Readable;
   const decoder = new StringDecoder('utf8');
   let rest = '';
   try {
@@ -98,16 +98,23 @@ async function* tableLines(client: PgClientLike, name: QualifiedName, onRow: () 
   }
 }
 
-function validate(config: ExportDatasetConfig): Result<{ member: string; table: string; name: QualifiedName }[], BackfillError> {
+interface ExportSpec {
+  readonly member: string;
+  readonly table: string;
+  readonly name: QualifiedName;
+}
+
+/** Checks the config and the output path before anything connects. */
+function resolveExport(config: ExportDatasetConfig, outPath: string): Result<readonly ExportSpec[], BackfillError> {
   const entries = Object.entries(config.tables ?? {});
   if (entries.length === 0) return err(new BackfillError('INVALID_ARGUMENT', '`tables` must map at least one member to a table.'));
-  const out: { member: string; table: string; name: QualifiedName }[] = [];
-  for (const [member, table] of entries) {
-    const name = parseQualifiedName(table, config.schema ?? DEFAULT_STAGING_SCHEMA);
-    if (name.isErr()) return err(name.error);
-    out.push({ member, table, name: name.value });
-  }
-  return ok(out);
+  const schema = config.schema ?? DEFAULT_STAGING_SCHEMA;
+  const specs = Result.combine(
+    entries.map(([member, table]) => parseQualifiedName(table, schema).map((name) => ({ member, table, name }))),
+  );
+  if (typeof outPath !== 'string' || outPath.length === 0)
+    return specs.andThen(() => err(new BackfillError('INVALID_ARGUMENT', 'pass the path of the tarball to write.')));
+  return specs;
 }
 
 /**
@@ -134,19 +141,24 @@ export function exportDataset(
   outPath: string,
   options: ExportDatasetOptions = {},
 ): ResultAsync<ExportReport, BackfillError> {
-  const specs = validate(config);
-  if (specs.isErr()) return errAsync(specs.error);
-  if (typeof outPath !== 'string' || outPath.length === 0)
-    return errAsync(new BackfillError('INVALID_ARGUMENT', 'pass the path of the tarball to write.'));
+  return resolveExport(config, outPath).asyncAndThen((specs) => exportTables(config.pg, specs, outPath, options));
+}
+
+function exportTables(
+  pg: PgSource,
+  specs: readonly ExportSpec[],
+  outPath: string,
+  options: ExportDatasetOptions,
+): ResultAsync<ExportReport, BackfillError> {
   const started = process.hrtime.bigint();
   const every = options.progressEveryRows ?? 50_000;
-  const handle = new PgHandle(config.pg);
+  const handle = new PgHandle(pg);
   const run = handle.withClient(async (client) => {
-    const counts = specs.value.map(() => 0);
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const counts = specs.map(() => 0);
+    await query(client, BEGIN_SNAPSHOT);
     try {
       const members = Object.fromEntries(
-        specs.value.map((s, i) => [
+        specs.map((s, i) => [
           s.member,
           tableLines(client, s.name, () => {
             counts[i] = (counts[i] ?? 0) + 1;
@@ -163,18 +175,19 @@ export function exportDataset(
         ...(options.createdAt === undefined ? {} : { createdAt: options.createdAt }),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
+      // Thrown, not returned: withClient then destroys the connection (its COPY may be half read) instead of pooling it.
       if (written.isErr()) throw written.error;
-      await client.query('COMMIT');
-      specs.value.forEach((s, i) => options.onProgress?.({ member: s.member, table: s.table, rows: counts[i] ?? 0 }));
+      await query(client, COMMIT);
+      for (const [i, s] of specs.entries()) options.onProgress?.({ member: s.member, table: s.table, rows: counts[i] ?? 0 });
       options.logger?.info('staging tables exported', { path: outPath, sha256: written.value.sha256 });
       return {
         ...written.value,
         path: outPath,
-        tables: specs.value.map((s, i) => ({ member: s.member, table: s.table, rows: counts[i] ?? 0 })),
+        tables: specs.map((s, i) => ({ member: s.member, table: s.table, rows: counts[i] ?? 0 })),
         durationMs: Number(process.hrtime.bigint() - started) / 1e6,
       };
     } catch (error) {
-      await Promise.resolve(client.query('ROLLBACK')).catch(() => undefined);
+      await query(client, ROLLBACK).catch(() => undefined);
       throw error;
     }
   });

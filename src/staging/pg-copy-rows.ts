@@ -7,10 +7,10 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import copyStreams from 'pg-copy-streams';
 import type { PgClientLike } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import { encodeCopyField } from './copy-text-encoding.js';
+import { copyIn } from './sql.js';
 import type { StagingRow } from './staging-target.js';
 
 /** Resolves when `stream` drains, rejects if it fails first. */
@@ -36,9 +36,7 @@ export async function copyRows(
   freeze: boolean,
   beforeBatch: () => void,
 ): Promise<number> {
-  const stream = client.query(copyStreams.from(`COPY ${dest.sql} (id, raw) FROM STDIN${freeze ? ' WITH (FREEZE)' : ''}`)) as ReturnType<
-    typeof copyStreams.from
-  >;
+  const stream = client.query(copyIn(dest.sql, freeze)) as ReturnType<typeof copyIn>;
   let serverError: unknown;
   stream.on('error', (e: unknown) => {
     serverError ??= e;

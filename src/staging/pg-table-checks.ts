@@ -9,6 +9,7 @@
 import { BackfillError } from '../errors.js';
 import type { PgClientLike } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
+import { lockHolders, lockSwapTag, query, referencingKeys, swapLeftovers, tableShapes } from './sql.js';
 import type { StagingStrategy } from './staging-target.js';
 
 /**
@@ -36,23 +37,12 @@ export function swapMark(tag: string, role: 'new' | 'old', live: QualifiedName):
  * a running import holds the advisory lock of its tag.
  */
 export async function findSwapLeftovers(client: PgClientLike, schemas: readonly string[]): Promise<{ sql: string; name: string }[]> {
-  const { rows } = (await client.query(
-    `SELECT format('%I.%I', n.nspname, c.relname) AS sql, n.nspname || '.' || c.relname AS name
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         CROSS JOIN LATERAL (SELECT substring(c.relname FROM '^_bk_(?:old|stage)_([0-9a-f]{8})_[0-9]+$') AS tag) m
-      WHERE n.nspname = ANY($1::text[]) AND c.relkind = 'r' AND m.tag IS NOT NULL
-        AND CASE WHEN NOT starts_with(coalesce(obj_description(c.oid, 'pg_class'), ''), $2 || ' ' || m.tag || ': ') THEN false
-                 WHEN c.relname LIKE '\\_bk\\_old\\_%' THEN true
-                 ELSE pg_try_advisory_xact_lock(hashtext($2), hashtext(m.tag)) END
-      ORDER BY 1`,
-    [[...schemas], MARK],
-  )) as { rows: { sql: string; name: string }[] };
-  return rows;
+  return query<{ sql: string; name: string }>(client, swapLeftovers(schemas, MARK));
 }
 
 /** Held by a swap session for its whole transaction: its fresh tables are in use. */
 export async function claimSwapTag(client: PgClientLike, tag: string): Promise<void> {
-  await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [MARK, tag]);
+  await query(client, lockSwapTag(MARK, tag));
 }
 
 interface ColumnShape {
@@ -101,17 +91,7 @@ function shapeDifferences({ kind, columns, rowSecurity }: TableShape, strategy: 
  * NULL. Tables that do not exist yet pass (the import creates them).
  */
 export async function checkTableShapes(client: PgClientLike, tables: readonly QualifiedName[], strategy: StagingStrategy): Promise<void> {
-  const { rows } = (await client.query(
-    `SELECT t.name, c.relkind::text AS kind,
-            (c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)) AS "rowSecurity",
-            coalesce(json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'notNull', a.attnotnull,
-                                                'filled', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') ORDER BY a.attnum)
-                     FILTER (WHERE a.attnum IS NOT NULL), '[]') AS columns
-       FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
-       LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-      GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity ORDER BY t.i`,
-    [tables.map((t) => t.sql)],
-  )) as { rows: (TableShape & { name: string })[] };
+  const rows = await query<TableShape & { name: string }>(client, tableShapes(tables.map((t) => t.sql)));
   for (const row of rows) {
     const differences = shapeDifferences(row, strategy);
     if (differences.length === 0) continue;
@@ -137,13 +117,10 @@ export async function checkTableShapes(client: PgClientLike, tables: readonly Qu
  * refused here, since the import must never touch a table it was not given.
  */
 export async function referencedTables(client: PgClientLike, tables: readonly QualifiedName[]): Promise<Set<string>> {
-  const { rows } = (await client.query(
-    `SELECT t.name AS referenced, c.conname, c.conrelid::regclass::text AS referencing, c.confdeltype::text AS on_delete
-       FROM unnest($1::text[]) AS t(name) JOIN pg_constraint c ON c.confrelid = to_regclass(t.name)
-      WHERE c.contype = 'f' AND c.conrelid <> ALL (SELECT to_regclass(x) FROM unnest($1::text[]) AS x)
-      ORDER BY 2`,
-    [tables.map((t) => t.sql)],
-  )) as { rows: { conname: string; referencing: string; referenced: string; on_delete: string }[] };
+  const rows = await query<{ conname: string; referencing: string; referenced: string; on_delete: string }>(
+    client,
+    referencingKeys(tables.map((t) => t.sql)),
+  );
   const acts: Readonly<Record<string, string>> = { c: 'ON DELETE CASCADE', n: 'ON DELETE SET NULL', d: 'ON DELETE SET DEFAULT' };
   const changing = rows.find((r) => acts[r.on_delete] !== undefined);
   if (changing !== undefined) {
@@ -180,14 +157,7 @@ export async function explainLockTimeout(
   if ((error as { code?: unknown } | null)?.code !== '55P03') return error;
   let holders: LockHolder[] = [];
   try {
-    ({ rows: holders } = (await client.query(
-      `SELECT l.relation::regclass::text AS tbl, a.pid, coalesce(a.application_name, '') AS app, coalesce(a.state, '') AS state, l.mode
-         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
-          AND l.relation IN (SELECT to_regclass(x) FROM unnest($1::text[]) AS x)
-        ORDER BY 1, 2`,
-      [tables.map((t) => t.sql)],
-    )) as { rows: LockHolder[] });
+    holders = await query<LockHolder>(client, lockHolders(tables.map((t) => t.sql)));
   } catch {
     // The timeout itself is what the caller must see; the holders stay unnamed.
   }

@@ -1,5 +1,5 @@
 import { createVerify, constants } from 'node:crypto';
-import { ResultAsync, err, errAsync, ok } from 'neverthrow';
+import { ResultAsync, err, ok, safeTry } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { decodeBase64 } from './base64.js';
 import { hashFile } from './hash-file.js';
@@ -44,30 +44,26 @@ export function verifyBlobSignature(
   publicKeyPem: KeyInput,
   options: VerifyBlobSignatureOptions = {},
 ): ResultAsync<BlobSignatureVerification, BackfillError> {
-  // cosign writes the .sig file without a newline, but a copy-paste often adds one.
-  const signature = decodeBase64(String(signatureBase64).trim(), 'The signature');
-  if (signature.isErr()) return errAsync(signature.error);
-  const key = loadPublicKey(publicKeyPem);
-  if (key.isErr()) return errAsync(key.error);
-  const { kind } = key.value;
-  if (kind !== 'ecdsa-p256' && kind !== 'rsa') {
-    return errAsync(
-      new BackfillError(
-        'KEY_INVALID',
-        `verifyBlobSignature takes ECDSA P-256 or RSA keys (what cosign verify-blob --key checks); this is ${kind}.`,
-      ),
+  return safeTry(async function* () {
+    // cosign writes the .sig file without a newline, but a copy-paste often adds one.
+    const signature = yield* decodeBase64(String(signatureBase64).trim(), 'The signature');
+    const { key, kind } = yield* loadPublicKey(publicKeyPem);
+    if (kind !== 'ecdsa-p256' && kind !== 'rsa') {
+      return err(
+        new BackfillError(
+          'KEY_INVALID',
+          `verifyBlobSignature takes ECDSA P-256 or RSA keys (what cosign verify-blob --key checks); this is ${kind}.`,
+        ),
+      );
+    }
+    const verifier = createVerify('sha256');
+    const { sha256, bytes } = yield* ResultAsync.fromPromise(
+      hashFile(file, { signal: options.signal, onChunk: (chunk) => verifier.update(chunk) }),
+      (error) => toBackfillError(error, 'IO_ERROR', { path: file }),
     );
-  }
-  const verifier = createVerify('sha256');
-  return ResultAsync.fromPromise(hashFile(file, { signal: options.signal, onChunk: (chunk) => verifier.update(chunk) }), (error) =>
-    toBackfillError(error, 'IO_ERROR', { path: file }),
-  ).andThen(({ sha256, bytes }) => {
     let valid: boolean;
     try {
-      valid = verifier.verify(
-        kind === 'rsa' ? { key: key.value.key, padding: constants.RSA_PKCS1_PADDING } : { key: key.value.key, dsaEncoding: 'der' },
-        signature.value,
-      );
+      valid = verifier.verify(kind === 'rsa' ? { key, padding: constants.RSA_PKCS1_PADDING } : { key, dsaEncoding: 'der' }, signature);
     } catch {
       valid = false;
     }

@@ -1,5 +1,5 @@
 import { KeyObject } from 'node:crypto';
-import { err, ok, type Result } from 'neverthrow';
+import { err, ok, Result, safeTry } from 'neverthrow';
 import { BackfillError, type BackfillErrorCode } from '../errors.js';
 import { decodeBase64 } from './base64.js';
 import { DEFAULT_DSSE_THRESHOLD } from './defaults.js';
@@ -71,15 +71,14 @@ export function signDsse(
   const pae = preAuthEncoding(payloadType, body);
   const keys = Array.isArray(key) ? (key as readonly (KeyInput | SigningKey)[]) : [key as KeyInput | SigningKey];
   if (keys.length === 0) return err(new BackfillError('INVALID_ARGUMENT', 'signDsse needs at least one key.'));
-  const signatures: DsseSignature[] = [];
-  for (const entry of keys) {
+  const signOne = (entry: KeyInput | SigningKey): Result<DsseSignature, BackfillError> => {
     const spec: SigningKey = isSigningKey(entry) ? entry : { key: entry };
-    const loaded = loadPrivateKey(spec.key, spec.passphrase);
-    if (loaded.isErr()) return err(loaded.error);
-    const sig = signBytes(loaded.value, pae, spec.rsaPadding).toString('base64');
-    signatures.push(spec.keyid === undefined ? { sig } : { keyid: spec.keyid, sig });
-  }
-  return ok({ payload: body.toString('base64'), payloadType, signatures });
+    return loadPrivateKey(spec.key, spec.passphrase).map((loaded) => {
+      const sig = signBytes(loaded, pae, spec.rsaPadding).toString('base64');
+      return spec.keyid === undefined ? { sig } : { keyid: spec.keyid, sig };
+    });
+  };
+  return Result.combine(keys.map(signOne)).map((signatures) => ({ payload: body.toString('base64'), payloadType, signatures }));
 }
 
 function isSigningKey(value: KeyInput | SigningKey): value is SigningKey {
@@ -179,34 +178,42 @@ export function verifyDsse(
   envelope: DsseEnvelope | string | Uint8Array,
   options: VerifyDsseOptions,
 ): Result<DsseVerification, BackfillError> {
-  const threshold = options.threshold ?? DEFAULT_DSSE_THRESHOLD;
-  const loaded: LoadedKey[] = [];
-  const identities: string[] = [];
-  for (const [i, input] of (options.keys ?? []).entries()) {
-    const key = loadPublicKey(input);
-    if (key.isErr()) return err(new BackfillError('KEY_INVALID', `keys[${i}]: ${key.error.message}`, { cause: key.error }));
-    loaded.push(key.value);
-    identities.push(keyIdentity(key.value.key));
-  }
-  const distinct = new Set(identities).size;
-  if (!Number.isInteger(threshold) || threshold < 1 || threshold > distinct) {
-    return err(
-      new BackfillError(
-        'INVALID_ARGUMENT',
-        `threshold must be an integer from 1 to the number of distinct keys (${distinct}), got ${String(threshold)}.`,
+  return safeTry(function* () {
+    const threshold = options.threshold ?? DEFAULT_DSSE_THRESHOLD;
+    const loaded = yield* Result.combine(
+      (options.keys ?? []).map((input, i) =>
+        loadPublicKey(input).mapErr((e) => new BackfillError('KEY_INVALID', `keys[${i}]: ${e.message}`, { cause: e })),
       ),
     );
-  }
-  const parsed = parseEnvelope(envelope);
-  if (parsed.isErr()) return err(parsed.error);
-  const env = parsed.value;
-  if (options.payloadType !== undefined && env.payloadType !== options.payloadType) {
-    return err(envelopeError(`payloadType is ${JSON.stringify(env.payloadType)}, expected ${JSON.stringify(options.payloadType)}.`));
-  }
-  const payload = decodeBase64(env.payload, 'payload');
-  if (payload.isErr()) return err(payload.error);
-  if (env.signatures.length === 0) return err(new BackfillError('SIGNATURE_MISSING', 'The envelope has no signatures; sign it first.'));
-  const pae = preAuthEncoding(env.payloadType, payload.value);
+    const identities = loaded.map((k) => keyIdentity(k.key));
+    const distinct = new Set(identities).size;
+    if (!Number.isInteger(threshold) || threshold < 1 || threshold > distinct) {
+      return err(
+        new BackfillError(
+          'INVALID_ARGUMENT',
+          `threshold must be an integer from 1 to the number of distinct keys (${distinct}), got ${String(threshold)}.`,
+        ),
+      );
+    }
+    const env = yield* parseEnvelope(envelope);
+    if (options.payloadType !== undefined && env.payloadType !== options.payloadType) {
+      return err(envelopeError(`payloadType is ${JSON.stringify(env.payloadType)}, expected ${JSON.stringify(options.payloadType)}.`));
+    }
+    const payload = yield* decodeBase64(env.payload, 'payload');
+    if (env.signatures.length === 0) return err(new BackfillError('SIGNATURE_MISSING', 'The envelope has no signatures; sign it first.'));
+    return countSignatures(env, payload, loaded, identities, threshold);
+  });
+}
+
+/** Tries every signature against every trusted key; each distinct key counts once toward `threshold`. */
+function countSignatures(
+  env: DsseEnvelope,
+  payload: Buffer,
+  loaded: readonly LoadedKey[],
+  identities: readonly string[],
+  threshold: number,
+): Result<DsseVerification, BackfillError> {
+  const pae = preAuthEncoding(env.payloadType, payload);
 
   const counted = new Set<string>();
   const checks: DsseSignatureCheck[] = env.signatures.map((signature, index) => {
@@ -227,7 +234,7 @@ export function verifyDsse(
       ? { index, ...hint, verdict: 'invalid', keyIndex: null, code: 'SIGNATURE_INVALID' }
       : { index, ...hint, verdict: 'duplicate', keyIndex: duplicateOf };
   });
-  const report = { payloadType: env.payloadType, payload: payload.value, threshold, validKeys: counted.size, signatures: checks };
+  const report = { payloadType: env.payloadType, payload, threshold, validKeys: counted.size, signatures: checks };
   if (counted.size >= threshold) return ok(report);
   const allMalformed = checks.every((c) => c.verdict === 'malformed');
   return err(

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
+import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { DEFAULT_HASH_CHUNK_BYTES } from './defaults.js';
 
@@ -104,8 +105,11 @@ export async function mapBounded<T, R>(items: readonly T[], limit: number, task:
   return results;
 }
 
-/** `INVALID_ARGUMENT` unless `value` is absent or a positive integer. @internal */
-export function invalidPositiveInt(value: number | undefined, name: string): BackfillError | undefined {
-  if (value === undefined || (Number.isInteger(value) && value > 0)) return undefined;
-  return new BackfillError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${String(value)}.`);
+/** `INVALID_ARGUMENT` unless `concurrency` and `chunkBytes` are absent or positive integers. @internal */
+export function checkHashOptions(options: { readonly concurrency?: number; readonly chunkBytes?: number }): Result<void, BackfillError> {
+  const positive = (value: number | undefined, name: string): Result<void, BackfillError> =>
+    value === undefined || (Number.isInteger(value) && value > 0)
+      ? ok(undefined)
+      : err(new BackfillError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${String(value)}.`));
+  return positive(options.concurrency, 'concurrency').andThen(() => positive(options.chunkBytes, 'chunkBytes'));
 }

@@ -1,4 +1,4 @@
-import { ResultAsync, err, errAsync, ok, type Result } from 'neverthrow';
+import { ResultAsync, err, ok, safeTry, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { decodeBase64 } from './base64.js';
 import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES } from './defaults.js';
@@ -119,14 +119,12 @@ export function verifyInTotoSubject(
   file: string,
   options: VerifyInTotoSubjectOptions = {},
 ): ResultAsync<InTotoSubjectMatch, BackfillError> {
-  const parsed = payloadOf(envelope, options).andThen(({ payload, verification }) =>
-    parseStatement(payload).map((statement) => ({ statement, verification })),
-  );
-  if (parsed.isErr()) return errAsync(parsed.error);
-  const { statement, verification } = parsed.value;
-  return ResultAsync.fromPromise(hashFile(file, { signal: options.signal }), (error) =>
-    toBackfillError(error, 'IO_ERROR', { path: file }),
-  ).andThen(({ sha256, bytes }) => {
+  return safeTry(async function* () {
+    const { payload, verification } = yield* payloadOf(envelope, options);
+    const statement = yield* parseStatement(payload);
+    const { sha256, bytes } = yield* ResultAsync.fromPromise(hashFile(file, { signal: options.signal }), (error) =>
+      toBackfillError(error, 'IO_ERROR', { path: file }),
+    );
     const subject = statement.subject.find((s) => typeof s.digest.sha256 === 'string' && s.digest.sha256.toLowerCase() === sha256);
     if (subject === undefined) {
       const names = statement.subject.map((s) => s.name ?? '(unnamed)');

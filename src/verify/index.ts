@@ -11,6 +11,7 @@ export { verifyChecksums } from './verify-checksums.js';
 export type {
   ChecksumCounts,
   ChecksumProgress,
+  HashingOptions,
   ChecksumReport,
   ChecksumResult,
   ChecksumStatus,

@@ -1,11 +1,11 @@
 import { realpath } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { ResultAsync, errAsync } from 'neverthrow';
+import { ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError, type BackfillErrorCode } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { parseChecksums, type ChecksumLineFormat } from './checksums-file.js';
 import { DEFAULT_HASH_CONCURRENCY } from './defaults.js';
-import { hashFile, invalidPositiveInt, mapBounded, type FileDigest } from './hash-file.js';
+import { checkHashOptions, hashFile, mapBounded, type FileDigest } from './hash-file.js';
 import { joinBytes, resolveUnder, unsafePathReason } from './safe-path.js';
 import { readWholeFile } from './read-whole-file.js';
 
@@ -76,8 +76,28 @@ export interface ChecksumProgress {
   readonly bytesHashed: number;
 }
 
+/** What {@link verifyChecksums} and `writeChecksums` both accept: how files are hashed, and what to tell along the way. */
+export interface HashingOptions {
+  /**
+   * Files hashed at the same time.
+   * @defaultValue `DEFAULT_HASH_CONCURRENCY` (4)
+   */
+  readonly concurrency?: number;
+  /**
+   * Read size when hashing, in bytes.
+   * @defaultValue `DEFAULT_HASH_CHUNK_BYTES` (4 MiB)
+   */
+  readonly chunkBytes?: number;
+  /** Stops the work; the result is then `Err` with `ABORTED`. */
+  readonly signal?: AbortSignal;
+  /** Called as each file (or member) has been read. */
+  readonly onProgress?: (progress: ChecksumProgress) => void;
+  /** Receives a summary line at the end. */
+  readonly logger?: Logger;
+}
+
 /** Options for {@link verifyChecksums}. */
-export interface VerifyChecksumsOptions {
+export interface VerifyChecksumsOptions extends HashingOptions {
   /**
    * Improperly formatted lines make the report fail, like `--strict`.
    * @defaultValue `false`
@@ -102,22 +122,6 @@ export interface VerifyChecksumsOptions {
    * @defaultValue `false`
    */
   readonly followSymlinksOutside?: boolean;
-  /**
-   * Files hashed at the same time.
-   * @defaultValue `DEFAULT_HASH_CONCURRENCY` (4)
-   */
-  readonly concurrency?: number;
-  /**
-   * Read size when hashing, in bytes.
-   * @defaultValue `DEFAULT_HASH_CHUNK_BYTES` (4 MiB)
-   */
-  readonly chunkBytes?: number;
-  /** Stops the work; the result is then `Err` with `ABORTED`. */
-  readonly signal?: AbortSignal;
-  /** Called as each file (or member) has been read. */
-  readonly onProgress?: (progress: ChecksumProgress) => void;
-  /** Receives a summary line at the end. */
-  readonly logger?: Logger;
 }
 
 type Hashed = { digest: FileDigest } | { error: unknown } | { unsafe: string };
@@ -157,9 +161,9 @@ function statusOfReadError(error: unknown, ignoreMissing: boolean): ChecksumStat
  * ```
  */
 export function verifyChecksums(sumsPath: string, options: VerifyChecksumsOptions = {}): ResultAsync<ChecksumReport, BackfillError> {
-  const invalid = invalidPositiveInt(options.concurrency, 'concurrency') ?? invalidPositiveInt(options.chunkBytes, 'chunkBytes');
-  if (invalid) return errAsync(invalid);
-  return ResultAsync.fromPromise(run(sumsPath, options), (error) => toBackfillError(error, 'IO_ERROR', { path: sumsPath }));
+  return checkHashOptions(options).asyncAndThen(() =>
+    ResultAsync.fromPromise(run(sumsPath, options), (error) => toBackfillError(error, 'IO_ERROR', { path: sumsPath })),
+  );
 }
 
 async function run(sumsPath: string, options: VerifyChecksumsOptions): Promise<ChecksumReport> {

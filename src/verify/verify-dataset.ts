@@ -1,5 +1,5 @@
 import { basename, dirname, join } from 'node:path';
-import { ResultAsync, errAsync } from 'neverthrow';
+import { ResultAsync, errAsync, ok, safeTry } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { isSha256Hex } from '../_internals/sha256-hex.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
@@ -189,17 +189,20 @@ function compareMember(expected: ManifestMember, actual: MemberStats | undefined
   };
 }
 
-function memberProblem(m: MemberVerification): BackfillError | undefined {
+/** The report's problems for one member: none when it is `ok`. */
+function memberProblems(m: MemberVerification): BackfillError[] {
   const context = { member: m.name };
   if (m.verdict === 'missing-from-archive')
-    return new BackfillError('MANIFEST_MISMATCH', `${m.name}: listed in manifest.json but not in the archive.`, { context });
+    return [new BackfillError('MANIFEST_MISMATCH', `${m.name}: listed in manifest.json but not in the archive.`, { context })];
   if (m.verdict === 'missing-from-manifest')
-    return new BackfillError('MANIFEST_MISMATCH', `${m.name}: in the archive but not listed in manifest.json.`, { context });
-  if (m.verdict !== 'mismatch') return undefined;
+    return [new BackfillError('MANIFEST_MISMATCH', `${m.name}: in the archive but not listed in manifest.json.`, { context })];
+  if (m.verdict !== 'mismatch') return [];
   const details = m.mismatches.map((check) => `${check} expected ${String(m.expected?.[check])}, got ${String(m.actual?.[check])}`);
-  return new BackfillError('MANIFEST_MISMATCH', `${m.name}: ${details.join('; ')}.`, {
-    context: { ...context, ...(m.actual ? { digest: m.actual.sha256 } : {}) },
-  });
+  return [
+    new BackfillError('MANIFEST_MISMATCH', `${m.name}: ${details.join('; ')}.`, {
+      context: { ...context, ...(m.actual ? { digest: m.actual.sha256 } : {}) },
+    }),
+  ];
 }
 
 function buildReport(
@@ -249,10 +252,7 @@ function buildReport(
       });
     }
   }
-  for (const m of members) {
-    const problem = memberProblem(m);
-    if (problem) problems.push(problem);
-  }
+  problems.push(...members.flatMap(memberProblems));
   const ran = (check: MemberCheck): boolean => members.some((m) => m.checks.includes(check));
   const checks = {
     archiveSha256: archive.verdict !== 'not-checked',
@@ -295,28 +295,30 @@ export function verifyDataset(path: string, options: VerifyDatasetOptions = {}):
     );
   }
   const logger = options.logger ?? silentLogger;
-  const run = async (): Promise<VerifyReport> => {
-    const expected = await findExpected(path, options);
+  const failed = (error: unknown): BackfillError => toBackfillError(error, 'IO_ERROR', { path });
+  return safeTry(async function* () {
+    const expected = yield* ResultAsync.fromPromise(findExpected(path, options), failed);
     const dataset = readDataset(path, {
       ...(options.maxDecompressedBytes === undefined ? {} : { maxDecompressedBytes: options.maxDecompressedBytes }),
       ...(options.maxLineBytes === undefined ? {} : { maxLineBytes: options.maxLineBytes }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
-    // Iterating without reading a member lets the reader drain it: hashed and counted once, nothing else.
-    let membersDone = 0;
-    let previous: string | undefined;
-    for await (const member of dataset) {
-      if (previous !== undefined) options.onProgress?.({ membersDone: ++membersDone, member: previous });
-      previous = member.name;
-    }
-    if (previous !== undefined) options.onProgress?.({ membersDone: ++membersDone, member: previous });
-    const statsResult = await dataset.stats();
-    if (statsResult.isErr()) throw statsResult.error;
-    const stats = statsResult.value;
+    yield* ResultAsync.fromPromise(drain(dataset, options), failed);
+    const stats = yield* dataset.stats();
     const manifest = await dataset.manifest();
     const report = buildReport(path, stats, manifest.isOk() ? manifest.value : null, manifest.isErr() ? manifest.error : null, expected);
     logger.info('verifyDataset finished', { path, passed: report.ok, problems: report.problems.length, sha256: stats.sha256 });
-    return report;
-  };
-  return ResultAsync.fromPromise(run(), (error) => toBackfillError(error, 'IO_ERROR', { path }));
+    return ok(report);
+  });
+}
+
+/** Iterates without reading a member, which lets the reader drain it: hashed and counted once, nothing else. */
+async function drain(dataset: AsyncIterable<{ readonly name: string }>, options: VerifyDatasetOptions): Promise<void> {
+  let membersDone = 0;
+  let previous: string | undefined;
+  for await (const member of dataset) {
+    if (previous !== undefined) options.onProgress?.({ membersDone: ++membersDone, member: previous });
+    previous = member.name;
+  }
+  if (previous !== undefined) options.onProgress?.({ membersDone: ++membersDone, member: previous });
 }

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ResultAsync, errAsync } from 'neverthrow';
+import { err, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
-import { silentLogger, type Logger } from '../_internals/logger.js';
+import { silentLogger } from '../_internals/logger.js';
 import { formatChecksumLine, type ChecksumOutputFormat } from './checksums-file.js';
 import { DEFAULT_HASH_CONCURRENCY, DEFAULT_HASH_CHUNK_BYTES } from './defaults.js';
-import { hashFile, invalidPositiveInt, mapBounded } from './hash-file.js';
+import { checkHashOptions, hashFile, mapBounded } from './hash-file.js';
 import { joinBytes, unsafePathReason } from './safe-path.js';
-import type { ChecksumProgress } from './verify-checksums.js';
+import type { HashingOptions } from './verify-checksums.js';
 
 /** One line that {@link writeChecksums} wrote. */
 export interface WrittenChecksum {
@@ -28,7 +28,7 @@ export interface WriteChecksumsResult {
 }
 
 /** Options for {@link writeChecksums}. */
-export interface WriteChecksumsOptions {
+export interface WriteChecksumsOptions extends HashingOptions {
   /**
    * Directory the names in `files` are relative to; the names are written
    * as given.
@@ -41,22 +41,6 @@ export interface WriteChecksumsOptions {
    * @defaultValue `'text'`
    */
   readonly format?: ChecksumOutputFormat;
-  /**
-   * Files hashed at the same time.
-   * @defaultValue `DEFAULT_HASH_CONCURRENCY` (4)
-   */
-  readonly concurrency?: number;
-  /**
-   * Read size when hashing, in bytes.
-   * @defaultValue `DEFAULT_HASH_CHUNK_BYTES` (4 MiB)
-   */
-  readonly chunkBytes?: number;
-  /** Stops the work; the result is then `Err` with `ABORTED`. */
-  readonly signal?: AbortSignal;
-  /** Called as each file (or member) has been read. */
-  readonly onProgress?: (progress: ChecksumProgress) => void;
-  /** Receives a summary line at the end. */
-  readonly logger?: Logger;
 }
 
 /**
@@ -82,55 +66,63 @@ export function writeChecksums(
   outPath: string,
   options: WriteChecksumsOptions = {},
 ): ResultAsync<WriteChecksumsResult, BackfillError> {
-  const invalid = invalidPositiveInt(options.concurrency, 'concurrency') ?? invalidPositiveInt(options.chunkBytes, 'chunkBytes');
-  if (invalid) return errAsync(invalid);
-  const concurrency = options.concurrency ?? DEFAULT_HASH_CONCURRENCY;
-  const names = [...new Set(files)].map((name) => Buffer.from(name, 'utf8')).sort(Buffer.compare);
-  for (const name of names) {
-    const reason = name.length === 0 ? 'is empty' : unsafePathReason(name);
-    if (reason !== undefined) {
-      return errAsync(
-        new BackfillError(
-          'CHECKSUM_PATH_UNSAFE',
-          `${JSON.stringify(name.toString('utf8'))} ${reason}; list files by their path relative to the sums file.`,
-          { context: { path: name.toString('utf8') } },
-        ),
-      );
-    }
-  }
   const target = resolve(outPath);
+  return checkHashOptions(options)
+    .andThen(() => listedNames(files))
+    .asyncAndThen((names) =>
+      ResultAsync.fromPromise(write(names, target, options), (error) => toBackfillError(error, 'IO_ERROR', { path: target })),
+    );
+}
+
+/** The names to list, once each, in byte order: `CHECKSUM_PATH_UNSAFE` for one that is empty, absolute or climbs out. */
+function listedNames(files: readonly string[]): Result<Buffer[], BackfillError> {
+  const names = [...new Set(files)].map((name) => Buffer.from(name, 'utf8')).sort(Buffer.compare);
+  const safe = (name: Buffer): Result<Buffer, BackfillError> => {
+    const reason = name.length === 0 ? 'is empty' : unsafePathReason(name);
+    if (reason === undefined) return ok(name);
+    return err(
+      new BackfillError(
+        'CHECKSUM_PATH_UNSAFE',
+        `${JSON.stringify(name.toString('utf8'))} ${reason}; list files by their path relative to the sums file.`,
+        { context: { path: name.toString('utf8') } },
+      ),
+    );
+  };
+  return Result.combine(names.map(safe));
+}
+
+/** Hashes the files and writes the sums file through a temporary file and a rename. */
+async function write(names: readonly Buffer[], target: string, options: WriteChecksumsOptions): Promise<WriteChecksumsResult> {
+  const concurrency = options.concurrency ?? DEFAULT_HASH_CONCURRENCY;
   const baseDir = resolve(options.baseDir ?? dirname(target));
   const logger = options.logger ?? silentLogger;
   const { signal } = options;
   let filesDone = 0;
   let bytesHashed = 0;
-  const work = async (): Promise<WriteChecksumsResult> => {
-    const digests = await mapBounded(names, concurrency, async (name) => {
-      const digest = await hashFile(joinBytes(baseDir, name), {
-        signal,
-        chunkBytes: options.chunkBytes ?? DEFAULT_HASH_CHUNK_BYTES,
-        onChunk: (chunk) => (bytesHashed += chunk.length),
-      }).catch((error: unknown) => {
-        throw toBackfillError(error, 'IO_ERROR', { path: name.toString('utf8') });
-      });
-      filesDone++;
-      options.onProgress?.({ filesDone, filesTotal: names.length, bytesHashed });
-      return digest;
+  const digests = await mapBounded(names, concurrency, async (name) => {
+    const digest = await hashFile(joinBytes(baseDir, name), {
+      signal,
+      chunkBytes: options.chunkBytes ?? DEFAULT_HASH_CHUNK_BYTES,
+      onChunk: (chunk) => (bytesHashed += chunk.length),
+    }).catch((error: unknown) => {
+      throw toBackfillError(error, 'IO_ERROR', { path: name.toString('utf8') });
     });
-    const entries = names.map((name, i) => ({ path: name.toString('utf8'), ...(digests[i] as { sha256: string; bytes: number }) }));
-    const content = Buffer.concat(
-      names.map((name, i) => formatChecksumLine(name, (digests[i] as { sha256: string }).sha256, options.format ?? 'text')),
-    );
-    const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      await writeFile(temp, content, signal === undefined ? {} : { signal });
-      await rename(temp, target);
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw toBackfillError(error, 'IO_ERROR', { path: target });
-    }
-    logger.info('writeChecksums wrote', { path: target, files: entries.length, bytes: bytesHashed });
-    return { path: target, entries, content };
-  };
-  return ResultAsync.fromPromise(work(), (error) => toBackfillError(error, 'IO_ERROR', { path: target }));
+    filesDone++;
+    options.onProgress?.({ filesDone, filesTotal: names.length, bytesHashed });
+    return digest;
+  });
+  const entries = names.map((name, i) => ({ path: name.toString('utf8'), ...(digests[i] as { sha256: string; bytes: number }) }));
+  const content = Buffer.concat(
+    names.map((name, i) => formatChecksumLine(name, (digests[i] as { sha256: string }).sha256, options.format ?? 'text')),
+  );
+  const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await writeFile(temp, content, signal === undefined ? {} : { signal });
+    await rename(temp, target);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw toBackfillError(error, 'IO_ERROR', { path: target });
+  }
+  logger.info('writeChecksums wrote', { path: target, files: entries.length, bytes: bytesHashed });
+  return { path: target, entries, content };
 }

@@ -51,11 +51,10 @@ export interface FastifyLikeReply {
  */
 export type GateFastifyHook = (request: FastifyLikeRequest, reply: FastifyLikeReply) => Promise<FastifyLikeReply | undefined>;
 
-/** Builds the hook behind {@link VersionGate.fastifyHook}. @internal */
-export function createFastifyHook(gate: VersionGate): GateFastifyHook {
-  const header = gate.header;
+/** Builds the hook behind {@link VersionGate.fastifyHook}, reading `header` (none: the gate is misconfigured and answers 503). @internal */
+export function createFastifyHook(gate: VersionGate, header: string | undefined): GateFastifyHook {
   return async (request, reply) => {
-    const verdict = await gate.checkAsync(request.headers[header]);
+    const verdict = await gate.checkAsync(header === undefined ? undefined : request.headers[header]);
     if (verdict.isOk()) {
       rememberAccepted(request, verdict.value);
       return undefined;

@@ -5,6 +5,7 @@
  * @internal
  */
 import { execFile } from 'node:child_process';
+import { err, ok, ResultAsync, errAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 
 const HASH_LINE = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
@@ -20,56 +21,60 @@ export interface GitLogRequest {
 
 /**
  * Runs `git -C <repoPath> log --format=%H -n <window>` with an argument
- * array and a timeout, and resolves the hashes newest first. Never rejects:
- * every failure becomes a `GATE_UNAVAILABLE` error value.
+ * array and a timeout: the hashes newest first, or `GATE_UNAVAILABLE`
+ * saying why git failed. Never rejects.
  *
  * @internal
  */
-export function readRecentCommits(request: GitLogRequest): Promise<readonly string[] | BackfillError> {
+export function readRecentCommits(request: GitLogRequest): ResultAsync<readonly string[], BackfillError> {
   const { git, repoPath, window, timeoutMs, signal } = request;
   // `--no-show-signature` keeps a `log.showSignature` config from mixing GPG
   // output into the list; `HEAD --` stops a ref or path from being guessed.
   const args = ['-C', repoPath, 'log', '--no-show-signature', '--format=%H', '-n', String(window), 'HEAD', '--'];
   const context = { path: repoPath, git };
   if (signal.aborted)
-    return Promise.resolve(
-      new BackfillError('GATE_UNAVAILABLE', 'The commit refresh was cancelled because the gate was closed.', { context }),
-    );
-  return new Promise((resolve) => {
-    execFile(
-      git,
-      args,
-      {
-        timeout: timeoutMs,
-        killSignal: 'SIGKILL',
-        signal,
-        maxBuffer: Math.max(1 << 20, window * 72),
-        windowsHide: true,
-        encoding: 'utf8',
-        env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' },
-      },
-      (error, stdout, stderr) => {
-        if (error) {
-          resolve(
-            new BackfillError('GATE_UNAVAILABLE', describeFailure(error, stderr, git, repoPath, timeoutMs), { cause: error, context }),
-          );
-          return;
-        }
-        const hashes = stdout.split('\n').filter((line) => line !== '');
-        const bad = hashes.find((line) => !HASH_LINE.test(line));
-        if (hashes.length === 0 || bad !== undefined) {
-          const what = bad === undefined ? 'no commits' : `an unexpected line ${JSON.stringify(bad.slice(0, 80))}`;
-          resolve(
-            new BackfillError('GATE_UNAVAILABLE', `git log in ${repoPath} printed ${what}; expected one commit hash per line.`, {
-              context,
-            }),
-          );
-          return;
-        }
-        resolve(hashes);
-      },
-    );
-  });
+    return errAsync(new BackfillError('GATE_UNAVAILABLE', 'The commit refresh was cancelled because the gate was closed.', { context }));
+  return new ResultAsync(
+    new Promise((resolve) => {
+      execFile(
+        git,
+        args,
+        {
+          timeout: timeoutMs,
+          killSignal: 'SIGKILL',
+          signal,
+          maxBuffer: Math.max(1 << 20, window * 72),
+          windowsHide: true,
+          encoding: 'utf8',
+          env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' },
+        },
+        (error, stdout, stderr) => {
+          if (error) {
+            resolve(
+              err(
+                new BackfillError('GATE_UNAVAILABLE', describeFailure(error, stderr, git, repoPath, timeoutMs), { cause: error, context }),
+              ),
+            );
+            return;
+          }
+          const hashes = stdout.split('\n').filter((line) => line !== '');
+          const bad = hashes.find((line) => !HASH_LINE.test(line));
+          if (hashes.length === 0 || bad !== undefined) {
+            const what = bad === undefined ? 'no commits' : `an unexpected line ${JSON.stringify(bad.slice(0, 80))}`;
+            resolve(
+              err(
+                new BackfillError('GATE_UNAVAILABLE', `git log in ${repoPath} printed ${what}; expected one commit hash per line.`, {
+                  context,
+                }),
+              ),
+            );
+            return;
+          }
+          resolve(ok(hashes));
+        },
+      );
+    }),
+  );
 }
 
 function describeFailure(

@@ -4,7 +4,8 @@
  * @module
  */
 export { VersionGate } from './version-gate.js';
-export type { VersionGateConfig, GateWaitOptions } from './version-gate.js';
+export type { GateWaitOptions } from './version-gate.js';
+export type { GateSettings, VersionGateConfig } from './config.js';
 export type { Accepted, GateRejection, GateRejectionBody, GateRejectionCode, GateStatus } from './types.js';
 export { acceptedCommit } from './accepted-commit.js';
 export type { GateMiddleware } from './node-middleware.js';

@@ -21,11 +21,10 @@ import type { VersionGate } from './version-gate.js';
  */
 export type GateMiddleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
 
-/** Builds the middleware behind {@link VersionGate.middleware}. @internal */
-export function createGateMiddleware(gate: VersionGate): GateMiddleware {
-  const header = gate.header;
+/** Builds the middleware behind {@link VersionGate.middleware}, reading `header` (none: the gate is misconfigured and answers 503). @internal */
+export function createGateMiddleware(gate: VersionGate, header: string | undefined): GateMiddleware {
   return (req, res, next) => {
-    const value = req.headers[header];
+    const value = header === undefined ? undefined : req.headers[header];
     // Warm path: synchronous, no promise per request.
     const first = gate.check(value);
     if (first.isOk()) {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { errAsync, ResultAsync } from 'neverthrow';
+import { ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
 import { silentLogger } from '../_internals/logger.js';
@@ -69,14 +69,17 @@ export interface ShipOutcome extends GateResponseClass {
  * ```
  */
 export function shipWithCommit(options: ShipWithCommitOptions): ResultAsync<ShipOutcome, BackfillError> {
-  const commit = normalizeCommit(options.commit);
-  if (commit.isErr()) return errAsync(commit.error);
+  return normalizeCommit(options.commit).asyncAndThen((commit) => ship(commit, options));
+}
+
+/** Sends the upload with the normalised `commit`, logs a fatal or retryable answer, and classifies it. */
+function ship(commit: string, options: ShipWithCommitOptions): ResultAsync<ShipOutcome, BackfillError> {
   const logger = options.logger ?? silentLogger;
   const doFetch = options.fetch ?? fetch;
   const body = options.body;
   const init: RequestInit & { duplex?: 'half' } = {
     method: options.method ?? 'PUT',
-    headers: { ...options.headers, [options.header ?? DEFAULT_GATE_HEADER]: commit.value },
+    headers: { ...options.headers, [options.header ?? DEFAULT_GATE_HEADER]: commit },
     ...(body === undefined ? {} : { body: body as NonNullable<RequestInit['body']> }),
     ...(body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array) ? { duplex: 'half' as const } : {}),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -97,7 +100,7 @@ export function shipWithCommit(options: ShipWithCommitOptions): ResultAsync<Ship
     const fields = {
       status: outcome.status,
       code: outcome.code,
-      your_commit: outcome.yourCommit ?? commit.value,
+      your_commit: outcome.yourCommit ?? commit,
       head_commit: outcome.headCommit,
     };
     if (outcome.verdict === 'fatal') {

@@ -18,6 +18,8 @@ export interface StagingTargetFixture {
   liveIds(table: string): Promise<string[]>;
   /** The stored record with id `id`, as plain JSON (extended JSON for BSON types). */
   liveRecord(table: string, id: string): Promise<unknown>;
+  /** What identifies the live table itself (PostgreSQL: its OID; MongoDB: its UUID), read without the target; undefined if it does not exist. */
+  liveIdentity(table: string): Promise<string | undefined>;
   cleanup(): Promise<void>;
 }
 
@@ -103,6 +105,22 @@ export function stagingTargetContract(name: string, make: () => Promise<StagingT
         expect(await f.liveIds(b)).toEqual(['b1', 'b2']);
       });
     }
+
+    it('truncate keeps the live table itself (same identity, new contents); swap puts a new one in its place', async () => {
+      const f = await fixture();
+      await seed(f, ['old-1', 'old-2']);
+      const [a] = f.tables;
+      for (const strategy of ['truncate', 'swap'] as const) {
+        const before = await f.liveIdentity(a);
+        expect(before).toBeDefined();
+        const s = (await f.target.begin({ strategy, dryRun: false, tables: [a] }))._unsafeUnwrap();
+        (await s.load(a, batchesOf(rows([`${strategy}-1`, `${strategy}-2`, `${strategy}-3`]))))._unsafeUnwrap();
+        (await s.commit())._unsafeUnwrap();
+        expect(await f.liveIds(a)).toEqual([`${strategy}-1`, `${strategy}-2`, `${strategy}-3`]);
+        if (strategy === 'truncate') expect(await f.liveIdentity(a)).toBe(before);
+        else expect(await f.liveIdentity(a)).not.toBe(before);
+      }
+    });
 
     it('swap: nothing loaded is visible before commit', async () => {
       const f = await fixture();
@@ -191,21 +209,24 @@ export function stagingTargetContract(name: string, make: () => Promise<StagingT
         return path;
       }
 
-      it('imports a dataset, verifies counts against the manifest, and reports what it loaded', async () => {
-        const f = await fixture();
-        const [a, b] = f.tables;
-        const importer = new StagingImporter({ target: f.target, tables: { 'a.ndjson': a, 'b.ndjson': b } });
-        const aRecords = Array.from({ length: 250 }, (_, i) => ({ _id: `a-${String(i).padStart(4, '0')}`, v: i }));
-        const path = await dataset(`ok-${a}.tar.zst`, { 'a.ndjson': aRecords, 'b.ndjson': [{ _id: { $oid: OID } }] });
-        const report = (await importer.import(path, { strategy: 'swap', batchBytes: 1024 }))._unsafeUnwrap();
-        expect(report.committed).toBe(true);
-        expect(report.tables.map((t) => [t.table, t.loaded, t.expected, t.ok])).toEqual([
-          [a, 250, 250, true],
-          [b, 1, 1, true],
-        ]);
-        expect(await f.liveIds(a)).toEqual(aRecords.map((r) => r._id));
-        expect(await f.liveIds(b)).toEqual([OID]);
-      });
+      it.each(['truncate', 'swap'] as const)(
+        '%s: imports a dataset, verifies counts against the manifest, and reports what it loaded',
+        async (strategy) => {
+          const f = await fixture();
+          const [a, b] = f.tables;
+          const importer = new StagingImporter({ target: f.target, tables: { 'a.ndjson': a, 'b.ndjson': b } });
+          const aRecords = Array.from({ length: 250 }, (_, i) => ({ _id: `a-${String(i).padStart(4, '0')}`, v: i }));
+          const path = await dataset(`ok-${strategy}-${a}.tar.zst`, { 'a.ndjson': aRecords, 'b.ndjson': [{ _id: { $oid: OID } }] });
+          const report = (await importer.import(path, { strategy, batchBytes: 1024 }))._unsafeUnwrap();
+          expect(report.committed).toBe(true);
+          expect(report.tables.map((t) => [t.table, t.loaded, t.expected, t.ok])).toEqual([
+            [a, 250, 250, true],
+            [b, 1, 1, true],
+          ]);
+          expect(await f.liveIds(a)).toEqual(aRecords.map((r) => r._id));
+          expect(await f.liveIds(b)).toEqual([OID]);
+        },
+      );
 
       it('a duplicate id fails the import with both lines named, and the old contents stay', async () => {
         const f = await fixture();

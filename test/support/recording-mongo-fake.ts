@@ -9,7 +9,11 @@
  *   `dropTarget` replaces the target, a missing source is NamespaceNotFound
  *   (26), a sharded source or target is IllegalOperation (20);
  * - unique indexes (`_id` and declared ones) reject duplicates with E11000,
+ *   and building one over documents that share a key fails with E11000,
  *   an unordered bulk write goes on past failed writes;
+ * - `$merge` (`on: '_id'`, `whenMatched: 'replace'`, `whenNotMatched:
+ *   'insert'`) writes the pipeline's documents into its target, creating it
+ *   when missing, through the target's unique indexes;
  * - transactions run on a snapshot that an abort restores;
  * - reads not pinned to the primary can be served by a lagging secondary.
  *
@@ -19,7 +23,8 @@
  *
  * It is not a database: filters support only what the adapters send
  * (equality, dotted paths, `$in`, `$gt`, `$gte`, `$lte`, `$not: {$type}`,
- * `$or`, `$and`).
+ * `$or`, `$and`), and updates only `$set`, `$setOnInsert` and `$addToSet`
+ * (anything else fails the test).
  */
 import { BSON } from 'mongodb';
 
@@ -447,7 +452,17 @@ export class FakeMongo {
       if (replace) {
         for (const k of Object.keys(found)) if (k !== '_id') delete found[k];
         Object.assign(found, clone(update));
-      } else Object.assign(found, clone(update.$set ?? {}));
+      } else {
+        for (const k of Object.keys(update))
+          if (!['$set', '$setOnInsert', '$addToSet'].includes(k)) throw new Error(`fake: unsupported update operator ${k}`);
+        Object.assign(found, clone(update.$set ?? {}));
+        // $addToSet appends each value unless an equal one is already in the array.
+        for (const [field, value] of Object.entries((update.$addToSet ?? {}) as Doc)) {
+          const list = Array.isArray(found[field]) ? (found[field] as unknown[]) : [];
+          if (!list.some((x) => equal(x, value))) list.push(clone(value));
+          found[field] = list;
+        }
+      }
       return { matched: 1, upserted: 0 };
     }
     if (!upsert) return { matched: 0, upserted: 0 };
@@ -581,7 +596,15 @@ export class FakeMongo {
       }
       if (op === 'createIndexes') {
         const c = this.#need(cmd.createIndexes as string);
-        for (const ix of cmd.indexes as Doc[]) if (!c.indexes.some((i) => i.name === ix.name)) c.indexes.push({ v: 2, ...clone(ix) });
+        for (const ix of cmd.indexes as Doc[]) {
+          if (c.indexes.some((i) => i.name === ix.name)) continue;
+          // Building a unique index over documents that share a key fails (E11000), and builds nothing.
+          const fields = Object.keys(ix.key as Doc);
+          const keys = c.docs.map((d) => key(fields.map((f) => getPath(d, f))));
+          if (ix.unique === true && new Set(keys).size < keys.length)
+            throw serverError(11000, `E11000 duplicate key error collection index: ${String(ix.name)}`);
+          c.indexes.push({ v: 2, ...clone(ix) });
+        }
         return { ok: 1 };
       }
       if (op === 'collMod') {
@@ -675,23 +698,19 @@ export class FakeCollectionHandle {
     const op = ops.some((o) => 'insertOne' in o) ? 'insert' : ops.some((o) => 'deleteMany' in o) ? 'delete' : 'update';
     return this.#s.op(op, this.collectionName, options, () => this.#i.bulk(this.collectionName, ops, options?.ordered !== false), ops);
   }
+  /** One replaceOne or updateOne, as a one-operation ordered bulk write. */
+  #one(kind: 'replaceOne' | 'updateOne', filter: Doc, change: Doc, options?: Doc): Promise<Doc> {
+    const op = { filter, [kind === 'replaceOne' ? 'replacement' : 'update']: change, upsert: options?.upsert === true };
+    return this.#s.op('update', this.collectionName, options, () => this.#i.bulk(this.collectionName, [{ [kind]: op }], true), [
+      filter,
+      change,
+    ]);
+  }
   replaceOne(filter: Doc, replacement: Doc, options?: Doc): Promise<Doc> {
-    return this.#s.op(
-      'update',
-      this.collectionName,
-      options,
-      () => this.#i.bulk(this.collectionName, [{ replaceOne: { filter, replacement, upsert: options?.upsert === true } }], true),
-      [filter, replacement],
-    );
+    return this.#one('replaceOne', filter, replacement, options);
   }
   updateOne(filter: Doc, update: Doc, options?: Doc): Promise<Doc> {
-    return this.#s.op(
-      'update',
-      this.collectionName,
-      options,
-      () => this.#i.bulk(this.collectionName, [{ updateOne: { filter, update, upsert: options?.upsert === true } }], true),
-      [filter, update],
-    );
+    return this.#one('updateOne', filter, update, options);
   }
   deleteMany(filter: Doc, options?: Doc): Promise<Doc> {
     return this.#s.op(
@@ -752,6 +771,35 @@ export class FakeCollectionHandle {
   createIndex(keySpec: Doc, options: Doc = {}): Promise<string> {
     const { writeConcern, ...rest } = options;
     return this.createIndexes([{ key: keySpec, ...rest }], writeConcern === undefined ? {} : { writeConcern }).then((n) => n[0]!);
+  }
+  /** Only a lone `$merge` stage, as the staging target's truncate commit sends it. */
+  aggregate(pipeline: Doc[], options?: Doc): { toArray: () => Promise<Doc[]> } {
+    const merge = pipeline[0]?.$merge as Doc | undefined;
+    if (
+      pipeline.length !== 1 ||
+      merge === undefined ||
+      merge.on !== '_id' ||
+      merge.whenMatched !== 'replace' ||
+      merge.whenNotMatched !== 'insert'
+    )
+      throw new Error(`fake: unsupported pipeline ${JSON.stringify(pipeline)}`);
+    const into = merge.into as string;
+    return {
+      toArray: () =>
+        this.#s.op(
+          'aggregate',
+          this.collectionName,
+          options,
+          () => {
+            const ops = this.#i
+              .need(this.collectionName)
+              .docs.map((doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } }));
+            this.#i.bulk(into, ops, true);
+            return [];
+          },
+          pipeline,
+        ),
+    };
   }
   listIndexes(): FakeCursor {
     return new FakeCursor(() => this.#i.need(this.collectionName).indexes);

@@ -152,4 +152,10 @@ describe.skipIf(gitTool.missing)(gitTool.title('backfill-kit gate check'), () =>
     expect(r.code).toBe(7);
     expect(jsonOf(r).report).toMatchObject({ accepted: false, status: 400 });
   });
+
+  it('a remediation line with a control character is a usage error (exit 2), not a refusal', async () => {
+    const r = await cli(['gate', 'check', commits[3]!, '--repo', repo, '--remediation', 'echo \u001b[31m']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error INVALID_ARGUMENT: .*remediation/m);
+  });
 });

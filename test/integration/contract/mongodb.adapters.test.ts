@@ -5,8 +5,10 @@
  * workers), BSON types on disk, the 16 MiB limit at the driver's exact
  * boundary, the `__incoming` lock, commit and recovery protocol (including
  * on 7.0+, where `create` of an existing collection succeeds, and with
- * crashes simulated at the commit point and after the first rename), and
- * transactions versus the idempotent sequence. Runs only with
+ * crashes simulated at the commit point and after the first rename), the
+ * truncate strategy's in-place copy (UUID kept, `deleteMany` then `$merge`,
+ * a crash after the delete rolled forward), and transactions versus the
+ * idempotent sequence. Runs only with
  * BACKFILL_KIT_MONGODB_URL; the transaction cases need a replica set, the
  * fault-injection cases a server started with test commands enabled
  * (`failCommand`), and each says why when it skips.
@@ -78,13 +80,13 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
 
   it('loads with unordered inserts under majority write concern, bounded by count and by bytes, at most `insertionWorkers` in flight', async () => {
     const db = freshDb();
-    const target = MongoStagingTarget.create({
+    const target = new MongoStagingTarget({
       db,
       collections: ['alpha'],
       batchSize: 50,
       batchBytes: 20_000,
       insertionWorkers: 3,
-    })._unsafeUnwrap();
+    });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     // ~540 BSON bytes a document: the byte bound (20 kB ≈ 37 documents) binds before the count bound (50).
     expect((await s.load('alpha', chunks(rows(1000, 500), 64)))._unsafeUnwrap()).toBe(1000);
@@ -111,13 +113,13 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
 
   it('upsert mode keeps every worker and unordered writes, and the last line of a repeated id wins', async () => {
     const db = freshDb();
-    const target = MongoStagingTarget.create({
+    const target = new MongoStagingTarget({
       db,
       collections: ['alpha'],
       mode: 'upsert',
       batchSize: 20,
       insertionWorkers: 4,
-    })._unsafeUnwrap();
+    });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     // 600 lines over 150 ids, each id 4 times; version v counts up per id.
     const input: StagingRow[] = Array.from({ length: 600 }, (_, i) => {
@@ -141,7 +143,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const db = freshDb();
     await db.collection('alpha').createIndex({ name: 1 }, { name: 'by_name', unique: true });
     const hex = '65a1f0c2e4b0a1b2c3d4e5f6';
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     (
       await s.load(
@@ -159,7 +161,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
   it('a record over 16 MiB fails with DOCUMENT_TOO_LARGE naming its id, and the live collection is untouched', async () => {
     const db = freshDb();
     await db.collection('alpha').insertOne({ _id: 'old' } as never);
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
     const importer = new StagingImporter({ target, tables: { 'alpha.ndjson': 'alpha' } });
     const path = join(dir, 'big.tar.zst');
     (
@@ -175,7 +177,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
 
   it('with a reject handler, an oversized document is rejected with its line and the rest loads', async () => {
     const db = freshDb();
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     const input = [
       { id: 'a', raw: '{"_id":"a"}', line: 1 },
@@ -195,7 +197,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
   it('refuses to start over an __incoming collection it did not create (LOCKED, on 7.0+ too), and never drops it', async () => {
     const db = freshDb();
     await db.collection('alpha__incoming').insertOne({ _id: 'someone else' } as never);
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
     const r = await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] });
     expect(r.isErr() && r.error.code).toBe('LOCKED');
     expect(await db.collection('alpha__incoming').countDocuments()).toBe(1);
@@ -206,7 +208,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
   it('a second import while one loads is LOCKED by the marker; a killed load is rolled back by dropLeftovers', async () => {
     const db = freshDb();
     await db.collection('alpha').insertOne({ _id: 'old' } as never);
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
     const first = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     (await first.load('alpha', chunks(rows(10), 5)))._unsafeUnwrap();
     const second = await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] });
@@ -238,7 +240,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const db = freshDb();
     await db.collection('alpha').insertOne({ _id: 'old' } as never);
     await db.collection('beta').insertOne({ _id: 'old' } as never);
-    const target = MongoStagingTarget.create({ db, collections: ['alpha', 'beta'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha', 'beta'] });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha', 'beta'] }))._unsafeUnwrap();
     (await s.load('alpha', chunks(rows(3), 3)))._unsafeUnwrap();
     (await s.load('beta', chunks(rows(2), 2)))._unsafeUnwrap();
@@ -254,7 +256,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const db = freshDb();
     await db.createCollection('alpha', { validator: { $jsonSchema: { required: ['_id'] } }, collation: { locale: 'fr', strength: 2 } });
     await db.createCollection('beta', { viewOn: 'alpha', pipeline: [] });
-    const target = MongoStagingTarget.create({ db, collections: ['alpha', 'beta'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha', 'beta'] });
     const refused = await target.begin({ strategy: 'swap', dryRun: false, tables: ['beta'] });
     expect(refused.isErr() && refused.error.message).toContain('is a view');
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
@@ -269,7 +271,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
 
   it('DDL and writes carry { w: majority, wtimeout }; counts before commit read the primary with majority read concern', async () => {
     const db = freshDb();
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     (await s.load('alpha', chunks(rows(3), 3)))._unsafeUnwrap();
     expect((await s.count('alpha'))._unsafeUnwrap()).toBe(3);
@@ -284,7 +286,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
 
   it('numbers are stored with the types mongoimport gives them', async () => {
     const db = freshDb();
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     (await s.load('alpha', chunks([{ id: 'n', raw: '{"_id":"n","big":9007199254740993,"seven":7.0,"small":7}' }], 1)))._unsafeUnwrap();
     (await s.commit())._unsafeUnwrap();
@@ -310,7 +312,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const max = Number((await db.command({ hello: 1 })).maxBsonObjectSize);
     const overhead = BSON.calculateObjectSize({ _id: 'x', s: '' });
     const sized = (id: string, bytes: number) => ({ id, raw: JSON.stringify({ _id: id, s: 'x'.repeat(bytes - overhead) }), line: 1 });
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     const rejected: string[] = [];
     const loaded = await s.load('alpha', chunks([sized('a', max - 1), sized('b', max)], 1), (row) => {
@@ -332,9 +334,69 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     }
   }
 
+  it('truncate keeps the live collection (UUID, indexes, validator): deleteMany, then $merge, under { w: majority, wtimeout }', async () => {
+    const db = freshDb();
+    await db.createCollection('alpha', { validator: { i: { $type: 'int' } } });
+    await db.collection('alpha').createIndex({ i: 1 }, { name: 'i_1' });
+    await db.collection('alpha').insertMany(rows(5).map((r) => ({ _id: `old-${r.id}`, i: 0 })) as never);
+    const uuid = async (): Promise<string | undefined> =>
+      (
+        (await db.listCollections({ name: 'alpha' }).toArray())[0] as { info?: { uuid?: BSON.UUID } } | undefined
+      )?.info?.uuid?.toHexString();
+    const before = await uuid();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
+    const s = (await target.begin({ strategy: 'truncate', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
+    (await s.load('alpha', chunks(rows(300), 64)))._unsafeUnwrap();
+    expect(await db.collection('alpha').countDocuments()).toBe(5);
+    commands.length = 0;
+    (await s.commit())._unsafeUnwrap();
+    expect(await uuid()).toBe(before);
+    expect(await db.collection('alpha').countDocuments()).toBe(300);
+    expect(await db.collection('alpha').countDocuments({ _id: { $regex: '^old-' } } as never)).toBe(0);
+    expect((await db.collection('alpha').listIndexes().toArray()).map((ix) => ix.name).sort()).toEqual(['_id_', 'i_1']);
+    const [info] = await db.listCollections({ name: 'alpha' }).toArray();
+    expect((info as { options?: unknown }).options).toMatchObject({ validator: { i: { $type: 'int' } } });
+    const steps = commands.filter(
+      (c) => ['delete', 'aggregate', 'renameCollection'].includes(c.commandName) && c.command.delete !== 'backfill_kit_staging',
+    );
+    expect(steps.map((c) => c.commandName)).toEqual(['delete', 'aggregate']);
+    for (const c of steps) expect(c.command.writeConcern).toMatchObject({ w: 'majority', wtimeout: 60_000 });
+    expect(steps[1]!.command.pipeline).toEqual([
+      { $merge: { into: 'alpha', on: '_id', whenMatched: 'replace', whenNotMatched: 'insert' } },
+    ]);
+    expect((await db.listCollections({ name: 'alpha__incoming' }).toArray()).length).toBe(0);
+  });
+
+  it('a truncate commit killed after emptying the live collection is rolled forward in place by dropLeftovers', async () => {
+    const db = freshDb();
+    await db.collection('alpha').insertMany(rows(5).map((r) => ({ _id: `old-${r.id}` })) as never);
+    const uuid = (await db.listCollections({ name: 'alpha' }).toArray())[0] as { info?: { uuid?: BSON.UUID } };
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
+    const s = (await target.begin({ strategy: 'truncate', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
+    (await s.load('alpha', chunks(rows(50), 64)))._unsafeUnwrap();
+    // What a process killed right after `deleteMany` leaves: the commit record, an empty live collection, the loaded one.
+    const incoming = (await db.listCollections({ name: 'alpha__incoming' }).toArray())[0] as { info?: { uuid?: BSON.UUID } };
+    const marker = await db.collection('backfill_kit_staging').findOne({ _id: 'alpha__incoming' } as never);
+    const session = String(marker?.session);
+    await db.collection('backfill_kit_staging').insertOne({
+      _id: `commit:${session}`,
+      kind: 'commit',
+      session,
+      tables: [{ live: 'alpha', incoming: 'alpha__incoming', uuid: incoming.info?.uuid?.toHexString(), method: 'copy' }],
+      copied: [],
+      startedAt: new Date(),
+    } as never);
+    await db.collection('alpha').deleteMany({});
+    expect((await target.dropLeftovers())._unsafeUnwrap()).toEqual({ dropped: [], completed: ['alpha'], notOurs: [] });
+    expect(await db.collection('alpha').countDocuments()).toBe(50);
+    const after = (await db.listCollections({ name: 'alpha' }).toArray())[0] as { info?: { uuid?: BSON.UUID } };
+    expect(after.info?.uuid?.toHexString()).toBe(uuid.info?.uuid?.toHexString());
+    expect(await db.collection('backfill_kit_staging').countDocuments()).toBe(0);
+  });
+
   it('a rename that fails with a retryable error is retried, and the commit completes', async (ctx) => {
     const db = freshDb();
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'], retryDelayMs: 10 })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'], retryDelayMs: 10 });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     (await s.load('alpha', chunks(rows(3), 3)))._unsafeUnwrap();
     await failCommand(ctx, { failCommands: ['renameCollection'], errorCode: 91, errorLabels: ['RetryableWriteError'] });
@@ -398,7 +460,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const db = freshDb();
     await db.collection('alpha').createIndex({ k: 1 }, { unique: true });
     await db.collection('alpha').insertOne({ _id: 'old', k: 1 } as never);
-    const target = MongoStagingTarget.create({ db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     const same = [
       { id: 'a', raw: '{"_id":"a","k":5}' },
@@ -439,11 +501,22 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     });
   });
 
-  /** Makes every failure write fail, so a batch breaks after its claims were written (call after prepare()). */
-  async function breakFailures(db: Db): Promise<void> {
+  /**
+   * Commits run r1 (claims CVE-1 and CVE-2 of one document), then makes every
+   * failure write fail, and returns r2: a forced batch replacing those claims
+   * with CVE-3 that breaks after its claims were written.
+   */
+  async function forcedBatchThatBreaks(db: Db, sink: MongoStatementSink): Promise<ReturnType<typeof batch>> {
+    (await sink.prepare())._unsafeUnwrap();
+    const A = digest(1);
+    (await sink.commitBatch(batch('r1', [doc(A, [claim(A, 'CVE-1', 'p1'), claim(A, 'CVE-2', 'p1')])])))._unsafeUnwrap();
     await db.command({
       collMod: 'statement_backfill_failures',
       validator: { $jsonSchema: { properties: { message: { bsonType: 'string', maxLength: 3 } } } },
+    });
+    return batch('r2', [doc(A, [claim(A, 'CVE-3', 'p3')])], {
+      force: true,
+      failures: [{ digest: digest(2), code: 'NO_NORMALIZER', message: 'too long a message' }],
     });
   }
 
@@ -452,14 +525,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const db = freshDb();
     const sink = new MongoStatementSink({ db, client });
     expect((await sink.usesTransactions())._unsafeUnwrap()).toBe(true);
-    (await sink.prepare())._unsafeUnwrap();
-    const A = digest(1);
-    (await sink.commitBatch(batch('r1', [doc(A, [claim(A, 'CVE-1', 'p1'), claim(A, 'CVE-2', 'p1')])])))._unsafeUnwrap();
-    await breakFailures(db);
-    const failing = batch('r2', [doc(A, [claim(A, 'CVE-3', 'p3')])], {
-      force: true,
-      failures: [{ digest: digest(2), code: 'NO_NORMALIZER', message: 'too long a message' }],
-    });
+    const failing = await forcedBatchThatBreaks(db, sink);
     expect((await sink.commitBatch(failing)).isErr()).toBe(true);
     const left = await db
       .collection('statements')
@@ -473,14 +539,7 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
   it('without transactions, a forced batch cut short converges when replayed (idempotent delete-then-upsert)', async () => {
     const db = freshDb();
     const sink = new MongoStatementSink({ db, client, transactions: 'never', maxAttempts: 1 });
-    (await sink.prepare())._unsafeUnwrap();
-    const A = digest(1);
-    (await sink.commitBatch(batch('r1', [doc(A, [claim(A, 'CVE-1', 'p1'), claim(A, 'CVE-2', 'p1')])])))._unsafeUnwrap();
-    await breakFailures(db);
-    const forced = batch('r2', [doc(A, [claim(A, 'CVE-3', 'p3')])], {
-      force: true,
-      failures: [{ digest: digest(2), code: 'NO_NORMALIZER', message: 'too long a message' }],
-    });
+    const forced = await forcedBatchThatBreaks(db, sink);
     expect((await sink.commitBatch(forced)).isErr()).toBe(true);
     // The checkpoint is the commit point: it was not saved, so a resumed run replays this batch.
     expect((await sink.loadCheckpoint('r2'))._unsafeUnwrap()).toBeNull();

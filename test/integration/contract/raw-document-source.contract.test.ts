@@ -4,8 +4,8 @@
  */
 import { describe } from 'vitest';
 import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
-import { MongoRawDocumentSource } from '../../../src/mongodb/mongo-raw-document-source.js';
 import { rawDocumentSourceContract } from '../../contract/raw-document-source.contract.js';
+import { mongoRawSourceFixture } from '../../contract/mongodb-fixtures.js';
 import { mongoSuiteTitle, mongoUrl, uniqueName, useMongoClient, usePgDatabase } from '../../contract/support.js';
 
 describe('PostgreSQL', () => {
@@ -33,16 +33,6 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB'), () => {
 
   rawDocumentSourceContract('MongoRawDocumentSource', async () => {
     const db = mongo().db(uniqueName('bk_raw'));
-    const source = new MongoRawDocumentSource({ db });
-    (await source.prepare())._unsafeUnwrap();
-    return {
-      source,
-      append: async (docs) => {
-        (await source.append(docs))._unsafeUnwrap();
-      },
-      cleanup: async () => {
-        await db.dropDatabase();
-      },
-    };
+    return mongoRawSourceFixture(db, async () => void (await db.dropDatabase()));
   });
 });

@@ -10,10 +10,10 @@ import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
 import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
 import { MongoStatementSink } from '../../../src/mongodb/mongo-statement-sink.js';
 import { MongoCheckpointStore } from '../../../src/mongodb/mongo-checkpoint-store.js';
-import { MongoRawDocumentSource } from '../../../src/mongodb/mongo-raw-document-source.js';
 import { statementSinkContract } from '../../contract/statement-sink.contract.js';
 import { checkpointStoreContract } from '../../contract/checkpoint-store.contract.js';
 import { statementBackfillContract } from '../../contract/statement-backfill.contract.js';
+import { mongoBackfillFixture, mongoClaims } from '../../contract/mongodb-fixtures.js';
 import { sortRows, type ClaimRow } from '../../contract/statement-fixtures.js';
 import { mongoSuiteTitle, mongoUrl, uniqueName, useMongoClient, usePgDatabase } from '../../contract/support.js';
 
@@ -70,55 +70,27 @@ describe('PostgreSQL', () => {
 describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB'), () => {
   const mongo = useMongoClient();
 
-  const claims = async (db: Db): Promise<ClaimRow[]> =>
-    sortRows(
-      (await db
-        .collection('statements')
-        .find(
-          {},
-          {
-            projection: {
-              _id: 0,
-              documentDigest: 1,
-              vulnerabilityId: 1,
-              productKey: 1,
-              status: 1,
-              justification: 1,
-              statement: 1,
-              format: 1,
-            },
-          },
-        )
-        .toArray()) as unknown as ClaimRow[],
-    );
-
   // 'auto' takes the transaction path on a replica set; 'never' always checks the standalone sequence.
   for (const transactions of ['auto', 'never'] as const) {
     const sink = (db: Db): MongoStatementSink => new MongoStatementSink({ db, client: mongo(), transactions });
+    const fresh = (prefix: string): { db: Db; cleanup: () => Promise<void> } => {
+      const db = mongo().db(uniqueName(prefix));
+      return { db, cleanup: async () => void (await db.dropDatabase()) };
+    };
 
     statementSinkContract(`MongoStatementSink (transactions: ${transactions})`, async () => {
-      const db = mongo().db(uniqueName('bk_sink'));
-      return { sink: sink(db), claims: () => claims(db), cleanup: async () => void (await db.dropDatabase()) };
+      const { db, cleanup } = fresh('bk_sink');
+      return { sink: sink(db), claims: () => mongoClaims(db), cleanup };
     });
 
     checkpointStoreContract(`MongoCheckpointStore (transactions: ${transactions})`, async () => {
-      const db = mongo().db(uniqueName('bk_cp'));
-      return { sink: sink(db), store: new MongoCheckpointStore({ db }), cleanup: async () => void (await db.dropDatabase()) };
+      const { db, cleanup } = fresh('bk_cp');
+      return { sink: sink(db), store: new MongoCheckpointStore({ db }), cleanup };
     });
 
     statementBackfillContract(`MongoRawDocumentSource + MongoStatementSink (transactions: ${transactions})`, async () => {
-      const db = mongo().db(uniqueName('bk_bf'));
-      const source = new MongoRawDocumentSource({ db });
-      (await source.prepare())._unsafeUnwrap();
-      return {
-        source,
-        sink: sink(db),
-        append: async (docs) => {
-          (await source.append(docs))._unsafeUnwrap();
-        },
-        claims: () => claims(db),
-        cleanup: async () => void (await db.dropDatabase()),
-      };
+      const { db, cleanup } = fresh('bk_bf');
+      return mongoBackfillFixture(db, sink(db), cleanup);
     });
   }
 });

@@ -116,8 +116,7 @@ describe('ensure on the seed-shaped table', () => {
     expect(e.message).toContain('scanner.artifact_boms_2026_12 (a standalone table)');
     expect(e.message).toContain('attach');
     expect(e.context['taken']).toEqual(['scanner.artifact_boms_2026_12']);
-    const partial = e.context['partial'] as { created: { name: string; rowsMovedFromDefault: number }[] };
-    expect(partial.created.map((c) => [c.name, c.rowsMovedFromDefault])).toEqual([
+    expect(e.partial?.created.map((c) => [c.name, c.rowsMovedFromDefault])).toEqual([
       ['artifact_boms_2026_11', 0],
       ['artifact_boms_2027_01', 1],
       ['artifact_boms_2027_02', 0],
@@ -141,9 +140,7 @@ describe('ensure on the seed-shaped table', () => {
     );
     const next = await manager('2026-11-23T00:00:00Z').ensure({ ahead: 4, batchSize: 1 });
     expect(next._unsafeUnwrapErr().message).toContain('scanner.artifact_boms_2027_03 (an index)');
-    expect((next._unsafeUnwrapErr().context['partial'] as { created: { name: string }[] }).created.map((c) => c.name)).toEqual([
-      'artifact_boms_2026_12',
-    ]);
+    expect(next._unsafeUnwrapErr().partial?.created.map((c) => c.name)).toEqual(['artifact_boms_2026_12']);
   });
 
   it('works with day, ISO week and year intervals on date and timestamp keys', async () => {
@@ -380,7 +377,7 @@ describe('config and table checks', () => {
       },
     });
     expect(r._unsafeUnwrapErr().code).toBe('ABORTED');
-    expect((r._unsafeUnwrapErr().context.partial as { created: unknown[] }).created).toHaveLength(5);
+    expect(r._unsafeUnwrapErr().partial?.created).toHaveLength(5);
     expect(seen).toEqual(['artifact_boms_2027_03']);
     expect((await catalogBounds(db, 'scanner', 'artifact_boms')).size).toBe(5);
   });

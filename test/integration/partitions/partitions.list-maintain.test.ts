@@ -156,6 +156,8 @@ describe('maintain', () => {
         expect(e.message).toContain(`DROP INDEX CONCURRENTLY "scanner"."${n}"`);
       }
       expect(e.context['invalidIndexes']).toEqual(leftovers);
+      // Nothing finished: the rebuild failed and its leftovers could not be dropped yet.
+      expect(e.partial).toEqual({ steps: [], invalidIndexesDropped: [] });
     } finally {
       await lock.release();
     }

@@ -116,7 +116,8 @@ describe('retention', () => {
       const e = r._unsafeUnwrapErr();
       expect(e.code).toBe('LOCK_TIMEOUT');
       expect(e.context.partition).toBe('artifact_boms_2025_01');
-      expect((e.context.partial as { candidates: unknown[] }).candidates).toHaveLength(10);
+      expect(e.partial?.candidates).toHaveLength(10);
+      expect(e.partial?.candidates.filter((c) => c.done)).toEqual([]);
     } finally {
       await lock.release();
     }

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { writeDataset } from '../../../src/dataset/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
-import { StagingImporter, type ImportReport } from '../../../src/staging/index.js';
+import { StagingImporter } from '../../../src/staging/index.js';
 import { handTarball, ndjson, run, scratch, sha256File, TABLES } from './fixtures.js';
 import { needTools } from '../../support/tmp.js';
 
@@ -156,7 +156,8 @@ describe('StagingImporter.import', () => {
       const e = r._unsafeUnwrapErr();
       expect(e.code).toBe('COUNT_MISMATCH');
       expect(e.message).toContain('the manifest says 340 records, but 0 rows were loaded');
-      expect((e.context.report as ImportReport).committed).toBe(false);
+      expect(e.partial?.committed).toBe(false);
+      expect(e.partial?.tables.map((t) => t.loaded)).toEqual([0, 1200]);
       await expectOld('s_zero');
     }
   });
@@ -402,6 +403,27 @@ describe('StagingImporter.import', () => {
     await expectOld('s_abort');
   });
 
+  it('an onProgress that throws fails the import with its error, commits nothing and releases the connection', async () => {
+    await seedOld('s_progress');
+    for (const phase of ['load', 'verify', 'commit'] as const) {
+      for (const strategy of ['truncate', 'swap'] as const) {
+        const r = await importer('s_progress').import(good, {
+          strategy,
+          onProgress: (p) => {
+            if (p.phase === phase) throw new Error(`caller failed at ${phase}`);
+          },
+        });
+        const e = r._unsafeUnwrapErr();
+        expect(e.message, `${phase}/${strategy}`).toContain(`caller failed at ${phase}`);
+        expect(e.partial?.committed).toBe(false);
+        await expectOld('s_progress');
+      }
+    }
+    // Every failed session gave its connection back (or had it destroyed): none is still checked out.
+    expect(db.pool.totalCount - db.pool.idleCount).toBe(0);
+    expect((await importer('s_progress').counts())._unsafeUnwrap()).toEqual({ linksets_raw: 2, advisory_chunks_raw: 1200 });
+  });
+
   it('a lost connection fails with DB_CONNECTION and nothing is committed', async () => {
     await seedOld('s_lost');
     const client = new pg.Client({ connectionString: db.url });
@@ -489,7 +511,6 @@ describe('StagingImporter.import', () => {
       expect((await imp.import(good))._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
       expect((await imp.rollback())._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
       expect((await imp.counts())._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
-      expect(StagingImporter.create({ pg: db.pool, ...config }).isErr()).toBe(true);
     }
     expect(await db.query('SELECT count(*)::int AS n FROM canary')).toEqual([{ n: 0 }]);
   });

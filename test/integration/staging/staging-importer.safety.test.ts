@@ -89,7 +89,7 @@ describe('swap drops only what it made', () => {
   it('never drops the fresh tables of a swap that is still running', async () => {
     const s = 's_running';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
-    const first = PgStagingTarget.create({ pg: db.url, schema: s, tables: ['linksets_raw'] })._unsafeUnwrap();
+    const first = new PgStagingTarget({ pg: db.url, schema: s, tables: ['linksets_raw'] });
     try {
       const running = (await first.begin({ strategy: 'swap', dryRun: false, tables: ['linksets_raw'] }))._unsafeUnwrap();
       async function* rows(): AsyncGenerator<StagingRow[]> {
@@ -136,7 +136,7 @@ describe('table shape', () => {
   it('swap checks the shape again under its lock: a column a migration adds during the load is kept, with its data', async () => {
     const s = 's_shape_midload';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
-    const target = PgStagingTarget.create({ pg: db.url, schema: s, tables: ['linksets_raw'] })._unsafeUnwrap();
+    const target = new PgStagingTarget({ pg: db.url, schema: s, tables: ['linksets_raw'] });
     try {
       const session = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['linksets_raw'] }))._unsafeUnwrap();
       async function* rows(): AsyncGenerator<StagingRow[]> {

@@ -63,9 +63,9 @@ afterAll(async () => {
 describe('StagingImporter with a target that rejects rows itself', () => {
   it('writes the target’s rejects to the reject file with their lines, and the manifest check accounts for them', async () => {
     const dir = scratch();
-    const text = ['{"_id":"a"}', '{"_id":"big","blob":"x"}', '{"_id":"c"}'].join('\n') + '\n';
+    const text = `${['{"_id":"a"}', '{"_id":"big","blob":"x"}', '{"_id":"c"}'].join('\n')}\n`;
     const file = handTarball(dir, 'd.tar.zst', [{ name: 'linksets.ndjson', text }]);
-    const inner = PgStagingTarget.create({ pg: db.pool, schema: 'lnm_raw', tables: ['linksets_raw'] })._unsafeUnwrap();
+    const inner = new PgStagingTarget({ pg: db.pool, schema: 'lnm_raw', tables: ['linksets_raw'] });
     const importer = new StagingImporter({
       target: refusing(inner, (row) => row.id === 'big'),
       tables: { 'linksets.ndjson': 'linksets_raw' },
@@ -84,7 +84,7 @@ describe('StagingImporter with a target that rejects rows itself', () => {
   it('fails the import, leaving the table as it was, when rejects are not allowed', async () => {
     const dir = scratch();
     const file = handTarball(dir, 'e.tar.zst', [{ name: 'linksets.ndjson', text: '{"_id":"big"}\n{"_id":"z"}\n' }]);
-    const inner = PgStagingTarget.create({ pg: db.pool, schema: 'lnm_raw', tables: ['linksets_raw'] })._unsafeUnwrap();
+    const inner = new PgStagingTarget({ pg: db.pool, schema: 'lnm_raw', tables: ['linksets_raw'] });
     const importer = new StagingImporter({
       target: refusing(inner, (row) => row.id === 'big'),
       tables: { 'linksets.ndjson': 'linksets_raw' },

@@ -212,6 +212,23 @@ describe('503 when the gate never loaded', () => {
       await server.close();
     }
   });
+
+  it('a misconfigured gate answers 503 with Retry-After and never reaches the handler', async () => {
+    // A zero window is invalid: the constructor does not throw, and the gate fails closed.
+    await using gate = new VersionGate({ repoPath: repo.dir, remediation: REMEDIATION, window: 0 });
+    const server = await serve(gate);
+    try {
+      const refused = await put(server.url, commits[0]);
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('5');
+      expect(await refused.json()).toMatchObject({ code: 'GATE_UNAVAILABLE', remediation: null, your_commit: null });
+      expect(server.handled).toBe(0);
+      const shipped = await shipWithCommit({ url: `${server.url}/episodes/e7`, commit: commits[0]!, body: 'x' });
+      expect(shipped._unsafeUnwrap()).toMatchObject({ verdict: 'retry', status: 503 });
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe('framework adapters', () => {

@@ -90,6 +90,24 @@ describe('LineSplitter at the line limit', () => {
     expect(() => splitter.push(Buffer.from('x'))).toThrowError(tooLong(2));
   });
 
+  it('copies a short unfinished line, keeps a long one as views of the chunks (holdsInput), and lets go once it ends', () => {
+    const splitter = new LineSplitter('m.ndjson', 1 << 22);
+    const got: string[] = [];
+    const sink = (b: Buffer, s: number, e: number): void => {
+      got.push(b.toString('utf8', s, e));
+    };
+    const short = Buffer.from('{"a":1}\n{"b":');
+    splitter.push(short, sink);
+    expect(splitter.holdsInput).toBe(false);
+    short.fill(0x20); // the caller reuses its chunk: the copied tail is unaffected
+    const long = Buffer.alloc(64 * 1024, 0x61);
+    splitter.push(long, sink);
+    expect(splitter.holdsInput).toBe(true);
+    splitter.push(Buffer.from('2}\n'), sink);
+    expect(splitter.holdsInput).toBe(false);
+    expect(got).toEqual(['{"a":1}', `{"b":${'a'.repeat(64 * 1024)}2}`]);
+  });
+
   it('copies a line spread over many chunks once, not once per chunk', () => {
     const concat = vi.spyOn(Buffer, 'concat');
     const chunks = Array.from({ length: 1000 }, () => Buffer.alloc(100, 0x61));

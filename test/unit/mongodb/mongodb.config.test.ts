@@ -4,14 +4,16 @@ import { loadBson } from '../../../src/mongodb/bson.js';
 import { MongoStagingTarget } from '../../../src/mongodb/mongo-staging-target.js';
 import { MongoStatementSink } from '../../../src/mongodb/mongo-statement-sink.js';
 import { MongoRawDocumentSource } from '../../../src/mongodb/mongo-raw-document-source.js';
+import { MongoCheckpointStore } from '../../../src/mongodb/mongo-checkpoint-store.js';
 
 // Config validation happens before any server is contacted; this stand-in is never written to.
 const db = { collection: () => ({}) } as unknown as Db;
 
-describe('MongoStagingTarget.create validates its config once', () => {
+describe('new MongoStagingTarget validates its config once and never throws', () => {
   it('accepts a plain config and keeps the collection names', () => {
-    const target = MongoStagingTarget.create({ db, collections: ['linksets_raw', 'advisory_chunks_raw'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db, collections: ['linksets_raw', 'advisory_chunks_raw'] });
     expect(target.collections).toEqual(['linksets_raw', 'advisory_chunks_raw']);
+    expect(Object.isFrozen(target)).toBe(true);
     expect(MongoStagingTarget.incomingName('linksets_raw')).toBe('linksets_raw__incoming');
   });
 
@@ -28,16 +30,75 @@ describe('MongoStagingTarget.create validates its config once', () => {
     [{ collections: ['a'], maxAttempts: 0 }, 'maxAttempts'],
     [{ collections: ['a'], mode: 'merge' }, 'mode'],
     [{ collections: ['a'], maxBsonObjectSize: 0 }, 'maxBsonObjectSize'],
-  ])('rejects %o (message names %s)', (partial, word) => {
-    const r = MongoStagingTarget.create({ db, ...partial } as never);
-    expect(r.isErr()).toBe(true);
-    expect(r._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
-    expect(r._unsafeUnwrapErr().message).toContain(word);
+  ])('rejects %o from every method, before any server round trip (message names %s)', async (partial, word) => {
+    const target = new MongoStagingTarget({ db, ...partial } as never);
+    const results = [
+      await target.begin({ strategy: 'truncate', dryRun: false, tables: ['a'] }),
+      await target.counts(),
+      await target.truncate(),
+      await target.dropLeftovers(),
+    ];
+    for (const r of results) {
+      expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
+      expect(r.isErr() && r.error.message).toContain(word);
+    }
+    expect(target.collections).toEqual([]);
   });
 
-  it('rejects something that is not a Db', () => {
-    expect(MongoStagingTarget.create({ db: {} as Db, collections: ['a'] })._unsafeUnwrapErr().message).toContain('`db`');
+  it('rejects something that is not a Db, or no config at all, without throwing', async () => {
+    expect((await new MongoStagingTarget({ db: {} as Db, collections: ['a'] }).counts())._unsafeUnwrapErr().message).toContain('`db`');
+    expect((await new MongoStagingTarget(undefined as never).counts())._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
   });
+});
+
+describe('the other adapters: new X(config) never throws, and a bad option is every method’s INVALID_ARGUMENT', () => {
+  const broken = [
+    [{ db: {} as Db }, '`db`'],
+    [{ db: undefined as unknown as Db }, '`db`'],
+    [{ db, maxAttempts: 0 }, 'maxAttempts'],
+    [{ db, retryDelayMs: -1 }, 'retryDelayMs'],
+  ] as const;
+
+  it.each([
+    ...broken,
+    [{ db, statementsCollection: 'bad$name' }, 'statementsCollection'],
+    [{ db, documentsCollection: '' }, 'documentsCollection'],
+    [{ db, checkpointsCollection: 'system.x' }, 'checkpointsCollection'],
+    [{ db, transactionClaims: 0 }, 'transactionClaims'],
+    [{ db, transactionBytes: 0 }, 'transactionBytes'],
+  ] as const)('MongoStatementSink %o (names %s)', async (config, word) => {
+    const sink = new MongoStatementSink(config);
+    const batch = { runId: 'r', force: false, documents: [], failures: [], checkpoint: {} } as never;
+    for (const r of [
+      await sink.prepare(),
+      await sink.usesTransactions(),
+      await sink.existingDigests([]),
+      await sink.commitBatch(batch),
+      await sink.loadCheckpoint('r'),
+    ]) {
+      expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
+      expect(r.isErr() && r.error.message).toContain(word);
+    }
+  });
+
+  it.each([...broken, [{ db, collection: 'a$b' }, 'collection']] as const)('MongoRawDocumentSource %o (names %s)', async (config, word) => {
+    const source = new MongoRawDocumentSource(config);
+    for (const r of [await source.prepare(), await source.append([]), await source.readPage({ limit: 1 }), await source.count({})]) {
+      expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
+      expect(r.isErr() && r.error.message).toContain(word);
+    }
+  });
+
+  it.each([...broken, [{ db, failuresCollection: '.x' }, 'failuresCollection']] as const)(
+    'MongoCheckpointStore %o (names %s)',
+    async (config, word) => {
+      const store = new MongoCheckpointStore(config);
+      for (const r of [await store.prepare(), await store.loadCheckpoint('r')]) {
+        expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
+        expect(r.isErr() && r.error.message).toContain(word);
+      }
+    },
+  );
 });
 
 describe('other config errors come back as values', () => {

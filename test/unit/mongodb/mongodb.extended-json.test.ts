@@ -103,6 +103,15 @@ describe('parseExtendedJson', () => {
     expect(e.message).toMatch(/^linksets_raw, line 12: record "r-1": field /);
   });
 
+  it.each([
+    ['{"a":1e400,"b":{"c":[1,99999999999999999999]},"d":{"$numberInt":"x"}}', 'NUMBER_OUT_OF_RANGE', 'field a ='],
+    ['{"a":[0,{"$numberLong":"1.5"}],"b":1e400}', 'RECORD_INVALID', '"1.5" is not an integer'],
+  ])('a record with several problems is refused for the first in document order: %s', (raw, code, words) => {
+    const e = parseExtendedJson(raw, BSON)._unsafeUnwrapErr();
+    expect(e.code).toBe(code);
+    expect(e.message).toContain(words);
+  });
+
   it.each(['{"n":{"$numberLong":"x"}}', '{"n":{"$numberDouble":"seven"}}', '{"n":', '{"at":{"$date":{"$numberLong":"1.5"}}}'])(
     '%s is RECORD_INVALID (malformed, not out of range)',
     (raw) => {
@@ -114,7 +123,7 @@ describe('parseExtendedJson', () => {
 describe('through the staging target', () => {
   it('an out-of-range number stops the load with the line that holds it, and nothing of the load is committed', async () => {
     const fake = new FakeMongo();
-    const target = MongoStagingTarget.create({ db: fake.db() as unknown as Db, collections: ['alpha'] })._unsafeUnwrap();
+    const target = new MongoStagingTarget({ db: fake.db() as unknown as Db, collections: ['alpha'] });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     async function* batches() {
       yield [

@@ -32,8 +32,8 @@ const commit = (session: string, tables = [entry]): CommitRecord => ({
 
 describe('commitEntryState: by UUID, whatever the names say', () => {
   it.each([
-    [{ a: 'U' }, 'renamed'],
-    [{ a: 'U', a__incoming: 'X' }, 'renamed'],
+    [{ a: 'U' }, 'done'],
+    [{ a: 'U', a__incoming: 'X' }, 'done'],
     [{ a__incoming: 'U' }, 'pending'],
     [{ a: 'OLD', a__incoming: 'U' }, 'pending'],
     [{ a: 'OLD' }, 'lost'],
@@ -41,6 +41,18 @@ describe('commitEntryState: by UUID, whatever the names say', () => {
     [{}, 'lost'],
   ] as const)('%o → %s', (observed, state) => {
     expect(commitEntryState(entry, new Map(Object.entries(observed)))).toBe(state);
+  });
+
+  it.each([
+    // a copy keeps the live UUID: only the incoming collection and the record's `copied` list tell the state
+    [{ a: 'L', a__incoming: 'U' }, [], 'pending'],
+    [{ a: 'L', a__incoming: 'U' }, ['a'], 'pending'],
+    [{ a: 'L' }, ['a'], 'done'],
+    [{ a: 'L' }, [], 'lost'],
+    [{ a: 'L', a__incoming: 'OTHER' }, [], 'lost'],
+    [{ a: 'U' }, [], 'lost'],
+  ] as const)('copy entry: %o, copied %o → %s', (observed, copied, state) => {
+    expect(commitEntryState({ ...entry, method: 'copy' }, new Map(Object.entries(observed)), copied)).toBe(state);
   });
 });
 
@@ -100,10 +112,34 @@ describe('planRecovery', () => {
       names,
     );
     expect(steps).toEqual([
-      { kind: 'renamed', live: 'a' },
-      { kind: 'rename', from: 'b__incoming', to: 'b' },
+      { kind: 'done', live: 'a' },
+      { kind: 'finish', record: 'commit:s', entry: b, copied: [] },
       { kind: 'forget', session: 's' },
     ]);
+  });
+
+  it('a crashed truncate commit rolls forward from its record: copied entries are done once their incoming is gone', () => {
+    const a = { ...entry, method: 'copy' } as const;
+    const b = { live: 'b', incoming: 'b__incoming', uuid: 'V', method: 'copy' } as const;
+    const c = { live: 'c', incoming: 'c__incoming', uuid: 'W', method: 'copy' } as const;
+    const record = { ...commit('s', [a, b, c]), copied: ['a', 'b'] };
+    // a: copied and dropped; b: copied, incoming not yet dropped; c: not copied yet. Live UUIDs never change.
+    const observed = new Map([
+      ['a', 'LA'],
+      ['b', 'LB'],
+      ['b__incoming', 'V'],
+      ['c', 'LC'],
+      ['c__incoming', 'W'],
+    ]);
+    expect(planRecovery([], [record], observed, names)).toEqual([
+      { kind: 'done', live: 'a' },
+      { kind: 'finish', record: 'commit:s', entry: b, copied: ['a', 'b'] },
+      { kind: 'finish', record: 'commit:s', entry: c, copied: ['a', 'b'] },
+      { kind: 'forget', session: 's' },
+    ]);
+    // c's incoming gone without the record saying it was copied: lost, and the record is kept.
+    expect(planRecovery([], [record], new Map([['c', 'LC']]), names)).toContainEqual({ kind: 'lost', live: 'c', incoming: 'c__incoming' });
+    expect(planRecovery([], [record], new Map([['c', 'LC']]), names)).not.toContainEqual({ kind: 'forget', session: 's' });
   });
 
   it('a recorded commit with a lost collection keeps its record (no forget), while other sessions are still cleaned', () => {
@@ -144,7 +180,7 @@ describe('planRecovery', () => {
                 expect(withCommit).toBe(false);
                 expect(markerUuid === null || incoming === markerUuid).toBe(true);
               }
-              if (step.kind === 'rename') expect(incoming).toBe('U');
+              if (step.kind === 'finish') expect(incoming).toBe('U');
             }
           }
   });

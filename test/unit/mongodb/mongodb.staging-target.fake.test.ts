@@ -21,7 +21,7 @@ function rows(ids: readonly string[], extra: Record<string, unknown> = {}): Stag
 function setup(server: FakeServerOptions = {}, config: Partial<MongoStagingTargetConfig> = {}) {
   const fake = new FakeMongo(server);
   const db = fake.db() as unknown as Db;
-  const target = MongoStagingTarget.create({ db, collections: ['alpha', 'beta'], retryDelayMs: 1, ...config })._unsafeUnwrap();
+  const target = new MongoStagingTarget({ db, collections: ['alpha', 'beta'], retryDelayMs: 1, ...config });
   return { fake, db, target };
 }
 
@@ -259,7 +259,7 @@ describe('the swapped-in collection keeps the live collection’s identity', () 
     const r = await target.begin(both);
     expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
     expect(r.isErr() && r.error.message).toContain('sharded');
-    expect(fake.collectionNames()).toEqual(['backfill_kit_staging', 'beta']);
+    expect(fake.collectionNames()).toEqual(['beta']); // not even a lock marker was written
   });
 
   it('a view is refused', async () => {
@@ -282,6 +282,166 @@ describe('sizes as the driver measures them', () => {
     });
     expect(r._unsafeUnwrap()).toBe(2);
     expect(rejected).toEqual(['2:DOCUMENT_TOO_LARGE']);
+  });
+});
+
+describe('the truncate strategy: the live collection is emptied and refilled in place', () => {
+  const truncate = { ...both, strategy: 'truncate' } as const;
+
+  /** Live alpha and beta holding `old` documents, with an index and a validator of their own. */
+  async function seeded(server: FakeServerOptions = {}, config: Partial<MongoStagingTargetConfig> = {}) {
+    const env = setup(server, config);
+    (await (await loadBoth(env.target, 'old')).commit())._unsafeUnwrap();
+    await env.db.collection('alpha').createIndexes([{ key: { tag: 1 }, name: 'tag_1' }]);
+    await env.db.command({ collMod: 'alpha', validator: { tag: { $type: 'string' } } });
+    const uuids = { alpha: env.fake.uuidOf('alpha'), beta: env.fake.uuidOf('beta') };
+    env.fake.calls.length = 0;
+    return { ...env, uuids };
+  }
+
+  it('commit keeps each live collection (UUID, indexes, options), replaces its documents, and leaves no staging collection', async () => {
+    const { fake, target, uuids } = await seeded();
+    const s = (await target.begin(truncate))._unsafeUnwrap();
+    (await s.load('alpha', chunks(rows(['n1', 'n2', 'n3'], { tag: 'new' }))))._unsafeUnwrap();
+    (await s.load('beta', chunks(rows(['m1'], { tag: 'new' }))))._unsafeUnwrap();
+    expect(tags(fake, 'alpha')).toEqual(['old', 'old']); // nothing visible before commit
+    const info = (await s.commit())._unsafeUnwrap();
+    expect(info.lockMode).toContain('$merge');
+    expect(tags(fake, 'alpha')).toEqual(['new', 'new', 'new']);
+    expect(tags(fake, 'beta')).toEqual(['new']);
+    expect({ alpha: fake.uuidOf('alpha'), beta: fake.uuidOf('beta') }).toEqual(uuids);
+    expect(fake.optionsOf('alpha')).toEqual({ validator: { tag: { $type: 'string' } } });
+    expect(fake.calls.filter((c) => c.op === 'renameCollection')).toEqual([]);
+    // The live indexes are only built on the incoming copy, to check the new documents against them before the commit point.
+    expect(fake.calls.filter((c) => c.op === 'createIndexes').map((c) => c.ns)).toEqual(['alpha__incoming']);
+    expect(fake.collectionNames()).toEqual(['alpha', 'backfill_kit_staging', 'beta']);
+    expect(fake.documents('backfill_kit_staging')).toEqual([]);
+    // The live collection's own write path, under the target's write concern: empty it, merge the new documents in.
+    const steps = fake.calls.filter((c) => (c.op === 'delete' || c.op === 'aggregate') && c.ns.startsWith('alpha'));
+    expect(steps.map((c) => [c.op, c.ns, c.options.writeConcern])).toEqual([
+      ['delete', 'alpha', { w: 'majority', wtimeoutMS: 60_000 }],
+      ['aggregate', 'alpha__incoming', { w: 'majority', wtimeoutMS: 60_000 }],
+    ]);
+  });
+
+  it('into a collection that does not exist yet, it renames (nothing to keep) and the result is the same', async () => {
+    const { fake, target } = setup();
+    const s = (await target.begin(truncate))._unsafeUnwrap();
+    (await s.load('alpha', chunks(rows(['a1'], { tag: 'first' }))))._unsafeUnwrap();
+    (await s.load('beta', chunks(rows(['b1'], { tag: 'first' }))))._unsafeUnwrap();
+    (await s.commit())._unsafeUnwrap();
+    expect(fake.calls.filter((c) => c.op === 'renameCollection').map((c) => c.ns)).toEqual(['alpha__incoming', 'beta__incoming']);
+    expect(tags(fake, 'alpha')).toEqual(['first']);
+  });
+
+  it.each([
+    ['emptying the live collection', { op: 'delete', ns: 'alpha' }],
+    ['the $merge', { op: 'aggregate', ns: 'alpha__incoming' }],
+    ['recording the copy', { op: 'update', ns: 'backfill_kit_staging' }],
+    ['dropping the incoming collection', { op: 'drop', ns: 'alpha__incoming' }],
+  ] as const)('a network error after the server applied %s is retried to the same end state', async (_step, where) => {
+    const retries: unknown[] = [];
+    const logger = { debug() {}, info() {}, error() {}, warn: (_m: string, fields?: unknown) => void retries.push(fields) };
+    const { fake, target, uuids } = await seeded({}, { logger });
+    const t = (await target.begin(truncate))._unsafeUnwrap();
+    (await t.load('alpha', chunks(rows(['n1', 'n2', 'n3'], { tag: 'new' }))))._unsafeUnwrap();
+    (await t.load('beta', chunks(rows(['m1'], { tag: 'new' }))))._unsafeUnwrap();
+    fake.failOn({ ...where, when: 'after', error: () => networkError() });
+    (await t.commit())._unsafeUnwrap();
+    expect(retries).toEqual([expect.objectContaining({ what: 'put alpha__incoming in place', attempt: 1 })]);
+    expect(tags(fake, 'alpha')).toEqual(['new', 'new', 'new']);
+    expect(fake.uuidOf('alpha')).toBe(uuids.alpha);
+    expect(fake.collectionNames()).toEqual(['alpha', 'backfill_kit_staging', 'beta']);
+  });
+
+  it.each([
+    ['emptying the live collection', { op: 'delete', ns: 'alpha' }, 'before'],
+    ['the $merge', { op: 'aggregate', ns: 'alpha__incoming' }, 'after'],
+    ['recording the copy', { op: 'update', ns: 'backfill_kit_staging' }, 'after'],
+  ] as const)(
+    'a commit cut off at %s is COMMIT_INCOMPLETE; abort keeps it; dropLeftovers rolls it forward in place',
+    async (_step, where, when) => {
+      const { fake, target, uuids } = await seeded({}, { maxAttempts: 1 });
+      const t = (await target.begin(truncate))._unsafeUnwrap();
+      (await t.load('alpha', chunks(rows(['n1', 'n2', 'n3'], { tag: 'new' }))))._unsafeUnwrap();
+      (await t.load('beta', chunks(rows(['m1'], { tag: 'new' }))))._unsafeUnwrap();
+      fake.failOn({ ...where, when, error: () => networkError() });
+      const r = await t.commit();
+      expect(r.isErr() && r.error.code).toBe('COMMIT_INCOMPLETE');
+      expect(r.isErr() && r.error.context.pending).toEqual(['alpha', 'beta']);
+      (await t.abort())._unsafeUnwrap();
+      expect(fake.collectionNames()).toContain('alpha__incoming');
+      expect((await target.dropLeftovers())._unsafeUnwrap()).toEqual({ dropped: [], completed: ['alpha', 'beta'], notOurs: [] });
+      expect(tags(fake, 'alpha')).toEqual(['new', 'new', 'new']);
+      expect(tags(fake, 'beta')).toEqual(['new']);
+      expect({ alpha: fake.uuidOf('alpha'), beta: fake.uuidOf('beta') }).toEqual(uuids);
+      expect(fake.collectionNames()).toEqual(['alpha', 'backfill_kit_staging', 'beta']);
+      expect(fake.documents('backfill_kit_staging')).toEqual([]);
+    },
+  );
+
+  it('new documents that break a unique index of the live collection fail the commit before its commit point: nothing live changes', async () => {
+    const { fake, db, target } = await seeded();
+    await db.command({ createIndexes: 'beta', indexes: [{ key: { k: 1 }, name: 'k_unique', unique: true }] });
+    const t = (await target.begin(truncate))._unsafeUnwrap();
+    (await t.load('alpha', chunks(rows(['n1'], { tag: 'new' }))))._unsafeUnwrap();
+    (await t.load('beta', chunks(rows(['m1', 'm2'], { tag: 'new', k: 'same' }))))._unsafeUnwrap();
+    const r = await t.commit();
+    expect(r.isErr() && r.error.code).not.toBe('COMMIT_INCOMPLETE');
+    expect(fake.calls.filter((c) => c.op === 'delete' && (c.ns === 'alpha' || c.ns === 'beta'))).toEqual([]);
+    (await t.abort())._unsafeUnwrap();
+    expect(tags(fake, 'alpha')).toEqual(['old', 'old']);
+    expect(tags(fake, 'beta')).toEqual(['old']);
+    expect(fake.collectionNames()).toEqual(['alpha', 'backfill_kit_staging', 'beta']);
+  });
+
+  it('commit() again after COMMIT_INCOMPLETE finishes a truncate commit: what was copied stays done, the rest is copied', async () => {
+    const { fake, target, uuids } = await seeded({}, { maxAttempts: 1 });
+    const t = (await target.begin(truncate))._unsafeUnwrap();
+    (await t.load('alpha', chunks(rows(['n1', 'n2'], { tag: 'new' }))))._unsafeUnwrap();
+    (await t.load('beta', chunks(rows(['m1'], { tag: 'new' }))))._unsafeUnwrap();
+    fake.failOn({ op: 'aggregate', ns: 'beta__incoming', error: () => networkError() });
+    const r = await t.commit();
+    expect(r.isErr() && r.error.context).toMatchObject({ renamed: ['alpha'], pending: ['beta'] });
+    expect(fake.collectionNames()).not.toContain('alpha__incoming');
+    fake.calls.length = 0;
+    (await t.commit())._unsafeUnwrap();
+    expect(fake.calls.filter((c) => c.op === 'aggregate').map((c) => c.ns)).toEqual(['beta__incoming']);
+    expect(tags(fake, 'alpha')).toEqual(['new', 'new']);
+    expect(tags(fake, 'beta')).toEqual(['new']);
+    expect({ alpha: fake.uuidOf('alpha'), beta: fake.uuidOf('beta') }).toEqual(uuids);
+    expect(fake.collectionNames()).toEqual(['alpha', 'backfill_kit_staging', 'beta']);
+  });
+
+  it('dropLeftovers after a truncate commit cut between collections copies only what the record does not list as copied', async () => {
+    const { fake, target, uuids } = await seeded({}, { maxAttempts: 1 });
+    const t = (await target.begin(truncate))._unsafeUnwrap();
+    (await t.load('alpha', chunks(rows(['n1', 'n2'], { tag: 'new' }))))._unsafeUnwrap();
+    (await t.load('beta', chunks(rows(['m1'], { tag: 'new' }))))._unsafeUnwrap();
+    fake.failOn({ op: 'aggregate', ns: 'beta__incoming', error: () => networkError() });
+    expect((await t.commit()).isErr()).toBe(true);
+    expect(fake.documents('backfill_kit_staging')?.find((d) => d.kind === 'commit')?.copied).toEqual(['alpha']);
+    fake.calls.length = 0;
+    expect((await target.dropLeftovers())._unsafeUnwrap()).toEqual({ dropped: [], completed: ['beta'], notOurs: [] });
+    expect(fake.calls.filter((c) => c.op === 'delete' && c.ns === 'alpha')).toEqual([]);
+    expect(tags(fake, 'alpha')).toEqual(['new', 'new']);
+    expect(tags(fake, 'beta')).toEqual(['new']);
+    expect({ alpha: fake.uuidOf('alpha'), beta: fake.uuidOf('beta') }).toEqual(uuids);
+    expect(fake.documents('backfill_kit_staging')).toEqual([]);
+  });
+
+  it('a recorded copy whose incoming collection vanished before it was copied is COMMIT_INCOMPLETE, and its record is kept', async () => {
+    const { fake, db, target } = await seeded({}, { maxAttempts: 1 });
+    const t = (await target.begin(truncate))._unsafeUnwrap();
+    (await t.load('alpha', chunks(rows(['n1'], { tag: 'new' }))))._unsafeUnwrap();
+    (await t.load('beta', chunks(rows(['m1'], { tag: 'new' }))))._unsafeUnwrap();
+    fake.failOn({ op: 'delete', ns: 'alpha', error: () => networkError() });
+    expect((await t.commit()).isErr()).toBe(true);
+    await db.dropCollection('alpha__incoming');
+    const r = await target.dropLeftovers();
+    expect(r.isErr() && r.error.code).toBe('COMMIT_INCOMPLETE');
+    expect(r.isErr() && r.error.context.lost).toEqual(['alpha']);
+    expect((fake.documents('backfill_kit_staging') ?? []).some((d) => d.kind === 'commit')).toBe(true);
   });
 });
 

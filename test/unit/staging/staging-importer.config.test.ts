@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { exportDataset, PgStagingTarget, StagingImporter } from '../../../src/staging/index.js';
+import { exportDataset, PgStagingTarget, StagingImporter, type StagingImporterConfig } from '../../../src/staging/index.js';
 
 // No database: every one of these must fail before any connection is made
 // (the URL points at a port nothing listens on).
@@ -10,10 +10,9 @@ describe('StagingImporter config', () => {
 
   it('refuses hostile schema names with INVALID_IDENTIFIER', async () => {
     for (const schema of hostile) {
-      const made = StagingImporter.create({ pg: NOWHERE, schema, tables: { 'linksets.ndjson': 'linksets_raw' } });
-      expect(made._unsafeUnwrapErr().code, schema).toBe('INVALID_IDENTIFIER');
       const imp = new StagingImporter({ pg: NOWHERE, schema, tables: { 'linksets.ndjson': 'linksets_raw' } });
-      expect((await imp.import('x.tar.zst'))._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
+      const refused = (await imp.import('x.tar.zst'))._unsafeUnwrapErr();
+      expect([refused.code, refused.partial], schema).toEqual(['INVALID_IDENTIFIER', undefined]);
       expect((await imp.counts())._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
       expect((await imp.rollback())._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
     }
@@ -21,10 +20,15 @@ describe('StagingImporter config', () => {
 
   it('refuses hostile table names, for the importer, the target and the export', async () => {
     for (const table of hostile) {
-      expect(StagingImporter.create({ pg: NOWHERE, tables: { 'linksets.ndjson': table } })._unsafeUnwrapErr().code, table).toBe(
+      const importer = new StagingImporter({ pg: NOWHERE, tables: { 'linksets.ndjson': table } });
+      expect((await importer.counts())._unsafeUnwrapErr().code, table).toBe('INVALID_IDENTIFIER');
+      const target = new PgStagingTarget({ pg: NOWHERE, tables: [table] });
+      expect((await target.counts())._unsafeUnwrapErr().code, table).toBe('INVALID_IDENTIFIER');
+      expect((await target.truncate())._unsafeUnwrapErr().code, table).toBe('INVALID_IDENTIFIER');
+      expect((await target.begin({ strategy: 'swap', dryRun: false, tables: [table] }))._unsafeUnwrapErr().code, table).toBe(
         'INVALID_IDENTIFIER',
       );
-      expect(PgStagingTarget.create({ pg: NOWHERE, tables: [table] })._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
+      await target.close();
       expect((await exportDataset({ pg: NOWHERE, tables: { 'linksets.ndjson': table } }, 'out.tar.zst'))._unsafeUnwrapErr().code).toBe(
         'INVALID_IDENTIFIER',
       );
@@ -32,11 +36,26 @@ describe('StagingImporter config', () => {
   });
 
   it('refuses empty or duplicate table maps and bad options', async () => {
-    expect(StagingImporter.create({ pg: NOWHERE, tables: {} })._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
-    expect(StagingImporter.create({ pg: NOWHERE, tables: { a: 't', b: 't' } })._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
-    expect(StagingImporter.create({ pg: NOWHERE, tables: { a: 't' }, idField: '' })._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
-    expect(StagingImporter.create({ tables: { a: 't' } })._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
-    expect(StagingImporter.create({ pg: NOWHERE, tables: { a: 't' }, lockTimeoutMs: -1 })._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    const broken: StagingImporterConfig[] = [
+      { pg: NOWHERE, tables: {} },
+      { pg: NOWHERE, tables: { a: 't', b: 't' } },
+      { pg: NOWHERE, tables: { a: 't' }, idField: '' },
+      { tables: { a: 't' } },
+      { pg: NOWHERE, tables: { a: 't' }, lockTimeoutMs: -1 },
+      { pg: NOWHERE, tables: { '': 't' } },
+      { pg: null as never, tables: { a: 't' } },
+    ];
+    for (const config of broken) {
+      const imp = new StagingImporter(config);
+      // Every call returns the config's error, and none connects.
+      expect((await imp.import('x.tar.zst'))._unsafeUnwrapErr().code, JSON.stringify(config)).toBe('INVALID_ARGUMENT');
+      expect((await imp.counts())._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+      expect((await imp.rollback())._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+      await imp.close();
+    }
+    expect((await new PgStagingTarget({ pg: NOWHERE, tables: ['t', 'public.t'], schema: 'public' }).counts())._unsafeUnwrapErr().code).toBe(
+      'INVALID_ARGUMENT',
+    );
     const imp = new StagingImporter({ pg: NOWHERE, tables: { a: 't' } });
     expect((await imp.import(''))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
     expect((await imp.import('x', { batchBytes: 0 }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
@@ -52,8 +71,9 @@ describe('StagingImporter config', () => {
     await imp.close();
   });
 
-  it('is frozen once built', () => {
-    const imp = new StagingImporter({ pg: NOWHERE, tables: { a: 't' } });
-    expect(Object.isFrozen(imp)).toBe(true);
+  it('is frozen once built, valid or not', () => {
+    expect(Object.isFrozen(new StagingImporter({ pg: NOWHERE, tables: { a: 't' } }))).toBe(true);
+    expect(Object.isFrozen(new StagingImporter({ pg: NOWHERE, tables: {} }))).toBe(true);
+    expect(Object.isFrozen(new PgStagingTarget({ pg: NOWHERE, tables: ['t'] }))).toBe(true);
   });
 });

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { BackfillError } from '../../../src/errors.js';
 import {
   DEFAULT_GATE_HEADER,
   DEFAULT_GATE_TTL_MS,
@@ -13,13 +12,15 @@ const base: VersionGateConfig = { repoPath: 'some-clone', remediation: 'git pull
 describe('VersionGate configuration', () => {
   it('applies the defaults and resolves the repository path', () => {
     const gate = new VersionGate(base);
-    expect(gate.window).toBe(DEFAULT_GATE_WINDOW);
-    expect(gate.ttlMs).toBe(DEFAULT_GATE_TTL_MS);
-    expect(gate.header).toBe(DEFAULT_GATE_HEADER);
-    expect(gate.enabled).toBe(true);
-    expect(gate.repoPath.endsWith('some-clone')).toBe(true);
-    expect(gate.repoPath.startsWith('/') || /^[A-Za-z]:/.test(gate.repoPath)).toBe(true);
+    const settings = gate.settings()._unsafeUnwrap();
+    expect(settings.window).toBe(DEFAULT_GATE_WINDOW);
+    expect(settings.ttlMs).toBe(DEFAULT_GATE_TTL_MS);
+    expect(settings.header).toBe(DEFAULT_GATE_HEADER);
+    expect(settings.enabled).toBe(true);
+    expect(settings.repoPath.endsWith('some-clone')).toBe(true);
+    expect(settings.repoPath.startsWith('/') || /^[A-Za-z]:/.test(settings.repoPath)).toBe(true);
     expect(Object.isFrozen(gate)).toBe(true);
+    expect(Object.isFrozen(settings)).toBe(true);
   });
 
   it('lower-cases the header name and joins remediation lines, trimming blank edges', () => {
@@ -28,9 +29,9 @@ describe('VersionGate configuration', () => {
       header: 'X-Lab-Commit',
       remediation: ['', 'cd /srv/app && git pull', "sudo systemctl restart 'app'", ''],
     });
-    expect(gate.header).toBe('x-lab-commit');
-    expect(gate.remediation).toBe("cd /srv/app && git pull\nsudo systemctl restart 'app'");
-    expect(new VersionGate({ ...base, remediation: 'a\r\nb\n' }).remediation).toBe('a\nb');
+    expect(gate.settings()._unsafeUnwrap().header).toBe('x-lab-commit');
+    expect(gate.settings()._unsafeUnwrap().remediation).toBe("cd /srv/app && git pull\nsudo systemctl restart 'app'");
+    expect(new VersionGate({ ...base, remediation: 'a\r\nb\n' }).settings()._unsafeUnwrap().remediation).toBe('a\nb');
   });
 
   it.each<[string, Partial<VersionGateConfig>]>([
@@ -48,11 +49,26 @@ describe('VersionGate configuration', () => {
     ['remediation with an escape character', { remediation: 'echo \u001b[31m' }],
     ['remediation with a non-string line', { remediation: ['ok', 5 as unknown as string] }],
     ['empty git', { git: '' }],
-  ])('refuses %s with INVALID_ARGUMENT', (_name, patch) => {
-    const config = { ...base, ...patch } as VersionGateConfig;
-    const created = VersionGate.create(config);
-    expect(created._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
-    expect(() => new VersionGate(config)).toThrow(BackfillError);
+  ])('refuses %s with INVALID_ARGUMENT from every method, and never accepts', async (_name, patch) => {
+    await using gate = new VersionGate({ ...base, ...patch } as VersionGateConfig);
+    expect(gate.settings()._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect((await gate.ready())._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect((await gate.refresh())._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    const message = gate.settings()._unsafeUnwrapErr().message;
+    expect(gate.status()).toMatchObject({ loaded: false, failing: true, lastError: message });
+    // A misconfigured gate fails closed: 503, retryable, for a well-formed commit too.
+    for (const commit of ['a'.repeat(40), 'nope', undefined]) {
+      const rejection = gate.check(commit)._unsafeUnwrapErr();
+      expect(rejection).toMatchObject({ status: 503, code: 'GATE_UNAVAILABLE' });
+      expect(rejection.body.message).not.toContain(message);
+      expect((await gate.checkAsync(commit))._unsafeUnwrapErr().status).toBe(503);
+    }
+  });
+
+  it('does not throw for a missing configuration object either', async () => {
+    const gate = new VersionGate(undefined as unknown as VersionGateConfig);
+    expect((await gate.ready())._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect(gate.check('a'.repeat(40))._unsafeUnwrapErr().status).toBe(503);
   });
 
   it('does not mutate the caller’s remediation array', () => {

@@ -1,0 +1,62 @@
+/**
+ * Validation shared by the adapters' constructors (internal): each resolves
+ * its options once into a frozen context, and a bad option becomes
+ * `INVALID_ARGUMENT` from every method.
+ *
+ * @module
+ */
+import type { Db } from 'mongodb';
+import { err, ok, safeTry, type Err, type Result } from 'neverthrow';
+import { BackfillError } from '../errors.js';
+import type { Logger } from '../_internals/logger.js';
+import { retryOptionsFrom, type MongoRetryOptions } from './errors.js';
+
+/** An `INVALID_ARGUMENT` error as a Result. */
+export function invalid(message: string, context?: Record<string, unknown>): Err<never, BackfillError> {
+  return err(new BackfillError('INVALID_ARGUMENT', message, context === undefined ? {} : { context }));
+}
+
+/** A whole number from `min` to `max`, or `INVALID_ARGUMENT` with `message`. */
+export function wholeNumber(value: number, min: number, max: number, message: string): Result<number, BackfillError> {
+  return Number.isSafeInteger(value) && value >= min && value <= max ? ok(value) : invalid(message);
+}
+
+/** The config's `db` when it is a driver `Db` (or shaped like one). */
+export function databaseOf(config: unknown): Result<Db, BackfillError> {
+  const db = (config as { db?: { collection?: unknown } } | null | undefined)?.db;
+  return typeof db?.collection === 'function' ? ok(db as unknown as Db) : invalid('`db` must be a mongodb Db (client.db(name)).');
+}
+
+/**
+ * Why MongoDB would refuse `name` as a collection name, leaving room for
+ * `reserveBytes` of suffix; undefined when it is fine.
+ */
+export function collectionNameProblem(name: unknown, reserveBytes = 0): string | undefined {
+  if (typeof name !== 'string' || name.length === 0) return 'must be a non-empty string';
+  if (name.includes('\0') || name.includes('$')) return 'must not contain `$` or NUL';
+  if (name.startsWith('system.')) return 'must not start with `system.`';
+  if (name.startsWith('.') || name.endsWith('.')) return 'must not start or end with `.`';
+  if (Buffer.byteLength(name) + reserveBytes > 200) return 'is too long';
+  return undefined;
+}
+
+/** `name` (or `fallback` when it is not given) as a collection name, or `INVALID_ARGUMENT` naming the option. */
+export function collectionOption(name: string | undefined, fallback: string, option: string): Result<string, BackfillError> {
+  const value = name ?? fallback;
+  const problem = collectionNameProblem(value);
+  return problem === undefined ? ok(value) : invalid(`${option} ${JSON.stringify(value)} ${problem}.`, { table: String(value) });
+}
+
+/** The retry options of a config, with `maxAttempts` a whole number ≥ 1 and `retryDelayMs` ≥ 0. */
+export function resolveRetry(config: {
+  readonly maxAttempts?: number;
+  readonly retryDelayMs?: number;
+  readonly logger?: Logger;
+}): Result<MongoRetryOptions, BackfillError> {
+  return safeTry(function* () {
+    const retry = retryOptionsFrom(config);
+    yield* wholeNumber(retry.maxAttempts ?? 1, 1, Number.MAX_SAFE_INTEGER, 'maxAttempts must be a whole number of at least 1.');
+    if (!((retry.delayMs ?? 0) >= 0)) return invalid('retryDelayMs must be a number of milliseconds, 0 or more.');
+    return ok(retry);
+  });
+}

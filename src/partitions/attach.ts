@@ -1,0 +1,154 @@
+/**
+ * `attach`: re-attach a table restored from backup, after checking its name,
+ * its rows and the partitions it would sit beside.
+ *
+ * @internal
+ * @module
+ */
+import { BackfillError } from '../errors.js';
+import type { PgClientLike, PgQueryResult } from '../_internals/pg.js';
+import { err, ok, type Result } from 'neverthrow';
+import { parseQualifiedName, quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
+import { readSnapshot, type Snapshot } from './catalog.js';
+import { inDdlTransaction, insertableColumns, moveRows, runDdl } from './ddl.js';
+import { ATTACH_CHECK_NAME } from './defaults.js';
+import { floorToInterval, parsePartitionSuffix } from './interval.js';
+import { withoutPartial, invalid, type ManagerContext } from './options.js';
+import { rangeOf, slotAt, throwIfAborted } from './slots.js';
+import * as sql from './sql.js';
+import type { AttachReport, PartitionCallOptions, PartitionSlot } from './types.js';
+
+/** What one `attach` call works with. */
+export interface AttachRun {
+  readonly client: PgClientLike;
+  readonly ctx: ManagerContext;
+  readonly call: PartitionCallOptions;
+  /** The restored table, and the slot its name stands for. */
+  readonly target: QualifiedName;
+  readonly slot: PartitionSlot;
+}
+
+/**
+ * The table to attach and the slot its name stands for: `PARTITION_NAME_INVALID`
+ * unless the name follows the naming rule in the parent's schema.
+ */
+export function restoredSlot(
+  ctx: ManagerContext,
+  tableName: string,
+): Result<{ target: QualifiedName; slot: PartitionSlot }, BackfillError<never>> {
+  return parseQualifiedName(tableName, ctx.parent.schema)
+    .mapErr(withoutPartial)
+    .andThen((target) => {
+      const start = target.name.startsWith(ctx.parent.name)
+        ? parsePartitionSuffix(target.name.slice(ctx.parent.name.length), ctx.interval)
+        : undefined;
+      if (target.schema === ctx.parent.schema && start !== undefined) return ok({ target, slot: slotAt(ctx, start) });
+      const example = slotAt(ctx, floorToInterval(ctx.now(), ctx.interval)).name;
+      return err(
+        new BackfillError<never>(
+          'PARTITION_NAME_INVALID',
+          `${target.schema}.${target.name} is not named like a ${ctx.interval} partition of ${ctx.table} (e.g. ${example}); rename it first.`,
+          { context: { partition: target.name } },
+        ),
+      );
+    });
+}
+
+interface TableInfo {
+  readonly isPartition: boolean;
+  readonly key: readonly string[];
+  readonly indexes: readonly string[];
+}
+
+/** Checks, then attaches: the bounds CHECK first so ATTACH skips its scan, rows parked in the default partition moved in. */
+export async function attachTable(run: AttachRun): Promise<AttachReport> {
+  const { client, ctx, target, slot } = run;
+  const snap = await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs);
+  const context = { partition: slot.name };
+  const same = snap.partitions.find((p) => p.schema === target.schema && p.name === target.name);
+  if (same?.managed) return { ...slot, alreadyAttached: true, rowsMovedFromDefault: 0, indexesCreated: [] };
+  if (same) throw new BackfillError('PARTITION_NAME_INVALID', `${slot.name} is already attached, but ${same.reason}.`, { context });
+  const overlap = snap.partitions.find((p) => p.from !== null && p.to !== null && p.from < slot.to && p.to > slot.from);
+  if (overlap) {
+    throw new BackfillError(
+      'PARTITION_OVERLAP',
+      `${slot.name} would overlap partition ${overlap.name} (${overlap.bound}); detach or drop it first.`,
+      {
+        context: { ...context, overlaps: overlap.name },
+      },
+    );
+  }
+  throwIfAborted(run.call.signal, context);
+  const info = await tableInfo(client, target);
+  if (info.isPartition) throw invalid(`${target.schema}.${target.name} is already a partition of another table; detach it first.`, context);
+  await refuseOutOfRange(run, snap, info.key);
+  const moved = await attachWithCheck(run, snap);
+  const after = await tableInfo(client, target);
+  const indexesCreated = after.indexes.filter((i) => !info.indexes.includes(i));
+  (run.call.logger ?? ctx.logger).info('partition attached', { partition: slot.name, rowsMovedFromDefault: moved, indexesCreated });
+  run.call.onProgress?.({ phase: 'attach', partition: slot.name, done: 1, total: 1 });
+  return { ...slot, alreadyAttached: false, rowsMovedFromDefault: moved, indexesCreated };
+}
+
+/** Adds the bounds CHECK, attaches (moving the slot's rows out of the default partition, if any) and drops the CHECK. */
+async function attachWithCheck(run: AttachRun, snap: Snapshot): Promise<number> {
+  const { client, ctx, target, slot } = run;
+  const range = rangeOf(ctx, slot, snap.keyType);
+  const dropCheckIfAny = sql.dropBoundsCheck(target.sql, ATTACH_CHECK_NAME, true);
+  await runDdl(client, ctx.lockTimeoutMs, dropCheckIfAny, sql.addBoundsCheck(target.sql, ATTACH_CHECK_NAME, ctx.columnSql, range.where));
+  const attach = sql.attachPartition(ctx.parent.sql, target.sql, range);
+  const dropCheck = sql.dropBoundsCheck(target.sql, ATTACH_CHECK_NAME, false);
+  const def = snap.defaultPartition;
+  try {
+    if (def === undefined) {
+      await runDdl(client, ctx.lockTimeoutMs, attach, dropCheck);
+      return 0;
+    }
+    const columns = await insertableColumns(client, ctx.parent);
+    return await inDdlTransaction(client, ctx.lockTimeoutMs, async () => {
+      await client.query(sql.lockParentForMove(ctx.parent.sql));
+      const n = await moveRows(client, def.sql, target.sql, columns, range.where);
+      await client.query(attach);
+      await client.query(dropCheck);
+      return n;
+    });
+  } catch (error) {
+    // Leave the restored table as we found it (best effort; the next attach drops it anyway).
+    await runDdl(client, ctx.lockTimeoutMs, dropCheckIfAny).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function tableInfo(client: PgClientLike, t: QualifiedName): Promise<TableInfo> {
+  const { rows } = (await client.query(sql.tableInfo, [t.schema, t.name])) as PgQueryResult<{
+    kind: string;
+    is_partition: boolean;
+    key: string[] | null;
+    indexes: string[] | null;
+  }>;
+  const row = rows[0];
+  const context = { partition: t.name };
+  if (row === undefined)
+    throw new BackfillError('TABLE_NOT_FOUND', `${t.schema}.${t.name} does not exist; restore it from backup first.`, { context });
+  if (row.kind !== 'r') throw invalid(`${t.schema}.${t.name} is not a plain table (relkind ${row.kind}).`, context);
+  return { isPartition: row.is_partition, key: row.key ?? [], indexes: row.indexes ?? [] };
+}
+
+/** `PARTITION_OUT_OF_RANGE` naming the first row (by primary key, else ctid) outside the slot or with a NULL key. */
+async function refuseOutOfRange(run: AttachRun, snap: Snapshot, key: readonly string[]): Promise<void> {
+  const { client, ctx, target: t, slot } = run;
+  const keyCols = key.length > 0 ? key : ['ctid'];
+  const keySql = keyCols.map((k) => (k === 'ctid' ? 'ctid' : quoteIdent(k)));
+  const { where } = rangeOf(ctx, slot, snap.keyType);
+  const { rows } = (await client.query(sql.firstRowOutside(t.sql, keySql, ctx.columnSql, where))) as PgQueryResult<
+    Record<string, string | null>
+  >;
+  const row = rows[0];
+  if (row === undefined) return;
+  const id = keyCols.map((k, i) => `${k}=${row[`k${i}`] ?? 'NULL'}`).join(', ');
+  throw new BackfillError(
+    'PARTITION_OUT_OF_RANGE',
+    `${t.schema}.${t.name}: row ${id} has ${ctx.column} = ${row.v ?? 'NULL'}, outside [${slot.from.toISOString()}, ${slot.to.toISOString()}). Move or delete it, then attach again; nothing was changed.`,
+    { context: { partition: t.name, id } },
+  );
+}

@@ -1,0 +1,234 @@
+/**
+ * `ensure`: plan the window's missing slots and create them in short batches.
+ *
+ * @internal
+ * @module
+ */
+import { BackfillError } from '../errors.js';
+import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
+import { readSnapshot, type Snapshot } from './catalog.js';
+import { inDdlTransaction, insertableColumns, moveRows, runDdl, withAdvisoryLock } from './ddl.js';
+import { addIntervals, floorToInterval } from './interval.js';
+import { invalid, type EnsurePlanOptions, type ManagerContext } from './options.js';
+import { createSlotSql, inParentSchema, rangeOf, slotAt, sqlstateOf, throwIfAborted } from './slots.js';
+import * as sql from './sql.js';
+import type { CreatedPartition, EnsureOptions, EnsureReport, PartitionInfo, PartitionSlot } from './types.js';
+
+/** Stops gap filling from walking a misconfigured calendar for ever. */
+const MAX_SLOTS = 1_000_000;
+/** SQLSTATE duplicate_table: a relation already holds the name. */
+const DUPLICATE_TABLE = '42P07';
+/** SQLSTATE check_violation: the default partition holds rows for the new range. */
+const CHECK_VIOLATION = '23514';
+const RELKIND_NAMES: Readonly<Record<string, string>> = {
+  r: 'a standalone table',
+  p: 'a partitioned table',
+  v: 'a view',
+  m: 'a materialized view',
+  i: 'an index',
+  I: 'a partitioned index',
+  S: 'a sequence',
+  f: 'a foreign table',
+};
+
+type RangedPartition = PartitionInfo & { from: Date; to: Date };
+
+/** Which slots of the window (and, with `fillGaps`, of gaps between managed partitions) need creating. */
+function planEnsure(
+  ctx: ManagerContext,
+  snap: Snapshot,
+  first: Date,
+  last: Date,
+  fillGaps: boolean,
+): { todo: PartitionSlot[]; existing: EnsureReport['existing'] } {
+  const ranged = snap.partitions.filter((p): p is RangedPartition => p.from !== null && p.to !== null);
+  let lo = first.getTime();
+  let hi = last.getTime();
+  for (const p of fillGaps ? ranged : []) {
+    if (!p.managed) continue;
+    lo = Math.min(lo, p.from.getTime());
+    hi = Math.max(hi, p.from.getTime());
+  }
+  const todo: PartitionSlot[] = [];
+  const existing: (PartitionSlot & { coveredBy: string })[] = [];
+  let start = new Date(lo);
+  for (let n = 0; start.getTime() <= hi; n++, start = addIntervals(start, ctx.interval, 1)) {
+    if (n > MAX_SLOTS) throw invalid(`more than ${MAX_SLOTS} slots between the oldest partition and the window; check the interval.`);
+    const slot = slotAt(ctx, start);
+    const inWindow = start.getTime() >= first.getTime() && start.getTime() <= last.getTime();
+    const cover = ranged.find((p) => p.from.getTime() <= slot.from.getTime() && p.to.getTime() >= slot.to.getTime());
+    if (cover) {
+      if (inWindow) existing.push({ ...slot, coveredBy: cover.name });
+      continue;
+    }
+    const overlap = ranged.find((p) => p.from.getTime() < slot.to.getTime() && p.to.getTime() > slot.from.getTime());
+    if (overlap === undefined) todo.push(slot);
+    else if (inWindow) {
+      throw new BackfillError(
+        'PARTITION_OVERLAP',
+        `${slot.name} [${slot.from.toISOString()}, ${slot.to.toISOString()}) overlaps partition ${overlap.schema}.${overlap.name} (${overlap.bound}); nothing was created. Detach or drop ${overlap.name} first.`,
+        { context: { partition: slot.name, overlaps: overlap.name } },
+      );
+    }
+  }
+  return { todo, existing };
+}
+
+/** What one `ensure` call works with. */
+export interface EnsureRun {
+  readonly client: PgClientLike;
+  readonly ctx: ManagerContext;
+  readonly plan: EnsurePlanOptions;
+  readonly call: EnsureOptions;
+}
+
+/** What `ensure` has done so far: filled in as it goes, so a failure can report it. */
+export interface EnsureProgress {
+  readonly created: CreatedPartition[];
+  existing: EnsureReport['existing'] | undefined;
+}
+
+/**
+ * Computes the window from the clock, then, under the parent's advisory
+ * lock, reads the partitions, plans the missing slots and creates them.
+ */
+export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Promise<EnsureReport> {
+  const { client, ctx, plan } = run;
+  const current = floorToInterval(ctx.now(), ctx.interval);
+  const first = addIntervals(current, ctx.interval, -plan.behind);
+  const last = addIntervals(current, ctx.interval, plan.ahead);
+  return withAdvisoryLock(client, ctx.parent, ctx.advisoryLockTimeoutMs, async () => {
+    const snap = await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs);
+    const { todo, existing } = planEnsure(ctx, snap, first, last, plan.fillGaps);
+    progress.existing = existing;
+    await createSlots({ ...run, snap }, todo, progress);
+    return { created: progress.created, existing };
+  });
+}
+
+/**
+ * Creates `todo` `batchSize` per round trip and commit, so the parent's
+ * ACCESS EXCLUSIVE lock lasts a few CREATEs, not the whole run. A batch that
+ * fails because the default partition holds rows for a slot, or because a
+ * name is held by another table, is retried slot by slot. Each created slot
+ * is added to `progress.created` as soon as it is committed.
+ */
+async function createSlots(
+  run: EnsureRun & { readonly snap: Snapshot },
+  todo: readonly PartitionSlot[],
+  progress: EnsureProgress,
+): Promise<void> {
+  const { client, ctx, snap, plan, call } = run;
+  const logger = call.logger ?? ctx.logger;
+  const def = snap.defaultPartition;
+  const taken: PartitionSlot[] = [];
+  const created = (c: CreatedPartition): void => {
+    progress.created.push(c);
+    logger.info('partition created', {
+      partition: c.name,
+      from: c.from.toISOString(),
+      to: c.to.toISOString(),
+      rowsMovedFromDefault: c.rowsMovedFromDefault,
+    });
+  };
+  let columns: string | undefined;
+  // Rows in the default partition make CREATE fail with 23514 ("would be violated"); only then is the slower move needed.
+  const createOne = async (slot: PartitionSlot): Promise<number> => {
+    try {
+      await runDdl(client, ctx.lockTimeoutMs, createSlotSql(ctx, slot, snap.keyType));
+      return 0;
+    } catch (error) {
+      if (def === undefined || sqlstateOf(error) !== CHECK_VIOLATION) throw error;
+      columns ??= await insertableColumns(client, ctx.parent);
+      return createBesideDefault(client, ctx, slot, snap, def, columns);
+    }
+  };
+  for (let i = 0; i < todo.length; i += plan.batchSize) {
+    const chunk = todo.slice(i, i + plan.batchSize);
+    const lead = chunk[0]!;
+    throwIfAborted(call.signal, { partition: lead.name });
+    try {
+      await runDdl(client, ctx.lockTimeoutMs, ...chunk.map((slot) => createSlotSql(ctx, slot, snap.keyType)));
+      for (const slot of chunk) created({ ...slot, rowsMovedFromDefault: 0 });
+    } catch (error) {
+      const code = sqlstateOf(error);
+      if (code !== DUPLICATE_TABLE && (def === undefined || code !== CHECK_VIOLATION)) {
+        throw pgErrorToBackfill(error, { partition: lead.name }, `ensure ${lead.name}`);
+      }
+      for (const slot of chunk) {
+        try {
+          created({ ...slot, rowsMovedFromDefault: await createOne(slot) });
+        } catch (inner) {
+          if (sqlstateOf(inner) !== DUPLICATE_TABLE) throw pgErrorToBackfill(inner, { partition: slot.name }, `ensure ${slot.name}`);
+          taken.push(slot);
+        }
+      }
+    }
+    call.onProgress?.({ phase: 'create', partition: chunk[chunk.length - 1]!.name, done: progress.created.length, total: todo.length });
+  }
+  if (taken.length > 0) throw await nameTaken(client, ctx, taken, progress.created.length);
+}
+
+/**
+ * When the default partition holds rows for the slot, writers are paused
+ * (SHARE ROW EXCLUSIVE on the parent, readers continue) so no new row can
+ * land in the default for this range; its rows move out to a temporary
+ * table, the partition is created (PostgreSQL's default-partition check now
+ * passes) and the rows move in. One transaction: readers see the rows in the
+ * default or in the new partition, never in neither.
+ */
+async function createBesideDefault(
+  client: PgClientLike,
+  ctx: ManagerContext,
+  slot: PartitionSlot,
+  snap: Snapshot,
+  def: PartitionInfo,
+  columns: string,
+): Promise<number> {
+  const { where } = rangeOf(ctx, slot, snap.keyType);
+  return inDdlTransaction(client, ctx.lockTimeoutMs, async () => {
+    await client.query(sql.lockParentForMove(ctx.parent.sql));
+    const { rows } = (await client.query(sql.anyRowIn(def.sql, where))) as PgQueryResult<{ stuck: boolean }>;
+    if (rows[0]?.stuck !== true) {
+      await client.query(createSlotSql(ctx, slot, snap.keyType));
+      return 0;
+    }
+    const holding = sql.holdingTable;
+    await client.query(sql.createHoldingTable(holding, columns, ctx.parent.sql));
+    const moved = await moveRows(client, def.sql, holding, columns, where);
+    await client.query(createSlotSql(ctx, slot, snap.keyType));
+    await moveRows(client, holding, inParentSchema(ctx, slot.name), columns, 'true');
+    return moved;
+  });
+}
+
+/** `PARTITION_NAME_TAKEN` for the slots whose name another relation holds, saying what each one is and how to free the name. */
+async function nameTaken(
+  client: PgClientLike,
+  ctx: ManagerContext,
+  taken: readonly PartitionSlot[],
+  createdCount: number,
+): Promise<BackfillError> {
+  const { schema } = ctx.parent;
+  const { rows } = (await client.query(sql.relationsNamed, [schema, taken.map((t) => t.name)])) as PgQueryResult<{
+    name: string;
+    kind: string;
+    is_partition: boolean;
+  }>;
+  const what = (name: string): string => {
+    const row = rows.find((r) => r.name === name);
+    if (row === undefined) return 'a relation';
+    if (row.is_partition) return 'a partition of another table';
+    return RELKIND_NAMES[row.kind] ?? `a relation of kind ${row.kind}`;
+  };
+  const each = taken.map(
+    (t) => `${schema}.${t.name} (${what(t.name)}) holds the name of the partition [${t.from.toISOString()}, ${t.to.toISOString()})`,
+  );
+  const example = `${schema}.${taken[0]!.name}`;
+  return new BackfillError(
+    'PARTITION_NAME_TAKEN',
+    `${each.join('; ')}, so ensure could not create it; every other slot of ${ctx.table} was created (${createdCount} new). ` +
+      `If it is a restored partition, attach it (backfill-kit partitions attach ${example}); otherwise rename or drop it. Then run ensure again: until then rows for that range have no partition.`,
+    { context: { table: ctx.table, partition: taken[0]!.name, taken: taken.map((t) => `${schema}.${t.name}`) } },
+  );
+}

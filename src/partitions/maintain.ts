@@ -1,0 +1,144 @@
+/**
+ * `maintain`: VACUUM / ANALYZE / REINDEX one partition, cleaning up after
+ * failed concurrent rebuilds.
+ *
+ * @internal
+ * @module
+ */
+import { BackfillError } from '../errors.js';
+import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
+import type { QualifiedName } from '../_internals/sql-identifier.js';
+import { readSnapshot } from './catalog.js';
+import { withSessionLockTimeout } from './ddl.js';
+import type { MaintainPlan, MaintainStep, ManagerContext } from './options.js';
+import { throwIfAborted } from './slots.js';
+import * as sql from './sql.js';
+import type { MaintainOptions, MaintainPartial, MaintainReport, PartitionInfo } from './types.js';
+
+/** What one `maintain` call works with. */
+export interface MaintainRun {
+  readonly client: PgClientLike;
+  readonly ctx: ManagerContext;
+  readonly plan: MaintainPlan;
+  readonly call: MaintainOptions;
+  /** The partition, as the caller named it. */
+  readonly target: QualifiedName;
+}
+
+/** What `maintain` has done so far: the steps that ran and the leftover indexes dropped. */
+export interface MaintainProgress extends MaintainPartial {
+  readonly steps: MaintainReport['steps'][number][];
+  readonly invalidIndexesDropped: string[];
+}
+
+function stepSql(plan: MaintainPlan, part: PartitionInfo, step: MaintainStep): string {
+  if (step === 'vacuum') return sql.vacuum(part.sql, plan.analyze);
+  if (step === 'analyze') return sql.analyze(part.sql);
+  return sql.reindex(part.sql, plan.concurrently);
+}
+
+async function sizeOf(client: PgClientLike, part: PartitionInfo): Promise<number> {
+  const { rows } = (await client.query(sql.relationSize, [part.sql])) as PgQueryResult<{ s: string }>;
+  return Number(rows[0]?.s ?? 0);
+}
+
+/**
+ * Drops the leftovers of an earlier failed rebuild, then runs each step
+ * under a session `lock_timeout`. A failed `REINDEX … CONCURRENTLY` drops
+ * its own leftovers at once when it can.
+ */
+export async function maintainPartition(run: MaintainRun, progress: MaintainProgress): Promise<MaintainReport> {
+  const { client, ctx, plan, call, target } = run;
+  const snap = await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs);
+  const part = snap.partitions.find((p) => p.schema === target.schema && p.name === target.name);
+  if (part === undefined) {
+    throw new BackfillError(
+      'TABLE_NOT_FOUND',
+      `${target.schema}.${target.name} is not a partition of ${ctx.table}; maintain works on one partition at a time.`,
+      { context: { partition: target.name } },
+    );
+  }
+  const qualified = `${part.schema}.${part.name}`;
+  const sizeBytesBefore = await sizeOf(client, part);
+  await withSessionLockTimeout(client, ctx.lockTimeoutMs, async () => {
+    const stale = await rebuildLeftovers(client, part);
+    try {
+      await dropIndexesConcurrently(client, part, stale, progress.invalidIndexesDropped);
+    } catch (error) {
+      const what = `maintain ${qualified}: dropping the invalid indexes a failed REINDEX CONCURRENTLY left`;
+      throw leftoverError(error, part, what, stale, progress.invalidIndexesDropped);
+    }
+    for (const [i, step] of plan.steps.entries()) {
+      throwIfAborted(call.signal, { partition: part.name });
+      const text = stepSql(plan, part, step);
+      const t0 = performance.now();
+      try {
+        await client.query(text);
+      } catch (error) {
+        if (step !== 'reindex' || !plan.concurrently)
+          throw pgErrorToBackfill(error, { partition: part.name }, `maintain ${qualified}: ${text}`);
+        // A failed concurrent rebuild leaves its half-built indexes: drop them now if the blocker is gone.
+        const left = await rebuildLeftovers(client, part).catch(() => []);
+        const dropped: string[] = [];
+        await dropIndexesConcurrently(client, part, left, dropped).catch(() => undefined);
+        progress.invalidIndexesDropped.push(...dropped);
+        throw leftoverError(error, part, `maintain ${qualified}: ${text}`, left, dropped);
+      }
+      progress.steps.push({ step, sql: text, seconds: (performance.now() - t0) / 1000 });
+      call.onProgress?.({ phase: step, partition: part.name, done: i + 1, total: plan.steps.length });
+    }
+  });
+  const { steps, invalidIndexesDropped } = progress;
+  (call.logger ?? ctx.logger).info('partition maintained', {
+    partition: part.name,
+    steps: steps.map((s) => s.step),
+    invalidIndexesDropped,
+  });
+  return { partition: part.name, steps, invalidIndexesDropped, sizeBytesBefore, sizeBytesAfter: await sizeOf(client, part) };
+}
+
+/** The INVALID `<index>_ccnew[N]` / `_ccold[N]` indexes a failed `REINDEX … CONCURRENTLY` left on the partition. */
+async function rebuildLeftovers(client: PgClientLike, table: PartitionInfo): Promise<string[]> {
+  const { rows } = (await client.query(sql.rebuildLeftovers, [table.sql])) as PgQueryResult<{ name: string }>;
+  return rows.map((r) => r.name);
+}
+
+/** `DROP INDEX CONCURRENTLY` each index in turn, recording each one dropped. */
+async function dropIndexesConcurrently(
+  client: PgClientLike,
+  part: PartitionInfo,
+  names: readonly string[],
+  dropped: string[],
+): Promise<void> {
+  for (const name of names) {
+    await client.query(sql.dropIndexConcurrently(sql.qualified(part.schema, name), true));
+    dropped.push(name);
+  }
+}
+
+/** The error of a failed step, saying which invalid rebuild leftovers remain on the partition and how to drop them. */
+function leftoverError(
+  error: unknown,
+  part: PartitionInfo,
+  what: string,
+  found: readonly string[],
+  dropped: readonly string[],
+): BackfillError {
+  const partition = `${part.schema}.${part.name}`;
+  const remaining = found.filter((n) => !dropped.includes(n));
+  const base = pgErrorToBackfill(error, { partition: part.name, invalidIndexes: remaining }, what);
+  const notes: string[] = [];
+  if (dropped.length > 0) notes.push(`Dropped the invalid indexes it left on ${partition}: ${dropped.join(', ')}.`);
+  if (remaining.length > 0) {
+    const drops = remaining.map((n) => `${sql.dropIndexConcurrently(sql.qualified(part.schema, n), false)};`).join(' ');
+    notes.push(
+      `Left INVALID indexes on ${partition} that every write still maintains: ${remaining.join(', ')}. The next maintain of ${partition} drops them once the blocking session ends; or run: ${drops}`,
+    );
+  }
+  if (notes.length === 0) return base;
+  return new BackfillError(base.code, `${base.message} ${notes.join(' ')}`, {
+    cause: error,
+    context: base.context,
+    ...(base.dbCode === undefined ? {} : { dbCode: base.dbCode }),
+  });
+}

@@ -1,0 +1,45 @@
+/**
+ * Slots (a partition's name and bounds under the naming rule) and their SQL.
+ *
+ * @internal
+ * @module
+ */
+import { BackfillError, type BackfillErrorContext } from '../errors.js';
+import { addIntervals, boundLiteral, partitionSuffix, type PartitionColumnType } from './interval.js';
+import type { ManagerContext } from './options.js';
+import * as sql from './sql.js';
+import type { PartitionSlot } from './types.js';
+
+/** The slot that starts at `start` (already floored to the interval). */
+export function slotAt(ctx: ManagerContext, start: Date): PartitionSlot {
+  return { name: `${ctx.parent.name}${partitionSuffix(start, ctx.interval)}`, from: start, to: addIntervals(start, ctx.interval, 1) };
+}
+
+/** `"schema"."name"` of a table in the parent's schema. */
+export function inParentSchema(ctx: ManagerContext, name: string): string {
+  return sql.qualified(ctx.parent.schema, name);
+}
+
+/** The slot's bounds as literals of the key's type, and the condition that selects its rows. */
+export function rangeOf(ctx: ManagerContext, slot: PartitionSlot, keyType: PartitionColumnType): sql.RangeSql {
+  const from = boundLiteral(slot.from, keyType);
+  const to = boundLiteral(slot.to, keyType);
+  return { from, to, where: sql.inRange(ctx.columnSql, from, to) };
+}
+
+/** `CREATE TABLE … PARTITION OF` for the slot. */
+export function createSlotSql(ctx: ManagerContext, slot: PartitionSlot, keyType: PartitionColumnType): string {
+  return sql.createPartition(inParentSchema(ctx, slot.name), ctx.parent.sql, rangeOf(ctx, slot, keyType));
+}
+
+/** Stops a long call between steps; what finished is in the error's `partial`. */
+export function throwIfAborted(signal: AbortSignal | undefined, context: BackfillErrorContext): void {
+  if (signal?.aborted)
+    throw new BackfillError('ABORTED', 'The operation was aborted; finished steps are listed in error.partial.', { context });
+}
+
+/** The SQLSTATE of a driver error, if it has one. */
+export function sqlstateOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}

@@ -1,0 +1,201 @@
+/**
+ * Every statement the PartitionManager sends, one function each. Arguments
+ * named `…Sql` are already-quoted identifiers (`"schema"."name"`) or SQL
+ * literals built by `boundLiteral`; plain strings are quoted here.
+ *
+ * @internal
+ * @module
+ */
+import { quoteIdent, quoteLiteral, type QualifiedName } from '../_internals/sql-identifier.js';
+
+/** A partition's range as SQL: the two bound literals and the `WHERE` condition that selects its rows. */
+export interface RangeSql {
+  readonly from: string;
+  readonly to: string;
+  readonly where: string;
+}
+
+/** `"schema"."name"`. */
+export const qualified = (schema: string, name: string): string => `${quoteIdent(schema)}.${quoteIdent(name)}`;
+
+// ---- lock_timeout ---------------------------------------------------------
+
+/** Applies to the current transaction only. */
+export const setLocalLockTimeout = (ms: number): string => `SET LOCAL lock_timeout = '${ms}ms'`;
+
+/** Reads the session's `lock_timeout` and sets a new one (`$1`, e.g. `'5000ms'`), in one round trip. */
+export const swapSessionLockTimeout =
+  "SELECT pg_catalog.current_setting('lock_timeout') AS v, pg_catalog.set_config('lock_timeout', $1, false)";
+
+/** Puts the session's `lock_timeout` back to `$1`. */
+export const restoreSessionLockTimeout = "SELECT pg_catalog.set_config('lock_timeout', $1, false)";
+
+// ---- advisory lock --------------------------------------------------------
+
+export const advisoryLock = (key: string, timeoutMs: number): string =>
+  `${setLocalLockTimeout(timeoutMs)}; SELECT pg_catalog.pg_advisory_lock(${key})`;
+
+export const advisoryUnlock = (key: string): string => `SELECT pg_catalog.pg_advisory_unlock(${key})`;
+
+// ---- catalog --------------------------------------------------------------
+
+// Bounds are converted to epochs server-side by casting the printed bound
+// back to the key's own type, so neither TimeZone nor DateStyle can skew them.
+const epochOf = (i: 1 | 2): string => `CASE p.key_type
+      WHEN 'date' THEN extract(epoch FROM b.m[${i}]::date)
+      WHEN 'timestamp' THEN extract(epoch FROM b.m[${i}]::timestamp)
+      WHEN 'timestamptz' THEN extract(epoch FROM b.m[${i}]::timestamptz) END::float8`;
+
+/**
+ * The parent and every partition in one simple-protocol string. The settings
+ * are pinned for this statement only (SET LOCAL in the same implicit
+ * transaction), so the printed bounds are ISO with numeric offsets: under
+ * DateStyle SQL a zone prints as an abbreviation ("IST") that reads back as
+ * another zone. lock_timeout too: sizing a partition needs a lock that a
+ * running DDL may hold.
+ */
+export const listPartitions = (parent: QualifiedName, lockTimeoutMs: number): string =>
+  `SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY'; ${setLocalLockTimeout(lockTimeoutMs)};
+WITH p AS (
+  SELECT c.oid, c.relkind::text AS parent_kind, pt.partstrat::text AS strategy, pt.partnatts::int AS key_count,
+         a.attname::text AS key_column, t.typname::text AS key_type
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = c.oid
+  LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = pt.partattrs[0]
+  LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+  WHERE n.nspname = ${quoteLiteral(parent.schema)} AND c.relname = ${quoteLiteral(parent.name)}
+)
+SELECT p.parent_kind, p.strategy, p.key_count, p.key_column, p.key_type,
+       k.schema, k.name, k.bound, k.from_epoch, k.to_epoch, k.estimated_rows, k.size_bytes, k.detach_pending
+FROM p
+LEFT JOIN LATERAL (
+  SELECT cn.nspname::text AS schema, cc.relname::text AS name, b.bound,
+    ${epochOf(1)} AS from_epoch,
+    ${epochOf(2)} AS to_epoch,
+    cc.reltuples::float8 AS estimated_rows,
+    pg_catalog.pg_total_relation_size(cc.oid)::text AS size_bytes,
+    i.inhdetachpending AS detach_pending
+  FROM pg_catalog.pg_inherits i
+  JOIN pg_catalog.pg_class cc ON cc.oid = i.inhrelid
+  JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace
+  CROSS JOIN LATERAL (SELECT pg_catalog.pg_get_expr(cc.relpartbound, cc.oid) AS bound) b0
+  CROSS JOIN LATERAL (
+    SELECT b0.bound, regexp_match(b0.bound, '^FOR VALUES FROM \\(''([^'']*)''\\) TO \\(''([^'']*)''\\)$') AS m
+  ) b
+  WHERE i.inhparent = p.oid
+) k ON true
+ORDER BY k.from_epoch NULLS LAST, k.name`;
+
+/** `$1` schema, `$2` table: the columns an INSERT may write, quoted and comma-separated. */
+export const insertableColumns = `SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) AS cols
+     FROM pg_catalog.pg_attribute a
+     JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''`;
+
+/** `$1` schema, `$2` names: what each relation holding one of the names is. */
+export const relationsNamed = `SELECT c.relname::text AS name, c.relkind::text AS kind, c.relispartition AS is_partition
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relname = ANY($2::text[])`;
+
+/** `$1` schema, `$2` table: its kind, whether it is a partition, its primary key columns and its indexes. */
+export const tableInfo = `SELECT c.relkind::text AS kind, c.relispartition AS is_partition,
+        (SELECT pg_catalog.array_agg(a.attname::text ORDER BY k.ord)
+           FROM pg_catalog.pg_index i
+           CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+           JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+          WHERE i.indrelid = c.oid AND i.indisprimary) AS key,
+        (SELECT pg_catalog.array_agg(ic.relname::text ORDER BY ic.relname)
+           FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+          WHERE i.indrelid = c.oid) AS indexes
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relname = $2`;
+
+/**
+ * `$1` the quoted table: the INVALID indexes a failed `REINDEX … CONCURRENTLY`
+ * left, named `<index>_ccnew[N]` or `<index>_ccold[N]` after an index of the
+ * same table, so an index someone else made is never taken for one.
+ */
+export const rebuildLeftovers = `SELECT ic.relname::text AS name
+     FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+     WHERE i.indrelid = $1::regclass AND NOT i.indisvalid
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_index b JOIN pg_catalog.pg_class bc ON bc.oid = b.indexrelid
+                   WHERE b.indrelid = i.indrelid AND b.indexrelid <> i.indexrelid
+                     AND pg_catalog.starts_with(ic.relname, bc.relname) AND pg_catalog.substr(ic.relname, pg_catalog.length(bc.relname) + 1) ~ '^_cc(new|old)[0-9]*$')
+     ORDER BY 1`;
+
+/** `$1` the quoted table: heap, indexes and TOAST, in bytes, as text. */
+export const relationSize = 'SELECT pg_catalog.pg_total_relation_size($1::regclass)::text AS s';
+
+// ---- rows -----------------------------------------------------------------
+
+/** Writers pause, readers continue: no new row can land in the default partition meanwhile. */
+export const lockParentForMove = (parentSql: string): string => `LOCK TABLE ${parentSql} IN SHARE ROW EXCLUSIVE MODE`;
+
+export const anyRowIn = (tableSql: string, where: string): string => `SELECT EXISTS (SELECT 1 FROM ${tableSql} WHERE ${where}) AS stuck`;
+
+/** The rows of a range: `from` inclusive, `to` exclusive. */
+export const inRange = (columnSql: string, from: string, to: string): string => `${columnSql} >= ${from} AND ${columnSql} < ${to}`;
+
+/** The first row (its key columns as `k0`, `k1`…, and the partition column as `v`) that is outside `where`. */
+export const firstRowOutside = (tableSql: string, keySql: readonly string[], columnSql: string, where: string): string =>
+  `SELECT ${keySql.map((k, i) => `${k}::text AS k${i}`).join(', ')}, ${columnSql}::text AS v FROM ${tableSql} WHERE NOT (${columnSql} IS NOT NULL AND ${where}) LIMIT 1`;
+
+/** Where `ensure` parks a slot's rows from the default partition while it creates the slot; dropped at commit. */
+export const holdingTable = `pg_temp.${quoteIdent('backfill_kit_moving')}`;
+
+/** One statement, so no row is ever in both tables or in neither. */
+export const moveRows = (fromSql: string, toSql: string, columns: string, where: string): string =>
+  `WITH moved AS (DELETE FROM ${fromSql} WHERE ${where} RETURNING ${columns})
+     INSERT INTO ${toSql} (${columns}) OVERRIDING SYSTEM VALUE SELECT ${columns} FROM moved`;
+
+export const createHoldingTable = (holdingSql: string, columns: string, parentSql: string): string =>
+  `CREATE TEMPORARY TABLE ${holdingSql} ON COMMIT DROP AS SELECT ${columns} FROM ${parentSql} WITH NO DATA`;
+
+// ---- partitions -----------------------------------------------------------
+
+export const createPartition = (childSql: string, parentSql: string, range: RangeSql): string =>
+  `CREATE TABLE ${childSql} PARTITION OF ${parentSql} FOR VALUES FROM (${range.from}) TO (${range.to})`;
+
+export const attachPartition = (parentSql: string, childSql: string, range: RangeSql): string =>
+  `ALTER TABLE ${parentSql} ATTACH PARTITION ${childSql} FOR VALUES FROM (${range.from}) TO (${range.to})`;
+
+export const detachPartition = (parentSql: string, childSql: string, how: '' | ' CONCURRENTLY' | ' FINALIZE'): string =>
+  `ALTER TABLE ${parentSql} DETACH PARTITION ${childSql}${how}`;
+
+export const dropTable = (tableSql: string): string => `DROP TABLE ${tableSql}`;
+
+/** The CHECK that lets ATTACH skip its validation scan. */
+export const addBoundsCheck = (tableSql: string, checkName: string, columnSql: string, where: string): string =>
+  `ALTER TABLE ${tableSql} ADD CONSTRAINT ${quoteIdent(checkName)} CHECK (${columnSql} IS NOT NULL AND ${where})`;
+
+export const dropBoundsCheck = (tableSql: string, checkName: string, ifExists: boolean): string =>
+  `ALTER TABLE ${tableSql} DROP CONSTRAINT ${ifExists ? 'IF EXISTS ' : ''}${quoteIdent(checkName)}`;
+
+// ---- upkeep ---------------------------------------------------------------
+
+export const vacuum = (tableSql: string, analyze: boolean): string => `VACUUM ${analyze ? '(ANALYZE) ' : ''}${tableSql}`;
+
+export const analyze = (tableSql: string): string => `ANALYZE ${tableSql}`;
+
+export const reindex = (tableSql: string, concurrently: boolean): string =>
+  `REINDEX TABLE ${concurrently ? 'CONCURRENTLY ' : ''}${tableSql}`;
+
+/** PostgreSQL takes one index per `DROP INDEX CONCURRENTLY`. */
+export const dropIndexConcurrently = (indexSql: string, ifExists: boolean): string =>
+  `DROP INDEX CONCURRENTLY ${ifExists ? 'IF EXISTS ' : ''}${indexSql}`;
+
+// ---- a new parent ---------------------------------------------------------
+
+export const createSchema = (schema: string): string => `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`;
+
+/** `definitions` are column definitions and table constraints, already quoted. */
+export const createPartitionedTable = (parentSql: string, definitions: readonly string[], columnSql: string): string =>
+  `CREATE TABLE ${parentSql} (${definitions.join(', ')}) PARTITION BY RANGE (${columnSql})`;
+
+export const createIndex = (nameSql: string, parentSql: string, columnsSql: string, unique: boolean): string =>
+  `CREATE ${unique ? 'UNIQUE ' : ''}INDEX ${nameSql} ON ${parentSql} (${columnsSql})`;
+
+export const createDefaultPartition = (childSql: string, parentSql: string): string =>
+  `CREATE TABLE ${childSql} PARTITION OF ${parentSql} DEFAULT`;

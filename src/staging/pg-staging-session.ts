@@ -1,0 +1,453 @@
+/**
+ * One PostgreSQL staging import: the transaction that empties or replaces
+ * the live tables, the COPY of each table (on loader connections of their
+ * own for a swap), the checks before commit, and the swap itself.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { okAsync, ResultAsync } from 'neverthrow';
+import { BackfillError } from '../errors.js';
+import { throwIfAborted } from '../_internals/logger.js';
+import { pgErrorToBackfill, type PgClientLike } from '../_internals/pg.js';
+import { quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
+import { copyRows } from './pg-copy-rows.js';
+import { checkTableShapes, claimSwapTag, explainLockTimeout, findSwapLeftovers, referencedTables, swapMark } from './pg-table-checks.js';
+import {
+  addConstraint,
+  addIdPrimaryKey,
+  BEGIN,
+  BEGIN_READ_COMMITTED,
+  COMMIT,
+  commentAndPrimaryKey,
+  commentOnTable,
+  countRows,
+  countSchemas,
+  createFreshTable,
+  createLiveTable,
+  createSchema,
+  createTemporaryTable,
+  deleteAllRows,
+  dropConstraint,
+  dropTable,
+  firstDependent,
+  lockTables,
+  primaryKeyOf,
+  query,
+  ROLLBACK,
+  renameConstraint,
+  renameTable,
+  type Statement,
+  setLockTimeout,
+  truncateTables,
+} from './sql.js';
+import type { StagingCommitInfo, StagingRow, StagingSession, StagingSessionOptions } from './staging-target.js';
+
+/** `Key (id)=(abc) already exists.` / `… is duplicated.` */
+function duplicateKeyFrom(detail: unknown): string | undefined {
+  if (typeof detail !== 'string') return undefined;
+  return /^Key \(id\)=\((.*)\) (?:already exists|is duplicated)\.$/s.exec(detail)?.[1];
+}
+
+/** A failure of the database (or of the batches fed to it) as the session's error; a BackfillError passes through. */
+export function dbError(error: unknown, table?: string): BackfillError {
+  if (error instanceof BackfillError) return error;
+  if ((error as { name?: unknown } | null)?.name === 'AbortError') {
+    return new BackfillError('ABORTED', 'The import was aborted; nothing was committed.', {
+      cause: error,
+      context: table === undefined ? {} : { table },
+    });
+  }
+  const e = error as { code?: unknown; constraint?: unknown; message?: unknown } | null;
+  if (e?.code === '23503') {
+    // A deferred foreign key checked at COMMIT, or a RESTRICT/NO ACTION key on DELETE.
+    return new BackfillError(
+      'TABLE_REFERENCED',
+      `rows of another table still reference rows this import removes (${String(e.message)}); empty or repoint them, or drop the constraint. Nothing was changed.`,
+      {
+        cause: error,
+        dbCode: '23503',
+        context: { ...(table === undefined ? {} : { table }), ...(typeof e.constraint === 'string' ? { constraint: e.constraint } : {}) },
+      },
+    );
+  }
+  const where = (error as { where?: unknown } | null)?.where;
+  const id = duplicateKeyFrom((error as { detail?: unknown } | null)?.detail);
+  const context = {
+    ...(table === undefined ? {} : { table }),
+    ...(id === undefined ? {} : { id }),
+    ...(typeof where === 'string' ? { where } : {}),
+  };
+  return pgErrorToBackfill(
+    error,
+    context,
+    table === undefined ? 'PostgreSQL' : `PostgreSQL (${table}${typeof where === 'string' ? `; ${where}` : ''})`,
+  );
+}
+
+function elapsedMs(since: bigint): number {
+  return Number(process.hrtime.bigint() - since) / 1e6;
+}
+
+/**
+ * Empties live tables inside the caller's transaction, under ACCESS
+ * EXCLUSIVE: TRUNCATE, except for tables a foreign key of another table
+ * references, which TRUNCATE cannot empty; their rows are DELETEd (one WAL
+ * record and one dead tuple per row, reclaimed by a later VACUUM). Returns
+ * the tables that were DELETEd.
+ */
+export async function emptyTables(client: PgClientLike, live: readonly QualifiedName[]): Promise<Set<string>> {
+  await query(client, lockTables(live.map((n) => n.sql)));
+  const referenced = await referencedTables(client, live);
+  const plain = live.filter((n) => !referenced.has(n.sql));
+  if (plain.length > 0) await query(client, truncateTables(plain.map((n) => n.sql)));
+  for (const n of live) if (referenced.has(n.sql)) await query(client, deleteAllRows(n.sql));
+  return referenced;
+}
+
+/** Runs `fn` on a connection of its own. */
+export type Loader = <T>(fn: (client: PgClientLike) => Promise<T>) => Promise<T>;
+
+/** What a session is built from; `apart` is set when the target can open more connections (swap loads use them). */
+export interface PgSessionParts {
+  readonly client: PgClientLike;
+  readonly options: StagingSessionOptions;
+  readonly live: ReadonlyMap<string, QualifiedName>;
+  readonly lockTimeoutMs: number;
+  readonly apart: Loader | undefined;
+  /** Called once the session ends; a failure destroys the connection rather than pooling it. */
+  readonly release: (failure?: unknown) => void;
+}
+
+/** One import's transaction on a connection the target holds until commit or abort. */
+export class PgStagingSession implements StagingSession {
+  readonly #client: PgClientLike;
+  readonly #options: StagingSessionOptions;
+  readonly #live: ReadonlyMap<string, QualifiedName>;
+  readonly #lockTimeoutMs: number;
+  readonly #release: (failure?: unknown) => void;
+  /** Separate connections, when the target can open them; used by swap loads. */
+  readonly #apart: Loader | undefined;
+  /** Where each table's rows go: the live table (truncate) or a fresh one. */
+  readonly #dest = new Map<string, QualifiedName>();
+  /** The primary key each table gets once its COPY is done. */
+  readonly #keyAfterLoad = new Map<string, Statement>();
+  /** Tables emptied by DELETE (a foreign key references them): no COPY FREEZE. */
+  #deleted = new Set<string>();
+  /** Fresh tables committed by their own loader connection (dropped on abort). */
+  readonly #committedFresh: QualifiedName[] = [];
+  /** Old tables renamed aside by the swap, dropped after COMMIT. */
+  readonly #retired: QualifiedName[] = [];
+  /** What the session dropped: leftovers of earlier swaps, then its own old tables. */
+  readonly #dropped: string[] = [];
+  /** Every load started, settled or not. */
+  readonly #loads: Promise<unknown>[] = [];
+  /** Loads on the session's own connection run one after another. */
+  #serial: Promise<unknown> = Promise.resolve();
+  #parallel = false;
+  readonly #tag = randomBytes(4).toString('hex');
+  #lockSince: bigint | undefined;
+  #done = false;
+  #failed = false;
+
+  constructor(parts: PgSessionParts) {
+    this.#client = parts.client;
+    this.#options = parts.options;
+    this.#live = parts.live;
+    this.#lockTimeoutMs = parts.lockTimeoutMs;
+    this.#apart = parts.apart;
+    this.#release = parts.release;
+  }
+
+  #q<R = Record<string, unknown>>(statement: Statement): Promise<R[]> {
+    return query<R>(this.#client, statement);
+  }
+
+  #liveName(table: string): QualifiedName {
+    const name = this.#live.get(table);
+    if (name === undefined)
+      throw new BackfillError('INVALID_ARGUMENT', `table ${JSON.stringify(table)} is not one of this target's tables.`);
+    return name;
+  }
+
+  #liveNames(): QualifiedName[] {
+    return this.#options.tables.map((t) => this.#liveName(t));
+  }
+
+  async start(): Promise<void> {
+    const { strategy, dryRun, tables } = this.#options;
+    const live = this.#liveNames();
+    // READ COMMITTED whatever the server's default: counts must see the
+    // fresh tables that loader connections commit.
+    await this.#q(BEGIN_READ_COMMITTED);
+    await this.#q(setLockTimeout(this.#lockTimeoutMs));
+    await checkTableShapes(this.#client, live, strategy);
+    const fresh = (i: number, schema: string): QualifiedName => {
+      const name = `_bk_stage_${this.#tag}_${i}`;
+      return { schema, name, sql: `${schema === 'pg_temp' ? 'pg_temp' : quoteIdent(schema)}.${quoteIdent(name)}` };
+    };
+    if (dryRun) {
+      // Temporary tables: invisible to everyone, dropped with the transaction.
+      for (const [i, table] of tables.entries()) {
+        const dest = fresh(i, 'pg_temp');
+        await this.#q(createTemporaryTable(dest.sql));
+        this.#dest.set(table, dest);
+        this.#keyAfterLoad.set(table, addIdPrimaryKey(dest.sql));
+      }
+      return;
+    }
+    const schemas = [...new Set(live.map((n) => n.schema))];
+    if (strategy === 'swap') {
+      // Loaders commit their fresh tables on connections of their own, so
+      // the schemas must exist already (committed); the first import of a
+      // new schema loads on this connection.
+      const [found] = await this.#q<{ n: number }>(countSchemas(schemas));
+      this.#parallel = this.#apart !== undefined && found?.n === schemas.length;
+      await claimSwapTag(this.#client, this.#tag);
+    }
+    for (const schema of schemas) await this.#q(createSchema(quoteIdent(schema)));
+    for (const name of live) await this.#q(createLiveTable(name.sql));
+    if (strategy === 'truncate') {
+      this.#deleted = await emptyTables(this.#client, live);
+      this.#lockSince = process.hrtime.bigint();
+      for (const table of tables) {
+        const name = this.#liveName(table);
+        this.#dest.set(table, name);
+        await this.#deferPrimaryKey(table, name);
+      }
+      return;
+    }
+    // Leftovers of earlier swaps whose process died (between COMMIT and
+    // DROP, or before swapping in what its loaders committed): only tables
+    // that carry both the library's name and its mark.
+    for (const t of await findSwapLeftovers(this.#client, schemas)) {
+      await this.#q(dropTable(t.sql));
+      this.#dropped.push(t.name);
+    }
+    // Fresh tables beside the live ones; the live ones are not locked yet.
+    for (const [i, table] of tables.entries()) {
+      const dest = fresh(i, this.#liveName(table).schema);
+      this.#dest.set(table, dest);
+      this.#keyAfterLoad.set(table, addIdPrimaryKey(dest.sql, quoteIdent(`${dest.name}_pkey`)));
+      if (!this.#parallel) await this.#createFresh(this.#client, table, dest);
+    }
+  }
+
+  async #createFresh(client: PgClientLike, table: string, dest: QualifiedName): Promise<void> {
+    await query(client, createFreshTable(dest.sql));
+    await query(client, commentOnTable(dest.sql, swapMark(this.#tag, 'new', this.#liveName(table))));
+  }
+
+  /**
+   * Loading first and indexing after (as pg_restore does) beats a million
+   * B-tree inserts. Inside the transaction the emptied table drops its
+   * primary key and gets the same one back after the COPY. Skipped when a
+   * foreign key references it.
+   */
+  async #deferPrimaryKey(table: string, name: QualifiedName): Promise<void> {
+    const [pk] = await this.#q<{ conname: string; def: string; referenced: boolean }>(primaryKeyOf(name.sql));
+    if (pk === undefined) {
+      // Without the key, duplicate ids would load silently.
+      throw new BackfillError(
+        'INVALID_ARGUMENT',
+        `${name.sql} has no primary key, so duplicate ids would go unnoticed; add PRIMARY KEY (id), or import with strategy "swap".`,
+        {
+          context: { table },
+        },
+      );
+    }
+    if (pk.referenced) return;
+    await this.#q(dropConstraint(name.sql, quoteIdent(pk.conname)));
+    this.#keyAfterLoad.set(table, addConstraint(name.sql, quoteIdent(pk.conname), pk.def));
+  }
+
+  #destOf(table: string): QualifiedName {
+    const dest = this.#dest.get(table);
+    if (dest === undefined) throw new BackfillError('INVALID_ARGUMENT', `table ${JSON.stringify(table)} is not part of this session.`);
+    return dest;
+  }
+
+  /** Stops a load between batches once the import is aborted or another load failed. */
+  #beforeBatch = (): void => {
+    throwIfAborted(this.#options.signal);
+    if (this.#failed || this.#done)
+      throw new BackfillError('ABORTED', 'another table of this import failed to load; nothing was committed.');
+  };
+
+  /**
+   * Swap sessions (not dry runs) load each table on a connection of its
+   * own, so tables load side by side; others load on the session's
+   * connection, one after another.
+   */
+  load(table: string, batches: AsyncIterable<readonly StagingRow[]>): ResultAsync<number, BackfillError> {
+    let run: Promise<number>;
+    if (this.#parallel) {
+      run = this.#loadApart(table, batches);
+    } else {
+      run = this.#serial.then(() => this.#loadHere(table, batches));
+      this.#serial = run.catch(() => undefined);
+    }
+    this.#loads.push(run.catch(() => undefined));
+    return ResultAsync.fromPromise(run, (e) => {
+      this.#failed = true;
+      return dbError(e, table);
+    });
+  }
+
+  async #loadHere(table: string, batches: AsyncIterable<readonly StagingRow[]>): Promise<number> {
+    const dest = this.#destOf(table);
+    // Every destination was created or truncated in this transaction, so
+    // FREEZE is allowed: rows land frozen and all-visible, with no hint-bit
+    // rewrite or anti-wraparound vacuum of the whole table later. Not after
+    // a DELETE.
+    const rows = await copyRows(this.#client, dest, batches, !this.#deleted.has(dest.sql), this.#beforeBatch);
+    const key = this.#keyAfterLoad.get(table);
+    if (key !== undefined) await this.#q(key);
+    return rows;
+  }
+
+  /**
+   * Creates, fills, indexes and commits one fresh table on its own
+   * connection. Committed fresh tables stay invisible under their
+   * `_bk_stage_` name until the swap; abort drops them, and if the process
+   * dies the next swap import does (they carry the mark, and no live session
+   * holds their tag).
+   */
+  async #loadApart(table: string, batches: AsyncIterable<readonly StagingRow[]>): Promise<number> {
+    const dest = this.#destOf(table);
+    return this.#apart!(async (client) => {
+      await query(client, BEGIN);
+      try {
+        await query(client, setLockTimeout(this.#lockTimeoutMs));
+        await this.#createFresh(client, table, dest);
+        const rows = await copyRows(client, dest, batches, true, this.#beforeBatch);
+        await query(client, this.#keyAfterLoad.get(table)!);
+        await query(client, COMMIT);
+        this.#committedFresh.push(dest);
+        return rows;
+      } catch (error) {
+        await query(client, ROLLBACK).catch(() => undefined);
+        throw error;
+      }
+    });
+  }
+
+  count(table: string): ResultAsync<number, BackfillError> {
+    return ResultAsync.fromPromise(
+      (async () => {
+        const [counted] = await this.#q<{ n: string }>(countRows(this.#destOf(table).sql));
+        return Number(counted?.n ?? 0);
+      })(),
+      (e) => dbError(e, table),
+    );
+  }
+
+  commit(): ResultAsync<StagingCommitInfo, BackfillError> {
+    return ResultAsync.fromPromise(this.#commit(), (e) => {
+      this.#failed = true;
+      return dbError(e);
+    });
+  }
+
+  async #commit(): Promise<StagingCommitInfo> {
+    if (this.#done) throw new BackfillError('INVALID_ARGUMENT', 'This staging session has already ended.');
+    if (this.#options.dryRun) throw new BackfillError('INVALID_ARGUMENT', 'A dry-run session cannot commit; call abort().');
+    throwIfAborted(this.#options.signal);
+    await Promise.all(this.#loads);
+    try {
+      let info: StagingCommitInfo;
+      if (this.#options.strategy === 'swap') {
+        const since = process.hrtime.bigint();
+        await this.#swap();
+        await this.#q(COMMIT);
+        info = { lockMode: 'ACCESS EXCLUSIVE', lockHeldMs: elapsedMs(since) };
+      } else {
+        await this.#q(COMMIT);
+        info = { lockMode: 'ACCESS EXCLUSIVE', lockHeldMs: this.#lockSince === undefined ? 0 : elapsedMs(this.#lockSince) };
+      }
+      this.#done = true;
+      for (const old of this.#retired) {
+        // The import has committed; a table left here is dropped by the next swap.
+        try {
+          await this.#q(dropTable(old.sql));
+          this.#dropped.push(`${old.schema}.${old.name}`);
+        } catch (error) {
+          this.#options.logger?.warn('could not drop a swapped-out staging table; the next swap import drops it', {
+            table: old.sql,
+            error: String(error),
+          });
+        }
+      }
+      this.#release();
+      return { ...info, dropped: [...this.#dropped] };
+    } catch (error) {
+      if (this.#done) throw error;
+      await this.#q(ROLLBACK).catch(() => undefined);
+      throw await explainLockTimeout(this.#client, error, this.#liveNames(), this.#lockTimeoutMs);
+    }
+  }
+
+  /** Inside the transaction: lock the live tables, move them aside, rename the fresh ones into place. */
+  async #swap(): Promise<void> {
+    const live = this.#liveNames();
+    // The only moment readers wait: from this LOCK to COMMIT.
+    await this.#q(lockTables(live.map((n) => n.sql)));
+    // Again under the lock: a migration may have added a column while the load ran.
+    await checkTableShapes(this.#client, live, 'swap');
+    // The old tables are dropped after COMMIT (unlinking their files inside
+    // the lock window would block readers for longer), so refuse here what
+    // DROP TABLE would refuse: views, foreign keys, SQL functions using them.
+    const [dep] = await this.#q<{ tbl: string; what: string }>(firstDependent(live.map((n) => n.sql)));
+    if (dep !== undefined) {
+      throw new BackfillError(
+        'DB_ERROR',
+        `cannot swap ${dep.tbl}: ${dep.what} depends on it; use strategy "truncate", which keeps the table. Nothing was changed.`,
+        {
+          dbCode: '2BP01',
+          context: { table: dep.tbl },
+        },
+      );
+    }
+    for (const [i, table] of this.#options.tables.entries()) {
+      const target = this.#liveName(table);
+      const dest = this.#destOf(table);
+      const old: QualifiedName = {
+        schema: target.schema,
+        name: `_bk_old_${this.#tag}_${i}`,
+        sql: `${quoteIdent(target.schema)}.${quoteIdent(`_bk_old_${this.#tag}_${i}`)}`,
+      };
+      const [described] = await this.#q<{ comment: string | null; pk: string | null }>(commentAndPrimaryKey(target.sql));
+      const { comment, pk: pkName } = described!;
+      // Index names are unique per schema: move the old key's name aside first.
+      if (pkName !== null) await this.#q(renameConstraint(target.sql, quoteIdent(pkName), quoteIdent(`${old.name}_pkey`)));
+      await this.#q(renameTable(target.sql, quoteIdent(old.name)));
+      await this.#q(commentOnTable(old.sql, swapMark(this.#tag, 'old', target)));
+      await this.#q(renameTable(dest.sql, quoteIdent(target.name)));
+      // The user's comment, not our mark, describes the live table.
+      await this.#q(commentOnTable(target.sql, comment));
+      const pkey = pkName ?? `${target.name}_pkey`;
+      if (Buffer.byteLength(pkey) <= 63) await this.#q(renameConstraint(target.sql, quoteIdent(`${dest.name}_pkey`), quoteIdent(pkey)));
+      this.#retired.push(old);
+    }
+  }
+
+  abort(): ResultAsync<void, BackfillError> {
+    if (this.#done) return okAsync(undefined);
+    this.#done = true;
+    return ResultAsync.fromPromise(
+      (async () => {
+        await Promise.all(this.#loads);
+        let failure: unknown = this.#failed ? new Error('staging session failed') : undefined;
+        try {
+          await this.#q(ROLLBACK);
+          for (const fresh of this.#committedFresh) await this.#q(dropTable(fresh.sql));
+        } catch (error) {
+          // A fresh table left here carries the mark; the next swap import drops it.
+          failure = error;
+        }
+        this.#release(failure);
+      })(),
+      (e) => dbError(e),
+    );
+  }
+}

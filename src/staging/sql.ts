@@ -1,0 +1,226 @@
+/**
+ * Every statement the staging module sends to PostgreSQL, named once. Table
+ * and schema names arrive already quoted (`QualifiedName.sql`, `quoteIdent`);
+ * values travel as parameters, except in DDL, which takes none (its one
+ * literal, a table comment, is quoted with `quoteLiteral`).
+ *
+ * @module
+ */
+import copyStreams from 'pg-copy-streams';
+import type { PgClientLike } from '../_internals/pg.js';
+import { quoteLiteral } from '../_internals/sql-identifier.js';
+
+/** A statement and its parameters. */
+export interface Statement {
+  readonly text: string;
+  readonly values?: readonly unknown[];
+}
+
+/** Sends `statement` on `client` and resolves with its rows. */
+export async function query<R = Record<string, unknown>>(client: PgClientLike, statement: Statement): Promise<R[]> {
+  const result = (await client.query(statement.text, statement.values)) as { rows?: R[] } | undefined;
+  return result?.rows ?? [];
+}
+
+const plain = (text: string): Statement => ({ text });
+
+// Transactions
+
+export const BEGIN: Statement = plain('BEGIN');
+/** An import's session: its counts must see the fresh tables that loader connections commit, whatever the server's default. */
+export const BEGIN_READ_COMMITTED: Statement = plain('BEGIN ISOLATION LEVEL READ COMMITTED');
+/** An export: every table read from one snapshot. */
+export const BEGIN_SNAPSHOT: Statement = plain('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+export const COMMIT: Statement = plain('COMMIT');
+export const ROLLBACK: Statement = plain('ROLLBACK');
+
+export function setLockTimeout(ms: number): Statement {
+  return plain(`SET LOCAL lock_timeout = ${Math.max(0, Math.floor(ms))}`);
+}
+
+// Emptying and locking live tables
+
+export function lockTables(tables: readonly string[]): Statement {
+  return plain(`LOCK TABLE ${tables.join(', ')} IN ACCESS EXCLUSIVE MODE`);
+}
+
+export function truncateTables(tables: readonly string[]): Statement {
+  return plain(`TRUNCATE TABLE ${tables.join(', ')}`);
+}
+
+export function deleteAllRows(table: string): Statement {
+  return plain(`DELETE FROM ${table}`);
+}
+
+// DDL
+
+export function createSchema(schema: string): Statement {
+  return plain(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+}
+
+/** A live staging table, made on its first import. */
+export function createLiveTable(table: string): Statement {
+  return plain(`CREATE TABLE IF NOT EXISTS ${table} (id text PRIMARY KEY, raw jsonb NOT NULL)`);
+}
+
+/** A swap's fresh table: keyed only after its COPY. */
+export function createFreshTable(table: string): Statement {
+  return plain(`CREATE TABLE ${table} (id text NOT NULL, raw jsonb NOT NULL)`);
+}
+
+/** A dry run's table: invisible to everyone, dropped with the transaction. */
+export function createTemporaryTable(table: string): Statement {
+  return plain(`CREATE TEMPORARY TABLE ${table} (id text NOT NULL, raw jsonb NOT NULL) ON COMMIT DROP`);
+}
+
+export function dropTable(table: string): Statement {
+  return plain(`DROP TABLE IF EXISTS ${table}`);
+}
+
+export function renameTable(table: string, to: string): Statement {
+  return plain(`ALTER TABLE ${table} RENAME TO ${to}`);
+}
+
+/** `comment` null removes the comment. */
+export function commentOnTable(table: string, comment: string | null): Statement {
+  return plain(`COMMENT ON TABLE ${table} IS ${comment === null ? 'NULL' : quoteLiteral(comment)}`);
+}
+
+/** `(id)` as primary key; `constraint` names it (an unnamed key gets PostgreSQL's default name). */
+export function addIdPrimaryKey(table: string, constraint?: string): Statement {
+  return plain(`ALTER TABLE ${table} ADD ${constraint === undefined ? '' : `CONSTRAINT ${constraint} `}PRIMARY KEY (id)`);
+}
+
+/** Puts back a constraint as `pg_get_constraintdef` described it. */
+export function addConstraint(table: string, constraint: string, definition: string): Statement {
+  return plain(`ALTER TABLE ${table} ADD CONSTRAINT ${constraint} ${definition}`);
+}
+
+export function dropConstraint(table: string, constraint: string): Statement {
+  return plain(`ALTER TABLE ${table} DROP CONSTRAINT ${constraint}`);
+}
+
+export function renameConstraint(table: string, from: string, to: string): Statement {
+  return plain(`ALTER TABLE ${table} RENAME CONSTRAINT ${from} TO ${to}`);
+}
+
+// Counting
+
+/** Rows `n` of one table. */
+export function countRows(table: string): Statement {
+  return plain(`SELECT count(*)::bigint AS n FROM ${table}`);
+}
+
+/** One row: the count of `tables[i]` as `c<i>`. */
+export function countTables(tables: readonly string[]): Statement {
+  return plain(`SELECT ${tables.map((t, i) => `(SELECT count(*)::bigint FROM ${t}) AS c${i}`).join(', ')}`);
+}
+
+/** `n`: how many of `schemas` exist. */
+export function countSchemas(schemas: readonly string[]): Statement {
+  return { text: 'SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ANY($1::text[])', values: [schemas] };
+}
+
+// COPY
+
+/** `freeze` needs `table` to have been created or truncated in the current transaction. */
+export function copyIn(table: string, freeze: boolean): ReturnType<typeof copyStreams.from> {
+  return copyStreams.from(`COPY ${table} (id, raw) FROM STDIN${freeze ? ' WITH (FREEZE)' : ''}`);
+}
+
+/** The `raw` column in id order, `COLLATE "C"` so the order does not depend on the server's locale. */
+export function copyOutRaw(table: string): ReturnType<typeof copyStreams.to> {
+  return copyStreams.to(`COPY (SELECT raw FROM ${table} ORDER BY id COLLATE "C") TO STDOUT`);
+}
+
+// Catalog
+
+/** `conname`, `def`, and whether a foreign key references the table, for the primary key of `table` (a quoted name). */
+export function primaryKeyOf(table: string): Statement {
+  return {
+    text: `SELECT c.conname, pg_get_constraintdef(c.oid) AS def,
+              EXISTS (SELECT 1 FROM pg_constraint f WHERE f.confrelid = c.conrelid AND f.contype = 'f') AS referenced
+         FROM pg_constraint c WHERE c.conrelid = $1::regclass AND c.contype = 'p'`,
+    values: [table],
+  };
+}
+
+/** The table's comment and primary key name, for a swap to carry over. */
+export function commentAndPrimaryKey(table: string): Statement {
+  return {
+    text: `SELECT obj_description($1::regclass, 'pg_class') AS comment,
+              (SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'p') AS pk`,
+    values: [table],
+  };
+}
+
+/** One object (`tbl`, `what`) that DROP TABLE of `tables` would refuse to leave behind: a view, a foreign key, a SQL function. */
+export function firstDependent(tables: readonly string[]): Statement {
+  return {
+    text: `SELECT d.refobjid::regclass::text AS tbl, pg_describe_object(d.classid, d.objid, d.objsubid) AS what
+         FROM pg_depend d WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY($1::regclass[]) AND d.deptype = 'n' LIMIT 1`,
+    values: [tables],
+  };
+}
+
+/** Each existing table's kind, row security and columns, in the order given. */
+export function tableShapes(tables: readonly string[]): Statement {
+  return {
+    text: `SELECT t.name, c.relkind::text AS kind,
+            (c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)) AS "rowSecurity",
+            coalesce(json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'notNull', a.attnotnull,
+                                                'filled', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') ORDER BY a.attnum)
+                     FILTER (WHERE a.attnum IS NOT NULL), '[]') AS columns
+       FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
+       LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity ORDER BY t.i`,
+    values: [tables],
+  };
+}
+
+/** Foreign keys of other tables that reference `tables`, with their ON DELETE action. */
+export function referencingKeys(tables: readonly string[]): Statement {
+  return {
+    text: `SELECT t.name AS referenced, c.conname, c.conrelid::regclass::text AS referencing, c.confdeltype::text AS on_delete
+       FROM unnest($1::text[]) AS t(name) JOIN pg_constraint c ON c.confrelid = to_regclass(t.name)
+      WHERE c.contype = 'f' AND c.conrelid <> ALL (SELECT to_regclass(x) FROM unnest($1::text[]) AS x)
+      ORDER BY 2`,
+    values: [tables],
+  };
+}
+
+/** Sessions holding a lock on any of `tables`, other than this one. */
+export function lockHolders(tables: readonly string[]): Statement {
+  return {
+    text: `SELECT l.relation::regclass::text AS tbl, a.pid, coalesce(a.application_name, '') AS app, coalesce(a.state, '') AS state, l.mode
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
+          AND l.relation IN (SELECT to_regclass(x) FROM unnest($1::text[]) AS x)
+        ORDER BY 1, 2`,
+    values: [tables],
+  };
+}
+
+/**
+ * Tables in `schemas` named and marked as an earlier swap's (`sql`, `name`).
+ * A fresh (`_bk_stage_…`) table is listed only when no running import holds
+ * the advisory lock of its tag.
+ */
+export function swapLeftovers(schemas: readonly string[], mark: string): Statement {
+  return {
+    text: `SELECT format('%I.%I', n.nspname, c.relname) AS sql, n.nspname || '.' || c.relname AS name
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         CROSS JOIN LATERAL (SELECT substring(c.relname FROM '^_bk_(?:old|stage)_([0-9a-f]{8})_[0-9]+$') AS tag) m
+      WHERE n.nspname = ANY($1::text[]) AND c.relkind = 'r' AND m.tag IS NOT NULL
+        AND CASE WHEN NOT starts_with(coalesce(obj_description(c.oid, 'pg_class'), ''), $2 || ' ' || m.tag || ': ') THEN false
+                 WHEN c.relname LIKE '\\_bk\\_old\\_%' THEN true
+                 ELSE pg_try_advisory_xact_lock(hashtext($2), hashtext(m.tag)) END
+      ORDER BY 1`,
+    values: [[...schemas], mark],
+  };
+}
+
+/** Held for the transaction: the fresh tables of `tag` are in use. */
+export function lockSwapTag(mark: string, tag: string): Statement {
+  return { text: 'SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', values: [mark, tag] };
+}

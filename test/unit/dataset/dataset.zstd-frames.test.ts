@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { setImmediate as turn } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { readDataset } from '../../../src/dataset/index.js';
+import { ZstdDecompress } from '../../../src/_internals/zstd-frames.js';
+import { BackfillError } from '../../../src/errors.js';
+import { run, sh, tempDir } from '../../support/tmp.js';
+
+// The decoder runs two frames at once and hands their output on in order;
+// the zstd CLI is the oracle for what the bytes must be.
+const dir = tempDir('bk-zstd-frames-');
+const MIB = 1024 * 1024;
+
+/** A tar of one NDJSON member of about 12 MiB, and the same tar as zstd frames made apart by the CLI. */
+function framedTar(): { tar: Buffer; zst: Buffer; frameEnds: number[] } {
+  const lines: string[] = [];
+  for (let i = 0, bytes = 0; bytes < 12 * MIB; i++) {
+    const line = `{"id":${i},"digest":"${createHash('sha256').update(String(i)).digest('hex')}"}\n`;
+    lines.push(line);
+    bytes += line.length;
+  }
+  writeFileSync(join(dir, 'records.ndjson'), lines.join(''));
+  sh(`tar -C '${dir}' -cf '${dir}/all.tar' records.ndjson && cd '${dir}' && split -b 5M all.tar part.`);
+  // Frames of 5 MiB (more than a frame may hold while it waits), 5 MiB and
+  // the rest, with an empty frame and a skippable frame between them.
+  const frame = (file: string): Buffer => Buffer.from(run('bash', ['-c', `zstd -q -c < '${file}' | base64 -w0`]), 'base64');
+  const skippable = Buffer.alloc(16);
+  skippable.writeUInt32LE(0x184d2a5e, 0);
+  skippable.writeUInt32LE(8, 4);
+  const pieces = [frame(join(dir, 'part.aa')), frame('/dev/null'), frame(join(dir, 'part.ab')), skippable, frame(join(dir, 'part.ac'))];
+  const frameEnds: number[] = [];
+  let end = 0;
+  for (const piece of pieces) {
+    end += piece.length;
+    frameEnds.push(end);
+  }
+  return { tar: readFileSync(join(dir, 'all.tar')), zst: Buffer.concat(pieces), frameEnds };
+}
+
+const { tar, zst, frameEnds } = framedTar();
+
+/** Decodes `input` in 64 KiB writes, reading slowly; returns what came out and the error, if any. */
+async function decode(input: Buffer): Promise<{ out: Buffer; error?: Error & { code?: string } }> {
+  const decoder = new ZstdDecompress();
+  const parts: Buffer[] = [];
+  const source = Readable.from(
+    (function* () {
+      for (let at = 0; at < input.length; at += 64 * 1024) yield input.subarray(at, at + 64 * 1024);
+    })(),
+  );
+  source.pipe(decoder);
+  try {
+    for await (const chunk of decoder) {
+      parts.push(chunk as Buffer);
+      await turn(); // a slow reader: frames behind the first must wait, in order
+    }
+    return { out: Buffer.concat(parts) };
+  } catch (error) {
+    return { out: Buffer.concat(parts), error: error as Error };
+  }
+}
+
+describe('ZstdDecompress over many frames', () => {
+  it('gives the bytes zstd -dc gives, in order, across empty and skippable frames', async () => {
+    writeFileSync(join(dir, 'framed.tar.zst'), zst);
+    expect(Number(/Zstandard Frames: (\d+)/.exec(run('zstd', ['-lv', join(dir, 'framed.tar.zst')]))?.[1])).toBe(4);
+    const oracle = Buffer.from(run('bash', ['-c', `zstd -dc '${dir}/framed.tar.zst' | base64 -w0`]), 'base64');
+    expect(oracle.equals(tar)).toBe(true);
+    const { out, error } = await decode(zst);
+    expect(error).toBeUndefined();
+    expect(out.length).toBe(tar.length);
+    expect(out.equals(tar)).toBe(true);
+  });
+
+  it('reports each written chunk once its bytes are decoded, so a writer may reuse it (overwriting it then changes nothing)', async () => {
+    const written: Buffer[] = [];
+    const done = new Set<Buffer>();
+    const decoder = new ZstdDecompress({
+      onInputDone: (chunk) => {
+        expect(done.has(chunk)).toBe(false);
+        done.add(chunk);
+        chunk.fill(0xff); // what a writer reusing its buffer does
+      },
+    });
+    const parts: Buffer[] = [];
+    const reading = (async () => {
+      for await (const chunk of decoder) {
+        parts.push(chunk as Buffer);
+        await turn();
+      }
+    })();
+    for (let at = 0; at < zst.length; at += 50_000) {
+      const copy = Buffer.from(zst.subarray(at, at + 50_000));
+      written.push(copy);
+      if (!decoder.write(copy)) await once(decoder, 'drain'); // rejects if decoding fails
+    }
+    decoder.end();
+    await reading;
+    expect(Buffer.concat(parts).equals(tar)).toBe(true);
+    expect(written.every((chunk) => done.has(chunk))).toBe(true);
+  });
+
+  it('a frame cut short: every whole frame before it comes out, then ZSTD_TRUNCATED', async () => {
+    const cut = zst.subarray(0, frameEnds[2]! + 100); // inside the last frame
+    const { out, error } = await decode(cut);
+    expect(error?.code).toBe('ZSTD_TRUNCATED');
+    expect(out.length).toBeGreaterThanOrEqual(10 * MIB);
+    expect(out.equals(tar.subarray(0, out.length))).toBe(true);
+  });
+
+  it('a corrupt frame after good ones: an error, and nothing out of order before it', async () => {
+    const bad = Buffer.from(zst);
+    const middle = Math.floor((frameEnds[1]! + frameEnds[2]!) / 2); // inside the second 5 MiB frame
+    for (let i = 0; i < 64; i++) bad[middle + i]! ^= 0x5a;
+    const { out, error } = await decode(bad);
+    expect(error).toBeInstanceOf(Error);
+    expect(out.length).toBeLessThan(tar.length);
+    expect(out.equals(tar.subarray(0, out.length))).toBe(true);
+  });
+
+  it('readDataset reads the many-frame file, and refuses its broken forms with coded errors, from a path and a stream', async () => {
+    const good = join(dir, 'good.tar.zst');
+    const cut = join(dir, 'cut.tar.zst');
+    const flipped = join(dir, 'flipped.tar.zst');
+    writeFileSync(good, zst);
+    writeFileSync(cut, zst.subarray(0, frameEnds[2]! + 100));
+    const bad = Buffer.from(zst);
+    for (let i = 0; i < 64; i++) bad[Math.floor((frameEnds[1]! + frameEnds[2]!) / 2) + i]! ^= 0x5a;
+    writeFileSync(flipped, bad);
+    const expectedLines = readFileSync(join(dir, 'records.ndjson'), 'utf8').split('\n').length - 1;
+    const outcome = async (input: string | Readable): Promise<number | string> => {
+      let n = 0;
+      try {
+        for await (const member of readDataset(input)) for await (const batch of member.lineBatches()) n += batch.length;
+        return n;
+      } catch (e) {
+        expect(e).toBeInstanceOf(BackfillError);
+        return (e as BackfillError).code;
+      }
+    };
+    for (const open of [(f: string) => f, (f: string) => createReadStream(f)]) {
+      expect(await outcome(open(good))).toBe(expectedLines);
+      expect(await outcome(open(cut))).toBe('COMPRESSION_TRUNCATED');
+      expect(await outcome(open(flipped))).toBe('COMPRESSION_CORRUPT');
+    }
+  });
+});
