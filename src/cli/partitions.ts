@@ -91,7 +91,7 @@ async function withManager<T>(
   } finally {
     await m.close();
   }
-  return r.isErr() ? failed(r.error, r.error.context['partial'] ?? null) : render(r.value);
+  return r.isErr() ? failed(r.error) : render(r.value);
 }
 
 const day = (d: Date | null): string => (d === null ? '-' : d.toISOString().slice(0, 10));

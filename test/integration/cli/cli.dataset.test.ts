@@ -182,6 +182,11 @@ describe('backfill-kit dataset', () => {
       expect(r.code, `${path}\n${r.stdout}\n${r.stderr}`).toBe(3);
       expect(r.stderr).toMatch(/^error COUNT_MISMATCH: /m);
       expect(r.stderr).toContain('Nothing was committed');
+      // --json: the import's partial report is the report, printed once (not again inside the error).
+      const doc = jsonOf(await cli(['dataset', 'import', path, '--json'], { env: env() }));
+      expect(doc).toMatchObject({ ok: false, exitCode: 3, error: { code: 'COUNT_MISMATCH' }, report: { committed: false } });
+      expect(doc.report.tables.some((t: { ok: boolean }) => !t.ok)).toBe(true);
+      expect(doc.error).not.toHaveProperty('partial');
       expect(await tableState('linksets_raw')).toEqual(before.l);
       expect(await tableState('advisory_chunks_raw')).toEqual(before.c);
     }

@@ -123,6 +123,16 @@ describe('backfill-kit statements backfill (PGURI)', () => {
     });
     expect(stop.code).not.toBe(0);
     expect(stop.stderr).toMatch(/^error (DOCUMENT_INVALID|NO_NORMALIZER): /m);
+    expect(stop.stdout).toMatch(/^The run stopped; committed so far:$/m);
+    // --json: the summary of what was committed before the stop is the report, printed once.
+    const stopJson = jsonOf(
+      await cli(['statements', 'backfill', '--retrieved-since', '2026-01-01T00:00:00Z', '--stop-on-error', '--force', '--json'], {
+        env: { PGURI: db.url },
+      }),
+    );
+    expect(stopJson).toMatchObject({ ok: false, report: { failures: 1 } });
+    expect(stopJson.report.evaluated).toBeGreaterThan(0);
+    expect(stopJson.error).not.toHaveProperty('partial');
     const all = await cli(['statements', 'backfill', '--retrieved-since', '2026-01-01T00:00:00Z', '--force'], { env: { PGURI: db.url } });
     expect(all.code, all.stderr).toBe(4);
     expect(all.stdout).toMatch(new RegExp(`failures ${broken}\\.`));
