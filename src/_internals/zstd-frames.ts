@@ -213,7 +213,8 @@ export class ZstdDecompress extends Duplex {
   async #feed(parts: FramePart[]): Promise<void> {
     for (const part of parts) {
       if (part.skippable) continue;
-      const decoder = (this.#decoder ??= this.#open());
+      this.#decoder ??= this.#open();
+      const decoder = this.#decoder;
       if (part.bytes.length > 0 && !decoder.write(part.bytes)) await this.#settled(decoder, 'drain');
       if (part.endsFrame) {
         decoder.end();

@@ -77,7 +77,7 @@ function flushPiece(): void {
 function copyIn(chunk: Buffer): void {
   produced += chunk.length;
   const exceeded = exceededLimit(produced, stored, limits);
-  if (exceeded) return fail('limit', new Error(exceeded));
+  if (exceeded) return void fail('limit', new Error(exceeded));
   for (let at = 0; at < chunk.length && !failed && decoding; ) {
     const n = Math.min(piece.length - fill, chunk.length - at);
     piece.set(chunk.subarray(at, at + n), fill);

@@ -165,7 +165,7 @@ export function exportDataset(
       });
       if (written.isErr()) throw written.error;
       await client.query('COMMIT');
-      specs.value.forEach((s, i) => options.onProgress?.({ member: s.member, table: s.table, rows: counts[i] ?? 0 }));
+      for (const [i, s] of specs.value.entries()) options.onProgress?.({ member: s.member, table: s.table, rows: counts[i] ?? 0 });
       options.logger?.info('staging tables exported', { path: outPath, sha256: written.value.sha256 });
       return {
         ...written.value,

@@ -234,9 +234,9 @@ export type ChecksumOutputFormat = 'text' | 'binary' | 'tag';
  */
 export function formatChecksumLine(name: string | Uint8Array, sha256: string, format: ChecksumOutputFormat = 'text'): Buffer {
   const raw = typeof name === 'string' ? Buffer.from(name, 'utf8') : Buffer.from(name);
-  const escape = needsEscape(raw);
-  const shown = escape ? escapeName(raw) : raw;
-  const prefix = escape ? '\\' : '';
+  const escaped = needsEscape(raw);
+  const shown = escaped ? escapeName(raw) : raw;
+  const prefix = escaped ? '\\' : '';
   const digest = sha256.toLowerCase();
   if (format === 'tag') {
     return Buffer.concat([Buffer.from(`${prefix}SHA256 (`, 'latin1'), shown, Buffer.from(`) = ${digest}\n`, 'latin1')]);

@@ -398,8 +398,7 @@ export class VersionGate implements AsyncDisposable {
       this.#recordFailure(outcome);
       return outcome;
     }
-    const index = new Map<string, number>();
-    outcome.forEach((hash, behind) => index.set(hash, behind));
+    const index = new Map(outcome.map((hash, behind) => [hash, behind] as const));
     this.#set = { index, head: outcome[0]!, loadedAt: attemptAt };
     if (this.#failure !== undefined) {
       this.#logger.info('version gate: commit refresh recovered', { repoPath: this.repoPath, headCommit: outcome[0] });

@@ -95,14 +95,17 @@ describe.runIf(examples.includes('demo.ts'))('demo.ts (npm run demo)', () => {
     // The server is gone: nothing listens on its port any more.
     const refused = await new Promise<boolean>((resolve) => {
       const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve(false)));
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(false);
+      });
       socket.once('error', () => resolve(true));
     });
     expect(refused).toBe(true);
   }, 300_000);
 });
 
-describe('dataset examples (seed 000)', () => {
+describe('dataset runbook examples', () => {
   const tarball = join(dir, 'linksets-stage-backfill.tar.zst');
 
   it('backfill-store-aoc-19-005.ts imports a dataset (DRY_RUN=1 first writes nothing)', async () => {

@@ -251,8 +251,8 @@ describe.skipIf(!peerAvailable)(
       }
       expect(maskTimes(read(join(dir, 'lib', 'index.jsonl')))).toBe(maskTimes(read(join(dir, 'py', 'index.jsonl'))));
 
-      const missingOurs = runExample(['--episodes-root', join(dir, 'none') + '/']);
-      const missingTheirs = runPeer(['--episodes-root', join(dir, 'none') + '/']);
+      const missingOurs = runExample(['--episodes-root', `${join(dir, 'none')}/`]);
+      const missingTheirs = runPeer(['--episodes-root', `${join(dir, 'none')}/`]);
       expect(missingOurs.status).toBe(2);
       expect(missingTheirs.status).toBe(2);
       expect(missingOurs.stderr).toBe(missingTheirs.stderr);
