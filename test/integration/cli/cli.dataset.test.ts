@@ -158,7 +158,7 @@ describe('backfill-kit dataset', () => {
     expect(before.l.count).toBe(40);
     const cases: string[] = [];
     if (hasTarZstd) {
-      // The seed's failure: nothing loads, yet the manifest promises rows.
+      // The runbook recipe's failure ("COPY 0, exit 0"): nothing loads, yet the manifest promises rows.
       cases.push(
         handMadeDataset(
           'empty-member',

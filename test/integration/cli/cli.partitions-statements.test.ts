@@ -29,7 +29,7 @@ afterAll(async () => {
   await db.drop();
 });
 
-describe('backfill-kit partitions (PG_DSN keyword form, as seed 002 sets it)', () => {
+describe('backfill-kit partitions (PG_DSN keyword form, as the partition runbook sets it)', () => {
   it('ensure 1 creates the current and next month, idempotently', async () => {
     const r = await cli(['partitions', 'ensure', '1', '--now', '2026-11-23T10:00:00Z'], { env: { PG_DSN: dsn } });
     expect(r.code, r.stderr).toBe(0);
@@ -87,7 +87,7 @@ describe('backfill-kit partitions (PG_DSN keyword form, as seed 002 sets it)', (
 });
 
 describe('backfill-kit statements backfill (PGURI)', () => {
-  it('replays clean documents, exit 0, and prints the seed summary line; a rerun skips them', async () => {
+  it('replays clean documents, exit 0, and prints the statements runbook's summary line; a rerun skips them', async () => {
     const source = new PgRawDocumentSource({ pg: db.url });
     expect((await source.prepare()).isOk()).toBe(true);
     const docs = [...generateVexDocuments({ seed: 11, count: 60, brokenRatio: 0 })];

@@ -145,7 +145,7 @@ describe('StagingImporter.import', () => {
     expect(await db.query('SELECT count(*)::int AS n FROM s_keep.v')).toEqual([{ n: 340 }]);
   });
 
-  it.skipIf(tools.missing)(tools.title('never commits 0 rows when the manifest says 340 (the seed recipe failure)'), async () => {
+  it.skipIf(tools.missing)(tools.title('never commits 0 rows when the manifest says 340 (the runbook recipe's "COPY 0, exit 0")'), async () => {
     await seedOld('s_zero');
     const tarball = handTarball(dir, 'zero.tar.zst', [
       { name: 'linksets.ndjson', text: '', records: 340 },
