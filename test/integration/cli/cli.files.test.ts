@@ -107,7 +107,7 @@ describe('backfill-kit index backfill', () => {
     }
   });
 
-  it('a missing episodes root exits 2 like the runbook's index_backfill.py, and the flags are required', async () => {
+  it('a missing episodes root exits 2 like index_backfill.py of the receiver runbook, and the flags are required', async () => {
     const r = await cli(['index', 'backfill', '--episodes-root', join(dir, 'nope'), '--index', index]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^error EPISODES_ROOT_MISSING: /m);

@@ -87,7 +87,7 @@ describe('backfill-kit partitions (PG_DSN keyword form, as the partition runbook
 });
 
 describe('backfill-kit statements backfill (PGURI)', () => {
-  it('replays clean documents, exit 0, and prints the statements runbook's summary line; a rerun skips them', async () => {
+  it('replays clean documents, exit 0, and prints the summary line of the statements runbook; a rerun skips them', async () => {
     const source = new PgRawDocumentSource({ pg: db.url });
     expect((await source.prepare()).isOk()).toBe(true);
     const docs = [...generateVexDocuments({ seed: 11, count: 60, brokenRatio: 0 })];

@@ -159,7 +159,7 @@ describe('partition runbook examples', () => {
 });
 
 describe('statements runbook example', () => {
-  it('backfill-statements.ts replays generated documents and prints the runbook's summary line', async () => {
+  it('backfill-statements.ts replays generated documents and prints the summary line of the runbook', async () => {
     const source = new PgRawDocumentSource({ pg: db.url });
     (await source.prepare())._unsafeUnwrap();
     const docs = [...generateVexDocuments({ seed: 21, count: 40, brokenRatio: 0 })];
