@@ -178,12 +178,12 @@ describe('backfill-kit dataset', () => {
       console.warn('[cli.dataset] skipped the hand-made manifest cases: needs tar and zstd');
     }
     for (const path of cases) {
-      const r = await cli(['dataset', 'import', path], { env: env() });
+      const r = await cli(['dataset', 'import', path, '--json'], { env: env() });
       expect(r.code, `${path}\n${r.stdout}\n${r.stderr}`).toBe(3);
       expect(r.stderr).toMatch(/^error COUNT_MISMATCH: /m);
       expect(r.stderr).toContain('Nothing was committed');
-      // --json: the import's partial report is the report, printed once (not again inside the error).
-      const doc = jsonOf(await cli(['dataset', 'import', path, '--json'], { env: env() }));
+      // The import's partial report is the JSON report, printed once (not again inside the error).
+      const doc = jsonOf(r);
       expect(doc).toMatchObject({ ok: false, exitCode: 3, error: { code: 'COUNT_MISMATCH' }, report: { committed: false } });
       expect(doc.report.tables.some((t: { ok: boolean }) => !t.ok)).toBe(true);
       expect(doc.error).not.toHaveProperty('partial');
