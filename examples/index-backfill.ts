@@ -50,7 +50,8 @@ function parse(argv: string[]): { episodesRoot: string; index: string; host: str
       out.dryRun = true;
       continue;
     }
-    const value = inline ?? argv[(i += 1)];
+    if (inline === undefined) i += 1; // the value is the next argument
+    const value = inline ?? argv[i];
     if (value === undefined) usageError(`argument ${flag}: expected one argument`);
     if (flag === '--episodes-root') out.episodesRoot = value;
     else if (flag === '--index') out.index = value;

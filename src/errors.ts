@@ -244,15 +244,16 @@ export class BackfillError<P = unknown> extends Error {
 
   /**
    * This error with `partial` attached: same code, message, context, cause
-   * and database code. The one way an operation hands back what it finished.
+   * and database code. The one way an operation hands back what it finished;
+   * `undefined` says it finished nothing (`error.withPartial<Report>(undefined)`).
    */
-  withPartial<Q>(partial: Q): BackfillError<Q> {
+  withPartial<Q>(partial: Q | undefined): BackfillError<Q> {
     const copy = new BackfillError<Q>(this.code, this.message, {
       cause: this.cause,
       context: this.context,
       ...(this.dbCode === undefined ? {} : { dbCode: this.dbCode }),
       detail: this.detail,
-      partial,
+      ...(partial === undefined ? {} : { partial }),
     });
     if (this.stack !== undefined) copy.stack = this.stack;
     return copy;

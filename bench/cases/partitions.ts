@@ -138,7 +138,12 @@ async function main(): Promise<void> {
     // Count round trips through a wrapper around one dedicated client.
     const client = await pool.connect();
     let trips = 0;
-    const counted: PgClientLike = { query: (...a: unknown[]) => ((trips += 1), (client.query as (...x: unknown[]) => unknown)(...a)) };
+    const counted: PgClientLike = {
+      query: (...a: unknown[]) => {
+        trips += 1;
+        return (client.query as (...x: unknown[]) => unknown)(...a);
+      },
+    };
     try {
       const lister = new PartitionManager({ pg: counted, table: 'scanner.big', column: 'inserted_at', now });
       const listTimes: number[] = [];

@@ -25,7 +25,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { readDataset, writeDataset } from '../../src/dataset/index.js';
 import { generateLinksets } from '../../src/testing/index.js';
-import { encodeCopyField, type StagingStrategy } from '../../src/staging/index.js';
+import { encodeCopyField } from '../../src/staging/copy-text-encoding.js';
+import type { StagingStrategy } from '../../src/staging/index.js';
 import { benchDataset } from '../dataset-fixture.js';
 import { BENCH_TMP, envInt, median, report, timeShell } from '../lib.js';
 

@@ -14,7 +14,7 @@ export interface PgQueryResult<Row = Record<string, unknown>> {
  */
 export interface PgClientLike {
   /** Runs a statement or a submittable (such as a COPY stream). */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: pg's query() has a dozen overloads (text, config, Submittable, callbacks); only any[] => any accepts them all structurally
   query(...args: any[]): any;
   /** Returns a pooled client to its pool (pool clients only). */
   release?(destroy?: boolean | Error): void;
@@ -27,7 +27,7 @@ export interface PgPoolLike {
   /** Clients the pool holds; its presence tells a pool from a client. */
   readonly totalCount: number;
   /** Runs a statement on any pooled client. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: pg's query() has a dozen overloads (text, config, Submittable, callbacks); only any[] => any accepts them all structurally
   query(...args: any[]): any;
 }
 

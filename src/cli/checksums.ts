@@ -114,7 +114,7 @@ const verify: CommandSpec = {
   async run(ctx) {
     const sums = resolve(ctx.cwd, ctx.positionals[0]!);
     const signature = await checkSignature(sums, stringFlag(ctx.flags, 'signature'), stringFlag(ctx.flags, 'key'), ctx.cwd, ctx.signal);
-    if (signature instanceof BackfillError) return failed(signature, { signature: null });
+    if (signature instanceof BackfillError) return failed(signature.withPartial({ signature: null }));
     const signatureLines =
       signature === null ? [] : [`signature: Verified OK (${signature.keyKind} key, sums file sha256 ${signature.sha256})`];
     const baseDir = stringFlag(ctx.flags, 'base-dir');
@@ -137,7 +137,7 @@ const verify: CommandSpec = {
     const first = report.problems[0];
     return first === undefined
       ? { exitCode: EXIT_CODES.MISMATCH.code, report, lines }
-      : { ...failed(first, report, lines), exitCode: EXIT_CODES.MISMATCH.code };
+      : { ...failed(first.withPartial(report), lines), exitCode: EXIT_CODES.MISMATCH.code };
   },
 };
 

@@ -271,7 +271,10 @@ export function choiceFlag<T extends string>(flags: FlagValues, name: string, ch
     : err(new BackfillError('INVALID_ARGUMENT', `--${name} must be one of ${choices.join(', ')}, not ${JSON.stringify(v)}.`));
 }
 
-/** A failed outcome from an error, keeping the partial report when there is one. */
-export function failed(error: BackfillError, report: unknown = null, lines: readonly string[] = []): CommandOutcome {
-  return { exitCode: exitCodeForError(error.code), report, lines, error };
+/**
+ * A failed outcome from an error. What the operation finished before it
+ * stopped (`error.partial`) is the report, so `--json` prints it once, as `report`.
+ */
+export function failed(error: BackfillError, lines: readonly string[] = []): CommandOutcome {
+  return { exitCode: exitCodeForError(error.code), report: error.partial ?? null, lines, error };
 }

@@ -314,7 +314,7 @@ const verify: CommandSpec = {
     const lines = verifyLines(r);
     if (r.ok) return { exitCode: EXIT_CODES.OK.code, report: r, lines };
     const first = r.problems[0];
-    return first === undefined ? { exitCode: EXIT_CODES.MISMATCH.code, report: r, lines } : failed(first, r, lines);
+    return first === undefined ? { exitCode: EXIT_CODES.MISMATCH.code, report: r, lines } : failed(first.withPartial(r), lines);
   },
 };
 
@@ -414,8 +414,7 @@ const importCommand: CommandSpec = {
     if (result.isErr()) {
       const partial = result.error.partial;
       // A report is worth printing only once the archive was read (e.g. a count mismatch), not for a missing file.
-      const lines = partial === undefined || partial.sha256 === null ? [] : importLines(partial, schema, true);
-      return failed(result.error, partial ?? null, lines);
+      return failed(result.error, partial === undefined || partial.sha256 === null ? [] : importLines(partial, schema, true));
     }
     const r = result.value;
     // Belt and braces for "COPY 0, exit 0": success needs a commit (or a dry run) and every table matching its manifest.
@@ -424,9 +423,9 @@ const importCommand: CommandSpec = {
       const error = new BackfillError(
         'COUNT_MISMATCH',
         `the import did not end with every table matching the manifest (${bad.map((t) => t.table).join(', ') || 'not committed'}).`,
-        { context: { report: r } },
+        { partial: r },
       );
-      return { ...failed(error, r, importLines(r, schema, true)), exitCode: EXIT_CODES.MISMATCH.code };
+      return { ...failed(error, importLines(r, schema, true)), exitCode: EXIT_CODES.MISMATCH.code };
     }
     const exitCode = r.rejected > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code;
     return { exitCode, report: r, lines: importLines(r, schema) };
@@ -549,9 +548,9 @@ const rollback: CommandSpec = {
       };
     }
     const done = await importer.rollback();
-    if (done.isErr()) return failed(done.error, { dryRun, before: before.value });
+    if (done.isErr()) return failed(done.error.withPartial({ dryRun, before: before.value }));
     const after = await importer.counts();
-    if (after.isErr()) return failed(after.error, { dryRun, before: before.value });
+    if (after.isErr()) return failed(after.error.withPartial({ dryRun, before: before.value }));
     return {
       exitCode: EXIT_CODES.OK.code,
       report: { dryRun, before: before.value, after: after.value },

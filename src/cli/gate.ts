@@ -68,8 +68,11 @@ const check: CommandSpec = {
     if (r.body.head_commit !== null) lines.push(`head commit: ${r.body.head_commit}`);
     if (r.body.remediation !== null)
       lines.push('remediation (run on the out-of-date host):', ...r.body.remediation.split('\n').map((l) => `  ${l}`));
-    const error = new BackfillError(r.code, r.body.message, { context: { status: r.status } });
-    return { ...failed(error, { accepted: false, status: r.status, body: r.body, window }, lines), exitCode: EXIT_CODES.REFUSED.code };
+    const error = new BackfillError(r.code, r.body.message, {
+      context: { status: r.status },
+      partial: { accepted: false, status: r.status, body: r.body, window },
+    });
+    return { ...failed(error, lines), exitCode: EXIT_CODES.REFUSED.code };
   },
 };
 

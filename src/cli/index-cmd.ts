@@ -110,12 +110,8 @@ const backfill: CommandSpec = {
     });
     progress.done();
     if (result.isErr()) {
-      const partial = result.error.detail as IndexBackfillReport | undefined;
-      return failed(
-        result.error,
-        partial ?? null,
-        partial === undefined ? [] : ['The run stopped; so far:', ...reportLines(partial, index)],
-      );
+      const partial = result.error.partial;
+      return failed(result.error, partial === undefined ? [] : ['The run stopped; so far:', ...reportLines(partial, index)]);
     }
     const r = result.value;
     return { exitCode: needsAttention(r) ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code, report: r, lines: reportLines(r, index) };

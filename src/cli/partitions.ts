@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { err, ok, type Result, safeTry } from 'neverthrow';
+import type { Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import {
   DEFAULT_PARTITION_LOCK_TIMEOUT_MS,
@@ -23,6 +23,7 @@ import {
   choiceFlag,
   failed,
   intFlag,
+  orThrow,
   pgFlag,
   stringFlag,
   type CommandContext,
@@ -54,53 +55,43 @@ const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   pg: pgFlag(PARTITION_DB_VARS),
 };
 
-/** `--now`, when given: an instant to act as if it were. */
-function nowFlag(ctx: CommandContext): Result<Date | undefined, BackfillError> {
-  const text = stringFlag(ctx.flags, 'now');
-  const now = text === undefined ? undefined : new Date(text);
-  return now !== undefined && Number.isNaN(now.getTime())
-    ? err(new BackfillError('INVALID_ARGUMENT', `--now must be an ISO-8601 date, not ${JSON.stringify(text)}.`))
-    : ok(now);
-}
-
-function manager(ctx: CommandContext): Result<PartitionManager, BackfillError> {
-  return safeTry(function* () {
-    const pool = yield* ctx.pgPool(PARTITION_DB_VARS);
-    const interval = (yield* choiceFlag<PartitionInterval>(ctx.flags, 'interval', PARTITION_INTERVALS)) ?? 'month';
-    const now = yield* nowFlag(ctx);
-    const lockTimeoutMs = (yield* intFlag(ctx.flags, 'lock-timeout-ms', 1)) ?? DEFAULT_PARTITION_LOCK_TIMEOUT_MS;
-    return ok(
-      new PartitionManager({
-        pg: pool,
-        table: stringFlag(ctx.flags, 'table') ?? 'scanner.artifact_boms',
-        column: stringFlag(ctx.flags, 'column') ?? 'inserted_at',
-        interval,
-        lockTimeoutMs,
-        logger: ctx.logger,
-        ...(now === undefined ? {} : { now }),
-      }),
-    );
+function manager(ctx: CommandContext): PartitionManager | CommandOutcome {
+  const pool = ctx.pgPool(PARTITION_DB_VARS);
+  if (pool.isErr()) return failed(pool.error);
+  const interval = orThrow(choiceFlag<PartitionInterval>(ctx.flags, 'interval', PARTITION_INTERVALS)) ?? 'month';
+  const nowText = stringFlag(ctx.flags, 'now');
+  const now = nowText === undefined ? undefined : new Date(nowText);
+  if (now !== undefined && Number.isNaN(now.getTime()))
+    throw new BackfillError('INVALID_ARGUMENT', `--now must be an ISO-8601 date, not ${JSON.stringify(nowText)}.`);
+  return new PartitionManager({
+    pg: pool.value,
+    table: stringFlag(ctx.flags, 'table') ?? 'scanner.artifact_boms',
+    column: stringFlag(ctx.flags, 'column') ?? 'inserted_at',
+    interval,
+    lockTimeoutMs: orThrow(intFlag(ctx.flags, 'lock-timeout-ms', 1)) ?? DEFAULT_PARTITION_LOCK_TIMEOUT_MS,
+    logger: ctx.logger,
+    ...(now === undefined ? {} : { now }),
   });
 }
 
 /**
  * Builds the manager from the flags, runs one operation, always closes its
- * pool, and renders the result; a failure prints what was finished (`error.partial`) as the report.
+ * pool (even when an argument turns out bad half-way), and renders the result.
  */
-async function withManager<T, P>(
+async function withManager<T, E extends BackfillError>(
   ctx: CommandContext,
-  op: (m: PartitionManager) => PromiseLike<Result<T, BackfillError<P>>>,
+  op: (m: PartitionManager) => PromiseLike<Result<T, E>>,
   render: (value: T) => CommandOutcome,
 ): Promise<CommandOutcome> {
   const m = manager(ctx);
-  if (m.isErr()) return failed(m.error);
-  let r: Result<T, BackfillError<P>>;
+  if (!(m instanceof PartitionManager)) return m;
+  let r: Result<T, E>;
   try {
-    r = await op(m.value);
+    r = await op(m);
   } finally {
-    await m.value.close();
+    await m.close();
   }
-  return r.isErr() ? failed(r.error, r.error.partial ?? null) : render(r.value);
+  return r.isErr() ? failed(r.error) : render(r.value);
 }
 
 const day = (d: Date | null): string => (d === null ? '-' : d.toISOString().slice(0, 10));
@@ -109,38 +100,33 @@ const day = (d: Date | null): string => (d === null ? '-' : d.toISOString().slic
  * Whether retention only plans: the second argument and `--[no-]dry-run` must not contradict each other, and an empty
  * argument (a script's unset variable) is refused rather than read as false. Neither given: a dry run.
  */
-function retentionDryRun(positional: string | undefined, flag: FlagValues[string]): Result<boolean, BackfillError> {
+function retentionDryRun(positional: string | undefined, flag: FlagValues[string]): boolean {
   if (positional !== undefined && positional.trim() === '') {
-    return err(
-      new BackfillError(
-        'INVALID_ARGUMENT',
-        'the dry-run argument is empty (an unset variable?): pass true to print the plan, or false to apply it.',
-      ),
+    throw new BackfillError(
+      'INVALID_ARGUMENT',
+      'the dry-run argument is empty (an unset variable?): pass true to print the plan, or false to apply it.',
     );
   }
-  const fromArgument: Result<boolean | undefined, BackfillError> =
-    positional === undefined ? ok(undefined) : parseBoolean(positional, 'the dry-run argument');
-  return fromArgument.andThen((argument) => {
-    const fromFlag = typeof flag === 'boolean' ? flag : undefined;
-    if (argument !== undefined && fromFlag !== undefined && argument !== fromFlag) {
-      return err(
-        new BackfillError(
-          'INVALID_ARGUMENT',
-          `the dry-run argument says ${positional} but --${fromFlag ? '' : 'no-'}dry-run says otherwise: give one of them. Nothing was changed.`,
-        ),
-      );
-    }
-    return ok(argument ?? fromFlag ?? true);
-  });
+  const fromArgument = positional === undefined ? undefined : orThrow(parseBoolean(positional, 'the dry-run argument'));
+  const fromFlag = typeof flag === 'boolean' ? flag : undefined;
+  if (fromArgument !== undefined && fromFlag !== undefined && fromArgument !== fromFlag) {
+    throw new BackfillError(
+      'INVALID_ARGUMENT',
+      `the dry-run argument says ${positional} but --${fromFlag ? '' : 'no-'}dry-run says otherwise: give one of them. Nothing was changed.`,
+    );
+  }
+  return fromArgument ?? fromFlag ?? true;
 }
 
 /** A positional or flag integer: the runbook's scripts take the count as their first argument. */
-function countArg(ctx: CommandContext, flag: string, fallback: number): Result<number, BackfillError> {
+function countArg(ctx: CommandContext, flag: string, fallback: number): number {
   const positional = ctx.positionals[0];
-  if (positional === undefined) return intFlag(ctx.flags, flag, 0).map((n) => n ?? fallback);
-  return /^\d+$/.test(positional)
-    ? ok(Number(positional))
-    : err(new BackfillError('INVALID_ARGUMENT', `the count must be a whole number, not ${JSON.stringify(positional)}.`));
+  if (positional !== undefined) {
+    if (!/^\d+$/.test(positional))
+      throw new BackfillError('INVALID_ARGUMENT', `the count must be a whole number, not ${JSON.stringify(positional)}.`);
+    return Number(positional);
+  }
+  return orThrow(intFlag(ctx.flags, flag, 0)) ?? fallback;
 }
 
 const ensure: CommandSpec = {
@@ -177,13 +163,8 @@ const ensure: CommandSpec = {
     'backfill-kit partitions ensure --ahead 2 --json',
   ],
   async run(ctx) {
-    const args = safeTry(function* () {
-      const ahead = yield* countArg(ctx, 'ahead', DEFAULT_PARTITIONS_AHEAD);
-      const behind = (yield* intFlag(ctx.flags, 'behind', 0)) ?? DEFAULT_PARTITIONS_BEHIND;
-      return ok({ ahead, behind });
-    });
-    if (args.isErr()) return failed(args.error);
-    const { ahead, behind } = args.value;
+    const ahead = countArg(ctx, 'ahead', DEFAULT_PARTITIONS_AHEAD);
+    const behind = orThrow(intFlag(ctx.flags, 'behind', 0)) ?? DEFAULT_PARTITIONS_BEHIND;
     return withManager(
       ctx,
       async (m) => {
@@ -255,15 +236,10 @@ const retention: CommandSpec = {
   async run(ctx) {
     const second = ctx.positionals[1];
     // DRY_RUN=1 also beats the positional false; DRY_RUN=0 never turns the dry run off.
-    const args = safeTry(function* () {
-      const forced = yield* envTurnsOn(DRY_RUN_VAR, ctx.env);
-      const dryRun = forced || (yield* retentionDryRun(second, ctx.flags['dry-run']));
-      const mode = (yield* choiceFlag(ctx.flags, 'mode', ['drop', 'detach'] as const)) ?? DEFAULT_RETENTION_MODE;
-      const keep = yield* countArg(ctx, 'keep', DEFAULT_RETENTION_KEEP);
-      return ok({ forced, dryRun, mode, keep });
-    });
-    if (args.isErr()) return failed(args.error);
-    const { forced, dryRun, mode, keep } = args.value;
+    const forced = orThrow(envTurnsOn(DRY_RUN_VAR, ctx.env));
+    const dryRun = forced || retentionDryRun(second, ctx.flags['dry-run']);
+    const mode = orThrow(choiceFlag(ctx.flags, 'mode', ['drop', 'detach'] as const)) ?? DEFAULT_RETENTION_MODE;
+    const keep = countArg(ctx, 'keep', DEFAULT_RETENTION_KEEP);
     return withManager(
       ctx,
       async (m) => {

@@ -9,9 +9,9 @@ import pg from 'pg';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, isBackfillError, toBackfillError } from '../errors.js';
 import { pgPoolConfig } from '../_internals/pg-dsn.js';
-import { commandHelp, didYouMean, parseCommand, type CommandContext, type CommandOutcome, type CommandSpec } from './command.js';
+import { commandHelp, didYouMean, failed, parseCommand, type CommandContext, type CommandOutcome, type CommandSpec } from './command.js';
 import { resolvePgTarget, type Env } from './env.js';
-import { EXIT_CODES, exitCodeForError } from './exit-codes.js';
+import { EXIT_CODES } from './exit-codes.js';
 import { formatError, stderrLogger, toJson, type TextSink } from './output.js';
 import { createProgressFactory, type ProgressStream } from './progress.js';
 
@@ -172,7 +172,13 @@ export async function runCli(argv: readonly string[], commands: readonly Command
 }
 
 function jsonDocument({ command, exitCode, error, report }: Finished): string {
-  return toJson({ command, ok: exitCode === EXIT_CODES.OK.code, exitCode, error: error?.toJSON() ?? null, report });
+  return toJson({ command, ok: exitCode === EXIT_CODES.OK.code, exitCode, error: error === undefined ? null : errorJson(error), report });
+}
+
+/** The error as `--json` prints it: what it finished is the document's `report` (see `failed`), so it is not repeated here. */
+function errorJson(error: BackfillError): Omit<ReturnType<BackfillError['toJSON']>, 'partial'> {
+  const { partial: _inReport, ...rest } = error.toJSON();
+  return rest;
 }
 
 /**
@@ -258,7 +264,7 @@ async function dispatch(argv: readonly string[], commands: readonly CommandSpec[
         lines: [],
       };
     } else {
-      outcome = { exitCode: exitCodeForError(error.code), report: null, lines: [], error };
+      outcome = failed(error);
     }
   } finally {
     if (pool !== undefined) await pool.end().catch(() => undefined);

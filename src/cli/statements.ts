@@ -232,16 +232,18 @@ async function reportOutcome(ctx: CommandContext, runId: string): Promise<Comman
     const error = new BackfillError(
       f?.code ?? 'DOCUMENT_INVALID',
       `stopOnError: run ${runId} stopped at document ${f?.digest ?? '?'}: ${f?.message ?? ''}`,
-      { context: { runId } },
+      { context: { runId }, partial: report.value },
     );
-    return failed(error, report.value, ['The run stopped; committed up to the failing document:', ...summaryLines(summary)]);
+    return failed(error, ['The run stopped; committed up to the failing document:', ...summaryLines(summary)]);
   }
   const progress = await backfillProgress(cluster, runId);
   const p = progress.isOk() ? progress.value : undefined;
   const where = p === undefined ? '' : ` (${progressText(p)})`;
   return failed(
-    new BackfillError('LOCKED', `run ${runId} is still running${where}; report again once its workers are done.`, { context: { runId } }),
-    { ...report.value, progress: p ?? null },
+    new BackfillError('LOCKED', `run ${runId} is still running${where}; report again once its workers are done.`, {
+      context: { runId },
+      partial: { ...report.value, progress: p ?? null },
+    }),
   );
 }
 
@@ -379,12 +381,8 @@ const backfill: CommandSpec = {
     });
     progress.done();
     if (result.isErr()) {
-      const partial = result.error.context['summary'] as BackfillSummary | undefined;
-      return failed(
-        result.error,
-        partial ?? null,
-        partial === undefined ? [] : ['The run stopped; committed so far:', ...summaryLines(partial)],
-      );
+      const partial = result.error.partial;
+      return failed(result.error, partial === undefined ? [] : ['The run stopped; committed so far:', ...summaryLines(partial)]);
     }
     const s = result.value;
     return { exitCode: s.failures > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code, report: s, lines: summaryLines(s) };

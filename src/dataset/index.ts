@@ -6,7 +6,6 @@
  */
 export { readDataset } from './read-dataset.js';
 export { writeDataset, type MemberSource, type WriteDatasetOptions, type WrittenDataset } from './write-dataset.js';
-export { parseManifest, serializeManifest } from './manifest.js';
 export {
   DEFAULT_MAX_COMPRESSION_RATIO,
   DEFAULT_MAX_DECOMPRESSED_BYTES,

@@ -1,4 +1,4 @@
-import { err, ok, Result, ResultAsync } from 'neverthrow';
+import { err, ok, Result, ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger } from '../_internals/logger.js';
 import {
@@ -11,7 +11,7 @@ import {
   INDEX_SCHEMA_VERSION,
   INDEX_LOCK_SUFFIX,
 } from './defaults.js';
-import { findDuplicateEpisodes, listEpisodes, type EpisodeEntry } from './episode-walk.js';
+import { findDuplicateEpisodes, listEpisodes, type EpisodeEntry, type EpisodeListing } from './episode-walk.js';
 import { scanEpisode } from './episode-scan.js';
 import { HashPool } from './hash-pool.js';
 import { readIndexedEpisodeIds } from './existing-index.js';
@@ -78,11 +78,31 @@ function duplicateWarning(d: DuplicateEpisode, dryRun: boolean): IndexBackfillWa
 const aborted = (): BackfillError =>
   new BackfillError('ABORTED', 'the index backfill was aborted; rows already appended are complete lines, and a new run adds the rest.');
 
-async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillReport, BackfillError>> {
-  const settings = validate(options);
-  if (settings.isErr()) return err(settings.error);
-  const { concurrency, readChunkBytes, maxDecompressedBytes, maxMetaBytes, maxIndexLineBytes } = settings.value;
-  const { episodesRoot, index, signal } = options;
+/** What a run starts from: its checked settings, the episodes on disk and, unless a dry run, the held lock. */
+interface Prepared {
+  readonly settings: Settings;
+  readonly listing: EpisodeListing;
+  readonly lock: HeldLock | undefined;
+}
+
+/** The steps before anything is scanned; a failure here leaves nothing done. */
+function prepare(options: BackfillIndexOptions, warn: (warning: IndexBackfillWarning) => void): ResultAsync<Prepared, BackfillError> {
+  return safeTry(async function* () {
+    const settings = yield* validate(options);
+    if (options.signal?.aborted) return err(aborted());
+    const listing = yield* await listEpisodes(options.episodesRoot, {
+      host: options.host,
+      followSymlinks: options.followSymlinks ?? false,
+      warn,
+    });
+    // Lock before reading the index, so two runs cannot both decide the same rows are missing.
+    const lock = options.dryRun ? undefined : yield* await acquireLock(options.lockPath ?? `${options.index}${INDEX_LOCK_SUFFIX}`);
+    return ok({ settings, listing, lock });
+  });
+}
+
+async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillReport, BackfillError<IndexBackfillReport>>> {
+  const { index, signal } = options;
   const dryRun = options.dryRun ?? false;
   const now = options.now ?? (() => new Date());
   const logger = options.logger ?? silentLogger;
@@ -91,20 +111,14 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
     warnings.push(warning);
     logger.warn(warning.message, { code: warning.code, path: warning.path });
   };
-  if (signal?.aborted) return err(aborted());
-
+  const prepared = await prepare(options, warn);
+  // Nothing was scanned or written yet: there is no partial report to hand back.
+  if (prepared.isErr()) return err(prepared.error.withPartial<IndexBackfillReport>(undefined));
+  const { settings, listing, lock } = prepared.value;
+  const { concurrency, readChunkBytes, maxDecompressedBytes, maxMetaBytes, maxIndexLineBytes } = settings;
+  const { episodes, symlinksNotFollowed } = listing;
   const followSymlinks = options.followSymlinks ?? false;
-  const listed = await listEpisodes(episodesRoot, { host: options.host, followSymlinks, warn });
-  if (listed.isErr()) return err(listed.error);
-  const { episodes, symlinksNotFollowed } = listed.value;
 
-  // Lock before reading the index, so two runs cannot both decide the same rows are missing.
-  let lock: HeldLock | undefined;
-  if (!dryRun) {
-    const held = await acquireLock(options.lockPath ?? `${index}${INDEX_LOCK_SUFFIX}`);
-    if (held.isErr()) return err(held.error);
-    lock = held.value;
-  }
   let appender: IndexAppender | undefined;
   const rows: IndexRow[] = [];
   let appended = 0;
@@ -130,7 +144,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
   signal?.addEventListener('abort', stopHashing, { once: true });
   try {
     const seen = await readIndexedEpisodeIds(index, { maxLineBytes: maxIndexLineBytes, warn });
-    if (seen.isErr()) return err(seen.error);
+    if (seen.isErr()) return err(seen.error.withPartial(report()));
     duplicateEpisodes = findDuplicateEpisodes(episodes, seen.value);
     for (const d of duplicateEpisodes) warn(duplicateWarning(d, dryRun));
     const pending: EpisodeEntry[] = episodes.filter((e) => !seen.value.has(e.episodeId));
@@ -238,14 +252,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
     }
     await lock?.release();
   }
-  if (failure)
-    return err(
-      new BackfillError(failure.code, failure.message, {
-        cause: failure.cause,
-        context: { ...failure.context, appended },
-        detail: report(),
-      }),
-    );
+  if (failure) return err(failure.withPartial(report()));
   logger.info(
     `index backfill: scanned ${episodes.length}, already indexed ${alreadyIndexed}, ${dryRun ? 'would append' : 'appended'} ${rows.length}`,
     { index },
@@ -271,8 +278,9 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
  * (`symlinksNotFollowed`), and an episode id found on more than one host is
  * reported (`duplicateEpisodes`). An index line longer than
  * `maxIndexLineBytes` stops the run with `LINE_TOO_LONG` before anything is
- * appended. On failure (abort, write error) the error's `detail` holds the
- * partial report and `context.appended` the rows already written.
+ * appended. When the run stops after the episodes were listed (abort, write
+ * error, unreadable index) the error's `partial` is the report so far, with
+ * the rows already written in `appended`.
  *
  * @example
  * ```ts
@@ -285,6 +293,6 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
  * for (const w of warnings) console.warn(w.message);
  * ```
  */
-export function backfillIndex(options: BackfillIndexOptions): ResultAsync<IndexBackfillReport, BackfillError> {
-  return new ResultAsync(run(options).catch((e: unknown) => err(toBackfillError(e))));
+export function backfillIndex(options: BackfillIndexOptions): ResultAsync<IndexBackfillReport, BackfillError<IndexBackfillReport>> {
+  return new ResultAsync(run(options).catch((e: unknown) => err(toBackfillError(e).withPartial<IndexBackfillReport>(undefined))));
 }

@@ -97,7 +97,8 @@ export class HashPool {
     while (this.#idle.length > 0 && this.#queue.length > 0) {
       const worker = this.#idle.pop()!;
       const job = this.#queue.shift()!;
-      const id = (this.#nextId += 1);
+      this.#nextId += 1;
+      const id = this.#nextId;
       this.#running.set(id, job);
       const request: HashRequest = { id, path: job.path, noFollow: job.noFollow };
       worker.postMessage(request);

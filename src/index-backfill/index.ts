@@ -6,7 +6,7 @@
  * @module
  */
 export { backfillIndex } from './backfill-index.js';
-export { formatIndexRow, formatReceivedAt } from './index-row.js';
+export { formatIndexRow } from './index-row.js';
 export {
   DEFAULT_INDEX_BACKFILL_CONCURRENCY,
   DEFAULT_INDEX_MAX_DECOMPRESSED_BYTES,

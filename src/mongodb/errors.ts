@@ -241,7 +241,7 @@ function messageOf(error: unknown): string {
  * - an abort → `ABORTED`;
  * - any other server error → `MONGO_ERROR`, with the server code as `dbCode`.
  *
- * A bulk write's partial counts are kept in `context.partial`.
+ * A bulk write's partial counts (a {@link BulkWritePartial}) are the error's `partial`.
  *
  * @example
  * ```ts
@@ -254,39 +254,38 @@ export function mongoErrorToBackfill(
   error: unknown,
   context: BackfillErrorContext = {},
   ids?: (index: number) => string | undefined,
-): BackfillError {
+): BackfillError<BulkWritePartial> {
   if (error instanceof BackfillError) return error;
   const e = shape(error);
   if (e.name === 'AbortError') return new BackfillError('ABORTED', 'The operation was aborted.', { cause: error, context });
   const code = mongoErrorCode(error);
   const partial = bulkWritePartial(error);
   const where = typeof context.table === 'string' ? `MongoDB (${context.table})` : 'MongoDB';
-  const ctx: BackfillErrorContext = { ...context, ...(partial === undefined ? {} : { partial }) };
-  const base = { cause: error, ...(code === undefined ? {} : { dbCode: code }) };
+  const base = { cause: error, ...(code === undefined ? {} : { dbCode: code }), ...(partial === undefined ? {} : { partial }) };
   const failedOf = partial === undefined || partial.failedWrites <= 1 ? '' : ` (${partial.failedWrites} writes of the batch failed)`;
   if (code !== undefined && DUPLICATE_KEY_CODES.has(code)) {
     const id = duplicateKeyId(error, ids);
     const what = id === undefined ? 'a duplicate key' : `duplicate id ${JSON.stringify(id)}`;
     return new BackfillError('DUPLICATE_ID', `${where}: ${what}${failedOf}; remove one of the records that share it.`, {
       ...base,
-      context: { ...ctx, ...(id === undefined ? {} : { id }) },
+      context: { ...context, ...(id === undefined ? {} : { id }) },
     });
   }
   const message = messageOf(error);
   if ((code !== undefined && TOO_LARGE_CODES.has(code)) || /too large|exceeds (the )?maximum|larger than the maximum/i.test(message)) {
-    return new BackfillError('DOCUMENT_TOO_LARGE', `${where}: ${message}; shrink the document.`, { ...base, context: ctx });
+    return new BackfillError('DOCUMENT_TOO_LARGE', `${where}: ${message}; shrink the document.`, { ...base, context });
   }
   if ((typeof e.name === 'string' && NETWORK_ERROR_NAMES.has(e.name)) || (code !== undefined && RETRYABLE_CODES.has(code))) {
     return new BackfillError('DB_CONNECTION', `${where}: ${message}; check that the server is reachable (the write was retried).`, {
       ...base,
-      context: ctx,
+      context,
     });
   }
-  if (code === 26) return new BackfillError('TABLE_NOT_FOUND', `${where}: ${message}`, { ...base, context: ctx });
+  if (code === 26) return new BackfillError('TABLE_NOT_FOUND', `${where}: ${message}`, { ...base, context });
   const name = typeof e.codeName === 'string' ? ` ${e.codeName}` : '';
   return new BackfillError('MONGO_ERROR', `${where}:${name}${code === undefined ? '' : ` (code ${code})`} ${message}${failedOf}`, {
     ...base,
-    context: ctx,
+    context,
   });
 }
 

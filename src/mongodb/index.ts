@@ -17,30 +17,7 @@ export type { StagingRowReject } from '../staging/staging-target.js';
 export { MongoRawDocumentSource, type MongoRawDocumentSourceConfig, type NewMongoRawDocument } from './mongo-raw-document-source.js';
 export { MongoStatementSink, type MongoStatementSinkConfig, type MongoTransactionMode } from './mongo-statement-sink.js';
 export { MongoCheckpointStore, type MongoCheckpointStoreConfig, type MongoWriteScope } from './mongo-checkpoint-store.js';
-export {
-  BatchAccumulator,
-  checkDocumentSize,
-  rebatch,
-  sendInLanes,
-  splitBatches,
-  validateBatchLimits,
-  type BatchLimits,
-  type LaneOptions,
-} from './batching.js';
-export { mongoIdText, recordToDocument, toMongoId, type MongoDocument } from './extended-json-id.js';
-export { jsonNumberType, parseExtendedJson, type JsonNumberType } from './extended-json.js';
-export {
-  bulkWritePartial,
-  duplicateKeyId,
-  isRetryableMongoError,
-  mongoErrorCode,
-  mongoErrorToBackfill,
-  withMongoRetry,
-  retryOptionsFrom,
-  type BulkWritePartial,
-  type MongoRetryOptions,
-} from './errors.js';
-export { loadBson, loadUpdateStatement, type Bson, type UpdateStatementMaker } from './bson.js';
+export type { BulkWritePartial } from './errors.js';
 export {
   DEFAULT_CHECKPOINTS_COLLECTION,
   DEFAULT_DOCUMENTS_COLLECTION,
@@ -60,8 +37,6 @@ export {
   DEFAULT_STAGING_STATE_COLLECTION,
   DEFAULT_TRANSACTION_BYTES,
   DEFAULT_TRANSACTION_CLAIMS,
-  DECIDING_READ,
   INCOMING_SUFFIX,
   MAX_INSERTION_WORKERS,
-  boundedWriteConcern,
 } from './defaults.js';

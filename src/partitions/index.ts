@@ -5,7 +5,7 @@
  * @module
  */
 export { PartitionManager } from './partition-manager.js';
-export { addIntervals, boundLiteral, floorToInterval, parsePartitionSuffix, partitionSuffix, PARTITION_INTERVALS } from './interval.js';
+export { PARTITION_INTERVALS } from './interval.js';
 export type { PartitionColumnType, PartitionInterval } from './interval.js';
 export {
   DEFAULT_PARTITION_ADVISORY_LOCK_TIMEOUT_MS,

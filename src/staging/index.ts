@@ -30,10 +30,6 @@ export type {
   StagingStrategy,
 } from './staging-target.js';
 export { PgStagingTarget, type PgStagingTargetConfig } from './pg-staging-target.js';
-export { encodeCopyField, encodeCopyRow, decodeCopyField } from './copy-text-encoding.js';
-export { extractRecordId, type RecordIdOptions, type RecordLocation } from './record-id.js';
-export { findJsonbProblem, type JsonbProblem } from './jsonb-check.js';
-export { RejectWriter, type RejectEntry } from './reject-writer.js';
 export {
   DEFAULT_STAGING_SCHEMA,
   DEFAULT_ID_FIELD,

@@ -6,7 +6,6 @@
  */
 export { StatementBackfiller } from './statement-backfiller.js';
 export type { StatementBackfillerConfig, StatementBackfillOptions, StatementBackfillProgress } from './statement-backfiller.js';
-export { addOutcome, addOutcomeSums, buildSummary, canonicalJson, OUTCOME_SUM_ZERO, summaryText } from './summary.js';
 export type { BackfillReport, BackfillSummary } from './summary.js';
 export { detectVexFormat } from './detect.js';
 export { openVexNormalizer } from './normalizers/openvex.js';
@@ -15,7 +14,7 @@ export { cycloneDxVexNormalizer } from './normalizers/cyclonedx.js';
 export { PgRawDocumentSource } from './pg-raw-document-source.js';
 export type { NewRawDocument, PgRawDocumentSourceConfig } from './pg-raw-document-source.js';
 export { PgStatementSink } from './pg-statement-sink.js';
-export { backfillProgress, backfillReport, DEFAULT_RANGE_SIZE, planBackfill, rangeCheckpointId, runBackfillWorker } from './distributed.js';
+export { backfillProgress, backfillReport, DEFAULT_RANGE_SIZE, planBackfill, runBackfillWorker } from './distributed.js';
 export type {
   BackfillWorkerOptions,
   BackfillWorkerSummary,

@@ -4,7 +4,6 @@
  *
  * @module testing
  */
-export { writeDataset, type WriteDatasetOptions, type WrittenDataset, type MemberSource } from '../dataset/write-dataset.js';
 export { generateLinksets, generateAdvisoryChunks, type LinksetRecord, type AdvisoryChunkRecord } from './dataset-records.js';
 export { SeededRandom } from './random.js';
 export { createThrowawayDatabase, type ThrowawayDatabase, type ThrowawayDatabaseOptions } from './throwaway-database.js';

@@ -191,7 +191,8 @@ function csaf(rng: Rng, n: number, at: string, shape: Shape = {}): { doc: object
     for (const [i, p] of products.entries()) {
       if (shape.statused === undefined ? rng.next() < 0.2 : (i - offset + products.length) % products.length >= shape.statused) continue;
       const list = rng.pick(['known_not_affected', 'known_affected', 'fixed', 'under_investigation']);
-      (lists[list] ??= []).push(p.product_id);
+      lists[list] ??= [];
+      lists[list].push(p.product_id);
       if (list === 'known_not_affected') notAffected.push(p.product_id);
       claims += 1;
     }

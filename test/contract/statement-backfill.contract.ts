@@ -1,5 +1,5 @@
 /**
- * StatementBackfiller end to end over a source and sink pair (seed 004):
+ * StatementBackfiller end to end over a source and sink pair, as the statements runbook runs it:
  * the same counters, sentence and report hash whatever the store.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -55,7 +55,7 @@ export function statementBackfillContract(name: string, make: () => Promise<Stat
       for (const f of open.splice(0)) await f.cleanup();
     });
 
-    it('backfills, skips on rerun, and replaces under force with the same claims (seed 004 sentences)', async () => {
+    it('backfills, skips on rerun, and replaces under force with the same claims (the summary sentences of the statements runbook)', async () => {
       const { f, bf } = await fixture();
       const t = tail(docs);
       const first = await run(bf, { runId: 'first', batchSize: 50 });

@@ -44,14 +44,18 @@ export function cli(
   });
 }
 
+/** The object `--json` prints. */
+export interface CliJsonDocument {
+  readonly command: string | null;
+  readonly ok: boolean;
+  readonly exitCode: number;
+  readonly error: { code: string; message: string } | null;
+  // biome-ignore lint/suspicious/noExplicitAny: each command's report has its own shape; tests walk it and assert on what they read
+  readonly report: any;
+}
+
 /** The `--json` document of a run. */
-export function jsonOf(run: CliRun): {
-  command: string;
-  ok: boolean;
-  exitCode: number;
-  error: { code: string; message: string } | null;
-  report: any;
-} {
+export function jsonOf(run: CliRun): CliJsonDocument {
   try {
     return JSON.parse(run.stdout);
   } catch {

@@ -158,7 +158,7 @@ describe('backfill-kit dataset', () => {
     expect(before.l.count).toBe(40);
     const cases: string[] = [];
     if (hasTarZstd) {
-      // The seed's failure: nothing loads, yet the manifest promises rows.
+      // The runbook recipe's failure ("COPY 0, exit 0"): nothing loads, yet the manifest promises rows.
       cases.push(
         handMadeDataset(
           'empty-member',
@@ -178,10 +178,15 @@ describe('backfill-kit dataset', () => {
       console.warn('[cli.dataset] skipped the hand-made manifest cases: needs tar and zstd');
     }
     for (const path of cases) {
-      const r = await cli(['dataset', 'import', path], { env: env() });
+      const r = await cli(['dataset', 'import', path, '--json'], { env: env() });
       expect(r.code, `${path}\n${r.stdout}\n${r.stderr}`).toBe(3);
       expect(r.stderr).toMatch(/^error COUNT_MISMATCH: /m);
       expect(r.stderr).toContain('Nothing was committed');
+      // The import's partial report is the JSON report, printed once (not again inside the error).
+      const doc = jsonOf(r);
+      expect(doc).toMatchObject({ ok: false, exitCode: 3, error: { code: 'COUNT_MISMATCH' }, report: { committed: false } });
+      expect(doc.report.tables.some((t: { ok: boolean }) => !t.ok)).toBe(true);
+      expect(doc.error).not.toHaveProperty('partial');
       expect(await tableState('linksets_raw')).toEqual(before.l);
       expect(await tableState('advisory_chunks_raw')).toEqual(before.c);
     }

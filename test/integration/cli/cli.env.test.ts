@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 describe('which database the CLI connects to', () => {
-  it('dataset commands read PGURI before CONCELIER_PG_URI and PG_DSN (seed 000)', async () => {
+  it('dataset commands read PGURI before CONCELIER_PG_URI and PG_DSN, as the dataset runbook sets them', async () => {
     const r = await cli(['dataset', 'rollback', '--dry-run', '--debug'], { env: { PGURI: db.url, CONCELIER_PG_URI: dead, PG_DSN: dead } });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/connecting to .* \(from PGURI\)/);
@@ -27,7 +27,7 @@ describe('which database the CLI connects to', () => {
     expect(concelier.code, concelier.stderr).toBe(0);
   });
 
-  it('partition commands read PG_DSN first (seed 002); --pg beats every variable', async () => {
+  it('partition commands read PG_DSN first, as the partition runbook sets it; --pg beats every variable', async () => {
     const r = await cli(['partitions', 'list'], { env: { PG_DSN: dead, PGURI: db.url } });
     expect(r.code).toBe(6);
     expect(r.stderr + r.stdout).not.toContain('s3cr3t');

@@ -37,6 +37,10 @@ describe('backfill-kit checksums', () => {
     expect(v.stdout).toContain('a.bin: FAILED');
     expect(v.stderr).toMatch(/^error CHECKSUM_MISMATCH: /m);
     if (hasSha256sum) expect(() => run('sha256sum', ['--check', 'SHA256SUMS'], { cwd: dir })).toThrow();
+    // With --json the verdicts are the report, once: the error names the first problem and does not repeat them.
+    const doc = jsonOf(await cli(['checksums', 'verify', join(dir, 'SHA256SUMS'), '--json']));
+    expect(doc).toMatchObject({ ok: false, exitCode: 3, error: { code: 'CHECKSUM_MISMATCH' }, report: { ok: false, counts: { ok: 1 } } });
+    expect(doc.error).not.toHaveProperty('partial');
   });
 
   it.skipIf(opensslTool.missing)(
@@ -103,12 +107,24 @@ describe('backfill-kit index backfill', () => {
     }
   });
 
-  it('a missing episodes root exits 2 like the seed tool, and the flags are required', async () => {
+  it('a missing episodes root exits 2 like index_backfill.py of the receiver runbook, and the flags are required', async () => {
     const r = await cli(['index', 'backfill', '--episodes-root', join(dir, 'nope'), '--index', index]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^error EPISODES_ROOT_MISSING: /m);
     expect(existsSync(join(dir, 'nope'))).toBe(false);
     expect((await cli(['index', 'backfill', '--index', index])).code).toBe(2);
+  });
+
+  it('an index line over --max-index-line-bytes stops the run; the report so far is printed once, as the report', async () => {
+    const before = readFileSync(index);
+    const json = await cli(['index', 'backfill', '--episodes-root', root, '--index', index, '--max-index-line-bytes', '16', '--json']);
+    const doc = jsonOf(json);
+    expect(doc).toMatchObject({ ok: false, error: { code: 'LINE_TOO_LONG' }, report: { scanned: 4, appended: 0, rows: [] } });
+    expect(doc.error).not.toHaveProperty('partial');
+    const text = await cli(['index', 'backfill', '--episodes-root', root, '--index', index, '--max-index-line-bytes', '16']);
+    expect(text.code).toBe(json.code);
+    expect(text.stdout).toMatch(/^The run stopped; so far:\nscanned: 4 /);
+    expect(readFileSync(index).equals(before)).toBe(true);
   });
 });
 
@@ -151,6 +167,7 @@ describe.skipIf(gitTool.missing)(gitTool.title('backfill-kit gate check'), () =>
     const r = await cli(['gate', 'check', 'not-a-hash', '--repo', repo, '--json']);
     expect(r.code).toBe(7);
     expect(jsonOf(r).report).toMatchObject({ accepted: false, status: 400 });
+    expect(jsonOf(r).error).not.toHaveProperty('partial');
   });
 
   it('a remediation line with a control character is a usage error (exit 2), not a refusal', async () => {

@@ -11,19 +11,13 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { needTools, tempDir } from '../../support/tmp.js';
-import { cli, type CliRun } from './cli-harness.js';
+import { cli, type CliJsonDocument, type CliRun } from './cli-harness.js';
 
 const dir = tempDir('bk-cli-json-');
 const mkfifoTool = needTools('mkfifo');
 
 /** stdout parsed as one JSON document: it throws if there is anything else, or nothing. */
-function onlyJson(run: CliRun): {
-  command: string | null;
-  ok: boolean;
-  exitCode: number;
-  error: { code: string; message: string } | null;
-  report: any;
-} {
+function onlyJson(run: CliRun): CliJsonDocument {
   expect(run.stdout.trim(), `stdout is empty (exit ${run.code}); stderr:\n${run.stderr}`).not.toBe('');
   const document = JSON.parse(run.stdout);
   expect(typeof document).toBe('object');

@@ -29,7 +29,7 @@ afterAll(async () => {
   await db.drop();
 });
 
-describe('backfill-kit partitions (PG_DSN keyword form, as seed 002 sets it)', () => {
+describe('backfill-kit partitions (PG_DSN keyword form, as the partition runbook sets it)', () => {
   it('ensure 1 creates the current and next month, idempotently', async () => {
     const r = await cli(['partitions', 'ensure', '1', '--now', '2026-11-23T10:00:00Z'], { env: { PG_DSN: dsn } });
     expect(r.code, r.stderr).toBe(0);
@@ -87,7 +87,7 @@ describe('backfill-kit partitions (PG_DSN keyword form, as seed 002 sets it)', (
 });
 
 describe('backfill-kit statements backfill (PGURI)', () => {
-  it('replays clean documents, exit 0, and prints the seed summary line; a rerun skips them', async () => {
+  it('replays clean documents, exit 0, and prints the summary line of the statements runbook; a rerun skips them', async () => {
     const source = new PgRawDocumentSource({ pg: db.url });
     expect((await source.prepare()).isOk()).toBe(true);
     const docs = [...generateVexDocuments({ seed: 11, count: 60, brokenRatio: 0 })];
@@ -118,11 +118,16 @@ describe('backfill-kit statements backfill (PGURI)', () => {
       env: { PGURI: db.url },
     });
     expect(jsonOf(capped).report.evaluated).toBe(2);
-    const stop = await cli(['statements', 'backfill', '--retrieved-since', '2026-01-01T00:00:00Z', '--stop-on-error'], {
+    const stop = await cli(['statements', 'backfill', '--retrieved-since', '2026-01-01T00:00:00Z', '--stop-on-error', '--json'], {
       env: { PGURI: db.url },
     });
     expect(stop.code).not.toBe(0);
     expect(stop.stderr).toMatch(/^error (DOCUMENT_INVALID|NO_NORMALIZER): /m);
+    // The summary of what was committed before the stop is the JSON report, printed once (not again inside the error).
+    const stopJson = jsonOf(stop);
+    expect(stopJson).toMatchObject({ ok: false, report: { failures: 1 } });
+    expect(stopJson.report.evaluated).toBeGreaterThan(0);
+    expect(stopJson.error).not.toHaveProperty('partial');
     const all = await cli(['statements', 'backfill', '--retrieved-since', '2026-01-01T00:00:00Z', '--force'], { env: { PGURI: db.url } });
     expect(all.code, all.stderr).toBe(4);
     expect(all.stdout).toMatch(new RegExp(`failures ${broken}\\.`));

@@ -9,7 +9,14 @@ const dir = tempDir('bk-cli-progress-');
 
 function sink(isTTY: boolean): { text: () => string; write(t: string): void; isTTY: boolean; columns: number } {
   let out = '';
-  return { isTTY, columns: 120, write: (t: string) => void (out += t), text: () => out };
+  return {
+    isTTY,
+    columns: 120,
+    write: (t: string) => {
+      out += t;
+    },
+    text: () => out,
+  };
 }
 
 describe('progress output', () => {

@@ -95,14 +95,17 @@ describe.runIf(examples.includes('demo.ts'))('demo.ts (npm run demo)', () => {
     // The server is gone: nothing listens on its port any more.
     const refused = await new Promise<boolean>((resolve) => {
       const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve(false)));
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(false);
+      });
       socket.once('error', () => resolve(true));
     });
     expect(refused).toBe(true);
   }, 300_000);
 });
 
-describe('dataset examples (seed 000)', () => {
+describe('dataset runbook examples', () => {
   const tarball = join(dir, 'linksets-stage-backfill.tar.zst');
 
   it('backfill-store-aoc-19-005.ts imports a dataset (DRY_RUN=1 first writes nothing)', async () => {
@@ -134,7 +137,7 @@ describe('dataset examples (seed 000)', () => {
   }, 120_000);
 });
 
-describe('partition examples (seed 002)', () => {
+describe('partition runbook examples', () => {
   it('ensure-partitions 1 then retention 12 true (dry run) against PG_DSN', async () => {
     await db.query('CREATE SCHEMA IF NOT EXISTS scanner');
     await db.query(
@@ -155,8 +158,8 @@ describe('partition examples (seed 002)', () => {
   }, 120_000);
 });
 
-describe('statement example (seed 004)', () => {
-  it('backfill-statements.ts replays generated documents and prints the seed summary line', async () => {
+describe('statements runbook example', () => {
+  it('backfill-statements.ts replays generated documents and prints the summary line of the runbook', async () => {
     const source = new PgRawDocumentSource({ pg: db.url });
     (await source.prepare())._unsafeUnwrap();
     const docs = [...generateVexDocuments({ seed: 21, count: 40, brokenRatio: 0 })];
@@ -169,7 +172,7 @@ describe('statement example (seed 004)', () => {
   }, 120_000);
 });
 
-describe('index backfill example (seed 003)', () => {
+describe('receiver runbook example: index backfill', () => {
   it('index-backfill.ts appends the missing rows', async () => {
     const root = join(dir, 'episodes');
     const index = join(dir, 'index.jsonl');
@@ -188,7 +191,7 @@ describe('index backfill example (seed 003)', () => {
   }, 120_000);
 });
 
-describe('release bundle example (seed 001)', () => {
+describe('release runbook example: the offline kit', () => {
   it('release-bundle.ts builds and verifies an offline kit slice', async () => {
     const out = join(dir, 'kit');
     const r = await runExample('release-bundle.ts', [out]);
@@ -198,7 +201,7 @@ describe('release bundle example (seed 001)', () => {
   }, 120_000);
 });
 
-describe.runIf(hasTool('git'))('version gate receiver example (seed 003)', () => {
+describe.runIf(hasTool('git'))('receiver runbook example: the version gate', () => {
   it('accepts a PUT from the head commit (201) and refuses an unknown one (412)', async () => {
     const repo = join(dir, 'gate-repo');
     mkdirSync(repo);

@@ -100,6 +100,8 @@ describe('backfillIndex', () => {
     const before = readFileSync(index);
     const result = await backfillIndex({ episodesRoot: root, index, maxIndexLineBytes: 4096 });
     expect(result.isErr() && result.error).toMatchObject({ code: 'LINE_TOO_LONG', context: { path: index, line: 2, limit: 4096 } });
+    // The episodes were listed before the index was read: the partial report says so, and that nothing was appended.
+    expect(result.isErr() && result.error.partial).toMatchObject({ scanned: 2, appended: 0, rows: [] });
     expect(readFileSync(index).equals(before)).toBe(true);
     expect(existsSync(`${index}.backfill.lock`)).toBe(false);
     // Raised, the same index reads and nothing is missing.
@@ -128,6 +130,8 @@ describe('backfillIndex', () => {
       writeFileSync(lock, `${sleeper.pid}\n${hostname()}\n`);
       const locked = await backfillIndex({ episodesRoot: root, index });
       expect(locked.isErr() && locked.error.code).toBe('LOCKED');
+      // Refused before anything was scanned: no partial report.
+      expect(locked.isErr() && locked.error.partial).toBeUndefined();
       expect(existsSync(index)).toBe(false);
     } finally {
       sleeper.kill();
@@ -159,6 +163,8 @@ describe('backfillIndex', () => {
     expect(missing.isErr() && missing.error.code).toBe('EPISODES_ROOT_MISSING');
     const bad = await backfillIndex({ episodesRoot: dir, index: join(dir, 'i.jsonl'), concurrency: 0 });
     expect(bad.isErr() && bad.error.code).toBe('INVALID_ARGUMENT');
+    // Neither got as far as scanning, so neither carries a partial report.
+    expect([missing, bad].map((r) => r.isErr() && r.error.partial)).toEqual([undefined, undefined]);
   });
 
   it('stops on abort with whole lines in order, and a second run completes the same rows', async () => {
@@ -182,7 +188,13 @@ describe('backfillIndex', () => {
     expect(result.isErr() && result.error.code).toBe('ABORTED');
     const partial = existsSync(index) ? read(index) : '';
     expect(partial === '' || partial.endsWith('\n')).toBe(true);
-    expect(partial.split('\n').filter(Boolean).length).toBeLessThan(30);
+    const written = partial.split('\n').filter(Boolean);
+    expect(written.length).toBeLessThan(30);
+    // The error's partial report lists exactly the rows the file received.
+    const report = result.isErr() ? result.error.partial : undefined;
+    expect(report?.scanned).toBe(30);
+    expect(report?.appended).toBe(written.length);
+    expect(report?.rows.map((r) => r.episode_id)).toEqual(written.map((l) => (JSON.parse(l) as { episode_id: string }).episode_id));
     (await backfillIndex({ episodesRoot: root, index, now: () => FIXED }))._unsafeUnwrap();
     const full = (await backfillIndex({ episodesRoot: root, index: join(dir, 'full.jsonl'), now: () => FIXED }))._unsafeUnwrap();
     expect(full.appended).toBe(30);
@@ -239,8 +251,8 @@ describe.skipIf(!peerAvailable)(
       }
       expect(maskTimes(read(join(dir, 'lib', 'index.jsonl')))).toBe(maskTimes(read(join(dir, 'py', 'index.jsonl'))));
 
-      const missingOurs = runExample(['--episodes-root', join(dir, 'none') + '/']);
-      const missingTheirs = runPeer(['--episodes-root', join(dir, 'none') + '/']);
+      const missingOurs = runExample(['--episodes-root', `${join(dir, 'none')}/`]);
+      const missingTheirs = runPeer(['--episodes-root', `${join(dir, 'none')}/`]);
       expect(missingOurs.status).toBe(2);
       expect(missingTheirs.status).toBe(2);
       expect(missingOurs.stderr).toBe(missingTheirs.stderr);

@@ -92,14 +92,14 @@ export async function buildTree(dir: string): Promise<{ root: string; index: str
   mkdirSync(join(root, 'empty-host'));
 
   const index = join(dir, 'index.jsonl');
-  const existingLines =
-    [
-      '{"backfilled": false, "episode_id": "ep-0001", "host_id": "lab-01", "received_at_wall": "2026-01-01T00:00:00+00:00", "schema_version": 1, "sha256": "00", "size_bytes": 1}',
-      'this line is not json {',
-      '',
-      '{"episode_id": 42, "host_id": "lab-02"}',
-      '{"episode_id": "ep-0100", "host_id": "lab-02", "note": "written by the receiver"}',
-    ].join('\n') + '\n';
+  const existingLines = [
+    '{"backfilled": false, "episode_id": "ep-0001", "host_id": "lab-01", "received_at_wall": "2026-01-01T00:00:00+00:00", "schema_version": 1, "sha256": "00", "size_bytes": 1}',
+    'this line is not json {',
+    '',
+    '{"episode_id": 42, "host_id": "lab-02"}',
+    '{"episode_id": "ep-0100", "host_id": "lab-02", "note": "written by the receiver"}',
+    '', // the file ends with a line break
+  ].join('\n');
   writeFileSync(index, existingLines);
   return { root, index, existingLines };
 }

@@ -64,7 +64,7 @@ describe.skipIf(tools.missing)(tools.title('npm install of the packed tarball wi
   it('the installed package reads a .tar.zst made by GNU tar and zstd', () => {
     const src = join(work, 'src');
     mkdirSync(src, { recursive: true });
-    writeFileSync(join(src, 'a.ndjson'), Array.from({ length: 1000 }, (_, i) => JSON.stringify({ _id: `a${i}` })).join('\n') + '\n');
+    writeFileSync(join(src, 'a.ndjson'), `${Array.from({ length: 1000 }, (_, i) => JSON.stringify({ _id: `a${i}` })).join('\n')}\n`);
     writeFileSync(
       join(src, 'manifest.json'),
       JSON.stringify({ schemaVersion: 1, name: 'a', members: [{ name: 'a.ndjson', records: 1000 }] }),

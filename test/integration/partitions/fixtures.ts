@@ -1,5 +1,5 @@
 /**
- * Shared fixtures for the partitions integration tests: the seed 002 table
+ * Shared fixtures for the partitions integration tests: the partition runbook's table
  * shape, written here from the runbook's description (not copied from it).
  */
 import pg from 'pg';

@@ -98,6 +98,9 @@ describe('partitions ensure with a slot name held by a standalone table', () => 
     const doc = jsonOf(r);
     expect(doc.error?.code).toBe('PARTITION_NAME_TAKEN');
     expect(doc.error?.message).toContain('scanner.artifact_boms_2026_12');
+    // The slots ensure did create are the report, printed once.
+    expect(doc.report.created.map((c: { name: string }) => c.name)).toEqual(['artifact_boms_2026_11', 'artifact_boms_2027_01']);
+    expect(doc.error).not.toHaveProperty('partial');
     expect(await names()).toEqual(['artifact_boms_2026_11', 'artifact_boms_2027_01']);
     const text = await cli(['partitions', 'ensure', '2', ...NOW], { env: { PGURI: db.url } });
     expect(text.code).toBe(6);

@@ -29,7 +29,7 @@ function run(script: string, args: string[], env: Record<string, string> = {}): 
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-describe('seed 002 example scripts', () => {
+describe('the partition runbook scripts (examples/scanner-artifact-boms-*.ts)', () => {
   it('ensure-partitions with "1" creates this month and next from a keyword-form PG_DSN', async () => {
     const r = run('scanner-artifact-boms-ensure-partitions.ts', ['1']);
     expect(r.status, r.out).toBe(0);

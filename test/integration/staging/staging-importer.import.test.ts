@@ -145,22 +145,25 @@ describe('StagingImporter.import', () => {
     expect(await db.query('SELECT count(*)::int AS n FROM s_keep.v')).toEqual([{ n: 340 }]);
   });
 
-  it.skipIf(tools.missing)(tools.title('never commits 0 rows when the manifest says 340 (the seed recipe failure)'), async () => {
-    await seedOld('s_zero');
-    const tarball = handTarball(dir, 'zero.tar.zst', [
-      { name: 'linksets.ndjson', text: '', records: 340 },
-      { name: 'advisory_chunks.ndjson', text: ndjson([...generateAdvisoryChunks(1200, 42)]) },
-    ]);
-    for (const strategy of ['truncate', 'swap'] as const) {
-      const r = await importer('s_zero').import(tarball, { strategy });
-      const e = r._unsafeUnwrapErr();
-      expect(e.code).toBe('COUNT_MISMATCH');
-      expect(e.message).toContain('the manifest says 340 records, but 0 rows were loaded');
-      expect(e.partial?.committed).toBe(false);
-      expect(e.partial?.tables.map((t) => t.loaded)).toEqual([0, 1200]);
-      await expectOld('s_zero');
-    }
-  });
+  it.skipIf(tools.missing)(
+    tools.title('never commits 0 rows when the manifest says 340 (the "COPY 0, exit 0" of the runbook recipe)'),
+    async () => {
+      await seedOld('s_zero');
+      const tarball = handTarball(dir, 'zero.tar.zst', [
+        { name: 'linksets.ndjson', text: '', records: 340 },
+        { name: 'advisory_chunks.ndjson', text: ndjson([...generateAdvisoryChunks(1200, 42)]) },
+      ]);
+      for (const strategy of ['truncate', 'swap'] as const) {
+        const r = await importer('s_zero').import(tarball, { strategy });
+        const e = r._unsafeUnwrapErr();
+        expect(e.code).toBe('COUNT_MISMATCH');
+        expect(e.message).toContain('the manifest says 340 records, but 0 rows were loaded');
+        expect(e.partial?.committed).toBe(false);
+        expect(e.partial?.tables.map((t) => t.loaded)).toEqual([0, 1200]);
+        await expectOld('s_zero');
+      }
+    },
+  );
 
   it.skipIf(tools.missing)(tools.title('reads a tar-made archive with manifest.json last'), async () => {
     const tarball = handTarball(dir, 'last.tar.zst', [

@@ -27,7 +27,7 @@ afterAll(async () => {
 });
 
 describe('examples/backfill-statements.ts', () => {
-  it('runs the seed 001 invocation, prints the seed 004 summary and the report hash, then skips everything on a rerun', () => {
+  it('runs the release runbook invocation, prints the statements runbook summary and the report hash, then skips everything on a rerun', () => {
     const want = expectedCounters(docs);
     const first = example(['--pg', db.url, '--batch-size=500', '--run-id', 'lnm-21-102']);
     expect(first.status, first.stderr).toBe(0);

@@ -47,7 +47,7 @@ afterAll(async () => {
 });
 
 describe('StatementBackfiller over PostgreSQL', () => {
-  it('backfills every valid document, records each failure with its digest, and prints the seed sentence', async () => {
+  it('backfills every valid document, records each failure with its digest, and prints the statements runbook sentence', async () => {
     const { bf, table } = backfiller('a');
     const s = await run(bf, { runId: 'first' });
     const want = expectedCounters(docs);
@@ -69,7 +69,7 @@ describe('StatementBackfiller over PostgreSQL', () => {
     expect(s.failed.map((f) => [f.digest, f.code])).toEqual(broken.map((d) => [d.digest, d.expectedCode]));
     expect(s.reportSha256).toMatch(/^[0-9a-f]{64}$/);
 
-    // Seed 004 rerun: everything that has statements is skipped; failures fail again.
+    // The runbook's rerun: everything that has statements is skipped; failures fail again.
     const again = await run(bf, { runId: 'second' });
     expect(again.text).toBe(
       `Backfill completed: evaluated ${want.evaluated}, backfilled 0, claims written 0, skipped ${want.backfilled}, failures ${want.failures}.`,

@@ -90,7 +90,7 @@ async function compare(sumsContent: Buffer | string, opts: { strict?: boolean; i
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'bk-verify-sums-'));
   mkdirSync(join(dir, 'sub', 'dir'), { recursive: true });
-  NAMES.forEach((name, i) => writeFileSync(join(dir, name), `content of file ${i}\n`.repeat(i * 100 + 1)));
+  for (const [i, name] of NAMES.entries()) writeFileSync(join(dir, name), `content of file ${i}\n`.repeat(i * 100 + 1));
 });
 
 afterAll(() => {
@@ -253,13 +253,13 @@ describe.skipIf(sha256sumTool.missing)(sha256sumTool.title('verifyChecksums reac
     };
     const pick = <T>(xs: readonly T[]): T => xs[rand(xs.length)] as T;
     const digests = new Map(NAMES.map((n) => [n, sha(readFileSync(join(dir, n)))]));
-    const escape = (n: string): string => n.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+    const escapeName = (n: string): string => n.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
     function line(): string {
       const name = pick([...NAMES, 'missing file', '', 'x']);
       const good = digests.get(name) ?? sha(name);
       const hex = pick([good, good, good.toUpperCase(), sha('wrong'), good.slice(1), `${good}0`, `${good.slice(0, 63)}g`]);
       const needs = /[\\\n\r]/.test(name);
-      const nm = pick([needs ? escape(name) : name, escape(name), name.replace(/\n/g, '')]);
+      const nm = pick([needs ? escapeName(name) : name, escapeName(name), name.replace(/\n/g, '')]);
       const esc = pick(['', '', needs ? '\\' : '', '\\']);
       const lead = pick(['', '', '', ' ', '\t']);
       switch (rand(7)) {

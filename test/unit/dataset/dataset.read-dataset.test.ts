@@ -74,7 +74,7 @@ async function craftTar(
 }
 
 const lines = (n: number, start = 0): string =>
-  Array.from({ length: n }, (_, i) => JSON.stringify({ _id: `id-${start + i}`, v: 'é\t"q"' })).join('\n') + '\n';
+  `${Array.from({ length: n }, (_, i) => JSON.stringify({ _id: `id-${start + i}`, v: 'é\t"q"' })).join('\n')}\n`;
 
 describe('readDataset on archives made by GNU tar and the zstd CLI', () => {
   const src = memberDir(

@@ -47,4 +47,25 @@ describe('BackfillError', () => {
     expect(toBackfillError(enoent, 'DB_ERROR', { path: '/x' })).toMatchObject({ code: 'IO_ERROR', message: '/x: no such file' });
     expect(toBackfillError('weird', 'DB_ERROR').code).toBe('DB_ERROR');
   });
+
+  it('withPartial attaches what was finished and keeps everything else; undefined means nothing was', () => {
+    const cause = new Error('socket closed');
+    const e = new BackfillError('DB_CONNECTION', 'lost', { cause, context: { table: 't' }, dbCode: '08006', detail: 'row' });
+    const withReport = e.withPartial({ rows: 3 });
+    expect(withReport).toMatchObject({ code: 'DB_CONNECTION', message: 'lost', context: { table: 't' }, dbCode: '08006', cause });
+    expect(withReport.partial?.rows).toBe(3);
+    expect(withReport.detail).toBe('row');
+    expect(withReport.stack).toBe(e.stack);
+    expect(withReport.toJSON()).toEqual({
+      code: 'DB_CONNECTION',
+      message: 'lost',
+      context: { table: 't' },
+      dbCode: '08006',
+      partial: { rows: 3 },
+    });
+    expect(e.partial).toBeUndefined();
+    const nothing = withReport.withPartial<{ rows: number }>(undefined);
+    expect(nothing.partial).toBeUndefined();
+    expect('partial' in nothing.toJSON()).toBe(false);
+  });
 });

@@ -17,13 +17,15 @@ const sha256sumTool = needTools('sha256sum');
 let n = 0;
 
 async function build(options: EpisodeTarballOptions): Promise<string> {
-  const path = join(dir, `ep-${(n += 1)}.tar.zst`);
+  n += 1;
+  const path = join(dir, `ep-${n}.tar.zst`);
   (await buildEpisodeTarball({ ...options, path }))._unsafeUnwrap();
   return path;
 }
 
 function write(bytes: Uint8Array): string {
-  const path = join(dir, `raw-${(n += 1)}.tar.zst`);
+  n += 1;
+  const path = join(dir, `raw-${n}.tar.zst`);
   writeFileSync(path, bytes);
   return path;
 }

@@ -14,7 +14,8 @@ async function readAll(
   maxLineBytes: number,
   readSizes: readonly number[],
 ): Promise<{ ids: string[]; error: unknown }[]> {
-  const path = join(dir, `index-${(files += 1)}.jsonl`);
+  files += 1;
+  const path = join(dir, `index-${files}.jsonl`);
   writeFileSync(path, text);
   const out: { ids: string[]; error: unknown }[] = [];
   for (const readBytes of readSizes) {

@@ -66,7 +66,7 @@ describe('mongoErrorToBackfill', () => {
     ).toBe('65a1f0c2e4b0a1b2c3d4e5f6');
   });
 
-  it('maps an unordered BulkWriteError: the duplicate id, and the partial result in context', () => {
+  it('maps an unordered BulkWriteError: the duplicate id, and the partial result as the error partial', () => {
     const error = bulkError(
       [
         {
@@ -82,7 +82,7 @@ describe('mongoErrorToBackfill', () => {
     const e = mongoErrorToBackfill(error, { table: 'linksets_raw' });
     expect(e.code).toBe('DUPLICATE_ID');
     expect(e.context.id).toBe('d');
-    expect(e.context.partial).toEqual({
+    expect(e.partial).toEqual({
       inserted: 8,
       matched: 0,
       modified: 0,

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { RejectWriter } from '../../../src/staging/index.js';
+import { RejectWriter } from '../../../src/staging/reject-writer.js';
 
 describe('RejectWriter', () => {
   it('writes one NDJSON line per entry, raw line unchanged, and counts them', async () => {

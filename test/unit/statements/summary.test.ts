@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildSummary, canonicalJson, addOutcome, addOutcomeSums, OUTCOME_SUM_ZERO, summaryText } from '../../../src/statements/summary.js';
 
 describe('summaryText', () => {
-  it('is exactly the seed 004 sentence', () => {
+  it('is exactly the statements runbook sentence', () => {
     expect(summaryText({ evaluated: 450, backfilled: 180, claimsWritten: 320, skipped: 270, failures: 0 })).toBe(
       'Backfill completed: evaluated 450, backfilled 180, claims written 320, skipped 270, failures 0.',
     );
