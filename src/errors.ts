@@ -259,6 +259,16 @@ export class BackfillError<P = unknown> extends Error {
     return copy;
   }
 
+  /**
+   * This error as one that carries no partial result (a refused option, a
+   * failure before the first step), typed to fit any operation's
+   * `BackfillError<Report>`.
+   */
+  withoutPartial(): BackfillError<never> {
+    // With no partial set, this error already is a BackfillError<never>.
+    return this.partial === undefined ? (this as BackfillError<unknown> as BackfillError<never>) : this.withPartial<never>(undefined);
+  }
+
   /** A plain object suitable for JSON reports (no stack, no row data). */
   toJSON(): { code: BackfillErrorCode; message: string; context: BackfillErrorContext; dbCode?: string | number; partial?: P } {
     return {

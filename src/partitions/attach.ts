@@ -13,7 +13,7 @@ import { readSnapshot, type Snapshot } from './catalog.js';
 import { inDdlTransaction, insertableColumns, moveRows, runDdl } from './ddl.js';
 import { ATTACH_CHECK_NAME } from './defaults.js';
 import { floorToInterval, parsePartitionSuffix } from './interval.js';
-import { withoutPartial, invalid, type ManagerContext } from './options.js';
+import { invalid, type ManagerContext } from './options.js';
 import { rangeOf, slotAt, throwIfAborted } from './slots.js';
 import * as sql from './sql.js';
 import type { AttachReport, PartitionCallOptions, PartitionSlot } from './types.js';
@@ -37,7 +37,7 @@ export function restoredSlot(
   tableName: string,
 ): Result<{ target: QualifiedName; slot: PartitionSlot }, BackfillError<never>> {
   return parseQualifiedName(tableName, ctx.parent.schema)
-    .mapErr(withoutPartial)
+    .mapErr((e) => e.withoutPartial())
     .andThen((target) => {
       const start = target.name.startsWith(ctx.parent.name)
         ? parsePartitionSuffix(target.name.slice(ctx.parent.name.length), ctx.interval)

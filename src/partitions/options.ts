@@ -49,15 +49,6 @@ export function invalid(message: string, context: BackfillErrorContext = {}): Ba
   return new BackfillError<never>('INVALID_ARGUMENT', message, { context });
 }
 
-/**
- * An error that carries no partial result (a bad name, no connection, a
- * failure before the first step): `partial` is unset, which every
- * `BackfillError<P>` allows.
- */
-export function withoutPartial(error: BackfillError): BackfillError<never> {
-  return error as BackfillError<never>;
-}
-
 function count(value: unknown, name: string, fallback: number): Result<number, BackfillError<never>> {
   const v = value ?? fallback;
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_INTERVAL_COUNT
@@ -86,8 +77,8 @@ function clock(now: PartitionManagerConfig['now']): () => Date {
 export function resolveConfig(config: PartitionManagerConfig): Result<Readonly<ManagerContext>, BackfillError<never>> {
   if (typeof config !== 'object' || config === null) return err(invalid('The PartitionManager needs a configuration object.'));
   return safeTry(function* () {
-    const parent = yield* parseQualifiedName(config.table).mapErr(withoutPartial);
-    const column = yield* validateIdentifier(config.column, 'partition column').mapErr(withoutPartial);
+    const parent = yield* parseQualifiedName(config.table).mapErr((e) => e.withoutPartial());
+    const column = yield* validateIdentifier(config.column, 'partition column').mapErr((e) => e.withoutPartial());
     const interval = config.interval ?? 'month';
     if (!PARTITION_INTERVALS.includes(interval))
       return err(invalid(`interval must be one of ${PARTITION_INTERVALS.join(', ')}; got ${String(config.interval)}.`));

@@ -7,7 +7,7 @@
 import { err, ok, Result, safeTry } from 'neverthrow';
 import { quoteIdent, validateIdentifier } from '../_internals/sql-identifier.js';
 import { DEFAULT_PARTITION_SUFFIX } from './defaults.js';
-import { withoutPartial, invalid, type ManagerContext } from './options.js';
+import { invalid, type ManagerContext } from './options.js';
 import { inParentSchema } from './slots.js';
 import * as sql from './sql.js';
 import type { ColumnSpec, CreateParentOptions, IndexSpec } from './types.js';
@@ -19,7 +19,9 @@ const SQL_TYPE = /^[A-Za-z_][A-Za-z0-9_]*( [A-Za-z_][A-Za-z0-9_]*)*( ?\(\d+( ?, 
 type Checked<T> = Result<T, BackfillError<never>>;
 
 function identifier(value: string, what: string): Checked<string> {
-  return validateIdentifier(value, what).map(quoteIdent).mapErr(withoutPartial);
+  return validateIdentifier(value, what)
+    .map(quoteIdent)
+    .mapErr((e) => e.withoutPartial());
 }
 
 function columnDefinition(c: ColumnSpec): Checked<string> {

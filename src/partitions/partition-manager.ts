@@ -8,7 +8,7 @@ import { inDdlTransaction } from './ddl.js';
 import { ensureWindow, type EnsureProgress } from './ensure.js';
 import { floorToInterval } from './interval.js';
 import { maintainPartition, type MaintainProgress } from './maintain.js';
-import { withoutPartial, type ManagerContext, resolveConfig, resolveEnsure, resolveMaintain, resolveRetention } from './options.js';
+import { type ManagerContext, resolveConfig, resolveEnsure, resolveMaintain, resolveRetention } from './options.js';
 import { parentStatements } from './parent-ddl.js';
 import { applyRetention, type RetentionProgress } from './retention.js';
 import { slotAt } from './slots.js';
@@ -93,7 +93,7 @@ export class PartitionManager {
     return ResultAsync.fromPromise(this.#pg.withClient(fn), (e) => {
       const error = pgErrorToBackfill(e, { table: ctx.table }, `${what} ${ctx.table}`);
       const partial = done();
-      return partial === undefined ? withoutPartial(error) : error.withPartial(partial);
+      return partial === undefined ? error.withoutPartial() : error.withPartial(partial);
     });
   }
 
@@ -222,7 +222,7 @@ export class PartitionManager {
     return this.#context
       .andThen((ctx) =>
         parseQualifiedName(partition, ctx.parent.schema)
-          .mapErr(withoutPartial)
+          .mapErr((e) => e.withoutPartial())
           .andThen((target) => resolveMaintain(options).map((plan) => ({ ctx, target, plan }))),
       )
       .asyncAndThen(({ ctx, target, plan }) =>

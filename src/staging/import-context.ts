@@ -19,7 +19,7 @@ import {
   DEFAULT_STAGING_STRATEGY,
 } from './defaults.js';
 import type { RescanContext } from './line-check.js';
-import type { ImportOptions, ImportProgress, ImportReport, OnInvalid } from './staging-importer.js';
+import type { ImportOptions, ImportProgress, OnInvalid } from './staging-importer.js';
 import type { StagingStrategy, StagingTarget } from './staging-target.js';
 
 /** One member and the table it loads into. */
@@ -99,9 +99,4 @@ export function resolveRun(context: ImporterContext, path: string, o: ImportOpti
       started: process.hrtime.bigint(),
     }),
   );
-}
-
-/** An import's error that has no report to carry: the config or an option was refused before any pass began. */
-export function unreported(error: BackfillError): BackfillError<ImportReport> {
-  return error as BackfillError<ImportReport>;
 }

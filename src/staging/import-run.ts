@@ -11,7 +11,7 @@ import { BackfillError, toBackfillError } from '../errors.js';
 import { readDataset } from '../dataset/read-dataset.js';
 import type { Dataset, DatasetManifest, DatasetMember, DatasetStats } from '../dataset/types.js';
 import { throwIfAborted } from '../_internals/logger.js';
-import { type MemberSpec, type RunContext, unreported } from './import-context.js';
+import type { MemberSpec, RunContext } from './import-context.js';
 import { afterFailure } from './import-failure.js';
 import { checkLine, type LineVerdict, type SkipSet } from './line-check.js';
 import { checkCount, checkMember, checkTarballDigest, type TableCounts } from './manifest-checks.js';
@@ -58,7 +58,7 @@ interface Pass {
  */
 export function runImport(run: RunContext): ResultAsync<ImportReport, BackfillError<ImportReport>> {
   // Only a caller's logger or onProgress can throw out here; that is the import's error too.
-  return new ResultAsync(passes(run).catch((thrown: unknown) => err(unreported(toBackfillError(thrown)))));
+  return new ResultAsync(passes(run).catch((thrown: unknown) => err(toBackfillError(thrown).withoutPartial())));
 }
 
 /** `work`, with anything it throws (a caller's `onProgress`, say) as its error rather than a rejected promise. */

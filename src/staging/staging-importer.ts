@@ -10,7 +10,7 @@ import { BackfillError } from '../errors.js';
 import type { DatasetManifest } from '../dataset/types.js';
 import type { Logger } from '../_internals/logger.js';
 import type { PgSource } from '../_internals/pg.js';
-import { type ImporterContext, type MemberSpec, resolveRun, unreported } from './import-context.js';
+import { type ImporterContext, type MemberSpec, resolveRun } from './import-context.js';
 import { runImport } from './import-run.js';
 import { PgStagingTarget, type PgStagingTargetConfig, resolvePgStagingTarget } from './pg-staging-target.js';
 import type { StagingCommitInfo, StagingStrategy, StagingTarget } from './staging-target.js';
@@ -211,7 +211,7 @@ export class StagingImporter {
   import(path: string, options: ImportOptions = {}): ResultAsync<ImportReport, BackfillError<ImportReport>> {
     return this.#context
       .andThen((context) => resolveRun(context, path, options))
-      .mapErr(unreported)
+      .mapErr((e) => e.withoutPartial())
       .asyncAndThen(runImport);
   }
 

@@ -15,25 +15,18 @@ import type { RunContext } from './run-context.js';
 import type { StatementBackfillProgress } from './statement-backfiller.js';
 import { buildSummary, type BackfillSummary } from './summary.js';
 
-/**
- * An error from before the run loaded its checkpoint: this call committed
- * nothing, so there is no partial summary to attach. (`partial` is
- * `undefined`, which every `BackfillError<BackfillSummary>` may hold.)
- */
-export const withNoPartial = (error: BackfillError): BackfillError<BackfillSummary> => error.withPartial(undefined) as BackfillError<never>;
-
 /** Runs (or resumes) the backfill the context describes. */
 export function backfill(ctx: RunContext): ResultAsync<BackfillSummary, BackfillError<BackfillSummary>> {
   // Anything a source, sink or callback throws instead of returning a Result becomes DB_ERROR.
-  return ResultAsync.fromPromise(locked(ctx), (e) => withNoPartial(toBackfillError(e, 'DB_ERROR'))).andThen((r) => r);
+  return ResultAsync.fromPromise(locked(ctx), (e) => toBackfillError(e, 'DB_ERROR').withoutPartial()).andThen((r) => r);
 }
 
 /** Prepares the sink, then resumes under the run lock. */
 function locked(ctx: RunContext): ResultAsync<BackfillSummary, BackfillError<BackfillSummary>> {
   return safeTry(async function* () {
-    if (ctx.sink.prepare) yield* ctx.sink.prepare().mapErr(withNoPartial);
+    if (ctx.sink.prepare) yield* ctx.sink.prepare().mapErr((e) => e.withoutPartial());
     // One writer per run id: a second process would interleave its checkpoints with ours.
-    const lock = ctx.sink.lockRun ? yield* ctx.sink.lockRun(ctx.runId).mapErr(withNoPartial) : undefined;
+    const lock = ctx.sink.lockRun ? yield* ctx.sink.lockRun(ctx.runId).mapErr((e) => e.withoutPartial()) : undefined;
     // No yield* inside: safeTry drops the generator at an Err without running its finally.
     try {
       return await resume(ctx);
@@ -46,8 +39,8 @@ function locked(ctx: RunContext): ResultAsync<BackfillSummary, BackfillError<Bac
 /** Loads the checkpoint, refuses a resume with other options, and runs from there. */
 function resume(ctx: RunContext): ResultAsync<BackfillSummary, BackfillError<BackfillSummary>> {
   return safeTry(async function* () {
-    const saved = yield* ctx.sink.loadCheckpoint(ctx.runId).mapErr(withNoPartial);
-    yield* resumable(ctx, saved).mapErr(withNoPartial);
+    const saved = yield* ctx.sink.loadCheckpoint(ctx.runId).mapErr((e) => e.withoutPartial());
+    yield* resumable(ctx, saved).mapErr((e) => e.withoutPartial());
     if (saved) {
       ctx.logger.info('statement backfill: resuming from checkpoint', {
         runId: ctx.runId,

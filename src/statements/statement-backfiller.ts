@@ -6,7 +6,7 @@
 import { errAsync, type Result, type ResultAsync } from 'neverthrow';
 import type { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
-import { backfill, withNoPartial } from './backfill-run.js';
+import { backfill } from './backfill-run.js';
 import { backfillerContext, plainRunId, runContext, type BackfillerContext, type RunContext } from './run-context.js';
 import type { BackfillCounters, DocumentCursor, KeyRange, RawDocumentSource, StatementSink, VexNormalizer } from './ports.js';
 import type { BackfillSummary } from './summary.js';
@@ -162,6 +162,6 @@ export class StatementBackfiller {
   }
 
   #start(context: Result<Readonly<RunContext>, BackfillError>): ResultAsync<BackfillSummary, BackfillError<BackfillSummary>> {
-    return context.match(backfill, (error) => errAsync(withNoPartial(error)));
+    return context.match(backfill, (error) => errAsync(error.withoutPartial()));
   }
 }
