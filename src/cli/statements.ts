@@ -315,7 +315,8 @@ async function backfillWithWorkers(ctx: CommandContext, workers: number): Promis
   let polled: Promise<void> = Promise.resolve();
   const worked = await planAndWork(cluster, planOptionsOf(ctx.flags, runId), { signal: ctx.signal }, () => {
     children = Promise.all(Array.from({ length: workers - 1 }, () => spawnWorker(ctx, cluster.connectionString)));
-    polled = poll();
+    // Nothing to show under --quiet: no reads.
+    if (!booleanFlag(ctx.flags, 'quiet')) polled = poll();
   });
   const codes = await children;
   polling.abort();

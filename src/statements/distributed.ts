@@ -31,8 +31,8 @@ export const DEFAULT_RANGE_SIZE = 1000;
 /** A worker whose heartbeat is older than this is not counted as alive. */
 const WORKER_ALIVE_SECONDS = 15;
 const WORKER_HEARTBEAT_MS = 3000;
-/** How often an idle `untilDone` worker asks whether any job is left (one count query). */
-const UNTIL_DONE_POLL_MS = 250;
+/** How often an `untilDone` worker with no range running asks whether any job is left (one count query). */
+const UNTIL_DONE_POLL_MS = 100;
 
 /**
  * Where a distributed run lives. Every process of a run (planner, workers on
@@ -528,6 +528,7 @@ async function workIn(
   options.signal?.addEventListener('abort', onAbort, { once: true });
   let ranges = 0;
   let retried = 0;
+  let running = 0;
   const beat = async (): Promise<void> => void (await parts.plans.heartbeat(workerId, hostname(), process.pid));
   await beat();
   const heartbeat = setInterval(() => void beat(), WORKER_HEARTBEAT_MS);
@@ -535,6 +536,7 @@ async function workIn(
     parts.logger.debug?.('statement backfill: worker ready', { workerId, startupMs: Date.now() - startedAt });
     const working = await queue.work(options.concurrency ?? 1, async (job) => {
       const jobStarted = Date.now();
+      running += 1;
       try {
         await runJob(w, job, stopping.signal);
         ranges += 1;
@@ -546,12 +548,15 @@ async function workIn(
           error: error instanceof Error ? error.message : String(error),
         });
         throw error;
+      } finally {
+        running -= 1;
       }
     });
     if (working.isErr()) return err(working.error);
-    // With untilDone, a worker that finds no job left anywhere (even at its start) returns at once.
+    // With untilDone, a worker that finds no job left anywhere (even at its start) returns at
+    // once; while one of its own ranges runs, there is no need to ask.
     while (!stopping.signal.aborted) {
-      if (options.untilDone) {
+      if (options.untilDone && running === 0) {
         const pending = await queue.pending();
         if (pending.isErr()) return err(pending.error);
         if (pending.value === 0) break;
