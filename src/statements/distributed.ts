@@ -12,7 +12,7 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
-import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
+import { err, errAsync, ok, ResultAsync, safeTry, type Result } from 'neverthrow';
 import pg from 'pg';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
@@ -20,7 +20,7 @@ import { DEFAULT_BATCH_SIZE, defaultVexNormalizers, MAX_BATCH_SIZE, REPORT_SCHEM
 import { RangeJobQueue, type RangeJob } from './job-queue.js';
 import { PgRawDocumentSource } from './pg-raw-document-source.js';
 import { PgStatementSink } from './pg-statement-sink.js';
-import { PgBackfillPlanStore, type BackfillPlan, type PgBackfillPlanTables, type RangeStop } from './pg-run-plan.js';
+import { PgBackfillPlanStore, type BackfillPlan, type PgBackfillPlanTables, type PlannedOptions, type RangeStop } from './pg-run-plan.js';
 import type { BackfillCounters, BackfillFailure, DocumentCursor, StatementSink, StoredCheckpoint, VexNormalizer } from './ports.js';
 import { StatementBackfiller } from './statement-backfiller.js';
 import { addOutcomeSums, buildSummary, OUTCOME_SUM_ZERO, type BackfillSummary } from './summary.js';
@@ -261,7 +261,7 @@ interface Session {
 /** Runs `fn` with a session, starting pg-boss once for all of it and stopping it afterwards. */
 function withSession<T>(
   config: DistributedBackfillConfig,
-  fn: (s: Session) => Promise<Result<T, BackfillError>>,
+  fn: (s: Session) => PromiseLike<Result<T, BackfillError>>,
 ): ResultAsync<T, BackfillError> {
   return withParts(config, true, async (parts) => {
     const queue = await openQueue(config, parts);
@@ -311,10 +311,8 @@ export function planBackfill(config: DistributedBackfillConfig, options: PlanBac
 }
 
 /** Stores the plan (or finds the stored one) and enqueues its ranges not yet completed. */
-async function planIn({ parts, queue }: Session, options: PlanBackfillOptions): Promise<Result<BackfillPlan, BackfillError>> {
-  let plan = await parts.plans.loadPlan(options.runId);
-  if (plan.isErr()) return err(plan.error);
-  const planned = {
+function planIn({ parts, queue }: Session, options: PlanBackfillOptions): ResultAsync<BackfillPlan, BackfillError> {
+  const planned: PlannedOptions = {
     retrievedSince: options.retrievedSince?.toISOString() ?? null,
     force: options.force ?? false,
     maxDocuments: options.maxDocuments ?? null,
@@ -322,33 +320,31 @@ async function planIn({ parts, queue }: Session, options: PlanBackfillOptions): 
     batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
     rangeSize: options.rangeSize ?? DEFAULT_RANGE_SIZE,
   };
-  const ranges =
-    plan.value === null
-      ? await parts.source.keyRanges({
-          rangeSize: planned.rangeSize,
-          ...(options.retrievedSince === undefined ? {} : { retrievedSince: options.retrievedSince }),
-          ...(options.maxDocuments === undefined ? {} : { maxDocuments: options.maxDocuments }),
-        })
-      : ok([]);
-  if (ranges.isErr()) return err(ranges.error);
-  plan = await parts.plans.savePlan(options.runId, planned, ranges.value);
-  if (plan.isErr()) return err(plan.error);
-  const stored = plan.value as BackfillPlan;
-  const todo: RangeJob[] = [];
-  for (const range of stored.ranges) {
-    const cp = await parts.sink.loadCheckpoint(rangeCheckpointId(stored.runId, range.n));
-    if (cp.isErr()) return err(cp.error);
-    if (!cp.value?.completed) todo.push({ runId: stored.runId, n: range.n });
-  }
-  const enqueued = await queue.enqueue(todo);
-  if (enqueued.isErr()) return err(enqueued.error);
-  parts.logger.info('statement backfill planned', {
-    runId: stored.runId,
-    documents: stored.documents,
-    ranges: stored.ranges.length,
-    enqueued: todo.length,
+  return safeTry(async function* () {
+    const existing = yield* parts.plans.loadPlan(options.runId);
+    const ranges =
+      existing === null
+        ? yield* parts.source.keyRanges({
+            rangeSize: planned.rangeSize,
+            ...(options.retrievedSince === undefined ? {} : { retrievedSince: options.retrievedSince }),
+            ...(options.maxDocuments === undefined ? {} : { maxDocuments: options.maxDocuments }),
+          })
+        : [];
+    const stored = yield* parts.plans.savePlan(options.runId, planned, ranges);
+    const todo: RangeJob[] = [];
+    for (const range of stored.ranges) {
+      const checkpoint = yield* parts.sink.loadCheckpoint(rangeCheckpointId(stored.runId, range.n));
+      if (!checkpoint?.completed) todo.push({ runId: stored.runId, n: range.n });
+    }
+    yield* queue.enqueue(todo);
+    parts.logger.info('statement backfill planned', {
+      runId: stored.runId,
+      documents: stored.documents,
+      ranges: stored.ranges.length,
+      enqueued: todo.length,
+    });
+    return ok(stored);
   });
-  return ok(stored);
 }
 
 /**
@@ -485,12 +481,12 @@ export function planAndWork(
   const invalid = validatePlan(plan) ?? validateWorker(worker);
   if (invalid) return errAsync(invalid);
   const startedAt = Date.now();
-  return withSession(config, async (s) => {
-    const planned = await planIn(s, plan);
-    if (planned.isErr()) return err(planned.error);
-    onPlanned(planned.value);
-    return workIn(s, config, { ...worker, untilDone: true }, startedAt);
-  });
+  return withSession(config, (s) =>
+    safeTry(async function* () {
+      onPlanned(yield* planIn(s, plan));
+      return await workIn(s, config, { ...worker, untilDone: true }, startedAt);
+    }),
+  );
 }
 
 function validateWorker(options: BackfillWorkerOptions): BackfillError | undefined {
