@@ -124,7 +124,7 @@ const runFlags: Readonly<Record<string, FlagSpec>> = {
 const rangeSizeFlag: FlagSpec = {
   type: 'string',
   value: '<n>',
-  description: 'Documents per key range, i.e. per job.',
+  description: 'Documents per key range, i.e. per job: several batches each, and several ranges per worker.',
   default: String(DEFAULT_RANGE_SIZE),
 };
 
@@ -347,7 +347,8 @@ const backfill: CommandSpec = {
     workers: {
       type: 'string',
       value: '<n>',
-      description: 'Run the backfill as a planned run on the job engine, with this many worker processes on this host (needs --run-id).',
+      description:
+        'Run the backfill as a planned run on the job engine, with this many worker processes on this host: this one and n-1 children (needs --run-id).',
     },
     'range-size': rangeSizeFlag,
     ...storeFlags,
