@@ -113,6 +113,7 @@ export class RangeJobQueue {
    */
   work(concurrency: number, handler: (job: RangeJob) => Promise<void>): ResultAsync<void, BackfillError> {
     const slot = async (): Promise<void> => {
+      // The worker's id, known once work() returns (its first fetch is a round trip later).
       let self: string | undefined;
       self = await this.#boss.work<RangeJob>(
         this.#queue,
