@@ -20,7 +20,10 @@
  *   (medians), and `cpuRatio`, one process's CPU over the two-worker run's:
  *   unlike wall time it barely moves with the machine's load, and with
  *   `cores` it bounds the ratio (the two-worker run cannot end before its
- *   CPU spread over the cores).
+ *   CPU spread over the cores);
+ * - per pass, the CPU the rest of the machine used meanwhile
+ *   (`othersCpuSeconds`, from `/proc/stat`): what the second worker could
+ *   not have.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -37,6 +40,9 @@ const SERVER = process.env.BACKFILL_KIT_PG_URL ?? process.env.PGURI ?? 'postgres
 const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 /** Linux reports process CPU in clock ticks of 1/100 s (USER_HZ). */
 const TICKS_PER_SECOND = 100;
+
+const round = (x: number | null, digits = 2): number | null => (x === null ? null : Math.round(x * 10 ** digits) / 10 ** digits);
+const sum = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : a + b);
 
 function withDatabase(url: string, name: string): string {
   const u = new URL(url);
@@ -115,12 +121,25 @@ async function backendCpu(url: string): Promise<{ stop(): Promise<number | null>
   };
 }
 
+/** Busy CPU seconds of the whole machine so far, from `/proc/stat` (every state but idle and iowait); null off Linux. */
+function machineBusy(): number | null {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = cpu;
+    return (user + nice + system + irq + softirq + steal) / TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
 interface Timed {
   readonly seconds: number;
   /** CPU seconds of the CLI process and its children; null off Linux. */
   readonly nodeCpu: number | null;
   /** CPU seconds of the database's backends; null where unreadable. */
   readonly postgresCpu: number | null;
+  /** CPU seconds the rest of the machine (other processes) used meanwhile; null off Linux. */
+  readonly othersCpu: number | null;
   readonly report: { text?: string; reportSha256?: string; summary?: { text: string; reportSha256: string } };
 }
 
@@ -128,6 +147,7 @@ interface Timed {
 async function timeCli(args: readonly string[], url: string): Promise<Timed> {
   const backends = await backendCpu(url);
   const before = procCpu('self');
+  const busyBefore = machineBusy();
   const start = process.hrtime.bigint();
   const child = spawn(process.execPath, [MAIN, ...args, '--json', '--quiet', '--pg', url], { stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
@@ -138,13 +158,17 @@ async function timeCli(args: readonly string[], url: string): Promise<Timed> {
   });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const after = procCpu('self');
+  const busyAfter = machineBusy();
   const postgresCpu = await backends.stop();
+  const nodeCpu = before === null || after === null ? null : after.children - before.children;
+  const ours = sum(nodeCpu, postgresCpu);
   // Exit 4: finished with the corpus's broken documents as failures.
   if (code !== 0 && code !== 4) throw new Error(`backfill-kit ${args.join(' ')} exited ${code}: ${stdout}`);
   return {
     seconds,
-    nodeCpu: before === null || after === null ? null : after.children - before.children,
+    nodeCpu,
     postgresCpu,
+    othersCpu: busyBefore === null || busyAfter === null || ours === null ? null : Math.max(0, busyAfter - busyBefore - ours),
     report: (JSON.parse(stdout) as { report: Timed['report'] }).report,
   };
 }
@@ -179,9 +203,6 @@ async function seed(url: string, docs: number, products: number): Promise<number
     await pool.end();
   }
 }
-
-const round = (x: number | null, digits = 2): number | null => (x === null ? null : Math.round(x * 10 ** digits) / 10 ** digits);
-const sum = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : a + b);
 
 async function main(): Promise<void> {
   const docs = envInt('BENCH_HEAVY_DOCS', 8000);
@@ -296,6 +317,7 @@ async function main(): Promise<void> {
       startupSeconds: round(median(startOne)),
       nodeCpuSeconds: round(mid(ones, (t) => t.nodeCpu)),
       postgresCpuSeconds: round(mid(ones, (t) => t.postgresCpu)),
+      othersCpuSeconds: ones.map((t) => round(t.othersCpu)),
     });
     report({
       ...common,
@@ -311,6 +333,7 @@ async function main(): Promise<void> {
       startupSeconds: round(median(startTwo)),
       nodeCpuSeconds: round(mid(twos, (t) => t.nodeCpu)),
       postgresCpuSeconds: round(mid(twos, (t) => t.postgresCpu)),
+      othersCpuSeconds: twos.map((t) => round(t.othersCpu)),
       // CPU of one process over CPU of the two-worker run (Node and PostgreSQL): what splitting costs, whatever the load.
       cpuRatio: oneCpu === null || twoCpu === null ? null : round(oneCpu / twoCpu, 3),
     });
