@@ -1,17 +1,34 @@
 /**
  * `statements-workers` case: the statement backfill on one process against
- * `statements backfill --workers 2` (plan, two worker processes on the
- * pg-boss job engine, report), both through the built CLI, over a
- * normalization-heavy corpus: BENCH_HEAVY_DOCS (default 3,000) large CSAF
- * VEX documents, each with a product tree of BENCH_HEAVY_PRODUCTS (default
- * 400) products and 3 vulnerabilities giving a status to 5 products each
- * (large trees, few statuses, as in vendors' CSAF VEX files), so normalizing
- * outweighs writing. pg-boss's schema is installed before the timed passes. Each pass writes into fresh tables;
- * BENCH_REPEATS (default 3) passes alternate which side goes first, and the
- * median ratio is reported. Both sides must print the same report hash.
+ * `statements backfill --workers 2` (plan, this process and one child
+ * worker on the pg-boss job engine, report), both through the built CLI,
+ * over a normalization-heavy corpus: BENCH_HEAVY_DOCS (default 8,000) large
+ * CSAF VEX documents, each with a product tree of BENCH_HEAVY_PRODUCTS
+ * (default 400) products and 3 vulnerabilities giving a status to 5
+ * products each (large trees, few statuses, as in vendors' CSAF VEX
+ * files), so normalizing outweighs writing. Ranges of BENCH_RANGE (default
+ * 500) documents give each worker several jobs.
+ *
+ * pg-boss's schema is installed before the timed passes. Each pass writes
+ * into fresh tables; BENCH_REPEATS (default 3) passes alternate which side
+ * goes first, and the median ratio is reported. Both sides must print the
+ * same report hash. Reported beside the times:
+ * - start-up: each side over a one-document run (median of 3), the fixed
+ *   cost a larger corpus amortizes;
+ * - CPU split (Linux): seconds of CPU in Node (the CLI and its worker
+ *   processes) and in the PostgreSQL backends serving the bench database
+ *   (medians), and `cpuRatio`, one process's CPU over the two-worker run's:
+ *   unlike wall time it barely moves with the machine's load, and with
+ *   `cores` it bounds the ratio (the two-worker run cannot end before its
+ *   CPU spread over the cores);
+ * - per pass, the CPU the rest of the machine used meanwhile
+ *   (`othersCpuSeconds`, from `/proc/stat`): what the second worker could
+ *   not have.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { PgRawDocumentSource } from '../../src/statements/pg-raw-document-source.js';
@@ -21,6 +38,11 @@ import { envInt, median, report } from '../lib.js';
 const SERVER = process.env.BACKFILL_KIT_PG_URL ?? process.env.PGURI ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 /** The built CLI (`npm run bench` builds first): process start-up is what a user's is, not a TypeScript loader's. */
 const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+/** Linux reports process CPU in clock ticks of 1/100 s (USER_HZ). */
+const TICKS_PER_SECOND = 100;
+
+const round = (x: number | null, digits = 2): number | null => (x === null ? null : Math.round(x * 10 ** digits) / 10 ** digits);
+const sum = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : a + b);
 
 function withDatabase(url: string, name: string): string {
   const u = new URL(url);
@@ -40,37 +62,118 @@ function tables(schema: string): string[] {
   ];
 }
 
-/** Runs the CLI and returns its wall time and `--json` report. */
-function timeCli(
-  args: readonly string[],
-  url: string,
-): Promise<{ seconds: number; report: { text?: string; reportSha256?: string; summary?: { text: string; reportSha256: string } } }> {
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn(process.execPath, [MAIN, ...args, '--json', '--quiet', '--pg', url], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.once('error', reject);
-    child.once('close', (code) => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      // Exit 4: finished with the corpus's broken documents as failures.
-      if (code !== 0 && code !== 4) return reject(new Error(`backfill-kit ${args.join(' ')} exited ${code}: ${stdout}`));
-      resolve({ seconds, report: (JSON.parse(stdout) as { report: never }).report });
-    });
-  });
+/** Seconds of CPU in `/proc/<pid>/stat`: own (utime + stime) and of waited-for children (cutime + cstime); null off Linux. */
+function procCpu(pid: number | 'self'): { own: number; children: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
+    // After the command name: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+    return { own: ((f[11] ?? 0) + (f[12] ?? 0)) / TICKS_PER_SECOND, children: ((f[13] ?? 0) + (f[14] ?? 0)) / TICKS_PER_SECOND };
+  } catch {
+    return null;
+  }
 }
 
-async function main(): Promise<void> {
-  const docs = envInt('BENCH_HEAVY_DOCS', 3000);
-  const products = envInt('BENCH_HEAVY_PRODUCTS', 400);
-  const repeats = envInt('BENCH_REPEATS', 3);
-  const batchSize = envInt('BENCH_BATCH', 100);
-  const rangeSize = envInt('BENCH_RANGE', 100);
-  const name = `bk_bench_workers_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: SERVER });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  const url = withDatabase(SERVER, name);
+/**
+ * Samples the CPU of the PostgreSQL backends connected to the bench
+ * database every 50 ms (they end with the CLI's connections, so the sum
+ * misses at most their last 50 ms). Null where /proc is unreadable.
+ */
+async function backendCpu(url: string): Promise<{ stop(): Promise<number | null> }> {
+  const monitor = new pg.Client({ connectionString: url });
+  await monitor.connect();
+  const seen = new Map<number, { first: number; last: number }>();
+  let readable = true;
+  // Backends open before the command count from their first sample, new ones from their start.
+  let starting = true;
+  const sample = async (): Promise<void> => {
+    const r = await monitor.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+    );
+    for (const { pid } of r.rows) {
+      const cpu = procCpu(pid);
+      if (cpu === null) readable = false;
+      else seen.set(pid, { first: seen.get(pid)?.first ?? (starting ? cpu.own : 0), last: cpu.own });
+    }
+  };
+  await sample();
+  starting = false;
+  const sampling = new AbortController();
+  const loop = (async () => {
+    while (!sampling.signal.aborted) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sample();
+    }
+  })();
+  return {
+    async stop() {
+      sampling.abort();
+      await loop;
+      await monitor.end();
+      if (!readable) return null;
+      let total = 0;
+      for (const { first, last } of seen.values()) total += last - first;
+      return total;
+    },
+  };
+}
+
+/** Busy CPU seconds of the whole machine so far, from `/proc/stat` (every state but idle and iowait); null off Linux. */
+function machineBusy(): number | null {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = cpu;
+    return (user + nice + system + irq + softirq + steal) / TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
+interface Timed {
+  readonly seconds: number;
+  /** CPU seconds of the CLI process and its children; null off Linux. */
+  readonly nodeCpu: number | null;
+  /** CPU seconds of the database's backends; null where unreadable. */
+  readonly postgresCpu: number | null;
+  /** CPU seconds the rest of the machine (other processes) used meanwhile; null off Linux. */
+  readonly othersCpu: number | null;
+  readonly report: { text?: string; reportSha256?: string; summary?: { text: string; reportSha256: string } };
+}
+
+/** Runs the CLI and returns its wall time, CPU split and `--json` report. */
+async function timeCli(args: readonly string[], url: string): Promise<Timed> {
+  const backends = await backendCpu(url);
+  const before = procCpu('self');
+  const busyBefore = machineBusy();
+  const start = process.hrtime.bigint();
+  const child = spawn(process.execPath, [MAIN, ...args, '--json', '--quiet', '--pg', url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const after = procCpu('self');
+  const busyAfter = machineBusy();
+  const postgresCpu = await backends.stop();
+  const nodeCpu = before === null || after === null ? null : after.children - before.children;
+  const ours = sum(nodeCpu, postgresCpu);
+  // Exit 4: finished with the corpus's broken documents as failures.
+  if (code !== 0 && code !== 4) throw new Error(`backfill-kit ${args.join(' ')} exited ${code}: ${stdout}`);
+  return {
+    seconds,
+    nodeCpu,
+    postgresCpu,
+    othersCpu: busyBefore === null || busyAfter === null || ours === null ? null : Math.max(0, busyAfter - busyBefore - ours),
+    report: (JSON.parse(stdout) as { report: Timed['report'] }).report,
+  };
+}
+
+async function seed(url: string, docs: number, products: number): Promise<number> {
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   try {
     const source = new PgRawDocumentSource({ pg: pool });
@@ -95,50 +198,101 @@ async function main(): Promise<void> {
     }
     if (chunk.length) (await source.append(chunk))._unsafeUnwrap();
     await pool.query('VACUUM ANALYZE vex.raw_documents');
+    return bytes;
+  } finally {
+    await pool.end();
+  }
+}
 
+async function main(): Promise<void> {
+  const docs = envInt('BENCH_HEAVY_DOCS', 8000);
+  const products = envInt('BENCH_HEAVY_PRODUCTS', 400);
+  const repeats = envInt('BENCH_REPEATS', 3);
+  const batchSize = envInt('BENCH_BATCH', 100);
+  const rangeSize = envInt('BENCH_RANGE', 500);
+  const cores = availableParallelism();
+  const name = `bk_bench_workers_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: SERVER });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  const url = withDatabase(SERVER, name);
+  const checkpoint = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query('CHECKPOINT');
+    await c.end();
+  };
+  const loads: number[] = [];
+  try {
+    const bytes = await seed(url, docs, products);
     // Install the job engine's schema once, as a deployment would have it.
     await timeCli(['statements', 'worker', '--until-done', ...tables('warmup')], url);
+
+    const single = (schema: string, extra: readonly string[] = []): Promise<Timed> =>
+      timeCli(['statements', 'backfill', '--run-id', 'one', '--batch-size', String(batchSize), ...extra, ...tables(schema)], url);
+    const workers = (schema: string, extra: readonly string[] = []): Promise<Timed> =>
+      timeCli(
+        [
+          'statements',
+          'backfill',
+          '--run-id',
+          'two',
+          '--workers',
+          '2',
+          '--batch-size',
+          String(batchSize),
+          '--range-size',
+          String(rangeSize),
+          ...extra,
+          ...tables(schema),
+        ],
+        url,
+      );
+
+    // Start-up: the whole command over one document.
+    const startOne: number[] = [];
+    const startTwo: number[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      startOne.push((await single(`start_one_${i}`, ['--max-documents', '1'])).seconds);
+      startTwo.push((await workers(`start_two_${i}`, ['--max-documents', '1'])).seconds);
+    }
+
+    const ones: Timed[] = [];
+    const twos: Timed[] = [];
     const ratios: number[] = [];
-    const singles: number[] = [];
-    const doubles: number[] = [];
     let text = '';
     for (let pass = 0; pass < repeats; pass += 1) {
-      const one = async (): Promise<{ seconds: number; hash: string; text: string }> => {
-        await pool.query('CHECKPOINT');
-        const r = await timeCli(
-          ['statements', 'backfill', '--run-id', 'one', '--batch-size', String(batchSize), ...tables(`one_${pass}`)],
-          url,
-        );
-        return { seconds: r.seconds, hash: r.report.reportSha256 ?? '', text: r.report.text ?? '' };
+      loads.push(loadavg()[0] ?? 0);
+      const one = async (): Promise<Timed> => {
+        await checkpoint();
+        return single(`one_${pass}`);
       };
-      const two = async (): Promise<{ seconds: number; hash: string; text: string }> => {
-        await pool.query('CHECKPOINT');
-        const r = await timeCli(
-          [
-            'statements',
-            'backfill',
-            '--run-id',
-            'two',
-            '--workers',
-            '2',
-            '--batch-size',
-            String(batchSize),
-            '--range-size',
-            String(rangeSize),
-            ...tables(`two_${pass}`),
-          ],
-          url,
-        );
-        return { seconds: r.seconds, hash: r.report.summary?.reportSha256 ?? '', text: r.report.summary?.text ?? '' };
+      const two = async (): Promise<Timed> => {
+        await checkpoint();
+        return workers(`two_${pass}`);
       };
       const [a, b] = pass % 2 === 0 ? [await one(), await two()] : await two().then(async (t) => [await one(), t] as const);
-      if (a.hash !== b.hash || a.text !== b.text) throw new Error(`different reports: ${a.text} ${a.hash} vs ${b.text} ${b.hash}`);
-      text = a.text;
-      singles.push(a.seconds);
-      doubles.push(b.seconds);
+      const aHash = a.report.reportSha256 ?? '';
+      const bHash = b.report.summary?.reportSha256 ?? '';
+      text = a.report.text ?? '';
+      if (aHash !== bHash || text !== b.report.summary?.text) throw new Error(`different reports: ${text} ${aHash} vs ${bHash}`);
+      ones.push(a);
+      twos.push(b);
       ratios.push(a.seconds / b.seconds);
     }
-    const load = (await import('node:os')).loadavg()[0]!;
+    loads.push(loadavg()[0] ?? 0);
+    const mid = <T>(list: readonly T[], of: (t: T) => number | null): number | null => {
+      const values = list.map(of);
+      return values.some((v) => v === null) ? null : median(values as number[]);
+    };
+    const oneSeconds = median(ones.map((t) => t.seconds));
+    const cpuOf = (list: readonly Timed[]): number | null =>
+      sum(
+        mid(list, (t) => t.nodeCpu),
+        mid(list, (t) => t.postgresCpu),
+      );
+    const oneCpu = cpuOf(ones);
+    const twoCpu = cpuOf(twos);
     const common = {
       unit: 'documents/s',
       documents: docs,
@@ -146,35 +300,44 @@ async function main(): Promise<void> {
       corpusMiB: Math.round(bytes / 1048576),
       batchSize,
       rangeSize,
-      loadAverage: Math.round(load * 10) / 10,
+      cores,
+      loadAverage: loads.map((l) => round(l, 1)),
       summary: text,
     };
     report({
       ...common,
       case: 'statements-workers:1-process',
       n: docs,
-      seconds: median(singles),
-      throughput: docs / median(singles),
+      seconds: oneSeconds,
+      throughput: docs / oneSeconds,
       peakRssMiB: null,
       baseline: null,
       ratio: null,
-      runs: singles,
+      runs: ones.map((t) => round(t.seconds)),
+      startupSeconds: round(median(startOne)),
+      nodeCpuSeconds: round(mid(ones, (t) => t.nodeCpu)),
+      postgresCpuSeconds: round(mid(ones, (t) => t.postgresCpu)),
+      othersCpuSeconds: ones.map((t) => round(t.othersCpu)),
     });
     report({
       ...common,
       case: 'statements-workers:2-workers',
       n: docs,
-      seconds: median(doubles),
-      throughput: docs / median(doubles),
+      seconds: median(twos.map((t) => t.seconds)),
+      throughput: docs / median(twos.map((t) => t.seconds)),
       peakRssMiB: null,
       baseline: '1 process (median of the per-pass ratios)',
       ratio: median(ratios),
-      runs: doubles,
-      ratios,
+      runs: twos.map((t) => round(t.seconds)),
+      ratios: ratios.map((r) => round(r, 3)),
+      startupSeconds: round(median(startTwo)),
+      nodeCpuSeconds: round(mid(twos, (t) => t.nodeCpu)),
+      postgresCpuSeconds: round(mid(twos, (t) => t.postgresCpu)),
+      othersCpuSeconds: twos.map((t) => round(t.othersCpu)),
+      // CPU of one process over CPU of the two-worker run (Node and PostgreSQL): what splitting costs, whatever the load.
+      cpuRatio: oneCpu === null || twoCpu === null ? null : round(oneCpu / twoCpu, 3),
     });
   } finally {
-    pool.on('error', () => undefined);
-    await pool.end();
     await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     await admin.end();
   }

@@ -7,6 +7,7 @@
  * @module
  */
 import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { BackfillError } from '../errors.js';
 import {
@@ -30,6 +31,7 @@ import {
   type DistributedBackfillConfig,
   type PlanBackfillOptions,
 } from '../statements/index.js';
+import { planAndWork } from '../statements/distributed.js';
 import {
   booleanFlag,
   failed,
@@ -122,7 +124,7 @@ const runFlags: Readonly<Record<string, FlagSpec>> = {
 const rangeSizeFlag: FlagSpec = {
   type: 'string',
   value: '<n>',
-  description: 'Documents per key range, i.e. per job.',
+  description: 'Documents per key range, i.e. per job: several batches each, and several ranges per worker.',
   default: String(DEFAULT_RANGE_SIZE),
 };
 
@@ -292,30 +294,41 @@ function spawnWorker(ctx: CommandContext, url: string): Promise<number | null> {
   });
 }
 
-/** `statements backfill --workers N`: plan, N local worker processes until the queue is empty, report. */
+/**
+ * `statements backfill --workers N`: plans the run, then works it in this
+ * process and N-1 child worker processes until the queue is empty, and
+ * reports. This process plans and works on one pg-boss instance and one
+ * pool, and the children start while it already works.
+ */
 async function backfillWithWorkers(ctx: CommandContext, workers: number): Promise<CommandOutcome> {
   const runId = requiredRunId(ctx.flags, 'backfill --workers');
   const cluster = clusterOf(ctx);
-  const plan = await planBackfill(cluster, planOptionsOf(ctx.flags, runId));
-  if (plan.isErr()) return failed(plan.error);
   const progress = ctx.progress('backfill', 'docs');
-  let running = true;
+  const polling = new AbortController();
   // One progress read at a time, every 2 s: reads that pile up under load would slow the workers.
-  const poll = (async () => {
-    while (running) {
+  const poll = async (): Promise<void> => {
+    while (!polling.signal.aborted) {
       const p = await backfillProgress(cluster, runId);
       if (p.isOk()) progress.update(p.value.done, p.value.total, `workers ${p.value.workersAlive}`);
-      await new Promise((resolve) => setTimeout(resolve, 2000));
+      await sleep(2000, undefined, { signal: polling.signal }).catch(() => undefined);
     }
-  })();
-  const codes = await Promise.all(Array.from({ length: workers }, () => spawnWorker(ctx, cluster.connectionString)));
-  running = false;
-  await poll;
+  };
+  let children: Promise<(number | null)[]> = Promise.resolve([]);
+  let polled: Promise<void> = Promise.resolve();
+  const worked = await planAndWork(cluster, planOptionsOf(ctx.flags, runId), { signal: ctx.signal }, () => {
+    children = Promise.all(Array.from({ length: workers - 1 }, () => spawnWorker(ctx, cluster.connectionString)));
+    // Nothing to show under --quiet: no reads.
+    if (!booleanFlag(ctx.flags, 'quiet')) polled = poll();
+  });
+  const codes = await children;
+  polling.abort();
+  await polled;
   progress.done();
   if (ctx.signal.aborted)
     return failed(
       new BackfillError('ABORTED', `run ${runId} was interrupted; every committed batch is kept, rerun with the same --run-id to resume.`),
     );
+  if (worked.isErr()) return failed(worked.error);
   const bad = codes.find((c) => c !== 0);
   if (bad !== undefined) ctx.logger.warn(`a worker process exited with ${String(bad)}; its ranges are retried by the others or by a rerun`);
   return reportOutcome(ctx, runId);
@@ -336,7 +349,8 @@ const backfill: CommandSpec = {
     workers: {
       type: 'string',
       value: '<n>',
-      description: 'Run the backfill as a planned run on the job engine, with this many worker processes on this host (needs --run-id).',
+      description:
+        'Run the backfill as a planned run on the job engine, with this many worker processes on this host: this one and n-1 children (needs --run-id).',
     },
     'range-size': rangeSizeFlag,
     ...storeFlags,

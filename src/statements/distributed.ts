@@ -10,8 +10,9 @@
  * @module
  */
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
-import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
+import { err, errAsync, ok, ResultAsync, safeTry, type Result } from 'neverthrow';
 import pg from 'pg';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
@@ -19,8 +20,8 @@ import { DEFAULT_BATCH_SIZE, defaultVexNormalizers, MAX_BATCH_SIZE, REPORT_SCHEM
 import { RangeJobQueue, type RangeJob } from './job-queue.js';
 import { PgRawDocumentSource } from './pg-raw-document-source.js';
 import { PgStatementSink } from './pg-statement-sink.js';
-import { PgBackfillPlanStore, type BackfillPlan, type PgBackfillPlanTables, type RangeStop } from './pg-run-plan.js';
-import type { BackfillCounters, BackfillFailure, DocumentCursor, StoredCheckpoint, VexNormalizer } from './ports.js';
+import { PgBackfillPlanStore, type BackfillPlan, type PgBackfillPlanTables, type PlannedOptions, type RangeStop } from './pg-run-plan.js';
+import type { BackfillCounters, BackfillFailure, DocumentCursor, StatementSink, StoredCheckpoint, VexNormalizer } from './ports.js';
 import { StatementBackfiller } from './statement-backfiller.js';
 import { addOutcomeSums, buildSummary, OUTCOME_SUM_ZERO, type BackfillSummary } from './summary.js';
 
@@ -30,7 +31,8 @@ export const DEFAULT_RANGE_SIZE = 1000;
 /** A worker whose heartbeat is older than this is not counted as alive. */
 const WORKER_ALIVE_SECONDS = 15;
 const WORKER_HEARTBEAT_MS = 3000;
-const UNTIL_DONE_POLL_MS = 1000;
+/** How often an `untilDone` worker with no range running asks whether any job is left (one count query). */
+const UNTIL_DONE_POLL_MS = 100;
 
 /**
  * Where a distributed run lives. Every process of a run (planner, workers on
@@ -250,6 +252,28 @@ function withParts<T>(
   ).andThen((r) => r);
 }
 
+/** The run's prepared parts and a started job queue: what planning and working need. */
+interface Session {
+  readonly parts: Parts;
+  readonly queue: RangeJobQueue;
+}
+
+/** Runs `fn` with a session, starting pg-boss once for all of it and stopping it afterwards. */
+function withSession<T>(
+  config: DistributedBackfillConfig,
+  fn: (s: Session) => PromiseLike<Result<T, BackfillError>>,
+): ResultAsync<T, BackfillError> {
+  return withParts(config, true, async (parts) => {
+    const queue = await openQueue(config, parts);
+    if (queue.isErr()) return err(queue.error);
+    try {
+      return await fn({ parts, queue: queue.value });
+    } finally {
+      await queue.value.close();
+    }
+  });
+}
+
 function validatePlan(options: PlanBackfillOptions): BackfillError | undefined {
   const bad = (m: string): BackfillError => new BackfillError('INVALID_ARGUMENT', m);
   if (typeof options.runId !== 'string' || options.runId.length === 0 || options.runId.length > 180)
@@ -283,40 +307,36 @@ function validatePlan(options: PlanBackfillOptions): BackfillError | undefined {
 export function planBackfill(config: DistributedBackfillConfig, options: PlanBackfillOptions): ResultAsync<BackfillPlan, BackfillError> {
   const invalid = validatePlan(options);
   if (invalid) return errAsync(invalid);
-  return withParts(config, true, async (parts) => {
-    let plan = await parts.plans.loadPlan(options.runId);
-    if (plan.isErr()) return err(plan.error);
-    const planned = {
-      retrievedSince: options.retrievedSince?.toISOString() ?? null,
-      force: options.force ?? false,
-      maxDocuments: options.maxDocuments ?? null,
-      stopOnError: options.stopOnError ?? false,
-      batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
-      rangeSize: options.rangeSize ?? DEFAULT_RANGE_SIZE,
-    };
+  return withSession(config, (s) => planIn(s, options));
+}
+
+/** Stores the plan (or finds the stored one) and enqueues its ranges not yet completed. */
+function planIn({ parts, queue }: Session, options: PlanBackfillOptions): ResultAsync<BackfillPlan, BackfillError> {
+  const planned: PlannedOptions = {
+    retrievedSince: options.retrievedSince?.toISOString() ?? null,
+    force: options.force ?? false,
+    maxDocuments: options.maxDocuments ?? null,
+    stopOnError: options.stopOnError ?? false,
+    batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
+    rangeSize: options.rangeSize ?? DEFAULT_RANGE_SIZE,
+  };
+  return safeTry(async function* () {
+    const existing = yield* parts.plans.loadPlan(options.runId);
     const ranges =
-      plan.value === null
-        ? await parts.source.keyRanges({
+      existing === null
+        ? yield* parts.source.keyRanges({
             rangeSize: planned.rangeSize,
             ...(options.retrievedSince === undefined ? {} : { retrievedSince: options.retrievedSince }),
             ...(options.maxDocuments === undefined ? {} : { maxDocuments: options.maxDocuments }),
           })
-        : ok([]);
-    if (ranges.isErr()) return err(ranges.error);
-    plan = await parts.plans.savePlan(options.runId, planned, ranges.value);
-    if (plan.isErr()) return err(plan.error);
-    const stored = plan.value as BackfillPlan;
+        : [];
+    const stored = yield* parts.plans.savePlan(options.runId, planned, ranges);
     const todo: RangeJob[] = [];
     for (const range of stored.ranges) {
-      const cp = await parts.sink.loadCheckpoint(rangeCheckpointId(stored.runId, range.n));
-      if (cp.isErr()) return err(cp.error);
-      if (!cp.value?.completed) todo.push({ runId: stored.runId, n: range.n });
+      const checkpoint = yield* parts.sink.loadCheckpoint(rangeCheckpointId(stored.runId, range.n));
+      if (!checkpoint?.completed) todo.push({ runId: stored.runId, n: range.n });
     }
-    const queue = await openQueue(config, parts);
-    if (queue.isErr()) return err(queue.error);
-    const enqueued = await queue.value.enqueue(todo);
-    await queue.value.close();
-    if (enqueued.isErr()) return err(enqueued.error);
+    yield* queue.enqueue(todo);
     parts.logger.info('statement backfill planned', {
       runId: stored.runId,
       documents: stored.documents,
@@ -327,16 +347,59 @@ export function planBackfill(config: DistributedBackfillConfig, options: PlanBac
   });
 }
 
-/** Backfills one range job; returns whether the range reached its end or its stop (false: left to the engine to retry). */
-async function runJob(parts: Parts, normalizers: readonly VexNormalizer[], job: RangeJob, signal: AbortSignal): Promise<void> {
-  const plan = await parts.plans.loadPlan(job.runId);
+/**
+ * The sink as a worker's ranges see it. The worker prepared the tables once
+ * when it started; `prepare()` per range would take CREATE INDEX IF NOT
+ * EXISTS's share lock on the statements table, which waits for the other
+ * workers' batch commits in flight and holds up their next ones.
+ */
+function preparedSink(sink: PgStatementSink): StatementSink {
+  return {
+    loadCheckpoint: (runId) => sink.loadCheckpoint(runId),
+    lockRun: (runId) => sink.lockRun(runId),
+    existingDigests: (digests) => sink.existingDigests(digests),
+    commitBatch: (batch) => sink.commitBatch(batch),
+  };
+}
+
+/** A range's "Backfill completed" is not the run's: ranges log their outcome at debug level, warnings and errors as they are. */
+function rangeLogger(logger: Logger): Logger {
+  const debug = logger.debug?.bind(logger);
+  return {
+    ...(debug === undefined ? {} : { debug }),
+    info: debug ?? (() => undefined),
+    warn: (message, fields) => logger.warn(message, fields),
+    error: (message, fields) => logger.error(message, fields),
+  };
+}
+
+/** What a worker keeps across its jobs. */
+interface WorkerContext {
+  readonly parts: Parts;
+  readonly backfiller: StatementBackfiller;
+  /** Plans never change once stored, so a worker reads each run's once. */
+  readonly plans: Map<string, BackfillPlan>;
+}
+
+async function planOf(w: WorkerContext, runId: string): Promise<BackfillPlan | null> {
+  const cached = w.plans.get(runId);
+  if (cached !== undefined) return cached;
+  const plan = await w.parts.plans.loadPlan(runId);
   if (plan.isErr()) throw plan.error;
-  const range = plan.value?.ranges[job.n - 1];
-  if (plan.value === null || range === undefined) {
+  if (plan.value !== null) w.plans.set(runId, plan.value);
+  return plan.value;
+}
+
+/** Backfills one range job to its end or its stop; throws to leave the job to the engine to retry. */
+async function runJob(w: WorkerContext, job: RangeJob, signal: AbortSignal): Promise<void> {
+  const { parts } = w;
+  const plan = await planOf(w, job.runId);
+  const range = plan?.ranges[job.n - 1];
+  if (plan === null || range === undefined) {
     parts.logger.warn('statement backfill: a job names a range no plan has; dropped', { ...job });
     return;
   }
-  const { options } = plan.value;
+  const { options } = plan;
   const started = await parts.plans.rangeStarted(job.runId, job.n);
   if (started.isErr()) throw started.error;
   const earlierStop = async (): Promise<boolean> => {
@@ -344,8 +407,7 @@ async function runJob(parts: Parts, normalizers: readonly VexNormalizer[], job: 
     if (stop.isErr()) throw stop.error;
     return stop.value !== null && stop.value.n < job.n;
   };
-  const backfiller = new StatementBackfiller({ source: parts.source, sink: parts.sink, normalizers, logger: parts.logger });
-  const done = await backfiller.runRange({
+  const done = await w.backfiller.runRange({
     checkpointId: rangeCheckpointId(job.runId, job.n),
     range,
     options: {
@@ -399,53 +461,112 @@ export function runBackfillWorker(
   config: DistributedBackfillConfig,
   options: BackfillWorkerOptions = {},
 ): ResultAsync<BackfillWorkerSummary, BackfillError> {
+  const invalid = validateWorker(options);
+  if (invalid) return errAsync(invalid);
+  const startedAt = Date.now();
+  return withSession(config, (s) => workIn(s, config, options, startedAt));
+}
+
+/**
+ * `statements backfill --workers N` in one call: plans the run, calls
+ * `onPlanned` (to start the other workers), and works in this process
+ * until the queue is done, on one pg-boss instance and one pool.
+ */
+export function planAndWork(
+  config: DistributedBackfillConfig,
+  plan: PlanBackfillOptions,
+  worker: Omit<BackfillWorkerOptions, 'untilDone'>,
+  onPlanned: (plan: BackfillPlan) => void,
+): ResultAsync<BackfillWorkerSummary, BackfillError> {
+  const invalid = validatePlan(plan) ?? validateWorker(worker);
+  if (invalid) return errAsync(invalid);
+  const startedAt = Date.now();
+  return withSession(config, (s) =>
+    safeTry(async function* () {
+      onPlanned(yield* planIn(s, plan));
+      return await workIn(s, config, { ...worker, untilDone: true }, startedAt);
+    }),
+  );
+}
+
+function validateWorker(options: BackfillWorkerOptions): BackfillError | undefined {
   const concurrency = options.concurrency ?? 1;
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
-    return errAsync(new BackfillError('INVALID_ARGUMENT', 'concurrency must be an integer from 1 to 64.'));
-  const normalizers = config.normalizers ?? defaultVexNormalizers;
-  return withParts(config, true, async (parts) => {
-    const queue = await openQueue(config, parts);
-    if (queue.isErr()) return err(queue.error);
-    const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-    const stopping = new AbortController();
-    const onAbort = (): void => stopping.abort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    let ranges = 0;
-    let retried = 0;
-    const beat = async (): Promise<void> => void (await parts.plans.heartbeat(workerId, hostname(), process.pid));
-    await beat();
-    const heartbeat = setInterval(() => void beat(), WORKER_HEARTBEAT_MS);
-    try {
-      const working = await queue.value.work(concurrency, async (job) => {
-        try {
-          await runJob(parts, normalizers, job, stopping.signal);
-          ranges += 1;
-        } catch (error) {
-          retried += 1;
-          parts.logger.warn('statement backfill: range attempt failed; the engine retries it', {
-            ...job,
-            error: error instanceof Error ? error.message : String(error),
-          });
-          throw error;
-        }
-      });
-      if (working.isErr()) return err(working.error);
-      while (!stopping.signal.aborted) {
-        await new Promise((resolve) => setTimeout(resolve, UNTIL_DONE_POLL_MS));
-        if (!options.untilDone) continue;
-        const pending = await queue.value.pending();
+  return Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 64
+    ? undefined
+    : new BackfillError('INVALID_ARGUMENT', 'concurrency must be an integer from 1 to 64.');
+}
+
+/** Resolves after `ms`, or at once when `signal` fires. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return sleep(ms, undefined, { signal }).catch(() => undefined);
+}
+
+/** Takes jobs until `options.signal` fires or (with `untilDone`) no job is left anywhere. */
+async function workIn(
+  { parts, queue }: Session,
+  config: DistributedBackfillConfig,
+  options: BackfillWorkerOptions,
+  startedAt: number,
+): Promise<Result<BackfillWorkerSummary, BackfillError>> {
+  const w: WorkerContext = {
+    parts,
+    backfiller: new StatementBackfiller({
+      source: parts.source,
+      sink: preparedSink(parts.sink),
+      normalizers: config.normalizers ?? defaultVexNormalizers,
+      logger: rangeLogger(parts.logger),
+    }),
+    plans: new Map(),
+  };
+  const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const stopping = new AbortController();
+  const onAbort = (): void => stopping.abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  let ranges = 0;
+  let retried = 0;
+  let running = 0;
+  const beat = async (): Promise<void> => void (await parts.plans.heartbeat(workerId, hostname(), process.pid));
+  await beat();
+  const heartbeat = setInterval(() => void beat(), WORKER_HEARTBEAT_MS);
+  try {
+    parts.logger.debug?.('statement backfill: worker ready', { workerId, startupMs: Date.now() - startedAt });
+    const working = await queue.work(options.concurrency ?? 1, async (job) => {
+      const jobStarted = Date.now();
+      running += 1;
+      try {
+        await runJob(w, job, stopping.signal);
+        ranges += 1;
+        parts.logger.debug?.('statement backfill: range done', { ...job, ms: Date.now() - jobStarted });
+      } catch (error) {
+        retried += 1;
+        parts.logger.warn('statement backfill: range attempt failed; the engine retries it', {
+          ...job,
+          error: error instanceof Error ? error.message : String(error),
+        });
+        throw error;
+      } finally {
+        running -= 1;
+      }
+    });
+    if (working.isErr()) return err(working.error);
+    // With untilDone, a worker that finds no job left anywhere (even at its start) returns at
+    // once; while one of its own ranges runs, there is no need to ask.
+    while (!stopping.signal.aborted) {
+      if (options.untilDone && running === 0) {
+        const pending = await queue.pending();
         if (pending.isErr()) return err(pending.error);
         if (pending.value === 0) break;
       }
-    } finally {
-      clearInterval(heartbeat);
-      options.signal?.removeEventListener('abort', onAbort);
-      stopping.abort();
-      await queue.value.close();
-      await parts.plans.leave(workerId);
+      await pause(options.untilDone ? UNTIL_DONE_POLL_MS : WORKER_HEARTBEAT_MS, stopping.signal);
     }
-    return ok({ workerId, ranges, retried });
-  });
+  } finally {
+    clearInterval(heartbeat);
+    options.signal?.removeEventListener('abort', onAbort);
+    stopping.abort();
+    await queue.stopWork();
+    await parts.plans.leave(workerId);
+  }
+  return ok({ workerId, ranges, retried });
 }
 
 interface Combined {

@@ -6,7 +6,7 @@
  * @module
  */
 import { PgBoss } from 'pg-boss';
-import { ResultAsync } from 'neverthrow';
+import { okAsync, ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { quoteIdent } from '../_internals/sql-identifier.js';
 
@@ -65,6 +65,8 @@ export class RangeJobQueue {
           superviseIntervalSeconds: 2,
           monitorIntervalSeconds: 2,
           application_name: 'backfill-kit jobs',
+          // No cron schedules here: skips the timekeeper's start-up and its polling.
+          schedule: false,
         });
         // pg-boss reports background errors as events; without a listener they would crash the process.
         boss.on('error', () => undefined);
@@ -84,36 +86,55 @@ export class RangeJobQueue {
     );
   }
 
-  /** Enqueues the ranges that have no job queued or running (the queue policy drops the others). */
+  /**
+   * Enqueues the ranges that have no job queued or running, in one
+   * statement (the queue policy drops the others; the queue's retry and
+   * heartbeat settings apply).
+   */
   enqueue(jobs: readonly RangeJob[]): ResultAsync<void, BackfillError> {
+    if (jobs.length === 0) return okAsync(undefined);
     return ResultAsync.fromPromise(
-      (async () => {
-        for (const job of jobs) await this.#boss.send(this.#queue, { ...job }, { singletonKey: `${job.n}:${job.runId}` });
-      })(),
+      this.#boss.insert(
+        this.#queue,
+        jobs.map((job) => ({ data: { ...job }, singletonKey: `${job.n}:${job.runId}` })),
+      ),
       toError,
-    );
+    ).map(() => undefined);
   }
 
   /**
    * Runs `handler` for each job, `concurrency` at a time. A handler that
    * throws fails its job, which the engine retries with backoff.
+   *
+   * One pg-boss worker per slot, each woken as soon as its job is settled:
+   * pg-boss otherwise waits its polling interval (at least 0.5 s) after
+   * every job shorter than that before it fetches the next. It still waits
+   * that interval after a fetch that found nothing.
    */
   work(concurrency: number, handler: (job: RangeJob) => Promise<void>): ResultAsync<void, BackfillError> {
+    const slot = async (): Promise<void> => {
+      // The worker's id, known once work() returns (its first fetch is a round trip later).
+      let self: string | undefined;
+      self = await this.#boss.work<RangeJob>(
+        this.#queue,
+        {
+          batchSize: 1,
+          pollingIntervalSeconds: 0.5,
+          heartbeatRefreshSeconds: Math.max(1, Math.floor(this.#heartbeatSeconds / 3)),
+        },
+        async ([job]) => {
+          try {
+            if (job !== undefined) await handler(job.data);
+          } finally {
+            if (self !== undefined) this.#boss.notifyWorker(self);
+          }
+        },
+      );
+    };
     return ResultAsync.fromPromise(
-      this.#boss
-        .work<RangeJob>(
-          this.#queue,
-          {
-            localConcurrency: concurrency,
-            batchSize: 1,
-            pollingIntervalSeconds: 0.5,
-            heartbeatRefreshSeconds: Math.max(1, Math.floor(this.#heartbeatSeconds / 3)),
-          },
-          async (jobs) => {
-            for (const job of jobs) await handler(job.data);
-          },
-        )
-        .then(() => undefined),
+      (async () => {
+        for (let i = 0; i < concurrency; i += 1) await slot();
+      })(),
       toError,
     );
   }
@@ -127,6 +148,11 @@ export class RangeJobQueue {
         .then((r) => Number((r.rows[0] as { n: number } | undefined)?.n ?? 0)),
       toError,
     );
+  }
+
+  /** Stops this process's workers of the queue and waits for their running handlers. */
+  stopWork(): ResultAsync<void, BackfillError> {
+    return ResultAsync.fromPromise(this.#boss.offWork(this.#queue, { wait: true }), toError);
   }
 
   /** Stops fetching; waits for running handlers when `graceful`. */
