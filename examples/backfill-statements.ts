@@ -1,7 +1,7 @@
-// Replaces seed 004's "Excititor Statement Backfill Runbook", step "CLI command":
+// Replaces the "Excititor Statement Backfill Runbook", step "CLI command":
 //   stellaops excititor backfill-statements [--retrieved-since <ISO8601>] [--force] \
 //     [--batch-size <int>] [--max-documents <int>]
-// and seed 001's runbook step 3, "Run 21-102 backfill with `--batch-size=500
+// and the release plan's step 3, "Run 21-102 backfill with `--batch-size=500
 // --stop-on-error`; capture report hash".
 // Same flags (plus --stop-on-error and --run-id); prints the seed's summary line
 // and the report hash. Reads raw documents from vex.raw_documents and writes

@@ -1,4 +1,4 @@
-// Replaces seed 000's runbook STORE-AOC-19-005-DEV, "Backfill steps (CI-ready)":
+// Replaces the dataset runbook STORE-AOC-19-005-DEV, "Backfill steps (CI-ready)":
 //   scripts/concelier/backfill-store-aoc-19-005.sh /path/to/linksets-stage-backfill.tar.zst
 // and its manual fallback steps 1-3 (extract, create/truncate + \copy, verify
 // counts vs manifest). The same environment: PGURI (or CONCELIER_PG_URI),

@@ -61,7 +61,7 @@ async function main(work: string, serverUrl: string | undefined): Promise<void> 
       : must(await createThrowawayDatabase({ serverUrl: serverUrl!, prefix: 'bk_demo_' }), 'creating the demo database');
   const pool = new pg.Pool({ connectionString: db.url, max: 4 });
   try {
-    // 1. Build a fixture dataset (seed 000: build-store-aoc-19-005-dataset.sh).
+    // 1. Build a fixture dataset (the dataset runbook's build step).
     step('1. Build a deterministic fixture dataset');
     const tarball = join(work, 'linksets-stage-backfill.tar.zst');
     const written = must(
@@ -106,7 +106,7 @@ async function main(work: string, serverUrl: string | undefined): Promise<void> 
     must(await importer.rollback(), 'rollback');
     say(`counts after rollback: ${JSON.stringify(must(await importer.counts(), 'counts'))}`);
 
-    // 5. Partitions (seed 002): ensure ahead, then a retention dry run.
+    // 5. Partitions (the partition runbook): ensure ahead, then a retention dry run.
     step('5. Partitions of scanner.artifact_boms: ensure, then retention dry run (keep 12)');
     const boms = new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at', interval: 'month', now: NOW });
     await pool.query('CREATE SCHEMA IF NOT EXISTS scanner');
@@ -133,7 +133,7 @@ async function main(work: string, serverUrl: string | undefined): Promise<void> 
     );
     say(`partitions still present: ${must(await boms.list(), 'list').length}`);
 
-    // 6. Statements (seed 004): replay generated raw VEX documents.
+    // 6. Statements (the statement backfill runbook): replay generated raw VEX documents.
     step('6. Backfill statements from 300 generated raw VEX documents (OpenVEX, CSAF, CycloneDX, a few broken)');
     const source = new PgRawDocumentSource({ pg: pool });
     const sink = new PgStatementSink({ pg: pool });
@@ -151,7 +151,7 @@ async function main(work: string, serverUrl: string | undefined): Promise<void> 
     const again = must(await backfiller.run({ batchSize: 100 }), 'backfill (rerun)');
     say(`rerun without --force: ${again.text}`);
 
-    // 7. Index backfill (seed 003) on a generated episode tree.
+    // 7. Index backfill (the release receiver's index rebuild) on a generated episode tree.
     step('7. Index backfill on a generated episode tree (2 hosts x 3 episodes, 2 already indexed)');
     const root = join(work, 'episodes');
     const index = join(work, 'index.jsonl');

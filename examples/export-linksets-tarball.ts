@@ -1,4 +1,4 @@
-// Replaces seed 000's runbook STORE-AOC-19-005-DEV, "How to produce the
+// Replaces the dataset runbook STORE-AOC-19-005-DEV, "How to produce the
 // tarball (export from Postgres)":
 //   scripts/concelier/export-linksets-tarball.sh out/linksets/linksets-stage-backfill.tar.zst
 // The same environment: PGURI (or CONCELIER_PG_URI), PGSCHEMA (default

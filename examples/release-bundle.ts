@@ -1,4 +1,4 @@
-// Replaces seed 001 (Concelier LNM release plan), pipeline step 3 "Create offline
+// Replaces the Concelier LNM release plan's pipeline step 3 "Create offline
 // bundle: migrations/21-101/, migrations/21-102/, seeds/object-store/, SHA256SUMS + .sig,
 // SBOMs … offline kit slice with all above + DSSE manifest" and step 4 "Verification
 // stage: cosign verify-blob for bundles; sha256sum --check".
@@ -44,7 +44,7 @@ function signingKey(): KeyObject {
   return privateKey;
 }
 
-// 1. The artefacts of the offline kit slice (placeholders where seed 001 has none yet).
+// 1. The artefacts of the offline kit slice (placeholders where the release plan has none yet).
 put('migrations/21-101/README.md', '# 21-101 shard/index migrations\nIdempotent; record the duration.\n');
 put('migrations/21-101/EnsureLinkNotMergeShardingAndTtlMigration.sql', '-- shard and TTL migration (placeholder)\nselect 1;\n');
 put('migrations/21-102/README.md', '# 21-102 backfill / tombstone / rollback\nRun with --batch-size=500 --stop-on-error.\n');

@@ -1,4 +1,4 @@
-// Replaces seed 002's "Pre-create current + next month partition" step
+// Replaces the partition runbook's "Pre-create current + next month partition" step
 // (`devops/scripts/scanner-artifact-boms-ensure-partitions.sh 1`), with the same argument.
 //
 //   PG_DSN="Host=…;Database=…;Username=…;Password=…" npx tsx examples/scanner-artifact-boms-ensure-partitions.ts 1

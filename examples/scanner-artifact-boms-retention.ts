@@ -1,4 +1,4 @@
-// Replaces seed 002's retention step
+// Replaces the partition runbook's retention step
 // (`devops/scripts/scanner-artifact-boms-retention.sh 12 true`), with the same arguments.
 //
 //   PG_DSN="Host=…;Database=…;Username=…;Password=…" npx tsx examples/scanner-artifact-boms-retention.ts 12 true

@@ -45,6 +45,19 @@ import { isSha256Hex } from '../_internals/sha256-hex.js';
 const LINKSETS_MEMBER = 'linksets.ndjson';
 const CHUNKS_MEMBER = 'advisory_chunks.ndjson';
 
+/** How `dataset build` and `dataset export` write the archive. */
+const ARCHIVE_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  compression: { type: 'string', value: '<zstd|gzip|none>', description: 'Archive compression.', default: 'zstd' },
+  mtime: {
+    type: 'string',
+    value: '<epoch-seconds>',
+    description: 'Modification time of every member.',
+    default: '0',
+    env: 'SOURCE_DATE_EPOCH',
+  },
+  name: { type: 'string', value: '<name>', description: "The manifest's name.", defaultText: 'the file name without extensions' },
+};
+
 const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   schema: {
     type: 'string',
@@ -191,16 +204,8 @@ const build: CommandSpec = {
     linksets: { type: 'string', value: '<n>', description: `Generated ${LINKSETS_MEMBER} records (without --from).`, default: '340' },
     chunks: { type: 'string', value: '<n>', description: `Generated ${CHUNKS_MEMBER} records (without --from).`, default: '1200' },
     seed: { type: 'string', value: '<n>', description: 'Seed of the generated records: same seed, same bytes.', default: '1' },
-    compression: { type: 'string', value: '<zstd|gzip|none>', description: 'Archive compression.', default: 'zstd' },
+    ...ARCHIVE_FLAGS,
     level: { type: 'string', value: '<n>', description: 'Compression level.', defaultText: '3 for zstd, 6 for gzip' },
-    mtime: {
-      type: 'string',
-      value: '<epoch-seconds>',
-      description: 'Modification time of every member.',
-      default: '0',
-      env: 'SOURCE_DATE_EPOCH',
-    },
-    name: { type: 'string', value: '<name>', description: "The manifest's name.", defaultText: 'the file name without extensions' },
     'sha256-file': {
       type: 'boolean',
       description: 'Also write <out>.sha256 (sha256sum format), which `dataset verify` reads.',
@@ -442,15 +447,7 @@ const exportCommand: CommandSpec = {
   replaces: "the dataset runbook's export-linksets-tarball.sh",
   flags: {
     ...TABLE_FLAGS,
-    compression: { type: 'string', value: '<zstd|gzip|none>', description: 'Archive compression.', default: 'zstd' },
-    mtime: {
-      type: 'string',
-      value: '<epoch-seconds>',
-      description: 'Modification time of every member.',
-      default: '0',
-      env: 'SOURCE_DATE_EPOCH',
-    },
-    name: { type: 'string', value: '<name>', description: "The manifest's name.", defaultText: 'the file name without extensions' },
+    ...ARCHIVE_FLAGS,
     'sha256-file': {
       type: 'boolean',
       description: 'Also write <out>.sha256 (sha256sum format), which `dataset verify` reads.',
