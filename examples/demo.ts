@@ -1,5 +1,5 @@
 // The whole main job end to end, with no setup: `npm run demo`.
-// Replaces, in one run, the runbook steps of seeds 000, 002, 003 and 004:
+// Replaces, in one run, the steps of the dataset, partition, statement backfill and release receiver runbooks:
 // build-store-aoc-19-005-dataset.sh, test-store-aoc-19-005-dataset.sh and
 // `sha256sum`, backfill-store-aoc-19-005.sh (import) and its truncate
 // rollback, scanner-artifact-boms-ensure-partitions.sh 1 and

@@ -1,4 +1,4 @@
-// Replaces the release receiver's step "rebuild missing index.jsonl rows":
+// Replaces the release receiver runbook's step "rebuild missing index.jsonl rows":
 //   sudo -u cis490 /opt/cis490/.venv/bin/python /opt/cis490/tools/index_backfill.py \
 //     --episodes-root /var/lib/cis490/episodes --index /var/lib/cis490/index.jsonl
 // Same flags, same stdout lines, same exit codes (2: no episodes directory).

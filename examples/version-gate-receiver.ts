@@ -1,4 +1,4 @@
-// Replaces the release receiver's step "gate.check() before ingest": the
+// Replaces the release receiver runbook's step "gate.check() before ingest": the
 // hand-written version_gate.py plus the X-…-Code-Commit check in the PUT
 // handler and the [version_gate] config section.
 //
