@@ -5,6 +5,7 @@
  * @module
  */
 import { resolve } from 'node:path';
+import { errAsync, okAsync, ResultAsync } from 'neverthrow';
 import { BackfillError, isBackfillError } from '../errors.js';
 import {
   verifyBlobSignature,
@@ -43,29 +44,27 @@ function verifyLines(r: ChecksumReport, quiet: boolean): string[] {
 
 /**
  * Checks the sums file's detached signature when `--signature` is given:
- * null when not asked, the verification, or the error (a signature that
- * does not verify stops the command before any file is hashed).
+ * null when not asked, else the verification (a signature that does not
+ * verify stops the command before any file is hashed).
  */
-async function checkSignature(
+function checkSignature(
   sums: string,
   signature: string | undefined,
   key: string | undefined,
   cwd: string,
   signal: AbortSignal,
-): Promise<BlobSignatureVerification | BackfillError | null> {
-  if (signature === undefined && key === undefined) return null;
-  if (signature === undefined || key === undefined) throw new BackfillError('INVALID_ARGUMENT', '--signature and --key go together.');
+): ResultAsync<BlobSignatureVerification | null, BackfillError> {
+  if (signature === undefined && key === undefined) return okAsync(null);
+  if (signature === undefined || key === undefined)
+    return errAsync(new BackfillError('INVALID_ARGUMENT', '--signature and --key go together.'));
   // A key or signature may come from a pipe (`--key <(vault read …)`): read it without blocking a thread.
-  const read = async (path: string): Promise<string> =>
-    (
-      await readWholeFile(resolve(cwd, path), signal).catch((e: unknown) => {
-        throw isBackfillError(e)
-          ? e
-          : new BackfillError('IO_ERROR', `${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e, context: { path } });
-      })
-    ).toString('utf8');
-  const verified = await verifyBlobSignature(sums, (await read(signature)).trim(), await read(key), { signal });
-  return verified.isOk() ? verified.value : verified.error;
+  const read = (path: string): ResultAsync<string, BackfillError> =>
+    ResultAsync.fromPromise(readWholeFile(resolve(cwd, path), signal), (e) =>
+      isBackfillError(e)
+        ? e
+        : new BackfillError('IO_ERROR', `${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e, context: { path } }),
+    ).map((bytes) => bytes.toString('utf8'));
+  return ResultAsync.combine([read(signature), read(key)]).andThen(([sig, pem]) => verifyBlobSignature(sums, sig.trim(), pem, { signal }));
 }
 
 const verify: CommandSpec = {
@@ -113,8 +112,9 @@ const verify: CommandSpec = {
   ],
   async run(ctx) {
     const sums = resolve(ctx.cwd, ctx.positionals[0]!);
-    const signature = await checkSignature(sums, stringFlag(ctx.flags, 'signature'), stringFlag(ctx.flags, 'key'), ctx.cwd, ctx.signal);
-    if (signature instanceof BackfillError) return failed(signature.withPartial({ signature: null }));
+    const checked = await checkSignature(sums, stringFlag(ctx.flags, 'signature'), stringFlag(ctx.flags, 'key'), ctx.cwd, ctx.signal);
+    if (checked.isErr()) return failed(checked.error.withPartial({ signature: null }));
+    const signature = checked.value;
     const signatureLines =
       signature === null ? [] : [`signature: Verified OK (${signature.keyKind} key, sums file sha256 ${signature.sha256})`];
     const baseDir = stringFlag(ctx.flags, 'base-dir');
