@@ -25,7 +25,7 @@ export interface WriteDatasetOptions {
   readonly members: Readonly<Record<string, MemberSource>>;
   /** @defaultValue `'zstd'` */
   readonly compression?: Compression;
-  /** Compression level. @defaultValue 3 for zstd, 6 for gzip */
+  /** Compression level: 1–22 for zstd, 0–9 for gzip, none for `'none'` (anything else is `INVALID_ARGUMENT`). @defaultValue 3 for zstd, 6 for gzip */
   readonly level?: number;
   /**
    * Modification time stored for every member, in seconds since the epoch.
@@ -93,6 +93,18 @@ function compressor(compression: Compression, level: number | undefined): Transf
   return undefined;
 }
 
+/** Levels each library really has: zstd clamps anything else silently, so a typo would change the output unnoticed. */
+const LEVELS: Readonly<Record<Compression, readonly [number, number] | undefined>> = { zstd: [1, 22], gzip: [0, 9], none: undefined };
+
+function checkLevel(compression: Compression, level: number | undefined): void {
+  if (level === undefined) return;
+  const range = LEVELS[compression];
+  if (range === undefined) throw new BackfillError('INVALID_ARGUMENT', `compression 'none' takes no level; got ${level}.`);
+  if (!Number.isInteger(level) || level < range[0] || level > range[1]) {
+    throw new BackfillError('INVALID_ARGUMENT', `${compression} level must be an integer from ${range[0]} to ${range[1]}; got ${level}.`);
+  }
+}
+
 /** Passes bytes through unchanged (for uncompressed output). */
 class Identity extends Transform {
   override _transform(chunk: Buffer, _e: BufferEncoding, callback: TransformCallback): void {
@@ -113,6 +125,7 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
     throw new BackfillError('INVALID_ARGUMENT', 'manifest.json is written by writeDataset; do not pass it as a member.');
   }
   const compression = options.compression ?? 'zstd';
+  checkLevel(compression, options.level);
   const mtime = options.mtime ?? defaultMtime();
   await mkdir(dirname(path), { recursive: true });
   const tmp = await mkdtemp(join(dirname(path), `.${basename(path)}.tmp-`));

@@ -103,6 +103,24 @@ describe('writeDataset', () => {
     expect(seen).toBe(records);
   });
 
+  it('refuses a compression level the library does not have, instead of letting zstd clamp it', async () => {
+    for (const [compression, level] of [
+      ['zstd', 23],
+      ['zstd', 0],
+      ['zstd', -5],
+      ['gzip', 10],
+      ['zstd', 2.5],
+      ['none', 3],
+    ] as const) {
+      const file = join(dir, `level-${compression}-${level}.tar`);
+      const r = await writeDataset(file, { compression, level, members: { 'a.ndjson': [{ _id: 1 }] } });
+      expect(r.isErr() && r.error.code, `${compression} ${level}`).toBe('INVALID_ARGUMENT');
+      expect(existsSync(file)).toBe(false);
+    }
+    const ok = await writeDataset(join(dir, 'level-22.tar.zst'), { level: 22, members: { 'a.ndjson': [{ _id: 1 }] } });
+    expect(ok.isOk()).toBe(true);
+  });
+
   it('leaves an existing file untouched when a member source fails', async () => {
     const file = join(dir, 'keep.tar.zst');
     writeFileSync(file, 'previous contents');
