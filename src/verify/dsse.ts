@@ -115,15 +115,23 @@ export interface DsseSignatureCheck {
   readonly code?: BackfillErrorCode;
 }
 
-/** A verified envelope: the payload can be trusted. */
-export interface DsseVerification {
-  readonly payloadType: string;
-  /** The decoded payload. */
-  readonly payload: Buffer;
+/**
+ * The verdict on every signature of an envelope. A verified envelope has it;
+ * a failed {@link verifyDsse} that got as far as trying the signatures
+ * carries it as `error.partial`.
+ */
+export interface DsseVerdicts {
   readonly threshold: number;
   /** Distinct trusted keys with a valid signature. */
   readonly validKeys: number;
   readonly signatures: readonly DsseSignatureCheck[];
+}
+
+/** A verified envelope: the payload can be trusted. */
+export interface DsseVerification extends DsseVerdicts {
+  readonly payloadType: string;
+  /** The decoded payload. */
+  readonly payload: Buffer;
 }
 
 function envelopeError(message: string): BackfillError {
@@ -164,20 +172,43 @@ export function parseEnvelope(input: DsseEnvelope | string | Uint8Array): Result
  *
  * `Ok` means the threshold was met and the payload can be trusted. `Err`
  * carries a code (`ENVELOPE_INVALID`, `BASE64_INVALID`, `SIGNATURE_MISSING`,
- * `SIGNATURE_INVALID`, `KEY_INVALID`, `INVALID_ARGUMENT`) and, in its
- * context, the per-signature report (`signatures`, `validKeys`, `threshold`).
+ * `SIGNATURE_INVALID`, `KEY_INVALID`, `INVALID_ARGUMENT`). When the
+ * signatures were tried (`SIGNATURE_INVALID`, or `BASE64_INVALID` for an
+ * envelope whose every `sig` is malformed), `error.partial` holds the
+ * per-signature verdicts ({@link DsseVerdicts}); an error before that
+ * (a bad key, option or envelope) has none.
  *
  * @example
  * ```ts
  * const result = verifyDsse(readFileSync('manifest.dsse.json', 'utf8'), { keys: [alicePem, bobPem], threshold: 2 });
- * if (result.isErr()) throw result.error; // e.g. SIGNATURE_INVALID: 1 of 2 required keys signed
+ * if (result.isErr()) {
+ *   // e.g. SIGNATURE_INVALID: 1 of the 2 required trusted keys signed
+ *   for (const s of result.error.partial?.signatures ?? []) console.error(`signature ${s.index}: ${s.verdict}`);
+ *   throw result.error;
+ * }
  * const manifest = JSON.parse(result.value.payload.toString('utf8'));
  * ```
  */
 export function verifyDsse(
   envelope: DsseEnvelope | string | Uint8Array,
   options: VerifyDsseOptions,
-): Result<DsseVerification, BackfillError> {
+): Result<DsseVerification, BackfillError<DsseVerdicts>> {
+  return checkInputs(envelope, options)
+    .mapErr((e) => e.withoutPartial())
+    .andThen(countSignatures);
+}
+
+/** What the signatures are checked with, once the keys, options and envelope are valid. */
+interface DsseInputs {
+  readonly env: DsseEnvelope;
+  readonly payload: Buffer;
+  readonly loaded: readonly LoadedKey[];
+  readonly identities: readonly string[];
+  readonly threshold: number;
+}
+
+/** Loads the keys and checks the threshold and the envelope; nothing has been verified yet. */
+function checkInputs(envelope: DsseEnvelope | string | Uint8Array, options: VerifyDsseOptions): Result<DsseInputs, BackfillError> {
   return safeTry(function* () {
     const threshold = options.threshold ?? DEFAULT_DSSE_THRESHOLD;
     const loaded = yield* Result.combine(
@@ -201,18 +232,13 @@ export function verifyDsse(
     }
     const payload = yield* decodeBase64(env.payload, 'payload');
     if (env.signatures.length === 0) return err(new BackfillError('SIGNATURE_MISSING', 'The envelope has no signatures; sign it first.'));
-    return countSignatures(env, payload, loaded, identities, threshold);
+    return ok({ env, payload, loaded, identities, threshold });
   });
 }
 
 /** Tries every signature against every trusted key; each distinct key counts once toward `threshold`. */
-function countSignatures(
-  env: DsseEnvelope,
-  payload: Buffer,
-  loaded: readonly LoadedKey[],
-  identities: readonly string[],
-  threshold: number,
-): Result<DsseVerification, BackfillError> {
+function countSignatures(inputs: DsseInputs): Result<DsseVerification, BackfillError<DsseVerdicts>> {
+  const { env, payload, loaded, identities, threshold } = inputs;
   const pae = preAuthEncoding(env.payloadType, payload);
 
   const counted = new Set<string>();
@@ -234,8 +260,8 @@ function countSignatures(
       ? { index, ...hint, verdict: 'invalid', keyIndex: null, code: 'SIGNATURE_INVALID' }
       : { index, ...hint, verdict: 'duplicate', keyIndex: duplicateOf };
   });
-  const report = { payloadType: env.payloadType, payload, threshold, validKeys: counted.size, signatures: checks };
-  if (counted.size >= threshold) return ok(report);
+  const verdicts: DsseVerdicts = { threshold, validKeys: counted.size, signatures: checks };
+  if (counted.size >= threshold) return ok({ payloadType: env.payloadType, payload, ...verdicts });
   const allMalformed = checks.every((c) => c.verdict === 'malformed');
   return err(
     new BackfillError(
@@ -243,7 +269,7 @@ function countSignatures(
       allMalformed
         ? 'No signature in the envelope is valid base64.'
         : `${counted.size} of the ${threshold} required trusted keys signed this envelope; check the keys and that the payload is unmodified.`,
-      { context: { threshold, validKeys: counted.size, signatures: checks } },
+      { partial: verdicts },
     ),
   );
 }

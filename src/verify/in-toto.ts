@@ -2,7 +2,7 @@ import { ResultAsync, err, ok, safeTry, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { decodeBase64 } from './base64.js';
 import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES } from './defaults.js';
-import { parseEnvelope, verifyDsse, type DsseEnvelope, type DsseVerification } from './dsse.js';
+import { parseEnvelope, verifyDsse, type DsseEnvelope, type DsseVerdicts, type DsseVerification } from './dsse.js';
 import { hashFile } from './hash-file.js';
 import type { KeyInput } from './keys.js';
 
@@ -80,7 +80,7 @@ function parseStatement(payload: Buffer): Result<InTotoStatement, BackfillError>
 function payloadOf(
   envelope: DsseEnvelope | string | Uint8Array,
   options: VerifyInTotoSubjectOptions,
-): Result<{ payload: Buffer; verification: DsseVerification | null }, BackfillError> {
+): Result<{ payload: Buffer; verification: DsseVerification | null }, BackfillError<DsseVerdicts>> {
   if (options.keys !== undefined) {
     return verifyDsse(envelope, {
       keys: options.keys,
@@ -91,11 +91,13 @@ function payloadOf(
       verification,
     }));
   }
-  return parseEnvelope(envelope).andThen((env) =>
-    env.payloadType === IN_TOTO_PAYLOAD_TYPE
-      ? decodeBase64(env.payload, 'payload').map((payload) => ({ payload, verification: null }))
-      : err(invalid(`payloadType is ${JSON.stringify(env.payloadType)}, expected ${JSON.stringify(IN_TOTO_PAYLOAD_TYPE)}.`)),
-  );
+  return parseEnvelope(envelope)
+    .andThen((env) =>
+      env.payloadType === IN_TOTO_PAYLOAD_TYPE
+        ? decodeBase64(env.payload, 'payload').map((payload) => ({ payload, verification: null }))
+        : err(invalid(`payloadType is ${JSON.stringify(env.payloadType)}, expected ${JSON.stringify(IN_TOTO_PAYLOAD_TYPE)}.`)),
+    )
+    .mapErr((e) => e.withoutPartial());
 }
 
 /**
@@ -106,7 +108,8 @@ function payloadOf(
  *
  * Errors: `ENVELOPE_INVALID` (not an in-toto statement), `SUBJECT_MISMATCH`
  * (no subject has the file's digest; the context holds the digest and the
- * subject names), plus `verifyDsse`'s codes and `IO_ERROR`.
+ * subject names), plus `verifyDsse`'s codes (with its per-signature verdicts
+ * in `error.partial` when the signatures were tried) and `IO_ERROR`.
  *
  * @example
  * ```ts
@@ -118,21 +121,18 @@ export function verifyInTotoSubject(
   envelope: DsseEnvelope | string | Uint8Array,
   file: string,
   options: VerifyInTotoSubjectOptions = {},
-): ResultAsync<InTotoSubjectMatch, BackfillError> {
+): ResultAsync<InTotoSubjectMatch, BackfillError<DsseVerdicts>> {
   return safeTry(async function* () {
     const { payload, verification } = yield* payloadOf(envelope, options);
-    const statement = yield* parseStatement(payload);
+    const statement = yield* parseStatement(payload).mapErr((e) => e.withoutPartial());
     const { sha256, bytes } = yield* ResultAsync.fromPromise(hashFile(file, { signal: options.signal }), (error) =>
-      toBackfillError(error, 'IO_ERROR', { path: file }),
+      toBackfillError(error, 'IO_ERROR', { path: file }).withoutPartial(),
     );
     const subject = statement.subject.find((s) => typeof s.digest.sha256 === 'string' && s.digest.sha256.toLowerCase() === sha256);
     if (subject === undefined) {
       const names = statement.subject.map((s) => s.name ?? '(unnamed)');
-      return err(
-        new BackfillError('SUBJECT_MISMATCH', `${file} (sha256 ${sha256}) is not among the statement's subjects (${names.join(', ')}).`, {
-          context: { path: file, digest: sha256, subjects: names },
-        }),
-      );
+      const message = `${file} (sha256 ${sha256}) is not among the statement's subjects (${names.join(', ')}).`;
+      return err(new BackfillError<never>('SUBJECT_MISMATCH', message, { context: { path: file, digest: sha256, subjects: names } }));
     }
     return ok({ sha256, bytes, subject, statement, verification });
   });

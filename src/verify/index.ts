@@ -20,7 +20,7 @@ export type {
 export { writeChecksums } from './write-checksums.js';
 export type { WriteChecksumsOptions, WriteChecksumsResult, WrittenChecksum } from './write-checksums.js';
 export { preAuthEncoding, signDsse, verifyDsse } from './dsse.js';
-export type { DsseEnvelope, DsseSignature, DsseSignatureCheck, DsseVerification, VerifyDsseOptions } from './dsse.js';
+export type { DsseEnvelope, DsseSignature, DsseSignatureCheck, DsseVerdicts, DsseVerification, VerifyDsseOptions } from './dsse.js';
 export type { KeyInput, KeyKind, SigningKey } from './keys.js';
 export { verifyInTotoSubject } from './in-toto.js';
 export type { InTotoStatement, InTotoSubject, InTotoSubjectMatch, VerifyInTotoSubjectOptions } from './in-toto.js';

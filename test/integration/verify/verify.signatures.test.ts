@@ -180,9 +180,13 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyDsse with openssl-
     expect(otherType._unsafeUnwrapErr().code).toBe('SIGNATURE_INVALID');
     const wrongKey = verifyDsse(envelopeWith([{ sig }]), { keys: [keys.ec2!.pub, keys.ed!.pub, keys.rsa!.pub] });
     expect(wrongKey._unsafeUnwrapErr().code).toBe('SIGNATURE_INVALID');
-    expect(wrongKey._unsafeUnwrapErr().context.signatures).toEqual([
-      { index: 0, verdict: 'invalid', keyIndex: null, code: 'SIGNATURE_INVALID' },
-    ]);
+    expect(wrongKey._unsafeUnwrapErr().partial).toEqual({
+      threshold: 1,
+      validKeys: 0,
+      signatures: [{ index: 0, verdict: 'invalid', keyIndex: null, code: 'SIGNATURE_INVALID' }],
+    });
+    // the verdicts live in `partial` only, not also in the context
+    expect(wrongKey._unsafeUnwrapErr().context).toEqual({});
     const truncated = verifyDsse(envelopeWith([{ sig: sig.subarray(0, sig.length - 3) }]), { keys: [keys.ec!.pub] });
     expect(truncated._unsafeUnwrapErr().code).toBe('SIGNATURE_INVALID');
     const edSig = opensslSign('ed', pae(TYPE, PAYLOAD), 'ed');
@@ -208,14 +212,11 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyDsse with openssl-
     expect(verifyDsse(envelopeWith([{ sig: a }, { sig: b }]), { keys: pubs, threshold: 2 })._unsafeUnwrap().validKeys).toBe(2);
     const three = verifyDsse(envelopeWith([{ sig: a }, { sig: b }]), { keys: pubs, threshold: 3 });
     expect(three._unsafeUnwrapErr().code).toBe('SIGNATURE_INVALID');
-    expect(three._unsafeUnwrapErr().context).toMatchObject({ threshold: 3, validKeys: 2 });
+    expect(three._unsafeUnwrapErr().partial).toMatchObject({ threshold: 3, validKeys: 2 });
     // the same key signing twice is one key
     const twice = verifyDsse(envelopeWith([{ sig: a }, { sig: opensslSign('ec', data) }]), { keys: pubs, threshold: 2 });
     expect(twice._unsafeUnwrapErr().code).toBe('SIGNATURE_INVALID');
-    expect((twice._unsafeUnwrapErr().context.signatures as Array<{ verdict: string }>).map((s) => s.verdict)).toEqual([
-      'valid',
-      'duplicate',
-    ]);
+    expect(twice._unsafeUnwrapErr().partial?.signatures.map((s) => s.verdict)).toEqual(['valid', 'duplicate']);
     // the same key listed twice cannot meet a threshold of two
     expect(verifyDsse(envelopeWith([{ sig: a }]), { keys: [keys.ec!.pub, keys.ec!.priv], threshold: 2 })._unsafeUnwrapErr().code).toBe(
       'INVALID_ARGUMENT',
@@ -233,7 +234,9 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyDsse with openssl-
       'BASE64_INVALID',
     );
     expect(verifyDsse({ ...envelopeWith([{ sig }]), payload: 'abcde' }, { keys: pub })._unsafeUnwrapErr().code).toBe('BASE64_INVALID');
-    expect(verifyDsse({ ...envelopeWith([]), signatures: [{ sig: '%%%' }] }, { keys: pub })._unsafeUnwrapErr().code).toBe('BASE64_INVALID');
+    const allMalformed = verifyDsse({ ...envelopeWith([]), signatures: [{ sig: '%%%' }] }, { keys: pub })._unsafeUnwrapErr();
+    expect(allMalformed.code).toBe('BASE64_INVALID');
+    expect(allMalformed.partial?.signatures).toEqual([{ index: 0, verdict: 'malformed', keyIndex: null, code: 'BASE64_INVALID' }]);
     // one good signature is enough even next to a malformed one
     expect(
       verifyDsse({ ...envelopeWith([{ sig }]), signatures: [{ sig: '%%%' }, { sig: sig.toString('base64') }] }, { keys: pub }).isOk(),
@@ -245,6 +248,15 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyDsse with openssl-
     expect(verifyDsse(envelopeWith([{ sig }]), { keys: [keys.rsa1024!.pub] })._unsafeUnwrapErr().code).toBe('KEY_INVALID');
     expect(signDsse(PAYLOAD, TYPE, keys.ec!.pub)._unsafeUnwrapErr().code).toBe('KEY_INVALID');
     expect(verifyDsse(envelopeWith([{ sig }]), { keys: [] })._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    // an error before any signature was tried has no verdicts to hand back
+    for (const early of [
+      verifyDsse(envelopeWith([]), { keys: pub }),
+      verifyDsse('{not json', { keys: pub }),
+      verifyDsse(envelopeWith([{ sig }]), { keys: ['not a key'] }),
+      verifyDsse(envelopeWith([{ sig }]), { keys: pub, threshold: 2 }),
+    ]) {
+      expect(early._unsafeUnwrapErr().partial).toBeUndefined();
+    }
   });
 
   it('accepts ECDSA signatures in IEEE P1363 (r||s) form', () => {
@@ -299,7 +311,7 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('one key in several encod
         expect(twice._unsafeUnwrapErr().code, `${a} + ${b}`).toBe('INVALID_ARGUMENT');
         // next to a second, real signer the duplicate still counts once
         const three = verifyDsse(signedTwice, { keys: [forms[a]!, forms[b]!, keys.ec2!.pub], threshold: 2 });
-        expect(three._unsafeUnwrapErr().context, `${a} + ${b}`).toMatchObject({ validKeys: 1 });
+        expect(three._unsafeUnwrapErr().partial, `${a} + ${b}`).toMatchObject({ validKeys: 1 });
       }
     }
   });
@@ -374,7 +386,9 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyInTotoSubject'), (
     expect(r._unsafeUnwrap().verification?.validKeys).toBe(1);
     const unsigned = await verifyInTotoSubject(JSON.stringify(env), file);
     expect(unsigned._unsafeUnwrap().verification).toBeNull();
-    expect((await verifyInTotoSubject(env, file, { keys: [keys.ec2!.pub] }))._unsafeUnwrapErr().code).toBe('SIGNATURE_INVALID');
+    const wrongKey = (await verifyInTotoSubject(env, file, { keys: [keys.ec2!.pub] }))._unsafeUnwrapErr();
+    expect(wrongKey.code).toBe('SIGNATURE_INVALID');
+    expect(wrongKey.partial?.signatures).toEqual([{ index: 0, verdict: 'invalid', keyIndex: null, code: 'SIGNATURE_INVALID' }]);
   });
 
   it('SUBJECT_MISMATCH for another file, ENVELOPE_INVALID for a non-statement', async () => {
@@ -384,6 +398,7 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyInTotoSubject'), (
     const mismatch = await verifyInTotoSubject(env, other, { keys: [keys.ed!.pub] });
     expect(mismatch._unsafeUnwrapErr().code).toBe('SUBJECT_MISMATCH');
     expect(mismatch._unsafeUnwrapErr().context.subjects).toEqual(['other', 'linksets.tar.zst']);
+    expect(mismatch._unsafeUnwrapErr().partial).toBeUndefined();
     const wrongType = signDsse(statement(digest), 'application/json', keys.ed!.priv)._unsafeUnwrap();
     expect((await verifyInTotoSubject(wrongType, file))._unsafeUnwrapErr().code).toBe('ENVELOPE_INVALID');
     const notStatement = signDsse(statement(digest, 'https://example.com/x'), IN_TOTO, keys.ed!.priv)._unsafeUnwrap();
