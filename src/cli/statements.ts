@@ -231,7 +231,7 @@ async function* reportOutcome(ctx: CommandContext, runId: string): CommandRun {
   if (state === 'completed')
     return {
       exitCode: summary.failures > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code,
-      report: report,
+      report,
       lines: summaryLines(summary),
     };
   if (state === 'stopped') {
