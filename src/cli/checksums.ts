@@ -15,7 +15,7 @@ import {
   type ChecksumReport,
 } from '../verify/index.js';
 import { readWholeFile } from '../verify/read-whole-file.js';
-import { booleanFlag, choiceFlag, failed, intFlag, orThrow, stringFlag, type CommandSpec } from './command.js';
+import { booleanFlag, choiceFlag, failed, intFlag, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
 import { num } from './output.js';
 
@@ -110,7 +110,7 @@ const verify: CommandSpec = {
     'backfill-kit checksums verify artifacts/lnm/SHA256SUMS',
     'backfill-kit checksums verify SHA256SUMS --signature SHA256SUMS.sig --key cosign.pub --strict --json',
   ],
-  async run(ctx) {
+  async *run(ctx) {
     const sums = resolve(ctx.cwd, ctx.positionals[0]!);
     const checked = await checkSignature(sums, stringFlag(ctx.flags, 'signature'), stringFlag(ctx.flags, 'key'), ctx.cwd, ctx.signal);
     if (checked.isErr()) return failed(checked.error.withPartial({ signature: null }));
@@ -123,7 +123,7 @@ const verify: CommandSpec = {
       strict: booleanFlag(ctx.flags, 'strict'),
       ignoreMissing: booleanFlag(ctx.flags, 'ignore-missing'),
       followSymlinksOutside: booleanFlag(ctx.flags, 'follow-symlinks-outside'),
-      concurrency: orThrow(intFlag(ctx.flags, 'concurrency', 1, 256)) ?? 4,
+      concurrency: (yield* intFlag(ctx.flags, 'concurrency', 1, 256)) ?? 4,
       ...(baseDir === undefined ? {} : { baseDir: resolve(ctx.cwd, baseDir) }),
       onProgress: (p) => progress.update(p.filesDone, p.filesTotal),
       signal: ctx.signal,
@@ -165,15 +165,15 @@ const write: CommandSpec = {
     concurrency: { type: 'string', value: '<n>', description: 'Files hashed at once.', default: '4' },
   },
   examples: ['cd artifacts/lnm && backfill-kit checksums write SHA256SUMS migrations/21-101.tar.zst seeds/object-store.tar.zst'],
-  async run(ctx) {
+  async *run(ctx) {
     const [out, ...files] = ctx.positionals;
     const baseDir = stringFlag(ctx.flags, 'base-dir');
-    const format = orThrow(choiceFlag(ctx.flags, 'format', ['text', 'binary', 'tag'] as const));
+    const format = yield* choiceFlag(ctx.flags, 'format', ['text', 'binary', 'tag'] as const);
     const progress = ctx.progress('hash', 'files');
     const result = await writeChecksums(files, resolve(ctx.cwd, out!), {
       ...(format === undefined ? {} : { format }),
       ...(baseDir === undefined ? {} : { baseDir: resolve(ctx.cwd, baseDir) }),
-      concurrency: orThrow(intFlag(ctx.flags, 'concurrency', 1, 256)) ?? 4,
+      concurrency: (yield* intFlag(ctx.flags, 'concurrency', 1, 256)) ?? 4,
       onProgress: (p) => progress.update(p.filesDone, p.filesTotal),
       signal: ctx.signal,
       logger: ctx.logger,

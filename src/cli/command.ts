@@ -6,7 +6,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { err, ok, type Result } from 'neverthrow';
+import { err, ok, ResultAsync, type Err, type Result } from 'neverthrow';
 import type pg from 'pg';
 import { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
@@ -72,8 +72,12 @@ export interface CommandSpec {
   readonly replaces: string;
   readonly flags: Readonly<Record<string, FlagSpec>>;
   readonly examples: readonly string[];
-  run(ctx: CommandContext): Promise<CommandOutcome>;
+  /** Yields the error that stops it (`const x = yield* step()`, driven by `safeTry`), or returns the outcome. */
+  run(ctx: CommandContext): CommandRun;
 }
+
+/** A subcommand's body: `yield*` on a `Result` or `ResultAsync` stops it with that error (a usage error, an unreadable file). */
+export type CommandRun = AsyncGenerator<Err<never, BackfillError>, CommandOutcome>;
 
 /** Flags every subcommand accepts. */
 export const GLOBAL_FLAGS: Readonly<Record<string, FlagSpec>> = {
@@ -223,12 +227,6 @@ export function commandHelp(spec: CommandSpec): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** The value of an Ok result; throws the error of an Err (the CLI prints it with its exit status). */
-export function orThrow<T>(result: Result<T, BackfillError>): T {
-  if (result.isErr()) throw result.error;
-  return result.value;
-}
-
 /** A string flag's value (the parser guarantees the type). */
 export function stringFlag(flags: FlagValues, name: string): string | undefined {
   const v = flags[name];
@@ -269,6 +267,14 @@ export function choiceFlag<T extends string>(flags: FlagValues, name: string, ch
   return (choices as readonly string[]).includes(v)
     ? ok(v as T)
     : err(new BackfillError('INVALID_ARGUMENT', `--${name} must be one of ${choices.join(', ')}, not ${JSON.stringify(v)}.`));
+}
+
+/** A file-system step whose failure is an `IO_ERROR` naming `what` (a path, or the flag that gave it). */
+export function ioStep<T>(what: string, promise: Promise<T>): ResultAsync<T, BackfillError> {
+  return ResultAsync.fromPromise(
+    promise,
+    (e) => new BackfillError('IO_ERROR', `${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e }),
+  );
 }
 
 /**

@@ -8,6 +8,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { err, ok, type Result, type ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { readDataset, writeDataset, type Compression, type MemberSource } from '../dataset/index.js';
 import {
@@ -28,8 +29,8 @@ import {
   booleanFlag,
   choiceFlag,
   failed,
-  orThrow,
   intFlag,
+  ioStep,
   listFlag,
   pgFlag,
   stringFlag,
@@ -100,22 +101,22 @@ const LOCK_TIMEOUT_FLAG: FlagSpec = {
   default: String(DEFAULT_STAGING_LOCK_TIMEOUT_MS),
 };
 
-function tableMap(flags: FlagValues): Readonly<Record<string, string>> {
+function tableMap(flags: FlagValues): Result<Readonly<Record<string, string>>, BackfillError> {
   const custom = listFlag(flags, 'table');
   if (custom.length === 0) {
-    return {
+    return ok({
       [LINKSETS_MEMBER]: stringFlag(flags, 'linksets-table') ?? 'linksets_raw',
       [CHUNKS_MEMBER]: stringFlag(flags, 'chunks-table') ?? 'advisory_chunks_raw',
-    };
+    });
   }
   const out: Record<string, string> = {};
   for (const entry of custom) {
     const eq = entry.indexOf('=');
     if (eq <= 0 || eq === entry.length - 1)
-      throw new BackfillError('INVALID_ARGUMENT', `--table must look like member.ndjson=table, not ${JSON.stringify(entry)}.`);
+      return err(new BackfillError('INVALID_ARGUMENT', `--table must look like member.ndjson=table, not ${JSON.stringify(entry)}.`));
     out[entry.slice(0, eq)] = entry.slice(eq + 1);
   }
-  return out;
+  return ok(out);
 }
 
 /** NDJSON lines of a file, blank lines dropped. */
@@ -151,19 +152,14 @@ async function manifestTotal(path: string, members: readonly string[]): Promise<
 }
 
 /** Creates the directory an output file goes into, as the runbook scripts' `mkdir -p` did. */
-async function ensureParent(path: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true }).catch((e: unknown) => {
-    throw new BackfillError('IO_ERROR', `${dirname(path)}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  });
+function ensureParent(path: string): ResultAsync<unknown, BackfillError> {
+  return ioStep(dirname(path), mkdir(dirname(path), { recursive: true }));
 }
 
 /** Writes `<out>.sha256` as `sha256sum` prints it (`verifyDataset` reads it back). */
-async function writeSidecar(out: string, sha256: string): Promise<string> {
+function writeSidecar(out: string, sha256: string): ResultAsync<string, BackfillError> {
   const sidecar = `${out}.sha256`;
-  await writeFile(sidecar, `${sha256}  ${basename(out)}\n`).catch((e: unknown) => {
-    throw new BackfillError('IO_ERROR', `${sidecar}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  });
-  return sidecar;
+  return ioStep(sidecar, writeFile(sidecar, `${sha256}  ${basename(out)}\n`)).map(() => sidecar);
 }
 
 function importLines(r: ImportReport, schema: string, failedRun = false): string[] {
@@ -216,27 +212,25 @@ const build: CommandSpec = {
     'backfill-kit dataset build out/linksets/linksets-stage-backfill.tar.zst',
     'backfill-kit dataset build ds.tar.zst --from ./extracted --compression gzip',
   ],
-  async run(ctx) {
+  async *run(ctx) {
     const out = resolve(ctx.cwd, ctx.positionals[0]!);
-    const compression = orThrow(choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
-    const level = orThrow(intFlag(ctx.flags, 'level', 0, 22));
-    const mtime = orThrow(intFlag(ctx.flags, 'mtime', 0));
+    const compression = (yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
+    const level = yield* intFlag(ctx.flags, 'level', 0, 22);
+    const mtime = yield* intFlag(ctx.flags, 'mtime', 0);
     const name = stringFlag(ctx.flags, 'name');
     const members: Record<string, MemberSource> = {};
     const from = stringFlag(ctx.flags, 'from');
     if (from !== undefined) {
       const dir = resolve(ctx.cwd, from);
-      const files = await readdir(dir).catch((e: unknown) => {
-        throw new BackfillError('IO_ERROR', `--from ${dir}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-      });
+      const files = yield* ioStep(`--from ${dir}`, readdir(dir));
       for (const f of files.filter((x) => x.endsWith('.ndjson')).sort()) members[f] = fileLines(join(dir, f));
-      if (Object.keys(members).length === 0) throw new BackfillError('INVALID_ARGUMENT', `--from ${dir} holds no *.ndjson files.`);
+      if (Object.keys(members).length === 0) return failed(new BackfillError('INVALID_ARGUMENT', `--from ${dir} holds no *.ndjson files.`));
     } else {
-      const seed = orThrow(intFlag(ctx.flags, 'seed', 0)) ?? 1;
-      members[LINKSETS_MEMBER] = generateLinksets(orThrow(intFlag(ctx.flags, 'linksets', 0)) ?? 340, seed);
-      members[CHUNKS_MEMBER] = generateAdvisoryChunks(orThrow(intFlag(ctx.flags, 'chunks', 0)) ?? 1200, seed + 1);
+      const seed = (yield* intFlag(ctx.flags, 'seed', 0)) ?? 1;
+      members[LINKSETS_MEMBER] = generateLinksets((yield* intFlag(ctx.flags, 'linksets', 0)) ?? 340, seed);
+      members[CHUNKS_MEMBER] = generateAdvisoryChunks((yield* intFlag(ctx.flags, 'chunks', 0)) ?? 1200, seed + 1);
     }
-    await ensureParent(out);
+    yield* ensureParent(out);
     const written = await writeDataset(out, {
       members,
       compression,
@@ -247,7 +241,7 @@ const build: CommandSpec = {
     });
     if (written.isErr()) return failed(written.error);
     const { sha256, manifest } = written.value;
-    const sidecar = booleanFlag(ctx.flags, 'sha256-file') ? await writeSidecar(out, sha256) : null;
+    const sidecar = booleanFlag(ctx.flags, 'sha256-file') ? yield* writeSidecar(out, sha256) : null;
     const report = { path: out, sha256File: sidecar, ...written.value };
     return {
       exitCode: EXIT_CODES.OK.code,
@@ -302,7 +296,7 @@ const verify: CommandSpec = {
     'backfill-kit dataset verify out/linksets/linksets-stage-backfill.tar.zst',
     'backfill-kit dataset verify ds.tar.zst --expected-sha256 2b43ef9b…',
   ],
-  async run(ctx) {
+  async *run(ctx) {
     const path = resolve(ctx.cwd, ctx.positionals[0]!);
     const expectedSha256 = stringFlag(ctx.flags, 'expected-sha256');
     const progress = ctx.progress(`verify ${ctx.positionals[0]!}`, 'members');
@@ -375,28 +369,27 @@ const importCommand: CommandSpec = {
     'PGURI=postgres://… backfill-kit dataset import out/linksets/linksets-stage-backfill.tar.zst',
     'DRY_RUN=1 backfill-kit dataset import ds.tar.zst --pg "Host=db;Database=concelier;Username=ops"',
   ],
-  async run(ctx) {
+  async *run(ctx) {
     const path = resolve(ctx.cwd, ctx.positionals[0]!);
     const schema = stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA;
-    const tables = tableMap(ctx.flags);
-    const strategy = orThrow(choiceFlag(ctx.flags, 'strategy', ['truncate', 'swap'] as const));
-    const onInvalid = orThrow(choiceFlag(ctx.flags, 'on-invalid', ['fail', 'reject'] as const));
+    const tables = yield* tableMap(ctx.flags);
+    const strategy = yield* choiceFlag(ctx.flags, 'strategy', ['truncate', 'swap'] as const);
+    const onInvalid = yield* choiceFlag(ctx.flags, 'on-invalid', ['fail', 'reject'] as const);
     const rejectPath = stringFlag(ctx.flags, 'reject-path');
     const expectedFlag = stringFlag(ctx.flags, 'expected-sha256');
     const idField = stringFlag(ctx.flags, 'id-field');
-    const lockTimeoutMs = orThrow(intFlag(ctx.flags, 'lock-timeout-ms', 0));
+    const lockTimeoutMs = yield* intFlag(ctx.flags, 'lock-timeout-ms', 0);
     if (expectedFlag !== undefined && !isSha256Hex(expectedFlag)) {
-      throw new BackfillError('INVALID_ARGUMENT', `--expected-sha256 must be 64 hex digits, not ${JSON.stringify(expectedFlag)}.`);
+      return failed(new BackfillError('INVALID_ARGUMENT', `--expected-sha256 must be 64 hex digits, not ${JSON.stringify(expectedFlag)}.`));
     }
     // The digest recorded beside the tarball, found as `dataset verify` finds it.
     const recorded = expectedFlag === undefined && booleanFlag(ctx.flags, 'sibling-checksums') ? await findExpected(path, {}) : undefined;
     const expectedSha256 = expectedFlag ?? recorded?.sha256;
     if (recorded !== undefined)
       ctx.logger.info(`checking the tarball's SHA-256 against ${recorded.file ?? recorded.from} (--no-sibling-checksums to skip)`);
-    const pool = ctx.pgPool(DATASET_DB_VARS);
-    if (pool.isErr()) return failed(pool.error);
+    const pool = yield* ctx.pgPool(DATASET_DB_VARS);
     const importer = new StagingImporter({
-      pg: pool.value,
+      pg: pool,
       schema,
       tables,
       logger: ctx.logger,
@@ -457,20 +450,19 @@ const exportCommand: CommandSpec = {
   examples: [
     'PGURI=postgres://… LINKSETS_TABLE=linksets CHUNKS_TABLE=advisory_chunks backfill-kit dataset export out/linksets/linksets-stage-backfill.tar.zst',
   ],
-  async run(ctx) {
+  async *run(ctx) {
     const out = resolve(ctx.cwd, ctx.positionals[0]!);
-    const compression = orThrow(choiceFlag(ctx.flags, 'compression', COMPRESSIONS));
-    const mtime = orThrow(intFlag(ctx.flags, 'mtime', 0));
+    const compression = yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS);
+    const mtime = yield* intFlag(ctx.flags, 'mtime', 0);
     const name = stringFlag(ctx.flags, 'name');
-    const pool = ctx.pgPool(DATASET_DB_VARS);
-    if (pool.isErr()) return failed(pool.error);
-    await ensureParent(out);
+    const pool = yield* ctx.pgPool(DATASET_DB_VARS);
+    yield* ensureParent(out);
     const progress = ctx.progress(`export ${ctx.positionals[0]!}`, 'rows');
     let finished = 0;
     let lastRows = 0;
     let current = '';
     const result = await exportDataset(
-      { pg: pool.value, schema: stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA, tables: tableMap(ctx.flags) },
+      { pg: pool, schema: stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA, tables: yield* tableMap(ctx.flags) },
       out,
       {
         ...(compression === undefined ? {} : { compression }),
@@ -491,7 +483,7 @@ const exportCommand: CommandSpec = {
     progress.done();
     if (result.isErr()) return failed(result.error);
     const r = result.value;
-    const sidecar = booleanFlag(ctx.flags, 'sha256-file') ? await writeSidecar(out, r.sha256) : null;
+    const sidecar = booleanFlag(ctx.flags, 'sha256-file') ? yield* writeSidecar(out, r.sha256) : null;
     return {
       exitCode: EXIT_CODES.OK.code,
       report: { ...r, sha256File: sidecar },
@@ -518,20 +510,18 @@ const rollback: CommandSpec = {
     'lock-timeout-ms': LOCK_TIMEOUT_FLAG,
   },
   examples: ['PGURI=postgres://… backfill-kit dataset rollback', 'backfill-kit dataset rollback --dry-run --json'],
-  async run(ctx) {
-    const pool = ctx.pgPool(DATASET_DB_VARS);
-    if (pool.isErr()) return failed(pool.error);
+  async *run(ctx) {
+    const pool = yield* ctx.pgPool(DATASET_DB_VARS);
     const schema = stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA;
-    const lockTimeoutMs = orThrow(intFlag(ctx.flags, 'lock-timeout-ms', 0));
+    const lockTimeoutMs = yield* intFlag(ctx.flags, 'lock-timeout-ms', 0);
     const importer = new StagingImporter({
-      pg: pool.value,
+      pg: pool,
       schema,
-      tables: tableMap(ctx.flags),
+      tables: yield* tableMap(ctx.flags),
       logger: ctx.logger,
       ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
     });
-    const before = await importer.counts();
-    if (before.isErr()) return failed(before.error);
+    const before = yield* await importer.counts();
     const dryRun = booleanFlag(ctx.flags, 'dry-run');
     const describe = (c: Readonly<Record<string, number>>): string =>
       Object.entries(c)
@@ -540,18 +530,18 @@ const rollback: CommandSpec = {
     if (dryRun) {
       return {
         exitCode: EXIT_CODES.OK.code,
-        report: { dryRun, before: before.value, after: before.value },
-        lines: [`Dry run: rollback would empty ${describe(before.value)}.`],
+        report: { dryRun, before: before, after: before },
+        lines: [`Dry run: rollback would empty ${describe(before)}.`],
       };
     }
     const done = await importer.rollback();
-    if (done.isErr()) return failed(done.error.withPartial({ dryRun, before: before.value }));
+    if (done.isErr()) return failed(done.error.withPartial({ dryRun, before: before }));
     const after = await importer.counts();
-    if (after.isErr()) return failed(after.error.withPartial({ dryRun, before: before.value }));
+    if (after.isErr()) return failed(after.error.withPartial({ dryRun, before: before }));
     return {
       exitCode: EXIT_CODES.OK.code,
-      report: { dryRun, before: before.value, after: after.value },
-      lines: [`Rolled back: before ${describe(before.value)}; after ${describe(after.value)}.`],
+      report: { dryRun, before: before, after: after.value },
+      lines: [`Rolled back: before ${describe(before)}; after ${describe(after.value)}.`],
     };
   },
 };

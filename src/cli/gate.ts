@@ -38,10 +38,8 @@ const check: CommandSpec = {
     },
   },
   examples: ['backfill-kit gate check "$(git -C /opt/cis490 rev-parse HEAD)" --repo /home/max/cis490 --window 100'],
-  async run(ctx) {
-    const windowFlag = intFlag(ctx.flags, 'window', 1, MAX_GATE_WINDOW);
-    if (windowFlag.isErr()) return failed(windowFlag.error);
-    const window = windowFlag.value ?? DEFAULT_GATE_WINDOW;
+  async *run(ctx) {
+    const window = (yield* intFlag(ctx.flags, 'window', 1, MAX_GATE_WINDOW)) ?? DEFAULT_GATE_WINDOW;
     const remediation = ctx.flags['remediation'];
     await using gate = new VersionGate({
       repoPath: resolve(ctx.cwd, stringFlag(ctx.flags, 'repo') ?? '.'),
@@ -50,8 +48,7 @@ const check: CommandSpec = {
       logger: ctx.logger,
     });
     // An invalid configuration (a bad --remediation line) is INVALID_ARGUMENT here.
-    const ready = await gate.ready({ signal: ctx.signal });
-    if (ready.isErr()) return failed(ready.error);
+    yield* await gate.ready({ signal: ctx.signal });
     const verdict = gate.check(ctx.positionals[0]);
     if (verdict.isOk()) {
       const a = verdict.value;

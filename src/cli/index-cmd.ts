@@ -14,7 +14,7 @@ import {
   formatIndexRow,
   type IndexBackfillReport,
 } from '../index-backfill/index.js';
-import { booleanFlag, failed, intFlag, orThrow, stringFlag, type CommandSpec } from './command.js';
+import { booleanFlag, failed, intFlag, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
 
 function reportLines(r: IndexBackfillReport, index: string): string[] {
@@ -82,7 +82,7 @@ const backfill: CommandSpec = {
   examples: [
     'sudo -u cis490 backfill-kit index backfill --episodes-root /var/lib/cis490/episodes --index /var/lib/cis490/index.jsonl --dry-run',
   ],
-  async run(ctx) {
+  async *run(ctx) {
     const root = stringFlag(ctx.flags, 'episodes-root');
     const index = stringFlag(ctx.flags, 'index');
     if (root === undefined || index === undefined) {
@@ -101,9 +101,9 @@ const backfill: CommandSpec = {
       ...(host === undefined ? {} : { host }),
       dryRun: booleanFlag(ctx.flags, 'dry-run'),
       followSymlinks: booleanFlag(ctx.flags, 'follow-symlinks'),
-      concurrency: orThrow(intFlag(ctx.flags, 'concurrency', 1, 256)) ?? DEFAULT_INDEX_BACKFILL_CONCURRENCY,
+      concurrency: (yield* intFlag(ctx.flags, 'concurrency', 1, 256)) ?? DEFAULT_INDEX_BACKFILL_CONCURRENCY,
       requireHexCommit: booleanFlag(ctx.flags, 'require-hex-commit'),
-      maxIndexLineBytes: orThrow(intFlag(ctx.flags, 'max-index-line-bytes', 1)) ?? DEFAULT_INDEX_MAX_LINE_BYTES,
+      maxIndexLineBytes: (yield* intFlag(ctx.flags, 'max-index-line-bytes', 1)) ?? DEFAULT_INDEX_MAX_LINE_BYTES,
       onProgress: (p) => progress.update(p.done, p.total),
       signal: ctx.signal,
       logger: ctx.logger,

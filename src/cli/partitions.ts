@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Result } from 'neverthrow';
+import { err, ok, safeTry, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import {
   DEFAULT_PARTITION_LOCK_TIMEOUT_MS,
@@ -23,11 +23,11 @@ import {
   choiceFlag,
   failed,
   intFlag,
-  orThrow,
   pgFlag,
   stringFlag,
   type CommandContext,
   type CommandOutcome,
+  type CommandRun,
   type CommandSpec,
   type FlagSpec,
   type FlagValues,
@@ -55,22 +55,25 @@ const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   pg: pgFlag(PARTITION_DB_VARS),
 };
 
-function manager(ctx: CommandContext): PartitionManager | CommandOutcome {
-  const pool = ctx.pgPool(PARTITION_DB_VARS);
-  if (pool.isErr()) return failed(pool.error);
-  const interval = orThrow(choiceFlag<PartitionInterval>(ctx.flags, 'interval', PARTITION_INTERVALS)) ?? 'month';
-  const nowText = stringFlag(ctx.flags, 'now');
-  const now = nowText === undefined ? undefined : new Date(nowText);
-  if (now !== undefined && Number.isNaN(now.getTime()))
-    throw new BackfillError('INVALID_ARGUMENT', `--now must be an ISO-8601 date, not ${JSON.stringify(nowText)}.`);
-  return new PartitionManager({
-    pg: pool.value,
-    table: stringFlag(ctx.flags, 'table') ?? 'scanner.artifact_boms',
-    column: stringFlag(ctx.flags, 'column') ?? 'inserted_at',
-    interval,
-    lockTimeoutMs: orThrow(intFlag(ctx.flags, 'lock-timeout-ms', 1)) ?? DEFAULT_PARTITION_LOCK_TIMEOUT_MS,
-    logger: ctx.logger,
-    ...(now === undefined ? {} : { now }),
+function manager(ctx: CommandContext): Result<PartitionManager, BackfillError> {
+  return safeTry(function* () {
+    const pool = yield* ctx.pgPool(PARTITION_DB_VARS);
+    const interval = (yield* choiceFlag<PartitionInterval>(ctx.flags, 'interval', PARTITION_INTERVALS)) ?? 'month';
+    const nowText = stringFlag(ctx.flags, 'now');
+    const now = nowText === undefined ? undefined : new Date(nowText);
+    if (now !== undefined && Number.isNaN(now.getTime()))
+      return err(new BackfillError('INVALID_ARGUMENT', `--now must be an ISO-8601 date, not ${JSON.stringify(nowText)}.`));
+    return ok(
+      new PartitionManager({
+        pg: pool,
+        table: stringFlag(ctx.flags, 'table') ?? 'scanner.artifact_boms',
+        column: stringFlag(ctx.flags, 'column') ?? 'inserted_at',
+        interval,
+        lockTimeoutMs: (yield* intFlag(ctx.flags, 'lock-timeout-ms', 1)) ?? DEFAULT_PARTITION_LOCK_TIMEOUT_MS,
+        logger: ctx.logger,
+        ...(now === undefined ? {} : { now }),
+      }),
+    );
   });
 }
 
@@ -78,13 +81,12 @@ function manager(ctx: CommandContext): PartitionManager | CommandOutcome {
  * Builds the manager from the flags, runs one operation, always closes its
  * pool (even when an argument turns out bad half-way), and renders the result.
  */
-async function withManager<T, E extends BackfillError>(
+async function* withManager<T, E extends BackfillError>(
   ctx: CommandContext,
   op: (m: PartitionManager) => PromiseLike<Result<T, E>>,
   render: (value: T) => CommandOutcome,
-): Promise<CommandOutcome> {
-  const m = manager(ctx);
-  if (!(m instanceof PartitionManager)) return m;
+): CommandRun {
+  const m = yield* manager(ctx);
   let r: Result<T, E>;
   try {
     r = await op(m);
@@ -100,33 +102,37 @@ const day = (d: Date | null): string => (d === null ? '-' : d.toISOString().slic
  * Whether retention only plans: the second argument and `--[no-]dry-run` must not contradict each other, and an empty
  * argument (a script's unset variable) is refused rather than read as false. Neither given: a dry run.
  */
-function retentionDryRun(positional: string | undefined, flag: FlagValues[string]): boolean {
-  if (positional !== undefined && positional.trim() === '') {
-    throw new BackfillError(
-      'INVALID_ARGUMENT',
-      'the dry-run argument is empty (an unset variable?): pass true to print the plan, or false to apply it.',
-    );
-  }
-  const fromArgument = positional === undefined ? undefined : orThrow(parseBoolean(positional, 'the dry-run argument'));
-  const fromFlag = typeof flag === 'boolean' ? flag : undefined;
-  if (fromArgument !== undefined && fromFlag !== undefined && fromArgument !== fromFlag) {
-    throw new BackfillError(
-      'INVALID_ARGUMENT',
-      `the dry-run argument says ${positional} but --${fromFlag ? '' : 'no-'}dry-run says otherwise: give one of them. Nothing was changed.`,
-    );
-  }
-  return fromArgument ?? fromFlag ?? true;
+function retentionDryRun(positional: string | undefined, flag: FlagValues[string]): Result<boolean, BackfillError> {
+  return safeTry(function* () {
+    if (positional !== undefined && positional.trim() === '') {
+      return err(
+        new BackfillError(
+          'INVALID_ARGUMENT',
+          'the dry-run argument is empty (an unset variable?): pass true to print the plan, or false to apply it.',
+        ),
+      );
+    }
+    const fromArgument = positional === undefined ? undefined : yield* parseBoolean(positional, 'the dry-run argument');
+    const fromFlag = typeof flag === 'boolean' ? flag : undefined;
+    if (fromArgument !== undefined && fromFlag !== undefined && fromArgument !== fromFlag) {
+      return err(
+        new BackfillError(
+          'INVALID_ARGUMENT',
+          `the dry-run argument says ${positional} but --${fromFlag ? '' : 'no-'}dry-run says otherwise: give one of them. Nothing was changed.`,
+        ),
+      );
+    }
+    return ok(fromArgument ?? fromFlag ?? true);
+  });
 }
 
 /** A positional or flag integer: the runbook's scripts take the count as their first argument. */
-function countArg(ctx: CommandContext, flag: string, fallback: number): number {
+function countArg(ctx: CommandContext, flag: string, fallback: number): Result<number, BackfillError> {
   const positional = ctx.positionals[0];
-  if (positional !== undefined) {
-    if (!/^\d+$/.test(positional))
-      throw new BackfillError('INVALID_ARGUMENT', `the count must be a whole number, not ${JSON.stringify(positional)}.`);
-    return Number(positional);
-  }
-  return orThrow(intFlag(ctx.flags, flag, 0)) ?? fallback;
+  if (positional === undefined) return intFlag(ctx.flags, flag, 0).map((n) => n ?? fallback);
+  return /^\d+$/.test(positional)
+    ? ok(Number(positional))
+    : err(new BackfillError('INVALID_ARGUMENT', `the count must be a whole number, not ${JSON.stringify(positional)}.`));
 }
 
 const ensure: CommandSpec = {
@@ -162,10 +168,10 @@ const ensure: CommandSpec = {
     'PG_DSN="Host=db;Database=scanner;Username=ops;Password=…" backfill-kit partitions ensure 1',
     'backfill-kit partitions ensure --ahead 2 --json',
   ],
-  async run(ctx) {
-    const ahead = countArg(ctx, 'ahead', DEFAULT_PARTITIONS_AHEAD);
-    const behind = orThrow(intFlag(ctx.flags, 'behind', 0)) ?? DEFAULT_PARTITIONS_BEHIND;
-    return withManager(
+  async *run(ctx) {
+    const ahead = yield* countArg(ctx, 'ahead', DEFAULT_PARTITIONS_AHEAD);
+    const behind = (yield* intFlag(ctx.flags, 'behind', 0)) ?? DEFAULT_PARTITIONS_BEHIND;
+    return yield* withManager(
       ctx,
       async (m) => {
         const progress = ctx.progress('ensure', 'partitions');
@@ -233,14 +239,14 @@ const retention: CommandSpec = {
     },
   },
   examples: ['backfill-kit partitions retention 12 true', 'backfill-kit partitions retention --keep 12 --no-dry-run --mode detach'],
-  async run(ctx) {
+  async *run(ctx) {
     const second = ctx.positionals[1];
     // DRY_RUN=1 also beats the positional false; DRY_RUN=0 never turns the dry run off.
-    const forced = orThrow(envTurnsOn(DRY_RUN_VAR, ctx.env));
-    const dryRun = forced || retentionDryRun(second, ctx.flags['dry-run']);
-    const mode = orThrow(choiceFlag(ctx.flags, 'mode', ['drop', 'detach'] as const)) ?? DEFAULT_RETENTION_MODE;
-    const keep = countArg(ctx, 'keep', DEFAULT_RETENTION_KEEP);
-    return withManager(
+    const forced = yield* envTurnsOn(DRY_RUN_VAR, ctx.env);
+    const dryRun = forced || (yield* retentionDryRun(second, ctx.flags['dry-run']));
+    const mode = (yield* choiceFlag(ctx.flags, 'mode', ['drop', 'detach'] as const)) ?? DEFAULT_RETENTION_MODE;
+    const keep = yield* countArg(ctx, 'keep', DEFAULT_RETENTION_KEEP);
+    return yield* withManager(
       ctx,
       async (m) => {
         const progress = ctx.progress('retention', 'partitions');
@@ -298,8 +304,8 @@ const attach: CommandSpec = {
   replaces: 'the rollback "ALTER TABLE scanner.artifact_boms ATTACH PARTITION scanner.artifact_boms_YYYY_MM FOR VALUES …"',
   flags: TABLE_FLAGS,
   examples: ['backfill-kit partitions attach scanner.artifact_boms_2025_03'],
-  async run(ctx) {
-    return withManager(
+  async *run(ctx) {
+    return yield* withManager(
       ctx,
       (m) => m.attach(ctx.positionals[0]!),
       (a) => ({
@@ -336,8 +342,8 @@ const list: CommandSpec = {
   replaces: 'checking the partition set by hand in psql (\\d+ scanner.artifact_boms)',
   flags: TABLE_FLAGS,
   examples: ['backfill-kit partitions list --table scanner.artifact_boms --json'],
-  async run(ctx) {
-    return withManager(
+  async *run(ctx) {
+    return yield* withManager(
       ctx,
       (m) => m.list(),
       (all) => ({ exitCode: EXIT_CODES.OK.code, report: all, lines: all.length === 0 ? ['no partitions'] : all.map(listLine) }),
@@ -361,7 +367,7 @@ const maintain: CommandSpec = {
     concurrently: { type: 'boolean', description: 'REINDEX … CONCURRENTLY, so writes continue.', default: true },
   },
   examples: ['backfill-kit partitions maintain artifact_boms_2026_11 --reindex'],
-  async run(ctx) {
+  async *run(ctx) {
     const options = {
       vacuum: booleanFlag(ctx.flags, 'vacuum'),
       analyze: booleanFlag(ctx.flags, 'analyze'),
@@ -369,7 +375,7 @@ const maintain: CommandSpec = {
       concurrently: booleanFlag(ctx.flags, 'concurrently'),
       signal: ctx.signal,
     };
-    return withManager(
+    return yield* withManager(
       ctx,
       (m) => m.maintain(ctx.positionals[0]!, options),
       (x) => ({

@@ -6,8 +6,8 @@
  * @module
  */
 import pg from 'pg';
-import { err, ok, type Result } from 'neverthrow';
-import { BackfillError, isBackfillError, toBackfillError } from '../errors.js';
+import { err, ok, safeTry, type Result } from 'neverthrow';
+import { BackfillError, toBackfillError } from '../errors.js';
 import { pgPoolConfig } from '../_internals/pg-dsn.js';
 import { commandHelp, didYouMean, failed, parseCommand, type CommandContext, type CommandOutcome, type CommandSpec } from './command.js';
 import { resolvePgTarget, type Env } from './env.js';
@@ -243,16 +243,18 @@ async function dispatch(argv: readonly string[], commands: readonly CommandSpec[
     },
   };
   let outcome: CommandOutcome;
+  const body = spec.run(ctx);
   try {
-    outcome = await spec.run(ctx);
+    const ran = await safeTry(async function* () {
+      return ok(yield* body);
+    });
+    outcome = ran.isOk() ? ran.value : failed(ran.error);
+    // safeTry stops at the first Err without closing the body; closing it runs the body's `finally` and `await using` cleanups.
+    await body.return(outcome);
   } catch (thrown) {
     // Node system errors (ENOENT, EACCES, …) are I/O problems; anything else unexpected is a bug.
     const systemCode = (thrown as { code?: unknown } | null)?.code;
-    const error = isBackfillError(thrown)
-      ? thrown
-      : typeof systemCode === 'string' && /^E[A-Z]+$/.test(systemCode)
-        ? toBackfillError(thrown, 'IO_ERROR')
-        : undefined;
+    const error = typeof systemCode === 'string' && /^E[A-Z]+$/.test(systemCode) ? toBackfillError(thrown, 'IO_ERROR') : undefined;
     if (error === undefined) {
       io.stderr.write(
         `error INTERNAL: ${thrown instanceof Error ? thrown.message : String(thrown)}\n  fix:     This is a bug; rerun with --debug and report the output.\n`,

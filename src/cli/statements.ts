@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { err, ok, safeTry, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import {
   DEFAULT_BATCH_SIZE,
@@ -36,11 +37,10 @@ import {
   booleanFlag,
   failed,
   intFlag,
-  orThrow,
   pgFlag,
   stringFlag,
   type CommandContext,
-  type CommandOutcome,
+  type CommandRun,
   type CommandSpec,
   type FlagSpec,
   type FlagValues,
@@ -152,89 +152,94 @@ const engineFlags: Readonly<Record<string, FlagSpec>> = {
   },
 };
 
-function retrievedSinceOf(flags: FlagValues): Date | undefined {
+function retrievedSinceOf(flags: FlagValues): Result<Date | undefined, BackfillError> {
   const sinceText = stringFlag(flags, 'retrieved-since');
   const retrievedSince =
     sinceText === undefined
       ? undefined
       : new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(sinceText) || !sinceText.includes('T') ? sinceText : `${sinceText}Z`);
   if (retrievedSince !== undefined && Number.isNaN(retrievedSince.getTime())) {
-    throw new BackfillError('INVALID_ARGUMENT', `--retrieved-since must be an ISO-8601 timestamp, not ${JSON.stringify(sinceText)}.`);
+    return err(new BackfillError('INVALID_ARGUMENT', `--retrieved-since must be an ISO-8601 timestamp, not ${JSON.stringify(sinceText)}.`));
   }
-  return retrievedSince;
+  return ok(retrievedSince);
 }
 
 /** The distributed run's configuration from the flags; workers need a connection URL (pg-boss opens its own pool). */
-function clusterOf(ctx: CommandContext): DistributedBackfillConfig {
-  const target = orThrow(resolvePgTarget(stringFlag(ctx.flags, 'pg'), ctx.env, DATASET_DB_VARS));
-  if (target.connectionString === undefined) {
-    throw new BackfillError(
-      'INVALID_ARGUMENT',
-      'planned runs and workers need a connection URL (--pg, PGURI or PG_DSN), not only libpq PG* variables.',
-    );
-  }
-  const f = ctx.flags;
-  const table = (name: string, fallback: string): string => stringFlag(f, name) ?? fallback;
-  const heartbeatSeconds = orThrow(intFlag(f, 'heartbeat-seconds', 10, 3600));
-  return {
-    connectionString: target.connectionString,
-    logger: ctx.logger,
-    jobsSchema: table('jobs-schema', 'pgboss'),
-    ...(heartbeatSeconds === undefined ? {} : { heartbeatSeconds }),
-    tables: {
-      raw: table('raw-table', DEFAULT_RAW_DOCUMENTS_TABLE),
-      statements: table('statements-table', DEFAULT_STATEMENTS_TABLE),
-      documents: table('documents-table', DEFAULT_DOCUMENTS_TABLE),
-      checkpoints: table('checkpoints-table', DEFAULT_CHECKPOINTS_TABLE),
-      failures: table('failures-table', DEFAULT_FAILURES_TABLE),
-      runs: table('runs-table', 'vex.statement_backfill_runs'),
-      ranges: table('ranges-table', 'vex.statement_backfill_ranges'),
-      workers: table('workers-table', 'vex.statement_backfill_workers'),
-    },
-  };
+function clusterOf(ctx: CommandContext): Result<DistributedBackfillConfig, BackfillError> {
+  return safeTry(function* () {
+    const target = yield* resolvePgTarget(stringFlag(ctx.flags, 'pg'), ctx.env, DATASET_DB_VARS);
+    if (target.connectionString === undefined) {
+      return err(
+        new BackfillError(
+          'INVALID_ARGUMENT',
+          'planned runs and workers need a connection URL (--pg, PGURI or PG_DSN), not only libpq PG* variables.',
+        ),
+      );
+    }
+    const f = ctx.flags;
+    const table = (name: string, fallback: string): string => stringFlag(f, name) ?? fallback;
+    const heartbeatSeconds = yield* intFlag(f, 'heartbeat-seconds', 10, 3600);
+    return ok({
+      connectionString: target.connectionString,
+      logger: ctx.logger,
+      jobsSchema: table('jobs-schema', 'pgboss'),
+      ...(heartbeatSeconds === undefined ? {} : { heartbeatSeconds }),
+      tables: {
+        raw: table('raw-table', DEFAULT_RAW_DOCUMENTS_TABLE),
+        statements: table('statements-table', DEFAULT_STATEMENTS_TABLE),
+        documents: table('documents-table', DEFAULT_DOCUMENTS_TABLE),
+        checkpoints: table('checkpoints-table', DEFAULT_CHECKPOINTS_TABLE),
+        failures: table('failures-table', DEFAULT_FAILURES_TABLE),
+        runs: table('runs-table', 'vex.statement_backfill_runs'),
+        ranges: table('ranges-table', 'vex.statement_backfill_ranges'),
+        workers: table('workers-table', 'vex.statement_backfill_workers'),
+      },
+    });
+  });
 }
 
-function planOptionsOf(flags: FlagValues, runId: string): PlanBackfillOptions {
-  const retrievedSince = retrievedSinceOf(flags);
-  const batchSize = orThrow(intFlag(flags, 'batch-size', 1, MAX_BATCH_SIZE));
-  const maxDocuments = orThrow(intFlag(flags, 'max-documents', 1));
-  const rangeSize = orThrow(intFlag(flags, 'range-size', 1));
-  return {
-    runId,
-    ...(retrievedSince === undefined ? {} : { retrievedSince }),
-    force: booleanFlag(flags, 'force'),
-    ...(batchSize === undefined ? {} : { batchSize }),
-    ...(maxDocuments === undefined ? {} : { maxDocuments }),
-    ...(rangeSize === undefined ? {} : { rangeSize }),
-    stopOnError: booleanFlag(flags, 'stop-on-error'),
-  };
+function planOptionsOf(flags: FlagValues, runId: string): Result<PlanBackfillOptions, BackfillError> {
+  return safeTry(function* () {
+    const retrievedSince = yield* retrievedSinceOf(flags);
+    const batchSize = yield* intFlag(flags, 'batch-size', 1, MAX_BATCH_SIZE);
+    const maxDocuments = yield* intFlag(flags, 'max-documents', 1);
+    const rangeSize = yield* intFlag(flags, 'range-size', 1);
+    return ok({
+      runId,
+      ...(retrievedSince === undefined ? {} : { retrievedSince }),
+      force: booleanFlag(flags, 'force'),
+      ...(batchSize === undefined ? {} : { batchSize }),
+      ...(maxDocuments === undefined ? {} : { maxDocuments }),
+      ...(rangeSize === undefined ? {} : { rangeSize }),
+      stopOnError: booleanFlag(flags, 'stop-on-error'),
+    });
+  });
 }
 
-function requiredRunId(flags: FlagValues, command: string): string {
+function requiredRunId(flags: FlagValues, command: string): Result<string, BackfillError> {
   const runId = stringFlag(flags, 'run-id');
-  if (runId === undefined)
-    throw new BackfillError('INVALID_ARGUMENT', `statements ${command} needs --run-id: the run's plan, ranges and report are found by it.`);
-  return runId;
+  return runId === undefined
+    ? err(new BackfillError('INVALID_ARGUMENT', `statements ${command} needs --run-id: the run's plan, ranges and report are found by it.`))
+    : ok(runId);
 }
 
 /** The report of a planned run as the CLI prints it; exit 0 only once it completed without failures. */
-async function reportOutcome(ctx: CommandContext, runId: string): Promise<CommandOutcome> {
-  const cluster = clusterOf(ctx);
-  const report = await backfillReport(cluster, runId);
-  if (report.isErr()) return failed(report.error);
-  const { state, summary } = report.value;
+async function* reportOutcome(ctx: CommandContext, runId: string): CommandRun {
+  const cluster = yield* clusterOf(ctx);
+  const report = yield* await backfillReport(cluster, runId);
+  const { state, summary } = report;
   if (state === 'completed')
     return {
       exitCode: summary.failures > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code,
-      report: report.value,
+      report,
       lines: summaryLines(summary),
     };
   if (state === 'stopped') {
-    const f = report.value.stoppedBy;
+    const f = report.stoppedBy;
     const error = new BackfillError(
       f?.code ?? 'DOCUMENT_INVALID',
       `stopOnError: run ${runId} stopped at document ${f?.digest ?? '?'}: ${f?.message ?? ''}`,
-      { context: { runId }, partial: report.value },
+      { context: { runId }, partial: report },
     );
     return failed(error, ['The run stopped; committed up to the failing document:', ...summaryLines(summary)]);
   }
@@ -244,7 +249,7 @@ async function reportOutcome(ctx: CommandContext, runId: string): Promise<Comman
   return failed(
     new BackfillError('LOCKED', `run ${runId} is still running${where}; report again once its workers are done.`, {
       context: { runId },
-      partial: { ...report.value, progress: p ?? null },
+      partial: { ...report, progress: p ?? null },
     }),
   );
 }
@@ -300,9 +305,10 @@ function spawnWorker(ctx: CommandContext, url: string): Promise<number | null> {
  * reports. This process plans and works on one pg-boss instance and one
  * pool, and the children start while it already works.
  */
-async function backfillWithWorkers(ctx: CommandContext, workers: number): Promise<CommandOutcome> {
-  const runId = requiredRunId(ctx.flags, 'backfill --workers');
-  const cluster = clusterOf(ctx);
+async function* backfillWithWorkers(ctx: CommandContext, workers: number): CommandRun {
+  const runId = yield* requiredRunId(ctx.flags, 'backfill --workers');
+  const cluster = yield* clusterOf(ctx);
+  const planOptions = yield* planOptionsOf(ctx.flags, runId);
   const progress = ctx.progress('backfill', 'docs');
   const polling = new AbortController();
   // One progress read at a time, every 2 s: reads that pile up under load would slow the workers.
@@ -315,7 +321,7 @@ async function backfillWithWorkers(ctx: CommandContext, workers: number): Promis
   };
   let children: Promise<(number | null)[]> = Promise.resolve([]);
   let polled: Promise<void> = Promise.resolve();
-  const worked = await planAndWork(cluster, planOptionsOf(ctx.flags, runId), { signal: ctx.signal }, () => {
+  const worked = await planAndWork(cluster, planOptions, { signal: ctx.signal }, () => {
     children = Promise.all(Array.from({ length: workers - 1 }, () => spawnWorker(ctx, cluster.connectionString)));
     // Nothing to show under --quiet: no reads.
     if (!booleanFlag(ctx.flags, 'quiet')) polled = poll();
@@ -331,7 +337,7 @@ async function backfillWithWorkers(ctx: CommandContext, workers: number): Promis
   if (worked.isErr()) return failed(worked.error);
   const bad = codes.find((c) => c !== 0);
   if (bad !== undefined) ctx.logger.warn(`a worker process exited with ${String(bad)}; its ranges are retried by the others or by a rerun`);
-  return reportOutcome(ctx, runId);
+  return yield* reportOutcome(ctx, runId);
 }
 
 const backfill: CommandSpec = {
@@ -362,25 +368,23 @@ const backfill: CommandSpec = {
     'backfill-kit statements backfill --batch-size 500 --stop-on-error --run-id lnm-21-102',
     'backfill-kit statements backfill --run-id replay --workers 2',
   ],
-  async run(ctx) {
-    const workers = orThrow(intFlag(ctx.flags, 'workers', 1, 64));
-    if (workers !== undefined) return backfillWithWorkers(ctx, workers);
-    const retrievedSince = retrievedSinceOf(ctx.flags);
-    const batchSize = orThrow(intFlag(ctx.flags, 'batch-size', 1, MAX_BATCH_SIZE));
-    const maxDocuments = orThrow(intFlag(ctx.flags, 'max-documents', 1));
+  async *run(ctx) {
+    const workers = yield* intFlag(ctx.flags, 'workers', 1, 64);
+    if (workers !== undefined) return yield* backfillWithWorkers(ctx, workers);
+    const retrievedSince = yield* retrievedSinceOf(ctx.flags);
+    const batchSize = yield* intFlag(ctx.flags, 'batch-size', 1, MAX_BATCH_SIZE);
+    const maxDocuments = yield* intFlag(ctx.flags, 'max-documents', 1);
     const runId = stringFlag(ctx.flags, 'run-id');
-    const pool = ctx.pgPool(DATASET_DB_VARS);
-    if (pool.isErr()) return failed(pool.error);
-    const source = new PgRawDocumentSource({ pg: pool.value, table: stringFlag(ctx.flags, 'raw-table') ?? DEFAULT_RAW_DOCUMENTS_TABLE });
+    const pool = yield* ctx.pgPool(DATASET_DB_VARS);
+    const source = new PgRawDocumentSource({ pg: pool, table: stringFlag(ctx.flags, 'raw-table') ?? DEFAULT_RAW_DOCUMENTS_TABLE });
     const sink = new PgStatementSink({
-      pg: pool.value,
+      pg: pool,
       statementsTable: stringFlag(ctx.flags, 'statements-table') ?? DEFAULT_STATEMENTS_TABLE,
       documentsTable: stringFlag(ctx.flags, 'documents-table') ?? DEFAULT_DOCUMENTS_TABLE,
       checkpointsTable: stringFlag(ctx.flags, 'checkpoints-table') ?? DEFAULT_CHECKPOINTS_TABLE,
       failuresTable: stringFlag(ctx.flags, 'failures-table') ?? DEFAULT_FAILURES_TABLE,
     });
-    const prepared = await sink.prepare();
-    if (prepared.isErr()) return failed(prepared.error);
+    yield* await sink.prepare();
     const progress = ctx.progress('backfill', 'docs');
     const result = await new StatementBackfiller({ source, sink, normalizers: defaultVexNormalizers, logger: ctx.logger }).run({
       ...(retrievedSince === undefined ? {} : { retrievedSince }),
@@ -417,9 +421,9 @@ const plan: CommandSpec = {
     'backfill-kit statements plan --run-id lnm-21-102 --batch-size 500 --stop-on-error',
     'backfill-kit statements plan --run-id replay --max-documents 2000 --range-size 500',
   ],
-  async run(ctx) {
-    const runId = requiredRunId(ctx.flags, 'plan');
-    const planned = await planBackfill(clusterOf(ctx), planOptionsOf(ctx.flags, runId));
+  async *run(ctx) {
+    const runId = yield* requiredRunId(ctx.flags, 'plan');
+    const planned = await planBackfill(yield* clusterOf(ctx), yield* planOptionsOf(ctx.flags, runId));
     if (planned.isErr()) return failed(planned.error);
     const p = planned.value;
     return {
@@ -456,9 +460,9 @@ const worker: CommandSpec = {
     ...engineFlags,
   },
   examples: ['backfill-kit statements worker --until-done', 'backfill-kit statements worker --concurrency 2'],
-  async run(ctx) {
-    const concurrency = orThrow(intFlag(ctx.flags, 'concurrency', 1, 64));
-    const done = await runBackfillWorker(clusterOf(ctx), {
+  async *run(ctx) {
+    const concurrency = yield* intFlag(ctx.flags, 'concurrency', 1, 64);
+    const done = await runBackfillWorker(yield* clusterOf(ctx), {
       ...(concurrency === undefined ? {} : { concurrency }),
       untilDone: booleanFlag(ctx.flags, 'until-done'),
       signal: ctx.signal,
@@ -483,8 +487,8 @@ const report: CommandSpec = {
   replaces: 'the summary of `statements backfill`, for a run done by workers',
   flags: { 'run-id': { type: 'string', value: '<id>', description: 'The planned run.' }, ...storeFlags, ...engineFlags },
   examples: ['backfill-kit statements report --run-id lnm-21-102'],
-  async run(ctx) {
-    return reportOutcome(ctx, requiredRunId(ctx.flags, 'report'));
+  async *run(ctx) {
+    return yield* reportOutcome(ctx, yield* requiredRunId(ctx.flags, 'report'));
   },
 };
 
