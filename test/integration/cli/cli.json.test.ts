@@ -107,7 +107,9 @@ describe.skipIf(mkfifoTool.missing)(mkfifoTool.title('--json when interrupted'),
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const closed = new Promise<number | null>((resolve) => child.once('close', resolve));
+    const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('close', (code, signal) => resolve({ code, signal })),
+    );
     // Opening the write end returns once the CLI has opened the read end; holding it open, writing nothing, blocks its read.
     const writer = await open(fifo, 'w');
     const stderrShows = (text: string): Promise<void> =>
@@ -118,7 +120,12 @@ describe.skipIf(mkfifoTool.missing)(mkfifoTool.title('--json when interrupted'),
         };
         check();
       });
-    return { child, writer, stderrShows, done: async (): Promise<CliRun> => ({ code: await closed, stdout, stderr }) };
+    return {
+      child,
+      writer,
+      stderrShows,
+      done: async (): Promise<CliRun & { signal: NodeJS.Signals | null }> => ({ ...(await closed), stdout, stderr }),
+    };
   }
 
   it('Ctrl-C while a read blocks: exit 130 and one ABORTED object', async () => {
@@ -141,7 +148,9 @@ describe.skipIf(mkfifoTool.missing)(mkfifoTool.title('--json when interrupted'),
       await stderrShows('stopping');
       child.kill('SIGINT');
       const r = await done();
-      expect(r.code, r.stderr).toBe(130);
+      // The second signal may land while the process is already exiting with 130 after the first,
+      // when Node no longer handles it: the shell then sees SIGINT, which it also reports as 130.
+      expect(r.code === 130 || (r.code === null && r.signal === 'SIGINT'), `${r.code} ${r.signal} ${r.stderr}`).toBe(true);
       expect(onlyJson(r).error?.code).toBe('ABORTED');
     } finally {
       await writer.close();
