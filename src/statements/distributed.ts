@@ -12,7 +12,7 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
-import { err, errAsync, ok, ResultAsync, safeTry, type Result } from 'neverthrow';
+import { err, ok, Result, ResultAsync, safeTry } from 'neverthrow';
 import pg from 'pg';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
@@ -274,8 +274,8 @@ function withSession<T>(
   });
 }
 
-function validatePlan(options: PlanBackfillOptions): BackfillError | undefined {
-  const bad = (m: string): BackfillError => new BackfillError('INVALID_ARGUMENT', m);
+function validatePlan(options: PlanBackfillOptions): Result<void, BackfillError> {
+  const bad = (m: string): Result<void, BackfillError> => err(new BackfillError('INVALID_ARGUMENT', m));
   if (typeof options.runId !== 'string' || options.runId.length === 0 || options.runId.length > 180)
     return bad('runId must be a non-empty string of at most 180 characters.');
   const { batchSize, rangeSize, maxDocuments } = options;
@@ -286,7 +286,7 @@ function validatePlan(options: PlanBackfillOptions): BackfillError | undefined {
     return bad('maxDocuments must be a positive integer.');
   if (options.retrievedSince !== undefined && Number.isNaN(options.retrievedSince.getTime()))
     return bad('retrievedSince must be a valid Date.');
-  return undefined;
+  return ok(undefined);
 }
 
 /**
@@ -305,9 +305,7 @@ function validatePlan(options: PlanBackfillOptions): BackfillError | undefined {
  * ```
  */
 export function planBackfill(config: DistributedBackfillConfig, options: PlanBackfillOptions): ResultAsync<BackfillPlan, BackfillError> {
-  const invalid = validatePlan(options);
-  if (invalid) return errAsync(invalid);
-  return withSession(config, (s) => planIn(s, options));
+  return validatePlan(options).asyncAndThen(() => withSession(config, (s) => planIn(s, options)));
 }
 
 /** Stores the plan (or finds the stored one) and enqueues its ranges not yet completed. */
@@ -461,10 +459,8 @@ export function runBackfillWorker(
   config: DistributedBackfillConfig,
   options: BackfillWorkerOptions = {},
 ): ResultAsync<BackfillWorkerSummary, BackfillError> {
-  const invalid = validateWorker(options);
-  if (invalid) return errAsync(invalid);
   const startedAt = Date.now();
-  return withSession(config, (s) => workIn(s, config, options, startedAt));
+  return validateWorker(options).asyncAndThen(() => withSession(config, (s) => workIn(s, config, options, startedAt)));
 }
 
 /**
@@ -478,22 +474,22 @@ export function planAndWork(
   worker: Omit<BackfillWorkerOptions, 'untilDone'>,
   onPlanned: (plan: BackfillPlan) => void,
 ): ResultAsync<BackfillWorkerSummary, BackfillError> {
-  const invalid = validatePlan(plan) ?? validateWorker(worker);
-  if (invalid) return errAsync(invalid);
   const startedAt = Date.now();
-  return withSession(config, (s) =>
-    safeTry(async function* () {
-      onPlanned(yield* planIn(s, plan));
-      return await workIn(s, config, { ...worker, untilDone: true }, startedAt);
-    }),
+  return Result.combine([validatePlan(plan), validateWorker(worker)]).asyncAndThen(() =>
+    withSession(config, (s) =>
+      safeTry(async function* () {
+        onPlanned(yield* planIn(s, plan));
+        return await workIn(s, config, { ...worker, untilDone: true }, startedAt);
+      }),
+    ),
   );
 }
 
-function validateWorker(options: BackfillWorkerOptions): BackfillError | undefined {
+function validateWorker(options: BackfillWorkerOptions): Result<void, BackfillError> {
   const concurrency = options.concurrency ?? 1;
   return Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 64
-    ? undefined
-    : new BackfillError('INVALID_ARGUMENT', 'concurrency must be an integer from 1 to 64.');
+    ? ok(undefined)
+    : err(new BackfillError('INVALID_ARGUMENT', 'concurrency must be an integer from 1 to 64.'));
 }
 
 /** Resolves after `ms`, or at once when `signal` fires. */
