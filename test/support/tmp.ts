@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
@@ -46,4 +46,19 @@ export function needTools(...names: string[]): NeededTools {
   const absent = names.filter((name) => !hasTool(name));
   const why = absent.length === 0 ? '' : ` (skipped: ${absent.join(', ')} ${absent.length === 1 ? 'is' : 'are'} not installed)`;
   return { missing: absent.length > 0, title: (text) => `${text}${why}` };
+}
+
+/**
+ * True when a reader still waits in `open()` on `fifo`: a non-blocking open
+ * of the write end succeeds only then (and releases that reader), and fails
+ * with ENXIO when nobody waits. A test of an aborted read expects false.
+ */
+export function fifoReaderWaiting(fifo: string): boolean {
+  try {
+    closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ENXIO') return false;
+    throw error;
+  }
 }
