@@ -383,7 +383,7 @@ const importCommand: CommandSpec = {
       return failed(new BackfillError('INVALID_ARGUMENT', `--expected-sha256 must be 64 hex digits, not ${JSON.stringify(expectedFlag)}.`));
     }
     // The digest recorded beside the tarball, found as `dataset verify` finds it.
-    const recorded = expectedFlag === undefined && booleanFlag(ctx.flags, 'sibling-checksums') ? await findExpected(path, {}) : undefined;
+    const recorded = expectedFlag === undefined && booleanFlag(ctx.flags, 'sibling-checksums') ? yield* findExpected(path, {}) : undefined;
     const expectedSha256 = expectedFlag ?? recorded?.sha256;
     if (recorded !== undefined)
       ctx.logger.info(`checking the tarball's SHA-256 against ${recorded.file ?? recorded.from} (--no-sibling-checksums to skip)`);

@@ -133,7 +133,11 @@ async function readIfExists(path: string, signal: AbortSignal | undefined): Prom
  * The expected tarball SHA-256 from the option, `<file>.sha256` or `SHA256SUMS`, if any
  * (also how `backfill-kit dataset import` finds the digest `dataset build` recorded).
  */
-export async function findExpected(path: string, options: VerifyDatasetOptions): Promise<Expected | undefined> {
+export function findExpected(path: string, options: VerifyDatasetOptions): ResultAsync<Expected | undefined, BackfillError> {
+  return ResultAsync.fromPromise(expectedFrom(path, options), (e) => toBackfillError(e, 'IO_ERROR', { path }));
+}
+
+async function expectedFrom(path: string, options: VerifyDatasetOptions): Promise<Expected | undefined> {
   if (options.expectedSha256 !== undefined) return { sha256: options.expectedSha256.toLowerCase(), from: 'option', file: null };
   if (options.useSiblingChecksums === false) return undefined;
   const name = basename(path);
@@ -297,7 +301,7 @@ export function verifyDataset(path: string, options: VerifyDatasetOptions = {}):
   const logger = options.logger ?? silentLogger;
   const failed = (error: unknown): BackfillError => toBackfillError(error, 'IO_ERROR', { path });
   return safeTry(async function* () {
-    const expected = yield* ResultAsync.fromPromise(findExpected(path, options), failed);
+    const expected = yield* findExpected(path, options);
     const dataset = readDataset(path, {
       ...(options.maxDecompressedBytes === undefined ? {} : { maxDecompressedBytes: options.maxDecompressedBytes }),
       ...(options.maxLineBytes === undefined ? {} : { maxLineBytes: options.maxLineBytes }),

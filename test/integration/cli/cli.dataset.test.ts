@@ -107,6 +107,15 @@ describe('backfill-kit dataset', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('import refuses a .sha256 beside the tarball that names no digest for it (exit 3, its code, not an internal error)', async () => {
+    const copy = join(dir, 'odd-sidecar.tar.zst');
+    writeFileSync(copy, readFileSync(tarball));
+    writeFileSync(`${copy}.sha256`, 'not a checksum line\n');
+    const r = await cli(['dataset', 'import', copy], { env: { ...env(), DRY_RUN: '1' } });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/^error CHECKSUM_LINE_MALFORMED: .*odd-sidecar\.tar\.zst\.sha256/m);
+  });
+
   it('DRY_RUN=1 import validates and writes nothing', async () => {
     const r = await cli(['dataset', 'import', tarball], { env: { ...env(), DRY_RUN: '1' } });
     expect(r.code, r.stderr).toBe(0);
