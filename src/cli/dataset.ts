@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { err, ok, type Result, type ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { readDataset, writeDataset, type Compression, type MemberSource } from '../dataset/index.js';
+import { parseManifest } from '../dataset/manifest.js';
 import {
   DEFAULT_ID_FIELD,
   DEFAULT_ON_INVALID,
@@ -140,10 +141,9 @@ async function manifestTotal(path: string, members: readonly string[]): Promise<
       if (member.name !== 'manifest.json') return undefined;
       const parts: Buffer[] = [];
       for await (const chunk of member.chunks()) parts.push(chunk);
-      const manifest = JSON.parse(Buffer.concat(parts).toString('utf8')) as { members?: { name?: unknown; records?: unknown }[] };
-      return (manifest.members ?? [])
-        .filter((m) => members.includes(String(m.name)))
-        .reduce((n, m) => n + (typeof m.records === 'number' ? m.records : 0), 0);
+      const manifest = parseManifest(Buffer.concat(parts).toString('utf8'));
+      if (manifest.isErr()) return undefined;
+      return manifest.value.members.filter((m) => members.includes(m.name)).reduce((n, m) => n + m.records, 0);
     }
   } catch {
     // The import itself reports what is wrong with the archive.
