@@ -5,8 +5,8 @@
 import pg from 'pg';
 import type { TestDatabase } from '../../support/pg.js';
 
-/** `scanner.artifact_boms` as the seed's migration shapes it: range-partitioned on a timestamptz. */
-export async function createSeedShapedTable(db: TestDatabase, table = 'artifact_boms', schema = 'scanner'): Promise<void> {
+/** `scanner.artifact_boms` as the partition runbook's migration shapes it: range-partitioned on a timestamptz. */
+export async function createArtifactBomsTable(db: TestDatabase, table = 'artifact_boms', schema = 'scanner'): Promise<void> {
   const t = `"${schema}"."${table}"`;
   await db.query(`
     SET TIME ZONE 'UTC';

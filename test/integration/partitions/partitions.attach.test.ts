@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { PartitionManager } from '../../../src/partitions/index.js';
-import { catalogBounds, createSeedShapedTable, holdLock, rowHomes } from './fixtures.js';
+import { catalogBounds, createArtifactBomsTable, holdLock, rowHomes } from './fixtures.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -26,7 +26,7 @@ async function restoreFromBackup(name: string, rows: [string, string][]): Promis
 
 beforeEach(async () => {
   await db.query('DROP SCHEMA IF EXISTS scanner CASCADE');
-  await createSeedShapedTable(db);
+  await createArtifactBomsTable(db);
   (await manager().ensure({ behind: 2 }))._unsafeUnwrap();
 });
 

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { cli, jsonOf } from '../cli/cli-harness.js';
-import { catalogBounds, createSeedShapedTable } from './fixtures.js';
+import { catalogBounds, createArtifactBomsTable } from './fixtures.js';
 
 let db: TestDatabase;
 const NOW = ['--now', '2026-11-23T10:00:00Z'];
@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   await db.query('DROP SCHEMA IF EXISTS scanner CASCADE');
-  await createSeedShapedTable(db);
+  await createArtifactBomsTable(db);
 });
 
 const names = async (): Promise<string[]> => [...(await catalogBounds(db, 'scanner', 'artifact_boms')).keys()].sort();

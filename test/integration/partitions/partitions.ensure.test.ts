@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { PartitionManager } from '../../../src/partitions/index.js';
-import { catalogBounds, createSeedShapedTable, holdLock, rowHomes } from './fixtures.js';
+import { catalogBounds, createArtifactBomsTable, holdLock, rowHomes } from './fixtures.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -27,9 +27,9 @@ const manager = (now: string, extra: Partial<ConstructorParameters<typeof Partit
 
 const range = (from: string, to: string): string => `FOR VALUES FROM ('${from} 00:00:00+00') TO ('${to} 00:00:00+00')`;
 
-describe('ensure on the seed-shaped table', () => {
+describe("ensure on the partition runbook's table", () => {
   it('creates the current and next month across a year rollover, with UTC bounds rows route by', async () => {
-    await createSeedShapedTable(db);
+    await createArtifactBomsTable(db);
     const r = (await manager('2026-12-15T10:00:00Z').ensure({ ahead: 1 }))._unsafeUnwrap();
     expect(r.created.map((c) => c.name)).toEqual(['artifact_boms_2026_12', 'artifact_boms_2027_01']);
     expect(r.existing).toEqual([]);
@@ -48,7 +48,7 @@ describe('ensure on the seed-shaped table', () => {
   });
 
   it('is idempotent and reports what already existed', async () => {
-    await createSeedShapedTable(db);
+    await createArtifactBomsTable(db);
     (await manager('2026-11-23T00:00:00Z').ensure())._unsafeUnwrap();
     const again = (await manager('2026-11-23T00:00:00Z').ensure())._unsafeUnwrap();
     expect(again.created).toEqual([]);
@@ -59,7 +59,7 @@ describe('ensure on the seed-shaped table', () => {
   });
 
   it('takes the current month from the instant exactly at a boundary', async () => {
-    await createSeedShapedTable(db);
+    await createArtifactBomsTable(db);
     const before = (await manager('2027-01-31T23:59:59.999Z').ensure({ ahead: 0 }))._unsafeUnwrap();
     expect(before.created.map((c) => c.name)).toEqual(['artifact_boms_2027_01']);
     const at = (await manager('2027-02-01T00:00:00.000Z').ensure({ ahead: 0 }))._unsafeUnwrap();
@@ -67,7 +67,7 @@ describe('ensure on the seed-shaped table', () => {
   });
 
   it('fills gaps between existing partitions only with fillGaps, and creates behind', async () => {
-    await createSeedShapedTable(db);
+    await createArtifactBomsTable(db);
     await db.query(`SET TIME ZONE 'UTC';
       CREATE TABLE scanner.artifact_boms_2026_01 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
       CREATE TABLE scanner.artifact_boms_2026_05 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2026-05-01') TO ('2026-06-01');`);
@@ -82,7 +82,7 @@ describe('ensure on the seed-shaped table', () => {
   });
 
   it('keeps retention: after attaching one restored month, the daily ensure creates only the window', async () => {
-    await createSeedShapedTable(db);
+    await createArtifactBomsTable(db);
     const m = manager('2026-11-23T00:00:00Z');
     (await m.ensure({ ahead: 1 }))._unsafeUnwrap();
     await db.query(`CREATE TABLE scanner.artifact_boms_2022_06 (LIKE scanner.artifact_boms INCLUDING ALL);
@@ -105,7 +105,7 @@ describe('ensure on the seed-shaped table', () => {
   });
 
   it("creates every other slot when a standalone table holds one slot's name, and says which and what to do", async () => {
-    await createSeedShapedTable(db);
+    await createArtifactBomsTable(db);
     await db.query(`CREATE TABLE scanner.artifact_boms_default PARTITION OF scanner.artifact_boms DEFAULT;
       INSERT INTO scanner.artifact_boms (build_id, canonical_bom_sha256, inserted_at) VALUES ('jan', 'x', '2027-01-10 00:00:00+00');
       CREATE TABLE scanner.artifact_boms_2026_12 (LIKE scanner.artifact_boms INCLUDING ALL);
@@ -168,7 +168,7 @@ describe('ensure on the seed-shaped table', () => {
   });
 
   it('serialises two concurrent runs: every slot created exactly once', async () => {
-    await createSeedShapedTable(db);
+    await createArtifactBomsTable(db);
     const poolA = new pg.Pool({ connectionString: db.url, max: 2 });
     const poolB = new pg.Pool({ connectionString: db.url, max: 2 });
     try {
@@ -228,7 +228,7 @@ describe('ensure on the seed-shaped table', () => {
   });
 
   it('returns LOCK_TIMEOUT quickly when the parent is busy, and changes nothing', async () => {
-    await createSeedShapedTable(db);
+    await createArtifactBomsTable(db);
     const lock = await holdLock(db.url, 'scanner.artifact_boms', 'ACCESS SHARE');
     try {
       const t0 = Date.now();
@@ -247,7 +247,7 @@ describe('ensure on the seed-shaped table', () => {
   });
 
   it('reports a second run holding the advisory lock as LOCKED', async () => {
-    await createSeedShapedTable(db);
+    await createArtifactBomsTable(db);
     const m = manager('2026-11-23T00:00:00Z', { advisoryLockTimeoutMs: 200 });
     const other = new pg.Client({ connectionString: db.url });
     await other.connect();
@@ -264,7 +264,7 @@ describe('ensure on the seed-shaped table', () => {
   });
 
   it('refuses a slot that partly overlaps a foreign partition, creating nothing', async () => {
-    await createSeedShapedTable(db);
+    await createArtifactBomsTable(db);
     await db.query(`CREATE TABLE scanner.artifact_boms_q4 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2026-10-01 00:00:00+00') TO ('2027-01-01 00:00:00+00');
       CREATE TABLE scanner.artifact_boms_odd PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2027-02-15 00:00:00+00') TO ('2027-03-15 00:00:00+00');`);
     const covered = (await manager('2026-11-23T00:00:00Z').ensure({ ahead: 1 }))._unsafeUnwrap();
@@ -279,7 +279,7 @@ describe('ensure on the seed-shaped table', () => {
 
 describe('config and table checks', () => {
   it('rejects hostile identifiers without running SQL', async () => {
-    await createSeedShapedTable(db);
+    await createArtifactBomsTable(db);
     const hostile = [
       { table: 'scanner.artifact_boms"; DROP TABLE scanner.artifact_boms; --', column: 'inserted_at' },
       { table: 'scanner.artifact_boms', column: 'inserted_at) ; DROP TABLE scanner.artifact_boms; --' },
@@ -364,7 +364,7 @@ describe('config and table checks', () => {
   });
 
   it('stops at an aborted signal with ABORTED and creates nothing more', async () => {
-    await createSeedShapedTable(db);
+    await createArtifactBomsTable(db);
     const ac = new AbortController();
     const seen: string[] = [];
     const r = await manager('2026-11-23T00:00:00Z').ensure({

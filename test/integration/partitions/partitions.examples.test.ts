@@ -2,13 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
-import { catalogBounds, createSeedShapedTable } from './fixtures.js';
+import { catalogBounds, createArtifactBomsTable } from './fixtures.js';
 
 const root = resolve(import.meta.dirname, '..', '..', '..');
 let db: TestDatabase;
 beforeAll(async () => {
   db = await createTestDatabase();
-  await createSeedShapedTable(db);
+  await createArtifactBomsTable(db);
 });
 afterAll(async () => {
   await db.drop();

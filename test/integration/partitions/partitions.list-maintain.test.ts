@@ -3,13 +3,13 @@ import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { PartitionManager } from '../../../src/partitions/index.js';
 import type { PgClientLike } from '../../../src/_internals/pg.js';
-import { createSeedShapedTable, holdLock } from './fixtures.js';
+import { createArtifactBomsTable, holdLock } from './fixtures.js';
 
 let db: TestDatabase;
 const NOW = new Date('2026-11-15T00:00:00Z');
 beforeAll(async () => {
   db = await createTestDatabase();
-  await createSeedShapedTable(db);
+  await createArtifactBomsTable(db);
   (
     await new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW }).ensure({ behind: 3 })
   )._unsafeUnwrap();

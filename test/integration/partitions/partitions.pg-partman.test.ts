@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { PartitionManager } from '../../../src/partitions/index.js';
-import { catalogBounds, createSeedShapedTable, rowHomes } from './fixtures.js';
+import { catalogBounds, createArtifactBomsTable, rowHomes } from './fixtures.js';
 
 async function partmanVersion(): Promise<string | undefined> {
   const c = new pg.Client({ connectionString: inject('pgUrl') });
@@ -68,8 +68,8 @@ const ranges = (bounds: Map<string, string>): string[] => [...bounds.values()].f
 
 describe.skipIf(reason !== '')(`pg_partman ${version ?? ''} comparison${reason ? ` (${reason})` : ''}`, () => {
   it('makes the same months with the same bounds and no gaps as create_parent + run_maintenance', async () => {
-    await createSeedShapedTable(db, 'boms_ours');
-    await createSeedShapedTable(db, 'boms_pm');
+    await createArtifactBomsTable(db, 'boms_ours');
+    await createArtifactBomsTable(db, 'boms_pm');
     const now = await partmanAt(
       "SELECT partman.create_parent('scanner.boms_pm', 'inserted_at', 'native', 'monthly', p_premake := 3)",
       "SELECT partman.run_maintenance('scanner.boms_pm')",
@@ -85,7 +85,7 @@ describe.skipIf(reason !== '')(`pg_partman ${version ?? ''} comparison${reason ?
   });
 
   it("on pg_partman's own table: counts its partitions as existing, and succeeds where its maintenance fails on default-partition rows", async () => {
-    await createSeedShapedTable(db, 'boms_shared');
+    await createArtifactBomsTable(db, 'boms_shared');
     const now = await partmanAt("SELECT partman.create_parent('scanner.boms_shared', 'inserted_at', 'native', 'monthly', p_premake := 2)");
     const m = new PartitionManager({ pg: db.pool, table: 'scanner.boms_shared', column: 'inserted_at', now });
     const same = (await m.ensure({ ahead: 2, behind: 2 }))._unsafeUnwrap();

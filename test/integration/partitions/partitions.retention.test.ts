@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { PartitionManager } from '../../../src/partitions/index.js';
-import { catalogBounds, createSeedShapedTable, holdLock } from './fixtures.js';
+import { catalogBounds, createArtifactBomsTable, holdLock } from './fixtures.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -30,7 +30,7 @@ async function fingerprint(): Promise<string> {
 
 beforeEach(async () => {
   await db.query('DROP SCHEMA IF EXISTS scanner CASCADE');
-  await createSeedShapedTable(db);
+  await createArtifactBomsTable(db);
   // 2025-01 … 2026-12: 24 managed months.
   (await manager().ensure({ behind: 22, ahead: 1 }))._unsafeUnwrap();
   await db.query(`INSERT INTO scanner.artifact_boms (build_id, canonical_bom_sha256, inserted_at)
