@@ -15,16 +15,10 @@ import { findDuplicateEpisodes, listEpisodes, type EpisodeEntry, type EpisodeLis
 import { scanEpisode } from './episode-scan.js';
 import { HashPool } from './hash-pool.js';
 import { readIndexedEpisodeIds } from './existing-index.js';
-import { IndexAppender } from './index-appender.js';
-import { formatIndexRow, formatReceivedAt } from './index-row.js';
+import { formatReceivedAt } from './index-row.js';
 import { acquireLock, type HeldLock } from './lock-file.js';
+import { OrderedRowWriter, type Slot } from './ordered-row-writer.js';
 import type { BackfillIndexOptions, DuplicateEpisode, IndexBackfillReport, IndexBackfillWarning, IndexRow } from './types.js';
-
-/** The outcome for one tarball, kept in its slot until every earlier one is written. */
-interface Slot {
-  readonly row: IndexRow | undefined;
-  readonly warning: IndexBackfillWarning | undefined;
-}
 
 function positiveInt(name: string, value: number | undefined, fallback: number): Result<number, BackfillError> {
   if (value === undefined) return ok(fallback);
@@ -101,10 +95,51 @@ function prepare(options: BackfillIndexOptions, warn: (warning: IndexBackfillWar
   });
 }
 
+/** What scanning one tarball needs besides the tarball. */
+interface ScanContext {
+  readonly settings: Settings;
+  readonly hashes: HashPool;
+  readonly followSymlinks: boolean;
+  readonly requireHexCommit: boolean;
+  readonly now: () => Date;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** Scans one tarball into its row, or into a warning when it cannot be read; throws only when aborted. */
+async function scanToSlot(episode: EpisodeEntry, buffer: Buffer, ctx: ScanContext): Promise<Slot> {
+  // What the walk approved is opened without following a link, so a file swapped for one since is refused.
+  const noFollow = !ctx.followSymlinks;
+  const scanned = await scanEpisode(episode.source, {
+    buffer,
+    hashFile: (path) => ctx.hashes.hash(path, { noFollow }),
+    noFollow,
+    maxDecompressedBytes: ctx.settings.maxDecompressedBytes,
+    maxMetaBytes: ctx.settings.maxMetaBytes,
+    requireHexCommit: ctx.requireHexCommit,
+    signal: ctx.signal,
+  });
+  if (scanned.isErr()) {
+    if (scanned.error.code === 'ABORTED') throw scanned.error;
+    const message = `${scanned.error.message}; cannot be read, skipped, no row written.`;
+    return { row: undefined, warning: { code: scanned.error.code, path: episode.path, message } };
+  }
+  const { sha256, size, commit, problem } = scanned.value;
+  const row: IndexRow = {
+    received_at_wall: formatReceivedAt(ctx.now()),
+    host_id: episode.host,
+    episode_id: episode.episodeId,
+    sha256,
+    size_bytes: size,
+    schema_version: INDEX_SCHEMA_VERSION,
+    backfilled: true,
+    ...(commit === undefined ? {} : { commit }),
+  };
+  return { row, warning: problem ? { code: problem.code, path: episode.path, message: problem.message } : undefined };
+}
+
 async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillReport, BackfillError<IndexBackfillReport>>> {
   const { index, signal } = options;
   const dryRun = options.dryRun ?? false;
-  const now = options.now ?? (() => new Date());
   const logger = options.logger ?? silentLogger;
   const warnings: IndexBackfillWarning[] = [];
   const warn = (warning: IndexBackfillWarning): void => {
@@ -115,23 +150,18 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
   // Nothing was scanned or written yet: there is no partial report to hand back.
   if (prepared.isErr()) return err(prepared.error.withPartial<IndexBackfillReport>(undefined));
   const { settings, listing, lock } = prepared.value;
-  const { concurrency, readChunkBytes, maxDecompressedBytes, maxMetaBytes, maxIndexLineBytes } = settings;
   const { episodes, symlinksNotFollowed } = listing;
-  const followSymlinks = options.followSymlinks ?? false;
 
-  let appender: IndexAppender | undefined;
-  const rows: IndexRow[] = [];
-  let appended = 0;
-  let skipped = 0;
+  const writer = new OrderedRowWriter(index, dryRun, warn);
   let alreadyIndexed = 0;
   let duplicateEpisodes: DuplicateEpisode[] = [];
   const report = (): IndexBackfillReport => ({
     scanned: episodes.length,
     alreadyIndexed,
-    toBackfill: rows.length,
-    rows,
-    appended,
-    skipped,
+    toBackfill: writer.rows.length,
+    rows: writer.rows,
+    appended: writer.appended,
+    skipped: writer.skipped,
     warnings,
     symlinksNotFollowed,
     duplicateEpisodes,
@@ -143,118 +173,58 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
   const stopHashing = (): void => hashes?.abort();
   signal?.addEventListener('abort', stopHashing, { once: true });
   try {
-    const seen = await readIndexedEpisodeIds(index, { maxLineBytes: maxIndexLineBytes, warn });
+    const seen = await readIndexedEpisodeIds(index, { maxLineBytes: settings.maxIndexLineBytes, warn });
     if (seen.isErr()) return err(seen.error.withPartial(report()));
     duplicateEpisodes = findDuplicateEpisodes(episodes, seen.value);
     for (const d of duplicateEpisodes) warn(duplicateWarning(d, dryRun));
     const pending: EpisodeEntry[] = episodes.filter((e) => !seen.value.has(e.episodeId));
     alreadyIndexed = episodes.length - pending.length;
-    if (pending.length > 0) hashes = new HashPool(readChunkBytes);
-    const pool = hashes;
-
-    const slots: (Slot | undefined)[] = new Array<Slot | undefined>(pending.length);
-    let written = 0;
-    let done = 0;
-    // Rows leave in the runbook tool's order however the scans finish: only the
-    // finished prefix is written, one line per write.
-    let flushing: Promise<void> = Promise.resolve();
-    const flush = (): Promise<void> =>
-      (flushing = flushing
-        .then(async () => {
-          while (failure === undefined && written < slots.length && slots[written] !== undefined) {
-            const { row, warning } = slots[written]!;
-            if (warning) warn(warning);
-            if (row) {
-              if (!dryRun) {
-                appender ??= await IndexAppender.open(index);
-                await appender.append(formatIndexRow(row));
-                appended += 1;
-              }
-              rows.push(row);
-            } else skipped += 1;
-            written += 1;
-          }
-        })
-        .catch((e: unknown) => {
-          failure ??= toBackfillError(e, 'IO_ERROR', { path: index });
-        }));
-
-    const scanOne = async (episode: EpisodeEntry, buffer: Buffer): Promise<Slot> => {
-      // What the walk approved is opened without following a link, so a file swapped for one since is refused.
-      const noFollow = !followSymlinks;
-      const scanned = await scanEpisode(episode.source, {
-        buffer,
-        hashFile: (path) => pool!.hash(path, { noFollow }),
-        noFollow,
-        maxDecompressedBytes,
-        maxMetaBytes,
+    if (pending.length > 0) {
+      hashes = new HashPool(settings.readChunkBytes);
+      const ctx: ScanContext = {
+        settings,
+        hashes,
+        followSymlinks: options.followSymlinks ?? false,
         requireHexCommit: options.requireHexCommit ?? false,
+        now: options.now ?? (() => new Date()),
         signal,
-      });
-      if (scanned.isErr()) {
-        if (scanned.error.code === 'ABORTED') throw scanned.error;
-        return {
-          row: undefined,
-          warning: {
-            code: scanned.error.code,
-            path: episode.path,
-            message: `${scanned.error.message}; cannot be read, skipped, no row written.`,
-          },
-        };
-      }
-      const { sha256, size, commit, problem } = scanned.value;
-      const row: IndexRow = {
-        received_at_wall: formatReceivedAt(now()),
-        host_id: episode.host,
-        episode_id: episode.episodeId,
-        sha256,
-        size_bytes: size,
-        schema_version: INDEX_SCHEMA_VERSION,
-        backfilled: true,
-        ...(commit === undefined ? {} : { commit }),
       };
-      return { row, warning: problem ? { code: problem.code, path: episode.path, message: problem.message } : undefined };
-    };
-
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      // One probe buffer per lane, reused for every tarball it scans: one
-      // decoder slice, since meta.json nearly always sits in the first block.
-      const buffer = Buffer.allocUnsafe(Math.min(readChunkBytes, DECODER_SLICE_BYTES));
-      while (failure === undefined && next < pending.length) {
-        if (signal?.aborted) {
-          failure ??= aborted();
-          return;
+      let next = 0;
+      let done = 0;
+      const lane = async (): Promise<void> => {
+        // One probe buffer per lane, reused for every tarball it scans: one
+        // decoder slice, since meta.json nearly always sits in the first block.
+        const buffer = Buffer.allocUnsafe(Math.min(settings.readChunkBytes, DECODER_SLICE_BYTES));
+        while (failure === undefined && writer.failure === undefined && next < pending.length) {
+          if (signal?.aborted) {
+            failure ??= aborted();
+            return;
+          }
+          const at = next;
+          next += 1;
+          try {
+            await writer.fill(at, await scanToSlot(pending[at]!, buffer, ctx));
+          } catch (e) {
+            failure ??=
+              e instanceof BackfillError && e.code === 'ABORTED' ? aborted() : toBackfillError(e, 'IO_ERROR', { path: pending[at]!.path });
+            return;
+          }
+          done += 1;
+          options.onProgress?.({ scanned: episodes.length, total: pending.length, done, appended: writer.appended });
         }
-        const at = next;
-        next += 1;
-        try {
-          slots[at] = await scanOne(pending[at]!, buffer);
-        } catch (e) {
-          failure ??=
-            e instanceof BackfillError && e.code === 'ABORTED' ? aborted() : toBackfillError(e, 'IO_ERROR', { path: pending[at]!.path });
-          return;
-        }
-        done += 1;
-        await flush();
-        options.onProgress?.({ scanned: episodes.length, total: pending.length, done, appended });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, pending.length) }, worker));
-    await flush();
+      };
+      await Promise.all(Array.from({ length: Math.min(settings.concurrency, pending.length) }, lane));
+    }
   } finally {
     signal?.removeEventListener('abort', stopHashing);
     await hashes?.close();
-    if (appender) {
-      await appender.close().catch((e: unknown) => {
-        failure ??= toBackfillError(e, 'IO_ERROR', { path: index });
-      });
-    }
+    await writer.close();
     await lock?.release();
   }
+  failure ??= writer.failure;
   if (failure) return err(failure.withPartial(report()));
   logger.info(
-    `index backfill: scanned ${episodes.length}, already indexed ${alreadyIndexed}, ${dryRun ? 'would append' : 'appended'} ${rows.length}`,
+    `index backfill: scanned ${episodes.length}, already indexed ${alreadyIndexed}, ${dryRun ? 'would append' : 'appended'} ${writer.rows.length}`,
     { index },
   );
   return ok(report());
