@@ -73,6 +73,16 @@ export async function timeShell(script: string, env: NodeJS.ProcessEnv = {}): Pr
   return { seconds: Number(process.hrtime.bigint() - start) / 1e9, stdout };
 }
 
+/**
+ * CPU seconds (user + system) in one `/proc/<pid>/stat` line: fields 14 and
+ * 15, counted after the command name, which may hold spaces and ends at the
+ * last `)`. Linux counts them in clock ticks of 1/100 s.
+ */
+export function cpuSecondsOfProcStat(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** Median of a list of numbers. */
 export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);

@@ -14,12 +14,17 @@
  * Then a two-member dataset (BENCH_ROWS rows split evenly): a `swap` import
  * that loads each table on its own connection, the same import on one
  * pg.Client (tables one after another, as every swap did before), and one
- * `psql` running `\copy` of both members' pre-made text files.
+ * `psql` running `\copy` of both members' pre-made text files. Each line
+ * also says where the CPU went (`cpu`): the importer process, its main
+ * thread, its server backends, and psql's backend, read from the server's
+ * /proc (a superuser on the same host; null otherwise). On a machine of
+ * `cores` cores, no import can beat (process + server CPU) / cores.
  * BENCH_STAGING_ONLY=two skips the single-member part.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync, renameSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -28,7 +33,7 @@ import { generateLinksets } from '../../src/testing/index.js';
 import { encodeCopyField } from '../../src/staging/copy-text-encoding.js';
 import type { StagingStrategy } from '../../src/staging/index.js';
 import { benchDataset } from '../dataset-fixture.js';
-import { BENCH_TMP, envInt, median, report, timeShell } from '../lib.js';
+import { BENCH_TMP, cpuSecondsOfProcStat, envInt, median, report, timeShell } from '../lib.js';
 
 const SERVER = process.env.BACKFILL_KIT_PG_URL ?? process.env.PGURI ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const RUNS = envInt('BENCH_RUNS', 1);
@@ -46,6 +51,11 @@ interface ChildResult {
   peakRssMiB: number;
   lockHeldMs: number;
   sha256: string;
+  /** The child's CPU time, all threads, and its main thread's alone (null before Node 23.9). */
+  cpuSeconds: number;
+  mainThreadCpuSeconds: number | null;
+  /** import-swap.mjs: `/proc/<pid>/stat` of each server backend the import opened (empty when the server would not say). */
+  serverStats?: string[];
 }
 
 /** Runs one measured import in a fresh plain-node process on dist/ (npm run bench builds first), so peak RSS is the importer's own. */
@@ -115,19 +125,21 @@ async function twoMembers(db: pg.Client, url: string, rows: number): Promise<voi
   const count = async (t: string): Promise<number> => Number((await db.query(`SELECT count(*) AS n FROM bench.${t}`)).rows[0]?.n);
   const args = (mode: 'pool' | 'client'): string[] => [url, file, mode, sha256Of(file), JSON.stringify(TWO_MEMBERS)];
   const psqlTimes: number[] = [];
+  const psqlServerCpu: number[] = [];
   const parallel: ChildResult[] = [];
   const serial: ChildResult[] = [];
   for (let i = 0; i < RUNS; i++) {
     await db.query('TRUNCATE bench.psql_a, bench.psql_b');
     await db.query('CHECKPOINT');
     step('two members: psql');
-    psqlTimes.push(
-      (
-        await timeShell(
-          `psql -v ON_ERROR_STOP=1 -q '${url}' -c "\\copy bench.psql_a (id, raw) from '${texts[0]}'" -c "\\copy bench.psql_b (id, raw) from '${texts[1]}'"`,
-        )
-      ).seconds,
+    // Then the backend prints its own /proc stat line (the server CPU of both
+    // \copy), if the server lets this user read it; that alone may fail.
+    const psql = await timeShell(
+      `psql -v ON_ERROR_STOP=1 -qAt '${url}' -c "\\copy bench.psql_a (id, raw) from '${texts[0]}'" -c "\\copy bench.psql_b (id, raw) from '${texts[1]}'" -c '\\set ON_ERROR_STOP 0' -c "SELECT pg_read_file('/proc/self/stat')" -c '\\set ON_ERROR_STOP 1'`,
     );
+    psqlTimes.push(psql.seconds);
+    const stat = psql.stdout.split('\n').find((line) => line.includes(') '));
+    if (stat !== undefined) psqlServerCpu.push(cpuSecondsOfProcStat(stat));
     if ((await count('psql_a')) + (await count('psql_b')) !== rows) throw new Error('psql \\copy loaded the wrong number of rows');
     // Alternate which import goes first, so neither always follows psql.
     for (const mode of i % 2 === 0 ? (['pool', 'client'] as const) : (['client', 'pool'] as const)) {
@@ -139,6 +151,7 @@ async function twoMembers(db: pg.Client, url: string, rows: number): Promise<voi
   }
   const psqlRate = rows / median(psqlTimes);
   const serialRate = rows / median(serial.map((r) => r.seconds));
+  const psqlCpu = psqlServerCpu.length === RUNS ? median(psqlServerCpu) : null;
   for (const [name, results] of [
     ['parallel', parallel],
     ['single-connection', serial],
@@ -158,8 +171,33 @@ async function twoMembers(db: pg.Client, url: string, rows: number): Promise<voi
       ratioVsSingleConnection: rows / seconds / serialRate,
       runs: results.map((r) => Number(r.seconds.toFixed(3))),
       psqlRuns: psqlTimes.map((s) => Number(s.toFixed(3))),
+      cpu: cpuAccount(results, psqlCpu),
     });
   }
+}
+
+/**
+ * Where the CPU went, medians in seconds: the importer's process (all its
+ * threads, and its main thread alone), the server backends it opened, and
+ * one psql's backend for both \copy. On a machine of `cores` cores no
+ * import can finish faster than (process + server) / cores, whatever it
+ * runs in parallel.
+ */
+function cpuAccount(results: readonly ChildResult[], psqlServer: number | null): Record<string, number | null> {
+  const round = (x: number | null): number | null => (x === null ? null : Number(x.toFixed(3)));
+  const server = results.every((r) => (r.serverStats?.length ?? 0) > 0)
+    ? median(results.map((r) => r.serverStats!.reduce((sum, stat) => sum + cpuSecondsOfProcStat(stat), 0)))
+    : null;
+  const node = median(results.map((r) => r.cpuSeconds));
+  const main = results.every((r) => r.mainThreadCpuSeconds !== null) ? median(results.map((r) => r.mainThreadCpuSeconds!)) : null;
+  return {
+    node: round(node),
+    nodeMainThread: round(main),
+    server: round(server),
+    total: round(server === null ? null : node + server),
+    psqlServer: round(psqlServer),
+    cores: availableParallelism(),
+  };
 }
 
 async function main(): Promise<void> {

@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { PgClientLike } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
-import { encodeCopyField } from './copy-text-encoding.js';
+import { CopyTextBuilder } from './copy-text-encoding.js';
 import { copyIn } from './sql.js';
 import type { StagingRow } from './staging-target.js';
 
@@ -41,14 +41,14 @@ export async function copyRows(
   stream.on('error', (e: unknown) => {
     serverError ??= e;
   });
+  const text = new CopyTextBuilder();
   try {
     for await (const batch of batches) {
       if (serverError !== undefined) break;
       beforeBatch();
-      // One string per batch: one UTF-8 encode and one CopyData message.
-      let text = '';
-      for (const row of batch) text += `${encodeCopyField(row.id)}\t${encodeCopyField(row.raw)}\n`;
-      if (!stream.write(text)) await drained(stream);
+      // One buffer per batch: one CopyData message.
+      for (const row of batch) text.row(row.id, row.raw);
+      if (!stream.write(text.take())) await drained(stream);
     }
     if (serverError !== undefined) throw serverError;
     stream.end();

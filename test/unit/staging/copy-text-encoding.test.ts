@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeCopyField, encodeCopyField, encodeCopyRow } from '../../../src/staging/copy-text-encoding.js';
+import { CopyTextBuilder, decodeCopyField, encodeCopyField, encodeCopyRow } from '../../../src/staging/copy-text-encoding.js';
 
 describe('encodeCopyField', () => {
   it('leaves ordinary text alone', () => {
@@ -37,6 +37,33 @@ describe('encodeCopyRow', () => {
   it('joins escaped fields with tabs and ends with a newline', () => {
     expect(encodeCopyRow(['id\t1', '{"a":"x\\\\y"}'])).toBe('id\\t1\t{"a":"x\\\\\\\\y"}\n');
     expect(encodeCopyRow(['one'])).toBe('one\n');
+  });
+});
+
+describe('CopyTextBuilder', () => {
+  it('gives the UTF-8 bytes of the rows encodeCopyRow writes, batch after batch', () => {
+    const rows: [string, string][] = [
+      ['id\t1', '{"a":"x\\\\y"}'],
+      ['Grüße', '{"e":"👩‍💻 \\u0041","t":"a\tb\r"}'],
+      ['', ''],
+    ];
+    const text = new CopyTextBuilder();
+    for (const [id, raw] of rows) text.row(id, raw);
+    expect(text.take().equals(Buffer.from(rows.map((r) => encodeCopyRow(r)).join('')))).toBe(true);
+    expect(text.take().length).toBe(0);
+    text.row('b', 'two');
+    expect(text.take().toString()).toBe('b\ttwo\n');
+  });
+
+  it('grows for a row longer than its scratch buffer, and later rows still encode', () => {
+    // Past the 256 KiB scratch even at one byte per unit, and 3 bytes per unit for the CJK half.
+    const long = `${'\\'.repeat(100_000)}${'語'.repeat(100_000)}\t`;
+    const text = new CopyTextBuilder();
+    text.row('x', 'short');
+    text.row('long', long);
+    expect(text.take().equals(Buffer.from(encodeCopyRow(['x', 'short']) + encodeCopyRow(['long', long])))).toBe(true);
+    text.row('after', '{"k":1}');
+    expect(text.take().toString()).toBe('after\t{"k":1}\n');
   });
 });
 
