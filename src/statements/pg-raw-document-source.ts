@@ -4,7 +4,7 @@
  * @module
  */
 import type { Result, ResultAsync } from 'neverthrow';
-import type { BackfillError } from '../errors.js';
+import { BackfillError } from '../errors.js';
 import { inTransaction, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_RAW_DOCUMENTS_TABLE } from './defaults.js';
@@ -67,6 +67,7 @@ interface RawRow {
 export class PgRawDocumentSource implements RawDocumentSource {
   /** The connection and validated table name, or why the config is invalid (then every method returns that error). */
   readonly #store: Result<Readonly<PgStore<'raw'>>, BackfillError>;
+  #positionsChecked = false;
 
   constructor(config: PgRawDocumentSourceConfig) {
     this.#store = resolvePgStore(config.pg, { raw: config.table ?? DEFAULT_RAW_DOCUMENTS_TABLE });
@@ -101,9 +102,34 @@ export class PgRawDocumentSource implements RawDocumentSource {
     });
   }
 
-  /** The next page after `query.after`, in `(retrieved_at, digest)` order. */
+  /**
+   * Refuses a table holding a document whose `retrieved_at` is ±infinity or
+   * before year 1: its cursor cannot be written down, so a run would end on
+   * it and report "completed" with the documents after it unread. Checked on
+   * a source's first page or plan.
+   */
+  async #checkPositions(c: PgClientLike, raw: QualifiedName): Promise<void> {
+    if (this.#positionsChecked) return;
+    const found = (await c.query(sql.selectUnplaceableDocument(raw))) as { rows: { digest: string; shown: string; n: string }[] };
+    const bad = found.rows[0];
+    if (bad !== undefined) {
+      throw new BackfillError(
+        'DOCUMENT_INVALID',
+        `${raw.sql}: ${bad.n} raw document(s) have a retrieved_at that cannot be placed in (retrieved_at, digest) order, e.g. ${bad.digest} (${bad.shown}). They would end the run early with the rest unread; set retrieved_at to when each document was fetched and run again.`,
+        { context: { table: raw.sql, digest: bad.digest, count: Number(bad.n) } },
+      );
+    }
+    this.#positionsChecked = true;
+  }
+
+  /**
+   * The next page after `query.after`, in `(retrieved_at, digest)` order.
+   * A source's first page (or plan) refuses a table holding a `retrieved_at`
+   * of ±infinity or before year 1 with `DOCUMENT_INVALID`.
+   */
   readPage(query: RawDocumentPageQuery): ResultAsync<readonly RawDocument[], BackfillError> {
     return this.#withClient(async (c, raw) => {
+      await this.#checkPositions(c, raw);
       const page = (await c.query(sql.selectRawPage(raw, query))) as { rows: RawRow[] };
       return page.rows.map(
         (row): RawDocument => ({
@@ -132,6 +158,7 @@ export class PgRawDocumentSource implements RawDocumentSource {
    */
   keyRanges(query: KeyRangesQuery): ResultAsync<readonly KeyRange[], BackfillError> {
     return this.#withClient(async (c, raw) => {
+      await this.#checkPositions(c, raw);
       const ends = (await c.query(sql.selectKeyRangeEnds(raw, query))) as { rows: { n: string; cursor_at: string; digest: string }[] };
       const ranges: KeyRange[] = [];
       let previous: KeyRange | null = null;

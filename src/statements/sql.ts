@@ -263,6 +263,24 @@ export const insertRawDocuments = (raw: QualifiedName, documents: readonly NewRa
 /** Microsecond-exact UTC text of a timestamptz, for cursors. */
 const CURSOR_TEXT = `to_char(retrieved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
+/** Times CURSOR_TEXT cannot write down: to_char gives NULL for ±infinity and drops the era of years BC. */
+const UNPLACEABLE = `(NOT isfinite(retrieved_at) OR retrieved_at < '0001-01-01 00:00:00+00'::timestamptz)`;
+
+/**
+ * A raw document with such a time, if there is one: such times sort first or
+ * last, so reading the two ends of the `(retrieved_at, digest)` index finds
+ * one without a scan; only then are they counted.
+ */
+export const selectUnplaceableDocument = (raw: QualifiedName): SqlStatement =>
+  sql(
+    `WITH edges AS (
+       (SELECT digest, retrieved_at FROM ${raw.sql} ORDER BY retrieved_at, digest LIMIT 1)
+       UNION ALL
+       (SELECT digest, retrieved_at FROM ${raw.sql} ORDER BY retrieved_at DESC, digest DESC LIMIT 1))
+     SELECT digest, retrieved_at::text AS shown, (SELECT count(*) FROM ${raw.sql} WHERE ${UNPLACEABLE}) AS n
+       FROM edges WHERE ${UNPLACEABLE} LIMIT 1`,
+  );
+
 /** The WHERE clause shared by pages, counts and key ranges; pushes its parameters onto `values`. */
 function rawDocumentsWhere(query: RawDocumentCountQuery, values: unknown[]): string {
   const clauses: string[] = [];
