@@ -146,6 +146,36 @@ describe('ZstdDecompress over many frames', () => {
     expect(cut.out.equals(tar.subarray(0, 10 * MIB))).toBe(true);
   });
 
+  it('reads frame headers cut anywhere: sized frames of every header form, an unsized one and an empty one, in writes of 1 to 13 bytes', async () => {
+    const zlib = await import('node:zlib');
+    // One-shot compression records the size: 2-byte (+256), 4-byte and 1-byte (single-segment) size fields.
+    const datas = [Buffer.alloc(300, 'a'), Buffer.alloc(300_000, 'hello '), Buffer.alloc(100, 'q'), Buffer.alloc(0)];
+    const unsized = zlib.createZstdCompress();
+    const streamed = new Promise<Buffer>((resolve) => {
+      const parts: Buffer[] = [];
+      unsized.on('data', (part: Buffer) => parts.push(part)).on('end', () => resolve(Buffer.concat(parts)));
+    });
+    unsized.end(Buffer.alloc(70_000, 'xyz'));
+    const frames = [...datas.map((data) => zlib.zstdCompressSync(data)), await streamed];
+    expect(frames[4]![4]! >> 6).toBe(0); // the streamed frame declares no size
+    const want = Buffer.concat([...datas, Buffer.alloc(70_000, 'xyz')]);
+    for (const step of [1, 2, 3, 5, 13]) {
+      const decoder = new ZstdDecompress();
+      const parts: Buffer[] = [];
+      const reading = (async () => {
+        for await (const chunk of decoder) parts.push(chunk as Buffer);
+      })();
+      const all = Buffer.concat(frames);
+      for (let at = 0; at < all.length; at += step) {
+        if (!decoder.write(Buffer.from(all.subarray(at, at + step)))) await once(decoder, 'drain');
+      }
+      decoder.end();
+      await reading;
+      expect(Buffer.concat(parts).equals(want)).toBe(true);
+      expect(parts.filter((part) => ownsBuffer(part)).map((part) => part.length)).toEqual([300, 300_000, 100]);
+    }
+  });
+
   it('readDataset reads the many-frame file, and refuses its broken forms with coded errors, from a path and a stream', async () => {
     const good = join(dir, 'good.tar.zst');
     const cut = join(dir, 'cut.tar.zst');
