@@ -53,11 +53,14 @@ async function decode(input: Buffer): Promise<{ out: Buffer; parts: Buffer[]; er
     })(),
   );
   source.pipe(decoder);
+  // 'data' events, as the decode thread reads it (an async iterator may join buffered chunks on Node 22).
+  decoder.on('data', (chunk: Buffer) => {
+    parts.push(chunk);
+    decoder.pause(); // a slow reader: frames behind the first must wait, in order
+    void turn().then(() => decoder.resume());
+  });
   try {
-    for await (const chunk of decoder) {
-      parts.push(chunk as Buffer);
-      await turn(); // a slow reader: frames behind the first must wait, in order
-    }
+    await once(decoder, 'end');
     return { out: Buffer.concat(parts), parts };
   } catch (error) {
     return { out: Buffer.concat(parts), parts, error: error as Error };
@@ -162,9 +165,9 @@ describe('ZstdDecompress over many frames', () => {
     for (const step of [1, 2, 3, 5, 13]) {
       const decoder = new ZstdDecompress();
       const parts: Buffer[] = [];
-      const reading = (async () => {
-        for await (const chunk of decoder) parts.push(chunk as Buffer);
-      })();
+      // 'data' events, as the decode thread reads it (an async iterator may join buffered chunks on Node 22).
+      decoder.on('data', (chunk: Buffer) => parts.push(chunk));
+      const reading = once(decoder, 'end');
       const all = Buffer.concat(frames);
       for (let at = 0; at < all.length; at += step) {
         if (!decoder.write(Buffer.from(all.subarray(at, at + step)))) await once(decoder, 'drain');
