@@ -9,7 +9,8 @@ import { BENCH_TMP } from './lib.js';
  * chunks), built once per size and reused by later runs.
  */
 export async function benchDataset(rows: number): Promise<{ file: string; member: string; memberBytes: number; fileBytes: number }> {
-  const file = join(BENCH_TMP, `dataset-${rows}.tar.zst`);
+  // `sized`: frames that declare their content size, as writeDataset writes them now (older files stream).
+  const file = join(BENCH_TMP, `dataset-sized-${rows}.tar.zst`);
   const member = 'linksets.ndjson';
   const sizeFile = `${file}.member-bytes`;
   if (!existsSync(file) || !existsSync(sizeFile)) {

@@ -18,7 +18,8 @@ const FRAMES_IN_FLIGHT = 2;
  * - Frames compress on two threads, and a reader can decode them apart.
  *
  * `zstd -d`, `tar --zstd` and every conforming decoder read concatenated
- * frames as one stream. Each frame records its content size and a checksum.
+ * frames as one stream. Each frame records its content size (so a reader can
+ * decode it in one call into a buffer of that size) and a checksum.
  */
 export class ZstdFrameCompress extends Transform {
   readonly #params: Record<number, number>;
@@ -59,7 +60,9 @@ export class ZstdFrameCompress extends Transform {
   #startFrame(bytes: Buffer): void {
     this.#framesStarted += 1;
     const frame = new Promise<Buffer>((resolve, reject) =>
-      zlib.zstdCompress(bytes, { params: this.#params }, (error, out) => (error ? reject(error) : resolve(out))),
+      zlib.zstdCompress(bytes, { params: this.#params, pledgedSrcSize: bytes.length }, (error, out) =>
+        error ? reject(error) : resolve(out),
+      ),
     );
     // Awaited in #drain; until then a failure must not count as unhandled.
     frame.catch(() => undefined);

@@ -33,11 +33,18 @@ export function startsWithZstd(head: Buffer): boolean {
   return false;
 }
 
-/** A part of the compressed input: bytes of a zstd frame (`end` when they close it) or of a skippable frame. */
+/**
+ * A part of the compressed input: bytes of a zstd frame (`endsFrame` when
+ * they close it) or of a skippable frame. A zstd frame's first part is its
+ * whole header (`startsFrame`), with the content size the header declares,
+ * if it does.
+ */
 interface FramePart {
   readonly bytes: Buffer;
   readonly skippable: boolean;
+  readonly startsFrame: boolean;
   readonly endsFrame: boolean;
+  readonly contentSize?: number;
 }
 
 type Field = 'magic' | 'skip-size' | 'skip-data' | 'frame-header' | 'header-rest' | 'block-header' | 'block-data' | 'checksum';
@@ -47,8 +54,12 @@ class FrameWalker {
   #field: Field = 'magic';
   /** Bytes still needed to finish the current field. */
   #need = 4;
-  readonly #small = Buffer.alloc(8);
+  /** The current small field; for a zstd frame, its magic and whole header (at most 18 bytes). */
+  readonly #small = Buffer.alloc(18);
   #smallFill = 0;
+  /** Where the current field starts in #small: a frame's header fields follow its magic. */
+  #fieldStart = 0;
+  #descriptor = 0;
   #hasChecksum = false;
   #skippable = false;
   #lastBlock = false;
@@ -58,6 +69,11 @@ class FrameWalker {
   /** True between frames, where the input may end. */
   get betweenFrames(): boolean {
     return this.#field === 'magic' && this.#smallFill === 0;
+  }
+
+  /** True while a zstd frame's magic or header is being read: those bytes are held back until the header is whole. */
+  get #inHeader(): boolean {
+    return this.#field === 'magic' || this.#field === 'frame-header' || this.#field === 'header-rest';
   }
 
   /** The parts of `chunk`, and the error that stopped the walk in it, if any: the parts before it are still good. */
@@ -75,7 +91,8 @@ class FrameWalker {
     let partStart = 0;
     let at = 0;
     const close = (endsFrame: boolean, end: number): void => {
-      if (end > partStart || endsFrame) parts.push({ bytes: chunk.subarray(partStart, end), skippable: this.#skippable, endsFrame });
+      if (end > partStart || endsFrame)
+        parts.push({ bytes: chunk.subarray(partStart, end), skippable: this.#skippable, startsFrame: false, endsFrame });
       partStart = end;
     };
     while (at < chunk.length) {
@@ -86,16 +103,17 @@ class FrameWalker {
       at += n;
       this.offset += n;
       this.#need -= n;
-      // Magic bytes are held back until they say which kind of frame follows.
-      if (this.#field === 'magic') partStart = at;
+      // Magic bytes are held back until they say which kind of frame follows, a zstd frame's header until it is whole.
+      if (this.#inHeader) partStart = at;
       if (this.#need > 0) break;
+      const field = this.#small.subarray(this.#fieldStart, this.#smallFill);
       this.#smallFill = 0;
       switch (this.#field) {
         case 'magic': {
-          const magic = this.#small.readUInt32LE(0);
+          const magic = field.readUInt32LE(0);
           if (magic === ZSTD_MAGIC) {
             this.#skippable = false;
-            parts.push({ bytes: Buffer.from(this.#small.subarray(0, 4)), skippable: false, endsFrame: false });
+            this.#smallFill = 4; // the header follows the magic
             this.#next('frame-header', 1);
           } else if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) {
             this.#skippable = true;
@@ -108,7 +126,7 @@ class FrameWalker {
           break;
         }
         case 'skip-size': {
-          const size = this.#small.readUInt32LE(0);
+          const size = field.readUInt32LE(0);
           if (size === 0) {
             close(true, at);
             this.#next('magic', 4);
@@ -120,7 +138,8 @@ class FrameWalker {
           this.#next('magic', 4);
           break;
         case 'frame-header': {
-          const descriptor = this.#small[0]!;
+          const descriptor = field[0]!;
+          this.#descriptor = descriptor;
           const singleSegment = (descriptor >> 5) & 1;
           const fcsFlag = descriptor >> 6;
           const fcsBytes = fcsFlag === 0 ? singleSegment : 1 << fcsFlag;
@@ -128,15 +147,18 @@ class FrameWalker {
           this.#hasChecksum = ((descriptor >> 2) & 1) === 1;
           this.#lastBlock = false;
           const rest = (singleSegment ? 0 : 1) + dictBytes + fcsBytes;
-          if (rest === 0) this.#next('block-header', 3);
-          else this.#next('header-rest', rest);
+          if (rest === 0) this.#headerDone(parts, this.#small.subarray(0, 5));
+          else {
+            this.#smallFill = 5;
+            this.#next('header-rest', rest);
+          }
           break;
         }
         case 'header-rest':
-          this.#next('block-header', 3);
+          this.#headerDone(parts, this.#small.subarray(0, 5 + field.length));
           break;
         case 'block-header': {
-          const header = this.#small.readUIntLE(0, 3);
+          const header = field.readUIntLE(0, 3);
           this.#lastBlock = (header & 1) === 1;
           const type = (header >> 1) & 3;
           const size = header >> 3;
@@ -159,6 +181,30 @@ class FrameWalker {
     close(false, chunk.length);
   }
 
+  /** Emits a zstd frame's magic and header as its first part, with the content size the header declares. */
+  #headerDone(parts: FramePart[], header: Buffer): void {
+    const singleSegment = (this.#descriptor >> 5) & 1;
+    const fcsFlag = this.#descriptor >> 6;
+    const fcsBytes = fcsFlag === 0 ? singleSegment : 1 << fcsFlag;
+    const fcs = header.subarray(header.length - fcsBytes);
+    const contentSize =
+      fcsBytes === 0
+        ? undefined
+        : fcsBytes === 2
+          ? fcs.readUInt16LE(0) + 256
+          : fcsBytes === 8
+            ? Number(fcs.readBigUInt64LE(0))
+            : fcs.readUIntLE(0, fcsBytes);
+    parts.push({
+      bytes: Buffer.from(header),
+      skippable: false,
+      startsFrame: true,
+      endsFrame: false,
+      ...(contentSize === undefined ? {} : { contentSize }),
+    });
+    this.#next('block-header', 3);
+  }
+
   #afterBlock(close: (endsFrame: boolean, end: number) => void, at: number): void {
     if (!this.#lastBlock) this.#next('block-header', 3);
     else if (this.#hasChecksum) this.#next('checksum', 4);
@@ -171,6 +217,7 @@ class FrameWalker {
   #next(field: Field, need: number): void {
     this.#field = field;
     this.#need = need;
+    this.#fieldStart = this.#smallFill;
   }
 }
 
@@ -190,13 +237,148 @@ const AHEAD_BYTES = 4 * 1024 * 1024;
 const QUEUED_INPUT_BYTES = 2 * 1024 * 1024;
 
 /**
- * One frame's decoder. Until the frames before it are out, its output is
- * held (at most about {@link AHEAD_BYTES}); once it leads, output goes
- * straight to the sink.
+ * Largest frame decoded in one call, into a buffer of exactly its size:
+ * writeDataset's frames (4 MiB of tar each) and any other frame whose header
+ * declares a size up to this. One call per frame instead of a callback per
+ * output chunk saved ~0.15 s of the decode thread's CPU per 256 MB; larger
+ * frames, and frames of unknown size, are streamed.
  */
-class FrameDecoder {
-  readonly decoder: zlib.ZstdDecompress;
+const WHOLE_FRAME_MAX_BYTES = 8 * 1024 * 1024;
+
+/** One frame's decoding, whole or streamed. Until the frames before it are out, its output is held; once it leads, output goes to the sink. */
+interface Frame {
   /** Settles once the frame's last byte is out, or with its decoding error. */
+  readonly done: Promise<void>;
+  /** Takes compressed bytes of the frame; `decoded` is called once they are no longer needed. Resolves once it may take more. */
+  write(bytes: Buffer, decoded: (error?: Error | null) => void): Promise<void> | undefined;
+  /** The frame's last bytes have been written. */
+  end(): void;
+  /** From now on output goes to `sink` (false: the sink is full until {@link Frame.resume}), held output first. */
+  lead(sink: (chunk: Buffer) => boolean): void;
+  /** The sink has room again. */
+  resume(): void;
+  destroy(): void;
+}
+
+/** Output chunks that are a whole frame's output in a buffer of their own (see {@link ownsBuffer}). */
+const wholeOutputs = new WeakSet<Buffer>();
+
+/**
+ * True when `chunk` came out of a {@link ZstdDecompress} as a whole frame's
+ * output in a buffer nothing else uses: its reader may transfer or free the
+ * buffer. Streamed frames' chunks share their decoder's buffers.
+ */
+export function ownsBuffer(chunk: Buffer): boolean {
+  return wholeOutputs.has(chunk);
+}
+
+/**
+ * A frame of known size, at most {@link WHOLE_FRAME_MAX_BYTES}: its
+ * compressed bytes are copied together as they come (so the writer gets
+ * each chunk back at once) and decoded by one node:zlib call on libuv's
+ * thread pool into a buffer of the frame's size. Its one output chunk is
+ * held until the frame leads; the frame is done once the sink has room
+ * for more.
+ */
+class WholeFrame implements Frame {
+  readonly done: Promise<void>;
+  #input: Buffer;
+  #fill = 0;
+  #output: Buffer | undefined;
+  #sink: ((chunk: Buffer) => boolean) | undefined;
+  #destroyed = false;
+  readonly #settle: { resolve: () => void; reject: (error: Error) => void };
+  #waitingRoom = false;
+
+  readonly contentSize: number;
+
+  constructor(contentSize: number, header: Buffer) {
+    this.contentSize = contentSize;
+    // ZSTD_COMPRESSBOUND plus room for the header and checksum: a larger frame grows the buffer.
+    const bound = contentSize + (contentSize >> 8) + (contentSize < 128 * 1024 ? (128 * 1024 - contentSize) >> 11 : 0) + 32;
+    this.#input = Buffer.allocUnsafeSlow(bound);
+    let settle!: { resolve: () => void; reject: (error: Error) => void };
+    this.done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    this.#settle = settle;
+    this.done.catch(() => undefined); // awaited when the frame leads
+    this.write(header, () => undefined);
+  }
+
+  write(bytes: Buffer, decoded: () => void): undefined {
+    if (this.#fill + bytes.length > this.#input.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(this.#input.length * 2, this.#fill + bytes.length));
+      this.#input.copy(grown, 0, 0, this.#fill);
+      release(this.#input);
+      this.#input = grown;
+    }
+    bytes.copy(this.#input, this.#fill);
+    this.#fill += bytes.length;
+    decoded();
+    return undefined;
+  }
+
+  end(): void {
+    const input = this.#input.subarray(0, this.#fill);
+    this.#input = Buffer.alloc(0);
+    // One spare byte of output: a full output buffer would make node:zlib ask the decoder again with a new one.
+    const chunkSize = Math.max(64, this.contentSize + 1);
+    zlib.zstdDecompress(input, { chunkSize }, (error, output) => {
+      release(input);
+      if (this.#destroyed) return;
+      // zstd itself refuses a frame whose output differs from the size its header declares.
+      if (error) return this.#settle.reject(error);
+      // A small output may share Buffer's pool: it is copied into a buffer of its own, which can be handed over.
+      let own = output;
+      if (output.byteOffset !== 0 || output.buffer.byteLength !== chunkSize) {
+        own = Buffer.allocUnsafeSlow(output.length);
+        output.copy(own);
+      }
+      wholeOutputs.add(own);
+      this.#output = own;
+      this.#flush();
+    });
+  }
+
+  lead(sink: (chunk: Buffer) => boolean): void {
+    this.#sink = sink;
+    this.#flush();
+  }
+
+  resume(): void {
+    if (!this.#waitingRoom) return;
+    this.#waitingRoom = false;
+    this.#settle.resolve();
+  }
+
+  destroy(): void {
+    this.#destroyed = true;
+    this.#output = undefined;
+  }
+
+  #flush(): void {
+    const output = this.#output;
+    if (!this.#sink || output === undefined) return;
+    this.#output = undefined;
+    if (output.length === 0 || this.#sink(output)) this.#settle.resolve();
+    else this.#waitingRoom = true; // the next frame waits until the reader has room
+  }
+}
+
+/**
+ * Frees a buffer of its own (from allocUnsafeSlow) at once: the thread that
+ * decodes allocates little else, so it collects garbage late, and frames'
+ * inputs left to the collector raised peak RSS by ~30 MiB.
+ */
+function release(buffer: Buffer): void {
+  (buffer.buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
+}
+
+/**
+ * A streamed frame: a node:zlib decoder of its own. Until it leads, its
+ * output is held (at most about {@link AHEAD_BYTES}).
+ */
+class StreamedFrame implements Frame {
+  readonly #decoder: zlib.ZstdDecompress;
   readonly done: Promise<void>;
   #held: Buffer[] = [];
   #heldBytes = 0;
@@ -206,7 +388,7 @@ class FrameDecoder {
     // node:zlib passes stream options through to its Transform; its types leave them out.
     const options: zlib.ZstdOptions & TransformOptions = { chunkSize, writableHighWaterMark: QUEUED_INPUT_BYTES };
     const decoder = zlib.createZstdDecompress(options);
-    this.decoder = decoder;
+    this.#decoder = decoder;
     this.done = settled(decoder, 'end');
     this.done.catch(() => undefined); // awaited when the frame leads
     decoder.on('data', (chunk: Buffer) => {
@@ -220,15 +402,30 @@ class FrameDecoder {
     });
   }
 
-  /** From now on output goes to `sink` (false: pause until resumed), held output first. */
+  write(bytes: Buffer, decoded: (error?: Error | null) => void): Promise<void> | undefined {
+    return this.#decoder.write(bytes, decoded) ? undefined : settled(this.#decoder, 'drain');
+  }
+
+  end(): void {
+    this.#decoder.end();
+  }
+
   lead(sink: (chunk: Buffer) => boolean): void {
     this.#sink = sink;
     let room = true;
     for (const chunk of this.#held) room = sink(chunk);
     this.#held = [];
     this.#heldBytes = 0;
-    if (room) this.decoder.resume();
-    else this.decoder.pause();
+    if (room) this.#decoder.resume();
+    else this.#decoder.pause();
+  }
+
+  resume(): void {
+    this.#decoder.resume();
+  }
+
+  destroy(): void {
+    this.#decoder.destroy();
   }
 }
 
@@ -243,9 +440,9 @@ export class ZstdDecompress extends Duplex {
   readonly #walker = new FrameWalker();
   readonly #chunkSize: number;
   /** Frames not yet fully out, in order: the first leads, the last may still take input. */
-  readonly #frames: FrameDecoder[] = [];
+  readonly #frames: Frame[] = [];
   /** The frame taking input, until its last byte has been written. */
-  #open: FrameDecoder | undefined;
+  #open: Frame | undefined;
   /** Wakes a wait for the frames to move on. */
   #moved: (() => void) | undefined;
   #failure: Error | undefined;
@@ -297,11 +494,11 @@ export class ZstdDecompress extends Duplex {
   }
 
   override _read(): void {
-    this.#frames[0]?.decoder.resume();
+    this.#frames[0]?.resume();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    for (const frame of this.#frames) frame.decoder.destroy();
+    for (const frame of this.#frames) frame.destroy();
     this.#wake();
     callback(error);
   }
@@ -310,19 +507,25 @@ export class ZstdDecompress extends Duplex {
   async #feed(parts: FramePart[], track: () => (error?: Error | null) => void): Promise<void> {
     for (const part of parts) {
       if (part.skippable) continue;
-      const frame = this.#open ?? (await this.#startFrame());
-      if (part.bytes.length > 0 && !frame.decoder.write(part.bytes, track())) await settled(frame.decoder, 'drain');
+      const frame = part.startsFrame ? await this.#startFrame(part) : this.#open!;
+      if (part.bytes.length > 0 && !part.startsFrame) await frame.write(part.bytes, track());
       if (part.endsFrame) {
-        frame.decoder.end();
+        frame.end();
         this.#open = undefined;
       }
     }
   }
 
-  /** Opens the next frame's decoder once fewer than {@link FRAMES_AT_ONCE} frames are busy. */
-  async #startFrame(): Promise<FrameDecoder> {
+  /** Opens the next frame's decoder, given its header, once fewer than {@link FRAMES_AT_ONCE} frames are busy. */
+  async #startFrame(header: FramePart): Promise<Frame> {
     while (this.#frames.length >= FRAMES_AT_ONCE) await this.#nextMove();
-    const frame = new FrameDecoder(this.#chunkSize);
+    const size = header.contentSize;
+    let frame: Frame;
+    if (size !== undefined && size <= WHOLE_FRAME_MAX_BYTES) frame = new WholeFrame(size, header.bytes);
+    else {
+      frame = new StreamedFrame(this.#chunkSize);
+      await frame.write(header.bytes, () => undefined);
+    }
     this.#open = frame;
     this.#frames.push(frame);
     if (this.#frames.length === 1) this.#lead(frame);
@@ -330,7 +533,7 @@ export class ZstdDecompress extends Duplex {
   }
 
   /** Hands `frame`'s output on; when it is all out, the next frame leads. */
-  #lead(frame: FrameDecoder): void {
+  #lead(frame: Frame): void {
     frame.lead((chunk) => this.push(chunk));
     frame.done.then(
       () => {

@@ -9,7 +9,7 @@ export interface DecodeThreadData {
   readonly compression: Compression;
   readonly limits: DecodeLimits;
   readonly readBytes: number;
-  readonly maxInFlight: number;
+  readonly maxInFlightBytes: number;
   readonly pieceBytes: number;
 }
 

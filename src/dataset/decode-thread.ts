@@ -17,18 +17,19 @@ import type { Duplex } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
 import zlib from 'node:zlib';
 import { exceededLimit } from '../_internals/decode-limits.ts';
-import { ZstdDecompress } from '../_internals/zstd-frames.ts';
+import { ZstdDecompress, ownsBuffer } from '../_internals/zstd-frames.ts';
 import type { DecodeFailure, DecodeThreadData, FromDecodeThread } from './decode-messages.ts';
 import { TarParser, type TarEvent } from './tar-parser.ts';
 
-const { path, compression, limits, readBytes, maxInFlight, pieceBytes } = workerData as DecodeThreadData;
+const { path, compression, limits, readBytes, maxInFlightBytes, pieceBytes } = workerData as DecodeThreadData;
 const port = parentPort!;
 const parser = new TarParser();
 
 const hash = createHash('sha256');
 let stored = 0;
 let produced = 0;
-let credits = maxInFlight;
+/** Bytes that may still be posted before the reader takes some. */
+let credits = maxInFlightBytes;
 let failed = false;
 /** False once the tar has ended: the rest of the file is only hashed. */
 let decoding = true;
@@ -94,21 +95,27 @@ function fail(stage: DecodeFailure['stage'], error: unknown): void {
   decoder?.destroy();
 }
 
-// Decoded bytes leave in pieces of pieceBytes, each a buffer of its own that
-// is transferred, not copied; at most maxInFlight wait unread further on.
+// Decoded bytes leave in pieces, each a buffer of its own that is
+// transferred, not copied: a whole zstd frame's output as it is (writeDataset's
+// frames hold 4 MiB of tar), anything else copied into pieces of pieceBytes.
+// At most maxInFlightBytes wait unread further on.
 let piece = new Uint8Array(pieceBytes);
 let fill = 0;
 function flushPiece(): void {
   if (fill === 0 || failed || !decoding) return;
   const full = fill === piece.length ? piece : piece.slice(0, fill);
-  post(full, parser.push(full));
   piece = new Uint8Array(pieceBytes);
   fill = 0;
-  credits -= 1;
-  if (credits <= 0) decoder?.pause();
+  postPiece(full);
 }
 
 /** Posts a piece and what the parser found in it; after the archive's end (or a refusal) nothing more is decoded. */
+function postPiece(chunk: Uint8Array): void {
+  credits -= chunk.byteLength; // before posting: the transfer empties `chunk`
+  if (credits <= 0) decoder?.pause();
+  post(chunk, parser.push(chunk));
+}
+
 function post(chunk: Uint8Array, events: readonly TarEvent[]): void {
   send({ type: 'piece', chunk, events }, [chunk.buffer as ArrayBuffer]);
   if (events.some((e) => e.type === 'end' || e.type === 'error')) stopDecoding();
@@ -119,6 +126,11 @@ function copyIn(chunk: Buffer): void {
   const exceeded = exceededLimit(produced, stored, limits);
   if (exceeded) {
     fail('limit', new Error(exceeded));
+    return;
+  }
+  if (ownsBuffer(chunk)) {
+    flushPiece();
+    if (!failed && decoding) postPiece(chunk);
     return;
   }
   for (let at = 0; at < chunk.length && !failed && decoding; ) {
@@ -155,21 +167,25 @@ function free(buffer: ArrayBuffer): void {
   if (buffer === lastBuffer) lastBuffer = undefined;
 }
 
+let finished = false;
+/** Posts what is left and the stored digest, once: the last piece may end the archive, which finishes too. */
 function finish(): void {
-  if (failed) return;
+  if (failed || finished) return;
+  finished = true;
   flushPiece();
   if (decoding) post(new Uint8Array(0), parser.end());
   closeFile();
   send({ type: 'end', sha256: hash.digest('hex'), bytes: stored });
 }
 
-/** The archive has ended: stop decompressing, keep hashing what is left of the file. */
+/** The archive has ended: stop decompressing, keep hashing what is left of the file (if it has all been read, that is the end). */
 function stopDecoding(): void {
   if (!decoding) return;
   decoding = false;
   waitingDrain = false;
   decoder?.destroy();
-  readMore();
+  if (sourceEnded) finish();
+  else readMore();
 }
 
 // One read in flight at a time; the next starts once this one's bytes are
@@ -224,9 +240,9 @@ open(path, 'r', (error, opened) => {
   readMore();
 });
 
-port.on('message', (m: { type: 'ack'; n: number } | { type: 'stop' }) => {
+port.on('message', (m: { type: 'ack'; bytes: number } | { type: 'stop' }) => {
   if (m.type === 'ack') {
-    credits += m.n;
+    credits += m.bytes;
     if (failed || credits <= 0) return;
     decoder?.resume();
     readMore();

@@ -43,12 +43,13 @@ export interface DecodedInput {
 /** Compressed bytes per file read: small reads keep decoded pieces coming steadily. */
 const READ_BYTES = 128 * 1024;
 /**
- * Decoded pieces posted ahead of the reader, and their size: 4 MiB of
- * read-ahead. Each piece costs two messages (the piece and its
- * acknowledgement); 512 KiB pieces ran ~10% faster than 256 KiB ones at the same peak RSS,
- * while 1 MiB pieces added ~25 MiB of RSS for little more.
+ * Decoded bytes posted ahead of the reader, and the size of the pieces that
+ * are copied (whole zstd frames go as they are). Each piece costs two messages
+ * (the piece and its acknowledgement); 512 KiB pieces ran ~10% faster than
+ * 256 KiB ones at the same peak RSS, while 1 MiB pieces added ~25 MiB of RSS
+ * for little more.
  */
-const MAX_IN_FLIGHT = 8;
+const MAX_IN_FLIGHT_BYTES = 4 * 1024 * 1024;
 const PIECE_BYTES = 512 * 1024;
 
 function unsupported(head: Buffer, where: { path?: string }): BackfillError {
@@ -108,7 +109,7 @@ class PieceQueue {
  * -xO` spreads its work over two processes), and runs the tar parser and the
  * member hashes over the decoded pieces. The main thread is left line
  * splitting and whatever the caller does. Backpressure: the decode thread
- * posts at most {@link MAX_IN_FLIGHT} pieces that the reader has not taken yet.
+ * posts at most about {@link MAX_IN_FLIGHT_BYTES} that the reader has not taken yet.
  */
 export async function openFile(path: string, limits: DecodeLimits): Promise<DecodedInput> {
   const head = Buffer.alloc(SNIFF_BYTES);
@@ -131,7 +132,7 @@ export async function openFile(path: string, limits: DecodeLimits): Promise<Deco
     compression,
     limits,
     readBytes: READ_BYTES,
-    maxInFlight: MAX_IN_FLIGHT,
+    maxInFlightBytes: MAX_IN_FLIGHT_BYTES,
     pieceBytes: PIECE_BYTES,
   };
   // No inherited flags: `node --input-type=module -e …` would refuse to start a module file.
@@ -173,7 +174,7 @@ export async function openFile(path: string, limits: DecodeLimits): Promise<Deco
     stored: stored.promise,
     async nextPiece() {
       const piece = await queue.next();
-      if (piece) decoder.postMessage({ type: 'ack', n: 1 });
+      if (piece) decoder.postMessage({ type: 'ack', bytes: piece.chunk.length });
       return piece;
     },
     close() {

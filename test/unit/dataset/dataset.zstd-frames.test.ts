@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { setImmediate as turn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { readDataset } from '../../../src/dataset/index.js';
-import { ZstdDecompress } from '../../../src/_internals/zstd-frames.js';
+import { ZstdDecompress, ownsBuffer } from '../../../src/_internals/zstd-frames.js';
 import { BackfillError } from '../../../src/errors.js';
 import { run, sh, tempDir } from '../../support/tmp.js';
 
@@ -43,8 +43,8 @@ function framedTar(): { tar: Buffer; zst: Buffer; frameEnds: number[] } {
 
 const { tar, zst, frameEnds } = framedTar();
 
-/** Decodes `input` in 64 KiB writes, reading slowly; returns what came out and the error, if any. */
-async function decode(input: Buffer): Promise<{ out: Buffer; error?: Error & { code?: string } }> {
+/** Decodes `input` in 64 KiB writes, reading slowly; returns what came out (and its chunks) and the error, if any. */
+async function decode(input: Buffer): Promise<{ out: Buffer; parts: Buffer[]; error?: Error & { code?: string } }> {
   const decoder = new ZstdDecompress();
   const parts: Buffer[] = [];
   const source = Readable.from(
@@ -53,14 +53,17 @@ async function decode(input: Buffer): Promise<{ out: Buffer; error?: Error & { c
     })(),
   );
   source.pipe(decoder);
+  // 'data' events, as the decode thread reads it (an async iterator may join buffered chunks on Node 22).
+  decoder.on('data', (chunk: Buffer) => {
+    parts.push(chunk);
+    decoder.pause(); // a slow reader: frames behind the first must wait, in order
+    void turn().then(() => decoder.resume());
+  });
   try {
-    for await (const chunk of decoder) {
-      parts.push(chunk as Buffer);
-      await turn(); // a slow reader: frames behind the first must wait, in order
-    }
-    return { out: Buffer.concat(parts) };
+    await once(decoder, 'end');
+    return { out: Buffer.concat(parts), parts };
   } catch (error) {
-    return { out: Buffer.concat(parts), error: error as Error };
+    return { out: Buffer.concat(parts), parts, error: error as Error };
   }
 }
 
@@ -120,6 +123,60 @@ describe('ZstdDecompress over many frames', () => {
     expect(error).toBeInstanceOf(Error);
     expect(out.length).toBeLessThan(tar.length);
     expect(out.equals(tar.subarray(0, out.length))).toBe(true);
+  });
+
+  it('decodes a frame that declares its size in one piece of that size, and streams the others, in order', async () => {
+    // `zstd -c FILE` writes the content size into the frame header; from a pipe it cannot.
+    const sized = (file: string): Buffer => Buffer.from(run('bash', ['-c', `zstd -q -c '${file}' | base64 -w0`]), 'base64');
+    const unsized = (file: string): Buffer => Buffer.from(run('bash', ['-c', `cat '${file}' | zstd -q -c | base64 -w0`]), 'base64');
+    const a = sized(join(dir, 'part.aa'));
+    const mixed = Buffer.concat([a, unsized(join(dir, 'part.ab')), sized(join(dir, 'part.ac'))]);
+    const { out, parts, error } = await decode(mixed);
+    expect(error).toBeUndefined();
+    expect(out.equals(tar)).toBe(true);
+    const whole = parts.filter((part) => ownsBuffer(part)).map((part) => part.length);
+    expect(whole).toEqual([5 * MIB, tar.length - 10 * MIB]);
+    expect(parts.length).toBeGreaterThan(whole.length + 1); // the unsized frame came out in chunks
+
+    // A corrupt sized frame: an error, and only whole frames before it.
+    const bad = Buffer.from(mixed);
+    for (let i = 0; i < 64; i++) bad[Math.floor(a.length / 2) + i]! ^= 0x5a;
+    const broken = await decode(bad);
+    expect(broken.error).toBeInstanceOf(Error);
+    expect(broken.out.length).toBe(0);
+    const cut = await decode(mixed.subarray(0, mixed.length - 100));
+    expect(cut.error?.code).toBe('ZSTD_TRUNCATED');
+    expect(cut.out.equals(tar.subarray(0, 10 * MIB))).toBe(true);
+  });
+
+  it('reads frame headers cut anywhere: sized frames of every header form, an unsized one and an empty one, in writes of 1 to 13 bytes', async () => {
+    const zlib = await import('node:zlib');
+    // One-shot compression records the size: 2-byte (+256), 4-byte and 1-byte (single-segment) size fields.
+    const datas = [Buffer.alloc(300, 'a'), Buffer.alloc(300_000, 'hello '), Buffer.alloc(100, 'q'), Buffer.alloc(0)];
+    const unsized = zlib.createZstdCompress();
+    const streamed = new Promise<Buffer>((resolve) => {
+      const parts: Buffer[] = [];
+      unsized.on('data', (part: Buffer) => parts.push(part)).on('end', () => resolve(Buffer.concat(parts)));
+    });
+    unsized.end(Buffer.alloc(70_000, 'xyz'));
+    const frames = [...datas.map((data) => zlib.zstdCompressSync(data)), await streamed];
+    expect(frames[4]![4]! >> 6).toBe(0); // the streamed frame declares no size
+    const want = Buffer.concat([...datas, Buffer.alloc(70_000, 'xyz')]);
+    for (const step of [1, 2, 3, 5, 13]) {
+      const decoder = new ZstdDecompress();
+      const parts: Buffer[] = [];
+      // 'data' events, as the decode thread reads it (an async iterator may join buffered chunks on Node 22).
+      decoder.on('data', (chunk: Buffer) => parts.push(chunk));
+      const reading = once(decoder, 'end');
+      const all = Buffer.concat(frames);
+      for (let at = 0; at < all.length; at += step) {
+        if (!decoder.write(Buffer.from(all.subarray(at, at + step)))) await once(decoder, 'drain');
+      }
+      decoder.end();
+      await reading;
+      expect(Buffer.concat(parts).equals(want)).toBe(true);
+      expect(parts.filter((part) => ownsBuffer(part)).map((part) => part.length)).toEqual([300, 300_000, 100]);
+    }
   });
 
   it('readDataset reads the many-frame file, and refuses its broken forms with coded errors, from a path and a stream', async () => {
