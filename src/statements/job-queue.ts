@@ -8,7 +8,7 @@
 import { PgBoss } from 'pg-boss';
 import { okAsync, ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
-import { quoteIdent } from '../_internals/sql-identifier.js';
+import { countPendingJobs } from './sql.js';
 
 /** What a range job carries. */
 export interface RangeJob {
@@ -141,10 +141,11 @@ export class RangeJobQueue {
 
   /** Jobs of this queue still queued, waiting for a retry, or running (on any host). */
   pending(): ResultAsync<number, BackfillError> {
+    const { text, values } = countPendingJobs(this.#schema, this.#queue);
     return ResultAsync.fromPromise(
       this.#boss
         .getDb()
-        .executeSql(`SELECT count(*)::int AS n FROM ${quoteIdent(this.#schema)}.job WHERE name = $1 AND state < 'completed'`, [this.#queue])
+        .executeSql(text, [...values])
         .then((r) => Number((r.rows[0] as { n: number } | undefined)?.n ?? 0)),
       toError,
     );

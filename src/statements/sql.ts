@@ -435,3 +435,9 @@ export const deleteWorker = (workers: QualifiedName, workerId: string): SqlState
 
 export const countWorkersAlive = (workers: QualifiedName, withinSeconds: number): SqlStatement =>
   sql(`SELECT count(*) AS n FROM ${workers.sql} WHERE seen_at > now() - make_interval(secs => $1)`, [withinSeconds]);
+
+// ─── Job engine (RangeJobQueue, on pg-boss's tables) ───────────────────────
+
+/** Jobs of `queue` still queued, waiting for a retry, or running (pg-boss's job states before `completed`). */
+export const countPendingJobs = (schema: string, queue: string): SqlStatement =>
+  sql(`SELECT count(*)::int AS n FROM ${quoteIdent(schema)}.job WHERE name = $1 AND state < 'completed'`, [queue]);
