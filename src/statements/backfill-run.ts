@@ -140,6 +140,7 @@ class BackfillRun {
   async *#pages(): AsyncGenerator<Err<never, BackfillError<BackfillSummary>>, Result<BackfillSummary, BackfillError<BackfillSummary>>> {
     const { logger, runId } = this.#ctx;
     let pending = this.#read(this.#state.cursor, this.#state.counters.evaluated);
+    let endCommitted = false;
     for (;;) {
       yield* await this.#orStop(this.#mayGoOn());
       const { docs, ended } = inRange(this.#ctx, yield* await this.#orStop(pending));
@@ -154,12 +155,14 @@ class BackfillRun {
       yield* await this.#orStop(this.#ctx.signal?.aborted ? err(abortedRun(runId)) : ok(undefined));
       const next = applyOutcomes(this.#planned, page.list);
       if (page.stoppedAt !== undefined) return yield* this.#stopAtFailure(page.list, next, page.stoppedAt);
-      this.#send(page.list, next);
+      // A range's last page is known when read: its batch also marks the range completed (one commit less per range).
+      this.#send(page.list, next, ended);
       this.#planned = next;
+      endCommitted = ended;
     }
     yield* await this.#orStop(this.#settle());
     // Mark the run completed (a no-op for the counters) so operators can tell finished runs apart.
-    yield* await this.#orStop(this.#commit([], this.#state, true));
+    if (!endCommitted) yield* await this.#orStop(this.#commit([], this.#state, true));
     const summary = this.#summary(this.#state);
     logger.info(summary.text, { runId, reportSha256: summary.reportSha256 });
     return ok(summary);
@@ -216,8 +219,8 @@ class BackfillRun {
   }
 
   /** Starts committing a batch; it is settled before the next one is sent. */
-  #send(list: readonly Outcome[], next: RunState): void {
-    const done = this.#commit(list, next);
+  #send(list: readonly Outcome[], next: RunState, completed = false): void {
+    const done = this.#commit(list, next, completed);
     done.catch(() => undefined);
     this.#inflight = { done, list, next };
   }
