@@ -379,27 +379,34 @@ interface WorkerContext {
   readonly plans: Map<string, BackfillPlan>;
 }
 
-async function planOf(w: WorkerContext, runId: string): Promise<BackfillPlan | null> {
-  const cached = w.plans.get(runId);
+/**
+ * The job's plan, read once per run. On that first read the worker also
+ * notes its range as started: the run's rate counts from its earliest
+ * started range, which is always some worker's first of the run, so the
+ * other ranges need no commit of their own for it.
+ */
+async function planOf(w: WorkerContext, job: RangeJob): Promise<BackfillPlan | null> {
+  const cached = w.plans.get(job.runId);
   if (cached !== undefined) return cached;
-  const plan = await w.parts.plans.loadPlan(runId);
+  const plan = await w.parts.plans.loadPlan(job.runId);
   if (plan.isErr()) throw plan.error;
-  if (plan.value !== null) w.plans.set(runId, plan.value);
+  if (plan.value === null) return null;
+  const started = await w.parts.plans.rangeStarted(job.runId, job.n);
+  if (started.isErr()) throw started.error;
+  w.plans.set(job.runId, plan.value);
   return plan.value;
 }
 
 /** Backfills one range job to its end or its stop; throws to leave the job to the engine to retry. */
 async function runJob(w: WorkerContext, job: RangeJob, signal: AbortSignal): Promise<void> {
   const { parts } = w;
-  const plan = await planOf(w, job.runId);
+  const plan = await planOf(w, job);
   const range = plan?.ranges[job.n - 1];
   if (plan === null || range === undefined) {
     parts.logger.warn('statement backfill: a job names a range no plan has; dropped', { ...job });
     return;
   }
   const { options } = plan;
-  const started = await parts.plans.rangeStarted(job.runId, job.n);
-  if (started.isErr()) throw started.error;
   const earlierStop = async (): Promise<boolean> => {
     const stop = await parts.plans.firstStop(job.runId);
     if (stop.isErr()) throw stop.error;

@@ -400,7 +400,7 @@ export const selectRanges = (ranges: QualifiedName, runId: string): SqlStatement
 export const clearRangeStops = (ranges: QualifiedName, runId: string): SqlStatement =>
   sql(`UPDATE ${ranges.sql} SET stop_digest = NULL, stop_code = NULL, stop_message = NULL WHERE run_id = $1`, [runId]);
 
-/** Notes when a worker first took the range. */
+/** Notes when a worker took the range (the first it takes of a run), unless one did before. */
 export const markRangeStarted = (ranges: QualifiedName, runId: string, n: number): SqlStatement =>
   sql(`UPDATE ${ranges.sql} SET started_at = coalesce(started_at, now()) WHERE run_id = $1 AND n = $2`, [runId, n]);
 

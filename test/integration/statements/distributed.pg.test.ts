@@ -70,6 +70,11 @@ describe('distributed statement backfill', () => {
     expect(dumpStatements(spread.url)).toBe(dumpStatements(single.url));
     const progress = (await backfillProgress(config, 'spread'))._unsafeUnwrap();
     expect(progress).toMatchObject({ state: 'completed', done: 900, total: 900, ranges: 13, rangesCompleted: 13 });
+    // The rate counts from the earliest range taken; only a worker's first range of the run notes its start.
+    expect(progress.documentsPerSecond).toBeGreaterThan(0);
+    const noted = Number(psql(spread.url, "SELECT count(started_at) FROM vex.statement_backfill_ranges WHERE run_id = 'spread'"));
+    expect(noted).toBeGreaterThanOrEqual(1);
+    expect(noted).toBeLessThanOrEqual(2);
     // Nothing left to do: a replan enqueues nothing and the report stays the same.
     (await planBackfill(config, { runId: 'spread', batchSize: 50, rangeSize: 70 }))._unsafeUnwrap();
     expect(psql(spread.url, "SELECT count(*) FROM pgboss.job WHERE state < 'completed'")).toBe('0');
