@@ -32,7 +32,7 @@ import {
   type DistributedBackfillConfig,
   type PlanBackfillOptions,
 } from '../statements/index.js';
-import { planAndWork } from '../statements/distributed.js';
+import { BackfillProgressReader, planAndWork } from '../statements/distributed.js';
 import {
   booleanFlag,
   failed,
@@ -311,10 +311,11 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
   const planOptions = yield* planOptionsOf(ctx.flags, runId);
   const progress = ctx.progress('backfill', 'docs');
   const polling = new AbortController();
-  // One progress read at a time, every 2 s: reads that pile up under load would slow the workers.
+  // One progress read at a time, every 2 s, on one pool: reads that pile up under load would slow the workers.
   const poll = async (): Promise<void> => {
+    await using reader = new BackfillProgressReader(cluster);
     while (!polling.signal.aborted) {
-      const p = await backfillProgress(cluster, runId);
+      const p = await reader.read(runId);
       if (p.isOk()) progress.update(p.value.done, p.value.total, `workers ${p.value.workersAlive}`);
       await sleep(2000, undefined, { signal: polling.signal }).catch(() => undefined);
     }

@@ -202,6 +202,18 @@ interface Parts {
  * took it every second.
  */
 async function open(config: DistributedBackfillConfig, prepare: boolean): Promise<Parts> {
+  const parts = partsOf(config);
+  for (const prepared of prepare ? [await parts.sink.prepare(), await parts.plans.prepare()] : []) {
+    if (prepared.isErr()) {
+      await parts.close();
+      throw prepared.error;
+    }
+  }
+  return parts;
+}
+
+/** The run's adapters on one pool (which connects on first use). */
+function partsOf(config: DistributedBackfillConfig): Parts {
   const pool = new pg.Pool({ connectionString: config.connectionString, max: 6 });
   pool.on('error', () => undefined);
   const t = config.tables ?? {};
@@ -214,14 +226,7 @@ async function open(config: DistributedBackfillConfig, prepare: boolean): Promis
     ...(t.failures === undefined ? {} : { failuresTable: t.failures }),
   });
   const plans = new PgBackfillPlanStore({ pg: pool, tables: t });
-  const parts: Parts = { pool, source, sink, plans, logger: config.logger ?? silentLogger, close: () => pool.end() };
-  for (const prepared of prepare ? [await sink.prepare(), await plans.prepare()] : []) {
-    if (prepared.isErr()) {
-      await parts.close();
-      throw prepared.error;
-    }
-  }
-  return parts;
+  return { pool, source, sink, plans, logger: config.logger ?? silentLogger, close: () => pool.end() };
 }
 
 function openQueue(config: DistributedBackfillConfig, parts: Parts): ResultAsync<RangeJobQueue, BackfillError> {
@@ -689,27 +694,50 @@ export function backfillProgress(
   config: DistributedBackfillConfig,
   runId: string,
 ): ResultAsync<DistributedBackfillProgress, BackfillError> {
-  return withParts(config, false, async (parts) => {
-    const run = await combineRun(parts, runId);
-    if (run.isErr()) return err(run.error);
-    const { plan, combined } = run.value;
-    const [first, alive] = [await parts.plans.firstStarted(runId), await parts.plans.workersAlive(WORKER_ALIVE_SECONDS)];
-    if (first.isErr()) return err(first.error);
-    if (alive.isErr()) return err(alive.error);
-    const done = combined.counters.evaluated;
-    const elapsed = first.value === null ? 0 : (Date.now() - first.value.getTime()) / 1000;
-    const rate = elapsed > 0 ? done / elapsed : 0;
-    const left = Math.max(0, plan.documents - done);
-    return ok({
-      runId,
-      state: combined.state,
-      done,
-      total: plan.documents,
-      ranges: plan.ranges.length,
-      rangesCompleted: combined.completedRanges,
-      documentsPerSecond: rate,
-      ...(rate > 0 ? { etaSeconds: combined.state === 'running' ? left / rate : 0 } : {}),
-      workersAlive: alive.value,
-    });
+  return withParts(config, false, (parts) => progressOf(parts, runId));
+}
+
+/**
+ * Reads a run's progress as often as asked on one pool: a caller polling
+ * every few seconds (the CLI's `--workers`) would otherwise connect anew
+ * each time.
+ */
+export class BackfillProgressReader {
+  readonly #parts: Parts;
+
+  constructor(config: DistributedBackfillConfig) {
+    this.#parts = partsOf(config);
+  }
+
+  read(runId: string): ResultAsync<DistributedBackfillProgress, BackfillError> {
+    return ResultAsync.fromPromise(progressOf(this.#parts, runId), (e) => toBackfillError(e, 'DB_ERROR')).andThen((r) => r);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#parts.close();
+  }
+}
+
+async function progressOf(parts: Parts, runId: string): Promise<Result<DistributedBackfillProgress, BackfillError>> {
+  const run = await combineRun(parts, runId);
+  if (run.isErr()) return err(run.error);
+  const { plan, combined } = run.value;
+  const [first, alive] = [await parts.plans.firstStarted(runId), await parts.plans.workersAlive(WORKER_ALIVE_SECONDS)];
+  if (first.isErr()) return err(first.error);
+  if (alive.isErr()) return err(alive.error);
+  const done = combined.counters.evaluated;
+  const elapsed = first.value === null ? 0 : (Date.now() - first.value.getTime()) / 1000;
+  const rate = elapsed > 0 ? done / elapsed : 0;
+  const left = Math.max(0, plan.documents - done);
+  return ok({
+    runId,
+    state: combined.state,
+    done,
+    total: plan.documents,
+    ranges: plan.ranges.length,
+    rangesCompleted: combined.completedRanges,
+    documentsPerSecond: rate,
+    ...(rate > 0 ? { etaSeconds: combined.state === 'running' ? left / rate : 0 } : {}),
+    workersAlive: alive.value,
   });
 }
