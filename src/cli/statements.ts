@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { err, ok, safeTry, type Result } from 'neverthrow';
+import { err, ok, safeTry, type Result, type ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import {
   DEFAULT_BATCH_SIZE,
@@ -30,6 +30,7 @@ import {
   planBackfill,
   runBackfillWorker,
   type DistributedBackfillConfig,
+  type DistributedBackfillReport,
   type PlanBackfillOptions,
 } from '../statements/index.js';
 import { BackfillProgressReader, planAndWork } from '../statements/distributed.js';
@@ -224,9 +225,13 @@ function requiredRunId(flags: FlagValues, command: string): Result<string, Backf
 }
 
 /** The report of a planned run as the CLI prints it; exit 0 only once it completed without failures. */
-async function* reportOutcome(ctx: CommandContext, runId: string): CommandRun {
+async function* reportOutcome(
+  ctx: CommandContext,
+  runId: string,
+  reading: ResultAsync<DistributedBackfillReport, BackfillError> | undefined = undefined,
+): CommandRun {
   const cluster = yield* clusterOf(ctx);
-  const report = yield* await backfillReport(cluster, runId);
+  const report = yield* await (reading ?? backfillReport(cluster, runId));
   const { state, summary } = report;
   if (state === 'completed')
     return {
@@ -327,6 +332,8 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
     // Nothing to show under --quiet: no reads.
     if (!booleanFlag(ctx.flags, 'quiet')) polled = poll();
   });
+  // The queue is done once planAndWork returns: the report is read while the children shut down.
+  const reading = worked.isOk() && !ctx.signal.aborted ? backfillReport(cluster, runId) : undefined;
   const codes = await children;
   polling.abort();
   await polled;
@@ -338,7 +345,7 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
   if (worked.isErr()) return failed(worked.error);
   const bad = codes.find((c) => c !== 0);
   if (bad !== undefined) ctx.logger.warn(`a worker process exited with ${String(bad)}; its ranges are retried by the others or by a rerun`);
-  return yield* reportOutcome(ctx, runId);
+  return yield* reportOutcome(ctx, runId, reading);
 }
 
 const backfill: CommandSpec = {
