@@ -12,7 +12,7 @@ import { REPORT_SCHEMA_VERSION } from './defaults.js';
 import { applyOutcomes, evaluatePage, failureOf, stateOf, type Outcome, type RunState } from './outcomes.js';
 import type { BackfillCheckpoint, DocumentClaims, DocumentCursor, RawDocument, StatementBatchResult, StoredCheckpoint } from './ports.js';
 import type { RunContext } from './run-context.js';
-import type { StatementBackfillProgress } from './statement-backfiller.js';
+import type { RangeFirstPage, StatementBackfillProgress } from './statement-backfiller.js';
 import { buildSummary, type BackfillSummary } from './summary.js';
 
 /** Runs (or resumes) the backfill the context describes. */
@@ -84,6 +84,19 @@ function remainingAtStart(ctx: RunContext, state: RunState): ResultAsync<number 
     .orElse(() => okAsync(undefined));
 }
 
+/** At most a batch's worth of documents after `after` (or the run's start), within `maxDocuments` (`evaluated` counts the ones before it). */
+export function readPage(
+  ctx: RunContext,
+  after: DocumentCursor | null,
+  evaluated: number,
+): Promise<Result<readonly RawDocument[], BackfillError>> {
+  const { batchSize, limitTo, pageQuery, source } = ctx;
+  const limit = limitTo === null ? batchSize : Math.min(batchSize, Math.max(0, limitTo - evaluated));
+  const from = after ?? ctx.start;
+  if (limit <= 0) return Promise.resolve(ok([]));
+  return Promise.resolve(source.readPage({ ...pageQuery, limit, ...(from === null ? {} : { after: from }) }));
+}
+
 /** A batch sent to the sink and not yet known to be committed. */
 interface InFlight {
   readonly done: Promise<Result<StatementBatchResult, BackfillError>>;
@@ -116,6 +129,8 @@ class BackfillRun {
   #planned: RunState;
   #inflight: InFlight | null = null;
   #batches = 0;
+  #firstPage: RangeFirstPage | undefined;
+  #lastRead = false;
 
   constructor(ctx: RunContext, resumed: boolean, state: RunState, remainingAtStart: number | undefined) {
     this.#ctx = ctx;
@@ -124,6 +139,7 @@ class BackfillRun {
     this.#planned = state;
     this.#evaluatedAtStart = state.counters.evaluated;
     this.#remainingAtStart = remainingAtStart;
+    this.#firstPage = ctx.firstPage;
   }
 
   /** Every page to the end of the keyspace (or range), then the checkpoint marked completed. */
@@ -144,6 +160,7 @@ class BackfillRun {
     for (;;) {
       yield* await this.#orStop(this.#mayGoOn());
       const { docs, ended } = inRange(this.#ctx, yield* await this.#orStop(pending));
+      if (ended || docs.length === 0) this.#lastPageRead();
       if (docs.length === 0) break;
       const last = docs[docs.length - 1] as RawDocument;
       // Read the next page while this one is normalized and written.
@@ -168,13 +185,17 @@ class BackfillRun {
     return ok(summary);
   }
 
-  /** At most a batch's worth of documents after `after`, within `maxDocuments` (`evaluated` counts the ones before it). */
+  /** The next page; a range's first, when it starts from its beginning, may have been read ahead. */
   #read(after: DocumentCursor | null, evaluated: number): Promise<Result<readonly RawDocument[], BackfillError>> {
-    const { batchSize, limitTo, pageQuery, source } = this.#ctx;
-    const limit = limitTo === null ? batchSize : Math.min(batchSize, Math.max(0, limitTo - evaluated));
-    const from = after ?? this.#ctx.start;
-    if (limit <= 0) return Promise.resolve(ok([]));
-    return Promise.resolve(source.readPage({ ...pageQuery, limit, ...(from === null ? {} : { after: from }) }));
+    const ahead = this.#firstPage;
+    this.#firstPage = undefined;
+    return ahead !== undefined && after === null ? ahead.page : readPage(this.#ctx, after, evaluated);
+  }
+
+  /** Tells the caller, once, that the range's last page is read. */
+  #lastPageRead(): void {
+    if (!this.#lastRead) this.#ctx.onLastPageRead?.();
+    this.#lastRead = true;
   }
 
   /** Whether the run may read on: not aborted, and (for a range) not stopped by an earlier range's failure. */

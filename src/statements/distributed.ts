@@ -17,12 +17,12 @@ import pg from 'pg';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { DEFAULT_BATCH_SIZE, defaultVexNormalizers, MAX_BATCH_SIZE, REPORT_SCHEMA_VERSION } from './defaults.js';
-import { RangeJobQueue, type RangeJob } from './job-queue.js';
+import { RangeJobQueue, type HeldJob, type RangeJob } from './job-queue.js';
 import { PgRawDocumentSource } from './pg-raw-document-source.js';
 import { PgStatementSink } from './pg-statement-sink.js';
 import { PgBackfillPlanStore, type BackfillPlan, type PgBackfillPlanTables, type PlannedOptions, type RangeStop } from './pg-run-plan.js';
 import type { BackfillCounters, BackfillFailure, DocumentCursor, StatementSink, StoredCheckpoint, VexNormalizer } from './ports.js';
-import { StatementBackfiller } from './statement-backfiller.js';
+import { StatementBackfiller, type RangeRun } from './statement-backfiller.js';
 import { addOutcomeSums, buildSummary, OUTCOME_SUM_ZERO, type BackfillSummary } from './summary.js';
 
 /** Documents per key range (one job) unless `rangeSize` says otherwise. */
@@ -33,6 +33,8 @@ const WORKER_ALIVE_SECONDS = 15;
 const WORKER_HEARTBEAT_MS = 3000;
 /** How often an `untilDone` worker with no range running asks whether any job is left (one count query). */
 const UNTIL_DONE_POLL_MS = 100;
+/** How long a worker slot that found no job ready waits before it asks again. */
+const IDLE_POLL_MS = 500;
 
 /**
  * Where a distributed run lives. Every process of a run (planner, workers on
@@ -402,34 +404,66 @@ async function planOf(w: WorkerContext, job: RangeJob): Promise<BackfillPlan | n
   return plan.value;
 }
 
-/** Backfills one range job to its end or its stop; throws to leave the job to the engine to retry. */
-async function runJob(w: WorkerContext, job: RangeJob, signal: AbortSignal): Promise<void> {
+/** A job this worker claimed, with its range's run (its first page read ahead), or `null` when no plan has the range. */
+interface Claimed {
+  readonly held: HeldJob;
+  readonly target: { readonly plan: BackfillPlan; readonly run: RangeRun } | null;
+}
+
+/**
+ * Claims the next job, if one is ready, and starts reading its range's
+ * first page, which overlaps the run lock and checkpoint round trips (and,
+ * for a job claimed ahead, the end of the range before it).
+ */
+async function claim(w: WorkerContext, queue: RangeJobQueue, signal: AbortSignal): Promise<Claimed | null> {
+  const taken = await queue.take();
+  if (taken.isErr()) throw taken.error;
+  const held = taken.value;
+  if (held === null) return null;
+  const { job } = held;
+  try {
+    const plan = await planOf(w, job);
+    const range = plan?.ranges[job.n - 1];
+    if (plan === null || range === undefined) return { held, target: null };
+    const { options } = plan;
+    const run: RangeRun = {
+      checkpointId: rangeCheckpointId(job.runId, job.n),
+      range,
+      options: {
+        ...(options.retrievedSince === null ? {} : { retrievedSince: new Date(options.retrievedSince) }),
+        force: options.force,
+        batchSize: options.batchSize,
+        ...(options.maxDocuments === null ? {} : { maxDocuments: options.maxDocuments }),
+        stopOnError: options.stopOnError,
+        signal,
+      },
+    };
+    return { held, target: { plan, run: { ...run, firstPage: w.backfiller.readAhead(run) } } };
+  } catch (error) {
+    await held.fail(error);
+    throw error;
+  }
+}
+
+/**
+ * Backfills one claimed range to its end or its stop; throws to leave the
+ * job to the engine to retry. `onLastPageRead` is called once the range's
+ * last page is read.
+ */
+async function runJob(w: WorkerContext, { held, target }: Claimed, onLastPageRead: () => void): Promise<void> {
   const { parts } = w;
-  const plan = await planOf(w, job);
-  const range = plan?.ranges[job.n - 1];
-  if (plan === null || range === undefined) {
+  const { job } = held;
+  if (target === null) {
     parts.logger.warn('statement backfill: a job names a range no plan has; dropped', { ...job });
     return;
   }
-  const { options } = plan;
+  const { options } = target.plan;
   const earlierStop = async (): Promise<boolean> => {
     const stop = await parts.plans.firstStop(job.runId);
     if (stop.isErr()) throw stop.error;
     return stop.value !== null && stop.value.n < job.n;
   };
-  const done = await w.backfiller.runRange({
-    checkpointId: rangeCheckpointId(job.runId, job.n),
-    range,
-    options: {
-      ...(options.retrievedSince === null ? {} : { retrievedSince: new Date(options.retrievedSince) }),
-      force: options.force,
-      batchSize: options.batchSize,
-      ...(options.maxDocuments === null ? {} : { maxDocuments: options.maxDocuments }),
-      stopOnError: options.stopOnError,
-      signal,
-    },
-    ...(options.stopOnError ? { shouldStop: earlierStop } : {}),
-  });
+  const done = await w.backfiller.runRange({ ...target.run, onLastPageRead, ...(options.stopOnError ? { shouldStop: earlierStop } : {}) });
   if (done.isOk()) {
     if (options.stopOnError) {
       const cleared = await parts.plans.setStop(job.runId, job.n, null);
@@ -536,27 +570,58 @@ async function workIn(
   const beat = async (): Promise<void> => void (await parts.plans.heartbeat(workerId, hostname(), process.pid));
   await beat();
   const heartbeat = setInterval(() => void beat(), WORKER_HEARTBEAT_MS);
-  try {
-    parts.logger.debug?.('statement backfill: worker ready', { workerId, startupMs: Date.now() - startedAt });
-    const working = await queue.work(options.concurrency ?? 1, async (job) => {
+  const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+  /**
+   * One job at a time: once a range's last page is read, the slot claims
+   * its next job, whose first page is then read while the range's last
+   * batch is normalized and committed.
+   */
+  const slot = async (): Promise<void> => {
+    let next: Promise<Claimed | null> | undefined;
+    while (!stopping.signal.aborted) {
+      let claimed: Claimed | null;
+      try {
+        claimed = await (next ?? claim(w, queue, stopping.signal));
+      } catch (error) {
+        parts.logger.warn('statement backfill: could not take a job; trying again', { error: message(error) });
+        claimed = null;
+      }
+      next = undefined;
+      if (claimed === null) {
+        await pause(IDLE_POLL_MS, stopping.signal);
+        continue;
+      }
+      const { job } = claimed.held;
       const jobStarted = Date.now();
       running += 1;
       try {
-        await runJob(w, job, stopping.signal);
+        await runJob(w, claimed, () => {
+          if (stopping.signal.aborted) return;
+          next = claim(w, queue, stopping.signal);
+          next.catch(() => undefined);
+        });
         ranges += 1;
         parts.logger.debug?.('statement backfill: range done', { ...job, ms: Date.now() - jobStarted });
+        // Not settled, the job is handed out again once its heartbeats stop; the range is then found completed.
+        const completed = await claimed.held.complete();
+        if (completed.isErr())
+          parts.logger.warn('statement backfill: could not mark a job done', { ...job, error: completed.error.message });
       } catch (error) {
         retried += 1;
-        parts.logger.warn('statement backfill: range attempt failed; the engine retries it', {
-          ...job,
-          error: error instanceof Error ? error.message : String(error),
-        });
-        throw error;
+        parts.logger.warn('statement backfill: range attempt failed; the engine retries it', { ...job, error: message(error) });
+        await claimed.held.fail(error);
       } finally {
         running -= 1;
       }
-    });
-    if (working.isErr()) return err(working.error);
+    }
+    // A job claimed ahead of a stop goes back to the engine.
+    const left = await next?.catch(() => null);
+    if (left) await left.held.fail(new Error('the worker stopped before this range started'));
+  };
+  let slots: Promise<unknown> = Promise.resolve();
+  try {
+    parts.logger.debug?.('statement backfill: worker ready', { workerId, startupMs: Date.now() - startedAt });
+    slots = Promise.all(Array.from({ length: options.concurrency ?? 1 }, slot));
     // With untilDone, a worker that finds no job left anywhere (even at its start) returns at
     // once; while one of its own ranges runs, there is no need to ask.
     while (!stopping.signal.aborted) {
@@ -571,7 +636,7 @@ async function workIn(
     clearInterval(heartbeat);
     options.signal?.removeEventListener('abort', onAbort);
     stopping.abort();
-    await queue.stopWork();
+    await slots;
     await parts.plans.leave(workerId);
   }
   return ok({ workerId, ranges, retried });
