@@ -125,7 +125,8 @@ const runFlags: Readonly<Record<string, FlagSpec>> = {
 const rangeSizeFlag: FlagSpec = {
   type: 'string',
   value: '<n>',
-  description: 'Documents per key range, i.e. per job: several batches each, and several ranges per worker.',
+  description:
+    'Documents per key range, i.e. per job: several batches each, and several ranges per worker (the last ranges are smaller, halving down to one batch).',
   default: String(DEFAULT_RANGE_SIZE),
 };
 

@@ -12,7 +12,7 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
-import { err, ok, Result, ResultAsync, safeTry } from 'neverthrow';
+import { err, ok, okAsync, Result, ResultAsync, safeTry } from 'neverthrow';
 import pg from 'pg';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
@@ -21,7 +21,15 @@ import { RangeJobQueue, type HeldJob, type RangeJob } from './job-queue.js';
 import { PgRawDocumentSource } from './pg-raw-document-source.js';
 import { PgStatementSink } from './pg-statement-sink.js';
 import { PgBackfillPlanStore, type BackfillPlan, type PgBackfillPlanTables, type PlannedOptions, type RangeStop } from './pg-run-plan.js';
-import type { BackfillCounters, BackfillFailure, DocumentCursor, StatementSink, StoredCheckpoint, VexNormalizer } from './ports.js';
+import type {
+  BackfillCounters,
+  BackfillFailure,
+  DocumentCursor,
+  KeyRange,
+  StatementSink,
+  StoredCheckpoint,
+  VexNormalizer,
+} from './ports.js';
 import { StatementBackfiller, type RangeRun } from './statement-backfiller.js';
 import { addOutcomeSums, buildSummary, OUTCOME_SUM_ZERO, type BackfillSummary } from './summary.js';
 
@@ -82,7 +90,10 @@ export interface PlanBackfillOptions {
   /** @defaultValue 100 */
   readonly batchSize?: number;
   readonly stopOnError?: boolean;
-  /** Documents per key range, i.e. per job. @defaultValue {@link DEFAULT_RANGE_SIZE} */
+  /**
+   * Documents per key range, i.e. per job; the last ranges of the keyspace are cut smaller, halving down to one batch.
+   * @defaultValue {@link DEFAULT_RANGE_SIZE}
+   */
   readonly rangeSize?: number;
 }
 
@@ -315,6 +326,51 @@ export function planBackfill(config: DistributedBackfillConfig, options: PlanBac
   return validatePlan(options).asyncAndThen(() => withSession(config, (s) => planIn(s, options)));
 }
 
+/**
+ * The run's key ranges: `rangeSize` documents each, except at the end of
+ * the keyspace, where the last two are cut again into ranges that halve down
+ * to one batch (…, 4, 2, 1, 1 batches). Workers then finish at about the
+ * same time: the one that takes the last range no longer keeps the others
+ * waiting for most of a large range.
+ */
+function cutKeyspace(
+  source: PgRawDocumentSource,
+  planned: PlannedOptions,
+  retrievedSince: Date | undefined,
+): ResultAsync<readonly KeyRange[], BackfillError> {
+  const since = retrievedSince === undefined ? {} : { retrievedSince };
+  const unit = Math.min(planned.batchSize, planned.rangeSize);
+  return source
+    .keyRanges({ rangeSize: planned.rangeSize, ...since, ...(planned.maxDocuments === null ? {} : { maxDocuments: planned.maxDocuments }) })
+    .andThen((ranges) => {
+      const tail = ranges.slice(-2);
+      const start = tail[0]?.after ?? null;
+      if (unit === planned.rangeSize || tail.length === 0) return okAsync(ranges);
+      return source
+        .keyRanges({
+          rangeSize: unit,
+          ...since,
+          ...(start === null ? {} : { after: start }),
+          maxDocuments: tail.reduce((n, r) => n + r.documents, 0),
+        })
+        .map((units) => [...ranges.slice(0, -2), ...halvingTail(units, planned.rangeSize / unit)]);
+    });
+}
+
+/** Joins consecutive ranges of one batch each into ranges of 1, 1, 2, 4, … batches from the end, at most `most` batches. */
+function halvingTail(units: readonly KeyRange[], most: number): KeyRange[] {
+  const out: KeyRange[] = [];
+  let end = units.length;
+  for (let size = 1, k = 0; end > 0; k += 1, size = k < 2 ? 1 : Math.min(most, size * 2)) {
+    const group = units.slice(Math.max(0, end - Math.floor(size)), end);
+    end -= group.length;
+    const first = group[0] as KeyRange;
+    const last = group[group.length - 1] as KeyRange;
+    out.unshift({ after: first.after, through: last.through, documents: group.reduce((n, r) => n + r.documents, 0) });
+  }
+  return out;
+}
+
 /** Stores the plan (or finds the stored one) and enqueues its ranges not yet completed. */
 function planIn({ parts, queue }: Session, options: PlanBackfillOptions): ResultAsync<BackfillPlan, BackfillError> {
   const planned: PlannedOptions = {
@@ -327,14 +383,7 @@ function planIn({ parts, queue }: Session, options: PlanBackfillOptions): Result
   };
   return safeTry(async function* () {
     const existing = yield* parts.plans.loadPlan(options.runId);
-    const ranges =
-      existing === null
-        ? yield* parts.source.keyRanges({
-            rangeSize: planned.rangeSize,
-            ...(options.retrievedSince === undefined ? {} : { retrievedSince: options.retrievedSince }),
-            ...(options.maxDocuments === undefined ? {} : { maxDocuments: options.maxDocuments }),
-          })
-        : [];
+    const ranges = existing === null ? yield* cutKeyspace(parts.source, planned, options.retrievedSince) : [];
     const stored = yield* parts.plans.savePlan(options.runId, planned, ranges);
     const todo: RangeJob[] = [];
     for (const range of stored.ranges) {

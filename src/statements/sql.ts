@@ -302,7 +302,13 @@ export function countRawDocuments(raw: QualifiedName, query: RawDocumentCountQue
 /** The last document of every `rangeSize` (and the very last), numbered, in one pass over the index. */
 export function selectKeyRangeEnds(raw: QualifiedName, query: KeyRangesQuery): SqlStatement {
   const values: unknown[] = [];
-  const where = rawDocumentsWhere(query.retrievedSince === undefined ? {} : { retrievedSince: query.retrievedSince }, values);
+  const where = rawDocumentsWhere(
+    {
+      ...(query.retrievedSince === undefined ? {} : { retrievedSince: query.retrievedSince }),
+      ...(query.after === undefined ? {} : { after: query.after }),
+    },
+    values,
+  );
   values.push(query.maxDocuments ?? null, query.rangeSize);
   return sql(
     `WITH docs AS (
