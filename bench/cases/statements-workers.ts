@@ -89,7 +89,8 @@ async function backendCpu(url: string): Promise<{ stop(): Promise<number | null>
   const monitor = new pg.Client({ connectionString: url });
   await monitor.connect();
   const seen = new Map<number, { first: number; last: number }>();
-  let readable = true;
+  // A backend that ends between the listing and its /proc read is skipped; only an unreadable /proc voids the sum.
+  const readable = procCpu('self') !== null;
   // Backends open before the command count from their first sample, new ones from their start.
   let starting = true;
   const sample = async (): Promise<void> => {
@@ -98,8 +99,7 @@ async function backendCpu(url: string): Promise<{ stop(): Promise<number | null>
     );
     for (const { pid } of r.rows) {
       const cpu = procCpu(pid);
-      if (cpu === null) readable = false;
-      else seen.set(pid, { first: seen.get(pid)?.first ?? (starting ? cpu.own : 0), last: cpu.own });
+      if (cpu !== null) seen.set(pid, { first: seen.get(pid)?.first ?? (starting ? cpu.own : 0), last: cpu.own });
     }
   };
   await sample();
