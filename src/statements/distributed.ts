@@ -43,6 +43,9 @@ const WORKER_HEARTBEAT_MS = 3000;
 const UNTIL_DONE_POLL_MS = 100;
 /** How long a worker slot that found no job ready waits before it asks again. */
 const IDLE_POLL_MS = 500;
+/** How often a worker waiting for a run's jobs asks again, before the run is planned and once it is (the check then reads every range's checkpoint). */
+const ENQUEUE_WAIT_MS = 50;
+const ENQUEUE_WAIT_PLANNED_MS = 250;
 
 /**
  * Where a distributed run lives. Every process of a run (planner, workers on
@@ -112,6 +115,12 @@ export interface BackfillWorkerOptions {
   readonly untilDone?: boolean;
   /** Stops taking jobs; running ranges stop between batches (their jobs are retried). */
   readonly signal?: AbortSignal;
+  /**
+   * With `untilDone`: first wait until this run's jobs are enqueued (or
+   * its plan has nothing left to do), so a worker started together with
+   * its planner does not find the queue still empty and return at once.
+   */
+  readonly runId?: string;
 }
 
 /**
@@ -566,7 +575,7 @@ export function runBackfillWorker(
 export function planAndWork(
   config: DistributedBackfillConfig,
   plan: PlanBackfillOptions,
-  worker: Omit<BackfillWorkerOptions, 'untilDone'>,
+  worker: Omit<BackfillWorkerOptions, 'untilDone' | 'runId'>,
   onPlanned: (plan: BackfillPlan) => void,
 ): ResultAsync<BackfillWorkerSummary, BackfillError> {
   const startedAt = Date.now();
@@ -582,9 +591,12 @@ export function planAndWork(
 
 function validateWorker(options: BackfillWorkerOptions): Result<void, BackfillError> {
   const concurrency = options.concurrency ?? 1;
-  return Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 64
-    ? ok(undefined)
-    : err(new BackfillError('INVALID_ARGUMENT', 'concurrency must be an integer from 1 to 64.'));
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
+    return err(new BackfillError('INVALID_ARGUMENT', 'concurrency must be an integer from 1 to 64.'));
+  const { runId } = options;
+  if (runId !== undefined && (typeof runId !== 'string' || runId.length === 0 || runId.length > 180))
+    return err(new BackfillError('INVALID_ARGUMENT', 'runId must be a non-empty string of at most 180 characters.'));
+  return ok(undefined);
 }
 
 /** Resolves after `ms`, or at once when `signal` fires. */
@@ -670,6 +682,10 @@ async function workIn(
   let slots: Promise<unknown> = Promise.resolve();
   try {
     parts.logger.debug?.('statement backfill: worker ready', { workerId, startupMs: Date.now() - startedAt });
+    if (options.untilDone && options.runId !== undefined) {
+      const waited = await untilEnqueued(parts, queue, options.runId, stopping.signal);
+      if (waited.isErr()) return err(waited.error);
+    }
     slots = Promise.all(Array.from({ length: options.concurrency ?? 1 }, slot));
     // With untilDone, a worker that finds no job left anywhere (even at its start) returns at
     // once; while one of its own ranges runs, there is no need to ask.
@@ -689,6 +705,23 @@ async function workIn(
     await parts.plans.leave(workerId);
   }
   return ok({ workerId, ranges, retried });
+}
+
+/**
+ * Waits until `runId`'s jobs are in the queue (they are enqueued in one
+ * statement, after the plan is stored), or its stored plan has no range
+ * left to run, or `signal` fires.
+ */
+async function untilEnqueued(parts: Parts, queue: RangeJobQueue, runId: string, signal: AbortSignal): Promise<Result<void, BackfillError>> {
+  while (!signal.aborted) {
+    const enqueued = await queue.hasJobsOf(runId);
+    if (enqueued.isErr()) return err(enqueued.error);
+    if (enqueued.value) break;
+    const run = await combineRun(parts, runId);
+    if (run.isOk() && run.value.combined.state !== 'running') break;
+    await pause(run.isOk() ? ENQUEUE_WAIT_PLANNED_MS : ENQUEUE_WAIT_MS, signal);
+  }
+  return ok(undefined);
 }
 
 interface Combined {

@@ -8,7 +8,7 @@
 import { PgBoss, type Job } from 'pg-boss';
 import { okAsync, ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
-import { countPendingJobs } from './sql.js';
+import { countPendingJobs, selectRunHasJobs } from './sql.js';
 
 /** What a range job carries. */
 export interface RangeJob {
@@ -148,6 +148,18 @@ export class RangeJobQueue {
         .getDb()
         .executeSql(text, [...values])
         .then((r) => Number((r.rows[0] as { n: number } | undefined)?.n ?? 0)),
+      toError,
+    );
+  }
+
+  /** Whether any job of `runId` was enqueued (in any state since). */
+  hasJobsOf(runId: string): ResultAsync<boolean, BackfillError> {
+    const { text, values } = selectRunHasJobs(this.#schema, this.#queue, runId);
+    return ResultAsync.fromPromise(
+      this.#boss
+        .getDb()
+        .executeSql(text, [...values])
+        .then((r) => (r.rows[0] as { found: boolean } | undefined)?.found === true),
       toError,
     );
   }

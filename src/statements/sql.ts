@@ -447,3 +447,7 @@ export const countWorkersAlive = (workers: QualifiedName, withinSeconds: number)
 /** Jobs of `queue` still queued, waiting for a retry, or running (pg-boss's job states before `completed`). */
 export const countPendingJobs = (schema: string, queue: string): SqlStatement =>
   sql(`SELECT count(*)::int AS n FROM ${quoteIdent(schema)}.job WHERE name = $1 AND state < 'completed'`, [queue]);
+
+/** Whether `queue` holds any job of run `runId`, in any state: planning enqueues a run's jobs in one statement. */
+export const selectRunHasJobs = (schema: string, queue: string, runId: string): SqlStatement =>
+  sql(`SELECT EXISTS (SELECT 1 FROM ${quoteIdent(schema)}.job WHERE name = $1 AND data->>'runId' = $2) AS found`, [queue, runId]);

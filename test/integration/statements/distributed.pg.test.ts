@@ -123,4 +123,15 @@ describe('distributed statement backfill', () => {
     expect(logged.filter((l) => l.message.startsWith('Backfill completed')).map((l) => l.level)).toEqual(Array(18).fill('debug'));
     expect(logged.filter((l) => l.level === 'info').map((l) => l.message)).toEqual([]);
   }, 120_000);
+  it("a worker given a runId waits for that run's jobs; without it, it finds the queue empty and returns at once", async () => {
+    const config = { connectionString: spread.url };
+    expect((await runBackfillWorker(config, { untilDone: true }))._unsafeUnwrap().ranges).toBe(0);
+    const waiting = runBackfillWorker(config, { untilDone: true, runId: 'late' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const plan = (await planBackfill(config, { runId: 'late', rangeSize: 100 }))._unsafeUnwrap();
+    expect((await waiting)._unsafeUnwrap().ranges).toBe(plan.ranges.length);
+    expect((await backfillReport(config, 'late'))._unsafeUnwrap().state).toBe('completed');
+    // A run with nothing left to do does not keep a waiting worker.
+    expect((await runBackfillWorker(config, { untilDone: true, runId: 'late' }))._unsafeUnwrap().ranges).toBe(0);
+  }, 120_000);
 });
