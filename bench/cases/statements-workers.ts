@@ -23,7 +23,10 @@
  *   CPU spread over the cores);
  * - per pass, the CPU the rest of the machine used meanwhile
  *   (`othersCpuSeconds`, from `/proc/stat`): what the second worker could
- *   not have.
+ *   not have;
+ * - for `--workers 2`, the Node CPU split between the CLI process (which
+ *   plans, works and reports) and its child worker (`parentCpuSeconds`,
+ *   `childCpuSeconds`).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -86,7 +89,8 @@ async function backendCpu(url: string): Promise<{ stop(): Promise<number | null>
   const monitor = new pg.Client({ connectionString: url });
   await monitor.connect();
   const seen = new Map<number, { first: number; last: number }>();
-  let readable = true;
+  // A backend that ends between the listing and its /proc read is skipped; only an unreadable /proc voids the sum.
+  const readable = procCpu('self') !== null;
   // Backends open before the command count from their first sample, new ones from their start.
   let starting = true;
   const sample = async (): Promise<void> => {
@@ -95,8 +99,7 @@ async function backendCpu(url: string): Promise<{ stop(): Promise<number | null>
     );
     for (const { pid } of r.rows) {
       const cpu = procCpu(pid);
-      if (cpu === null) readable = false;
-      else seen.set(pid, { first: seen.get(pid)?.first ?? (starting ? cpu.own : 0), last: cpu.own });
+      if (cpu !== null) seen.set(pid, { first: seen.get(pid)?.first ?? (starting ? cpu.own : 0), last: cpu.own });
     }
   };
   await sample();
@@ -136,6 +139,8 @@ interface Timed {
   readonly seconds: number;
   /** CPU seconds of the CLI process and its children; null off Linux. */
   readonly nodeCpu: number | null;
+  /** Of `nodeCpu`, the CLI process's own (sampled every 50 ms, so short of its last 50 ms at most); null off Linux. */
+  readonly parentCpu: number | null;
   /** CPU seconds of the database's backends; null where unreadable. */
   readonly postgresCpu: number | null;
   /** CPU seconds the rest of the machine (other processes) used meanwhile; null off Linux. */
@@ -150,6 +155,12 @@ async function timeCli(args: readonly string[], url: string): Promise<Timed> {
   const busyBefore = machineBusy();
   const start = process.hrtime.bigint();
   const child = spawn(process.execPath, [MAIN, ...args, '--json', '--quiet', '--pg', url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // The CLI's own CPU, apart from its child workers' (which only show in our children's total once it has waited for them).
+  let parentCpu: number | null = null;
+  const sampling = setInterval(() => {
+    const own = child.pid === undefined ? null : procCpu(child.pid);
+    if (own !== null) parentCpu = own.own;
+  }, 50);
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   const code = await new Promise<number | null>((resolve, reject) => {
@@ -157,6 +168,7 @@ async function timeCli(args: readonly string[], url: string): Promise<Timed> {
     child.once('close', resolve);
   });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  clearInterval(sampling);
   const after = procCpu('self');
   const busyAfter = machineBusy();
   const postgresCpu = await backends.stop();
@@ -167,6 +179,7 @@ async function timeCli(args: readonly string[], url: string): Promise<Timed> {
   return {
     seconds,
     nodeCpu,
+    parentCpu,
     postgresCpu,
     othersCpu: busyBefore === null || busyAfter === null || ours === null ? null : Math.max(0, busyAfter - busyBefore - ours),
     report: (JSON.parse(stdout) as { report: Timed['report'] }).report,
@@ -332,6 +345,9 @@ async function main(): Promise<void> {
       ratios: ratios.map((r) => round(r, 3)),
       startupSeconds: round(median(startTwo)),
       nodeCpuSeconds: round(mid(twos, (t) => t.nodeCpu)),
+      // Of that, the planning and working CLI process, and its child worker.
+      parentCpuSeconds: round(mid(twos, (t) => t.parentCpu)),
+      childCpuSeconds: round(mid(twos, (t) => (t.nodeCpu === null || t.parentCpu === null ? null : t.nodeCpu - t.parentCpu))),
       postgresCpuSeconds: round(mid(twos, (t) => t.postgresCpu)),
       othersCpuSeconds: twos.map((t) => round(t.othersCpu)),
       // CPU of one process over CPU of the two-worker run (Node and PostgreSQL): what splitting costs, whatever the load.

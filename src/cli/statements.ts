@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { err, ok, safeTry, type Result } from 'neverthrow';
+import { err, ok, safeTry, type Result, type ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import {
   DEFAULT_BATCH_SIZE,
@@ -30,9 +30,10 @@ import {
   planBackfill,
   runBackfillWorker,
   type DistributedBackfillConfig,
+  type DistributedBackfillReport,
   type PlanBackfillOptions,
 } from '../statements/index.js';
-import { planAndWork } from '../statements/distributed.js';
+import { BackfillProgressReader, planAndWork } from '../statements/distributed.js';
 import {
   booleanFlag,
   failed,
@@ -124,7 +125,8 @@ const runFlags: Readonly<Record<string, FlagSpec>> = {
 const rangeSizeFlag: FlagSpec = {
   type: 'string',
   value: '<n>',
-  description: 'Documents per key range, i.e. per job: several batches each, and several ranges per worker.',
+  description:
+    'Documents per key range, i.e. per job: several batches each, and several ranges per worker (the last ranges are smaller, halving down to one batch).',
   default: String(DEFAULT_RANGE_SIZE),
 };
 
@@ -224,9 +226,13 @@ function requiredRunId(flags: FlagValues, command: string): Result<string, Backf
 }
 
 /** The report of a planned run as the CLI prints it; exit 0 only once it completed without failures. */
-async function* reportOutcome(ctx: CommandContext, runId: string): CommandRun {
+async function* reportOutcome(
+  ctx: CommandContext,
+  runId: string,
+  reading: ResultAsync<DistributedBackfillReport, BackfillError> | undefined = undefined,
+): CommandRun {
   const cluster = yield* clusterOf(ctx);
-  const report = yield* await backfillReport(cluster, runId);
+  const report = yield* await (reading ?? backfillReport(cluster, runId));
   const { state, summary } = report;
   if (state === 'completed')
     return {
@@ -277,23 +283,40 @@ function forwardedFlags(flags: FlagValues): string[] {
   return out;
 }
 
-/** Runs `statements worker --until-done` in a child process of this CLI. */
-function spawnWorker(ctx: CommandContext, url: string): Promise<number | null> {
+/** How long `--workers` lets its children exit on their own once the queue is done. */
+const CHILD_EXIT_GRACE_MS = 5000;
+
+/** Runs `statements worker --until-done --run-id` in a child process of this CLI; it waits for the run's jobs. */
+function spawnWorker(ctx: CommandContext, url: string, runId: string, stop: AbortSignal): Promise<number | null> {
   const main = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './main.ts' : './main.js', import.meta.url));
   const loader = main.endsWith('.ts') && !process.execArgv.some((a) => a.includes('tsx')) ? ['--import', 'tsx'] : [];
   const child = spawn(
     process.execPath,
-    [...process.execArgv, ...loader, main, 'statements', 'worker', '--until-done', '--quiet', ...forwardedFlags(ctx.flags), '--pg', url],
+    [
+      ...process.execArgv,
+      ...loader,
+      main,
+      'statements',
+      'worker',
+      '--until-done',
+      '--run-id',
+      runId,
+      '--quiet',
+      ...forwardedFlags(ctx.flags),
+      '--pg',
+      url,
+    ],
     {
       stdio: ['ignore', 'ignore', 'inherit'],
     },
   );
-  const stop = (): boolean => child.kill('SIGTERM');
-  ctx.signal.addEventListener('abort', stop, { once: true });
+  const kill = (): boolean => child.kill('SIGTERM');
+  const signal = AbortSignal.any([ctx.signal, stop]);
+  signal.addEventListener('abort', kill, { once: true });
   return new Promise((resolve) => {
     child.once('error', () => resolve(null));
     child.once('close', (code) => {
-      ctx.signal.removeEventListener('abort', stop);
+      signal.removeEventListener('abort', kill);
       resolve(code);
     });
   });
@@ -311,22 +334,31 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
   const planOptions = yield* planOptionsOf(ctx.flags, runId);
   const progress = ctx.progress('backfill', 'docs');
   const polling = new AbortController();
-  // One progress read at a time, every 2 s: reads that pile up under load would slow the workers.
+  // One progress read at a time, every 2 s, on one pool: reads that pile up under load would slow the workers.
   const poll = async (): Promise<void> => {
+    await using reader = new BackfillProgressReader(cluster);
     while (!polling.signal.aborted) {
-      const p = await backfillProgress(cluster, runId);
+      const p = await reader.read(runId);
       if (p.isOk()) progress.update(p.value.done, p.value.total, `workers ${p.value.workersAlive}`);
       await sleep(2000, undefined, { signal: polling.signal }).catch(() => undefined);
     }
   };
-  let children: Promise<(number | null)[]> = Promise.resolve([]);
+  // The children start at once and wait for the run's jobs: their start overlaps the planning.
+  const stopChildren = new AbortController();
+  const children = Promise.all(
+    Array.from({ length: workers - 1 }, () => spawnWorker(ctx, cluster.connectionString, runId, stopChildren.signal)),
+  );
   let polled: Promise<void> = Promise.resolve();
   const worked = await planAndWork(cluster, planOptions, { signal: ctx.signal }, () => {
-    children = Promise.all(Array.from({ length: workers - 1 }, () => spawnWorker(ctx, cluster.connectionString)));
     // Nothing to show under --quiet: no reads.
     if (!booleanFlag(ctx.flags, 'quiet')) polled = poll();
   });
+  // A failed plan enqueued nothing for the children to wait for; after a run they exit on their own, or are stopped after a grace.
+  const grace = setTimeout(() => stopChildren.abort(), worked.isErr() ? 0 : CHILD_EXIT_GRACE_MS);
+  // The queue is done once planAndWork returns: the report is read while the children shut down.
+  const reading = worked.isOk() && !ctx.signal.aborted ? backfillReport(cluster, runId) : undefined;
   const codes = await children;
+  clearTimeout(grace);
   polling.abort();
   await polled;
   progress.done();
@@ -335,9 +367,9 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
       new BackfillError('ABORTED', `run ${runId} was interrupted; every committed batch is kept, rerun with the same --run-id to resume.`),
     );
   if (worked.isErr()) return failed(worked.error);
-  const bad = codes.find((c) => c !== 0);
+  const bad = stopChildren.signal.aborted ? undefined : codes.find((c) => c !== 0);
   if (bad !== undefined) ctx.logger.warn(`a worker process exited with ${String(bad)}; its ranges are retried by the others or by a rerun`);
-  return yield* reportOutcome(ctx, runId);
+  return yield* reportOutcome(ctx, runId, reading);
 }
 
 const backfill: CommandSpec = {
@@ -456,14 +488,22 @@ const worker: CommandSpec = {
       description: 'Exit 0 once no job is queued, waiting for a retry, or running on any host.',
       default: false,
     },
+    'run-id': {
+      type: 'string',
+      value: '<id>',
+      description:
+        "With --until-done: first wait until this run's jobs are enqueued, for a worker started together with `statements plan`.",
+    },
     ...storeFlags,
     ...engineFlags,
   },
   examples: ['backfill-kit statements worker --until-done', 'backfill-kit statements worker --concurrency 2'],
   async *run(ctx) {
     const concurrency = yield* intFlag(ctx.flags, 'concurrency', 1, 64);
+    const runId = stringFlag(ctx.flags, 'run-id');
     const done = await runBackfillWorker(yield* clusterOf(ctx), {
       ...(concurrency === undefined ? {} : { concurrency }),
+      ...(runId === undefined ? {} : { runId }),
       untilDone: booleanFlag(ctx.flags, 'until-done'),
       signal: ctx.signal,
     });

@@ -12,7 +12,7 @@ import { REPORT_SCHEMA_VERSION } from './defaults.js';
 import { applyOutcomes, evaluatePage, failureOf, stateOf, type Outcome, type RunState } from './outcomes.js';
 import type { BackfillCheckpoint, DocumentClaims, DocumentCursor, RawDocument, StatementBatchResult, StoredCheckpoint } from './ports.js';
 import type { RunContext } from './run-context.js';
-import type { StatementBackfillProgress } from './statement-backfiller.js';
+import type { RangeFirstPage, StatementBackfillProgress } from './statement-backfiller.js';
 import { buildSummary, type BackfillSummary } from './summary.js';
 
 /** Runs (or resumes) the backfill the context describes. */
@@ -84,6 +84,19 @@ function remainingAtStart(ctx: RunContext, state: RunState): ResultAsync<number 
     .orElse(() => okAsync(undefined));
 }
 
+/** At most a batch's worth of documents after `after` (or the run's start), within `maxDocuments` (`evaluated` counts the ones before it). */
+export function readPage(
+  ctx: RunContext,
+  after: DocumentCursor | null,
+  evaluated: number,
+): Promise<Result<readonly RawDocument[], BackfillError>> {
+  const { batchSize, limitTo, pageQuery, source } = ctx;
+  const limit = limitTo === null ? batchSize : Math.min(batchSize, Math.max(0, limitTo - evaluated));
+  const from = after ?? ctx.start;
+  if (limit <= 0) return Promise.resolve(ok([]));
+  return Promise.resolve(source.readPage({ ...pageQuery, limit, ...(from === null ? {} : { after: from }) }));
+}
+
 /** A batch sent to the sink and not yet known to be committed. */
 interface InFlight {
   readonly done: Promise<Result<StatementBatchResult, BackfillError>>;
@@ -116,6 +129,8 @@ class BackfillRun {
   #planned: RunState;
   #inflight: InFlight | null = null;
   #batches = 0;
+  #firstPage: RangeFirstPage | undefined;
+  #lastRead = false;
 
   constructor(ctx: RunContext, resumed: boolean, state: RunState, remainingAtStart: number | undefined) {
     this.#ctx = ctx;
@@ -124,6 +139,7 @@ class BackfillRun {
     this.#planned = state;
     this.#evaluatedAtStart = state.counters.evaluated;
     this.#remainingAtStart = remainingAtStart;
+    this.#firstPage = ctx.firstPage;
   }
 
   /** Every page to the end of the keyspace (or range), then the checkpoint marked completed. */
@@ -140,9 +156,11 @@ class BackfillRun {
   async *#pages(): AsyncGenerator<Err<never, BackfillError<BackfillSummary>>, Result<BackfillSummary, BackfillError<BackfillSummary>>> {
     const { logger, runId } = this.#ctx;
     let pending = this.#read(this.#state.cursor, this.#state.counters.evaluated);
+    let endCommitted = false;
     for (;;) {
       yield* await this.#orStop(this.#mayGoOn());
       const { docs, ended } = inRange(this.#ctx, yield* await this.#orStop(pending));
+      if (ended || docs.length === 0) this.#lastPageRead();
       if (docs.length === 0) break;
       const last = docs[docs.length - 1] as RawDocument;
       // Read the next page while this one is normalized and written.
@@ -154,24 +172,30 @@ class BackfillRun {
       yield* await this.#orStop(this.#ctx.signal?.aborted ? err(abortedRun(runId)) : ok(undefined));
       const next = applyOutcomes(this.#planned, page.list);
       if (page.stoppedAt !== undefined) return yield* this.#stopAtFailure(page.list, next, page.stoppedAt);
-      this.#send(page.list, next);
+      // A range's last page is known when read: its batch also marks the range completed (one commit less per range).
+      this.#send(page.list, next, ended);
       this.#planned = next;
+      endCommitted = ended;
     }
     yield* await this.#orStop(this.#settle());
     // Mark the run completed (a no-op for the counters) so operators can tell finished runs apart.
-    yield* await this.#orStop(this.#commit([], this.#state, true));
+    if (!endCommitted) yield* await this.#orStop(this.#commit([], this.#state, true));
     const summary = this.#summary(this.#state);
     logger.info(summary.text, { runId, reportSha256: summary.reportSha256 });
     return ok(summary);
   }
 
-  /** At most a batch's worth of documents after `after`, within `maxDocuments` (`evaluated` counts the ones before it). */
+  /** The next page; a range's first, when it starts from its beginning, may have been read ahead. */
   #read(after: DocumentCursor | null, evaluated: number): Promise<Result<readonly RawDocument[], BackfillError>> {
-    const { batchSize, limitTo, pageQuery, source } = this.#ctx;
-    const limit = limitTo === null ? batchSize : Math.min(batchSize, Math.max(0, limitTo - evaluated));
-    const from = after ?? this.#ctx.start;
-    if (limit <= 0) return Promise.resolve(ok([]));
-    return Promise.resolve(source.readPage({ ...pageQuery, limit, ...(from === null ? {} : { after: from }) }));
+    const ahead = this.#firstPage;
+    this.#firstPage = undefined;
+    return ahead !== undefined && after === null ? ahead.page : readPage(this.#ctx, after, evaluated);
+  }
+
+  /** Tells the caller, once, that the range's last page is read. */
+  #lastPageRead(): void {
+    if (!this.#lastRead) this.#ctx.onLastPageRead?.();
+    this.#lastRead = true;
   }
 
   /** Whether the run may read on: not aborted, and (for a range) not stopped by an earlier range's failure. */
@@ -216,8 +240,8 @@ class BackfillRun {
   }
 
   /** Starts committing a batch; it is settled before the next one is sent. */
-  #send(list: readonly Outcome[], next: RunState): void {
-    const done = this.#commit(list, next);
+  #send(list: readonly Outcome[], next: RunState, completed = false): void {
+    const done = this.#commit(list, next, completed);
     done.catch(() => undefined);
     this.#inflight = { done, list, next };
   }

@@ -12,17 +12,25 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
-import { err, ok, Result, ResultAsync, safeTry } from 'neverthrow';
+import { err, ok, okAsync, Result, ResultAsync, safeTry } from 'neverthrow';
 import pg from 'pg';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { DEFAULT_BATCH_SIZE, defaultVexNormalizers, MAX_BATCH_SIZE, REPORT_SCHEMA_VERSION } from './defaults.js';
-import { RangeJobQueue, type RangeJob } from './job-queue.js';
+import { RangeJobQueue, type HeldJob, type RangeJob } from './job-queue.js';
 import { PgRawDocumentSource } from './pg-raw-document-source.js';
 import { PgStatementSink } from './pg-statement-sink.js';
 import { PgBackfillPlanStore, type BackfillPlan, type PgBackfillPlanTables, type PlannedOptions, type RangeStop } from './pg-run-plan.js';
-import type { BackfillCounters, BackfillFailure, DocumentCursor, StatementSink, StoredCheckpoint, VexNormalizer } from './ports.js';
-import { StatementBackfiller } from './statement-backfiller.js';
+import type {
+  BackfillCounters,
+  BackfillFailure,
+  DocumentCursor,
+  KeyRange,
+  StatementSink,
+  StoredCheckpoint,
+  VexNormalizer,
+} from './ports.js';
+import { StatementBackfiller, type RangeRun } from './statement-backfiller.js';
 import { addOutcomeSums, buildSummary, OUTCOME_SUM_ZERO, type BackfillSummary } from './summary.js';
 
 /** Documents per key range (one job) unless `rangeSize` says otherwise. */
@@ -33,6 +41,11 @@ const WORKER_ALIVE_SECONDS = 15;
 const WORKER_HEARTBEAT_MS = 3000;
 /** How often an `untilDone` worker with no range running asks whether any job is left (one count query). */
 const UNTIL_DONE_POLL_MS = 100;
+/** How long a worker slot that found no job ready waits before it asks again. */
+const IDLE_POLL_MS = 500;
+/** How often a worker waiting for a run's jobs asks again, before the run is planned and once it is (the check then reads every range's checkpoint). */
+const ENQUEUE_WAIT_MS = 50;
+const ENQUEUE_WAIT_PLANNED_MS = 250;
 
 /**
  * Where a distributed run lives. Every process of a run (planner, workers on
@@ -80,7 +93,10 @@ export interface PlanBackfillOptions {
   /** @defaultValue 100 */
   readonly batchSize?: number;
   readonly stopOnError?: boolean;
-  /** Documents per key range, i.e. per job. @defaultValue {@link DEFAULT_RANGE_SIZE} */
+  /**
+   * Documents per key range, i.e. per job; the last ranges of the keyspace are cut smaller, halving down to one batch.
+   * @defaultValue {@link DEFAULT_RANGE_SIZE}
+   */
   readonly rangeSize?: number;
 }
 
@@ -99,6 +115,12 @@ export interface BackfillWorkerOptions {
   readonly untilDone?: boolean;
   /** Stops taking jobs; running ranges stop between batches (their jobs are retried). */
   readonly signal?: AbortSignal;
+  /**
+   * With `untilDone`: first wait until this run's jobs are enqueued (or
+   * its plan has nothing left to do), so a worker started together with
+   * its planner does not find the queue still empty and return at once.
+   */
+  readonly runId?: string;
 }
 
 /**
@@ -202,6 +224,18 @@ interface Parts {
  * took it every second.
  */
 async function open(config: DistributedBackfillConfig, prepare: boolean): Promise<Parts> {
+  const parts = partsOf(config);
+  for (const prepared of prepare ? [await parts.sink.prepare(), await parts.plans.prepare()] : []) {
+    if (prepared.isErr()) {
+      await parts.close();
+      throw prepared.error;
+    }
+  }
+  return parts;
+}
+
+/** The run's adapters on one pool (which connects on first use). */
+function partsOf(config: DistributedBackfillConfig): Parts {
   const pool = new pg.Pool({ connectionString: config.connectionString, max: 6 });
   pool.on('error', () => undefined);
   const t = config.tables ?? {};
@@ -214,14 +248,7 @@ async function open(config: DistributedBackfillConfig, prepare: boolean): Promis
     ...(t.failures === undefined ? {} : { failuresTable: t.failures }),
   });
   const plans = new PgBackfillPlanStore({ pg: pool, tables: t });
-  const parts: Parts = { pool, source, sink, plans, logger: config.logger ?? silentLogger, close: () => pool.end() };
-  for (const prepared of prepare ? [await sink.prepare(), await plans.prepare()] : []) {
-    if (prepared.isErr()) {
-      await parts.close();
-      throw prepared.error;
-    }
-  }
-  return parts;
+  return { pool, source, sink, plans, logger: config.logger ?? silentLogger, close: () => pool.end() };
 }
 
 function openQueue(config: DistributedBackfillConfig, parts: Parts): ResultAsync<RangeJobQueue, BackfillError> {
@@ -308,6 +335,51 @@ export function planBackfill(config: DistributedBackfillConfig, options: PlanBac
   return validatePlan(options).asyncAndThen(() => withSession(config, (s) => planIn(s, options)));
 }
 
+/**
+ * The run's key ranges: `rangeSize` documents each, except at the end of
+ * the keyspace, where the last two are cut again into ranges that halve down
+ * to one batch (…, 4, 2, 1, 1 batches). Workers then finish at about the
+ * same time: the one that takes the last range no longer keeps the others
+ * waiting for most of a large range.
+ */
+function cutKeyspace(
+  source: PgRawDocumentSource,
+  planned: PlannedOptions,
+  retrievedSince: Date | undefined,
+): ResultAsync<readonly KeyRange[], BackfillError> {
+  const since = retrievedSince === undefined ? {} : { retrievedSince };
+  const unit = Math.min(planned.batchSize, planned.rangeSize);
+  return source
+    .keyRanges({ rangeSize: planned.rangeSize, ...since, ...(planned.maxDocuments === null ? {} : { maxDocuments: planned.maxDocuments }) })
+    .andThen((ranges) => {
+      const tail = ranges.slice(-2);
+      const start = tail[0]?.after ?? null;
+      if (unit === planned.rangeSize || tail.length === 0) return okAsync(ranges);
+      return source
+        .keyRanges({
+          rangeSize: unit,
+          ...since,
+          ...(start === null ? {} : { after: start }),
+          maxDocuments: tail.reduce((n, r) => n + r.documents, 0),
+        })
+        .map((units) => [...ranges.slice(0, -2), ...halvingTail(units, planned.rangeSize / unit)]);
+    });
+}
+
+/** Joins consecutive ranges of one batch each into ranges of 1, 1, 2, 4, … batches from the end, at most `most` batches. */
+function halvingTail(units: readonly KeyRange[], most: number): KeyRange[] {
+  const out: KeyRange[] = [];
+  let end = units.length;
+  for (let size = 1, k = 0; end > 0; k += 1, size = k < 2 ? 1 : Math.min(most, size * 2)) {
+    const group = units.slice(Math.max(0, end - Math.floor(size)), end);
+    end -= group.length;
+    const first = group[0] as KeyRange;
+    const last = group[group.length - 1] as KeyRange;
+    out.unshift({ after: first.after, through: last.through, documents: group.reduce((n, r) => n + r.documents, 0) });
+  }
+  return out;
+}
+
 /** Stores the plan (or finds the stored one) and enqueues its ranges not yet completed. */
 function planIn({ parts, queue }: Session, options: PlanBackfillOptions): ResultAsync<BackfillPlan, BackfillError> {
   const planned: PlannedOptions = {
@@ -320,14 +392,7 @@ function planIn({ parts, queue }: Session, options: PlanBackfillOptions): Result
   };
   return safeTry(async function* () {
     const existing = yield* parts.plans.loadPlan(options.runId);
-    const ranges =
-      existing === null
-        ? yield* parts.source.keyRanges({
-            rangeSize: planned.rangeSize,
-            ...(options.retrievedSince === undefined ? {} : { retrievedSince: options.retrievedSince }),
-            ...(options.maxDocuments === undefined ? {} : { maxDocuments: options.maxDocuments }),
-          })
-        : [];
+    const ranges = existing === null ? yield* cutKeyspace(parts.source, planned, options.retrievedSince) : [];
     const stored = yield* parts.plans.savePlan(options.runId, planned, ranges);
     const todo: RangeJob[] = [];
     for (const range of stored.ranges) {
@@ -379,45 +444,84 @@ interface WorkerContext {
   readonly plans: Map<string, BackfillPlan>;
 }
 
-async function planOf(w: WorkerContext, runId: string): Promise<BackfillPlan | null> {
-  const cached = w.plans.get(runId);
+/**
+ * The job's plan, read once per run. On that first read the worker also
+ * notes its range as started: the run's rate counts from its earliest
+ * started range, which is always some worker's first of the run, so the
+ * other ranges need no commit of their own for it.
+ */
+async function planOf(w: WorkerContext, job: RangeJob): Promise<BackfillPlan | null> {
+  const cached = w.plans.get(job.runId);
   if (cached !== undefined) return cached;
-  const plan = await w.parts.plans.loadPlan(runId);
+  const plan = await w.parts.plans.loadPlan(job.runId);
   if (plan.isErr()) throw plan.error;
-  if (plan.value !== null) w.plans.set(runId, plan.value);
+  if (plan.value === null) return null;
+  const started = await w.parts.plans.rangeStarted(job.runId, job.n);
+  if (started.isErr()) throw started.error;
+  w.plans.set(job.runId, plan.value);
   return plan.value;
 }
 
-/** Backfills one range job to its end or its stop; throws to leave the job to the engine to retry. */
-async function runJob(w: WorkerContext, job: RangeJob, signal: AbortSignal): Promise<void> {
+/** A job this worker claimed, with its range's run (its first page read ahead), or `null` when no plan has the range. */
+interface Claimed {
+  readonly held: HeldJob;
+  readonly target: { readonly plan: BackfillPlan; readonly run: RangeRun } | null;
+}
+
+/**
+ * Claims the next job, if one is ready, and starts reading its range's
+ * first page, which overlaps the run lock and checkpoint round trips (and,
+ * for a job claimed ahead, the end of the range before it).
+ */
+async function claim(w: WorkerContext, queue: RangeJobQueue, signal: AbortSignal): Promise<Claimed | null> {
+  const taken = await queue.take();
+  if (taken.isErr()) throw taken.error;
+  const held = taken.value;
+  if (held === null) return null;
+  const { job } = held;
+  try {
+    const plan = await planOf(w, job);
+    const range = plan?.ranges[job.n - 1];
+    if (plan === null || range === undefined) return { held, target: null };
+    const { options } = plan;
+    const run: RangeRun = {
+      checkpointId: rangeCheckpointId(job.runId, job.n),
+      range,
+      options: {
+        ...(options.retrievedSince === null ? {} : { retrievedSince: new Date(options.retrievedSince) }),
+        force: options.force,
+        batchSize: options.batchSize,
+        ...(options.maxDocuments === null ? {} : { maxDocuments: options.maxDocuments }),
+        stopOnError: options.stopOnError,
+        signal,
+      },
+    };
+    return { held, target: { plan, run: { ...run, firstPage: w.backfiller.readAhead(run) } } };
+  } catch (error) {
+    await held.fail(error);
+    throw error;
+  }
+}
+
+/**
+ * Backfills one claimed range to its end or its stop; throws to leave the
+ * job to the engine to retry. `onLastPageRead` is called once the range's
+ * last page is read.
+ */
+async function runJob(w: WorkerContext, { held, target }: Claimed, onLastPageRead: () => void): Promise<void> {
   const { parts } = w;
-  const plan = await planOf(w, job.runId);
-  const range = plan?.ranges[job.n - 1];
-  if (plan === null || range === undefined) {
+  const { job } = held;
+  if (target === null) {
     parts.logger.warn('statement backfill: a job names a range no plan has; dropped', { ...job });
     return;
   }
-  const { options } = plan;
-  const started = await parts.plans.rangeStarted(job.runId, job.n);
-  if (started.isErr()) throw started.error;
+  const { options } = target.plan;
   const earlierStop = async (): Promise<boolean> => {
     const stop = await parts.plans.firstStop(job.runId);
     if (stop.isErr()) throw stop.error;
     return stop.value !== null && stop.value.n < job.n;
   };
-  const done = await w.backfiller.runRange({
-    checkpointId: rangeCheckpointId(job.runId, job.n),
-    range,
-    options: {
-      ...(options.retrievedSince === null ? {} : { retrievedSince: new Date(options.retrievedSince) }),
-      force: options.force,
-      batchSize: options.batchSize,
-      ...(options.maxDocuments === null ? {} : { maxDocuments: options.maxDocuments }),
-      stopOnError: options.stopOnError,
-      signal,
-    },
-    ...(options.stopOnError ? { shouldStop: earlierStop } : {}),
-  });
+  const done = await w.backfiller.runRange({ ...target.run, onLastPageRead, ...(options.stopOnError ? { shouldStop: earlierStop } : {}) });
   if (done.isOk()) {
     if (options.stopOnError) {
       const cleared = await parts.plans.setStop(job.runId, job.n, null);
@@ -471,7 +575,7 @@ export function runBackfillWorker(
 export function planAndWork(
   config: DistributedBackfillConfig,
   plan: PlanBackfillOptions,
-  worker: Omit<BackfillWorkerOptions, 'untilDone'>,
+  worker: Omit<BackfillWorkerOptions, 'untilDone' | 'runId'>,
   onPlanned: (plan: BackfillPlan) => void,
 ): ResultAsync<BackfillWorkerSummary, BackfillError> {
   const startedAt = Date.now();
@@ -487,9 +591,12 @@ export function planAndWork(
 
 function validateWorker(options: BackfillWorkerOptions): Result<void, BackfillError> {
   const concurrency = options.concurrency ?? 1;
-  return Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 64
-    ? ok(undefined)
-    : err(new BackfillError('INVALID_ARGUMENT', 'concurrency must be an integer from 1 to 64.'));
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
+    return err(new BackfillError('INVALID_ARGUMENT', 'concurrency must be an integer from 1 to 64.'));
+  const { runId } = options;
+  if (runId !== undefined && (typeof runId !== 'string' || runId.length === 0 || runId.length > 180))
+    return err(new BackfillError('INVALID_ARGUMENT', 'runId must be a non-empty string of at most 180 characters.'));
+  return ok(undefined);
 }
 
 /** Resolves after `ms`, or at once when `signal` fires. */
@@ -524,27 +631,62 @@ async function workIn(
   const beat = async (): Promise<void> => void (await parts.plans.heartbeat(workerId, hostname(), process.pid));
   await beat();
   const heartbeat = setInterval(() => void beat(), WORKER_HEARTBEAT_MS);
-  try {
-    parts.logger.debug?.('statement backfill: worker ready', { workerId, startupMs: Date.now() - startedAt });
-    const working = await queue.work(options.concurrency ?? 1, async (job) => {
+  const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+  /**
+   * One job at a time: once a range's last page is read, the slot claims
+   * its next job, whose first page is then read while the range's last
+   * batch is normalized and committed.
+   */
+  const slot = async (): Promise<void> => {
+    let next: Promise<Claimed | null> | undefined;
+    while (!stopping.signal.aborted) {
+      let claimed: Claimed | null;
+      try {
+        claimed = await (next ?? claim(w, queue, stopping.signal));
+      } catch (error) {
+        parts.logger.warn('statement backfill: could not take a job; trying again', { error: message(error) });
+        claimed = null;
+      }
+      next = undefined;
+      if (claimed === null) {
+        await pause(IDLE_POLL_MS, stopping.signal);
+        continue;
+      }
+      const { job } = claimed.held;
       const jobStarted = Date.now();
       running += 1;
       try {
-        await runJob(w, job, stopping.signal);
+        await runJob(w, claimed, () => {
+          if (stopping.signal.aborted) return;
+          next = claim(w, queue, stopping.signal);
+          next.catch(() => undefined);
+        });
         ranges += 1;
         parts.logger.debug?.('statement backfill: range done', { ...job, ms: Date.now() - jobStarted });
+        // Not settled, the job is handed out again once its heartbeats stop; the range is then found completed.
+        const completed = await claimed.held.complete();
+        if (completed.isErr())
+          parts.logger.warn('statement backfill: could not mark a job done', { ...job, error: completed.error.message });
       } catch (error) {
         retried += 1;
-        parts.logger.warn('statement backfill: range attempt failed; the engine retries it', {
-          ...job,
-          error: error instanceof Error ? error.message : String(error),
-        });
-        throw error;
+        parts.logger.warn('statement backfill: range attempt failed; the engine retries it', { ...job, error: message(error) });
+        await claimed.held.fail(error);
       } finally {
         running -= 1;
       }
-    });
-    if (working.isErr()) return err(working.error);
+    }
+    // A job claimed ahead of a stop goes back to the engine.
+    const left = await next?.catch(() => null);
+    if (left) await left.held.fail(new Error('the worker stopped before this range started'));
+  };
+  let slots: Promise<unknown> = Promise.resolve();
+  try {
+    parts.logger.debug?.('statement backfill: worker ready', { workerId, startupMs: Date.now() - startedAt });
+    if (options.untilDone && options.runId !== undefined) {
+      const waited = await untilEnqueued(parts, queue, options.runId, stopping.signal);
+      if (waited.isErr()) return err(waited.error);
+    }
+    slots = Promise.all(Array.from({ length: options.concurrency ?? 1 }, slot));
     // With untilDone, a worker that finds no job left anywhere (even at its start) returns at
     // once; while one of its own ranges runs, there is no need to ask.
     while (!stopping.signal.aborted) {
@@ -559,10 +701,27 @@ async function workIn(
     clearInterval(heartbeat);
     options.signal?.removeEventListener('abort', onAbort);
     stopping.abort();
-    await queue.stopWork();
+    await slots;
     await parts.plans.leave(workerId);
   }
   return ok({ workerId, ranges, retried });
+}
+
+/**
+ * Waits until `runId`'s jobs are in the queue (they are enqueued in one
+ * statement, after the plan is stored), or its stored plan has no range
+ * left to run, or `signal` fires.
+ */
+async function untilEnqueued(parts: Parts, queue: RangeJobQueue, runId: string, signal: AbortSignal): Promise<Result<void, BackfillError>> {
+  while (!signal.aborted) {
+    const enqueued = await queue.hasJobsOf(runId);
+    if (enqueued.isErr()) return err(enqueued.error);
+    if (enqueued.value) break;
+    const run = await combineRun(parts, runId);
+    if (run.isOk() && run.value.combined.state !== 'running') break;
+    await pause(run.isOk() ? ENQUEUE_WAIT_PLANNED_MS : ENQUEUE_WAIT_MS, signal);
+  }
+  return ok(undefined);
 }
 
 interface Combined {
@@ -682,27 +841,50 @@ export function backfillProgress(
   config: DistributedBackfillConfig,
   runId: string,
 ): ResultAsync<DistributedBackfillProgress, BackfillError> {
-  return withParts(config, false, async (parts) => {
-    const run = await combineRun(parts, runId);
-    if (run.isErr()) return err(run.error);
-    const { plan, combined } = run.value;
-    const [first, alive] = [await parts.plans.firstStarted(runId), await parts.plans.workersAlive(WORKER_ALIVE_SECONDS)];
-    if (first.isErr()) return err(first.error);
-    if (alive.isErr()) return err(alive.error);
-    const done = combined.counters.evaluated;
-    const elapsed = first.value === null ? 0 : (Date.now() - first.value.getTime()) / 1000;
-    const rate = elapsed > 0 ? done / elapsed : 0;
-    const left = Math.max(0, plan.documents - done);
-    return ok({
-      runId,
-      state: combined.state,
-      done,
-      total: plan.documents,
-      ranges: plan.ranges.length,
-      rangesCompleted: combined.completedRanges,
-      documentsPerSecond: rate,
-      ...(rate > 0 ? { etaSeconds: combined.state === 'running' ? left / rate : 0 } : {}),
-      workersAlive: alive.value,
-    });
+  return withParts(config, false, (parts) => progressOf(parts, runId));
+}
+
+/**
+ * Reads a run's progress as often as asked on one pool: a caller polling
+ * every few seconds (the CLI's `--workers`) would otherwise connect anew
+ * each time.
+ */
+export class BackfillProgressReader {
+  readonly #parts: Parts;
+
+  constructor(config: DistributedBackfillConfig) {
+    this.#parts = partsOf(config);
+  }
+
+  read(runId: string): ResultAsync<DistributedBackfillProgress, BackfillError> {
+    return ResultAsync.fromPromise(progressOf(this.#parts, runId), (e) => toBackfillError(e, 'DB_ERROR')).andThen((r) => r);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#parts.close();
+  }
+}
+
+async function progressOf(parts: Parts, runId: string): Promise<Result<DistributedBackfillProgress, BackfillError>> {
+  const run = await combineRun(parts, runId);
+  if (run.isErr()) return err(run.error);
+  const { plan, combined } = run.value;
+  const [first, alive] = [await parts.plans.firstStarted(runId), await parts.plans.workersAlive(WORKER_ALIVE_SECONDS)];
+  if (first.isErr()) return err(first.error);
+  if (alive.isErr()) return err(alive.error);
+  const done = combined.counters.evaluated;
+  const elapsed = first.value === null ? 0 : (Date.now() - first.value.getTime()) / 1000;
+  const rate = elapsed > 0 ? done / elapsed : 0;
+  const left = Math.max(0, plan.documents - done);
+  return ok({
+    runId,
+    state: combined.state,
+    done,
+    total: plan.documents,
+    ranges: plan.ranges.length,
+    rangesCompleted: combined.completedRanges,
+    documentsPerSecond: rate,
+    ...(rate > 0 ? { etaSeconds: combined.state === 'running' ? left / rate : 0 } : {}),
+    workersAlive: alive.value,
   });
 }

@@ -26,7 +26,7 @@ export type {
 } from './distributed.js';
 export { PgBackfillPlanStore } from './pg-run-plan.js';
 export type { BackfillPlan, PgBackfillPlanTables, PlannedOptions, PlannedRange, RangeStop } from './pg-run-plan.js';
-export type { RangeRun } from './statement-backfiller.js';
+export type { RangeFirstPage, RangeRun } from './statement-backfiller.js';
 export type { PgStatementSinkConfig } from './pg-statement-sink.js';
 export {
   DEFAULT_BATCH_SIZE,

@@ -5,15 +5,24 @@
  *
  * @module
  */
-import { PgBoss } from 'pg-boss';
+import { PgBoss, type Job } from 'pg-boss';
 import { okAsync, ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
-import { quoteIdent } from '../_internals/sql-identifier.js';
+import { countPendingJobs, selectRunHasJobs } from './sql.js';
 
 /** What a range job carries. */
 export interface RangeJob {
   readonly runId: string;
   readonly n: number;
+}
+
+/** A job this process claimed, until it settles it. */
+export interface HeldJob {
+  readonly job: RangeJob;
+  /** Marks the job done. */
+  complete(): ResultAsync<void, BackfillError>;
+  /** Hands the job back to the engine, which retries it with backoff (on any host). */
+  fail(error: unknown): ResultAsync<void, BackfillError>;
 }
 
 /** How jobs are leased and retried. */
@@ -103,59 +112,59 @@ export class RangeJobQueue {
   }
 
   /**
-   * Runs `handler` for each job, `concurrency` at a time. A handler that
-   * throws fails its job, which the engine retries with backoff.
-   *
-   * One pg-boss worker per slot, each woken as soon as its job is settled:
-   * pg-boss otherwise waits its polling interval (at least 0.5 s) after
-   * every job shorter than that before it fetches the next. It still waits
-   * that interval after a fetch that found nothing.
+   * Claims the next job, if one is ready; heartbeats keep it this
+   * process's until it is settled. The caller drives its own loop (rather
+   * than pg-boss's `work()`), so it can claim its next job while the
+   * current one still finishes, and read ahead for it.
    */
-  work(concurrency: number, handler: (job: RangeJob) => Promise<void>): ResultAsync<void, BackfillError> {
-    const slot = async (): Promise<void> => {
-      // The worker's id, known once work() returns (its first fetch is a round trip later).
-      let self: string | undefined;
-      self = await this.#boss.work<RangeJob>(
-        this.#queue,
-        {
-          batchSize: 1,
-          pollingIntervalSeconds: 0.5,
-          heartbeatRefreshSeconds: Math.max(1, Math.floor(this.#heartbeatSeconds / 3)),
-        },
-        async ([job]) => {
-          try {
-            if (job !== undefined) await handler(job.data);
-          } finally {
-            if (self !== undefined) this.#boss.notifyWorker(self);
-          }
-        },
-      );
-    };
-    return ResultAsync.fromPromise(
-      (async () => {
-        for (let i = 0; i < concurrency; i += 1) await slot();
-      })(),
-      toError,
+  take(): ResultAsync<HeldJob | null, BackfillError> {
+    return ResultAsync.fromPromise(this.#boss.fetch<RangeJob>(this.#queue, { batchSize: 1 }), toError).map(([job]) =>
+      job === undefined ? null : this.#hold(job),
     );
+  }
+
+  #hold(job: Job<RangeJob>): HeldJob {
+    const attempt = { id: job.id, retryCount: job.retryCount };
+    const refreshMs = Math.max(1, Math.floor(this.#heartbeatSeconds / 3)) * 1000;
+    // A heartbeat that fails says nothing about the claim: the next one tries again.
+    const heartbeat = setInterval(() => void this.#boss.touch(this.#queue, attempt).catch(() => undefined), refreshMs);
+    const settle = (done: () => Promise<unknown>): ResultAsync<void, BackfillError> => {
+      clearInterval(heartbeat);
+      return ResultAsync.fromPromise(done(), toError).map(() => undefined);
+    };
+    return {
+      job: job.data,
+      complete: () => settle(() => this.#boss.complete(this.#queue, attempt)),
+      fail: (error) =>
+        settle(() => this.#boss.fail(this.#queue, attempt, { message: error instanceof Error ? error.message : String(error) })),
+    };
   }
 
   /** Jobs of this queue still queued, waiting for a retry, or running (on any host). */
   pending(): ResultAsync<number, BackfillError> {
+    const { text, values } = countPendingJobs(this.#schema, this.#queue);
     return ResultAsync.fromPromise(
       this.#boss
         .getDb()
-        .executeSql(`SELECT count(*)::int AS n FROM ${quoteIdent(this.#schema)}.job WHERE name = $1 AND state < 'completed'`, [this.#queue])
+        .executeSql(text, [...values])
         .then((r) => Number((r.rows[0] as { n: number } | undefined)?.n ?? 0)),
       toError,
     );
   }
 
-  /** Stops this process's workers of the queue and waits for their running handlers. */
-  stopWork(): ResultAsync<void, BackfillError> {
-    return ResultAsync.fromPromise(this.#boss.offWork(this.#queue, { wait: true }), toError);
+  /** Whether any job of `runId` was enqueued (in any state since). */
+  hasJobsOf(runId: string): ResultAsync<boolean, BackfillError> {
+    const { text, values } = selectRunHasJobs(this.#schema, this.#queue, runId);
+    return ResultAsync.fromPromise(
+      this.#boss
+        .getDb()
+        .executeSql(text, [...values])
+        .then((r) => (r.rows[0] as { found: boolean } | undefined)?.found === true),
+      toError,
+    );
   }
 
-  /** Stops fetching; waits for running handlers when `graceful`. */
+  /** Stops pg-boss (its supervision and timers) and ends its pool. */
   close(graceful = true): ResultAsync<void, BackfillError> {
     return ResultAsync.fromPromise(this.#boss.stop({ graceful, close: true, timeout: 30_000 }), toError);
   }

@@ -166,7 +166,7 @@ export class PgRawDocumentSource implements RawDocumentSource {
       for (const row of ends.rows) {
         const n = Number(row.n);
         const range: KeyRange = {
-          after: previous?.through ?? null,
+          after: previous?.through ?? query.after ?? null,
           through: { retrievedAt: row.cursor_at, digest: row.digest },
           documents: n - before,
         };

@@ -1,7 +1,8 @@
 /**
  * The plan of a distributed statement backfill in PostgreSQL: one row per
- * run (its options and size), one per key range (its bounds, when a worker
- * first took it, and the failure that stopped it under `stopOnError`), and
+ * run (its options and size), one per key range (its bounds, when it was
+ * the first range a worker took of the run, and the failure that stopped it
+ * under `stopOnError`), and
  * one per worker process (a heartbeat, for "workers alive").
  *
  * @module
@@ -182,7 +183,7 @@ export class PgBackfillPlanStore {
     return this.#withClient((c, t) => loadPlan(c, t, runId));
   }
 
-  /** Notes when a worker first took the range (for the rate). */
+  /** Notes when a worker took the range, unless one did before (for the rate: workers note the first range they take of a run). */
   rangeStarted(runId: string, n: number): ResultAsync<void, BackfillError> {
     return this.#rows((t) => sql.markRangeStarted(t.ranges, runId, n)).map(() => undefined);
   }

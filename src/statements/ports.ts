@@ -185,7 +185,9 @@ export interface RawDocumentSource {
 export interface KeyRangesQuery {
   readonly rangeSize: number;
   readonly retrievedSince?: Date;
-  /** Only the first this many documents of the keyspace. */
+  /** Only the documents after this one (the first range starts after it). */
+  readonly after?: DocumentCursor;
+  /** Only the first this many documents of the keyspace (after `after`). */
   readonly maxDocuments?: number;
 }
 

@@ -13,7 +13,13 @@ import { silentLogger, type Logger } from '../_internals/logger.js';
 import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE } from './defaults.js';
 import type { PageRules } from './outcomes.js';
 import type { CheckpointOptions, DocumentCursor, RawDocumentPageQuery, RawDocumentSource, StatementSink, VexNormalizer } from './ports.js';
-import type { RangeRun, StatementBackfillerConfig, StatementBackfillOptions, StatementBackfillProgress } from './statement-backfiller.js';
+import type {
+  RangeFirstPage,
+  RangeRun,
+  StatementBackfillerConfig,
+  StatementBackfillOptions,
+  StatementBackfillProgress,
+} from './statement-backfiller.js';
 
 /** What a backfiller was built with, resolved once by its constructor. */
 export interface BackfillerContext {
@@ -41,6 +47,8 @@ export interface RunContext extends BackfillerContext, PageRules {
   readonly rangeDocuments: number | undefined;
   readonly signal: AbortSignal | undefined;
   readonly shouldStop: (() => Promise<boolean>) | undefined;
+  readonly onLastPageRead: (() => void) | undefined;
+  readonly firstPage: RangeFirstPage | undefined;
   readonly throttle: ((progress: StatementBackfillProgress) => Promise<void>) | undefined;
   readonly onProgress: ((progress: StatementBackfillProgress) => void) | undefined;
 }
@@ -120,6 +128,8 @@ export function runContext(
       rangeDocuments: scope?.range.documents,
       signal,
       shouldStop: scope?.shouldStop,
+      onLastPageRead: scope?.onLastPageRead,
+      firstPage: scope?.firstPage,
       throttle: options.throttle,
       onProgress: options.onProgress,
     });

@@ -320,7 +320,13 @@ export function countRawDocuments(raw: QualifiedName, query: RawDocumentCountQue
 /** The last document of every `rangeSize` (and the very last), numbered, in one pass over the index. */
 export function selectKeyRangeEnds(raw: QualifiedName, query: KeyRangesQuery): SqlStatement {
   const values: unknown[] = [];
-  const where = rawDocumentsWhere(query.retrievedSince === undefined ? {} : { retrievedSince: query.retrievedSince }, values);
+  const where = rawDocumentsWhere(
+    {
+      ...(query.retrievedSince === undefined ? {} : { retrievedSince: query.retrievedSince }),
+      ...(query.after === undefined ? {} : { after: query.after }),
+    },
+    values,
+  );
   values.push(query.maxDocuments ?? null, query.rangeSize);
   return sql(
     `WITH docs AS (
@@ -418,7 +424,7 @@ export const selectRanges = (ranges: QualifiedName, runId: string): SqlStatement
 export const clearRangeStops = (ranges: QualifiedName, runId: string): SqlStatement =>
   sql(`UPDATE ${ranges.sql} SET stop_digest = NULL, stop_code = NULL, stop_message = NULL WHERE run_id = $1`, [runId]);
 
-/** Notes when a worker first took the range. */
+/** Notes when a worker took the range (the first it takes of a run), unless one did before. */
 export const markRangeStarted = (ranges: QualifiedName, runId: string, n: number): SqlStatement =>
   sql(`UPDATE ${ranges.sql} SET started_at = coalesce(started_at, now()) WHERE run_id = $1 AND n = $2`, [runId, n]);
 
@@ -453,3 +459,13 @@ export const deleteWorker = (workers: QualifiedName, workerId: string): SqlState
 
 export const countWorkersAlive = (workers: QualifiedName, withinSeconds: number): SqlStatement =>
   sql(`SELECT count(*) AS n FROM ${workers.sql} WHERE seen_at > now() - make_interval(secs => $1)`, [withinSeconds]);
+
+// ─── Job engine (RangeJobQueue, on pg-boss's tables) ───────────────────────
+
+/** Jobs of `queue` still queued, waiting for a retry, or running (pg-boss's job states before `completed`). */
+export const countPendingJobs = (schema: string, queue: string): SqlStatement =>
+  sql(`SELECT count(*)::int AS n FROM ${quoteIdent(schema)}.job WHERE name = $1 AND state < 'completed'`, [queue]);
+
+/** Whether `queue` holds any job of run `runId`, in any state: planning enqueues a run's jobs in one statement. */
+export const selectRunHasJobs = (schema: string, queue: string, runId: string): SqlStatement =>
+  sql(`SELECT EXISTS (SELECT 1 FROM ${quoteIdent(schema)}.job WHERE name = $1 AND data->>'runId' = $2) AS found`, [queue, runId]);

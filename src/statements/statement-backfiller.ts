@@ -3,12 +3,12 @@
  *
  * @module
  */
-import { errAsync, type Result, type ResultAsync } from 'neverthrow';
+import { err, errAsync, type Result, type ResultAsync } from 'neverthrow';
 import type { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
-import { backfill } from './backfill-run.js';
+import { backfill, readPage } from './backfill-run.js';
 import { backfillerContext, plainRunId, runContext, type BackfillerContext, type RunContext } from './run-context.js';
-import type { BackfillCounters, DocumentCursor, KeyRange, RawDocumentSource, StatementSink, VexNormalizer } from './ports.js';
+import type { BackfillCounters, DocumentCursor, KeyRange, RawDocument, RawDocumentSource, StatementSink, VexNormalizer } from './ports.js';
 import type { BackfillSummary } from './summary.js';
 
 /**
@@ -111,6 +111,27 @@ export interface RangeRun {
   readonly options: Omit<StatementBackfillOptions, 'runId'>;
   /** Asked between batches; `true` stops the range with `ABORTED` (an earlier range failed under `stopOnError`). */
   readonly shouldStop?: () => Promise<boolean>;
+  /**
+   * Called once the range's last page is read, while its last batch is
+   * still normalized and committed: a worker can take its next range then
+   * and read that one's first page meanwhile ({@link StatementBackfiller.readAhead}).
+   */
+  readonly onLastPageRead?: () => void;
+  /** The range's first page, read ahead; used when the range starts from its beginning (no checkpoint yet), else dropped. */
+  readonly firstPage?: RangeFirstPage;
+}
+
+/**
+ * A range's first page, read before the range runs.
+ *
+ * @example
+ * ```ts
+ * const firstPage = backfiller.readAhead(next);
+ * await backfiller.runRange({ ...next, firstPage });
+ * ```
+ */
+export interface RangeFirstPage {
+  readonly page: Promise<Result<readonly RawDocument[], BackfillError>>;
 }
 
 /**
@@ -159,6 +180,20 @@ export class StatementBackfiller {
    */
   runRange(job: RangeRun): ResultAsync<BackfillSummary, BackfillError<BackfillSummary>> {
     return this.#start(this.#context.andThen((context) => runContext(context, { ...job.options, runId: job.checkpointId }, job)));
+  }
+
+  /**
+   * Reads the first page of a range before it runs (with the same query its
+   * run would send), to hand to {@link StatementBackfiller.runRange} as `firstPage`.
+   */
+  readAhead(job: RangeRun): RangeFirstPage {
+    const page = this.#context
+      .andThen((context) => runContext(context, { ...job.options, runId: job.checkpointId }, job))
+      .match(
+        (ctx) => readPage(ctx, null, 0),
+        (error) => Promise.resolve(err(error)),
+      );
+    return { page };
   }
 
   #start(context: Result<Readonly<RunContext>, BackfillError>): ResultAsync<BackfillSummary, BackfillError<BackfillSummary>> {

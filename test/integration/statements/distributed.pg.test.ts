@@ -47,7 +47,8 @@ describe('distributed statement backfill', () => {
     const config = { connectionString: spread.url };
     const plan = (await planBackfill(config, { runId: 'spread', batchSize: 50, rangeSize: 70 }))._unsafeUnwrap();
     expect(plan.documents).toBe(900);
-    expect(plan.ranges).toHaveLength(13);
+    // Ranges of 70, and the last two (70 + 60 documents) cut again into ranges of one batch (50) from the end.
+    expect(plan.ranges.map((r) => r.documents)).toEqual([...Array(11).fill(70), 50, 50, 30]);
     expect(plan.ranges.reduce((n, r) => n + r.documents, 0)).toBe(900);
     const again = (await planBackfill(config, { runId: 'spread', batchSize: 50, rangeSize: 70 }))._unsafeUnwrap();
     expect(again.ranges).toEqual(plan.ranges);
@@ -61,7 +62,7 @@ describe('distributed statement backfill', () => {
     expect(before.state).toBe('running');
     const workers = await Promise.all([runBackfillWorker(config, { untilDone: true }), runBackfillWorker(config, { untilDone: true })]);
     const summaries = workers.map((w) => w._unsafeUnwrap());
-    expect(summaries[0]!.ranges + summaries[1]!.ranges).toBe(13);
+    expect(summaries[0]!.ranges + summaries[1]!.ranges).toBe(14);
 
     const report = (await backfillReport(config, 'spread'))._unsafeUnwrap();
     expect(report.state).toBe('completed');
@@ -69,7 +70,12 @@ describe('distributed statement backfill', () => {
     expect(report.summary.reportSha256).toBe(reference.summary.reportSha256);
     expect(dumpStatements(spread.url)).toBe(dumpStatements(single.url));
     const progress = (await backfillProgress(config, 'spread'))._unsafeUnwrap();
-    expect(progress).toMatchObject({ state: 'completed', done: 900, total: 900, ranges: 13, rangesCompleted: 13 });
+    expect(progress).toMatchObject({ state: 'completed', done: 900, total: 900, ranges: 14, rangesCompleted: 14 });
+    // The rate counts from the earliest range taken; only a worker's first range of the run notes its start.
+    expect(progress.documentsPerSecond).toBeGreaterThan(0);
+    const noted = Number(psql(spread.url, "SELECT count(started_at) FROM vex.statement_backfill_ranges WHERE run_id = 'spread'"));
+    expect(noted).toBeGreaterThanOrEqual(1);
+    expect(noted).toBeLessThanOrEqual(2);
     // Nothing left to do: a replan enqueues nothing and the report stays the same.
     (await planBackfill(config, { runId: 'spread', batchSize: 50, rangeSize: 70 }))._unsafeUnwrap();
     expect(psql(spread.url, "SELECT count(*) FROM pgboss.job WHERE state < 'completed'")).toBe('0');
@@ -88,7 +94,7 @@ describe('distributed statement backfill', () => {
     expect(report.summary.reportSha256).toBe(reference.summary.reportSha256);
   }, 120_000);
 
-  it("takes the next job as soon as one is done, not after pg-boss's polling interval; ranges log their outcome at debug level", async () => {
+  it("takes the next job before the one in hand is done, not after pg-boss's polling interval; ranges log their outcome at debug level", async () => {
     const config = { connectionString: spread.url };
     // Every document was backfilled by the first test: each of these 18 ranges only skips, in a few milliseconds.
     (await planBackfill(config, { runId: 'quick', rangeSize: 50 }))._unsafeUnwrap();
@@ -112,7 +118,20 @@ describe('distributed statement backfill', () => {
     expect(gaps).toHaveLength(17);
     // Waiting out the interval (0.5 s) after each of these short jobs would make every gap about 0.5 s.
     expect(gaps.sort((a, b) => a - b)[8]).toBeLessThan(0.25);
+    // The worker claims its next job once a range's last page is read, before that range's job is completed.
+    expect(gaps.filter((g) => g < 0).length).toBeGreaterThanOrEqual(9);
     expect(logged.filter((l) => l.message.startsWith('Backfill completed')).map((l) => l.level)).toEqual(Array(18).fill('debug'));
     expect(logged.filter((l) => l.level === 'info').map((l) => l.message)).toEqual([]);
+  }, 120_000);
+  it("a worker given a runId waits for that run's jobs; without it, it finds the queue empty and returns at once", async () => {
+    const config = { connectionString: spread.url };
+    expect((await runBackfillWorker(config, { untilDone: true }))._unsafeUnwrap().ranges).toBe(0);
+    const waiting = runBackfillWorker(config, { untilDone: true, runId: 'late' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const plan = (await planBackfill(config, { runId: 'late', rangeSize: 100 }))._unsafeUnwrap();
+    expect((await waiting)._unsafeUnwrap().ranges).toBe(plan.ranges.length);
+    expect((await backfillReport(config, 'late'))._unsafeUnwrap().state).toBe('completed');
+    // A run with nothing left to do does not keep a waiting worker.
+    expect((await runBackfillWorker(config, { untilDone: true, runId: 'late' }))._unsafeUnwrap().ranges).toBe(0);
   }, 120_000);
 });
