@@ -157,18 +157,14 @@ export class PgBackfillPlanStore {
           await c.query(sql.insertRanges(t.ranges, runId, ranges));
           return ok((await loadPlan(c, t, runId)) as BackfillPlan);
         }
-        const a = existing.options;
-        const same =
-          a.retrievedSince === options.retrievedSince &&
-          a.force === options.force &&
-          a.maxDocuments === options.maxDocuments &&
-          a.stopOnError === options.stopOnError;
-        if (!same) {
+        const differ = differingOptions(existing.options, options);
+        if (differ.length > 0) {
+          const was = differ.map((k) => `${k} ${JSON.stringify(existing.options[k])}`).join(', ');
           return err(
             new BackfillError(
               'INVALID_ARGUMENT',
-              `run ${runId} was planned with ${JSON.stringify(a)}; plan it again with the same retrievedSince, force, maxDocuments and stopOnError, or use a new run id.`,
-              { context: { runId } },
+              `run ${runId} was planned with ${was}; plan it again with the same ${differ.join(', ')}, or use a new run id.`,
+              { context: { runId, options: differ } },
             ),
           );
         }
@@ -231,6 +227,11 @@ export class PgBackfillPlanStore {
       () => undefined,
     );
   }
+}
+
+/** The options of a replan that differ from the stored plan's: every one counts (the ranges were cut and the batches sized by them). */
+function differingOptions(stored: PlannedOptions, asked: PlannedOptions): (keyof PlannedOptions)[] {
+  return (Object.keys(stored) as (keyof PlannedOptions)[]).filter((k) => stored[k] !== asked[k]);
 }
 
 /** The run's plan and its ranges in keyspace order, or `null`. */
