@@ -34,7 +34,9 @@ export interface JobQueueOptions {
   readonly queue: string;
   /**
    * A job whose worker stops sending heartbeats for this long is handed to
-   * another worker (pg-boss's minimum is 10).
+   * another worker (pg-boss's minimum is 10). Set on each job this queue
+   * enqueues (the queue keeps the value it was first created with); a
+   * worker keeps each job alive at that job's own heartbeat.
    * @defaultValue 10
    */
   readonly heartbeatSeconds?: number;
@@ -97,15 +99,15 @@ export class RangeJobQueue {
 
   /**
    * Enqueues the ranges that have no job queued or running, in one
-   * statement (the queue policy drops the others; the queue's retry and
-   * heartbeat settings apply).
+   * statement (the queue policy drops the others; the queue's retry
+   * settings apply, and this queue's heartbeat).
    */
   enqueue(jobs: readonly RangeJob[]): ResultAsync<void, BackfillError> {
     if (jobs.length === 0) return okAsync(undefined);
     return ResultAsync.fromPromise(
       this.#boss.insert(
         this.#queue,
-        jobs.map((job) => ({ data: { ...job }, singletonKey: `${job.n}:${job.runId}` })),
+        jobs.map((job) => ({ data: { ...job }, singletonKey: `${job.n}:${job.runId}`, heartbeatSeconds: this.#heartbeatSeconds })),
       ),
       toError,
     ).map(() => undefined);
@@ -125,7 +127,8 @@ export class RangeJobQueue {
 
   #hold(job: Job<RangeJob>): HeldJob {
     const attempt = { id: job.id, retryCount: job.retryCount };
-    const refreshMs = Math.max(1, Math.floor(this.#heartbeatSeconds / 3)) * 1000;
+    // The job's own heartbeat, not this worker's: pg-boss expires the job by the one it was enqueued with.
+    const refreshMs = Math.max(1, Math.floor((job.heartbeatSeconds ?? this.#heartbeatSeconds) / 3)) * 1000;
     // A heartbeat that fails says nothing about the claim: the next one tries again.
     const heartbeat = setInterval(() => void this.#boss.touch(this.#queue, attempt).catch(() => undefined), refreshMs);
     const settle = (done: () => Promise<unknown>): ResultAsync<void, BackfillError> => {
