@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { err, ok, safeTry, type Result, type ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
+import { validateIdentifier } from '../_internals/sql-identifier.js';
 import {
   DEFAULT_BATCH_SIZE,
   DEFAULT_CHECKPOINTS_TABLE,
@@ -181,10 +182,11 @@ function clusterOf(ctx: CommandContext): Result<DistributedBackfillConfig, Backf
     const f = ctx.flags;
     const table = (name: string, fallback: string): string => stringFlag(f, name) ?? fallback;
     const heartbeatSeconds = yield* intFlag(f, 'heartbeat-seconds', 10, 3600);
+    const jobsSchema = yield* validateIdentifier(table('jobs-schema', 'pgboss'), '--jobs-schema');
     return ok({
       connectionString: target.connectionString,
       logger: ctx.logger,
-      jobsSchema: table('jobs-schema', 'pgboss'),
+      jobsSchema,
       ...(heartbeatSeconds === undefined ? {} : { heartbeatSeconds }),
       tables: {
         raw: table('raw-table', DEFAULT_RAW_DOCUMENTS_TABLE),

@@ -12,9 +12,10 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
-import { err, ok, okAsync, Result, ResultAsync, safeTry } from 'neverthrow';
+import { err, errAsync, ok, okAsync, Result, ResultAsync, safeTry } from 'neverthrow';
 import pg from 'pg';
 import { BackfillError, toBackfillError } from '../errors.js';
+import { validateIdentifier } from '../_internals/sql-identifier.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { DEFAULT_BATCH_SIZE, defaultVexNormalizers, MAX_BATCH_SIZE, REPORT_SCHEMA_VERSION } from './defaults.js';
 import { RangeJobQueue, type HeldJob, type RangeJob } from './job-queue.js';
@@ -290,6 +291,9 @@ function withSession<T>(
   config: DistributedBackfillConfig,
   fn: (s: Session) => PromiseLike<Result<T, BackfillError>>,
 ): ResultAsync<T, BackfillError> {
+  // Checked before connecting: pg-boss would otherwise fail on it with a DB_ERROR.
+  const schema = validateIdentifier(config.jobsSchema ?? 'pgboss', 'jobsSchema');
+  if (schema.isErr()) return errAsync(schema.error);
   return withParts(config, true, async (parts) => {
     const queue = await openQueue(config, parts);
     if (queue.isErr()) return err(queue.error);
@@ -704,7 +708,23 @@ async function workIn(
     await slots;
     await parts.plans.leave(workerId);
   }
+  if (options.untilDone && ranges === 0 && !options.signal?.aborted) await warnIfNeverPlanned(parts, queue);
   return ok({ workerId, ranges, retried });
+}
+
+/**
+ * An `untilDone` worker that found no job of any run, not even a completed
+ * one, most likely looks in another jobs schema (or plan store) than the
+ * planner used: it says so rather than just reporting 0 ranges.
+ */
+async function warnIfNeverPlanned(parts: Parts, queue: RangeJobQueue): Promise<void> {
+  const any = await queue.hasJobsOf(null);
+  if (any.isOk() && !any.value)
+    parts.logger.warn(
+      `statement backfill: no job of any planned run is in jobs schema "${queue.schema}" for runs table ${parts.plans.runsTable}; ` +
+        'if the runs were planned with --jobs-schema (jobsSchema) or --runs-table, give every worker the same flags.',
+      { jobsSchema: queue.schema, runsTable: parts.plans.runsTable },
+    );
 }
 
 /**

@@ -61,6 +61,11 @@ export class RangeJobQueue {
     this.#heartbeatSeconds = heartbeatSeconds;
   }
 
+  /** The schema of pg-boss's tables. */
+  get schema(): string {
+    return this.#schema;
+  }
+
   /** Connects, installs pg-boss's schema if needed and creates the queue. */
   static open(options: JobQueueOptions): ResultAsync<RangeJobQueue, BackfillError> {
     const schema = options.schema ?? 'pgboss';
@@ -155,8 +160,8 @@ export class RangeJobQueue {
     );
   }
 
-  /** Whether any job of `runId` was enqueued (in any state since). */
-  hasJobsOf(runId: string): ResultAsync<boolean, BackfillError> {
+  /** Whether any job of `runId` (of any run, when `null`) was enqueued and is still kept (in any state since). */
+  hasJobsOf(runId: string | null): ResultAsync<boolean, BackfillError> {
     const { text, values } = selectRunHasJobs(this.#schema, this.#queue, runId);
     return ResultAsync.fromPromise(
       this.#boss

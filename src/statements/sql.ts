@@ -466,6 +466,9 @@ export const countWorkersAlive = (workers: QualifiedName, withinSeconds: number)
 export const countPendingJobs = (schema: string, queue: string): SqlStatement =>
   sql(`SELECT count(*)::int AS n FROM ${quoteIdent(schema)}.job WHERE name = $1 AND state < 'completed'`, [queue]);
 
-/** Whether `queue` holds any job of run `runId`, in any state: planning enqueues a run's jobs in one statement. */
-export const selectRunHasJobs = (schema: string, queue: string, runId: string): SqlStatement =>
-  sql(`SELECT EXISTS (SELECT 1 FROM ${quoteIdent(schema)}.job WHERE name = $1 AND data->>'runId' = $2) AS found`, [queue, runId]);
+/** Whether `queue` holds any job (of run `runId`, unless `null`), in any state: planning enqueues a run's jobs in one statement. */
+export const selectRunHasJobs = (schema: string, queue: string, runId: string | null): SqlStatement =>
+  sql(`SELECT EXISTS (SELECT 1 FROM ${quoteIdent(schema)}.job WHERE name = $1 AND ($2::text IS NULL OR data->>'runId' = $2)) AS found`, [
+    queue,
+    runId,
+  ]);

@@ -1,0 +1,48 @@
+/**
+ * The jobs schema flag: a bad one is a usage error before anything
+ * connects, and a worker that looks in a jobs schema where no run was ever
+ * planned says so instead of silently reporting 0 ranges.
+ */
+import { describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../../support/pg.js';
+import { cli, jsonOf } from '../cli/cli-harness.js';
+import { seedDocuments } from './helpers.js';
+import { runBackfillWorker } from '../../../src/statements/distributed.js';
+
+/** Nothing listens here: a command that tried to connect would fail with DB_CONNECTION, not a usage error. */
+const nowhere = 'postgres://postgres@127.0.0.1:1/nowhere';
+
+describe('--jobs-schema', () => {
+  it('refuses a jobs schema that is not a plain identifier with INVALID_IDENTIFIER (exit 2) before connecting', async () => {
+    for (const command of ['worker', 'plan', 'report']) {
+      const run = await cli(['statements', command, '--run-id', 'x', '--jobs-schema', 'Bad-Schema', '--pg', nowhere]);
+      expect(run.code, `${command}: ${run.stderr}`).toBe(2);
+      expect(run.stderr).toMatch(/INVALID_IDENTIFIER.*--jobs-schema "Bad-Schema" is not a plain identifier/);
+    }
+    const lib = await runBackfillWorker({ connectionString: nowhere, jobsSchema: 'Bad-Schema' }, { untilDone: true });
+    expect(lib.isErr() && lib.error.code).toBe('INVALID_IDENTIFIER');
+  }, 60_000);
+
+  it('a worker that finds no job of any run in its jobs schema warns, naming the schema and the flag', async () => {
+    const db = await createTestDatabase();
+    try {
+      await seedDocuments(db.url, { seed: 5, count: 300, brokenRatio: 0 });
+      const env = { PGURI: db.url };
+      expect((await cli(['statements', 'plan', '--run-id', 'p', '--range-size', '100', '--jobs-schema', 'jobs'], { env })).code).toBe(0);
+      const forgot = await cli(['statements', 'worker', '--until-done', '--json'], { env });
+      expect(forgot.code).toBe(0);
+      expect(jsonOf(forgot).report.ranges).toBe(0);
+      expect(forgot.stderr).toMatch(/no job of any planned run is in jobs schema "pgboss".*--jobs-schema/);
+      const right = await cli(['statements', 'worker', '--until-done', '--json', '--jobs-schema', 'jobs'], { env });
+      expect(right.code).toBe(0);
+      expect(jsonOf(right).report.ranges).toBe(3);
+      expect(right.stderr).not.toMatch(/no job of any planned run/);
+      // Once the run's jobs are done, a worker of the right schema finds them (completed) and does not warn.
+      const late = await cli(['statements', 'worker', '--until-done', '--json', '--jobs-schema', 'jobs'], { env });
+      expect(jsonOf(late).report.ranges).toBe(0);
+      expect(late.stderr).not.toMatch(/no job of any planned run/);
+    } finally {
+      await db.drop();
+    }
+  }, 120_000);
+});
