@@ -17,11 +17,28 @@ import pg from 'pg';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { validateIdentifier } from '../_internals/sql-identifier.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
-import { DEFAULT_BATCH_SIZE, defaultVexNormalizers, MAX_BATCH_SIZE, REPORT_SCHEMA_VERSION } from './defaults.js';
+import {
+  DEFAULT_BATCH_SIZE,
+  DEFAULT_CHECKPOINTS_TABLE,
+  DEFAULT_DOCUMENTS_TABLE,
+  DEFAULT_FAILURES_TABLE,
+  DEFAULT_RAW_DOCUMENTS_TABLE,
+  DEFAULT_STATEMENTS_TABLE,
+  defaultVexNormalizers,
+  MAX_BATCH_SIZE,
+  REPORT_SCHEMA_VERSION,
+} from './defaults.js';
 import { RangeJobQueue, type HeldJob, type RangeJob } from './job-queue.js';
 import { PgRawDocumentSource } from './pg-raw-document-source.js';
 import { PgStatementSink } from './pg-statement-sink.js';
-import { PgBackfillPlanStore, type BackfillPlan, type PgBackfillPlanTables, type PlannedOptions, type RangeStop } from './pg-run-plan.js';
+import {
+  PgBackfillPlanStore,
+  type BackfillPlan,
+  type PgBackfillPlanTables,
+  type PlannedOptions,
+  type PlannedStoreTables,
+  type RangeStop,
+} from './pg-run-plan.js';
 import type {
   BackfillCounters,
   BackfillFailure,
@@ -62,7 +79,11 @@ export interface DistributedBackfillConfig {
   readonly connectionString: string;
   /** @defaultValue {@link defaultVexNormalizers} */
   readonly normalizers?: readonly VexNormalizer[];
-  /** Table names; defaults as in `PgRawDocumentSource`, `PgStatementSink` and {@link PgBackfillPlanStore}. */
+  /**
+   * Table names; defaults as in `PgRawDocumentSource`, `PgStatementSink` and {@link PgBackfillPlanStore}.
+   * The plan records the store's tables (`raw` … `failures`) it was planned with: workers backfill each
+   * run in its plan's tables, and reports read them, whatever tables they are given here.
+   */
   readonly tables?: PgBackfillPlanTables & {
     readonly raw?: string;
     readonly statements?: string;
@@ -209,10 +230,18 @@ export function rangeCheckpointId(runId: string, n: number): string {
   return `${runId}#range-${n}`;
 }
 
-interface Parts {
-  readonly pool: pg.Pool;
+/** Where a run's documents are read and its statements, checkpoints and failures written. */
+interface Store {
   readonly source: PgRawDocumentSource;
   readonly sink: PgStatementSink;
+}
+
+interface Parts extends Store {
+  readonly pool: pg.Pool;
+  /** The store tables this process was configured with (a plan records the planner's). */
+  readonly tables: PlannedStoreTables;
+  /** The store of a run's plan, on this pool (the configured one for a plan that names no tables). */
+  storeOf(plan: BackfillPlan): Store;
   readonly plans: PgBackfillPlanStore;
   readonly logger: Logger;
   close(): Promise<void>;
@@ -240,16 +269,33 @@ function partsOf(config: DistributedBackfillConfig): Parts {
   const pool = new pg.Pool({ connectionString: config.connectionString, max: 6 });
   pool.on('error', () => undefined);
   const t = config.tables ?? {};
-  const source = new PgRawDocumentSource({ pg: pool, ...(t.raw === undefined ? {} : { table: t.raw }) });
-  const sink = new PgStatementSink({
-    pg: pool,
-    ...(t.statements === undefined ? {} : { statementsTable: t.statements }),
-    ...(t.documents === undefined ? {} : { documentsTable: t.documents }),
-    ...(t.checkpoints === undefined ? {} : { checkpointsTable: t.checkpoints }),
-    ...(t.failures === undefined ? {} : { failuresTable: t.failures }),
+  const tables: PlannedStoreTables = {
+    raw: t.raw ?? DEFAULT_RAW_DOCUMENTS_TABLE,
+    statements: t.statements ?? DEFAULT_STATEMENTS_TABLE,
+    documents: t.documents ?? DEFAULT_DOCUMENTS_TABLE,
+    checkpoints: t.checkpoints ?? DEFAULT_CHECKPOINTS_TABLE,
+    failures: t.failures ?? DEFAULT_FAILURES_TABLE,
+  };
+  const storeIn = (s: PlannedStoreTables): Store => ({
+    source: new PgRawDocumentSource({ pg: pool, table: s.raw }),
+    sink: new PgStatementSink({
+      pg: pool,
+      statementsTable: s.statements,
+      documentsTable: s.documents,
+      checkpointsTable: s.checkpoints,
+      failuresTable: s.failures,
+    }),
   });
+  const own = storeIn(tables);
+  const stores = new Map<string, Store>([[JSON.stringify(tables), own]]);
+  const storeOf = (plan: BackfillPlan): Store => {
+    const key = JSON.stringify(plan.tables ?? tables);
+    const store = stores.get(key) ?? storeIn(plan.tables ?? tables);
+    stores.set(key, store);
+    return store;
+  };
   const plans = new PgBackfillPlanStore({ pg: pool, tables: t });
-  return { pool, source, sink, plans, logger: config.logger ?? silentLogger, close: () => pool.end() };
+  return { pool, ...own, tables, storeOf, plans, logger: config.logger ?? silentLogger, close: () => pool.end() };
 }
 
 function openQueue(config: DistributedBackfillConfig, parts: Parts): ResultAsync<RangeJobQueue, BackfillError> {
@@ -397,10 +443,11 @@ function planIn({ parts, queue }: Session, options: PlanBackfillOptions): Result
   return safeTry(async function* () {
     const existing = yield* parts.plans.loadPlan(options.runId);
     const ranges = existing === null ? yield* cutKeyspace(parts.source, planned, options.retrievedSince) : [];
-    const stored = yield* parts.plans.savePlan(options.runId, planned, ranges);
+    const stored = yield* parts.plans.savePlan(options.runId, planned, parts.tables, ranges);
+    const { sink } = parts.storeOf(stored);
     const todo: RangeJob[] = [];
     for (const range of stored.ranges) {
-      const checkpoint = yield* parts.sink.loadCheckpoint(rangeCheckpointId(stored.runId, range.n));
+      const checkpoint = yield* sink.loadCheckpoint(rangeCheckpointId(stored.runId, range.n));
       if (!checkpoint?.completed) todo.push({ runId: stored.runId, n: range.n });
     }
     yield* queue.enqueue(todo);
@@ -415,8 +462,8 @@ function planIn({ parts, queue }: Session, options: PlanBackfillOptions): Result
 }
 
 /**
- * The sink as a worker's ranges see it. The worker prepared the tables once
- * when it started; `prepare()` per range would take CREATE INDEX IF NOT
+ * The sink as a worker's ranges see it. The planner prepared the plan's
+ * tables (and the worker its own, once when it started); `prepare()` per range would take CREATE INDEX IF NOT
  * EXISTS's share lock on the statements table, which waits for the other
  * workers' batch commits in flight and holds up their next ones.
  */
@@ -443,7 +490,8 @@ function rangeLogger(logger: Logger): Logger {
 /** What a worker keeps across its jobs. */
 interface WorkerContext {
   readonly parts: Parts;
-  readonly backfiller: StatementBackfiller;
+  /** The backfiller of a run's store (its plan's tables). */
+  backfillerOf(plan: BackfillPlan): StatementBackfiller;
   /** Plans never change once stored, so a worker reads each run's once. */
   readonly plans: Map<string, BackfillPlan>;
 }
@@ -469,7 +517,7 @@ async function planOf(w: WorkerContext, job: RangeJob): Promise<BackfillPlan | n
 /** A job this worker claimed, with its range's run (its first page read ahead), or `null` when no plan has the range. */
 interface Claimed {
   readonly held: HeldJob;
-  readonly target: { readonly plan: BackfillPlan; readonly run: RangeRun } | null;
+  readonly target: { readonly plan: BackfillPlan; readonly backfiller: StatementBackfiller; readonly run: RangeRun } | null;
 }
 
 /**
@@ -500,7 +548,8 @@ async function claim(w: WorkerContext, queue: RangeJobQueue, signal: AbortSignal
         signal,
       },
     };
-    return { held, target: { plan, run: { ...run, firstPage: w.backfiller.readAhead(run) } } };
+    const backfiller = w.backfillerOf(plan);
+    return { held, target: { plan, backfiller, run: { ...run, firstPage: backfiller.readAhead(run) } } };
   } catch (error) {
     await held.fail(error);
     throw error;
@@ -525,7 +574,11 @@ async function runJob(w: WorkerContext, { held, target }: Claimed, onLastPageRea
     if (stop.isErr()) throw stop.error;
     return stop.value !== null && stop.value.n < job.n;
   };
-  const done = await w.backfiller.runRange({ ...target.run, onLastPageRead, ...(options.stopOnError ? { shouldStop: earlierStop } : {}) });
+  const done = await target.backfiller.runRange({
+    ...target.run,
+    onLastPageRead,
+    ...(options.stopOnError ? { shouldStop: earlierStop } : {}),
+  });
   if (done.isOk()) {
     if (options.stopOnError) {
       const cleared = await parts.plans.setStop(job.runId, job.n, null);
@@ -615,14 +668,22 @@ async function workIn(
   options: BackfillWorkerOptions,
   startedAt: number,
 ): Promise<Result<BackfillWorkerSummary, BackfillError>> {
+  const backfillers = new Map<Store, StatementBackfiller>();
   const w: WorkerContext = {
     parts,
-    backfiller: new StatementBackfiller({
-      source: parts.source,
-      sink: preparedSink(parts.sink),
-      normalizers: config.normalizers ?? defaultVexNormalizers,
-      logger: rangeLogger(parts.logger),
-    }),
+    backfillerOf: (plan) => {
+      const store = parts.storeOf(plan);
+      const backfiller =
+        backfillers.get(store) ??
+        new StatementBackfiller({
+          source: store.source,
+          sink: preparedSink(store.sink),
+          normalizers: config.normalizers ?? defaultVexNormalizers,
+          logger: rangeLogger(parts.logger),
+        });
+      backfillers.set(store, backfiller);
+      return backfiller;
+    },
     plans: new Map(),
   };
   const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -804,9 +865,10 @@ async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: B
         { context: { runId } },
       ),
     );
+  const { sink } = parts.storeOf(plan.value);
   const checkpoints: (StoredCheckpoint | null)[] = [];
   for (const range of plan.value.ranges) {
-    const cp = await parts.sink.loadCheckpoint(rangeCheckpointId(runId, range.n));
+    const cp = await sink.loadCheckpoint(rangeCheckpointId(runId, range.n));
     if (cp.isErr()) return err(cp.error);
     checkpoints.push(cp.value);
   }

@@ -35,6 +35,20 @@ export interface PlannedOptions {
   readonly rangeSize: number;
 }
 
+/**
+ * The tables of the store a run was planned against. Every worker backfills
+ * the run's ranges in them, and its report reads them, whatever tables the
+ * worker or reader was configured with: runs of several stores can share
+ * one plan store and its job queue.
+ */
+export interface PlannedStoreTables {
+  readonly raw: string;
+  readonly statements: string;
+  readonly documents: string;
+  readonly checkpoints: string;
+  readonly failures: string;
+}
+
 /** One key range of a plan. */
 export interface PlannedRange extends KeyRange {
   /** 1-based position in keyspace order. */
@@ -45,6 +59,8 @@ export interface PlannedRange extends KeyRange {
 export interface BackfillPlan {
   readonly runId: string;
   readonly options: PlannedOptions;
+  /** `null` for a plan stored before plans recorded their tables: its workers use their own. */
+  readonly tables: PlannedStoreTables | null;
   /** Documents in the run when it was planned. */
   readonly documents: number;
   readonly ranges: readonly PlannedRange[];
@@ -77,6 +93,7 @@ interface RunRow {
   range_size: number;
   documents: string;
   planned_at: Date;
+  store_tables: PlannedStoreTables | null;
 }
 
 const cursorOf = (at: string | null, digest: string | null): DocumentCursor | null =>
@@ -129,6 +146,7 @@ export class PgBackfillPlanStore {
         await c.query(sql.lockCreation(t.runs));
         for (const schema of new Set([t.runs.schema, t.ranges.schema, t.workers.schema])) await c.query(sql.createSchema(schema));
         await c.query(sql.createRunsTable(t.runs));
+        await c.query(sql.addStoreTablesColumn(t.runs));
         await c.query(sql.createRangesTable(t.ranges));
         await c.query(sql.createWorkersTable(t.workers));
       }),
@@ -140,7 +158,12 @@ export class PgBackfillPlanStore {
    * before with the same options (planning is idempotent per run id). A
    * replan also clears recorded stops, so stopped ranges are retried.
    */
-  savePlan(runId: string, options: PlannedOptions, ranges: readonly KeyRange[]): ResultAsync<BackfillPlan, BackfillError> {
+  savePlan(
+    runId: string,
+    options: PlannedOptions,
+    tables: PlannedStoreTables,
+    ranges: readonly KeyRange[],
+  ): ResultAsync<BackfillPlan, BackfillError> {
     return this.#withClient((c, t) =>
       inTransaction(c, async (): Promise<Result<BackfillPlan, BackfillError>> => {
         await c.query(sql.lockPlan(t.runs, runId));
@@ -152,14 +175,20 @@ export class PgBackfillPlanStore {
               runId,
               options,
               ranges.reduce((n, r) => n + r.documents, 0),
+              tables,
             ),
           );
           await c.query(sql.insertRanges(t.ranges, runId, ranges));
           return ok((await loadPlan(c, t, runId)) as BackfillPlan);
         }
-        const differ = differingOptions(existing.options, options);
+        const differ = [
+          ...differing(existing.options, options),
+          ...(existing.tables === null ? [] : differing(existing.tables, tables).map((k) => `${k} table`)),
+        ];
         if (differ.length > 0) {
-          const was = differ.map((k) => `${k} ${JSON.stringify(existing.options[k])}`).join(', ');
+          const stored: Record<string, unknown> = { ...existing.options };
+          for (const [k, v] of Object.entries(existing.tables ?? {})) stored[`${k} table`] = v;
+          const was = differ.map((k) => `${k} ${JSON.stringify(stored[k])}`).join(', ');
           return err(
             new BackfillError(
               'INVALID_ARGUMENT',
@@ -229,9 +258,9 @@ export class PgBackfillPlanStore {
   }
 }
 
-/** The options of a replan that differ from the stored plan's: every one counts (the ranges were cut and the batches sized by them). */
-function differingOptions(stored: PlannedOptions, asked: PlannedOptions): (keyof PlannedOptions)[] {
-  return (Object.keys(stored) as (keyof PlannedOptions)[]).filter((k) => stored[k] !== asked[k]);
+/** What a replan asks for differently from the stored plan: every option and table counts (the ranges were cut and the batches sized by them). */
+function differing<T extends object>(stored: T, asked: T): string[] {
+  return (Object.keys(asked) as (keyof T & string)[]).filter((k) => stored[k] !== asked[k]);
 }
 
 /** The run's plan and its ranges in keyspace order, or `null`. */
@@ -250,6 +279,7 @@ async function loadPlan(c: PgClientLike, t: Tables, runId: string): Promise<Back
       batchSize: r.batch_size,
       rangeSize: r.range_size,
     },
+    tables: r.store_tables,
     documents: Number(r.documents),
     ranges: ranges.rows.map((row) => ({
       n: row.n,

@@ -9,7 +9,7 @@
  */
 import { quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
 import type { NewRawDocument } from './pg-raw-document-source.js';
-import type { PlannedOptions } from './pg-run-plan.js';
+import type { PlannedOptions, PlannedStoreTables } from './pg-run-plan.js';
 import type {
   BackfillFailure,
   KeyRange,
@@ -351,8 +351,13 @@ export const createRunsTable = (runs: QualifiedName): SqlStatement =>
     batch_size integer NOT NULL,
     range_size integer NOT NULL,
     documents bigint NOT NULL,
-    planned_at timestamptz NOT NULL DEFAULT now()
+    planned_at timestamptz NOT NULL DEFAULT now(),
+    store_tables jsonb
   )`);
+
+/** A runs table created before plans recorded their store's tables gets the column (its old plans keep NULL). */
+export const addStoreTablesColumn = (runs: QualifiedName): SqlStatement =>
+  sql(`ALTER TABLE ${runs.sql} ADD COLUMN IF NOT EXISTS store_tables jsonb`);
 
 export const createRangesTable = (ranges: QualifiedName): SqlStatement =>
   sql(`CREATE TABLE IF NOT EXISTS ${ranges.sql} (
@@ -383,10 +388,16 @@ export const createWorkersTable = (workers: QualifiedName): SqlStatement =>
 export const lockPlan = (runs: QualifiedName, runId: string): SqlStatement =>
   sql('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [runs.sql, runId]);
 
-export const insertRun = (runs: QualifiedName, runId: string, options: PlannedOptions, documents: number): SqlStatement =>
+export const insertRun = (
+  runs: QualifiedName,
+  runId: string,
+  options: PlannedOptions,
+  documents: number,
+  tables: PlannedStoreTables,
+): SqlStatement =>
   sql(
-    `INSERT INTO ${runs.sql} (run_id, retrieved_since, force, max_documents, stop_on_error, batch_size, range_size, documents)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    `INSERT INTO ${runs.sql} (run_id, retrieved_since, force, max_documents, stop_on_error, batch_size, range_size, documents, store_tables)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
     [
       runId,
       options.retrievedSince,
@@ -396,6 +407,7 @@ export const insertRun = (runs: QualifiedName, runId: string, options: PlannedOp
       options.batchSize,
       options.rangeSize,
       documents,
+      JSON.stringify(tables),
     ],
   );
 

@@ -78,7 +78,7 @@ describe('PgBackfillPlanStore with an invalid config', () => {
     expect(
       await codes([
         plans.prepare(),
-        plans.savePlan('r', options, []),
+        plans.savePlan('r', options, { raw: 'r', statements: 's', documents: 'd', checkpoints: 'c', failures: 'f' }, []),
         plans.loadPlan('r'),
         plans.rangeStarted('r', 1),
         plans.setStop('r', 1, null),
