@@ -150,7 +150,8 @@ const engineFlags: Readonly<Record<string, FlagSpec>> = {
   'heartbeat-seconds': {
     type: 'string',
     value: '<n>',
-    description: "Seconds without a heartbeat before a dead worker's job is retried elsewhere (at least 10).",
+    description:
+      "Seconds without a heartbeat before a dead worker's job is retried elsewhere (at least 10); the planner's value is set on the jobs it enqueues.",
     default: '10',
   },
 };

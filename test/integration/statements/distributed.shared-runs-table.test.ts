@@ -68,6 +68,12 @@ describe('two stores, one default runs table', () => {
         }
       }
       expect(psql(db.url, "SELECT to_regclass('vex.statements') IS NULL OR (SELECT count(*) = 0 FROM vex.statements)")).toBe('t');
+      // A plan stored before plans named their tables (NULL) is reported from the reader's own tables.
+      psql(db.url, "UPDATE vex.statement_backfill_runs SET store_tables = NULL WHERE run_id = 'tenant-b'");
+      const legacy = jsonOf(await cli(['statements', 'report', '--run-id', 'tenant-b', '--json', ...tables('b')], { env }));
+      expect(legacy.report.summary.reportSha256).toBe(single['b']!.reportSha256);
+      const elsewhere = await cli(['statements', 'report', '--run-id', 'tenant-b', '--json'], { env });
+      expect(elsewhere.code).toBe(7);
     } finally {
       await Promise.all([db.drop(), reference.drop()]);
     }
