@@ -464,8 +464,9 @@ function planIn({ parts, queue }: Session, options: PlanBackfillOptions): Result
 /**
  * The sink as a worker's ranges see it. The planner prepared the plan's
  * tables (and the worker its own, once when it started); `prepare()` per
- * range would take CREATE INDEX IF NOT EXISTS's share lock on the statements table, which waits for the other
- * workers' batch commits in flight and holds up their next ones.
+ * range would take CREATE INDEX IF NOT EXISTS's share lock on the
+ * statements table, which waits for the other workers' batch commits in
+ * flight and holds up their next ones.
  */
 function preparedSink(sink: PgStatementSink): StatementSink {
   return {
