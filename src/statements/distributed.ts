@@ -36,6 +36,9 @@ import { addOutcomeSums, buildSummary, OUTCOME_SUM_ZERO, type BackfillSummary } 
 /** Documents per key range (one job) unless `rangeSize` says otherwise. */
 export const DEFAULT_RANGE_SIZE = 1000;
 
+/** Seconds a worker waits for an unreachable database before it fails with `DB_CONNECTION`, unless `reconnectSeconds` says otherwise. */
+export const DEFAULT_RECONNECT_SECONDS = 60;
+
 /** A worker whose heartbeat is older than this is not counted as alive. */
 const WORKER_ALIVE_SECONDS = 15;
 const WORKER_HEARTBEAT_MS = 3000;
@@ -121,6 +124,14 @@ export interface BackfillWorkerOptions {
    * its planner does not find the queue still empty and return at once.
    */
   readonly runId?: string;
+  /**
+   * How long the worker waits out an unreachable database (refused or
+   * reset connections, a server restarting or recovering), asking again
+   * with backoff, before it fails with `DB_CONNECTION`. Its ranges resume
+   * from their checkpoints once the database is back.
+   * @defaultValue {@link DEFAULT_RECONNECT_SECONDS}
+   */
+  readonly reconnectSeconds?: number;
 }
 
 /**
@@ -596,7 +607,70 @@ function validateWorker(options: BackfillWorkerOptions): Result<void, BackfillEr
   const { runId } = options;
   if (runId !== undefined && (typeof runId !== 'string' || runId.length === 0 || runId.length > 180))
     return err(new BackfillError('INVALID_ARGUMENT', 'runId must be a non-empty string of at most 180 characters.'));
+  const { reconnectSeconds } = options;
+  if (reconnectSeconds !== undefined && (!Number.isInteger(reconnectSeconds) || reconnectSeconds < 0))
+    return err(new BackfillError('INVALID_ARGUMENT', 'reconnectSeconds must be a non-negative integer.'));
   return ok(undefined);
+}
+
+/**
+ * How long the database has been unreachable for a worker: its loop and
+ * slots note each lost connection and each round trip that worked; past
+ * the limit the worker fails with `DB_CONNECTION`.
+ */
+class Outage {
+  readonly #limitSeconds: number;
+  readonly #logger: Logger;
+  #since: number | undefined;
+  #tries = 0;
+  #last: BackfillError | undefined;
+
+  constructor(limitSeconds: number, logger: Logger) {
+    this.#limitSeconds = limitSeconds;
+    this.#logger = logger;
+  }
+
+  get waiting(): boolean {
+    return this.#since !== undefined;
+  }
+
+  /** A round trip to the database worked. */
+  ended(): void {
+    if (this.#since === undefined) return;
+    this.#logger.info('statement backfill: the database is reachable again', { waitedMs: Date.now() - this.#since });
+    this.#since = undefined;
+    this.#tries = 0;
+  }
+
+  /** Notes `error` if it is a lost connection (to wait out) and says whether it was. */
+  noted(error: unknown): boolean {
+    if (!(error instanceof BackfillError) || error.code !== 'DB_CONNECTION') return false;
+    if (this.#since === undefined) {
+      this.#since = Date.now();
+      this.#logger.warn('statement backfill: the database is unreachable; waiting for it', {
+        upToSeconds: this.#limitSeconds,
+        error: error.message,
+      });
+    }
+    this.#last = error;
+    return true;
+  }
+
+  /** The next wait while the database is unreachable: 0.25 s doubling up to 5 s. */
+  backoffMs(): number {
+    this.#tries += 1;
+    return Math.min(5000, 250 * 2 ** this.#tries);
+  }
+
+  /** The error to fail with once the outage has lasted past the limit. */
+  expired(): BackfillError | undefined {
+    if (this.#since === undefined || Date.now() - this.#since < this.#limitSeconds * 1000) return undefined;
+    return new BackfillError(
+      'DB_CONNECTION',
+      `the database was unreachable for ${this.#limitSeconds} s (${this.#last?.message ?? 'no connection'}); start workers again once it is back: its ranges resume from their checkpoints.`,
+      { cause: this.#last, context: { reconnectSeconds: this.#limitSeconds } },
+    );
+  }
 }
 
 /** Resolves after `ms`, or at once when `signal` fires. */
@@ -628,6 +702,7 @@ async function workIn(
   let ranges = 0;
   let retried = 0;
   let running = 0;
+  const outage = new Outage(options.reconnectSeconds ?? DEFAULT_RECONNECT_SECONDS, parts.logger);
   const beat = async (): Promise<void> => void (await parts.plans.heartbeat(workerId, hostname(), process.pid));
   await beat();
   const heartbeat = setInterval(() => void beat(), WORKER_HEARTBEAT_MS);
@@ -643,13 +718,14 @@ async function workIn(
       let claimed: Claimed | null;
       try {
         claimed = await (next ?? claim(w, queue, stopping.signal));
+        outage.ended();
       } catch (error) {
-        parts.logger.warn('statement backfill: could not take a job; trying again', { error: message(error) });
+        if (!outage.noted(error)) parts.logger.warn('statement backfill: could not take a job; trying again', { error: message(error) });
         claimed = null;
       }
       next = undefined;
       if (claimed === null) {
-        await pause(IDLE_POLL_MS, stopping.signal);
+        await pause(outage.waiting ? outage.backoffMs() : IDLE_POLL_MS, stopping.signal);
         continue;
       }
       const { job } = claimed.held;
@@ -669,6 +745,7 @@ async function workIn(
           parts.logger.warn('statement backfill: could not mark a job done', { ...job, error: completed.error.message });
       } catch (error) {
         retried += 1;
+        outage.noted(error);
         parts.logger.warn('statement backfill: range attempt failed; the engine retries it', { ...job, error: message(error) });
         await claimed.held.fail(error);
       } finally {
@@ -683,7 +760,7 @@ async function workIn(
   try {
     parts.logger.debug?.('statement backfill: worker ready', { workerId, startupMs: Date.now() - startedAt });
     if (options.untilDone && options.runId !== undefined) {
-      const waited = await untilEnqueued(parts, queue, options.runId, stopping.signal);
+      const waited = await untilEnqueued(parts, queue, options.runId, stopping.signal, outage);
       if (waited.isErr()) return err(waited.error);
     }
     slots = Promise.all(Array.from({ length: options.concurrency ?? 1 }, slot));
@@ -692,10 +769,14 @@ async function workIn(
     while (!stopping.signal.aborted) {
       if (options.untilDone && running === 0) {
         const pending = await queue.pending();
-        if (pending.isErr()) return err(pending.error);
-        if (pending.value === 0) break;
+        if (pending.isOk()) {
+          outage.ended();
+          if (pending.value === 0) break;
+        } else if (!outage.noted(pending.error)) return err(pending.error);
       }
-      await pause(options.untilDone ? UNTIL_DONE_POLL_MS : WORKER_HEARTBEAT_MS, stopping.signal);
+      const gaveUp = outage.expired();
+      if (gaveUp !== undefined) return err(gaveUp);
+      await pause(outage.waiting ? outage.backoffMs() : options.untilDone ? UNTIL_DONE_POLL_MS : WORKER_HEARTBEAT_MS, stopping.signal);
     }
   } finally {
     clearInterval(heartbeat);
@@ -710,12 +791,25 @@ async function workIn(
 /**
  * Waits until `runId`'s jobs are in the queue (they are enqueued in one
  * statement, after the plan is stored), or its stored plan has no range
- * left to run, or `signal` fires.
+ * left to run, or `signal` fires; waits out an unreachable database.
  */
-async function untilEnqueued(parts: Parts, queue: RangeJobQueue, runId: string, signal: AbortSignal): Promise<Result<void, BackfillError>> {
+async function untilEnqueued(
+  parts: Parts,
+  queue: RangeJobQueue,
+  runId: string,
+  signal: AbortSignal,
+  outage: Outage,
+): Promise<Result<void, BackfillError>> {
   while (!signal.aborted) {
     const enqueued = await queue.hasJobsOf(runId);
-    if (enqueued.isErr()) return err(enqueued.error);
+    if (enqueued.isErr()) {
+      if (!outage.noted(enqueued.error)) return err(enqueued.error);
+      const gaveUp = outage.expired();
+      if (gaveUp !== undefined) return err(gaveUp);
+      await pause(outage.backoffMs(), signal);
+      continue;
+    }
+    outage.ended();
     if (enqueued.value) break;
     const run = await combineRun(parts, runId);
     if (run.isOk() && run.value.combined.state !== 'running') break;
