@@ -131,6 +131,10 @@ export const ERROR_CODES = {
   // Statements
   NO_NORMALIZER: { summary: 'No normalizer recognises the document’s format.', fix: 'Register a normalizer for it, or skip the document.' },
   DOCUMENT_INVALID: { summary: 'A raw document is malformed for its format.', fix: 'See the digest and field in the message.' },
+  RANGE_FAILED: {
+    summary: 'A key range of a planned statement backfill failed on every retry the job engine allows; the run cannot complete.',
+    fix: 'Fix the cause (the message names the range and its last error), then plan the run again with the same options: replanning re-enqueues the unfinished ranges.',
+  },
   // Version gate
   COMMIT_MISSING: { summary: 'The request has no commit header.', fix: 'Send the code commit in the configured header.' },
   COMMIT_MALFORMED: {

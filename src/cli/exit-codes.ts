@@ -23,7 +23,8 @@ export const EXIT_CODES = {
   },
   REJECTS: {
     code: 4,
-    meaning: 'The run finished but rejected or failed some items (rejected lines, failed documents, unreadable episodes); see the report.',
+    meaning:
+      "The run finished but rejected or failed some items (rejected lines, failed documents, unreadable episodes, a planned run's range that failed every retry); see the report.",
   },
   DATA: { code: 5, meaning: 'The input is unusable: corrupt or truncated archive, malformed JSON, duplicate ids, bad documents.' },
   DATABASE: { code: 6, meaning: 'The database could not be reached, rejected a statement, timed out on a lock, or lacks a table.' },
@@ -66,6 +67,7 @@ const BY_ERROR: Partial<Record<BackfillErrorCode, ExitName>> = {
   COMMIT_NOT_RECENT: 'REFUSED',
   GATE_UNAVAILABLE: 'REFUSED',
   LOCKED: 'REFUSED',
+  RANGE_FAILED: 'REJECTS',
 };
 
 /** The exit status for a failed operation's error code; anything not listed is bad input data. */

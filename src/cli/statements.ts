@@ -261,6 +261,16 @@ async function* reportOutcome(
     );
     return failed(error, ['The run stopped; committed up to the failing document:', ...summaryLines(summary)]);
   }
+  if (state === 'failed') {
+    const ranges = report.failedRanges ?? [];
+    const which = ranges.map((r) => `range ${r.n} (last error: ${r.error})`).join('; ');
+    const error = new BackfillError(
+      'RANGE_FAILED',
+      `run ${runId} failed: ${which} failed on every retry; fix the cause, then plan it again (statements plan --run-id ${runId} with the same options) to re-enqueue its unfinished ranges, and run workers.`,
+      { context: { runId, ranges: ranges.map((r) => r.n) }, partial: report },
+    );
+    return failed(error, ['The run failed; committed so far:', ...summaryLines(summary)]);
+  }
   const progress = await backfillProgress(cluster, runId);
   const p = progress.isOk() ? progress.value : undefined;
   const where = p === undefined ? '' : ` (${progressText(p)})`;

@@ -17,7 +17,9 @@ import pg from 'pg';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { DEFAULT_BATCH_SIZE, defaultVexNormalizers, MAX_BATCH_SIZE, REPORT_SCHEMA_VERSION } from './defaults.js';
-import { RangeJobQueue, type HeldJob, type RangeJob } from './job-queue.js';
+import { RangeJobQueue, rangeQueueName, type HeldJob, type RangeJob } from './job-queue.js';
+import { selectFailedRangeJobs } from './sql.js';
+import { pgErrorToBackfill } from '../_internals/pg.js';
 import { PgRawDocumentSource } from './pg-raw-document-source.js';
 import { PgStatementSink } from './pg-statement-sink.js';
 import { PgBackfillPlanStore, type BackfillPlan, type PgBackfillPlanTables, type PlannedOptions, type RangeStop } from './pg-run-plan.js';
@@ -152,8 +154,19 @@ export interface BackfillWorkerSummary {
   readonly retried: number;
 }
 
-/** Where a distributed run stands. */
-export type DistributedRunState = 'running' | 'completed' | 'stopped';
+/**
+ * Where a distributed run stands: `failed` once a range's job used up the
+ * engine's retries (fix the cause and plan the run again: replanning
+ * re-enqueues the unfinished ranges).
+ */
+export type DistributedRunState = 'running' | 'completed' | 'stopped' | 'failed';
+
+/** A range whose job failed on every retry the job engine allows. */
+export interface FailedRange {
+  readonly n: number;
+  /** The last attempt's error message. */
+  readonly error: string;
+}
 
 /**
  * The report of a distributed run.
@@ -177,6 +190,8 @@ export interface DistributedBackfillReport {
   readonly summary: BackfillSummary;
   /** The failure that stopped the run (`stopOnError`). */
   readonly stoppedBy?: BackfillFailure;
+  /** Once `failed`, the ranges whose retries ran out, in keyspace order. */
+  readonly failedRanges?: readonly FailedRange[];
 }
 
 /**
@@ -221,6 +236,8 @@ export function rangeCheckpointId(runId: string, n: number): string {
 
 interface Parts {
   readonly pool: pg.Pool;
+  /** Where the run's jobs are: pg-boss's schema and queue name. */
+  readonly jobs: { readonly schema: string; readonly queue: string };
   readonly source: PgRawDocumentSource;
   readonly sink: PgStatementSink;
   readonly plans: PgBackfillPlanStore;
@@ -259,14 +276,15 @@ function partsOf(config: DistributedBackfillConfig): Parts {
     ...(t.failures === undefined ? {} : { failuresTable: t.failures }),
   });
   const plans = new PgBackfillPlanStore({ pg: pool, tables: t });
-  return { pool, source, sink, plans, logger: config.logger ?? silentLogger, close: () => pool.end() };
+  const jobs = { schema: config.jobsSchema ?? 'pgboss', queue: plans.runsTable };
+  return { pool, jobs, source, sink, plans, logger: config.logger ?? silentLogger, close: () => pool.end() };
 }
 
 function openQueue(config: DistributedBackfillConfig, parts: Parts): ResultAsync<RangeJobQueue, BackfillError> {
   return RangeJobQueue.open({
     connectionString: config.connectionString,
-    queue: parts.plans.runsTable,
-    ...(config.jobsSchema === undefined ? {} : { schema: config.jobsSchema }),
+    queue: parts.jobs.queue,
+    schema: parts.jobs.schema,
     ...(config.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: config.heartbeatSeconds }),
   });
 }
@@ -826,6 +844,7 @@ interface Combined {
   readonly failed: readonly BackfillFailure[];
   readonly completedRanges: number;
   readonly stop?: RangeStop;
+  readonly failedRanges: readonly FailedRange[];
 }
 
 /**
@@ -833,18 +852,28 @@ interface Combined {
  * stopped one do not count (a single process would not have reached them),
  * and the failing document counts as the single process counts it.
  */
-function combine(plan: BackfillPlan, checkpoints: readonly (StoredCheckpoint | null)[], stop: RangeStop | null): Combined {
+function combine(
+  plan: BackfillPlan,
+  checkpoints: readonly (StoredCheckpoint | null)[],
+  stop: RangeStop | null,
+  exhausted: ReadonlyMap<number, string>,
+): Combined {
   let counters: BackfillCounters = { evaluated: 0, backfilled: 0, claimsWritten: 0, skipped: 0, failures: 0 };
   let sum = OUTCOME_SUM_ZERO;
   let lastCursor: DocumentCursor | null = null;
   const failed: BackfillFailure[] = [];
+  const failedRanges: FailedRange[] = [];
   let completedRanges = 0;
   let allEarlierComplete = true;
   for (const [i, range] of plan.ranges.entries()) {
     if (stop !== null && range.n > stop.n) break;
     const cp = checkpoints[i] ?? null;
     if (cp?.completed) completedRanges += 1;
-    else if (stop === null || range.n < stop.n) allEarlierComplete = false;
+    else if (stop === null || range.n < stop.n) {
+      allEarlierComplete = false;
+      const error = exhausted.get(range.n);
+      if (error !== undefined) failedRanges.push({ n: range.n, error });
+    }
     if (cp !== null) {
       const c = cp.counters;
       counters = {
@@ -863,8 +892,14 @@ function combine(plan: BackfillPlan, checkpoints: readonly (StoredCheckpoint | n
     counters = { ...counters, evaluated: counters.evaluated + 1, failures: counters.failures + 1 };
     failed.push(stop.failure);
   }
-  const state: DistributedRunState = !allEarlierComplete ? 'running' : stop !== null ? 'stopped' : 'completed';
-  return { state, counters, lastCursor, outcomeSha256: sum, failed, completedRanges, ...(stop === null ? {} : { stop }) };
+  const state: DistributedRunState = !allEarlierComplete
+    ? failedRanges.length > 0
+      ? 'failed'
+      : 'running'
+    : stop !== null
+      ? 'stopped'
+      : 'completed';
+  return { state, counters, lastCursor, outcomeSha256: sum, failed, completedRanges, failedRanges, ...(stop === null ? {} : { stop }) };
 }
 
 async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: BackfillPlan; combined: Combined }, BackfillError>> {
@@ -886,7 +921,17 @@ async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: B
   }
   const stop = plan.value.options.stopOnError ? await parts.plans.firstStop(runId) : ok(null);
   if (stop.isErr()) return err(stop.error);
-  return ok({ plan: plan.value, combined: combine(plan.value, checkpoints, stop.value) });
+  const exhausted = await exhaustedRanges(parts, runId);
+  if (exhausted.isErr()) return err(exhausted.error);
+  return ok({ plan: plan.value, combined: combine(plan.value, checkpoints, stop.value, exhausted.value) });
+}
+
+/** The ranges of `runId` whose latest job failed on its last retry, with its last error (read from pg-boss's table, without starting pg-boss). */
+function exhaustedRanges(parts: Parts, runId: string): ResultAsync<ReadonlyMap<number, string>, BackfillError> {
+  const { text, values } = selectFailedRangeJobs(parts.jobs.schema, rangeQueueName(parts.jobs.queue), runId);
+  return ResultAsync.fromPromise(parts.pool.query<{ n: number; message: string }>(text, [...values]), (e) =>
+    pgErrorToBackfill(e, { runId }, 'job engine (pg-boss)'),
+  ).map((r) => new Map(r.rows.map((row) => [row.n, row.message])));
 }
 
 /**
@@ -918,7 +963,12 @@ export function backfillReport(config: DistributedBackfillConfig, runId: string)
         failed: combined.failed,
       },
     });
-    return ok({ state: combined.state, summary, ...(combined.stop === undefined ? {} : { stoppedBy: combined.stop.failure }) });
+    return ok({
+      state: combined.state,
+      summary,
+      ...(combined.stop === undefined ? {} : { stoppedBy: combined.stop.failure }),
+      ...(combined.state === 'failed' ? { failedRanges: combined.failedRanges } : {}),
+    });
   });
 }
 
@@ -978,7 +1028,8 @@ async function progressOf(parts: Parts, runId: string): Promise<Result<Distribut
     ranges: plan.ranges.length,
     rangesCompleted: combined.completedRanges,
     documentsPerSecond: rate,
-    ...(rate > 0 ? { etaSeconds: combined.state === 'running' ? left / rate : 0 } : {}),
+    // A failed run has no end to estimate until it is planned again.
+    ...(rate > 0 && combined.state !== 'failed' ? { etaSeconds: combined.state === 'running' ? left / rate : 0 } : {}),
     workersAlive: alive.value,
   });
 }

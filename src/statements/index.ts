@@ -29,6 +29,7 @@ export type {
   DistributedBackfillProgress,
   DistributedBackfillReport,
   DistributedRunState,
+  FailedRange,
   PlanBackfillOptions,
 } from './distributed.js';
 export { PgBackfillPlanStore } from './pg-run-plan.js';

@@ -59,6 +59,11 @@ const toError = (e: unknown): BackfillError =>
         { cause: e },
       );
 
+/** pg-boss's name of the queue named after `queue` (pg-boss queue names allow letters, digits, _ . - / only). */
+export function rangeQueueName(queue: string): string {
+  return `backfill-kit/statements/${queue.replace(/[^\w.-]/g, '_')}`;
+}
+
 /** A started pg-boss instance bound to one queue. */
 export class RangeJobQueue {
   readonly #boss: PgBoss;
@@ -77,8 +82,7 @@ export class RangeJobQueue {
   static open(options: JobQueueOptions): ResultAsync<RangeJobQueue, BackfillError> {
     const schema = options.schema ?? 'pgboss';
     const heartbeatSeconds = options.heartbeatSeconds ?? 10;
-    // pg-boss queue names allow letters, digits, _ . - / only.
-    const queue = `backfill-kit/statements/${options.queue.replace(/[^\w.-]/g, '_')}`;
+    const queue = rangeQueueName(options.queue);
     return ResultAsync.fromPromise(
       (async () => {
         const boss = new PgBoss({
