@@ -275,7 +275,7 @@ async function* reportOutcome(
   const p = progress.isOk() ? progress.value : undefined;
   const where = p === undefined ? '' : ` (${progressText(p)})`;
   return failed(
-    new BackfillError('LOCKED', `run ${runId} is still running${where}; report again once its workers are done.`, {
+    new BackfillError('RUN_IN_PROGRESS', `run ${runId} is still running${where}; report again once its workers are done.`, {
       context: { runId },
       partial: { ...report, progress: p ?? null },
     }),

@@ -904,12 +904,13 @@ function combine(
 
 async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: BackfillPlan; combined: Combined }, BackfillError>> {
   const plan = await parts.plans.loadPlan(runId);
-  if (plan.isErr()) return err(plan.error);
-  if (plan.value === null)
+  // No plan tables yet: nothing was ever planned in this database (with these table names).
+  if (plan.isErr() && plan.error.code !== 'TABLE_NOT_FOUND') return err(plan.error);
+  if (plan.isErr() || plan.value === null)
     return err(
       new BackfillError(
         'INVALID_ARGUMENT',
-        `run ${JSON.stringify(runId)} was never planned; plan it with \`statements plan --run-id\` first.`,
+        `run ${JSON.stringify(runId)} was never planned${plan.isErr() ? ` (no ${parts.plans.runsTable} table in this database)` : ''}; plan it with \`statements plan --run-id\` first.`,
         { context: { runId } },
       ),
     );
