@@ -99,6 +99,60 @@ describe('PostgreSQL restarts while --until-done workers run', () => {
     expect(count(url)).toBe(count(refUrl));
   }, 300_000);
 
+  it('backfill --workers 2 rides out a restart too: it completes with the single-process report', async () => {
+    const seed = { seed: 8, count: 4000, brokenRatio: 0.02 };
+    const [refUrl, url] = [await database('restart_workers_ref'), await database('restart_workers')];
+    await seedDocuments(refUrl, seed);
+    await seedDocuments(url, seed);
+    const clean = jsonOf(
+      await cli(['statements', 'backfill', '--run-id', 'one', '--batch-size', '50', '--json'], { env: { PGURI: refUrl } }),
+    );
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        tsxLoader,
+        main,
+        'statements',
+        'backfill',
+        '--run-id',
+        'w',
+        '--workers',
+        '2',
+        '--batch-size',
+        '50',
+        '--range-size',
+        '250',
+        '--json',
+        '--pg',
+        url,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let [stdout, stderr] = ['', ''];
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    for (let i = 0; i < 2400; i += 1) {
+      // The checkpoints table exists once the process has prepared its tables.
+      let done = 0;
+      try {
+        done = Number(
+          psql(url, "SELECT count(*) FROM vex.statement_backfill_checkpoints WHERE run_id LIKE 'w#range-%' AND completed").trim(),
+        );
+      } catch {}
+      if (done >= 2) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await server.crash();
+    await new Promise((r) => setTimeout(r, 1500));
+    await server.restart();
+    expect(await exited, stderr).toBe(4); // completed, with the seed's broken documents as failures (as the single process)
+    expect(stderr).toMatch(/the database is unreachable; waiting for it/);
+    const r = JSON.parse(stdout) as { report: { summary: { reportSha256: string } } };
+    expect(r.report.summary.reportSha256).toBe(clean.report.reportSha256);
+  }, 300_000);
+
   it('an outage longer than --reconnect-seconds ends the worker with DB_CONNECTION (exit 6), not DB_ERROR', async () => {
     const url = await database('restart_long');
     await seedDocuments(url, { seed: 6, count: 3000, brokenRatio: 0 });
