@@ -17,7 +17,10 @@ export const ERROR_CODES = {
     fix: 'Use letters, digits, `_` and `$` (at most 63 bytes), optionally as `schema.table`.',
   },
   IO_ERROR: { summary: 'A file could not be read or written.', fix: 'Check the path and its permissions.' },
-  ABORTED: { summary: 'The operation was cancelled through its AbortSignal.', fix: 'Run it again; nothing was committed.' },
+  ABORTED: {
+    summary: 'The operation was cancelled through its AbortSignal.',
+    fix: 'Run it again. A single-transaction operation (an import) committed nothing; a statement backfill keeps its committed batches and resumes when run again with the same run id.',
+  },
   DB_CONNECTION: {
     summary: 'The database could not be reached or the connection was lost.',
     fix: 'Check the connection string and that the server is up.',
@@ -131,6 +134,14 @@ export const ERROR_CODES = {
   // Statements
   NO_NORMALIZER: { summary: 'No normalizer recognises the document’s format.', fix: 'Register a normalizer for it, or skip the document.' },
   DOCUMENT_INVALID: { summary: 'A raw document is malformed for its format.', fix: 'See the digest and field in the message.' },
+  RUN_IN_PROGRESS: {
+    summary: 'A planned statement backfill is still running: its report is not final yet.',
+    fix: 'Report again once its workers are done; the message shows its progress and the workers alive.',
+  },
+  RANGE_FAILED: {
+    summary: 'A key range of a planned statement backfill failed on every retry the job engine allows; the run cannot complete.',
+    fix: 'Fix the cause (the message names the range and its last error), then plan the run again with the same options: replanning re-enqueues the unfinished ranges.',
+  },
   // Version gate
   COMMIT_MISSING: { summary: 'The request has no commit header.', fix: 'Send the code commit in the configured header.' },
   COMMIT_MALFORMED: {

@@ -23,13 +23,21 @@ export const EXIT_CODES = {
   },
   REJECTS: {
     code: 4,
-    meaning: 'The run finished but rejected or failed some items (rejected lines, failed documents, unreadable episodes); see the report.',
+    meaning:
+      "The run finished but rejected or failed some items (rejected lines, failed documents, unreadable episodes, a planned run's range that failed every retry); see the report.",
   },
   DATA: { code: 5, meaning: 'The input is unusable: corrupt or truncated archive, malformed JSON, duplicate ids, bad documents.' },
   DATABASE: { code: 6, meaning: 'The database could not be reached, rejected a statement, timed out on a lock, or lacks a table.' },
-  REFUSED: { code: 7, meaning: 'Refused: the version gate rejected the commit, or another run holds the lock.' },
+  REFUSED: {
+    code: 7,
+    meaning: 'Refused: the version gate rejected the commit, another run holds the lock, or a planned run is still running.',
+  },
   IO: { code: 8, meaning: 'A file could not be read or written.' },
-  ABORTED: { code: 130, meaning: 'Interrupted (SIGINT/SIGTERM); nothing partial was committed.' },
+  ABORTED: {
+    code: 130,
+    meaning:
+      'Interrupted (SIGINT/SIGTERM). An import committed nothing partial; a statement backfill keeps its committed batches and resumes when run again with the same --run-id.',
+  },
 } as const;
 
 /** A name of {@link EXIT_CODES}. */
@@ -66,6 +74,8 @@ const BY_ERROR: Partial<Record<BackfillErrorCode, ExitName>> = {
   COMMIT_NOT_RECENT: 'REFUSED',
   GATE_UNAVAILABLE: 'REFUSED',
   LOCKED: 'REFUSED',
+  RANGE_FAILED: 'REJECTS',
+  RUN_IN_PROGRESS: 'REFUSED',
 };
 
 /** The exit status for a failed operation's error code; anything not listed is bad input data. */

@@ -28,6 +28,7 @@ import {
   backfillProgress,
   backfillReport,
   DEFAULT_RANGE_SIZE,
+  DEFAULT_RECONNECT_SECONDS,
   planBackfill,
   runBackfillWorker,
   type DistributedBackfillConfig,
@@ -156,6 +157,17 @@ const engineFlags: Readonly<Record<string, FlagSpec>> = {
   },
 };
 
+/** How workers ride out a database outage (forwarded to `--workers`' children). */
+const workerFlags: Readonly<Record<string, FlagSpec>> = {
+  'reconnect-seconds': {
+    type: 'string',
+    value: '<n>',
+    description:
+      'Seconds a worker waits for an unreachable database (asking again with backoff) before it fails with DB_CONNECTION; its ranges resume from their checkpoints.',
+    default: String(DEFAULT_RECONNECT_SECONDS),
+  },
+};
+
 function retrievedSinceOf(flags: FlagValues): Result<Date | undefined, BackfillError> {
   const sinceText = stringFlag(flags, 'retrieved-since');
   const retrievedSince =
@@ -252,11 +264,21 @@ async function* reportOutcome(
     );
     return failed(error, ['The run stopped; committed up to the failing document:', ...summaryLines(summary)]);
   }
+  if (state === 'failed') {
+    const ranges = report.failedRanges ?? [];
+    const which = ranges.map((r) => `range ${r.n} (last error: ${r.error})`).join('; ');
+    const error = new BackfillError(
+      'RANGE_FAILED',
+      `run ${runId} failed: ${which} failed on every retry; fix the cause, then plan it again (statements plan --run-id ${runId} with the same options) to re-enqueue its unfinished ranges, and run workers.`,
+      { context: { runId, ranges: ranges.map((r) => r.n) }, partial: report },
+    );
+    return failed(error, ['The run failed; committed so far:', ...summaryLines(summary)]);
+  }
   const progress = await backfillProgress(cluster, runId);
   const p = progress.isOk() ? progress.value : undefined;
   const where = p === undefined ? '' : ` (${progressText(p)})`;
   return failed(
-    new BackfillError('LOCKED', `run ${runId} is still running${where}; report again once its workers are done.`, {
+    new BackfillError('RUN_IN_PROGRESS', `run ${runId} is still running${where}; report again once its workers are done.`, {
       context: { runId },
       partial: { ...report, progress: p ?? null },
     }),
@@ -279,7 +301,7 @@ function progressText(p: {
 /** Flags to hand to worker processes: the same store, engine and database. */
 function forwardedFlags(flags: FlagValues): string[] {
   const out: string[] = [];
-  for (const name of [...Object.keys(storeFlags), ...Object.keys(engineFlags)]) {
+  for (const name of [...Object.keys(storeFlags), ...Object.keys(engineFlags), ...Object.keys(workerFlags)]) {
     const value = stringFlag(flags, name);
     if (value !== undefined) out.push(`--${name}`, value);
   }
@@ -335,6 +357,7 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
   const runId = yield* requiredRunId(ctx.flags, 'backfill --workers');
   const cluster = yield* clusterOf(ctx);
   const planOptions = yield* planOptionsOf(ctx.flags, runId);
+  const reconnectSeconds = yield* intFlag(ctx.flags, 'reconnect-seconds', 0);
   const progress = ctx.progress('backfill', 'docs');
   const polling = new AbortController();
   // One progress read at a time, every 2 s, on one pool: reads that pile up under load would slow the workers.
@@ -352,10 +375,15 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
     Array.from({ length: workers - 1 }, () => spawnWorker(ctx, cluster.connectionString, runId, stopChildren.signal)),
   );
   let polled: Promise<void> = Promise.resolve();
-  const worked = await planAndWork(cluster, planOptions, { signal: ctx.signal }, () => {
-    // Nothing to show under --quiet: no reads.
-    if (!booleanFlag(ctx.flags, 'quiet')) polled = poll();
-  });
+  const worked = await planAndWork(
+    cluster,
+    planOptions,
+    { signal: ctx.signal, ...(reconnectSeconds === undefined ? {} : { reconnectSeconds }) },
+    () => {
+      // Nothing to show under --quiet: no reads.
+      if (!booleanFlag(ctx.flags, 'quiet')) polled = poll();
+    },
+  );
   // A failed plan enqueued nothing for the children to wait for; after a run they exit on their own, or are stopped after a grace.
   const grace = setTimeout(() => stopChildren.abort(), worked.isErr() ? 0 : CHILD_EXIT_GRACE_MS);
   // The queue is done once planAndWork returns: the report is read while the children shut down.
@@ -396,6 +424,7 @@ const backfill: CommandSpec = {
     'range-size': rangeSizeFlag,
     ...storeFlags,
     ...engineFlags,
+    ...workerFlags,
   },
   examples: [
     'backfill-kit statements backfill --retrieved-since "$(date -u -d \'48 hours ago\' +%Y-%m-%dT%H:%M:%SZ)"',
@@ -499,13 +528,16 @@ const worker: CommandSpec = {
     },
     ...storeFlags,
     ...engineFlags,
+    ...workerFlags,
   },
   examples: ['backfill-kit statements worker --until-done', 'backfill-kit statements worker --concurrency 2'],
   async *run(ctx) {
     const concurrency = yield* intFlag(ctx.flags, 'concurrency', 1, 64);
     const runId = stringFlag(ctx.flags, 'run-id');
+    const reconnectSeconds = yield* intFlag(ctx.flags, 'reconnect-seconds', 0);
     const done = await runBackfillWorker(yield* clusterOf(ctx), {
       ...(concurrency === undefined ? {} : { concurrency }),
+      ...(reconnectSeconds === undefined ? {} : { reconnectSeconds }),
       ...(runId === undefined ? {} : { runId }),
       untilDone: booleanFlag(ctx.flags, 'until-done'),
       signal: ctx.signal,

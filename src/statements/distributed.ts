@@ -28,7 +28,9 @@ import {
   MAX_BATCH_SIZE,
   REPORT_SCHEMA_VERSION,
 } from './defaults.js';
-import { RangeJobQueue, type HeldJob, type RangeJob } from './job-queue.js';
+import { RangeJobQueue, rangeQueueName, type HeldJob, type RangeJob } from './job-queue.js';
+import { selectFailedRangeJobs } from './sql.js';
+import { pgErrorToBackfill } from '../_internals/pg.js';
 import { PgRawDocumentSource } from './pg-raw-document-source.js';
 import { PgStatementSink } from './pg-statement-sink.js';
 import {
@@ -53,6 +55,9 @@ import { addOutcomeSums, buildSummary, OUTCOME_SUM_ZERO, type BackfillSummary } 
 
 /** Documents per key range (one job) unless `rangeSize` says otherwise. */
 export const DEFAULT_RANGE_SIZE = 1000;
+
+/** Seconds a worker waits for an unreachable database before it fails with `DB_CONNECTION`, unless `reconnectSeconds` says otherwise. */
+export const DEFAULT_RECONNECT_SECONDS = 60;
 
 /** A worker whose heartbeat is older than this is not counted as alive. */
 const WORKER_ALIVE_SECONDS = 15;
@@ -143,6 +148,14 @@ export interface BackfillWorkerOptions {
    * its planner does not find the queue still empty and return at once.
    */
   readonly runId?: string;
+  /**
+   * How long the worker waits out an unreachable database (refused or
+   * reset connections, a server restarting or recovering), asking again
+   * with backoff, before it fails with `DB_CONNECTION`. Its ranges resume
+   * from their checkpoints once the database is back.
+   * @defaultValue {@link DEFAULT_RECONNECT_SECONDS}
+   */
+  readonly reconnectSeconds?: number;
 }
 
 /**
@@ -163,8 +176,19 @@ export interface BackfillWorkerSummary {
   readonly retried: number;
 }
 
-/** Where a distributed run stands. */
-export type DistributedRunState = 'running' | 'completed' | 'stopped';
+/**
+ * Where a distributed run stands: `failed` once a range's job used up the
+ * engine's retries (fix the cause and plan the run again: replanning
+ * re-enqueues the unfinished ranges).
+ */
+export type DistributedRunState = 'running' | 'completed' | 'stopped' | 'failed';
+
+/** A range whose job failed on every retry the job engine allows. */
+export interface FailedRange {
+  readonly n: number;
+  /** The last attempt's error message. */
+  readonly error: string;
+}
 
 /**
  * The report of a distributed run.
@@ -188,6 +212,8 @@ export interface DistributedBackfillReport {
   readonly summary: BackfillSummary;
   /** The failure that stopped the run (`stopOnError`). */
   readonly stoppedBy?: BackfillFailure;
+  /** Once `failed`, the ranges whose retries ran out, in keyspace order. */
+  readonly failedRanges?: readonly FailedRange[];
 }
 
 /**
@@ -238,6 +264,8 @@ interface Store {
 
 interface Parts extends Store {
   readonly pool: pg.Pool;
+  /** Where the run's jobs are: pg-boss's schema and queue name. */
+  readonly jobs: { readonly schema: string; readonly queue: string };
   /** The store tables this process was configured with (a plan records the planner's). */
   readonly tables: PlannedStoreTables;
   /** The store of a run's plan, on this pool (the configured one for a plan that names no tables). */
@@ -295,14 +323,15 @@ function partsOf(config: DistributedBackfillConfig): Parts {
     return store;
   };
   const plans = new PgBackfillPlanStore({ pg: pool, tables: t });
-  return { pool, ...own, tables, storeOf, plans, logger: config.logger ?? silentLogger, close: () => pool.end() };
+  const jobs = { schema: config.jobsSchema ?? 'pgboss', queue: plans.runsTable };
+  return { pool, jobs, ...own, tables, storeOf, plans, logger: config.logger ?? silentLogger, close: () => pool.end() };
 }
 
 function openQueue(config: DistributedBackfillConfig, parts: Parts): ResultAsync<RangeJobQueue, BackfillError> {
   return RangeJobQueue.open({
     connectionString: config.connectionString,
-    queue: parts.plans.runsTable,
-    ...(config.jobsSchema === undefined ? {} : { schema: config.jobsSchema }),
+    queue: parts.jobs.queue,
+    schema: parts.jobs.schema,
     ...(config.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: config.heartbeatSeconds }),
   });
 }
@@ -654,7 +683,70 @@ function validateWorker(options: BackfillWorkerOptions): Result<void, BackfillEr
   const { runId } = options;
   if (runId !== undefined && (typeof runId !== 'string' || runId.length === 0 || runId.length > 180))
     return err(new BackfillError('INVALID_ARGUMENT', 'runId must be a non-empty string of at most 180 characters.'));
+  const { reconnectSeconds } = options;
+  if (reconnectSeconds !== undefined && (!Number.isInteger(reconnectSeconds) || reconnectSeconds < 0))
+    return err(new BackfillError('INVALID_ARGUMENT', 'reconnectSeconds must be a non-negative integer.'));
   return ok(undefined);
+}
+
+/**
+ * How long the database has been unreachable for a worker: its loop and
+ * slots note each lost connection and each round trip that worked; past
+ * the limit the worker fails with `DB_CONNECTION`.
+ */
+class Outage {
+  readonly #limitSeconds: number;
+  readonly #logger: Logger;
+  #since: number | undefined;
+  #tries = 0;
+  #last: BackfillError | undefined;
+
+  constructor(limitSeconds: number, logger: Logger) {
+    this.#limitSeconds = limitSeconds;
+    this.#logger = logger;
+  }
+
+  get waiting(): boolean {
+    return this.#since !== undefined;
+  }
+
+  /** A round trip to the database worked. */
+  ended(): void {
+    if (this.#since === undefined) return;
+    this.#logger.info('statement backfill: the database is reachable again', { waitedMs: Date.now() - this.#since });
+    this.#since = undefined;
+    this.#tries = 0;
+  }
+
+  /** Notes `error` if it is a lost connection (to wait out) and says whether it was. */
+  noted(error: unknown): boolean {
+    if (!(error instanceof BackfillError) || error.code !== 'DB_CONNECTION') return false;
+    if (this.#since === undefined) {
+      this.#since = Date.now();
+      this.#logger.warn('statement backfill: the database is unreachable; waiting for it', {
+        upToSeconds: this.#limitSeconds,
+        error: error.message,
+      });
+    }
+    this.#last = error;
+    return true;
+  }
+
+  /** The next wait while the database is unreachable: 0.25 s doubling up to 5 s. */
+  backoffMs(): number {
+    this.#tries += 1;
+    return Math.min(5000, 250 * 2 ** this.#tries);
+  }
+
+  /** The error to fail with once the outage has lasted past the limit. */
+  expired(): BackfillError | undefined {
+    if (this.#since === undefined || Date.now() - this.#since < this.#limitSeconds * 1000) return undefined;
+    return new BackfillError(
+      'DB_CONNECTION',
+      `the database was unreachable for ${this.#limitSeconds} s (${this.#last?.message ?? 'no connection'}); start workers again once it is back: its ranges resume from their checkpoints.`,
+      { cause: this.#last, context: { reconnectSeconds: this.#limitSeconds } },
+    );
+  }
 }
 
 /** Resolves after `ms`, or at once when `signal` fires. */
@@ -694,6 +786,7 @@ async function workIn(
   let ranges = 0;
   let retried = 0;
   let running = 0;
+  const outage = new Outage(options.reconnectSeconds ?? DEFAULT_RECONNECT_SECONDS, parts.logger);
   const beat = async (): Promise<void> => void (await parts.plans.heartbeat(workerId, hostname(), process.pid));
   await beat();
   const heartbeat = setInterval(() => void beat(), WORKER_HEARTBEAT_MS);
@@ -709,13 +802,14 @@ async function workIn(
       let claimed: Claimed | null;
       try {
         claimed = await (next ?? claim(w, queue, stopping.signal));
+        outage.ended();
       } catch (error) {
-        parts.logger.warn('statement backfill: could not take a job; trying again', { error: message(error) });
+        if (!outage.noted(error)) parts.logger.warn('statement backfill: could not take a job; trying again', { error: message(error) });
         claimed = null;
       }
       next = undefined;
       if (claimed === null) {
-        await pause(IDLE_POLL_MS, stopping.signal);
+        await pause(outage.waiting ? outage.backoffMs() : IDLE_POLL_MS, stopping.signal);
         continue;
       }
       const { job } = claimed.held;
@@ -735,6 +829,7 @@ async function workIn(
           parts.logger.warn('statement backfill: could not mark a job done', { ...job, error: completed.error.message });
       } catch (error) {
         retried += 1;
+        outage.noted(error);
         parts.logger.warn('statement backfill: range attempt failed; the engine retries it', { ...job, error: message(error) });
         await claimed.held.fail(error);
       } finally {
@@ -749,7 +844,7 @@ async function workIn(
   try {
     parts.logger.debug?.('statement backfill: worker ready', { workerId, startupMs: Date.now() - startedAt });
     if (options.untilDone && options.runId !== undefined) {
-      const waited = await untilEnqueued(parts, queue, options.runId, stopping.signal);
+      const waited = await untilEnqueued(parts, queue, options.runId, stopping.signal, outage);
       if (waited.isErr()) return err(waited.error);
     }
     slots = Promise.all(Array.from({ length: options.concurrency ?? 1 }, slot));
@@ -758,10 +853,14 @@ async function workIn(
     while (!stopping.signal.aborted) {
       if (options.untilDone && running === 0) {
         const pending = await queue.pending();
-        if (pending.isErr()) return err(pending.error);
-        if (pending.value === 0) break;
+        if (pending.isOk()) {
+          outage.ended();
+          if (pending.value === 0) break;
+        } else if (!outage.noted(pending.error)) return err(pending.error);
       }
-      await pause(options.untilDone ? UNTIL_DONE_POLL_MS : WORKER_HEARTBEAT_MS, stopping.signal);
+      const gaveUp = outage.expired();
+      if (gaveUp !== undefined) return err(gaveUp);
+      await pause(outage.waiting ? outage.backoffMs() : options.untilDone ? UNTIL_DONE_POLL_MS : WORKER_HEARTBEAT_MS, stopping.signal);
     }
   } finally {
     clearInterval(heartbeat);
@@ -792,12 +891,25 @@ async function warnIfNeverPlanned(parts: Parts, queue: RangeJobQueue): Promise<v
 /**
  * Waits until `runId`'s jobs are in the queue (they are enqueued in one
  * statement, after the plan is stored), or its stored plan has no range
- * left to run, or `signal` fires.
+ * left to run, or `signal` fires; waits out an unreachable database.
  */
-async function untilEnqueued(parts: Parts, queue: RangeJobQueue, runId: string, signal: AbortSignal): Promise<Result<void, BackfillError>> {
+async function untilEnqueued(
+  parts: Parts,
+  queue: RangeJobQueue,
+  runId: string,
+  signal: AbortSignal,
+  outage: Outage,
+): Promise<Result<void, BackfillError>> {
   while (!signal.aborted) {
     const enqueued = await queue.hasJobsOf(runId);
-    if (enqueued.isErr()) return err(enqueued.error);
+    if (enqueued.isErr()) {
+      if (!outage.noted(enqueued.error)) return err(enqueued.error);
+      const gaveUp = outage.expired();
+      if (gaveUp !== undefined) return err(gaveUp);
+      await pause(outage.backoffMs(), signal);
+      continue;
+    }
+    outage.ended();
     if (enqueued.value) break;
     const run = await combineRun(parts, runId);
     if (run.isOk() && run.value.combined.state !== 'running') break;
@@ -814,6 +926,7 @@ interface Combined {
   readonly failed: readonly BackfillFailure[];
   readonly completedRanges: number;
   readonly stop?: RangeStop;
+  readonly failedRanges: readonly FailedRange[];
 }
 
 /**
@@ -821,18 +934,28 @@ interface Combined {
  * stopped one do not count (a single process would not have reached them),
  * and the failing document counts as the single process counts it.
  */
-function combine(plan: BackfillPlan, checkpoints: readonly (StoredCheckpoint | null)[], stop: RangeStop | null): Combined {
+function combine(
+  plan: BackfillPlan,
+  checkpoints: readonly (StoredCheckpoint | null)[],
+  stop: RangeStop | null,
+  exhausted: ReadonlyMap<number, string>,
+): Combined {
   let counters: BackfillCounters = { evaluated: 0, backfilled: 0, claimsWritten: 0, skipped: 0, failures: 0 };
   let sum = OUTCOME_SUM_ZERO;
   let lastCursor: DocumentCursor | null = null;
   const failed: BackfillFailure[] = [];
+  const failedRanges: FailedRange[] = [];
   let completedRanges = 0;
   let allEarlierComplete = true;
   for (const [i, range] of plan.ranges.entries()) {
     if (stop !== null && range.n > stop.n) break;
     const cp = checkpoints[i] ?? null;
     if (cp?.completed) completedRanges += 1;
-    else if (stop === null || range.n < stop.n) allEarlierComplete = false;
+    else if (stop === null || range.n < stop.n) {
+      allEarlierComplete = false;
+      const error = exhausted.get(range.n);
+      if (error !== undefined) failedRanges.push({ n: range.n, error });
+    }
     if (cp !== null) {
       const c = cp.counters;
       counters = {
@@ -851,18 +974,25 @@ function combine(plan: BackfillPlan, checkpoints: readonly (StoredCheckpoint | n
     counters = { ...counters, evaluated: counters.evaluated + 1, failures: counters.failures + 1 };
     failed.push(stop.failure);
   }
-  const state: DistributedRunState = !allEarlierComplete ? 'running' : stop !== null ? 'stopped' : 'completed';
-  return { state, counters, lastCursor, outcomeSha256: sum, failed, completedRanges, ...(stop === null ? {} : { stop }) };
+  const state: DistributedRunState = !allEarlierComplete
+    ? failedRanges.length > 0
+      ? 'failed'
+      : 'running'
+    : stop !== null
+      ? 'stopped'
+      : 'completed';
+  return { state, counters, lastCursor, outcomeSha256: sum, failed, completedRanges, failedRanges, ...(stop === null ? {} : { stop }) };
 }
 
 async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: BackfillPlan; combined: Combined }, BackfillError>> {
   const plan = await parts.plans.loadPlan(runId);
-  if (plan.isErr()) return err(plan.error);
-  if (plan.value === null)
+  // No plan tables yet: nothing was ever planned in this database (with these table names).
+  if (plan.isErr() && plan.error.code !== 'TABLE_NOT_FOUND') return err(plan.error);
+  if (plan.isErr() || plan.value === null)
     return err(
       new BackfillError(
         'INVALID_ARGUMENT',
-        `run ${JSON.stringify(runId)} was never planned; plan it with \`statements plan --run-id\` first.`,
+        `run ${JSON.stringify(runId)} was never planned${plan.isErr() ? ` (no ${parts.plans.runsTable} table in this database)` : ''}; plan it with \`statements plan --run-id\` first.`,
         { context: { runId } },
       ),
     );
@@ -875,7 +1005,17 @@ async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: B
   }
   const stop = plan.value.options.stopOnError ? await parts.plans.firstStop(runId) : ok(null);
   if (stop.isErr()) return err(stop.error);
-  return ok({ plan: plan.value, combined: combine(plan.value, checkpoints, stop.value) });
+  const exhausted = await exhaustedRanges(parts, runId);
+  if (exhausted.isErr()) return err(exhausted.error);
+  return ok({ plan: plan.value, combined: combine(plan.value, checkpoints, stop.value, exhausted.value) });
+}
+
+/** The ranges of `runId` whose latest job failed on its last retry, with its last error (read from pg-boss's table, without starting pg-boss). */
+function exhaustedRanges(parts: Parts, runId: string): ResultAsync<ReadonlyMap<number, string>, BackfillError> {
+  const { text, values } = selectFailedRangeJobs(parts.jobs.schema, rangeQueueName(parts.jobs.queue), runId);
+  return ResultAsync.fromPromise(parts.pool.query<{ n: number; message: string }>(text, [...values]), (e) =>
+    pgErrorToBackfill(e, { runId }, 'job engine (pg-boss)'),
+  ).map((r) => new Map(r.rows.map((row) => [row.n, row.message])));
 }
 
 /**
@@ -907,7 +1047,12 @@ export function backfillReport(config: DistributedBackfillConfig, runId: string)
         failed: combined.failed,
       },
     });
-    return ok({ state: combined.state, summary, ...(combined.stop === undefined ? {} : { stoppedBy: combined.stop.failure }) });
+    return ok({
+      state: combined.state,
+      summary,
+      ...(combined.stop === undefined ? {} : { stoppedBy: combined.stop.failure }),
+      ...(combined.state === 'failed' ? { failedRanges: combined.failedRanges } : {}),
+    });
   });
 }
 
@@ -967,7 +1112,8 @@ async function progressOf(parts: Parts, runId: string): Promise<Result<Distribut
     ranges: plan.ranges.length,
     rangesCompleted: combined.completedRanges,
     documentsPerSecond: rate,
-    ...(rate > 0 ? { etaSeconds: combined.state === 'running' ? left / rate : 0 } : {}),
+    // A failed run has no end to estimate until it is planned again.
+    ...(rate > 0 && combined.state !== 'failed' ? { etaSeconds: combined.state === 'running' ? left / rate : 0 } : {}),
     workersAlive: alive.value,
   });
 }

@@ -14,7 +14,14 @@ export { cycloneDxVexNormalizer } from './normalizers/cyclonedx.js';
 export { PgRawDocumentSource } from './pg-raw-document-source.js';
 export type { NewRawDocument, PgRawDocumentSourceConfig } from './pg-raw-document-source.js';
 export { PgStatementSink } from './pg-statement-sink.js';
-export { backfillProgress, backfillReport, DEFAULT_RANGE_SIZE, planBackfill, runBackfillWorker } from './distributed.js';
+export {
+  backfillProgress,
+  backfillReport,
+  DEFAULT_RANGE_SIZE,
+  DEFAULT_RECONNECT_SECONDS,
+  planBackfill,
+  runBackfillWorker,
+} from './distributed.js';
 export type {
   BackfillWorkerOptions,
   BackfillWorkerSummary,
@@ -22,6 +29,7 @@ export type {
   DistributedBackfillProgress,
   DistributedBackfillReport,
   DistributedRunState,
+  FailedRange,
   PlanBackfillOptions,
 } from './distributed.js';
 export { PgBackfillPlanStore } from './pg-run-plan.js';

@@ -42,10 +42,29 @@ export interface JobQueueOptions {
   readonly heartbeatSeconds?: number;
 }
 
+/**
+ * Whether pg-boss failed because the database is gone (refused, reset, shutting down or recovering),
+ * not because it rejected a statement: the worker then waits for it instead of failing.
+ */
+function isConnectionLoss(e: unknown): boolean {
+  const { code, syscall, message } = (e ?? {}) as { code?: unknown; syscall?: unknown; message?: unknown };
+  if (typeof code === 'string' && (syscall !== undefined || /^E[A-Z]+$/.test(code) || /^(08|57P0[123])/.test(code))) return true;
+  return typeof message === 'string' && /Connection terminated|connect ECONN|timeout exceeded when trying to connect/i.test(message);
+}
+
 const toError = (e: unknown): BackfillError =>
   e instanceof BackfillError
     ? e
-    : new BackfillError('DB_ERROR', `job engine (pg-boss): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    : new BackfillError(
+        isConnectionLoss(e) ? 'DB_CONNECTION' : 'DB_ERROR',
+        `job engine (pg-boss): ${e instanceof Error ? e.message : String(e)}`,
+        { cause: e },
+      );
+
+/** pg-boss's name of the queue named after `queue` (pg-boss queue names allow letters, digits, _ . - / only). */
+export function rangeQueueName(queue: string): string {
+  return `backfill-kit/statements/${queue.replace(/[^\w.-]/g, '_')}`;
+}
 
 /** A started pg-boss instance bound to one queue. */
 export class RangeJobQueue {
@@ -70,8 +89,7 @@ export class RangeJobQueue {
   static open(options: JobQueueOptions): ResultAsync<RangeJobQueue, BackfillError> {
     const schema = options.schema ?? 'pgboss';
     const heartbeatSeconds = options.heartbeatSeconds ?? 10;
-    // pg-boss queue names allow letters, digits, _ . - / only.
-    const queue = `backfill-kit/statements/${options.queue.replace(/[^\w.-]/g, '_')}`;
+    const queue = rangeQueueName(options.queue);
     return ResultAsync.fromPromise(
       (async () => {
         const boss = new PgBoss({

@@ -484,3 +484,17 @@ export const selectRunHasJobs = (schema: string, queue: string, runId: string | 
     queue,
     runId,
   ]);
+
+/**
+ * The ranges of run `runId` whose latest job in `queue` failed for good (its retries ran out), with that job's last error.
+ * A replan enqueues a newer job for the range, which then is its latest.
+ */
+export const selectFailedRangeJobs = (schema: string, queue: string, runId: string): SqlStatement =>
+  sql(
+    `SELECT n, message FROM (
+       SELECT DISTINCT ON (data->>'n') (data->>'n')::int AS n, state, coalesce(output->>'message', output::text, '') AS message
+       FROM ${quoteIdent(schema)}.job WHERE name = $1 AND data->>'runId' = $2
+       ORDER BY data->>'n', created_on DESC
+     ) latest WHERE state = 'failed' ORDER BY n`,
+    [queue, runId],
+  );

@@ -133,6 +133,15 @@ describe('backfill-kit statements backfill (PGURI)', () => {
     expect(all.stdout).toMatch(new RegExp(`failures ${broken}\\.`));
   });
 
+  it('report in a database where nothing was ever planned says so and exits 2 (usage), not TABLE_NOT_FOUND', async () => {
+    const r = await cli(['statements', 'report', '--run-id', 'nightly'], { env: { PGURI: db.url } });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(
+      /^error INVALID_ARGUMENT: run "nightly" was never planned \(no "vex"\."statement_backfill_runs" table in this database\); plan it/m,
+    );
+    expect(r.stderr).not.toMatch(/TABLE_NOT_FOUND/);
+  });
+
   it('a missing raw-documents table exits 6', async () => {
     const r = await cli(['statements', 'backfill', '--raw-table', 'vex.missing_raw'], { env: { PGURI: db.url } });
     expect(r.code).toBe(6);

@@ -68,7 +68,10 @@ describe('statements plan / worker / report with a worker killed mid-range', () 
     expect(Number(left)).toBeGreaterThan(0);
     const running = await cli(['statements', 'report', '--run-id', 'spread'], { env: { PGURI: pair.victim.url } });
     expect(running.code).not.toBe(0);
-    expect(running.stderr).toContain('is still running');
+    expect(running.code).toBe(7);
+    expect(running.stderr).toMatch(/^error RUN_IN_PROGRESS: run spread is still running \(\d+\/\d+ documents, ranges \d+\/\d+, /m);
+    expect(running.stderr).toMatch(/fix: +Report again once its workers are done/);
+    expect(running.stderr).not.toMatch(/stale lock file/);
 
     // Two more workers finish the run, including the killed range once the engine hands it out again.
     const [b, c] = await Promise.all([

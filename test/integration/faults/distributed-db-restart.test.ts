@@ -1,0 +1,184 @@
+/**
+ * PostgreSQL restarts (immediate shutdown, crash recovery) while
+ * `statements worker --until-done` processes run a planned run: the workers
+ * wait for the database, the run completes with the single-process report
+ * (nothing lost or duplicated), and an outage longer than
+ * `--reconnect-seconds` ends a worker with DB_CONNECTION.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../support/embedded-pg.js';
+import { cli, jsonOf } from '../cli/cli-harness.js';
+import { psql, seedDocuments } from '../statements/helpers.js';
+
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const main = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
+
+let work: string;
+let server: EmbeddedPostgres;
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'bk-db-restart-'));
+  server = await startEmbeddedPostgres(work, { crashSafe: true });
+}, 120_000);
+afterAll(async () => {
+  await server?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function database(name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const u = new URL(server.url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+/** A `statements worker --until-done` process; resolves with its exit code and stderr. */
+function worker(url: string, ...flags: string[]): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', tsxLoader, main, 'statements', 'worker', '--until-done', ...flags, '--pg', url], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stderr })));
+}
+
+describe('PostgreSQL restarts while --until-done workers run', () => {
+  it('the workers ride out the restart and the run completes with the single-process report', async () => {
+    const seed = { seed: 5, count: 6000, brokenRatio: 0.02 };
+    const [refUrl, url] = [await database('restart_ref'), await database('restart_run')];
+    await seedDocuments(refUrl, seed);
+    await seedDocuments(url, seed);
+    const clean = jsonOf(
+      await cli(['statements', 'backfill', '--run-id', 'one', '--batch-size', '50', '--json'], { env: { PGURI: refUrl } }),
+    );
+
+    expect((await cli(['statements', 'plan', '--run-id', 'night', '--batch-size', '50', '--range-size', '250', '--pg', url])).code).toBe(0);
+    const workers = [worker(url), worker(url)];
+    // Restart once a few ranges are done and others are in flight.
+    for (let i = 0; i < 2400; i += 1) {
+      const done = Number(
+        psql(url, "SELECT count(*) FROM vex.statement_backfill_checkpoints WHERE run_id LIKE 'night#range-%' AND completed").trim() || 0,
+      );
+      if (done >= 3) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await server.crash();
+    await new Promise((r) => setTimeout(r, 1500)); // a restart takes a moment
+    await server.restart();
+
+    const exits = await Promise.all(workers);
+    const before = jsonOf(await cli(['statements', 'report', '--run-id', 'night', '--json', '--pg', url]));
+    // What a fresh worker makes of it afterwards (shows whether anything was lost, not only stalled).
+    const recovery = await cli(['statements', 'worker', '--until-done', '--pg', url]);
+    const report = await cli(['statements', 'report', '--run-id', 'night', '--json', '--pg', url]);
+    const r = jsonOf(report);
+    const recovered = `before recovery: ${before.report?.state ?? before.error?.code}; a fresh worker exited ${recovery.code}, then ${r.report?.state}, hash ${r.report?.summary?.reportSha256 === clean.report.reportSha256 ? 'equal to' : 'DIFFERENT from'} the single process's`;
+    // Diagnostics for the report: how each worker ended.
+    const tails = `${exits.map((e) => `exit ${e.code}: ${e.stderr.split('\n').filter(Boolean).slice(-3).join(' | ')}`).join('\n')}\n${recovered}`;
+    expect(
+      exits.map((e) => e.code),
+      tails,
+    ).toEqual([0, 0]);
+    for (const e of exits) expect(e.stderr, tails).toMatch(/the database is unreachable; waiting for it/);
+    expect(before.report?.state, tails).toBe('completed');
+    expect(r.report?.state, `${report.stderr}\n${tails}`).toBe('completed');
+    expect(r.report.summary.reportSha256).toBe(clean.report.reportSha256);
+    expect(r.report.summary.text).toBe(clean.report.text);
+    // Nothing duplicated: one documents row per backfilled document, and the same statements as the single process.
+    const count = (u: string): string => psql(u, 'SELECT count(*) FROM vex.statements').trim();
+    expect(count(url)).toBe(count(refUrl));
+  }, 300_000);
+
+  it('backfill --workers 2 rides out a restart too: it completes with the single-process report', async () => {
+    const seed = { seed: 8, count: 4000, brokenRatio: 0.02 };
+    const [refUrl, url] = [await database('restart_workers_ref'), await database('restart_workers')];
+    await seedDocuments(refUrl, seed);
+    await seedDocuments(url, seed);
+    const clean = jsonOf(
+      await cli(['statements', 'backfill', '--run-id', 'one', '--batch-size', '50', '--json'], { env: { PGURI: refUrl } }),
+    );
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        tsxLoader,
+        main,
+        'statements',
+        'backfill',
+        '--run-id',
+        'w',
+        '--workers',
+        '2',
+        '--batch-size',
+        '50',
+        '--range-size',
+        '250',
+        '--json',
+        '--pg',
+        url,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let [stdout, stderr] = ['', ''];
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    for (let i = 0; i < 2400; i += 1) {
+      // The checkpoints table exists once the process has prepared its tables.
+      let done = 0;
+      try {
+        done = Number(
+          psql(url, "SELECT count(*) FROM vex.statement_backfill_checkpoints WHERE run_id LIKE 'w#range-%' AND completed").trim(),
+        );
+      } catch {}
+      if (done >= 2) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await server.crash();
+    await new Promise((r) => setTimeout(r, 1500));
+    await server.restart();
+    expect(await exited, stderr).toBe(4); // completed, with the seed's broken documents as failures (as the single process)
+    expect(stderr).toMatch(/the database is unreachable; waiting for it/);
+    const r = JSON.parse(stdout) as { report: { summary: { reportSha256: string } } };
+    expect(r.report.summary.reportSha256).toBe(clean.report.reportSha256);
+  }, 300_000);
+
+  it('an outage longer than --reconnect-seconds ends the worker with DB_CONNECTION (exit 6), not DB_ERROR', async () => {
+    const url = await database('restart_long');
+    await seedDocuments(url, { seed: 6, count: 3000, brokenRatio: 0 });
+    expect((await cli(['statements', 'plan', '--run-id', 'long', '--batch-size', '50', '--range-size', '250', '--pg', url])).code).toBe(0);
+    const running = worker(url, '--reconnect-seconds', '3');
+    for (let i = 0; i < 2400; i += 1) {
+      const done = Number(
+        psql(url, "SELECT count(*) FROM vex.statement_backfill_checkpoints WHERE run_id LIKE 'long#range-%' AND completed").trim() || 0,
+      );
+      if (done >= 1) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await server.crash();
+    const started = Date.now();
+    const exit = await running;
+    const waited = Date.now() - started;
+    await server.restart();
+    expect(exit.code, exit.stderr).toBe(6);
+    expect(exit.stderr).toMatch(/the database is unreachable; waiting for it/);
+    expect(exit.stderr).toMatch(/error DB_CONNECTION: the database was unreachable for 3 s/);
+    expect(exit.stderr).not.toMatch(/DB_ERROR/);
+    expect(waited, 'waited out the limit before failing').toBeGreaterThanOrEqual(3000);
+    // Once it is back, a fresh worker finishes the run from the checkpoints.
+    expect((await cli(['statements', 'worker', '--until-done', '--pg', url])).code).toBe(0);
+    const r = jsonOf(await cli(['statements', 'report', '--run-id', 'long', '--json', '--pg', url]));
+    expect(r.report?.state).toBe('completed');
+    expect(r.report.summary.backfilled).toBe(3000);
+  }, 300_000);
+});

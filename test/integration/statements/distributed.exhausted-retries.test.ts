@@ -1,0 +1,68 @@
+/**
+ * A range whose job uses up the engine's retries (one document's claims
+ * break a CHECK constraint; the retry limit is lowered in pg-boss's own
+ * rows to get there in seconds): the run is `failed`, naming the range and
+ * its last error, `statements report` and `backfill --workers 2` exit 4
+ * with RANGE_FAILED, and once the cause is fixed a replan completes it with
+ * the single-process report.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { cli, jsonOf } from '../cli/cli-harness.js';
+import { psql, seedDocuments } from './helpers.js';
+
+let ref: TestDatabase;
+let db: TestDatabase;
+const seed = { seed: 3, count: 400, brokenRatio: 0 };
+const flags = ['--batch-size', '50', '--range-size', '100'];
+
+beforeAll(async () => {
+  [ref, db] = await Promise.all([createTestDatabase(), createTestDatabase()]);
+  await Promise.all([seedDocuments(ref.url, seed), seedDocuments(db.url, seed)]);
+});
+afterAll(async () => {
+  await Promise.all([ref?.drop(), db?.drop()]);
+});
+
+const run = (args: readonly string[]) => cli([...args, '--pg', db.url]);
+
+describe('a planned run whose range fails on every retry', () => {
+  it('is failed (not running), names the range and its error, and completes once the cause is fixed and it is planned again', async () => {
+    const clean = jsonOf(
+      await cli(['statements', 'backfill', '--run-id', 'one', '--batch-size', '50', '--json'], { env: { PGURI: ref.url } }),
+    );
+    expect((await run(['statements', 'plan', '--run-id', 'e', ...flags])).code).toBe(0);
+    const bad = psql(db.url, 'SELECT digest FROM vex.raw_documents ORDER BY retrieved_at, digest OFFSET 250 LIMIT 1').trim();
+    psql(db.url, `ALTER TABLE vex.statements ADD CONSTRAINT no_bad CHECK (document_digest <> '${bad}')`);
+    psql(db.url, 'UPDATE pgboss.job SET retry_limit = 1, retry_delay = 0, retry_backoff = false');
+    // Later jobs of the queue (the --workers run below) take the queue's settings.
+    psql(db.url, 'UPDATE pgboss.queue SET retry_limit = 1, retry_delay = 0, retry_backoff = false');
+
+    expect((await run(['statements', 'worker', '--until-done', '--quiet'])).code).toBe(0);
+    const report = await run(['statements', 'report', '--run-id', 'e', '--json']);
+    const r = jsonOf(report);
+    expect(report.code, report.stderr).toBe(4);
+    expect(r.error?.code).toBe('RANGE_FAILED');
+    expect(r.error?.message).toMatch(
+      /run e failed: range 3 \(last error: .*no_bad.*\) failed on every retry; fix the cause, then plan it again/,
+    );
+    expect(report.stderr).not.toMatch(/stale lock file|still running/);
+    expect(r.report?.state).toBe('failed');
+    expect(r.report?.failedRanges?.map((f: { n: number }) => f.n)).toEqual([3]);
+
+    // backfill --workers ends with the failure instead of waiting on it.
+    const started = Date.now();
+    const workers = await run(['statements', 'backfill', '--run-id', 'w', '--workers', '2', ...flags, '--quiet']);
+    expect(workers.code, workers.stderr).toBe(4);
+    expect(workers.stderr).toMatch(/error RANGE_FAILED: run w failed: range 3/);
+    expect(Date.now() - started).toBeLessThan(60_000);
+
+    // Fix the cause, plan again (re-enqueues the unfinished range), work: the single process's report.
+    psql(db.url, 'ALTER TABLE vex.statements DROP CONSTRAINT no_bad');
+    expect((await run(['statements', 'plan', '--run-id', 'e', ...flags])).code).toBe(0);
+    expect((await run(['statements', 'worker', '--until-done', '--quiet'])).code).toBe(0);
+    const done = jsonOf(await run(['statements', 'report', '--run-id', 'e', '--json']));
+    expect(done.report?.state).toBe('completed');
+    expect(done.report.summary.reportSha256).toBe(clean.report.reportSha256);
+  }, 240_000);
+});
