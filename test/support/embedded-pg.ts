@@ -3,6 +3,7 @@ import { chmodSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -81,4 +82,18 @@ export async function startEmbeddedPostgres(workDir: string, options: { readonly
       await command('start', 'READY ');
     },
   };
+}
+
+/** Creates database `name` on `server` and returns its URL. */
+export async function createEmbeddedDatabase(server: EmbeddedPostgres, name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const u = new URL(server.url);
+  u.pathname = `/${name}`;
+  return u.toString();
 }

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../support/embedded-pg.js';
+import { createEmbeddedDatabase, startEmbeddedPostgres, type EmbeddedPostgres } from '../../support/embedded-pg.js';
 import { writeDataset } from '../../../src/dataset/index.js';
 import { StagingImporter } from '../../../src/staging/index.js';
 import { PartitionManager } from '../../../src/partitions/index.js';
@@ -37,15 +37,7 @@ afterAll(async () => {
 });
 
 /** A database of its own on the crashable server. */
-async function database(name: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: server.url });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const u = new URL(server.url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
+const database = (name: string): Promise<string> => createEmbeddedDatabase(server, name);
 
 /** A pool that survives its connections dying with the server (idle clients report the crash as 'error'). */
 function poolOn(url: string): pg.Pool {

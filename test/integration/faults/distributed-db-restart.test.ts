@@ -11,9 +11,8 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../support/embedded-pg.js';
+import { createEmbeddedDatabase, startEmbeddedPostgres, type EmbeddedPostgres } from '../../support/embedded-pg.js';
 import { cli, jsonOf } from '../cli/cli-harness.js';
 import { psql, seedDocuments } from '../statements/helpers.js';
 
@@ -32,15 +31,8 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-async function database(name: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: server.url });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const u = new URL(server.url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
+/** A database of its own on the crashable server. */
+const database = (name: string): Promise<string> => createEmbeddedDatabase(server, name);
 
 /** A `statements worker --until-done` process; resolves with its exit code and stderr. */
 function worker(url: string, ...flags: string[]): Promise<{ code: number | null; stderr: string }> {
