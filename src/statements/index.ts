@@ -33,7 +33,7 @@ export type {
   PlanBackfillOptions,
 } from './distributed.js';
 export { PgBackfillPlanStore } from './pg-run-plan.js';
-export type { BackfillPlan, PgBackfillPlanTables, PlannedOptions, PlannedRange, RangeStop } from './pg-run-plan.js';
+export type { BackfillPlan, PgBackfillPlanTables, PlannedOptions, PlannedRange, PlannedStoreTables, RangeStop } from './pg-run-plan.js';
 export type { RangeFirstPage, RangeRun } from './statement-backfiller.js';
 export type { PgStatementSinkConfig } from './pg-statement-sink.js';
 export {
