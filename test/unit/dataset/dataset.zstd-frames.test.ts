@@ -149,6 +149,24 @@ describe('ZstdDecompress over many frames', () => {
     expect(cut.out.equals(tar.subarray(0, 10 * MIB))).toBe(true);
   });
 
+  it('refuses a frame whose header declares more or fewer bytes than it holds, handing nothing of it out', async () => {
+    const zlib = await import('node:zlib');
+    const data = Buffer.from(createHash('sha512').update('x').digest('hex').repeat(2000)); // 256,000 bytes
+    const frame = zlib.zstdCompressSync(data);
+    const descriptor = frame[4]!;
+    expect(descriptor >> 6).toBe(2); // a 4-byte content size field
+    // The size field follows the descriptor, the window byte (absent for a single segment) and the dictionary id.
+    const at = 5 + ((descriptor >> 5) & 1 ? 0 : 1) + [0, 1, 2, 4][descriptor & 3]!;
+    expect(frame.readUInt32LE(at)).toBe(data.length);
+    for (const declared of [data.length - 1000, data.length + 1000, 1 << 22]) {
+      const lying = Buffer.from(frame);
+      lying.writeUInt32LE(declared, at);
+      const { out, error } = await decode(lying);
+      expect(error, `declared ${declared}`).toBeInstanceOf(Error);
+      expect(out.length).toBe(0);
+    }
+  });
+
   it('reads frame headers cut anywhere: sized frames of every header form, an unsized one and an empty one, in writes of 1 to 13 bytes', async () => {
     const zlib = await import('node:zlib');
     // One-shot compression records the size: 2-byte (+256), 4-byte and 1-byte (single-segment) size fields.
