@@ -7,7 +7,8 @@
  */
 import { PgBoss, type Job } from 'pg-boss';
 import { okAsync, ResultAsync } from 'neverthrow';
-import { BackfillError } from '../errors.js';
+import type { BackfillError } from '../errors.js';
+import { pgErrorToBackfill } from '../_internals/pg.js';
 import { countPendingJobs, selectRunHasJobs } from './sql.js';
 
 /** What a range job carries. */
@@ -43,23 +44,12 @@ export interface JobQueueOptions {
 }
 
 /**
- * Whether pg-boss failed because the database is gone (refused, reset, shutting down or recovering),
- * not because it rejected a statement: the worker then waits for it instead of failing.
+ * pg-boss's errors are the driver's: one classifier with the rest of the
+ * kit, so a lost connection (refused, reset, shutting down, recovering) is
+ * `DB_CONNECTION`, which a worker waits out, and a rejected statement
+ * `DB_ERROR`.
  */
-function isConnectionLoss(e: unknown): boolean {
-  const { code, syscall, message } = (e ?? {}) as { code?: unknown; syscall?: unknown; message?: unknown };
-  if (typeof code === 'string' && (syscall !== undefined || /^E[A-Z]+$/.test(code) || /^(08|57P0[123])/.test(code))) return true;
-  return typeof message === 'string' && /Connection terminated|connect ECONN|timeout exceeded when trying to connect/i.test(message);
-}
-
-const toError = (e: unknown): BackfillError =>
-  e instanceof BackfillError
-    ? e
-    : new BackfillError(
-        isConnectionLoss(e) ? 'DB_CONNECTION' : 'DB_ERROR',
-        `job engine (pg-boss): ${e instanceof Error ? e.message : String(e)}`,
-        { cause: e },
-      );
+const toError = (e: unknown): BackfillError => pgErrorToBackfill(e, {}, 'job engine (pg-boss)');
 
 /** pg-boss's name of the queue named after `queue` (pg-boss queue names allow letters, digits, _ . - / only). */
 export function rangeQueueName(queue: string): string {
