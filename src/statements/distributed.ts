@@ -734,8 +734,9 @@ class Outage {
 
   /** The next wait while the database is unreachable: 0.25 s doubling up to 5 s. */
   backoffMs(): number {
+    const ms = Math.min(5000, 250 * 2 ** this.#tries);
     this.#tries += 1;
-    return Math.min(5000, 250 * 2 ** this.#tries);
+    return ms;
   }
 
   /** The error to fail with once the outage has lasted past the limit. */
