@@ -28,23 +28,6 @@ export function encodeCopyField(value: string): string {
   return CONTROL.test(value) ? escaped.replace(CONTROLS, (c) => ESCAPED[c] ?? c) : escaped;
 }
 
-/**
- * One COPY text-format row: the escaped fields joined by tabs, ending in a
- * newline.
- *
- * @example
- * ```ts
- * encodeCopyRow(['id-1', '{"a":"x\\\\y"}']); // 'id-1\t{"a":"x\\\\\\\\y"}\n'
- * ```
- */
-export function encodeCopyRow(fields: readonly string[]): string {
-  let out = '';
-  for (let i = 0; i < fields.length; i += 1) {
-    out += (i === 0 ? '' : '\t') + encodeCopyField(fields[i] ?? '');
-  }
-  return `${out}\n`;
-}
-
 /** What a batch's scratch buffer starts at, and shrinks back to after a batch of long lines. */
 const SCRATCH_BYTES = 256 * 1024;
 

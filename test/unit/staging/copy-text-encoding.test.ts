@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CopyTextBuilder, decodeCopyField, encodeCopyField, encodeCopyRow } from '../../../src/staging/copy-text-encoding.js';
+import { CopyTextBuilder, decodeCopyField, encodeCopyField } from '../../../src/staging/copy-text-encoding.js';
 
 describe('encodeCopyField', () => {
   it('leaves ordinary text alone', () => {
@@ -33,15 +33,11 @@ describe('encodeCopyField', () => {
   });
 });
 
-describe('encodeCopyRow', () => {
-  it('joins escaped fields with tabs and ends with a newline', () => {
-    expect(encodeCopyRow(['id\t1', '{"a":"x\\\\y"}'])).toBe('id\\t1\t{"a":"x\\\\\\\\y"}\n');
-    expect(encodeCopyRow(['one'])).toBe('one\n');
-  });
-});
+/** A COPY text row of two fields, as the builder should write it. */
+const copyRow = (id: string, raw: string): string => `${encodeCopyField(id)}\t${encodeCopyField(raw)}\n`;
 
 describe('CopyTextBuilder', () => {
-  it('gives the UTF-8 bytes of the rows encodeCopyRow writes, batch after batch', () => {
+  it('writes escaped fields joined by a tab and ended by a newline, as UTF-8, batch after batch', () => {
     const rows: [string, string][] = [
       ['id\t1', '{"a":"x\\\\y"}'],
       ['Grüße', '{"e":"👩‍💻 \\u0041","t":"a\tb\r"}'],
@@ -49,7 +45,9 @@ describe('CopyTextBuilder', () => {
     ];
     const text = new CopyTextBuilder();
     for (const [id, raw] of rows) text.row(id, raw);
-    expect(text.take().equals(Buffer.from(rows.map((r) => encodeCopyRow(r)).join('')))).toBe(true);
+    expect(text.take().equals(Buffer.from(rows.map(([id, raw]) => copyRow(id, raw)).join('')))).toBe(true);
+    text.row('id\t1', '{"a":"x\\\\y"}');
+    expect(text.take().toString()).toBe('id\\t1\t{"a":"x\\\\\\\\y"}\n');
     expect(text.take().length).toBe(0);
     text.row('b', 'two');
     expect(text.take().toString()).toBe('b\ttwo\n');
@@ -61,7 +59,7 @@ describe('CopyTextBuilder', () => {
     const text = new CopyTextBuilder();
     text.row('x', 'short');
     text.row('long', long);
-    expect(text.take().equals(Buffer.from(encodeCopyRow(['x', 'short']) + encodeCopyRow(['long', long])))).toBe(true);
+    expect(text.take().equals(Buffer.from(copyRow('x', 'short') + copyRow('long', long)))).toBe(true);
     text.row('after', '{"k":1}');
     expect(text.take().toString()).toBe('after\t{"k":1}\n');
   });
