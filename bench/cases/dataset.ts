@@ -7,12 +7,15 @@
  * `scan` hashes and counts every member without handing out lines (the
  * verification path); `byteLineBatches` hands out every line undecoded
  * (`lineBatches({ encoding: 'buffer' })`), the raw-line figure; the others
- * also decode every line to a string.
+ * also decode every line to a string. The raw lines are also timed against a
+ * pipeline that does the reader's integrity work too (the stored file's and
+ * the member's SHA-256), row `dataset.read.byteLineBatches.hashing`.
  */
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchDataset } from '../dataset-fixture.js';
-import { envInt, median, report, timeShell } from '../lib.js';
+import { BENCH_TMP, envInt, median, report, timeShell } from '../lib.js';
 
 type Mode = 'scan' | 'byteLineBatches' | 'lineBatches' | 'lines' | 'recordBatches' | 'records';
 // Five: the pipeline alone swings between 0.25 and 0.40 s on a 2-core
@@ -36,14 +39,25 @@ async function main(): Promise<void> {
   const parseScript = fileURLToPath(new URL('../baselines/parse-ndjson.mjs', import.meta.url));
 
   const raw = { baselineName: 'zstd -dc | tar -xO | wc -l', baseline: `zstd -dc '${file}' | tar -xO ${member} | wc -l` };
+  // The same integrity work as the reader: the stored file's SHA-256 and the member's, beside the line count.
+  const hashedCount = join(BENCH_TMP, 'dataset-hashed-count');
+  const rawHashed = {
+    label: 'hashing',
+    baselineName: 'sha256sum file & zstd -dc | tar -xO | tee >(wc -l) | sha256sum',
+    baseline:
+      `sha256sum '${file}' >/dev/null & file_hash=$!; ` +
+      `zstd -dc '${file}' | tar -xO ${member} | tee >(wc -l > '${hashedCount}') | sha256sum >/dev/null; ` +
+      `wait $! $file_hash; cat '${hashedCount}'`,
+  };
   const parsed = {
     baselineName: 'zstd -dc | tar -xO | node parse-ndjson.mjs',
     baseline: `zstd -dc '${file}' | tar -xO ${member} | node '${parseScript}'`,
   };
   // The batch forms are the bulk-loading fast path; the per-item forms pay one await per line.
-  const cases: { mode: Mode; baselineName: string; baseline: string }[] = [
+  const cases: { mode: Mode; label?: string; baselineName: string; baseline: string }[] = [
     { mode: 'scan', ...raw },
     { mode: 'byteLineBatches', ...raw },
+    { mode: 'byteLineBatches', ...rawHashed },
     { mode: 'lineBatches', ...raw },
     { mode: 'lines', ...raw },
     { mode: 'recordBatches', ...parsed },
@@ -65,7 +79,7 @@ async function main(): Promise<void> {
     const quarter = runChild(c.mode, small.file, small.member);
     const fourTimes = runChild(c.mode, large.file, large.member);
     report({
-      case: `dataset.read.${c.mode}`,
+      case: `dataset.read.${c.mode}${c.label ? `.${c.label}` : ''}`,
       n: rows,
       seconds,
       throughput: rows / seconds,
