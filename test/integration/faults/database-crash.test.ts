@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ResultAsync } from 'neverthrow';
 import pg from 'pg';
 import { createEmbeddedDatabase, startEmbeddedPostgres, type EmbeddedPostgres } from '../../support/embedded-pg.js';
 import { writeDataset } from '../../../src/dataset/index.js';
@@ -113,18 +114,31 @@ describe('an immediate shutdown of PostgreSQL', () => {
     const seed = { seed: 14, count: 2000, brokenRatio: 0.04 };
     await seedDocuments(referenceUrl, seed);
     await seedDocuments(victimUrl, seed);
-    const backfiller = (url: string): StatementBackfiller => {
+    let crash: Promise<void> | undefined;
+    // Once the crash has begun, the next batch's commit waits until the server is down, so the run
+    // cannot finish first on a slow machine (the crash goes through a helper process and pg_ctl).
+    const heldUntilCrashed = (sink: PgStatementSink): PgStatementSink =>
+      new Proxy(sink, {
+        get(target, key) {
+          if (key === 'commitBatch')
+            return (batch: Parameters<PgStatementSink['commitBatch']>[0]) =>
+              ResultAsync.fromSafePromise(crash ?? Promise.resolve()).andThen(() => target.commitBatch(batch));
+          const value: unknown = Reflect.get(target, key, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    const backfiller = (url: string, hold = false): StatementBackfiller => {
       const pool = poolOn(url);
+      const sink = new PgStatementSink({ pg: pool });
       return new StatementBackfiller({
         source: new PgRawDocumentSource({ pg: pool }),
-        sink: new PgStatementSink({ pg: pool }),
+        sink: hold ? heldUntilCrashed(sink) : sink,
         normalizers: defaultVexNormalizers,
       });
     };
     const clean = (await backfiller(referenceUrl).run({ runId: 'release', batchSize: 100 }))._unsafeUnwrap();
 
-    let crash: Promise<void> | undefined;
-    const interrupted = await backfiller(victimUrl).run({
+    const interrupted = await backfiller(victimUrl, true).run({
       runId: 'release',
       batchSize: 100,
       // Not awaited: the next batch is in flight when the server goes down.
