@@ -7,12 +7,12 @@
  * again on the same data directory. What was committed must be all there,
  * and what was not must have left no trace.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ResultAsync } from 'neverthrow';
 import pg from 'pg';
 import { createEmbeddedDatabase, startEmbeddedPostgres, type EmbeddedPostgres } from '../../support/embedded-pg.js';
 import { writeDataset } from '../../../src/dataset/index.js';
@@ -46,6 +46,20 @@ function poolOn(url: string): pg.Pool {
   pool.on('error', () => undefined);
   pools.push(pool);
   return pool;
+}
+
+/**
+ * Starts a crash from inside a job's progress callback and blocks this thread until the server
+ * refuses connections, so the job cannot run ahead of the crash on a slow machine (the crash
+ * itself runs in the helper process, through pg_ctl). Resolves once the helper reports it stopped.
+ */
+function crashHolding(): Promise<void> {
+  const crashed = server.crash(); // the command is on the helper's stdin before this returns
+  const { hostname, port } = new URL(server.url);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && spawnSync('pg_isready', ['-q', '-h', hostname, '-p', port]).status === 0) Atomics.wait(pause, 0, 0, 20);
+  return crashed;
 }
 
 /** Crashes the server and starts it again, resolving once it accepts connections after recovery. */
@@ -88,7 +102,7 @@ describe('an immediate shutdown of PostgreSQL', () => {
         batchBytes: 16 * 1024,
         progressEveryRows: 1000,
         onProgress: (p) => {
-          if (p.rows >= 20_000) crash ??= server.crash();
+          if (p.rows >= 20_000) crash ??= crashHolding();
         },
       });
       expect(crash, 'the server should have been crashed mid-import').toBeDefined();
@@ -114,36 +128,23 @@ describe('an immediate shutdown of PostgreSQL', () => {
     const seed = { seed: 14, count: 2000, brokenRatio: 0.04 };
     await seedDocuments(referenceUrl, seed);
     await seedDocuments(victimUrl, seed);
-    let crash: Promise<void> | undefined;
-    // Once the crash has begun, the next batch's commit waits until the server is down, so the run
-    // cannot finish first on a slow machine (the crash goes through a helper process and pg_ctl).
-    const heldUntilCrashed = (sink: PgStatementSink): PgStatementSink =>
-      new Proxy(sink, {
-        get(target, key) {
-          if (key === 'commitBatch')
-            return (batch: Parameters<PgStatementSink['commitBatch']>[0]) =>
-              ResultAsync.fromSafePromise(crash ?? Promise.resolve()).andThen(() => target.commitBatch(batch));
-          const value: unknown = Reflect.get(target, key, target);
-          return typeof value === 'function' ? value.bind(target) : value;
-        },
-      });
-    const backfiller = (url: string, hold = false): StatementBackfiller => {
+    const backfiller = (url: string): StatementBackfiller => {
       const pool = poolOn(url);
-      const sink = new PgStatementSink({ pg: pool });
       return new StatementBackfiller({
         source: new PgRawDocumentSource({ pg: pool }),
-        sink: hold ? heldUntilCrashed(sink) : sink,
+        sink: new PgStatementSink({ pg: pool }),
         normalizers: defaultVexNormalizers,
       });
     };
     const clean = (await backfiller(referenceUrl).run({ runId: 'release', batchSize: 100 }))._unsafeUnwrap();
 
-    const interrupted = await backfiller(victimUrl, true).run({
+    let crash: Promise<void> | undefined;
+    const interrupted = await backfiller(victimUrl).run({
       runId: 'release',
       batchSize: 100,
       // Not awaited: the next batch is in flight when the server goes down.
       onProgress: (p) => {
-        if (p.evaluated >= 500) crash ??= server.crash();
+        if (p.evaluated >= 500) crash ??= crashHolding();
       },
     });
     expect(crash, 'the server should have been crashed mid-backfill').toBeDefined();
@@ -189,7 +190,7 @@ describe('an immediate shutdown of PostgreSQL', () => {
       ahead: 60,
       batchSize: 4,
       onProgress: (p) => {
-        if (p.done >= 8) crash ??= server.crash();
+        if (p.done >= 8) crash ??= crashHolding();
       },
     });
     expect(crash, 'the server should have been crashed mid-ensure').toBeDefined();
