@@ -29,7 +29,7 @@ import {
   REPORT_SCHEMA_VERSION,
 } from './defaults.js';
 import { RangeJobQueue, rangeQueueName, type HeldJob, type RangeJob } from './job-queue.js';
-import { selectFailedRangeJobs } from './sql.js';
+import { selectFailingRangeJobs } from './sql.js';
 import { pgErrorToBackfill } from '../_internals/pg.js';
 import { PgRawDocumentSource } from './pg-raw-document-source.js';
 import { PgStatementSink } from './pg-statement-sink.js';
@@ -174,6 +174,8 @@ export interface BackfillWorkerSummary {
   readonly ranges: number;
   /** Range attempts that failed and were left to the engine to retry. */
   readonly retried: number;
+  /** The runs whose jobs this worker took. */
+  readonly runs: readonly string[];
 }
 
 /**
@@ -188,6 +190,33 @@ export interface FailedRange {
   readonly n: number;
   /** The last attempt's error message. */
   readonly error: string;
+}
+
+/**
+ * A range whose job failed and that the job engine is retrying: waiting
+ * for its next attempt (1 s, doubling up to 30 s), or running it.
+ */
+export interface RetryingRange {
+  readonly n: number;
+  /** Attempts that failed so far. */
+  readonly failedAttempts: number;
+  /** Attempts the engine allows before the range, and the run, is `failed`. */
+  readonly attempts: number;
+  /** The last failed attempt's error message. */
+  readonly error: string;
+}
+
+/**
+ * The error of a `failed` run, naming its ranges and their last errors;
+ * `partial` is what the run committed.
+ */
+export function rangeFailedError<P>(runId: string, ranges: readonly FailedRange[], partial?: P): BackfillError<P> {
+  const which = ranges.map((r) => `range ${r.n} (last error: ${r.error})`).join('; ');
+  return new BackfillError<P>(
+    'RANGE_FAILED',
+    `run ${runId} failed: ${which} failed on every retry; fix the cause, then plan it again (statements plan --run-id ${runId} with the same options) to re-enqueue its unfinished ranges, and run workers.`,
+    { context: { runId, ranges: ranges.map((r) => r.n) }, ...(partial === undefined ? {} : { partial }) },
+  );
 }
 
 /**
@@ -214,6 +243,8 @@ export interface DistributedBackfillReport {
   readonly stoppedBy?: BackfillFailure;
   /** Once `failed`, the ranges whose retries ran out, in keyspace order. */
   readonly failedRanges?: readonly FailedRange[];
+  /** While `running`, the ranges that failed and are being retried (when any), in keyspace order. */
+  readonly retrying?: readonly RetryingRange[];
 }
 
 /**
@@ -242,6 +273,8 @@ export interface DistributedBackfillProgress {
   readonly etaSeconds?: number;
   /** Worker processes (of any run) with a heartbeat in the last 15 seconds. */
   readonly workersAlive: number;
+  /** Ranges that failed and that the job engine is retrying, in keyspace order. */
+  readonly retrying: readonly RetryingRange[];
 }
 
 /**
@@ -361,23 +394,51 @@ interface Session {
   readonly queue: RangeJobQueue;
 }
 
-/** Runs `fn` with a session, starting pg-boss once for all of it and stopping it afterwards. */
+/** Prepares the run's parts and starts pg-boss; closes what it opened when a step fails. */
+async function startSession(config: DistributedBackfillConfig): Promise<Result<Session, BackfillError>> {
+  let parts: Parts;
+  try {
+    parts = await open(config, true);
+  } catch (error) {
+    return err(toBackfillError(error, 'DB_ERROR'));
+  }
+  const queue = await openQueue(config, parts);
+  if (queue.isErr()) {
+    await parts.close();
+    return err(queue.error);
+  }
+  return ok({ parts, queue: queue.value });
+}
+
+/**
+ * Runs `fn` with a session, starting pg-boss once for all of it and
+ * stopping it afterwards. With `reconnect` (a worker), a database that is
+ * unreachable at the start is waited out as one lost mid-run is.
+ */
 function withSession<T>(
   config: DistributedBackfillConfig,
   fn: (s: Session) => PromiseLike<Result<T, BackfillError>>,
+  reconnect?: { readonly outage: Outage; readonly signal: AbortSignal | undefined },
 ): ResultAsync<T, BackfillError> {
   // Checked before connecting: pg-boss would otherwise fail on it with a DB_ERROR.
   const schema = validateIdentifier(config.jobsSchema ?? 'pgboss', 'jobsSchema');
   if (schema.isErr()) return errAsync(schema.error);
-  return withParts(config, true, async (parts) => {
-    const queue = await openQueue(config, parts);
-    if (queue.isErr()) return err(queue.error);
-    try {
-      return await fn({ parts, queue: queue.value });
-    } finally {
-      await queue.value.close();
-    }
-  });
+  return ResultAsync.fromPromise(
+    (async () => {
+      const started = await (reconnect === undefined
+        ? startSession(config)
+        : waitingOut(() => startSession(config), reconnect.outage, reconnect.signal));
+      if (started.isErr()) return err(started.error);
+      const { parts, queue } = started.value;
+      try {
+        return await fn(started.value);
+      } finally {
+        await queue.close();
+        await parts.close();
+      }
+    })(),
+    (e) => toBackfillError(e, 'DB_ERROR'),
+  ).andThen((r) => r);
 }
 
 function validatePlan(options: PlanBackfillOptions): Result<void, BackfillError> {
@@ -651,7 +712,37 @@ export function runBackfillWorker(
   options: BackfillWorkerOptions = {},
 ): ResultAsync<BackfillWorkerSummary, BackfillError> {
   const startedAt = Date.now();
-  return validateWorker(options).asyncAndThen(() => withSession(config, (s) => workIn(s, config, options, startedAt)));
+  return validateWorker(options).asyncAndThen(() => {
+    const outage = outageFor(config, options);
+    return withSession(
+      config,
+      async (s) => {
+        const worked = await workIn(s, config, options, startedAt, outage);
+        if (worked.isErr() || !options.untilDone || options.signal?.aborted) return worked;
+        return failedRunAmong(s.parts, worked.value, options.runId);
+      },
+      { outage, signal: options.signal },
+    );
+  });
+}
+
+/**
+ * An `untilDone` worker's summary, or the `RANGE_FAILED` error of the
+ * first run it worked on (or waited for) that is `failed`: the queue holds
+ * no more work for that run, but it did not complete.
+ */
+async function failedRunAmong(
+  parts: Parts,
+  summary: BackfillWorkerSummary,
+  runId: string | undefined,
+): Promise<Result<BackfillWorkerSummary, BackfillError>> {
+  for (const run of new Set([...(runId === undefined ? [] : [runId]), ...summary.runs])) {
+    const combined = await combineRun(parts, run);
+    if (combined.isErr()) return err(combined.error);
+    const { state, failedRanges } = combined.value.combined;
+    if (state === 'failed') return err(rangeFailedError(run, failedRanges, summary));
+  }
+  return ok(summary);
 }
 
 /**
@@ -670,7 +761,7 @@ export function planAndWork(
     withSession(config, (s) =>
       safeTry(async function* () {
         onPlanned(yield* planIn(s, plan));
-        return await workIn(s, config, { ...worker, untilDone: true }, startedAt);
+        return await workIn(s, config, { ...worker, untilDone: true }, startedAt, outageFor(config, worker));
       }),
     ),
   );
@@ -750,8 +841,32 @@ class Outage {
   }
 }
 
+function outageFor(config: DistributedBackfillConfig, options: BackfillWorkerOptions): Outage {
+  return new Outage(options.reconnectSeconds ?? DEFAULT_RECONNECT_SECONDS, config.logger ?? silentLogger);
+}
+
+/** Runs `step` until it works, waiting out an unreachable database with `outage`'s backoff, up to its limit. */
+async function waitingOut<T>(
+  step: () => Promise<Result<T, BackfillError>>,
+  outage: Outage,
+  signal: AbortSignal | undefined,
+): Promise<Result<T, BackfillError>> {
+  for (;;) {
+    const done = await step();
+    if (done.isOk()) {
+      outage.ended();
+      return done;
+    }
+    if (!outage.noted(done.error)) return done;
+    const gaveUp = outage.expired();
+    if (gaveUp !== undefined) return err(gaveUp);
+    if (signal?.aborted) return err(new BackfillError('ABORTED', 'The worker was stopped while it waited for the database.'));
+    await pause(outage.backoffMs(), signal);
+  }
+}
+
 /** Resolves after `ms`, or at once when `signal` fires. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return sleep(ms, undefined, { signal }).catch(() => undefined);
 }
 
@@ -761,6 +876,7 @@ async function workIn(
   config: DistributedBackfillConfig,
   options: BackfillWorkerOptions,
   startedAt: number,
+  outage: Outage,
 ): Promise<Result<BackfillWorkerSummary, BackfillError>> {
   const backfillers = new Map<Store, StatementBackfiller>();
   const w: WorkerContext = {
@@ -787,7 +903,6 @@ async function workIn(
   let ranges = 0;
   let retried = 0;
   let running = 0;
-  const outage = new Outage(options.reconnectSeconds ?? DEFAULT_RECONNECT_SECONDS, parts.logger);
   const beat = async (): Promise<void> => void (await parts.plans.heartbeat(workerId, hostname(), process.pid));
   await beat();
   const heartbeat = setInterval(() => void beat(), WORKER_HEARTBEAT_MS);
@@ -871,7 +986,7 @@ async function workIn(
     await parts.plans.leave(workerId);
   }
   if (options.untilDone && ranges === 0 && !options.signal?.aborted) await warnIfNeverPlanned(parts, queue);
-  return ok({ workerId, ranges, retried });
+  return ok({ workerId, ranges, retried, runs: [...w.plans.keys()] });
 }
 
 /**
@@ -928,6 +1043,13 @@ interface Combined {
   readonly completedRanges: number;
   readonly stop?: RangeStop;
   readonly failedRanges: readonly FailedRange[];
+  readonly retrying: readonly RetryingRange[];
+}
+
+/** A run's ranges whose latest job failed, for good or for now (see `selectFailingRangeJobs`). */
+interface FailingJobs {
+  readonly failed: ReadonlyMap<number, string>;
+  readonly retrying: ReadonlyMap<number, RetryingRange>;
 }
 
 /**
@@ -939,13 +1061,14 @@ function combine(
   plan: BackfillPlan,
   checkpoints: readonly (StoredCheckpoint | null)[],
   stop: RangeStop | null,
-  exhausted: ReadonlyMap<number, string>,
+  failing: FailingJobs,
 ): Combined {
   let counters: BackfillCounters = { evaluated: 0, backfilled: 0, claimsWritten: 0, skipped: 0, failures: 0 };
   let sum = OUTCOME_SUM_ZERO;
   let lastCursor: DocumentCursor | null = null;
   const failed: BackfillFailure[] = [];
   const failedRanges: FailedRange[] = [];
+  const retrying: RetryingRange[] = [];
   let completedRanges = 0;
   let allEarlierComplete = true;
   for (const [i, range] of plan.ranges.entries()) {
@@ -954,8 +1077,10 @@ function combine(
     if (cp?.completed) completedRanges += 1;
     else if (stop === null || range.n < stop.n) {
       allEarlierComplete = false;
-      const error = exhausted.get(range.n);
+      const error = failing.failed.get(range.n);
       if (error !== undefined) failedRanges.push({ n: range.n, error });
+      const retried = failing.retrying.get(range.n);
+      if (retried !== undefined) retrying.push(retried);
     }
     if (cp !== null) {
       const c = cp.counters;
@@ -982,7 +1107,17 @@ function combine(
     : stop !== null
       ? 'stopped'
       : 'completed';
-  return { state, counters, lastCursor, outcomeSha256: sum, failed, completedRanges, failedRanges, ...(stop === null ? {} : { stop }) };
+  return {
+    state,
+    counters,
+    lastCursor,
+    outcomeSha256: sum,
+    failed,
+    completedRanges,
+    failedRanges,
+    retrying,
+    ...(stop === null ? {} : { stop }),
+  };
 }
 
 async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: BackfillPlan; combined: Combined }, BackfillError>> {
@@ -1006,17 +1141,25 @@ async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: B
   }
   const stop = plan.value.options.stopOnError ? await parts.plans.firstStop(runId) : ok(null);
   if (stop.isErr()) return err(stop.error);
-  const exhausted = await exhaustedRanges(parts, runId);
-  if (exhausted.isErr()) return err(exhausted.error);
-  return ok({ plan: plan.value, combined: combine(plan.value, checkpoints, stop.value, exhausted.value) });
+  const failing = await failingJobs(parts, runId);
+  if (failing.isErr()) return err(failing.error);
+  return ok({ plan: plan.value, combined: combine(plan.value, checkpoints, stop.value, failing.value) });
 }
 
-/** The ranges of `runId` whose latest job failed on its last retry, with its last error (read from pg-boss's table, without starting pg-boss). */
-function exhaustedRanges(parts: Parts, runId: string): ResultAsync<ReadonlyMap<number, string>, BackfillError> {
-  const { text, values } = selectFailedRangeJobs(parts.jobs.schema, rangeQueueName(parts.jobs.queue), runId);
-  return ResultAsync.fromPromise(parts.pool.query<{ n: number; message: string }>(text, [...values]), (e) =>
+/** The ranges of `runId` whose latest job failed, for good or for now, with its last error (read from pg-boss's table, without starting pg-boss). */
+function failingJobs(parts: Parts, runId: string): ResultAsync<FailingJobs, BackfillError> {
+  const { text, values } = selectFailingRangeJobs(parts.jobs.schema, rangeQueueName(parts.jobs.queue), runId);
+  type Row = { n: number; state: string; failedAttempts: number; attempts: number; message: string };
+  return ResultAsync.fromPromise(parts.pool.query<Row>(text, [...values]), (e) =>
     pgErrorToBackfill(e, { runId }, 'job engine (pg-boss)'),
-  ).map((r) => new Map(r.rows.map((row) => [row.n, row.message])));
+  ).map((r) => ({
+    failed: new Map(r.rows.filter((row) => row.state === 'failed').map((row) => [row.n, row.message])),
+    retrying: new Map(
+      r.rows
+        .filter((row) => row.state !== 'failed')
+        .map(({ n, failedAttempts, attempts, message }) => [n, { n, failedAttempts, attempts, error: message }]),
+    ),
+  }));
 }
 
 /**
@@ -1053,6 +1196,7 @@ export function backfillReport(config: DistributedBackfillConfig, runId: string)
       summary,
       ...(combined.stop === undefined ? {} : { stoppedBy: combined.stop.failure }),
       ...(combined.state === 'failed' ? { failedRanges: combined.failedRanges } : {}),
+      ...(combined.state === 'running' && combined.retrying.length > 0 ? { retrying: combined.retrying } : {}),
     });
   });
 }
@@ -1116,5 +1260,6 @@ async function progressOf(parts: Parts, runId: string): Promise<Result<Distribut
     // A failed run has no end to estimate until it is planned again.
     ...(rate > 0 && combined.state !== 'failed' ? { etaSeconds: combined.state === 'running' ? left / rate : 0 } : {}),
     workersAlive: alive.value,
+    retrying: combined.retrying,
   });
 }

@@ -113,7 +113,8 @@ describe('runCli loads command groups on demand', () => {
       loaded.push(name);
       return [
         {
-          ...spec(async function* () {
+          ...spec(async function* (ctx): CommandRun {
+            yield* intFlag(ctx.flags, 'count', 1, 9);
             return { exitCode: 0, report: null, lines: [`ran ${name}`] };
           }),
           group: name,
