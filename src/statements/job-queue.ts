@@ -59,7 +59,7 @@ const toError = (e: unknown): BackfillError => pgErrorToBackfill(e, {}, 'job eng
  * attempt when its heartbeat stops); a range that fails for a lasting
  * cause shows as retrying in the run's progress meanwhile.
  */
-export const RANGE_RETRIES = { retryLimit: 20, retryDelay: 1, retryBackoff: true, retryDelayMax: 30 } as const;
+const RANGE_RETRIES = { retryLimit: 20, retryDelay: 1, retryBackoff: true, retryDelayMax: 30 } as const;
 
 /** pg-boss's name of the queue named after `queue` (pg-boss queue names allow letters, digits, _ . - / only). */
 export function rangeQueueName(queue: string): string {
