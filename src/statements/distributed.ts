@@ -62,8 +62,12 @@ export const DEFAULT_RECONNECT_SECONDS = 60;
 /** A worker whose heartbeat is older than this is not counted as alive. */
 const WORKER_ALIVE_SECONDS = 15;
 const WORKER_HEARTBEAT_MS = 3000;
-/** How often an `untilDone` worker with no range running asks whether any job is left (one count query). */
-const UNTIL_DONE_POLL_MS = 100;
+/**
+ * How often an `untilDone` worker with no range running asks whether any
+ * job is left anywhere (one count query); a range of its own that ends
+ * wakes it at once.
+ */
+const UNTIL_DONE_POLL_MS = 50;
 /** How long a worker slot that found no job ready waits before it asks again. */
 const IDLE_POLL_MS = 500;
 /** How often a worker waiting for a run's jobs asks again, before the run is planned and once it is (the check then reads every range's checkpoint). */
@@ -737,6 +741,10 @@ async function failedRunAmong(
   runId: string | undefined,
 ): Promise<Result<BackfillWorkerSummary, BackfillError>> {
   for (const run of new Set([...(runId === undefined ? [] : [runId]), ...summary.runs])) {
+    // One query answers for a run with no failed job; only a failed one is added up, to name its ranges.
+    const failing = await failingJobs(parts, run);
+    if (failing.isErr()) return err(failing.error);
+    if (failing.value.failed.size === 0) continue;
     const combined = await combineRun(parts, run);
     if (combined.isErr()) return err(combined.error);
     const { state, failedRanges } = combined.value.combined;
@@ -950,11 +958,18 @@ async function workIn(
         await claimed.held.fail(error);
       } finally {
         running -= 1;
+        napping?.abort();
       }
     }
     // A job claimed ahead of a stop goes back to the engine.
     const left = await next?.catch(() => null);
     if (left) await left.held.fail(new Error('the worker stopped before this range started'));
+  };
+  // The loop below naps until its next check, or until one of its ranges ends.
+  let napping: AbortController | undefined;
+  const nap = async (ms: number): Promise<void> => {
+    napping = new AbortController();
+    await pause(ms, AbortSignal.any([stopping.signal, napping.signal]));
   };
   let slots: Promise<unknown> = Promise.resolve();
   try {
@@ -965,7 +980,7 @@ async function workIn(
     }
     slots = Promise.all(Array.from({ length: options.concurrency ?? 1 }, slot));
     // With untilDone, a worker that finds no job left anywhere (even at its start) returns at
-    // once; while one of its own ranges runs, there is no need to ask.
+    // once; while one of its own ranges runs, there is no need to ask (its end wakes the loop).
     while (!stopping.signal.aborted) {
       if (options.untilDone && running === 0) {
         const pending = await queue.pending();
@@ -976,7 +991,7 @@ async function workIn(
       }
       const gaveUp = outage.expired();
       if (gaveUp !== undefined) return err(gaveUp);
-      await pause(outage.waiting ? outage.backoffMs() : options.untilDone ? UNTIL_DONE_POLL_MS : WORKER_HEARTBEAT_MS, stopping.signal);
+      await nap(outage.waiting ? outage.backoffMs() : options.untilDone && running === 0 ? UNTIL_DONE_POLL_MS : WORKER_HEARTBEAT_MS);
     }
   } finally {
     clearInterval(heartbeat);
