@@ -312,23 +312,6 @@ interface Parts extends Store {
   close(): Promise<void>;
 }
 
-/**
- * Opens the run's adapters. Only the planner and workers create missing
- * tables: `prepare()` runs CREATE INDEX IF NOT EXISTS, whose share lock
- * would queue behind (and hold up) the workers' writes if a progress poll
- * took it every second.
- */
-async function open(config: DistributedBackfillConfig, prepare: boolean): Promise<Parts> {
-  const parts = partsOf(config);
-  for (const prepared of prepare ? [await parts.sink.prepare(), await parts.plans.prepare()] : []) {
-    if (prepared.isErr()) {
-      await parts.close();
-      throw prepared.error;
-    }
-  }
-  return parts;
-}
-
 /** The run's adapters on one pool (which connects on first use). */
 function partsOf(config: DistributedBackfillConfig): Parts {
   const pool = new pg.Pool({ connectionString: config.connectionString, max: 6 });
@@ -376,12 +359,11 @@ function openQueue(config: DistributedBackfillConfig, parts: Parts): ResultAsync
 /** Runs `fn` with the run's parts, closing them afterwards; throws become Results. */
 function withParts<T>(
   config: DistributedBackfillConfig,
-  prepare: boolean,
   fn: (parts: Parts) => Promise<Result<T, BackfillError>>,
 ): ResultAsync<T, BackfillError> {
   return ResultAsync.fromPromise(
     (async () => {
-      const parts = await open(config, prepare);
+      const parts = partsOf(config);
       try {
         return await fn(parts);
       } finally {
@@ -398,20 +380,22 @@ interface Session {
   readonly queue: RangeJobQueue;
 }
 
-/** Prepares the run's parts and starts pg-boss; closes what it opened when a step fails. */
+/**
+ * Prepares the run's parts (creating missing tables) and starts pg-boss,
+ * at once: both are round trips at the start of every worker. Closes what
+ * it opened when a step fails. Only the planner and workers prepare:
+ * `prepare()` runs CREATE INDEX IF NOT EXISTS, whose share lock would
+ * queue behind (and hold up) the workers' writes if a progress poll took
+ * it every second.
+ */
 async function startSession(config: DistributedBackfillConfig): Promise<Result<Session, BackfillError>> {
-  let parts: Parts;
-  try {
-    parts = await open(config, true);
-  } catch (error) {
-    return err(toBackfillError(error, 'DB_ERROR'));
-  }
-  const queue = await openQueue(config, parts);
-  if (queue.isErr()) {
-    await parts.close();
-    return err(queue.error);
-  }
-  return ok({ parts, queue: queue.value });
+  const parts = partsOf(config);
+  const [prepared, queue] = await Promise.all([parts.sink.prepare().andThen(() => parts.plans.prepare()), openQueue(config, parts)]);
+  const started = Result.combine([prepared, queue] as const);
+  if (started.isOk()) return ok({ parts, queue: started.value[1] });
+  if (queue.isOk()) await queue.value.close(false);
+  await parts.close();
+  return err(started.error);
 }
 
 /**
@@ -1190,7 +1174,7 @@ function failingJobs(parts: Parts, runId: string): ResultAsync<FailingJobs, Back
  * ```
  */
 export function backfillReport(config: DistributedBackfillConfig, runId: string): ResultAsync<DistributedBackfillReport, BackfillError> {
-  return withParts(config, false, async (parts) => {
+  return withParts(config, async (parts) => {
     const run = await combineRun(parts, runId);
     if (run.isErr()) return err(run.error);
     const { plan, combined } = run.value;
@@ -1229,7 +1213,7 @@ export function backfillProgress(
   config: DistributedBackfillConfig,
   runId: string,
 ): ResultAsync<DistributedBackfillProgress, BackfillError> {
-  return withParts(config, false, (parts) => progressOf(parts, runId));
+  return withParts(config, (parts) => progressOf(parts, runId));
 }
 
 /**
