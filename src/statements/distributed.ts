@@ -508,6 +508,12 @@ function halvingTail(units: readonly KeyRange[], most: number): KeyRange[] {
   return out;
 }
 
+/** The checkpoint of each of the plan's ranges (`null` for a range not started), in two queries. */
+function rangeCheckpoints(sink: PgStatementSink, plan: BackfillPlan): ResultAsync<(StoredCheckpoint | null)[], BackfillError> {
+  const ids = plan.ranges.map((range) => rangeCheckpointId(plan.runId, range.n));
+  return sink.loadCheckpoints(ids).map((found) => ids.map((id) => found.get(id) ?? null));
+}
+
 /** Stores the plan (or finds the stored one) and enqueues its ranges not yet completed. */
 function planIn({ parts, queue }: Session, options: PlanBackfillOptions): ResultAsync<BackfillPlan, BackfillError> {
   const planned: PlannedOptions = {
@@ -523,11 +529,10 @@ function planIn({ parts, queue }: Session, options: PlanBackfillOptions): Result
     const ranges = existing === null ? yield* cutKeyspace(parts.source, planned, options.retrievedSince) : [];
     const stored = yield* parts.plans.savePlan(options.runId, planned, parts.tables, ranges);
     const { sink } = parts.storeOf(stored);
-    const todo: RangeJob[] = [];
-    for (const range of stored.ranges) {
-      const checkpoint = yield* sink.loadCheckpoint(rangeCheckpointId(stored.runId, range.n));
-      if (!checkpoint?.completed) todo.push({ runId: stored.runId, n: range.n });
-    }
+    const checkpoints = yield* rangeCheckpoints(sink, stored);
+    const todo: RangeJob[] = stored.ranges
+      .filter((_, i) => !checkpoints[i]?.completed)
+      .map((range) => ({ runId: stored.runId, n: range.n }));
     yield* queue.enqueue(todo);
     parts.logger.info('statement backfill planned', {
       runId: stored.runId,
@@ -1131,18 +1136,13 @@ async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: B
         { context: { runId } },
       ),
     );
-  const { sink } = parts.storeOf(plan.value);
-  const checkpoints: (StoredCheckpoint | null)[] = [];
-  for (const range of plan.value.ranges) {
-    const cp = await sink.loadCheckpoint(rangeCheckpointId(runId, range.n));
-    if (cp.isErr()) return err(cp.error);
-    checkpoints.push(cp.value);
-  }
+  const checkpoints = await rangeCheckpoints(parts.storeOf(plan.value).sink, plan.value);
+  if (checkpoints.isErr()) return err(checkpoints.error);
   const stop = plan.value.options.stopOnError ? await parts.plans.firstStop(runId) : ok(null);
   if (stop.isErr()) return err(stop.error);
   const failing = await failingJobs(parts, runId);
   if (failing.isErr()) return err(failing.error);
-  return ok({ plan: plan.value, combined: combine(plan.value, checkpoints, stop.value, failing.value) });
+  return ok({ plan: plan.value, combined: combine(plan.value, checkpoints.value, stop.value, failing.value) });
 }
 
 /** The ranges of `runId` whose latest job failed, for good or for now, with its last error (read from pg-boss's table, without starting pg-boss). */

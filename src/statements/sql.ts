@@ -207,11 +207,13 @@ export function recordBatch(
   );
 }
 
-export const selectCheckpoint = (checkpoints: QualifiedName, runId: string): SqlStatement =>
-  sql(`SELECT * FROM ${checkpoints.sql} WHERE run_id = $1`, [runId]);
+/** The checkpoints of the runs `runIds` (one run, or every range of a distributed run, in one round trip). */
+export const selectCheckpoints = (checkpoints: QualifiedName, runIds: readonly string[]): SqlStatement =>
+  sql(`SELECT * FROM ${checkpoints.sql} WHERE run_id = ANY($1::text[])`, [runIds]);
 
-export const selectFailures = (failures: QualifiedName, runId: string): SqlStatement =>
-  sql(`SELECT digest, code, message FROM ${failures.sql} WHERE run_id = $1 ORDER BY seq`, [runId]);
+/** The recorded failures of the runs `runIds`, each run's in the order they were recorded. */
+export const selectFailures = (failures: QualifiedName, runIds: readonly string[]): SqlStatement =>
+  sql(`SELECT run_id, digest, code, message FROM ${failures.sql} WHERE run_id = ANY($1::text[]) ORDER BY run_id, seq`, [runIds]);
 
 // ─── Run lock (lockPgRun) ──────────────────────────────────────────────────
 
