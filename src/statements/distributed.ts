@@ -64,10 +64,11 @@ const WORKER_ALIVE_SECONDS = 15;
 const WORKER_HEARTBEAT_MS = 3000;
 /**
  * How often an `untilDone` worker with no range running asks whether any
- * job is left anywhere (one count query); a range of its own that ends
- * wakes it at once.
+ * job is left anywhere (one count query: a fleet of idle workers waiting
+ * for the last ranges asks ten times a second each); a range of its own
+ * that ends wakes it at once.
  */
-const UNTIL_DONE_POLL_MS = 50;
+const UNTIL_DONE_POLL_MS = 100;
 /** How long a worker slot that found no job ready waits before it asks again. */
 const IDLE_POLL_MS = 500;
 /** How often a worker waiting for a run's jobs asks again, before the run is planned and once it is (the check then reads every range's checkpoint). */
