@@ -76,6 +76,12 @@ export interface CommandSpec {
   run(ctx: CommandContext): CommandRun;
 }
 
+/**
+ * The commands of the CLI by group name, each group's module imported
+ * only when it is used (its key must be its commands' `group`).
+ */
+export type CommandGroups = Readonly<Record<string, () => Promise<readonly CommandSpec[]>>>;
+
 /** A subcommand's body: `yield*` on a `Result` or `ResultAsync` stops it with that error (a usage error, an unreadable file). */
 export type CommandRun = AsyncGenerator<Err<never, BackfillError>, CommandOutcome>;
 

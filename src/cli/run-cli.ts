@@ -9,7 +9,16 @@ import pg from 'pg';
 import { err, ok, safeTry, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { pgPoolConfig } from '../_internals/pg-dsn.js';
-import { commandHelp, didYouMean, failed, parseCommand, type CommandContext, type CommandOutcome, type CommandSpec } from './command.js';
+import {
+  commandHelp,
+  didYouMean,
+  failed,
+  parseCommand,
+  type CommandContext,
+  type CommandGroups,
+  type CommandOutcome,
+  type CommandSpec,
+} from './command.js';
 import { resolvePgTarget, type Env } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
 import { formatError, stderrLogger, toJson, type TextSink } from './output.js';
@@ -158,9 +167,9 @@ interface Finished {
  * `{ command, ok, exitCode, error, report }` on every exit: usage errors,
  * `--help` (`report.help`) and `--version` (`report.version`) included.
  */
-export async function runCli(argv: readonly string[], commands: readonly CommandSpec[], io: CliIo): Promise<number> {
+export async function runCli(argv: readonly string[], groups: CommandGroups, io: CliIo): Promise<number> {
   const globals = readGlobalFlags(argv);
-  const finished = await dispatch(globals.args, commands, io);
+  const finished = await dispatch(globals.args, groups, io, globals.debug);
   if (globals.json) {
     io.stdout.write(jsonDocument(finished));
   } else if (finished.text !== undefined && finished.text !== '') {
@@ -191,9 +200,31 @@ export function interruptedJson(argv: readonly string[]): string | undefined {
   return jsonDocument({ command: null, exitCode: EXIT_CODES.ABORTED.code, report: null, error });
 }
 
-async function dispatch(argv: readonly string[], commands: readonly CommandSpec[], io: CliIo): Promise<Finished> {
+/** The commands of the group `word` names, or of every group (for help and did-you-mean) when it names none. */
+async function commandsFor(groups: CommandGroups, word: string | undefined): Promise<readonly CommandSpec[]> {
+  const named = word === undefined || !Object.hasOwn(groups, word) ? undefined : groups[word];
+  const loads = named === undefined ? Object.values(groups) : [named];
+  return (await Promise.all(loads.map((load) => load()))).flat();
+}
+
+/** Prints an unexpected exception (a bug) and returns the `INTERNAL` outcome. */
+function internalError(thrown: unknown, io: CliIo, debug: boolean): CommandOutcome {
+  const message = thrown instanceof Error ? thrown.message : String(thrown);
+  io.stderr.write(`error INTERNAL: ${message}\n  fix:     This is a bug; rerun with --debug and report the output.\n`);
+  if (debug && thrown instanceof Error) io.stderr.write(`${thrown.stack ?? ''}\n`);
+  return { exitCode: EXIT_CODES.INTERNAL.code, report: { internalError: message }, lines: [] };
+}
+
+async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliIo, debugAsked: boolean): Promise<Finished> {
   if (argv[0] === '--version' || argv[0] === '-V') {
     return { command: null, exitCode: EXIT_CODES.OK.code, report: { version: io.version }, text: `${io.version}\n` };
+  }
+  let commands: readonly CommandSpec[];
+  try {
+    commands = await commandsFor(groups, argv[0]);
+  } catch (thrown) {
+    const { exitCode, report } = internalError(thrown, io, debugAsked);
+    return { command: null, exitCode, report };
   }
   const found = findCommand(commands, argv);
   if (found.isErr()) {
@@ -255,19 +286,7 @@ async function dispatch(argv: readonly string[], commands: readonly CommandSpec[
     // Node system errors (ENOENT, EACCES, …) are I/O problems; anything else unexpected is a bug.
     const systemCode = (thrown as { code?: unknown } | null)?.code;
     const error = typeof systemCode === 'string' && /^E[A-Z]+$/.test(systemCode) ? toBackfillError(thrown, 'IO_ERROR') : undefined;
-    if (error === undefined) {
-      io.stderr.write(
-        `error INTERNAL: ${thrown instanceof Error ? thrown.message : String(thrown)}\n  fix:     This is a bug; rerun with --debug and report the output.\n`,
-      );
-      if (debug && thrown instanceof Error) io.stderr.write(`${thrown.stack ?? ''}\n`);
-      outcome = {
-        exitCode: EXIT_CODES.INTERNAL.code,
-        report: { internalError: thrown instanceof Error ? thrown.message : String(thrown) },
-        lines: [],
-      };
-    } else {
-      outcome = failed(error);
-    }
+    outcome = error === undefined ? internalError(thrown, io, debug) : failed(error);
   } finally {
     if (pool !== undefined) await pool.end().catch(() => undefined);
   }

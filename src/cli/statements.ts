@@ -32,10 +32,12 @@ import {
   planBackfill,
   runBackfillWorker,
   type DistributedBackfillConfig,
+  type DistributedBackfillProgress,
   type DistributedBackfillReport,
   type PlanBackfillOptions,
+  type RetryingRange,
 } from '../statements/index.js';
-import { BackfillProgressReader, planAndWork } from '../statements/distributed.js';
+import { BackfillProgressReader, planAndWork, rangeFailedError } from '../statements/distributed.js';
 import {
   booleanFlag,
   failed,
@@ -265,13 +267,7 @@ async function* reportOutcome(
     return failed(error, ['The run stopped; committed up to the failing document:', ...summaryLines(summary)]);
   }
   if (state === 'failed') {
-    const ranges = report.failedRanges ?? [];
-    const which = ranges.map((r) => `range ${r.n} (last error: ${r.error})`).join('; ');
-    const error = new BackfillError(
-      'RANGE_FAILED',
-      `run ${runId} failed: ${which} failed on every retry; fix the cause, then plan it again (statements plan --run-id ${runId} with the same options) to re-enqueue its unfinished ranges, and run workers.`,
-      { context: { runId, ranges: ranges.map((r) => r.n) }, partial: report },
-    );
+    const error = rangeFailedError(runId, report.failedRanges ?? [], report);
     return failed(error, ['The run failed; committed so far:', ...summaryLines(summary)]);
   }
   const progress = await backfillProgress(cluster, runId);
@@ -285,17 +281,16 @@ async function* reportOutcome(
   );
 }
 
-function progressText(p: {
-  done: number;
-  total: number;
-  rangesCompleted: number;
-  ranges: number;
-  documentsPerSecond: number;
-  etaSeconds?: number;
-  workersAlive: number;
-}): string {
+function progressText(p: DistributedBackfillProgress): string {
   const eta = p.etaSeconds === undefined ? 'ETA unknown' : `ETA ${Math.round(p.etaSeconds)} s`;
-  return `${p.done}/${p.total} documents, ranges ${p.rangesCompleted}/${p.ranges}, ${p.documentsPerSecond.toFixed(1)} docs/s, ${eta}, workers alive ${p.workersAlive}`;
+  return `${p.done}/${p.total} documents, ranges ${p.rangesCompleted}/${p.ranges}, ${p.documentsPerSecond.toFixed(1)} docs/s, ${eta}, workers alive ${p.workersAlive}${retryingText(p.retrying)}`;
+}
+
+/** The ranges the job engine is retrying, for the progress line: an operator sees a run that is failing, not only running. */
+function retryingText(retrying: readonly RetryingRange[]): string {
+  return retrying
+    .map((r) => `; range ${r.n} failing, retried (${r.failedAttempts} of ${r.attempts} attempts failed; last error: ${r.error})`)
+    .join('');
 }
 
 /** Flags to hand to worker processes: the same store, engine and database. */
@@ -365,7 +360,7 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
     await using reader = new BackfillProgressReader(cluster);
     while (!polling.signal.aborted) {
       const p = await reader.read(runId);
-      if (p.isOk()) progress.update(p.value.done, p.value.total, `workers ${p.value.workersAlive}`);
+      if (p.isOk()) progress.update(p.value.done, p.value.total, `workers ${p.value.workersAlive}${retryingText(p.value.retrying)}`);
       await sleep(2000, undefined, { signal: polling.signal }).catch(() => undefined);
     }
   };
@@ -398,9 +393,11 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
       new BackfillError('ABORTED', `run ${runId} was interrupted; every committed batch is kept, rerun with the same --run-id to resume.`),
     );
   if (worked.isErr()) return failed(worked.error);
-  const bad = stopChildren.signal.aborted ? undefined : codes.find((c) => c !== 0);
+  const outcome = yield* reportOutcome(ctx, runId, reading);
+  // A child that exits with the run's RANGE_FAILED says what this report says.
+  const bad = stopChildren.signal.aborted || outcome.error?.code === 'RANGE_FAILED' ? undefined : codes.find((c) => c !== 0);
   if (bad !== undefined) ctx.logger.warn(`a worker process exited with ${String(bad)}; its ranges are retried by the others or by a rerun`);
-  return yield* reportOutcome(ctx, runId, reading);
+  return outcome;
 }
 
 const backfill: CommandSpec = {
@@ -517,7 +514,8 @@ const worker: CommandSpec = {
     },
     'until-done': {
       type: 'boolean',
-      description: 'Exit 0 once no job is queued, waiting for a retry, or running on any host.',
+      description:
+        'Exit once no job is queued, waiting for a retry, or running on any host: 0, or 4 (RANGE_FAILED) when a run it worked on has a range that failed every retry.',
       default: false,
     },
     'run-id': {

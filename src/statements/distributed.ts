@@ -29,7 +29,7 @@ import {
   REPORT_SCHEMA_VERSION,
 } from './defaults.js';
 import { RangeJobQueue, rangeQueueName, type HeldJob, type RangeJob } from './job-queue.js';
-import { selectFailedRangeJobs } from './sql.js';
+import { selectFailingRangeJobs } from './sql.js';
 import { pgErrorToBackfill } from '../_internals/pg.js';
 import { PgRawDocumentSource } from './pg-raw-document-source.js';
 import { PgStatementSink } from './pg-statement-sink.js';
@@ -62,7 +62,12 @@ export const DEFAULT_RECONNECT_SECONDS = 60;
 /** A worker whose heartbeat is older than this is not counted as alive. */
 const WORKER_ALIVE_SECONDS = 15;
 const WORKER_HEARTBEAT_MS = 3000;
-/** How often an `untilDone` worker with no range running asks whether any job is left (one count query). */
+/**
+ * How often an `untilDone` worker with no range running asks whether any
+ * job is left anywhere (one count query: a fleet of idle workers waiting
+ * for the last ranges asks ten times a second each); a range of its own
+ * that ends wakes it at once.
+ */
 const UNTIL_DONE_POLL_MS = 100;
 /** How long a worker slot that found no job ready waits before it asks again. */
 const IDLE_POLL_MS = 500;
@@ -174,6 +179,8 @@ export interface BackfillWorkerSummary {
   readonly ranges: number;
   /** Range attempts that failed and were left to the engine to retry. */
   readonly retried: number;
+  /** The runs whose jobs this worker took. */
+  readonly runs: readonly string[];
 }
 
 /**
@@ -188,6 +195,33 @@ export interface FailedRange {
   readonly n: number;
   /** The last attempt's error message. */
   readonly error: string;
+}
+
+/**
+ * A range whose job failed and that the job engine is retrying: waiting
+ * for its next attempt (1 s, doubling up to 30 s), or running it.
+ */
+export interface RetryingRange {
+  readonly n: number;
+  /** Attempts that failed so far. */
+  readonly failedAttempts: number;
+  /** Attempts the engine allows before the range, and the run, is `failed`. */
+  readonly attempts: number;
+  /** The last failed attempt's error message. */
+  readonly error: string;
+}
+
+/**
+ * The error of a `failed` run, naming its ranges and their last errors;
+ * `partial` is what the run committed.
+ */
+export function rangeFailedError<P>(runId: string, ranges: readonly FailedRange[], partial?: P): BackfillError<P> {
+  const which = ranges.map((r) => `range ${r.n} (last error: ${r.error})`).join('; ');
+  return new BackfillError<P>(
+    'RANGE_FAILED',
+    `run ${runId} failed: ${which} failed on every retry; fix the cause, then plan it again (statements plan --run-id ${runId} with the same options) to re-enqueue its unfinished ranges, and run workers.`,
+    { context: { runId, ranges: ranges.map((r) => r.n) }, ...(partial === undefined ? {} : { partial }) },
+  );
 }
 
 /**
@@ -214,6 +248,8 @@ export interface DistributedBackfillReport {
   readonly stoppedBy?: BackfillFailure;
   /** Once `failed`, the ranges whose retries ran out, in keyspace order. */
   readonly failedRanges?: readonly FailedRange[];
+  /** While `running`, the ranges that failed and are being retried (when any), in keyspace order. */
+  readonly retrying?: readonly RetryingRange[];
 }
 
 /**
@@ -242,6 +278,8 @@ export interface DistributedBackfillProgress {
   readonly etaSeconds?: number;
   /** Worker processes (of any run) with a heartbeat in the last 15 seconds. */
   readonly workersAlive: number;
+  /** Ranges that failed and that the job engine is retrying, in keyspace order. */
+  readonly retrying: readonly RetryingRange[];
 }
 
 /**
@@ -273,23 +311,6 @@ interface Parts extends Store {
   readonly plans: PgBackfillPlanStore;
   readonly logger: Logger;
   close(): Promise<void>;
-}
-
-/**
- * Opens the run's adapters. Only the planner and workers create missing
- * tables: `prepare()` runs CREATE INDEX IF NOT EXISTS, whose share lock
- * would queue behind (and hold up) the workers' writes if a progress poll
- * took it every second.
- */
-async function open(config: DistributedBackfillConfig, prepare: boolean): Promise<Parts> {
-  const parts = partsOf(config);
-  for (const prepared of prepare ? [await parts.sink.prepare(), await parts.plans.prepare()] : []) {
-    if (prepared.isErr()) {
-      await parts.close();
-      throw prepared.error;
-    }
-  }
-  return parts;
 }
 
 /** The run's adapters on one pool (which connects on first use). */
@@ -339,12 +360,11 @@ function openQueue(config: DistributedBackfillConfig, parts: Parts): ResultAsync
 /** Runs `fn` with the run's parts, closing them afterwards; throws become Results. */
 function withParts<T>(
   config: DistributedBackfillConfig,
-  prepare: boolean,
   fn: (parts: Parts) => Promise<Result<T, BackfillError>>,
 ): ResultAsync<T, BackfillError> {
   return ResultAsync.fromPromise(
     (async () => {
-      const parts = await open(config, prepare);
+      const parts = partsOf(config);
       try {
         return await fn(parts);
       } finally {
@@ -361,23 +381,53 @@ interface Session {
   readonly queue: RangeJobQueue;
 }
 
-/** Runs `fn` with a session, starting pg-boss once for all of it and stopping it afterwards. */
+/**
+ * Prepares the run's parts (creating missing tables) and starts pg-boss,
+ * at once: both are round trips at the start of every worker. Closes what
+ * it opened when a step fails. Only the planner and workers prepare:
+ * `prepare()` runs CREATE INDEX IF NOT EXISTS, whose share lock would
+ * queue behind (and hold up) the workers' writes if a progress poll took
+ * it every second.
+ */
+async function startSession(config: DistributedBackfillConfig): Promise<Result<Session, BackfillError>> {
+  const parts = partsOf(config);
+  const [prepared, queue] = await Promise.all([parts.sink.prepare().andThen(() => parts.plans.prepare()), openQueue(config, parts)]);
+  const started = Result.combine([prepared, queue] as const);
+  if (started.isOk()) return ok({ parts, queue: started.value[1] });
+  if (queue.isOk()) await queue.value.close(false);
+  await parts.close();
+  return err(started.error);
+}
+
+/**
+ * Runs `fn` with a session, starting pg-boss once for all of it and
+ * stopping it afterwards. With `reconnect` (a worker), a database that is
+ * unreachable at the start is waited out as one lost mid-run is.
+ */
 function withSession<T>(
   config: DistributedBackfillConfig,
   fn: (s: Session) => PromiseLike<Result<T, BackfillError>>,
+  reconnect?: { readonly outage: Outage; readonly signal: AbortSignal | undefined },
 ): ResultAsync<T, BackfillError> {
   // Checked before connecting: pg-boss would otherwise fail on it with a DB_ERROR.
   const schema = validateIdentifier(config.jobsSchema ?? 'pgboss', 'jobsSchema');
   if (schema.isErr()) return errAsync(schema.error);
-  return withParts(config, true, async (parts) => {
-    const queue = await openQueue(config, parts);
-    if (queue.isErr()) return err(queue.error);
-    try {
-      return await fn({ parts, queue: queue.value });
-    } finally {
-      await queue.value.close();
-    }
-  });
+  return ResultAsync.fromPromise(
+    (async () => {
+      const started = await (reconnect === undefined
+        ? startSession(config)
+        : waitingOut(() => startSession(config), reconnect.outage, reconnect.signal));
+      if (started.isErr()) return err(started.error);
+      const { parts, queue } = started.value;
+      try {
+        return await fn(started.value);
+      } finally {
+        await queue.close();
+        await parts.close();
+      }
+    })(),
+    (e) => toBackfillError(e, 'DB_ERROR'),
+  ).andThen((r) => r);
 }
 
 function validatePlan(options: PlanBackfillOptions): Result<void, BackfillError> {
@@ -459,6 +509,12 @@ function halvingTail(units: readonly KeyRange[], most: number): KeyRange[] {
   return out;
 }
 
+/** The checkpoint of each of the plan's ranges (`null` for a range not started), in two queries. */
+function rangeCheckpoints(sink: PgStatementSink, plan: BackfillPlan): ResultAsync<(StoredCheckpoint | null)[], BackfillError> {
+  const ids = plan.ranges.map((range) => rangeCheckpointId(plan.runId, range.n));
+  return sink.loadCheckpoints(ids).map((found) => ids.map((id) => found.get(id) ?? null));
+}
+
 /** Stores the plan (or finds the stored one) and enqueues its ranges not yet completed. */
 function planIn({ parts, queue }: Session, options: PlanBackfillOptions): ResultAsync<BackfillPlan, BackfillError> {
   const planned: PlannedOptions = {
@@ -474,11 +530,10 @@ function planIn({ parts, queue }: Session, options: PlanBackfillOptions): Result
     const ranges = existing === null ? yield* cutKeyspace(parts.source, planned, options.retrievedSince) : [];
     const stored = yield* parts.plans.savePlan(options.runId, planned, parts.tables, ranges);
     const { sink } = parts.storeOf(stored);
-    const todo: RangeJob[] = [];
-    for (const range of stored.ranges) {
-      const checkpoint = yield* sink.loadCheckpoint(rangeCheckpointId(stored.runId, range.n));
-      if (!checkpoint?.completed) todo.push({ runId: stored.runId, n: range.n });
-    }
+    const checkpoints = yield* rangeCheckpoints(sink, stored);
+    const todo: RangeJob[] = stored.ranges
+      .filter((_, i) => !checkpoints[i]?.completed)
+      .map((range) => ({ runId: stored.runId, n: range.n }));
     yield* queue.enqueue(todo);
     parts.logger.info('statement backfill planned', {
       runId: stored.runId,
@@ -651,7 +706,41 @@ export function runBackfillWorker(
   options: BackfillWorkerOptions = {},
 ): ResultAsync<BackfillWorkerSummary, BackfillError> {
   const startedAt = Date.now();
-  return validateWorker(options).asyncAndThen(() => withSession(config, (s) => workIn(s, config, options, startedAt)));
+  return validateWorker(options).asyncAndThen(() => {
+    const outage = outageFor(config, options);
+    return withSession(
+      config,
+      async (s) => {
+        const worked = await workIn(s, config, options, startedAt, outage);
+        if (worked.isErr() || !options.untilDone || options.signal?.aborted) return worked;
+        return failedRunAmong(s.parts, worked.value, options.runId);
+      },
+      { outage, signal: options.signal },
+    );
+  });
+}
+
+/**
+ * An `untilDone` worker's summary, or the `RANGE_FAILED` error of the
+ * first run it worked on (or waited for) that is `failed`: the queue holds
+ * no more work for that run, but it did not complete.
+ */
+async function failedRunAmong(
+  parts: Parts,
+  summary: BackfillWorkerSummary,
+  runId: string | undefined,
+): Promise<Result<BackfillWorkerSummary, BackfillError>> {
+  for (const run of new Set([...(runId === undefined ? [] : [runId]), ...summary.runs])) {
+    // One query answers for a run with no failed job; only a failed one is added up, to name its ranges.
+    const failing = await failingJobs(parts, run);
+    if (failing.isErr()) return err(failing.error);
+    if (failing.value.failed.size === 0) continue;
+    const combined = await combineRun(parts, run);
+    if (combined.isErr()) return err(combined.error);
+    const { state, failedRanges } = combined.value.combined;
+    if (state === 'failed') return err(rangeFailedError(run, failedRanges, summary));
+  }
+  return ok(summary);
 }
 
 /**
@@ -670,7 +759,7 @@ export function planAndWork(
     withSession(config, (s) =>
       safeTry(async function* () {
         onPlanned(yield* planIn(s, plan));
-        return await workIn(s, config, { ...worker, untilDone: true }, startedAt);
+        return await workIn(s, config, { ...worker, untilDone: true }, startedAt, outageFor(config, worker));
       }),
     ),
   );
@@ -750,8 +839,32 @@ class Outage {
   }
 }
 
+function outageFor(config: DistributedBackfillConfig, options: BackfillWorkerOptions): Outage {
+  return new Outage(options.reconnectSeconds ?? DEFAULT_RECONNECT_SECONDS, config.logger ?? silentLogger);
+}
+
+/** Runs `step` until it works, waiting out an unreachable database with `outage`'s backoff, up to its limit. */
+async function waitingOut<T>(
+  step: () => Promise<Result<T, BackfillError>>,
+  outage: Outage,
+  signal: AbortSignal | undefined,
+): Promise<Result<T, BackfillError>> {
+  for (;;) {
+    const done = await step();
+    if (done.isOk()) {
+      outage.ended();
+      return done;
+    }
+    if (!outage.noted(done.error)) return done;
+    const gaveUp = outage.expired();
+    if (gaveUp !== undefined) return err(gaveUp);
+    if (signal?.aborted) return err(new BackfillError('ABORTED', 'The worker was stopped while it waited for the database.'));
+    await pause(outage.backoffMs(), signal);
+  }
+}
+
 /** Resolves after `ms`, or at once when `signal` fires. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return sleep(ms, undefined, { signal }).catch(() => undefined);
 }
 
@@ -761,6 +874,7 @@ async function workIn(
   config: DistributedBackfillConfig,
   options: BackfillWorkerOptions,
   startedAt: number,
+  outage: Outage,
 ): Promise<Result<BackfillWorkerSummary, BackfillError>> {
   const backfillers = new Map<Store, StatementBackfiller>();
   const w: WorkerContext = {
@@ -787,7 +901,6 @@ async function workIn(
   let ranges = 0;
   let retried = 0;
   let running = 0;
-  const outage = new Outage(options.reconnectSeconds ?? DEFAULT_RECONNECT_SECONDS, parts.logger);
   const beat = async (): Promise<void> => void (await parts.plans.heartbeat(workerId, hostname(), process.pid));
   await beat();
   const heartbeat = setInterval(() => void beat(), WORKER_HEARTBEAT_MS);
@@ -835,11 +948,18 @@ async function workIn(
         await claimed.held.fail(error);
       } finally {
         running -= 1;
+        napping?.abort();
       }
     }
     // A job claimed ahead of a stop goes back to the engine.
     const left = await next?.catch(() => null);
     if (left) await left.held.fail(new Error('the worker stopped before this range started'));
+  };
+  // The loop below naps until its next check, or until one of its ranges ends.
+  let napping: AbortController | undefined;
+  const nap = async (ms: number): Promise<void> => {
+    napping = new AbortController();
+    await pause(ms, AbortSignal.any([stopping.signal, napping.signal]));
   };
   let slots: Promise<unknown> = Promise.resolve();
   try {
@@ -850,7 +970,7 @@ async function workIn(
     }
     slots = Promise.all(Array.from({ length: options.concurrency ?? 1 }, slot));
     // With untilDone, a worker that finds no job left anywhere (even at its start) returns at
-    // once; while one of its own ranges runs, there is no need to ask.
+    // once; while one of its own ranges runs, there is no need to ask (its end wakes the loop).
     while (!stopping.signal.aborted) {
       if (options.untilDone && running === 0) {
         const pending = await queue.pending();
@@ -861,7 +981,7 @@ async function workIn(
       }
       const gaveUp = outage.expired();
       if (gaveUp !== undefined) return err(gaveUp);
-      await pause(outage.waiting ? outage.backoffMs() : options.untilDone ? UNTIL_DONE_POLL_MS : WORKER_HEARTBEAT_MS, stopping.signal);
+      await nap(outage.waiting ? outage.backoffMs() : options.untilDone && running === 0 ? UNTIL_DONE_POLL_MS : WORKER_HEARTBEAT_MS);
     }
   } finally {
     clearInterval(heartbeat);
@@ -871,7 +991,7 @@ async function workIn(
     await parts.plans.leave(workerId);
   }
   if (options.untilDone && ranges === 0 && !options.signal?.aborted) await warnIfNeverPlanned(parts, queue);
-  return ok({ workerId, ranges, retried });
+  return ok({ workerId, ranges, retried, runs: [...w.plans.keys()] });
 }
 
 /**
@@ -928,6 +1048,13 @@ interface Combined {
   readonly completedRanges: number;
   readonly stop?: RangeStop;
   readonly failedRanges: readonly FailedRange[];
+  readonly retrying: readonly RetryingRange[];
+}
+
+/** A run's ranges whose latest job failed, for good or for now (see `selectFailingRangeJobs`). */
+interface FailingJobs {
+  readonly failed: ReadonlyMap<number, string>;
+  readonly retrying: ReadonlyMap<number, RetryingRange>;
 }
 
 /**
@@ -939,13 +1066,14 @@ function combine(
   plan: BackfillPlan,
   checkpoints: readonly (StoredCheckpoint | null)[],
   stop: RangeStop | null,
-  exhausted: ReadonlyMap<number, string>,
+  failing: FailingJobs,
 ): Combined {
   let counters: BackfillCounters = { evaluated: 0, backfilled: 0, claimsWritten: 0, skipped: 0, failures: 0 };
   let sum = OUTCOME_SUM_ZERO;
   let lastCursor: DocumentCursor | null = null;
   const failed: BackfillFailure[] = [];
   const failedRanges: FailedRange[] = [];
+  const retrying: RetryingRange[] = [];
   let completedRanges = 0;
   let allEarlierComplete = true;
   for (const [i, range] of plan.ranges.entries()) {
@@ -954,8 +1082,10 @@ function combine(
     if (cp?.completed) completedRanges += 1;
     else if (stop === null || range.n < stop.n) {
       allEarlierComplete = false;
-      const error = exhausted.get(range.n);
+      const error = failing.failed.get(range.n);
       if (error !== undefined) failedRanges.push({ n: range.n, error });
+      const retried = failing.retrying.get(range.n);
+      if (retried !== undefined) retrying.push(retried);
     }
     if (cp !== null) {
       const c = cp.counters;
@@ -982,7 +1112,17 @@ function combine(
     : stop !== null
       ? 'stopped'
       : 'completed';
-  return { state, counters, lastCursor, outcomeSha256: sum, failed, completedRanges, failedRanges, ...(stop === null ? {} : { stop }) };
+  return {
+    state,
+    counters,
+    lastCursor,
+    outcomeSha256: sum,
+    failed,
+    completedRanges,
+    failedRanges,
+    retrying,
+    ...(stop === null ? {} : { stop }),
+  };
 }
 
 async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: BackfillPlan; combined: Combined }, BackfillError>> {
@@ -997,26 +1137,29 @@ async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: B
         { context: { runId } },
       ),
     );
-  const { sink } = parts.storeOf(plan.value);
-  const checkpoints: (StoredCheckpoint | null)[] = [];
-  for (const range of plan.value.ranges) {
-    const cp = await sink.loadCheckpoint(rangeCheckpointId(runId, range.n));
-    if (cp.isErr()) return err(cp.error);
-    checkpoints.push(cp.value);
-  }
+  const checkpoints = await rangeCheckpoints(parts.storeOf(plan.value).sink, plan.value);
+  if (checkpoints.isErr()) return err(checkpoints.error);
   const stop = plan.value.options.stopOnError ? await parts.plans.firstStop(runId) : ok(null);
   if (stop.isErr()) return err(stop.error);
-  const exhausted = await exhaustedRanges(parts, runId);
-  if (exhausted.isErr()) return err(exhausted.error);
-  return ok({ plan: plan.value, combined: combine(plan.value, checkpoints, stop.value, exhausted.value) });
+  const failing = await failingJobs(parts, runId);
+  if (failing.isErr()) return err(failing.error);
+  return ok({ plan: plan.value, combined: combine(plan.value, checkpoints.value, stop.value, failing.value) });
 }
 
-/** The ranges of `runId` whose latest job failed on its last retry, with its last error (read from pg-boss's table, without starting pg-boss). */
-function exhaustedRanges(parts: Parts, runId: string): ResultAsync<ReadonlyMap<number, string>, BackfillError> {
-  const { text, values } = selectFailedRangeJobs(parts.jobs.schema, rangeQueueName(parts.jobs.queue), runId);
-  return ResultAsync.fromPromise(parts.pool.query<{ n: number; message: string }>(text, [...values]), (e) =>
+/** The ranges of `runId` whose latest job failed, for good or for now, with its last error (read from pg-boss's table, without starting pg-boss). */
+function failingJobs(parts: Parts, runId: string): ResultAsync<FailingJobs, BackfillError> {
+  const { text, values } = selectFailingRangeJobs(parts.jobs.schema, rangeQueueName(parts.jobs.queue), runId);
+  type Row = { n: number; state: string; failedAttempts: number; attempts: number; message: string };
+  return ResultAsync.fromPromise(parts.pool.query<Row>(text, [...values]), (e) =>
     pgErrorToBackfill(e, { runId }, 'job engine (pg-boss)'),
-  ).map((r) => new Map(r.rows.map((row) => [row.n, row.message])));
+  ).map((r) => ({
+    failed: new Map(r.rows.filter((row) => row.state === 'failed').map((row) => [row.n, row.message])),
+    retrying: new Map(
+      r.rows
+        .filter((row) => row.state !== 'failed')
+        .map(({ n, failedAttempts, attempts, message }) => [n, { n, failedAttempts, attempts, error: message }]),
+    ),
+  }));
 }
 
 /**
@@ -1032,7 +1175,7 @@ function exhaustedRanges(parts: Parts, runId: string): ResultAsync<ReadonlyMap<n
  * ```
  */
 export function backfillReport(config: DistributedBackfillConfig, runId: string): ResultAsync<DistributedBackfillReport, BackfillError> {
-  return withParts(config, false, async (parts) => {
+  return withParts(config, async (parts) => {
     const run = await combineRun(parts, runId);
     if (run.isErr()) return err(run.error);
     const { plan, combined } = run.value;
@@ -1053,6 +1196,7 @@ export function backfillReport(config: DistributedBackfillConfig, runId: string)
       summary,
       ...(combined.stop === undefined ? {} : { stoppedBy: combined.stop.failure }),
       ...(combined.state === 'failed' ? { failedRanges: combined.failedRanges } : {}),
+      ...(combined.state === 'running' && combined.retrying.length > 0 ? { retrying: combined.retrying } : {}),
     });
   });
 }
@@ -1070,7 +1214,7 @@ export function backfillProgress(
   config: DistributedBackfillConfig,
   runId: string,
 ): ResultAsync<DistributedBackfillProgress, BackfillError> {
-  return withParts(config, false, (parts) => progressOf(parts, runId));
+  return withParts(config, (parts) => progressOf(parts, runId));
 }
 
 /**
@@ -1116,5 +1260,6 @@ async function progressOf(parts: Parts, runId: string): Promise<Result<Distribut
     // A failed run has no end to estimate until it is planned again.
     ...(rate > 0 && combined.state !== 'failed' ? { etaSeconds: combined.state === 'running' ? left / rate : 0 } : {}),
     workersAlive: alive.value,
+    retrying: combined.retrying,
   });
 }

@@ -31,6 +31,7 @@ export type {
   DistributedRunState,
   FailedRange,
   PlanBackfillOptions,
+  RetryingRange,
 } from './distributed.js';
 export { PgBackfillPlanStore } from './pg-run-plan.js';
 export type { BackfillPlan, PgBackfillPlanTables, PlannedOptions, PlannedRange, PlannedStoreTables, RangeStop } from './pg-run-plan.js';

@@ -51,6 +51,16 @@ export interface JobQueueOptions {
  */
 const toError = (e: unknown): BackfillError => pgErrorToBackfill(e, {}, 'job engine (pg-boss)');
 
+/**
+ * How often a failed range attempt is retried: 20 retries, 1 s apart
+ * doubling up to 30 s, so a range fails for good (and its run is `failed`)
+ * about 8 minutes after its first failure. That rides out a database
+ * failover or restart and the odd killed worker (whose job counts an
+ * attempt when its heartbeat stops); a range that fails for a lasting
+ * cause shows as retrying in the run's progress meanwhile.
+ */
+const RANGE_RETRIES = { retryLimit: 20, retryDelay: 1, retryBackoff: true, retryDelayMax: 30 } as const;
+
 /** pg-boss's name of the queue named after `queue` (pg-boss queue names allow letters, digits, _ . - / only). */
 export function rangeQueueName(queue: string): string {
   return `backfill-kit/statements/${queue.replace(/[^\w.-]/g, '_')}`;
@@ -94,16 +104,14 @@ export class RangeJobQueue {
         });
         // pg-boss reports background errors as events; without a listener they would crash the process.
         boss.on('error', () => undefined);
-        await boss.start();
-        await boss.createQueue(queue, {
-          policy: 'exclusive',
-          heartbeatSeconds,
-          retryLimit: 20,
-          retryDelay: 1,
-          retryBackoff: true,
-          retryDelayMax: 30,
-          expireInSeconds: 24 * 3600,
-        });
+        try {
+          await boss.start();
+          await boss.createQueue(queue, { policy: 'exclusive', heartbeatSeconds, ...RANGE_RETRIES, expireInSeconds: 24 * 3600 });
+        } catch (error) {
+          // A start that failed half way (the database went away) must not leave pg-boss's pool and timers behind.
+          await boss.stop({ graceful: false, close: true }).catch(() => undefined);
+          throw error;
+        }
         return new RangeJobQueue(boss, schema, queue, heartbeatSeconds);
       })(),
       toError,

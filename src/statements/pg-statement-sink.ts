@@ -188,21 +188,41 @@ export class PgStatementSink implements StatementSink {
 
   /** The run's checkpoint with all of its recorded failures, or `null`. */
   loadCheckpoint(runId: string): ResultAsync<StoredCheckpoint | null, BackfillError> {
+    return this.#loadCheckpoints([runId], { runId }).map((found) => found.get(runId) ?? null);
+  }
+
+  /**
+   * The checkpoints (with their recorded failures) of several runs, such as
+   * the ranges of a distributed run, in two queries rather than two per run;
+   * runs without a checkpoint are absent.
+   */
+  loadCheckpoints(runIds: readonly string[]): ResultAsync<ReadonlyMap<string, StoredCheckpoint>, BackfillError> {
+    return this.#loadCheckpoints(runIds, { runs: runIds.length });
+  }
+
+  #loadCheckpoints(runIds: readonly string[], context: BackfillErrorContext): ResultAsync<Map<string, StoredCheckpoint>, BackfillError> {
     return this.#withClient(
       async (c, t) => {
         // One snapshot for both reads, so the failures match the counters.
         await c.query(sql.beginSnapshot());
         try {
-          const cp = (await c.query(sql.selectCheckpoint(t.checkpoints, runId))) as { rows: CheckpointRow[] };
-          const row = cp.rows[0];
-          if (row === undefined) return null;
-          const failed = (await c.query(sql.selectFailures(t.failures, runId))) as { rows: BackfillFailure[] };
-          return storedCheckpoint(runId, row, failed.rows);
+          const cps = (await c.query(sql.selectCheckpoints(t.checkpoints, runIds))) as { rows: (CheckpointRow & { run_id: string })[] };
+          const found = new Map<string, StoredCheckpoint>();
+          if (cps.rows.length === 0) return found;
+          const failed = (await c.query(sql.selectFailures(t.failures, runIds))) as { rows: (BackfillFailure & { run_id: string })[] };
+          const failedOf = new Map<string, BackfillFailure[]>();
+          for (const f of failed.rows) {
+            const list = failedOf.get(f.run_id);
+            if (list === undefined) failedOf.set(f.run_id, [f]);
+            else list.push(f);
+          }
+          for (const row of cps.rows) found.set(row.run_id, storedCheckpoint(row.run_id, row, failedOf.get(row.run_id) ?? []));
+          return found;
         } finally {
           await c.query(sql.endSnapshot());
         }
       },
-      (t) => ({ table: t.checkpoints.sql, runId }),
+      (t) => ({ table: t.checkpoints.sql, ...context }),
     );
   }
 

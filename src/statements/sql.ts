@@ -207,11 +207,13 @@ export function recordBatch(
   );
 }
 
-export const selectCheckpoint = (checkpoints: QualifiedName, runId: string): SqlStatement =>
-  sql(`SELECT * FROM ${checkpoints.sql} WHERE run_id = $1`, [runId]);
+/** The checkpoints of the runs `runIds` (one run, or every range of a distributed run, in one round trip). */
+export const selectCheckpoints = (checkpoints: QualifiedName, runIds: readonly string[]): SqlStatement =>
+  sql(`SELECT * FROM ${checkpoints.sql} WHERE run_id = ANY($1::text[])`, [runIds]);
 
-export const selectFailures = (failures: QualifiedName, runId: string): SqlStatement =>
-  sql(`SELECT digest, code, message FROM ${failures.sql} WHERE run_id = $1 ORDER BY seq`, [runId]);
+/** The recorded failures of the runs `runIds`, each run's in the order they were recorded. */
+export const selectFailures = (failures: QualifiedName, runIds: readonly string[]): SqlStatement =>
+  sql(`SELECT run_id, digest, code, message FROM ${failures.sql} WHERE run_id = ANY($1::text[]) ORDER BY run_id, seq`, [runIds]);
 
 // ─── Run lock (lockPgRun) ──────────────────────────────────────────────────
 
@@ -486,15 +488,22 @@ export const selectRunHasJobs = (schema: string, queue: string, runId: string | 
   ]);
 
 /**
- * The ranges of run `runId` whose latest job in `queue` failed for good (its retries ran out), with that job's last error.
- * A replan enqueues a newer job for the range, which then is its latest.
+ * The ranges of run `runId` whose latest job in `queue` failed: for good
+ * (`failed`, its retries ran out) or for now (waiting for a retry, or
+ * running again after a failure), with the attempts failed so far, the
+ * attempts allowed, and the last error. A replan enqueues a newer job for
+ * the range, which then is its latest. pg-boss counts a job's claims after
+ * the first in `retry_count`, so an active job has failed `retry_count`
+ * times, a failed or retrying one once more.
  */
-export const selectFailedRangeJobs = (schema: string, queue: string, runId: string): SqlStatement =>
+export const selectFailingRangeJobs = (schema: string, queue: string, runId: string): SqlStatement =>
   sql(
-    `SELECT n, message FROM (
-       SELECT DISTINCT ON (data->>'n') (data->>'n')::int AS n, state, coalesce(output->>'message', output::text, '') AS message
+    `SELECT n, state, failed_attempts AS "failedAttempts", attempts, message FROM (
+       SELECT DISTINCT ON (data->>'n') (data->>'n')::int AS n, state::text AS state,
+         retry_count + CASE WHEN state = 'active' THEN 0 ELSE 1 END AS failed_attempts, retry_limit + 1 AS attempts,
+         coalesce(output->>'message', output->'value'->>'message', output::text, '') AS message
        FROM ${quoteIdent(schema)}.job WHERE name = $1 AND data->>'runId' = $2
        ORDER BY data->>'n', created_on DESC
-     ) latest WHERE state = 'failed' ORDER BY n`,
+     ) latest WHERE state IN ('failed', 'retry') OR (state = 'active' AND failed_attempts > 0) ORDER BY n`,
     [queue, runId],
   );

@@ -2,7 +2,8 @@
  * PostgreSQL restarts (immediate shutdown, crash recovery) while
  * `statements worker --until-done` processes run a planned run: the workers
  * wait for the database, the run completes with the single-process report
- * (nothing lost or duplicated), and an outage longer than
+ * (nothing lost or duplicated), a worker started while the database is
+ * down waits for it the same way, and an outage longer than
  * `--reconnect-seconds` ends a worker with DB_CONNECTION.
  */
 import { spawn } from 'node:child_process';
@@ -143,6 +144,29 @@ describe('PostgreSQL restarts while --until-done workers run', () => {
     expect(stderr).toMatch(/the database is unreachable; waiting for it/);
     const r = JSON.parse(stdout) as { report: { summary: { reportSha256: string } } };
     expect(r.report.summary.reportSha256).toBe(clean.report.reportSha256);
+  }, 300_000);
+
+  it('a worker started while the database is down waits for it, then works the run to completion', async () => {
+    const url = await database('down_at_start');
+    await seedDocuments(url, { seed: 9, count: 600, brokenRatio: 0 });
+    expect((await cli(['statements', 'plan', '--run-id', 'late', '--batch-size', '50', '--range-size', '200', '--pg', url])).code).toBe(0);
+    await server.crash();
+    let exited = false;
+    const running = worker(url, '--reconnect-seconds', '60').then((e) => {
+      exited = true;
+      return e;
+    });
+    await new Promise((r) => setTimeout(r, 3000));
+    const waitedForIt = !exited;
+    await server.restart();
+    const exit = await running;
+    expect(waitedForIt, `the worker exited while the database was down: ${exit.stderr}`).toBe(true);
+    expect(exit.code, exit.stderr).toBe(0);
+    expect(exit.stderr).toMatch(/the database is unreachable; waiting for it/);
+    expect(exit.stderr).toMatch(/the database is reachable again/);
+    const r = jsonOf(await cli(['statements', 'report', '--run-id', 'late', '--json', '--pg', url]));
+    expect(r.report?.state).toBe('completed');
+    expect(r.report.summary.backfilled).toBe(600);
   }, 300_000);
 
   it('an outage longer than --reconnect-seconds ends the worker with DB_CONNECTION (exit 6), not DB_ERROR', async () => {

@@ -24,14 +24,18 @@ function spec(run: CommandSpec['run']): CommandSpec {
 async function invoke(command: CommandSpec, args: readonly string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await runCli(['test', 'cmd', ...args], [command], {
-    stdout: { write: (t: string) => (stdout += t) },
-    stderr: { write: (t: string) => (stderr += t) },
-    env: {},
-    cwd: process.cwd(),
-    signal: new AbortController().signal,
-    version: '0.0.0',
-  });
+  const code = await runCli(
+    ['test', 'cmd', ...args],
+    { test: async () => [command] },
+    {
+      stdout: { write: (t: string) => (stdout += t) },
+      stderr: { write: (t: string) => (stderr += t) },
+      env: {},
+      cwd: process.cwd(),
+      signal: new AbortController().signal,
+      version: '0.0.0',
+    },
+  );
   return { code, stdout, stderr };
 }
 
@@ -98,5 +102,59 @@ describe('runCli drives a command body', () => {
     );
     expect(system.code).toBe(EXIT_CODES.IO.code);
     expect(system.stderr).toContain('ENOENT');
+  });
+});
+
+describe('runCli loads command groups on demand', () => {
+  /** Two groups whose loads are recorded; runs `argv` and returns the groups loaded and the output. */
+  async function loading(argv: readonly string[]): Promise<{ loaded: string[]; code: number; out: string }> {
+    const loaded: string[] = [];
+    const group = (name: string) => async () => {
+      loaded.push(name);
+      return [
+        {
+          ...spec(async function* (ctx): CommandRun {
+            yield* intFlag(ctx.flags, 'count', 1, 9);
+            return { exitCode: 0, report: null, lines: [`ran ${name}`] };
+          }),
+          group: name,
+        },
+      ];
+    };
+    let out = '';
+    const code = await runCli(
+      argv,
+      { alpha: group('alpha'), beta: group('beta') },
+      {
+        stdout: { write: (t: string) => (out += t) },
+        stderr: { write: (t: string) => (out += t) },
+        env: {},
+        cwd: process.cwd(),
+        signal: new AbortController().signal,
+        version: '0.0.0',
+      },
+    );
+    return { loaded, code, out };
+  }
+
+  it('imports only the group a command names, even behind hoisted global flags', async () => {
+    expect(await loading(['beta', 'cmd'])).toMatchObject({ loaded: ['beta'], code: 0, out: 'ran beta\n' });
+    expect((await loading(['--json', 'alpha', 'cmd', '--help'])).loaded).toEqual(['alpha']);
+    expect((await loading(['alpha', 'cdm'])).out).toContain('Did you mean alpha cmd?');
+  });
+
+  it('imports every group for the root help and for a mistyped group, whose summaries and names they list', async () => {
+    const help = await loading(['--help']);
+    expect(help.loaded.sort()).toEqual(['alpha', 'beta']);
+    expect(help.out).toContain('alpha cmd');
+    expect(help.out).toContain('beta cmd');
+    const typo = await loading(['bta', 'cmd']);
+    expect(typo.code).toBe(EXIT_CODES.USAGE.code);
+    expect(typo.loaded.sort()).toEqual(['alpha', 'beta']);
+    expect(typo.out).toContain('Did you mean beta?');
+  });
+
+  it('needs no group for --version', async () => {
+    expect(await loading(['--version'])).toMatchObject({ loaded: [], code: 0, out: '0.0.0\n' });
   });
 });
