@@ -3,7 +3,28 @@
  * shape, written here from the runbook's description (not copied from it).
  */
 import pg from 'pg';
-import type { TestDatabase } from '../../support/pg.js';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+
+/**
+ * Gives the calling test file a database of its own (`set` receives it before the first test,
+ * and it is dropped after the last), and drops the `scanner` schema before each test, creating
+ * the partitioned table again unless `table` is false. A file's own `beforeEach` runs after this one.
+ */
+export function useScannerDatabase(set: (db: TestDatabase) => void, options: { readonly table?: boolean } = {}): void {
+  let db: TestDatabase | undefined;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    set(db);
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+  beforeEach(async () => {
+    await db!.query('DROP SCHEMA IF EXISTS scanner CASCADE');
+    if (options.table !== false) await createArtifactBomsTable(db!);
+  });
+}
 
 /** `scanner.artifact_boms` as the partition runbook's migration shapes it: range-partitioned on a timestamptz. */
 export async function createArtifactBomsTable(db: TestDatabase, table = 'artifact_boms', schema = 'scanner'): Promise<void> {

@@ -1,16 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import type { TestDatabase } from '../../support/pg.js';
 import { PartitionManager } from '../../../src/partitions/index.js';
-import { catalogBounds, createArtifactBomsTable, holdLock, rowHomes } from './fixtures.js';
+import { catalogBounds, holdLock, rowHomes, useScannerDatabase } from './fixtures.js';
 
 let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db.drop();
-});
+useScannerDatabase((created) => (db = created));
 
 const NOW = new Date('2026-11-15T00:00:00Z');
 const manager = (source: pg.Pool | pg.Client = db.pool): PartitionManager =>
@@ -25,8 +20,6 @@ async function restoreFromBackup(name: string, rows: [string, string][]): Promis
 }
 
 beforeEach(async () => {
-  await db.query('DROP SCHEMA IF EXISTS scanner CASCADE');
-  await createArtifactBomsTable(db);
   (await manager().ensure({ behind: 2 }))._unsafeUnwrap();
 });
 

@@ -2,24 +2,15 @@
  * The partitions CLI as an operator's shell meets it: what the environment
  * may decide (only a safer run), and the exit status of a blocked ensure.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { describe, expect, it } from 'vitest';
+import type { TestDatabase } from '../../support/pg.js';
 import { cli, jsonOf } from '../cli/cli-harness.js';
-import { catalogBounds, createArtifactBomsTable } from './fixtures.js';
+import { catalogBounds, useScannerDatabase } from './fixtures.js';
 
 let db: TestDatabase;
 const NOW = ['--now', '2026-11-23T10:00:00Z'];
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db.drop();
-});
-beforeEach(async () => {
-  await db.query('DROP SCHEMA IF EXISTS scanner CASCADE');
-  await createArtifactBomsTable(db);
-});
+useScannerDatabase((created) => (db = created));
 
 const names = async (): Promise<string[]> => [...(await catalogBounds(db, 'scanner', 'artifact_boms')).keys()].sort();
 

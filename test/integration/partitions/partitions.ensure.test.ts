@@ -1,19 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import type { TestDatabase } from '../../support/pg.js';
 import { PartitionManager } from '../../../src/partitions/index.js';
-import { catalogBounds, createArtifactBomsTable, holdLock, rowHomes } from './fixtures.js';
+import { catalogBounds, createArtifactBomsTable, holdLock, rowHomes, useScannerDatabase } from './fixtures.js';
 
 let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db.drop();
-});
-beforeEach(async () => {
-  await db.query('DROP SCHEMA IF EXISTS scanner CASCADE');
-});
+useScannerDatabase((created) => (db = created), { table: false });
 
 const manager = (now: string, extra: Partial<ConstructorParameters<typeof PartitionManager>[0]> = {}): PartitionManager =>
   new PartitionManager({

@@ -1,15 +1,10 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { TestDatabase } from '../../support/pg.js';
 import { PartitionManager } from '../../../src/partitions/index.js';
-import { catalogBounds, createArtifactBomsTable, holdLock } from './fixtures.js';
+import { catalogBounds, holdLock, useScannerDatabase } from './fixtures.js';
 
 let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db.drop();
-});
+useScannerDatabase((created) => (db = created));
 
 const NOW = new Date('2026-11-15T08:00:00Z');
 const manager = (extra: Partial<ConstructorParameters<typeof PartitionManager>[0]> = {}): PartitionManager =>
@@ -29,8 +24,6 @@ async function fingerprint(): Promise<string> {
 }
 
 beforeEach(async () => {
-  await db.query('DROP SCHEMA IF EXISTS scanner CASCADE');
-  await createArtifactBomsTable(db);
   // 2025-01 … 2026-12: 24 managed months.
   (await manager().ensure({ behind: 22, ahead: 1 }))._unsafeUnwrap();
   await db.query(`INSERT INTO scanner.artifact_boms (build_id, canonical_bom_sha256, inserted_at)
