@@ -2,8 +2,8 @@
  * `statements` case: StatementBackfiller, PostgreSQL raw documents →
  * PostgreSQL statements, over BENCH_DOCS (default 100,000) generated
  * documents mixing OpenVEX, CSAF and CycloneDX (5 % broken).
- * Our run is measured at each BENCH_BATCHES size (default 500, seed 001's,
- * and 2000). Baselines in the same run, after a CHECKPOINT each:
+ * Our run is measured at each BENCH_BATCHES size (default 500, the 21-102
+ * backfill's, and 2000). Baselines in the same run, after a CHECKPOINT each:
  * - a naive loop: one transaction per document, one INSERT per claim
  *   (timed on BENCH_NAIVE_DOCS documents, default 1,000, and compared by rate);
  * - `psql \copy` of the same final claim rows into an identical table (the limit).
@@ -24,7 +24,7 @@ import { generateVexDocuments } from '../../src/testing/vex-documents.js';
 import { BENCH_TMP, envInt, measure, report, timeShell } from '../lib.js';
 
 const SERVER = process.env.BACKFILL_KIT_PG_URL ?? process.env.PGURI ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-/** Seed 001 runs with `--batch-size=500`; a larger batch shows what fewer commits buy. */
+/** The 21-102 backfill runs with `--batch-size=500`; a larger batch shows what fewer commits buy. */
 const BATCHES = (process.env.BENCH_BATCHES ?? '500,2000')
   .split(',')
   .map(Number)
