@@ -3,7 +3,7 @@
 //     [--batch-size <int>] [--max-documents <int>]
 // and the release plan's step 3, "Run 21-102 backfill with `--batch-size=500
 // --stop-on-error`; capture report hash".
-// Same flags (plus --stop-on-error and --run-id); prints the seed's summary line
+// Same flags (plus --stop-on-error and --run-id); prints the runbook's summary line
 // and the report hash. Reads raw documents from vex.raw_documents and writes
 // vex.statements in the PostgreSQL at --pg, PGURI or BACKFILL_KIT_PG_URL.
 // A run interrupted for any reason (even SIGKILL) resumes when started again
