@@ -45,6 +45,23 @@ function worker(url: string, ...flags: string[]): Promise<{ code: number | null;
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, stderr })));
 }
 
+/**
+ * Waits until `n` ranges of run `runId` have completed (the checkpoints table exists once a
+ * worker has prepared its tables), polling every 25 ms; fails after a minute.
+ */
+async function untilRangesCompleted(url: string, runId: string, n: number): Promise<void> {
+  const query = `SELECT count(*) FROM vex.statement_backfill_checkpoints WHERE run_id LIKE '${runId}#range-%' AND completed`;
+  for (let i = 0; i < 2400; i += 1) {
+    let done = 0;
+    try {
+      done = Number(psql(url, query).trim() || 0);
+    } catch {}
+    if (done >= n) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`run ${runId}: fewer than ${n} ranges completed within a minute`);
+}
+
 describe('PostgreSQL restarts while --until-done workers run', () => {
   it('the workers ride out the restart and the run completes with the single-process report', async () => {
     const seed = { seed: 5, count: 6000, brokenRatio: 0.02 };
@@ -58,13 +75,7 @@ describe('PostgreSQL restarts while --until-done workers run', () => {
     expect((await cli(['statements', 'plan', '--run-id', 'night', '--batch-size', '50', '--range-size', '250', '--pg', url])).code).toBe(0);
     const workers = [worker(url), worker(url)];
     // Restart once a few ranges are done and others are in flight.
-    for (let i = 0; i < 2400; i += 1) {
-      const done = Number(
-        psql(url, "SELECT count(*) FROM vex.statement_backfill_checkpoints WHERE run_id LIKE 'night#range-%' AND completed").trim() || 0,
-      );
-      if (done >= 3) break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await untilRangesCompleted(url, 'night', 3);
     await server.crash();
     await new Promise((r) => setTimeout(r, 1500)); // a restart takes a moment
     await server.restart();
@@ -126,17 +137,7 @@ describe('PostgreSQL restarts while --until-done workers run', () => {
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
-    for (let i = 0; i < 2400; i += 1) {
-      // The checkpoints table exists once the process has prepared its tables.
-      let done = 0;
-      try {
-        done = Number(
-          psql(url, "SELECT count(*) FROM vex.statement_backfill_checkpoints WHERE run_id LIKE 'w#range-%' AND completed").trim(),
-        );
-      } catch {}
-      if (done >= 2) break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await untilRangesCompleted(url, 'w', 2);
     await server.crash();
     await new Promise((r) => setTimeout(r, 1500));
     await server.restart();
@@ -174,13 +175,7 @@ describe('PostgreSQL restarts while --until-done workers run', () => {
     await seedDocuments(url, { seed: 6, count: 3000, brokenRatio: 0 });
     expect((await cli(['statements', 'plan', '--run-id', 'long', '--batch-size', '50', '--range-size', '250', '--pg', url])).code).toBe(0);
     const running = worker(url, '--reconnect-seconds', '3');
-    for (let i = 0; i < 2400; i += 1) {
-      const done = Number(
-        psql(url, "SELECT count(*) FROM vex.statement_backfill_checkpoints WHERE run_id LIKE 'long#range-%' AND completed").trim() || 0,
-      );
-      if (done >= 1) break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await untilRangesCompleted(url, 'long', 1);
     await server.crash();
     const started = Date.now();
     const exit = await running;

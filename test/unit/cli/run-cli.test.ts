@@ -20,6 +20,18 @@ function spec(run: CommandSpec['run']): CommandSpec {
   };
 }
 
+/** The CLI's process streams and environment, with output going to `stdout` and `stderr`. */
+function testIo(stdout: (text: string) => unknown, stderr: (text: string) => unknown): Parameters<typeof runCli>[2] {
+  return {
+    stdout: { write: stdout },
+    stderr: { write: stderr },
+    env: {},
+    cwd: process.cwd(),
+    signal: new AbortController().signal,
+    version: '0.0.0',
+  };
+}
+
 /** Runs `backfill-kit test cmd …args` and returns the exit status and both streams. */
 async function invoke(command: CommandSpec, args: readonly string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
@@ -27,14 +39,10 @@ async function invoke(command: CommandSpec, args: readonly string[] = []): Promi
   const code = await runCli(
     ['test', 'cmd', ...args],
     { test: async () => [command] },
-    {
-      stdout: { write: (t: string) => (stdout += t) },
-      stderr: { write: (t: string) => (stderr += t) },
-      env: {},
-      cwd: process.cwd(),
-      signal: new AbortController().signal,
-      version: '0.0.0',
-    },
+    testIo(
+      (t) => (stdout += t),
+      (t) => (stderr += t),
+    ),
   );
   return { code, stdout, stderr };
 }
@@ -125,14 +133,10 @@ describe('runCli loads command groups on demand', () => {
     const code = await runCli(
       argv,
       { alpha: group('alpha'), beta: group('beta') },
-      {
-        stdout: { write: (t: string) => (out += t) },
-        stderr: { write: (t: string) => (out += t) },
-        env: {},
-        cwd: process.cwd(),
-        signal: new AbortController().signal,
-        version: '0.0.0',
-      },
+      testIo(
+        (t) => (out += t),
+        (t) => (out += t),
+      ),
     );
     return { loaded, code, out };
   }
