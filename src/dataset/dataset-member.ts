@@ -15,7 +15,8 @@ const BATCH_BYTES = 64 * 1024;
 
 /**
  * A member's data as the tar parser hands it out: the same bytes it hashed.
- * `next()` gives `undefined` after the last chunk; `sha256` is known from then on.
+ * `next()` gives `undefined` after the last chunk; `sha256` is known from then
+ * on (`null` when member digests are off).
  */
 export interface MemberData {
   next(): Promise<Buffer | undefined>;
@@ -25,7 +26,7 @@ export interface MemberData {
    * chunk is asked for.
    */
   keep(): void;
-  readonly sha256: string | undefined;
+  readonly sha256: string | null | undefined;
 }
 
 /**
@@ -91,7 +92,7 @@ export class ArchiveMember implements DatasetMember {
     return {
       name: this.name,
       bytes: this.#bytes,
-      sha256: this.#data.sha256!,
+      sha256: this.#data.sha256 as string | null, // drained above, so known
       records: this.#manifestParts === undefined ? this.#splitter.records : null,
     };
   }

@@ -11,6 +11,8 @@ export interface DecodeThreadData {
   readonly readBytes: number;
   readonly maxInFlightBytes: number;
   readonly pieceBytes: number;
+  /** Whether the tar parser hashes each member's data (`ReadDatasetOptions.memberDigests`). */
+  readonly hashMembers: boolean;
 }
 
 /** A failure of the decode thread, before it is mapped to an error code. */

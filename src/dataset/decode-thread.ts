@@ -3,7 +3,7 @@
  * hashes the stored bytes and decompresses them (node:zlib decodes on libuv's
  * thread pool, two zstd frames at a time, so this thread is free meanwhile),
  * runs the reader's tar parser over the decoded pieces, hashing each member's
- * data, and posts every piece with what the parser found in it to the main
+ * data (unless the reader turned member digests off), and posts every piece with what the parser found in it to the main
  * thread. Once the archive ends it stops decompressing and only reads and
  * hashes the rest of the file.
  *
@@ -21,9 +21,9 @@ import { ZstdDecompress, ownsBuffer } from '../_internals/zstd-frames.ts';
 import type { DecodeFailure, DecodeThreadData, FromDecodeThread } from './decode-messages.ts';
 import { TarParser, type TarEvent } from './tar-parser.ts';
 
-const { path, compression, limits, readBytes, maxInFlightBytes, pieceBytes } = workerData as DecodeThreadData;
+const { path, compression, limits, readBytes, maxInFlightBytes, pieceBytes, hashMembers } = workerData as DecodeThreadData;
 const port = parentPort!;
-const parser = new TarParser();
+const parser = new TarParser({ hashMembers });
 
 const hash = createHash('sha256');
 let stored = 0;

@@ -107,11 +107,11 @@ class PieceQueue {
  * thread (decode-thread.ts) reads and hashes the file, has node:zlib decode
  * it on libuv's thread pool (two zstd frames at a time, as `zstd -dc | tar
  * -xO` spreads its work over two processes), and runs the tar parser and the
- * member hashes over the decoded pieces. The main thread is left line
+ * member hashes (when `hashMembers`) over the decoded pieces. The main thread is left line
  * splitting and whatever the caller does. Backpressure: the decode thread
  * posts at most about {@link MAX_IN_FLIGHT_BYTES} that the reader has not taken yet.
  */
-export async function openFile(path: string, limits: DecodeLimits): Promise<DecodedInput> {
+export async function openFile(path: string, limits: DecodeLimits, hashMembers: boolean): Promise<DecodedInput> {
   const head = Buffer.alloc(SNIFF_BYTES);
   let length: number;
   try {
@@ -134,6 +134,7 @@ export async function openFile(path: string, limits: DecodeLimits): Promise<Deco
     readBytes: READ_BYTES,
     maxInFlightBytes: MAX_IN_FLIGHT_BYTES,
     pieceBytes: PIECE_BYTES,
+    hashMembers,
   };
   // No inherited flags: `node --input-type=module -e …` would refuse to start a module file.
   const decoder = new Worker(workerModuleUrl('decode-thread', import.meta.url), { execArgv: [], workerData });
@@ -203,7 +204,7 @@ function drainedOrClosed(stream: Duplex): Promise<void> {
  * decoder and tar parser the file threads run. Once the archive ends, the
  * rest of the input is only hashed.
  */
-export async function openStream(source: Readable, limits: DecodeLimits): Promise<DecodedInput> {
+export async function openStream(source: Readable, limits: DecodeLimits, hashMembers: boolean): Promise<DecodedInput> {
   let sniffed: { head: Buffer; stream: Readable };
   try {
     sniffed = await sniff(source);
@@ -217,7 +218,7 @@ export async function openStream(source: Readable, limits: DecodeLimits): Promis
     throw unsupported(head, {});
   }
   const decoder = decoderFor(compression);
-  const parser = new TarParser();
+  const parser = new TarParser({ hashMembers });
   const hash = createHash('sha256');
   let storedBytes = 0;
   let decodedBytes = 0;

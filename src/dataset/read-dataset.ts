@@ -60,12 +60,14 @@ class TarWalk {
 
   /** The data of the member whose header was just read, up to its end. */
   member(): MemberData {
-    let sha256: string | undefined;
+    let ended = false;
+    let sha256: string | null | undefined;
     const next = async (): Promise<Buffer | undefined> => {
-      if (sha256 !== undefined) return undefined;
+      if (ended) return undefined;
       const event = await this.next();
       if (event.type === 'data') return event.bytes;
       if (event.type === 'member-end') {
+        ended = true;
         sha256 = event.sha256;
         return undefined;
       }
@@ -81,11 +83,27 @@ class TarWalk {
   }
 }
 
+/** What is wrong with the options, if anything: an option of the wrong type would otherwise be read as its default. */
+function optionsProblem(options: ReadDatasetOptions): BackfillError | undefined {
+  const { memberDigests } = options as { memberDigests?: unknown };
+  if (memberDigests !== undefined && typeof memberDigests !== 'boolean') {
+    return new BackfillError('INVALID_ARGUMENT', `memberDigests must be true or false; got ${shown(memberDigests)}.`);
+  }
+  return undefined;
+}
+
+function shown(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
 class DatasetReader implements Dataset {
   readonly #input: string | Readable;
   readonly #limits: DecodeLimits;
   readonly #maxLineBytes: number;
   readonly #signal: AbortSignal | undefined;
+  readonly #hashMembers: boolean;
+  /** A bad option, refused when reading starts (`readDataset` itself never throws). */
+  readonly #invalid: BackfillError | undefined;
   readonly #stats = deferred<DatasetStats>();
   readonly #manifest = deferred<DatasetManifest>();
   #started = false;
@@ -98,6 +116,8 @@ class DatasetReader implements Dataset {
     };
     this.#maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     this.#signal = options.signal;
+    this.#invalid = optionsProblem(options);
+    this.#hashMembers = options.memberDigests !== false;
   }
 
   manifest(): ResultAsync<DatasetManifest, BackfillError> {
@@ -147,9 +167,13 @@ class DatasetReader implements Dataset {
     this.#signal?.addEventListener('abort', onAbort, { once: true });
     let finished = false;
     try {
+      if (this.#invalid) throw this.#invalid;
       if (this.#signal?.aborted) onAbort();
       if (aborted) throw aborted;
-      input = await (typeof this.#input === 'string' ? openFile(this.#input, this.#limits) : openStream(this.#input, this.#limits));
+      const hashMembers = this.#hashMembers;
+      input = await (typeof this.#input === 'string'
+        ? openFile(this.#input, this.#limits, hashMembers)
+        : openStream(this.#input, this.#limits, hashMembers));
       if (aborted) throw aborted;
       const walk = new TarWalk(input);
       const seen = new Set<string>();
@@ -202,6 +226,8 @@ class DatasetReader implements Dataset {
     } finally {
       this.#signal?.removeEventListener('abort', onAbort);
       input?.close();
+      // Refused before the input was opened (bad options, aborted): a caller's stream is released all the same.
+      if (input === undefined && typeof this.#input !== 'string') this.#input.destroy();
       if (!finished) {
         const stopped = new BackfillError('ABORTED', 'iteration stopped before the end of the archive.');
         this.#stats.reject(stopped);
@@ -216,6 +242,9 @@ class DatasetReader implements Dataset {
  * from magic bytes) for streaming. Nothing is extracted to disk and no member
  * is held in memory. One pass computes the SHA-256 of the stored file and of
  * every member, plus byte and record counts ({@link Dataset.stats}).
+ * `memberDigests: false` leaves out the members' digests, for faster raw
+ * lines when the file's digest is checked against a trusted one instead
+ * (see {@link ReadDatasetOptions.memberDigests} for what that gives up).
  *
  * A path and a Readable of the same bytes give the same members, bytes,
  * hashes and errors: one tar parser decides which bytes belong to a member,
@@ -233,6 +262,11 @@ class DatasetReader implements Dataset {
  * const manifest = await ds.manifest(); // Result<DatasetManifest, BackfillError>
  * ```
  */
+export function readDataset(input: string | Readable, options?: ReadDatasetOptions & { readonly memberDigests?: true }): Dataset<string>;
+/** With `memberDigests: false`: every member's `sha256` is `null` (see {@link ReadDatasetOptions.memberDigests}). */
+export function readDataset(input: string | Readable, options: ReadDatasetOptions & { readonly memberDigests: false }): Dataset<null>;
+/** Member digests chosen at run time: `sha256` is a string or `null`, as the option says. */
+export function readDataset(input: string | Readable, options?: ReadDatasetOptions): Dataset;
 export function readDataset(input: string | Readable, options: ReadDatasetOptions = {}): Dataset {
   return new DatasetReader(input, options);
 }

@@ -19,7 +19,8 @@ export type TarEvent =
   | { readonly type: 'member'; readonly name: string; readonly size: number; readonly offset: number }
   | { readonly type: 'directory'; readonly name: string; readonly offset: number }
   | { readonly type: 'data'; readonly start: number; readonly end: number }
-  | { readonly type: 'member-end'; readonly sha256: string }
+  /** `sha256` is `null` when the parser was made with `hashMembers: false`. */
+  | { readonly type: 'member-end'; readonly sha256: string | null }
   | { readonly type: 'end'; readonly offset: number }
   | { readonly type: 'error'; readonly problem: TarProblem };
 
@@ -60,7 +61,7 @@ interface Header {
 
 type State =
   | { readonly kind: 'header' }
-  | { readonly kind: 'member'; remaining: number; readonly padding: number; readonly hash: Hash }
+  | { readonly kind: 'member'; remaining: number; readonly padding: number; readonly hash: Hash | null }
   | { readonly kind: 'skip'; remaining: number; readonly padding: number }
   | {
       readonly kind: 'meta';
@@ -141,12 +142,18 @@ function paxRecords(data: Buffer): Map<string, string> | undefined {
 
 /** A push parser over decoded tar bytes: `push` returns what each chunk holds, `end` what the end of input means. */
 export class TarParser {
+  /** False: members' data is not hashed, and `member-end` carries `sha256: null`. */
+  readonly #hashMembers: boolean;
   #state: State = { kind: 'header' };
   readonly #block = Buffer.alloc(BLOCK);
   #filled = 0;
   /** Tar bytes consumed so far. */
   #offset = 0;
   #pending: { readonly path: string | undefined; readonly size: number | undefined; readonly offset: number } | undefined;
+
+  constructor(options: { readonly hashMembers?: boolean } = {}) {
+    this.#hashMembers = options.hashMembers ?? true;
+  }
 
   /** Parses `chunk`; ranges in the `data` events index into it. After `end` or `error`, input is ignored. */
   push(chunk: Uint8Array): TarEvent[] {
@@ -207,7 +214,7 @@ export class TarParser {
       }
       const n = Math.min(state.remaining, chunk.length - at);
       if (state.kind === 'member') {
-        state.hash.update(chunk.subarray(at, at + n));
+        state.hash?.update(chunk.subarray(at, at + n));
         events.push({ type: 'data', start: at, end: at + n });
       } else if (state.kind === 'meta') {
         state.parts.push(Buffer.from(chunk.subarray(at, at + n)));
@@ -221,7 +228,7 @@ export class TarParser {
 
   /** A member's, meta header's or skipped entry's data has all been read: its padding comes next. */
   #onDataEnd(state: State, events: TarEvent[]): void {
-    if (state.kind === 'member') events.push({ type: 'member-end', sha256: state.hash.digest('hex') });
+    if (state.kind === 'member') events.push({ type: 'member-end', sha256: state.hash?.digest('hex') ?? null });
     else if (state.kind === 'meta') this.#onMeta(state.type, Buffer.concat(state.parts), state.offset);
     const padding = 'padding' in state ? state.padding : 0;
     this.#state = padding > 0 ? { kind: 'padding', remaining: padding } : { kind: 'header' };
@@ -260,7 +267,10 @@ export class TarParser {
     const size = pending?.size ?? header.size;
     if (type === '0' || type === '\0' || type === '7') {
       events.push({ type: 'member', name, size, offset });
-      this.#begin({ kind: 'member', remaining: size, padding: paddingOf(size), hash: createHash('sha256') }, events);
+      this.#begin(
+        { kind: 'member', remaining: size, padding: paddingOf(size), hash: this.#hashMembers ? createHash('sha256') : null },
+        events,
+      );
     } else if (type === '5') {
       events.push({ type: 'directory', name, offset });
       this.#begin({ kind: 'skip', remaining: size, padding: paddingOf(size) }, events);

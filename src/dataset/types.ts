@@ -59,19 +59,26 @@ export interface LineOptions<E extends 'utf8' | 'buffer' = 'utf8' | 'buffer'> {
   readonly encoding?: E;
 }
 
-/** What one pass measured about a member. */
-export interface MemberStats {
+/**
+ * What one pass measured about a member. `Digest` is `string` for a dataset
+ * read with member digests (the default) and `null` for one read with
+ * `memberDigests: false`; `readDataset` picks it from the options.
+ */
+export interface MemberStats<Digest extends string | null = string | null> {
   readonly name: string;
   /** Uncompressed bytes. */
   readonly bytes: number;
-  /** SHA-256 of the member's bytes, lowercase hex. */
-  readonly sha256: string;
+  /**
+   * SHA-256 of the member's bytes, lowercase hex; `null` when the dataset was
+   * read with `memberDigests: false` (see {@link ReadDatasetOptions.memberDigests}).
+   */
+  readonly sha256: Digest;
   /** Non-blank lines (NDJSON records); `null` for `manifest.json`. */
   readonly records: number | null;
 }
 
-/** What one pass measured about the whole archive. */
-export interface DatasetStats {
+/** What one pass measured about the whole archive (`Digest`: see {@link MemberStats}). */
+export interface DatasetStats<Digest extends string | null = string | null> {
   readonly compression: Compression;
   /** SHA-256 of the input file as stored (compressed), lowercase hex. */
   readonly sha256: string;
@@ -83,7 +90,7 @@ export interface DatasetStats {
    */
   readonly tarBytes: number;
   /** Every member in archive order, including `manifest.json`. */
-  readonly members: readonly MemberStats[];
+  readonly members: readonly MemberStats<Digest>[];
 }
 
 /**
@@ -144,6 +151,32 @@ export interface ReadDatasetOptions {
    * @defaultValue `DEFAULT_MAX_LINE_BYTES` (64 MiB)
    */
   readonly maxLineBytes?: number;
+  /**
+   * Compute the SHA-256 of every member ({@link MemberStats.sha256}), which
+   * is what checks each member against the `sha256` the manifest lists for
+   * it (`verifyDataset` and the staging importer always do).
+   *
+   * `false` skips those digests: they cost about as much CPU as
+   * decompressing, on the thread that decodes, so without them raw lines
+   * (`lineBatches({ encoding: 'buffer' })`) arrive faster. Turn them off
+   * when you check the file itself: the SHA-256 of the stored file
+   * ({@link DatasetStats.sha256}) is still computed, and it covers every
+   * byte of every member, so comparing it with a digest you trust (the
+   * one `writeDataset` returns, the `<file>.sha256` that `dataset build`
+   * writes, a `SHA256SUMS`, a verified signature: see the verify module)
+   * catches any change to any member just as well.
+   *
+   * What you give up: each member's digest, and with it the check of the
+   * members against the manifest, which travels in the same file. That
+   * check is the only one left when no trusted digest of the file is
+   * checked, and the only one that names the member that differs. With
+   * `false`, every {@link MemberStats.sha256} is `null`; byte and record
+   * counts are still computed. Either way a digest is known only once its
+   * bytes have been read: don't act on what you read before checking it.
+   * Anything but `true` or `false` is refused (`INVALID_ARGUMENT`).
+   * @defaultValue `true`
+   */
+  readonly memberDigests?: boolean;
   /** Stops reading (and closes the file) when fired. */
   readonly signal?: AbortSignal;
 }
@@ -152,15 +185,16 @@ export interface ReadDatasetOptions {
  * A dataset being read. Iterate it once with `for await`; iteration throws a
  * {@link BackfillError} on bad input. `manifest()` and `stats()` settle when the
  * archive has been read to its end (or fail with the error that stopped it).
+ * `Digest` is the type of each member's `sha256` (see {@link MemberStats}).
  */
-export interface Dataset extends AsyncIterable<DatasetMember> {
+export interface Dataset<Digest extends string | null = string | null> extends AsyncIterable<DatasetMember> {
   /** The parsed manifest, wherever it sits in the archive. */
   manifest(): ResultAsync<DatasetManifest, BackfillError>;
   /** Hashes and counts, once the archive has been read to its end. */
-  stats(): ResultAsync<DatasetStats, BackfillError>;
+  stats(): ResultAsync<DatasetStats<Digest>, BackfillError>;
   /**
    * Reads the whole archive (draining every member) and resolves with the
    * stats and manifest: the cheapest way to hash and count a dataset.
    */
-  scan(): ResultAsync<{ stats: DatasetStats; manifest: DatasetManifest }, BackfillError>;
+  scan(): ResultAsync<{ stats: DatasetStats<Digest>; manifest: DatasetManifest }, BackfillError>;
 }

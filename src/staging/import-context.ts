@@ -47,7 +47,8 @@ export interface RunContext extends ImporterContext, RescanContext {
   readonly progressEveryRows: number;
   readonly maxDuplicateRetries: number;
   readonly expectedSha256: string | undefined;
-  readonly reader: ReadDatasetOptions;
+  /** Member digests always on: every member is checked against the manifest's `sha256`. */
+  readonly reader: ReadDatasetOptions & { readonly memberDigests: true };
   readonly onProgress: ((progress: ImportProgress) => void) | undefined;
   /** `process.hrtime.bigint()` when the import started. */
   readonly started: bigint;
@@ -89,6 +90,7 @@ export function resolveRun(context: ImporterContext, path: string, o: ImportOpti
       maxDuplicateRetries,
       expectedSha256: o.expectedSha256,
       reader: Object.freeze({
+        memberDigests: true,
         ...(signal === undefined ? {} : { signal }),
         ...(o.maxLineBytes === undefined ? {} : { maxLineBytes: o.maxLineBytes }),
         ...(o.maxDecompressedBytes === undefined ? {} : { maxDecompressedBytes: o.maxDecompressedBytes }),

@@ -27,7 +27,7 @@ class PassState {
   rejected = 0;
   rawChars = 0;
   committed = false;
-  stats: DatasetStats | null = null;
+  stats: DatasetStats<string> | null = null;
   manifest: DatasetManifest | null = null;
   lock: StagingCommitInfo | null = null;
   dropped: readonly string[] = [];
@@ -152,7 +152,7 @@ function fillAndCommit(pass: Pass, session: StagingSession): ResultAsync<void, B
  * be finishing (its COPY draining, its primary key being built) while the
  * next member is read into the next table's load.
  */
-async function loadMembers(pass: Pass, session: StagingSession, ds: Dataset): Promise<Result<ReadonlySet<string>, BackfillError>> {
+async function loadMembers(pass: Pass, session: StagingSession, ds: Dataset<string>): Promise<Result<ReadonlySet<string>, BackfillError>> {
   const { run, state } = pass;
   const bySpec = new Map(run.specs.map((s) => [s.member, s]));
   const seen = new Set<string>();
@@ -273,7 +273,7 @@ async function* memberBatches(pass: Pass, member: DatasetMember, spec: MemberSpe
 }
 
 /** Before commit: the tarball's digest, each member against the manifest, and each table's count inside the session. */
-function verify(pass: Pass, session: StagingSession, ds: Dataset, seen: ReadonlySet<string>): ResultAsync<void, BackfillError> {
+function verify(pass: Pass, session: StagingSession, ds: Dataset<string>, seen: ReadonlySet<string>): ResultAsync<void, BackfillError> {
   const { run, state } = pass;
   return safeTry(async function* () {
     const stats = yield* ds.stats();

@@ -33,7 +33,7 @@ export type ManifestEntry = DatasetManifest['members'][number];
 export function checkMember(
   spec: MemberSpec,
   seen: ReadonlySet<string>,
-  stats: DatasetStats,
+  stats: DatasetStats<string>,
   manifest: DatasetManifest,
 ): Result<ManifestEntry, BackfillError> {
   const entry = manifest.members.find((m) => m.name === spec.member);

@@ -165,7 +165,7 @@ async function expectedFrom(path: string, options: VerifyDatasetOptions): Promis
   return entry === undefined ? undefined : { sha256: entry.sha256, from: 'SHA256SUMS', file: sums };
 }
 
-function compareMember(expected: ManifestMember, actual: MemberStats | undefined): MemberVerification {
+function compareMember(expected: ManifestMember, actual: MemberStats<string> | undefined): MemberVerification {
   const want = {
     records: expected.records,
     ...(expected.bytes === undefined ? {} : { bytes: expected.bytes }),
@@ -211,7 +211,7 @@ function memberProblems(m: MemberVerification): BackfillError[] {
 
 function buildReport(
   path: string,
-  stats: DatasetStats,
+  stats: DatasetStats<string>,
   manifest: DatasetManifest | null,
   manifestError: BackfillError | null,
   expected: Expected | undefined,
@@ -302,7 +302,9 @@ export function verifyDataset(path: string, options: VerifyDatasetOptions = {}):
   const failed = (error: unknown): BackfillError => toBackfillError(error, 'IO_ERROR', { path });
   return safeTry(async function* () {
     const expected = yield* findExpected(path, options);
+    // Member digests on: they are what each member is checked against the manifest with.
     const dataset = readDataset(path, {
+      memberDigests: true,
       ...(options.maxDecompressedBytes === undefined ? {} : { maxDecompressedBytes: options.maxDecompressedBytes }),
       ...(options.maxLineBytes === undefined ? {} : { maxLineBytes: options.maxLineBytes }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),

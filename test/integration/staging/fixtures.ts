@@ -28,12 +28,14 @@ export interface HandMember {
   readonly text: string;
   /** `records` to claim in the manifest; default: the non-blank line count. */
   readonly records?: number;
+  /** `sha256` to claim in the manifest; default: none listed. */
+  readonly sha256?: string;
 }
 
 /**
  * Builds a `.tar.zst` with GNU tar and zstd (not with the library), with
  * `manifest.json` LAST, as `tar` puts it when told to. The manifest's record
- * counts can be made to lie.
+ * counts and digests can be made to lie.
  */
 export function handTarball(
   dir: string,
@@ -50,7 +52,11 @@ export function handTarball(
     createdAt: '2025-12-07T14:24:45Z',
     members: members
       .filter((m) => !(options.omitFromManifest ?? []).includes(m.name))
-      .map((m) => ({ name: m.name, records: m.records ?? m.text.split('\n').filter((l) => l.trim().length > 0).length })),
+      .map((m) => ({
+        name: m.name,
+        records: m.records ?? m.text.split('\n').filter((l) => l.trim().length > 0).length,
+        ...(m.sha256 === undefined ? {} : { sha256: m.sha256 }),
+      })),
   };
   writeFileSync(join(src, 'manifest.json'), JSON.stringify(manifest, null, 2));
   const out = join(dir, file);

@@ -24,6 +24,7 @@ let db: TestDatabase;
 let dir: string;
 let good: string; // 340 linksets + 1200 chunks, written by the library
 const tools = needTools('tar', 'zstd');
+const digestTools = needTools('tar', 'zstd', 'sha256sum');
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -356,6 +357,32 @@ describe('StagingImporter.import', () => {
     expect(e3.code).toBe('CHECKSUM_MISMATCH');
     await expectOld('s_mismatch');
   });
+
+  it.skipIf(digestTools.missing)(
+    digestTools.title("checks each member's SHA-256 against the manifest: a member whose bytes differ is refused"),
+    async () => {
+      // Same record count and size as the manifest says, other bytes: only the member's digest tells them apart.
+      const claimed = ndjson([{ _id: 'a', v: 1 }]);
+      const stored = ndjson([{ _id: 'a', v: 2 }]);
+      const digest = (text: string): string => run('sha256sum', [], text).slice(0, 64);
+      const chunks = ndjson([{ _id: 'c' }]);
+      const member = (text: string, sha256: string) => [
+        { name: 'linksets.ndjson', text, sha256 },
+        { name: 'advisory_chunks.ndjson', text: chunks, sha256: digest(chunks) },
+      ];
+      await seedOld('s_member_digest');
+      const changed = handTarball(dir, 'member-changed.tar.zst', member(stored, digest(claimed)));
+      const e = (await importer('s_member_digest').import(changed))._unsafeUnwrapErr();
+      expect(e.code).toBe('CHECKSUM_MISMATCH');
+      expect(e.context).toMatchObject({ member: 'linksets.ndjson', digest: digest(stored) });
+      await expectOld('s_member_digest');
+      // The same archive with the right digest listed loads, and says it checked the members.
+      const right = handTarball(dir, 'member-right.tar.zst', member(stored, digest(stored)));
+      const report = (await importer('s_member_digest').import(right))._unsafeUnwrap();
+      expect(report.checks).toContain('member sha256');
+      expect(await counts('s_member_digest')).toEqual({ linksets_raw: 1, advisory_chunks_raw: 1 });
+    },
+  );
 
   it('a truncated or corrupt tarball fails with its reader code and nothing is committed', async () => {
     await seedOld('s_corrupt');

@@ -181,7 +181,7 @@ describe('readDataset on archives made by GNU tar and the zstd CLI', () => {
     const b = memberDir('concat-b', { 'b.ndjson': lines(40, 100) });
     const zst = join(dir, 'concat.tar.zst');
     sh(`(tar -C '${a}' -cf - a.ndjson; tar -C '${b}' -cf - b.ndjson) | zstd -q -f -o '${zst}'`);
-    const digests = async (ds: Dataset): Promise<Record<string, string>> => {
+    const digests = async (ds: Dataset<string>): Promise<Record<string, string>> => {
       for await (const member of ds) void member;
       return Object.fromEntries((await ds.stats())._unsafeUnwrap().members.map((m) => [m.name, m.sha256]));
     };
