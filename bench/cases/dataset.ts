@@ -9,11 +9,15 @@
  * (`lineBatches({ encoding: 'buffer' })`), the raw-line figure; the others
  * also decode every line to a string. The raw lines are also timed against a
  * pipeline that does the reader's integrity work too (the stored file's and
- * the member's SHA-256), row `dataset.read.byteLineBatches.hashing`.
+ * the member's SHA-256), row `dataset.read.byteLineBatches.hashing`; and read
+ * with `memberDigests: false` (only the stored file's SHA-256, which still
+ * covers every byte) against the plain pipeline, row
+ * `dataset.read.byteLineBatches.fileDigestOnly`.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ReadDatasetOptions } from '../../src/dataset/index.js';
 import { benchDataset } from '../dataset-fixture.js';
 import { BENCH_TMP, envInt, median, report, timeShell } from '../lib.js';
 
@@ -24,8 +28,13 @@ const RUNS = envInt('BENCH_RUNS', 5);
 const CHILD = fileURLToPath(new URL('../children/read-dataset.mjs', import.meta.url));
 
 /** One measured pass in a fresh plain-node process on dist/, so peak RSS is its own. */
-function runChild(mode: Mode, file: string, member: string): { n: number; seconds: number; peakRssMiB: number } {
-  const r = spawnSync(process.execPath, [CHILD, mode, file, member], { encoding: 'utf8', maxBuffer: 1 << 20 });
+function runChild(
+  mode: Mode,
+  file: string,
+  member: string,
+  options: ReadDatasetOptions = {},
+): { n: number; seconds: number; peakRssMiB: number } {
+  const r = spawnSync(process.execPath, [CHILD, mode, file, member, JSON.stringify(options)], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }
@@ -54,10 +63,11 @@ async function main(): Promise<void> {
     baseline: `zstd -dc '${file}' | tar -xO ${member} | node '${parseScript}'`,
   };
   // The batch forms are the bulk-loading fast path; the per-item forms pay one await per line.
-  const cases: { mode: Mode; label?: string; baselineName: string; baseline: string }[] = [
+  const cases: { mode: Mode; label?: string; options?: ReadDatasetOptions; baselineName: string; baseline: string }[] = [
     { mode: 'scan', ...raw },
     { mode: 'byteLineBatches', ...raw },
     { mode: 'byteLineBatches', ...rawHashed },
+    { mode: 'byteLineBatches', label: 'fileDigestOnly', options: { memberDigests: false }, ...raw },
     { mode: 'lineBatches', ...raw },
     { mode: 'lines', ...raw },
     { mode: 'recordBatches', ...parsed },
@@ -70,14 +80,14 @@ async function main(): Promise<void> {
       const b = await timeShell(c.baseline);
       if (Number(b.stdout.trim()) !== rows) throw new Error(`baseline counted ${b.stdout.trim()} rows, expected ${rows}`);
       baseTimes.push(b.seconds);
-      const o = runChild(c.mode, file, member);
+      const o = runChild(c.mode, file, member, c.options);
       if (o.n !== rows) throw new Error(`readDataset counted ${o.n} rows, expected ${rows}`);
       ours.push(o);
     }
     const seconds = median(ours.map((o) => o.seconds));
     const baseSeconds = median(baseTimes);
-    const quarter = runChild(c.mode, small.file, small.member);
-    const fourTimes = runChild(c.mode, large.file, large.member);
+    const quarter = runChild(c.mode, small.file, small.member, c.options);
+    const fourTimes = runChild(c.mode, large.file, large.member, c.options);
     report({
       case: `dataset.read.${c.mode}${c.label ? `.${c.label}` : ''}`,
       n: rows,

@@ -4,10 +4,11 @@
 import { readDataset } from '../../dist/dataset/index.js';
 import { measureAndPrint } from './measure.mjs';
 
-const [mode, file, member] = process.argv.slice(2);
+// An optional fourth argument is readDataset's options as JSON (say, {"memberDigests":false}).
+const [mode, file, member, options = '{}'] = process.argv.slice(2);
 await measureAndPrint(async () => {
   let n = 0;
-  const ds = readDataset(file);
+  const ds = readDataset(file, JSON.parse(options));
   if (mode === 'scan') {
     const { stats } = (await ds.scan())._unsafeUnwrap();
     return { n: stats.members.find((m) => m.name === member).records };
