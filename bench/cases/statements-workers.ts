@@ -39,8 +39,12 @@ import { generateVexDocuments } from '../../src/testing/vex-documents.js';
 import { envInt, median, report } from '../lib.js';
 
 const SERVER = process.env.BACKFILL_KIT_PG_URL ?? process.env.PGURI ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-/** The built CLI (`npm run bench` builds first): process start-up is what a user's is, not a TypeScript loader's. */
-const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+/**
+ * The built CLI (`npm run bench` builds first): process start-up is what a
+ * user's is, not a TypeScript loader's. BENCH_CLI names another build's
+ * `cli/main.js`, to compare two builds in alternating runs.
+ */
+const MAIN = process.env.BENCH_CLI ?? fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 /** Linux reports process CPU in clock ticks of 1/100 s (USER_HZ). */
 const TICKS_PER_SECOND = 100;
 

@@ -6,11 +6,10 @@
  *
  * @module
  */
-import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { err, ok, safeTry, type Result, type ResultAsync } from 'neverthrow';
-import { BackfillError } from '../errors.js';
+import { BackfillError, type BackfillErrorCode } from '../errors.js';
 import { validateIdentifier } from '../_internals/sql-identifier.js';
 import {
   DEFAULT_BATCH_SIZE,
@@ -51,7 +50,8 @@ import {
   type FlagValues,
 } from './command.js';
 import { DATASET_DB_VARS, resolvePgTarget } from './env.js';
-import { EXIT_CODES } from './exit-codes.js';
+import { EXIT_CODES, exitCodeForError } from './exit-codes.js';
+import type { WorkerThreadData, WorkerThreadMessage } from './worker-thread.js';
 
 function summaryLines(s: BackfillSummary): string[] {
   return [
@@ -293,51 +293,43 @@ function retryingText(retrying: readonly RetryingRange[]): string {
     .join('');
 }
 
-/** Flags to hand to worker processes: the same store, engine and database. */
-function forwardedFlags(flags: FlagValues): string[] {
-  const out: string[] = [];
-  for (const name of [...Object.keys(storeFlags), ...Object.keys(engineFlags), ...Object.keys(workerFlags)]) {
-    const value = stringFlag(flags, name);
-    if (value !== undefined) out.push(`--${name}`, value);
-  }
-  return out;
-}
+/** How long `--workers` lets its worker threads end on their own once the queue is done. */
+const THREAD_EXIT_GRACE_MS = 5000;
 
-/** How long `--workers` lets its children exit on their own once the queue is done. */
-const CHILD_EXIT_GRACE_MS = 5000;
-
-/** Runs `statements worker --until-done --run-id` in a child process of this CLI; it waits for the run's jobs. */
-function spawnWorker(ctx: CommandContext, url: string, runId: string, stop: AbortSignal): Promise<number | null> {
-  const main = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './main.ts' : './main.js', import.meta.url));
-  const loader = main.endsWith('.ts') && !process.execArgv.some((a) => a.includes('tsx')) ? ['--import', 'tsx'] : [];
-  const child = spawn(
-    process.execPath,
-    [
-      ...process.execArgv,
-      ...loader,
-      main,
-      'statements',
-      'worker',
-      '--until-done',
-      '--run-id',
-      runId,
-      '--quiet',
-      ...forwardedFlags(ctx.flags),
-      '--pg',
-      url,
-    ],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  const kill = (): boolean => child.kill('SIGTERM');
+/**
+ * Runs one more `--until-done` worker for the run in a worker thread of
+ * this process (see worker-thread.ts): it waits for the run's jobs. Resolves
+ * with 0 once it worked to the end, the exit status of its error, or null
+ * when the thread died (its range is retried by the other workers once its
+ * heartbeats stop, as a killed worker process's).
+ */
+function startWorkerThread(
+  ctx: CommandContext,
+  cluster: DistributedBackfillConfig,
+  runId: string,
+  stop: AbortSignal,
+): Promise<number | null> {
+  const fromSources = import.meta.url.endsWith('.ts');
+  const entry = new URL(fromSources ? './worker-thread.ts' : './worker-thread.js', import.meta.url);
+  // From TypeScript sources the thread needs tsx's loader, which a CLI run through tsx already has in its execArgv.
+  const loader = fromSources && !process.execArgv.some((a) => a.includes('tsx')) ? ['--import', 'tsx'] : [];
+  const { logger: _logger, normalizers: _normalizers, ...cloneable } = cluster;
+  const reconnectSeconds = intFlag(ctx.flags, 'reconnect-seconds', 0).unwrapOr(undefined);
+  const data: WorkerThreadData = { cluster: cloneable, runId, ...(reconnectSeconds === undefined ? {} : { reconnectSeconds }) };
+  const thread = new Worker(entry, { workerData: data, execArgv: [...process.execArgv, ...loader], stdout: false, stderr: false });
   const signal = AbortSignal.any([ctx.signal, stop]);
-  signal.addEventListener('abort', kill, { once: true });
+  const onAbort = (): void => thread.postMessage('stop');
+  signal.addEventListener('abort', onAbort, { once: true });
+  let outcome: number | null = null;
+  thread.on('message', (m: WorkerThreadMessage) => {
+    if ('done' in m) outcome = m.done === null ? 0 : exitCodeForError(m.done as BackfillErrorCode);
+    else ctx.logger[m.log]?.(m.message, m.fields);
+  });
   return new Promise((resolve) => {
-    child.once('error', () => resolve(null));
-    child.once('close', (code) => {
-      signal.removeEventListener('abort', kill);
-      resolve(code);
+    thread.once('error', (e) => ctx.logger.warn(`a worker thread died: ${e instanceof Error ? e.message : String(e)}`));
+    thread.once('exit', () => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(outcome);
     });
   });
 }
@@ -364,11 +356,9 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
       await sleep(2000, undefined, { signal: polling.signal }).catch(() => undefined);
     }
   };
-  // The children start at once and wait for the run's jobs: their start overlaps the planning.
+  // The worker threads start at once and wait for the run's jobs: their start overlaps the planning.
   const stopChildren = new AbortController();
-  const children = Promise.all(
-    Array.from({ length: workers - 1 }, () => spawnWorker(ctx, cluster.connectionString, runId, stopChildren.signal)),
-  );
+  const children = Promise.all(Array.from({ length: workers - 1 }, () => startWorkerThread(ctx, cluster, runId, stopChildren.signal)));
   let polled: Promise<void> = Promise.resolve();
   const worked = await planAndWork(
     cluster,
@@ -380,7 +370,7 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
     },
   );
   // A failed plan enqueued nothing for the children to wait for; after a run they exit on their own, or are stopped after a grace.
-  const grace = setTimeout(() => stopChildren.abort(), worked.isErr() ? 0 : CHILD_EXIT_GRACE_MS);
+  const grace = setTimeout(() => stopChildren.abort(), worked.isErr() ? 0 : THREAD_EXIT_GRACE_MS);
   // The queue is done once planAndWork returns: the report is read while the children shut down.
   const reading = worked.isOk() && !ctx.signal.aborted ? backfillReport(cluster, runId) : undefined;
   const codes = await children;
@@ -396,7 +386,10 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
   const outcome = yield* reportOutcome(ctx, runId, reading);
   // A child that exits with the run's RANGE_FAILED says what this report says.
   const bad = stopChildren.signal.aborted || outcome.error?.code === 'RANGE_FAILED' ? undefined : codes.find((c) => c !== 0);
-  if (bad !== undefined) ctx.logger.warn(`a worker process exited with ${String(bad)}; its ranges are retried by the others or by a rerun`);
+  if (bad !== undefined)
+    ctx.logger.warn(
+      `a worker thread ${bad === null ? 'died' : `ended with exit status ${bad}`}; its ranges are retried by the others or by a rerun`,
+    );
   return outcome;
 }
 
