@@ -7,9 +7,8 @@
  * @module
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Worker } from 'node:worker_threads';
 import { err, ok, safeTry, type Result, type ResultAsync } from 'neverthrow';
-import { BackfillError, type BackfillErrorCode } from '../errors.js';
+import { BackfillError } from '../errors.js';
 import { validateIdentifier } from '../_internals/sql-identifier.js';
 import {
   DEFAULT_BATCH_SIZE,
@@ -50,8 +49,8 @@ import {
   type FlagValues,
 } from './command.js';
 import { DATASET_DB_VARS, resolvePgTarget } from './env.js';
-import { EXIT_CODES, exitCodeForError } from './exit-codes.js';
-import type { WorkerThreadData, WorkerThreadMessage } from './worker-thread.js';
+import { EXIT_CODES } from './exit-codes.js';
+import { startWorkerThread } from './worker-thread.js';
 
 function summaryLines(s: BackfillSummary): string[] {
   return [
@@ -297,44 +296,6 @@ function retryingText(retrying: readonly RetryingRange[]): string {
 const THREAD_EXIT_GRACE_MS = 5000;
 
 /**
- * Runs one more `--until-done` worker for the run in a worker thread of
- * this process (see worker-thread.ts): it waits for the run's jobs. Resolves
- * with 0 once it worked to the end, the exit status of its error, or null
- * when the thread died (its range is retried by the other workers once its
- * heartbeats stop, as a killed worker process's).
- */
-function startWorkerThread(
-  ctx: CommandContext,
-  cluster: DistributedBackfillConfig,
-  runId: string,
-  stop: AbortSignal,
-): Promise<number | null> {
-  const fromSources = import.meta.url.endsWith('.ts');
-  const entry = new URL(fromSources ? './worker-thread.ts' : './worker-thread.js', import.meta.url);
-  // From TypeScript sources the thread needs tsx's loader, which a CLI run through tsx already has in its execArgv.
-  const loader = fromSources && !process.execArgv.some((a) => a.includes('tsx')) ? ['--import', 'tsx'] : [];
-  const { logger: _logger, normalizers: _normalizers, ...cloneable } = cluster;
-  const reconnectSeconds = intFlag(ctx.flags, 'reconnect-seconds', 0).unwrapOr(undefined);
-  const data: WorkerThreadData = { cluster: cloneable, runId, ...(reconnectSeconds === undefined ? {} : { reconnectSeconds }) };
-  const thread = new Worker(entry, { workerData: data, execArgv: [...process.execArgv, ...loader], stdout: false, stderr: false });
-  const signal = AbortSignal.any([ctx.signal, stop]);
-  const onAbort = (): void => thread.postMessage('stop');
-  signal.addEventListener('abort', onAbort, { once: true });
-  let outcome: number | null = null;
-  thread.on('message', (m: WorkerThreadMessage) => {
-    if ('done' in m) outcome = m.done === null ? 0 : exitCodeForError(m.done as BackfillErrorCode);
-    else ctx.logger[m.log]?.(m.message, m.fields);
-  });
-  return new Promise((resolve) => {
-    thread.once('error', (e) => ctx.logger.warn(`a worker thread died: ${e instanceof Error ? e.message : String(e)}`));
-    thread.once('exit', () => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(outcome);
-    });
-  });
-}
-
-/**
  * `statements backfill --workers N`: plans the run, then works it in this
  * process and N-1 child worker processes until the queue is empty, and
  * reports. This process plans and works on one pg-boss instance and one
@@ -358,7 +319,9 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
   };
   // The worker threads start at once and wait for the run's jobs: their start overlaps the planning.
   const stopChildren = new AbortController();
-  const children = Promise.all(Array.from({ length: workers - 1 }, () => startWorkerThread(ctx, cluster, runId, stopChildren.signal)));
+  const signal = AbortSignal.any([ctx.signal, stopChildren.signal]);
+  const threadOptions = { runId, signal, ...(reconnectSeconds === undefined ? {} : { reconnectSeconds }) };
+  const children = Promise.all(Array.from({ length: workers - 1 }, () => startWorkerThread(cluster, threadOptions).ended));
   let polled: Promise<void> = Promise.resolve();
   const worked = await planAndWork(
     cluster,

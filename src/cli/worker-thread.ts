@@ -1,54 +1,78 @@
 /**
- * The body of one extra worker of `statements backfill --workers N`, run
- * in a worker thread of the CLI process: `runBackfillWorker` with
- * `untilDone` for the run, as `statements worker --until-done --run-id`
- * would in a child process, without a process to boot. Its log lines and
- * its outcome go to the CLI's thread as messages; a `stop` message stops
- * it as SIGTERM stops a worker process.
+ * Starts the extra workers of `statements backfill --workers N` as worker
+ * threads of the CLI process (their body is worker-thread-main.ts): each
+ * is `runBackfillWorker` with `untilDone` for the run, as a
+ * `statements worker --until-done --run-id` process would be, without a
+ * process to boot. A thread that dies (or is terminated) mid-range loses
+ * nothing: its job's heartbeats stop, the job engine hands the range to
+ * the other workers, and the range resumes from its checkpoint.
  *
  * @module
  */
-import module from 'node:module';
-import { parentPort, workerData } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
+import { silentLogger } from '../_internals/logger.js';
+import type { BackfillErrorCode } from '../errors.js';
 import type { DistributedBackfillConfig } from '../statements/distributed.js';
+import { exitCodeForError } from './exit-codes.js';
+import type { WorkerThreadData, WorkerThreadMessage } from './worker-thread-main.js';
 
-module.enableCompileCache?.();
-const { runBackfillWorker } = await import('../statements/distributed.js');
-
-/** What the CLI's thread hands a worker thread. */
-export interface WorkerThreadData {
-  /** The run's configuration, less what cannot cross to a thread (the logger, normalizers: the thread uses the defaults). */
-  readonly cluster: Omit<DistributedBackfillConfig, 'logger' | 'normalizers'>;
+/** What the worker thread is asked for. */
+export interface WorkerThreadOptions {
+  /** The run whose jobs it waits for and works until the queue is done. */
   readonly runId: string;
+  /** Stops it as SIGTERM stops a worker process: between batches, its running range's job retried. */
+  readonly signal: AbortSignal;
   readonly reconnectSeconds?: number;
 }
 
-/** Messages from a worker thread: a log line, or its outcome (null when it worked to the end). */
-export type WorkerThreadMessage =
-  | { readonly log: 'debug' | 'info' | 'warn' | 'error'; readonly message: string; readonly fields?: Record<string, unknown> }
-  | { readonly done: string | null };
+/** A started worker thread. */
+export interface StartedWorkerThread {
+  /**
+   * Resolves once the thread has ended: 0 when it worked to the end, the
+   * exit status of its error (as `statements worker` would exit), or null
+   * when it died or was terminated.
+   */
+  readonly ended: Promise<number | null>;
+  /** Stops the thread at once, mid-range (as SIGKILL stops a worker process). */
+  terminate(): Promise<void>;
+}
 
-const port = parentPort;
-if (port === null) throw new Error('worker-thread.js runs in a worker thread of the CLI');
-const data = workerData as WorkerThreadData;
-const post = (m: WorkerThreadMessage): void => port.postMessage(m);
-const stop = new AbortController();
-port.on('message', (m: unknown) => {
-  if (m === 'stop') stop.abort();
-});
-const logTo =
-  (log: 'debug' | 'info' | 'warn' | 'error') =>
-  (message: string, fields?: Record<string, unknown>): void =>
-    post({ log, message, ...(fields === undefined ? {} : { fields }) });
-const done = await runBackfillWorker(
-  { ...data.cluster, logger: { debug: logTo('debug'), info: logTo('info'), warn: logTo('warn'), error: logTo('error') } },
-  {
-    untilDone: true,
-    runId: data.runId,
-    signal: stop.signal,
-    ...(data.reconnectSeconds === undefined ? {} : { reconnectSeconds: data.reconnectSeconds }),
-  },
-);
-post({ done: done.isOk() ? null : done.error.code });
-// The port would keep the thread alive.
-port.close();
+/**
+ * Starts one worker thread for the run. From TypeScript sources (tests) it
+ * needs tsx's loader, which a CLI run through tsx already has in its
+ * `execArgv` (threads inherit it).
+ */
+export function startWorkerThread(cluster: DistributedBackfillConfig, options: WorkerThreadOptions): StartedWorkerThread {
+  const fromSources = import.meta.url.endsWith('.ts');
+  const entry = new URL(fromSources ? './worker-thread-main.ts' : './worker-thread-main.js', import.meta.url);
+  const loader = fromSources && !process.execArgv.some((a) => a.includes('tsx')) ? ['--import', 'tsx'] : [];
+  // What cannot cross to a thread stays here: the logger (its lines come back as messages) and custom normalizers.
+  const { logger = silentLogger, normalizers: _normalizers, ...cloneable } = cluster;
+  const data: WorkerThreadData = {
+    cluster: cloneable,
+    runId: options.runId,
+    ...(options.reconnectSeconds === undefined ? {} : { reconnectSeconds: options.reconnectSeconds }),
+  };
+  const thread = new Worker(entry, { workerData: data, execArgv: [...process.execArgv, ...loader] });
+  const onAbort = (): void => thread.postMessage('stop');
+  if (options.signal.aborted) onAbort();
+  else options.signal.addEventListener('abort', onAbort, { once: true });
+  let outcome: number | null = null;
+  thread.on('message', (m: WorkerThreadMessage) => {
+    if ('done' in m) outcome = m.done === null ? 0 : exitCodeForError(m.done as BackfillErrorCode);
+    else logger[m.log]?.(m.message, m.fields);
+  });
+  thread.on('error', (e) => logger.warn(`a worker thread died: ${e instanceof Error ? e.message : String(e)}`));
+  const ended = new Promise<number | null>((resolve) => {
+    thread.once('exit', () => {
+      options.signal.removeEventListener('abort', onAbort);
+      resolve(outcome);
+    });
+  });
+  return {
+    ended,
+    async terminate() {
+      await thread.terminate();
+    },
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * The extra workers of `statements backfill --workers N` run as worker
+ * threads of the CLI process. Against real PostgreSQL and pg-boss: a thread
+ * terminated in the middle of a range (a thread's SIGKILL) loses nothing,
+ * and the run that planned it and works beside it (`planAndWork`, as
+ * `--workers` does) still ends with the single-process report once the
+ * engine hands the range out again; a thread that is stopped or fails
+ * says so through its outcome.
+ */
+import { describe, expect, it } from 'vitest';
+import { startWorkerThread } from '../../../src/cli/worker-thread.js';
+import { backfillReport, planAndWork, runBackfillWorker } from '../../../src/statements/distributed.js';
+import { cli, jsonOf } from '../cli/cli-harness.js';
+import { dumpStatements, psql, seededPair } from './helpers.js';
+
+const seed = { seed: 31, count: 1500, brokenRatio: 0.04 };
+const pair = seededPair(seed);
+
+/** The run's ranges started but not finished, as the checkpoints table shows them. */
+function rangesInFlight(url: string, runId: string): number {
+  return Number(
+    psql(
+      url,
+      `SELECT count(*) FROM vex.statement_backfill_checkpoints WHERE run_id LIKE '${runId}#range-%' AND NOT completed AND evaluated > 0`,
+    ),
+  );
+}
+
+describe('--workers worker threads', () => {
+  it('a thread terminated mid-range loses nothing: the planning worker finishes the run with the single-process report', async () => {
+    const clean = jsonOf(
+      await cli(['statements', 'backfill', '--run-id', 'one', '--batch-size', '50', '--json'], { env: { PGURI: pair.reference.url } }),
+    );
+    const config = { connectionString: pair.victim.url };
+    const stop = new AbortController();
+    const logged: string[] = [];
+    let thread: ReturnType<typeof startWorkerThread> | undefined;
+    let killed: Promise<number | null> | undefined;
+    // As --workers does: the thread starts first and waits for the run's jobs; this process plans and works beside it.
+    const work = planAndWork(config, { runId: 'spread', batchSize: 50, rangeSize: 250 }, {}, () => {
+      thread = startWorkerThread(
+        { ...config, logger: { info: () => {}, warn: (m) => logged.push(m), error: (m) => logged.push(m) } },
+        { runId: 'spread', signal: stop.signal },
+      );
+      killed = (async () => {
+        // Terminated as soon as two ranges have committed a batch and not finished: one of them is the thread's.
+        for (let i = 0; i < 2400 && rangesInFlight(pair.victim.url, 'spread') < 2; i += 1) await new Promise((r) => setTimeout(r, 25));
+        await thread?.terminate();
+        return thread?.ended ?? null;
+      })();
+    });
+    const worked = await work;
+    expect(worked.isOk() && worked.value.ranges).toBeGreaterThan(0);
+    expect(await killed, 'a terminated thread has no outcome').toBeNull();
+
+    const report = (await backfillReport(config, 'spread'))._unsafeUnwrap();
+    expect(report.state).toBe('completed');
+    expect(report.summary.text).toBe(clean.report.text);
+    expect(report.summary.reportSha256).toBe(clean.report.reportSha256);
+    expect(dumpStatements(pair.victim.url)).toBe(dumpStatements(pair.reference.url));
+    // The killed range was handed out again (its job has more than one attempt) and finished by this process.
+    const retried = Number(psql(pair.victim.url, "SELECT count(*) FROM pgboss.job WHERE data->>'runId' = 'spread' AND retry_count > 0"));
+    expect(retried).toBeGreaterThan(0);
+  }, 240_000);
+
+  it("a stopped thread ends with exit status 0, and a thread whose worker fails ends with that failure's exit status", async () => {
+    const config = { connectionString: pair.reference.url };
+    // Stopped before it found a job: it ends as a stopped worker process does.
+    const stopped = new AbortController();
+    stopped.abort();
+    expect(await startWorkerThread(config, { runId: 'never-planned', signal: stopped.signal }).ended).toBe(0);
+    // A jobs schema name the worker refuses: its failure comes back as an exit status (not 0, and not a dead thread's null).
+    const bad = startWorkerThread(
+      { ...config, jobsSchema: 'no such schema' },
+      { runId: 'never-planned', signal: new AbortController().signal },
+    );
+    const code = await bad.ended;
+    expect(code).not.toBe(0);
+    expect(code).not.toBeNull();
+  }, 120_000);
+
+  it('a worker whose signal fired before it started returns at once (it used to wait for the run forever)', async () => {
+    const stopped = new AbortController();
+    stopped.abort();
+    const started = Date.now();
+    const done = await runBackfillWorker(
+      { connectionString: pair.reference.url },
+      { untilDone: true, runId: 'never-planned', signal: stopped.signal },
+    );
+    expect(done._unsafeUnwrap().ranges).toBe(0);
+    expect(Date.now() - started).toBeLessThan(30_000);
+  }, 60_000);
+});
