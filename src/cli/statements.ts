@@ -158,7 +158,7 @@ const engineFlags: Readonly<Record<string, FlagSpec>> = {
   },
 };
 
-/** How workers ride out a database outage (forwarded to `--workers`' children). */
+/** How workers ride out a database outage (passed on to `--workers`' worker threads). */
 const workerFlags: Readonly<Record<string, FlagSpec>> = {
   'reconnect-seconds': {
     type: 'string',
@@ -297,9 +297,9 @@ const THREAD_EXIT_GRACE_MS = 5000;
 
 /**
  * `statements backfill --workers N`: plans the run, then works it in this
- * process and N-1 child worker processes until the queue is empty, and
+ * process and N-1 worker threads of it until the queue is empty, and
  * reports. This process plans and works on one pg-boss instance and one
- * pool, and the children start while it already works.
+ * pool, and the threads start while it already works.
  */
 async function* backfillWithWorkers(ctx: CommandContext, workers: number): CommandRun {
   const runId = yield* requiredRunId(ctx.flags, 'backfill --workers');
@@ -318,10 +318,10 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
     }
   };
   // The worker threads start at once and wait for the run's jobs: their start overlaps the planning.
-  const stopChildren = new AbortController();
-  const signal = AbortSignal.any([ctx.signal, stopChildren.signal]);
+  const stopThreads = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, stopThreads.signal]);
   const threadOptions = { runId, signal, ...(reconnectSeconds === undefined ? {} : { reconnectSeconds }) };
-  const children = Promise.all(Array.from({ length: workers - 1 }, () => startWorkerThread(cluster, threadOptions).ended));
+  const threads = Promise.all(Array.from({ length: workers - 1 }, () => startWorkerThread(cluster, threadOptions).ended));
   let polled: Promise<void> = Promise.resolve();
   const worked = await planAndWork(
     cluster,
@@ -332,11 +332,11 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
       if (!booleanFlag(ctx.flags, 'quiet')) polled = poll();
     },
   );
-  // A failed plan enqueued nothing for the children to wait for; after a run they exit on their own, or are stopped after a grace.
-  const grace = setTimeout(() => stopChildren.abort(), worked.isErr() ? 0 : THREAD_EXIT_GRACE_MS);
-  // The queue is done once planAndWork returns: the report is read while the children shut down.
+  // A failed plan enqueued nothing for the threads to wait for; after a run they end on their own, or are stopped after a grace.
+  const grace = setTimeout(() => stopThreads.abort(), worked.isErr() ? 0 : THREAD_EXIT_GRACE_MS);
+  // The queue is done once planAndWork returns: the report is read while the threads shut down.
   const reading = worked.isOk() && !ctx.signal.aborted ? backfillReport(cluster, runId) : undefined;
-  const codes = await children;
+  const codes = await threads;
   clearTimeout(grace);
   polling.abort();
   await polled;
@@ -347,8 +347,8 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
     );
   if (worked.isErr()) return failed(worked.error);
   const outcome = yield* reportOutcome(ctx, runId, reading);
-  // A child that exits with the run's RANGE_FAILED says what this report says.
-  const bad = stopChildren.signal.aborted || outcome.error?.code === 'RANGE_FAILED' ? undefined : codes.find((c) => c !== 0);
+  // A thread that ends with the run's RANGE_FAILED says what this report says.
+  const bad = stopThreads.signal.aborted || outcome.error?.code === 'RANGE_FAILED' ? undefined : codes.find((c) => c !== 0);
   if (bad !== undefined)
     ctx.logger.warn(
       `a worker thread ${bad === null ? 'died' : `ended with exit status ${bad}`}; its ranges are retried by the others or by a rerun`,
@@ -372,7 +372,7 @@ const backfill: CommandSpec = {
       type: 'string',
       value: '<n>',
       description:
-        'Run the backfill as a planned run on the job engine, with this many worker processes on this host: this one and n-1 children (needs --run-id).',
+        'Run the backfill as a planned run on the job engine, with this many workers on this host: this process and n-1 worker threads of it (needs --run-id).',
     },
     'range-size': rangeSizeFlag,
     ...storeFlags,
