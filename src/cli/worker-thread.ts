@@ -45,7 +45,7 @@ export interface StartedWorkerThread {
 export function startWorkerThread(cluster: DistributedBackfillConfig, options: WorkerThreadOptions): StartedWorkerThread {
   const fromSources = import.meta.url.endsWith('.ts');
   const entry = new URL(fromSources ? './worker-thread-main.ts' : './worker-thread-main.js', import.meta.url);
-  const loader = fromSources && !process.execArgv.some((a) => a.includes('tsx')) ? ['--import', 'tsx'] : [];
+  const loader = fromSources && !process.execArgv.some((a) => a.includes('tsx'));
   // What cannot cross to a thread stays here: the logger (its lines come back as messages) and custom normalizers.
   const { logger = silentLogger, normalizers: _normalizers, ...cloneable } = cluster;
   const data: WorkerThreadData = {
@@ -53,7 +53,8 @@ export function startWorkerThread(cluster: DistributedBackfillConfig, options: W
     runId: options.runId,
     ...(options.reconnectSeconds === undefined ? {} : { reconnectSeconds: options.reconnectSeconds }),
   };
-  const thread = new Worker(entry, { workerData: data, execArgv: [...process.execArgv, ...loader] });
+  // Node's options are inherited (V8's, such as --max-old-space-size, hold for the whole process and may not be given again).
+  const thread = new Worker(entry, { workerData: data, ...(loader ? { execArgv: ['--import', 'tsx'] } : {}) });
   const onAbort = (): void => thread.postMessage('stop');
   if (options.signal.aborted) onAbort();
   else options.signal.addEventListener('abort', onAbort, { once: true });

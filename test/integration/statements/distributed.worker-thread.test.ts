@@ -7,11 +7,17 @@
  * engine hands the range out again; a thread that is stopped or fails
  * says so through its outcome.
  */
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { startWorkerThread } from '../../../src/cli/worker-thread.js';
 import { backfillReport, planAndWork, runBackfillWorker } from '../../../src/statements/distributed.js';
 import { cli, jsonOf } from '../cli/cli-harness.js';
 import { dumpStatements, psql, seededPair } from './helpers.js';
+
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const main = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
 
 const seed = { seed: 31, count: 1500, brokenRatio: 0.04 };
 const pair = seededPair(seed);
@@ -90,4 +96,48 @@ describe('--workers worker threads', () => {
     expect(done._unsafeUnwrap().ranges).toBe(0);
     expect(Date.now() - started).toBeLessThan(30_000);
   }, 60_000);
+
+  it('backfill --workers 2 runs under Node options that hold for the whole process (a thread may not be given them again)', async () => {
+    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--max-old-space-size=1024',
+          '--import',
+          tsxLoader,
+          main,
+          'statements',
+          'backfill',
+          '--run-id',
+          'opts',
+          '--workers',
+          '2',
+          '--range-size',
+          '100',
+          '--max-documents',
+          '400',
+          '--statements-table',
+          'opts.statements',
+          '--documents-table',
+          'opts.documents',
+          '--checkpoints-table',
+          'opts.checkpoints',
+          '--failures-table',
+          'opts.failures',
+          '--json',
+          '--pg',
+          pair.reference.url,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let [stdout, stderr] = ['', ''];
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.once('error', reject);
+      child.once('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(run.stderr).not.toMatch(/worker thread died|invalid execArgv/);
+    expect(run.code, run.stderr).toBe(4); // completed, with the seed's broken documents as failures
+    expect(JSON.parse(run.stdout).report.state).toBe('completed');
+  }, 120_000);
 });
