@@ -1,18 +1,18 @@
 /**
  * The extra workers of `statements backfill --workers N` run as worker
  * threads of the CLI process. Against real PostgreSQL and pg-boss: a thread
- * terminated in the middle of a range (a thread's SIGKILL) loses nothing,
- * and the run that planned it and works beside it (`planAndWork`, as
- * `--workers` does) still ends with the single-process report once the
- * engine hands the range out again; a thread that is stopped or fails
- * says so through its outcome.
+ * terminated in the middle of a range (a thread's SIGKILL) loses nothing:
+ * the planning worker (`planAndWork`, as `--workers` runs it) ends the run
+ * with the single-process report once the engine hands the range out
+ * again; a thread that is stopped or fails says so through its outcome.
  */
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { startWorkerThread } from '../../../src/cli/worker-thread.js';
-import { backfillReport, planAndWork, runBackfillWorker } from '../../../src/statements/distributed.js';
+import { backfillReport, planAndWork, planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
 import { cli, jsonOf } from '../cli/cli-harness.js';
 import { dumpStatements, psql, seededPair } from './helpers.js';
 
@@ -22,52 +22,53 @@ const main = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url))
 const seed = { seed: 31, count: 1500, brokenRatio: 0.04 };
 const pair = seededPair(seed);
 
-/** The run's ranges started but not finished, as the checkpoints table shows them. */
-function rangesInFlight(url: string, runId: string): number {
-  return Number(
-    psql(
-      url,
-      `SELECT count(*) FROM vex.statement_backfill_checkpoints WHERE run_id LIKE '${runId}#range-%' AND NOT completed AND evaluated > 0`,
-    ),
-  );
+/** Whether one of the run's ranges has committed a batch and not finished, as the checkpoints table shows it. */
+async function rangeInFlight(url: string, runId: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const r = await c.query(
+      'SELECT 1 FROM vex.statement_backfill_checkpoints WHERE run_id LIKE $1 AND NOT completed AND evaluated > 0 LIMIT 1',
+      [`${runId}#range-%`],
+    );
+    return r.rowCount === 1;
+  } catch {
+    return false; // the checkpoints table is not there yet
+  } finally {
+    await c.end();
+  }
 }
 
 describe('--workers worker threads', () => {
-  it('a thread terminated mid-range loses nothing: the planning worker finishes the run with the single-process report', async () => {
+  it('a thread terminated mid-range loses nothing: the planning worker then finishes the run with the single-process report', async () => {
     const clean = jsonOf(
       await cli(['statements', 'backfill', '--run-id', 'one', '--batch-size', '50', '--json'], { env: { PGURI: pair.reference.url } }),
     );
     const config = { connectionString: pair.victim.url };
-    const stop = new AbortController();
-    const logged: string[] = [];
-    let thread: ReturnType<typeof startWorkerThread> | undefined;
-    let killed: Promise<number | null> | undefined;
-    // As --workers does: the thread starts first and waits for the run's jobs; this process plans and works beside it.
-    const work = planAndWork(config, { runId: 'spread', batchSize: 50, rangeSize: 250 }, {}, () => {
-      thread = startWorkerThread(
-        { ...config, logger: { info: () => {}, warn: (m) => logged.push(m), error: (m) => logged.push(m) } },
-        { runId: 'spread', signal: stop.signal },
-      );
-      killed = (async () => {
-        // Terminated as soon as two ranges have committed a batch and not finished: one of them is the thread's.
-        for (let i = 0; i < 2400 && rangesInFlight(pair.victim.url, 'spread') < 2; i += 1) await new Promise((r) => setTimeout(r, 25));
-        await thread?.terminate();
-        return thread?.ended ?? null;
-      })();
-    });
-    const worked = await work;
-    expect(worked.isOk() && worked.value.ranges).toBeGreaterThan(0);
-    expect(await killed, 'a terminated thread has no outcome').toBeNull();
+    const plan = { runId: 'spread', batchSize: 50, rangeSize: 250 };
+    (await planBackfill(config, plan))._unsafeUnwrap();
+    // The thread works alone until one of its ranges has committed a batch, and is terminated there (a thread's SIGKILL).
+    const thread = startWorkerThread(config, { runId: 'spread', signal: new AbortController().signal });
+    const deadline = Date.now() + 120_000;
+    while (!(await rangeInFlight(pair.victim.url, 'spread'))) {
+      expect(Date.now(), 'the worker thread took no range within 2 minutes').toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await thread.terminate();
+    expect(await thread.ended, 'a terminated thread has no outcome').toBeNull();
 
+    // As --workers does: plan (again: idempotent) and work until the queue is done, the killed range included.
+    const worked = await planAndWork(config, plan, {}, () => {});
+    expect(worked.isOk() && worked.value.ranges).toBeGreaterThan(0);
     const report = (await backfillReport(config, 'spread'))._unsafeUnwrap();
     expect(report.state).toBe('completed');
     expect(report.summary.text).toBe(clean.report.text);
     expect(report.summary.reportSha256).toBe(clean.report.reportSha256);
     expect(dumpStatements(pair.victim.url)).toBe(dumpStatements(pair.reference.url));
-    // The killed range was handed out again (its job has more than one attempt) and finished by this process.
+    // The killed range was handed out again: its job has a failed attempt behind it.
     const retried = Number(psql(pair.victim.url, "SELECT count(*) FROM pgboss.job WHERE data->>'runId' = 'spread' AND retry_count > 0"));
     expect(retried).toBeGreaterThan(0);
-  }, 240_000);
+  }, 300_000);
 
   it("a stopped thread ends with exit status 0, and a thread whose worker fails ends with that failure's exit status", async () => {
     const config = { connectionString: pair.reference.url };
