@@ -1,7 +1,7 @@
 /**
  * `statements-workers` case: the statement backfill on one process against
- * `statements backfill --workers 2` (plan, this process and one child
- * worker on the pg-boss job engine, report), both through the built CLI,
+ * `statements backfill --workers 2` (plan, this process and one worker
+ * thread of it on the pg-boss job engine, report), both through the built CLI,
  * over a normalization-heavy corpus: BENCH_HEAVY_DOCS (default 8,000) large
  * CSAF VEX documents, each with a product tree of BENCH_HEAVY_PRODUCTS
  * (default 400) products and 3 vulnerabilities giving a status to 5
@@ -24,13 +24,14 @@
  * - per pass, the CPU the rest of the machine used meanwhile
  *   (`othersCpuSeconds`, from `/proc/stat`): what the second worker could
  *   not have;
- * - for `--workers 2`, the Node CPU split between the CLI process (which
- *   plans, works and reports) and its child worker (`parentCpuSeconds`,
- *   `childCpuSeconds`).
+ * - the Node CPU split by thread (Linux; `threadCpuSeconds`): the CLI's
+ *   main thread (which plans, works and reports), its worker thread (the
+ *   second worker of `--workers 2`), V8's own threads (garbage collection
+ *   and the optimizing compiler, shared by both) and the rest.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -39,8 +40,12 @@ import { generateVexDocuments } from '../../src/testing/vex-documents.js';
 import { envInt, median, report } from '../lib.js';
 
 const SERVER = process.env.BACKFILL_KIT_PG_URL ?? process.env.PGURI ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-/** The built CLI (`npm run bench` builds first): process start-up is what a user's is, not a TypeScript loader's. */
-const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+/**
+ * The built CLI (`npm run bench` builds first): process start-up is what a
+ * user's is, not a TypeScript loader's. BENCH_CLI names another build's
+ * `cli/main.js`, to compare two builds in alternating runs.
+ */
+const MAIN = process.env.BENCH_CLI ?? fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 /** Linux reports process CPU in clock ticks of 1/100 s (USER_HZ). */
 const TICKS_PER_SECOND = 100;
 
@@ -135,12 +140,42 @@ function machineBusy(): number | null {
   }
 }
 
+/** CPU seconds of each thread of process `pid` so far, by thread id, with the thread's name; empty off Linux. */
+function threadCpu(pid: number): Map<string, { name: string; cpu: number }> {
+  const out = new Map<string, { name: string; cpu: number }>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat
+        .slice(stat.lastIndexOf(')') + 2)
+        .split(' ')
+        .map(Number);
+      out.set(tid, { name, cpu: ((f[11] ?? 0) + (f[12] ?? 0)) / TICKS_PER_SECOND });
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+/** Thread names as reported: Node's main thread, a worker thread, V8's platform threads; everything else is "other". */
+function threadGroup(name: string): 'main' | 'worker' | 'v8' | 'other' {
+  return name === 'MainThread' ? 'main' : name === 'WorkerThread' ? 'worker' : name === 'V8Worker' ? 'v8' : 'other';
+}
+
 interface Timed {
   readonly seconds: number;
   /** CPU seconds of the CLI process and its children; null off Linux. */
   readonly nodeCpu: number | null;
-  /** Of `nodeCpu`, the CLI process's own (sampled every 50 ms, so short of its last 50 ms at most); null off Linux. */
-  readonly parentCpu: number | null;
+  /** The CLI process's CPU by thread (sampled every 50 ms); empty off Linux. */
+  readonly threads: Readonly<Record<string, number>>;
   /** CPU seconds of the database's backends; null where unreadable. */
   readonly postgresCpu: number | null;
   /** CPU seconds the rest of the machine (other processes) used meanwhile; null off Linux. */
@@ -155,11 +190,9 @@ async function timeCli(args: readonly string[], url: string): Promise<Timed> {
   const busyBefore = machineBusy();
   const start = process.hrtime.bigint();
   const child = spawn(process.execPath, [MAIN, ...args, '--json', '--quiet', '--pg', url], { stdio: ['ignore', 'pipe', 'inherit'] });
-  // The CLI's own CPU, apart from its child workers' (which only show in our children's total once it has waited for them).
-  let parentCpu: number | null = null;
+  const seenThreads = new Map<string, { name: string; cpu: number }>();
   const sampling = setInterval(() => {
-    const own = child.pid === undefined ? null : procCpu(child.pid);
-    if (own !== null) parentCpu = own.own;
+    if (child.pid !== undefined) for (const [tid, t] of threadCpu(child.pid)) seenThreads.set(tid, t);
   }, 50);
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -179,7 +212,11 @@ async function timeCli(args: readonly string[], url: string): Promise<Timed> {
   return {
     seconds,
     nodeCpu,
-    parentCpu,
+    threads: [...seenThreads.values()].reduce<Record<string, number>>((by, t) => {
+      const g = threadGroup(t.name);
+      by[g] = (by[g] ?? 0) + t.cpu;
+      return by;
+    }, {}),
     postgresCpu,
     othersCpu: busyBefore === null || busyAfter === null || ours === null ? null : Math.max(0, busyAfter - busyBefore - ours),
     report: (JSON.parse(stdout) as { report: Timed['report'] }).report,
@@ -298,6 +335,14 @@ async function main(): Promise<void> {
       const values = list.map(of);
       return values.some((v) => v === null) ? null : median(values as number[]);
     };
+    /** Medians of the CPU by thread group: main, worker, v8 (V8's garbage collector and compiler threads), other. */
+    const threadSplit = (list: readonly Timed[]): Record<string, number | null> =>
+      Object.fromEntries(
+        (['main', 'worker', 'v8', 'other'] as const).map((g) => [
+          g,
+          list.some((t) => g in t.threads) ? round(mid(list, (t) => t.threads[g] ?? 0)) : null,
+        ]),
+      );
     const oneSeconds = median(ones.map((t) => t.seconds));
     const cpuOf = (list: readonly Timed[]): number | null =>
       sum(
@@ -329,6 +374,7 @@ async function main(): Promise<void> {
       runs: ones.map((t) => round(t.seconds)),
       startupSeconds: round(median(startOne)),
       nodeCpuSeconds: round(mid(ones, (t) => t.nodeCpu)),
+      threadCpuSeconds: threadSplit(ones),
       postgresCpuSeconds: round(mid(ones, (t) => t.postgresCpu)),
       othersCpuSeconds: ones.map((t) => round(t.othersCpu)),
     });
@@ -345,9 +391,7 @@ async function main(): Promise<void> {
       ratios: ratios.map((r) => round(r, 3)),
       startupSeconds: round(median(startTwo)),
       nodeCpuSeconds: round(mid(twos, (t) => t.nodeCpu)),
-      // Of that, the planning and working CLI process, and its child worker.
-      parentCpuSeconds: round(mid(twos, (t) => t.parentCpu)),
-      childCpuSeconds: round(mid(twos, (t) => (t.nodeCpu === null || t.parentCpu === null ? null : t.nodeCpu - t.parentCpu))),
+      threadCpuSeconds: threadSplit(twos),
       postgresCpuSeconds: round(mid(twos, (t) => t.postgresCpu)),
       othersCpuSeconds: twos.map((t) => round(t.othersCpu)),
       // CPU of one process over CPU of the two-worker run (Node and PostgreSQL): what splitting costs, whatever the load.

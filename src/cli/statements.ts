@@ -6,9 +6,7 @@
  *
  * @module
  */
-import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { err, ok, safeTry, type Result, type ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { validateIdentifier } from '../_internals/sql-identifier.js';
@@ -52,6 +50,7 @@ import {
 } from './command.js';
 import { DATASET_DB_VARS, resolvePgTarget } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
+import { startWorkerThread } from './worker-thread.js';
 
 function summaryLines(s: BackfillSummary): string[] {
   return [
@@ -159,7 +158,7 @@ const engineFlags: Readonly<Record<string, FlagSpec>> = {
   },
 };
 
-/** How workers ride out a database outage (forwarded to `--workers`' children). */
+/** How workers ride out a database outage (passed on to `--workers`' worker threads). */
 const workerFlags: Readonly<Record<string, FlagSpec>> = {
   'reconnect-seconds': {
     type: 'string',
@@ -293,60 +292,14 @@ function retryingText(retrying: readonly RetryingRange[]): string {
     .join('');
 }
 
-/** Flags to hand to worker processes: the same store, engine and database. */
-function forwardedFlags(flags: FlagValues): string[] {
-  const out: string[] = [];
-  for (const name of [...Object.keys(storeFlags), ...Object.keys(engineFlags), ...Object.keys(workerFlags)]) {
-    const value = stringFlag(flags, name);
-    if (value !== undefined) out.push(`--${name}`, value);
-  }
-  return out;
-}
-
-/** How long `--workers` lets its children exit on their own once the queue is done. */
-const CHILD_EXIT_GRACE_MS = 5000;
-
-/** Runs `statements worker --until-done --run-id` in a child process of this CLI; it waits for the run's jobs. */
-function spawnWorker(ctx: CommandContext, url: string, runId: string, stop: AbortSignal): Promise<number | null> {
-  const main = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './main.ts' : './main.js', import.meta.url));
-  const loader = main.endsWith('.ts') && !process.execArgv.some((a) => a.includes('tsx')) ? ['--import', 'tsx'] : [];
-  const child = spawn(
-    process.execPath,
-    [
-      ...process.execArgv,
-      ...loader,
-      main,
-      'statements',
-      'worker',
-      '--until-done',
-      '--run-id',
-      runId,
-      '--quiet',
-      ...forwardedFlags(ctx.flags),
-      '--pg',
-      url,
-    ],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  const kill = (): boolean => child.kill('SIGTERM');
-  const signal = AbortSignal.any([ctx.signal, stop]);
-  signal.addEventListener('abort', kill, { once: true });
-  return new Promise((resolve) => {
-    child.once('error', () => resolve(null));
-    child.once('close', (code) => {
-      signal.removeEventListener('abort', kill);
-      resolve(code);
-    });
-  });
-}
+/** How long `--workers` lets its worker threads end on their own once the queue is done. */
+const THREAD_EXIT_GRACE_MS = 5000;
 
 /**
  * `statements backfill --workers N`: plans the run, then works it in this
- * process and N-1 child worker processes until the queue is empty, and
+ * process and N-1 worker threads of it until the queue is empty, and
  * reports. This process plans and works on one pg-boss instance and one
- * pool, and the children start while it already works.
+ * pool, and the threads start while it already works.
  */
 async function* backfillWithWorkers(ctx: CommandContext, workers: number): CommandRun {
   const runId = yield* requiredRunId(ctx.flags, 'backfill --workers');
@@ -364,11 +317,11 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
       await sleep(2000, undefined, { signal: polling.signal }).catch(() => undefined);
     }
   };
-  // The children start at once and wait for the run's jobs: their start overlaps the planning.
-  const stopChildren = new AbortController();
-  const children = Promise.all(
-    Array.from({ length: workers - 1 }, () => spawnWorker(ctx, cluster.connectionString, runId, stopChildren.signal)),
-  );
+  // The worker threads start at once and wait for the run's jobs: their start overlaps the planning.
+  const stopThreads = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, stopThreads.signal]);
+  const threadOptions = { runId, signal, ...(reconnectSeconds === undefined ? {} : { reconnectSeconds }) };
+  const threads = Promise.all(Array.from({ length: workers - 1 }, () => startWorkerThread(cluster, threadOptions).ended));
   let polled: Promise<void> = Promise.resolve();
   const worked = await planAndWork(
     cluster,
@@ -379,11 +332,11 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
       if (!booleanFlag(ctx.flags, 'quiet')) polled = poll();
     },
   );
-  // A failed plan enqueued nothing for the children to wait for; after a run they exit on their own, or are stopped after a grace.
-  const grace = setTimeout(() => stopChildren.abort(), worked.isErr() ? 0 : CHILD_EXIT_GRACE_MS);
-  // The queue is done once planAndWork returns: the report is read while the children shut down.
+  // A failed plan enqueued nothing for the threads to wait for; after a run they end on their own, or are stopped after a grace.
+  const grace = setTimeout(() => stopThreads.abort(), worked.isErr() ? 0 : THREAD_EXIT_GRACE_MS);
+  // The queue is done once planAndWork returns: the report is read while the threads shut down.
   const reading = worked.isOk() && !ctx.signal.aborted ? backfillReport(cluster, runId) : undefined;
-  const codes = await children;
+  const codes = await threads;
   clearTimeout(grace);
   polling.abort();
   await polled;
@@ -394,9 +347,12 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
     );
   if (worked.isErr()) return failed(worked.error);
   const outcome = yield* reportOutcome(ctx, runId, reading);
-  // A child that exits with the run's RANGE_FAILED says what this report says.
-  const bad = stopChildren.signal.aborted || outcome.error?.code === 'RANGE_FAILED' ? undefined : codes.find((c) => c !== 0);
-  if (bad !== undefined) ctx.logger.warn(`a worker process exited with ${String(bad)}; its ranges are retried by the others or by a rerun`);
+  // A thread that ends with the run's RANGE_FAILED says what this report says.
+  const bad = stopThreads.signal.aborted || outcome.error?.code === 'RANGE_FAILED' ? undefined : codes.find((c) => c !== 0);
+  if (bad !== undefined)
+    ctx.logger.warn(
+      `a worker thread ${bad === null ? 'died' : `ended with exit status ${bad}`}; its ranges are retried by the others or by a rerun`,
+    );
   return outcome;
 }
 
@@ -416,7 +372,7 @@ const backfill: CommandSpec = {
       type: 'string',
       value: '<n>',
       description:
-        'Run the backfill as a planned run on the job engine, with this many worker processes on this host: this one and n-1 children (needs --run-id).',
+        'Run the backfill as a planned run on the job engine, with this many workers on this host: this process and n-1 worker threads of it (needs --run-id).',
     },
     'range-size': rangeSizeFlag,
     ...storeFlags,

@@ -897,7 +897,9 @@ async function workIn(
   const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const stopping = new AbortController();
   const onAbort = (): void => stopping.abort();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
+  // A signal that fired before the worker started stops it too (it fires no 'abort' event any more).
+  if (options.signal?.aborted) stopping.abort();
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
   let ranges = 0;
   let retried = 0;
   let running = 0;
