@@ -24,6 +24,10 @@
  * - per pass, the CPU the rest of the machine used meanwhile
  *   (`othersCpuSeconds`, from `/proc/stat`): what the second worker could
  *   not have;
+ * - `coreSpeedup`: a fixed CPU-bound loop run twice at once against once
+ *   alone (work per second, median of 3): what a second core adds on this
+ *   machine with nothing else in the way, the ceiling for `--workers 2`
+ *   (virtual cores that share a physical one add far less than 2×);
  * - the Node CPU split by thread (Linux; `threadCpuSeconds`): the CLI's
  *   main thread (which plans, works and reports), its worker thread (the
  *   second worker of `--workers 2`), V8's own threads (garbage collection
@@ -223,6 +227,32 @@ async function timeCli(args: readonly string[], url: string): Promise<Timed> {
   };
 }
 
+const SPIN = fileURLToPath(new URL('../children/spin.mjs', import.meta.url));
+
+/** Seconds until `count` copies of the spin loop, started together, have all ended. */
+async function spin(count: number): Promise<number> {
+  const start = process.hrtime.bigint();
+  await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn(process.execPath, [SPIN], { stdio: 'ignore' });
+          child.on('error', reject);
+          child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`spin loop exited with ${code}`))));
+        }),
+    ),
+  );
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/** Work per second of two loops at once over one alone (median of 3): 2 on two free, independent cores. */
+async function coreSpeedup(): Promise<number> {
+  const speedups: number[] = [];
+  for (let i = 0; i < 3; i += 1) speedups.push((2 * (await spin(1))) / (await spin(2)));
+  return median(speedups);
+}
+
 async function seed(url: string, docs: number, products: number): Promise<number> {
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   try {
@@ -307,6 +337,7 @@ async function main(): Promise<void> {
       startTwo.push((await workers(`start_two_${i}`, ['--max-documents', '1'])).seconds);
     }
 
+    const speedupOfCores = await coreSpeedup();
     const ones: Timed[] = [];
     const twos: Timed[] = [];
     const ratios: number[] = [];
@@ -359,6 +390,7 @@ async function main(): Promise<void> {
       batchSize,
       rangeSize,
       cores,
+      coreSpeedup: round(speedupOfCores, 3),
       loadAverage: loads.map((l) => round(l, 1)),
       summary: text,
     };
