@@ -7,7 +7,7 @@
  * @module
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { err, ok, safeTry, type Result, type ResultAsync } from 'neverthrow';
+import { err, ok, safeTry, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { validateIdentifier } from '../_internals/sql-identifier.js';
 import {
@@ -27,11 +27,11 @@ import {
   backfillReport,
   DEFAULT_RANGE_SIZE,
   DEFAULT_RECONNECT_SECONDS,
+  MAX_NORMALIZER_THREADS,
   planBackfill,
   runBackfillWorker,
   type DistributedBackfillConfig,
   type DistributedBackfillProgress,
-  type DistributedBackfillReport,
   type PlanBackfillOptions,
   type RetryingRange,
 } from '../statements/index.js';
@@ -50,7 +50,6 @@ import {
 } from './command.js';
 import { DATASET_DB_VARS, resolvePgTarget } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
-import { startWorkerThread } from './worker-thread.js';
 
 function summaryLines(s: BackfillSummary): string[] {
   return [
@@ -158,7 +157,7 @@ const engineFlags: Readonly<Record<string, FlagSpec>> = {
   },
 };
 
-/** How workers ride out a database outage (passed on to `--workers`' worker threads). */
+/** How workers ride out a database outage. */
 const workerFlags: Readonly<Record<string, FlagSpec>> = {
   'reconnect-seconds': {
     type: 'string',
@@ -242,13 +241,9 @@ function requiredRunId(flags: FlagValues, command: string): Result<string, Backf
 }
 
 /** The report of a planned run as the CLI prints it; exit 0 only once it completed without failures. */
-async function* reportOutcome(
-  ctx: CommandContext,
-  runId: string,
-  reading: ResultAsync<DistributedBackfillReport, BackfillError> | undefined = undefined,
-): CommandRun {
+async function* reportOutcome(ctx: CommandContext, runId: string): CommandRun {
   const cluster = yield* clusterOf(ctx);
-  const report = yield* await (reading ?? backfillReport(cluster, runId));
+  const report = yield* await backfillReport(cluster, runId);
   const { state, summary } = report;
   if (state === 'completed')
     return {
@@ -292,14 +287,11 @@ function retryingText(retrying: readonly RetryingRange[]): string {
     .join('');
 }
 
-/** How long `--workers` lets its worker threads end on their own once the queue is done. */
-const THREAD_EXIT_GRACE_MS = 5000;
-
 /**
  * `statements backfill --workers N`: plans the run, then works it in this
- * process and N-1 worker threads of it until the queue is empty, and
- * reports. This process plans and works on one pg-boss instance and one
- * pool, and the threads start while it already works.
+ * process until the queue is empty, and reports. This process plans and
+ * works on one pg-boss instance and one pool; N-1 worker threads of it
+ * parse and normalize documents beside its own thread.
  */
 async function* backfillWithWorkers(ctx: CommandContext, workers: number): CommandRun {
   const runId = yield* requiredRunId(ctx.flags, 'backfill --workers');
@@ -317,27 +309,16 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
       await sleep(2000, undefined, { signal: polling.signal }).catch(() => undefined);
     }
   };
-  // The worker threads start at once and wait for the run's jobs: their start overlaps the planning.
-  const stopThreads = new AbortController();
-  const signal = AbortSignal.any([ctx.signal, stopThreads.signal]);
-  const threadOptions = { runId, signal, ...(reconnectSeconds === undefined ? {} : { reconnectSeconds }) };
-  const threads = Promise.all(Array.from({ length: workers - 1 }, () => startWorkerThread(cluster, threadOptions).ended));
   let polled: Promise<void> = Promise.resolve();
   const worked = await planAndWork(
     cluster,
     planOptions,
-    { signal: ctx.signal, ...(reconnectSeconds === undefined ? {} : { reconnectSeconds }) },
+    { signal: ctx.signal, threads: workers - 1, ...(reconnectSeconds === undefined ? {} : { reconnectSeconds }) },
     () => {
       // Nothing to show under --quiet: no reads.
       if (!booleanFlag(ctx.flags, 'quiet')) polled = poll();
     },
   );
-  // A failed plan enqueued nothing for the threads to wait for; after a run they end on their own, or are stopped after a grace.
-  const grace = setTimeout(() => stopThreads.abort(), worked.isErr() ? 0 : THREAD_EXIT_GRACE_MS);
-  // The queue is done once planAndWork returns: the report is read while the threads shut down.
-  const reading = worked.isOk() && !ctx.signal.aborted ? backfillReport(cluster, runId) : undefined;
-  const codes = await threads;
-  clearTimeout(grace);
   polling.abort();
   await polled;
   progress.done();
@@ -346,14 +327,7 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
       new BackfillError('ABORTED', `run ${runId} was interrupted; every committed batch is kept, rerun with the same --run-id to resume.`),
     );
   if (worked.isErr()) return failed(worked.error);
-  const outcome = yield* reportOutcome(ctx, runId, reading);
-  // A thread that ends with the run's RANGE_FAILED says what this report says.
-  const bad = stopThreads.signal.aborted || outcome.error?.code === 'RANGE_FAILED' ? undefined : codes.find((c) => c !== 0);
-  if (bad !== undefined)
-    ctx.logger.warn(
-      `a worker thread ${bad === null ? 'died' : `ended with exit status ${bad}`}; its ranges are retried by the others or by a rerun`,
-    );
-  return outcome;
+  return yield* reportOutcome(ctx, runId);
 }
 
 const backfill: CommandSpec = {
@@ -372,7 +346,7 @@ const backfill: CommandSpec = {
       type: 'string',
       value: '<n>',
       description:
-        'Run the backfill as a planned run on the job engine, with this many workers on this host: this process and n-1 worker threads of it (needs --run-id).',
+        'Run the backfill as a planned run on the job engine, worked on this host by this process with n-1 worker threads of it that parse and normalize documents beside its own thread (needs --run-id).',
     },
     'range-size': rangeSizeFlag,
     ...storeFlags,
@@ -386,7 +360,7 @@ const backfill: CommandSpec = {
     'backfill-kit statements backfill --run-id replay --workers 2',
   ],
   async *run(ctx) {
-    const workers = yield* intFlag(ctx.flags, 'workers', 1, 64);
+    const workers = yield* intFlag(ctx.flags, 'workers', 1, MAX_NORMALIZER_THREADS + 1);
     if (workers !== undefined) return yield* backfillWithWorkers(ctx, workers);
     const retrievedSince = yield* retrievedSinceOf(ctx.flags);
     const batchSize = yield* intFlag(ctx.flags, 'batch-size', 1, MAX_BATCH_SIZE);
@@ -465,8 +439,14 @@ const worker: CommandSpec = {
     concurrency: {
       type: 'string',
       value: '<n>',
-      description: 'Ranges this process backfills at once (normalizing is CPU-bound: prefer one process per core).',
+      description: 'Ranges this process backfills at once (normalizing is CPU-bound: prefer --threads, or one process per core).',
       default: '1',
+    },
+    threads: {
+      type: 'string',
+      value: '<n>',
+      description: "Worker threads that parse and normalize documents beside this process's own thread (built-in normalizers).",
+      default: '0',
     },
     'until-done': {
       type: 'boolean',
@@ -484,13 +464,15 @@ const worker: CommandSpec = {
     ...engineFlags,
     ...workerFlags,
   },
-  examples: ['backfill-kit statements worker --until-done', 'backfill-kit statements worker --concurrency 2'],
+  examples: ['backfill-kit statements worker --until-done', 'backfill-kit statements worker --threads 3'],
   async *run(ctx) {
     const concurrency = yield* intFlag(ctx.flags, 'concurrency', 1, 64);
+    const threads = yield* intFlag(ctx.flags, 'threads', 0, MAX_NORMALIZER_THREADS);
     const runId = stringFlag(ctx.flags, 'run-id');
     const reconnectSeconds = yield* intFlag(ctx.flags, 'reconnect-seconds', 0);
     const done = await runBackfillWorker(yield* clusterOf(ctx), {
       ...(concurrency === undefined ? {} : { concurrency }),
+      ...(threads === undefined ? {} : { threads }),
       ...(reconnectSeconds === undefined ? {} : { reconnectSeconds }),
       ...(runId === undefined ? {} : { runId }),
       untilDone: booleanFlag(ctx.flags, 'until-done'),

@@ -50,6 +50,7 @@ import type {
   StoredCheckpoint,
   VexNormalizer,
 } from './ports.js';
+import { MAX_NORMALIZER_THREADS, NormalizerThreads } from './normalizer-threads.js';
 import { StatementBackfiller, type RangeRun } from './statement-backfiller.js';
 import { addOutcomeSums, buildSummary, OUTCOME_SUM_ZERO, type BackfillSummary } from './summary.js';
 
@@ -161,6 +162,14 @@ export interface BackfillWorkerOptions {
    * @defaultValue {@link DEFAULT_RECONNECT_SECONDS}
    */
   readonly reconnectSeconds?: number;
+  /**
+   * Worker threads that parse and normalize documents besides the
+   * worker's own thread (with the built-in normalizers only), shared by
+   * its ranges: the CPU-bound part of a backfill on more cores, with one
+   * job-engine session and one pool. 0 normalizes on the worker's thread.
+   * @defaultValue 0
+   */
+  readonly threads?: number;
 }
 
 /**
@@ -706,7 +715,7 @@ export function runBackfillWorker(
   options: BackfillWorkerOptions = {},
 ): ResultAsync<BackfillWorkerSummary, BackfillError> {
   const startedAt = Date.now();
-  return validateWorker(options).asyncAndThen(() => {
+  return validateWorker(config, options).asyncAndThen(() => {
     const outage = outageFor(config, options);
     return withSession(
       config,
@@ -755,7 +764,7 @@ export function planAndWork(
   onPlanned: (plan: BackfillPlan) => void,
 ): ResultAsync<BackfillWorkerSummary, BackfillError> {
   const startedAt = Date.now();
-  return Result.combine([validatePlan(plan), validateWorker(worker)]).asyncAndThen(() =>
+  return Result.combine([validatePlan(plan), validateWorker(config, worker)]).asyncAndThen(() =>
     withSession(config, (s) =>
       safeTry(async function* () {
         onPlanned(yield* planIn(s, plan));
@@ -765,7 +774,17 @@ export function planAndWork(
   );
 }
 
-function validateWorker(options: BackfillWorkerOptions): Result<void, BackfillError> {
+function validateWorker(config: DistributedBackfillConfig, options: BackfillWorkerOptions): Result<void, BackfillError> {
+  const threads = options.threads ?? 0;
+  if (!Number.isInteger(threads) || threads < 0 || threads > MAX_NORMALIZER_THREADS)
+    return err(new BackfillError('INVALID_ARGUMENT', `threads must be an integer from 0 to ${MAX_NORMALIZER_THREADS}.`));
+  if (threads > 0 && config.normalizers !== undefined && config.normalizers !== defaultVexNormalizers)
+    return err(
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        'threads normalize with the built-in normalizers only; leave normalizers out, or threads at 0.',
+      ),
+    );
   const concurrency = options.concurrency ?? 1;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
     return err(new BackfillError('INVALID_ARGUMENT', 'concurrency must be an integer from 1 to 64.'));
@@ -877,6 +896,7 @@ async function workIn(
   outage: Outage,
 ): Promise<Result<BackfillWorkerSummary, BackfillError>> {
   const backfillers = new Map<Store, StatementBackfiller>();
+  await using threads = options.threads ? new NormalizerThreads({ threads: options.threads, logger: parts.logger }) : undefined;
   const w: WorkerContext = {
     parts,
     backfillerOf: (plan) => {
@@ -887,6 +907,7 @@ async function workIn(
           source: store.source,
           sink: preparedSink(store.sink),
           normalizers: config.normalizers ?? defaultVexNormalizers,
+          ...(threads === undefined ? {} : { normalizerThreads: threads }),
           logger: rangeLogger(parts.logger),
         });
       backfillers.set(store, backfiller);

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { err, ok, safeTry, type Result, type ResultAsync } from 'neverthrow';
-import { BackfillError } from '../errors.js';
+import { ok, safeTry, type Result, type ResultAsync } from 'neverthrow';
+import type { BackfillError } from '../errors.js';
 import { MAX_FAILURE_MESSAGE_LENGTH } from './defaults.js';
 import type {
   BackfillCounters,
@@ -18,6 +18,8 @@ import type {
   VexClaim,
   VexNormalizer,
 } from './ports.js';
+import { normalizeDocument, type NormalizedDocument } from './normalize.js';
+import type { NormalizerThreads } from './normalizer-threads.js';
 import { addOutcome, OUTCOME_SUM_ZERO } from './summary.js';
 
 /** A document's fate within a batch. */
@@ -46,6 +48,8 @@ export interface PageRules {
   readonly normalizers: readonly VexNormalizer[];
   readonly force: boolean;
   readonly stopOnError: boolean;
+  /** Threads that normalize with the built-in normalizers, when the backfill was given them. */
+  readonly threads: NormalizerThreads | undefined;
 }
 
 /** A run's state from its checkpoint, or a fresh run's. */
@@ -59,8 +63,6 @@ export function stateOf(saved: StoredCheckpoint | null): RunState {
         failed: [],
       };
 }
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Documents normalized between yields to the event loop. */
 const YIELD_EVERY = 25;
@@ -81,117 +83,41 @@ export function evaluatePage(
       ? new Set<string>()
       : new Set([...(yield* await rules.sink.existingDigests([...new Set(docs.map((d) => d.digest))])), ...committing]);
     const seen = new Set<string>();
+    const fresh = docs.filter((doc) => {
+      if (existing.has(doc.digest) || seen.has(doc.digest)) return false;
+      seen.add(doc.digest);
+      return true;
+    });
+    const normalized = rules.threads ? await rules.threads.normalize(fresh) : await normalizeHere(rules.normalizers, fresh);
     const list: Outcome[] = [];
-    for (const [i, doc] of docs.entries()) {
-      // Let the previous batch's commit make progress (each of its statements needs the event loop).
-      if (i % YIELD_EVERY === YIELD_EVERY - 1) await yieldToEventLoop();
-      if (existing.has(doc.digest) || seen.has(doc.digest)) {
+    let next = 0;
+    for (const doc of docs) {
+      if (doc !== fresh[next]) {
         list.push({ kind: 'skipped', doc });
         continue;
       }
-      seen.add(doc.digest);
-      const normalized = normalizeDocument(rules.normalizers, doc);
-      if (normalized.isOk()) list.push({ kind: 'backfilled', doc, ...normalized.value });
-      else if (rules.stopOnError) return ok({ list, stoppedAt: { doc, error: normalized.error } });
-      else list.push({ kind: 'failed', doc, failure: failureOf(doc, normalized.error) });
+      const done = normalized[next] as Result<NormalizedDocument, BackfillError>;
+      next += 1;
+      if (done.isOk()) list.push({ kind: 'backfilled', doc, ...done.value });
+      else if (rules.stopOnError) return ok({ list, stoppedAt: { doc, error: done.error } });
+      else list.push({ kind: 'failed', doc, failure: failureOf(doc, done.error) });
     }
     return ok({ list });
   });
 }
 
-/** The document's claims from the first normalizer that recognises it. */
-function normalizeDocument(
+/** Normalizes documents on this thread, letting the event loop in between. */
+async function normalizeHere(
   normalizers: readonly VexNormalizer[],
-  doc: RawDocument,
-): Result<{ format: string; claims: readonly VexClaim[] }, BackfillError> {
-  return parseContent(doc).andThen((parsed) => {
-    const normalizer = normalizers.find((n) => n.canNormalize(parsed));
-    if (normalizer === undefined) {
-      const registered = normalizers.map((n) => n.format).join(', ') || 'none';
-      return err(
-        new BackfillError(
-          'NO_NORMALIZER',
-          `document ${doc.digest}: no registered normalizer recognises its format (registered: ${registered}).`,
-          {
-            context: { digest: doc.digest },
-          },
-        ),
-      );
-    }
-    let returned: Result<readonly VexClaim[], BackfillError>;
-    try {
-      returned = normalizer.normalize(parsed, { digest: doc.digest, retrievedAt: doc.retrievedAt });
-    } catch (error) {
-      // A custom normalizer that throws fails its document, not the run.
-      const why = error instanceof Error ? error.message : String(error);
-      returned = err(
-        new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: the ${normalizer.format} normalizer threw: ${why}`, {
-          cause: error,
-          context: { digest: doc.digest },
-        }),
-      );
-    }
-    return returned.andThen((claims) => storableClaims(doc, normalizer.format, claims));
-  });
-}
-
-/** Parses a document's content: text or UTF-8 bytes as JSON; objects pass through. */
-function parseContent(doc: RawDocument): Result<unknown, BackfillError> {
-  const { content } = doc;
-  if (typeof content !== 'string' && !(content instanceof Uint8Array)) return ok(content);
-  try {
-    return ok(JSON.parse(typeof content === 'string' ? content : utf8.decode(content)) as unknown);
-  } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
-    return err(
-      new BackfillError('DOCUMENT_INVALID', `document ${doc.digest} is not valid UTF-8 JSON: ${why}`, {
-        cause: error,
-        context: { digest: doc.digest },
-      }),
-    );
+  docs: readonly RawDocument[],
+): Promise<Result<NormalizedDocument, BackfillError>[]> {
+  const results: Result<NormalizedDocument, BackfillError>[] = [];
+  for (const [i, doc] of docs.entries()) {
+    // Let the previous batch's commit make progress (each of its statements needs the event loop).
+    if (i % YIELD_EVERY === YIELD_EVERY - 1) await yieldToEventLoop();
+    results.push(normalizeDocument(normalizers, doc));
   }
-}
-
-const STATUSES: ReadonlySet<string> = new Set(['not_affected', 'affected', 'fixed', 'under_investigation']);
-
-/** Why a claim cannot be stored (custom normalizers, or text a database cannot hold), if it cannot. */
-function claimProblem(c: VexClaim): string | undefined {
-  if (!STATUSES.has(c.status)) return `has status ${JSON.stringify(c.status)}, not one of ${[...STATUSES].join(', ')}`;
-  if (!c.vulnerabilityId || !c.productKey) return 'has an empty vulnerability id or product key';
-  for (const value of [c.vulnerabilityId, c.productKey, c.justification, c.statement, c.issuedAt, c.format]) {
-    if (value?.includes('\u0000')) return 'contains a NUL character (\\u0000), which PostgreSQL text cannot hold';
-  }
-  return undefined;
-}
-
-/** The claims with their format, deduplicated, or why the first one that cannot be stored cannot. */
-function storableClaims(
-  doc: RawDocument,
-  format: string,
-  claims: readonly VexClaim[],
-): Result<{ format: string; claims: readonly VexClaim[] }, BackfillError> {
-  for (const claim of claims) {
-    const problem = claimProblem(claim);
-    if (problem !== undefined) {
-      return err(
-        new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: a ${format} claim for ${claim.vulnerabilityId} ${problem}.`, {
-          context: { digest: doc.digest },
-        }),
-      );
-    }
-  }
-  return ok({ format, claims: dedupeClaims(claims) });
-}
-
-/** Keeps the first claim per `(vulnerabilityId, productKey)`: the sink's identity within a document. */
-function dedupeClaims(claims: readonly VexClaim[]): VexClaim[] {
-  const seen = new Set<string>();
-  return claims.filter((c) => {
-    const key = `${c.vulnerabilityId}\u0000${c.productKey}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
+  return results;
 }
 
 /** A failed document as the checkpoint records it, its message cut to a bounded length. */

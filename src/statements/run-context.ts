@@ -10,7 +10,8 @@ import { randomUUID } from 'node:crypto';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
-import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE } from './defaults.js';
+import { DEFAULT_BATCH_SIZE, defaultVexNormalizers, MAX_BATCH_SIZE } from './defaults.js';
+import { NormalizerThreads } from './normalizer-threads.js';
 import type { PageRules } from './outcomes.js';
 import type { CheckpointOptions, DocumentCursor, RawDocumentPageQuery, RawDocumentSource, StatementSink, VexNormalizer } from './ports.js';
 import type {
@@ -26,6 +27,7 @@ export interface BackfillerContext {
   readonly source: RawDocumentSource;
   readonly sink: StatementSink;
   readonly normalizers: readonly VexNormalizer[];
+  readonly threads: NormalizerThreads | undefined;
   readonly logger: Logger;
 }
 
@@ -62,7 +64,7 @@ const isFunction = (value: unknown): boolean => typeof value === 'function';
 
 /** Checks the backfiller's config and freezes it; the normalizers are copied, so later changes to the caller's array do not leak in. */
 export function backfillerContext(config: StatementBackfillerConfig): Result<Readonly<BackfillerContext>, BackfillError> {
-  const { source, sink, normalizers, logger } = config ?? {};
+  const { source, sink, normalizers, normalizerThreads, logger } = config ?? {};
   if (!isFunction(source?.readPage)) return err(invalid('source must be a RawDocumentSource (it has no readPage()).'));
   if (!isFunction(sink?.existingDigests) || !isFunction(sink?.commitBatch) || !isFunction(sink?.loadCheckpoint)) {
     return err(invalid('sink must be a StatementSink (existingDigests(), commitBatch() and loadCheckpoint()).'));
@@ -70,7 +72,25 @@ export function backfillerContext(config: StatementBackfillerConfig): Result<Rea
   if (!Array.isArray(normalizers)) return err(invalid('normalizers must be an array of VexNormalizer.'));
   const broken = normalizers.findIndex((n) => typeof n?.format !== 'string' || !isFunction(n.canNormalize) || !isFunction(n.normalize));
   if (broken !== -1) return err(invalid(`normalizers[${broken}] is not a VexNormalizer (format, canNormalize(), normalize()).`));
-  return ok(Object.freeze({ source, sink, normalizers: Object.freeze([...normalizers]), logger: logger ?? silentLogger }));
+  if (normalizerThreads !== undefined) {
+    if (!(normalizerThreads instanceof NormalizerThreads)) return err(invalid('normalizerThreads must be a NormalizerThreads.'));
+    if (normalizerThreads.error) return err(normalizerThreads.error);
+    if (normalizers.length !== defaultVexNormalizers.length || normalizers.some((n, i) => n !== defaultVexNormalizers[i]))
+      return err(
+        invalid(
+          'normalizerThreads normalize with the built-in normalizers only; pass normalizers: defaultVexNormalizers, or leave normalizerThreads out.',
+        ),
+      );
+  }
+  return ok(
+    Object.freeze({
+      source,
+      sink,
+      normalizers: Object.freeze([...normalizers]),
+      threads: normalizerThreads,
+      logger: logger ?? silentLogger,
+    }),
+  );
 }
 
 function validate(options: StatementBackfillOptions): Result<void, BackfillError> {

@@ -10,6 +10,7 @@ import { backfill, readPage } from './backfill-run.js';
 import { backfillerContext, plainRunId, runContext, type BackfillerContext, type RunContext } from './run-context.js';
 import type { BackfillCounters, DocumentCursor, KeyRange, RawDocument, RawDocumentSource, StatementSink, VexNormalizer } from './ports.js';
 import type { BackfillSummary } from './summary.js';
+import type { NormalizerThreads } from './normalizer-threads.js';
 
 /**
  * What {@link StatementBackfiller} is built from.
@@ -28,6 +29,12 @@ export interface StatementBackfillerConfig {
   readonly sink: StatementSink;
   /** Tried in order; the first whose `canNormalize` accepts a document normalizes it. */
   readonly normalizers: readonly VexNormalizer[];
+  /**
+   * Threads to normalize on besides this one (the built-in normalizers
+   * only): parsing large documents is the CPU-bound part of a backfill.
+   * The caller owns them and closes them.
+   */
+  readonly normalizerThreads?: NormalizerThreads;
   /** @defaultValue a logger that discards everything */
   readonly logger?: Logger;
 }

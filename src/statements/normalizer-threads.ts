@@ -1,0 +1,276 @@
+/**
+ * Normalizing raw documents on several threads: parsing and normalizing
+ * large VEX documents is the CPU-bound part of a statement backfill, and
+ * it is the only part that needs no database, so worker threads do it
+ * while the backfill's own thread reads pages, commits batches and
+ * normalizes too.
+ *
+ * @module
+ */
+import { Worker } from 'node:worker_threads';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { err, ok, type Result } from 'neverthrow';
+import { BackfillError, type BackfillErrorCode } from '../errors.js';
+import { silentLogger, type Logger } from '../_internals/logger.js';
+import { defaultVexNormalizers } from './defaults.js';
+import { normalizeDocument, type NormalizableDocument, type NormalizedDocument } from './normalize.js';
+
+/** A chunk of documents sent to a normalizer thread, with its flag in the shared {@link ThreadSetup.taken} array. */
+export interface ThreadChunk<D> {
+  readonly id: number;
+  readonly slot: number;
+  readonly docs: readonly D[];
+}
+
+/** What a normalizer thread starts with: the flags by which it and the calling thread take chunks. */
+export interface ThreadSetup {
+  /** Per slot: 0 free to take, 1 taken by a thread, 2 taken by the calling thread. */
+  readonly taken: Int32Array;
+}
+
+/** One document's outcome as a thread sends it back: its claims, or its error's code and message. */
+export type ThreadResult = { readonly ok: NormalizedDocument } | { readonly code: BackfillErrorCode; readonly message: string };
+
+/** A thread's answer to a chunk: its outcomes, or `null` when the calling thread had taken it first. */
+export interface ThreadAnswer {
+  readonly id: number;
+  readonly results: readonly ThreadResult[] | null;
+}
+
+/**
+ * Chunks a thread holds at once: enough that it has work while the calling
+ * thread is busy, few enough that documents do not wait in its young
+ * generation (each scavenge would copy them again).
+ */
+const CHUNKS_IN_FLIGHT = 3;
+/** Documents per chunk at least, and chunks per call at most (larger calls get larger chunks). */
+const MIN_CHUNK = 4;
+const MAX_CHUNKS_PER_CALL = 128;
+/** Slots of the shared flags, reused in turn: more than the chunks of every call that can be running at once. */
+const SLOTS = 1 << 16;
+/** Largest number of normalizer threads. */
+export const MAX_NORMALIZER_THREADS = 63;
+
+/** One call's documents and what is known of them so far. */
+interface Job {
+  readonly results: Result<NormalizedDocument, BackfillError>[];
+  readonly tasks: Task[];
+  left: number;
+}
+
+/** A run of a job's documents, normalized by a thread or by the calling thread. */
+interface Task {
+  readonly job: Job;
+  readonly id: number;
+  readonly slot: number;
+  readonly start: number;
+  readonly docs: readonly NormalizableDocument[];
+  done: boolean;
+}
+
+interface Thread {
+  readonly worker: Worker;
+  /** Chunks sent to it and not answered. */
+  readonly held: Map<number, Task>;
+}
+
+/**
+ * Options of {@link NormalizerThreads}.
+ *
+ * @example
+ * ```ts
+ * const options: NormalizerThreadsOptions = { threads: 1 };
+ * ```
+ */
+export interface NormalizerThreadsOptions {
+  /** Worker threads besides the calling thread (1 to {@link MAX_NORMALIZER_THREADS}). */
+  readonly threads: number;
+  /** Told when a thread dies (its documents are normalized by the others). @defaultValue a logger that discards everything */
+  readonly logger?: Logger;
+}
+
+/** A document's error as it crossed from a thread: the code and message it had there. */
+const crossed = (doc: NormalizableDocument, code: BackfillErrorCode, message: string): BackfillError =>
+  new BackfillError(code, message, { context: { digest: doc.digest } });
+
+/**
+ * Worker threads that normalize raw documents with the built-in
+ * normalizers ({@link defaultVexNormalizers}), shared by every backfill
+ * given them. The calling thread takes chunks too, between its own I/O,
+ * so `threads: 1` puts two cores to work. A thread that dies (or is
+ * terminated) loses nothing: its documents are normalized by the others
+ * or by the calling thread. Threads start at the first call and end with
+ * {@link NormalizerThreads.close}.
+ *
+ * @example
+ * ```ts
+ * await using threads = new NormalizerThreads({ threads: 1 });
+ * const backfiller = new StatementBackfiller({ source, sink, normalizers: defaultVexNormalizers, normalizerThreads: threads });
+ * ```
+ */
+export class NormalizerThreads implements AsyncDisposable {
+  readonly #options: Result<Required<NormalizerThreadsOptions>, BackfillError>;
+  readonly #taken = new Int32Array(new SharedArrayBuffer(SLOTS * Int32Array.BYTES_PER_ELEMENT));
+  #threads: Thread[] | undefined;
+  #nextId = 0;
+  /** Chunks not sent to a thread yet, oldest first. */
+  #queue: Task[] = [];
+  /** Chunks of dead threads, for the calling threads to normalize. */
+  #orphans: Task[] = [];
+  /** Callers waiting for their threads' answers. */
+  #waiting: (() => void)[] = [];
+  #closed = false;
+
+  constructor(options: NormalizerThreadsOptions) {
+    const { threads, logger = silentLogger } = options ?? {};
+    this.#options =
+      Number.isInteger(threads) && threads >= 1 && threads <= MAX_NORMALIZER_THREADS
+        ? ok({ threads, logger })
+        : err(new BackfillError('INVALID_ARGUMENT', `threads must be an integer from 1 to ${MAX_NORMALIZER_THREADS}.`));
+  }
+
+  /** Why the options are invalid, if they are. */
+  get error(): BackfillError | undefined {
+    return this.#options.isErr() ? this.#options.error : undefined;
+  }
+
+  /**
+   * Each document's claims (or error), in the order given, as
+   * `normalizeDocument` with the built-in normalizers would give them.
+   * Every chunk is sent to a thread at once; the calling thread takes
+   * chunks from the end while the threads work from the start, so no
+   * side waits for the other.
+   */
+  async normalize(docs: readonly NormalizableDocument[]): Promise<Result<NormalizedDocument, BackfillError>[]> {
+    const job: Job = { results: new Array(docs.length), tasks: [], left: docs.length };
+    const size = Math.max(MIN_CHUNK, Math.ceil(docs.length / MAX_CHUNKS_PER_CALL));
+    for (let start = 0; start < docs.length; start += size) {
+      const id = this.#nextId++;
+      const slot = id % SLOTS;
+      Atomics.store(this.#taken, slot, 0);
+      const task: Task = { job, id, slot, start, docs: docs.slice(start, start + size), done: false };
+      job.tasks.push(task);
+      this.#queue.push(task);
+    }
+    this.#feed();
+    while (job.left > 0) {
+      const task = this.#orphan() ?? this.#unsent(job) ?? this.#steal(job);
+      if (task === undefined) {
+        await new Promise<void>((resolve) => this.#waiting.push(resolve));
+        continue;
+      }
+      this.#settle(
+        task,
+        task.docs.map((doc) => normalizeDocument(defaultVexNormalizers, doc)),
+      );
+      // An orphan may be another call's.
+      if (task.job !== job) this.#wakeAll();
+      // Let I/O (the previous batch's commit, the next page's rows) and the threads' answers in.
+      await nextTurn();
+    }
+    return job.results;
+  }
+
+  /** A dead thread's chunk not done yet (of any call). */
+  #orphan(): Task | undefined {
+    let task = this.#orphans.shift();
+    while (task?.done) task = this.#orphans.shift();
+    return task;
+  }
+
+  /** The job's last chunk not sent to a thread, now taken by the calling thread. */
+  #unsent(job: Job): Task | undefined {
+    for (let i = this.#queue.length - 1; i >= 0; i -= 1) {
+      const task = this.#queue[i] as Task;
+      if (task.job === job && Atomics.compareExchange(this.#taken, task.slot, 0, 2) === 0) {
+        this.#queue.splice(i, 1);
+        return task;
+      }
+    }
+    return undefined;
+  }
+
+  /** The job's last chunk no thread has taken yet, now taken by the calling thread. */
+  #steal(job: Job): Task | undefined {
+    for (let i = job.tasks.length - 1; i >= 0; i -= 1) {
+      const task = job.tasks[i] as Task;
+      if (!task.done && Atomics.compareExchange(this.#taken, task.slot, 0, 2) === 0) return task;
+    }
+    return undefined;
+  }
+
+  #settle(task: Task, results: readonly Result<NormalizedDocument, BackfillError>[]): void {
+    if (task.done) return;
+    task.done = true;
+    for (const [i, r] of results.entries()) task.job.results[task.start + i] = r;
+    task.job.left -= results.length;
+  }
+
+  /** Sends queued chunks to threads with room (starting the threads at the first call). */
+  #feed(): void {
+    if (this.#closed || this.#options.isErr()) return;
+    this.#threads ??= Array.from({ length: this.#options.value.threads }, () => this.#start());
+    for (const thread of this.#threads) {
+      while (thread.held.size < CHUNKS_IN_FLIGHT) {
+        const task = this.#queue.shift();
+        if (task === undefined) return;
+        thread.held.set(task.id, task);
+        thread.worker.postMessage({ id: task.id, slot: task.slot, docs: task.docs } satisfies ThreadChunk<NormalizableDocument>);
+      }
+    }
+  }
+
+  #start(): Thread {
+    const fromSources = import.meta.url.endsWith('.ts');
+    const entry = new URL(fromSources ? './normalizer-thread-main.ts' : './normalizer-thread-main.js', import.meta.url);
+    const loader = fromSources && !process.execArgv.some((a) => a.includes('tsx'));
+    const workerData: ThreadSetup = { taken: this.#taken };
+    const worker = new Worker(entry, { workerData, ...(loader ? { execArgv: ['--import', 'tsx'] } : {}) });
+    // An idle thread does not keep the process alive.
+    worker.unref();
+    const thread: Thread = { worker, held: new Map() };
+    worker.on('message', ({ id, results }: ThreadAnswer) => {
+      const task = thread.held.get(id);
+      if (task === undefined) return;
+      thread.held.delete(id);
+      this.#feed();
+      if (results === null) return;
+      this.#settle(
+        task,
+        results.map((r, i) => ('ok' in r ? ok(r.ok) : err(crossed(task.docs[i] as NormalizableDocument, r.code, r.message)))),
+      );
+      this.#wakeAll();
+    });
+    worker.on('error', (e) => this.#logger.warn(`a normalizer thread died: ${e instanceof Error ? e.message : String(e)}`));
+    worker.on('exit', () => {
+      // What it held and did not answer is the calling threads' to do (whether or not it had taken it).
+      this.#orphans.push(...[...thread.held.values()].filter((t) => !t.done));
+      thread.held.clear();
+      this.#threads = this.#threads?.filter((t) => t !== thread);
+      this.#feed();
+      this.#wakeAll();
+    });
+    return thread;
+  }
+
+  #wakeAll(): void {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const wake of waiting) wake();
+  }
+
+  get #logger(): Logger {
+    return this.#options.isOk() ? this.#options.value.logger : silentLogger;
+  }
+
+  /** Ends the threads; what they held is normalized by its callers. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const threads = this.#threads ?? [];
+    await Promise.all(threads.map((t) => t.worker.terminate()));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
