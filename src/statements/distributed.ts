@@ -897,6 +897,8 @@ async function workIn(
 ): Promise<Result<BackfillWorkerSummary, BackfillError>> {
   const backfillers = new Map<Store, StatementBackfiller>();
   await using threads = options.threads ? new NormalizerThreads({ threads: options.threads, logger: parts.logger }) : undefined;
+  // The threads load while the worker waits for its first job.
+  void threads?.start();
   const w: WorkerContext = {
     parts,
     backfillerOf: (plan) => {

@@ -14,7 +14,7 @@ import type { ThreadAnswer, ThreadChunk, ThreadResult, ThreadSetup } from './nor
 const port = parentPort;
 if (port === null) throw new Error('normalizer-thread-main.js runs in a worker thread');
 const { taken } = workerData as ThreadSetup;
-const answer = (a: ThreadAnswer): void => port.postMessage(a);
+const answer = (a: ThreadAnswer | 'ready'): void => port.postMessage(a);
 port.on('message', ({ id, slot, docs }: ThreadChunk<NormalizableDocument>) => {
   // The calling thread may have taken the chunk first.
   if (Atomics.compareExchange(taken, slot, 0, 1) !== 0) return answer({ id, results: null });
@@ -24,3 +24,4 @@ port.on('message', ({ id, slot, docs }: ThreadChunk<NormalizableDocument>) => {
   });
   answer({ id, results });
 });
+answer('ready');

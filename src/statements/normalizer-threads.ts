@@ -31,7 +31,7 @@ export interface ThreadSetup {
 /** One document's outcome as a thread sends it back: its claims, or its error's code and message. */
 export type ThreadResult = { readonly ok: NormalizedDocument } | { readonly code: BackfillErrorCode; readonly message: string };
 
-/** A thread's answer to a chunk: its outcomes, or `null` when the calling thread had taken it first. */
+/** A thread's answer to a chunk: its outcomes, or `null` when the calling thread had taken it first (`'ready'` once it has loaded). */
 export interface ThreadAnswer {
   readonly id: number;
   readonly results: readonly ThreadResult[] | null;
@@ -72,6 +72,8 @@ interface Thread {
   readonly worker: Worker;
   /** Chunks sent to it and not answered. */
   readonly held: Map<number, Task>;
+  /** Resolves once the thread has loaded and can take chunks, or has died. */
+  readonly ready: Promise<void>;
 }
 
 /**
@@ -120,6 +122,7 @@ export class NormalizerThreads implements AsyncDisposable {
   /** Callers waiting for their threads' answers. */
   #waiting: (() => void)[] = [];
   #closed = false;
+  #byThreads = 0;
 
   constructor(options: NormalizerThreadsOptions) {
     const { threads, logger = silentLogger } = options ?? {};
@@ -127,6 +130,19 @@ export class NormalizerThreads implements AsyncDisposable {
       Number.isInteger(threads) && threads >= 1 && threads <= MAX_NORMALIZER_THREADS
         ? ok({ threads, logger })
         : err(new BackfillError('INVALID_ARGUMENT', `threads must be an integer from 1 to ${MAX_NORMALIZER_THREADS}.`));
+  }
+
+  /** Documents the threads normalized so far (the rest were normalized by the calling threads). */
+  get documentsByThreads(): number {
+    return this.#byThreads;
+  }
+
+  /**
+   * Starts the threads (else the first call does) and resolves once each
+   * has loaded and can take work, so their start overlaps the caller's.
+   */
+  async start(): Promise<void> {
+    await Promise.all(this.#running().map((t) => t.ready));
   }
 
   /** Why the options are invalid, if they are. */
@@ -208,9 +224,7 @@ export class NormalizerThreads implements AsyncDisposable {
 
   /** Sends queued chunks to threads with room (starting the threads at the first call). */
   #feed(): void {
-    if (this.#closed || this.#options.isErr()) return;
-    this.#threads ??= Array.from({ length: this.#options.value.threads }, () => this.#start());
-    for (const thread of this.#threads) {
+    for (const thread of this.#running()) {
       while (thread.held.size < CHUNKS_IN_FLIGHT) {
         const task = this.#queue.shift();
         if (task === undefined) return;
@@ -218,6 +232,13 @@ export class NormalizerThreads implements AsyncDisposable {
         thread.worker.postMessage({ id: task.id, slot: task.slot, docs: task.docs } satisfies ThreadChunk<NormalizableDocument>);
       }
     }
+  }
+
+  /** The live threads, started at the first call; none once closed or with invalid options. */
+  #running(): readonly Thread[] {
+    if (this.#closed || this.#options.isErr()) return [];
+    this.#threads ??= Array.from({ length: this.#options.value.threads }, () => this.#start());
+    return this.#threads;
   }
 
   #start(): Thread {
@@ -228,13 +249,17 @@ export class NormalizerThreads implements AsyncDisposable {
     const worker = new Worker(entry, { workerData, ...(loader ? { execArgv: ['--import', 'tsx'] } : {}) });
     // An idle thread does not keep the process alive.
     worker.unref();
-    const thread: Thread = { worker, held: new Map() };
-    worker.on('message', ({ id, results }: ThreadAnswer) => {
+    let loaded: () => void = () => undefined;
+    const thread: Thread = { worker, held: new Map(), ready: new Promise<void>((resolve) => (loaded = resolve)) };
+    worker.on('message', (answer: ThreadAnswer | 'ready') => {
+      if (answer === 'ready') return loaded();
+      const { id, results } = answer;
       const task = thread.held.get(id);
       if (task === undefined) return;
       thread.held.delete(id);
       this.#feed();
       if (results === null) return;
+      this.#byThreads += results.length;
       this.#settle(
         task,
         results.map((r, i) => ('ok' in r ? ok(r.ok) : err(crossed(task.docs[i] as NormalizableDocument, r.code, r.message)))),
@@ -243,6 +268,7 @@ export class NormalizerThreads implements AsyncDisposable {
     });
     worker.on('error', (e) => this.#logger.warn(`a normalizer thread died: ${e instanceof Error ? e.message : String(e)}`));
     worker.on('exit', () => {
+      loaded();
       // What it held and did not answer is the calling threads' to do (whether or not it had taken it).
       this.#orphans.push(...[...thread.held.values()].filter((t) => !t.done));
       thread.held.clear();
