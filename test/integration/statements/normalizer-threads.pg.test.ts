@@ -79,7 +79,10 @@ describe('a backfill with normalizer threads', () => {
     const threads = new NormalizerThreads({ threads: 1 });
     await threads.start();
     let ended: Promise<void> | undefined;
-    const cut = (await backfill('end_cut', { runId: 'e', onProgress: () => void (ended ??= threads.close()) }, threads))._unsafeUnwrap();
+    const endThreads = (): void => {
+      ended ??= threads.close();
+    };
+    const cut = (await backfill('end_cut', { runId: 'e', onProgress: endThreads }, threads))._unsafeUnwrap();
     await ended;
     expect(threads.documentsByThreads).toBeGreaterThan(0);
     expect(cut.reportSha256).toBe(alone.reportSha256);
