@@ -9,7 +9,7 @@
 import { err, errAsync, ok, okAsync, ResultAsync, safeTry, type Err, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { REPORT_SCHEMA_VERSION } from './defaults.js';
-import { applyOutcomes, evaluatePage, failureOf, stateOf, type Outcome, type RunState } from './outcomes.js';
+import { applyOutcomes, evaluatePage, failureOf, stateOf, type DocumentKey, type Outcome, type RunState } from './outcomes.js';
 import type { BackfillCheckpoint, DocumentClaims, DocumentCursor, RawDocument, StatementBatchResult, StoredCheckpoint } from './ports.js';
 import type { RunContext } from './run-context.js';
 import type { RangeFirstPage, StatementBackfillProgress } from './statement-backfiller.js';
@@ -287,7 +287,7 @@ class BackfillRun {
   #stopAtFailure(
     list: readonly Outcome[],
     next: RunState,
-    { doc, error }: { readonly doc: RawDocument; readonly error: BackfillError },
+    { doc, error }: { readonly doc: DocumentKey; readonly error: BackfillError },
   ): ResultAsync<never, BackfillError<BackfillSummary>> {
     const { logger, runId } = this.#ctx;
     if (list.length > 0) this.#send(list, next);

@@ -22,11 +22,14 @@ import { normalizeDocument, type NormalizedDocument } from './normalize.js';
 import type { NormalizerThreads } from './normalizer-threads.js';
 import { addOutcome, OUTCOME_SUM_ZERO } from './summary.js';
 
+/** Where a document sits in the run, without its content (which can be let go once it is normalized). */
+export type DocumentKey = Pick<RawDocument, 'digest' | 'cursor'>;
+
 /** A document's fate within a batch. */
 export type Outcome =
-  | { readonly kind: 'backfilled'; readonly doc: RawDocument; readonly format: string; readonly claims: readonly VexClaim[] }
-  | { readonly kind: 'skipped'; readonly doc: RawDocument }
-  | { readonly kind: 'failed'; readonly doc: RawDocument; readonly failure: BackfillFailure };
+  | { readonly kind: 'backfilled'; readonly doc: DocumentKey; readonly format: string; readonly claims: readonly VexClaim[] }
+  | { readonly kind: 'skipped'; readonly doc: DocumentKey }
+  | { readonly kind: 'failed'; readonly doc: DocumentKey; readonly failure: BackfillFailure };
 
 /** Where a run stands: what its checkpoint records. */
 export interface RunState {
@@ -39,7 +42,7 @@ export interface RunState {
 /** A page's outcomes, cut short at the failing document under `stopOnError`. */
 export interface PageOutcomes {
   readonly list: readonly Outcome[];
-  readonly stoppedAt?: { readonly doc: RawDocument; readonly error: BackfillError };
+  readonly stoppedAt?: { readonly doc: DocumentKey; readonly error: BackfillError };
 }
 
 /** What deciding a page's outcomes depends on. */
@@ -91,8 +94,10 @@ export function evaluatePage(
     const normalized = rules.threads ? await rules.threads.normalize(fresh) : await normalizeHere(rules.normalizers, fresh);
     const list: Outcome[] = [];
     let next = 0;
-    for (const doc of docs) {
-      if (doc !== fresh[next]) {
+    for (const raw of docs) {
+      // Outcomes outlive the page until their batch commits: they keep the document's key, not its content.
+      const doc: DocumentKey = { digest: raw.digest, cursor: raw.cursor };
+      if (raw !== fresh[next]) {
         list.push({ kind: 'skipped', doc });
         continue;
       }
@@ -121,7 +126,7 @@ async function normalizeHere(
 }
 
 /** A failed document as the checkpoint records it, its message cut to a bounded length. */
-export function failureOf(doc: RawDocument, error: BackfillError): BackfillFailure {
+export function failureOf(doc: DocumentKey, error: BackfillError): BackfillFailure {
   const message =
     error.message.length > MAX_FAILURE_MESSAGE_LENGTH ? `${error.message.slice(0, MAX_FAILURE_MESSAGE_LENGTH - 1)}…` : error.message;
   return { digest: doc.digest, code: error.code, message };
