@@ -1,7 +1,8 @@
 /**
  * `statements-workers` case: the statement backfill on one process against
- * `statements backfill --workers 2` (plan, this process and one worker
- * thread of it on the pg-boss job engine, report), both through the built CLI,
+ * `statements backfill --workers 2` (plan, work as one worker on the
+ * pg-boss job engine whose worker thread parses and normalizes documents
+ * beside the main thread, report), both through the built CLI,
  * over a normalization-heavy corpus: BENCH_HEAVY_DOCS (default 8,000) large
  * CSAF VEX documents, each with a product tree of BENCH_HEAVY_PRODUCTS
  * (default 400) products and 3 vulnerabilities giving a status to 5
@@ -29,9 +30,10 @@
  *   machine with nothing else in the way, the ceiling for `--workers 2`
  *   (virtual cores that share a physical one add far less than 2×);
  * - the Node CPU split by thread (Linux; `threadCpuSeconds`): the CLI's
- *   main thread (which plans, works and reports), its worker thread (the
- *   second worker of `--workers 2`), V8's own threads (garbage collection
- *   and the optimizing compiler, shared by both) and the rest.
+ *   main thread (which plans, reads, normalizes, commits and reports), its
+ *   worker thread (the normalizer thread of `--workers 2`), V8's own
+ *   threads (garbage collection and the optimizing compiler, shared by
+ *   both) and the rest.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -12,6 +12,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, type BackfillErrorCode } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
+import { workerModuleUrl } from '../_internals/worker-url.js';
 import { defaultVexNormalizers } from './defaults.js';
 import { normalizeDocument, type NormalizableDocument, type NormalizedDocument } from './normalize.js';
 
@@ -242,11 +243,11 @@ export class NormalizerThreads implements AsyncDisposable {
   }
 
   #start(): Thread {
-    const fromSources = import.meta.url.endsWith('.ts');
-    const entry = new URL(fromSources ? './normalizer-thread-main.ts' : './normalizer-thread-main.js', import.meta.url);
-    const loader = fromSources && !process.execArgv.some((a) => a.includes('tsx'));
+    const entry = workerModuleUrl('normalizer-thread-main', import.meta.url);
     const workerData: ThreadSetup = { taken: this.#taken };
-    const worker = new Worker(entry, { workerData, ...(loader ? { execArgv: ['--import', 'tsx'] } : {}) });
+    // No inherited flags (a parent's `-e` has no place there). From the sources its imports name `.js`
+    // files, which tsx's loader resolves; the compiled package needs no loader.
+    const worker = new Worker(entry, { workerData, execArgv: entry.pathname.endsWith('.ts') ? ['--import', 'tsx'] : [] });
     // An idle thread does not keep the process alive.
     worker.unref();
     let loaded: () => void = () => undefined;
