@@ -19,15 +19,16 @@ export interface CliRun {
  * Runs `backfill-kit <args>` as a user would: a separate node process on
  * src/cli/main.ts (through tsx), with only the environment given here plus
  * PATH and HOME, so no database variable leaks in from the test runner.
+ * `nodeOptions` go to node itself (e.g. `--max-old-space-size=1024`).
  */
 export function cli(
   args: readonly string[],
-  options: { env?: Record<string, string>; cwd?: string; input?: string } = {},
+  options: { env?: Record<string, string>; cwd?: string; input?: string; nodeOptions?: readonly string[] } = {},
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', tsxLoader, fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url)), ...args],
+      [...(options.nodeOptions ?? []), '--import', tsxLoader, fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url)), ...args],
       {
         cwd: options.cwd ?? repoRoot,
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...options.env },

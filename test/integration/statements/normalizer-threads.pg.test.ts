@@ -6,9 +6,6 @@
  * (one job-engine worker and a normalizer thread) ends with the
  * single-process report, under Node options that hold for the whole process.
  */
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
@@ -19,9 +16,6 @@ import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
 import { StatementBackfiller, type StatementBackfillOptions } from '../../../src/statements/statement-backfiller.js';
 import { cli, jsonOf } from '../cli/cli-harness.js';
 import { dumpStatements, seedDocuments } from './helpers.js';
-
-const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-const main = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
 
 let db: TestDatabase;
 
@@ -97,35 +91,23 @@ describe('statements backfill --workers', () => {
     const one = jsonOf(
       await cli(['statements', 'backfill', '--run-id', 'one', ...tables('cli_one'), '--json'], { env: { PGURI: db.url } }),
     );
-    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(
-        process.execPath,
-        [
-          '--max-old-space-size=1024',
-          '--import',
-          tsxLoader,
-          main,
-          'statements',
-          'backfill',
-          '--run-id',
-          'two',
-          '--workers',
-          '2',
-          '--range-size',
-          '200',
-          ...tables('cli_two'),
-          '--json',
-          '--pg',
-          db.url,
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let [stdout, stderr] = ['', ''];
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      child.once('error', reject);
-      child.once('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const run = await cli(
+      [
+        'statements',
+        'backfill',
+        '--run-id',
+        'two',
+        '--workers',
+        '2',
+        '--range-size',
+        '200',
+        ...tables('cli_two'),
+        '--json',
+        '--pg',
+        db.url,
+      ],
+      { nodeOptions: ['--max-old-space-size=1024'] },
+    );
     expect(run.stderr).not.toMatch(/thread died|invalid execArgv/);
     expect(run.code, run.stderr).toBe(4); // completed, with the seed's broken documents as failures
     const report = JSON.parse(run.stdout).report;
