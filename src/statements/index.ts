@@ -36,6 +36,7 @@ export type {
 export { PgBackfillPlanStore } from './pg-run-plan.js';
 export { MAX_NORMALIZER_THREADS, NormalizerThreads } from './normalizer-threads.js';
 export type { NormalizerThreadsOptions } from './normalizer-threads.js';
+export type { NormalizableDocument, NormalizedDocument } from './normalize.js';
 export type { BackfillPlan, PgBackfillPlanTables, PlannedOptions, PlannedRange, PlannedStoreTables, RangeStop } from './pg-run-plan.js';
 export type { RangeFirstPage, RangeRun } from './statement-backfiller.js';
 export type { PgStatementSinkConfig } from './pg-statement-sink.js';

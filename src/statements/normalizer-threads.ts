@@ -297,6 +297,7 @@ export class NormalizerThreads implements AsyncDisposable {
     await Promise.all(threads.map((t) => t.worker.terminate()));
   }
 
+  /** {@link NormalizerThreads.close}, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
