@@ -229,8 +229,17 @@ export class NormalizerThreads implements AsyncDisposable {
       while (thread.held.size < CHUNKS_IN_FLIGHT) {
         const task = this.#queue.shift();
         if (task === undefined) return;
+        try {
+          thread.worker.postMessage({ id: task.id, slot: task.slot, docs: task.docs } satisfies ThreadChunk<NormalizableDocument>);
+        } catch {
+          // Content that cannot be copied to a thread (nested too deep for the copy, or not cloneable): the calling threads normalize it.
+          this.#orphans.push(task);
+          this.#wakeAll();
+          continue;
+        }
         thread.held.set(task.id, task);
-        thread.worker.postMessage({ id: task.id, slot: task.slot, docs: task.docs } satisfies ThreadChunk<NormalizableDocument>);
+        // A thread that holds work keeps the process alive until it answers.
+        thread.worker.ref();
       }
     }
   }
@@ -248,17 +257,24 @@ export class NormalizerThreads implements AsyncDisposable {
     // No inherited flags (a parent's `-e` has no place there). From the sources its imports name `.js`
     // files, which tsx's loader resolves; the compiled package needs no loader.
     const worker = new Worker(entry, { workerData, execArgv: entry.pathname.endsWith('.ts') ? ['--import', 'tsx'] : [] });
-    // An idle thread does not keep the process alive.
-    worker.unref();
     let loaded: () => void = () => undefined;
     const thread: Thread = { worker, held: new Map(), ready: new Promise<void>((resolve) => (loaded = resolve)) };
+    // An idle thread does not keep the process alive; one that is loading or holds work does. (Adding a
+    // 'message' listener refs the worker again, so this runs after the listeners are added.)
+    const idle = (): void => {
+      if (thread.held.size === 0) worker.unref();
+    };
     worker.on('message', (answer: ThreadAnswer | 'ready') => {
-      if (answer === 'ready') return loaded();
+      if (answer === 'ready') {
+        idle();
+        return loaded();
+      }
       const { id, results } = answer;
       const task = thread.held.get(id);
       if (task === undefined) return;
       thread.held.delete(id);
       this.#feed();
+      idle();
       if (results === null) return;
       this.#byThreads += results.length;
       this.#settle(
