@@ -29,8 +29,15 @@ export interface ThreadSetup {
   readonly taken: Int32Array;
 }
 
-/** One document's outcome as a thread sends it back: its claims, or its error's code and message. */
-export type ThreadResult = { readonly ok: NormalizedDocument } | { readonly code: BackfillErrorCode; readonly message: string };
+/** One document's outcome as a thread sends it back: its claims, or its error's code, message, context and cause. */
+export type ThreadResult =
+  | { readonly ok: NormalizedDocument }
+  | {
+      readonly code: BackfillErrorCode;
+      readonly message: string;
+      readonly context: Readonly<Record<string, unknown>>;
+      readonly cause: unknown;
+    };
 
 /** A thread's answer to a chunk: its outcomes, or `null` when the calling thread had taken it first (`'ready'` once it has loaded). */
 export interface ThreadAnswer {
@@ -92,9 +99,9 @@ export interface NormalizerThreadsOptions {
   readonly logger?: Logger;
 }
 
-/** A document's error as it crossed from a thread: the code and message it had there. */
-const crossed = (doc: NormalizableDocument, code: BackfillErrorCode, message: string): BackfillError =>
-  new BackfillError(code, message, { context: { digest: doc.digest } });
+/** A document's error as it crossed from a thread: the code, message, context and cause it had there. */
+const crossed = ({ code, message, context, cause }: Exclude<ThreadResult, { readonly ok: NormalizedDocument }>): BackfillError =>
+  new BackfillError(code, message, { context, ...(cause === undefined ? {} : { cause }) });
 
 /**
  * Worker threads that normalize raw documents with the built-in
@@ -279,7 +286,7 @@ export class NormalizerThreads implements AsyncDisposable {
       this.#byThreads += results.length;
       this.#settle(
         task,
-        results.map((r, i) => ('ok' in r ? ok(r.ok) : err(crossed(task.docs[i] as NormalizableDocument, r.code, r.message)))),
+        results.map((r) => ('ok' in r ? ok(r.ok) : err(crossed(r)))),
       );
       this.#wakeAll();
     });

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
 import { normalizeDocument, type NormalizableDocument } from '../../../src/statements/normalize.js';
 import { NormalizerThreads } from '../../../src/statements/normalizer-threads.js';
+import { generateVexDocuments } from '../../../src/testing/vex-documents.js';
 
 function outcome(r: ReturnType<typeof normalizeDocument>): unknown {
   return r.isOk() ? r.value : { code: r.error.code, message: r.error.message, digest: r.error.context['digest'] };
@@ -63,6 +64,35 @@ describe('NormalizerThreads with hostile documents', () => {
     // The threads still work afterwards.
     const fine = copies('{"bomFormat":"CycloneDX","vulnerabilities":[]}', 64);
     expect((await pool.normalize(fine)).map(outcome)).toEqual(here(fine));
+  });
+
+  it("gives a failed document's error the context and cause it has on the calling thread (stopOnError reports them)", async () => {
+    await using pool = new NormalizerThreads({ threads: 1 });
+    await pool.start();
+    const docs: NormalizableDocument[] = [
+      ...[...generateVexDocuments({ seed: 5, count: 200, brokenRatio: 0.5 })].map((d) => ({
+        digest: d.digest,
+        retrievedAt: d.retrievedAt,
+        content: d.content,
+      })),
+      ...copies('{"document":', 8),
+    ];
+    const full = (r: ReturnType<typeof normalizeDocument>): unknown =>
+      r.isOk()
+        ? 'ok'
+        : {
+            code: r.error.code,
+            message: r.error.message,
+            context: r.error.context,
+            cause: r.error.cause instanceof Error ? `${r.error.cause.name}: ${r.error.cause.message}` : r.error.cause,
+          };
+    const expected = docs.map((d) => full(normalizeDocument(defaultVexNormalizers, d)));
+    expect(expected.some((e) => typeof e === 'object' && e !== null && Object.keys((e as { context: object }).context).length > 1)).toBe(
+      true,
+    );
+    const results = await pool.normalize(docs);
+    expect(pool.documentsByThreads).toBeGreaterThan(0);
+    expect(results.map(full)).toEqual(expected);
   });
 
   it('does not keep the process alive once idle, and keeps it alive while a thread holds work', () => {
