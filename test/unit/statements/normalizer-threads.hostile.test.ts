@@ -95,6 +95,25 @@ describe('NormalizerThreads with hostile documents', () => {
     expect(results.map(full)).toEqual(expected);
   });
 
+  it('finishes a call while more than 65536 chunks (the shared flags) are made by other calls meanwhile', async () => {
+    await using pool = new NormalizerThreads({ threads: 1 });
+    await pool.start();
+    const doc = (i: number): NormalizableDocument => ({ digest: `sha256:${i}`, retrievedAt: new Date(0), content: '1' });
+    // 128 chunks, live until the call ends; then, before it ends, as many chunks again as there are flags.
+    const first = pool.normalize(Array.from({ length: 512 }, (_, i) => doc(i)));
+    const others: Promise<unknown>[] = [];
+    for (let i = 0; i < 65_536 - 128; i += 1) others.push(pool.normalize([doc(i)]));
+    const last = pool.normalize(Array.from({ length: 512 }, (_, i) => doc(i)));
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise((resolve) => (timer = setTimeout(() => resolve('hung'), 20_000)));
+    const done = Promise.all([first, last, ...others]).then(([a, b]) => [a, b]);
+    const settled = await Promise.race([done, hung]);
+    clearTimeout(timer);
+    expect(settled, 'every call finished').not.toBe('hung');
+    const expected = here(Array.from({ length: 512 }, (_, i) => doc(i)));
+    expect((settled as ReturnType<typeof normalizeDocument>[][]).map((r) => r.map(outcome))).toEqual([expected, expected]);
+  });
+
   it('does not keep the process alive once idle, and keeps it alive while a thread holds work', () => {
     const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
     const module = pathToFileURL(fileURLToPath(new URL('../../../src/statements/normalizer-threads.ts', import.meta.url))).href;
@@ -108,6 +127,11 @@ describe('NormalizerThreads with hostile documents', () => {
       const docs = Array.from({ length: 512 }, (_, i) => ({ digest: 'd' + i, retrievedAt: new Date(0), content: i < 4 ? big : '{}' }));
       const results = await pool.normalize(docs);
       console.log('normalized', results.length);
+      // Nothing else is alive either while it closes a second pool.
+      const other = new NormalizerThreads({ threads: 1 });
+      await other.start();
+      await other.close();
+      console.log('closed');
     `;
     const r = spawnSync(process.execPath, ['--import', tsx, '--input-type=module', '-e', script], {
       encoding: 'utf8',
@@ -115,7 +139,7 @@ describe('NormalizerThreads with hostile documents', () => {
     });
     expect(r.error?.message, 'the process exited by itself').toBeUndefined();
     expect(r.stderr).toBe('');
-    expect(r.stdout).toBe('normalized 512\n');
+    expect(r.stdout).toBe('normalized 512\nclosed\n');
     expect(r.status).toBe(0);
   });
 });
