@@ -287,7 +287,8 @@ export class NormalizerThreads implements AsyncDisposable {
     // An idle thread does not keep the process alive; one that is loading or holds work does. (Adding a
     // 'message' listener refs the worker again, so this runs after the listeners are added.)
     const idle = (): void => {
-      if (thread.held.size === 0) worker.unref();
+      // Once closed, it stays referenced until it has ended (answers still arriving may not let the process go first).
+      if (thread.held.size === 0 && !this.#closed) worker.unref();
     };
     worker.on('message', (answer: ThreadAnswer | 'ready') => {
       if (answer === 'ready') {

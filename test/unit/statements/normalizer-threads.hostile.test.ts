@@ -114,10 +114,10 @@ describe('NormalizerThreads with hostile documents', () => {
     expect((settled as ReturnType<typeof normalizeDocument>[][]).map((r) => r.map(outcome))).toEqual([expected, expected]);
   });
 
-  it('does not keep the process alive once idle, and keeps it alive while a thread holds work', () => {
+  it('keeps the process alive while a thread holds work or closes, and not once idle', () => {
     const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
     const module = pathToFileURL(fileURLToPath(new URL('../../../src/statements/normalizer-threads.ts', import.meta.url))).href;
-    // Nothing else is alive: the process must wait for the threads' answers, then exit without close().
+    // Nothing else is alive: the process must wait for the threads' answers and for close(), and exit once they are idle.
     const script = `
       const { NormalizerThreads } = await import(${JSON.stringify(module)});
       const pool = new NormalizerThreads({ threads: 1 });
@@ -127,11 +127,15 @@ describe('NormalizerThreads with hostile documents', () => {
       const docs = Array.from({ length: 512 }, (_, i) => ({ digest: 'd' + i, retrievedAt: new Date(0), content: i < 4 ? big : '{}' }));
       const results = await pool.normalize(docs);
       console.log('normalized', results.length);
-      // Nothing else is alive either while it closes a second pool.
+      // Nothing else is alive either while a second pool closes with answers still coming (to chunks the caller took).
       const other = new NormalizerThreads({ threads: 1 });
       await other.start();
+      await other.normalize(docs);
+      const busy = Date.now();
+      while (Date.now() - busy < 300);
       await other.close();
       console.log('closed');
+      // The first pool is not closed: idle, its thread does not keep the process alive.
     `;
     const r = spawnSync(process.execPath, ['--import', tsx, '--input-type=module', '-e', script], {
       encoding: 'utf8',
