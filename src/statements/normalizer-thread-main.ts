@@ -2,7 +2,7 @@
  * The body of a normalizer thread (started by {@link NormalizerThreads}):
  * it normalizes each chunk of documents it is sent with the built-in
  * normalizers and sends back, per document, its claims or its error's
- * code and message.
+ * code, message, context and cause.
  *
  * @module
  */
@@ -20,7 +20,10 @@ port.on('message', ({ id, slot, docs }: ThreadChunk<NormalizableDocument>) => {
   if (Atomics.compareExchange(taken, slot, 0, 1) !== 0) return answer({ id, results: null });
   const results = docs.map((doc): ThreadResult => {
     const done = normalizeDocument(defaultVexNormalizers, doc);
-    return done.isOk() ? { ok: done.value } : { code: done.error.code, message: done.error.message };
+    if (done.isOk()) return { ok: done.value };
+    // A cause that cannot be copied fails the answer and ends the thread: the calling threads normalize its chunk again.
+    const { code, message, context, cause } = done.error;
+    return { code, message, context, cause };
   });
   answer({ id, results });
 });

@@ -29,8 +29,15 @@ export interface ThreadSetup {
   readonly taken: Int32Array;
 }
 
-/** One document's outcome as a thread sends it back: its claims, or its error's code and message. */
-export type ThreadResult = { readonly ok: NormalizedDocument } | { readonly code: BackfillErrorCode; readonly message: string };
+/** One document's outcome as a thread sends it back: its claims, or its error's code, message, context and cause. */
+export type ThreadResult =
+  | { readonly ok: NormalizedDocument }
+  | {
+      readonly code: BackfillErrorCode;
+      readonly message: string;
+      readonly context: Readonly<Record<string, unknown>>;
+      readonly cause: unknown;
+    };
 
 /** A thread's answer to a chunk: its outcomes, or `null` when the calling thread had taken it first (`'ready'` once it has loaded). */
 export interface ThreadAnswer {
@@ -47,7 +54,7 @@ const CHUNKS_IN_FLIGHT = 3;
 /** Documents per chunk at least, and chunks per call at most (larger calls get larger chunks). */
 const MIN_CHUNK = 4;
 const MAX_CHUNKS_PER_CALL = 128;
-/** Slots of the shared flags, reused in turn: more than the chunks of every call that can be running at once. */
+/** Slots of the shared flags. A slot is reused once its chunk is done and no thread holds it (a chunk without a free slot is the calling threads'). */
 const SLOTS = 1 << 16;
 /** Largest number of normalizer threads. */
 export const MAX_NORMALIZER_THREADS = 63;
@@ -63,10 +70,13 @@ interface Job {
 interface Task {
   readonly job: Job;
   readonly id: number;
+  /** Its flag in the shared array; -1 when none was free (the calling threads normalize it). */
   readonly slot: number;
   readonly start: number;
   readonly docs: readonly NormalizableDocument[];
   done: boolean;
+  /** Sent to a thread that has not answered: its slot may not be reused yet. */
+  held: boolean;
 }
 
 interface Thread {
@@ -92,9 +102,9 @@ export interface NormalizerThreadsOptions {
   readonly logger?: Logger;
 }
 
-/** A document's error as it crossed from a thread: the code and message it had there. */
-const crossed = (doc: NormalizableDocument, code: BackfillErrorCode, message: string): BackfillError =>
-  new BackfillError(code, message, { context: { digest: doc.digest } });
+/** A document's error as it crossed from a thread: the code, message, context and cause it had there. */
+const crossed = ({ code, message, context, cause }: Exclude<ThreadResult, { readonly ok: NormalizedDocument }>): BackfillError =>
+  new BackfillError(code, message, { context, ...(cause === undefined ? {} : { cause }) });
 
 /**
  * Worker threads that normalize raw documents with the built-in
@@ -116,6 +126,9 @@ export class NormalizerThreads implements AsyncDisposable {
   readonly #taken = new Int32Array(new SharedArrayBuffer(SLOTS * Int32Array.BYTES_PER_ELEMENT));
   #threads: Thread[] | undefined;
   #nextId = 0;
+  /** Slots never used yet start here; released slots wait in `#freeSlots`. */
+  #nextSlot = 0;
+  #freeSlots: number[] = [];
   /** Chunks not sent to a thread yet, oldest first. */
   #queue: Task[] = [];
   /** Chunks of dead threads, for the calling threads to normalize. */
@@ -163,10 +176,14 @@ export class NormalizerThreads implements AsyncDisposable {
     const size = Math.max(MIN_CHUNK, Math.ceil(docs.length / MAX_CHUNKS_PER_CALL));
     for (let start = 0; start < docs.length; start += size) {
       const id = this.#nextId++;
-      const slot = id % SLOTS;
-      Atomics.store(this.#taken, slot, 0);
-      const task: Task = { job, id, slot, start, docs: docs.slice(start, start + size), done: false };
+      const slot = this.#freeSlots.pop() ?? (this.#nextSlot < SLOTS ? this.#nextSlot++ : -1);
+      const task: Task = { job, id, slot, start, docs: docs.slice(start, start + size), done: false, held: false };
       job.tasks.push(task);
+      if (slot === -1) {
+        this.#orphans.push(task);
+        continue;
+      }
+      Atomics.store(this.#taken, slot, 0);
       this.#queue.push(task);
     }
     this.#feed();
@@ -211,7 +228,7 @@ export class NormalizerThreads implements AsyncDisposable {
   #steal(job: Job): Task | undefined {
     for (let i = job.tasks.length - 1; i >= 0; i -= 1) {
       const task = job.tasks[i] as Task;
-      if (!task.done && Atomics.compareExchange(this.#taken, task.slot, 0, 2) === 0) return task;
+      if (!task.done && task.slot !== -1 && Atomics.compareExchange(this.#taken, task.slot, 0, 2) === 0) return task;
     }
     return undefined;
   }
@@ -221,6 +238,13 @@ export class NormalizerThreads implements AsyncDisposable {
     task.done = true;
     for (const [i, r] of results.entries()) task.job.results[task.start + i] = r;
     task.job.left -= results.length;
+    this.#release(task);
+  }
+
+  /** Frees a chunk's slot once it is done and no thread holds it (a thread that holds it may still take its flag). */
+  #release(task: Task): void {
+    if (!task.done || task.held || task.slot === -1) return;
+    this.#freeSlots.push(task.slot);
   }
 
   /** Sends queued chunks to threads with room (starting the threads at the first call). */
@@ -229,8 +253,18 @@ export class NormalizerThreads implements AsyncDisposable {
       while (thread.held.size < CHUNKS_IN_FLIGHT) {
         const task = this.#queue.shift();
         if (task === undefined) return;
+        try {
+          thread.worker.postMessage({ id: task.id, slot: task.slot, docs: task.docs } satisfies ThreadChunk<NormalizableDocument>);
+        } catch {
+          // Content that cannot be copied to a thread (nested too deep for the copy, or not cloneable): the calling threads normalize it.
+          this.#orphans.push(task);
+          this.#wakeAll();
+          continue;
+        }
         thread.held.set(task.id, task);
-        thread.worker.postMessage({ id: task.id, slot: task.slot, docs: task.docs } satisfies ThreadChunk<NormalizableDocument>);
+        task.held = true;
+        // A thread that holds work keeps the process alive until it answers.
+        thread.worker.ref();
       }
     }
   }
@@ -248,22 +282,33 @@ export class NormalizerThreads implements AsyncDisposable {
     // No inherited flags (a parent's `-e` has no place there). From the sources its imports name `.js`
     // files, which tsx's loader resolves; the compiled package needs no loader.
     const worker = new Worker(entry, { workerData, execArgv: entry.pathname.endsWith('.ts') ? ['--import', 'tsx'] : [] });
-    // An idle thread does not keep the process alive.
-    worker.unref();
     let loaded: () => void = () => undefined;
     const thread: Thread = { worker, held: new Map(), ready: new Promise<void>((resolve) => (loaded = resolve)) };
+    // An idle thread does not keep the process alive; one that is loading or holds work does. (Adding a
+    // 'message' listener refs the worker again, so this runs after the listeners are added.)
+    const idle = (): void => {
+      // Once closed, it stays referenced until it has ended (answers still arriving may not let the process go first).
+      if (thread.held.size === 0 && !this.#closed) worker.unref();
+    };
     worker.on('message', (answer: ThreadAnswer | 'ready') => {
-      if (answer === 'ready') return loaded();
+      if (answer === 'ready') {
+        idle();
+        return loaded();
+      }
       const { id, results } = answer;
       const task = thread.held.get(id);
       if (task === undefined) return;
       thread.held.delete(id);
+      task.held = false;
       this.#feed();
-      if (results === null) return;
+      idle();
+      if (results === null) return this.#release(task);
       this.#byThreads += results.length;
+      // Done already (not expected: the thread took its flag): only its slot is freed.
+      if (task.done) return this.#release(task);
       this.#settle(
         task,
-        results.map((r, i) => ('ok' in r ? ok(r.ok) : err(crossed(task.docs[i] as NormalizableDocument, r.code, r.message)))),
+        results.map((r) => ('ok' in r ? ok(r.ok) : err(crossed(r)))),
       );
       this.#wakeAll();
     });
@@ -271,7 +316,11 @@ export class NormalizerThreads implements AsyncDisposable {
     worker.on('exit', () => {
       loaded();
       // What it held and did not answer is the calling threads' to do (whether or not it had taken it).
-      this.#orphans.push(...[...thread.held.values()].filter((t) => !t.done));
+      for (const task of thread.held.values()) {
+        task.held = false;
+        if (task.done) this.#release(task);
+        else this.#orphans.push(task);
+      }
       thread.held.clear();
       this.#threads = this.#threads?.filter((t) => t !== thread);
       this.#feed();
@@ -294,7 +343,13 @@ export class NormalizerThreads implements AsyncDisposable {
   async close(): Promise<void> {
     this.#closed = true;
     const threads = this.#threads ?? [];
-    await Promise.all(threads.map((t) => t.worker.terminate()));
+    // Referenced until they have ended: an idle thread is not, and the process would not wait for close().
+    await Promise.all(
+      threads.map((t) => {
+        t.worker.ref();
+        return t.worker.terminate();
+      }),
+    );
   }
 
   /** {@link NormalizerThreads.close}, for `await using`. */

@@ -78,27 +78,72 @@ class ProductTree {
     if (id !== undefined) this.#direct.set(id, helperKey(product) ?? id);
   }
 
+  /**
+   * Adds the products of `branches` and their sub-branches in document order
+   * (a later product with the same id wins). Without recursion: how deep a
+   * document may nest may not depend on the stack of the thread that
+   * normalizes it. An array met again (a cyclic parsed object) is skipped.
+   */
   #walkBranches(branches: unknown): void {
-    for (const branch of optionalArray(branches) ?? []) {
+    const walked = new Set<unknown>();
+    const stack: Iterator<unknown>[] = [];
+    const enter = (list: unknown): void => {
+      const items = optionalArray(list) ?? [];
+      if (walked.has(items)) return;
+      walked.add(items);
+      stack.push(items[Symbol.iterator]());
+    };
+    enter(branches);
+    while (stack.length > 0) {
+      const next = (stack[stack.length - 1] as Iterator<unknown>).next();
+      if (next.done) {
+        stack.pop();
+        continue;
+      }
+      const branch = next.value;
       if (!isObject(branch)) continue;
       this.#addProduct(branch['product']);
-      this.#walkBranches(branch['branches']);
+      enter(branch['branches']);
     }
   }
 
-  /** The product key of `productId`, or `undefined` when the tree does not define it. */
-  key(productId: string, seen: ReadonlySet<string> = new Set()): string | undefined {
-    const cached = this.#resolved.get(productId) ?? this.#direct.get(productId);
-    if (cached !== undefined) return cached;
-    const rel = this.#relationships.get(productId);
-    if (rel === undefined || seen.has(productId)) return undefined;
-    const next = new Set(seen).add(productId);
-    const component = this.key(rel.component, next);
-    const platform = this.key(rel.platform, next);
-    if (component === undefined || platform === undefined) return undefined;
-    const key = `${platform}::${component}`;
-    this.#resolved.set(productId, key);
-    return key;
+  #known(productId: string): string | undefined {
+    return this.#resolved.get(productId) ?? this.#direct.get(productId);
+  }
+
+  /**
+   * The product key of `productId`, or `undefined` when the tree does not
+   * define it (or its relationships form a cycle). Depth first without
+   * recursion, as {@link ProductTree.#walkBranches}: a relationship is
+   * resolved once both products it joins are.
+   */
+  key(productId: string): string | undefined {
+    // Relationships being resolved: each is built, directly or not, on the ones above it in `stack`.
+    const resolving = new Set<string>();
+    const stack = [productId];
+    while (stack.length > 0) {
+      const id = stack[stack.length - 1] as string;
+      if (this.#known(id) !== undefined) {
+        stack.pop();
+        continue;
+      }
+      const rel = this.#relationships.get(id);
+      if (rel === undefined) return undefined;
+      if (!resolving.has(id)) {
+        resolving.add(id);
+        for (const part of [rel.platform, rel.component]) {
+          if (this.#known(part) !== undefined) continue;
+          // A relationship built on itself.
+          if (resolving.has(part)) return undefined;
+          stack.push(part);
+        }
+        continue;
+      }
+      this.#resolved.set(id, `${this.#known(rel.platform)}::${this.#known(rel.component)}`);
+      resolving.delete(id);
+      stack.pop();
+    }
+    return this.#known(productId);
   }
 
   /** Product ids named directly or through `group_ids`. */

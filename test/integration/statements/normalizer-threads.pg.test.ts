@@ -15,7 +15,7 @@ import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-sou
 import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
 import { StatementBackfiller, type StatementBackfillOptions } from '../../../src/statements/statement-backfiller.js';
 import { cli, jsonOf } from '../cli/cli-harness.js';
-import { dumpStatements, seedDocuments } from './helpers.js';
+import { dumpStatements, psql, seedDocuments } from './helpers.js';
 
 let db: TestDatabase;
 
@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 /** A backfill into its own tables (`schema`.statements …), with threads or without. */
-async function backfill(schema: string, options: StatementBackfillOptions, threads?: NormalizerThreads) {
+async function backfill(schema: string, options: StatementBackfillOptions, threads?: NormalizerThreads, table?: string) {
   const sink = new PgStatementSink({
     pg: db.pool,
     statementsTable: `${schema}.statements`,
@@ -37,7 +37,7 @@ async function backfill(schema: string, options: StatementBackfillOptions, threa
     failuresTable: `${schema}.failures`,
   });
   const bf = new StatementBackfiller({
-    source: new PgRawDocumentSource({ pg: db.pool }),
+    source: new PgRawDocumentSource({ pg: db.pool, ...(table === undefined ? {} : { table }) }),
     sink,
     normalizers: defaultVexNormalizers,
     ...(threads === undefined ? {} : { normalizerThreads: threads }),
@@ -72,15 +72,46 @@ describe('a backfill with normalizer threads', () => {
     const alone = (await backfill('end_alone', { runId: 'e' }))._unsafeUnwrap();
     const threads = new NormalizerThreads({ threads: 1 });
     await threads.start();
+    // The threads end at the first batch after they have answered for some documents (when that is depends on the
+    // machine's load), and batches go on after it.
     let ended: Promise<void> | undefined;
+    let batchesAfter = 0;
     const endThreads = (): void => {
-      ended ??= threads.close();
+      if (ended !== undefined) batchesAfter += 1;
+      else if (threads.documentsByThreads > 0) ended = threads.close();
     };
     const cut = (await backfill('end_cut', { runId: 'e', onProgress: endThreads }, threads))._unsafeUnwrap();
-    await ended;
-    expect(threads.documentsByThreads).toBeGreaterThan(0);
+    const endedMidRun = ended !== undefined;
+    await (ended ?? threads.close());
+    expect(endedMidRun, 'the threads answered for some documents before the last batch').toBe(true);
+    expect(batchesAfter, 'batches were normalized after the threads ended').toBeGreaterThan(0);
     expect(cut.reportSha256).toBe(alone.reportSha256);
     expect(dumpStatements(db.url, 'end_cut.statements')).toBe(dumpStatements(db.url, 'end_alone.statements'));
+  }, 120_000);
+});
+
+describe('a backfill with normalizer threads over jsonb content', () => {
+  it('normalizes a document nested too deep to be sent to a thread on its own thread, with the report of a run without threads', async () => {
+    // PostgreSQL takes jsonb thousands of levels deep; the structured clone to a thread does not (about 3000 here).
+    const branches = `repeat('[{"name":"b","branches":', 5000) || '[{"product":{"product_id":"P","name":"p"}}]' || repeat('}]', 5000)`;
+    psql(
+      db.url,
+      `create schema deep_raw;
+       create table deep_raw.documents (digest text primary key, retrieved_at timestamptz not null, content jsonb not null);
+       insert into deep_raw.documents
+         select 'sha256:deep' || i, '2024-01-01'::timestamptz + i * interval '1 s',
+           ('{"document":{"csaf_version":"2.0"},"product_tree":{"branches":' || ${branches} ||
+            '},"vulnerabilities":[{"cve":"CVE-2024-' || i || '","product_status":{"fixed":["P"]}}]}')::jsonb
+         from generate_series(1, 60) i;`,
+    );
+    const alone = (await backfill('deep_alone', { runId: 'j' }, undefined, 'deep_raw.documents'))._unsafeUnwrap();
+    await using threads = new NormalizerThreads({ threads: 1 });
+    await threads.start();
+    const shared = (await backfill('deep_shared', { runId: 'j' }, threads, 'deep_raw.documents'))._unsafeUnwrap();
+    expect(alone.backfilled).toBe(60);
+    expect(shared.text).toBe(alone.text);
+    expect(shared.reportSha256).toBe(alone.reportSha256);
+    expect(dumpStatements(db.url, 'deep_shared.statements')).toBe(dumpStatements(db.url, 'deep_alone.statements'));
   }, 120_000);
 });
 
