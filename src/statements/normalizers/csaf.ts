@@ -42,6 +42,9 @@ interface Relationship {
  * keyed `platform::component` from the keys of the two products it joins;
  * anything else by its `product_id`.
  */
+/** How deep `product_tree.branches` may nest. */
+const MAX_BRANCH_DEPTH = 100_000;
+
 class ProductTree {
   readonly #direct = new Map<string, string>();
   readonly #relationships = new Map<string, Relationship>();
@@ -82,25 +85,32 @@ class ProductTree {
    * Adds the products of `branches` and their sub-branches in document order
    * (a later product with the same id wins). Without recursion: how deep a
    * document may nest may not depend on the stack of the thread that
-   * normalizes it. An array met again (a cyclic parsed object) is skipped.
+   * normalizes it. A parsed object that loops (not one from JSON text)
+   * would nest without end: past {@link MAX_BRANCH_DEPTH} the document fails.
    */
   #walkBranches(branches: unknown): void {
-    const walked = new Set<unknown>();
-    const stack: Iterator<unknown>[] = [];
+    // The arrays being walked and the next index in each (no iterator objects or sets: this runs for every branch).
+    const lists: (readonly unknown[])[] = [];
+    const next: number[] = [];
     const enter = (list: unknown): void => {
-      const items = optionalArray(list) ?? [];
-      if (walked.has(items)) return;
-      walked.add(items);
-      stack.push(items[Symbol.iterator]());
+      const items = optionalArray(list);
+      if (items === undefined || items.length === 0) return;
+      if (lists.length === MAX_BRANCH_DEPTH) throw new Error(`product_tree.branches nest deeper than ${MAX_BRANCH_DEPTH} levels`);
+      lists.push(items);
+      next.push(0);
     };
     enter(branches);
-    while (stack.length > 0) {
-      const next = (stack[stack.length - 1] as Iterator<unknown>).next();
-      if (next.done) {
-        stack.pop();
+    while (lists.length > 0) {
+      const top = lists.length - 1;
+      const items = lists[top] as readonly unknown[];
+      const at = next[top] as number;
+      if (at === items.length) {
+        lists.pop();
+        next.pop();
         continue;
       }
-      const branch = next.value;
+      next[top] = at + 1;
+      const branch = items[at];
       if (!isObject(branch)) continue;
       this.#addProduct(branch['product']);
       enter(branch['branches']);
@@ -118,6 +128,8 @@ class ProductTree {
    * resolved once both products it joins are.
    */
   key(productId: string): string | undefined {
+    const known = this.#known(productId);
+    if (known !== undefined || !this.#relationships.has(productId)) return known;
     // Relationships being resolved: each is built, directly or not, on the ones above it in `stack`.
     const resolving = new Set<string>();
     const stack = [productId];

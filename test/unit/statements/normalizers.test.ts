@@ -111,6 +111,14 @@ describe('csafVexNormalizer', () => {
     expect(out[2]?.statement).toBe('Upgrade libyaml-fixture to 0.2.6.');
   });
 
+  it('fails a parsed document whose branches loop (not possible from JSON text) instead of walking forever', () => {
+    const doc = fixture('csaf/vex-branches.json') as { product_tree: { branches: unknown[] } };
+    const looping = { name: 'loop', branches: [] as unknown[] };
+    looping.branches.push(looping);
+    doc.product_tree.branches.push(looping);
+    expect(() => csafVexNormalizer.normalize(doc, ctx)).toThrow(/nest deeper than/);
+  });
+
   it('rejects a product id the product tree does not define', () => {
     const doc = fixture('csaf/vex-branches.json') as { vulnerabilities: { product_status: Record<string, string[]> }[] };
     doc.vulnerabilities[1]!.product_status['fixed'] = ['SFPID-9999'];
