@@ -167,9 +167,10 @@ export class NormalizerThreads implements AsyncDisposable {
   /**
    * Each document's claims (or error), in the order given, as
    * `normalizeDocument` with the built-in normalizers would give them.
-   * Every chunk is sent to a thread at once; the calling thread takes
-   * chunks from the end while the threads work from the start, so no
-   * side waits for the other.
+   * The documents are cut into chunks; each thread holds a few at a time,
+   * taken from the start, while the calling thread normalizes chunks from
+   * the end (those not sent yet, then those a thread has not started), so
+   * neither side waits for the other.
    */
   async normalize(docs: readonly NormalizableDocument[]): Promise<Result<NormalizedDocument, BackfillError>[]> {
     const job: Job = { results: new Array(docs.length), tasks: [], left: docs.length };
