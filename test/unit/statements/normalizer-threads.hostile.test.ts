@@ -13,6 +13,7 @@ import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
 import { normalizeDocument, type NormalizableDocument } from '../../../src/statements/normalize.js';
 import { NormalizerThreads } from '../../../src/statements/normalizer-threads.js';
 import { generateVexDocuments } from '../../../src/testing/vex-documents.js';
+import { untilThreadsTakePart } from './threads-take-part.js';
 
 function outcome(r: ReturnType<typeof normalizeDocument>): unknown {
   return r.isOk() ? r.value : { code: r.error.code, message: r.error.message, digest: r.error.context['digest'] };
@@ -90,9 +91,8 @@ describe('NormalizerThreads with hostile documents', () => {
     expect(expected.some((e) => typeof e === 'object' && e !== null && Object.keys((e as { context: object }).context).length > 1)).toBe(
       true,
     );
-    const results = await pool.normalize(docs);
+    for (const results of await untilThreadsTakePart(pool, docs)) expect(results.map(full)).toEqual(expected);
     expect(pool.documentsByThreads).toBeGreaterThan(0);
-    expect(results.map(full)).toEqual(expected);
   });
 
   it('finishes a call while more than 65536 chunks (the shared flags) are made by other calls meanwhile', async () => {
