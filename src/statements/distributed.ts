@@ -50,7 +50,7 @@ import type {
   StoredCheckpoint,
   VexNormalizer,
 } from './ports.js';
-import { MAX_NORMALIZER_THREADS, NormalizerThreads } from './normalizer-threads.js';
+import { areBuiltInNormalizers, MAX_NORMALIZER_THREADS, NormalizerThreads } from './normalizer-threads.js';
 import { StatementBackfiller, type RangeRun } from './statement-backfiller.js';
 import { addOutcomeSums, buildSummary, OUTCOME_SUM_ZERO, type BackfillSummary } from './summary.js';
 
@@ -778,7 +778,7 @@ function validateWorker(config: DistributedBackfillConfig, options: BackfillWork
   const threads = options.threads ?? 0;
   if (!Number.isInteger(threads) || threads < 0 || threads > MAX_NORMALIZER_THREADS)
     return err(new BackfillError('INVALID_ARGUMENT', `threads must be an integer from 0 to ${MAX_NORMALIZER_THREADS}.`));
-  if (threads > 0 && config.normalizers !== undefined && config.normalizers !== defaultVexNormalizers)
+  if (threads > 0 && config.normalizers !== undefined && !areBuiltInNormalizers(config.normalizers))
     return err(
       new BackfillError(
         'INVALID_ARGUMENT',

@@ -15,6 +15,7 @@ import { silentLogger, type Logger } from '../_internals/logger.js';
 import { workerModuleUrl } from '../_internals/worker-url.js';
 import { defaultVexNormalizers } from './defaults.js';
 import { normalizeDocument, type NormalizableDocument, type NormalizedDocument } from './normalize.js';
+import type { VexNormalizer } from './ports.js';
 
 /** A chunk of documents sent to a normalizer thread, with its flag in the shared {@link ThreadSetup.taken} array. */
 export interface ThreadChunk<D> {
@@ -58,6 +59,11 @@ const MAX_CHUNKS_PER_CALL = 128;
 const SLOTS = 1 << 16;
 /** Largest number of normalizer threads. */
 export const MAX_NORMALIZER_THREADS = 63;
+
+/** Whether `normalizers` are the built-in ones in their order (a copy of the array counts): the only ones a thread has. */
+export function areBuiltInNormalizers(normalizers: readonly VexNormalizer[]): boolean {
+  return normalizers.length === defaultVexNormalizers.length && normalizers.every((n, i) => n === defaultVexNormalizers[i]);
+}
 
 /** One call's documents and what is known of them so far. */
 interface Job {

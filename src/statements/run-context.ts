@@ -10,8 +10,8 @@ import { randomUUID } from 'node:crypto';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
-import { DEFAULT_BATCH_SIZE, defaultVexNormalizers, MAX_BATCH_SIZE } from './defaults.js';
-import { NormalizerThreads } from './normalizer-threads.js';
+import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE } from './defaults.js';
+import { areBuiltInNormalizers, NormalizerThreads } from './normalizer-threads.js';
 import type { PageRules } from './outcomes.js';
 import type { CheckpointOptions, DocumentCursor, RawDocumentPageQuery, RawDocumentSource, StatementSink, VexNormalizer } from './ports.js';
 import type {
@@ -75,7 +75,7 @@ export function backfillerContext(config: StatementBackfillerConfig): Result<Rea
   if (normalizerThreads !== undefined) {
     if (!(normalizerThreads instanceof NormalizerThreads)) return err(invalid('normalizerThreads must be a NormalizerThreads.'));
     if (normalizerThreads.error) return err(normalizerThreads.error);
-    if (normalizers.length !== defaultVexNormalizers.length || normalizers.some((n, i) => n !== defaultVexNormalizers[i]))
+    if (!areBuiltInNormalizers(normalizers))
       return err(
         invalid(
           'normalizerThreads normalize with the built-in normalizers only; pass normalizers: defaultVexNormalizers, or leave normalizerThreads out.',

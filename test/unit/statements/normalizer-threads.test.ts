@@ -119,5 +119,11 @@ describe('StatementBackfiller and workers given threads', () => {
     const worker = await runBackfillWorker({ connectionString: unreachable, normalizers: [openVexNormalizer] }, { threads: 1 });
     expect(worker._unsafeUnwrapErr().message).toMatch(/built-in normalizers only/);
     expect((await runBackfillWorker({ connectionString: unreachable }, { threads: 99 }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    // A copy of the built-in list is the built-in normalizers: both checks let it through to the database.
+    const copied = await runBackfillWorker(
+      { connectionString: unreachable, normalizers: [...defaultVexNormalizers] },
+      { threads: 1, reconnectSeconds: 0 },
+    );
+    expect(copied._unsafeUnwrapErr().code).toBe('DB_CONNECTION');
   });
 });
