@@ -73,8 +73,12 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
 
 /**
  * Normalizes a page and decides each document's outcome; stops early under
- * `stopOnError`. Documents of the batch still committing (`committing`)
- * count as existing: the sink cannot see them yet.
+ * `stopOnError`. A document is skipped when its digest has statements: the
+ * sink has it, the batch still committing (`committing`, which the sink
+ * cannot show yet) backfilled it, or an earlier document of the page did.
+ * So a copy of a digest gets the same outcome on its first copy's page as on
+ * a later page (a copy of a failed document fails again). Under `force`,
+ * only the first of each digest on the page is evaluated.
  */
 export function evaluatePage(
   rules: PageRules,
@@ -87,24 +91,26 @@ export function evaluatePage(
       : new Set([...(yield* await rules.sink.existingDigests([...new Set(docs.map((d) => d.digest))])), ...committing]);
     const seen = new Set<string>();
     const fresh = docs.filter((doc) => {
-      if (existing.has(doc.digest) || seen.has(doc.digest)) return false;
+      if (existing.has(doc.digest) || (rules.force && seen.has(doc.digest))) return false;
       seen.add(doc.digest);
       return true;
     });
     const normalized = rules.threads ? await rules.threads.normalize(fresh) : await normalizeHere(rules.normalizers, fresh);
+    const backfilled = new Set<string>();
     const list: Outcome[] = [];
     let next = 0;
     for (const raw of docs) {
       // Outcomes outlive the page until their batch commits: they keep the document's key, not its content.
       const doc: DocumentKey = { digest: raw.digest, cursor: raw.cursor };
-      if (raw !== fresh[next]) {
+      const done = raw === fresh[next] ? (normalized[next++] as Result<NormalizedDocument, BackfillError>) : undefined;
+      if (done === undefined || backfilled.has(raw.digest)) {
         list.push({ kind: 'skipped', doc });
         continue;
       }
-      const done = normalized[next] as Result<NormalizedDocument, BackfillError>;
-      next += 1;
-      if (done.isOk()) list.push({ kind: 'backfilled', doc, ...done.value });
-      else if (rules.stopOnError) return ok({ list, stoppedAt: { doc, error: done.error } });
+      if (done.isOk()) {
+        backfilled.add(raw.digest);
+        list.push({ kind: 'backfilled', doc, ...done.value });
+      } else if (rules.stopOnError) return ok({ list, stoppedAt: { doc, error: done.error } });
       else list.push({ kind: 'failed', doc, failure: failureOf(doc, done.error) });
     }
     return ok({ list });

@@ -1,0 +1,86 @@
+/**
+ * A raw documents table of the caller's may hold a digest more than once
+ * (its digest need not be unique). A copy gets the same outcome whether it
+ * shares its first copy's page or lands on a later one, so the summary and
+ * report hash do not depend on the batch size.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { StatementBackfiller } from '../../../src/statements/statement-backfiller.js';
+import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
+import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
+import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
+import { NormalizerThreads } from '../../../src/statements/normalizer-threads.js';
+import type { GeneratedVexDocument } from '../../../src/testing/vex-documents.js';
+import { inProcessingOrder, psql, seedDocuments } from './helpers.js';
+
+let db: TestDatabase;
+let docs: GeneratedVexDocument[];
+/** The documents stored again under the same digest. */
+const copied: GeneratedVexDocument[] = [];
+/** Copies of a document's digest (and content) later in the keyspace: how many pages later each lands depends on the batch size. */
+const COPIES_AFTER = [1, 2, 3, 5, 8];
+
+function sinkFor(prefix: string): PgStatementSink {
+  return new PgStatementSink({
+    pg: db.pool,
+    statementsTable: `${prefix}.statements`,
+    documentsTable: `${prefix}.documents`,
+    checkpointsTable: `${prefix}.checkpoints`,
+    failuresTable: `${prefix}.failures`,
+  });
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  docs = await seedDocuments(db.url, { seed: 19, count: 60, brokenRatio: 0.1 });
+  // A table of the caller's without a unique digest: some documents stored again, later, under the same digest.
+  psql(
+    db.url,
+    `CREATE TABLE vex.raw_with_copies (digest text NOT NULL, retrieved_at timestamptz NOT NULL, content text NOT NULL);
+     CREATE INDEX ON vex.raw_with_copies (retrieved_at, digest);
+     INSERT INTO vex.raw_with_copies SELECT digest, retrieved_at, content FROM vex.raw_documents;`,
+  );
+  const sorted = inProcessingOrder(docs);
+  for (const [i, doc] of sorted.entries()) {
+    if (i % 7 !== 0) continue;
+    copied.push(doc);
+    const later = sorted[Math.min(sorted.length - 1, i + (COPIES_AFTER[(i / 7) % COPIES_AFTER.length] as number))] as GeneratedVexDocument;
+    await db.query(
+      `INSERT INTO vex.raw_with_copies (digest, retrieved_at, content) SELECT digest, $2::timestamptz + interval '1 microsecond', content FROM vex.raw_documents WHERE digest = $1`,
+      [doc.digest, later.retrievedAt],
+    );
+  }
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+describe('copies of a digest', () => {
+  it("get the same outcomes on their first copy's page as on later pages, whatever the batch size, with and without threads", async () => {
+    expect(Number(psql(db.url, 'SELECT count(*) - count(DISTINCT digest) FROM vex.raw_with_copies'))).toBe(copied.length);
+    // A copy of a backfilled document is skipped; a copy of a failed one fails again (failures are not stored as documents).
+    const skippedCopies = copied.filter((d) => d.kind !== 'broken').length;
+    expect(skippedCopies).toBeGreaterThan(4);
+    expect(copied.length).toBeGreaterThan(skippedCopies);
+    const source = new PgRawDocumentSource({ pg: db.pool, table: 'vex.raw_with_copies' });
+    const runs: { batchSize: number; threads: boolean; text: string; report: string; skipped: number }[] = [];
+    await using threads = new NormalizerThreads({ threads: 1 });
+    for (const batchSize of [1000, 1, 2, 3, 7]) {
+      for (const withThreads of [false, true]) {
+        const prefix = `c_${batchSize}_${withThreads ? 't' : 'n'}`;
+        const bf = new StatementBackfiller({
+          source,
+          sink: sinkFor(prefix),
+          normalizers: defaultVexNormalizers,
+          ...(withThreads ? { normalizerThreads: threads } : {}),
+        });
+        const s = (await bf.run({ runId: prefix, batchSize }))._unsafeUnwrap();
+        runs.push({ batchSize, threads: withThreads, text: s.text, report: s.reportSha256, skipped: s.skipped });
+      }
+    }
+    const [whole] = runs;
+    expect(whole?.skipped).toBe(skippedCopies);
+    for (const r of runs) expect({ ...r, batchSize: 0, threads: false }).toEqual({ ...whole, batchSize: 0, threads: false });
+  });
+});
