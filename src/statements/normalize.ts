@@ -20,6 +20,7 @@ export interface NormalizedDocument {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const BYTE_ORDER_MARK = 0xfeff;
 
 /** The document's claims from the first normalizer that recognises it. */
 export function normalizeDocument(
@@ -57,12 +58,18 @@ export function normalizeDocument(
   });
 }
 
-/** Parses a document's content: text or UTF-8 bytes as JSON; objects pass through. */
+/**
+ * Parses a document's content: text or UTF-8 bytes as JSON; objects pass
+ * through. A leading byte-order mark is ignored, as JSON parsers may
+ * (RFC 8259, section 8.1): the decoder drops it from bytes, and text
+ * stored with one (a `text` column) gets the same outcome.
+ */
 function parseContent(doc: NormalizableDocument): Result<unknown, BackfillError> {
   const { content } = doc;
   if (typeof content !== 'string' && !(content instanceof Uint8Array)) return ok(content);
   try {
-    return ok(JSON.parse(typeof content === 'string' ? content : utf8.decode(content)) as unknown);
+    const text = typeof content === 'string' ? content : utf8.decode(content);
+    return ok(JSON.parse(text.charCodeAt(0) === BYTE_ORDER_MARK && typeof content === 'string' ? text.slice(1) : text) as unknown);
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
     return err(
