@@ -19,7 +19,8 @@ export interface NormalizedDocument {
   readonly claims: readonly VexClaim[];
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** Keeps a byte-order mark, so that text and bytes lose it in one place ({@link parseContent}). */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const BYTE_ORDER_MARK = 0xfeff;
 
 /** The document's claims from the first normalizer that recognises it. */
@@ -60,16 +61,15 @@ export function normalizeDocument(
 
 /**
  * Parses a document's content: text or UTF-8 bytes as JSON; objects pass
- * through. A leading byte-order mark is ignored, as JSON parsers may
- * (RFC 8259, section 8.1): the decoder drops it from bytes, and text
- * stored with one (a `text` column) gets the same outcome.
+ * through. One leading byte-order mark is ignored, as JSON parsers may
+ * (RFC 8259, section 8.1), in text and bytes alike.
  */
 function parseContent(doc: NormalizableDocument): Result<unknown, BackfillError> {
   const { content } = doc;
   if (typeof content !== 'string' && !(content instanceof Uint8Array)) return ok(content);
   try {
     const text = typeof content === 'string' ? content : utf8.decode(content);
-    return ok(JSON.parse(text.charCodeAt(0) === BYTE_ORDER_MARK && typeof content === 'string' ? text.slice(1) : text) as unknown);
+    return ok(JSON.parse(text.charCodeAt(0) === BYTE_ORDER_MARK ? text.slice(1) : text) as unknown);
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
     return err(

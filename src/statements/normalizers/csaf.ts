@@ -35,6 +35,9 @@ interface Relationship {
   readonly platform: string;
 }
 
+/** How deep `product_tree.branches` may nest. */
+const MAX_BRANCH_DEPTH = 100_000;
+
 /**
  * Resolves CSAF product ids to product keys through `product_tree`:
  * `branches` (any depth), `full_product_names` and `relationships`. A product
@@ -42,9 +45,6 @@ interface Relationship {
  * keyed `platform::component` from the keys of the two products it joins;
  * anything else by its `product_id`.
  */
-/** How deep `product_tree.branches` may nest. */
-const MAX_BRANCH_DEPTH = 100_000;
-
 class ProductTree {
   readonly #direct = new Map<string, string>();
   readonly #relationships = new Map<string, Relationship>();
