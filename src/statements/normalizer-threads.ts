@@ -91,6 +91,10 @@ interface Thread {
   readonly held: Map<number, Task>;
   /** Resolves once the thread has loaded and can take chunks, or has died. */
   readonly ready: Promise<void>;
+  /** Whether it has answered a chunk it normalized: one that dies after that is replaced, one that dies before is not. */
+  answered: boolean;
+  /** Why it died, once its 'error' event said. */
+  died?: string;
 }
 
 /**
@@ -104,7 +108,7 @@ interface Thread {
 export interface NormalizerThreadsOptions {
   /** Worker threads besides the calling thread (1 to {@link MAX_NORMALIZER_THREADS}). */
   readonly threads: number;
-  /** Told when a thread dies (its documents are normalized by the others). @defaultValue a logger that discards everything */
+  /** Told when a thread dies, and whether another starts in its place. @defaultValue a logger that discards everything */
   readonly logger?: Logger;
 }
 
@@ -118,7 +122,10 @@ const crossed = ({ code, message, context, cause }: Exclude<ThreadResult, { read
  * given them. The calling thread takes chunks too, between its own I/O,
  * so `threads: 1` puts two cores to work. A thread that dies (or is
  * terminated) loses nothing: its documents are normalized by the others
- * or by the calling thread. Threads start at the first call and end with
+ * or by the calling thread, and another thread starts in its place if it
+ * had normalized a chunk before it died (one that dies before is not
+ * replaced, so a thread that cannot work is not started again and again).
+ * Threads start at the first call and end with
  * {@link NormalizerThreads.close}.
  *
  * @example
@@ -290,7 +297,7 @@ export class NormalizerThreads implements AsyncDisposable {
     // files, which tsx's loader resolves; the compiled package needs no loader.
     const worker = new Worker(entry, { workerData, execArgv: entry.pathname.endsWith('.ts') ? ['--import', 'tsx'] : [] });
     let loaded: () => void = () => undefined;
-    const thread: Thread = { worker, held: new Map(), ready: new Promise<void>((resolve) => (loaded = resolve)) };
+    const thread: Thread = { worker, held: new Map(), ready: new Promise<void>((resolve) => (loaded = resolve)), answered: false };
     // An idle thread does not keep the process alive; one that is loading or holds work does. (Adding a
     // 'message' listener refs the worker again, so this runs after the listeners are added.)
     const idle = (): void => {
@@ -310,6 +317,7 @@ export class NormalizerThreads implements AsyncDisposable {
       this.#feed();
       idle();
       if (results === null) return this.#release(task);
+      thread.answered = true;
       this.#byThreads += results.length;
       // Done already (not expected: the thread took its flag): only its slot is freed.
       if (task.done) return this.#release(task);
@@ -319,8 +327,10 @@ export class NormalizerThreads implements AsyncDisposable {
       );
       this.#wakeAll();
     });
-    worker.on('error', (e) => this.#logger.warn(`a normalizer thread died: ${e instanceof Error ? e.message : String(e)}`));
-    worker.on('exit', () => {
+    worker.on('error', (e) => {
+      thread.died = e instanceof Error ? e.message : String(e);
+    });
+    worker.on('exit', (code) => {
       loaded();
       // What it held and did not answer is the calling threads' to do (whether or not it had taken it).
       for (const task of thread.held.values()) {
@@ -330,10 +340,30 @@ export class NormalizerThreads implements AsyncDisposable {
       }
       thread.held.clear();
       this.#threads = this.#threads?.filter((t) => t !== thread);
+      if (!this.#closed) this.#replace(thread, code);
       this.#feed();
       this.#wakeAll();
     });
     return thread;
+  }
+
+  /**
+   * Starts a thread in place of one that died, so a long run keeps its
+   * cores: only if the dead one had normalized a chunk, so a thread that
+   * cannot load or dies on its first chunk (and its replacement would
+   * too) is not started again and again. Its documents are the calling
+   * threads' meanwhile.
+   */
+  #replace(dead: Thread, code: number): void {
+    const why = `a normalizer thread died (${dead.died ?? `exit code ${code}`})`;
+    if (!dead.answered) {
+      this.#logger.warn(
+        `${why} before it normalized anything; not replaced, the other threads and the calling thread normalize its share.`,
+      );
+      return;
+    }
+    this.#logger.warn(`${why}; starting another in its place.`);
+    this.#threads?.push(this.#start());
   }
 
   #wakeAll(): void {
