@@ -460,7 +460,10 @@ function validatePlan(options: PlanBackfillOptions): Result<void, BackfillError>
  * `rangeSize` documents and enqueues one job per range. Idempotent per
  * `runId`: planning again returns the stored plan and re-enqueues the
  * ranges not yet completed (a range never has two jobs queued or running).
- * The plan fixes the run's documents: later inserts are not part of it.
+ * The plan fixes each range's bounds: a document inserted later inside a
+ * range not yet finished is backfilled with it, one after the last range
+ * is not. A keyspace in which a digest occurs more than once is refused
+ * with `DOCUMENT_INVALID` (see {@link PgRawDocumentSource.refuseRepeatedDigests}).
  *
  * @example
  * ```ts
@@ -486,9 +489,11 @@ function cutKeyspace(
   retrievedSince: Date | undefined,
 ): ResultAsync<readonly KeyRange[], BackfillError> {
   const since = retrievedSince === undefined ? {} : { retrievedSince };
+  const scope = { ...since, ...(planned.maxDocuments === null ? {} : { maxDocuments: planned.maxDocuments }) };
   const unit = Math.min(planned.batchSize, planned.rangeSize);
   return source
-    .keyRanges({ rangeSize: planned.rangeSize, ...since, ...(planned.maxDocuments === null ? {} : { maxDocuments: planned.maxDocuments }) })
+    .refuseRepeatedDigests(scope)
+    .andThen(() => source.keyRanges({ rangeSize: planned.rangeSize, ...scope }))
     .andThen((ranges) => {
       const tail = ranges.slice(-2);
       const start = tail[0]?.after ?? null;

@@ -178,6 +178,34 @@ export class PgRawDocumentSource implements RawDocumentSource {
     });
   }
 
+  /**
+   * Refuses, with `DOCUMENT_INVALID`, a keyspace (from `retrievedSince`,
+   * the first `maxDocuments` documents) in which a digest occurs more than
+   * once, as a table without a unique digest can hold. A single process
+   * decides each copy after the one before it; key ranges backfilled at the
+   * same time cannot, so a distributed run over such a keyspace could end
+   * with other counts than a single-process run. Free for a table with a
+   * unique index on `digest` (as {@link PgRawDocumentSource.prepare}
+   * creates); otherwise one pass over the `(retrieved_at, digest)` index,
+   * about 1 s per million documents.
+   */
+  refuseRepeatedDigests(query: Omit<KeyRangesQuery, 'rangeSize' | 'after'>): ResultAsync<void, BackfillError> {
+    return this.#withClient(async (c, raw) => {
+      const unique = (await c.query(sql.selectDigestIsUnique(raw))) as { rows: { unique: boolean }[] };
+      if (unique.rows[0]?.unique === true) return;
+      const found = (await c.query(sql.selectRepeatedDigest(raw, query))) as {
+        rows: { digest: string; copies: string; digests: string }[];
+      };
+      const first = found.rows[0];
+      if (first === undefined) return;
+      throw new BackfillError(
+        'DOCUMENT_INVALID',
+        `${raw.sql}: ${first.digests} digest(s) occur more than once among the documents this run would read, e.g. ${first.digest} (${first.copies} rows). Key ranges backfilled in parallel could not give such copies the outcomes a single process gives them; keep one row per digest (delete the later copies), or run a single-process backfill (statements backfill without --workers).`,
+        { context: { table: raw.sql, digest: first.digest, copies: Number(first.copies), digests: Number(first.digests) } },
+      );
+    });
+  }
+
   /** Ends the pool when the source was built from a connection string. */
   async close(): Promise<void> {
     await this.#store.match(

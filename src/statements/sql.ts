@@ -341,6 +341,36 @@ export function selectKeyRangeEnds(raw: QualifiedName, query: KeyRangesQuery): S
   );
 }
 
+/** Whether the table has a unique index on `digest` alone (then no digest can repeat). */
+export const selectDigestIsUnique = (raw: QualifiedName): SqlStatement =>
+  sql(
+    `SELECT EXISTS (
+       SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indpred IS NULL AND i.indnkeyatts = 1 AND a.attname = 'digest'
+     ) AS "unique"`,
+    [raw.sql],
+  );
+
+/**
+ * A digest that occurs more than once among the documents a run would read
+ * (the first in digest order), with its number of copies and how many
+ * digests repeat: one pass over the `(retrieved_at, digest)` index.
+ */
+export function selectRepeatedDigest(raw: QualifiedName, query: Omit<KeyRangesQuery, 'rangeSize' | 'after'>): SqlStatement {
+  const values: unknown[] = [];
+  const where = rawDocumentsWhere(query.retrievedSince === undefined ? {} : { retrievedSince: query.retrievedSince }, values);
+  values.push(query.maxDocuments ?? null);
+  return sql(
+    `WITH docs AS (
+       SELECT digest FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length}
+     ), repeated AS (
+       SELECT digest, count(*) AS copies FROM docs GROUP BY digest HAVING count(*) > 1
+     )
+     SELECT digest, copies, count(*) OVER () AS digests FROM repeated ORDER BY digest LIMIT 1`,
+    values,
+  );
+}
+
 // ─── Distributed run plans (PgBackfillPlanStore) ───────────────────────────
 
 export const createRunsTable = (runs: QualifiedName): SqlStatement =>

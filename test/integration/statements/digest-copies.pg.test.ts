@@ -2,7 +2,8 @@
  * A raw documents table of the caller's may hold a digest more than once
  * (its digest need not be unique). A copy gets the same outcome whether it
  * shares its first copy's page or lands on a later one, so the summary and
- * report hash do not depend on the batch size.
+ * report hash do not depend on the batch size. A distributed run, whose
+ * ranges run at the same time, refuses such a keyspace when it is planned.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
@@ -11,6 +12,7 @@ import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-sou
 import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
 import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
 import { NormalizerThreads } from '../../../src/statements/normalizer-threads.js';
+import { backfillReport, planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
 import type { GeneratedVexDocument } from '../../../src/testing/vex-documents.js';
 import { inProcessingOrder, psql, seedDocuments } from './helpers.js';
 
@@ -83,4 +85,37 @@ describe('copies of a digest', () => {
     expect(whole?.skipped).toBe(skippedCopies);
     for (const r of runs) expect({ ...r, batchSize: 0, threads: false }).toEqual({ ...whole, batchSize: 0, threads: false });
   });
+
+  it('are refused by a distributed plan, which names one and says what to do; a scope without copies is planned', async () => {
+    const tables = (p: string) => ({
+      raw: 'vex.raw_with_copies',
+      ...Object.fromEntries(
+        ['statements', 'documents', 'checkpoints', 'failures', 'runs', 'ranges', 'workers'].map((t) => [t, `${p}.${t}`]),
+      ),
+    });
+    const config = { connectionString: db.url, tables: tables('spread') };
+    const refused = await planBackfill(config, { runId: 'spread', batchSize: 4, rangeSize: 6 });
+    const error = refused._unsafeUnwrapErr();
+    expect(error.code).toBe('DOCUMENT_INVALID');
+    expect(error.context).toMatchObject({ digests: copied.length, copies: 2 });
+    expect(copied.map((d) => d.digest)).toContain(error.context['digest']);
+    expect(error.message).toMatch(/occur more than once .* keep one row per digest .* or run a single-process backfill/);
+    expect(psql(db.url, 'SELECT count(*) FROM spread.runs')).toBe('0');
+    const force = await planBackfill(config, { runId: 'spread', force: true, maxDocuments: 20 });
+    expect(force._unsafeUnwrapErr().code).toBe('DOCUMENT_INVALID');
+
+    // From the 58th document on, only the last copy is in scope (its first copy is before): planned, and
+    // worked by two workers, the run ends with the single process's report over the same scope.
+    const retrievedSince = (inProcessingOrder(docs)[57] as GeneratedVexDocument).retrievedAt;
+    const source = new PgRawDocumentSource({ pg: db.pool, table: 'vex.raw_with_copies' });
+    const single = new StatementBackfiller({ source, sink: sinkFor('since_one'), normalizers: defaultVexNormalizers });
+    const one = (await single.run({ runId: 'one', batchSize: 2, retrievedSince }))._unsafeUnwrap();
+    expect(one.evaluated).toBe(4);
+    const scoped = { connectionString: db.url, tables: tables('since_spread') };
+    (await planBackfill(scoped, { runId: 'since', batchSize: 2, rangeSize: 2, retrievedSince }))._unsafeUnwrap();
+    await Promise.all([runBackfillWorker(scoped, { untilDone: true }), runBackfillWorker(scoped, { untilDone: true })]);
+    const report = (await backfillReport(scoped, 'since'))._unsafeUnwrap();
+    expect(report.summary.text).toBe(one.text);
+    expect(report.summary.reportSha256).toBe(one.reportSha256);
+  }, 120_000);
 });
