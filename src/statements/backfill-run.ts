@@ -222,10 +222,11 @@ class BackfillRun {
   /** Writes a batch's outcomes and the checkpoint `next` in one transaction. */
   #commit(list: readonly Outcome[], next: RunState, completed = false): Promise<Result<StatementBatchResult, BackfillError>> {
     const { runId, force, checkpointOptions, sink } = this.#ctx;
-    const documents: DocumentClaims[] = [];
+    // Under force, copies of a digest on one page are each backfilled: the last one's claims are written, as a later page's would replace them.
+    const documents = new Map<string, DocumentClaims>();
     const failures = [];
     for (const o of list) {
-      if (o.kind === 'backfilled') documents.push({ digest: o.doc.digest, format: o.format, claims: o.claims });
+      if (o.kind === 'backfilled') documents.set(o.doc.digest, { digest: o.doc.digest, format: o.format, claims: o.claims });
       else if (o.kind === 'failed') failures.push(o.failure);
     }
     const checkpoint: BackfillCheckpoint = {
@@ -236,7 +237,7 @@ class BackfillRun {
       outcomeSha256: next.outcomeSha256,
       completed,
     };
-    return Promise.resolve(sink.commitBatch({ runId, force, documents, failures, checkpoint }));
+    return Promise.resolve(sink.commitBatch({ runId, force, documents: [...documents.values()], failures, checkpoint }));
   }
 
   /** Starts committing a batch; it is settled before the next one is sent. */

@@ -78,7 +78,7 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
  * cannot show yet) backfilled it, or an earlier document of the page did.
  * So a copy of a digest gets the same outcome on its first copy's page as on
  * a later page (a copy of a failed document fails again). Under `force`,
- * only the first of each digest on the page is evaluated.
+ * nothing is skipped: every copy is evaluated on its own, on any page.
  */
 export function evaluatePage(
   rules: PageRules,
@@ -89,12 +89,7 @@ export function evaluatePage(
     const existing = rules.force
       ? new Set<string>()
       : new Set([...(yield* await rules.sink.existingDigests([...new Set(docs.map((d) => d.digest))])), ...committing]);
-    const seen = new Set<string>();
-    const fresh = docs.filter((doc) => {
-      if (existing.has(doc.digest) || (rules.force && seen.has(doc.digest))) return false;
-      seen.add(doc.digest);
-      return true;
-    });
+    const fresh = docs.filter((doc) => !existing.has(doc.digest));
     const normalized = rules.threads ? await rules.threads.normalize(fresh) : await normalizeHere(rules.normalizers, fresh);
     const backfilled = new Set<string>();
     const list: Outcome[] = [];
@@ -103,7 +98,7 @@ export function evaluatePage(
       // Outcomes outlive the page until their batch commits: they keep the document's key, not its content.
       const doc: DocumentKey = { digest: raw.digest, cursor: raw.cursor };
       const done = raw === fresh[next] ? (normalized[next++] as Result<NormalizedDocument, BackfillError>) : undefined;
-      if (done === undefined || backfilled.has(raw.digest)) {
+      if (done === undefined || (!rules.force && backfilled.has(raw.digest))) {
         list.push({ kind: 'skipped', doc });
         continue;
       }

@@ -14,7 +14,7 @@ import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
 import { NormalizerThreads } from '../../../src/statements/normalizer-threads.js';
 import { backfillReport, planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
 import type { GeneratedVexDocument } from '../../../src/testing/vex-documents.js';
-import { inProcessingOrder, psql, seedDocuments } from './helpers.js';
+import { dumpStatements, inProcessingOrder, psql, seedDocuments } from './helpers.js';
 
 let db: TestDatabase;
 let docs: GeneratedVexDocument[];
@@ -85,6 +85,40 @@ describe('copies of a digest', () => {
     expect(whole?.skipped).toBe(skippedCopies);
     for (const r of runs) expect({ ...r, batchSize: 0, threads: false }).toEqual({ ...whole, batchSize: 0, threads: false });
   });
+
+  it('under force are each evaluated on their own, on any page: the same outcomes and statements whatever the batch size', async () => {
+    const source = new PgRawDocumentSource({ pg: db.pool, table: 'vex.raw_with_copies' });
+    const runs: { text: string; report: string; skipped: number; backfilled: number; statements: string }[] = [];
+    await using threads = new NormalizerThreads({ threads: 1 });
+    for (const batchSize of [1000, 1, 2, 3, 7]) {
+      for (const withThreads of [false, true]) {
+        const prefix = `f_${batchSize}_${withThreads ? 't' : 'n'}`;
+        const bf = new StatementBackfiller({
+          source,
+          sink: sinkFor(prefix),
+          normalizers: defaultVexNormalizers,
+          ...(withThreads ? { normalizerThreads: threads } : {}),
+        });
+        // Forced over statements a first run wrote, as force is used.
+        (await bf.run({ runId: `${prefix}_first`, batchSize }))._unsafeUnwrap();
+        const s = (await bf.run({ runId: prefix, batchSize, force: true }))._unsafeUnwrap();
+        runs.push({
+          text: s.text,
+          report: s.reportSha256,
+          skipped: s.skipped,
+          backfilled: s.backfilled,
+          statements: dumpStatements(db.url, `${prefix}.statements`),
+        });
+      }
+    }
+    const [whole] = runs;
+    // Every copy of a good document is backfilled again; none is skipped.
+    expect(whole?.skipped).toBe(0);
+    const good = docs.filter((d) => d.kind !== 'broken').length + copied.filter((d) => d.kind !== 'broken').length;
+    expect(whole?.backfilled).toBe(good);
+    expect(whole?.statements.length).toBeGreaterThan(0);
+    for (const r of runs) expect(r).toEqual(whole);
+  }, 120_000);
 
   it('are refused by a distributed plan, which names one and says what to do; a scope without copies is planned', async () => {
     const tables = (p: string) => ({
