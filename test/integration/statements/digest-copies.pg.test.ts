@@ -58,6 +58,33 @@ afterAll(async () => {
   await db.drop();
 });
 
+/**
+ * What `run` makes of the copies table with each batch size, with and
+ * without a normalizer thread: one result per combination, the first with
+ * the whole table in one batch.
+ */
+async function acrossBatchSizes<T>(
+  tag: string,
+  run: (backfiller: StatementBackfiller, prefix: string, batchSize: number) => Promise<T>,
+): Promise<T[]> {
+  const source = new PgRawDocumentSource({ pg: db.pool, table: 'vex.raw_with_copies' });
+  await using threads = new NormalizerThreads({ threads: 1 });
+  const results: T[] = [];
+  for (const batchSize of [1000, 1, 2, 3, 7]) {
+    for (const withThreads of [false, true]) {
+      const prefix = `${tag}_${batchSize}_${withThreads ? 't' : 'n'}`;
+      const backfiller = new StatementBackfiller({
+        source,
+        sink: sinkFor(prefix),
+        normalizers: defaultVexNormalizers,
+        ...(withThreads ? { normalizerThreads: threads } : {}),
+      });
+      results.push(await run(backfiller, prefix, batchSize));
+    }
+  }
+  return results;
+}
+
 describe('copies of a digest', () => {
   it("get the same outcomes on their first copy's page as on later pages, whatever the batch size, with and without threads", async () => {
     expect(Number(psql(db.url, 'SELECT count(*) - count(DISTINCT digest) FROM vex.raw_with_copies'))).toBe(copied.length);
@@ -65,52 +92,23 @@ describe('copies of a digest', () => {
     const skippedCopies = copied.filter((d) => d.kind !== 'broken').length;
     expect(skippedCopies).toBeGreaterThan(4);
     expect(copied.length).toBeGreaterThan(skippedCopies);
-    const source = new PgRawDocumentSource({ pg: db.pool, table: 'vex.raw_with_copies' });
-    const runs: { batchSize: number; threads: boolean; text: string; report: string; skipped: number }[] = [];
-    await using threads = new NormalizerThreads({ threads: 1 });
-    for (const batchSize of [1000, 1, 2, 3, 7]) {
-      for (const withThreads of [false, true]) {
-        const prefix = `c_${batchSize}_${withThreads ? 't' : 'n'}`;
-        const bf = new StatementBackfiller({
-          source,
-          sink: sinkFor(prefix),
-          normalizers: defaultVexNormalizers,
-          ...(withThreads ? { normalizerThreads: threads } : {}),
-        });
-        const s = (await bf.run({ runId: prefix, batchSize }))._unsafeUnwrap();
-        runs.push({ batchSize, threads: withThreads, text: s.text, report: s.reportSha256, skipped: s.skipped });
-      }
-    }
+    const runs = await acrossBatchSizes('c', async (bf, prefix, batchSize) => {
+      const s = (await bf.run({ runId: prefix, batchSize }))._unsafeUnwrap();
+      return { text: s.text, report: s.reportSha256, skipped: s.skipped };
+    });
     const [whole] = runs;
     expect(whole?.skipped).toBe(skippedCopies);
-    for (const r of runs) expect({ ...r, batchSize: 0, threads: false }).toEqual({ ...whole, batchSize: 0, threads: false });
+    for (const r of runs) expect(r).toEqual(whole);
   });
 
   it('under force are each evaluated on their own, on any page: the same outcomes and statements whatever the batch size', async () => {
-    const source = new PgRawDocumentSource({ pg: db.pool, table: 'vex.raw_with_copies' });
-    const runs: { text: string; report: string; skipped: number; backfilled: number; statements: string }[] = [];
-    await using threads = new NormalizerThreads({ threads: 1 });
-    for (const batchSize of [1000, 1, 2, 3, 7]) {
-      for (const withThreads of [false, true]) {
-        const prefix = `f_${batchSize}_${withThreads ? 't' : 'n'}`;
-        const bf = new StatementBackfiller({
-          source,
-          sink: sinkFor(prefix),
-          normalizers: defaultVexNormalizers,
-          ...(withThreads ? { normalizerThreads: threads } : {}),
-        });
-        // Forced over statements a first run wrote, as force is used.
-        (await bf.run({ runId: `${prefix}_first`, batchSize }))._unsafeUnwrap();
-        const s = (await bf.run({ runId: prefix, batchSize, force: true }))._unsafeUnwrap();
-        runs.push({
-          text: s.text,
-          report: s.reportSha256,
-          skipped: s.skipped,
-          backfilled: s.backfilled,
-          statements: dumpStatements(db.url, `${prefix}.statements`),
-        });
-      }
-    }
+    const runs = await acrossBatchSizes('f', async (bf, prefix, batchSize) => {
+      // Forced over statements a first run wrote, as force is used.
+      (await bf.run({ runId: `${prefix}_first`, batchSize }))._unsafeUnwrap();
+      const s = (await bf.run({ runId: prefix, batchSize, force: true }))._unsafeUnwrap();
+      const statements = dumpStatements(db.url, `${prefix}.statements`);
+      return { text: s.text, report: s.reportSha256, skipped: s.skipped, backfilled: s.backfilled, statements };
+    });
     const [whole] = runs;
     // Every copy of a good document is backfilled again; none is skipped.
     expect(whole?.skipped).toBe(0);
