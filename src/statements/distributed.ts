@@ -142,7 +142,13 @@ export interface PlanBackfillOptions {
  * ```
  */
 export interface BackfillWorkerOptions {
-  /** Ranges this process backfills at once. @defaultValue 1 */
+  /**
+   * Ranges this process backfills at once (1 to 64). Each holds up to 3
+   * connections (its run lock, a page read, a batch commit), so the worker's
+   * pool opens up to `3 × concurrency + 3`, besides pg-boss's 3: mind the
+   * server's `max_connections` across all workers.
+   * @defaultValue 1
+   */
   readonly concurrency?: number;
   /** Return once the queue holds no job queued, waiting for a retry or running anywhere. */
   readonly untilDone?: boolean;
@@ -322,9 +328,20 @@ interface Parts extends Store {
   close(): Promise<void>;
 }
 
-/** The run's adapters on one pool (which connects on first use). */
-function partsOf(config: DistributedBackfillConfig): Parts {
-  const pool = new pg.Pool({ connectionString: config.connectionString, max: 6 });
+/**
+ * Connections a range being backfilled can hold at once: its run lock's,
+ * a page read (its own, or the next range's read ahead) and a batch commit.
+ */
+const CONNECTIONS_PER_RANGE = 3;
+
+/**
+ * The run's adapters on one pool (which connects on first use), large
+ * enough for `ranges` backfilled at once and the worker's own queries: a
+ * smaller one would let the run locks take every connection and leave no
+ * range one to read with.
+ */
+function partsOf(config: DistributedBackfillConfig, ranges = 1): Parts {
+  const pool = new pg.Pool({ connectionString: config.connectionString, max: CONNECTIONS_PER_RANGE * ranges + 3 });
   pool.on('error', () => undefined);
   const t = config.tables ?? {};
   const tables: PlannedStoreTables = {
@@ -398,8 +415,8 @@ interface Session {
  * queue behind (and hold up) the workers' writes if a progress poll took
  * it every second.
  */
-async function startSession(config: DistributedBackfillConfig): Promise<Result<Session, BackfillError>> {
-  const parts = partsOf(config);
+async function startSession(config: DistributedBackfillConfig, ranges: number): Promise<Result<Session, BackfillError>> {
+  const parts = partsOf(config, ranges);
   const [prepared, queue] = await Promise.all([parts.sink.prepare().andThen(() => parts.plans.prepare()), openQueue(config, parts)]);
   const started = Result.combine([prepared, queue] as const);
   if (started.isOk()) return ok({ parts, queue: started.value[1] });
@@ -410,13 +427,17 @@ async function startSession(config: DistributedBackfillConfig): Promise<Result<S
 
 /**
  * Runs `fn` with a session, starting pg-boss once for all of it and
- * stopping it afterwards. With `reconnect` (a worker), a database that is
- * unreachable at the start is waited out as one lost mid-run is.
+ * stopping it afterwards. `ranges` is how many ranges it backfills at once
+ * (the pool is sized for them). With `reconnect` (a worker), a database
+ * that is unreachable at the start is waited out as one lost mid-run is.
  */
 function withSession<T>(
   config: DistributedBackfillConfig,
   fn: (s: Session) => PromiseLike<Result<T, BackfillError>>,
-  reconnect?: { readonly outage: Outage; readonly signal: AbortSignal | undefined },
+  {
+    ranges = 1,
+    reconnect,
+  }: { readonly ranges?: number; readonly reconnect?: { readonly outage: Outage; readonly signal: AbortSignal | undefined } } = {},
 ): ResultAsync<T, BackfillError> {
   // Checked before connecting: pg-boss would otherwise fail on it with a DB_ERROR.
   const schema = validateIdentifier(config.jobsSchema ?? 'pgboss', 'jobsSchema');
@@ -424,8 +445,8 @@ function withSession<T>(
   return ResultAsync.fromPromise(
     (async () => {
       const started = await (reconnect === undefined
-        ? startSession(config)
-        : waitingOut(() => startSession(config), reconnect.outage, reconnect.signal));
+        ? startSession(config, ranges)
+        : waitingOut(() => startSession(config, ranges), reconnect.outage, reconnect.signal));
       if (started.isErr()) return err(started.error);
       const { parts, queue } = started.value;
       try {
@@ -729,7 +750,7 @@ export function runBackfillWorker(
         if (worked.isErr() || !options.untilDone || options.signal?.aborted) return worked;
         return failedRunAmong(s.parts, worked.value, options.runId);
       },
-      { outage, signal: options.signal },
+      { ranges: options.concurrency ?? 1, reconnect: { outage, signal: options.signal } },
     );
   });
 }
@@ -770,11 +791,14 @@ export function planAndWork(
 ): ResultAsync<BackfillWorkerSummary, BackfillError> {
   const startedAt = Date.now();
   return Result.combine([validatePlan(plan), validateWorker(config, worker)]).asyncAndThen(() =>
-    withSession(config, (s) =>
-      safeTry(async function* () {
-        onPlanned(yield* planIn(s, plan));
-        return await workIn(s, config, { ...worker, untilDone: true }, startedAt, outageFor(config, worker));
-      }),
+    withSession(
+      config,
+      (s) =>
+        safeTry(async function* () {
+          onPlanned(yield* planIn(s, plan));
+          return await workIn(s, config, { ...worker, untilDone: true }, startedAt, outageFor(config, worker));
+        }),
+      { ranges: worker.concurrency ?? 1 },
     ),
   );
 }
