@@ -21,25 +21,29 @@ afterAll(async () => {
 });
 
 describe('statements worker --concurrency', () => {
-  it.each([6, 9])('%i ranges at once finish the run', async (concurrency) => {
-    const runId = `conc${concurrency}`;
-    const tables = Object.fromEntries(
-      ['statements', 'documents', 'checkpoints', 'failures', 'runs', 'ranges', 'workers'].map((t) => [t, `${runId}.${t}`]),
-    );
-    const config = { connectionString: db.url, tables };
-    const plan = (await planBackfill(config, { runId, batchSize: 10, rangeSize: 20 }))._unsafeUnwrap();
-    expect(plan.ranges.length).toBeGreaterThan(concurrency);
-    const stop = new AbortController();
-    const worker = runBackfillWorker(config, { concurrency, untilDone: true, signal: stop.signal });
-    const hung = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 30_000).unref());
-    const outcome = await Promise.race([worker.then((r) => (r.isOk() ? `${r.value.ranges} ranges` : r.error.code)), hung]);
-    stop.abort();
-    await worker;
-    expect(outcome).toBe(`${plan.ranges.length} ranges`);
-    const report = (await backfillReport(config, runId))._unsafeUnwrap();
-    expect(report.state).toBe('completed');
-    expect(report.summary.evaluated).toBe(200);
-    expect(report.summary.backfilled + report.summary.failures).toBe(200);
-    expect(Number(psql(db.url, `SELECT count(*) FROM ${runId}.documents`))).toBe(report.summary.backfilled);
-  }, 60_000);
+  it.each([6, 9])(
+    '%i ranges at once finish the run',
+    async (concurrency) => {
+      const runId = `conc${concurrency}`;
+      const tables = Object.fromEntries(
+        ['statements', 'documents', 'checkpoints', 'failures', 'runs', 'ranges', 'workers'].map((t) => [t, `${runId}.${t}`]),
+      );
+      const config = { connectionString: db.url, tables };
+      const plan = (await planBackfill(config, { runId, batchSize: 10, rangeSize: 20 }))._unsafeUnwrap();
+      expect(plan.ranges.length).toBeGreaterThan(concurrency);
+      const stop = new AbortController();
+      const worker = runBackfillWorker(config, { concurrency, untilDone: true, signal: stop.signal });
+      const hung = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 30_000).unref());
+      const outcome = await Promise.race([worker.then((r) => (r.isOk() ? `${r.value.ranges} ranges` : r.error.code)), hung]);
+      stop.abort();
+      await worker;
+      expect(outcome).toBe(`${plan.ranges.length} ranges`);
+      const report = (await backfillReport(config, runId))._unsafeUnwrap();
+      expect(report.state).toBe('completed');
+      expect(report.summary.evaluated).toBe(200);
+      expect(report.summary.backfilled + report.summary.failures).toBe(200);
+      expect(Number(psql(db.url, `SELECT count(*) FROM ${runId}.documents`))).toBe(report.summary.backfilled);
+    },
+    60_000,
+  );
 });
