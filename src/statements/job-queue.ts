@@ -61,9 +61,15 @@ const toError = (e: unknown): BackfillError => pgErrorToBackfill(e, {}, 'job eng
  */
 const RANGE_RETRIES = { retryLimit: 20, retryDelay: 1, retryBackoff: true, retryDelayMax: 30 } as const;
 
-/** pg-boss's name of the queue named after `queue` (pg-boss queue names allow letters, digits, _ . - / only). */
+/**
+ * pg-boss's name of the queue named after `queue`, a quoted table name
+ * (pg-boss queue names allow letters, digits, _ . - / only). One name per
+ * table: quotes become `_` (they only ever wrap each part), and `$`, the
+ * one other character a table name can hold, becomes `-`, which none can,
+ * so `runs$x` and `runs_x` get queues of their own.
+ */
 export function rangeQueueName(queue: string): string {
-  return `backfill-kit/statements/${queue.replace(/[^\w.-]/g, '_')}`;
+  return `backfill-kit/statements/${queue.replaceAll('$', '-').replace(/[^\w.-]/g, '_')}`;
 }
 
 /** A started pg-boss instance bound to one queue. */
