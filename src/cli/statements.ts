@@ -7,6 +7,7 @@
  * @module
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import type pg from 'pg';
 import { err, ok, safeTry, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { validateIdentifier } from '../_internals/sql-identifier.js';
@@ -19,6 +20,7 @@ import {
   DEFAULT_STATEMENTS_TABLE,
   defaultVexNormalizers,
   MAX_BATCH_SIZE,
+  PgBackfillPlanStore,
   PgRawDocumentSource,
   PgStatementSink,
   StatementBackfiller,
@@ -376,6 +378,7 @@ const backfill: CommandSpec = {
       failuresTable: stringFlag(ctx.flags, 'failures-table') ?? DEFAULT_FAILURES_TABLE,
     });
     yield* await sink.prepare();
+    if (runId !== undefined) yield* await refusePlannedRun(ctx, pool, runId);
     const progress = ctx.progress('backfill', 'docs');
     const result = await new StatementBackfiller({ source, sink, normalizers: defaultVexNormalizers, logger: ctx.logger }).run({
       ...(retrievedSince === undefined ? {} : { retrievedSince }),
@@ -397,6 +400,33 @@ const backfill: CommandSpec = {
     return { exitCode: s.failures > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code, report: s, lines: summaryLines(s) };
   },
 };
+
+/**
+ * Refuses a single-process run under the id of a planned (distributed)
+ * run: it would neither resume nor report that run, and would skip what
+ * its ranges wrote.
+ */
+async function refusePlannedRun(ctx: CommandContext, pool: pg.Pool, runId: string): Promise<Result<void, BackfillError>> {
+  const table = (name: string, fallback: string): string => stringFlag(ctx.flags, name) ?? fallback;
+  const plans = new PgBackfillPlanStore({
+    pg: pool,
+    tables: {
+      runs: table('runs-table', 'vex.statement_backfill_runs'),
+      ranges: table('ranges-table', 'vex.statement_backfill_ranges'),
+      workers: table('workers-table', 'vex.statement_backfill_workers'),
+    },
+  });
+  const planned = await plans.loadPlan(runId);
+  if (planned.isErr()) return planned.error.code === 'TABLE_NOT_FOUND' ? ok(undefined) : err(planned.error);
+  if (planned.value === null) return ok(undefined);
+  return err(
+    new BackfillError(
+      'INVALID_ARGUMENT',
+      `run ${runId} is a planned run (${planned.value.ranges.length} ranges); work it with statements worker or statements backfill --workers N, see it with statements report --run-id ${runId}, or use another run id.`,
+      { context: { runId } },
+    ),
+  );
+}
 
 const plan: CommandSpec = {
   group: 'statements',

@@ -562,6 +562,7 @@ function planIn({ parts, queue }: Session, options: PlanBackfillOptions): Result
   };
   return safeTry(async function* () {
     const existing = yield* parts.plans.loadPlan(options.runId);
+    if (existing === null) yield* refuseSingleProcessRun(parts, options.runId);
     const ranges = existing === null ? yield* cutKeyspace(parts.source, planned, options.retrievedSince) : [];
     const stored = yield* parts.plans.savePlan(options.runId, planned, parts.tables, ranges);
     const { sink } = parts.storeOf(stored);
@@ -577,6 +578,25 @@ function planIn({ parts, queue }: Session, options: PlanBackfillOptions): Result
       enqueued: todo.length,
     });
     return ok(stored);
+  });
+}
+
+/**
+ * Refuses to plan a run id that a single-process run already has a
+ * checkpoint under: the plan would backfill its documents again under
+ * range checkpoints, neither resuming that run nor matching it.
+ */
+function refuseSingleProcessRun(parts: Parts, runId: string): ResultAsync<void, BackfillError> {
+  return parts.sink.loadCheckpoint(runId).andThen((single) => {
+    if (single === null) return okAsync(undefined);
+    const state = single.completed ? 'completed' : `stopped after ${single.counters.evaluated} documents`;
+    return errAsync(
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        `run ${runId} is a single-process run (${state}); resume or report it without --workers (statements backfill --run-id ${runId}), or plan under another run id.`,
+        { context: { runId } },
+      ),
+    );
   });
 }
 
