@@ -97,7 +97,8 @@ function claimProblem(c: VexClaim): string | undefined {
     const value = c[field];
     if (value?.includes('\u0000')) return `has a NUL character (\\u0000) in ${field}, which PostgreSQL text cannot hold`;
     // JSON may escape half of a surrogate pair; node-postgres would send it as U+FFFD, merging distinct keys.
-    if (value !== undefined && LONE_SURROGATE.test(value)) return `has a lone UTF-16 surrogate in ${field}, which PostgreSQL text cannot hold`;
+    if (value !== undefined && LONE_SURROGATE.test(value))
+      return `has a lone UTF-16 surrogate in ${field}, which PostgreSQL text cannot hold`;
   }
   return undefined;
 }

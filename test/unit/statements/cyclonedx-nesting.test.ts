@@ -26,7 +26,9 @@ describe('cycloneDxVexNormalizer and nested components', () => {
 
   it('keeps the first component with a ref in document order, a nested one before a later sibling', () => {
     const nested = { 'bom-ref': 'outer', components: [{ 'bom-ref': 'ref-leaf', purl: 'pkg:npm/first@1' }] };
-    const claims = cycloneDxVexNormalizer.normalize(bom([nested, { 'bom-ref': 'ref-leaf', purl: 'pkg:npm/second@1' }]), ctx)._unsafeUnwrap();
+    const claims = cycloneDxVexNormalizer
+      .normalize(bom([nested, { 'bom-ref': 'ref-leaf', purl: 'pkg:npm/second@1' }]), ctx)
+      ._unsafeUnwrap();
     expect(claims.map((c) => c.productKey)).toEqual(['pkg:npm/first@1']);
   });
 

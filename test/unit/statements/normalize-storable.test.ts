@@ -48,7 +48,8 @@ describe('claims PostgreSQL text cannot hold', () => {
     const failed = outcome('vulnerabilityId', 'CVE-\ud800');
     expect(failed).toEqual({
       code: 'DOCUMENT_INVALID',
-      message: 'document sha256:d: a custom claim for "CVE-\\ud800" has a lone UTF-16 surrogate in vulnerabilityId, which PostgreSQL text cannot hold.',
+      message:
+        'document sha256:d: a custom claim for "CVE-\\ud800" has a lone UTF-16 surrogate in vulnerabilityId, which PostgreSQL text cannot hold.',
     });
   });
 
