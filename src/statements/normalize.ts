@@ -83,12 +83,22 @@ function parseContent(doc: NormalizableDocument): Result<unknown, BackfillError>
 
 const STATUSES: ReadonlySet<string> = new Set(['not_affected', 'affected', 'fixed', 'under_investigation']);
 
+/** The claim fields a sink stores as text. */
+const TEXT_FIELDS = ['vulnerabilityId', 'productKey', 'justification', 'statement', 'issuedAt', 'documentDigest', 'format'] as const;
+
+/** A surrogate not in a pair (`String.prototype.isWellFormed` is ES2024, past this package's lib). */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
 /** Why a claim cannot be stored (custom normalizers, or text a database cannot hold), if it cannot. */
 function claimProblem(c: VexClaim): string | undefined {
   if (!STATUSES.has(c.status)) return `has status ${JSON.stringify(c.status)}, not one of ${[...STATUSES].join(', ')}`;
   if (!c.vulnerabilityId || !c.productKey) return 'has an empty vulnerability id or product key';
-  for (const value of [c.vulnerabilityId, c.productKey, c.justification, c.statement, c.issuedAt, c.format]) {
-    if (value?.includes('\u0000')) return 'contains a NUL character (\\u0000), which PostgreSQL text cannot hold';
+  for (const field of TEXT_FIELDS) {
+    const value = c[field];
+    if (value?.includes('\u0000')) return `has a NUL character (\\u0000) in ${field}, which PostgreSQL text cannot hold`;
+    // JSON may escape half of a surrogate pair; node-postgres would send it as U+FFFD, merging distinct keys.
+    if (value !== undefined && LONE_SURROGATE.test(value))
+      return `has a lone UTF-16 surrogate in ${field}, which PostgreSQL text cannot hold`;
   }
   return undefined;
 }
@@ -98,8 +108,10 @@ function storableClaims(doc: NormalizableDocument, format: string, claims: reado
   for (const claim of claims) {
     const problem = claimProblem(claim);
     if (problem !== undefined) {
+      // The id is quoted as JSON: the message is stored as text too, so it must not carry the character itself.
+      const claimId = JSON.stringify(claim.vulnerabilityId);
       return err(
-        new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: a ${format} claim for ${claim.vulnerabilityId} ${problem}.`, {
+        new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: a ${format} claim for ${claimId} ${problem}.`, {
           context: { digest: doc.digest },
         }),
       );

@@ -163,7 +163,9 @@ class ProductTree {
     const ids = (optionalArray(item['product_ids']) ?? []).map(text).filter((x): x is string => x !== undefined);
     for (const group of optionalArray(item['group_ids']) ?? []) {
       const id = text(group);
-      if (id !== undefined) ids.push(...(this.#groups.get(id) ?? []));
+      if (id === undefined) continue;
+      // One push per member: spreading a large group as arguments overflows a small stack but not a thread's larger one.
+      for (const member of this.#groups.get(id) ?? []) ids.push(member);
     }
     return ids;
   }

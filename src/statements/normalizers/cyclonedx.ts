@@ -19,19 +19,44 @@ const STATE_TO_STATUS: Readonly<Record<string, ClaimStatus>> = {
   not_affected: 'not_affected',
 };
 
-/** `bom-ref` → purl, else CPE, else the ref itself, for every component at any depth. */
-function indexComponents(bom: JsonObject): Map<string, string> {
+/** How deep `components` may nest. */
+const MAX_COMPONENT_DEPTH = 100_000;
+
+/**
+ * `bom-ref` → purl, else CPE, else the ref itself, for every component at any
+ * depth (`metadata.component`, `components`, `services`), the first with a
+ * ref winning in document order; `undefined` when components nest deeper
+ * than {@link MAX_COMPONENT_DEPTH}. Without recursion: how deep a document
+ * may nest may not depend on the stack of the thread that normalizes it. A
+ * parsed object that loops (not one from JSON text) would nest without end.
+ */
+function indexComponents(bom: JsonObject): Map<string, string> | undefined {
   const refs = new Map<string, string>();
-  const visit = (component: unknown): void => {
-    if (!isObject(component)) return;
+  const metadata = isObject(bom['metadata']) ? bom['metadata'] : {};
+  const roots = [metadata['component'], ...(optionalArray(bom['components']) ?? []), ...(optionalArray(bom['services']) ?? [])];
+  // The arrays being walked and the next index in each, as CSAF's branch walk.
+  const lists: (readonly unknown[])[] = [roots];
+  const next: number[] = [0];
+  while (lists.length > 0) {
+    const top = lists.length - 1;
+    const items = lists[top] as readonly unknown[];
+    const at = next[top] as number;
+    if (at === items.length) {
+      lists.pop();
+      next.pop();
+      continue;
+    }
+    next[top] = at + 1;
+    const component = items[at];
+    if (!isObject(component)) continue;
     const ref = text(component['bom-ref']);
     if (ref !== undefined && !refs.has(ref)) refs.set(ref, text(component['purl']) ?? text(component['cpe']) ?? ref);
-    for (const child of optionalArray(component['components']) ?? []) visit(child);
-  };
-  const metadata = isObject(bom['metadata']) ? bom['metadata'] : {};
-  visit(metadata['component']);
-  for (const component of optionalArray(bom['components']) ?? []) visit(component);
-  for (const service of optionalArray(bom['services']) ?? []) visit(service);
+    const children = optionalArray(component['components']) ?? [];
+    if (children.length === 0) continue;
+    if (lists.length === MAX_COMPONENT_DEPTH) return undefined;
+    lists.push(children);
+    next.push(0);
+  }
   return refs;
 }
 
@@ -62,6 +87,9 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
   const vulnerabilities = optionalArray(document['vulnerabilities']);
   if (vulnerabilities === undefined) return err(invalidDocument('CycloneDX', digest, 'vulnerabilities', 'must be an array'));
   const refs = indexComponents(document);
+  if (refs === undefined) {
+    return err(invalidDocument('CycloneDX', digest, 'components', `nest deeper than ${MAX_COMPONENT_DEPTH} levels`));
+  }
   const serial = text(document['serialNumber']);
   const metadata = isObject(document['metadata']) ? document['metadata'] : {};
   const bomTime = isoTimestamp(metadata['timestamp']);
@@ -112,7 +140,8 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
 /**
  * Normalizes CycloneDX 1.4–1.6 VEX: one claim per vulnerability (`id`) and
  * `affects[].ref`, the ref resolved through the BOM's components (at any
- * depth, and `metadata.component`) to a purl, else a CPE, else the ref.
+ * depth, and `metadata.component`) to a purl, else a CPE, else the ref;
+ * components nested deeper than 100,000 levels fail the document.
  * `analysis.state` maps `resolved`/`resolved_with_pedigree` → `fixed`,
  * `exploitable` → `affected`, `in_triage` → `under_investigation`,
  * `false_positive`/`not_affected` → `not_affected`. Vulnerabilities without

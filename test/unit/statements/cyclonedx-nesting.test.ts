@@ -1,0 +1,42 @@
+/**
+ * CycloneDX components at any depth are indexed without recursion, so how
+ * deep a BOM may nest does not depend on the stack of the thread that
+ * normalizes it.
+ */
+import { describe, expect, it } from 'vitest';
+import { cycloneDxVexNormalizer } from '../../../src/statements/normalizers/cyclonedx.js';
+
+const ctx = { digest: 'sha256:bom', retrievedAt: new Date('2025-10-01T00:00:00Z') };
+
+/** A BOM whose one vulnerability affects `ref-leaf`, placed by the caller into `components`. */
+const bom = (components: unknown[]): unknown => ({
+  bomFormat: 'CycloneDX',
+  specVersion: '1.5',
+  components,
+  vulnerabilities: [{ id: 'CVE-1', analysis: { state: 'not_affected' }, affects: [{ ref: 'ref-leaf' }] }],
+});
+
+describe('cycloneDxVexNormalizer and nested components', () => {
+  it('resolves a ref 50,000 levels down on the calling thread', () => {
+    let component: unknown = { 'bom-ref': 'ref-leaf', purl: 'pkg:npm/leaf@1' };
+    for (let d = 0; d < 50_000; d += 1) component = { 'bom-ref': `r${d}`, components: [component] };
+    const claims = cycloneDxVexNormalizer.normalize(bom([component]), ctx)._unsafeUnwrap();
+    expect(claims.map((c) => c.productKey)).toEqual(['pkg:npm/leaf@1']);
+  });
+
+  it('keeps the first component with a ref in document order, a nested one before a later sibling', () => {
+    const nested = { 'bom-ref': 'outer', components: [{ 'bom-ref': 'ref-leaf', purl: 'pkg:npm/first@1' }] };
+    const claims = cycloneDxVexNormalizer
+      .normalize(bom([nested, { 'bom-ref': 'ref-leaf', purl: 'pkg:npm/second@1' }]), ctx)
+      ._unsafeUnwrap();
+    expect(claims.map((c) => c.productKey)).toEqual(['pkg:npm/first@1']);
+  });
+
+  it('fails a parsed document whose components loop (not possible from JSON text) instead of walking forever', () => {
+    const looping = { 'bom-ref': 'loop', components: [] as unknown[] };
+    looping.components.push(looping);
+    const r = cycloneDxVexNormalizer.normalize(bom([looping]), ctx);
+    expect(r.isErr() && r.error.code).toBe('DOCUMENT_INVALID');
+    expect(r.isErr() && r.error.message).toBe('CycloneDX document sha256:bom: components nest deeper than 100000 levels');
+  });
+});
