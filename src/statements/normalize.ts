@@ -88,6 +88,21 @@ const TEXT_FIELDS = ['vulnerabilityId', 'productKey', 'justification', 'statemen
 
 /** A surrogate not in a pair (`String.prototype.isWellFormed` is ES2024, past this package's lib). */
 const LONE_SURROGATE = /\p{Surrogate}/u;
+const UNSTORABLE = /\u0000|\p{Surrogate}/gu;
+
+/**
+ * `text` as PostgreSQL text can hold it and as it reads back: a NUL or a
+ * lone surrogate becomes U+FFFD, and a cut at `max` UTF-16 units (ending in
+ * `…`) never splits a surrogate pair. For messages recorded with a failure,
+ * so the stored one is the one a run reports.
+ */
+export function storableText(text: string, max: number): string {
+  const clean = text.replace(UNSTORABLE, '\uFFFD');
+  if (clean.length <= max) return clean;
+  const cut = clean.slice(0, max - 1);
+  // A high surrogate last had its pair's other half cut off.
+  return `${/[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut}…`;
+}
 
 /** Why a claim cannot be stored (custom normalizers, or text a database cannot hold), if it cannot. */
 function claimProblem(c: VexClaim): string | undefined {

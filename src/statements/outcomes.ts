@@ -18,7 +18,7 @@ import type {
   VexClaim,
   VexNormalizer,
 } from './ports.js';
-import { normalizeDocument, type NormalizedDocument } from './normalize.js';
+import { normalizeDocument, storableText, type NormalizedDocument } from './normalize.js';
 import type { NormalizerThreads } from './normalizer-threads.js';
 import { addOutcome, OUTCOME_SUM_ZERO } from './summary.js';
 
@@ -126,11 +126,9 @@ async function normalizeHere(
   return results;
 }
 
-/** A failed document as the checkpoint records it, its message cut to a bounded length. */
+/** A failed document as the checkpoint records it, its message cut to a bounded length and storable as text. */
 export function failureOf(doc: DocumentKey, error: BackfillError): BackfillFailure {
-  const message =
-    error.message.length > MAX_FAILURE_MESSAGE_LENGTH ? `${error.message.slice(0, MAX_FAILURE_MESSAGE_LENGTH - 1)}…` : error.message;
-  return { digest: doc.digest, code: error.code, message };
+  return { digest: doc.digest, code: error.code, message: storableText(error.message, MAX_FAILURE_MESSAGE_LENGTH) };
 }
 
 /** The run state after a batch's outcomes, without changing `state`. */

@@ -5,7 +5,7 @@
  */
 import { ok } from 'neverthrow';
 import { describe, expect, it } from 'vitest';
-import { normalizeDocument } from '../../../src/statements/normalize.js';
+import { normalizeDocument, storableText } from '../../../src/statements/normalize.js';
 import type { VexClaim, VexNormalizer } from '../../../src/statements/ports.js';
 
 const claim: VexClaim = {
@@ -56,5 +56,25 @@ describe('claims PostgreSQL text cannot hold', () => {
   it('keep well-formed pairs and U+FFFD itself', () => {
     expect(outcome('productKey', 'pkg:\ud83d\ude00')).toBe('ok');
     expect(outcome('statement', '\ufffd')).toBe('ok');
+  });
+});
+
+describe('failure messages', () => {
+  const LONE = /\p{Surrogate}/u;
+
+  it('are kept as PostgreSQL text holds them: NUL and lone surrogates as U+FFFD', () => {
+    expect(storableText('a\u0000b\ud800c\udc00d\ud83d\ude00', 100)).toBe('a\ufffdb\ufffdc\ufffdd\ud83d\ude00');
+  });
+
+  it('are cut without splitting a surrogate pair, wherever the cut falls', () => {
+    for (let pad = 0; pad < 4; pad += 1) {
+      const message = `${'x'.repeat(pad)}${'\ud83d\ude00'.repeat(10)}`;
+      const cut = storableText(message, 8);
+      expect(LONE.test(cut), JSON.stringify(cut)).toBe(false);
+      expect(cut.length).toBeLessThanOrEqual(8);
+      expect(cut.endsWith('…')).toBe(true);
+      expect(message.startsWith(cut.slice(0, -1))).toBe(true);
+    }
+    expect(storableText('short', 8)).toBe('short');
   });
 });
