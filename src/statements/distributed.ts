@@ -52,6 +52,7 @@ import type {
 } from './ports.js';
 import { areBuiltInNormalizers, MAX_NORMALIZER_THREADS, NormalizerThreads } from './normalizer-threads.js';
 import { StatementBackfiller, type RangeRun } from './statement-backfiller.js';
+import { MAX_PLANNED_RUN_ID_LENGTH, validRunId } from './run-context.js';
 import { addOutcomeSums, buildSummary, OUTCOME_SUM_ZERO, type BackfillSummary } from './summary.js';
 
 /** Documents per key range (one job) unless `rangeSize` says otherwise. */
@@ -462,8 +463,8 @@ function withSession<T>(
 
 function validatePlan(options: PlanBackfillOptions): Result<void, BackfillError> {
   const bad = (m: string): Result<void, BackfillError> => err(new BackfillError('INVALID_ARGUMENT', m));
-  if (typeof options.runId !== 'string' || options.runId.length === 0 || options.runId.length > 180)
-    return bad('runId must be a non-empty string of at most 180 characters.');
+  const runId = validRunId(options.runId, MAX_PLANNED_RUN_ID_LENGTH);
+  if (runId.isErr()) return runId;
   const { batchSize, rangeSize, maxDocuments } = options;
   if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE))
     return bad(`batchSize must be an integer from 1 to ${MAX_BATCH_SIZE}.`);
@@ -837,9 +838,10 @@ function validateWorker(config: DistributedBackfillConfig, options: BackfillWork
   const concurrency = options.concurrency ?? 1;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
     return err(new BackfillError('INVALID_ARGUMENT', 'concurrency must be an integer from 1 to 64.'));
-  const { runId } = options;
-  if (runId !== undefined && (typeof runId !== 'string' || runId.length === 0 || runId.length > 180))
-    return err(new BackfillError('INVALID_ARGUMENT', 'runId must be a non-empty string of at most 180 characters.'));
+  if (options.runId !== undefined) {
+    const runId = validRunId(options.runId, MAX_PLANNED_RUN_ID_LENGTH);
+    if (runId.isErr()) return runId;
+  }
   const { reconnectSeconds } = options;
   if (reconnectSeconds !== undefined && (!Number.isInteger(reconnectSeconds) || reconnectSeconds < 0))
     return err(new BackfillError('INVALID_ARGUMENT', 'reconnectSeconds must be a non-negative integer.'));

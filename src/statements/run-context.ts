@@ -104,9 +104,23 @@ function validate(options: StatementBackfillOptions): Result<void, BackfillError
   if (retrievedSince !== undefined && !(retrievedSince instanceof Date && !Number.isNaN(retrievedSince.getTime()))) {
     return err(invalid('retrievedSince must be a valid Date.'));
   }
-  if (runId !== undefined && (typeof runId !== 'string' || runId.length === 0 || runId.length > 200)) {
-    return err(invalid('runId must be a non-empty string of at most 200 characters.'));
-  }
+  return runId === undefined ? ok(undefined) : validRunId(runId, MAX_RUN_ID_LENGTH);
+}
+
+/** Longest run id; a planned run's is shorter, leaving room for its ranges' `#range-<n>`. */
+const MAX_RUN_ID_LENGTH = 200;
+export const MAX_PLANNED_RUN_ID_LENGTH = 180;
+
+/**
+ * A run id is stored and printed as text: one that is blank, holds a
+ * control character (a newline, a tab, a NUL) or half of a surrogate pair
+ * would be refused by the database or read back otherwise.
+ */
+export function validRunId(runId: unknown, max: number): Result<void, BackfillError> {
+  if (typeof runId !== 'string' || runId.trim().length === 0 || runId.length > max)
+    return err(invalid(`runId must be a non-blank string of at most ${max} characters.`));
+  if (/\p{Cc}|\p{Surrogate}/u.test(runId))
+    return err(invalid(`runId ${JSON.stringify(runId)} holds a control character or half of a surrogate pair; use printable text.`));
   return ok(undefined);
 }
 

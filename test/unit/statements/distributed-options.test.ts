@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { planAndWork } from '../../../src/statements/distributed.js';
-import { planBackfill, runBackfillWorker } from '../../../src/statements/index.js';
+import { defaultVexNormalizers, planBackfill, runBackfillWorker, StatementBackfiller } from '../../../src/statements/index.js';
+import type { RawDocumentSource, StatementSink } from '../../../src/statements/ports.js';
+
+/** Never called: options are checked first. */
+const source = { readPage: () => undefined } as unknown as RawDocumentSource;
+const sink = {
+  existingDigests: () => undefined,
+  commitBatch: () => undefined,
+  loadCheckpoint: () => undefined,
+} as unknown as StatementSink;
 
 /** Nothing listens here: a call that connected before checking its options would fail with DB_CONNECTION instead. */
 const nowhere = { connectionString: 'postgres://postgres@127.0.0.1:1/none' };
@@ -9,6 +18,10 @@ describe('distributed backfill options are checked before any connection', () =>
   it.each([
     [{ runId: '' }, /runId/],
     [{ runId: 'x'.repeat(181) }, /runId/],
+    [{ runId: '   ' }, /runId must be a non-blank string/],
+    [{ runId: 'nightly\n' }, /holds a control character/],
+    [{ runId: 'a\u0000b' }, /holds a control character/],
+    [{ runId: 'x\ud800' }, /half of a surrogate pair/],
     [{ runId: 'r', batchSize: 0 }, /batchSize/],
     [{ runId: 'r', rangeSize: 1.5 }, /rangeSize/],
     [{ runId: 'r', maxDocuments: -1 }, /maxDocuments/],
@@ -28,5 +41,14 @@ describe('distributed backfill options are checked before any connection', () =>
     }
     const badPlan = await planAndWork(nowhere, { runId: '' }, {}, () => undefined);
     expect(badPlan.isErr() && badPlan.error.message).toMatch(/runId/);
+  });
+
+  it('a worker waiting for one run, and a single-process run, refuse the same run ids', async () => {
+    for (const runId of [' ', 'a\tb', 'x\udc00']) {
+      const worker = await runBackfillWorker(nowhere, { runId, untilDone: true });
+      expect(worker.isErr() && worker.error.code).toBe('INVALID_ARGUMENT');
+      const single = await new StatementBackfiller({ source, sink, normalizers: defaultVexNormalizers }).run({ runId });
+      expect(single.isErr() && single.error.message).toMatch(/runId/);
+    }
   });
 });
