@@ -76,6 +76,9 @@ const IDLE_POLL_MS = 500;
 /** How often a worker waiting for a run's jobs asks again, before the run is planned and once it is (the check then reads every range's checkpoint). */
 const ENQUEUE_WAIT_MS = 50;
 const ENQUEUE_WAIT_PLANNED_MS = 250;
+/** A worker still waiting for its run to be planned after this long says so (and again each minute), and asks once a second. */
+const UNPLANNED_NOTE_MS = 10_000;
+const UNPLANNED_WAIT_MS = 1000;
 
 /**
  * Where a distributed run lives. Every process of a run (planner, workers on
@@ -1097,6 +1100,8 @@ async function untilEnqueued(
   signal: AbortSignal,
   outage: Outage,
 ): Promise<Result<void, BackfillError>> {
+  const since = Date.now();
+  let noteAt = since + UNPLANNED_NOTE_MS;
   while (!signal.aborted) {
     const enqueued = await queue.hasJobsOf(runId);
     if (enqueued.isErr()) {
@@ -1110,7 +1115,16 @@ async function untilEnqueued(
     if (enqueued.value) break;
     const run = await combineRun(parts, runId);
     if (run.isOk() && run.value.combined.state !== 'running') break;
-    await pause(run.isOk() ? ENQUEUE_WAIT_PLANNED_MS : ENQUEUE_WAIT_MS, signal);
+    const waited = Date.now() - since;
+    if (run.isErr() && Date.now() >= noteAt) {
+      noteAt += 60_000;
+      parts.logger.warn(
+        `statement backfill: waited ${Math.round(waited / 1000)} s for run ${runId} to be planned; it has no plan in ${parts.plans.runsTable} yet. ` +
+          'Plan it (statements plan --run-id), or check --run-id and the table flags against the planner’s.',
+        { runId, runsTable: parts.plans.runsTable },
+      );
+    }
+    await pause(run.isOk() ? ENQUEUE_WAIT_PLANNED_MS : waited < UNPLANNED_NOTE_MS ? ENQUEUE_WAIT_MS : UNPLANNED_WAIT_MS, signal);
   }
   return ok(undefined);
 }

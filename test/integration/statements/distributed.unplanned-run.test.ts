@@ -1,0 +1,38 @@
+/**
+ * A worker told to wait for one run (`--until-done --run-id`) that is never
+ * planned, say a typo: after ten seconds it says what it waits for and
+ * what to check, instead of waiting without a word.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
+import { seedDocuments } from './helpers.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await seedDocuments(db.url, { seed: 5, count: 20, brokenRatio: 0 });
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+describe('a worker waiting for a run that is not planned', () => {
+  it('says so after ten seconds, naming the run and the runs table', async () => {
+    const warnings: string[] = [];
+    const logger = { debug: () => undefined, info: () => undefined, warn: (m: string) => warnings.push(m), error: () => undefined };
+    const config = { connectionString: db.url, logger };
+    // Another run is planned, so the queue exists and has jobs; just not this one's.
+    (await planBackfill(config, { runId: 'nightly' }))._unsafeUnwrap();
+    const stop = new AbortController();
+    const worker = runBackfillWorker(config, { runId: 'nightyl', untilDone: true, signal: stop.signal });
+    const started = Date.now();
+    await vi.waitFor(() => expect(warnings.join('\n')).toMatch(/for run nightyl to be planned/), { timeout: 20_000, interval: 200 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(9_000);
+    stop.abort();
+    await worker;
+    expect(warnings.join('\n')).toMatch(
+      /waited 1\d s for run nightyl to be planned; it has no plan in "vex"\."statement_backfill_runs" yet\. Plan it \(statements plan --run-id\), or check --run-id/,
+    );
+  }, 60_000);
+});
