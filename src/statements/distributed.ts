@@ -1240,9 +1240,17 @@ async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: B
 function failingJobs(parts: Parts, runId: string): ResultAsync<FailingJobs, BackfillError> {
   const { text, values } = selectFailingRangeJobs(parts.jobs.schema, rangeQueueName(parts.jobs.queue), runId);
   type Row = { n: number; state: string; failedAttempts: number; attempts: number; message: string };
-  return ResultAsync.fromPromise(parts.pool.query<Row>(text, [...values]), (e) =>
-    pgErrorToBackfill(e, { runId }, 'job engine (pg-boss)'),
-  ).map((r) => ({
+  return ResultAsync.fromPromise(parts.pool.query<Row>(text, [...values]), (e) => {
+    const error = pgErrorToBackfill(e, { runId }, 'job engine (pg-boss)');
+    // Only ever the wrong schema here: planning and workers install pg-boss's tables.
+    return error.code === 'TABLE_NOT_FOUND'
+      ? new BackfillError(
+          'TABLE_NOT_FOUND',
+          `jobs schema "${parts.jobs.schema}" has no pg-boss tables (${error.message}); give the --jobs-schema (jobsSchema) the run was planned with.`,
+          { cause: error, context: { runId, jobsSchema: parts.jobs.schema } },
+        )
+      : error;
+  }).map((r) => ({
     failed: new Map(r.rows.filter((row) => row.state === 'failed').map((row) => [row.n, row.message])),
     retrying: new Map(
       r.rows

@@ -41,6 +41,12 @@ describe('--jobs-schema', () => {
       const late = await cli(['statements', 'worker', '--until-done', '--json', '--jobs-schema', 'jobs'], { env });
       expect(jsonOf(late).report.ranges).toBe(0);
       expect(late.stderr).not.toMatch(/no job of any planned run/);
+      // A report looking in a schema pg-boss was never installed in names it and the flag.
+      const wrong = await cli(['statements', 'report', '--run-id', 'p', '--jobs-schema', 'nosuch'], { env });
+      expect(wrong.code).not.toBe(0);
+      expect(wrong.stderr).toMatch(
+        /TABLE_NOT_FOUND: jobs schema "nosuch" has no pg-boss tables .*; give the --jobs-schema \(jobsSchema\) the run was planned with\./,
+      );
     } finally {
       await db.drop();
     }
