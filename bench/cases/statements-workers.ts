@@ -64,17 +64,16 @@ function withDatabase(url: string, name: string): string {
   return u.toString();
 }
 
-/** Table flags putting a run's store (and plan, and job queue) in a schema of its own. */
+/** Table flags putting a run's store (and plan) in a schema of its own. */
 function tables(schema: string): string[] {
-  return [
-    ...['statements', 'documents', 'checkpoints', 'failures', 'runs', 'ranges', 'workers'].flatMap((t) => [
-      `--${t}-table`,
-      `${schema}.${t}`,
-    ]),
-    '--jobs-schema',
-    'bench_jobs',
-  ];
+  return ['statements', 'documents', 'checkpoints', 'failures', 'runs', 'ranges', 'workers'].flatMap((t) => [
+    `--${t}-table`,
+    `${schema}.${t}`,
+  ]);
 }
+
+/** The job engine's schema, for the commands that use it. */
+const JOBS = ['--jobs-schema', 'bench_jobs'];
 
 /** Seconds of CPU in `/proc/<pid>/stat`: own (utime + stime) and of waited-for children (cutime + cstime); null off Linux. */
 function procCpu(pid: number | 'self'): { own: number; children: number } | null {
@@ -308,7 +307,7 @@ async function main(): Promise<void> {
   try {
     const bytes = await seed(url, docs, products);
     // Install the job engine's schema once, as a deployment would have it.
-    await timeCli(['statements', 'worker', '--until-done', ...tables('warmup')], url);
+    await timeCli(['statements', 'worker', '--until-done', ...tables('warmup'), ...JOBS], url);
 
     const single = (schema: string, extra: readonly string[] = []): Promise<Timed> =>
       timeCli(['statements', 'backfill', '--run-id', 'one', '--batch-size', String(batchSize), ...extra, ...tables(schema)], url);
@@ -327,6 +326,7 @@ async function main(): Promise<void> {
           String(rangeSize),
           ...extra,
           ...tables(schema),
+          ...JOBS,
         ],
         url,
       );

@@ -131,7 +131,7 @@ const rangeSizeFlag: FlagSpec = {
   value: '<n>',
   description:
     'Documents per key range, i.e. per job: several batches each, and several ranges per worker (the last ranges are smaller, halving down to one batch).',
-  default: String(DEFAULT_RANGE_SIZE),
+  defaultText: String(DEFAULT_RANGE_SIZE),
 };
 
 /** Where the plan and the job queue are (every process of a run must agree). */
@@ -149,13 +149,13 @@ const engineFlags: Readonly<Record<string, FlagSpec>> = {
     description: 'Table of worker heartbeats.',
     default: 'vex.statement_backfill_workers',
   },
-  'jobs-schema': { type: 'string', value: '<schema>', description: 'Schema of the pg-boss job tables.', default: 'pgboss' },
+  'jobs-schema': { type: 'string', value: '<schema>', description: 'Schema of the pg-boss job tables.', defaultText: 'pgboss' },
   'heartbeat-seconds': {
     type: 'string',
     value: '<n>',
     description:
       "Seconds without a heartbeat before a dead worker's job is retried elsewhere (at least 10); the planner's value is set on the jobs it enqueues.",
-    default: '10',
+    defaultText: '10',
   },
 };
 
@@ -166,9 +166,20 @@ const workerFlags: Readonly<Record<string, FlagSpec>> = {
     value: '<n>',
     description:
       'Seconds a worker waits for an unreachable database (asking again with backoff) before it fails with DB_CONNECTION; its ranges resume from their checkpoints.',
-    default: String(DEFAULT_RECONNECT_SECONDS),
+    defaultText: String(DEFAULT_RECONNECT_SECONDS),
   },
 };
+
+/** Refuses any of `names` given (on the command line or from the environment) without `needs`, which they only apply with. */
+function onlyWith(flags: FlagValues, names: readonly string[], needs: string): Result<void, BackfillError> {
+  const given = names.filter((name) => flags[name] !== undefined);
+  if (given.length === 0) return ok(undefined);
+  const list = given.map((name) => `--${name}`).join(', ');
+  const [verb, them] = given.length === 1 ? ['applies', 'it'] : ['apply', 'them'];
+  return err(
+    new BackfillError('INVALID_ARGUMENT', `${list} ${verb} only with ${needs}: add ${needs.split(' ')[0]}, or leave ${them} out.`),
+  );
+}
 
 function retrievedSinceOf(flags: FlagValues): Result<Date | undefined, BackfillError> {
   const sinceText = stringFlag(flags, 'retrieved-since');
@@ -364,6 +375,8 @@ const backfill: CommandSpec = {
   async *run(ctx) {
     const workers = yield* intFlag(ctx.flags, 'workers', 1, MAX_NORMALIZER_THREADS + 1);
     if (workers !== undefined) return yield* backfillWithWorkers(ctx, workers);
+    // The runs tables stay: a single-process run checks them for a planned run of its id.
+    yield* onlyWith(ctx.flags, ['range-size', 'jobs-schema', 'heartbeat-seconds', 'reconnect-seconds'], '--workers N');
     const retrievedSince = yield* retrievedSinceOf(ctx.flags);
     const batchSize = yield* intFlag(ctx.flags, 'batch-size', 1, MAX_BATCH_SIZE);
     const maxDocuments = yield* intFlag(ctx.flags, 'max-documents', 1);
@@ -499,6 +512,7 @@ const worker: CommandSpec = {
     const concurrency = yield* intFlag(ctx.flags, 'concurrency', 1, 64);
     const threads = yield* intFlag(ctx.flags, 'threads', 0, MAX_NORMALIZER_THREADS);
     const runId = stringFlag(ctx.flags, 'run-id');
+    if (!booleanFlag(ctx.flags, 'until-done')) yield* onlyWith(ctx.flags, ['run-id'], '--until-done');
     const reconnectSeconds = yield* intFlag(ctx.flags, 'reconnect-seconds', 0);
     const done = await runBackfillWorker(yield* clusterOf(ctx), {
       ...(concurrency === undefined ? {} : { concurrency }),

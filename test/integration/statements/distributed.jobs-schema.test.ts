@@ -15,12 +15,30 @@ const nowhere = 'postgres://postgres@127.0.0.1:1/nowhere';
 describe('--jobs-schema', () => {
   it('refuses a jobs schema that is not a plain identifier with INVALID_IDENTIFIER (exit 2) before connecting', async () => {
     for (const command of ['worker', 'plan', 'report']) {
-      const run = await cli(['statements', command, '--run-id', 'x', '--jobs-schema', 'Bad-Schema', '--pg', nowhere]);
+      const waits = command === 'worker' ? ['--until-done'] : [];
+      const run = await cli(['statements', command, '--run-id', 'x', ...waits, '--jobs-schema', 'Bad-Schema', '--pg', nowhere]);
       expect(run.code, `${command}: ${run.stderr}`).toBe(2);
       expect(run.stderr).toMatch(/INVALID_IDENTIFIER.*--jobs-schema "Bad-Schema" is not a plain identifier/);
     }
     const lib = await runBackfillWorker({ connectionString: nowhere, jobsSchema: 'Bad-Schema' }, { untilDone: true });
     expect(lib.isErr() && lib.error.code).toBe('INVALID_IDENTIFIER');
+  }, 60_000);
+
+  it('is refused with the other job-engine flags by a single-process backfill, as --run-id is by a worker without --until-done', async () => {
+    const cases: [string[], RegExp][] = [
+      [['backfill', '--range-size', 'abc'], /--range-size applies only with --workers N: add --workers, or leave it out\./],
+      [
+        ['backfill', '--jobs-schema', 'jobs', '--heartbeat-seconds', '20'],
+        /--jobs-schema, --heartbeat-seconds apply only with --workers N/,
+      ],
+      [['backfill', '--reconnect-seconds', '5'], /--reconnect-seconds applies only with --workers N/],
+      [['worker', '--run-id', 'x'], /--run-id applies only with --until-done: add --until-done, or leave it out\./],
+    ];
+    for (const [args, message] of cases) {
+      const run = await cli(['statements', ...args, '--pg', nowhere]);
+      expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(2);
+      expect(run.stderr).toMatch(message);
+    }
   }, 60_000);
 
   it('a worker that finds no job of any run in its jobs schema warns, naming the schema and the flag', async () => {
