@@ -301,14 +301,41 @@ function rawDocumentsWhere(query: RawDocumentCountQuery, values: unknown[]): str
   return clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
 }
 
-/** The next page in `(retrieved_at, digest)` order: keyset, never OFFSET. */
-export function selectRawPage(raw: QualifiedName, query: RawDocumentPageQuery): SqlStatement {
+/** The type of the raw table's `content` column (e.g. `text`, `jsonb`, `bytea`). */
+export const selectContentType = (raw: QualifiedName): SqlStatement =>
+  sql(
+    `SELECT atttypid::regtype::text AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'content' AND NOT attisdropped`,
+    [raw.sql],
+  );
+
+/**
+ * A `content` column's size in bytes as the page query measures it: a bytea's
+ * own length, anything else's text form (what node-postgres receives). For
+ * text and bytea PostgreSQL reads it from the TOAST header without
+ * decompressing; jsonb has no stored text length, so it is serialized.
+ */
+export const rawContentBytes = (type: string | undefined): string =>
+  type === 'bytea' ? 'octet_length(content)' : 'octet_length(content::text)';
+
+/**
+ * The next page in `(retrieved_at, digest)` order: keyset, never OFFSET.
+ * Each document comes with its `content_bytes` (see {@link rawContentBytes});
+ * content over `maxContentBytes` is sent as NULL, never read.
+ */
+export function selectRawPage(
+  raw: QualifiedName,
+  query: RawDocumentPageQuery,
+  contentBytes: string,
+  maxContentBytes: number,
+): SqlStatement {
   const values: unknown[] = [];
   const where = rawDocumentsWhere(query, values);
-  values.push(query.limit);
+  values.push(query.limit, maxContentBytes);
   return sql(
-    `SELECT digest, retrieved_at, ${CURSOR_TEXT} AS cursor_at, content
-       FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length}`,
+    `SELECT digest, retrieved_at, cursor_at, CASE WHEN content_bytes <= $${values.length} THEN content END AS content, content_bytes
+       FROM (SELECT digest, retrieved_at, ${CURSOR_TEXT} AS cursor_at, content, ${contentBytes} AS content_bytes
+               FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length - 1}) page
+      ORDER BY retrieved_at, digest`,
     values,
   );
 }
