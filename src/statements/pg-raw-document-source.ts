@@ -67,10 +67,11 @@ interface RawRow {
 const MAX_TEXT_BYTES = constants.MAX_STRING_LENGTH;
 const MAX_BYTEA_BYTES = Math.floor((constants.MAX_STRING_LENGTH - 2) / 2);
 
-/** How the page query measures this table's content, and the most it passes on. */
+/** How the page query reads this table's content, the most it passes on, and whether it arrives as jsonb text. */
 interface ContentLimit {
-  readonly bytes: string;
+  readonly sql: sql.RawContentSql;
   readonly max: number;
+  readonly jsonb: boolean;
 }
 
 /** Why a document over the content limit is not read, and what to do. */
@@ -153,7 +154,11 @@ export class PgRawDocumentSource implements RawDocumentSource {
     if (this.#contentLimit === undefined) {
       const found = (await c.query(sql.selectContentType(raw))) as { rows: { type: string }[] };
       const type = found.rows[0]?.type;
-      this.#contentLimit = { bytes: sql.rawContentBytes(type), max: type === 'bytea' ? MAX_BYTEA_BYTES : MAX_TEXT_BYTES };
+      this.#contentLimit = {
+        sql: sql.rawContentSql(type),
+        max: type === 'bytea' ? MAX_BYTEA_BYTES : MAX_TEXT_BYTES,
+        jsonb: type === 'jsonb',
+      };
     }
     return this.#contentLimit;
   }
@@ -171,17 +176,19 @@ export class PgRawDocumentSource implements RawDocumentSource {
     return this.#withClient(async (c, raw) => {
       await this.#checkPositions(c, raw);
       const limit = await this.#contentLimitOf(c, raw);
-      const page = (await c.query(sql.selectRawPage(raw, query, limit.bytes, limit.max))) as { rows: RawRow[] };
+      const page = (await c.query(sql.selectRawPage(raw, query, limit.sql, limit.max))) as { rows: RawRow[] };
       return page.rows.map((row): RawDocument => {
         const doc = { digest: row.digest, retrievedAt: row.retrieved_at, cursor: { retrievedAt: row.cursor_at, digest: row.digest } };
         if (row.content_bytes !== null && row.content_bytes > limit.max) {
           return { ...doc, content: '', unreadable: tooLarge(raw, row.content_bytes, limit.max) };
         }
+        if (Buffer.isBuffer(row.content)) {
+          return { ...doc, content: new Uint8Array(row.content.buffer, row.content.byteOffset, row.content.byteLength) };
+        }
+        // jsonb is selected as text (see sql.rawContentSql); parsed as node-postgres parses jsonb.
         return {
           ...doc,
-          content: Buffer.isBuffer(row.content)
-            ? new Uint8Array(row.content.buffer, row.content.byteOffset, row.content.byteLength)
-            : row.content,
+          content: limit.jsonb && typeof row.content === 'string' ? (JSON.parse(row.content) as Record<string, unknown>) : row.content,
         };
       });
     });

@@ -308,32 +308,43 @@ export const selectContentType = (raw: QualifiedName): SqlStatement =>
     [raw.sql],
   );
 
+/** How the page query reads a `content` column: what it selects, and how it measures that in bytes. */
+export interface RawContentSql {
+  readonly select: string;
+  readonly bytes: string;
+}
+
 /**
- * A `content` column's size in bytes as the page query measures it: a bytea's
- * own length, anything else's text form (what node-postgres receives). For
- * text and bytea PostgreSQL reads it from the TOAST header without
- * decompressing; jsonb has no stored text length, so it is serialized.
+ * How the page query reads a `content` column of `type`, measured as
+ * node-postgres receives it: a bytea by its own length (it arrives as hex),
+ * anything else by its text form. For text and bytea PostgreSQL reads the
+ * length from the TOAST header without decompressing; jsonb has no stored
+ * text length, so it is selected as text (serialized once, as its output
+ * would be anyway) and measured in memory.
  */
-export const rawContentBytes = (type: string | undefined): string =>
-  type === 'bytea' ? 'octet_length(content)' : 'octet_length(content::text)';
+export const rawContentSql = (type: string | undefined): RawContentSql => {
+  if (type === 'bytea') return { select: 'content', bytes: 'octet_length(content)' };
+  if (type === 'jsonb') return { select: 'content::text', bytes: 'octet_length(content)' };
+  return { select: 'content', bytes: 'octet_length(content::text)' };
+};
 
 /**
  * The next page in `(retrieved_at, digest)` order: keyset, never OFFSET.
- * Each document comes with its `content_bytes` (see {@link rawContentBytes});
- * content over `maxContentBytes` is sent as NULL, never read.
+ * Each document comes with its `content_bytes`; content over
+ * `maxContentBytes` is sent as NULL, never read.
  */
 export function selectRawPage(
   raw: QualifiedName,
   query: RawDocumentPageQuery,
-  contentBytes: string,
+  content: RawContentSql,
   maxContentBytes: number,
 ): SqlStatement {
   const values: unknown[] = [];
   const where = rawDocumentsWhere(query, values);
   values.push(query.limit, maxContentBytes);
   return sql(
-    `SELECT digest, retrieved_at, cursor_at, CASE WHEN content_bytes <= $${values.length} THEN content END AS content, content_bytes
-       FROM (SELECT digest, retrieved_at, ${CURSOR_TEXT} AS cursor_at, content, ${contentBytes} AS content_bytes
+    `SELECT digest, retrieved_at, cursor_at, CASE WHEN ${content.bytes} <= $${values.length} THEN content END AS content, ${content.bytes} AS content_bytes
+       FROM (SELECT digest, retrieved_at, ${CURSOR_TEXT} AS cursor_at, ${content.select} AS content
                FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length - 1}) page
       ORDER BY retrieved_at, digest`,
     values,
