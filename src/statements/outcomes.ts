@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { ok, safeTry, type Result, type ResultAsync } from 'neverthrow';
-import type { BackfillError } from '../errors.js';
+import { err, ok, safeTry, type Result, type ResultAsync } from 'neverthrow';
+import { BackfillError } from '../errors.js';
 import { MAX_FAILURE_MESSAGE_LENGTH } from './defaults.js';
 import type {
   BackfillCounters,
@@ -90,7 +90,7 @@ export function evaluatePage(
       ? new Set<string>()
       : new Set([...(yield* await rules.sink.existingDigests([...new Set(docs.map((d) => d.digest))])), ...committing]);
     const fresh = docs.filter((doc) => !existing.has(doc.digest));
-    const normalized = rules.threads ? await rules.threads.normalize(fresh) : await normalizeHere(rules.normalizers, fresh);
+    const normalized = await normalizeReadable(rules, fresh);
     const backfilled = new Set<string>();
     const list: Outcome[] = [];
     let next = 0;
@@ -110,6 +110,22 @@ export function evaluatePage(
     }
     return ok({ list });
   });
+}
+
+/**
+ * Each document's normalized claims, in order. A document its source could
+ * not read fails here, before normalizing, so it fails alike with and
+ * without normalizer threads.
+ */
+async function normalizeReadable(rules: PageRules, docs: readonly RawDocument[]): Promise<Result<NormalizedDocument, BackfillError>[]> {
+  const readable = docs.filter((doc) => doc.unreadable === undefined);
+  const done = rules.threads ? await rules.threads.normalize(readable) : await normalizeHere(rules.normalizers, readable);
+  let next = 0;
+  return docs.map((doc) =>
+    doc.unreadable === undefined
+      ? (done[next++] as Result<NormalizedDocument, BackfillError>)
+      : err(new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: ${doc.unreadable}`, { context: { digest: doc.digest } })),
+  );
 }
 
 /** Normalizes documents on this thread, letting the event loop in between. */

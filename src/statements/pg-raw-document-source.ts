@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { constants } from 'node:buffer';
 import type { Result, ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { inTransaction, type PgClientLike, type PgSource } from '../_internals/pg.js';
@@ -17,6 +18,8 @@ import * as sql from './sql.js';
  * `digest text`, `retrieved_at timestamptz`, `content` (`text`, `jsonb` or
  * `bytea`), plus an index
  * on `(retrieved_at, digest)` so each page is an index range scan.
+ * Content larger than a JavaScript string can hold is not read; see
+ * {@link PgRawDocumentSource.readPage}.
  *
  * @example
  * ```ts
@@ -50,7 +53,30 @@ interface RawRow {
   retrieved_at: Date;
   cursor_at: string;
   content: string | Buffer | Record<string, unknown>;
+  content_bytes: number | null;
 }
+
+/**
+ * The largest content a page passes on, in bytes: node-postgres turns each
+ * value into a JavaScript string of at most `MAX_STRING_LENGTH` (536,870,888
+ * on 64-bit) UTF-16 units before anything else, and UTF-8 text never has
+ * more units than bytes. A bytea arrives as hex, `\x` and 2 characters per
+ * byte, so it may have (536,870,888 − 2) / 2 = 268,435,443 bytes; jsonb is
+ * measured by its text form.
+ */
+const MAX_TEXT_BYTES = constants.MAX_STRING_LENGTH;
+const MAX_BYTEA_BYTES = Math.floor((constants.MAX_STRING_LENGTH - 2) / 2);
+
+/** How the page query reads this table's content, the most it passes on, and whether it arrives as jsonb text. */
+interface ContentLimit {
+  readonly sql: sql.RawContentSql;
+  readonly max: number;
+  readonly jsonb: boolean;
+}
+
+/** Why a document over the content limit is not read, and what to do. */
+const tooLarge = (raw: QualifiedName, bytes: number, max: number): string =>
+  `its content is ${bytes} bytes, more than the ${max} bytes that can be read into a JavaScript string${max === MAX_BYTEA_BYTES ? ` (a bytea arrives as hex, 2 characters per byte, and a string holds at most ${MAX_TEXT_BYTES})` : ''}. Remove it from ${raw.sql} or split it into smaller documents.`;
 
 /**
  * A {@link RawDocumentSource} over a PostgreSQL table. Pages are read with
@@ -68,6 +94,7 @@ export class PgRawDocumentSource implements RawDocumentSource {
   /** The connection and validated table name, or why the config is invalid (then every method returns that error). */
   readonly #store: Result<Readonly<PgStore<'raw'>>, BackfillError>;
   #positionsChecked = false;
+  #contentLimit: ContentLimit | undefined;
 
   constructor(config: PgRawDocumentSourceConfig) {
     this.#store = resolvePgStore(config.pg, { raw: config.table ?? DEFAULT_RAW_DOCUMENTS_TABLE });
@@ -122,25 +149,48 @@ export class PgRawDocumentSource implements RawDocumentSource {
     this.#positionsChecked = true;
   }
 
+  /** The content column's measure and limit, looked up on a source's first page. */
+  async #contentLimitOf(c: PgClientLike, raw: QualifiedName): Promise<ContentLimit> {
+    if (this.#contentLimit === undefined) {
+      const found = (await c.query(sql.selectContentType(raw))) as { rows: { type: string }[] };
+      const type = found.rows[0]?.type;
+      this.#contentLimit = {
+        sql: sql.rawContentSql(type),
+        max: type === 'bytea' ? MAX_BYTEA_BYTES : MAX_TEXT_BYTES,
+        jsonb: type === 'jsonb',
+      };
+    }
+    return this.#contentLimit;
+  }
+
   /**
    * The next page after `query.after`, in `(retrieved_at, digest)` order.
    * A source's first page (or plan) refuses a table holding a `retrieved_at`
-   * of ±infinity or before year 1 with `DOCUMENT_INVALID`.
+   * of ±infinity or before year 1 with `DOCUMENT_INVALID`. A document whose
+   * content is over 536,870,888 bytes (a bytea over 268,435,443; jsonb
+   * measured as text), more than node-postgres can turn into a string, is
+   * not read: it comes with empty content and `unreadable` set, so it fails
+   * on its own with `DOCUMENT_INVALID`.
    */
   readPage(query: RawDocumentPageQuery): ResultAsync<readonly RawDocument[], BackfillError> {
     return this.#withClient(async (c, raw) => {
       await this.#checkPositions(c, raw);
-      const page = (await c.query(sql.selectRawPage(raw, query))) as { rows: RawRow[] };
-      return page.rows.map(
-        (row): RawDocument => ({
-          digest: row.digest,
-          retrievedAt: row.retrieved_at,
-          cursor: { retrievedAt: row.cursor_at, digest: row.digest },
-          content: Buffer.isBuffer(row.content)
-            ? new Uint8Array(row.content.buffer, row.content.byteOffset, row.content.byteLength)
-            : row.content,
-        }),
-      );
+      const limit = await this.#contentLimitOf(c, raw);
+      const page = (await c.query(sql.selectRawPage(raw, query, limit.sql, limit.max))) as { rows: RawRow[] };
+      return page.rows.map((row): RawDocument => {
+        const doc = { digest: row.digest, retrievedAt: row.retrieved_at, cursor: { retrievedAt: row.cursor_at, digest: row.digest } };
+        if (row.content_bytes !== null && row.content_bytes > limit.max) {
+          return { ...doc, content: '', unreadable: tooLarge(raw, row.content_bytes, limit.max) };
+        }
+        if (Buffer.isBuffer(row.content)) {
+          return { ...doc, content: new Uint8Array(row.content.buffer, row.content.byteOffset, row.content.byteLength) };
+        }
+        // jsonb is selected as text (see sql.rawContentSql); parsed as node-postgres parses jsonb.
+        return {
+          ...doc,
+          content: limit.jsonb && typeof row.content === 'string' ? (JSON.parse(row.content) as Record<string, unknown>) : row.content,
+        };
+      });
     });
   }
 

@@ -104,6 +104,12 @@ export interface RawDocument {
    * object (a jsonb column or a BSON document).
    */
   readonly content: string | Uint8Array | Readonly<Record<string, unknown>>;
+  /**
+   * Set by a source that could not pass the content on (then `content` is
+   * empty): why, and what to do. The document fails with `DOCUMENT_INVALID`
+   * and this reason, without being normalized.
+   */
+  readonly unreadable?: string;
   /** Optional hint from the store (e.g. the ingest connector's format). Detection does not depend on it. */
   readonly formatHint?: string;
   /** Optional provider / source id, for logs. */

@@ -301,14 +301,52 @@ function rawDocumentsWhere(query: RawDocumentCountQuery, values: unknown[]): str
   return clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
 }
 
-/** The next page in `(retrieved_at, digest)` order: keyset, never OFFSET. */
-export function selectRawPage(raw: QualifiedName, query: RawDocumentPageQuery): SqlStatement {
+/** The type of the raw table's `content` column (e.g. `text`, `jsonb`, `bytea`). */
+export const selectContentType = (raw: QualifiedName): SqlStatement =>
+  sql(
+    `SELECT atttypid::regtype::text AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'content' AND NOT attisdropped`,
+    [raw.sql],
+  );
+
+/** How the page query reads a `content` column: what it selects, and how it measures that in bytes. */
+export interface RawContentSql {
+  readonly select: string;
+  readonly bytes: string;
+}
+
+/**
+ * How the page query reads a `content` column of `type`, measured as
+ * node-postgres receives it: a bytea by its own length (it arrives as hex),
+ * anything else by its text form. For text and bytea PostgreSQL reads the
+ * length from the TOAST header without decompressing; jsonb has no stored
+ * text length, so it is selected as text (serialized once, as its output
+ * would be anyway) and measured in memory.
+ */
+export const rawContentSql = (type: string | undefined): RawContentSql => {
+  if (type === 'bytea') return { select: 'content', bytes: 'octet_length(content)' };
+  if (type === 'jsonb') return { select: 'content::text', bytes: 'octet_length(content)' };
+  return { select: 'content', bytes: 'octet_length(content::text)' };
+};
+
+/**
+ * The next page in `(retrieved_at, digest)` order: keyset, never OFFSET.
+ * Each document comes with its `content_bytes`; content over
+ * `maxContentBytes` is sent as NULL, never read.
+ */
+export function selectRawPage(
+  raw: QualifiedName,
+  query: RawDocumentPageQuery,
+  content: RawContentSql,
+  maxContentBytes: number,
+): SqlStatement {
   const values: unknown[] = [];
   const where = rawDocumentsWhere(query, values);
-  values.push(query.limit);
+  values.push(query.limit, maxContentBytes);
   return sql(
-    `SELECT digest, retrieved_at, ${CURSOR_TEXT} AS cursor_at, content
-       FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length}`,
+    `SELECT digest, retrieved_at, cursor_at, CASE WHEN ${content.bytes} <= $${values.length} THEN content END AS content, ${content.bytes} AS content_bytes
+       FROM (SELECT digest, retrieved_at, ${CURSOR_TEXT} AS cursor_at, ${content.select} AS content
+               FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length - 1}) page
+      ORDER BY retrieved_at, digest`,
     values,
   );
 }
