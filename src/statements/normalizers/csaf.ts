@@ -8,7 +8,7 @@ import { err, ok, type Result } from 'neverthrow';
 import type { BackfillError } from '../../errors.js';
 import { detectVexFormat } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
-import { invalidDocument, isObject, isoTimestamp, optionalArray, text, type JsonObject } from './fields.js';
+import { invalidDocument, isObject, isoTimestamp, MAX_NESTING, optionalArray, text, walkNested, type JsonObject } from './fields.js';
 
 /** CSAF `product_status` lists and the claim status each maps to (`recommended` is not a status). */
 const STATUS_LISTS: ReadonlyArray<readonly [string, ClaimStatus]> = [
@@ -34,9 +34,6 @@ interface Relationship {
   readonly component: string;
   readonly platform: string;
 }
-
-/** How deep `product_tree.branches` may nest. */
-const MAX_BRANCH_DEPTH = 100_000;
 
 /**
  * Resolves CSAF product ids to product keys through `product_tree`:
@@ -83,38 +80,13 @@ class ProductTree {
 
   /**
    * Adds the products of `branches` and their sub-branches in document order
-   * (a later product with the same id wins). Without recursion: how deep a
-   * document may nest may not depend on the stack of the thread that
-   * normalizes it. A parsed object that loops (not one from JSON text)
-   * would nest without end: past {@link MAX_BRANCH_DEPTH} the document fails.
+   * (a later product with the same id wins), however deep the thread's stack;
+   * past {@link MAX_NESTING} levels (a parsed object that loops) the
+   * document fails.
    */
   #walkBranches(branches: unknown): void {
-    // The arrays being walked and the next index in each (no iterator objects or sets: this runs for every branch).
-    const lists: (readonly unknown[])[] = [];
-    const next: number[] = [];
-    const enter = (list: unknown): void => {
-      const items = optionalArray(list);
-      if (items === undefined || items.length === 0) return;
-      if (lists.length === MAX_BRANCH_DEPTH) throw new Error(`product_tree.branches nest deeper than ${MAX_BRANCH_DEPTH} levels`);
-      lists.push(items);
-      next.push(0);
-    };
-    enter(branches);
-    while (lists.length > 0) {
-      const top = lists.length - 1;
-      const items = lists[top] as readonly unknown[];
-      const at = next[top] as number;
-      if (at === items.length) {
-        lists.pop();
-        next.pop();
-        continue;
-      }
-      next[top] = at + 1;
-      const branch = items[at];
-      if (!isObject(branch)) continue;
-      this.#addProduct(branch['product']);
-      enter(branch['branches']);
-    }
+    if (!walkNested(branches, 'branches', (branch) => this.#addProduct(branch['product'])))
+      throw new Error(`product_tree.branches nest deeper than ${MAX_NESTING} levels`);
   }
 
   #known(productId: string): string | undefined {

@@ -7,7 +7,7 @@ import { err, ok, type Result } from 'neverthrow';
 import type { BackfillError } from '../../errors.js';
 import { detectVexFormat } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
-import { invalidDocument, isObject, isoTimestamp, optionalArray, text, type JsonObject } from './fields.js';
+import { invalidDocument, isObject, isoTimestamp, MAX_NESTING, optionalArray, text, walkNested, type JsonObject } from './fields.js';
 
 /** CycloneDX `analysis.state` (impactAnalysisState) to the claim status set. */
 const STATE_TO_STATUS: Readonly<Record<string, ClaimStatus>> = {
@@ -19,45 +19,22 @@ const STATE_TO_STATUS: Readonly<Record<string, ClaimStatus>> = {
   not_affected: 'not_affected',
 };
 
-/** How deep `components` may nest. */
-const MAX_COMPONENT_DEPTH = 100_000;
-
 /**
  * `bom-ref` → purl, else CPE, else the ref itself, for every component at any
  * depth (`metadata.component`, `components`, `services`), the first with a
- * ref winning in document order; `undefined` when components nest deeper
- * than {@link MAX_COMPONENT_DEPTH}. Without recursion: how deep a document
- * may nest may not depend on the stack of the thread that normalizes it. A
- * parsed object that loops (not one from JSON text) would nest without end.
+ * ref winning in document order, however deep the thread's stack;
+ * `undefined` when components nest deeper than {@link MAX_NESTING} (a
+ * parsed object that loops).
  */
 function indexComponents(bom: JsonObject): Map<string, string> | undefined {
   const refs = new Map<string, string>();
   const metadata = isObject(bom['metadata']) ? bom['metadata'] : {};
   const roots = [metadata['component'], ...(optionalArray(bom['components']) ?? []), ...(optionalArray(bom['services']) ?? [])];
-  // The arrays being walked and the next index in each, as CSAF's branch walk.
-  const lists: (readonly unknown[])[] = [roots];
-  const next: number[] = [0];
-  while (lists.length > 0) {
-    const top = lists.length - 1;
-    const items = lists[top] as readonly unknown[];
-    const at = next[top] as number;
-    if (at === items.length) {
-      lists.pop();
-      next.pop();
-      continue;
-    }
-    next[top] = at + 1;
-    const component = items[at];
-    if (!isObject(component)) continue;
+  const walked = walkNested(roots, 'components', (component) => {
     const ref = text(component['bom-ref']);
     if (ref !== undefined && !refs.has(ref)) refs.set(ref, text(component['purl']) ?? text(component['cpe']) ?? ref);
-    const children = optionalArray(component['components']) ?? [];
-    if (children.length === 0) continue;
-    if (lists.length === MAX_COMPONENT_DEPTH) return undefined;
-    lists.push(children);
-    next.push(0);
-  }
-  return refs;
+  });
+  return walked ? refs : undefined;
 }
 
 /**
@@ -88,7 +65,7 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
   if (vulnerabilities === undefined) return err(invalidDocument('CycloneDX', digest, 'vulnerabilities', 'must be an array'));
   const refs = indexComponents(document);
   if (refs === undefined) {
-    return err(invalidDocument('CycloneDX', digest, 'components', `nest deeper than ${MAX_COMPONENT_DEPTH} levels`));
+    return err(invalidDocument('CycloneDX', digest, 'components', `nest deeper than ${MAX_NESTING} levels`));
   }
   const serial = text(document['serialNumber']);
   const metadata = isObject(document['metadata']) ? document['metadata'] : {};

@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planAndWork } from '../../../src/statements/distributed.js';
 import { defaultVexNormalizers, planBackfill, runBackfillWorker, StatementBackfiller } from '../../../src/statements/index.js';
-import type { RawDocumentSource, StatementSink } from '../../../src/statements/ports.js';
-
-/** Never called: options are checked first. */
-const source = { readPage: () => undefined } as unknown as RawDocumentSource;
-const sink = {
-  existingDigests: () => undefined,
-  commitBatch: () => undefined,
-  loadCheckpoint: () => undefined,
-} as unknown as StatementSink;
+import { unusedSink as sink, unusedSource as source } from './unused-ports.js';
 
 /** Nothing listens here: a call that connected before checking its options would fail with DB_CONNECTION instead. */
 const nowhere = { connectionString: 'postgres://postgres@127.0.0.1:1/none' };

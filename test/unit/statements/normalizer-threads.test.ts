@@ -11,10 +11,10 @@ import { runBackfillWorker } from '../../../src/statements/distributed.js';
 import { normalizeDocument, type NormalizableDocument } from '../../../src/statements/normalize.js';
 import { NormalizerThreads } from '../../../src/statements/normalizer-threads.js';
 import { openVexNormalizer } from '../../../src/statements/normalizers/openvex.js';
-import type { RawDocumentSource, StatementSink } from '../../../src/statements/ports.js';
 import { StatementBackfiller } from '../../../src/statements/statement-backfiller.js';
 import { generateVexDocuments } from '../../../src/testing/vex-documents.js';
 import { untilThreadsTakePart } from './threads-take-part.js';
+import { unusedSink, unusedSource } from './unused-ports.js';
 
 const docs: NormalizableDocument[] = [...generateVexDocuments({ seed: 77, count: 300, brokenRatio: 0.2 })].map((d) => ({
   digest: d.digest,
@@ -97,12 +97,8 @@ describe('NormalizerThreads', () => {
 });
 
 describe('StatementBackfiller and workers given threads', () => {
-  const source = { readPage: () => undefined } as unknown as RawDocumentSource;
-  const sink = {
-    existingDigests: () => undefined,
-    commitBatch: () => undefined,
-    loadCheckpoint: () => undefined,
-  } as unknown as StatementSink;
+  const source = unusedSource;
+  const sink = unusedSink;
 
   it('refuse threads with custom normalizers (threads normalize with the built-in ones) and invalid threads, before any work', async () => {
     await using threads = new NormalizerThreads({ threads: 1 });
