@@ -34,6 +34,7 @@ import {
   runBackfillWorker,
   type DistributedBackfillConfig,
   type DistributedBackfillProgress,
+  type PgBackfillPlanTables,
   type PlanBackfillOptions,
   type RetryingRange,
 } from '../statements/index.js';
@@ -193,6 +194,16 @@ function retrievedSinceOf(flags: FlagValues): Result<Date | undefined, BackfillE
   return ok(retrievedSince);
 }
 
+/** The plan store's tables from the flags. */
+function planTablesOf(flags: FlagValues): Required<PgBackfillPlanTables> {
+  const table = (name: string, fallback: string): string => stringFlag(flags, name) ?? fallback;
+  return {
+    runs: table('runs-table', 'vex.statement_backfill_runs'),
+    ranges: table('ranges-table', 'vex.statement_backfill_ranges'),
+    workers: table('workers-table', 'vex.statement_backfill_workers'),
+  };
+}
+
 /** The distributed run's configuration from the flags; workers need a connection URL (pg-boss opens its own pool). */
 function clusterOf(ctx: CommandContext): Result<DistributedBackfillConfig, BackfillError> {
   return safeTry(function* () {
@@ -220,9 +231,7 @@ function clusterOf(ctx: CommandContext): Result<DistributedBackfillConfig, Backf
         documents: table('documents-table', DEFAULT_DOCUMENTS_TABLE),
         checkpoints: table('checkpoints-table', DEFAULT_CHECKPOINTS_TABLE),
         failures: table('failures-table', DEFAULT_FAILURES_TABLE),
-        runs: table('runs-table', 'vex.statement_backfill_runs'),
-        ranges: table('ranges-table', 'vex.statement_backfill_ranges'),
-        workers: table('workers-table', 'vex.statement_backfill_workers'),
+        ...planTablesOf(f),
       },
     });
   });
@@ -390,8 +399,8 @@ const backfill: CommandSpec = {
       checkpointsTable: stringFlag(ctx.flags, 'checkpoints-table') ?? DEFAULT_CHECKPOINTS_TABLE,
       failuresTable: stringFlag(ctx.flags, 'failures-table') ?? DEFAULT_FAILURES_TABLE,
     });
+    if (runId !== undefined) yield* await refusePlannedRun(ctx.flags, pool, runId);
     yield* await sink.prepare();
-    if (runId !== undefined) yield* await refusePlannedRun(ctx, pool, runId);
     const progress = ctx.progress('backfill', 'docs');
     const result = await new StatementBackfiller({ source, sink, normalizers: defaultVexNormalizers, logger: ctx.logger }).run({
       ...(retrievedSince === undefined ? {} : { retrievedSince }),
@@ -419,17 +428,8 @@ const backfill: CommandSpec = {
  * run: it would neither resume nor report that run, and would skip what
  * its ranges wrote.
  */
-async function refusePlannedRun(ctx: CommandContext, pool: pg.Pool, runId: string): Promise<Result<void, BackfillError>> {
-  const table = (name: string, fallback: string): string => stringFlag(ctx.flags, name) ?? fallback;
-  const plans = new PgBackfillPlanStore({
-    pg: pool,
-    tables: {
-      runs: table('runs-table', 'vex.statement_backfill_runs'),
-      ranges: table('ranges-table', 'vex.statement_backfill_ranges'),
-      workers: table('workers-table', 'vex.statement_backfill_workers'),
-    },
-  });
-  const planned = await plans.loadPlan(runId);
+async function refusePlannedRun(flags: FlagValues, pool: pg.Pool, runId: string): Promise<Result<void, BackfillError>> {
+  const planned = await new PgBackfillPlanStore({ pg: pool, tables: planTablesOf(flags) }).loadPlan(runId);
   if (planned.isErr()) return planned.error.code === 'TABLE_NOT_FOUND' ? ok(undefined) : err(planned.error);
   if (planned.value === null) return ok(undefined);
   return err(

@@ -1119,8 +1119,7 @@ async function untilEnqueued(
     if (run.isErr() && Date.now() >= noteAt) {
       noteAt += 60_000;
       parts.logger.warn(
-        `statement backfill: waited ${Math.round(waited / 1000)} s for run ${runId} to be planned; it has no plan in ${parts.plans.runsTable} yet. ` +
-          'Plan it (statements plan --run-id), or check --run-id and the table flags against the planner’s.',
+        `statement backfill: still waiting after ${Math.round(waited / 1000)} s: ${run.error.message} Check --run-id and the table flags against the planner’s.`,
         { runId, runsTable: parts.plans.runsTable },
       );
     }
@@ -1223,7 +1222,7 @@ async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: B
     return err(
       new BackfillError(
         'INVALID_ARGUMENT',
-        `run ${JSON.stringify(runId)} was never planned${plan.isErr() ? ` (no ${parts.plans.runsTable} table in this database)` : ''}; plan it with \`statements plan --run-id\` first.`,
+        `run ${JSON.stringify(runId)} was never planned (${plan.isErr() ? `no ${parts.plans.runsTable} table in this database` : `not in ${parts.plans.runsTable}`}); plan it with \`statements plan --run-id\` first.`,
         { context: { runId } },
       ),
     );

@@ -52,7 +52,8 @@ interface RawRow {
   digest: string;
   retrieved_at: Date;
   cursor_at: string;
-  content: string | Buffer | Record<string, unknown>;
+  /** Text, or a bytea's bytes: json and jsonb are selected as text (see sql.rawContentSql). */
+  content: string | Buffer;
   content_bytes: number | null;
 }
 
@@ -67,11 +68,10 @@ interface RawRow {
 const MAX_TEXT_BYTES = constants.MAX_STRING_LENGTH;
 const MAX_BYTEA_BYTES = Math.floor((constants.MAX_STRING_LENGTH - 2) / 2);
 
-/** How the page query reads this table's content, the most it passes on, and whether it arrives as jsonb text. */
+/** How the page query reads this table's content, and the most it passes on. */
 interface ContentLimit {
   readonly sql: sql.RawContentSql;
   readonly max: number;
-  readonly jsonb: boolean;
 }
 
 /** Why a document over the content limit is not read, and what to do. */
@@ -157,7 +157,6 @@ export class PgRawDocumentSource implements RawDocumentSource {
       this.#contentLimit = {
         sql: sql.rawContentSql(type),
         max: type === 'bytea' ? MAX_BYTEA_BYTES : MAX_TEXT_BYTES,
-        jsonb: type === 'jsonb',
       };
     }
     return this.#contentLimit;
@@ -185,11 +184,7 @@ export class PgRawDocumentSource implements RawDocumentSource {
         if (Buffer.isBuffer(row.content)) {
           return { ...doc, content: new Uint8Array(row.content.buffer, row.content.byteOffset, row.content.byteLength) };
         }
-        // jsonb is selected as text (see sql.rawContentSql); parsed as node-postgres parses jsonb.
-        return {
-          ...doc,
-          content: limit.jsonb && typeof row.content === 'string' ? (JSON.parse(row.content) as Record<string, unknown>) : row.content,
-        };
+        return { ...doc, content: row.content };
       });
     });
   }

@@ -100,8 +100,9 @@ export interface RawDocument {
   /** This document's exact position, for keyset pagination and checkpoints. */
   readonly cursor: DocumentCursor;
   /**
-   * The document: its JSON text or bytes (UTF-8), or an already parsed
-   * object (a jsonb column or a BSON document).
+   * The document: its JSON text (a `PgRawDocumentSource` passes jsonb as
+   * its text) or bytes (UTF-8), or an already parsed object (a BSON
+   * document).
    */
   readonly content: string | Uint8Array | Readonly<Record<string, unknown>>;
   /**

@@ -320,11 +320,13 @@ export interface RawContentSql {
  * anything else by its text form. For text and bytea PostgreSQL reads the
  * length from the TOAST header without decompressing; jsonb has no stored
  * text length, so it is selected as text (serialized once, as its output
- * would be anyway) and measured in memory.
+ * would be anyway) and measured in memory. json and jsonb arrive as text,
+ * so they are parsed where they are normalized (on a thread, if any), not
+ * by node-postgres on the reading thread.
  */
 export const rawContentSql = (type: string | undefined): RawContentSql => {
   if (type === 'bytea') return { select: 'content', bytes: 'octet_length(content)' };
-  if (type === 'jsonb') return { select: 'content::text', bytes: 'octet_length(content)' };
+  if (type === 'jsonb' || type === 'json') return { select: 'content::text', bytes: 'octet_length(content)' };
   return { select: 'content', bytes: 'octet_length(content::text)' };
 };
 

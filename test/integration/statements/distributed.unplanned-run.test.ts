@@ -27,12 +27,12 @@ describe('a worker waiting for a run that is not planned', () => {
     const stop = new AbortController();
     const worker = runBackfillWorker(config, { runId: 'nightyl', untilDone: true, signal: stop.signal });
     const started = Date.now();
-    await vi.waitFor(() => expect(warnings.join('\n')).toMatch(/for run nightyl to be planned/), { timeout: 20_000, interval: 200 });
+    await vi.waitFor(() => expect(warnings.join('\n')).toMatch(/run "nightyl" was never planned/), { timeout: 20_000, interval: 200 });
     expect(Date.now() - started).toBeGreaterThanOrEqual(9_000);
     stop.abort();
     await worker;
     expect(warnings.join('\n')).toMatch(
-      /waited 1\d s for run nightyl to be planned; it has no plan in "vex"\."statement_backfill_runs" yet\. Plan it \(statements plan --run-id\), or check --run-id/,
+      /still waiting after 1\d s: run "nightyl" was never planned \(not in "vex"\."statement_backfill_runs"\); plan it with `statements plan --run-id` first\. Check --run-id and the table flags/,
     );
   }, 60_000);
 });

@@ -91,8 +91,8 @@ describe('a backfill with normalizer threads', () => {
 });
 
 describe('a backfill with normalizer threads over jsonb content', () => {
-  it('normalizes a document nested too deep to be sent to a thread on its own thread, with the report of a run without threads', async () => {
-    // PostgreSQL takes jsonb thousands of levels deep; the structured clone to a thread does not (about 3000 here).
+  it('normalizes documents nested thousands of levels deep with the report of a run without threads', async () => {
+    // PostgreSQL takes jsonb thousands of levels deep; a structured clone of the parsed object would not (about 3000 here): it goes as text.
     const branches = `repeat('[{"name":"b","branches":', 5000) || '[{"product":{"product_id":"P","name":"p"}}]' || repeat('}]', 5000)`;
     psql(
       db.url,
