@@ -5,12 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
-import { dumpStatements, psql, seedDocuments } from './helpers.js';
+import { backfillSingleProcess, dumpStatements, psql, seedDocuments } from './helpers.js';
 import { backfillProgress, backfillReport, planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
-import { StatementBackfiller } from '../../../src/statements/statement-backfiller.js';
-import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
-import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
-import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
 import type { BackfillSummary } from '../../../src/statements/summary.js';
 
 let single: TestDatabase;
@@ -21,16 +17,10 @@ async function singleProcess(
   url: string,
   options: { runId: string; maxDocuments?: number; stopOnError?: boolean },
 ): Promise<{ ok: boolean; summary: BackfillSummary }> {
-  const source = new PgRawDocumentSource({ pg: url });
-  const sink = new PgStatementSink({ pg: url });
-  try {
-    const r = await new StatementBackfiller({ source, sink, normalizers: defaultVexNormalizers }).run({ batchSize: 50, ...options });
-    if (r.isOk()) return { ok: true, summary: r.value };
-    expect(r.error.partial, 'a failed run hands back its partial summary').toBeDefined();
-    return { ok: false, summary: r.error.partial! };
-  } finally {
-    await Promise.all([source.close(), sink.close()]);
-  }
+  const r = await backfillSingleProcess(url, options);
+  if (r.isOk()) return { ok: true, summary: r.value };
+  expect(r.error.partial, 'a failed run hands back its partial summary').toBeDefined();
+  return { ok: false, summary: r.error.partial! };
 }
 
 beforeAll(async () => {

@@ -6,35 +6,24 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
-import { seedDocuments } from './helpers.js';
+import { backfillSingleProcess, seedDocuments } from './helpers.js';
 import { cli } from '../cli/cli-harness.js';
 import { planBackfill } from '../../../src/statements/distributed.js';
-import { StatementBackfiller } from '../../../src/statements/statement-backfiller.js';
-import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
-import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
-import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
 
 let reference: TestDatabase;
 let mixed: TestDatabase;
 const seed = { seed: 23, count: 300, brokenRatio: 0.05 };
 
 /** A single-process run of `runId`, aborted once `abortAt` documents are evaluated when given. */
-async function single(url: string, runId: string, abortAt?: number) {
-  const source = new PgRawDocumentSource({ pg: url });
-  const sink = new PgStatementSink({ pg: url });
+function single(url: string, runId: string, abortAt?: number) {
   const stop = new AbortController();
-  try {
-    return await new StatementBackfiller({ source, sink, normalizers: defaultVexNormalizers }).run({
-      runId,
-      batchSize: 50,
-      signal: stop.signal,
-      onProgress: (p) => {
-        if (abortAt !== undefined && p.evaluated >= abortAt) stop.abort();
-      },
-    });
-  } finally {
-    await Promise.all([source.close(), sink.close()]);
-  }
+  return backfillSingleProcess(url, {
+    runId,
+    signal: stop.signal,
+    onProgress: (p) => {
+      if (abortAt !== undefined && p.evaluated >= abortAt) stop.abort();
+    },
+  });
 }
 
 beforeAll(async () => {

@@ -2,7 +2,10 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
 import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
+import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
+import { StatementBackfiller, type StatementBackfillOptions } from '../../../src/statements/statement-backfiller.js';
 import { generateVexDocuments, type GenerateVexDocumentsOptions, type GeneratedVexDocument } from '../../../src/testing/vex-documents.js';
 
 /** Generates documents and stores them in `vex.raw_documents` of `url`; returns them. */
@@ -87,4 +90,15 @@ export function seededPair(options: GenerateVexDocumentsOptions): SeededPair {
     await Promise.all([pair.reference?.drop(), pair.victim?.drop()]);
   });
   return pair;
+}
+
+/** A single-process backfill of `url`'s default tables with the built-in normalizers, in batches of 50 unless `options` say otherwise. */
+export async function backfillSingleProcess(url: string, options: StatementBackfillOptions) {
+  const source = new PgRawDocumentSource({ pg: url });
+  const sink = new PgStatementSink({ pg: url });
+  try {
+    return await new StatementBackfiller({ source, sink, normalizers: defaultVexNormalizers }).run({ batchSize: 50, ...options });
+  } finally {
+    await Promise.all([source.close(), sink.close()]);
+  }
 }
