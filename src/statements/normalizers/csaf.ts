@@ -48,8 +48,18 @@ class ProductTree {
   readonly #groups = new Map<string, readonly string[]>();
   readonly #resolved = new Map<string, string>();
 
-  constructor(tree: JsonObject) {
-    this.#walkBranches(tree['branches']);
+  /** The tree's products, or `undefined` when its branches nest deeper than {@link MAX_NESTING} levels (a parsed object that loops). */
+  static of(tree: JsonObject): ProductTree | undefined {
+    const products = new ProductTree();
+    // Branches in document order (a later product with the same id wins), however deep the thread's stack.
+    if (!walkNested(tree['branches'], 'branches', (branch) => products.#addProduct(branch['product']))) return undefined;
+    products.#addRest(tree);
+    return products;
+  }
+
+  private constructor() {}
+
+  #addRest(tree: JsonObject): void {
     for (const product of optionalArray(tree['full_product_names']) ?? []) this.#addProduct(product);
     for (const rel of optionalArray(tree['relationships']) ?? []) {
       if (!isObject(rel) || !isObject(rel['full_product_name'])) continue;
@@ -76,17 +86,6 @@ class ProductTree {
     if (!isObject(product)) return;
     const id = text(product['product_id']);
     if (id !== undefined) this.#direct.set(id, helperKey(product) ?? id);
-  }
-
-  /**
-   * Adds the products of `branches` and their sub-branches in document order
-   * (a later product with the same id wins), however deep the thread's stack;
-   * past {@link MAX_NESTING} levels (a parsed object that loops) the
-   * document fails.
-   */
-  #walkBranches(branches: unknown): void {
-    if (!walkNested(branches, 'branches', (branch) => this.#addProduct(branch['product'])))
-      throw new Error(`product_tree.branches nest deeper than ${MAX_NESTING} levels`);
   }
 
   #known(productId: string): string | undefined {
@@ -161,7 +160,8 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
   const meta = isObject(document['document']) ? document['document'] : {};
   const tracking = isObject(meta['tracking']) ? meta['tracking'] : {};
   const issuedAt = isoTimestamp(tracking['current_release_date']) ?? isoTimestamp(tracking['initial_release_date']);
-  const tree = new ProductTree(isObject(document['product_tree']) ? document['product_tree'] : {});
+  const tree = ProductTree.of(isObject(document['product_tree']) ? document['product_tree'] : {});
+  if (tree === undefined) return err(invalidDocument('CSAF', digest, 'product_tree.branches', `nest deeper than ${MAX_NESTING} levels`));
   const vulnerabilities = optionalArray(document['vulnerabilities']);
   if (vulnerabilities === undefined) return err(invalidDocument('CSAF', digest, 'vulnerabilities', 'must be an array'));
   const claims: VexClaim[] = [];

@@ -116,7 +116,9 @@ describe('csafVexNormalizer', () => {
     const looping = { name: 'loop', branches: [] as unknown[] };
     looping.branches.push(looping);
     doc.product_tree.branches.push(looping);
-    expect(() => csafVexNormalizer.normalize(doc, ctx)).toThrow(/nest deeper than/);
+    const r = csafVexNormalizer.normalize(doc, ctx);
+    expect(r.isErr() && r.error.code).toBe('DOCUMENT_INVALID');
+    expect(r.isErr() && r.error.message).toBe('CSAF document sha256:fixture: product_tree.branches nest deeper than 100000 levels');
   });
 
   it('rejects a product id the product tree does not define', () => {
