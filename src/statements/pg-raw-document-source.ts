@@ -55,28 +55,25 @@ interface RawRow {
   /** Text, or a bytea's bytes: json and jsonb are selected as text (see sql.rawContentSql). */
   content: string | Buffer;
   content_bytes: number | null;
+  /** The most bytes of this content that can be read (for a bytea, as the session's `bytea_output` sends it). */
+  content_max: number;
 }
 
 /**
- * The largest content a page passes on, in bytes: node-postgres turns each
- * value into a JavaScript string of at most `MAX_STRING_LENGTH` (536,870,888
- * on 64-bit) UTF-16 units before anything else, and UTF-8 text never has
- * more units than bytes. A bytea arrives as hex, `\x` and 2 characters per
- * byte, so it may have (536,870,888 − 2) / 2 = 268,435,443 bytes; jsonb is
- * measured by its text form.
+ * The most characters a page passes on as one value: node-postgres turns
+ * each value into a JavaScript string of at most `MAX_STRING_LENGTH`
+ * (536,870,888 on 64-bit) UTF-16 units before anything else, and UTF-8 text
+ * never has more units than bytes. The page query turns it into bytes per
+ * column type (see sql.rawContentSql): a bytea arrives as hex, `\x` and 2
+ * characters per byte, so it may have 268,435,443 bytes (134,217,722 under
+ * `bytea_output = escape`, up to 4 per byte); jsonb is measured by its
+ * text form.
  */
-const MAX_TEXT_BYTES = constants.MAX_STRING_LENGTH;
-const MAX_BYTEA_BYTES = Math.floor((constants.MAX_STRING_LENGTH - 2) / 2);
-
-/** How the page query reads this table's content, and the most it passes on. */
-interface ContentLimit {
-  readonly sql: sql.RawContentSql;
-  readonly max: number;
-}
+const MAX_STRING = constants.MAX_STRING_LENGTH;
 
 /** Why a document over the content limit is not read, and what to do. */
 const tooLarge = (raw: QualifiedName, bytes: number, max: number): string =>
-  `its content is ${bytes} bytes, more than the ${max} bytes that can be read into a JavaScript string${max === MAX_BYTEA_BYTES ? ` (a bytea arrives as hex, 2 characters per byte, and a string holds at most ${MAX_TEXT_BYTES})` : ''}. Remove it from ${raw.sql} or split it into smaller documents.`;
+  `its content is ${bytes} bytes, more than the ${max} bytes that can be read into a JavaScript string${max < MAX_STRING ? ` (a bytea arrives as text: 2 characters per byte with bytea_output = hex, up to 4 with escape, and a string holds at most ${MAX_STRING})` : ''}. Remove it from ${raw.sql} or split it into smaller documents.`;
 
 /**
  * A {@link RawDocumentSource} over a PostgreSQL table. Pages are read with
@@ -94,7 +91,7 @@ export class PgRawDocumentSource implements RawDocumentSource {
   /** The connection and validated table name, or why the config is invalid (then every method returns that error). */
   readonly #store: Result<Readonly<PgStore<'raw'>>, BackfillError>;
   #positionsChecked = false;
-  #contentLimit: ContentLimit | undefined;
+  #contentSql: sql.RawContentSql | undefined;
 
   constructor(config: PgRawDocumentSourceConfig) {
     this.#store = resolvePgStore(config.pg, { raw: config.table ?? DEFAULT_RAW_DOCUMENTS_TABLE });
@@ -149,37 +146,34 @@ export class PgRawDocumentSource implements RawDocumentSource {
     this.#positionsChecked = true;
   }
 
-  /** The content column's measure and limit, looked up on a source's first page. */
-  async #contentLimitOf(c: PgClientLike, raw: QualifiedName): Promise<ContentLimit> {
-    if (this.#contentLimit === undefined) {
+  /** How the page query reads and measures the content column, looked up on a source's first page. */
+  async #contentSqlOf(c: PgClientLike, raw: QualifiedName): Promise<sql.RawContentSql> {
+    if (this.#contentSql === undefined) {
       const found = (await c.query(sql.selectContentType(raw))) as { rows: { type: string }[] };
-      const type = found.rows[0]?.type;
-      this.#contentLimit = {
-        sql: sql.rawContentSql(type),
-        max: type === 'bytea' ? MAX_BYTEA_BYTES : MAX_TEXT_BYTES,
-      };
+      this.#contentSql = sql.rawContentSql(found.rows[0]?.type);
     }
-    return this.#contentLimit;
+    return this.#contentSql;
   }
 
   /**
    * The next page after `query.after`, in `(retrieved_at, digest)` order.
    * A source's first page (or plan) refuses a table holding a `retrieved_at`
    * of ±infinity or before year 1 with `DOCUMENT_INVALID`. A document whose
-   * content is over 536,870,888 bytes (a bytea over 268,435,443; jsonb
-   * measured as text), more than node-postgres can turn into a string, is
+   * content is over 536,870,888 bytes (a bytea over 268,435,443, or over
+   * 134,217,722 under `bytea_output = escape`; jsonb measured as text),
+   * more than node-postgres can turn into a string, is
    * not read: it comes with empty content and `unreadable` set, so it fails
    * on its own with `DOCUMENT_INVALID`.
    */
   readPage(query: RawDocumentPageQuery): ResultAsync<readonly RawDocument[], BackfillError> {
     return this.#withClient(async (c, raw) => {
       await this.#checkPositions(c, raw);
-      const limit = await this.#contentLimitOf(c, raw);
-      const page = (await c.query(sql.selectRawPage(raw, query, limit.sql, limit.max))) as { rows: RawRow[] };
+      const content = await this.#contentSqlOf(c, raw);
+      const page = (await c.query(sql.selectRawPage(raw, query, content, MAX_STRING))) as { rows: RawRow[] };
       return page.rows.map((row): RawDocument => {
         const doc = { digest: row.digest, retrievedAt: row.retrieved_at, cursor: { retrievedAt: row.cursor_at, digest: row.digest } };
-        if (row.content_bytes !== null && row.content_bytes > limit.max) {
-          return { ...doc, content: '', unreadable: tooLarge(raw, row.content_bytes, limit.max) };
+        if (row.content_bytes !== null && row.content_bytes > row.content_max) {
+          return { ...doc, content: '', unreadable: tooLarge(raw, row.content_bytes, row.content_max) };
         }
         if (Buffer.isBuffer(row.content)) {
           return { ...doc, content: new Uint8Array(row.content.buffer, row.content.byteOffset, row.content.byteLength) };

@@ -308,44 +308,55 @@ export const selectContentType = (raw: QualifiedName): SqlStatement =>
     [raw.sql],
   );
 
-/** How the page query reads a `content` column: what it selects, and how it measures that in bytes. */
+/**
+ * How the page query reads a `content` column: what it selects, how it
+ * measures that in bytes, and the most bytes node-postgres can receive as
+ * one string (an SQL expression of the string limit `$max`).
+ */
 export interface RawContentSql {
   readonly select: string;
   readonly bytes: string;
+  readonly maxBytes: (max: string) => string;
 }
 
 /**
  * How the page query reads a `content` column of `type`, measured as
- * node-postgres receives it: a bytea by its own length (it arrives as hex),
- * anything else by its text form. For text and bytea PostgreSQL reads the
- * length from the TOAST header without decompressing; jsonb has no stored
- * text length, so it is selected as text (serialized once, as its output
- * would be anyway) and measured in memory. json and jsonb arrive as text,
- * so they are parsed where they are normalized (on a thread, if any), not
- * by node-postgres on the reading thread.
+ * node-postgres receives it. For text and bytea PostgreSQL reads the length
+ * from the TOAST header without decompressing. A bytea arrives as text: with
+ * `bytea_output = hex` (the default) `\x` and 2 characters per byte; with
+ * `escape` up to 4 per byte, so its limit follows the session's setting.
+ * jsonb has no stored text length, so it is selected as text (serialized
+ * once, as its output would be anyway) and measured in memory. json and
+ * jsonb arrive as text, so they are parsed where they are normalized (on a
+ * thread, if any), not by node-postgres on the reading thread.
  */
 export const rawContentSql = (type: string | undefined): RawContentSql => {
-  if (type === 'bytea') return { select: 'content', bytes: 'octet_length(content)' };
-  if (type === 'jsonb' || type === 'json') return { select: 'content::text', bytes: 'octet_length(content)' };
-  return { select: 'content', bytes: 'octet_length(content::text)' };
+  if (type === 'bytea') {
+    return {
+      select: 'content',
+      bytes: 'octet_length(content)',
+      maxBytes: (max) => `CASE current_setting('bytea_output') WHEN 'hex' THEN (${max} - 2) / 2 ELSE ${max} / 4 END`,
+    };
+  }
+  const maxBytes = (max: string): string => max;
+  if (type === 'jsonb' || type === 'json') return { select: 'content::text', bytes: 'octet_length(content)', maxBytes };
+  return { select: 'content', bytes: 'octet_length(content::text)', maxBytes };
 };
 
 /**
  * The next page in `(retrieved_at, digest)` order: keyset, never OFFSET.
- * Each document comes with its `content_bytes`; content over
- * `maxContentBytes` is sent as NULL, never read.
+ * Each document comes with its `content_bytes` and the `content_max` it was
+ * held to; content over that (at most `maxString` characters as it
+ * arrives) is sent as NULL, never read.
  */
-export function selectRawPage(
-  raw: QualifiedName,
-  query: RawDocumentPageQuery,
-  content: RawContentSql,
-  maxContentBytes: number,
-): SqlStatement {
+export function selectRawPage(raw: QualifiedName, query: RawDocumentPageQuery, content: RawContentSql, maxString: number): SqlStatement {
   const values: unknown[] = [];
   const where = rawDocumentsWhere(query, values);
-  values.push(query.limit, maxContentBytes);
+  values.push(query.limit, maxString);
+  const maxBytes = content.maxBytes(`$${values.length}::int`);
   return sql(
-    `SELECT digest, retrieved_at, cursor_at, CASE WHEN ${content.bytes} <= $${values.length} THEN content END AS content, ${content.bytes} AS content_bytes
+    `SELECT digest, retrieved_at, cursor_at, CASE WHEN ${content.bytes} <= ${maxBytes} THEN content END AS content,
+            ${content.bytes} AS content_bytes, ${maxBytes} AS content_max
        FROM (SELECT digest, retrieved_at, ${CURSOR_TEXT} AS cursor_at, ${content.select} AS content
                FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length - 1}) page
       ORDER BY retrieved_at, digest`,

@@ -6,6 +6,7 @@
  * (sent as hex, so half the bytes) and a jsonb column (sent as its text form).
  */
 import { constants } from 'node:buffer';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
@@ -17,6 +18,8 @@ import { cli } from '../cli/cli-harness.js';
 import { psql, seedDocuments } from './helpers.js';
 
 const MAX_BYTEA_BYTES = (constants.MAX_STRING_LENGTH - 2) / 2;
+/** Under `bytea_output = escape` a byte may take 4 characters (`\\001`). */
+const MAX_ESCAPED_BYTEA_BYTES = Math.floor(constants.MAX_STRING_LENGTH / 4);
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -28,6 +31,8 @@ beforeAll(async () => {
      CREATE SCHEMA huge;
      CREATE TABLE huge.bytea_documents AS SELECT digest, retrieved_at, convert_to(content, 'UTF8') AS content FROM vex.raw_documents WHERE digest <> 'sha256:huge';
      INSERT INTO huge.bytea_documents VALUES ('sha256:huge-bytea', '2025-10-01T00:00:01.5Z', convert_to(repeat('a', ${MAX_BYTEA_BYTES + 1}), 'UTF8'));
+     CREATE TABLE huge.escaped_documents AS SELECT * FROM huge.bytea_documents WHERE digest <> 'sha256:huge-bytea';
+     INSERT INTO huge.escaped_documents VALUES ('sha256:huge-escaped', '2025-10-01T00:00:01.5Z', decode(repeat('01', ${MAX_ESCAPED_BYTEA_BYTES + 1}), 'hex'));
      CREATE TABLE huge.jsonb_documents (digest text, retrieved_at timestamptz, content jsonb);
      INSERT INTO huge.jsonb_documents VALUES ('sha256:huge-jsonb', '2025-10-01T00:00:01.5Z', ('[' || repeat('1e131071,', 4096) || '1e131071]')::jsonb);`,
   );
@@ -80,6 +85,25 @@ describe('a raw document larger than a JavaScript string can hold', () => {
     ]);
     expect(shared.reportSha256).toBe(alone.reportSha256);
     expect(shared.failed).toEqual(alone.failed);
+  }, 120_000);
+
+  it('in a bytea column read with bytea_output = escape (up to 4 characters per byte) fails before node-postgres receives it', async () => {
+    const escaped = new pg.Pool({ connectionString: db.url, options: '-c bytea_output=escape', max: 1 });
+    try {
+      const read = async (pool: pg.Pool, table: string) =>
+        (await new PgRawDocumentSource({ pg: pool, table }).readPage({ limit: 20 }))._unsafeUnwrap();
+      const docs = await read(escaped, 'huge.escaped_documents');
+      expect((await escaped.query('SHOW bytea_output')).rows[0]).toEqual({ bytea_output: 'escape' });
+      const huge = docs.find((d) => d.digest === 'sha256:huge-escaped');
+      expect(huge?.content).toBe('');
+      expect(huge?.unreadable).toMatch(/134217723 bytes, more than the 134217722 bytes.*bytea_output = hex/);
+      // The others read as they do with hex (from the table they were copied from).
+      const others = (await read(db.pool, 'huge.bytea_documents')).filter((d) => d.unreadable === undefined);
+      expect(others).toHaveLength(10);
+      expect(docs.filter((d) => d.unreadable === undefined)).toEqual(others);
+    } finally {
+      await escaped.end();
+    }
   }, 120_000);
 
   it('in a jsonb column is measured by its text form', async () => {
