@@ -255,6 +255,42 @@ function planOptionsOf(flags: FlagValues, runId: string): Result<PlanBackfillOpt
   });
 }
 
+/** The flag of each option (and store table) a plan records, as a replan refusal names them. */
+const PLANNED_FLAGS: Readonly<Record<string, string>> = {
+  retrievedSince: 'retrieved-since',
+  force: 'force',
+  maxDocuments: 'max-documents',
+  stopOnError: 'stop-on-error',
+  batchSize: 'batch-size',
+  rangeSize: 'range-size',
+  'raw table': 'raw-table',
+  'statements table': 'statements-table',
+  'documents table': 'documents-table',
+  'checkpoints table': 'checkpoints-table',
+  'failures table': 'failures-table',
+};
+
+/**
+ * A replan refusal said with this CLI's flags (the library names its
+ * options): what the run was planned with, as the flags to plan it again.
+ * Any other error is returned as it is.
+ */
+function inFlagTerms(error: BackfillError): BackfillError {
+  const { runId, planned } = error.context as { runId?: string; planned?: Record<string, unknown> };
+  if (error.code !== 'INVALID_ARGUMENT' || runId === undefined || planned === undefined) return error;
+  const flags = Object.entries(planned).map(([option, value]) => {
+    const flag = `--${PLANNED_FLAGS[option] ?? option}`;
+    if (value === true) return flag;
+    if (value === false || value === null) return `no ${flag}`;
+    return `${flag} ${typeof value === 'string' ? value : JSON.stringify(value)}`;
+  });
+  return new BackfillError(
+    error.code,
+    `run ${runId} was planned with ${flags.join(', ')}; plan it again with the same, or use a new --run-id.`,
+    { context: error.context, cause: error },
+  );
+}
+
 function requiredRunId(flags: FlagValues, command: string): Result<string, BackfillError> {
   const runId = stringFlag(flags, 'run-id');
   return runId === undefined
@@ -348,7 +384,7 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
     return failed(
       new BackfillError('ABORTED', `run ${runId} was interrupted; every committed batch is kept, rerun with the same --run-id to resume.`),
     );
-  if (worked.isErr()) return failed(worked.error);
+  if (worked.isErr()) return failed(inFlagTerms(worked.error));
   return yield* reportOutcome(ctx, runId);
 }
 
@@ -458,7 +494,7 @@ const plan: CommandSpec = {
   async *run(ctx) {
     const runId = yield* requiredRunId(ctx.flags, 'plan');
     const planned = await planBackfill(yield* clusterOf(ctx), yield* planOptionsOf(ctx.flags, runId));
-    if (planned.isErr()) return failed(planned.error);
+    if (planned.isErr()) return failed(inFlagTerms(planned.error));
     const p = planned.value;
     return {
       exitCode: EXIT_CODES.OK.code,

@@ -193,7 +193,7 @@ export class PgBackfillPlanStore {
             new BackfillError(
               'INVALID_ARGUMENT',
               `run ${runId} was planned with ${was}; plan it again with the same ${differ.join(', ')}, or use a new run id.`,
-              { context: { runId, options: differ } },
+              { context: { runId, options: differ, planned: Object.fromEntries(differ.map((k) => [k, stored[k]])) } },
             ),
           );
         }

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../support/pg.js';
 import { psql, seedDocuments } from './helpers.js';
 import { planBackfill } from '../../../src/statements/distributed.js';
+import { cli } from '../cli/cli-harness.js';
 
 describe('replanning a distributed run', () => {
   it('refuses another batchSize or rangeSize with INVALID_ARGUMENT naming the option, and keeps the stored plan', async () => {
@@ -26,6 +27,25 @@ describe('replanning a distributed run', () => {
       expect(both.isErr() && both.error.message).toMatch(/batchSize 50, rangeSize 250;.*same batchSize, rangeSize\b/);
       expect(psql(db.url, 'SELECT batch_size, range_size FROM vex.statement_backfill_runs')).toBe('50|250');
       (await planBackfill(config, { runId: 'r1', batchSize: 50, rangeSize: 250 }))._unsafeUnwrap();
+    } finally {
+      await db.drop();
+    }
+  }, 60_000);
+
+  it('on the CLI, names what the run was planned with as flags', async () => {
+    const db = await createTestDatabase();
+    try {
+      await seedDocuments(db.url, { seed: 3, count: 50, brokenRatio: 0 });
+      const planned = ['--batch-size', '50', '--stop-on-error', '--retrieved-since', '2025-10-01T00:00:00Z'];
+      const plan = (...flags: string[]) => cli(['statements', 'plan', '--pg', db.url, '--run-id', 'c1', ...flags]);
+      expect((await plan(...planned)).code).toBe(0);
+      const again = await plan('--batch-size', '500', '--force');
+      expect(again.code).toBe(2);
+      expect(again.stderr).toContain(
+        'run c1 was planned with --retrieved-since 2025-10-01T00:00:00.000Z, no --force, --stop-on-error, --batch-size 50; plan it again with the same, or use a new --run-id.',
+      );
+      const tables = await plan(...planned, '--raw-table', 'vex.other');
+      expect(tables.stderr).toContain('run c1 was planned with --raw-table vex.raw_documents; plan it again with the same');
     } finally {
       await db.drop();
     }
