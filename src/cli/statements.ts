@@ -361,11 +361,16 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
   // One progress read at a time, every 2 s, on one pool: reads that pile up under load would slow the workers.
   const poll = async (): Promise<void> => {
     await using reader = new BackfillProgressReader(cluster);
-    while (!polling.signal.aborted) {
+    const show = async (): Promise<void> => {
       const p = await reader.read(runId);
       if (p.isOk()) progress.update(p.value.done, p.value.total, `workers ${p.value.workersAlive}${retryingText(p.value.retrying)}`);
+    };
+    while (!polling.signal.aborted) {
+      await show();
       await sleep(2000, undefined, { signal: polling.signal }).catch(() => undefined);
     }
+    // The last line shows the end: a read from before it could still list a range as retrying.
+    await show();
   };
   let polled: Promise<void> = Promise.resolve();
   const worked = await planAndWork(

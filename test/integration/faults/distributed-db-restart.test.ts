@@ -143,6 +143,10 @@ describe('PostgreSQL restarts while --until-done workers run', () => {
     await server.restart();
     expect(await exited, stderr).toBe(4); // completed, with the seed's broken documents as failures (as the single process)
     expect(stderr).toMatch(/the database is unreachable; waiting for it/);
+    // The last progress line shows the end, with no range still listed as failing.
+    const lastProgress = stderr.split('\n').filter((line) => line.includes('(done in '));
+    expect(lastProgress).toHaveLength(1);
+    expect(lastProgress[0]).toMatch(/^backfill: 4,000\/4,000 docs .*workers \d+ \(done in /);
     const r = JSON.parse(stdout) as { report: { summary: { reportSha256: string } } };
     expect(r.report.summary.reportSha256).toBe(clean.report.reportSha256);
   }, 300_000);
