@@ -58,15 +58,19 @@ interface TableShape {
   readonly columns: readonly ColumnShape[];
   /** Row-level security enabled, or policies defined: the swapped-in table would have neither. */
   readonly rowSecurity: boolean;
+  /** Constraints besides the primary key (foreign keys, UNIQUE, CHECK, EXCLUDE): the swapped-in table would have none. */
+  readonly constraints: readonly { readonly name: string; readonly def: string }[];
 }
 
 const KINDS: Readonly<Record<string, string>> = { p: 'a partitioned table', v: 'a view', m: 'a materialized view', f: 'a foreign table' };
 
 /** What is wrong with one table's shape for `strategy`, as phrases; empty when it fits. */
-function shapeDifferences({ kind, columns, rowSecurity }: TableShape, strategy: StagingStrategy): string[] {
+function shapeDifferences({ kind, columns, rowSecurity, constraints }: TableShape, strategy: StagingStrategy): string[] {
   const out: string[] = [];
   if (strategy === 'swap' && rowSecurity)
     out.push('it has row-level security, which the swapped-in table would not have (its rows would become visible to every reader)');
+  if (strategy === 'swap')
+    for (const k of constraints) out.push(`constraint ${k.name} (${k.def}) would be dropped, and rows it refuses let in`);
   if (kind !== 'r') out.push(`it is ${KINDS[kind] ?? `a relation of kind ${kind}`}, not a plain table`);
   for (const [name, type] of [
     ['id', 'text'],
@@ -86,7 +90,9 @@ function shapeDifferences({ kind, columns, rowSecurity }: TableShape, strategy: 
 /**
  * Refuses, before anything is loaded, a live table the import would
  * reshape: `id` must be `text` and `raw` `jsonb`; a swap replaces the table
- * with `(id text, raw jsonb)`, so it refuses extra columns; truncate keeps
+ * with `(id text, raw jsonb)`, so it refuses extra columns and any
+ * constraint besides the primary key (a foreign key, UNIQUE, CHECK or
+ * EXCLUDE constraint would be dropped with the old table); truncate keeps
  * the table, so extra columns are fine when they have a default or allow
  * NULL. Tables that do not exist yet pass (the import creates them).
  */
@@ -97,7 +103,7 @@ export async function checkTableShapes(client: PgClientLike, tables: readonly Qu
     if (differences.length === 0) continue;
     const advice =
       strategy === 'swap'
-        ? 'Use strategy "truncate" (it keeps the table and fills extra columns with their defaults), or change the table to (id text, raw jsonb).'
+        ? 'Use strategy "truncate" (it keeps the table and its constraints, and fills extra columns with their defaults), or change the table to (id text, raw jsonb) with only its primary key.'
         : 'Change the table to (id text, raw jsonb), give extra columns a default, or import into another table.';
     throw new BackfillError(
       'TABLE_SHAPE_MISMATCH',

@@ -163,14 +163,16 @@ export function firstDependent(tables: readonly string[]): Statement {
   };
 }
 
-/** Each existing table's kind, row security and columns, in the order given. */
+/** Each existing table's kind, row security, columns and constraints other than its primary key, in the order given. */
 export function tableShapes(tables: readonly string[]): Statement {
   return {
     text: `SELECT t.name, c.relkind::text AS kind,
             (c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)) AS "rowSecurity",
             coalesce(json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'notNull', a.attnotnull,
                                                 'filled', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') ORDER BY a.attnum)
-                     FILTER (WHERE a.attnum IS NOT NULL), '[]') AS columns
+                     FILTER (WHERE a.attnum IS NOT NULL), '[]') AS columns,
+            (SELECT coalesce(json_agg(json_build_object('name', k.conname, 'def', pg_get_constraintdef(k.oid)) ORDER BY k.conname), '[]')
+               FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype <> 'p') AS constraints
        FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
        LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
       GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity ORDER BY t.i`,

@@ -156,6 +156,38 @@ describe('table shape', () => {
     }
   });
 
+  it('swap refuses a table with constraints besides its key (foreign key, UNIQUE, CHECK), which the swapped-in table would not have; truncate keeps them', async () => {
+    const s = 's_shape_constraints';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    await db.query(`CREATE TABLE ${s}.known (id text PRIMARY KEY); INSERT INTO ${s}.known SELECT id FROM ${s}.linksets_raw`);
+    await db.query(`ALTER TABLE ${s}.linksets_raw ADD CONSTRAINT linksets_known FOREIGN KEY (id) REFERENCES ${s}.known (id)`);
+    await db.query(
+      `ALTER TABLE ${s}.advisory_chunks_raw ADD CONSTRAINT chunks_unique UNIQUE (raw), ADD CONSTRAINT chunks_object CHECK (jsonb_typeof(raw) = 'object')`,
+    );
+    const constraints = () =>
+      db.query(
+        `SELECT conrelid::regclass::text AS t, conname FROM pg_constraint WHERE connamespace = '${s}'::regnamespace AND contype <> 'p' ORDER BY 1, 2`,
+      );
+    const before = await constraints();
+    expect(before).toHaveLength(3);
+    for (const dryRun of [false, true]) {
+      const e = (await importer(s).import(good, { strategy: 'swap', dryRun }))._unsafeUnwrapErr();
+      expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+      expect(e.message).toContain(
+        `constraint linksets_known (FOREIGN KEY (id) REFERENCES ${s}.known(id)) would be dropped, and rows it refuses let in`,
+      );
+      expect(e.message).toMatch(/Use strategy "truncate" .* Nothing was changed\.$/);
+    }
+    expect(await constraints()).toEqual(before);
+    // The advisory chunks table alone: its UNIQUE and CHECK constraints are named too.
+    const chunks = new StagingImporter({ pg: db.pool, schema: s, tables: { 'advisory_chunks.ndjson': 'advisory_chunks_raw' } });
+    const e = (await chunks.import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+    expect(e.message).toContain("constraint chunks_object (CHECK ((jsonb_typeof(raw) = 'object'::text))) would be dropped");
+    expect(e.message).toContain('constraint chunks_unique (UNIQUE (raw)) would be dropped');
+    expect((await importer(s).import(good, { strategy: 'truncate' })).isOk()).toBe(true);
+    expect(await constraints()).toEqual(before);
+  });
+
   it('swap refuses a table with row-level security (the swapped-in table would show every row); truncate keeps it', async () => {
     const s = 's_shape_rls';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
