@@ -7,6 +7,7 @@
  */
 import { err, ok, Result, ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError } from '../errors.js';
+import { milliseconds } from '../_internals/milliseconds.js';
 import { PgHandle, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import { parseQualifiedName, type QualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_STAGING_LOCK_TIMEOUT_MS, DEFAULT_STAGING_SCHEMA } from './defaults.js';
@@ -28,7 +29,8 @@ export interface PgStagingTargetConfig {
   readonly tables: readonly string[];
   /**
    * `lock_timeout` for statements that lock the live tables (TRUNCATE, the
-   * swap), in milliseconds.
+   * swap), in whole milliseconds, at least 1 (PostgreSQL reads 0 as "wait
+   * forever").
    * @defaultValue `DEFAULT_STAGING_LOCK_TIMEOUT_MS` (5000)
    */
   readonly lockTimeoutMs?: number;
@@ -102,8 +104,7 @@ export function resolvePgStagingTarget(config: PgStagingTargetConfig): Result<Pg
       if ([...names.values()].some((n) => n.sql === name.sql)) return err(invalid(`table ${name.sql} is configured twice.`, table));
       names.set(table, name);
     }
-    const lockTimeoutMs = config.lockTimeoutMs ?? DEFAULT_STAGING_LOCK_TIMEOUT_MS;
-    if (!Number.isFinite(lockTimeoutMs) || lockTimeoutMs < 0) return err(invalid('`lockTimeoutMs` must be a non-negative number.'));
+    const lockTimeoutMs = yield* milliseconds(config.lockTimeoutMs, 'lockTimeoutMs', DEFAULT_STAGING_LOCK_TIMEOUT_MS);
     if (typeof config.pg !== 'string' && (config.pg === null || typeof config.pg !== 'object'))
       return err(invalid('`pg` must be a pg.Pool, a pg.Client or a connection string.'));
     return ok({ names, lockTimeoutMs, parallel: canOpenMoreConnections(config.pg) });

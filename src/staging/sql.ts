@@ -35,7 +35,7 @@ export const COMMIT: Statement = plain('COMMIT');
 export const ROLLBACK: Statement = plain('ROLLBACK');
 
 export function setLockTimeout(ms: number): Statement {
-  return plain(`SET LOCAL lock_timeout = ${Math.max(0, Math.floor(ms))}`);
+  return plain(`SET LOCAL lock_timeout = ${ms}`);
 }
 
 // Emptying and locking live tables
