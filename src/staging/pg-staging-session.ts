@@ -28,9 +28,9 @@ import {
   createSchema,
   createTemporaryTable,
   deleteAllRows,
+  dependents,
   dropConstraint,
   dropTable,
-  firstDependent,
   lockTables,
   primaryKeyOf,
   query,
@@ -220,9 +220,21 @@ export class PgStagingSession implements StagingSession {
     // Leftovers of earlier swaps whose process died (between COMMIT and
     // DROP, or before swapping in what its loaders committed): only tables
     // that carry both the library's name and its mark.
-    for (const t of await findSwapLeftovers(this.#client, schemas)) {
-      await this.#q(dropTable(t.sql));
-      this.#dropped.push(t.name);
+    const leftovers = await findSwapLeftovers(this.#client, schemas);
+    const kept = await this.#q<{ name: string; what: string }>(dependents(leftovers.map((t) => t.sql)));
+    for (const t of leftovers) {
+      const dependent = kept.find((k) => k.name === t.sql);
+      if (dependent === undefined) {
+        await this.#q(dropTable(t.sql));
+        this.#dropped.push(t.name);
+      } else {
+        // Dropping it would fail (and fail this import): the object using it is the user's to change.
+        this.#options.logger?.warn('a swapped-out staging table stays: an object of yours depends on it', {
+          table: t.sql,
+          dependent: dependent.what,
+          fix: `change or drop ${dependent.what} (it still uses the old table), then DROP TABLE ${t.sql}`,
+        });
+      }
     }
     // Fresh tables beside the live ones; the live ones are not locked yet.
     for (const [i, table] of tables.entries()) {
@@ -396,8 +408,9 @@ export class PgStagingSession implements StagingSession {
     await checkTableShapes(this.#client, live, 'swap');
     // The old tables are dropped after COMMIT (unlinking their files inside
     // the lock window would block readers for longer), so refuse here what
-    // DROP TABLE would refuse: views, foreign keys, SQL functions using them.
-    const [dep] = await this.#q<{ tbl: string; what: string }>(firstDependent(live.map((n) => n.sql)));
+    // DROP TABLE would refuse: views, foreign keys, SQL functions using
+    // them or their row type.
+    const [dep] = await this.#q<{ tbl: string; what: string }>(dependents(live.map((n) => n.sql)));
     if (dep !== undefined) {
       throw new BackfillError(
         'DB_ERROR',

@@ -12,7 +12,7 @@ import { PgHandle, type PgClientLike, type PgSource } from '../_internals/pg.js'
 import { parseQualifiedName, type QualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_STAGING_LOCK_TIMEOUT_MS, DEFAULT_STAGING_SCHEMA } from './defaults.js';
 import { dbError, emptyTables, type Loader, PgStagingSession } from './pg-staging-session.js';
-import { explainLockTimeout, PG_MAX_ID_BYTES } from './pg-table-checks.js';
+import { checkTableShapes, explainLockTimeout, PG_MAX_ID_BYTES } from './pg-table-checks.js';
 import { BEGIN, COMMIT, countTables, query, ROLLBACK, setLockTimeout } from './sql.js';
 import type { StagingSession, StagingSessionOptions, StagingTarget } from './staging-target.js';
 
@@ -179,6 +179,7 @@ export class PgStagingTarget implements StagingTarget {
           await query(client, BEGIN);
           try {
             await query(client, setLockTimeout(lockTimeoutMs));
+            await checkTableShapes(client, live, 'empty');
             await emptyTables(client, live);
             await query(client, COMMIT);
           } catch (error) {

@@ -154,16 +154,31 @@ export function commentAndPrimaryKey(table: string): Statement {
   };
 }
 
-/** One object (`tbl`, `what`) that DROP TABLE of `tables` would refuse to leave behind: a view, a foreign key, a SQL function. */
-export function firstDependent(tables: readonly string[]): Statement {
+/**
+ * For each of `tables` (its `name` as given, and `tbl` as PostgreSQL prints
+ * it) that DROP TABLE would refuse to drop, one object (`what`) depending on
+ * it: a view, a foreign key, a SQL function using the table, or anything
+ * using its row type (`RETURNS SETOF <table>`, a column of that type), or
+ * the array of it.
+ */
+export function dependents(tables: readonly string[]): Statement {
   return {
-    text: `SELECT d.refobjid::regclass::text AS tbl, pg_describe_object(d.classid, d.objid, d.objsubid) AS what
-         FROM pg_depend d WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY($1::regclass[]) AND d.deptype = 'n' LIMIT 1`,
+    text: `SELECT DISTINCT ON (t.i) t.name, c.oid::regclass::text AS tbl, pg_describe_object(d.classid, d.objid, d.objsubid) AS what
+         FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
+         JOIN pg_type r ON r.oid = c.reltype
+         JOIN pg_depend d ON d.deptype = 'n'
+          AND (d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid
+               OR d.refclassid = 'pg_type'::regclass AND d.refobjid IN (r.oid, r.typarray))
+        ORDER BY t.i, d.classid, d.objid`,
     values: [tables],
   };
 }
 
-/** Each existing table's kind, row security, columns and constraints other than its primary key, in the order given. */
+/**
+ * Each existing table's kind, row security, columns, constraints other than
+ * its primary key, the tables inheriting from it and the publications that
+ * list it by name, in the order given.
+ */
 export function tableShapes(tables: readonly string[]): Statement {
   return {
     text: `SELECT t.name, c.relkind::text AS kind,
@@ -172,7 +187,11 @@ export function tableShapes(tables: readonly string[]): Statement {
                                                 'filled', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') ORDER BY a.attnum)
                      FILTER (WHERE a.attnum IS NOT NULL), '[]') AS columns,
             (SELECT coalesce(json_agg(json_build_object('name', k.conname, 'def', pg_get_constraintdef(k.oid)) ORDER BY k.conname), '[]')
-               FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype <> 'p') AS constraints
+               FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype <> 'p') AS constraints,
+            (SELECT coalesce(json_agg(i.inhrelid::regclass::text ORDER BY i.inhrelid::regclass::text), '[]')
+               FROM pg_inherits i WHERE i.inhparent = c.oid) AS "inheritedBy",
+            (SELECT coalesce(json_agg(p.pubname ORDER BY p.pubname), '[]')
+               FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE r.prrelid = c.oid) AS publications
        FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
        LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
       GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity ORDER BY t.i`,
