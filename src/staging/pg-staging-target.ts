@@ -63,22 +63,11 @@ async function quietly<T>(client: PgClientLike, fn: () => Promise<T>): Promise<T
   }
 }
 
-/** A connection string or a pool of two or more can lend loaders connections; a single client cannot. */
-function canOpenMoreConnections(source: PgSource): boolean {
-  if (typeof source === 'string') return true;
-  const pool = source as { totalCount?: unknown; connect?: unknown; options?: { max?: unknown } };
-  if (typeof pool.totalCount !== 'number' || typeof pool.connect !== 'function') return false;
-  const max = pool.options?.max;
-  return typeof max !== 'number' || max >= 2;
-}
-
 /** What a {@link PgStagingTarget} resolves its config into, once. */
 interface PgTargetSettings {
   /** Config table name → its validated, quoted name. */
   readonly names: ReadonlyMap<string, QualifiedName>;
   readonly lockTimeoutMs: number;
-  /** Swap loads may run on connections of their own (see `canOpenMoreConnections`). */
-  readonly parallel: boolean;
 }
 
 type PgTargetContext = Readonly<PgTargetSettings & { readonly handle: PgHandle }>;
@@ -107,7 +96,7 @@ export function resolvePgStagingTarget(config: PgStagingTargetConfig): Result<Pg
     const lockTimeoutMs = yield* milliseconds(config.lockTimeoutMs, 'lockTimeoutMs', DEFAULT_STAGING_LOCK_TIMEOUT_MS);
     if (typeof config.pg !== 'string' && (config.pg === null || typeof config.pg !== 'object'))
       return err(invalid('`pg` must be a pg.Pool, a pg.Client or a connection string.'));
-    return ok({ names, lockTimeoutMs, parallel: canOpenMoreConnections(config.pg) });
+    return ok({ names, lockTimeoutMs });
   });
 }
 
@@ -122,8 +111,10 @@ export function resolvePgStagingTarget(config: PgStagingTargetConfig): Result<Pg
  * - `swap` sessions COPY into fresh tables in the same schema, build their
  *   primary keys, then (in one transaction) lock the live tables, rename
  *   them aside and the fresh ones into place, and drop the old ones after
- *   COMMIT. With a pool (or connection string) each table is loaded on a
- *   connection of its own, side by side. Readers wait only for the renames.
+ *   COMMIT. With a pool (or connection string) that has a free connection
+ *   for each table when the import starts, each table is loaded on a
+ *   connection of its own, side by side; otherwise on the session's, one
+ *   after another. Readers wait only for the renames.
  * - dry-run sessions COPY into temporary tables and always roll back.
  * - Before anything is loaded, an existing table whose shape the import
  *   would change is refused (`TABLE_SHAPE_MISMATCH`).
@@ -204,8 +195,7 @@ export class PgStagingTarget implements StagingTarget {
  * aborts (a failed session's connection is destroyed rather than pooled).
  */
 function openSession(context: PgTargetContext, options: StagingSessionOptions): Promise<StagingSession> {
-  const { handle, names, lockTimeoutMs, parallel } = context;
-  const apart: Loader | undefined = parallel ? (fn) => handle.withClient((c) => quietly(c, () => fn(c))) : undefined;
+  const { handle, names, lockTimeoutMs } = context;
   return new Promise<StagingSession>((resolve, reject) => {
     handle
       .withClient((client) =>
@@ -214,6 +204,11 @@ function openSession(context: PgTargetContext, options: StagingSessionOptions): 
           const ended = new Promise<void>((res, rej) => {
             release = (failure) => (failure === undefined ? res() : rej(failure));
           });
+          // Loaders of their own only when the pool can lend one per table
+          // now: a loader waiting for a connection the caller (or this
+          // session) holds would wait forever.
+          const apart: Loader | undefined =
+            handle.spareConnections() >= options.tables.length ? (fn) => handle.withClient((c) => quietly(c, () => fn(c))) : undefined;
           const session = new PgStagingSession({ client, options, live: names, lockTimeoutMs, apart, release });
           try {
             await session.start();

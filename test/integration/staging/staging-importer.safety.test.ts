@@ -469,6 +469,26 @@ describe('swap loads tables side by side, still all or nothing', () => {
     expect(await leftovers(s)).toEqual([]);
   });
 
+  it('loads one table after another when the pool cannot lend a connection per table (its caller holds one), instead of waiting forever', async () => {
+    const s = 's_pool_busy';
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    const held = await pool.connect();
+    try {
+      const swap = importer(s, { pg: pool }).import(good, { strategy: 'swap' });
+      const outcome = await Promise.race([
+        swap.then((r) => (r.isOk() ? 'swapped' : r.error.code)),
+        new Promise<string>((resolve) => setTimeout(() => resolve('still waiting after 20 s'), 20_000)),
+      ]);
+      expect(outcome).toBe('swapped');
+      expect(await count(`${s}.advisory_chunks_raw`)).toBe(1200);
+      expect(await leftovers(s)).toEqual([]);
+    } finally {
+      held.release();
+      await pool.end();
+    }
+  }, 60_000);
+
   it('a failure in one member’s load leaves every table’s old contents and no fresh table behind', async () => {
     const s = 's_parallel_fail';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
