@@ -177,7 +177,8 @@ export function dependents(tables: readonly string[]): Statement {
 /**
  * Each existing table's kind, row security, columns, constraints other than
  * its primary key, the tables inheriting from it and the publications that
- * list it by name, in the order given.
+ * list it by name, in the order given. NOT NULL constraints (catalogued
+ * since PostgreSQL 18) are left to the columns' `notNull`.
  */
 export function tableShapes(tables: readonly string[]): Statement {
   return {
@@ -187,7 +188,7 @@ export function tableShapes(tables: readonly string[]): Statement {
                                                 'filled', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') ORDER BY a.attnum)
                      FILTER (WHERE a.attnum IS NOT NULL), '[]') AS columns,
             (SELECT coalesce(json_agg(json_build_object('name', k.conname, 'def', pg_get_constraintdef(k.oid)) ORDER BY k.conname), '[]')
-               FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype <> 'p') AS constraints,
+               FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype NOT IN ('p', 'n')) AS constraints,
             (SELECT coalesce(json_agg(i.inhrelid::regclass::text ORDER BY i.inhrelid::regclass::text), '[]')
                FROM pg_inherits i WHERE i.inhparent = c.oid) AS "inheritedBy",
             (SELECT coalesce(json_agg(p.pubname ORDER BY p.pubname), '[]')
