@@ -12,7 +12,15 @@ import { throwIfAborted } from '../_internals/logger.js';
 import { pgErrorToBackfill, type PgClientLike } from '../_internals/pg.js';
 import { quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
 import { copyRows } from './pg-copy-rows.js';
-import { checkTableShapes, claimSwapTag, explainLockTimeout, findSwapLeftovers, referencedTables, swapMark } from './pg-table-checks.js';
+import {
+  checkNameCase,
+  checkTableShapes,
+  claimSwapTag,
+  explainLockTimeout,
+  findSwapLeftovers,
+  referencedTables,
+  swapMark,
+} from './pg-table-checks.js';
 import {
   addConstraint,
   addIdPrimaryKey,
@@ -181,6 +189,7 @@ export class PgStagingSession implements StagingSession {
     // fresh tables that loader connections commit.
     await this.#q(BEGIN_READ_COMMITTED);
     await this.#q(setLockTimeout(this.#lockTimeoutMs));
+    await checkNameCase(this.#client, live);
     await checkTableShapes(this.#client, live, strategy);
     const fresh = (i: number, schema: string): QualifiedName => {
       const name = `_bk_stage_${this.#tag}_${i}`;

@@ -9,7 +9,7 @@
 import { BackfillError } from '../errors.js';
 import type { PgClientLike } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
-import { lockHolders, lockSwapTag, query, referencingKeys, swapLeftovers, tableShapes } from './sql.js';
+import { caseFoldedNames, lockHolders, lockSwapTag, query, referencingKeys, swapLeftovers, tableShapes } from './sql.js';
 import type { StagingStrategy } from './staging-target.js';
 
 /**
@@ -137,6 +137,28 @@ export async function checkTableShapes(client: PgClientLike, tables: readonly Qu
       },
     );
   }
+}
+
+/**
+ * Refuses a schema or table name that does not exist while its lower-case
+ * fold does (`LNM_RAW` beside `lnm_raw`): the library quotes every name, so
+ * it would create a look-alike beside the tables PostgreSQL means by that
+ * name unquoted.
+ */
+export async function checkNameCase(client: PgClientLike, tables: readonly QualifiedName[]): Promise<void> {
+  const [twin] = await query<{ given: string; folded: string }>(
+    client,
+    caseFoldedNames(
+      tables.map((t) => t.schema),
+      tables.map((t) => t.name),
+    ),
+  );
+  if (twin === undefined) return;
+  throw new BackfillError(
+    'INVALID_ARGUMENT',
+    `${twin.given} does not exist, but ${twin.folded} does: names are case-sensitive here (they are quoted), while PostgreSQL reads an unquoted ${twin.given} as ${twin.folded}. Did you mean ${twin.folded}? (To import into ${twin.given} itself, create it first.) Nothing was changed.`,
+    { context: { table: twin.given } },
+  );
 }
 
 /**

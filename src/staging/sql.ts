@@ -200,6 +200,25 @@ export function tableShapes(tables: readonly string[]): Statement {
   };
 }
 
+/**
+ * Of the tables `schemas[i]`.`names[i]` (unquoted), the first schema, else
+ * the first table, that does not exist while its lower-case fold (what
+ * PostgreSQL makes of the name unquoted) does, as `given` and `folded`.
+ */
+export function caseFoldedNames(schemas: readonly string[], names: readonly string[]): Statement {
+  return {
+    text: `SELECT * FROM (
+         SELECT s AS given, lower(s) AS folded FROM unnest($1::text[]) AS s
+          WHERE s <> lower(s) AND NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s)
+            AND EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = lower(s))
+         UNION ALL
+         SELECT s || '.' || t, s || '.' || lower(t) FROM unnest($1::text[], $2::text[]) AS x(s, t)
+          WHERE t <> lower(t) AND to_regclass(format('%I.%I', s, t)) IS NULL AND to_regclass(format('%I.%I', s, lower(t))) IS NOT NULL
+       ) names LIMIT 1`,
+    values: [schemas, names],
+  };
+}
+
 /** Foreign keys of other tables that reference `tables`, with their ON DELETE action. */
 export function referencingKeys(tables: readonly string[]): Statement {
   return {

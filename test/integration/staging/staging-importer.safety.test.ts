@@ -324,6 +324,29 @@ describe('table shape', () => {
   });
 });
 
+describe('names in upper case', () => {
+  it('refuses a schema or table that does not exist while its lower-case fold does, creating nothing', async () => {
+    const s = 's_case';
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    const schemas = () => db.query(`SELECT nspname FROM pg_namespace WHERE lower(nspname) LIKE 's\\_case%' ORDER BY 1`);
+    for (const strategy of ['truncate', 'swap'] as const) {
+      const e = (await importer('S_CASE').import(good, { strategy }))._unsafeUnwrapErr();
+      expect(e.code).toBe('INVALID_ARGUMENT');
+      expect(e.message).toContain('S_CASE does not exist, but s_case does');
+      expect(e.message).toContain('Did you mean s_case?');
+      const t = new StagingImporter({ pg: db.pool, schema: s, tables: { 'linksets.ndjson': 'LINKSETS_RAW' } });
+      expect((await t.import(good, { strategy }))._unsafeUnwrapErr().message).toContain(
+        's_case.LINKSETS_RAW does not exist, but s_case.linksets_raw does',
+      );
+    }
+    expect(await schemas()).toEqual([{ nspname: 's_case' }]);
+    expect(await count(`${s}.linksets_raw`)).toBe(340);
+    // A mixed-case name with no lower-case twin is the user's to choose.
+    expect((await importer('S_Case_New').import(good)).isOk()).toBe(true);
+    expect(await schemas()).toEqual([{ nspname: 'S_Case_New' }, { nspname: 's_case' }]);
+  });
+});
+
 describe('foreign keys (truncate)', () => {
   async function referenced(s: string, onDelete = 'NO ACTION'): Promise<void> {
     expect((await importer(s).import(good)).isOk()).toBe(true);
