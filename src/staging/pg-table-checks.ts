@@ -76,7 +76,7 @@ function shapeDifferences({ kind, columns, rowSecurity, constraints, inheritedBy
   const out: string[] = [];
   if (kind === 'r' && inheritedBy.length > 0) {
     const [tables, inherit, them] = inheritedBy.length === 1 ? ['table', 'inherits', 'that table'] : ['tables', 'inherit', 'them'];
-    const why = use === 'swap' ? `would keep ${them} attached to the old table` : `emptying it would empty ${them} too`;
+    const why = use === 'swap' ? `a swap would leave ${them} attached to the old table` : `emptying it would empty ${them} too`;
     out.push(`${tables} ${inheritedBy.join(', ')} ${inherit} from it, and ${why}`);
   }
   if (use === 'empty') return out;

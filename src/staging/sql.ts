@@ -201,9 +201,9 @@ export function tableShapes(tables: readonly string[]): Statement {
 }
 
 /**
- * Of the tables `schemas[i]`.`names[i]` (unquoted), the first schema, else
- * the first table, that does not exist while its lower-case fold (what
- * PostgreSQL makes of the name unquoted) does, as `given` and `folded`.
+ * Of the tables `schemas[i]`.`names[i]` (unquoted), one schema or table
+ * that does not exist while its lower-case fold (what PostgreSQL makes of
+ * the name unquoted) does, as `given` and `folded`; no row when none.
  */
 export function caseFoldedNames(schemas: readonly string[], names: readonly string[]): Statement {
   return {
