@@ -130,6 +130,22 @@ export class PgHandle {
     }
   }
 
+  /**
+   * How many more connections {@link withClient} could check out right now
+   * without waiting for one to be released: the pool's idle clients and the
+   * room below its `max`, less the callers already waiting (pg.Pool's
+   * counters; a pool without `max` counts as unbounded). 0 for a single
+   * client, which is always in use by whoever holds it.
+   */
+  spareConnections(): number {
+    if (!isPool(this.#source)) return 0;
+    const pool = this.#source as PgPoolLike & { idleCount?: unknown; waitingCount?: unknown; options?: { max?: unknown } };
+    const max = pool.options?.max;
+    if (typeof max !== 'number') return Number.POSITIVE_INFINITY;
+    const counter = (n: unknown): number => (typeof n === 'number' ? n : 0);
+    return max - pool.totalCount + counter(pool.idleCount) - counter(pool.waitingCount);
+  }
+
   /** A one-off query, mapped into a Result. */
   query<Row = Record<string, unknown>>(
     text: string,

@@ -378,7 +378,7 @@ const importCommand: CommandSpec = {
     const rejectPath = stringFlag(ctx.flags, 'reject-path');
     const expectedFlag = stringFlag(ctx.flags, 'expected-sha256');
     const idField = stringFlag(ctx.flags, 'id-field');
-    const lockTimeoutMs = yield* intFlag(ctx.flags, 'lock-timeout-ms', 0);
+    const lockTimeoutMs = yield* intFlag(ctx.flags, 'lock-timeout-ms', 1);
     if (expectedFlag !== undefined && !isSha256Hex(expectedFlag)) {
       return failed(new BackfillError('INVALID_ARGUMENT', `--expected-sha256 must be 64 hex digits, not ${JSON.stringify(expectedFlag)}.`));
     }
@@ -513,7 +513,7 @@ const rollback: CommandSpec = {
   async *run(ctx) {
     const pool = yield* ctx.pgPool(DATASET_DB_VARS);
     const schema = stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA;
-    const lockTimeoutMs = yield* intFlag(ctx.flags, 'lock-timeout-ms', 0);
+    const lockTimeoutMs = yield* intFlag(ctx.flags, 'lock-timeout-ms', 1);
     const importer = new StagingImporter({
       pg: pool,
       schema,

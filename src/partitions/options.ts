@@ -8,6 +8,7 @@
 import { err, ok, type Result, safeTry } from 'neverthrow';
 import { BackfillError, type BackfillErrorContext } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
+import { milliseconds } from '../_internals/milliseconds.js';
 import { parseQualifiedName, quoteIdent, validateIdentifier, type QualifiedName } from '../_internals/sql-identifier.js';
 import {
   DEFAULT_PARTITION_ADVISORY_LOCK_TIMEOUT_MS,
@@ -59,13 +60,6 @@ function count(value: unknown, name: string, fallback: number): Result<number, B
 function flag(value: unknown, name: string, fallback: boolean): Result<boolean, BackfillError<never>> {
   const v = value ?? fallback;
   return typeof v === 'boolean' ? ok(v) : err(invalid(`${name} must be true or false; got ${String(value)}.`));
-}
-
-function milliseconds(value: unknown, name: string, fallback: number): Result<number, BackfillError<never>> {
-  const v = value ?? fallback;
-  return typeof v === 'number' && Number.isInteger(v) && v >= 1
-    ? ok(v)
-    : err(invalid(`${name} must be a positive integer (milliseconds); got ${String(value)}.`));
 }
 
 function clock(now: PartitionManagerConfig['now']): () => Date {

@@ -12,7 +12,15 @@ import { throwIfAborted } from '../_internals/logger.js';
 import { pgErrorToBackfill, type PgClientLike } from '../_internals/pg.js';
 import { quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
 import { copyRows } from './pg-copy-rows.js';
-import { checkTableShapes, claimSwapTag, explainLockTimeout, findSwapLeftovers, referencedTables, swapMark } from './pg-table-checks.js';
+import {
+  checkNameCase,
+  checkTableShapes,
+  claimSwapTag,
+  explainLockTimeout,
+  findSwapLeftovers,
+  referencedTables,
+  swapMark,
+} from './pg-table-checks.js';
 import {
   addConstraint,
   addIdPrimaryKey,
@@ -28,9 +36,9 @@ import {
   createSchema,
   createTemporaryTable,
   deleteAllRows,
+  dependents,
   dropConstraint,
   dropTable,
-  firstDependent,
   lockTables,
   primaryKeyOf,
   query,
@@ -181,6 +189,7 @@ export class PgStagingSession implements StagingSession {
     // fresh tables that loader connections commit.
     await this.#q(BEGIN_READ_COMMITTED);
     await this.#q(setLockTimeout(this.#lockTimeoutMs));
+    await checkNameCase(this.#client, live);
     await checkTableShapes(this.#client, live, strategy);
     const fresh = (i: number, schema: string): QualifiedName => {
       const name = `_bk_stage_${this.#tag}_${i}`;
@@ -220,9 +229,21 @@ export class PgStagingSession implements StagingSession {
     // Leftovers of earlier swaps whose process died (between COMMIT and
     // DROP, or before swapping in what its loaders committed): only tables
     // that carry both the library's name and its mark.
-    for (const t of await findSwapLeftovers(this.#client, schemas)) {
-      await this.#q(dropTable(t.sql));
-      this.#dropped.push(t.name);
+    const leftovers = await findSwapLeftovers(this.#client, schemas);
+    const kept = await this.#q<{ name: string; what: string }>(dependents(leftovers.map((t) => t.sql)));
+    for (const t of leftovers) {
+      const dependent = kept.find((k) => k.name === t.sql);
+      if (dependent === undefined) {
+        await this.#q(dropTable(t.sql));
+        this.#dropped.push(t.name);
+      } else {
+        // Dropping it would fail (and fail this import): the object using it is the user's to change.
+        this.#options.logger?.warn('a swapped-out staging table stays: an object of yours depends on it', {
+          table: t.sql,
+          dependent: dependent.what,
+          fix: `change or drop ${dependent.what} (it still uses the old table), then DROP TABLE ${t.sql}`,
+        });
+      }
     }
     // Fresh tables beside the live ones; the live ones are not locked yet.
     for (const [i, table] of tables.entries()) {
@@ -396,8 +417,9 @@ export class PgStagingSession implements StagingSession {
     await checkTableShapes(this.#client, live, 'swap');
     // The old tables are dropped after COMMIT (unlinking their files inside
     // the lock window would block readers for longer), so refuse here what
-    // DROP TABLE would refuse: views, foreign keys, SQL functions using them.
-    const [dep] = await this.#q<{ tbl: string; what: string }>(firstDependent(live.map((n) => n.sql)));
+    // DROP TABLE would refuse: views, foreign keys, SQL functions using
+    // them or their row type.
+    const [dep] = await this.#q<{ tbl: string; what: string }>(dependents(live.map((n) => n.sql)));
     if (dep !== undefined) {
       throw new BackfillError(
         'DB_ERROR',

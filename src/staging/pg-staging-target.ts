@@ -7,11 +7,12 @@
  */
 import { err, ok, Result, ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError } from '../errors.js';
+import { milliseconds } from '../_internals/milliseconds.js';
 import { PgHandle, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import { parseQualifiedName, type QualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_STAGING_LOCK_TIMEOUT_MS, DEFAULT_STAGING_SCHEMA } from './defaults.js';
 import { dbError, emptyTables, type Loader, PgStagingSession } from './pg-staging-session.js';
-import { explainLockTimeout, PG_MAX_ID_BYTES } from './pg-table-checks.js';
+import { checkTableShapes, explainLockTimeout, PG_MAX_ID_BYTES } from './pg-table-checks.js';
 import { BEGIN, COMMIT, countTables, query, ROLLBACK, setLockTimeout } from './sql.js';
 import type { StagingSession, StagingSessionOptions, StagingTarget } from './staging-target.js';
 
@@ -28,7 +29,8 @@ export interface PgStagingTargetConfig {
   readonly tables: readonly string[];
   /**
    * `lock_timeout` for statements that lock the live tables (TRUNCATE, the
-   * swap), in milliseconds.
+   * swap), in whole milliseconds, at least 1 (PostgreSQL reads 0 as "wait
+   * forever").
    * @defaultValue `DEFAULT_STAGING_LOCK_TIMEOUT_MS` (5000)
    */
   readonly lockTimeoutMs?: number;
@@ -61,22 +63,11 @@ async function quietly<T>(client: PgClientLike, fn: () => Promise<T>): Promise<T
   }
 }
 
-/** A connection string or a pool of two or more can lend loaders connections; a single client cannot. */
-function canOpenMoreConnections(source: PgSource): boolean {
-  if (typeof source === 'string') return true;
-  const pool = source as { totalCount?: unknown; connect?: unknown; options?: { max?: unknown } };
-  if (typeof pool.totalCount !== 'number' || typeof pool.connect !== 'function') return false;
-  const max = pool.options?.max;
-  return typeof max !== 'number' || max >= 2;
-}
-
 /** What a {@link PgStagingTarget} resolves its config into, once. */
 interface PgTargetSettings {
   /** Config table name → its validated, quoted name. */
   readonly names: ReadonlyMap<string, QualifiedName>;
   readonly lockTimeoutMs: number;
-  /** Swap loads may run on connections of their own (see `canOpenMoreConnections`). */
-  readonly parallel: boolean;
 }
 
 type PgTargetContext = Readonly<PgTargetSettings & { readonly handle: PgHandle }>;
@@ -102,11 +93,10 @@ export function resolvePgStagingTarget(config: PgStagingTargetConfig): Result<Pg
       if ([...names.values()].some((n) => n.sql === name.sql)) return err(invalid(`table ${name.sql} is configured twice.`, table));
       names.set(table, name);
     }
-    const lockTimeoutMs = config.lockTimeoutMs ?? DEFAULT_STAGING_LOCK_TIMEOUT_MS;
-    if (!Number.isFinite(lockTimeoutMs) || lockTimeoutMs < 0) return err(invalid('`lockTimeoutMs` must be a non-negative number.'));
+    const lockTimeoutMs = yield* milliseconds(config.lockTimeoutMs, 'lockTimeoutMs', DEFAULT_STAGING_LOCK_TIMEOUT_MS);
     if (typeof config.pg !== 'string' && (config.pg === null || typeof config.pg !== 'object'))
       return err(invalid('`pg` must be a pg.Pool, a pg.Client or a connection string.'));
-    return ok({ names, lockTimeoutMs, parallel: canOpenMoreConnections(config.pg) });
+    return ok({ names, lockTimeoutMs });
   });
 }
 
@@ -121,8 +111,10 @@ export function resolvePgStagingTarget(config: PgStagingTargetConfig): Result<Pg
  * - `swap` sessions COPY into fresh tables in the same schema, build their
  *   primary keys, then (in one transaction) lock the live tables, rename
  *   them aside and the fresh ones into place, and drop the old ones after
- *   COMMIT. With a pool (or connection string) each table is loaded on a
- *   connection of its own, side by side. Readers wait only for the renames.
+ *   COMMIT. With a pool (or connection string) that has a free connection
+ *   for each table when the import starts, each table is loaded on a
+ *   connection of its own, side by side; otherwise on the session's, one
+ *   after another. Readers wait only for the renames.
  * - dry-run sessions COPY into temporary tables and always roll back.
  * - Before anything is loaded, an existing table whose shape the import
  *   would change is refused (`TABLE_SHAPE_MISMATCH`).
@@ -178,6 +170,7 @@ export class PgStagingTarget implements StagingTarget {
           await query(client, BEGIN);
           try {
             await query(client, setLockTimeout(lockTimeoutMs));
+            await checkTableShapes(client, live, 'empty');
             await emptyTables(client, live);
             await query(client, COMMIT);
           } catch (error) {
@@ -202,8 +195,7 @@ export class PgStagingTarget implements StagingTarget {
  * aborts (a failed session's connection is destroyed rather than pooled).
  */
 function openSession(context: PgTargetContext, options: StagingSessionOptions): Promise<StagingSession> {
-  const { handle, names, lockTimeoutMs, parallel } = context;
-  const apart: Loader | undefined = parallel ? (fn) => handle.withClient((c) => quietly(c, () => fn(c))) : undefined;
+  const { handle, names, lockTimeoutMs } = context;
   return new Promise<StagingSession>((resolve, reject) => {
     handle
       .withClient((client) =>
@@ -212,6 +204,11 @@ function openSession(context: PgTargetContext, options: StagingSessionOptions): 
           const ended = new Promise<void>((res, rej) => {
             release = (failure) => (failure === undefined ? res() : rej(failure));
           });
+          // Loaders of their own only when the pool can lend one per table
+          // now: a loader waiting for a connection the caller (or this
+          // session) holds would wait forever.
+          const apart: Loader | undefined =
+            handle.spareConnections() >= options.tables.length ? (fn) => handle.withClient((c) => quietly(c, () => fn(c))) : undefined;
           const session = new PgStagingSession({ client, options, live: names, lockTimeoutMs, apart, release });
           try {
             await session.start();

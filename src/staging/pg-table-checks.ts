@@ -9,7 +9,7 @@
 import { BackfillError } from '../errors.js';
 import type { PgClientLike } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
-import { lockHolders, lockSwapTag, query, referencingKeys, swapLeftovers, tableShapes } from './sql.js';
+import { caseFoldedNames, lockHolders, lockSwapTag, query, referencingKeys, swapLeftovers, tableShapes } from './sql.js';
 import type { StagingStrategy } from './staging-target.js';
 
 /**
@@ -60,17 +60,32 @@ interface TableShape {
   readonly rowSecurity: boolean;
   /** Constraints besides the primary key (foreign keys, UNIQUE, CHECK, EXCLUDE): the swapped-in table would have none. */
   readonly constraints: readonly { readonly name: string; readonly def: string }[];
+  /** Tables that INHERIT from it: TRUNCATE and DELETE without ONLY empty them too. */
+  readonly inheritedBy: readonly string[];
+  /** Publications listing it FOR TABLE: the swapped-in table would not be listed. */
+  readonly publications: readonly string[];
 }
+
+/** What a live table is checked for: an import of either strategy, or emptying it (`rollback()`). */
+export type TableUse = StagingStrategy | 'empty';
 
 const KINDS: Readonly<Record<string, string>> = { p: 'a partitioned table', v: 'a view', m: 'a materialized view', f: 'a foreign table' };
 
-/** What is wrong with one table's shape for `strategy`, as phrases; empty when it fits. */
-function shapeDifferences({ kind, columns, rowSecurity, constraints }: TableShape, strategy: StagingStrategy): string[] {
+/** What is wrong with one table's shape for `use`, as phrases; empty when it fits. */
+function shapeDifferences({ kind, columns, rowSecurity, constraints, inheritedBy, publications }: TableShape, use: TableUse): string[] {
   const out: string[] = [];
-  if (strategy === 'swap' && rowSecurity)
+  if (kind === 'r' && inheritedBy.length > 0) {
+    const [tables, inherit, them] = inheritedBy.length === 1 ? ['table', 'inherits', 'that table'] : ['tables', 'inherit', 'them'];
+    const why = use === 'swap' ? `a swap would leave ${them} attached to the old table` : `emptying it would empty ${them} too`;
+    out.push(`${tables} ${inheritedBy.join(', ')} ${inherit} from it, and ${why}`);
+  }
+  if (use === 'empty') return out;
+  if (use === 'swap' && rowSecurity)
     out.push('it has row-level security, which the swapped-in table would not have (its rows would become visible to every reader)');
-  if (strategy === 'swap')
+  if (use === 'swap') {
     for (const k of constraints) out.push(`constraint ${k.name} (${k.def}) would be dropped, and rows it refuses let in`);
+    for (const p of publications) out.push(`publication ${p} lists it, and would stop publishing it (the swapped-in table is a new table)`);
+  }
   if (kind !== 'r') out.push(`it is ${KINDS[kind] ?? `a relation of kind ${kind}`}, not a plain table`);
   for (const [name, type] of [
     ['id', 'text'],
@@ -81,38 +96,69 @@ function shapeDifferences({ kind, columns, rowSecurity, constraints }: TableShap
     else if (column.type !== type) out.push(`column ${name} is ${column.type}, but the import stores ${type}`);
   }
   for (const c of columns.filter((c) => c.name !== 'id' && c.name !== 'raw')) {
-    if (strategy === 'swap') out.push(`column ${c.name} (${c.type}) would be dropped, with its data`);
+    if (use === 'swap') out.push(`column ${c.name} (${c.type}) would be dropped, with its data`);
     else if (c.notNull && !c.filled) out.push(`column ${c.name} (${c.type} NOT NULL) has no default, so no row could be loaded`);
   }
   return out;
 }
 
+/** What to do about the differences of `shape` for `use`. */
+function shapeAdvice({ kind, inheritedBy }: TableShape, use: TableUse): string {
+  if (kind === 'r' && inheritedBy.length > 0)
+    return `Detach the inheriting tables (ALTER TABLE ${inheritedBy[0]} NO INHERIT …), or import into a table nothing inherits from.`;
+  return use === 'swap'
+    ? 'Use strategy "truncate" (it keeps the table as it is: its constraints and publications, and fills extra columns with their defaults), or change the table to (id text, raw jsonb) with only its primary key.'
+    : 'Change the table to (id text, raw jsonb), give extra columns a default, or import into another table.';
+}
+
 /**
- * Refuses, before anything is loaded, a live table the import would
- * reshape: `id` must be `text` and `raw` `jsonb`; a swap replaces the table
- * with `(id text, raw jsonb)`, so it refuses extra columns and any
- * constraint besides the primary key (a foreign key, UNIQUE, CHECK or
- * EXCLUDE constraint would be dropped with the old table); truncate keeps
- * the table, so extra columns are fine when they have a default or allow
- * NULL. Tables that do not exist yet pass (the import creates them).
+ * Refuses, before anything is loaded or emptied, a live table the import
+ * would reshape or that it cannot empty alone: `id` must be `text` and
+ * `raw` `jsonb`; a swap replaces the table with `(id text, raw jsonb)`, so
+ * it refuses extra columns, any constraint besides the primary key (a
+ * foreign key, UNIQUE, CHECK or EXCLUDE constraint would be dropped with
+ * the old table), row-level security and publications listing the table;
+ * truncate keeps the table, so extra columns are fine when they have a
+ * default or allow NULL. A table others inherit from is refused for every
+ * use, emptying it included: TRUNCATE and DELETE would empty them too.
+ * Tables that do not exist yet pass (the import creates them).
  */
-export async function checkTableShapes(client: PgClientLike, tables: readonly QualifiedName[], strategy: StagingStrategy): Promise<void> {
+export async function checkTableShapes(client: PgClientLike, tables: readonly QualifiedName[], use: TableUse): Promise<void> {
   const rows = await query<TableShape & { name: string }>(client, tableShapes(tables.map((t) => t.sql)));
   for (const row of rows) {
-    const differences = shapeDifferences(row, strategy);
+    const differences = shapeDifferences(row, use);
     if (differences.length === 0) continue;
-    const advice =
-      strategy === 'swap'
-        ? 'Use strategy "truncate" (it keeps the table and its constraints, and fills extra columns with their defaults), or change the table to (id text, raw jsonb) with only its primary key.'
-        : 'Change the table to (id text, raw jsonb), give extra columns a default, or import into another table.';
+    const what = use === 'empty' ? 'cannot be emptied alone' : `does not fit a ${use} import`;
     throw new BackfillError(
       'TABLE_SHAPE_MISMATCH',
-      `${row.name} does not fit a ${strategy} import: ${differences.join('; ')}. ${advice} Nothing was changed.`,
+      `${row.name} ${what}: ${differences.join('; ')}. ${shapeAdvice(row, use)} Nothing was changed.`,
       {
         context: { table: row.name, differences },
       },
     );
   }
+}
+
+/**
+ * Refuses a schema or table name that does not exist while its lower-case
+ * fold does (`LNM_RAW` beside `lnm_raw`): the library quotes every name, so
+ * it would create a look-alike beside the tables PostgreSQL means by that
+ * name unquoted.
+ */
+export async function checkNameCase(client: PgClientLike, tables: readonly QualifiedName[]): Promise<void> {
+  const [twin] = await query<{ given: string; folded: string }>(
+    client,
+    caseFoldedNames(
+      tables.map((t) => t.schema),
+      tables.map((t) => t.name),
+    ),
+  );
+  if (twin === undefined) return;
+  throw new BackfillError(
+    'INVALID_ARGUMENT',
+    `${twin.given} does not exist, but ${twin.folded} does: names are case-sensitive here (they are quoted), while PostgreSQL reads an unquoted ${twin.given} as ${twin.folded}. Did you mean ${twin.folded}? (To import into ${twin.given} itself, create it first.) Nothing was changed.`,
+    { context: { table: twin.given } },
+  );
 }
 
 /**

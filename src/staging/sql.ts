@@ -35,7 +35,7 @@ export const COMMIT: Statement = plain('COMMIT');
 export const ROLLBACK: Statement = plain('ROLLBACK');
 
 export function setLockTimeout(ms: number): Statement {
-  return plain(`SET LOCAL lock_timeout = ${Math.max(0, Math.floor(ms))}`);
+  return plain(`SET LOCAL lock_timeout = ${ms}`);
 }
 
 // Emptying and locking live tables
@@ -154,16 +154,32 @@ export function commentAndPrimaryKey(table: string): Statement {
   };
 }
 
-/** One object (`tbl`, `what`) that DROP TABLE of `tables` would refuse to leave behind: a view, a foreign key, a SQL function. */
-export function firstDependent(tables: readonly string[]): Statement {
+/**
+ * For each of `tables` (its `name` as given, and `tbl` as PostgreSQL prints
+ * it) that DROP TABLE would refuse to drop, one object (`what`) depending on
+ * it: a view, a foreign key, a SQL function using the table, or anything
+ * using its row type (`RETURNS SETOF <table>`, a column of that type), or
+ * the array of it.
+ */
+export function dependents(tables: readonly string[]): Statement {
   return {
-    text: `SELECT d.refobjid::regclass::text AS tbl, pg_describe_object(d.classid, d.objid, d.objsubid) AS what
-         FROM pg_depend d WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY($1::regclass[]) AND d.deptype = 'n' LIMIT 1`,
+    text: `SELECT DISTINCT ON (t.i) t.name, c.oid::regclass::text AS tbl, pg_describe_object(d.classid, d.objid, d.objsubid) AS what
+         FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
+         JOIN pg_type r ON r.oid = c.reltype
+         JOIN pg_depend d ON d.deptype = 'n'
+          AND (d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid
+               OR d.refclassid = 'pg_type'::regclass AND d.refobjid IN (r.oid, r.typarray))
+        ORDER BY t.i, d.classid, d.objid`,
     values: [tables],
   };
 }
 
-/** Each existing table's kind, row security, columns and constraints other than its primary key, in the order given. */
+/**
+ * Each existing table's kind, row security, columns, constraints other than
+ * its primary key, the tables inheriting from it and the publications that
+ * list it by name, in the order given. NOT NULL constraints (catalogued
+ * since PostgreSQL 18) are left to the columns' `notNull`.
+ */
 export function tableShapes(tables: readonly string[]): Statement {
   return {
     text: `SELECT t.name, c.relkind::text AS kind,
@@ -172,11 +188,34 @@ export function tableShapes(tables: readonly string[]): Statement {
                                                 'filled', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') ORDER BY a.attnum)
                      FILTER (WHERE a.attnum IS NOT NULL), '[]') AS columns,
             (SELECT coalesce(json_agg(json_build_object('name', k.conname, 'def', pg_get_constraintdef(k.oid)) ORDER BY k.conname), '[]')
-               FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype <> 'p') AS constraints
+               FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype NOT IN ('p', 'n')) AS constraints,
+            (SELECT coalesce(json_agg(i.inhrelid::regclass::text ORDER BY i.inhrelid::regclass::text), '[]')
+               FROM pg_inherits i WHERE i.inhparent = c.oid) AS "inheritedBy",
+            (SELECT coalesce(json_agg(p.pubname ORDER BY p.pubname), '[]')
+               FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE r.prrelid = c.oid) AS publications
        FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
        LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
       GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity ORDER BY t.i`,
     values: [tables],
+  };
+}
+
+/**
+ * Of the tables `schemas[i]`.`names[i]` (unquoted), one schema or table
+ * that does not exist while its lower-case fold (what PostgreSQL makes of
+ * the name unquoted) does, as `given` and `folded`; no row when none.
+ */
+export function caseFoldedNames(schemas: readonly string[], names: readonly string[]): Statement {
+  return {
+    text: `SELECT * FROM (
+         SELECT s AS given, lower(s) AS folded FROM unnest($1::text[]) AS s
+          WHERE s <> lower(s) AND NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s)
+            AND EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = lower(s))
+         UNION ALL
+         SELECT s || '.' || t, s || '.' || lower(t) FROM unnest($1::text[], $2::text[]) AS x(s, t)
+          WHERE t <> lower(t) AND to_regclass(format('%I.%I', s, t)) IS NULL AND to_regclass(format('%I.%I', s, lower(t))) IS NOT NULL
+       ) names LIMIT 1`,
+    values: [schemas, names],
   };
 }
 

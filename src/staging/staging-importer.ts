@@ -32,7 +32,8 @@ export interface StagingImporterConfig {
    */
   readonly idField?: string;
   /**
-   * `lock_timeout` for the statements that lock the live tables.
+   * `lock_timeout` for the statements that lock the live tables, in whole
+   * milliseconds, at least 1 (PostgreSQL reads 0 as "wait forever").
    * @defaultValue `DEFAULT_STAGING_LOCK_TIMEOUT_MS` (5000)
    */
   readonly lockTimeoutMs?: number;

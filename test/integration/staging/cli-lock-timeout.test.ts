@@ -43,10 +43,13 @@ it('--lock-timeout-ms bounds the wait, and the error names the blocking session'
       expect(out.error?.message).toContain('could not lock cli_lock.advisory_chunks_raw within lockTimeoutMs=100 ms');
       expect(out.error?.message).toContain('application_name "nightly_report", state "idle in transaction"');
     }
-    const bad = jsonOf(
-      await cli(['dataset', 'rollback', '--lock-timeout-ms', 'soon', '--json'], { env: { PGURI: db.url, PGSCHEMA: 'cli_lock' } }),
-    );
-    expect(bad.error?.code).toBe('INVALID_ARGUMENT');
+    // 0 would be lock_timeout 0, "wait forever", while every later reader queues behind the waiting lock.
+    for (const value of ['soon', '0']) {
+      const bad = jsonOf(
+        await cli(['dataset', 'rollback', '--lock-timeout-ms', value, '--json'], { env: { PGURI: db.url, PGSCHEMA: 'cli_lock' } }),
+      );
+      expect(bad.error?.code).toBe('INVALID_ARGUMENT');
+    }
   } finally {
     await holder.end();
   }

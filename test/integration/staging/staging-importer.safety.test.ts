@@ -107,6 +107,45 @@ describe('swap drops only what it made', () => {
     }
   });
 
+  it('refuses, changing nothing, a swap of a table whose row type a SQL function returns', async () => {
+    const s = 's_rowtype';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    await db.query(
+      `CREATE FUNCTION ${s}.some_linksets() RETURNS SETOF ${s}.linksets_raw LANGUAGE sql STABLE AS 'SELECT * FROM ${s}.linksets_raw LIMIT 5'`,
+    );
+    for (let i = 0; i < 2; i++) {
+      const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+      expect([e.code, e.dbCode]).toEqual(['DB_ERROR', '2BP01']);
+      expect(e.message).toContain(`cannot swap ${s}.linksets_raw: function ${s}.some_linksets() depends on it`);
+      expect(await leftovers(s)).toEqual([]);
+    }
+    expect(await db.query(`SELECT count(*)::int AS n FROM ${s}.some_linksets()`)).toEqual([{ n: 5 }]);
+  });
+
+  it('keeps, with a warning, a leftover old table that an object depends on, and swaps anyway', async () => {
+    const s = 's_leftover_used';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    // What an earlier swap could leave behind: its old table, which a function's return type still uses.
+    await db.query(`CREATE TABLE ${s}._bk_old_deadbeef_0 (id text PRIMARY KEY, raw jsonb NOT NULL)`);
+    await db.query(
+      `COMMENT ON TABLE ${s}._bk_old_deadbeef_0 IS '@stella/backfill-kit swap import deadbeef: old contents of ${s}.linksets_raw; dropped by the next swap import if left behind'`,
+    );
+    await db.query(
+      `CREATE FUNCTION ${s}.old_rows() RETURNS SETOF ${s}._bk_old_deadbeef_0 LANGUAGE sql AS 'SELECT * FROM ${s}._bk_old_deadbeef_0'`,
+    );
+    const warnings: [string, Record<string, unknown> | undefined][] = [];
+    const logger = { debug() {}, info() {}, error() {}, warn: (m: string, f?: Record<string, unknown>) => void warnings.push([m, f]) };
+    for (let i = 0; i < 2; i++) {
+      const report = (await importer(s, { logger }).import(good, { strategy: 'swap' }))._unsafeUnwrap();
+      expect(report.dropped.filter((t) => t.includes('deadbeef'))).toEqual([]);
+    }
+    expect((await leftovers(s)).sort()).toEqual(['_bk_old_deadbeef_0', '_bk_old_deadbeef_0_pkey']);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]?.[1]?.fix).toBe(
+      `change or drop function ${s}.old_rows() (it still uses the old table), then DROP TABLE ${s}._bk_old_deadbeef_0`,
+    );
+  });
+
   it("carries the live table's comment over to the swapped-in table", async () => {
     const s = 's_comment';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
@@ -166,7 +205,7 @@ describe('table shape', () => {
     );
     const constraints = () =>
       db.query(
-        `SELECT conrelid::regclass::text AS t, conname FROM pg_constraint WHERE connamespace = '${s}'::regnamespace AND contype <> 'p' ORDER BY 1, 2`,
+        `SELECT conrelid::regclass::text AS t, conname FROM pg_constraint WHERE connamespace = '${s}'::regnamespace AND contype NOT IN ('p', 'n') ORDER BY 1, 2`,
       );
     const before = await constraints();
     expect(before).toHaveLength(3);
@@ -205,6 +244,50 @@ describe('table shape', () => {
     ).toEqual([{ rls: true, policies: 1 }]);
   });
 
+  it('swap refuses a table a publication lists (it would stop publishing it); truncate keeps it listed', async () => {
+    const s = 's_shape_pub';
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    await db.query(`CREATE PUBLICATION s_shape_pub_p FOR TABLE ${s}.advisory_chunks_raw`);
+    try {
+      const published = () => db.query(`SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = 's_shape_pub_p'`);
+      const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+      expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+      expect(e.message).toContain(`"${s}"."advisory_chunks_raw" does not fit a swap import: publication s_shape_pub_p lists it`);
+      expect(e.message).toMatch(/Use strategy "truncate" .* Nothing was changed\.$/);
+      expect(await published()).toEqual([{ schemaname: s, tablename: 'advisory_chunks_raw' }]);
+      expect((await importer(s).import(good)).isOk()).toBe(true);
+      expect(await published()).toEqual([{ schemaname: s, tablename: 'advisory_chunks_raw' }]);
+    } finally {
+      await db.query('DROP PUBLICATION s_shape_pub_p');
+    }
+  });
+
+  it('refuses a table other tables inherit from, for both strategies and rollback(), leaving them alone', async () => {
+    const s = 's_shape_inherit';
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    await db.query(`CREATE TABLE ${s}.linksets_raw_2023 () INHERITS (${s}.linksets_raw)`);
+    await db.query(`INSERT INTO ${s}.linksets_raw_2023 SELECT 'archived-' || g, '{"archived": true}' FROM generate_series(1, 7) g`);
+    const archived = () => count(`ONLY ${s}.linksets_raw_2023`);
+    for (const strategy of ['truncate', 'swap'] as const) {
+      for (const dryRun of [false, true]) {
+        const e = (await importer(s).import(good, { strategy, dryRun }))._unsafeUnwrapErr();
+        expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+        expect(e.message).toContain(
+          `"${s}"."linksets_raw" does not fit a ${strategy} import: table ${s}.linksets_raw_2023 inherits from it`,
+        );
+        expect(e.message).toContain(`Detach the inheriting tables (ALTER TABLE ${s}.linksets_raw_2023 NO INHERIT …)`);
+      }
+    }
+    const e = (await importer(s).rollback())._unsafeUnwrapErr();
+    expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+    expect(e.message).toBe(
+      `"${s}"."linksets_raw" cannot be emptied alone: table ${s}.linksets_raw_2023 inherits from it, and emptying it would empty that table too. Detach the inheriting tables (ALTER TABLE ${s}.linksets_raw_2023 NO INHERIT …), or import into a table nothing inherits from. Nothing was changed.`,
+    );
+    expect(await archived()).toBe(7);
+    expect(await count(`ONLY ${s}.linksets_raw`)).toBe(340);
+    expect(await count(`${s}.advisory_chunks_raw`)).toBe(1200);
+  });
+
   it('truncate keeps extra columns that have a default or allow NULL, and refuses one it could not fill', async () => {
     const s = 's_shape_default';
     await db.query(
@@ -238,6 +321,29 @@ describe('table shape', () => {
       ),
     ).toEqual([{ t: 'integer' }]);
     expect(await count(`${s}.linksets_raw`)).toBe(1);
+  });
+});
+
+describe('names in upper case', () => {
+  it('refuses a schema or table that does not exist while its lower-case fold does, creating nothing', async () => {
+    const s = 's_case';
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    const schemas = () => db.query(`SELECT nspname FROM pg_namespace WHERE lower(nspname) LIKE 's\\_case%' ORDER BY 1`);
+    for (const strategy of ['truncate', 'swap'] as const) {
+      const e = (await importer('S_CASE').import(good, { strategy }))._unsafeUnwrapErr();
+      expect(e.code).toBe('INVALID_ARGUMENT');
+      expect(e.message).toContain('S_CASE does not exist, but s_case does');
+      expect(e.message).toContain('Did you mean s_case?');
+      const t = new StagingImporter({ pg: db.pool, schema: s, tables: { 'linksets.ndjson': 'LINKSETS_RAW' } });
+      expect((await t.import(good, { strategy }))._unsafeUnwrapErr().message).toContain(
+        's_case.LINKSETS_RAW does not exist, but s_case.linksets_raw does',
+      );
+    }
+    expect(await schemas()).toEqual([{ nspname: 's_case' }]);
+    expect(await count(`${s}.linksets_raw`)).toBe(340);
+    // A mixed-case name with no lower-case twin is the user's to choose.
+    expect((await importer('S_Case_New').import(good)).isOk()).toBe(true);
+    expect(await schemas()).toEqual([{ nspname: 'S_Case_New' }, { nspname: 's_case' }]);
   });
 });
 
@@ -385,6 +491,26 @@ describe('swap loads tables side by side, still all or nothing', () => {
     expect(fresh).toBe(2);
     expect(await leftovers(s)).toEqual([]);
   });
+
+  it('loads one table after another when the pool cannot lend a connection per table (its caller holds one), instead of waiting forever', async () => {
+    const s = 's_pool_busy';
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    const held = await pool.connect();
+    try {
+      const swap = importer(s, { pg: pool }).import(good, { strategy: 'swap' });
+      const outcome = await Promise.race([
+        swap.then((r) => (r.isOk() ? 'swapped' : r.error.code)),
+        new Promise<string>((resolve) => setTimeout(() => resolve('still waiting after 20 s'), 20_000)),
+      ]);
+      expect(outcome).toBe('swapped');
+      expect(await count(`${s}.advisory_chunks_raw`)).toBe(1200);
+      expect(await leftovers(s)).toEqual([]);
+    } finally {
+      held.release();
+      await pool.end();
+    }
+  }, 60_000);
 
   it('a failure in one member’s load leaves every table’s old contents and no fresh table behind', async () => {
     const s = 's_parallel_fail';

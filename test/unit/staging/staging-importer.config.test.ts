@@ -42,6 +42,9 @@ describe('StagingImporter config', () => {
       { pg: NOWHERE, tables: { a: 't' }, idField: '' },
       { tables: { a: 't' } },
       { pg: NOWHERE, tables: { a: 't' }, lockTimeoutMs: -1 },
+      // lock_timeout 0 means "wait forever" to PostgreSQL (while every later reader queues behind the swap).
+      { pg: NOWHERE, tables: { a: 't' }, lockTimeoutMs: 0 },
+      { pg: NOWHERE, tables: { a: 't' }, lockTimeoutMs: 0.5 },
       { pg: NOWHERE, tables: { '': 't' } },
       { pg: null as never, tables: { a: 't' } },
     ];
