@@ -64,7 +64,15 @@ interface TableShape {
   readonly inheritedBy: readonly string[];
   /** Publications listing it FOR TABLE: the swapped-in table would not be listed. */
   readonly publications: readonly string[];
+  /** Tables it INHERITS from: the swapped-in table would inherit from none. */
+  readonly inheritsFrom: readonly string[];
+  /** UNLOGGED: the swapped-in table would be logged. */
+  readonly unlogged: boolean;
+  /** `pg_class.relreplident`: `d` (default, the primary key), `f` (full), `n` (nothing) or `i` (an index); the swapped-in table's is `d`. */
+  readonly replicaIdentity: string;
 }
+
+const REPLICA_IDENTITIES: Readonly<Record<string, string>> = { f: 'FULL', n: 'NOTHING', i: 'USING INDEX' };
 
 /** What a live table is checked for: an import of either strategy, or emptying it (`rollback()`). */
 export type TableUse = StagingStrategy | 'empty';
@@ -72,7 +80,8 @@ export type TableUse = StagingStrategy | 'empty';
 const KINDS: Readonly<Record<string, string>> = { p: 'a partitioned table', v: 'a view', m: 'a materialized view', f: 'a foreign table' };
 
 /** What is wrong with one table's shape for `use`, as phrases; empty when it fits. */
-function shapeDifferences({ kind, columns, rowSecurity, constraints, inheritedBy, publications }: TableShape, use: TableUse): string[] {
+function shapeDifferences(shape: TableShape, use: TableUse): string[] {
+  const { kind, columns, rowSecurity, constraints, inheritedBy, publications } = shape;
   const out: string[] = [];
   if (kind === 'r' && inheritedBy.length > 0) {
     const [tables, inherit, them] = inheritedBy.length === 1 ? ['table', 'inherits', 'that table'] : ['tables', 'inherit', 'them'];
@@ -85,6 +94,7 @@ function shapeDifferences({ kind, columns, rowSecurity, constraints, inheritedBy
   if (use === 'swap') {
     for (const k of constraints) out.push(`constraint ${k.name} (${k.def}) would be dropped, and rows it refuses let in`);
     for (const p of publications) out.push(`publication ${p} lists it, and would stop publishing it (the swapped-in table is a new table)`);
+    out.push(...swapSettingDifferences(shape));
   }
   if (kind !== 'r') out.push(`it is ${KINDS[kind] ?? `a relation of kind ${kind}`}, not a plain table`);
   for (const [name, type] of [
@@ -99,6 +109,17 @@ function shapeDifferences({ kind, columns, rowSecurity, constraints, inheritedBy
     if (use === 'swap') out.push(`column ${c.name} (${c.type}) would be dropped, with its data`);
     else if (c.notNull && !c.filled) out.push(`column ${c.name} (${c.type} NOT NULL) has no default, so no row could be loaded`);
   }
+  return out;
+}
+
+/** Table settings a swap would not carry over: the table's parents, UNLOGGED, and its replica identity. */
+function swapSettingDifferences({ inheritsFrom, unlogged, replicaIdentity }: TableShape): string[] {
+  const out: string[] = [];
+  if (inheritsFrom.length > 0) out.push(`it inherits from ${inheritsFrom.join(', ')}, and the swapped-in table would not`);
+  if (unlogged) out.push('it is UNLOGGED, and the swapped-in table would be logged');
+  const identity = REPLICA_IDENTITIES[replicaIdentity];
+  if (identity !== undefined)
+    out.push(`its REPLICA IDENTITY is ${identity}, and the swapped-in table's would be the default (its primary key)`);
   return out;
 }
 

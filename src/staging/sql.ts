@@ -192,10 +192,14 @@ export function tableShapes(tables: readonly string[]): Statement {
             (SELECT coalesce(json_agg(i.inhrelid::regclass::text ORDER BY i.inhrelid::regclass::text), '[]')
                FROM pg_inherits i WHERE i.inhparent = c.oid) AS "inheritedBy",
             (SELECT coalesce(json_agg(p.pubname ORDER BY p.pubname), '[]')
-               FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE r.prrelid = c.oid) AS publications
+               FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE r.prrelid = c.oid) AS publications,
+            (SELECT coalesce(json_agg(i.inhparent::regclass::text ORDER BY i.inhseqno), '[]')
+               FROM pg_inherits i WHERE i.inhrelid = c.oid) AS "inheritsFrom",
+            c.relpersistence = 'u' AS unlogged,
+            c.relreplident::text AS "replicaIdentity"
        FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
        LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-      GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity ORDER BY t.i`,
+      GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity, c.relpersistence, c.relreplident ORDER BY t.i`,
     values: [tables],
   };
 }

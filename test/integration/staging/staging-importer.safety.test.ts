@@ -262,6 +262,27 @@ describe('table shape', () => {
     }
   });
 
+  it('swap refuses a table whose settings the swapped-in table would not have (UNLOGGED, REPLICA IDENTITY, a parent); truncate keeps them', async () => {
+    const s = 's_shape_settings';
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    await db.query(`CREATE TABLE ${s}.parent ()`);
+    await db.query(`ALTER TABLE ${s}.linksets_raw SET UNLOGGED, REPLICA IDENTITY FULL, INHERIT ${s}.parent`);
+    const settings = () =>
+      db.query(
+        `SELECT relpersistence AS p, relreplident AS r, (SELECT count(*)::int FROM pg_inherits WHERE inhrelid = c.oid) AS parents FROM pg_class c WHERE oid = '${s}.linksets_raw'::regclass`,
+      );
+    const before = await settings();
+    expect(before).toEqual([{ p: 'u', r: 'f', parents: 1 }]);
+    const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+    expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+    expect(e.message).toContain(`it inherits from ${s}.parent, and the swapped-in table would not`);
+    expect(e.message).toContain('it is UNLOGGED, and the swapped-in table would be logged');
+    expect(e.message).toContain("its REPLICA IDENTITY is FULL, and the swapped-in table's would be the default (its primary key)");
+    expect(await settings()).toEqual(before);
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    expect(await settings()).toEqual(before);
+  });
+
   it('refuses a table other tables inherit from, for both strategies and rollback(), leaving them alone', async () => {
     const s = 's_shape_inherit';
     expect((await importer(s).import(good)).isOk()).toBe(true);
