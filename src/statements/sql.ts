@@ -301,10 +301,11 @@ function rawDocumentsWhere(query: RawDocumentCountQuery, values: unknown[]): str
   return clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
 }
 
-/** The type of the raw table's `content` column (e.g. `text`, `jsonb`, `bytea`). */
-export const selectContentType = (raw: QualifiedName): SqlStatement =>
+/** The types of the raw table's `content` (e.g. `text`, `jsonb`, `bytea`) and `retrieved_at` columns. */
+export const selectColumnTypes = (raw: QualifiedName): SqlStatement =>
   sql(
-    `SELECT atttypid::regtype::text AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'content' AND NOT attisdropped`,
+    `SELECT attname AS name, atttypid::regtype::text AS type FROM pg_attribute
+      WHERE attrelid = $1::regclass AND attname IN ('content', 'retrieved_at') AND NOT attisdropped`,
     [raw.sql],
   );
 
