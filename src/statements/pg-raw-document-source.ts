@@ -229,7 +229,7 @@ export class PgRawDocumentSource implements RawDocumentSource {
    * decides each copy after the one before it; key ranges backfilled at the
    * same time cannot, so a distributed run over such a keyspace could end
    * with other counts than a single-process run. Free for a table with a
-   * unique index on `digest` (as {@link PgRawDocumentSource.prepare}
+   * valid unique index on `digest` alone (as {@link PgRawDocumentSource.prepare}
    * creates); otherwise one pass over the `(retrieved_at, digest)` index,
    * about 1 s per million documents.
    */

@@ -393,12 +393,21 @@ export function selectKeyRangeEnds(raw: QualifiedName, query: KeyRangesQuery): S
   );
 }
 
-/** Whether the table has a unique index on `digest` alone (then no digest can repeat). */
+/**
+ * Whether no digest can repeat in the table: it has a unique index on
+ * `digest` alone that is whole (no WHERE), valid and ready (a failed
+ * `CREATE UNIQUE INDEX CONCURRENTLY` leaves an invalid one that vouches for
+ * nothing), and no table inherits from it (a child's rows are read too, but
+ * the parent's index does not cover them; a partitioned table's index does).
+ */
 export const selectDigestIsUnique = (raw: QualifiedName): SqlStatement =>
   sql(
     `SELECT EXISTS (
        SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-        WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indpred IS NULL AND i.indnkeyatts = 1 AND a.attname = 'digest'
+        WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indisvalid AND i.indisready AND i.indpred IS NULL
+          AND i.indnkeyatts = 1 AND a.attname = 'digest'
+     ) AND NOT EXISTS (
+       SELECT 1 FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhparent WHERE h.inhparent = $1::regclass AND c.relkind <> 'p'
      ) AS "unique"`,
     [raw.sql],
   );
