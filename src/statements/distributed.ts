@@ -522,13 +522,17 @@ function cutKeyspace(
     .andThen((ranges) => {
       const tail = ranges.slice(-2);
       const start = tail[0]?.after ?? null;
-      if (unit === planned.rangeSize || tail.length === 0) return okAsync(ranges);
+      const end = tail.at(-1)?.through;
+      if (unit === planned.rangeSize || end === undefined) return okAsync(ranges);
+      // Bounded by the tail's last document, so one committed since the first pass cannot push it out of
+      // every range; with maxDocuments by the tail's count too, so the plan never holds more.
       return source
         .keyRanges({
           rangeSize: unit,
           ...since,
           ...(start === null ? {} : { after: start }),
-          maxDocuments: tail.reduce((n, r) => n + r.documents, 0),
+          until: end,
+          ...(planned.maxDocuments === null ? {} : { maxDocuments: tail.reduce((n, r) => n + r.documents, 0) }),
         })
         .map((units) => [...ranges.slice(0, -2), ...halvingTail(units, planned.rangeSize / unit)]);
     });

@@ -378,6 +378,7 @@ export function selectKeyRangeEnds(raw: QualifiedName, query: KeyRangesQuery): S
     {
       ...(query.retrievedSince === undefined ? {} : { retrievedSince: query.retrievedSince }),
       ...(query.after === undefined ? {} : { after: query.after }),
+      ...(query.until === undefined ? {} : { until: query.until }),
     },
     values,
   );
