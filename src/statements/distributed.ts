@@ -126,6 +126,7 @@ export interface PlanBackfillOptions {
   readonly runId: string;
   readonly retrievedSince?: Date;
   readonly force?: boolean;
+  /** The plan holds the keyspace's first this many documents; each range stops after the documents it was planned with, so the run never evaluates more. */
   readonly maxDocuments?: number;
   /** @defaultValue 100 */
   readonly batchSize?: number;
@@ -487,7 +488,8 @@ function validatePlan(options: PlanBackfillOptions): Result<void, BackfillError>
  * ranges not yet completed (a range never has two jobs queued or running).
  * The plan fixes each range's bounds: a document inserted later inside a
  * range not yet finished is backfilled with it, one after the last range
- * is not. A keyspace in which a digest occurs more than once is refused
+ * is not. Under `maxDocuments` a range also stops after the documents it
+ * was planned with, so the run never evaluates more than `maxDocuments`. A keyspace in which a digest occurs more than once is refused
  * with `DOCUMENT_INVALID` (see {@link PgRawDocumentSource.refuseRepeatedDigests}).
  *
  * @example
