@@ -591,6 +591,9 @@ function planIn({ parts, queue }: Session, options: PlanBackfillOptions): Result
   });
 }
 
+const singleProcessState = (single: StoredCheckpoint): string =>
+  single.completed ? 'completed' : `stopped after ${single.counters.evaluated} documents`;
+
 /**
  * Refuses to plan a run id that a single-process run already has a
  * checkpoint under: the plan would backfill its documents again under
@@ -599,11 +602,10 @@ function planIn({ parts, queue }: Session, options: PlanBackfillOptions): Result
 function refuseSingleProcessRun(parts: Parts, runId: string): ResultAsync<void, BackfillError> {
   return parts.sink.loadCheckpoint(runId).andThen((single) => {
     if (single === null) return okAsync(undefined);
-    const state = single.completed ? 'completed' : `stopped after ${single.counters.evaluated} documents`;
     return errAsync(
       new BackfillError(
         'INVALID_ARGUMENT',
-        `run ${runId} is a single-process run (${state}); resume or report it without --workers (statements backfill --run-id ${runId}), or plan under another run id.`,
+        `run ${runId} is a single-process run (${singleProcessState(single)}); resume or report it without --workers (statements backfill --run-id ${runId}), or plan under another run id.`,
         { context: { runId } },
       ),
     );
@@ -1224,14 +1226,7 @@ async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: B
   const plan = await parts.plans.loadPlan(runId);
   // No plan tables yet: nothing was ever planned in this database (with these table names).
   if (plan.isErr() && plan.error.code !== 'TABLE_NOT_FOUND') return err(plan.error);
-  if (plan.isErr() || plan.value === null)
-    return err(
-      new BackfillError(
-        'INVALID_ARGUMENT',
-        `run ${JSON.stringify(runId)} was never planned (${plan.isErr() ? `no ${parts.plans.runsTable} table in this database` : `not in ${parts.plans.runsTable}`}); plan it with \`statements plan --run-id\` first.`,
-        { context: { runId } },
-      ),
-    );
+  if (plan.isErr() || plan.value === null) return err(await notPlanned(parts, runId, plan.isErr()));
   const checkpoints = await rangeCheckpoints(parts.storeOf(plan.value).sink, plan.value);
   if (checkpoints.isErr()) return err(checkpoints.error);
   const stop = plan.value.options.stopOnError ? await parts.plans.firstStop(runId) : ok(null);
@@ -1239,6 +1234,24 @@ async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: B
   const failing = await failingJobs(parts, runId);
   if (failing.isErr()) return err(failing.error);
   return ok({ plan: plan.value, combined: combine(plan.value, checkpoints.value, stop.value, failing.value) });
+}
+
+/** Why `runId` has no plan: it is a single-process run's (then where its summary is), or nothing was planned under it. */
+async function notPlanned(parts: Parts, runId: string, noRunsTable: boolean): Promise<BackfillError> {
+  const single = await parts.sink.loadCheckpoint(runId);
+  if (single.isOk() && single.value !== null) {
+    const next = single.value.completed ? 'prints its summary and report hash' : 'resumes it and then prints them';
+    return new BackfillError(
+      'INVALID_ARGUMENT',
+      `run ${runId} is a single-process run (${singleProcessState(single.value)}), not a planned one: statements backfill --run-id ${runId} ${next}.`,
+      { context: { runId } },
+    );
+  }
+  return new BackfillError(
+    'INVALID_ARGUMENT',
+    `run ${JSON.stringify(runId)} was never planned (${noRunsTable ? `no ${parts.plans.runsTable} table in this database` : `not in ${parts.plans.runsTable}`}); plan it with \`statements plan --run-id\` first.`,
+    { context: { runId } },
+  );
 }
 
 /** The ranges of `runId` whose latest job failed, for good or for now, with its last error (read from pg-boss's table, without starting pg-boss). */
@@ -1270,6 +1283,9 @@ function failingJobs(parts: Parts, runId: string): ResultAsync<FailingJobs, Back
  * outcome sums added up in keyspace order. A completed run's summary
  * sentence and report hash equal a single-process run's over the same
  * input and options, however many workers ran and however often they died.
+ * A run id that was never planned is refused with `INVALID_ARGUMENT`,
+ * which says when it is a single-process run's (whose summary
+ * `StatementBackfiller.run({ runId })` gives).
  *
  * @example
  * ```ts
