@@ -43,6 +43,7 @@ import {
   booleanFlag,
   failed,
   intFlag,
+  onlyWith,
   pgFlag,
   stringFlag,
   type CommandContext,
@@ -151,6 +152,10 @@ const engineFlags: Readonly<Record<string, FlagSpec>> = {
     default: 'vex.statement_backfill_workers',
   },
   'jobs-schema': { type: 'string', value: '<schema>', description: 'Schema of the pg-boss job tables.', defaultText: 'pgboss' },
+};
+
+/** For the commands that enqueue or take jobs (a report does neither). */
+const heartbeatFlags: Readonly<Record<string, FlagSpec>> = {
   'heartbeat-seconds': {
     type: 'string',
     value: '<n>',
@@ -170,17 +175,6 @@ const workerFlags: Readonly<Record<string, FlagSpec>> = {
     defaultText: String(DEFAULT_RECONNECT_SECONDS),
   },
 };
-
-/** Refuses any of `names` given (on the command line or from the environment) without `needs`, which they only apply with. */
-function onlyWith(flags: FlagValues, names: readonly string[], needs: string): Result<void, BackfillError> {
-  const given = names.filter((name) => flags[name] !== undefined);
-  if (given.length === 0) return ok(undefined);
-  const list = given.map((name) => `--${name}`).join(', ');
-  const [verb, them] = given.length === 1 ? ['applies', 'it'] : ['apply', 'them'];
-  return err(
-    new BackfillError('INVALID_ARGUMENT', `${list} ${verb} only with ${needs}: add ${needs.split(' ')[0]}, or leave ${them} out.`),
-  );
-}
 
 function retrievedSinceOf(flags: FlagValues): Result<Date | undefined, BackfillError> {
   const sinceText = stringFlag(flags, 'retrieved-since');
@@ -414,6 +408,7 @@ const backfill: CommandSpec = {
     'range-size': rangeSizeFlag,
     ...storeFlags,
     ...engineFlags,
+    ...heartbeatFlags,
     ...workerFlags,
   },
   examples: [
@@ -491,7 +486,7 @@ const plan: CommandSpec = {
   minArgs: 0,
   maxArgs: 0,
   replaces: 'the first part of `statements backfill --workers N`, for workers on several hosts',
-  flags: { ...runFlags, 'range-size': rangeSizeFlag, ...storeFlags, ...engineFlags },
+  flags: { ...runFlags, 'range-size': rangeSizeFlag, ...storeFlags, ...engineFlags, ...heartbeatFlags },
   examples: [
     'backfill-kit statements plan --run-id lnm-21-102 --batch-size 500 --stop-on-error',
     'backfill-kit statements plan --run-id replay --max-documents 2000 --range-size 500',
@@ -546,6 +541,7 @@ const worker: CommandSpec = {
     },
     ...storeFlags,
     ...engineFlags,
+    ...heartbeatFlags,
     ...workerFlags,
   },
   examples: ['backfill-kit statements worker --until-done', 'backfill-kit statements worker --threads 3'],
