@@ -15,8 +15,8 @@ import * as sql from './sql.js';
 
 /**
  * Where {@link PgRawDocumentSource} reads from. The table needs the columns
- * `digest text`, `retrieved_at timestamptz`, `content` (`text`, `jsonb` or
- * `bytea`), plus an index
+ * `digest text`, `retrieved_at timestamptz` (a `timestamp` without time
+ * zone is refused), `content` (`text`, `jsonb` or `bytea`), plus an index
  * on `(retrieved_at, digest)` so each page is an index range scan.
  * Content larger than a JavaScript string can hold is not read; see
  * {@link PgRawDocumentSource.readPage}.

@@ -301,11 +301,12 @@ function rawDocumentsWhere(query: RawDocumentCountQuery, values: unknown[]): str
   return clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
 }
 
-/** The types of the raw table's `content` (e.g. `text`, `jsonb`, `bytea`) and `retrieved_at` columns. */
+/** The types of the raw table's `content` (e.g. `text`, `jsonb`, `bytea`) and `retrieved_at` columns; a domain's base type. */
 export const selectColumnTypes = (raw: QualifiedName): SqlStatement =>
   sql(
-    `SELECT attname AS name, atttypid::regtype::text AS type FROM pg_attribute
-      WHERE attrelid = $1::regclass AND attname IN ('content', 'retrieved_at') AND NOT attisdropped`,
+    `SELECT a.attname AS name, (CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END)::regtype::text AS type
+       FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+      WHERE a.attrelid = $1::regclass AND a.attname IN ('content', 'retrieved_at') AND NOT a.attisdropped`,
     [raw.sql],
   );
 
