@@ -275,6 +275,17 @@ export function choiceFlag<T extends string>(flags: FlagValues, name: string, ch
     : err(new BackfillError('INVALID_ARGUMENT', `--${name} must be one of ${choices.join(', ')}, not ${JSON.stringify(v)}.`));
 }
 
+/** Refuses any of `names` given (on the command line or from the environment) without `needs`, which they only apply with. */
+export function onlyWith(flags: FlagValues, names: readonly string[], needs: string): Result<void, BackfillError> {
+  const given = names.filter((name) => flags[name] !== undefined);
+  if (given.length === 0) return ok(undefined);
+  const list = given.map((name) => `--${name}`).join(', ');
+  const [verb, them] = given.length === 1 ? ['applies', 'it'] : ['apply', 'them'];
+  return err(
+    new BackfillError('INVALID_ARGUMENT', `${list} ${verb} only with ${needs}: add ${needs.split(' ')[0]}, or leave ${them} out.`),
+  );
+}
+
 /** A file-system step whose failure is an `IO_ERROR` naming `what` (a path, or the flag that gave it). */
 export function ioStep<T>(what: string, promise: Promise<T>): ResultAsync<T, BackfillError> {
   return ResultAsync.fromPromise(

@@ -33,6 +33,7 @@ import {
   intFlag,
   ioStep,
   listFlag,
+  onlyWith,
   pgFlag,
   stringFlag,
   type CommandSpec,
@@ -375,6 +376,7 @@ const importCommand: CommandSpec = {
     const tables = yield* tableMap(ctx.flags);
     const strategy = yield* choiceFlag(ctx.flags, 'strategy', ['truncate', 'swap'] as const);
     const onInvalid = yield* choiceFlag(ctx.flags, 'on-invalid', ['fail', 'reject'] as const);
+    if (onInvalid !== 'reject') yield* onlyWith(ctx.flags, ['reject-path'], '--on-invalid reject');
     const rejectPath = stringFlag(ctx.flags, 'reject-path');
     const expectedFlag = stringFlag(ctx.flags, 'expected-sha256');
     const idField = stringFlag(ctx.flags, 'id-field');

@@ -43,6 +43,7 @@ import {
   booleanFlag,
   failed,
   intFlag,
+  onlyWith,
   pgFlag,
   stringFlag,
   type CommandContext,
@@ -151,6 +152,10 @@ const engineFlags: Readonly<Record<string, FlagSpec>> = {
     default: 'vex.statement_backfill_workers',
   },
   'jobs-schema': { type: 'string', value: '<schema>', description: 'Schema of the pg-boss job tables.', defaultText: 'pgboss' },
+};
+
+/** For the commands that enqueue or take jobs (a report does neither). */
+const heartbeatFlags: Readonly<Record<string, FlagSpec>> = {
   'heartbeat-seconds': {
     type: 'string',
     value: '<n>',
@@ -171,27 +176,30 @@ const workerFlags: Readonly<Record<string, FlagSpec>> = {
   },
 };
 
-/** Refuses any of `names` given (on the command line or from the environment) without `needs`, which they only apply with. */
-function onlyWith(flags: FlagValues, names: readonly string[], needs: string): Result<void, BackfillError> {
-  const given = names.filter((name) => flags[name] !== undefined);
-  if (given.length === 0) return ok(undefined);
-  const list = given.map((name) => `--${name}`).join(', ');
-  const [verb, them] = given.length === 1 ? ['applies', 'it'] : ['apply', 'them'];
-  return err(
-    new BackfillError('INVALID_ARGUMENT', `${list} ${verb} only with ${needs}: add ${needs.split(' ')[0]}, or leave ${them} out.`),
-  );
-}
+/** `YYYY-MM-DD`, then optionally `T` or a space and `HH:MM[:SS[.fraction]]`, then optionally `Z` or an offset (`+HH`, `+HH:MM`, `+HHMM`). */
+const INSTANT = /^(\d{4}-\d\d-\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?)? ?(Z|[+-]\d\d(?::?\d\d)?)?$/i;
 
+/**
+ * `--retrieved-since`: UTC unless it has an offset, whatever the host's TZ
+ * (psql prints a `timestamp` without one). A fraction below the millisecond
+ * is refused: a Date cannot hold it, and cut to the millisecond it would let
+ * in documents retrieved before the instant given.
+ */
 function retrievedSinceOf(flags: FlagValues): Result<Date | undefined, BackfillError> {
-  const sinceText = stringFlag(flags, 'retrieved-since');
-  const retrievedSince =
-    sinceText === undefined
-      ? undefined
-      : new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(sinceText) || !sinceText.includes('T') ? sinceText : `${sinceText}Z`);
-  if (retrievedSince !== undefined && Number.isNaN(retrievedSince.getTime())) {
-    return err(new BackfillError('INVALID_ARGUMENT', `--retrieved-since must be an ISO-8601 timestamp, not ${JSON.stringify(sinceText)}.`));
-  }
-  return ok(retrievedSince);
+  const text = stringFlag(flags, 'retrieved-since');
+  if (text === undefined) return ok(undefined);
+  const refuse = (why: string) => err(new BackfillError('INVALID_ARGUMENT', `--retrieved-since ${why}, not ${JSON.stringify(text)}.`));
+  const parts = INSTANT.exec(text.trim());
+  if (parts === null) return refuse('must be an ISO-8601 timestamp such as 2024-01-01T00:00:00Z (UTC unless it has an offset)');
+  const [, date, hours = '00', minutes = '00', seconds = '00', fraction = '', offset = 'Z'] = parts;
+  if (/[1-9]/.test(fraction.slice(3))) return refuse('must be given to the millisecond at most (a run starts at a whole millisecond)');
+  const wall = `${date}T${hours}:${minutes}:${seconds}`;
+  const utc = new Date(`${wall}.${fraction.slice(0, 3).padEnd(3, '0')}Z`);
+  // Date rolls 2024-02-30 over into March: a valid instant reads back as written.
+  if (Number.isNaN(utc.getTime()) || utc.toISOString().slice(0, 19) !== wall) return refuse('is not a valid date and time');
+  const [sign, offsetHours = '0', offsetMinutes = '0'] = /^([+-])(\d\d):?(\d\d)?$/.exec(offset)?.slice(1) ?? ['+'];
+  const offsetMs = (Number(offsetHours) * 60 + Number(offsetMinutes)) * 60_000 * (sign === '-' ? -1 : 1);
+  return ok(new Date(utc.getTime() - offsetMs));
 }
 
 /** The plan store's tables from the flags. */
@@ -414,6 +422,7 @@ const backfill: CommandSpec = {
     'range-size': rangeSizeFlag,
     ...storeFlags,
     ...engineFlags,
+    ...heartbeatFlags,
     ...workerFlags,
   },
   examples: [
@@ -491,7 +500,7 @@ const plan: CommandSpec = {
   minArgs: 0,
   maxArgs: 0,
   replaces: 'the first part of `statements backfill --workers N`, for workers on several hosts',
-  flags: { ...runFlags, 'range-size': rangeSizeFlag, ...storeFlags, ...engineFlags },
+  flags: { ...runFlags, 'range-size': rangeSizeFlag, ...storeFlags, ...engineFlags, ...heartbeatFlags },
   examples: [
     'backfill-kit statements plan --run-id lnm-21-102 --batch-size 500 --stop-on-error',
     'backfill-kit statements plan --run-id replay --max-documents 2000 --range-size 500',
@@ -546,6 +555,7 @@ const worker: CommandSpec = {
     },
     ...storeFlags,
     ...engineFlags,
+    ...heartbeatFlags,
     ...workerFlags,
   },
   examples: ['backfill-kit statements worker --until-done', 'backfill-kit statements worker --threads 3'],

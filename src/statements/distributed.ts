@@ -126,6 +126,7 @@ export interface PlanBackfillOptions {
   readonly runId: string;
   readonly retrievedSince?: Date;
   readonly force?: boolean;
+  /** The plan holds the keyspace's first this many documents; each range stops after the documents it was planned with, so the run never evaluates more. */
   readonly maxDocuments?: number;
   /** @defaultValue 100 */
   readonly batchSize?: number;
@@ -487,7 +488,8 @@ function validatePlan(options: PlanBackfillOptions): Result<void, BackfillError>
  * ranges not yet completed (a range never has two jobs queued or running).
  * The plan fixes each range's bounds: a document inserted later inside a
  * range not yet finished is backfilled with it, one after the last range
- * is not. A keyspace in which a digest occurs more than once is refused
+ * is not. Under `maxDocuments` a range also stops after the documents it
+ * was planned with, so the run never evaluates more than `maxDocuments`. A keyspace in which a digest occurs more than once is refused
  * with `DOCUMENT_INVALID` (see {@link PgRawDocumentSource.refuseRepeatedDigests}).
  *
  * @example
@@ -522,13 +524,17 @@ function cutKeyspace(
     .andThen((ranges) => {
       const tail = ranges.slice(-2);
       const start = tail[0]?.after ?? null;
-      if (unit === planned.rangeSize || tail.length === 0) return okAsync(ranges);
+      const end = tail.at(-1)?.through;
+      if (unit === planned.rangeSize || end === undefined) return okAsync(ranges);
+      // Bounded by the tail's last document, so one committed since the first pass cannot push it out of
+      // every range; with maxDocuments by the tail's count too, so the plan never holds more.
       return source
         .keyRanges({
           rangeSize: unit,
           ...since,
           ...(start === null ? {} : { after: start }),
-          maxDocuments: tail.reduce((n, r) => n + r.documents, 0),
+          until: end,
+          ...(planned.maxDocuments === null ? {} : { maxDocuments: tail.reduce((n, r) => n + r.documents, 0) }),
         })
         .map((units) => [...ranges.slice(0, -2), ...halvingTail(units, planned.rangeSize / unit)]);
     });
@@ -585,6 +591,9 @@ function planIn({ parts, queue }: Session, options: PlanBackfillOptions): Result
   });
 }
 
+const singleProcessState = (single: StoredCheckpoint): string =>
+  single.completed ? 'completed' : `stopped after ${single.counters.evaluated} documents`;
+
 /**
  * Refuses to plan a run id that a single-process run already has a
  * checkpoint under: the plan would backfill its documents again under
@@ -593,11 +602,10 @@ function planIn({ parts, queue }: Session, options: PlanBackfillOptions): Result
 function refuseSingleProcessRun(parts: Parts, runId: string): ResultAsync<void, BackfillError> {
   return parts.sink.loadCheckpoint(runId).andThen((single) => {
     if (single === null) return okAsync(undefined);
-    const state = single.completed ? 'completed' : `stopped after ${single.counters.evaluated} documents`;
     return errAsync(
       new BackfillError(
         'INVALID_ARGUMENT',
-        `run ${runId} is a single-process run (${state}); resume or report it without --workers (statements backfill --run-id ${runId}), or plan under another run id.`,
+        `run ${runId} is a single-process run (${singleProcessState(single)}); resume or report it without --workers (statements backfill --run-id ${runId}), or plan under another run id.`,
         { context: { runId } },
       ),
     );
@@ -1218,14 +1226,7 @@ async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: B
   const plan = await parts.plans.loadPlan(runId);
   // No plan tables yet: nothing was ever planned in this database (with these table names).
   if (plan.isErr() && plan.error.code !== 'TABLE_NOT_FOUND') return err(plan.error);
-  if (plan.isErr() || plan.value === null)
-    return err(
-      new BackfillError(
-        'INVALID_ARGUMENT',
-        `run ${JSON.stringify(runId)} was never planned (${plan.isErr() ? `no ${parts.plans.runsTable} table in this database` : `not in ${parts.plans.runsTable}`}); plan it with \`statements plan --run-id\` first.`,
-        { context: { runId } },
-      ),
-    );
+  if (plan.isErr() || plan.value === null) return err(await notPlanned(parts, runId, plan.isErr()));
   const checkpoints = await rangeCheckpoints(parts.storeOf(plan.value).sink, plan.value);
   if (checkpoints.isErr()) return err(checkpoints.error);
   const stop = plan.value.options.stopOnError ? await parts.plans.firstStop(runId) : ok(null);
@@ -1233,6 +1234,24 @@ async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: B
   const failing = await failingJobs(parts, runId);
   if (failing.isErr()) return err(failing.error);
   return ok({ plan: plan.value, combined: combine(plan.value, checkpoints.value, stop.value, failing.value) });
+}
+
+/** Why `runId` has no plan: it is a single-process run's (then where its summary is), or nothing was planned under it. */
+async function notPlanned(parts: Parts, runId: string, noRunsTable: boolean): Promise<BackfillError> {
+  const single = await parts.sink.loadCheckpoint(runId);
+  if (single.isOk() && single.value !== null) {
+    const next = single.value.completed ? 'prints its summary and report hash' : 'resumes it and then prints them';
+    return new BackfillError(
+      'INVALID_ARGUMENT',
+      `run ${runId} is a single-process run (${singleProcessState(single.value)}), not a planned one: statements backfill --run-id ${runId} ${next}.`,
+      { context: { runId } },
+    );
+  }
+  return new BackfillError(
+    'INVALID_ARGUMENT',
+    `run ${JSON.stringify(runId)} was never planned (${noRunsTable ? `no ${parts.plans.runsTable} table in this database` : `not in ${parts.plans.runsTable}`}); plan it with \`statements plan --run-id\` first.`,
+    { context: { runId } },
+  );
 }
 
 /** The ranges of `runId` whose latest job failed, for good or for now, with its last error (read from pg-boss's table, without starting pg-boss). */
@@ -1264,6 +1283,9 @@ function failingJobs(parts: Parts, runId: string): ResultAsync<FailingJobs, Back
  * outcome sums added up in keyspace order. A completed run's summary
  * sentence and report hash equal a single-process run's over the same
  * input and options, however many workers ran and however often they died.
+ * A run id that was never planned is refused with `INVALID_ARGUMENT`,
+ * which says when it is a single-process run's (whose summary
+ * `StatementBackfiller.run({ runId })` gives).
  *
  * @example
  * ```ts

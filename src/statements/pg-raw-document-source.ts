@@ -15,8 +15,8 @@ import * as sql from './sql.js';
 
 /**
  * Where {@link PgRawDocumentSource} reads from. The table needs the columns
- * `digest text`, `retrieved_at timestamptz`, `content` (`text`, `jsonb` or
- * `bytea`), plus an index
+ * `digest text`, `retrieved_at timestamptz` (a `timestamp` without time
+ * zone is refused), `content` (`text`, `jsonb` or `bytea`), plus an index
  * on `(retrieved_at, digest)` so each page is an index range scan.
  * Content larger than a JavaScript string can hold is not read; see
  * {@link PgRawDocumentSource.readPage}.
@@ -90,7 +90,6 @@ const tooLarge = (raw: QualifiedName, bytes: number, max: number): string =>
 export class PgRawDocumentSource implements RawDocumentSource {
   /** The connection and validated table name, or why the config is invalid (then every method returns that error). */
   readonly #store: Result<Readonly<PgStore<'raw'>>, BackfillError>;
-  #positionsChecked = false;
   #contentSql: sql.RawContentSql | undefined;
 
   constructor(config: PgRawDocumentSourceConfig) {
@@ -127,13 +126,27 @@ export class PgRawDocumentSource implements RawDocumentSource {
   }
 
   /**
-   * Refuses a table holding a document whose `retrieved_at` is ±infinity or
-   * before year 1: its cursor cannot be written down, so a run would end on
-   * it and report "completed" with the documents after it unread. Checked on
-   * a source's first page or plan.
+   * Checks the table once, on a source's first page or plan, and returns
+   * how the page query reads its content column. Refuses a `retrieved_at`
+   * that is not `timestamptz`: a `timestamp` (without time zone) is read in
+   * the session's TimeZone, so cursors written in UTC would be compared in
+   * another zone and pages would start over hours back. Refuses a table
+   * holding a document whose `retrieved_at` is ±infinity or before year 1:
+   * its cursor cannot be written down, so a run would end on it and report
+   * "completed" with the documents after it unread.
    */
-  async #checkPositions(c: PgClientLike, raw: QualifiedName): Promise<void> {
-    if (this.#positionsChecked) return;
+  async #checkTable(c: PgClientLike, raw: QualifiedName): Promise<sql.RawContentSql> {
+    if (this.#contentSql !== undefined) return this.#contentSql;
+    const columns = (await c.query(sql.selectColumnTypes(raw))) as { rows: { name: string; type: string }[] };
+    const typeOf = (name: string): string | undefined => columns.rows.find((column) => column.name === name)?.type;
+    const retrievedAt = typeOf('retrieved_at');
+    if (retrievedAt !== undefined && retrievedAt !== 'timestamp with time zone') {
+      throw new BackfillError(
+        'INVALID_ARGUMENT',
+        `${raw.sql}: column retrieved_at is ${retrievedAt}, not timestamp with time zone: positions in (retrieved_at, digest) order are kept in UTC, so a run would read pages again and again. Convert it (if the times are UTC): ALTER TABLE ${raw.sql} ALTER COLUMN retrieved_at TYPE timestamptz USING retrieved_at AT TIME ZONE 'UTC'`,
+        { context: { table: raw.sql, column: 'retrieved_at', type: retrievedAt } },
+      );
+    }
     const found = (await c.query(sql.selectUnplaceableDocument(raw))) as { rows: { digest: string; shown: string; n: string }[] };
     const bad = found.rows[0];
     if (bad !== undefined) {
@@ -143,22 +156,15 @@ export class PgRawDocumentSource implements RawDocumentSource {
         { context: { table: raw.sql, digest: bad.digest, count: Number(bad.n) } },
       );
     }
-    this.#positionsChecked = true;
-  }
-
-  /** How the page query reads and measures the content column, looked up on a source's first page. */
-  async #contentSqlOf(c: PgClientLike, raw: QualifiedName): Promise<sql.RawContentSql> {
-    if (this.#contentSql === undefined) {
-      const found = (await c.query(sql.selectContentType(raw))) as { rows: { type: string }[] };
-      this.#contentSql = sql.rawContentSql(found.rows[0]?.type);
-    }
+    this.#contentSql = sql.rawContentSql(typeOf('content'));
     return this.#contentSql;
   }
 
   /**
    * The next page after `query.after`, in `(retrieved_at, digest)` order.
-   * A source's first page (or plan) refuses a table holding a `retrieved_at`
-   * of ±infinity or before year 1 with `DOCUMENT_INVALID`. A document whose
+   * A source's first page (or plan) refuses a `retrieved_at` column that is
+   * not `timestamptz` with `INVALID_ARGUMENT`, and a table holding a
+   * `retrieved_at` of ±infinity or before year 1 with `DOCUMENT_INVALID`. A document whose
    * content is over 536,870,888 bytes (a bytea over 268,435,443, or over
    * 134,217,722 under `bytea_output = escape`; jsonb measured as text),
    * more than node-postgres can turn into a string, is
@@ -167,8 +173,7 @@ export class PgRawDocumentSource implements RawDocumentSource {
    */
   readPage(query: RawDocumentPageQuery): ResultAsync<readonly RawDocument[], BackfillError> {
     return this.#withClient(async (c, raw) => {
-      await this.#checkPositions(c, raw);
-      const content = await this.#contentSqlOf(c, raw);
+      const content = await this.#checkTable(c, raw);
       const page = (await c.query(sql.selectRawPage(raw, query, content, MAX_STRING))) as { rows: RawRow[] };
       return page.rows.map((row): RawDocument => {
         const doc = { digest: row.digest, retrievedAt: row.retrieved_at, cursor: { retrievedAt: row.cursor_at, digest: row.digest } };
@@ -197,7 +202,7 @@ export class PgRawDocumentSource implements RawDocumentSource {
    */
   keyRanges(query: KeyRangesQuery): ResultAsync<readonly KeyRange[], BackfillError> {
     return this.#withClient(async (c, raw) => {
-      await this.#checkPositions(c, raw);
+      await this.#checkTable(c, raw);
       const ends = (await c.query(sql.selectKeyRangeEnds(raw, query))) as { rows: { n: string; cursor_at: string; digest: string }[] };
       const ranges: KeyRange[] = [];
       let previous: KeyRange | null = null;
@@ -224,7 +229,7 @@ export class PgRawDocumentSource implements RawDocumentSource {
    * decides each copy after the one before it; key ranges backfilled at the
    * same time cannot, so a distributed run over such a keyspace could end
    * with other counts than a single-process run. Free for a table with a
-   * unique index on `digest` (as {@link PgRawDocumentSource.prepare}
+   * valid unique index on `digest` alone (as {@link PgRawDocumentSource.prepare}
    * creates); otherwise one pass over the `(retrieved_at, digest)` index,
    * about 1 s per million documents.
    */

@@ -194,6 +194,8 @@ export interface KeyRangesQuery {
   readonly retrievedSince?: Date;
   /** Only the documents after this one (the first range starts after it). */
   readonly after?: DocumentCursor;
+  /** Only documents at or before this position. */
+  readonly until?: DocumentCursor;
   /** Only the first this many documents of the keyspace (after `after`). */
   readonly maxDocuments?: number;
 }

@@ -43,7 +43,7 @@ export interface RunContext extends BackfillerContext, PageRules {
   readonly start: DocumentCursor | null;
   /** The range's last document, where the run ends; `null` for a run over the whole keyspace. */
   readonly through: DocumentCursor | null;
-  /** Documents the run may evaluate in all; `null` for no limit (a range's end already applies `maxDocuments`). */
+  /** Documents the run may evaluate in all (`maxDocuments`, or under it a range's planned count); `null` for no limit. */
   readonly limitTo: number | null;
   /** The range's size, when the run is one range of a planned run. */
   readonly rangeDocuments: number | undefined;
@@ -158,7 +158,8 @@ export function runContext(
       }),
       start: scope?.range.after ?? null,
       through: scope?.range.through ?? null,
-      limitTo: scope === undefined ? checkpointOptions.maxDocuments : null,
+      // Under maxDocuments a range evaluates at most the documents it was planned with, so a planned run never exceeds it.
+      limitTo: checkpointOptions.maxDocuments === null ? null : (scope?.range.documents ?? checkpointOptions.maxDocuments),
       rangeDocuments: scope?.range.documents,
       signal,
       shouldStop: scope?.shouldStop,

@@ -301,10 +301,12 @@ function rawDocumentsWhere(query: RawDocumentCountQuery, values: unknown[]): str
   return clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
 }
 
-/** The type of the raw table's `content` column (e.g. `text`, `jsonb`, `bytea`). */
-export const selectContentType = (raw: QualifiedName): SqlStatement =>
+/** The types of the raw table's `content` (e.g. `text`, `jsonb`, `bytea`) and `retrieved_at` columns; a domain's base type. */
+export const selectColumnTypes = (raw: QualifiedName): SqlStatement =>
   sql(
-    `SELECT atttypid::regtype::text AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'content' AND NOT attisdropped`,
+    `SELECT a.attname AS name, (CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END)::regtype::text AS type
+       FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+      WHERE a.attrelid = $1::regclass AND a.attname IN ('content', 'retrieved_at') AND NOT a.attisdropped`,
     [raw.sql],
   );
 
@@ -377,6 +379,7 @@ export function selectKeyRangeEnds(raw: QualifiedName, query: KeyRangesQuery): S
     {
       ...(query.retrievedSince === undefined ? {} : { retrievedSince: query.retrievedSince }),
       ...(query.after === undefined ? {} : { after: query.after }),
+      ...(query.until === undefined ? {} : { until: query.until }),
     },
     values,
   );
@@ -392,12 +395,21 @@ export function selectKeyRangeEnds(raw: QualifiedName, query: KeyRangesQuery): S
   );
 }
 
-/** Whether the table has a unique index on `digest` alone (then no digest can repeat). */
+/**
+ * Whether no digest can repeat in the table: it has a unique index on
+ * `digest` alone that is whole (no WHERE), valid and ready (a failed
+ * `CREATE UNIQUE INDEX CONCURRENTLY` leaves an invalid one that vouches for
+ * nothing), and no table inherits from it (a child's rows are read too, but
+ * the parent's index does not cover them; a partitioned table's index does).
+ */
 export const selectDigestIsUnique = (raw: QualifiedName): SqlStatement =>
   sql(
     `SELECT EXISTS (
        SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-        WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indpred IS NULL AND i.indnkeyatts = 1 AND a.attname = 'digest'
+        WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indisvalid AND i.indisready AND i.indpred IS NULL
+          AND i.indnkeyatts = 1 AND a.attname = 'digest'
+     ) AND NOT EXISTS (
+       SELECT 1 FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhparent WHERE h.inhparent = $1::regclass AND c.relkind <> 'p'
      ) AS "unique"`,
     [raw.sql],
   );

@@ -114,7 +114,11 @@ export interface RangeRun {
   /** The range's own checkpoint (and run lock) id. */
   readonly checkpointId: string;
   readonly range: KeyRange;
-  /** The run's options; `maxDocuments` was applied when the keyspace was cut. */
+  /**
+   * The run's options. `maxDocuments` was applied when the keyspace was
+   * cut; under it the range also stops after `range.documents` documents,
+   * so documents inserted into it since cannot take the run past `maxDocuments`.
+   */
   readonly options: Omit<StatementBackfillOptions, 'runId'>;
   /** Asked between batches; `true` stops the range with `ABORTED` (an earlier range failed under `stopOnError`). */
   readonly shouldStop?: () => Promise<boolean>;

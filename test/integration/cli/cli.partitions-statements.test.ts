@@ -142,6 +142,20 @@ describe('backfill-kit statements backfill (PGURI)', () => {
     expect(r.stderr).not.toMatch(/TABLE_NOT_FOUND/);
   });
 
+  it("report on a single-process run's id says so and points at statements backfill --run-id, which prints its summary", async () => {
+    const run = await cli(['statements', 'backfill', '--run-id', 'solo', '--max-documents', '3'], { env: { PGURI: db.url } });
+    expect([0, 4], run.stderr).toContain(run.code);
+    const r = await cli(['statements', 'report', '--run-id', 'solo'], { env: { PGURI: db.url } });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(
+      /^error INVALID_ARGUMENT: run solo is a single-process run \(completed\), not a planned one: statements backfill --run-id solo prints its summary and report hash\./m,
+    );
+    const again = await cli(['statements', 'backfill', '--run-id', 'solo', '--max-documents', '3'], { env: { PGURI: db.url } });
+    const summary = (out: string) => out.split('\n').filter((line) => !line.startsWith('run id:'));
+    expect(again.code).toBe(run.code);
+    expect(summary(again.stdout)).toEqual(summary(run.stdout));
+  });
+
   it('a missing raw-documents table exits 6', async () => {
     const r = await cli(['statements', 'backfill', '--raw-table', 'vex.missing_raw'], { env: { PGURI: db.url } });
     expect(r.code).toBe(6);

@@ -62,6 +62,20 @@ describe('backfill-kit usage', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('a flag that does nothing for a command is refused (exit 2), never accepted and ignored', async () => {
+    const env = { PGURI: 'postgres://127.0.0.1:1/x' };
+    // A report enqueues no job, so a heartbeat is not among its flags.
+    const report = await cli(['statements', 'report', '--run-id', 'r', '--heartbeat-seconds', '30'], { env });
+    expect(report.code).toBe(2);
+    expect(report.stderr).toMatch(/^error INVALID_ARGUMENT: .*--heartbeat-seconds/m);
+    // Nothing is written to the reject file unless bad lines are rejected.
+    const reject = await cli(['dataset', 'import', 'x.tar.zst', '--reject-path', 'bad.ndjson'], { env });
+    expect(reject.code).toBe(2);
+    expect(reject.stderr).toContain('--reject-path applies only with --on-invalid reject: add --on-invalid, or leave it out.');
+    const failing = await cli(['dataset', 'import', 'x.tar.zst', '--on-invalid', 'fail', '--reject-path', 'bad.ndjson'], { env });
+    expect(failing.code).toBe(2);
+  });
+
   it('an unknown command and a missing argument are usage errors', async () => {
     expect((await cli(['dataset', 'explode'])).code).toBe(2);
     expect((await cli(['nope'])).code).toBe(2);

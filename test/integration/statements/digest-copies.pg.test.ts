@@ -150,4 +150,28 @@ describe('copies of a digest', () => {
     expect(report.summary.text).toBe(one.text);
     expect(report.summary.reportSha256).toBe(one.reportSha256);
   }, 120_000);
+
+  it('are refused even where a unique index on digest vouches for nothing: an invalid one, or a parent of inheriting tables', async () => {
+    const planOver = (raw: string, prefix: string) =>
+      planBackfill(
+        { connectionString: db.url, tables: { raw, runs: `${prefix}.runs`, ranges: `${prefix}.ranges`, workers: `${prefix}.workers` } },
+        { runId: prefix, batchSize: 10, rangeSize: 10 },
+      );
+    psql(db.url, 'CREATE TABLE vex.raw_invalid_index AS SELECT * FROM vex.raw_with_copies');
+    // A failed CREATE UNIQUE INDEX CONCURRENTLY leaves an INVALID index behind.
+    expect(() => psql(db.url, 'CREATE UNIQUE INDEX CONCURRENTLY raw_invalid_digest ON vex.raw_invalid_index (digest)')).toThrow(
+      /could not create unique index/,
+    );
+    expect((await planOver('vex.raw_invalid_index', 'invalid_index'))._unsafeUnwrapErr().code).toBe('DOCUMENT_INVALID');
+
+    // A parent's unique digest does not cover the rows of a table that inherits from it, which every page reads too.
+    psql(
+      db.url,
+      `CREATE TABLE vex.raw_parent (digest text PRIMARY KEY, retrieved_at timestamptz NOT NULL, content text NOT NULL);
+       CREATE TABLE vex.raw_archive () INHERITS (vex.raw_parent);
+       INSERT INTO vex.raw_parent SELECT digest, retrieved_at, content FROM vex.raw_documents;
+       INSERT INTO vex.raw_archive SELECT digest, retrieved_at + interval '1 hour', content FROM vex.raw_documents LIMIT 1;`,
+    );
+    expect((await planOver('vex.raw_parent', 'inherited'))._unsafeUnwrapErr().code).toBe('DOCUMENT_INVALID');
+  }, 60_000);
 });

@@ -84,3 +84,31 @@ describe('retrieved_at values a cursor cannot hold', () => {
     expect(storedDocuments()).toBe(300);
   });
 });
+
+describe('a retrieved_at column without a time zone', () => {
+  // Cursors are written in UTC; a `timestamp` column is compared in the
+  // session's TimeZone, so outside UTC every page started hours back.
+  beforeEach(async () => {
+    await db.query("ALTER TABLE vex.raw_documents ALTER COLUMN retrieved_at TYPE timestamp USING retrieved_at AT TIME ZONE 'UTC'");
+  });
+
+  const expectRefusal = (error: { code: string; message: string; context?: unknown }) => {
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(error.message).toContain('retrieved_at is timestamp without time zone');
+    expect(error.message).toContain("ALTER COLUMN retrieved_at TYPE timestamptz USING retrieved_at AT TIME ZONE 'UTC'");
+    expect(error.context).toMatchObject({ column: 'retrieved_at', type: 'timestamp without time zone' });
+  };
+
+  it('a run is refused before any batch, naming the column, its type and the fix', async () => {
+    const result = await backfill(50);
+    expectRefusal(result._unsafeUnwrapErr());
+    expect(
+      psql(db.url, "SELECT to_regclass('vex.statement_documents') IS NULL OR (SELECT count(*) = 0 FROM vex.statement_documents)"),
+    ).toBe('t');
+  });
+
+  it('planning is refused the same way', async () => {
+    const planned = await planBackfill({ connectionString: db.url }, { runId: 'timestamp-column', rangeSize: 50 });
+    expectRefusal(planned._unsafeUnwrapErr());
+  });
+});
