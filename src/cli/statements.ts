@@ -542,7 +542,7 @@ const worker: CommandSpec = {
       type: 'string',
       value: '<id>',
       description:
-        "With --until-done: first wait until this run's jobs are enqueued, for a worker started together with `statements plan`.",
+        "With --until-done: first wait until this run's jobs are enqueued (for a worker started together with `statements plan`), then exit once this run is done, whatever other runs of the queue still have.",
     },
     ...storeFlags,
     ...engineFlags,

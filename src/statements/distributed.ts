@@ -154,14 +154,19 @@ export interface BackfillWorkerOptions {
    * @defaultValue 1
    */
   readonly concurrency?: number;
-  /** Return once the queue holds no job queued, waiting for a retry or running anywhere. */
+  /**
+   * Return once the queue holds no job queued, waiting for a retry or
+   * running anywhere (with `runId`: no such job of that run).
+   */
   readonly untilDone?: boolean;
   /** Stops taking jobs; running ranges stop between batches (their jobs are retried). */
   readonly signal?: AbortSignal;
   /**
    * With `untilDone`: first wait until this run's jobs are enqueued (or
    * its plan has nothing left to do), so a worker started together with
-   * its planner does not find the queue still empty and return at once.
+   * its planner does not find the queue still empty and return at once;
+   * then return once this run is done, whatever other runs sharing the
+   * queue still have to do (the worker takes their jobs meanwhile too).
    */
   readonly runId?: string;
   /**
@@ -748,8 +753,9 @@ async function runJob(w: WorkerContext, { held, target }: Claimed, onLastPageRea
 
 /**
  * Takes range jobs from the queue and backfills them, `concurrency` at a
- * time, until `signal` fires (or, with `untilDone`, until no job is queued,
- * waiting for a retry, or running on any host). A worker killed at any
+ * time, until `signal` fires (or, with `untilDone`, until no job, of the
+ * `runId` run if given, is queued, waiting for a retry, or running on any
+ * host). A worker killed at any
  * moment loses nothing: its ranges' committed batches are checkpointed, and
  * the engine hands its job to another worker once its heartbeat stops; that
  * worker resumes the range from its checkpoint. Safe to run on many hosts.
@@ -805,7 +811,8 @@ async function failedRunAmong(
 /**
  * `statements backfill --workers N` in one call: plans the run, calls
  * `onPlanned` (to start the other workers), and works in this process
- * until the queue is done, on one pg-boss instance and one pool.
+ * until the run has no job left (jobs of other runs in a shared queue are
+ * left to their workers), on one pg-boss instance and one pool.
  */
 export function planAndWork(
   config: DistributedBackfillConfig,
@@ -820,7 +827,7 @@ export function planAndWork(
       (s) =>
         safeTry(async function* () {
           onPlanned(yield* planIn(s, plan));
-          return await workIn(s, config, { ...worker, untilDone: true }, startedAt, outageFor(config, worker));
+          return await workIn(s, config, { ...worker, untilDone: true, runId: plan.runId }, startedAt, outageFor(config, worker));
         }),
       { ranges: worker.concurrency ?? 1 },
     ),
@@ -1048,11 +1055,12 @@ async function workIn(
       if (waited.isErr()) return err(waited.error);
     }
     slots = Promise.all(Array.from({ length: options.concurrency ?? 1 }, slot));
-    // With untilDone, a worker that finds no job left anywhere (even at its start) returns at
-    // once; while one of its own ranges runs, there is no need to ask (its end wakes the loop).
+    // With untilDone, a worker that finds no job left (of its runId's run, or anywhere) returns at
+    // once, even at its start. While one of its ranges runs, only a worker waiting for one run asks
+    // (that range may be another run's); for the others the range's end wakes the loop.
     while (!stopping.signal.aborted) {
-      if (options.untilDone && running === 0) {
-        const pending = await queue.pending();
+      if (options.untilDone && (running === 0 || options.runId !== undefined)) {
+        const pending = await queue.pending(options.runId ?? null);
         if (pending.isOk()) {
           outage.ended();
           if (pending.value === 0) break;

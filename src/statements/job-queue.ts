@@ -170,9 +170,9 @@ export class RangeJobQueue {
     };
   }
 
-  /** Jobs of this queue still queued, waiting for a retry, or running (on any host). */
-  pending(): ResultAsync<number, BackfillError> {
-    const { text, values } = countPendingJobs(this.#schema, this.#queue);
+  /** Jobs of this queue (of run `runId`, unless `null`) still queued, waiting for a retry, or running (on any host). */
+  pending(runId: string | null): ResultAsync<number, BackfillError> {
+    const { text, values } = countPendingJobs(this.#schema, this.#queue, runId);
     return ResultAsync.fromPromise(
       this.#boss
         .getDb()

@@ -557,9 +557,12 @@ export const countWorkersAlive = (workers: QualifiedName, withinSeconds: number)
 
 // ─── Job engine (RangeJobQueue, on pg-boss's tables) ───────────────────────
 
-/** Jobs of `queue` still queued, waiting for a retry, or running (pg-boss's job states before `completed`). */
-export const countPendingJobs = (schema: string, queue: string): SqlStatement =>
-  sql(`SELECT count(*)::int AS n FROM ${quoteIdent(schema)}.job WHERE name = $1 AND state < 'completed'`, [queue]);
+/** Jobs of `queue` (of run `runId`, unless `null`) still queued, waiting for a retry, or running (pg-boss's job states before `completed`). */
+export const countPendingJobs = (schema: string, queue: string, runId: string | null): SqlStatement =>
+  sql(
+    `SELECT count(*)::int AS n FROM ${quoteIdent(schema)}.job WHERE name = $1 AND state < 'completed' AND ($2::text IS NULL OR data->>'runId' = $2)`,
+    [queue, runId],
+  );
 
 /** Whether `queue` holds any job (of run `runId`, unless `null`), in any state: planning enqueues a run's jobs in one statement. */
 export const selectRunHasJobs = (schema: string, queue: string, runId: string | null): SqlStatement =>
