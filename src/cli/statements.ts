@@ -555,16 +555,26 @@ const worker: CommandSpec = {
     const runId = stringFlag(ctx.flags, 'run-id');
     if (!booleanFlag(ctx.flags, 'until-done')) yield* onlyWith(ctx.flags, ['run-id'], '--until-done');
     const reconnectSeconds = yield* intFlag(ctx.flags, 'reconnect-seconds', 0);
+    const untilDone = booleanFlag(ctx.flags, 'until-done');
     const done = await runBackfillWorker(yield* clusterOf(ctx), {
       ...(concurrency === undefined ? {} : { concurrency }),
       ...(threads === undefined ? {} : { threads }),
       ...(reconnectSeconds === undefined ? {} : { reconnectSeconds }),
       ...(runId === undefined ? {} : { runId }),
-      untilDone: booleanFlag(ctx.flags, 'until-done'),
+      untilDone,
       signal: ctx.signal,
     });
     if (done.isErr()) return failed(done.error);
     const w = done.value;
+    // Stopping is how a worker without --until-done ends; one with it was stopped before the work was done.
+    if (untilDone && ctx.signal.aborted)
+      return failed(
+        new BackfillError(
+          'ABORTED',
+          `worker ${w.workerId} was interrupted before ${runId === undefined ? 'the queue' : `run ${runId}`} was done (${w.ranges} ranges done); its ranges resume from their checkpoints in the next worker.`,
+          { partial: w },
+        ),
+      );
     return {
       exitCode: EXIT_CODES.OK.code,
       report: w,
