@@ -30,7 +30,7 @@ import {
 } from './defaults.js';
 import { RangeJobQueue, rangeQueueName, type HeldJob, type RangeJob } from './job-queue.js';
 import { selectFailingRangeJobs } from './sql.js';
-import { pgErrorToBackfill } from '../_internals/pg.js';
+import { isPassingConnectionLoss, pgErrorToBackfill } from '../_internals/pg.js';
 import { PgRawDocumentSource } from './pg-raw-document-source.js';
 import { PgStatementSink } from './pg-statement-sink.js';
 import {
@@ -60,6 +60,10 @@ export const DEFAULT_RANGE_SIZE = 1000;
 
 /** Seconds a worker waits for an unreachable database before it fails with `DB_CONNECTION`, unless `reconnectSeconds` says otherwise. */
 export const DEFAULT_RECONNECT_SECONDS = 60;
+
+/** The range of `heartbeatSeconds`: pg-boss's minimum, and an hour. */
+const MIN_HEARTBEAT_SECONDS = 10;
+const MAX_HEARTBEAT_SECONDS = 3600;
 
 /** A worker whose heartbeat is older than this is not counted as alive. */
 const WORKER_ALIVE_SECONDS = 15;
@@ -108,7 +112,7 @@ export interface DistributedBackfillConfig {
   };
   /** Schema of pg-boss's tables. @defaultValue `pgboss` */
   readonly jobsSchema?: string;
-  /** Seconds without a heartbeat before a dead worker's job is retried elsewhere (at least 10). @defaultValue 10 */
+  /** Seconds without a heartbeat before a dead worker's job is retried elsewhere (an integer from 10 to 3600). @defaultValue 10 */
   readonly heartbeatSeconds?: number;
   /** @defaultValue a logger that discards everything */
   readonly logger?: Logger;
@@ -448,9 +452,20 @@ function withSession<T>(
     reconnect,
   }: { readonly ranges?: number; readonly reconnect?: { readonly outage: Outage; readonly signal: AbortSignal | undefined } } = {},
 ): ResultAsync<T, BackfillError> {
-  // Checked before connecting: pg-boss would otherwise fail on it with a DB_ERROR.
+  // Checked before connecting: pg-boss would otherwise fail on them once connected.
   const schema = validateIdentifier(config.jobsSchema ?? 'pgboss', 'jobsSchema');
   if (schema.isErr()) return errAsync(schema.error);
+  const { heartbeatSeconds } = config;
+  if (
+    heartbeatSeconds !== undefined &&
+    (!Number.isInteger(heartbeatSeconds) || heartbeatSeconds < MIN_HEARTBEAT_SECONDS || heartbeatSeconds > MAX_HEARTBEAT_SECONDS)
+  )
+    return errAsync(
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        `heartbeatSeconds must be an integer from ${MIN_HEARTBEAT_SECONDS} to ${MAX_HEARTBEAT_SECONDS}, not ${heartbeatSeconds}.`,
+      ),
+    );
   return ResultAsync.fromPromise(
     (async () => {
       const started = await (reconnect === undefined
@@ -887,9 +902,9 @@ class Outage {
     this.#tries = 0;
   }
 
-  /** Notes `error` if it is a lost connection (to wait out) and says whether it was. */
+  /** Notes `error` if it is a lost connection (to wait out; not a missing database or a rejected login) and says whether it was. */
   noted(error: unknown): boolean {
-    if (!(error instanceof BackfillError) || error.code !== 'DB_CONNECTION') return false;
+    if (!(error instanceof BackfillError) || !isPassingConnectionLoss(error)) return false;
     if (this.#since === undefined) {
       this.#since = Date.now();
       this.#logger.warn('statement backfill: the database is unreachable; waiting for it', {
