@@ -163,7 +163,7 @@ export interface BackfillWorkerOptions {
    * running anywhere (with `runId`: no such job of that run).
    */
   readonly untilDone?: boolean;
-  /** Stops taking jobs; running ranges stop between batches (their jobs are retried). */
+  /** Stops taking jobs; running ranges stop between batches (their jobs go back to the queue, spending none of their retries). */
   readonly signal?: AbortSignal;
   /**
    * With `untilDone`: first wait until this run's jobs are enqueued (or
@@ -1043,18 +1043,33 @@ async function workIn(
         if (completed.isErr())
           parts.logger.warn('statement backfill: could not mark a job done', { ...job, error: completed.error.message });
       } catch (error) {
-        retried += 1;
-        outage.noted(error);
-        parts.logger.warn('statement backfill: range attempt failed; the engine retries it', { ...job, error: message(error) });
-        await claimed.held.fail(error);
+        if (stopping.signal.aborted && error instanceof BackfillError && error.code === 'ABORTED') {
+          // Stopped between batches: no failure, so no retry spent and no backoff before another worker takes it.
+          parts.logger.debug?.('statement backfill: range stopped; its job goes back to the queue', { ...job });
+          await release(claimed.held);
+        } else {
+          retried += 1;
+          outage.noted(error);
+          parts.logger.warn('statement backfill: range attempt failed; the engine retries it', { ...job, error: message(error) });
+          await claimed.held.fail(error);
+        }
       } finally {
         running -= 1;
         napping?.abort();
       }
     }
-    // A job claimed ahead of a stop goes back to the engine.
+    // A job claimed ahead of a stop goes back to the queue.
     const left = await next?.catch(() => null);
-    if (left) await left.held.fail(new Error('the worker stopped before this range started'));
+    if (left) await release(left.held);
+  };
+  /** Hands a job back untried; if that fails, its heartbeats stop and the engine retries it. */
+  const release = async (held: HeldJob): Promise<void> => {
+    const released = await held.release();
+    if (released.isErr())
+      parts.logger.warn('statement backfill: could not hand a job back; it is retried once its heartbeats stop', {
+        ...held.job,
+        error: released.error.message,
+      });
   };
   // The loop below naps until its next check, or until one of its ranges ends.
   let napping: AbortController | undefined;
