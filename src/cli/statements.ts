@@ -38,7 +38,7 @@ import {
   type PlanBackfillOptions,
   type RetryingRange,
 } from '../statements/index.js';
-import { BackfillProgressReader, planAndWork, rangeFailedError } from '../statements/distributed.js';
+import { BackfillProgressReader, enqueueAgainAdvice, planAndWork, rangeFailedError } from '../statements/distributed.js';
 import {
   booleanFlag,
   failed,
@@ -325,8 +325,9 @@ async function* reportOutcome(ctx: CommandContext, runId: string): CommandRun {
   const progress = await backfillProgress(cluster, runId);
   const p = progress.isOk() ? progress.value : undefined;
   const where = p === undefined ? '' : ` (${progressText(p)})`;
+  const next = p?.noJobQueued ? `but ${enqueueAgainAdvice(runId)}` : 'report again once its workers are done';
   return failed(
-    new BackfillError('RUN_IN_PROGRESS', `run ${runId} is still running${where}; report again once its workers are done.`, {
+    new BackfillError('RUN_IN_PROGRESS', `run ${runId} is still running${where}; ${next}.`, {
       context: { runId },
       partial: { ...report, progress: p ?? null },
     }),

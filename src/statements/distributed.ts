@@ -29,7 +29,7 @@ import {
   REPORT_SCHEMA_VERSION,
 } from './defaults.js';
 import { RangeJobQueue, rangeQueueName, type HeldJob, type RangeJob } from './job-queue.js';
-import { selectFailingRangeJobs } from './sql.js';
+import { countPendingJobs, selectFailingRangeJobs } from './sql.js';
 import { isPassingConnectionLoss, pgErrorToBackfill } from '../_internals/pg.js';
 import { PgRawDocumentSource } from './pg-raw-document-source.js';
 import { PgStatementSink } from './pg-statement-sink.js';
@@ -308,6 +308,13 @@ export interface DistributedBackfillProgress {
   readonly workersAlive: number;
   /** Ranges that failed and that the job engine is retrying, in keyspace order. */
   readonly retrying: readonly RetryingRange[];
+  /**
+   * The run is `running`, but none of its jobs is queued, waiting for a
+   * retry or running, so no worker will move it: its planner stopped after
+   * it stored the plan and before it enqueued the jobs. Planning it again
+   * with the same options enqueues its unfinished ranges.
+   */
+  readonly noJobQueued: boolean;
 }
 
 /**
@@ -1154,12 +1161,15 @@ async function untilEnqueued(
     const run = await combineRun(parts, runId);
     if (run.isOk() && run.value.combined.state !== 'running') break;
     const waited = Date.now() - since;
-    if (run.isErr() && Date.now() >= noteAt) {
+    if (Date.now() >= noteAt) {
       noteAt += 60_000;
-      parts.logger.warn(
-        `statement backfill: still waiting after ${Math.round(waited / 1000)} s: ${run.error.message} Check --run-id and the table flags against the planner’s.`,
-        { runId, runsTable: parts.plans.runsTable },
-      );
+      const why = run.isErr()
+        ? `${run.error.message} Check --run-id and the table flags against the planner’s.`
+        : `run ${runId} is planned, but ${enqueueAgainAdvice(runId)}.`;
+      parts.logger.warn(`statement backfill: still waiting after ${Math.round(waited / 1000)} s: ${why}`, {
+        runId,
+        runsTable: parts.plans.runsTable,
+      });
     }
     await pause(run.isOk() ? ENQUEUE_WAIT_PLANNED_MS : waited < UNPLANNED_NOTE_MS ? ENQUEUE_WAIT_MS : UNPLANNED_WAIT_MS, signal);
   }
@@ -1380,6 +1390,8 @@ async function progressOf(parts: Parts, runId: string): Promise<Result<Distribut
   const [first, alive] = [await parts.plans.firstStarted(runId), await parts.plans.workersAlive(WORKER_ALIVE_SECONDS)];
   if (first.isErr()) return err(first.error);
   if (alive.isErr()) return err(alive.error);
+  const pending = combined.state === 'running' ? await pendingJobs(parts, runId) : ok(1);
+  if (pending.isErr()) return err(pending.error);
   const done = combined.counters.evaluated;
   const elapsed = first.value === null ? 0 : (Date.now() - first.value.getTime()) / 1000;
   const rate = elapsed > 0 ? done / elapsed : 0;
@@ -1396,5 +1408,19 @@ async function progressOf(parts: Parts, runId: string): Promise<Result<Distribut
     ...(rate > 0 && combined.state !== 'failed' ? { etaSeconds: combined.state === 'running' ? left / rate : 0 } : {}),
     workersAlive: alive.value,
     retrying: combined.retrying,
+    noJobQueued: pending.value === 0,
   });
+}
+
+/** Jobs of `runId` queued, waiting for a retry or running (read from pg-boss's table, without starting pg-boss). */
+function pendingJobs(parts: Parts, runId: string): ResultAsync<number, BackfillError> {
+  const { text, values } = countPendingJobs(parts.jobs.schema, rangeQueueName(parts.jobs.queue), runId);
+  return ResultAsync.fromPromise(parts.pool.query<{ n: number }>(text, [...values]), (e) =>
+    pgErrorToBackfill(e, { runId }, 'job engine (pg-boss)'),
+  ).map((r) => r.rows[0]?.n ?? 0);
+}
+
+/** What to do about a planned run none of whose ranges has a job in the queue. */
+export function enqueueAgainAdvice(runId: string): string {
+  return `none of its ranges has a job in the queue: if its planner is no longer running (it stopped before it enqueued them), plan it again with the same options (statements plan --run-id ${runId}) to enqueue them`;
 }
