@@ -47,13 +47,27 @@ function isPool(source: PgPoolLike | PgClientLike): source is PgPoolLike {
   return typeof (source as Partial<PgPoolLike>).totalCount === 'number' && typeof (source as Partial<PgPoolLike>).connect === 'function';
 }
 
+/** A connection the server refused for good: no such database, a rejected login. Waiting does not heal it. */
+const REFUSED_CONNECTION_SQLSTATES: ReadonlySet<unknown> = new Set(['3D000', '28000', '28P01']);
+
+/**
+ * Whether `error` is a connection lost or refused for now (refused or reset,
+ * a server shutting down, restarting or recovering), which may come back:
+ * a `DB_CONNECTION` other than a missing database or a rejected login.
+ */
+export function isPassingConnectionLoss(error: BackfillError): boolean {
+  return error.code === 'DB_CONNECTION' && !REFUSED_CONNECTION_SQLSTATES.has(error.dbCode);
+}
+
 /** SQLSTATEs with their own code; everything else is `DB_ERROR`. */
 export function pgErrorToBackfill(error: unknown, context: BackfillErrorContext = {}, what = 'PostgreSQL'): BackfillError {
   if (error instanceof BackfillError) return error;
   const e = error as { code?: unknown; message?: unknown; detail?: unknown; syscall?: unknown } | null;
+  const message = `${what}: ${typeof e?.message === 'string' ? e.message : String(error)}`;
+  // An argument a driver or engine asserts on (pg-boss checks its options with node:assert) is no lost connection.
+  if (e?.code === 'ERR_ASSERTION') return new BackfillError('INVALID_ARGUMENT', message, { cause: error, context });
   // A socket error's code (EPIPE, five capitals) is no SQLSTATE: Node system errors carry a syscall.
   const sqlstate = typeof e?.code === 'string' && e.syscall === undefined ? e.code : undefined;
-  const message = `${what}: ${typeof e?.message === 'string' ? e.message : String(error)}`;
   const base = { cause: error, context, ...(sqlstate === undefined ? {} : { dbCode: sqlstate }), detail: e?.detail };
   if (sqlstate === '55P03') return new BackfillError('LOCK_TIMEOUT', message, base);
   if (sqlstate === '57014') return new BackfillError('ABORTED', message, base);
@@ -65,9 +79,7 @@ export function pgErrorToBackfill(error: unknown, context: BackfillErrorContext 
     sqlstate === '57P01' ||
     sqlstate === '57P02' ||
     sqlstate === '57P03' ||
-    sqlstate === '3D000' ||
-    sqlstate === '28P01' ||
-    sqlstate === '28000'
+    REFUSED_CONNECTION_SQLSTATES.has(sqlstate)
   ) {
     return new BackfillError('DB_CONNECTION', message, base);
   }

@@ -38,7 +38,7 @@ import {
   type PlanBackfillOptions,
   type RetryingRange,
 } from '../statements/index.js';
-import { BackfillProgressReader, planAndWork, rangeFailedError } from '../statements/distributed.js';
+import { BackfillProgressReader, enqueueAgainAdvice, planAndWork, rangeFailedError } from '../statements/distributed.js';
 import {
   booleanFlag,
   failed,
@@ -333,8 +333,9 @@ async function* reportOutcome(ctx: CommandContext, runId: string): CommandRun {
   const progress = await backfillProgress(cluster, runId);
   const p = progress.isOk() ? progress.value : undefined;
   const where = p === undefined ? '' : ` (${progressText(p)})`;
+  const next = p?.noJobQueued ? `but ${enqueueAgainAdvice(runId)}` : 'report again once its workers are done';
   return failed(
-    new BackfillError('RUN_IN_PROGRESS', `run ${runId} is still running${where}; report again once its workers are done.`, {
+    new BackfillError('RUN_IN_PROGRESS', `run ${runId} is still running${where}; ${next}.`, {
       context: { runId },
       partial: { ...report, progress: p ?? null },
     }),
@@ -551,7 +552,7 @@ const worker: CommandSpec = {
       type: 'string',
       value: '<id>',
       description:
-        "With --until-done: first wait until this run's jobs are enqueued, for a worker started together with `statements plan`.",
+        "With --until-done: first wait until this run's jobs are enqueued (for a worker started together with `statements plan`), then exit once this run is done, whatever other runs of the queue still have.",
     },
     ...storeFlags,
     ...engineFlags,
@@ -565,16 +566,26 @@ const worker: CommandSpec = {
     const runId = stringFlag(ctx.flags, 'run-id');
     if (!booleanFlag(ctx.flags, 'until-done')) yield* onlyWith(ctx.flags, ['run-id'], '--until-done');
     const reconnectSeconds = yield* intFlag(ctx.flags, 'reconnect-seconds', 0);
+    const untilDone = booleanFlag(ctx.flags, 'until-done');
     const done = await runBackfillWorker(yield* clusterOf(ctx), {
       ...(concurrency === undefined ? {} : { concurrency }),
       ...(threads === undefined ? {} : { threads }),
       ...(reconnectSeconds === undefined ? {} : { reconnectSeconds }),
       ...(runId === undefined ? {} : { runId }),
-      untilDone: booleanFlag(ctx.flags, 'until-done'),
+      untilDone,
       signal: ctx.signal,
     });
     if (done.isErr()) return failed(done.error);
     const w = done.value;
+    // Stopping is how a worker without --until-done ends; one with it was stopped before the work was done.
+    if (untilDone && ctx.signal.aborted)
+      return failed(
+        new BackfillError(
+          'ABORTED',
+          `worker ${w.workerId} was interrupted before ${runId === undefined ? 'the queue' : `run ${runId}`} was done (${w.ranges} ranges done); its ranges resume from their checkpoints in the next worker.`,
+          { partial: w },
+        ),
+      );
     return {
       exitCode: EXIT_CODES.OK.code,
       report: w,

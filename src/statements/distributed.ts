@@ -29,8 +29,8 @@ import {
   REPORT_SCHEMA_VERSION,
 } from './defaults.js';
 import { RangeJobQueue, rangeQueueName, type HeldJob, type RangeJob } from './job-queue.js';
-import { selectFailingRangeJobs } from './sql.js';
-import { pgErrorToBackfill } from '../_internals/pg.js';
+import { countPendingJobs, selectFailingRangeJobs } from './sql.js';
+import { isPassingConnectionLoss, pgErrorToBackfill } from '../_internals/pg.js';
 import { PgRawDocumentSource } from './pg-raw-document-source.js';
 import { PgStatementSink } from './pg-statement-sink.js';
 import {
@@ -60,6 +60,10 @@ export const DEFAULT_RANGE_SIZE = 1000;
 
 /** Seconds a worker waits for an unreachable database before it fails with `DB_CONNECTION`, unless `reconnectSeconds` says otherwise. */
 export const DEFAULT_RECONNECT_SECONDS = 60;
+
+/** The range of `heartbeatSeconds`: pg-boss's minimum, and an hour. */
+const MIN_HEARTBEAT_SECONDS = 10;
+const MAX_HEARTBEAT_SECONDS = 3600;
 
 /** A worker whose heartbeat is older than this is not counted as alive. */
 const WORKER_ALIVE_SECONDS = 15;
@@ -108,7 +112,7 @@ export interface DistributedBackfillConfig {
   };
   /** Schema of pg-boss's tables. @defaultValue `pgboss` */
   readonly jobsSchema?: string;
-  /** Seconds without a heartbeat before a dead worker's job is retried elsewhere (at least 10). @defaultValue 10 */
+  /** Seconds without a heartbeat before a dead worker's job is retried elsewhere (an integer from 10 to 3600). @defaultValue 10 */
   readonly heartbeatSeconds?: number;
   /** @defaultValue a logger that discards everything */
   readonly logger?: Logger;
@@ -155,14 +159,19 @@ export interface BackfillWorkerOptions {
    * @defaultValue 1
    */
   readonly concurrency?: number;
-  /** Return once the queue holds no job queued, waiting for a retry or running anywhere. */
+  /**
+   * Return once the queue holds no job queued, waiting for a retry or
+   * running anywhere (with `runId`: no such job of that run).
+   */
   readonly untilDone?: boolean;
-  /** Stops taking jobs; running ranges stop between batches (their jobs are retried). */
+  /** Stops taking jobs; running ranges stop between batches (their jobs go back to the queue, spending none of their retries). */
   readonly signal?: AbortSignal;
   /**
    * With `untilDone`: first wait until this run's jobs are enqueued (or
    * its plan has nothing left to do), so a worker started together with
-   * its planner does not find the queue still empty and return at once.
+   * its planner does not find the queue still empty and return at once;
+   * then return once this run is done, whatever other runs sharing the
+   * queue still have to do (the worker takes their jobs meanwhile too).
    */
   readonly runId?: string;
   /**
@@ -300,6 +309,13 @@ export interface DistributedBackfillProgress {
   readonly workersAlive: number;
   /** Ranges that failed and that the job engine is retrying, in keyspace order. */
   readonly retrying: readonly RetryingRange[];
+  /**
+   * The run is `running`, but none of its jobs is queued, waiting for a
+   * retry or running, so no worker will move it: its planner stopped after
+   * it stored the plan and before it enqueued the jobs. Planning it again
+   * with the same options enqueues its unfinished ranges.
+   */
+  readonly noJobQueued: boolean;
 }
 
 /**
@@ -444,9 +460,20 @@ function withSession<T>(
     reconnect,
   }: { readonly ranges?: number; readonly reconnect?: { readonly outage: Outage; readonly signal: AbortSignal | undefined } } = {},
 ): ResultAsync<T, BackfillError> {
-  // Checked before connecting: pg-boss would otherwise fail on it with a DB_ERROR.
+  // Checked before connecting: pg-boss would otherwise fail on them once connected.
   const schema = validateIdentifier(config.jobsSchema ?? 'pgboss', 'jobsSchema');
   if (schema.isErr()) return errAsync(schema.error);
+  const { heartbeatSeconds } = config;
+  if (
+    heartbeatSeconds !== undefined &&
+    (!Number.isInteger(heartbeatSeconds) || heartbeatSeconds < MIN_HEARTBEAT_SECONDS || heartbeatSeconds > MAX_HEARTBEAT_SECONDS)
+  )
+    return errAsync(
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        `heartbeatSeconds must be an integer from ${MIN_HEARTBEAT_SECONDS} to ${MAX_HEARTBEAT_SECONDS}, not ${heartbeatSeconds}.`,
+      ),
+    );
   return ResultAsync.fromPromise(
     (async () => {
       const started = await (reconnect === undefined
@@ -756,8 +783,9 @@ async function runJob(w: WorkerContext, { held, target }: Claimed, onLastPageRea
 
 /**
  * Takes range jobs from the queue and backfills them, `concurrency` at a
- * time, until `signal` fires (or, with `untilDone`, until no job is queued,
- * waiting for a retry, or running on any host). A worker killed at any
+ * time, until `signal` fires (or, with `untilDone`, until no job, of the
+ * `runId` run if given, is queued, waiting for a retry, or running on any
+ * host). A worker killed at any
  * moment loses nothing: its ranges' committed batches are checkpointed, and
  * the engine hands its job to another worker once its heartbeat stops; that
  * worker resumes the range from its checkpoint. Safe to run on many hosts.
@@ -813,7 +841,8 @@ async function failedRunAmong(
 /**
  * `statements backfill --workers N` in one call: plans the run, calls
  * `onPlanned` (to start the other workers), and works in this process
- * until the queue is done, on one pg-boss instance and one pool.
+ * until the run has no job left (jobs of other runs in a shared queue are
+ * left to their workers), on one pg-boss instance and one pool.
  */
 export function planAndWork(
   config: DistributedBackfillConfig,
@@ -828,7 +857,7 @@ export function planAndWork(
       (s) =>
         safeTry(async function* () {
           onPlanned(yield* planIn(s, plan));
-          return await workIn(s, config, { ...worker, untilDone: true }, startedAt, outageFor(config, worker));
+          return await workIn(s, config, { ...worker, untilDone: true, runId: plan.runId }, startedAt, outageFor(config, worker));
         }),
       { ranges: worker.concurrency ?? 1 },
     ),
@@ -888,9 +917,9 @@ class Outage {
     this.#tries = 0;
   }
 
-  /** Notes `error` if it is a lost connection (to wait out) and says whether it was. */
+  /** Notes `error` if it is a lost connection (to wait out; not a missing database or a rejected login) and says whether it was. */
   noted(error: unknown): boolean {
-    if (!(error instanceof BackfillError) || error.code !== 'DB_CONNECTION') return false;
+    if (!(error instanceof BackfillError) || !isPassingConnectionLoss(error)) return false;
     if (this.#since === undefined) {
       this.#since = Date.now();
       this.#logger.warn('statement backfill: the database is unreachable; waiting for it', {
@@ -1029,18 +1058,33 @@ async function workIn(
         if (completed.isErr())
           parts.logger.warn('statement backfill: could not mark a job done', { ...job, error: completed.error.message });
       } catch (error) {
-        retried += 1;
-        outage.noted(error);
-        parts.logger.warn('statement backfill: range attempt failed; the engine retries it', { ...job, error: message(error) });
-        await claimed.held.fail(error);
+        if (stopping.signal.aborted && error instanceof BackfillError && error.code === 'ABORTED') {
+          // Stopped between batches: no failure, so no retry spent and no backoff before another worker takes it.
+          parts.logger.debug?.('statement backfill: range stopped; its job goes back to the queue', { ...job });
+          await release(claimed.held);
+        } else {
+          retried += 1;
+          outage.noted(error);
+          parts.logger.warn('statement backfill: range attempt failed; the engine retries it', { ...job, error: message(error) });
+          await claimed.held.fail(error);
+        }
       } finally {
         running -= 1;
         napping?.abort();
       }
     }
-    // A job claimed ahead of a stop goes back to the engine.
+    // A job claimed ahead of a stop goes back to the queue.
     const left = await next?.catch(() => null);
-    if (left) await left.held.fail(new Error('the worker stopped before this range started'));
+    if (left) await release(left.held);
+  };
+  /** Hands a job back untried; if that fails, its heartbeats stop and the engine retries it. */
+  const release = async (held: HeldJob): Promise<void> => {
+    const released = await held.release();
+    if (released.isErr())
+      parts.logger.warn('statement backfill: could not hand a job back; it is retried once its heartbeats stop', {
+        ...held.job,
+        error: released.error.message,
+      });
   };
   // The loop below naps until its next check, or until one of its ranges ends.
   let napping: AbortController | undefined;
@@ -1056,11 +1100,12 @@ async function workIn(
       if (waited.isErr()) return err(waited.error);
     }
     slots = Promise.all(Array.from({ length: options.concurrency ?? 1 }, slot));
-    // With untilDone, a worker that finds no job left anywhere (even at its start) returns at
-    // once; while one of its own ranges runs, there is no need to ask (its end wakes the loop).
+    // With untilDone, a worker that finds no job left (of its runId's run, or anywhere) returns at
+    // once, even at its start. While one of its ranges runs, only a worker waiting for one run asks
+    // (that range may be another run's); for the others the range's end wakes the loop.
     while (!stopping.signal.aborted) {
-      if (options.untilDone && running === 0) {
-        const pending = await queue.pending();
+      if (options.untilDone && (running === 0 || options.runId !== undefined)) {
+        const pending = await queue.pending(options.runId ?? null);
         if (pending.isOk()) {
           outage.ended();
           if (pending.value === 0) break;
@@ -1124,12 +1169,15 @@ async function untilEnqueued(
     const run = await combineRun(parts, runId);
     if (run.isOk() && run.value.combined.state !== 'running') break;
     const waited = Date.now() - since;
-    if (run.isErr() && Date.now() >= noteAt) {
+    if (Date.now() >= noteAt) {
       noteAt += 60_000;
-      parts.logger.warn(
-        `statement backfill: still waiting after ${Math.round(waited / 1000)} s: ${run.error.message} Check --run-id and the table flags against the planner’s.`,
-        { runId, runsTable: parts.plans.runsTable },
-      );
+      const why = run.isErr()
+        ? `${run.error.message} Check --run-id and the table flags against the planner’s.`
+        : `run ${runId} is planned, but ${enqueueAgainAdvice(runId)}.`;
+      parts.logger.warn(`statement backfill: still waiting after ${Math.round(waited / 1000)} s: ${why}`, {
+        runId,
+        runsTable: parts.plans.runsTable,
+      });
     }
     await pause(run.isOk() ? ENQUEUE_WAIT_PLANNED_MS : waited < UNPLANNED_NOTE_MS ? ENQUEUE_WAIT_MS : UNPLANNED_WAIT_MS, signal);
   }
@@ -1364,6 +1412,8 @@ async function progressOf(parts: Parts, runId: string): Promise<Result<Distribut
   const [first, alive] = [await parts.plans.firstStarted(runId), await parts.plans.workersAlive(WORKER_ALIVE_SECONDS)];
   if (first.isErr()) return err(first.error);
   if (alive.isErr()) return err(alive.error);
+  const pending = combined.state === 'running' ? await pendingJobs(parts, runId) : ok(1);
+  if (pending.isErr()) return err(pending.error);
   const done = combined.counters.evaluated;
   const elapsed = first.value === null ? 0 : (Date.now() - first.value.getTime()) / 1000;
   const rate = elapsed > 0 ? done / elapsed : 0;
@@ -1380,5 +1430,19 @@ async function progressOf(parts: Parts, runId: string): Promise<Result<Distribut
     ...(rate > 0 && combined.state !== 'failed' ? { etaSeconds: combined.state === 'running' ? left / rate : 0 } : {}),
     workersAlive: alive.value,
     retrying: combined.retrying,
+    noJobQueued: pending.value === 0,
   });
+}
+
+/** Jobs of `runId` queued, waiting for a retry or running (read from pg-boss's table, without starting pg-boss). */
+function pendingJobs(parts: Parts, runId: string): ResultAsync<number, BackfillError> {
+  const { text, values } = countPendingJobs(parts.jobs.schema, rangeQueueName(parts.jobs.queue), runId);
+  return ResultAsync.fromPromise(parts.pool.query<{ n: number }>(text, [...values]), (e) =>
+    pgErrorToBackfill(e, { runId }, 'job engine (pg-boss)'),
+  ).map((r) => r.rows[0]?.n ?? 0);
+}
+
+/** What to do about a planned run none of whose ranges has a job in the queue. */
+export function enqueueAgainAdvice(runId: string): string {
+  return `none of its ranges has a job in the queue: if its planner is no longer running (it stopped before it enqueued them), plan it again with the same options (statements plan --run-id ${runId}) to enqueue them`;
 }

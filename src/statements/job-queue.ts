@@ -9,7 +9,7 @@ import { PgBoss, type Job } from 'pg-boss';
 import { okAsync, ResultAsync } from 'neverthrow';
 import type { BackfillError } from '../errors.js';
 import { pgErrorToBackfill } from '../_internals/pg.js';
-import { countPendingJobs, selectRunHasJobs } from './sql.js';
+import { countPendingJobs, releaseClaimedJob, selectRunHasJobs, type SqlStatement } from './sql.js';
 
 /** What a range job carries. */
 export interface RangeJob {
@@ -24,6 +24,8 @@ export interface HeldJob {
   complete(): ResultAsync<void, BackfillError>;
   /** Hands the job back to the engine, which retries it with backoff (on any host). */
   fail(error: unknown): ResultAsync<void, BackfillError>;
+  /** Hands the job back untried (the worker stops): any worker may take it at once, and it spends none of its retries. */
+  release(): ResultAsync<void, BackfillError>;
 }
 
 /** How jobs are leased and retried. */
@@ -167,29 +169,31 @@ export class RangeJobQueue {
       complete: () => settle(() => this.#boss.complete(this.#queue, attempt)),
       fail: (error) =>
         settle(() => this.#boss.fail(this.#queue, attempt, { message: error instanceof Error ? error.message : String(error) })),
+      release: () => settle(() => this.#executeSql(releaseClaimedJob(this.#schema, this.#queue, attempt.id, attempt.retryCount))),
     };
   }
 
-  /** Jobs of this queue still queued, waiting for a retry, or running (on any host). */
-  pending(): ResultAsync<number, BackfillError> {
-    const { text, values } = countPendingJobs(this.#schema, this.#queue);
+  /** Runs one of this module's statements on pg-boss's pool. */
+  #executeSql({ text, values }: SqlStatement): Promise<{ rows: unknown[] }> {
+    return this.#boss.getDb().executeSql(text, [...values]);
+  }
+
+  /** Jobs of this queue (of run `runId`, unless `null`) still queued, waiting for a retry, or running (on any host). */
+  pending(runId: string | null): ResultAsync<number, BackfillError> {
     return ResultAsync.fromPromise(
-      this.#boss
-        .getDb()
-        .executeSql(text, [...values])
-        .then((r) => Number((r.rows[0] as { n: number } | undefined)?.n ?? 0)),
+      this.#executeSql(countPendingJobs(this.#schema, this.#queue, runId)).then((r) =>
+        Number((r.rows[0] as { n: number } | undefined)?.n ?? 0),
+      ),
       toError,
     );
   }
 
   /** Whether any job of `runId` (of any run, when `null`) was enqueued and is still kept (in any state since). */
   hasJobsOf(runId: string | null): ResultAsync<boolean, BackfillError> {
-    const { text, values } = selectRunHasJobs(this.#schema, this.#queue, runId);
     return ResultAsync.fromPromise(
-      this.#boss
-        .getDb()
-        .executeSql(text, [...values])
-        .then((r) => (r.rows[0] as { found: boolean } | undefined)?.found === true),
+      this.#executeSql(selectRunHasJobs(this.#schema, this.#queue, runId)).then(
+        (r) => (r.rows[0] as { found: boolean } | undefined)?.found === true,
+      ),
       toError,
     );
   }

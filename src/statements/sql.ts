@@ -569,9 +569,25 @@ export const countWorkersAlive = (workers: QualifiedName, withinSeconds: number)
 
 // ─── Job engine (RangeJobQueue, on pg-boss's tables) ───────────────────────
 
-/** Jobs of `queue` still queued, waiting for a retry, or running (pg-boss's job states before `completed`). */
-export const countPendingJobs = (schema: string, queue: string): SqlStatement =>
-  sql(`SELECT count(*)::int AS n FROM ${quoteIdent(schema)}.job WHERE name = $1 AND state < 'completed'`, [queue]);
+/** Jobs of `queue` (of run `runId`, unless `null`) still queued, waiting for a retry, or running (pg-boss's job states before `completed`). */
+export const countPendingJobs = (schema: string, queue: string, runId: string | null): SqlStatement =>
+  sql(
+    `SELECT count(*)::int AS n FROM ${quoteIdent(schema)}.job WHERE name = $1 AND state < 'completed' AND ($2::text IS NULL OR data->>'runId' = $2)`,
+    [queue, runId],
+  );
+
+/**
+ * Puts a job claimed at attempt `retryCount` back in `queue` as if it was
+ * never claimed, as pg-boss's own `restore` does for a job its worker
+ * could not start: with no `started_on`, its next claim is not counted as
+ * a retry. Fenced to the claim, as pg-boss fences settling a job.
+ */
+export const releaseClaimedJob = (schema: string, queue: string, id: string, retryCount: number): SqlStatement =>
+  sql(
+    `UPDATE ${quoteIdent(schema)}.job SET state = 'created', started_on = NULL, heartbeat_on = NULL
+      WHERE name = $1 AND id = $2::uuid AND state = 'active' AND retry_count = $3`,
+    [queue, id, retryCount],
+  );
 
 /** Whether `queue` holds any job (of run `runId`, unless `null`), in any state: planning enqueues a run's jobs in one statement. */
 export const selectRunHasJobs = (schema: string, queue: string, runId: string | null): SqlStatement =>
@@ -586,17 +602,18 @@ export const selectRunHasJobs = (schema: string, queue: string, runId: string | 
  * running again after a failure), with the attempts failed so far, the
  * attempts allowed, and the last error. A replan enqueues a newer job for
  * the range, which then is its latest. pg-boss counts a job's claims after
- * the first in `retry_count`, so an active job has failed `retry_count`
- * times, a failed or retrying one once more.
+ * the first in `retry_count`, so an active job (or one a stopping worker
+ * handed back untried, `created` again) has failed `retry_count` times, a
+ * failed or retrying one once more.
  */
 export const selectFailingRangeJobs = (schema: string, queue: string, runId: string): SqlStatement =>
   sql(
     `SELECT n, state, failed_attempts AS "failedAttempts", attempts, message FROM (
        SELECT DISTINCT ON (data->>'n') (data->>'n')::int AS n, state::text AS state,
-         retry_count + CASE WHEN state = 'active' THEN 0 ELSE 1 END AS failed_attempts, retry_limit + 1 AS attempts,
+         retry_count + CASE WHEN state IN ('active', 'created') THEN 0 ELSE 1 END AS failed_attempts, retry_limit + 1 AS attempts,
          coalesce(output->>'message', output->'value'->>'message', output::text, '') AS message
        FROM ${quoteIdent(schema)}.job WHERE name = $1 AND data->>'runId' = $2
        ORDER BY data->>'n', created_on DESC
-     ) latest WHERE state IN ('failed', 'retry') OR (state = 'active' AND failed_attempts > 0) ORDER BY n`,
+     ) latest WHERE state IN ('failed', 'retry') OR (state IN ('active', 'created') AND failed_attempts > 0) ORDER BY n`,
     [queue, runId],
   );

@@ -1,0 +1,53 @@
+/**
+ * A worker stopped the documented way (its signal: SIGINT/SIGTERM in
+ * `statements worker`) stops between batches and hands its job back
+ * untried: the range is not reported as failing, the job spends none of
+ * its retries and waits no backoff, and the next worker resumes the range
+ * from its checkpoint.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { psql, seedDocuments } from './helpers.js';
+import { backfillProgress, backfillReport, planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
+
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await seedDocuments(db.url, { seed: 12, count: 600, brokenRatio: 0 });
+  (await planBackfill({ connectionString: db.url }, { runId: 'r', batchSize: 5, rangeSize: 600 }))._unsafeUnwrap();
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+const evaluated = (): number =>
+  Number(psql(db.url, "SELECT coalesce(max(evaluated), 0) FROM vex.statement_backfill_checkpoints WHERE run_id LIKE 'r#%'"));
+
+it('a worker stopped with its signal hands its job back without a failed attempt; the next worker resumes the range', async () => {
+  for (const stopAfter of [1, 100]) {
+    const stop = new AbortController();
+    const working = runBackfillWorker({ connectionString: db.url }, { signal: stop.signal });
+    for (let i = 0; i < 400 && evaluated() < stopAfter; i += 1) await new Promise((r) => setTimeout(r, 50));
+    stop.abort(); // what SIGTERM does in `statements worker`
+    expect((await working)._unsafeUnwrap().retried).toBe(0);
+    const progress = (await backfillProgress({ connectionString: db.url }, 'r'))._unsafeUnwrap();
+    // Every job of the run (the one the worker held among them) is ready to be taken at once, with no attempt spent.
+    const jobs = psql(
+      db.url,
+      "SELECT string_agg(DISTINCT state || ' ' || retry_count || ' ' || (start_after <= now()), ', ') FROM pgboss.job WHERE data->>'runId' = 'r'",
+    );
+    expect({ retrying: progress.retrying, jobs, state: progress.state }).toEqual({
+      retrying: [],
+      jobs: 'created 0 true',
+      state: 'running',
+    });
+  }
+  const resumedFrom = evaluated();
+  expect(resumedFrom).toBeGreaterThan(0);
+  const last = (
+    await runBackfillWorker({ connectionString: db.url }, { untilDone: true, signal: AbortSignal.timeout(30_000) })
+  )._unsafeUnwrap();
+  expect(last.ranges).toBe((await backfillProgress({ connectionString: db.url }, 'r'))._unsafeUnwrap().ranges);
+  expect((await backfillReport({ connectionString: db.url }, 'r'))._unsafeUnwrap().state).toBe('completed');
+}, 60_000);

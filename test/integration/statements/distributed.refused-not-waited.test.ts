@@ -1,0 +1,65 @@
+/**
+ * A worker waits out a database that is unreachable for now (refused or
+ * reset connections, a server restarting). What waiting cannot heal fails
+ * at once: a `heartbeatSeconds` out of range (INVALID_ARGUMENT naming it,
+ * not pg-boss's assertion taken for a lost connection), and a database
+ * that does not exist.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { seedDocuments } from './helpers.js';
+import { planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
+import { pgErrorToBackfill } from '../../../src/_internals/pg.js';
+
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await seedDocuments(db.url, { seed: 16, count: 5, brokenRatio: 0 });
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+function collectingLogger(): { warnings: string[]; logger: { info(): void; debug(): void; error(): void; warn(m: string): void } } {
+  const warnings: string[] = [];
+  return {
+    warnings,
+    logger: { info: () => undefined, debug: () => undefined, error: () => undefined, warn: (m) => void warnings.push(m) },
+  };
+}
+
+it('heartbeatSeconds out of its range is INVALID_ARGUMENT naming it, at once, not a database outage', async () => {
+  const plan = await planBackfill({ connectionString: db.url, heartbeatSeconds: 5 }, { runId: 'hb' });
+  const { warnings, logger } = collectingLogger();
+  const started = Date.now();
+  const worker = await runBackfillWorker(
+    { connectionString: db.url, heartbeatSeconds: 5, logger },
+    { untilDone: true, reconnectSeconds: 3 },
+  );
+  expect({
+    plan: plan.isErr() ? plan.error.message : 'planned',
+    worker: worker.isErr() ? worker.error.code : 'worked',
+    saidDatabaseDown: warnings.some((w) => /unreachable/.test(w)),
+  }).toEqual({ plan: 'heartbeatSeconds must be an integer from 10 to 3600, not 5.', worker: 'INVALID_ARGUMENT', saidDatabaseDown: false });
+  expect(Date.now() - started).toBeLessThan(2000);
+}, 60_000);
+
+it("the job engine's own assertion on an argument is INVALID_ARGUMENT, not DB_CONNECTION", () => {
+  const assertion = Object.assign(new Error('heartbeatSeconds must be an integer >= 10'), { code: 'ERR_ASSERTION' });
+  expect(pgErrorToBackfill(assertion, {}, 'job engine (pg-boss)').code).toBe('INVALID_ARGUMENT');
+});
+
+it('a worker pointed at a database that does not exist fails at once with DB_CONNECTION naming it, rather than waiting', async () => {
+  const url = new URL(db.url);
+  url.pathname = `/${db.name}_mistyped`;
+  const { warnings, logger } = collectingLogger();
+  const started = Date.now();
+  const worker = await runBackfillWorker({ connectionString: url.toString(), logger }, { untilDone: true, reconnectSeconds: 4 });
+  expect({
+    code: worker.isErr() ? worker.error.code : 'worked',
+    namesDatabase: worker.isErr() && worker.error.message.includes(`"${db.name}_mistyped" does not exist`),
+    saidWaiting: warnings.some((w) => /unreachable/.test(w)),
+  }).toEqual({ code: 'DB_CONNECTION', namesDatabase: true, saidWaiting: false });
+  expect(Date.now() - started).toBeLessThan(3000);
+}, 60_000);
