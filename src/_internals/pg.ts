@@ -72,6 +72,11 @@ export function pgErrorToBackfill(error: unknown, context: BackfillErrorContext 
   if (sqlstate === '55P03') return new BackfillError('LOCK_TIMEOUT', message, base);
   if (sqlstate === '57014') return new BackfillError('ABORTED', message, base);
   if (sqlstate === '42P01') return new BackfillError('TABLE_NOT_FOUND', message, base);
+  // A missing schema: the table named in the context does not exist either (PostgreSQL names only the schema).
+  if (sqlstate === '3F000') {
+    const table = typeof context['table'] === 'string' ? ` (table ${context['table']})` : '';
+    return new BackfillError('TABLE_NOT_FOUND', `${message}${table}`, base);
+  }
   if (sqlstate === '23505') return new BackfillError('DUPLICATE_ID', message, base);
   // 57P01-57P03: the server is shutting down, crashed or not yet recovered; the connection is gone, not the statement wrong.
   if (
