@@ -13,7 +13,7 @@ import { applyOutcomes, evaluatePage, failureOf, stateOf, type DocumentKey, type
 import type { BackfillCheckpoint, DocumentClaims, DocumentCursor, RawDocument, StatementBatchResult, StoredCheckpoint } from './ports.js';
 import type { RunContext } from './run-context.js';
 import type { RangeFirstPage, StatementBackfillProgress } from './statement-backfiller.js';
-import { buildSummary, type BackfillSummary } from './summary.js';
+import { buildSummary, type BackfillSummary, type SummaryState } from './summary.js';
 
 /** Runs (or resumes) the backfill the context describes. */
 export function backfill(ctx: RunContext): ResultAsync<BackfillSummary, BackfillError<BackfillSummary>> {
@@ -180,7 +180,7 @@ class BackfillRun {
     yield* await this.#orStop(this.#settle());
     // Mark the run completed (a no-op for the counters) so operators can tell finished runs apart.
     if (!endCommitted) yield* await this.#orStop(this.#commit([], this.#state, true));
-    const summary = this.#summary(this.#state);
+    const summary = this.#summary(this.#state, 'completed');
     logger.info(summary.text, { runId, reportSha256: summary.reportSha256 });
     return ok(summary);
   }
@@ -334,13 +334,14 @@ class BackfillRun {
       context: { ...error.context, runId: this.#ctx.runId },
       ...(error.dbCode === undefined ? {} : { dbCode: error.dbCode }),
     });
-    return located.withPartial(this.#summary(state));
+    return located.withPartial(this.#summary(state, 'stopped'));
   }
 
-  #summary(s: RunState): BackfillSummary {
+  #summary(s: RunState, state: SummaryState): BackfillSummary {
     return buildSummary({
       runId: this.#ctx.runId,
       resumed: this.#resumed,
+      state,
       report: {
         schemaVersion: REPORT_SCHEMA_VERSION,
         options: this.#ctx.checkpointOptions,

@@ -1349,6 +1349,7 @@ export function backfillReport(config: DistributedBackfillConfig, runId: string)
     const summary = buildSummary({
       runId,
       resumed: false,
+      state: combined.state === 'failed' ? 'stopped' : combined.state,
       report: {
         schemaVersion: REPORT_SCHEMA_VERSION,
         options: { retrievedSince: plan.options.retrievedSince, force: plan.options.force, maxDocuments: plan.options.maxDocuments },

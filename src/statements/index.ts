@@ -6,7 +6,7 @@
  */
 export { StatementBackfiller } from './statement-backfiller.js';
 export type { StatementBackfillerConfig, StatementBackfillOptions, StatementBackfillProgress } from './statement-backfiller.js';
-export type { BackfillReport, BackfillSummary } from './summary.js';
+export type { BackfillReport, BackfillSummary, SummaryState } from './summary.js';
 export { detectVexFormat } from './detect.js';
 export { openVexNormalizer } from './normalizers/openvex.js';
 export { csafVexNormalizer } from './normalizers/csaf.js';

@@ -47,7 +47,11 @@ export interface BackfillSummary extends BackfillCounters {
   readonly runId: string;
   /** Every failed document with its digest, code and message, in processing order. */
   readonly failed: readonly BackfillFailure[];
-  /** `Backfill completed: evaluated N, backfilled N, claims written N, skipped N, failures N.` */
+  /**
+   * `Backfill completed: evaluated N, backfilled N, claims written N, skipped N, failures N.`; the
+   * partial summary of a run that stopped opens `Backfill stopped:` (`Backfill in progress:` for a
+   * planned run still running).
+   */
   readonly text: string;
   /** SHA-256 (hex) of the canonical JSON of {@link BackfillSummary.report}. */
   readonly reportSha256: string;
@@ -56,8 +60,19 @@ export interface BackfillSummary extends BackfillCounters {
   readonly resumed: boolean;
 }
 
+/** How far a run got: its summary line opens `Backfill completed:` only for a completed one. */
+export type SummaryState = 'completed' | 'stopped' | 'running';
+
+const OPENINGS: Readonly<Record<SummaryState, string>> = {
+  completed: 'Backfill completed',
+  stopped: 'Backfill stopped',
+  running: 'Backfill in progress',
+};
+
 /**
- * The runbook's summary line for a set of counters.
+ * The runbook's summary line for a set of counters; a run that stopped
+ * (or still runs) says so, so no one takes its partial counts for a
+ * completed run.
  *
  * @example
  * ```ts
@@ -65,8 +80,8 @@ export interface BackfillSummary extends BackfillCounters {
  * // 'Backfill completed: evaluated 450, backfilled 180, claims written 320, skipped 270, failures 0.'
  * ```
  */
-export function summaryText(c: BackfillCounters): string {
-  return `Backfill completed: evaluated ${c.evaluated}, backfilled ${c.backfilled}, claims written ${c.claimsWritten}, skipped ${c.skipped}, failures ${c.failures}.`;
+export function summaryText(c: BackfillCounters, state: SummaryState = 'completed'): string {
+  return `${OPENINGS[state]}: evaluated ${c.evaluated}, backfilled ${c.backfilled}, claims written ${c.claimsWritten}, skipped ${c.skipped}, failures ${c.failures}.`;
 }
 
 /**
@@ -126,20 +141,21 @@ export function addOutcomeSums(a: string, b: string): string {
  *
  * @example
  * ```ts
- * const s = buildSummary({ runId: 'r1', resumed: false, report });
+ * const s = buildSummary({ runId: 'r1', resumed: false, report, state: 'completed' });
  * ```
  */
 export function buildSummary(input: {
   readonly runId: string;
   readonly resumed: boolean;
   readonly report: BackfillReport;
+  readonly state: SummaryState;
 }): BackfillSummary {
   const { report } = input;
   return {
     ...report.counters,
     runId: input.runId,
     failed: report.failed,
-    text: summaryText(report.counters),
+    text: summaryText(report.counters, input.state),
     reportSha256: createHash('sha256').update(canonicalJson(report)).digest('hex'),
     report,
     resumed: input.resumed,

@@ -29,17 +29,25 @@ describe('report hashing', () => {
       options: { maxDocuments: null, force: false, retrievedSince: null },
       schemaVersion: 2,
     };
-    expect(buildSummary({ runId: 'a', resumed: false, report: shuffled }).reportSha256).toBe(
-      buildSummary({ runId: 'b', resumed: true, report }).reportSha256,
+    expect(buildSummary({ runId: 'a', resumed: false, report: shuffled, state: 'completed' }).reportSha256).toBe(
+      buildSummary({ runId: 'b', resumed: true, report, state: 'completed' }).reportSha256,
     );
   });
 
   it('matches sha256sum of the canonical JSON', async () => {
     const { execFileSync } = await import('node:child_process');
-    const s = buildSummary({ runId: 'r', resumed: false, report });
+    const s = buildSummary({ runId: 'r', resumed: false, report, state: 'completed' });
     const oracle = execFileSync('sha256sum', { input: canonicalJson(report), encoding: 'utf8' }).split(' ')[0];
     expect(s.reportSha256).toBe(oracle);
     expect(s.text).toBe('Backfill completed: evaluated 2, backfilled 1, claims written 3, skipped 0, failures 1.');
+  });
+
+  it("opens 'Backfill completed:' only for a completed run, and hashes the same report alike whatever the run's state", () => {
+    const stopped = buildSummary({ runId: 'r', resumed: false, report, state: 'stopped' });
+    const running = buildSummary({ runId: 'r', resumed: false, report, state: 'running' });
+    expect(stopped.text).toBe('Backfill stopped: evaluated 2, backfilled 1, claims written 3, skipped 0, failures 1.');
+    expect(running.text).toBe('Backfill in progress: evaluated 2, backfilled 1, claims written 3, skipped 0, failures 1.');
+    expect(stopped.reportSha256).toBe(buildSummary({ runId: 'r', resumed: false, report, state: 'completed' }).reportSha256);
   });
 
   it('changes when any outcome changes', () => {
@@ -47,8 +55,8 @@ describe('report hashing', () => {
       ...report,
       outcomeSha256: addOutcome(addOutcome(OUTCOME_SUM_ZERO, 'sha256:a', 'backfilled 2'), 'sha256:b', 'failed DOCUMENT_INVALID'),
     };
-    expect(buildSummary({ runId: 'r', resumed: false, report: other }).reportSha256).not.toBe(
-      buildSummary({ runId: 'r', resumed: false, report }).reportSha256,
+    expect(buildSummary({ runId: 'r', resumed: false, report: other, state: 'completed' }).reportSha256).not.toBe(
+      buildSummary({ runId: 'r', resumed: false, report, state: 'completed' }).reportSha256,
     );
   });
 });
