@@ -250,6 +250,33 @@ export function listFlag(flags: FlagValues, name: string): readonly string[] {
   return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
 }
 
+/** `YYYY-MM-DD`, then optionally `T` or a space and `HH:MM[:SS[.fraction]]`, then optionally `Z` or an offset (`+HH`, `+HH:MM`, `+HHMM`). */
+const INSTANT = /^(\d{4}-\d\d-\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?)? ?(Z|[+-]\d\d(?::?\d\d)?)?$/i;
+
+/**
+ * A flag holding an instant (`--retrieved-since`, `--now`): ISO-8601, UTC
+ * unless it has an offset, whatever the host's TZ (psql prints a
+ * `timestamp` without one). A fraction below the millisecond is refused: a
+ * Date cannot hold it, and cut to the millisecond it would mean an earlier
+ * instant than the one given.
+ */
+export function instantFlag(flags: FlagValues, name: string): Result<Date | undefined, BackfillError> {
+  const text = stringFlag(flags, name);
+  if (text === undefined) return ok(undefined);
+  const refuse = (why: string) => err(new BackfillError('INVALID_ARGUMENT', `--${name} ${why}, not ${JSON.stringify(text)}.`));
+  const parts = INSTANT.exec(text.trim());
+  if (parts === null) return refuse('must be an ISO-8601 timestamp such as 2024-01-01T00:00:00Z (UTC unless it has an offset)');
+  const [, date, hours = '00', minutes = '00', seconds = '00', fraction = '', offset = 'Z'] = parts;
+  if (/[1-9]/.test(fraction.slice(3))) return refuse('must be given to the millisecond at most');
+  const wall = `${date}T${hours}:${minutes}:${seconds}`;
+  const utc = new Date(`${wall}.${fraction.slice(0, 3).padEnd(3, '0')}Z`);
+  // Date rolls 2024-02-30 over into March: a valid instant reads back as written.
+  if (Number.isNaN(utc.getTime()) || utc.toISOString().slice(0, 19) !== wall) return refuse('is not a valid date and time');
+  const [sign, offsetHours = '0', offsetMinutes = '0'] = /^([+-])(\d\d):?(\d\d)?$/.exec(offset)?.slice(1) ?? ['+'];
+  const offsetMs = (Number(offsetHours) * 60 + Number(offsetMinutes)) * 60_000 * (sign === '-' ? -1 : 1);
+  return ok(new Date(utc.getTime() - offsetMs));
+}
+
 /** An integer flag in `[min, max]`, or undefined when absent; `INVALID_ARGUMENT` otherwise. */
 export function intFlag(
   flags: FlagValues,

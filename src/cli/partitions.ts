@@ -22,6 +22,7 @@ import {
   booleanFlag,
   choiceFlag,
   failed,
+  instantFlag,
   intFlag,
   pgFlag,
   stringFlag,
@@ -49,7 +50,7 @@ const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   now: {
     type: 'string',
     value: '<iso-date>',
-    description: 'Act as if it were this instant (back-dated runs, rehearsals).',
+    description: 'Act as if it were this instant (back-dated runs, rehearsals); UTC unless it has an offset.',
     defaultText: 'the current time',
   },
   pg: pgFlag(PARTITION_DB_VARS),
@@ -59,10 +60,7 @@ function manager(ctx: CommandContext): Result<PartitionManager, BackfillError> {
   return safeTry(function* () {
     const pool = yield* ctx.pgPool(PARTITION_DB_VARS);
     const interval = (yield* choiceFlag<PartitionInterval>(ctx.flags, 'interval', PARTITION_INTERVALS)) ?? 'month';
-    const nowText = stringFlag(ctx.flags, 'now');
-    const now = nowText === undefined ? undefined : new Date(nowText);
-    if (now !== undefined && Number.isNaN(now.getTime()))
-      return err(new BackfillError('INVALID_ARGUMENT', `--now must be an ISO-8601 date, not ${JSON.stringify(nowText)}.`));
+    const now = yield* instantFlag(ctx.flags, 'now');
     return ok(
       new PartitionManager({
         pg: pool,

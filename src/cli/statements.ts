@@ -42,6 +42,7 @@ import { BackfillProgressReader, enqueueAgainAdvice, planAndWork, rangeFailedErr
 import {
   booleanFlag,
   failed,
+  instantFlag,
   intFlag,
   onlyWith,
   pgFlag,
@@ -176,32 +177,6 @@ const workerFlags: Readonly<Record<string, FlagSpec>> = {
   },
 };
 
-/** `YYYY-MM-DD`, then optionally `T` or a space and `HH:MM[:SS[.fraction]]`, then optionally `Z` or an offset (`+HH`, `+HH:MM`, `+HHMM`). */
-const INSTANT = /^(\d{4}-\d\d-\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?)? ?(Z|[+-]\d\d(?::?\d\d)?)?$/i;
-
-/**
- * `--retrieved-since`: UTC unless it has an offset, whatever the host's TZ
- * (psql prints a `timestamp` without one). A fraction below the millisecond
- * is refused: a Date cannot hold it, and cut to the millisecond it would let
- * in documents retrieved before the instant given.
- */
-function retrievedSinceOf(flags: FlagValues): Result<Date | undefined, BackfillError> {
-  const text = stringFlag(flags, 'retrieved-since');
-  if (text === undefined) return ok(undefined);
-  const refuse = (why: string) => err(new BackfillError('INVALID_ARGUMENT', `--retrieved-since ${why}, not ${JSON.stringify(text)}.`));
-  const parts = INSTANT.exec(text.trim());
-  if (parts === null) return refuse('must be an ISO-8601 timestamp such as 2024-01-01T00:00:00Z (UTC unless it has an offset)');
-  const [, date, hours = '00', minutes = '00', seconds = '00', fraction = '', offset = 'Z'] = parts;
-  if (/[1-9]/.test(fraction.slice(3))) return refuse('must be given to the millisecond at most (a run starts at a whole millisecond)');
-  const wall = `${date}T${hours}:${minutes}:${seconds}`;
-  const utc = new Date(`${wall}.${fraction.slice(0, 3).padEnd(3, '0')}Z`);
-  // Date rolls 2024-02-30 over into March: a valid instant reads back as written.
-  if (Number.isNaN(utc.getTime()) || utc.toISOString().slice(0, 19) !== wall) return refuse('is not a valid date and time');
-  const [sign, offsetHours = '0', offsetMinutes = '0'] = /^([+-])(\d\d):?(\d\d)?$/.exec(offset)?.slice(1) ?? ['+'];
-  const offsetMs = (Number(offsetHours) * 60 + Number(offsetMinutes)) * 60_000 * (sign === '-' ? -1 : 1);
-  return ok(new Date(utc.getTime() - offsetMs));
-}
-
 /** The plan store's tables from the flags. */
 function planTablesOf(flags: FlagValues): Required<PgBackfillPlanTables> {
   const table = (name: string, fallback: string): string => stringFlag(flags, name) ?? fallback;
@@ -247,7 +222,7 @@ function clusterOf(ctx: CommandContext): Result<DistributedBackfillConfig, Backf
 
 function planOptionsOf(flags: FlagValues, runId: string): Result<PlanBackfillOptions, BackfillError> {
   return safeTry(function* () {
-    const retrievedSince = yield* retrievedSinceOf(flags);
+    const retrievedSince = yield* instantFlag(flags, 'retrieved-since');
     const batchSize = yield* intFlag(flags, 'batch-size', 1, MAX_BATCH_SIZE);
     const maxDocuments = yield* intFlag(flags, 'max-documents', 1);
     const rangeSize = yield* intFlag(flags, 'range-size', 1);
@@ -437,7 +412,7 @@ const backfill: CommandSpec = {
     if (workers !== undefined) return yield* backfillWithWorkers(ctx, workers);
     // The runs tables stay: a single-process run checks them for a planned run of its id.
     yield* onlyWith(ctx.flags, ['range-size', 'jobs-schema', 'heartbeat-seconds', 'reconnect-seconds'], '--workers N');
-    const retrievedSince = yield* retrievedSinceOf(ctx.flags);
+    const retrievedSince = yield* instantFlag(ctx.flags, 'retrieved-since');
     const batchSize = yield* intFlag(ctx.flags, 'batch-size', 1, MAX_BATCH_SIZE);
     const maxDocuments = yield* intFlag(ctx.flags, 'max-documents', 1);
     const runId = stringFlag(ctx.flags, 'run-id');

@@ -99,3 +99,23 @@ describe('partitions ensure with a slot name held by a standalone table', () => 
     expect(text.stderr).toContain('backfill-kit partitions attach scanner.artifact_boms_2026_12');
   });
 });
+
+describe('--now', () => {
+  it('without an offset is UTC, whatever the host TZ (psql prints timestamps without one); a sub-millisecond or impossible one is refused', async () => {
+    // 23:30 on 30 November in New York is already 1 December in UTC: read as local time, the current month would be December.
+    const r = await cli(['partitions', 'ensure', '--ahead', '0', '--behind', '0', '--now', '2026-11-30 23:30:00'], {
+      env: { PGURI: db.url, TZ: 'America/New_York' },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await names()).toEqual(['artifact_boms_2026_11']);
+    for (const [now, why] of [
+      ['2026-11-30T23:30:00.0005Z', '--now must be given to the millisecond at most'],
+      ['2026-02-30', '--now is not a valid date and time'],
+      ['yesterday', '--now must be an ISO-8601 timestamp'],
+    ] as const) {
+      const bad = await cli(['partitions', 'ensure', '--ahead', '0', '--now', now], { env: { PGURI: db.url } });
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain(why);
+    }
+  });
+});
