@@ -273,6 +273,8 @@ export function instantFlag(flags: FlagValues, name: string): Result<Date | unde
   // Date rolls 2024-02-30 over into March: a valid instant reads back as written.
   if (Number.isNaN(utc.getTime()) || utc.toISOString().slice(0, 19) !== wall) return refuse('is not a valid date and time');
   const [sign, offsetHours = '0', offsetMinutes = '0'] = /^([+-])(\d\d):?(\d\d)?$/.exec(offset)?.slice(1) ?? ['+'];
+  // Offsets in use run from -12:00 to +14:00; PostgreSQL refuses minutes past 59 and hours past 15.
+  if (Number(offsetHours) > 15 || Number(offsetMinutes) > 59) return refuse('has an offset outside -15:59 to +15:59');
   const offsetMs = (Number(offsetHours) * 60 + Number(offsetMinutes)) * 60_000 * (sign === '-' ? -1 : 1);
   return ok(new Date(utc.getTime() - offsetMs));
 }

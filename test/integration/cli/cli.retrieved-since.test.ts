@@ -47,7 +47,7 @@ it('a timestamp without an offset is UTC, written with a T or a space (as psql p
   }
 }, 60_000);
 
-it('a fraction below the millisecond, or a date that does not exist, is refused (exit 2) before anything is planned', async () => {
+it('a fraction below the millisecond, a date that does not exist, or an offset no clock has, is refused (exit 2) before anything is planned', async () => {
   const micro = await planSince('micro', '2024-01-01T00:00:00.000500Z');
   expect(micro.code).toBe(2);
   expect(micro.stderr).toContain('--retrieved-since must be given to the millisecond at most');
@@ -57,4 +57,13 @@ it('a fraction below the millisecond, or a date that does not exist, is refused 
   expect(day.code).toBe(2);
   expect(day.stderr).toContain('--retrieved-since is not a valid date and time');
   expect((await planSince('words', 'yesterday')).stderr).toContain('--retrieved-since must be an ISO-8601 timestamp');
+  for (const [id, since] of [
+    ['minutes-99', '2024-01-01T00:00:00+00:99'],
+    ['hours-99', '2024-01-01T00:00:00+99:00'],
+    ['hours-24', '2024-01-01T00:00:00-24'],
+  ]) {
+    const offset = await planSince(id as string, since as string);
+    expect(offset.code, since).toBe(2);
+    expect(offset.stderr).toContain('--retrieved-since has an offset outside -15:59 to +15:59');
+  }
 }, 60_000);
