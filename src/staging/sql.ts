@@ -44,12 +44,13 @@ export function lockTables(tables: readonly string[]): Statement {
   return plain(`LOCK TABLE ${tables.join(', ')} IN ACCESS EXCLUSIVE MODE`);
 }
 
+/** ONLY: a table that INHERITS from one of them (refused up front, but one may be created while the import waits for its lock) keeps its rows. */
 export function truncateTables(tables: readonly string[]): Statement {
-  return plain(`TRUNCATE TABLE ${tables.join(', ')}`);
+  return plain(`TRUNCATE TABLE ${tables.map((t) => `ONLY ${t}`).join(', ')}`);
 }
 
 export function deleteAllRows(table: string): Statement {
-  return plain(`DELETE FROM ${table}`);
+  return plain(`DELETE FROM ONLY ${table}`);
 }
 
 // DDL
