@@ -9,7 +9,7 @@ import { BackfillError } from '../errors.js';
 import type { PgClientLike, PgQueryResult } from '../_internals/pg.js';
 import { err, ok, type Result } from 'neverthrow';
 import { parseQualifiedName, quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
-import { readSnapshot, type Snapshot } from './catalog.js';
+import { overlaps, readSnapshot, type Snapshot } from './catalog.js';
 import { inDdlTransaction, insertableColumns, moveRows, runDdl } from './ddl.js';
 import { ATTACH_CHECK_NAME } from './defaults.js';
 import { floorToInterval, parsePartitionSuffix } from './interval.js';
@@ -68,7 +68,7 @@ export async function attachTable(run: AttachRun): Promise<AttachReport> {
   const same = snap.partitions.find((p) => p.schema === target.schema && p.name === target.name);
   if (same?.managed) return { ...slot, alreadyAttached: true, rowsMovedFromDefault: 0, indexesCreated: [] };
   if (same) throw new BackfillError('PARTITION_NAME_INVALID', `${slot.name} is already attached, but ${same.reason}.`, { context });
-  const overlap = snap.partitions.find((p) => p.from !== null && p.to !== null && p.from < slot.to && p.to > slot.from);
+  const overlap = snap.spans.find((s) => overlaps(s, slot))?.partition;
   if (overlap) {
     throw new BackfillError(
       'PARTITION_OVERLAP',

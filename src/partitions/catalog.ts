@@ -10,14 +10,35 @@ import type { PgClientLike, PgQueryResult } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import { addIntervals, parsePartitionSuffix, type PartitionColumnType, type PartitionInterval } from './interval.js';
 import * as sql from './sql.js';
-import type { PartitionInfo } from './types.js';
+import type { PartitionInfo, PartitionSlot } from './types.js';
 
 /** What the manager needs to know about the parent, read in the same query as its partitions. */
 export interface Snapshot {
   readonly keyType: PartitionColumnType;
   readonly partitions: readonly PartitionInfo[];
   readonly defaultPartition: PartitionInfo | undefined;
+  /** The range of every partition but the default one. */
+  readonly spans: readonly PartitionSpan[];
 }
+
+/**
+ * A partition's range in epoch milliseconds, `from` inclusive, `to`
+ * exclusive: -Infinity for MINVALUE or '-infinity', Infinity for MAXVALUE or
+ * 'infinity', which `PartitionInfo` (a `Date`) can only show as `null`.
+ */
+export interface PartitionSpan {
+  readonly partition: PartitionInfo;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** True when the span holds all of the slot. */
+export const covers = (span: PartitionSpan, slot: PartitionSlot): boolean =>
+  span.from <= slot.from.getTime() && span.to >= slot.to.getTime();
+
+/** True when the span holds some of the slot. */
+export const overlaps = (span: PartitionSpan, slot: PartitionSlot): boolean =>
+  span.from < slot.to.getTime() && span.to > slot.from.getTime();
 
 interface Row {
   parent_kind: string;
@@ -96,13 +117,14 @@ export async function readSnapshot(
     );
   }
   const partitions: PartitionInfo[] = [];
+  const spans: PartitionSpan[] = [];
   for (const r of rows) {
     if (r.name === null || r.schema === null) continue;
     const from = toDate(r.from_epoch);
     const to = toDate(r.to_epoch);
     const isDefault = r.bound === 'DEFAULT';
     const reason = isDefault ? 'it is the default partition' : judge(parent, interval, r.schema, r.name, from, to);
-    partitions.push({
+    const partition: PartitionInfo = {
       schema: r.schema,
       name: r.name,
       sql: sql.qualified(r.schema, r.name),
@@ -115,7 +137,9 @@ export async function readSnapshot(
       estimatedRows: r.estimated_rows === null || r.estimated_rows < 0 ? null : r.estimated_rows,
       sizeBytes: Number(r.size_bytes ?? 0),
       detachPending: r.detach_pending === true,
-    });
+    };
+    partitions.push(partition);
+    if (r.from_epoch !== null && r.to_epoch !== null) spans.push({ partition, from: r.from_epoch * 1000, to: r.to_epoch * 1000 });
   }
-  return { keyType: head.key_type as PartitionColumnType, partitions, defaultPartition: partitions.find((p) => p.isDefault) };
+  return { keyType: head.key_type as PartitionColumnType, partitions, defaultPartition: partitions.find((p) => p.isDefault), spans };
 }

@@ -6,7 +6,7 @@
  */
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
-import { readSnapshot, type Snapshot } from './catalog.js';
+import { covers, overlaps, readSnapshot, type Snapshot } from './catalog.js';
 import { inDdlTransaction, insertableColumns, moveRows, runDdl, withAdvisoryLock } from './ddl.js';
 import { addIntervals, floorToInterval } from './interval.js';
 import { invalid, type EnsurePlanOptions, type ManagerContext } from './options.js';
@@ -31,8 +31,6 @@ const RELKIND_NAMES: Readonly<Record<string, string>> = {
   f: 'a foreign table',
 };
 
-type RangedPartition = PartitionInfo & { from: Date; to: Date };
-
 /** Which slots of the window (and, with `fillGaps`, of gaps between managed partitions) need creating. */
 function planEnsure(
   ctx: ManagerContext,
@@ -41,13 +39,13 @@ function planEnsure(
   last: Date,
   fillGaps: boolean,
 ): { todo: PartitionSlot[]; existing: EnsureReport['existing'] } {
-  const ranged = snap.partitions.filter((p): p is RangedPartition => p.from !== null && p.to !== null);
   let lo = first.getTime();
   let hi = last.getTime();
-  for (const p of fillGaps ? ranged : []) {
-    if (!p.managed) continue;
-    lo = Math.min(lo, p.from.getTime());
-    hi = Math.max(hi, p.from.getTime());
+  // Only managed partitions (always finite) widen the walk.
+  for (const s of fillGaps ? snap.spans : []) {
+    if (!s.partition.managed) continue;
+    lo = Math.min(lo, s.from);
+    hi = Math.max(hi, s.from);
   }
   const todo: PartitionSlot[] = [];
   const existing: (PartitionSlot & { coveredBy: string })[] = [];
@@ -56,12 +54,12 @@ function planEnsure(
     if (n > MAX_SLOTS) throw invalid(`more than ${MAX_SLOTS} slots between the oldest partition and the window; check the interval.`);
     const slot = slotAt(ctx, start);
     const inWindow = start.getTime() >= first.getTime() && start.getTime() <= last.getTime();
-    const cover = ranged.find((p) => p.from.getTime() <= slot.from.getTime() && p.to.getTime() >= slot.to.getTime());
+    const cover = snap.spans.find((s) => covers(s, slot))?.partition;
     if (cover) {
       if (inWindow) existing.push({ ...slot, coveredBy: cover.name });
       continue;
     }
-    const overlap = ranged.find((p) => p.from.getTime() < slot.to.getTime() && p.to.getTime() > slot.from.getTime());
+    const overlap = snap.spans.find((s) => overlaps(s, slot))?.partition;
     if (overlap === undefined) todo.push(slot);
     else if (inWindow) {
       throw new BackfillError(

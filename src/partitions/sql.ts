@@ -41,10 +41,19 @@ export const advisoryUnlock = (key: string): string => `SELECT pg_catalog.pg_adv
 
 // Bounds are converted to epochs server-side by casting the printed bound
 // back to the key's own type, so neither TimeZone nor DateStyle can skew them.
-const epochOf = (i: 1 | 2): string => `CASE p.key_type
-      WHEN 'date' THEN extract(epoch FROM b.m[${i}]::date)
-      WHEN 'timestamp' THEN extract(epoch FROM b.m[${i}]::timestamp)
-      WHEN 'timestamptz' THEN extract(epoch FROM b.m[${i}]::timestamptz) END::float8`;
+// A range bound of one date/timestamp column prints as a quoted literal
+// (group `literal` of the match, 'infinity' and '-infinity' included, whose
+// epochs are ±Infinity) or as MINVALUE / MAXVALUE (group `literal + 1`).
+const epochOf = (literal: 1 | 3): string => `CASE b.m[${literal + 1}]
+      WHEN 'MINVALUE' THEN '-Infinity'::float8
+      WHEN 'MAXVALUE' THEN 'Infinity'::float8
+      ELSE CASE p.key_type
+        WHEN 'date' THEN extract(epoch FROM b.m[${literal}]::date)
+        WHEN 'timestamp' THEN extract(epoch FROM b.m[${literal}]::timestamp)
+        WHEN 'timestamptz' THEN extract(epoch FROM b.m[${literal}]::timestamptz) END::float8 END`;
+
+/** One bound of `FOR VALUES FROM (…) TO (…)`: a quoted literal or MINVALUE / MAXVALUE. */
+const BOUND = "(?:''([^'']*)''|(MINVALUE|MAXVALUE))";
 
 /**
  * The parent and every partition in one simple-protocol string. The settings
@@ -72,7 +81,7 @@ FROM p
 LEFT JOIN LATERAL (
   SELECT cn.nspname::text AS schema, cc.relname::text AS name, b.bound,
     ${epochOf(1)} AS from_epoch,
-    ${epochOf(2)} AS to_epoch,
+    ${epochOf(3)} AS to_epoch,
     cc.reltuples::float8 AS estimated_rows,
     pg_catalog.pg_total_relation_size(cc.oid)::text AS size_bytes,
     i.inhdetachpending AS detach_pending
@@ -81,7 +90,7 @@ LEFT JOIN LATERAL (
   JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace
   CROSS JOIN LATERAL (SELECT pg_catalog.pg_get_expr(cc.relpartbound, cc.oid) AS bound) b0
   CROSS JOIN LATERAL (
-    SELECT b0.bound, regexp_match(b0.bound, '^FOR VALUES FROM \\(''([^'']*)''\\) TO \\(''([^'']*)''\\)$') AS m
+    SELECT b0.bound, regexp_match(b0.bound, '^FOR VALUES FROM \\(${BOUND}\\) TO \\(${BOUND}\\)$') AS m
   ) b
   WHERE i.inhparent = p.oid
 ) k ON true

@@ -94,7 +94,10 @@ export interface PartitionInfo {
   readonly name: string;
   /** `"schema"."name"`, quoted for SQL. */
   readonly sql: string;
-  /** Lower bound (inclusive), or `null` for the default partition and MINVALUE/MAXVALUE bounds. */
+  /**
+   * Lower bound (inclusive), or `null` when it is no finite instant: the
+   * default partition, `MINVALUE`/`MAXVALUE`, `'-infinity'`/`'infinity'`.
+   */
   readonly from: Date | null;
   /** Upper bound (exclusive), or `null` like `from`. */
   readonly to: Date | null;

@@ -128,4 +128,21 @@ describe('attach', () => {
     await db.query('CREATE VIEW scanner.artifact_boms_2023_01 AS SELECT 1');
     expect((await m.attach('artifact_boms_2023_01'))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
   });
+
+  it("refuses a month under a MINVALUE or 'infinity' bound with PARTITION_OVERLAP, and attaches one beyond it", async () => {
+    await db.query(`CREATE TABLE scanner.artifact_boms_history PARTITION OF scanner.artifact_boms FOR VALUES FROM (MINVALUE) TO ('2025-01-01 00:00:00+00');
+      CREATE TABLE scanner.artifact_boms_open PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2030-01-01 00:00:00+00') TO ('infinity');`);
+    for (const [name, under] of [
+      ['artifact_boms_2024_05', 'artifact_boms_history'],
+      ['artifact_boms_2031_02', 'artifact_boms_open'],
+    ] as const) {
+      await restoreFromBackup(name, []);
+      const error = (await manager().attach(name))._unsafeUnwrapErr();
+      expect([error.code, error.context], error.message).toEqual(['PARTITION_OVERLAP', { partition: name, overlaps: under }]);
+      expect(error.message).toContain('detach or drop it first');
+    }
+    await restoreFromBackup('artifact_boms_2025_01', [['r1', '2025-01-01 00:00:00+00']]);
+    expect((await manager().attach('artifact_boms_2025_01'))._unsafeUnwrap().alreadyAttached).toBe(false);
+    expect((await rowHomes(db)).r1).toBe('scanner.artifact_boms_2025_01');
+  });
 });

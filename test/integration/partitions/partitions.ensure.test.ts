@@ -269,6 +269,97 @@ describe("ensure on the partition runbook's table", () => {
   });
 });
 
+describe('partitions made by hand with unbounded bounds', () => {
+  const handMade = (name: string, bounds: string, table = 'artifact_boms'): Promise<unknown> =>
+    db.query(`CREATE TABLE scanner.${name} PARTITION OF scanner.${table} FOR VALUES ${bounds}`);
+  const created = async (now: string, ahead: number, extra: Partial<ConstructorParameters<typeof PartitionManager>[0]> = {}) =>
+    (await manager(now, extra).ensure({ ahead }))._unsafeUnwrap().created.map((c) => c.name);
+
+  it('counts a slot under FROM (MINVALUE) as existing, and the daily ensure goes on creating the months after it', async () => {
+    await createArtifactBomsTable(db);
+    await handMade('artifact_boms_history', "FROM (MINVALUE) TO ('2027-01-01 00:00:00+00')");
+    const r = (await manager('2026-12-15T10:00:00Z').ensure({ ahead: 1 }))._unsafeUnwrap();
+    expect(r.created.map((c) => c.name)).toEqual(['artifact_boms_2027_01']);
+    expect(r.existing.map((e) => [e.name, e.coveredBy])).toEqual([['artifact_boms_2026_12', 'artifact_boms_history']]);
+    // The next days, and the next months, as a daily job sees them.
+    expect(await created('2026-12-16T10:00:00Z', 1)).toEqual([]);
+    expect(await created('2027-01-15T10:00:00Z', 1)).toEqual(['artifact_boms_2027_02']);
+    expect(await created('2027-03-02T10:00:00Z', 1)).toEqual(['artifact_boms_2027_03', 'artifact_boms_2027_04']);
+    const history = (await manager('2027-03-02T10:00:00Z').list())._unsafeUnwrap().find((p) => p.name === 'artifact_boms_history');
+    expect(history).toMatchObject({ from: null, to: new Date('2027-01-01T00:00:00Z'), managed: false });
+  });
+
+  it("counts a slot under FROM ('-infinity') as existing on a date key", async () => {
+    await db.query('CREATE SCHEMA scanner; CREATE TABLE scanner.d (k date NOT NULL) PARTITION BY RANGE (k)');
+    await handMade('d_history', "FROM ('-infinity') TO ('2026-12-02')", 'd');
+    const day = { table: 'scanner.d', column: 'k', interval: 'day' } as const;
+    const r = (await manager('2026-12-01T10:00:00Z', day).ensure({ ahead: 2 }))._unsafeUnwrap();
+    expect(r.created.map((c) => c.name)).toEqual(['d_2026_12_02', 'd_2026_12_03']);
+    expect(r.existing.map((e) => [e.name, e.coveredBy])).toEqual([['d_2026_12_01', 'd_history']]);
+    expect(await created('2026-12-03T10:00:00Z', 2, day)).toEqual(['d_2026_12_04', 'd_2026_12_05']);
+  });
+
+  it("counts every slot under TO ('infinity') or TO (MAXVALUE) as existing", async () => {
+    await createArtifactBomsTable(db);
+    await handMade('artifact_boms_open', "FROM ('2026-12-01 00:00:00+00') TO ('infinity')");
+    const r = (await manager('2026-12-15T10:00:00Z').ensure({ ahead: 1 }))._unsafeUnwrap();
+    expect(r.created).toEqual([]);
+    expect(r.existing.map((e) => e.coveredBy)).toEqual(['artifact_boms_open', 'artifact_boms_open']);
+    expect(await created('2031-06-15T10:00:00Z', 3)).toEqual([]);
+    await createArtifactBomsTable(db, 'w');
+    await handMade('w_all', 'FROM (MINVALUE) TO (MAXVALUE)', 'w');
+    expect(await created('2026-12-15T10:00:00Z', 3, { table: 'scanner.w' })).toEqual([]);
+  });
+
+  it('refuses a window slot partly under TO (MAXVALUE) with PARTITION_OVERLAP, creating nothing', async () => {
+    await createArtifactBomsTable(db);
+    await handMade('artifact_boms_future', "FROM ('2027-01-15 00:00:00+00') TO (MAXVALUE)");
+    const r = await manager('2026-12-15T10:00:00Z').ensure({ ahead: 1 });
+    const error = r._unsafeUnwrapErr();
+    expect(error.code).toBe('PARTITION_OVERLAP');
+    expect(error.message).toContain('artifact_boms_2027_01 [2027-01-01T00:00:00.000Z, 2027-02-01T00:00:00.000Z) overlaps partition');
+    expect(error.message).toContain('scanner.artifact_boms_future');
+    expect(error.message).toContain('Detach or drop artifact_boms_future first.');
+    expect([...(await catalogBounds(db, 'scanner', 'artifact_boms')).keys()]).toEqual(['artifact_boms_future']);
+    // The slots before it are still created.
+    expect(await created('2026-12-15T10:00:00Z', 0)).toEqual(['artifact_boms_2026_12']);
+  });
+
+  it("refuses a window slot partly under FROM (MINVALUE) or TO ('infinity') with PARTITION_OVERLAP", async () => {
+    await createArtifactBomsTable(db);
+    await handMade('artifact_boms_history', "FROM (MINVALUE) TO ('2026-12-10 00:00:00+00')");
+    const early = (await manager('2026-12-15T10:00:00Z').ensure({ ahead: 1 }))._unsafeUnwrapErr();
+    expect([early.code, early.context]).toEqual([
+      'PARTITION_OVERLAP',
+      { partition: 'artifact_boms_2026_12', overlaps: 'artifact_boms_history' },
+    ]);
+    await createArtifactBomsTable(db, 'w');
+    await handMade('w_open', "FROM ('2027-01-10 00:00:00+00') TO ('infinity')", 'w');
+    const late = (await manager('2026-12-15T10:00:00Z', { table: 'scanner.w' }).ensure({ ahead: 1 }))._unsafeUnwrapErr();
+    expect([late.code, late.context]).toEqual(['PARTITION_OVERLAP', { partition: 'w_2027_01', overlaps: 'w_open' }]);
+    expect((await catalogBounds(db, 'scanner', 'w')).size).toBe(1);
+  });
+
+  it("creates every slot between partitions FROM ('-infinity') and FROM ('infinity') TO (MAXVALUE), beside the default partition", async () => {
+    await createArtifactBomsTable(db);
+    await handMade('artifact_boms_before', "FROM ('-infinity') TO ('2000-01-01 00:00:00+00')");
+    await handMade('artifact_boms_after', "FROM ('infinity') TO (MAXVALUE)");
+    await db.query('CREATE TABLE scanner.artifact_boms_default PARTITION OF scanner.artifact_boms DEFAULT');
+    await db.query(`INSERT INTO scanner.artifact_boms (build_id, canonical_bom_sha256, inserted_at) VALUES
+      ('never', 'x', '-infinity'), ('forever', 'x', 'infinity'), ('dec', 'x', '2026-12-24 00:00:00+00')`);
+    const r = (await manager('2026-12-15T10:00:00Z').ensure({ ahead: 1 }))._unsafeUnwrap();
+    expect(r.created.map((c) => [c.name, c.rowsMovedFromDefault])).toEqual([
+      ['artifact_boms_2026_12', 1],
+      ['artifact_boms_2027_01', 0],
+    ]);
+    expect(await rowHomes(db)).toEqual({
+      dec: 'scanner.artifact_boms_2026_12',
+      forever: 'scanner.artifact_boms_after',
+      never: 'scanner.artifact_boms_before',
+    });
+  });
+});
+
 describe('config and table checks', () => {
   it('rejects hostile identifiers without running SQL', async () => {
     await createArtifactBomsTable(db);
