@@ -49,7 +49,10 @@ interface ColumnShape {
   readonly name: string;
   readonly type: string;
   readonly notNull: boolean;
+  /** A default, identity or generated value. */
   readonly filled: boolean;
+  /** Its collation when not the database default (OID 100), else null. */
+  readonly collation: string | null;
 }
 
 /** One live table as the shape check sees it. */
@@ -104,11 +107,21 @@ function shapeDifferences(shape: TableShape, use: TableUse): string[] {
     const column = columns.find((c) => c.name === name);
     if (column === undefined) out.push(`it has no column ${name} (${type})`);
     else if (column.type !== type) out.push(`column ${name} is ${column.type}, but the import stores ${type}`);
+    else if (use === 'swap') out.push(...swapColumnDifferences(column));
   }
   for (const c of columns.filter((c) => c.name !== 'id' && c.name !== 'raw')) {
     if (use === 'swap') out.push(`column ${c.name} (${c.type}) would be dropped, with its data`);
     else if (c.notNull && !c.filled) out.push(`column ${c.name} (${c.type} NOT NULL) has no default, so no row could be loaded`);
   }
+  return out;
+}
+
+/** What a swap would change in an `id` or `raw` column: the swapped-in table's are plain `text` and `jsonb`. */
+function swapColumnDifferences({ name, filled, collation }: ColumnShape): string[] {
+  const out: string[] = [];
+  if (collation !== null)
+    out.push(`column ${name} has collation ${collation}, and the swapped-in table's would compare with the database default`);
+  if (filled) out.push(`column ${name} has a default (or is generated), which the swapped-in table's would not have`);
   return out;
 }
 

@@ -186,7 +186,8 @@ export function tableShapes(tables: readonly string[]): Statement {
     text: `SELECT t.name, c.relkind::text AS kind,
             (c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)) AS "rowSecurity",
             coalesce(json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'notNull', a.attnotnull,
-                                                'filled', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') ORDER BY a.attnum)
+                                                'filled', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '',
+                                                'collation', CASE WHEN a.attcollation NOT IN (0, 100) THEN a.attcollation::regcollation::text END) ORDER BY a.attnum)
                      FILTER (WHERE a.attnum IS NOT NULL), '[]') AS columns,
             (SELECT coalesce(json_agg(json_build_object('name', k.conname, 'def', pg_get_constraintdef(k.oid)) ORDER BY k.conname), '[]')
                FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype NOT IN ('p', 'n')) AS constraints,

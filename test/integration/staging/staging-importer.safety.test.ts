@@ -283,6 +283,26 @@ describe('table shape', () => {
     expect(await settings()).toEqual(before);
   });
 
+  it('swap refuses an id or raw column whose collation or default the swapped-in table would not have; truncate keeps them', async () => {
+    const s = 's_shape_columns';
+    await db.query(
+      `CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text COLLATE "C" PRIMARY KEY DEFAULT gen_random_uuid()::text, raw jsonb NOT NULL DEFAULT '{}')`,
+    );
+    const columns = () =>
+      db.query(
+        `SELECT attname, attcollation::regcollation::text AS coll, pg_get_expr(d.adbin, d.adrelid) AS def FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE attrelid = '${s}.linksets_raw'::regclass AND attnum > 0 ORDER BY attnum`,
+      );
+    const before = await columns();
+    const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+    expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+    expect(e.message).toContain(`column id has collation "C", and the swapped-in table's would compare with the database default`);
+    expect(e.message).toContain(`column id has a default (or is generated), which the swapped-in table's would not have`);
+    expect(e.message).toContain(`column raw has a default (or is generated), which the swapped-in table's would not have`);
+    expect(await columns()).toEqual(before);
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    expect(await columns()).toEqual(before);
+  });
+
   it('refuses a table other tables inherit from, for both strategies and rollback(), leaving them alone', async () => {
     const s = 's_shape_inherit';
     expect((await importer(s).import(good)).isOk()).toBe(true);
