@@ -5,20 +5,13 @@
  * as it had connections took them all, and no range could read a page: the
  * worker waited forever.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
-import { psql, seedDocuments } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import type { TestDatabase } from '../../support/pg.js';
+import { psql, useSeededDatabase } from './helpers.js';
 import { backfillReport, planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
 
 let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  await seedDocuments(db.url, { seed: 3, count: 200, brokenRatio: 0.05 });
-});
-afterAll(async () => {
-  await db?.drop();
-});
+useSeededDatabase({ seed: 3, count: 200, brokenRatio: 0.05 }, (created) => (db = created));
 
 describe('statements worker --concurrency', () => {
   it.each([6, 9])(

@@ -4,20 +4,13 @@
  * `vex.runs$x` and `vex.runs_x` once shared a queue, and one store's worker
  * dropped the other store's jobs as naming ranges no plan of its had.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
-import { seedDocuments } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import type { TestDatabase } from '../../support/pg.js';
+import { useSeededDatabase } from './helpers.js';
 import { backfillReport, planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
 
 let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  await seedDocuments(db.url, { seed: 4, count: 120, brokenRatio: 0.05 });
-});
-afterAll(async () => {
-  await db?.drop();
-});
+useSeededDatabase({ seed: 4, count: 120, brokenRatio: 0.05 }, (created) => (db = created));
 
 /** A store whose runs table is `vex.runs<sep>x`, its other tables named after `tag`. */
 function store(sep: string, tag: string) {

@@ -5,21 +5,14 @@
  * not pg-boss's assertion taken for a lost connection), and a database
  * that does not exist.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
-import { seedDocuments } from './helpers.js';
+import { expect, it } from 'vitest';
+import type { TestDatabase } from '../../support/pg.js';
+import { useSeededDatabase } from './helpers.js';
 import { planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
 import { pgErrorToBackfill } from '../../../src/_internals/pg.js';
 
 let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  await seedDocuments(db.url, { seed: 16, count: 5, brokenRatio: 0 });
-});
-afterAll(async () => {
-  await db?.drop();
-});
+useSeededDatabase({ seed: 16, count: 5, brokenRatio: 0 }, (created) => (db = created));
 
 function collectingLogger(): { warnings: string[]; logger: { info(): void; debug(): void; error(): void; warn(m: string): void } } {
   const warnings: string[] = [];

@@ -3,19 +3,13 @@
  * planned, say a typo: after ten seconds it says what it waits for and
  * what to check, instead of waiting without a word.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { describe, expect, it, vi } from 'vitest';
+import type { TestDatabase } from '../../support/pg.js';
 import { planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
-import { seedDocuments } from './helpers.js';
+import { useSeededDatabase } from './helpers.js';
 
 let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  await seedDocuments(db.url, { seed: 5, count: 20, brokenRatio: 0 });
-});
-afterAll(async () => {
-  await db?.drop();
-});
+useSeededDatabase({ seed: 5, count: 20, brokenRatio: 0 }, (created) => (db = created));
 
 describe('a worker waiting for a run that is not planned', () => {
   it('says so after ten seconds, naming the run and the runs table', async () => {

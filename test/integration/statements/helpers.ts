@@ -71,6 +71,19 @@ export function inProcessingOrder(docs: readonly GeneratedVexDocument[]): Genera
   );
 }
 
+/** Creates a database seeded with `options` before the file's tests (handing it to `set`), and drops it after them. */
+export function useSeededDatabase(options: GenerateVexDocumentsOptions, set: (db: TestDatabase) => void): void {
+  let db: TestDatabase | undefined;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await seedDocuments(db.url, options);
+    set(db);
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+}
+
 /** Two test databases holding the same generated documents: one for the uninterrupted run, one for the run that gets killed. */
 export interface SeededPair {
   readonly reference: TestDatabase;

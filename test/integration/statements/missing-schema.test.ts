@@ -3,19 +3,13 @@
  * `--raw-table`) is TABLE_NOT_FOUND naming the table, whether the run is
  * planned or single-process, not a bare DB_ERROR about the schema.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { expect, it } from 'vitest';
+import type { TestDatabase } from '../../support/pg.js';
 import { cli, jsonOf } from '../cli/cli-harness.js';
-import { seedDocuments } from './helpers.js';
+import { useSeededDatabase } from './helpers.js';
 
 let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  await seedDocuments(db.url, { seed: 1, count: 5, brokenRatio: 0 });
-});
-afterAll(async () => {
-  await db?.drop();
-});
+useSeededDatabase({ seed: 1, count: 5, brokenRatio: 0 }, (created) => (db = created));
 
 it.each([
   ['statements backfill', ['statements', 'backfill']],

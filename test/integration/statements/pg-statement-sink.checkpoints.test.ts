@@ -4,23 +4,16 @@
  * `loadCheckpoint`: counters, cursor, completion and each run's failures in
  * the order they were recorded; a run without a checkpoint is absent.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { describe, expect, it } from 'vitest';
+import type { TestDatabase } from '../../support/pg.js';
 import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
 import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
 import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
 import { StatementBackfiller } from '../../../src/statements/statement-backfiller.js';
-import { seedDocuments } from './helpers.js';
+import { useSeededDatabase } from './helpers.js';
 
 let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  await seedDocuments(db.url, { seed: 12, count: 300, brokenRatio: 0.1 });
-});
-afterAll(async () => {
-  await db?.drop();
-});
+useSeededDatabase({ seed: 12, count: 300, brokenRatio: 0.1 }, (created) => (db = created));
 
 describe('PgStatementSink.loadCheckpoints', () => {
   it("returns each run's checkpoint and failures as loadCheckpoint does, in one call", async () => {
