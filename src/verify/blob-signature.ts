@@ -26,7 +26,10 @@ export interface VerifyBlobSignatureOptions {
  * an ECDSA P-256 signature (ASN.1 DER, base64) over the SHA-256 of the
  * blob. RSA keys (PKCS#1 v1.5 with SHA-256, as cosign signs with RSA) work
  * too. The file is streamed, never held in memory. Keyless (Fulcio
- * certificates) and Rekor transparency-log checks are out of scope.
+ * certificates) and Rekor transparency-log checks are out of scope. For a
+ * `SHA256SUMS` file, pass the signature to `verifyChecksums` (its
+ * `signature` option) instead: it reads the file once, so the lines it
+ * checks are the ones signed.
  *
  * Errors: `BASE64_INVALID`, `KEY_INVALID` (not P-256/RSA), `SIGNATURE_INVALID`
  * (wrong key, tampered blob, truncated signature), `IO_ERROR`.
