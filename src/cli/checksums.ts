@@ -7,13 +7,7 @@
 import { resolve } from 'node:path';
 import { errAsync, okAsync, ResultAsync } from 'neverthrow';
 import { BackfillError, isBackfillError } from '../errors.js';
-import {
-  verifyBlobSignature,
-  verifyChecksums,
-  writeChecksums,
-  type BlobSignatureVerification,
-  type ChecksumReport,
-} from '../verify/index.js';
+import { verifyChecksums, writeChecksums, type ChecksumReport, type ChecksumsSignature } from '../verify/index.js';
 import { readWholeFile } from '../verify/read-whole-file.js';
 import { booleanFlag, choiceFlag, failed, intFlag, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
@@ -43,18 +37,16 @@ function verifyLines(r: ChecksumReport, quiet: boolean): string[] {
 }
 
 /**
- * Checks the sums file's detached signature when `--signature` is given:
- * null when not asked, else the verification (a signature that does not
- * verify stops the command before any file is hashed).
+ * The `--signature` and `--key` files, read when given (both or neither);
+ * `verifyChecksums` checks the signature over the very bytes it then parses.
  */
-function checkSignature(
-  sums: string,
+function readSignature(
   signature: string | undefined,
   key: string | undefined,
   cwd: string,
   signal: AbortSignal,
-): ResultAsync<BlobSignatureVerification | null, BackfillError> {
-  if (signature === undefined && key === undefined) return okAsync(null);
+): ResultAsync<ChecksumsSignature | undefined, BackfillError> {
+  if (signature === undefined && key === undefined) return okAsync(undefined);
   if (signature === undefined || key === undefined)
     return errAsync(new BackfillError('INVALID_ARGUMENT', '--signature and --key go together.'));
   // A key or signature may come from a pipe (`--key <(vault read …)`): read it without blocking a thread.
@@ -64,7 +56,7 @@ function checkSignature(
         ? e
         : new BackfillError('IO_ERROR', `${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e, context: { path } }),
     ).map((bytes) => bytes.toString('utf8'));
-  return ResultAsync.combine([read(signature), read(key)]).andThen(([sig, pem]) => verifyBlobSignature(sums, sig.trim(), pem, { signal }));
+  return ResultAsync.combine([read(signature), read(key)]).map(([signatureBase64, publicKey]) => ({ signatureBase64, publicKey }));
 }
 
 const verify: CommandSpec = {
@@ -112,11 +104,8 @@ const verify: CommandSpec = {
   ],
   async *run(ctx) {
     const sums = resolve(ctx.cwd, ctx.positionals[0]!);
-    const checked = await checkSignature(sums, stringFlag(ctx.flags, 'signature'), stringFlag(ctx.flags, 'key'), ctx.cwd, ctx.signal);
-    if (checked.isErr()) return failed(checked.error.withPartial({ signature: null }));
-    const signature = checked.value;
-    const signatureLines =
-      signature === null ? [] : [`signature: Verified OK (${signature.keyKind} key, sums file sha256 ${signature.sha256})`];
+    const signature = await readSignature(stringFlag(ctx.flags, 'signature'), stringFlag(ctx.flags, 'key'), ctx.cwd, ctx.signal);
+    if (signature.isErr()) return failed(signature.error.withPartial({ signature: null }));
     const baseDir = stringFlag(ctx.flags, 'base-dir');
     const progress = ctx.progress('verify', 'files');
     const result = await verifyChecksums(sums, {
@@ -125,14 +114,20 @@ const verify: CommandSpec = {
       followSymlinksOutside: booleanFlag(ctx.flags, 'follow-symlinks-outside'),
       concurrency: (yield* intFlag(ctx.flags, 'concurrency', 1, 256)) ?? 4,
       ...(baseDir === undefined ? {} : { baseDir: resolve(ctx.cwd, baseDir) }),
+      ...(signature.value === undefined ? {} : { signature: signature.value }),
       onProgress: (p) => progress.update(p.filesDone, p.filesTotal),
       signal: ctx.signal,
       logger: ctx.logger,
     });
     progress.done();
-    if (result.isErr()) return failed(result.error);
-    const report = { ...result.value, signature };
-    const lines = [...signatureLines, ...verifyLines(result.value, booleanFlag(ctx.flags, 'status'))];
+    // No report: with --signature, the JSON report still says the signature was not verified.
+    if (result.isErr()) return failed(signature.value === undefined ? result.error : result.error.withPartial({ signature: null }));
+    const report = result.value;
+    const signed = report.signature;
+    const lines = [
+      ...(signed === null ? [] : [`signature: Verified OK (${signed.keyKind} key, sums file sha256 ${signed.sha256})`]),
+      ...verifyLines(report, booleanFlag(ctx.flags, 'status')),
+    ];
     if (report.ok) return { exitCode: EXIT_CODES.OK.code, report, lines };
     const first = report.problems[0];
     return first === undefined

@@ -1,8 +1,8 @@
-import { createVerify, constants } from 'node:crypto';
-import { ResultAsync, err, ok, safeTry } from 'neverthrow';
+import { createHash, createVerify, constants } from 'node:crypto';
+import { ResultAsync, err, ok, safeTry, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { decodeBase64 } from './base64.js';
-import { hashFile } from './hash-file.js';
+import { hashFile, type FileDigest } from './hash-file.js';
 import { loadPublicKey, type KeyInput, type KeyKind } from './keys.js';
 
 /** What {@link verifyBlobSignature} verified. */
@@ -26,7 +26,10 @@ export interface VerifyBlobSignatureOptions {
  * an ECDSA P-256 signature (ASN.1 DER, base64) over the SHA-256 of the
  * blob. RSA keys (PKCS#1 v1.5 with SHA-256, as cosign signs with RSA) work
  * too. The file is streamed, never held in memory. Keyless (Fulcio
- * certificates) and Rekor transparency-log checks are out of scope.
+ * certificates) and Rekor transparency-log checks are out of scope. For a
+ * `SHA256SUMS` file, pass the signature to `verifyChecksums` (its
+ * `signature` option) instead: it reads the file once, so the lines it
+ * checks are the ones signed.
  *
  * Errors: `BASE64_INVALID`, `KEY_INVALID` (not P-256/RSA), `SIGNATURE_INVALID`
  * (wrong key, tampered blob, truncated signature), `IO_ERROR`.
@@ -45,36 +48,76 @@ export function verifyBlobSignature(
   options: VerifyBlobSignatureOptions = {},
 ): ResultAsync<BlobSignatureVerification, BackfillError> {
   return safeTry(async function* () {
-    // cosign writes the .sig file without a newline, but a copy-paste often adds one.
-    const signature = yield* decodeBase64(String(signatureBase64).trim(), 'The signature');
-    const { key, kind } = yield* loadPublicKey(publicKeyPem);
-    if (kind !== 'ecdsa-p256' && kind !== 'rsa') {
-      return err(
-        new BackfillError(
-          'KEY_INVALID',
-          `verifyBlobSignature takes ECDSA P-256 or RSA keys (what cosign verify-blob --key checks); this is ${kind}.`,
-        ),
-      );
-    }
-    const verifier = createVerify('sha256');
-    const { sha256, bytes } = yield* ResultAsync.fromPromise(
+    const verifier = yield* blobVerifier(signatureBase64, publicKeyPem);
+    const digest = yield* ResultAsync.fromPromise(
       hashFile(file, { signal: options.signal, onChunk: (chunk) => verifier.update(chunk) }),
       (error) => toBackfillError(error, 'IO_ERROR', { path: file }),
     );
-    let valid: boolean;
-    try {
-      valid = verifier.verify(kind === 'rsa' ? { key, padding: constants.RSA_PKCS1_PADDING } : { key, dsaEncoding: 'der' }, signature);
-    } catch {
-      valid = false;
-    }
-    return valid
-      ? ok({ path: file, sha256, bytes, keyKind: kind })
-      : err(
+    return verifier.verdict(file, digest);
+  });
+}
+
+/**
+ * {@link verifyBlobSignature} over bytes already read (`file` only names
+ * them in the result and errors): how `verifyChecksums` checks the very
+ * bytes it then parses.
+ *
+ * @internal
+ */
+export function verifyBlobBytes(
+  file: string,
+  bytes: Uint8Array,
+  signatureBase64: string,
+  publicKeyPem: KeyInput,
+): Result<BlobSignatureVerification, BackfillError> {
+  return blobVerifier(signatureBase64, publicKeyPem).andThen((verifier) => {
+    verifier.update(bytes);
+    return verifier.verdict(file, { sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length });
+  });
+}
+
+interface BlobVerifier {
+  update(chunk: Uint8Array): void;
+  verdict(file: string, digest: FileDigest): Result<BlobSignatureVerification, BackfillError>;
+}
+
+/** Decodes the signature and loads the key (before any byte of the blob is read), then takes the blob in chunks. */
+function blobVerifier(signatureBase64: string, publicKeyPem: KeyInput): Result<BlobVerifier, BackfillError> {
+  // cosign writes the .sig file without a newline, but a copy-paste often adds one.
+  return decodeBase64(String(signatureBase64).trim(), 'The signature').andThen((signature) =>
+    loadPublicKey(publicKeyPem).andThen(({ key, kind }): Result<BlobVerifier, BackfillError> => {
+      if (kind !== 'ecdsa-p256' && kind !== 'rsa') {
+        return err(
           new BackfillError(
-            'SIGNATURE_INVALID',
-            `The signature over ${file} (sha256 ${sha256}) does not verify with the given key; check the key and that the file is unmodified.`,
-            { context: { path: file, digest: sha256 } },
+            'KEY_INVALID',
+            `verifyBlobSignature takes ECDSA P-256 or RSA keys (what cosign verify-blob --key checks); this is ${kind}.`,
           ),
         );
-  });
+      }
+      const verifier = createVerify('sha256');
+      return ok({
+        update: (chunk) => verifier.update(chunk),
+        verdict(file, { sha256, bytes }) {
+          let valid: boolean;
+          try {
+            valid = verifier.verify(
+              kind === 'rsa' ? { key, padding: constants.RSA_PKCS1_PADDING } : { key, dsaEncoding: 'der' },
+              signature,
+            );
+          } catch {
+            valid = false;
+          }
+          return valid
+            ? ok({ path: file, sha256, bytes, keyKind: kind })
+            : err(
+                new BackfillError(
+                  'SIGNATURE_INVALID',
+                  `The signature over ${file} (sha256 ${sha256}) does not verify with the given key; check the key and that the file is unmodified.`,
+                  { context: { path: file, digest: sha256 } },
+                ),
+              );
+        },
+      });
+    }),
+  );
 }

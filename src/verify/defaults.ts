@@ -25,3 +25,10 @@ export const IN_TOTO_STATEMENT_TYPES: readonly string[] = ['https://in-toto.io/S
 
 /** Name of the directory-wide sums file `verifyDataset` looks for next to a tarball. */
 export const SHA256SUMS_FILE_NAME = 'SHA256SUMS';
+
+/**
+ * Largest sums file, `.sha256` sidecar, key or signature read, in bytes: each
+ * is read whole (a sums file once, so what its signature covers is what is
+ * checked), and a pipe that never ends must not exhaust memory.
+ */
+export const MAX_WHOLE_FILE_BYTES = 16 * 1024 * 1024;

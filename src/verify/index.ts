@@ -15,6 +15,7 @@ export type {
   ChecksumReport,
   ChecksumResult,
   ChecksumStatus,
+  ChecksumsSignature,
   VerifyChecksumsOptions,
 } from './verify-checksums.js';
 export { writeChecksums } from './write-checksums.js';
@@ -43,5 +44,6 @@ export {
   DEFAULT_HASH_CONCURRENCY,
   DEFAULT_HASH_CHUNK_BYTES,
   IN_TOTO_PAYLOAD_TYPE,
+  MAX_WHOLE_FILE_BYTES,
   MIN_RSA_BITS,
 } from './defaults.js';

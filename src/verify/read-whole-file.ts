@@ -1,15 +1,24 @@
-import { close, constants, fstat, open, readFile } from 'node:fs';
+import { close, constants, fstat, open, read } from 'node:fs';
 import { Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { BackfillError } from '../errors.js';
+import { MAX_WHOLE_FILE_BYTES } from './defaults.js';
 
 const openFd = promisify(open);
 const fstatFd = promisify(fstat);
 const closeFd = promisify(close);
-const readFd = promisify(readFile);
+const readFd = promisify(read);
 
 function aborted(): BackfillError {
   return new BackfillError('ABORTED', 'The operation was aborted.');
+}
+
+function tooLarge(path: string): BackfillError {
+  return new BackfillError(
+    'IO_ERROR',
+    `${path} is larger than ${MAX_WHOLE_FILE_BYTES / 1024 / 1024} MiB; a sums file, sidecar, key or signature is read whole and must be smaller.`,
+    { context: { path } },
+  );
 }
 
 /**
@@ -19,7 +28,8 @@ function aborted(): BackfillError {
  * cannot reach: the open does not block (`O_NONBLOCK`), and a pipe is read
  * through the event loop, so `signal` ends the wait for a writer or for
  * data at once (a thread blocked in the kernel would also keep the process
- * from exiting).
+ * from exiting). Past {@link MAX_WHOLE_FILE_BYTES} the read stops with
+ * `IO_ERROR`, so an endless pipe or a huge file cannot exhaust memory.
  *
  * @internal
  */
@@ -31,27 +41,50 @@ export async function readWholeFile(path: string, signal: AbortSignal | undefine
   try {
     const stats = await fstatFd(fd);
     isPipe = stats.isFIFO();
-    if (isPipe) return await readPipe(fd, signal);
+    if (isPipe) return await readPipe(fd, path, signal);
     if (!stats.isFile())
       throw new BackfillError('IO_ERROR', `${path} is not a regular file or a pipe; pass the file itself.`, { context: { path } });
-    return await readFd(fd);
+    return await readRegular(fd, path, stats.size);
   } finally {
     if (!isPipe) await closeFd(fd);
   }
 }
 
-function readPipe(fd: number, signal: AbortSignal | undefined): Promise<Buffer> {
+/** Reads to the end (the file may have grown since `size` was taken), one byte past the limit at most. */
+async function readRegular(fd: number, path: string, size: number): Promise<Buffer> {
+  if (size > MAX_WHOLE_FILE_BYTES) throw tooLarge(path);
+  let buffer = Buffer.allocUnsafe(size + 1);
+  let length = 0;
+  for (;;) {
+    if (length === buffer.length) {
+      if (length > MAX_WHOLE_FILE_BYTES) throw tooLarge(path);
+      buffer = Buffer.concat([buffer], Math.min(length * 2, MAX_WHOLE_FILE_BYTES + 1));
+    }
+    const { bytesRead } = await readFd(fd, buffer, length, buffer.length - length, null);
+    if (bytesRead === 0) return buffer.subarray(0, length);
+    length += bytesRead;
+  }
+}
+
+function readPipe(fd: number, path: string, signal: AbortSignal | undefined): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const socket = new Socket({ fd, readable: true, writable: false });
     const chunks: Buffer[] = [];
-    const onAbort = (): void => {
+    let length = 0;
+    const stop = (error: BackfillError): void => {
+      signal?.removeEventListener('abort', onAbort);
       socket.destroy();
-      reject(aborted());
+      reject(error);
     };
+    const onAbort = (): void => stop(aborted());
     // The signal may have fired while the descriptor was being opened: it would not fire again.
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      length += chunk.length;
+      if (length > MAX_WHOLE_FILE_BYTES) return stop(tooLarge(path));
+      chunks.push(chunk);
+    });
     socket.once('error', (error) => {
       signal?.removeEventListener('abort', onAbort);
       reject(error);

@@ -1,11 +1,13 @@
 import { realpath } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { ResultAsync } from 'neverthrow';
+import { ResultAsync, ok, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError, type BackfillErrorCode } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
+import { verifyBlobBytes, type BlobSignatureVerification } from './blob-signature.js';
 import { parseChecksums, type ChecksumLineFormat } from './checksums-file.js';
 import { DEFAULT_HASH_CONCURRENCY } from './defaults.js';
 import { checkHashOptions, hashFile, mapBounded, type FileDigest } from './hash-file.js';
+import type { KeyInput } from './keys.js';
 import { joinBytes, resolveUnder, unsafePathReason } from './safe-path.js';
 import { readWholeFile } from './read-whole-file.js';
 
@@ -67,6 +69,8 @@ export interface ChecksumReport {
   readonly malformedLines: readonly number[];
   /** One coded error per problem (mismatch, missing file, unsafe path, malformed line…), in line order. */
   readonly problems: readonly BackfillError[];
+  /** The verified signature over the sums file when `signature` was given, else `null`. */
+  readonly signature: BlobSignatureVerification | null;
 }
 
 /** Progress of {@link verifyChecksums}. */
@@ -122,6 +126,21 @@ export interface VerifyChecksumsOptions extends HashingOptions {
    * @defaultValue `false`
    */
   readonly followSymlinksOutside?: boolean;
+  /**
+   * A detached signature over the sums file, checked as
+   * `cosign verify-blob --key` does (see `verifyBlobSignature`) over the
+   * very bytes whose lines are then checked: the sums file is read once.
+   * A signature that does not verify is `Err` before any file is hashed.
+   */
+  readonly signature?: ChecksumsSignature;
+}
+
+/** A detached cosign-style signature and the key to check it with (see {@link VerifyChecksumsOptions.signature}). */
+export interface ChecksumsSignature {
+  /** The `.sig` file's content: base64 of an ECDSA P-256 (DER) or RSA PKCS#1 v1.5 signature. */
+  readonly signatureBase64: string;
+  /** ECDSA P-256 or RSA public key (PEM, DER or `KeyObject`). */
+  readonly publicKey: KeyInput;
 }
 
 type Hashed = { digest: FileDigest } | { error: unknown } | { unsafe: string };
@@ -148,32 +167,58 @@ function statusOfReadError(error: unknown, ignoreMissing: boolean): ChecksumStat
  * opened for reading, so nothing listed can block the call; `signal` stops
  * it at any point, even while the sums file itself is a pipe with no writer.
  *
- * The result is `Ok(report)` whenever the sums file could be read; check
- * `report.ok`. It is `Err` only when the sums file cannot be read, an option
- * is invalid, or `signal` fired (`ABORTED`).
+ * The sums file is read once, whole (up to `MAX_WHOLE_FILE_BYTES`, 16 MiB):
+ * with `signature`, what the signature covers is exactly what is checked,
+ * even if the path is replaced meanwhile. It may be a pipe either way.
+ *
+ * The result is `Ok(report)` whenever the sums file could be read (and its
+ * signature verified); check `report.ok`. It is `Err` only when the sums
+ * file cannot be read, its signature does not verify (`SIGNATURE_INVALID`,
+ * `BASE64_INVALID`, `KEY_INVALID`), an option is invalid, or `signal` fired
+ * (`ABORTED`).
  *
  * @example
  * ```ts
- * const result = await verifyChecksums('bundle/SHA256SUMS', { strict: true });
+ * // replaces: cosign verify-blob --key cosign.pub --signature SHA256SUMS.sig SHA256SUMS && sha256sum --check --strict SHA256SUMS
+ * const signature = { signatureBase64: readFileSync('bundle/SHA256SUMS.sig', 'utf8'), publicKey: readFileSync('cosign.pub', 'utf8') };
+ * const result = await verifyChecksums('bundle/SHA256SUMS', { strict: true, signature });
  * if (result.isErr()) throw result.error;
  * for (const e of result.value.entries) console.log(`${e.path}: ${e.status}`);
  * if (!result.value.ok) process.exitCode = 1;
  * ```
  */
 export function verifyChecksums(sumsPath: string, options: VerifyChecksumsOptions = {}): ResultAsync<ChecksumReport, BackfillError> {
-  return checkHashOptions(options).asyncAndThen(() =>
-    ResultAsync.fromPromise(run(sumsPath, options), (error) => toBackfillError(error, 'IO_ERROR', { path: sumsPath })),
-  );
+  const ioError = (error: unknown): BackfillError => toBackfillError(error, 'IO_ERROR', { path: sumsPath });
+  return checkHashOptions(options)
+    .asyncAndThen(() => ResultAsync.fromPromise(readWholeFile(sumsPath, options.signal), ioError))
+    .andThen((sums) =>
+      checkSignature(sumsPath, sums, options.signature).asyncAndThen((verified) =>
+        ResultAsync.fromPromise(run(sumsPath, sums, verified, options), ioError),
+      ),
+    );
 }
 
-async function run(sumsPath: string, options: VerifyChecksumsOptions): Promise<ChecksumReport> {
+function checkSignature(
+  sumsPath: string,
+  sums: Buffer,
+  signature: ChecksumsSignature | undefined,
+): Result<BlobSignatureVerification | null, BackfillError> {
+  return signature === undefined ? ok(null) : verifyBlobBytes(sumsPath, sums, signature.signatureBase64, signature.publicKey);
+}
+
+async function run(
+  sumsPath: string,
+  sums: Buffer,
+  signature: BlobSignatureVerification | null,
+  options: VerifyChecksumsOptions,
+): Promise<ChecksumReport> {
   const strict = options.strict ?? false;
   const ignoreMissing = options.ignoreMissing ?? false;
   const baseDir = resolve(options.baseDir ?? dirname(sumsPath));
   const logger = options.logger ?? silentLogger;
   const { signal } = options;
   if (signal?.aborted) throw new BackfillError('ABORTED', 'The operation was aborted.');
-  const parsed = parseChecksums(await readWholeFile(sumsPath, signal));
+  const parsed = parseChecksums(sums);
   // A missing base directory is no error here: every entry then reports its file missing.
   const realBaseDir = await realpath(baseDir).catch(() => baseDir);
 
@@ -333,5 +378,6 @@ async function run(sumsPath: string, options: VerifyChecksumsOptions): Promise<C
     counts,
     malformedLines: parsed.malformed.map((m) => m.line),
     problems: ordered,
+    signature,
   };
 }

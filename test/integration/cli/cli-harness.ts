@@ -19,11 +19,18 @@ export interface CliRun {
  * Runs `backfill-kit <args>` as a user would: a separate node process on
  * src/cli/main.ts (through tsx), with only the environment given here plus
  * PATH and HOME, so no database variable leaks in from the test runner.
- * `nodeOptions` go to node itself (e.g. `--max-old-space-size=1024`).
+ * `nodeOptions` go to node itself (e.g. `--max-old-space-size=1024`);
+ * `onSpawn` gets the process id as soon as it is started.
  */
 export function cli(
   args: readonly string[],
-  options: { env?: Record<string, string>; cwd?: string; input?: string; nodeOptions?: readonly string[] } = {},
+  options: {
+    env?: Record<string, string>;
+    cwd?: string;
+    input?: string;
+    nodeOptions?: readonly string[];
+    onSpawn?: (pid: number) => void;
+  } = {},
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(
@@ -42,6 +49,7 @@ export function cli(
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(options.input ?? '');
+    if (child.pid !== undefined) options.onSpawn?.(child.pid);
   });
 }
 

@@ -5,13 +5,16 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   preAuthEncoding,
   signDsse,
+  MAX_WHOLE_FILE_BYTES,
   verifyBlobSignature,
+  verifyChecksums,
   verifyDsse,
   verifyInTotoSubject,
   type DsseEnvelope,
@@ -351,6 +354,67 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyBlobSignature (cos
     expect((await verifyBlobSignature(blob, 'not*base64', keys.ec!.pub))._unsafeUnwrapErr().code).toBe('BASE64_INVALID');
     expect((await verifyBlobSignature(blob, sig, keys.ed!.pub))._unsafeUnwrapErr().code).toBe('KEY_INVALID');
     expect((await verifyBlobSignature(join(dir, 'nope.bin'), sig, keys.ec!.pub))._unsafeUnwrapErr().code).toBe('IO_ERROR');
+  });
+});
+
+describe.skipIf(opensslTool.missing)(opensslTool.title('verifyChecksums with a signature (cosign verify-blob + sha256sum --check)'), () => {
+  const sha = (data: string) => createHash('sha256').update(data).digest('hex');
+  let sums: string;
+  let signed: Buffer;
+  let signatureBase64: string;
+  beforeAll(() => {
+    writeFileSync(join(dir, 'good.tar.zst'), 'the released dataset');
+    writeFileSync(join(dir, 'evil.tar.zst'), 'a dataset nobody signed');
+    signed = Buffer.from(`${sha('the released dataset')}  good.tar.zst\n`);
+    sums = join(dir, 'SIGNED-SUMS');
+    writeFileSync(sums, signed);
+    signatureBase64 = opensslSign('ec', signed).toString('base64');
+  });
+
+  it('checks the signature over the bytes it parses, and reports it', async () => {
+    const report = (await verifyChecksums(sums, { signature: { signatureBase64, publicKey: keys.ec!.pub } }))._unsafeUnwrap();
+    expect(report.ok).toBe(true);
+    expect(report.entries.map((e) => [e.path, e.status])).toEqual([['good.tar.zst', 'OK']]);
+    expect(report.signature).toEqual({
+      path: sums,
+      sha256: createHash('sha256').update(signed).digest('hex'),
+      bytes: signed.length,
+      keyKind: 'ecdsa-p256',
+    });
+    expect((await verifyChecksums(sums))._unsafeUnwrap().signature).toBeNull();
+  });
+
+  it('an unsigned sums file is SIGNATURE_INVALID, and none of its files is hashed', async () => {
+    const unsigned = join(dir, 'UNSIGNED-SUMS');
+    writeFileSync(unsigned, `${sha('a dataset nobody signed')}  evil.tar.zst\n`);
+    const seen: number[] = [];
+    const r = await verifyChecksums(unsigned, {
+      signature: { signatureBase64, publicKey: keys.ec!.pub },
+      onProgress: (p) => seen.push(p.filesDone),
+    });
+    expect(r._unsafeUnwrapErr().code).toBe('SIGNATURE_INVALID');
+    expect(seen).toEqual([]);
+    expect((await verifyChecksums(sums, { signature: { signatureBase64, publicKey: keys.ed!.pub } }))._unsafeUnwrapErr().code).toBe(
+      'KEY_INVALID',
+    );
+  });
+
+  it('a piped sums file (a FIFO, as <(curl …) gives) is verified with a signature as without one', async () => {
+    const fifo = join(dir, 'SUMS-FIFO');
+    spawnSync('mkfifo', [fifo]);
+    const writer = writeFile(fifo, signed);
+    const report = (await verifyChecksums(fifo, { baseDir: dir, signature: { signatureBase64, publicKey: keys.ec!.pub } }))._unsafeUnwrap();
+    await writer;
+    expect(report.entries.map((e) => [e.path, e.status])).toEqual([['good.tar.zst', 'OK']]);
+    expect(report.signature?.bytes).toBe(signed.length);
+  });
+
+  it(`a sums file over ${MAX_WHOLE_FILE_BYTES / 1024 / 1024} MiB is IO_ERROR, not read into memory`, async () => {
+    const huge = join(dir, 'HUGE-SUMS');
+    writeFileSync(huge, Buffer.alloc(MAX_WHOLE_FILE_BYTES + 1, '#'));
+    const r = await verifyChecksums(huge, { signature: { signatureBase64, publicKey: keys.ec!.pub } });
+    expect(r._unsafeUnwrapErr().code).toBe('IO_ERROR');
+    expect(r._unsafeUnwrapErr().message).toMatch(/larger than 16 MiB/);
   });
 });
 
