@@ -5,20 +5,15 @@
  * its retries and waits no backoff, and the next worker resumes the range
  * from its checkpoint.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
-import { psql, seedDocuments } from './helpers.js';
+import { beforeAll, expect, it } from 'vitest';
+import type { TestDatabase } from '../../support/pg.js';
+import { psql, useSeededDatabase } from './helpers.js';
 import { backfillProgress, backfillReport, planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
 
 let db: TestDatabase;
-
+useSeededDatabase({ seed: 12, count: 600, brokenRatio: 0 }, (created) => (db = created));
 beforeAll(async () => {
-  db = await createTestDatabase();
-  await seedDocuments(db.url, { seed: 12, count: 600, brokenRatio: 0 });
   (await planBackfill({ connectionString: db.url }, { runId: 'r', batchSize: 5, rangeSize: 600 }))._unsafeUnwrap();
-});
-afterAll(async () => {
-  await db?.drop();
 });
 
 const evaluated = (): number =>

@@ -7,22 +7,17 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
-import { psql, seedDocuments } from './helpers.js';
+import { beforeAll, expect, it } from 'vitest';
+import type { TestDatabase } from '../../support/pg.js';
+import { psql, useSeededDatabase } from './helpers.js';
 import { planBackfill } from '../../../src/statements/distributed.js';
 
 const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const main = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
 let db: TestDatabase;
-
+useSeededDatabase({ seed: 9, count: 3000, brokenRatio: 0 }, (created) => (db = created));
 beforeAll(async () => {
-  db = await createTestDatabase();
-  await seedDocuments(db.url, { seed: 9, count: 3000, brokenRatio: 0 });
   (await planBackfill({ connectionString: db.url }, { runId: 'big', batchSize: 10, rangeSize: 100 }))._unsafeUnwrap();
-});
-afterAll(async () => {
-  await db?.drop();
 });
 
 it('an interrupted `statements worker --until-done` exits 130 (ABORTED), not 0', async () => {
