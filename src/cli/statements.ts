@@ -30,6 +30,7 @@ import {
   DEFAULT_RANGE_SIZE,
   DEFAULT_RECONNECT_SECONDS,
   MAX_NORMALIZER_THREADS,
+  MAX_RANGE_SIZE,
   planBackfill,
   runBackfillWorker,
   type DistributedBackfillConfig,
@@ -133,7 +134,7 @@ const rangeSizeFlag: FlagSpec = {
   type: 'string',
   value: '<n>',
   description:
-    'Documents per key range, i.e. per job: several batches each, and several ranges per worker (the last ranges are smaller, halving down to one batch).',
+    `Documents per key range, i.e. per job, 1 to ${MAX_RANGE_SIZE}: several batches each, and several ranges per worker (the last ranges are smaller, halving down to one batch).`,
   defaultText: String(DEFAULT_RANGE_SIZE),
 };
 
@@ -225,7 +226,7 @@ function planOptionsOf(flags: FlagValues, runId: string): Result<PlanBackfillOpt
     const retrievedSince = yield* instantFlag(flags, 'retrieved-since');
     const batchSize = yield* intFlag(flags, 'batch-size', 1, MAX_BATCH_SIZE);
     const maxDocuments = yield* intFlag(flags, 'max-documents', 1);
-    const rangeSize = yield* intFlag(flags, 'range-size', 1);
+    const rangeSize = yield* intFlag(flags, 'range-size', 1, MAX_RANGE_SIZE);
     return ok({
       runId,
       ...(retrievedSince === undefined ? {} : { retrievedSince }),

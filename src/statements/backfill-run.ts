@@ -36,11 +36,17 @@ function locked(ctx: RunContext): ResultAsync<BackfillSummary, BackfillError<Bac
   });
 }
 
-/** Loads the checkpoint, refuses a resume with other options, and runs from there. */
+/** Loads the checkpoint, refuses a resume with other options, and runs from there (a completed run only returns its summary). */
 function resume(ctx: RunContext): ResultAsync<BackfillSummary, BackfillError<BackfillSummary>> {
   return safeTry(async function* () {
     const saved = yield* ctx.sink.loadCheckpoint(ctx.runId).mapErr((e) => e.withoutPartial());
     yield* resumable(ctx, saved).mapErr((e) => e.withoutPartial());
+    // A completed run is reported, not read on: from its cursor it would take in documents added since and change its summary and report hash.
+    if (saved?.completed) {
+      const summary = summaryOf(ctx, true, stateOf(saved), 'completed');
+      ctx.logger.info('statement backfill: the run completed earlier; nothing to do', { runId: ctx.runId, reportSha256: summary.reportSha256 });
+      return ok(summary);
+    }
     if (saved) {
       ctx.logger.info('statement backfill: resuming from checkpoint', {
         runId: ctx.runId,
@@ -338,18 +344,23 @@ class BackfillRun {
   }
 
   #summary(s: RunState, state: SummaryState): BackfillSummary {
-    return buildSummary({
-      runId: this.#ctx.runId,
-      resumed: this.#resumed,
-      state,
-      report: {
-        schemaVersion: REPORT_SCHEMA_VERSION,
-        options: this.#ctx.checkpointOptions,
-        counters: s.counters,
-        lastCursor: s.cursor,
-        outcomeSha256: s.outcomeSha256,
-        failed: s.failed,
-      },
-    });
+    return summaryOf(this.#ctx, this.#resumed, s, state);
   }
+}
+
+/** The summary of a run of `ctx` at state `s`. */
+function summaryOf(ctx: RunContext, resumed: boolean, s: RunState, state: SummaryState): BackfillSummary {
+  return buildSummary({
+    runId: ctx.runId,
+    resumed,
+    state,
+    report: {
+      schemaVersion: REPORT_SCHEMA_VERSION,
+      options: ctx.checkpointOptions,
+      counters: s.counters,
+      lastCursor: s.cursor,
+      outcomeSha256: s.outcomeSha256,
+      failed: s.failed,
+    },
+  });
 }

@@ -44,6 +44,7 @@ import {
 import type {
   BackfillCounters,
   BackfillFailure,
+  CheckpointOptions,
   DocumentCursor,
   KeyRange,
   StatementSink,
@@ -52,11 +53,14 @@ import type {
 } from './ports.js';
 import { areBuiltInNormalizers, MAX_NORMALIZER_THREADS, NormalizerThreads } from './normalizer-threads.js';
 import { StatementBackfiller, type RangeRun } from './statement-backfiller.js';
-import { MAX_PLANNED_RUN_ID_LENGTH, validRunId } from './run-context.js';
+import { integerOption, MAX_DOCUMENTS_LIMIT, MAX_PLANNED_RUN_ID_LENGTH, validRunId } from './run-context.js';
 import { addOutcomeSums, buildSummary, OUTCOME_SUM_ZERO, type BackfillSummary } from './summary.js';
 
 /** Documents per key range (one job) unless `rangeSize` says otherwise. */
 export const DEFAULT_RANGE_SIZE = 1000;
+
+/** Largest `rangeSize`: the runs table stores it, and each range's document count, as a PostgreSQL `integer`. */
+export const MAX_RANGE_SIZE = 2_147_483_647;
 
 /** Seconds a worker waits for an unreachable database before it fails with `DB_CONNECTION`, unless `reconnectSeconds` says otherwise. */
 export const DEFAULT_RECONNECT_SECONDS = 60;
@@ -136,7 +140,7 @@ export interface PlanBackfillOptions {
   readonly batchSize?: number;
   readonly stopOnError?: boolean;
   /**
-   * Documents per key range, i.e. per job; the last ranges of the keyspace are cut smaller, halving down to one batch.
+   * Documents per key range, i.e. per job (1 to {@link MAX_RANGE_SIZE}); the last ranges of the keyspace are cut smaller, halving down to one batch.
    * @defaultValue {@link DEFAULT_RANGE_SIZE}
    */
   readonly rangeSize?: number;
@@ -497,11 +501,10 @@ function validatePlan(options: PlanBackfillOptions): Result<void, BackfillError>
   const runId = validRunId(options.runId, MAX_PLANNED_RUN_ID_LENGTH);
   if (runId.isErr()) return runId;
   const { batchSize, rangeSize, maxDocuments } = options;
-  if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE))
-    return bad(`batchSize must be an integer from 1 to ${MAX_BATCH_SIZE}.`);
-  if (rangeSize !== undefined && (!Number.isInteger(rangeSize) || rangeSize < 1)) return bad('rangeSize must be a positive integer.');
-  if (maxDocuments !== undefined && (!Number.isInteger(maxDocuments) || maxDocuments < 1))
-    return bad('maxDocuments must be a positive integer.');
+  const counts = integerOption('batchSize', batchSize, 1, MAX_BATCH_SIZE)
+    .andThen(() => integerOption('rangeSize', rangeSize, 1, MAX_RANGE_SIZE))
+    .andThen(() => integerOption('maxDocuments', maxDocuments, 1, MAX_DOCUMENTS_LIMIT));
+  if (counts.isErr()) return counts;
   if (options.retrievedSince !== undefined && Number.isNaN(options.retrievedSince.getTime()))
     return bad('retrievedSince must be a valid Date.');
   return ok(undefined);
@@ -1284,6 +1287,12 @@ async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: B
   return ok({ plan: plan.value, combined: combine(plan.value, checkpoints.value, stop.value, failing.value) });
 }
 
+/** The `statements backfill` flags that repeat a single-process run's options: a rerun with other ones is refused. */
+function sameOptionFlags({ retrievedSince, force, maxDocuments }: CheckpointOptions): string {
+  const since = retrievedSince === null ? '' : ` --retrieved-since ${retrievedSince}`;
+  return `${since}${force ? ' --force' : ''}${maxDocuments === null ? '' : ` --max-documents ${maxDocuments}`}`;
+}
+
 /** Why `runId` has no plan: it is a single-process run's (then where its summary is), or nothing was planned under it. */
 async function notPlanned(parts: Parts, runId: string, noRunsTable: boolean): Promise<BackfillError> {
   const single = await parts.sink.loadCheckpoint(runId);
@@ -1291,7 +1300,7 @@ async function notPlanned(parts: Parts, runId: string, noRunsTable: boolean): Pr
     const next = single.value.completed ? 'prints its summary and report hash' : 'resumes it and then prints them';
     return new BackfillError(
       'INVALID_ARGUMENT',
-      `run ${runId} is a single-process run (${singleProcessState(single.value)}), not a planned one: statements backfill --run-id ${runId} ${next}.`,
+      `run ${runId} is a single-process run (${singleProcessState(single.value)}), not a planned one: statements backfill --run-id ${runId}${sameOptionFlags(single.value.options)} ${next}.`,
       { context: { runId } },
     );
   }

@@ -19,6 +19,7 @@ export {
   backfillReport,
   DEFAULT_RANGE_SIZE,
   DEFAULT_RECONNECT_SECONDS,
+  MAX_RANGE_SIZE,
   planBackfill,
   runBackfillWorker,
 } from './distributed.js';

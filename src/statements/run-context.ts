@@ -93,14 +93,29 @@ export function backfillerContext(config: StatementBackfillerConfig): Result<Rea
   );
 }
 
+/**
+ * Largest `maxDocuments`: past it a number no longer counts documents one
+ * by one, and past 2^63 the checkpoint's `bigint` column refuses it.
+ */
+export const MAX_DOCUMENTS_LIMIT = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Checks an integer option against its range (the upper bound being what
+ * the column that stores it holds), naming it, so a value out of range is
+ * refused before any work instead of failing as a database error later.
+ */
+export function integerOption(name: string, value: number | undefined, min: number, max: number): Result<void, BackfillError> {
+  return value === undefined || (Number.isInteger(value) && value >= min && value <= max)
+    ? ok(undefined)
+    : err(invalid(`${name} must be an integer from ${min} to ${max}; got ${String(value)}.`));
+}
+
 function validate(options: StatementBackfillOptions): Result<void, BackfillError> {
   const { batchSize, maxDocuments, retrievedSince, runId } = options;
-  if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE)) {
-    return err(invalid(`batchSize must be an integer from 1 to ${MAX_BATCH_SIZE}; got ${String(batchSize)}.`));
-  }
-  if (maxDocuments !== undefined && (!Number.isInteger(maxDocuments) || maxDocuments < 1)) {
-    return err(invalid(`maxDocuments must be a positive integer; got ${String(maxDocuments)}.`));
-  }
+  const counts = integerOption('batchSize', batchSize, 1, MAX_BATCH_SIZE).andThen(() =>
+    integerOption('maxDocuments', maxDocuments, 1, MAX_DOCUMENTS_LIMIT),
+  );
+  if (counts.isErr()) return counts;
   if (retrievedSince !== undefined && !(retrievedSince instanceof Date && !Number.isNaN(retrievedSince.getTime()))) {
     return err(invalid('retrievedSince must be a valid Date.'));
   }

@@ -78,7 +78,7 @@ export interface StatementBackfillOptions {
   readonly force?: boolean;
   /** @defaultValue {@link DEFAULT_BATCH_SIZE} (100) */
   readonly batchSize?: number;
-  /** Stop after evaluating this many documents (across resumes of the same run). */
+  /** Stop after evaluating this many documents (across resumes of the same run); 1 to `Number.MAX_SAFE_INTEGER`. */
   readonly maxDocuments?: number;
   /**
    * Stop at the first failing document instead of counting it and going on.
@@ -90,6 +90,9 @@ export interface StatementBackfillOptions {
   /**
    * Names the run. A run with the id of an interrupted run resumes from its
    * checkpoint; it must use the same `retrievedSince`, `force` and `maxDocuments`.
+   * One with the id of a completed run returns that run's summary and report
+   * hash at once, reading no documents (to backfill documents added since,
+   * start a run with a new id).
    * @defaultValue a random UUID (no resume)
    */
   readonly runId?: string;

@@ -148,7 +148,7 @@ describe('backfill-kit statements backfill (PGURI)', () => {
     const r = await cli(['statements', 'report', '--run-id', 'solo'], { env: { PGURI: db.url } });
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(
-      /^error INVALID_ARGUMENT: run solo is a single-process run \(completed\), not a planned one: statements backfill --run-id solo prints its summary and report hash\./m,
+      /^error INVALID_ARGUMENT: run solo is a single-process run \(completed\), not a planned one: statements backfill --run-id solo --max-documents 3 prints its summary and report hash\./m,
     );
     const again = await cli(['statements', 'backfill', '--run-id', 'solo', '--max-documents', '3'], { env: { PGURI: db.url } });
     const summary = (out: string) => out.split('\n').filter((line) => !line.startsWith('run id:'));

@@ -2,12 +2,15 @@
  * A worker waits out a database that is unreachable for now (refused or
  * reset connections, a server restarting). What waiting cannot heal fails
  * at once: a `heartbeatSeconds` out of range (INVALID_ARGUMENT naming it,
- * not pg-boss's assertion taken for a lost connection), and a database
- * that does not exist.
+ * not pg-boss's assertion taken for a lost connection), a `rangeSize` or
+ * `maxDocuments` past what the runs and checkpoint tables hold (not a
+ * database error once the keyspace was read or a batch normalized), and a
+ * database that does not exist.
  */
 import { expect, it } from 'vitest';
 import type { TestDatabase } from '../../support/pg.js';
-import { useSeededDatabase } from './helpers.js';
+import { backfillSingleProcess, useSeededDatabase } from './helpers.js';
+import { cli } from '../cli/cli-harness.js';
 import { planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
 import { pgErrorToBackfill } from '../../../src/_internals/pg.js';
 
@@ -36,6 +39,28 @@ it('heartbeatSeconds out of its range is INVALID_ARGUMENT naming it, at once, no
     saidDatabaseDown: warnings.some((w) => /unreachable/.test(w)),
   }).toEqual({ plan: 'heartbeatSeconds must be an integer from 10 to 3600, not 5.', worker: 'INVALID_ARGUMENT', saidDatabaseDown: false });
   expect(Date.now() - started).toBeLessThan(2000);
+}, 60_000);
+
+it('a rangeSize past integer (2^31) or a maxDocuments past exact counting (1e19) is INVALID_ARGUMENT naming it, in the library and the CLI', async () => {
+  const message = (r: { isErr(): boolean; error?: unknown; value?: unknown }): string =>
+    r.isErr() ? `${(r.error as { code: string }).code}: ${(r.error as Error).message}` : 'accepted';
+  const refused = {
+    rangeSize: message(await planBackfill({ connectionString: db.url }, { runId: 'big-range', rangeSize: 2 ** 31 })),
+    plannedMax: message(await planBackfill({ connectionString: db.url }, { runId: 'huge-plan', maxDocuments: 1e19 })),
+    singleMax: message(await backfillSingleProcess(db.url, { runId: 'huge-max', maxDocuments: 1e19 })),
+  };
+  expect(refused).toEqual({
+    rangeSize: 'INVALID_ARGUMENT: rangeSize must be an integer from 1 to 2147483647; got 2147483648.',
+    plannedMax: 'INVALID_ARGUMENT: maxDocuments must be an integer from 1 to 9007199254740991; got 10000000000000000000.',
+    singleMax: 'INVALID_ARGUMENT: maxDocuments must be an integer from 1 to 9007199254740991; got 10000000000000000000.',
+  });
+  // Nothing was planned or checkpointed under those ids.
+  expect(await db.query(`SELECT run_id FROM vex.statement_backfill_checkpoints WHERE run_id = 'huge-max'`).catch(() => [])).toEqual([]);
+  const flag = await cli(['statements', 'plan', '--run-id', 'big-range', '--range-size', '2147483648'], { env: { PGURI: db.url } });
+  expect({ code: flag.code, stderr: flag.stderr }).toMatchObject({
+    code: 2,
+    stderr: expect.stringContaining('INVALID_ARGUMENT: --range-size must be an integer from 1 to 2147483647, not "2147483648".'),
+  });
 }, 60_000);
 
 it("the job engine's own assertion on an argument is INVALID_ARGUMENT, not DB_CONNECTION", () => {

@@ -7,6 +7,7 @@ import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-sou
 import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
 import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
 import type { BackfillSummary } from '../../../src/statements/summary.js';
+import type { RawDocumentSource } from '../../../src/statements/ports.js';
 import type { GeneratedVexDocument } from '../../../src/testing/vex-documents.js';
 import { dumpStatements, expectedCounters, inProcessingOrder, psql, seedDocuments } from './helpers.js';
 
@@ -14,7 +15,12 @@ let db: TestDatabase;
 let docs: GeneratedVexDocument[];
 
 /** A backfiller over its own table set (`prefix`_statements …) in the test database. */
-function backfiller(prefix: string, rawTable = 'vex.raw_documents', pool: pg.Pool = db.pool): { bf: StatementBackfiller; table: string } {
+function backfiller(
+  prefix: string,
+  rawTable = 'vex.raw_documents',
+  pool: pg.Pool = db.pool,
+  source: RawDocumentSource = new PgRawDocumentSource({ pg: pool, table: rawTable }),
+): { bf: StatementBackfiller; table: string } {
   const sink = new PgStatementSink({
     pg: pool,
     statementsTable: `${prefix}.statements`,
@@ -24,7 +30,7 @@ function backfiller(prefix: string, rawTable = 'vex.raw_documents', pool: pg.Poo
   });
   return {
     bf: new StatementBackfiller({
-      source: new PgRawDocumentSource({ pg: pool, table: rawTable }),
+      source,
       sink,
       normalizers: defaultVexNormalizers,
     }),
@@ -195,6 +201,59 @@ describe('StatementBackfiller over PostgreSQL', () => {
     expect(done.text).toBe(`Backfill completed: ${expectedSentenceTail(docs)}`);
   });
 
+  it('running a completed run id again returns its summary and report hash at once, reading nothing, though documents were added since', async () => {
+    const raw = new PgRawDocumentSource({ pg: db.pool, table: 'vex.raw_late' });
+    (await raw.prepare())._unsafeUnwrap();
+    const valid = docs.filter((d) => d.kind !== 'broken');
+    (await raw.append(valid.slice(0, 20).map(({ digest, retrievedAt, content }) => ({ digest, retrievedAt, content }))))._unsafeUnwrap();
+    let reads = 0;
+    const counting: RawDocumentSource = {
+      readPage: (query) => {
+        reads += 1;
+        return raw.readPage(query);
+      },
+    };
+    const { bf } = backfiller('late', undefined, db.pool, counting);
+    const first = await run(bf, { runId: 'done', batchSize: 8 });
+    expect(first.evaluated).toBe(20);
+    // Documents retrieved after the run completed: the raw table keeps growing.
+    const added = valid.slice(20, 25).map(({ digest, content }, i) => ({ digest, content, retrievedAt: new Date(Date.UTC(2030, 0, 1, 0, 0, i)) }));
+    (await raw.append(added))._unsafeUnwrap();
+    const shownBefore = reads;
+    // What `statements report` advises for a single-process run's id; a batch size is not the run's to keep.
+    const shown = await run(bf, { runId: 'done', batchSize: 50 });
+    expect({ text: shown.text, reportSha256: shown.reportSha256, report: shown.report, resumed: shown.resumed, reads: reads - shownBefore }).toEqual({
+      text: first.text,
+      reportSha256: first.reportSha256,
+      report: first.report,
+      resumed: true,
+      reads: 0,
+    });
+    expect(Number(psql(db.url, `SELECT evaluated FROM late.checkpoints WHERE run_id = 'done'`))).toBe(20);
+    expect(Number(psql(db.url, 'SELECT count(*) FROM late.documents'))).toBe(20);
+    // The run's own options are still the only ones it takes.
+    const forced = await bf.run({ runId: 'done', force: true });
+    expect(forced.isErr() && forced.error.code).toBe('INVALID_ARGUMENT');
+    // A new run id takes in the documents added since, skipping those with statements.
+    const next = await run(bf, { runId: 'next' });
+    expect([next.evaluated, next.backfilled, next.skipped]).toEqual([25, 5, 20]);
+
+    // A planned run's key range, completed, is the same: its summary at once, no page read.
+    const ten = (await raw.readPage({ limit: 10 }))._unsafeUnwrap();
+    const job = { checkpointId: 'planned#range-1', range: { after: null, through: ten[9]!.cursor, documents: 10 }, options: { batchSize: 4 } };
+    const range = backfiller('late_range', undefined, db.pool, counting).bf;
+    const ran = (await range.runRange(job))._unsafeUnwrap();
+    expect(ran.evaluated).toBe(10);
+    const rangeBefore = reads;
+    const again = (await range.runRange(job))._unsafeUnwrap();
+    expect({ text: again.text, reportSha256: again.reportSha256, resumed: again.resumed, reads: reads - rangeBefore }).toEqual({
+      text: ran.text,
+      reportSha256: ran.reportSha256,
+      resumed: true,
+      reads: 0,
+    });
+  });
+
   it('a throttle that throws or rejects stops the run with ABORTED, keeping what was committed as the partial summary', async () => {
     const { bf, table } = backfiller('th');
     const throttles = [
@@ -239,12 +298,17 @@ describe('StatementBackfiller over PostgreSQL', () => {
     for (const options of [
       { batchSize: 0 },
       { batchSize: 1.5 },
+      { batchSize: 10_001 },
       { maxDocuments: -1 },
+      // Past bigint, and past what a number counts exactly: refused before a batch is read, not a DB_ERROR at its commit.
+      { maxDocuments: 1e19 },
+      { maxDocuments: 2 ** 53 },
       { retrievedSince: new Date('nope') },
       { runId: '' },
     ] as StatementBackfillOptions[]) {
       const r = await bf.run(options);
-      expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
+      const [option] = Object.keys(options);
+      expect(r.isErr() && `${r.error.code}: ${r.error.message}`).toMatch(new RegExp(`^INVALID_ARGUMENT: ${option}`));
     }
     const bad = new StatementBackfiller({
       source: new PgRawDocumentSource({ pg: db.pool }),

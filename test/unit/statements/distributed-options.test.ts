@@ -16,7 +16,9 @@ describe('distributed backfill options are checked before any connection', () =>
     [{ runId: 'x\ud800' }, /half of a surrogate pair/],
     [{ runId: 'r', batchSize: 0 }, /batchSize/],
     [{ runId: 'r', rangeSize: 1.5 }, /rangeSize/],
+    [{ runId: 'r', rangeSize: 2 ** 31 }, /^rangeSize must be an integer from 1 to 2147483647; got 2147483648\.$/],
     [{ runId: 'r', maxDocuments: -1 }, /maxDocuments/],
+    [{ runId: 'r', maxDocuments: 2 ** 53 }, /^maxDocuments must be an integer from 1 to 9007199254740991; got 9007199254740992\.$/],
     [{ runId: 'r', retrievedSince: new Date('nope') }, /retrievedSince/],
   ])('planBackfill refuses %o', async (options, message) => {
     const r = await planBackfill(nowhere, options);
