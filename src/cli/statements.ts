@@ -133,8 +133,7 @@ const runFlags: Readonly<Record<string, FlagSpec>> = {
 const rangeSizeFlag: FlagSpec = {
   type: 'string',
   value: '<n>',
-  description:
-    `Documents per key range, i.e. per job, 1 to ${MAX_RANGE_SIZE}: several batches each, and several ranges per worker (the last ranges are smaller, halving down to one batch).`,
+  description: `Documents per key range, i.e. per job, 1 to ${MAX_RANGE_SIZE}: several batches each, and several ranges per worker (the last ranges are smaller, halving down to one batch).`,
   defaultText: String(DEFAULT_RANGE_SIZE),
 };
 

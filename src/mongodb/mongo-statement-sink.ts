@@ -32,7 +32,15 @@ import {
   DECIDING_READ,
   boundedWriteConcern,
 } from './defaults.js';
-import { splitForTransactions, trustedDigests, type DocumentRecord, type TransactionLimits } from './statement-rules.js';
+import {
+  keptWriters,
+  splitForTransactions,
+  trustedDigests,
+  writerRuns,
+  type DocumentRecord,
+  type RecordWriter,
+  type TransactionLimits,
+} from './statement-rules.js';
 import { ensureCollection } from './collections.js';
 import { collectionOption, databaseOf, invalid, resolveRetry, wholeNumber } from './config.js';
 import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
@@ -125,6 +133,8 @@ interface DocumentDoc {
   runId: string;
   /** The run's `counters.evaluated` after this document's batch: the record counts once the checkpoint reaches it. */
   through: number;
+  /** The committed writer the record had when this run overwrote it: it keeps counting until `through` is reached. */
+  lastCommitted: RecordWriter | null;
   backfilledAt: Date;
 }
 
@@ -336,20 +346,30 @@ function askTransactions(c: SinkContext): ResultAsync<boolean, BackfillError> {
 /** See {@link MongoStatementSink.existingDigests}. */
 async function trustedRecords(c: SinkContext, digests: readonly string[]): Promise<ReadonlySet<string>> {
   return withMongoRetry(async () => {
-    const records = await c.db
-      .collection<DocumentDoc>(c.documents)
-      .find({ _id: { $in: [...digests] } }, { projection: { _id: 1, runId: 1, through: 1 }, ...DECIDING_READ })
-      .toArray();
-    const runs = [...new Set(records.map((r) => r.runId).filter((r): r is string => typeof r === 'string'))];
-    const checkpoints =
-      runs.length === 0
-        ? []
-        : await c.db
-            .collection<{ _id: string; counters: { evaluated: number } }>(c.checkpoints.checkpoints)
-            .find({ _id: { $in: runs } }, { projection: { _id: 1, 'counters.evaluated': 1 }, ...DECIDING_READ })
-            .toArray();
-    return trustedDigests(records as DocumentRecord[], new Map(checkpoints.map((cp) => [cp._id, Number(cp.counters.evaluated)])));
+    const { records, evaluatedByRun } = await recordsOf(c, digests, DECIDING_READ);
+    return trustedDigests(records, evaluatedByRun);
   }, c.retry);
+}
+
+/** The records of `digests`, and how far each run that decides whether they count has got (its checkpoint's `evaluated`). */
+async function recordsOf(
+  c: SinkContext,
+  digests: readonly string[],
+  read: typeof DECIDING_READ | { session: ClientSession },
+): Promise<{ records: DocumentRecord[]; evaluatedByRun: Map<string, number> }> {
+  const records = (await c.db
+    .collection<DocumentDoc>(c.documents)
+    .find({ _id: { $in: [...digests] } }, { projection: { _id: 1, runId: 1, through: 1, lastCommitted: 1 }, ...read })
+    .toArray()) as DocumentRecord[];
+  const runs = writerRuns(records);
+  const checkpoints =
+    runs.length === 0
+      ? []
+      : await c.db
+          .collection<{ _id: string; counters: { evaluated: number } }>(c.checkpoints.checkpoints)
+          .find({ _id: { $in: runs } }, { projection: { _id: 1, 'counters.evaluated': 1 }, ...read })
+          .toArray();
+  return { records, evaluatedByRun: new Map(checkpoints.map((cp) => [cp._id, Number(cp.counters.evaluated)])) };
 }
 
 /**
@@ -400,7 +420,8 @@ async function inSequence(c: SinkContext, batch: StatementBatch): Promise<Statem
 /**
  * `documents`' writes: (`force`: delete their claims), upsert the claims,
  * upsert the document records (tagged with the run and the checkpoint
- * position that makes them count).
+ * position that makes them count, keeping the committed writer of a record
+ * they overwrite: see {@link keptWriters}).
  */
 async function writeClaims(
   c: SinkContext,
@@ -429,19 +450,30 @@ async function writeClaims(
     claimsWritten = r.upsertedCount + r.matchedCount;
   }
   const through = batch.checkpoint.counters.evaluated;
-  await step(
-    () =>
-      c.db.collection<DocumentDoc>(c.documents).bulkWrite(
-        documents.map((d) => ({
-          updateOne: {
-            filter: { _id: d.digest },
-            update: { $set: { format: d.format, claims: d.claims.length, runId: batch.runId, through, backfilledAt: now } },
-            upsert: true,
+  // Read in the same step (or transaction) as the write, so a repeated step keeps the same writer.
+  const read = scope.session === undefined ? DECIDING_READ : { session: scope.session as ClientSession };
+  await step(async () => {
+    const { records, evaluatedByRun } = await recordsOf(c, digests, read);
+    const kept = keptWriters(records, evaluatedByRun);
+    return c.db.collection<DocumentDoc>(c.documents).bulkWrite(
+      documents.map((d) => ({
+        updateOne: {
+          filter: { _id: d.digest },
+          update: {
+            $set: {
+              format: d.format,
+              claims: d.claims.length,
+              runId: batch.runId,
+              through,
+              lastCommitted: kept.get(d.digest) ?? null,
+              backfilledAt: now,
+            },
           },
-        })),
-        { ordered: false, ...opts },
-      ),
-    'record backfilled documents',
-  );
+          upsert: true,
+        },
+      })),
+      { ordered: false, ...opts },
+    );
+  }, 'record backfilled documents');
   return claimsWritten;
 }

@@ -44,7 +44,10 @@ function resume(ctx: RunContext): ResultAsync<BackfillSummary, BackfillError<Bac
     // A completed run is reported, not read on: from its cursor it would take in documents added since and change its summary and report hash.
     if (saved?.completed) {
       const summary = summaryOf(ctx, true, stateOf(saved), 'completed');
-      ctx.logger.info('statement backfill: the run completed earlier; nothing to do', { runId: ctx.runId, reportSha256: summary.reportSha256 });
+      ctx.logger.info('statement backfill: the run completed earlier; nothing to do', {
+        runId: ctx.runId,
+        reportSha256: summary.reportSha256,
+      });
       return ok(summary);
     }
     if (saved) {

@@ -456,6 +456,37 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     expect(resumed.reportSha256).toBe(reference.reportSha256);
   });
 
+  it.for([
+    ['without transactions', { transactions: 'never' as const }, false],
+    ['in a batch split over several transactions', { transactionClaims: 5 }, true],
+  ] as const)(
+    '%s, a forced run cut short leaves the documents an earlier run backfilled trusted (a later run skips them)',
+    async ([, config, needsReplicaSet], ctx) => {
+      if (needsReplicaSet && !replicaSet)
+        ctx.skip('skipped: the server at BACKFILL_KIT_MONGODB_URL is standalone; transactions need a replica set');
+      const docs = [...generateVexDocuments({ seed: 7, count: 60, brokenRatio: 0, spacingMs: 1000 })];
+      const db = freshDb();
+      const source = new MongoRawDocumentSource({ db });
+      (await source.prepare())._unsafeUnwrap();
+      (await source.append(docs.map((d) => ({ digest: d.digest, retrievedAt: d.retrievedAt, content: d.content }))))._unsafeUnwrap();
+      const bf = new StatementBackfiller({
+        source,
+        sink: new MongoStatementSink({ db, client, ...config }),
+        normalizers: defaultVexNormalizers,
+      });
+      expect((await bf.run({ runId: 'a', batchSize: 20 }))._unsafeUnwrap().backfilled).toBe(60);
+      const cut = new MongoStatementSink({ db, client, ...config, maxAttempts: 1 });
+      // The forced run's first checkpoint is rejected after (part of) its batch's document records were overwritten.
+      await db.command({ collMod: 'statement_backfill_checkpoints', validator: { _id: { $ne: 'b' } } });
+      const forced = new StatementBackfiller({ source, sink: cut, normalizers: defaultVexNormalizers });
+      expect((await forced.run({ runId: 'b', force: true, batchSize: 20 })).isErr()).toBe(true);
+      expect(await db.collection('statement_documents').countDocuments({ runId: 'b' })).toBeGreaterThan(0);
+      await db.command({ collMod: 'statement_backfill_checkpoints', validator: {} });
+      const later = (await bf.run({ runId: 'c', batchSize: 20 }))._unsafeUnwrap();
+      expect([later.evaluated, later.backfilled, later.skipped]).toEqual([60, 0, 60]);
+    },
+  );
+
   it('a commit that cannot build the live indexes on the new data replaces nothing', async () => {
     const db = freshDb();
     await db.collection('alpha').createIndex({ k: 1 }, { unique: true });

@@ -217,12 +217,20 @@ describe('StatementBackfiller over PostgreSQL', () => {
     const first = await run(bf, { runId: 'done', batchSize: 8 });
     expect(first.evaluated).toBe(20);
     // Documents retrieved after the run completed: the raw table keeps growing.
-    const added = valid.slice(20, 25).map(({ digest, content }, i) => ({ digest, content, retrievedAt: new Date(Date.UTC(2030, 0, 1, 0, 0, i)) }));
+    const added = valid
+      .slice(20, 25)
+      .map(({ digest, content }, i) => ({ digest, content, retrievedAt: new Date(Date.UTC(2030, 0, 1, 0, 0, i)) }));
     (await raw.append(added))._unsafeUnwrap();
     const shownBefore = reads;
     // What `statements report` advises for a single-process run's id; a batch size is not the run's to keep.
     const shown = await run(bf, { runId: 'done', batchSize: 50 });
-    expect({ text: shown.text, reportSha256: shown.reportSha256, report: shown.report, resumed: shown.resumed, reads: reads - shownBefore }).toEqual({
+    expect({
+      text: shown.text,
+      reportSha256: shown.reportSha256,
+      report: shown.report,
+      resumed: shown.resumed,
+      reads: reads - shownBefore,
+    }).toEqual({
       text: first.text,
       reportSha256: first.reportSha256,
       report: first.report,
@@ -240,7 +248,11 @@ describe('StatementBackfiller over PostgreSQL', () => {
 
     // A planned run's key range, completed, is the same: its summary at once, no page read.
     const ten = (await raw.readPage({ limit: 10 }))._unsafeUnwrap();
-    const job = { checkpointId: 'planned#range-1', range: { after: null, through: ten[9]!.cursor, documents: 10 }, options: { batchSize: 4 } };
+    const job = {
+      checkpointId: 'planned#range-1',
+      range: { after: null, through: ten[9]!.cursor, documents: 10 },
+      options: { batchSize: 4 },
+    };
     const range = backfiller('late_range', undefined, db.pool, counting).bf;
     const ran = (await range.runRange(job))._unsafeUnwrap();
     expect(ran.evaluated).toBe(10);

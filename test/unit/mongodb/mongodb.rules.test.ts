@@ -3,13 +3,20 @@
  * the rules they encode: what recovery drops, renames or leaves alone; what
  * a new session may create; which live-collection options are copied or
  * refused; which retried-insert errors may be the lost attempt's; which
- * backfilled-document records a run trusts; how a batch is cut into
- * transactions.
+ * backfilled-document records a run trusts, and which committed writer an
+ * overwritten record keeps; how a batch is cut into transactions.
  */
 import { describe, expect, it } from 'vitest';
 import { beginProblem, commitEntryState, planRecovery, type CommitRecord, type StagingMarker } from '../../../src/mongodb/staging-state.js';
 import { COPIED_COLLECTION_OPTIONS, incomingOptions, retriedInsertDuplicates } from '../../../src/mongodb/staging-rules.js';
-import { splitForTransactions, trustedDigests } from '../../../src/mongodb/statement-rules.js';
+import {
+  keptWriters,
+  splitForTransactions,
+  trustedDigests,
+  writerRuns,
+  type DocumentRecord,
+  type RecordWriter,
+} from '../../../src/mongodb/statement-rules.js';
 import { claim, digest, doc } from '../../contract/statement-fixtures.js';
 
 const entry = { live: 'a', incoming: 'a__incoming', uuid: 'U' };
@@ -252,9 +259,67 @@ describe('trustedDigests', () => {
     [{ _id: 'a', runId: 'r', through: 10 }, 11, true],
     [{ _id: 'a', runId: 'r', through: 10 }, 9, false],
     [{ _id: 'a', runId: 'r', through: 10 }, undefined, false],
+    // Overwritten by run r, not committed yet: the writer it kept decides (`old` is at 5).
+    [{ _id: 'a', runId: 'r', through: 10, lastCommitted: { runId: 'old', through: 5 } }, 9, true],
+    [{ _id: 'a', runId: 'r', through: 10, lastCommitted: { runId: 'old', through: 6 } }, 9, false],
+    [{ _id: 'a', runId: 'r', through: 10, lastCommitted: {} }, undefined, true],
+    [{ _id: 'a', runId: 'r', through: 10, lastCommitted: null }, 9, false],
   ] as const)('%o with the run at %s → %s', (record, evaluated, trusted) => {
-    const runs = new Map(evaluated === undefined ? [] : [['r', evaluated]]);
+    const runs = new Map([['old', 5], ...(evaluated === undefined ? [] : [['r', evaluated] as const])]);
     expect(trustedDigests([record], runs).has('a')).toBe(trusted);
+  });
+
+  it('asks for the checkpoints of the writers and of the writers kept', () => {
+    expect(
+      writerRuns([
+        { _id: 'a', runId: 'r', through: 1, lastCommitted: { runId: 'old', through: 1 } },
+        { _id: 'b' },
+        { _id: 'c', runId: 'r' },
+      ]),
+    ).toEqual(['r', 'old']);
+  });
+});
+
+describe('keptWriters: an overwrite keeps the committed writer until its own batch is committed', () => {
+  /** `record` once `writer` overwrote it, as the sink writes it. */
+  const overwrite = (record: DocumentRecord, writer: Required<RecordWriter>, runs: ReadonlyMap<string, number>): DocumentRecord => ({
+    _id: record._id,
+    ...writer,
+    lastCommitted: keptWriters([record], runs).get(record._id) ?? null,
+  });
+  const trusted = (record: DocumentRecord, runs: ReadonlyMap<string, number>): boolean => trustedDigests([record], runs).has(record._id);
+
+  it('forced runs cut short after writing a record an earlier run committed leave it trusted, whatever their number', () => {
+    const runs = new Map([['first', 60]]);
+    let record: DocumentRecord = { _id: 'd', runId: 'first', through: 20 };
+    // Forced run b writes d in the part of its batch that committed, and dies before its checkpoint (evaluated 20) is saved.
+    record = overwrite(record, { runId: 'b', through: 20 }, runs);
+    expect(record.lastCommitted).toEqual({ runId: 'first', through: 20 });
+    expect(trusted(record, runs)).toBe(true);
+    // Forced run c, checkpointed at 20, does the same with its second batch: first is still the committed writer.
+    runs.set('c', 20);
+    record = overwrite(record, { runId: 'c', through: 40 }, runs);
+    expect(record.lastCommitted).toEqual({ runId: 'first', through: 20 });
+    expect(trusted(record, runs)).toBe(true);
+    // c resumes and writes d again (the same batch): still first's, until c's checkpoint reaches it.
+    record = overwrite(record, { runId: 'c', through: 40 }, runs);
+    expect(record.lastCommitted).toEqual({ runId: 'first', through: 20 });
+    runs.set('c', 40);
+    expect(trusted(record, runs)).toBe(true);
+    // From then on c is the committed writer a later overwrite keeps.
+    record = overwrite(record, { runId: 'e', through: 10 }, runs);
+    expect(record.lastCommitted).toEqual({ runId: 'c', through: 40 });
+  });
+
+  it('a record no checkpoint covers keeps nothing (its document is backfilled again); one from an older version keeps a writer that counts', () => {
+    const runs = new Map([['b', 10]]);
+    const kept = keptWriters(
+      [{ _id: 'cut', runId: 'b', through: 20 }, { _id: 'cut-twice', runId: 'b', through: 20, lastCommitted: null }, { _id: 'legacy' }],
+      runs,
+    );
+    expect(Object.fromEntries(kept)).toEqual({ cut: null, 'cut-twice': null, legacy: {} });
+    expect(trusted({ _id: 'x', runId: 'n', through: 5, lastCommitted: kept.get('legacy')! }, runs)).toBe(true);
+    expect(trusted({ _id: 'y', runId: 'n', through: 5, lastCommitted: kept.get('cut')! }, runs)).toBe(false);
   });
 });
 

@@ -59,6 +59,40 @@ describe.each([
   });
 });
 
+describe.each([
+  ['a standalone server', { topology: 'standalone' }, {}],
+  ["transactions: 'never'", {}, { transactions: 'never' }],
+  ['a batch split over several transactions', {}, { transactionClaims: 5 }],
+] as const)('a forced run cut short on %s', (_name, server, config) => {
+  it('leaves the documents an earlier run backfilled trusted: a later run skips them, as on PostgreSQL', async () => {
+    const { fake, db, sink } = setup(server, config);
+    const bf = await backfiller(fake, sink);
+    const first = (await bf.run({ runId: 'a', batchSize: 20 }))._unsafeUnwrap();
+    expect(first.backfilled).toBe(60);
+    // Forced run b's first checkpoint write fails (not retryable) after (part of) its batch's document records were overwritten.
+    const cutSink = new MongoStatementSink({
+      db,
+      client: fake.client as unknown as MongoClient,
+      retryDelayMs: 1,
+      ...config,
+      maxAttempts: 1,
+    });
+    const forced = new StatementBackfiller({
+      source: new MongoRawDocumentSource({ db }),
+      sink: cutSink,
+      normalizers: defaultVexNormalizers,
+    });
+    fake.failOn({ op: 'update', ns: 'statement_backfill_checkpoints', error: () => serverError(121, 'Document failed validation') });
+    expect((await forced.run({ runId: 'b', force: true, batchSize: 20 })).isErr()).toBe(true);
+    expect((fake.documents('statement_documents') ?? []).filter((d) => d['runId'] === 'b').length).toBeGreaterThan(0);
+    const later = (await bf.run({ runId: 'c', batchSize: 20 }))._unsafeUnwrap();
+    expect([later.evaluated, later.backfilled, later.skipped]).toEqual([60, 0, 60]);
+    // b resumed: its records count once its checkpoint reaches them, and it ends as an uninterrupted forced run.
+    const resumed = (await forced.run({ runId: 'b', force: true, batchSize: 20 }))._unsafeUnwrap();
+    expect([resumed.evaluated, resumed.backfilled, resumed.skipped]).toEqual([60, 60, 0]);
+  });
+});
+
 describe('transactions', () => {
   it('a transient transaction error reruns the batch: the claims and the counters are those of one clean write', async () => {
     const { fake, sink, db } = setup();
