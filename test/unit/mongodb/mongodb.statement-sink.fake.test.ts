@@ -31,11 +31,14 @@ async function backfiller(fake: FakeMongo, sink: MongoStatementSink): Promise<St
   return new StatementBackfiller({ source, sink, normalizers: defaultVexNormalizers });
 }
 
-describe.each([
+/** Where a batch can be cut after some of its writes: no transactions, or several per batch. */
+const WITHOUT_ONE_TRANSACTION = [
   ['a standalone server', { topology: 'standalone' }, {}],
   ["transactions: 'never'", {}, { transactions: 'never' }],
   ['a batch split over several transactions', {}, { transactionClaims: 5 }],
-] as const)('resume without force on %s', (_name, server, config) => {
+] as const;
+
+describe.each(WITHOUT_ONE_TRANSACTION)('resume without force on %s', (_name, server, config) => {
   it('a batch cut after its document records but before its checkpoint resumes to the uninterrupted counters and report hash', async () => {
     const ref = setup(server, config);
     const reference = (await (await backfiller(ref.fake, ref.sink)).run({ runId: 'r', batchSize: 20 }))._unsafeUnwrap();
@@ -59,11 +62,7 @@ describe.each([
   });
 });
 
-describe.each([
-  ['a standalone server', { topology: 'standalone' }, {}],
-  ["transactions: 'never'", {}, { transactions: 'never' }],
-  ['a batch split over several transactions', {}, { transactionClaims: 5 }],
-] as const)('a forced run cut short on %s', (_name, server, config) => {
+describe.each(WITHOUT_ONE_TRANSACTION)('a forced run cut short on %s', (_name, server, config) => {
   it('leaves the documents an earlier run backfilled trusted: a later run skips them, as on PostgreSQL', async () => {
     const { fake, db, sink } = setup(server, config);
     const bf = await backfiller(fake, sink);
