@@ -8,7 +8,8 @@
  * connections: a planner is held at its plan lock (after its checks, before
  * it stores the plan), and a single-process CLI run at the statements
  * table's creation lock (after the CLI started it, before the run takes
- * its run lock).
+ * its run lock). A planner killed while it holds the run lock frees it
+ * with its connection.
  */
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -132,4 +133,44 @@ describe('plan and single-process backfill of one run id, started at once', () =
     expect(b.plannedAt).toEqual(a.plannedAt);
     expect(planned('race-d')).toBe('1');
   }, 120_000);
+
+  it('a planner SIGKILLed while it holds the run lock to store its plan leaves the run id free at once', async () => {
+    const letPlan = await holdPlanLock('race-e');
+    let pid = 0;
+    const planner = cli(['statements', 'plan', '--pg', db.url, '--run-id', 'race-e', '--batch-size', '50'], { onSpawn: (p) => (pid = p) });
+    await waiters(1);
+    // The planner stops at storing the plan, under the run lock.
+    const tables = new pg.Client({ connectionString: db.url });
+    await tables.connect();
+    try {
+      await tables.query('BEGIN');
+      await tables.query('LOCK TABLE vex.statement_backfill_runs IN SHARE MODE');
+      await letPlan();
+      await until("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'relation'");
+      // Meanwhile a single-process run of the id is refused: the planner holds it.
+      expect((await backfillSingleProcess(db.url, { runId: 'race-e' }))._unsafeUnwrapErr().code).toBe('LOCKED');
+      process.kill(pid, 'SIGKILL');
+      await planner;
+      await tables.query('ROLLBACK');
+    } finally {
+      await tables.end();
+    }
+    // Its run lock went with its connection (PostgreSQL notices the dead client at once), and its plan was never committed.
+    await until(
+      `SELECT count(*) = 0 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2
+         AND classid::bigint = (hashtext('"vex"."statement_backfill_checkpoints"')::bigint & 4294967295)
+         AND objid::bigint = (hashtext('race-e')::bigint & 4294967295)`,
+    );
+    expect((await backfillSingleProcess(db.url, { runId: 'race-e' }))._unsafeUnwrap().text).toMatch(/^Backfill completed: evaluated 200,/);
+    expect(planned('race-e')).toBe('0');
+  }, 120_000);
 });
+
+/** Waits until `sql` (one count or boolean) reads non-zero and true. */
+async function until(sql: string): Promise<void> {
+  for (let i = 0; i < 600; i += 1) {
+    if (!['0', 'f'].includes(psql(db.url, sql))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for: ${sql}`);
+}
