@@ -519,6 +519,12 @@ function validatePlan(options: PlanBackfillOptions): Result<void, BackfillError>
  * is not. Under `maxDocuments` a range also stops after the documents it
  * was planned with, so the run never evaluates more than `maxDocuments`. A keyspace in which a digest occurs more than once is refused
  * with `DOCUMENT_INVALID` (see {@link PgRawDocumentSource.refuseRepeatedDigests}).
+ * A run id a single-process run uses is refused: with `LOCKED` while that
+ * run holds its run lock, with `INVALID_ARGUMENT` once it has a checkpoint.
+ * A new plan is stored under that same run lock, so a single-process run
+ * started at the same moment either finds the plan (and is refused) or
+ * holds the run id first (and the plan is refused).
+ *
  *
  * @example
  * ```ts
@@ -702,12 +708,6 @@ function refusePlannedRun(plans: PgBackfillPlanStore, runId: string): ResultAsyn
  * a plan of, before the run loads its checkpoint. A planner takes the same
  * lock to store a new plan, so one of the two always sees the other.
  * Range runs of planned runs use the sink as it is. Prepare the sink first.
- *
- * @example
- * ```ts
- * const guarded = singleProcessSink(sink, new PgBackfillPlanStore({ pg: pool }));
- * await new StatementBackfiller({ source, sink: guarded, normalizers }).run({ runId: 'nightly' });
- * ```
  */
 export function singleProcessSink(sink: PgStatementSink, plans: PgBackfillPlanStore): StatementSink {
   return { ...preparedSink(sink), lockRun: (runId) => lockThenCheck(sink.lockRun(runId), () => refusePlannedRun(plans, runId)) };
