@@ -525,7 +525,6 @@ function validatePlan(options: PlanBackfillOptions): Result<void, BackfillError>
  * started at the same moment either finds the plan (and is refused) or
  * holds the run id first (and the plan is refused).
  *
- *
  * @example
  * ```ts
  * const plan = await planBackfill({ connectionString: process.env.PGURI! }, { runId: 'nightly', batchSize: 500 });
