@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 import { errAsync, okAsync, ResultAsync } from 'neverthrow';
 import { BackfillError, isBackfillError } from '../errors.js';
-import { verifyChecksums, writeChecksums, type ChecksumReport, type ChecksumsSignature } from '../verify/index.js';
+import { defaultChecksumsBaseDir, verifyChecksums, writeChecksums, type ChecksumReport, type ChecksumsSignature } from '../verify/index.js';
 import { readWholeFile } from '../verify/read-whole-file.js';
 import { booleanFlag, choiceFlag, failed, intFlag, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
@@ -78,7 +78,7 @@ const verify: CommandSpec = {
       type: 'string',
       value: '<dir>',
       description: 'Directory the listed names are relative to.',
-      defaultText: 'the directory of the sums file',
+      defaultText: 'the directory of the sums file (the working directory for <(…))',
     },
     'follow-symlinks-outside': {
       type: 'boolean',
@@ -113,7 +113,7 @@ const verify: CommandSpec = {
       ignoreMissing: booleanFlag(ctx.flags, 'ignore-missing'),
       followSymlinksOutside: booleanFlag(ctx.flags, 'follow-symlinks-outside'),
       concurrency: (yield* intFlag(ctx.flags, 'concurrency', 1, 256)) ?? 4,
-      ...(baseDir === undefined ? {} : { baseDir: resolve(ctx.cwd, baseDir) }),
+      baseDir: baseDir === undefined ? defaultChecksumsBaseDir(sums, ctx.cwd) : resolve(ctx.cwd, baseDir),
       ...(signature.value === undefined ? {} : { signature: signature.value }),
       onProgress: (p) => progress.update(p.filesDone, p.filesTotal),
       signal: ctx.signal,

@@ -124,13 +124,32 @@ function retentionDryRun(positional: string | undefined, flag: FlagValues[string
   });
 }
 
-/** A positional or flag integer: the runbook's scripts take the count as their first argument. */
+/**
+ * The count, from the first argument (the runbook's scripts take it there)
+ * or its flag. Both given and different is refused rather than one silently
+ * winning: `retention 1 false --keep 12` would otherwise drop eleven of the
+ * months the flag keeps. The flags have no `default` so that an absent one
+ * can be told from a given one.
+ */
 function countArg(ctx: CommandContext, flag: string, fallback: number): Result<number, BackfillError> {
-  const positional = ctx.positionals[0];
-  if (positional === undefined) return intFlag(ctx.flags, flag, 0).map((n) => n ?? fallback);
-  return /^\d+$/.test(positional)
-    ? ok(Number(positional))
-    : err(new BackfillError('INVALID_ARGUMENT', `the count must be a whole number, not ${JSON.stringify(positional)}.`));
+  return safeTry(function* () {
+    const fromFlag = yield* intFlag(ctx.flags, flag, 0);
+    const positional = ctx.positionals[0];
+    if (positional === undefined) return ok(fromFlag ?? fallback);
+    const fromArgument = Number(positional);
+    if (!/^\d+$/.test(positional) || !Number.isSafeInteger(fromArgument)) {
+      return err(new BackfillError('INVALID_ARGUMENT', `the count must be a whole number, not ${JSON.stringify(positional)}.`));
+    }
+    if (fromFlag !== undefined && fromFlag !== fromArgument) {
+      return err(
+        new BackfillError(
+          'INVALID_ARGUMENT',
+          `the count argument says ${fromArgument} but --${flag} says ${fromFlag}: give one of them. Nothing was changed.`,
+        ),
+      );
+    }
+    return ok(fromArgument);
+  });
 }
 
 const ensure: CommandSpec = {
@@ -147,7 +166,8 @@ const ensure: CommandSpec = {
       type: 'string',
       value: '<n>',
       description: 'Intervals after the current one to create (also the first argument).',
-      default: String(DEFAULT_PARTITIONS_AHEAD),
+      // No default here: countArg must tell a given --ahead from none.
+      defaultText: String(DEFAULT_PARTITIONS_AHEAD),
     },
     behind: {
       type: 'string',
@@ -214,7 +234,8 @@ const retention: CommandSpec = {
       type: 'string',
       value: '<n>',
       description: 'Whole intervals before the current one to keep (also the first argument).',
-      default: String(DEFAULT_RETENTION_KEEP),
+      // No default here: countArg must tell a given --keep from none.
+      defaultText: String(DEFAULT_RETENTION_KEEP),
     },
     'dry-run': {
       type: 'boolean',

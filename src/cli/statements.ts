@@ -7,7 +7,6 @@
  * @module
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type pg from 'pg';
 import { err, ok, safeTry, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { validateIdentifier } from '../_internals/sql-identifier.js';
@@ -39,7 +38,7 @@ import {
   type PlanBackfillOptions,
   type RetryingRange,
 } from '../statements/index.js';
-import { BackfillProgressReader, enqueueAgainAdvice, planAndWork, rangeFailedError } from '../statements/distributed.js';
+import { BackfillProgressReader, enqueueAgainAdvice, planAndWork, rangeFailedError, singleProcessSink } from '../statements/distributed.js';
 import {
   booleanFlag,
   failed,
@@ -425,10 +424,12 @@ const backfill: CommandSpec = {
       checkpointsTable: stringFlag(ctx.flags, 'checkpoints-table') ?? DEFAULT_CHECKPOINTS_TABLE,
       failuresTable: stringFlag(ctx.flags, 'failures-table') ?? DEFAULT_FAILURES_TABLE,
     });
-    if (runId !== undefined) yield* await refusePlannedRun(ctx.flags, pool, runId);
     yield* await sink.prepare();
+    // A run id of the caller's may be a planned run's: the run refuses it once it holds the run lock.
+    const guarded =
+      runId === undefined ? sink : singleProcessSink(sink, new PgBackfillPlanStore({ pg: pool, tables: planTablesOf(ctx.flags) }));
     const progress = ctx.progress('backfill', 'docs');
-    const result = await new StatementBackfiller({ source, sink, normalizers: defaultVexNormalizers, logger: ctx.logger }).run({
+    const result = await new StatementBackfiller({ source, sink: guarded, normalizers: defaultVexNormalizers, logger: ctx.logger }).run({
       ...(retrievedSince === undefined ? {} : { retrievedSince }),
       force: booleanFlag(ctx.flags, 'force'),
       ...(batchSize === undefined ? {} : { batchSize }),
@@ -448,24 +449,6 @@ const backfill: CommandSpec = {
     return { exitCode: s.failures > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code, report: s, lines: summaryLines(s) };
   },
 };
-
-/**
- * Refuses a single-process run under the id of a planned (distributed)
- * run: it would neither resume nor report that run, and would skip what
- * its ranges wrote.
- */
-async function refusePlannedRun(flags: FlagValues, pool: pg.Pool, runId: string): Promise<Result<void, BackfillError>> {
-  const planned = await new PgBackfillPlanStore({ pg: pool, tables: planTablesOf(flags) }).loadPlan(runId);
-  if (planned.isErr()) return planned.error.code === 'TABLE_NOT_FOUND' ? ok(undefined) : err(planned.error);
-  if (planned.value === null) return ok(undefined);
-  return err(
-    new BackfillError(
-      'INVALID_ARGUMENT',
-      `run ${runId} is a planned run (${planned.value.ranges.length} ranges); work it with statements worker or statements backfill --workers N, see it with statements report --run-id ${runId}, or use another run id.`,
-      { context: { runId } },
-    ),
-  );
-}
 
 const plan: CommandSpec = {
   group: 'statements',

@@ -47,6 +47,7 @@ export interface RunContext extends ImporterContext, RescanContext {
   readonly progressEveryRows: number;
   readonly maxDuplicateRetries: number;
   readonly expectedSha256: string | undefined;
+  readonly signal: AbortSignal | undefined;
   /** Member digests always on: every member is checked against the manifest's `sha256`. */
   readonly reader: ReadDatasetOptions & { readonly memberDigests: true };
   readonly onProgress: ((progress: ImportProgress) => void) | undefined;

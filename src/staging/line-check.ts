@@ -7,6 +7,7 @@
  */
 import { BackfillError, toBackfillError, type BackfillErrorCode } from '../errors.js';
 import { readDataset } from '../dataset/read-dataset.js';
+import type { ReadDatasetOptions } from '../dataset/types.js';
 import { parseRecordLine } from '../_internals/ndjson.js';
 import { findJsonbProblem } from './jsonb-check.js';
 import { extractRecordId } from './record-id.js';
@@ -22,7 +23,8 @@ export interface RescanContext {
   readonly path: string;
   readonly idField: string | undefined;
   readonly maxIdBytes: number | undefined;
-  readonly signal: AbortSignal | undefined;
+  /** The first read's options (limits, signal): a line that read accepted must not stop the second. */
+  readonly reader: ReadDatasetOptions;
 }
 
 /** Everything the library checks on one line before PostgreSQL sees it. */
@@ -77,7 +79,8 @@ async function rescan(
 ): Promise<void> {
   const skipped = skip.get(member);
   try {
-    const ds = readDataset(run.path, { ...(run.signal === undefined ? {} : { signal: run.signal }) });
+    // No member digests: the first read checked them, and this one only locates lines.
+    const ds = readDataset(run.path, { ...run.reader, memberDigests: false });
     for await (const m of ds) {
       if (m.name !== member) continue;
       for await (const batch of m.lineBatches()) {

@@ -117,7 +117,8 @@ export function resolvePgStagingTarget(config: PgStagingTargetConfig): Result<Pg
  *   after another. Readers wait only for the renames.
  * - dry-run sessions COPY into temporary tables and always roll back.
  * - Before anything is loaded, an existing table whose shape the import
- *   would change is refused (`TABLE_SHAPE_MISMATCH`).
+ *   would change, or whose primary key is not on `id` alone (it could not
+ *   catch duplicate ids), is refused (`TABLE_SHAPE_MISMATCH`).
  *
  * @example
  * ```ts

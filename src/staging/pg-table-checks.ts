@@ -61,8 +61,12 @@ interface TableShape {
   readonly columns: readonly ColumnShape[];
   /** Row-level security enabled, or policies defined: the swapped-in table would have neither. */
   readonly rowSecurity: boolean;
+  /** The primary key's definition when it is not on `id` alone (`PRIMARY KEY (id, v)`), else null: it cannot catch duplicate ids. */
+  readonly primaryKeyNotOnId: string | null;
   /** Constraints besides the primary key (foreign keys, UNIQUE, CHECK, EXCLUDE): the swapped-in table would have none. */
   readonly constraints: readonly { readonly name: string; readonly def: string }[];
+  /** Unique indexes no constraint owns (`CREATE UNIQUE INDEX`, partial or on expressions): they refuse rows as a UNIQUE constraint does. */
+  readonly uniqueIndexes: readonly { readonly name: string; readonly def: string }[];
   /** Tables that INHERIT from it: TRUNCATE and DELETE without ONLY empty them too. */
   readonly inheritedBy: readonly string[];
   /** Publications listing it FOR TABLE: the swapped-in table would not be listed. */
@@ -84,7 +88,7 @@ const KINDS: Readonly<Record<string, string>> = { p: 'a partitioned table', v: '
 
 /** What is wrong with one table's shape for `use`, as phrases; empty when it fits. */
 function shapeDifferences(shape: TableShape, use: TableUse): string[] {
-  const { kind, columns, rowSecurity, constraints, inheritedBy, publications } = shape;
+  const { kind, columns, rowSecurity, primaryKeyNotOnId, constraints, uniqueIndexes, inheritedBy, publications } = shape;
   const out: string[] = [];
   if (kind === 'r' && inheritedBy.length > 0) {
     const [tables, inherit, them] = inheritedBy.length === 1 ? ['table', 'inherits', 'that table'] : ['tables', 'inherit', 'them'];
@@ -94,8 +98,14 @@ function shapeDifferences(shape: TableShape, use: TableUse): string[] {
   if (use === 'empty') return out;
   if (use === 'swap' && rowSecurity)
     out.push('it has row-level security, which the swapped-in table would not have (its rows would become visible to every reader)');
+  if (primaryKeyNotOnId !== null) {
+    const why =
+      use === 'swap' ? "and the swapped-in table's would be on id, taking rows it refuses" : 'so duplicate ids would load unnoticed';
+    out.push(`its primary key is ${primaryKeyNotOnId}, not on id alone, ${why}`);
+  }
   if (use === 'swap') {
     for (const k of constraints) out.push(`constraint ${k.name} (${k.def}) would be dropped, and rows it refuses let in`);
+    for (const i of uniqueIndexes) out.push(`unique index ${i.name} (${i.def}) would be dropped, and rows it refuses let in`);
     for (const p of publications) out.push(`publication ${p} lists it, and would stop publishing it (the swapped-in table is a new table)`);
     out.push(...swapSettingDifferences(shape));
   }
@@ -137,21 +147,27 @@ function swapSettingDifferences({ inheritsFrom, unlogged, replicaIdentity }: Tab
 }
 
 /** What to do about the differences of `shape` for `use`. */
-function shapeAdvice({ kind, inheritedBy }: TableShape, use: TableUse): string {
+function shapeAdvice({ kind, inheritedBy, primaryKeyNotOnId }: TableShape, use: TableUse): string {
   if (kind === 'r' && inheritedBy.length > 0)
     return `Detach the inheriting tables (ALTER TABLE ${inheritedBy[0]} NO INHERIT …), or import into a table nothing inherits from.`;
+  // Neither strategy takes such a key, so "use truncate" would not help.
+  if (use !== 'empty' && primaryKeyNotOnId !== null)
+    return 'Make id alone the primary key (drop the current one, then ADD PRIMARY KEY (id)), or import into another table.';
   return use === 'swap'
-    ? 'Use strategy "truncate" (it keeps the table as it is: its constraints and publications, and fills extra columns with their defaults), or change the table to (id text, raw jsonb) with only its primary key.'
-    : 'Change the table to (id text, raw jsonb), give extra columns a default, or import into another table.';
+    ? 'Use strategy "truncate" (it keeps the table as it is: its constraints, indexes and publications, and fills extra columns with their defaults), or change the table to (id text, raw jsonb) with only its primary key.'
+    : 'Change the table to (id text PRIMARY KEY, raw jsonb), give extra columns a default, or import into another table.';
 }
 
 /**
  * Refuses, before anything is loaded or emptied, a live table the import
  * would reshape or that it cannot empty alone: `id` must be `text` and
- * `raw` `jsonb`; a swap replaces the table with `(id text, raw jsonb)`, so
- * it refuses extra columns, any constraint besides the primary key (a
- * foreign key, UNIQUE, CHECK or EXCLUDE constraint would be dropped with
- * the old table), row-level security and publications listing the table;
+ * `raw` `jsonb`, and a primary key must be on `id` alone (a wider key
+ * cannot catch duplicate ids); a swap replaces the table with `(id text,
+ * raw jsonb)`, so it refuses extra columns, any constraint besides the
+ * primary key (a foreign key, UNIQUE, CHECK or EXCLUDE constraint would be
+ * dropped with the old table) and any unique index (`CREATE UNIQUE INDEX`,
+ * which refuses rows as a UNIQUE constraint does), row-level security and
+ * publications listing the table;
  * truncate keeps the table, so extra columns are fine when they have a
  * default or allow NULL. A table others inherit from is refused for every
  * use, emptying it included: TRUNCATE and DELETE would empty them too.

@@ -176,10 +176,12 @@ export function dependents(tables: readonly string[]): Statement {
 }
 
 /**
- * Each existing table's kind, row security, columns, constraints other than
- * its primary key, the tables inheriting from it and the publications that
- * list it by name, in the order given. NOT NULL constraints (catalogued
- * since PostgreSQL 18) are left to the columns' `notNull`.
+ * Each existing table's kind, row security, columns, its primary key when
+ * that key is not on `id` alone, constraints other than its primary key,
+ * unique indexes no constraint owns, the tables inheriting from it and the
+ * publications that list it by name, in the order given. NOT NULL
+ * constraints (catalogued since PostgreSQL 18) are left to the columns'
+ * `notNull`.
  */
 export function tableShapes(tables: readonly string[]): Statement {
   return {
@@ -191,6 +193,13 @@ export function tableShapes(tables: readonly string[]): Statement {
                      FILTER (WHERE a.attnum IS NOT NULL), '[]') AS columns,
             (SELECT coalesce(json_agg(json_build_object('name', k.conname, 'def', pg_get_constraintdef(k.oid)) ORDER BY k.conname), '[]')
                FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype NOT IN ('p', 'n')) AS constraints,
+            (SELECT pg_get_constraintdef(k.oid) FROM pg_constraint k
+              WHERE k.conrelid = c.oid AND k.contype = 'p'
+                AND k.conkey <> ARRAY(SELECT d.attnum FROM pg_attribute d WHERE d.attrelid = c.oid AND d.attname = 'id')) AS "primaryKeyNotOnId",
+            (SELECT coalesce(json_agg(json_build_object('name', x.relname, 'def', pg_get_indexdef(u.indexrelid)) ORDER BY x.relname), '[]')
+               FROM pg_index u JOIN pg_class x ON x.oid = u.indexrelid
+              WHERE u.indrelid = c.oid AND u.indisunique
+                AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = u.indexrelid AND k.conrelid = c.oid AND k.contype IN ('p', 'u', 'x'))) AS "uniqueIndexes",
             (SELECT coalesce(json_agg(i.inhrelid::regclass::text ORDER BY i.inhrelid::regclass::text), '[]')
                FROM pg_inherits i WHERE i.inhparent = c.oid) AS "inheritedBy",
             (SELECT coalesce(json_agg(p.pubname ORDER BY p.pubname), '[]')

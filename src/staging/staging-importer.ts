@@ -103,9 +103,9 @@ export interface ImportOptions {
    * @defaultValue `DEFAULT_MAX_DUPLICATE_RETRIES` (10)
    */
   readonly maxDuplicateRetries?: number;
-  /** Passed to the dataset reader. */
+  /** Passed to the dataset reader, for every read of the archive (the second read that names a duplicate's lines too). */
   readonly maxLineBytes?: number;
-  /** Passed to the dataset reader. */
+  /** Passed to the dataset reader, for every read of the archive (the second read that names a duplicate's lines too). */
   readonly maxDecompressedBytes?: number;
   /** Called every `progressEveryRows` rows and at each phase. */
   readonly onProgress?: (progress: ImportProgress) => void;

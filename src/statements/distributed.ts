@@ -47,6 +47,7 @@ import type {
   CheckpointOptions,
   DocumentCursor,
   KeyRange,
+  RunLock,
   StatementSink,
   StoredCheckpoint,
   VexNormalizer,
@@ -521,6 +522,11 @@ function validatePlan(options: PlanBackfillOptions): Result<void, BackfillError>
  * is not. Under `maxDocuments` a range also stops after the documents it
  * was planned with, so the run never evaluates more than `maxDocuments`. A keyspace in which a digest occurs more than once is refused
  * with `DOCUMENT_INVALID` (see {@link PgRawDocumentSource.refuseRepeatedDigests}).
+ * A run id a single-process run uses is refused: with `LOCKED` while that
+ * run holds its run lock, with `INVALID_ARGUMENT` once it has a checkpoint.
+ * A new plan is stored under that same run lock, so a single-process run
+ * started at the same moment either finds the plan (and is refused) or
+ * holds the run id first (and the plan is refused).
  *
  * @example
  * ```ts
@@ -602,9 +608,12 @@ function planIn({ parts, queue }: Session, options: PlanBackfillOptions): Result
   };
   return safeTry(async function* () {
     const existing = yield* parts.plans.loadPlan(options.runId);
+    // Checked again under the run lock before the plan is stored; this first look spares cutting the keyspace of a run id that is taken.
     if (existing === null) yield* refuseSingleProcessRun(parts, options.runId);
     const ranges = existing === null ? yield* cutKeyspace(parts.source, planned, options.retrievedSince) : [];
-    const stored = yield* parts.plans.savePlan(options.runId, planned, parts.tables, ranges);
+    const stored = yield* parts.plans.savePlan(options.runId, planned, parts.tables, ranges, () =>
+      lockThenCheck(parts.sink.lockRun(options.runId).mapErr(singleProcessRunning), () => refuseSingleProcessRun(parts, options.runId)),
+    );
     const { sink } = parts.storeOf(stored);
     const checkpoints = yield* rangeCheckpoints(sink, stored);
     const todo: RangeJob[] = stored.ranges
@@ -640,6 +649,70 @@ function refuseSingleProcessRun(parts: Parts, runId: string): ResultAsync<void, 
       ),
     );
   });
+}
+
+/**
+ * The run lock of a run id, as planning meets it: a single-process run
+ * holds it for as long as it runs, and has stored no checkpoint yet when it
+ * has just started.
+ */
+function singleProcessRunning(locked: BackfillError): BackfillError {
+  if (locked.code !== 'LOCKED') return locked;
+  const { runId, holder } = locked.context as { runId: string; holder: string };
+  return new BackfillError(
+    'LOCKED',
+    `run ${runId} is in progress as a single-process run (held by ${holder}); let it finish, then resume or report it without --workers (statements backfill --run-id ${runId}), or plan under another run id.`,
+    { cause: locked, context: locked.context ?? {} },
+  );
+}
+
+/**
+ * Takes `lock`, then runs `check` under it: a check that fails gives the
+ * lock back. Each mode of a run id checks for the other's state under the
+ * run lock, so the two checks (and what each does next) never interleave.
+ */
+function lockThenCheck(
+  lock: ResultAsync<RunLock, BackfillError>,
+  check: () => ResultAsync<void, BackfillError>,
+): ResultAsync<RunLock, BackfillError> {
+  return lock.andThen((held) =>
+    check()
+      .map(() => held)
+      .orElse((refused) => ResultAsync.fromSafePromise(held.release()).andThen(() => err(refused))),
+  );
+}
+
+/**
+ * Refuses a single-process run under the id of a planned (distributed)
+ * run: it would neither resume nor report that run, and would skip what
+ * its ranges wrote. No runs table yet: nothing was planned.
+ */
+function refusePlannedRun(plans: PgBackfillPlanStore, runId: string): ResultAsync<void, BackfillError> {
+  return plans
+    .loadPlan(runId)
+    .orElse((e) => (e.code === 'TABLE_NOT_FOUND' ? okAsync(null) : errAsync(e)))
+    .andThen((planned) =>
+      planned === null
+        ? okAsync(undefined)
+        : errAsync(
+            new BackfillError(
+              'INVALID_ARGUMENT',
+              `run ${runId} is a planned run (${planned.ranges.length} ranges); work it with statements worker or statements backfill --workers N, see it with statements report --run-id ${runId}, or use another run id.`,
+              { context: { runId } },
+            ),
+          ),
+    );
+}
+
+/**
+ * The sink of a single-process run under a run id of its caller's
+ * choosing: once it holds the run lock, it refuses an id that `plans` has
+ * a plan of, before the run loads its checkpoint. A planner takes the same
+ * lock to store a new plan, so one of the two always sees the other.
+ * Range runs of planned runs use the sink as it is. Prepare the sink first.
+ */
+export function singleProcessSink(sink: PgStatementSink, plans: PgBackfillPlanStore): StatementSink {
+  return { ...preparedSink(sink), lockRun: (runId) => lockThenCheck(sink.lockRun(runId), () => refusePlannedRun(plans, runId)) };
 }
 
 /**

@@ -43,6 +43,8 @@ function lockedBy(runId: string, holder: HolderRow | undefined): BackfillError {
     {
       context: {
         runId,
+        // Said as the message says it, for refusals that word the conflict their own way (a plan of a running run id).
+        holder: describeHolder(holder),
         ...(holder === undefined
           ? {}
           : {

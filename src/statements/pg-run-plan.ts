@@ -7,11 +7,11 @@
  *
  * @module
  */
-import { err, ok, type Result, type ResultAsync } from 'neverthrow';
+import { err, ok, ResultAsync, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { inTransaction, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
-import type { BackfillFailure, DocumentCursor, KeyRange } from './ports.js';
+import type { BackfillFailure, DocumentCursor, KeyRange, RunLock } from './ports.js';
 import { resolvePgStore, withStoreClient, type PgStore } from './pg-store.js';
 import * as sql from './sql.js';
 
@@ -157,18 +157,31 @@ export class PgBackfillPlanStore {
    * Stores a plan, or returns the stored one when the run was planned
    * before with the same options (planning is idempotent per run id). A
    * replan also clears recorded stops, so stopped ranges are retried.
+   *
+   * @param lockRunId - taken before a new plan is stored (not for a replan),
+   * after the planners of `runId` are serialised, and held until the plan is
+   * committed: e.g. the store's run lock, which a single-process run holds
+   * for as long as it runs, with the check that no such run has a checkpoint
+   * under `runId`. Its error refuses the plan and stores nothing.
    */
   savePlan(
     runId: string,
     options: PlannedOptions,
     tables: PlannedStoreTables,
     ranges: readonly KeyRange[],
+    lockRunId?: () => ResultAsync<RunLock, BackfillError>,
   ): ResultAsync<BackfillPlan, BackfillError> {
-    return this.#withClient((c, t) =>
+    let held: RunLock | undefined;
+    const saved = this.#withClient((c, t) =>
       inTransaction(c, async (): Promise<Result<BackfillPlan, BackfillError>> => {
         await c.query(sql.lockPlan(t.runs, runId));
         const existing = await loadPlan(c, t, runId);
         if (existing === null) {
+          if (lockRunId !== undefined) {
+            const lock = await lockRunId();
+            if (lock.isErr()) return err(lock.error);
+            held = lock.value;
+          }
           await c.query(
             sql.insertRun(
               t.runs,
@@ -200,7 +213,14 @@ export class PgBackfillPlanStore {
         await c.query(sql.clearRangeStops(t.ranges, runId));
         return ok(existing);
       }),
-    ).andThen((saved) => saved);
+    );
+    // Let go only once the plan is committed (or rolled back): a run that takes the lock then finds it.
+    return ResultAsync.fromSafePromise(
+      Promise.resolve(saved).then(async (result) => {
+        await held?.release();
+        return result;
+      }),
+    ).andThen((result) => result.andThen((plan) => plan));
   }
 
   /** The run's plan, or `null` if it was never planned. */

@@ -7,7 +7,7 @@
  */
 export { parseChecksums, formatChecksumLine } from './checksums-file.js';
 export type { ChecksumLine, ChecksumLineFormat, ChecksumOutputFormat, MalformedChecksumLine, ParsedChecksums } from './checksums-file.js';
-export { verifyChecksums } from './verify-checksums.js';
+export { defaultChecksumsBaseDir, verifyChecksums } from './verify-checksums.js';
 export type {
   ChecksumCounts,
   ChecksumProgress,

@@ -115,7 +115,9 @@ export interface VerifyChecksumsOptions extends HashingOptions {
   readonly ignoreMissing?: boolean;
   /**
    * Directory the listed names are relative to.
-   * @defaultValue the directory of `sumsPath`
+   * @defaultValue the directory of `sumsPath`, or the working directory when
+   * `sumsPath` is a file descriptor's path (`<(curl …)` gives `/dev/fd/63`;
+   * see {@link defaultChecksumsBaseDir})
    */
   readonly baseDir?: string;
   /**
@@ -149,6 +151,26 @@ function statusOfReadError(error: unknown, ignoreMissing: boolean): ChecksumStat
   const code = (error as { code?: unknown }).code;
   if (code === 'ENOENT') return ignoreMissing ? 'SKIPPED' : 'MISSING';
   return 'UNREADABLE';
+}
+
+/** A directory of file descriptors (`/dev/fd`, `/proc/self/fd`, `/proc/<pid>/fd`): what a shell's process substitution names. */
+const DESCRIPTOR_DIRECTORY = /^\/(dev|proc\/(self|thread-self|\d+))\/fd$/;
+
+/**
+ * The directory a sums file's names are relative to when none is given:
+ * the sums file's own, except for a file descriptor's path such as
+ * `<(curl …)`'s `/dev/fd/63`, whose directory holds no files: then `cwd`,
+ * as `sha256sum --check` reads every name.
+ *
+ * @example
+ * ```ts
+ * defaultChecksumsBaseDir('/dev/fd/63', '/srv/release'); // '/srv/release'
+ * defaultChecksumsBaseDir('artifacts/SHA256SUMS', '/srv'); // '/srv/artifacts'
+ * ```
+ */
+export function defaultChecksumsBaseDir(sumsPath: string, cwd: string): string {
+  const dir = dirname(resolve(cwd, sumsPath));
+  return DESCRIPTOR_DIRECTORY.test(dir) ? cwd : dir;
 }
 
 /**
@@ -214,7 +236,7 @@ async function run(
 ): Promise<ChecksumReport> {
   const strict = options.strict ?? false;
   const ignoreMissing = options.ignoreMissing ?? false;
-  const baseDir = resolve(options.baseDir ?? dirname(sumsPath));
+  const baseDir = resolve(options.baseDir ?? defaultChecksumsBaseDir(sumsPath, process.cwd()));
   const logger = options.logger ?? silentLogger;
   const { signal } = options;
   if (signal?.aborted) throw new BackfillError('ABORTED', 'The operation was aborted.');

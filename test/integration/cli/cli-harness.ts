@@ -20,7 +20,9 @@ export interface CliRun {
  * src/cli/main.ts (through tsx), with only the environment given here plus
  * PATH and HOME, so no database variable leaks in from the test runner.
  * `nodeOptions` go to node itself (e.g. `--max-old-space-size=1024`);
- * `onSpawn` gets the process id as soon as it is started.
+ * `shellWords` are appended for bash to expand (e.g. `<(cat SHA256SUMS)`,
+ * which only a shell can give); `onSpawn` gets the process id as soon as
+ * it is started.
  */
 export function cli(
   args: readonly string[],
@@ -29,19 +31,27 @@ export function cli(
     cwd?: string;
     input?: string;
     nodeOptions?: readonly string[];
+    shellWords?: string;
     onSpawn?: (pid: number) => void;
   } = {},
 ): Promise<CliRun> {
+  const argv = [
+    ...(options.nodeOptions ?? []),
+    '--import',
+    tsxLoader,
+    fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url)),
+    ...args,
+  ];
+  const [command, commandArgs] =
+    options.shellWords === undefined
+      ? [process.execPath, argv]
+      : ['bash', ['-c', `"$@" ${options.shellWords}`, 'bash', process.execPath, ...argv]];
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [...(options.nodeOptions ?? []), '--import', tsxLoader, fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url)), ...args],
-      {
-        cwd: options.cwd ?? repoRoot,
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...options.env },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawn(command, commandArgs, {
+      cwd: options.cwd ?? repoRoot,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

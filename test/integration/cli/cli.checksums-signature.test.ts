@@ -90,4 +90,22 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('backfill-kit checksums v
     expect(result.stdout).toMatch(/^signature: Verified OK/m);
     expect(result.stdout).toMatch(/^good\.tar\.zst: OK$/m);
   }, 60_000);
+
+  it('<(cat SHA256SUMS), a /dev/fd path, checks the names against the working directory, as sha256sum --check does', async () => {
+    const { dir, signSums } = bundle();
+    const signed = Buffer.from(`${sha('the released dataset')}  good.tar.zst\n`);
+    signSums(signed);
+    writeFileSync(join(dir, 'SHA256SUMS'), signed);
+    // The oracle: GNU sha256sum reads each name relative to the working directory.
+    expect(run('bash', ['-c', 'sha256sum --check <(cat SHA256SUMS)'], { cwd: dir })).toMatch(/^good\.tar\.zst: OK$/m);
+    for (const args of [[], ['--signature', 'SHA256SUMS.sig', '--key', 'cosign.pub']]) {
+      const result = await cli(['checksums', 'verify', ...args], { cwd: dir, shellWords: '<(cat SHA256SUMS)' });
+      // It used to look for /dev/fd/good.tar.zst and advise restoring the file.
+      expect(result.code, `${result.stdout}${result.stderr}`).toBe(0);
+      expect(result.stdout).toMatch(/^good\.tar\.zst: OK$/m);
+    }
+    // --base-dir still wins.
+    const elsewhere = await cli(['checksums', 'verify', '--base-dir', '/'], { cwd: dir, shellWords: '<(cat SHA256SUMS)' });
+    expect(elsewhere.code).toBe(3);
+  }, 60_000);
 });

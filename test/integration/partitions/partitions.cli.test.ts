@@ -81,6 +81,26 @@ describe('DRY_RUN in the environment can only make retention safer', () => {
   });
 });
 
+describe('the count: its argument and its flag', () => {
+  it('a count argument that contradicts --keep or --ahead is refused, and nothing is dropped or created', async () => {
+    const before = await history();
+    for (const args of [
+      ['retention', '1', 'false', '--keep', '12'],
+      ['retention', '1', '--keep', '12', '--no-dry-run'],
+      ['ensure', '3', '--ahead', '1'],
+    ]) {
+      const r = await cli(['partitions', ...args, ...NOW], { env: { PGURI: db.url } });
+      expect(r.code, `${JSON.stringify(args)}: ${r.stdout}`).toBe(2);
+      expect(r.stderr).toMatch(/the count argument says \d+ but --(keep|ahead) says \d+: give one of them/);
+      expect(await names()).toEqual(before);
+    }
+    // The same count both ways is no contradiction.
+    const same = await cli(['partitions', 'retention', '12', 'false', '--keep', '12', ...NOW], { env: { PGURI: db.url } });
+    expect(same.code, same.stderr).toBe(0);
+    expect(await names()).toEqual(before.slice(3));
+  });
+});
+
 describe('partitions ensure with a slot name held by a standalone table', () => {
   it('creates the other slots and exits non-zero naming the table', async () => {
     await db.query('CREATE TABLE scanner.artifact_boms_2026_12 (LIKE scanner.artifact_boms INCLUDING ALL)');

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { writeDataset } from '../../../src/dataset/index.js';
@@ -297,6 +297,34 @@ describe('StagingImporter.import', () => {
     expect(ids.map((r) => r.id)).toEqual(['a', 'c', 'd']);
     const [first] = await db.query<{ raw: unknown }>("SELECT raw FROM s_reject.linksets_raw WHERE id = 'a'");
     expect(first?.raw).toEqual({ _id: 'a' });
+  });
+
+  it("the second read that finds a duplicate's lines uses the import's maxLineBytes: onInvalid 'reject' rejects it past a line over the default", async () => {
+    // A 1 MiB default line limit stands in for the real 64 MiB one (a line over that takes ~20 s to
+    // write and read); the staging modules are loaded afresh so that both of their reads see it.
+    const dataset = await import('../../../src/dataset/defaults.js');
+    vi.resetModules();
+    vi.doMock('../../../src/dataset/defaults.js', () => ({ ...dataset, DEFAULT_MAX_LINE_BYTES: 1024 ** 2 }));
+    try {
+      const { StagingImporter: Importer } = await import('../../../src/staging/index.js');
+      const path = join(dir, 'dup-past-long-line.tar.zst');
+      const long = { _id: 'long', pad: 'x'.repeat(2 * 1024 ** 2) };
+      const members = { 'linksets.ndjson': [{ _id: 'a', n: 1 }, long, { _id: 'a', n: 2 }], 'advisory_chunks.ndjson': [{ _id: 'c' }] };
+      (await writeDataset(path, { members }))._unsafeUnwrap();
+      const imp = new Importer({ pg: db.pool, schema: 's_dup_long', tables: TABLES });
+      const maxLineBytes = 4 * 1024 ** 2;
+      const rejectPath = join(dir, 'dup-long.rejects.ndjson');
+      // Without the raised limit, the first read refuses the long line: the stand-in default is in force.
+      expect((await imp.import(path))._unsafeUnwrapErr().code).toBe('LINE_TOO_LONG');
+      const failed = (await imp.import(path, { maxLineBytes }))._unsafeUnwrapErr();
+      expect(failed.message).toContain('linksets.ndjson: id "a" appears on lines 1 and 3');
+      const report = (await imp.import(path, { maxLineBytes, onInvalid: 'reject', rejectPath }))._unsafeUnwrap();
+      expect(report.tables[0]).toMatchObject({ loaded: 2, rejected: 1, ok: true });
+      expect(readFileSync(rejectPath, 'utf8')).toContain('"line":3,"code":"DUPLICATE_ID"');
+    } finally {
+      vi.doUnmock('../../../src/dataset/defaults.js');
+      vi.resetModules();
+    }
   });
 
   it.skipIf(tools.missing)(tools.title('the manifest check counts rejects explicitly: rejects plus rows must equal records'), async () => {

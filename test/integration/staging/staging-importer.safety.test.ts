@@ -227,6 +227,105 @@ describe('table shape', () => {
     expect(await constraints()).toEqual(before);
   });
 
+  it('swap refuses a table with a unique index no constraint owns (on an expression, partial), as it refuses a UNIQUE constraint; truncate keeps it', async () => {
+    const s = 's_shape_unique_index';
+    await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text PRIMARY KEY, raw jsonb NOT NULL);
+      INSERT INTO ${s}.linksets_raw VALUES ('keep', '{"name":"kept"}');
+      CREATE UNIQUE INDEX linksets_name_key ON ${s}.linksets_raw ((raw->>'name'));
+      CREATE UNIQUE INDEX linksets_live_key ON ${s}.linksets_raw ((raw->>'slot')) WHERE raw ? 'live';
+      CREATE INDEX linksets_name ON ${s}.linksets_raw ((raw->>'name'))`);
+    const one = new StagingImporter({ pg: db.pool, schema: s, tables: { 'linksets.ndjson': 'linksets_raw' } });
+    const sameName = await dataset('unique-index-same.tar.zst', {
+      'linksets.ndjson': [
+        { _id: 'a', name: 'x' },
+        { _id: 'b', name: 'x' },
+      ],
+    });
+    const indexes = () =>
+      db.query(`SELECT indexrelid::regclass::text AS i FROM pg_index WHERE indrelid = '${s}.linksets_raw'::regclass ORDER BY 1`);
+    const before = await indexes();
+    expect(before).toHaveLength(4);
+    for (const dryRun of [false, true]) {
+      const e = (await one.import(sameName, { strategy: 'swap', dryRun }))._unsafeUnwrapErr();
+      expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+      expect(e.message).toContain(
+        `unique index linksets_name_key (CREATE UNIQUE INDEX linksets_name_key ON ${s}.linksets_raw USING btree (((raw ->> 'name'::text)))) would be dropped, and rows it refuses let in`,
+      );
+      expect(e.message).toContain(`unique index linksets_live_key (CREATE UNIQUE INDEX linksets_live_key ON ${s}.linksets_raw`);
+      // A plain index refuses no row: the swapped-in table goes without it, as documented.
+      expect(e.message).not.toContain('linksets_name (');
+      expect(e.message).toMatch(/Use strategy "truncate" .* Nothing was changed\.$/);
+    }
+    expect(await indexes()).toEqual(before);
+    expect(await db.query(`SELECT id FROM ${s}.linksets_raw`)).toEqual([{ id: 'keep' }]);
+    // Truncate keeps the table and its indexes, which go on refusing what they refuse.
+    expect((await one.import(sameName)).isErr()).toBe(true);
+    expect(await db.query(`SELECT id FROM ${s}.linksets_raw`)).toEqual([{ id: 'keep' }]);
+    const distinct = await dataset('unique-index-distinct.tar.zst', {
+      'linksets.ndjson': [
+        { _id: 'a', name: 'x' },
+        { _id: 'b', name: 'y' },
+      ],
+    });
+    expect((await one.import(distinct)).isOk()).toBe(true);
+    expect(await indexes()).toEqual(before);
+  });
+
+  it('refuses a primary key that is not on id alone, under both strategies and in dry runs: it cannot catch duplicate ids', async () => {
+    const s = 's_shape_wide_key';
+    await db.query(`CREATE SCHEMA ${s};
+      CREATE TABLE ${s}.linksets_raw (id text NOT NULL, raw jsonb NOT NULL, v bigint GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (id, v));
+      INSERT INTO ${s}.linksets_raw (id, raw) VALUES ('keep', '{}');
+      CREATE TABLE ${s}.advisory_chunks_raw (id text NOT NULL, raw jsonb PRIMARY KEY)`);
+    const twice = await dataset('wide-key.tar.zst', {
+      'linksets.ndjson': [
+        { _id: 'a', n: 1 },
+        { _id: 'a', n: 2 },
+      ],
+      'advisory_chunks.ndjson': [
+        { _id: 'a', n: 1 },
+        { _id: 'a', n: 2 },
+      ],
+    });
+    const only = (member: string, table: string) => new StagingImporter({ pg: db.pool, schema: s, tables: { [member]: table } });
+    const cases = [
+      [
+        only('linksets.ndjson', 'linksets_raw'),
+        'truncate',
+        'its primary key is PRIMARY KEY (id, v), not on id alone, so duplicate ids would load unnoticed',
+      ],
+      [
+        only('advisory_chunks.ndjson', 'advisory_chunks_raw'),
+        'truncate',
+        'its primary key is PRIMARY KEY (raw), not on id alone, so duplicate ids',
+      ],
+      [
+        only('advisory_chunks.ndjson', 'advisory_chunks_raw'),
+        'swap',
+        "its primary key is PRIMARY KEY (raw), not on id alone, and the swapped-in table's would be on id, taking rows it refuses",
+      ],
+    ] as const;
+    for (const [imp, strategy, difference] of cases) {
+      for (const dryRun of [false, true]) {
+        const e = (await imp.import(twice, { strategy, dryRun }))._unsafeUnwrapErr();
+        expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+        expect(e.message).toContain(difference);
+        expect(e.message).toContain(
+          'Make id alone the primary key (drop the current one, then ADD PRIMARY KEY (id)), or import into another table.',
+        );
+      }
+    }
+    expect(await db.query(`SELECT id FROM ${s}.linksets_raw`)).toEqual([{ id: 'keep' }]);
+    expect(await count(`${s}.advisory_chunks_raw`)).toBe(0);
+    const keys = await db.query(
+      `SELECT conrelid::regclass::text AS t, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE connamespace = '${s}'::regnamespace AND contype = 'p' ORDER BY 1`,
+    );
+    expect(keys).toEqual([
+      { t: `${s}.advisory_chunks_raw`, def: 'PRIMARY KEY (raw)' },
+      { t: `${s}.linksets_raw`, def: 'PRIMARY KEY (id, v)' },
+    ]);
+  });
+
   it('swap refuses a table with row-level security (the swapped-in table would show every row); truncate keeps it', async () => {
     const s = 's_shape_rls';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);

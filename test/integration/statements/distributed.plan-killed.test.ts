@@ -5,9 +5,8 @@
  * and how to recover, and planning again with the same options does.
  *
  * The kill is made deterministic with locks: the planner is held at its
- * plan lock until the checkpoints table is locked, so it stops right after
- * the plan's commit, on the checkpoint read before the enqueue, and is
- * killed there.
+ * plan lock until the job table is locked, so it stops right after the
+ * plan's commit, at the enqueue, and is killed there.
  */
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -41,6 +40,13 @@ async function waitFor(what: string, sql: string): Promise<void> {
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** `url` whose sessions check every 100 ms that their client is still there, even while waiting for a lock. */
+function checkingClient(url: string): string {
+  const u = new URL(url);
+  u.searchParams.set('options', '-c client_connection_check_interval=100');
+  return u.toString();
+}
+
 /** Runs `statements plan --run-id killed` and SIGKILLs it between the plan's commit and the enqueue. */
 async function planKilledBeforeEnqueue(): Promise<void> {
   const a = new pg.Client({ connectionString: db.url });
@@ -53,19 +59,22 @@ async function planKilledBeforeEnqueue(): Promise<void> {
       process.execPath,
       ['--import', tsxLoader, main, 'statements', 'plan', '--run-id', 'killed', '--batch-size', '50', '--range-size', '100'],
       {
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', PGURI: db.url },
+        // Its backend blocked at the enqueue must notice the kill and not run the INSERT once the lock is gone.
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', PGURI: checkingClient(db.url) },
         stdio: 'ignore',
       },
     );
     const exited = new Promise((r) => child.once('exit', r));
     await waitFor('the planner at its plan lock', "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'");
     await b.query('BEGIN');
-    await b.query('LOCK TABLE vex.statement_backfill_checkpoints IN ACCESS EXCLUSIVE MODE');
+    // Not the checkpoints table: the planner reads it under the run lock before it stores the plan.
+    await b.query('LOCK TABLE pgboss.job IN ACCESS EXCLUSIVE MODE');
     await a.query('COMMIT');
     await waitFor('the plan stored', "SELECT count(*) FROM vex.statement_backfill_runs WHERE run_id = 'killed'");
-    await waitFor('the planner at its checkpoint read', "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'relation'");
+    await waitFor('the planner at its enqueue', "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'relation'");
     child.kill('SIGKILL');
     await exited;
+    await waitFor('the killed planner gone', "SELECT (count(*) = 0)::int FROM pg_stat_activity WHERE wait_event = 'relation'");
     await b.query('ROLLBACK');
   } finally {
     await Promise.all([a.end(), b.end()]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatChecksumLine, parseChecksums } from '../../../src/verify/index.js';
+import { defaultChecksumsBaseDir, formatChecksumLine, parseChecksums } from '../../../src/verify/index.js';
 import { decodeBase64 } from '../../../src/verify/base64.js';
 import { unsafePathReason } from '../../../src/verify/safe-path.js';
 
@@ -101,5 +101,18 @@ describe('unsafePathReason', () => {
     expect(check('./-')).toBeUndefined();
     expect(check('-x')).toBeUndefined();
     expect(check('dir/-')).toBeUndefined();
+  });
+});
+
+describe('defaultChecksumsBaseDir', () => {
+  it("is the sums file's directory, or the working directory for a file descriptor's path (process substitution)", () => {
+    expect(defaultChecksumsBaseDir('artifacts/SHA256SUMS', '/srv')).toBe('/srv/artifacts');
+    expect(defaultChecksumsBaseDir('/srv/release/SHA256SUMS', '/home/ops')).toBe('/srv/release');
+    for (const descriptor of ['/dev/fd/63', '/proc/self/fd/63', '/proc/thread-self/fd/3', '/proc/4242/fd/11']) {
+      expect(defaultChecksumsBaseDir(descriptor, '/srv/release')).toBe('/srv/release');
+    }
+    // Only the descriptor directories themselves: a look-alike stays a directory of files.
+    expect(defaultChecksumsBaseDir('/srv/dev/fd/SHA256SUMS', '/home/ops')).toBe('/srv/dev/fd');
+    expect(defaultChecksumsBaseDir('/dev/fdx/63', '/home/ops')).toBe('/dev/fdx');
   });
 });
