@@ -54,7 +54,7 @@ import type {
 } from './ports.js';
 import { areBuiltInNormalizers, MAX_NORMALIZER_THREADS, NormalizerThreads } from './normalizer-threads.js';
 import { StatementBackfiller, type RangeRun } from './statement-backfiller.js';
-import { integerOption, MAX_DOCUMENTS_LIMIT, MAX_PLANNED_RUN_ID_LENGTH, validRunId } from './run-context.js';
+import { integerOption, MAX_DOCUMENTS_LIMIT, MAX_PLANNED_RUN_ID_LENGTH, plainRunId, validRunId } from './run-context.js';
 import { addOutcomeSums, buildSummary, OUTCOME_SUM_ZERO, type BackfillSummary } from './summary.js';
 
 /** Documents per key range (one job) unless `rangeSize` says otherwise. */
@@ -499,7 +499,8 @@ function withSession<T>(
 
 function validatePlan(options: PlanBackfillOptions): Result<void, BackfillError> {
   const bad = (m: string): Result<void, BackfillError> => err(new BackfillError('INVALID_ARGUMENT', m));
-  const runId = validRunId(options.runId, MAX_PLANNED_RUN_ID_LENGTH);
+  // A plan named like a key range (`nightly#range-3`) would share that range's checkpoint id.
+  const runId = validRunId(options.runId, MAX_PLANNED_RUN_ID_LENGTH).andThen(() => plainRunId(options.runId));
   if (runId.isErr()) return runId;
   const { batchSize, rangeSize, maxDocuments } = options;
   const counts = integerOption('batchSize', batchSize, 1, MAX_BATCH_SIZE)

@@ -14,6 +14,7 @@ describe('distributed backfill options are checked before any connection', () =>
     [{ runId: 'nightly\n' }, /holds a control character/],
     [{ runId: 'a\u0000b' }, /holds a control character/],
     [{ runId: 'x\ud800' }, /half of a surrogate pair/],
+    [{ runId: 'nightly#range-3' }, /names a key range of a planned run/],
     [{ runId: 'r', batchSize: 0 }, /batchSize/],
     [{ runId: 'r', rangeSize: 1.5 }, /rangeSize/],
     [{ runId: 'r', rangeSize: 2 ** 31 }, /^rangeSize must be an integer from 1 to 2147483647; got 2147483648\.$/],
