@@ -9,6 +9,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { err, ok, ResultAsync, type Err, type Result } from 'neverthrow';
 import type pg from 'pg';
 import { BackfillError } from '../errors.js';
+import { readInstant, type InstantProblem } from '../_internals/instant.js';
 import type { Logger } from '../_internals/logger.js';
 import { envTurnsOn, type Env } from './env.js';
 import { exitCodeForError } from './exit-codes.js';
@@ -250,8 +251,13 @@ export function listFlag(flags: FlagValues, name: string): readonly string[] {
   return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
 }
 
-/** `YYYY-MM-DD`, then optionally `T` or a space and `HH:MM[:SS[.fraction]]`, then optionally `Z` or an offset (`+HH`, `+HH:MM`, `+HHMM`). */
-const INSTANT = /^(\d{4}-\d\d-\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?)? ?(Z|[+-]\d\d(?::?\d\d)?)?$/i;
+/** What a refused instant flag must be, by why {@link readInstant} refused it. */
+const INSTANT_RULES: Readonly<Record<InstantProblem, string>> = {
+  'not-iso': 'must be an ISO-8601 timestamp such as 2024-01-01T00:00:00Z (UTC unless it has an offset)',
+  'no-such-time': 'is not a valid date and time',
+  offset: 'has an offset outside -15:59 to +15:59',
+  year: 'must be in the years 0001 to 9999 (UTC)',
+};
 
 /**
  * A flag holding an instant (`--retrieved-since`, `--now`): ISO-8601, UTC
@@ -264,19 +270,9 @@ export function instantFlag(flags: FlagValues, name: string): Result<Date | unde
   const text = stringFlag(flags, name);
   if (text === undefined) return ok(undefined);
   const refuse = (why: string) => err(new BackfillError('INVALID_ARGUMENT', `--${name} ${why}, not ${JSON.stringify(text)}.`));
-  const parts = INSTANT.exec(text.trim());
-  if (parts === null) return refuse('must be an ISO-8601 timestamp such as 2024-01-01T00:00:00Z (UTC unless it has an offset)');
-  const [, date, hours = '00', minutes = '00', seconds = '00', fraction = '', offset = 'Z'] = parts;
-  if (/[1-9]/.test(fraction.slice(3))) return refuse('must be given to the millisecond at most');
-  const wall = `${date}T${hours}:${minutes}:${seconds}`;
-  const utc = new Date(`${wall}.${fraction.slice(0, 3).padEnd(3, '0')}Z`);
-  // Date rolls 2024-02-30 over into March: a valid instant reads back as written.
-  if (Number.isNaN(utc.getTime()) || utc.toISOString().slice(0, 19) !== wall) return refuse('is not a valid date and time');
-  const [sign, offsetHours = '0', offsetMinutes = '0'] = /^([+-])(\d\d):?(\d\d)?$/.exec(offset)?.slice(1) ?? ['+'];
-  // Offsets in use run from -12:00 to +14:00; PostgreSQL refuses minutes past 59 and hours past 15.
-  if (Number(offsetHours) > 15 || Number(offsetMinutes) > 59) return refuse('has an offset outside -15:59 to +15:59');
-  const offsetMs = (Number(offsetHours) * 60 + Number(offsetMinutes)) * 60_000 * (sign === '-' ? -1 : 1);
-  return ok(new Date(utc.getTime() - offsetMs));
+  const instant = readInstant(text);
+  if (instant.isErr()) return refuse(INSTANT_RULES[instant.error]);
+  return instant.value.finerThanMs ? refuse('must be given to the millisecond at most') : ok(new Date(instant.value.epochMs));
 }
 
 /** An integer flag in `[min, max]`, or undefined when absent; `INVALID_ARGUMENT` otherwise. */

@@ -50,6 +50,7 @@ export {
   DEFAULT_RAW_DOCUMENTS_TABLE,
   DEFAULT_STATEMENTS_TABLE,
   MAX_BATCH_SIZE,
+  MAX_CLAIM_KEY_BYTES,
 } from './defaults.js';
 export type {
   BackfillCheckpoint,

@@ -8,6 +8,8 @@
  */
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
+import { MAX_CLAIM_KEY_BYTES } from './defaults.js';
+import { isoTimestamp } from './normalizers/fields.js';
 import type { RawDocument, VexClaim, VexNormalizer } from './ports.js';
 
 /** What normalizing needs of a raw document. */
@@ -86,6 +88,12 @@ const STATUSES: ReadonlySet<string> = new Set(['not_affected', 'affected', 'fixe
 /** The claim fields a sink stores as text. */
 const TEXT_FIELDS = ['vulnerabilityId', 'productKey', 'justification', 'statement', 'issuedAt', 'documentDigest', 'format'] as const;
 
+/** Longest vulnerability id quoted whole in a refused claim's message (UTF-16 units). */
+const MAX_QUOTED_ID = 80;
+
+/** The claim fields the statements indexes hold, together at most {@link MAX_CLAIM_KEY_BYTES}. */
+const KEY_FIELDS = ['documentDigest', 'vulnerabilityId', 'productKey'] as const;
+
 /** A surrogate not in a pair (`String.prototype.isWellFormed` is ES2024, past this package's lib). */
 const LONE_SURROGATE = /\p{Surrogate}/u;
 const UNSTORABLE = /\u0000|\p{Surrogate}/gu;
@@ -104,8 +112,12 @@ export function storableText(text: string, max: number): string {
   return `${/[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut}…`;
 }
 
-/** Why a claim cannot be stored (custom normalizers, or text a database cannot hold), if it cannot. */
-function claimProblem(c: VexClaim): string | undefined {
+/**
+ * Why a claim cannot be stored (custom normalizers, or text or a time a
+ * database cannot hold), if it cannot. Each problem here would otherwise fail
+ * the sink's write of the whole batch, on every resume.
+ */
+function claimProblem(c: VexClaim, utcIssuedAt: string | undefined): string | undefined {
   if (!STATUSES.has(c.status)) return `has status ${JSON.stringify(c.status)}, not one of ${[...STATUSES].join(', ')}`;
   if (!c.vulnerabilityId || !c.productKey) return 'has an empty vulnerability id or product key';
   for (const field of TEXT_FIELDS) {
@@ -115,16 +127,36 @@ function claimProblem(c: VexClaim): string | undefined {
     if (value !== undefined && LONE_SURROGATE.test(value))
       return `has a lone UTF-16 surrogate in ${field}, which PostgreSQL text cannot hold`;
   }
-  return undefined;
+  if (c.issuedAt !== undefined && utcIssuedAt === undefined)
+    return `has issuedAt ${JSON.stringify(c.issuedAt)}, not an ISO-8601 date-time in the years 0001 to 9999`;
+  return keyProblem(c);
+}
+
+/** Why a claim's key is too long for the statements indexes ({@link MAX_CLAIM_KEY_BYTES}), if it is. */
+function keyProblem(c: VexClaim): string | undefined {
+  const sizes = KEY_FIELDS.map((field) => Buffer.byteLength(c[field], 'utf8'));
+  const total = sizes.reduce((sum, size) => sum + size, 0);
+  if (total <= MAX_CLAIM_KEY_BYTES) return undefined;
+  const parts = KEY_FIELDS.map((field, i) => `${field} ${sizes[i]}`).join(', ');
+  return `has a key of ${total} bytes in UTF-8 (${parts}), over the ${MAX_CLAIM_KEY_BYTES} bytes a statements index entry holds; shorten its product key or vulnerability id`;
 }
 
 /** The claims with their format, deduplicated, or why the first one that cannot be stored cannot. */
 function storableClaims(doc: NormalizableDocument, format: string, claims: readonly VexClaim[]): Result<NormalizedDocument, BackfillError> {
+  // A document's claims mostly share a few times: each is read once.
+  const utcTimes = new Map<string, string | undefined>();
+  const utcOf = (time: string | undefined): string | undefined => {
+    if (time === undefined) return undefined;
+    if (!utcTimes.has(time)) utcTimes.set(time, isoTimestamp(time));
+    return utcTimes.get(time);
+  };
   for (const claim of claims) {
-    const problem = claimProblem(claim);
+    const problem = claimProblem(claim, utcOf(claim.issuedAt));
     if (problem !== undefined) {
       // The id is quoted as JSON: the message is stored as text too, so it must not carry the character itself.
-      const claimId = JSON.stringify(claim.vulnerabilityId);
+      // A long one is cut, so the problem still fits in the stored message.
+      const id = claim.vulnerabilityId;
+      const claimId = JSON.stringify(id.length > MAX_QUOTED_ID ? `${id.slice(0, MAX_QUOTED_ID - 1)}…` : id);
       return err(
         new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: a ${format} claim for ${claimId} ${problem}.`, {
           context: { digest: doc.digest },
@@ -132,7 +164,13 @@ function storableClaims(doc: NormalizableDocument, format: string, claims: reado
       );
     }
   }
-  return ok({ format, claims: dedupeClaims(claims) });
+  // `issuedAt` in the one form every sink reads alike (the built-in normalizers give it already): PostgreSQL
+  // would read a custom normalizer's offset-less time in its session's time zone, MongoDB's driver in the host's.
+  const stored = dedupeClaims(claims).map((c) => {
+    const utc = utcOf(c.issuedAt);
+    return utc === undefined || utc === c.issuedAt ? c : { ...c, issuedAt: utc };
+  });
+  return ok({ format, claims: stored });
 }
 
 /** Keeps the first claim per `(vulnerabilityId, productKey)`: the sink's identity within a document. */

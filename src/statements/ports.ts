@@ -56,7 +56,15 @@ export interface VexClaim {
   readonly justification?: string;
   /** Free text: impact statement, action statement or detail. */
   readonly statement?: string;
-  /** When the statement was issued, ISO-8601, if the document says. */
+  /**
+   * When the statement was issued, if the document says: stored as
+   * `YYYY-MM-DDTHH:MM:SS.sssZ`. The built-in normalizers take it from the
+   * document's RFC 3339 / ISO-8601 times, reading one without an offset as UTC
+   * and skipping to the next time the format gives (see the README table) past
+   * one that is not such a time in the years 0001 to 9999. A custom
+   * normalizer may give any such time (UTC without an offset); any other text
+   * fails the document with `DOCUMENT_INVALID`.
+   */
   readonly issuedAt?: string;
   /** Digest of the raw document the claim came from. */
   readonly documentDigest: string;

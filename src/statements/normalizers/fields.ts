@@ -3,6 +3,7 @@
  * the package).
  */
 import { BackfillError } from '../../errors.js';
+import { readInstant } from '../../_internals/instant.js';
 
 /** A plain JSON object. */
 export type JsonObject = Readonly<Record<string, unknown>>;
@@ -32,12 +33,26 @@ export function invalidDocument(format: string, digest: string, where: string, p
   });
 }
 
-/** Normalizes a timestamp to ISO-8601 UTC, or `undefined` when it does not parse. */
+/**
+ * A claim's `issuedAt` from a document's timestamp: the instant as
+ * `YYYY-MM-DDTHH:MM:SS.sssZ` (a finer fraction is cut to the millisecond), or
+ * `undefined` when the value is not an RFC 3339 / ISO-8601 date-time in the
+ * years 0001 to 9999, so the normalizer falls back to the next time the
+ * document gives. Every normalizer, and `normalizeDocument` for custom
+ * ones, reads times here, so a time means the same on every thread and host.
+ *
+ * OpenVEX (RFC 3339), CSAF (JSON Schema `date-time`) and CycloneDX
+ * (`date-time`, `xs:dateTime`) all ask for an offset. One without is read as
+ * UTC, not dropped: tools writing one (a naive UTC clock printed in ISO form)
+ * mean UTC, and it is what such a time meant before on hosts in UTC, which
+ * servers mostly are; the CLI reads `--retrieved-since` the same way. A date
+ * alone (`2024-01-01`) is its midnight UTC, as it always was.
+ */
 export function isoTimestamp(value: unknown): string | undefined {
   const raw = text(value);
   if (raw === undefined) return undefined;
-  const ms = Date.parse(raw);
-  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+  const instant = readInstant(raw);
+  return instant.isOk() ? new Date(instant.value.epochMs).toISOString() : undefined;
 }
 
 /** How deep nested lists (CSAF branches, CycloneDX components) may go; only a parsed object that loops reaches it. */

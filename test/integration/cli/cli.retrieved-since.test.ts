@@ -47,7 +47,7 @@ it('a timestamp without an offset is UTC, written with a T or a space (as psql p
   }
 }, 60_000);
 
-it('a fraction below the millisecond, a date that does not exist, or an offset no clock has, is refused (exit 2) before anything is planned', async () => {
+it('a fraction below the millisecond, a date that does not exist, an offset no clock has, or a year PostgreSQL cannot store, is refused (exit 2) before anything is planned', async () => {
   const micro = await planSince('micro', '2024-01-01T00:00:00.000500Z');
   expect(micro.code).toBe(2);
   expect(micro.stderr).toContain('--retrieved-since must be given to the millisecond at most');
@@ -65,5 +65,14 @@ it('a fraction below the millisecond, a date that does not exist, or an offset n
     const offset = await planSince(id as string, since as string);
     expect(offset.code, since).toBe(2);
     expect(offset.stderr).toContain('--retrieved-since has an offset outside -15:59 to +15:59');
+  }
+  // PostgreSQL has no year 0000 (its ISO form failed the plan's query); 0001-01-01 at +01:00 is in year 0000 UTC.
+  for (const [id, since] of [
+    ['year-0', '0000-06-01T00:00:00Z'],
+    ['year-0-utc', '0001-01-01T00:30:00+01:00'],
+  ]) {
+    const year = await planSince(id as string, since as string);
+    expect(year.code, since).toBe(2);
+    expect(year.stderr).toContain('--retrieved-since must be in the years 0001 to 9999 (UTC)');
   }
 }, 60_000);

@@ -1,10 +1,12 @@
 /**
  * Claims a PostgreSQL text column cannot hold fail their document, whatever
  * normalizer made them: a NUL, or half of a UTF-16 surrogate pair (which
- * node-postgres would send as U+FFFD, merging distinct keys).
+ * node-postgres would send as U+FFFD, merging distinct keys), a time it
+ * cannot store, or a key longer than its indexes hold.
  */
 import { ok } from 'neverthrow';
 import { describe, expect, it } from 'vitest';
+import { MAX_CLAIM_KEY_BYTES } from '../../../src/statements/defaults.js';
 import { normalizeDocument, storableText } from '../../../src/statements/normalize.js';
 import type { VexClaim, VexNormalizer } from '../../../src/statements/ports.js';
 
@@ -19,10 +21,15 @@ const claim: VexClaim = {
   format: 'custom',
 };
 
+/** The result of normalizing a document whose one claim is `claim` with `field` set to `value`. */
+function normalized(field: keyof VexClaim, value: string): ReturnType<typeof normalizeDocument> {
+  const normalizer: VexNormalizer = { format: 'custom', canNormalize: () => true, normalize: () => ok([{ ...claim, [field]: value }]) };
+  return normalizeDocument([normalizer], { digest: 'sha256:d', retrievedAt: new Date(0), content: {} });
+}
+
 /** The outcome of a document whose one claim is `claim` with `field` set to `value`. */
 function outcome(field: keyof VexClaim, value: string): { code: string; message: string } | 'ok' {
-  const normalizer: VexNormalizer = { format: 'custom', canNormalize: () => true, normalize: () => ok([{ ...claim, [field]: value }]) };
-  const r = normalizeDocument([normalizer], { digest: 'sha256:d', retrievedAt: new Date(0), content: {} });
+  const r = normalized(field, value);
   return r.isOk() ? 'ok' : { code: r.error.code, message: r.error.message };
 }
 
@@ -76,5 +83,60 @@ describe('failure messages', () => {
       expect(message.startsWith(cut.slice(0, -1))).toBe(true);
     }
     expect(storableText('short', 8)).toBe('short');
+  });
+});
+
+describe("a custom normalizer's issuedAt", () => {
+  it('is stored as UTC to the millisecond, an offset-less one read as UTC whatever the host time zone', () => {
+    const saved = process.env['TZ'];
+    process.env['TZ'] = 'America/New_York';
+    try {
+      for (const [given, stored] of [
+        ['2025-10-01T02:00:00+02:00', '2025-10-01T00:00:00.000Z'],
+        ['2025-10-01T00:00:00', '2025-10-01T00:00:00.000Z'],
+        ['2025-10-01', '2025-10-01T00:00:00.000Z'],
+        ['2025-10-01T00:00:00.000Z', '2025-10-01T00:00:00.000Z'],
+      ] as const) {
+        expect(normalized('issuedAt', given)._unsafeUnwrap().claims[0]?.issuedAt, given).toBe(stored);
+      }
+    } finally {
+      if (saved === undefined) delete process.env['TZ'];
+      else process.env['TZ'] = saved;
+    }
+  });
+
+  it('fails its document when it is not a time PostgreSQL can store (it would fail the whole batch, on every resume)', () => {
+    for (const value of ['0000-06-01T00:00:00.000Z', '+010000-01-01T00:00:00.000Z', 'yesterday', 'now', '1', '']) {
+      expect(outcome('issuedAt', value), value).toEqual({
+        code: 'DOCUMENT_INVALID',
+        message: `document sha256:d: a custom claim for "CVE-2024-1" has issuedAt ${JSON.stringify(value)}, not an ISO-8601 date-time in the years 0001 to 9999.`,
+      });
+    }
+  });
+});
+
+describe('claim keys', () => {
+  // documentDigest 'sha256:d' (8 bytes) + vulnerabilityId 'CVE-2024-1' (10 bytes) + productKey.
+  const productKeyOf = (bytes: number): string => 'p'.repeat(bytes - 18);
+
+  it(`pass up to ${MAX_CLAIM_KEY_BYTES} bytes (UTF-8) in all, and fail their document past that, naming each field's size and the limit`, () => {
+    expect(outcome('productKey', productKeyOf(MAX_CLAIM_KEY_BYTES))).toBe('ok');
+    expect(outcome('productKey', productKeyOf(MAX_CLAIM_KEY_BYTES + 1))).toEqual({
+      code: 'DOCUMENT_INVALID',
+      message: `document sha256:d: a custom claim for "CVE-2024-1" has a key of ${MAX_CLAIM_KEY_BYTES + 1} bytes in UTF-8 (documentDigest 8, vulnerabilityId 10, productKey ${MAX_CLAIM_KEY_BYTES - 17}), over the ${MAX_CLAIM_KEY_BYTES} bytes a statements index entry holds; shorten its product key or vulnerability id.`,
+    });
+  });
+
+  it('count bytes, not characters, and quote a long vulnerability id cut, so the reason fits in the stored message', () => {
+    // 'é' is two bytes in UTF-8.
+    expect(outcome('productKey', 'é'.repeat(MAX_CLAIM_KEY_BYTES / 2))).toMatchObject({
+      message: expect.stringContaining(`productKey ${MAX_CLAIM_KEY_BYTES}`),
+    });
+    const failed = outcome('vulnerabilityId', 'V'.repeat(MAX_CLAIM_KEY_BYTES));
+    expect(failed).toMatchObject({
+      code: 'DOCUMENT_INVALID',
+      message: expect.stringContaining(`a custom claim for "${'V'.repeat(79)}…" has a key of`),
+    });
+    expect(failed === 'ok' ? 0 : failed.message.length).toBeLessThan(500);
   });
 });

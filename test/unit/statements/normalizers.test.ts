@@ -247,3 +247,90 @@ describe('cycloneDxVexNormalizer', () => {
     }
   });
 });
+
+describe('document times (one strict reader for every normalizer)', () => {
+  const openVex = (statementTime: unknown, documentTime?: string): unknown => ({
+    '@context': 'https://openvex.dev/ns/v0.2.0',
+    ...(documentTime === undefined ? {} : { timestamp: documentTime }),
+    statements: [{ vulnerability: { name: 'CVE-1' }, products: [{ '@id': 'pkg:npm/a@1' }], status: 'fixed', timestamp: statementTime }],
+  });
+  const csaf = (time: string): unknown => ({
+    document: { csaf_version: '2.0', tracking: { current_release_date: time, initial_release_date: '2020-01-01T00:00:00Z' } },
+    product_tree: { full_product_names: [{ product_id: 'P1', name: 'p' }] },
+    vulnerabilities: [{ cve: 'CVE-1', product_status: { fixed: ['P1'] } }],
+  });
+  const cycloneDx = (time: string): unknown => ({
+    bomFormat: 'CycloneDX',
+    specVersion: '1.5',
+    metadata: { timestamp: '2020-01-01T00:00:00Z' },
+    vulnerabilities: [{ id: 'CVE-1', analysis: { state: 'resolved', lastUpdated: time }, affects: [{ ref: 'a' }] }],
+  });
+  /** The `issuedAt` each normalizer gives `time` (the document's fallback is 2020-01-01), with the process in time zone `tz`. */
+  function issuedAt(time: string, tz = 'UTC'): (string | undefined)[] {
+    const saved = process.env['TZ'];
+    process.env['TZ'] = tz;
+    try {
+      return [
+        claims(openVexNormalizer, openVex(time, '2020-01-01T00:00:00Z'))[0]?.issuedAt,
+        claims(csafVexNormalizer, csaf(time))[0]?.issuedAt,
+        claims(cycloneDxVexNormalizer, cycloneDx(time))[0]?.issuedAt,
+      ];
+    } finally {
+      if (saved === undefined) delete process.env['TZ'];
+      else process.env['TZ'] = saved;
+    }
+  }
+  const each = (iso: string | undefined): (string | undefined)[] => [iso, iso, iso];
+  const FALLBACK = '2020-01-01T00:00:00.000Z';
+
+  it('read a time without an offset as UTC, whatever the host time zone', () => {
+    for (const time of ['2024-01-01T00:00:00', '2024-01-01 00:00:00', '2024-01-01 00:00', '2024-01-01T00:00:00.5']) {
+      const utc = time.endsWith('.5') ? '2024-01-01T00:00:00.500Z' : '2024-01-01T00:00:00.000Z';
+      for (const tz of ['UTC', 'America/New_York', 'Asia/Tokyo']) expect(issuedAt(time, tz), `${time} in ${tz}`).toEqual(each(utc));
+    }
+  });
+
+  it('read RFC 3339 offsets, Z in either case, a date alone as its midnight UTC, and cut a fraction to the millisecond', () => {
+    expect(issuedAt('2024-01-01T10:00:00+05:30')).toEqual(each('2024-01-01T04:30:00.000Z'));
+    expect(issuedAt('2024-01-01t10:00:00-0200')).toEqual(each('2024-01-01T12:00:00.000Z'));
+    expect(issuedAt('2024-01-01 10:00:00+05')).toEqual(each('2024-01-01T05:00:00.000Z'));
+    expect(issuedAt('2024-01-01T00:00:00.123456z')).toEqual(each('2024-01-01T00:00:00.123Z'));
+    expect(issuedAt('2024-02-29')).toEqual(each('2024-02-29T00:00:00.000Z'));
+    expect(issuedAt('2023-03-01T00:30:00+01:00')).toEqual(each('2023-02-28T23:30:00.000Z'));
+    expect(issuedAt('0050-06-15T12:00:00Z')).toEqual(each('0050-06-15T12:00:00.000Z'));
+  });
+
+  it.each([
+    [
+      'text that is not a time (Date.parse read "1" as 2001)',
+      ['1', 'fixed in 2', 'v2 2', 'Jan 1 2024', '2024-01-01T00:00:00 EST', '2024/01/01', '20240101T000000Z'],
+    ],
+    [
+      'a date or time that does not exist',
+      ['2023-02-29', '2024-02-30T00:00:00Z', '2024-13-01', '2024-01-01T24:00:00Z', '2016-12-31T23:59:60Z'],
+    ],
+    ['an offset PostgreSQL refuses', ['2024-01-01T00:00:00+16:00', '2024-01-01T00:00:00+01:60']],
+    [
+      'an instant outside the years 0001 to 9999 UTC, which PostgreSQL cannot store',
+      [
+        '0000-06-01T00:00:00Z',
+        '+010000-01-01T00:00:00Z',
+        '-000001-01-01T00:00:00Z',
+        '0001-01-01T00:30:00+01:00',
+        '9999-12-31T23:00:00-05:00',
+      ],
+    ],
+  ])('fall back to the next time the document gives past %s', (_, times) => {
+    for (const time of times) expect(issuedAt(time), time).toEqual(each(FALLBACK));
+  });
+
+  it('read the first and last instants PostgreSQL stores from an ISO form', () => {
+    expect(issuedAt('0001-01-01T00:00:00Z')).toEqual(each('0001-01-01T00:00:00.000Z'));
+    expect(issuedAt('9999-12-31T23:59:59.999Z')).toEqual(each('9999-12-31T23:59:59.999Z'));
+  });
+
+  it('give no issuedAt when no time the document gives is one', () => {
+    expect(claims(openVexNormalizer, openVex('1'))[0]?.issuedAt).toBeUndefined();
+    expect(claims(openVexNormalizer, openVex(20240101))[0]?.issuedAt).toBeUndefined();
+  });
+});
