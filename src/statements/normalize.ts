@@ -158,7 +158,7 @@ function storableClaims(doc: NormalizableDocument, format: string, claims: reado
       const id = claim.vulnerabilityId;
       const claimId = JSON.stringify(id.length > MAX_QUOTED_ID ? `${id.slice(0, MAX_QUOTED_ID - 1)}…` : id);
       return err(
-        new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: a ${format} claim for ${claimId} ${problem}.`, {
+        new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: its ${format} claim for ${claimId} ${problem}.`, {
           context: { digest: doc.digest },
         }),
       );

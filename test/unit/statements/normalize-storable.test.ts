@@ -56,7 +56,7 @@ describe('claims PostgreSQL text cannot hold', () => {
     expect(failed).toEqual({
       code: 'DOCUMENT_INVALID',
       message:
-        'document sha256:d: a custom claim for "CVE-\\ud800" has a lone UTF-16 surrogate in vulnerabilityId, which PostgreSQL text cannot hold.',
+        'document sha256:d: its custom claim for "CVE-\\ud800" has a lone UTF-16 surrogate in vulnerabilityId, which PostgreSQL text cannot hold.',
     });
   });
 
@@ -109,7 +109,7 @@ describe("a custom normalizer's issuedAt", () => {
     for (const value of ['0000-06-01T00:00:00.000Z', '+010000-01-01T00:00:00.000Z', 'yesterday', 'now', '1', '']) {
       expect(outcome('issuedAt', value), value).toEqual({
         code: 'DOCUMENT_INVALID',
-        message: `document sha256:d: a custom claim for "CVE-2024-1" has issuedAt ${JSON.stringify(value)}, not an ISO-8601 date-time in the years 0001 to 9999.`,
+        message: `document sha256:d: its custom claim for "CVE-2024-1" has issuedAt ${JSON.stringify(value)}, not an ISO-8601 date-time in the years 0001 to 9999.`,
       });
     }
   });
@@ -123,7 +123,7 @@ describe('claim keys', () => {
     expect(outcome('productKey', productKeyOf(MAX_CLAIM_KEY_BYTES))).toBe('ok');
     expect(outcome('productKey', productKeyOf(MAX_CLAIM_KEY_BYTES + 1))).toEqual({
       code: 'DOCUMENT_INVALID',
-      message: `document sha256:d: a custom claim for "CVE-2024-1" has a key of ${MAX_CLAIM_KEY_BYTES + 1} bytes in UTF-8 (documentDigest 8, vulnerabilityId 10, productKey ${MAX_CLAIM_KEY_BYTES - 17}), over the ${MAX_CLAIM_KEY_BYTES} bytes a statements index entry holds; shorten its product key or vulnerability id.`,
+      message: `document sha256:d: its custom claim for "CVE-2024-1" has a key of ${MAX_CLAIM_KEY_BYTES + 1} bytes in UTF-8 (documentDigest 8, vulnerabilityId 10, productKey ${MAX_CLAIM_KEY_BYTES - 17}), over the ${MAX_CLAIM_KEY_BYTES} bytes a statements index entry holds; shorten its product key or vulnerability id.`,
     });
   });
 
@@ -135,7 +135,7 @@ describe('claim keys', () => {
     const failed = outcome('vulnerabilityId', 'V'.repeat(MAX_CLAIM_KEY_BYTES));
     expect(failed).toMatchObject({
       code: 'DOCUMENT_INVALID',
-      message: expect.stringContaining(`a custom claim for "${'V'.repeat(79)}…" has a key of`),
+      message: expect.stringContaining(`its custom claim for "${'V'.repeat(79)}…" has a key of`),
     });
     expect(failed === 'ok' ? 0 : failed.message.length).toBeLessThan(500);
   });
