@@ -88,14 +88,35 @@ function normalizeOpenVex(document: unknown, context: NormalizeContext): Result<
   const documentTime = isoTimestamp(document['timestamp']);
   // The first failing statement (in document order) is the document's error.
   return Result.combine(statements.map((statement, i) => statementClaims(statement, `statements[${i}]`, digest, documentTime))).map(
-    (perStatement) => perStatement.flat(),
+    (perStatement) => latestPerProduct(perStatement.flat()),
   );
+}
+
+/**
+ * One claim per vulnerability and product: OpenVEX statements are a
+ * sequence in which a later one overrides an earlier one about the same
+ * product. Later means a later `issuedAt` (both are UTC in one format, so
+ * they compare as text), else later in the document. The claim keeps the
+ * place of the product's first statement.
+ */
+function latestPerProduct(claims: readonly VexClaim[]): VexClaim[] {
+  const latest = new Map<string, VexClaim>();
+  for (const claim of claims) {
+    const key = `${claim.vulnerabilityId}\u0000${claim.productKey}`;
+    const earlier = latest.get(key);
+    const overridden = earlier?.issuedAt !== undefined && claim.issuedAt !== undefined && earlier.issuedAt > claim.issuedAt;
+    if (!overridden) latest.set(key, claim);
+  }
+  return [...latest.values()];
 }
 
 /**
  * Normalizes OpenVEX documents: one claim per statement and product
  * (`products[].@id`, or its `identifiers` purl/CPE), and one per
- * subcomponent as `product::subcomponent`. `impact_statement`,
+ * subcomponent as `product::subcomponent`. Of several statements about
+ * the same vulnerability and product, the latest (by timestamp, then by
+ * place in the document) is the product's claim, as OpenVEX has later
+ * statements override earlier ones. `impact_statement`,
  * `action_statement` or `status_notes` becomes the claim's statement; the
  * statement's timestamp (else the document's) its `issuedAt`.
  *

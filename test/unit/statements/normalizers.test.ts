@@ -68,6 +68,31 @@ describe('openVexNormalizer', () => {
     expect(claims(openVexNormalizer, doc).map(brief)).toEqual(['CVE-2023-1 | pkg:deb/debian/curl@8.0 | fixed | -']);
   });
 
+  it('keeps the latest statement about a vulnerability and product: by timestamp, then by place in the document', () => {
+    const statement = (status: string, timestamp?: string) => ({
+      vulnerability: { name: 'CVE-2024-7' },
+      products: [{ '@id': 'pkg:oci/api@sha256:aa' }],
+      status,
+      ...(timestamp === undefined ? {} : { timestamp }),
+    });
+    const doc = (...statements: object[]) => ({
+      '@context': 'https://openvex.dev/ns/v0.2.0',
+      timestamp: '2024-01-01T00:00:00Z',
+      statements: [...statements, { vulnerability: 'CVE-2024-8', products: ['pkg:oci/api@sha256:aa'], status: 'fixed' }],
+    });
+    const statuses = (d: object) => claims(openVexNormalizer, d).map(brief);
+    // Triage, then the verdict: the verdict is the product's claim.
+    expect(
+      statuses(doc(statement('under_investigation', '2024-03-01T00:00:00Z'), statement('not_affected', '2024-03-02T00:00:00Z'))),
+    ).toEqual(['CVE-2024-7 | pkg:oci/api@sha256:aa | not_affected | -', 'CVE-2024-8 | pkg:oci/api@sha256:aa | fixed | -']);
+    // Listed out of order: the later timestamp still wins (an offset is compared as the instant it is).
+    expect(statuses(doc(statement('affected', '2024-03-02T01:00:00+02:00'), statement('fixed', '2024-03-01T20:00:00-05:00')))[0]).toBe(
+      'CVE-2024-7 | pkg:oci/api@sha256:aa | fixed | -',
+    );
+    // Same time, or both taking the document's: the later in the document.
+    expect(statuses(doc(statement('affected'), statement('fixed')))[0]).toBe('CVE-2024-7 | pkg:oci/api@sha256:aa | fixed | -');
+  });
+
   it.each([
     ['an unknown status', { status: 'maybe' }, 'statements[0].status'],
     ['no products', { products: [] }, 'statements[0].products'],
