@@ -37,17 +37,24 @@ function indexComponents(bom: JsonObject): Map<string, string> | undefined {
   return walked ? refs : undefined;
 }
 
+/** This BOM as a BOM-Link names it: its serial number's UUID (lower case: UUIDs compare case-insensitively) and its version (1 when absent). */
+interface ThisBom {
+  readonly uuid: string | undefined;
+  readonly version: number;
+}
+
 /**
  * Resolves an `affects[].ref`: a local `bom-ref`, or a BOM-Link
- * (`urn:cdx:<serial>/<version>#<bom-ref>`) into this same BOM. A reference
- * into another BOM cannot be resolved here and is kept as written.
+ * (`urn:cdx:<serial>/<version>#<bom-ref>`) into this same BOM, serial and
+ * version. A reference into another BOM, or another version of this one,
+ * cannot be resolved here and is kept as written.
  */
-function resolveRef(ref: string, refs: ReadonlyMap<string, string>, serial: string | undefined): string {
+function resolveRef(ref: string, refs: ReadonlyMap<string, string>, bom: ThisBom): string {
   const local = refs.get(ref);
   if (local !== undefined) return local;
-  const link = /^urn:cdx:([^/]+)\/\d+#(.+)$/.exec(ref);
-  if (link && serial !== undefined && `urn:uuid:${link[1]}` === serial) {
-    let fragment = link[2] ?? '';
+  const link = /^urn:cdx:([^/]+)\/(\d+)#(.+)$/.exec(ref);
+  if (link && bom.uuid !== undefined && link[1]?.toLowerCase() === bom.uuid && Number(link[2]) === bom.version) {
+    let fragment = link[3] ?? '';
     try {
       fragment = decodeURIComponent(fragment);
     } catch {
@@ -68,6 +75,11 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
     return err(invalidDocument('CycloneDX', digest, 'components', `nest deeper than ${MAX_NESTING} levels`));
   }
   const serial = text(document['serialNumber']);
+  const version = document['version'];
+  const bom: ThisBom = {
+    uuid: serial !== undefined && /^urn:uuid:/i.test(serial) ? serial.slice('urn:uuid:'.length).toLowerCase() : undefined,
+    version: version === undefined ? 1 : Number(version),
+  };
   const metadata = isObject(document['metadata']) ? document['metadata'] : {};
   const bomTime = isoTimestamp(metadata['timestamp']);
   const claims: VexClaim[] = [];
@@ -101,7 +113,7 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
       if (ref === undefined) return err(invalidDocument('CycloneDX', digest, `${where}.affects[${j}].ref`, 'is missing'));
       claims.push({
         vulnerabilityId,
-        productKey: resolveRef(ref, refs, serial),
+        productKey: resolveRef(ref, refs, bom),
         status,
         ...(justification === undefined ? {} : { justification }),
         ...(note === undefined ? {} : { statement: note }),

@@ -243,6 +243,23 @@ describe('cycloneDxVexNormalizer', () => {
     expect(out[0]?.issuedAt).toBe('2025-07-02T00:00:00.000Z');
   });
 
+  it("resolves a BOM-Link into this BOM whatever the UUID's case, and keeps one into another version of it", () => {
+    const bom = (serialNumber: string, version: number | undefined, ref: string) => ({
+      bomFormat: 'CycloneDX',
+      specVersion: '1.6',
+      serialNumber,
+      ...(version === undefined ? {} : { version }),
+      components: [{ type: 'library', 'bom-ref': 'lib', name: 'lib', purl: 'pkg:pypi/lib@1.0.0' }],
+      vulnerabilities: [{ id: 'CVE-2025-1', analysis: { state: 'not_affected' }, affects: [{ ref }] }],
+    });
+    const key = (d: object) => claims(cycloneDxVexNormalizer, d)[0]?.productKey;
+    const uuid = 'c1a2b3d4-e5f6-4789-8abc-def012345678';
+    expect(key(bom(`urn:uuid:${uuid.toUpperCase()}`, 2, `urn:cdx:${uuid}/2#lib`))).toBe('pkg:pypi/lib@1.0.0');
+    expect(key(bom(`urn:uuid:${uuid}`, undefined, `urn:cdx:${uuid.toUpperCase()}/1#lib`))).toBe('pkg:pypi/lib@1.0.0');
+    // Version 1 of this BOM may have held another component under that bom-ref.
+    expect(key(bom(`urn:uuid:${uuid}`, 2, `urn:cdx:${uuid}/1#lib`))).toBe(`urn:cdx:${uuid}/1#lib`);
+  });
+
   it.each([
     ['resolved', 'fixed'],
     ['resolved_with_pedigree', 'fixed'],
