@@ -59,14 +59,21 @@ function duplicateError(error: BackfillError, spec: MemberSpec, lines: readonly 
   );
 }
 
-/** A row PostgreSQL refused during COPY (`COPY t, line N`), named by its member's line. */
+/**
+ * A row PostgreSQL refused during COPY (`COPY t, line N`), named by its
+ * member's line. A unique violation on anything but `id` (a unique index
+ * of the user's on a field of `raw`) is such a refusal, not a duplicate id:
+ * `DB_ERROR` naming the line and the index, not `DUPLICATE_ID`.
+ */
 async function withCopyLine(run: RunContext, error: BackfillError, skip: SkipSet): Promise<BackfillError> {
   const copyRow = typeof error.context.where === 'string' ? /^COPY \S+, line (\d+)/.exec(error.context.where) : null;
   const spec = run.specs.find((s) => s.table === error.context.table);
-  if (error.code === 'DUPLICATE_ID' || copyRow === null || spec === undefined || error.context.line !== undefined) return error;
+  const duplicateId = error.code === 'DUPLICATE_ID' && error.context.id !== undefined;
+  if (duplicateId || copyRow === null || spec === undefined || error.context.line !== undefined) return error;
   const line = await lineOfRow(run, spec.member, Number(copyRow[1]), skip);
   if (line === undefined) return error;
-  return new BackfillError(error.code, `${spec.member} line ${line}: ${error.message}`, {
+  const code = error.code === 'DUPLICATE_ID' ? 'DB_ERROR' : error.code;
+  return new BackfillError(code, `${spec.member} line ${line}: ${error.message}`, {
     cause: error,
     context: { ...error.context, member: spec.member, line },
     ...(error.dbCode === undefined ? {} : { dbCode: error.dbCode }),

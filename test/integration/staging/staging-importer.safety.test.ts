@@ -227,6 +227,26 @@ describe('table shape', () => {
     expect(await constraints()).toEqual(before);
   });
 
+  it('truncate: a row a unique index on raw refuses is named by its line, not reported as a duplicate id', async () => {
+    const s = 's_unique_on_raw';
+    await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text PRIMARY KEY, raw jsonb NOT NULL);
+      CREATE UNIQUE INDEX linksets_name_key ON ${s}.linksets_raw ((raw->>'name'));
+      INSERT INTO ${s}.linksets_raw VALUES ('keep', '{"name":"kept"}')`);
+    const file = await dataset('unique-on-raw.tar.zst', {
+      'linksets.ndjson': [
+        { _id: 'a', name: 'one' },
+        { _id: 'b', name: 'two' },
+        { _id: 'c', name: 'one' },
+      ],
+    });
+    const linksets = new StagingImporter({ pg: db.pool, schema: s, tables: { 'linksets.ndjson': 'linksets_raw' } });
+    const e = (await linksets.import(file, { strategy: 'truncate' }))._unsafeUnwrapErr();
+    expect(e.code).toBe('DB_ERROR');
+    expect(e.message).toMatch(/^linksets\.ndjson line 3: .*linksets_name_key/);
+    expect(e.context).toMatchObject({ member: 'linksets.ndjson', line: 3 });
+    expect(await db.query(`SELECT id FROM ${s}.linksets_raw`)).toEqual([{ id: 'keep' }]);
+  });
+
   it('swap refuses a table with a unique index no constraint owns (on an expression, partial), as it refuses a UNIQUE constraint; truncate keeps it', async () => {
     const s = 's_shape_unique_index';
     await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text PRIMARY KEY, raw jsonb NOT NULL);
