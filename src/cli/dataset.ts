@@ -184,7 +184,8 @@ const build: CommandSpec = {
     from: {
       type: 'string',
       value: '<dir>',
-      description: 'Pack every *.ndjson file of this directory as a member, byte for byte (it must be UTF-8), instead of generating fixture records.',
+      description:
+        'Pack every *.ndjson file of this directory as a member, byte for byte (it must be UTF-8), instead of generating fixture records.',
     },
     linksets: { type: 'string', value: '<n>', description: `Generated ${LINKSETS_MEMBER} records (without --from).`, default: '340' },
     chunks: { type: 'string', value: '<n>', description: `Generated ${CHUNKS_MEMBER} records (without --from).`, default: '1200' },

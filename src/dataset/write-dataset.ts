@@ -63,7 +63,7 @@ export interface WrittenDataset {
 const LINE_FLUSH_BYTES = 256 * 1024;
 
 /**
- * One record's line. A value `JSON.stringify` writes as nothing (a function,
+ * One record's line (its index counts from 0). A value `JSON.stringify` writes as nothing (a function,
  * a symbol, `undefined`) or cannot write (a BigInt, a cycle), or writes as
  * something other than an object, would be a line the reader refuses.
  */
@@ -73,15 +73,19 @@ function recordLine(record: unknown, member: string, index: number): string {
   try {
     json = JSON.stringify(record) as string | undefined;
   } catch (error) {
-    throw new BackfillError('INVALID_ARGUMENT', `${member} record ${index}: JSON.stringify failed (${(error as Error).message}).`, {
-      cause: error,
-      context: { member, index },
-    });
+    throw new BackfillError(
+      'INVALID_ARGUMENT',
+      `${member} record at index ${index}: JSON.stringify failed (${(error as Error).message}).`,
+      {
+        cause: error,
+        context: { member, index },
+      },
+    );
   }
   if (json?.startsWith('{') !== true) {
     throw new BackfillError(
       'INVALID_ARGUMENT',
-      `${member} record ${index}: JSON.stringify writes it as ${json ?? 'nothing'}, not a JSON object; pass objects (or ready-made lines).`,
+      `${member} record at index ${index}: JSON.stringify writes it as ${json ?? 'nothing'}, not a JSON object; pass objects (or ready-made lines).`,
       { context: { member, index } },
     );
   }
@@ -199,9 +203,7 @@ function memberList(members: Readonly<Record<string, MemberSource>>): (readonly 
     }
     given.set(name, raw);
   }
-  return [...given]
-    .map(([name, raw]) => [name, members[raw]!] as const)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return [...given].map(([name, raw]) => [name, members[raw]!] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /** Removes the directories `mkdir -p` made for a write that then failed, innermost first, stopping at one that is not empty. */
@@ -291,9 +293,16 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * Writes a dataset tarball byte-for-byte deterministically: `manifest.json`
  * first, then members in name order, fixed mtime/uid/gid/mode, empty owner
  * names and a fixed compression level. Members are spooled to a temporary
- * directory beside `path` (its parent directory is created if missing), so
- * memory stays flat however large they are, and the file appears atomically
- * (rename) only when complete.
+ * directory beside `path` (its parent directory is created if missing, and
+ * removed again on failure), so memory stays flat however large they are,
+ * and the file appears atomically (rename) only when complete.
+ *
+ * Refused with `INVALID_ARGUMENT`: two names that are one member once
+ * normalised (`./a.ndjson`, `a.ndjson`), a `manifest.json` member, and a
+ * record `JSON.stringify` writes as nothing or as no object (the error names
+ * the member and the record's index). A name ending in `/` is
+ * `MEMBER_PATH_UNSAFE`, a {@link MemberFile} that is not UTF-8
+ * `ENCODING_INVALID`.
  *
  * @example
  * ```ts

@@ -91,38 +91,46 @@ describe('backfill-kit dataset', () => {
     expect(readFileSync(again).equals(readFileSync(tarball))).toBe(true);
   });
 
-  it.skipIf(!hasTarZstd)('build --from packs each file byte for byte (CRLF, a bare CR, blank lines), counted as the reader counts; verify agrees', async () => {
-    const src = join(dir, 'from-bytes');
-    mkdirSync(src);
-    const a = Buffer.from('{"_id":"a","s":"caf\u00e9"}\r\n\n{"_id":"b",\r"x":1}\n{"_id":"c"}');
-    const b = Buffer.from('{"_id":"d"}\n');
-    writeFileSync(join(src, 'a.ndjson'), a);
-    writeFileSync(join(src, 'b.ndjson'), b);
-    const out = join(dir, 'from-bytes.tar.zst');
-    const built = await cli(['dataset', 'build', out, '--from', src, '--json']);
-    expect(built.code, built.stderr).toBe(0);
-    // It used to read the files as text lines: a bare CR split a record, CRLF became LF, blank lines went.
-    const members = jsonOf(built).report.manifest.members;
-    expect(members.map((m: { name: string; records: number }) => [m.name, m.records])).toEqual([
-      ['a.ndjson', 3],
-      ['b.ndjson', 1],
-    ]);
-    // The oracles: GNU tar extracts the very bytes, and sha256sum agrees with the manifest.
-    for (const [name, bytes] of [
-      ['a.ndjson', a],
-      ['b.ndjson', b],
-    ] as const) {
-      expect(sh(`zstd -dc '${out}' | tar -xOf - ${name} | sha256sum`).split(' ')[0]).toBe(createHash('sha256').update(bytes).digest('hex'));
-      expect(members.find((m: { name: string }) => m.name === name).sha256).toBe(sh(`sha256sum '${join(src, name)}'`).split(' ')[0]);
-    }
-    const verified = await cli(['dataset', 'verify', out]);
-    expect(verified.code, verified.stdout).toBe(0);
-  });
+  it.skipIf(!hasTarZstd)(
+    'build --from packs each file byte for byte (CRLF, a bare CR, blank lines), counted as the reader counts; verify agrees',
+    async () => {
+      const src = join(dir, 'from-bytes');
+      mkdirSync(src);
+      const a = Buffer.from('{"_id":"a","s":"caf\u00e9"}\r\n\n{"_id":"b",\r"x":1}\n{"_id":"c"}');
+      const b = Buffer.from('{"_id":"d"}\n');
+      writeFileSync(join(src, 'a.ndjson'), a);
+      writeFileSync(join(src, 'b.ndjson'), b);
+      const out = join(dir, 'from-bytes.tar.zst');
+      const built = await cli(['dataset', 'build', out, '--from', src, '--json']);
+      expect(built.code, built.stderr).toBe(0);
+      // It used to read the files as text lines: a bare CR split a record, CRLF became LF, blank lines went.
+      const members = jsonOf(built).report.manifest.members;
+      expect(members.map((m: { name: string; records: number }) => [m.name, m.records])).toEqual([
+        ['a.ndjson', 3],
+        ['b.ndjson', 1],
+      ]);
+      // The oracles: GNU tar extracts the very bytes, and sha256sum agrees with the manifest.
+      for (const [name, bytes] of [
+        ['a.ndjson', a],
+        ['b.ndjson', b],
+      ] as const) {
+        expect(sh(`zstd -dc '${out}' | tar -xOf - ${name} | sha256sum`).split(' ')[0]).toBe(
+          createHash('sha256').update(bytes).digest('hex'),
+        );
+        expect(members.find((m: { name: string }) => m.name === name).sha256).toBe(sh(`sha256sum '${join(src, name)}'`).split(' ')[0]);
+      }
+      const verified = await cli(['dataset', 'verify', out]);
+      expect(verified.code, verified.stdout).toBe(0);
+    },
+  );
 
   it('build --from refuses a file that is not UTF-8, naming it and the byte, and writes nothing', async () => {
     const src = join(dir, 'from-latin1');
     mkdirSync(src);
-    writeFileSync(join(src, 'a.ndjson'), Buffer.concat([Buffer.from('{"_id":"a"}\n{"_id":"b","s":"caf'), Buffer.from([0xe9]), Buffer.from('"}\n')]));
+    writeFileSync(
+      join(src, 'a.ndjson'),
+      Buffer.concat([Buffer.from('{"_id":"a"}\n{"_id":"b","s":"caf'), Buffer.from([0xe9]), Buffer.from('"}\n')]),
+    );
     const out = join(dir, 'from-latin1', 'out', 'd.tar.zst');
     const built = await cli(['dataset', 'build', out, '--from', src]);
     // It used to pack U+FFFD in place of the byte, and vouch for the changed bytes in the manifest.

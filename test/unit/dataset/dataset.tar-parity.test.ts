@@ -282,7 +282,9 @@ describe('one tar parser: a path and a stream of the same bytes read the same', 
     // The oracle: GNU tar lists a directory, and extracting makes an empty one, drops the data and fails.
     expect(run('tar', ['-tvf', file])).toMatch(/^d.* linksets\.ndjson\/$/m);
     const out = join(dir, 'slash-out');
-    expect(sh(`mkdir -p '${out}' && { tar -C '${out}' -xf '${file}' 2>/dev/null; echo $?; } && find '${out}/linksets.ndjson' -type f | wc -l`)).toBe('2\n0\n');
+    expect(
+      sh(`mkdir -p '${out}' && { tar -C '${out}' -xf '${file}' 2>/dev/null; echo $?; } && find '${out}/linksets.ndjson' -type f | wc -l`),
+    ).toBe('2\n0\n');
     // It used to hand out the entry's data as member "linksets.ndjson/", with 1 record.
     const got = await parity(file);
     expect(got.error).toEqual({ code: 'MEMBER_TYPE_UNSUPPORTED', offset: 1024, member: 'linksets.ndjson/' });

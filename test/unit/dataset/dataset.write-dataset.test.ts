@@ -2,7 +2,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { readDataset, writeDataset } from '../../../src/dataset/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
@@ -167,7 +166,9 @@ describe('writeDataset', () => {
       const file = join(dir, 'undef', 'sub', 'u.tar.zst');
       const r = await writeDataset(file, { members: { 'a.ndjson': [{ _id: 1 }, bad as object] } });
       expect(r.isErr() && r.error.code, says).toBe('INVALID_ARGUMENT');
-      expect(r.isErr() && r.error.message, says).toContain(`a.ndjson record 1: ${says === 'JSON.stringify failed' ? '' : 'JSON.stringify writes it '}${says}`);
+      expect(r.isErr() && r.error.message, says).toContain(
+        `a.ndjson record at index 1: ${says === 'JSON.stringify failed' ? '' : 'JSON.stringify writes it '}${says}`,
+      );
       expect(existsSync(join(dir, 'undef')), says).toBe(false);
     }
   });
