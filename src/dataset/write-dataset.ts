@@ -63,9 +63,10 @@ export interface WrittenDataset {
 const LINE_FLUSH_BYTES = 256 * 1024;
 
 /**
- * One record's line (its index counts from 0). A value `JSON.stringify` writes as nothing (a function,
- * a symbol, `undefined`) or cannot write (a BigInt, a cycle), or writes as
- * something other than an object, would be a line the reader refuses.
+ * One record's line (`index` counts from 0). A value `JSON.stringify` writes
+ * as nothing (a function, a symbol, `undefined`) or cannot write (a BigInt, a
+ * cycle), or writes as something other than an object, would be a line the
+ * reader refuses: refused here, before the archive exists.
  */
 function recordLine(record: unknown, member: string, index: number): string {
   if (typeof record === 'string') return record;

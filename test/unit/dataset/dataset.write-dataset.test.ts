@@ -149,6 +149,15 @@ describe('writeDataset', () => {
     expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
     expect(r.isErr() && r.error.message).toContain('"./a.ndjson" and "a.ndjson" are the same member (a.ndjson)');
     expect(existsSync(join(dir, 'dup'))).toBe(false);
+    // tar -x resolves "././a" and "x//a", "x/./a" alike too.
+    for (const pair of [
+      ['././a.ndjson', 'a.ndjson'],
+      ['x//a.ndjson', 'x/./a.ndjson'],
+    ]) {
+      const again = await writeDataset(file, { members: Object.fromEntries(pair.map((name) => [name, [{ _id: 1 }]])) });
+      expect(again.isErr() && again.error.code, pair.join(' ')).toBe('INVALID_ARGUMENT');
+    }
+    expect(existsSync(join(dir, 'dup'))).toBe(false);
   });
 
   it('refuses a record JSON.stringify writes as nothing, or as no object, naming it; a failed write leaves no directory behind', async () => {
@@ -184,8 +193,10 @@ describe('writeDataset', () => {
     expect(statSync(join(out, 'd')).isDirectory()).toBe(true);
     expect(readdirSync(join(out, 'd'))).toEqual([]);
     // It used to write such a member, which the reader then read as data.
-    const r = await writeDataset(join(dir, 'slash.tar.zst'), { members: { 'd/': [{ _id: 1 }] } });
-    expect(r.isErr() && r.error.code).toBe('MEMBER_PATH_UNSAFE');
+    for (const name of ['d/', 'd/.']) {
+      const r = await writeDataset(join(dir, 'slash.tar.zst'), { members: { [name]: [{ _id: 1 }] } });
+      expect(r.isErr() && r.error.code, name).toBe('MEMBER_PATH_UNSAFE');
+    }
     expect(existsSync(join(dir, 'slash.tar.zst'))).toBe(false);
   });
 
