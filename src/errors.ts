@@ -41,10 +41,13 @@ export const ERROR_CODES = {
     fix: 'Raise `maxDecompressedBytes` or `maxCompressionRatio` if the dataset really is that large or compresses that well.',
   },
   MEMBER_DUPLICATE: { summary: 'Two archive members have the same name.', fix: 'Rebuild the tarball with unique member names.' },
-  MEMBER_PATH_UNSAFE: { summary: 'A member path is absolute or contains `..`.', fix: 'Rebuild the tarball with relative member paths.' },
+  MEMBER_PATH_UNSAFE: {
+    summary: "A member path is absolute or contains `..`, or a file member's name ends in `/` (tar makes a directory of it).",
+    fix: 'Rebuild the tarball with relative member paths, files named without a trailing slash.',
+  },
   MEMBER_TYPE_UNSUPPORTED: {
     summary:
-      'A tar header is of a type the reader does not support: a link, device or FIFO, a GNU N/V/M/S/K/D entry, a sparse file or a vendor type.',
+      'A tar header is of a type the reader does not support: a link, device or FIFO, a GNU N/V/M/S/K/D entry, a sparse file, a vendor type, or a file with data whose name ends in `/` (tar extracts an empty directory).',
     fix: 'Datasets hold regular files and directories only: rebuild the tarball with plain `tar --format=posix` or `writeDataset`.',
   },
   MANIFEST_MISSING: {
@@ -56,7 +59,10 @@ export const ERROR_CODES = {
     summary: 'A line is longer than the reader allows (`maxLineBytes`; for the index backfill, `maxIndexLineBytes`).',
     fix: 'Fix the line, or raise the limit named in the message.',
   },
-  ENCODING_INVALID: { summary: 'A line is not valid UTF-8.', fix: 'Re-encode the member as UTF-8.' },
+  ENCODING_INVALID: {
+    summary: 'A line, or a file given to `writeDataset`, is not valid UTF-8.',
+    fix: 'Re-encode the member or file as UTF-8.',
+  },
   JSON_MALFORMED: { summary: 'An NDJSON line is not valid JSON.', fix: 'Fix the line named in the message.' },
   RECORD_NOT_OBJECT: { summary: 'An NDJSON line is valid JSON but not an object.', fix: 'Each line must be one JSON object.' },
   RECORD_INVALID: {

@@ -4,10 +4,8 @@
  *
  * @module
  */
-import { createReadStream } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { err, ok, type Result, type ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { readDataset, writeDataset, type Compression, type MemberSource } from '../dataset/index.js';
@@ -121,16 +119,6 @@ function tableMap(flags: FlagValues): Result<Readonly<Record<string, string>>, B
   return ok(out);
 }
 
-/** NDJSON lines of a file, blank lines dropped. */
-async function* fileLines(path: string): AsyncGenerator<string> {
-  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
-  try {
-    for await (const line of lines) if (line.trim() !== '') yield line;
-  } finally {
-    lines.close();
-  }
-}
-
 /**
  * The records the manifest promises for `members`, read from the archive's
  * first member when that is `manifest.json` (as `writeDataset` puts it);
@@ -196,7 +184,8 @@ const build: CommandSpec = {
     from: {
       type: 'string',
       value: '<dir>',
-      description: 'Pack every *.ndjson file of this directory as a member, instead of generating fixture records.',
+      description:
+        'Pack every *.ndjson file of this directory as a member, byte for byte (it must be UTF-8), instead of generating fixture records.',
     },
     linksets: { type: 'string', value: '<n>', description: `Generated ${LINKSETS_MEMBER} records (without --from).`, default: '340' },
     chunks: { type: 'string', value: '<n>', description: `Generated ${CHUNKS_MEMBER} records (without --from).`, default: '1200' },
@@ -224,14 +213,14 @@ const build: CommandSpec = {
     if (from !== undefined) {
       const dir = resolve(ctx.cwd, from);
       const files = yield* ioStep(`--from ${dir}`, readdir(dir));
-      for (const f of files.filter((x) => x.endsWith('.ndjson')).sort()) members[f] = fileLines(join(dir, f));
+      for (const f of files.filter((x) => x.endsWith('.ndjson')).sort()) members[f] = { file: join(dir, f) };
       if (Object.keys(members).length === 0) return failed(new BackfillError('INVALID_ARGUMENT', `--from ${dir} holds no *.ndjson files.`));
     } else {
       const seed = (yield* intFlag(ctx.flags, 'seed', 0)) ?? 1;
       members[LINKSETS_MEMBER] = generateLinksets((yield* intFlag(ctx.flags, 'linksets', 0)) ?? 340, seed);
       members[CHUNKS_MEMBER] = generateAdvisoryChunks((yield* intFlag(ctx.flags, 'chunks', 0)) ?? 1200, seed + 1);
     }
-    yield* ensureParent(out);
+    // writeDataset makes a missing parent directory, and removes it again when the write fails.
     const written = await writeDataset(out, {
       members,
       compression,

@@ -5,7 +5,7 @@
  * @module dataset
  */
 export { readDataset } from './read-dataset.js';
-export { writeDataset, type MemberSource, type WriteDatasetOptions, type WrittenDataset } from './write-dataset.js';
+export { writeDataset, type MemberFile, type MemberSource, type WriteDatasetOptions, type WrittenDataset } from './write-dataset.js';
 export {
   DEFAULT_MAX_COMPRESSION_RATIO,
   DEFAULT_MAX_DECOMPRESSED_BYTES,

@@ -187,7 +187,7 @@ class DatasetReader implements Dataset {
           break;
         }
         if (event.type === 'directory') {
-          checkMemberName(event.name === './' ? '.' : event.name);
+          checkMemberName(event.name, 'directory');
           continue;
         }
         if (event.type !== 'member') throw new BackfillError('TAR_CORRUPT', `the tar parser reported ${event.type} between members.`);

@@ -265,15 +265,28 @@ export class TarParser {
     this.#pending = undefined;
     const name = pending?.path ?? header.name;
     const size = pending?.size ?? header.size;
-    if (type === '0' || type === '\0' || type === '7') {
+    const file = type === '0' || type === '\0' || type === '7';
+    // GNU tar extracts a file entry whose name ends in "/" as a directory (old
+    // tars wrote directories so): an empty one is a directory here too; one
+    // with data is refused, as tar would drop the data the reader would hand out.
+    const slashed = file && name.endsWith('/');
+    if (slashed && size > 0) {
+      this.#refuse(
+        'MEMBER_TYPE_UNSUPPORTED',
+        `member ${JSON.stringify(name)} at tar byte ${offset} is a file whose name ends in "/", which tar extracts as an empty directory, dropping its data; rebuild the archive without the slash.`,
+        offset,
+        name,
+      );
+    }
+    if (type === '5' || slashed) {
+      events.push({ type: 'directory', name, offset });
+      this.#begin({ kind: 'skip', remaining: size, padding: paddingOf(size) }, events);
+    } else if (file) {
       events.push({ type: 'member', name, size, offset });
       this.#begin(
         { kind: 'member', remaining: size, padding: paddingOf(size), hash: this.#hashMembers ? createHash('sha256') : null },
         events,
       );
-    } else if (type === '5') {
-      events.push({ type: 'directory', name, offset });
-      this.#begin({ kind: 'skip', remaining: size, padding: paddingOf(size) }, events);
     } else {
       const what = REFUSED_TYPES[type] ?? `header of unknown type ${JSON.stringify(type)}`;
       this.#refuse(

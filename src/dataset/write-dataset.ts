@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,14 +10,26 @@ import { ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { HashingPassThrough } from '../_internals/hashing-stream.js';
 import { LineSplitter } from '../_internals/ndjson.js';
+import { Utf8Check } from '../_internals/utf8-check.js';
 import { ZstdFrameCompress } from '../_internals/zstd-frame-compress.js';
 import { DEFAULT_GZIP_LEVEL, DEFAULT_MAX_LINE_BYTES, DEFAULT_ZSTD_LEVEL, MANIFEST_NAME } from './defaults.js';
 import { serializeManifest } from './manifest.js';
 import { checkMemberName } from './member-name.js';
 import type { Compression, DatasetManifest, ManifestMember } from './types.js';
 
-/** Records for one member: objects (serialised with `JSON.stringify`) or ready-made lines. */
-export type MemberSource = Iterable<object | string> | AsyncIterable<object | string>;
+/**
+ * A member copied byte for byte from a file. It must be UTF-8 (anything else
+ * is refused with `ENCODING_INVALID`, naming the file, byte offset and line);
+ * its records are counted as the reader counts them: lines end at LF (a CR
+ * before it is part of the ending, any other CR part of the line), blank
+ * lines are not records, and a last line may lack its LF.
+ */
+export interface MemberFile {
+  readonly file: string;
+}
+
+/** Records for one member: objects (serialised with `JSON.stringify`) or ready-made lines; or a file to copy as it is. */
+export type MemberSource = Iterable<object | string> | AsyncIterable<object | string> | MemberFile;
 
 /** Options for {@link writeDataset}. */
 export interface WriteDatasetOptions {
@@ -50,33 +62,86 @@ export interface WrittenDataset {
 
 const LINE_FLUSH_BYTES = 256 * 1024;
 
-/** Serialises one member to a temporary NDJSON file, hashing and counting as it goes. */
+/**
+ * One record's line (`index` counts from 0). A value `JSON.stringify` writes
+ * as nothing (a function, a symbol, `undefined`) or cannot write (a BigInt, a
+ * cycle), or writes as something other than an object, would be a line the
+ * reader refuses: refused here, before the archive exists.
+ */
+function recordLine(record: unknown, member: string, index: number): string {
+  if (typeof record === 'string') return record;
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(record) as string | undefined;
+  } catch (error) {
+    throw new BackfillError(
+      'INVALID_ARGUMENT',
+      `${member} record at index ${index}: JSON.stringify failed (${(error as Error).message}).`,
+      {
+        cause: error,
+        context: { member, index },
+      },
+    );
+  }
+  if (json?.startsWith('{') !== true) {
+    throw new BackfillError(
+      'INVALID_ARGUMENT',
+      `${member} record at index ${index}: JSON.stringify writes it as ${json ?? 'nothing'}, not a JSON object; pass objects (or ready-made lines).`,
+      { context: { member, index } },
+    );
+  }
+  return json;
+}
+
+/** A member's records as NDJSON bytes, in chunks of about 256 KiB. */
+async function* recordChunks(
+  member: string,
+  source: Iterable<object | string> | AsyncIterable<object | string>,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Buffer> {
+  let pending: string[] = [];
+  let pendingLength = 0;
+  let index = 0;
+  for await (const record of source) {
+    signal?.throwIfAborted();
+    const line = `${recordLine(record, member, index++)}\n`;
+    pending.push(line);
+    pendingLength += line.length;
+    if (pendingLength >= LINE_FLUSH_BYTES) {
+      yield Buffer.from(pending.join(''), 'utf8');
+      pending = [];
+      pendingLength = 0;
+    }
+  }
+  if (pending.length > 0) yield Buffer.from(pending.join(''), 'utf8');
+}
+
+/** A file's bytes as they are, refused at the first one that is not UTF-8. */
+async function* fileChunks(member: string, path: string, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
+  const utf8 = new Utf8Check(path, member);
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+    signal?.throwIfAborted();
+    utf8.push(chunk);
+    yield chunk;
+  }
+  utf8.end();
+}
+
+/** Spools one member to a temporary NDJSON file, hashing and counting its records (as the reader will) as it goes. */
 async function spoolMember(name: string, source: MemberSource, file: string, signal: AbortSignal | undefined): Promise<ManifestMember> {
   const hash = createHash('sha256');
   const counter = new LineSplitter(name, DEFAULT_MAX_LINE_BYTES);
   let bytes = 0;
-  async function* encode(): AsyncGenerator<Buffer> {
-    let pending: string[] = [];
-    let pendingLength = 0;
-    const flush = (): Buffer => {
-      const chunk = Buffer.from(pending.join(''), 'utf8');
-      pending = [];
-      pendingLength = 0;
+  const chunks = 'file' in source ? fileChunks(name, source.file, signal) : recordChunks(name, source, signal);
+  async function* tally(): AsyncGenerator<Buffer> {
+    for await (const chunk of chunks) {
       hash.update(chunk);
       counter.push(chunk);
       bytes += chunk.length;
-      return chunk;
-    };
-    for await (const record of source) {
-      signal?.throwIfAborted();
-      const line = `${typeof record === 'string' ? record : JSON.stringify(record)}\n`;
-      pending.push(line);
-      pendingLength += line.length;
-      if (pendingLength >= LINE_FLUSH_BYTES) yield flush();
+      yield chunk;
     }
-    if (pending.length > 0) yield flush();
   }
-  await pipeline(encode(), createWriteStream(file));
+  await pipeline(tally(), createWriteStream(file));
   counter.end();
   return { name, records: counter.records, bytes, sha256: hash.digest('hex') };
 }
@@ -117,17 +182,51 @@ function defaultMtime(): number {
   return Number.isSafeInteger(epoch) && epoch >= 0 ? epoch : 0;
 }
 
-async function write(path: string, options: WriteDatasetOptions): Promise<WrittenDataset> {
-  const members = Object.entries(options.members)
-    .map(([name, source]) => [checkMemberName(name), source] as const)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  if (members.some(([name]) => name === MANIFEST_NAME)) {
-    throw new BackfillError('INVALID_ARGUMENT', 'manifest.json is written by writeDataset; do not pass it as a member.');
+/**
+ * The members by normalised name, in name order. Two names that normalise
+ * alike (`./a.ndjson`, `a.ndjson`) would be one file to `tar -x` and a
+ * duplicate to the reader, so they are refused, as is `manifest.json`.
+ */
+function memberList(members: Readonly<Record<string, MemberSource>>): (readonly [string, MemberSource])[] {
+  const given = new Map<string, string>();
+  for (const raw of Object.keys(members)) {
+    const name = checkMemberName(raw);
+    if (name === MANIFEST_NAME) {
+      throw new BackfillError('INVALID_ARGUMENT', 'manifest.json is written by writeDataset; do not pass it as a member.');
+    }
+    const other = given.get(name);
+    if (other !== undefined) {
+      throw new BackfillError(
+        'INVALID_ARGUMENT',
+        `members ${JSON.stringify(other)} and ${JSON.stringify(raw)} are the same member (${name}); pass it once.`,
+        { context: { member: name } },
+      );
+    }
+    given.set(name, raw);
   }
+  return [...given].map(([name, raw]) => [name, members[raw]!] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Removes the directories `mkdir -p` made for a write that then failed, innermost first, stopping at one that is not empty. */
+async function removeMadeDirs(dir: string, firstMade: string | undefined): Promise<void> {
+  if (firstMade === undefined) return;
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      await rmdir(d);
+    } catch {
+      return; // not empty (someone else wrote there meanwhile): keep it and its parents
+    }
+    if (d === firstMade) return;
+  }
+}
+
+async function write(path: string, options: WriteDatasetOptions): Promise<WrittenDataset> {
+  const members = memberList(options.members);
   const compression = options.compression ?? 'zstd';
   checkLevel(compression, options.level);
   const mtime = options.mtime ?? defaultMtime();
-  await mkdir(dirname(path), { recursive: true });
+  const firstMade = await mkdir(dirname(path), { recursive: true });
+  let written = false;
   const tmp = await mkdtemp(join(dirname(path), `.${basename(path)}.tmp-`));
   try {
     const spooled: { entry: ManifestMember; file: string }[] = [];
@@ -182,10 +281,12 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
     // Rename into place only once everything is written: a failed write
     // leaves any previous file at `path` untouched.
     await rename(partial, path);
+    written = true;
     const { size } = await stat(path);
     return { sha256: hasher.digest(), bytes: size, manifest };
   } finally {
     await rm(tmp, { recursive: true, force: true });
+    if (!written) await removeMadeDirs(dirname(path), firstMade);
   }
 }
 
@@ -193,9 +294,16 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * Writes a dataset tarball byte-for-byte deterministically: `manifest.json`
  * first, then members in name order, fixed mtime/uid/gid/mode, empty owner
  * names and a fixed compression level. Members are spooled to a temporary
- * directory beside `path` (its parent directory is created if missing), so
- * memory stays flat however large they are, and the file appears atomically
- * (rename) only when complete.
+ * directory beside `path` (its parent directory is created if missing, and
+ * removed again on failure), so memory stays flat however large they are,
+ * and the file appears atomically (rename) only when complete.
+ *
+ * Refused with `INVALID_ARGUMENT`: two names that are one member once
+ * normalised (`./a.ndjson`, `a.ndjson`), a `manifest.json` member, and a
+ * record `JSON.stringify` writes as nothing or as no object (the error names
+ * the member and the record's index). A name ending in `/` is
+ * `MEMBER_PATH_UNSAFE`, a {@link MemberFile} that is not UTF-8
+ * `ENCODING_INVALID`.
  *
  * @example
  * ```ts

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
@@ -89,6 +89,55 @@ describe('backfill-kit dataset', () => {
     ]);
     expect(r.code).toBe(0);
     expect(readFileSync(again).equals(readFileSync(tarball))).toBe(true);
+  });
+
+  it.skipIf(!hasTarZstd)(
+    'build --from packs each file byte for byte (CRLF, a bare CR, blank lines), counted as the reader counts; verify agrees',
+    async () => {
+      const src = join(dir, 'from-bytes');
+      mkdirSync(src);
+      const a = Buffer.from('{"_id":"a","s":"caf\u00e9"}\r\n\n{"_id":"b",\r"x":1}\n{"_id":"c"}');
+      const b = Buffer.from('{"_id":"d"}\n');
+      writeFileSync(join(src, 'a.ndjson'), a);
+      writeFileSync(join(src, 'b.ndjson'), b);
+      const out = join(dir, 'from-bytes.tar.zst');
+      const built = await cli(['dataset', 'build', out, '--from', src, '--json']);
+      expect(built.code, built.stderr).toBe(0);
+      // It used to read the files as text lines: a bare CR split a record, CRLF became LF, blank lines went.
+      const members = jsonOf(built).report.manifest.members;
+      expect(members.map((m: { name: string; records: number }) => [m.name, m.records])).toEqual([
+        ['a.ndjson', 3],
+        ['b.ndjson', 1],
+      ]);
+      // The oracles: GNU tar extracts the very bytes, and sha256sum agrees with the manifest.
+      for (const [name, bytes] of [
+        ['a.ndjson', a],
+        ['b.ndjson', b],
+      ] as const) {
+        expect(sh(`zstd -dc '${out}' | tar -xOf - ${name} | sha256sum`).split(' ')[0]).toBe(
+          createHash('sha256').update(bytes).digest('hex'),
+        );
+        expect(members.find((m: { name: string }) => m.name === name).sha256).toBe(sh(`sha256sum '${join(src, name)}'`).split(' ')[0]);
+      }
+      const verified = await cli(['dataset', 'verify', out]);
+      expect(verified.code, verified.stdout).toBe(0);
+    },
+  );
+
+  it('build --from refuses a file that is not UTF-8, naming it and the byte, and writes nothing', async () => {
+    const src = join(dir, 'from-latin1');
+    mkdirSync(src);
+    writeFileSync(
+      join(src, 'a.ndjson'),
+      Buffer.concat([Buffer.from('{"_id":"a"}\n{"_id":"b","s":"caf'), Buffer.from([0xe9]), Buffer.from('"}\n')]),
+    );
+    const out = join(dir, 'from-latin1', 'out', 'd.tar.zst');
+    const built = await cli(['dataset', 'build', out, '--from', src]);
+    // It used to pack U+FFFD in place of the byte, and vouch for the changed bytes in the manifest.
+    expect(built.code).toBe(5);
+    expect(built.stderr).toContain(`ENCODING_INVALID`);
+    expect(built.stderr).toContain(`${join(src, 'a.ndjson')}: not valid UTF-8 at byte 31 (line 2)`);
+    expect(existsSync(join(src, 'out'))).toBe(false);
   });
 
   it('verify: a wrong recorded SHA-256 exits 3 (CHECKSUM_MISMATCH); a corrupted tarball exits 5 (COMPRESSION_CORRUPT); no stack', async () => {

@@ -459,6 +459,23 @@ describe('readDataset refuses bad input with a coded error', () => {
     expect([e.code, e.context.member]).toEqual(['MEMBER_DUPLICATE', 'a.ndjson']);
   });
 
+  it.each([
+    ['././a.ndjson', 'a.ndjson'],
+    ['x//a.ndjson', 'x/./a.ndjson'],
+  ])('two names GNU tar extracts to one file (%j, %j) are a duplicate member', async (first, second) => {
+    const d = memberDir(`dup-${first.length}`, { 'a.ndjson': lines(1), 'b.ndjson': lines(2) });
+    const file = join(dir, `dup-${first.length}.tar`);
+    sh(`tar -C '${d}' --transform 's,^a.ndjson$,${first},;s,^b.ndjson$,${second},' -cf '${file}' a.ndjson b.ndjson`);
+    expect(run('tar', ['-tf', file])).toBe(`${first}\n${second}\n`);
+    // The oracle: extracting leaves one file, the second entry's.
+    const out = join(dir, `dup-${first.length}-out`);
+    sh(`mkdir -p '${out}' && tar -C '${out}' -xf '${file}'`);
+    expect(sh(`find '${out}' -type f | wc -l`).trim()).toBe('1');
+    // It used to read "./a.ndjson" beside "a.ndjson", and "x//a.ndjson" beside "x/./a.ndjson": two members, one file.
+    const e = await failure(readDataset(file));
+    expect(e.code).toBe('MEMBER_DUPLICATE');
+  });
+
   it.each(['../evil.ndjson', '/etc/passwd', 'a/../../b.ndjson', 'C:/win.ndjson'])('a hostile member path %j', async (name) => {
     const file = join(dir, `hostile-${Buffer.from(name).toString('hex')}.tar`);
     await craftTar(file, [{ header: { name, type: 'file' }, body: '{"_id":1}\n' }]);

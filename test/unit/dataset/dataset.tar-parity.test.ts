@@ -159,6 +159,8 @@ cases = {
   'ustar-prefix': entry(b'a.ndjson', b'0', good, prefix=b'dir/sub') + END,
   'gnu-magic-ignores-prefix': entry(b'a.ndjson', b'0', good, magic=b'ustar  \0', prefix=b'junk') + END,
   'directory': entry(b'dir/', b'5') + entry(b'dir/a.ndjson', b'0', good) + END,
+  'file-named-like-a-directory': entry(b'linksets.ndjson/', b'0', good) + END,
+  'old-style-directory': entry(b'dir/', b'0') + entry(b'dir/a.ndjson', b'0', good) + END,
   'truncated-data': entry(b'a.ndjson', b'0', good * 100)[:1024],
   'truncated-header': entry(b'a.ndjson', b'0', good)[:1024] + bytes(100),
 }
@@ -207,6 +209,10 @@ const EXPECTED: Record<string, { members: string[] } | { code: string; offset: n
   'ustar-prefix': { members: ['dir/sub/a.ndjson'] },
   'gnu-magic-ignores-prefix': { members: ['a.ndjson'] },
   directory: { members: ['dir/a.ndjson'] },
+  // GNU tar extracts it as an empty directory, drops its data and fails: the reader refuses it (it used to read it as data).
+  'file-named-like-a-directory': { code: 'MEMBER_TYPE_UNSUPPORTED', offset: 0 },
+  // Empty, it is how old tars wrote a directory, and GNU tar makes one.
+  'old-style-directory': { members: ['dir/a.ndjson'] },
   'truncated-data': { code: 'TAR_TRUNCATED', offset: 1024 },
   'truncated-header': { code: 'TAR_TRUNCATED', offset: 1124 },
   'tarfile-gnu-long': { members: [`${'d'.repeat(120)}/${'n'.repeat(110)}.ndjson`, 'short.ndjson'] },
@@ -264,6 +270,25 @@ describe('one tar parser: a path and a stream of the same bytes read the same', 
     expect(report.isErr()).toBe(true);
     expect(report._unsafeUnwrapErr().code).toBe('MEMBER_TYPE_UNSUPPORTED');
     expect(report._unsafeUnwrapErr().context.offset).toBe(n);
+  });
+
+  it('refuses a file entry named "linksets.ndjson/", which GNU tar extracts as an empty directory, both ways and in verifyDataset', async () => {
+    const src = join(dir, 'slash-src');
+    sh(`mkdir -p '${src}'`);
+    writeFileSync(join(src, 'manifest.json'), JSON.stringify({ schemaVersion: 1, members: [{ name: 'linksets.ndjson', records: 1 }] }));
+    writeFileSync(join(src, 'x'), '{"_id":"a"}\n');
+    const file = join(dir, 'slash.tar');
+    run('tar', ['-C', src, '--transform', 's,^x$,linksets.ndjson/,', '-cf', file, 'manifest.json', 'x']);
+    // The oracle: GNU tar lists a directory, and extracting makes an empty one, drops the data and fails.
+    expect(run('tar', ['-tvf', file])).toMatch(/^d.* linksets\.ndjson\/$/m);
+    const out = join(dir, 'slash-out');
+    expect(
+      sh(`mkdir -p '${out}' && { tar -C '${out}' -xf '${file}' 2>/dev/null; echo $?; } && find '${out}/linksets.ndjson' -type f | wc -l`),
+    ).toBe('2\n0\n');
+    // It used to hand out the entry's data as member "linksets.ndjson/", with 1 record.
+    const got = await parity(file);
+    expect(got.error).toEqual({ code: 'MEMBER_TYPE_UNSUPPORTED', offset: 1024, member: 'linksets.ndjson/' });
+    expect((await verifyDataset(file))._unsafeUnwrapErr().code).toBe('MEMBER_TYPE_UNSUPPORTED');
   });
 
   it("an empty archive (GNU tar's, only end-of-archive blocks) has no members, read both ways in any piece size", async () => {

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -138,6 +139,102 @@ describe('writeDataset', () => {
     for (const name of ['../evil.ndjson', '/abs.ndjson', 'manifest.json']) {
       const r = await writeDataset(join(dir, 'bad.tar.zst'), { members: { [name]: [] } });
       expect(r.isErr() && r.error.code).toMatch(/MEMBER_PATH_UNSAFE|INVALID_ARGUMENT/);
+    }
+  });
+
+  it('refuses two member names that are one member once normalised (./a.ndjson, a.ndjson), writing nothing', async () => {
+    // It used to succeed, with a.ndjson listed twice in the manifest and an archive its own reader refused (MEMBER_DUPLICATE).
+    const file = join(dir, 'dup', 'dup.tar.zst');
+    const r = await writeDataset(file, { members: { './a.ndjson': [{ _id: 1 }], 'a.ndjson': [{ _id: 2 }] } });
+    expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
+    expect(r.isErr() && r.error.message).toContain('"./a.ndjson" and "a.ndjson" are the same member (a.ndjson)');
+    expect(existsSync(join(dir, 'dup'))).toBe(false);
+    // tar -x resolves "././a" and "x//a", "x/./a" alike too.
+    for (const pair of [
+      ['././a.ndjson', 'a.ndjson'],
+      ['x//a.ndjson', 'x/./a.ndjson'],
+    ]) {
+      const again = await writeDataset(file, { members: Object.fromEntries(pair.map((name) => [name, [{ _id: 1 }]])) });
+      expect(again.isErr() && again.error.code, pair.join(' ')).toBe('INVALID_ARGUMENT');
+    }
+    expect(existsSync(join(dir, 'dup'))).toBe(false);
+  });
+
+  it('refuses a record JSON.stringify writes as nothing, or as no object, naming it; a failed write leaves no directory behind', async () => {
+    const cases: [unknown, string][] = [
+      [{ toJSON: () => undefined }, 'as nothing'],
+      [() => 1, 'as nothing'],
+      [Symbol('s'), 'as nothing'],
+      [undefined, 'as nothing'],
+      [{ n: 1n }, 'JSON.stringify failed'],
+      [[1, 2], 'as [1,2]'],
+      [new Date(0), 'as "1970-01-01T00:00:00.000Z"'],
+    ];
+    for (const [bad, says] of cases) {
+      // It used to write the line "undefined" (or a line that is not an object) and count it as a record.
+      const file = join(dir, 'undef', 'sub', 'u.tar.zst');
+      const r = await writeDataset(file, { members: { 'a.ndjson': [{ _id: 1 }, bad as object] } });
+      expect(r.isErr() && r.error.code, says).toBe('INVALID_ARGUMENT');
+      expect(r.isErr() && r.error.message, says).toContain(
+        `a.ndjson record at index 1: ${says === 'JSON.stringify failed' ? '' : 'JSON.stringify writes it '}${says}`,
+      );
+      expect(existsSync(join(dir, 'undef')), says).toBe(false);
+    }
+  });
+
+  it('refuses a member name ending in "/", which GNU tar extracts as an empty directory', async () => {
+    // The oracle: GNU tar extracts a file entry named "d/" as an empty directory, drops its data and fails.
+    const src = join(dir, 'slash-oracle.tar');
+    sh(`cd '${dir}' && printf '{"_id":1}\\n' > x && tar --transform 's,^x$,d/,' -cf '${src}' x && rm x`);
+    expect(run('tar', ['-tvf', src])).toMatch(/^d.* d\/$/m);
+    const out = join(dir, 'slash-out');
+    mkdirSync(out);
+    expect(spawnSync('tar', ['-C', out, '-xf', src]).status).toBe(2);
+    expect(statSync(join(out, 'd')).isDirectory()).toBe(true);
+    expect(readdirSync(join(out, 'd'))).toEqual([]);
+    // It used to write such a member, which the reader then read as data.
+    for (const name of ['d/', 'd/.']) {
+      const r = await writeDataset(join(dir, 'slash.tar.zst'), { members: { [name]: [{ _id: 1 }] } });
+      expect(r.isErr() && r.error.code, name).toBe('MEMBER_PATH_UNSAFE');
+    }
+    expect(existsSync(join(dir, 'slash.tar.zst'))).toBe(false);
+  });
+
+  it('copies a { file } member byte for byte (CRLF, a bare CR, blank lines, no last LF) and counts records as the reader does', async () => {
+    const src = join(dir, 'bytes.ndjson');
+    const bytes = Buffer.from('{"_id":"a"}\r\n\n{"_id":"b",\r"x":1}\n  \n{"_id":"c","s":"caf\u00e9"}');
+    writeFileSync(src, bytes);
+    const file = join(dir, 'bytes.tar.zst');
+    const written = (await writeDataset(file, { members: { 'a.ndjson': { file: src } } }))._unsafeUnwrap();
+    // The oracles: GNU tar extracts the very bytes, and sha256sum agrees with the manifest.
+    const out = join(dir, 'bytes-out');
+    sh(`mkdir -p '${out}' && tar --zstd -C '${out}' -xf '${file}' a.ndjson`);
+    expect(readFileSync(join(out, 'a.ndjson')).equals(bytes)).toBe(true);
+    expect(written.manifest.members[0]).toEqual({ name: 'a.ndjson', records: 3, bytes: bytes.length, sha256: sha256sum(src) });
+    const ids: unknown[] = [];
+    for await (const m of readDataset(file)) if (m.name === 'a.ndjson') for await (const r of m.records()) ids.push(r.value._id);
+    expect(ids).toEqual(['a', 'b', 'c']);
+  });
+
+  it('refuses a { file } member that is not UTF-8, naming the file, byte offset and line, and writes nothing', async () => {
+    const good = '{"_id":"a"}\n'.repeat(3000);
+    for (const [bytes, line] of [
+      [Buffer.concat([Buffer.from(`${good}{"_id":"b","s":"caf`), Buffer.from([0xe9]), Buffer.from('"}\n')]), 3001],
+      // A real U+FFFD before the bad byte, and a character cut off by the end of the file.
+      [Buffer.concat([Buffer.from('{"s":"\uFFFD"}\n{"s":"'), Buffer.from([0xe2, 0x82])]), 2],
+    ] as const) {
+      const src = join(dir, 'latin1.ndjson');
+      writeFileSync(src, bytes);
+      // The oracle: iconv refuses the file too, at the same byte (or at the end, for a cut-off character).
+      const iconv = spawnSync('iconv', ['-f', 'UTF-8', '-t', 'UTF-8', src], { encoding: 'utf8' });
+      expect(iconv.status).not.toBe(0);
+      const at = Number(/illegal input sequence at position (\d+)/.exec(iconv.stderr)?.[1] ?? bytes.length - 2);
+      const file = join(dir, 'latin1.tar.zst');
+      const r = await writeDataset(file, { members: { 'a.ndjson': { file: src } } });
+      expect(r.isErr() && r.error.code).toBe('ENCODING_INVALID');
+      expect(r.isErr() && r.error.message).toBe(`${src}: not valid UTF-8 at byte ${at} (line ${line}); re-encode the file as UTF-8.`);
+      expect(r.isErr() && r.error.context).toMatchObject({ path: src, member: 'a.ndjson', offset: at, line });
+      expect(existsSync(file)).toBe(false);
     }
   });
 
