@@ -70,15 +70,16 @@ const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   'linksets-table': {
     type: 'string',
     value: '<table>',
-    description: `Table for ${LINKSETS_MEMBER}.`,
-    default: 'linksets_raw',
+    description: `Table for ${LINKSETS_MEMBER} (without --table).`,
+    // No default here: tableMap must tell a given one from none, to refuse it beside --table.
+    defaultText: 'linksets_raw',
     env: 'LINKSETS_TABLE',
   },
   'chunks-table': {
     type: 'string',
     value: '<table>',
-    description: `Table for ${CHUNKS_MEMBER}.`,
-    default: 'advisory_chunks_raw',
+    description: `Table for ${CHUNKS_MEMBER} (without --table).`,
+    defaultText: 'advisory_chunks_raw',
     env: 'CHUNKS_TABLE',
   },
   table: {
@@ -92,7 +93,6 @@ const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
 
 const COMPRESSIONS: readonly Compression[] = ['zstd', 'gzip', 'none'];
 
-/** Member → table from `--table member=table`, or the two runbook tables. */
 /** How long an import or rollback waits for the staging tables' lock (LOCK_TIMEOUT names who holds it). */
 const LOCK_TIMEOUT_FLAG: FlagSpec = {
   type: 'string',
@@ -101,6 +101,11 @@ const LOCK_TIMEOUT_FLAG: FlagSpec = {
   default: String(DEFAULT_STAGING_LOCK_TIMEOUT_MS),
 };
 
+/**
+ * Member → table from `--table member=table`, or the two runbook tables.
+ * Neither a member mapped twice nor a runbook table flag (or its variable)
+ * beside `--table` is silently dropped: both are refused.
+ */
 function tableMap(flags: FlagValues): Result<Readonly<Record<string, string>>, BackfillError> {
   const custom = listFlag(flags, 'table');
   if (custom.length === 0) {
@@ -109,12 +114,32 @@ function tableMap(flags: FlagValues): Result<Readonly<Record<string, string>>, B
       [CHUNKS_MEMBER]: stringFlag(flags, 'chunks-table') ?? 'advisory_chunks_raw',
     });
   }
+  const beside = [
+    ['linksets-table', 'LINKSETS_TABLE', LINKSETS_MEMBER],
+    ['chunks-table', 'CHUNKS_TABLE', CHUNKS_MEMBER],
+  ].find(([flag]) => flags[flag as string] !== undefined);
+  if (beside !== undefined) {
+    const [flag, variable, member] = beside;
+    return err(
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        `--${flag} (or ${variable}) applies only without --table, which replaces the default mappings: map it as --table ${member}=<table> instead, or leave --table out.`,
+      ),
+    );
+  }
   const out: Record<string, string> = {};
   for (const entry of custom) {
     const eq = entry.indexOf('=');
     if (eq <= 0 || eq === entry.length - 1)
       return err(new BackfillError('INVALID_ARGUMENT', `--table must look like member.ndjson=table, not ${JSON.stringify(entry)}.`));
-    out[entry.slice(0, eq)] = entry.slice(eq + 1);
+    const [member, table] = [entry.slice(0, eq), entry.slice(eq + 1)];
+    const earlier = out[member];
+    if (earlier !== undefined && earlier !== table) {
+      return err(
+        new BackfillError('INVALID_ARGUMENT', `--table maps ${member} twice (to ${earlier} and to ${table}): give each member once.`),
+      );
+    }
+    out[member] = table;
   }
   return ok(out);
 }

@@ -173,6 +173,32 @@ describe('backfill-kit dataset', () => {
     expect(exists[0]!['t'] === null || (await tableState('linksets_raw')).count === 0).toBe(true);
   });
 
+  it('import refuses a member mapped twice by --table, and a runbook table flag or variable beside --table, before touching a table', async () => {
+    const before = await tableState('linksets_raw').catch(() => null);
+    for (const [args, extraEnv, message] of [
+      [['--table', 'linksets.ndjson=a', '--table', 'linksets.ndjson=b'], {}, /--table maps linksets\.ndjson twice \(to a and to b\)/],
+      [
+        ['--table', 'linksets.ndjson=a', '--linksets-table', 'b'],
+        {},
+        /--linksets-table \(or LINKSETS_TABLE\) applies only without --table/,
+      ],
+      [['--table', 'linksets.ndjson=a'], { CHUNKS_TABLE: 'c' }, /--chunks-table \(or CHUNKS_TABLE\) applies only without --table/],
+    ] as const) {
+      const r = await cli(['dataset', 'import', tarball, ...args], { env: { ...env(), ...extraEnv } });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(await tableState('linksets_raw').catch(() => null)).toEqual(before);
+    // The same mapping twice is no contradiction.
+    const same = await cli(
+      ['dataset', 'import', tarball, '--table', 'linksets.ndjson=linksets_raw', '--table', 'linksets.ndjson=linksets_raw'],
+      {
+        env: { ...env(), DRY_RUN: '1' },
+      },
+    );
+    expect(same.code, same.stderr).toBe(0);
+  });
+
   it('import loads the rows (psql agrees with the report) and exits 0', async () => {
     const r = await cli(['dataset', 'import', tarball, '--json'], { env: env() });
     expect(r.code, r.stderr).toBe(0);
