@@ -78,7 +78,7 @@ const verify: CommandSpec = {
       type: 'string',
       value: '<dir>',
       description: 'Directory the listed names are relative to.',
-      defaultText: 'the directory of the sums file (the working directory for <(…))',
+      defaultText: 'the directory of the sums file (the working directory for <(…) and /dev/stdin)',
     },
     'follow-symlinks-outside': {
       type: 'boolean',

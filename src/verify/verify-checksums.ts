@@ -153,14 +153,14 @@ function statusOfReadError(error: unknown, ignoreMissing: boolean): ChecksumStat
   return 'UNREADABLE';
 }
 
-/** A directory of file descriptors (`/dev/fd`, `/proc/self/fd`, `/proc/<pid>/fd`): what a shell's process substitution names. */
-const DESCRIPTOR_DIRECTORY = /^\/(dev|proc\/(self|thread-self|\d+))\/fd$/;
+/** A file descriptor's path (`/dev/fd/63`, `/dev/stdin`, `/proc/self/fd/0`): what a shell's process substitution or a pipe into the command names. */
+const DESCRIPTOR_PATH = /^\/(dev\/(fd\/\d+|stdin)|proc\/(self|thread-self|\d+)\/fd\/\d+)$/;
 
 /**
  * The directory a sums file's names are relative to when none is given:
  * the sums file's own, except for a file descriptor's path such as
- * `<(curl …)`'s `/dev/fd/63`, whose directory holds no files: then `cwd`,
- * as `sha256sum --check` reads every name.
+ * `<(curl …)`'s `/dev/fd/63` or `/dev/stdin`, whose directory holds no
+ * files: then `cwd`, as `sha256sum --check` reads every name.
  *
  * @example
  * ```ts
@@ -169,8 +169,8 @@ const DESCRIPTOR_DIRECTORY = /^\/(dev|proc\/(self|thread-self|\d+))\/fd$/;
  * ```
  */
 export function defaultChecksumsBaseDir(sumsPath: string, cwd: string): string {
-  const dir = dirname(resolve(cwd, sumsPath));
-  return DESCRIPTOR_DIRECTORY.test(dir) ? cwd : dir;
+  const path = resolve(cwd, sumsPath);
+  return DESCRIPTOR_PATH.test(path) ? cwd : dirname(path);
 }
 
 /**

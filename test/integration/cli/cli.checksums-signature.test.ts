@@ -91,7 +91,7 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('backfill-kit checksums v
     expect(result.stdout).toMatch(/^good\.tar\.zst: OK$/m);
   }, 60_000);
 
-  it('<(cat SHA256SUMS), a /dev/fd path, checks the names against the working directory, as sha256sum --check does', async () => {
+  it('<(cat SHA256SUMS) and /dev/stdin, file descriptor paths, check the names against the working directory, as sha256sum --check does', async () => {
     const { dir, signSums } = bundle();
     const signed = Buffer.from(`${sha('the released dataset')}  good.tar.zst\n`);
     signSums(signed);
@@ -104,6 +104,10 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('backfill-kit checksums v
       expect(result.code, `${result.stdout}${result.stderr}`).toBe(0);
       expect(result.stdout).toMatch(/^good\.tar\.zst: OK$/m);
     }
+    // Piped in as /dev/stdin, the same.
+    const piped = await cli(['checksums', 'verify', '/dev/stdin'], { cwd: dir, shellWords: '< SHA256SUMS' });
+    expect(piped.code, `${piped.stdout}${piped.stderr}`).toBe(0);
+    expect(piped.stdout).toMatch(/^good\.tar\.zst: OK$/m);
     // --base-dir still wins.
     const elsewhere = await cli(['checksums', 'verify', '--base-dir', '/'], { cwd: dir, shellWords: '<(cat SHA256SUMS)' });
     expect(elsewhere.code).toBe(3);

@@ -108,11 +108,13 @@ describe('defaultChecksumsBaseDir', () => {
   it("is the sums file's directory, or the working directory for a file descriptor's path (process substitution)", () => {
     expect(defaultChecksumsBaseDir('artifacts/SHA256SUMS', '/srv')).toBe('/srv/artifacts');
     expect(defaultChecksumsBaseDir('/srv/release/SHA256SUMS', '/home/ops')).toBe('/srv/release');
-    for (const descriptor of ['/dev/fd/63', '/proc/self/fd/63', '/proc/thread-self/fd/3', '/proc/4242/fd/11']) {
+    for (const descriptor of ['/dev/fd/63', '/dev/stdin', '/proc/self/fd/63', '/proc/thread-self/fd/3', '/proc/4242/fd/11']) {
       expect(defaultChecksumsBaseDir(descriptor, '/srv/release')).toBe('/srv/release');
     }
     // Only the descriptor directories themselves: a look-alike stays a directory of files.
     expect(defaultChecksumsBaseDir('/srv/dev/fd/SHA256SUMS', '/home/ops')).toBe('/srv/dev/fd');
     expect(defaultChecksumsBaseDir('/dev/fdx/63', '/home/ops')).toBe('/dev/fdx');
+    expect(defaultChecksumsBaseDir('/dev/fd/SHA256SUMS', '/home/ops')).toBe('/dev/fd');
+    expect(defaultChecksumsBaseDir('/dev/stdin.d/SHA256SUMS', '/home/ops')).toBe('/dev/stdin.d');
   });
 });
