@@ -53,6 +53,8 @@ interface ColumnShape {
   readonly filled: boolean;
   /** Its collation when not the database default (OID 100), else null. */
   readonly collation: string | null;
+  /** Whether its collation compares by bytes (false for a case-insensitive ICU collation): only then are ids equal when their bytes are. */
+  readonly deterministic: boolean;
 }
 
 /** One live table as the shape check sees it. */
@@ -61,6 +63,8 @@ interface TableShape {
   readonly columns: readonly ColumnShape[];
   /** Row-level security enabled, or policies defined: the swapped-in table would have neither. */
   readonly rowSecurity: boolean;
+  /** Whether it has a primary key at all: a truncate import relies on it to catch duplicate ids. */
+  readonly hasPrimaryKey: boolean;
   /** The primary key's definition when it is not on `id` alone (`PRIMARY KEY (id, v)`), else null: it cannot catch duplicate ids. */
   readonly primaryKeyNotOnId: string | null;
   /** Constraints besides the primary key (foreign keys, UNIQUE, CHECK, EXCLUDE): the swapped-in table would have none. */
@@ -103,6 +107,7 @@ function shapeDifferences(shape: TableShape, use: TableUse): string[] {
       use === 'swap' ? "and the swapped-in table's would be on id, taking rows it refuses" : 'so duplicate ids would load unnoticed';
     out.push(`its primary key is ${primaryKeyNotOnId}, not on id alone, ${why}`);
   }
+  if (use === 'truncate' && kind === 'r') out.push(...truncateKeyDifferences(shape));
   if (use === 'swap') {
     for (const k of constraints) out.push(`constraint ${k.name} (${k.def}) would be dropped, and rows it refuses let in`);
     for (const i of uniqueIndexes) out.push(`unique index ${i.name} (${i.def}) would be dropped, and rows it refuses let in`);
@@ -126,6 +131,15 @@ function shapeDifferences(shape: TableShape, use: TableUse): string[] {
   return out;
 }
 
+/** Why a truncate import could not rely on the table's key to refuse duplicate ids: there is none, or it compares ids the import tells apart as equal. */
+function truncateKeyDifferences({ hasPrimaryKey, columns }: TableShape): string[] {
+  if (!hasPrimaryKey) return ['it has no primary key, so duplicate ids would load unnoticed'];
+  const id = columns.find((c) => c.name === 'id');
+  return id === undefined || id.deterministic
+    ? []
+    : [`column id has the nondeterministic collation ${id.collation}, so distinct ids (such as "A" and "a") could collide in its key`];
+}
+
 /** What a swap would change in an `id` or `raw` column: the swapped-in table's are plain `text` and `jsonb`. */
 function swapColumnDifferences({ name, filled, collation }: ColumnShape): string[] {
   const out: string[] = [];
@@ -147,12 +161,15 @@ function swapSettingDifferences({ inheritsFrom, unlogged, replicaIdentity }: Tab
 }
 
 /** What to do about the differences of `shape` for `use`. */
-function shapeAdvice({ kind, inheritedBy, primaryKeyNotOnId }: TableShape, use: TableUse): string {
+function shapeAdvice(shape: TableShape, use: TableUse): string {
+  const { kind, inheritedBy, primaryKeyNotOnId } = shape;
   if (kind === 'r' && inheritedBy.length > 0)
     return `Detach the inheriting tables (ALTER TABLE ${inheritedBy[0]} NO INHERIT …), or import into a table nothing inherits from.`;
   // Neither strategy takes such a key, so "use truncate" would not help.
   if (use !== 'empty' && primaryKeyNotOnId !== null)
     return 'Make id alone the primary key (drop the current one, then ADD PRIMARY KEY (id)), or import into another table.';
+  if (use === 'truncate' && truncateKeyDifferences(shape).length > 0)
+    return 'Give the table PRIMARY KEY (id) with a deterministic collation (ALTER TABLE … ALTER COLUMN id TYPE text COLLATE "C"), or use strategy "swap" (it makes a table of its own).';
   return use === 'swap'
     ? 'Use strategy "truncate" (it keeps the table as it is: its constraints, indexes and publications, and fills extra columns with their defaults), or change the table to (id text, raw jsonb) with only its primary key.'
     : 'Change the table to (id text PRIMARY KEY, raw jsonb), give extra columns a default, or import into another table.';
@@ -162,7 +179,8 @@ function shapeAdvice({ kind, inheritedBy, primaryKeyNotOnId }: TableShape, use: 
  * Refuses, before anything is loaded or emptied, a live table the import
  * would reshape or that it cannot empty alone: `id` must be `text` and
  * `raw` `jsonb`, and a primary key must be on `id` alone (a wider key
- * cannot catch duplicate ids); a swap replaces the table with `(id text,
+ * cannot catch duplicate ids); a truncate import, which keeps the table's
+ * key, also needs one, on an `id` of a deterministic collation; a swap replaces the table with `(id text,
  * raw jsonb)`, so it refuses extra columns, any constraint besides the
  * primary key (a foreign key, UNIQUE, CHECK or EXCLUDE constraint would be
  * dropped with the old table) and any unique index (`CREATE UNIQUE INDEX`,

@@ -534,11 +534,33 @@ describe('StagingImporter.import', () => {
       'CREATE SCHEMA s_nopk; CREATE TABLE s_nopk.linksets_raw (id text, raw jsonb); CREATE TABLE s_nopk.advisory_chunks_raw (id text PRIMARY KEY, raw jsonb)',
     );
     await db.query(`INSERT INTO s_nopk.linksets_raw VALUES ('keep', '{}')`);
-    const e = (await importer('s_nopk').import(good))._unsafeUnwrapErr();
-    expect(e.code).toBe('INVALID_ARGUMENT');
-    expect(e.message).toContain('has no primary key');
+    for (const dryRun of [true, false]) {
+      // A dry run says so too, rather than passing an import that would fail.
+      const e = (await importer('s_nopk').import(good, { dryRun }))._unsafeUnwrapErr();
+      expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+      expect(e.message).toContain('it has no primary key, so duplicate ids would load unnoticed');
+    }
     expect(await db.query('SELECT id FROM s_nopk.linksets_raw')).toEqual([{ id: 'keep' }]);
     expect((await importer('s_nopk').import(good, { strategy: 'swap' })).isOk()).toBe(true);
+  });
+
+  it('truncate refuses a key on id whose collation is nondeterministic (distinct ids could collide in it), dry run included', async (ctx) => {
+    const [icu] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_collation WHERE collprovider = 'i'`);
+    if (icu?.n === 0) return ctx.skip('this PostgreSQL was built without ICU, so it has no nondeterministic collation to test with');
+    await db.query(`CREATE SCHEMA s_ci; CREATE COLLATION s_ci.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+      CREATE TABLE s_ci.linksets_raw (id text COLLATE s_ci.ci PRIMARY KEY, raw jsonb NOT NULL);
+      INSERT INTO s_ci.linksets_raw VALUES ('keep', '{}')`);
+    const file = join(dir, 'look-alike-ids.tar.zst');
+    (await writeDataset(file, { members: { 'linksets.ndjson': [{ _id: 'A' }, { _id: 'a' }] } }))._unsafeUnwrap();
+    const linksets = new StagingImporter({ pg: db.pool, schema: 's_ci', tables: { 'linksets.ndjson': 'linksets_raw' } });
+    for (const dryRun of [true, false]) {
+      const e = (await linksets.import(file, { dryRun }))._unsafeUnwrapErr();
+      expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+      expect(e.message).toContain(
+        'column id has the nondeterministic collation s_ci.ci, so distinct ids (such as "A" and "a") could collide in its key',
+      );
+    }
+    expect(await db.query('SELECT id FROM s_ci.linksets_raw')).toEqual([{ id: 'keep' }]);
   });
 
   it('uses a configured idField', async () => {
