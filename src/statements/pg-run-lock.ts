@@ -95,3 +95,19 @@ export function lockPgRun(pg: PgHandle, namespace: string, runId: string): Resul
   );
   return ResultAsync.fromPromise(Promise.race([lock, refused]), (e) => pgErrorToBackfill(e, { runId })).andThen((r) => r);
 }
+
+/**
+ * Takes `lock`, then runs `check` under it: a check that fails gives the
+ * lock back. Whoever takes a run id checks for the other modes' state under
+ * the run lock, so the checks (and what each does next) never interleave.
+ */
+export function lockThenCheck(
+  lock: ResultAsync<RunLock, BackfillError>,
+  check: () => ResultAsync<void, BackfillError>,
+): ResultAsync<RunLock, BackfillError> {
+  return lock.andThen((held) =>
+    check()
+      .map(() => held)
+      .orElse((refused) => ResultAsync.fromSafePromise(held.release()).andThen(() => err(refused))),
+  );
+}
