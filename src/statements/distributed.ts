@@ -32,7 +32,7 @@ import { RangeJobQueue, rangeQueueName, type HeldJob, type RangeJob } from './jo
 import { countPendingJobs, selectFailingRangeJobs } from './sql.js';
 import { isPassingConnectionLoss, pgErrorToBackfill } from '../_internals/pg.js';
 import { PgRawDocumentSource } from './pg-raw-document-source.js';
-import { lockThenCheck } from './pg-run-lock.js';
+import { lockThenCheck, refusePlannedRun } from './pg-run-lock.js';
 import { PgStatementSink } from './pg-statement-sink.js';
 import {
   PgBackfillPlanStore,
@@ -522,11 +522,19 @@ function validatePlan(options: PlanBackfillOptions): Result<void, BackfillError>
  * is not. Under `maxDocuments` a range also stops after the documents it
  * was planned with, so the run never evaluates more than `maxDocuments`. A keyspace in which a digest occurs more than once is refused
  * with `DOCUMENT_INVALID` (see {@link PgRawDocumentSource.refuseRepeatedDigests}).
- * A run id a single-process run uses is refused: with `LOCKED` while that
- * run holds its run lock, with `INVALID_ARGUMENT` once it has a checkpoint.
- * A new plan is stored under that same run lock, so a single-process run
- * started at the same moment either finds the plan (and is refused) or
- * holds the run id first (and the plan is refused).
+ * A run id a single-process run uses is refused: with `LOCKED` while
+ * another session holds its run lock (that run, or a planner of the id
+ * with another runs table), with `INVALID_ARGUMENT` once it has a
+ * checkpoint. So is a new plan of an id whose key ranges have checkpoints
+ * in the store (`INVALID_ARGUMENT`): a plan of it with another runs table
+ * wrote them, and its ranges, cut with other bounds, would take them as
+ * their own. A new plan is stored under that same run lock, so a
+ * single-process `statements backfill --run-id` started at the same
+ * moment either finds the plan in its runs table (and is refused) or holds
+ * the run id first (and the plan is refused). A library
+ * {@link StatementBackfiller.run} reads no runs table: with a
+ * {@link PgStatementSink} it is refused the id only once a range of the
+ * plan has committed a batch (see {@link PgStatementSink.lockRun}).
  *
  * @example
  * ```ts
@@ -664,12 +672,13 @@ function refuseSingleProcessRun(parts: Parts, runId: string): ResultAsync<void, 
  * ranges of a plan in another runs table over the same checkpoints table.
  */
 function runIdTaken(parts: Parts, runId: string, refused: BackfillError): ResultAsync<never, BackfillError> {
-  const { holder, rangeCheckpoints, table } = refused.context;
-  if (rangeCheckpoints === true) {
+  const { holder, plannedBy } = refused.context;
+  // The sink's lock refused an id whose key ranges have checkpoints (see PgStatementSink.lockRun).
+  if (plannedBy !== undefined) {
     return errAsync(
       new BackfillError(
         'INVALID_ARGUMENT',
-        `run ${runId} was planned before with another runs table than ${parts.plans.runsTable}: its key ranges have checkpoints (${runId}#range-<n>) in ${String(table)}. Plan, work and report it with that runs table to resume it, or plan under another run id.`,
+        `run ${runId} was planned before with another runs table than ${parts.plans.runsTable} (${String(plannedBy)}): plan, work and report it with that runs table to resume it, or plan under another run id.`,
         { cause: refused, context: refused.context },
       ),
     );
@@ -691,28 +700,6 @@ function runIdTaken(parts: Parts, runId: string, refused: BackfillError): Result
 }
 
 /**
- * Refuses a single-process run under the id of a planned (distributed)
- * run: it would neither resume nor report that run, and would skip what
- * its ranges wrote. No runs table yet: nothing was planned.
- */
-function refusePlannedRun(plans: PgBackfillPlanStore, runId: string): ResultAsync<void, BackfillError> {
-  return plans
-    .loadPlan(runId)
-    .orElse((e) => (e.code === 'TABLE_NOT_FOUND' ? okAsync(null) : errAsync(e)))
-    .andThen((planned) =>
-      planned === null
-        ? okAsync(undefined)
-        : errAsync(
-            new BackfillError(
-              'INVALID_ARGUMENT',
-              `run ${runId} is a planned run (${planned.ranges.length} ranges); work it with statements worker or statements backfill --workers N, see it with statements report --run-id ${runId}, or use another run id.`,
-              { context: { runId } },
-            ),
-          ),
-    );
-}
-
-/**
  * The sink of a single-process run under a run id of its caller's
  * choosing: once it holds the run lock, it refuses an id that `plans` has
  * a plan of, before the run loads its checkpoint. A planner takes the same
@@ -720,7 +707,11 @@ function refusePlannedRun(plans: PgBackfillPlanStore, runId: string): ResultAsyn
  * Range runs of planned runs use the sink as it is. Prepare the sink first.
  */
 export function singleProcessSink(sink: PgStatementSink, plans: PgBackfillPlanStore): StatementSink {
-  return { ...preparedSink(sink), lockRun: (runId) => lockThenCheck(sink.lockRun(runId), () => refusePlannedRun(plans, runId)) };
+  return {
+    ...preparedSink(sink),
+    lockRun: (runId) =>
+      lockThenCheck(sink.lockRun(runId), () => refusePlannedRun(runId, plans.loadPlan(runId), (plan) => `${plan.ranges.length} ranges`)),
+  };
 }
 
 /**

@@ -6,14 +6,14 @@
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { errAsync, okAsync, type Result, type ResultAsync } from 'neverthrow';
+import type { Result, ResultAsync } from 'neverthrow';
 import copyStreams from 'pg-copy-streams';
-import { BackfillError, type BackfillErrorContext } from '../errors.js';
+import type { BackfillError, BackfillErrorContext } from '../errors.js';
 import { inTransaction, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_CHECKPOINTS_TABLE, DEFAULT_DOCUMENTS_TABLE, DEFAULT_FAILURES_TABLE, DEFAULT_STATEMENTS_TABLE } from './defaults.js';
 import type { BackfillFailure, RunLock, StatementBatch, StatementBatchResult, StatementSink, StoredCheckpoint } from './ports.js';
-import { lockPgRun, lockThenCheck } from './pg-run-lock.js';
+import { lockPgRun, lockThenCheck, refusePlannedRun } from './pg-run-lock.js';
 import { resolvePgStore, withStoreClient, type PgStore } from './pg-store.js';
 import * as sql from './sql.js';
 
@@ -196,27 +196,16 @@ export class PgStatementSink implements StatementSink {
     );
   }
 
-  /** Refuses `runId` when a key range of a plan of it has a checkpoint (no checkpoints table yet: none has). */
+  /** Refuses `runId` when a key range of a plan of it has a checkpoint. */
   #refuseStartedPlan(runId: string): ResultAsync<void, BackfillError> {
-    return this.#withClient(
+    const found = this.#withClient(
       async (c, t) => {
-        const found = (await c.query(sql.selectRangeCheckpointExists(t.checkpoints, runId))) as { rows: { planned: boolean }[] };
-        return found.rows[0]?.planned === true ? t.checkpoints.sql : null;
+        const rows = (await c.query(sql.selectRangeCheckpointExists(t.checkpoints, runId))) as { rows: { planned: boolean }[] };
+        return rows.rows[0]?.planned === true ? t.checkpoints.sql : null;
       },
       (t) => ({ table: t.checkpoints.sql, runId }),
-    )
-      .orElse((e) => (e.code === 'TABLE_NOT_FOUND' ? okAsync(null) : errAsync(e)))
-      .andThen((table) =>
-        table === null
-          ? okAsync(undefined)
-          : errAsync(
-              new BackfillError(
-                'INVALID_ARGUMENT',
-                `run ${runId} is a planned run: its key ranges have checkpoints (${runId}#range-<n>) in ${table}. Work it with statements worker or statements backfill --workers N, see it with statements report --run-id ${runId} (with the runs table it was planned in), or use another run id.`,
-                { context: { runId, table, rangeCheckpoints: true } },
-              ),
-            ),
-      );
+    );
+    return refusePlannedRun(runId, found, (table) => `its key ranges have checkpoints ${runId}#range-<n> in ${table}`);
   }
 
   /** The run's checkpoint with all of its recorded failures, or `null`. */

@@ -142,23 +142,13 @@ describe('plan and single-process backfill of one run id, started at once', () =
     const letPlan = await holdPlanLock('race-f', '"vex"."runs_x"');
     const first = planBackfill(x, { runId: 'race-f', batchSize: 50, rangeSize: 100 });
     await waiters(1);
-    // The first planner stops at storing its plan, under the run lock.
-    const tables = new pg.Client({ connectionString: db.url });
-    await tables.connect();
-    try {
-      await tables.query('BEGIN');
-      await tables.query('LOCK TABLE vex.runs_x IN SHARE MODE');
-      await letPlan();
-      await until("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'relation'");
+    await whileStoringPlan('vex.runs_x', letPlan, async () => {
       const second = (await planBackfill(store('vex.runs_y'), { runId: 'race-f', batchSize: 50, rangeSize: 120 }))._unsafeUnwrapErr();
       expect(second.code).toBe('LOCKED');
       expect(second.message).toMatch(
         /^run race-f is held by backend pid \d+, .*: a single-process run of it \(.*\) or a planner of it with another runs table than "vex"."runs_y"; or plan under another run id\.$/,
       );
-      await tables.query('ROLLBACK');
-    } finally {
-      await tables.end();
-    }
+    });
     expect((await first).isOk()).toBe(true);
   }, 120_000);
 
@@ -167,22 +157,12 @@ describe('plan and single-process backfill of one run id, started at once', () =
     let pid = 0;
     const planner = cli(['statements', 'plan', '--pg', db.url, '--run-id', 'race-e', '--batch-size', '50'], { onSpawn: (p) => (pid = p) });
     await waiters(1);
-    // The planner stops at storing the plan, under the run lock.
-    const tables = new pg.Client({ connectionString: db.url });
-    await tables.connect();
-    try {
-      await tables.query('BEGIN');
-      await tables.query('LOCK TABLE vex.statement_backfill_runs IN SHARE MODE');
-      await letPlan();
-      await until("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'relation'");
+    await whileStoringPlan('vex.statement_backfill_runs', letPlan, async () => {
       // Meanwhile a single-process run of the id is refused: the planner holds it.
       expect((await backfillSingleProcess(db.url, { runId: 'race-e' }))._unsafeUnwrapErr().code).toBe('LOCKED');
       process.kill(pid, 'SIGKILL');
       await planner;
-      await tables.query('ROLLBACK');
-    } finally {
-      await tables.end();
-    }
+    });
     // Its run lock went with its connection (PostgreSQL notices the dead client at once), and its plan was never committed.
     await until(
       `SELECT count(*) = 0 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2
@@ -193,6 +173,26 @@ describe('plan and single-process backfill of one run id, started at once', () =
     expect(planned('race-e')).toBe('0');
   }, 120_000);
 });
+
+/**
+ * Lets a planner held at its plan lock (`letPlan`) on, stops it at storing
+ * its plan in `runs` (under its run lock, by a SHARE lock on the table), and
+ * runs `meanwhile` there; then lets it go on.
+ */
+async function whileStoringPlan(runs: string, letPlan: () => Promise<void>, meanwhile: () => Promise<void>): Promise<void> {
+  const tables = new pg.Client({ connectionString: db.url });
+  await tables.connect();
+  try {
+    await tables.query('BEGIN');
+    await tables.query(`LOCK TABLE ${runs} IN SHARE MODE`);
+    await letPlan();
+    await until("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'relation'");
+    await meanwhile();
+    await tables.query('ROLLBACK');
+  } finally {
+    await tables.end();
+  }
+}
 
 /** Waits until `sql` (one count or boolean) reads non-zero and true. */
 async function until(sql: string): Promise<void> {

@@ -86,7 +86,7 @@ describe('one run id in both modes', () => {
     const second = (await planBackfill(store('vex.runs_b'), { runId: 'dup', batchSize: 50, rangeSize: 120 }))._unsafeUnwrapErr();
     expect(second.code).toBe('INVALID_ARGUMENT');
     expect(second.message).toBe(
-      'run dup was planned before with another runs table than "vex"."runs_b": its key ranges have checkpoints (dup#range-<n>) in "vex"."statement_backfill_checkpoints". Plan, work and report it with that runs table to resume it, or plan under another run id.',
+      'run dup was planned before with another runs table than "vex"."runs_b" (its key ranges have checkpoints dup#range-<n> in "vex"."statement_backfill_checkpoints"): plan, work and report it with that runs table to resume it, or plan under another run id.',
     );
     expect(psql(mixed.url, "SELECT count(*) FROM vex.runs_b WHERE run_id = 'dup'")).toBe('0');
     // With its own runs table it is the same plan again.
@@ -100,7 +100,7 @@ describe('one run id in both modes', () => {
     const run = (await single(mixed.url, 'lib-planned'))._unsafeUnwrapErr();
     expect(run.code).toBe('INVALID_ARGUMENT');
     expect(run.message).toBe(
-      'run lib-planned is a planned run: its key ranges have checkpoints (lib-planned#range-<n>) in "vex"."statement_backfill_checkpoints". Work it with statements worker or statements backfill --workers N, see it with statements report --run-id lib-planned (with the runs table it was planned in), or use another run id.',
+      'run lib-planned is a planned run (its key ranges have checkpoints lib-planned#range-<n> in "vex"."statement_backfill_checkpoints"); work it with statements worker or statements backfill --workers N, see it with statements report --run-id lib-planned, or use another run id.',
     );
     expect(psql(mixed.url, "SELECT count(*) FROM vex.statement_backfill_checkpoints WHERE run_id = 'lib-planned'")).toBe('0');
   }, 120_000);
