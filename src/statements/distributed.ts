@@ -32,6 +32,7 @@ import { RangeJobQueue, rangeQueueName, type HeldJob, type RangeJob } from './jo
 import { countPendingJobs, selectFailingRangeJobs } from './sql.js';
 import { isPassingConnectionLoss, pgErrorToBackfill } from '../_internals/pg.js';
 import { PgRawDocumentSource } from './pg-raw-document-source.js';
+import { lockThenCheck, refusePlannedRun } from './pg-run-lock.js';
 import { PgStatementSink } from './pg-statement-sink.js';
 import {
   PgBackfillPlanStore,
@@ -44,10 +45,8 @@ import {
 import type {
   BackfillCounters,
   BackfillFailure,
-  CheckpointOptions,
   DocumentCursor,
   KeyRange,
-  RunLock,
   StatementSink,
   StoredCheckpoint,
   VexNormalizer,
@@ -523,11 +522,19 @@ function validatePlan(options: PlanBackfillOptions): Result<void, BackfillError>
  * is not. Under `maxDocuments` a range also stops after the documents it
  * was planned with, so the run never evaluates more than `maxDocuments`. A keyspace in which a digest occurs more than once is refused
  * with `DOCUMENT_INVALID` (see {@link PgRawDocumentSource.refuseRepeatedDigests}).
- * A run id a single-process run uses is refused: with `LOCKED` while that
- * run holds its run lock, with `INVALID_ARGUMENT` once it has a checkpoint.
- * A new plan is stored under that same run lock, so a single-process run
- * started at the same moment either finds the plan (and is refused) or
- * holds the run id first (and the plan is refused).
+ * A run id a single-process run uses is refused: with `LOCKED` while
+ * another session holds its run lock (that run, or a planner of the id
+ * with another runs table), with `INVALID_ARGUMENT` once it has a
+ * checkpoint. So is a new plan of an id whose key ranges have checkpoints
+ * in the store (`INVALID_ARGUMENT`): a plan of it with another runs table
+ * wrote them, and its ranges, cut with other bounds, would take them as
+ * their own. A new plan is stored under that same run lock, so a
+ * single-process `statements backfill --run-id` started at the same
+ * moment either finds the plan in its runs table (and is refused) or holds
+ * the run id first (and the plan is refused). A library
+ * {@link StatementBackfiller.run} reads no runs table: with a
+ * {@link PgStatementSink} it is refused the id only once a range of the
+ * plan has committed a batch (see {@link PgStatementSink.lockRun}).
  *
  * @example
  * ```ts
@@ -613,7 +620,10 @@ function planIn({ parts, queue }: Session, options: PlanBackfillOptions): Result
     if (existing === null) yield* refuseSingleProcessRun(parts, options.runId);
     const ranges = existing === null ? yield* cutKeyspace(parts.source, planned, options.retrievedSince) : [];
     const stored = yield* parts.plans.savePlan(options.runId, planned, parts.tables, ranges, () =>
-      lockThenCheck(parts.sink.lockRun(options.runId).mapErr(singleProcessRunning), () => refuseSingleProcessRun(parts, options.runId)),
+      lockThenCheck(
+        parts.sink.lockRun(options.runId).orElse((refused) => runIdTaken(parts, options.runId, refused)),
+        () => refuseSingleProcessRun(parts, options.runId),
+      ),
     );
     const { sink } = parts.storeOf(stored);
     const checkpoints = yield* rangeCheckpoints(sink, stored);
@@ -645,7 +655,7 @@ function refuseSingleProcessRun(parts: Parts, runId: string): ResultAsync<void, 
     return errAsync(
       new BackfillError(
         'INVALID_ARGUMENT',
-        `run ${runId} is a single-process run (${singleProcessState(single)}); resume or report it without --workers (statements backfill --run-id ${runId}), or plan under another run id.`,
+        `run ${runId} is a single-process run (${singleProcessState(single)}); resume or report it without --workers (${singleProcessCommand(runId, single)}), or plan under another run id.`,
         { context: { runId } },
       ),
     );
@@ -653,55 +663,39 @@ function refuseSingleProcessRun(parts: Parts, runId: string): ResultAsync<void, 
 }
 
 /**
- * The run lock of a run id, as planning meets it: a single-process run
- * holds it for as long as it runs, and has stored no checkpoint yet when it
- * has just started.
+ * Why a new plan could not take the run lock of its run id, said for a
+ * planner. Its holder (`LOCKED`) is a single-process run, which has stored
+ * no checkpoint yet when it has just started, or a planner of the id with
+ * another runs table (planners of one runs table wait for each other
+ * before they lock); the lock cannot tell which. Checkpoints of the id's
+ * key ranges, with no plan of it in this runs table, were written by the
+ * ranges of a plan in another runs table over the same checkpoints table.
  */
-function singleProcessRunning(locked: BackfillError): BackfillError {
-  if (locked.code !== 'LOCKED') return locked;
-  const { runId, holder } = locked.context as { runId: string; holder: string };
-  return new BackfillError(
-    'LOCKED',
-    `run ${runId} is in progress as a single-process run (held by ${holder}); let it finish, then resume or report it without --workers (statements backfill --run-id ${runId}), or plan under another run id.`,
-    { cause: locked, context: locked.context ?? {} },
-  );
-}
-
-/**
- * Takes `lock`, then runs `check` under it: a check that fails gives the
- * lock back. Each mode of a run id checks for the other's state under the
- * run lock, so the two checks (and what each does next) never interleave.
- */
-function lockThenCheck(
-  lock: ResultAsync<RunLock, BackfillError>,
-  check: () => ResultAsync<void, BackfillError>,
-): ResultAsync<RunLock, BackfillError> {
-  return lock.andThen((held) =>
-    check()
-      .map(() => held)
-      .orElse((refused) => ResultAsync.fromSafePromise(held.release()).andThen(() => err(refused))),
-  );
-}
-
-/**
- * Refuses a single-process run under the id of a planned (distributed)
- * run: it would neither resume nor report that run, and would skip what
- * its ranges wrote. No runs table yet: nothing was planned.
- */
-function refusePlannedRun(plans: PgBackfillPlanStore, runId: string): ResultAsync<void, BackfillError> {
-  return plans
-    .loadPlan(runId)
-    .orElse((e) => (e.code === 'TABLE_NOT_FOUND' ? okAsync(null) : errAsync(e)))
-    .andThen((planned) =>
-      planned === null
-        ? okAsync(undefined)
-        : errAsync(
-            new BackfillError(
-              'INVALID_ARGUMENT',
-              `run ${runId} is a planned run (${planned.ranges.length} ranges); work it with statements worker or statements backfill --workers N, see it with statements report --run-id ${runId}, or use another run id.`,
-              { context: { runId } },
-            ),
-          ),
+function runIdTaken(parts: Parts, runId: string, refused: BackfillError): ResultAsync<never, BackfillError> {
+  const { holder, plannedBy } = refused.context;
+  // The sink's lock refused an id whose key ranges have checkpoints (see PgStatementSink.lockRun).
+  if (plannedBy !== undefined) {
+    return errAsync(
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        `run ${runId} was planned before with another runs table than ${parts.plans.runsTable} (${String(plannedBy)}): plan, work and report it with that runs table to resume it, or plan under another run id.`,
+        { cause: refused, context: refused.context },
+      ),
+    );
+  }
+  if (refused.code !== 'LOCKED') return errAsync(refused);
+  // A single-process run that committed a batch has stored its options: the advice names them.
+  return parts.sink
+    .loadCheckpoint(runId)
+    .orElse(() => okAsync(null))
+    .andThen((single) =>
+      errAsync(
+        new BackfillError(
+          'LOCKED',
+          `run ${runId} is held by ${String(holder)}: a single-process run of it (let it finish, then resume or report it without --workers: ${singleProcessCommand(runId, single)}) or a planner of it with another runs table than ${parts.plans.runsTable}; or plan under another run id.`,
+          { cause: refused, context: refused.context },
+        ),
+      ),
     );
 }
 
@@ -713,7 +707,11 @@ function refusePlannedRun(plans: PgBackfillPlanStore, runId: string): ResultAsyn
  * Range runs of planned runs use the sink as it is. Prepare the sink first.
  */
 export function singleProcessSink(sink: PgStatementSink, plans: PgBackfillPlanStore): StatementSink {
-  return { ...preparedSink(sink), lockRun: (runId) => lockThenCheck(sink.lockRun(runId), () => refusePlannedRun(plans, runId)) };
+  return {
+    ...preparedSink(sink),
+    lockRun: (runId) =>
+      lockThenCheck(sink.lockRun(runId), () => refusePlannedRun(runId, plans.loadPlan(runId), (plan) => `${plan.ranges.length} ranges`)),
+  };
 }
 
 /**
@@ -1361,10 +1359,16 @@ async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: B
   return ok({ plan: plan.value, combined: combine(plan.value, checkpoints.value, stop.value, failing.value) });
 }
 
-/** The `statements backfill` flags that repeat a single-process run's options: a rerun with other ones is refused. */
-function sameOptionFlags({ retrievedSince, force, maxDocuments }: CheckpointOptions): string {
+/**
+ * The `statements backfill` command that resumes or reports a single-process
+ * run, with the flags that repeat its options (a rerun with other ones is
+ * refused); bare for a run that stored no checkpoint yet.
+ */
+function singleProcessCommand(runId: string, single: StoredCheckpoint | null): string {
+  if (single === null) return `statements backfill --run-id ${runId}`;
+  const { retrievedSince, force, maxDocuments } = single.options;
   const since = retrievedSince === null ? '' : ` --retrieved-since ${retrievedSince}`;
-  return `${since}${force ? ' --force' : ''}${maxDocuments === null ? '' : ` --max-documents ${maxDocuments}`}`;
+  return `statements backfill --run-id ${runId}${since}${force ? ' --force' : ''}${maxDocuments === null ? '' : ` --max-documents ${maxDocuments}`}`;
 }
 
 /** Why `runId` has no plan: it is a single-process run's (then where its summary is), or nothing was planned under it. */
@@ -1374,7 +1378,7 @@ async function notPlanned(parts: Parts, runId: string, noRunsTable: boolean): Pr
     const next = single.value.completed ? 'prints its summary and report hash' : 'resumes it and then prints them';
     return new BackfillError(
       'INVALID_ARGUMENT',
-      `run ${runId} is a single-process run (${singleProcessState(single.value)}), not a planned one: statements backfill --run-id ${runId}${sameOptionFlags(single.value.options)} ${next}.`,
+      `run ${runId} is a single-process run (${singleProcessState(single.value)}), not a planned one: ${singleProcessCommand(runId, single.value)} ${next}.`,
       { context: { runId } },
     );
   }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { err, ok, ResultAsync, type Result } from 'neverthrow';
+import { err, errAsync, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgHandle } from '../_internals/pg.js';
 import type { RunLock } from './ports.js';
@@ -94,4 +94,46 @@ export function lockPgRun(pg: PgHandle, namespace: string, runId: string): Resul
     ),
   );
   return ResultAsync.fromPromise(Promise.race([lock, refused]), (e) => pgErrorToBackfill(e, { runId })).andThen((r) => r);
+}
+
+/**
+ * Takes `lock`, then runs `check` under it: a check that fails gives the
+ * lock back. Whoever takes a run id checks for the other modes' state under
+ * the run lock, so the checks (and what each does next) never interleave.
+ */
+export function lockThenCheck(
+  lock: ResultAsync<RunLock, BackfillError>,
+  check: () => ResultAsync<void, BackfillError>,
+): ResultAsync<RunLock, BackfillError> {
+  return lock.andThen((held) =>
+    check()
+      .map(() => held)
+      .orElse((refused) => ResultAsync.fromSafePromise(held.release()).andThen(() => err(refused))),
+  );
+}
+
+/**
+ * A single-process run's refusal of a planned run's id (`planned` says how
+ * it is known to be one): it would neither resume nor report that run, and
+ * would skip what the run's ranges wrote. Checked under the run lock; a
+ * table not created yet holds no plan.
+ */
+export function refusePlannedRun<T>(
+  runId: string,
+  lookup: ResultAsync<T | null, BackfillError>,
+  planned: (found: T) => string,
+): ResultAsync<void, BackfillError> {
+  return lookup
+    .orElse((e) => (e.code === 'TABLE_NOT_FOUND' ? okAsync(null) : errAsync(e)))
+    .andThen((found) =>
+      found === null
+        ? okAsync(undefined)
+        : errAsync(
+            new BackfillError(
+              'INVALID_ARGUMENT',
+              `run ${runId} is a planned run (${planned(found)}); work it with statements worker or statements backfill --workers N, see it with statements report --run-id ${runId}, or use another run id.`,
+              { context: { runId, plannedBy: planned(found) } },
+            ),
+          ),
+    );
 }

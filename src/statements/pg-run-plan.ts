@@ -161,8 +161,9 @@ export class PgBackfillPlanStore {
    * @param lockRunId - taken before a new plan is stored (not for a replan),
    * after the planners of `runId` are serialised, and held until the plan is
    * committed: e.g. the store's run lock, which a single-process run holds
-   * for as long as it runs, with the check that no such run has a checkpoint
-   * under `runId`. Its error refuses the plan and stores nothing.
+   * for as long as it runs (and which refuses an id whose key ranges have
+   * checkpoints in the store), with the check that no such run has a
+   * checkpoint under `runId`. Its error refuses the plan and stores nothing.
    */
   savePlan(
     runId: string,

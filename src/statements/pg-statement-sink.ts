@@ -13,7 +13,7 @@ import { inTransaction, type PgClientLike, type PgSource } from '../_internals/p
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_CHECKPOINTS_TABLE, DEFAULT_DOCUMENTS_TABLE, DEFAULT_FAILURES_TABLE, DEFAULT_STATEMENTS_TABLE } from './defaults.js';
 import type { BackfillFailure, RunLock, StatementBatch, StatementBatchResult, StatementSink, StoredCheckpoint } from './ports.js';
-import { lockPgRun } from './pg-run-lock.js';
+import { lockPgRun, lockThenCheck, refusePlannedRun } from './pg-run-lock.js';
 import { resolvePgStore, withStoreClient, type PgStore } from './pg-store.js';
 import * as sql from './sql.js';
 
@@ -181,9 +181,31 @@ export class PgStatementSink implements StatementSink {
    * Takes the run's advisory lock on a connection of its own (checked out of
    * the pool until `release()`), or fails with `LOCKED` naming the backend
    * that holds it: pid, application_name, client host.
+   *
+   * Once it holds the lock it refuses, with `INVALID_ARGUMENT`, the id of a
+   * planned run any of whose key ranges has a checkpoint here
+   * (`<runId>#range-<n>`): a single-process run would not resume that run,
+   * and a new plan would take those ranges' checkpoints, cut with other
+   * bounds, as its own. A plan none of whose ranges has committed a batch
+   * has no checkpoint here, so this cannot see it: only its runs table
+   * holds it (the CLI's `statements backfill --run-id` also reads that).
    */
   lockRun(runId: string): ResultAsync<RunLock, BackfillError> {
-    return this.#store.asyncAndThen(({ pg, tables }) => lockPgRun(pg, tables.checkpoints.sql, runId));
+    return this.#store.asyncAndThen(({ pg, tables }) =>
+      lockThenCheck(lockPgRun(pg, tables.checkpoints.sql, runId), () => this.#refuseStartedPlan(runId)),
+    );
+  }
+
+  /** Refuses `runId` when a key range of a plan of it has a checkpoint. */
+  #refuseStartedPlan(runId: string): ResultAsync<void, BackfillError> {
+    const found = this.#withClient(
+      async (c, t) => {
+        const rows = (await c.query(sql.selectRangeCheckpointExists(t.checkpoints, runId))) as { rows: { planned: boolean }[] };
+        return rows.rows[0]?.planned === true ? t.checkpoints.sql : null;
+      },
+      (t) => ({ table: t.checkpoints.sql, runId }),
+    );
+    return refusePlannedRun(runId, found, (table) => `its key ranges have checkpoints ${runId}#range-<n> in ${table}`);
   }
 
   /** The run's checkpoint with all of its recorded failures, or `null`. */

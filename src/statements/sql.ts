@@ -215,6 +215,17 @@ export const selectCheckpoints = (checkpoints: QualifiedName, runIds: readonly s
 export const selectFailures = (failures: QualifiedName, runIds: readonly string[]): SqlStatement =>
   sql(`SELECT run_id, digest, code, message FROM ${failures.sql} WHERE run_id = ANY($1::text[]) ORDER BY run_id, seq`, [runIds]);
 
+/**
+ * Whether a key range of the planned run `runId` has a checkpoint: a run id
+ * `<runId>#range-<n>` (see `rangeCheckpointId`), which only a plan's ranges take.
+ */
+export const selectRangeCheckpointExists = (checkpoints: QualifiedName, runId: string): SqlStatement =>
+  sql(
+    `SELECT EXISTS (SELECT 1 FROM ${checkpoints.sql}
+                     WHERE starts_with(run_id, $1::text || '#range-') AND substr(run_id, length($1::text) + 8) ~ '^[0-9]+$') AS planned`,
+    [runId],
+  );
+
 // ─── Run lock (lockPgRun) ──────────────────────────────────────────────────
 
 /**

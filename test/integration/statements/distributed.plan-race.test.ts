@@ -14,7 +14,7 @@
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TestDatabase } from '../../support/pg.js';
-import { backfillSingleProcess, psql, useSeededDatabase } from './helpers.js';
+import { backfillSingleProcess, planStoreConfig, psql, useSeededDatabase } from './helpers.js';
 import { cli } from '../cli/cli-harness.js';
 import { planBackfill } from '../../../src/statements/distributed.js';
 
@@ -34,10 +34,10 @@ afterEach(async () => {
 const RUNS = '"vex"."statement_backfill_runs"';
 const STATEMENTS = '"vex"."statements"';
 
-/** Holds the plan lock of `runId` (planners of it wait there, after their checks, before storing the plan); returns its release. */
-async function holdPlanLock(runId: string): Promise<() => Promise<void>> {
-  await holder.query('SELECT pg_advisory_lock(hashtext($1), hashtext($2))', [RUNS, runId]);
-  return async () => void (await holder.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', [RUNS, runId]));
+/** Holds the plan lock of `runId` in `runs` (planners of it wait there, after their checks, before storing the plan); returns its release. */
+async function holdPlanLock(runId: string, runs = RUNS): Promise<() => Promise<void>> {
+  await holder.query('SELECT pg_advisory_lock(hashtext($1), hashtext($2))', [runs, runId]);
+  return async () => void (await holder.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', [runs, runId]));
 }
 
 /** Holds the statements table's creation lock (a CLI run waits there in `prepare()`); returns its release. */
@@ -46,10 +46,11 @@ async function holdCreationLock(): Promise<() => Promise<void>> {
   return async () => void (await holder.query('SELECT pg_advisory_unlock(hashtext($1))', [STATEMENTS]));
 }
 
-/** Waits until `n` sessions wait for an advisory lock. */
+/** Waits until `n` sessions of the test database (other databases on the server are not this test's) wait for an advisory lock. */
 async function waiters(n: number): Promise<void> {
   for (let i = 0; i < 600; i += 1) {
-    if (Number(psql(db.url, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'")) >= n) return;
+    if (Number(psql(db.url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'")) >= n)
+      return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${n} sessions at an advisory lock`);
@@ -102,7 +103,7 @@ describe('plan and single-process backfill of one run id, started at once', () =
     const refused = (await planning)._unsafeUnwrapErr();
     expect(refused.code).toBe('LOCKED');
     expect(refused.message).toMatch(
-      /^run race-b is in progress as a single-process run \(held by backend pid \d+, .*\); let it finish, then resume or report it without --workers \(statements backfill --run-id race-b\), or plan under another run id\.$/,
+      /^run race-b is held by backend pid \d+, .*: a single-process run of it \(let it finish, then resume or report it without --workers: statements backfill --run-id race-b\) or a planner of it with another runs table than "vex"."statement_backfill_runs"; or plan under another run id\.$/,
     );
     expect(planned('race-b')).toBe('0');
     goOn();
@@ -134,27 +135,34 @@ describe('plan and single-process backfill of one run id, started at once', () =
     expect(planned('race-d')).toBe('1');
   }, 120_000);
 
+  it('a planner of a new run id with another runs table, while a planner holds its run lock, is refused without calling that a single-process run', async () => {
+    const store = (runs: string) => planStoreConfig(db.url, runs);
+    const x = store('vex.runs_x');
+    (await planBackfill(x, { runId: 'race-f0', batchSize: 50, rangeSize: 100 }))._unsafeUnwrap();
+    const letPlan = await holdPlanLock('race-f', '"vex"."runs_x"');
+    const first = planBackfill(x, { runId: 'race-f', batchSize: 50, rangeSize: 100 });
+    await waiters(1);
+    await whileStoringPlan('vex.runs_x', letPlan, async () => {
+      const second = (await planBackfill(store('vex.runs_y'), { runId: 'race-f', batchSize: 50, rangeSize: 120 }))._unsafeUnwrapErr();
+      expect(second.code).toBe('LOCKED');
+      expect(second.message).toMatch(
+        /^run race-f is held by backend pid \d+, .*: a single-process run of it \(.*\) or a planner of it with another runs table than "vex"."runs_y"; or plan under another run id\.$/,
+      );
+    });
+    expect((await first).isOk()).toBe(true);
+  }, 120_000);
+
   it('a planner SIGKILLed while it holds the run lock to store its plan leaves the run id free at once', async () => {
     const letPlan = await holdPlanLock('race-e');
     let pid = 0;
     const planner = cli(['statements', 'plan', '--pg', db.url, '--run-id', 'race-e', '--batch-size', '50'], { onSpawn: (p) => (pid = p) });
     await waiters(1);
-    // The planner stops at storing the plan, under the run lock.
-    const tables = new pg.Client({ connectionString: db.url });
-    await tables.connect();
-    try {
-      await tables.query('BEGIN');
-      await tables.query('LOCK TABLE vex.statement_backfill_runs IN SHARE MODE');
-      await letPlan();
-      await until("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'relation'");
+    await whileStoringPlan('vex.statement_backfill_runs', letPlan, async () => {
       // Meanwhile a single-process run of the id is refused: the planner holds it.
       expect((await backfillSingleProcess(db.url, { runId: 'race-e' }))._unsafeUnwrapErr().code).toBe('LOCKED');
       process.kill(pid, 'SIGKILL');
       await planner;
-      await tables.query('ROLLBACK');
-    } finally {
-      await tables.end();
-    }
+    });
     // Its run lock went with its connection (PostgreSQL notices the dead client at once), and its plan was never committed.
     await until(
       `SELECT count(*) = 0 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2
@@ -165,6 +173,26 @@ describe('plan and single-process backfill of one run id, started at once', () =
     expect(planned('race-e')).toBe('0');
   }, 120_000);
 });
+
+/**
+ * Lets a planner held at its plan lock (`letPlan`) on, stops it at storing
+ * its plan in `runs` (under its run lock, by a SHARE lock on the table), and
+ * runs `meanwhile` there; then lets it go on.
+ */
+async function whileStoringPlan(runs: string, letPlan: () => Promise<void>, meanwhile: () => Promise<void>): Promise<void> {
+  const tables = new pg.Client({ connectionString: db.url });
+  await tables.connect();
+  try {
+    await tables.query('BEGIN');
+    await tables.query(`LOCK TABLE ${runs} IN SHARE MODE`);
+    await letPlan();
+    await until("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'relation'");
+    await meanwhile();
+    await tables.query('ROLLBACK');
+  } finally {
+    await tables.end();
+  }
+}
 
 /** Waits until `sql` (one count or boolean) reads non-zero and true. */
 async function until(sql: string): Promise<void> {

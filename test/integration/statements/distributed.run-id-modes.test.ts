@@ -1,14 +1,15 @@
 /**
  * One run id, two modes: a single-process run's id cannot be planned (the
  * plan would neither resume it nor match it), and a planned run's id cannot
- * be run as a single process. Each refusal says what to do instead, and the
- * run it protects then ends as it would have.
+ * be run as a single process, nor planned again with another runs table
+ * over the same store. Each refusal says what to do instead, and the run it
+ * protects then ends as it would have.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
-import { backfillSingleProcess, seedDocuments } from './helpers.js';
+import { backfillSingleProcess, planStoreConfig, psql, seedDocuments } from './helpers.js';
 import { cli } from '../cli/cli-harness.js';
-import { planBackfill } from '../../../src/statements/distributed.js';
+import { planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
 
 let reference: TestDatabase;
 let mixed: TestDatabase;
@@ -64,5 +65,43 @@ describe('one run id in both modes', () => {
     );
     // Another id runs as usual.
     expect((await cli(['statements', 'backfill', '--pg', mixed.url, '--run-id', 'other'])).code).toBe(4);
+  }, 120_000);
+
+  it("a single-process run is not planned over, with advice that names the run's own options", async () => {
+    expect((await backfillSingleProcess(mixed.url, { runId: 'capped', maxDocuments: 50 }))._unsafeUnwrap().evaluated).toBe(50);
+    const refused = (await planBackfill({ connectionString: mixed.url }, { runId: 'capped', maxDocuments: 50 }))._unsafeUnwrapErr();
+    expect(refused.message).toBe(
+      'run capped is a single-process run (completed); resume or report it without --workers (statements backfill --run-id capped --max-documents 50), or plan under another run id.',
+    );
+    // The advice works: the bare command would be refused for its other maxDocuments.
+    expect((await backfillSingleProcess(mixed.url, { runId: 'capped', maxDocuments: 50 }))._unsafeUnwrap().evaluated).toBe(50);
+  }, 120_000);
+
+  it('a run id planned with one runs table is not planned again with another over the same checkpoints table', async () => {
+    const store = (runs: string) => planStoreConfig(mixed.url, runs);
+    const a = store('vex.runs_a');
+    (await planBackfill(a, { runId: 'dup', batchSize: 50, rangeSize: 100 }))._unsafeUnwrap();
+    (await runBackfillWorker(a, { untilDone: true, runId: 'dup' }))._unsafeUnwrap();
+    // With other bounds, its ranges would take plan a's completed checkpoints as their own and skip what they never covered.
+    const second = (await planBackfill(store('vex.runs_b'), { runId: 'dup', batchSize: 50, rangeSize: 120 }))._unsafeUnwrapErr();
+    expect(second.code).toBe('INVALID_ARGUMENT');
+    expect(second.message).toBe(
+      'run dup was planned before with another runs table than "vex"."runs_b" (its key ranges have checkpoints dup#range-<n> in "vex"."statement_backfill_checkpoints"): plan, work and report it with that runs table to resume it, or plan under another run id.',
+    );
+    expect(psql(mixed.url, "SELECT count(*) FROM vex.runs_b WHERE run_id = 'dup'")).toBe('0');
+    // With its own runs table it is the same plan again.
+    expect((await planBackfill(a, { runId: 'dup', batchSize: 50, rangeSize: 100 })).isOk()).toBe(true);
+  }, 120_000);
+
+  it("a library single-process run is refused a planned run's id once a range of it has a checkpoint", async () => {
+    const config = { connectionString: mixed.url };
+    (await planBackfill(config, { runId: 'lib-planned', batchSize: 50, rangeSize: 100 }))._unsafeUnwrap();
+    (await runBackfillWorker(config, { untilDone: true, runId: 'lib-planned' }))._unsafeUnwrap();
+    const run = (await single(mixed.url, 'lib-planned'))._unsafeUnwrapErr();
+    expect(run.code).toBe('INVALID_ARGUMENT');
+    expect(run.message).toBe(
+      'run lib-planned is a planned run (its key ranges have checkpoints lib-planned#range-<n> in "vex"."statement_backfill_checkpoints"); work it with statements worker or statements backfill --workers N, see it with statements report --run-id lib-planned, or use another run id.',
+    );
+    expect(psql(mixed.url, "SELECT count(*) FROM vex.statement_backfill_checkpoints WHERE run_id = 'lib-planned'")).toBe('0');
   }, 120_000);
 });

@@ -71,6 +71,11 @@ export function inProcessingOrder(docs: readonly GeneratedVexDocument[]): Genera
   );
 }
 
+/** The config of a distributed run in `url` whose plan store is the runs table `runs` (with its ranges and workers tables beside it). */
+export function planStoreConfig(url: string, runs: string) {
+  return { connectionString: url, tables: { runs, ranges: `${runs}_ranges`, workers: `${runs}_workers` } };
+}
+
 /** Creates a database seeded with `options` before the file's tests (handing it to `set`), and drops it after them. */
 export function useSeededDatabase(options: GenerateVexDocumentsOptions, set: (db: TestDatabase) => void): void {
   let db: TestDatabase | undefined;
