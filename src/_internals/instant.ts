@@ -32,10 +32,12 @@ function daysIn(year: number, month: number): number {
 /** Why a text is not an instant. */
 export type InstantProblem = 'not-iso' | 'no-such-time' | 'offset' | 'year';
 
-/** An instant read to the millisecond (since the epoch), and whether its text gave a finer fraction (cut off). */
+/** An instant read to the millisecond (since the epoch), and the finer fraction its text gave, which that cuts off. */
 export interface Instant {
   readonly epochMs: number;
   readonly finerThanMs: boolean;
+  /** The fraction's digits after the millisecond, trailing zeros dropped (`''` when none): what orders two instants in one millisecond. */
+  readonly beyondMs: string;
 }
 
 /**
@@ -60,5 +62,6 @@ export function readInstant(text: string): Result<Instant, InstantProblem> {
   const wall = new Date(Date.UTC(2000, month - 1, day, hours, minutes, seconds, Number(fraction.slice(0, 3).padEnd(3, '0'))));
   const epochMs = wall.setUTCFullYear(year) - offsetMinutes * 60_000;
   if (epochMs < EARLIEST || epochMs > LATEST) return err('year');
-  return ok({ epochMs, finerThanMs: /[1-9]/.test(fraction.slice(3)) });
+  const beyondMs = fraction.slice(3).replace(/0+$/, '');
+  return ok({ epochMs, finerThanMs: beyondMs !== '', beyondMs });
 }

@@ -63,7 +63,7 @@ const verify: CommandSpec = {
   group: 'checksums',
   name: 'verify',
   summary: 'Check the files listed in a SHA256SUMS file, with the same verdicts as sha256sum --check.',
-  args: '<SHA256SUMS>',
+  args: '<SHA256SUMS|->',
   minArgs: 1,
   maxArgs: 1,
   replaces: 'sha256sum --check SHA256SUMS (release-bundle runbook, verification stage)',
@@ -103,7 +103,9 @@ const verify: CommandSpec = {
     'backfill-kit checksums verify SHA256SUMS --signature SHA256SUMS.sig --key cosign.pub --strict --json',
   ],
   async *run(ctx) {
-    const sums = resolve(ctx.cwd, ctx.positionals[0]!);
+    // `-` is standard input, as for sha256sum --check.
+    const given = ctx.positionals[0]!;
+    const sums = given === '-' ? '/dev/stdin' : resolve(ctx.cwd, given);
     const signature = await readSignature(stringFlag(ctx.flags, 'signature'), stringFlag(ctx.flags, 'key'), ctx.cwd, ctx.signal);
     if (signature.isErr()) return failed(signature.error.withPartial({ signature: null }));
     const baseDir = stringFlag(ctx.flags, 'base-dir');

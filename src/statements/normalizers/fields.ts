@@ -3,7 +3,7 @@
  * the package).
  */
 import { BackfillError } from '../../errors.js';
-import { readInstant } from '../../_internals/instant.js';
+import { readInstant, type Instant } from '../../_internals/instant.js';
 
 /** A plain JSON object. */
 export type JsonObject = Readonly<Record<string, unknown>>;
@@ -49,10 +49,28 @@ export function invalidDocument(format: string, digest: string, where: string, p
  * alone (`2024-01-01`) is its midnight UTC, as it always was.
  */
 export function isoTimestamp(value: unknown): string | undefined {
+  return timestampOf(value)?.iso;
+}
+
+/** A document's time as {@link isoTimestamp} reads it, with the precision to order it: {@link isLater}. */
+export interface Timestamp {
+  readonly iso: string;
+  readonly instant: Instant;
+}
+
+/** {@link isoTimestamp}'s reading of `value`, keeping what orders two times in one millisecond. */
+export function timestampOf(value: unknown): Timestamp | undefined {
   const raw = text(value);
   if (raw === undefined) return undefined;
   const instant = readInstant(raw);
-  return instant.isOk() ? new Date(instant.value.epochMs).toISOString() : undefined;
+  return instant.isOk() ? { iso: new Date(instant.value.epochMs).toISOString(), instant: instant.value } : undefined;
+}
+
+/** Whether `a` is a later instant than `b`, finer than the millisecond included (`.0009` after `.0001`). */
+export function isLater(a: Timestamp, b: Timestamp): boolean {
+  if (a.instant.epochMs !== b.instant.epochMs) return a.instant.epochMs > b.instant.epochMs;
+  const width = Math.max(a.instant.beyondMs.length, b.instant.beyondMs.length);
+  return a.instant.beyondMs.padEnd(width, '0') > b.instant.beyondMs.padEnd(width, '0');
 }
 
 /** How deep nested lists (CSAF branches, CycloneDX components) may go; only a parsed object that loops reaches it. */

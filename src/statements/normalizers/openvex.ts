@@ -8,7 +8,7 @@ import { err, ok, Result } from 'neverthrow';
 import type { BackfillError } from '../../errors.js';
 import { detectVexFormat } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
-import { invalidDocument, isObject, isoTimestamp, optionalArray, text, type JsonObject } from './fields.js';
+import { invalidDocument, isLater, isObject, optionalArray, text, timestampOf, type JsonObject, type Timestamp } from './fields.js';
 
 const STATUSES: ReadonlySet<string> = new Set<ClaimStatus>(['not_affected', 'affected', 'fixed', 'under_investigation']);
 
@@ -46,13 +46,19 @@ function productKeys(statement: JsonObject, where: string, digest: string): Resu
   return ok(keys);
 }
 
+/** A claim with the time that orders it among the document's statements. */
+interface TimedClaim {
+  readonly claim: VexClaim;
+  readonly at: Timestamp | undefined;
+}
+
 /** One statement's claims: one per product key. */
 function statementClaims(
   statement: unknown,
   where: string,
   digest: string,
-  documentTime: string | undefined,
-): Result<VexClaim[], BackfillError> {
+  documentTime: Timestamp | undefined,
+): Result<TimedClaim[], BackfillError> {
   if (!isObject(statement)) return err(invalidDocument('OpenVEX', digest, where, 'is not an object'));
   const vuln = statement['vulnerability'];
   const vulnerabilityId = typeof vuln === 'string' ? text(vuln) : isObject(vuln) ? (text(vuln['name']) ?? text(vuln['@id'])) : undefined;
@@ -63,18 +69,21 @@ function statementClaims(
   }
   const justification = text(statement['justification']);
   const note = text(statement['impact_statement']) ?? text(statement['action_statement']) ?? text(statement['status_notes']);
-  const issuedAt = isoTimestamp(statement['timestamp']) ?? documentTime;
+  const at = timestampOf(statement['timestamp']) ?? documentTime;
   return productKeys(statement, where, digest).map((keys) =>
     keys.map(
-      (productKey): VexClaim => ({
-        vulnerabilityId,
-        productKey,
-        status: status as ClaimStatus,
-        ...(justification === undefined ? {} : { justification }),
-        ...(note === undefined ? {} : { statement: note }),
-        ...(issuedAt === undefined ? {} : { issuedAt }),
-        documentDigest: digest,
-        format: 'openvex',
+      (productKey): TimedClaim => ({
+        claim: {
+          vulnerabilityId,
+          productKey,
+          status: status as ClaimStatus,
+          ...(justification === undefined ? {} : { justification }),
+          ...(note === undefined ? {} : { statement: note }),
+          ...(at === undefined ? {} : { issuedAt: at.iso }),
+          documentDigest: digest,
+          format: 'openvex',
+        },
+        at,
       }),
     ),
   );
@@ -85,7 +94,7 @@ function normalizeOpenVex(document: unknown, context: NormalizeContext): Result<
   if (!isObject(document)) return err(invalidDocument('OpenVEX', digest, 'document', 'is not a JSON object'));
   const statements = document['statements'];
   if (!Array.isArray(statements)) return err(invalidDocument('OpenVEX', digest, 'statements', 'must be an array'));
-  const documentTime = isoTimestamp(document['timestamp']);
+  const documentTime = timestampOf(document['timestamp']);
   // The first failing statement (in document order) is the document's error.
   return Result.combine(statements.map((statement, i) => statementClaims(statement, `statements[${i}]`, digest, documentTime))).map(
     (perStatement) => latestPerProduct(perStatement.flat()),
@@ -95,19 +104,19 @@ function normalizeOpenVex(document: unknown, context: NormalizeContext): Result<
 /**
  * One claim per vulnerability and product: OpenVEX statements are a
  * sequence in which a later one overrides an earlier one about the same
- * product. Later means a later `issuedAt` (both are UTC in one format, so
- * they compare as text), else later in the document. The claim keeps the
- * place of the product's first statement.
+ * product. Later means a later time (to the finest fraction the document
+ * gives, not only the millisecond `issuedAt` keeps), else later in the
+ * document. The claim keeps the place of the product's first statement.
  */
-function latestPerProduct(claims: readonly VexClaim[]): VexClaim[] {
-  const latest = new Map<string, VexClaim>();
-  for (const claim of claims) {
-    const key = `${claim.vulnerabilityId}\u0000${claim.productKey}`;
+function latestPerProduct(timed: readonly TimedClaim[]): VexClaim[] {
+  const latest = new Map<string, TimedClaim>();
+  for (const next of timed) {
+    const key = `${next.claim.vulnerabilityId}\u0000${next.claim.productKey}`;
     const earlier = latest.get(key);
-    const overridden = earlier?.issuedAt !== undefined && claim.issuedAt !== undefined && earlier.issuedAt > claim.issuedAt;
-    if (!overridden) latest.set(key, claim);
+    const overridden = earlier?.at !== undefined && next.at !== undefined && isLater(earlier.at, next.at);
+    if (!overridden) latest.set(key, next);
   }
-  return [...latest.values()];
+  return [...latest.values()].map((t) => t.claim);
 }
 
 /**

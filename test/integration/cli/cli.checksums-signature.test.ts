@@ -91,7 +91,7 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('backfill-kit checksums v
     expect(result.stdout).toMatch(/^good\.tar\.zst: OK$/m);
   }, 60_000);
 
-  it('<(cat SHA256SUMS) and /dev/stdin, file descriptor paths, check the names against the working directory, as sha256sum --check does', async () => {
+  it('<(cat SHA256SUMS), - and /dev/stdin check the names against the working directory, as sha256sum --check does', async () => {
     const { dir, signSums } = bundle();
     const signed = Buffer.from(`${sha('the released dataset')}  good.tar.zst\n`);
     signSums(signed);
@@ -104,6 +104,11 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('backfill-kit checksums v
       expect(result.code, `${result.stdout}${result.stderr}`).toBe(0);
       expect(result.stdout).toMatch(/^good\.tar\.zst: OK$/m);
     }
+    // Piped in as - (standard input, as sha256sum reads it) or /dev/stdin, the same.
+    expect(run('bash', ['-c', 'sha256sum --check - < SHA256SUMS'], { cwd: dir })).toMatch(/^good\.tar\.zst: OK$/m);
+    const dash = await cli(['checksums', 'verify', '-'], { cwd: dir, shellWords: '< SHA256SUMS' });
+    expect(dash.code, `${dash.stdout}${dash.stderr}`).toBe(0);
+    expect(dash.stdout).toMatch(/^good\.tar\.zst: OK$/m);
     // Piped in as /dev/stdin, the same.
     const piped = await cli(['checksums', 'verify', '/dev/stdin'], { cwd: dir, shellWords: '< SHA256SUMS' });
     expect(piped.code, `${piped.stdout}${piped.stderr}`).toBe(0);

@@ -89,6 +89,10 @@ describe('openVexNormalizer', () => {
     expect(statuses(doc(statement('affected', '2024-03-02T01:00:00+02:00'), statement('fixed', '2024-03-01T20:00:00-05:00')))[0]).toBe(
       'CVE-2024-7 | pkg:oci/api@sha256:aa | fixed | -',
     );
+    // Within one millisecond, the finer fraction still orders them.
+    expect(statuses(doc(statement('fixed', '2024-03-01T00:00:00.000900Z'), statement('affected', '2024-03-01T00:00:00.0001Z')))[0]).toBe(
+      'CVE-2024-7 | pkg:oci/api@sha256:aa | fixed | -',
+    );
     // Same time, or both taking the document's: the later in the document.
     expect(statuses(doc(statement('affected'), statement('fixed')))[0]).toBe('CVE-2024-7 | pkg:oci/api@sha256:aa | fixed | -');
   });
