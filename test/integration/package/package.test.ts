@@ -4,14 +4,12 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildEpisodeTarball } from '../../../src/testing/episode-tarball.js';
 import { needTools, tempDir } from '../../support/tmp.js';
-import { STALE_DIST_FILE, consumerProject, packedPackage, pkg, repoRoot, runNode, type Packed } from './packed.js';
+import { STALE_DIST_FILE, consumerProject, packedPackage, pkg, runNode, specifiers, type Packed } from './packed.js';
 
 // The package as `npm publish` would ship it, unpacked into a fresh project
-// next to its declared dependencies only, loaded from ESM and CommonJS, and
-// checked by @arethetypeswrong/cli in every resolution mode.
+// next to its declared dependencies only, loaded from ESM and CommonJS
+// (package.attw.test.ts checks its types with @arethetypeswrong/cli).
 
-const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json');
-const specifiers = subpaths.map((s) => (s === '.' ? pkg.name : `${pkg.name}/${s.slice(2)}`));
 const tarTool = needTools('tar');
 
 const project = join(tempDir('bk-pack-'), 'consumer');
@@ -92,25 +90,6 @@ describe.skipIf(tarTool.missing)(tarTool.title('the packed package'), () => {
     for (const s of specifiers) expect(out[s], s).toBeGreaterThan(0);
     expect(out).toMatchObject({ error: 'INVALID_ARGUMENT', sameClass: true, sameReader: true });
   });
-
-  it('@arethetypeswrong/cli finds no problem in any resolution mode (node10, node16 from CJS and ESM, bundler)', () => {
-    const attw = join(repoRoot, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js');
-    const r = runNode(repoRoot, [attw, packed.tarball, '--format', 'json']);
-    const report = JSON.parse(r.stdout) as {
-      analysis: {
-        problems: { kind: string; entrypoint?: string; resolutionKind?: string }[];
-        entrypoints: Record<string, { resolutions: Record<string, { resolution?: { fileName: string; isJson?: boolean } }> }>;
-      };
-    };
-    expect(report.analysis.problems).toEqual([]);
-    expect(r.status, r.stderr).toBe(0);
-    for (const s of specifiers) {
-      const entry = report.analysis.entrypoints[s === pkg.name ? '.' : `./${s.slice(pkg.name.length + 1)}`];
-      expect(Object.keys(entry?.resolutions ?? {}).sort(), s).toEqual(['bundler', 'node10', 'node16-cjs', 'node16-esm']);
-      for (const [mode, { resolution }] of Object.entries(entry!.resolutions))
-        expect(resolution?.fileName, `${s} (${mode})`).toMatch(/\.d\.ts$/);
-    }
-  }, 120_000);
 
   it('the bin runs from the installed package: backfill-kit --help exits 0', () => {
     const bin = join(installed, pkg.bin['backfill-kit']!);

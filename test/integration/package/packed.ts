@@ -21,6 +21,11 @@ export interface PackageJson {
 
 export const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as PackageJson;
 
+/** What a user imports: the package name, and `<name>/<subpath>` for every other subpath of its exports map. */
+export const specifiers = Object.keys(pkg.exports)
+  .filter((k) => k !== './package.json')
+  .map((s) => (s === '.' ? pkg.name : `${pkg.name}/${s.slice(2)}`));
+
 /** A file left in dist/ before packing: a clean build must not ship it. */
 export const STALE_DIST_FILE = 'dist/stale-from-an-old-build.js';
 
