@@ -15,13 +15,16 @@ const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
 interface Child {
   readonly firstProgress: Promise<void>;
+  /** Lets a child started with `hold` go on past its first batch. */
+  readonly release: () => void;
   readonly exit: Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
 
-function startChild(url: string, runId: string, throttleMs: number): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, url, runId, '100', String(throttleMs)], {
+/** With `hold`, the child keeps the run lock after its first batch until released, however slow the second child is to start. */
+function startChild(url: string, runId: string, throttleMs: number, hold = false): Child {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, url, runId, '100', String(throttleMs), ...(hold ? ['hold'] : [])], {
     cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
@@ -36,7 +39,7 @@ function startChild(url: string, runId: string, throttleMs: number): Child {
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
-  return { firstProgress, exit };
+  return { firstProgress, release: () => child.stdin.end('go\n'), exit };
 }
 
 function summaryOf(stdout: string): { text: string; reportSha256: string } {
@@ -63,9 +66,10 @@ afterAll(async () => {
 
 describe('two processes with the same run id', () => {
   it('the second is refused with LOCKED naming the holder; the first ends with the report of an uninterrupted run', async () => {
-    const holder = startChild(withApplicationName(db.url, 'bk_lock_holder'), 'shared', 40);
+    const holder = startChild(withApplicationName(db.url, 'bk_lock_holder'), 'shared', 0, true);
     await holder.firstProgress;
     const second = await startChild(withApplicationName(db.url, 'bk_lock_second'), 'shared', 0).exit;
+    holder.release();
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(
       /^LOCKED: run "shared" is already running, held by backend pid \d+, application_name "bk_lock_holder", host /m,
