@@ -99,13 +99,17 @@ function readyLine(line: string, member: string, index: number): string {
     throw new BackfillError('INVALID_ARGUMENT', `${member} record at index ${index}: ${why}`, { context: { member, index } });
   };
   if (line.includes('\n') || line.includes('\r')) {
-    refuse('the ready-made line holds a line break (LF or CR), which would make it more than one line; pass one line per record, or the object.');
+    refuse(
+      'the ready-made line holds a line break (LF or CR), which would make it more than one line; pass one line per record, or the object.',
+    );
   }
   if (!isObjectShaped(line)) {
     refuse(`a ready-made line must be one JSON object ({…}) on one line; got ${JSON.stringify(line.slice(0, 40))}.`);
   }
   if (LONE_SURROGATE.test(line)) {
-    refuse('the ready-made line holds half of a UTF-16 surrogate pair, which UTF-8 cannot encode; fix the text, or pass the object (JSON.stringify escapes it).');
+    refuse(
+      'the ready-made line holds half of a UTF-16 surrogate pair, which UTF-8 cannot encode; fix the text, or pass the object (JSON.stringify escapes it).',
+    );
   }
   return line;
 }

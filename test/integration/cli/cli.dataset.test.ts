@@ -169,7 +169,9 @@ describe('backfill-kit dataset', () => {
     symlinkSync(join('data', 'real.json'), join(src, 'a.ndjson'));
     const built = await cli(['dataset', 'build', join(dir, 'inner-link.tar.zst'), '--from', src, '--json']);
     expect(built.code, built.stderr).toBe(0);
-    expect(jsonOf(built).report.manifest.members.map((m: { name: string; records: number }) => [m.name, m.records])).toEqual([['a.ndjson', 1]]);
+    expect(jsonOf(built).report.manifest.members.map((m: { name: string; records: number }) => [m.name, m.records])).toEqual([
+      ['a.ndjson', 1],
+    ]);
   });
 
   it('verify: a wrong recorded SHA-256 exits 3 (CHECKSUM_MISMATCH); a corrupted tarball exits 5 (COMPRESSION_CORRUPT); no stack', async () => {
@@ -233,15 +235,7 @@ describe('backfill-kit dataset', () => {
     expect(same.code, same.stderr).toBe(0);
     // A member spelled as tar allows is the member (it used to be "the archive has no member ./linksets.ndjson").
     const dotted = await cli(
-      [
-        'dataset',
-        'import',
-        tarball,
-        '--table',
-        './linksets.ndjson=linksets_raw',
-        '--table',
-        'advisory_chunks.ndjson=advisory_chunks_raw',
-      ],
+      ['dataset', 'import', tarball, '--table', './linksets.ndjson=linksets_raw', '--table', 'advisory_chunks.ndjson=advisory_chunks_raw'],
       { env: { ...env(), DRY_RUN: '1' } },
     );
     expect(dotted.code, dotted.stderr).toBe(0);
