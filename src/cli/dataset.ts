@@ -89,7 +89,8 @@ const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
     type: 'string',
     value: '<member=table>',
     multiple: true,
-    description: 'Map another member to a table (repeatable); when given, replaces the two default mappings.',
+    description:
+      'Map another member to a table (repeatable; the member spelled as in the archive, ./a.ndjson being a.ndjson); when given, replaces the two default mappings.',
   },
   pg: pgFlag(DATASET_DB_VARS),
 };
