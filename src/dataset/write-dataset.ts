@@ -33,12 +33,12 @@ export interface MemberFile {
  * ready-made lines; or a file to copy as it is.
  *
  * A ready-made line (a string) is one record's NDJSON text, without its
- * newline, written as it is. So that the manifest counts what the reader
- * reads, it is checked for its shape only: it must hold no CR or LF, start
+ * newline, written as it is. So that the dataset holds one record for each
+ * given, it is checked for its shape only: it must hold no CR or LF, start
  * with `{` and end with `}` (spaces and tabs around them allowed), and hold
  * no half of a UTF-16 surrogate pair (UTF-8 cannot encode one). It is not
- * parsed, which would slow the writing of pre-serialised lines by about a
- * third: a line of that shape that is not valid JSON is written, and the
+ * parsed, which would slow the writing of pre-serialised lines by a third
+ * or more: a line of that shape that is not valid JSON is written, and the
  * reader refuses it (`JSON_MALFORMED`).
  */
 export type MemberSource = Iterable<object | string> | AsyncIterable<object | string> | MemberFile;
@@ -89,10 +89,12 @@ function isObjectShaped(line: string): boolean {
 }
 
 /**
- * A ready-made line, checked cheaply (see {@link MemberSource}): a line break
- * would make it two lines (two records, or a blank the reader skips), a blank
- * or non-object line would be a record the manifest counts and the reader
- * skips or refuses, and a lone surrogate would be written as U+FFFD.
+ * A ready-made line, checked cheaply (see {@link MemberSource}). Each refusal
+ * is a dataset other than the records given: a line break makes more than
+ * one line of it (the manifest, counting as the reader does, then holds more
+ * records than given), a blank line is no record to the reader, a line that
+ * is not an object one the reader refuses, and a lone surrogate is written
+ * as U+FFFD.
  */
 function readyLine(line: string, member: string, index: number): string {
   const refuse = (why: string): never => {
