@@ -4,12 +4,13 @@
  *
  * @module
  */
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, realpath, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { err, ok, type Result, type ResultAsync } from 'neverthrow';
-import { BackfillError } from '../errors.js';
+import { err, ok, Result, ResultAsync } from 'neverthrow';
+import { BackfillError, toBackfillError } from '../errors.js';
 import { readDataset, writeDataset, type Compression, type MemberSource } from '../dataset/index.js';
 import { parseManifest } from '../dataset/manifest.js';
+import { checkMemberName } from '../dataset/member-name.js';
 import {
   DEFAULT_ID_FIELD,
   DEFAULT_ON_INVALID,
@@ -24,6 +25,8 @@ import {
 import { generateAdvisoryChunks, generateLinksets } from '../testing/index.js';
 import { verifyDataset, type VerifyReport } from '../verify/index.js';
 import { findExpected } from '../verify/verify-dataset.js';
+import { notRegular } from '../verify/hash-file.js';
+import { resolveUnder } from '../verify/safe-path.js';
 import {
   booleanFlag,
   choiceFlag,
@@ -86,7 +89,8 @@ const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
     type: 'string',
     value: '<member=table>',
     multiple: true,
-    description: 'Map another member to a table (repeatable); when given, replaces the two default mappings.',
+    description:
+      'Map another member to a table (repeatable; the member spelled as in the archive, ./a.ndjson being a.ndjson); when given, replaces the two default mappings.',
   },
   pg: pgFlag(DATASET_DB_VARS),
 };
@@ -132,14 +136,17 @@ function tableMap(flags: FlagValues): Result<Readonly<Record<string, string>>, B
     const eq = entry.indexOf('=');
     if (eq <= 0 || eq === entry.length - 1)
       return err(new BackfillError('INVALID_ARGUMENT', `--table must look like member.ndjson=table, not ${JSON.stringify(entry)}.`));
-    const [member, table] = [entry.slice(0, eq), entry.slice(eq + 1)];
-    const earlier = out[member];
+    // Spelled as the reader names members (./a.ndjson is a.ndjson), so the same member given twice is caught too.
+    const member = Result.fromThrowable(checkMemberName, (e) => toBackfillError(e, 'INVALID_ARGUMENT'))(entry.slice(0, eq));
+    if (member.isErr()) return err(member.error);
+    const table = entry.slice(eq + 1);
+    const earlier = out[member.value];
     if (earlier !== undefined && earlier !== table) {
       return err(
-        new BackfillError('INVALID_ARGUMENT', `--table maps ${member} twice (to ${earlier} and to ${table}): give each member once.`),
+        new BackfillError('INVALID_ARGUMENT', `--table maps ${member.value} twice (to ${earlier} and to ${table}): give each member once.`),
       );
     }
-    out[member] = table;
+    out[member.value] = table;
   }
   return ok(out);
 }
@@ -197,6 +204,41 @@ function importLines(r: ImportReport, schema: string, failedRun = false): string
   return lines;
 }
 
+/**
+ * The `*.ndjson` files among `files` (the entries of `dir`) as members, by name. Only regular files are
+ * packed: a directory, FIFO (which would block the build forever) or device
+ * so named is refused, naming it, as is a symlink that leads out of `dir`
+ * (as `checksums verify` refuses one), so a build packs nothing from
+ * elsewhere.
+ */
+async function membersFrom(dir: string, files: readonly string[]): Promise<Record<string, MemberSource>> {
+  const realDir = await realpath(dir);
+  const members: Record<string, MemberSource> = {};
+  for (const name of files.filter((x) => x.endsWith('.ndjson')).sort()) {
+    const path = join(dir, name);
+    const resolved = await resolveUnder(realDir, Buffer.from(path, 'utf8'));
+    if ('error' in resolved) throw toBackfillError(resolved.error, 'IO_ERROR', { path });
+    const realPath = resolved.realPath.toString('utf8');
+    if (!resolved.inside) {
+      throw new BackfillError(
+        'INVALID_ARGUMENT',
+        `--from: ${path} leads out of ${dir} through a symlink (to ${realPath}); copy the file into ${dir} to pack it.`,
+        { context: { path } },
+      );
+    }
+    const kind = notRegular(await stat(realPath));
+    if (kind !== undefined) {
+      throw new BackfillError(
+        'IO_ERROR',
+        `--from: ${path} is ${kind}, not a regular file; only regular *.ndjson files are packed: move it out of ${dir} or rename it.`,
+        { context: { path } },
+      );
+    }
+    members[name] = { file: path };
+  }
+  return members;
+}
+
 const build: CommandSpec = {
   group: 'dataset',
   name: 'build',
@@ -238,7 +280,7 @@ const build: CommandSpec = {
     if (from !== undefined) {
       const dir = resolve(ctx.cwd, from);
       const files = yield* ioStep(`--from ${dir}`, readdir(dir));
-      for (const f of files.filter((x) => x.endsWith('.ndjson')).sort()) members[f] = { file: join(dir, f) };
+      Object.assign(members, yield* ResultAsync.fromPromise(membersFrom(dir, files), (e) => toBackfillError(e)));
       if (Object.keys(members).length === 0) return failed(new BackfillError('INVALID_ARGUMENT', `--from ${dir} holds no *.ndjson files.`));
     } else {
       const seed = (yield* intFlag(ctx.flags, 'seed', 0)) ?? 1;

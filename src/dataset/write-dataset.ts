@@ -28,7 +28,19 @@ export interface MemberFile {
   readonly file: string;
 }
 
-/** Records for one member: objects (serialised with `JSON.stringify`) or ready-made lines; or a file to copy as it is. */
+/**
+ * Records for one member: objects (serialised with `JSON.stringify`) or
+ * ready-made lines; or a file to copy as it is.
+ *
+ * A ready-made line (a string) is one record's NDJSON text, without its
+ * newline, written as it is. So that the dataset holds one record for each
+ * given, it is checked for its shape only: it must hold no CR or LF, start
+ * with `{` and end with `}` (spaces and tabs around them allowed), and hold
+ * no half of a UTF-16 surrogate pair (UTF-8 cannot encode one). It is not
+ * parsed, which would slow the writing of pre-serialised lines by a third
+ * or more: a line of that shape that is not valid JSON is written, and the
+ * reader refuses it (`JSON_MALFORMED`).
+ */
 export type MemberSource = Iterable<object | string> | AsyncIterable<object | string> | MemberFile;
 
 /** Options for {@link writeDataset}. */
@@ -62,14 +74,57 @@ export interface WrittenDataset {
 
 const LINE_FLUSH_BYTES = 256 * 1024;
 
+const SPACE = 0x20;
+const TAB = 0x09;
+/** A surrogate not in a pair (`String.prototype.isWellFormed` is ES2024, past this package's lib). */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/** Whether `line`, without the spaces and tabs around it, begins with `{` and ends with `}`. */
+function isObjectShaped(line: string): boolean {
+  let start = 0;
+  let end = line.length;
+  while (start < end && (line.charCodeAt(start) === SPACE || line.charCodeAt(start) === TAB)) start++;
+  while (end > start && (line.charCodeAt(end - 1) === SPACE || line.charCodeAt(end - 1) === TAB)) end--;
+  return end - start >= 2 && line[start] === '{' && line[end - 1] === '}';
+}
+
+/**
+ * A ready-made line, checked cheaply (see {@link MemberSource}). Each refusal
+ * is a dataset other than the records given: a line break makes more than
+ * one line of it (the manifest, counting as the reader does, then holds more
+ * records than given), a blank line is no record to the reader, a line that
+ * is not an object one the reader refuses, and a lone surrogate is written
+ * as U+FFFD.
+ */
+function readyLine(line: string, member: string, index: number): string {
+  const refuse = (why: string): never => {
+    throw new BackfillError('INVALID_ARGUMENT', `${member} record at index ${index}: ${why}`, { context: { member, index } });
+  };
+  if (line.includes('\n') || line.includes('\r')) {
+    refuse(
+      'the ready-made line holds a line break (LF or CR), which would make it more than one line; pass one line per record, or the object.',
+    );
+  }
+  if (!isObjectShaped(line)) {
+    refuse(`a ready-made line must be one JSON object ({…}) on one line; got ${JSON.stringify(line.slice(0, 40))}.`);
+  }
+  if (LONE_SURROGATE.test(line)) {
+    refuse(
+      'the ready-made line holds half of a UTF-16 surrogate pair, which UTF-8 cannot encode; fix the text, or pass the object (JSON.stringify escapes it).',
+    );
+  }
+  return line;
+}
+
 /**
  * One record's line (`index` counts from 0). A value `JSON.stringify` writes
  * as nothing (a function, a symbol, `undefined`) or cannot write (a BigInt, a
  * cycle), or writes as something other than an object, would be a line the
- * reader refuses: refused here, before the archive exists.
+ * reader refuses: refused here, before the archive exists. So is a
+ * ready-made line the reader would read otherwise ({@link readyLine}).
  */
 function recordLine(record: unknown, member: string, index: number): string {
-  if (typeof record === 'string') return record;
+  if (typeof record === 'string') return readyLine(record, member, index);
   let json: string | undefined;
   try {
     json = JSON.stringify(record) as string | undefined;
@@ -116,13 +171,22 @@ async function* recordChunks(
   if (pending.length > 0) yield Buffer.from(pending.join(''), 'utf8');
 }
 
-/** A file's bytes as they are, refused at the first one that is not UTF-8. */
+/**
+ * A file's bytes as they are, refused at the first one that is not UTF-8. A
+ * file that cannot be read (missing, a directory) is named in the error, not
+ * the tarball being written.
+ */
 async function* fileChunks(member: string, path: string, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
   const utf8 = new Utf8Check(path, member);
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
-    signal?.throwIfAborted();
-    utf8.push(chunk);
-    yield chunk;
+  const chunks = createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>;
+  try {
+    for await (const chunk of chunks) {
+      signal?.throwIfAborted();
+      utf8.push(chunk);
+      yield chunk;
+    }
+  } catch (error) {
+    throw toBackfillError(error, 'IO_ERROR', { path, member });
   }
   utf8.end();
 }
@@ -183,6 +247,29 @@ function defaultMtime(): number {
 }
 
 /**
+ * Refuses a source that is neither records nor a {@link MemberFile}. A path
+ * passed as a plain string type-checks (a string is an iterable of strings)
+ * but is surely meant as `{ file }`.
+ */
+function checkSource(raw: string, source: unknown): void {
+  const refuse = (what: string): never => {
+    throw new BackfillError(
+      'INVALID_ARGUMENT',
+      `member ${JSON.stringify(raw)}: ${what}; pass { file: path } to copy a file, or an iterable of records (objects or ready-made lines).`,
+      { context: { member: raw } },
+    );
+  };
+  if (typeof source === 'string') refuse(`got the string ${JSON.stringify(source.slice(0, 80))}`);
+  if (typeof source !== 'object' || source === null) refuse(`got ${source === null ? 'null' : typeof source}`);
+  const given = source as Record<string | symbol, unknown>;
+  if ('file' in given) {
+    if (typeof given.file !== 'string') refuse(`its file is ${typeof given.file}, not a path`);
+  } else if (typeof given[Symbol.iterator] !== 'function' && typeof given[Symbol.asyncIterator] !== 'function') {
+    refuse('got an object that is neither { file } nor iterable');
+  }
+}
+
+/**
  * The members by normalised name, in name order. Two names that normalise
  * alike (`./a.ndjson`, `a.ndjson`) would be one file to `tar -x` and a
  * duplicate to the reader, so they are refused, as is `manifest.json`.
@@ -191,6 +278,7 @@ function memberList(members: Readonly<Record<string, MemberSource>>): (readonly 
   const given = new Map<string, string>();
   for (const raw of Object.keys(members)) {
     const name = checkMemberName(raw);
+    checkSource(raw, members[raw]);
     if (name === MANIFEST_NAME) {
       throw new BackfillError('INVALID_ARGUMENT', 'manifest.json is written by writeDataset; do not pass it as a member.');
     }
@@ -299,11 +387,14 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * and the file appears atomically (rename) only when complete.
  *
  * Refused with `INVALID_ARGUMENT`: two names that are one member once
- * normalised (`./a.ndjson`, `a.ndjson`), a `manifest.json` member, and a
- * record `JSON.stringify` writes as nothing or as no object (the error names
- * the member and the record's index). A name ending in `/` is
- * `MEMBER_PATH_UNSAFE`, a {@link MemberFile} that is not UTF-8
- * `ENCODING_INVALID`.
+ * normalised (`./a.ndjson`, `a.ndjson`), a `manifest.json` member, a source
+ * that is neither records nor `{ file }` (a path passed as a plain string),
+ * a record `JSON.stringify` writes as nothing or as no object, and a
+ * ready-made line that is not one JSON object on one line (see
+ * {@link MemberSource}; the error names the member and the record's index).
+ * A name ending in `/` is `MEMBER_PATH_UNSAFE`, a {@link MemberFile} that
+ * is not UTF-8 `ENCODING_INVALID`, one that cannot be read `IO_ERROR`
+ * naming the file.
  *
  * @example
  * ```ts

@@ -19,8 +19,8 @@ export interface HashFileOptions {
   readonly onChunk?: ((chunk: Buffer) => void) | undefined;
 }
 
-/** What a file that is not a regular file is, in words, or `undefined` for a regular file. */
-function notRegular(stats: Stats): string | undefined {
+/** What a file that is not a regular file is, in words, or `undefined` for a regular file. @internal */
+export function notRegular(stats: Stats): string | undefined {
   if (stats.isFile()) return undefined;
   if (stats.isDirectory()) return 'a directory';
   if (stats.isFIFO()) return 'a named pipe (FIFO)';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
@@ -140,6 +140,40 @@ describe('backfill-kit dataset', () => {
     expect(existsSync(join(src, 'out'))).toBe(false);
   });
 
+  it('build --from packs regular files only, naming any other *.ndjson entry (a directory, a FIFO, a symlink out of the directory), and writes nothing', async () => {
+    const outside = join(dir, 'from-outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'secret.json'), '{"_id":"s"}\n');
+    for (const [name, make, code, says] of [
+      // It used to blame the output: "IO_ERROR: <out>.tar.zst: EISDIR: illegal operation on a directory, read".
+      ['sub.ndjson', (p: string) => mkdirSync(p), 8, 'is a directory, not a regular file'],
+      // It used to hang forever, waiting for a writer to open the FIFO.
+      ['f.ndjson', (p: string) => sh(`mkfifo '${p}'`), 8, 'is a named pipe (FIFO), not a regular file'],
+      // It used to pack the file the symlink leads to, from anywhere.
+      ['link.ndjson', (p: string) => symlinkSync(join(outside, 'secret.json'), p), 2, `leads out of`],
+    ] as const) {
+      const src = join(dir, `from-odd-${name}`);
+      mkdirSync(src);
+      writeFileSync(join(src, 'a.ndjson'), '{"_id":"a"}\n');
+      make(join(src, name));
+      const out = join(src, 'out', 'd.tar.zst');
+      const built = await cli(['dataset', 'build', out, '--from', src]);
+      expect(built.code, built.stderr).toBe(code);
+      expect(built.stderr).toContain(`${join(src, name)} ${says}`);
+      expect(existsSync(join(src, 'out'))).toBe(false);
+    }
+    // A symlink to a file inside the directory is packed, under its own name.
+    const src = join(dir, 'from-inner-link');
+    mkdirSync(join(src, 'data'), { recursive: true });
+    writeFileSync(join(src, 'data', 'real.json'), '{"_id":"a"}\n');
+    symlinkSync(join('data', 'real.json'), join(src, 'a.ndjson'));
+    const built = await cli(['dataset', 'build', join(dir, 'inner-link.tar.zst'), '--from', src, '--json']);
+    expect(built.code, built.stderr).toBe(0);
+    expect(jsonOf(built).report.manifest.members.map((m: { name: string; records: number }) => [m.name, m.records])).toEqual([
+      ['a.ndjson', 1],
+    ]);
+  });
+
   it('verify: a wrong recorded SHA-256 exits 3 (CHECKSUM_MISMATCH); a corrupted tarball exits 5 (COMPRESSION_CORRUPT); no stack', async () => {
     const wrong = await cli(['dataset', 'verify', tarball, '--expected-sha256', '0'.repeat(64)]);
     expect(wrong.code).toBe(3);
@@ -177,6 +211,8 @@ describe('backfill-kit dataset', () => {
     const before = await tableState('linksets_raw').catch(() => null);
     for (const [args, extraEnv, message] of [
       [['--table', 'linksets.ndjson=a', '--table', 'linksets.ndjson=b'], {}, /--table maps linksets\.ndjson twice \(to a and to b\)/],
+      // One member, spelled two ways (it used to be taken as two members).
+      [['--table', 'linksets.ndjson=a', '--table', './linksets.ndjson=b'], {}, /--table maps linksets\.ndjson twice \(to a and to b\)/],
       [
         ['--table', 'linksets.ndjson=a', '--linksets-table', 'b'],
         {},
@@ -197,6 +233,13 @@ describe('backfill-kit dataset', () => {
       },
     );
     expect(same.code, same.stderr).toBe(0);
+    // A member spelled as tar allows is the member (it used to be "the archive has no member ./linksets.ndjson").
+    const dotted = await cli(
+      ['dataset', 'import', tarball, '--table', './linksets.ndjson=linksets_raw', '--table', 'advisory_chunks.ndjson=advisory_chunks_raw'],
+      { env: { ...env(), DRY_RUN: '1' } },
+    );
+    expect(dotted.code, dotted.stderr).toBe(0);
+    expect(dotted.stdout).not.toContain('MISMATCH');
   });
 
   it('import loads the rows (psql agrees with the report) and exits 0', async () => {

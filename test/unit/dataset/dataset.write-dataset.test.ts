@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { readDataset, writeDataset } from '../../../src/dataset/index.js';
+import { readDataset, writeDataset, type MemberSource } from '../../../src/dataset/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
 import { run, sh, tempDir } from '../../support/tmp.js';
 
@@ -180,6 +180,69 @@ describe('writeDataset', () => {
       );
       expect(existsSync(join(dir, 'undef')), says).toBe(false);
     }
+  });
+
+  it('refuses a ready-made line the reader would read as another number of records, or refuse, naming member and index', async () => {
+    const cases: [string, string][] = [
+      // It used to write two lines and count 3 records for the 2 given.
+      ['{"_id":"b"}\n{"_id":"c"}', 'holds a line break'],
+      ['{"_id":"b"}\r{"_id":"c"}', 'holds a line break'],
+      ['{"_id":"b"}\n', 'holds a line break'],
+      // Blank lines used to vanish (the manifest then counted fewer records than given) ...
+      ['', 'must be one JSON object'],
+      [' \t ', 'must be one JSON object'],
+      // ... and lines that are not an object were written for the reader to refuse.
+      ['[1,2]', 'must be one JSON object'],
+      ['not json', 'must be one JSON object'],
+      ['{"_id":"b"', 'must be one JSON object'],
+      ['\uFEFF{"_id":"b"}', 'must be one JSON object'],
+      // It used to be written as U+FFFD, another record than the one given.
+      ['{"_id":"\uD800"}', 'half of a UTF-16 surrogate pair'],
+    ];
+    for (const [line, says] of cases) {
+      const file = join(dir, 'ready', 'r.tar.zst');
+      const r = await writeDataset(file, { members: { 'a.ndjson': [{ _id: 'a' }, line] } });
+      expect(r.isErr() && r.error.code, JSON.stringify(line)).toBe('INVALID_ARGUMENT');
+      expect(r.isErr() && r.error.message, JSON.stringify(line)).toContain(`a.ndjson record at index 1: `);
+      expect(r.isErr() && r.error.message, JSON.stringify(line)).toContain(says);
+      expect(r.isErr() && r.error.context, JSON.stringify(line)).toEqual({ member: 'a.ndjson', index: 1 });
+      expect(existsSync(join(dir, 'ready')), JSON.stringify(line)).toBe(false);
+    }
+    // Spaces and tabs around the object are JSON whitespace: written as given, and counted as the reader reads them.
+    const file = join(dir, 'ready-ok.tar.zst');
+    const lines = [' {"_id":"a"}\t', '{"_id":"b","s":"\uD83D\uDE80"}'];
+    const written = (await writeDataset(file, { members: { 'a.ndjson': lines } }))._unsafeUnwrap();
+    expect(written.manifest.members[0]?.records).toBe(2);
+    const ids: unknown[] = [];
+    for await (const m of readDataset(file)) if (m.name === 'a.ndjson') for await (const r of m.records()) ids.push(r.value._id);
+    expect(ids).toEqual(['a', 'b']);
+  });
+
+  it('refuses a source that is neither records nor { file } (a path given as a plain string), saying to pass { file }', async () => {
+    const src = join(dir, 'plain.ndjson');
+    writeFileSync(src, '{"_id":"a"}\n');
+    // TypeScript accepts a string here (it is an iterable of strings); it used to fail with IO_ERROR "Cannot use 'in' operator …".
+    for (const source of [src, null, 7, {}, { file: 7 }] as unknown as MemberSource[]) {
+      const r = await writeDataset(join(dir, 'plain.tar'), { members: { 'a.ndjson': source }, compression: 'none' });
+      expect(r.isErr() && r.error.code, String(source)).toBe('INVALID_ARGUMENT');
+      expect(r.isErr() && r.error.message, String(source)).toContain('pass { file: path } to copy a file, or an iterable of records');
+    }
+    expect(existsSync(join(dir, 'plain.tar'))).toBe(false);
+  });
+
+  it('names the { file } that cannot be read, not the tarball being written', async () => {
+    const file = join(dir, 'unreadable.tar.zst');
+    for (const [src, code] of [
+      [join(dir, 'no-such.ndjson'), 'ENOENT'],
+      [dir, 'EISDIR'],
+    ] as const) {
+      const r = await writeDataset(file, { members: { 'a.ndjson': { file: src } } });
+      // It used to say "<file>: EISDIR …", blaming the output.
+      expect(r.isErr() && r.error.code, code).toBe('IO_ERROR');
+      expect(r.isErr() && r.error.message.startsWith(`${src}: ${code}`), code).toBe(true);
+      expect(r.isErr() && r.error.context, code).toEqual({ path: src, member: 'a.ndjson' });
+    }
+    expect(existsSync(file)).toBe(false);
   });
 
   it('refuses a member name ending in "/", which GNU tar extracts as an empty directory', async () => {
