@@ -252,6 +252,13 @@ class DatasetReader implements Dataset {
  * archive (its first zero block, as GNU tar does); what follows is hashed
  * with the stored file but never decompressed.
  *
+ * What is read is what `tar -x` extracts: entries it would extract
+ * otherwise, or not at all, are refused. Two spellings of one name, a
+ * directory named like a file member and a file where another member needs
+ * a directory (`x` beside `x/a.ndjson`) are `MEMBER_DUPLICATE`; a directory
+ * header claiming data, which GNU tar reads as the entries that follow, is
+ * `MEMBER_TYPE_UNSUPPORTED`.
+ *
  * @example
  * ```ts
  * const ds = readDataset('out/linksets/linksets-stage-backfill.tar.zst');

@@ -308,6 +308,9 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * `MEMBER_PATH_UNSAFE`, a {@link MemberFile} that is not UTF-8
  * `ENCODING_INVALID`.
  *
+ * A member named like another's directory (`x` beside `x/a.ndjson`), which
+ * `tar -x` cannot extract both of, is `INVALID_ARGUMENT` too.
+ *
  * @example
  * ```ts
  * const written = await writeDataset('linksets-stage-backfill.tar.zst', {
