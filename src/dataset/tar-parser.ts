@@ -7,10 +7,10 @@ import { createHash, type Hash } from 'node:crypto';
  * it hashes and the bytes the caller is handed. It imports nothing but
  * `node:crypto`, so a worker thread can load it from the TypeScript sources.
  *
- * What it accepts: regular files (`0`, NUL, `7`), directories (`5`, reported by name; one
- * with a size is refused, as GNU tar reads what follows it as entries),
- * PAX headers (`x`, `g`) and GNU long names (`L`), in ustar, GNU, PAX and v7
- * headers. Everything else (links, devices, FIFOs, GNU `N`/`V`/`M`/`S`/`K`/`D`,
+ * What it accepts: regular files (`0`, NUL, `7`), directories (`5`, reported
+ * by name; one with a size is refused, as GNU tar reads what follows it as
+ * entries), PAX headers (`x`, `g`) and GNU long names (`L`), in ustar, GNU,
+ * PAX and v7 headers. Everything else (links, devices, FIFOs, GNU `N`/`V`/`M`/`S`/`K`/`D`,
  * vendor letters, PAX sparse keys) is refused. Like GNU tar it stops at the
  * first zero block: what follows the end of the archive is never read.
  */
