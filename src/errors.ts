@@ -40,14 +40,18 @@ export const ERROR_CODES = {
     summary: 'Decompressed output passed a configured limit (possible decompression bomb).',
     fix: 'Raise `maxDecompressedBytes` or `maxCompressionRatio` if the dataset really is that large or compresses that well.',
   },
-  MEMBER_DUPLICATE: { summary: 'Two archive members have the same name.', fix: 'Rebuild the tarball with unique member names.' },
+  MEMBER_DUPLICATE: {
+    summary:
+      'Two archive entries extract to one path: two members of one name, a directory named like a file member, or a file where another member needs a directory.',
+    fix: 'Rebuild the tarball with unique member names.',
+  },
   MEMBER_PATH_UNSAFE: {
     summary: "A member path is absolute or contains `..`, or a file member's name ends in `/` (tar makes a directory of it).",
     fix: 'Rebuild the tarball with relative member paths, files named without a trailing slash.',
   },
   MEMBER_TYPE_UNSUPPORTED: {
     summary:
-      'A tar header is of a type the reader does not support: a link, device or FIFO, a GNU N/V/M/S/K/D entry, a sparse file, a vendor type, or a file with data whose name ends in `/` (tar extracts an empty directory).',
+      'A tar header is of a type the reader does not support: a link, device or FIFO, a GNU N/V/M/S/K/D entry, a sparse file, a vendor type, a file with data whose name ends in `/` (tar extracts an empty directory), or a directory whose header claims data (GNU tar reads it as the entries that follow).',
     fix: 'Datasets hold regular files and directories only: rebuild the tarball with plain `tar --format=posix` or `writeDataset`.',
   },
   MANIFEST_MISSING: {

@@ -39,3 +39,46 @@ export function checkMemberName(raw: string, kind: 'file' | 'directory' = 'file'
   }
   return name;
 }
+
+/**
+ * The paths `tar -x` makes for an archive's entries, in archive order, to
+ * refuse entries it cannot extract as the reader reads them: two files of one
+ * name, a directory named like a file (tar replaces the file with an empty
+ * directory, or the directory with the file), and a file where another entry
+ * needs a directory (`x` beside `x/a.ndjson`: tar fails on the second).
+ */
+export class ExtractedPaths {
+  /** Normalised name → the file entry there, as written. */
+  readonly #files = new Map<string, string>();
+  /** Normalised name → the entry that makes it a directory (itself, or an entry under it), as written. */
+  readonly #directories = new Map<string, string>();
+
+  /**
+   * Records an entry by its normalised name (see {@link checkMemberName}) and
+   * the name as written; returns why it clashes with an entry recorded
+   * before, naming both, or undefined when it does not.
+   */
+  add(name: string, raw: string, kind: 'file' | 'directory'): string | undefined {
+    const segments = name === '' ? [] : name.split('/');
+    const parents = segments.slice(0, -1).map((_, i) => segments.slice(0, i + 1).join('/'));
+    for (const parent of parents) {
+      const file = this.#files.get(parent);
+      if (file !== undefined) return `${JSON.stringify(raw)} needs a directory ${parent}, where the file ${JSON.stringify(file)} is`;
+    }
+    const file = this.#files.get(name);
+    if (file !== undefined) {
+      return kind === 'file'
+        ? `${JSON.stringify(file)} and ${JSON.stringify(raw)} are the same member (${name})`
+        : `the directory ${JSON.stringify(raw)} has the name of the file ${JSON.stringify(file)}`;
+    }
+    const directory = this.#directories.get(name);
+    if (kind === 'file' && directory !== undefined) {
+      return `the file ${JSON.stringify(raw)} has the name of a directory (${name}, made by ${JSON.stringify(directory)})`;
+    }
+    if (kind === 'file') this.#files.set(name, raw);
+    for (const path of kind === 'file' ? parents : [...parents, name]) {
+      if (path !== '' && !this.#directories.has(path)) this.#directories.set(path, raw);
+    }
+    return undefined;
+  }
+}

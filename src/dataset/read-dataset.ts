@@ -7,7 +7,7 @@ import { ArchiveMember, type MemberData } from './dataset-member.js';
 import { openFile, openStream, type DecodedInput, type TarPiece } from './decoded-input.js';
 import { DEFAULT_MAX_COMPRESSION_RATIO, DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_LINE_BYTES, MANIFEST_NAME } from './defaults.js';
 import { parseManifest } from './manifest.js';
-import { checkMemberName } from './member-name.js';
+import { ExtractedPaths, checkMemberName } from './member-name.js';
 import type { TarEvent, TarProblem } from './tar-parser.js';
 import type { Dataset, DatasetManifest, DatasetMember, DatasetStats, MemberStats, ReadDatasetOptions } from './types.js';
 
@@ -176,7 +176,7 @@ class DatasetReader implements Dataset {
         : openStream(this.#input, this.#limits, hashMembers));
       if (aborted) throw aborted;
       const walk = new TarWalk(input);
-      const seen = new Set<string>();
+      const paths = new ExtractedPaths();
       const members: MemberStats[] = [];
       let manifestText: string | undefined;
       let tarBytes = 0;
@@ -186,20 +186,20 @@ class DatasetReader implements Dataset {
           tarBytes = event.offset;
           break;
         }
-        if (event.type === 'directory') {
-          checkMemberName(event.name, 'directory');
-          continue;
+        if (event.type !== 'member' && event.type !== 'directory') {
+          throw new BackfillError('TAR_CORRUPT', `the tar parser reported ${event.type} between members.`);
         }
-        if (event.type !== 'member') throw new BackfillError('TAR_CORRUPT', `the tar parser reported ${event.type} between members.`);
-        const name = checkMemberName(event.name);
-        if (seen.has(name)) {
+        const kind = event.type === 'member' ? 'file' : 'directory';
+        const name = checkMemberName(event.name, kind);
+        const clash = paths.add(name, event.name, kind);
+        if (clash !== undefined) {
           throw new BackfillError(
             'MEMBER_DUPLICATE',
-            `member ${JSON.stringify(name)} appears twice in the archive; rebuild it with unique names.`,
-            { context: { member: name } },
+            `${clash}: tar -x cannot extract both as they are read; rebuild the archive with each file once, and no file named like a directory.`,
+            { context: { member: name, offset: event.offset } },
           );
         }
-        seen.add(name);
+        if (event.type === 'directory') continue;
         const member = new ArchiveMember(name, event.size, walk.member(), this.#maxLineBytes);
         yield member;
         members.push(await member.finish());
@@ -251,6 +251,13 @@ class DatasetReader implements Dataset {
  * and hashes exactly the bytes it hands out. Reading stops at the end of the
  * archive (its first zero block, as GNU tar does); what follows is hashed
  * with the stored file but never decompressed.
+ *
+ * What is read is what `tar -x` extracts: entries it would extract
+ * otherwise, or not at all, are refused. Two spellings of one name, a
+ * directory named like a file member and a file where another member needs
+ * a directory (`x` beside `x/a.ndjson`) are `MEMBER_DUPLICATE`; a directory
+ * header claiming data, which GNU tar reads as the entries that follow, is
+ * `MEMBER_TYPE_UNSUPPORTED`.
  *
  * @example
  * ```ts

@@ -7,9 +7,10 @@ import { createHash, type Hash } from 'node:crypto';
  * it hashes and the bytes the caller is handed. It imports nothing but
  * `node:crypto`, so a worker thread can load it from the TypeScript sources.
  *
- * What it accepts: regular files (`0`, NUL, `7`), directories (`5`, skipped),
- * PAX headers (`x`, `g`) and GNU long names (`L`), in ustar, GNU, PAX and v7
- * headers. Everything else (links, devices, FIFOs, GNU `N`/`V`/`M`/`S`/`K`/`D`,
+ * What it accepts: regular files (`0`, NUL, `7`), directories (`5`, reported
+ * by name; one with a size is refused, as GNU tar reads what follows it as
+ * entries), PAX headers (`x`, `g`) and GNU long names (`L`), in ustar, GNU,
+ * PAX and v7 headers. Everything else (links, devices, FIFOs, GNU `N`/`V`/`M`/`S`/`K`/`D`,
  * vendor letters, PAX sparse keys) is refused. Like GNU tar it stops at the
  * first zero block: what follows the end of the archive is never read.
  */
@@ -62,7 +63,6 @@ interface Header {
 type State =
   | { readonly kind: 'header' }
   | { readonly kind: 'member'; remaining: number; readonly padding: number; readonly hash: Hash | null }
-  | { readonly kind: 'skip'; remaining: number; readonly padding: number }
   | {
       readonly kind: 'meta';
       remaining: number;
@@ -226,7 +226,7 @@ export class TarParser {
     }
   }
 
-  /** A member's, meta header's or skipped entry's data has all been read: its padding comes next. */
+  /** A member's or meta header's data has all been read: its padding comes next. */
   #onDataEnd(state: State, events: TarEvent[]): void {
     if (state.kind === 'member') events.push({ type: 'member-end', sha256: state.hash?.digest('hex') ?? null });
     else if (state.kind === 'meta') this.#onMeta(state.type, Buffer.concat(state.parts), state.offset);
@@ -267,20 +267,24 @@ export class TarParser {
     const size = pending?.size ?? header.size;
     const file = type === '0' || type === '\0' || type === '7';
     // GNU tar extracts a file entry whose name ends in "/" as a directory (old
-    // tars wrote directories so): an empty one is a directory here too; one
-    // with data is refused, as tar would drop the data the reader would hand out.
+    // tars wrote directories so): an empty one is a directory here too.
     const slashed = file && name.endsWith('/');
-    if (slashed && size > 0) {
+    // A directory has no data, so one whose header claims a size is refused:
+    // GNU tar ignores a directory's size and reads the bytes after its header
+    // as the next entries (and extracts them), and drops a slashed file's data.
+    if ((type === '5' || slashed) && size > 0) {
+      const what = slashed
+        ? 'a file whose name ends in "/", which tar extracts as an empty directory, dropping its data'
+        : `a directory whose header claims ${size} bytes of data, which GNU tar reads as the entries that follow`;
       this.#refuse(
         'MEMBER_TYPE_UNSUPPORTED',
-        `member ${JSON.stringify(name)} at tar byte ${offset} is a file whose name ends in "/", which tar extracts as an empty directory, dropping its data; rebuild the archive without the slash.`,
+        `member ${JSON.stringify(name)} at tar byte ${offset} is ${what}; rebuild the archive${slashed ? ' without the slash' : ''}.`,
         offset,
         name,
       );
     }
     if (type === '5' || slashed) {
       events.push({ type: 'directory', name, offset });
-      this.#begin({ kind: 'skip', remaining: size, padding: paddingOf(size) }, events);
     } else if (file) {
       events.push({ type: 'member', name, size, offset });
       this.#begin(

@@ -14,7 +14,7 @@ import { Utf8Check } from '../_internals/utf8-check.js';
 import { ZstdFrameCompress } from '../_internals/zstd-frame-compress.js';
 import { DEFAULT_GZIP_LEVEL, DEFAULT_MAX_LINE_BYTES, DEFAULT_ZSTD_LEVEL, MANIFEST_NAME } from './defaults.js';
 import { serializeManifest } from './manifest.js';
-import { checkMemberName } from './member-name.js';
+import { ExtractedPaths, checkMemberName } from './member-name.js';
 import type { Compression, DatasetManifest, ManifestMember } from './types.js';
 
 /**
@@ -272,21 +272,24 @@ function checkSource(raw: string, source: unknown): void {
 /**
  * The members by normalised name, in name order. Two names that normalise
  * alike (`./a.ndjson`, `a.ndjson`) would be one file to `tar -x` and a
- * duplicate to the reader, so they are refused, as is `manifest.json`.
+ * duplicate to the reader, and a member named like another's directory (`x`
+ * beside `x/a.ndjson`) would fail `tar -x` and the reader, so they are
+ * refused, as is `manifest.json`.
  */
 function memberList(members: Readonly<Record<string, MemberSource>>): (readonly [string, MemberSource])[] {
   const given = new Map<string, string>();
+  const paths = new ExtractedPaths();
   for (const raw of Object.keys(members)) {
     const name = checkMemberName(raw);
     checkSource(raw, members[raw]);
     if (name === MANIFEST_NAME) {
       throw new BackfillError('INVALID_ARGUMENT', 'manifest.json is written by writeDataset; do not pass it as a member.');
     }
-    const other = given.get(name);
-    if (other !== undefined) {
+    const clash = paths.add(name, raw, 'file');
+    if (clash !== undefined) {
       throw new BackfillError(
         'INVALID_ARGUMENT',
-        `members ${JSON.stringify(other)} and ${JSON.stringify(raw)} are the same member (${name}); pass it once.`,
+        `${clash}; tar -x cannot extract both: pass each member once, and none named like another's directory.`,
         { context: { member: name } },
       );
     }
@@ -395,6 +398,9 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * A name ending in `/` is `MEMBER_PATH_UNSAFE`, a {@link MemberFile} that
  * is not UTF-8 `ENCODING_INVALID`, one that cannot be read `IO_ERROR`
  * naming the file.
+ *
+ * A member named like another's directory (`x` beside `x/a.ndjson`), which
+ * `tar -x` cannot extract both of, is `INVALID_ARGUMENT` too.
  *
  * @example
  * ```ts

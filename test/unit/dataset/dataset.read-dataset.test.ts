@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { readDataset, writeDataset, type Dataset } from '../../../src/dataset/index.js';
 import { BackfillError } from '../../../src/errors.js';
 import { generateLinksets } from '../../../src/testing/index.js';
+import { verifyDataset } from '../../../src/verify/index.js';
 import { run, sh, tempDir } from '../../support/tmp.js';
 
 const dir = tempDir('bk-read-');
@@ -475,6 +476,72 @@ describe('readDataset refuses bad input with a coded error', () => {
     const e = await failure(readDataset(file));
     expect(e.code).toBe('MEMBER_DUPLICATE');
   });
+
+  it.each([
+    ['a directory entry "a.ndjson/"', 'd', 's,^d$,a.ndjson,'],
+    ['a directory entry "./a.ndjson/"', 'd', 's,^d$,./a.ndjson,'],
+    ['an empty file entry "a.ndjson/" (an old-style directory)', 'empty', 's,^empty$,a.ndjson/,'],
+  ])(
+    'a member a.ndjson followed by %s: GNU tar -x replaces the file with an empty directory, so verify refuses it',
+    async (label, entry, transform) => {
+      const d = join(dir, `dir-over-file-${label.length}`);
+      mkdirSync(join(d, 'd'), { recursive: true });
+      writeFileSync(join(d, 'empty'), '');
+      const file = join(d, 'dataset.tar');
+      (await writeDataset(file, { members: { 'a.ndjson': [{ _id: 'a' }] }, compression: 'none' }))._unsafeUnwrap();
+      sh(`tar -C '${d}' --no-recursion --transform '${transform}' -rf '${file}' ${entry}`);
+      // The oracle: tar -x exits 0 and leaves an empty directory where the member was.
+      const out = join(d, 'out');
+      expect(
+        sh(
+          `mkdir -p '${out}' && tar -C '${out}' -xf '${file}'; echo "rc=$?"; find '${out}/a.ndjson' | wc -l; test -d '${out}/a.ndjson' && echo dir`,
+        ),
+      ).toBe('rc=0\n1\ndir\n');
+      // It used to read a.ndjson's record and verify passed.
+      const e = await failure(readDataset(file));
+      expect([e.code, e.context.member]).toEqual(['MEMBER_DUPLICATE', 'a.ndjson']);
+      expect(e.message).toMatch(/^the directory ".*a\.ndjson\/?" has the name of the file "a\.ndjson"/);
+      const report = await verifyDataset(file);
+      expect(report.isErr() && report.error.code).toBe('MEMBER_DUPLICATE');
+    },
+  );
+
+  it('a directory entry before a file of its name, read the other way round, is refused too', async () => {
+    const d = memberDir('file-over-dir', { 'a.ndjson': lines(1) });
+    mkdirSync(join(d, 'd'), { recursive: true });
+    const file = join(dir, 'file-over-dir.tar');
+    sh(`tar -C '${d}' --no-recursion --transform 's,^d$,a.ndjson,' -cf '${file}' d && tar -C '${d}' -rf '${file}' a.ndjson`);
+    expect(run('tar', ['-tf', file])).toBe('a.ndjson/\na.ndjson\n');
+    const e = await failure(readDataset(file));
+    expect([e.code, e.context.member, e.context.offset]).toEqual(['MEMBER_DUPLICATE', 'a.ndjson', 512]);
+    expect(e.message).toContain('the file "a.ndjson" has the name of a directory (a.ndjson, made by "a.ndjson/")');
+  });
+
+  it.each([
+    ['x', 'x/a.ndjson', 'Not a directory'],
+    ['x/a.ndjson', 'x', 'File exists'],
+  ])(
+    'a member %j and then %j, a file where the other needs a directory: tar -x fails, so the reader refuses it',
+    async (first, second, why) => {
+      const d = join(dir, `file-as-parent-${first.length}`);
+      // Two trees, one with a file x and one with a file x/a.ndjson, packed into one archive.
+      mkdirSync(join(d, 'tree', 'x'), { recursive: true });
+      mkdirSync(join(d, 'files'), { recursive: true });
+      writeFileSync(join(d, 'tree', 'x', 'a.ndjson'), lines(1));
+      writeFileSync(join(d, 'files', 'x'), lines(1));
+      const from = (name: string): string => join(d, name === 'x' ? 'files' : 'tree');
+      const file = join(d, 'both.tar');
+      sh(`tar -C '${from(first)}' -cf '${file}' '${first}' && tar -C '${from(second)}' -rf '${file}' '${second}'`);
+      expect(run('tar', ['-tf', file])).toBe(`${first}\n${second}\n`);
+      // The oracle: GNU tar fails on the second entry.
+      const out = join(d, 'out');
+      expect(sh(`mkdir -p '${out}' && tar -C '${out}' -xf '${file}' 2>&1; echo "rc=$?"`)).toMatch(new RegExp(`${why}[\\s\\S]*rc=2\\n$`));
+      // It used to read both members.
+      const e = await failure(readDataset(file));
+      expect([e.code, e.context.member, e.context.offset]).toEqual(['MEMBER_DUPLICATE', second, 1024]);
+      expect(e.message).toMatch(/needs a directory x, where the file "x" is|has the name of a directory \(x, made by "x\/a\.ndjson"\)/);
+    },
+  );
 
   it.each(['../evil.ndjson', '/etc/passwd', 'a/../../b.ndjson', 'C:/win.ndjson'])('a hostile member path %j', async (name) => {
     const file = join(dir, `hostile-${Buffer.from(name).toString('hex')}.tar`);

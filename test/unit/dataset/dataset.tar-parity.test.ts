@@ -96,6 +96,16 @@ function gnuMembers(file: string): { name: string; sha256: string }[] {
   return listed.map((name) => ({ name, sha256: run('bash', ['-c', `tar -xOf '${file}' '${name}' | sha256sum`]).split(' ')[0]! }));
 }
 
+/** What GNU tar -x makes of `file`: its exit code, then the paths it leaves in name order (directories with a "/"). */
+function gnuExtracts(file: string): string {
+  const out = `${file}.out`;
+  return sh(
+    `rm -rf '${out}' && mkdir '${out}' && cd '${out}' && { tar -xf '${file}' 2>/dev/null; echo "rc=$?"; } && find . -mindepth 1 \\( -type d -printf '%P/\\n' -o -printf '%P\\n' \\) | LC_ALL=C sort`,
+  )
+    .trim()
+    .replaceAll('\n', ' ');
+}
+
 // The hostile corpus: raw headers written by our own Python helper (tarfile
 // for the PAX and GNU formats, hand-packed blocks for what tarfile won't write).
 const CORPUS_SCRIPT = String.raw`
@@ -161,6 +171,14 @@ cases = {
   'directory': entry(b'dir/', b'5') + entry(b'dir/a.ndjson', b'0', good) + END,
   'file-named-like-a-directory': entry(b'linksets.ndjson/', b'0', good) + END,
   'old-style-directory': entry(b'dir/', b'0') + entry(b'dir/a.ndjson', b'0', good) + END,
+  'sized-directory': block(b'd/', b'5', 1024) + entry(b'hidden.ndjson', b'0', hidden) + entry(b'a.ndjson', b'0', good) + END,
+  'pax-sized-directory': pax([(b'size', b'1024')]) + entry(b'd/', b'5') + entry(b'hidden.ndjson', b'0', hidden) + entry(b'a.ndjson', b'0', good) + END,
+  'directory-over-file': entry(b'a.ndjson', b'0', good) + entry(b'a.ndjson/', b'5') + END,
+  'dot-directory-over-file': entry(b'a.ndjson', b'0', good) + entry(b'./a.ndjson/', b'5') + END,
+  'file-over-directory': entry(b'a.ndjson/', b'5') + entry(b'a.ndjson', b'0', good) + END,
+  'file-as-parent': entry(b'x', b'0', good) + entry(b'x/a.ndjson', b'0', good) + END,
+  'parent-as-file': entry(b'x/a.ndjson', b'0', good) + entry(b'x', b'0', good) + END,
+  'file-as-parent-directory': entry(b'x', b'0', good) + entry(b'x/y/', b'5') + END,
   'truncated-data': entry(b'a.ndjson', b'0', good * 100)[:1024],
   'truncated-header': entry(b'a.ndjson', b'0', good)[:1024] + bytes(100),
 }
@@ -185,7 +203,7 @@ function buildCorpus(): string[] {
 }
 
 /** How each corpus archive must be read: its members, or the error code and the tar offset it names. */
-const EXPECTED: Record<string, { members: string[] } | { code: string; offset: number }> = {
+const EXPECTED: Record<string, { members: string[] } | { code: string; offset: number; gnu?: string }> = {
   'n-before-regular': { code: 'MEMBER_TYPE_UNSUPPORTED', offset: 0 },
   'volume-label': { code: 'MEMBER_TYPE_UNSUPPORTED', offset: 0 },
   multivolume: { code: 'MEMBER_TYPE_UNSUPPORTED', offset: 0 },
@@ -213,6 +231,17 @@ const EXPECTED: Record<string, { members: string[] } | { code: string; offset: n
   'file-named-like-a-directory': { code: 'MEMBER_TYPE_UNSUPPORTED', offset: 0 },
   // Empty, it is how old tars wrote a directory, and GNU tar makes one.
   'old-style-directory': { members: ['dir/a.ndjson'] },
+  // GNU tar ignores a directory's size and extracts what follows as entries (hidden.ndjson, which a reader skipping the "data" never sees).
+  'sized-directory': { code: 'MEMBER_TYPE_UNSUPPORTED', offset: 0, gnu: 'rc=0 a.ndjson d/ hidden.ndjson' },
+  'pax-sized-directory': { code: 'MEMBER_TYPE_UNSUPPORTED', offset: 1024, gnu: 'rc=0 a.ndjson d/ hidden.ndjson' },
+  // A directory named like a file member: tar -x replaces one with the other.
+  'directory-over-file': { code: 'MEMBER_DUPLICATE', offset: 1024, gnu: 'rc=0 a.ndjson/' },
+  'dot-directory-over-file': { code: 'MEMBER_DUPLICATE', offset: 1024, gnu: 'rc=0 a.ndjson/' },
+  'file-over-directory': { code: 'MEMBER_DUPLICATE', offset: 512, gnu: 'rc=0 a.ndjson' },
+  // A file where another entry needs a directory: tar -x fails.
+  'file-as-parent': { code: 'MEMBER_DUPLICATE', offset: 1024, gnu: 'rc=2 x' },
+  'parent-as-file': { code: 'MEMBER_DUPLICATE', offset: 1024, gnu: 'rc=2 x/ x/a.ndjson' },
+  'file-as-parent-directory': { code: 'MEMBER_DUPLICATE', offset: 1024, gnu: 'rc=2 x' },
   'truncated-data': { code: 'TAR_TRUNCATED', offset: 1024 },
   'truncated-header': { code: 'TAR_TRUNCATED', offset: 1124 },
   'tarfile-gnu-long': { members: [`${'d'.repeat(120)}/${'n'.repeat(110)}.ndjson`, 'short.ndjson'] },
@@ -229,7 +258,10 @@ describe('one tar parser: a path and a stream of the same bytes read the same', 
       // Odd stream pieces put chunk boundaries inside headers and PAX records.
       const got = await parity(file, [1, 511, 700, 3]);
       if ('code' in expected) {
-        expect({ name, code: got.error?.code, offset: got.error?.offset }).toEqual({ name, ...expected });
+        const { gnu, ...refused } = expected;
+        expect({ name, code: got.error?.code, offset: got.error?.offset }).toEqual({ name, ...refused });
+        // Why it is refused: what GNU tar -x makes of it.
+        if (gnu !== undefined) expect({ name, gnu: gnuExtracts(file) }).toEqual({ name, gnu });
         continue;
       }
       expect({ name, error: got.error }).toEqual({ name, error: undefined });

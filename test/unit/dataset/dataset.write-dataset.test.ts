@@ -160,6 +160,49 @@ describe('writeDataset', () => {
     expect(existsSync(join(dir, 'dup'))).toBe(false);
   });
 
+  it("refuses a member named like another member's directory (x beside x/a.ndjson), which tar -x cannot extract, writing nothing", async () => {
+    // The oracle: an archive holding a file x and a file x/a.ndjson, in either order, makes GNU tar -x fail.
+    const src = join(dir, 'parent-src');
+    mkdirSync(join(src, 'tree', 'x'), { recursive: true });
+    mkdirSync(join(src, 'files'), { recursive: true });
+    writeFileSync(join(src, 'tree', 'x', 'a.ndjson'), '{"_id":1}\n');
+    writeFileSync(join(src, 'files', 'x'), '{"_id":2}\n');
+    for (const [first, second] of [
+      ['files', 'tree'],
+      ['tree', 'files'],
+    ]) {
+      const archive = join(src, `${first}-${second}.tar`);
+      const out = join(src, `out-${first}`);
+      const entry = (tree: string): string => (tree === 'tree' ? 'x/a.ndjson' : 'x');
+      sh(
+        `tar -C '${join(src, first!)}' -cf '${archive}' ${entry(first!)} && tar -C '${join(src, second!)}' -rf '${archive}' ${entry(second!)}`,
+      );
+      expect(sh(`mkdir -p '${out}' && { tar -C '${out}' -xf '${archive}' 2>/dev/null; echo "rc=$?"; }`)).toBe('rc=2\n');
+    }
+    // It used to write both, an archive tar -x fails on and its own reader read.
+    const file = join(dir, 'parent', 'parent.tar.zst');
+    for (const names of [
+      ['x', 'x/a.ndjson'],
+      ['x/a.ndjson', 'x'],
+      ['./x', 'x//y/./a.ndjson'],
+      ['x/y', 'x/y/a.ndjson'],
+    ]) {
+      const r = await writeDataset(file, { members: Object.fromEntries(names.map((name) => [name, [{ _id: 1 }]])) });
+      expect(r.isErr() && r.error.code, names.join(' ')).toBe('INVALID_ARGUMENT');
+      expect(r.isErr() && r.error.message, names.join(' ')).toMatch(
+        /needs a directory x(\/y)?, where the file|has the name of a directory/,
+      );
+    }
+    expect(existsSync(join(dir, 'parent'))).toBe(false);
+    // Members that share a directory, or only a prefix of a name, are fine.
+    const fine = join(dir, 'siblings.tar');
+    const members = { 'x/a.ndjson': [{ _id: 1 }], 'x/b.ndjson': [{ _id: 2 }], 'x.ndjson': [{ _id: 3 }], 'xy/a.ndjson': [{ _id: 4 }] };
+    (await writeDataset(fine, { members, compression: 'none' }))._unsafeUnwrap();
+    const out = join(dir, 'siblings-out');
+    sh(`mkdir -p '${out}' && tar -C '${out}' -xf '${fine}'`);
+    expect(sh(`cd '${out}' && find . -type f | sort`)).toBe('./manifest.json\n./x.ndjson\n./x/a.ndjson\n./x/b.ndjson\n./xy/a.ndjson\n');
+  });
+
   it('refuses a record JSON.stringify writes as nothing, or as no object, naming it; a failed write leaves no directory behind', async () => {
     const cases: [unknown, string][] = [
       [{ toJSON: () => undefined }, 'as nothing'],
