@@ -16,6 +16,7 @@ import { DEFAULT_GZIP_LEVEL, DEFAULT_MAX_LINE_BYTES, DEFAULT_ZSTD_LEVEL, MANIFES
 import { serializeManifest } from './manifest.js';
 import { ExtractedPaths, checkMemberName } from './member-name.js';
 import type { Compression, DatasetManifest, ManifestMember } from './types.js';
+import { LONE_SURROGATE } from '../_internals/lone-surrogate.js';
 
 /**
  * A member copied byte for byte from a file. It must be UTF-8 (anything else
@@ -76,8 +77,6 @@ const LINE_FLUSH_BYTES = 256 * 1024;
 
 const SPACE = 0x20;
 const TAB = 0x09;
-/** A surrogate not in a pair (`String.prototype.isWellFormed` is ES2024, past this package's lib). */
-const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /** Whether `line`, without the spaces and tabs around it, begins with `{` and ends with `}`. */
 function isObjectShaped(line: string): boolean {

@@ -11,6 +11,7 @@ import { BackfillError } from '../errors.js';
 import { MAX_CLAIM_KEY_BYTES } from './defaults.js';
 import { isoTimestamp } from './normalizers/fields.js';
 import type { RawDocument, VexClaim, VexNormalizer } from './ports.js';
+import { LONE_SURROGATE } from '../_internals/lone-surrogate.js';
 
 /** What normalizing needs of a raw document. */
 export type NormalizableDocument = Pick<RawDocument, 'digest' | 'retrievedAt' | 'content'>;
@@ -94,8 +95,6 @@ const MAX_QUOTED_ID = 80;
 /** The claim fields the statements indexes hold, together at most {@link MAX_CLAIM_KEY_BYTES}. */
 const KEY_FIELDS = ['documentDigest', 'vulnerabilityId', 'productKey'] as const;
 
-/** A surrogate not in a pair (`String.prototype.isWellFormed` is ES2024, past this package's lib). */
-const LONE_SURROGATE = /\p{Surrogate}/u;
 const UNSTORABLE = /\u0000|\p{Surrogate}/gu;
 
 /**
