@@ -83,11 +83,21 @@ class TarWalk {
   }
 }
 
+/** Decode limits: each a number above 0. */
+const LIMIT_OPTIONS = ['maxDecompressedBytes', 'maxCompressionRatio', 'maxLineBytes'] as const;
+
 /** What is wrong with the options, if anything: an option of the wrong type would otherwise be read as its default. */
 function optionsProblem(options: ReadDatasetOptions): BackfillError | undefined {
   const { memberDigests } = options as { memberDigests?: unknown };
   if (memberDigests !== undefined && typeof memberDigests !== 'boolean') {
     return new BackfillError('INVALID_ARGUMENT', `memberDigests must be true or false; got ${shown(memberDigests)}.`);
+  }
+  // NaN compares false with everything: a limit of NaN would silently turn its guard off.
+  for (const key of LIMIT_OPTIONS) {
+    const value = (options as Record<string, unknown>)[key];
+    if (value !== undefined && !(typeof value === 'number' && value > 0)) {
+      return new BackfillError('INVALID_ARGUMENT', `${key} must be a number above 0 (Infinity for no limit); got ${shown(value)}.`);
+    }
   }
   return undefined;
 }

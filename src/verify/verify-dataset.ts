@@ -102,6 +102,11 @@ export interface VerifyDatasetOptions {
    */
   readonly maxDecompressedBytes?: number;
   /**
+   * Passed to the reader (decompression-bomb guard); `Infinity` turns the check off.
+   * @defaultValue `DEFAULT_MAX_COMPRESSION_RATIO` (200)
+   */
+  readonly maxCompressionRatio?: number;
+  /**
    * Passed to the reader.
    * @defaultValue `DEFAULT_MAX_LINE_BYTES` (64 MiB)
    */
@@ -306,6 +311,7 @@ export function verifyDataset(path: string, options: VerifyDatasetOptions = {}):
     const dataset = readDataset(path, {
       memberDigests: true,
       ...(options.maxDecompressedBytes === undefined ? {} : { maxDecompressedBytes: options.maxDecompressedBytes }),
+      ...(options.maxCompressionRatio === undefined ? {} : { maxCompressionRatio: options.maxCompressionRatio }),
       ...(options.maxLineBytes === undefined ? {} : { maxLineBytes: options.maxLineBytes }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
