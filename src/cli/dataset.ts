@@ -25,7 +25,7 @@ import {
 import { generateAdvisoryChunks, generateLinksets } from '../testing/index.js';
 import { verifyDataset, type VerifyReport } from '../verify/index.js';
 import { findExpected } from '../verify/verify-dataset.js';
-import { notRegular } from '../verify/hash-file.js';
+import { notRegular } from '../_internals/file-kind.js';
 import { resolveUnder } from '../verify/safe-path.js';
 import {
   booleanFlag,
@@ -158,6 +158,8 @@ function tableMap(flags: FlagValues): Result<Readonly<Record<string, string>>, B
  */
 async function manifestTotal(path: string, members: readonly string[]): Promise<number | undefined> {
   try {
+    // A pipe can be read once: by the import.
+    if (!(await stat(path)).isFile()) return undefined;
     for await (const member of readDataset(path)) {
       if (member.name !== 'manifest.json') return undefined;
       const parts: Buffer[] = [];

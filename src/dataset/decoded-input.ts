@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { close, constants, fstat, open, read } from 'node:fs';
+import { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { exceededLimit, type DecodeLimits } from '../_internals/decode-limits.js';
@@ -14,6 +16,7 @@ import {
   sniff,
 } from '../_internals/decompress.js';
 import { deferred } from '../_internals/deferred.js';
+import { notRegular } from '../_internals/file-kind.js';
 import { workerModuleUrl } from '../_internals/worker-url.js';
 import type { DecodeFailure, DecodeThreadData, FromDecodeThread, StoredDigest } from './decode-messages.js';
 import { TarParser, type TarEvent } from './tar-parser.js';
@@ -39,6 +42,11 @@ export interface DecodedInput {
   /** Stops reading (if still reading) and releases the input. */
   close(): void;
 }
+
+const openFd = promisify(open);
+const fstatFd = promisify(fstat);
+const readFd = promisify(read);
+const closeFd = promisify(close);
 
 /** Compressed bytes per file read: small reads keep decoded pieces coming steadily. */
 const READ_BYTES = 128 * 1024;
@@ -115,11 +123,25 @@ export async function openFile(path: string, limits: DecodeLimits, hashMembers: 
   const head = Buffer.alloc(SNIFF_BYTES);
   let length: number;
   try {
-    const handle = await open(path, 'r');
+    // Without blocking: a FIFO opens at once whether or not anyone writes to it yet.
+    const fd = await openFd(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    let piped = false;
     try {
-      ({ bytesRead: length } = await handle.read(head, 0, SNIFF_BYTES, 0));
+      const stats = await fstatFd(fd);
+      // A pipe (`<(curl …)`, a FIFO, /dev/stdin) can be read once, from where it is: as a stream, on this thread.
+      if (stats.isFIFO()) {
+        piped = true;
+        return await openStream(new Socket({ fd, readable: true, writable: false }), limits, hashMembers);
+      }
+      const kind = notRegular(stats);
+      if (kind !== undefined) {
+        throw new BackfillError('IO_ERROR', `${path} is ${kind}, not a regular file or a pipe; pass a dataset tarball.`, {
+          context: { path },
+        });
+      }
+      ({ bytesRead: length } = await readFd(fd, head, 0, SNIFF_BYTES, 0));
     } finally {
-      await handle.close();
+      if (!piped) await closeFd(fd);
     }
   } catch (e) {
     throw toBackfillError(e, 'IO_ERROR', { path });

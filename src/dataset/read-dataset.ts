@@ -83,11 +83,21 @@ class TarWalk {
   }
 }
 
+/** Decode limits: each a number above 0. */
+const LIMIT_OPTIONS = ['maxDecompressedBytes', 'maxCompressionRatio', 'maxLineBytes'] as const;
+
 /** What is wrong with the options, if anything: an option of the wrong type would otherwise be read as its default. */
 function optionsProblem(options: ReadDatasetOptions): BackfillError | undefined {
   const { memberDigests } = options as { memberDigests?: unknown };
   if (memberDigests !== undefined && typeof memberDigests !== 'boolean') {
     return new BackfillError('INVALID_ARGUMENT', `memberDigests must be true or false; got ${shown(memberDigests)}.`);
+  }
+  // NaN compares false with everything: a limit of NaN would silently turn its guard off.
+  for (const key of LIMIT_OPTIONS) {
+    const value = (options as Record<string, unknown>)[key];
+    if (value !== undefined && !(typeof value === 'number' && value > 0)) {
+      return new BackfillError('INVALID_ARGUMENT', `${key} must be a number above 0 (Infinity for no limit); got ${shown(value)}.`);
+    }
   }
   return undefined;
 }
@@ -239,7 +249,9 @@ class DatasetReader implements Dataset {
 
 /**
  * Opens a dataset tarball (`.tar.zst`, `.tar.gz` or plain `.tar`, detected
- * from magic bytes) for streaming. Nothing is extracted to disk and no member
+ * from magic bytes) for streaming. A path may name a regular file or a pipe
+ * (`<(curl …)`, a FIFO, `/dev/stdin`), which is read as a stream; anything
+ * else (a directory, a device) is `IO_ERROR`. Nothing is extracted to disk and no member
  * is held in memory. One pass computes the SHA-256 of the stored file and of
  * every member, plus byte and record counts ({@link Dataset.stats}).
  * `memberDigests: false` leaves out the members' digests, for faster raw

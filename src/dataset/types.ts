@@ -148,6 +148,9 @@ export interface ReadDatasetOptions {
   readonly maxCompressionRatio?: number;
   /**
    * Longest NDJSON line accepted, in bytes.
+   *
+   * Each of the three limits must be a number above 0 (`Infinity` for no
+   * limit): anything else, `NaN` included, is `INVALID_ARGUMENT`.
    * @defaultValue `DEFAULT_MAX_LINE_BYTES` (64 MiB)
    */
   readonly maxLineBytes?: number;

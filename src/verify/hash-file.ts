@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
+import { constants } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
+import { notRegular } from '../_internals/file-kind.js';
 import { DEFAULT_HASH_CHUNK_BYTES } from './defaults.js';
 
 /** What hashing one file measured. */
@@ -17,17 +18,6 @@ export interface HashFileOptions {
   readonly chunkBytes?: number | undefined;
   /** Called with every chunk hashed (to feed a second consumer from the same read); the buffer is reused after the call returns. */
   readonly onChunk?: ((chunk: Buffer) => void) | undefined;
-}
-
-/** What a file that is not a regular file is, in words, or `undefined` for a regular file. @internal */
-export function notRegular(stats: Stats): string | undefined {
-  if (stats.isFile()) return undefined;
-  if (stats.isDirectory()) return 'a directory';
-  if (stats.isFIFO()) return 'a named pipe (FIFO)';
-  if (stats.isSocket()) return 'a socket';
-  if (stats.isCharacterDevice()) return 'a character device';
-  if (stats.isBlockDevice()) return 'a block device';
-  return 'not a regular file';
 }
 
 function refuse(path: string | Buffer, what: string): BackfillError {

@@ -5,7 +5,7 @@ import { isSha256Hex } from '../_internals/sha256-hex.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { MANIFEST_NAME, readDataset } from '../dataset/index.js';
 import type { Compression, DatasetManifest, DatasetStats, ManifestMember, MemberStats } from '../dataset/index.js';
-import { parseChecksums } from './checksums-file.js';
+import { parseChecksums, type ChecksumLine } from './checksums-file.js';
 import { SHA256SUMS_FILE_NAME } from './defaults.js';
 import { readWholeFile } from './read-whole-file.js';
 
@@ -102,6 +102,11 @@ export interface VerifyDatasetOptions {
    */
   readonly maxDecompressedBytes?: number;
   /**
+   * Passed to the reader (decompression-bomb guard); `Infinity` turns the check off.
+   * @defaultValue `DEFAULT_MAX_COMPRESSION_RATIO` (200)
+   */
+  readonly maxCompressionRatio?: number;
+  /**
    * Passed to the reader.
    * @defaultValue `DEFAULT_MAX_LINE_BYTES` (64 MiB)
    */
@@ -148,21 +153,44 @@ async function expectedFrom(path: string, options: VerifyDatasetOptions): Promis
     if (isSha256Hex(bare)) return { sha256: bare.toLowerCase(), from: 'sha256-file', file: sidecar };
     const { entries } = parseChecksums(sidecarText);
     // `sha256sum dir/x.tar.zst > x.tar.zst.sha256` records the path it was given: match the base name.
-    const entry = entries.length === 1 ? entries[0] : entries.find((e) => basename(e.path) === name);
-    if (entry === undefined) {
+    const sha256 =
+      entries.length === 1
+        ? entries[0]!.sha256
+        : agreedDigest(
+            entries.filter((e) => basename(e.path) === name),
+            sidecar,
+            name,
+          );
+    if (sha256 === undefined) {
       throw new BackfillError(
         'CHECKSUM_LINE_MALFORMED',
         `${sidecar} holds no SHA-256 for ${name}; write it with sha256sum or pass expectedSha256.`,
         { context: { path: sidecar } },
       );
     }
-    return { sha256: entry.sha256, from: 'sha256-file', file: sidecar };
+    return { sha256, from: 'sha256-file', file: sidecar };
   }
   const sums = join(dirname(path), SHA256SUMS_FILE_NAME);
   const sumsText = await readIfExists(sums, options.signal);
   if (sumsText === undefined) return undefined;
-  const entry = parseChecksums(sumsText).entries.find((e) => e.path.replace(/^(\.\/)+/, '') === name);
-  return entry === undefined ? undefined : { sha256: entry.sha256, from: 'SHA256SUMS', file: sums };
+  const entries = parseChecksums(sumsText).entries.filter((e) => e.path.replace(/^(\.\/)+/, '') === name);
+  const sha256 = agreedDigest(entries, sums, name);
+  return sha256 === undefined ? undefined : { sha256, from: 'SHA256SUMS', file: sums };
+}
+
+/**
+ * The digest the lines naming the tarball give, if any. Lines that disagree
+ * are refused: `sha256sum --check` fails one of them whichever comes first,
+ * so taking the first would pass a file that the sums file also fails.
+ */
+function agreedDigest(entries: readonly ChecksumLine[], file: string, name: string): string | undefined {
+  const [first] = entries;
+  if (first === undefined || entries.every((e) => e.sha256 === first.sha256)) return first?.sha256;
+  throw new BackfillError(
+    'CHECKSUM_LINE_MALFORMED',
+    `${file} lists ${name} ${entries.length} times with different digests (lines ${entries.map((e) => e.line).join(' and ')}); remove the stale line.`,
+    { context: { path: file } },
+  );
 }
 
 function compareMember(expected: ManifestMember, actual: MemberStats<string> | undefined): MemberVerification {
@@ -282,7 +310,8 @@ function buildReport(
  * `report.ok`, and `report.problems` for the coded reasons. `Err` when it
  * could not be read (missing file, corrupt or truncated compression or tar,
  * unsafe member names, aborted), or when a sibling `.sha256` file names no
- * hash for it.
+ * hash for it, or it or `SHA256SUMS` names the tarball twice with different
+ * digests (`CHECKSUM_LINE_MALFORMED`).
  *
  * @example
  * ```ts
@@ -306,6 +335,7 @@ export function verifyDataset(path: string, options: VerifyDatasetOptions = {}):
     const dataset = readDataset(path, {
       memberDigests: true,
       ...(options.maxDecompressedBytes === undefined ? {} : { maxDecompressedBytes: options.maxDecompressedBytes }),
+      ...(options.maxCompressionRatio === undefined ? {} : { maxCompressionRatio: options.maxCompressionRatio }),
       ...(options.maxLineBytes === undefined ? {} : { maxLineBytes: options.maxLineBytes }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });

@@ -1,0 +1,58 @@
+/**
+ * A sums file that names the tarball twice, with two different digests
+ * (a stale line left above a fresh one by `sha256sum x >> SHA256SUMS`, or a
+ * forged line added below a genuine one): `sha256sum --check` fails it,
+ * whichever line comes first. verifyDataset used the first line only.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { writeDataset } from '../../../src/dataset/index.js';
+import { verifyDataset } from '../../../src/verify/index.js';
+import { needTools, tempDir } from '../../support/tmp.js';
+
+const tools = needTools('sha256sum');
+const dir = tempDir('bk-verify-sums-');
+const other = 'f'.repeat(64);
+
+async function tarball(name: string): Promise<{ dir: string; sha256: string }> {
+  const d = join(dir, name);
+  mkdirSync(d);
+  const written = await writeDataset(join(d, 'ds.tar.zst'), { members: { 'a.ndjson': [{ _id: '1' }] } });
+  return { dir: d, sha256: written._unsafeUnwrap().sha256 };
+}
+
+describe.skipIf(tools.missing)('verifyDataset: a sums file naming the tarball twice', () => {
+  for (const [label, order] of [
+    ['the genuine line first', (good: string) => [good, other]],
+    ['the other line first', (good: string) => [other, good]],
+  ] as const) {
+    it(tools.title(`SHA256SUMS with ${label} is refused, as sha256sum --check fails it`), async () => {
+      const { dir: d, sha256 } = await tarball(`sums-${label.split(' ')[1]}`);
+      const lines = order(sha256).map((digest) => `${digest}  ds.tar.zst\n`);
+      writeFileSync(join(d, 'SHA256SUMS'), lines.join(''));
+      expect(spawnSync('sha256sum', ['--check', 'SHA256SUMS'], { cwd: d }).status).not.toBe(0);
+      const r = await verifyDataset(join(d, 'ds.tar.zst'));
+      expect(r.isErr()).toBe(true);
+      expect(r._unsafeUnwrapErr().code).toBe('CHECKSUM_LINE_MALFORMED');
+      expect(r._unsafeUnwrapErr().message).toMatch(/SHA256SUMS lists ds\.tar\.zst 2 times with different digests \(lines 1 and 2\)/);
+      // The same digest twice is no conflict (sha256sum --check passes it).
+      writeFileSync(join(d, 'SHA256SUMS'), `${sha256}  ds.tar.zst\n${sha256}  ./ds.tar.zst\n`);
+      execFileSync('sha256sum', ['--check', 'SHA256SUMS'], { cwd: d });
+      expect((await verifyDataset(join(d, 'ds.tar.zst')))._unsafeUnwrap().archive).toMatchObject({
+        verdict: 'ok',
+        expectedFrom: 'SHA256SUMS',
+      });
+    });
+  }
+
+  it(tools.title('a .sha256 file naming the tarball twice with different digests is refused'), async () => {
+    const { dir: d, sha256 } = await tarball('sidecar');
+    writeFileSync(join(d, 'ds.tar.zst.sha256'), `${sha256}  ds.tar.zst\n${other}  ./ds.tar.zst\n`);
+    expect(spawnSync('sha256sum', ['--check', 'ds.tar.zst.sha256'], { cwd: d }).status).not.toBe(0);
+    const r = await verifyDataset(join(d, 'ds.tar.zst'));
+    expect(r.isErr() && r.error.code).toBe('CHECKSUM_LINE_MALFORMED');
+    rmSync(join(d, 'ds.tar.zst.sha256'));
+  });
+});
