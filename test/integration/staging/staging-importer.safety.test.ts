@@ -402,6 +402,52 @@ describe('table shape', () => {
     expect(await settings()).toEqual(before);
   });
 
+  it("truncate keeps what the table's primary key carries: its comments, storage options, REPLICA IDENTITY USING INDEX and CLUSTER mark", async () => {
+    const s = 's_shape_pk_extras';
+    await db.query(
+      `CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text CONSTRAINT linksets_key PRIMARY KEY WITH (fillfactor = 70), raw jsonb NOT NULL)`,
+    );
+    await db.query(`COMMENT ON CONSTRAINT linksets_key ON ${s}.linksets_raw IS 'ids as the feed spells them'`);
+    await db.query(`COMMENT ON INDEX ${s}.linksets_key IS 'looked up by the scanner'`);
+    await db.query(`ALTER TABLE ${s}.linksets_raw REPLICA IDENTITY USING INDEX linksets_key, CLUSTER ON linksets_key`);
+    const key = () =>
+      db.query(
+        `SELECT k.conname, obj_description(k.oid, 'pg_constraint') AS "keyComment", obj_description(i.indexrelid, 'pg_class') AS "indexComment",
+                x.reloptions, i.indisreplident, i.indisclustered
+           FROM pg_constraint k JOIN pg_index i ON i.indexrelid = k.conindid JOIN pg_class x ON x.oid = i.indexrelid
+          WHERE k.conrelid = '${s}.linksets_raw'::regclass AND k.contype = 'p'`,
+      );
+    const before = await key();
+    expect(before).toEqual([
+      {
+        conname: 'linksets_key',
+        keyComment: 'ids as the feed spells them',
+        indexComment: 'looked up by the scanner',
+        reloptions: ['fillfactor=70'],
+        indisreplident: true,
+        indisclustered: true,
+      },
+    ]);
+    expect((await importer(s).import(good))._unsafeUnwrap().tables[0]?.loaded).toBe(340);
+    expect(await key()).toEqual(before);
+    expect((await importer(s).rollback()).isOk()).toBe(true);
+    expect(await key()).toEqual(before);
+  });
+
+  it('truncate loads a table that is a partition, whose primary key comes from its parent', async () => {
+    const s = 's_shape_partition';
+    await db.query(
+      `CREATE SCHEMA ${s}; CREATE TABLE ${s}.feed (id text PRIMARY KEY, raw jsonb NOT NULL) PARTITION BY LIST (id);
+       CREATE TABLE ${s}.linksets_raw PARTITION OF ${s}.feed DEFAULT; INSERT INTO ${s}.feed VALUES ('old', '{}')`,
+    );
+    const report = (await importer(s).import(good))._unsafeUnwrap();
+    expect(report.tables[0]?.loaded).toBe(340);
+    expect(await count(`${s}.feed`)).toBe(340);
+    expect(await db.query(`SELECT count(*)::int AS n FROM pg_inherits WHERE inhrelid = '${s}.linksets_raw_pkey'::regclass`)).toEqual([
+      { n: 1 },
+    ]);
+  });
+
   it('swap refuses an id or raw column whose collation or default the swapped-in table would not have; truncate keeps them', async () => {
     const s = 's_shape_columns';
     await db.query(
