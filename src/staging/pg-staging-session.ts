@@ -40,6 +40,7 @@ import {
   dropConstraint,
   dropTable,
   lockTables,
+  NO_IDLE_TIMEOUT,
   primaryKeyOf,
   query,
   ROLLBACK,
@@ -189,6 +190,7 @@ export class PgStagingSession implements StagingSession {
     // fresh tables that loader connections commit.
     await this.#q(BEGIN_READ_COMMITTED);
     await this.#q(setLockTimeout(this.#lockTimeoutMs));
+    await this.#q(NO_IDLE_TIMEOUT);
     await checkNameCase(this.#client, live);
     await checkTableShapes(this.#client, live, strategy);
     const fresh = (i: number, schema: string): QualifiedName => {

@@ -38,6 +38,13 @@ export function setLockTimeout(ms: number): Statement {
   return plain(`SET LOCAL lock_timeout = ${ms}`);
 }
 
+/**
+ * An import's session idles in its transaction while loader connections
+ * fill the fresh tables (or while the reader skips a member no table takes):
+ * a server's `idle_in_transaction_session_timeout` must not end it.
+ */
+export const NO_IDLE_TIMEOUT: Statement = plain('SET LOCAL idle_in_transaction_session_timeout = 0');
+
 // Emptying and locking live tables
 
 export function lockTables(tables: readonly string[]): Statement {

@@ -718,6 +718,31 @@ describe('swap loads tables side by side, still all or nothing', () => {
     }
   }, 60_000);
 
+  it("a load that outlasts the server's idle_in_transaction_session_timeout still swaps: the session waiting for its loaders is not ended", async () => {
+    const s = 's_parallel_idle';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    const url = new URL(db.url);
+    url.searchParams.set('options', '-c idle_in_transaction_session_timeout=500');
+    const target = new PgStagingTarget({ pg: url.toString(), schema: s, tables: ['linksets_raw'] });
+    const session = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['linksets_raw'] }))._unsafeUnwrap();
+    try {
+      async function* slow(): AsyncGenerator<StagingRow[]> {
+        for (let i = 0; i < 3; i++) {
+          await new Promise((r) => setTimeout(r, 600));
+          yield [{ id: `new-${i}`, raw: `{"_id":"new-${i}"}` }];
+        }
+      }
+      expect((await session.load('linksets_raw', slow()))._unsafeUnwrap()).toBe(3);
+      expect((await session.count('linksets_raw'))._unsafeUnwrap()).toBe(3);
+      expect((await session.commit()).isOk()).toBe(true);
+    } finally {
+      await session.abort();
+      await target.close();
+    }
+    expect(await count(`${s}.linksets_raw`)).toBe(3);
+    expect(await leftovers(s)).toEqual([]);
+  });
+
   it('a failure in one member’s load leaves every table’s old contents and no fresh table behind', async () => {
     const s = 's_parallel_fail';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
