@@ -468,6 +468,31 @@ describe('table shape', () => {
     expect(await columns()).toEqual(before);
   });
 
+  it('refuses a partitioned table or a view for both strategies and rollback(), saying what it is, and leaves its rows', async () => {
+    const s = 's_shape_kind';
+    await db.query(
+      `CREATE SCHEMA ${s}; CREATE TABLE ${s}.feed (id text PRIMARY KEY, raw jsonb NOT NULL);
+       CREATE TABLE ${s}.linksets_raw (id text PRIMARY KEY, raw jsonb NOT NULL) PARTITION BY LIST (id);
+       CREATE TABLE ${s}.linksets_rest PARTITION OF ${s}.linksets_raw DEFAULT;
+       CREATE VIEW ${s}.advisory_chunks_raw AS SELECT * FROM ${s}.feed;
+       INSERT INTO ${s}.linksets_raw VALUES ('kept', '{}'); INSERT INTO ${s}.feed VALUES ('kept', '{}')`,
+    );
+    const kinds = { linksets_raw: 'a partitioned table', advisory_chunks_raw: 'a view' };
+    for (const [table, kind] of Object.entries(kinds)) {
+      const one = new StagingImporter({ pg: db.pool, schema: s, tables: { 'x.ndjson': table } });
+      const errors = [
+        (await one.import(good, { strategy: 'truncate' }))._unsafeUnwrapErr(),
+        (await one.import(good, { strategy: 'swap' }))._unsafeUnwrapErr(),
+        (await one.rollback())._unsafeUnwrapErr(),
+      ];
+      for (const e of errors) {
+        expect([e.code, e.message], table).toEqual(['TABLE_SHAPE_MISMATCH', expect.stringContaining(`it is ${kind}, not a plain table`)]);
+        expect(e.message).toContain('Configure a plain table instead (for a partitioned table, one of its partitions).');
+      }
+    }
+    expect([await count(`${s}.linksets_raw`), await count(`${s}.feed`)]).toEqual([1, 1]);
+  });
+
   it('refuses a table other tables inherit from, for both strategies and rollback(), leaving them alone', async () => {
     const s = 's_shape_inherit';
     expect((await importer(s).import(good)).isOk()).toBe(true);
