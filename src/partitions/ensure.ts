@@ -31,14 +31,24 @@ const RELKIND_NAMES: Readonly<Record<string, string>> = {
   f: 'a foreign table',
 };
 
-/** Which slots of the window (and, with `fillGaps`, of gaps between managed partitions) need creating. */
+/** A slot of the window that a partition of another shape partly covers: it cannot be created. */
+interface BlockedSlot {
+  readonly slot: PartitionSlot;
+  readonly overlap: PartitionInfo;
+}
+
+/**
+ * Which slots of the window (and, with `fillGaps`, of gaps between managed
+ * partitions) need creating, and which of the window a foreign partition
+ * partly overlaps.
+ */
 function planEnsure(
   ctx: ManagerContext,
   snap: Snapshot,
   first: Date,
   last: Date,
   fillGaps: boolean,
-): { todo: PartitionSlot[]; existing: EnsureReport['existing'] } {
+): { todo: PartitionSlot[]; existing: EnsureReport['existing']; blocked: BlockedSlot[] } {
   let lo = first.getTime();
   let hi = last.getTime();
   // Only managed partitions (always finite) widen the walk.
@@ -49,6 +59,7 @@ function planEnsure(
   }
   const todo: PartitionSlot[] = [];
   const existing: (PartitionSlot & { coveredBy: string })[] = [];
+  const blocked: BlockedSlot[] = [];
   let start = new Date(lo);
   for (let n = 0; start.getTime() <= hi; n++, start = addIntervals(start, ctx.interval, 1)) {
     if (n > MAX_SLOTS) throw invalid(`more than ${MAX_SLOTS} slots between the oldest partition and the window; check the interval.`);
@@ -61,15 +72,24 @@ function planEnsure(
     }
     const overlap = snap.spans.find((s) => overlaps(s, slot))?.partition;
     if (overlap === undefined) todo.push(slot);
-    else if (inWindow) {
-      throw new BackfillError(
-        'PARTITION_OVERLAP',
-        `${slot.name} [${slot.from.toISOString()}, ${slot.to.toISOString()}) overlaps partition ${overlap.schema}.${overlap.name} (${overlap.bound}); nothing was created. Detach or drop ${overlap.name} first.`,
-        { context: { partition: slot.name, overlaps: overlap.name } },
-      );
-    }
+    else if (inWindow) blocked.push({ slot, overlap });
   }
-  return { todo, existing };
+  return { todo, existing, blocked };
+}
+
+/** `PARTITION_OVERLAP` for the window's slots that foreign partitions partly overlap, once every other slot was created. */
+function overlapError(ctx: ManagerContext, blocked: readonly BlockedSlot[], createdCount: number): BackfillError {
+  const each = blocked.map(
+    ({ slot, overlap }) =>
+      `${slot.name} [${slot.from.toISOString()}, ${slot.to.toISOString()}) overlaps partition ${overlap.schema}.${overlap.name} (${overlap.bound})`,
+  );
+  const { slot, overlap } = blocked[0]!;
+  return new BackfillError(
+    'PARTITION_OVERLAP',
+    `${each.join('; ')}, so ensure could not create it; every other slot of ${ctx.table} was created (${createdCount} new). ` +
+      `Detach or drop ${overlap.name} first, then run ensure again: until then, rows of that range outside ${overlap.name} have no partition but the default, if there is one.`,
+    { context: { partition: slot.name, overlaps: overlap.name } },
+  );
 }
 
 /** What one `ensure` call works with. */
@@ -97,9 +117,11 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
   const last = addIntervals(current, ctx.interval, plan.ahead);
   return withAdvisoryLock(client, ctx.parent, ctx.advisoryLockTimeoutMs, async () => {
     const snap = await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs);
-    const { todo, existing } = planEnsure(ctx, snap, first, last, plan.fillGaps);
+    const { todo, existing, blocked } = planEnsure(ctx, snap, first, last, plan.fillGaps);
     progress.existing = existing;
+    // A slot that cannot be made does not hold up the others (the current one among them).
     await createSlots({ ...run, snap }, todo, progress);
+    if (blocked.length > 0) throw overlapError(ctx, blocked, progress.created.length);
     return { created: progress.created, existing };
   });
 }

@@ -127,7 +127,8 @@ export class PartitionManager {
    * parent (say a restored month whose attach was refused) does not stop the
    * others: every other slot is created, then the call returns
    * `PARTITION_NAME_TAKEN` naming the table, with the created slots in
-   * `error.partial`.
+   * `error.partial`. So does a slot of the window that a partition made by
+   * hand partly overlaps: `PARTITION_OVERLAP`, once the others are created.
    *
    * @example
    * ```ts

@@ -40,6 +40,7 @@ import {
   dropConstraint,
   dropTable,
   lockTables,
+  NO_IDLE_TIMEOUT,
   primaryKeyOf,
   query,
   ROLLBACK,
@@ -189,6 +190,7 @@ export class PgStagingSession implements StagingSession {
     // fresh tables that loader connections commit.
     await this.#q(BEGIN_READ_COMMITTED);
     await this.#q(setLockTimeout(this.#lockTimeoutMs));
+    await this.#q(NO_IDLE_TIMEOUT);
     await checkNameCase(this.#client, live);
     await checkTableShapes(this.#client, live, strategy);
     const fresh = (i: number, schema: string): QualifiedName => {
@@ -262,11 +264,12 @@ export class PgStagingSession implements StagingSession {
   /**
    * Loading first and indexing after (as pg_restore does) beats a million
    * B-tree inserts. Inside the transaction the emptied table drops its
-   * primary key and gets the same one back after the COPY. Skipped when a
-   * foreign key references it.
+   * primary key and gets the same one back after the COPY. Skipped when the
+   * key must stay (a foreign key references it, it is a partition's) or
+   * carries more than its definition (see `primaryKeyOf`).
    */
   async #deferPrimaryKey(table: string, name: QualifiedName): Promise<void> {
-    const [pk] = await this.#q<{ conname: string; def: string; referenced: boolean }>(primaryKeyOf(name.sql));
+    const [pk] = await this.#q<{ conname: string; def: string; keep: boolean }>(primaryKeyOf(name.sql));
     if (pk === undefined) {
       // Without the key, duplicate ids would load silently.
       throw new BackfillError(
@@ -277,7 +280,7 @@ export class PgStagingSession implements StagingSession {
         },
       );
     }
-    if (pk.referenced) return;
+    if (pk.keep) return;
     await this.#q(dropConstraint(name.sql, quoteIdent(pk.conname)));
     this.#keyAfterLoad.set(table, addConstraint(name.sql, quoteIdent(pk.conname), pk.def));
   }

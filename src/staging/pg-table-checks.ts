@@ -99,6 +99,7 @@ function shapeDifferences(shape: TableShape, use: TableUse): string[] {
     const why = use === 'swap' ? `a swap would leave ${them} attached to the old table` : `emptying it would empty ${them} too`;
     out.push(`${tables} ${inheritedBy.join(', ')} ${inherit} from it, and ${why}`);
   }
+  if (kind !== 'r') out.push(`it is ${KINDS[kind] ?? `a relation of kind ${kind}`}, not a plain table`);
   if (use === 'empty') return out;
   if (use === 'swap' && rowSecurity)
     out.push('it has row-level security, which the swapped-in table would not have (its rows would become visible to every reader)');
@@ -114,7 +115,6 @@ function shapeDifferences(shape: TableShape, use: TableUse): string[] {
     for (const p of publications) out.push(`publication ${p} lists it, and would stop publishing it (the swapped-in table is a new table)`);
     out.push(...swapSettingDifferences(shape));
   }
-  if (kind !== 'r') out.push(`it is ${KINDS[kind] ?? `a relation of kind ${kind}`}, not a plain table`);
   for (const [name, type] of [
     ['id', 'text'],
     ['raw', 'jsonb'],
@@ -165,6 +165,8 @@ function shapeAdvice(shape: TableShape, use: TableUse): string {
   const { kind, inheritedBy, primaryKeyNotOnId } = shape;
   if (kind === 'r' && inheritedBy.length > 0)
     return `Detach the inheriting tables (ALTER TABLE ${inheritedBy[0]} NO INHERIT …), or import into a table nothing inherits from.`;
+  // Neither strategy nor rollback() takes one, so no other advice would help.
+  if (kind !== 'r') return 'Configure a plain table instead (for a partitioned table, one of its partitions).';
   // Neither strategy takes such a key, so "use truncate" would not help.
   if (use !== 'empty' && primaryKeyNotOnId !== null)
     return 'Make id alone the primary key (drop the current one, then ADD PRIMARY KEY (id)), or import into another table.';

@@ -38,6 +38,13 @@ export function setLockTimeout(ms: number): Statement {
   return plain(`SET LOCAL lock_timeout = ${ms}`);
 }
 
+/**
+ * An import's session idles in its transaction while loader connections
+ * fill the fresh tables (or while the reader skips a member no table takes):
+ * a server's `idle_in_transaction_session_timeout` must not end it.
+ */
+export const NO_IDLE_TIMEOUT: Statement = plain('SET LOCAL idle_in_transaction_session_timeout = 0');
+
 // Emptying and locking live tables
 
 export function lockTables(tables: readonly string[]): Statement {
@@ -136,12 +143,21 @@ export function copyOutRaw(table: string): ReturnType<typeof copyStreams.to> {
 
 // Catalog
 
-/** `conname`, `def`, and whether a foreign key references the table, for the primary key of `table` (a quoted name). */
+/**
+ * `conname`, `def`, and whether the primary key of `table` (a quoted name)
+ * must stay in place during a load (`keep`): a foreign key references it,
+ * it comes from a partitioned parent, or it carries what `ADD CONSTRAINT
+ * … def` would not bring back (a comment on it or its index, the index's
+ * storage options or tablespace, `REPLICA IDENTITY USING INDEX`, `CLUSTER ON`).
+ */
 export function primaryKeyOf(table: string): Statement {
   return {
     text: `SELECT c.conname, pg_get_constraintdef(c.oid) AS def,
-              EXISTS (SELECT 1 FROM pg_constraint f WHERE f.confrelid = c.conrelid AND f.contype = 'f') AS referenced
-         FROM pg_constraint c WHERE c.conrelid = $1::regclass AND c.contype = 'p'`,
+              EXISTS (SELECT 1 FROM pg_constraint f WHERE f.confrelid = c.conrelid AND f.contype = 'f')
+              OR c.conparentid <> 0 OR i.indisreplident OR i.indisclustered OR x.reloptions IS NOT NULL OR x.reltablespace <> 0
+              OR obj_description(c.oid, 'pg_constraint') IS NOT NULL OR obj_description(x.oid, 'pg_class') IS NOT NULL AS keep
+         FROM pg_constraint c JOIN pg_index i ON i.indexrelid = c.conindid JOIN pg_class x ON x.oid = c.conindid
+        WHERE c.conrelid = $1::regclass AND c.contype = 'p'`,
     values: [table],
   };
 }

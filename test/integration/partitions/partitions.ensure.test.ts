@@ -255,7 +255,7 @@ describe("ensure on the partition runbook's table", () => {
     expect((await m.ensure())._unsafeUnwrap().created).toHaveLength(2);
   });
 
-  it('refuses a slot that partly overlaps a foreign partition, creating nothing', async () => {
+  it('refuses a slot that partly overlaps a foreign partition, after creating every other slot', async () => {
     await createArtifactBomsTable(db);
     await db.query(`CREATE TABLE scanner.artifact_boms_q4 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2026-10-01 00:00:00+00') TO ('2027-01-01 00:00:00+00');
       CREATE TABLE scanner.artifact_boms_odd PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2027-02-15 00:00:00+00') TO ('2027-03-15 00:00:00+00');`);
@@ -263,9 +263,20 @@ describe("ensure on the partition runbook's table", () => {
     expect(covered.created).toEqual([]);
     expect(covered.existing.map((e) => e.coveredBy)).toEqual(['artifact_boms_q4', 'artifact_boms_q4']);
     const r = await manager('2026-11-23T00:00:00Z').ensure({ ahead: 4 });
-    expect(r.isErr() && r.error.code).toBe('PARTITION_OVERLAP');
-    expect(r._unsafeUnwrapErr().message).toContain('artifact_boms_odd');
-    expect((await catalogBounds(db, 'scanner', 'artifact_boms')).size).toBe(2);
+    const error = r._unsafeUnwrapErr();
+    expect([error.code, error.context]).toEqual([
+      'PARTITION_OVERLAP',
+      { partition: 'artifact_boms_2027_02', overlaps: 'artifact_boms_odd' },
+    ]);
+    expect(error.message).toContain('artifact_boms_2027_02 [2027-02-01T00:00:00.000Z, 2027-03-01T00:00:00.000Z) overlaps partition');
+    expect(error.message).toContain('artifact_boms_2027_03 [2027-03-01T00:00:00.000Z, 2027-04-01T00:00:00.000Z) overlaps partition');
+    expect(error.message).toContain('every other slot of scanner.artifact_boms was created (1 new)');
+    expect(error.partial?.created.map((c) => c.name)).toEqual(['artifact_boms_2027_01']);
+    expect([...(await catalogBounds(db, 'scanner', 'artifact_boms')).keys()].sort()).toEqual([
+      'artifact_boms_2027_01',
+      'artifact_boms_odd',
+      'artifact_boms_q4',
+    ]);
   });
 });
 
@@ -311,7 +322,7 @@ describe('partitions made by hand with unbounded bounds', () => {
     expect(await created('2026-12-15T10:00:00Z', 3, { table: 'scanner.w' })).toEqual([]);
   });
 
-  it('refuses a window slot partly under TO (MAXVALUE) with PARTITION_OVERLAP, creating nothing', async () => {
+  it('refuses a window slot partly under TO (MAXVALUE) with PARTITION_OVERLAP, and still creates the current month', async () => {
     await createArtifactBomsTable(db);
     await handMade('artifact_boms_future', "FROM ('2027-01-15 00:00:00+00') TO (MAXVALUE)");
     const r = await manager('2026-12-15T10:00:00Z').ensure({ ahead: 1 });
@@ -319,10 +330,13 @@ describe('partitions made by hand with unbounded bounds', () => {
     expect(error.code).toBe('PARTITION_OVERLAP');
     expect(error.message).toContain('artifact_boms_2027_01 [2027-01-01T00:00:00.000Z, 2027-02-01T00:00:00.000Z) overlaps partition');
     expect(error.message).toContain('scanner.artifact_boms_future');
-    expect(error.message).toContain('Detach or drop artifact_boms_future first.');
-    expect([...(await catalogBounds(db, 'scanner', 'artifact_boms')).keys()]).toEqual(['artifact_boms_future']);
-    // The slots before it are still created.
-    expect(await created('2026-12-15T10:00:00Z', 0)).toEqual(['artifact_boms_2026_12']);
+    expect(error.message).toContain('Detach or drop artifact_boms_future first');
+    expect(error.partial?.created.map((c) => c.name)).toEqual(['artifact_boms_2026_12']);
+    expect([...(await catalogBounds(db, 'scanner', 'artifact_boms')).keys()].sort()).toEqual([
+      'artifact_boms_2026_12',
+      'artifact_boms_future',
+    ]);
+    expect(await created('2026-12-15T10:00:00Z', 0)).toEqual([]);
   });
 
   it("refuses a window slot partly under FROM (MINVALUE) or TO ('infinity') with PARTITION_OVERLAP", async () => {
@@ -337,7 +351,9 @@ describe('partitions made by hand with unbounded bounds', () => {
     await handMade('w_open', "FROM ('2027-01-10 00:00:00+00') TO ('infinity')", 'w');
     const late = (await manager('2026-12-15T10:00:00Z', { table: 'scanner.w' }).ensure({ ahead: 1 }))._unsafeUnwrapErr();
     expect([late.code, late.context]).toEqual(['PARTITION_OVERLAP', { partition: 'w_2027_01', overlaps: 'w_open' }]);
-    expect((await catalogBounds(db, 'scanner', 'w')).size).toBe(1);
+    expect(early.partial?.created.map((c) => c.name)).toEqual(['artifact_boms_2027_01']);
+    expect(late.partial?.created.map((c) => c.name)).toEqual(['w_2026_12']);
+    expect([...(await catalogBounds(db, 'scanner', 'w')).keys()].sort()).toEqual(['w_2026_12', 'w_open']);
   });
 
   it("creates every slot between partitions FROM ('-infinity') and FROM ('infinity') TO (MAXVALUE), beside the default partition", async () => {

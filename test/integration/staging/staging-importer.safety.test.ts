@@ -402,6 +402,52 @@ describe('table shape', () => {
     expect(await settings()).toEqual(before);
   });
 
+  it("truncate keeps what the table's primary key carries: its comments, storage options, REPLICA IDENTITY USING INDEX and CLUSTER mark", async () => {
+    const s = 's_shape_pk_extras';
+    await db.query(
+      `CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text CONSTRAINT linksets_key PRIMARY KEY WITH (fillfactor = 70), raw jsonb NOT NULL)`,
+    );
+    await db.query(`COMMENT ON CONSTRAINT linksets_key ON ${s}.linksets_raw IS 'ids as the feed spells them'`);
+    await db.query(`COMMENT ON INDEX ${s}.linksets_key IS 'looked up by the scanner'`);
+    await db.query(`ALTER TABLE ${s}.linksets_raw REPLICA IDENTITY USING INDEX linksets_key, CLUSTER ON linksets_key`);
+    const key = () =>
+      db.query(
+        `SELECT k.conname, obj_description(k.oid, 'pg_constraint') AS "keyComment", obj_description(i.indexrelid, 'pg_class') AS "indexComment",
+                x.reloptions, i.indisreplident, i.indisclustered
+           FROM pg_constraint k JOIN pg_index i ON i.indexrelid = k.conindid JOIN pg_class x ON x.oid = i.indexrelid
+          WHERE k.conrelid = '${s}.linksets_raw'::regclass AND k.contype = 'p'`,
+      );
+    const before = await key();
+    expect(before).toEqual([
+      {
+        conname: 'linksets_key',
+        keyComment: 'ids as the feed spells them',
+        indexComment: 'looked up by the scanner',
+        reloptions: ['fillfactor=70'],
+        indisreplident: true,
+        indisclustered: true,
+      },
+    ]);
+    expect((await importer(s).import(good))._unsafeUnwrap().tables[0]?.loaded).toBe(340);
+    expect(await key()).toEqual(before);
+    expect((await importer(s).rollback()).isOk()).toBe(true);
+    expect(await key()).toEqual(before);
+  });
+
+  it('truncate loads a table that is a partition, whose primary key comes from its parent', async () => {
+    const s = 's_shape_partition';
+    await db.query(
+      `CREATE SCHEMA ${s}; CREATE TABLE ${s}.feed (id text PRIMARY KEY, raw jsonb NOT NULL) PARTITION BY LIST (id);
+       CREATE TABLE ${s}.linksets_raw PARTITION OF ${s}.feed DEFAULT; INSERT INTO ${s}.feed VALUES ('old', '{}')`,
+    );
+    const report = (await importer(s).import(good))._unsafeUnwrap();
+    expect(report.tables[0]?.loaded).toBe(340);
+    expect(await count(`${s}.feed`)).toBe(340);
+    expect(await db.query(`SELECT count(*)::int AS n FROM pg_inherits WHERE inhrelid = '${s}.linksets_raw_pkey'::regclass`)).toEqual([
+      { n: 1 },
+    ]);
+  });
+
   it('swap refuses an id or raw column whose collation or default the swapped-in table would not have; truncate keeps them', async () => {
     const s = 's_shape_columns';
     await db.query(
@@ -420,6 +466,31 @@ describe('table shape', () => {
     expect(await columns()).toEqual(before);
     expect((await importer(s).import(good)).isOk()).toBe(true);
     expect(await columns()).toEqual(before);
+  });
+
+  it('refuses a partitioned table or a view for both strategies and rollback(), saying what it is, and leaves its rows', async () => {
+    const s = 's_shape_kind';
+    await db.query(
+      `CREATE SCHEMA ${s}; CREATE TABLE ${s}.feed (id text PRIMARY KEY, raw jsonb NOT NULL);
+       CREATE TABLE ${s}.linksets_raw (id text PRIMARY KEY, raw jsonb NOT NULL) PARTITION BY LIST (id);
+       CREATE TABLE ${s}.linksets_rest PARTITION OF ${s}.linksets_raw DEFAULT;
+       CREATE VIEW ${s}.advisory_chunks_raw AS SELECT * FROM ${s}.feed;
+       INSERT INTO ${s}.linksets_raw VALUES ('kept', '{}'); INSERT INTO ${s}.feed VALUES ('kept', '{}')`,
+    );
+    const kinds = { linksets_raw: 'a partitioned table', advisory_chunks_raw: 'a view' };
+    for (const [table, kind] of Object.entries(kinds)) {
+      const one = new StagingImporter({ pg: db.pool, schema: s, tables: { 'x.ndjson': table } });
+      const errors = [
+        (await one.import(good, { strategy: 'truncate' }))._unsafeUnwrapErr(),
+        (await one.import(good, { strategy: 'swap' }))._unsafeUnwrapErr(),
+        (await one.rollback())._unsafeUnwrapErr(),
+      ];
+      for (const e of errors) {
+        expect([e.code, e.message], table).toEqual(['TABLE_SHAPE_MISMATCH', expect.stringContaining(`it is ${kind}, not a plain table`)]);
+        expect(e.message).toContain('Configure a plain table instead (for a partitioned table, one of its partitions).');
+      }
+    }
+    expect([await count(`${s}.linksets_raw`), await count(`${s}.feed`)]).toEqual([1, 1]);
   });
 
   it('refuses a table other tables inherit from, for both strategies and rollback(), leaving them alone', async () => {
@@ -671,6 +742,31 @@ describe('swap loads tables side by side, still all or nothing', () => {
       await pool.end();
     }
   }, 60_000);
+
+  it("a load that outlasts the server's idle_in_transaction_session_timeout still swaps: the session waiting for its loaders is not ended", async () => {
+    const s = 's_parallel_idle';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    const url = new URL(db.url);
+    url.searchParams.set('options', '-c idle_in_transaction_session_timeout=500');
+    const target = new PgStagingTarget({ pg: url.toString(), schema: s, tables: ['linksets_raw'] });
+    const session = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['linksets_raw'] }))._unsafeUnwrap();
+    try {
+      async function* slow(): AsyncGenerator<StagingRow[]> {
+        for (let i = 0; i < 3; i++) {
+          await new Promise((r) => setTimeout(r, 600));
+          yield [{ id: `new-${i}`, raw: `{"_id":"new-${i}"}` }];
+        }
+      }
+      expect((await session.load('linksets_raw', slow()))._unsafeUnwrap()).toBe(3);
+      expect((await session.count('linksets_raw'))._unsafeUnwrap()).toBe(3);
+      expect((await session.commit()).isOk()).toBe(true);
+    } finally {
+      await session.abort();
+      await target.close();
+    }
+    expect(await count(`${s}.linksets_raw`)).toBe(3);
+    expect(await leftovers(s)).toEqual([]);
+  });
 
   it('a failure in one member’s load leaves every table’s old contents and no fresh table behind', async () => {
     const s = 's_parallel_fail';
