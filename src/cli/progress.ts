@@ -12,10 +12,21 @@ export interface ProgressStream {
   readonly columns?: number;
 }
 
+/**
+ * The rate and time to go as the work measures them itself, when its `done`
+ * counts units done before this display started (a resumed run's, or other
+ * processes'), which `done / elapsed` would count as this display's.
+ */
+export interface Pace {
+  readonly perSecond: number;
+  /** Absent: no ETA is shown. */
+  readonly etaSeconds?: number;
+}
+
 /** One progress display; call {@link Progress.update} often, {@link Progress.done} once. */
 export interface Progress {
-  /** `done` units so far, out of `total` when known. */
-  update(done: number, total?: number, note?: string): void;
+  /** `done` units so far, out of `total` when known; at `pace` when given, else at `done` over the time since the display started. */
+  update(done: number, total?: number, note?: string, pace?: Pace): void;
   /** Clears the bar (TTY) or writes a last line (log mode). */
   done(note?: string): void;
 }
@@ -55,11 +66,14 @@ function figures(
   done: number,
   total: number | undefined,
   elapsedS: number,
+  pace: Pace | undefined,
 ): { rate: number; eta: number | undefined; pct: number | undefined } {
-  const rate = elapsedS > 0 ? done / elapsedS : 0;
   const known = total !== undefined && total > 0;
+  const pct = known ? Math.min(100, (done / total) * 100) : undefined;
+  if (pace !== undefined) return { rate: pace.perSecond, eta: pace.etaSeconds, pct };
+  const rate = elapsedS > 0 ? done / elapsedS : 0;
   const eta = known && rate > 0 ? Math.max(0, (total - done) / rate) : undefined;
-  return { rate, eta, pct: known ? Math.min(100, (done / total) * 100) : undefined };
+  return { rate, eta, pct };
 }
 
 /**
@@ -84,11 +98,16 @@ export function createProgressFactory(options: ProgressOptions): ProgressFactory
   return (label, unit) => {
     const started = now();
     let last = 0;
-    let state: { done: number; total: number | undefined; note: string | undefined } = { done: 0, total: undefined, note: undefined };
+    let state: { done: number; total: number | undefined; note: string | undefined; pace: Pace | undefined } = {
+      done: 0,
+      total: undefined,
+      note: undefined,
+      pace: undefined,
+    };
     let drawn = false;
     /** The line; on a TTY the bar takes the room `width` leaves (5 to 30 cells), or is left out. */
     const text = (width: number): string => {
-      const f = figures(state.done, state.total, (now() - started) / 1000);
+      const f = figures(state.done, state.total, (now() - started) / 1000, state.pace);
       const count = state.total === undefined ? fmt.format(state.done) : `${fmt.format(state.done)}/${fmt.format(state.total)}`;
       const eta = f.eta === undefined ? '' : ` ETA ${formatDuration(f.eta)}`;
       const note = state.note === undefined ? '' : ` ${state.note}`;
@@ -111,8 +130,8 @@ export function createProgressFactory(options: ProgressOptions): ProgressFactory
       drawn = true;
     };
     return {
-      update(done, total, note) {
-        state = { done, total: total ?? state.total, note };
+      update(done, total, note, pace) {
+        state = { done, total: total ?? state.total, note, pace };
         const t = now();
         if (tty ? t - last >= redrawMs : t - last >= logEveryMs && t - started >= logEveryMs) {
           last = t;

@@ -55,6 +55,7 @@ import {
 } from './command.js';
 import { DATASET_DB_VARS, resolvePgTarget } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
+import type { Pace } from './progress.js';
 
 function summaryLines(s: BackfillSummary): string[] {
   return [
@@ -321,6 +322,11 @@ function progressText(p: DistributedBackfillProgress): string {
   return `${p.done}/${p.total} documents, ranges ${p.rangesCompleted}/${p.ranges}, ${p.documentsPerSecond.toFixed(1)} docs/s, ${eta}, workers alive ${p.workersAlive}${retryingText(p.retrying)}`;
 }
 
+/** A backfill's own rate and ETA for the progress line (no ETA when it gives none, e.g. for a failed run). */
+function paceOf(perSecond: number, etaSeconds: number | undefined): Pace {
+  return etaSeconds === undefined ? { perSecond } : { perSecond, etaSeconds };
+}
+
 /** The ranges the job engine is retrying, for the progress line: an operator sees a run that is failing, not only running. */
 function retryingText(retrying: readonly RetryingRange[]): string {
   return retrying
@@ -346,7 +352,11 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
     await using reader = new BackfillProgressReader(cluster);
     const show = async (): Promise<void> => {
       const p = await reader.read(runId);
-      if (p.isOk()) progress.update(p.value.done, p.value.total, `workers ${p.value.workersAlive}${retryingText(p.value.retrying)}`);
+      if (p.isOk()) {
+        const { done, total, workersAlive, retrying, documentsPerSecond, etaSeconds } = p.value;
+        // The run's own pace: `done` holds what workers did before this process (a rerun after a kill).
+        progress.update(done, total, `workers ${workersAlive}${retryingText(retrying)}`, paceOf(documentsPerSecond, etaSeconds));
+      }
     };
     while (!polling.signal.aborted) {
       await show();
@@ -436,8 +446,14 @@ const backfill: CommandSpec = {
       ...(maxDocuments === undefined ? {} : { maxDocuments }),
       stopOnError: booleanFlag(ctx.flags, 'stop-on-error'),
       ...(runId === undefined ? {} : { runId }),
+      // This call's pace: a resumed run's `evaluated` holds what the killed process did too.
       onProgress: (p) =>
-        progress.update(p.evaluated, p.remaining === undefined ? undefined : p.evaluated + p.remaining, `failures ${p.failures}`),
+        progress.update(
+          p.evaluated,
+          p.remaining === undefined ? undefined : p.evaluated + p.remaining,
+          `failures ${p.failures}`,
+          paceOf(p.documentsPerSecond, p.etaSeconds),
+        ),
       signal: ctx.signal,
     });
     progress.done();

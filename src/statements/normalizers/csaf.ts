@@ -129,12 +129,18 @@ class ProductTree {
     return this.#known(productId);
   }
 
-  /** Product ids named directly or through `group_ids`. */
-  expand(item: JsonObject): string[] {
+  /**
+   * Product ids named directly or through `group_ids`, but not through the
+   * groups in `expanded`, which it adds the item's groups to: a caller that
+   * has every member of a group already need not walk it again, so many
+   * items naming one large group cost its size once, not once each.
+   */
+  expand(item: JsonObject, expanded: Set<string>): string[] {
     const ids = (optionalArray(item['product_ids']) ?? []).map(text).filter((x): x is string => x !== undefined);
     for (const group of optionalArray(item['group_ids']) ?? []) {
       const id = text(group);
-      if (id === undefined) continue;
+      if (id === undefined || expanded.has(id)) continue;
+      expanded.add(id);
       // One push per member: spreading a large group as arguments overflows a small stack but not a thread's larger one.
       for (const member of this.#groups.get(id) ?? []) ids.push(member);
     }
@@ -145,11 +151,13 @@ class ProductTree {
 /** First value each product gets from a list of product-scoped items (flags, threats, remediations). */
 function byProduct(tree: ProductTree, items: unknown, pick: (item: JsonObject) => string | undefined): Map<string, string> {
   const out = new Map<string, string>();
+  // Groups whose members all have their value: a later item naming one gives none of them another.
+  const expanded = new Set<string>();
   for (const item of optionalArray(items) ?? []) {
     if (!isObject(item)) continue;
     const value = pick(item);
     if (value === undefined) continue;
-    for (const id of tree.expand(item)) if (!out.has(id)) out.set(id, value);
+    for (const id of tree.expand(item, expanded)) if (!out.has(id)) out.set(id, value);
   }
   return out;
 }

@@ -9,15 +9,15 @@ import { detectVexFormat } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
 import { invalidDocument, isObject, isoTimestamp, MAX_NESTING, optionalArray, text, walkNested, type JsonObject } from './fields.js';
 
-/** CycloneDX `analysis.state` (impactAnalysisState) to the claim status set. */
-const STATE_TO_STATUS: Readonly<Record<string, ClaimStatus>> = {
-  resolved: 'fixed',
-  resolved_with_pedigree: 'fixed',
-  exploitable: 'affected',
-  in_triage: 'under_investigation',
-  false_positive: 'not_affected',
-  not_affected: 'not_affected',
-};
+/** CycloneDX `analysis.state` (impactAnalysisState) to the claim status set: a map, so `constructor` or `__proto__` is no state. */
+const STATE_TO_STATUS: ReadonlyMap<string, ClaimStatus> = new Map([
+  ['resolved', 'fixed'],
+  ['resolved_with_pedigree', 'fixed'],
+  ['exploitable', 'affected'],
+  ['in_triage', 'under_investigation'],
+  ['false_positive', 'not_affected'],
+  ['not_affected', 'not_affected'],
+]);
 
 /**
  * `bom-ref` → purl, else CPE, else the ref itself, for every component at any
@@ -92,10 +92,10 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
     // A vulnerability without an analysis state is inventory, not a VEX statement.
     if (!isObject(analysis) || analysis['state'] === undefined) continue;
     const state = text(analysis['state']);
-    const status = state === undefined ? undefined : STATE_TO_STATUS[state];
+    const status = state === undefined ? undefined : STATE_TO_STATUS.get(state);
     if (status === undefined) {
       return err(
-        invalidDocument('CycloneDX', digest, `${where}.analysis.state`, `must be one of ${Object.keys(STATE_TO_STATUS).join(', ')}`),
+        invalidDocument('CycloneDX', digest, `${where}.analysis.state`, `must be one of ${[...STATE_TO_STATUS.keys()].join(', ')}`),
       );
     }
     const affects = optionalArray(vuln['affects']);
