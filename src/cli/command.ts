@@ -144,6 +144,29 @@ export function didYouMean(input: string, candidates: readonly string[], prefix 
   return guess === undefined ? '' : ` Did you mean ${prefix}${guess}?`;
 }
 
+/** The part of a `parseArgs` token {@link unclearValue} reads. */
+type FlagToken = { readonly kind: string; readonly name?: string; readonly value?: string | undefined };
+
+/**
+ * Why a flag's value does not say what to use, or undefined: an empty value
+ * (a script's unset variable, which would otherwise fall back to the
+ * environment or the working directory), or a single-valued flag given
+ * twice with different values (parseArgs would keep the last one silently).
+ */
+function unclearValue(tokens: readonly FlagToken[], flags: Readonly<Record<string, FlagSpec>>): string | undefined {
+  const seen = new Map<string, string>();
+  for (const { kind, name, value } of tokens) {
+    if (kind !== 'option' || name === undefined || typeof value !== 'string') continue;
+    if (value === '') return `--${name} is empty: give it a value, or leave it out`;
+    if (flags[name]?.multiple === true) continue;
+    const before = seen.get(name);
+    if (before !== undefined && before !== value)
+      return `--${name} is given twice, as ${JSON.stringify(before)} and ${JSON.stringify(value)}: give it once`;
+    seen.set(name, value);
+  }
+  return undefined;
+}
+
 /**
  * Parses the arguments after `<group> <name>`, then fills in each absent
  * flag from its environment variable, then from its default.
@@ -158,15 +181,21 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[], env: En
       ...(f.multiple === true ? { multiple: true } : {}),
     };
   }
-  let parsed: { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] };
+  let parsed: {
+    values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+    positionals: string[];
+    tokens: readonly FlagToken[];
+  };
   try {
-    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, allowNegative: true, strict: true });
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, allowNegative: true, strict: true, tokens: true });
   } catch (error) {
     const message = error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, '') : String(error);
     const unknown = /^Unknown option '--([^'=]+)'/.exec(message)?.[1];
     return err(usageError(spec, `${message}${unknown === undefined ? '' : didYouMean(unknown, Object.keys(all), '--')}`));
   }
   if (parsed.values['help'] === true) return ok({ flags: { help: true }, positionals: [] });
+  const unclear = unclearValue(parsed.tokens, all);
+  if (unclear !== undefined) return err(usageError(spec, unclear));
   const flags: Record<string, string | boolean | readonly string[] | undefined> = {};
   for (const [name, f] of Object.entries(all)) {
     if (f.type === 'boolean' && f.env !== undefined) {

@@ -1,3 +1,4 @@
+import { realpath } from 'node:fs/promises';
 import { err, ok, Result, ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger } from '../_internals/logger.js';
@@ -79,6 +80,15 @@ interface Prepared {
   readonly lock: HeldLock | undefined;
 }
 
+/**
+ * `<index>.backfill.lock` beside the file the index path leads to, so that
+ * runs given different paths to one index (one through a link) share a lock.
+ */
+async function defaultLockPath(index: string): Promise<string> {
+  const target = await realpath(index).catch(() => index);
+  return `${target}${INDEX_LOCK_SUFFIX}`;
+}
+
 /** The steps before anything is scanned; a failure here leaves nothing done. */
 function prepare(options: BackfillIndexOptions, warn: (warning: IndexBackfillWarning) => void): ResultAsync<Prepared, BackfillError> {
   return safeTry(async function* () {
@@ -90,7 +100,7 @@ function prepare(options: BackfillIndexOptions, warn: (warning: IndexBackfillWar
       warn,
     });
     // Lock before reading the index, so two runs cannot both decide the same rows are missing.
-    const lock = options.dryRun ? undefined : yield* await acquireLock(options.lockPath ?? `${options.index}${INDEX_LOCK_SUFFIX}`);
+    const lock = options.dryRun ? undefined : yield* await acquireLock(options.lockPath ?? (await defaultLockPath(options.index)));
     return ok({ settings, listing, lock });
   });
 }

@@ -12,7 +12,7 @@
  * @internal
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 
 /** What the pool hands each worker when it starts. */
@@ -42,6 +42,7 @@ function hashFile(request: HashRequest, buffer: Buffer, stop: Int32Array): HashR
   let fd: number | undefined;
   try {
     fd = openSync(path, constants.O_RDONLY | (request.noFollow ? constants.O_NOFOLLOW : 0));
+    const before = fstatSync(fd);
     const hash = createHash('sha256');
     let size = 0;
     for (;;) {
@@ -51,6 +52,12 @@ function hashFile(request: HashRequest, buffer: Buffer, stop: Int32Array): HashR
       hash.update(buffer.subarray(0, n));
       size += n;
     }
+    if (changed(before, fstatSync(fd), size)) {
+      return {
+        id,
+        error: { message: 'changed while it was being read (still being written?); run again once it is complete', code: undefined },
+      };
+    }
     return { id, sha256: hash.digest('hex'), size };
   } catch (e) {
     const error = e as NodeJS.ErrnoException;
@@ -58,6 +65,11 @@ function hashFile(request: HashRequest, buffer: Buffer, stop: Int32Array): HashR
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/** Whether the file was written to while it was read, so the hash and size describe no one state of it. */
+function changed(before: Stats, after: Stats, bytesRead: number): boolean {
+  return bytesRead !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs;
 }
 
 if (parentPort !== null) {

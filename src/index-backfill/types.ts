@@ -100,7 +100,8 @@ export interface BackfillIndexOptions {
   readonly requireHexCommit?: boolean;
   /**
    * The advisory lock file.
-   * @defaultValue `<index>.backfill.lock`
+   * @defaultValue `<index>.backfill.lock`, beside the file `index` leads to
+   * when it is a symbolic link (so every path to one index shares a lock)
    */
   readonly lockPath?: string;
   /**

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { constants, zstdCompressSync } from 'node:zlib';
 import { ResultAsync } from 'neverthrow';
 import tar from 'tar-stream';
-import { toBackfillError, type BackfillError } from '../errors.js';
+import { BackfillError, toBackfillError } from '../errors.js';
 import { compareCodePoints } from '../index-backfill/python-json.js';
 
 /** Options of {@link buildEpisodeTarball}. */
@@ -35,7 +35,9 @@ export interface EpisodeTarballOptions {
    */
   readonly level?: number;
   /**
-   * Modification time of every member.
+   * Modification time of every member, from 1970-01-01T00:00:00Z to
+   * 2038-01-19T03:14:07Z (what the tar packer can write; others are
+   * `INVALID_ARGUMENT`).
    * @defaultValue 2025-01-01T00:00:00Z
    */
   readonly mtime?: Date;
@@ -52,6 +54,8 @@ export interface EpisodeTarball {
 }
 
 const DEFAULT_MTIME = new Date('2025-01-01T00:00:00Z');
+/** The packer writes a member's mtime as whole seconds in a 32-bit signed number; outside that it writes a broken header. */
+const MAX_MTIME_MS = (2 ** 31 - 1) * 1000;
 
 function metaBytes(meta: unknown): Buffer | undefined {
   if (meta === null || meta === undefined) return undefined;
@@ -62,6 +66,10 @@ function metaBytes(meta: unknown): Buffer | undefined {
 
 async function build(options: EpisodeTarballOptions): Promise<EpisodeTarball> {
   const mtime = options.mtime ?? DEFAULT_MTIME;
+  const ms = mtime.getTime();
+  if (!(ms >= 0 && ms <= MAX_MTIME_MS + 999)) {
+    throw new BackfillError('INVALID_ARGUMENT', `mtime must be from 1970-01-01T00:00:00Z to 2038-01-19T03:14:07Z; got ${String(mtime)}.`);
+  }
   const members: [string, Buffer][] = Object.entries(options.files ?? {})
     .map(([name, data]): [string, Buffer] => [name, typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data)])
     .sort(([a], [b]) => compareCodePoints(a, b));

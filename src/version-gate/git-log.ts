@@ -5,10 +5,32 @@
  * @internal
  */
 import { execFile } from 'node:child_process';
-import { err, ok, ResultAsync, errAsync } from 'neverthrow';
+import { realpath } from 'node:fs/promises';
+import { devNull } from 'node:os';
+import { dirname } from 'node:path';
+import { err, errAsync, ok, type Result, ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 
 const HASH_LINE = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+
+/**
+ * Variables that point git at another repository, object store or history
+ * than the one in `repoPath` (a process started from a git hook inherits
+ * `GIT_DIR`, for one). They are dropped from git's environment.
+ */
+const REPOSITORY_ENV = [
+  'GIT_DIR',
+  'GIT_WORK_TREE',
+  'GIT_COMMON_DIR',
+  'GIT_OBJECT_DIRECTORY',
+  'GIT_ALTERNATE_OBJECT_DIRECTORIES',
+  'GIT_INDEX_FILE',
+  'GIT_NAMESPACE',
+  'GIT_REPLACE_REF_BASE',
+  'GIT_SHALLOW_FILE',
+  'GIT_IMPLICIT_WORK_TREE',
+  'GIT_PREFIX',
+];
 
 /** What {@link readRecentCommits} needs. */
 export interface GitLogRequest {
@@ -20,7 +42,7 @@ export interface GitLogRequest {
 }
 
 /**
- * Runs `git -C <repoPath> log --format=%H -n <window>` with an argument
+ * Runs `git --no-replace-objects -C <repoPath> log --format=%H -n <window>` with an argument
  * array and a timeout: the hashes newest first, or `GATE_UNAVAILABLE`
  * saying why git failed. Never rejects.
  *
@@ -28,53 +50,63 @@ export interface GitLogRequest {
  */
 export function readRecentCommits(request: GitLogRequest): ResultAsync<readonly string[], BackfillError> {
   const { git, repoPath, window, timeoutMs, signal } = request;
-  // `--no-show-signature` keeps a `log.showSignature` config from mixing GPG
-  // output into the list; `HEAD --` stops a ref or path from being guessed.
-  const args = ['-C', repoPath, 'log', '--no-show-signature', '--format=%H', '-n', String(window), 'HEAD', '--'];
+  // The history is the one the commit objects record: `--no-replace-objects`
+  // and an empty grafts file keep replace refs and `info/grafts` from adding
+  // commits that HEAD does not descend from. `--no-show-signature` keeps a
+  // `log.showSignature` config from mixing GPG output into the list;
+  // `HEAD --` stops a ref or path from being guessed.
+  const args = ['--no-replace-objects', '-C', repoPath, 'log', '--no-show-signature', '--format=%H', '-n', String(window), 'HEAD', '--'];
   const context = { path: repoPath, git };
   if (signal.aborted)
     return errAsync(new BackfillError('GATE_UNAVAILABLE', 'The commit refresh was cancelled because the gate was closed.', { context }));
   return new ResultAsync(
-    new Promise((resolve) => {
-      execFile(
-        git,
-        args,
-        {
-          timeout: timeoutMs,
-          killSignal: 'SIGKILL',
-          signal,
-          maxBuffer: Math.max(1 << 20, window * 72),
-          windowsHide: true,
-          encoding: 'utf8',
-          env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' },
-        },
-        (error, stdout, stderr) => {
-          if (error) {
-            resolve(
-              err(
-                new BackfillError('GATE_UNAVAILABLE', describeFailure(error, stderr, git, repoPath, timeoutMs), { cause: error, context }),
-              ),
-            );
-            return;
-          }
-          const hashes = stdout.split('\n').filter((line) => line !== '');
-          const bad = hashes.find((line) => !HASH_LINE.test(line));
-          if (hashes.length === 0 || bad !== undefined) {
-            const what = bad === undefined ? 'no commits' : `an unexpected line ${JSON.stringify(bad.slice(0, 80))}`;
-            resolve(
-              err(
-                new BackfillError('GATE_UNAVAILABLE', `git log in ${repoPath} printed ${what}; expected one commit hash per line.`, {
-                  context,
-                }),
-              ),
-            );
-            return;
-          }
-          resolve(ok(hashes));
-        },
-      );
-    }),
+    gitEnvironment(repoPath).then(
+      (env) =>
+        new Promise((resolve) => {
+          const options = { timeout: timeoutMs, killSignal: 'SIGKILL' as const, signal, env, windowsHide: true, encoding: 'utf8' as const };
+          execFile(git, args, { ...options, maxBuffer: Math.max(1 << 20, window * 72) }, (error, stdout, stderr) => {
+            if (error) {
+              const message = describeFailure(error, stderr, git, repoPath, timeoutMs);
+              resolve(err(new BackfillError('GATE_UNAVAILABLE', message, { cause: error, context })));
+              return;
+            }
+            resolve(parseHashes(stdout, repoPath, context));
+          });
+        }),
+    ),
   );
+}
+
+function parseHashes(stdout: string, repoPath: string, context: Record<string, string>): Result<readonly string[], BackfillError> {
+  const hashes = stdout.split('\n').filter((line) => line !== '');
+  const bad = hashes.find((line) => !HASH_LINE.test(line));
+  if (hashes.length > 0 && bad === undefined) return ok(hashes);
+  const what = bad === undefined ? 'no commits' : `an unexpected line ${JSON.stringify(bad.slice(0, 80))}`;
+  return err(
+    new BackfillError('GATE_UNAVAILABLE', `git log in ${repoPath} printed ${what}; expected one commit hash per line.`, { context }),
+  );
+}
+
+/**
+ * git's environment: no variable that names another repository, no grafts
+ * file, and a ceiling at the parent of `repoPath` so that a `repoPath` that
+ * is not a repository (a clone removed for a fresh one) is an error instead
+ * of git finding a repository above it.
+ */
+async function gitEnvironment(repoPath: string): Promise<NodeJS.ProcessEnv> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of REPOSITORY_ENV) delete env[name];
+  // git compares the ceiling with its resolved working directory, so a
+  // `repoPath` given through a link needs the parent of its target.
+  const real = await realpath(repoPath).catch(() => repoPath);
+  return {
+    ...env,
+    GIT_CEILING_DIRECTORIES: dirname(real),
+    GIT_GRAFT_FILE: devNull,
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_OPTIONAL_LOCKS: '0',
+    LC_ALL: 'C',
+  };
 }
 
 function describeFailure(

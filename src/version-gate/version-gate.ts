@@ -38,7 +38,7 @@ type Refresh = Promise<Result<void, BackfillError>>;
 
 /**
  * Accepts a client's commit only when it is among the last `window` commits
- * of a git clone (`git -C <repoPath> log --format=%H -n <window>`).
+ * of a git clone (`git --no-replace-objects -C <repoPath> log --format=%H -n <window>`).
  *
  * - {@link VersionGate.check} is synchronous and answers from a cached set.
  *   When the set is older than `ttlMs` it starts one background refresh

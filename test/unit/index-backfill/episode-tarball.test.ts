@@ -33,3 +33,31 @@ describe('buildEpisodeTarball', () => {
     expect(spawnSync('tar', ['--zstd', '-tf', none], { encoding: 'utf8' }).stdout).toBe('a.txt\n');
   });
 });
+
+describe('buildEpisodeTarball mtime', () => {
+  it.skipIf(tools.missing)(
+    tools.title('writes the last mtime a tar header holds as tar reads it, and refuses what it cannot hold'),
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'backfill-kit-ib-mtime-'));
+      const meta = { code_version: { commit: 'c'.repeat(40) } };
+      // The packer writes whole seconds as a 32-bit signed number.
+      const last = new Date((2 ** 31 - 1) * 1000);
+      const path = join(dir, 'last.tar.zst');
+      (await buildEpisodeTarball({ meta, mtime: last, path }))._unsafeUnwrap();
+      const listed = spawnSync('tar', ['--zstd', '--full-time', '-tvf', path], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' } });
+      expect(listed.stderr).toBe('');
+      expect(listed.stdout).toContain('2038-01-19 03:14:07 meta.json');
+
+      for (const mtime of [
+        new Date(2 ** 31 * 1000),
+        new Date('3000-01-01T00:00:00Z'),
+        new Date('1960-01-01T00:00:00Z'),
+        new Date(Number.NaN),
+      ]) {
+        const built = await buildEpisodeTarball({ meta, mtime, path: join(dir, 'refused.tar.zst') });
+        expect(built.isErr() && built.error.code).toBe('INVALID_ARGUMENT');
+        expect(built.isErr() && built.error.message).toContain('mtime');
+      }
+    },
+  );
+});

@@ -1,0 +1,44 @@
+/**
+ * A tarball still being written while the backfill reads it (a receiver
+ * streaming an upload to its final name, a copy in progress): the row must
+ * not record a hash and size of a state the file passes through.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { backfillIndex } from '../../../src/index-backfill/index.js';
+import { buildEpisodeTarball } from '../../../src/testing/episode-tarball.js';
+import { COMMIT, scratch } from './episode-tree.js';
+
+const sha256sum = (path: string): string => spawnSync('sha256sum', [path], { encoding: 'utf8' }).stdout.split(' ')[0]!;
+
+describe('backfillIndex and a tarball that grows while it is read', () => {
+  it('writes no row for it, and a later run indexes the finished file', async () => {
+    const dir = scratch('growing');
+    const root = join(dir, 'episodes');
+    const path = join(root, 'h', 'ep-growing.tar.zst');
+    const files = { 'frames.bin': randomBytes(2_000_000) }; // incompressible, so the tarball is as large
+    (await buildEpisodeTarball({ meta: { code_version: { commit: COMMIT } }, files, path }))._unsafeUnwrap();
+    // Another process keeps appending, 20 ms apart, while small reads keep the hashing slow.
+    const writer = spawn('bash', ['-c', `while true; do head -c 4096 /dev/zero >> '${path}'; sleep 0.02; done`]);
+    const stopped = new Promise((r) => writer.once('exit', r));
+    await new Promise((r) => setTimeout(r, 100));
+    const index = join(dir, 'index.jsonl');
+    const report = await backfillIndex({ episodesRoot: root, index, readChunkBytes: 64 });
+    writer.kill();
+    await stopped;
+    expect(report.isOk()).toBe(true);
+    const first = report._unsafeUnwrap();
+    expect(first.rows).toEqual([]);
+    expect(first.skipped).toBe(1);
+    expect(first.warnings.map((w) => w.path)).toEqual([path]);
+    expect(first.warnings[0]!.message).toMatch(/changed while/);
+
+    const rerun = (await backfillIndex({ episodesRoot: root, index }))._unsafeUnwrap();
+    expect(rerun.rows).toHaveLength(1);
+    expect(rerun.rows[0]).toMatchObject({ sha256: sha256sum(path), size_bytes: statSync(path).size, commit: COMMIT });
+    expect(readFileSync(index, 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
+  }, 60_000);
+});
