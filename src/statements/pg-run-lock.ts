@@ -57,6 +57,11 @@ function lockedBy(runId: string, holder: HolderRow | undefined): BackfillError {
   );
 }
 
+/** A run lock held by a PostgreSQL session: `pid` is its backend, which a commit checks still holds it. */
+export interface PgRunLock extends RunLock {
+  readonly pid: number;
+}
+
 /**
  * Takes the lock of `runId` on a connection of its own, or fails with
  * `LOCKED` naming the session that holds it.
@@ -64,16 +69,18 @@ function lockedBy(runId: string, holder: HolderRow | undefined): BackfillError {
  * @param pg - where to take a connection from; it stays checked out until `release()`
  * @param namespace - what the run id is unique within (the checkpoints table)
  */
-export function lockPgRun(pg: PgHandle, namespace: string, runId: string): ResultAsync<RunLock, BackfillError> {
+export function lockPgRun(pg: PgHandle, namespace: string, runId: string): ResultAsync<PgRunLock, BackfillError> {
   let letGo: () => void = () => undefined;
   const released = new Promise<void>((resolve) => (letGo = resolve));
-  let acquired: (lock: RunLock) => void = () => undefined;
-  const lock = new Promise<Result<RunLock, BackfillError>>((resolve) => (acquired = (taken) => resolve(ok(taken))));
+  let acquired: (lock: PgRunLock) => void = () => undefined;
+  const lock = new Promise<Result<PgRunLock, BackfillError>>((resolve) => (acquired = (taken) => resolve(ok(taken))));
   // The session keeps its connection checked out until release() (or until it fails).
   const session = pg.withClient(async (c): Promise<Result<void, BackfillError>> => {
-    const got = (await c.query(tryRunLock(namespace, runId))) as { rows: { ok: boolean }[] };
-    if (got.rows[0]?.ok !== true) return err(lockedBy(runId, await holderOf(c, namespace, runId)));
+    const got = (await c.query(tryRunLock(namespace, runId))) as { rows: { ok: boolean; pid: number }[] };
+    const held = got.rows[0];
+    if (held?.ok !== true) return err(lockedBy(runId, await holderOf(c, namespace, runId)));
     acquired({
+      pid: held.pid,
       release: () => {
         letGo();
         // A connection lost meanwhile took the lock with it: nothing left to give back.
@@ -101,10 +108,10 @@ export function lockPgRun(pg: PgHandle, namespace: string, runId: string): Resul
  * lock back. Whoever takes a run id checks for the other modes' state under
  * the run lock, so the checks (and what each does next) never interleave.
  */
-export function lockThenCheck(
-  lock: ResultAsync<RunLock, BackfillError>,
+export function lockThenCheck<L extends RunLock>(
+  lock: ResultAsync<L, BackfillError>,
   check: () => ResultAsync<void, BackfillError>,
-): ResultAsync<RunLock, BackfillError> {
+): ResultAsync<L, BackfillError> {
   return lock.andThen((held) =>
     check()
       .map(() => held)

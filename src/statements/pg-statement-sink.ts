@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Result, ResultAsync } from 'neverthrow';
 import copyStreams from 'pg-copy-streams';
-import type { BackfillError, BackfillErrorContext } from '../errors.js';
+import { BackfillError, type BackfillErrorContext } from '../errors.js';
 import { inTransaction, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_CHECKPOINTS_TABLE, DEFAULT_DOCUMENTS_TABLE, DEFAULT_FAILURES_TABLE, DEFAULT_STATEMENTS_TABLE } from './defaults.js';
@@ -85,6 +85,8 @@ interface CheckpointRow {
 export class PgStatementSink implements StatementSink {
   /** The connection and validated table names, or why the config is invalid (then every method returns that error). */
   readonly #store: Result<Readonly<PgStore<keyof Tables>>, BackfillError>;
+  /** The backend holding each run lock this sink took, by run id, until it is released. */
+  readonly #lockHolders = new Map<string, number>();
 
   constructor(config: PgStatementSinkConfig) {
     this.#store = resolvePgStore(config.pg, {
@@ -173,8 +175,28 @@ export class PgStatementSink implements StatementSink {
       const inserted = (await c.query(sql.insertClaims(t.statements, claims, batch.runId))) as { rowCount: number | null };
       claimsWritten = inserted.rowCount ?? 0;
     }
+    await this.#checkLockKept(c, t, batch.runId);
     await c.query(sql.recordBatch(t, batch));
     return { claimsWritten };
+  }
+
+  /**
+   * Throws, so the batch is rolled back, when this sink took the run's lock
+   * and its session no longer holds it: once the lock's connection is cut
+   * off (pg_terminate_backend, `idle_session_timeout`, a proxy), another
+   * process may take the run id, and the two would overwrite each other's
+   * checkpoint.
+   */
+  async #checkLockKept(c: PgClientLike, t: Tables, runId: string): Promise<void> {
+    const pid = this.#lockHolders.get(runId);
+    if (pid === undefined) return;
+    const found = (await c.query(sql.selectRunLockKept(t.checkpoints.sql, runId, pid))) as { rows: { kept: boolean }[] };
+    if (found.rows[0]?.kept === true) return;
+    throw new BackfillError(
+      'DB_CONNECTION',
+      `run ${JSON.stringify(runId)} lost its run lock: the lock's connection (backend pid ${pid}) was closed, and another process may hold the run now, so this batch was not committed. Rerun with the same run id to resume from the last committed batch.`,
+      { context: { runId, table: t.checkpoints.sql } },
+    );
   }
 
   /**
@@ -192,7 +214,15 @@ export class PgStatementSink implements StatementSink {
    */
   lockRun(runId: string): ResultAsync<RunLock, BackfillError> {
     return this.#store.asyncAndThen(({ pg, tables }) =>
-      lockThenCheck(lockPgRun(pg, tables.checkpoints.sql, runId), () => this.#refuseStartedPlan(runId)),
+      lockThenCheck(lockPgRun(pg, tables.checkpoints.sql, runId), () => this.#refuseStartedPlan(runId)).map((lock) => {
+        this.#lockHolders.set(runId, lock.pid);
+        return {
+          release: () => {
+            this.#lockHolders.delete(runId);
+            return lock.release();
+          },
+        };
+      }),
     );
   }
 

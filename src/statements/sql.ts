@@ -234,23 +234,31 @@ export const selectRangeCheckpointExists = (checkpoints: QualifiedName, runId: s
  */
 const RUN_LOCK_KEYS = 'hashtext($1), hashtext($2)';
 
+/** Takes the lock, saying which backend holds it now (see {@link selectRunLockKept}). */
 export const tryRunLock = (namespace: string, runId: string): SqlStatement =>
-  sql(`SELECT pg_try_advisory_lock(${RUN_LOCK_KEYS}) AS ok`, [namespace, runId]);
+  sql(`SELECT pg_try_advisory_lock(${RUN_LOCK_KEYS}) AS ok, pg_backend_pid() AS pid`, [namespace, runId]);
 
 export const releaseRunLock = (namespace: string, runId: string): SqlStatement =>
   sql(`SELECT pg_advisory_unlock(${RUN_LOCK_KEYS})`, [namespace, runId]);
+
+/** The rows of pg_locks `l` that hold the lock `(namespace $1, runId $2)`. */
+const RUN_LOCK_HELD = `l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND l.classid::bigint = (hashtext($1)::bigint & 4294967295)
+        AND l.objid::bigint = (hashtext($2)::bigint & 4294967295)`;
 
 /** The session holding the lock `(namespace, runId)`, from pg_locks and pg_stat_activity. */
 export const selectRunLockHolder = (namespace: string, runId: string): SqlStatement =>
   sql(
     `SELECT a.pid, a.application_name, host(a.client_addr) AS client_addr, a.client_hostname, a.backend_start
        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-        AND l.classid::bigint = (hashtext($1)::bigint & 4294967295)
-        AND l.objid::bigint = (hashtext($2)::bigint & 4294967295)`,
+      WHERE ${RUN_LOCK_HELD}`,
     [namespace, runId],
   );
+
+/** Whether backend `pid` still holds the lock `(namespace, runId)`: its session may have been cut off since it took it. */
+export const selectRunLockKept = (namespace: string, runId: string, pid: number): SqlStatement =>
+  sql(`SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE ${RUN_LOCK_HELD} AND l.pid = $3) AS kept`, [namespace, runId, pid]);
 
 // ─── Raw documents (PgRawDocumentSource) ───────────────────────────────────
 

@@ -20,26 +20,32 @@ function componentKey(value: unknown): string | undefined {
   return text(value['@id']) ?? text(ids['purl']) ?? text(ids['cpe23']) ?? text(ids['cpe22']);
 }
 
-/** Product keys of one statement: each product, or `product::subcomponent` for each subcomponent. */
+/**
+ * Product keys of one statement: each product, or `product::subcomponent`
+ * for each subcomponent: the product's own (0.2.0), else the statement's
+ * (the pre-0.2 form lists them beside the products, for each of them).
+ */
 function productKeys(statement: JsonObject, where: string, digest: string): Result<string[], BackfillError> {
   const products = optionalArray(statement['products']);
   if (products === undefined || products.length === 0) {
     return err(invalidDocument('OpenVEX', digest, `${where}.products`, 'must list at least one product'));
   }
+  const shared = optionalArray(statement['subcomponents']);
+  if (shared === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.subcomponents`, 'must be an array'));
   const keys: string[] = [];
   for (const [i, product] of products.entries()) {
     const key = componentKey(product);
     if (key === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}]`, 'has no @id or identifiers'));
-    const subs = isObject(product) ? optionalArray(product['subcomponents']) : [];
-    if (subs === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}].subcomponents`, 'must be an array'));
+    const own = isObject(product) ? optionalArray(product['subcomponents']) : [];
+    if (own === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}].subcomponents`, 'must be an array'));
+    const [subs, subsAt] = own.length > 0 ? [own, `${where}.products[${i}].subcomponents`] : [shared, `${where}.subcomponents`];
     if (subs.length === 0) {
       keys.push(key);
       continue;
     }
     for (const [j, sub] of subs.entries()) {
       const subKey = componentKey(sub);
-      if (subKey === undefined)
-        return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}].subcomponents[${j}]`, 'has no @id or identifiers'));
+      if (subKey === undefined) return err(invalidDocument('OpenVEX', digest, `${subsAt}[${j}]`, 'has no @id or identifiers'));
       keys.push(`${key}::${subKey}`);
     }
   }
@@ -122,7 +128,8 @@ function latestPerProduct(timed: readonly TimedClaim[]): VexClaim[] {
 /**
  * Normalizes OpenVEX documents: one claim per statement and product
  * (`products[].@id`, or its `identifiers` purl/CPE), and one per
- * subcomponent as `product::subcomponent`. Of several statements about
+ * subcomponent as `product::subcomponent` (a product's own, or in the
+ * pre-0.2 form the statement's `subcomponents`, for each of its products). Of several statements about
  * the same vulnerability and product, the latest (by timestamp, then by
  * place in the document) is the product's claim, as OpenVEX has later
  * statements override earlier ones. `impact_statement`,
