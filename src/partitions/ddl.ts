@@ -123,7 +123,7 @@ export async function refuseReferencedMove(client: PgClientLike, from: Partition
     const [action, effect] = ON_DELETE[key.on_delete] ?? [key.on_delete, 'fail'];
     throw new BackfillError(
       'TABLE_REFERENCED',
-      `${key.referencing} references rows of [${slot.from.toISOString()}, ${slot.to.toISOString()}) in ${from.schema}.${from.name} through foreign key ${key.name} (ON DELETE ${action}), and moving them into ${slot.name} deletes them there first, which would ${effect}. Nothing was changed. Drop the key, run this again, then add it back (ADD CONSTRAINT … NOT VALID, then VALIDATE CONSTRAINT).`,
+      `${key.referencing} references rows of [${slot.from.toISOString()}, ${slot.to.toISOString()}) in ${from.schema}.${from.name} through foreign key ${key.name} (ON DELETE ${action}), and moving them into ${slot.name} deletes them there first, which would ${effect}. They stay in the default partition, and ${slot.name} was not created. Drop the key, run this again, then add it back (ADD CONSTRAINT … NOT VALID, then VALIDATE CONSTRAINT).`,
       { context: { partition: slot.name, constraint: key.name, referencing: key.referencing } },
     );
   }

@@ -191,7 +191,12 @@ describe("ensure on the partition runbook's table", () => {
     const rowsOfFindings = () => db.query('SELECT id, build_id FROM scanner.findings ORDER BY id');
     for (const [action, deferrable] of [['CASCADE'], ['SET NULL'], ['RESTRICT'], ['NO ACTION', 'DEFERRABLE INITIALLY DEFERRED']]) {
       await findings(action!, deferrable);
-      const e = (await manager('2026-12-10T00:00:00Z').ensure({ ahead: 0 }))._unsafeUnwrapErr();
+      const e = (await manager('2026-12-10T00:00:00Z').ensure({ ahead: 1 }))._unsafeUnwrapErr();
+      // The next month is still created.
+      expect(e.partial?.created.map((c) => c.name)).toEqual(['artifact_boms_2027_01']);
+      await db.query(
+        'ALTER TABLE scanner.artifact_boms DETACH PARTITION scanner.artifact_boms_2027_01; DROP TABLE scanner.artifact_boms_2027_01',
+      );
       expect([e.code, e.context.partition, e.context.constraint], action).toEqual([
         'TABLE_REFERENCED',
         'artifact_boms_2026_12',
