@@ -793,6 +793,30 @@ describe('swap loads tables side by side, still all or nothing', () => {
     expect(await leftovers(s)).toEqual([]);
   });
 
+  it('drops the fresh tables its loaders committed even when the import’s own connection was lost', async () => {
+    const s = 's_parallel_lost';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    const target = new PgStagingTarget({ pg: withApplicationName(db.url, 'bk-lost-session'), schema: s, tables: ['linksets_raw'] });
+    const session = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['linksets_raw'] }))._unsafeUnwrap();
+    try {
+      async function* rows(): AsyncGenerator<StagingRow[]> {
+        yield [{ id: 'new-1', raw: '{"_id":"new-1"}' }];
+      }
+      expect((await session.load('linksets_raw', rows()))._unsafeUnwrap()).toBe(1);
+      expect(await leftovers(s)).toHaveLength(2); // the committed fresh table and its key
+      // The session's connection (idle in its transaction) dies; the loader's is back in the pool.
+      await db.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'bk-lost-session' AND state = 'idle in transaction'",
+      );
+      expect((await session.count('linksets_raw')).isErr()).toBe(true);
+    } finally {
+      await session.abort();
+      await target.close();
+    }
+    expect(await leftovers(s)).toEqual([]);
+    expect(await count(`${s}.linksets_raw`)).toBe(340);
+  });
+
   it('a failure in one member’s load leaves every table’s old contents and no fresh table behind', async () => {
     const s = 's_parallel_fail';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
