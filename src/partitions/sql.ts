@@ -96,6 +96,15 @@ LEFT JOIN LATERAL (
 ) k ON true
 ORDER BY k.from_epoch NULLS LAST, k.name`;
 
+/**
+ * `$1` schema, `$2` table, as given (they are quoted, so they keep their
+ * case): the relation PostgreSQL means by them unquoted, `schema.table`
+ * lower-cased, when that differs and exists.
+ */
+export const caseFoldedTable = `SELECT n.nspname::text || '.' || c.relname::text AS folded
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = pg_catalog.lower($1) AND c.relname = pg_catalog.lower($2) AND ($1 <> pg_catalog.lower($1) OR $2 <> pg_catalog.lower($2))`;
+
 /** `$1` schema, `$2` table: the columns an INSERT may write, quoted and comma-separated. */
 export const insertableColumns = `SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) AS cols
      FROM pg_catalog.pg_attribute a

@@ -322,6 +322,24 @@ describe("ensure on the partition runbook's table", () => {
   });
 });
 
+describe('names that differ only by case', () => {
+  it('never creates a look-alike of the table beside it, and says which table an unquoted name means', async () => {
+    await createArtifactBomsTable(db);
+    const twin = manager('2026-11-15T00:00:00Z', { table: 'Scanner.Artifact_Boms' });
+    const created = (await twin.createParent({ columns: [{ name: 'inserted_at', type: 'timestamptz' }] }))._unsafeUnwrapErr();
+    expect([created.code, created.message]).toEqual([
+      'INVALID_ARGUMENT',
+      expect.stringContaining('Scanner.Artifact_Boms differs from the existing scanner.artifact_boms only by case; nothing was created.'),
+    ]);
+    expect(await db.query("SELECT nspname FROM pg_namespace WHERE nspname = 'Scanner'")).toEqual([]);
+    const ensured = (await twin.ensure())._unsafeUnwrapErr();
+    expect([ensured.code, ensured.message]).toEqual([
+      'TABLE_NOT_FOUND',
+      expect.stringContaining('Scanner.Artifact_Boms does not exist. scanner.artifact_boms does: did you mean it?'),
+    ]);
+  });
+});
+
 describe('partitions made by hand with unbounded bounds', () => {
   const handMade = (name: string, bounds: string, table = 'artifact_boms'): Promise<unknown> =>
     db.query(`CREATE TABLE scanner.${name} PARTITION OF scanner.${table} FOR VALUES ${bounds}`);
