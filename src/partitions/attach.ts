@@ -10,7 +10,7 @@ import type { PgClientLike, PgQueryResult } from '../_internals/pg.js';
 import { err, ok, type Result } from 'neverthrow';
 import { parseQualifiedName, quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
 import { overlaps, readSnapshot, type Snapshot } from './catalog.js';
-import { inDdlTransaction, insertableColumns, moveRows, runDdl } from './ddl.js';
+import { inDdlTransaction, insertableColumns, moveRows, refuseReferencedMove, runDdl } from './ddl.js';
 import { ATTACH_CHECK_NAME } from './defaults.js';
 import { floorToInterval, parsePartitionSuffix } from './interval.js';
 import { invalid, type ManagerContext } from './options.js';
@@ -107,6 +107,7 @@ async function attachWithCheck(run: AttachRun, snap: Snapshot): Promise<number> 
     const columns = await insertableColumns(client, ctx.parent);
     return await inDdlTransaction(client, ctx.lockTimeoutMs, async () => {
       await client.query(sql.lockParentForMove(ctx.parent.sql));
+      await refuseReferencedMove(client, def, slot, range.where);
       const n = await moveRows(client, def.sql, target.sql, columns, range.where);
       await client.query(attach);
       await client.query(dropCheck);

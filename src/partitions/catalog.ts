@@ -85,6 +85,15 @@ function judge(
   return undefined;
 }
 
+/** Why a table name that differs from an existing one only by case is not taken for it. */
+export const CASE_SENSITIVE = 'Names are case-sensitive here (they are quoted), while PostgreSQL folds unquoted names to lower case.';
+
+/** The existing table PostgreSQL would mean by `parent` unquoted (`Scanner.Artifact_Boms` → `scanner.artifact_boms`), if it differs. */
+export async function caseTwin(client: PgClientLike, parent: QualifiedName): Promise<string | undefined> {
+  const { rows } = (await client.query(sql.caseFoldedTable, [parent.schema, parent.name])) as PgQueryResult<{ folded: string }>;
+  return rows[0]?.folded;
+}
+
 const toDate = (epoch: number | null): Date | null => (epoch === null || !Number.isFinite(epoch) ? null : new Date(epoch * 1000));
 
 /**
@@ -103,8 +112,11 @@ export async function readSnapshot(
   const rows = results[results.length - 1]?.rows ?? [];
   const head = rows[0];
   const context = { table: `${parent.schema}.${parent.name}` };
-  if (head === undefined)
-    throw new BackfillError('TABLE_NOT_FOUND', `${context.table} does not exist. Create it (createParent) or check the name.`, { context });
+  if (head === undefined) {
+    const twin = await caseTwin(client, parent);
+    const hint = twin === undefined ? 'Create it (createParent) or check the name.' : `${twin} does: did you mean it? ${CASE_SENSITIVE}`;
+    throw new BackfillError('TABLE_NOT_FOUND', `${context.table} does not exist. ${hint}`, { context });
+  }
   if (head.parent_kind !== 'p' || head.strategy !== 'r' || head.key_count !== 1 || head.key_column !== column) {
     const what = head.parent_kind !== 'p' ? 'is not a partitioned table' : `is not range-partitioned on the single column ${column}`;
     throw new BackfillError('TABLE_NOT_PARTITIONED', `${context.table} ${what}.`, { context });

@@ -11,6 +11,7 @@ import { BackfillError } from '../errors.js';
 import { inTransaction, pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import * as sql from './sql.js';
+import type { PartitionInfo, PartitionSlot } from './types.js';
 
 /**
  * Runs `statements` as one implicit transaction in a single round trip, with
@@ -85,6 +86,46 @@ export async function withAdvisoryLock<T>(
     return await fn();
   } finally {
     await Promise.resolve(client.query(sql.advisoryUnlock(key))).catch(() => undefined);
+  }
+}
+
+interface ReferencingKey {
+  readonly name: string;
+  readonly referencing: string;
+  readonly on_delete: string;
+  readonly cols: string[];
+  readonly refcols: string[];
+}
+
+/** What each ON DELETE action (`pg_constraint.confdeltype`) would do to the referencing rows of a moved row. */
+const ON_DELETE: Readonly<Record<string, readonly [action: string, effect: string]>> = {
+  a: ['NO ACTION', 'fail'],
+  r: ['RESTRICT', 'fail'],
+  c: ['CASCADE', 'delete those rows'],
+  n: ['SET NULL', 'set their key to NULL'],
+  d: ['SET DEFAULT', 'set their key to its default'],
+};
+
+/**
+ * Moving rows out of the default partition DELETEs them there, which fires
+ * the ON DELETE action of every foreign key referencing them: CASCADE would
+ * delete rows of another table for good, and the others fail (even a
+ * deferred NO ACTION key: PostgreSQL checks it against that partition
+ * alone). Inside the move's transaction, before any row moves, refuses
+ * with `TABLE_REFERENCED` when a key references a row of the range.
+ */
+export async function refuseReferencedMove(client: PgClientLike, from: PartitionInfo, slot: PartitionSlot, where: string): Promise<void> {
+  const { rows } = (await client.query(sql.keysReferencing, [from.sql])) as PgQueryResult<ReferencingKey>;
+  for (const key of rows) {
+    const check = sql.anyRowReferenced(key.referencing, key.cols, from.sql, key.refcols, where);
+    const { rows: hit } = (await client.query(check)) as PgQueryResult<{ hit: boolean }>;
+    if (hit[0]?.hit !== true) continue;
+    const [action, effect] = ON_DELETE[key.on_delete] ?? [key.on_delete, 'fail'];
+    throw new BackfillError(
+      'TABLE_REFERENCED',
+      `${key.referencing} references rows of [${slot.from.toISOString()}, ${slot.to.toISOString()}) in ${from.schema}.${from.name} through foreign key ${key.name} (ON DELETE ${action}), and moving them into ${slot.name} deletes them there first, which would ${effect}. They stay in the default partition, and ${slot.name} was not created. Drop the key, run this again, then add it back (ADD CONSTRAINT … NOT VALID, then VALIDATE CONSTRAINT).`,
+      { context: { partition: slot.name, constraint: key.name, referencing: key.referencing } },
+    );
   }
 }
 

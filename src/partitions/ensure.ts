@@ -7,7 +7,7 @@
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { covers, overlaps, readSnapshot, type Snapshot } from './catalog.js';
-import { inDdlTransaction, insertableColumns, moveRows, runDdl, withAdvisoryLock } from './ddl.js';
+import { inDdlTransaction, insertableColumns, moveRows, refuseReferencedMove, runDdl, withAdvisoryLock } from './ddl.js';
 import { addIntervals, floorToInterval } from './interval.js';
 import { invalid, type EnsurePlanOptions, type ManagerContext } from './options.js';
 import { createSlotSql, inParentSchema, rangeOf, slotAt, sqlstateOf, throwIfAborted } from './slots.js';
@@ -142,6 +142,7 @@ async function createSlots(
   const logger = call.logger ?? ctx.logger;
   const def = snap.defaultPartition;
   const taken: PartitionSlot[] = [];
+  let referenced: BackfillError | undefined;
   const created = (c: CreatedPartition): void => {
     progress.created.push(c);
     logger.info('partition created', {
@@ -179,14 +180,17 @@ async function createSlots(
         try {
           created({ ...slot, rowsMovedFromDefault: await createOne(slot) });
         } catch (inner) {
-          if (sqlstateOf(inner) !== DUPLICATE_TABLE) throw pgErrorToBackfill(inner, { partition: slot.name }, `ensure ${slot.name}`);
-          taken.push(slot);
+          // A slot whose rows another table references stays in the default partition; the others go on.
+          if (inner instanceof BackfillError && inner.code === 'TABLE_REFERENCED') referenced ??= inner;
+          else if (sqlstateOf(inner) !== DUPLICATE_TABLE) throw pgErrorToBackfill(inner, { partition: slot.name }, `ensure ${slot.name}`);
+          else taken.push(slot);
         }
       }
     }
     call.onProgress?.({ phase: 'create', partition: chunk[chunk.length - 1]!.name, done: progress.created.length, total: todo.length });
   }
   if (taken.length > 0) throw await nameTaken(client, ctx, taken, progress.created.length);
+  if (referenced !== undefined) throw referenced;
 }
 
 /**
@@ -213,6 +217,7 @@ async function createBesideDefault(
       await client.query(createSlotSql(ctx, slot, snap.keyType));
       return 0;
     }
+    await refuseReferencedMove(client, def, slot, where);
     const holding = sql.holdingTable;
     await client.query(sql.createHoldingTable(holding, columns, ctx.parent.sql));
     const moved = await moveRows(client, def.sql, holding, columns, where);

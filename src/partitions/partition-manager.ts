@@ -3,12 +3,12 @@ import type { BackfillError } from '../errors.js';
 import { PgHandle, pgErrorToBackfill, type PgClientLike } from '../_internals/pg.js';
 import { parseQualifiedName } from '../_internals/sql-identifier.js';
 import { attachTable, restoredSlot } from './attach.js';
-import { readSnapshot } from './catalog.js';
+import { CASE_SENSITIVE, caseTwin, readSnapshot } from './catalog.js';
 import { inDdlTransaction } from './ddl.js';
 import { ensureWindow, type EnsureProgress } from './ensure.js';
 import { floorToInterval } from './interval.js';
 import { maintainPartition, type MaintainProgress } from './maintain.js';
-import { type ManagerContext, resolveConfig, resolveEnsure, resolveMaintain, resolveRetention } from './options.js';
+import { invalid, type ManagerContext, resolveConfig, resolveEnsure, resolveMaintain, resolveRetention } from './options.js';
 import { parentStatements } from './parent-ddl.js';
 import { applyRetention, type RetentionProgress } from './retention.js';
 import { slotAt } from './slots.js';
@@ -254,6 +254,10 @@ export class PartitionManager {
       .andThen((ctx) => parentStatements(ctx, options).map((statements) => ({ ctx, statements })))
       .asyncAndThen(({ ctx, statements }) =>
         this.#run(ctx, 'createParent', async (client) => {
+          // A look-alike beside the table the jobs are meant for would take its place in them.
+          const twin = await caseTwin(client, ctx.parent);
+          if (twin !== undefined)
+            throw invalid(`${ctx.table} differs from the existing ${twin} only by case; nothing was created. ${CASE_SENSITIVE}`);
           await inDdlTransaction(client, ctx.lockTimeoutMs, async () => {
             for (const s of statements) await client.query(s);
           });

@@ -4,6 +4,7 @@
  * @internal
  * @module
  */
+import type { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike } from '../_internals/pg.js';
 import { readSnapshot, type Snapshot } from './catalog.js';
 import { runDdl, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
@@ -62,6 +63,7 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
     const report = planRetention(run, snap);
     const candidates: RetentionCandidate[] = [...report.candidates];
     const logger = call.logger ?? ctx.logger;
+    let refused: BackfillError | undefined;
     for (const [i, c] of candidates.entries()) {
       progress.report = { ...report, candidates: [...candidates] };
       throwIfAborted(call.signal, { partition: c.name });
@@ -69,7 +71,12 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
       try {
         await expire(client, ctx, c, pending);
       } catch (error) {
-        throw pgErrorToBackfill(error, { partition: c.name }, `retention ${c.action} ${c.name}`);
+        const failure = pgErrorToBackfill(error, { partition: c.name }, `retention ${c.action} ${c.name}`);
+        // One partition PostgreSQL refuses to drop (a view or a foreign key depends on it) must not keep
+        // every later expired one: go on, and fail with it at the end. A lock timeout or a lost connection stops here.
+        if (failure.code !== 'DB_ERROR') throw failure;
+        refused ??= failure;
+        continue;
       }
       candidates[i] = { ...c, done: true };
       logger.info(`partition ${plan.mode === 'drop' ? 'dropped' : 'detached'}`, {
@@ -79,6 +86,8 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
       });
       call.onProgress?.({ phase: plan.mode, partition: c.name, done: i + 1, total: candidates.length });
     }
+    progress.report = { ...report, candidates };
+    if (refused !== undefined) throw refused;
     return { ...report, candidates };
   });
 }

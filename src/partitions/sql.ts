@@ -96,6 +96,15 @@ LEFT JOIN LATERAL (
 ) k ON true
 ORDER BY k.from_epoch NULLS LAST, k.name`;
 
+/**
+ * `$1` schema, `$2` table, as given (they are quoted, so they keep their
+ * case): the relation PostgreSQL means by them unquoted, `schema.table`
+ * lower-cased, when that differs and exists.
+ */
+export const caseFoldedTable = `SELECT n.nspname::text || '.' || c.relname::text AS folded
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = pg_catalog.lower($1) AND c.relname = pg_catalog.lower($2) AND ($1 <> pg_catalog.lower($1) OR $2 <> pg_catalog.lower($2))`;
+
 /** `$1` schema, `$2` table: the columns an INSERT may write, quoted and comma-separated. */
 export const insertableColumns = `SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) AS cols
      FROM pg_catalog.pg_attribute a
@@ -143,6 +152,31 @@ export const relationSize = 'SELECT pg_catalog.pg_total_relation_size($1::regcla
 export const lockParentForMove = (parentSql: string): string => `LOCK TABLE ${parentSql} IN SHARE ROW EXCLUSIVE MODE`;
 
 export const anyRowIn = (tableSql: string, where: string): string => `SELECT EXISTS (SELECT 1 FROM ${tableSql} WHERE ${where}) AS stuck`;
+
+/**
+ * `$1` the quoted table: the foreign keys that reference it (named as on
+ * the parent, for the copies PostgreSQL makes per partition), with the
+ * referencing table (quoted as `regclass` prints it), its ON DELETE action
+ * and the quoted key columns on both sides.
+ */
+export const keysReferencing = `SELECT coalesce((SELECT p.conname::text FROM pg_catalog.pg_constraint p WHERE p.oid = c.conparentid), c.conname::text) AS name,
+        c.conrelid::pg_catalog.regclass::text AS referencing,
+        c.confdeltype::text AS on_delete,
+        ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM unnest(c.conkey) WITH ORDINALITY AS k(n, i)
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i) AS cols,
+        ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM unnest(c.confkey) WITH ORDINALITY AS k(n, i)
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i) AS refcols
+     FROM pg_catalog.pg_constraint c WHERE c.contype = 'f' AND c.confrelid = $1::pg_catalog.regclass`;
+
+/** Whether a row of `referencingSql` points (`cols` → `refcols`) at a row of `tableSql` matching `where`. */
+export const anyRowReferenced = (
+  referencingSql: string,
+  cols: readonly string[],
+  tableSql: string,
+  refcols: readonly string[],
+  where: string,
+): string =>
+  `SELECT EXISTS (SELECT 1 FROM ${referencingSql} r WHERE (${cols.map((c) => `r.${c}`).join(', ')}) IN (SELECT ${refcols.join(', ')} FROM ${tableSql} WHERE ${where})) AS hit`;
 
 /** The rows of a range: `from` inclusive, `to` exclusive. */
 export const inRange = (columnSql: string, from: string, to: string): string => `${columnSql} >= ${from} AND ${columnSql} < ${to}`;

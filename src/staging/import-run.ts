@@ -97,7 +97,7 @@ async function passes(run: RunContext): Promise<Result<ImportReport, BackfillErr
 /** Opens the reject file (if any), runs the pass, and closes the file whatever happened. */
 function onePass(run: RunContext, state: PassState, skip: SkipSet): ResultAsync<void, BackfillError> {
   return safeTry(async function* () {
-    const rejects = run.onInvalid === 'reject' ? yield* RejectWriter.open(run.rejectPath) : undefined;
+    const rejects = run.onInvalid === 'reject' ? yield* RejectWriter.open(run.rejectPath, run.path) : undefined;
     const loaded = await loadAndCommit({ run, state, skip, rejects });
     const closed = rejects === undefined ? ok(0) : await rejects.close();
     yield* loaded;

@@ -463,12 +463,22 @@ export class PgStagingSession implements StagingSession {
       (async () => {
         await Promise.all(this.#loads);
         let failure: unknown = this.#failed ? new Error('staging session failed') : undefined;
+        let lost = false;
         try {
           await this.#q(ROLLBACK);
-          for (const fresh of this.#committedFresh) await this.#q(dropTable(fresh.sql));
+        } catch (error) {
+          failure = error;
+          lost = true;
+        }
+        const dropFresh = async (client: PgClientLike): Promise<void> => {
+          for (const fresh of this.#committedFresh) await query(client, dropTable(fresh.sql));
+        };
+        try {
+          // This session's connection, unless it is the one that was lost: then a loader's, as the tables were made.
+          if (this.#committedFresh.length > 0) await (lost ? this.#apart!(dropFresh) : dropFresh(this.#client));
         } catch (error) {
           // A fresh table left here carries the mark; the next swap import drops it.
-          failure = error;
+          failure ??= error;
         }
         this.#release(failure);
       })(),

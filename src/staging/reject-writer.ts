@@ -5,10 +5,28 @@
  *
  * @module
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { constants, type WriteStream } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { once } from 'node:events';
 import { ResultAsync } from 'neverthrow';
-import { toBackfillError, type BackfillError, type BackfillErrorCode } from '../errors.js';
+import { BackfillError, toBackfillError, type BackfillErrorCode } from '../errors.js';
+
+/** Opens `path` for writing, creating it, but never through a symbolic link (`ELOOP` becomes a clear `IO_ERROR`). */
+async function openNoFollow(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o666);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'ELOOP') throw error;
+    throw new BackfillError(
+      'IO_ERROR',
+      `rejectPath ${path} is a symbolic link; the reject file is never written through one. Pass the path of a regular file.`,
+      {
+        cause: error,
+        context: { path },
+      },
+    );
+  }
+}
 
 /** One line of a reject file. */
 export interface RejectEntry {
@@ -49,12 +67,28 @@ export class RejectWriter {
     });
   }
 
-  /** Creates (or truncates) the reject file. */
-  static open(path: string): ResultAsync<RejectWriter, BackfillError> {
+  /**
+   * Creates (or truncates) the reject file. Refused before anything is
+   * truncated: a symbolic link (whoever planted it chose what would be
+   * overwritten) and the file `input` (the tarball being read) under any name.
+   */
+  static open(path: string, input?: string): ResultAsync<RejectWriter, BackfillError> {
     return ResultAsync.fromPromise(
       (async () => {
-        const stream = createWriteStream(path, { flags: 'w' });
-        await once(stream, 'open');
+        const file = await openNoFollow(path);
+        try {
+          const [written, read] = await Promise.all([file.stat(), input === undefined ? undefined : stat(input).catch(() => undefined)]);
+          if (read !== undefined && written.dev === read.dev && written.ino === read.ino) {
+            throw new BackfillError('INVALID_ARGUMENT', `rejectPath ${path} is the tarball being imported; write the rejects elsewhere.`, {
+              context: { path },
+            });
+          }
+          await file.truncate(0);
+        } catch (error) {
+          await file.close();
+          throw error;
+        }
+        const stream = file.createWriteStream();
         return new RejectWriter(path, stream);
       })(),
       (e) => toBackfillError(e, 'IO_ERROR', { path }),

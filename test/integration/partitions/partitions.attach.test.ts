@@ -90,6 +90,22 @@ describe('attach', () => {
     });
   });
 
+  it("refuses to move rows out of the default partition that another table's ON DELETE CASCADE key references", async () => {
+    await db.query('CREATE TABLE scanner.artifact_boms_default PARTITION OF scanner.artifact_boms DEFAULT');
+    await db.query("INSERT INTO scanner.artifact_boms VALUES ('late', 'sha', null, '2025-03-15 00:00:00+00')");
+    await db.query(`CREATE TABLE scanner.findings (id int PRIMARY KEY, build_id text, inserted_at timestamptz,
+      FOREIGN KEY (build_id, inserted_at) REFERENCES scanner.artifact_boms ON DELETE CASCADE);
+      INSERT INTO scanner.findings VALUES (1, 'late', '2025-03-15 00:00:00+00')`);
+    await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
+    const e = (await manager().attach('artifact_boms_2025_03'))._unsafeUnwrapErr();
+    expect([e.code, e.context.constraint]).toEqual(['TABLE_REFERENCED', 'findings_build_id_inserted_at_fkey']);
+    expect(await db.query('SELECT id FROM scanner.findings')).toEqual([{ id: 1 }]);
+    expect(await rowHomes(db)).toEqual({ late: 'scanner.artifact_boms_default' });
+    expect(
+      await db.query("SELECT count(*)::int AS n FROM pg_constraint WHERE conrelid = 'scanner.artifact_boms_2025_03'::regclass"),
+    ).toEqual([{ n: 0 }]);
+  });
+
   it('times out on a busy parent and leaves the restored table as it was', async () => {
     await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
     // ATTACH needs SHARE UPDATE EXCLUSIVE on the parent; an open SHARE UPDATE EXCLUSIVE holder blocks it.

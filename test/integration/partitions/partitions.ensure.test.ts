@@ -178,6 +178,48 @@ describe("ensure on the partition runbook's table", () => {
     }
   });
 
+  it("never lets a foreign key's ON DELETE action touch another table while moving rows out of the default partition", async () => {
+    await createArtifactBomsTable(db);
+    await db.query(`CREATE TABLE scanner.artifact_boms_default PARTITION OF scanner.artifact_boms DEFAULT;
+      INSERT INTO scanner.artifact_boms VALUES ('dec-1', 'x', null, '2026-12-05 00:00:00+00'), ('nov-1', 'x', null, '2026-11-05 00:00:00+00')`);
+    const findings = async (action: string, deferrable = ''): Promise<void> => {
+      await db.query(`DROP TABLE IF EXISTS scanner.findings;
+        CREATE TABLE scanner.findings (id int PRIMARY KEY, build_id text, inserted_at timestamptz,
+          FOREIGN KEY (build_id, inserted_at) REFERENCES scanner.artifact_boms ON DELETE ${action} ${deferrable});
+        INSERT INTO scanner.findings VALUES (1, 'dec-1', '2026-12-05 00:00:00+00'), (2, 'nov-1', '2026-11-05 00:00:00+00')`);
+    };
+    const rowsOfFindings = () => db.query('SELECT id, build_id FROM scanner.findings ORDER BY id');
+    for (const [action, deferrable] of [['CASCADE'], ['SET NULL'], ['RESTRICT'], ['NO ACTION', 'DEFERRABLE INITIALLY DEFERRED']]) {
+      await findings(action!, deferrable);
+      const e = (await manager('2026-12-10T00:00:00Z').ensure({ ahead: 1 }))._unsafeUnwrapErr();
+      // The next month is still created.
+      expect(e.partial?.created.map((c) => c.name)).toEqual(['artifact_boms_2027_01']);
+      await db.query(
+        'ALTER TABLE scanner.artifact_boms DETACH PARTITION scanner.artifact_boms_2027_01; DROP TABLE scanner.artifact_boms_2027_01',
+      );
+      expect([e.code, e.context.partition, e.context.constraint], action).toEqual([
+        'TABLE_REFERENCED',
+        'artifact_boms_2026_12',
+        'findings_build_id_inserted_at_fkey',
+      ]);
+      expect(e.message).toContain(
+        `scanner.findings references rows of [2026-12-01T00:00:00.000Z, 2027-01-01T00:00:00.000Z) in scanner.artifact_boms_default`,
+      );
+      expect(await rowsOfFindings()).toEqual([
+        { id: 1, build_id: 'dec-1' },
+        { id: 2, build_id: 'nov-1' },
+      ]);
+      expect(await rowHomes(db)).toEqual({ 'dec-1': 'scanner.artifact_boms_default', 'nov-1': 'scanner.artifact_boms_default' });
+    }
+    // Rows of the range that no row of the other table references move as before; that table is left alone.
+    await findings('CASCADE');
+    await db.query("DELETE FROM scanner.findings WHERE build_id = 'nov-1'");
+    const nov = (await manager('2026-11-10T00:00:00Z').ensure({ ahead: 0 }))._unsafeUnwrap();
+    expect(nov.created.map((c) => [c.name, c.rowsMovedFromDefault])).toEqual([['artifact_boms_2026_11', 1]]);
+    expect(await rowsOfFindings()).toEqual([{ id: 1, build_id: 'dec-1' }]);
+    expect(await rowHomes(db)).toEqual({ 'dec-1': 'scanner.artifact_boms_default', 'nov-1': 'scanner.artifact_boms_2026_11' });
+  });
+
   it('moves rows stuck in the default partition instead of failing with "would be violated"', async () => {
     const m = manager('2026-11-15T00:00:00Z');
     (
@@ -276,6 +318,24 @@ describe("ensure on the partition runbook's table", () => {
       'artifact_boms_2027_01',
       'artifact_boms_odd',
       'artifact_boms_q4',
+    ]);
+  });
+});
+
+describe('names that differ only by case', () => {
+  it('never creates a look-alike of the table beside it, and says which table an unquoted name means', async () => {
+    await createArtifactBomsTable(db);
+    const twin = manager('2026-11-15T00:00:00Z', { table: 'Scanner.Artifact_Boms' });
+    const created = (await twin.createParent({ columns: [{ name: 'inserted_at', type: 'timestamptz' }] }))._unsafeUnwrapErr();
+    expect([created.code, created.message]).toEqual([
+      'INVALID_ARGUMENT',
+      expect.stringContaining('Scanner.Artifact_Boms differs from the existing scanner.artifact_boms only by case; nothing was created.'),
+    ]);
+    expect(await db.query("SELECT nspname FROM pg_namespace WHERE nspname = 'Scanner'")).toEqual([]);
+    const ensured = (await twin.ensure())._unsafeUnwrapErr();
+    expect([ensured.code, ensured.message]).toEqual([
+      'TABLE_NOT_FOUND',
+      expect.stringContaining('Scanner.Artifact_Boms does not exist. scanner.artifact_boms does: did you mean it?'),
     ]);
   });
 });

@@ -102,6 +102,19 @@ describe('retention', () => {
     expect(r.ignored.map((i) => i.name)).toContain('artifact_boms_default');
   });
 
+  it('a partition PostgreSQL refuses to drop (a view depends on it) does not keep the expired ones after it', async () => {
+    await db.query('CREATE VIEW scanner.january AS SELECT * FROM scanner.artifact_boms_2025_01');
+    const e = (await manager().retention({ keep: 20, dryRun: false }))._unsafeUnwrapErr();
+    expect([e.code, e.dbCode, e.context.partition]).toEqual(['DB_ERROR', '2BP01', 'artifact_boms_2025_01']);
+    expect(e.partial?.candidates.map((c) => [c.name, c.done])).toEqual([
+      ['artifact_boms_2025_01', false],
+      ['artifact_boms_2025_02', true],
+    ]);
+    const names = [...(await catalogBounds(db, 'scanner', 'artifact_boms')).keys()];
+    expect(names).toContain('artifact_boms_2025_01');
+    expect(names).not.toContain('artifact_boms_2025_02');
+  });
+
   it('returns LOCK_TIMEOUT with the partial report when the table is busy', async () => {
     const lock = await holdLock(db.url, 'scanner.artifact_boms', 'ACCESS SHARE');
     try {

@@ -6,6 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
@@ -155,6 +156,30 @@ describe('swap drops only what it made', () => {
       { c: 'owned by the linkset team' },
     ]);
     expect(await db.query(`SELECT obj_description('${s}.advisory_chunks_raw'::regclass, 'pg_class') AS c`)).toEqual([{ c: null }]);
+  });
+});
+
+describe('the reject file', () => {
+  it('never writes through a symlink, nor over the tarball being imported', async () => {
+    const s = 's_reject_path';
+    const bad = await dataset('rejects-bad.tar.zst', { 'linksets.ndjson': [{ _id: 'a' }, { nope: 1 }] });
+    const precious = join(dir, 'precious.txt');
+    writeFileSync(precious, 'keep me\n');
+    const link = join(dir, 'rejects-link.ndjson');
+    symlinkSync(precious, link);
+    const one = new StagingImporter({ pg: db.pool, schema: s, tables: { 'linksets.ndjson': 'linksets_raw' } });
+    const viaLink = (await one.import(bad, { onInvalid: 'reject', rejectPath: link }))._unsafeUnwrapErr();
+    expect([viaLink.code, viaLink.message]).toEqual(['IO_ERROR', expect.stringContaining('is a symbolic link')]);
+    expect(readFileSync(precious, 'utf8')).toBe('keep me\n');
+    const before = readFileSync(bad);
+    const overTarball = (await one.import(bad, { onInvalid: 'reject', rejectPath: bad }))._unsafeUnwrapErr();
+    expect([overTarball.code, overTarball.message]).toEqual(['INVALID_ARGUMENT', expect.stringContaining('is the tarball being imported')]);
+    expect(readFileSync(bad).equals(before)).toBe(true);
+    // A plain path works, and a second import overwrites it.
+    const plain = join(dir, 'rejects-plain.ndjson');
+    for (let i = 0; i < 2; i++)
+      expect((await one.import(bad, { onInvalid: 'reject', rejectPath: plain }))._unsafeUnwrap().rejected).toBe(1);
+    expect(readFileSync(plain, 'utf8').trim().split('\n')).toHaveLength(1);
   });
 });
 
@@ -766,6 +791,30 @@ describe('swap loads tables side by side, still all or nothing', () => {
     }
     expect(await count(`${s}.linksets_raw`)).toBe(3);
     expect(await leftovers(s)).toEqual([]);
+  });
+
+  it('drops the fresh tables its loaders committed even when the import’s own connection was lost', async () => {
+    const s = 's_parallel_lost';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    const target = new PgStagingTarget({ pg: withApplicationName(db.url, 'bk-lost-session'), schema: s, tables: ['linksets_raw'] });
+    const session = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['linksets_raw'] }))._unsafeUnwrap();
+    try {
+      async function* rows(): AsyncGenerator<StagingRow[]> {
+        yield [{ id: 'new-1', raw: '{"_id":"new-1"}' }];
+      }
+      expect((await session.load('linksets_raw', rows()))._unsafeUnwrap()).toBe(1);
+      expect(await leftovers(s)).toHaveLength(2); // the committed fresh table and its key
+      // The session's connection (idle in its transaction) dies; the loader's is back in the pool.
+      await db.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'bk-lost-session' AND state = 'idle in transaction'",
+      );
+      expect((await session.count('linksets_raw')).isErr()).toBe(true);
+    } finally {
+      await session.abort();
+      await target.close();
+    }
+    expect(await leftovers(s)).toEqual([]);
+    expect(await count(`${s}.linksets_raw`)).toBe(340);
   });
 
   it('a failure in one member’s load leaves every table’s old contents and no fresh table behind', async () => {

@@ -30,6 +30,9 @@ describe('PartitionManager configuration', () => {
     ['a table name that leaves no room for the suffix', { table: `scanner.${'b'.repeat(60)}` }, 'INVALID_IDENTIFIER'],
     ['lockTimeoutMs 0', { lockTimeoutMs: 0 }, 'INVALID_ARGUMENT'],
     ['a fractional advisoryLockTimeoutMs', { advisoryLockTimeoutMs: 1.5 }, 'INVALID_ARGUMENT'],
+    // PostgreSQL's lock_timeout stops at 2^31 - 1 ms (about 24.8 days).
+    ['a lockTimeoutMs past what PostgreSQL takes', { lockTimeoutMs: 2 ** 31 }, 'INVALID_ARGUMENT'],
+    ['an advisoryLockTimeoutMs past what PostgreSQL takes', { advisoryLockTimeoutMs: Number.MAX_SAFE_INTEGER }, 'INVALID_ARGUMENT'],
   ])('%s: the constructor does not throw and every method returns %s', async (_name, patch, code) => {
     const m = new PartitionManager({ ...base, ...patch });
     expect(await everyMethod(m)).toEqual(Array(7).fill(code));

@@ -45,6 +45,8 @@ describe('StagingImporter config', () => {
       // lock_timeout 0 means "wait forever" to PostgreSQL (while every later reader queues behind the swap).
       { pg: NOWHERE, tables: { a: 't' }, lockTimeoutMs: 0 },
       { pg: NOWHERE, tables: { a: 't' }, lockTimeoutMs: 0.5 },
+      // PostgreSQL's lock_timeout stops at 2^31 - 1 ms.
+      { pg: NOWHERE, tables: { a: 't' }, lockTimeoutMs: 2 ** 31 },
       { pg: NOWHERE, tables: { '': 't' } },
       { pg: null as never, tables: { a: 't' } },
     ];
