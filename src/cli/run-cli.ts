@@ -21,7 +21,7 @@ import {
 } from './command.js';
 import { resolvePgTarget, type Env } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
-import { formatError, stderrLogger, toJson, type TextSink } from './output.js';
+import { formatError, printable, stderrLogger, toJson, type TextSink } from './output.js';
 import { createProgressFactory, type ProgressStream } from './progress.js';
 
 /** The process the CLI runs in, injectable for tests. */
@@ -295,6 +295,6 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
     exitCode: outcome.exitCode,
     report: outcome.report,
     ...(outcome.error === undefined ? {} : { error: outcome.error }),
-    text: outcome.lines.length > 0 ? `${outcome.lines.join('\n')}\n` : '',
+    text: outcome.lines.length > 0 ? `${outcome.lines.map(printable).join('\n')}\n` : '',
   };
 }
