@@ -22,7 +22,12 @@ const check: CommandSpec = {
   maxArgs: 1,
   replaces: "the receiver's X-Cis490-Code-Commit check, run by hand before shipping",
   flags: {
-    repo: { type: 'string', value: '<dir>', description: 'The git clone whose newest commits are accepted.', default: '.' },
+    repo: {
+      type: 'string',
+      value: '<dir>',
+      description: 'The git clone whose newest commits are accepted (its top directory).',
+      default: '.',
+    },
     window: {
       type: 'string',
       value: '<n>',

@@ -24,6 +24,13 @@ function packageVersion(): string {
   }
 }
 
+// A reader that stops early (`| head -1`) closes the pipe; the command has run by then, so its exit status stands.
+const ignoreClosedPipe = (error: NodeJS.ErrnoException): void => {
+  if (error.code !== 'EPIPE') throw error;
+};
+process.stdout.on('error', ignoreClosedPipe);
+process.stderr.on('error', ignoreClosedPipe);
+
 const argv = process.argv.slice(2);
 const controller = new AbortController();
 // Under --json, stdout carries one object per run: runCli's, or the interrupt's when the user quits first.

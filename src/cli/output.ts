@@ -24,6 +24,19 @@ function jsonSafe(_key: string, value: unknown): unknown {
   return value;
 }
 
+/** C0 and C1 controls, DEL, and the Unicode line separators and bidirectional controls. */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * `text` with every control character written as a `\uXXXX` escape. Text
+ * output carries names from disk (episode files are named by the hosts
+ * that upload them): one must not start a line of its own or drive the
+ * terminal. `--json` needs no such care.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Stable, indented JSON for `--json` output. */
 export function toJson(value: unknown): string {
   return `${JSON.stringify(value, jsonSafe, 2)}\n`;
@@ -40,7 +53,7 @@ export function toJson(value: unknown): string {
  */
 export function formatError(error: BackfillError, debug: boolean): string {
   const entry = ERROR_CODES[error.code];
-  const lines = [`error ${error.code}: ${error.message}`, `  meaning: ${entry.summary}`, `  fix:     ${entry.fix}`];
+  const lines = [`error ${error.code}: ${printable(error.message)}`, `  meaning: ${entry.summary}`, `  fix:     ${entry.fix}`];
   if (error.dbCode !== undefined) lines.push(`  sqlstate/db code: ${String(error.dbCode)}`);
   if (debug) {
     const context = Object.fromEntries(Object.entries(error.context).filter(([k]) => k !== 'report' && k !== 'summary' && k !== 'partial'));
@@ -73,7 +86,7 @@ export function stderrLogger(
   // On a terminal, clear a progress bar that may be drawn on the current line first.
   const clear = options.tty === true ? '\r\x1b[2K' : '';
   const line = (level: string) => (message: string, fields?: Record<string, unknown>) => {
-    if (!options.quiet) sink.write(`${clear}${level}: ${message}${fieldsText(fields)}\n`);
+    if (!options.quiet) sink.write(`${clear}${level}: ${printable(message)}${fieldsText(fields)}\n`);
   };
   return {
     ...(options.debug ? { debug: line('debug') } : {}),

@@ -21,7 +21,7 @@ import {
 } from './command.js';
 import { resolvePgTarget, type Env } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
-import { formatError, stderrLogger, toJson, type TextSink } from './output.js';
+import { formatError, printable, stderrLogger, toJson, type TextSink } from './output.js';
 import { createProgressFactory, type ProgressStream } from './progress.js';
 
 /** The process the CLI runs in, injectable for tests. */
@@ -85,7 +85,16 @@ function findCommand(
     const wantsHelp = group === '--help' || group === '-h' || group === 'help' || group === undefined;
     return err({
       help: rootHelp(commands),
-      ...(wantsHelp ? {} : { error: new BackfillError('INVALID_ARGUMENT', `unknown flag ${group}; put flags after the command.`) }),
+      ...(wantsHelp
+        ? {}
+        : {
+            error: new BackfillError(
+              'INVALID_ARGUMENT',
+              group === '--'
+                ? '`--` ends the flags: put it after the group and command.'
+                : `unknown flag ${group}; put flags after the command.`,
+            ),
+          }),
     });
   }
   if (inGroup.length === 0) {
@@ -141,8 +150,9 @@ function readGlobalFlags(argv: readonly string[]): { args: readonly string[]; js
   const end = argv.indexOf('--');
   const flags = end < 0 ? argv : argv.slice(0, end);
   const on = (flag: string): boolean => flags.lastIndexOf(`--${flag}`) > flags.lastIndexOf(`--no-${flag}`);
-  // Without a command there is nothing to hand the flags to; they only choose the output form.
-  const args = words.length < 2 ? words : [...words, ...moved, ...argv.slice(i)];
+  // Without a command there is nothing to hand the flags to; they only choose the output form. What follows
+  // a `--` stays, so that a command named after it is refused rather than answered with help (exit 0).
+  const args = words.length < 2 ? [...words, ...argv.slice(i)] : [...words, ...moved, ...argv.slice(i)];
   return { args, json: on('json'), debug: on('debug') };
 }
 
@@ -295,6 +305,6 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
     exitCode: outcome.exitCode,
     report: outcome.report,
     ...(outcome.error === undefined ? {} : { error: outcome.error }),
-    text: outcome.lines.length > 0 ? `${outcome.lines.join('\n')}\n` : '',
+    text: outcome.lines.length > 0 ? `${outcome.lines.map(printable).join('\n')}\n` : '',
   };
 }

@@ -11,6 +11,7 @@ import {
   DEFAULT_INDEX_READ_CHUNK_BYTES,
   INDEX_SCHEMA_VERSION,
   INDEX_LOCK_SUFFIX,
+  MAX_INDEX_READ_CHUNK_BYTES,
 } from './defaults.js';
 import { findDuplicateEpisodes, listEpisodes, type EpisodeEntry, type EpisodeListing } from './episode-walk.js';
 import { scanEpisode } from './episode-scan.js';
@@ -21,12 +22,31 @@ import { acquireLock, type HeldLock } from './lock-file.js';
 import { OrderedRowWriter, type Slot } from './ordered-row-writer.js';
 import type { BackfillIndexOptions, DuplicateEpisode, IndexBackfillReport, IndexBackfillWarning, IndexRow } from './types.js';
 
-function positiveInt(name: string, value: number | undefined, fallback: number): Result<number, BackfillError> {
+function positiveInt(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  max = Number.MAX_SAFE_INTEGER,
+): Result<number, BackfillError> {
   if (value === undefined) return ok(fallback);
-  if (Number.isSafeInteger(value) && value > 0) return ok(value);
+  if (Number.isSafeInteger(value) && value > 0 && value <= max) return ok(value);
   return err(
-    new BackfillError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${String(value)}.`, { context: { option: name } }),
+    new BackfillError('INVALID_ARGUMENT', `${name} must be an integer from 1 to ${max}, got ${String(value)}.`, {
+      context: { option: name },
+    }),
   );
+}
+
+/** The row's `received_at_wall` from the clock, which must give a time Python's isoformat can write: the append cannot be taken back. */
+function receivedAt(now: () => Date): string {
+  const at: unknown = now();
+  const year = at instanceof Date ? at.getUTCFullYear() : Number.NaN;
+  if (!(year >= 1 && year <= 9999)) {
+    throw new BackfillError('INVALID_ARGUMENT', `now() must return a valid Date in the years 0001 to 9999, got ${String(at)}.`, {
+      context: { option: 'now' },
+    });
+  }
+  return formatReceivedAt(at as Date);
 }
 
 interface Settings {
@@ -45,7 +65,7 @@ function validate(options: BackfillIndexOptions): Result<Settings, BackfillError
   }
   return Result.combine([
     positiveInt('concurrency', options.concurrency, DEFAULT_INDEX_BACKFILL_CONCURRENCY),
-    positiveInt('readChunkBytes', options.readChunkBytes, DEFAULT_INDEX_READ_CHUNK_BYTES),
+    positiveInt('readChunkBytes', options.readChunkBytes, DEFAULT_INDEX_READ_CHUNK_BYTES, MAX_INDEX_READ_CHUNK_BYTES),
     positiveInt('maxDecompressedBytes', options.maxDecompressedBytes, DEFAULT_INDEX_MAX_DECOMPRESSED_BYTES),
     positiveInt('maxMetaBytes', options.maxMetaBytes, DEFAULT_INDEX_MAX_META_BYTES),
     positiveInt('maxIndexLineBytes', options.maxIndexLineBytes, DEFAULT_INDEX_MAX_LINE_BYTES),
@@ -135,7 +155,7 @@ async function scanToSlot(episode: EpisodeEntry, buffer: Buffer, ctx: ScanContex
   }
   const { sha256, size, commit, problem } = scanned.value;
   const row: IndexRow = {
-    received_at_wall: formatReceivedAt(ctx.now()),
+    received_at_wall: receivedAt(ctx.now),
     host_id: episode.host,
     episode_id: episode.episodeId,
     sha256,

@@ -15,6 +15,9 @@ export const DEFAULT_INDEX_BACKFILL_CONCURRENCY = 8;
 /** Bytes read from a tarball per read call (one large read beats many small ones). */
 export const DEFAULT_INDEX_READ_CHUNK_BYTES = 1024 * 1024;
 
+/** Largest `readChunkBytes`: each hashing thread holds one buffer of this size. */
+export const MAX_INDEX_READ_CHUNK_BYTES = 64 * 1024 * 1024;
+
 /** Compressed bytes handed to the decoder at a time, so one read never inflates into a huge burst. */
 export const DECODER_SLICE_BYTES = 128 * 1024;
 

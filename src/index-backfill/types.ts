@@ -87,7 +87,9 @@ export interface BackfillIndexOptions {
    */
   readonly concurrency?: number;
   /**
-   * The clock stamped into `received_at_wall`.
+   * The clock stamped into `received_at_wall`. It must return a valid
+   * `Date` in the years 0001 to 9999; anything else stops the run with
+   * `INVALID_ARGUMENT` before that row is appended.
    * @defaultValue `() => new Date()`
    */
   readonly now?: () => Date;
@@ -105,7 +107,7 @@ export interface BackfillIndexOptions {
    */
   readonly lockPath?: string;
   /**
-   * Bytes per read of a tarball.
+   * Bytes per read of a tarball, at most {@link MAX_INDEX_READ_CHUNK_BYTES} (64 MiB).
    * @defaultValue {@link DEFAULT_INDEX_READ_CHUNK_BYTES} (1 MiB)
    */
   readonly readChunkBytes?: number;

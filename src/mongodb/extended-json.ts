@@ -10,6 +10,7 @@
  */
 import { err, ok, Result } from 'neverthrow';
 import { BackfillError, type BackfillErrorContext } from '../errors.js';
+import { readInstant } from '../_internals/instant.js';
 import type { Bson } from './bson.js';
 
 const INT32_MIN = -(2n ** 31n);
@@ -19,6 +20,8 @@ const INT64_MAX = 2n ** 63n - 1n;
 /** The range of a JavaScript Date (and so of a `$date` the driver can hold): ±8.64e15 ms. */
 const DATE_LIMIT_MS = 8_640_000_000_000_000n;
 const INTEGER = /^-?(0|[1-9][0-9]*)$/;
+const DATE_TEXT_RULE =
+  'is not an ISO-8601 date and time in the years 0001 to 9999 (UTC unless it has an offset); give other instants as {"$numberLong": "<ms since 1970>"}';
 
 /** How a JSON number literal is stored: its canonical extended-JSON form, or why it cannot be. */
 export type JsonNumberType =
@@ -93,8 +96,11 @@ class Canonicalizer {
 
   /** Checks a `$date` value (ISO text, milliseconds, or `{"$numberLong": …}`) against the range a Date holds. */
   #date(value: unknown, path: string): unknown {
-    if (typeof value === 'string')
-      return Number.isNaN(Date.parse(value)) ? this.#range(path, JSON.stringify(value), 'is not a date MongoDB can store') : value;
+    // Read here, not by the EJSON parser's Date.parse, which reads a time without an offset in the host's time zone and guesses at other text.
+    if (typeof value === 'string') {
+      const instant = readInstant(value);
+      return instant.isOk() ? { $numberLong: String(instant.value.epochMs) } : this.#range(path, JSON.stringify(value), DATE_TEXT_RULE);
+    }
     const millis =
       value instanceof JsonNumber
         ? value.text

@@ -121,5 +121,5 @@ function describeFailure(
   if (error.killed === true && error.signal === 'SIGKILL')
     return `git log in ${repoPath} did not finish within ${timeoutMs} ms and was killed.`;
   const firstLine = stderr.trim().split('\n')[0] ?? '';
-  return `git log in ${repoPath} failed${firstLine === '' ? '' : `: ${firstLine}`}. Check \`repoPath\` (and git's safe.directory when another user owns the clone).`;
+  return `git log in ${repoPath} failed${firstLine === '' ? '' : `: ${firstLine}`}. Check \`repoPath\`: the top directory of the clone (or a bare repository), and git's safe.directory when another user owns the clone.`;
 }

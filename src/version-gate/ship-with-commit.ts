@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ResultAsync } from 'neverthrow';
+import { err, ok, type Result, ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
 import { silentLogger } from '../_internals/logger.js';
@@ -69,17 +69,43 @@ export interface ShipOutcome extends GateResponseClass {
  * ```
  */
 export function shipWithCommit(options: ShipWithCommitOptions): ResultAsync<ShipOutcome, BackfillError> {
-  return normalizeCommit(options.commit).asyncAndThen((commit) => ship(commit, options));
+  return normalizeCommit(options.commit)
+    .andThen((commit) => requestHeaders(commit, options).map((headers) => ({ commit, headers })))
+    .asyncAndThen(({ commit, headers }) => ship(commit, headers, options));
 }
 
-/** Sends the upload with the normalised `commit`, logs a fatal or retryable answer, and classifies it. */
-function ship(commit: string, options: ShipWithCommitOptions): ResultAsync<ShipOutcome, BackfillError> {
+const invalidSetting = (message: string, cause?: unknown): BackfillError =>
+  new BackfillError('INVALID_ARGUMENT', `${message} No upload can succeed with it, so it is not retried.`, { cause });
+
+/**
+ * Checks what no retry can fix before sending: the URL is an absolute
+ * http(s) URL and every header is one fetch will send. fetch rejects them
+ * the way it rejects a network failure, which a shipper retries for ever.
+ */
+function requestHeaders(commit: string, options: ShipWithCommitOptions): Result<Headers, BackfillError> {
+  let url: URL;
+  try {
+    url = new URL(options.url);
+  } catch (e) {
+    return err(invalidSetting(`url ${JSON.stringify(String(options.url))} is not an absolute http:// or https:// URL.`, e));
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return err(invalidSetting(`url ${JSON.stringify(url.href)} is not an http:// or https:// URL.`));
+  try {
+    return ok(new Headers({ ...options.headers, [options.header ?? DEFAULT_GATE_HEADER]: commit }));
+  } catch (e) {
+    return err(invalidSetting(`A request header is not valid (${e instanceof Error ? e.message : String(e)}).`, e));
+  }
+}
+
+/** Sends the upload with the normalised `commit` in `headers`, logs a fatal or retryable answer, and classifies it. */
+function ship(commit: string, headers: Headers, options: ShipWithCommitOptions): ResultAsync<ShipOutcome, BackfillError> {
   const logger = options.logger ?? silentLogger;
   const doFetch = options.fetch ?? fetch;
   const body = options.body;
   const init: RequestInit & { duplex?: 'half' } = {
     method: options.method ?? 'PUT',
-    headers: { ...options.headers, [options.header ?? DEFAULT_GATE_HEADER]: commit },
+    headers,
     ...(body === undefined ? {} : { body: body as NonNullable<RequestInit['body']> }),
     ...(body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array) ? { duplex: 'half' as const } : {}),
     ...(options.signal === undefined ? {} : { signal: options.signal }),

@@ -84,6 +84,7 @@ describe('VersionGate and history rewritten at read time', () => {
     await using gate = new VersionGate({ repoPath: notAClone, remediation: REMEDIATION });
     const ready = await gate.ready();
     expect(ready._unsafeUnwrapErr().code).toBe('GATE_UNAVAILABLE');
+    expect(ready._unsafeUnwrapErr().message).toContain('top directory of the clone');
     expect((await gate.checkAsync(outer.commits()[0]))._unsafeUnwrapErr().status).toBe(503);
   });
 

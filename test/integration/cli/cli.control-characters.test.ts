@@ -1,0 +1,35 @@
+/**
+ * Names that reach the text output come from disk (episode files are named
+ * by the hosts that upload them). A control character in one must not
+ * start a line of its own or drive the terminal: text output and logs
+ * show it escaped.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cli, jsonOf } from './cli-harness.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'backfill-kit-cli-ctl-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const HOSTILE_ID = 'ep-\u001b[2J\nbackfilled 99 rows into spoofed';
+
+describe('backfill-kit text output and names with control characters', () => {
+  it('index backfill escapes them in its report lines and its log lines', async () => {
+    const root = join(dir, 'episodes');
+    mkdirSync(join(root, 'h'), { recursive: true });
+    writeFileSync(join(root, 'h', `${HOSTILE_ID}.tar.zst`), 'not a tarball');
+    const args = ['index', 'backfill', '--episodes-root', root, '--index', join(dir, 'index.jsonl'), '--dry-run'];
+    const r = await cli(args);
+    expect(r.code).toBe(0);
+    for (const text of [r.stdout, r.stderr]) {
+      expect(text).not.toContain('\u001b[2J');
+      expect(text).not.toMatch(/^backfilled 99 rows/m);
+      expect(text).toContain('ep-\\u001b[2J\\u000abackfilled 99 rows');
+    }
+    // --json carries the name exactly.
+    const json = await cli([...args, '--json']);
+    expect(jsonOf(json).report.rows[0].episode_id).toBe(HOSTILE_ID);
+  });
+});
