@@ -30,25 +30,24 @@ export interface RetentionProgress {
 function planRetention(run: RetentionRun, snap: Snapshot): RetentionReport {
   const { ctx, plan } = run;
   const cutoff = addIntervals(floorToInterval(ctx.now(), ctx.interval), ctx.interval, -plan.keep);
+  const expired = (p: PartitionInfo): p is PartitionInfo & { from: Date; to: Date } =>
+    p.managed && p.to !== null && p.from !== null && p.to.getTime() <= cutoff.getTime();
+  // PostgreSQL refuses DETACH … CONCURRENTLY while another partition of the parent is detach pending.
+  const stuck = snap.partitions.some((p) => p.detachPending && !expired(p));
   return {
     dryRun: plan.dryRun,
     mode: plan.mode,
     cutoff,
-    candidates: snap.partitions
-      .filter(
-        (p): p is PartitionInfo & { from: Date; to: Date } =>
-          p.managed && p.to !== null && p.from !== null && p.to.getTime() <= cutoff.getTime(),
-      )
-      .map((p) => ({
-        name: p.name,
-        from: p.from,
-        to: p.to,
-        estimatedRows: p.estimatedRows,
-        sizeBytes: p.sizeBytes,
-        action: plan.mode,
-        concurrently: plan.concurrently && snap.defaultPartition === undefined,
-        done: false,
-      })),
+    candidates: snap.partitions.filter(expired).map((p) => ({
+      name: p.name,
+      from: p.from,
+      to: p.to,
+      estimatedRows: p.estimatedRows,
+      sizeBytes: p.sizeBytes,
+      action: plan.mode,
+      concurrently: plan.concurrently && snap.defaultPartition === undefined && !stuck,
+      done: false,
+    })),
     ignored: snap.partitions.filter((p) => !p.managed).map((p) => ({ name: p.name, reason: p.reason ?? '' })),
   };
 }

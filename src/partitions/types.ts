@@ -220,7 +220,8 @@ export interface RetentionOptions extends PartitionCallOptions {
   readonly mode?: 'drop' | 'detach';
   /**
    * Detach with `DETACH PARTITION … CONCURRENTLY` where PostgreSQL allows it
-   * (not when the table has a default partition).
+   * (not when the table has a default partition, nor while a partition this
+   * run does not remove is left detach pending).
    * @defaultValue `false`
    */
   readonly concurrently?: boolean;

@@ -1,0 +1,98 @@
+/**
+ * A `DETACH PARTITION … CONCURRENTLY` killed in its second phase leaves the partition "detach pending":
+ * PostgreSQL then refuses every other concurrent detach on the parent, and the partition's rows are no
+ * longer seen through the parent. The daily job must finish it or say so, and keep going.
+ */
+import pg from 'pg';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { TestDatabase } from '../../support/pg.js';
+import { PartitionManager } from '../../../src/partitions/index.js';
+import { catalogBounds, useScannerDatabase } from './fixtures.js';
+
+let db: TestDatabase;
+useScannerDatabase((created) => (db = created));
+
+const NOW = new Date('2026-11-15T08:00:00Z');
+const manager = (): PartitionManager =>
+  new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW });
+
+/** The partitions left "detach pending" on the parent. */
+async function pending(): Promise<string[]> {
+  const rows = await db.query<{ name: string }>(
+    "SELECT inhrelid::regclass::text AS name FROM pg_inherits WHERE inhparent = 'scanner.artifact_boms'::regclass AND inhdetachpending ORDER BY 1",
+  );
+  return rows.map((r) => r.name);
+}
+
+/**
+ * Holds a REPEATABLE READ snapshot on the parent so a concurrent detach waits in its second phase, runs
+ * `start` (which begins that detach), then terminates the detaching backend: the partition stays pending.
+ */
+async function interruptDetach(start: () => Promise<unknown>): Promise<unknown> {
+  const reader = new pg.Client({ connectionString: db.url });
+  await reader.connect();
+  try {
+    await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    await reader.query('SELECT count(*) FROM scanner.artifact_boms');
+    const running = Promise.resolve(start()).catch((error: unknown) => error);
+    for (let i = 0; ; i++) {
+      const [row] = await db.query<{ pid: number | null }>(
+        "SELECT pid FROM pg_stat_activity WHERE query LIKE '%DETACH PARTITION%CONCURRENTLY%' AND wait_event = 'virtualxid' AND pid <> pg_backend_pid()",
+      );
+      if (row?.pid) {
+        await db.query('SELECT pg_terminate_backend($1)', [row.pid]);
+        break;
+      }
+      if (i > 200) throw new Error('the concurrent detach never started waiting');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return await running;
+  } finally {
+    await reader.query('ROLLBACK').catch(() => undefined);
+    await reader.end();
+  }
+}
+
+beforeEach(async () => {
+  // 2025-01 … 2026-12: 24 managed months, one row a day.
+  (await manager().ensure({ behind: 22, ahead: 1 }))._unsafeUnwrap();
+  await db.query(`INSERT INTO scanner.artifact_boms (build_id, canonical_bom_sha256, inserted_at)
+    SELECT 'b' || g, md5(g::text), timestamptz '2025-01-01 00:00:00+00' + (g || ' days')::interval FROM generate_series(0, 699) g`);
+});
+
+describe('a detach left pending by a killed retention', () => {
+  it('is finished by the next retention, which goes on with the other expired partitions', async () => {
+    const killed = await interruptDetach(() => manager().retention({ keep: 12, dryRun: false, concurrently: true }));
+    expect((killed as { isErr(): boolean }).isErr()).toBe(true);
+    expect(await pending()).toEqual(['scanner.artifact_boms_2025_01']);
+    const r = (await manager().retention({ keep: 12, dryRun: false, concurrently: true }))._unsafeUnwrap();
+    expect(r.candidates.every((c) => c.done)).toBe(true);
+    expect(await pending()).toEqual([]);
+    const names = [...(await catalogBounds(db, 'scanner', 'artifact_boms')).keys()];
+    expect(names.filter((n) => /^artifact_boms_2025_(0\d|10)$/.test(n))).toEqual([]);
+    const [{ n } = { n: 0 }] = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM scanner.artifact_boms WHERE inserted_at >= '2025-11-01 00:00:00+00'",
+    );
+    expect(n).toBe(700 - 304);
+  });
+
+  it('left on a partition retention does not remove does not stop the concurrent detach of the expired ones', async () => {
+    // An operator's own concurrent detach of a look-alike, interrupted.
+    await db.query(
+      "CREATE TABLE scanner.artifact_boms_old PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2024-02-01 00:00:00+00')",
+    );
+    const detacher = new pg.Client({ connectionString: db.url });
+    await detacher.connect();
+    detacher.on('error', () => undefined);
+    await interruptDetach(() =>
+      detacher.query('ALTER TABLE scanner.artifact_boms DETACH PARTITION scanner.artifact_boms_old CONCURRENTLY'),
+    );
+    expect(await pending()).toEqual(['scanner.artifact_boms_old']);
+    const r = (await manager().retention({ keep: 12, dryRun: false, mode: 'detach', concurrently: true }))._unsafeUnwrap();
+    expect(r.candidates.map((c) => [c.name, c.done])).toEqual(
+      Array.from({ length: 10 }, (_, i) => [`artifact_boms_2025_${String(i + 1).padStart(2, '0')}`, true]),
+    );
+    const [{ n } = { n: 0 }] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM scanner.artifact_boms_2025_01');
+    expect(n).toBe(31);
+  });
+});
