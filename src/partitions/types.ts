@@ -112,7 +112,10 @@ export interface PartitionInfo {
   readonly estimatedRows: number | null;
   /** `pg_total_relation_size`: heap, indexes and TOAST. */
   readonly sizeBytes: number;
-  /** A `DETACH … CONCURRENTLY` was interrupted; `retention` finalizes it. */
+  /**
+   * A `DETACH … CONCURRENTLY` was interrupted: the partition takes no rows.
+   * `retention` finalizes it once expired; `ensure` does not count it as covering its slot.
+   */
   readonly detachPending: boolean;
 }
 

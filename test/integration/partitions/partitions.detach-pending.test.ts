@@ -28,7 +28,7 @@ async function pending(): Promise<string[]> {
  * Holds a REPEATABLE READ snapshot on the parent so a concurrent detach waits in its second phase, runs
  * `start` (which begins that detach), then terminates the detaching backend: the partition stays pending.
  */
-async function interruptDetach(start: () => Promise<unknown>): Promise<unknown> {
+async function interruptDetach(start: () => PromiseLike<unknown>): Promise<unknown> {
   const reader = new pg.Client({ connectionString: db.url });
   await reader.connect();
   try {
@@ -94,5 +94,30 @@ describe('a detach left pending by a killed retention', () => {
     );
     const [{ n } = { n: 0 }] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM scanner.artifact_boms_2025_01');
     expect(n).toBe(31);
+  });
+
+  it('on a slot of the window is not reported by ensure as an existing partition: its rows have nowhere to go', async () => {
+    const detacher = new pg.Client({ connectionString: db.url });
+    await detacher.connect();
+    detacher.on('error', () => undefined);
+    await interruptDetach(() =>
+      detacher.query('ALTER TABLE scanner.artifact_boms DETACH PARTITION scanner.artifact_boms_2026_11 CONCURRENTLY'),
+    );
+    const e = (await manager().ensure({ behind: 1, ahead: 1 }))._unsafeUnwrapErr();
+    expect(e.code).toBe('PARTITION_OVERLAP');
+    expect(e.message).toContain('FINALIZE');
+    expect(e.context.partition).toBe('artifact_boms_2026_11');
+    // The other slots are still there, and the data of the pending one is kept.
+    const [{ n } = { n: 0 }] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM scanner.artifact_boms_2026_11');
+    expect(n).toBe(30);
+    // The way out the error gives works.
+    await db.query('ALTER TABLE scanner.artifact_boms DETACH PARTITION scanner.artifact_boms_2026_11 FINALIZE');
+    (await manager().attach('scanner.artifact_boms_2026_11'))._unsafeUnwrap();
+    const again = (await manager().ensure({ behind: 1, ahead: 1 }))._unsafeUnwrap();
+    expect(again.existing.map((x) => x.name)).toContain('artifact_boms_2026_11');
+    const [{ seen } = { seen: 0 }] = await db.query<{ seen: number }>(
+      "SELECT count(*)::int AS seen FROM scanner.artifact_boms WHERE inserted_at >= '2026-11-01 00:00:00+00' AND inserted_at < '2026-12-01 00:00:00+00'",
+    );
+    expect(seen).toBe(30);
   });
 });
