@@ -28,13 +28,13 @@ async function pending(): Promise<string[]> {
  * Holds a REPEATABLE READ snapshot on the parent so a concurrent detach waits in its second phase, runs
  * `start` (which begins that detach), then terminates the detaching backend: the partition stays pending.
  */
-async function interruptDetach(start: () => PromiseLike<unknown>): Promise<unknown> {
+async function interruptDetach(start: () => Promise<unknown>): Promise<unknown> {
   const reader = new pg.Client({ connectionString: db.url });
   await reader.connect();
   try {
     await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
     await reader.query('SELECT count(*) FROM scanner.artifact_boms');
-    const running = Promise.resolve(start()).catch((error: unknown) => error);
+    const running = start().catch((error: unknown) => error);
     for (let i = 0; ; i++) {
       const [row] = await db.query<{ pid: number | null }>(
         "SELECT pid FROM pg_stat_activity WHERE query LIKE '%DETACH PARTITION%CONCURRENTLY%' AND wait_event = 'virtualxid' AND pid <> pg_backend_pid()",
@@ -62,7 +62,7 @@ beforeEach(async () => {
 
 describe('a detach left pending by a killed retention', () => {
   it('is finished by the next retention, which goes on with the other expired partitions', async () => {
-    const killed = await interruptDetach(() => manager().retention({ keep: 12, dryRun: false, concurrently: true }));
+    const killed = await interruptDetach(async () => manager().retention({ keep: 12, dryRun: false, concurrently: true }));
     expect((killed as { isErr(): boolean }).isErr()).toBe(true);
     expect(await pending()).toEqual(['scanner.artifact_boms_2025_01']);
     const r = (await manager().retention({ keep: 12, dryRun: false, concurrently: true }))._unsafeUnwrap();
