@@ -217,7 +217,9 @@ export interface RetentionOptions extends PartitionCallOptions {
    */
   readonly dryRun?: boolean;
   /**
-   * `drop` removes the partition; `detach` keeps it as a plain table.
+   * `drop` removes the partition; `detach` keeps it as a plain table. A drop
+   * run also drops the expired tables an earlier drop run detached but was
+   * stopped before dropping (it marks them with a table comment first).
    * @defaultValue {@link DEFAULT_RETENTION_MODE} (`'drop'`)
    */
   readonly mode?: 'drop' | 'detach';

@@ -120,4 +120,25 @@ describe('a detach left pending by a killed retention', () => {
     );
     expect(seen).toBe(30);
   });
+
+  it('a partition a drop run detached but could not drop is dropped by the next run, and only that table', async () => {
+    // The detach commits on its own; the DROP after it is refused (as a killed process would leave it).
+    await db.query('CREATE VIEW scanner.january AS SELECT * FROM scanner.artifact_boms_2025_01');
+    await db.query('CREATE TABLE scanner.artifact_boms_2025_02_restored (LIKE scanner.artifact_boms)');
+    const e = (await manager().retention({ keep: 20, dryRun: false, mode: 'drop', concurrently: true }))._unsafeUnwrapErr();
+    expect(e.dbCode).toBe('2BP01');
+    const [left] = await db.query<{ t: string | null }>("SELECT to_regclass('scanner.artifact_boms_2025_01')::text AS t");
+    expect(left?.t).toBe('scanner.artifact_boms_2025_01');
+    await db.query('DROP VIEW scanner.january');
+    // A look-alike plain table of an expired month that retention did not detach stays.
+    await db.query('CREATE TABLE scanner.artifact_boms_2024_12 (LIKE scanner.artifact_boms)');
+    const plan = (await manager().retention({ keep: 20 }))._unsafeUnwrap();
+    expect(plan.candidates.map((c) => [c.name, c.action])).toEqual([['artifact_boms_2025_01', 'drop']]);
+    const r = (await manager().retention({ keep: 20, dryRun: false, mode: 'drop', concurrently: true }))._unsafeUnwrap();
+    expect(r.candidates.map((c) => [c.name, c.done])).toEqual([['artifact_boms_2025_01', true]]);
+    const rows = await db.query<{ a: string | null; b: string | null; c: string | null }>(
+      "SELECT to_regclass('scanner.artifact_boms_2025_01')::text AS a, to_regclass('scanner.artifact_boms_2024_12')::text AS b, to_regclass('scanner.artifact_boms_2025_02_restored')::text AS c",
+    );
+    expect(rows[0]).toEqual({ a: null, b: 'scanner.artifact_boms_2024_12', c: 'scanner.artifact_boms_2025_02_restored' });
+  });
 });
