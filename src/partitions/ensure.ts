@@ -10,7 +10,7 @@ import { covers, overlaps, readSnapshot, type Snapshot } from './catalog.js';
 import { inDdlTransaction, insertableColumns, moveRows, refuseReferencedMove, runDdl, withAdvisoryLock } from './ddl.js';
 import { addIntervals, floorToInterval } from './interval.js';
 import { invalid, type EnsurePlanOptions, type ManagerContext } from './options.js';
-import { createSlotSql, inParentSchema, rangeOf, slotAt, sqlstateOf, throwIfAborted } from './slots.js';
+import { createSlotSql, finishPendingDetach, inParentSchema, rangeOf, slotAt, sqlstateOf, throwIfAborted } from './slots.js';
 import * as sql from './sql.js';
 import type { CreatedPartition, EnsureOptions, EnsureReport, PartitionInfo, PartitionSlot } from './types.js';
 
@@ -86,8 +86,7 @@ function overlapError(ctx: ManagerContext, blocked: readonly BlockedSlot[], crea
   );
   const { slot, overlap } = blocked[0]!;
   const advice = overlap.detachPending
-    ? `${overlap.name} is detach pending (an interrupted DETACH … CONCURRENTLY), so rows of its range have no partition but the default, if there is one: ` +
-      `finish it with ALTER TABLE ${ctx.parent.sql} DETACH PARTITION ${overlap.sql} FINALIZE, then attach it back (backfill-kit partitions attach ${overlap.schema}.${overlap.name}) or drop it and run ensure again.`
+    ? finishPendingDetach(ctx, overlap)
     : `Detach or drop ${overlap.name} first, then run ensure again: until then, rows of that range outside ${overlap.name} have no partition but the default, if there is one.`;
   return new BackfillError(
     'PARTITION_OVERLAP',

@@ -110,7 +110,10 @@ describe('a detach left pending by a killed retention', () => {
     // The other slots are still there, and the data of the pending one is kept.
     const [{ n } = { n: 0 }] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM scanner.artifact_boms_2026_11');
     expect(n).toBe(30);
-    // The way out the error gives works.
+    // attach does not take it for attached either.
+    const a = (await manager().attach('scanner.artifact_boms_2026_11'))._unsafeUnwrapErr();
+    expect([a.code, a.message.includes('FINALIZE')]).toEqual(['INVALID_ARGUMENT', true]);
+    // The way out the errors give works.
     await db.query('ALTER TABLE scanner.artifact_boms DETACH PARTITION scanner.artifact_boms_2026_11 FINALIZE');
     (await manager().attach('scanner.artifact_boms_2026_11'))._unsafeUnwrap();
     const again = (await manager().ensure({ behind: 1, ahead: 1 }))._unsafeUnwrap();
