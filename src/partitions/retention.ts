@@ -144,17 +144,30 @@ async function expire(
   state: 'attached' | 'pending' | 'detached',
 ): Promise<void> {
   const child = inParentSchema(ctx, c.name);
-  const mark = c.action === 'drop' ? [sql.markDetachedToDrop(child)] : [];
+  const drop = c.action === 'drop';
   if (state === 'pending') {
+    const mark = drop ? [sql.commentOnTable(child, sql.DETACHED_TO_DROP)] : [];
     await runDdl(client, ctx.lockTimeoutMs, ...mark, sql.detachPartition(ctx.parent.sql, child, ' FINALIZE'));
   } else if (state === 'attached' && c.concurrently) {
-    if (mark.length > 0) await runDdl(client, ctx.lockTimeoutMs, ...mark);
+    await detachConcurrently(client, ctx, child, drop);
+  } else if (state === 'attached' && !drop) {
+    await runDdl(client, ctx.lockTimeoutMs, sql.detachPartition(ctx.parent.sql, child, ''));
+  }
+  if (drop) await runDdl(client, ctx.lockTimeoutMs, sql.dropTable(child));
+}
+
+/** `DETACH … CONCURRENTLY`, marking the partition first when it is to be dropped. */
+async function detachConcurrently(client: PgClientLike, ctx: ManagerContext, child: string, mark: boolean): Promise<void> {
+  const { rows } = mark ? ((await client.query(sql.tableComment, [child])) as PgQueryResult<{ c: string | null }>) : { rows: [] };
+  if (mark) await runDdl(client, ctx.lockTimeoutMs, sql.commentOnTable(child, sql.DETACHED_TO_DROP));
+  try {
     // CONCURRENTLY refuses to run in a transaction block, so SET LOCAL cannot apply.
     await withSessionLockTimeout(client, ctx.lockTimeoutMs, () =>
       client.query(sql.detachPartition(ctx.parent.sql, child, ' CONCURRENTLY')),
     );
-  } else if (state === 'attached' && c.action === 'detach') {
-    await runDdl(client, ctx.lockTimeoutMs, sql.detachPartition(ctx.parent.sql, child, ''));
+  } catch (error) {
+    // Still attached: it gets its own comment back, so a later detach by hand does not leave a table marked for dropping.
+    if (mark) await runDdl(client, ctx.lockTimeoutMs, sql.commentOnTable(child, rows[0]?.c ?? null)).catch(() => undefined);
+    throw error;
   }
-  if (c.action === 'drop') await runDdl(client, ctx.lockTimeoutMs, sql.dropTable(child));
 }

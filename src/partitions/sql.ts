@@ -216,7 +216,12 @@ export const dropTable = (tableSql: string): string => `DROP TABLE ${tableSql}`;
  */
 export const DETACHED_TO_DROP = 'backfill-kit retention: detached, to be dropped';
 
-export const markDetachedToDrop = (tableSql: string): string => `COMMENT ON TABLE ${tableSql} IS ${quoteLiteral(DETACHED_TO_DROP)}`;
+/** `COMMENT ON TABLE`, `null` removing it. */
+export const commentOnTable = (tableSql: string, comment: string | null): string =>
+  `COMMENT ON TABLE ${tableSql} IS ${comment === null ? 'NULL' : quoteLiteral(comment)}`;
+
+/** `$1` the quoted table: its comment, if any. */
+export const tableComment = "SELECT pg_catalog.obj_description($1::regclass, 'pg_class') AS c";
 
 /** `$1` schema, `$2` the mark: the plain tables of the schema carrying it. */
 export const detachedToDrop = `SELECT c.relname::text AS name, c.reltuples::float8 AS estimated_rows,

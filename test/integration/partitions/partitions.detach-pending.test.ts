@@ -144,4 +144,24 @@ describe('a detach left pending by a killed retention', () => {
     );
     expect(rows[0]).toEqual({ a: null, b: 'scanner.artifact_boms_2024_12', c: 'scanner.artifact_boms_2025_02_restored' });
   });
+
+  it('a drop whose concurrent detach times out leaves the partition attached with its own comment, not marked', async () => {
+    await db.query("COMMENT ON TABLE scanner.artifact_boms_2025_01 IS 'audited: keep the January notes'");
+    const reader = new pg.Client({ connectionString: db.url });
+    await reader.connect();
+    try {
+      await reader.query('BEGIN');
+      await reader.query('LOCK TABLE scanner.artifact_boms_2025_01 IN ACCESS SHARE MODE');
+      const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW, lockTimeoutMs: 150 });
+      const e = (await m.retention({ keep: 21, dryRun: false, mode: 'drop', concurrently: true }))._unsafeUnwrapErr();
+      expect(e.code).toBe('LOCK_TIMEOUT');
+    } finally {
+      await reader.query('ROLLBACK');
+      await reader.end();
+    }
+    const [row] = await db.query<{ part: boolean; note: string | null }>(
+      "SELECT relispartition AS part, obj_description(oid, 'pg_class') AS note FROM pg_class WHERE oid = 'scanner.artifact_boms_2025_01'::regclass",
+    );
+    expect(row).toEqual({ part: true, note: 'audited: keep the January notes' });
+  });
 });
