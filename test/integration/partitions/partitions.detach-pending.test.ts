@@ -135,6 +135,8 @@ describe('a detach left pending by a killed retention', () => {
     await db.query('DROP VIEW scanner.january');
     // A look-alike plain table of an expired month that retention did not detach stays.
     await db.query('CREATE TABLE scanner.artifact_boms_2024_12 (LIKE scanner.artifact_boms)');
+    // Inside a longer kept window it is not dropped either.
+    expect((await manager().retention({ keep: 30, dryRun: false }))._unsafeUnwrap().candidates).toEqual([]);
     const plan = (await manager().retention({ keep: 20 }))._unsafeUnwrap();
     expect(plan.candidates.map((c) => [c.name, c.action])).toEqual([['artifact_boms_2025_01', 'drop']]);
     const r = (await manager().retention({ keep: 20, dryRun: false, mode: 'drop', concurrently: true }))._unsafeUnwrap();
