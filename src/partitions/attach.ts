@@ -14,7 +14,7 @@ import { inDdlTransaction, insertableColumns, moveRows, refuseReferencedMove, ru
 import { ATTACH_CHECK_NAME } from './defaults.js';
 import { floorToInterval, parsePartitionSuffix } from './interval.js';
 import { invalid, type ManagerContext } from './options.js';
-import { rangeOf, slotAt, throwIfAborted } from './slots.js';
+import { finishPendingDetach, rangeOf, slotAt, throwIfAborted } from './slots.js';
 import * as sql from './sql.js';
 import type { AttachReport, PartitionCallOptions, PartitionSlot } from './types.js';
 
@@ -66,6 +66,7 @@ export async function attachTable(run: AttachRun): Promise<AttachReport> {
   const snap = await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs);
   const context = { partition: slot.name };
   const same = snap.partitions.find((p) => p.schema === target.schema && p.name === target.name);
+  if (same?.detachPending) throw invalid(finishPendingDetach(ctx, same), context);
   if (same?.managed) return { ...slot, alreadyAttached: true, rowsMovedFromDefault: 0, indexesCreated: [] };
   if (same) throw new BackfillError('PARTITION_NAME_INVALID', `${slot.name} is already attached, but ${same.reason}.`, { context });
   const overlap = snap.spans.find((s) => overlaps(s, slot))?.partition;

@@ -10,7 +10,7 @@ import { covers, overlaps, readSnapshot, type Snapshot } from './catalog.js';
 import { inDdlTransaction, insertableColumns, moveRows, refuseReferencedMove, runDdl, withAdvisoryLock } from './ddl.js';
 import { addIntervals, floorToInterval } from './interval.js';
 import { invalid, type EnsurePlanOptions, type ManagerContext } from './options.js';
-import { createSlotSql, inParentSchema, rangeOf, slotAt, sqlstateOf, throwIfAborted } from './slots.js';
+import { createSlotSql, finishPendingDetach, inParentSchema, rangeOf, slotAt, sqlstateOf, throwIfAborted } from './slots.js';
 import * as sql from './sql.js';
 import type { CreatedPartition, EnsureOptions, EnsureReport, PartitionInfo, PartitionSlot } from './types.js';
 
@@ -65,7 +65,8 @@ function planEnsure(
     if (n > MAX_SLOTS) throw invalid(`more than ${MAX_SLOTS} slots between the oldest partition and the window; check the interval.`);
     const slot = slotAt(ctx, start);
     const inWindow = start.getTime() >= first.getTime() && start.getTime() <= last.getTime();
-    const cover = snap.spans.find((s) => covers(s, slot))?.partition;
+    // A partition whose detach is pending no longer takes rows: it holds its range without covering it.
+    const cover = snap.spans.find((s) => covers(s, slot) && !s.partition.detachPending)?.partition;
     if (cover) {
       if (inWindow) existing.push({ ...slot, coveredBy: cover.name });
       continue;
@@ -84,10 +85,12 @@ function overlapError(ctx: ManagerContext, blocked: readonly BlockedSlot[], crea
       `${slot.name} [${slot.from.toISOString()}, ${slot.to.toISOString()}) overlaps partition ${overlap.schema}.${overlap.name} (${overlap.bound})`,
   );
   const { slot, overlap } = blocked[0]!;
+  const advice = overlap.detachPending
+    ? finishPendingDetach(ctx, overlap)
+    : `Detach or drop ${overlap.name} first, then run ensure again: until then, rows of that range outside ${overlap.name} have no partition but the default, if there is one.`;
   return new BackfillError(
     'PARTITION_OVERLAP',
-    `${each.join('; ')}, so ensure could not create it; every other slot of ${ctx.table} was created (${createdCount} new). ` +
-      `Detach or drop ${overlap.name} first, then run ensure again: until then, rows of that range outside ${overlap.name} have no partition but the default, if there is one.`,
+    `${each.join('; ')}, so ensure could not create it; every other slot of ${ctx.table} was created (${createdCount} new). ${advice}`,
     { context: { partition: slot.name, overlaps: overlap.name } },
   );
 }

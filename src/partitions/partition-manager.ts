@@ -128,7 +128,9 @@ export class PartitionManager {
    * others: every other slot is created, then the call returns
    * `PARTITION_NAME_TAKEN` naming the table, with the created slots in
    * `error.partial`. So does a slot of the window that a partition made by
-   * hand partly overlaps: `PARTITION_OVERLAP`, once the others are created.
+   * hand partly overlaps: `PARTITION_OVERLAP`, once the others are created,
+   * and a slot of the window held by a partition left detach pending (it
+   * takes no rows until its detach is finalized and it is attached back).
    *
    * @example
    * ```ts

@@ -5,10 +5,10 @@
  * @module
  */
 import type { BackfillError } from '../errors.js';
-import { pgErrorToBackfill, type PgClientLike } from '../_internals/pg.js';
+import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { readSnapshot, type Snapshot } from './catalog.js';
 import { runDdl, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
-import { addIntervals, floorToInterval } from './interval.js';
+import { addIntervals, floorToInterval, parsePartitionSuffix } from './interval.js';
 import type { ManagerContext, RetentionPlanOptions } from './options.js';
 import { inParentSchema, throwIfAborted } from './slots.js';
 import * as sql from './sql.js';
@@ -27,28 +27,65 @@ export interface RetentionProgress {
   report: RetentionReport | undefined;
 }
 
-function planRetention(run: RetentionRun, snap: Snapshot): RetentionReport {
+/** The parent's partitions, and the tables an earlier drop run detached but did not drop. */
+interface RetentionState {
+  readonly snap: Snapshot;
+  readonly detached: readonly PartitionInfo[];
+}
+
+/**
+ * The plain tables of the parent's schema that an earlier drop run marked
+ * and detached but did not drop (stopped in between, or its DROP refused),
+ * named by the naming rule so their slot can be checked against the cutoff.
+ */
+async function detachedToDrop(client: PgClientLike, ctx: ManagerContext): Promise<PartitionInfo[]> {
+  const { rows } = (await client.query(sql.detachedToDrop, [ctx.parent.schema, sql.DETACHED_TO_DROP])) as PgQueryResult<{
+    name: string;
+    estimated_rows: number;
+    size_bytes: string;
+  }>;
+  return rows.flatMap((r) => {
+    const from = r.name.startsWith(ctx.parent.name) ? parsePartitionSuffix(r.name.slice(ctx.parent.name.length), ctx.interval) : undefined;
+    if (from === undefined) return [];
+    return [
+      {
+        schema: ctx.parent.schema,
+        name: r.name,
+        sql: inParentSchema(ctx, r.name),
+        from,
+        to: addIntervals(from, ctx.interval, 1),
+        bound: '',
+        isDefault: false,
+        managed: true,
+        estimatedRows: r.estimated_rows < 0 ? null : r.estimated_rows,
+        sizeBytes: Number(r.size_bytes),
+        detachPending: false,
+      },
+    ];
+  });
+}
+
+function planRetention(run: RetentionRun, { snap, detached }: RetentionState): RetentionReport {
   const { ctx, plan } = run;
   const cutoff = addIntervals(floorToInterval(ctx.now(), ctx.interval), ctx.interval, -plan.keep);
+  const expired = (p: PartitionInfo): p is PartitionInfo & { from: Date; to: Date } =>
+    p.managed && p.to !== null && p.from !== null && p.to.getTime() <= cutoff.getTime();
+  // PostgreSQL refuses DETACH … CONCURRENTLY while another partition of the parent is detach pending.
+  const stuck = snap.partitions.some((p) => p.detachPending && !expired(p));
   return {
     dryRun: plan.dryRun,
     mode: plan.mode,
     cutoff,
-    candidates: snap.partitions
-      .filter(
-        (p): p is PartitionInfo & { from: Date; to: Date } =>
-          p.managed && p.to !== null && p.from !== null && p.to.getTime() <= cutoff.getTime(),
-      )
-      .map((p) => ({
-        name: p.name,
-        from: p.from,
-        to: p.to,
-        estimatedRows: p.estimatedRows,
-        sizeBytes: p.sizeBytes,
-        action: plan.mode,
-        concurrently: plan.concurrently && snap.defaultPartition === undefined,
-        done: false,
-      })),
+    candidates: [...(plan.mode === 'drop' ? detached : []), ...snap.partitions].filter(expired).map((p) => ({
+      name: p.name,
+      from: p.from,
+      to: p.to,
+      estimatedRows: p.estimatedRows,
+      sizeBytes: p.sizeBytes,
+      action: plan.mode,
+      concurrently: plan.concurrently && snap.defaultPartition === undefined && !stuck,
+      done: false,
+    })),
     ignored: snap.partitions.filter((p) => !p.managed).map((p) => ({ name: p.name, reason: p.reason ?? '' })),
   };
 }
@@ -56,20 +93,23 @@ function planRetention(run: RetentionRun, snap: Snapshot): RetentionReport {
 /** The plan; unless it is a dry run, carried out under the parent's advisory lock, one partition at a time. */
 export async function applyRetention(run: RetentionRun, progress: RetentionProgress): Promise<RetentionReport> {
   const { client, ctx, plan, call } = run;
-  const snapshot = (): Promise<Snapshot> => readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs);
-  if (plan.dryRun) return planRetention(run, await snapshot());
+  const read = async (): Promise<RetentionState> => ({
+    snap: await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs),
+    detached: await detachedToDrop(client, ctx),
+  });
+  if (plan.dryRun) return planRetention(run, await read());
   return withAdvisoryLock(client, ctx.parent, ctx.advisoryLockTimeoutMs, async () => {
-    const snap = await snapshot();
-    const report = planRetention(run, snap);
+    const state = await read();
+    const report = planRetention(run, state);
     const candidates: RetentionCandidate[] = [...report.candidates];
     const logger = call.logger ?? ctx.logger;
     let refused: BackfillError | undefined;
     for (const [i, c] of candidates.entries()) {
       progress.report = { ...report, candidates: [...candidates] };
       throwIfAborted(call.signal, { partition: c.name });
-      const pending = snap.partitions.find((p) => p.name === c.name)?.detachPending === true;
+      const part = state.snap.partitions.find((p) => p.name === c.name);
       try {
-        await expire(client, ctx, c, pending);
+        await expire(client, ctx, c, part === undefined ? 'detached' : part.detachPending ? 'pending' : 'attached');
       } catch (error) {
         const failure = pgErrorToBackfill(error, { partition: c.name }, `retention ${c.action} ${c.name}`);
         // One partition PostgreSQL refuses to drop (a view or a foreign key depends on it) must not keep
@@ -92,17 +132,42 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
   });
 }
 
-async function expire(client: PgClientLike, ctx: ManagerContext, c: RetentionCandidate, detachPending: boolean): Promise<void> {
+/**
+ * Detaches (finalizing a pending detach) and, in drop mode, drops. When the
+ * detach commits before the DROP, the partition is marked first, so a run
+ * stopped in between leaves a table the next drop run finds and drops.
+ */
+async function expire(
+  client: PgClientLike,
+  ctx: ManagerContext,
+  c: RetentionCandidate,
+  state: 'attached' | 'pending' | 'detached',
+): Promise<void> {
   const child = inParentSchema(ctx, c.name);
-  if (detachPending) {
-    await runDdl(client, ctx.lockTimeoutMs, sql.detachPartition(ctx.parent.sql, child, ' FINALIZE'));
-  } else if (c.concurrently) {
+  const drop = c.action === 'drop';
+  if (state === 'pending') {
+    const mark = drop ? [sql.commentOnTable(child, sql.DETACHED_TO_DROP)] : [];
+    await runDdl(client, ctx.lockTimeoutMs, ...mark, sql.detachPartition(ctx.parent.sql, child, ' FINALIZE'));
+  } else if (state === 'attached' && c.concurrently) {
+    await detachConcurrently(client, ctx, child, drop);
+  } else if (state === 'attached' && !drop) {
+    await runDdl(client, ctx.lockTimeoutMs, sql.detachPartition(ctx.parent.sql, child, ''));
+  }
+  if (drop) await runDdl(client, ctx.lockTimeoutMs, sql.dropTable(child));
+}
+
+/** `DETACH … CONCURRENTLY`, marking the partition first when it is to be dropped. */
+async function detachConcurrently(client: PgClientLike, ctx: ManagerContext, child: string, mark: boolean): Promise<void> {
+  const { rows } = mark ? ((await client.query(sql.tableComment, [child])) as PgQueryResult<{ c: string | null }>) : { rows: [] };
+  if (mark) await runDdl(client, ctx.lockTimeoutMs, sql.commentOnTable(child, sql.DETACHED_TO_DROP));
+  try {
     // CONCURRENTLY refuses to run in a transaction block, so SET LOCAL cannot apply.
     await withSessionLockTimeout(client, ctx.lockTimeoutMs, () =>
       client.query(sql.detachPartition(ctx.parent.sql, child, ' CONCURRENTLY')),
     );
-  } else if (c.action === 'detach') {
-    await runDdl(client, ctx.lockTimeoutMs, sql.detachPartition(ctx.parent.sql, child, ''));
+  } catch (error) {
+    // Still attached: it gets its own comment back, so a later detach by hand does not leave a table marked for dropping.
+    if (mark) await runDdl(client, ctx.lockTimeoutMs, sql.commentOnTable(child, rows[0]?.c ?? null)).catch(() => undefined);
+    throw error;
   }
-  if (c.action === 'drop') await runDdl(client, ctx.lockTimeoutMs, sql.dropTable(child));
 }

@@ -8,7 +8,7 @@ import { BackfillError, type BackfillErrorContext } from '../errors.js';
 import { addIntervals, boundLiteral, partitionSuffix, type PartitionColumnType } from './interval.js';
 import type { ManagerContext } from './options.js';
 import * as sql from './sql.js';
-import type { PartitionSlot } from './types.js';
+import type { PartitionInfo, PartitionSlot } from './types.js';
 
 /** The slot that starts at `start` (already floored to the interval). */
 export function slotAt(ctx: ManagerContext, start: Date): PartitionSlot {
@@ -30,6 +30,14 @@ export function rangeOf(ctx: ManagerContext, slot: PartitionSlot, keyType: Parti
 /** `CREATE TABLE … PARTITION OF` for the slot. */
 export function createSlotSql(ctx: ManagerContext, slot: PartitionSlot, keyType: PartitionColumnType): string {
   return sql.createPartition(inParentSchema(ctx, slot.name), ctx.parent.sql, rangeOf(ctx, slot, keyType));
+}
+
+/** How to take back a partition left detach pending (an interrupted `DETACH … CONCURRENTLY`), which takes no rows. */
+export function finishPendingDetach(ctx: ManagerContext, part: PartitionInfo): string {
+  return (
+    `${part.name} is detach pending (an interrupted DETACH … CONCURRENTLY), so rows of its range have no partition but the default, if there is one: ` +
+    `finish it with ALTER TABLE ${ctx.parent.sql} DETACH PARTITION ${part.sql} FINALIZE, then attach it back (backfill-kit partitions attach ${part.schema}.${part.name}) or drop it and run ensure again.`
+  );
 }
 
 /** Stops a long call between steps; what finished is in the error's `partial`. */

@@ -209,6 +209,27 @@ export const detachPartition = (parentSql: string, childSql: string, how: '' | '
 
 export const dropTable = (tableSql: string): string => `DROP TABLE ${tableSql}`;
 
+/**
+ * The comment `retention` puts on a partition it detaches and then drops, so
+ * a run stopped between the two (or whose DROP was refused) leaves a table
+ * the next run knows it may drop.
+ */
+export const DETACHED_TO_DROP = 'backfill-kit retention: detached, to be dropped';
+
+/** `COMMENT ON TABLE`, `null` removing it. */
+export const commentOnTable = (tableSql: string, comment: string | null): string =>
+  `COMMENT ON TABLE ${tableSql} IS ${comment === null ? 'NULL' : quoteLiteral(comment)}`;
+
+/** `$1` the quoted table: its comment, if any. */
+export const tableComment = "SELECT pg_catalog.obj_description($1::regclass, 'pg_class') AS c";
+
+/** `$1` schema, `$2` the mark: the plain tables of the schema carrying it. */
+export const detachedToDrop = `SELECT c.relname::text AS name, c.reltuples::float8 AS estimated_rows,
+        pg_catalog.pg_total_relation_size(c.oid)::text AS size_bytes
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = $1 AND c.relkind = 'r' AND NOT c.relispartition AND pg_catalog.obj_description(c.oid, 'pg_class') = $2
+     ORDER BY 1`;
+
 /** The CHECK that lets ATTACH skip its validation scan. */
 export const addBoundsCheck = (tableSql: string, checkName: string, columnSql: string, where: string): string =>
   `ALTER TABLE ${tableSql} ADD CONSTRAINT ${quoteIdent(checkName)} CHECK (${columnSql} IS NOT NULL AND ${where})`;

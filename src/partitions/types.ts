@@ -112,7 +112,10 @@ export interface PartitionInfo {
   readonly estimatedRows: number | null;
   /** `pg_total_relation_size`: heap, indexes and TOAST. */
   readonly sizeBytes: number;
-  /** A `DETACH … CONCURRENTLY` was interrupted; `retention` finalizes it. */
+  /**
+   * A `DETACH … CONCURRENTLY` was interrupted: the partition takes no rows.
+   * `retention` finalizes it once expired; `ensure` does not count it as covering its slot.
+   */
   readonly detachPending: boolean;
 }
 
@@ -214,13 +217,16 @@ export interface RetentionOptions extends PartitionCallOptions {
    */
   readonly dryRun?: boolean;
   /**
-   * `drop` removes the partition; `detach` keeps it as a plain table.
+   * `drop` removes the partition; `detach` keeps it as a plain table. A drop
+   * run also drops the expired tables an earlier drop run detached but was
+   * stopped before dropping (it marks them with a table comment first).
    * @defaultValue {@link DEFAULT_RETENTION_MODE} (`'drop'`)
    */
   readonly mode?: 'drop' | 'detach';
   /**
    * Detach with `DETACH PARTITION … CONCURRENTLY` where PostgreSQL allows it
-   * (not when the table has a default partition).
+   * (not when the table has a default partition, nor while a partition this
+   * run does not remove is left detach pending).
    * @defaultValue `false`
    */
   readonly concurrently?: boolean;

@@ -2,6 +2,7 @@
  * The partitions CLI as an operator's shell meets it: what the environment
  * may decide (only a safer run), and the exit status of a blocked ensure.
  */
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { TestDatabase } from '../../support/pg.js';
 import { cli, jsonOf } from '../cli/cli-harness.js';
@@ -137,5 +138,54 @@ describe('--now', () => {
       expect(bad.code).toBe(2);
       expect(bad.stderr).toContain(why);
     }
+  });
+});
+
+describe('partitions retention --concurrently killed (SIGKILL) while its detach waits', () => {
+  it('the next run drops the partition the killed run detached, and the kept months stay', async () => {
+    await history();
+    await db.query(`INSERT INTO scanner.artifact_boms (build_id, canonical_bom_sha256, inserted_at)
+      SELECT 'b' || g, md5(g::text), timestamptz '2025-08-01 00:00:00+00' + (g || ' days')::interval FROM generate_series(0, 479) g`);
+    const [{ kept } = { kept: 0 }] = await db.query<{ kept: number }>(
+      "SELECT count(*)::int AS kept FROM scanner.artifact_boms WHERE inserted_at >= '2025-11-01 00:00:00+00'",
+    );
+    // An open snapshot on the table makes the concurrent detach wait in its second phase.
+    const reader = new pg.Client({ connectionString: db.url });
+    await reader.connect();
+    await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    await reader.query('SELECT count(*) FROM scanner.artifact_boms');
+    let pid = 0;
+    const killed = cli(['partitions', 'retention', '12', 'false', '--concurrently', ...NOW], {
+      env: { PGURI: db.url },
+      onSpawn: (p) => (pid = p),
+    });
+    let backend: number | undefined;
+    for (let i = 0; backend === undefined; i++) {
+      if (i > 800) throw new Error('the concurrent detach never started waiting');
+      await new Promise((r) => setTimeout(r, 25));
+      const [row] = await db.query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE query LIKE '%DETACH PARTITION%CONCURRENTLY%' AND wait_event = 'virtualxid' AND pid <> pg_backend_pid()",
+      );
+      backend = row?.pid;
+    }
+    process.kill(pid, 'SIGKILL');
+    expect((await killed).code).toBe(null);
+    await reader.query('ROLLBACK');
+    await reader.end();
+    // The orphaned backend completes the detach once the snapshot is gone, and nobody drops the table.
+    for (let i = 0; ; i++) {
+      const rows = await db.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [backend]);
+      if (rows.length === 0) break;
+      if (i > 400) throw new Error('the orphaned detach never finished');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const r = await cli(['partitions', 'retention', '12', 'false', '--concurrently', ...NOW], { env: { PGURI: db.url } });
+    expect(r.code, r.stderr).toBe(0);
+    const left = await db.query<{ name: string }>(
+      "SELECT relname::text AS name FROM pg_class WHERE relnamespace = 'scanner'::regnamespace AND relkind = 'r' AND relname ~ '^artifact_boms_2025_(0[89]|10)$'",
+    );
+    expect(left).toEqual([]);
+    const [after] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM scanner.artifact_boms');
+    expect(after?.n).toBe(kept);
   });
 });

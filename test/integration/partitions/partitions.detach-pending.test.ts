@@ -1,0 +1,169 @@
+/**
+ * A `DETACH PARTITION … CONCURRENTLY` killed in its second phase leaves the partition "detach pending":
+ * PostgreSQL then refuses every other concurrent detach on the parent, and the partition's rows are no
+ * longer seen through the parent. The daily job must finish it or say so, and keep going.
+ */
+import pg from 'pg';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { TestDatabase } from '../../support/pg.js';
+import { PartitionManager } from '../../../src/partitions/index.js';
+import { catalogBounds, useScannerDatabase } from './fixtures.js';
+
+let db: TestDatabase;
+useScannerDatabase((created) => (db = created));
+
+const NOW = new Date('2026-11-15T08:00:00Z');
+const manager = (): PartitionManager =>
+  new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW });
+
+/** The partitions left "detach pending" on the parent. */
+async function pending(): Promise<string[]> {
+  const rows = await db.query<{ name: string }>(
+    "SELECT inhrelid::regclass::text AS name FROM pg_inherits WHERE inhparent = 'scanner.artifact_boms'::regclass AND inhdetachpending ORDER BY 1",
+  );
+  return rows.map((r) => r.name);
+}
+
+/**
+ * Holds a REPEATABLE READ snapshot on the parent so a concurrent detach waits in its second phase, runs
+ * `start` (which begins that detach), then terminates the detaching backend: the partition stays pending.
+ */
+async function interruptDetach(start: () => Promise<unknown>): Promise<unknown> {
+  const reader = new pg.Client({ connectionString: db.url });
+  await reader.connect();
+  try {
+    await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    await reader.query('SELECT count(*) FROM scanner.artifact_boms');
+    const running = start().catch((error: unknown) => error);
+    for (let i = 0; ; i++) {
+      const [row] = await db.query<{ pid: number | null }>(
+        "SELECT pid FROM pg_stat_activity WHERE query LIKE '%DETACH PARTITION%CONCURRENTLY%' AND wait_event = 'virtualxid' AND pid <> pg_backend_pid()",
+      );
+      if (row?.pid) {
+        await db.query('SELECT pg_terminate_backend($1)', [row.pid]);
+        break;
+      }
+      if (i > 200) throw new Error('the concurrent detach never started waiting');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return await running;
+  } finally {
+    await reader.query('ROLLBACK').catch(() => undefined);
+    await reader.end();
+  }
+}
+
+beforeEach(async () => {
+  // 2025-01 … 2026-12: 24 managed months, one row a day.
+  (await manager().ensure({ behind: 22, ahead: 1 }))._unsafeUnwrap();
+  await db.query(`INSERT INTO scanner.artifact_boms (build_id, canonical_bom_sha256, inserted_at)
+    SELECT 'b' || g, md5(g::text), timestamptz '2025-01-01 00:00:00+00' + (g || ' days')::interval FROM generate_series(0, 699) g`);
+});
+
+describe('a detach left pending by a killed retention', () => {
+  it('is finished by the next retention, which goes on with the other expired partitions', async () => {
+    const killed = await interruptDetach(async () => manager().retention({ keep: 12, dryRun: false, concurrently: true }));
+    expect((killed as { isErr(): boolean }).isErr()).toBe(true);
+    expect(await pending()).toEqual(['scanner.artifact_boms_2025_01']);
+    const r = (await manager().retention({ keep: 12, dryRun: false, concurrently: true }))._unsafeUnwrap();
+    expect(r.candidates.every((c) => c.done)).toBe(true);
+    expect(await pending()).toEqual([]);
+    const names = [...(await catalogBounds(db, 'scanner', 'artifact_boms')).keys()];
+    expect(names.filter((n) => /^artifact_boms_2025_(0\d|10)$/.test(n))).toEqual([]);
+    const [{ n } = { n: 0 }] = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM scanner.artifact_boms WHERE inserted_at >= '2025-11-01 00:00:00+00'",
+    );
+    expect(n).toBe(700 - 304);
+  });
+
+  it('left on a partition retention does not remove does not stop the concurrent detach of the expired ones', async () => {
+    // An operator's own concurrent detach of a look-alike, interrupted.
+    await db.query(
+      "CREATE TABLE scanner.artifact_boms_old PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2024-02-01 00:00:00+00')",
+    );
+    const detacher = new pg.Client({ connectionString: db.url });
+    await detacher.connect();
+    detacher.on('error', () => undefined);
+    await interruptDetach(() =>
+      detacher.query('ALTER TABLE scanner.artifact_boms DETACH PARTITION scanner.artifact_boms_old CONCURRENTLY'),
+    );
+    expect(await pending()).toEqual(['scanner.artifact_boms_old']);
+    const r = (await manager().retention({ keep: 12, dryRun: false, mode: 'detach', concurrently: true }))._unsafeUnwrap();
+    expect(r.candidates.map((c) => [c.name, c.done])).toEqual(
+      Array.from({ length: 10 }, (_, i) => [`artifact_boms_2025_${String(i + 1).padStart(2, '0')}`, true]),
+    );
+    const [{ n } = { n: 0 }] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM scanner.artifact_boms_2025_01');
+    expect(n).toBe(31);
+  });
+
+  it('on a slot of the window is not reported by ensure as an existing partition: its rows have nowhere to go', async () => {
+    const detacher = new pg.Client({ connectionString: db.url });
+    await detacher.connect();
+    detacher.on('error', () => undefined);
+    await interruptDetach(() =>
+      detacher.query('ALTER TABLE scanner.artifact_boms DETACH PARTITION scanner.artifact_boms_2026_11 CONCURRENTLY'),
+    );
+    const e = (await manager().ensure({ behind: 1, ahead: 1 }))._unsafeUnwrapErr();
+    expect(e.code).toBe('PARTITION_OVERLAP');
+    expect(e.message).toContain('FINALIZE');
+    expect(e.context.partition).toBe('artifact_boms_2026_11');
+    // The other slots are still there, and the data of the pending one is kept.
+    const [{ n } = { n: 0 }] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM scanner.artifact_boms_2026_11');
+    expect(n).toBe(30);
+    // attach does not take it for attached either.
+    const a = (await manager().attach('scanner.artifact_boms_2026_11'))._unsafeUnwrapErr();
+    expect([a.code, a.message.includes('FINALIZE')]).toEqual(['INVALID_ARGUMENT', true]);
+    // The way out the errors give works.
+    await db.query('ALTER TABLE scanner.artifact_boms DETACH PARTITION scanner.artifact_boms_2026_11 FINALIZE');
+    (await manager().attach('scanner.artifact_boms_2026_11'))._unsafeUnwrap();
+    const again = (await manager().ensure({ behind: 1, ahead: 1 }))._unsafeUnwrap();
+    expect(again.existing.map((x) => x.name)).toContain('artifact_boms_2026_11');
+    const [{ seen } = { seen: 0 }] = await db.query<{ seen: number }>(
+      "SELECT count(*)::int AS seen FROM scanner.artifact_boms WHERE inserted_at >= '2026-11-01 00:00:00+00' AND inserted_at < '2026-12-01 00:00:00+00'",
+    );
+    expect(seen).toBe(30);
+  });
+
+  it('a partition a drop run detached but could not drop is dropped by the next run, and only that table', async () => {
+    // The detach commits on its own; the DROP after it is refused (as a killed process would leave it).
+    await db.query('CREATE VIEW scanner.january AS SELECT * FROM scanner.artifact_boms_2025_01');
+    await db.query('CREATE TABLE scanner.artifact_boms_2025_02_restored (LIKE scanner.artifact_boms)');
+    const e = (await manager().retention({ keep: 20, dryRun: false, mode: 'drop', concurrently: true }))._unsafeUnwrapErr();
+    expect(e.dbCode).toBe('2BP01');
+    const [left] = await db.query<{ t: string | null }>("SELECT to_regclass('scanner.artifact_boms_2025_01')::text AS t");
+    expect(left?.t).toBe('scanner.artifact_boms_2025_01');
+    await db.query('DROP VIEW scanner.january');
+    // A look-alike plain table of an expired month that retention did not detach stays.
+    await db.query('CREATE TABLE scanner.artifact_boms_2024_12 (LIKE scanner.artifact_boms)');
+    // Inside a longer kept window it is not dropped either.
+    expect((await manager().retention({ keep: 30, dryRun: false }))._unsafeUnwrap().candidates).toEqual([]);
+    const plan = (await manager().retention({ keep: 20 }))._unsafeUnwrap();
+    expect(plan.candidates.map((c) => [c.name, c.action])).toEqual([['artifact_boms_2025_01', 'drop']]);
+    const r = (await manager().retention({ keep: 20, dryRun: false, mode: 'drop', concurrently: true }))._unsafeUnwrap();
+    expect(r.candidates.map((c) => [c.name, c.done])).toEqual([['artifact_boms_2025_01', true]]);
+    const rows = await db.query<{ a: string | null; b: string | null; c: string | null }>(
+      "SELECT to_regclass('scanner.artifact_boms_2025_01')::text AS a, to_regclass('scanner.artifact_boms_2024_12')::text AS b, to_regclass('scanner.artifact_boms_2025_02_restored')::text AS c",
+    );
+    expect(rows[0]).toEqual({ a: null, b: 'scanner.artifact_boms_2024_12', c: 'scanner.artifact_boms_2025_02_restored' });
+  });
+
+  it('a drop whose concurrent detach times out leaves the partition attached with its own comment, not marked', async () => {
+    await db.query("COMMENT ON TABLE scanner.artifact_boms_2025_01 IS 'audited: keep the January notes'");
+    const reader = new pg.Client({ connectionString: db.url });
+    await reader.connect();
+    try {
+      await reader.query('BEGIN');
+      await reader.query('LOCK TABLE scanner.artifact_boms_2025_01 IN ACCESS SHARE MODE');
+      const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW, lockTimeoutMs: 150 });
+      const e = (await m.retention({ keep: 21, dryRun: false, mode: 'drop', concurrently: true }))._unsafeUnwrapErr();
+      expect(e.code).toBe('LOCK_TIMEOUT');
+    } finally {
+      await reader.query('ROLLBACK');
+      await reader.end();
+    }
+    const [row] = await db.query<{ part: boolean; note: string | null }>(
+      "SELECT relispartition AS part, obj_description(oid, 'pg_class') AS note FROM pg_class WHERE oid = 'scanner.artifact_boms_2025_01'::regclass",
+    );
+    expect(row).toEqual({ part: true, note: 'audited: keep the January notes' });
+  });
+});
