@@ -9,6 +9,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { err, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { readDataset, writeDataset, type Compression, type MemberSource } from '../dataset/index.js';
+import { MAX_MTIME } from '../dataset/defaults.js';
 import { parseManifest } from '../dataset/manifest.js';
 import { checkMemberName } from '../dataset/member-name.js';
 import {
@@ -275,7 +276,7 @@ const build: CommandSpec = {
     const out = resolve(ctx.cwd, ctx.positionals[0]!);
     const compression = (yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
     const level = yield* intFlag(ctx.flags, 'level', 0, 22);
-    const mtime = yield* intFlag(ctx.flags, 'mtime', 0);
+    const mtime = yield* intFlag(ctx.flags, 'mtime', 0, MAX_MTIME);
     const name = stringFlag(ctx.flags, 'name');
     const members: Record<string, MemberSource> = {};
     const from = stringFlag(ctx.flags, 'from');
@@ -513,7 +514,7 @@ const exportCommand: CommandSpec = {
   async *run(ctx) {
     const out = resolve(ctx.cwd, ctx.positionals[0]!);
     const compression = yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS);
-    const mtime = yield* intFlag(ctx.flags, 'mtime', 0);
+    const mtime = yield* intFlag(ctx.flags, 'mtime', 0, MAX_MTIME);
     const name = stringFlag(ctx.flags, 'name');
     const pool = yield* ctx.pgPool(DATASET_DB_VARS);
     yield* ensureParent(out);
