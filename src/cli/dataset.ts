@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { mkdir, readdir, realpath, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { err, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
@@ -27,6 +27,7 @@ import { generateAdvisoryChunks, generateLinksets } from '../testing/index.js';
 import { verifyDataset, type VerifyReport } from '../verify/index.js';
 import { findExpected } from '../verify/verify-dataset.js';
 import { notRegular } from '../_internals/file-kind.js';
+import { writeFileAtomic } from '../_internals/write-file-atomic.js';
 import { resolveUnder } from '../verify/safe-path.js';
 import {
   booleanFlag,
@@ -180,10 +181,10 @@ function ensureParent(path: string): ResultAsync<unknown, BackfillError> {
   return ioStep(dirname(path), mkdir(dirname(path), { recursive: true }));
 }
 
-/** Writes `<out>.sha256` as `sha256sum` prints it (`verifyDataset` reads it back). */
+/** Writes `<out>.sha256` as `sha256sum` prints it (`verifyDataset` reads it back), replacing the old one whole. */
 function writeSidecar(out: string, sha256: string): ResultAsync<string, BackfillError> {
   const sidecar = `${out}.sha256`;
-  return ioStep(sidecar, writeFile(sidecar, `${sha256}  ${basename(out)}\n`)).map(() => sidecar);
+  return ioStep(sidecar, writeFileAtomic(sidecar, `${sha256}  ${basename(out)}\n`)).map(() => sidecar);
 }
 
 function importLines(r: ImportReport, schema: string, failedRun = false): string[] {
