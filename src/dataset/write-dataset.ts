@@ -194,7 +194,8 @@ async function* fileChunks(member: string, path: string, signal: AbortSignal | u
 /** Spools one member to a temporary NDJSON file, hashing and counting its records (as the reader will) as it goes. */
 async function spoolMember(name: string, source: MemberSource, file: string, signal: AbortSignal | undefined): Promise<ManifestMember> {
   const hash = createHash('sha256');
-  const counter = new LineSplitter(name, DEFAULT_MAX_LINE_BYTES);
+  // writeDataset takes no maxLineBytes: a longer line would be one that readers refuse by default.
+  const counter = new LineSplitter(name, DEFAULT_MAX_LINE_BYTES, 'the longest line readers take by default: shorten or split the record');
   let bytes = 0;
   const chunks = 'file' in source ? fileChunks(name, source.file, signal) : recordChunks(name, source, signal);
   async function* tally(): AsyncGenerator<Buffer> {
