@@ -160,8 +160,6 @@ function tableMap(flags: FlagValues): Result<Readonly<Record<string, string>>, B
  */
 async function manifestTotal(path: string, members: readonly string[]): Promise<number | undefined> {
   try {
-    // A pipe can be read once: by the import.
-    if (!(await stat(path)).isFile()) return undefined;
     for await (const member of readDataset(path)) {
       if (member.name !== 'manifest.json') return undefined;
       const parts: Buffer[] = [];
