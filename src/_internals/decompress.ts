@@ -2,6 +2,7 @@ import { PassThrough, Readable, Transform, type Duplex, type TransformCallback }
 import zlib from 'node:zlib';
 import { BackfillError } from '../errors.js';
 import type { DecodeLimits } from './decode-limits.js';
+import { BLOCK, checksumMatches } from './tar-header.js';
 import { ZstdDecompress, startsWithZstd } from './zstd-frames.js';
 
 /** Compression of a dataset archive, detected from magic bytes. */
@@ -9,20 +10,24 @@ export type Compression = 'zstd' | 'gzip' | 'none';
 
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 /** Bytes needed to see the `ustar` magic of a tar header (offset 257). */
-export const SNIFF_BYTES = 262;
+const USTAR_MAGIC_END = 262;
+/** Bytes sniffed: a whole tar header, whose checksum tells a v7 header (which has no magic). */
+export const SNIFF_BYTES = BLOCK;
 
 /**
  * Detects the container from magic bytes (never from the file name), zstd
  * also behind leading skippable frames (as pzstd writes). A plain tar starts
- * with a ustar/GNU header, or with zero bytes when it is empty (`tar -cf x.tar
+ * with a ustar/GNU header, a v7 header (no magic: its checksum matches, which
+ * is how GNU tar tells one), or zero bytes when it is empty (`tar -cf x.tar
  * -T /dev/null` writes only the end-of-archive blocks). Returns `undefined`
  * for anything else.
  */
 export function detectCompression(head: Buffer): Compression | undefined {
   if (startsWithZstd(head)) return 'zstd';
   if (head.subarray(0, 2).equals(GZIP_MAGIC)) return 'gzip';
-  if (head.length < SNIFF_BYTES) return undefined;
-  if (head.subarray(257, 262).toString('latin1') === 'ustar' || head.subarray(0, SNIFF_BYTES).every((b) => b === 0)) return 'none';
+  if (head.length < USTAR_MAGIC_END) return undefined;
+  if (head.subarray(257, 262).toString('latin1') === 'ustar' || head.subarray(0, USTAR_MAGIC_END).every((b) => b === 0)) return 'none';
+  if (head.length >= BLOCK && checksumMatches(head.subarray(0, BLOCK))) return 'none';
   return undefined;
 }
 

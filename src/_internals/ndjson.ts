@@ -48,10 +48,12 @@ export class LineSplitter {
   /**
    * @param member - named in errors
    * @param maxLineBytes - longest accepted line, without its line ending (and without a first line's BOM)
+   * @param advice - what to do about a longer line, in its error
    */
   constructor(
     private readonly member: string,
     private readonly maxLineBytes: number,
+    private readonly advice = 'raise maxLineBytes or fix the record',
   ) {}
 
   /** Non-blank lines seen so far. */
@@ -133,7 +135,7 @@ export class LineSplitter {
   #tooLong(line: number): never {
     throw new BackfillError(
       'LINE_TOO_LONG',
-      `${this.member} line ${line}: longer than maxLineBytes (${this.maxLineBytes}); raise maxLineBytes or fix the record.`,
+      `${this.member} line ${line}: longer than maxLineBytes (${this.maxLineBytes}); ${this.advice}.`,
       {
         context: { member: this.member, line },
       },

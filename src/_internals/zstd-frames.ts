@@ -289,12 +289,14 @@ class WholeFrame implements Frame {
   #destroyed = false;
   readonly #settle: { resolve: () => void; reject: (error: Error) => void };
   #waitingRoom = false;
+  /** The frame ran past its bound: its input is dropped and `done` has failed. */
+  #refused = false;
 
   readonly contentSize: number;
 
   constructor(contentSize: number, header: Buffer) {
     this.contentSize = contentSize;
-    // ZSTD_COMPRESSBOUND plus room for the header and checksum: a larger frame grows the buffer.
+    // ZSTD_COMPRESSBOUND plus room for the header and checksum: no encoder writes more for this content size.
     const bound = contentSize + (contentSize >> 8) + (contentSize < 128 * 1024 ? (128 * 1024 - contentSize) >> 11 : 0) + 32;
     this.#input = Buffer.allocUnsafeSlow(bound);
     let settle!: { resolve: () => void; reject: (error: Error) => void };
@@ -305,19 +307,31 @@ class WholeFrame implements Frame {
   }
 
   write(bytes: Buffer, decoded: () => void): undefined {
-    if (this.#fill + bytes.length > this.#input.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(this.#input.length * 2, this.#fill + bytes.length));
-      this.#input.copy(grown, 0, 0, this.#fill);
-      release(this.#input);
-      this.#input = grown;
+    if (this.#refused) {
+      decoded();
+      return undefined;
     }
-    bytes.copy(this.#input, this.#fill);
-    this.#fill += bytes.length;
+    // A frame past the bound is corrupt or crafted: held on to, it could fill memory with the whole file before zstd refused it.
+    if (this.#fill + bytes.length > this.#input.length) {
+      this.#refused = true;
+      release(this.#input);
+      this.#input = Buffer.alloc(0);
+      this.#settle.reject(
+        Object.assign(
+          new Error(`a zstd frame holds more compressed bytes than its declared content size (${this.contentSize} bytes) allows`),
+          { code: 'ZSTD_FRAME_OVERSIZED' },
+        ),
+      );
+    } else {
+      bytes.copy(this.#input, this.#fill);
+      this.#fill += bytes.length;
+    }
     decoded();
     return undefined;
   }
 
   end(): void {
+    if (this.#refused) return;
     const input = this.#input.subarray(0, this.#fill);
     this.#input = Buffer.alloc(0);
     // One spare byte of output: a full output buffer would make node:zlib ask the decoder again with a new one.

@@ -4,11 +4,12 @@
  *
  * @module
  */
-import { mkdir, readdir, realpath, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { err, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { readDataset, writeDataset, type Compression, type MemberSource } from '../dataset/index.js';
+import { MAX_MTIME } from '../dataset/defaults.js';
 import { parseManifest } from '../dataset/manifest.js';
 import { checkMemberName } from '../dataset/member-name.js';
 import {
@@ -26,6 +27,7 @@ import { generateAdvisoryChunks, generateLinksets } from '../testing/index.js';
 import { verifyDataset, type VerifyReport } from '../verify/index.js';
 import { findExpected } from '../verify/verify-dataset.js';
 import { notRegular } from '../_internals/file-kind.js';
+import { writeFileAtomic } from '../_internals/write-file-atomic.js';
 import { resolveUnder } from '../verify/safe-path.js';
 import {
   booleanFlag,
@@ -158,8 +160,6 @@ function tableMap(flags: FlagValues): Result<Readonly<Record<string, string>>, B
  */
 async function manifestTotal(path: string, members: readonly string[]): Promise<number | undefined> {
   try {
-    // A pipe can be read once: by the import.
-    if (!(await stat(path)).isFile()) return undefined;
     for await (const member of readDataset(path)) {
       if (member.name !== 'manifest.json') return undefined;
       const parts: Buffer[] = [];
@@ -179,10 +179,10 @@ function ensureParent(path: string): ResultAsync<unknown, BackfillError> {
   return ioStep(dirname(path), mkdir(dirname(path), { recursive: true }));
 }
 
-/** Writes `<out>.sha256` as `sha256sum` prints it (`verifyDataset` reads it back). */
+/** Writes `<out>.sha256` as `sha256sum` prints it (`verifyDataset` reads it back), replacing the old one whole. */
 function writeSidecar(out: string, sha256: string): ResultAsync<string, BackfillError> {
   const sidecar = `${out}.sha256`;
-  return ioStep(sidecar, writeFile(sidecar, `${sha256}  ${basename(out)}\n`)).map(() => sidecar);
+  return ioStep(sidecar, writeFileAtomic(sidecar, `${sha256}  ${basename(out)}\n`)).map(() => sidecar);
 }
 
 function importLines(r: ImportReport, schema: string, failedRun = false): string[] {
@@ -275,7 +275,7 @@ const build: CommandSpec = {
     const out = resolve(ctx.cwd, ctx.positionals[0]!);
     const compression = (yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
     const level = yield* intFlag(ctx.flags, 'level', 0, 22);
-    const mtime = yield* intFlag(ctx.flags, 'mtime', 0);
+    const mtime = yield* intFlag(ctx.flags, 'mtime', 0, MAX_MTIME);
     const name = stringFlag(ctx.flags, 'name');
     const members: Record<string, MemberSource> = {};
     const from = stringFlag(ctx.flags, 'from');
@@ -513,7 +513,7 @@ const exportCommand: CommandSpec = {
   async *run(ctx) {
     const out = resolve(ctx.cwd, ctx.positionals[0]!);
     const compression = yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS);
-    const mtime = yield* intFlag(ctx.flags, 'mtime', 0);
+    const mtime = yield* intFlag(ctx.flags, 'mtime', 0, MAX_MTIME);
     const name = stringFlag(ctx.flags, 'name');
     const pool = yield* ctx.pgPool(DATASET_DB_VARS);
     yield* ensureParent(out);

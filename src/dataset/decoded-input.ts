@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { close, constants, fstat, open, read } from 'node:fs';
-import { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
@@ -125,23 +124,20 @@ export async function openFile(path: string, limits: DecodeLimits, hashMembers: 
   try {
     // Without blocking: a FIFO opens at once whether or not anyone writes to it yet.
     const fd = await openFd(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
-    let piped = false;
     try {
-      const stats = await fstatFd(fd);
-      // A pipe (`<(curl …)`, a FIFO, /dev/stdin) can be read once, from where it is: as a stream, on this thread.
-      if (stats.isFIFO()) {
-        piped = true;
-        return await openStream(new Socket({ fd, readable: true, writable: false }), limits, hashMembers);
-      }
-      const kind = notRegular(stats);
+      // A path is read from its start, and may be read again (the staging importer locates bad lines so):
+      // a pipe can be read once only, and a device such as /dev/zero never ends.
+      const kind = notRegular(await fstatFd(fd));
       if (kind !== undefined) {
-        throw new BackfillError('IO_ERROR', `${path} is ${kind}, not a regular file or a pipe; pass a dataset tarball.`, {
-          context: { path },
-        });
+        throw new BackfillError(
+          'IO_ERROR',
+          `${path} is ${kind}, not a regular file; save the tarball to a file first, or pass a stream of it (readDataset takes a Readable).`,
+          { context: { path } },
+        );
       }
       ({ bytesRead: length } = await readFd(fd, head, 0, SNIFF_BYTES, 0));
     } finally {
-      if (!piped) await closeFd(fd);
+      await closeFd(fd);
     }
   } catch (e) {
     throw toBackfillError(e, 'IO_ERROR', { path });

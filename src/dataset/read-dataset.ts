@@ -249,9 +249,9 @@ class DatasetReader implements Dataset {
 
 /**
  * Opens a dataset tarball (`.tar.zst`, `.tar.gz` or plain `.tar`, detected
- * from magic bytes) for streaming. A path may name a regular file or a pipe
- * (`<(curl …)`, a FIFO, `/dev/stdin`), which is read as a stream; anything
- * else (a directory, a device) is `IO_ERROR`. Nothing is extracted to disk and no member
+ * from magic bytes) for streaming. A path must name a regular file: a pipe
+ * (`<(curl …)`, a FIFO) or a device is `IO_ERROR`; pass a pipe as a
+ * `Readable` instead. Nothing is extracted to disk and no member
  * is held in memory. One pass computes the SHA-256 of the stored file and of
  * every member, plus byte and record counts ({@link Dataset.stats}).
  * `memberDigests: false` leaves out the members' digests, for faster raw

@@ -1,11 +1,13 @@
 import { createHash, type Hash } from 'node:crypto';
+import { BLOCK, checksumMatches, numeric } from '../_internals/tar-header.ts';
 
 /**
  * The reader's only tar parser. It runs on the decode thread for file inputs
  * and on the main thread for stream inputs, and it alone decides which bytes
  * belong to which member: the bytes it marks as a member's data are the bytes
  * it hashes and the bytes the caller is handed. It imports nothing but
- * `node:crypto`, so a worker thread can load it from the TypeScript sources.
+ * `node:crypto` and the header fields' reader (which imports nothing), so a
+ * worker thread can load it from the TypeScript sources.
  *
  * What it accepts: regular files (`0`, NUL, `7`), directories (`5`, reported
  * by name; one with a size is refused, as GNU tar reads what follows it as
@@ -34,7 +36,6 @@ export interface TarProblem {
   readonly member?: string;
 }
 
-const BLOCK = 512;
 /** Largest PAX or GNU long-name block accepted: names and sizes fit in far less. */
 const MAX_META_BYTES = 1024 * 1024;
 
@@ -90,36 +91,6 @@ function paddingOf(size: number): number {
 function cString(block: Buffer, at: number, length: number): string {
   const end = block.indexOf(0, at);
   return block.toString('utf8', at, end === -1 || end > at + length ? at + length : end);
-}
-
-/** A numeric field: octal text, or GNU base-256 for values that do not fit. */
-function numeric(block: Buffer, at: number, length: number): number | undefined {
-  const first = block[at]!;
-  if (first & 0x80) {
-    if (first & 0x40) return undefined; // negative
-    let value = first & 0x3f;
-    for (let i = at + 1; i < at + length; i++) value = value * 256 + block[i]!;
-    return Number.isSafeInteger(value) ? value : undefined;
-  }
-  const text = block
-    .toString('latin1', at, at + length)
-    .replace(/[\0 ]+$/, '')
-    .replace(/^ +/, '');
-  if (text === '') return 0;
-  return /^[0-7]+$/.test(text) && Number.isSafeInteger(parseInt(text, 8)) ? parseInt(text, 8) : undefined;
-}
-
-/** GNU tar accepts a header whose checksum matches as unsigned or as signed bytes. */
-function checksumMatches(block: Buffer): boolean {
-  const stored = numeric(block, 148, 8);
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const b = i >= 148 && i < 156 ? 0x20 : block[i]!;
-    unsigned += b;
-    signed += b > 127 ? b - 256 : b;
-  }
-  return stored === unsigned || stored === signed;
 }
 
 /** Splits PAX records (`<length> <key>=<value>\n`); undefined when malformed. */

@@ -12,7 +12,7 @@ import { HashingPassThrough } from '../_internals/hashing-stream.js';
 import { LineSplitter } from '../_internals/ndjson.js';
 import { Utf8Check } from '../_internals/utf8-check.js';
 import { ZstdFrameCompress } from '../_internals/zstd-frame-compress.js';
-import { DEFAULT_GZIP_LEVEL, DEFAULT_MAX_LINE_BYTES, DEFAULT_ZSTD_LEVEL, MANIFEST_NAME } from './defaults.js';
+import { DEFAULT_GZIP_LEVEL, DEFAULT_MAX_LINE_BYTES, DEFAULT_ZSTD_LEVEL, MANIFEST_NAME, MAX_MTIME } from './defaults.js';
 import { serializeManifest } from './manifest.js';
 import { ExtractedPaths, checkMemberName } from './member-name.js';
 import type { Compression, DatasetManifest, ManifestMember } from './types.js';
@@ -53,7 +53,8 @@ export interface WriteDatasetOptions {
   /** Compression level: 1–22 for zstd, 0–9 for gzip, none for `'none'` (anything else is `INVALID_ARGUMENT`). @defaultValue 3 for zstd, 6 for gzip */
   readonly level?: number;
   /**
-   * Modification time stored for every member, in seconds since the epoch.
+   * Modification time stored for every member, in whole seconds since the
+   * epoch, from 0 to 2147483647 (2038-01-19; anything else is `INVALID_ARGUMENT`).
    * @defaultValue `SOURCE_DATE_EPOCH` when set, otherwise 0
    */
   readonly mtime?: number;
@@ -193,7 +194,8 @@ async function* fileChunks(member: string, path: string, signal: AbortSignal | u
 /** Spools one member to a temporary NDJSON file, hashing and counting its records (as the reader will) as it goes. */
 async function spoolMember(name: string, source: MemberSource, file: string, signal: AbortSignal | undefined): Promise<ManifestMember> {
   const hash = createHash('sha256');
-  const counter = new LineSplitter(name, DEFAULT_MAX_LINE_BYTES);
+  // writeDataset takes no maxLineBytes: a longer line would be one that readers refuse by default.
+  const counter = new LineSplitter(name, DEFAULT_MAX_LINE_BYTES, 'the longest line readers take by default: shorten or split the record');
   let bytes = 0;
   const chunks = 'file' in source ? fileChunks(name, source.file, signal) : recordChunks(name, source, signal);
   async function* tally(): AsyncGenerator<Buffer> {
@@ -237,6 +239,16 @@ function checkLevel(compression: Compression, level: number | undefined): void {
 class Identity extends Transform {
   override _transform(chunk: Buffer, _e: BufferEncoding, callback: TransformCallback): void {
     callback(null, chunk);
+  }
+}
+
+/** A negative mtime, and one past {@link MAX_MTIME} (which wraps negative), would be written as text GNU tar refuses to read. */
+function checkMtime(mtime: number, fromEnv: boolean): void {
+  if (!Number.isInteger(mtime) || mtime < 0 || mtime > MAX_MTIME) {
+    throw new BackfillError(
+      'INVALID_ARGUMENT',
+      `mtime${fromEnv ? ' (from SOURCE_DATE_EPOCH)' : ''} must be a whole number of seconds from 0 to ${MAX_MTIME} (2038-01-19, what the tar headers hold); got ${mtime}.`,
+    );
   }
 }
 
@@ -315,6 +327,7 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
   const compression = options.compression ?? 'zstd';
   checkLevel(compression, options.level);
   const mtime = options.mtime ?? defaultMtime();
+  checkMtime(mtime, options.mtime === undefined);
   const firstMade = await mkdir(dirname(path), { recursive: true });
   let written = false;
   const tmp = await mkdtemp(join(dirname(path), `.${basename(path)}.tmp-`));

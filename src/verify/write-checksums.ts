@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { err, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger } from '../_internals/logger.js';
+import { writeFileAtomic } from '../_internals/write-file-atomic.js';
 import { formatChecksumLine, type ChecksumOutputFormat } from './checksums-file.js';
 import { DEFAULT_HASH_CONCURRENCY, DEFAULT_HASH_CHUNK_BYTES } from './defaults.js';
 import { checkHashOptions, hashFile, mapBounded } from './hash-file.js';
@@ -115,14 +114,9 @@ async function write(names: readonly Buffer[], target: string, options: WriteChe
   const content = Buffer.concat(
     names.map((name, i) => formatChecksumLine(name, (digests[i] as { sha256: string }).sha256, options.format ?? 'text')),
   );
-  const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await writeFile(temp, content, signal === undefined ? {} : { signal });
-    await rename(temp, target);
-  } catch (error) {
-    await rm(temp, { force: true });
+  await writeFileAtomic(target, content, signal).catch((error: unknown) => {
     throw toBackfillError(error, 'IO_ERROR', { path: target });
-  }
+  });
   logger.info('writeChecksums wrote', { path: target, files: entries.length, bytes: bytesHashed });
   return { path: target, entries, content };
 }
