@@ -304,7 +304,12 @@ export function instantFlag(flags: FlagValues, name: string): Result<Date | unde
   return instant.value.finerThanMs ? refuse('must be given to the millisecond at most') : ok(new Date(instant.value.epochMs));
 }
 
-/** An integer flag in `[min, max]`, or undefined when absent; `INVALID_ARGUMENT` otherwise. */
+/**
+ * An integer flag in `[min, max]` (every caller's `min` is 0 or more), or
+ * undefined when absent; `INVALID_ARGUMENT` otherwise. Only the ASCII
+ * digits 0-9 count: `Number` would also read `0x10`, `1e3`, ` 5` and (with
+ * separators dropped) `_` as 0.
+ */
 export function intFlag(
   flags: FlagValues,
   name: string,
@@ -313,9 +318,13 @@ export function intFlag(
 ): Result<number | undefined, BackfillError> {
   const v = stringFlag(flags, name);
   if (v === undefined) return ok(undefined);
-  const n = Number(v.replaceAll('_', ''));
-  if (!/^\s*[+-]?[\d_]+\s*$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
-    return err(new BackfillError('INVALID_ARGUMENT', `--${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}.`));
+  const digits = /^[0-9]+$/.test(v);
+  const n = Number(v);
+  if (!digits || !Number.isSafeInteger(n) || n < min || n > max) {
+    const how = digits ? '' : ' Write it with the digits 0-9 only.';
+    return err(
+      new BackfillError('INVALID_ARGUMENT', `--${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}.${how}`),
+    );
   }
   return ok(n);
 }
