@@ -168,6 +168,33 @@ function unclearValue(tokens: readonly FlagToken[], flags: Readonly<Record<strin
 }
 
 /**
+ * The flags of `argv` (those before `--`) with `--x=true` / `--x=false` of
+ * a boolean flag written as `--x` / `--no-x`, the spellings parseArgs
+ * reads; any other value of a boolean flag is a usage error saying what to write.
+ */
+function spellSwitches(
+  spec: CommandSpec,
+  argv: readonly string[],
+  all: Readonly<Record<string, FlagSpec>>,
+): Result<string[], BackfillError> {
+  const end = argv.indexOf('--');
+  const out: string[] = [];
+  for (const [i, arg] of argv.entries()) {
+    const [, name = '', value] = (end >= 0 && i >= end ? null : /^--([^=]+)=(.*)$/s.exec(arg)) ?? [];
+    if (value === undefined || all[name]?.type !== 'boolean') out.push(arg);
+    else if (value === 'true' || value === 'false') out.push(value === 'true' ? `--${name}` : `--no-${name}`);
+    else
+      return err(
+        usageError(
+          spec,
+          `--${name} is on or off: write --${name} or --no-${name} (--${name}=true and --${name}=false also work), not ${JSON.stringify(arg)}`,
+        ),
+      );
+  }
+  return ok(out);
+}
+
+/**
  * Parses the arguments after `<group> <name>`, then fills in each absent
  * flag from its environment variable, then from its default.
  */
@@ -186,8 +213,10 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[], env: En
     positionals: string[];
     tokens: readonly FlagToken[];
   };
+  const args = spellSwitches(spec, argv, all);
+  if (args.isErr()) return err(args.error);
   try {
-    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, allowNegative: true, strict: true, tokens: true });
+    parsed = parseArgs({ args: args.value, options, allowPositionals: true, allowNegative: true, strict: true, tokens: true });
   } catch (error) {
     const message = error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, '') : String(error);
     const unknown = /^Unknown option '--([^'=]+)'/.exec(message)?.[1];

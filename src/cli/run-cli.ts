@@ -129,13 +129,27 @@ function findCommand(
   return ok({ spec, rest });
 }
 
-/** Global flags that may also come before the group (`backfill-kit --json checksums verify …`). */
-const HOISTABLE = new Set(['--json', '--no-json', '--debug', '--no-debug', '--quiet', '--no-quiet']);
+/** Global flags that may also come before the group (`backfill-kit --json checksums verify …`), in each spelling a command takes. */
+const HOISTABLE = /^--(?:no-)?(?:json|debug|quiet)$|^--(?:json|debug|quiet)=(?:true|false)$/;
+
+/**
+ * Whether the last of `--flag`, `--no-flag` and `--flag=…` in `words` turns
+ * `flag` on: `--flag=` with any value but `false` asks for it, so that the
+ * usage error refusing a value such as `--json=yes` still comes as JSON.
+ */
+function turnedOn(words: readonly string[], flag: string): boolean {
+  let on = false;
+  for (const word of words) {
+    if (word === `--no-${flag}` || word === `--${flag}=false`) on = false;
+    else if (word === `--${flag}` || word.startsWith(`--${flag}=`)) on = true;
+  }
+  return on;
+}
 
 /**
  * Finds the group and command (the first two words that are not global
  * flags), moves global flags written around them to after them, and tells
- * whether `--json` and `--debug` are on (last of `--x`/`--no-x` wins,
+ * whether `--json` and `--debug` are on ({@link turnedOn};
  * nothing after `--` counts), so that even an invocation that never
  * reaches a command answers in the form it asked for.
  */
@@ -145,15 +159,14 @@ function readGlobalFlags(argv: readonly string[]): { args: readonly string[]; js
   let i = 0;
   for (; i < argv.length && words.length < 2 && argv[i] !== '--'; i++) {
     const arg = argv[i] as string;
-    (HOISTABLE.has(arg) ? moved : words).push(arg);
+    (HOISTABLE.test(arg) ? moved : words).push(arg);
   }
   const end = argv.indexOf('--');
   const flags = end < 0 ? argv : argv.slice(0, end);
-  const on = (flag: string): boolean => flags.lastIndexOf(`--${flag}`) > flags.lastIndexOf(`--no-${flag}`);
   // Without a command there is nothing to hand the flags to; they only choose the output form. What follows
   // a `--` stays, so that a command named after it is refused rather than answered with help (exit 0).
   const args = words.length < 2 ? [...words, ...argv.slice(i)] : [...words, ...moved, ...argv.slice(i)];
-  return { args, json: on('json'), debug: on('debug') };
+  return { args, json: turnedOn(flags, 'json'), debug: turnedOn(flags, 'debug') };
 }
 
 /** How one invocation ended, before it is printed as text or as the `--json` object. */
