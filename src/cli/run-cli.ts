@@ -21,6 +21,7 @@ import {
 } from './command.js';
 import { resolvePgTarget, type Env } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
+import type { Logger } from '../_internals/logger.js';
 import { formatError, printable, stderrLogger, toJson, type TextSink } from './output.js';
 import { createProgressFactory, type ProgressStream } from './progress.js';
 
@@ -35,10 +36,24 @@ export interface CliIo {
   readonly version: string;
 }
 
-/** `BACKFILL_KIT_PROGRESS_INTERVAL`: seconds between progress log lines when stderr is not a TTY. */
-function progressSeconds(env: Env): number {
-  const v = Number(env['BACKFILL_KIT_PROGRESS_INTERVAL'] ?? '');
-  return Number.isFinite(v) && v > 0 ? v : 5;
+const PROGRESS_VAR = 'BACKFILL_KIT_PROGRESS_INTERVAL';
+const DEFAULT_PROGRESS_SECONDS = 5;
+
+/**
+ * `BACKFILL_KIT_PROGRESS_INTERVAL`: seconds between progress log lines when
+ * stderr is not a TTY, written as decimal digits (`5`, `0.5`). Any other
+ * value (`0x10`, `1e3`, `abc`, `0`) keeps the default with a warning: it
+ * only paces the logs, so it does not stop the run.
+ */
+function progressSeconds(env: Env, logger: Logger): number {
+  const text = env[PROGRESS_VAR] ?? '';
+  const seconds = /^[0-9]+(\.[0-9]+)?$/.test(text) ? Number(text) : Number.NaN;
+  if (seconds > 0) return seconds;
+  if (text !== '')
+    logger.warn(
+      `${PROGRESS_VAR} must be a number of seconds above 0 such as 5 or 0.5, not ${JSON.stringify(text)}; using ${DEFAULT_PROGRESS_SECONDS}.`,
+    );
+  return DEFAULT_PROGRESS_SECONDS;
 }
 
 function rootHelp(commands: readonly CommandSpec[]): string {
@@ -276,7 +291,7 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
     cwd: io.cwd,
     signal: io.signal,
     logger,
-    progress: createProgressFactory({ stream: io.stderr, quiet, logEverySeconds: progressSeconds(io.env) }),
+    progress: createProgressFactory({ stream: io.stderr, quiet, logEverySeconds: progressSeconds(io.env, logger) }),
     pgPool(order) {
       if (pool !== undefined) return ok(pool);
       const pgFlagValue = typeof flags['pg'] === 'string' ? flags['pg'] : undefined;
