@@ -167,6 +167,11 @@ function unclearValue(tokens: readonly FlagToken[], flags: Readonly<Record<strin
   return undefined;
 }
 
+/** Why `arg`, boolean flag `name` given a value other than true or false, is refused. */
+export function switchValueRefused(name: string, arg: string): string {
+  return `--${name} is on or off: write --${name} or --no-${name} (--${name}=true and --${name}=false also work), not ${JSON.stringify(arg)}`;
+}
+
 /**
  * The flags of `argv` (those before `--`) with `--x=true` / `--x=false` of
  * a boolean flag written as `--x` / `--no-x`, the spellings parseArgs
@@ -183,13 +188,7 @@ function spellSwitches(
     const [, name = '', value] = (end >= 0 && i >= end ? null : /^--([^=]+)=(.*)$/s.exec(arg)) ?? [];
     if (value === undefined || all[name]?.type !== 'boolean') out.push(arg);
     else if (value === 'true' || value === 'false') out.push(value === 'true' ? `--${name}` : `--no-${name}`);
-    else
-      return err(
-        usageError(
-          spec,
-          `--${name} is on or off: write --${name} or --no-${name} (--${name}=true and --${name}=false also work), not ${JSON.stringify(arg)}`,
-        ),
-      );
+    else return err(usageError(spec, switchValueRefused(name, arg)));
   }
   return ok(out);
 }

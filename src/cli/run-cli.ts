@@ -14,6 +14,7 @@ import {
   didYouMean,
   failed,
   parseCommand,
+  switchValueRefused,
   type CommandContext,
   type CommandGroups,
   type CommandOutcome,
@@ -90,6 +91,12 @@ function groupHelp(group: string, commands: readonly CommandSpec[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Why `flag`, written before the group, is refused: a global flag with a value it does not take, or a flag that belongs after the command. */
+function unknownLeadingFlag(flag: string): string {
+  const global = /^--(json|debug|quiet)=/.exec(flag)?.[1];
+  return global === undefined ? `unknown flag ${flag}; put flags after the command.` : `${switchValueRefused(global, flag)}.`;
+}
+
 function findCommand(
   commands: readonly CommandSpec[],
   argv: readonly string[],
@@ -105,9 +112,7 @@ function findCommand(
         : {
             error: new BackfillError(
               'INVALID_ARGUMENT',
-              group === '--'
-                ? '`--` ends the flags: put it after the group and command.'
-                : `unknown flag ${group}; put flags after the command.`,
+              group === '--' ? '`--` ends the flags: put it after the group and command.' : unknownLeadingFlag(group),
             ),
           }),
     });

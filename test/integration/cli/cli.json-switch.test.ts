@@ -47,6 +47,19 @@ describe('CLI --json spelled with a value', () => {
   });
 });
 
+describe('CLI global flags with a value before the group', () => {
+  it.each([
+    ['--json=yes', /^--json is on or off: /],
+    ['--quiet=no', /^--quiet is on or off: /],
+  ])('%s is refused for its value, not sent after the command where it fails again', async (flag, message) => {
+    const r = await cli([flag, 'checksums', 'verify', missing, '--json']);
+    expect(r.code).toBe(2);
+    const doc = jsonOf(r);
+    expect(doc).toMatchObject({ command: null, exitCode: 2 });
+    expect(doc.error?.message).toMatch(message);
+  });
+});
+
 describe('CLI boolean flags spelled with a value', () => {
   it('--sha256-file=false is --no-sha256-file', async () => {
     const out = join(dir, 'plain.tar.zst');
