@@ -167,6 +167,32 @@ function unclearValue(tokens: readonly FlagToken[], flags: Readonly<Record<strin
   return undefined;
 }
 
+/** Why `arg`, boolean flag `name` given a value other than true or false, is refused. */
+export function switchValueRefused(name: string, arg: string): string {
+  return `--${name} is on or off: write --${name} or --no-${name} (--${name}=true and --${name}=false also work), not ${JSON.stringify(arg)}`;
+}
+
+/**
+ * The flags of `argv` (those before `--`) with `--x=true` / `--x=false` of
+ * a boolean flag written as `--x` / `--no-x`, the spellings parseArgs
+ * reads; any other value of a boolean flag is a usage error saying what to write.
+ */
+function spellSwitches(
+  spec: CommandSpec,
+  argv: readonly string[],
+  all: Readonly<Record<string, FlagSpec>>,
+): Result<string[], BackfillError> {
+  const end = argv.indexOf('--');
+  const out: string[] = [];
+  for (const [i, arg] of argv.entries()) {
+    const [, name = '', value] = (end >= 0 && i >= end ? null : /^--([^=]+)=(.*)$/s.exec(arg)) ?? [];
+    if (value === undefined || all[name]?.type !== 'boolean') out.push(arg);
+    else if (value === 'true' || value === 'false') out.push(value === 'true' ? `--${name}` : `--no-${name}`);
+    else return err(usageError(spec, switchValueRefused(name, arg)));
+  }
+  return ok(out);
+}
+
 /**
  * Parses the arguments after `<group> <name>`, then fills in each absent
  * flag from its environment variable, then from its default.
@@ -186,8 +212,10 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[], env: En
     positionals: string[];
     tokens: readonly FlagToken[];
   };
+  const args = spellSwitches(spec, argv, all);
+  if (args.isErr()) return err(args.error);
   try {
-    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, allowNegative: true, strict: true, tokens: true });
+    parsed = parseArgs({ args: args.value, options, allowPositionals: true, allowNegative: true, strict: true, tokens: true });
   } catch (error) {
     const message = error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, '') : String(error);
     const unknown = /^Unknown option '--([^'=]+)'/.exec(message)?.[1];
@@ -304,7 +332,12 @@ export function instantFlag(flags: FlagValues, name: string): Result<Date | unde
   return instant.value.finerThanMs ? refuse('must be given to the millisecond at most') : ok(new Date(instant.value.epochMs));
 }
 
-/** An integer flag in `[min, max]`, or undefined when absent; `INVALID_ARGUMENT` otherwise. */
+/**
+ * An integer flag in `[min, max]` (every caller's `min` is 0 or more), or
+ * undefined when absent; `INVALID_ARGUMENT` otherwise. Only the ASCII
+ * digits 0-9 count: `Number` would also read `0x10`, `1e3`, ` 5` and (with
+ * separators dropped) `_` as 0.
+ */
 export function intFlag(
   flags: FlagValues,
   name: string,
@@ -313,9 +346,13 @@ export function intFlag(
 ): Result<number | undefined, BackfillError> {
   const v = stringFlag(flags, name);
   if (v === undefined) return ok(undefined);
-  const n = Number(v.replaceAll('_', ''));
-  if (!/^\s*[+-]?[\d_]+\s*$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
-    return err(new BackfillError('INVALID_ARGUMENT', `--${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}.`));
+  const digits = /^[0-9]+$/.test(v);
+  const n = Number(v);
+  if (!digits || !Number.isSafeInteger(n) || n < min || n > max) {
+    const how = digits ? '' : ' Write it with the digits 0-9 only.';
+    return err(
+      new BackfillError('INVALID_ARGUMENT', `--${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}.${how}`),
+    );
   }
   return ok(n);
 }

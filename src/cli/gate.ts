@@ -12,6 +12,20 @@ import { EXIT_CODES } from './exit-codes.js';
 
 const DEFAULT_REMEDIATION = 'git pull origin main';
 
+/**
+ * The gate could not list the commits of `--repo`. For a receiver that is a
+ * 503 to retry; here it is the command's configuration, so it must not
+ * exit 7, which says the commit was refused.
+ */
+function unreadableRepo(repoPath: string, error: BackfillError): BackfillError {
+  const why = error.message.replace(/ Check `repoPath`.*$/s, '');
+  return new BackfillError(
+    'INVALID_ARGUMENT',
+    `--repo ${repoPath} gave no commits to check against: ${why} Give --repo the top directory of a git clone (or a bare repository) this user can read; if another user owns it, add it to git's safe.directory.`,
+    { cause: error, context: error.context },
+  );
+}
+
 const check: CommandSpec = {
   group: 'gate',
   name: 'check',
@@ -46,14 +60,15 @@ const check: CommandSpec = {
   async *run(ctx) {
     const window = (yield* intFlag(ctx.flags, 'window', 1, MAX_GATE_WINDOW)) ?? DEFAULT_GATE_WINDOW;
     const remediation = ctx.flags['remediation'];
+    const repoPath = resolve(ctx.cwd, stringFlag(ctx.flags, 'repo') ?? '.');
     await using gate = new VersionGate({
-      repoPath: resolve(ctx.cwd, stringFlag(ctx.flags, 'repo') ?? '.'),
+      repoPath,
       window,
       remediation: Array.isArray(remediation) ? remediation : typeof remediation === 'string' ? remediation : DEFAULT_REMEDIATION,
       logger: ctx.logger,
     });
     // An invalid configuration (a bad --remediation line) is INVALID_ARGUMENT here.
-    yield* await gate.ready({ signal: ctx.signal });
+    yield* (await gate.ready({ signal: ctx.signal })).mapErr((e) => (e.code === 'GATE_UNAVAILABLE' ? unreadableRepo(repoPath, e) : e));
     const verdict = gate.check(ctx.positionals[0]);
     if (verdict.isOk()) {
       const a = verdict.value;

@@ -14,6 +14,7 @@ import {
   didYouMean,
   failed,
   parseCommand,
+  switchValueRefused,
   type CommandContext,
   type CommandGroups,
   type CommandOutcome,
@@ -21,6 +22,7 @@ import {
 } from './command.js';
 import { resolvePgTarget, type Env } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
+import type { Logger } from '../_internals/logger.js';
 import { formatError, printable, stderrLogger, toJson, type TextSink } from './output.js';
 import { createProgressFactory, type ProgressStream } from './progress.js';
 
@@ -35,10 +37,24 @@ export interface CliIo {
   readonly version: string;
 }
 
-/** `BACKFILL_KIT_PROGRESS_INTERVAL`: seconds between progress log lines when stderr is not a TTY. */
-function progressSeconds(env: Env): number {
-  const v = Number(env['BACKFILL_KIT_PROGRESS_INTERVAL'] ?? '');
-  return Number.isFinite(v) && v > 0 ? v : 5;
+const PROGRESS_VAR = 'BACKFILL_KIT_PROGRESS_INTERVAL';
+const DEFAULT_PROGRESS_SECONDS = 5;
+
+/**
+ * `BACKFILL_KIT_PROGRESS_INTERVAL`: seconds between progress log lines when
+ * stderr is not a TTY, written as decimal digits (`5`, `0.5`). Any other
+ * value (`0x10`, `1e3`, `abc`, `0`) keeps the default with a warning: it
+ * only paces the logs, so it does not stop the run.
+ */
+function progressSeconds(env: Env, logger: Logger): number {
+  const text = env[PROGRESS_VAR] ?? '';
+  const seconds = /^[0-9]+(\.[0-9]+)?$/.test(text) ? Number(text) : Number.NaN;
+  if (seconds > 0) return seconds;
+  if (text !== '')
+    logger.warn(
+      `${PROGRESS_VAR} must be a number of seconds above 0 such as 5 or 0.5, not ${JSON.stringify(text)}; using ${DEFAULT_PROGRESS_SECONDS}.`,
+    );
+  return DEFAULT_PROGRESS_SECONDS;
 }
 
 function rootHelp(commands: readonly CommandSpec[]): string {
@@ -75,6 +91,12 @@ function groupHelp(group: string, commands: readonly CommandSpec[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Why `flag`, written before the group, is refused: a global flag with a value it does not take, or a flag that belongs after the command. */
+function unknownLeadingFlag(flag: string): string {
+  const global = /^--(json|debug|quiet)=/.exec(flag)?.[1];
+  return global === undefined ? `unknown flag ${flag}; put flags after the command.` : `${switchValueRefused(global, flag)}.`;
+}
+
 function findCommand(
   commands: readonly CommandSpec[],
   argv: readonly string[],
@@ -90,9 +112,7 @@ function findCommand(
         : {
             error: new BackfillError(
               'INVALID_ARGUMENT',
-              group === '--'
-                ? '`--` ends the flags: put it after the group and command.'
-                : `unknown flag ${group}; put flags after the command.`,
+              group === '--' ? '`--` ends the flags: put it after the group and command.' : unknownLeadingFlag(group),
             ),
           }),
     });
@@ -129,13 +149,27 @@ function findCommand(
   return ok({ spec, rest });
 }
 
-/** Global flags that may also come before the group (`backfill-kit --json checksums verify …`). */
-const HOISTABLE = new Set(['--json', '--no-json', '--debug', '--no-debug', '--quiet', '--no-quiet']);
+/** Global flags that may also come before the group (`backfill-kit --json checksums verify …`), in each spelling a command takes. */
+const HOISTABLE = /^--(?:no-)?(?:json|debug|quiet)$|^--(?:json|debug|quiet)=(?:true|false)$/;
+
+/**
+ * Whether the last of `--flag`, `--no-flag` and `--flag=…` in `words` turns
+ * `flag` on: `--flag=` with any value but `false` asks for it, so that the
+ * usage error refusing a value such as `--json=yes` still comes as JSON.
+ */
+function turnedOn(words: readonly string[], flag: string): boolean {
+  let on = false;
+  for (const word of words) {
+    if (word === `--no-${flag}` || word === `--${flag}=false`) on = false;
+    else if (word === `--${flag}` || word.startsWith(`--${flag}=`)) on = true;
+  }
+  return on;
+}
 
 /**
  * Finds the group and command (the first two words that are not global
  * flags), moves global flags written around them to after them, and tells
- * whether `--json` and `--debug` are on (last of `--x`/`--no-x` wins,
+ * whether `--json` and `--debug` are on ({@link turnedOn};
  * nothing after `--` counts), so that even an invocation that never
  * reaches a command answers in the form it asked for.
  */
@@ -145,15 +179,14 @@ function readGlobalFlags(argv: readonly string[]): { args: readonly string[]; js
   let i = 0;
   for (; i < argv.length && words.length < 2 && argv[i] !== '--'; i++) {
     const arg = argv[i] as string;
-    (HOISTABLE.has(arg) ? moved : words).push(arg);
+    (HOISTABLE.test(arg) ? moved : words).push(arg);
   }
   const end = argv.indexOf('--');
   const flags = end < 0 ? argv : argv.slice(0, end);
-  const on = (flag: string): boolean => flags.lastIndexOf(`--${flag}`) > flags.lastIndexOf(`--no-${flag}`);
   // Without a command there is nothing to hand the flags to; they only choose the output form. What follows
   // a `--` stays, so that a command named after it is refused rather than answered with help (exit 0).
   const args = words.length < 2 ? [...words, ...argv.slice(i)] : [...words, ...moved, ...argv.slice(i)];
-  return { args, json: on('json'), debug: on('debug') };
+  return { args, json: turnedOn(flags, 'json'), debug: turnedOn(flags, 'debug') };
 }
 
 /** How one invocation ended, before it is printed as text or as the `--json` object. */
@@ -263,7 +296,7 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
     cwd: io.cwd,
     signal: io.signal,
     logger,
-    progress: createProgressFactory({ stream: io.stderr, quiet, logEverySeconds: progressSeconds(io.env) }),
+    progress: createProgressFactory({ stream: io.stderr, quiet, logEverySeconds: progressSeconds(io.env, logger) }),
     pgPool(order) {
       if (pool !== undefined) return ok(pool);
       const pgFlagValue = typeof flags['pg'] === 'string' ? flags['pg'] : undefined;

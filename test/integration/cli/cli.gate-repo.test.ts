@@ -1,0 +1,42 @@
+/**
+ * `gate check` against a `--repo` it cannot read is a configuration
+ * problem (exit 2), not a refused commit (exit 7): a script that runs the
+ * remediation on 7 must not pull on a host whose only fault is the path.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { needTools, run, tempDir } from '../../support/tmp.js';
+import { cli, jsonOf } from './cli-harness.js';
+
+const gitTool = needTools('git');
+const commit = 'a'.repeat(40);
+
+describe.skipIf(gitTool.missing)(gitTool.title('backfill-kit gate check with an unusable --repo'), () => {
+  const dir = tempDir('bk-cli-gate-repo-');
+  const plain = join(dir, 'plain');
+  const empty = join(dir, 'empty');
+  mkdirSync(plain, { recursive: true });
+  mkdirSync(empty, { recursive: true });
+  run('git', ['-C', empty, 'init', '-q']);
+
+  it.each([
+    ['a directory that is not a repository', plain],
+    ['a path that does not exist', join(dir, 'missing')],
+    ['a repository without commits', empty],
+  ])('%s is a usage error (exit 2) naming --repo, as JSON and as text', async (_, repo) => {
+    const json = await cli(['gate', 'check', commit, '--repo', repo, '--json']);
+    expect(json.code).toBe(2);
+    const doc = jsonOf(json);
+    expect(doc.exitCode).toBe(2);
+    expect(doc.error?.code).toBe('INVALID_ARGUMENT');
+    expect(doc.error?.message).toContain(`--repo ${repo} gave no commits to check against: git log in ${repo} failed`);
+    expect(doc.error?.message).toContain('Give --repo the top directory of a git clone');
+    expect(doc.report).toBeNull();
+    const text = await cli(['gate', 'check', commit, '--repo', repo, '--quiet']);
+    expect(text.code).toBe(2);
+    expect(text.stdout).toBe('');
+    expect(text.stderr).toMatch(/^error INVALID_ARGUMENT: --repo /);
+    expect(text.stderr).not.toContain('repoPath');
+  });
+});
