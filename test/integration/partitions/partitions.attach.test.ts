@@ -102,7 +102,9 @@ describe('attach', () => {
     expect(await db.query('SELECT id FROM scanner.findings')).toEqual([{ id: 1 }]);
     expect(await rowHomes(db)).toEqual({ late: 'scanner.artifact_boms_default' });
     expect(
-      await db.query("SELECT count(*)::int AS n FROM pg_constraint WHERE conrelid = 'scanner.artifact_boms_2025_03'::regclass AND contype = 'c'"),
+      await db.query(
+        "SELECT count(*)::int AS n FROM pg_constraint WHERE conrelid = 'scanner.artifact_boms_2025_03'::regclass AND contype = 'c'",
+      ),
     ).toEqual([{ n: 0 }]);
   });
 
