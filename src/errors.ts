@@ -37,8 +37,9 @@ export const ERROR_CODES = {
   TAR_CORRUPT: { summary: 'A tar header is invalid.', fix: 'Rebuild the tarball.' },
   TAR_TRUNCATED: { summary: 'The tar archive ends inside a member.', fix: 'The file is incomplete: copy it again.' },
   SIZE_LIMIT_EXCEEDED: {
-    summary: 'Decompressed output passed a configured limit (possible decompression bomb).',
-    fix: 'Raise `maxDecompressedBytes` or `maxCompressionRatio` if the dataset really is that large or compresses that well.',
+    summary:
+      'Decompressed output passed a configured limit (possible decompression bomb), or the archive holds more entries than `maxEntries`.',
+    fix: 'Raise `maxDecompressedBytes`, `maxCompressionRatio` or `maxEntries` if the dataset really is that large, compresses that well or holds that many files.',
   },
   MEMBER_DUPLICATE: {
     summary:
