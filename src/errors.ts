@@ -47,7 +47,8 @@ export const ERROR_CODES = {
     fix: 'Rebuild the tarball with unique member names.',
   },
   MEMBER_PATH_UNSAFE: {
-    summary: "A member path is absolute or contains `..`, or a file member's name ends in `/` (tar makes a directory of it).",
+    summary:
+      "A member path is absolute, contains `..` or is longer than 4,095 bytes, or a file member's name ends in `/` (tar makes a directory of it).",
     fix: 'Rebuild the tarball with relative member paths, files named without a trailing slash.',
   },
   MEMBER_TYPE_UNSUPPORTED: {

@@ -208,14 +208,7 @@ class DatasetReader implements Dataset {
         if (event.type !== 'member' && event.type !== 'directory') {
           throw new BackfillError('TAR_CORRUPT', `the tar parser reported ${event.type} between members.`);
         }
-        // Checked before anything is kept for the entry: each costs memory until the end.
-        if (++entries > this.#maxEntries) {
-          throw new BackfillError(
-            'SIZE_LIMIT_EXCEEDED',
-            `the archive holds more than ${this.#maxEntries} entries (files and directories); raise maxEntries if it really holds that many.`,
-            { context: { offset: event.offset } },
-          );
-        }
+        entries += 1;
         const kind = event.type === 'member' ? 'file' : 'directory';
         const name = checkMemberName(event.name, kind);
         const clash = paths.add(name, event.name, kind);
@@ -223,6 +216,14 @@ class DatasetReader implements Dataset {
           throw new BackfillError(
             'MEMBER_DUPLICATE',
             `${clash}: tar -x cannot extract both as they are read; rebuild the archive with each file once, and no file named like a directory.`,
+            { context: { member: name, offset: event.offset } },
+          );
+        }
+        // Every entry and every path is kept until the end (a member's stats, the paths to refuse a later clash).
+        if (entries > this.#maxEntries || paths.count > this.#maxEntries) {
+          throw new BackfillError(
+            'SIZE_LIMIT_EXCEEDED',
+            `the archive holds more than ${this.#maxEntries} entries (files and directories, with those its member names imply); raise maxEntries if it really holds that many.`,
             { context: { member: name, offset: event.offset } },
           );
         }

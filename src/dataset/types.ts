@@ -153,16 +153,18 @@ export interface ReadDatasetOptions {
    */
   readonly maxLineBytes?: number;
   /**
-   * Most tar entries (files and directories) the archive may hold: the
-   * entry past it is `SIZE_LIMIT_EXCEEDED`. The reader keeps a few hundred
-   * bytes per entry (each member's {@link MemberStats}, and every path, to
-   * refuse a later clash), so without a limit an archive of millions of
-   * empty entries, which compresses to almost nothing, grows memory without
-   * bound.
+   * Most entries the archive may hold: tar entries, and the files and
+   * directories they make when extracted (`a/b/c.ndjson` makes three), each
+   * counted once. Past it the archive is `SIZE_LIMIT_EXCEEDED`. The reader
+   * keeps a few hundred bytes per entry (each member's {@link MemberStats},
+   * and every path, to refuse a later clash), so without a limit an archive
+   * of millions of empty entries, which compresses to almost nothing, grows
+   * memory without bound. (A member name is at most 4,095 bytes, as on
+   * Linux: a longer one is `MEMBER_PATH_UNSAFE`.)
    *
    * Each of the four limits must be a number above 0 (`Infinity` for no
    * limit): anything else, `NaN` included, is `INVALID_ARGUMENT`.
-   * @defaultValue `DEFAULT_MAX_ENTRIES` (100,000)
+   * @defaultValue `DEFAULT_MAX_ENTRIES` (10,000)
    */
   readonly maxEntries?: number;
   /**

@@ -112,8 +112,8 @@ export interface VerifyDatasetOptions {
    */
   readonly maxLineBytes?: number;
   /**
-   * Passed to the reader (most tar entries, files and directories, the archive may hold).
-   * @defaultValue `DEFAULT_MAX_ENTRIES` (100,000)
+   * Passed to the reader (most entries, files and directories, the archive may hold).
+   * @defaultValue `DEFAULT_MAX_ENTRIES` (10,000)
    */
   readonly maxEntries?: number;
   /** Stops the work; the result is then `Err` with `ABORTED`. */

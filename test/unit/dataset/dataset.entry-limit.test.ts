@@ -35,6 +35,31 @@ function header(name: string, type: '0' | '5'): Buffer {
   return b;
 }
 
+/** A PAX header (`x`) giving the next entry's path. */
+function paxPath(path: string): Buffer {
+  let record = '';
+  const body = ` path=${path}\n`;
+  for (let length = body.length; ; length++) {
+    record = `${length}${body}`;
+    if (Buffer.byteLength(record) === length) break;
+  }
+  const data = Buffer.from(record);
+  const head = header('PaxHeader', 'x' as '0');
+  head.write(`${data.length.toString(8).padStart(11, '0')}\0`, 124);
+  head.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const x of head) sum += x;
+  head.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+  return Buffer.concat([head, data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
+}
+
+/** A plain tar of one empty file under the given (long) path. */
+function deepArchive(name: string, path: string): string {
+  const tar = join(dir, `${name}.tar`);
+  writeFileSync(tar, Buffer.concat([paxPath(path), header('x', '0'), Buffer.alloc(1024)]));
+  return tar;
+}
+
 /** A zstd tar of `files` empty files under `directories` directories; GNU tar lists them all. */
 function archive(name: string, files: number, directories = 0): string {
   const parts: Buffer[] = [];
@@ -73,6 +98,25 @@ describe.skipIf(tools.missing)('readDataset: the entry limit', () => {
     expect(over.isErr() && over.error.code).toBe('SIZE_LIMIT_EXCEEDED');
     const raised = await readDataset(file, { maxEntries: Infinity }).stats();
     expect(raised.isOk() && raised.value.members.length).toBe(DEFAULT_MAX_ENTRIES + 1);
+  });
+
+  it(tools.title('counts the directories a member name implies: one deep name is many paths'), async () => {
+    // 2,000 nested directories and a file, 4,008 bytes: within what tar -x can create.
+    const tar = deepArchive('deep', `${'a/'.repeat(2000)}f.ndjson`);
+    const over = await readDataset(tar, { maxEntries: 1000 }).scan();
+    expect(over.isErr() && over.error.code).toBe('SIZE_LIMIT_EXCEEDED');
+    const at = await readDataset(tar, { maxEntries: 2001 }).stats();
+    expect(at.isOk() && at.value.members.map((m) => m.name.length)).toEqual([4008]);
+  });
+
+  it(tools.title('refuses a member name longer than a path may be (4,095 bytes), which tar -x cannot create'), async () => {
+    const tar = deepArchive('too-long', `${'a/'.repeat(3000)}f.ndjson`);
+    const extract = join(dir, 'extract');
+    run('mkdir', ['-p', extract]);
+    expect(() => run('tar', ['-xf', tar, '-C', extract], {})).toThrow();
+    const r = await readDataset(tar, { maxEntries: Infinity }).scan();
+    expect(r.isErr() && r.error.code).toBe('MEMBER_PATH_UNSAFE');
+    expect(r.isErr() && r.error.message).toMatch(/longer than 4095 bytes/);
   });
 
   it('refuses a maxEntries that is not a number above 0', async () => {
