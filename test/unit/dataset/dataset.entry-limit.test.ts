@@ -127,3 +127,13 @@ describe.skipIf(tools.missing)('readDataset: the entry limit', () => {
     }
   });
 });
+
+describe('writeDataset and the entry limit', () => {
+  it('refuses more members than readers take by default, instead of writing a dataset they refuse', async () => {
+    const { writeDataset } = await import('../../../src/dataset/index.js');
+    const members = Object.fromEntries(Array.from({ length: DEFAULT_MAX_ENTRIES }, (_, i) => [`m${i}.ndjson`, [] as string[]]));
+    const r = await writeDataset(join(dir, 'many.tar.zst'), { members });
+    expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
+    expect(r.isErr() && r.error.message).toMatch(/readers take .* by default/);
+  });
+});
