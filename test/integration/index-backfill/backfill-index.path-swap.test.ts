@@ -5,31 +5,16 @@
  * second file's hash and size. The hashing thread now reads the file the
  * probe opened.
  *
- * The swap is made deterministic by wrapping `fs.open` before the backfill's
- * modules load: the first open of the armed path renames another tarball
- * over it once the backfill holds its descriptor.
+ * The swap is made deterministic by test/support/path-swap.ts.
  */
-import fs, { renameSync, statSync } from 'node:fs';
-import { syncBuiltinESMExports } from 'node:module';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { swapAfterOpen, swapped } from '../../support/path-swap.js';
 import { needTools, run } from '../../support/tmp.js';
 import { COMMIT, scratch } from './episode-tree.js';
 
 const tools = needTools('sha256sum');
-let armed: { path: string; replacement: string } | undefined;
-const realOpen = fs.open;
-fs.open = ((path: fs.PathLike, ...rest: unknown[]) => {
-  const callback = rest.pop() as (error: NodeJS.ErrnoException | null, fd: number) => void;
-  (realOpen as (...args: unknown[]) => void)(path, ...rest, (error: NodeJS.ErrnoException | null, fd: number) => {
-    if (!error && armed && String(path) === armed.path) {
-      renameSync(armed.replacement, armed.path);
-      armed = undefined;
-    }
-    callback(error, fd);
-  });
-}) as typeof fs.open;
-syncBuiltinESMExports();
 const { backfillIndex } = await import('../../../src/index-backfill/index.js');
 const { buildEpisodeTarball } = await import('../../../src/testing/episode-tarball.js');
 
@@ -49,9 +34,9 @@ describe.skipIf(tools.missing)('backfillIndex reads each tarball through one ope
       await buildEpisodeTarball({ meta: { code_version: { commit: otherCommit } }, files: { 'b.bin': Buffer.alloc(5000, 2) }, path: other })
     )._unsafeUnwrap();
     expect(run('sha256sum', [other]).slice(0, 64)).not.toBe(sha256);
-    armed = { path, replacement: other };
+    swapAfterOpen(path, other);
     const report = (await backfillIndex({ episodesRoot: root, index: join(dir, 'index.jsonl'), dryRun: true }))._unsafeUnwrap();
-    expect(armed).toBeUndefined(); // the swap happened
+    expect(swapped()).toBe(true);
     expect(report.rows).toHaveLength(1);
     expect(report.rows[0]).toMatchObject({ sha256, size_bytes: size, commit: COMMIT });
   });

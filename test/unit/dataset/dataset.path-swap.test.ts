@@ -5,32 +5,17 @@
  * hashed and handed out, and a FIFO left it waiting for a writer for ever.
  * The decode thread now reads the very file the main thread opened.
  *
- * The swap is made deterministic by wrapping `fs.open` before the reader's
- * modules load: the first open of the armed path renames another file over
- * it once the reader holds its descriptor.
+ * The swap is made deterministic by test/support/path-swap.ts.
  */
 import { createHash } from 'node:crypto';
-import fs, { readFileSync, renameSync } from 'node:fs';
-import { syncBuiltinESMExports } from 'node:module';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { swapAfterOpen, swapped } from '../../support/path-swap.js';
 import { needTools, run, tempDir } from '../../support/tmp.js';
 
 const tools = needTools('mkfifo');
 const dir = tempDir('bk-path-swap-');
-let armed: { path: string; replacement: string } | undefined;
-const realOpen = fs.open;
-fs.open = ((path: fs.PathLike, ...rest: unknown[]) => {
-  const callback = rest.pop() as (error: NodeJS.ErrnoException | null, fd: number) => void;
-  (realOpen as (...args: unknown[]) => void)(path, ...rest, (error: NodeJS.ErrnoException | null, fd: number) => {
-    if (!error && armed && String(path) === armed.path) {
-      renameSync(armed.replacement, armed.path);
-      armed = undefined;
-    }
-    callback(error, fd);
-  });
-}) as typeof fs.open;
-syncBuiltinESMExports();
 const { readDataset, writeDataset } = await import('../../../src/dataset/index.js');
 
 /** Settles with the result, or 'hung' after five seconds. */
@@ -47,7 +32,7 @@ describe.skipIf(tools.missing)('readDataset reads the file it checked, not whate
       const original = createHash('sha256').update(readFileSync(file)).digest('hex');
       if (replacement === 'dataset') (await writeDataset(other, { members: { 'b.ndjson': [{ _id: 'swapped' }] } }))._unsafeUnwrap();
       else run('mkfifo', [other]);
-      armed = { path: file, replacement: other };
+      swapAfterOpen(file, other);
       const lines: string[] = [];
       const read = (async () => {
         const ds = readDataset(file);
@@ -55,13 +40,13 @@ describe.skipIf(tools.missing)('readDataset reads the file it checked, not whate
         return await ds.stats();
       })();
       const stats = await within(read);
-      expect(armed).toBeUndefined(); // the swap happened
+      expect(swapped()).toBe(true);
       expect(stats).not.toBe('hung');
       if (stats === 'hung') return;
       expect(stats.isOk() && stats.value.sha256).toBe(original);
       expect(lines).toContain('a.ndjson: {"_id":"original"}');
       expect(lines.join('\n')).not.toMatch(/swapped/);
-      fs.rmSync(file);
+      rmSync(file);
     }
   });
 });
