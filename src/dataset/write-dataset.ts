@@ -12,7 +12,14 @@ import { HashingPassThrough } from '../_internals/hashing-stream.js';
 import { LineSplitter } from '../_internals/ndjson.js';
 import { Utf8Check } from '../_internals/utf8-check.js';
 import { ZstdFrameCompress } from '../_internals/zstd-frame-compress.js';
-import { DEFAULT_GZIP_LEVEL, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_LINE_BYTES, DEFAULT_ZSTD_LEVEL, MANIFEST_NAME, MAX_MTIME } from './defaults.js';
+import {
+  DEFAULT_GZIP_LEVEL,
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_MAX_LINE_BYTES,
+  DEFAULT_ZSTD_LEVEL,
+  MANIFEST_NAME,
+  MAX_MTIME,
+} from './defaults.js';
 import { serializeManifest } from './manifest.js';
 import { ExtractedPaths, checkMemberName } from './member-name.js';
 import type { Compression, DatasetManifest, ManifestMember } from './types.js';
