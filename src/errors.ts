@@ -37,8 +37,9 @@ export const ERROR_CODES = {
   TAR_CORRUPT: { summary: 'A tar header is invalid.', fix: 'Rebuild the tarball.' },
   TAR_TRUNCATED: { summary: 'The tar archive ends inside a member.', fix: 'The file is incomplete: copy it again.' },
   SIZE_LIMIT_EXCEEDED: {
-    summary: 'Decompressed output passed a configured limit (possible decompression bomb).',
-    fix: 'Raise `maxDecompressedBytes` or `maxCompressionRatio` if the dataset really is that large or compresses that well.',
+    summary:
+      'Decompressed output passed a configured limit (possible decompression bomb), or the archive holds more entries than `maxEntries`.',
+    fix: 'Raise `maxDecompressedBytes`, `maxCompressionRatio` or `maxEntries` if the dataset really is that large, compresses that well or holds that many files.',
   },
   MEMBER_DUPLICATE: {
     summary:
@@ -46,7 +47,8 @@ export const ERROR_CODES = {
     fix: 'Rebuild the tarball with unique member names.',
   },
   MEMBER_PATH_UNSAFE: {
-    summary: "A member path is absolute or contains `..`, or a file member's name ends in `/` (tar makes a directory of it).",
+    summary:
+      "A member path is absolute, contains `..` or is longer than 4,095 bytes, or a file member's name ends in `/` (tar makes a directory of it).",
     fix: 'Rebuild the tarball with relative member paths, files named without a trailing slash.',
   },
   MEMBER_TYPE_UNSUPPORTED: {

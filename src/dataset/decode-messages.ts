@@ -5,7 +5,13 @@ import type { TarEvent } from './tar-parser.ts';
 
 /** What the decode thread is started with. */
 export interface DecodeThreadData {
-  readonly path: string;
+  /**
+   * The file, opened and checked by the main thread, which owns the
+   * descriptor and closes it once the thread has exited: the thread reads
+   * it at explicit offsets and never opens the path itself, so a file put
+   * at the path since the check is never what it reads.
+   */
+  readonly fd: number;
   readonly compression: Compression;
   readonly limits: DecodeLimits;
   readonly readBytes: number;

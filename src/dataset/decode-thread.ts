@@ -12,7 +12,7 @@
  * TypeScript sources as well as from the compiled package.
  */
 import { createHash } from 'node:crypto';
-import { close, open, read } from 'node:fs';
+import { read } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
 import zlib from 'node:zlib';
@@ -21,7 +21,7 @@ import { ZstdDecompress, ownsBuffer } from '../_internals/zstd-frames.ts';
 import type { DecodeFailure, DecodeThreadData, FromDecodeThread } from './decode-messages.ts';
 import { TarParser, type TarEvent } from './tar-parser.ts';
 
-const { path, compression, limits, readBytes, maxInFlightBytes, pieceBytes, hashMembers } = workerData as DecodeThreadData;
+const { fd, compression, limits, readBytes, maxInFlightBytes, pieceBytes, hashMembers } = workerData as DecodeThreadData;
 const port = parentPort!;
 const parser = new TarParser({ hashMembers });
 
@@ -70,7 +70,6 @@ const decoder: Duplex | undefined =
       ? zlib.createGunzip({ chunkSize: 128 * 1024 })
       : undefined;
 
-let fd: number | undefined;
 let reading = false;
 let sourceEnded = false;
 let waitingDrain = false;
@@ -79,19 +78,11 @@ function send(message: FromDecodeThread, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
 }
 
-// Closed only between reads, so a read in flight can't land on a reused descriptor.
-function closeFile(): void {
-  if (reading || fd === undefined) return;
-  close(fd, () => undefined);
-  fd = undefined;
-}
-
 function fail(stage: DecodeFailure['stage'], error: unknown): void {
   if (failed) return;
   failed = true;
   const { message, code } = error instanceof Error ? (error as Error & { code?: string }) : { message: String(error), code: undefined };
   send({ type: 'error', failure: { stage, message, offset: stored, ...(typeof code === 'string' ? { code } : {}) } });
-  closeFile();
   decoder?.destroy();
 }
 
@@ -174,7 +165,6 @@ function finish(): void {
   finished = true;
   flushPiece();
   if (decoding) post(new Uint8Array(0), parser.end());
-  closeFile();
   send({ type: 'end', sha256: hash.digest('hex'), bytes: stored });
 }
 
@@ -188,17 +178,19 @@ function stopDecoding(): void {
   else readMore();
 }
 
-// One read in flight at a time; the next starts once this one's bytes are
-// handed on (so the input buffer is free again) and the reader has room.
+// One read in flight at a time, at the offset read up to (the descriptor is
+// the main thread's: its file position is not relied on); the next starts
+// once this one's bytes are handed on (so the input buffer is free again) and
+// the reader has room.
 function readMore(): void {
-  if (reading || failed || sourceEnded || waitingDrain || fd === undefined) return;
+  if (reading || failed || sourceEnded || waitingDrain) return;
   if (decoding && credits <= 0) return;
   const target = readTarget();
   if (!target) return; // the decoders still hold every read buffer; one returning reads on
   reading = true;
-  read(fd, target, 0, target.length, null, (error, n) => {
+  read(fd, target, 0, target.length, stored, (error, n) => {
     reading = false;
-    if (failed) return closeFile();
+    if (failed) return;
     if (error) return fail('io', error);
     if (n === 0) {
       sourceEnded = true;
@@ -234,11 +226,7 @@ if (decoder) {
   });
 }
 
-open(path, 'r', (error, opened) => {
-  if (error) return fail('io', error);
-  fd = opened;
-  readMore();
-});
+readMore();
 
 port.on('message', (m: { type: 'ack'; bytes: number } | { type: 'stop' }) => {
   if (m.type === 'ack') {
@@ -248,7 +236,6 @@ port.on('message', (m: { type: 'ack'; bytes: number } | { type: 'stop' }) => {
     readMore();
   } else {
     failed = true;
-    closeFile();
     decoder?.destroy();
     port.close();
   }

@@ -117,36 +117,42 @@ class PieceQueue {
  * member hashes (when `hashMembers`) over the decoded pieces. The main thread is left line
  * splitting and whatever the caller does. Backpressure: the decode thread
  * posts at most about {@link MAX_IN_FLIGHT_BYTES} that the reader has not taken yet.
+ *
+ * The path is opened once, here: the thread reads the descriptor this
+ * thread checked, so a file renamed over the path (or a FIFO put there)
+ * after the check is never what is read. The descriptor is closed once the
+ * thread has exited, when no read of it can be in flight.
  */
 export async function openFile(path: string, limits: DecodeLimits, hashMembers: boolean): Promise<DecodedInput> {
   const head = Buffer.alloc(SNIFF_BYTES);
   let length: number;
+  let fd: number | undefined;
   try {
     // Without blocking: a FIFO opens at once whether or not anyone writes to it yet.
-    const fd = await openFd(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
-    try {
-      // A path is read from its start, and may be read again (the staging importer locates bad lines so):
-      // a pipe can be read once only, and a device such as /dev/zero never ends.
-      const kind = notRegular(await fstatFd(fd));
-      if (kind !== undefined) {
-        throw new BackfillError(
-          'IO_ERROR',
-          `${path} is ${kind}, not a regular file; save the tarball to a file first, or pass a stream of it (readDataset takes a Readable).`,
-          { context: { path } },
-        );
-      }
-      ({ bytesRead: length } = await readFd(fd, head, 0, SNIFF_BYTES, 0));
-    } finally {
-      await closeFd(fd);
+    fd = await openFd(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    // A path is read from its start, and may be read again (the staging importer locates bad lines so):
+    // a pipe can be read once only, and a device such as /dev/zero never ends.
+    const kind = notRegular(await fstatFd(fd));
+    if (kind !== undefined) {
+      throw new BackfillError(
+        'IO_ERROR',
+        `${path} is ${kind}, not a regular file; save the tarball to a file first, or pass a stream of it (readDataset takes a Readable).`,
+        { context: { path } },
+      );
     }
+    ({ bytesRead: length } = await readFd(fd, head, 0, SNIFF_BYTES, 0));
   } catch (e) {
+    if (fd !== undefined) await closeFd(fd).catch(() => undefined);
     throw toBackfillError(e, 'IO_ERROR', { path });
   }
   const compression = detectCompression(head.subarray(0, length));
-  if (compression === undefined) throw unsupported(head.subarray(0, length), { path });
-
+  if (compression === undefined) {
+    await closeFd(fd).catch(() => undefined);
+    throw unsupported(head.subarray(0, length), { path });
+  }
+  const opened = fd;
   const workerData: DecodeThreadData = {
-    path,
+    fd: opened,
     compression,
     limits,
     readBytes: READ_BYTES,
@@ -155,7 +161,13 @@ export async function openFile(path: string, limits: DecodeLimits, hashMembers: 
     hashMembers,
   };
   // No inherited flags: `node --input-type=module -e …` would refuse to start a module file.
-  const decoder = new Worker(workerModuleUrl('decode-thread', import.meta.url), { execArgv: [], workerData });
+  let decoder: Worker;
+  try {
+    decoder = new Worker(workerModuleUrl('decode-thread', import.meta.url), { execArgv: [], workerData });
+  } catch (e) {
+    await closeFd(opened).catch(() => undefined);
+    throw toBackfillError(e, 'IO_ERROR', { path });
+  }
   const queue = new PieceQueue();
   const stored = deferred<StoredDigest>();
   let settled = false;
@@ -183,11 +195,12 @@ export async function openFile(path: string, limits: DecodeLimits, hashMembers: 
   });
   decoder.on('error', (e) => fail(toBackfillError(e, 'IO_ERROR', { path })));
   // A thread that ends before the archive does would leave the reader waiting for pieces forever.
-  decoder.on('exit', (code) =>
+  decoder.on('exit', (code) => {
+    close(opened, () => undefined);
     fail(
       new BackfillError('IO_ERROR', `${path}: the decode thread exited (code ${code}) before the end of the file.`, { context: { path } }),
-    ),
-  );
+    );
+  });
   return {
     compression,
     stored: stored.promise,

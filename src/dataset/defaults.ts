@@ -7,6 +7,14 @@ export const DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 ** 3;
 export const DEFAULT_MAX_COMPRESSION_RATIO = 200;
 /** Longest NDJSON line accepted: 64 MiB. */
 export const DEFAULT_MAX_LINE_BYTES = 64 * 1024 ** 2;
+/**
+ * Most entries (files and directories, with those the member names imply) an
+ * archive may hold: 10,000. The reader keeps a few hundred bytes for each
+ * (its stats, and its path to refuse a later clash), so an archive of
+ * millions of empty entries, which compresses to almost nothing, would
+ * otherwise grow memory without bound.
+ */
+export const DEFAULT_MAX_ENTRIES = 10_000;
 /** Largest `manifest.json` accepted (it is held in memory): 16 MiB. */
 export const MAX_MANIFEST_BYTES = 16 * 1024 ** 2;
 /** zstd level used by `writeDataset` unless told otherwise. */

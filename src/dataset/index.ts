@@ -9,6 +9,7 @@ export { writeDataset, type MemberFile, type MemberSource, type WriteDatasetOpti
 export {
   DEFAULT_MAX_COMPRESSION_RATIO,
   DEFAULT_MAX_DECOMPRESSED_BYTES,
+  DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_LINE_BYTES,
   DEFAULT_ZSTD_LEVEL,
   DEFAULT_GZIP_LEVEL,

@@ -1,14 +1,25 @@
 import { BackfillError } from '../errors.js';
 
+/** Longest member name accepted, in bytes: Linux's PATH_MAX (4096) without its terminating NUL. */
+export const MAX_MEMBER_NAME_BYTES = 4095;
+
 /**
  * Normalises a tar member name as `tar -x` resolves it (`./a`, `././a` and
  * `a` are one file; so are `x//a`, `x/./a` and `x/a`), so that names which
  * would extract to the same file compare equal, and refuses names that could
  * escape an extraction directory: absolute paths, `..` segments, backslashes
- * and NUL. A file's name must not end in `/` (or `/.`): tar extracts such an
+ * and NUL, and names longer than {@link MAX_MEMBER_NAME_BYTES}. A file's name must not end in `/` (or `/.`): tar extracts such an
  * entry as a directory. A directory's name may (and may be `./`).
  */
 export function checkMemberName(raw: string, kind: 'file' | 'directory' = 'file'): string {
+  // Refused before the name is split: a PAX path may be up to 1 MiB.
+  if (Buffer.byteLength(raw) > MAX_MEMBER_NAME_BYTES) {
+    throw new BackfillError(
+      'MEMBER_PATH_UNSAFE',
+      `member ${JSON.stringify(`${raw.slice(0, 60)}…`)} has a name longer than ${MAX_MEMBER_NAME_BYTES} bytes, which no system opens (tar -x cannot create it); shorten it.`,
+      { context: { member: raw.slice(0, 200) } },
+    );
+  }
   const name = raw
     .split('/')
     .filter((segment) => segment !== '' && segment !== '.')
@@ -41,17 +52,38 @@ export function checkMemberName(raw: string, kind: 'file' | 'directory' = 'file'
 }
 
 /**
+ * One path `tar -x` makes: a directory (with the entries under it), a file,
+ * or, before a clash is reported, both.
+ */
+interface PathNode {
+  /** Entries under this directory, by segment; made on first use. */
+  children: Map<string, PathNode> | undefined;
+  /** The file entry here, as written. */
+  file: string | undefined;
+  /** The entry that makes this a directory (itself, or an entry under it), as written. */
+  directory: string | undefined;
+}
+
+/**
  * The paths `tar -x` makes for an archive's entries, in archive order, to
  * refuse entries it cannot extract as the reader reads them: two files of one
  * name, a directory named like a file (tar replaces the file with an empty
  * directory, or the directory with the file), and a file where another entry
  * needs a directory (`x` beside `x/a.ndjson`: tar fails on the second).
+ *
+ * Paths are kept as a tree of segments, so an entry costs memory and time in
+ * proportion to its name, however deep (a name of 2,000 segments once built
+ * 2,000 strings of its prefixes); {@link ExtractedPaths.count} is how many
+ * paths are kept, directories the names imply included.
  */
 export class ExtractedPaths {
-  /** Normalised name → the file entry there, as written. */
-  readonly #files = new Map<string, string>();
-  /** Normalised name → the entry that makes it a directory (itself, or an entry under it), as written. */
-  readonly #directories = new Map<string, string>();
+  readonly #root: PathNode = { children: undefined, file: undefined, directory: undefined };
+  #count = 0;
+
+  /** Files and directories recorded so far, each path once. */
+  get count(): number {
+    return this.#count;
+  }
 
   /**
    * Records an entry by its normalised name (see {@link checkMemberName}) and
@@ -60,24 +92,33 @@ export class ExtractedPaths {
    */
   add(name: string, raw: string, kind: 'file' | 'directory'): string | undefined {
     const segments = name === '' ? [] : name.split('/');
-    const parents = segments.slice(0, -1).map((_, i) => segments.slice(0, i + 1).join('/'));
-    for (const parent of parents) {
-      const file = this.#files.get(parent);
-      if (file !== undefined) return `${JSON.stringify(raw)} needs a directory ${parent}, where the file ${JSON.stringify(file)} is`;
-    }
-    const file = this.#files.get(name);
-    if (file !== undefined) {
+    // Checked before anything is recorded: a refused entry leaves no trace.
+    let node: PathNode | undefined = this.#root;
+    for (let i = 0; i < segments.length && node !== undefined; i++) {
+      node = node.children?.get(segments[i]!);
+      if (node?.file === undefined) continue;
+      const path = segments.slice(0, i + 1).join('/');
+      if (i < segments.length - 1)
+        return `${JSON.stringify(raw)} needs a directory ${path}, where the file ${JSON.stringify(node.file)} is`;
       return kind === 'file'
-        ? `${JSON.stringify(file)} and ${JSON.stringify(raw)} are the same member (${name})`
-        : `the directory ${JSON.stringify(raw)} has the name of the file ${JSON.stringify(file)}`;
+        ? `${JSON.stringify(node.file)} and ${JSON.stringify(raw)} are the same member (${name})`
+        : `the directory ${JSON.stringify(raw)} has the name of the file ${JSON.stringify(node.file)}`;
     }
-    const directory = this.#directories.get(name);
-    if (kind === 'file' && directory !== undefined) {
-      return `the file ${JSON.stringify(raw)} has the name of a directory (${name}, made by ${JSON.stringify(directory)})`;
+    if (kind === 'file' && node?.directory !== undefined) {
+      return `the file ${JSON.stringify(raw)} has the name of a directory (${name}, made by ${JSON.stringify(node.directory)})`;
     }
-    if (kind === 'file') this.#files.set(name, raw);
-    for (const path of kind === 'file' ? parents : [...parents, name]) {
-      if (path !== '' && !this.#directories.has(path)) this.#directories.set(path, raw);
+    let at = this.#root;
+    for (const [i, segment] of segments.entries()) {
+      at.children ??= new Map();
+      let next = at.children.get(segment);
+      if (next === undefined) {
+        next = { children: undefined, file: undefined, directory: undefined };
+        at.children.set(segment, next);
+        this.#count += 1;
+      }
+      if (kind === 'directory' || i < segments.length - 1) next.directory ??= raw;
+      else next.file = raw;
+      at = next;
     }
     return undefined;
   }

@@ -5,7 +5,13 @@ import type { DecodeLimits } from '../_internals/decode-limits.js';
 import { deferred } from '../_internals/deferred.js';
 import { ArchiveMember, type MemberData } from './dataset-member.js';
 import { openFile, openStream, type DecodedInput, type TarPiece } from './decoded-input.js';
-import { DEFAULT_MAX_COMPRESSION_RATIO, DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_LINE_BYTES, MANIFEST_NAME } from './defaults.js';
+import {
+  DEFAULT_MAX_COMPRESSION_RATIO,
+  DEFAULT_MAX_DECOMPRESSED_BYTES,
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_MAX_LINE_BYTES,
+  MANIFEST_NAME,
+} from './defaults.js';
 import { parseManifest } from './manifest.js';
 import { ExtractedPaths, checkMemberName } from './member-name.js';
 import type { TarEvent, TarProblem } from './tar-parser.js';
@@ -84,7 +90,7 @@ class TarWalk {
 }
 
 /** Decode limits: each a number above 0. */
-const LIMIT_OPTIONS = ['maxDecompressedBytes', 'maxCompressionRatio', 'maxLineBytes'] as const;
+const LIMIT_OPTIONS = ['maxDecompressedBytes', 'maxCompressionRatio', 'maxLineBytes', 'maxEntries'] as const;
 
 /** What is wrong with the options, if anything: an option of the wrong type would otherwise be read as its default. */
 function optionsProblem(options: ReadDatasetOptions): BackfillError | undefined {
@@ -110,6 +116,7 @@ class DatasetReader implements Dataset {
   readonly #input: string | Readable;
   readonly #limits: DecodeLimits;
   readonly #maxLineBytes: number;
+  readonly #maxEntries: number;
   readonly #signal: AbortSignal | undefined;
   readonly #hashMembers: boolean;
   /** A bad option, refused when reading starts (`readDataset` itself never throws). */
@@ -125,6 +132,7 @@ class DatasetReader implements Dataset {
       maxRatio: options.maxCompressionRatio ?? DEFAULT_MAX_COMPRESSION_RATIO,
     };
     this.#maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    this.#maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
     this.#signal = options.signal;
     this.#invalid = optionsProblem(options);
     this.#hashMembers = options.memberDigests !== false;
@@ -190,6 +198,7 @@ class DatasetReader implements Dataset {
       const members: MemberStats[] = [];
       let manifestText: string | undefined;
       let tarBytes = 0;
+      let entries = 0;
       for (;;) {
         const event = await walk.next();
         if (event.type === 'end') {
@@ -199,6 +208,7 @@ class DatasetReader implements Dataset {
         if (event.type !== 'member' && event.type !== 'directory') {
           throw new BackfillError('TAR_CORRUPT', `the tar parser reported ${event.type} between members.`);
         }
+        entries += 1;
         const kind = event.type === 'member' ? 'file' : 'directory';
         const name = checkMemberName(event.name, kind);
         const clash = paths.add(name, event.name, kind);
@@ -206,6 +216,14 @@ class DatasetReader implements Dataset {
           throw new BackfillError(
             'MEMBER_DUPLICATE',
             `${clash}: tar -x cannot extract both as they are read; rebuild the archive with each file once, and no file named like a directory.`,
+            { context: { member: name, offset: event.offset } },
+          );
+        }
+        // Every entry and every path is kept until the end (a member's stats, the paths to refuse a later clash).
+        if (entries > this.#maxEntries || paths.count > this.#maxEntries) {
+          throw new BackfillError(
+            'SIZE_LIMIT_EXCEEDED',
+            `the archive holds more than ${this.#maxEntries} entries (files and directories, with those its member names imply); raise maxEntries if it really holds that many.`,
             { context: { member: name, offset: event.offset } },
           );
         }

@@ -149,11 +149,24 @@ export interface ReadDatasetOptions {
   /**
    * Longest NDJSON line accepted, in bytes.
    *
-   * Each of the three limits must be a number above 0 (`Infinity` for no
-   * limit): anything else, `NaN` included, is `INVALID_ARGUMENT`.
    * @defaultValue `DEFAULT_MAX_LINE_BYTES` (64 MiB)
    */
   readonly maxLineBytes?: number;
+  /**
+   * Most entries the archive may hold: tar entries, and the files and
+   * directories they make when extracted (`a/b/c.ndjson` makes three), each
+   * counted once. Past it the archive is `SIZE_LIMIT_EXCEEDED`. The reader
+   * keeps a few hundred bytes per entry (each member's {@link MemberStats},
+   * and every path, to refuse a later clash), so without a limit an archive
+   * of millions of empty entries, which compresses to almost nothing, grows
+   * memory without bound. (A member name is at most 4,095 bytes, as on
+   * Linux: a longer one is `MEMBER_PATH_UNSAFE`.)
+   *
+   * Each of the four limits must be a number above 0 (`Infinity` for no
+   * limit): anything else, `NaN` included, is `INVALID_ARGUMENT`.
+   * @defaultValue `DEFAULT_MAX_ENTRIES` (10,000)
+   */
+  readonly maxEntries?: number;
   /**
    * Compute the SHA-256 of every member ({@link MemberStats.sha256}), which
    * is what checks each member against the `sha256` the manifest lists for

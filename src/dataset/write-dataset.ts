@@ -12,7 +12,14 @@ import { HashingPassThrough } from '../_internals/hashing-stream.js';
 import { LineSplitter } from '../_internals/ndjson.js';
 import { Utf8Check } from '../_internals/utf8-check.js';
 import { ZstdFrameCompress } from '../_internals/zstd-frame-compress.js';
-import { DEFAULT_GZIP_LEVEL, DEFAULT_MAX_LINE_BYTES, DEFAULT_ZSTD_LEVEL, MANIFEST_NAME, MAX_MTIME } from './defaults.js';
+import {
+  DEFAULT_GZIP_LEVEL,
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_MAX_LINE_BYTES,
+  DEFAULT_ZSTD_LEVEL,
+  MANIFEST_NAME,
+  MAX_MTIME,
+} from './defaults.js';
 import { serializeManifest } from './manifest.js';
 import { ExtractedPaths, checkMemberName } from './member-name.js';
 import type { Compression, DatasetManifest, ManifestMember } from './types.js';
@@ -305,6 +312,13 @@ function memberList(members: Readonly<Record<string, MemberSource>>): (readonly 
       );
     }
     given.set(name, raw);
+  }
+  // With manifest.json: a dataset readers refuse by default is not written.
+  if (paths.count + 1 > DEFAULT_MAX_ENTRIES) {
+    throw new BackfillError(
+      'INVALID_ARGUMENT',
+      `the members make ${paths.count + 1} files and directories with manifest.json, more than readers take (maxEntries, ${DEFAULT_MAX_ENTRIES} by default); split the dataset.`,
+    );
   }
   return [...given].map(([name, raw]) => [name, members[raw]!] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }

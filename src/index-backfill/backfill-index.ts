@@ -141,7 +141,7 @@ async function scanToSlot(episode: EpisodeEntry, buffer: Buffer, ctx: ScanContex
   const noFollow = !ctx.followSymlinks;
   const scanned = await scanEpisode(episode.source, {
     buffer,
-    hashFile: (path) => ctx.hashes.hash(path, { noFollow }),
+    hashFile: (fd, path) => ctx.hashes.hash(fd, path),
     noFollow,
     maxDecompressedBytes: ctx.settings.maxDecompressedBytes,
     maxMetaBytes: ctx.settings.maxMetaBytes,

@@ -8,8 +8,9 @@ import type { FileDigest } from './hash-pool.js';
 const openFile = promisify(open);
 const fstatFile = promisify(fstat);
 const closeFile = promisify(close);
-const readInto = (fd: number, buffer: Buffer): Promise<number> =>
-  new Promise((resolve, reject) => read(fd, buffer, 0, buffer.length, null, (e, n) => (e ? reject(e) : resolve(n))));
+/** Reads at `position`: the hashing thread reads the same descriptor meanwhile, so its file offset is left alone. */
+const readInto = (fd: number, buffer: Buffer, position: number): Promise<number> =>
+  new Promise((resolve, reject) => read(fd, buffer, 0, buffer.length, position, (e, n) => (e ? reject(e) : resolve(n))));
 
 /** One tarball's facts: hash and size of the stored file, and its commit when readable. */
 export interface EpisodeScan {
@@ -24,16 +25,21 @@ export interface EpisodeScan {
 export interface ScanEpisodeOptions extends Omit<MetaProbeOptions, 'path'> {
   /** Read buffer for the `meta.json` probe, reused across tarballs by the caller (its size is the read size). */
   readonly buffer: Buffer;
-  /** Hashes the whole file on another thread (a `HashPool`) while this thread probes it. */
-  readonly hashFile: (path: string) => Promise<FileDigest>;
+  /**
+   * Hashes the whole of the open file `fd` on another thread (a `HashPool`)
+   * while this thread probes it; `fd` stays open until the promise settles.
+   */
+  readonly hashFile: (fd: number, path: string) => Promise<FileDigest>;
   /** Refuse the file (`IO_ERROR`) when `path` itself is a symbolic link. */
   readonly noFollow?: boolean;
   readonly signal?: AbortSignal | undefined;
 }
 
 /**
- * Reads an episode tarball's facts: the SHA-256 and size of every byte
- * (from `hashFile`, on another thread), and the commit in its first
+ * Reads an episode tarball's facts, through one open file, so that the hash
+ * and the commit are of one file whatever is renamed over the path
+ * meanwhile: the SHA-256 and size of every byte (from `hashFile`, on
+ * another thread), and the commit in its first
  * `meta.json`, for which this thread reads the file only until the probe
  * has an answer (zstd and tar stop there), so memory stays flat whatever the
  * tarball's size. An error means the file could not be read at all
@@ -53,14 +59,16 @@ export async function scanEpisode(path: string, options: ScanEpisodeOptions): Pr
   } catch (e) {
     return err(toBackfillError(e, 'IO_ERROR', { path }));
   }
+  let digest: Promise<FileDigest> | undefined;
   try {
     if (!(await fstatFile(fd)).isFile()) return err(new BackfillError('IO_ERROR', `${path}: not a regular file`, { context: { path } }));
-    const digest = options.hashFile(path);
+    digest = options.hashFile(fd, path);
     digest.catch(() => undefined); // awaited below, after the probe
-    while (!probe.settled) {
+    for (let position = 0; !probe.settled; ) {
       if (signal?.aborted) throw new BackfillError('ABORTED', `${path}: reading was aborted.`, { context: { path } });
-      const bytesRead = await readInto(fd, buffer);
+      const bytesRead = await readInto(fd, buffer, position);
       if (bytesRead === 0) break;
+      position += bytesRead;
       await probe.write(buffer.subarray(0, bytesRead));
     }
     probe.end();
@@ -71,6 +79,8 @@ export async function scanEpisode(path: string, options: ScanEpisodeOptions): Pr
     probe.stop();
     return err(toBackfillError(e, 'IO_ERROR', { path }));
   } finally {
+    // Not while the hashing thread may still read it: by then the number could name another file.
+    await digest?.catch(() => undefined);
     await closeFile(fd).catch(() => undefined);
   }
 }

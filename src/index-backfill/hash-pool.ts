@@ -11,16 +11,17 @@ export interface FileDigest {
 }
 
 interface Job {
+  readonly fd: number;
   readonly path: string;
-  readonly noFollow: boolean;
   readonly resolve: (digest: FileDigest) => void;
   readonly reject: (error: BackfillError) => void;
 }
 
 /**
  * A fixed set of worker threads that hash whole files (`hash-thread.ts`),
- * fed from one queue. Each worker opens and reads the file itself into one
- * reused buffer, so no bytes cross threads and nothing is copied; the main
+ * fed from one queue. Each worker reads the file, through a descriptor the
+ * caller opened, into one reused buffer, so no bytes cross threads and
+ * nothing is copied, and the file hashed is the one the caller opened; the main
  * thread is left only the `meta.json` probe of each tarball. Hashing on the
  * main thread was half its time, and reading the file there to hand it to a
  * hasher cost as much again in copies.
@@ -60,14 +61,15 @@ export class HashPool {
   }
 
   /**
-   * Hashes the file at `path`; rejects with `IO_ERROR` (or `ABORTED` after
-   * {@link HashPool.abort}). With `noFollow`, a symbolic link at `path` is
-   * refused (`IO_ERROR`, cause code `ELOOP`) instead of followed.
+   * Hashes the open file `fd` (`path` names it in errors) from its start to
+   * its end, reading at explicit offsets; rejects with `IO_ERROR` (or
+   * `ABORTED` after {@link HashPool.abort}). The caller keeps the descriptor
+   * open until the promise settles.
    */
-  hash(path: string, { noFollow = false }: { readonly noFollow?: boolean } = {}): Promise<FileDigest> {
+  hash(fd: number, path: string): Promise<FileDigest> {
     if (this.#closed) return Promise.reject(new BackfillError('ABORTED', `${path}: the hashing pool is closed.`, { context: { path } }));
     return new Promise<FileDigest>((resolve, reject) => {
-      this.#queue.push({ path, noFollow, resolve, reject });
+      this.#queue.push({ fd, path, resolve, reject });
       this.#dispatch();
     });
   }
@@ -100,7 +102,7 @@ export class HashPool {
       this.#nextId += 1;
       const id = this.#nextId;
       this.#running.set(id, job);
-      const request: HashRequest = { id, path: job.path, noFollow: job.noFollow };
+      const request: HashRequest = { id, fd: job.fd };
       worker.postMessage(request);
     }
   }

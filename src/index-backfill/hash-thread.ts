@@ -1,7 +1,10 @@
 /**
  * The hashing worker thread of {@link HashPool}: hashes whole files, each
  * read into one reused buffer, so no bytes cross threads. A shared flag lets
- * an abort stop it between two reads of a large file.
+ * an abort stop it between two reads of a large file. Each file comes as a
+ * descriptor the main thread opened (and closes once the answer is in):
+ * the path is never opened here, so what is hashed is the file the main
+ * thread checked and probed, whatever the path names since.
  *
  * Started from its file (`.ts` under the sources, where Node strips the
  * types; `.js` in the package), so it may import only Node's own modules
@@ -12,7 +15,7 @@
  * @internal
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { fstatSync, readSync, type Stats } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 
 /** What the pool hands each worker when it starts. */
@@ -26,9 +29,13 @@ export interface HashThreadData {
 /** One file to hash. */
 export interface HashRequest {
   readonly id: number;
-  readonly path: string;
-  /** Refuse the file when its last path component is a symbolic link. */
-  readonly noFollow: boolean;
+  /**
+   * The open file, read from its start to its end at explicit offsets, which
+   * leave the descriptor's file offset alone: the main thread reads the same
+   * descriptor meanwhile, and a read after the pool rejected the job (it
+   * does so at once on close) changes nothing for whoever holds the number next.
+   */
+  readonly fd: number;
 }
 
 /** The answer for one {@link HashRequest}. */
@@ -38,16 +45,14 @@ export type HashReply =
   | { readonly id: number; readonly error: { readonly message: string; readonly code: string | undefined } };
 
 function hashFile(request: HashRequest, buffer: Buffer, stop: Int32Array): HashReply {
-  const { id, path } = request;
-  let fd: number | undefined;
+  const { id, fd } = request;
   try {
-    fd = openSync(path, constants.O_RDONLY | (request.noFollow ? constants.O_NOFOLLOW : 0));
     const before = fstatSync(fd);
     const hash = createHash('sha256');
     let size = 0;
     for (;;) {
       if (Atomics.load(stop, 0) !== 0) return { id, aborted: true };
-      const n = readSync(fd, buffer, 0, buffer.length, null);
+      const n = readSync(fd, buffer, 0, buffer.length, size);
       if (n === 0) break;
       hash.update(buffer.subarray(0, n));
       size += n;
@@ -62,8 +67,6 @@ function hashFile(request: HashRequest, buffer: Buffer, stop: Int32Array): HashR
   } catch (e) {
     const error = e as NodeJS.ErrnoException;
     return { id, error: { message: String(error.message ?? error), code: error.code } };
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }
 

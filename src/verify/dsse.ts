@@ -1,6 +1,7 @@
 import { KeyObject } from 'node:crypto';
 import { err, ok, Result, safeTry } from 'neverthrow';
 import { BackfillError, type BackfillErrorCode } from '../errors.js';
+import { LONE_SURROGATE } from '../_internals/lone-surrogate.js';
 import { decodeBase64 } from './base64.js';
 import { DEFAULT_DSSE_THRESHOLD } from './defaults.js';
 import {
@@ -67,6 +68,8 @@ export function signDsse(
 ): Result<DsseEnvelope, BackfillError> {
   if (typeof payloadType !== 'string' || payloadType.length === 0)
     return err(new BackfillError('INVALID_ARGUMENT', 'payloadType must be a non-empty string.'));
+  if (LONE_SURROGATE.test(payloadType))
+    return err(new BackfillError('INVALID_ARGUMENT', `payloadType ${notWellFormed}; the signature would be over another type.`));
   const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : Buffer.from(payload);
   const pae = preAuthEncoding(payloadType, body);
   const keys = Array.isArray(key) ? (key as readonly (KeyInput | SigningKey)[]) : [key as KeyInput | SigningKey];
@@ -134,6 +137,8 @@ export interface DsseVerification extends DsseVerdicts {
   readonly payload: Buffer;
 }
 
+const notWellFormed = 'is not well-formed Unicode (it holds a lone UTF-16 surrogate, which has no UTF-8 form)';
+
 function envelopeError(message: string): BackfillError {
   return new BackfillError('ENVELOPE_INVALID', message);
 }
@@ -152,6 +157,8 @@ export function parseEnvelope(input: DsseEnvelope | string | Uint8Array): Result
   const env = value as Record<string, unknown>;
   if (typeof env.payload !== 'string') return err(envelopeError('`payload` must be a base64 string.'));
   if (typeof env.payloadType !== 'string') return err(envelopeError('`payloadType` must be a string.'));
+  // Its UTF-8 bytes are what is signed, and it has none: it would be encoded as U+FFFD, another type.
+  if (LONE_SURROGATE.test(env.payloadType)) return err(envelopeError(`payloadType ${notWellFormed}; no signature can be over it.`));
   if (!Array.isArray(env.signatures)) return err(envelopeError('`signatures` must be an array.'));
   for (const [i, s] of (env.signatures as unknown[]).entries()) {
     const sig = s as Record<string, unknown> | null;

@@ -111,6 +111,11 @@ export interface VerifyDatasetOptions {
    * @defaultValue `DEFAULT_MAX_LINE_BYTES` (64 MiB)
    */
   readonly maxLineBytes?: number;
+  /**
+   * Passed to the reader (most entries, files and directories, the archive may hold).
+   * @defaultValue `DEFAULT_MAX_ENTRIES` (10,000)
+   */
+  readonly maxEntries?: number;
   /** Stops the work; the result is then `Err` with `ABORTED`. */
   readonly signal?: AbortSignal;
   /** Called as each file (or member) has been read. */
@@ -337,6 +342,7 @@ export function verifyDataset(path: string, options: VerifyDatasetOptions = {}):
       ...(options.maxDecompressedBytes === undefined ? {} : { maxDecompressedBytes: options.maxDecompressedBytes }),
       ...(options.maxCompressionRatio === undefined ? {} : { maxCompressionRatio: options.maxCompressionRatio }),
       ...(options.maxLineBytes === undefined ? {} : { maxLineBytes: options.maxLineBytes }),
+      ...(options.maxEntries === undefined ? {} : { maxEntries: options.maxEntries }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
     yield* ResultAsync.fromPromise(drain(dataset, options), failed);

@@ -32,7 +32,7 @@ function write(bytes: Uint8Array): string {
 
 const hashes = new HashPool(16 * 1024, 2);
 afterAll(() => hashes.close());
-const hashFile = (path: string) => hashes.hash(path);
+const hashFile = (fd: number, path: string) => hashes.hash(fd, path);
 const scan = async (path: string, requireHexCommit = false, bufferBytes = 64 * 1024) =>
   (
     await scanEpisode(path, {
