@@ -8,7 +8,7 @@
  */
 import { BackfillError } from '../errors.js';
 import type { MemberSpec, RunContext } from './import-context.js';
-import { lineOfRow, linesOfId, type SkipSet } from './line-check.js';
+import { lineOfRow, linesOfId, type SkipSet, type SkippedLine } from './line-check.js';
 
 /** What a failed pass leads to: another pass with more duplicate lines set aside, or the import's error. */
 export type AfterFailure = { readonly retry: true } | { readonly retry: false; readonly error: BackfillError };
@@ -25,9 +25,10 @@ export async function afterFailure(run: RunContext, error: BackfillError, skip: 
     const lines = await linesOfId(run, dupSpec.member, id, skip);
     const canReject = run.onInvalid === 'reject' && lines.length > 1;
     if (canReject && attempt <= run.maxDuplicateRetries) {
-      const memberSkip = skip.get(dupSpec.member) ?? new Map<number, string>();
+      const memberSkip = skip.get(dupSpec.member) ?? new Map<number, SkippedLine>();
+      const kept = lines[0]!;
       for (const line of lines.slice(1))
-        memberSkip.set(line, `${dupSpec.member} line ${line}: id ${JSON.stringify(id)} duplicates line ${lines[0]}`);
+        memberSkip.set(line, { id, kept, reason: `${dupSpec.member} line ${line}: id ${JSON.stringify(id)} duplicates line ${kept}` });
       skip.set(dupSpec.member, memberSkip);
       run.logger?.warn('duplicate id rejected; importing again', { member: dupSpec.member, id, lines });
       return { retry: true };

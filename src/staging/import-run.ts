@@ -13,7 +13,7 @@ import type { Dataset, DatasetManifest, DatasetMember, DatasetStats } from '../d
 import { throwIfAborted } from '../_internals/logger.js';
 import type { MemberSpec, RunContext } from './import-context.js';
 import { afterFailure } from './import-failure.js';
-import { checkLine, type LineVerdict, type SkipSet } from './line-check.js';
+import { checkLine, duplicateAnchors, fileChangedError, type LineVerdict, type SkipSet } from './line-check.js';
 import { checkCount, checkMember, checkTarballDigest, type TableCounts } from './manifest-checks.js';
 import { RejectWriter } from './reject-writer.js';
 import type { ImportProgress, ImportReport } from './staging-importer.js';
@@ -230,6 +230,7 @@ async function* memberBatches(pass: Pass, member: DatasetMember, spec: MemberSpe
   const { idField, maxIdBytes, batchBytes, progressEveryRows } = run;
   const name = member.name;
   const skipped = pass.skip.get(name);
+  const anchors = duplicateAnchors(skipped);
   const where = { member: name, table: spec.table };
   const progress = (): void => run.onProgress?.(state.progress('load', where));
   let nextProgress = state.rows + progressEveryRows;
@@ -242,11 +243,13 @@ async function* memberBatches(pass: Pass, member: DatasetMember, spec: MemberSpe
     if (state.loadFailure !== undefined) return;
     for (const { line, raw } of lines) {
       state.rawChars += raw.length;
-      const dupReason = skipped?.get(line);
-      const verdict: LineVerdict =
-        dupReason === undefined
-          ? checkLine(raw, name, line, idField, maxIdBytes)
-          : { code: 'DUPLICATE_ID', error: new BackfillError('DUPLICATE_ID', dupReason, { context: { member: name, line } }) };
+      let verdict: LineVerdict = checkLine(raw, name, line, idField, maxIdBytes);
+      const anchor = anchors.get(line);
+      if (anchor !== undefined) {
+        if (!('id' in verdict) || verdict.id !== anchor) throw fileChangedError(name, line, anchor);
+        const dup = skipped?.get(line);
+        if (dup !== undefined) verdict = { code: 'DUPLICATE_ID', error: new BackfillError('DUPLICATE_ID', dup.reason, { context: { member: name, line } }) };
+      }
       if (!('id' in verdict)) {
         if (rejects === undefined) throw verdict.error;
         await rejects.write({ member: name, line, code: verdict.code, reason: verdict.error.message, raw });

@@ -15,8 +15,35 @@ import { extractRecordId } from './record-id.js';
 /** A line's id, or why it cannot be loaded. */
 export type LineVerdict = { readonly id: string } | { readonly code: BackfillErrorCode; readonly error: BackfillError };
 
-/** Per-member lines to reject as duplicates, with their reasons. */
-export type SkipSet = Map<string, Map<number, string>>;
+/** A line an earlier pass found repeating the id of the member's line `kept`. */
+export interface SkippedLine {
+  readonly id: string;
+  readonly kept: number;
+  readonly reason: string;
+}
+
+/** Per-member lines to reject as duplicates, by line number. */
+export type SkipSet = Map<string, Map<number, SkippedLine>>;
+
+/**
+ * The lines a pass after a duplicate must find unchanged: each skipped line
+ * and the line it repeats, with the id both held. A file replaced between
+ * passes would otherwise have some other record rejected in its place.
+ */
+export function duplicateAnchors(skipped: ReadonlyMap<number, SkippedLine> | undefined): Map<number, string> {
+  const anchors = new Map<number, string>();
+  for (const [line, s] of skipped ?? []) anchors.set(line, s.id).set(s.kept, s.id);
+  return anchors;
+}
+
+/** The error of a line that no longer holds the id an earlier pass read there. */
+export function fileChangedError(member: string, line: number, id: string): BackfillError {
+  return new BackfillError(
+    'CHECKSUM_MISMATCH',
+    `${member} line ${line} no longer holds id ${JSON.stringify(id)}: the file changed between the import's passes over it. Nothing was committed; import it again once nothing is writing it.`,
+    { context: { member, line, id } },
+  );
+}
 
 /** What a second read needs to know about the import. */
 export interface RescanContext {
