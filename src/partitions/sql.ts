@@ -210,11 +210,16 @@ export const detachPartition = (parentSql: string, childSql: string, how: '' | '
 export const dropTable = (tableSql: string): string => `DROP TABLE ${tableSql}`;
 
 /**
- * The comment `retention` puts on a partition it detaches and then drops, so
- * a run stopped between the two (or whose DROP was refused) leaves a table
- * the next run knows it may drop.
+ * The mark `retention` puts on a partition it detaches and then drops, so a
+ * run stopped between the two (or whose DROP was refused) leaves a table the
+ * next run knows it may drop. It is the whole comment of a table that had
+ * none, else appended to the table's own comment after {@link MARK_SEPARATOR},
+ * so that comment survives a DROP that PostgreSQL refuses.
  */
 export const DETACHED_TO_DROP = 'backfill-kit retention: detached, to be dropped';
+
+/** What stands between a table's own comment and the mark appended to it. */
+export const MARK_SEPARATOR = '\n\n';
 
 /** `COMMENT ON TABLE`, `null` removing it. */
 export const commentOnTable = (tableSql: string, comment: string | null): string =>
@@ -223,11 +228,17 @@ export const commentOnTable = (tableSql: string, comment: string | null): string
 /** `$1` the quoted table: its comment, if any. */
 export const tableComment = "SELECT pg_catalog.obj_description($1::regclass, 'pg_class') AS c";
 
-/** `$1` schema, `$2` the mark: the plain tables of the schema carrying it. */
+/** `$1` the quoted table: whether it is a partition left detach pending. */
+export const isDetachPending =
+  'SELECT coalesce(bool_or(i.inhdetachpending), false) AS pending FROM pg_catalog.pg_inherits i WHERE i.inhrelid = $1::regclass';
+
+/** `$1` schema, `$2` the mark, `$3` the separator: the plain tables of the schema carrying it, alone or appended. */
 export const detachedToDrop = `SELECT c.relname::text AS name, c.reltuples::float8 AS estimated_rows,
         pg_catalog.pg_total_relation_size(c.oid)::text AS size_bytes
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = $1 AND c.relkind = 'r' AND NOT c.relispartition AND pg_catalog.obj_description(c.oid, 'pg_class') = $2
+     CROSS JOIN LATERAL (SELECT pg_catalog.obj_description(c.oid, 'pg_class') AS note) d
+     WHERE n.nspname = $1 AND c.relkind = 'r' AND NOT c.relispartition
+       AND (d.note = $2 OR pg_catalog.right(d.note, pg_catalog.length($3 || $2)) = $3 || $2)
      ORDER BY 1`;
 
 /** The CHECK that lets ATTACH skip its validation scan. */

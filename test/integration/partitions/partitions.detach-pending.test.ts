@@ -167,3 +167,68 @@ describe('a detach left pending by a killed retention', () => {
     expect(row).toEqual({ part: true, note: 'audited: keep the January notes' });
   });
 });
+
+describe("a drop run keeps the partition's own comment", () => {
+  const note = async (table: string): Promise<string | null | undefined> =>
+    (await db.query<{ note: string | null }>("SELECT obj_description(to_regclass($1), 'pg_class') AS note", [table]))[0]?.note;
+
+  it('when the DROP after a concurrent detach is refused, and the next run still drops it', async () => {
+    await db.query("COMMENT ON TABLE scanner.artifact_boms_2025_01 IS 'audited: keep the January notes'");
+    await db.query('CREATE VIEW scanner.january AS SELECT * FROM scanner.artifact_boms_2025_01');
+    const e = (await manager().retention({ keep: 20, dryRun: false, mode: 'drop', concurrently: true }))._unsafeUnwrapErr();
+    expect(e.dbCode).toBe('2BP01');
+    expect(await note('scanner.artifact_boms_2025_01')).toContain('audited: keep the January notes');
+    await db.query('DROP VIEW scanner.january');
+    const r = (await manager().retention({ keep: 20, dryRun: false, mode: 'drop' }))._unsafeUnwrap();
+    expect(r.candidates.map((c) => [c.name, c.done])).toEqual([['artifact_boms_2025_01', true]]);
+    expect(await note('scanner.artifact_boms_2025_01')).toBeNull();
+  });
+
+  it('when the DROP after finishing a pending detach is refused', async () => {
+    await db.query("COMMENT ON TABLE scanner.artifact_boms_2025_01 IS 'audited: keep the January notes'");
+    await interruptDetach(async () => manager().retention({ keep: 20, dryRun: false, concurrently: true }));
+    expect(await pending()).toEqual(['scanner.artifact_boms_2025_01']);
+    await db.query('CREATE VIEW scanner.january AS SELECT * FROM scanner.artifact_boms_2025_01');
+    const e = (await manager().retention({ keep: 20, dryRun: false, mode: 'drop' }))._unsafeUnwrapErr();
+    expect(e.dbCode).toBe('2BP01');
+    expect(await note('scanner.artifact_boms_2025_01')).toContain('audited: keep the January notes');
+  });
+
+  it('a detach run finishing a drop run’s pending detach keeps the table unmarked, so no later drop run takes it', async () => {
+    await db.query("COMMENT ON TABLE scanner.artifact_boms_2025_01 IS 'audited: keep the January notes'");
+    // The drop run is killed mid-detach: it never gets to put the comment back.
+    await interruptDetach(async () => manager().retention({ keep: 20, dryRun: false, mode: 'drop', concurrently: true }));
+    expect(await pending()).toEqual(['scanner.artifact_boms_2025_01']);
+    (await manager().retention({ keep: 20, dryRun: false, mode: 'detach' }))._unsafeUnwrap();
+    expect(await note('scanner.artifact_boms_2025_01')).toBe('audited: keep the January notes');
+    const plan = (await manager().retention({ keep: 20, mode: 'drop' }))._unsafeUnwrap();
+    expect(plan.candidates.map((c) => c.name)).not.toContain('artifact_boms_2025_01');
+  });
+});
+
+describe('a concurrent detach that times out after its first phase', () => {
+  it('says the partition is now detach pending and how it gets finished', async () => {
+    const reader = new pg.Client({ connectionString: db.url });
+    await reader.connect();
+    let e: Awaited<ReturnType<PartitionManager['retention']>> | undefined;
+    try {
+      await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      await reader.query('SELECT count(*) FROM scanner.artifact_boms');
+      const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW, lockTimeoutMs: 200 });
+      e = await m.retention({ keep: 21, dryRun: false, mode: 'detach', concurrently: true });
+    } finally {
+      await reader.query('ROLLBACK');
+      await reader.end();
+    }
+    const error = e!._unsafeUnwrapErr();
+    expect(await pending()).toEqual(['scanner.artifact_boms_2025_01']);
+    expect(error.code).toBe('LOCK_TIMEOUT');
+    expect(error.context.partition).toBe('artifact_boms_2025_01');
+    expect(error.message).toMatch(/artifact_boms_2025_01 is now detach pending/);
+    expect(error.message).toContain('next retention run');
+    expect(error.message).toContain('DETACH PARTITION "scanner"."artifact_boms_2025_01" FINALIZE');
+    const r = (await manager().retention({ keep: 21, dryRun: false, mode: 'detach', concurrently: true }))._unsafeUnwrap();
+    expect(r.candidates.map((c) => [c.name, c.done])).toEqual([['artifact_boms_2025_01', true]]);
+    expect(await pending()).toEqual([]);
+  });
+});
