@@ -52,7 +52,12 @@ const epochOf = (literal: 1 | 3): string => `CASE b.m[${literal + 1}]
         WHEN 'timestamp' THEN extract(epoch FROM b.m[${literal}]::timestamp)
         WHEN 'timestamptz' THEN extract(epoch FROM b.m[${literal}]::timestamptz) END::float8 END`;
 
-/** One bound of `FOR VALUES FROM (…) TO (…)`: a quoted literal or MINVALUE / MAXVALUE. */
+/**
+ * One bound of `FOR VALUES FROM (…) TO (…)`: a quoted literal or MINVALUE /
+ * MAXVALUE. The pattern around it is an escape string (`E'…'`, backslashes
+ * doubled): a plain literal's backslashes depend on the session's
+ * `standard_conforming_strings`, which a SET in the same string cannot pin.
+ */
 const BOUND = "(?:''([^'']*)''|(MINVALUE|MAXVALUE))";
 
 /**
@@ -90,7 +95,7 @@ LEFT JOIN LATERAL (
   JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace
   CROSS JOIN LATERAL (SELECT pg_catalog.pg_get_expr(cc.relpartbound, cc.oid) AS bound) b0
   CROSS JOIN LATERAL (
-    SELECT b0.bound, regexp_match(b0.bound, '^FOR VALUES FROM \\(${BOUND}\\) TO \\(${BOUND}\\)$') AS m
+    SELECT b0.bound, regexp_match(b0.bound, E'^FOR VALUES FROM \\\\(${BOUND}\\\\) TO \\\\(${BOUND}\\\\)$') AS m
   ) b
   WHERE i.inhparent = p.oid
 ) k ON true
@@ -221,9 +226,13 @@ export const DETACHED_TO_DROP = 'backfill-kit retention: detached, to be dropped
 /** What stands between a table's own comment and the mark appended to it. */
 export const MARK_SEPARATOR = '\n\n';
 
-/** `COMMENT ON TABLE`, `null` removing it. */
+/**
+ * `COMMENT ON TABLE`, `null` removing it. An escape string literal, so a
+ * user's comment with backslashes is put back as it was even under
+ * `standard_conforming_strings = off`.
+ */
 export const commentOnTable = (tableSql: string, comment: string | null): string =>
-  `COMMENT ON TABLE ${tableSql} IS ${comment === null ? 'NULL' : quoteLiteral(comment)}`;
+  `COMMENT ON TABLE ${tableSql} IS ${comment === null ? 'NULL' : `E${quoteLiteral(comment.replaceAll('\\', '\\\\'))}`}`;
 
 /** `$1` the quoted table: its comment, if any. */
 export const tableComment = "SELECT pg_catalog.obj_description($1::regclass, 'pg_class') AS c";

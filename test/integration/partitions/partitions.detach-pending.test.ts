@@ -232,3 +232,39 @@ describe('a concurrent detach that times out after its first phase', () => {
     expect(await pending()).toEqual([]);
   });
 });
+
+describe('a comment with backslashes', () => {
+  it('is put back as it was under standard_conforming_strings = off', async () => {
+    const own = 'restored from C:\\backups\\2025\\nightly';
+    await db.query(`COMMENT ON TABLE scanner.artifact_boms_2025_01 IS ${"E'restored from C:\\\\backups\\\\2025\\\\nightly'"}`);
+    const pool = new pg.Pool({ connectionString: db.url, options: '-c standard_conforming_strings=off -c escape_string_warning=off' });
+    pool.on('error', () => {});
+    try {
+      await db.query('CREATE VIEW scanner.january AS SELECT * FROM scanner.artifact_boms_2025_01');
+      const m = new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW });
+      const got = await m.retention({ keep: 20, dryRun: false, concurrently: true });
+      expect(got._unsafeUnwrapErr().dbCode).toBe('2BP01');
+    } finally {
+      await pool.end();
+    }
+    const [row] = await db.query<{ note: string | null }>(
+      "SELECT obj_description('scanner.artifact_boms_2025_01'::regclass, 'pg_class') AS note",
+    );
+    expect(row?.note).toBe(`${own}\n\nbackfill-kit retention: detached, to be dropped`);
+  });
+});
+
+describe('a session with standard_conforming_strings = off', () => {
+  it('reads the bounds as any other: the partitions stay managed, ensure finds them, retention plans them', async () => {
+    const pool = new pg.Pool({ connectionString: db.url, options: '-c standard_conforming_strings=off -c escape_string_warning=off' });
+    pool.on('error', () => {});
+    try {
+      const m = new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW });
+      expect((await m.list())._unsafeUnwrap().filter((p) => !p.managed)).toEqual([]);
+      expect((await m.ensure({ ahead: 1 }))._unsafeUnwrap().created).toEqual([]);
+      expect((await m.retention({ keep: 21 }))._unsafeUnwrap().candidates.map((c) => c.name)).toEqual(['artifact_boms_2025_01']);
+    } finally {
+      await pool.end();
+    }
+  });
+});
