@@ -173,6 +173,16 @@ export const keysReferencing = `SELECT coalesce((SELECT p.conname::text FROM pg_
               JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i) AS refcols
      FROM pg_catalog.pg_constraint c WHERE c.contype = 'f' AND c.confrelid = $1::pg_catalog.regclass`;
 
+/** `$1` the quoted table: its user triggers (not those of foreign keys) that are not disabled, with how each is enabled. */
+export const userTriggers = `SELECT t.tgname::text AS name, t.tgenabled::text AS enabled FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid = $1::pg_catalog.regclass AND NOT t.tgisinternal AND t.tgenabled <> 'D' ORDER BY 1`;
+
+/** `ALTER TABLE … DISABLE TRIGGER`, or ENABLE it again as `pg_trigger.tgenabled` says it was (`O`, `A`lways or `R`eplica). */
+export const setTrigger = (tableSql: string, name: string, enabled: string): string => {
+  const how = enabled === 'D' ? 'DISABLE' : enabled === 'A' ? 'ENABLE ALWAYS' : enabled === 'R' ? 'ENABLE REPLICA' : 'ENABLE';
+  return `ALTER TABLE ${tableSql} ${how} TRIGGER ${quoteIdent(name)}`;
+};
+
 /** Whether a row of `referencingSql` points (`cols` → `refcols`) at a row of `tableSql` matching `where`. */
 export const anyRowReferenced = (
   referencingSql: string,
