@@ -138,14 +138,19 @@ export const tableInfo = `SELECT c.relkind::text AS kind, c.relispartition AS is
 /**
  * `$1` the quoted table: the INVALID indexes a failed `REINDEX … CONCURRENTLY`
  * left, named `<index>_ccnew[N]` or `<index>_ccold[N]` after an index of the
- * same table, so an index someone else made is never taken for one.
+ * same table, so an index someone else made is never taken for one. When
+ * that would pass the identifier limit, PostgreSQL cuts `<index>` short to
+ * make room: a leftover of exactly that length may name a prefix of one.
  */
 export const rebuildLeftovers = `SELECT ic.relname::text AS name
      FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-     WHERE i.indrelid = $1::regclass AND NOT i.indisvalid
+     CROSS JOIN LATERAL (SELECT pg_catalog.regexp_match(ic.relname::text, '^(.+)_cc(new|old)[0-9]*$') AS m) x
+     WHERE i.indrelid = $1::regclass AND NOT i.indisvalid AND x.m IS NOT NULL
        AND EXISTS (SELECT 1 FROM pg_catalog.pg_index b JOIN pg_catalog.pg_class bc ON bc.oid = b.indexrelid
                    WHERE b.indrelid = i.indrelid AND b.indexrelid <> i.indexrelid
-                     AND pg_catalog.starts_with(ic.relname, bc.relname) AND pg_catalog.substr(ic.relname, pg_catalog.length(bc.relname) + 1) ~ '^_cc(new|old)[0-9]*$')
+                     AND (bc.relname::text = x.m[1]
+                          OR (pg_catalog.octet_length(ic.relname::text) = pg_catalog.current_setting('max_identifier_length')::int
+                              AND pg_catalog.starts_with(bc.relname::text, x.m[1]))))
      ORDER BY 1`;
 
 /** `$1` the quoted table: heap, indexes and TOAST, in bytes, as text. */
