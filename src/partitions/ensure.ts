@@ -118,6 +118,14 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
   const current = floorToInterval(ctx.now(), ctx.interval);
   const first = addIntervals(current, ctx.interval, -plan.behind);
   const last = addIntervals(current, ctx.interval, plan.ahead);
+  // A name holds a 4-digit year: a slot outside them would be made under a name the rule does not own.
+  for (const edge of [first, last]) {
+    const year = edge.getUTCFullYear();
+    if (year < 1 || year > 9999)
+      throw invalid(
+        `the window (behind ${plan.behind}, ahead ${plan.ahead}) reaches year ${year}; partition names hold the years 0001 to 9999.`,
+      );
+  }
   return withAdvisoryLock(client, ctx.parent, ctx.advisoryLockTimeoutMs, async () => {
     const snap = await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs);
     const { todo, existing, blocked } = planEnsure(ctx, snap, first, last, plan.fillGaps);

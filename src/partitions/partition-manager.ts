@@ -131,6 +131,8 @@ export class PartitionManager {
    * hand partly overlaps: `PARTITION_OVERLAP`, once the others are created,
    * and a slot of the window held by a partition left detach pending (it
    * takes no rows until its detach is finalized and it is attached back).
+   * A window reaching outside the years 0001–9999 (which the names hold) is
+   * `INVALID_ARGUMENT`.
    *
    * @example
    * ```ts

@@ -45,3 +45,17 @@ describe('a parent with a 52-byte name', () => {
     expect(await invalid()).toEqual([]);
   });
 });
+
+describe('a window past the years the names can hold', () => {
+  it('is refused before anything is created, instead of making partitions named outside the rule', async () => {
+    await createArtifactBomsTable(db);
+    const m = (now: Date): PartitionManager =>
+      new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now });
+    const late = (await m(new Date('9999-11-15T00:00:00Z')).ensure({ ahead: 2 }))._unsafeUnwrapErr();
+    expect(late.code).toBe('INVALID_ARGUMENT');
+    expect(late.message).toContain('10000');
+    const early = (await m(new Date('0001-02-15T00:00:00Z')).ensure({ behind: 2 }))._unsafeUnwrapErr();
+    expect(early.code).toBe('INVALID_ARGUMENT');
+    expect((await m(new Date('2026-11-15T00:00:00Z')).list())._unsafeUnwrap()).toEqual([]);
+  });
+});
