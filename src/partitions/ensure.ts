@@ -153,7 +153,8 @@ async function createSlots(
   const logger = call.logger ?? ctx.logger;
   const def = snap.defaultPartition;
   const taken: PartitionSlot[] = [];
-  let referenced: BackfillError | undefined;
+  // The first slot PostgreSQL refused (a foreign key, a rule on the default partition), reported once the others are made.
+  let refused: BackfillError | undefined;
   const created = (c: CreatedPartition): void => {
     progress.created.push(c);
     logger.info('partition created', {
@@ -191,17 +192,22 @@ async function createSlots(
         try {
           created({ ...slot, rowsMovedFromDefault: await createOne(slot) });
         } catch (inner) {
-          // A slot whose rows another table references stays in the default partition; the others go on.
-          if (inner instanceof BackfillError && inner.code === 'TABLE_REFERENCED') referenced ??= inner;
-          else if (sqlstateOf(inner) !== DUPLICATE_TABLE) throw pgErrorToBackfill(inner, { partition: slot.name }, `ensure ${slot.name}`);
-          else taken.push(slot);
+          if (sqlstateOf(inner) === DUPLICATE_TABLE) {
+            taken.push(slot);
+            continue;
+          }
+          // A slot whose rows cannot move (another table references them, a rule forbids it) stays in the default
+          // partition and the others go on. A lock timeout or a lost connection stops here.
+          const failure = pgErrorToBackfill(inner, { partition: slot.name }, `ensure ${slot.name}`);
+          if (failure.code !== 'TABLE_REFERENCED' && failure.code !== 'DB_ERROR') throw failure;
+          refused ??= failure;
         }
       }
     }
     call.onProgress?.({ phase: 'create', partition: chunk[chunk.length - 1]!.name, done: progress.created.length, total: todo.length });
   }
   if (taken.length > 0) throw await nameTaken(client, ctx, taken, progress.created.length);
-  if (referenced !== undefined) throw referenced;
+  if (refused !== undefined) throw refused;
 }
 
 /**

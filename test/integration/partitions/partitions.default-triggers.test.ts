@@ -110,3 +110,15 @@ describe('moving rows out of the default partition', () => {
     });
   });
 });
+
+describe('a slot whose move PostgreSQL refuses', () => {
+  it('holds up only itself: ensure creates the other slots, then fails naming it, with the created ones in partial', async () => {
+    await db.query(`DELETE FROM scanner.artifact_boms WHERE build_id = 'dec-1';
+      CREATE RULE keep_log AS ON DELETE TO scanner.artifact_boms_default DO ALSO INSERT INTO scanner.audit (e) VALUES ('rule');`);
+    const e = (await manager().ensure({ ahead: 2 }))._unsafeUnwrapErr();
+    expect([e.code, e.context.partition]).toEqual(['DB_ERROR', 'artifact_boms_2026_11']);
+    expect(e.message).toContain('DO ALSO rules');
+    expect(e.partial?.created.map((c) => c.name)).toEqual(['artifact_boms_2026_12', 'artifact_boms_2027_01']);
+    expect(await rowHomes(db)).toEqual({ 'nov-1': 'scanner.artifact_boms_default' });
+  });
+});
