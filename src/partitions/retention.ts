@@ -159,7 +159,8 @@ async function commentOf(client: PgClientLike, tableSql: string): Promise<string
  * detach commits before the DROP, the partition is marked first, so a run
  * stopped in between leaves a table the next drop run finds and drops; the
  * mark is appended to the partition's own comment, which a refused DROP
- * therefore leaves in place.
+ * therefore leaves in place. A detach-mode run takes off a mark a killed
+ * drop run left, so no later drop run takes the table it keeps.
  */
 async function expire(
   client: PgClientLike,
@@ -169,30 +170,37 @@ async function expire(
 ): Promise<void> {
   const child = inParentSchema(ctx, c.name);
   const drop = c.action === 'drop';
-  if (state === 'pending') {
+  // An attached partition a drop run drops at once needs no detach, and no mark.
+  if (state === 'pending' || (state === 'attached' && (c.concurrently || !drop))) {
     const note = await commentOf(client, child);
-    // A detach run takes off the mark a killed drop run left, so no later drop run takes the table it keeps.
     const comment = drop ? marked(note) : unmarked(note);
     const recomment = comment === note ? [] : [sql.commentOnTable(child, comment)];
-    await runDdl(client, ctx.lockTimeoutMs, ...recomment, sql.detachPartition(ctx.parent.sql, child, ' FINALIZE'));
-  } else if (state === 'attached' && c.concurrently) {
-    await detachConcurrently(client, ctx, c);
-  } else if (state === 'attached' && !drop) {
-    await runDdl(client, ctx.lockTimeoutMs, sql.detachPartition(ctx.parent.sql, child, ''));
+    if (state === 'pending') {
+      await runDdl(client, ctx.lockTimeoutMs, ...recomment, sql.detachPartition(ctx.parent.sql, child, ' FINALIZE'));
+    } else if (c.concurrently) {
+      if (recomment.length > 0) await runDdl(client, ctx.lockTimeoutMs, ...recomment);
+      await detachConcurrently(client, ctx, c, drop ? unmarked(note) : undefined);
+    } else {
+      await runDdl(client, ctx.lockTimeoutMs, ...recomment, sql.detachPartition(ctx.parent.sql, child, ''));
+    }
   }
   if (drop) await runDdl(client, ctx.lockTimeoutMs, sql.dropTable(child));
 }
 
 /**
- * `DETACH … CONCURRENTLY`, marking the partition first when it is to be
- * dropped. A failure after the first phase committed leaves the partition
- * detach pending; the error then says so and how it gets finished.
+ * `DETACH … CONCURRENTLY`; when it fails, the partition gets `own` back as
+ * its comment (unless `undefined`). A failure after the first phase
+ * committed leaves the partition detach pending; the error then says so and
+ * how it gets finished.
  */
-async function detachConcurrently(client: PgClientLike, ctx: ManagerContext, c: RetentionCandidate): Promise<void> {
+async function detachConcurrently(
+  client: PgClientLike,
+  ctx: ManagerContext,
+  c: RetentionCandidate,
+  own: string | null | undefined,
+): Promise<void> {
   const child = inParentSchema(ctx, c.name);
   const mark = c.action === 'drop';
-  const note = mark ? await commentOf(client, child) : null;
-  if (mark) await runDdl(client, ctx.lockTimeoutMs, sql.commentOnTable(child, marked(note)));
   try {
     // CONCURRENTLY refuses to run in a transaction block, so SET LOCAL cannot apply.
     await withSessionLockTimeout(client, ctx.lockTimeoutMs, () =>
@@ -205,7 +213,7 @@ async function detachConcurrently(client: PgClientLike, ctx: ManagerContext, c: 
     );
     // It gets its own comment back, so a later detach by hand never leaves a table marked for dropping; a pending
     // detach that the next drop run finishes is marked again in the FINALIZE's transaction.
-    if (mark) await runDdl(client, ctx.lockTimeoutMs, sql.commentOnTable(child, note)).catch(() => undefined);
+    if (own !== undefined) await runDdl(client, ctx.lockTimeoutMs, sql.commentOnTable(child, own)).catch(() => undefined);
     if (pending !== true) throw error;
     const failure = pgErrorToBackfill(error, { partition: c.name }, `retention ${c.action} ${c.name}`);
     throw new BackfillError(

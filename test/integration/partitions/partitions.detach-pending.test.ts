@@ -268,3 +268,20 @@ describe('a session with standard_conforming_strings = off', () => {
     }
   });
 });
+
+describe('a partition a killed drop run marked but never detached', () => {
+  it('is detached by a detach run without the mark, so no later drop run takes the table it keeps', async () => {
+    // As a drop run leaves it when its connection is lost during the concurrent detach, before putting the comment back.
+    await db.query(`COMMENT ON TABLE scanner.artifact_boms_2025_01 IS E'January notes\\n\\nbackfill-kit retention: detached, to be dropped';
+      COMMENT ON TABLE scanner.artifact_boms_2025_02 IS 'backfill-kit retention: detached, to be dropped'`);
+    (await manager().retention({ keep: 20, dryRun: false, mode: 'detach', concurrently: true }))._unsafeUnwrap();
+    const notes = await db.query<{ name: string; note: string | null }>(
+      "SELECT relname AS name, obj_description(oid, 'pg_class') AS note FROM pg_class WHERE relname IN ('artifact_boms_2025_01', 'artifact_boms_2025_02') ORDER BY 1",
+    );
+    expect(notes).toEqual([
+      { name: 'artifact_boms_2025_01', note: 'January notes' },
+      { name: 'artifact_boms_2025_02', note: null },
+    ]);
+    expect((await manager().retention({ keep: 20, mode: 'drop' }))._unsafeUnwrap().candidates).toEqual([]);
+  });
+});
