@@ -256,12 +256,12 @@ export const tableComment = "SELECT pg_catalog.obj_description($1::regclass, 'pg
 export const isDetachPending =
   'SELECT coalesce(bool_or(i.inhdetachpending), false) AS pending FROM pg_catalog.pg_inherits i WHERE i.inhrelid = $1::regclass';
 
-/** `$1` schema, `$2` the mark, `$3` the separator: the plain tables of the schema carrying it, alone or appended. */
+/** `$1` schema, `$2` the mark, `$3` the separator: the tables of the schema (partitioned ones too) that are no partition and carry it, alone or appended. */
 export const detachedToDrop = `SELECT c.relname::text AS name, c.reltuples::float8 AS estimated_rows,
         pg_catalog.pg_total_relation_size(c.oid)::text AS size_bytes
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      CROSS JOIN LATERAL (SELECT pg_catalog.obj_description(c.oid, 'pg_class') AS note) d
-     WHERE n.nspname = $1 AND c.relkind = 'r' AND NOT c.relispartition
+     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
        AND (d.note = $2 OR pg_catalog.right(d.note, pg_catalog.length($3 || $2)) = $3 || $2)
      ORDER BY 1`;
 

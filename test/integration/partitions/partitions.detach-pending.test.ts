@@ -285,3 +285,17 @@ describe('a partition a killed drop run marked but never detached', () => {
     expect((await manager().retention({ keep: 20, mode: 'drop' }))._unsafeUnwrap().candidates).toEqual([]);
   });
 });
+
+describe('a sub-partitioned partition a drop run detached but did not drop', () => {
+  it('is found and dropped by the next drop run, like a plain one', async () => {
+    // As a drop run stopped between its detach and its DROP leaves an expired month that was itself partitioned.
+    await db.query(`CREATE TABLE scanner.artifact_boms_2024_12 (LIKE scanner.artifact_boms) PARTITION BY LIST (build_id);
+      CREATE TABLE scanner.artifact_boms_2024_12_a PARTITION OF scanner.artifact_boms_2024_12 DEFAULT;
+      COMMENT ON TABLE scanner.artifact_boms_2024_12 IS 'backfill-kit retention: detached, to be dropped'`);
+    const plan = (await manager().retention({ keep: 22 }))._unsafeUnwrap();
+    expect(plan.candidates.map((c) => c.name)).toEqual(['artifact_boms_2024_12']);
+    (await manager().retention({ keep: 22, dryRun: false }))._unsafeUnwrap();
+    const [row] = await db.query<{ t: string | null }>("SELECT to_regclass('scanner.artifact_boms_2024_12')::text AS t");
+    expect(row?.t).toBeNull();
+  });
+});
