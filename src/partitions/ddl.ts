@@ -163,3 +163,9 @@ export async function moveRows(client: PgClientLike, fromSql: string, toSql: str
   if (restore.length > 0) await client.query(restore.join(';\n'));
   return r.rowCount ?? 0;
 }
+
+/** `tableSql`'s comment, if any. */
+export async function commentOf(client: PgClientLike, tableSql: string): Promise<string | null> {
+  const { rows } = (await client.query(sql.tableComment, [tableSql])) as PgQueryResult<{ c: string | null }>;
+  return rows[0]?.c ?? null;
+}

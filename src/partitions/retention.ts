@@ -7,7 +7,7 @@
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { readSnapshot, type Snapshot } from './catalog.js';
-import { runDdl, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
+import { commentOf, runDdl, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
 import { addIntervals, floorToInterval, parsePartitionSuffix } from './interval.js';
 import type { ManagerContext, RetentionPlanOptions } from './options.js';
 import { inParentSchema, throwIfAborted } from './slots.js';
@@ -136,24 +136,6 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
   });
 }
 
-/** A table's comment with the drop mark appended (the mark alone when it had none); a marked one stays as it is. */
-function marked(note: string | null): string {
-  if (note === null) return sql.DETACHED_TO_DROP;
-  return unmarked(note) === note ? `${note}${sql.MARK_SEPARATOR}${sql.DETACHED_TO_DROP}` : note;
-}
-
-/** The table's own comment: `note` without the drop mark. */
-function unmarked(note: string | null): string | null {
-  if (note === sql.DETACHED_TO_DROP) return null;
-  const tail = `${sql.MARK_SEPARATOR}${sql.DETACHED_TO_DROP}`;
-  return note?.endsWith(tail) ? note.slice(0, -tail.length) : note;
-}
-
-async function commentOf(client: PgClientLike, tableSql: string): Promise<string | null> {
-  const { rows } = (await client.query(sql.tableComment, [tableSql])) as PgQueryResult<{ c: string | null }>;
-  return rows[0]?.c ?? null;
-}
-
 /**
  * Detaches (finalizing a pending detach) and, in drop mode, drops. When the
  * detach commits before the DROP, the partition is marked first, so a run
@@ -173,13 +155,13 @@ async function expire(
   // An attached partition a drop run drops at once needs no detach, and no mark.
   if (state === 'pending' || (state === 'attached' && (c.concurrently || !drop))) {
     const note = await commentOf(client, child);
-    const comment = drop ? marked(note) : unmarked(note);
+    const comment = drop ? sql.markedComment(note) : sql.unmarkedComment(note);
     const recomment = comment === note ? [] : [sql.commentOnTable(child, comment)];
     if (state === 'pending') {
       await runDdl(client, ctx.lockTimeoutMs, ...recomment, sql.detachPartition(ctx.parent.sql, child, ' FINALIZE'));
     } else if (c.concurrently) {
       if (recomment.length > 0) await runDdl(client, ctx.lockTimeoutMs, ...recomment);
-      await detachConcurrently(client, ctx, c, drop ? unmarked(note) : undefined);
+      await detachConcurrently(client, ctx, c, drop ? sql.unmarkedComment(note) : undefined);
     } else {
       await runDdl(client, ctx.lockTimeoutMs, ...recomment, sql.detachPartition(ctx.parent.sql, child, ''));
     }

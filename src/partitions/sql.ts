@@ -241,6 +241,19 @@ export const DETACHED_TO_DROP = 'backfill-kit retention: detached, to be dropped
 /** What stands between a table's own comment and the mark appended to it. */
 export const MARK_SEPARATOR = '\n\n';
 
+/** A table's comment with the drop mark appended (the mark alone when it had none); a marked one stays as it is. */
+export function markedComment(note: string | null): string {
+  if (note === null) return DETACHED_TO_DROP;
+  return unmarkedComment(note) === note ? `${note}${MARK_SEPARATOR}${DETACHED_TO_DROP}` : note;
+}
+
+/** The table's own comment: `note` without the drop mark. */
+export function unmarkedComment(note: string | null): string | null {
+  if (note === DETACHED_TO_DROP) return null;
+  const tail = `${MARK_SEPARATOR}${DETACHED_TO_DROP}`;
+  return note?.endsWith(tail) ? note.slice(0, -tail.length) : note;
+}
+
 /**
  * `COMMENT ON TABLE`, `null` removing it. An escape string literal, so a
  * user's comment with backslashes is put back as it was even under

@@ -299,3 +299,20 @@ describe('a sub-partitioned partition a drop run detached but did not drop', () 
     expect(row?.t).toBeNull();
   });
 });
+
+describe('a table a drop run detached and marked, attached back', () => {
+  it('loses the mark, so once detached by hand again no drop run takes it', async () => {
+    await db.query("COMMENT ON TABLE scanner.artifact_boms_2025_01 IS 'January notes'");
+    await db.query('CREATE VIEW scanner.january AS SELECT * FROM scanner.artifact_boms_2025_01');
+    expect((await manager().retention({ keep: 20, dryRun: false, concurrently: true }))._unsafeUnwrapErr().dbCode).toBe('2BP01');
+    await db.query('DROP VIEW scanner.january');
+    // The operator keeps January after all: attached back, then detached by hand for an archive.
+    expect((await manager().attach('scanner.artifact_boms_2025_01'))._unsafeUnwrap().alreadyAttached).toBe(false);
+    const [row] = await db.query<{ note: string | null }>(
+      "SELECT obj_description('scanner.artifact_boms_2025_01'::regclass, 'pg_class') AS note",
+    );
+    expect(row?.note).toBe('January notes');
+    await db.query('ALTER TABLE scanner.artifact_boms DETACH PARTITION scanner.artifact_boms_2025_01');
+    expect((await manager().retention({ keep: 20, mode: 'drop' }))._unsafeUnwrap().candidates.map((c) => c.name)).toEqual([]);
+  });
+});
