@@ -267,7 +267,7 @@ export const tableComment = "SELECT pg_catalog.obj_description($1::regclass, 'pg
 
 /** `$1` the quoted table: whether it is a partition left detach pending. */
 export const isDetachPending =
-  'SELECT coalesce(bool_or(i.inhdetachpending), false) AS pending FROM pg_catalog.pg_inherits i WHERE i.inhrelid = $1::regclass';
+  'SELECT coalesce(pg_catalog.bool_or(i.inhdetachpending), false) AS pending FROM pg_catalog.pg_inherits i WHERE i.inhrelid = $1::regclass';
 
 /** `$1` schema, `$2` the mark, `$3` the separator: the tables of the schema (partitioned ones too) that are no partition and carry it, alone or appended. */
 export const detachedToDrop = `SELECT c.relname::text AS name, c.reltuples::float8 AS estimated_rows,

@@ -59,3 +59,18 @@ describe('a window past the years the names can hold', () => {
     expect((await m(new Date('2026-11-15T00:00:00Z')).list())._unsafeUnwrap()).toEqual([]);
   });
 });
+
+describe('a partition made by hand a fraction of a millisecond off its name’s bounds', () => {
+  it('is not managed: retention never drops rows past the cutoff with it', async () => {
+    await createArtifactBomsTable(db);
+    await db.query(`CREATE TABLE scanner.artifact_boms_2025_01 PARTITION OF scanner.artifact_boms
+        FOR VALUES FROM ('2025-01-01 00:00:00+00') TO ('2025-02-01 00:00:00.0004+00');
+      INSERT INTO scanner.artifact_boms (build_id, canonical_bom_sha256, inserted_at) VALUES ('feb', 'sha', '2025-02-01 00:00:00.0001+00')`);
+    const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW });
+    const [p] = (await m.list())._unsafeUnwrap();
+    expect(p?.managed).toBe(false);
+    // keep 21 in November 2026: the cutoff is 2025-02-01, and the row just after it must stay.
+    const plan = (await m.retention({ keep: 21 }))._unsafeUnwrap();
+    expect(plan.candidates).toEqual([]);
+  });
+});
