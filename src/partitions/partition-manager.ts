@@ -158,7 +158,10 @@ export class PartitionManager {
    * follow the naming rule and whose upper bound is at or before the start of
    * the oldest kept interval. Look-alikes (`<parent>_backup`,
    * `<parent>_2024_13`, wrong bounds) are listed under `ignored` and never
-   * touched.
+   * touched. A drop whose detach commits first marks the partition by
+   * appending to its comment (its own comment stays). A
+   * `DETACH … CONCURRENTLY` that fails after its first phase says that the
+   * partition is now detach pending; the next run finishes it.
    *
    * @example
    * ```ts
