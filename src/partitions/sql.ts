@@ -65,11 +65,12 @@ const BOUND = "(?:''([^'']*)''|(MINVALUE|MAXVALUE))";
  * are pinned for this statement only (SET LOCAL in the same implicit
  * transaction), so the printed bounds are ISO with numeric offsets: under
  * DateStyle SQL a zone prints as an abbreviation ("IST") that reads back as
- * another zone. lock_timeout too: sizing a partition needs a lock that a
- * running DDL may hold.
+ * another zone. extra_float_digits too: below its default the epochs are
+ * printed rounded (to whole seconds, or worse). lock_timeout too: sizing a
+ * partition needs a lock that a running DDL may hold.
  */
 export const listPartitions = (parent: QualifiedName, lockTimeoutMs: number): string =>
-  `SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY'; ${setLocalLockTimeout(lockTimeoutMs)};
+  `SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY'; SET LOCAL extra_float_digits = 3; ${setLocalLockTimeout(lockTimeoutMs)};
 WITH p AS (
   SELECT c.oid, c.relkind::text AS parent_kind, pt.partstrat::text AS strategy, pt.partnatts::int AS key_count,
          a.attname::text AS key_column, t.typname::text AS key_type

@@ -254,6 +254,20 @@ describe('a comment with backslashes', () => {
   });
 });
 
+describe('a session with a low extra_float_digits', () => {
+  it('reads the bounds exactly: the partitions stay managed and ensure finds them', async () => {
+    const pool = new pg.Pool({ connectionString: db.url, options: '-c extra_float_digits=-8' });
+    pool.on('error', () => {});
+    try {
+      const m = new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW });
+      expect((await m.list())._unsafeUnwrap().filter((p) => !p.managed)).toEqual([]);
+      expect((await m.ensure({ ahead: 1 }))._unsafeUnwrap().created).toEqual([]);
+    } finally {
+      await pool.end();
+    }
+  });
+});
+
 describe('a session with standard_conforming_strings = off', () => {
   it('reads the bounds as any other: the partitions stay managed, ensure finds them, retention plans them', async () => {
     const pool = new pg.Pool({ connectionString: db.url, options: '-c standard_conforming_strings=off -c escape_string_warning=off' });
