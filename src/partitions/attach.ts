@@ -115,7 +115,7 @@ async function attachWithCheck(run: AttachRun, snap: Snapshot): Promise<number> 
     return await inDdlTransaction(client, ctx.lockTimeoutMs, async () => {
       await client.query(sql.lockParentForMove(ctx.parent.sql));
       await refuseReferencedMove(client, def, slot, range.where);
-      const n = await moveRows(client, def.sql, target.sql, columns, range.where);
+      const n = await moveRows(client, { fromSql: def.sql, toSql: target.sql, partition: slot.name }, columns, range.where);
       await client.query(attach);
       await client.query(dropCheck.join(';\n'));
       return n;

@@ -237,9 +237,9 @@ async function createBesideDefault(
     await refuseReferencedMove(client, def, slot, where);
     const holding = sql.holdingTable;
     await client.query(sql.createHoldingTable(holding, columns, ctx.parent.sql));
-    const moved = await moveRows(client, def.sql, holding, columns, where);
+    const moved = await moveRows(client, { fromSql: def.sql, toSql: holding, partition: slot.name }, columns, where);
     await client.query(createSlotSql(ctx, slot, snap.keyType));
-    await moveRows(client, holding, inParentSchema(ctx, slot.name), columns, 'true');
+    await moveRows(client, { fromSql: holding, toSql: inParentSchema(ctx, slot.name), partition: slot.name }, columns, 'true');
     return moved;
   });
 }

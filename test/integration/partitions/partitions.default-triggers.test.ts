@@ -4,6 +4,7 @@
  * the table must not fire for it (an audit log would record deletions that never happened, a BEFORE
  * INSERT trigger would rewrite the rows), and must be exactly as they were afterwards.
  */
+import pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { TestDatabase } from '../../support/pg.js';
 import { PartitionManager } from '../../../src/partitions/index.js';
@@ -120,5 +121,34 @@ describe('a slot whose move PostgreSQL refuses', () => {
     expect(e.message).toContain('DO ALSO rules');
     expect(e.partial?.created.map((c) => c.name)).toEqual(['artifact_boms_2026_12', 'artifact_boms_2027_01']);
     expect(await rowHomes(db)).toEqual({ 'nov-1': 'scanner.artifact_boms_default' });
+  });
+});
+
+describe('a run that may not switch the triggers off', () => {
+  it('refuses that slot naming the triggers and why, moves nothing, and creates the others', async () => {
+    const role = `bk_part_job_${process.pid}`;
+    await db.query(`CREATE ROLE ${role};
+      GRANT USAGE, CREATE ON SCHEMA scanner TO ${role};
+      ALTER TABLE scanner.artifact_boms OWNER TO ${role};
+      ALTER TABLE scanner.artifact_boms_default OWNER TO postgres;
+      GRANT ALL ON scanner.artifact_boms_default, scanner.audit TO ${role};
+      GRANT USAGE ON SEQUENCE scanner.audit_n_seq TO ${role};
+      DELETE FROM scanner.artifact_boms WHERE build_id = 'dec-1';
+      TRUNCATE scanner.audit;`);
+    const pool = new pg.Pool({ connectionString: db.url, options: `-c role=${role}` });
+    pool.on('error', () => {});
+    try {
+      const m = new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW });
+      const e = (await m.ensure({ ahead: 1 }))._unsafeUnwrapErr();
+      expect([e.code, e.dbCode, e.context.partition]).toEqual(['DB_ERROR', '42501', 'artifact_boms_2026_11']);
+      expect(e.message).toContain('always_on, audit_rows, default_deletes, default_statements, replica_only');
+      expect(e.message).toContain('owner');
+      expect(e.partial?.created.map((c) => c.name)).toEqual(['artifact_boms_2026_12']);
+    } finally {
+      await pool.end();
+      await db.query(`REASSIGN OWNED BY ${role} TO postgres; DROP OWNED BY ${role}; DROP ROLE ${role}`);
+    }
+    expect(await rowHomes(db)).toEqual({ 'nov-1': 'scanner.artifact_boms_default' });
+    expect(await audit()).toEqual([]);
   });
 });
