@@ -233,20 +233,27 @@ describe('a concurrent detach that times out after its first phase', () => {
   });
 });
 
+/** Runs `fn` with a manager whose sessions start with `options` (`-c name=value …`), as a role's settings would. */
+async function inSession(options: string, fn: (m: PartitionManager) => Promise<void>): Promise<void> {
+  const pool = new pg.Pool({ connectionString: db.url, options });
+  pool.on('error', () => {});
+  try {
+    await fn(new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW }));
+  } finally {
+    await pool.end();
+  }
+}
+
+const LEGACY_STRINGS = '-c standard_conforming_strings=off -c escape_string_warning=off';
+
 describe('a comment with backslashes', () => {
   it('is put back as it was under standard_conforming_strings = off', async () => {
     const own = 'restored from C:\\backups\\2025\\nightly';
     await db.query(`COMMENT ON TABLE scanner.artifact_boms_2025_01 IS ${"E'restored from C:\\\\backups\\\\2025\\\\nightly'"}`);
-    const pool = new pg.Pool({ connectionString: db.url, options: '-c standard_conforming_strings=off -c escape_string_warning=off' });
-    pool.on('error', () => {});
-    try {
-      await db.query('CREATE VIEW scanner.january AS SELECT * FROM scanner.artifact_boms_2025_01');
-      const m = new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW });
-      const got = await m.retention({ keep: 20, dryRun: false, concurrently: true });
-      expect(got._unsafeUnwrapErr().dbCode).toBe('2BP01');
-    } finally {
-      await pool.end();
-    }
+    await db.query('CREATE VIEW scanner.january AS SELECT * FROM scanner.artifact_boms_2025_01');
+    await inSession(LEGACY_STRINGS, async (m) => {
+      expect((await m.retention({ keep: 20, dryRun: false, concurrently: true }))._unsafeUnwrapErr().dbCode).toBe('2BP01');
+    });
     const [row] = await db.query<{ note: string | null }>(
       "SELECT obj_description('scanner.artifact_boms_2025_01'::regclass, 'pg_class') AS note",
     );
@@ -254,33 +261,19 @@ describe('a comment with backslashes', () => {
   });
 });
 
-describe('a session with a low extra_float_digits', () => {
-  it('reads the bounds exactly: the partitions stay managed and ensure finds them', async () => {
-    const pool = new pg.Pool({ connectionString: db.url, options: '-c extra_float_digits=-8' });
-    pool.on('error', () => {});
-    try {
-      const m = new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW });
-      expect((await m.list())._unsafeUnwrap().filter((p) => !p.managed)).toEqual([]);
-      expect((await m.ensure({ ahead: 1 }))._unsafeUnwrap().created).toEqual([]);
-    } finally {
-      await pool.end();
-    }
-  });
-});
-
-describe('a session with standard_conforming_strings = off', () => {
-  it('reads the bounds as any other: the partitions stay managed, ensure finds them, retention plans them', async () => {
-    const pool = new pg.Pool({ connectionString: db.url, options: '-c standard_conforming_strings=off -c escape_string_warning=off' });
-    pool.on('error', () => {});
-    try {
-      const m = new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW });
-      expect((await m.list())._unsafeUnwrap().filter((p) => !p.managed)).toEqual([]);
-      expect((await m.ensure({ ahead: 1 }))._unsafeUnwrap().created).toEqual([]);
-      expect((await m.retention({ keep: 21 }))._unsafeUnwrap().candidates.map((c) => c.name)).toEqual(['artifact_boms_2025_01']);
-    } finally {
-      await pool.end();
-    }
-  });
+describe('session settings that change how values print', () => {
+  for (const [what, options] of [
+    ['a low extra_float_digits', '-c extra_float_digits=-8'],
+    ['standard_conforming_strings = off', LEGACY_STRINGS],
+  ] as const) {
+    it(`leave the bounds as read in any other session (${what}): managed, found by ensure, planned by retention`, async () => {
+      await inSession(options, async (m) => {
+        expect((await m.list())._unsafeUnwrap().filter((p) => !p.managed)).toEqual([]);
+        expect((await m.ensure({ ahead: 1 }))._unsafeUnwrap().created).toEqual([]);
+        expect((await m.retention({ keep: 21 }))._unsafeUnwrap().candidates.map((c) => c.name)).toEqual(['artifact_boms_2025_01']);
+      });
+    });
+  }
 });
 
 describe('a partition a killed drop run marked but never detached', () => {
