@@ -10,7 +10,7 @@ import type { PgClientLike, PgQueryResult } from '../_internals/pg.js';
 import { err, ok, type Result } from 'neverthrow';
 import { parseQualifiedName, quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
 import { overlaps, readSnapshot, type Snapshot } from './catalog.js';
-import { inDdlTransaction, insertableColumns, moveRows, refuseReferencedMove, runDdl } from './ddl.js';
+import { commentOf, inDdlTransaction, insertableColumns, moveRows, refuseReferencedMove, runDdl } from './ddl.js';
 import { ATTACH_CHECK_NAME } from './defaults.js';
 import { floorToInterval, parsePartitionSuffix } from './interval.js';
 import { invalid, type ManagerContext } from './options.js';
@@ -98,20 +98,26 @@ async function attachWithCheck(run: AttachRun, snap: Snapshot): Promise<number> 
   const dropCheckIfAny = sql.dropBoundsCheck(target.sql, ATTACH_CHECK_NAME, true);
   await runDdl(client, ctx.lockTimeoutMs, dropCheckIfAny, sql.addBoundsCheck(target.sql, ATTACH_CHECK_NAME, ctx.columnSql, range.where));
   const attach = sql.attachPartition(ctx.parent.sql, target.sql, range);
-  const dropCheck = sql.dropBoundsCheck(target.sql, ATTACH_CHECK_NAME, false);
+  // A table a drop run detached and marked but could not drop is a partition again: the mark goes, its own comment stays.
+  const note = await commentOf(client, target.sql);
+  const own = sql.unmarkedComment(note);
+  const dropCheck = [
+    sql.dropBoundsCheck(target.sql, ATTACH_CHECK_NAME, false),
+    ...(own === note ? [] : [sql.commentOnTable(target.sql, own)]),
+  ];
   const def = snap.defaultPartition;
   try {
     if (def === undefined) {
-      await runDdl(client, ctx.lockTimeoutMs, attach, dropCheck);
+      await runDdl(client, ctx.lockTimeoutMs, attach, ...dropCheck);
       return 0;
     }
     const columns = await insertableColumns(client, ctx.parent);
     return await inDdlTransaction(client, ctx.lockTimeoutMs, async () => {
       await client.query(sql.lockParentForMove(ctx.parent.sql));
       await refuseReferencedMove(client, def, slot, range.where);
-      const n = await moveRows(client, def.sql, target.sql, columns, range.where);
+      const n = await moveRows(client, { fromSql: def.sql, toSql: target.sql, partition: slot.name }, columns, range.where);
       await client.query(attach);
-      await client.query(dropCheck);
+      await client.query(dropCheck.join(';\n'));
       return n;
     });
   } catch (error) {

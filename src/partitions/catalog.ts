@@ -72,14 +72,15 @@ function judge(
   interval: PartitionInterval,
   schema: string,
   name: string,
-  from: Date | null,
-  to: Date | null,
+  fromEpoch: number | null,
+  toEpoch: number | null,
 ): string | undefined {
   if (schema !== parent.schema) return `it lives in schema ${schema}, not ${parent.schema}`;
   const start = name.startsWith(parent.name) ? parsePartitionSuffix(name.slice(parent.name.length), interval) : undefined;
   if (start === undefined) return `its name does not follow ${parent.name}${SUFFIX_PATTERN[interval]}`;
   const end = addIntervals(start, interval, 1);
-  if (from?.getTime() !== start.getTime() || to?.getTime() !== end.getTime()) {
+  // Compared in the epoch's own precision: a Date keeps whole milliseconds, a bound may be off by a microsecond.
+  if (fromEpoch === null || toEpoch === null || fromEpoch * 1000 !== start.getTime() || toEpoch * 1000 !== end.getTime()) {
     return `its bounds are not [${start.toISOString()}, ${end.toISOString()}) as its name says`;
   }
   return undefined;
@@ -135,7 +136,7 @@ export async function readSnapshot(
     const from = toDate(r.from_epoch);
     const to = toDate(r.to_epoch);
     const isDefault = r.bound === 'DEFAULT';
-    const reason = isDefault ? 'it is the default partition' : judge(parent, interval, r.schema, r.name, from, to);
+    const reason = isDefault ? 'it is the default partition' : judge(parent, interval, r.schema, r.name, r.from_epoch, r.to_epoch);
     const partition: PartitionInfo = {
       schema: r.schema,
       name: r.name,

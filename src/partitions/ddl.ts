@@ -139,8 +139,51 @@ export async function insertableColumns(client: PgClientLike, parent: QualifiedN
  * Moves the rows matching `where` from one table to another in a single
  * statement (DELETE … RETURNING feeding INSERT), so no row is ever in both
  * or in neither. Returns how many moved.
+ *
+ * A move inside the parent is no user's DELETE or INSERT, so the users'
+ * triggers on both tables do not fire for it (an audit trigger would log
+ * deletions that never happened, a BEFORE INSERT trigger would rewrite the
+ * rows): each enabled one is disabled for the statement and enabled again,
+ * as it was, right after. Only inside the caller's transaction, which holds
+ * the tables so no other session writes meanwhile; a failure rolls the
+ * switch back with the rest.
  */
-export async function moveRows(client: PgClientLike, fromSql: string, toSql: string, columns: string, where: string): Promise<number> {
+export async function moveRows(
+  client: PgClientLike,
+  move: { readonly fromSql: string; readonly toSql: string; readonly partition: string },
+  columns: string,
+  where: string,
+): Promise<number> {
+  const { fromSql, toSql } = move;
+  const quiet: string[] = [];
+  const restore: string[] = [];
+  const named: string[] = [];
+  for (const table of new Set([fromSql, toSql])) {
+    const { rows } = (await client.query(sql.userTriggers, [table])) as PgQueryResult<{ name: string; enabled: string }>;
+    for (const t of rows) {
+      quiet.push(sql.setTrigger(table, t.name, 'D'));
+      restore.push(sql.setTrigger(table, t.name, t.enabled));
+    }
+    if (rows.length > 0) named.push(`${rows.map((t) => t.name).join(', ')} on ${table}`);
+  }
+  try {
+    if (quiet.length > 0) await client.query(quiet.join(';\n'));
+  } catch (error) {
+    const e = error as { code?: unknown; message?: unknown };
+    throw new BackfillError(
+      'DB_ERROR',
+      `Moving the rows of ${move.partition} out of the default partition must not fire the users' triggers (${named.join('; ')}), so they are switched off for the move, and PostgreSQL refused: ${String(e?.message)}. ` +
+        `Nothing changed for ${move.partition}: its rows stay in the default partition. Run this as the owner of those tables (or a member of its role).`,
+      { cause: error, context: { partition: move.partition }, ...(typeof e?.code === 'string' ? { dbCode: e.code } : {}) },
+    );
+  }
   const r = (await client.query(sql.moveRows(fromSql, toSql, columns, where))) as PgQueryResult;
+  if (restore.length > 0) await client.query(restore.join(';\n'));
   return r.rowCount ?? 0;
+}
+
+/** `tableSql`'s comment, if any. */
+export async function commentOf(client: PgClientLike, tableSql: string): Promise<string | null> {
+  const { rows } = (await client.query(sql.tableComment, [tableSql])) as PgQueryResult<{ c: string | null }>;
+  return rows[0]?.c ?? null;
 }

@@ -118,6 +118,14 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
   const current = floorToInterval(ctx.now(), ctx.interval);
   const first = addIntervals(current, ctx.interval, -plan.behind);
   const last = addIntervals(current, ctx.interval, plan.ahead);
+  // A name holds a 4-digit year: a slot outside them would be made under a name the rule does not own.
+  for (const edge of [first, last]) {
+    const year = edge.getUTCFullYear();
+    if (year < 1 || year > 9999)
+      throw invalid(
+        `the window (behind ${plan.behind}, ahead ${plan.ahead}) reaches year ${year}; partition names hold the years 0001 to 9999.`,
+      );
+  }
   return withAdvisoryLock(client, ctx.parent, ctx.advisoryLockTimeoutMs, async () => {
     const snap = await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs);
     const { todo, existing, blocked } = planEnsure(ctx, snap, first, last, plan.fillGaps);
@@ -145,7 +153,8 @@ async function createSlots(
   const logger = call.logger ?? ctx.logger;
   const def = snap.defaultPartition;
   const taken: PartitionSlot[] = [];
-  let referenced: BackfillError | undefined;
+  // The first slot PostgreSQL refused (a foreign key, a rule on the default partition), reported once the others are made.
+  let refused: BackfillError | undefined;
   const created = (c: CreatedPartition): void => {
     progress.created.push(c);
     logger.info('partition created', {
@@ -183,17 +192,22 @@ async function createSlots(
         try {
           created({ ...slot, rowsMovedFromDefault: await createOne(slot) });
         } catch (inner) {
-          // A slot whose rows another table references stays in the default partition; the others go on.
-          if (inner instanceof BackfillError && inner.code === 'TABLE_REFERENCED') referenced ??= inner;
-          else if (sqlstateOf(inner) !== DUPLICATE_TABLE) throw pgErrorToBackfill(inner, { partition: slot.name }, `ensure ${slot.name}`);
-          else taken.push(slot);
+          if (sqlstateOf(inner) === DUPLICATE_TABLE) {
+            taken.push(slot);
+            continue;
+          }
+          // A slot whose rows cannot move (another table references them, a rule forbids it) stays in the default
+          // partition and the others go on. A lock timeout or a lost connection stops here.
+          const failure = pgErrorToBackfill(inner, { partition: slot.name }, `ensure ${slot.name}`);
+          if (failure.code !== 'TABLE_REFERENCED' && failure.code !== 'DB_ERROR') throw failure;
+          refused ??= failure;
         }
       }
     }
     call.onProgress?.({ phase: 'create', partition: chunk[chunk.length - 1]!.name, done: progress.created.length, total: todo.length });
   }
   if (taken.length > 0) throw await nameTaken(client, ctx, taken, progress.created.length);
-  if (referenced !== undefined) throw referenced;
+  if (refused !== undefined) throw refused;
 }
 
 /**
@@ -223,9 +237,9 @@ async function createBesideDefault(
     await refuseReferencedMove(client, def, slot, where);
     const holding = sql.holdingTable;
     await client.query(sql.createHoldingTable(holding, columns, ctx.parent.sql));
-    const moved = await moveRows(client, def.sql, holding, columns, where);
+    const moved = await moveRows(client, { fromSql: def.sql, toSql: holding, partition: slot.name }, columns, where);
     await client.query(createSlotSql(ctx, slot, snap.keyType));
-    await moveRows(client, holding, inParentSchema(ctx, slot.name), columns, 'true');
+    await moveRows(client, { fromSql: holding, toSql: inParentSchema(ctx, slot.name), partition: slot.name }, columns, 'true');
     return moved;
   });
 }

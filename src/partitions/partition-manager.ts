@@ -131,6 +131,8 @@ export class PartitionManager {
    * hand partly overlaps: `PARTITION_OVERLAP`, once the others are created,
    * and a slot of the window held by a partition left detach pending (it
    * takes no rows until its detach is finalized and it is attached back).
+   * A window reaching outside the years 0001–9999 (which the names hold) is
+   * `INVALID_ARGUMENT`.
    *
    * @example
    * ```ts
@@ -156,7 +158,10 @@ export class PartitionManager {
    * follow the naming rule and whose upper bound is at or before the start of
    * the oldest kept interval. Look-alikes (`<parent>_backup`,
    * `<parent>_2024_13`, wrong bounds) are listed under `ignored` and never
-   * touched.
+   * touched. A drop whose detach commits first marks the partition by
+   * appending to its comment (its own comment stays). A
+   * `DETACH … CONCURRENTLY` that fails after its first phase says that the
+   * partition is now detach pending; the next run finishes it.
    *
    * @example
    * ```ts

@@ -4,10 +4,10 @@
  * @internal
  * @module
  */
-import type { BackfillError } from '../errors.js';
+import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { readSnapshot, type Snapshot } from './catalog.js';
-import { runDdl, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
+import { commentOf, runDdl, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
 import { addIntervals, floorToInterval, parsePartitionSuffix } from './interval.js';
 import type { ManagerContext, RetentionPlanOptions } from './options.js';
 import { inParentSchema, throwIfAborted } from './slots.js';
@@ -39,7 +39,11 @@ interface RetentionState {
  * named by the naming rule so their slot can be checked against the cutoff.
  */
 async function detachedToDrop(client: PgClientLike, ctx: ManagerContext): Promise<PartitionInfo[]> {
-  const { rows } = (await client.query(sql.detachedToDrop, [ctx.parent.schema, sql.DETACHED_TO_DROP])) as PgQueryResult<{
+  const { rows } = (await client.query(sql.detachedToDrop, [
+    ctx.parent.schema,
+    sql.DETACHED_TO_DROP,
+    sql.MARK_SEPARATOR,
+  ])) as PgQueryResult<{
     name: string;
     estimated_rows: number;
     size_bytes: string;
@@ -135,7 +139,10 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
 /**
  * Detaches (finalizing a pending detach) and, in drop mode, drops. When the
  * detach commits before the DROP, the partition is marked first, so a run
- * stopped in between leaves a table the next drop run finds and drops.
+ * stopped in between leaves a table the next drop run finds and drops; the
+ * mark is appended to the partition's own comment, which a refused DROP
+ * therefore leaves in place. A detach-mode run takes off a mark a killed
+ * drop run left, so no later drop run takes the table it keeps.
  */
 async function expire(
   client: PgClientLike,
@@ -145,29 +152,62 @@ async function expire(
 ): Promise<void> {
   const child = inParentSchema(ctx, c.name);
   const drop = c.action === 'drop';
-  if (state === 'pending') {
-    const mark = drop ? [sql.commentOnTable(child, sql.DETACHED_TO_DROP)] : [];
-    await runDdl(client, ctx.lockTimeoutMs, ...mark, sql.detachPartition(ctx.parent.sql, child, ' FINALIZE'));
-  } else if (state === 'attached' && c.concurrently) {
-    await detachConcurrently(client, ctx, child, drop);
-  } else if (state === 'attached' && !drop) {
-    await runDdl(client, ctx.lockTimeoutMs, sql.detachPartition(ctx.parent.sql, child, ''));
+  // An attached partition a drop run drops at once needs no detach, and no mark.
+  if (state === 'pending' || (state === 'attached' && (c.concurrently || !drop))) {
+    const note = await commentOf(client, child);
+    const comment = drop ? sql.markedComment(note) : sql.unmarkedComment(note);
+    const recomment = comment === note ? [] : [sql.commentOnTable(child, comment)];
+    if (state === 'pending') {
+      await runDdl(client, ctx.lockTimeoutMs, ...recomment, sql.detachPartition(ctx.parent.sql, child, ' FINALIZE'));
+    } else if (c.concurrently) {
+      if (recomment.length > 0) await runDdl(client, ctx.lockTimeoutMs, ...recomment);
+      await detachConcurrently(client, ctx, c, drop ? sql.unmarkedComment(note) : undefined);
+    } else {
+      await runDdl(client, ctx.lockTimeoutMs, ...recomment, sql.detachPartition(ctx.parent.sql, child, ''));
+    }
   }
   if (drop) await runDdl(client, ctx.lockTimeoutMs, sql.dropTable(child));
 }
 
-/** `DETACH … CONCURRENTLY`, marking the partition first when it is to be dropped. */
-async function detachConcurrently(client: PgClientLike, ctx: ManagerContext, child: string, mark: boolean): Promise<void> {
-  const { rows } = mark ? ((await client.query(sql.tableComment, [child])) as PgQueryResult<{ c: string | null }>) : { rows: [] };
-  if (mark) await runDdl(client, ctx.lockTimeoutMs, sql.commentOnTable(child, sql.DETACHED_TO_DROP));
+/**
+ * `DETACH … CONCURRENTLY`; when it fails, the partition gets `own` back as
+ * its comment (unless `undefined`). A failure after the first phase
+ * committed leaves the partition detach pending; the error then says so and
+ * how it gets finished.
+ */
+async function detachConcurrently(
+  client: PgClientLike,
+  ctx: ManagerContext,
+  c: RetentionCandidate,
+  own: string | null | undefined,
+): Promise<void> {
+  const child = inParentSchema(ctx, c.name);
+  const mark = c.action === 'drop';
   try {
     // CONCURRENTLY refuses to run in a transaction block, so SET LOCAL cannot apply.
     await withSessionLockTimeout(client, ctx.lockTimeoutMs, () =>
       client.query(sql.detachPartition(ctx.parent.sql, child, ' CONCURRENTLY')),
     );
   } catch (error) {
-    // Still attached: it gets its own comment back, so a later detach by hand does not leave a table marked for dropping.
-    if (mark) await runDdl(client, ctx.lockTimeoutMs, sql.commentOnTable(child, rows[0]?.c ?? null)).catch(() => undefined);
-    throw error;
+    const pending = await Promise.resolve(client.query(sql.isDetachPending, [child])).then(
+      (r: PgQueryResult<{ pending: boolean }>) => r.rows[0]?.pending === true,
+      () => undefined,
+    );
+    // It gets its own comment back, so a later detach by hand never leaves a table marked for dropping; a pending
+    // detach that the next drop run finishes is marked again in the FINALIZE's transaction.
+    if (own !== undefined) await runDdl(client, ctx.lockTimeoutMs, sql.commentOnTable(child, own)).catch(() => undefined);
+    if (pending !== true) throw error;
+    const failure = pgErrorToBackfill(error, { partition: c.name }, `retention ${c.action} ${c.name}`);
+    throw new BackfillError(
+      failure.code,
+      `${failure.message}. ${c.name} is now detach pending (the first phase of DETACH … CONCURRENTLY committed): rows of its range no longer reach it, and PostgreSQL refuses other concurrent detaches on ${ctx.table} until it is finished. ` +
+        `The next retention run finishes it${mark ? ' and drops it' : ''}; or finish it now with ALTER TABLE ${ctx.parent.sql} DETACH PARTITION ${child} FINALIZE${mark ? ', then DROP TABLE it' : ''}.`,
+      {
+        cause: error,
+        context: failure.context,
+        ...(failure.dbCode === undefined ? {} : { dbCode: failure.dbCode }),
+        detail: failure.detail,
+      },
+    );
   }
 }

@@ -52,7 +52,12 @@ const epochOf = (literal: 1 | 3): string => `CASE b.m[${literal + 1}]
         WHEN 'timestamp' THEN extract(epoch FROM b.m[${literal}]::timestamp)
         WHEN 'timestamptz' THEN extract(epoch FROM b.m[${literal}]::timestamptz) END::float8 END`;
 
-/** One bound of `FOR VALUES FROM (…) TO (…)`: a quoted literal or MINVALUE / MAXVALUE. */
+/**
+ * One bound of `FOR VALUES FROM (…) TO (…)`: a quoted literal or MINVALUE /
+ * MAXVALUE. The pattern around it is an escape string (`E'…'`, backslashes
+ * doubled): a plain literal's backslashes depend on the session's
+ * `standard_conforming_strings`, which a SET in the same string cannot pin.
+ */
 const BOUND = "(?:''([^'']*)''|(MINVALUE|MAXVALUE))";
 
 /**
@@ -60,11 +65,12 @@ const BOUND = "(?:''([^'']*)''|(MINVALUE|MAXVALUE))";
  * are pinned for this statement only (SET LOCAL in the same implicit
  * transaction), so the printed bounds are ISO with numeric offsets: under
  * DateStyle SQL a zone prints as an abbreviation ("IST") that reads back as
- * another zone. lock_timeout too: sizing a partition needs a lock that a
- * running DDL may hold.
+ * another zone. extra_float_digits too: below its default the epochs are
+ * printed rounded (to whole seconds, or worse). lock_timeout too: sizing a
+ * partition needs a lock that a running DDL may hold.
  */
 export const listPartitions = (parent: QualifiedName, lockTimeoutMs: number): string =>
-  `SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY'; ${setLocalLockTimeout(lockTimeoutMs)};
+  `SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY'; SET LOCAL extra_float_digits = 3; ${setLocalLockTimeout(lockTimeoutMs)};
 WITH p AS (
   SELECT c.oid, c.relkind::text AS parent_kind, pt.partstrat::text AS strategy, pt.partnatts::int AS key_count,
          a.attname::text AS key_column, t.typname::text AS key_type
@@ -90,7 +96,7 @@ LEFT JOIN LATERAL (
   JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace
   CROSS JOIN LATERAL (SELECT pg_catalog.pg_get_expr(cc.relpartbound, cc.oid) AS bound) b0
   CROSS JOIN LATERAL (
-    SELECT b0.bound, regexp_match(b0.bound, '^FOR VALUES FROM \\(${BOUND}\\) TO \\(${BOUND}\\)$') AS m
+    SELECT b0.bound, regexp_match(b0.bound, E'^FOR VALUES FROM \\\\(${BOUND}\\\\) TO \\\\(${BOUND}\\\\)$') AS m
   ) b
   WHERE i.inhparent = p.oid
 ) k ON true
@@ -133,14 +139,19 @@ export const tableInfo = `SELECT c.relkind::text AS kind, c.relispartition AS is
 /**
  * `$1` the quoted table: the INVALID indexes a failed `REINDEX … CONCURRENTLY`
  * left, named `<index>_ccnew[N]` or `<index>_ccold[N]` after an index of the
- * same table, so an index someone else made is never taken for one.
+ * same table, so an index someone else made is never taken for one. When
+ * that would pass the identifier limit, PostgreSQL cuts `<index>` short to
+ * make room: a leftover of exactly that length may name a prefix of one.
  */
 export const rebuildLeftovers = `SELECT ic.relname::text AS name
      FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-     WHERE i.indrelid = $1::regclass AND NOT i.indisvalid
+     CROSS JOIN LATERAL (SELECT pg_catalog.regexp_match(ic.relname::text, '^(.+)_cc(new|old)[0-9]*$') AS m) x
+     WHERE i.indrelid = $1::regclass AND NOT i.indisvalid AND x.m IS NOT NULL
        AND EXISTS (SELECT 1 FROM pg_catalog.pg_index b JOIN pg_catalog.pg_class bc ON bc.oid = b.indexrelid
                    WHERE b.indrelid = i.indrelid AND b.indexrelid <> i.indexrelid
-                     AND pg_catalog.starts_with(ic.relname, bc.relname) AND pg_catalog.substr(ic.relname, pg_catalog.length(bc.relname) + 1) ~ '^_cc(new|old)[0-9]*$')
+                     AND (bc.relname::text = x.m[1]
+                          OR (pg_catalog.octet_length(ic.relname::text) = pg_catalog.current_setting('max_identifier_length')::int
+                              AND pg_catalog.starts_with(bc.relname::text, x.m[1]))))
      ORDER BY 1`;
 
 /** `$1` the quoted table: heap, indexes and TOAST, in bytes, as text. */
@@ -167,6 +178,16 @@ export const keysReferencing = `SELECT coalesce((SELECT p.conname::text FROM pg_
         ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM unnest(c.confkey) WITH ORDINALITY AS k(n, i)
               JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i) AS refcols
      FROM pg_catalog.pg_constraint c WHERE c.contype = 'f' AND c.confrelid = $1::pg_catalog.regclass`;
+
+/** `$1` the quoted table: its user triggers (not those of foreign keys) that are not disabled, with how each is enabled. */
+export const userTriggers = `SELECT t.tgname::text AS name, t.tgenabled::text AS enabled FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid = $1::pg_catalog.regclass AND NOT t.tgisinternal AND t.tgenabled <> 'D' ORDER BY 1`;
+
+/** `ALTER TABLE … DISABLE TRIGGER`, or ENABLE it again as `pg_trigger.tgenabled` says it was (`O`, `A`lways or `R`eplica). */
+export const setTrigger = (tableSql: string, name: string, enabled: string): string => {
+  const how = enabled === 'D' ? 'DISABLE' : enabled === 'A' ? 'ENABLE ALWAYS' : enabled === 'R' ? 'ENABLE REPLICA' : 'ENABLE';
+  return `ALTER TABLE ${tableSql} ${how} TRIGGER ${quoteIdent(name)}`;
+};
 
 /** Whether a row of `referencingSql` points (`cols` → `refcols`) at a row of `tableSql` matching `where`. */
 export const anyRowReferenced = (
@@ -210,24 +231,52 @@ export const detachPartition = (parentSql: string, childSql: string, how: '' | '
 export const dropTable = (tableSql: string): string => `DROP TABLE ${tableSql}`;
 
 /**
- * The comment `retention` puts on a partition it detaches and then drops, so
- * a run stopped between the two (or whose DROP was refused) leaves a table
- * the next run knows it may drop.
+ * The mark `retention` puts on a partition it detaches and then drops, so a
+ * run stopped between the two (or whose DROP was refused) leaves a table the
+ * next run knows it may drop. It is the whole comment of a table that had
+ * none, else appended to the table's own comment after {@link MARK_SEPARATOR},
+ * so that comment survives a DROP that PostgreSQL refuses.
  */
 export const DETACHED_TO_DROP = 'backfill-kit retention: detached, to be dropped';
 
-/** `COMMENT ON TABLE`, `null` removing it. */
+/** What stands between a table's own comment and the mark appended to it. */
+export const MARK_SEPARATOR = '\n\n';
+
+/** A table's comment with the drop mark appended (the mark alone when it had none); a marked one stays as it is. */
+export function markedComment(note: string | null): string {
+  if (note === null) return DETACHED_TO_DROP;
+  return unmarkedComment(note) === note ? `${note}${MARK_SEPARATOR}${DETACHED_TO_DROP}` : note;
+}
+
+/** The table's own comment: `note` without the drop mark. */
+export function unmarkedComment(note: string | null): string | null {
+  if (note === DETACHED_TO_DROP) return null;
+  const tail = `${MARK_SEPARATOR}${DETACHED_TO_DROP}`;
+  return note?.endsWith(tail) ? note.slice(0, -tail.length) : note;
+}
+
+/**
+ * `COMMENT ON TABLE`, `null` removing it. An escape string literal, so a
+ * user's comment with backslashes is put back as it was even under
+ * `standard_conforming_strings = off`.
+ */
 export const commentOnTable = (tableSql: string, comment: string | null): string =>
-  `COMMENT ON TABLE ${tableSql} IS ${comment === null ? 'NULL' : quoteLiteral(comment)}`;
+  `COMMENT ON TABLE ${tableSql} IS ${comment === null ? 'NULL' : `E${quoteLiteral(comment.replaceAll('\\', '\\\\'))}`}`;
 
 /** `$1` the quoted table: its comment, if any. */
 export const tableComment = "SELECT pg_catalog.obj_description($1::regclass, 'pg_class') AS c";
 
-/** `$1` schema, `$2` the mark: the plain tables of the schema carrying it. */
+/** `$1` the quoted table: whether it is a partition left detach pending. */
+export const isDetachPending =
+  'SELECT coalesce(pg_catalog.bool_or(i.inhdetachpending), false) AS pending FROM pg_catalog.pg_inherits i WHERE i.inhrelid = $1::regclass';
+
+/** `$1` schema, `$2` the mark, `$3` the separator: the tables of the schema (partitioned ones too) that are no partition and carry it, alone or appended. */
 export const detachedToDrop = `SELECT c.relname::text AS name, c.reltuples::float8 AS estimated_rows,
         pg_catalog.pg_total_relation_size(c.oid)::text AS size_bytes
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = $1 AND c.relkind = 'r' AND NOT c.relispartition AND pg_catalog.obj_description(c.oid, 'pg_class') = $2
+     CROSS JOIN LATERAL (SELECT pg_catalog.obj_description(c.oid, 'pg_class') AS note) d
+     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+       AND (d.note = $2 OR pg_catalog.right(d.note, pg_catalog.length($3 || $2)) = $3 || $2)
      ORDER BY 1`;
 
 /** The CHECK that lets ATTACH skip its validation scan. */

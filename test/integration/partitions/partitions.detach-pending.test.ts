@@ -167,3 +167,159 @@ describe('a detach left pending by a killed retention', () => {
     expect(row).toEqual({ part: true, note: 'audited: keep the January notes' });
   });
 });
+
+describe("a drop run keeps the partition's own comment", () => {
+  const note = async (table: string): Promise<string | null | undefined> =>
+    (await db.query<{ note: string | null }>("SELECT obj_description(to_regclass($1), 'pg_class') AS note", [table]))[0]?.note;
+
+  it('when the DROP after a concurrent detach is refused, and the next run still drops it', async () => {
+    await db.query("COMMENT ON TABLE scanner.artifact_boms_2025_01 IS 'audited: keep the January notes'");
+    await db.query('CREATE VIEW scanner.january AS SELECT * FROM scanner.artifact_boms_2025_01');
+    const e = (await manager().retention({ keep: 20, dryRun: false, mode: 'drop', concurrently: true }))._unsafeUnwrapErr();
+    expect(e.dbCode).toBe('2BP01');
+    expect(await note('scanner.artifact_boms_2025_01')).toContain('audited: keep the January notes');
+    await db.query('DROP VIEW scanner.january');
+    const r = (await manager().retention({ keep: 20, dryRun: false, mode: 'drop' }))._unsafeUnwrap();
+    expect(r.candidates.map((c) => [c.name, c.done])).toEqual([['artifact_boms_2025_01', true]]);
+    expect(await note('scanner.artifact_boms_2025_01')).toBeNull();
+  });
+
+  it('when the DROP after finishing a pending detach is refused', async () => {
+    await db.query("COMMENT ON TABLE scanner.artifact_boms_2025_01 IS 'audited: keep the January notes'");
+    await interruptDetach(async () => manager().retention({ keep: 20, dryRun: false, concurrently: true }));
+    expect(await pending()).toEqual(['scanner.artifact_boms_2025_01']);
+    await db.query('CREATE VIEW scanner.january AS SELECT * FROM scanner.artifact_boms_2025_01');
+    const e = (await manager().retention({ keep: 20, dryRun: false, mode: 'drop' }))._unsafeUnwrapErr();
+    expect(e.dbCode).toBe('2BP01');
+    expect(await note('scanner.artifact_boms_2025_01')).toContain('audited: keep the January notes');
+  });
+
+  it('a detach run finishing a drop run’s pending detach keeps the table unmarked, so no later drop run takes it', async () => {
+    await db.query("COMMENT ON TABLE scanner.artifact_boms_2025_01 IS 'audited: keep the January notes'");
+    // The drop run is killed mid-detach: it never gets to put the comment back.
+    await interruptDetach(async () => manager().retention({ keep: 20, dryRun: false, mode: 'drop', concurrently: true }));
+    expect(await pending()).toEqual(['scanner.artifact_boms_2025_01']);
+    (await manager().retention({ keep: 20, dryRun: false, mode: 'detach' }))._unsafeUnwrap();
+    expect(await note('scanner.artifact_boms_2025_01')).toBe('audited: keep the January notes');
+    const plan = (await manager().retention({ keep: 20, mode: 'drop' }))._unsafeUnwrap();
+    expect(plan.candidates.map((c) => c.name)).not.toContain('artifact_boms_2025_01');
+  });
+});
+
+describe('a concurrent detach that times out after its first phase', () => {
+  it('says the partition is now detach pending and how it gets finished', async () => {
+    const reader = new pg.Client({ connectionString: db.url });
+    await reader.connect();
+    let e: Awaited<ReturnType<PartitionManager['retention']>> | undefined;
+    try {
+      await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      await reader.query('SELECT count(*) FROM scanner.artifact_boms');
+      const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW, lockTimeoutMs: 200 });
+      e = await m.retention({ keep: 21, dryRun: false, mode: 'detach', concurrently: true });
+    } finally {
+      await reader.query('ROLLBACK');
+      await reader.end();
+    }
+    const error = e!._unsafeUnwrapErr();
+    expect(await pending()).toEqual(['scanner.artifact_boms_2025_01']);
+    expect(error.code).toBe('LOCK_TIMEOUT');
+    expect(error.context.partition).toBe('artifact_boms_2025_01');
+    expect(error.message).toMatch(/artifact_boms_2025_01 is now detach pending/);
+    expect(error.message).toContain('next retention run');
+    expect(error.message).toContain('DETACH PARTITION "scanner"."artifact_boms_2025_01" FINALIZE');
+    const r = (await manager().retention({ keep: 21, dryRun: false, mode: 'detach', concurrently: true }))._unsafeUnwrap();
+    expect(r.candidates.map((c) => [c.name, c.done])).toEqual([['artifact_boms_2025_01', true]]);
+    expect(await pending()).toEqual([]);
+  });
+});
+
+/** Runs `fn` with a manager whose sessions start with `options` (`-c name=value …`), as a role's settings would. */
+async function inSession(options: string, fn: (m: PartitionManager) => Promise<void>): Promise<void> {
+  const pool = new pg.Pool({ connectionString: db.url, options });
+  pool.on('error', () => {});
+  try {
+    await fn(new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW }));
+  } finally {
+    await pool.end();
+  }
+}
+
+const LEGACY_STRINGS = '-c standard_conforming_strings=off -c escape_string_warning=off';
+
+describe('a comment with backslashes', () => {
+  it('is put back as it was under standard_conforming_strings = off', async () => {
+    const own = 'restored from C:\\backups\\2025\\nightly';
+    await db.query(`COMMENT ON TABLE scanner.artifact_boms_2025_01 IS ${"E'restored from C:\\\\backups\\\\2025\\\\nightly'"}`);
+    await db.query('CREATE VIEW scanner.january AS SELECT * FROM scanner.artifact_boms_2025_01');
+    await inSession(LEGACY_STRINGS, async (m) => {
+      expect((await m.retention({ keep: 20, dryRun: false, concurrently: true }))._unsafeUnwrapErr().dbCode).toBe('2BP01');
+    });
+    const [row] = await db.query<{ note: string | null }>(
+      "SELECT obj_description('scanner.artifact_boms_2025_01'::regclass, 'pg_class') AS note",
+    );
+    expect(row?.note).toBe(`${own}\n\nbackfill-kit retention: detached, to be dropped`);
+  });
+});
+
+describe('session settings that change how values print', () => {
+  for (const [what, options] of [
+    ['a low extra_float_digits', '-c extra_float_digits=-8'],
+    ['standard_conforming_strings = off', LEGACY_STRINGS],
+  ] as const) {
+    it(`leave the bounds as read in any other session (${what}): managed, found by ensure, planned by retention`, async () => {
+      await inSession(options, async (m) => {
+        expect((await m.list())._unsafeUnwrap().filter((p) => !p.managed)).toEqual([]);
+        expect((await m.ensure({ ahead: 1 }))._unsafeUnwrap().created).toEqual([]);
+        expect((await m.retention({ keep: 21 }))._unsafeUnwrap().candidates.map((c) => c.name)).toEqual(['artifact_boms_2025_01']);
+      });
+    });
+  }
+});
+
+describe('a partition a killed drop run marked but never detached', () => {
+  it('is detached by a detach run without the mark, so no later drop run takes the table it keeps', async () => {
+    // As a drop run leaves it when its connection is lost during the concurrent detach, before putting the comment back.
+    await db.query(`COMMENT ON TABLE scanner.artifact_boms_2025_01 IS E'January notes\\n\\nbackfill-kit retention: detached, to be dropped';
+      COMMENT ON TABLE scanner.artifact_boms_2025_02 IS 'backfill-kit retention: detached, to be dropped'`);
+    (await manager().retention({ keep: 20, dryRun: false, mode: 'detach', concurrently: true }))._unsafeUnwrap();
+    const notes = await db.query<{ name: string; note: string | null }>(
+      "SELECT relname AS name, obj_description(oid, 'pg_class') AS note FROM pg_class WHERE relname IN ('artifact_boms_2025_01', 'artifact_boms_2025_02') ORDER BY 1",
+    );
+    expect(notes).toEqual([
+      { name: 'artifact_boms_2025_01', note: 'January notes' },
+      { name: 'artifact_boms_2025_02', note: null },
+    ]);
+    expect((await manager().retention({ keep: 20, mode: 'drop' }))._unsafeUnwrap().candidates).toEqual([]);
+  });
+});
+
+describe('a sub-partitioned partition a drop run detached but did not drop', () => {
+  it('is found and dropped by the next drop run, like a plain one', async () => {
+    // As a drop run stopped between its detach and its DROP leaves an expired month that was itself partitioned.
+    await db.query(`CREATE TABLE scanner.artifact_boms_2024_12 (LIKE scanner.artifact_boms) PARTITION BY LIST (build_id);
+      CREATE TABLE scanner.artifact_boms_2024_12_a PARTITION OF scanner.artifact_boms_2024_12 DEFAULT;
+      COMMENT ON TABLE scanner.artifact_boms_2024_12 IS 'backfill-kit retention: detached, to be dropped'`);
+    const plan = (await manager().retention({ keep: 22 }))._unsafeUnwrap();
+    expect(plan.candidates.map((c) => c.name)).toEqual(['artifact_boms_2024_12']);
+    (await manager().retention({ keep: 22, dryRun: false }))._unsafeUnwrap();
+    const [row] = await db.query<{ t: string | null }>("SELECT to_regclass('scanner.artifact_boms_2024_12')::text AS t");
+    expect(row?.t).toBeNull();
+  });
+});
+
+describe('a table a drop run detached and marked, attached back', () => {
+  it('loses the mark, so once detached by hand again no drop run takes it', async () => {
+    await db.query("COMMENT ON TABLE scanner.artifact_boms_2025_01 IS 'January notes'");
+    await db.query('CREATE VIEW scanner.january AS SELECT * FROM scanner.artifact_boms_2025_01');
+    expect((await manager().retention({ keep: 20, dryRun: false, concurrently: true }))._unsafeUnwrapErr().dbCode).toBe('2BP01');
+    await db.query('DROP VIEW scanner.january');
+    // The operator keeps January after all: attached back, then detached by hand for an archive.
+    expect((await manager().attach('scanner.artifact_boms_2025_01'))._unsafeUnwrap().alreadyAttached).toBe(false);
+    const [row] = await db.query<{ note: string | null }>(
+      "SELECT obj_description('scanner.artifact_boms_2025_01'::regclass, 'pg_class') AS note",
+    );
+    expect(row?.note).toBe('January notes');
+    await db.query('ALTER TABLE scanner.artifact_boms DETACH PARTITION scanner.artifact_boms_2025_01');
+    expect((await manager().retention({ keep: 20, mode: 'drop' }))._unsafeUnwrap().candidates.map((c) => c.name)).toEqual([]);
+  });
+});
