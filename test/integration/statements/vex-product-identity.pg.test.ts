@@ -7,6 +7,12 @@
  * all); VEX processors match a product by any of them, and a later
  * statement about a product overrides an earlier one. So statements that
  * name one product by its `@id` and by its purl are about one product.
+ *
+ * CycloneDX 1.4+: `affects[].versions[]` gives the status of single versions
+ * or ranges of the affected component (`affected`, the default;
+ * `unaffected`; `unknown`). A component at a version the document marks
+ * unaffected is not affected, whatever the analysis of the vulnerability
+ * says about the versions it affects.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
@@ -57,6 +63,80 @@ const DOCUMENTS: readonly { digest: string; content: string; claims: string }[] 
   },
 ];
 
+const cycloneDx = (state: string, components: unknown[], affects: unknown[]): string =>
+  JSON.stringify({
+    bomFormat: 'CycloneDX',
+    specVersion: '1.6',
+    version: 1,
+    metadata: { timestamp: '2025-01-01T00:00:00Z' },
+    components,
+    vulnerabilities: [{ id: 'CVE-2025-2', analysis: { state, justification: 'code_not_reachable', detail: 'analysed' }, affects }],
+  });
+const FOO = { 'bom-ref': 'foo', type: 'library', name: 'foo', version: '1.2.3', purl: 'pkg:npm/foo@1.2.3' };
+const BAR = { 'bom-ref': 'bar', type: 'library', name: 'bar', purl: 'pkg:npm/bar@2.0.0' };
+const BAZ = { 'bom-ref': 'baz', type: 'library', name: 'baz', purl: 'pkg:npm/baz' };
+
+const CYCLONEDX: readonly { digest: string; content: string; claims: string }[] = [
+  {
+    // Exploitable below 1.2.3; the BOM's foo is 1.2.3, which the document marks unaffected.
+    digest: 'sha256:cdx-own-version-unaffected',
+    content: cycloneDx(
+      'exploitable',
+      [FOO],
+      [
+        {
+          ref: 'foo',
+          versions: [
+            { range: 'vers:npm/<1.2.3', status: 'affected' },
+            { version: '1.2.3', status: 'unaffected' },
+          ],
+        },
+      ],
+    ),
+    claims: 'CVE-2025-2|pkg:npm/foo@1.2.3|not_affected',
+  },
+  {
+    // A version without a status is affected (the schema's default); bar's version read from its purl.
+    digest: 'sha256:cdx-own-version-affected',
+    content: cycloneDx(
+      'exploitable',
+      [BAR],
+      [{ ref: 'bar', versions: [{ version: '1.0.0', status: 'unaffected' }, { version: '2.0.0' }] }],
+    ),
+    claims: 'CVE-2025-2|pkg:npm/bar@2.0.0|affected',
+  },
+  {
+    // No version of baz's own: every version listed is unaffected.
+    digest: 'sha256:cdx-all-unaffected',
+    content: cycloneDx('in_triage', [BAZ], [{ ref: 'baz', versions: [{ range: 'vers:npm/>=1.0.0', status: 'unaffected' }] }]),
+    claims: 'CVE-2025-2|pkg:npm/baz|not_affected',
+  },
+  {
+    // Resolved, and the BOM's version unaffected: fixed, as the analysis says.
+    digest: 'sha256:cdx-resolved-unaffected',
+    content: cycloneDx('resolved', [FOO], [{ ref: 'foo', versions: [{ version: '1.2.3', status: 'unaffected' }] }]),
+    claims: 'CVE-2025-2|pkg:npm/foo@1.2.3|fixed',
+  },
+  {
+    // Ranges alone, some affected and some not, none naming foo's version: which one holds foo is not known here.
+    digest: 'sha256:cdx-ranges-undecided',
+    content: cycloneDx(
+      'exploitable',
+      [FOO],
+      [
+        {
+          ref: 'foo',
+          versions: [
+            { range: 'vers:npm/<1.0.0', status: 'affected' },
+            { range: 'vers:npm/>=1.0.0', status: 'unaffected' },
+          ],
+        },
+      ],
+    ),
+    claims: 'CVE-2025-2|pkg:npm/foo@1.2.3|under_investigation',
+  },
+];
+
 let db: TestDatabase;
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -65,7 +145,11 @@ beforeAll(async () => {
     (await source.prepare())._unsafeUnwrap();
     (
       await source.append(
-        DOCUMENTS.map((d, i) => ({ digest: d.digest, retrievedAt: new Date(Date.UTC(2025, 0, 1, 0, 0, i)), content: d.content })),
+        [...DOCUMENTS, ...CYCLONEDX].map((d, i) => ({
+          digest: d.digest,
+          retrievedAt: new Date(Date.UTC(2025, 0, 1, 0, 0, i)),
+          content: d.content,
+        })),
       )
     )._unsafeUnwrap();
   } finally {
@@ -84,5 +168,30 @@ describe('one product named in several ways within a document', () => {
       `SELECT vulnerability_id || '|' || product_key || '|' || status FROM vex.statements WHERE document_digest = '${digest}' ORDER BY 1`,
     );
     expect(stored).toBe(claims);
+  });
+});
+
+describe('CycloneDX per-version status', () => {
+  it.each(CYCLONEDX)('$digest', ({ digest, claims }) => {
+    const stored = psql(
+      db.url,
+      `SELECT vulnerability_id || '|' || product_key || '|' || status FROM vex.statements WHERE document_digest = '${digest}' ORDER BY 1`,
+    );
+    expect(stored).toBe(claims);
+  });
+
+  it('an overridden status keeps no justification or detail of the analysis', () => {
+    expect(
+      psql(
+        db.url,
+        "SELECT coalesce(justification, '-') || '|' || coalesce(statement, '-') FROM vex.statements WHERE document_digest = 'sha256:cdx-own-version-unaffected'",
+      ),
+    ).toBe('-|-');
+    expect(
+      psql(
+        db.url,
+        "SELECT coalesce(justification, '-') || '|' || coalesce(statement, '-') FROM vex.statements WHERE document_digest = 'sha256:cdx-resolved-unaffected'",
+      ),
+    ).toBe('code_not_reachable|analysed');
   });
 });
