@@ -53,7 +53,14 @@ import type {
 } from './ports.js';
 import { areBuiltInNormalizers, MAX_NORMALIZER_THREADS, NormalizerThreads } from './normalizer-threads.js';
 import { StatementBackfiller, type RangeRun } from './statement-backfiller.js';
-import { integerOption, MAX_DOCUMENTS_LIMIT, MAX_PLANNED_RUN_ID_LENGTH, plainRunId, validRunId } from './run-context.js';
+import {
+  integerOption,
+  MAX_DOCUMENTS_LIMIT,
+  MAX_PLANNED_RUN_ID_LENGTH,
+  plainRunId,
+  rangeOfCheckpointId,
+  validRunId,
+} from './run-context.js';
 import { addOutcomeSums, buildSummary, OUTCOME_SUM_ZERO, type BackfillSummary } from './summary.js';
 
 /** Documents per key range (one job) unless `rangeSize` says otherwise. */
@@ -1380,6 +1387,15 @@ function singleProcessCommand(runId: string, single: StoredCheckpoint | null): s
 
 /** Why `runId` has no plan: it is a single-process run's (then where its summary is), or nothing was planned under it. */
 async function notPlanned(parts: Parts, runId: string, noRunsTable: boolean): Promise<BackfillError> {
+  // Only a plan's ranges take such an id: its checkpoint would read as a single-process run's.
+  const range = rangeOfCheckpointId(runId);
+  if (range !== undefined) {
+    return new BackfillError(
+      'INVALID_ARGUMENT',
+      `run ${runId} is key range ${range.n} of the planned run ${range.runId}, not a run of its own: statements report --run-id ${range.runId} reports that run.`,
+      { context: { runId, plannedRunId: range.runId, range: range.n } },
+    );
+  }
   const single = await parts.sink.loadCheckpoint(runId);
   if (single.isOk() && single.value !== null) {
     const next = single.value.completed ? 'prints its summary and report hash' : 'resumes it and then prints them';

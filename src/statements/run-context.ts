@@ -56,7 +56,13 @@ export interface RunContext extends BackfillerContext, PageRules {
 }
 
 /** The checkpoint ids of planned runs' key ranges (see `rangeCheckpointId`), which plain runs may not take. */
-const RANGE_CHECKPOINT_ID = /#range-\d+$/;
+const RANGE_CHECKPOINT_ID = /#range-(\d+)$/;
+
+/** The planned run and the range number a key range's checkpoint id names, or undefined for any other id. */
+export function rangeOfCheckpointId(id: string): { readonly runId: string; readonly n: number } | undefined {
+  const found = RANGE_CHECKPOINT_ID.exec(id);
+  return found === null ? undefined : { runId: id.slice(0, found.index), n: Number(found[1]) };
+}
 
 const invalid = (message: string): BackfillError => new BackfillError('INVALID_ARGUMENT', message);
 

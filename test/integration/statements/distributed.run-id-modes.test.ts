@@ -104,4 +104,17 @@ describe('one run id in both modes', () => {
     );
     expect(psql(mixed.url, "SELECT count(*) FROM vex.statement_backfill_checkpoints WHERE run_id = 'lib-planned'")).toBe('0');
   }, 120_000);
+
+  it("a report asked for a key range's checkpoint id names the planned run it belongs to", async () => {
+    const config = { connectionString: mixed.url };
+    (await planBackfill(config, { runId: 'ranged', batchSize: 50, rangeSize: 100 }))._unsafeUnwrap();
+    (await runBackfillWorker(config, { untilDone: true, runId: 'ranged' }))._unsafeUnwrap();
+    // The range's checkpoint looks like a completed single-process run's, but no single-process run may take that id.
+    const report = await cli(['statements', 'report', '--pg', mixed.url, '--run-id', 'ranged#range-2']);
+    expect(report.code).toBe(2);
+    expect(report.stderr).toContain(
+      'run ranged#range-2 is key range 2 of the planned run ranged, not a run of its own: statements report --run-id ranged reports that run.',
+    );
+    expect((await cli(['statements', 'report', '--pg', mixed.url, '--run-id', 'ranged'])).code).toBe(4);
+  }, 120_000);
 });
