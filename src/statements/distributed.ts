@@ -968,7 +968,8 @@ function validateWorker(config: DistributedBackfillConfig, options: BackfillWork
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
     return err(new BackfillError('INVALID_ARGUMENT', 'concurrency must be an integer from 1 to 64.'));
   if (options.runId !== undefined) {
-    const runId = validRunId(options.runId, MAX_PLANNED_RUN_ID_LENGTH);
+    // No plan takes a key range's checkpoint id: a worker waiting for that run would wait for ever.
+    const runId = validRunId(options.runId, MAX_PLANNED_RUN_ID_LENGTH).andThen(() => plainRunId(options.runId));
     if (runId.isErr()) return runId;
   }
   const { reconnectSeconds } = options;

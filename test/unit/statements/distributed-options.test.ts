@@ -46,4 +46,10 @@ describe('distributed backfill options are checked before any connection', () =>
       expect(single.isErr() && single.error.message).toMatch(/runId/);
     }
   });
+
+  it("a worker refuses a key range's checkpoint id as its run: no plan can take that id, so it would wait for ever", async () => {
+    const worker = await runBackfillWorker(nowhere, { runId: 'nightly#range-3', untilDone: true });
+    expect(worker.isErr() && worker.error.code).toBe('INVALID_ARGUMENT');
+    expect(worker.isErr() && worker.error.message).toMatch(/names a key range of a planned run/);
+  });
 });
