@@ -268,11 +268,14 @@ export const selectRunLockHolder = (namespace: string, runId: string): SqlStatem
  * Whether the session that took the lock `(namespace, runId)` (backend `pid`,
  * started at `started`, from {@link tryRunLock}) still holds it: it may have
  * been cut off since, and a new session given the same pid may hold it now.
+ * A role that could not read its own session's start (`started` null)
+ * compares the pid alone.
  */
-export const selectRunLockKept = (namespace: string, runId: string, pid: number, started: string): SqlStatement =>
+export const selectRunLockKept = (namespace: string, runId: string, pid: number, started: string | null): SqlStatement =>
   sql(
-    `SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                     WHERE ${RUN_LOCK_HELD} AND l.pid = $3 AND extract(epoch FROM a.backend_start) = $4::numeric) AS kept`,
+    `SELECT EXISTS (SELECT 1 FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+                     WHERE ${RUN_LOCK_HELD} AND l.pid = $3
+                       AND ($4::numeric IS NULL OR extract(epoch FROM a.backend_start) = $4::numeric)) AS kept`,
     [namespace, runId, pid, started],
   );
 
