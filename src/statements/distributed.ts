@@ -57,6 +57,7 @@ import {
   integerOption,
   MAX_DOCUMENTS_LIMIT,
   MAX_PLANNED_RUN_ID_LENGTH,
+  MAX_RUN_ID_LENGTH,
   plainRunId,
   rangeOfCheckpointId,
   validRunId,
@@ -1388,6 +1389,9 @@ function singleProcessCommand(runId: string, single: StoredCheckpoint | null): s
 
 /** Why `runId` has no plan: it is a single-process run's (then where its summary is), or nothing was planned under it. */
 async function notPlanned(parts: Parts, runId: string, noRunsTable: boolean): Promise<BackfillError> {
+  // No run takes such an id, and named in a message it could print like one that was.
+  const unplannable = validRunId(runId, MAX_RUN_ID_LENGTH);
+  if (unplannable.isErr()) return unplannable.error;
   // Only a plan's ranges take such an id: its checkpoint would read as a single-process run's.
   const range = rangeOfCheckpointId(runId);
   if (range !== undefined) {

@@ -129,19 +129,28 @@ function validate(options: StatementBackfillOptions): Result<void, BackfillError
 }
 
 /** Longest run id; a planned run's is shorter, leaving room for its ranges' `#range-<n>`. */
-const MAX_RUN_ID_LENGTH = 200;
+export const MAX_RUN_ID_LENGTH = 200;
 export const MAX_PLANNED_RUN_ID_LENGTH = 180;
 
 /**
  * A run id is stored and printed as text: one that is blank, holds a
  * control character (a newline, a tab, a NUL) or half of a surrogate pair
- * would be refused by the database or read back otherwise.
+ * would be refused by the database or read back otherwise; one that holds
+ * an invisible format character (a zero-width space, a byte-order mark)
+ * prints like another run's id.
  */
 export function validRunId(runId: unknown, max: number): Result<void, BackfillError> {
   if (typeof runId !== 'string' || runId.trim().length === 0 || runId.length > max)
     return err(invalid(`runId must be a non-blank string of at most ${max} characters.`));
   if (/\p{Cc}|\p{Surrogate}/u.test(runId))
     return err(invalid(`runId ${JSON.stringify(runId)} holds a control character or half of a surrogate pair; use printable text.`));
+  // A zero-width space, a byte-order mark, a soft hyphen, a direction mark: a run id that prints like another one.
+  const hidden = /\p{Cf}/u.exec(runId)?.[0];
+  if (hidden !== undefined) {
+    const code = (c: string): string => (c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0');
+    const shown = JSON.stringify(runId).replace(/\p{Cf}/gu, (c) => `\\u${code(c).toLowerCase()}`);
+    return err(invalid(`runId ${shown} holds an invisible character (U+${code(hidden)}); type the run id in visible characters only.`));
+  }
   return ok(undefined);
 }
 

@@ -117,4 +117,13 @@ describe('one run id in both modes', () => {
     );
     expect((await cli(['statements', 'report', '--pg', mixed.url, '--run-id', 'ranged'])).code).toBe(4);
   }, 120_000);
+
+  it('a report asked for a run id with an invisible character says so, instead of naming a run that prints like a planned one', async () => {
+    (await planBackfill({ connectionString: mixed.url }, { runId: 'seen', rangeSize: 100 }))._unsafeUnwrap();
+    const report = await cli(['statements', 'report', '--pg', mixed.url, '--run-id', 'seen\u200b']);
+    expect(report.code).toBe(2);
+    expect(report.stderr).toContain(
+      'runId "seen\\u200b" holds an invisible character (U+200B); type the run id in visible characters only.',
+    );
+  }, 120_000);
 });
