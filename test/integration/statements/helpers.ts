@@ -120,3 +120,25 @@ export async function backfillSingleProcess(url: string, options: StatementBackf
     await Promise.all([source.close(), sink.close()]);
   }
 }
+
+/**
+ * A single-process backfill of `url` held after its first batch until
+ * `goOn()`: `run` is its result, `atFirstBatch` resolves once it is held.
+ */
+export function backfillHeldAtFirstBatch(url: string, runId: string) {
+  let paused: () => void = () => undefined;
+  const atFirstBatch = new Promise<void>((resolve) => (paused = resolve));
+  let goOn: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (goOn = resolve));
+  let batches = 0;
+  const run = backfillSingleProcess(url, {
+    runId,
+    throttle: async () => {
+      batches += 1;
+      if (batches !== 1) return;
+      paused();
+      await gate;
+    },
+  });
+  return { run, atFirstBatch, goOn: () => goOn() };
+}

@@ -11,7 +11,7 @@
 import { accessSync, constants, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { backfillSingleProcess, seededPair } from './helpers.js';
+import { backfillHeldAtFirstBatch, seededPair } from './helpers.js';
 
 const NS_LAST_PID = '/proc/sys/kernel/ns_last_pid';
 
@@ -41,20 +41,7 @@ const pair = seededPair({ seed: 29, count: 200, brokenRatio: 0.05 });
 
 describe('a run whose lock session is replaced by one with the same backend pid', () => {
   it.skipIf(!canChoosePids())('stops before its next commit', async () => {
-    let paused: () => void = () => undefined;
-    const atFirstBatch = new Promise<void>((resolve) => (paused = resolve));
-    let goOn: () => void = () => undefined;
-    const gate = new Promise<void>((resolve) => (goOn = resolve));
-    let batches = 0;
-    const first = backfillSingleProcess(pair.victim.url, {
-      runId: 'pid-reuse',
-      throttle: async () => {
-        batches += 1;
-        if (batches !== 1) return;
-        paused();
-        await gate;
-      },
-    });
+    const { run: first, atFirstBatch, goOn } = backfillHeldAtFirstBatch(pair.victim.url, 'pid-reuse');
     await atFirstBatch;
 
     const admin = new pg.Client({ connectionString: pair.victim.url });

@@ -75,6 +75,7 @@ const cycloneDx = (state: string, components: unknown[], affects: unknown[]): st
 const FOO = { 'bom-ref': 'foo', type: 'library', name: 'foo', version: '1.2.3', purl: 'pkg:npm/foo@1.2.3' };
 const BAR = { 'bom-ref': 'bar', type: 'library', name: 'bar', purl: 'pkg:npm/bar@2.0.0' };
 const BAZ = { 'bom-ref': 'baz', type: 'library', name: 'baz', purl: 'pkg:npm/baz' };
+const fooVersions = (...versions: unknown[]): unknown[] => [{ ref: 'foo', versions }];
 
 const CYCLONEDX: readonly { digest: string; content: string; claims: string }[] = [
   {
@@ -83,15 +84,7 @@ const CYCLONEDX: readonly { digest: string; content: string; claims: string }[] 
     content: cycloneDx(
       'exploitable',
       [FOO],
-      [
-        {
-          ref: 'foo',
-          versions: [
-            { range: 'vers:npm/<1.2.3', status: 'affected' },
-            { version: '1.2.3', status: 'unaffected' },
-          ],
-        },
-      ],
+      fooVersions({ range: 'vers:npm/<1.2.3', status: 'affected' }, { version: '1.2.3', status: 'unaffected' }),
     ),
     claims: 'CVE-2025-2|pkg:npm/foo@1.2.3|not_affected',
   },
@@ -123,21 +116,21 @@ const CYCLONEDX: readonly { digest: string; content: string; claims: string }[] 
     content: cycloneDx(
       'exploitable',
       [FOO],
-      [
-        {
-          ref: 'foo',
-          versions: [
-            { range: 'vers:npm/<1.0.0', status: 'affected' },
-            { range: 'vers:npm/>=1.0.0', status: 'unaffected' },
-          ],
-        },
-      ],
+      fooVersions({ range: 'vers:npm/<1.0.0', status: 'affected' }, { range: 'vers:npm/>=1.0.0', status: 'unaffected' }),
     ),
     claims: 'CVE-2025-2|pkg:npm/foo@1.2.3|under_investigation',
   },
 ];
 
 let db: TestDatabase;
+
+/** The claims a document left, as `vulnerability|product key|status` lines (read with psql). */
+const storedClaims = (digest: string): string =>
+  psql(
+    db.url,
+    `SELECT vulnerability_id || '|' || product_key || '|' || status FROM vex.statements WHERE document_digest = '${digest}' ORDER BY 1`,
+  );
+
 beforeAll(async () => {
   db = await createTestDatabase();
   const source = new PgRawDocumentSource({ pg: db.url });
@@ -163,21 +156,13 @@ afterAll(async () => {
 
 describe('one product named in several ways within a document', () => {
   it.each(DOCUMENTS)('$digest', ({ digest, claims }) => {
-    const stored = psql(
-      db.url,
-      `SELECT vulnerability_id || '|' || product_key || '|' || status FROM vex.statements WHERE document_digest = '${digest}' ORDER BY 1`,
-    );
-    expect(stored).toBe(claims);
+    expect(storedClaims(digest)).toBe(claims);
   });
 });
 
 describe('CycloneDX per-version status', () => {
   it.each(CYCLONEDX)('$digest', ({ digest, claims }) => {
-    const stored = psql(
-      db.url,
-      `SELECT vulnerability_id || '|' || product_key || '|' || status FROM vex.statements WHERE document_digest = '${digest}' ORDER BY 1`,
-    );
-    expect(stored).toBe(claims);
+    expect(storedClaims(digest)).toBe(claims);
   });
 
   it('an overridden status keeps no justification or detail of the analysis', () => {
