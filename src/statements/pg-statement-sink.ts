@@ -6,7 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Result, ResultAsync } from 'neverthrow';
+import { errAsync, type Result, type ResultAsync } from 'neverthrow';
 import copyStreams from 'pg-copy-streams';
 import { BackfillError, type BackfillErrorContext } from '../errors.js';
 import { inTransaction, type PgClientLike, type PgSource } from '../_internals/pg.js';
@@ -214,16 +214,29 @@ export class PgStatementSink implements StatementSink {
    * holds it (the CLI's `statements backfill --run-id` also reads that).
    */
   lockRun(runId: string): ResultAsync<RunLock, BackfillError> {
-    return this.#store.asyncAndThen(({ pg, tables }) =>
-      lockThenCheck(lockPgRun(pg, tables.checkpoints.sql, runId), () => this.#refuseStartedPlan(runId)).map((lock) => {
+    return this.#store.asyncAndThen(({ pg, tables }) => {
+      // A run of this sink still holds the id, though its lock's connection may be gone (then PostgreSQL would grant the
+      // lock again): beside it, the two would write the run, and its commits would pass the check under the new lock.
+      const holder = this.#lockHolders.get(runId);
+      if (holder !== undefined) return errAsync(this.#heldHere(runId, holder));
+      return lockThenCheck(lockPgRun(pg, tables.checkpoints.sql, runId), () => this.#refuseStartedPlan(runId)).map((lock) => {
         this.#lockHolders.set(runId, lock.session);
         return {
           release: () => {
-            this.#lockHolders.delete(runId);
+            if (this.#lockHolders.get(runId) === lock.session) this.#lockHolders.delete(runId);
             return lock.release();
           },
         };
-      }),
+      });
+    });
+  }
+
+  /** The refusal of a second run of `runId` on this sink while its first still runs. */
+  #heldHere(runId: string, holder: PgLockSession): BackfillError {
+    return new BackfillError(
+      'LOCKED',
+      `run ${JSON.stringify(runId)} is already running in this process (its run lock was taken on backend pid ${holder.pid}; if that connection was lost, the run stops at its next batch). Wait for it to stop, then rerun with the same run id to resume.`,
+      { context: { runId, holderPid: holder.pid } },
     );
   }
 
