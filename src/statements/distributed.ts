@@ -1259,6 +1259,8 @@ async function untilEnqueued(
     if (enqueued.value) break;
     const run = await combineRun(parts, runId);
     if (run.isOk() && run.value.combined.state !== 'running') break;
+    // A single-process run's id: planning refuses it, so waiting for its plan would wait for ever.
+    if (run.isErr() && run.error.context['singleProcess'] === true) return err(run.error);
     const waited = Date.now() - since;
     if (Date.now() >= noteAt) {
       noteAt += 60_000;
@@ -1407,7 +1409,7 @@ async function notPlanned(parts: Parts, runId: string, noRunsTable: boolean): Pr
     return new BackfillError(
       'INVALID_ARGUMENT',
       `run ${runId} is a single-process run (${singleProcessState(single.value)}), not a planned one: ${singleProcessCommand(runId, single.value)} ${next}.`,
-      { context: { runId } },
+      { context: { runId, singleProcess: true } },
     );
   }
   return new BackfillError(

@@ -126,4 +126,14 @@ describe('one run id in both modes', () => {
       'runId "seen\\u200b" holds an invisible character (U+200B); type the run id in visible characters only.',
     );
   }, 120_000);
+
+  it("a worker told to wait for a single-process run's id is refused at once: no plan can take that id", async () => {
+    expect((await single(mixed.url, 'solo')).isOk()).toBe(true);
+    const worker = await runBackfillWorker(
+      { connectionString: mixed.url },
+      { untilDone: true, runId: 'solo', signal: AbortSignal.timeout(30_000) },
+    );
+    expect(worker.isErr() && worker.error.code).toBe('INVALID_ARGUMENT');
+    expect(worker.isErr() && worker.error.message).toMatch(/^run solo is a single-process run \(completed\), not a planned one/);
+  }, 120_000);
 });
