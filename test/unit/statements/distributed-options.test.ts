@@ -23,7 +23,10 @@ describe('distributed backfill options are checked before any connection', () =>
     [{ runId: 'night\u00adly' }, /invisible character \(U\+00AD\)/],
     [{ runId: 'nightly\u200f' }, /invisible character \(U\+200F\)/],
     // 'café' with its accent as a combining mark (NFD), which prints as 'café' written with é (NFC).
-    [{ runId: 'cafe\u0301' }, /^runId "cafe\\u0301" is not in Unicode normalization form C, so it prints like "caf\\u00e9" \(café\); use that form\.$/],
+    [
+      { runId: 'cafe\u0301' },
+      /^runId "cafe\\u0301" is not in Unicode normalization form C, so it prints like "caf\\u00e9" \(café\); use that form\.$/,
+    ],
     [{ runId: 'nightly#range-3' }, /names a key range of a planned run/],
     [{ runId: 'r', batchSize: 0 }, /batchSize/],
     [{ runId: 'r', rangeSize: 1.5 }, /rangeSize/],
