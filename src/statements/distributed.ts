@@ -316,10 +316,10 @@ export interface DistributedBackfillProgress {
   readonly ranges: number;
   readonly rangesCompleted: number;
   /**
-   * Documents per second. From {@link backfillProgress}: the run's average
-   * since its first range started (hours a run stood still count too). From
-   * a {@link BackfillProgressReader}: over its reads of the last minute, so
-   * the rate of the work going on now; 0 at its first read.
+   * Documents per second: the run's average since its first range started
+   * (hours a run stood still count too). The progress line of
+   * `statements backfill --workers N` shows instead the rate over its reads
+   * of the last minute, the pace the run goes at now.
    */
   readonly documentsPerSecond: number;
   /** Seconds to go at that rate, once there is a rate. */
