@@ -308,7 +308,12 @@ async function* reportOutcome(ctx: CommandContext, runId: string): CommandRun {
   const progress = await backfillProgress(cluster, runId);
   const p = progress.isOk() ? progress.value : undefined;
   const where = p === undefined ? '' : ` (${progressText(p)})`;
-  const next = p?.noJobQueued ? `but ${enqueueAgainAdvice(runId)}` : 'report again once its workers are done';
+  // Jobs wait, but none would move without a worker (a killed one's job waits for the next worker, too).
+  const next = p?.noJobQueued
+    ? `but ${enqueueAgainAdvice(runId)}`
+    : p?.workersAlive === 0
+      ? `but no worker is alive to work it: start one (statements worker, or statements backfill --workers N --run-id ${runId} with the options it was planned with)`
+      : 'report again once its workers are done';
   return failed(
     new BackfillError('RUN_IN_PROGRESS', `run ${runId} is still running${where}; ${next}.`, {
       context: { runId },

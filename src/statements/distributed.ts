@@ -53,7 +53,15 @@ import type {
 } from './ports.js';
 import { areBuiltInNormalizers, MAX_NORMALIZER_THREADS, NormalizerThreads } from './normalizer-threads.js';
 import { StatementBackfiller, type RangeRun } from './statement-backfiller.js';
-import { integerOption, MAX_DOCUMENTS_LIMIT, MAX_PLANNED_RUN_ID_LENGTH, plainRunId, validRunId } from './run-context.js';
+import {
+  integerOption,
+  MAX_DOCUMENTS_LIMIT,
+  MAX_PLANNED_RUN_ID_LENGTH,
+  MAX_RUN_ID_LENGTH,
+  plainRunId,
+  rangeOfCheckpointId,
+  validRunId,
+} from './run-context.js';
 import { addOutcomeSums, buildSummary, OUTCOME_SUM_ZERO, type BackfillSummary } from './summary.js';
 
 /** Documents per key range (one job) unless `rangeSize` says otherwise. */
@@ -71,6 +79,8 @@ const MAX_HEARTBEAT_SECONDS = 3600;
 
 /** A worker whose heartbeat is older than this is not counted as alive. */
 const WORKER_ALIVE_SECONDS = 15;
+/** The span of reads a {@link BackfillProgressReader} measures its rate over. */
+const RECENT_RATE_SECONDS = 60;
 const WORKER_HEARTBEAT_MS = 3000;
 /**
  * How often an `untilDone` worker with no range running asks whether any
@@ -305,7 +315,12 @@ export interface DistributedBackfillProgress {
   readonly total: number;
   readonly ranges: number;
   readonly rangesCompleted: number;
-  /** Documents per second since the first range started. */
+  /**
+   * Documents per second: the run's average since its first range started
+   * (hours a run stood still count too). The progress line of
+   * `statements backfill --workers N` shows instead the rate over its reads
+   * of the last minute, the pace the run goes at now.
+   */
   readonly documentsPerSecond: number;
   /** Seconds to go at that rate, once there is a rate. */
   readonly etaSeconds?: number;
@@ -954,7 +969,8 @@ function validateWorker(config: DistributedBackfillConfig, options: BackfillWork
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
     return err(new BackfillError('INVALID_ARGUMENT', 'concurrency must be an integer from 1 to 64.'));
   if (options.runId !== undefined) {
-    const runId = validRunId(options.runId, MAX_PLANNED_RUN_ID_LENGTH);
+    // No plan takes a key range's checkpoint id: a worker waiting for that run would wait for ever.
+    const runId = validRunId(options.runId, MAX_PLANNED_RUN_ID_LENGTH).andThen(() => plainRunId(options.runId));
     if (runId.isErr()) return runId;
   }
   const { reconnectSeconds } = options;
@@ -1243,6 +1259,8 @@ async function untilEnqueued(
     if (enqueued.value) break;
     const run = await combineRun(parts, runId);
     if (run.isOk() && run.value.combined.state !== 'running') break;
+    // A single-process run's id: planning refuses it, so waiting for its plan would wait for ever.
+    if (run.isErr() && run.error.context['singleProcess'] === true) return err(run.error);
     const waited = Date.now() - since;
     if (Date.now() >= noteAt) {
       noteAt += 60_000;
@@ -1373,13 +1391,25 @@ function singleProcessCommand(runId: string, single: StoredCheckpoint | null): s
 
 /** Why `runId` has no plan: it is a single-process run's (then where its summary is), or nothing was planned under it. */
 async function notPlanned(parts: Parts, runId: string, noRunsTable: boolean): Promise<BackfillError> {
+  // No run takes such an id, and named in a message it could print like one that was.
+  const unplannable = validRunId(runId, MAX_RUN_ID_LENGTH);
+  if (unplannable.isErr()) return unplannable.error;
+  // Only a plan's ranges take such an id: its checkpoint would read as a single-process run's.
+  const range = rangeOfCheckpointId(runId);
+  if (range !== undefined) {
+    return new BackfillError(
+      'INVALID_ARGUMENT',
+      `run ${runId} is key range ${range.n} of the planned run ${range.runId}, not a run of its own: statements report --run-id ${range.runId} reports that run.`,
+      { context: { runId, plannedRunId: range.runId, range: range.n } },
+    );
+  }
   const single = await parts.sink.loadCheckpoint(runId);
   if (single.isOk() && single.value !== null) {
     const next = single.value.completed ? 'prints its summary and report hash' : 'resumes it and then prints them';
     return new BackfillError(
       'INVALID_ARGUMENT',
       `run ${runId} is a single-process run (${singleProcessState(single.value)}), not a planned one: ${singleProcessCommand(runId, single.value)} ${next}.`,
-      { context: { runId } },
+      { context: { runId, singleProcess: true } },
     );
   }
   return new BackfillError(
@@ -1472,20 +1502,49 @@ export function backfillProgress(
   return withParts(config, (parts) => progressOf(parts, runId));
 }
 
+/** A rate over recent reads: the documents done between the oldest read kept and the newest, per second between them. */
+class RecentRate {
+  /** The reads of the last {@link RECENT_RATE_SECONDS}, and the newest one before them, oldest first. */
+  readonly #reads: { at: number; done: number }[] = [];
+
+  /** Adds a read of `done` at `at` (ms); the rate it makes with the reads kept, or undefined at the first. */
+  add(at: number, done: number): number | undefined {
+    const reads = this.#reads;
+    reads.push({ at, done });
+    while (reads.length > 2 && (reads[1]?.at ?? at) <= at - RECENT_RATE_SECONDS * 1000) reads.shift();
+    const oldest = reads[0];
+    if (oldest === undefined || at <= oldest.at) return undefined;
+    // A replan (force, other bounds) may start the count again.
+    return Math.max(0, done - oldest.done) / ((at - oldest.at) / 1000);
+  }
+}
+
 /**
  * Reads a run's progress as often as asked on one pool: a caller polling
  * every few seconds (the CLI's `--workers`) would otherwise connect anew
- * each time.
+ * each time. Its rate (and so its ETA) is measured over its own reads of
+ * the last minute, so a run resumed after its workers stood still for
+ * hours shows the pace it goes at now.
  */
 export class BackfillProgressReader {
   readonly #parts: Parts;
+  readonly #rates = new Map<string, RecentRate>();
 
   constructor(config: DistributedBackfillConfig) {
     this.#parts = partsOf(config);
   }
 
   read(runId: string): ResultAsync<DistributedBackfillProgress, BackfillError> {
-    return ResultAsync.fromPromise(progressOf(this.#parts, runId), (e) => toBackfillError(e, 'DB_ERROR')).andThen((r) => r);
+    let rate = this.#rates.get(runId);
+    if (rate === undefined) {
+      rate = new RecentRate();
+      this.#rates.set(runId, rate);
+    }
+    const recent = rate;
+    return ResultAsync.fromPromise(
+      progressOf(this.#parts, runId, (done) => recent.add(Date.now(), done) ?? 0),
+      (e) => toBackfillError(e, 'DB_ERROR'),
+    ).andThen((r) => r);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -1493,18 +1552,31 @@ export class BackfillProgressReader {
   }
 }
 
-async function progressOf(parts: Parts, runId: string): Promise<Result<DistributedBackfillProgress, BackfillError>> {
+/** The run's documents per second since its first range started. */
+async function averageRate(parts: Parts, runId: string, done: number): Promise<Result<number, BackfillError>> {
+  const first = await parts.plans.firstStarted(runId);
+  if (first.isErr()) return err(first.error);
+  const elapsed = first.value === null ? 0 : (Date.now() - first.value.getTime()) / 1000;
+  return ok(elapsed > 0 ? done / elapsed : 0);
+}
+
+/** The run's progress; its rate is `rateOf(done)` when given (a reader's recent rate), else the run's average. */
+async function progressOf(
+  parts: Parts,
+  runId: string,
+  rateOf?: (done: number) => number,
+): Promise<Result<DistributedBackfillProgress, BackfillError>> {
   const run = await combineRun(parts, runId);
   if (run.isErr()) return err(run.error);
   const { plan, combined } = run.value;
-  const [first, alive] = [await parts.plans.firstStarted(runId), await parts.plans.workersAlive(WORKER_ALIVE_SECONDS)];
-  if (first.isErr()) return err(first.error);
+  const alive = await parts.plans.workersAlive(WORKER_ALIVE_SECONDS);
   if (alive.isErr()) return err(alive.error);
   const pending = combined.state === 'running' ? await pendingJobs(parts, runId) : ok(1);
   if (pending.isErr()) return err(pending.error);
   const done = combined.counters.evaluated;
-  const elapsed = first.value === null ? 0 : (Date.now() - first.value.getTime()) / 1000;
-  const rate = elapsed > 0 ? done / elapsed : 0;
+  const measured = rateOf === undefined ? await averageRate(parts, runId, done) : ok(rateOf(done));
+  if (measured.isErr()) return err(measured.error);
+  const rate = measured.value;
   const left = Math.max(0, plan.documents - done);
   return ok({
     runId,

@@ -57,9 +57,16 @@ function lockedBy(runId: string, holder: HolderRow | undefined): BackfillError {
   );
 }
 
-/** A run lock held by a PostgreSQL session: `pid` is its backend, which a commit checks still holds it. */
-export interface PgRunLock extends RunLock {
+/** The PostgreSQL session that took a run lock: its backend pid and when that backend started (a pid alone may be reused). */
+export interface PgLockSession {
   readonly pid: number;
+  /** `backend_start` as seconds since the epoch, exact, as PostgreSQL prints it; null when the role cannot read it. */
+  readonly started: string | null;
+}
+
+/** A run lock held by a PostgreSQL session, which a commit checks still holds it. */
+export interface PgRunLock extends RunLock {
+  readonly session: PgLockSession;
 }
 
 /**
@@ -76,11 +83,11 @@ export function lockPgRun(pg: PgHandle, namespace: string, runId: string): Resul
   const lock = new Promise<Result<PgRunLock, BackfillError>>((resolve) => (acquired = (taken) => resolve(ok(taken))));
   // The session keeps its connection checked out until release() (or until it fails).
   const session = pg.withClient(async (c): Promise<Result<void, BackfillError>> => {
-    const got = (await c.query(tryRunLock(namespace, runId))) as { rows: { ok: boolean; pid: number }[] };
+    const got = (await c.query(tryRunLock(namespace, runId))) as { rows: { ok: boolean; pid: number; started: string | null }[] };
     const held = got.rows[0];
     if (held?.ok !== true) return err(lockedBy(runId, await holderOf(c, namespace, runId)));
     acquired({
-      pid: held.pid,
+      session: { pid: held.pid, started: held.started },
       release: () => {
         letGo();
         // A connection lost meanwhile took the lock with it: nothing left to give back.

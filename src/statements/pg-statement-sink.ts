@@ -6,14 +6,14 @@
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Result, ResultAsync } from 'neverthrow';
+import { errAsync, type Result, type ResultAsync } from 'neverthrow';
 import copyStreams from 'pg-copy-streams';
 import { BackfillError, type BackfillErrorContext } from '../errors.js';
 import { inTransaction, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_CHECKPOINTS_TABLE, DEFAULT_DOCUMENTS_TABLE, DEFAULT_FAILURES_TABLE, DEFAULT_STATEMENTS_TABLE } from './defaults.js';
 import type { BackfillFailure, RunLock, StatementBatch, StatementBatchResult, StatementSink, StoredCheckpoint } from './ports.js';
-import { lockPgRun, lockThenCheck, refusePlannedRun } from './pg-run-lock.js';
+import { lockPgRun, lockThenCheck, refusePlannedRun, type PgLockSession } from './pg-run-lock.js';
 import { resolvePgStore, withStoreClient, type PgStore } from './pg-store.js';
 import * as sql from './sql.js';
 
@@ -85,8 +85,8 @@ interface CheckpointRow {
 export class PgStatementSink implements StatementSink {
   /** The connection and validated table names, or why the config is invalid (then every method returns that error). */
   readonly #store: Result<Readonly<PgStore<keyof Tables>>, BackfillError>;
-  /** The backend holding each run lock this sink took, by run id, until it is released. */
-  readonly #lockHolders = new Map<string, number>();
+  /** The session (backend pid and start) holding each run lock this sink took, by run id, until it is released. */
+  readonly #lockHolders = new Map<string, PgLockSession>();
 
   constructor(config: PgStatementSinkConfig) {
     this.#store = resolvePgStore(config.pg, {
@@ -188,9 +188,10 @@ export class PgStatementSink implements StatementSink {
    * checkpoint.
    */
   async #checkLockKept(c: PgClientLike, t: Tables, runId: string): Promise<void> {
-    const pid = this.#lockHolders.get(runId);
-    if (pid === undefined) return;
-    const found = (await c.query(sql.selectRunLockKept(t.checkpoints.sql, runId, pid))) as { rows: { kept: boolean }[] };
+    const session = this.#lockHolders.get(runId);
+    if (session === undefined) return;
+    const { pid, started } = session;
+    const found = (await c.query(sql.selectRunLockKept(t.checkpoints.sql, runId, pid, started))) as { rows: { kept: boolean }[] };
     if (found.rows[0]?.kept === true) return;
     throw new BackfillError(
       'DB_CONNECTION',
@@ -213,16 +214,29 @@ export class PgStatementSink implements StatementSink {
    * holds it (the CLI's `statements backfill --run-id` also reads that).
    */
   lockRun(runId: string): ResultAsync<RunLock, BackfillError> {
-    return this.#store.asyncAndThen(({ pg, tables }) =>
-      lockThenCheck(lockPgRun(pg, tables.checkpoints.sql, runId), () => this.#refuseStartedPlan(runId)).map((lock) => {
-        this.#lockHolders.set(runId, lock.pid);
+    return this.#store.asyncAndThen(({ pg, tables }) => {
+      // A run of this sink still holds the id, though its lock's connection may be gone (then PostgreSQL would grant the
+      // lock again): beside it, the two would write the run, and its commits would pass the check under the new lock.
+      const holder = this.#lockHolders.get(runId);
+      if (holder !== undefined) return errAsync(this.#heldHere(runId, holder));
+      return lockThenCheck(lockPgRun(pg, tables.checkpoints.sql, runId), () => this.#refuseStartedPlan(runId)).map((lock) => {
+        this.#lockHolders.set(runId, lock.session);
         return {
           release: () => {
-            this.#lockHolders.delete(runId);
+            if (this.#lockHolders.get(runId) === lock.session) this.#lockHolders.delete(runId);
             return lock.release();
           },
         };
-      }),
+      });
+    });
+  }
+
+  /** The refusal of a second run of `runId` on this sink while its first still runs. */
+  #heldHere(runId: string, holder: PgLockSession): BackfillError {
+    return new BackfillError(
+      'LOCKED',
+      `run ${JSON.stringify(runId)} is already running in this process (its run lock was taken on backend pid ${holder.pid}; if that connection was lost, the run stops at its next batch). Wait for it to stop, then rerun with the same run id to resume.`,
+      { context: { runId, holderPid: holder.pid } },
     );
   }
 

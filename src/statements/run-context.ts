@@ -56,7 +56,13 @@ export interface RunContext extends BackfillerContext, PageRules {
 }
 
 /** The checkpoint ids of planned runs' key ranges (see `rangeCheckpointId`), which plain runs may not take. */
-const RANGE_CHECKPOINT_ID = /#range-\d+$/;
+const RANGE_CHECKPOINT_ID = /#range-(\d+)$/;
+
+/** The planned run and the range number a key range's checkpoint id names, or undefined for any other id. */
+export function rangeOfCheckpointId(id: string): { readonly runId: string; readonly n: number } | undefined {
+  const found = RANGE_CHECKPOINT_ID.exec(id);
+  return found === null ? undefined : { runId: id.slice(0, found.index), n: Number(found[1]) };
+}
 
 const invalid = (message: string): BackfillError => new BackfillError('INVALID_ARGUMENT', message);
 
@@ -123,21 +129,43 @@ function validate(options: StatementBackfillOptions): Result<void, BackfillError
 }
 
 /** Longest run id; a planned run's is shorter, leaving room for its ranges' `#range-<n>`. */
-const MAX_RUN_ID_LENGTH = 200;
+export const MAX_RUN_ID_LENGTH = 200;
 export const MAX_PLANNED_RUN_ID_LENGTH = 180;
 
 /**
  * A run id is stored and printed as text: one that is blank, holds a
  * control character (a newline, a tab, a NUL) or half of a surrogate pair
- * would be refused by the database or read back otherwise.
+ * would be refused by the database or read back otherwise; one that holds
+ * an invisible format character (a zero-width space, a byte-order mark),
+ * or is not in Unicode normalization form C, prints like another run's id.
  */
 export function validRunId(runId: unknown, max: number): Result<void, BackfillError> {
   if (typeof runId !== 'string' || runId.trim().length === 0 || runId.length > max)
     return err(invalid(`runId must be a non-blank string of at most ${max} characters.`));
   if (/\p{Cc}|\p{Surrogate}/u.test(runId))
     return err(invalid(`runId ${JSON.stringify(runId)} holds a control character or half of a surrogate pair; use printable text.`));
+  // A zero-width space, a byte-order mark, a soft hyphen, a direction mark: a run id that prints like another one.
+  const hidden = /\p{Cf}/u.exec(runId)?.[0];
+  if (hidden !== undefined) {
+    const shown = escaped(runId, /\p{Cf}/gu);
+    return err(
+      invalid(`runId ${shown} holds an invisible character (U+${hex(hidden).toUpperCase()}); type the run id in visible characters only.`),
+    );
+  }
+  // An accent written as a combining mark prints like the accented letter: two run ids, one look.
+  const composed = runId.normalize('NFC');
+  if (composed !== runId) {
+    const [shown, like] = [escaped(runId, /[^\x20-\x7e]/gu), escaped(composed, /[^\x20-\x7e]/gu)];
+    return err(invalid(`runId ${shown} is not in Unicode normalization form C, so it prints like ${like} (${composed}); use that form.`));
+  }
   return ok(undefined);
 }
+
+/** A character's code point as 4 or more lower-case hex digits. */
+const hex = (c: string): string => (c.codePointAt(0) ?? 0).toString(16).padStart(4, '0');
+
+/** `text` as a JSON string with the characters `which` matches written as `\uXXXX`, so they show. */
+const escaped = (text: string, which: RegExp): string => JSON.stringify(text).replace(which, (c) => `\\u${hex(c)}`);
 
 /** A plain run's id may not be one a planned run's range uses. */
 export function plainRunId(runId: string | undefined): Result<void, BackfillError> {

@@ -234,9 +234,17 @@ export const selectRangeCheckpointExists = (checkpoints: QualifiedName, runId: s
  */
 const RUN_LOCK_KEYS = 'hashtext($1), hashtext($2)';
 
-/** Takes the lock, saying which backend holds it now (see {@link selectRunLockKept}). */
+/**
+ * Takes the lock, saying which session holds it now (see {@link selectRunLockKept}):
+ * its backend pid, and when that backend started (exact, as text), since a
+ * later session may be given the same pid.
+ */
 export const tryRunLock = (namespace: string, runId: string): SqlStatement =>
-  sql(`SELECT pg_try_advisory_lock(${RUN_LOCK_KEYS}) AS ok, pg_backend_pid() AS pid`, [namespace, runId]);
+  sql(
+    `SELECT pg_try_advisory_lock(${RUN_LOCK_KEYS}) AS ok, pg_backend_pid() AS pid,
+            (SELECT extract(epoch FROM backend_start)::text FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS started`,
+    [namespace, runId],
+  );
 
 export const releaseRunLock = (namespace: string, runId: string): SqlStatement =>
   sql(`SELECT pg_advisory_unlock(${RUN_LOCK_KEYS})`, [namespace, runId]);
@@ -256,9 +264,20 @@ export const selectRunLockHolder = (namespace: string, runId: string): SqlStatem
     [namespace, runId],
   );
 
-/** Whether backend `pid` still holds the lock `(namespace, runId)`: its session may have been cut off since it took it. */
-export const selectRunLockKept = (namespace: string, runId: string, pid: number): SqlStatement =>
-  sql(`SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE ${RUN_LOCK_HELD} AND l.pid = $3) AS kept`, [namespace, runId, pid]);
+/**
+ * Whether the session that took the lock `(namespace, runId)` (backend `pid`,
+ * started at `started`, from {@link tryRunLock}) still holds it: it may have
+ * been cut off since, and a new session given the same pid may hold it now.
+ * A role that could not read its own session's start (`started` null)
+ * compares the pid alone.
+ */
+export const selectRunLockKept = (namespace: string, runId: string, pid: number, started: string | null): SqlStatement =>
+  sql(
+    `SELECT EXISTS (SELECT 1 FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+                     WHERE ${RUN_LOCK_HELD} AND l.pid = $3
+                       AND ($4::numeric IS NULL OR extract(epoch FROM a.backend_start) = $4::numeric)) AS kept`,
+    [namespace, runId, pid, started],
+  );
 
 // ─── Raw documents (PgRawDocumentSource) ───────────────────────────────────
 

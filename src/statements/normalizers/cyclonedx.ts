@@ -19,20 +19,42 @@ const STATE_TO_STATUS: ReadonlyMap<string, ClaimStatus> = new Map([
   ['not_affected', 'not_affected'],
 ]);
 
+/** What an `affects[].ref` names: its product key, and the component's version when the BOM gives one. */
+interface Affected {
+  readonly key: string;
+  readonly version?: string;
+}
+
+/** The version in a purl (`pkg:type/name@version?qualifiers#subpath`), if it has one. */
+function purlVersion(purl: string): string | undefined {
+  const path = purl.split(/[?#]/, 1)[0] ?? '';
+  const at = path.lastIndexOf('@');
+  if (at < 0) return undefined;
+  try {
+    return text(decodeURIComponent(path.slice(at + 1)));
+  } catch {
+    return text(path.slice(at + 1));
+  }
+}
+
 /**
- * `bom-ref` → purl, else CPE, else the ref itself, for every component at any
- * depth (`metadata.component`, `components`, `services`), the first with a
- * ref winning in document order, however deep the thread's stack;
- * `undefined` when components nest deeper than {@link MAX_NESTING} (a
- * parsed object that loops).
+ * `bom-ref` → purl, else CPE, else the ref itself (with the component's
+ * `version`, else its purl's), for every component at any depth
+ * (`metadata.component`, `components`, `services`), the first with a ref
+ * winning in document order, however deep the thread's stack; `undefined`
+ * when components nest deeper than {@link MAX_NESTING} (a parsed object
+ * that loops).
  */
-function indexComponents(bom: JsonObject): Map<string, string> | undefined {
-  const refs = new Map<string, string>();
+function indexComponents(bom: JsonObject): Map<string, Affected> | undefined {
+  const refs = new Map<string, Affected>();
   const metadata = isObject(bom['metadata']) ? bom['metadata'] : {};
   const roots = [metadata['component'], ...(optionalArray(bom['components']) ?? []), ...(optionalArray(bom['services']) ?? [])];
   const walked = walkNested(roots, 'components', (component) => {
     const ref = text(component['bom-ref']);
-    if (ref !== undefined && !refs.has(ref)) refs.set(ref, text(component['purl']) ?? text(component['cpe']) ?? ref);
+    if (ref === undefined || refs.has(ref)) return;
+    const purl = text(component['purl']);
+    const version = text(component['version']) ?? (purl === undefined ? undefined : purlVersion(purl));
+    refs.set(ref, { key: purl ?? text(component['cpe']) ?? ref, ...(version === undefined ? {} : { version }) });
   });
   return walked ? refs : undefined;
 }
@@ -49,7 +71,7 @@ interface ThisBom {
  * version. A reference into another BOM, or another version of this one,
  * cannot be resolved here and is kept as written.
  */
-function resolveRef(ref: string, refs: ReadonlyMap<string, string>, bom: ThisBom): string {
+function resolveRef(ref: string, refs: ReadonlyMap<string, Affected>, bom: ThisBom): Affected {
   const local = refs.get(ref);
   if (local !== undefined) return local;
   const link = /^urn:cdx:([^/]+)\/(\d+)#(.+)$/.exec(ref);
@@ -60,9 +82,53 @@ function resolveRef(ref: string, refs: ReadonlyMap<string, string>, bom: ThisBom
     } catch {
       // A malformed escape is kept literally.
     }
-    return refs.get(fragment) ?? ref;
+    return refs.get(fragment) ?? { key: ref };
   }
-  return ref;
+  return { key: ref };
+}
+
+/** CycloneDX `affectedStatus`, the status of one version or range of an affected component. */
+const VERSION_STATUSES: ReadonlySet<string> = new Set(['affected', 'unaffected', 'unknown']);
+
+/**
+ * The status `affects[].versions` gives the affected component: the entry
+ * naming its own version, else the one status every entry has, else
+ * `unknown` (ranges alone that disagree: which one holds the component is
+ * not read here). Each entry's status is `affected` when absent (the
+ * schema's default). Undefined when the list is empty or absent.
+ */
+function versionStatus(
+  versions: readonly unknown[],
+  affected: Affected,
+  where: string,
+  digest: string,
+): Result<string | undefined, BackfillError> {
+  const statuses: string[] = [];
+  let own: string | undefined;
+  for (const [k, entry] of versions.entries()) {
+    if (!isObject(entry)) return err(invalidDocument('CycloneDX', digest, `${where}[${k}]`, 'is not an object'));
+    const status = entry['status'] === undefined || entry['status'] === null ? 'affected' : text(entry['status']);
+    if (status === undefined || !VERSION_STATUSES.has(status)) {
+      return err(invalidDocument('CycloneDX', digest, `${where}[${k}].status`, `must be one of ${[...VERSION_STATUSES].join(', ')}`));
+    }
+    statuses.push(status);
+    if (own === undefined && affected.version !== undefined && text(entry['version']) === affected.version) own = status;
+  }
+  if (statuses.length === 0) return ok(undefined);
+  return ok(own ?? (statuses.every((s) => s === statuses[0]) ? statuses[0] : 'unknown'));
+}
+
+/**
+ * The claim's status from the analysis's and the component version's: an
+ * affected version takes the analysis; an unaffected one is `not_affected`
+ * unless the analysis says `fixed` or `not_affected` itself; an unknown one
+ * is `under_investigation`. Undefined: the analysis's status, justification
+ * and detail stand.
+ */
+function overriddenStatus(analysis: ClaimStatus, version: string | undefined): ClaimStatus | undefined {
+  if (version === undefined || version === 'affected') return undefined;
+  if (version === 'unaffected') return analysis === 'fixed' || analysis === 'not_affected' ? undefined : 'not_affected';
+  return analysis === 'under_investigation' ? undefined : 'under_investigation';
 }
 
 function normalizeCycloneDx(document: unknown, context: NormalizeContext): Result<readonly VexClaim[], BackfillError> {
@@ -108,15 +174,23 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
       isoTimestamp(vuln['updated']) ??
       isoTimestamp(vuln['published']) ??
       bomTime;
-    for (const [j, affected] of affects.entries()) {
-      const ref = isObject(affected) ? text(affected['ref']) : undefined;
+    for (const [j, entry] of affects.entries()) {
+      const ref = isObject(entry) ? text(entry['ref']) : undefined;
       if (ref === undefined) return err(invalidDocument('CycloneDX', digest, `${where}.affects[${j}].ref`, 'is missing'));
+      const affected = resolveRef(ref, refs, bom);
+      const versionsAt = `${where}.affects[${j}].versions`;
+      const versions = isObject(entry) ? optionalArray(entry['versions']) : [];
+      if (versions === undefined) return err(invalidDocument('CycloneDX', digest, versionsAt, 'must be an array'));
+      const ofVersion = versionStatus(versions, affected, versionsAt, digest);
+      if (ofVersion.isErr()) return err(ofVersion.error);
+      // A status the component's version overrides keeps none of the analysis's reasons.
+      const overridden = overriddenStatus(status, ofVersion.value);
       claims.push({
         vulnerabilityId,
-        productKey: resolveRef(ref, refs, bom),
-        status,
-        ...(justification === undefined ? {} : { justification }),
-        ...(note === undefined ? {} : { statement: note }),
+        productKey: affected.key,
+        status: overridden ?? status,
+        ...(justification === undefined || overridden !== undefined ? {} : { justification }),
+        ...(note === undefined || overridden !== undefined ? {} : { statement: note }),
         ...(issuedAt === undefined ? {} : { issuedAt }),
         documentDigest: digest,
         format: 'cyclonedx',
@@ -134,7 +208,12 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
  * `analysis.state` maps `resolved`/`resolved_with_pedigree` → `fixed`,
  * `exploitable` → `affected`, `in_triage` → `under_investigation`,
  * `false_positive`/`not_affected` → `not_affected`. Vulnerabilities without
- * an analysis state are skipped.
+ * an analysis state are skipped. An affected component's `versions` (1.4+)
+ * refine it: the entry naming the component's own version (its `version`,
+ * else its purl's), else the one status all entries share, else `unknown`;
+ * `unaffected` makes the claim `not_affected` (unless the analysis says
+ * fixed or not affected), `unknown` makes it `under_investigation`, both
+ * without the analysis's justification and detail.
  *
  * @example
  * ```ts

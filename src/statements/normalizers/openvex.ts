@@ -12,12 +12,49 @@ import { invalidDocument, isLater, isObject, optionalArray, text, timestampOf, t
 
 const STATUSES: ReadonlySet<string> = new Set<ClaimStatus>(['not_affected', 'affected', 'fixed', 'under_investigation']);
 
-/** The key of an OpenVEX product or subcomponent: `@id`, else its purl, else a CPE. */
-function componentKey(value: unknown): string | undefined {
-  if (typeof value === 'string') return text(value);
-  if (!isObject(value)) return undefined;
+/** A component's `identifiers.purl`, when it is an object that gives one. */
+function ownPurl(value: unknown): string | undefined {
+  return isObject(value) && isObject(value['identifiers']) ? text(value['identifiers']['purl']) : undefined;
+}
+
+/**
+ * The purl of each product or subcomponent `@id` the document gives one
+ * for (the first it gives): a statement naming that component by its `@id`
+ * alone is about the same component. Entries that are not objects or lists
+ * are left for {@link productKeys} to refuse.
+ */
+function purlsOfIds(statements: readonly unknown[]): Map<string, string> {
+  const purls = new Map<string, string>();
+  const note = (component: unknown): void => {
+    const id = isObject(component) ? text(component['@id']) : undefined;
+    const purl = ownPurl(component);
+    if (id !== undefined && purl !== undefined && !purls.has(id)) purls.set(id, purl);
+  };
+  for (const statement of statements) {
+    if (!isObject(statement)) continue;
+    for (const product of optionalArray(statement['products']) ?? []) {
+      note(product);
+      if (isObject(product)) for (const sub of optionalArray(product['subcomponents']) ?? []) note(sub);
+    }
+    for (const sub of optionalArray(statement['subcomponents']) ?? []) note(sub);
+  }
+  return purls;
+}
+
+/**
+ * The key of an OpenVEX product or subcomponent (a string is an `@id`): its
+ * purl (`identifiers.purl`, or the one the document gives for its `@id`),
+ * else its `@id`, else a CPE. Processors match a product by any of its
+ * identifiers, so the statements that name one product by its `@id` in one
+ * place and by its purl in another are about one product, and one key lets
+ * the later override the earlier.
+ */
+function componentKey(value: unknown, purls: ReadonlyMap<string, string>): string | undefined {
+  const id = typeof value === 'string' ? text(value) : isObject(value) ? text(value['@id']) : undefined;
+  const known = ownPurl(value) ?? (id === undefined ? undefined : purls.get(id)) ?? id;
+  if (known !== undefined || !isObject(value)) return known;
   const ids = isObject(value['identifiers']) ? value['identifiers'] : {};
-  return text(value['@id']) ?? text(ids['purl']) ?? text(ids['cpe23']) ?? text(ids['cpe22']);
+  return text(ids['cpe23']) ?? text(ids['cpe22']);
 }
 
 /**
@@ -25,7 +62,12 @@ function componentKey(value: unknown): string | undefined {
  * for each subcomponent: the product's own (0.2.0), else the statement's
  * (the pre-0.2 form lists them beside the products, for each of them).
  */
-function productKeys(statement: JsonObject, where: string, digest: string): Result<string[], BackfillError> {
+function productKeys(
+  statement: JsonObject,
+  where: string,
+  digest: string,
+  purls: ReadonlyMap<string, string>,
+): Result<string[], BackfillError> {
   const products = optionalArray(statement['products']);
   if (products === undefined || products.length === 0) {
     return err(invalidDocument('OpenVEX', digest, `${where}.products`, 'must list at least one product'));
@@ -34,7 +76,7 @@ function productKeys(statement: JsonObject, where: string, digest: string): Resu
   if (shared === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.subcomponents`, 'must be an array'));
   const keys: string[] = [];
   for (const [i, product] of products.entries()) {
-    const key = componentKey(product);
+    const key = componentKey(product, purls);
     if (key === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}]`, 'has no @id or identifiers'));
     const own = isObject(product) ? optionalArray(product['subcomponents']) : [];
     if (own === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}].subcomponents`, 'must be an array'));
@@ -44,7 +86,7 @@ function productKeys(statement: JsonObject, where: string, digest: string): Resu
       continue;
     }
     for (const [j, sub] of subs.entries()) {
-      const subKey = componentKey(sub);
+      const subKey = componentKey(sub, purls);
       if (subKey === undefined) return err(invalidDocument('OpenVEX', digest, `${subsAt}[${j}]`, 'has no @id or identifiers'));
       keys.push(`${key}::${subKey}`);
     }
@@ -64,6 +106,7 @@ function statementClaims(
   where: string,
   digest: string,
   documentTime: Timestamp | undefined,
+  purls: ReadonlyMap<string, string>,
 ): Result<TimedClaim[], BackfillError> {
   if (!isObject(statement)) return err(invalidDocument('OpenVEX', digest, where, 'is not an object'));
   const vuln = statement['vulnerability'];
@@ -76,7 +119,7 @@ function statementClaims(
   const justification = text(statement['justification']);
   const note = text(statement['impact_statement']) ?? text(statement['action_statement']) ?? text(statement['status_notes']);
   const at = timestampOf(statement['timestamp']) ?? documentTime;
-  return productKeys(statement, where, digest).map((keys) =>
+  return productKeys(statement, where, digest, purls).map((keys) =>
     keys.map(
       (productKey): TimedClaim => ({
         claim: {
@@ -101,8 +144,9 @@ function normalizeOpenVex(document: unknown, context: NormalizeContext): Result<
   const statements = document['statements'];
   if (!Array.isArray(statements)) return err(invalidDocument('OpenVEX', digest, 'statements', 'must be an array'));
   const documentTime = timestampOf(document['timestamp']);
+  const purls = purlsOfIds(statements);
   // The first failing statement (in document order) is the document's error.
-  return Result.combine(statements.map((statement, i) => statementClaims(statement, `statements[${i}]`, digest, documentTime))).map(
+  return Result.combine(statements.map((statement, i) => statementClaims(statement, `statements[${i}]`, digest, documentTime, purls))).map(
     (perStatement) => latestPerProduct(perStatement.flat()),
   );
 }
@@ -126,8 +170,9 @@ function latestPerProduct(timed: readonly TimedClaim[]): VexClaim[] {
 }
 
 /**
- * Normalizes OpenVEX documents: one claim per statement and product
- * (`products[].@id`, or its `identifiers` purl/CPE), and one per
+ * Normalizes OpenVEX documents: one claim per statement and product, keyed
+ * by its purl (`identifiers.purl`, or the purl the document gives for its
+ * `@id`), else its `@id`, else its `identifiers` CPE; and one per
  * subcomponent as `product::subcomponent` (a product's own, or in the
  * pre-0.2 form the statement's `subcomponents`, for each of its products). Of several statements about
  * the same vulnerability and product, the latest (by timestamp, then by

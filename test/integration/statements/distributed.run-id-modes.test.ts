@@ -104,4 +104,36 @@ describe('one run id in both modes', () => {
     );
     expect(psql(mixed.url, "SELECT count(*) FROM vex.statement_backfill_checkpoints WHERE run_id = 'lib-planned'")).toBe('0');
   }, 120_000);
+
+  it("a report asked for a key range's checkpoint id names the planned run it belongs to", async () => {
+    const config = { connectionString: mixed.url };
+    (await planBackfill(config, { runId: 'ranged', batchSize: 50, rangeSize: 100 }))._unsafeUnwrap();
+    (await runBackfillWorker(config, { untilDone: true, runId: 'ranged' }))._unsafeUnwrap();
+    // The range's checkpoint looks like a completed single-process run's, but no single-process run may take that id.
+    const report = await cli(['statements', 'report', '--pg', mixed.url, '--run-id', 'ranged#range-2']);
+    expect(report.code).toBe(2);
+    expect(report.stderr).toContain(
+      'run ranged#range-2 is key range 2 of the planned run ranged, not a run of its own: statements report --run-id ranged reports that run.',
+    );
+    expect((await cli(['statements', 'report', '--pg', mixed.url, '--run-id', 'ranged'])).code).toBe(4);
+  }, 120_000);
+
+  it('a report asked for a run id with an invisible character says so, instead of naming a run that prints like a planned one', async () => {
+    (await planBackfill({ connectionString: mixed.url }, { runId: 'seen', rangeSize: 100 }))._unsafeUnwrap();
+    const report = await cli(['statements', 'report', '--pg', mixed.url, '--run-id', 'seen\u200b']);
+    expect(report.code).toBe(2);
+    expect(report.stderr).toContain(
+      'runId "seen\\u200b" holds an invisible character (U+200B); type the run id in visible characters only.',
+    );
+  }, 120_000);
+
+  it("a worker told to wait for a single-process run's id is refused at once: no plan can take that id", async () => {
+    expect((await single(mixed.url, 'solo')).isOk()).toBe(true);
+    const worker = await runBackfillWorker(
+      { connectionString: mixed.url },
+      { untilDone: true, runId: 'solo', signal: AbortSignal.timeout(30_000) },
+    );
+    expect(worker.isErr() && worker.error.code).toBe('INVALID_ARGUMENT');
+    expect(worker.isErr() && worker.error.message).toMatch(/^run solo is a single-process run \(completed\), not a planned one/);
+  }, 120_000);
 });

@@ -120,3 +120,29 @@ export async function backfillSingleProcess(url: string, options: StatementBackf
     await Promise.all([source.close(), sink.close()]);
   }
 }
+
+/**
+ * A run `start`ed with a throttle that holds it after its first batch until
+ * `goOn()`: `run` is its result, `atFirstBatch` resolves once it is held.
+ */
+export function heldAtFirstBatch<R>(start: (throttle: () => Promise<void>) => PromiseLike<R>) {
+  let paused: () => void = () => undefined;
+  const atFirstBatch = new Promise<void>((resolve) => (paused = resolve));
+  let goOn: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (goOn = resolve));
+  let batches = 0;
+  const run = Promise.resolve(
+    start(async () => {
+      batches += 1;
+      if (batches !== 1) return;
+      paused();
+      await gate;
+    }),
+  );
+  return { run, atFirstBatch, goOn: () => goOn() };
+}
+
+/** A single-process backfill of `url`'s default tables held after its first batch (see {@link heldAtFirstBatch}). */
+export function backfillHeldAtFirstBatch(url: string, runId: string) {
+  return heldAtFirstBatch((throttle) => backfillSingleProcess(url, { runId, throttle }));
+}

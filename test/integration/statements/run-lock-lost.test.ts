@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { backfillSingleProcess, seededPair } from './helpers.js';
+import { backfillHeldAtFirstBatch, backfillSingleProcess, seededPair } from './helpers.js';
 
 const pair = seededPair({ seed: 23, count: 400, brokenRatio: 0.05 });
 
@@ -16,20 +16,7 @@ describe('a run that lost its run lock', () => {
   it('stops before its next commit, so the run ends as an uninterrupted one', async () => {
     const reference = (await backfillSingleProcess(pair.reference.url, { runId: 'lock-lost' }))._unsafeUnwrap();
 
-    let paused: () => void = () => undefined;
-    const atFirstBatch = new Promise<void>((resolve) => (paused = resolve));
-    let goOn: () => void = () => undefined;
-    const gate = new Promise<void>((resolve) => (goOn = resolve));
-    let batches = 0;
-    const first = backfillSingleProcess(pair.victim.url, {
-      runId: 'lock-lost',
-      throttle: async () => {
-        batches += 1;
-        if (batches !== 1) return;
-        paused();
-        await gate;
-      },
-    });
+    const { run: first, atFirstBatch, goOn } = backfillHeldAtFirstBatch(pair.victim.url, 'lock-lost');
     await atFirstBatch;
 
     const admin = new pg.Client({ connectionString: pair.victim.url });

@@ -14,6 +14,19 @@ describe('distributed backfill options are checked before any connection', () =>
     [{ runId: 'nightly\n' }, /holds a control character/],
     [{ runId: 'a\u0000b' }, /holds a control character/],
     [{ runId: 'x\ud800' }, /half of a surrogate pair/],
+    // Look-alikes of 'nightly': a zero-width space, a byte-order mark, a soft hyphen, a right-to-left mark.
+    [
+      { runId: 'night\u200bly' },
+      /^runId "night\\u200bly" holds an invisible character \(U\+200B\); type the run id in visible characters only\.$/,
+    ],
+    [{ runId: '\ufeffnightly' }, /invisible character \(U\+FEFF\)/],
+    [{ runId: 'night\u00adly' }, /invisible character \(U\+00AD\)/],
+    [{ runId: 'nightly\u200f' }, /invisible character \(U\+200F\)/],
+    // 'café' with its accent as a combining mark (NFD), which prints as 'café' written with é (NFC).
+    [
+      { runId: 'cafe\u0301' },
+      /^runId "cafe\\u0301" is not in Unicode normalization form C, so it prints like "caf\\u00e9" \(café\); use that form\.$/,
+    ],
     [{ runId: 'nightly#range-3' }, /names a key range of a planned run/],
     [{ runId: 'r', batchSize: 0 }, /batchSize/],
     [{ runId: 'r', rangeSize: 1.5 }, /rangeSize/],
@@ -39,11 +52,17 @@ describe('distributed backfill options are checked before any connection', () =>
   });
 
   it('a worker waiting for one run, and a single-process run, refuse the same run ids', async () => {
-    for (const runId of [' ', 'a\tb', 'x\udc00']) {
+    for (const runId of [' ', 'a\tb', 'x\udc00', 'night\u200bly']) {
       const worker = await runBackfillWorker(nowhere, { runId, untilDone: true });
       expect(worker.isErr() && worker.error.code).toBe('INVALID_ARGUMENT');
       const single = await new StatementBackfiller({ source, sink, normalizers: defaultVexNormalizers }).run({ runId });
       expect(single.isErr() && single.error.message).toMatch(/runId/);
     }
+  });
+
+  it("a worker refuses a key range's checkpoint id as its run: no plan can take that id, so it would wait for ever", async () => {
+    const worker = await runBackfillWorker(nowhere, { runId: 'nightly#range-3', untilDone: true });
+    expect(worker.isErr() && worker.error.code).toBe('INVALID_ARGUMENT');
+    expect(worker.isErr() && worker.error.message).toMatch(/names a key range of a planned run/);
   });
 });
