@@ -248,7 +248,8 @@ async function* memberBatches(pass: Pass, member: DatasetMember, spec: MemberSpe
       if (anchor !== undefined) {
         if (!('id' in verdict) || verdict.id !== anchor) throw fileChangedError(name, line, anchor);
         const dup = skipped?.get(line);
-        if (dup !== undefined) verdict = { code: 'DUPLICATE_ID', error: new BackfillError('DUPLICATE_ID', dup.reason, { context: { member: name, line } }) };
+        if (dup !== undefined)
+          verdict = { code: 'DUPLICATE_ID', error: new BackfillError('DUPLICATE_ID', dup.reason, { context: { member: name, line } }) };
       }
       if (!('id' in verdict)) {
         if (rejects === undefined) throw verdict.error;
