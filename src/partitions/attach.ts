@@ -10,7 +10,7 @@ import type { PgClientLike, PgQueryResult } from '../_internals/pg.js';
 import { err, ok, type Result } from 'neverthrow';
 import { parseQualifiedName, quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
 import { overlaps, readSnapshot, type Snapshot } from './catalog.js';
-import { commentOf, inDdlTransaction, insertableColumns, moveRows, refuseReferencedMove, runDdl } from './ddl.js';
+import { commentOf, inDdlTransaction, insertableColumns, moveRows, refuseReferencedMove, runDdl, withAdvisoryLock } from './ddl.js';
 import { ATTACH_CHECK_NAME } from './defaults.js';
 import { floorToInterval, parsePartitionSuffix } from './interval.js';
 import { invalid, type ManagerContext } from './options.js';
@@ -60,8 +60,17 @@ interface TableInfo {
   readonly indexes: readonly string[];
 }
 
-/** Checks, then attaches: the bounds CHECK first so ATTACH skips its scan, rows parked in the default partition moved in. */
+/**
+ * Under the parent's advisory lock (as `ensure` and `retention` take it, so
+ * none of them reads the partitions while another changes them), checks,
+ * then attaches: the bounds CHECK first so ATTACH skips its scan, rows parked
+ * in the default partition moved in.
+ */
 export async function attachTable(run: AttachRun): Promise<AttachReport> {
+  return withAdvisoryLock(run.client, run.ctx.parent, run.ctx.advisoryLockTimeoutMs, () => checkAndAttach(run));
+}
+
+async function checkAndAttach(run: AttachRun): Promise<AttachReport> {
   const { client, ctx, target, slot } = run;
   const snap = await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs);
   const context = { partition: slot.name };

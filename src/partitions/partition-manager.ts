@@ -194,6 +194,10 @@ export class PartitionManager {
    * ATTACH skips its validation scan, then dropped. PostgreSQL builds any of
    * the parent's indexes the table lacks; the report lists them.
    *
+   * Runs under the same per-table advisory lock as `ensure` and `retention`,
+   * so it waits for a run in progress (up to `advisoryLockTimeoutMs`, then
+   * `LOCKED`, with nothing changed) instead of racing it.
+   *
    * @example
    * ```ts
    * const r = await boms.attach('scanner.artifact_boms_2025_03');

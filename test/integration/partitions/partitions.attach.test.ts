@@ -2,6 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import type { TestDatabase } from '../../support/pg.js';
 import { PartitionManager } from '../../../src/partitions/index.js';
+import { advisoryKey } from '../../../src/partitions/ddl.js';
 import { catalogBounds, holdLock, rowHomes, useScannerDatabase } from './fixtures.js';
 
 let db: TestDatabase;
@@ -22,6 +23,33 @@ async function restoreFromBackup(name: string, rows: [string, string][]): Promis
 beforeEach(async () => {
   (await manager().ensure({ behind: 2 }))._unsafeUnwrap();
 });
+
+/** A second session holding the per-table lock an `ensure` or `retention` run holds while it works. */
+async function holdRunLock(): Promise<{ release(): Promise<void> }> {
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  await c.query(`SELECT pg_advisory_lock(${advisoryKey({ schema: 'scanner', name: 'artifact_boms', sql: '' })})`);
+  let ended: Promise<void> | undefined;
+  return { release: () => (ended ??= c.end()) };
+}
+
+/**
+ * `true` once `n` sessions of this database wait for an advisory lock (PostgreSQL's own word, from pg_locks),
+ * `false` if `calls` settle first: the calls did not queue behind the lock.
+ */
+async function queuedBehindLock(n: number, calls: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  void calls.finally(() => (settled = true));
+  while (!settled) {
+    const [row] = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+       WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()`,
+    );
+    if ((row?.n ?? 0) >= n) return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return false;
+}
 
 describe('attach', () => {
   it('re-attaches a restored partition, skipping the validation scan, and builds the missing indexes', async () => {
@@ -128,6 +156,61 @@ describe('attach', () => {
       await db.query("SELECT conname FROM pg_constraint WHERE conrelid = 'scanner.artifact_boms_2025_03'::regclass AND contype = 'c'"),
     ).toEqual([]);
     expect((await catalogBounds(db, 'scanner', 'artifact_boms')).has('artifact_boms_2025_03')).toBe(false);
+  });
+
+  it('waits for the lock a running ensure or retention holds, then attaches', async () => {
+    await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
+    const run = await holdRunLock();
+    try {
+      const pending = manager().attach('artifact_boms_2025_03');
+      // Attach must queue behind the run, not go ahead beside it.
+      expect(await queuedBehindLock(1, Promise.resolve(pending))).toBe(true);
+      expect((await catalogBounds(db, 'scanner', 'artifact_boms')).has('artifact_boms_2025_03')).toBe(false);
+      await run.release();
+      const r = (await pending)._unsafeUnwrap();
+      expect(r.alreadyAttached).toBe(false);
+    } finally {
+      await run.release();
+    }
+    expect(await rowHomes(db)).toEqual({ r1: 'scanner.artifact_boms_2025_03' });
+  });
+
+  it('reports the lock held past advisoryLockTimeoutMs as LOCKED, changing nothing, and attaches once it is free', async () => {
+    await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
+    const m = new PartitionManager({
+      pg: db.pool,
+      table: 'scanner.artifact_boms',
+      column: 'inserted_at',
+      now: NOW,
+      advisoryLockTimeoutMs: 200,
+    });
+    const run = await holdRunLock();
+    try {
+      const e = (await m.attach('artifact_boms_2025_03'))._unsafeUnwrapErr();
+      expect([e.code, e.context.table]).toEqual(['LOCKED', 'scanner.artifact_boms']);
+      expect(e.message).toContain('try again later');
+    } finally {
+      await run.release();
+    }
+    expect((await catalogBounds(db, 'scanner', 'artifact_boms')).has('artifact_boms_2025_03')).toBe(false);
+    expect(
+      await db.query("SELECT conname FROM pg_constraint WHERE conrelid = 'scanner.artifact_boms_2025_03'::regclass AND contype = 'c'"),
+    ).toEqual([]);
+    expect((await m.attach('artifact_boms_2025_03'))._unsafeUnwrap().alreadyAttached).toBe(false);
+  });
+
+  it('two attaches of the same table queue: one attaches, the other finds it attached', async () => {
+    await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
+    const run = await holdRunLock();
+    try {
+      const both = Promise.all([manager().attach('artifact_boms_2025_03'), manager().attach('artifact_boms_2025_03')]);
+      expect(await queuedBehindLock(2, both)).toBe(true);
+      await run.release();
+      const results = (await both).map((r) => r._unsafeUnwrap().alreadyAttached);
+      expect(results.sort()).toEqual([false, true]);
+    } finally {
+      await run.release();
+    }
   });
 
   it('refuses names off the naming rule, overlaps, missing tables and non-tables', async () => {
