@@ -213,6 +213,57 @@ describe('attach', () => {
     }
   });
 
+  it('a restored month older than the retention window goes again on the next retention run, unless renamed off the naming rule', async () => {
+    await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
+    (await manager().attach('artifact_boms_2025_03'))._unsafeUnwrap();
+    const nightly = async () => (await manager().retention({ keep: 12, dryRun: false }))._unsafeUnwrap();
+    const first = await nightly();
+    expect(first.candidates.map((c) => [c.name, c.done])).toEqual([['artifact_boms_2025_03', true]]);
+    expect(await db.query("SELECT to_regclass('scanner.artifact_boms_2025_03') AS t")).toEqual([{ t: null }]);
+    expect(await rowHomes(db)).toEqual({});
+
+    // What the README says to do instead: rename it after the attach, and retention lists it as ignored.
+    await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
+    (await manager().attach('artifact_boms_2025_03'))._unsafeUnwrap();
+    await db.query('ALTER TABLE scanner.artifact_boms_2025_03 RENAME TO artifact_boms_2025_03_restored');
+    const second = await nightly();
+    expect(second.candidates).toEqual([]);
+    expect(second.ignored.map((i) => i.name)).toEqual(['artifact_boms_2025_03_restored']);
+    expect(await rowHomes(db)).toEqual({ r1: 'scanner.artifact_boms_2025_03_restored' });
+    expect((await catalogBounds(db, 'scanner', 'artifact_boms')).get('artifact_boms_2025_03_restored')).toBe(
+      "FOR VALUES FROM ('2025-03-01 00:00:00+00') TO ('2025-04-01 00:00:00+00')",
+    );
+    // ensure counts its slot as covered, and does not make another.
+    const ensured = (await manager().ensure({ behind: 24 }))._unsafeUnwrap();
+    expect(ensured.existing.find((e) => e.name === 'artifact_boms_2025_03')?.coveredBy).toBe('artifact_boms_2025_03_restored');
+    expect(ensured.created.map((c) => c.name)).not.toContain('artifact_boms_2025_03');
+  });
+
+  it('warns when the attached range is one a retention run can drop again, saying which keep drops it and what to do', async () => {
+    const warnings: [string, Record<string, unknown> | undefined][] = [];
+    const logger = {
+      info: () => undefined,
+      warn: (m: string, f?: Record<string, unknown>) => warnings.push([m, f]),
+      error: () => undefined,
+    };
+    await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
+    await restoreFromBackup('artifact_boms_2027_05', []);
+    // 2025-03 ends 2025-04-01, 19 months before the current month (2026-11): keep 19 or less drops it.
+    (await manager().attach('artifact_boms_2025_03', { logger }))._unsafeUnwrap();
+    expect(warnings).toHaveLength(1);
+    const [message, fields] = warnings[0]!;
+    expect(message).toContain('keep 19 or less');
+    expect(message).toContain('ALTER TABLE "scanner"."artifact_boms_2025_03" RENAME TO "artifact_boms_2025_03_restored"');
+    expect(fields).toMatchObject({ partition: 'artifact_boms_2025_03', droppedByKeepUpTo: 19 });
+    // The claim holds against retention itself: keep 19 takes it, keep 20 does not.
+    const plan = async (keep: number) => (await manager().retention({ keep }))._unsafeUnwrap().candidates.map((c) => c.name);
+    expect(await plan(19)).toContain('artifact_boms_2025_03');
+    expect(await plan(20)).not.toContain('artifact_boms_2025_03');
+    // A month no retention run can take is attached without a warning.
+    (await manager().attach('artifact_boms_2027_05', { logger }))._unsafeUnwrap();
+    expect(warnings).toHaveLength(1);
+  });
+
   it('refuses names off the naming rule, overlaps, missing tables and non-tables', async () => {
     const m = manager();
     for (const name of ['artifact_boms_2025_13', 'artifact_boms_backup', 'public.artifact_boms_2025_03', 'artifact_boms_2025_3']) {
