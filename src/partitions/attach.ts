@@ -6,13 +6,14 @@
  * @module
  */
 import { BackfillError } from '../errors.js';
+import type { Logger } from '../_internals/logger.js';
 import type { PgClientLike, PgQueryResult } from '../_internals/pg.js';
 import { err, ok, type Result } from 'neverthrow';
 import { parseQualifiedName, quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
 import { overlaps, readSnapshot, type Snapshot } from './catalog.js';
-import { commentOf, inDdlTransaction, insertableColumns, moveRows, refuseReferencedMove, runDdl } from './ddl.js';
-import { ATTACH_CHECK_NAME } from './defaults.js';
-import { floorToInterval, parsePartitionSuffix } from './interval.js';
+import { commentOf, inDdlTransaction, insertableColumns, moveRows, refuseReferencedMove, runDdl, withAdvisoryLock } from './ddl.js';
+import { ATTACH_CHECK_NAME, DEFAULT_RETENTION_KEEP } from './defaults.js';
+import { floorToInterval, intervalsBetween, parsePartitionSuffix } from './interval.js';
 import { invalid, type ManagerContext } from './options.js';
 import { finishPendingDetach, rangeOf, slotAt, throwIfAborted } from './slots.js';
 import * as sql from './sql.js';
@@ -60,8 +61,17 @@ interface TableInfo {
   readonly indexes: readonly string[];
 }
 
-/** Checks, then attaches: the bounds CHECK first so ATTACH skips its scan, rows parked in the default partition moved in. */
+/**
+ * Under the parent's advisory lock (as `ensure` and `retention` take it, so
+ * none of them reads the partitions while another changes them), checks,
+ * then attaches: the bounds CHECK first so ATTACH skips its scan, rows parked
+ * in the default partition moved in.
+ */
 export async function attachTable(run: AttachRun): Promise<AttachReport> {
+  return withAdvisoryLock(run.client, run.ctx.parent, run.ctx.advisoryLockTimeoutMs, () => checkAndAttach(run));
+}
+
+async function checkAndAttach(run: AttachRun): Promise<AttachReport> {
   const { client, ctx, target, slot } = run;
   const snap = await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs);
   const context = { partition: slot.name };
@@ -86,7 +96,9 @@ export async function attachTable(run: AttachRun): Promise<AttachReport> {
   const moved = await attachWithCheck(run, snap);
   const after = await tableInfo(client, target);
   const indexesCreated = after.indexes.filter((i) => !info.indexes.includes(i));
-  (run.call.logger ?? ctx.logger).info('partition attached', { partition: slot.name, rowsMovedFromDefault: moved, indexesCreated });
+  const logger = run.call.logger ?? ctx.logger;
+  logger.info('partition attached', { partition: slot.name, rowsMovedFromDefault: moved, indexesCreated });
+  warnIfRetentionDrops(run, logger);
   run.call.onProgress?.({ phase: 'attach', partition: slot.name, done: 1, total: 1 });
   return { ...slot, alreadyAttached: false, rowsMovedFromDefault: moved, indexesCreated };
 }
@@ -125,6 +137,24 @@ async function attachWithCheck(run: AttachRun, snap: Snapshot): Promise<number> 
     await runDdl(client, ctx.lockTimeoutMs, dropCheckIfAny).catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * A restored range is usually one retention already dropped, and the next
+ * retention run with the same `keep` drops it again (it follows the naming
+ * rule, so it is managed): say so, with the largest `keep` that drops it and
+ * how to keep it.
+ */
+function warnIfRetentionDrops(run: AttachRun, logger: Logger): void {
+  const { ctx, target, slot } = run;
+  // Retention with `keep` k drops a slot ending at or before the current interval's start minus k intervals.
+  const upTo = intervalsBetween(slot.to, floorToInterval(ctx.now(), ctx.interval), ctx.interval);
+  if (upTo < 0) return;
+  logger.warn(
+    `${slot.name} ends ${upTo} ${ctx.interval}${upTo === 1 ? '' : 's'} before the current ${ctx.interval}, so the next retention run with keep ${upTo} or less (the default is ${DEFAULT_RETENTION_KEEP}) drops (or in detach mode detaches) it again. ` +
+      `To keep it, rename it off the naming rule (ALTER TABLE ${target.sql} RENAME TO ${quoteIdent(`${slot.name}_restored`)}), which retention ignores, or run retention with keep ${upTo + 1} or more until it may go.`,
+    { partition: slot.name, droppedByKeepUpTo: upTo },
+  );
 }
 
 async function tableInfo(client: PgClientLike, t: QualifiedName): Promise<TableInfo> {

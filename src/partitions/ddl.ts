@@ -58,7 +58,7 @@ export function advisoryKey(parent: QualifiedName): string {
 
 /**
  * Holds the parent's session-level advisory lock while `fn` runs, so two
- * `ensure`/`retention` runs never interleave. Waiting longer than
+ * `ensure`/`retention`/`attach` runs never interleave. Waiting longer than
  * `timeoutMs` returns `LOCKED`.
  */
 export async function withAdvisoryLock<T>(

@@ -69,7 +69,7 @@ export const DEFAULT_RETENTION_MODE = 'drop' as const;
  */
 export const DEFAULT_PARTITION_LOCK_TIMEOUT_MS = 5_000;
 /**
- * How long `ensure`/`retention` wait for another run's advisory lock, in milliseconds.
+ * How long `ensure`/`retention`/`attach` wait for another run's advisory lock, in milliseconds.
  *
  * @example
  * ```ts

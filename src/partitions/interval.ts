@@ -96,6 +96,30 @@ export function addIntervals(start: Date, interval: PartitionInterval, n: number
 }
 
 /**
+ * How many intervals lie from `from` to `to`, both interval starts
+ * (negative when `to` comes first): the `n` for which
+ * `addIntervals(from, interval, n)` is `to`.
+ *
+ * @example
+ * ```ts
+ * intervalsBetween(new Date('2025-04-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z'), 'month'); // 19
+ * ```
+ */
+export function intervalsBetween(from: Date, to: Date, interval: PartitionInterval): number {
+  const years = to.getUTCFullYear() - from.getUTCFullYear();
+  switch (interval) {
+    case 'day':
+      return Math.round((to.getTime() - from.getTime()) / DAY_MS);
+    case 'week':
+      return Math.round((to.getTime() - from.getTime()) / (7 * DAY_MS));
+    case 'month':
+      return years * 12 + to.getUTCMonth() - from.getUTCMonth();
+    case 'year':
+      return years;
+  }
+}
+
+/**
  * The name suffix for the interval starting at `start`: `_YYYY_MM`,
  * `_YYYY_MM_DD`, `_YYYY_Www` (ISO week) or `_YYYY`.
  *

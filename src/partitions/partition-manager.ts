@@ -194,6 +194,20 @@ export class PartitionManager {
    * ATTACH skips its validation scan, then dropped. PostgreSQL builds any of
    * the parent's indexes the table lacks; the report lists them.
    *
+   * Runs under the same per-table advisory lock as `ensure` and `retention`,
+   * so it waits for a run in progress (up to `advisoryLockTimeoutMs`, then
+   * `LOCKED`, with nothing changed) instead of racing it.
+   *
+   * A restored month keeps its name, so it is a managed partition like any
+   * other: when its range is older than what retention keeps, the next
+   * retention run drops it again (or detaches it, in detach mode), with the
+   * rows just restored. `attach` logs a warning naming the largest `keep`
+   * that drops it. To keep it, rename it off the naming rule once attached
+   * (`ALTER TABLE scanner.artifact_boms_2025_03 RENAME TO
+   * artifact_boms_2025_03_restored`): retention then lists it under
+   * `ignored` and never touches it (drop it by hand when done). Or run
+   * retention with a larger `keep` for as long as it must stay.
+   *
    * @example
    * ```ts
    * const r = await boms.attach('scanner.artifact_boms_2025_03');

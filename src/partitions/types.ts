@@ -39,7 +39,7 @@ export interface PartitionManagerConfig {
    */
   readonly lockTimeoutMs?: number;
   /**
-   * How long `ensure`/`retention` wait for another run of the same table; a timeout returns `LOCKED`.
+   * How long `ensure`/`retention`/`attach` wait for another run of the same table; a timeout returns `LOCKED`.
    * @defaultValue {@link DEFAULT_PARTITION_ADVISORY_LOCK_TIMEOUT_MS} (60 s)
    */
   readonly advisoryLockTimeoutMs?: number;

@@ -2,6 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import type { TestDatabase } from '../../support/pg.js';
 import { PartitionManager } from '../../../src/partitions/index.js';
+import { advisoryKey } from '../../../src/partitions/ddl.js';
 import { catalogBounds, holdLock, rowHomes, useScannerDatabase } from './fixtures.js';
 
 let db: TestDatabase;
@@ -22,6 +23,33 @@ async function restoreFromBackup(name: string, rows: [string, string][]): Promis
 beforeEach(async () => {
   (await manager().ensure({ behind: 2 }))._unsafeUnwrap();
 });
+
+/** A second session holding the per-table lock an `ensure` or `retention` run holds while it works. */
+async function holdRunLock(): Promise<{ release(): Promise<void> }> {
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  await c.query(`SELECT pg_advisory_lock(${advisoryKey({ schema: 'scanner', name: 'artifact_boms', sql: '' })})`);
+  let ended: Promise<void> | undefined;
+  return { release: () => (ended ??= c.end()) };
+}
+
+/**
+ * `true` once `n` sessions of this database wait for an advisory lock (PostgreSQL's own word, from pg_locks),
+ * `false` if `calls` settle first: the calls did not queue behind the lock.
+ */
+async function queuedBehindLock(n: number, calls: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  void calls.finally(() => (settled = true));
+  while (!settled) {
+    const [row] = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+       WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()`,
+    );
+    if ((row?.n ?? 0) >= n) return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return false;
+}
 
 describe('attach', () => {
   it('re-attaches a restored partition, skipping the validation scan, and builds the missing indexes', async () => {
@@ -128,6 +156,112 @@ describe('attach', () => {
       await db.query("SELECT conname FROM pg_constraint WHERE conrelid = 'scanner.artifact_boms_2025_03'::regclass AND contype = 'c'"),
     ).toEqual([]);
     expect((await catalogBounds(db, 'scanner', 'artifact_boms')).has('artifact_boms_2025_03')).toBe(false);
+  });
+
+  it('waits for the lock a running ensure or retention holds, then attaches', async () => {
+    await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
+    const run = await holdRunLock();
+    try {
+      const pending = manager().attach('artifact_boms_2025_03');
+      // Attach must queue behind the run, not go ahead beside it.
+      expect(await queuedBehindLock(1, Promise.resolve(pending))).toBe(true);
+      expect((await catalogBounds(db, 'scanner', 'artifact_boms')).has('artifact_boms_2025_03')).toBe(false);
+      await run.release();
+      const r = (await pending)._unsafeUnwrap();
+      expect(r.alreadyAttached).toBe(false);
+    } finally {
+      await run.release();
+    }
+    expect(await rowHomes(db)).toEqual({ r1: 'scanner.artifact_boms_2025_03' });
+  });
+
+  it('reports the lock held past advisoryLockTimeoutMs as LOCKED, changing nothing, and attaches once it is free', async () => {
+    await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
+    const m = new PartitionManager({
+      pg: db.pool,
+      table: 'scanner.artifact_boms',
+      column: 'inserted_at',
+      now: NOW,
+      advisoryLockTimeoutMs: 200,
+    });
+    const run = await holdRunLock();
+    try {
+      const e = (await m.attach('artifact_boms_2025_03'))._unsafeUnwrapErr();
+      expect([e.code, e.context.table]).toEqual(['LOCKED', 'scanner.artifact_boms']);
+      expect(e.message).toContain('try again later');
+    } finally {
+      await run.release();
+    }
+    expect((await catalogBounds(db, 'scanner', 'artifact_boms')).has('artifact_boms_2025_03')).toBe(false);
+    expect(
+      await db.query("SELECT conname FROM pg_constraint WHERE conrelid = 'scanner.artifact_boms_2025_03'::regclass AND contype = 'c'"),
+    ).toEqual([]);
+    expect((await m.attach('artifact_boms_2025_03'))._unsafeUnwrap().alreadyAttached).toBe(false);
+  });
+
+  it('two attaches of the same table queue: one attaches, the other finds it attached', async () => {
+    await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
+    const run = await holdRunLock();
+    try {
+      const both = Promise.all([manager().attach('artifact_boms_2025_03'), manager().attach('artifact_boms_2025_03')]);
+      expect(await queuedBehindLock(2, both)).toBe(true);
+      await run.release();
+      const results = (await both).map((r) => r._unsafeUnwrap().alreadyAttached);
+      expect(results.sort()).toEqual([false, true]);
+    } finally {
+      await run.release();
+    }
+  });
+
+  it('a restored month older than the retention window goes again on the next retention run, unless renamed off the naming rule', async () => {
+    await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
+    (await manager().attach('artifact_boms_2025_03'))._unsafeUnwrap();
+    const nightly = async () => (await manager().retention({ keep: 12, dryRun: false }))._unsafeUnwrap();
+    const first = await nightly();
+    expect(first.candidates.map((c) => [c.name, c.done])).toEqual([['artifact_boms_2025_03', true]]);
+    expect(await db.query("SELECT to_regclass('scanner.artifact_boms_2025_03') AS t")).toEqual([{ t: null }]);
+    expect(await rowHomes(db)).toEqual({});
+
+    // What the README says to do instead: rename it after the attach, and retention lists it as ignored.
+    await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
+    (await manager().attach('artifact_boms_2025_03'))._unsafeUnwrap();
+    await db.query('ALTER TABLE scanner.artifact_boms_2025_03 RENAME TO artifact_boms_2025_03_restored');
+    const second = await nightly();
+    expect(second.candidates).toEqual([]);
+    expect(second.ignored.map((i) => i.name)).toEqual(['artifact_boms_2025_03_restored']);
+    expect(await rowHomes(db)).toEqual({ r1: 'scanner.artifact_boms_2025_03_restored' });
+    expect((await catalogBounds(db, 'scanner', 'artifact_boms')).get('artifact_boms_2025_03_restored')).toBe(
+      "FOR VALUES FROM ('2025-03-01 00:00:00+00') TO ('2025-04-01 00:00:00+00')",
+    );
+    // ensure counts its slot as covered, and does not make another.
+    const ensured = (await manager().ensure({ behind: 24 }))._unsafeUnwrap();
+    expect(ensured.existing.find((e) => e.name === 'artifact_boms_2025_03')?.coveredBy).toBe('artifact_boms_2025_03_restored');
+    expect(ensured.created.map((c) => c.name)).not.toContain('artifact_boms_2025_03');
+  });
+
+  it('warns when the attached range is one a retention run can drop again, saying which keep drops it and what to do', async () => {
+    const warnings: [string, Record<string, unknown> | undefined][] = [];
+    const logger = {
+      info: () => undefined,
+      warn: (m: string, f?: Record<string, unknown>) => warnings.push([m, f]),
+      error: () => undefined,
+    };
+    await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
+    await restoreFromBackup('artifact_boms_2027_05', []);
+    // 2025-03 ends 2025-04-01, 19 months before the current month (2026-11): keep 19 or less drops it.
+    (await manager().attach('artifact_boms_2025_03', { logger }))._unsafeUnwrap();
+    expect(warnings).toHaveLength(1);
+    const [message, fields] = warnings[0]!;
+    expect(message).toContain('keep 19 or less');
+    expect(message).toContain('ALTER TABLE "scanner"."artifact_boms_2025_03" RENAME TO "artifact_boms_2025_03_restored"');
+    expect(fields).toMatchObject({ partition: 'artifact_boms_2025_03', droppedByKeepUpTo: 19 });
+    // The claim holds against retention itself: keep 19 takes it, keep 20 does not.
+    const plan = async (keep: number) => (await manager().retention({ keep }))._unsafeUnwrap().candidates.map((c) => c.name);
+    expect(await plan(19)).toContain('artifact_boms_2025_03');
+    expect(await plan(20)).not.toContain('artifact_boms_2025_03');
+    // A month no retention run can take is attached without a warning.
+    (await manager().attach('artifact_boms_2027_05', { logger }))._unsafeUnwrap();
+    expect(warnings).toHaveLength(1);
   });
 
   it('refuses names off the naming rule, overlaps, missing tables and non-tables', async () => {

@@ -121,6 +121,18 @@ describe('partitions ensure with a slot name held by a standalone table', () => 
   });
 });
 
+describe('partitions attach of a month retention dropped', () => {
+  it('attaches it and warns on stderr that the next retention run drops it again, with the keep and the rename', async () => {
+    await db.query('CREATE TABLE scanner.artifact_boms_2025_03 (LIKE scanner.artifact_boms)');
+    const r = await cli(['partitions', 'attach', 'scanner.artifact_boms_2025_03', ...NOW], { env: { PGURI: db.url } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('attached artifact_boms_2025_03');
+    expect(r.stderr).toContain('keep 19 or less');
+    expect(r.stderr).toContain('RENAME TO "artifact_boms_2025_03_restored"');
+    expect(await names()).toEqual(['artifact_boms_2025_03']);
+  });
+});
+
 describe('--now', () => {
   it('without an offset is UTC, whatever the host TZ (psql prints timestamps without one); a sub-millisecond or impossible one is refused', async () => {
     // 23:30 on 30 November in New York is already 1 December in UTC: read as local time, the current month would be December.

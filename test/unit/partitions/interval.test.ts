@@ -3,6 +3,7 @@ import {
   addIntervals,
   boundLiteral,
   floorToInterval,
+  intervalsBetween,
   parsePartitionSuffix,
   partitionSuffix,
   type PartitionInterval,
@@ -26,6 +27,18 @@ describe('floorToInterval / addIntervals', () => {
     expect(addIntervals(d('2024-02-28T00:00:00Z'), 'day', 1).toISOString()).toBe('2024-02-29T00:00:00.000Z');
     expect(addIntervals(d('2026-12-28T00:00:00Z'), 'week', 1).toISOString()).toBe('2027-01-04T00:00:00.000Z');
     expect(addIntervals(d('2026-01-01T00:00:00Z'), 'month', -120).toISOString()).toBe('2016-01-01T00:00:00.000Z');
+  });
+});
+
+describe('intervalsBetween', () => {
+  it('is the n that addIntervals adds, either way, for every interval', () => {
+    for (const interval of ['day', 'week', 'month', 'year'] as PartitionInterval[]) {
+      const from = floorToInterval(d('2024-02-29T12:00:00Z'), interval);
+      for (const n of [-400, -53, -1, 0, 1, 12, 19, 1000]) {
+        expect(intervalsBetween(from, addIntervals(from, interval, n), interval), `${interval} ${n}`).toBe(n);
+      }
+    }
+    expect(intervalsBetween(d('2025-04-01T00:00:00Z'), d('2026-11-01T00:00:00Z'), 'month')).toBe(19);
   });
 });
 
