@@ -48,6 +48,8 @@ import {
   renameTable,
   type Statement,
   setLockTimeout,
+  swapCarryOver,
+  swapPrivileges,
   truncateTables,
 } from './sql.js';
 import type { StagingCommitInfo, StagingRow, StagingSession, StagingSessionOptions } from './staging-target.js';
@@ -443,6 +445,8 @@ export class PgStagingSession implements StagingSession {
       };
       const [described] = await this.#q<{ comment: string | null; pk: string | null }>(commentAndPrimaryKey(target.sql));
       const { comment, pk: pkName } = described!;
+      // Built while target.sql still names the live table, run once it names the fresh one.
+      const carry = await this.#q<{ stmt: string }>(swapCarryOver(target.sql, target.sql));
       // Index names are unique per schema: move the old key's name aside first.
       if (pkName !== null) await this.#q(renameConstraint(target.sql, quoteIdent(pkName), quoteIdent(`${old.name}_pkey`)));
       await this.#q(renameTable(target.sql, quoteIdent(old.name)));
@@ -452,6 +456,9 @@ export class PgStagingSession implements StagingSession {
       await this.#q(commentOnTable(target.sql, comment));
       const pkey = pkName ?? `${target.name}_pkey`;
       if (Buffer.byteLength(pkey) <= 63) await this.#q(renameConstraint(target.sql, quoteIdent(`${dest.name}_pkey`), quoteIdent(pkey)));
+      // Owner first: privileges are granted as the owner, and a sequence may only be owned by a table of its owner.
+      for (const { stmt } of carry) await this.#q({ text: stmt });
+      for (const { stmt } of await this.#q<{ stmt: string }>(swapPrivileges(old.sql, target.sql))) await this.#q({ text: stmt });
       this.#retired.push(old);
     }
   }

@@ -176,7 +176,9 @@ export function commentAndPrimaryKey(table: string): Statement {
  * it) that DROP TABLE would refuse to drop, one object (`what`) depending on
  * it: a view, a foreign key, a SQL function using the table, or anything
  * using its row type (`RETURNS SETOF <table>`, a column of that type), or
- * the array of it.
+ * the array of it. Objects that belong to the table itself (a trigger whose
+ * `WHEN` reads a column, a statistics object, a policy) go with it, so they
+ * are not listed.
  */
 export function dependents(tables: readonly string[]): Statement {
   return {
@@ -186,6 +188,8 @@ export function dependents(tables: readonly string[]): Statement {
          JOIN pg_depend d ON d.deptype = 'n'
           AND (d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid
                OR d.refclassid = 'pg_type'::regclass AND d.refobjid IN (r.oid, r.typarray))
+          AND NOT EXISTS (SELECT 1 FROM pg_depend o WHERE o.classid = d.classid AND o.objid = d.objid AND o.deptype IN ('a', 'i')
+                             AND o.refclassid = 'pg_class'::regclass AND o.refobjid = c.oid)
         ORDER BY t.i, d.classid, d.objid`,
     values: [tables],
   };
@@ -194,8 +198,9 @@ export function dependents(tables: readonly string[]): Statement {
 /**
  * Each existing table's kind, row security, columns, its primary key when
  * that key is not on `id` alone, constraints other than its primary key,
- * unique indexes no constraint owns, the tables inheriting from it and the
- * publications that list it by name, in the order given. NOT NULL
+ * unique indexes no constraint owns, the tables inheriting from it, the
+ * publications that list it by name and the privileges on it or its columns
+ * that a role other than its owner granted, in the order given. NOT NULL
  * constraints (catalogued since PostgreSQL 18) are left to the columns'
  * `notNull`.
  */
@@ -224,11 +229,18 @@ export function tableShapes(tables: readonly string[]): Statement {
                FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE r.prrelid = c.oid) AS publications,
             (SELECT coalesce(json_agg(i.inhparent::regclass::text ORDER BY i.inhseqno), '[]')
                FROM pg_inherits i WHERE i.inhrelid = c.oid) AS "inheritsFrom",
+            (SELECT coalesce(json_agg(format('%s%s granted to %s by %s', x.privilege_type, coalesce(' (' || a.attname || ')', ''),
+                                             CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END, pg_get_userbyid(x.grantor))
+                                      ORDER BY a.attnum NULLS FIRST, x.grantee, x.privilege_type), '[]')
+               FROM (SELECT NULL::smallint AS attnum, NULL::name AS attname, c.relacl AS acl
+                     UNION ALL SELECT d.attnum, d.attname, d.attacl FROM pg_attribute d WHERE d.attrelid = c.oid AND d.attnum > 0 AND NOT d.attisdropped) a,
+                    aclexplode(a.acl) x
+              WHERE x.grantor <> c.relowner) AS "otherGrantors",
             c.relpersistence = 'u' AS unlogged,
             c.relreplident::text AS "replicaIdentity"
        FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
        LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-      GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity, c.relpersistence, c.relreplident ORDER BY t.i`,
+      GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity, c.relpersistence, c.relreplident, c.relacl, c.relowner ORDER BY t.i`,
     values: [tables],
   };
 }
@@ -297,4 +309,120 @@ export function swapLeftovers(schemas: readonly string[], mark: string): Stateme
 /** Held for the transaction: the fresh tables of `tag` are in use. */
 export function lockSwapTag(mark: string, tag: string): Statement {
   return { text: 'SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', values: [mark, tag] };
+}
+
+/**
+ * The statements that give the table called `target` (quoted, as given)
+ * what the live table `live` carries besides its rows, comment and primary
+ * key name, one `stmt` a row, in the order to run them: its owner, storage
+ * options (its own and its TOAST table's), each column's options, storage,
+ * compression, statistics target and comment, the sequences its columns own,
+ * its extended statistics (dropped from `live` first: their names are
+ * unique per schema), its triggers with their enabled state and comments,
+ * and what its primary key carries (comments, index storage options,
+ * `CLUSTER ON`). Built while `target` still names the live table and run
+ * once the fresh table has taken the name. Privileges: {@link swapPrivileges}.
+ */
+export function swapCarryOver(live: string, target: string): Statement {
+  const options = (list: string) =>
+    `(SELECT string_agg(format('%I = %L', split_part(o, '=', 1), substr(o, strpos(o, '=') + 1)), ', ') FROM unnest(${list}) o)`;
+  return {
+    text: `WITH c AS (SELECT * FROM pg_class WHERE oid = $1::text::regclass),
+        cols AS (SELECT a.*, t.typstorage, col_description(a.attrelid, a.attnum) AS comment
+                   FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                  WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped),
+        pk AS (SELECT k.oid, k.conname, x.oid AS idx, x.relname AS idxname, n.nspname, x.reloptions, i.indisclustered
+                 FROM pg_constraint k JOIN pg_class x ON x.oid = k.conindid JOIN pg_index i ON i.indexrelid = x.oid
+                 JOIN pg_namespace n ON n.oid = x.relnamespace
+                WHERE k.conrelid = $1::text::regclass AND k.contype = 'p')
+      SELECT u.stmt FROM (
+        SELECT 1 AS step, 0 AS n, ARRAY[format('ALTER TABLE %s OWNER TO %I', $2::text, pg_get_userbyid(relowner))] AS stmts FROM c
+        UNION ALL
+        SELECT 2, 0, ARRAY[format('ALTER TABLE %s SET (%s)', $2::text, string_agg(format('%s%I = %L', CASE WHEN x.oid = c.oid THEN '' ELSE 'toast.' END,
+                                                                                         split_part(o, '=', 1), substr(o, strpos(o, '=') + 1)), ', '))]
+          FROM c JOIN pg_class x ON x.oid IN (c.oid, c.reltoastrelid), unnest(x.reloptions) o HAVING count(*) > 0
+        UNION ALL
+        SELECT 3, attnum, ARRAY_REMOVE(ARRAY[
+                 CASE WHEN attoptions IS NOT NULL THEN format('ALTER TABLE %s ALTER COLUMN %I SET (%s)', $2::text, attname, ${options('attoptions')}) END,
+                 CASE WHEN attstorage <> typstorage THEN format('ALTER TABLE %s ALTER COLUMN %I SET STORAGE %s', $2::text, attname,
+                        CASE attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END) END,
+                 CASE WHEN attcompression <> '' THEN format('ALTER TABLE %s ALTER COLUMN %I SET COMPRESSION %s', $2::text, attname,
+                        CASE attcompression WHEN 'l' THEN 'lz4' ELSE 'pglz' END) END,
+                 CASE WHEN attstattarget >= 0 THEN format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS %s', $2::text, attname, attstattarget) END,
+                 CASE WHEN comment IS NOT NULL THEN format('COMMENT ON COLUMN %s.%I IS %L', $2::text, attname, comment) END], NULL)
+          FROM cols
+        UNION ALL
+        SELECT 4, s.oid::int, ARRAY[format('ALTER SEQUENCE %s OWNED BY %s.%I', s.oid::regclass, $2::text, a.attname)]
+          FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN cols a ON a.attnum = d.refobjsubid
+         WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $1::text::regclass AND d.deptype = 'a'
+        UNION ALL
+        SELECT 5, x.oid::int, ARRAY_REMOVE(ARRAY[
+                 format('DROP STATISTICS %I.%I', n.nspname, x.stxname),
+                 format('CREATE STATISTICS %I.%I %s ON %s FROM %s', n.nspname, x.stxname,
+                        (SELECT '(' || string_agg(CASE k WHEN 'd' THEN 'ndistinct' WHEN 'f' THEN 'dependencies' ELSE 'mcv' END, ', ') || ')'
+                           FROM unnest(x.stxkind) k WHERE k <> 'e'),
+                        pg_get_statisticsobjdef_columns(x.oid), $2::text),
+                 format('ALTER STATISTICS %I.%I OWNER TO %I', n.nspname, x.stxname, pg_get_userbyid(x.stxowner)),
+                 CASE WHEN x.stxstattarget >= 0 THEN format('ALTER STATISTICS %I.%I SET STATISTICS %s', n.nspname, x.stxname, x.stxstattarget) END,
+                 CASE WHEN obj_description(x.oid, 'pg_statistic_ext') IS NOT NULL
+                      THEN format('COMMENT ON STATISTICS %I.%I IS %L', n.nspname, x.stxname, obj_description(x.oid, 'pg_statistic_ext')) END], NULL)
+          FROM pg_statistic_ext x JOIN pg_namespace n ON n.oid = x.stxnamespace WHERE x.stxrelid = $1::text::regclass
+        UNION ALL
+        SELECT 6, g.oid::int, ARRAY_REMOVE(ARRAY[
+                 pg_get_triggerdef(g.oid),
+                 CASE g.tgenabled WHEN 'D' THEN format('ALTER TABLE %s DISABLE TRIGGER %I', $2::text, g.tgname)
+                                  WHEN 'R' THEN format('ALTER TABLE %s ENABLE REPLICA TRIGGER %I', $2::text, g.tgname)
+                                  WHEN 'A' THEN format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', $2::text, g.tgname) END,
+                 CASE WHEN obj_description(g.oid, 'pg_trigger') IS NOT NULL
+                      THEN format('COMMENT ON TRIGGER %I ON %s IS %L', g.tgname, $2::text, obj_description(g.oid, 'pg_trigger')) END], NULL)
+          FROM pg_trigger g WHERE g.tgrelid = $1::text::regclass AND NOT g.tgisinternal
+        UNION ALL
+        SELECT 7, 0, ARRAY_REMOVE(ARRAY[
+                 CASE WHEN obj_description(oid, 'pg_constraint') IS NOT NULL
+                      THEN format('COMMENT ON CONSTRAINT %I ON %s IS %L', conname, $2::text, obj_description(oid, 'pg_constraint')) END,
+                 CASE WHEN obj_description(idx, 'pg_class') IS NOT NULL
+                      THEN format('COMMENT ON INDEX %I.%I IS %L', nspname, idxname, obj_description(idx, 'pg_class')) END,
+                 CASE WHEN reloptions IS NOT NULL THEN format('ALTER INDEX %I.%I SET (%s)', nspname, idxname, ${options('reloptions')}) END,
+                 CASE WHEN indisclustered THEN format('ALTER TABLE %s CLUSTER ON %I', $2::text, idxname) END], NULL)
+          FROM pk
+      ) s CROSS JOIN LATERAL unnest(s.stmts) WITH ORDINALITY AS u(stmt, k) ORDER BY s.step, s.n, u.k`,
+    values: [live, target],
+  };
+}
+
+/**
+ * The REVOKE and GRANT statements (`stmt`) that give `fresh` exactly the
+ * privileges of `live` (on the table and on each column), run once `fresh`
+ * has `live`'s owner. Every grant is made as the owner: a privilege granted
+ * by another role is refused before the import (see `tableShapes`).
+ * Nothing when neither table has privileges other than the owner's defaults.
+ */
+export function swapPrivileges(live: string, fresh: string): Statement {
+  return {
+    text: `WITH l AS (SELECT * FROM pg_class WHERE oid = $1::text::regclass), f AS (SELECT * FROM pg_class WHERE oid = $2::text::regclass),
+        who(id) AS (SELECT relowner FROM l UNION SELECT relowner FROM f UNION SELECT 0
+                    UNION SELECT x.grantee FROM f, aclexplode(f.relacl) x
+                    UNION SELECT x.grantee FROM pg_attribute a, aclexplode(a.attacl) x WHERE a.attrelid = $2::text::regclass),
+        name(id, role) AS (SELECT id, CASE id WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(id)) END FROM who)
+      SELECT stmt FROM (
+        SELECT 1 AS step, format('REVOKE ALL ON TABLE %s FROM %s', $2::text, string_agg(role, ', ' ORDER BY role)) AS stmt FROM name
+        UNION ALL
+        SELECT 2, format('REVOKE ALL (%I) ON TABLE %s FROM %s', a.attname, $2::text, (SELECT string_agg(role, ', ' ORDER BY role) FROM name))
+          FROM pg_attribute a WHERE a.attrelid = $2::text::regclass AND a.attacl IS NOT NULL
+        UNION ALL
+        SELECT 3, format('GRANT %s ON TABLE %s TO %s%s', x.privilege_type, $2::text,
+                         CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(x.grantee)) END,
+                         CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+          FROM l, aclexplode(coalesce(l.relacl, acldefault('r', l.relowner))) x
+        UNION ALL
+        SELECT 4, format('GRANT %s (%I) ON TABLE %s TO %s%s', x.privilege_type, a.attname, $2::text,
+                         CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(x.grantee)) END,
+                         CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+          FROM pg_attribute a, aclexplode(a.attacl) x WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped
+      ) s
+      WHERE EXISTS (SELECT 1 FROM l WHERE relacl IS NOT NULL) OR EXISTS (SELECT 1 FROM f WHERE relacl IS NOT NULL)
+         OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid IN ($1::text::regclass, $2::text::regclass) AND a.attacl IS NOT NULL)
+      ORDER BY step`,
+    values: [live, fresh],
+  };
 }

@@ -1,0 +1,240 @@
+/**
+ * A swap replaces the live table with a fresh one: everything the user put
+ * on the live table must be on the swapped-in one too (or the swap must be
+ * refused before anything changes). Each test describes the table from the
+ * catalog before and after, and compares.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { writeDataset } from '../../../src/dataset/index.js';
+import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
+import { StagingImporter } from '../../../src/staging/index.js';
+import { scratch, TABLES } from './fixtures.js';
+
+let db: TestDatabase;
+let good: string;
+const suffix = randomBytes(3).toString('hex');
+/** Cluster-wide roles of this file, dropped afterwards. */
+const roles = { owner: `bk_carry_owner_${suffix}`, reader: `bk_carry_reader_${suffix}`, writer: `bk_carry_writer_${suffix}` };
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  good = join(scratch('bk-swap-carry-'), 'good.tar.zst');
+  (
+    await writeDataset(good, {
+      members: { 'linksets.ndjson': generateLinksets(340, 7), 'advisory_chunks.ndjson': generateAdvisoryChunks(1200, 42) },
+    })
+  )._unsafeUnwrap();
+  for (const role of Object.values(roles)) await db.query(`CREATE ROLE ${role}`);
+});
+afterAll(async () => {
+  await db.drop();
+  const admin = new pg.Client({ connectionString: db.url.replace(/\/[^/?]*(\?|$)/, '/postgres$1') });
+  await admin.connect();
+  try {
+    for (const role of Object.values(roles)) await admin.query(`DROP ROLE IF EXISTS ${role}`);
+  } finally {
+    await admin.end();
+  }
+});
+
+function importer(schema: string): StagingImporter {
+  return new StagingImporter({ pg: db.pool, schema, tables: TABLES });
+}
+
+async function swap(schema: string): Promise<void> {
+  const imported = await importer(schema).import(good, { strategy: 'swap' });
+  if (imported.isErr()) throw imported.error;
+  const report = imported.value;
+  expect(report.tables.map((t) => t.loaded)).toEqual([340, 1200]);
+}
+
+async function oid(table: string): Promise<number> {
+  const [row] = await db.query<{ oid: number }>(`SELECT $1::regclass::oid::int AS oid`, [table]);
+  return row!.oid;
+}
+
+/**
+ * The table's storage settings, its columns' settings and comments, and its
+ * extended statistics, by name. (Some servers stamp every column's options
+ * with a `pg_attver` of their own, which no statement sets: left out.)
+ */
+async function settings(table: string): Promise<unknown> {
+  const [row] = await db.query(
+    `SELECT c.reloptions, t.reloptions AS "toastOptions", obj_description(c.oid, 'pg_class') AS comment,
+            (SELECT json_agg(json_build_object('name', a.attname, 'comment', col_description(c.oid, a.attnum), 'options', (SELECT array_agg(o) FROM unnest(a.attoptions) o WHERE o NOT LIKE 'pg\\_attver=%'),
+                                               'storage', a.attstorage, 'compression', a.attcompression, 'statistics', a.attstattarget) ORDER BY a.attnum)
+               FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+            (SELECT json_agg(json_build_object('def', pg_get_statisticsobjdef(s.oid), 'target', s.stxstattarget,
+                                               'comment', obj_description(s.oid, 'pg_statistic_ext'), 'owner', pg_get_userbyid(s.stxowner)) ORDER BY s.stxname)
+               FROM pg_statistic_ext s WHERE s.stxrelid = c.oid) AS statistics
+       FROM pg_class c LEFT JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.oid = $1::regclass`,
+    [table],
+  );
+  return row;
+}
+
+/** Owner, the table's and its columns' privileges (grantor, grantee, privilege, grantable), sorted. */
+async function privileges(table: string): Promise<unknown> {
+  const [row] = await db.query(
+    `SELECT pg_get_userbyid(c.relowner) AS owner,
+            (SELECT json_agg(format('%s>%s:%s:%s', pg_get_userbyid(x.grantor), CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END,
+                                    x.privilege_type, x.is_grantable) ORDER BY 1)
+               FROM aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) x) AS acl,
+            (SELECT json_agg(format('%s %s>%s:%s:%s', a.attname, pg_get_userbyid(x.grantor), CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END,
+                                    x.privilege_type, x.is_grantable) ORDER BY 1)
+               FROM pg_attribute a, aclexplode(a.attacl) x WHERE a.attrelid = c.oid AND a.attnum > 0) AS "columnAcl"
+       FROM pg_class c WHERE c.oid = $1::regclass`,
+    [table],
+  );
+  return row;
+}
+
+describe('swap carries over what the user put on the table', () => {
+  it('column comments, storage options (table and TOAST), column options, storage, compression and statistics targets, and extended statistics', async () => {
+    const s = 's_carry_settings';
+    await swap(s);
+    const t = `${s}.linksets_raw`;
+    await db.query(`COMMENT ON TABLE ${t} IS 'linksets as the feed sends them'`);
+    await db.query(`COMMENT ON COLUMN ${t}.id IS 'the feed''s _id'`);
+    await db.query(`COMMENT ON COLUMN ${t}.raw IS 'the whole record'`);
+    await db.query(
+      `ALTER TABLE ${t} SET (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.01, toast.autovacuum_enabled = false, autovacuum_analyze_threshold = 5000)`,
+    );
+    await db.query(`ALTER TABLE ${t} ALTER COLUMN id SET (n_distinct = -1), ALTER COLUMN id SET STATISTICS 1000`);
+    await db.query(`ALTER TABLE ${t} ALTER COLUMN raw SET STORAGE EXTERNAL, ALTER COLUMN raw SET COMPRESSION pglz`);
+    await db.query(`CREATE STATISTICS ${s}.by_kind (ndistinct, dependencies) ON id, (raw->>'kind') FROM ${t}`);
+    await db.query(`CREATE STATISTICS ${s}."Raw Expr" ON (raw->>'linksetId') FROM ${t}`);
+    await db.query(`ALTER STATISTICS ${s}.by_kind SET STATISTICS 300`);
+    await db.query(`COMMENT ON STATISTICS ${s}.by_kind IS 'kinds per id'`);
+    const before = await settings(t);
+    const untouched = await settings(`${s}.advisory_chunks_raw`);
+    const was = await oid(t);
+    await swap(s);
+    expect(await oid(t)).not.toBe(was);
+    expect(await settings(t)).toEqual(before);
+    expect(await settings(`${s}.advisory_chunks_raw`)).toEqual(untouched);
+    // And again: the carried-over table carries over in turn.
+    await swap(s);
+    expect(await settings(t)).toEqual(before);
+  });
+
+  it('owner and privileges, on the table and its columns; a reader keeps reading', async () => {
+    const s = 's_carry_privileges';
+    await swap(s);
+    const t = `${s}.linksets_raw`;
+    await db.query(`ALTER TABLE ${t} OWNER TO ${roles.owner}`);
+    await db.query(`GRANT USAGE ON SCHEMA ${s} TO ${roles.reader}, ${roles.writer}`);
+    await db.query(`GRANT SELECT ON ${t} TO ${roles.reader}`);
+    await db.query(`GRANT INSERT, UPDATE ON ${t} TO ${roles.writer} WITH GRANT OPTION`);
+    await db.query(`GRANT SELECT (id) ON ${t} TO ${roles.writer}`);
+    await db.query(`REVOKE TRUNCATE ON ${t} FROM ${roles.owner}`);
+    const before = await privileges(t);
+    expect(before).toMatchObject({ owner: roles.owner });
+    await swap(s);
+    expect(await privileges(t)).toEqual(before);
+    const client = await db.pool.connect();
+    try {
+      await client.query(`SET ROLE ${roles.reader}`);
+      expect((await client.query(`SELECT count(*)::int AS n FROM ${t}`)).rows).toEqual([{ n: 340 }]);
+    } finally {
+      await client.query('RESET ROLE');
+      client.release();
+    }
+  });
+
+  it('a table without grants stays without grants, and one owned by its importer stays so', async () => {
+    const s = 's_carry_default_acl';
+    await swap(s);
+    const before = await privileges(`${s}.linksets_raw`);
+    await swap(s);
+    expect(await privileges(`${s}.linksets_raw`)).toEqual(before);
+    const [row] = await db.query(`SELECT relacl FROM pg_class WHERE oid = '${s}.linksets_raw'::regclass`);
+    expect(row).toEqual({ relacl: null });
+  });
+
+  it('a sequence owned by a column stays, owned by the swapped-in column', async () => {
+    const s = 's_carry_sequence';
+    await swap(s);
+    await db.query(`CREATE SEQUENCE ${s}.batch_no OWNED BY ${s}.linksets_raw.id`);
+    await db.query(`SELECT nextval('${s}.batch_no')`);
+    await swap(s);
+    expect(await db.query(`SELECT last_value::int AS v FROM ${s}.batch_no`)).toEqual([{ v: 1 }]);
+    expect(await db.query(`SELECT pg_get_serial_sequence('${s}.linksets_raw', 'id') AS seq`)).toEqual([{ seq: `${s}.batch_no` }]);
+  });
+
+  it('triggers, with their enabled state and comments, and they fire on the swapped-in table', async () => {
+    const s = 's_carry_triggers';
+    await swap(s);
+    const t = `${s}.linksets_raw`;
+    await db.query(`CREATE FUNCTION ${s}.refuse() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'refused %', NEW.id; END$$`);
+    await db.query(
+      `CREATE TRIGGER "No Writes" BEFORE INSERT OR UPDATE ON ${t} FOR EACH ROW WHEN (NEW.id LIKE 'x%') EXECUTE FUNCTION ${s}.refuse()`,
+    );
+    await db.query(`CREATE TRIGGER off_for_now AFTER DELETE ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION ${s}.refuse()`);
+    await db.query(`ALTER TABLE ${t} DISABLE TRIGGER off_for_now`);
+    await db.query(`COMMENT ON TRIGGER "No Writes" ON ${t} IS 'x ids are reserved'`);
+    const triggers = () =>
+      db.query(
+        `SELECT tgname, pg_get_triggerdef(oid) AS def, tgenabled, obj_description(oid, 'pg_trigger') AS comment
+           FROM pg_trigger WHERE tgrelid = '${t}'::regclass AND NOT tgisinternal ORDER BY tgname`,
+      );
+    const before = await triggers();
+    expect(before).toHaveLength(2);
+    await swap(s);
+    expect(await triggers()).toEqual(before);
+    await expect(db.query(`INSERT INTO ${t} VALUES ('x1', '{}')`)).rejects.toThrow('refused x1');
+  });
+
+  it("what its primary key carries: the key's and its index's comments, the index's storage options, CLUSTER ON", async () => {
+    const s = 's_carry_key';
+    await db.query(
+      `CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text CONSTRAINT linksets_key PRIMARY KEY WITH (fillfactor = 70), raw jsonb NOT NULL)`,
+    );
+    await db.query(`COMMENT ON CONSTRAINT linksets_key ON ${s}.linksets_raw IS 'ids as the feed spells them'`);
+    await db.query(`COMMENT ON INDEX ${s}.linksets_key IS 'looked up by the scanner'`);
+    await db.query(`ALTER TABLE ${s}.linksets_raw CLUSTER ON linksets_key`);
+    const key = () =>
+      db.query(
+        `SELECT k.conname, obj_description(k.oid, 'pg_constraint') AS "keyComment", obj_description(i.indexrelid, 'pg_class') AS "indexComment",
+                x.relname, x.reloptions, i.indisclustered
+           FROM pg_constraint k JOIN pg_index i ON i.indexrelid = k.conindid JOIN pg_class x ON x.oid = i.indexrelid
+          WHERE k.conrelid = '${s}.linksets_raw'::regclass AND k.contype = 'p'`,
+      );
+    const before = await key();
+    expect(before).toHaveLength(1);
+    await swap(s);
+    expect(await key()).toEqual(before);
+  });
+
+  it('refuses, before loading, a privilege granted by a role other than the owner (it could not be granted again as it was)', async () => {
+    const s = 's_carry_grantor';
+    await swap(s);
+    const t = `${s}.linksets_raw`;
+    await db.query(`GRANT SELECT ON ${t} TO ${roles.writer} WITH GRANT OPTION`);
+    await db.query(`GRANT USAGE ON SCHEMA ${s} TO ${roles.writer}`);
+    const client = await db.pool.connect();
+    try {
+      await client.query(`SET ROLE ${roles.writer}`);
+      await client.query(`GRANT SELECT ON ${t} TO ${roles.reader}`);
+    } finally {
+      await client.query('RESET ROLE');
+      client.release();
+    }
+    const before = await privileges(t);
+    const was = await oid(t);
+    const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+    expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+    expect(e.message).toContain(`SELECT granted to ${roles.reader} by ${roles.writer}`);
+    expect(e.message).toContain('Nothing was changed.');
+    expect(e.partial?.tables.map((r) => r.loaded)).toEqual([0, 0]);
+    expect(await oid(t)).toBe(was);
+    expect(await privileges(t)).toEqual(before);
+    // truncate keeps the table, and its privileges with it.
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    expect(await privileges(t)).toEqual(before);
+  });
+});
