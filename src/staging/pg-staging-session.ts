@@ -39,13 +39,18 @@ import {
   dependents,
   dropConstraint,
   dropTable,
+  type FreshSettings,
+  freshSettings,
   lockTables,
   NO_IDLE_TIMEOUT,
   primaryKeyOf,
   query,
   ROLLBACK,
   renameConstraint,
+  renameIndex,
   renameTable,
+  secondaryIndexes,
+  setIndexTablespace,
   type Statement,
   setLockTimeout,
   swapCarryOver,
@@ -116,6 +121,20 @@ export async function emptyTables(client: PgClientLike, live: readonly Qualified
   return referenced;
 }
 
+/** An index of a live table that no constraint owns, as {@link secondaryIndexes} describes it. */
+interface LiveIndex {
+  readonly name: string;
+  readonly nspname: string;
+  readonly def: string;
+  readonly prefix: string;
+  readonly tablespace: string | null;
+}
+
+/** What an index list looks like for comparing two of them. */
+function indexDefs(indexes: readonly LiveIndex[]): string[] {
+  return indexes.map((i) => `${i.name}: ${i.def}`);
+}
+
 /** Runs `fn` on a connection of its own. */
 export type Loader = <T>(fn: (client: PgClientLike) => Promise<T>) => Promise<T>;
 
@@ -143,6 +162,10 @@ export class PgStagingSession implements StagingSession {
   readonly #dest = new Map<string, QualifiedName>();
   /** The primary key each table gets once its COPY is done. */
   readonly #keyAfterLoad = new Map<string, Statement>();
+  /** A swap: the live table's settings, which its fresh table is built with. */
+  readonly #settings = new Map<string, FreshSettings>();
+  /** A swap: the live table's other indexes, built on the fresh table after its key and renamed into place by the swap. */
+  readonly #indexes = new Map<string, readonly LiveIndex[]>();
   /** Tables emptied by DELETE (a foreign key references them): no COPY FREEZE. */
   #deleted = new Set<string>();
   /** Fresh tables committed by their own loader connection (dropped on abort). */
@@ -195,6 +218,8 @@ export class PgStagingSession implements StagingSession {
     await this.#q(NO_IDLE_TIMEOUT);
     await checkNameCase(this.#client, live);
     await checkTableShapes(this.#client, live, strategy);
+    // What the swap would refuse under its lock, refused before anything is loaded.
+    if (strategy === 'swap') await this.#refuseDependents(live);
     const fresh = (i: number, schema: string): QualifiedName => {
       const name = `_bk_stage_${this.#tag}_${i}`;
       return { schema, name, sql: `${schema === 'pg_temp' ? 'pg_temp' : quoteIdent(schema)}.${quoteIdent(name)}` };
@@ -249,18 +274,62 @@ export class PgStagingSession implements StagingSession {
         });
       }
     }
-    // Fresh tables beside the live ones; the live ones are not locked yet.
+    // Fresh tables beside the live ones, built as they are; the live ones are not locked yet.
     for (const [i, table] of tables.entries()) {
-      const dest = fresh(i, this.#liveName(table).schema);
+      const target = this.#liveName(table);
+      const dest = fresh(i, target.schema);
       this.#dest.set(table, dest);
-      this.#keyAfterLoad.set(table, addIdPrimaryKey(dest.sql, quoteIdent(`${dest.name}_pkey`)));
+      const [settings] = await this.#q<FreshSettings>(freshSettings(target.sql));
+      if (settings !== undefined) this.#settings.set(table, settings);
+      this.#keyAfterLoad.set(table, addIdPrimaryKey(dest.sql, quoteIdent(`${dest.name}_pkey`), settings));
+      this.#indexes.set(table, await this.#q<LiveIndex>(secondaryIndexes(target.sql)));
       if (!this.#parallel) await this.#createFresh(this.#client, table, dest);
     }
   }
 
   async #createFresh(client: PgClientLike, table: string, dest: QualifiedName): Promise<void> {
-    await query(client, createFreshTable(dest.sql));
+    await query(client, createFreshTable(dest.sql, this.#settings.get(table)));
     await query(client, commentOnTable(dest.sql, swapMark(this.#tag, 'new', this.#liveName(table))));
+  }
+
+  /** The fresh table's name for the `k`th (from 0) of its live table's other indexes. */
+  #freshIndex(dest: QualifiedName, k: number): string {
+    return `${dest.name}_i${k}`;
+  }
+
+  /** After a COPY: the primary key, then (a swap) the live table's other indexes, under names of the fresh table's. */
+  async #indexLoaded(client: PgClientLike, table: string): Promise<void> {
+    const key = this.#keyAfterLoad.get(table);
+    if (key !== undefined) await query(client, key);
+    const dest = this.#destOf(table);
+    for (const [k, index] of (this.#indexes.get(table) ?? []).entries()) {
+      if (!index.def.startsWith(index.prefix)) {
+        throw new BackfillError(
+          'TABLE_SHAPE_MISMATCH',
+          `cannot rebuild index ${index.name} of ${this.#liveName(table).sql} on the swapped-in table (${index.def}); use strategy "truncate", which keeps it. Nothing was changed.`,
+          { context: { table: this.#liveName(table).sql } },
+        );
+      }
+      const name = `${quoteIdent(dest.schema)}.${quoteIdent(this.#freshIndex(dest, k))}`;
+      await query(client, {
+        text: `CREATE INDEX ${quoteIdent(this.#freshIndex(dest, k))} ON ${dest.sql} USING ${index.def.slice(index.prefix.length)}`,
+      });
+      if (index.tablespace !== null) await query(client, setIndexTablespace(name, index.tablespace));
+    }
+  }
+
+  /** Refuses what DROP TABLE would refuse to drop with the old tables: views, foreign keys, SQL functions using them or their row type. */
+  async #refuseDependents(live: readonly QualifiedName[]): Promise<void> {
+    const [dep] = await this.#q<{ tbl: string; what: string }>(dependents(live.map((n) => n.sql)));
+    if (dep === undefined) return;
+    throw new BackfillError(
+      'DB_ERROR',
+      `cannot swap ${dep.tbl}: ${dep.what} depends on it; use strategy "truncate", which keeps the table. Nothing was changed.`,
+      {
+        dbCode: '2BP01',
+        context: { table: dep.tbl },
+      },
+    );
   }
 
   /**
@@ -327,8 +396,7 @@ export class PgStagingSession implements StagingSession {
     // rewrite or anti-wraparound vacuum of the whole table later. Not after
     // a DELETE.
     const rows = await copyRows(this.#client, dest, batches, !this.#deleted.has(dest.sql), this.#beforeBatch);
-    const key = this.#keyAfterLoad.get(table);
-    if (key !== undefined) await this.#q(key);
+    await this.#indexLoaded(this.#client, table);
     return rows;
   }
 
@@ -347,7 +415,7 @@ export class PgStagingSession implements StagingSession {
         await query(client, setLockTimeout(this.#lockTimeoutMs));
         await this.#createFresh(client, table, dest);
         const rows = await copyRows(client, dest, batches, true, this.#beforeBatch);
-        await query(client, this.#keyAfterLoad.get(table)!);
+        await this.#indexLoaded(client, table);
         await query(client, COMMIT);
         this.#committedFresh.push(dest);
         return rows;
@@ -423,17 +491,20 @@ export class PgStagingSession implements StagingSession {
     // The old tables are dropped after COMMIT (unlinking their files inside
     // the lock window would block readers for longer), so refuse here what
     // DROP TABLE would refuse: views, foreign keys, SQL functions using
-    // them or their row type.
-    const [dep] = await this.#q<{ tbl: string; what: string }>(dependents(live.map((n) => n.sql)));
-    if (dep !== undefined) {
-      throw new BackfillError(
-        'DB_ERROR',
-        `cannot swap ${dep.tbl}: ${dep.what} depends on it; use strategy "truncate", which keeps the table. Nothing was changed.`,
-        {
-          dbCode: '2BP01',
-          context: { table: dep.tbl },
-        },
-      );
+    // them or their row type (checked before the load too; again, as an object may have come since).
+    await this.#refuseDependents(live);
+    // Indexes were built after the load from what the live table had then.
+    for (const table of this.#options.tables) {
+      const now = indexDefs(await this.#q<LiveIndex>(secondaryIndexes(this.#liveName(table).sql)));
+      const built = indexDefs(this.#indexes.get(table) ?? []);
+      const changed = [...now.filter((d) => !built.includes(d)), ...built.filter((d) => !now.includes(d))];
+      if (changed.length > 0) {
+        throw new BackfillError(
+          'TABLE_SHAPE_MISMATCH',
+          `${this.#liveName(table).sql} changed while the import loaded: index ${changed.join('; index ')} was created, dropped or changed since the swapped-in table's indexes were built from it. Import again. Nothing was changed.`,
+          { context: { table: this.#liveName(table).sql } },
+        );
+      }
     }
     for (const [i, table] of this.#options.tables.entries()) {
       const target = this.#liveName(table);
@@ -456,6 +527,12 @@ export class PgStagingSession implements StagingSession {
       await this.#q(commentOnTable(target.sql, comment));
       const pkey = pkName ?? `${target.name}_pkey`;
       if (Buffer.byteLength(pkey) <= 63) await this.#q(renameConstraint(target.sql, quoteIdent(`${dest.name}_pkey`), quoteIdent(pkey)));
+      // Index names are unique per schema too: the old table's move aside, the fresh ones take their names.
+      for (const [k, index] of (this.#indexes.get(table) ?? []).entries()) {
+        const schema = quoteIdent(index.nspname);
+        await this.#q(renameIndex(`${schema}.${quoteIdent(index.name)}`, quoteIdent(`${old.name}_i${k}`)));
+        await this.#q(renameIndex(`${schema}.${quoteIdent(this.#freshIndex(dest, k))}`, quoteIdent(index.name)));
+      }
       // Owner first: privileges are granted as the owner, and a sequence may only be owned by a table of its owner.
       for (const { stmt } of carry) await this.#q({ text: stmt });
       for (const { stmt } of await this.#q<{ stmt: string }>(swapPrivileges(old.sql, target.sql))) await this.#q({ text: stmt });

@@ -71,9 +71,23 @@ export function createLiveTable(table: string): Statement {
   return plain(`CREATE TABLE IF NOT EXISTS ${table} (id text PRIMARY KEY, raw jsonb NOT NULL)`);
 }
 
-/** A swap's fresh table: keyed only after its COPY. */
-export function createFreshTable(table: string): Statement {
-  return plain(`CREATE TABLE ${table} (id text NOT NULL, raw jsonb NOT NULL)`);
+/** Where a swap builds a fresh table and its primary key, as the live table has them (see {@link freshSettings}). */
+export interface FreshSettings {
+  /** `WITH (…)` options of the table and its TOAST table (`toast.…`), or null. */
+  readonly options: string | null;
+  /** Tablespace (quoted), or null for the database's default. */
+  readonly tablespace: string | null;
+  /** `WITH (…)` options of the primary key's index, or null. */
+  readonly keyOptions: string | null;
+  /** Tablespace (quoted) of the primary key's index, or null. */
+  readonly keyTablespace: string | null;
+}
+
+/** A swap's fresh table: keyed only after its COPY; `settings` are the live table's. */
+export function createFreshTable(table: string, settings?: FreshSettings): Statement {
+  const options = settings?.options == null ? '' : ` WITH (${settings.options})`;
+  const tablespace = settings?.tablespace == null ? '' : ` TABLESPACE ${settings.tablespace}`;
+  return plain(`CREATE TABLE ${table} (id text NOT NULL, raw jsonb NOT NULL)${options}${tablespace}`);
 }
 
 /** A dry run's table: invisible to everyone, dropped with the transaction. */
@@ -94,9 +108,21 @@ export function commentOnTable(table: string, comment: string | null): Statement
   return plain(`COMMENT ON TABLE ${table} IS ${comment === null ? 'NULL' : quoteLiteral(comment)}`);
 }
 
-/** `(id)` as primary key; `constraint` names it (an unnamed key gets PostgreSQL's default name). */
-export function addIdPrimaryKey(table: string, constraint?: string): Statement {
-  return plain(`ALTER TABLE ${table} ADD ${constraint === undefined ? '' : `CONSTRAINT ${constraint} `}PRIMARY KEY (id)`);
+/** `(id)` as primary key; `constraint` names it (an unnamed key gets PostgreSQL's default name); `settings` as the live key has them. */
+export function addIdPrimaryKey(table: string, constraint?: string, settings?: FreshSettings): Statement {
+  const options = settings?.keyOptions == null ? '' : ` WITH (${settings.keyOptions})`;
+  const tablespace = settings?.keyTablespace == null ? '' : ` USING INDEX TABLESPACE ${settings.keyTablespace}`;
+  return plain(
+    `ALTER TABLE ${table} ADD ${constraint === undefined ? '' : `CONSTRAINT ${constraint} `}PRIMARY KEY (id)${options}${tablespace}`,
+  );
+}
+
+export function renameIndex(index: string, to: string): Statement {
+  return plain(`ALTER INDEX ${index} RENAME TO ${to}`);
+}
+
+export function setIndexTablespace(index: string, tablespace: string): Statement {
+  return plain(`ALTER INDEX ${index} SET TABLESPACE ${tablespace}`);
 }
 
 /** Puts back a constraint as `pg_get_constraintdef` described it. */
@@ -311,6 +337,49 @@ export function lockSwapTag(mark: string, tag: string): Statement {
   return { text: 'SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', values: [mark, tag] };
 }
 
+const RELOPTIONS = (list: string): string =>
+  `(SELECT string_agg(format('%I = %L', split_part(o, '=', 1), substr(o, strpos(o, '=') + 1)), ', ') FROM unnest(${list}) o)`;
+
+/**
+ * The live table's {@link FreshSettings}: a swap builds the fresh table and
+ * its key with them, so its rows are laid out as the live table's would be
+ * (`fillfactor`) and land in the same tablespaces. No row when `live` does
+ * not exist.
+ */
+export function freshSettings(live: string): Statement {
+  return {
+    text: `SELECT (SELECT string_agg(format('%s%I = %L', CASE WHEN x.oid = c.oid THEN '' ELSE 'toast.' END,
+                                         split_part(o, '=', 1), substr(o, strpos(o, '=') + 1)), ', ')
+                FROM pg_class x, unnest(x.reloptions) o WHERE x.oid IN (c.oid, c.reltoastrelid)) AS options,
+              (SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = c.reltablespace) AS tablespace,
+              ${RELOPTIONS('k.reloptions')} AS "keyOptions",
+              (SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = k.reltablespace) AS "keyTablespace"
+         FROM pg_class c LEFT JOIN pg_constraint p ON p.conrelid = c.oid AND p.contype = 'p' LEFT JOIN pg_class k ON k.oid = p.conindid
+        WHERE c.oid = to_regclass($1::text)`,
+    values: [live],
+  };
+}
+
+/**
+ * The live table's indexes that no constraint owns (`CREATE INDEX`; unique
+ * ones are refused before a swap), by name: `name` and `nspname` unquoted,
+ * `def` as `pg_get_indexdef` prints it, `prefix` the part of `def` that
+ * names the index and the table (`CREATE INDEX name ON schema.table USING `),
+ * `tablespace` quoted or null.
+ */
+export function secondaryIndexes(live: string): Statement {
+  return {
+    text: `SELECT x.relname AS name, n.nspname, pg_get_indexdef(i.indexrelid) AS def,
+              format('CREATE INDEX %I ON %I.%I USING ', x.relname, n.nspname, c.relname) AS prefix,
+              (SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = x.reltablespace) AS tablespace
+         FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = x.relnamespace
+        WHERE i.indrelid = to_regclass($1::text)
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid)
+        ORDER BY x.relname`,
+    values: [live],
+  };
+}
+
 /**
  * The statements that give the table called `target` (quoted, as given)
  * what the live table `live` carries besides its rows, comment and primary
@@ -319,13 +388,13 @@ export function lockSwapTag(mark: string, tag: string): Statement {
  * compression, statistics target and comment, the sequences its columns own,
  * its extended statistics (dropped from `live` first: their names are
  * unique per schema), its triggers with their enabled state and comments,
- * and what its primary key carries (comments, index storage options,
- * `CLUSTER ON`). Built while `target` still names the live table and run
+ * what its primary key carries (comments, index storage options,
+ * `CLUSTER ON`), and its other indexes' comments, statistics targets and
+ * `CLUSTER ON` (the indexes themselves are built beside the fresh table's
+ * load, from {@link secondaryIndexes}, and renamed into place). Built while `target` still names the live table and run
  * once the fresh table has taken the name. Privileges: {@link swapPrivileges}.
  */
 export function swapCarryOver(live: string, target: string): Statement {
-  const options = (list: string) =>
-    `(SELECT string_agg(format('%I = %L', split_part(o, '=', 1), substr(o, strpos(o, '=') + 1)), ', ') FROM unnest(${list}) o)`;
   return {
     text: `WITH c AS (SELECT * FROM pg_class WHERE oid = $1::text::regclass),
         cols AS (SELECT a.*, t.typstorage, col_description(a.attrelid, a.attnum) AS comment
@@ -343,7 +412,7 @@ export function swapCarryOver(live: string, target: string): Statement {
           FROM c JOIN pg_class x ON x.oid IN (c.oid, c.reltoastrelid), unnest(x.reloptions) o HAVING count(*) > 0
         UNION ALL
         SELECT 3, attnum, ARRAY_REMOVE(ARRAY[
-                 CASE WHEN attoptions IS NOT NULL THEN format('ALTER TABLE %s ALTER COLUMN %I SET (%s)', $2::text, attname, ${options('attoptions')}) END,
+                 CASE WHEN attoptions IS NOT NULL THEN format('ALTER TABLE %s ALTER COLUMN %I SET (%s)', $2::text, attname, ${RELOPTIONS('attoptions')}) END,
                  CASE WHEN attstorage <> typstorage THEN format('ALTER TABLE %s ALTER COLUMN %I SET STORAGE %s', $2::text, attname,
                         CASE attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END) END,
                  CASE WHEN attcompression <> '' THEN format('ALTER TABLE %s ALTER COLUMN %I SET COMPRESSION %s', $2::text, attname,
@@ -382,9 +451,18 @@ export function swapCarryOver(live: string, target: string): Statement {
                       THEN format('COMMENT ON CONSTRAINT %I ON %s IS %L', conname, $2::text, obj_description(oid, 'pg_constraint')) END,
                  CASE WHEN obj_description(idx, 'pg_class') IS NOT NULL
                       THEN format('COMMENT ON INDEX %I.%I IS %L', nspname, idxname, obj_description(idx, 'pg_class')) END,
-                 CASE WHEN reloptions IS NOT NULL THEN format('ALTER INDEX %I.%I SET (%s)', nspname, idxname, ${options('reloptions')}) END,
+                 CASE WHEN reloptions IS NOT NULL THEN format('ALTER INDEX %I.%I SET (%s)', nspname, idxname, ${RELOPTIONS('reloptions')}) END,
                  CASE WHEN indisclustered THEN format('ALTER TABLE %s CLUSTER ON %I', $2::text, idxname) END], NULL)
           FROM pk
+        UNION ALL
+        SELECT 8, x.oid::int, ARRAY_REMOVE(ARRAY[
+                 CASE WHEN obj_description(x.oid, 'pg_class') IS NOT NULL
+                      THEN format('COMMENT ON INDEX %I.%I IS %L', n.nspname, x.relname, obj_description(x.oid, 'pg_class')) END,
+                 CASE WHEN i.indisclustered THEN format('ALTER TABLE %s CLUSTER ON %I', $2::text, x.relname) END]
+                 || ARRAY(SELECT format('ALTER INDEX %I.%I ALTER COLUMN %s SET STATISTICS %s', n.nspname, x.relname, a.attnum, a.attstattarget)
+                            FROM pg_attribute a WHERE a.attrelid = x.oid AND a.attstattarget >= 0 ORDER BY a.attnum), NULL)
+          FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_namespace n ON n.oid = x.relnamespace
+         WHERE i.indrelid = $1::text::regclass AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid)
       ) s CROSS JOIN LATERAL unnest(s.stmts) WITH ORDINALITY AS u(stmt, k) ORDER BY s.step, s.n, u.k`,
     values: [live, target],
   };

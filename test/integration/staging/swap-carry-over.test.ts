@@ -5,13 +5,15 @@
  * catalog before and after, and compares.
  */
 import { randomBytes } from 'node:crypto';
+import { chownSync, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { writeDataset } from '../../../src/dataset/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
-import { StagingImporter } from '../../../src/staging/index.js';
+import { PgStagingTarget, StagingImporter, type StagingRow } from '../../../src/staging/index.js';
 import { scratch, TABLES } from './fixtures.js';
 
 let db: TestDatabase;
@@ -236,5 +238,102 @@ describe('swap carries over what the user put on the table', () => {
     // truncate keeps the table, and its privileges with it.
     expect((await importer(s).import(good)).isOk()).toBe(true);
     expect(await privileges(t)).toEqual(before);
+  });
+
+  it('secondary indexes, with their names, definitions, options, comments, statistics targets and CLUSTER ON', async () => {
+    const s = 's_carry_indexes';
+    await swap(s);
+    const t = `${s}.linksets_raw`;
+    await db.query(`CREATE INDEX linksets_kind ON ${t} ((raw->>'kind'))`);
+    await db.query(`CREATE INDEX "Raw Gin" ON ${t} USING gin (raw jsonb_path_ops) WITH (fastupdate = off)`);
+    await db.query(`CREATE INDEX linksets_x ON ${t} (id text_pattern_ops) INCLUDE (raw) WHERE raw ? 'x'`);
+    await db.query(`COMMENT ON INDEX ${s}."Raw Gin" IS 'containment lookups'`);
+    await db.query(`ALTER INDEX ${s}.linksets_kind ALTER COLUMN 1 SET STATISTICS 250`);
+    await db.query(`ALTER TABLE ${t} CLUSTER ON linksets_kind`);
+    const indexes = () =>
+      db.query(
+        `SELECT x.relname, pg_get_indexdef(i.indexrelid) AS def, obj_description(x.oid, 'pg_class') AS comment, x.reloptions,
+                i.indisclustered, i.indisvalid, (SELECT array_agg(a.attstattarget ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = x.oid) AS targets
+           FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid WHERE i.indrelid = '${t}'::regclass ORDER BY x.relname`,
+      );
+    const before = await indexes();
+    expect(before).toHaveLength(4);
+    await swap(s);
+    expect(await indexes()).toEqual(before);
+    expect(await db.query(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE '\\_bk\\_%'`)).toEqual([{ n: 0 }]);
+    await swap(s);
+    expect(await indexes()).toEqual(before);
+  });
+
+  it('refuses, changing nothing, an index created on the live table while the swap loaded', async () => {
+    const s = 's_carry_index_midload';
+    await swap(s);
+    const target = new PgStagingTarget({ pg: db.url, schema: s, tables: ['linksets_raw'] });
+    try {
+      const session = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['linksets_raw'] }))._unsafeUnwrap();
+      async function* rows(): AsyncGenerator<StagingRow[]> {
+        yield [{ id: 'new-1', raw: '{"_id":"new-1"}' }];
+      }
+      expect((await session.load('linksets_raw', rows()))._unsafeUnwrap()).toBe(1);
+      await db.query(`CREATE INDEX late ON ${s}.linksets_raw ((raw->>'kind'))`);
+      const e = (await session.commit())._unsafeUnwrapErr();
+      expect((await session.abort()).isOk()).toBe(true);
+      expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+      expect(e.message).toContain('index late');
+      expect(e.message).toContain('Nothing was changed.');
+      expect(await db.query(`SELECT count(*)::int AS n FROM ${s}.linksets_raw`)).toEqual([{ n: 340 }]);
+      expect(
+        await db.query(`SELECT indexrelid::regclass::text AS i FROM pg_index WHERE indrelid = '${s}.linksets_raw'::regclass ORDER BY 1`),
+      ).toEqual([{ i: `${s}.late` }, { i: `${s}.linksets_raw_pkey` }]);
+    } finally {
+      await target.close();
+    }
+  });
+
+  it('the tablespace of the table, its primary key and its indexes', async () => {
+    const [{ data_directory: data }] = (await db.query<{ data_directory: string }>('SHOW data_directory')) as [{ data_directory: string }];
+    const location = mkdtempSync(join(tmpdir(), 'bk-swap-ts-'));
+    const { uid, gid } = statSync(data);
+    chownSync(location, uid, gid);
+    const space = `bk_carry_ts_${suffix}`;
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    await admin.query(`CREATE TABLESPACE ${space} LOCATION '${location}'`);
+    try {
+      const s = 's_carry_tablespace';
+      await db.query(
+        `CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text PRIMARY KEY USING INDEX TABLESPACE ${space}, raw jsonb NOT NULL) TABLESPACE ${space}`,
+      );
+      await db.query(`CREATE INDEX linksets_kind ON ${s}.linksets_raw ((raw->>'kind')) TABLESPACE ${space}`);
+      const spaces = () =>
+        db.query(
+          `SELECT c.relname, t.spcname FROM pg_class c LEFT JOIN pg_tablespace t ON t.oid = c.reltablespace
+            WHERE c.oid = '${s}.linksets_raw'::regclass OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = '${s}.linksets_raw'::regclass)
+            ORDER BY 1`,
+        );
+      const before = await spaces();
+      expect(before).toEqual([
+        { relname: 'linksets_kind', spcname: space },
+        { relname: 'linksets_raw', spcname: space },
+        { relname: 'linksets_raw_pkey', spcname: space },
+      ]);
+      await swap(s);
+      expect(await spaces()).toEqual(before);
+      await db.query(`DROP SCHEMA ${s} CASCADE`);
+    } finally {
+      await admin.query(`DROP TABLESPACE IF EXISTS ${space}`);
+      await admin.end();
+    }
+  });
+
+  it('refuses a view on the table before loading anything, and the view keeps working', async () => {
+    const s = 's_carry_view';
+    await swap(s);
+    await db.query(`CREATE VIEW ${s}.kinds AS SELECT raw->>'kind' AS kind FROM ${s}.linksets_raw`);
+    const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+    expect([e.code, e.dbCode]).toEqual(['DB_ERROR', '2BP01']);
+    expect(e.message).toContain(`view ${s}.kinds depends on it`);
+    expect(e.partial?.tables.map((r) => r.loaded)).toEqual([0, 0]);
+    expect(await db.query(`SELECT count(*)::int AS n FROM ${s}.kinds`)).toEqual([{ n: 340 }]);
   });
 });
