@@ -20,7 +20,12 @@ let db: TestDatabase;
 let good: string;
 const suffix = randomBytes(3).toString('hex');
 /** Cluster-wide roles of this file, dropped afterwards. */
-const roles = { owner: `bk_carry_owner_${suffix}`, reader: `bk_carry_reader_${suffix}`, writer: `bk_carry_writer_${suffix}` };
+const roles = {
+  owner: `bk_carry_owner_${suffix}`,
+  reader: `bk_carry_reader_${suffix}`,
+  writer: `bk_carry_writer_${suffix}`,
+  importer: `bk_carry_importer_${suffix}`,
+};
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -31,6 +36,7 @@ beforeAll(async () => {
     })
   )._unsafeUnwrap();
   for (const role of Object.values(roles)) await db.query(`CREATE ROLE ${role}`);
+  await db.query(`ALTER ROLE ${roles.importer} LOGIN; GRANT CREATE ON DATABASE "${db.name}" TO ${roles.importer}`);
 });
 afterAll(async () => {
   await db.drop();
@@ -335,5 +341,28 @@ describe('swap carries over what the user put on the table', () => {
     expect(e.message).toContain(`view ${s}.kinds depends on it`);
     expect(e.partial?.tables.map((r) => r.loaded)).toEqual([0, 0]);
     expect(await db.query(`SELECT count(*)::int AS n FROM ${s}.kinds`)).toEqual([{ n: 340 }]);
+  });
+
+  it('a swap run by the role that owns the tables, not a superuser, carries over the same', async () => {
+    const s = 's_carry_not_superuser';
+    const url = new URL(db.url);
+    url.username = roles.importer;
+    const pool = new pg.Pool({ connectionString: url.toString(), max: 4 });
+    try {
+      const own = new StagingImporter({ pg: pool, schema: s, tables: TABLES });
+      expect((await own.import(good, { strategy: 'swap' })).isOk()).toBe(true);
+      const t = `${s}.linksets_raw`;
+      await db.query(`GRANT USAGE ON SCHEMA ${s} TO ${roles.reader}; GRANT SELECT ON ${t} TO ${roles.reader}`);
+      await db.query(`COMMENT ON COLUMN ${t}.raw IS 'the whole record'; ALTER TABLE ${t} SET (fillfactor = 80)`);
+      await db.query(`SET ROLE ${roles.importer}; CREATE STATISTICS ${s}.by_kind ON id, (raw->>'kind') FROM ${t}; RESET ROLE`);
+      await db.query(`SET ROLE ${roles.importer}; CREATE INDEX kinds ON ${t} ((raw->>'kind')); RESET ROLE`);
+      const before = [await settings(t), await privileges(t)];
+      expect(before[1]).toMatchObject({ owner: roles.importer });
+      const imported = await own.import(good, { strategy: 'swap' });
+      if (imported.isErr()) throw imported.error;
+      expect([await settings(t), await privileges(t)]).toEqual(before);
+    } finally {
+      await pool.end();
+    }
   });
 });
