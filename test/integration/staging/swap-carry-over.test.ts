@@ -13,8 +13,8 @@ import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { writeDataset } from '../../../src/dataset/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
-import { PgStagingTarget, StagingImporter, type StagingRow } from '../../../src/staging/index.js';
-import { scratch, TABLES } from './fixtures.js';
+import { StagingImporter } from '../../../src/staging/index.js';
+import { createKeyWithExtras, primaryKeyExtras, scratch, swapSessionWithOneRow, TABLES } from './fixtures.js';
 
 let db: TestDatabase;
 let good: string;
@@ -199,19 +199,9 @@ describe('swap carries over what the user put on the table', () => {
 
   it("what its primary key carries: the key's and its index's comments, the index's storage options, CLUSTER ON", async () => {
     const s = 's_carry_key';
-    await db.query(
-      `CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text CONSTRAINT linksets_key PRIMARY KEY WITH (fillfactor = 70), raw jsonb NOT NULL)`,
-    );
-    await db.query(`COMMENT ON CONSTRAINT linksets_key ON ${s}.linksets_raw IS 'ids as the feed spells them'`);
-    await db.query(`COMMENT ON INDEX ${s}.linksets_key IS 'looked up by the scanner'`);
+    await createKeyWithExtras(db.query, s);
     await db.query(`ALTER TABLE ${s}.linksets_raw CLUSTER ON linksets_key`);
-    const key = () =>
-      db.query(
-        `SELECT k.conname, obj_description(k.oid, 'pg_constraint') AS "keyComment", obj_description(i.indexrelid, 'pg_class') AS "indexComment",
-                x.relname, x.reloptions, i.indisclustered
-           FROM pg_constraint k JOIN pg_index i ON i.indexrelid = k.conindid JOIN pg_class x ON x.oid = i.indexrelid
-          WHERE k.conrelid = '${s}.linksets_raw'::regclass AND k.contype = 'p'`,
-      );
+    const key = () => primaryKeyExtras(db.query, `${s}.linksets_raw`);
     const before = await key();
     expect(before).toHaveLength(1);
     await swap(s);
@@ -274,13 +264,8 @@ describe('swap carries over what the user put on the table', () => {
   it('refuses, changing nothing, an index created on the live table while the swap loaded', async () => {
     const s = 's_carry_index_midload';
     await swap(s);
-    const target = new PgStagingTarget({ pg: db.url, schema: s, tables: ['linksets_raw'] });
+    const { target, session } = await swapSessionWithOneRow(db.url, s);
     try {
-      const session = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['linksets_raw'] }))._unsafeUnwrap();
-      async function* rows(): AsyncGenerator<StagingRow[]> {
-        yield [{ id: 'new-1', raw: '{"_id":"new-1"}' }];
-      }
-      expect((await session.load('linksets_raw', rows()))._unsafeUnwrap()).toBe(1);
       await db.query(`CREATE INDEX late ON ${s}.linksets_raw ((raw->>'kind'))`);
       const e = (await session.commit())._unsafeUnwrapErr();
       expect((await session.abort()).isOk()).toBe(true);
