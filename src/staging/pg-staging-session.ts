@@ -53,6 +53,7 @@ import {
   setIndexTablespace,
   type Statement,
   setLockTimeout,
+  setTableOwner,
   swapCarryOver,
   swapPrivileges,
   truncateTables,
@@ -288,7 +289,10 @@ export class PgStagingSession implements StagingSession {
   }
 
   async #createFresh(client: PgClientLike, table: string, dest: QualifiedName): Promise<void> {
-    await query(client, createFreshTable(dest.sql, this.#settings.get(table)));
+    const settings = this.#settings.get(table);
+    await query(client, createFreshTable(dest.sql, settings));
+    // The live table's owner from the start: CREATE INDEX runs index expressions as the table's owner, never as the importing role.
+    if (settings !== undefined) await query(client, setTableOwner(dest.sql, settings.owner));
     await query(client, commentOnTable(dest.sql, swapMark(this.#tag, 'new', this.#liveName(table))));
   }
 

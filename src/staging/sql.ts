@@ -81,6 +81,8 @@ export interface FreshSettings {
   readonly keyOptions: string | null;
   /** Tablespace (quoted) of the primary key's index, or null. */
   readonly keyTablespace: string | null;
+  /** The live table's owner (quoted): the fresh table is its from the start, so index expressions run as that role, as they do on the live table. */
+  readonly owner: string;
 }
 
 /** A swap's fresh table: keyed only after its COPY; `settings` are the live table's. */
@@ -115,6 +117,11 @@ export function addIdPrimaryKey(table: string, constraint?: string, settings?: F
   return plain(
     `ALTER TABLE ${table} ADD ${constraint === undefined ? '' : `CONSTRAINT ${constraint} `}PRIMARY KEY (id)${options}${tablespace}`,
   );
+}
+
+/** `owner` quoted. */
+export function setTableOwner(table: string, owner: string): Statement {
+  return plain(`ALTER TABLE ${table} OWNER TO ${owner}`);
 }
 
 export function renameIndex(index: string, to: string): Statement {
@@ -353,7 +360,8 @@ export function freshSettings(live: string): Statement {
                 FROM pg_class x, unnest(x.reloptions) o WHERE x.oid IN (c.oid, c.reltoastrelid)) AS options,
               (SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = c.reltablespace) AS tablespace,
               ${RELOPTIONS('k.reloptions')} AS "keyOptions",
-              (SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = k.reltablespace) AS "keyTablespace"
+              (SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = k.reltablespace) AS "keyTablespace",
+              quote_ident(pg_get_userbyid(c.relowner)) AS owner
          FROM pg_class c LEFT JOIN pg_constraint p ON p.conrelid = c.oid AND p.contype = 'p' LEFT JOIN pg_class k ON k.oid = p.conindid
         WHERE c.oid = to_regclass($1::text)`,
     values: [live],

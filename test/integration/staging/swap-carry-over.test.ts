@@ -350,4 +350,21 @@ describe('swap carries over what the user put on the table', () => {
       await pool.end();
     }
   });
+
+  it("builds the swapped-in table's indexes as the table's owner, so their expressions never run as the importing role", async () => {
+    const s = 's_carry_index_owner';
+    await swap(s);
+    const t = `${s}.linksets_raw`;
+    await db.query(`GRANT CREATE, USAGE ON SCHEMA ${s} TO ${roles.owner}; ALTER TABLE ${t} OWNER TO ${roles.owner}`);
+    await db.query(
+      `CREATE FUNCTION ${s}.kind_of(raw jsonb) RETURNS text IMMUTABLE LANGUAGE plpgsql AS $$
+         BEGIN IF current_user <> '${roles.owner}' THEN RAISE EXCEPTION 'index expression run as %', current_user; END IF; RETURN raw->>'kind'; END $$`,
+    );
+    await db.query(`CREATE INDEX kinds ON ${t} (${s}.kind_of(raw))`);
+    await swap(s);
+    expect(await db.query(`SELECT pg_get_userbyid(relowner) AS owner FROM pg_class WHERE oid = '${t}'::regclass`)).toEqual([
+      { owner: roles.owner },
+    ]);
+    expect(await db.query(`SELECT count(*)::int AS n FROM pg_index WHERE indrelid = '${t}'::regclass`)).toEqual([{ n: 2 }]);
+  });
 });
