@@ -232,8 +232,8 @@ export function dependents(tables: readonly string[]): Statement {
  * Each existing table's kind, row security, columns, its primary key when
  * that key is not on `id` alone, constraints other than its primary key,
  * unique indexes no constraint owns, the tables inheriting from it, the
- * publications that list it by name and the privileges on it or its columns
- * that a role other than its owner granted, in the order given. NOT NULL
+ * publications that list it by name, the privileges on it or its columns
+ * that a role other than its owner granted, and its rules, in the order given. NOT NULL
  * constraints (catalogued since PostgreSQL 18) are left to the columns'
  * `notNull`.
  */
@@ -269,6 +269,7 @@ export function tableShapes(tables: readonly string[]): Statement {
                      UNION ALL SELECT d.attnum, d.attname, d.attacl FROM pg_attribute d WHERE d.attrelid = c.oid AND d.attnum > 0 AND NOT d.attisdropped) a,
                     aclexplode(a.acl) x
               WHERE x.grantor <> c.relowner) AS "otherGrantors",
+            (SELECT coalesce(json_agg(r.rulename ORDER BY r.rulename), '[]') FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN') AS rules,
             c.relpersistence = 'u' AS unlogged,
             c.relreplident::text AS "replicaIdentity"
        FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)

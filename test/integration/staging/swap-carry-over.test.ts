@@ -367,4 +367,21 @@ describe('swap carries over what the user put on the table', () => {
     ]);
     expect(await db.query(`SELECT count(*)::int AS n FROM pg_index WHERE indrelid = '${t}'::regclass`)).toEqual([{ n: 2 }]);
   });
+
+  it('refuses, before loading, a table with a rule (it would go with the old table); truncate keeps it', async () => {
+    const s = 's_carry_rule';
+    await swap(s);
+    const t = `${s}.linksets_raw`;
+    await db.query(
+      `CREATE TABLE ${s}.audit (id text); CREATE RULE audit_inserts AS ON INSERT TO ${t} DO ALSO INSERT INTO ${s}.audit VALUES (NEW.id)`,
+    );
+    const was = await oid(t);
+    const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+    expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+    expect(e.message).toContain('rule audit_inserts would be dropped with the old table');
+    expect(e.partial?.tables.map((r) => r.loaded)).toEqual([0, 0]);
+    expect(await oid(t)).toBe(was);
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    expect(await db.query(`SELECT rulename FROM pg_rules WHERE schemaname = '${s}'`)).toEqual([{ rulename: 'audit_inserts' }]);
+  });
 });
