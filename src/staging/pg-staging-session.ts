@@ -245,6 +245,7 @@ export class PgStagingSession implements StagingSession {
       await claimSwapTag(this.#client, this.#tag);
     }
     for (const schema of schemas) await this.#q(createSchema(quoteIdent(schema)));
+    await this.#dropLeftovers(schemas);
     for (const name of live) await this.#q(createLiveTable(name.sql));
     if (strategy === 'truncate') {
       this.#deleted = await emptyTables(this.#client, live);
@@ -256,9 +257,26 @@ export class PgStagingSession implements StagingSession {
       }
       return;
     }
-    // Leftovers of earlier swaps whose process died (between COMMIT and
-    // DROP, or before swapping in what its loaders committed): only tables
-    // that carry both the library's name and its mark.
+    // Fresh tables beside the live ones, built as they are; the live ones are not locked yet.
+    for (const [i, table] of tables.entries()) {
+      const target = this.#liveName(table);
+      const dest = fresh(i, target.schema);
+      this.#dest.set(table, dest);
+      const [settings] = await this.#q<FreshSettings>(freshSettings(target.sql));
+      if (settings !== undefined) this.#settings.set(table, settings);
+      this.#keyAfterLoad.set(table, addIdPrimaryKey(dest.sql, quoteIdent(`${dest.name}_pkey`), settings));
+      this.#indexes.set(table, await this.#q<LiveIndex>(secondaryIndexes(target.sql)));
+      if (!this.#parallel) await this.#createFresh(this.#client, table, dest);
+    }
+  }
+
+  /**
+   * Drops the leftovers of earlier swaps whose process died (between COMMIT
+   * and DROP, or before swapping in what its loaders committed) in `schemas`:
+   * only tables that carry both the library's name and its mark. Imports of
+   * either strategy do this, inside their transaction.
+   */
+  async #dropLeftovers(schemas: readonly string[]): Promise<void> {
     const leftovers = await findSwapLeftovers(this.#client, schemas);
     const kept = await this.#q<{ name: string; what: string }>(dependents(leftovers.map((t) => t.sql)));
     for (const t of leftovers) {
@@ -274,17 +292,6 @@ export class PgStagingSession implements StagingSession {
           fix: `change or drop ${dependent.what} (it still uses the old table), then DROP TABLE ${t.sql}`,
         });
       }
-    }
-    // Fresh tables beside the live ones, built as they are; the live ones are not locked yet.
-    for (const [i, table] of tables.entries()) {
-      const target = this.#liveName(table);
-      const dest = fresh(i, target.schema);
-      this.#dest.set(table, dest);
-      const [settings] = await this.#q<FreshSettings>(freshSettings(target.sql));
-      if (settings !== undefined) this.#settings.set(table, settings);
-      this.#keyAfterLoad.set(table, addIdPrimaryKey(dest.sql, quoteIdent(`${dest.name}_pkey`), settings));
-      this.#indexes.set(table, await this.#q<LiveIndex>(secondaryIndexes(target.sql)));
-      if (!this.#parallel) await this.#createFresh(this.#client, table, dest);
     }
   }
 
@@ -408,7 +415,7 @@ export class PgStagingSession implements StagingSession {
    * Creates, fills, indexes and commits one fresh table on its own
    * connection. Committed fresh tables stay invisible under their
    * `_bk_stage_` name until the swap; abort drops them, and if the process
-   * dies the next swap import does (they carry the mark, and no live session
+   * dies the next import does (they carry the mark, and no live session
    * holds their tag).
    */
   async #loadApart(table: string, batches: AsyncIterable<readonly StagingRow[]>): Promise<number> {
@@ -465,12 +472,12 @@ export class PgStagingSession implements StagingSession {
       }
       this.#done = true;
       for (const old of this.#retired) {
-        // The import has committed; a table left here is dropped by the next swap.
+        // The import has committed; a table left here is dropped by the next import.
         try {
           await this.#q(dropTable(old.sql));
           this.#dropped.push(`${old.schema}.${old.name}`);
         } catch (error) {
-          this.#options.logger?.warn('could not drop a swapped-out staging table; the next swap import drops it', {
+          this.#options.logger?.warn('could not drop a swapped-out staging table; the next import drops it', {
             table: old.sql,
             error: String(error),
           });
@@ -565,7 +572,7 @@ export class PgStagingSession implements StagingSession {
           // This session's connection, unless it is the one that was lost: then a loader's, as the tables were made.
           if (this.#committedFresh.length > 0) await (lost ? this.#apart!(dropFresh) : dropFresh(this.#client));
         } catch (error) {
-          // A fresh table left here carries the mark; the next swap import drops it.
+          // A fresh table left here carries the mark; the next import drops it.
           failure ??= error;
         }
         this.#release(failure);

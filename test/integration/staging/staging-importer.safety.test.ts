@@ -87,6 +87,25 @@ describe('swap drops only what it made', () => {
     );
   });
 
+  it('a truncate import drops what a dead swap left behind too, not only the next swap', async () => {
+    const s = 's_leftover_truncate';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    // What a swap killed after its loader committed leaves: a fresh table under the name rule, with the mark, whose tag no import holds.
+    for (const [name, role] of [
+      ['_bk_stage_0badc0de_0', 'new'],
+      ['_bk_old_0badc0de_1', 'old'],
+    ] as const) {
+      await db.query(`CREATE TABLE ${s}.${name} (id text PRIMARY KEY, raw jsonb NOT NULL)`);
+      await db.query(
+        `COMMENT ON TABLE ${s}.${name} IS '@stella/backfill-kit swap import 0badc0de: ${role} contents of ${s}.linksets_raw; dropped by the next swap import if left behind'`,
+      );
+    }
+    const report = (await importer(s).import(good))._unsafeUnwrap();
+    expect(report.dropped).toEqual([`${s}._bk_old_0badc0de_1`, `${s}._bk_stage_0badc0de_0`]);
+    expect(await leftovers(s)).toEqual([]);
+    expect(await count(`${s}.linksets_raw`)).toBe(340);
+  });
+
   it('never drops the fresh tables of a swap that is still running', async () => {
     const s = 's_running';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
