@@ -24,6 +24,7 @@ import {
 import {
   addConstraint,
   addIdPrimaryKey,
+  analyzeTable,
   BEGIN,
   BEGIN_READ_COMMITTED,
   COMMIT,
@@ -308,7 +309,7 @@ export class PgStagingSession implements StagingSession {
     return `${dest.name}_i${k}`;
   }
 
-  /** After a COPY: the primary key, then (a swap) the live table's other indexes, under names of the fresh table's. */
+  /** After a COPY: the primary key, then (a swap) the live table's other indexes, under names of the fresh table's, and ANALYZE. */
   async #indexLoaded(client: PgClientLike, table: string): Promise<void> {
     const key = this.#keyAfterLoad.get(table);
     if (key !== undefined) await query(client, key);
@@ -327,6 +328,8 @@ export class PgStagingSession implements StagingSession {
       });
       if (index.tablespace !== null) await query(client, setIndexTablespace(name, index.tablespace));
     }
+    // The live table's planner statistics go with it: the swapped-in table brings its own, so plans do not wait for autovacuum.
+    if (this.#options.strategy === 'swap' && !this.#options.dryRun) await query(client, analyzeTable(dest.sql));
   }
 
   /** Refuses what DROP TABLE would refuse to drop with the old tables: views, foreign keys, SQL functions using them or their row type. */

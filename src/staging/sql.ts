@@ -124,6 +124,11 @@ export function setTableOwner(table: string, owner: string): Statement {
   return plain(`ALTER TABLE ${table} OWNER TO ${owner}`);
 }
 
+/** Planner statistics for a swap's fresh table, which has none of the live table's. */
+export function analyzeTable(table: string): Statement {
+  return plain(`ANALYZE ${table}`);
+}
+
 export function renameIndex(index: string, to: string): Statement {
   return plain(`ALTER INDEX ${index} RENAME TO ${to}`);
 }

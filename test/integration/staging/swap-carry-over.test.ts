@@ -384,4 +384,15 @@ describe('swap carries over what the user put on the table', () => {
     expect((await importer(s).import(good)).isOk()).toBe(true);
     expect(await db.query(`SELECT rulename FROM pg_rules WHERE schemaname = '${s}'`)).toEqual([{ rulename: 'audit_inserts' }]);
   });
+
+  it("planner statistics: the swapped-in table is analyzed before it takes the live one's place", async () => {
+    const s = 's_carry_analyze';
+    await swap(s);
+    await db.query(`ANALYZE ${s}.linksets_raw`);
+    const stats = () => db.query(`SELECT attname FROM pg_stats WHERE schemaname = '${s}' AND tablename = 'linksets_raw' ORDER BY attname`);
+    expect(await stats()).toEqual([{ attname: 'id' }, { attname: 'raw' }]);
+    await swap(s);
+    expect(await stats()).toEqual([{ attname: 'id' }, { attname: 'raw' }]);
+    expect(await db.query(`SELECT reltuples::int AS n FROM pg_class WHERE oid = '${s}.linksets_raw'::regclass`)).toEqual([{ n: 340 }]);
+  });
 });
