@@ -42,14 +42,18 @@ import {
   dropTable,
   type FreshSettings,
   freshSettings,
+  lockTableNowait,
   lockTables,
   NO_IDLE_TIMEOUT,
   primaryKeyOf,
   query,
+  RELEASE_SAVEPOINT,
   ROLLBACK,
+  ROLLBACK_TO_SAVEPOINT,
   renameConstraint,
   renameIndex,
   renameTable,
+  SAVEPOINT,
   secondaryIndexes,
   setIndexTablespace,
   type Statement,
@@ -283,8 +287,7 @@ export class PgStagingSession implements StagingSession {
     for (const t of leftovers) {
       const dependent = kept.find((k) => k.name === t.sql);
       if (dependent === undefined) {
-        await this.#q(dropTable(t.sql));
-        this.#dropped.push(t.name);
+        if (await this.#dropUnlessLocked(t.sql)) this.#dropped.push(t.name);
       } else {
         // Dropping it would fail (and fail this import): the object using it is the user's to change.
         this.#options.logger?.warn('a swapped-out staging table stays: an object of yours depends on it', {
@@ -293,6 +296,30 @@ export class PgStagingSession implements StagingSession {
           fix: `change or drop ${dependent.what} (it still uses the old table), then DROP TABLE ${t.sql}`,
         });
       }
+    }
+  }
+
+  /**
+   * Drops `table` unless another session holds a lock on it (another import
+   * dropping it in its own transaction, or a reader): waiting for that lock
+   * would stall or fail this import for a table it does not need. A table
+   * skipped here is dropped by a later import.
+   */
+  async #dropUnlessLocked(table: string): Promise<boolean> {
+    await this.#q(SAVEPOINT);
+    try {
+      await this.#q(lockTableNowait(table));
+      await this.#q(dropTable(table));
+      await this.#q(RELEASE_SAVEPOINT);
+      return true;
+    } catch (error) {
+      if ((error as { code?: unknown } | null)?.code !== '55P03') throw error;
+      await this.#q(ROLLBACK_TO_SAVEPOINT);
+      await this.#q(RELEASE_SAVEPOINT);
+      this.#options.logger?.info('a swapped-out staging table another session holds a lock on stays, for a later import to drop', {
+        table,
+      });
+      return false;
     }
   }
 

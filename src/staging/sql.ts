@@ -97,6 +97,15 @@ export function createTemporaryTable(table: string): Statement {
   return plain(`CREATE TEMPORARY TABLE ${table} (id text NOT NULL, raw jsonb NOT NULL) ON COMMIT DROP`);
 }
 
+/** Fails at once (SQLSTATE 55P03) when another session holds any lock on `table`. */
+export function lockTableNowait(table: string): Statement {
+  return plain(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE NOWAIT`);
+}
+
+export const SAVEPOINT: Statement = plain('SAVEPOINT bk_leftover');
+export const RELEASE_SAVEPOINT: Statement = plain('RELEASE SAVEPOINT bk_leftover');
+export const ROLLBACK_TO_SAVEPOINT: Statement = plain('ROLLBACK TO SAVEPOINT bk_leftover');
+
 export function dropTable(table: string): Statement {
   return plain(`DROP TABLE IF EXISTS ${table}`);
 }

@@ -106,6 +106,29 @@ describe('swap drops only what it made', () => {
     expect(await count(`${s}.linksets_raw`)).toBe(340);
   });
 
+  it('skips a leftover another session holds a lock on (another import dropping it), instead of failing on its lock', async () => {
+    const s = 's_leftover_locked';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    await db.query(`CREATE TABLE ${s}._bk_old_0badf00d_0 (id text PRIMARY KEY, raw jsonb NOT NULL)`);
+    await db.query(
+      `COMMENT ON TABLE ${s}._bk_old_0badf00d_0 IS '@stella/backfill-kit swap import 0badf00d: old contents of ${s}.linksets_raw; dropped by the next swap import if left behind'`,
+    );
+    const holder = await db.pool.connect();
+    try {
+      await holder.query(`BEGIN; LOCK TABLE ${s}._bk_old_0badf00d_0 IN ACCESS SHARE MODE`);
+      for (const strategy of ['swap', 'truncate'] as const) {
+        const imported = await importer(s, { lockTimeoutMs: 200 }).import(good, { strategy });
+        if (imported.isErr()) throw imported.error;
+        expect(imported.value.dropped.filter((t) => t.includes('0badf00d'))).toEqual([]);
+      }
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+    const later = (await importer(s).import(good))._unsafeUnwrap();
+    expect(later.dropped).toEqual([`${s}._bk_old_0badf00d_0`]);
+  });
+
   it('never drops the fresh tables of a swap that is still running', async () => {
     const s = 's_running';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
