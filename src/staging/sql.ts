@@ -408,7 +408,7 @@ export function secondaryIndexes(live: string): Statement {
  * what the live table `live` carries besides its rows, comment and primary
  * key name, one `stmt` a row, in the order to run them: its owner, storage
  * options (its own and its TOAST table's), each column's options, storage,
- * compression, statistics target and comment, the sequences its columns own,
+ * compression, statistics target, comment and whether it allows NULL, the sequences its columns own,
  * its extended statistics (dropped from `live` first: their names are
  * unique per schema), its triggers with their enabled state and comments,
  * what its primary key carries (comments, index storage options,
@@ -441,7 +441,8 @@ export function swapCarryOver(live: string, target: string): Statement {
                  CASE WHEN attcompression <> '' THEN format('ALTER TABLE %s ALTER COLUMN %I SET COMPRESSION %s', $2::text, attname,
                         CASE attcompression WHEN 'l' THEN 'lz4' ELSE 'pglz' END) END,
                  CASE WHEN attstattarget >= 0 THEN format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS %s', $2::text, attname, attstattarget) END,
-                 CASE WHEN comment IS NOT NULL THEN format('COMMENT ON COLUMN %s.%I IS %L', $2::text, attname, comment) END], NULL)
+                 CASE WHEN comment IS NOT NULL THEN format('COMMENT ON COLUMN %s.%I IS %L', $2::text, attname, comment) END,
+                 CASE WHEN NOT attnotnull THEN format('ALTER TABLE %s ALTER COLUMN %I DROP NOT NULL', $2::text, attname) END], NULL)
           FROM cols
         UNION ALL
         SELECT 4, s.oid::int, ARRAY[format('ALTER SEQUENCE %s OWNED BY %s.%I', s.oid::regclass, $2::text, a.attname)]

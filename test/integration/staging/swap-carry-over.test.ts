@@ -395,4 +395,23 @@ describe('swap carries over what the user put on the table', () => {
     expect(await stats()).toEqual([{ attname: 'id' }, { attname: 'raw' }]);
     expect(await db.query(`SELECT reltuples::int AS n FROM pg_class WHERE oid = '${s}.linksets_raw'::regclass`)).toEqual([{ n: 340 }]);
   });
+
+  it('a raw column that allows NULL still allows it', async () => {
+    const s = 's_carry_nullable';
+    await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text PRIMARY KEY, raw jsonb)`);
+    const notNull = () =>
+      db.query(
+        `SELECT attname, attnotnull FROM pg_attribute WHERE attrelid = '${s}.linksets_raw'::regclass AND attnum > 0 ORDER BY attnum`,
+      );
+    const before = await notNull();
+    expect(before).toEqual([
+      { attname: 'id', attnotnull: true },
+      { attname: 'raw', attnotnull: false },
+    ]);
+    await swap(s);
+    expect(await notNull()).toEqual(before);
+    expect(
+      await db.query(`SELECT attnotnull FROM pg_attribute WHERE attrelid = '${s}.advisory_chunks_raw'::regclass AND attname = 'raw'`),
+    ).toEqual([{ attnotnull: true }]);
+  });
 });
