@@ -558,7 +558,7 @@ export class PgStagingSession implements StagingSession {
       const [described] = await this.#q<{ comment: string | null; pk: string | null }>(commentAndPrimaryKey(target.sql));
       const { comment, pk: pkName } = described!;
       // Built while target.sql still names the live table, run once it names the fresh one.
-      const carry = await this.#q<{ stmt: string }>(swapCarryOver(target.sql, target.sql));
+      const carry = await this.#q<{ stmt: string }>(swapCarryOver(target.sql, target.sql, dest.sql));
       // Index names are unique per schema: move the old key's name aside first.
       if (pkName !== null) await this.#q(renameConstraint(target.sql, quoteIdent(pkName), quoteIdent(`${old.name}_pkey`)));
       await this.#q(renameTable(target.sql, quoteIdent(old.name)));

@@ -408,7 +408,8 @@ export function secondaryIndexes(live: string): Statement {
  * what the live table `live` carries besides its rows, comment and primary
  * key name, one `stmt` a row, in the order to run them: its owner, storage
  * options (its own and its TOAST table's), each column's options, storage,
- * compression, statistics target, comment and whether it allows NULL, the sequences its columns own,
+ * compression, statistics target, comment and whether it allows NULL (and,
+ * from PostgreSQL 18, its NOT NULL constraint's name), the sequences its columns own,
  * its extended statistics (dropped from `live` first: their names are
  * unique per schema), its triggers with their enabled state and comments,
  * what its primary key carries (comments, index storage options,
@@ -417,7 +418,7 @@ export function secondaryIndexes(live: string): Statement {
  * load, from {@link secondaryIndexes}, and renamed into place). Built while `target` still names the live table and run
  * once the fresh table has taken the name. Privileges: {@link swapPrivileges}.
  */
-export function swapCarryOver(live: string, target: string): Statement {
+export function swapCarryOver(live: string, target: string, fresh: string): Statement {
   return {
     text: `WITH c AS (SELECT * FROM pg_class WHERE oid = $1::text::regclass),
         cols AS (SELECT a.*, t.typstorage, col_description(a.attrelid, a.attnum) AS comment
@@ -444,6 +445,10 @@ export function swapCarryOver(live: string, target: string): Statement {
                  CASE WHEN comment IS NOT NULL THEN format('COMMENT ON COLUMN %s.%I IS %L', $2::text, attname, comment) END,
                  CASE WHEN NOT attnotnull THEN format('ALTER TABLE %s ALTER COLUMN %I DROP NOT NULL', $2::text, attname) END], NULL)
           FROM cols
+        UNION ALL
+        SELECT 3, 1000 + l.conkey[1], ARRAY[format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', $2::text, f.conname, l.conname)]
+          FROM pg_constraint l JOIN pg_constraint f ON f.conrelid = $3::text::regclass AND f.contype = 'n' AND f.conkey = l.conkey
+         WHERE l.conrelid = $1::text::regclass AND l.contype = 'n' AND f.conname <> l.conname
         UNION ALL
         SELECT 4, s.oid::int, ARRAY[format('ALTER SEQUENCE %s OWNED BY %s.%I', s.oid::regclass, $2::text, a.attname)]
           FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN cols a ON a.attnum = d.refobjsubid
@@ -488,7 +493,7 @@ export function swapCarryOver(live: string, target: string): Statement {
           FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_namespace n ON n.oid = x.relnamespace
          WHERE i.indrelid = $1::text::regclass AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid)
       ) s CROSS JOIN LATERAL unnest(s.stmts) WITH ORDINALITY AS u(stmt, k) ORDER BY s.step, s.n, u.k`,
-    values: [live, target],
+    values: [live, target, fresh],
   };
 }
 
