@@ -33,6 +33,7 @@ import {
   countRows,
   countSchemas,
   createFreshTable,
+  createIndexUsing,
   createLiveTable,
   createSchema,
   createTemporaryTable,
@@ -42,6 +43,7 @@ import {
   dropTable,
   type FreshSettings,
   freshSettings,
+  generated,
   lockTableNowait,
   lockTables,
   NO_IDLE_TIMEOUT,
@@ -270,7 +272,16 @@ export class PgStagingSession implements StagingSession {
       const [settings] = await this.#q<FreshSettings>(freshSettings(target.sql));
       if (settings !== undefined) this.#settings.set(table, settings);
       this.#keyAfterLoad.set(table, addIdPrimaryKey(dest.sql, quoteIdent(`${dest.name}_pkey`), settings));
-      this.#indexes.set(table, await this.#q<LiveIndex>(secondaryIndexes(target.sql)));
+      const indexes = await this.#q<LiveIndex>(secondaryIndexes(target.sql));
+      const odd = indexes.find((index) => !index.def.startsWith(index.prefix));
+      if (odd !== undefined) {
+        throw new BackfillError(
+          'TABLE_SHAPE_MISMATCH',
+          `cannot rebuild index ${odd.name} of ${target.sql} on the swapped-in table (${odd.def}); use strategy "truncate", which keeps it. Nothing was changed.`,
+          { context: { table: target.sql } },
+        );
+      }
+      this.#indexes.set(table, indexes);
       if (!this.#parallel) await this.#createFresh(this.#client, table, dest);
     }
   }
@@ -342,18 +353,9 @@ export class PgStagingSession implements StagingSession {
     if (key !== undefined) await query(client, key);
     const dest = this.#destOf(table);
     for (const [k, index] of (this.#indexes.get(table) ?? []).entries()) {
-      if (!index.def.startsWith(index.prefix)) {
-        throw new BackfillError(
-          'TABLE_SHAPE_MISMATCH',
-          `cannot rebuild index ${index.name} of ${this.#liveName(table).sql} on the swapped-in table (${index.def}); use strategy "truncate", which keeps it. Nothing was changed.`,
-          { context: { table: this.#liveName(table).sql } },
-        );
-      }
-      const name = `${quoteIdent(dest.schema)}.${quoteIdent(this.#freshIndex(dest, k))}`;
-      await query(client, {
-        text: `CREATE INDEX ${quoteIdent(this.#freshIndex(dest, k))} ON ${dest.sql} USING ${index.def.slice(index.prefix.length)}`,
-      });
-      if (index.tablespace !== null) await query(client, setIndexTablespace(name, index.tablespace));
+      const name = quoteIdent(this.#freshIndex(dest, k));
+      await query(client, createIndexUsing(name, dest.sql, index.def.slice(index.prefix.length)));
+      if (index.tablespace !== null) await query(client, setIndexTablespace(`${quoteIdent(dest.schema)}.${name}`, index.tablespace));
     }
     // The live table's planner statistics go with it: the swapped-in table brings its own, so plans do not wait for autovacuum.
     if (this.#options.strategy === 'swap' && !this.#options.dryRun) await query(client, analyzeTable(dest.sql));
@@ -575,8 +577,8 @@ export class PgStagingSession implements StagingSession {
         await this.#q(renameIndex(`${schema}.${quoteIdent(this.#freshIndex(dest, k))}`, quoteIdent(index.name)));
       }
       // Owner first: privileges are granted as the owner, and a sequence may only be owned by a table of its owner.
-      for (const { stmt } of carry) await this.#q({ text: stmt });
-      for (const { stmt } of await this.#q<{ stmt: string }>(swapPrivileges(old.sql, target.sql))) await this.#q({ text: stmt });
+      for (const { stmt } of carry) await this.#q(generated(stmt));
+      for (const { stmt } of await this.#q<{ stmt: string }>(swapPrivileges(old.sql, target.sql))) await this.#q(generated(stmt));
       this.#retired.push(old);
     }
   }

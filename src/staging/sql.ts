@@ -138,6 +138,16 @@ export function analyzeTable(table: string): Statement {
   return plain(`ANALYZE ${table}`);
 }
 
+/** `CREATE INDEX name ON table USING <rest>`: `rest` is what `pg_get_indexdef` printed after `USING` for the live table's index. */
+export function createIndexUsing(name: string, table: string, rest: string): Statement {
+  return plain(`CREATE INDEX ${name} ON ${table} USING ${rest}`);
+}
+
+/** One statement that a catalog query (`swapCarryOver`, `swapPrivileges`) wrote. */
+export function generated(text: string): Statement {
+  return plain(text);
+}
+
 export function renameIndex(index: string, to: string): Statement {
   return plain(`ALTER INDEX ${index} RENAME TO ${to}`);
 }
@@ -408,7 +418,8 @@ export function secondaryIndexes(live: string): Statement {
  * what the live table `live` carries besides its rows, comment and primary
  * key name, one `stmt` a row, in the order to run them: its owner, storage
  * options (its own and its TOAST table's), each column's options, storage,
- * compression, statistics target, comment and whether it allows NULL (and,
+ * compression, statistics target, comment and whether it allows NULL (`id`
+ * cannot: it is the swapped-in table's primary key) (and,
  * from PostgreSQL 18, its NOT NULL constraint's name), the sequences its columns own,
  * its extended statistics (dropped from `live` first: their names are
  * unique per schema), its triggers with their enabled state and comments,
@@ -443,7 +454,7 @@ export function swapCarryOver(live: string, target: string, fresh: string): Stat
                         CASE attcompression WHEN 'l' THEN 'lz4' ELSE 'pglz' END) END,
                  CASE WHEN attstattarget >= 0 THEN format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS %s', $2::text, attname, attstattarget) END,
                  CASE WHEN comment IS NOT NULL THEN format('COMMENT ON COLUMN %s.%I IS %L', $2::text, attname, comment) END,
-                 CASE WHEN NOT attnotnull THEN format('ALTER TABLE %s ALTER COLUMN %I DROP NOT NULL', $2::text, attname) END], NULL)
+                 CASE WHEN NOT attnotnull AND attname <> 'id' THEN format('ALTER TABLE %s ALTER COLUMN %I DROP NOT NULL', $2::text, attname) END], NULL)
           FROM cols
         UNION ALL
         SELECT 3, 1000 + l.conkey[1], ARRAY[format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', $2::text, f.conname, l.conname)]
