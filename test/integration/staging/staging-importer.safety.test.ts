@@ -58,6 +58,14 @@ async function leftovers(schema: string): Promise<string[]> {
   return rows.map((r) => r.relname);
 }
 
+/** Makes `<schema>.<name>` look like what a dead swap of `tag` left behind: the library's name rule and its mark. */
+async function markedLeftover(schema: string, name: string, tag: string, role: 'new' | 'old'): Promise<void> {
+  await db.query(`CREATE TABLE ${schema}.${name} (id text PRIMARY KEY, raw jsonb NOT NULL)`);
+  await db.query(
+    `COMMENT ON TABLE ${schema}.${name} IS '@stella/backfill-kit swap import ${tag}: ${role} contents of ${schema}.linksets_raw; dropped by the next swap import if left behind'`,
+  );
+}
+
 /** `n` characters of base64 from random bytes: text pglz cannot compress. */
 function incompressible(n: number): string {
   return randomBytes(n).toString('base64').slice(0, n);
@@ -91,15 +99,8 @@ describe('swap drops only what it made', () => {
     const s = 's_leftover_truncate';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
     // What a swap killed after its loader committed leaves: a fresh table under the name rule, with the mark, whose tag no import holds.
-    for (const [name, role] of [
-      ['_bk_stage_0badc0de_0', 'new'],
-      ['_bk_old_0badc0de_1', 'old'],
-    ] as const) {
-      await db.query(`CREATE TABLE ${s}.${name} (id text PRIMARY KEY, raw jsonb NOT NULL)`);
-      await db.query(
-        `COMMENT ON TABLE ${s}.${name} IS '@stella/backfill-kit swap import 0badc0de: ${role} contents of ${s}.linksets_raw; dropped by the next swap import if left behind'`,
-      );
-    }
+    await markedLeftover(s, '_bk_stage_0badc0de_0', '0badc0de', 'new');
+    await markedLeftover(s, '_bk_old_0badc0de_1', '0badc0de', 'old');
     const report = (await importer(s).import(good))._unsafeUnwrap();
     expect(report.dropped).toEqual([`${s}._bk_old_0badc0de_1`, `${s}._bk_stage_0badc0de_0`]);
     expect(await leftovers(s)).toEqual([]);
@@ -109,10 +110,7 @@ describe('swap drops only what it made', () => {
   it('skips a leftover another session holds a lock on (another import dropping it), instead of failing on its lock', async () => {
     const s = 's_leftover_locked';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
-    await db.query(`CREATE TABLE ${s}._bk_old_0badf00d_0 (id text PRIMARY KEY, raw jsonb NOT NULL)`);
-    await db.query(
-      `COMMENT ON TABLE ${s}._bk_old_0badf00d_0 IS '@stella/backfill-kit swap import 0badf00d: old contents of ${s}.linksets_raw; dropped by the next swap import if left behind'`,
-    );
+    await markedLeftover(s, '_bk_old_0badf00d_0', '0badf00d', 'old');
     const holder = await db.pool.connect();
     try {
       await holder.query(`BEGIN; LOCK TABLE ${s}._bk_old_0badf00d_0 IN ACCESS SHARE MODE`);
@@ -164,10 +162,7 @@ describe('swap drops only what it made', () => {
     const s = 's_leftover_used';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
     // What an earlier swap could leave behind: its old table, which a function's return type still uses.
-    await db.query(`CREATE TABLE ${s}._bk_old_deadbeef_0 (id text PRIMARY KEY, raw jsonb NOT NULL)`);
-    await db.query(
-      `COMMENT ON TABLE ${s}._bk_old_deadbeef_0 IS '@stella/backfill-kit swap import deadbeef: old contents of ${s}.linksets_raw; dropped by the next swap import if left behind'`,
-    );
+    await markedLeftover(s, '_bk_old_deadbeef_0', 'deadbeef', 'old');
     await db.query(
       `CREATE FUNCTION ${s}.old_rows() RETURNS SETOF ${s}._bk_old_deadbeef_0 LANGUAGE sql AS 'SELECT * FROM ${s}._bk_old_deadbeef_0'`,
     );
