@@ -69,24 +69,50 @@ export interface ExportReport extends WrittenDataset {
   readonly durationMs: number;
 }
 
+const JSON_TYPES: Readonly<Record<string, string>> = {
+  '"': 'a JSON string',
+  '[': 'a JSON array',
+  t: 'a JSON boolean',
+  f: 'a JSON boolean',
+  n: 'a JSON null',
+};
+
+/**
+ * One COPY text field of `raw` as an NDJSON line. A dataset line is one JSON
+ * object, so a NULL (`\N`) or a scalar or array `raw` (a row written by
+ * hand into a `truncate` table) is refused, naming the row by its position.
+ */
+function rawLine(field: string, row: number, name: QualifiedName): string {
+  if (field.startsWith('{')) return decodeCopyField(field);
+  const what = field === '\\N' ? 'NULL' : (JSON_TYPES[field[0] ?? ''] ?? 'a JSON number');
+  throw new BackfillError(
+    'RECORD_NOT_OBJECT',
+    `row ${row} of ${name.sql} (in id order) has raw ${what}, and a dataset line must be one JSON object; find such rows with SELECT id FROM ${name.sql} WHERE raw IS NULL OR jsonb_typeof(raw) <> 'object', and fix or delete them. No file was written.`,
+    { context: { table: name.sql, row } },
+  );
+}
+
 /** The `raw` column of one table, in id order (`COLLATE "C"`), as NDJSON lines. */
 async function* tableLines(client: PgClientLike, name: QualifiedName, onRow: () => void): AsyncGenerator<string> {
   const stream = client.query(copyOutRaw(name.sql)) as Readable;
   const decoder = new StringDecoder('utf8');
   let rest = '';
+  let row = 0;
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       const lines = (rest + decoder.write(chunk)).split('\n');
       rest = lines.pop() ?? '';
       for (const line of lines) {
         onRow();
-        yield decodeCopyField(line);
+        row += 1;
+        yield rawLine(line, row, name);
       }
     }
     rest += decoder.end();
     if (rest.length > 0) {
       onRow();
-      yield decodeCopyField(rest);
+      row += 1;
+      yield rawLine(rest, row, name);
     }
   } catch (error) {
     // Coded here: writeDataset would otherwise report a database error as IO_ERROR.

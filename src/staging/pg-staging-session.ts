@@ -24,6 +24,7 @@ import {
 import {
   addConstraint,
   addIdPrimaryKey,
+  analyzeTable,
   BEGIN,
   BEGIN_READ_COMMITTED,
   COMMIT,
@@ -32,6 +33,7 @@ import {
   countRows,
   countSchemas,
   createFreshTable,
+  createIndexUsing,
   createLiveTable,
   createSchema,
   createTemporaryTable,
@@ -39,15 +41,28 @@ import {
   dependents,
   dropConstraint,
   dropTable,
+  type FreshSettings,
+  freshSettings,
+  generated,
+  lockTableNowait,
   lockTables,
   NO_IDLE_TIMEOUT,
   primaryKeyOf,
   query,
+  RELEASE_SAVEPOINT,
   ROLLBACK,
+  ROLLBACK_TO_SAVEPOINT,
   renameConstraint,
+  renameIndex,
   renameTable,
+  SAVEPOINT,
+  secondaryIndexes,
+  setIndexTablespace,
   type Statement,
   setLockTimeout,
+  setTableOwner,
+  swapCarryOver,
+  swapPrivileges,
   truncateTables,
 } from './sql.js';
 import type { StagingCommitInfo, StagingRow, StagingSession, StagingSessionOptions } from './staging-target.js';
@@ -114,6 +129,20 @@ export async function emptyTables(client: PgClientLike, live: readonly Qualified
   return referenced;
 }
 
+/** An index of a live table that no constraint owns, as {@link secondaryIndexes} describes it. */
+interface LiveIndex {
+  readonly name: string;
+  readonly nspname: string;
+  readonly def: string;
+  readonly prefix: string;
+  readonly tablespace: string | null;
+}
+
+/** What an index list looks like for comparing two of them. */
+function indexDefs(indexes: readonly LiveIndex[]): string[] {
+  return indexes.map((i) => `${i.name}: ${i.def}`);
+}
+
 /** Runs `fn` on a connection of its own. */
 export type Loader = <T>(fn: (client: PgClientLike) => Promise<T>) => Promise<T>;
 
@@ -141,6 +170,10 @@ export class PgStagingSession implements StagingSession {
   readonly #dest = new Map<string, QualifiedName>();
   /** The primary key each table gets once its COPY is done. */
   readonly #keyAfterLoad = new Map<string, Statement>();
+  /** A swap: the live table's settings, which its fresh table is built with. */
+  readonly #settings = new Map<string, FreshSettings>();
+  /** A swap: the live table's other indexes, built on the fresh table after its key and renamed into place by the swap. */
+  readonly #indexes = new Map<string, readonly LiveIndex[]>();
   /** Tables emptied by DELETE (a foreign key references them): no COPY FREEZE. */
   #deleted = new Set<string>();
   /** Fresh tables committed by their own loader connection (dropped on abort). */
@@ -193,6 +226,8 @@ export class PgStagingSession implements StagingSession {
     await this.#q(NO_IDLE_TIMEOUT);
     await checkNameCase(this.#client, live);
     await checkTableShapes(this.#client, live, strategy);
+    // What the swap would refuse under its lock, refused before anything is loaded.
+    if (strategy === 'swap') await this.#refuseDependents(live);
     const fresh = (i: number, schema: string): QualifiedName => {
       const name = `_bk_stage_${this.#tag}_${i}`;
       return { schema, name, sql: `${schema === 'pg_temp' ? 'pg_temp' : quoteIdent(schema)}.${quoteIdent(name)}` };
@@ -217,6 +252,7 @@ export class PgStagingSession implements StagingSession {
       await claimSwapTag(this.#client, this.#tag);
     }
     for (const schema of schemas) await this.#q(createSchema(quoteIdent(schema)));
+    await this.#dropLeftovers(schemas);
     for (const name of live) await this.#q(createLiveTable(name.sql));
     if (strategy === 'truncate') {
       this.#deleted = await emptyTables(this.#client, live);
@@ -228,16 +264,41 @@ export class PgStagingSession implements StagingSession {
       }
       return;
     }
-    // Leftovers of earlier swaps whose process died (between COMMIT and
-    // DROP, or before swapping in what its loaders committed): only tables
-    // that carry both the library's name and its mark.
+    // Fresh tables beside the live ones, built as they are; the live ones are not locked yet.
+    for (const [i, table] of tables.entries()) {
+      const target = this.#liveName(table);
+      const dest = fresh(i, target.schema);
+      this.#dest.set(table, dest);
+      const [settings] = await this.#q<FreshSettings>(freshSettings(target.sql));
+      if (settings !== undefined) this.#settings.set(table, settings);
+      this.#keyAfterLoad.set(table, addIdPrimaryKey(dest.sql, quoteIdent(`${dest.name}_pkey`), settings));
+      const indexes = await this.#q<LiveIndex>(secondaryIndexes(target.sql));
+      const odd = indexes.find((index) => !index.def.startsWith(index.prefix));
+      if (odd !== undefined) {
+        throw new BackfillError(
+          'TABLE_SHAPE_MISMATCH',
+          `cannot rebuild index ${odd.name} of ${target.sql} on the swapped-in table (${odd.def}); use strategy "truncate", which keeps it. Nothing was changed.`,
+          { context: { table: target.sql } },
+        );
+      }
+      this.#indexes.set(table, indexes);
+      if (!this.#parallel) await this.#createFresh(this.#client, table, dest);
+    }
+  }
+
+  /**
+   * Drops the leftovers of earlier swaps whose process died (between COMMIT
+   * and DROP, or before swapping in what its loaders committed) in `schemas`:
+   * only tables that carry both the library's name and its mark. Imports of
+   * either strategy do this, inside their transaction.
+   */
+  async #dropLeftovers(schemas: readonly string[]): Promise<void> {
     const leftovers = await findSwapLeftovers(this.#client, schemas);
     const kept = await this.#q<{ name: string; what: string }>(dependents(leftovers.map((t) => t.sql)));
     for (const t of leftovers) {
       const dependent = kept.find((k) => k.name === t.sql);
       if (dependent === undefined) {
-        await this.#q(dropTable(t.sql));
-        this.#dropped.push(t.name);
+        if (await this.#dropUnlessLocked(t.sql)) this.#dropped.push(t.name);
       } else {
         // Dropping it would fail (and fail this import): the object using it is the user's to change.
         this.#options.logger?.warn('a swapped-out staging table stays: an object of yours depends on it', {
@@ -247,18 +308,71 @@ export class PgStagingSession implements StagingSession {
         });
       }
     }
-    // Fresh tables beside the live ones; the live ones are not locked yet.
-    for (const [i, table] of tables.entries()) {
-      const dest = fresh(i, this.#liveName(table).schema);
-      this.#dest.set(table, dest);
-      this.#keyAfterLoad.set(table, addIdPrimaryKey(dest.sql, quoteIdent(`${dest.name}_pkey`)));
-      if (!this.#parallel) await this.#createFresh(this.#client, table, dest);
+  }
+
+  /**
+   * Drops `table` unless another session holds a lock on it (another import
+   * dropping it in its own transaction, or a reader): waiting for that lock
+   * would stall or fail this import for a table it does not need. A table
+   * skipped here is dropped by a later import.
+   */
+  async #dropUnlessLocked(table: string): Promise<boolean> {
+    await this.#q(SAVEPOINT);
+    try {
+      await this.#q(lockTableNowait(table));
+      await this.#q(dropTable(table));
+      await this.#q(RELEASE_SAVEPOINT);
+      return true;
+    } catch (error) {
+      if ((error as { code?: unknown } | null)?.code !== '55P03') throw error;
+      await this.#q(ROLLBACK_TO_SAVEPOINT);
+      await this.#q(RELEASE_SAVEPOINT);
+      this.#options.logger?.info('a swapped-out staging table another session holds a lock on stays, for a later import to drop', {
+        table,
+      });
+      return false;
     }
   }
 
   async #createFresh(client: PgClientLike, table: string, dest: QualifiedName): Promise<void> {
-    await query(client, createFreshTable(dest.sql));
+    const settings = this.#settings.get(table);
+    await query(client, createFreshTable(dest.sql, settings));
+    // The live table's owner from the start: CREATE INDEX runs index expressions as the table's owner, never as the importing role.
+    if (settings !== undefined) await query(client, setTableOwner(dest.sql, settings.owner));
     await query(client, commentOnTable(dest.sql, swapMark(this.#tag, 'new', this.#liveName(table))));
+  }
+
+  /** The fresh table's name for the `k`th (from 0) of its live table's other indexes. */
+  #freshIndex(dest: QualifiedName, k: number): string {
+    return `${dest.name}_i${k}`;
+  }
+
+  /** After a COPY: the primary key, then (a swap) the live table's other indexes, under names of the fresh table's, and ANALYZE. */
+  async #indexLoaded(client: PgClientLike, table: string): Promise<void> {
+    const key = this.#keyAfterLoad.get(table);
+    if (key !== undefined) await query(client, key);
+    const dest = this.#destOf(table);
+    for (const [k, index] of (this.#indexes.get(table) ?? []).entries()) {
+      const name = quoteIdent(this.#freshIndex(dest, k));
+      await query(client, createIndexUsing(name, dest.sql, index.def.slice(index.prefix.length)));
+      if (index.tablespace !== null) await query(client, setIndexTablespace(`${quoteIdent(dest.schema)}.${name}`, index.tablespace));
+    }
+    // The live table's planner statistics go with it: the swapped-in table brings its own, so plans do not wait for autovacuum.
+    if (this.#options.strategy === 'swap' && !this.#options.dryRun) await query(client, analyzeTable(dest.sql));
+  }
+
+  /** Refuses what DROP TABLE would refuse to drop with the old tables: views, foreign keys, SQL functions using them or their row type. */
+  async #refuseDependents(live: readonly QualifiedName[]): Promise<void> {
+    const [dep] = await this.#q<{ tbl: string; what: string }>(dependents(live.map((n) => n.sql)));
+    if (dep === undefined) return;
+    throw new BackfillError(
+      'DB_ERROR',
+      `cannot swap ${dep.tbl}: ${dep.what} depends on it; use strategy "truncate", which keeps the table. Nothing was changed.`,
+      {
+        dbCode: '2BP01',
+        context: { table: dep.tbl },
+      },
+    );
   }
 
   /**
@@ -325,8 +439,7 @@ export class PgStagingSession implements StagingSession {
     // rewrite or anti-wraparound vacuum of the whole table later. Not after
     // a DELETE.
     const rows = await copyRows(this.#client, dest, batches, !this.#deleted.has(dest.sql), this.#beforeBatch);
-    const key = this.#keyAfterLoad.get(table);
-    if (key !== undefined) await this.#q(key);
+    await this.#indexLoaded(this.#client, table);
     return rows;
   }
 
@@ -334,7 +447,7 @@ export class PgStagingSession implements StagingSession {
    * Creates, fills, indexes and commits one fresh table on its own
    * connection. Committed fresh tables stay invisible under their
    * `_bk_stage_` name until the swap; abort drops them, and if the process
-   * dies the next swap import does (they carry the mark, and no live session
+   * dies the next import does (they carry the mark, and no live session
    * holds their tag).
    */
   async #loadApart(table: string, batches: AsyncIterable<readonly StagingRow[]>): Promise<number> {
@@ -345,7 +458,7 @@ export class PgStagingSession implements StagingSession {
         await query(client, setLockTimeout(this.#lockTimeoutMs));
         await this.#createFresh(client, table, dest);
         const rows = await copyRows(client, dest, batches, true, this.#beforeBatch);
-        await query(client, this.#keyAfterLoad.get(table)!);
+        await this.#indexLoaded(client, table);
         await query(client, COMMIT);
         this.#committedFresh.push(dest);
         return rows;
@@ -391,12 +504,12 @@ export class PgStagingSession implements StagingSession {
       }
       this.#done = true;
       for (const old of this.#retired) {
-        // The import has committed; a table left here is dropped by the next swap.
+        // The import has committed; a table left here is dropped by the next import.
         try {
           await this.#q(dropTable(old.sql));
           this.#dropped.push(`${old.schema}.${old.name}`);
         } catch (error) {
-          this.#options.logger?.warn('could not drop a swapped-out staging table; the next swap import drops it', {
+          this.#options.logger?.warn('could not drop a swapped-out staging table; the next import drops it', {
             table: old.sql,
             error: String(error),
           });
@@ -421,17 +534,20 @@ export class PgStagingSession implements StagingSession {
     // The old tables are dropped after COMMIT (unlinking their files inside
     // the lock window would block readers for longer), so refuse here what
     // DROP TABLE would refuse: views, foreign keys, SQL functions using
-    // them or their row type.
-    const [dep] = await this.#q<{ tbl: string; what: string }>(dependents(live.map((n) => n.sql)));
-    if (dep !== undefined) {
-      throw new BackfillError(
-        'DB_ERROR',
-        `cannot swap ${dep.tbl}: ${dep.what} depends on it; use strategy "truncate", which keeps the table. Nothing was changed.`,
-        {
-          dbCode: '2BP01',
-          context: { table: dep.tbl },
-        },
-      );
+    // them or their row type (checked before the load too; again, as an object may have come since).
+    await this.#refuseDependents(live);
+    // Indexes were built after the load from what the live table had then.
+    for (const table of this.#options.tables) {
+      const now = indexDefs(await this.#q<LiveIndex>(secondaryIndexes(this.#liveName(table).sql)));
+      const built = indexDefs(this.#indexes.get(table) ?? []);
+      const changed = [...now.filter((d) => !built.includes(d)), ...built.filter((d) => !now.includes(d))];
+      if (changed.length > 0) {
+        throw new BackfillError(
+          'TABLE_SHAPE_MISMATCH',
+          `${this.#liveName(table).sql} changed while the import loaded: index ${changed.join('; index ')} was created, dropped or changed since the swapped-in table's indexes were built from it. Import again. Nothing was changed.`,
+          { context: { table: this.#liveName(table).sql } },
+        );
+      }
     }
     for (const [i, table] of this.#options.tables.entries()) {
       const target = this.#liveName(table);
@@ -443,6 +559,8 @@ export class PgStagingSession implements StagingSession {
       };
       const [described] = await this.#q<{ comment: string | null; pk: string | null }>(commentAndPrimaryKey(target.sql));
       const { comment, pk: pkName } = described!;
+      // Built while target.sql still names the live table, run once it names the fresh one.
+      const carry = await this.#q<{ stmt: string }>(swapCarryOver(target.sql, target.sql, dest.sql));
       // Index names are unique per schema: move the old key's name aside first.
       if (pkName !== null) await this.#q(renameConstraint(target.sql, quoteIdent(pkName), quoteIdent(`${old.name}_pkey`)));
       await this.#q(renameTable(target.sql, quoteIdent(old.name)));
@@ -452,6 +570,15 @@ export class PgStagingSession implements StagingSession {
       await this.#q(commentOnTable(target.sql, comment));
       const pkey = pkName ?? `${target.name}_pkey`;
       if (Buffer.byteLength(pkey) <= 63) await this.#q(renameConstraint(target.sql, quoteIdent(`${dest.name}_pkey`), quoteIdent(pkey)));
+      // Index names are unique per schema too: the old table's move aside, the fresh ones take their names.
+      for (const [k, index] of (this.#indexes.get(table) ?? []).entries()) {
+        const schema = quoteIdent(index.nspname);
+        await this.#q(renameIndex(`${schema}.${quoteIdent(index.name)}`, quoteIdent(`${old.name}_i${k}`)));
+        await this.#q(renameIndex(`${schema}.${quoteIdent(this.#freshIndex(dest, k))}`, quoteIdent(index.name)));
+      }
+      // Owner first: privileges are granted as the owner, and a sequence may only be owned by a table of its owner.
+      for (const { stmt } of carry) await this.#q(generated(stmt));
+      for (const { stmt } of await this.#q<{ stmt: string }>(swapPrivileges(old.sql, target.sql))) await this.#q(generated(stmt));
       this.#retired.push(old);
     }
   }
@@ -477,7 +604,7 @@ export class PgStagingSession implements StagingSession {
           // This session's connection, unless it is the one that was lost: then a loader's, as the tables were made.
           if (this.#committedFresh.length > 0) await (lost ? this.#apart!(dropFresh) : dropFresh(this.#client));
         } catch (error) {
-          // A fresh table left here carries the mark; the next swap import drops it.
+          // A fresh table left here carries the mark; the next import drops it.
           failure ??= error;
         }
         this.#release(failure);

@@ -108,10 +108,13 @@ export function resolvePgStagingTarget(config: PgStagingTargetConfig): Result<Pg
  *   `ACCESS EXCLUSIVE` on them until COMMIT.
  *   A table that a foreign key of another table references is emptied with
  *   DELETE instead (TRUNCATE cannot empty it).
- * - `swap` sessions COPY into fresh tables in the same schema, build their
- *   primary keys, then (in one transaction) lock the live tables, rename
- *   them aside and the fresh ones into place, and drop the old ones after
- *   COMMIT. With a pool (or connection string) that has a free connection
+ * - `swap` sessions COPY into fresh tables in the same schema (built with
+ *   the live tables' storage options, in their tablespaces), build their
+ *   primary keys and the live tables' other indexes, then (in one
+ *   transaction) lock the live tables, rename them aside and the fresh ones
+ *   into place, give the fresh ones what the live ones carried (owner,
+ *   privileges, comments, column settings, extended statistics, triggers,
+ *   owned sequences), and drop the old ones after COMMIT. With a pool (or connection string) that has a free connection
  *   for each table when the import starts, each table is loaded on a
  *   connection of its own, side by side; otherwise on the session's, one
  *   after another. Readers wait only for the renames.

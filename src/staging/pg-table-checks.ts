@@ -77,6 +77,10 @@ interface TableShape {
   readonly publications: readonly string[];
   /** Tables it INHERITS from: the swapped-in table would inherit from none. */
   readonly inheritsFrom: readonly string[];
+  /** Privileges on it or its columns granted by a role other than its owner (`SELECT granted to r by g`): a swap grants as the owner, so it could not grant them again as they were. */
+  readonly otherGrantors: readonly string[];
+  /** Rules on it (`CREATE RULE … ON INSERT TO` it): they go with the old table. */
+  readonly rules: readonly string[];
   /** UNLOGGED: the swapped-in table would be logged. */
   readonly unlogged: boolean;
   /** `pg_class.relreplident`: `d` (default, the primary key), `f` (full), `n` (nothing) or `i` (an index); the swapped-in table's is `d`. */
@@ -113,6 +117,9 @@ function shapeDifferences(shape: TableShape, use: TableUse): string[] {
     for (const k of constraints) out.push(`constraint ${k.name} (${k.def}) would be dropped, and rows it refuses let in`);
     for (const i of uniqueIndexes) out.push(`unique index ${i.name} (${i.def}) would be dropped, and rows it refuses let in`);
     for (const p of publications) out.push(`publication ${p} lists it, and would stop publishing it (the swapped-in table is a new table)`);
+    for (const r of shape.rules) out.push(`rule ${r} would be dropped with the old table`);
+    for (const g of shape.otherGrantors)
+      out.push(`privilege ${g}, not by its owner, which the swapped-in table could only get granted by its owner`);
     out.push(...swapSettingDifferences(shape));
   }
   for (const [name, type] of [

@@ -71,15 +71,40 @@ export function createLiveTable(table: string): Statement {
   return plain(`CREATE TABLE IF NOT EXISTS ${table} (id text PRIMARY KEY, raw jsonb NOT NULL)`);
 }
 
-/** A swap's fresh table: keyed only after its COPY. */
-export function createFreshTable(table: string): Statement {
-  return plain(`CREATE TABLE ${table} (id text NOT NULL, raw jsonb NOT NULL)`);
+/** Where a swap builds a fresh table and its primary key, as the live table has them (see {@link freshSettings}). */
+export interface FreshSettings {
+  /** `WITH (…)` options of the table and its TOAST table (`toast.…`), or null. */
+  readonly options: string | null;
+  /** Tablespace (quoted), or null for the database's default. */
+  readonly tablespace: string | null;
+  /** `WITH (…)` options of the primary key's index, or null. */
+  readonly keyOptions: string | null;
+  /** Tablespace (quoted) of the primary key's index, or null. */
+  readonly keyTablespace: string | null;
+  /** The live table's owner (quoted): the fresh table is its from the start, so index expressions run as that role, as they do on the live table. */
+  readonly owner: string;
+}
+
+/** A swap's fresh table: keyed only after its COPY; `settings` are the live table's. */
+export function createFreshTable(table: string, settings?: FreshSettings): Statement {
+  const options = settings?.options == null ? '' : ` WITH (${settings.options})`;
+  const tablespace = settings?.tablespace == null ? '' : ` TABLESPACE ${settings.tablespace}`;
+  return plain(`CREATE TABLE ${table} (id text NOT NULL, raw jsonb NOT NULL)${options}${tablespace}`);
 }
 
 /** A dry run's table: invisible to everyone, dropped with the transaction. */
 export function createTemporaryTable(table: string): Statement {
   return plain(`CREATE TEMPORARY TABLE ${table} (id text NOT NULL, raw jsonb NOT NULL) ON COMMIT DROP`);
 }
+
+/** Fails at once (SQLSTATE 55P03) when another session holds any lock on `table`. */
+export function lockTableNowait(table: string): Statement {
+  return plain(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE NOWAIT`);
+}
+
+export const SAVEPOINT: Statement = plain('SAVEPOINT bk_leftover');
+export const RELEASE_SAVEPOINT: Statement = plain('RELEASE SAVEPOINT bk_leftover');
+export const ROLLBACK_TO_SAVEPOINT: Statement = plain('ROLLBACK TO SAVEPOINT bk_leftover');
 
 export function dropTable(table: string): Statement {
   return plain(`DROP TABLE IF EXISTS ${table}`);
@@ -94,9 +119,41 @@ export function commentOnTable(table: string, comment: string | null): Statement
   return plain(`COMMENT ON TABLE ${table} IS ${comment === null ? 'NULL' : quoteLiteral(comment)}`);
 }
 
-/** `(id)` as primary key; `constraint` names it (an unnamed key gets PostgreSQL's default name). */
-export function addIdPrimaryKey(table: string, constraint?: string): Statement {
-  return plain(`ALTER TABLE ${table} ADD ${constraint === undefined ? '' : `CONSTRAINT ${constraint} `}PRIMARY KEY (id)`);
+/** `(id)` as primary key; `constraint` names it (an unnamed key gets PostgreSQL's default name); `settings` as the live key has them. */
+export function addIdPrimaryKey(table: string, constraint?: string, settings?: FreshSettings): Statement {
+  const options = settings?.keyOptions == null ? '' : ` WITH (${settings.keyOptions})`;
+  const tablespace = settings?.keyTablespace == null ? '' : ` USING INDEX TABLESPACE ${settings.keyTablespace}`;
+  return plain(
+    `ALTER TABLE ${table} ADD ${constraint === undefined ? '' : `CONSTRAINT ${constraint} `}PRIMARY KEY (id)${options}${tablespace}`,
+  );
+}
+
+/** `owner` quoted. */
+export function setTableOwner(table: string, owner: string): Statement {
+  return plain(`ALTER TABLE ${table} OWNER TO ${owner}`);
+}
+
+/** Planner statistics for a swap's fresh table, which has none of the live table's. */
+export function analyzeTable(table: string): Statement {
+  return plain(`ANALYZE ${table}`);
+}
+
+/** `CREATE INDEX name ON table USING <rest>`: `rest` is what `pg_get_indexdef` printed after `USING` for the live table's index. */
+export function createIndexUsing(name: string, table: string, rest: string): Statement {
+  return plain(`CREATE INDEX ${name} ON ${table} USING ${rest}`);
+}
+
+/** One statement that a catalog query (`swapCarryOver`, `swapPrivileges`) wrote. */
+export function generated(text: string): Statement {
+  return plain(text);
+}
+
+export function renameIndex(index: string, to: string): Statement {
+  return plain(`ALTER INDEX ${index} RENAME TO ${to}`);
+}
+
+export function setIndexTablespace(index: string, tablespace: string): Statement {
+  return plain(`ALTER INDEX ${index} SET TABLESPACE ${tablespace}`);
 }
 
 /** Puts back a constraint as `pg_get_constraintdef` described it. */
@@ -176,7 +233,9 @@ export function commentAndPrimaryKey(table: string): Statement {
  * it) that DROP TABLE would refuse to drop, one object (`what`) depending on
  * it: a view, a foreign key, a SQL function using the table, or anything
  * using its row type (`RETURNS SETOF <table>`, a column of that type), or
- * the array of it.
+ * the array of it. Objects that belong to the table itself (a trigger whose
+ * `WHEN` reads a column, a statistics object, a policy) go with it, so they
+ * are not listed.
  */
 export function dependents(tables: readonly string[]): Statement {
   return {
@@ -186,6 +245,8 @@ export function dependents(tables: readonly string[]): Statement {
          JOIN pg_depend d ON d.deptype = 'n'
           AND (d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid
                OR d.refclassid = 'pg_type'::regclass AND d.refobjid IN (r.oid, r.typarray))
+          AND NOT EXISTS (SELECT 1 FROM pg_depend o WHERE o.classid = d.classid AND o.objid = d.objid AND o.deptype IN ('a', 'i')
+                             AND o.refclassid = 'pg_class'::regclass AND o.refobjid = c.oid)
         ORDER BY t.i, d.classid, d.objid`,
     values: [tables],
   };
@@ -194,8 +255,9 @@ export function dependents(tables: readonly string[]): Statement {
 /**
  * Each existing table's kind, row security, columns, its primary key when
  * that key is not on `id` alone, constraints other than its primary key,
- * unique indexes no constraint owns, the tables inheriting from it and the
- * publications that list it by name, in the order given. NOT NULL
+ * unique indexes no constraint owns, the tables inheriting from it, the
+ * publications that list it by name, the privileges on it or its columns
+ * that a role other than its owner granted, and its rules, in the order given. NOT NULL
  * constraints (catalogued since PostgreSQL 18) are left to the columns'
  * `notNull`.
  */
@@ -224,11 +286,19 @@ export function tableShapes(tables: readonly string[]): Statement {
                FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE r.prrelid = c.oid) AS publications,
             (SELECT coalesce(json_agg(i.inhparent::regclass::text ORDER BY i.inhseqno), '[]')
                FROM pg_inherits i WHERE i.inhrelid = c.oid) AS "inheritsFrom",
+            (SELECT coalesce(json_agg(format('%s%s granted to %s by %s', x.privilege_type, coalesce(' (' || a.attname || ')', ''),
+                                             CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END, pg_get_userbyid(x.grantor))
+                                      ORDER BY a.attnum NULLS FIRST, x.grantee, x.privilege_type), '[]')
+               FROM (SELECT NULL::smallint AS attnum, NULL::name AS attname, c.relacl AS acl
+                     UNION ALL SELECT d.attnum, d.attname, d.attacl FROM pg_attribute d WHERE d.attrelid = c.oid AND d.attnum > 0 AND NOT d.attisdropped) a,
+                    aclexplode(a.acl) x
+              WHERE x.grantor <> c.relowner) AS "otherGrantors",
+            (SELECT coalesce(json_agg(r.rulename ORDER BY r.rulename), '[]') FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN') AS rules,
             c.relpersistence = 'u' AS unlogged,
             c.relreplident::text AS "replicaIdentity"
        FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
        LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-      GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity, c.relpersistence, c.relreplident ORDER BY t.i`,
+      GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity, c.relpersistence, c.relreplident, c.relacl, c.relowner ORDER BY t.i`,
     values: [tables],
   };
 }
@@ -297,4 +367,180 @@ export function swapLeftovers(schemas: readonly string[], mark: string): Stateme
 /** Held for the transaction: the fresh tables of `tag` are in use. */
 export function lockSwapTag(mark: string, tag: string): Statement {
   return { text: 'SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', values: [mark, tag] };
+}
+
+const RELOPTIONS = (list: string): string =>
+  `(SELECT string_agg(format('%I = %L', split_part(o, '=', 1), substr(o, strpos(o, '=') + 1)), ', ') FROM unnest(${list}) o)`;
+
+/**
+ * The live table's {@link FreshSettings}: a swap builds the fresh table and
+ * its key with them, so its rows are laid out as the live table's would be
+ * (`fillfactor`) and land in the same tablespaces. No row when `live` does
+ * not exist.
+ */
+export function freshSettings(live: string): Statement {
+  return {
+    text: `SELECT (SELECT string_agg(format('%s%I = %L', CASE WHEN x.oid = c.oid THEN '' ELSE 'toast.' END,
+                                         split_part(o, '=', 1), substr(o, strpos(o, '=') + 1)), ', ')
+                FROM pg_class x, unnest(x.reloptions) o WHERE x.oid IN (c.oid, c.reltoastrelid)) AS options,
+              (SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = c.reltablespace) AS tablespace,
+              ${RELOPTIONS('k.reloptions')} AS "keyOptions",
+              (SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = k.reltablespace) AS "keyTablespace",
+              quote_ident(pg_get_userbyid(c.relowner)) AS owner
+         FROM pg_class c LEFT JOIN pg_constraint p ON p.conrelid = c.oid AND p.contype = 'p' LEFT JOIN pg_class k ON k.oid = p.conindid
+        WHERE c.oid = to_regclass($1::text)`,
+    values: [live],
+  };
+}
+
+/**
+ * The live table's indexes that no constraint owns (`CREATE INDEX`; unique
+ * ones are refused before a swap), by name: `name` and `nspname` unquoted,
+ * `def` as `pg_get_indexdef` prints it, `prefix` the part of `def` that
+ * names the index and the table (`CREATE INDEX name ON schema.table USING `),
+ * `tablespace` quoted or null.
+ */
+export function secondaryIndexes(live: string): Statement {
+  return {
+    text: `SELECT x.relname AS name, n.nspname, pg_get_indexdef(i.indexrelid) AS def,
+              format('CREATE INDEX %I ON %I.%I USING ', x.relname, n.nspname, c.relname) AS prefix,
+              (SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = x.reltablespace) AS tablespace
+         FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = x.relnamespace
+        WHERE i.indrelid = to_regclass($1::text)
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid)
+        ORDER BY x.relname`,
+    values: [live],
+  };
+}
+
+/**
+ * The statements that give the table called `target` (quoted, as given)
+ * what the live table `live` carries besides its rows, comment and primary
+ * key name, one `stmt` a row, in the order to run them: its owner, storage
+ * options (its own and its TOAST table's), each column's options, storage,
+ * compression, statistics target, comment and whether it allows NULL (`id`
+ * cannot: it is the swapped-in table's primary key) (and,
+ * from PostgreSQL 18, its NOT NULL constraint's name), the sequences its columns own,
+ * its extended statistics (dropped from `live` first: their names are
+ * unique per schema), its triggers with their enabled state and comments,
+ * what its primary key carries (comments, index storage options,
+ * `CLUSTER ON`), and its other indexes' comments, statistics targets and
+ * `CLUSTER ON` (the indexes themselves are built beside the fresh table's
+ * load, from {@link secondaryIndexes}, and renamed into place). Built while `target` still names the live table and run
+ * once the fresh table has taken the name. Privileges: {@link swapPrivileges}.
+ */
+export function swapCarryOver(live: string, target: string, fresh: string): Statement {
+  return {
+    text: `WITH c AS (SELECT * FROM pg_class WHERE oid = $1::text::regclass),
+        cols AS (SELECT a.*, t.typstorage, col_description(a.attrelid, a.attnum) AS comment
+                   FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                  WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped),
+        pk AS (SELECT k.oid, k.conname, x.oid AS idx, x.relname AS idxname, n.nspname, x.reloptions, i.indisclustered
+                 FROM pg_constraint k JOIN pg_class x ON x.oid = k.conindid JOIN pg_index i ON i.indexrelid = x.oid
+                 JOIN pg_namespace n ON n.oid = x.relnamespace
+                WHERE k.conrelid = $1::text::regclass AND k.contype = 'p')
+      SELECT u.stmt FROM (
+        SELECT 1 AS step, 0 AS n, ARRAY[format('ALTER TABLE %s OWNER TO %I', $2::text, pg_get_userbyid(relowner))] AS stmts FROM c
+        UNION ALL
+        SELECT 2, 0, ARRAY[format('ALTER TABLE %s SET (%s)', $2::text, string_agg(format('%s%I = %L', CASE WHEN x.oid = c.oid THEN '' ELSE 'toast.' END,
+                                                                                         split_part(o, '=', 1), substr(o, strpos(o, '=') + 1)), ', '))]
+          FROM c JOIN pg_class x ON x.oid IN (c.oid, c.reltoastrelid), unnest(x.reloptions) o HAVING count(*) > 0
+        UNION ALL
+        SELECT 3, attnum, ARRAY_REMOVE(ARRAY[
+                 CASE WHEN attoptions IS NOT NULL THEN format('ALTER TABLE %s ALTER COLUMN %I SET (%s)', $2::text, attname, ${RELOPTIONS('attoptions')}) END,
+                 CASE WHEN attstorage <> typstorage THEN format('ALTER TABLE %s ALTER COLUMN %I SET STORAGE %s', $2::text, attname,
+                        CASE attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END) END,
+                 CASE WHEN attcompression <> '' THEN format('ALTER TABLE %s ALTER COLUMN %I SET COMPRESSION %s', $2::text, attname,
+                        CASE attcompression WHEN 'l' THEN 'lz4' ELSE 'pglz' END) END,
+                 CASE WHEN attstattarget >= 0 THEN format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS %s', $2::text, attname, attstattarget) END,
+                 CASE WHEN comment IS NOT NULL THEN format('COMMENT ON COLUMN %s.%I IS %L', $2::text, attname, comment) END,
+                 CASE WHEN NOT attnotnull AND attname <> 'id' THEN format('ALTER TABLE %s ALTER COLUMN %I DROP NOT NULL', $2::text, attname) END], NULL)
+          FROM cols
+        UNION ALL
+        SELECT 3, 1000 + l.conkey[1], ARRAY[format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', $2::text, f.conname, l.conname)]
+          FROM pg_constraint l JOIN pg_constraint f ON f.conrelid = $3::text::regclass AND f.contype = 'n' AND f.conkey = l.conkey
+         WHERE l.conrelid = $1::text::regclass AND l.contype = 'n' AND f.conname <> l.conname
+        UNION ALL
+        SELECT 4, s.oid::int, ARRAY[format('ALTER SEQUENCE %s OWNED BY %s.%I', s.oid::regclass, $2::text, a.attname)]
+          FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN cols a ON a.attnum = d.refobjsubid
+         WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $1::text::regclass AND d.deptype = 'a'
+        UNION ALL
+        SELECT 5, x.oid::int, ARRAY_REMOVE(ARRAY[
+                 format('DROP STATISTICS %I.%I', n.nspname, x.stxname),
+                 format('CREATE STATISTICS %I.%I %s ON %s FROM %s', n.nspname, x.stxname,
+                        (SELECT '(' || string_agg(CASE k WHEN 'd' THEN 'ndistinct' WHEN 'f' THEN 'dependencies' ELSE 'mcv' END, ', ') || ')'
+                           FROM unnest(x.stxkind) k WHERE k <> 'e'),
+                        pg_get_statisticsobjdef_columns(x.oid), $2::text),
+                 format('ALTER STATISTICS %I.%I OWNER TO %I', n.nspname, x.stxname, pg_get_userbyid(x.stxowner)),
+                 CASE WHEN x.stxstattarget >= 0 THEN format('ALTER STATISTICS %I.%I SET STATISTICS %s', n.nspname, x.stxname, x.stxstattarget) END,
+                 CASE WHEN obj_description(x.oid, 'pg_statistic_ext') IS NOT NULL
+                      THEN format('COMMENT ON STATISTICS %I.%I IS %L', n.nspname, x.stxname, obj_description(x.oid, 'pg_statistic_ext')) END], NULL)
+          FROM pg_statistic_ext x JOIN pg_namespace n ON n.oid = x.stxnamespace WHERE x.stxrelid = $1::text::regclass
+        UNION ALL
+        SELECT 6, g.oid::int, ARRAY_REMOVE(ARRAY[
+                 pg_get_triggerdef(g.oid),
+                 CASE g.tgenabled WHEN 'D' THEN format('ALTER TABLE %s DISABLE TRIGGER %I', $2::text, g.tgname)
+                                  WHEN 'R' THEN format('ALTER TABLE %s ENABLE REPLICA TRIGGER %I', $2::text, g.tgname)
+                                  WHEN 'A' THEN format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', $2::text, g.tgname) END,
+                 CASE WHEN obj_description(g.oid, 'pg_trigger') IS NOT NULL
+                      THEN format('COMMENT ON TRIGGER %I ON %s IS %L', g.tgname, $2::text, obj_description(g.oid, 'pg_trigger')) END], NULL)
+          FROM pg_trigger g WHERE g.tgrelid = $1::text::regclass AND NOT g.tgisinternal
+        UNION ALL
+        SELECT 7, 0, ARRAY_REMOVE(ARRAY[
+                 CASE WHEN obj_description(oid, 'pg_constraint') IS NOT NULL
+                      THEN format('COMMENT ON CONSTRAINT %I ON %s IS %L', conname, $2::text, obj_description(oid, 'pg_constraint')) END,
+                 CASE WHEN obj_description(idx, 'pg_class') IS NOT NULL
+                      THEN format('COMMENT ON INDEX %I.%I IS %L', nspname, idxname, obj_description(idx, 'pg_class')) END,
+                 CASE WHEN reloptions IS NOT NULL THEN format('ALTER INDEX %I.%I SET (%s)', nspname, idxname, ${RELOPTIONS('reloptions')}) END,
+                 CASE WHEN indisclustered THEN format('ALTER TABLE %s CLUSTER ON %I', $2::text, idxname) END], NULL)
+          FROM pk
+        UNION ALL
+        SELECT 8, x.oid::int, ARRAY_REMOVE(ARRAY[
+                 CASE WHEN obj_description(x.oid, 'pg_class') IS NOT NULL
+                      THEN format('COMMENT ON INDEX %I.%I IS %L', n.nspname, x.relname, obj_description(x.oid, 'pg_class')) END,
+                 CASE WHEN i.indisclustered THEN format('ALTER TABLE %s CLUSTER ON %I', $2::text, x.relname) END]
+                 || ARRAY(SELECT format('ALTER INDEX %I.%I ALTER COLUMN %s SET STATISTICS %s', n.nspname, x.relname, a.attnum, a.attstattarget)
+                            FROM pg_attribute a WHERE a.attrelid = x.oid AND a.attstattarget >= 0 ORDER BY a.attnum), NULL)
+          FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_namespace n ON n.oid = x.relnamespace
+         WHERE i.indrelid = $1::text::regclass AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid)
+      ) s CROSS JOIN LATERAL unnest(s.stmts) WITH ORDINALITY AS u(stmt, k) ORDER BY s.step, s.n, u.k`,
+    values: [live, target, fresh],
+  };
+}
+
+/**
+ * The REVOKE and GRANT statements (`stmt`) that give `fresh` exactly the
+ * privileges of `live` (on the table and on each column), run once `fresh`
+ * has `live`'s owner. Every grant is made as the owner: a privilege granted
+ * by another role is refused before the import (see `tableShapes`).
+ * Nothing when neither table has privileges other than the owner's defaults.
+ */
+export function swapPrivileges(live: string, fresh: string): Statement {
+  return {
+    text: `WITH l AS (SELECT * FROM pg_class WHERE oid = $1::text::regclass), f AS (SELECT * FROM pg_class WHERE oid = $2::text::regclass),
+        who(id) AS (SELECT relowner FROM l UNION SELECT relowner FROM f UNION SELECT 0
+                    UNION SELECT x.grantee FROM f, aclexplode(f.relacl) x
+                    UNION SELECT x.grantee FROM pg_attribute a, aclexplode(a.attacl) x WHERE a.attrelid = $2::text::regclass),
+        name(id, role) AS (SELECT id, CASE id WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(id)) END FROM who)
+      SELECT stmt FROM (
+        SELECT 1 AS step, format('REVOKE ALL ON TABLE %s FROM %s', $2::text, string_agg(role, ', ' ORDER BY role)) AS stmt FROM name
+        UNION ALL
+        SELECT 2, format('REVOKE ALL (%I) ON TABLE %s FROM %s', a.attname, $2::text, (SELECT string_agg(role, ', ' ORDER BY role) FROM name))
+          FROM pg_attribute a WHERE a.attrelid = $2::text::regclass AND a.attacl IS NOT NULL
+        UNION ALL
+        SELECT 3, format('GRANT %s ON TABLE %s TO %s%s', x.privilege_type, $2::text,
+                         CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(x.grantee)) END,
+                         CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+          FROM l, aclexplode(coalesce(l.relacl, acldefault('r', l.relowner))) x
+        UNION ALL
+        SELECT 4, format('GRANT %s (%I) ON TABLE %s TO %s%s', x.privilege_type, a.attname, $2::text,
+                         CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(x.grantee)) END,
+                         CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+          FROM pg_attribute a, aclexplode(a.attacl) x WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped
+      ) s
+      WHERE EXISTS (SELECT 1 FROM l WHERE relacl IS NOT NULL) OR EXISTS (SELECT 1 FROM f WHERE relacl IS NOT NULL)
+         OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid IN ($1::text::regclass, $2::text::regclass) AND a.attacl IS NOT NULL)
+      ORDER BY step`,
+    values: [live, fresh],
+  };
 }

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
@@ -93,5 +93,26 @@ describe('exportDataset', () => {
     const missing = await exportDataset({ pg: db.pool, schema: 'nowhere', tables: TABLES }, join(dir, 'missing.tar.zst'));
     expect(missing._unsafeUnwrapErr().code).toBe('TABLE_NOT_FOUND');
     expect(await rowsOf('lnm_raw', 'linksets_raw')).toMatch(/\/343$/);
+  });
+
+  it('refuses a row whose raw is NULL or not a JSON object, naming the table and how to find the row, and writes no file', async () => {
+    const s = 'export_odd';
+    await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text PRIMARY KEY, raw jsonb)`);
+    for (const [raw, what] of [
+      ['NULL', 'NULL'],
+      [`'"just text"'`, 'a JSON string'],
+      [`'[1, 2]'`, 'a JSON array'],
+    ] as const) {
+      await db.query(
+        `TRUNCATE ${s}.linksets_raw; INSERT INTO ${s}.linksets_raw VALUES ('a', '{"_id":"a"}'), ('b', ${raw}), ('c', '{"_id":"c"}')`,
+      );
+      const path = join(dir, `odd-${what.replaceAll(' ', '-')}.tar.zst`);
+      const e = (await exportDataset({ pg: db.pool, schema: s, tables: { 'linksets.ndjson': 'linksets_raw' } }, path))._unsafeUnwrapErr();
+      expect(e.code).toBe('RECORD_NOT_OBJECT');
+      expect(e.message).toContain(`row 2 of "${s}"."linksets_raw" (in id order) has raw ${what}`);
+      expect(e.message).toContain(`SELECT id FROM "${s}"."linksets_raw" WHERE raw IS NULL OR jsonb_typeof(raw) <> 'object'`);
+      expect(e.context).toMatchObject({ table: `"${s}"."linksets_raw"`, row: 2 });
+      expect(existsSync(path)).toBe(false);
+    }
   });
 });

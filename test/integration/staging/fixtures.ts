@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PgStagingTarget, type StagingRow, type StagingSession } from '../../../src/staging/index.js';
 
 export const TABLES = { 'linksets.ndjson': 'linksets_raw', 'advisory_chunks.ndjson': 'advisory_chunks_raw' } as const;
 
@@ -67,4 +68,45 @@ export function handTarball(
 /** NDJSON text from objects. */
 export function ndjson(values: readonly unknown[]): string {
   return values.map((v) => `${JSON.stringify(v)}\n`).join('');
+}
+
+/** Runs SQL and returns the rows (`TestDatabase.query`). */
+type Query = (text: string) => Promise<Record<string, unknown>[]>;
+
+/**
+ * Creates `<schema>.linksets_raw` keyed by `linksets_key` with what a primary
+ * key can carry besides its definition: comments on the key and its index,
+ * and index storage options.
+ */
+export async function createKeyWithExtras(query: Query, schema: string): Promise<void> {
+  await query(
+    `CREATE SCHEMA ${schema}; CREATE TABLE ${schema}.linksets_raw (id text CONSTRAINT linksets_key PRIMARY KEY WITH (fillfactor = 70), raw jsonb NOT NULL)`,
+  );
+  await query(`COMMENT ON CONSTRAINT linksets_key ON ${schema}.linksets_raw IS 'ids as the feed spells them'`);
+  await query(`COMMENT ON INDEX ${schema}.linksets_key IS 'looked up by the scanner'`);
+}
+
+/** The primary key of `table`: its name, comments, index name and options, replica identity and CLUSTER marks. */
+export function primaryKeyExtras(query: Query, table: string): Promise<Record<string, unknown>[]> {
+  return query(
+    `SELECT k.conname, obj_description(k.oid, 'pg_constraint') AS "keyComment", obj_description(i.indexrelid, 'pg_class') AS "indexComment",
+            x.relname, x.reloptions, i.indisreplident, i.indisclustered
+       FROM pg_constraint k JOIN pg_index i ON i.indexrelid = k.conindid JOIN pg_class x ON x.oid = i.indexrelid
+      WHERE k.conrelid = '${table}'::regclass AND k.contype = 'p'`,
+  );
+}
+
+/**
+ * A swap session on `<schema>.linksets_raw` (through a target of its own on
+ * `url`) that has loaded one row, `new-1`, and not committed. Close the
+ * target afterwards.
+ */
+export async function swapSessionWithOneRow(url: string, schema: string): Promise<{ target: PgStagingTarget; session: StagingSession }> {
+  const target = new PgStagingTarget({ pg: url, schema, tables: ['linksets_raw'] });
+  const session = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['linksets_raw'] }))._unsafeUnwrap();
+  async function* rows(): AsyncGenerator<StagingRow[]> {
+    yield [{ id: 'new-1', raw: '{"_id":"new-1"}' }];
+  }
+  if ((await session.load('linksets_raw', rows()))._unsafeUnwrap() !== 1) throw new Error('the session did not load its one row');
+  return { target, session };
 }

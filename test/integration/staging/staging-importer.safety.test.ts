@@ -14,7 +14,7 @@ import { createTestDatabase, withApplicationName, type TestDatabase } from '../.
 import { writeDataset } from '../../../src/dataset/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
 import { PgStagingTarget, StagingImporter, type StagingRow, type StagingStrategy } from '../../../src/staging/index.js';
-import { scratch, TABLES } from './fixtures.js';
+import { createKeyWithExtras, primaryKeyExtras, scratch, swapSessionWithOneRow, TABLES } from './fixtures.js';
 
 let db: TestDatabase;
 let dir: string;
@@ -58,6 +58,14 @@ async function leftovers(schema: string): Promise<string[]> {
   return rows.map((r) => r.relname);
 }
 
+/** Makes `<schema>.<name>` look like what a dead swap of `tag` left behind: the library's name rule and its mark. */
+async function markedLeftover(schema: string, name: string, tag: string, role: 'new' | 'old'): Promise<void> {
+  await db.query(`CREATE TABLE ${schema}.${name} (id text PRIMARY KEY, raw jsonb NOT NULL)`);
+  await db.query(
+    `COMMENT ON TABLE ${schema}.${name} IS '@stella/backfill-kit swap import ${tag}: ${role} contents of ${schema}.linksets_raw; dropped by the next swap import if left behind'`,
+  );
+}
+
 /** `n` characters of base64 from random bytes: text pglz cannot compress. */
 function incompressible(n: number): string {
   return randomBytes(n).toString('base64').slice(0, n);
@@ -87,16 +95,43 @@ describe('swap drops only what it made', () => {
     );
   });
 
+  it('a truncate import drops what a dead swap left behind too, not only the next swap', async () => {
+    const s = 's_leftover_truncate';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    // What a swap killed after its loader committed leaves: a fresh table under the name rule, with the mark, whose tag no import holds.
+    await markedLeftover(s, '_bk_stage_0badc0de_0', '0badc0de', 'new');
+    await markedLeftover(s, '_bk_old_0badc0de_1', '0badc0de', 'old');
+    const report = (await importer(s).import(good))._unsafeUnwrap();
+    expect(report.dropped).toEqual([`${s}._bk_old_0badc0de_1`, `${s}._bk_stage_0badc0de_0`]);
+    expect(await leftovers(s)).toEqual([]);
+    expect(await count(`${s}.linksets_raw`)).toBe(340);
+  });
+
+  it('skips a leftover another session holds a lock on (another import dropping it), instead of failing on its lock', async () => {
+    const s = 's_leftover_locked';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    await markedLeftover(s, '_bk_old_0badf00d_0', '0badf00d', 'old');
+    const holder = await db.pool.connect();
+    try {
+      await holder.query(`BEGIN; LOCK TABLE ${s}._bk_old_0badf00d_0 IN ACCESS SHARE MODE`);
+      for (const strategy of ['swap', 'truncate'] as const) {
+        const imported = await importer(s, { lockTimeoutMs: 200 }).import(good, { strategy });
+        if (imported.isErr()) throw imported.error;
+        expect(imported.value.dropped.filter((t) => t.includes('0badf00d'))).toEqual([]);
+      }
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+    const later = (await importer(s).import(good))._unsafeUnwrap();
+    expect(later.dropped).toEqual([`${s}._bk_old_0badf00d_0`]);
+  });
+
   it('never drops the fresh tables of a swap that is still running', async () => {
     const s = 's_running';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
-    const first = new PgStagingTarget({ pg: db.url, schema: s, tables: ['linksets_raw'] });
+    const { target: first, session: running } = await swapSessionWithOneRow(db.url, s);
     try {
-      const running = (await first.begin({ strategy: 'swap', dryRun: false, tables: ['linksets_raw'] }))._unsafeUnwrap();
-      async function* rows(): AsyncGenerator<StagingRow[]> {
-        yield [{ id: 'new-1', raw: '{"_id":"new-1"}' }];
-      }
-      expect((await running.load('linksets_raw', rows()))._unsafeUnwrap()).toBe(1);
       expect(await leftovers(s)).toHaveLength(2); // its committed fresh table and that table's key
       // Another swap import runs to its end meanwhile: the fresh table is marked, but its import holds the tag.
       const other = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrap();
@@ -127,10 +162,7 @@ describe('swap drops only what it made', () => {
     const s = 's_leftover_used';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
     // What an earlier swap could leave behind: its old table, which a function's return type still uses.
-    await db.query(`CREATE TABLE ${s}._bk_old_deadbeef_0 (id text PRIMARY KEY, raw jsonb NOT NULL)`);
-    await db.query(
-      `COMMENT ON TABLE ${s}._bk_old_deadbeef_0 IS '@stella/backfill-kit swap import deadbeef: old contents of ${s}.linksets_raw; dropped by the next swap import if left behind'`,
-    );
+    await markedLeftover(s, '_bk_old_deadbeef_0', 'deadbeef', 'old');
     await db.query(
       `CREATE FUNCTION ${s}.old_rows() RETURNS SETOF ${s}._bk_old_deadbeef_0 LANGUAGE sql AS 'SELECT * FROM ${s}._bk_old_deadbeef_0'`,
     );
@@ -200,13 +232,8 @@ describe('table shape', () => {
   it('swap checks the shape again under its lock: a column a migration adds during the load is kept, with its data', async () => {
     const s = 's_shape_midload';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
-    const target = new PgStagingTarget({ pg: db.url, schema: s, tables: ['linksets_raw'] });
+    const { target, session } = await swapSessionWithOneRow(db.url, s);
     try {
-      const session = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['linksets_raw'] }))._unsafeUnwrap();
-      async function* rows(): AsyncGenerator<StagingRow[]> {
-        yield [{ id: 'new-1', raw: '{"_id":"new-1"}' }];
-      }
-      expect((await session.load('linksets_raw', rows()))._unsafeUnwrap()).toBe(1);
       await db.query(`ALTER TABLE ${s}.linksets_raw ADD COLUMN tenant text; UPDATE ${s}.linksets_raw SET tenant = 'acme'`);
       const e = (await session.commit())._unsafeUnwrapErr();
       expect((await session.abort()).isOk()).toBe(true);
@@ -429,25 +456,16 @@ describe('table shape', () => {
 
   it("truncate keeps what the table's primary key carries: its comments, storage options, REPLICA IDENTITY USING INDEX and CLUSTER mark", async () => {
     const s = 's_shape_pk_extras';
-    await db.query(
-      `CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text CONSTRAINT linksets_key PRIMARY KEY WITH (fillfactor = 70), raw jsonb NOT NULL)`,
-    );
-    await db.query(`COMMENT ON CONSTRAINT linksets_key ON ${s}.linksets_raw IS 'ids as the feed spells them'`);
-    await db.query(`COMMENT ON INDEX ${s}.linksets_key IS 'looked up by the scanner'`);
+    await createKeyWithExtras(db.query, s);
     await db.query(`ALTER TABLE ${s}.linksets_raw REPLICA IDENTITY USING INDEX linksets_key, CLUSTER ON linksets_key`);
-    const key = () =>
-      db.query(
-        `SELECT k.conname, obj_description(k.oid, 'pg_constraint') AS "keyComment", obj_description(i.indexrelid, 'pg_class') AS "indexComment",
-                x.reloptions, i.indisreplident, i.indisclustered
-           FROM pg_constraint k JOIN pg_index i ON i.indexrelid = k.conindid JOIN pg_class x ON x.oid = i.indexrelid
-          WHERE k.conrelid = '${s}.linksets_raw'::regclass AND k.contype = 'p'`,
-      );
+    const key = () => primaryKeyExtras(db.query, `${s}.linksets_raw`);
     const before = await key();
     expect(before).toEqual([
       {
         conname: 'linksets_key',
         keyComment: 'ids as the feed spells them',
         indexComment: 'looked up by the scanner',
+        relname: 'linksets_key',
         reloptions: ['fillfactor=70'],
         indisreplident: true,
         indisclustered: true,
