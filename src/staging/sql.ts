@@ -357,7 +357,7 @@ export function swapLeftovers(schemas: readonly string[], mark: string): Stateme
          CROSS JOIN LATERAL (SELECT substring(c.relname FROM '^_bk_(?:old|stage)_([0-9a-f]{8})_[0-9]+$') AS tag) m
       WHERE n.nspname = ANY($1::text[]) AND c.relkind = 'r' AND m.tag IS NOT NULL
         AND CASE WHEN NOT starts_with(coalesce(obj_description(c.oid, 'pg_class'), ''), $2 || ' ' || m.tag || ': ') THEN false
-                 WHEN c.relname LIKE '\\_bk\\_old\\_%' THEN true
+                 WHEN starts_with(c.relname, '_bk_old_') THEN true
                  ELSE pg_try_advisory_xact_lock(hashtext($2), hashtext(m.tag)) END
       ORDER BY 1`,
     values: [[...schemas], mark],
