@@ -184,13 +184,54 @@ function spellSwitches(
 ): Result<string[], BackfillError> {
   const end = argv.indexOf('--');
   const out: string[] = [];
-  for (const [i, arg] of argv.entries()) {
-    const [, name = '', value] = (end >= 0 && i >= end ? null : /^--([^=]+)=(.*)$/s.exec(arg)) ?? [];
+  for (const [i, given] of argv.entries()) {
+    if (end >= 0 && i >= end) {
+      out.push(given);
+      continue;
+    }
+    const dashed = lookalikeDash(given, all);
+    if (dashed !== undefined) return err(usageError(spec, dashed));
+    // `-h=true` is read as its long name (parseArgs would read the short group `-h -= -t -r …`).
+    const short = /^-([^-=])=(.*)$/s.exec(given);
+    const long = short === null ? undefined : Object.keys(all).find((n) => all[n]?.short === short[1]);
+    if (short !== null && long === undefined) return err(usageError(spec, `unknown flag -${short[1]} in ${JSON.stringify(given)}`));
+    const arg = short === null ? given : `--${long}=${short[2]}`;
+    const [, name = '', value] = /^--([^=]+)=(.*)$/s.exec(arg) ?? [];
     if (value === undefined || all[name]?.type !== 'boolean') out.push(arg);
     else if (value === 'true' || value === 'false') out.push(value === 'true' ? `--${name}` : `--no-${name}`);
-    else return err(usageError(spec, switchValueRefused(name, arg)));
+    else return err(usageError(spec, switchValueRefused(name, given)));
   }
   return ok(out);
+}
+
+/** Dashes a keyboard, a word processor or a chat program puts where `-` was meant: hyphen, en and em dash, minus sign, … */
+const DASH_LOOKALIKES = /^[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]+/;
+
+/**
+ * Why `arg`, which starts with a dash that is not `-` (`–json` after a
+ * word processor's autocorrect), is refused, or undefined. Taken as it is,
+ * it would be a positional: the file `dataset build` writes, the tarball
+ * a command reads. After `--` such a word is an ordinary argument.
+ */
+function lookalikeDash(arg: string, all: Readonly<Record<string, FlagSpec>>): string | undefined {
+  const dashes = DASH_LOOKALIKES.exec(arg)?.[0];
+  if (dashes === undefined || !/^[a-z]/i.test(arg.slice(dashes.length))) return undefined;
+  const word = arg.slice(dashes.length).split('=')[0] ?? '';
+  const code = `U+${dashes.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+  return `${JSON.stringify(arg)} starts with ${JSON.stringify(dashes)} (${code}), not a hyphen: flags start with -- typed as two hyphens (put it after -- if it is a file name).${didYouMean(word, Object.keys(all), '--')}`;
+}
+
+/** A `parseArgs` error in the CLI's words: the flag as typed, what to do, and a "did you mean" for an unknown one. */
+function parseArgsProblem(error: unknown, all: Readonly<Record<string, FlagSpec>>): string {
+  const message = error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, '') : String(error);
+  const unknown = /^Unknown option '(-[^']*)'/.exec(message)?.[1];
+  if (unknown !== undefined) {
+    const hint = unknown.startsWith('--') ? didYouMean(unknown.slice(2).split('=')[0] ?? '', Object.keys(all), '--') : '';
+    return `unknown flag ${unknown}${hint}`;
+  }
+  const missing = /^Option '(?:-., )?(--[^ ']+) <value>' argument missing/.exec(message)?.[1];
+  if (missing !== undefined) return `${missing} needs a value`;
+  return message;
 }
 
 /**
@@ -217,9 +258,7 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[], env: En
   try {
     parsed = parseArgs({ args: args.value, options, allowPositionals: true, allowNegative: true, strict: true, tokens: true });
   } catch (error) {
-    const message = error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, '') : String(error);
-    const unknown = /^Unknown option '--([^'=]+)'/.exec(message)?.[1];
-    return err(usageError(spec, `${message}${unknown === undefined ? '' : didYouMean(unknown, Object.keys(all), '--')}`));
+    return err(usageError(spec, parseArgsProblem(error, all)));
   }
   if (parsed.values['help'] === true) return ok({ flags: { help: true }, positionals: [] });
   const unclear = unclearValue(parsed.tokens, all);

@@ -9,7 +9,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { err, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { readDataset, writeDataset, type Compression, type MemberSource } from '../dataset/index.js';
-import { MAX_MTIME } from '../dataset/defaults.js';
+import { COMPRESSION_LEVELS, MAX_MTIME } from '../dataset/defaults.js';
 import { parseManifest } from '../dataset/manifest.js';
 import { checkMemberName } from '../dataset/member-name.js';
 import {
@@ -241,6 +241,24 @@ async function membersFrom(dir: string, files: readonly string[]): Promise<Recor
   return members;
 }
 
+/** `--level`, checked against what `--compression` takes, so the error names the flags typed. */
+function levelFlag(flags: FlagValues, compression: Compression): Result<number | undefined, BackfillError> {
+  const range: readonly [number, number] | undefined = COMPRESSION_LEVELS[compression];
+  if (range === undefined) {
+    return flags['level'] === undefined
+      ? ok(undefined)
+      : err(new BackfillError('INVALID_ARGUMENT', '--level does not apply to --compression none: leave it out, or choose zstd or gzip.'));
+  }
+  const [min, max] = range;
+  return intFlag(flags, 'level').andThen((level) =>
+    level === undefined || (level >= min && level <= max)
+      ? ok(level)
+      : err(
+          new BackfillError('INVALID_ARGUMENT', `--level must be from ${min} to ${max} for ${compression} (--compression), not ${level}.`),
+        ),
+  );
+}
+
 const build: CommandSpec = {
   group: 'dataset',
   name: 'build',
@@ -260,7 +278,12 @@ const build: CommandSpec = {
     chunks: { type: 'string', value: '<n>', description: `Generated ${CHUNKS_MEMBER} records (without --from).`, default: '1200' },
     seed: { type: 'string', value: '<n>', description: 'Seed of the generated records: same seed, same bytes.', default: '1' },
     ...ARCHIVE_FLAGS,
-    level: { type: 'string', value: '<n>', description: 'Compression level.', defaultText: '3 for zstd, 6 for gzip' },
+    level: {
+      type: 'string',
+      value: '<n>',
+      description: 'Compression level: 1 to 22 for zstd, 0 to 9 for gzip, none for --compression none.',
+      defaultText: '3 for zstd, 6 for gzip',
+    },
     'sha256-file': {
       type: 'boolean',
       description: 'Also write <out>.sha256 (sha256sum format), which `dataset verify` reads.',
@@ -274,7 +297,7 @@ const build: CommandSpec = {
   async *run(ctx) {
     const out = resolve(ctx.cwd, ctx.positionals[0]!);
     const compression = (yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
-    const level = yield* intFlag(ctx.flags, 'level', 0, 22);
+    const level = yield* levelFlag(ctx.flags, compression);
     const mtime = yield* intFlag(ctx.flags, 'mtime', 0, MAX_MTIME);
     const name = stringFlag(ctx.flags, 'name');
     const members: Record<string, MemberSource> = {};

@@ -18,11 +18,30 @@ const DEFAULT_REMEDIATION = 'git pull origin main';
  * exit 7, which says the commit was refused.
  */
 function unreadableRepo(repoPath: string, error: BackfillError): BackfillError {
+  if (
+    error.cause instanceof Error &&
+    (error.cause as NodeJS.ErrnoException).code === 'ENOENT' &&
+    /^Could not run git/.test(error.message)
+  ) {
+    return new BackfillError('INVALID_ARGUMENT', 'Could not run git: not found on PATH. Install git, or run with a PATH that has it.', {
+      cause: error,
+      context: error.context,
+    });
+  }
   const why = error.message.replace(/ Check `repoPath`.*$/s, '');
   return new BackfillError(
     'INVALID_ARGUMENT',
     `--repo ${repoPath} gave no commits to check against: ${why} Give --repo the top directory of a git clone (or a bare repository) this user can read; if another user owns it, add it to git's safe.directory.`,
     { cause: error, context: error.context },
+  );
+}
+
+/** The gate's configuration error about its `remediation` option, worded for --remediation. */
+function badRemediation(error: BackfillError): BackfillError {
+  return new BackfillError(
+    'INVALID_ARGUMENT',
+    '--remediation must be a shell line that is not blank, without control characters other than tabs (give --remediation once per line).',
+    { cause: error },
   );
 }
 
@@ -65,10 +84,14 @@ const check: CommandSpec = {
       repoPath,
       window,
       remediation: Array.isArray(remediation) ? remediation : typeof remediation === 'string' ? remediation : DEFAULT_REMEDIATION,
-      logger: ctx.logger,
+      // The one error the gate logs is a failed commit refresh, written for a receiver (`repoPath`, uploads get 503);
+      // this command reports that failure itself, as its error naming --repo.
+      logger: { ...ctx.logger, error: () => undefined },
     });
-    // An invalid configuration (a bad --remediation line) is INVALID_ARGUMENT here.
-    yield* (await gate.ready({ signal: ctx.signal })).mapErr((e) => (e.code === 'GATE_UNAVAILABLE' ? unreadableRepo(repoPath, e) : e));
+    // The one configuration value that can be invalid here is --remediation (--window was checked above).
+    yield* (await gate.ready({ signal: ctx.signal })).mapErr((e) =>
+      e.code === 'GATE_UNAVAILABLE' ? unreadableRepo(repoPath, e) : e.code === 'INVALID_ARGUMENT' ? badRemediation(e) : e,
+    );
     const verdict = gate.check(ctx.positionals[0]);
     if (verdict.isOk()) {
       const a = verdict.value;

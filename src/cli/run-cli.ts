@@ -93,8 +93,14 @@ function groupHelp(group: string, commands: readonly CommandSpec[]): string {
 
 /** Why `flag`, written before the group, is refused: a global flag with a value it does not take, or a flag that belongs after the command. */
 function unknownLeadingFlag(flag: string): string {
-  const global = /^--(json|debug|quiet)=/.exec(flag)?.[1];
-  return global === undefined ? `unknown flag ${flag}; put flags after the command.` : `${switchValueRefused(global, flag)}.`;
+  const global = /^--(json|debug|quiet|help)=|^-(h)=/.exec(flag);
+  const name = global?.[1] ?? (global?.[2] === undefined ? undefined : 'help');
+  return name === undefined ? `unknown flag ${flag}; put flags after the command.` : `${switchValueRefused(name, flag)}.`;
+}
+
+/** Whether `word`, in place of a group or command, asks for help: `help`, `--help`, `-h`, or either flag `=true` / `=false` (which asks for nothing else either). */
+function asksForHelp(word: string | undefined): boolean {
+  return word === undefined || word === 'help' || /^(?:--help|-h)(?:=(?:true|false))?$/.test(word);
 }
 
 function findCommand(
@@ -104,7 +110,7 @@ function findCommand(
   const [group, name, ...rest] = argv;
   const inGroup = commands.filter((c) => c.group === group);
   if (group === undefined || group === 'help' || group.startsWith('-')) {
-    const wantsHelp = group === '--help' || group === '-h' || group === 'help' || group === undefined;
+    const wantsHelp = asksForHelp(group);
     return err({
       help: rootHelp(commands),
       ...(wantsHelp
@@ -112,7 +118,7 @@ function findCommand(
         : {
             error: new BackfillError(
               'INVALID_ARGUMENT',
-              group === '--' ? '`--` ends the flags: put it after the group and command.' : unknownLeadingFlag(group),
+              group === '--' ? '`--` ends the flags: put it after the group and command.' : unknownLeadingFlag(group ?? ''),
             ),
           }),
     });
@@ -129,7 +135,7 @@ function findCommand(
   }
   const spec = inGroup.find((c) => c.name === name);
   if (spec === undefined) {
-    const wantsHelp = name === undefined || name === '--help' || name === '-h' || name === 'help';
+    const wantsHelp = asksForHelp(name);
     return err({
       help: groupHelp(group, inGroup),
       ...(wantsHelp
