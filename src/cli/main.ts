@@ -50,7 +50,8 @@ const onSignal = (name: NodeJS.Signals): void => {
     process.exit(EXIT_CODES.ABORTED.code);
   }
   process.stderr.write(`\n${name}: stopping; nothing partial is committed (press again to quit at once)\n`);
-  controller.abort(new Error(name));
+  // An AbortError, as `controller.abort()` gives: a step that rethrows `signal.reason` (`throwIfAborted`) then reads as ABORTED (exit 130), not as a failed write.
+  controller.abort(new DOMException(`${name} received`, 'AbortError'));
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
