@@ -10,6 +10,7 @@ import { err, ok, ResultAsync, type Err, type Result } from 'neverthrow';
 import type pg from 'pg';
 import { BackfillError } from '../errors.js';
 import { readInstant, type InstantProblem } from '../_internals/instant.js';
+import { MAX_LOCK_TIMEOUT_MS } from '../_internals/milliseconds.js';
 import type { Logger } from '../_internals/logger.js';
 import { envTurnsOn, type Env } from './env.js';
 import { exitCodeForError } from './exit-codes.js';
@@ -394,6 +395,11 @@ export function intFlag(
     );
   }
   return ok(n);
+}
+
+/** `--lock-timeout-ms`: from 1 to what PostgreSQL's `lock_timeout` takes, as the library checks it. */
+export function lockTimeoutFlag(flags: FlagValues): Result<number | undefined, BackfillError> {
+  return intFlag(flags, 'lock-timeout-ms', 1, MAX_LOCK_TIMEOUT_MS);
 }
 
 /** A flag that must be one of `choices`. */

@@ -36,6 +36,7 @@ import {
   intFlag,
   ioStep,
   listFlag,
+  lockTimeoutFlag,
   onlyWith,
   pgFlag,
   stringFlag,
@@ -461,7 +462,7 @@ const importCommand: CommandSpec = {
     const rejectPath = stringFlag(ctx.flags, 'reject-path');
     const expectedFlag = stringFlag(ctx.flags, 'expected-sha256');
     const idField = stringFlag(ctx.flags, 'id-field');
-    const lockTimeoutMs = yield* intFlag(ctx.flags, 'lock-timeout-ms', 1);
+    const lockTimeoutMs = yield* lockTimeoutFlag(ctx.flags);
     if (expectedFlag !== undefined && !isSha256Hex(expectedFlag)) {
       return failed(new BackfillError('INVALID_ARGUMENT', `--expected-sha256 must be 64 hex digits, not ${JSON.stringify(expectedFlag)}.`));
     }
@@ -596,7 +597,7 @@ const rollback: CommandSpec = {
   async *run(ctx) {
     const pool = yield* ctx.pgPool(DATASET_DB_VARS);
     const schema = stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA;
-    const lockTimeoutMs = yield* intFlag(ctx.flags, 'lock-timeout-ms', 1);
+    const lockTimeoutMs = yield* lockTimeoutFlag(ctx.flags);
     const importer = new StagingImporter({
       pg: pool,
       schema,

@@ -139,3 +139,27 @@ describe('help asked for before the command', () => {
     expect(r.stderr).toMatch(/^error INVALID_ARGUMENT: --help is on or off: /m);
   });
 });
+
+describe('number flags checked against the library bounds name the flag', () => {
+  const env = { PGURI: process.env.BACKFILL_KIT_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' };
+
+  it.each([
+    [['partitions', 'ensure', '--lock-timeout-ms', '99999999999'], /--lock-timeout-ms must be an integer from 1 to 2147483647/],
+    [['dataset', 'rollback', '--dry-run', '--lock-timeout-ms', '99999999999'], /--lock-timeout-ms must be an integer from 1 to 2147483647/],
+    [['partitions', 'ensure', '--ahead', '999999'], /--ahead must be an integer from 0 to 100000/],
+    [['partitions', 'ensure', '999999'], /the count .*from 0 to 100000/],
+    [['partitions', 'retention', '--keep', '999999'], /--keep must be an integer from 0 to 100000/],
+    [['partitions', 'ensure', '--behind', '999999'], /--behind must be an integer from 0 to 100000/],
+  ])('%j', async (args, message) => {
+    const r = await cli([...args, '--json'], { env });
+    expect(r.code, r.stderr).toBe(2);
+    expect(jsonOf(r).error?.message).toMatch(message);
+  });
+
+  it('a missing partitioned table names --table, not a library option', async () => {
+    const r = await cli(['partitions', 'list', '--table', 'no_such_schema.no_such_table', '--json'], { env });
+    expect(r.code).toBe(6);
+    expect(jsonOf(r).error?.message).not.toContain('createParent');
+    expect(jsonOf(r).error?.message).toContain('--table');
+  });
+});
