@@ -77,6 +77,15 @@ const check: CommandSpec = {
   },
   examples: ['backfill-kit gate check "$(git -C /opt/cis490 rev-parse HEAD)" --repo /home/max/cis490 --window 100'],
   async *run(ctx) {
+    // Most often a `$(git rev-parse HEAD)` that failed: a usage error, not a refusal (exit 7) whose remediation would pull.
+    if (ctx.positionals[0]!.trim() === '') {
+      return failed(
+        new BackfillError(
+          'INVALID_ARGUMENT',
+          '<commit> is empty: give the full commit hash (did the `git rev-parse HEAD` that gave it fail?).',
+        ),
+      );
+    }
     const window = (yield* intFlag(ctx.flags, 'window', 1, MAX_GATE_WINDOW)) ?? DEFAULT_GATE_WINDOW;
     const remediation = ctx.flags['remediation'];
     const repoPath = resolve(ctx.cwd, stringFlag(ctx.flags, 'repo') ?? '.');

@@ -163,3 +163,11 @@ describe('number flags checked against the library bounds name the flag', () => 
     expect(jsonOf(r).error?.message).toContain('--table');
   });
 });
+
+describe.skipIf(gitTool.missing)(gitTool.title('gate check with an empty commit'), () => {
+  it('an empty <commit> (a failed `$(git rev-parse HEAD)`) is a usage error (exit 2), not a refusal (exit 7)', async () => {
+    const r = await cli(['gate', 'check', '', '--repo', '.', '--json']);
+    expect(r.code).toBe(2);
+    expect(jsonOf(r).error?.message).toMatch(/<commit> is empty/);
+  });
+});
