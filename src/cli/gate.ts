@@ -6,7 +6,8 @@
  */
 import { resolve } from 'node:path';
 import { BackfillError } from '../errors.js';
-import { DEFAULT_GATE_WINDOW, MAX_GATE_WINDOW, VersionGate } from '../version-gate/index.js';
+import { DEFAULT_GATE_GIT, DEFAULT_GATE_GIT_TIMEOUT_MS, DEFAULT_GATE_WINDOW, MAX_GATE_WINDOW, VersionGate } from '../version-gate/index.js';
+import { isShallowClone } from '../version-gate/git-log.js';
 import { failed, intFlag, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
 
@@ -113,6 +114,21 @@ const check: CommandSpec = {
       };
     }
     const r = verdict.error;
+    // The gate runs the default git with its default timeout here. A shallow clone knows nothing before its cut: a refusal from one holding fewer commits than the window says nothing about the commit.
+    const held = gate.status().size;
+    if (
+      r.status === 412 &&
+      held < window &&
+      (await isShallowClone({ git: DEFAULT_GATE_GIT, timeoutMs: DEFAULT_GATE_GIT_TIMEOUT_MS, repoPath, signal: ctx.signal }))
+    ) {
+      return failed(
+        new BackfillError(
+          'INVALID_ARGUMENT',
+          `--repo ${repoPath} is a shallow clone holding only ${held} commit${held === 1 ? '' : 's'}, fewer than --window ${window}: it cannot tell whether ${r.body.your_commit ?? 'the commit'} is among the newest ${window}. Deepen it (git -C ${repoPath} fetch --unshallow) and check again.`,
+          { context: { path: repoPath } },
+        ),
+      );
+    }
     const lines = [`refused (HTTP ${r.status}): ${r.body.message}`];
     if (r.body.head_commit !== null) lines.push(`head commit: ${r.body.head_commit}`);
     if (r.body.remediation !== null)

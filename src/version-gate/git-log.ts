@@ -77,6 +77,25 @@ export function readRecentCommits(request: GitLogRequest): ResultAsync<readonly 
   );
 }
 
+/**
+ * Whether the clone at `repoPath` is shallow (`git rev-parse
+ * --is-shallow-repository`), run as {@link readRecentCommits} runs git.
+ * A shallow clone's history stops at its cut, so a commit older than the
+ * cut is unknown to it however recent. False when git cannot tell.
+ *
+ * @internal
+ */
+export async function isShallowClone(request: Omit<GitLogRequest, 'window'>): Promise<boolean> {
+  const { git, repoPath, timeoutMs, signal } = request;
+  const env = await gitEnvironment(repoPath);
+  const args = ['--no-replace-objects', '-C', repoPath, 'rev-parse', '--is-shallow-repository'];
+  return new Promise((resolve) => {
+    execFile(git, args, { timeout: timeoutMs, killSignal: 'SIGKILL', signal, env, windowsHide: true, encoding: 'utf8' }, (error, stdout) =>
+      resolve(error === null && stdout.trim() === 'true'),
+    );
+  });
+}
+
 function parseHashes(stdout: string, repoPath: string, context: Record<string, string>): Result<readonly string[], BackfillError> {
   const hashes = stdout.split('\n').filter((line) => line !== '');
   const bad = hashes.find((line) => !HASH_LINE.test(line));
