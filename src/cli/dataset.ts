@@ -24,7 +24,7 @@ import {
   type ImportReport,
 } from '../staging/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../testing/index.js';
-import { verifyDataset, type VerifyReport } from '../verify/index.js';
+import { formatChecksumLine, verifyDataset, type VerifyReport } from '../verify/index.js';
 import { findExpected } from '../verify/verify-dataset.js';
 import { notRegular } from '../_internals/file-kind.js';
 import { writeFileAtomic } from '../_internals/write-file-atomic.js';
@@ -183,7 +183,12 @@ function ensureParent(path: string): ResultAsync<unknown, BackfillError> {
 /** Writes `<out>.sha256` as `sha256sum` prints it (`verifyDataset` reads it back), replacing the old one whole. */
 function writeSidecar(out: string, sha256: string): ResultAsync<string, BackfillError> {
   const sidecar = `${out}.sha256`;
-  return ioStep(sidecar, writeFileAtomic(sidecar, `${sha256}  ${basename(out)}\n`)).map(() => sidecar);
+  return ioStep(sidecar, writeFileAtomic(sidecar, checksumLine(basename(out), sha256))).map(() => sidecar);
+}
+
+/** `name`'s line as `sha256sum` prints it, newline included: a name holding a newline or `\` is escaped, the line marked with a leading `\`. */
+function checksumLine(name: string, sha256: string): string {
+  return formatChecksumLine(name, sha256).toString('utf8');
 }
 
 function importLines(r: ImportReport, schema: string, failedRun = false): string[] {
@@ -333,7 +338,7 @@ const build: CommandSpec = {
         `Wrote ${out} (${bytes(written.value.bytes)}, ${compression}):`,
         ...manifest.members.map((m) => `  ${m.name}: ${num(m.records)} records, ${bytes(m.bytes ?? 0)}, sha256 ${m.sha256 ?? '?'}`),
         `Record this SHA-256 (sha256sum format)${sidecar === null ? '' : `, also written to ${sidecar}`}:`,
-        `${sha256}  ${ctx.positionals[0]!}`,
+        checksumLine(ctx.positionals[0]!, sha256).trimEnd(),
       ],
     };
   },
@@ -574,7 +579,7 @@ const exportCommand: CommandSpec = {
       lines: [
         `Exported ${r.tables.map((t) => `${t.table} (${num(t.rows)} rows)`).join(', ')} to ${r.path} (${bytes(r.bytes)}) in ${(r.durationMs / 1000).toFixed(2)} s.`,
         `manifest: ${JSON.stringify(r.manifest)}`,
-        `${r.sha256}  ${ctx.positionals[0]!}`,
+        checksumLine(ctx.positionals[0]!, r.sha256).trimEnd(),
       ],
     };
   },
