@@ -265,6 +265,9 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[], env: En
   const unclear = unclearValue(parsed.tokens, all);
   if (unclear !== undefined) return err(usageError(spec, unclear));
   const flags: Record<string, string | boolean | readonly string[] | undefined> = {};
+  const readFromEnv: Record<string, string> = {};
+  // Not enumerable: the flags stay a plain record of values, and only messages (see flagLabel) read it.
+  Object.defineProperty(flags, FROM_ENV, { value: readFromEnv });
   for (const [name, f] of Object.entries(all)) {
     if (f.type === 'boolean' && f.env !== undefined) {
       const on = envTurnsOn(f.env, env);
@@ -285,6 +288,7 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[], env: En
     const fromEnv = f.env === undefined || f.type === 'boolean' ? undefined : env[f.env];
     if (fromEnv !== undefined && fromEnv !== '') {
       flags[name] = f.multiple === true ? [fromEnv] : fromEnv;
+      readFromEnv[name] = f.env!;
       continue;
     }
     flags[name] = f.default;
@@ -331,6 +335,19 @@ export function commandHelp(spec: CommandSpec): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The flags whose value came from their environment variable, by flag name (set by {@link parseCommand}). */
+const FROM_ENV = Symbol('flags read from the environment');
+
+/**
+ * How a message names flag `name`: `--mtime`, or `SOURCE_DATE_EPOCH (read
+ * for --mtime)` when the value came from the variable, which is what the
+ * operator has to fix then.
+ */
+export function flagLabel(flags: FlagValues, name: string): string {
+  const variable = (flags as { readonly [FROM_ENV]?: Readonly<Record<string, string>> })[FROM_ENV]?.[name];
+  return variable === undefined ? `--${name}` : `${variable} (read for --${name})`;
+}
+
 /** A string flag's value (the parser guarantees the type). */
 export function stringFlag(flags: FlagValues, name: string): string | undefined {
   const v = flags[name];
@@ -366,7 +383,8 @@ const INSTANT_RULES: Readonly<Record<InstantProblem, string>> = {
 export function instantFlag(flags: FlagValues, name: string): Result<Date | undefined, BackfillError> {
   const text = stringFlag(flags, name);
   if (text === undefined) return ok(undefined);
-  const refuse = (why: string) => err(new BackfillError('INVALID_ARGUMENT', `--${name} ${why}, not ${JSON.stringify(text)}.`));
+  const refuse = (why: string) =>
+    err(new BackfillError('INVALID_ARGUMENT', `${flagLabel(flags, name)} ${why}, not ${JSON.stringify(text)}.`));
   const instant = readInstant(text);
   if (instant.isErr()) return refuse(INSTANT_RULES[instant.error]);
   return instant.value.finerThanMs ? refuse('must be given to the millisecond at most') : ok(new Date(instant.value.epochMs));
@@ -391,7 +409,10 @@ export function intFlag(
   if (!digits || !Number.isSafeInteger(n) || n < min || n > max) {
     const how = digits ? '' : ' Write it with the digits 0-9 only.';
     return err(
-      new BackfillError('INVALID_ARGUMENT', `--${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}.${how}`),
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        `${flagLabel(flags, name)} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}.${how}`,
+      ),
     );
   }
   return ok(n);
@@ -408,7 +429,9 @@ export function choiceFlag<T extends string>(flags: FlagValues, name: string, ch
   if (v === undefined) return ok(undefined);
   return (choices as readonly string[]).includes(v)
     ? ok(v as T)
-    : err(new BackfillError('INVALID_ARGUMENT', `--${name} must be one of ${choices.join(', ')}, not ${JSON.stringify(v)}.`));
+    : err(
+        new BackfillError('INVALID_ARGUMENT', `${flagLabel(flags, name)} must be one of ${choices.join(', ')}, not ${JSON.stringify(v)}.`),
+      );
 }
 
 /** Refuses any of `names` given (on the command line or from the environment) without `needs`, which they only apply with. */
