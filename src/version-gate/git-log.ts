@@ -100,10 +100,12 @@ function parseHashes(stdout: string, repoPath: string, context: Record<string, s
   const hashes = stdout.split('\n').filter((line) => line !== '');
   const bad = hashes.find((line) => !HASH_LINE.test(line));
   if (hashes.length > 0 && bad === undefined) return ok(hashes);
-  const what = bad === undefined ? 'no commits' : `an unexpected line ${JSON.stringify(bad.slice(0, 80))}`;
-  return err(
-    new BackfillError('GATE_UNAVAILABLE', `git log in ${repoPath} printed ${what}; expected one commit hash per line.`, { context }),
-  );
+  // git log exits 0 without a line when HEAD peels to a tree or a blob (a symbolic HEAD on a tag of one).
+  const message =
+    bad === undefined
+      ? `git log in ${repoPath} printed no commits: its HEAD is not a commit (a tag of a tree or a blob?); check out a branch there.`
+      : `git log in ${repoPath} printed an unexpected line ${JSON.stringify(bad.slice(0, 80))}; expected one commit hash per line.`;
+  return err(new BackfillError('GATE_UNAVAILABLE', message, { context }));
 }
 
 /**
