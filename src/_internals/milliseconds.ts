@@ -2,7 +2,7 @@ import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 
 /** The longest `lock_timeout` PostgreSQL takes (an int of milliseconds, about 24.8 days). */
-const MAX_LOCK_TIMEOUT_MS = 2_147_483_647;
+export const MAX_LOCK_TIMEOUT_MS = 2_147_483_647;
 
 /**
  * A lock timeout option in whole milliseconds, from 1 to what PostgreSQL's

@@ -10,6 +10,7 @@ import { err, ok, ResultAsync, type Err, type Result } from 'neverthrow';
 import type pg from 'pg';
 import { BackfillError } from '../errors.js';
 import { readInstant, type InstantProblem } from '../_internals/instant.js';
+import { MAX_LOCK_TIMEOUT_MS } from '../_internals/milliseconds.js';
 import type { Logger } from '../_internals/logger.js';
 import { envTurnsOn, type Env } from './env.js';
 import { exitCodeForError } from './exit-codes.js';
@@ -184,13 +185,54 @@ function spellSwitches(
 ): Result<string[], BackfillError> {
   const end = argv.indexOf('--');
   const out: string[] = [];
-  for (const [i, arg] of argv.entries()) {
-    const [, name = '', value] = (end >= 0 && i >= end ? null : /^--([^=]+)=(.*)$/s.exec(arg)) ?? [];
+  for (const [i, given] of argv.entries()) {
+    if (end >= 0 && i >= end) {
+      out.push(given);
+      continue;
+    }
+    const dashed = lookalikeDash(given, all);
+    if (dashed !== undefined) return err(usageError(spec, dashed));
+    // `-h=true` is read as its long name (parseArgs would read the short group `-h -= -t -r …`).
+    const short = /^-([^-=])=(.*)$/s.exec(given);
+    const long = short === null ? undefined : Object.keys(all).find((n) => all[n]?.short === short[1]);
+    if (short !== null && long === undefined) return err(usageError(spec, `unknown flag -${short[1]} in ${JSON.stringify(given)}`));
+    const arg = short === null ? given : `--${long}=${short[2]}`;
+    const [, name = '', value] = /^--([^=]+)=(.*)$/s.exec(arg) ?? [];
     if (value === undefined || all[name]?.type !== 'boolean') out.push(arg);
     else if (value === 'true' || value === 'false') out.push(value === 'true' ? `--${name}` : `--no-${name}`);
-    else return err(usageError(spec, switchValueRefused(name, arg)));
+    else return err(usageError(spec, switchValueRefused(name, given)));
   }
   return ok(out);
+}
+
+/** Dashes a keyboard, a word processor or a chat program puts where `-` was meant: hyphen, en and em dash, minus sign, … */
+const DASH_LOOKALIKES = /^[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]+/;
+
+/**
+ * Why `arg`, which starts with a dash that is not `-` (`–json` after a
+ * word processor's autocorrect), is refused, or undefined. Taken as it is,
+ * it would be a positional: the file `dataset build` writes, the tarball
+ * a command reads. After `--` such a word is an ordinary argument.
+ */
+function lookalikeDash(arg: string, all: Readonly<Record<string, FlagSpec>>): string | undefined {
+  const dashes = DASH_LOOKALIKES.exec(arg)?.[0];
+  if (dashes === undefined || !/^[a-z]/i.test(arg.slice(dashes.length))) return undefined;
+  const word = arg.slice(dashes.length).split('=')[0] ?? '';
+  const code = `U+${dashes.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+  return `${JSON.stringify(arg)} starts with ${JSON.stringify(dashes)} (${code}), not a hyphen: flags start with -- typed as two hyphens (put it after -- if it is a file name).${didYouMean(word, Object.keys(all), '--')}`;
+}
+
+/** A `parseArgs` error in the CLI's words: the flag as typed, what to do, and a "did you mean" for an unknown one. */
+function parseArgsProblem(error: unknown, all: Readonly<Record<string, FlagSpec>>): string {
+  const message = error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, '') : String(error);
+  const unknown = /^Unknown option '(-[^']*)'/.exec(message)?.[1];
+  if (unknown !== undefined) {
+    const hint = unknown.startsWith('--') ? didYouMean(unknown.slice(2).split('=')[0] ?? '', Object.keys(all), '--') : '';
+    return `unknown flag ${unknown}${hint}`;
+  }
+  const missing = /^Option '(?:-., )?(--[^ ']+) <value>' argument missing/.exec(message)?.[1];
+  if (missing !== undefined) return `${missing} needs a value`;
+  return message;
 }
 
 /**
@@ -217,14 +259,15 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[], env: En
   try {
     parsed = parseArgs({ args: args.value, options, allowPositionals: true, allowNegative: true, strict: true, tokens: true });
   } catch (error) {
-    const message = error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, '') : String(error);
-    const unknown = /^Unknown option '--([^'=]+)'/.exec(message)?.[1];
-    return err(usageError(spec, `${message}${unknown === undefined ? '' : didYouMean(unknown, Object.keys(all), '--')}`));
+    return err(usageError(spec, parseArgsProblem(error, all)));
   }
   if (parsed.values['help'] === true) return ok({ flags: { help: true }, positionals: [] });
   const unclear = unclearValue(parsed.tokens, all);
   if (unclear !== undefined) return err(usageError(spec, unclear));
   const flags: Record<string, string | boolean | readonly string[] | undefined> = {};
+  const readFromEnv: Record<string, string> = {};
+  // Not enumerable: the flags stay a plain record of values, and only messages (see flagLabel) read it.
+  Object.defineProperty(flags, FROM_ENV, { value: readFromEnv });
   for (const [name, f] of Object.entries(all)) {
     if (f.type === 'boolean' && f.env !== undefined) {
       const on = envTurnsOn(f.env, env);
@@ -245,6 +288,7 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[], env: En
     const fromEnv = f.env === undefined || f.type === 'boolean' ? undefined : env[f.env];
     if (fromEnv !== undefined && fromEnv !== '') {
       flags[name] = f.multiple === true ? [fromEnv] : fromEnv;
+      readFromEnv[name] = f.env!;
       continue;
     }
     flags[name] = f.default;
@@ -291,6 +335,19 @@ export function commandHelp(spec: CommandSpec): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The flags whose value came from their environment variable, by flag name (set by {@link parseCommand}). */
+const FROM_ENV = Symbol('flags read from the environment');
+
+/**
+ * How a message names flag `name`: `--mtime`, or `SOURCE_DATE_EPOCH (read
+ * for --mtime)` when the value came from the variable, which is what the
+ * operator has to fix then.
+ */
+export function flagLabel(flags: FlagValues, name: string): string {
+  const variable = (flags as { readonly [FROM_ENV]?: Readonly<Record<string, string>> })[FROM_ENV]?.[name];
+  return variable === undefined ? `--${name}` : `${variable} (read for --${name})`;
+}
+
 /** A string flag's value (the parser guarantees the type). */
 export function stringFlag(flags: FlagValues, name: string): string | undefined {
   const v = flags[name];
@@ -326,7 +383,8 @@ const INSTANT_RULES: Readonly<Record<InstantProblem, string>> = {
 export function instantFlag(flags: FlagValues, name: string): Result<Date | undefined, BackfillError> {
   const text = stringFlag(flags, name);
   if (text === undefined) return ok(undefined);
-  const refuse = (why: string) => err(new BackfillError('INVALID_ARGUMENT', `--${name} ${why}, not ${JSON.stringify(text)}.`));
+  const refuse = (why: string) =>
+    err(new BackfillError('INVALID_ARGUMENT', `${flagLabel(flags, name)} ${why}, not ${JSON.stringify(text)}.`));
   const instant = readInstant(text);
   if (instant.isErr()) return refuse(INSTANT_RULES[instant.error]);
   return instant.value.finerThanMs ? refuse('must be given to the millisecond at most') : ok(new Date(instant.value.epochMs));
@@ -351,10 +409,18 @@ export function intFlag(
   if (!digits || !Number.isSafeInteger(n) || n < min || n > max) {
     const how = digits ? '' : ' Write it with the digits 0-9 only.';
     return err(
-      new BackfillError('INVALID_ARGUMENT', `--${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}.${how}`),
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        `${flagLabel(flags, name)} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}.${how}`,
+      ),
     );
   }
   return ok(n);
+}
+
+/** `--lock-timeout-ms`: from 1 to what PostgreSQL's `lock_timeout` takes, as the library checks it. */
+export function lockTimeoutFlag(flags: FlagValues): Result<number | undefined, BackfillError> {
+  return intFlag(flags, 'lock-timeout-ms', 1, MAX_LOCK_TIMEOUT_MS);
 }
 
 /** A flag that must be one of `choices`. */
@@ -363,7 +429,9 @@ export function choiceFlag<T extends string>(flags: FlagValues, name: string, ch
   if (v === undefined) return ok(undefined);
   return (choices as readonly string[]).includes(v)
     ? ok(v as T)
-    : err(new BackfillError('INVALID_ARGUMENT', `--${name} must be one of ${choices.join(', ')}, not ${JSON.stringify(v)}.`));
+    : err(
+        new BackfillError('INVALID_ARGUMENT', `${flagLabel(flags, name)} must be one of ${choices.join(', ')}, not ${JSON.stringify(v)}.`),
+      );
 }
 
 /** Refuses any of `names` given (on the command line or from the environment) without `needs`, which they only apply with. */

@@ -9,7 +9,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { err, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { readDataset, writeDataset, type Compression, type MemberSource } from '../dataset/index.js';
-import { MAX_MTIME } from '../dataset/defaults.js';
+import { COMPRESSION_LEVELS, MAX_MTIME } from '../dataset/defaults.js';
 import { parseManifest } from '../dataset/manifest.js';
 import { checkMemberName } from '../dataset/member-name.js';
 import {
@@ -24,7 +24,7 @@ import {
   type ImportReport,
 } from '../staging/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../testing/index.js';
-import { verifyDataset, type VerifyReport } from '../verify/index.js';
+import { formatChecksumLine, verifyDataset, type VerifyReport } from '../verify/index.js';
 import { findExpected } from '../verify/verify-dataset.js';
 import { notRegular } from '../_internals/file-kind.js';
 import { writeFileAtomic } from '../_internals/write-file-atomic.js';
@@ -36,6 +36,7 @@ import {
   intFlag,
   ioStep,
   listFlag,
+  lockTimeoutFlag,
   onlyWith,
   pgFlag,
   stringFlag,
@@ -182,7 +183,12 @@ function ensureParent(path: string): ResultAsync<unknown, BackfillError> {
 /** Writes `<out>.sha256` as `sha256sum` prints it (`verifyDataset` reads it back), replacing the old one whole. */
 function writeSidecar(out: string, sha256: string): ResultAsync<string, BackfillError> {
   const sidecar = `${out}.sha256`;
-  return ioStep(sidecar, writeFileAtomic(sidecar, `${sha256}  ${basename(out)}\n`)).map(() => sidecar);
+  return ioStep(sidecar, writeFileAtomic(sidecar, checksumLine(basename(out), sha256))).map(() => sidecar);
+}
+
+/** `name`'s line as `sha256sum` prints it, newline included: a name holding a newline or `\` is escaped, the line marked with a leading `\`. */
+function checksumLine(name: string, sha256: string): string {
+  return formatChecksumLine(name, sha256).toString('utf8');
 }
 
 function importLines(r: ImportReport, schema: string, failedRun = false): string[] {
@@ -241,6 +247,24 @@ async function membersFrom(dir: string, files: readonly string[]): Promise<Recor
   return members;
 }
 
+/** `--level`, checked against what `--compression` takes, so the error names the flags typed. */
+function levelFlag(flags: FlagValues, compression: Compression): Result<number | undefined, BackfillError> {
+  const range: readonly [number, number] | undefined = COMPRESSION_LEVELS[compression];
+  if (range === undefined) {
+    return flags['level'] === undefined
+      ? ok(undefined)
+      : err(new BackfillError('INVALID_ARGUMENT', '--level does not apply to --compression none: leave it out, or choose zstd or gzip.'));
+  }
+  const [min, max] = range;
+  return intFlag(flags, 'level').andThen((level) =>
+    level === undefined || (level >= min && level <= max)
+      ? ok(level)
+      : err(
+          new BackfillError('INVALID_ARGUMENT', `--level must be from ${min} to ${max} for ${compression} (--compression), not ${level}.`),
+        ),
+  );
+}
+
 const build: CommandSpec = {
   group: 'dataset',
   name: 'build',
@@ -260,7 +284,12 @@ const build: CommandSpec = {
     chunks: { type: 'string', value: '<n>', description: `Generated ${CHUNKS_MEMBER} records (without --from).`, default: '1200' },
     seed: { type: 'string', value: '<n>', description: 'Seed of the generated records: same seed, same bytes.', default: '1' },
     ...ARCHIVE_FLAGS,
-    level: { type: 'string', value: '<n>', description: 'Compression level.', defaultText: '3 for zstd, 6 for gzip' },
+    level: {
+      type: 'string',
+      value: '<n>',
+      description: 'Compression level: 1 to 22 for zstd, 0 to 9 for gzip, none for --compression none.',
+      defaultText: '3 for zstd, 6 for gzip',
+    },
     'sha256-file': {
       type: 'boolean',
       description: 'Also write <out>.sha256 (sha256sum format), which `dataset verify` reads.',
@@ -274,7 +303,7 @@ const build: CommandSpec = {
   async *run(ctx) {
     const out = resolve(ctx.cwd, ctx.positionals[0]!);
     const compression = (yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
-    const level = yield* intFlag(ctx.flags, 'level', 0, 22);
+    const level = yield* levelFlag(ctx.flags, compression);
     const mtime = yield* intFlag(ctx.flags, 'mtime', 0, MAX_MTIME);
     const name = stringFlag(ctx.flags, 'name');
     const members: Record<string, MemberSource> = {};
@@ -309,7 +338,7 @@ const build: CommandSpec = {
         `Wrote ${out} (${bytes(written.value.bytes)}, ${compression}):`,
         ...manifest.members.map((m) => `  ${m.name}: ${num(m.records)} records, ${bytes(m.bytes ?? 0)}, sha256 ${m.sha256 ?? '?'}`),
         `Record this SHA-256 (sha256sum format)${sidecar === null ? '' : `, also written to ${sidecar}`}:`,
-        `${sha256}  ${ctx.positionals[0]!}`,
+        checksumLine(ctx.positionals[0]!, sha256).trimEnd(),
       ],
     };
   },
@@ -438,7 +467,7 @@ const importCommand: CommandSpec = {
     const rejectPath = stringFlag(ctx.flags, 'reject-path');
     const expectedFlag = stringFlag(ctx.flags, 'expected-sha256');
     const idField = stringFlag(ctx.flags, 'id-field');
-    const lockTimeoutMs = yield* intFlag(ctx.flags, 'lock-timeout-ms', 1);
+    const lockTimeoutMs = yield* lockTimeoutFlag(ctx.flags);
     if (expectedFlag !== undefined && !isSha256Hex(expectedFlag)) {
       return failed(new BackfillError('INVALID_ARGUMENT', `--expected-sha256 must be 64 hex digits, not ${JSON.stringify(expectedFlag)}.`));
     }
@@ -550,7 +579,7 @@ const exportCommand: CommandSpec = {
       lines: [
         `Exported ${r.tables.map((t) => `${t.table} (${num(t.rows)} rows)`).join(', ')} to ${r.path} (${bytes(r.bytes)}) in ${(r.durationMs / 1000).toFixed(2)} s.`,
         `manifest: ${JSON.stringify(r.manifest)}`,
-        `${r.sha256}  ${ctx.positionals[0]!}`,
+        checksumLine(ctx.positionals[0]!, r.sha256).trimEnd(),
       ],
     };
   },
@@ -573,7 +602,7 @@ const rollback: CommandSpec = {
   async *run(ctx) {
     const pool = yield* ctx.pgPool(DATASET_DB_VARS);
     const schema = stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA;
-    const lockTimeoutMs = yield* intFlag(ctx.flags, 'lock-timeout-ms', 1);
+    const lockTimeoutMs = yield* lockTimeoutFlag(ctx.flags);
     const importer = new StagingImporter({
       pg: pool,
       schema,

@@ -6,7 +6,8 @@
  */
 import { resolve } from 'node:path';
 import { BackfillError } from '../errors.js';
-import { DEFAULT_GATE_WINDOW, MAX_GATE_WINDOW, VersionGate } from '../version-gate/index.js';
+import { DEFAULT_GATE_GIT, DEFAULT_GATE_GIT_TIMEOUT_MS, DEFAULT_GATE_WINDOW, MAX_GATE_WINDOW, VersionGate } from '../version-gate/index.js';
+import { isShallowClone } from '../version-gate/git-log.js';
 import { failed, intFlag, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
 
@@ -18,11 +19,30 @@ const DEFAULT_REMEDIATION = 'git pull origin main';
  * exit 7, which says the commit was refused.
  */
 function unreadableRepo(repoPath: string, error: BackfillError): BackfillError {
+  if (
+    error.cause instanceof Error &&
+    (error.cause as NodeJS.ErrnoException).code === 'ENOENT' &&
+    /^Could not run git/.test(error.message)
+  ) {
+    return new BackfillError('INVALID_ARGUMENT', 'Could not run git: not found on PATH. Install git, or run with a PATH that has it.', {
+      cause: error,
+      context: error.context,
+    });
+  }
   const why = error.message.replace(/ Check `repoPath`.*$/s, '');
   return new BackfillError(
     'INVALID_ARGUMENT',
     `--repo ${repoPath} gave no commits to check against: ${why} Give --repo the top directory of a git clone (or a bare repository) this user can read; if another user owns it, add it to git's safe.directory.`,
     { cause: error, context: error.context },
+  );
+}
+
+/** The gate's configuration error about its `remediation` option, worded for --remediation. */
+function badRemediation(error: BackfillError): BackfillError {
+  return new BackfillError(
+    'INVALID_ARGUMENT',
+    '--remediation must be a shell line that is not blank, without control characters other than tabs (give --remediation once per line).',
+    { cause: error },
   );
 }
 
@@ -58,6 +78,15 @@ const check: CommandSpec = {
   },
   examples: ['backfill-kit gate check "$(git -C /opt/cis490 rev-parse HEAD)" --repo /home/max/cis490 --window 100'],
   async *run(ctx) {
+    // Most often a `$(git rev-parse HEAD)` that failed: a usage error, not a refusal (exit 7) whose remediation would pull.
+    if (ctx.positionals[0]!.trim() === '') {
+      return failed(
+        new BackfillError(
+          'INVALID_ARGUMENT',
+          '<commit> is empty: give the full commit hash (did the `git rev-parse HEAD` that gave it fail?).',
+        ),
+      );
+    }
     const window = (yield* intFlag(ctx.flags, 'window', 1, MAX_GATE_WINDOW)) ?? DEFAULT_GATE_WINDOW;
     const remediation = ctx.flags['remediation'];
     const repoPath = resolve(ctx.cwd, stringFlag(ctx.flags, 'repo') ?? '.');
@@ -65,10 +94,14 @@ const check: CommandSpec = {
       repoPath,
       window,
       remediation: Array.isArray(remediation) ? remediation : typeof remediation === 'string' ? remediation : DEFAULT_REMEDIATION,
-      logger: ctx.logger,
+      // The one error the gate logs is a failed commit refresh, written for a receiver (`repoPath`, uploads get 503);
+      // this command reports that failure itself, as its error naming --repo.
+      logger: { ...ctx.logger, error: () => undefined },
     });
-    // An invalid configuration (a bad --remediation line) is INVALID_ARGUMENT here.
-    yield* (await gate.ready({ signal: ctx.signal })).mapErr((e) => (e.code === 'GATE_UNAVAILABLE' ? unreadableRepo(repoPath, e) : e));
+    // The one configuration value that can be invalid here is --remediation (--window was checked above).
+    yield* (await gate.ready({ signal: ctx.signal })).mapErr((e) =>
+      e.code === 'GATE_UNAVAILABLE' ? unreadableRepo(repoPath, e) : e.code === 'INVALID_ARGUMENT' ? badRemediation(e) : e,
+    );
     const verdict = gate.check(ctx.positionals[0]);
     if (verdict.isOk()) {
       const a = verdict.value;
@@ -81,6 +114,21 @@ const check: CommandSpec = {
       };
     }
     const r = verdict.error;
+    // The gate runs the default git with its default timeout here. A shallow clone knows nothing before its cut: a refusal from one holding fewer commits than the window says nothing about the commit.
+    const held = gate.status().size;
+    if (
+      r.status === 412 &&
+      held < window &&
+      (await isShallowClone({ git: DEFAULT_GATE_GIT, timeoutMs: DEFAULT_GATE_GIT_TIMEOUT_MS, repoPath, signal: ctx.signal }))
+    ) {
+      return failed(
+        new BackfillError(
+          'INVALID_ARGUMENT',
+          `--repo ${repoPath} is a shallow clone holding only ${held} commit${held === 1 ? '' : 's'}, fewer than --window ${window}: it cannot tell whether ${r.body.your_commit ?? 'the commit'} is among the newest ${window}. Deepen it (git -C ${repoPath} fetch --unshallow) and check again.`,
+          { context: { path: repoPath } },
+        ),
+      );
+    }
     const lines = [`refused (HTTP ${r.status}): ${r.body.message}`];
     if (r.body.head_commit !== null) lines.push(`head commit: ${r.body.head_commit}`);
     if (r.body.remediation !== null)

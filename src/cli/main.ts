@@ -14,6 +14,8 @@ module.enableCompileCache?.();
 const { interruptedJson, runCli } = await import('./run-cli.js');
 const { commandGroups } = await import('./groups.js');
 const { EXIT_CODES } = await import('./exit-codes.js');
+const { formatError } = await import('./output.js');
+const { BackfillError } = await import('../errors.js');
 
 function packageVersion(): string {
   try {
@@ -25,11 +27,14 @@ function packageVersion(): string {
 }
 
 // A reader that stops early (`| head -1`) closes the pipe; the command has run by then, so its exit status stands.
-const ignoreClosedPipe = (error: NodeJS.ErrnoException): void => {
-  if (error.code !== 'EPIPE') throw error;
+// Any other failure to write stdout (a full disk, ENOSPC) is reported on stderr once the command is done.
+let stdoutFailed: NodeJS.ErrnoException | undefined;
+const onStdoutError = (error: NodeJS.ErrnoException): void => {
+  if (error.code !== 'EPIPE') stdoutFailed ??= error;
 };
-process.stdout.on('error', ignoreClosedPipe);
-process.stderr.on('error', ignoreClosedPipe);
+process.stdout.on('error', onStdoutError);
+// A failing stderr leaves nowhere to say so; the exit status still tells.
+process.stderr.on('error', () => undefined);
 
 const argv = process.argv.slice(2);
 const controller = new AbortController();
@@ -50,7 +55,8 @@ const onSignal = (name: NodeJS.Signals): void => {
     process.exit(EXIT_CODES.ABORTED.code);
   }
   process.stderr.write(`\n${name}: stopping; nothing partial is committed (press again to quit at once)\n`);
-  controller.abort(new Error(name));
+  // An AbortError, as `controller.abort()` gives: a step that rethrows `signal.reason` (`throwIfAborted`) then reads as ABORTED (exit 130), not as a failed write.
+  controller.abort(new DOMException(`${name} received`, 'AbortError'));
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
@@ -63,6 +69,17 @@ const code = await runCli(argv, commandGroups, {
   signal: controller.signal,
   version: packageVersion(),
 });
-process.exitCode = code;
+// Written to a file, stdout fails only once flushed: wait for that before judging it.
+await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+if (stdoutFailed === undefined) {
+  process.exitCode = code;
+} else {
+  const error = new BackfillError('IO_ERROR', `stdout: ${stdoutFailed.message}; the report was not written whole.`, {
+    cause: stdoutFailed,
+  });
+  process.stderr.write(formatError(error, false));
+  // A command that failed keeps its own status; a success whose report was lost is an I/O failure.
+  process.exitCode = code === EXIT_CODES.OK.code ? EXIT_CODES.IO.code : code;
+}
 // Anything still holding the event loop open (a stuck socket) must not keep the process alive.
 setTimeout(() => process.exit(), 2_000).unref();

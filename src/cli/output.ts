@@ -6,7 +6,7 @@
  * @module
  */
 import { inspect } from 'node:util';
-import { ERROR_CODES, isBackfillError, type BackfillError } from '../errors.js';
+import { ERROR_CODES, isBackfillError, type BackfillError, type BackfillErrorCode } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
 
 /** A writable text sink; `process.stdout` and `process.stderr` fit. */
@@ -43,6 +43,28 @@ export function toJson(value: unknown): string {
 }
 
 /**
+ * The fix of each error code whose library wording names a library option
+ * or function (`lockTimeoutMs`, `writeDataset`), said with the flag or
+ * command an operator of the CLI has instead.
+ */
+const CLI_FIXES: Partial<Record<BackfillErrorCode, string>> = {
+  LOCK_TIMEOUT: 'Retry when the table is less busy, or raise --lock-timeout-ms.',
+  SIZE_LIMIT_EXCEEDED:
+    'Check where the dataset came from: the command line keeps the reader’s limits (64 GiB decompressed, 200 times the compressed size past 64 MiB).',
+  MEMBER_TYPE_UNSUPPORTED:
+    'Datasets hold regular files and directories only: rebuild the tarball with `backfill-kit dataset build --from <dir>` or plain `tar --format=posix`.',
+  MANIFEST_MISSING: 'Build the dataset with `backfill-kit dataset build` or add a schema-1 manifest.',
+  RECORD_INVALID: 'Set --id-field or fix the record named in the message.',
+  JSONB_UNSUPPORTED: 'Remove the character, or import with --on-invalid reject to set the line aside.',
+  ID_TOO_LONG: 'Shorten the id, or import with --on-invalid reject to set the line aside.',
+  FILE_MISSING: 'Restore the file, or pass --ignore-missing.',
+  ENVELOPE_INVALID: 'Check the envelope’s payload, payloadType and signatures fields.',
+  GATE_UNAVAILABLE: 'Check --repo and that git runs; retry later.',
+  SYMLINK_OUTSIDE_ROOT: 'Move the tarball under the root, or pass --follow-symlinks if the link is meant.',
+  COMMIT_INCOMPLETE: 'Finish the recorded swap with the library’s dropLeftovers on the same MongoDB database, then rerun.',
+};
+
+/**
  * The error as an operator reads it:
  * ```
  * error COUNT_MISMATCH: linksets.ndjson: the manifest says 5 records, but 4 rows were loaded …
@@ -53,7 +75,8 @@ export function toJson(value: unknown): string {
  */
 export function formatError(error: BackfillError, debug: boolean): string {
   const entry = ERROR_CODES[error.code];
-  const lines = [`error ${error.code}: ${printable(error.message)}`, `  meaning: ${entry.summary}`, `  fix:     ${entry.fix}`];
+  const fix = CLI_FIXES[error.code] ?? entry.fix;
+  const lines = [`error ${error.code}: ${printable(error.message)}`, `  meaning: ${entry.summary}`, `  fix:     ${fix}`];
   if (error.dbCode !== undefined) lines.push(`  sqlstate/db code: ${String(error.dbCode)}`);
   if (debug) {
     const context = Object.fromEntries(Object.entries(error.context).filter(([k]) => k !== 'report' && k !== 'summary' && k !== 'partial'));

@@ -18,12 +18,14 @@ import {
   type PartitionInterval,
   type RetentionReport,
 } from '../partitions/index.js';
+import { MAX_INTERVAL_COUNT } from '../partitions/defaults.js';
 import {
   booleanFlag,
   choiceFlag,
   failed,
   instantFlag,
   intFlag,
+  lockTimeoutFlag,
   pgFlag,
   stringFlag,
   type CommandContext,
@@ -67,7 +69,7 @@ function manager(ctx: CommandContext): Result<PartitionManager, BackfillError> {
         table: stringFlag(ctx.flags, 'table') ?? 'scanner.artifact_boms',
         column: stringFlag(ctx.flags, 'column') ?? 'inserted_at',
         interval,
-        lockTimeoutMs: (yield* intFlag(ctx.flags, 'lock-timeout-ms', 1)) ?? DEFAULT_PARTITION_LOCK_TIMEOUT_MS,
+        lockTimeoutMs: (yield* lockTimeoutFlag(ctx.flags)) ?? DEFAULT_PARTITION_LOCK_TIMEOUT_MS,
         logger: ctx.logger,
         ...(now === undefined ? {} : { now }),
       }),
@@ -91,7 +93,16 @@ async function* withManager<T, E extends BackfillError>(
   } finally {
     await m.close();
   }
-  return r.isErr() ? failed(r.error) : render(r.value);
+  return r.isErr() ? failed(forCli(r.error)) : render(r.value);
+}
+
+/** A missing parent table: the library's hint names its `createParent` method, which the command line does not have. */
+function forCli(error: BackfillError): BackfillError {
+  const message = error.message.replace(
+    / Create it \(createParent\) or check the name\.$/,
+    ' Create it first, or check --table (and which database --pg names).',
+  );
+  return message === error.message ? error : new BackfillError(error.code, message, { cause: error, context: error.context });
 }
 
 const day = (d: Date | null): string => (d === null ? '-' : d.toISOString().slice(0, 10));
@@ -133,12 +144,17 @@ function retentionDryRun(positional: string | undefined, flag: FlagValues[string
  */
 function countArg(ctx: CommandContext, flag: string, fallback: number): Result<number, BackfillError> {
   return safeTry(function* () {
-    const fromFlag = yield* intFlag(ctx.flags, flag, 0);
+    const fromFlag = yield* intFlag(ctx.flags, flag, 0, MAX_INTERVAL_COUNT);
     const positional = ctx.positionals[0];
     if (positional === undefined) return ok(fromFlag ?? fallback);
     const fromArgument = Number(positional);
-    if (!/^\d+$/.test(positional) || !Number.isSafeInteger(fromArgument)) {
-      return err(new BackfillError('INVALID_ARGUMENT', `the count must be a whole number, not ${JSON.stringify(positional)}.`));
+    if (!/^\d+$/.test(positional) || !(fromArgument <= MAX_INTERVAL_COUNT)) {
+      return err(
+        new BackfillError(
+          'INVALID_ARGUMENT',
+          `the count (first argument, or --${flag}) must be a whole number from 0 to ${MAX_INTERVAL_COUNT}, not ${JSON.stringify(positional)}.`,
+        ),
+      );
     }
     if (fromFlag !== undefined && fromFlag !== fromArgument) {
       return err(
@@ -188,7 +204,7 @@ const ensure: CommandSpec = {
   ],
   async *run(ctx) {
     const ahead = yield* countArg(ctx, 'ahead', DEFAULT_PARTITIONS_AHEAD);
-    const behind = (yield* intFlag(ctx.flags, 'behind', 0)) ?? DEFAULT_PARTITIONS_BEHIND;
+    const behind = (yield* intFlag(ctx.flags, 'behind', 0, MAX_INTERVAL_COUNT)) ?? DEFAULT_PARTITIONS_BEHIND;
     return yield* withManager(
       ctx,
       async (m) => {

@@ -57,6 +57,28 @@ function progressSeconds(env: Env, logger: Logger): number {
   return DEFAULT_PROGRESS_SECONDS;
 }
 
+const CONNECT_TIMEOUT_VAR = 'PGCONNECT_TIMEOUT';
+const DEFAULT_CONNECT_TIMEOUT_SECONDS = 30;
+
+/**
+ * How long a connection to PostgreSQL may take, in ms: `PGCONNECT_TIMEOUT`
+ * seconds as libpq reads it (0 waits forever), else 30 s. Without a limit a
+ * server that accepts and never answers holds the CLI, and a SIGTERM, forever.
+ */
+function connectTimeoutMs(env: Env): Result<number, BackfillError> {
+  const text = env[CONNECT_TIMEOUT_VAR] ?? '';
+  if (text === '') return ok(DEFAULT_CONNECT_TIMEOUT_SECONDS * 1000);
+  const seconds = /^[0-9]{1,7}$/.test(text) ? Number(text) : Number.NaN;
+  return Number.isNaN(seconds)
+    ? err(
+        new BackfillError(
+          'INVALID_ARGUMENT',
+          `${CONNECT_TIMEOUT_VAR} must be a whole number of seconds (0 waits forever), not ${JSON.stringify(text)}.`,
+        ),
+      )
+    : ok(seconds * 1000);
+}
+
 function rootHelp(commands: readonly CommandSpec[]): string {
   const groups = new Map<string, CommandSpec[]>();
   for (const c of commands) groups.set(c.group, [...(groups.get(c.group) ?? []), c]);
@@ -76,6 +98,7 @@ function rootHelp(commands: readonly CommandSpec[]): string {
     '',
     'Environment: PGURI, CONCELIER_PG_URI, PG_DSN (URL or Host=…;Database=… form), the libpq PG*',
     'variables, PGSCHEMA (default lnm_raw), DRY_RUN, LINKSETS_TABLE, CHUNKS_TABLE;',
+    'PGCONNECT_TIMEOUT: seconds a database connection may take (default 30; 0 waits forever);',
     'BACKFILL_KIT_PROGRESS_INTERVAL: seconds between progress lines when stderr is not a terminal (default 5).',
     '',
     'Exit status:',
@@ -93,8 +116,14 @@ function groupHelp(group: string, commands: readonly CommandSpec[]): string {
 
 /** Why `flag`, written before the group, is refused: a global flag with a value it does not take, or a flag that belongs after the command. */
 function unknownLeadingFlag(flag: string): string {
-  const global = /^--(json|debug|quiet)=/.exec(flag)?.[1];
-  return global === undefined ? `unknown flag ${flag}; put flags after the command.` : `${switchValueRefused(global, flag)}.`;
+  const global = /^--(json|debug|quiet|help)=|^-(h)=/.exec(flag);
+  const name = global?.[1] ?? (global?.[2] === undefined ? undefined : 'help');
+  return name === undefined ? `unknown flag ${flag}; put flags after the command.` : `${switchValueRefused(name, flag)}.`;
+}
+
+/** Whether `word`, in place of a group or command, asks for help: `help`, `--help`, `-h`, or either flag `=true` / `=false` (which asks for nothing else either). */
+function asksForHelp(word: string | undefined): boolean {
+  return word === undefined || word === 'help' || /^(?:--help|-h)(?:=(?:true|false))?$/.test(word);
 }
 
 function findCommand(
@@ -104,7 +133,7 @@ function findCommand(
   const [group, name, ...rest] = argv;
   const inGroup = commands.filter((c) => c.group === group);
   if (group === undefined || group === 'help' || group.startsWith('-')) {
-    const wantsHelp = group === '--help' || group === '-h' || group === 'help' || group === undefined;
+    const wantsHelp = asksForHelp(group);
     return err({
       help: rootHelp(commands),
       ...(wantsHelp
@@ -112,7 +141,7 @@ function findCommand(
         : {
             error: new BackfillError(
               'INVALID_ARGUMENT',
-              group === '--' ? '`--` ends the flags: put it after the group and command.' : unknownLeadingFlag(group),
+              group === '--' ? '`--` ends the flags: put it after the group and command.' : unknownLeadingFlag(group ?? ''),
             ),
           }),
     });
@@ -129,7 +158,7 @@ function findCommand(
   }
   const spec = inGroup.find((c) => c.name === name);
   if (spec === undefined) {
-    const wantsHelp = name === undefined || name === '--help' || name === '-h' || name === 'help';
+    const wantsHelp = asksForHelp(name);
     return err({
       help: groupHelp(group, inGroup),
       ...(wantsHelp
@@ -300,6 +329,8 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
     pgPool(order) {
       if (pool !== undefined) return ok(pool);
       const pgFlagValue = typeof flags['pg'] === 'string' ? flags['pg'] : undefined;
+      const connectTimeout = connectTimeoutMs(io.env);
+      if (connectTimeout.isErr()) return err(connectTimeout.error);
       return resolvePgTarget(pgFlagValue, io.env, order).andThen((target) => {
         // No URL: the driver reads the libpq PG* variables itself.
         const config = target.connectionString === undefined ? ok<pg.PoolConfig, BackfillError>({}) : pgPoolConfig(target.connectionString);
@@ -307,7 +338,14 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
           .mapErr((e) => new BackfillError(e.code, `${target.from}: ${e.message}`))
           .map((settings) => {
             logger.debug?.(`connecting to ${target.display} (from ${target.from})`);
-            const created = new pg.Pool({ ...settings, max: 4 });
+            // The limit goes on each client's connect only: as a pool option it would also end a wait for a busy pool's client.
+            const connectionTimeoutMillis = connectTimeout.value;
+            const Client = class extends pg.Client {
+              constructor(config?: pg.ClientConfig) {
+                super({ ...config, connectionTimeoutMillis });
+              }
+            };
+            const created = new pg.Pool({ ...settings, max: 4, Client });
             // An idle connection dropped by the server must not crash the CLI; the next query reports it.
             created.on('error', (e) => logger.debug?.(`idle connection error: ${e.message}`));
             pool = created;

@@ -21,6 +21,12 @@ export const MAX_MANIFEST_BYTES = 16 * 1024 ** 2;
 export const DEFAULT_ZSTD_LEVEL = 3;
 /** gzip level used by `writeDataset` unless told otherwise. */
 export const DEFAULT_GZIP_LEVEL = 6;
+/**
+ * The levels each compression really has, lowest and highest (`none` takes
+ * no level): zstd clamps anything else silently, so a typo would change
+ * the output unnoticed.
+ */
+export const COMPRESSION_LEVELS = { zstd: [1, 22], gzip: [0, 9], none: undefined } as const;
 /** The latest mtime `writeDataset` stores (its tar writer keeps a signed 32-bit number): 2038-01-19T03:14:07Z. */
 export const MAX_MTIME = 2 ** 31 - 1;
 /** The manifest's member name. */

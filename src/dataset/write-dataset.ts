@@ -13,6 +13,7 @@ import { LineSplitter } from '../_internals/ndjson.js';
 import { Utf8Check } from '../_internals/utf8-check.js';
 import { ZstdFrameCompress } from '../_internals/zstd-frame-compress.js';
 import {
+  COMPRESSION_LEVELS,
   DEFAULT_GZIP_LEVEL,
   DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_LINE_BYTES,
@@ -230,12 +231,9 @@ function compressor(compression: Compression, level: number | undefined): Transf
   return undefined;
 }
 
-/** Levels each library really has: zstd clamps anything else silently, so a typo would change the output unnoticed. */
-const LEVELS: Readonly<Record<Compression, readonly [number, number] | undefined>> = { zstd: [1, 22], gzip: [0, 9], none: undefined };
-
 function checkLevel(compression: Compression, level: number | undefined): void {
   if (level === undefined) return;
-  const range = LEVELS[compression];
+  const range: readonly [number, number] | undefined = COMPRESSION_LEVELS[compression];
   if (range === undefined) throw new BackfillError('INVALID_ARGUMENT', `compression 'none' takes no level; got ${level}.`);
   if (!Number.isInteger(level) || level < range[0] || level > range[1]) {
     throw new BackfillError('INVALID_ARGUMENT', `${compression} level must be an integer from ${range[0]} to ${range[1]}; got ${level}.`);

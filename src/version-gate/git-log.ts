@@ -77,14 +77,35 @@ export function readRecentCommits(request: GitLogRequest): ResultAsync<readonly 
   );
 }
 
+/**
+ * Whether the clone at `repoPath` is shallow (`git rev-parse
+ * --is-shallow-repository`), run as {@link readRecentCommits} runs git.
+ * A shallow clone's history stops at its cut, so a commit older than the
+ * cut is unknown to it however recent. False when git cannot tell.
+ *
+ * @internal
+ */
+export async function isShallowClone(request: Omit<GitLogRequest, 'window'>): Promise<boolean> {
+  const { git, repoPath, timeoutMs, signal } = request;
+  const env = await gitEnvironment(repoPath);
+  const args = ['--no-replace-objects', '-C', repoPath, 'rev-parse', '--is-shallow-repository'];
+  return new Promise((resolve) => {
+    execFile(git, args, { timeout: timeoutMs, killSignal: 'SIGKILL', signal, env, windowsHide: true, encoding: 'utf8' }, (error, stdout) =>
+      resolve(error === null && stdout.trim() === 'true'),
+    );
+  });
+}
+
 function parseHashes(stdout: string, repoPath: string, context: Record<string, string>): Result<readonly string[], BackfillError> {
   const hashes = stdout.split('\n').filter((line) => line !== '');
   const bad = hashes.find((line) => !HASH_LINE.test(line));
   if (hashes.length > 0 && bad === undefined) return ok(hashes);
-  const what = bad === undefined ? 'no commits' : `an unexpected line ${JSON.stringify(bad.slice(0, 80))}`;
-  return err(
-    new BackfillError('GATE_UNAVAILABLE', `git log in ${repoPath} printed ${what}; expected one commit hash per line.`, { context }),
-  );
+  // git log exits 0 without a line when HEAD peels to a tree or a blob (a symbolic HEAD on a tag of one).
+  const message =
+    bad === undefined
+      ? `git log in ${repoPath} printed no commits: its HEAD is not a commit (a tag of a tree or a blob?); check out a branch there.`
+      : `git log in ${repoPath} printed an unexpected line ${JSON.stringify(bad.slice(0, 80))}; expected one commit hash per line.`;
+  return err(new BackfillError('GATE_UNAVAILABLE', message, { context }));
 }
 
 /**

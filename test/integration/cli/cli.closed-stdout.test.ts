@@ -29,3 +29,21 @@ describe('backfill-kit with stdout closed by its reader', () => {
     expect(r.code).toBe(0);
   });
 });
+
+describe('backfill-kit with stdout on a full disk', () => {
+  it('a report that cannot be written is IO_ERROR (exit 8) on stderr, without a stack trace', async () => {
+    const r = await cli(['--help', '--json'], { shellWords: '> /dev/full' });
+    expect(r.stderr).toMatch(/^error IO_ERROR: stdout: /m);
+    expect(r.stderr).not.toMatch(/writeSync|^\s+at /m);
+    expect(r.code).toBe(8);
+  });
+
+  it('a failed command keeps its own exit status and still prints its error', async () => {
+    const r = await cli(['index', 'backfill', '--episodes-root', '/nonexistent-episodes', '--index', 'x.jsonl', '--json'], {
+      shellWords: '> /dev/full',
+    });
+    expect(r.stderr).toContain('EPISODES_ROOT_MISSING');
+    expect(r.stderr).not.toMatch(/writeSync|^\s+at /m);
+    expect(r.code).toBe(2);
+  });
+});

@@ -30,3 +30,20 @@ describe.skipIf(tools.missing)('dataset build: the .sha256 sidecar', () => {
     expect(run('ls', ['-A', dir]).split('\n').filter(Boolean).sort()).toEqual(['ds.tar.zst', 'ds.tar.zst.sha256', 'victim.conf']);
   });
 });
+
+describe.skipIf(tools.missing)('dataset build: a file name with a newline or a backslash', () => {
+  it.each([['new\nline.tar.zst'], ['back\\slash.tar.zst']])(
+    tools.title('%j: the sidecar and the printed line are in sha256sum format, checked by sha256sum -c'),
+    async (name) => {
+      const r = await cli(['dataset', 'build', name, '--linksets', '2', '--chunks', '2', '--quiet'], { cwd: dir });
+      expect(r.code, r.stderr).toBe(0);
+      const expected = run('sha256sum', ['--', name], { cwd: dir });
+      expect(readFileSync(join(dir, `${name}.sha256`), 'utf8')).toBe(expected);
+      expect(run('sha256sum', ['-c', `${name}.sha256`], { cwd: dir })).toContain(': OK');
+      expect(r.stdout.split('\n')).toContain(expected.trimEnd());
+      const verified = await cli(['dataset', 'verify', name, '--json'], { cwd: dir });
+      expect(verified.code, verified.stderr).toBe(0);
+      expect(JSON.parse(verified.stdout).report.archive.verdict).toBe('ok');
+    },
+  );
+});

@@ -62,3 +62,19 @@ describe('which database the CLI connects to', () => {
     expect(JSON.parse(r.stdout).report).toMatchObject({ before: { ls: 1, ch: 0 }, after: { ls: 0, ch: 0 } });
   });
 });
+
+describe('a bad value from an environment variable', () => {
+  it('names the variable, not only the flag the operator never typed', async () => {
+    const r = await cli(['dataset', 'build', 'never-written.tar.zst', '--json'], { env: { SOURCE_DATE_EPOCH: 'abc' } });
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout).error.message).toMatch(
+      /^SOURCE_DATE_EPOCH \(read for --mtime\) must be an integer from 0 to 2147483647, not "abc"/,
+    );
+  });
+
+  it('the same value typed as the flag still names the flag alone', async () => {
+    const r = await cli(['dataset', 'build', 'never-written.tar.zst', '--mtime', 'abc', '--json'], { env: { SOURCE_DATE_EPOCH: '5' } });
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout).error.message).toMatch(/^--mtime must be/);
+  });
+});

@@ -40,3 +40,34 @@ describe.skipIf(gitTool.missing)(gitTool.title('backfill-kit gate check with an 
     expect(text.stderr).not.toContain('repoPath');
   });
 });
+
+describe.skipIf(gitTool.missing)(gitTool.title('backfill-kit gate check with a shallow --repo'), () => {
+  const dir = tempDir('bk-cli-gate-shallow-');
+  const source = join(dir, 'source');
+  const shallow = join(dir, 'shallow');
+  mkdirSync(source, { recursive: true });
+  run('git', ['-C', source, 'init', '-q']);
+  for (const n of [1, 2, 3, 4, 5])
+    run('git', ['-C', source, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '--allow-empty', '-m', `c${n}`]);
+  run('git', ['clone', '-q', '--depth', '1', `file://${source}`, shallow]);
+  const head = run('git', ['-C', source, 'rev-parse', 'HEAD']).trim();
+  const twoBehind = run('git', ['-C', source, 'rev-parse', 'HEAD~2']).trim();
+
+  it('a commit the shallow clone cannot see is a usage error (exit 2) saying to deepen it, not a refusal (exit 7)', async () => {
+    const r = await cli(['gate', 'check', twoBehind, '--repo', shallow, '--json']);
+    expect(r.code).toBe(2);
+    const doc = jsonOf(r);
+    expect(doc.error?.code).toBe('INVALID_ARGUMENT');
+    expect(doc.error?.message).toContain(`--repo ${shallow} is a shallow clone`);
+    expect(doc.error?.message).toContain('fetch --unshallow');
+  });
+
+  it('its head is still accepted, and the full clone accepts the older commit', async () => {
+    expect((await cli(['gate', 'check', head, '--repo', shallow])).code).toBe(0);
+    expect((await cli(['gate', 'check', twoBehind, '--repo', source])).code).toBe(0);
+  });
+
+  it('an unknown commit against a short but complete history is still refused (exit 7)', async () => {
+    expect((await cli(['gate', 'check', commit, '--repo', source])).code).toBe(7);
+  });
+});

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,4 +54,25 @@ describe('Ctrl-C during an import', () => {
     );
     expect(counts[0]).toEqual({ l: 7, c: 3 });
   }, 240_000);
+});
+
+describe('SIGTERM or SIGINT during a dataset build', () => {
+  it.each([['SIGTERM'], ['SIGINT']] as const)(
+    '%s exits 130 with ABORTED and leaves neither the tarball nor its temporary files',
+    async (signal) => {
+      const out = join(dir, `interrupted-${signal}`);
+      const { mkdirSync } = await import('node:fs');
+      mkdirSync(out);
+      let pid: number | undefined;
+      const running = cli(['dataset', 'build', join(out, 'big.tar.zst'), '--linksets', '50000000'], { onSpawn: (p) => (pid = p) });
+      // Interrupt once the build has started spooling members into its temporary directory.
+      while (readdirSync(out).length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      process.kill(pid!, signal);
+      const r = await running;
+      expect(r.code, r.stderr).toBe(130);
+      expect(r.stderr).toMatch(/^error ABORTED: /m);
+      expect(readdirSync(out)).toEqual([]);
+    },
+    240_000,
+  );
 });

@@ -103,3 +103,25 @@ describe('VersionGate and history rewritten at read time', () => {
     }
   });
 });
+
+describe('VersionGate on a HEAD that names no commit', () => {
+  it.each([
+    ['an annotated tag of a tree', 'HEAD^{tree}'],
+    ['an annotated tag of a blob', 'blob'],
+  ])('HEAD as %s: never loads, and says HEAD is not a commit', async (_, target) => {
+    const repo = createRepo(2);
+    const head = repo.commits()[0]!;
+    const object =
+      target === 'blob'
+        ? execFileSync('git', ['-C', repo.dir, 'hash-object', '-w', '--stdin'], { input: 'x', encoding: 'utf8' }).trim()
+        : git(repo.dir, 'rev-parse', target);
+    git(repo.dir, 'tag', '-a', '-m', 'odd tag', 'odd', object);
+    git(repo.dir, 'symbolic-ref', 'HEAD', 'refs/tags/odd');
+    await using gate = new VersionGate({ repoPath: repo.dir, remediation: REMEDIATION });
+    const loaded = await gate.ready();
+    expect(loaded.isErr()).toBe(true);
+    expect(loaded._unsafeUnwrapErr().code).toBe('GATE_UNAVAILABLE');
+    expect(loaded._unsafeUnwrapErr().message).toMatch(/HEAD .*not a commit/);
+    expect((await gate.checkAsync(head))._unsafeUnwrapErr().status).toBe(503);
+  });
+});

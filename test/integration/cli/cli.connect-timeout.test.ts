@@ -1,0 +1,43 @@
+/**
+ * A database host that accepts the connection and never answers (a stuck
+ * proxy, a half-dead server) must not hold the CLI forever: the connect
+ * gives up after PGCONNECT_TIMEOUT seconds (libpq's variable) with
+ * DB_CONNECTION, exit 6.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, jsonOf } from './cli-harness.js';
+
+let server: Server;
+const sockets = new Set<Socket>();
+let port = 0;
+
+beforeAll(async () => {
+  server = createServer((socket) => {
+    sockets.add(socket); // accepted, never answered
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as { port: number }).port;
+});
+afterAll(async () => {
+  for (const s of sockets) s.destroy();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+describe('a database that never answers', () => {
+  it('gives up after PGCONNECT_TIMEOUT with DB_CONNECTION (exit 6)', async () => {
+    const r = await cli(['dataset', 'rollback', '--dry-run', '--json', '--pg', `postgres://postgres@127.0.0.1:${port}/x`], {
+      env: { PGCONNECT_TIMEOUT: '1' },
+    });
+    expect(r.code, r.stderr).toBe(6);
+    expect(jsonOf(r).error?.code).toBe('DB_CONNECTION');
+  }, 60_000);
+
+  it('a PGCONNECT_TIMEOUT that is not a number of seconds is a usage error', async () => {
+    const r = await cli(['dataset', 'rollback', '--dry-run', '--pg', `postgres://postgres@127.0.0.1:${port}/x`], {
+      env: { PGCONNECT_TIMEOUT: 'soon' },
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error INVALID_ARGUMENT: PGCONNECT_TIMEOUT /m);
+  }, 60_000);
+});
