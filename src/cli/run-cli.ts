@@ -339,10 +339,11 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
           .map((settings) => {
             logger.debug?.(`connecting to ${target.display} (from ${target.from})`);
             // The limit goes on each client's connect only: as a pool option it would also end a wait for a busy pool's client.
+            // The pool hides the password from enumeration (stack traces), so a spread alone would drop it.
             const connectionTimeoutMillis = connectTimeout.value;
             const Client = class extends pg.Client {
               constructor(config?: pg.ClientConfig) {
-                super({ ...config, connectionTimeoutMillis });
+                super({ ...config, password: config?.password, connectionTimeoutMillis });
               }
             };
             const created = new pg.Pool({ ...settings, max: 4, Client });
