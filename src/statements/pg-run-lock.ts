@@ -8,9 +8,17 @@
  */
 import { err, errAsync, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
-import { pgErrorToBackfill, type PgClientLike, type PgHandle } from '../_internals/pg.js';
+import { inTransaction, pgErrorToBackfill, type PgClientLike, type PgHandle } from '../_internals/pg.js';
 import type { RunLock } from './ports.js';
-import { releaseRunLock, selectRunLockHolder, tryRunLock } from './sql.js';
+import {
+  lockRunCommit,
+  RUN_COMMIT_WAIT_MS,
+  releaseRunLock,
+  runCommitNamespace,
+  selectRunLockHolder,
+  setRunCommitWait,
+  tryRunLock,
+} from './sql.js';
 
 interface HolderRow {
   pid: number;
@@ -57,6 +65,33 @@ function lockedBy(runId: string, holder: HolderRow | undefined): BackfillError {
   );
 }
 
+/**
+ * Waits, holding the run lock, until no batch of the run is between its lock
+ * check and its commit: a previous holder whose lock connection was cut off
+ * just after its batch's check still commits that batch, and the checkpoint
+ * read next must include it (else the late commit would overwrite what this
+ * holder writes). `LOCKED` after {@link RUN_COMMIT_WAIT_MS}.
+ */
+async function awaitPreviousCommit(c: PgClientLike, namespace: string, runId: string): Promise<Result<void, BackfillError>> {
+  try {
+    await inTransaction(c, async () => {
+      await c.query(setRunCommitWait());
+      await c.query(lockRunCommit(namespace, runId));
+    });
+    return ok(undefined);
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code !== '55P03') throw error;
+    const holder = describeHolder(await holderOf(c, runCommitNamespace(namespace), runId));
+    return err(
+      new BackfillError(
+        'LOCKED',
+        `run ${JSON.stringify(runId)} was taken over from a process whose run lock was lost, and that process is still committing a batch of the run after ${RUN_COMMIT_WAIT_MS / 1000} s (${holder}). Stop that process (or end that backend with pg_terminate_backend), then rerun with the same run id to resume.`,
+        { context: { runId, holder } },
+      ),
+    );
+  }
+}
+
 /** The PostgreSQL session that took a run lock: its backend pid and when that backend started (a pid alone may be reused). */
 export interface PgLockSession {
   readonly pid: number;
@@ -86,6 +121,11 @@ export function lockPgRun(pg: PgHandle, namespace: string, runId: string): Resul
     const got = (await c.query(tryRunLock(namespace, runId))) as { rows: { ok: boolean; pid: number; started: string | null }[] };
     const held = got.rows[0];
     if (held?.ok !== true) return err(lockedBy(runId, await holderOf(c, namespace, runId)));
+    const waited = await awaitPreviousCommit(c, namespace, runId);
+    if (waited.isErr()) {
+      await c.query(releaseRunLock(namespace, runId));
+      return waited;
+    }
     acquired({
       session: { pid: held.pid, started: held.started },
       release: () => {

@@ -191,6 +191,9 @@ export class PgStatementSink implements StatementSink {
     const session = this.#lockHolders.get(runId);
     if (session === undefined) return;
     const { pid, started } = session;
+    // Held until this transaction ends: a process that takes the run over once the check below has passed waits
+    // for this batch to commit before it reads the checkpoint (see lockPgRun).
+    await c.query(sql.lockRunCommit(t.checkpoints.sql, runId));
     const found = (await c.query(sql.selectRunLockKept(t.checkpoints.sql, runId, pid, started))) as { rows: { kept: boolean }[] };
     if (found.rows[0]?.kept === true) return;
     throw new BackfillError(

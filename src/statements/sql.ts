@@ -249,6 +249,23 @@ export const tryRunLock = (namespace: string, runId: string): SqlStatement =>
 export const releaseRunLock = (namespace: string, runId: string): SqlStatement =>
   sql(`SELECT pg_advisory_unlock(${RUN_LOCK_KEYS})`, [namespace, runId]);
 
+/**
+ * The namespace of a run's commit lock, beside its run lock: a batch holds it
+ * (transaction-level) from its lock check to its commit, and a new holder of
+ * the run waits for it before reading the checkpoint, so a batch that passed
+ * its check just before its lock's connection was cut off ends first.
+ */
+export const runCommitNamespace = (namespace: string): string => `${namespace}#commit`;
+
+/** Takes the run's commit lock until the end of the transaction (see {@link runCommitNamespace}). */
+export const lockRunCommit = (namespace: string, runId: string): SqlStatement =>
+  sql(`SELECT pg_advisory_xact_lock(${RUN_LOCK_KEYS})`, [runCommitNamespace(namespace), runId]);
+
+/** How long a new holder of a run waits for the batch of its previous holder to end. */
+export const RUN_COMMIT_WAIT_MS = 60_000;
+
+export const setRunCommitWait = (): SqlStatement => sql(`SET LOCAL lock_timeout = ${RUN_COMMIT_WAIT_MS}`);
+
 /** The rows of pg_locks `l` that hold the lock `(namespace $1, runId $2)`. */
 const RUN_LOCK_HELD = `l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
