@@ -7,6 +7,7 @@ import { err, ok, type Result } from 'neverthrow';
 import type { BackfillError } from '../../errors.js';
 import { detectVexFormat } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
+import { versContains } from './vers.js';
 import { invalidDocument, isObject, isoTimestamp, MAX_NESTING, optionalArray, text, walkNested, type JsonObject } from './fields.js';
 
 /** CycloneDX `analysis.state` (impactAnalysisState) to the claim status set: a map, so `constructor` or `__proto__` is no state. */
@@ -91,11 +92,17 @@ function resolveRef(ref: string, refs: ReadonlyMap<string, Affected>, bom: ThisB
 const VERSION_STATUSES: ReadonlySet<string> = new Set(['affected', 'unaffected', 'unknown']);
 
 /**
- * The status `affects[].versions` gives the affected component: the entry
- * naming its own version, else the one status every entry has, else
- * `unknown` (ranges alone that disagree: which one holds the component is
- * not read here). Each entry's status is `affected` when absent (the
- * schema's default). Undefined when the list is empty or absent.
+ * The status `affects[].versions` gives the affected component. Each entry's
+ * status is `affected` when absent (the schema's default). Undefined when the
+ * list is empty or absent.
+ *
+ * - A component whose version is known: the entries naming that version
+ *   (`version`), else the `vers:` ranges (`range`) that contain it (see
+ *   {@link versContains}), if they agree; `unknown` when they disagree, when
+ *   a range could not be evaluated, or when no entry covers the version (the
+ *   list then says nothing about it).
+ * - A component without a version: the one status every entry has, else
+ *   `unknown`.
  */
 function versionStatus(
   versions: readonly unknown[],
@@ -104,7 +111,9 @@ function versionStatus(
   digest: string,
 ): Result<string | undefined, BackfillError> {
   const statuses: string[] = [];
-  let own: string | undefined;
+  const named: string[] = [];
+  const containing: string[] = [];
+  let undecided = false;
   for (const [k, entry] of versions.entries()) {
     if (!isObject(entry)) return err(invalidDocument('CycloneDX', digest, `${where}[${k}]`, 'is not an object'));
     const status = entry['status'] === undefined || entry['status'] === null ? 'affected' : text(entry['status']);
@@ -112,11 +121,25 @@ function versionStatus(
       return err(invalidDocument('CycloneDX', digest, `${where}[${k}].status`, `must be one of ${[...VERSION_STATUSES].join(', ')}`));
     }
     statuses.push(status);
-    if (own === undefined && affected.version !== undefined && text(entry['version']) === affected.version) own = status;
+    if (affected.version === undefined) continue;
+    const version = text(entry['version']);
+    const range = text(entry['range']);
+    if (version !== undefined) {
+      if (version === affected.version) named.push(status);
+    } else if (range !== undefined) {
+      const inRange = versContains(range, affected.version);
+      if (inRange === undefined) undecided = true;
+      else if (inRange) containing.push(status);
+    }
   }
   if (statuses.length === 0) return ok(undefined);
-  return ok(own ?? (statuses.every((s) => s === statuses[0]) ? statuses[0] : 'unknown'));
+  if (affected.version === undefined) return ok(agreed(statuses));
+  if (named.length > 0) return ok(agreed(named));
+  return ok(undecided || containing.length === 0 ? 'unknown' : agreed(containing));
 }
+
+/** The one status all of `statuses` have, else `unknown`. */
+const agreed = (statuses: readonly string[]): string => (statuses.every((s) => s === statuses[0]) ? (statuses[0] as string) : 'unknown');
 
 /**
  * The claim's status from the analysis's and the component version's: an
@@ -209,8 +232,10 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
  * `exploitable` → `affected`, `in_triage` → `under_investigation`,
  * `false_positive`/`not_affected` → `not_affected`. Vulnerabilities without
  * an analysis state are skipped. An affected component's `versions` (1.4+)
- * refine it: the entry naming the component's own version (its `version`,
- * else its purl's), else the one status all entries share, else `unknown`;
+ * refine it: with the component's own version known (its `version`, else
+ * its purl's), the entries naming it, else the `vers:` ranges containing it
+ * (plain numeric bounds only), else `unknown`; without one, the one status
+ * all entries share, else `unknown`;
  * `unaffected` makes the claim `not_affected` (unless the analysis says
  * fixed or not affected), `unknown` makes it `under_investigation`, both
  * without the analysis's justification and detail.

@@ -111,13 +111,29 @@ const CYCLONEDX: readonly { digest: string; content: string; claims: string }[] 
     claims: 'CVE-2025-2|pkg:npm/foo@1.2.3|fixed',
   },
   {
-    // Ranges alone, some affected and some not, none naming foo's version: which one holds foo is not known here.
-    digest: 'sha256:cdx-ranges-undecided',
+    // Ranges alone: foo's version 1.2.3 is in the unaffected one.
+    digest: 'sha256:cdx-ranges-decided',
     content: cycloneDx(
       'exploitable',
       [FOO],
       fooVersions({ range: 'vers:npm/<1.0.0', status: 'affected' }, { range: 'vers:npm/>=1.0.0', status: 'unaffected' }),
     ),
+    claims: 'CVE-2025-2|pkg:npm/foo@1.2.3|not_affected',
+  },
+  {
+    // A range that cannot be evaluated here (a pre-release bound): which status holds foo is not known.
+    digest: 'sha256:cdx-ranges-undecided',
+    content: cycloneDx(
+      'exploitable',
+      [FOO],
+      fooVersions({ range: 'vers:npm/<1.2.3-rc.1', status: 'affected' }, { range: 'vers:npm/>=1.2.3-rc.1', status: 'unaffected' }),
+    ),
+    claims: 'CVE-2025-2|pkg:npm/foo@1.2.3|under_investigation',
+  },
+  {
+    // Only other versions are listed: nothing says what foo 1.2.3 is.
+    digest: 'sha256:cdx-other-version',
+    content: cycloneDx('exploitable', [FOO], fooVersions({ range: 'vers:npm/<1.0.0', status: 'unaffected' })),
     claims: 'CVE-2025-2|pkg:npm/foo@1.2.3|under_investigation',
   },
 ];
