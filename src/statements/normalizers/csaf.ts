@@ -185,6 +185,8 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
     const flags = byProduct(tree, vuln['flags'], (f) => text(f['label']));
     const impacts = byProduct(tree, vuln['threats'], (t) => (t['category'] === 'impact' ? text(t['details']) : undefined));
     const remediations = byProduct(tree, vuln['remediations'], (r) => text(r['details']));
+    // The list that first named each product: a product in lists of two statuses contradicts itself (CSAF 6.1.6).
+    const listed = new Map<string, { list: string; status: ClaimStatus }>();
     for (const [list, status] of STATUS_LISTS) {
       const ids = optionalArray(statusLists[list]);
       if (ids === undefined) return err(invalidDocument('CSAF', digest, `${where}.product_status.${list}`, 'must be an array'));
@@ -198,6 +200,18 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
               digest,
               `${where}.product_status.${list}[${j}]`,
               `names product ${JSON.stringify(rawId)}, which product_tree does not define`,
+            ),
+          );
+        }
+        const earlier = listed.get(productId);
+        if (earlier === undefined) listed.set(productId, { list, status });
+        else if (earlier.status !== status) {
+          return err(
+            invalidDocument(
+              'CSAF',
+              digest,
+              `${where}.product_status.${list}[${j}]`,
+              `names product ${JSON.stringify(productId)}, which product_status.${earlier.list} also names: a product has one status per vulnerability (CSAF 2.0 mandatory test 6.1.6)`,
             ),
           );
         }
@@ -227,7 +241,9 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
  * `product_tree` (branches, full product names, relationships, groups) to a
  * purl or CPE when the product has one. The justification is the matching
  * `flags[].label`; the statement is the impact threat (not affected) or the
- * remediation details (otherwise).
+ * remediation details (otherwise). A product listed under two statuses of
+ * one vulnerability (say `known_affected` and `known_not_affected`) fails the
+ * document, as CSAF 2.0 forbids it.
  *
  * @example
  * ```ts
