@@ -46,7 +46,8 @@ export function invalidDocument(format: string, digest: string, where: string, p
  * UTC, not dropped: tools writing one (a naive UTC clock printed in ISO form)
  * mean UTC, and it is what such a time meant before on hosts in UTC, which
  * servers mostly are; the CLI reads `--retrieved-since` the same way. A date
- * alone (`2024-01-01`) is its midnight UTC, as it always was.
+ * alone (`2024-01-01`) is its midnight UTC, as it always was. A leap second
+ * (`23:59:60`) is the second after it, as PostgreSQL reads it.
  */
 export function isoTimestamp(value: unknown): string | undefined {
   return timestampOf(value)?.iso;
@@ -62,9 +63,20 @@ export interface Timestamp {
 export function timestampOf(value: unknown): Timestamp | undefined {
   const raw = text(value);
   if (raw === undefined) return undefined;
-  const instant = readInstant(raw);
-  return instant.isOk() ? { iso: new Date(instant.value.epochMs).toISOString(), instant: instant.value } : undefined;
+  // A leap second (RFC 3339 allows `:60`) is read as the second after it, as PostgreSQL reads it.
+  const leap = LEAP_SECOND.exec(raw);
+  const read = readInstant(leap === null ? raw : `${leap[1]}:59${leap[2]}`);
+  if (read.isErr()) return undefined;
+  const instant = leap === null ? read.value : { ...read.value, epochMs: read.value.epochMs + 1000 };
+  if (instant.epochMs > LAST_STORABLE_MS) return undefined;
+  return { iso: new Date(instant.epochMs).toISOString(), instant };
 }
+
+/** The last instant PostgreSQL stores (a leap second read as the next second may pass it). */
+const LAST_STORABLE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** A date-time whose seconds are 60: the part before them, and the fraction and offset after. */
+const LEAP_SECOND = /^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}):60((?:[.,]\d+)?(?:[Zz]|[+-]\d{2}:?\d{2})?)$/;
 
 /** Whether `a` is a later instant than `b`, finer than the millisecond included (`.0009` after `.0001`). */
 export function isLater(a: Timestamp, b: Timestamp): boolean {

@@ -353,7 +353,7 @@ describe('document times (one strict reader for every normalizer)', () => {
     ],
     [
       'a date or time that does not exist',
-      ['2023-02-29', '2024-02-30T00:00:00Z', '2024-13-01', '2024-01-01T24:00:00Z', '2016-12-31T23:59:60Z'],
+      ['2023-02-29', '2024-02-30T00:00:00Z', '2024-13-01', '2024-01-01T24:00:00Z', '2016-12-31T23:59:61Z'],
     ],
     ['an offset PostgreSQL refuses', ['2024-01-01T00:00:00+16:00', '2024-01-01T00:00:00+01:60']],
     [
@@ -364,6 +364,7 @@ describe('document times (one strict reader for every normalizer)', () => {
         '-000001-01-01T00:00:00Z',
         '0001-01-01T00:30:00+01:00',
         '9999-12-31T23:00:00-05:00',
+        '9999-12-31T23:59:60Z',
       ],
     ],
   ])('fall back to the next time the document gives past %s', (_, times) => {
