@@ -47,11 +47,13 @@ class ProductTree {
   readonly #relationships = new Map<string, Relationship>();
   readonly #groups = new Map<string, readonly string[]>();
   readonly #resolved = new Map<string, string>();
+  /** The first product id the tree defines twice with different keys (CSAF 2.0 mandatory test 6.1.2), if any. */
+  #redefined: { readonly id: string; readonly first: string; readonly second: string } | undefined;
 
   /** The tree's products, or `undefined` when its branches nest deeper than {@link MAX_NESTING} levels (a parsed object that loops). */
   static of(tree: JsonObject): ProductTree | undefined {
     const products = new ProductTree();
-    // Branches in document order (a later product with the same id wins), however deep the thread's stack.
+    // Branches in document order, however deep the thread's stack.
     if (!walkNested(tree['branches'], 'branches', (branch) => products.#addProduct(branch['product']))) return undefined;
     products.#addRest(tree);
     return products;
@@ -69,10 +71,10 @@ class ProductTree {
       const platform = text(rel['relates_to_product_reference']);
       if (id === undefined) continue;
       const own = helperKey(full);
-      if (own !== undefined) this.#direct.set(id, own);
+      if (own !== undefined) this.#define(id, own);
       else if (component !== undefined && platform !== undefined) {
         this.#relationships.set(id, { category: text(rel['category']) ?? 'default_component_of', component, platform });
-      } else this.#direct.set(id, id);
+      } else this.#define(id, id);
     }
     for (const group of optionalArray(tree['product_groups']) ?? []) {
       if (!isObject(group)) continue;
@@ -85,7 +87,19 @@ class ProductTree {
   #addProduct(product: unknown): void {
     if (!isObject(product)) return;
     const id = text(product['product_id']);
-    if (id !== undefined) this.#direct.set(id, helperKey(product) ?? id);
+    if (id !== undefined) this.#define(id, helperKey(product) ?? id);
+  }
+
+  /** Keys `id`; a second definition with another key is recorded, not taken (see {@link ProductTree.redefined}). */
+  #define(id: string, key: string): void {
+    const first = this.#direct.get(id);
+    if (first === undefined) this.#direct.set(id, key);
+    else if (first !== key) this.#redefined ??= { id, first, second: key };
+  }
+
+  /** The first product id defined twice with different keys (ids compared trimmed), which fails the document. */
+  get redefined(): { readonly id: string; readonly first: string; readonly second: string } | undefined {
+    return this.#redefined;
   }
 
   #known(productId: string): string | undefined {
@@ -170,6 +184,18 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
   const issuedAt = isoTimestamp(tracking['current_release_date']) ?? isoTimestamp(tracking['initial_release_date']);
   const tree = ProductTree.of(isObject(document['product_tree']) ? document['product_tree'] : {});
   if (tree === undefined) return err(invalidDocument('CSAF', digest, 'product_tree.branches', `nest deeper than ${MAX_NESTING} levels`));
+  const twice = tree.redefined;
+  if (twice !== undefined) {
+    const { id, first, second } = twice;
+    return err(
+      invalidDocument(
+        'CSAF',
+        digest,
+        'product_tree',
+        `defines product ${JSON.stringify(id)} twice, as ${JSON.stringify(first)} and as ${JSON.stringify(second)} (CSAF 2.0 mandatory test 6.1.2)`,
+      ),
+    );
+  }
   const vulnerabilities = optionalArray(document['vulnerabilities']);
   if (vulnerabilities === undefined) return err(invalidDocument('CSAF', digest, 'vulnerabilities', 'must be an array'));
   const claims: VexClaim[] = [];
@@ -241,7 +267,8 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
  * `product_tree` (branches, full product names, relationships, groups) to a
  * purl or CPE when the product has one. The justification is the matching
  * `flags[].label`; the statement is the impact threat (not affected) or the
- * remediation details (otherwise). A product listed under two statuses of
+ * remediation details (otherwise). A product id defined twice with
+ * different identities, or listed under two statuses of
  * one vulnerability (say `known_affected` and `known_not_affected`) fails the
  * document, as CSAF 2.0 forbids it.
  *
