@@ -199,9 +199,24 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
   const vulnerabilities = optionalArray(document['vulnerabilities']);
   if (vulnerabilities === undefined) return err(invalidDocument('CSAF', digest, 'vulnerabilities', 'must be an array'));
   const claims: VexClaim[] = [];
+  // The item that first gave each CVE: a CVE has one item (CSAF 6.1.23).
+  const itemOfCve = new Map<string, number>();
   for (const [i, vuln] of vulnerabilities.entries()) {
     const where = `vulnerabilities[${i}]`;
     if (!isObject(vuln)) return err(invalidDocument('CSAF', digest, where, 'is not an object'));
+    const cve = text(vuln['cve']);
+    const earlier = cve === undefined ? undefined : itemOfCve.get(cve);
+    if (earlier !== undefined) {
+      return err(
+        invalidDocument(
+          'CSAF',
+          digest,
+          `${where}.cve`,
+          `${JSON.stringify(cve)} is vulnerabilities[${earlier}]'s too: a CVE has one vulnerability item (CSAF 2.0 mandatory test 6.1.23)`,
+        ),
+      );
+    }
+    if (cve !== undefined) itemOfCve.set(cve, i);
     const statusLists = vuln['product_status'];
     if (statusLists === undefined) continue;
     if (!isObject(statusLists)) return err(invalidDocument('CSAF', digest, `${where}.product_status`, 'must be an object'));
@@ -268,7 +283,8 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
  * purl or CPE when the product has one. The justification is the matching
  * `flags[].label`; the statement is the impact threat (not affected) or the
  * remediation details (otherwise). A product id defined twice with
- * different identities, or listed under two statuses of
+ * different identities, a CVE given by two vulnerability items, or a
+ * product listed under two statuses of
  * one vulnerability (say `known_affected` and `known_not_affected`) fails the
  * document, as CSAF 2.0 forbids it.
  *
