@@ -77,7 +77,11 @@ async function checkAndAttach(run: AttachRun): Promise<AttachReport> {
   const context = { partition: slot.name };
   const same = snap.partitions.find((p) => p.schema === target.schema && p.name === target.name);
   if (same?.detachPending) throw invalid(finishPendingDetach(ctx, same), context);
-  if (same?.managed) return { ...slot, alreadyAttached: true, rowsMovedFromDefault: 0, indexesCreated: [] };
+  if (same?.managed) {
+    // Attached before (a second rollback run, or by hand): retention drops it all the same, so say so again.
+    warnIfRetentionDrops(run, run.call.logger ?? ctx.logger);
+    return { ...slot, alreadyAttached: true, rowsMovedFromDefault: 0, indexesCreated: [] };
+  }
   if (same) throw new BackfillError('PARTITION_NAME_INVALID', `${slot.name} is already attached, but ${same.reason}.`, { context });
   const overlap = snap.spans.find((s) => overlaps(s, slot))?.partition;
   if (overlap) {

@@ -202,7 +202,8 @@ export class PartitionManager {
    * other: when its range is older than what retention keeps, the next
    * retention run drops it again (or detaches it, in detach mode), with the
    * rows just restored. `attach` logs a warning naming the largest `keep`
-   * that drops it. To keep it, rename it off the naming rule once attached
+   * that drops it (also when the month is already attached, by an earlier
+   * `attach` or by hand). To keep it, rename it off the naming rule once attached
    * (`ALTER TABLE scanner.artifact_boms_2025_03 RENAME TO
    * artifact_boms_2025_03_restored`): retention then lists it under
    * `ignored` and never touches it (drop it by hand when done). Or run

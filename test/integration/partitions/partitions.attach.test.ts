@@ -264,6 +264,36 @@ describe('attach', () => {
     expect(warnings).toHaveLength(1);
   });
 
+  it('warns again when the restored month is already attached (a second attach, or one attached by hand)', async () => {
+    const warnings: [string, Record<string, unknown> | undefined][] = [];
+    const logger = {
+      info: () => undefined,
+      warn: (m: string, f?: Record<string, unknown>) => warnings.push([m, f]),
+      error: () => undefined,
+    };
+    await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
+    (await manager().attach('artifact_boms_2025_03', { logger }))._unsafeUnwrap();
+    expect(warnings).toHaveLength(1);
+    // The operator runs the rollback step again: the month is still one retention drops, and they must hear it.
+    const again = (await manager().attach('artifact_boms_2025_03', { logger }))._unsafeUnwrap();
+    expect(again.alreadyAttached).toBe(true);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[1]![0]).toContain('keep 19 or less');
+    expect(warnings[1]![1]).toMatchObject({ partition: 'artifact_boms_2025_03', droppedByKeepUpTo: 19 });
+    // Attached by hand with the library's bounds: same warning from attach.
+    await restoreFromBackup('artifact_boms_2025_04', []);
+    await db.query(
+      "ALTER TABLE scanner.artifact_boms ATTACH PARTITION scanner.artifact_boms_2025_04 FOR VALUES FROM ('2025-04-01 00:00:00+00') TO ('2025-05-01 00:00:00+00')",
+    );
+    const byHand = (await manager().attach('artifact_boms_2025_04', { logger }))._unsafeUnwrap();
+    expect(byHand.alreadyAttached).toBe(true);
+    expect(warnings).toHaveLength(3);
+    expect(warnings[2]![1]).toMatchObject({ partition: 'artifact_boms_2025_04', droppedByKeepUpTo: 18 });
+    // An already attached month no retention run can take: no warning.
+    (await manager().attach('artifact_boms_2026_11', { logger }))._unsafeUnwrap();
+    expect(warnings).toHaveLength(3);
+  });
+
   it('refuses names off the naming rule, overlaps, missing tables and non-tables', async () => {
     const m = manager();
     for (const name of ['artifact_boms_2025_13', 'artifact_boms_backup', 'public.artifact_boms_2025_03', 'artifact_boms_2025_3']) {
