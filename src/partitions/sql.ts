@@ -154,6 +154,20 @@ export const rebuildLeftovers = `SELECT ic.relname::text AS name
                               AND pg_catalog.starts_with(bc.relname::text, x.m[1]))))
      ORDER BY 1`;
 
+/**
+ * `$1` the quoted table: its INVALID indexes (a failed `CREATE INDEX
+ * CONCURRENTLY`, or a rebuild's leftovers), except those a `CREATE INDEX
+ * CONCURRENTLY` of another session is building right now.
+ */
+export const invalidIndexes = `SELECT ic.relname::text AS name
+     FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+     WHERE i.indrelid = $1::regclass AND NOT i.indisvalid
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index b WHERE b.index_relid = i.indexrelid)
+     ORDER BY 1`;
+
+/** `REINDEX TABLE CONCURRENTLY` skips INVALID indexes (with a mere WARNING): each one needs its own. */
+export const reindexIndexConcurrently = (indexSql: string): string => `REINDEX INDEX CONCURRENTLY ${indexSql}`;
+
 /** `$1` the quoted table: heap, indexes and TOAST, in bytes, as text. */
 export const relationSize = 'SELECT pg_catalog.pg_total_relation_size($1::regclass)::text AS s';
 
