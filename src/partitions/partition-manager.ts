@@ -111,7 +111,7 @@ export class PartitionManager {
   list(): ResultAsync<PartitionInfo[], BackfillError> {
     return this.#context.asyncAndThen((ctx) =>
       this.#run(ctx, 'list', async (client) => [
-        ...(await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs)).partitions,
+        ...(await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs, true)).partitions,
       ]),
     );
   }

@@ -69,7 +69,7 @@ const BOUND = "(?:''([^'']*)''|(MINVALUE|MAXVALUE))";
  * printed rounded (to whole seconds, or worse). lock_timeout too: sizing a
  * partition needs a lock that a running DDL may hold.
  */
-export const listPartitions = (parent: QualifiedName, lockTimeoutMs: number): string =>
+export const listPartitions = (parent: QualifiedName, lockTimeoutMs: number, sizes: boolean): string =>
   `SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY'; SET LOCAL extra_float_digits = 3; ${setLocalLockTimeout(lockTimeoutMs)};
 WITH p AS (
   SELECT c.oid, c.relkind::text AS parent_kind, pt.partstrat::text AS strategy, pt.partnatts::int AS key_count,
@@ -89,12 +89,13 @@ LEFT JOIN LATERAL (
     ${epochOf(1)} AS from_epoch,
     ${epochOf(3)} AS to_epoch,
     cc.reltuples::float8 AS estimated_rows,
-    pg_catalog.pg_total_relation_size(cc.oid)::text AS size_bytes,
+    ${sizes ? 'pg_catalog.pg_total_relation_size(cc.oid)::text' : 'NULL::text'} AS size_bytes,
     i.inhdetachpending AS detach_pending
   FROM pg_catalog.pg_inherits i
   JOIN pg_catalog.pg_class cc ON cc.oid = i.inhrelid
   JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace
-  CROSS JOIN LATERAL (SELECT pg_catalog.pg_get_expr(cc.relpartbound, cc.oid) AS bound) b0
+  -- Relation 0: a bound holds constants only, and pg_get_expr with the partition's oid would wait for a lock on it.
+  CROSS JOIN LATERAL (SELECT pg_catalog.pg_get_expr(cc.relpartbound, 0) AS bound) b0
   CROSS JOIN LATERAL (
     SELECT b0.bound, regexp_match(b0.bound, E'^FOR VALUES FROM \\\\(${BOUND}\\\\) TO \\\\(${BOUND}\\\\)$') AS m
   ) b
@@ -167,6 +168,13 @@ export const invalidIndexes = `SELECT ic.relname::text AS name
 
 /** `REINDEX TABLE CONCURRENTLY` skips INVALID indexes (with a mere WARNING): each one needs its own. */
 export const reindexIndexConcurrently = (indexSql: string): string => `REINDEX INDEX CONCURRENTLY ${indexSql}`;
+
+/**
+ * Sizing a table waits for a lock on it, like any reader: under the
+ * statement's `lock_timeout`, so a table held by DDL is `LOCK_TIMEOUT`.
+ */
+export const relationSizeWithin = (tableSql: string, lockTimeoutMs: number): string =>
+  `${setLocalLockTimeout(lockTimeoutMs)}; SELECT pg_catalog.pg_total_relation_size(${quoteLiteral(tableSql)}::regclass)::text AS s`;
 
 /** `$1` the quoted table: heap, indexes and TOAST, in bytes, as text. */
 export const relationSize = 'SELECT pg_catalog.pg_total_relation_size($1::regclass)::text AS s';

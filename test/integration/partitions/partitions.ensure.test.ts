@@ -280,6 +280,34 @@ describe("ensure on the partition runbook's table", () => {
     expect(s?.lock_timeout).toBe('0');
   });
 
+  it('is not held up by a lock on an old partition it does not touch (a REINDEX, VACUUM FULL or CLUSTER of it)', async () => {
+    await createArtifactBomsTable(db);
+    (await manager('2026-11-23T00:00:00Z').ensure({ behind: 3 }))._unsafeUnwrap();
+    await db.query(`CREATE TABLE scanner.artifact_boms_2025_10 PARTITION OF scanner.artifact_boms ${range('2025-10-01', '2025-11-01')}`);
+    await db.query(
+      "INSERT INTO scanner.artifact_boms VALUES ('a', 'sha', null, '2026-08-02 00:00:00+00'), ('b', 'sha', null, '2025-10-02 00:00:00+00')",
+    );
+    const lock = await holdLock(db.url, 'scanner.artifact_boms_2026_08', 'ACCESS EXCLUSIVE');
+    try {
+      const next = (extra = {}) => manager('2026-12-02T00:00:00Z', { lockTimeoutMs: 200, ...extra });
+      const r = (await next().ensure({ ahead: 1 }))._unsafeUnwrap();
+      expect(r.created.map((c) => c.name)).toEqual(['artifact_boms_2027_01']);
+      // Retention (dry run and real) sizes only its candidates, and drops the expired month beside the locked one.
+      const plan = (await next().retention({ keep: 12 }))._unsafeUnwrap();
+      expect(plan.candidates.map((c) => c.name)).toEqual(['artifact_boms_2025_10']);
+      expect(plan.candidates[0]!.sizeBytes).toBeGreaterThan(0);
+      const real = (await next().retention({ keep: 12, dryRun: false }))._unsafeUnwrap();
+      expect(real.candidates.map((c) => [c.name, c.done])).toEqual([['artifact_boms_2025_10', true]]);
+      // Retention that must drop the locked partition itself still says LOCK_TIMEOUT, naming it.
+      const stuck = (await next().retention({ keep: 3, dryRun: false }))._unsafeUnwrapErr();
+      expect(stuck.code).toBe('LOCK_TIMEOUT');
+      expect(stuck.context.partition).toBe('artifact_boms_2026_08');
+    } finally {
+      await lock.release();
+    }
+    expect(await rowHomes(db)).toEqual({ a: 'scanner.artifact_boms_2026_08' });
+  });
+
   it('reports a second run holding the advisory lock as LOCKED', async () => {
     await createArtifactBomsTable(db);
     const m = manager('2026-11-23T00:00:00Z', { advisoryLockTimeoutMs: 200 });
