@@ -129,7 +129,7 @@ async function attachWithCheck(run: AttachRun, snap: Snapshot): Promise<number> 
     }
     const columns = await insertableColumns(client, ctx.parent);
     return await inDdlTransaction(client, ctx.lockTimeoutMs, async () => {
-      await client.query(sql.lockParentForMove(ctx.parent.sql));
+      await client.query(sql.lockParentForMove(ctx.parent.sql, def.sql));
       await refuseReferencedMove(client, def, slot, range.where);
       const n = await moveRows(client, { fromSql: def.sql, toSql: target.sql, partition: slot.name }, columns, range.where);
       await client.query(attach);

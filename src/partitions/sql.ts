@@ -181,8 +181,15 @@ export const relationSize = 'SELECT pg_catalog.pg_total_relation_size($1::regcla
 
 // ---- rows -----------------------------------------------------------------
 
-/** Writers pause, readers continue: no new row can land in the default partition meanwhile. */
-export const lockParentForMove = (parentSql: string): string => `LOCK TABLE ${parentSql} IN SHARE ROW EXCLUSIVE MODE`;
+/**
+ * Writers pause, readers continue: no new row can land in the default
+ * partition meanwhile. The parent `ONLY` (every write through it takes ROW
+ * EXCLUSIVE there) and the default itself (writes straight into it): a plain
+ * `LOCK TABLE parent` would lock every partition too, and wait for a VACUUM
+ * of an old month the move never touches.
+ */
+export const lockParentForMove = (parentSql: string, defaultSql: string): string =>
+  `LOCK TABLE ONLY ${parentSql}, ${defaultSql} IN SHARE ROW EXCLUSIVE MODE`;
 
 export const anyRowIn = (tableSql: string, where: string): string => `SELECT EXISTS (SELECT 1 FROM ${tableSql} WHERE ${where}) AS stuck`;
 

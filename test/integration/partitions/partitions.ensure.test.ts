@@ -280,6 +280,34 @@ describe("ensure on the partition runbook's table", () => {
     expect(s?.lock_timeout).toBe('0');
   });
 
+  it('moves rows out of the default partition while a VACUUM holds an old partition (writers paused on the parent and the default only)', async () => {
+    const m = manager('2026-11-15T00:00:00Z', { lockTimeoutMs: 300 });
+    (
+      await m.createParent({
+        columns: [
+          { name: 'build_id', type: 'text', notNull: true },
+          { name: 'canonical_bom_sha256', type: 'text', notNull: true },
+          { name: 'inserted_at', type: 'timestamptz', notNull: true },
+        ],
+        primaryKey: ['build_id', 'inserted_at'],
+        defaultPartition: true,
+      })
+    )._unsafeUnwrap();
+    (await m.ensure({ behind: 2, ahead: 0 }))._unsafeUnwrap();
+    await db.query(
+      `INSERT INTO scanner.artifact_boms VALUES ('dec-1', 'x', '2026-12-24 00:00:00+00'), ('sep-1', 'x', '2026-09-02 00:00:00+00')`,
+    );
+    // SHARE UPDATE EXCLUSIVE is what a VACUUM (an anti-wraparound autovacuum of an old month, say) holds for its whole run.
+    const vacuum = await holdLock(db.url, 'scanner.artifact_boms_2026_09', 'SHARE UPDATE EXCLUSIVE');
+    try {
+      const r = (await m.ensure({ ahead: 1 }))._unsafeUnwrap();
+      expect(r.created.map((c) => [c.name, c.rowsMovedFromDefault])).toEqual([['artifact_boms_2026_12', 1]]);
+    } finally {
+      await vacuum.release();
+    }
+    expect(await rowHomes(db)).toEqual({ 'dec-1': 'scanner.artifact_boms_2026_12', 'sep-1': 'scanner.artifact_boms_2026_09' });
+  });
+
   it('is not held up by a lock on an old partition it does not touch (a REINDEX, VACUUM FULL or CLUSTER of it)', async () => {
     await createArtifactBomsTable(db);
     (await manager('2026-11-23T00:00:00Z').ensure({ behind: 3 }))._unsafeUnwrap();
