@@ -172,9 +172,10 @@ export const reindexIndexConcurrently = (indexSql: string): string => `REINDEX I
 /**
  * Sizing a table waits for a lock on it, like any reader: under the
  * statement's `lock_timeout`, so a table held by DDL is `LOCK_TIMEOUT`.
+ * One dropped meanwhile (by hand, during a dry run) is size 0, not an error.
  */
 export const relationSizeWithin = (tableSql: string, lockTimeoutMs: number): string =>
-  `${setLocalLockTimeout(lockTimeoutMs)}; SELECT pg_catalog.pg_total_relation_size(${quoteLiteral(tableSql)}::regclass)::text AS s`;
+  `${setLocalLockTimeout(lockTimeoutMs)}; SELECT COALESCE(pg_catalog.pg_total_relation_size(pg_catalog.to_regclass(${quoteLiteral(tableSql)})), 0)::text AS s`;
 
 /** `$1` the quoted table: heap, indexes and TOAST, in bytes, as text. */
 export const relationSize = 'SELECT pg_catalog.pg_total_relation_size($1::regclass)::text AS s';
