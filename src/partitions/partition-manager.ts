@@ -4,7 +4,7 @@ import { PgHandle, pgErrorToBackfill, type PgClientLike } from '../_internals/pg
 import { parseQualifiedName } from '../_internals/sql-identifier.js';
 import { attachTable, restoredSlot } from './attach.js';
 import { CASE_SENSITIVE, caseTwin, readSnapshot } from './catalog.js';
-import { inDdlTransaction } from './ddl.js';
+import { inDdlTransaction, namingLockHolders } from './ddl.js';
 import { ensureWindow, type EnsureProgress } from './ensure.js';
 import { floorToInterval } from './interval.js';
 import { maintainPartition, type MaintainProgress } from './maintain.js';
@@ -90,7 +90,15 @@ export class PartitionManager {
     fn: (client: PgClientLike) => Promise<T>,
     done: () => P | undefined = () => undefined,
   ): ResultAsync<T, BackfillError<P>> {
-    return ResultAsync.fromPromise(this.#pg.withClient(fn), (e) => {
+    const withHolders = async (client: PgClientLike): Promise<T> => {
+      try {
+        return await fn(client);
+      } catch (e) {
+        // Whom a lock timeout waited for, asked on the same connection before it goes back.
+        throw await namingLockHolders(client, ctx.parent, pgErrorToBackfill(e, { table: ctx.table }, `${what} ${ctx.table}`));
+      }
+    };
+    return ResultAsync.fromPromise(this.#pg.withClient(withHolders), (e) => {
       const error = pgErrorToBackfill(e, { table: ctx.table }, `${what} ${ctx.table}`);
       const partial = done();
       return partial === undefined ? error.withoutPartial() : error.withPartial(partial);

@@ -112,6 +112,24 @@ export const caseFoldedTable = `SELECT n.nspname::text || '.' || c.relname::text
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE n.nspname = pg_catalog.lower($1) AND c.relname = pg_catalog.lower($2) AND ($1 <> pg_catalog.lower($1) OR $2 <> pg_catalog.lower($2))`;
 
+/**
+ * `$1` the quoted parent: the other sessions holding a lock on it or on one
+ * of its partitions (the parent first, then the longest-running), for a
+ * `LOCK_TIMEOUT` to name whom it waited for.
+ */
+export const lockHoldersOfTree = `SELECT l.pid, l.mode, l.relation::regclass::text AS tbl,
+        coalesce(a.application_name, '') AS app, coalesce(a.state, '') AS state,
+        coalesce(pg_catalog.to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '') AS since
+     FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+     WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_catalog.pg_backend_pid()
+       AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+       -- pg_inherits walked by hand: pg_partition_tree would lock every partition, and wait for the very holders it lists.
+       AND l.relation IN (WITH RECURSIVE tree(oid) AS (SELECT $1::regclass::oid
+                            UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent = t.oid)
+                          SELECT oid FROM tree)
+     ORDER BY l.relation = $1::regclass DESC, a.xact_start NULLS LAST, l.pid
+     LIMIT 5`;
+
 /** `$1` schema, `$2` table: the columns an INSERT may write, quoted and comma-separated. */
 export const insertableColumns = `SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) AS cols
      FROM pg_catalog.pg_attribute a

@@ -271,6 +271,14 @@ describe("ensure on the partition runbook's table", () => {
       expect(r._unsafeUnwrapErr().dbCode).toBe('55P03');
       expect(r._unsafeUnwrapErr().context.partition).toBe('artifact_boms_2026_11');
       expect(Date.now() - t0).toBeLessThan(5_000);
+      // It names the session in the way, so the operator knows whom to wait for (or end).
+      const [holder] = await db.query<{ pid: number }>(
+        "SELECT l.pid FROM pg_locks l WHERE l.relation = 'scanner.artifact_boms'::regclass AND l.granted AND l.mode = 'AccessShareLock'",
+      );
+      const message = r._unsafeUnwrapErr().message;
+      expect(message).toContain(`pid ${holder!.pid}`);
+      expect(message).toContain('AccessShareLock on scanner.artifact_boms');
+      expect(message).toContain('pg_terminate_backend');
     } finally {
       await lock.release();
     }
