@@ -20,6 +20,18 @@ async function restoreFromBackup(name: string, rows: [string, string][]): Promis
   for (const [id, at] of rows) await db.query(`INSERT INTO scanner.${name} VALUES ($1, 'sha', null, $2)`, [id, at]);
 }
 
+/** A logger that keeps each warning (message and fields) and drops the rest. */
+function collectWarnings(): {
+  warnings: [string, Record<string, unknown> | undefined][];
+  logger: { info(): void; warn(m: string, f?: Record<string, unknown>): void; error(): void };
+} {
+  const warnings: [string, Record<string, unknown> | undefined][] = [];
+  return {
+    warnings,
+    logger: { info: () => undefined, warn: (m, f) => void warnings.push([m, f]), error: () => undefined },
+  };
+}
+
 beforeEach(async () => {
   (await manager().ensure({ behind: 2 }))._unsafeUnwrap();
 });
@@ -240,12 +252,7 @@ describe('attach', () => {
   });
 
   it('warns when the attached range is one a retention run can drop again, saying which keep drops it and what to do', async () => {
-    const warnings: [string, Record<string, unknown> | undefined][] = [];
-    const logger = {
-      info: () => undefined,
-      warn: (m: string, f?: Record<string, unknown>) => warnings.push([m, f]),
-      error: () => undefined,
-    };
+    const { warnings, logger } = collectWarnings();
     await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
     await restoreFromBackup('artifact_boms_2027_05', []);
     // 2025-03 ends 2025-04-01, 19 months before the current month (2026-11): keep 19 or less drops it.
@@ -265,12 +272,7 @@ describe('attach', () => {
   });
 
   it('warns again when the restored month is already attached (a second attach, or one attached by hand)', async () => {
-    const warnings: [string, Record<string, unknown> | undefined][] = [];
-    const logger = {
-      info: () => undefined,
-      warn: (m: string, f?: Record<string, unknown>) => warnings.push([m, f]),
-      error: () => undefined,
-    };
+    const { warnings, logger } = collectWarnings();
     await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
     (await manager().attach('artifact_boms_2025_03', { logger }))._unsafeUnwrap();
     expect(warnings).toHaveLength(1);

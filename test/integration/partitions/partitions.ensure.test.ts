@@ -19,6 +19,22 @@ const manager = (now: string, extra: Partial<ConstructorParameters<typeof Partit
 
 const range = (from: string, to: string): string => `FOR VALUES FROM ('${from} 00:00:00+00') TO ('${to} 00:00:00+00')`;
 
+/** The runbook's columns through `createParent`, with an index on the digest and a default partition. */
+async function createWithDefault(m: PartitionManager): Promise<void> {
+  (
+    await m.createParent({
+      columns: [
+        { name: 'build_id', type: 'text', notNull: true },
+        { name: 'canonical_bom_sha256', type: 'text', notNull: true },
+        { name: 'inserted_at', type: 'timestamptz', notNull: true },
+      ],
+      primaryKey: ['build_id', 'inserted_at'],
+      indexes: [{ columns: ['canonical_bom_sha256'] }],
+      defaultPartition: true,
+    })
+  )._unsafeUnwrap();
+}
+
 describe("ensure on the partition runbook's table", () => {
   it('creates the current and next month across a year rollover, with UTC bounds rows route by', async () => {
     await createArtifactBomsTable(db);
@@ -222,18 +238,7 @@ describe("ensure on the partition runbook's table", () => {
 
   it('moves rows stuck in the default partition instead of failing with "would be violated"', async () => {
     const m = manager('2026-11-15T00:00:00Z');
-    (
-      await m.createParent({
-        columns: [
-          { name: 'build_id', type: 'text', notNull: true },
-          { name: 'canonical_bom_sha256', type: 'text', notNull: true },
-          { name: 'inserted_at', type: 'timestamptz', notNull: true },
-        ],
-        primaryKey: ['build_id', 'inserted_at'],
-        indexes: [{ columns: ['canonical_bom_sha256'] }],
-        defaultPartition: true,
-      })
-    )._unsafeUnwrap();
+    await createWithDefault(m);
     await db.query(`INSERT INTO scanner.artifact_boms VALUES
       ('nov-1', 'x', '2026-11-01 00:00:00+00'), ('nov-2', 'x', '2026-11-30 23:59:59+00'),
       ('dec-1', 'x', '2026-12-24 00:00:00+00'), ('old', 'x', '2025-01-01 00:00:00+00')`);
@@ -290,17 +295,7 @@ describe("ensure on the partition runbook's table", () => {
 
   it('moves rows out of the default partition while a VACUUM holds an old partition (writers paused on the parent and the default only)', async () => {
     const m = manager('2026-11-15T00:00:00Z', { lockTimeoutMs: 300 });
-    (
-      await m.createParent({
-        columns: [
-          { name: 'build_id', type: 'text', notNull: true },
-          { name: 'canonical_bom_sha256', type: 'text', notNull: true },
-          { name: 'inserted_at', type: 'timestamptz', notNull: true },
-        ],
-        primaryKey: ['build_id', 'inserted_at'],
-        defaultPartition: true,
-      })
-    )._unsafeUnwrap();
+    await createWithDefault(m);
     (await m.ensure({ behind: 2, ahead: 0 }))._unsafeUnwrap();
     await db.query(
       `INSERT INTO scanner.artifact_boms VALUES ('dec-1', 'x', '2026-12-24 00:00:00+00'), ('sep-1', 'x', '2026-09-02 00:00:00+00')`,

@@ -21,6 +21,15 @@ afterAll(async () => {
   await db.drop();
 });
 
+/** The INVALID indexes of a partition of scanner, by name. */
+async function invalidIndexesOf(partition: string): Promise<string[]> {
+  const rows = await db.query<{ name: string }>(
+    'SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1::regclass AND NOT i.indisvalid ORDER BY 1',
+    [`scanner.${partition}`],
+  );
+  return rows.map((r) => r.name);
+}
+
 /** A pg.Client wrapper that counts round trips. */
 function counting(client: pg.Client): { source: PgClientLike; count: () => number } {
   let n = 0;
@@ -125,12 +134,7 @@ describe('maintain', () => {
   });
 
   it('drops the INVALID indexes a timed-out REINDEX CONCURRENTLY leaves, naming the partition', async () => {
-    const invalid = async (): Promise<string[]> =>
-      (
-        await db.query<{ name: string }>(
-          "SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'scanner.artifact_boms_2026_09'::regclass AND NOT i.indisvalid ORDER BY 1",
-        )
-      ).map((r) => r.name);
+    const invalid = (): Promise<string[]> => invalidIndexesOf('artifact_boms_2026_09');
     // Someone's own failed CREATE INDEX CONCURRENTLY, named like a leftover but after no index of the table: never ours to drop.
     await db.query(
       "INSERT INTO scanner.artifact_boms VALUES ('d1', 'dup', null, '2026-09-02 00:00:00+00'), ('d2', 'dup', null, '2026-09-03 00:00:00+00')",
@@ -181,12 +185,7 @@ describe('maintain', () => {
   });
 
   it('rebuilds an INVALID index a failed CREATE INDEX CONCURRENTLY left, which REINDEX TABLE CONCURRENTLY skips', async () => {
-    const invalid = async (): Promise<string[]> =>
-      (
-        await db.query<{ name: string }>(
-          "SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'scanner.artifact_boms_2026_08'::regclass AND NOT i.indisvalid ORDER BY 1",
-        )
-      ).map((r) => r.name);
+    const invalid = (): Promise<string[]> => invalidIndexesOf('artifact_boms_2026_08');
     await db.query(
       "INSERT INTO scanner.artifact_boms VALUES ('e1', 'same', null, '2026-08-02 00:00:00+00'), ('e2', 'same', null, '2026-08-03 00:00:00+00')",
     );
