@@ -77,7 +77,11 @@ async function checkAndAttach(run: AttachRun): Promise<AttachReport> {
   const context = { partition: slot.name };
   const same = snap.partitions.find((p) => p.schema === target.schema && p.name === target.name);
   if (same?.detachPending) throw invalid(finishPendingDetach(ctx, same), context);
-  if (same?.managed) return { ...slot, alreadyAttached: true, rowsMovedFromDefault: 0, indexesCreated: [] };
+  if (same?.managed) {
+    // Attached before (a second rollback run, or by hand): retention drops it all the same, so say so again.
+    warnIfRetentionDrops(run, run.call.logger ?? ctx.logger);
+    return { ...slot, alreadyAttached: true, rowsMovedFromDefault: 0, indexesCreated: [] };
+  }
   if (same) throw new BackfillError('PARTITION_NAME_INVALID', `${slot.name} is already attached, but ${same.reason}.`, { context });
   const overlap = snap.spans.find((s) => overlaps(s, slot))?.partition;
   if (overlap) {
@@ -125,7 +129,7 @@ async function attachWithCheck(run: AttachRun, snap: Snapshot): Promise<number> 
     }
     const columns = await insertableColumns(client, ctx.parent);
     return await inDdlTransaction(client, ctx.lockTimeoutMs, async () => {
-      await client.query(sql.lockParentForMove(ctx.parent.sql));
+      await client.query(sql.lockParentForMove(ctx.parent.sql, def.sql));
       await refuseReferencedMove(client, def, slot, range.where);
       const n = await moveRows(client, { fromSql: def.sql, toSql: target.sql, partition: slot.name }, columns, range.where);
       await client.query(attach);

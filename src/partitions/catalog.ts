@@ -99,7 +99,11 @@ const toDate = (epoch: number | null): Date | null => (epoch === null || !Number
 
 /**
  * Reads the parent and all its partitions in one round trip, and checks that
- * the parent is range-partitioned on `column` of a supported type.
+ * the parent is range-partitioned on `column` of a supported type. Sizing a
+ * partition waits for any lock DDL holds on it (a REINDEX, VACUUM FULL or
+ * CLUSTER of an old month), so only `list` asks for sizes (`sizes: true`):
+ * the others leave `sizeBytes` 0 and are not held up by a partition they do
+ * not touch.
  */
 export async function readSnapshot(
   client: PgClientLike,
@@ -107,9 +111,10 @@ export async function readSnapshot(
   column: string,
   interval: PartitionInterval,
   lockTimeoutMs: number,
+  sizes = false,
 ): Promise<Snapshot> {
   // One round trip: the pins and the query go as one simple-protocol string.
-  const results = (await client.query(sql.listPartitions(parent, lockTimeoutMs))) as PgQueryResult<Row>[];
+  const results = (await client.query(sql.listPartitions(parent, lockTimeoutMs, sizes))) as PgQueryResult<Row>[];
   const rows = results[results.length - 1]?.rows ?? [];
   const head = rows[0];
   const context = { table: `${parent.schema}.${parent.name}` };

@@ -187,3 +187,43 @@ export async function commentOf(client: PgClientLike, tableSql: string): Promise
   const { rows } = (await client.query(sql.tableComment, [tableSql])) as PgQueryResult<{ c: string | null }>;
   return rows[0]?.c ?? null;
 }
+
+interface LockHolder {
+  readonly pid: number;
+  readonly mode: string;
+  readonly tbl: string;
+  readonly app: string;
+  readonly state: string;
+  readonly since: string;
+}
+
+/**
+ * A `LOCK_TIMEOUT` with the sessions that hold locks on the parent or its
+ * partitions named (pid, application, state, since when, which lock), and
+ * what to do about them; any other error as it is. Reading them is best
+ * effort: if that fails too, the timeout is reported alone.
+ */
+export async function namingLockHolders(client: PgClientLike, parent: QualifiedName, error: BackfillError): Promise<BackfillError> {
+  if (error.code !== 'LOCK_TIMEOUT') return error;
+  let holders: LockHolder[];
+  try {
+    holders = ((await client.query(sql.lockHoldersOfTree, [parent.sql])) as PgQueryResult<LockHolder>).rows;
+  } catch {
+    return error;
+  }
+  if (holders.length === 0) return error;
+  const who = holders.map(
+    (h) =>
+      `pid ${h.pid} (${h.app === '' ? 'no application name' : `application ${JSON.stringify(h.app)}`}, ${h.state || 'state unknown'}${h.since === '' ? '' : `, in a transaction since ${h.since}`}) holds ${h.mode} on ${h.tbl}`,
+  );
+  const pids = [...new Set(holders.map((h) => h.pid))];
+  const message =
+    `${error.message}. Sessions in the way: ${who.join('; ')}. ` +
+    `Wait for them to finish (or end one with SELECT pg_terminate_backend(${pids[0]})), then run this again; what finished is kept.`;
+  return new BackfillError(error.code, message, {
+    cause: error.cause ?? error,
+    context: { ...error.context, blockers: pids },
+    ...(error.dbCode === undefined ? {} : { dbCode: error.dbCode }),
+    detail: error.detail,
+  });
+}

@@ -212,7 +212,8 @@ async function createSlots(
 
 /**
  * When the default partition holds rows for the slot, writers are paused
- * (SHARE ROW EXCLUSIVE on the parent, readers continue) so no new row can
+ * (SHARE ROW EXCLUSIVE on the parent alone and the default partition,
+ * readers continue) so no new row can
  * land in the default for this range; its rows move out to a temporary
  * table, the partition is created (PostgreSQL's default-partition check now
  * passes) and the rows move in. One transaction: readers see the rows in the
@@ -228,7 +229,7 @@ async function createBesideDefault(
 ): Promise<number> {
   const { where } = rangeOf(ctx, slot, snap.keyType);
   return inDdlTransaction(client, ctx.lockTimeoutMs, async () => {
-    await client.query(sql.lockParentForMove(ctx.parent.sql));
+    await client.query(sql.lockParentForMove(ctx.parent.sql, def.sql));
     const { rows } = (await client.query(sql.anyRowIn(def.sql, where))) as PgQueryResult<{ stuck: boolean }>;
     if (rows[0]?.stuck !== true) {
       await client.query(createSlotSql(ctx, slot, snap.keyType));

@@ -68,9 +68,7 @@ export async function maintainPartition(run: MaintainRun, progress: MaintainProg
       const what = `maintain ${qualified}: dropping the invalid indexes a failed REINDEX CONCURRENTLY left`;
       throw leftoverError(error, part, what, stale, progress.invalidIndexesDropped);
     }
-    for (const [i, step] of plan.steps.entries()) {
-      throwIfAborted(call.signal, { partition: part.name });
-      const text = stepSql(plan, part, step);
+    const runStep = async (step: MaintainStep, text: string, advice = ''): Promise<void> => {
       const t0 = performance.now();
       try {
         await client.query(text);
@@ -82,9 +80,23 @@ export async function maintainPartition(run: MaintainRun, progress: MaintainProg
         const dropped: string[] = [];
         await dropIndexesConcurrently(client, part, left, dropped).catch(() => undefined);
         progress.invalidIndexesDropped.push(...dropped);
-        throw leftoverError(error, part, `maintain ${qualified}: ${text}`, left, dropped);
+        throw leftoverError(error, part, `maintain ${qualified}: ${text}`, left, dropped, advice);
       }
       progress.steps.push({ step, sql: text, seconds: (performance.now() - t0) / 1000 });
+    };
+    for (const [i, step] of plan.steps.entries()) {
+      throwIfAborted(call.signal, { partition: part.name });
+      await runStep(step, stepSql(plan, part, step));
+      // REINDEX TABLE CONCURRENTLY skips an INVALID index (a failed CREATE INDEX CONCURRENTLY) with a mere
+      // WARNING, leaving it unusable while every write still maintains it: rebuild each one on its own.
+      if (step === 'reindex' && plan.concurrently) {
+        for (const name of await invalidIndexes(client, part)) {
+          throwIfAborted(call.signal, { partition: part.name });
+          const index = sql.qualified(part.schema, name);
+          const advice = `${index} was INVALID (a CREATE INDEX CONCURRENTLY that failed) and could not be rebuilt: fix what the rebuild failed on (duplicate keys of a unique index, say) and run maintain again, or drop it (DROP INDEX CONCURRENTLY ${index}).`;
+          await runStep(step, sql.reindexIndexConcurrently(index), advice);
+        }
+      }
       call.onProgress?.({ phase: step, partition: part.name, done: i + 1, total: plan.steps.length });
     }
   });
@@ -101,6 +113,13 @@ export async function maintainPartition(run: MaintainRun, progress: MaintainProg
 async function rebuildLeftovers(client: PgClientLike, table: PartitionInfo): Promise<string[]> {
   const { rows } = (await client.query(sql.rebuildLeftovers, [table.sql])) as PgQueryResult<{ name: string }>;
   return rows.map((r) => r.name);
+}
+
+/** The partition's INVALID indexes that are not a failed rebuild's leftovers (those are dropped) nor being built right now. */
+async function invalidIndexes(client: PgClientLike, part: PartitionInfo): Promise<string[]> {
+  const leftovers = await rebuildLeftovers(client, part);
+  const { rows } = (await client.query(sql.invalidIndexes, [part.sql])) as PgQueryResult<{ name: string }>;
+  return rows.map((r) => r.name).filter((n) => !leftovers.includes(n));
 }
 
 /** `DROP INDEX CONCURRENTLY` each index in turn, recording each one dropped. */
@@ -123,11 +142,12 @@ function leftoverError(
   what: string,
   found: readonly string[],
   dropped: readonly string[],
+  advice = '',
 ): BackfillError {
   const partition = `${part.schema}.${part.name}`;
   const remaining = found.filter((n) => !dropped.includes(n));
   const base = pgErrorToBackfill(error, { partition: part.name, invalidIndexes: remaining }, what);
-  const notes: string[] = [];
+  const notes: string[] = advice === '' ? [] : [advice];
   if (dropped.length > 0) notes.push(`Dropped the invalid indexes it left on ${partition}: ${dropped.join(', ')}.`);
   if (remaining.length > 0) {
     const drops = remaining.map((n) => `${sql.dropIndexConcurrently(sql.qualified(part.schema, n), false)};`).join(' ');
@@ -136,7 +156,8 @@ function leftoverError(
     );
   }
   if (notes.length === 0) return base;
-  return new BackfillError(base.code, `${base.message} ${notes.join(' ')}`, {
+  const sep = /[.!?]$/.test(base.message) ? ' ' : '. ';
+  return new BackfillError(base.code, `${base.message}${sep}${notes.join(' ')}`, {
     cause: error,
     context: base.context,
     ...(base.dbCode === undefined ? {} : { dbCode: base.dbCode }),

@@ -4,7 +4,7 @@ import { PgHandle, pgErrorToBackfill, type PgClientLike } from '../_internals/pg
 import { parseQualifiedName } from '../_internals/sql-identifier.js';
 import { attachTable, restoredSlot } from './attach.js';
 import { CASE_SENSITIVE, caseTwin, readSnapshot } from './catalog.js';
-import { inDdlTransaction } from './ddl.js';
+import { inDdlTransaction, namingLockHolders } from './ddl.js';
 import { ensureWindow, type EnsureProgress } from './ensure.js';
 import { floorToInterval } from './interval.js';
 import { maintainPartition, type MaintainProgress } from './maintain.js';
@@ -90,7 +90,15 @@ export class PartitionManager {
     fn: (client: PgClientLike) => Promise<T>,
     done: () => P | undefined = () => undefined,
   ): ResultAsync<T, BackfillError<P>> {
-    return ResultAsync.fromPromise(this.#pg.withClient(fn), (e) => {
+    const withHolders = async (client: PgClientLike): Promise<T> => {
+      try {
+        return await fn(client);
+      } catch (e) {
+        // Whom a lock timeout waited for, asked on the same connection before it goes back.
+        throw await namingLockHolders(client, ctx.parent, pgErrorToBackfill(e, { table: ctx.table }, `${what} ${ctx.table}`));
+      }
+    };
+    return ResultAsync.fromPromise(this.#pg.withClient(withHolders), (e) => {
       const error = pgErrorToBackfill(e, { table: ctx.table }, `${what} ${ctx.table}`);
       const partial = done();
       return partial === undefined ? error.withoutPartial() : error.withPartial(partial);
@@ -111,7 +119,7 @@ export class PartitionManager {
   list(): ResultAsync<PartitionInfo[], BackfillError> {
     return this.#context.asyncAndThen((ctx) =>
       this.#run(ctx, 'list', async (client) => [
-        ...(await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs)).partitions,
+        ...(await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs, true)).partitions,
       ]),
     );
   }
@@ -202,7 +210,8 @@ export class PartitionManager {
    * other: when its range is older than what retention keeps, the next
    * retention run drops it again (or detaches it, in detach mode), with the
    * rows just restored. `attach` logs a warning naming the largest `keep`
-   * that drops it. To keep it, rename it off the naming rule once attached
+   * that drops it (also when the month is already attached, by an earlier
+   * `attach` or by hand). To keep it, rename it off the naming rule once attached
    * (`ALTER TABLE scanner.artifact_boms_2025_03 RENAME TO
    * artifact_boms_2025_03_restored`): retention then lists it under
    * `ignored` and never touches it (drop it by hand when done). Or run

@@ -94,6 +94,35 @@ function planRetention(run: RetentionRun, { snap, detached }: RetentionState): R
   };
 }
 
+/**
+ * The plan with each candidate partition's size, read for the candidates
+ * alone (a detached one has it already): sizing waits for DDL's locks, and a
+ * lock on a partition retention does not touch must not stop it. A locked
+ * candidate is `LOCK_TIMEOUT` naming it: its DROP would wait for it too.
+ */
+async function sized(
+  client: PgClientLike,
+  ctx: ManagerContext,
+  report: RetentionReport,
+  { snap }: RetentionState,
+): Promise<RetentionReport> {
+  const candidates: RetentionCandidate[] = [];
+  for (const c of report.candidates) {
+    const part = snap.partitions.find((p) => p.name === c.name);
+    if (part === undefined) {
+      candidates.push(c);
+      continue;
+    }
+    try {
+      const results = (await client.query(sql.relationSizeWithin(part.sql, ctx.lockTimeoutMs))) as PgQueryResult<{ s: string }>[];
+      candidates.push({ ...c, sizeBytes: Number(results[results.length - 1]?.rows[0]?.s ?? 0) });
+    } catch (error) {
+      throw pgErrorToBackfill(error, { partition: c.name }, `retention: sizing ${part.schema}.${part.name}`);
+    }
+  }
+  return { ...report, candidates };
+}
+
 /** The plan; unless it is a dry run, carried out under the parent's advisory lock, one partition at a time. */
 export async function applyRetention(run: RetentionRun, progress: RetentionProgress): Promise<RetentionReport> {
   const { client, ctx, plan, call } = run;
@@ -101,10 +130,13 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
     snap: await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs),
     detached: await detachedToDrop(client, ctx),
   });
-  if (plan.dryRun) return planRetention(run, await read());
+  if (plan.dryRun) {
+    const state = await read();
+    return sized(client, ctx, planRetention(run, state), state);
+  }
   return withAdvisoryLock(client, ctx.parent, ctx.advisoryLockTimeoutMs, async () => {
     const state = await read();
-    const report = planRetention(run, state);
+    const report = await sized(client, ctx, planRetention(run, state), state);
     const candidates: RetentionCandidate[] = [...report.candidates];
     const logger = call.logger ?? ctx.logger;
     let refused: BackfillError | undefined;

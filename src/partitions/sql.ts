@@ -69,7 +69,7 @@ const BOUND = "(?:''([^'']*)''|(MINVALUE|MAXVALUE))";
  * printed rounded (to whole seconds, or worse). lock_timeout too: sizing a
  * partition needs a lock that a running DDL may hold.
  */
-export const listPartitions = (parent: QualifiedName, lockTimeoutMs: number): string =>
+export const listPartitions = (parent: QualifiedName, lockTimeoutMs: number, sizes: boolean): string =>
   `SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY'; SET LOCAL extra_float_digits = 3; ${setLocalLockTimeout(lockTimeoutMs)};
 WITH p AS (
   SELECT c.oid, c.relkind::text AS parent_kind, pt.partstrat::text AS strategy, pt.partnatts::int AS key_count,
@@ -89,12 +89,13 @@ LEFT JOIN LATERAL (
     ${epochOf(1)} AS from_epoch,
     ${epochOf(3)} AS to_epoch,
     cc.reltuples::float8 AS estimated_rows,
-    pg_catalog.pg_total_relation_size(cc.oid)::text AS size_bytes,
+    ${sizes ? 'pg_catalog.pg_total_relation_size(cc.oid)::text' : 'NULL::text'} AS size_bytes,
     i.inhdetachpending AS detach_pending
   FROM pg_catalog.pg_inherits i
   JOIN pg_catalog.pg_class cc ON cc.oid = i.inhrelid
   JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace
-  CROSS JOIN LATERAL (SELECT pg_catalog.pg_get_expr(cc.relpartbound, cc.oid) AS bound) b0
+  -- Relation 0: a bound holds constants only, and pg_get_expr with the partition's oid would wait for a lock on it.
+  CROSS JOIN LATERAL (SELECT pg_catalog.pg_get_expr(cc.relpartbound, 0) AS bound) b0
   CROSS JOIN LATERAL (
     SELECT b0.bound, regexp_match(b0.bound, E'^FOR VALUES FROM \\\\(${BOUND}\\\\) TO \\\\(${BOUND}\\\\)$') AS m
   ) b
@@ -110,6 +111,24 @@ ORDER BY k.from_epoch NULLS LAST, k.name`;
 export const caseFoldedTable = `SELECT n.nspname::text || '.' || c.relname::text AS folded
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE n.nspname = pg_catalog.lower($1) AND c.relname = pg_catalog.lower($2) AND ($1 <> pg_catalog.lower($1) OR $2 <> pg_catalog.lower($2))`;
+
+/**
+ * `$1` the quoted parent: the other sessions holding a lock on it or on one
+ * of its partitions (the parent first, then the longest-running), for a
+ * `LOCK_TIMEOUT` to name whom it waited for.
+ */
+export const lockHoldersOfTree = `SELECT l.pid, l.mode, l.relation::regclass::text AS tbl,
+        coalesce(a.application_name, '') AS app, coalesce(a.state, '') AS state,
+        coalesce(pg_catalog.to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '') AS since
+     FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+     WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_catalog.pg_backend_pid()
+       AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+       -- pg_inherits walked by hand: pg_partition_tree would lock every partition, and wait for the very holders it lists.
+       AND l.relation IN (WITH RECURSIVE tree(oid) AS (SELECT $1::regclass::oid
+                            UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent = t.oid)
+                          SELECT oid FROM tree)
+     ORDER BY l.relation = $1::regclass DESC, a.xact_start NULLS LAST, l.pid
+     LIMIT 5`;
 
 /** `$1` schema, `$2` table: the columns an INSERT may write, quoted and comma-separated. */
 export const insertableColumns = `SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) AS cols
@@ -154,13 +173,42 @@ export const rebuildLeftovers = `SELECT ic.relname::text AS name
                               AND pg_catalog.starts_with(bc.relname::text, x.m[1]))))
      ORDER BY 1`;
 
+/**
+ * `$1` the quoted table: its INVALID indexes (a failed `CREATE INDEX
+ * CONCURRENTLY`, or a rebuild's leftovers), except those a `CREATE INDEX
+ * CONCURRENTLY` of another session is building right now.
+ */
+export const invalidIndexes = `SELECT ic.relname::text AS name
+     FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+     WHERE i.indrelid = $1::regclass AND NOT i.indisvalid
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index b WHERE b.index_relid = i.indexrelid)
+     ORDER BY 1`;
+
+/** `REINDEX TABLE CONCURRENTLY` skips INVALID indexes (with a mere WARNING): each one needs its own. */
+export const reindexIndexConcurrently = (indexSql: string): string => `REINDEX INDEX CONCURRENTLY ${indexSql}`;
+
+/**
+ * Sizing a table waits for a lock on it, like any reader: under the
+ * statement's `lock_timeout`, so a table held by DDL is `LOCK_TIMEOUT`.
+ * One dropped meanwhile (by hand, during a dry run) is size 0, not an error.
+ */
+export const relationSizeWithin = (tableSql: string, lockTimeoutMs: number): string =>
+  `${setLocalLockTimeout(lockTimeoutMs)}; SELECT COALESCE(pg_catalog.pg_total_relation_size(pg_catalog.to_regclass(${quoteLiteral(tableSql)})), 0)::text AS s`;
+
 /** `$1` the quoted table: heap, indexes and TOAST, in bytes, as text. */
 export const relationSize = 'SELECT pg_catalog.pg_total_relation_size($1::regclass)::text AS s';
 
 // ---- rows -----------------------------------------------------------------
 
-/** Writers pause, readers continue: no new row can land in the default partition meanwhile. */
-export const lockParentForMove = (parentSql: string): string => `LOCK TABLE ${parentSql} IN SHARE ROW EXCLUSIVE MODE`;
+/**
+ * Writers pause, readers continue: no new row can land in the default
+ * partition meanwhile. The parent `ONLY` (every write through it takes ROW
+ * EXCLUSIVE there) and the default itself (writes straight into it): a plain
+ * `LOCK TABLE parent` would lock every partition too, and wait for a VACUUM
+ * of an old month the move never touches.
+ */
+export const lockParentForMove = (parentSql: string, defaultSql: string): string =>
+  `LOCK TABLE ONLY ${parentSql}, ${defaultSql} IN SHARE ROW EXCLUSIVE MODE`;
 
 export const anyRowIn = (tableSql: string, where: string): string => `SELECT EXISTS (SELECT 1 FROM ${tableSql} WHERE ${where}) AS stuck`;
 

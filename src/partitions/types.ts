@@ -307,6 +307,9 @@ export interface MaintainOptions extends PartitionCallOptions {
   readonly reindex?: boolean;
   /**
    * Run `REINDEX … CONCURRENTLY`, so writes continue while indexes rebuild.
+   * `REINDEX TABLE CONCURRENTLY` skips INVALID indexes (a failed `CREATE
+   * INDEX CONCURRENTLY`), so each of those is then rebuilt with its own
+   * `REINDEX INDEX CONCURRENTLY`, an extra entry of `steps`.
    * @defaultValue `true`
    */
   readonly concurrently?: boolean;

@@ -20,6 +20,18 @@ async function restoreFromBackup(name: string, rows: [string, string][]): Promis
   for (const [id, at] of rows) await db.query(`INSERT INTO scanner.${name} VALUES ($1, 'sha', null, $2)`, [id, at]);
 }
 
+/** A logger that keeps each warning (message and fields) and drops the rest. */
+function collectWarnings(): {
+  warnings: [string, Record<string, unknown> | undefined][];
+  logger: { info(): void; warn(m: string, f?: Record<string, unknown>): void; error(): void };
+} {
+  const warnings: [string, Record<string, unknown> | undefined][] = [];
+  return {
+    warnings,
+    logger: { info: () => undefined, warn: (m, f) => void warnings.push([m, f]), error: () => undefined },
+  };
+}
+
 beforeEach(async () => {
   (await manager().ensure({ behind: 2 }))._unsafeUnwrap();
 });
@@ -240,12 +252,7 @@ describe('attach', () => {
   });
 
   it('warns when the attached range is one a retention run can drop again, saying which keep drops it and what to do', async () => {
-    const warnings: [string, Record<string, unknown> | undefined][] = [];
-    const logger = {
-      info: () => undefined,
-      warn: (m: string, f?: Record<string, unknown>) => warnings.push([m, f]),
-      error: () => undefined,
-    };
+    const { warnings, logger } = collectWarnings();
     await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
     await restoreFromBackup('artifact_boms_2027_05', []);
     // 2025-03 ends 2025-04-01, 19 months before the current month (2026-11): keep 19 or less drops it.
@@ -262,6 +269,31 @@ describe('attach', () => {
     // A month no retention run can take is attached without a warning.
     (await manager().attach('artifact_boms_2027_05', { logger }))._unsafeUnwrap();
     expect(warnings).toHaveLength(1);
+  });
+
+  it('warns again when the restored month is already attached (a second attach, or one attached by hand)', async () => {
+    const { warnings, logger } = collectWarnings();
+    await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
+    (await manager().attach('artifact_boms_2025_03', { logger }))._unsafeUnwrap();
+    expect(warnings).toHaveLength(1);
+    // The operator runs the rollback step again: the month is still one retention drops, and they must hear it.
+    const again = (await manager().attach('artifact_boms_2025_03', { logger }))._unsafeUnwrap();
+    expect(again.alreadyAttached).toBe(true);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[1]![0]).toContain('keep 19 or less');
+    expect(warnings[1]![1]).toMatchObject({ partition: 'artifact_boms_2025_03', droppedByKeepUpTo: 19 });
+    // Attached by hand with the library's bounds: same warning from attach.
+    await restoreFromBackup('artifact_boms_2025_04', []);
+    await db.query(
+      "ALTER TABLE scanner.artifact_boms ATTACH PARTITION scanner.artifact_boms_2025_04 FOR VALUES FROM ('2025-04-01 00:00:00+00') TO ('2025-05-01 00:00:00+00')",
+    );
+    const byHand = (await manager().attach('artifact_boms_2025_04', { logger }))._unsafeUnwrap();
+    expect(byHand.alreadyAttached).toBe(true);
+    expect(warnings).toHaveLength(3);
+    expect(warnings[2]![1]).toMatchObject({ partition: 'artifact_boms_2025_04', droppedByKeepUpTo: 18 });
+    // An already attached month no retention run can take: no warning.
+    (await manager().attach('artifact_boms_2026_11', { logger }))._unsafeUnwrap();
+    expect(warnings).toHaveLength(3);
   });
 
   it('refuses names off the naming rule, overlaps, missing tables and non-tables', async () => {

@@ -19,6 +19,22 @@ const manager = (now: string, extra: Partial<ConstructorParameters<typeof Partit
 
 const range = (from: string, to: string): string => `FOR VALUES FROM ('${from} 00:00:00+00') TO ('${to} 00:00:00+00')`;
 
+/** The runbook's columns through `createParent`, with an index on the digest and a default partition. */
+async function createWithDefault(m: PartitionManager): Promise<void> {
+  (
+    await m.createParent({
+      columns: [
+        { name: 'build_id', type: 'text', notNull: true },
+        { name: 'canonical_bom_sha256', type: 'text', notNull: true },
+        { name: 'inserted_at', type: 'timestamptz', notNull: true },
+      ],
+      primaryKey: ['build_id', 'inserted_at'],
+      indexes: [{ columns: ['canonical_bom_sha256'] }],
+      defaultPartition: true,
+    })
+  )._unsafeUnwrap();
+}
+
 describe("ensure on the partition runbook's table", () => {
   it('creates the current and next month across a year rollover, with UTC bounds rows route by', async () => {
     await createArtifactBomsTable(db);
@@ -222,18 +238,7 @@ describe("ensure on the partition runbook's table", () => {
 
   it('moves rows stuck in the default partition instead of failing with "would be violated"', async () => {
     const m = manager('2026-11-15T00:00:00Z');
-    (
-      await m.createParent({
-        columns: [
-          { name: 'build_id', type: 'text', notNull: true },
-          { name: 'canonical_bom_sha256', type: 'text', notNull: true },
-          { name: 'inserted_at', type: 'timestamptz', notNull: true },
-        ],
-        primaryKey: ['build_id', 'inserted_at'],
-        indexes: [{ columns: ['canonical_bom_sha256'] }],
-        defaultPartition: true,
-      })
-    )._unsafeUnwrap();
+    await createWithDefault(m);
     await db.query(`INSERT INTO scanner.artifact_boms VALUES
       ('nov-1', 'x', '2026-11-01 00:00:00+00'), ('nov-2', 'x', '2026-11-30 23:59:59+00'),
       ('dec-1', 'x', '2026-12-24 00:00:00+00'), ('old', 'x', '2025-01-01 00:00:00+00')`);
@@ -271,6 +276,14 @@ describe("ensure on the partition runbook's table", () => {
       expect(r._unsafeUnwrapErr().dbCode).toBe('55P03');
       expect(r._unsafeUnwrapErr().context.partition).toBe('artifact_boms_2026_11');
       expect(Date.now() - t0).toBeLessThan(5_000);
+      // It names the session in the way, so the operator knows whom to wait for (or end).
+      const [holder] = await db.query<{ pid: number }>(
+        "SELECT l.pid FROM pg_locks l WHERE l.relation = 'scanner.artifact_boms'::regclass AND l.granted AND l.mode = 'AccessShareLock'",
+      );
+      const message = r._unsafeUnwrapErr().message;
+      expect(message).toContain(`pid ${holder!.pid}`);
+      expect(message).toContain('AccessShareLock on scanner.artifact_boms');
+      expect(message).toContain('pg_terminate_backend');
     } finally {
       await lock.release();
     }
@@ -278,6 +291,52 @@ describe("ensure on the partition runbook's table", () => {
     // The pooled session must not keep our lock_timeout.
     const [s] = await db.query<{ lock_timeout: string }>('SHOW lock_timeout');
     expect(s?.lock_timeout).toBe('0');
+  });
+
+  it('moves rows out of the default partition while a VACUUM holds an old partition (writers paused on the parent and the default only)', async () => {
+    const m = manager('2026-11-15T00:00:00Z', { lockTimeoutMs: 300 });
+    await createWithDefault(m);
+    (await m.ensure({ behind: 2, ahead: 0 }))._unsafeUnwrap();
+    await db.query(
+      `INSERT INTO scanner.artifact_boms VALUES ('dec-1', 'x', '2026-12-24 00:00:00+00'), ('sep-1', 'x', '2026-09-02 00:00:00+00')`,
+    );
+    // SHARE UPDATE EXCLUSIVE is what a VACUUM (an anti-wraparound autovacuum of an old month, say) holds for its whole run.
+    const vacuum = await holdLock(db.url, 'scanner.artifact_boms_2026_09', 'SHARE UPDATE EXCLUSIVE');
+    try {
+      const r = (await m.ensure({ ahead: 1 }))._unsafeUnwrap();
+      expect(r.created.map((c) => [c.name, c.rowsMovedFromDefault])).toEqual([['artifact_boms_2026_12', 1]]);
+    } finally {
+      await vacuum.release();
+    }
+    expect(await rowHomes(db)).toEqual({ 'dec-1': 'scanner.artifact_boms_2026_12', 'sep-1': 'scanner.artifact_boms_2026_09' });
+  });
+
+  it('is not held up by a lock on an old partition it does not touch (a REINDEX, VACUUM FULL or CLUSTER of it)', async () => {
+    await createArtifactBomsTable(db);
+    (await manager('2026-11-23T00:00:00Z').ensure({ behind: 3 }))._unsafeUnwrap();
+    await db.query(`CREATE TABLE scanner.artifact_boms_2025_10 PARTITION OF scanner.artifact_boms ${range('2025-10-01', '2025-11-01')}`);
+    await db.query(
+      "INSERT INTO scanner.artifact_boms VALUES ('a', 'sha', null, '2026-08-02 00:00:00+00'), ('b', 'sha', null, '2025-10-02 00:00:00+00')",
+    );
+    const lock = await holdLock(db.url, 'scanner.artifact_boms_2026_08', 'ACCESS EXCLUSIVE');
+    try {
+      const next = (extra = {}) => manager('2026-12-02T00:00:00Z', { lockTimeoutMs: 200, ...extra });
+      const r = (await next().ensure({ ahead: 1 }))._unsafeUnwrap();
+      expect(r.created.map((c) => c.name)).toEqual(['artifact_boms_2027_01']);
+      // Retention (dry run and real) sizes only its candidates, and drops the expired month beside the locked one.
+      const plan = (await next().retention({ keep: 12 }))._unsafeUnwrap();
+      expect(plan.candidates.map((c) => c.name)).toEqual(['artifact_boms_2025_10']);
+      expect(plan.candidates[0]!.sizeBytes).toBeGreaterThan(0);
+      const real = (await next().retention({ keep: 12, dryRun: false }))._unsafeUnwrap();
+      expect(real.candidates.map((c) => [c.name, c.done])).toEqual([['artifact_boms_2025_10', true]]);
+      // Retention that must drop the locked partition itself still says LOCK_TIMEOUT, naming it.
+      const stuck = (await next().retention({ keep: 3, dryRun: false }))._unsafeUnwrapErr();
+      expect(stuck.code).toBe('LOCK_TIMEOUT');
+      expect(stuck.context.partition).toBe('artifact_boms_2026_08');
+    } finally {
+      await lock.release();
+    }
+    expect(await rowHomes(db)).toEqual({ a: 'scanner.artifact_boms_2026_08' });
   });
 
   it('reports a second run holding the advisory lock as LOCKED', async () => {

@@ -21,6 +21,15 @@ afterAll(async () => {
   await db.drop();
 });
 
+/** The INVALID indexes of a partition of scanner, by name. */
+async function invalidIndexesOf(partition: string): Promise<string[]> {
+  const rows = await db.query<{ name: string }>(
+    'SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1::regclass AND NOT i.indisvalid ORDER BY 1',
+    [`scanner.${partition}`],
+  );
+  return rows.map((r) => r.name);
+}
+
 /** A pg.Client wrapper that counts round trips. */
 function counting(client: pg.Client): { source: PgClientLike; count: () => number } {
   let n = 0;
@@ -125,12 +134,7 @@ describe('maintain', () => {
   });
 
   it('drops the INVALID indexes a timed-out REINDEX CONCURRENTLY leaves, naming the partition', async () => {
-    const invalid = async (): Promise<string[]> =>
-      (
-        await db.query<{ name: string }>(
-          "SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'scanner.artifact_boms_2026_09'::regclass AND NOT i.indisvalid ORDER BY 1",
-        )
-      ).map((r) => r.name);
+    const invalid = (): Promise<string[]> => invalidIndexesOf('artifact_boms_2026_09');
     // Someone's own failed CREATE INDEX CONCURRENTLY, named like a leftover but after no index of the table: never ours to drop.
     await db.query(
       "INSERT INTO scanner.artifact_boms VALUES ('d1', 'dup', null, '2026-09-02 00:00:00+00'), ('d2', 'dup', null, '2026-09-03 00:00:00+00')",
@@ -165,9 +169,39 @@ describe('maintain', () => {
     const next = (await m.maintain('artifact_boms_2026_09', { vacuum: true, analyze: false }))._unsafeUnwrap();
     expect(next.invalidIndexesDropped).toEqual(leftovers);
     expect(await invalid()).toEqual(['mine_ccnew']);
-    const again = (await m.maintain('artifact_boms_2026_09', { vacuum: false, analyze: false, reindex: true }))._unsafeUnwrap();
-    expect(again.invalidIndexesDropped).toEqual([]);
+    // A reindex rebuilds it (REINDEX TABLE CONCURRENTLY alone would skip it), which fails on its duplicates: said, and
+    // its own leftover of that attempt dropped, the index itself kept.
+    const again = (await m.maintain('artifact_boms_2026_09', { vacuum: false, analyze: false, reindex: true }))._unsafeUnwrapErr();
+    expect(again.message).toContain('REINDEX INDEX CONCURRENTLY "scanner"."mine_ccnew"');
+    expect(again.message).toContain('"scanner"."mine_ccnew" was INVALID');
+    expect(again.message).toContain('DROP INDEX CONCURRENTLY "scanner"."mine_ccnew"');
+    expect(again.partial?.invalidIndexesDropped).toEqual(['mine_ccnew_ccnew']);
     expect(await invalid()).toEqual(['mine_ccnew']);
+    await db.query("DELETE FROM scanner.artifact_boms WHERE build_id = 'd2'");
+    const fixed = (await m.maintain('artifact_boms_2026_09', { vacuum: false, analyze: false, reindex: true }))._unsafeUnwrap();
+    expect(fixed.steps.map((s) => s.sql)).toContain('REINDEX INDEX CONCURRENTLY "scanner"."mine_ccnew"');
+    expect(await invalid()).toEqual([]);
     await db.query('DROP INDEX scanner.mine_ccnew');
+  });
+
+  it('rebuilds an INVALID index a failed CREATE INDEX CONCURRENTLY left, which REINDEX TABLE CONCURRENTLY skips', async () => {
+    const invalid = (): Promise<string[]> => invalidIndexesOf('artifact_boms_2026_08');
+    await db.query(
+      "INSERT INTO scanner.artifact_boms VALUES ('e1', 'same', null, '2026-08-02 00:00:00+00'), ('e2', 'same', null, '2026-08-03 00:00:00+00')",
+    );
+    await db
+      .query('CREATE UNIQUE INDEX CONCURRENTLY boms_aug_sha_uniq ON scanner.artifact_boms_2026_08 (canonical_bom_sha256)')
+      .catch(() => undefined);
+    await db.query("DELETE FROM scanner.artifact_boms WHERE build_id = 'e2'");
+    expect(await invalid()).toEqual(['boms_aug_sha_uniq']);
+    const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW });
+    const r = (await m.maintain('artifact_boms_2026_08', { vacuum: false, analyze: false, reindex: true }))._unsafeUnwrap();
+    expect(r.steps.map((s) => s.sql)).toEqual([
+      'REINDEX TABLE CONCURRENTLY "scanner"."artifact_boms_2026_08"',
+      'REINDEX INDEX CONCURRENTLY "scanner"."boms_aug_sha_uniq"',
+    ]);
+    expect(r.invalidIndexesDropped).toEqual([]);
+    expect(await invalid()).toEqual([]);
+    await db.query('DROP INDEX scanner.boms_aug_sha_uniq');
   });
 });
