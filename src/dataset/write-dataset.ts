@@ -70,6 +70,10 @@ export interface WriteDatasetOptions {
   readonly name?: string;
   /** The manifest's `createdAt`. @defaultValue the `mtime` as an ISO-8601 UTC string */
   readonly createdAt?: string;
+  /**
+   * Stops the write: the result is then `Err` with `ABORTED`, whatever
+   * reason `abort()` was given, and any previous file at the path is left as it was.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -458,5 +462,10 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * ```
  */
 export function writeDataset(path: string, options: WriteDatasetOptions): ResultAsync<WrittenDataset, BackfillError> {
-  return ResultAsync.fromPromise(write(path, options), (e) => toBackfillError(e, 'IO_ERROR', { path }));
+  // `signal.throwIfAborted()` and the pipeline give the abort's reason, which is any value `abort(reason)` was given.
+  return ResultAsync.fromPromise(write(path, options), (e) =>
+    options?.signal?.aborted === true && !(e instanceof BackfillError && e.code === 'ABORTED')
+      ? new BackfillError('ABORTED', `writing ${path} was aborted; nothing was written there.`, { cause: e, context: { path } })
+      : toBackfillError(e, 'IO_ERROR', { path }),
+  );
 }
