@@ -1,7 +1,7 @@
 import { KeyObject } from 'node:crypto';
 import { err, ok, Result, safeTry } from 'neverthrow';
 import { BackfillError, type BackfillErrorCode } from '../errors.js';
-import { duplicateName } from './json-duplicates.js';
+import { duplicateName } from '../_internals/json-duplicates.js';
 import { LONE_SURROGATE } from '../_internals/lone-surrogate.js';
 import { decodeBase64 } from './base64.js';
 import { DEFAULT_DSSE_THRESHOLD } from './defaults.js';

@@ -1,7 +1,7 @@
 import { ResultAsync, err, ok, safeTry, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { decodeBase64 } from './base64.js';
-import { duplicateName } from './json-duplicates.js';
+import { duplicateName } from '../_internals/json-duplicates.js';
 import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES } from './defaults.js';
 import { parseEnvelope, verifyDsse, type DsseEnvelope, type DsseVerdicts, type DsseVerification } from './dsse.js';
 import { hashFile } from './hash-file.js';

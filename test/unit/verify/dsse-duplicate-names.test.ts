@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { signDsse, verifyDsse, verifyInTotoSubject } from '../../../src/verify/index.js';
-import { duplicateName } from '../../../src/verify/json-duplicates.js';
+import { duplicateName } from '../../../src/_internals/json-duplicates.js';
 import { tempDir } from '../../support/tmp.js';
 
 /**
