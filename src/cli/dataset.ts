@@ -9,7 +9,14 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { err, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { readDataset, writeDataset, type Compression, type MemberSource } from '../dataset/index.js';
-import { COMPRESSION_LEVELS, MAX_MTIME } from '../dataset/defaults.js';
+import {
+  COMPRESSION_LEVELS,
+  DEFAULT_MAX_COMPRESSION_RATIO,
+  DEFAULT_MAX_DECOMPRESSED_BYTES,
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_MAX_LINE_BYTES,
+  MAX_MTIME,
+} from '../dataset/defaults.js';
 import { parseManifest } from '../dataset/manifest.js';
 import { checkMemberName } from '../dataset/member-name.js';
 import {
@@ -363,6 +370,88 @@ function verifyLines(r: VerifyReport): string[] {
   return lines;
 }
 
+/** The reader's limits, as flags: a dataset that really is that large can be read once the operator raises one. */
+const LIMIT_FLAGS = {
+  'max-decompressed-bytes': {
+    option: 'maxDecompressedBytes',
+    flag: {
+      type: 'string',
+      value: '<bytes>',
+      description: 'Refuse a tarball that decompresses to more than this (decompression-bomb guard).',
+      defaultText: `${DEFAULT_MAX_DECOMPRESSED_BYTES} (64 GiB)`,
+    },
+  },
+  'max-compression-ratio': {
+    option: 'maxCompressionRatio',
+    flag: {
+      type: 'string',
+      value: '<n>',
+      description: 'Refuse a tarball that decompresses to more than <n> times the compressed bytes read, past the first 64 MiB.',
+      defaultText: String(DEFAULT_MAX_COMPRESSION_RATIO),
+    },
+  },
+  'max-line-bytes': {
+    option: 'maxLineBytes',
+    flag: {
+      type: 'string',
+      value: '<bytes>',
+      description: 'Longest NDJSON line accepted.',
+      defaultText: `${DEFAULT_MAX_LINE_BYTES} (64 MiB)`,
+    },
+  },
+  'max-entries': {
+    option: 'maxEntries',
+    flag: {
+      type: 'string',
+      value: '<n>',
+      description: 'Most tar entries (files and directories, with those the member names imply) the tarball may hold.',
+      defaultText: String(DEFAULT_MAX_ENTRIES),
+    },
+  },
+} as const satisfies Record<string, { option: string; flag: FlagSpec }>;
+
+type LimitFlag = keyof typeof LIMIT_FLAGS;
+type LimitOptions = { -readonly [K in LimitFlag as (typeof LIMIT_FLAGS)[K]['option']]?: number };
+
+function limitFlagSpecs(names: readonly LimitFlag[]): Record<string, FlagSpec> {
+  return Object.fromEntries(names.map((name) => [name, LIMIT_FLAGS[name].flag]));
+}
+
+/** The limit flags given, as the reader's options. */
+function limitOptions(flags: FlagValues, names: readonly LimitFlag[]): Result<LimitOptions, BackfillError> {
+  const options: Record<string, number> = {};
+  for (const name of names) {
+    const value = intFlag(flags, name, 1);
+    if (value.isErr()) return err(value.error);
+    if (value.value !== undefined) options[LIMIT_FLAGS[name].option] = value.value;
+  }
+  return ok(options as LimitOptions);
+}
+
+/**
+ * A limit error says which option to raise (`maxEntries`): from the command
+ * line that is a flag, named here as such, or, when the command has no flag
+ * for it, said so.
+ */
+function withLimitFlags(error: BackfillError, names: readonly LimitFlag[]): BackfillError {
+  if (error.code !== 'SIZE_LIMIT_EXCEEDED' && error.code !== 'LINE_TOO_LONG') return error;
+  let message = error.message;
+  for (const [name, { option }] of Object.entries(LIMIT_FLAGS)) {
+    const flag = names.includes(name as LimitFlag) ? `--${name}` : `${option} (no flag of this command sets it; use the library)`;
+    message = message.replace(new RegExp(`\\b${option}\\b`, 'g'), flag);
+  }
+  return message === error.message
+    ? error
+    : new BackfillError(error.code, message, {
+        cause: error,
+        context: error.context,
+        ...(error.partial === undefined ? {} : { partial: error.partial }),
+      });
+}
+
+const VERIFY_LIMITS: readonly LimitFlag[] = ['max-decompressed-bytes', 'max-compression-ratio', 'max-line-bytes', 'max-entries'];
+const IMPORT_LIMITS: readonly LimitFlag[] = ['max-decompressed-bytes', 'max-line-bytes'];
+
 const verify: CommandSpec = {
   group: 'dataset',
   name: 'verify',
@@ -379,6 +468,7 @@ const verify: CommandSpec = {
       defaultText: 'read from <tarball>.sha256, then SHA256SUMS beside it, when present',
     },
     'sibling-checksums': { type: 'boolean', description: 'Look for <tarball>.sha256 and SHA256SUMS beside the tarball.', default: true },
+    ...limitFlagSpecs(VERIFY_LIMITS),
   },
   examples: [
     'backfill-kit dataset verify out/linksets/linksets-stage-backfill.tar.zst',
@@ -387,8 +477,11 @@ const verify: CommandSpec = {
   async *run(ctx) {
     const path = resolve(ctx.cwd, ctx.positionals[0]!);
     const expectedSha256 = stringFlag(ctx.flags, 'expected-sha256');
+    const limits = limitOptions(ctx.flags, VERIFY_LIMITS);
+    if (limits.isErr()) return failed(limits.error);
     const progress = ctx.progress(`verify ${ctx.positionals[0]!}`, 'members');
     const result = await verifyDataset(path, {
+      ...limits.value,
       ...(expectedSha256 === undefined ? {} : { expectedSha256 }),
       useSiblingChecksums: booleanFlag(ctx.flags, 'sibling-checksums'),
       onProgress: (p) => progress.update(p.membersDone, undefined, p.member),
@@ -396,7 +489,7 @@ const verify: CommandSpec = {
       logger: ctx.logger,
     });
     progress.done();
-    if (result.isErr()) return failed(result.error);
+    if (result.isErr()) return failed(withLimitFlags(result.error, VERIFY_LIMITS));
     const r = result.value;
     const lines = verifyLines(r);
     if (r.ok) return { exitCode: EXIT_CODES.OK.code, report: r, lines };
@@ -415,6 +508,7 @@ const importCommand: CommandSpec = {
   replaces: "the dataset runbook's backfill-store-aoc-19-005.sh and its manual \\copy + count steps",
   flags: {
     ...TABLE_FLAGS,
+    ...limitFlagSpecs(IMPORT_LIMITS),
     'dry-run': {
       type: 'boolean',
       description: 'Read and validate everything (duplicate ids and jsonb too, in temporary tables) and write nothing.',
@@ -468,6 +562,7 @@ const importCommand: CommandSpec = {
     const expectedFlag = stringFlag(ctx.flags, 'expected-sha256');
     const idField = stringFlag(ctx.flags, 'id-field');
     const lockTimeoutMs = yield* lockTimeoutFlag(ctx.flags);
+    const importLimits = yield* limitOptions(ctx.flags, IMPORT_LIMITS);
     if (expectedFlag !== undefined && !isSha256Hex(expectedFlag)) {
       return failed(new BackfillError('INVALID_ARGUMENT', `--expected-sha256 must be 64 hex digits, not ${JSON.stringify(expectedFlag)}.`));
     }
@@ -488,6 +583,7 @@ const importCommand: CommandSpec = {
     const total = await manifestTotal(path, Object.keys(tables));
     const progress = ctx.progress(`import ${ctx.positionals[0]!}`, 'rows');
     const result = await importer.import(path, {
+      ...importLimits,
       dryRun: booleanFlag(ctx.flags, 'dry-run'),
       ...(strategy === undefined ? {} : { strategy }),
       ...(onInvalid === undefined ? {} : { onInvalid }),
@@ -501,7 +597,8 @@ const importCommand: CommandSpec = {
     if (result.isErr()) {
       const partial = result.error.partial;
       // A report is worth printing only once the archive was read (e.g. a count mismatch), not for a missing file.
-      return failed(result.error, partial === undefined || partial.sha256 === null ? [] : importLines(partial, schema, true));
+      const error = withLimitFlags(result.error, IMPORT_LIMITS);
+      return failed(error, partial === undefined || partial.sha256 === null ? [] : importLines(partial, schema, true));
     }
     const r = result.value;
     // Belt and braces for "COPY 0, exit 0": success needs a commit (or a dry run) and every table matching its manifest.

@@ -50,7 +50,7 @@ export function toJson(value: unknown): string {
 const CLI_FIXES: Partial<Record<BackfillErrorCode, string>> = {
   LOCK_TIMEOUT: 'Retry when the table is less busy, or raise --lock-timeout-ms.',
   SIZE_LIMIT_EXCEEDED:
-    'Check where the dataset came from: the command line keeps the reader’s limits (64 GiB decompressed, 200 times the compressed size past 64 MiB).',
+    'Check where the dataset came from; if it really is that large, raise the limit with the flag the message names (dataset verify: --max-decompressed-bytes, --max-compression-ratio, --max-entries; dataset import: --max-decompressed-bytes).',
   MEMBER_TYPE_UNSUPPORTED:
     'Datasets hold regular files and directories only: rebuild the tarball with `backfill-kit dataset build --from <dir>` or plain `tar --format=posix`.',
   MANIFEST_MISSING: 'Build the dataset with `backfill-kit dataset build` or add a schema-1 manifest.',

@@ -4,8 +4,11 @@
  * thread pool, two zstd frames at a time, so this thread is free meanwhile),
  * runs the reader's tar parser over the decoded pieces, hashing each member's
  * data (unless the reader turned member digests off), and posts every piece with what the parser found in it to the main
- * thread. Once the archive ends it stops decompressing and only reads and
- * hashes the rest of the file.
+ * thread. Once the archive ends, the rest of a compressed file is still
+ * decompressed (and the output dropped) to its end, so that a gzip CRC or
+ * zstd checksum that does not match, a stream cut short or bytes appended
+ * after it fail the read as `gzip -t` and `zstd -t` fail them; the rest of a
+ * plain tar is only hashed.
  *
  * Worker module: it imports `node:` builtins and, with `.ts` specifiers that
  * the build rewrites, modules that do the same, so Node can run it from the
@@ -31,7 +34,9 @@ let produced = 0;
 /** Bytes that may still be posted before the reader takes some. */
 let credits = maxInFlightBytes;
 let failed = false;
-/** False once the tar has ended: the rest of the file is only hashed. */
+/** False once the tar has ended or was refused: nothing more is parsed or posted. */
+let parsing = true;
+/** False once nothing more is decompressed: the rest of the file is only hashed (a plain tar after its end, a refused archive). */
 let decoding = true;
 
 // The file is read into reused buffers: fresh buffers per read left garbage
@@ -93,7 +98,7 @@ function fail(stage: DecodeFailure['stage'], error: unknown): void {
 let piece = new Uint8Array(pieceBytes);
 let fill = 0;
 function flushPiece(): void {
-  if (fill === 0 || failed || !decoding) return;
+  if (fill === 0 || failed || !parsing) return;
   const full = fill === piece.length ? piece : piece.slice(0, fill);
   piece = new Uint8Array(pieceBytes);
   fill = 0;
@@ -109,7 +114,8 @@ function postPiece(chunk: Uint8Array): void {
 
 function post(chunk: Uint8Array, events: readonly TarEvent[]): void {
   send({ type: 'piece', chunk, events }, [chunk.buffer as ArrayBuffer]);
-  if (events.some((e) => e.type === 'end' || e.type === 'error')) stopDecoding();
+  if (events.some((e) => e.type === 'error')) stopDecoding();
+  else if (events.some((e) => e.type === 'end')) archiveEnded();
 }
 
 function copyIn(chunk: Buffer): void {
@@ -119,12 +125,17 @@ function copyIn(chunk: Buffer): void {
     fail('limit', new Error(exceeded));
     return;
   }
-  if (ownsBuffer(chunk)) {
-    flushPiece();
-    if (!failed && decoding) postPiece(chunk);
+  if (!parsing) {
+    // After the end of the archive: decoded only to check the stream to its end, then dropped.
+    if (!ownsBuffer(chunk)) releaseDecoderBuffer(chunk);
     return;
   }
-  for (let at = 0; at < chunk.length && !failed && decoding; ) {
+  if (ownsBuffer(chunk)) {
+    flushPiece();
+    if (!failed && parsing) postPiece(chunk);
+    return;
+  }
+  for (let at = 0; at < chunk.length && !failed && parsing; ) {
     const n = Math.min(piece.length - fill, chunk.length - at);
     piece.set(chunk.subarray(at, at + n), fill);
     fill += n;
@@ -164,12 +175,33 @@ function finish(): void {
   if (failed || finished) return;
   finished = true;
   flushPiece();
-  if (decoding) post(new Uint8Array(0), parser.end());
+  if (parsing) post(new Uint8Array(0), parser.end());
+  if (failed) return;
   send({ type: 'end', sha256: hash.digest('hex'), bytes: stored });
 }
 
-/** The archive has ended: stop decompressing, keep hashing what is left of the file (if it has all been read, that is the end). */
+/**
+ * The archive has ended. A compressed file is still decompressed to its end
+ * (nothing more is posted): its checksums and what follows its last frame or
+ * member are checked as `gzip -t` and `zstd -t` check them. The rest of a
+ * plain tar is only hashed, as GNU tar ignores it.
+ */
+function archiveEnded(): void {
+  if (!parsing) return;
+  parsing = false;
+  fill = 0;
+  if (!decoder) {
+    stopDecoding();
+    return;
+  }
+  // Paused while the reader had no room: nothing is posted any more, so nothing waits for it.
+  decoder.resume();
+  readMore();
+}
+
+/** The archive was refused (or has ended, for a plain tar): stop decompressing, keep hashing what is left of the file (if it has all been read, that is the end). */
 function stopDecoding(): void {
+  parsing = false;
   if (!decoding) return;
   decoding = false;
   waitingDrain = false;
@@ -184,7 +216,7 @@ function stopDecoding(): void {
 // the reader has room.
 function readMore(): void {
   if (reading || failed || sourceEnded || waitingDrain) return;
-  if (decoding && credits <= 0) return;
+  if (parsing && credits <= 0) return;
   const target = readTarget();
   if (!target) return; // the decoders still hold every read buffer; one returning reads on
   reading = true;
@@ -231,7 +263,7 @@ readMore();
 port.on('message', (m: { type: 'ack'; bytes: number } | { type: 'stop' }) => {
   if (m.type === 'ack') {
     credits += m.bytes;
-    if (failed || credits <= 0) return;
+    if (failed || (parsing && credits <= 0)) return;
     decoder?.resume();
     readMore();
   } else {

@@ -233,7 +233,9 @@ function drainedOrClosed(stream: Duplex): Promise<void> {
 /**
  * A caller's Readable is decoded and parsed on this thread, by the same
  * decoder and tar parser the file threads run. Once the archive ends, the
- * rest of the input is only hashed.
+ * rest of a compressed input is decompressed to its end and dropped (its
+ * checksums and trailing bytes are checked, as for a file); the rest of a
+ * plain tar is only hashed.
  */
 export async function openStream(source: Readable, limits: DecodeLimits, hashMembers: boolean): Promise<DecodedInput> {
   let sniffed: { head: Buffer; stream: Readable };
@@ -273,6 +275,20 @@ export async function openStream(source: Readable, limits: DecodeLimits, hashMem
     stored.reject(toBackfillError(e, 'IO_ERROR'));
   });
   const decoded = decoder[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  /** After the end of the archive: the rest of the compressed stream, decoded to its end (or its failure). */
+  let rest: Promise<void> = Promise.resolve();
+  const drainRest = async (): Promise<void> => {
+    for (;;) {
+      const next = await readDecoded();
+      if (next.done) return;
+      decodedBytes += next.value.length;
+      const exceeded = exceededLimit(decodedBytes, storedBytes, limits);
+      if (exceeded) {
+        stopDecoding();
+        throw limitError(exceeded, limits);
+      }
+    }
+  };
   const readDecoded = async (): Promise<IteratorResult<Buffer>> => {
     try {
       return await decoded.next();
@@ -283,7 +299,12 @@ export async function openStream(source: Readable, limits: DecodeLimits, hashMem
   };
   return {
     compression,
-    stored: stored.promise,
+    get stored() {
+      return stored.promise.then(async (digest) => {
+        await rest;
+        return digest;
+      });
+    },
     async nextPiece() {
       if (finished) return undefined;
       const next = await readDecoded();
@@ -295,9 +316,13 @@ export async function openStream(source: Readable, limits: DecodeLimits, hashMem
       const exceeded = exceededLimit(decodedBytes, storedBytes, limits);
       if (exceeded) throw limitError(exceeded, limits);
       const events = parser.push(next.value);
-      if (events.some((e) => e.type === 'end' || e.type === 'error')) {
+      if (events.some((e) => e.type === 'error') || (compression === 'none' && parser.ended)) {
         finished = true;
         stopDecoding();
+      } else if (parser.ended) {
+        finished = true;
+        rest = drainRest();
+        rest.catch(() => undefined); // awaited through `stored`; closed early, nobody asks
       }
       // The decoder's output buffers are its own: they may hold the next chunk too.
       return { chunk: next.value, events, ownsBuffer: false };

@@ -1,5 +1,6 @@
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
+import { duplicateName } from '../_internals/json-duplicates.js';
 import type { DatasetManifest, ManifestMember } from './types.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -28,6 +29,11 @@ export function parseManifest(text: string): Result<DatasetManifest, BackfillErr
     value = JSON.parse(text);
   } catch (error) {
     return err(invalid(`not valid JSON (${(error as Error).message}).`));
+  }
+  // JSON.parse keeps the last of two equal names, other readers the first: the counts checked here would not be the ones they read.
+  const twice = duplicateName(text);
+  if (twice !== undefined) {
+    return err(invalid(`names ${JSON.stringify(twice)} twice in one object; JSON readers disagree on which counts: keep one.`));
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return err(invalid('must be a JSON object.'));
   const m = value as Record<string, unknown>;

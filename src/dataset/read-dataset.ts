@@ -279,8 +279,11 @@ class DatasetReader implements Dataset {
  * A path and a Readable of the same bytes give the same members, bytes,
  * hashes and errors: one tar parser decides which bytes belong to a member,
  * and hashes exactly the bytes it hands out. Reading stops at the end of the
- * archive (its first zero block, as GNU tar does); what follows is hashed
- * with the stored file but never decompressed.
+ * archive (its first zero block, as GNU tar does); what follows is never
+ * parsed, but a compressed file is decompressed to its end, so a corrupt gzip
+ * CRC or zstd checksum, a stream cut short or bytes appended after it fail
+ * the read (`COMPRESSION_CORRUPT`, `COMPRESSION_TRUNCATED`) once the last
+ * member has been handed out, before `stats()` and `manifest()` settle.
  *
  * What is read is what `tar -x` extracts: entries it would extract
  * otherwise, or not at all, are refused. Two spellings of one name, a

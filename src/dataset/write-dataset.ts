@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -70,6 +70,10 @@ export interface WriteDatasetOptions {
   readonly name?: string;
   /** The manifest's `createdAt`. @defaultValue the `mtime` as an ISO-8601 UTC string */
   readonly createdAt?: string;
+  /**
+   * Stops the write: the result is then `Err` with `ABORTED`, whatever
+   * reason `abort()` was given, and any previous file at the path is left as it was.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -334,6 +338,24 @@ async function removeMadeDirs(dir: string, firstMade: string | undefined): Promi
   }
 }
 
+/** Temporary directories of the writes in flight. */
+const writing = new Set<string>();
+let removeOnExit = false;
+
+/**
+ * Removes `tmp` should the process exit before the write ends: `process.exit()`
+ * (a CLI's second Ctrl-C quits at once) runs no pending cleanup, and would
+ * leave the spooled members and the partial tarball beside the output.
+ */
+function removedOnExit(tmp: string): void {
+  writing.add(tmp);
+  if (removeOnExit) return;
+  removeOnExit = true;
+  process.on('exit', () => {
+    for (const dir of writing) rmSync(dir, { recursive: true, force: true, maxRetries: 0 });
+  });
+}
+
 async function write(path: string, options: WriteDatasetOptions): Promise<WrittenDataset> {
   const members = memberList(options.members);
   const compression = options.compression ?? 'zstd';
@@ -343,6 +365,7 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
   const firstMade = await mkdir(dirname(path), { recursive: true });
   let written = false;
   const tmp = await mkdtemp(join(dirname(path), `.${basename(path)}.tmp-`));
+  removedOnExit(tmp);
   try {
     const spooled: { entry: ManifestMember; file: string }[] = [];
     for (const [i, [name, source]] of members.entries()) {
@@ -401,6 +424,7 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
     return { sha256: hasher.digest(), bytes: size, manifest };
   } finally {
     await rm(tmp, { recursive: true, force: true });
+    writing.delete(tmp);
     if (!written) await removeMadeDirs(dirname(path), firstMade);
   }
 }
@@ -438,5 +462,10 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * ```
  */
 export function writeDataset(path: string, options: WriteDatasetOptions): ResultAsync<WrittenDataset, BackfillError> {
-  return ResultAsync.fromPromise(write(path, options), (e) => toBackfillError(e, 'IO_ERROR', { path }));
+  // `signal.throwIfAborted()` and the pipeline give the abort's reason, which is any value `abort(reason)` was given.
+  return ResultAsync.fromPromise(write(path, options), (e) =>
+    options?.signal?.aborted === true && !(e instanceof BackfillError && e.code === 'ABORTED')
+      ? new BackfillError('ABORTED', `writing ${path} was aborted; nothing was written there.`, { cause: e, context: { path } })
+      : toBackfillError(e, 'IO_ERROR', { path }),
+  );
 }

@@ -1,6 +1,7 @@
 import { KeyObject } from 'node:crypto';
 import { err, ok, Result, safeTry } from 'neverthrow';
 import { BackfillError, type BackfillErrorCode } from '../errors.js';
+import { duplicateName } from '../_internals/json-duplicates.js';
 import { LONE_SURROGATE } from '../_internals/lone-surrogate.js';
 import { decodeBase64 } from './base64.js';
 import { DEFAULT_DSSE_THRESHOLD } from './defaults.js';
@@ -147,11 +148,17 @@ function envelopeError(message: string): BackfillError {
 export function parseEnvelope(input: DsseEnvelope | string | Uint8Array): Result<DsseEnvelope, BackfillError> {
   let value: unknown = input;
   if (typeof input === 'string' || input instanceof Uint8Array) {
+    const text = typeof input === 'string' ? input : Buffer.from(input).toString('utf8');
     try {
-      value = JSON.parse(typeof input === 'string' ? input : Buffer.from(input).toString('utf8'));
+      value = JSON.parse(text);
     } catch (cause) {
       return err(new BackfillError('ENVELOPE_INVALID', `The envelope is not JSON: ${(cause as Error).message}`, { cause }));
     }
+    const twice = duplicateName(text);
+    if (twice !== undefined)
+      return err(
+        envelopeError(`The envelope names ${JSON.stringify(twice)} twice; JSON readers disagree on which counts, so it is refused.`),
+      );
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return err(envelopeError('The envelope must be a JSON object.'));
   const env = value as Record<string, unknown>;

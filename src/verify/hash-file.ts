@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
@@ -18,6 +18,11 @@ export interface HashFileOptions {
   readonly chunkBytes?: number | undefined;
   /** Called with every chunk hashed (to feed a second consumer from the same read); the buffer is reused after the call returns. */
   readonly onChunk?: ((chunk: Buffer) => void) | undefined;
+  /**
+   * Called once the file is open, before anything is read, with its
+   * descriptor and fstat: a rejection stops the call (nothing is read).
+   */
+  readonly confirm?: ((fd: number, stats: Stats) => Promise<void>) | undefined;
 }
 
 function refuse(path: string | Buffer, what: string): BackfillError {
@@ -50,6 +55,7 @@ export async function hashFile(path: string | Buffer, options: HashFileOptions =
     const stats = await handle.stat();
     const swapped = notRegular(stats);
     if (swapped !== undefined) throw refuse(path, swapped);
+    await options.confirm?.(handle.fd, stats);
     const hash = createHash('sha256');
     // No 4 MiB buffer for a 100-byte file; a file that grows meanwhile still reads to its end, in more reads.
     const buffer = Buffer.allocUnsafe(Math.min(options.chunkBytes ?? DEFAULT_HASH_CHUNK_BYTES, stats.size + 1));

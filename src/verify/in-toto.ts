@@ -1,6 +1,7 @@
 import { ResultAsync, err, ok, safeTry, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { decodeBase64 } from './base64.js';
+import { duplicateName } from '../_internals/json-duplicates.js';
 import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES } from './defaults.js';
 import { parseEnvelope, verifyDsse, type DsseEnvelope, type DsseVerdicts, type DsseVerification } from './dsse.js';
 import { hashFile } from './hash-file.js';
@@ -55,10 +56,19 @@ function invalid(message: string): BackfillError {
 
 function parseStatement(payload: Buffer): Result<InTotoStatement, BackfillError> {
   let value: unknown;
+  const text = payload.toString('utf8');
   try {
-    value = JSON.parse(payload.toString('utf8'));
+    value = JSON.parse(text);
   } catch (cause) {
     return err(new BackfillError('ENVELOPE_INVALID', `The in-toto payload is not JSON: ${(cause as Error).message}`, { cause }));
+  }
+  const twice = duplicateName(text);
+  if (twice !== undefined) {
+    return err(
+      invalid(
+        `The in-toto payload names ${JSON.stringify(twice)} twice in one object; JSON readers disagree on which counts, so it is refused.`,
+      ),
+    );
   }
   const statement = value as Partial<InTotoStatement> | null;
   if (typeof statement !== 'object' || statement === null) return err(invalid('The in-toto payload must be a JSON object.'));

@@ -1,4 +1,5 @@
-import { realpath } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { readlink, realpath, stat } from 'node:fs/promises';
 
 /**
  * Is a checksum-file name safe to open under a base directory? Absolute
@@ -42,6 +43,33 @@ export async function resolveUnder(realBaseDir: string, path: Buffer): Promise<R
   } catch (error) {
     return { error };
   }
+  return { realPath, inside: isUnder(realBaseDir, realPath) };
+}
+
+/** Whether `path` (a real path) lies under `realBaseDir` (itself a real path). */
+function isUnder(realBaseDir: string, path: Buffer): boolean {
   const base = Buffer.from(realBaseDir.endsWith('/') ? realBaseDir : `${realBaseDir}/`, 'utf8');
-  return { realPath, inside: realPath.subarray(0, base.length).equals(base) };
+  return path.subarray(0, base.length).equals(base);
+}
+
+/**
+ * Why the file open on `fd` (with `opened`, its fstat) is not one under
+ * `realBaseDir`, or `undefined` when it is. A directory of `path` swapped
+ * for a symlink between {@link resolveUnder} and the open leads the open
+ * elsewhere: this asks the kernel which file was opened (`/proc/self/fd`),
+ * or, where that is not available, resolves `path` again and requires the
+ * same file (device and inode) there.
+ *
+ * @internal
+ */
+export async function openedOutside(realBaseDir: string, path: Buffer, fd: number, opened: Stats): Promise<string | undefined> {
+  const swapped = 'was swapped for a symlink that leads out of the base directory while it was being checked';
+  const where = await readlink(`/proc/self/fd/${fd}`, { encoding: 'buffer' }).catch(() => undefined);
+  if (where !== undefined && where[0] === 0x2f && !where.toString('latin1').endsWith(' (deleted)')) {
+    return isUnder(realBaseDir, where) ? undefined : `${swapped} (to ${where.toString('utf8')})`;
+  }
+  const again = await resolveUnder(realBaseDir, path);
+  if ('error' in again || !again.inside) return swapped;
+  const now = await stat(again.realPath).catch(() => undefined);
+  return now !== undefined && now.dev === opened.dev && now.ino === opened.ino ? undefined : swapped;
 }

@@ -8,7 +8,7 @@ import { parseChecksums, type ChecksumLineFormat } from './checksums-file.js';
 import { DEFAULT_HASH_CONCURRENCY } from './defaults.js';
 import { checkHashOptions, hashFile, mapBounded, type FileDigest } from './hash-file.js';
 import type { KeyInput } from './keys.js';
-import { joinBytes, resolveUnder, unsafePathReason } from './safe-path.js';
+import { joinBytes, openedOutside, resolveUnder, unsafePathReason } from './safe-path.js';
 import { readWholeFile } from './read-whole-file.js';
 
 /**
@@ -184,7 +184,10 @@ export function defaultChecksumsBaseDir(sumsPath: string, cwd: string): string {
  * Entries whose name is absolute, climbs out of `baseDir` with `..`, is
  * `-` (standard input to `sha256sum`), or whose real path lies outside
  * `baseDir` through a symlink (unless `followSymlinksOutside`) are refused
- * (`CHECKSUM_PATH_UNSAFE`) without being opened. Only regular files are
+ * (`CHECKSUM_PATH_UNSAFE`) without being opened. A directory on the way
+ * swapped for such a symlink between that check and the open is caught
+ * once the file is open (the kernel says which file it is), before
+ * anything is read: `UNSAFE` too. Only regular files are
  * read: a directory, FIFO, socket or device is `UNREADABLE` and is never
  * opened for reading, so nothing listed can block the call; `signal` stops
  * it at any point, even while the sums file itself is a pipe with no writer.
@@ -258,18 +261,25 @@ async function run(
   const filesTotal = toHash.size;
   const keys = [...toHash.keys()];
   const hashOne = async (path: Buffer): Promise<Hashed> => {
-    let target = path;
-    if (options.followSymlinksOutside !== true) {
-      const resolved = await resolveUnder(realBaseDir, path);
-      if ('error' in resolved) return { error: resolved.error };
-      if (!resolved.inside)
-        return { unsafe: `leads out of the base directory through a symlink (to ${resolved.realPath.toString('utf8')})` };
-      // Open the path that was checked, not the name, which could be re-pointed in between.
-      target = resolved.realPath;
-    }
-    return {
-      digest: await hashFile(target, { signal, chunkBytes: options.chunkBytes, onChunk: (chunk) => (bytesHashed += chunk.length) }),
-    };
+    const hashing = { signal, chunkBytes: options.chunkBytes, onChunk: (chunk: Buffer) => (bytesHashed += chunk.length) };
+    if (options.followSymlinksOutside === true) return { digest: await hashFile(path, hashing) };
+    const resolved = await resolveUnder(realBaseDir, path);
+    if ('error' in resolved) return { error: resolved.error };
+    if (!resolved.inside) return { unsafe: `leads out of the base directory through a symlink (to ${resolved.realPath.toString('utf8')})` };
+    // Open the path that was checked, not the name, which could be re-pointed in between; a directory
+    // on the way swapped for a symlink meanwhile still leads the open elsewhere, so the opened file is checked too.
+    let outside: string | undefined;
+    const digest = await hashFile(resolved.realPath, {
+      ...hashing,
+      confirm: async (fd, stats) => {
+        outside = await openedOutside(realBaseDir, path, fd, stats);
+        if (outside !== undefined) throw new Error(outside);
+      },
+    }).catch((error: unknown) => {
+      if (outside === undefined) throw error;
+      return undefined;
+    });
+    return digest === undefined ? { unsafe: outside! } : { digest };
   };
   const hashed = await mapBounded(keys, options.concurrency ?? DEFAULT_HASH_CONCURRENCY, async (key): Promise<Hashed> => {
     let outcome: Hashed;

@@ -1,5 +1,5 @@
 import { dirname, resolve } from 'node:path';
-import { err, ok, Result, ResultAsync } from 'neverthrow';
+import { err, errAsync, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger } from '../_internals/logger.js';
 import { writeFileAtomic } from '../_internals/write-file-atomic.js';
@@ -65,6 +65,13 @@ export function writeChecksums(
   outPath: string,
   options: WriteChecksumsOptions = {},
 ): ResultAsync<WriteChecksumsResult, BackfillError> {
+  // Called from JavaScript with the arguments swapped or missing: an Err, not a TypeError thrown at the caller.
+  if (typeof outPath !== 'string' || outPath === '') {
+    return errAsync(new BackfillError('INVALID_ARGUMENT', `outPath must be the path of the sums file to write; got ${describe(outPath)}.`));
+  }
+  if (!Array.isArray(files) || files.some((file) => typeof file !== 'string')) {
+    return errAsync(new BackfillError('INVALID_ARGUMENT', `files must be an array of path strings; got ${describe(files)}.`));
+  }
   const target = resolve(outPath);
   return checkHashOptions(options)
     .andThen(() => listedNames(files))
@@ -74,6 +81,14 @@ export function writeChecksums(
 }
 
 /** The names to list, once each, in byte order: `CHECKSUM_PATH_UNSAFE` for one that is empty, absolute or climbs out. */
+function describe(value: unknown): string {
+  return Array.isArray(value)
+    ? `an array holding ${value.map((v) => typeof v).join(', ') || 'nothing'}`
+    : typeof value === 'string'
+      ? JSON.stringify(value)
+      : typeof value;
+}
+
 function listedNames(files: readonly string[]): Result<Buffer[], BackfillError> {
   const names = [...new Set(files)].map((name) => Buffer.from(name, 'utf8')).sort(Buffer.compare);
   const safe = (name: Buffer): Result<Buffer, BackfillError> => {

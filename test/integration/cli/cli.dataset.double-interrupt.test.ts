@@ -1,0 +1,25 @@
+import { mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../support/tmp.js';
+import { cli } from './cli-harness.js';
+
+const dir = tempDir('bk-cli-double-interrupt-');
+
+describe('Ctrl-C twice during a dataset build', () => {
+  it('quits at once (exit 130) and still leaves no temporary files beside the tarball', async () => {
+    const out = join(dir, 'out');
+    mkdirSync(out);
+    let pid: number | undefined;
+    const running = cli(['dataset', 'build', join(out, 'big.tar.zst'), '--linksets', '50000000'], { onSpawn: (p) => (pid = p) });
+    // Interrupt once the build has started spooling members into its temporary directory.
+    while (readdirSync(out).length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    process.kill(pid!, 'SIGINT');
+    // Apart: two signals sent at once arrive as one. The second quits without waiting for the write to stop.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    process.kill(pid!, 'SIGINT');
+    const r = await running;
+    expect(r.code, r.stderr).toBe(130);
+    expect(readdirSync(out)).toEqual([]);
+  }, 240_000);
+});
