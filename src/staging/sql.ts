@@ -257,7 +257,8 @@ export function dependents(tables: readonly string[]): Statement {
  * that key is not on `id` alone, constraints other than its primary key,
  * unique indexes no constraint owns, the tables inheriting from it, the
  * publications that list it by name, the privileges on it or its columns
- * that a role other than its owner granted, and its rules, in the order given. NOT NULL
+ * that a role other than its owner granted, its rules and the extensions it
+ * belongs to, in the order given. NOT NULL
  * constraints (catalogued since PostgreSQL 18) are left to the columns'
  * `notNull`.
  */
@@ -294,6 +295,9 @@ export function tableShapes(tables: readonly string[]): Statement {
                     aclexplode(a.acl) x
               WHERE x.grantor <> c.relowner) AS "otherGrantors",
             (SELECT coalesce(json_agg(r.rulename ORDER BY r.rulename), '[]') FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN') AS rules,
+            (SELECT coalesce(json_agg(e.extname ORDER BY e.extname), '[]')
+               FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+              WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e') AS extensions,
             c.relpersistence = 'u' AS unlogged,
             c.relreplident::text AS "replicaIdentity"
        FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)

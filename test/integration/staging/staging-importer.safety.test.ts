@@ -433,6 +433,30 @@ describe('table shape', () => {
     }
   });
 
+  it('swap refuses a table that belongs to an extension (the old table could never be dropped); truncate keeps it a member', async () => {
+    const s = 's_shape_extension';
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    await db.query(`ALTER EXTENSION plpgsql ADD TABLE ${s}.linksets_raw`);
+    try {
+      const members = () =>
+        db.query(
+          `SELECT c.relname FROM pg_depend d JOIN pg_class c ON c.oid = d.objid JOIN pg_extension e ON e.oid = d.refobjid
+            WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e' AND e.extname = 'plpgsql' AND c.relnamespace = '${s}'::regnamespace`,
+        );
+      const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+      expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+      expect(e.message).toContain(`"${s}"."linksets_raw" does not fit a swap import: it belongs to extension plpgsql`);
+      expect(e.message).toMatch(/Use strategy "truncate" .* Nothing was changed\.$/);
+      expect(await members()).toEqual([{ relname: 'linksets_raw' }]);
+      expect(await leftovers(s)).toEqual([]);
+      // Another import into the schema is not stuck on an old table it cannot drop.
+      expect((await importer(s).import(good)).isOk()).toBe(true);
+      expect(await members()).toEqual([{ relname: 'linksets_raw' }]);
+    } finally {
+      await db.query(`ALTER EXTENSION plpgsql DROP TABLE ${s}.linksets_raw`);
+    }
+  });
+
   it('swap refuses a table whose settings the swapped-in table would not have (UNLOGGED, REPLICA IDENTITY, a parent); truncate keeps them', async () => {
     const s = 's_shape_settings';
     expect((await importer(s).import(good)).isOk()).toBe(true);
