@@ -56,7 +56,10 @@ import {
   renameIndex,
   renameTable,
   SAVEPOINT,
+  PIN_SEARCH_PATH,
+  SEARCH_PATH,
   secondaryIndexes,
+  setSearchPath,
   setIndexTablespace,
   type Statement,
   setLockTimeout,
@@ -272,7 +275,7 @@ export class PgStagingSession implements StagingSession {
       const [settings] = await this.#q<FreshSettings>(freshSettings(target.sql));
       if (settings !== undefined) this.#settings.set(table, settings);
       this.#keyAfterLoad.set(table, addIdPrimaryKey(dest.sql, quoteIdent(`${dest.name}_pkey`), settings));
-      const indexes = await this.#q<LiveIndex>(secondaryIndexes(target.sql));
+      const indexes = await this.#liveIndexes(target);
       const odd = indexes.find((index) => !index.def.startsWith(index.prefix));
       if (odd !== undefined) {
         throw new BackfillError(
@@ -284,6 +287,20 @@ export class PgStagingSession implements StagingSession {
       this.#indexes.set(table, indexes);
       if (!this.#parallel) await this.#createFresh(this.#client, table, dest);
     }
+  }
+
+  /**
+   * The live table's other indexes, their definitions read with every name
+   * outside `pg_catalog` qualified: a loader connection, whose
+   * `search_path` may differ from this one's, builds them, and must find
+   * the same functions, operators and types.
+   */
+  async #liveIndexes(live: QualifiedName): Promise<LiveIndex[]> {
+    const [current] = await this.#q<{ path: string }>(SEARCH_PATH);
+    await this.#q(PIN_SEARCH_PATH);
+    const indexes = await this.#q<LiveIndex>(secondaryIndexes(live.sql));
+    await this.#q(setSearchPath(current!.path));
+    return indexes;
   }
 
   /**
@@ -538,7 +555,7 @@ export class PgStagingSession implements StagingSession {
     await this.#refuseDependents(live);
     // Indexes were built after the load from what the live table had then.
     for (const table of this.#options.tables) {
-      const now = indexDefs(await this.#q<LiveIndex>(secondaryIndexes(this.#liveName(table).sql)));
+      const now = indexDefs(await this.#liveIndexes(this.#liveName(table)));
       const built = indexDefs(this.#indexes.get(table) ?? []);
       const changed = [...now.filter((d) => !built.includes(d)), ...built.filter((d) => !now.includes(d))];
       if (changed.length > 0) {

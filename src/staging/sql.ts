@@ -397,12 +397,29 @@ export function freshSettings(live: string): Statement {
   };
 }
 
+/** `path`: the `search_path` in effect, for {@link setSearchPath} to put back after {@link PIN_SEARCH_PATH}. */
+export const SEARCH_PATH: Statement = plain("SELECT current_setting('search_path') AS path");
+
+/**
+ * Until {@link setSearchPath} or the end of the transaction: under this
+ * `search_path`, `pg_get_indexdef` qualifies every object outside
+ * `pg_catalog`, so a definition means the same on a connection with
+ * another `search_path`.
+ */
+export const PIN_SEARCH_PATH: Statement = plain('SET LOCAL search_path = pg_catalog, pg_temp');
+
+/** Sets the transaction's `search_path` back to `path` (what {@link SEARCH_PATH} returned). */
+export function setSearchPath(path: string): Statement {
+  return { text: "SELECT set_config('search_path', $1, true)", values: [path] };
+}
+
 /**
  * The live table's indexes that no constraint owns (`CREATE INDEX`; unique
  * ones are refused before a swap), by name: `name` and `nspname` unquoted,
  * `def` as `pg_get_indexdef` prints it, `prefix` the part of `def` that
  * names the index and the table (`CREATE INDEX name ON schema.table USING `),
- * `tablespace` quoted or null.
+ * `tablespace` quoted or null. Read under {@link PIN_SEARCH_PATH}: a loader
+ * connection builds `def` with a `search_path` of its own.
  */
 export function secondaryIndexes(live: string): Statement {
   return {

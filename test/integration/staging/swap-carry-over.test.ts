@@ -372,6 +372,38 @@ describe('swap carries over what the user put on the table', () => {
     expect(await db.query(`SELECT count(*)::int AS n FROM pg_index WHERE indrelid = '${t}'::regclass`)).toEqual([{ n: 2 }]);
   });
 
+  it("rebuilds an index on the function it was built on when the import's connection has another search_path than its loaders", async () => {
+    const s = 's_carry_index_path';
+    await swap(s);
+    const t = `${s}.linksets_raw`;
+    // The index calls s_carry_index_path_fn.kind_of; public.kind_of is a look-alike a loader with the default search_path would find.
+    await db.query(
+      `CREATE SCHEMA ${s}_fn; CREATE FUNCTION ${s}_fn.kind_of(raw jsonb) RETURNS text IMMUTABLE LANGUAGE sql AS $$ SELECT raw->>'kind' $$`,
+    );
+    await db.query(`CREATE FUNCTION public.kind_of(raw jsonb) RETURNS text IMMUTABLE LANGUAGE sql AS $$ SELECT 'look-alike' $$`);
+    await db.query(`CREATE INDEX kinds ON ${t} (${s}_fn.kind_of(raw))`);
+    const kinds = () =>
+      db.query(
+        `SELECT pg_get_indexdef(i.indexrelid) AS def, (SELECT array_agg(d.refobjid::regprocedure::text) FROM pg_depend d
+                 WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid AND d.refclassid = 'pg_proc'::regclass) AS calls
+           FROM pg_index i WHERE i.indrelid = '${t}'::regclass AND i.indexrelid = '${s}.kinds'::regclass`,
+      );
+    const before = await kinds();
+    expect(before).toEqual([{ def: `CREATE INDEX kinds ON ${t} USING btree (${s}_fn.kind_of(raw))`, calls: [`${s}_fn.kind_of(jsonb)`] }]);
+    // A pool whose one idle connection (the one the import's session takes) has the function's schema on its path; the loaders' do not.
+    const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+    try {
+      const first = await pool.connect();
+      await first.query(`SET search_path = ${s}_fn, public`);
+      first.release();
+      const imported = await new StagingImporter({ pg: pool, schema: s, tables: TABLES }).import(good, { strategy: 'swap' });
+      expect(imported.isOk()).toBe(true);
+    } finally {
+      await pool.end();
+    }
+    expect(await kinds()).toEqual(before);
+  });
+
   it('refuses, before loading, a table with a rule (it would go with the old table); truncate keeps it', async () => {
     const s = 's_carry_rule';
     await swap(s);
