@@ -83,6 +83,8 @@ interface TableShape {
   readonly rules: readonly string[];
   /** Extensions it belongs to (`ALTER EXTENSION … ADD TABLE`, or created by one): the swapped-in table would not, and DROP TABLE refuses the old one. */
   readonly extensions: readonly string[];
+  /** The composite type of a typed table (`CREATE TABLE … OF type`), else null: the swapped-in table would not be typed (and a typed table's constraints cannot be renamed). */
+  readonly ofType: string | null;
   /** UNLOGGED: the swapped-in table would be logged. */
   readonly unlogged: boolean;
   /** `pg_class.relreplident`: `d` (default, the primary key), `f` (full), `n` (nothing) or `i` (an index); the swapped-in table's is `d`. */
@@ -160,10 +162,11 @@ function swapColumnDifferences({ name, filled, collation }: ColumnShape): string
   return out;
 }
 
-/** Table settings a swap would not carry over: the table's parents, UNLOGGED, and its replica identity. */
-function swapSettingDifferences({ inheritsFrom, unlogged, replicaIdentity }: TableShape): string[] {
+/** Table settings a swap would not carry over: the table's parents, its type, UNLOGGED, and its replica identity. */
+function swapSettingDifferences({ inheritsFrom, ofType, unlogged, replicaIdentity }: TableShape): string[] {
   const out: string[] = [];
   if (inheritsFrom.length > 0) out.push(`it inherits from ${inheritsFrom.join(', ')}, and the swapped-in table would not`);
+  if (ofType !== null) out.push(`it is a typed table (OF ${ofType}), and the swapped-in table would not be`);
   if (unlogged) out.push('it is UNLOGGED, and the swapped-in table would be logged');
   const identity = REPLICA_IDENTITIES[replicaIdentity];
   if (identity !== undefined)

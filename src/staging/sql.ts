@@ -257,8 +257,8 @@ export function dependents(tables: readonly string[]): Statement {
  * that key is not on `id` alone, constraints other than its primary key,
  * unique indexes no constraint owns, the tables inheriting from it, the
  * publications that list it by name, the privileges on it or its columns
- * that a role other than its owner granted, its rules and the extensions it
- * belongs to, in the order given. NOT NULL
+ * that a role other than its owner granted, its rules, the extensions it
+ * belongs to and the type it is a typed table of, in the order given. NOT NULL
  * constraints (catalogued since PostgreSQL 18) are left to the columns'
  * `notNull`.
  */
@@ -298,11 +298,12 @@ export function tableShapes(tables: readonly string[]): Statement {
             (SELECT coalesce(json_agg(e.extname ORDER BY e.extname), '[]')
                FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
               WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e') AS extensions,
+            CASE WHEN c.reloftype <> 0 THEN c.reloftype::regtype::text END AS "ofType",
             c.relpersistence = 'u' AS unlogged,
             c.relreplident::text AS "replicaIdentity"
        FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
        LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-      GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity, c.relpersistence, c.relreplident, c.relacl, c.relowner ORDER BY t.i`,
+      GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity, c.relpersistence, c.relreplident, c.relacl, c.relowner, c.reloftype ORDER BY t.i`,
     values: [tables],
   };
 }

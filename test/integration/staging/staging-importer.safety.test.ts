@@ -433,6 +433,24 @@ describe('table shape', () => {
     }
   });
 
+  it('swap refuses a typed table (CREATE TABLE … OF a type) before loading; truncate keeps it typed', async () => {
+    const s = 's_shape_typed';
+    await db.query(
+      `CREATE SCHEMA ${s}; CREATE TYPE ${s}.linkset AS (id text, raw jsonb); CREATE TABLE ${s}.linksets_raw OF ${s}.linkset (PRIMARY KEY (id))`,
+    );
+    await db.query(`INSERT INTO ${s}.linksets_raw VALUES ('old-1', '{}')`);
+    const typed = () => db.query(`SELECT reloftype::regtype::text AS type FROM pg_class WHERE oid = '${s}.linksets_raw'::regclass`);
+    const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+    expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+    expect(e.message).toContain(`"${s}"."linksets_raw" does not fit a swap import: it is a typed table (OF ${s}.linkset)`);
+    expect(e.partial?.tables.map((t) => t.loaded)).toEqual([0, 0]);
+    expect(await count(`${s}.linksets_raw`)).toBe(1);
+    expect(await leftovers(s)).toEqual([]);
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    expect(await typed()).toEqual([{ type: `${s}.linkset` }]);
+    expect(await count(`${s}.linksets_raw`)).toBe(340);
+  });
+
   it('swap refuses a table that belongs to an extension (the old table could never be dropped); truncate keeps it a member', async () => {
     const s = 's_shape_extension';
     expect((await importer(s).import(good)).isOk()).toBe(true);
