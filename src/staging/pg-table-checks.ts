@@ -83,6 +83,8 @@ interface TableShape {
   readonly rules: readonly string[];
   /** Extensions it belongs to (`ALTER EXTENSION … ADD TABLE`, or created by one): the swapped-in table would not, and DROP TABLE refuses the old one. */
   readonly extensions: readonly string[];
+  /** Subscriptions replicating into it (`pg_subscription_rel`): the swapped-in table would not be among their tables, so their changes to it would be skipped. */
+  readonly subscriptions: readonly string[];
   /** The composite type of a typed table (`CREATE TABLE … OF type`), else null: the swapped-in table would not be typed (and a typed table's constraints cannot be renamed). */
   readonly ofType: string | null;
   /** UNLOGGED: the swapped-in table would be logged. */
@@ -122,6 +124,8 @@ function shapeDifferences(shape: TableShape, use: TableUse): string[] {
     for (const i of uniqueIndexes) out.push(`unique index ${i.name} (${i.def}) would be dropped, and rows it refuses let in`);
     for (const p of publications) out.push(`publication ${p} lists it, and would stop publishing it (the swapped-in table is a new table)`);
     for (const r of shape.rules) out.push(`rule ${r} would be dropped with the old table`);
+    for (const sub of shape.subscriptions)
+      out.push(`subscription ${sub} replicates into it, and would stop applying its changes to the swapped-in table (a new table)`);
     for (const x of shape.extensions)
       out.push(`it belongs to extension ${x}, which the swapped-in table would not, and the old table could not be dropped`);
     for (const g of shape.otherGrantors)
@@ -201,7 +205,8 @@ function shapeAdvice(shape: TableShape, use: TableUse): string {
  * primary key (a foreign key, UNIQUE, CHECK or EXCLUDE constraint would be
  * dropped with the old table) and any unique index (`CREATE UNIQUE INDEX`,
  * which refuses rows as a UNIQUE constraint does), row-level security,
- * publications listing the table and membership in an extension;
+ * publications listing the table, subscriptions replicating into it and
+ * membership in an extension;
  * truncate keeps the table, so extra columns are fine when they have a
  * default or allow NULL. A table others inherit from is refused for every
  * use, emptying it included: TRUNCATE and DELETE would empty them too.

@@ -258,7 +258,8 @@ export function dependents(tables: readonly string[]): Statement {
  * unique indexes no constraint owns, the tables inheriting from it, the
  * publications that list it by name, the privileges on it or its columns
  * that a role other than its owner granted, its rules, the extensions it
- * belongs to and the type it is a typed table of, in the order given. NOT NULL
+ * belongs to, the subscriptions replicating into it and the type it is a
+ * typed table of, in the order given. NOT NULL
  * constraints (catalogued since PostgreSQL 18) are left to the columns'
  * `notNull`.
  */
@@ -298,6 +299,8 @@ export function tableShapes(tables: readonly string[]): Statement {
             (SELECT coalesce(json_agg(e.extname ORDER BY e.extname), '[]')
                FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
               WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e') AS extensions,
+            (SELECT coalesce(json_agg(s.subname ORDER BY s.subname), '[]')
+               FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid WHERE r.srrelid = c.oid) AS subscriptions,
             CASE WHEN c.reloftype <> 0 THEN c.reloftype::regtype::text END AS "ofType",
             c.relpersistence = 'u' AS unlogged,
             c.relreplident::text AS "replicaIdentity"

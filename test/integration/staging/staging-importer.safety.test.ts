@@ -433,6 +433,31 @@ describe('table shape', () => {
     }
   });
 
+  it('swap refuses a table a subscription replicates into (the swapped-in table would stop receiving its changes); truncate keeps it subscribed', async () => {
+    const s = 's_shape_sub';
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    // What a subscription that has synchronized the table records (a disabled one: no worker runs, no publisher is needed).
+    await db.query(`CREATE SUBSCRIPTION s_shape_sub_s CONNECTION 'dbname=none' PUBLICATION p WITH (connect = false)`);
+    try {
+      await db.query(
+        `INSERT INTO pg_subscription_rel (srsubid, srrelid, srsubstate, srsublsn)
+         SELECT oid, '${s}.linksets_raw'::regclass, 'r', NULL FROM pg_subscription WHERE subname = 's_shape_sub_s'`,
+      );
+      const subscribed = () =>
+        db.query(
+          `SELECT r.srrelid::regclass::text AS tbl FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid WHERE s.subname = 's_shape_sub_s'`,
+        );
+      const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+      expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+      expect(e.message).toContain(`"${s}"."linksets_raw" does not fit a swap import: subscription s_shape_sub_s replicates into it`);
+      expect(await subscribed()).toEqual([{ tbl: `${s}.linksets_raw` }]);
+      expect((await importer(s).import(good)).isOk()).toBe(true);
+      expect(await subscribed()).toEqual([{ tbl: `${s}.linksets_raw` }]);
+    } finally {
+      await db.query('ALTER SUBSCRIPTION s_shape_sub_s SET (slot_name = NONE); DROP SUBSCRIPTION s_shape_sub_s');
+    }
+  });
+
   it('swap refuses a typed table (CREATE TABLE … OF a type) before loading; truncate keeps it typed', async () => {
     const s = 's_shape_typed';
     await db.query(
