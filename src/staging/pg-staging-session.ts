@@ -50,6 +50,7 @@ import {
   primaryKeyOf,
   query,
   RELEASE_SAVEPOINT,
+  revokeOthersPrivileges,
   ROLLBACK,
   ROLLBACK_TO_SAVEPOINT,
   renameConstraint,
@@ -356,6 +357,8 @@ export class PgStagingSession implements StagingSession {
     await query(client, createFreshTable(dest.sql, settings));
     // The live table's owner from the start: CREATE INDEX runs index expressions as the table's owner, never as the importing role.
     if (settings !== undefined) await query(client, setTableOwner(dest.sql, settings.owner));
+    // The importing role's default privileges would let others read it before the swap gives it the live table's.
+    for (const { stmt } of await query<{ stmt: string }>(client, revokeOthersPrivileges(dest.sql))) await query(client, generated(stmt));
     await query(client, commentOnTable(dest.sql, swapMark(this.#tag, 'new', this.#liveName(table))));
   }
 

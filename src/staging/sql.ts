@@ -128,6 +128,23 @@ export function addIdPrimaryKey(table: string, constraint?: string, settings?: F
   );
 }
 
+/**
+ * `stmt`: one REVOKE of every privilege on `fresh` held by a role other than
+ * its owner, or no row. A swap's fresh table is created with the importing
+ * role's default privileges (`ALTER DEFAULT PRIVILEGES … GRANT SELECT ON
+ * TABLES TO r`), which the live table may not grant: until the swap gives it
+ * the live table's own (or for good, if the import is killed), only its
+ * owner may read it.
+ */
+export function revokeOthersPrivileges(fresh: string): Statement {
+  return {
+    text: `SELECT format('REVOKE ALL ON TABLE %s FROM %s', $1::text,
+                         string_agg(DISTINCT CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(x.grantee)) END, ', ')) AS stmt
+         FROM pg_class c, aclexplode(c.relacl) x WHERE c.oid = $1::text::regclass AND x.grantee <> c.relowner HAVING count(*) > 0`,
+    values: [fresh],
+  };
+}
+
 /** `owner` quoted. */
 export function setTableOwner(table: string, owner: string): Statement {
   return plain(`ALTER TABLE ${table} OWNER TO ${owner}`);

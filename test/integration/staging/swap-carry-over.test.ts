@@ -157,6 +157,40 @@ describe('swap carries over what the user put on the table', () => {
     }
   });
 
+  it("a fresh table waiting to be swapped in (or left by a killed import) takes none of the importing role's default privileges", async () => {
+    const s = 's_carry_default_privileges';
+    await swap(s);
+    const t = `${s}.linksets_raw`;
+    await db.query(`GRANT USAGE ON SCHEMA ${s} TO ${roles.reader}`);
+    // The importing role's default: every table it creates here is readable by reader; the live table is not.
+    await db.query(`ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT SELECT ON TABLES TO ${roles.reader}`);
+    const before = await privileges(t);
+    const { target, session } = await swapSessionWithOneRow(db.url, s);
+    try {
+      const [fresh] = await db.query<{ name: string }>(
+        `SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = $1 AND c.relname LIKE '\\_bk\\_stage\\_%'`,
+        [s],
+      );
+      expect(fresh).toBeDefined();
+      const client = await db.pool.connect();
+      try {
+        await client.query(`SET ROLE ${roles.reader}`);
+        for (const table of [fresh!.name, t])
+          await expect(client.query(`SELECT count(*) FROM ${table}`)).rejects.toMatchObject({ code: '42501' });
+      } finally {
+        await client.query('RESET ROLE');
+        client.release();
+      }
+      expect((await session.commit()).isOk()).toBe(true);
+      expect(await privileges(t)).toEqual(before);
+    } finally {
+      await session.abort();
+      await target.close();
+      await db.query(`ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} REVOKE SELECT ON TABLES FROM ${roles.reader}`);
+    }
+  });
+
   it('a table without grants stays without grants, and one owned by its importer stays so', async () => {
     const s = 's_carry_default_acl';
     await swap(s);
