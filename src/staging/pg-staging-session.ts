@@ -37,6 +37,7 @@ import {
   createLiveTable,
   createSchema,
   createTemporaryTable,
+  DATABASE_DEFAULT_TABLESPACE,
   deleteAllRows,
   dependents,
   dropConstraint,
@@ -354,6 +355,8 @@ export class PgStagingSession implements StagingSession {
 
   async #createFresh(client: PgClientLike, table: string, dest: QualifiedName): Promise<void> {
     const settings = this.#settings.get(table);
+    // The fresh table and its indexes (built later in the same transaction) go where the live table's are, never to the connection's default_tablespace.
+    await query(client, DATABASE_DEFAULT_TABLESPACE);
     await query(client, createFreshTable(dest.sql, settings));
     // The live table's owner from the start: CREATE INDEX runs index expressions as the table's owner, never as the importing role.
     if (settings !== undefined) await query(client, setTableOwner(dest.sql, settings.owner));

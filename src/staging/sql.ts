@@ -85,6 +85,14 @@ export interface FreshSettings {
   readonly owner: string;
 }
 
+/**
+ * For the rest of the transaction, a table or index created without a
+ * `TABLESPACE` goes to the database's default tablespace, as the live
+ * table's did (`reltablespace` 0), whatever the connection's
+ * `default_tablespace` (a role's `ALTER ROLE … SET default_tablespace`).
+ */
+export const DATABASE_DEFAULT_TABLESPACE: Statement = plain("SET LOCAL default_tablespace = ''");
+
 /** A swap's fresh table: keyed only after its COPY; `settings` are the live table's. */
 export function createFreshTable(table: string, settings?: FreshSettings): Statement {
   const options = settings?.options == null ? '' : ` WITH (${settings.options})`;

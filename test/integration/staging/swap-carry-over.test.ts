@@ -318,7 +318,7 @@ describe('swap carries over what the user put on the table', () => {
     }
   });
 
-  it('the tablespace of the table, its primary key and its indexes', async () => {
+  it("the tablespace of the table, its primary key and its indexes, whatever the importing connections' default_tablespace", async () => {
     const [{ data_directory: data }] = (await db.query<{ data_directory: string }>('SHOW data_directory')) as [{ data_directory: string }];
     const location = mkdtempSync(join(tmpdir(), 'bk-swap-ts-'));
     const { uid, gid } = statSync(data);
@@ -347,8 +347,29 @@ describe('swap carries over what the user put on the table', () => {
       ]);
       await swap(s);
       expect(await spaces()).toEqual(before);
-      await db.query(`DROP SCHEMA ${s} CASCADE`);
+      // Tables in the database's default tablespace stay there when the importing connections default to another one.
+      const d = 's_carry_default_tablespace';
+      await swap(d);
+      await db.query(`CREATE INDEX linksets_kind ON ${d}.linksets_raw ((raw->>'kind'))`);
+      const elsewhere = new pg.Pool({ connectionString: db.url, max: 4, options: `-c default_tablespace=${space}` });
+      try {
+        const imported = await new StagingImporter({ pg: elsewhere, schema: d, tables: TABLES }).import(good, { strategy: 'swap' });
+        expect(imported.isOk()).toBe(true);
+      } finally {
+        await elsewhere.end();
+      }
+      expect(
+        await db.query(
+          `SELECT c.relname, c.reltablespace FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '${d}' ORDER BY 1`,
+        ),
+      ).toEqual(
+        ['advisory_chunks_raw', 'advisory_chunks_raw_pkey', 'linksets_kind', 'linksets_raw', 'linksets_raw_pkey'].map((relname) => ({
+          relname,
+          reltablespace: 0,
+        })),
+      );
     } finally {
+      await db.query('DROP SCHEMA IF EXISTS s_carry_tablespace, s_carry_default_tablespace CASCADE');
       await admin.query(`DROP TABLESPACE IF EXISTS ${space}`);
       await admin.end();
     }
