@@ -83,6 +83,8 @@ export interface FreshSettings {
   readonly keyTablespace: string | null;
   /** The live table's owner (quoted): the fresh table is its from the start, so index expressions run as that role, as they do on the live table. */
   readonly owner: string;
+  /** The live table's access method (quoted, `heap` for most), never the connection's `default_table_access_method`. */
+  readonly accessMethod: string;
 }
 
 /**
@@ -97,7 +99,8 @@ export const DATABASE_DEFAULT_TABLESPACE: Statement = plain("SET LOCAL default_t
 export function createFreshTable(table: string, settings?: FreshSettings): Statement {
   const options = settings?.options == null ? '' : ` WITH (${settings.options})`;
   const tablespace = settings?.tablespace == null ? '' : ` TABLESPACE ${settings.tablespace}`;
-  return plain(`CREATE TABLE ${table} (id text NOT NULL, raw jsonb NOT NULL)${options}${tablespace}`);
+  const method = settings === undefined ? '' : ` USING ${settings.accessMethod}`;
+  return plain(`CREATE TABLE ${table} (id text NOT NULL, raw jsonb NOT NULL)${method}${options}${tablespace}`);
 }
 
 /** A dry run's table: invisible to everyone, dropped with the transaction. */
@@ -408,8 +411,8 @@ const RELOPTIONS = (list: string): string =>
 /**
  * The live table's {@link FreshSettings}: a swap builds the fresh table and
  * its key with them, so its rows are laid out as the live table's would be
- * (`fillfactor`) and land in the same tablespaces. No row when `live` does
- * not exist.
+ * (`fillfactor`), by the same access method, and land in the same
+ * tablespaces. No row when `live` does not exist.
  */
 export function freshSettings(live: string): Statement {
   return {
@@ -419,7 +422,8 @@ export function freshSettings(live: string): Statement {
               (SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = c.reltablespace) AS tablespace,
               ${RELOPTIONS('k.reloptions')} AS "keyOptions",
               (SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = k.reltablespace) AS "keyTablespace",
-              quote_ident(pg_get_userbyid(c.relowner)) AS owner
+              quote_ident(pg_get_userbyid(c.relowner)) AS owner,
+              (SELECT quote_ident(amname) FROM pg_am WHERE oid = c.relam) AS "accessMethod"
          FROM pg_class c LEFT JOIN pg_constraint p ON p.conrelid = c.oid AND p.contype = 'p' LEFT JOIN pg_class k ON k.oid = p.conindid
         WHERE c.oid = to_regclass($1::text)`,
     values: [live],

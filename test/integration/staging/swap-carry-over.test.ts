@@ -375,6 +375,36 @@ describe('swap carries over what the user put on the table', () => {
     }
   });
 
+  it("the table's access method, whatever the importing connections' default_table_access_method", async () => {
+    const s = 's_carry_access_method';
+    await swap(s);
+    // A second table access method (heap's own handler under another name): the swapped-in table must keep the live one's.
+    await db.query('CREATE ACCESS METHOD heap_again TYPE TABLE HANDLER heap_tableam_handler');
+    try {
+      await db.query(`ALTER TABLE ${s}.linksets_raw SET ACCESS METHOD heap_again`);
+      const methods = () =>
+        db.query(
+          `SELECT c.relname, a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE c.relnamespace = '${s}'::regnamespace AND c.relkind = 'r' ORDER BY 1`,
+        );
+      const before = await methods();
+      expect(before).toEqual([
+        { relname: 'advisory_chunks_raw', amname: 'heap' },
+        { relname: 'linksets_raw', amname: 'heap_again' },
+      ]);
+      await swap(s);
+      expect(await methods()).toEqual(before);
+      const elsewhere = new pg.Pool({ connectionString: db.url, max: 4, options: '-c default_table_access_method=heap_again' });
+      try {
+        expect((await new StagingImporter({ pg: elsewhere, schema: s, tables: TABLES }).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+      } finally {
+        await elsewhere.end();
+      }
+      expect(await methods()).toEqual(before);
+    } finally {
+      await db.query(`DROP SCHEMA ${s} CASCADE; DROP ACCESS METHOD heap_again`);
+    }
+  });
+
   it('refuses a view on the table before loading anything, and the view keeps working', async () => {
     const s = 's_carry_view';
     await swap(s);
