@@ -81,6 +81,10 @@ export interface FreshSettings {
   readonly keyOptions: string | null;
   /** Tablespace (quoted) of the primary key's index, or null. */
   readonly keyTablespace: string | null;
+  /** The primary key's `INCLUDE (…)` columns (quoted), or null. */
+  readonly keyInclude: string | null;
+  /** `DEFERRABLE` or `DEFERRABLE INITIALLY DEFERRED` when the primary key is, or null. */
+  readonly keyDeferrable: string | null;
   /** The live table's owner (quoted): the fresh table is its from the start, so index expressions run as that role, as they do on the live table. */
   readonly owner: string;
   /** The live table's access method (quoted, `heap` for most), never the connection's `default_table_access_method`. */
@@ -132,10 +136,12 @@ export function commentOnTable(table: string, comment: string | null): Statement
 
 /** `(id)` as primary key; `constraint` names it (an unnamed key gets PostgreSQL's default name); `settings` as the live key has them. */
 export function addIdPrimaryKey(table: string, constraint?: string, settings?: FreshSettings): Statement {
+  const include = settings?.keyInclude == null ? '' : ` INCLUDE (${settings.keyInclude})`;
   const options = settings?.keyOptions == null ? '' : ` WITH (${settings.keyOptions})`;
   const tablespace = settings?.keyTablespace == null ? '' : ` USING INDEX TABLESPACE ${settings.keyTablespace}`;
+  const deferrable = settings?.keyDeferrable == null ? '' : ` ${settings.keyDeferrable}`;
   return plain(
-    `ALTER TABLE ${table} ADD ${constraint === undefined ? '' : `CONSTRAINT ${constraint} `}PRIMARY KEY (id)${options}${tablespace}`,
+    `ALTER TABLE ${table} ADD ${constraint === undefined ? '' : `CONSTRAINT ${constraint} `}PRIMARY KEY (id)${include}${options}${tablespace}${deferrable}`,
   );
 }
 
@@ -412,7 +418,8 @@ const RELOPTIONS = (list: string): string =>
  * The live table's {@link FreshSettings}: a swap builds the fresh table and
  * its key with them, so its rows are laid out as the live table's would be
  * (`fillfactor`), by the same access method, and land in the same
- * tablespaces. No row when `live` does not exist.
+ * tablespaces, and its key covers the same columns (`INCLUDE`) and is as
+ * deferrable. No row when `live` does not exist.
  */
 export function freshSettings(live: string): Statement {
   return {
@@ -422,6 +429,10 @@ export function freshSettings(live: string): Statement {
               (SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = c.reltablespace) AS tablespace,
               ${RELOPTIONS('k.reloptions')} AS "keyOptions",
               (SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = k.reltablespace) AS "keyTablespace",
+              (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.n)
+                 FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS u(attnum, n) JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = u.attnum
+                WHERE i.indexrelid = p.conindid AND u.n > i.indnkeyatts) AS "keyInclude",
+              CASE WHEN p.condeferrable THEN 'DEFERRABLE' || CASE WHEN p.condeferred THEN ' INITIALLY DEFERRED' ELSE '' END END AS "keyDeferrable",
               quote_ident(pg_get_userbyid(c.relowner)) AS owner,
               (SELECT quote_ident(amname) FROM pg_am WHERE oid = c.relam) AS "accessMethod"
          FROM pg_class c LEFT JOIN pg_constraint p ON p.conrelid = c.oid AND p.contype = 'p' LEFT JOIN pg_class k ON k.oid = p.conindid

@@ -245,6 +245,28 @@ describe('swap carries over what the user put on the table', () => {
     expect(await key()).toEqual(before);
   });
 
+  it('a primary key that covers raw (INCLUDE) or is DEFERRABLE stays so', async () => {
+    const s = 's_carry_key_clauses';
+    await swap(s);
+    await db.query(
+      `ALTER TABLE ${s}.linksets_raw DROP CONSTRAINT linksets_raw_pkey, ADD CONSTRAINT linksets_raw_pkey PRIMARY KEY (id) INCLUDE (raw) DEFERRABLE INITIALLY DEFERRED`,
+    );
+    await db.query(
+      `ALTER TABLE ${s}.advisory_chunks_raw DROP CONSTRAINT advisory_chunks_raw_pkey, ADD CONSTRAINT advisory_chunks_raw_pkey PRIMARY KEY (id) DEFERRABLE`,
+    );
+    const keys = () =>
+      db.query(
+        `SELECT conrelid::regclass::text AS tbl, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE connamespace = '${s}'::regnamespace AND contype = 'p' ORDER BY 1`,
+      );
+    const before = await keys();
+    expect(before).toEqual([
+      { tbl: `${s}.advisory_chunks_raw`, def: 'PRIMARY KEY (id) DEFERRABLE' },
+      { tbl: `${s}.linksets_raw`, def: 'PRIMARY KEY (id) INCLUDE (raw) DEFERRABLE INITIALLY DEFERRED' },
+    ]);
+    await swap(s);
+    expect(await keys()).toEqual(before);
+  });
+
   it('refuses, before loading, a privilege granted by a role other than the owner (it could not be granted again as it was)', async () => {
     const s = 's_carry_grantor';
     await swap(s);
