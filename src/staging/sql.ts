@@ -482,7 +482,8 @@ export function secondaryIndexes(live: string): Statement {
  * The statements that give the table called `target` (quoted, as given)
  * what the live table `live` carries besides its rows, comment and primary
  * key name, one `stmt` a row, in the order to run them: its owner, storage
- * options (its own and its TOAST table's), each column's options, storage,
+ * options (its own and its TOAST table's), `FORCE ROW LEVEL SECURITY`
+ * (row security itself is refused before a swap), each column's options, storage,
  * compression, statistics target, comment and whether it allows NULL (`id`
  * cannot: it is the swapped-in table's primary key) (and,
  * from PostgreSQL 18, its NOT NULL constraint's name), the sequences its columns own,
@@ -510,6 +511,8 @@ export function swapCarryOver(live: string, target: string, fresh: string): Stat
         SELECT 2, 0, ARRAY[format('ALTER TABLE %s SET (%s)', $2::text, string_agg(format('%s%I = %L', CASE WHEN x.oid = c.oid THEN '' ELSE 'toast.' END,
                                                                                          split_part(o, '=', 1), substr(o, strpos(o, '=') + 1)), ', '))]
           FROM c JOIN pg_class x ON x.oid IN (c.oid, c.reltoastrelid), unnest(x.reloptions) o HAVING count(*) > 0
+        UNION ALL
+        SELECT 2, 1, ARRAY[format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', $2::text)] FROM c WHERE relforcerowsecurity
         UNION ALL
         SELECT 3, attnum, ARRAY_REMOVE(ARRAY[
                  CASE WHEN attoptions IS NOT NULL THEN format('ALTER TABLE %s ALTER COLUMN %I SET (%s)', $2::text, attname, ${RELOPTIONS('attoptions')}) END,

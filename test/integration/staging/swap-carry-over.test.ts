@@ -267,6 +267,23 @@ describe('swap carries over what the user put on the table', () => {
     expect(await keys()).toEqual(before);
   });
 
+  it('FORCE ROW LEVEL SECURITY (set ahead of enabling it: no policy, no row hidden yet) stays set', async () => {
+    const s = 's_carry_force_rls';
+    await swap(s);
+    await db.query(`ALTER TABLE ${s}.linksets_raw FORCE ROW LEVEL SECURITY`);
+    const force = () =>
+      db.query(
+        `SELECT relname, relforcerowsecurity AS force FROM pg_class WHERE relnamespace = '${s}'::regnamespace AND relkind = 'r' ORDER BY 1`,
+      );
+    const before = await force();
+    expect(before).toEqual([
+      { relname: 'advisory_chunks_raw', force: false },
+      { relname: 'linksets_raw', force: true },
+    ]);
+    await swap(s);
+    expect(await force()).toEqual(before);
+  });
+
   it('refuses, before loading, a privilege granted by a role other than the owner (it could not be granted again as it was)', async () => {
     const s = 's_carry_grantor';
     await swap(s);
