@@ -66,9 +66,9 @@ export function createSchema(schema: string): Statement {
   return plain(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
 }
 
-/** A live staging table, made on its first import. */
+/** A live staging table, made on its first import. Its types are named with their schema (here and below): a `text` or `jsonb` of another schema early in the connection's `search_path` is never taken. */
 export function createLiveTable(table: string): Statement {
-  return plain(`CREATE TABLE IF NOT EXISTS ${table} (id text PRIMARY KEY, raw jsonb NOT NULL)`);
+  return plain(`CREATE TABLE IF NOT EXISTS ${table} (id pg_catalog.text PRIMARY KEY, raw pg_catalog.jsonb NOT NULL)`);
 }
 
 /** Where a swap builds a fresh table and its primary key, as the live table has them (see {@link freshSettings}). */
@@ -104,12 +104,12 @@ export function createFreshTable(table: string, settings?: FreshSettings): State
   const options = settings?.options == null ? '' : ` WITH (${settings.options})`;
   const tablespace = settings?.tablespace == null ? '' : ` TABLESPACE ${settings.tablespace}`;
   const method = settings === undefined ? '' : ` USING ${settings.accessMethod}`;
-  return plain(`CREATE TABLE ${table} (id text NOT NULL, raw jsonb NOT NULL)${method}${options}${tablespace}`);
+  return plain(`CREATE TABLE ${table} (id pg_catalog.text NOT NULL, raw pg_catalog.jsonb NOT NULL)${method}${options}${tablespace}`);
 }
 
 /** A dry run's table: invisible to everyone, dropped with the transaction. */
 export function createTemporaryTable(table: string): Statement {
-  return plain(`CREATE TEMPORARY TABLE ${table} (id text NOT NULL, raw jsonb NOT NULL) ON COMMIT DROP`);
+  return plain(`CREATE TEMPORARY TABLE ${table} (id pg_catalog.text NOT NULL, raw pg_catalog.jsonb NOT NULL) ON COMMIT DROP`);
 }
 
 /** Fails at once (SQLSTATE 55P03) when another session holds any lock on `table`. */
@@ -301,7 +301,11 @@ export function tableShapes(tables: readonly string[]): Statement {
   return {
     text: `SELECT t.name, c.relkind::text AS kind,
             (c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)) AS "rowSecurity",
-            coalesce(json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'notNull', a.attnotnull,
+            coalesce(json_agg(json_build_object('name', a.attname,
+                                                'type', CASE a.atttypid WHEN 'pg_catalog.text'::regtype THEN 'text' WHEN 'pg_catalog.jsonb'::regtype THEN 'jsonb'
+                                                        ELSE (SELECT CASE WHEN f.name IN ('text', 'jsonb') THEN quote_ident(n.nspname) || '.' || f.name ELSE f.name END
+                                                                FROM (SELECT format_type(a.atttypid, a.atttypmod) AS name) f, pg_type y JOIN pg_namespace n ON n.oid = y.typnamespace
+                                                               WHERE y.oid = a.atttypid) END, 'notNull', a.attnotnull,
                                                 'filled', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '',
                                                 'collation', CASE WHEN a.attcollation NOT IN (0, 100) THEN a.attcollation::regcollation::text END,
                                                 'deterministic', coalesce((SELECT co.collisdeterministic FROM pg_collation co WHERE co.oid = a.attcollation), true)) ORDER BY a.attnum)

@@ -445,6 +445,40 @@ describe('swap carries over what the user put on the table', () => {
     }
   });
 
+  it("makes its tables of PostgreSQL's text and jsonb, whatever type of that name a connection's search_path finds first", async () => {
+    const s = 's_carry_types';
+    await db.query(
+      `CREATE SCHEMA ${s}_types; CREATE DOMAIN ${s}_types.jsonb AS pg_catalog.jsonb; CREATE DOMAIN ${s}_types.text AS pg_catalog.text`,
+    );
+    const types = () =>
+      db.query(
+        `SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+          WHERE c.relnamespace = '${s}'::regnamespace AND c.relkind = 'r' AND a.attnum > 0 ORDER BY 1, 2`,
+      );
+    const plain = ['advisory_chunks_raw', 'linksets_raw'].flatMap((relname) => [
+      { relname, attname: 'id', type: 'text' },
+      { relname, attname: 'raw', type: 'jsonb' },
+    ]);
+    const shadowed = new pg.Pool({ connectionString: db.url, max: 4, options: `-c search_path=${s}_types,pg_catalog` });
+    try {
+      // The first import creates the tables; the second swaps fresh ones in.
+      for (const strategy of ['truncate', 'swap'] as const) {
+        const imported = await new StagingImporter({ pg: shadowed, schema: s, tables: TABLES }).import(good, { strategy });
+        expect(imported.isOk()).toBe(true);
+        expect(await types()).toEqual(plain);
+      }
+      // And a column of the look-alike type is told apart from PostgreSQL's, though that connection prints both as jsonb.
+      await db.query(`ALTER TABLE ${s}.linksets_raw ALTER COLUMN raw TYPE ${s}_types.jsonb`);
+      const e = (
+        await new StagingImporter({ pg: shadowed, schema: s, tables: TABLES }).import(good, { strategy: 'swap' })
+      )._unsafeUnwrapErr();
+      expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+      expect(e.message).toContain(`column raw is ${s}_types.jsonb, but the import stores jsonb`);
+    } finally {
+      await shadowed.end();
+    }
+  });
+
   it('refuses a view on the table before loading anything, and the view keeps working', async () => {
     const s = 's_carry_view';
     await swap(s);
