@@ -37,6 +37,7 @@ import {
   createLiveTable,
   createSchema,
   createTemporaryTable,
+  DATABASE_DEFAULT_TABLESPACE,
   deleteAllRows,
   dependents,
   dropConstraint,
@@ -50,13 +51,17 @@ import {
   primaryKeyOf,
   query,
   RELEASE_SAVEPOINT,
+  revokeOthersPrivileges,
   ROLLBACK,
   ROLLBACK_TO_SAVEPOINT,
   renameConstraint,
   renameIndex,
   renameTable,
   SAVEPOINT,
+  PIN_SEARCH_PATH,
+  SEARCH_PATH,
   secondaryIndexes,
+  setSearchPath,
   setIndexTablespace,
   type Statement,
   setLockTimeout,
@@ -272,7 +277,7 @@ export class PgStagingSession implements StagingSession {
       const [settings] = await this.#q<FreshSettings>(freshSettings(target.sql));
       if (settings !== undefined) this.#settings.set(table, settings);
       this.#keyAfterLoad.set(table, addIdPrimaryKey(dest.sql, quoteIdent(`${dest.name}_pkey`), settings));
-      const indexes = await this.#q<LiveIndex>(secondaryIndexes(target.sql));
+      const indexes = await this.#liveIndexes(target);
       const odd = indexes.find((index) => !index.def.startsWith(index.prefix));
       if (odd !== undefined) {
         throw new BackfillError(
@@ -284,6 +289,20 @@ export class PgStagingSession implements StagingSession {
       this.#indexes.set(table, indexes);
       if (!this.#parallel) await this.#createFresh(this.#client, table, dest);
     }
+  }
+
+  /**
+   * The live table's other indexes, their definitions read with every name
+   * outside `pg_catalog` qualified: a loader connection, whose
+   * `search_path` may differ from this one's, builds them, and must find
+   * the same functions, operators and types.
+   */
+  async #liveIndexes(live: QualifiedName): Promise<LiveIndex[]> {
+    const [current] = await this.#q<{ path: string }>(SEARCH_PATH);
+    await this.#q(PIN_SEARCH_PATH);
+    const indexes = await this.#q<LiveIndex>(secondaryIndexes(live.sql));
+    await this.#q(setSearchPath(current!.path));
+    return indexes;
   }
 
   /**
@@ -336,9 +355,13 @@ export class PgStagingSession implements StagingSession {
 
   async #createFresh(client: PgClientLike, table: string, dest: QualifiedName): Promise<void> {
     const settings = this.#settings.get(table);
+    // The fresh table and its indexes (built later in the same transaction) go where the live table's are, never to the connection's default_tablespace.
+    await query(client, DATABASE_DEFAULT_TABLESPACE);
     await query(client, createFreshTable(dest.sql, settings));
     // The live table's owner from the start: CREATE INDEX runs index expressions as the table's owner, never as the importing role.
     if (settings !== undefined) await query(client, setTableOwner(dest.sql, settings.owner));
+    // The importing role's default privileges would let others read it before the swap gives it the live table's.
+    for (const { stmt } of await query<{ stmt: string }>(client, revokeOthersPrivileges(dest.sql))) await query(client, generated(stmt));
     await query(client, commentOnTable(dest.sql, swapMark(this.#tag, 'new', this.#liveName(table))));
   }
 
@@ -538,7 +561,7 @@ export class PgStagingSession implements StagingSession {
     await this.#refuseDependents(live);
     // Indexes were built after the load from what the live table had then.
     for (const table of this.#options.tables) {
-      const now = indexDefs(await this.#q<LiveIndex>(secondaryIndexes(this.#liveName(table).sql)));
+      const now = indexDefs(await this.#liveIndexes(this.#liveName(table)));
       const built = indexDefs(this.#indexes.get(table) ?? []);
       const changed = [...now.filter((d) => !built.includes(d)), ...built.filter((d) => !now.includes(d))];
       if (changed.length > 0) {

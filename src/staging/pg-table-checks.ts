@@ -81,6 +81,12 @@ interface TableShape {
   readonly otherGrantors: readonly string[];
   /** Rules on it (`CREATE RULE … ON INSERT TO` it): they go with the old table. */
   readonly rules: readonly string[];
+  /** Extensions it belongs to (`ALTER EXTENSION … ADD TABLE`, or created by one): the swapped-in table would not, and DROP TABLE refuses the old one. */
+  readonly extensions: readonly string[];
+  /** Subscriptions replicating into it (`pg_subscription_rel`): the swapped-in table would not be among their tables, so their changes to it would be skipped. */
+  readonly subscriptions: readonly string[];
+  /** The composite type of a typed table (`CREATE TABLE … OF type`), else null: the swapped-in table would not be typed (and a typed table's constraints cannot be renamed). */
+  readonly ofType: string | null;
   /** UNLOGGED: the swapped-in table would be logged. */
   readonly unlogged: boolean;
   /** `pg_class.relreplident`: `d` (default, the primary key), `f` (full), `n` (nothing) or `i` (an index); the swapped-in table's is `d`. */
@@ -118,6 +124,10 @@ function shapeDifferences(shape: TableShape, use: TableUse): string[] {
     for (const i of uniqueIndexes) out.push(`unique index ${i.name} (${i.def}) would be dropped, and rows it refuses let in`);
     for (const p of publications) out.push(`publication ${p} lists it, and would stop publishing it (the swapped-in table is a new table)`);
     for (const r of shape.rules) out.push(`rule ${r} would be dropped with the old table`);
+    for (const sub of shape.subscriptions)
+      out.push(`subscription ${sub} replicates into it, and would stop applying its changes to the swapped-in table (a new table)`);
+    for (const x of shape.extensions)
+      out.push(`it belongs to extension ${x}, which the swapped-in table would not, and the old table could not be dropped`);
     for (const g of shape.otherGrantors)
       out.push(`privilege ${g}, not by its owner, which the swapped-in table could only get granted by its owner`);
     out.push(...swapSettingDifferences(shape));
@@ -156,10 +166,11 @@ function swapColumnDifferences({ name, filled, collation }: ColumnShape): string
   return out;
 }
 
-/** Table settings a swap would not carry over: the table's parents, UNLOGGED, and its replica identity. */
-function swapSettingDifferences({ inheritsFrom, unlogged, replicaIdentity }: TableShape): string[] {
+/** Table settings a swap would not carry over: the table's parents, its type, UNLOGGED, and its replica identity. */
+function swapSettingDifferences({ inheritsFrom, ofType, unlogged, replicaIdentity }: TableShape): string[] {
   const out: string[] = [];
   if (inheritsFrom.length > 0) out.push(`it inherits from ${inheritsFrom.join(', ')}, and the swapped-in table would not`);
+  if (ofType !== null) out.push(`it is a typed table (OF ${ofType}), and the swapped-in table would not be`);
   if (unlogged) out.push('it is UNLOGGED, and the swapped-in table would be logged');
   const identity = REPLICA_IDENTITIES[replicaIdentity];
   if (identity !== undefined)
@@ -193,8 +204,9 @@ function shapeAdvice(shape: TableShape, use: TableUse): string {
  * raw jsonb)`, so it refuses extra columns, any constraint besides the
  * primary key (a foreign key, UNIQUE, CHECK or EXCLUDE constraint would be
  * dropped with the old table) and any unique index (`CREATE UNIQUE INDEX`,
- * which refuses rows as a UNIQUE constraint does), row-level security and
- * publications listing the table;
+ * which refuses rows as a UNIQUE constraint does), row-level security,
+ * publications listing the table, subscriptions replicating into it and
+ * membership in an extension;
  * truncate keeps the table, so extra columns are fine when they have a
  * default or allow NULL. A table others inherit from is refused for every
  * use, emptying it included: TRUNCATE and DELETE would empty them too.

@@ -66,9 +66,9 @@ export function createSchema(schema: string): Statement {
   return plain(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
 }
 
-/** A live staging table, made on its first import. */
+/** A live staging table, made on its first import. Its types are named with their schema (here and below): a `text` or `jsonb` of another schema early in the connection's `search_path` is never taken. */
 export function createLiveTable(table: string): Statement {
-  return plain(`CREATE TABLE IF NOT EXISTS ${table} (id text PRIMARY KEY, raw jsonb NOT NULL)`);
+  return plain(`CREATE TABLE IF NOT EXISTS ${table} (id pg_catalog.text PRIMARY KEY, raw pg_catalog.jsonb NOT NULL)`);
 }
 
 /** Where a swap builds a fresh table and its primary key, as the live table has them (see {@link freshSettings}). */
@@ -81,20 +81,35 @@ export interface FreshSettings {
   readonly keyOptions: string | null;
   /** Tablespace (quoted) of the primary key's index, or null. */
   readonly keyTablespace: string | null;
+  /** The primary key's `INCLUDE (…)` columns (quoted), or null. */
+  readonly keyInclude: string | null;
+  /** `DEFERRABLE` or `DEFERRABLE INITIALLY DEFERRED` when the primary key is, or null. */
+  readonly keyDeferrable: string | null;
   /** The live table's owner (quoted): the fresh table is its from the start, so index expressions run as that role, as they do on the live table. */
   readonly owner: string;
+  /** The live table's access method (quoted, `heap` for most), never the connection's `default_table_access_method`. */
+  readonly accessMethod: string;
 }
+
+/**
+ * For the rest of the transaction, a table or index created without a
+ * `TABLESPACE` goes to the database's default tablespace, as the live
+ * table's did (`reltablespace` 0), whatever the connection's
+ * `default_tablespace` (a role's `ALTER ROLE … SET default_tablespace`).
+ */
+export const DATABASE_DEFAULT_TABLESPACE: Statement = plain("SET LOCAL default_tablespace = ''");
 
 /** A swap's fresh table: keyed only after its COPY; `settings` are the live table's. */
 export function createFreshTable(table: string, settings?: FreshSettings): Statement {
   const options = settings?.options == null ? '' : ` WITH (${settings.options})`;
   const tablespace = settings?.tablespace == null ? '' : ` TABLESPACE ${settings.tablespace}`;
-  return plain(`CREATE TABLE ${table} (id text NOT NULL, raw jsonb NOT NULL)${options}${tablespace}`);
+  const method = settings === undefined ? '' : ` USING ${settings.accessMethod}`;
+  return plain(`CREATE TABLE ${table} (id pg_catalog.text NOT NULL, raw pg_catalog.jsonb NOT NULL)${method}${options}${tablespace}`);
 }
 
 /** A dry run's table: invisible to everyone, dropped with the transaction. */
 export function createTemporaryTable(table: string): Statement {
-  return plain(`CREATE TEMPORARY TABLE ${table} (id text NOT NULL, raw jsonb NOT NULL) ON COMMIT DROP`);
+  return plain(`CREATE TEMPORARY TABLE ${table} (id pg_catalog.text NOT NULL, raw pg_catalog.jsonb NOT NULL) ON COMMIT DROP`);
 }
 
 /** Fails at once (SQLSTATE 55P03) when another session holds any lock on `table`. */
@@ -121,11 +136,30 @@ export function commentOnTable(table: string, comment: string | null): Statement
 
 /** `(id)` as primary key; `constraint` names it (an unnamed key gets PostgreSQL's default name); `settings` as the live key has them. */
 export function addIdPrimaryKey(table: string, constraint?: string, settings?: FreshSettings): Statement {
+  const include = settings?.keyInclude == null ? '' : ` INCLUDE (${settings.keyInclude})`;
   const options = settings?.keyOptions == null ? '' : ` WITH (${settings.keyOptions})`;
   const tablespace = settings?.keyTablespace == null ? '' : ` USING INDEX TABLESPACE ${settings.keyTablespace}`;
+  const deferrable = settings?.keyDeferrable == null ? '' : ` ${settings.keyDeferrable}`;
   return plain(
-    `ALTER TABLE ${table} ADD ${constraint === undefined ? '' : `CONSTRAINT ${constraint} `}PRIMARY KEY (id)${options}${tablespace}`,
+    `ALTER TABLE ${table} ADD ${constraint === undefined ? '' : `CONSTRAINT ${constraint} `}PRIMARY KEY (id)${include}${options}${tablespace}${deferrable}`,
   );
+}
+
+/**
+ * `stmt`: one REVOKE of every privilege on `fresh` held by a role other than
+ * its owner, or no row. A swap's fresh table is created with the importing
+ * role's default privileges (`ALTER DEFAULT PRIVILEGES … GRANT SELECT ON
+ * TABLES TO r`), which the live table may not grant: until the swap gives it
+ * the live table's own (or for good, if the import is killed), only its
+ * owner may read it.
+ */
+export function revokeOthersPrivileges(fresh: string): Statement {
+  return {
+    text: `SELECT format('REVOKE ALL ON TABLE %s FROM %s', $1::text,
+                         string_agg(DISTINCT CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(x.grantee)) END, ', ')) AS stmt
+         FROM pg_class c, aclexplode(c.relacl) x WHERE c.oid = $1::text::regclass AND x.grantee <> c.relowner HAVING count(*) > 0`,
+    values: [fresh],
+  };
 }
 
 /** `owner` quoted. */
@@ -257,7 +291,9 @@ export function dependents(tables: readonly string[]): Statement {
  * that key is not on `id` alone, constraints other than its primary key,
  * unique indexes no constraint owns, the tables inheriting from it, the
  * publications that list it by name, the privileges on it or its columns
- * that a role other than its owner granted, and its rules, in the order given. NOT NULL
+ * that a role other than its owner granted, its rules, the extensions it
+ * belongs to, the subscriptions replicating into it and the type it is a
+ * typed table of, in the order given. NOT NULL
  * constraints (catalogued since PostgreSQL 18) are left to the columns'
  * `notNull`.
  */
@@ -265,7 +301,11 @@ export function tableShapes(tables: readonly string[]): Statement {
   return {
     text: `SELECT t.name, c.relkind::text AS kind,
             (c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)) AS "rowSecurity",
-            coalesce(json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'notNull', a.attnotnull,
+            coalesce(json_agg(json_build_object('name', a.attname,
+                                                'type', CASE a.atttypid WHEN 'pg_catalog.text'::regtype THEN 'text' WHEN 'pg_catalog.jsonb'::regtype THEN 'jsonb'
+                                                        ELSE (SELECT CASE WHEN f.name IN ('text', 'jsonb') THEN quote_ident(n.nspname) || '.' || f.name ELSE f.name END
+                                                                FROM (SELECT format_type(a.atttypid, a.atttypmod) AS name) f, pg_type y JOIN pg_namespace n ON n.oid = y.typnamespace
+                                                               WHERE y.oid = a.atttypid) END, 'notNull', a.attnotnull,
                                                 'filled', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '',
                                                 'collation', CASE WHEN a.attcollation NOT IN (0, 100) THEN a.attcollation::regcollation::text END,
                                                 'deterministic', coalesce((SELECT co.collisdeterministic FROM pg_collation co WHERE co.oid = a.attcollation), true)) ORDER BY a.attnum)
@@ -294,11 +334,17 @@ export function tableShapes(tables: readonly string[]): Statement {
                     aclexplode(a.acl) x
               WHERE x.grantor <> c.relowner) AS "otherGrantors",
             (SELECT coalesce(json_agg(r.rulename ORDER BY r.rulename), '[]') FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN') AS rules,
+            (SELECT coalesce(json_agg(e.extname ORDER BY e.extname), '[]')
+               FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+              WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e') AS extensions,
+            (SELECT coalesce(json_agg(s.subname ORDER BY s.subname), '[]')
+               FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid WHERE r.srrelid = c.oid) AS subscriptions,
+            CASE WHEN c.reloftype <> 0 THEN c.reloftype::regtype::text END AS "ofType",
             c.relpersistence = 'u' AS unlogged,
             c.relreplident::text AS "replicaIdentity"
        FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
        LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-      GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity, c.relpersistence, c.relreplident, c.relacl, c.relowner ORDER BY t.i`,
+      GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity, c.relpersistence, c.relreplident, c.relacl, c.relowner, c.reloftype ORDER BY t.i`,
     values: [tables],
   };
 }
@@ -375,8 +421,9 @@ const RELOPTIONS = (list: string): string =>
 /**
  * The live table's {@link FreshSettings}: a swap builds the fresh table and
  * its key with them, so its rows are laid out as the live table's would be
- * (`fillfactor`) and land in the same tablespaces. No row when `live` does
- * not exist.
+ * (`fillfactor`), by the same access method, and land in the same
+ * tablespaces, and its key covers the same columns (`INCLUDE`) and is as
+ * deferrable. No row when `live` does not exist.
  */
 export function freshSettings(live: string): Statement {
   return {
@@ -386,11 +433,32 @@ export function freshSettings(live: string): Statement {
               (SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = c.reltablespace) AS tablespace,
               ${RELOPTIONS('k.reloptions')} AS "keyOptions",
               (SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = k.reltablespace) AS "keyTablespace",
-              quote_ident(pg_get_userbyid(c.relowner)) AS owner
+              (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.n)
+                 FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS u(attnum, n) JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = u.attnum
+                WHERE i.indexrelid = p.conindid AND u.n > i.indnkeyatts) AS "keyInclude",
+              CASE WHEN p.condeferrable THEN 'DEFERRABLE' || CASE WHEN p.condeferred THEN ' INITIALLY DEFERRED' ELSE '' END END AS "keyDeferrable",
+              quote_ident(pg_get_userbyid(c.relowner)) AS owner,
+              (SELECT quote_ident(amname) FROM pg_am WHERE oid = c.relam) AS "accessMethod"
          FROM pg_class c LEFT JOIN pg_constraint p ON p.conrelid = c.oid AND p.contype = 'p' LEFT JOIN pg_class k ON k.oid = p.conindid
         WHERE c.oid = to_regclass($1::text)`,
     values: [live],
   };
+}
+
+/** `path`: the `search_path` in effect, for {@link setSearchPath} to put back after {@link PIN_SEARCH_PATH}. */
+export const SEARCH_PATH: Statement = plain("SELECT current_setting('search_path') AS path");
+
+/**
+ * Until {@link setSearchPath} or the end of the transaction: under this
+ * `search_path`, `pg_get_indexdef` qualifies every object outside
+ * `pg_catalog`, so a definition means the same on a connection with
+ * another `search_path`.
+ */
+export const PIN_SEARCH_PATH: Statement = plain('SET LOCAL search_path = pg_catalog, pg_temp');
+
+/** Sets the transaction's `search_path` back to `path` (what {@link SEARCH_PATH} returned). */
+export function setSearchPath(path: string): Statement {
+  return { text: "SELECT set_config('search_path', $1, true)", values: [path] };
 }
 
 /**
@@ -398,7 +466,8 @@ export function freshSettings(live: string): Statement {
  * ones are refused before a swap), by name: `name` and `nspname` unquoted,
  * `def` as `pg_get_indexdef` prints it, `prefix` the part of `def` that
  * names the index and the table (`CREATE INDEX name ON schema.table USING `),
- * `tablespace` quoted or null.
+ * `tablespace` quoted or null. Read under {@link PIN_SEARCH_PATH}: a loader
+ * connection builds `def` with a `search_path` of its own.
  */
 export function secondaryIndexes(live: string): Statement {
   return {
@@ -417,7 +486,8 @@ export function secondaryIndexes(live: string): Statement {
  * The statements that give the table called `target` (quoted, as given)
  * what the live table `live` carries besides its rows, comment and primary
  * key name, one `stmt` a row, in the order to run them: its owner, storage
- * options (its own and its TOAST table's), each column's options, storage,
+ * options (its own and its TOAST table's), `FORCE ROW LEVEL SECURITY`
+ * (row security itself is refused before a swap), each column's options, storage,
  * compression, statistics target, comment and whether it allows NULL (`id`
  * cannot: it is the swapped-in table's primary key) (and,
  * from PostgreSQL 18, its NOT NULL constraint's name), the sequences its columns own,
@@ -445,6 +515,8 @@ export function swapCarryOver(live: string, target: string, fresh: string): Stat
         SELECT 2, 0, ARRAY[format('ALTER TABLE %s SET (%s)', $2::text, string_agg(format('%s%I = %L', CASE WHEN x.oid = c.oid THEN '' ELSE 'toast.' END,
                                                                                          split_part(o, '=', 1), substr(o, strpos(o, '=') + 1)), ', '))]
           FROM c JOIN pg_class x ON x.oid IN (c.oid, c.reltoastrelid), unnest(x.reloptions) o HAVING count(*) > 0
+        UNION ALL
+        SELECT 2, 1, ARRAY[format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', $2::text)] FROM c WHERE relforcerowsecurity
         UNION ALL
         SELECT 3, attnum, ARRAY_REMOVE(ARRAY[
                  CASE WHEN attoptions IS NOT NULL THEN format('ALTER TABLE %s ALTER COLUMN %I SET (%s)', $2::text, attname, ${RELOPTIONS('attoptions')}) END,

@@ -433,6 +433,73 @@ describe('table shape', () => {
     }
   });
 
+  it('swap refuses a table a subscription replicates into (the swapped-in table would stop receiving its changes); truncate keeps it subscribed', async () => {
+    const s = 's_shape_sub';
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    // What a subscription that has synchronized the table records (a disabled one: no worker runs, no publisher is needed).
+    await db.query(`CREATE SUBSCRIPTION s_shape_sub_s CONNECTION 'dbname=none' PUBLICATION p WITH (connect = false)`);
+    try {
+      await db.query(
+        `INSERT INTO pg_subscription_rel (srsubid, srrelid, srsubstate, srsublsn)
+         SELECT oid, '${s}.linksets_raw'::regclass, 'r', NULL FROM pg_subscription WHERE subname = 's_shape_sub_s'`,
+      );
+      const subscribed = () =>
+        db.query(
+          `SELECT r.srrelid::regclass::text AS tbl FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid WHERE s.subname = 's_shape_sub_s'`,
+        );
+      const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+      expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+      expect(e.message).toContain(`"${s}"."linksets_raw" does not fit a swap import: subscription s_shape_sub_s replicates into it`);
+      expect(await subscribed()).toEqual([{ tbl: `${s}.linksets_raw` }]);
+      expect((await importer(s).import(good)).isOk()).toBe(true);
+      expect(await subscribed()).toEqual([{ tbl: `${s}.linksets_raw` }]);
+    } finally {
+      await db.query('ALTER SUBSCRIPTION s_shape_sub_s SET (slot_name = NONE); DROP SUBSCRIPTION s_shape_sub_s');
+    }
+  });
+
+  it('swap refuses a typed table (CREATE TABLE … OF a type) before loading; truncate keeps it typed', async () => {
+    const s = 's_shape_typed';
+    await db.query(
+      `CREATE SCHEMA ${s}; CREATE TYPE ${s}.linkset AS (id text, raw jsonb); CREATE TABLE ${s}.linksets_raw OF ${s}.linkset (PRIMARY KEY (id))`,
+    );
+    await db.query(`INSERT INTO ${s}.linksets_raw VALUES ('old-1', '{}')`);
+    const typed = () => db.query(`SELECT reloftype::regtype::text AS type FROM pg_class WHERE oid = '${s}.linksets_raw'::regclass`);
+    const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+    expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+    expect(e.message).toContain(`"${s}"."linksets_raw" does not fit a swap import: it is a typed table (OF ${s}.linkset)`);
+    expect(e.partial?.tables.map((t) => t.loaded)).toEqual([0, 0]);
+    expect(await count(`${s}.linksets_raw`)).toBe(1);
+    expect(await leftovers(s)).toEqual([]);
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    expect(await typed()).toEqual([{ type: `${s}.linkset` }]);
+    expect(await count(`${s}.linksets_raw`)).toBe(340);
+  });
+
+  it('swap refuses a table that belongs to an extension (the old table could never be dropped); truncate keeps it a member', async () => {
+    const s = 's_shape_extension';
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    await db.query(`ALTER EXTENSION plpgsql ADD TABLE ${s}.linksets_raw`);
+    try {
+      const members = () =>
+        db.query(
+          `SELECT c.relname FROM pg_depend d JOIN pg_class c ON c.oid = d.objid JOIN pg_extension e ON e.oid = d.refobjid
+            WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e' AND e.extname = 'plpgsql' AND c.relnamespace = '${s}'::regnamespace`,
+        );
+      const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+      expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+      expect(e.message).toContain(`"${s}"."linksets_raw" does not fit a swap import: it belongs to extension plpgsql`);
+      expect(e.message).toMatch(/Use strategy "truncate" .* Nothing was changed\.$/);
+      expect(await members()).toEqual([{ relname: 'linksets_raw' }]);
+      expect(await leftovers(s)).toEqual([]);
+      // Another import into the schema is not stuck on an old table it cannot drop.
+      expect((await importer(s).import(good)).isOk()).toBe(true);
+      expect(await members()).toEqual([{ relname: 'linksets_raw' }]);
+    } finally {
+      await db.query(`ALTER EXTENSION plpgsql DROP TABLE ${s}.linksets_raw`);
+    }
+  });
+
   it('swap refuses a table whose settings the swapped-in table would not have (UNLOGGED, REPLICA IDENTITY, a parent); truncate keeps them', async () => {
     const s = 's_shape_settings';
     expect((await importer(s).import(good)).isOk()).toBe(true);

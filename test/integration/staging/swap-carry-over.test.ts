@@ -157,6 +157,40 @@ describe('swap carries over what the user put on the table', () => {
     }
   });
 
+  it("a fresh table waiting to be swapped in (or left by a killed import) takes none of the importing role's default privileges", async () => {
+    const s = 's_carry_default_privileges';
+    await swap(s);
+    const t = `${s}.linksets_raw`;
+    await db.query(`GRANT USAGE ON SCHEMA ${s} TO ${roles.reader}`);
+    // The importing role's default: every table it creates here is readable by reader; the live table is not.
+    await db.query(`ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT SELECT ON TABLES TO ${roles.reader}`);
+    const before = await privileges(t);
+    const { target, session } = await swapSessionWithOneRow(db.url, s);
+    try {
+      const [fresh] = await db.query<{ name: string }>(
+        `SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = $1 AND c.relname LIKE '\\_bk\\_stage\\_%'`,
+        [s],
+      );
+      expect(fresh).toBeDefined();
+      const client = await db.pool.connect();
+      try {
+        await client.query(`SET ROLE ${roles.reader}`);
+        for (const table of [fresh!.name, t])
+          await expect(client.query(`SELECT count(*) FROM ${table}`)).rejects.toMatchObject({ code: '42501' });
+      } finally {
+        await client.query('RESET ROLE');
+        client.release();
+      }
+      expect((await session.commit()).isOk()).toBe(true);
+      expect(await privileges(t)).toEqual(before);
+    } finally {
+      await session.abort();
+      await target.close();
+      await db.query(`ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} REVOKE SELECT ON TABLES FROM ${roles.reader}`);
+    }
+  });
+
   it('a table without grants stays without grants, and one owned by its importer stays so', async () => {
     const s = 's_carry_default_acl';
     await swap(s);
@@ -209,6 +243,45 @@ describe('swap carries over what the user put on the table', () => {
     expect(before).toHaveLength(1);
     await swap(s);
     expect(await key()).toEqual(before);
+  });
+
+  it('a primary key that covers raw (INCLUDE) or is DEFERRABLE stays so', async () => {
+    const s = 's_carry_key_clauses';
+    await swap(s);
+    await db.query(
+      `ALTER TABLE ${s}.linksets_raw DROP CONSTRAINT linksets_raw_pkey, ADD CONSTRAINT linksets_raw_pkey PRIMARY KEY (id) INCLUDE (raw) DEFERRABLE INITIALLY DEFERRED`,
+    );
+    await db.query(
+      `ALTER TABLE ${s}.advisory_chunks_raw DROP CONSTRAINT advisory_chunks_raw_pkey, ADD CONSTRAINT advisory_chunks_raw_pkey PRIMARY KEY (id) DEFERRABLE`,
+    );
+    const keys = () =>
+      db.query(
+        `SELECT conrelid::regclass::text AS tbl, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE connamespace = '${s}'::regnamespace AND contype = 'p' ORDER BY 1`,
+      );
+    const before = await keys();
+    expect(before).toEqual([
+      { tbl: `${s}.advisory_chunks_raw`, def: 'PRIMARY KEY (id) DEFERRABLE' },
+      { tbl: `${s}.linksets_raw`, def: 'PRIMARY KEY (id) INCLUDE (raw) DEFERRABLE INITIALLY DEFERRED' },
+    ]);
+    await swap(s);
+    expect(await keys()).toEqual(before);
+  });
+
+  it('FORCE ROW LEVEL SECURITY (set ahead of enabling it: no policy, no row hidden yet) stays set', async () => {
+    const s = 's_carry_force_rls';
+    await swap(s);
+    await db.query(`ALTER TABLE ${s}.linksets_raw FORCE ROW LEVEL SECURITY`);
+    const force = () =>
+      db.query(
+        `SELECT relname, relforcerowsecurity AS force FROM pg_class WHERE relnamespace = '${s}'::regnamespace AND relkind = 'r' ORDER BY 1`,
+      );
+    const before = await force();
+    expect(before).toEqual([
+      { relname: 'advisory_chunks_raw', force: false },
+      { relname: 'linksets_raw', force: true },
+    ]);
+    await swap(s);
+    expect(await force()).toEqual(before);
   });
 
   it('refuses, before loading, a privilege granted by a role other than the owner (it could not be granted again as it was)', async () => {
@@ -284,7 +357,7 @@ describe('swap carries over what the user put on the table', () => {
     }
   });
 
-  it('the tablespace of the table, its primary key and its indexes', async () => {
+  it("the tablespace of the table, its primary key and its indexes, whatever the importing connections' default_tablespace", async () => {
     const [{ data_directory: data }] = (await db.query<{ data_directory: string }>('SHOW data_directory')) as [{ data_directory: string }];
     const location = mkdtempSync(join(tmpdir(), 'bk-swap-ts-'));
     const { uid, gid } = statSync(data);
@@ -313,10 +386,96 @@ describe('swap carries over what the user put on the table', () => {
       ]);
       await swap(s);
       expect(await spaces()).toEqual(before);
-      await db.query(`DROP SCHEMA ${s} CASCADE`);
+      // Tables in the database's default tablespace stay there when the importing connections default to another one.
+      const d = 's_carry_default_tablespace';
+      await swap(d);
+      await db.query(`CREATE INDEX linksets_kind ON ${d}.linksets_raw ((raw->>'kind'))`);
+      const elsewhere = new pg.Pool({ connectionString: db.url, max: 4, options: `-c default_tablespace=${space}` });
+      try {
+        const imported = await new StagingImporter({ pg: elsewhere, schema: d, tables: TABLES }).import(good, { strategy: 'swap' });
+        expect(imported.isOk()).toBe(true);
+      } finally {
+        await elsewhere.end();
+      }
+      expect(
+        await db.query(
+          `SELECT c.relname, c.reltablespace FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '${d}' ORDER BY 1`,
+        ),
+      ).toEqual(
+        ['advisory_chunks_raw', 'advisory_chunks_raw_pkey', 'linksets_kind', 'linksets_raw', 'linksets_raw_pkey'].map((relname) => ({
+          relname,
+          reltablespace: 0,
+        })),
+      );
     } finally {
+      await db.query('DROP SCHEMA IF EXISTS s_carry_tablespace, s_carry_default_tablespace CASCADE');
       await admin.query(`DROP TABLESPACE IF EXISTS ${space}`);
       await admin.end();
+    }
+  });
+
+  it("the table's access method, whatever the importing connections' default_table_access_method", async () => {
+    const s = 's_carry_access_method';
+    await swap(s);
+    // A second table access method (heap's own handler under another name): the swapped-in table must keep the live one's.
+    await db.query('CREATE ACCESS METHOD heap_again TYPE TABLE HANDLER heap_tableam_handler');
+    try {
+      await db.query(`ALTER TABLE ${s}.linksets_raw SET ACCESS METHOD heap_again`);
+      const methods = () =>
+        db.query(
+          `SELECT c.relname, a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE c.relnamespace = '${s}'::regnamespace AND c.relkind = 'r' ORDER BY 1`,
+        );
+      const before = await methods();
+      expect(before).toEqual([
+        { relname: 'advisory_chunks_raw', amname: 'heap' },
+        { relname: 'linksets_raw', amname: 'heap_again' },
+      ]);
+      await swap(s);
+      expect(await methods()).toEqual(before);
+      const elsewhere = new pg.Pool({ connectionString: db.url, max: 4, options: '-c default_table_access_method=heap_again' });
+      try {
+        const imported = await new StagingImporter({ pg: elsewhere, schema: s, tables: TABLES }).import(good, { strategy: 'swap' });
+        expect(imported.isOk()).toBe(true);
+      } finally {
+        await elsewhere.end();
+      }
+      expect(await methods()).toEqual(before);
+    } finally {
+      await db.query(`DROP SCHEMA ${s} CASCADE; DROP ACCESS METHOD heap_again`);
+    }
+  });
+
+  it("makes its tables of PostgreSQL's text and jsonb, whatever type of that name a connection's search_path finds first", async () => {
+    const s = 's_carry_types';
+    await db.query(
+      `CREATE SCHEMA ${s}_types; CREATE DOMAIN ${s}_types.jsonb AS pg_catalog.jsonb; CREATE DOMAIN ${s}_types.text AS pg_catalog.text`,
+    );
+    const types = () =>
+      db.query(
+        `SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+          WHERE c.relnamespace = '${s}'::regnamespace AND c.relkind = 'r' AND a.attnum > 0 ORDER BY 1, 2`,
+      );
+    const plain = ['advisory_chunks_raw', 'linksets_raw'].flatMap((relname) => [
+      { relname, attname: 'id', type: 'text' },
+      { relname, attname: 'raw', type: 'jsonb' },
+    ]);
+    const shadowed = new pg.Pool({ connectionString: db.url, max: 4, options: `-c search_path=${s}_types,pg_catalog` });
+    try {
+      // The first import creates the tables; the second swaps fresh ones in.
+      for (const strategy of ['truncate', 'swap'] as const) {
+        const imported = await new StagingImporter({ pg: shadowed, schema: s, tables: TABLES }).import(good, { strategy });
+        expect(imported.isOk()).toBe(true);
+        expect(await types()).toEqual(plain);
+      }
+      // And a column of the look-alike type is told apart from PostgreSQL's, though that connection prints both as jsonb.
+      await db.query(`ALTER TABLE ${s}.linksets_raw ALTER COLUMN raw TYPE ${s}_types.jsonb`);
+      const e = (
+        await new StagingImporter({ pg: shadowed, schema: s, tables: TABLES }).import(good, { strategy: 'swap' })
+      )._unsafeUnwrapErr();
+      expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+      expect(e.message).toContain(`column raw is ${s}_types.jsonb, but the import stores jsonb`);
+    } finally {
+      await shadowed.end();
     }
   });
 
@@ -370,6 +529,38 @@ describe('swap carries over what the user put on the table', () => {
       { owner: roles.owner },
     ]);
     expect(await db.query(`SELECT count(*)::int AS n FROM pg_index WHERE indrelid = '${t}'::regclass`)).toEqual([{ n: 2 }]);
+  });
+
+  it("rebuilds an index on the function it was built on when the import's connection has another search_path than its loaders", async () => {
+    const s = 's_carry_index_path';
+    await swap(s);
+    const t = `${s}.linksets_raw`;
+    // The index calls s_carry_index_path_fn.kind_of; public.kind_of is a look-alike a loader with the default search_path would find.
+    await db.query(
+      `CREATE SCHEMA ${s}_fn; CREATE FUNCTION ${s}_fn.kind_of(raw jsonb) RETURNS text IMMUTABLE LANGUAGE sql AS $$ SELECT raw->>'kind' $$`,
+    );
+    await db.query(`CREATE FUNCTION public.kind_of(raw jsonb) RETURNS text IMMUTABLE LANGUAGE sql AS $$ SELECT 'look-alike' $$`);
+    await db.query(`CREATE INDEX kinds ON ${t} (${s}_fn.kind_of(raw))`);
+    const kinds = () =>
+      db.query(
+        `SELECT pg_get_indexdef(i.indexrelid) AS def, (SELECT array_agg(d.refobjid::regprocedure::text) FROM pg_depend d
+                 WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid AND d.refclassid = 'pg_proc'::regclass) AS calls
+           FROM pg_index i WHERE i.indrelid = '${t}'::regclass AND i.indexrelid = '${s}.kinds'::regclass`,
+      );
+    const before = await kinds();
+    expect(before).toEqual([{ def: `CREATE INDEX kinds ON ${t} USING btree (${s}_fn.kind_of(raw))`, calls: [`${s}_fn.kind_of(jsonb)`] }]);
+    // A pool whose one idle connection (the one the import's session takes) has the function's schema on its path; the loaders' do not.
+    const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+    try {
+      const first = await pool.connect();
+      await first.query(`SET search_path = ${s}_fn, public`);
+      first.release();
+      const imported = await new StagingImporter({ pg: pool, schema: s, tables: TABLES }).import(good, { strategy: 'swap' });
+      expect(imported.isOk()).toBe(true);
+    } finally {
+      await pool.end();
+    }
+    expect(await kinds()).toEqual(before);
   });
 
   it('refuses, before loading, a table with a rule (it would go with the old table); truncate keeps it', async () => {
