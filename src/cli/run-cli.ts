@@ -25,6 +25,7 @@ import { EXIT_CODES } from './exit-codes.js';
 import type { Logger } from '../_internals/logger.js';
 import { formatError, printable, stderrLogger, toJson, type TextSink } from './output.js';
 import { createProgressFactory, type ProgressStream } from './progress.js';
+import { sslModeOf, sslPool } from './pg-ssl.js';
 
 /** The process the CLI runs in, injectable for tests. */
 export interface CliIo {
@@ -332,8 +333,11 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
       const connectTimeout = connectTimeoutMs(io.env);
       if (connectTimeout.isErr()) return err(connectTimeout.error);
       return resolvePgTarget(pgFlagValue, io.env, order).andThen((target) => {
-        // No URL: the driver reads the libpq PG* variables itself.
-        const config = target.connectionString === undefined ? ok<pg.PoolConfig, BackfillError>({}) : pgPoolConfig(target.connectionString);
+        const ssl = sslModeOf(target.connectionString, io.env);
+        if (ssl.isErr()) return err(ssl.error);
+        const { mode, url } = ssl.value;
+        // No URL: the driver reads the libpq PG* variables itself (all but PGSSLMODE, which sslModeOf reads as libpq does).
+        const config = url === undefined ? ok<pg.PoolConfig, BackfillError>({}) : pgPoolConfig(url);
         return config
           .mapErr((e) => new BackfillError(e.code, `${target.from}: ${e.message}`))
           .map((settings) => {
@@ -346,7 +350,7 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
                 super({ ...config, password: config?.password, connectionTimeoutMillis });
               }
             };
-            const created = new pg.Pool({ ...settings, max: 4, Client });
+            const created = sslPool(mode, { ...settings, max: 4 }, Client, connectionTimeoutMillis);
             // An idle connection dropped by the server must not crash the CLI; the next query reports it.
             created.on('error', (e) => logger.debug?.(`idle connection error: ${e.message}`));
             pool = created;
