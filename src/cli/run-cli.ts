@@ -268,9 +268,15 @@ function errorJson(error: BackfillError): Omit<ReturnType<BackfillError['toJSON'
  * answers (a second SIGINT), or `undefined` when `argv` did not ask for JSON.
  */
 export function interruptedJson(argv: readonly string[]): string | undefined {
-  if (!readGlobalFlags(argv).json) return undefined;
-  const error = new BackfillError('ABORTED', 'Interrupted twice; the process quit at once.');
-  return jsonDocument({ command: null, exitCode: EXIT_CODES.ABORTED.code, report: null, error });
+  return failureJson(argv, new BackfillError('ABORTED', 'Interrupted twice; the process quit at once.'), EXIT_CODES.ABORTED.code);
+}
+
+/**
+ * The `--json` object for a process that stops before {@link runCli} runs
+ * (an interrupt, a Node.js too old), or `undefined` when `argv` did not ask for JSON.
+ */
+export function failureJson(argv: readonly string[], error: BackfillError, exitCode: number): string | undefined {
+  return readGlobalFlags(argv).json ? jsonDocument({ command: null, exitCode, report: null, error }) : undefined;
 }
 
 /** The commands of the group `word` names, or of every group (for help and did-you-mean) when it names none. */
