@@ -323,7 +323,9 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
   }
   const debug = flags['debug'] === true;
   const quiet = flags['quiet'] === true;
-  const logger = stderrLogger(io.stderr, { debug, quiet, tty: io.stderr.isTTY === true });
+  // A terminal that cannot take escape sequences (TERM=dumb: an editor's shell, some CI) gets what a pipe gets.
+  const tty = io.stderr.isTTY === true && io.env['TERM'] !== 'dumb';
+  const logger = stderrLogger(io.stderr, { debug, quiet, tty });
   let pool: pg.Pool | undefined;
   const ctx: CommandContext = {
     flags,
@@ -332,7 +334,7 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
     cwd: io.cwd,
     signal: io.signal,
     logger,
-    progress: createProgressFactory({ stream: io.stderr, quiet, logEverySeconds: progressSeconds(io.env, logger) }),
+    progress: createProgressFactory({ stream: io.stderr, tty, quiet, logEverySeconds: progressSeconds(io.env, logger) }),
     pgPool(order) {
       if (pool !== undefined) return ok(pool);
       const pgFlagValue = typeof flags['pg'] === 'string' ? flags['pg'] : undefined;
