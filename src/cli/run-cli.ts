@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { userInfo } from 'node:os';
 import pg from 'pg';
 import { err, ok, safeTry, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
@@ -78,6 +79,21 @@ function connectTimeoutMs(env: Env): Result<number, BackfillError> {
         ),
       )
     : ok(seconds * 1000);
+}
+
+/**
+ * The user libpq connects as when neither the URL nor `PGUSER` names one:
+ * the OS user running the command. The driver would read `USER` instead,
+ * which cron and systemd services often leave unset.
+ */
+function defaultUser(settings: pg.PoolConfig, env: Env): { user?: string } {
+  if ((settings.user ?? '') !== '' || (env['PGUSER'] ?? '') !== '') return {};
+  try {
+    return { user: userInfo().username };
+  } catch {
+    // No passwd entry for this uid: leave it to the driver.
+    return {};
+  }
 }
 
 function rootHelp(commands: readonly CommandSpec[]): string {
@@ -358,7 +374,7 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
                 super({ ...config, password: config?.password, connectionTimeoutMillis });
               }
             };
-            const created = sslPool(mode, { ...settings, max: 4 }, Client, connectionTimeoutMillis);
+            const created = sslPool(mode, { ...settings, ...defaultUser(settings, io.env), max: 4 }, Client, connectionTimeoutMillis);
             // An idle connection dropped by the server must not crash the CLI; the next query reports it.
             created.on('error', (e) => logger.debug?.(`idle connection error: ${e.message}`));
             pool = created;

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userInfo } from 'node:os';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { cli } from './cli-harness.js';
 
@@ -62,5 +63,22 @@ describe('sslmode and PGSSLMODE as libpq reads them', () => {
     const url = await cli(['partitions', 'list', '--pg', withMode(db.url, 'requir')]);
     expect(url.code).toBe(2);
     expect(url.stderr).toContain('sslmode');
+  });
+});
+
+describe('the default user, as libpq picks it', () => {
+  it('with no user in the URL and no PGUSER, connects as the OS user even when USER is unset (cron, systemd)', async () => {
+    const me = userInfo().username;
+    const existed = (await db.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [me])).length > 0;
+    if (!existed) await db.query(`CREATE ROLE ${JSON.stringify(me)} LOGIN`);
+    try {
+      const u = new URL(db.url);
+      u.username = '';
+      u.password = '';
+      const r = await cli(['partitions', 'list', '--pg', u.toString(), '--json']);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+    } finally {
+      if (!existed) await db.query(`DROP ROLE ${JSON.stringify(me)}`);
+    }
   });
 });
