@@ -39,18 +39,33 @@ function printReport(report: ImportReport): void {
   out.write(`manifest:\n${JSON.stringify(report.manifest, null, 2)}\n`);
 }
 
+/** The environment variable `name`, one of `choices` (the first when unset); anything else fails with exit 2 and gives undefined. */
+function choice<T extends string>(name: string, choices: readonly T[]): T | undefined {
+  const value = process.env[name] ?? '';
+  if (value === '') return choices[0];
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  fail(`${name} must be one of ${choices.join(', ')}, not ${JSON.stringify(value)}`, 2);
+  return undefined;
+}
+
 async function main(): Promise<void> {
   const path = process.argv[2];
   const url = process.env.PGURI || process.env.CONCELIER_PG_URI;
   if (path === undefined) return fail('usage: backfill-store-aoc-19-005 /path/to/linksets-stage-backfill.tar.zst', 2);
   if (url === undefined || url === '') return fail('set PGURI (or CONCELIER_PG_URI) to the target PostgreSQL', 2);
-  const strategy = process.env.STRATEGY === 'swap' ? 'swap' : 'truncate';
+  // A mistyped setting stops here rather than falling back to a default: DRY_RUN=ture must not import for real.
+  const dryRunText = (process.env.DRY_RUN ?? '').trim().toLowerCase();
+  if (!['', '0', '1', 'false', 'true', 'no', 'yes', 'off', 'on'].includes(dryRunText))
+    return fail(`DRY_RUN must be 1/true/yes/on or 0/false/no/off, not ${JSON.stringify(process.env.DRY_RUN)}`, 2);
+  const strategy = choice('STRATEGY', ['truncate', 'swap'] as const);
+  const onInvalid = choice('ON_INVALID', ['fail', 'reject'] as const);
+  if (strategy === undefined || onInvalid === undefined) return;
   const importer = new StagingImporter({ pg: url, schema: process.env.PGSCHEMA || 'lnm_raw', tables: TABLES });
   try {
     const result = await importer.import(path, {
-      dryRun: process.env.DRY_RUN === '1',
+      dryRun: ['1', 'true', 'yes', 'on'].includes(dryRunText),
       strategy,
-      onInvalid: process.env.ON_INVALID === 'reject' ? 'reject' : 'fail',
+      onInvalid,
       ...(process.env.TARBALL_SHA256 ? { expectedSha256: process.env.TARBALL_SHA256 } : {}),
       onProgress: (p) => {
         if (p.phase !== 'load') process.stderr.write(`… ${p.phase}: ${p.rows} rows\n`);

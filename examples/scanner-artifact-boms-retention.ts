@@ -5,7 +5,7 @@
 //
 // Arguments: months to keep before the current one (default 12), and dry run
 // (`true`, the default, only prints the plan; `false` drops). RETENTION_MODE=detach
-// keeps expired partitions as plain tables instead. Only tables named
+// keeps expired partitions as plain tables instead; DRY_RUN=1 forces a dry run. Only tables named
 // scanner.artifact_boms_YYYY_MM with exactly that month's bounds are ever touched.
 import { PartitionManager } from '../src/partitions/index.js';
 import { pgDsnToUrl } from '../src/_internals/pg-dsn.js';
@@ -16,7 +16,13 @@ if (!/^\d+$/.test(keepArg) || !['true', 'false'].includes(dryArg)) {
   console.error(`usage: scanner-artifact-boms-retention.ts [months-to-keep] [true|false]; got ${JSON.stringify([keepArg, dryArg])}`);
   process.exit(2);
 }
-const mode = process.env.RETENTION_MODE === 'detach' ? 'detach' : 'drop';
+const modeText = process.env.RETENTION_MODE || 'drop';
+if (modeText !== 'drop' && modeText !== 'detach') {
+  // A typo must not fall back to dropping what was meant to be detached.
+  console.error(`RETENTION_MODE must be drop or detach, not ${JSON.stringify(modeText)}`);
+  process.exit(2);
+}
+const mode = modeText;
 const url = pgDsnToUrl(process.env.PG_DSN ?? '');
 if (url.isErr()) {
   console.error(url.error.message);
@@ -30,7 +36,13 @@ const boms = new PartitionManager({
   interval: 'month',
   logger: console,
 });
-const result = await boms.retention({ keep, dryRun: dryArg === 'true', mode });
+// As with backfill-kit, the environment can only make the run safer: DRY_RUN=1 forces a dry run over `false`.
+const dryRunEnv = (process.env.DRY_RUN ?? '').trim().toLowerCase();
+if (!['', '0', '1', 'false', 'true', 'no', 'yes', 'off', 'on'].includes(dryRunEnv)) {
+  console.error(`DRY_RUN must be 1/true/yes/on or 0/false/no/off, not ${JSON.stringify(process.env.DRY_RUN)}`);
+  process.exit(2);
+}
+const result = await boms.retention({ keep, dryRun: dryArg === 'true' || ['1', 'true', 'yes', 'on'].includes(dryRunEnv), mode });
 await boms.close();
 if (result.isErr()) {
   console.error(`${result.error.code}: ${result.error.message}\n${result.error.fix}`);

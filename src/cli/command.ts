@@ -146,18 +146,35 @@ export function didYouMean(input: string, candidates: readonly string[], prefix 
 }
 
 /** The part of a `parseArgs` token {@link unclearValue} reads. */
-type FlagToken = { readonly kind: string; readonly name?: string; readonly value?: string | undefined };
+type FlagToken = {
+  readonly kind: string;
+  readonly name?: string;
+  readonly rawName?: string;
+  readonly value?: string | undefined;
+};
+
+/** Switches whose last spelling wins (`--json … --no-json`): they only choose how the run is reported. */
+const OUTPUT_SWITCHES = new Set(Object.keys(GLOBAL_FLAGS));
 
 /**
  * Why a flag's value does not say what to use, or undefined: an empty value
  * (a script's unset variable, which would otherwise fall back to the
- * environment or the working directory), or a single-valued flag given
- * twice with different values (parseArgs would keep the last one silently).
+ * environment or the working directory), a single-valued flag given
+ * twice with different values, or a command switch given both on and off
+ * (`--dry-run … --no-dry-run`); parseArgs would keep the last one silently.
  */
 function unclearValue(tokens: readonly FlagToken[], flags: Readonly<Record<string, FlagSpec>>): string | undefined {
   const seen = new Map<string, string>();
-  for (const { kind, name, value } of tokens) {
-    if (kind !== 'option' || name === undefined || typeof value !== 'string') continue;
+  for (const { kind, name, rawName, value } of tokens) {
+    if (kind !== 'option' || name === undefined) continue;
+    if (value === undefined) {
+      if (flags[name]?.type !== 'boolean' || OUTPUT_SWITCHES.has(name)) continue;
+      const spelled = rawName?.startsWith('--no-') === true ? `--no-${name}` : `--${name}`;
+      const before = seen.get(name);
+      if (before !== undefined && before !== spelled) return `--${name} and --no-${name} are both given: give one`;
+      seen.set(name, spelled);
+      continue;
+    }
     if (value === '') return `--${name} is empty: give it a value, or leave it out`;
     if (flags[name]?.multiple === true) continue;
     const before = seen.get(name);

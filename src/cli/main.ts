@@ -11,19 +11,36 @@ import module from 'node:module';
 
 // Before the rest is imported: later starts reuse the compiled code (NODE_DISABLE_COMPILE_CACHE=1 turns it off).
 module.enableCompileCache?.();
-const { interruptedJson, runCli } = await import('./run-cli.js');
+const { failureJson, interruptedJson, runCli } = await import('./run-cli.js');
 const { commandGroups } = await import('./groups.js');
 const { EXIT_CODES } = await import('./exit-codes.js');
 const { formatError } = await import('./output.js');
 const { BackfillError } = await import('../errors.js');
 
-function packageVersion(): string {
+interface PackageJson {
+  readonly version?: string;
+  readonly engines?: { readonly node?: string };
+}
+
+function packageJson(): PackageJson {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
+    return JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as PackageJson;
   } catch {
-    return 'unknown';
+    return {};
   }
+}
+
+/**
+ * Why this Node.js cannot run the CLI (older than package.json's
+ * `engines.node` `>=X.Y`), or undefined. Checked first: an older one fails
+ * later with an error that only names a missing export of a Node module.
+ */
+function unsupportedNode(engines: string | undefined): string | undefined {
+  const [, major, minor] = /^>=\s*(\d+)\.(\d+)/.exec(engines ?? '') ?? [];
+  if (major === undefined || minor === undefined) return undefined;
+  const [hasMajor = 0, hasMinor = 0] = process.versions.node.split('.').map(Number);
+  if (hasMajor > Number(major) || (hasMajor === Number(major) && hasMinor >= Number(minor))) return undefined;
+  return `backfill-kit needs Node.js ${major}.${minor} or later; this is Node.js ${process.versions.node} (${process.execPath}). Run it with a newer Node.js.`;
 }
 
 // A reader that stops early (`| head -1`) closes the pipe; the command has run by then, so its exit status stands.
@@ -37,6 +54,15 @@ process.stdout.on('error', onStdoutError);
 process.stderr.on('error', () => undefined);
 
 const argv = process.argv.slice(2);
+const pkg = packageJson();
+const tooOld = unsupportedNode(pkg.engines?.node);
+if (tooOld !== undefined) {
+  const error = new BackfillError('INVALID_ARGUMENT', tooOld);
+  const json = failureJson(argv, error, EXIT_CODES.USAGE.code);
+  if (json !== undefined) process.stdout.write(json);
+  process.stderr.write(formatError(error, false));
+  process.exit(EXIT_CODES.USAGE.code);
+}
 const controller = new AbortController();
 // Under --json, stdout carries one object per run: runCli's, or the interrupt's when the user quits first.
 let answered = false;
@@ -67,7 +93,7 @@ const code = await runCli(argv, commandGroups, {
   env: process.env,
   cwd: process.cwd(),
   signal: controller.signal,
-  version: packageVersion(),
+  version: pkg.version ?? 'unknown',
 });
 // Written to a file, stdout fails only once flushed: wait for that before judging it.
 await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));

@@ -39,6 +39,8 @@ export interface ProgressOptions {
   readonly stream: ProgressStream;
   /** No output at all. */
   readonly quiet?: boolean;
+  /** Draw a bar with escape sequences. @defaultValue `stream.isTTY` */
+  readonly tty?: boolean;
   /** Seconds between two log lines when the stream is not a TTY. @defaultValue 5 */
   readonly logEverySeconds?: number;
   /** Redraws per second on a TTY. @defaultValue 10 */
@@ -92,7 +94,7 @@ function figures(
 export function createProgressFactory(options: ProgressOptions): ProgressFactory {
   if (options.quiet === true) return () => silent;
   const now = options.now ?? Date.now;
-  const tty = options.stream.isTTY === true;
+  const tty = options.tty ?? options.stream.isTTY === true;
   const logEveryMs = (options.logEverySeconds ?? 5) * 1000;
   const redrawMs = 1000 / (options.redrawPerSecond ?? 10);
   return (label, unit) => {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { userInfo } from 'node:os';
 import pg from 'pg';
 import { err, ok, safeTry, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
@@ -25,6 +26,7 @@ import { EXIT_CODES } from './exit-codes.js';
 import type { Logger } from '../_internals/logger.js';
 import { formatError, printable, stderrLogger, toJson, type TextSink } from './output.js';
 import { createProgressFactory, type ProgressStream } from './progress.js';
+import { sslModeOf, sslPool } from './pg-ssl.js';
 
 /** The process the CLI runs in, injectable for tests. */
 export interface CliIo {
@@ -77,6 +79,21 @@ function connectTimeoutMs(env: Env): Result<number, BackfillError> {
         ),
       )
     : ok(seconds * 1000);
+}
+
+/**
+ * The user libpq connects as when neither the URL nor `PGUSER` names one:
+ * the OS user running the command. The driver would read `USER` instead,
+ * which cron and systemd services often leave unset.
+ */
+function defaultUser(settings: pg.PoolConfig, env: Env): { user?: string } {
+  if ((settings.user ?? '') !== '' || (env['PGUSER'] ?? '') !== '') return {};
+  try {
+    return { user: userInfo().username };
+  } catch {
+    // No passwd entry for this uid: leave it to the driver.
+    return {};
+  }
 }
 
 function rootHelp(commands: readonly CommandSpec[]): string {
@@ -267,9 +284,15 @@ function errorJson(error: BackfillError): Omit<ReturnType<BackfillError['toJSON'
  * answers (a second SIGINT), or `undefined` when `argv` did not ask for JSON.
  */
 export function interruptedJson(argv: readonly string[]): string | undefined {
-  if (!readGlobalFlags(argv).json) return undefined;
-  const error = new BackfillError('ABORTED', 'Interrupted twice; the process quit at once.');
-  return jsonDocument({ command: null, exitCode: EXIT_CODES.ABORTED.code, report: null, error });
+  return failureJson(argv, new BackfillError('ABORTED', 'Interrupted twice; the process quit at once.'), EXIT_CODES.ABORTED.code);
+}
+
+/**
+ * The `--json` object for a process that stops before {@link runCli} runs
+ * (an interrupt, a Node.js too old), or `undefined` when `argv` did not ask for JSON.
+ */
+export function failureJson(argv: readonly string[], error: BackfillError, exitCode: number): string | undefined {
+  return readGlobalFlags(argv).json ? jsonDocument({ command: null, exitCode, report: null, error }) : undefined;
 }
 
 /** The commands of the group `word` names, or of every group (for help and did-you-mean) when it names none. */
@@ -316,7 +339,9 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
   }
   const debug = flags['debug'] === true;
   const quiet = flags['quiet'] === true;
-  const logger = stderrLogger(io.stderr, { debug, quiet, tty: io.stderr.isTTY === true });
+  // A terminal that cannot take escape sequences (TERM=dumb: an editor's shell, some CI) gets what a pipe gets.
+  const tty = io.stderr.isTTY === true && io.env['TERM'] !== 'dumb';
+  const logger = stderrLogger(io.stderr, { debug, quiet, tty });
   let pool: pg.Pool | undefined;
   const ctx: CommandContext = {
     flags,
@@ -325,15 +350,18 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
     cwd: io.cwd,
     signal: io.signal,
     logger,
-    progress: createProgressFactory({ stream: io.stderr, quiet, logEverySeconds: progressSeconds(io.env, logger) }),
+    progress: createProgressFactory({ stream: io.stderr, tty, quiet, logEverySeconds: progressSeconds(io.env, logger) }),
     pgPool(order) {
       if (pool !== undefined) return ok(pool);
       const pgFlagValue = typeof flags['pg'] === 'string' ? flags['pg'] : undefined;
       const connectTimeout = connectTimeoutMs(io.env);
       if (connectTimeout.isErr()) return err(connectTimeout.error);
       return resolvePgTarget(pgFlagValue, io.env, order).andThen((target) => {
-        // No URL: the driver reads the libpq PG* variables itself.
-        const config = target.connectionString === undefined ? ok<pg.PoolConfig, BackfillError>({}) : pgPoolConfig(target.connectionString);
+        const ssl = sslModeOf(target.connectionString, io.env);
+        if (ssl.isErr()) return err(ssl.error);
+        const { mode, url } = ssl.value;
+        // No URL: the driver reads the libpq PG* variables itself (all but PGSSLMODE, which sslModeOf reads as libpq does).
+        const config = url === undefined ? ok<pg.PoolConfig, BackfillError>({}) : pgPoolConfig(url);
         return config
           .mapErr((e) => new BackfillError(e.code, `${target.from}: ${e.message}`))
           .map((settings) => {
@@ -346,7 +374,7 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
                 super({ ...config, password: config?.password, connectionTimeoutMillis });
               }
             };
-            const created = new pg.Pool({ ...settings, max: 4, Client });
+            const created = sslPool(mode, { ...settings, ...defaultUser(settings, io.env), max: 4 }, Client, connectionTimeoutMillis);
             // An idle connection dropped by the server must not crash the CLI; the next query reports it.
             created.on('error', (e) => logger.debug?.(`idle connection error: ${e.message}`));
             pool = created;

@@ -52,7 +52,10 @@ async function breakStale(path: string, stale: Holder): Promise<void> {
 /**
  * Takes the advisory lock `path` (created with O_EXCL, holding
  * `<pid>\n<hostname>\n`). A lock left by a dead process on this host is
- * removed and taken; a live one gives `LOCKED`. The receiver never looks at
+ * removed and taken; a live one gives `LOCKED`. An empty lock also gives
+ * `LOCKED`: it names no process whose death could be checked, and a run
+ * may be between creating and writing it. A failed write (a full disk)
+ * removes the lock it created rather than leave it empty. The receiver never looks at
  * this file: it only keeps two backfills from running at once.
  */
 export async function acquireLock(path: string): Promise<Result<HeldLock, BackfillError>> {
@@ -62,9 +65,13 @@ export async function acquireLock(path: string): Promise<Result<HeldLock, Backfi
       const handle = await open(path, 'wx');
       try {
         await handle.writeFile(me);
-      } finally {
-        await handle.close();
+      } catch (e) {
+        // A full disk fails the write after the create: an empty lock left behind would stop every later run.
+        await handle.close().catch(() => undefined);
+        await unlink(path).catch(() => undefined);
+        throw e;
       }
+      await handle.close();
       return ok({
         path,
         async release() {
@@ -81,9 +88,13 @@ export async function acquireLock(path: string): Promise<Result<HeldLock, Backfi
       await breakStale(path, holder);
       continue;
     }
-    const who = holder === undefined ? 'another run' : `process ${holder.pid} on ${holder.host}`;
+    // An empty lock names no process to check: a run is writing it this instant, or one died between creating and writing it.
+    const message =
+      text === ''
+        ? `${path} is empty: another run is taking it right now, or one stopped while taking it; if no backfill of this index is running, remove it and retry.`
+        : `${path} is held by ${holder === undefined ? 'another run' : `process ${holder.pid} on ${holder.host}`}; wait for it to finish, or remove the lock file if that run is gone.`;
     return err(
-      new BackfillError('LOCKED', `${path} is held by ${who}; wait for it to finish, or remove the lock file if that run is gone.`, {
+      new BackfillError('LOCKED', message, {
         context: { path, ...(holder ? { pid: holder.pid } : {}) },
       }),
     );

@@ -5,9 +5,9 @@
  * @internal
  */
 import { execFile } from 'node:child_process';
-import { realpath } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { devNull } from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { err, errAsync, ok, type Result, ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 
@@ -94,6 +94,34 @@ export async function isShallowClone(request: Omit<GitLogRequest, 'window'>): Pr
       resolve(error === null && stdout.trim() === 'true'),
     );
   });
+}
+
+/**
+ * Whether the repository at `repoPath` (a work tree, a linked worktree or a
+ * bare repository, as git finds it with the ceiling {@link gitEnvironment}
+ * sets) has a `shallow` file, read from the file system without starting
+ * git. False when it cannot tell.
+ *
+ * @internal
+ */
+export async function hasShallowFile(repoPath: string): Promise<boolean> {
+  const dotGit = join(repoPath, '.git');
+  const pointer = await readFile(dotGit, 'utf8').catch(() => undefined);
+  // A linked worktree's `.git` file names its git dir; a bare repository is its own git dir.
+  const gitDirs = pointer?.startsWith('gitdir: ') ? [resolve(repoPath, pointer.slice(8).trim())] : [dotGit, repoPath];
+  for (const gitDir of gitDirs) {
+    // `shallow` lives in the common dir, which a linked worktree's `commondir` names.
+    const common = await readFile(join(gitDir, 'commondir'), 'utf8').catch(() => undefined);
+    const shallow = join(common === undefined ? gitDir : resolve(gitDir, common.trim()), 'shallow');
+    if (
+      await stat(shallow).then(
+        (s) => s.isFile() && s.size > 0,
+        () => false,
+      )
+    )
+      return true;
+  }
+  return false;
 }
 
 function parseHashes(stdout: string, repoPath: string, context: Record<string, string>): Result<readonly string[], BackfillError> {

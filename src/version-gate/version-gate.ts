@@ -9,7 +9,7 @@ import { BackfillError } from '../errors.js';
 import { inspectCommit, type CommitProblem } from './commit-hash.js';
 import { MISCONFIGURED, resolveGateConfig, type GateContext, type GateSettings, type VersionGateConfig } from './config.js';
 import { createFastifyHook, type GateFastifyHook } from './fastify-hook.js';
-import { readRecentCommits } from './git-log.js';
+import { hasShallowFile, readRecentCommits } from './git-log.js';
 import { createGateMiddleware, type GateMiddleware } from './node-middleware.js';
 import type { Accepted, GateRejection, GateStatus } from './types.js';
 
@@ -74,6 +74,7 @@ export class VersionGate implements AsyncDisposable {
   #nextRefreshAt = Number.NEGATIVE_INFINITY;
   #failure: BackfillError | undefined;
   #closed = false;
+  #shallowWarned = false;
 
   /**
    * Resolves and validates the configuration once. It never throws: with an
@@ -281,9 +282,25 @@ export class VersionGate implements AsyncDisposable {
     // so the check that noticed the stale set still answers in microseconds.
     const run = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => readRecentCommits(request))
-      .then((outcome) => this.#finishRefresh(ctx, attemptAt, outcome));
+      .then(async (outcome) => {
+        if (outcome.isOk()) await this.#warnIfShallow(ctx, outcome.value.length);
+        return this.#finishRefresh(ctx, attemptAt, outcome);
+      });
     this.#inflight = run;
     return run;
+  }
+
+  /**
+   * Warns once when the clone is shallow and holds fewer commits than the
+   * window: a recent commit from before its cut is refused as not recent.
+   */
+  async #warnIfShallow(ctx: GateContext, held: number): Promise<void> {
+    if (this.#shallowWarned || held >= ctx.window || !(await hasShallowFile(ctx.repoPath))) return;
+    this.#shallowWarned = true;
+    ctx.logger.warn(
+      `version gate: ${ctx.repoPath} is a shallow clone holding only ${held} commit${held === 1 ? '' : 's'}, fewer than the window of ${ctx.window}; recent commits from before its cut are refused as not recent. Deepen it (git -C ${ctx.repoPath} fetch --unshallow).`,
+      { repoPath: ctx.repoPath, keptCommits: held, window: ctx.window },
+    );
   }
 
   #finishRefresh(ctx: GateContext, attemptAt: number, outcome: Result<readonly string[], BackfillError>): Result<void, BackfillError> {

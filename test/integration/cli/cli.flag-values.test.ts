@@ -57,4 +57,26 @@ describe('CLI flags given twice', () => {
     expect(r.code).toBe(0);
     expect(jsonOf(r).report.appended).toBe(1);
   });
+
+  it('refuses a command switch given both on and off (--dry-run … --no-dry-run) instead of taking the last', async () => {
+    const cwd = await episodesLikeCwd('switch-twice');
+    for (const args of [
+      ['--dry-run', '--no-dry-run'],
+      ['--dry-run=true', '--dry-run=false'],
+    ]) {
+      const r = await cli(['index', 'backfill', '--episodes-root', '.', '--index', 'i.jsonl', ...args, '--json'], { cwd });
+      expect(r.code, r.stderr).toBe(2);
+      const message = jsonOf(r).error?.message ?? '';
+      expect(message).toContain('--dry-run');
+      expect(message).toContain('--no-dry-run');
+      expect(existsSync(join(cwd, 'i.jsonl'))).toBe(false);
+    }
+    // The same switch twice says one thing; the output switches keep the last word.
+    const same = await cli(
+      ['index', 'backfill', '--episodes-root', '.', '--index', 'i.jsonl', '--dry-run', '--dry-run', '--json', '--no-json'],
+      { cwd },
+    );
+    expect(same.code, same.stderr).toBe(0);
+    expect(existsSync(join(cwd, 'i.jsonl'))).toBe(false);
+  });
 });

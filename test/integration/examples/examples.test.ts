@@ -126,6 +126,29 @@ describe('dataset runbook examples', () => {
     expect((await db.query('SELECT count(*)::int AS n FROM ex_stage.advisory_chunks_raw'))[0]!['n']).toBe(45);
   }, 120_000);
 
+  it('backfill-store-aoc-19-005.ts reads DRY_RUN=true as a dry run, and refuses a setting it does not know', async () => {
+    const small = join(dir, 'dry-run-check.tar.zst');
+    (
+      await writeDataset(small, {
+        members: { 'linksets.ndjson': generateLinksets(3, 9), 'advisory_chunks.ndjson': generateAdvisoryChunks(2, 9) },
+      })
+    )._unsafeUnwrap();
+    await db.query('CREATE SCHEMA IF NOT EXISTS ex_dry');
+    await db.query('CREATE TABLE IF NOT EXISTS ex_dry.linksets_raw (id text primary key, raw jsonb not null)');
+    await db.query('CREATE TABLE IF NOT EXISTS ex_dry.advisory_chunks_raw (id text primary key, raw jsonb not null)');
+    await db.query(`INSERT INTO ex_dry.linksets_raw VALUES ('kept', '{}') ON CONFLICT DO NOTHING`);
+    const rows = async (): Promise<unknown> => (await db.query('SELECT count(*)::int AS n FROM ex_dry.linksets_raw'))[0]!['n'];
+    const dry = await runExample('backfill-store-aoc-19-005.ts', [small], { PGURI: db.url, PGSCHEMA: 'ex_dry', DRY_RUN: 'true' });
+    expect(dry.code, show(dry)).toBe(0);
+    expect(await rows()).toBe(1);
+    for (const env of [{ DRY_RUN: 'ture' }, { STRATEGY: 'swpa' }, { ON_INVALID: 'rejcet' }]) {
+      const r = await runExample('backfill-store-aoc-19-005.ts', [small], { PGURI: db.url, PGSCHEMA: 'ex_dry', ...env });
+      expect(r.code, show(r)).toBe(2);
+      expect(r.stderr).toContain(Object.keys(env)[0]!);
+      expect(await rows()).toBe(1);
+    }
+  }, 120_000);
+
   it('export-linksets-tarball.ts exports the tables and prints a SHA-256 that matches the file', async () => {
     const out = join(dir, 'export', 'linksets-export.tar.zst');
     mkdirSync(join(dir, 'export'), { recursive: true });
@@ -152,6 +175,16 @@ describe('partition runbook examples', () => {
     const retention = await runExample('scanner-artifact-boms-retention.ts', ['12', 'true'], { PG_DSN: dsn });
     expect(retention.code, show(retention)).toBe(0);
     expect(retention.stdout).toContain('dry run');
+    expect(await db.query(`SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'scanner.artifact_boms'::regclass`)).toEqual(
+      before,
+    );
+    // A mistyped RETENTION_MODE must not fall back to dropping.
+    const typo = await runExample('scanner-artifact-boms-retention.ts', ['0', 'false'], { PG_DSN: dsn, RETENTION_MODE: 'detahc' });
+    expect(typo.code, show(typo)).toBe(2);
+    expect(typo.stderr).toContain('RETENTION_MODE');
+    const forced = await runExample('scanner-artifact-boms-retention.ts', ['0', 'false'], { PG_DSN: dsn, DRY_RUN: '1' });
+    expect(forced.code, show(forced)).toBe(0);
+    expect(forced.stdout).toContain('dry run');
     expect(await db.query(`SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'scanner.artifact_boms'::regclass`)).toEqual(
       before,
     );

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { acquireLock } from '../../../src/index-backfill/lock-file.js';
 
@@ -49,5 +49,30 @@ describe('acquireLock', () => {
     writeFileSync(path, `1\n${hostname()}\n`);
     await held.release();
     expect(existsSync(path)).toBe(true);
+  });
+
+  it('says a lock is empty, and that it is taken or was left by a run that crashed', async () => {
+    const path = lockPath();
+    writeFileSync(path, '');
+    const r = await acquireLock(path);
+    expect(r.isErr() && r.error.message).toMatch(/is empty/);
+    expect(r.isErr() && r.error.message).toContain('remove it');
+    expect(readFileSync(path, 'utf8')).toBe('');
+  });
+
+  it('leaves no empty lock behind when writing its holder fails (a full disk)', () => {
+    const path = lockPath();
+    const module = resolve('src/index-backfill/lock-file.ts');
+    // A file-size limit of 0 makes the write fail with EFBIG after the O_EXCL create succeeded, as a full disk does.
+    const script = `process.on('SIGXFSZ', () => {}); const { acquireLock } = await import(${JSON.stringify(module)}); const r = await acquireLock(${JSON.stringify(path)}); console.log(r.isErr() ? r.error.code : 'ok');`;
+    const out = execFileSync(
+      'bash',
+      ['-c', 'ulimit -f 0; exec "$@"', 'bash', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(out.trim()).toBe('IO_ERROR');
+    expect(existsSync(path)).toBe(false);
   });
 });

@@ -1,0 +1,139 @@
+/**
+ * SSL for the CLI's connections as libpq chooses it: `sslmode` from the URL,
+ * else `PGSSLMODE`, else `prefer`. The driver alone reads `prefer` and
+ * `allow` as "SSL or fail" (so a server without SSL, which psql reaches,
+ * was refused) and `require` as `verify-full`; here `prefer` and `allow` use
+ * SSL only when the server offers it, `require` encrypts without checking
+ * the certificate, `verify-ca` checks it without the host name, and a Unix
+ * socket never uses SSL, as in libpq.
+ *
+ * @module
+ */
+import { connect } from 'node:net';
+import { err, ok, type Result } from 'neverthrow';
+import pg from 'pg';
+import { BackfillError } from '../errors.js';
+import type { Env } from './env.js';
+
+const MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'] as const;
+type SslMode = (typeof MODES)[number];
+
+/** The SSL mode and the URL without its `sslmode` (which the driver would read its own way, with a warning). */
+export function sslModeOf(url: string | undefined, env: Env): Result<{ mode: SslMode; url: string | undefined }, BackfillError> {
+  let fromUrl: string | null = null;
+  let rest = url;
+  if (url !== undefined) {
+    try {
+      const u = new URL(url);
+      fromUrl = u.searchParams.get('sslmode');
+      if (fromUrl !== null) {
+        u.searchParams.delete('sslmode');
+        rest = u.toString();
+      }
+    } catch {
+      // pgPoolConfig reports a URL that does not parse.
+    }
+  }
+  const [value, from] = fromUrl !== null ? [fromUrl, 'sslmode in the connection URL'] : [env['PGSSLMODE'] ?? '', 'PGSSLMODE'];
+  if (value === '') return ok({ mode: 'prefer', url: rest });
+  if ((MODES as readonly string[]).includes(value)) return ok({ mode: value as SslMode, url: rest });
+  return err(
+    new BackfillError(
+      'INVALID_ARGUMENT',
+      `${from} must be one of ${MODES.slice(0, 6).join(', ')} (as libpq reads it), not ${JSON.stringify(value)}.`,
+    ),
+  );
+}
+
+type SslSetting = pg.ClientConfig['ssl'];
+
+/** The driver's `ssl` for a mode whose answer does not depend on the server; `undefined` for `allow`/`prefer`. */
+function fixedSsl(mode: SslMode, given: SslSetting): SslSetting | undefined {
+  const options = typeof given === 'object' && given !== null ? given : {};
+  if (mode === 'disable') return false;
+  if (mode === 'require' || mode === 'no-verify') return { ...options, rejectUnauthorized: false };
+  if (mode === 'verify-ca') return { ...options, checkServerIdentity: () => undefined };
+  if (mode === 'verify-full') return { ...options };
+  return undefined;
+}
+
+/**
+ * Whether the server at `host:port` accepts SSL: it answers an SSLRequest
+ * with `S`. A failure to connect answers false, so that the real connection
+ * reports it; a server that does not answer in `timeoutMs` is an error (the
+ * real connection would wait as long again).
+ */
+function offersSsl(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port });
+    const done = (answer: boolean | Error): void => {
+      socket.destroy();
+      if (answer instanceof Error) reject(answer);
+      else resolve(answer);
+    };
+    if (timeoutMs > 0)
+      socket.setTimeout(timeoutMs, () =>
+        done(new Error(`${host}:${port} did not answer within PGCONNECT_TIMEOUT (${timeoutMs / 1000} s)`)),
+      );
+    socket.once('error', () => done(false));
+    socket.once('connect', () => {
+      const request = Buffer.alloc(8);
+      request.writeInt32BE(8, 0);
+      request.writeInt32BE(80877103, 4);
+      socket.write(request);
+    });
+    socket.once('data', (answer) => done(answer[0] === 0x53));
+  });
+}
+
+/**
+ * A pool whose clients connect with the SSL `mode` asks for. For `allow`
+ * and `prefer` the first connection asks the server once whether it offers
+ * SSL and every client follows that answer.
+ */
+export function sslPool(
+  mode: SslMode,
+  config: pg.PoolConfig,
+  Client: new (config?: pg.ClientConfig) => pg.Client,
+  connectTimeoutMs: number,
+): pg.Pool {
+  const fixed = fixedSsl(mode, config.ssl);
+  // Read host and port as the driver does (the URL, else PGHOST/PGPORT, else its defaults).
+  const probe = new pg.Client({ ...config, ssl: false });
+  const socket = probe.host.startsWith('/');
+  let ssl: SslSetting = socket ? false : fixed === undefined ? false : fixed;
+  let decided: Promise<void> | undefined = socket || fixed !== undefined ? Promise.resolve() : undefined;
+  const Chosen = class extends Client {
+    constructor(clientConfig?: pg.ClientConfig) {
+      super({ ...clientConfig, password: clientConfig?.password, ssl });
+    }
+  };
+  const decide = (): Promise<void> =>
+    (decided ??= offersSsl(probe.host, probe.port, connectTimeoutMs).then(
+      (offered) => {
+        // libpq checks no certificate in these modes.
+        ssl = offered ? { ...(typeof config.ssl === 'object' ? config.ssl : {}), rejectUnauthorized: false } : false;
+      },
+      (error: unknown) => {
+        // Asked again on the next connection.
+        decided = undefined;
+        throw error;
+      },
+    ));
+  return new (class extends pg.Pool {
+    override connect(): Promise<pg.PoolClient>;
+    override connect(
+      callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void,
+    ): void;
+    override connect(
+      callback?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void,
+    ): Promise<pg.PoolClient> | undefined {
+      if (callback === undefined) return decide().then(() => super.connect());
+      decide().then(
+        () => super.connect(callback),
+        (error: Error) => callback(error, undefined, () => undefined),
+      );
+      return undefined;
+    }
+  })({ ...config, Client: Chosen });
+}

@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userInfo } from 'node:os';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { cli } from './cli-harness.js';
+
+let db: TestDatabase;
+let sslOn = false;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await db.query(
+    'CREATE SCHEMA scanner; CREATE TABLE scanner.artifact_boms (k text, inserted_at timestamptz not null) PARTITION BY RANGE (inserted_at)',
+  );
+  sslOn = (await db.query<{ ssl: string }>('SHOW ssl'))[0]?.ssl === 'on';
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+function libpqEnv(mode: string): Record<string, string> {
+  const u = new URL(db.url);
+  return {
+    PGHOST: u.hostname,
+    PGPORT: u.port || '5432',
+    PGDATABASE: u.pathname.slice(1),
+    PGUSER: decodeURIComponent(u.username) || 'postgres',
+    ...(u.password ? { PGPASSWORD: decodeURIComponent(u.password) } : {}),
+    PGSSLMODE: mode,
+  };
+}
+
+const withMode = (url: string, mode: string): string => {
+  const u = new URL(url);
+  u.searchParams.set('sslmode', mode);
+  return u.toString();
+};
+
+describe('sslmode and PGSSLMODE as libpq reads them', () => {
+  for (const mode of ['prefer', 'allow', 'disable'])
+    it(`PGSSLMODE=${mode} connects to a server without SSL, as psql does`, async (ctx) => {
+      if (sslOn) ctx.skip();
+      const r = await cli(['partitions', 'list'], { env: libpqEnv(mode) });
+      expect(r.code, r.stderr).toBe(0);
+      const url = await cli(['partitions', 'list', '--pg', withMode(db.url, mode)]);
+      expect(url.code, url.stderr).toBe(0);
+      expect(url.stderr).not.toContain('SECURITY WARNING');
+    });
+
+  it('PGSSLMODE=require still refuses a server without SSL; sslmode in the URL wins over PGSSLMODE', async (ctx) => {
+    if (sslOn) ctx.skip();
+    const r = await cli(['partitions', 'list', '--json'], { env: libpqEnv('require') });
+    expect(r.code).toBe(6);
+    expect(r.stdout).toMatch(/SSL/);
+    const url = await cli(['partitions', 'list', '--pg', withMode(db.url, 'disable')], { env: { PGSSLMODE: 'require' } });
+    expect(url.code, url.stderr).toBe(0);
+  });
+
+  it('an sslmode libpq does not know is a usage error naming where it came from', async () => {
+    const r = await cli(['partitions', 'list', '--json'], { env: libpqEnv('prefered') });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain('PGSSLMODE');
+    expect(r.stdout).toContain('prefer');
+    const url = await cli(['partitions', 'list', '--pg', withMode(db.url, 'requir')]);
+    expect(url.code).toBe(2);
+    expect(url.stderr).toContain('sslmode');
+  });
+});
+
+describe('the default user, as libpq picks it', () => {
+  it('with no user in the URL and no PGUSER, connects as the OS user even when USER is unset (cron, systemd)', async () => {
+    const me = userInfo().username;
+    const existed = (await db.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [me])).length > 0;
+    if (!existed) await db.query(`CREATE ROLE ${JSON.stringify(me)} LOGIN`);
+    try {
+      const u = new URL(db.url);
+      u.username = '';
+      u.password = '';
+      const r = await cli(['partitions', 'list', '--pg', u.toString(), '--json']);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+    } finally {
+      if (!existed) await db.query(`DROP ROLE ${JSON.stringify(me)}`);
+    }
+  });
+});
