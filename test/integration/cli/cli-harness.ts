@@ -11,6 +11,8 @@ const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).h
 /** What one run of the real CLI did. */
 export interface CliRun {
   readonly code: number | null;
+  /** The signal that ended the process, when one did (then `code` is null). */
+  readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
 }
@@ -57,7 +59,7 @@ export function cli(
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
     child.stdin.end(options.input ?? '');
     if (child.pid !== undefined) options.onSpawn?.(child.pid);
   });

@@ -19,7 +19,8 @@ describe('Ctrl-C twice during a dataset build', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     process.kill(pid!, 'SIGINT');
     const r = await running;
-    expect(r.code, r.stderr).toBe(130);
+    // A second Ctrl-C that lands while the process is already exiting from the first ends it by the signal: a shell shows 130 for both.
+    expect(r.code === 130 || (r.code === null && r.signal === 'SIGINT'), `exit ${r.code}, signal ${r.signal}: ${r.stderr}`).toBe(true);
     expect(readdirSync(out)).toEqual([]);
   }, 240_000);
 });

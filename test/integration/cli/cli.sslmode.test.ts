@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { cli } from './cli-harness.js';
@@ -38,7 +39,7 @@ const withMode = (url: string, mode: string): string => {
 describe('sslmode and PGSSLMODE as libpq reads them', () => {
   for (const mode of ['prefer', 'allow', 'disable'])
     it(`PGSSLMODE=${mode} connects to a server without SSL, as psql does`, async (ctx) => {
-      if (sslOn) ctx.skip();
+      if (sslOn) ctx.skip('skipped: this server has ssl on; these cases need a server without SSL');
       const r = await cli(['partitions', 'list'], { env: libpqEnv(mode) });
       expect(r.code, r.stderr).toBe(0);
       const url = await cli(['partitions', 'list', '--pg', withMode(db.url, mode)]);
@@ -47,7 +48,7 @@ describe('sslmode and PGSSLMODE as libpq reads them', () => {
     });
 
   it('PGSSLMODE=require still refuses a server without SSL; sslmode in the URL wins over PGSSLMODE', async (ctx) => {
-    if (sslOn) ctx.skip();
+    if (sslOn) ctx.skip('skipped: this server has ssl on; these cases need a server without SSL');
     const r = await cli(['partitions', 'list', '--json'], { env: libpqEnv('require') });
     expect(r.code).toBe(6);
     expect(r.stdout).toMatch(/SSL/);
@@ -70,12 +71,14 @@ describe('the default user, as libpq picks it', () => {
   it('with no user in the URL and no PGUSER, connects as the OS user even when USER is unset (cron, systemd)', async () => {
     const me = userInfo().username;
     const existed = (await db.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [me])).length > 0;
-    if (!existed) await db.query(`CREATE ROLE ${JSON.stringify(me)} LOGIN`);
+    // With a password, so that it also logs in on a server that asks for one (PGPASSWORD names no user).
+    const password = randomBytes(12).toString('hex');
+    if (!existed) await db.query(`CREATE ROLE ${JSON.stringify(me)} LOGIN PASSWORD '${password}'`);
     try {
       const u = new URL(db.url);
       u.username = '';
       u.password = '';
-      const r = await cli(['partitions', 'list', '--pg', u.toString(), '--json']);
+      const r = await cli(['partitions', 'list', '--pg', u.toString(), '--json'], existed ? {} : { env: { PGPASSWORD: password } });
       expect(r.code, r.stdout + r.stderr).toBe(0);
     } finally {
       if (!existed) await db.query(`DROP ROLE ${JSON.stringify(me)}`);
