@@ -90,20 +90,28 @@ const check: CommandSpec = {
     const window = (yield* intFlag(ctx.flags, 'window', 1, MAX_GATE_WINDOW)) ?? DEFAULT_GATE_WINDOW;
     const remediation = ctx.flags['remediation'];
     const repoPath = resolve(ctx.cwd, stringFlag(ctx.flags, 'repo') ?? '.');
+    // The gate's warnings wait for the verdict: the one it gives here, a shallow clone's, is said once, by this
+    // command's own error when that clone is why the commit is refused, and printed as it is with any other answer.
+    const warnings: [string, Record<string, unknown> | undefined][] = [];
+    const showWarnings = (): void => {
+      for (const [message, fields] of warnings.splice(0)) ctx.logger.warn(message, fields);
+    };
     await using gate = new VersionGate({
       repoPath,
       window,
       remediation: Array.isArray(remediation) ? remediation : typeof remediation === 'string' ? remediation : DEFAULT_REMEDIATION,
       // The one error the gate logs is a failed commit refresh, written for a receiver (`repoPath`, uploads get 503);
       // this command reports that failure itself, as its error naming --repo.
-      logger: { ...ctx.logger, error: () => undefined },
+      logger: { ...ctx.logger, error: () => undefined, warn: (message, fields) => void warnings.push([message, fields]) },
     });
     // The one configuration value that can be invalid here is --remediation (--window was checked above).
-    yield* (await gate.ready({ signal: ctx.signal })).mapErr((e) =>
-      e.code === 'GATE_UNAVAILABLE' ? unreadableRepo(repoPath, e) : e.code === 'INVALID_ARGUMENT' ? badRemediation(e) : e,
-    );
+    yield* (await gate.ready({ signal: ctx.signal })).mapErr((e) => {
+      showWarnings();
+      return e.code === 'GATE_UNAVAILABLE' ? unreadableRepo(repoPath, e) : e.code === 'INVALID_ARGUMENT' ? badRemediation(e) : e;
+    });
     const verdict = gate.check(ctx.positionals[0]);
     if (verdict.isOk()) {
+      showWarnings();
       const a = verdict.value;
       return {
         exitCode: EXIT_CODES.OK.code,
@@ -129,6 +137,7 @@ const check: CommandSpec = {
         ),
       );
     }
+    showWarnings();
     const lines = [`refused (HTTP ${r.status}): ${r.body.message}`];
     if (r.body.head_commit !== null) lines.push(`head commit: ${r.body.head_commit}`);
     if (r.body.remediation !== null)

@@ -47,6 +47,40 @@ export function sslModeOf(url: string | undefined, env: Env): Result<{ mode: Ssl
 
 type SslSetting = pg.ClientConfig['ssl'];
 
+/** The URL parameters the driver reads into its `ssl` option (which {@link sslPool} decides instead). */
+const SSL_PARAMS = ['sslmode', 'ssl', 'sslcert', 'sslkey', 'sslrootcert'] as const;
+
+/**
+ * `url` without the parameters the driver reads into its `ssl` option, for
+ * a connection given {@link resolvedSsl}'s answer as that option (which
+ * the parameters would override). A URL that does not parse is returned as
+ * it is.
+ */
+export function withoutSslParams(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!SSL_PARAMS.some((name) => u.searchParams.has(name))) return url;
+    for (const name of SSL_PARAMS) u.searchParams.delete(name);
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** How each pool of {@link sslPool} settles the `ssl` its clients connect with. */
+const settled = new WeakMap<pg.Pool, () => Promise<SslSetting>>();
+
+/**
+ * The driver's `ssl` option the clients of `pool`, a pool of
+ * {@link sslPool}, connect with (asking the server first for `allow` and
+ * `prefer`), so that connections opened elsewhere (the job engine's) follow
+ * the same SSL settings; `undefined` for any other pool. Rejects as the
+ * pool's first connection would when the server does not answer.
+ */
+export function resolvedSsl(pool: pg.Pool): Promise<SslSetting | undefined> {
+  return settled.get(pool)?.() ?? Promise.resolve(undefined);
+}
+
 /** The driver's `ssl` for a mode whose answer does not depend on the server; `undefined` for `allow`/`prefer`. */
 function fixedSsl(mode: SslMode, given: SslSetting): SslSetting | undefined {
   const options = typeof given === 'object' && given !== null ? given : {};
@@ -120,7 +154,7 @@ export function sslPool(
         throw error;
       },
     ));
-  return new (class extends pg.Pool {
+  const created = new (class extends pg.Pool {
     override connect(): Promise<pg.PoolClient>;
     override connect(
       callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void,
@@ -136,4 +170,6 @@ export function sslPool(
       return undefined;
     }
   })({ ...config, Client: Chosen });
+  settled.set(created, () => decide().then(() => ssl));
+  return created;
 }

@@ -7,8 +7,9 @@
  * @module
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { err, ok, safeTry, type Result } from 'neverthrow';
+import { err, ok, ResultAsync, safeTry, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
+import { pgErrorToBackfill } from '../_internals/pg.js';
 import { validateIdentifier } from '../_internals/sql-identifier.js';
 import {
   DEFAULT_BATCH_SIZE,
@@ -54,6 +55,7 @@ import {
   type FlagValues,
 } from './command.js';
 import { DATASET_DB_VARS, resolvePgTarget } from './env.js';
+import { resolvedSsl, withoutSslParams } from './pg-ssl.js';
 import { EXIT_CODES } from './exit-codes.js';
 import type { Pace } from './progress.js';
 
@@ -187,9 +189,14 @@ function planTablesOf(flags: FlagValues): Required<PgBackfillPlanTables> {
   };
 }
 
-/** The distributed run's configuration from the flags; workers need a connection URL (pg-boss opens its own pool). */
-function clusterOf(ctx: CommandContext): Result<DistributedBackfillConfig, BackfillError> {
-  return safeTry(function* () {
+/**
+ * The distributed run's configuration from the flags; workers need a
+ * connection URL (pg-boss opens its own pool). Its connections take the SSL
+ * settings of the CLI's pool (`sslmode` and `PGSSLMODE` as libpq reads
+ * them), not the driver's reading of the URL.
+ */
+function clusterOf(ctx: CommandContext): ResultAsync<DistributedBackfillConfig, BackfillError> {
+  return safeTry(async function* () {
     const target = yield* resolvePgTarget(stringFlag(ctx.flags, 'pg'), ctx.env, DATASET_DB_VARS);
     if (target.connectionString === undefined) {
       return err(
@@ -201,10 +208,13 @@ function clusterOf(ctx: CommandContext): Result<DistributedBackfillConfig, Backf
     }
     const f = ctx.flags;
     const table = (name: string, fallback: string): string => stringFlag(f, name) ?? fallback;
+    const pool = yield* ctx.pgPool(DATASET_DB_VARS);
+    const ssl = yield* await ResultAsync.fromPromise(resolvedSsl(pool), (e) => pgErrorToBackfill(e));
     const heartbeatSeconds = yield* intFlag(f, 'heartbeat-seconds', 10, 3600);
     const jobsSchema = yield* validateIdentifier(table('jobs-schema', 'pgboss'), '--jobs-schema');
     return ok({
-      connectionString: target.connectionString,
+      connectionString: ssl === undefined ? target.connectionString : withoutSslParams(target.connectionString),
+      ...(ssl === undefined ? {} : { ssl }),
       logger: ctx.logger,
       jobsSchema,
       ...(heartbeatSeconds === undefined ? {} : { heartbeatSeconds }),
@@ -283,7 +293,7 @@ function requiredRunId(flags: FlagValues, command: string): Result<string, Backf
 
 /** The report of a planned run as the CLI prints it; exit 0 only once it completed without failures. */
 async function* reportOutcome(ctx: CommandContext, runId: string): CommandRun {
-  const cluster = yield* clusterOf(ctx);
+  const cluster = yield* await clusterOf(ctx);
   const report = yield* await backfillReport(cluster, runId);
   const { state, summary } = report;
   if (state === 'completed')
@@ -347,7 +357,7 @@ function retryingText(retrying: readonly RetryingRange[]): string {
  */
 async function* backfillWithWorkers(ctx: CommandContext, workers: number): CommandRun {
   const runId = yield* requiredRunId(ctx.flags, 'backfill --workers');
-  const cluster = yield* clusterOf(ctx);
+  const cluster = yield* await clusterOf(ctx);
   const planOptions = yield* planOptionsOf(ctx.flags, runId);
   const reconnectSeconds = yield* intFlag(ctx.flags, 'reconnect-seconds', 0);
   const progress = ctx.progress('backfill', 'docs');
@@ -487,7 +497,7 @@ const plan: CommandSpec = {
   ],
   async *run(ctx) {
     const runId = yield* requiredRunId(ctx.flags, 'plan');
-    const planned = await planBackfill(yield* clusterOf(ctx), yield* planOptionsOf(ctx.flags, runId));
+    const planned = await planBackfill(yield* await clusterOf(ctx), yield* planOptionsOf(ctx.flags, runId));
     if (planned.isErr()) return failed(inFlagTerms(planned.error));
     const p = planned.value;
     return {
@@ -546,7 +556,7 @@ const worker: CommandSpec = {
     if (!booleanFlag(ctx.flags, 'until-done')) yield* onlyWith(ctx.flags, ['run-id'], '--until-done');
     const reconnectSeconds = yield* intFlag(ctx.flags, 'reconnect-seconds', 0);
     const untilDone = booleanFlag(ctx.flags, 'until-done');
-    const done = await runBackfillWorker(yield* clusterOf(ctx), {
+    const done = await runBackfillWorker(yield* await clusterOf(ctx), {
       ...(concurrency === undefined ? {} : { concurrency }),
       ...(threads === undefined ? {} : { threads }),
       ...(reconnectSeconds === undefined ? {} : { reconnectSeconds }),

@@ -110,6 +110,15 @@ const UNPLANNED_WAIT_MS = 1000;
 export interface DistributedBackfillConfig {
   /** The PostgreSQL that holds the documents, the statements, the plan and the job queue. */
   readonly connectionString: string;
+  /**
+   * The driver's `ssl` option for every connection of the run (its pool's
+   * and the job engine's), in place of its own reading of `sslmode` and
+   * `PGSSLMODE`; `connectionString` must then carry no SSL parameter
+   * (`sslmode`, `sslrootcert`, …), which the driver would read over it.
+   * The CLI gives what libpq's `sslmode` comes to for the server.
+   * @defaultValue what the driver reads from `connectionString` and `PGSSLMODE`
+   */
+  readonly ssl?: pg.ClientConfig['ssl'];
   /** @defaultValue {@link defaultVexNormalizers} */
   readonly normalizers?: readonly VexNormalizer[];
   /**
@@ -381,7 +390,11 @@ const CONNECTIONS_PER_RANGE = 3;
  * range one to read with.
  */
 function partsOf(config: DistributedBackfillConfig, ranges = 1): Parts {
-  const pool = new pg.Pool({ connectionString: config.connectionString, max: CONNECTIONS_PER_RANGE * ranges + 3 });
+  const pool = new pg.Pool({
+    connectionString: config.connectionString,
+    ...(config.ssl === undefined ? {} : { ssl: config.ssl }),
+    max: CONNECTIONS_PER_RANGE * ranges + 3,
+  });
   pool.on('error', () => undefined);
   const t = config.tables ?? {};
   const tables: PlannedStoreTables = {
@@ -417,6 +430,7 @@ function partsOf(config: DistributedBackfillConfig, ranges = 1): Parts {
 function openQueue(config: DistributedBackfillConfig, parts: Parts): ResultAsync<RangeJobQueue, BackfillError> {
   return RangeJobQueue.open({
     connectionString: config.connectionString,
+    ...(config.ssl === undefined ? {} : { ssl: config.ssl }),
     queue: parts.jobs.queue,
     schema: parts.jobs.schema,
     ...(config.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: config.heartbeatSeconds }),

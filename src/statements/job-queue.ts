@@ -7,6 +7,7 @@
  */
 import { PgBoss, type Job } from 'pg-boss';
 import { okAsync, ResultAsync } from 'neverthrow';
+import type pg from 'pg';
 import type { BackfillError } from '../errors.js';
 import { pgErrorToBackfill } from '../_internals/pg.js';
 import { countPendingJobs, releaseClaimedJob, selectRunHasJobs, type SqlStatement } from './sql.js';
@@ -31,6 +32,8 @@ export interface HeldJob {
 /** How jobs are leased and retried. */
 export interface JobQueueOptions {
   readonly connectionString: string;
+  /** The driver's `ssl` option, as in `DistributedBackfillConfig`. @defaultValue what the driver reads from `connectionString` and `PGSSLMODE` */
+  readonly ssl?: pg.ClientConfig['ssl'];
   /** @defaultValue `pgboss` */
   readonly schema?: string;
   /** Names the queue (the plan store's runs table). */
@@ -102,6 +105,7 @@ export class RangeJobQueue {
       (async () => {
         const boss = new PgBoss({
           connectionString: options.connectionString,
+          ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
           schema,
           max: 3,
           superviseIntervalSeconds: 2,

@@ -62,6 +62,19 @@ describe.skipIf(gitTool.missing)(gitTool.title('backfill-kit gate check with a s
     expect(doc.error?.message).toContain('fetch --unshallow');
   });
 
+  it('says so once: the shallow-clone warning of the gate is not printed beside the error', async () => {
+    const r = await cli(['gate', 'check', twoBehind, '--repo', shallow]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('shallow clone').length - 1, r.stderr).toBe(1);
+    expect(r.stderr.split('fetch --unshallow').length - 1, r.stderr).toBe(1);
+  });
+
+  it('a commit it accepts still comes with the warning that older recent commits would be refused', async () => {
+    const r = await cli(['gate', 'check', head, '--repo', shallow]);
+    expect(r.code).toBe(0);
+    expect(r.stderr.split('shallow clone').length - 1, r.stderr).toBe(1);
+  });
+
   it('its head is still accepted, and the full clone accepts the older commit', async () => {
     expect((await cli(['gate', 'check', head, '--repo', shallow])).code).toBe(0);
     expect((await cli(['gate', 'check', twoBehind, '--repo', source])).code).toBe(0);
