@@ -337,6 +337,9 @@ export function tableShapes(tables: readonly string[]): Statement {
             (SELECT coalesce(json_agg(e.extname ORDER BY e.extname), '[]')
                FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
               WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e') AS extensions,
+            (SELECT coalesce(json_agg(format('from provider %s%s', l.provider, ' on column ' || quote_ident(la.attname)) ORDER BY l.objsubid, l.provider), '[]')
+               FROM pg_seclabel l LEFT JOIN pg_attribute la ON la.attrelid = c.oid AND la.attnum = l.objsubid AND l.objsubid > 0
+              WHERE l.classoid = 'pg_class'::regclass AND l.objoid = c.oid) AS "securityLabels",
             (SELECT coalesce(json_agg(s.subname ORDER BY s.subname), '[]')
                FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid WHERE r.srrelid = c.oid) AS subscriptions,
             CASE WHEN c.reloftype <> 0 THEN c.reloftype::regtype::text END AS "ofType",

@@ -500,6 +500,36 @@ describe('table shape', () => {
     }
   });
 
+  it('swap refuses a table with SECURITY LABELs, on it or a column (the swapped-in table would have none); truncate keeps them', async () => {
+    const s = 's_shape_seclabel';
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    // No label provider is loaded on a test server, so SECURITY LABEL itself is refused: write the rows it would
+    // record (DROP TABLE removes them whatever their provider).
+    await db.query(
+      `INSERT INTO pg_seclabel (objoid, classoid, objsubid, provider, label)
+       VALUES ('${s}.linksets_raw'::regclass, 'pg_class'::regclass, 0, 'selinux', 'system_u:object_r:sepgsql_table_t:s0'),
+              ('${s}.linksets_raw'::regclass, 'pg_class'::regclass, 2, 'selinux', 'system_u:object_r:sepgsql_secret_table_t:s0')`,
+    );
+    const labels = () =>
+      db.query(
+        `SELECT objoid::regclass::text AS tbl, objsubid AS col, label FROM pg_seclabel WHERE classoid = 'pg_class'::regclass ORDER BY 2`,
+      );
+    const before = await labels();
+    expect(before).toHaveLength(2);
+    const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+    expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+    expect(e.message).toContain(`"${s}"."linksets_raw" does not fit a swap import: it has a SECURITY LABEL from provider selinux, which`);
+    expect(e.message).toContain('it has a SECURITY LABEL from provider selinux on column raw, which');
+    expect(e.message).toMatch(/Use strategy "truncate" .* Nothing was changed\.$/);
+    expect(e.partial?.tables.map((t) => t.loaded)).toEqual([0, 0]);
+    expect(await leftovers(s)).toEqual([]);
+    expect(await labels()).toEqual(before);
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    expect(await labels()).toEqual(before);
+    await db.query(`DROP SCHEMA ${s} CASCADE`);
+    expect(await labels()).toEqual([]);
+  });
+
   it('swap refuses a table whose settings the swapped-in table would not have (UNLOGGED, REPLICA IDENTITY, a parent); truncate keeps them', async () => {
     const s = 's_shape_settings';
     expect((await importer(s).import(good)).isOk()).toBe(true);
