@@ -79,13 +79,23 @@ describe('dataset verify and import: the reader limits as flags', () => {
     expect(ratio.code, ratio.stderr).not.toBe(0);
     expect(ratio.stderr).toMatch(/^error SIZE_LIMIT_EXCEEDED: .*--max-compression-ratio/m);
     const raisedRatio = await cli(
-      ['dataset', 'import', padded, '--schema', 's_limit_ratio', '--no-sibling-checksums', '--max-compression-ratio', '100000000', '--quiet'],
+      [
+        'dataset',
+        'import',
+        padded,
+        '--schema',
+        's_limit_ratio',
+        '--no-sibling-checksums',
+        '--max-compression-ratio',
+        '100000000',
+        '--quiet',
+      ],
       { env },
     );
     expect(raisedRatio.code, raisedRatio.stderr).toBe(0);
-    expect(await db.query('SELECT count(*)::int AS n, min(length(raw->>$1))::int AS pad FROM s_limit_ratio.linksets_raw', ['pad'])).toEqual([
-      { n: 72, pad: 1 << 20 },
-    ]);
+    expect(await db.query('SELECT count(*)::int AS n, min(length(raw->>$1))::int AS pad FROM s_limit_ratio.linksets_raw', ['pad'])).toEqual(
+      [{ n: 72, pad: 1 << 20 }],
+    );
   }, 240_000);
 
   it.each([
