@@ -179,6 +179,34 @@ describe('swap drops only what it made', () => {
     );
   });
 
+  it('keeps, with a warning, a leftover old table that belongs to an extension, and imports anyway (either strategy)', async () => {
+    const s = 's_leftover_extension';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    // What an earlier swap could leave behind: its old table, made a member of an extension (DROP TABLE refuses it).
+    await markedLeftover(s, '_bk_old_deadbeef_0', 'deadbeef', 'old');
+    await db.query(`ALTER EXTENSION plpgsql ADD TABLE ${s}._bk_old_deadbeef_0`);
+    try {
+      const warnings: [string, Record<string, unknown> | undefined][] = [];
+      const logger = { debug() {}, info() {}, error() {}, warn: (m: string, f?: Record<string, unknown>) => void warnings.push([m, f]) };
+      for (const strategy of ['swap', 'truncate', 'swap'] as const) {
+        const report = (await importer(s, { logger }).import(good, { strategy }))._unsafeUnwrap();
+        expect(report.dropped.filter((t) => t.includes('deadbeef'))).toEqual([]);
+      }
+      expect((await leftovers(s)).sort()).toEqual(['_bk_old_deadbeef_0', '_bk_old_deadbeef_0_pkey']);
+      expect(warnings).toHaveLength(3);
+      expect(warnings[0]?.[0]).toBe('a swapped-out staging table stays: it belongs to an extension');
+      expect(warnings[0]?.[1]?.fix).toBe(
+        `ALTER EXTENSION plpgsql DROP TABLE ${s}._bk_old_deadbeef_0, then DROP TABLE ${s}._bk_old_deadbeef_0`,
+      );
+      expect(await count(`${s}.linksets_raw`)).toBe(340);
+    } finally {
+      await db.query(`ALTER EXTENSION plpgsql DROP TABLE ${s}._bk_old_deadbeef_0`);
+    }
+    // Out of the extension, the next import drops it.
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    expect(await leftovers(s)).toEqual([]);
+  });
+
   it("carries the live table's comment over to the swapped-in table", async () => {
     const s = 's_comment';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
