@@ -450,7 +450,7 @@ function withLimitFlags(error: BackfillError, names: readonly LimitFlag[]): Back
 }
 
 const VERIFY_LIMITS: readonly LimitFlag[] = ['max-decompressed-bytes', 'max-compression-ratio', 'max-line-bytes', 'max-entries'];
-const IMPORT_LIMITS: readonly LimitFlag[] = ['max-decompressed-bytes', 'max-line-bytes'];
+const IMPORT_LIMITS = VERIFY_LIMITS;
 
 const verify: CommandSpec = {
   group: 'dataset',

@@ -59,6 +59,15 @@ function invalid(message: string): BackfillError {
   return new BackfillError('INVALID_ARGUMENT', message);
 }
 
+const READER_LIMITS = ['maxDecompressedBytes', 'maxCompressionRatio', 'maxLineBytes', 'maxEntries'] as const;
+
+/** The reader's limits the call set (the reader checks their values). */
+function readerLimits(o: ImportOptions): Pick<ReadDatasetOptions, (typeof READER_LIMITS)[number]> {
+  const limits: { -readonly [K in (typeof READER_LIMITS)[number]]?: number } = {};
+  for (const key of READER_LIMITS) if (o[key] !== undefined) limits[key] = o[key];
+  return limits;
+}
+
 /** Checks the call's options before any file is opened, and freezes them with the importer's context. */
 export function resolveRun(context: ImporterContext, path: string, o: ImportOptions): Result<Readonly<RunContext>, BackfillError> {
   if (typeof path !== 'string' || path.length === 0) return err(invalid('pass the path of a dataset tarball.'));
@@ -93,8 +102,7 @@ export function resolveRun(context: ImporterContext, path: string, o: ImportOpti
       reader: Object.freeze({
         memberDigests: true,
         ...(signal === undefined ? {} : { signal }),
-        ...(o.maxLineBytes === undefined ? {} : { maxLineBytes: o.maxLineBytes }),
-        ...(o.maxDecompressedBytes === undefined ? {} : { maxDecompressedBytes: o.maxDecompressedBytes }),
+        ...readerLimits(o),
       }),
       signal,
       logger: o.logger ?? context.logger,

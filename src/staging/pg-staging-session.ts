@@ -313,11 +313,18 @@ export class PgStagingSession implements StagingSession {
    */
   async #dropLeftovers(schemas: readonly string[]): Promise<void> {
     const leftovers = await findSwapLeftovers(this.#client, schemas);
-    const kept = await this.#q<{ name: string; what: string }>(dependents(leftovers.map((t) => t.sql)));
+    const kept = await this.#q<{ name: string; what: string; extension: string | null }>(dependents(leftovers.map((t) => t.sql)));
     for (const t of leftovers) {
       const dependent = kept.find((k) => k.name === t.sql);
       if (dependent === undefined) {
         if (await this.#dropUnlessLocked(t.sql)) this.#dropped.push(t.name);
+      } else if (dependent.extension !== null) {
+        // DROP TABLE refuses an extension's member (and would fail this import): taking it out of the extension is the user's call.
+        this.#options.logger?.warn('a swapped-out staging table stays: it belongs to an extension', {
+          table: t.sql,
+          dependent: dependent.what,
+          fix: `ALTER EXTENSION ${dependent.extension} DROP TABLE ${t.sql}, then DROP TABLE ${t.sql}`,
+        });
       } else {
         // Dropping it would fail (and fail this import): the object using it is the user's to change.
         this.#options.logger?.warn('a swapped-out staging table stays: an object of yours depends on it', {

@@ -83,6 +83,8 @@ interface TableShape {
   readonly rules: readonly string[];
   /** Extensions it belongs to (`ALTER EXTENSION … ADD TABLE`, or created by one): the swapped-in table would not, and DROP TABLE refuses the old one. */
   readonly extensions: readonly string[];
+  /** Its SECURITY LABELs and its columns', as `from provider p` or `from provider p on column c`: the swapped-in table would have none. */
+  readonly securityLabels: readonly string[];
   /** Subscriptions replicating into it (`pg_subscription_rel`): the swapped-in table would not be among their tables, so their changes to it would be skipped. */
   readonly subscriptions: readonly string[];
   /** The composite type of a typed table (`CREATE TABLE … OF type`), else null: the swapped-in table would not be typed (and a typed table's constraints cannot be renamed). */
@@ -128,6 +130,8 @@ function shapeDifferences(shape: TableShape, use: TableUse): string[] {
       out.push(`subscription ${sub} replicates into it, and would stop applying its changes to the swapped-in table (a new table)`);
     for (const x of shape.extensions)
       out.push(`it belongs to extension ${x}, which the swapped-in table would not, and the old table could not be dropped`);
+    for (const l of shape.securityLabels)
+      out.push(`it has a SECURITY LABEL ${l}, which the swapped-in table would not carry (a swap cannot copy security labels)`);
     for (const g of shape.otherGrantors)
       out.push(`privilege ${g}, not by its owner, which the swapped-in table could only get granted by its owner`);
     out.push(...swapSettingDifferences(shape));

@@ -267,21 +267,30 @@ export function commentAndPrimaryKey(table: string): Statement {
  * it) that DROP TABLE would refuse to drop, one object (`what`) depending on
  * it: a view, a foreign key, a SQL function using the table, or anything
  * using its row type (`RETURNS SETOF <table>`, a column of that type), or
- * the array of it. Objects that belong to the table itself (a trigger whose
+ * the array of it. Or the extension it belongs to (`extension`, quoted, set only
+ * then): DROP TABLE refuses an extension's member table too. Objects that belong to the table itself (a trigger whose
  * `WHEN` reads a column, a statistics object, a policy) go with it, so they
  * are not listed.
  */
 export function dependents(tables: readonly string[]): Statement {
   return {
-    text: `SELECT DISTINCT ON (t.i) t.name, c.oid::regclass::text AS tbl, pg_describe_object(d.classid, d.objid, d.objsubid) AS what
-         FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
-         JOIN pg_type r ON r.oid = c.reltype
-         JOIN pg_depend d ON d.deptype = 'n'
-          AND (d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid
-               OR d.refclassid = 'pg_type'::regclass AND d.refobjid IN (r.oid, r.typarray))
-          AND NOT EXISTS (SELECT 1 FROM pg_depend o WHERE o.classid = d.classid AND o.objid = d.objid AND o.deptype IN ('a', 'i')
-                             AND o.refclassid = 'pg_class'::regclass AND o.refobjid = c.oid)
-        ORDER BY t.i, d.classid, d.objid`,
+    text: `SELECT DISTINCT ON (x.i) x.name, x.tbl, x.what, x.extension FROM (
+         SELECT t.i, t.name, c.oid::regclass::text AS tbl, pg_describe_object(d.classid, d.objid, d.objsubid) AS what,
+                NULL::text AS extension, d.classid, d.objid
+           FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
+           JOIN pg_type r ON r.oid = c.reltype
+           JOIN pg_depend d ON d.deptype = 'n'
+            AND (d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid
+                 OR d.refclassid = 'pg_type'::regclass AND d.refobjid IN (r.oid, r.typarray))
+            AND NOT EXISTS (SELECT 1 FROM pg_depend o WHERE o.classid = d.classid AND o.objid = d.objid AND o.deptype IN ('a', 'i')
+                               AND o.refclassid = 'pg_class'::regclass AND o.refobjid = c.oid)
+         UNION ALL
+         SELECT t.i, t.name, c.oid::regclass::text, pg_describe_object(d.refclassid, d.refobjid, 0), quote_ident(e.extname), 0::oid, e.oid
+           FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
+           JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+           JOIN pg_extension e ON e.oid = d.refobjid
+       ) x
+       ORDER BY x.i, x.classid, x.objid`,
     values: [tables],
   };
 }
@@ -337,6 +346,9 @@ export function tableShapes(tables: readonly string[]): Statement {
             (SELECT coalesce(json_agg(e.extname ORDER BY e.extname), '[]')
                FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
               WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e') AS extensions,
+            (SELECT coalesce(json_agg(format('from provider %s%s', l.provider, ' on column ' || quote_ident(la.attname)) ORDER BY l.objsubid, l.provider), '[]')
+               FROM pg_seclabel l LEFT JOIN pg_attribute la ON la.attrelid = c.oid AND la.attnum = l.objsubid AND l.objsubid > 0
+              WHERE l.classoid = 'pg_class'::regclass AND l.objoid = c.oid) AS "securityLabels",
             (SELECT coalesce(json_agg(s.subname ORDER BY s.subname), '[]')
                FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid WHERE r.srrelid = c.oid) AS subscriptions,
             CASE WHEN c.reloftype <> 0 THEN c.reloftype::regtype::text END AS "ofType",

@@ -107,6 +107,10 @@ export interface ImportOptions {
   readonly maxLineBytes?: number;
   /** Passed to the dataset reader, for every read of the archive (the second read that names a duplicate's lines too). */
   readonly maxDecompressedBytes?: number;
+  /** Passed to the dataset reader, for every read of the archive (the second read that names a duplicate's lines too). */
+  readonly maxCompressionRatio?: number;
+  /** Passed to the dataset reader, for every read of the archive (the second read that names a duplicate's lines too). */
+  readonly maxEntries?: number;
   /** Called every `progressEveryRows` rows and at each phase. */
   readonly onProgress?: (progress: ImportProgress) => void;
   /** Aborts the import (`ABORTED`); nothing is committed. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { sh, tempDir } from '../../support/tmp.js';
+import { writeDataset } from '../../../src/dataset/index.js';
 import { cli } from './cli-harness.js';
 
 /**
@@ -56,6 +57,45 @@ describe('dataset verify and import: the reader limits as flags', () => {
     const imported = await cli(['dataset', 'import', tarball, '--max-line-bytes', '10', '--dry-run'], { env: { PGURI: db.url } });
     expect(imported.stderr).toMatch(/^error LINE_TOO_LONG: .*--max-line-bytes/m);
     expect((await cli(['dataset', 'verify', tarball, '--max-compression-ratio', '1000', '--quiet'])).code).toBe(0);
+  }, 240_000);
+
+  it('dataset import takes --max-entries and --max-compression-ratio too: refused naming them, loaded once they are raised', async () => {
+    const small = join(dir, 'import-small.tar.zst');
+    expect((await cli(['dataset', 'build', small, '--linksets', '5', '--chunks', '5', '--quiet'])).code).toBe(0);
+    const env = { PGURI: db.url };
+    const entries = await cli(['dataset', 'import', small, '--schema', 's_limit_entries', '--max-entries', '2'], { env });
+    expect(entries.code, entries.stderr).not.toBe(0);
+    expect(entries.stderr).toMatch(/^error SIZE_LIMIT_EXCEEDED: .*raise --max-entries/m);
+    const raisedEntries = await cli(['dataset', 'import', small, '--schema', 's_limit_entries', '--max-entries', '3', '--quiet'], { env });
+    expect(raisedEntries.code, raisedEntries.stderr).toBe(0);
+    expect(await db.query('SELECT count(*)::int AS n FROM s_limit_entries.linksets_raw')).toEqual([{ n: 5 }]);
+
+    // 72 MiB of NDJSON that zstd packs far tighter than the default 200:1: legitimate, if padded.
+    const pad = 'x'.repeat(1 << 20);
+    const padded = join(dir, 'padded.tar.zst');
+    const rows = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => ({ _id: `${prefix}${i}`, pad }));
+    (await writeDataset(padded, { members: { 'linksets.ndjson': rows(72, 'l'), 'advisory_chunks.ndjson': rows(1, 'c') } }))._unsafeUnwrap();
+    const ratio = await cli(['dataset', 'import', padded, '--schema', 's_limit_ratio', '--no-sibling-checksums'], { env });
+    expect(ratio.code, ratio.stderr).not.toBe(0);
+    expect(ratio.stderr).toMatch(/^error SIZE_LIMIT_EXCEEDED: .*--max-compression-ratio/m);
+    const raisedRatio = await cli(
+      [
+        'dataset',
+        'import',
+        padded,
+        '--schema',
+        's_limit_ratio',
+        '--no-sibling-checksums',
+        '--max-compression-ratio',
+        '100000000',
+        '--quiet',
+      ],
+      { env },
+    );
+    expect(raisedRatio.code, raisedRatio.stderr).toBe(0);
+    expect(await db.query('SELECT count(*)::int AS n, min(length(raw->>$1))::int AS pad FROM s_limit_ratio.linksets_raw', ['pad'])).toEqual(
+      [{ n: 72, pad: 1 << 20 }],
+    );
   }, 240_000);
 
   it.each([

@@ -179,6 +179,34 @@ describe('swap drops only what it made', () => {
     );
   });
 
+  it('keeps, with a warning, a leftover old table that belongs to an extension, and imports anyway (either strategy)', async () => {
+    const s = 's_leftover_extension';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    // What an earlier swap could leave behind: its old table, made a member of an extension (DROP TABLE refuses it).
+    await markedLeftover(s, '_bk_old_deadbeef_0', 'deadbeef', 'old');
+    await db.query(`ALTER EXTENSION plpgsql ADD TABLE ${s}._bk_old_deadbeef_0`);
+    try {
+      const warnings: [string, Record<string, unknown> | undefined][] = [];
+      const logger = { debug() {}, info() {}, error() {}, warn: (m: string, f?: Record<string, unknown>) => void warnings.push([m, f]) };
+      for (const strategy of ['swap', 'truncate', 'swap'] as const) {
+        const report = (await importer(s, { logger }).import(good, { strategy }))._unsafeUnwrap();
+        expect(report.dropped.filter((t) => t.includes('deadbeef'))).toEqual([]);
+      }
+      expect((await leftovers(s)).sort()).toEqual(['_bk_old_deadbeef_0', '_bk_old_deadbeef_0_pkey']);
+      expect(warnings).toHaveLength(3);
+      expect(warnings[0]?.[0]).toBe('a swapped-out staging table stays: it belongs to an extension');
+      expect(warnings[0]?.[1]?.fix).toBe(
+        `ALTER EXTENSION plpgsql DROP TABLE ${s}._bk_old_deadbeef_0, then DROP TABLE ${s}._bk_old_deadbeef_0`,
+      );
+      expect(await count(`${s}.linksets_raw`)).toBe(340);
+    } finally {
+      await db.query(`ALTER EXTENSION plpgsql DROP TABLE ${s}._bk_old_deadbeef_0`);
+    }
+    // Out of the extension, the next import drops it.
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    expect(await leftovers(s)).toEqual([]);
+  });
+
   it("carries the live table's comment over to the swapped-in table", async () => {
     const s = 's_comment';
     expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
@@ -498,6 +526,36 @@ describe('table shape', () => {
     } finally {
       await db.query(`ALTER EXTENSION plpgsql DROP TABLE ${s}.linksets_raw`);
     }
+  });
+
+  it('swap refuses a table with SECURITY LABELs, on it or a column (the swapped-in table would have none); truncate keeps them', async () => {
+    const s = 's_shape_seclabel';
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    // No label provider is loaded on a test server, so SECURITY LABEL itself is refused: write the rows it would
+    // record (DROP TABLE removes them whatever their provider).
+    await db.query(
+      `INSERT INTO pg_seclabel (objoid, classoid, objsubid, provider, label)
+       VALUES ('${s}.linksets_raw'::regclass, 'pg_class'::regclass, 0, 'selinux', 'system_u:object_r:sepgsql_table_t:s0'),
+              ('${s}.linksets_raw'::regclass, 'pg_class'::regclass, 2, 'selinux', 'system_u:object_r:sepgsql_secret_table_t:s0')`,
+    );
+    const labels = () =>
+      db.query(
+        `SELECT objoid::regclass::text AS tbl, objsubid AS col, label FROM pg_seclabel WHERE classoid = 'pg_class'::regclass ORDER BY 2`,
+      );
+    const before = await labels();
+    expect(before).toHaveLength(2);
+    const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+    expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+    expect(e.message).toContain(`"${s}"."linksets_raw" does not fit a swap import: it has a SECURITY LABEL from provider selinux, which`);
+    expect(e.message).toContain('it has a SECURITY LABEL from provider selinux on column raw, which');
+    expect(e.message).toMatch(/Use strategy "truncate" .* Nothing was changed\.$/);
+    expect(e.partial?.tables.map((t) => t.loaded)).toEqual([0, 0]);
+    expect(await leftovers(s)).toEqual([]);
+    expect(await labels()).toEqual(before);
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    expect(await labels()).toEqual(before);
+    await db.query(`DROP SCHEMA ${s} CASCADE`);
+    expect(await labels()).toEqual([]);
   });
 
   it('swap refuses a table whose settings the swapped-in table would not have (UNLOGGED, REPLICA IDENTITY, a parent); truncate keeps them', async () => {
