@@ -413,14 +413,13 @@ const LIMIT_FLAGS = {
 type LimitFlag = keyof typeof LIMIT_FLAGS;
 type LimitOptions = { -readonly [K in LimitFlag as (typeof LIMIT_FLAGS)[K]['option']]?: number };
 
-function limitFlagSpecs(names: readonly LimitFlag[]): Record<string, FlagSpec> {
-  return Object.fromEntries(names.map((name) => [name, LIMIT_FLAGS[name].flag]));
-}
+/** The reader's limits as flags: every dataset command that reads a tarball takes all of them. */
+const LIMIT_FLAG_SPECS: Record<string, FlagSpec> = Object.fromEntries(Object.entries(LIMIT_FLAGS).map(([name, { flag }]) => [name, flag]));
 
 /** The limit flags given, as the reader's options. */
-function limitOptions(flags: FlagValues, names: readonly LimitFlag[]): Result<LimitOptions, BackfillError> {
+function limitOptions(flags: FlagValues): Result<LimitOptions, BackfillError> {
   const options: Record<string, number> = {};
-  for (const name of names) {
+  for (const name of Object.keys(LIMIT_FLAGS) as LimitFlag[]) {
     const value = intFlag(flags, name, 1);
     if (value.isErr()) return err(value.error);
     if (value.value !== undefined) options[LIMIT_FLAGS[name].option] = value.value;
@@ -428,18 +427,11 @@ function limitOptions(flags: FlagValues, names: readonly LimitFlag[]): Result<Li
   return ok(options as LimitOptions);
 }
 
-/**
- * A limit error says which option to raise (`maxEntries`): from the command
- * line that is a flag, named here as such, or, when the command has no flag
- * for it, said so.
- */
-function withLimitFlags(error: BackfillError, names: readonly LimitFlag[]): BackfillError {
+/** A limit error says which option to raise (`maxEntries`): from the command line that is a flag, named here as such. */
+function withLimitFlags(error: BackfillError): BackfillError {
   if (error.code !== 'SIZE_LIMIT_EXCEEDED' && error.code !== 'LINE_TOO_LONG') return error;
   let message = error.message;
-  for (const [name, { option }] of Object.entries(LIMIT_FLAGS)) {
-    const flag = names.includes(name as LimitFlag) ? `--${name}` : `${option} (no flag of this command sets it; use the library)`;
-    message = message.replace(new RegExp(`\\b${option}\\b`, 'g'), flag);
-  }
+  for (const [name, { option }] of Object.entries(LIMIT_FLAGS)) message = message.replace(new RegExp(`\\b${option}\\b`, 'g'), `--${name}`);
   return message === error.message
     ? error
     : new BackfillError(error.code, message, {
@@ -448,9 +440,6 @@ function withLimitFlags(error: BackfillError, names: readonly LimitFlag[]): Back
         ...(error.partial === undefined ? {} : { partial: error.partial }),
       });
 }
-
-const VERIFY_LIMITS: readonly LimitFlag[] = ['max-decompressed-bytes', 'max-compression-ratio', 'max-line-bytes', 'max-entries'];
-const IMPORT_LIMITS = VERIFY_LIMITS;
 
 const verify: CommandSpec = {
   group: 'dataset',
@@ -468,7 +457,7 @@ const verify: CommandSpec = {
       defaultText: 'read from <tarball>.sha256, then SHA256SUMS beside it, when present',
     },
     'sibling-checksums': { type: 'boolean', description: 'Look for <tarball>.sha256 and SHA256SUMS beside the tarball.', default: true },
-    ...limitFlagSpecs(VERIFY_LIMITS),
+    ...LIMIT_FLAG_SPECS,
   },
   examples: [
     'backfill-kit dataset verify out/linksets/linksets-stage-backfill.tar.zst',
@@ -477,7 +466,7 @@ const verify: CommandSpec = {
   async *run(ctx) {
     const path = resolve(ctx.cwd, ctx.positionals[0]!);
     const expectedSha256 = stringFlag(ctx.flags, 'expected-sha256');
-    const limits = limitOptions(ctx.flags, VERIFY_LIMITS);
+    const limits = limitOptions(ctx.flags);
     if (limits.isErr()) return failed(limits.error);
     const progress = ctx.progress(`verify ${ctx.positionals[0]!}`, 'members');
     const result = await verifyDataset(path, {
@@ -489,7 +478,7 @@ const verify: CommandSpec = {
       logger: ctx.logger,
     });
     progress.done();
-    if (result.isErr()) return failed(withLimitFlags(result.error, VERIFY_LIMITS));
+    if (result.isErr()) return failed(withLimitFlags(result.error));
     const r = result.value;
     const lines = verifyLines(r);
     if (r.ok) return { exitCode: EXIT_CODES.OK.code, report: r, lines };
@@ -508,7 +497,7 @@ const importCommand: CommandSpec = {
   replaces: "the dataset runbook's backfill-store-aoc-19-005.sh and its manual \\copy + count steps",
   flags: {
     ...TABLE_FLAGS,
-    ...limitFlagSpecs(IMPORT_LIMITS),
+    ...LIMIT_FLAG_SPECS,
     'dry-run': {
       type: 'boolean',
       description: 'Read and validate everything (duplicate ids and jsonb too, in temporary tables) and write nothing.',
@@ -562,7 +551,7 @@ const importCommand: CommandSpec = {
     const expectedFlag = stringFlag(ctx.flags, 'expected-sha256');
     const idField = stringFlag(ctx.flags, 'id-field');
     const lockTimeoutMs = yield* lockTimeoutFlag(ctx.flags);
-    const importLimits = yield* limitOptions(ctx.flags, IMPORT_LIMITS);
+    const importLimits = yield* limitOptions(ctx.flags);
     if (expectedFlag !== undefined && !isSha256Hex(expectedFlag)) {
       return failed(new BackfillError('INVALID_ARGUMENT', `--expected-sha256 must be 64 hex digits, not ${JSON.stringify(expectedFlag)}.`));
     }
@@ -597,7 +586,7 @@ const importCommand: CommandSpec = {
     if (result.isErr()) {
       const partial = result.error.partial;
       // A report is worth printing only once the archive was read (e.g. a count mismatch), not for a missing file.
-      const error = withLimitFlags(result.error, IMPORT_LIMITS);
+      const error = withLimitFlags(result.error);
       return failed(error, partial === undefined || partial.sha256 === null ? [] : importLines(partial, schema, true));
     }
     const r = result.value;
