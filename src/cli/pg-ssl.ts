@@ -21,19 +21,12 @@ type SslMode = (typeof MODES)[number];
 /** The SSL mode and the URL without its `sslmode` (which the driver would read its own way, with a warning). */
 export function sslModeOf(url: string | undefined, env: Env): Result<{ mode: SslMode; url: string | undefined }, BackfillError> {
   let fromUrl: string | null = null;
-  let rest = url;
-  if (url !== undefined) {
-    try {
-      const u = new URL(url);
-      fromUrl = u.searchParams.get('sslmode');
-      if (fromUrl !== null) {
-        u.searchParams.delete('sslmode');
-        rest = u.toString();
-      }
-    } catch {
-      // pgPoolConfig reports a URL that does not parse.
-    }
+  try {
+    fromUrl = url === undefined ? null : new URL(url).searchParams.get('sslmode');
+  } catch {
+    // pgPoolConfig reports a URL that does not parse.
   }
+  const rest = url === undefined ? undefined : withoutParams(url, ['sslmode']);
   const [value, from] = fromUrl !== null ? [fromUrl, 'sslmode in the connection URL'] : [env['PGSSLMODE'] ?? '', 'PGSSLMODE'];
   if (value === '') return ok({ mode: 'prefer', url: rest });
   if ((MODES as readonly string[]).includes(value)) return ok({ mode: value as SslMode, url: rest });
@@ -57,10 +50,15 @@ const SSL_PARAMS = ['sslmode', 'ssl', 'sslcert', 'sslkey', 'sslrootcert'] as con
  * it is.
  */
 export function withoutSslParams(url: string): string {
+  return withoutParams(url, SSL_PARAMS);
+}
+
+/** `url` without the query parameters `names` (as it is when it has none of them, or does not parse). */
+function withoutParams(url: string, names: readonly string[]): string {
   try {
     const u = new URL(url);
-    if (!SSL_PARAMS.some((name) => u.searchParams.has(name))) return url;
-    for (const name of SSL_PARAMS) u.searchParams.delete(name);
+    if (!names.some((name) => u.searchParams.has(name))) return url;
+    for (const name of names) u.searchParams.delete(name);
     return u.toString();
   } catch {
     return url;
