@@ -148,6 +148,31 @@ function indexDefs(indexes: readonly LiveIndex[]): string[] {
   return indexes.map((i) => `${i.name}: ${i.def}`);
 }
 
+/** How each of {@link FreshSettings} is named in an error. */
+const SETTING_NAMES: Readonly<Record<keyof FreshSettings, string>> = {
+  options: 'storage parameters (WITH …)',
+  tablespace: 'tablespace',
+  keyOptions: "primary key's index storage parameters",
+  keyTablespace: "primary key's index tablespace",
+  keyInclude: "primary key's INCLUDE columns",
+  keyDeferrable: "primary key's DEFERRABLE mode",
+  owner: 'owner',
+  accessMethod: 'access method',
+};
+
+/**
+ * What differs between the live table's settings a swap built its fresh
+ * table with (`built`) and the live table's settings now, as phrases
+ * (`access method was heap, now columnar`); empty when nothing does.
+ */
+function settingChanges(built: FreshSettings | undefined, now: FreshSettings | undefined): string[] {
+  if (built === undefined || now === undefined) return built === now ? [] : ['its settings could not be read again'];
+  const shown = (v: string | null): string => v ?? 'the default';
+  return (Object.keys(SETTING_NAMES) as (keyof FreshSettings)[])
+    .filter((k) => built[k] !== now[k])
+    .map((k) => `${SETTING_NAMES[k]} was ${shown(built[k])}, now ${shown(now[k])}`);
+}
+
 /** Runs `fn` on a connection of its own. */
 export type Loader = <T>(fn: (client: PgClientLike) => Promise<T>) => Promise<T>;
 
@@ -566,19 +591,8 @@ export class PgStagingSession implements StagingSession {
     // DROP TABLE would refuse: views, foreign keys, SQL functions using
     // them or their row type (checked before the load too; again, as an object may have come since).
     await this.#refuseDependents(live);
-    // Indexes were built after the load from what the live table had then.
-    for (const table of this.#options.tables) {
-      const now = indexDefs(await this.#liveIndexes(this.#liveName(table)));
-      const built = indexDefs(this.#indexes.get(table) ?? []);
-      const changed = [...now.filter((d) => !built.includes(d)), ...built.filter((d) => !now.includes(d))];
-      if (changed.length > 0) {
-        throw new BackfillError(
-          'TABLE_SHAPE_MISMATCH',
-          `${this.#liveName(table).sql} changed while the import loaded: index ${changed.join('; index ')} was created, dropped or changed since the swapped-in table's indexes were built from it. Import again. Nothing was changed.`,
-          { context: { table: this.#liveName(table).sql } },
-        );
-      }
-    }
+    // The fresh tables and their indexes were built from what the live tables had before the load: a change since would be lost.
+    for (const table of this.#options.tables) await this.#refuseChangedSince(table);
     for (const [i, table] of this.#options.tables.entries()) {
       const target = this.#liveName(table);
       const dest = this.#destOf(table);
@@ -611,6 +625,31 @@ export class PgStagingSession implements StagingSession {
       for (const { stmt } of await this.#q<{ stmt: string }>(swapPrivileges(old.sql, target.sql))) await this.#q(generated(stmt));
       this.#retired.push(old);
     }
+  }
+
+  /**
+   * Under the swap's lock: refuses the swap when the live table's settings
+   * that its fresh table was built with ({@link freshSettings}, read again
+   * with the same query) or its other indexes changed while the import
+   * loaded (an `ALTER TABLE … SET (fillfactor = …)`, `SET ACCESS METHOD`,
+   * `SET TABLESPACE`, an index created or dropped), since the swapped-in
+   * table would not have the change. What the swap itself carries over is
+   * read under the lock, and what it would refuse is checked there too.
+   */
+  async #refuseChangedSince(table: string): Promise<void> {
+    const live = this.#liveName(table);
+    const [settings] = await this.#q<FreshSettings>(freshSettings(live.sql));
+    const changes = settingChanges(this.#settings.get(table), settings);
+    const now = indexDefs(await this.#liveIndexes(live));
+    const built = indexDefs(this.#indexes.get(table) ?? []);
+    for (const d of [...now.filter((d) => !built.includes(d)), ...built.filter((d) => !now.includes(d))])
+      changes.push(`index ${d} was created, dropped or changed`);
+    if (changes.length === 0) return;
+    throw new BackfillError(
+      'TABLE_SHAPE_MISMATCH',
+      `${live.sql} changed while the import loaded, and the swapped-in table, built from the table as it was, would not have the change: ${changes.join('; ')}. Import again. Nothing was changed.`,
+      { context: { table: live.sql, differences: changes } },
+    );
   }
 
   abort(): ResultAsync<void, BackfillError> {
