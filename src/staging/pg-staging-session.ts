@@ -173,6 +173,21 @@ function settingChanges(built: FreshSettings | undefined, now: FreshSettings | u
     .map((k) => `${SETTING_NAMES[k]} was ${shown(built[k])}, now ${shown(now[k])}`);
 }
 
+/**
+ * Runs `fn` inside the transaction on `client` under {@link PIN_SEARCH_PATH},
+ * then puts the connection's `search_path` back: index definitions are
+ * printed (`pg_get_indexdef`) and run again under it, so every name outside
+ * `pg_catalog` is qualified and every name inside it means pg_catalog's,
+ * whatever `search_path` the connection has.
+ */
+async function withPinnedSearchPath<T>(client: PgClientLike, fn: () => Promise<T>): Promise<T> {
+  const [current] = await query<{ path: string }>(client, SEARCH_PATH);
+  await query(client, PIN_SEARCH_PATH);
+  const result = await fn();
+  await query(client, setSearchPath(current!.path));
+  return result;
+}
+
 /** Runs `fn` on a connection of its own. */
 export type Loader = <T>(fn: (client: PgClientLike) => Promise<T>) => Promise<T>;
 
@@ -323,11 +338,7 @@ export class PgStagingSession implements StagingSession {
    * the same functions, operators and types.
    */
   async #liveIndexes(live: QualifiedName): Promise<LiveIndex[]> {
-    const [current] = await this.#q<{ path: string }>(SEARCH_PATH);
-    await this.#q(PIN_SEARCH_PATH);
-    const indexes = await this.#q<LiveIndex>(secondaryIndexes(live.sql));
-    await this.#q(setSearchPath(current!.path));
-    return indexes;
+    return withPinnedSearchPath(this.#client, () => this.#q<LiveIndex>(secondaryIndexes(live.sql)));
   }
 
   /**
@@ -407,10 +418,16 @@ export class PgStagingSession implements StagingSession {
     const key = this.#keyAfterLoad.get(table);
     if (key !== undefined) await query(client, key);
     const dest = this.#destOf(table);
-    for (const [k, index] of (this.#indexes.get(table) ?? []).entries()) {
-      const name = quoteIdent(this.#freshIndex(dest, k));
-      await query(client, createIndexUsing(name, dest.sql, index.def.slice(index.prefix.length)));
-      if (index.tablespace !== null) await query(client, setIndexTablespace(`${quoteIdent(dest.schema)}.${name}`, index.tablespace));
+    const indexes = this.#indexes.get(table) ?? [];
+    // Under the search_path the definitions were printed for: a type or function of another schema that a loader's search_path finds before pg_catalog's is never taken.
+    if (indexes.length > 0) {
+      await withPinnedSearchPath(client, async () => {
+        for (const [k, index] of indexes.entries()) {
+          const name = quoteIdent(this.#freshIndex(dest, k));
+          await query(client, createIndexUsing(name, dest.sql, index.def.slice(index.prefix.length)));
+          if (index.tablespace !== null) await query(client, setIndexTablespace(`${quoteIdent(dest.schema)}.${name}`, index.tablespace));
+        }
+      });
     }
     // The live table's planner statistics go with it: the swapped-in table brings its own, so plans do not wait for autovacuum.
     if (this.#options.strategy === 'swap' && !this.#options.dryRun) await query(client, analyzeTable(dest.sql));

@@ -4,6 +4,13 @@
  * values travel as parameters, except in DDL, which takes none (its one
  * literal, a table comment, is quoted with `quoteLiteral`).
  *
+ * Every built-in function, catalog, type and collation a statement names is
+ * named with its schema (`pg_catalog.count`, `pg_catalog.pg_class`,
+ * `::pg_catalog.regclass`): a connection whose `search_path` puts another
+ * schema first (`SET search_path = app, pg_catalog`) may find a look-alike
+ * there, such as a `hashtext` that gives every import the same advisory
+ * lock key or a `count` that lies.
+ *
  * @module
  */
 import copyStreams from 'pg-copy-streams';
@@ -155,9 +162,9 @@ export function addIdPrimaryKey(table: string, constraint?: string, settings?: F
  */
 export function revokeOthersPrivileges(fresh: string): Statement {
   return {
-    text: `SELECT format('REVOKE ALL ON TABLE %s FROM %s', $1::text,
-                         string_agg(DISTINCT CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(x.grantee)) END, ', ')) AS stmt
-         FROM pg_class c, aclexplode(c.relacl) x WHERE c.oid = $1::text::regclass AND x.grantee <> c.relowner HAVING count(*) > 0`,
+    text: `SELECT pg_catalog.format('REVOKE ALL ON TABLE %s FROM %s', $1::pg_catalog.text,
+                         pg_catalog.string_agg(DISTINCT CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(x.grantee)) END, ', ')) AS stmt
+         FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) x WHERE c.oid = $1::pg_catalog.text::pg_catalog.regclass AND x.grantee <> c.relowner HAVING pg_catalog.count(*) > 0`,
     values: [fresh],
   };
 }
@@ -207,17 +214,20 @@ export function renameConstraint(table: string, from: string, to: string): State
 
 /** Rows `n` of one table. */
 export function countRows(table: string): Statement {
-  return plain(`SELECT count(*)::bigint AS n FROM ${table}`);
+  return plain(`SELECT pg_catalog.count(*)::bigint AS n FROM ${table}`);
 }
 
 /** One row: the count of `tables[i]` as `c<i>`. */
 export function countTables(tables: readonly string[]): Statement {
-  return plain(`SELECT ${tables.map((t, i) => `(SELECT count(*)::bigint FROM ${t}) AS c${i}`).join(', ')}`);
+  return plain(`SELECT ${tables.map((t, i) => `(SELECT pg_catalog.count(*)::bigint FROM ${t}) AS c${i}`).join(', ')}`);
 }
 
 /** `n`: how many of `schemas` exist. */
 export function countSchemas(schemas: readonly string[]): Statement {
-  return { text: 'SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ANY($1::text[])', values: [schemas] };
+  return {
+    text: 'SELECT pg_catalog.count(*)::int AS n FROM pg_catalog.pg_namespace WHERE nspname = ANY($1::pg_catalog.text[])',
+    values: [schemas],
+  };
 }
 
 // COPY
@@ -229,7 +239,7 @@ export function copyIn(table: string, freeze: boolean): ReturnType<typeof copySt
 
 /** The `raw` column in id order, `COLLATE "C"` so the order does not depend on the server's locale. */
 export function copyOutRaw(table: string): ReturnType<typeof copyStreams.to> {
-  return copyStreams.to(`COPY (SELECT raw FROM ${table} ORDER BY id COLLATE "C") TO STDOUT`);
+  return copyStreams.to(`COPY (SELECT raw FROM ${table} ORDER BY id COLLATE pg_catalog."C") TO STDOUT`);
 }
 
 // Catalog
@@ -243,12 +253,12 @@ export function copyOutRaw(table: string): ReturnType<typeof copyStreams.to> {
  */
 export function primaryKeyOf(table: string): Statement {
   return {
-    text: `SELECT c.conname, pg_get_constraintdef(c.oid) AS def,
-              EXISTS (SELECT 1 FROM pg_constraint f WHERE f.confrelid = c.conrelid AND f.contype = 'f')
+    text: `SELECT c.conname, pg_catalog.pg_get_constraintdef(c.oid) AS def,
+              EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f WHERE f.confrelid = c.conrelid AND f.contype = 'f')
               OR c.conparentid <> 0 OR i.indisreplident OR i.indisclustered OR x.reloptions IS NOT NULL OR x.reltablespace <> 0
-              OR obj_description(c.oid, 'pg_constraint') IS NOT NULL OR obj_description(x.oid, 'pg_class') IS NOT NULL AS keep
-         FROM pg_constraint c JOIN pg_index i ON i.indexrelid = c.conindid JOIN pg_class x ON x.oid = c.conindid
-        WHERE c.conrelid = $1::regclass AND c.contype = 'p'`,
+              OR pg_catalog.obj_description(c.oid, 'pg_constraint') IS NOT NULL OR pg_catalog.obj_description(x.oid, 'pg_class') IS NOT NULL AS keep
+         FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_index i ON i.indexrelid = c.conindid JOIN pg_catalog.pg_class x ON x.oid = c.conindid
+        WHERE c.conrelid = $1::pg_catalog.regclass AND c.contype = 'p'`,
     values: [table],
   };
 }
@@ -256,8 +266,8 @@ export function primaryKeyOf(table: string): Statement {
 /** The table's comment and primary key name, for a swap to carry over. */
 export function commentAndPrimaryKey(table: string): Statement {
   return {
-    text: `SELECT obj_description($1::regclass, 'pg_class') AS comment,
-              (SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'p') AS pk`,
+    text: `SELECT pg_catalog.obj_description($1::pg_catalog.regclass, 'pg_class') AS comment,
+              (SELECT conname FROM pg_catalog.pg_constraint WHERE conrelid = $1::pg_catalog.regclass AND contype = 'p') AS pk`,
     values: [table],
   };
 }
@@ -275,20 +285,20 @@ export function commentAndPrimaryKey(table: string): Statement {
 export function dependents(tables: readonly string[]): Statement {
   return {
     text: `SELECT DISTINCT ON (x.i) x.name, x.tbl, x.what, x.extension FROM (
-         SELECT t.i, t.name, c.oid::regclass::text AS tbl, pg_describe_object(d.classid, d.objid, d.objsubid) AS what,
-                NULL::text AS extension, d.classid, d.objid
-           FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
-           JOIN pg_type r ON r.oid = c.reltype
-           JOIN pg_depend d ON d.deptype = 'n'
-            AND (d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid
-                 OR d.refclassid = 'pg_type'::regclass AND d.refobjid IN (r.oid, r.typarray))
-            AND NOT EXISTS (SELECT 1 FROM pg_depend o WHERE o.classid = d.classid AND o.objid = d.objid AND o.deptype IN ('a', 'i')
-                               AND o.refclassid = 'pg_class'::regclass AND o.refobjid = c.oid)
+         SELECT t.i, t.name, c.oid::pg_catalog.regclass::pg_catalog.text AS tbl, pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) AS what,
+                NULL::pg_catalog.text AS extension, d.classid, d.objid
+           FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS t(name, i) JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(t.name)
+           JOIN pg_catalog.pg_type r ON r.oid = c.reltype
+           JOIN pg_catalog.pg_depend d ON d.deptype = 'n'
+            AND (d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = c.oid
+                 OR d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.refobjid IN (r.oid, r.typarray))
+            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend o WHERE o.classid = d.classid AND o.objid = d.objid AND o.deptype IN ('a', 'i')
+                               AND o.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND o.refobjid = c.oid)
          UNION ALL
-         SELECT t.i, t.name, c.oid::regclass::text, pg_describe_object(d.refclassid, d.refobjid, 0), quote_ident(e.extname), 0::oid, e.oid
-           FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
-           JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
-           JOIN pg_extension e ON e.oid = d.refobjid
+         SELECT t.i, t.name, c.oid::pg_catalog.regclass::pg_catalog.text, pg_catalog.pg_describe_object(d.refclassid, d.refobjid, 0), pg_catalog.quote_ident(e.extname), 0::pg_catalog.oid, e.oid
+           FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS t(name, i) JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(t.name)
+           JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e'
+           JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
        ) x
        ORDER BY x.i, x.classid, x.objid`,
     values: [tables],
@@ -308,54 +318,54 @@ export function dependents(tables: readonly string[]): Statement {
  */
 export function tableShapes(tables: readonly string[]): Statement {
   return {
-    text: `SELECT t.name, c.relkind::text AS kind,
-            (c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)) AS "rowSecurity",
-            coalesce(json_agg(json_build_object('name', a.attname,
-                                                'type', CASE a.atttypid WHEN 'pg_catalog.text'::regtype THEN 'text' WHEN 'pg_catalog.jsonb'::regtype THEN 'jsonb'
-                                                        ELSE (SELECT CASE WHEN f.name IN ('text', 'jsonb') THEN quote_ident(n.nspname) || '.' || f.name ELSE f.name END
-                                                                FROM (SELECT format_type(a.atttypid, a.atttypmod) AS name) f, pg_type y JOIN pg_namespace n ON n.oid = y.typnamespace
+    text: `SELECT t.name, c.relkind::pg_catalog.text AS kind,
+            (c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid)) AS "rowSecurity",
+            coalesce(pg_catalog.json_agg(pg_catalog.json_build_object('name', a.attname,
+                                                'type', CASE a.atttypid WHEN 'pg_catalog.text'::pg_catalog.regtype THEN 'text' WHEN 'pg_catalog.jsonb'::pg_catalog.regtype THEN 'jsonb'
+                                                        ELSE (SELECT CASE WHEN f.name IN ('text', 'jsonb') THEN pg_catalog.quote_ident(n.nspname) || '.' || f.name ELSE f.name END
+                                                                FROM (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) AS name) f, pg_catalog.pg_type y JOIN pg_catalog.pg_namespace n ON n.oid = y.typnamespace
                                                                WHERE y.oid = a.atttypid) END, 'notNull', a.attnotnull,
                                                 'filled', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '',
-                                                'collation', CASE WHEN a.attcollation NOT IN (0, 100) THEN a.attcollation::regcollation::text END,
-                                                'deterministic', coalesce((SELECT co.collisdeterministic FROM pg_collation co WHERE co.oid = a.attcollation), true)) ORDER BY a.attnum)
+                                                'collation', CASE WHEN a.attcollation NOT IN (0, 100) THEN a.attcollation::pg_catalog.regcollation::pg_catalog.text END,
+                                                'deterministic', coalesce((SELECT co.collisdeterministic FROM pg_catalog.pg_collation co WHERE co.oid = a.attcollation), true)) ORDER BY a.attnum)
                      FILTER (WHERE a.attnum IS NOT NULL), '[]') AS columns,
-            (SELECT coalesce(json_agg(json_build_object('name', k.conname, 'def', pg_get_constraintdef(k.oid)) ORDER BY k.conname), '[]')
-               FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype NOT IN ('p', 'n')) AS constraints,
-            EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p') AS "hasPrimaryKey",
-            (SELECT pg_get_constraintdef(k.oid) FROM pg_constraint k
+            (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object('name', k.conname, 'def', pg_catalog.pg_get_constraintdef(k.oid)) ORDER BY k.conname), '[]')
+               FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype NOT IN ('p', 'n')) AS constraints,
+            EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p') AS "hasPrimaryKey",
+            (SELECT pg_catalog.pg_get_constraintdef(k.oid) FROM pg_catalog.pg_constraint k
               WHERE k.conrelid = c.oid AND k.contype = 'p'
-                AND k.conkey <> ARRAY(SELECT d.attnum FROM pg_attribute d WHERE d.attrelid = c.oid AND d.attname = 'id')) AS "primaryKeyNotOnId",
-            (SELECT coalesce(json_agg(json_build_object('name', x.relname, 'def', pg_get_indexdef(u.indexrelid)) ORDER BY x.relname), '[]')
-               FROM pg_index u JOIN pg_class x ON x.oid = u.indexrelid
+                AND k.conkey <> ARRAY(SELECT d.attnum FROM pg_catalog.pg_attribute d WHERE d.attrelid = c.oid AND d.attname = 'id')) AS "primaryKeyNotOnId",
+            (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object('name', x.relname, 'def', pg_catalog.pg_get_indexdef(u.indexrelid)) ORDER BY x.relname), '[]')
+               FROM pg_catalog.pg_index u JOIN pg_catalog.pg_class x ON x.oid = u.indexrelid
               WHERE u.indrelid = c.oid AND u.indisunique
-                AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = u.indexrelid AND k.conrelid = c.oid AND k.contype IN ('p', 'u', 'x'))) AS "uniqueIndexes",
-            (SELECT coalesce(json_agg(i.inhrelid::regclass::text ORDER BY i.inhrelid::regclass::text), '[]')
-               FROM pg_inherits i WHERE i.inhparent = c.oid) AS "inheritedBy",
-            (SELECT coalesce(json_agg(p.pubname ORDER BY p.pubname), '[]')
-               FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE r.prrelid = c.oid) AS publications,
-            (SELECT coalesce(json_agg(i.inhparent::regclass::text ORDER BY i.inhseqno), '[]')
-               FROM pg_inherits i WHERE i.inhrelid = c.oid) AS "inheritsFrom",
-            (SELECT coalesce(json_agg(format('%s%s granted to %s by %s', x.privilege_type, coalesce(' (' || a.attname || ')', ''),
-                                             CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END, pg_get_userbyid(x.grantor))
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = u.indexrelid AND k.conrelid = c.oid AND k.contype IN ('p', 'u', 'x'))) AS "uniqueIndexes",
+            (SELECT coalesce(pg_catalog.json_agg(i.inhrelid::pg_catalog.regclass::pg_catalog.text ORDER BY i.inhrelid::pg_catalog.regclass::pg_catalog.text), '[]')
+               FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid) AS "inheritedBy",
+            (SELECT coalesce(pg_catalog.json_agg(p.pubname ORDER BY p.pubname), '[]')
+               FROM pg_catalog.pg_publication_rel r JOIN pg_catalog.pg_publication p ON p.oid = r.prpubid WHERE r.prrelid = c.oid) AS publications,
+            (SELECT coalesce(pg_catalog.json_agg(i.inhparent::pg_catalog.regclass::pg_catalog.text ORDER BY i.inhseqno), '[]')
+               FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) AS "inheritsFrom",
+            (SELECT coalesce(pg_catalog.json_agg(pg_catalog.format('%s%s granted to %s by %s', x.privilege_type, coalesce(' (' || a.attname || ')', ''),
+                                             CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(x.grantee) END, pg_catalog.pg_get_userbyid(x.grantor))
                                       ORDER BY a.attnum NULLS FIRST, x.grantee, x.privilege_type), '[]')
-               FROM (SELECT NULL::smallint AS attnum, NULL::name AS attname, c.relacl AS acl
-                     UNION ALL SELECT d.attnum, d.attname, d.attacl FROM pg_attribute d WHERE d.attrelid = c.oid AND d.attnum > 0 AND NOT d.attisdropped) a,
-                    aclexplode(a.acl) x
+               FROM (SELECT NULL::smallint AS attnum, NULL::pg_catalog.name AS attname, c.relacl AS acl
+                     UNION ALL SELECT d.attnum, d.attname, d.attacl FROM pg_catalog.pg_attribute d WHERE d.attrelid = c.oid AND d.attnum > 0 AND NOT d.attisdropped) a,
+                    pg_catalog.aclexplode(a.acl) x
               WHERE x.grantor <> c.relowner) AS "otherGrantors",
-            (SELECT coalesce(json_agg(r.rulename ORDER BY r.rulename), '[]') FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN') AS rules,
-            (SELECT coalesce(json_agg(e.extname ORDER BY e.extname), '[]')
-               FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
-              WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e') AS extensions,
-            (SELECT coalesce(json_agg(format('from provider %s%s', l.provider, ' on column ' || quote_ident(la.attname)) ORDER BY l.objsubid, l.provider), '[]')
-               FROM pg_seclabel l LEFT JOIN pg_attribute la ON la.attrelid = c.oid AND la.attnum = l.objsubid AND l.objsubid > 0
-              WHERE l.classoid = 'pg_class'::regclass AND l.objoid = c.oid) AS "securityLabels",
-            (SELECT coalesce(json_agg(s.subname ORDER BY s.subname), '[]')
-               FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid WHERE r.srrelid = c.oid) AS subscriptions,
-            CASE WHEN c.reloftype <> 0 THEN c.reloftype::regtype::text END AS "ofType",
+            (SELECT coalesce(pg_catalog.json_agg(r.rulename ORDER BY r.rulename), '[]') FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN') AS rules,
+            (SELECT coalesce(pg_catalog.json_agg(e.extname ORDER BY e.extname), '[]')
+               FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+              WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e') AS extensions,
+            (SELECT coalesce(pg_catalog.json_agg(pg_catalog.format('from provider %s%s', l.provider, ' on column ' || pg_catalog.quote_ident(la.attname)) ORDER BY l.objsubid, l.provider), '[]')
+               FROM pg_catalog.pg_seclabel l LEFT JOIN pg_catalog.pg_attribute la ON la.attrelid = c.oid AND la.attnum = l.objsubid AND l.objsubid > 0
+              WHERE l.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND l.objoid = c.oid) AS "securityLabels",
+            (SELECT coalesce(pg_catalog.json_agg(s.subname ORDER BY s.subname), '[]')
+               FROM pg_catalog.pg_subscription_rel r JOIN pg_catalog.pg_subscription s ON s.oid = r.srsubid WHERE r.srrelid = c.oid) AS subscriptions,
+            CASE WHEN c.reloftype <> 0 THEN c.reloftype::pg_catalog.regtype::pg_catalog.text END AS "ofType",
             c.relpersistence = 'u' AS unlogged,
-            c.relreplident::text AS "replicaIdentity"
-       FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) JOIN pg_class c ON c.oid = to_regclass(t.name)
-       LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            c.relreplident::pg_catalog.text AS "replicaIdentity"
+       FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS t(name, i) JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(t.name)
+       LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
       GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity, c.relpersistence, c.relreplident, c.relacl, c.relowner, c.reloftype ORDER BY t.i`,
     values: [tables],
   };
@@ -369,12 +379,12 @@ export function tableShapes(tables: readonly string[]): Statement {
 export function caseFoldedNames(schemas: readonly string[], names: readonly string[]): Statement {
   return {
     text: `SELECT * FROM (
-         SELECT s AS given, lower(s) AS folded FROM unnest($1::text[]) AS s
-          WHERE s <> lower(s) AND NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s)
-            AND EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = lower(s))
+         SELECT s AS given, pg_catalog.lower(s) AS folded FROM pg_catalog.unnest($1::pg_catalog.text[]) AS s
+          WHERE s <> pg_catalog.lower(s) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = s)
+            AND EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = pg_catalog.lower(s))
          UNION ALL
-         SELECT s || '.' || t, s || '.' || lower(t) FROM unnest($1::text[], $2::text[]) AS x(s, t)
-          WHERE t <> lower(t) AND to_regclass(format('%I.%I', s, t)) IS NULL AND to_regclass(format('%I.%I', s, lower(t))) IS NOT NULL
+         SELECT s || '.' || t, s || '.' || pg_catalog.lower(t) FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) AS x(s, t)
+          WHERE t <> pg_catalog.lower(t) AND pg_catalog.to_regclass(pg_catalog.format('%I.%I', s, t)) IS NULL AND pg_catalog.to_regclass(pg_catalog.format('%I.%I', s, pg_catalog.lower(t))) IS NOT NULL
        ) names LIMIT 1`,
     values: [schemas, names],
   };
@@ -383,9 +393,9 @@ export function caseFoldedNames(schemas: readonly string[], names: readonly stri
 /** Foreign keys of other tables that reference `tables`, with their ON DELETE action. */
 export function referencingKeys(tables: readonly string[]): Statement {
   return {
-    text: `SELECT t.name AS referenced, c.conname, c.conrelid::regclass::text AS referencing, c.confdeltype::text AS on_delete
-       FROM unnest($1::text[]) AS t(name) JOIN pg_constraint c ON c.confrelid = to_regclass(t.name)
-      WHERE c.contype = 'f' AND c.conrelid <> ALL (SELECT to_regclass(x) FROM unnest($1::text[]) AS x)
+    text: `SELECT t.name AS referenced, c.conname, c.conrelid::pg_catalog.regclass::pg_catalog.text AS referencing, c.confdeltype::pg_catalog.text AS on_delete
+       FROM pg_catalog.unnest($1::pg_catalog.text[]) AS t(name) JOIN pg_catalog.pg_constraint c ON c.confrelid = pg_catalog.to_regclass(t.name)
+      WHERE c.contype = 'f' AND c.conrelid <> ALL (SELECT pg_catalog.to_regclass(x) FROM pg_catalog.unnest($1::pg_catalog.text[]) AS x)
       ORDER BY 2`,
     values: [tables],
   };
@@ -394,10 +404,10 @@ export function referencingKeys(tables: readonly string[]): Statement {
 /** Sessions holding a lock on any of `tables`, other than this one. */
 export function lockHolders(tables: readonly string[]): Statement {
   return {
-    text: `SELECT l.relation::regclass::text AS tbl, a.pid, coalesce(a.application_name, '') AS app, coalesce(a.state, '') AS state, l.mode
-         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
-          AND l.relation IN (SELECT to_regclass(x) FROM unnest($1::text[]) AS x)
+    text: `SELECT l.relation::pg_catalog.regclass::pg_catalog.text AS tbl, a.pid, coalesce(a.application_name, '') AS app, coalesce(a.state, '') AS state, l.mode
+         FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_catalog.pg_backend_pid()
+          AND l.relation IN (SELECT pg_catalog.to_regclass(x) FROM pg_catalog.unnest($1::pg_catalog.text[]) AS x)
         ORDER BY 1, 2`,
     values: [tables],
   };
@@ -410,13 +420,13 @@ export function lockHolders(tables: readonly string[]): Statement {
  */
 export function swapLeftovers(schemas: readonly string[], mark: string): Statement {
   return {
-    text: `SELECT format('%I.%I', n.nspname, c.relname) AS sql, n.nspname || '.' || c.relname AS name
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    text: `SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS sql, n.nspname || '.' || c.relname AS name
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          CROSS JOIN LATERAL (SELECT substring(c.relname FROM '^_bk_(?:old|stage)_([0-9a-f]{8})_[0-9]+$') AS tag) m
-      WHERE n.nspname = ANY($1::text[]) AND c.relkind = 'r' AND m.tag IS NOT NULL
-        AND CASE WHEN NOT starts_with(coalesce(obj_description(c.oid, 'pg_class'), ''), $2 || ' ' || m.tag || ': ') THEN false
-                 WHEN starts_with(c.relname, '_bk_old_') THEN true
-                 ELSE pg_try_advisory_xact_lock(hashtext($2), hashtext(m.tag)) END
+      WHERE n.nspname = ANY($1::pg_catalog.text[]) AND c.relkind = 'r' AND m.tag IS NOT NULL
+        AND CASE WHEN NOT pg_catalog.starts_with(coalesce(pg_catalog.obj_description(c.oid, 'pg_class'), ''), $2 || ' ' || m.tag || ': ') THEN false
+                 WHEN pg_catalog.starts_with(c.relname, '_bk_old_') THEN true
+                 ELSE pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext($2), pg_catalog.hashtext(m.tag)) END
       ORDER BY 1`,
     values: [[...schemas], mark],
   };
@@ -424,11 +434,11 @@ export function swapLeftovers(schemas: readonly string[], mark: string): Stateme
 
 /** Held for the transaction: the fresh tables of `tag` are in use. */
 export function lockSwapTag(mark: string, tag: string): Statement {
-  return { text: 'SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', values: [mark, tag] };
+  return { text: 'SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1), pg_catalog.hashtext($2))', values: [mark, tag] };
 }
 
 const RELOPTIONS = (list: string): string =>
-  `(SELECT string_agg(format('%I = %L', split_part(o, '=', 1), substr(o, strpos(o, '=') + 1)), ', ') FROM unnest(${list}) o)`;
+  `(SELECT pg_catalog.string_agg(pg_catalog.format('%I = %L', pg_catalog.split_part(o, '=', 1), pg_catalog.substr(o, pg_catalog.strpos(o, '=') + 1)), ', ') FROM pg_catalog.unnest(${list}) o)`;
 
 /**
  * The live table's {@link FreshSettings}: a swap builds the fresh table and
@@ -439,26 +449,26 @@ const RELOPTIONS = (list: string): string =>
  */
 export function freshSettings(live: string): Statement {
   return {
-    text: `SELECT (SELECT string_agg(format('%s%I = %L', CASE WHEN x.oid = c.oid THEN '' ELSE 'toast.' END,
-                                         split_part(o, '=', 1), substr(o, strpos(o, '=') + 1)), ', ')
-                FROM pg_class x, unnest(x.reloptions) o WHERE x.oid IN (c.oid, c.reltoastrelid)) AS options,
-              (SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = c.reltablespace) AS tablespace,
+    text: `SELECT (SELECT pg_catalog.string_agg(pg_catalog.format('%s%I = %L', CASE WHEN x.oid = c.oid THEN '' ELSE 'toast.' END,
+                                         pg_catalog.split_part(o, '=', 1), pg_catalog.substr(o, pg_catalog.strpos(o, '=') + 1)), ', ')
+                FROM pg_catalog.pg_class x, pg_catalog.unnest(x.reloptions) o WHERE x.oid IN (c.oid, c.reltoastrelid)) AS options,
+              (SELECT pg_catalog.quote_ident(spcname) FROM pg_catalog.pg_tablespace WHERE oid = c.reltablespace) AS tablespace,
               ${RELOPTIONS('k.reloptions')} AS "keyOptions",
-              (SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = k.reltablespace) AS "keyTablespace",
-              (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.n)
-                 FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS u(attnum, n) JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = u.attnum
+              (SELECT pg_catalog.quote_ident(spcname) FROM pg_catalog.pg_tablespace WHERE oid = k.reltablespace) AS "keyTablespace",
+              (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY u.n)
+                 FROM pg_catalog.pg_index i, pg_catalog.unnest(i.indkey) WITH ORDINALITY AS u(attnum, n) JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = u.attnum
                 WHERE i.indexrelid = p.conindid AND u.n > i.indnkeyatts) AS "keyInclude",
               CASE WHEN p.condeferrable THEN 'DEFERRABLE' || CASE WHEN p.condeferred THEN ' INITIALLY DEFERRED' ELSE '' END END AS "keyDeferrable",
-              quote_ident(pg_get_userbyid(c.relowner)) AS owner,
-              (SELECT quote_ident(amname) FROM pg_am WHERE oid = c.relam) AS "accessMethod"
-         FROM pg_class c LEFT JOIN pg_constraint p ON p.conrelid = c.oid AND p.contype = 'p' LEFT JOIN pg_class k ON k.oid = p.conindid
-        WHERE c.oid = to_regclass($1::text)`,
+              pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)) AS owner,
+              (SELECT pg_catalog.quote_ident(amname) FROM pg_catalog.pg_am WHERE oid = c.relam) AS "accessMethod"
+         FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_constraint p ON p.conrelid = c.oid AND p.contype = 'p' LEFT JOIN pg_catalog.pg_class k ON k.oid = p.conindid
+        WHERE c.oid = pg_catalog.to_regclass($1::pg_catalog.text)`,
     values: [live],
   };
 }
 
 /** `path`: the `search_path` in effect, for {@link setSearchPath} to put back after {@link PIN_SEARCH_PATH}. */
-export const SEARCH_PATH: Statement = plain("SELECT current_setting('search_path') AS path");
+export const SEARCH_PATH: Statement = plain("SELECT pg_catalog.current_setting('search_path') AS path");
 
 /**
  * Until {@link setSearchPath} or the end of the transaction: under this
@@ -470,7 +480,7 @@ export const PIN_SEARCH_PATH: Statement = plain('SET LOCAL search_path = pg_cata
 
 /** Sets the transaction's `search_path` back to `path` (what {@link SEARCH_PATH} returned). */
 export function setSearchPath(path: string): Statement {
-  return { text: "SELECT set_config('search_path', $1, true)", values: [path] };
+  return { text: "SELECT pg_catalog.set_config('search_path', $1, true)", values: [path] };
 }
 
 /**
@@ -483,12 +493,12 @@ export function setSearchPath(path: string): Statement {
  */
 export function secondaryIndexes(live: string): Statement {
   return {
-    text: `SELECT x.relname AS name, n.nspname, pg_get_indexdef(i.indexrelid) AS def,
-              format('CREATE INDEX %I ON %I.%I USING ', x.relname, n.nspname, c.relname) AS prefix,
-              (SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = x.reltablespace) AS tablespace
-         FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = x.relnamespace
-        WHERE i.indrelid = to_regclass($1::text)
-          AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid)
+    text: `SELECT x.relname AS name, n.nspname, pg_catalog.pg_get_indexdef(i.indexrelid) AS def,
+              pg_catalog.format('CREATE INDEX %I ON %I.%I USING ', x.relname, n.nspname, c.relname) AS prefix,
+              (SELECT pg_catalog.quote_ident(spcname) FROM pg_catalog.pg_tablespace WHERE oid = x.reltablespace) AS tablespace
+         FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class x ON x.oid = i.indexrelid JOIN pg_catalog.pg_class c ON c.oid = i.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = x.relnamespace
+        WHERE i.indrelid = pg_catalog.to_regclass($1::pg_catalog.text)
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid)
         ORDER BY x.relname`,
     values: [live],
   };
@@ -513,81 +523,81 @@ export function secondaryIndexes(live: string): Statement {
  */
 export function swapCarryOver(live: string, target: string, fresh: string): Statement {
   return {
-    text: `WITH c AS (SELECT * FROM pg_class WHERE oid = $1::text::regclass),
-        cols AS (SELECT a.*, t.typstorage, col_description(a.attrelid, a.attnum) AS comment
-                   FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-                  WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped),
+    text: `WITH c AS (SELECT * FROM pg_catalog.pg_class WHERE oid = $1::pg_catalog.text::pg_catalog.regclass),
+        cols AS (SELECT a.*, t.typstorage, pg_catalog.col_description(a.attrelid, a.attnum) AS comment
+                   FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                  WHERE a.attrelid = $1::pg_catalog.text::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped),
         pk AS (SELECT k.oid, k.conname, x.oid AS idx, x.relname AS idxname, n.nspname, x.reloptions, i.indisclustered
-                 FROM pg_constraint k JOIN pg_class x ON x.oid = k.conindid JOIN pg_index i ON i.indexrelid = x.oid
-                 JOIN pg_namespace n ON n.oid = x.relnamespace
-                WHERE k.conrelid = $1::text::regclass AND k.contype = 'p')
+                 FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class x ON x.oid = k.conindid JOIN pg_catalog.pg_index i ON i.indexrelid = x.oid
+                 JOIN pg_catalog.pg_namespace n ON n.oid = x.relnamespace
+                WHERE k.conrelid = $1::pg_catalog.text::pg_catalog.regclass AND k.contype = 'p')
       SELECT u.stmt FROM (
-        SELECT 1 AS step, 0 AS n, ARRAY[format('ALTER TABLE %s OWNER TO %I', $2::text, pg_get_userbyid(relowner))] AS stmts FROM c
+        SELECT 1 AS step, 0 AS n, ARRAY[pg_catalog.format('ALTER TABLE %s OWNER TO %I', $2::pg_catalog.text, pg_catalog.pg_get_userbyid(relowner))] AS stmts FROM c
         UNION ALL
-        SELECT 2, 0, ARRAY[format('ALTER TABLE %s SET (%s)', $2::text, string_agg(format('%s%I = %L', CASE WHEN x.oid = c.oid THEN '' ELSE 'toast.' END,
-                                                                                         split_part(o, '=', 1), substr(o, strpos(o, '=') + 1)), ', '))]
-          FROM c JOIN pg_class x ON x.oid IN (c.oid, c.reltoastrelid), unnest(x.reloptions) o HAVING count(*) > 0
+        SELECT 2, 0, ARRAY[pg_catalog.format('ALTER TABLE %s SET (%s)', $2::pg_catalog.text, pg_catalog.string_agg(pg_catalog.format('%s%I = %L', CASE WHEN x.oid = c.oid THEN '' ELSE 'toast.' END,
+                                                                                         pg_catalog.split_part(o, '=', 1), pg_catalog.substr(o, pg_catalog.strpos(o, '=') + 1)), ', '))]
+          FROM c JOIN pg_catalog.pg_class x ON x.oid IN (c.oid, c.reltoastrelid), pg_catalog.unnest(x.reloptions) o HAVING pg_catalog.count(*) > 0
         UNION ALL
-        SELECT 2, 1, ARRAY[format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', $2::text)] FROM c WHERE relforcerowsecurity
+        SELECT 2, 1, ARRAY[pg_catalog.format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', $2::pg_catalog.text)] FROM c WHERE relforcerowsecurity
         UNION ALL
-        SELECT 3, attnum, ARRAY_REMOVE(ARRAY[
-                 CASE WHEN attoptions IS NOT NULL THEN format('ALTER TABLE %s ALTER COLUMN %I SET (%s)', $2::text, attname, ${RELOPTIONS('attoptions')}) END,
-                 CASE WHEN attstorage <> typstorage THEN format('ALTER TABLE %s ALTER COLUMN %I SET STORAGE %s', $2::text, attname,
+        SELECT 3, attnum, pg_catalog.array_remove(ARRAY[
+                 CASE WHEN attoptions IS NOT NULL THEN pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET (%s)', $2::pg_catalog.text, attname, ${RELOPTIONS('attoptions')}) END,
+                 CASE WHEN attstorage <> typstorage THEN pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET STORAGE %s', $2::pg_catalog.text, attname,
                         CASE attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END) END,
-                 CASE WHEN attcompression <> '' THEN format('ALTER TABLE %s ALTER COLUMN %I SET COMPRESSION %s', $2::text, attname,
+                 CASE WHEN attcompression <> '' THEN pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET COMPRESSION %s', $2::pg_catalog.text, attname,
                         CASE attcompression WHEN 'l' THEN 'lz4' ELSE 'pglz' END) END,
-                 CASE WHEN attstattarget >= 0 THEN format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS %s', $2::text, attname, attstattarget) END,
-                 CASE WHEN comment IS NOT NULL THEN format('COMMENT ON COLUMN %s.%I IS %L', $2::text, attname, comment) END,
-                 CASE WHEN NOT attnotnull AND attname <> 'id' THEN format('ALTER TABLE %s ALTER COLUMN %I DROP NOT NULL', $2::text, attname) END], NULL)
+                 CASE WHEN attstattarget >= 0 THEN pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS %s', $2::pg_catalog.text, attname, attstattarget) END,
+                 CASE WHEN comment IS NOT NULL THEN pg_catalog.format('COMMENT ON COLUMN %s.%I IS %L', $2::pg_catalog.text, attname, comment) END,
+                 CASE WHEN NOT attnotnull AND attname <> 'id' THEN pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I DROP NOT NULL', $2::pg_catalog.text, attname) END], NULL)
           FROM cols
         UNION ALL
-        SELECT 3, 1000 + l.conkey[1], ARRAY[format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', $2::text, f.conname, l.conname)]
-          FROM pg_constraint l JOIN pg_constraint f ON f.conrelid = $3::text::regclass AND f.contype = 'n' AND f.conkey = l.conkey
-         WHERE l.conrelid = $1::text::regclass AND l.contype = 'n' AND f.conname <> l.conname
+        SELECT 3, 1000 + l.conkey[1], ARRAY[pg_catalog.format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', $2::pg_catalog.text, f.conname, l.conname)]
+          FROM pg_catalog.pg_constraint l JOIN pg_catalog.pg_constraint f ON f.conrelid = $3::pg_catalog.text::pg_catalog.regclass AND f.contype = 'n' AND f.conkey = l.conkey
+         WHERE l.conrelid = $1::pg_catalog.text::pg_catalog.regclass AND l.contype = 'n' AND f.conname <> l.conname
         UNION ALL
-        SELECT 4, s.oid::int, ARRAY[format('ALTER SEQUENCE %s OWNED BY %s.%I', s.oid::regclass, $2::text, a.attname)]
-          FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN cols a ON a.attnum = d.refobjsubid
-         WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $1::text::regclass AND d.deptype = 'a'
+        SELECT 4, s.oid::int, ARRAY[pg_catalog.format('ALTER SEQUENCE %s OWNED BY %s.%I', s.oid::pg_catalog.regclass, $2::pg_catalog.text, a.attname)]
+          FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN cols a ON a.attnum = d.refobjsubid
+         WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = $1::pg_catalog.text::pg_catalog.regclass AND d.deptype = 'a'
         UNION ALL
-        SELECT 5, x.oid::int, ARRAY_REMOVE(ARRAY[
-                 format('DROP STATISTICS %I.%I', n.nspname, x.stxname),
-                 format('CREATE STATISTICS %I.%I %s ON %s FROM %s', n.nspname, x.stxname,
-                        (SELECT '(' || string_agg(CASE k WHEN 'd' THEN 'ndistinct' WHEN 'f' THEN 'dependencies' ELSE 'mcv' END, ', ') || ')'
-                           FROM unnest(x.stxkind) k WHERE k <> 'e'),
-                        pg_get_statisticsobjdef_columns(x.oid), $2::text),
-                 format('ALTER STATISTICS %I.%I OWNER TO %I', n.nspname, x.stxname, pg_get_userbyid(x.stxowner)),
-                 CASE WHEN x.stxstattarget >= 0 THEN format('ALTER STATISTICS %I.%I SET STATISTICS %s', n.nspname, x.stxname, x.stxstattarget) END,
-                 CASE WHEN obj_description(x.oid, 'pg_statistic_ext') IS NOT NULL
-                      THEN format('COMMENT ON STATISTICS %I.%I IS %L', n.nspname, x.stxname, obj_description(x.oid, 'pg_statistic_ext')) END], NULL)
-          FROM pg_statistic_ext x JOIN pg_namespace n ON n.oid = x.stxnamespace WHERE x.stxrelid = $1::text::regclass
+        SELECT 5, x.oid::int, pg_catalog.array_remove(ARRAY[
+                 pg_catalog.format('DROP STATISTICS %I.%I', n.nspname, x.stxname),
+                 pg_catalog.format('CREATE STATISTICS %I.%I %s ON %s FROM %s', n.nspname, x.stxname,
+                        (SELECT '(' || pg_catalog.string_agg(CASE k WHEN 'd' THEN 'ndistinct' WHEN 'f' THEN 'dependencies' ELSE 'mcv' END, ', ') || ')'
+                           FROM pg_catalog.unnest(x.stxkind) k WHERE k <> 'e'),
+                        pg_catalog.pg_get_statisticsobjdef_columns(x.oid), $2::pg_catalog.text),
+                 pg_catalog.format('ALTER STATISTICS %I.%I OWNER TO %I', n.nspname, x.stxname, pg_catalog.pg_get_userbyid(x.stxowner)),
+                 CASE WHEN x.stxstattarget >= 0 THEN pg_catalog.format('ALTER STATISTICS %I.%I SET STATISTICS %s', n.nspname, x.stxname, x.stxstattarget) END,
+                 CASE WHEN pg_catalog.obj_description(x.oid, 'pg_statistic_ext') IS NOT NULL
+                      THEN pg_catalog.format('COMMENT ON STATISTICS %I.%I IS %L', n.nspname, x.stxname, pg_catalog.obj_description(x.oid, 'pg_statistic_ext')) END], NULL)
+          FROM pg_catalog.pg_statistic_ext x JOIN pg_catalog.pg_namespace n ON n.oid = x.stxnamespace WHERE x.stxrelid = $1::pg_catalog.text::pg_catalog.regclass
         UNION ALL
-        SELECT 6, g.oid::int, ARRAY_REMOVE(ARRAY[
-                 pg_get_triggerdef(g.oid),
-                 CASE g.tgenabled WHEN 'D' THEN format('ALTER TABLE %s DISABLE TRIGGER %I', $2::text, g.tgname)
-                                  WHEN 'R' THEN format('ALTER TABLE %s ENABLE REPLICA TRIGGER %I', $2::text, g.tgname)
-                                  WHEN 'A' THEN format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', $2::text, g.tgname) END,
-                 CASE WHEN obj_description(g.oid, 'pg_trigger') IS NOT NULL
-                      THEN format('COMMENT ON TRIGGER %I ON %s IS %L', g.tgname, $2::text, obj_description(g.oid, 'pg_trigger')) END], NULL)
-          FROM pg_trigger g WHERE g.tgrelid = $1::text::regclass AND NOT g.tgisinternal
+        SELECT 6, g.oid::int, pg_catalog.array_remove(ARRAY[
+                 pg_catalog.pg_get_triggerdef(g.oid),
+                 CASE g.tgenabled WHEN 'D' THEN pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER %I', $2::pg_catalog.text, g.tgname)
+                                  WHEN 'R' THEN pg_catalog.format('ALTER TABLE %s ENABLE REPLICA TRIGGER %I', $2::pg_catalog.text, g.tgname)
+                                  WHEN 'A' THEN pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', $2::pg_catalog.text, g.tgname) END,
+                 CASE WHEN pg_catalog.obj_description(g.oid, 'pg_trigger') IS NOT NULL
+                      THEN pg_catalog.format('COMMENT ON TRIGGER %I ON %s IS %L', g.tgname, $2::pg_catalog.text, pg_catalog.obj_description(g.oid, 'pg_trigger')) END], NULL)
+          FROM pg_catalog.pg_trigger g WHERE g.tgrelid = $1::pg_catalog.text::pg_catalog.regclass AND NOT g.tgisinternal
         UNION ALL
-        SELECT 7, 0, ARRAY_REMOVE(ARRAY[
-                 CASE WHEN obj_description(oid, 'pg_constraint') IS NOT NULL
-                      THEN format('COMMENT ON CONSTRAINT %I ON %s IS %L', conname, $2::text, obj_description(oid, 'pg_constraint')) END,
-                 CASE WHEN obj_description(idx, 'pg_class') IS NOT NULL
-                      THEN format('COMMENT ON INDEX %I.%I IS %L', nspname, idxname, obj_description(idx, 'pg_class')) END,
-                 CASE WHEN reloptions IS NOT NULL THEN format('ALTER INDEX %I.%I SET (%s)', nspname, idxname, ${RELOPTIONS('reloptions')}) END,
-                 CASE WHEN indisclustered THEN format('ALTER TABLE %s CLUSTER ON %I', $2::text, idxname) END], NULL)
+        SELECT 7, 0, pg_catalog.array_remove(ARRAY[
+                 CASE WHEN pg_catalog.obj_description(oid, 'pg_constraint') IS NOT NULL
+                      THEN pg_catalog.format('COMMENT ON CONSTRAINT %I ON %s IS %L', conname, $2::pg_catalog.text, pg_catalog.obj_description(oid, 'pg_constraint')) END,
+                 CASE WHEN pg_catalog.obj_description(idx, 'pg_class') IS NOT NULL
+                      THEN pg_catalog.format('COMMENT ON INDEX %I.%I IS %L', nspname, idxname, pg_catalog.obj_description(idx, 'pg_class')) END,
+                 CASE WHEN reloptions IS NOT NULL THEN pg_catalog.format('ALTER INDEX %I.%I SET (%s)', nspname, idxname, ${RELOPTIONS('reloptions')}) END,
+                 CASE WHEN indisclustered THEN pg_catalog.format('ALTER TABLE %s CLUSTER ON %I', $2::pg_catalog.text, idxname) END], NULL)
           FROM pk
         UNION ALL
-        SELECT 8, x.oid::int, ARRAY_REMOVE(ARRAY[
-                 CASE WHEN obj_description(x.oid, 'pg_class') IS NOT NULL
-                      THEN format('COMMENT ON INDEX %I.%I IS %L', n.nspname, x.relname, obj_description(x.oid, 'pg_class')) END,
-                 CASE WHEN i.indisclustered THEN format('ALTER TABLE %s CLUSTER ON %I', $2::text, x.relname) END]
-                 || ARRAY(SELECT format('ALTER INDEX %I.%I ALTER COLUMN %s SET STATISTICS %s', n.nspname, x.relname, a.attnum, a.attstattarget)
-                            FROM pg_attribute a WHERE a.attrelid = x.oid AND a.attstattarget >= 0 ORDER BY a.attnum), NULL)
-          FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_namespace n ON n.oid = x.relnamespace
-         WHERE i.indrelid = $1::text::regclass AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid)
-      ) s CROSS JOIN LATERAL unnest(s.stmts) WITH ORDINALITY AS u(stmt, k) ORDER BY s.step, s.n, u.k`,
+        SELECT 8, x.oid::int, pg_catalog.array_remove(ARRAY[
+                 CASE WHEN pg_catalog.obj_description(x.oid, 'pg_class') IS NOT NULL
+                      THEN pg_catalog.format('COMMENT ON INDEX %I.%I IS %L', n.nspname, x.relname, pg_catalog.obj_description(x.oid, 'pg_class')) END,
+                 CASE WHEN i.indisclustered THEN pg_catalog.format('ALTER TABLE %s CLUSTER ON %I', $2::pg_catalog.text, x.relname) END]
+                 || ARRAY(SELECT pg_catalog.format('ALTER INDEX %I.%I ALTER COLUMN %s SET STATISTICS %s', n.nspname, x.relname, a.attnum, a.attstattarget)
+                            FROM pg_catalog.pg_attribute a WHERE a.attrelid = x.oid AND a.attstattarget >= 0 ORDER BY a.attnum), NULL)
+          FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class x ON x.oid = i.indexrelid JOIN pg_catalog.pg_namespace n ON n.oid = x.relnamespace
+         WHERE i.indrelid = $1::pg_catalog.text::pg_catalog.regclass AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid)
+      ) s CROSS JOIN LATERAL pg_catalog.unnest(s.stmts) WITH ORDINALITY AS u(stmt, k) ORDER BY s.step, s.n, u.k`,
     values: [live, target, fresh],
   };
 }
@@ -601,29 +611,29 @@ export function swapCarryOver(live: string, target: string, fresh: string): Stat
  */
 export function swapPrivileges(live: string, fresh: string): Statement {
   return {
-    text: `WITH l AS (SELECT * FROM pg_class WHERE oid = $1::text::regclass), f AS (SELECT * FROM pg_class WHERE oid = $2::text::regclass),
+    text: `WITH l AS (SELECT * FROM pg_catalog.pg_class WHERE oid = $1::pg_catalog.text::pg_catalog.regclass), f AS (SELECT * FROM pg_catalog.pg_class WHERE oid = $2::pg_catalog.text::pg_catalog.regclass),
         who(id) AS (SELECT relowner FROM l UNION SELECT relowner FROM f UNION SELECT 0
-                    UNION SELECT x.grantee FROM f, aclexplode(f.relacl) x
-                    UNION SELECT x.grantee FROM pg_attribute a, aclexplode(a.attacl) x WHERE a.attrelid = $2::text::regclass),
-        name(id, role) AS (SELECT id, CASE id WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(id)) END FROM who)
+                    UNION SELECT x.grantee FROM f, pg_catalog.aclexplode(f.relacl) x
+                    UNION SELECT x.grantee FROM pg_catalog.pg_attribute a, pg_catalog.aclexplode(a.attacl) x WHERE a.attrelid = $2::pg_catalog.text::pg_catalog.regclass),
+        name(id, role) AS (SELECT id, CASE id WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(id)) END FROM who)
       SELECT stmt FROM (
-        SELECT 1 AS step, format('REVOKE ALL ON TABLE %s FROM %s', $2::text, string_agg(role, ', ' ORDER BY role)) AS stmt FROM name
+        SELECT 1 AS step, pg_catalog.format('REVOKE ALL ON TABLE %s FROM %s', $2::pg_catalog.text, pg_catalog.string_agg(role, ', ' ORDER BY role)) AS stmt FROM name
         UNION ALL
-        SELECT 2, format('REVOKE ALL (%I) ON TABLE %s FROM %s', a.attname, $2::text, (SELECT string_agg(role, ', ' ORDER BY role) FROM name))
-          FROM pg_attribute a WHERE a.attrelid = $2::text::regclass AND a.attacl IS NOT NULL
+        SELECT 2, pg_catalog.format('REVOKE ALL (%I) ON TABLE %s FROM %s', a.attname, $2::pg_catalog.text, (SELECT pg_catalog.string_agg(role, ', ' ORDER BY role) FROM name))
+          FROM pg_catalog.pg_attribute a WHERE a.attrelid = $2::pg_catalog.text::pg_catalog.regclass AND a.attacl IS NOT NULL
         UNION ALL
-        SELECT 3, format('GRANT %s ON TABLE %s TO %s%s', x.privilege_type, $2::text,
-                         CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(x.grantee)) END,
+        SELECT 3, pg_catalog.format('GRANT %s ON TABLE %s TO %s%s', x.privilege_type, $2::pg_catalog.text,
+                         CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(x.grantee)) END,
                          CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
-          FROM l, aclexplode(coalesce(l.relacl, acldefault('r', l.relowner))) x
+          FROM l, pg_catalog.aclexplode(coalesce(l.relacl, pg_catalog.acldefault('r', l.relowner))) x
         UNION ALL
-        SELECT 4, format('GRANT %s (%I) ON TABLE %s TO %s%s', x.privilege_type, a.attname, $2::text,
-                         CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(x.grantee)) END,
+        SELECT 4, pg_catalog.format('GRANT %s (%I) ON TABLE %s TO %s%s', x.privilege_type, a.attname, $2::pg_catalog.text,
+                         CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(x.grantee)) END,
                          CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
-          FROM pg_attribute a, aclexplode(a.attacl) x WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped
+          FROM pg_catalog.pg_attribute a, pg_catalog.aclexplode(a.attacl) x WHERE a.attrelid = $1::pg_catalog.text::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped
       ) s
       WHERE EXISTS (SELECT 1 FROM l WHERE relacl IS NOT NULL) OR EXISTS (SELECT 1 FROM f WHERE relacl IS NOT NULL)
-         OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid IN ($1::text::regclass, $2::text::regclass) AND a.attacl IS NOT NULL)
+         OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid IN ($1::pg_catalog.text::pg_catalog.regclass, $2::pg_catalog.text::pg_catalog.regclass) AND a.attacl IS NOT NULL)
       ORDER BY step`,
     values: [live, fresh],
   };
