@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { mkdir, readdir, realpath, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { err, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
@@ -224,9 +224,12 @@ function importLines(r: ImportReport, schema: string, failedRun = false): string
  * packed: a directory, FIFO (which would block the build forever) or device
  * so named is refused, naming it, as is a symlink that leads out of `dir`
  * (as `checksums verify` refuses one), so a build packs nothing from
- * elsewhere.
+ * elsewhere. Each member names the file checked (device and inode), so
+ * that one replaced before the build opens it (by a symlink to a file
+ * elsewhere) is refused unread (see `MemberFile.checked`). Exported for
+ * tests.
  */
-async function membersFrom(dir: string, files: readonly string[]): Promise<Record<string, MemberSource>> {
+export async function membersFrom(dir: string, files: readonly string[]): Promise<Record<string, MemberSource>> {
   const realDir = await realpath(dir);
   const members: Record<string, MemberSource> = {};
   for (const name of files.filter((x) => x.endsWith('.ndjson')).sort()) {
@@ -241,7 +244,8 @@ async function membersFrom(dir: string, files: readonly string[]): Promise<Recor
         { context: { path } },
       );
     }
-    const kind = notRegular(await stat(realPath));
+    const checked = await stat(realPath);
+    const kind = notRegular(checked);
     if (kind !== undefined) {
       throw new BackfillError(
         'IO_ERROR',
@@ -249,7 +253,10 @@ async function membersFrom(dir: string, files: readonly string[]): Promise<Recor
         { context: { path } },
       );
     }
-    members[name] = { file: path };
+    // Opened later without following a symlink in its last part, and read only if it is still the file checked here:
+    // an entry that is a symlink (to a file inside dir) is opened by the path it led to.
+    const file = (await lstat(path)).isSymbolicLink() ? realPath : path;
+    members[name] = { file, checked: { dev: checked.dev, ino: checked.ino } };
   }
   return members;
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { constants, createReadStream, createWriteStream, rmSync } from 'node:fs';
+import { type FileHandle, mkdir, mkdtemp, open, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -8,6 +8,7 @@ import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
+import { notRegular } from '../_internals/file-kind.js';
 import { HashingPassThrough } from '../_internals/hashing-stream.js';
 import { LineSplitter } from '../_internals/ndjson.js';
 import { Utf8Check } from '../_internals/utf8-check.js';
@@ -35,6 +36,17 @@ import { LONE_SURROGATE } from '../_internals/lone-surrogate.js';
  */
 export interface MemberFile {
   readonly file: string;
+  /**
+   * The file as the caller checked it (the `dev` and `ino` of an `fs.stat`
+   * of `file`), when it was checked before the write (say, that it is a
+   * regular file inside a directory). The file is then opened first,
+   * without following a symlink in the last part of `file`, and the open
+   * file must be a regular file with that device and inode, or the write
+   * fails with `IO_ERROR` before reading a byte of it and writes nothing:
+   * a file replaced between the check and the open (by a symlink to a file
+   * elsewhere, say) is never read.
+   */
+  readonly checked?: { readonly dev: number; readonly ino: number };
 }
 
 /**
@@ -183,14 +195,53 @@ async function* recordChunks(
   if (pending.length > 0) yield Buffer.from(pending.join(''), 'utf8');
 }
 
+/** A member file that is not the one its caller checked: refused unread. */
+function replaced(member: string, path: string, by: string): BackfillError {
+  return new BackfillError(
+    'IO_ERROR',
+    `member ${member}: ${path} was replaced by ${by} after it was checked, so it is refused as unsafe: it was not read, and nothing was written. Build again once nothing changes the file.`,
+    { context: { path, member } },
+  );
+}
+
+/**
+ * Opens `path` for {@link MemberFile.checked}: without following a symlink
+ * in its last part (where the platform can), and without blocking on a FIFO
+ * put in its place, then requires the open file to be the regular file
+ * `checked` describes.
+ */
+async function openChecked(member: string, path: string, checked: NonNullable<MemberFile['checked']>): Promise<FileHandle> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY | (constants.O_NOFOLLOW ?? 0));
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ELOOP') throw replaced(member, path, 'a symlink');
+    throw toBackfillError(error, 'IO_ERROR', { path, member });
+  }
+  try {
+    const opened = await handle.stat();
+    const kind = notRegular(opened);
+    if (kind !== undefined) throw replaced(member, path, kind);
+    if (opened.dev !== checked.dev || opened.ino !== checked.ino) throw replaced(member, path, 'another file');
+    return handle;
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
 /**
  * A file's bytes as they are, refused at the first one that is not UTF-8. A
  * file that cannot be read (missing, a directory) is named in the error, not
  * the tarball being written.
  */
-async function* fileChunks(member: string, path: string, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
+async function* fileChunks(member: string, source: MemberFile, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
+  const { file: path, checked } = source;
   const utf8 = new Utf8Check(path, member);
-  const chunks = createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>;
+  const options = { highWaterMark: 1024 * 1024 };
+  const chunks = (
+    checked === undefined ? createReadStream(path, options) : (await openChecked(member, path, checked)).createReadStream(options)
+  ) as AsyncIterable<Buffer>;
   try {
     for await (const chunk of chunks) {
       signal?.throwIfAborted();
@@ -209,7 +260,7 @@ async function spoolMember(name: string, source: MemberSource, file: string, sig
   // writeDataset takes no maxLineBytes: a longer line would be one that readers refuse by default.
   const counter = new LineSplitter(name, DEFAULT_MAX_LINE_BYTES, 'the longest line readers take by default: shorten or split the record');
   let bytes = 0;
-  const chunks = 'file' in source ? fileChunks(name, source.file, signal) : recordChunks(name, source, signal);
+  const chunks = 'file' in source ? fileChunks(name, source, signal) : recordChunks(name, source, signal);
   async function* tally(): AsyncGenerator<Buffer> {
     for await (const chunk of chunks) {
       hash.update(chunk);
@@ -284,6 +335,9 @@ function checkSource(raw: string, source: unknown): void {
   const given = source as Record<string | symbol, unknown>;
   if ('file' in given) {
     if (typeof given.file !== 'string') refuse(`its file is ${typeof given.file}, not a path`);
+    const checked = given.checked as { dev?: unknown; ino?: unknown } | null | undefined;
+    if (checked !== undefined && (typeof checked?.dev !== 'number' || typeof checked.ino !== 'number'))
+      refuse('its checked is not { dev, ino } (numbers, as fs.stat gives them)');
   } else if (typeof given[Symbol.iterator] !== 'function' && typeof given[Symbol.asyncIterator] !== 'function') {
     refuse('got an object that is neither { file } nor iterable');
   }
