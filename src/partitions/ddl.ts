@@ -182,6 +182,12 @@ export async function moveRows(
   return r.rowCount ?? 0;
 }
 
+/** The tablespace and access method the parent sets for its partitions, which a table made with `LIKE` does not take by itself. */
+export async function parentStorage(client: PgClientLike, parent: QualifiedName): Promise<sql.ParentStorage> {
+  const { rows } = (await client.query(sql.parentStorage, [parent.sql])) as PgQueryResult<sql.ParentStorage>;
+  return { tablespace: rows[0]?.tablespace ?? null, am: rows[0]?.am ?? null };
+}
+
 /** `tableSql`'s comment, if any. */
 export async function commentOf(client: PgClientLike, tableSql: string): Promise<string | null> {
   const { rows } = (await client.query(sql.tableComment, [tableSql])) as PgQueryResult<{ c: string | null }>;

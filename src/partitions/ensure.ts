@@ -7,10 +7,10 @@
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { covers, overlaps, readSnapshot, type Snapshot } from './catalog.js';
-import { inDdlTransaction, insertableColumns, moveRows, refuseReferencedMove, runDdl, withAdvisoryLock } from './ddl.js';
+import { inDdlTransaction, insertableColumns, moveRows, parentStorage, refuseReferencedMove, runDdl, withAdvisoryLock } from './ddl.js';
 import { addIntervals, floorToInterval } from './interval.js';
 import { invalid, type EnsurePlanOptions, type ManagerContext } from './options.js';
-import { createSlotSql, finishPendingDetach, inParentSchema, rangeOf, slotAt, sqlstateOf, throwIfAborted } from './slots.js';
+import { createSlotStatements, finishPendingDetach, inParentSchema, rangeOf, slotAt, sqlstateOf, throwIfAborted } from './slots.js';
 import * as sql from './sql.js';
 import type { CreatedPartition, EnsureOptions, EnsureReport, PartitionInfo, PartitionSlot } from './types.js';
 
@@ -18,7 +18,7 @@ import type { CreatedPartition, EnsureOptions, EnsureReport, PartitionInfo, Part
 const MAX_SLOTS = 1_000_000;
 /** SQLSTATE duplicate_table: a relation already holds the name. */
 const DUPLICATE_TABLE = '42P07';
-/** SQLSTATE check_violation: the default partition holds rows for the new range. */
+/** SQLSTATE check_violation: the default partition holds rows for the new range (ATTACH's check of it fails). */
 const CHECK_VIOLATION = '23514';
 const RELKIND_NAMES: Readonly<Record<string, string>> = {
   r: 'a standalone table',
@@ -131,25 +131,29 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
     const { todo, existing, blocked } = planEnsure(ctx, snap, first, last, plan.fillGaps);
     progress.existing = existing;
     // A slot that cannot be made does not hold up the others (the current one among them).
-    await createSlots({ ...run, snap }, todo, progress);
+    if (todo.length > 0) await createSlots({ ...run, snap, storage: await parentStorage(client, ctx.parent) }, todo, progress);
     if (blocked.length > 0) throw overlapError(ctx, blocked, progress.created.length);
     return { created: progress.created, existing };
   });
 }
 
 /**
- * Creates `todo` `batchSize` per round trip and commit, so the parent's
- * ACCESS EXCLUSIVE lock lasts a few CREATEs, not the whole run. A batch that
- * fails because the default partition holds rows for a slot, or because a
- * name is held by another table, is retried slot by slot. Each created slot
- * is added to `progress.created` as soon as it is committed.
+ * Creates `todo` `batchSize` per round trip and commit. Each slot is a table
+ * made like the parent, then attached: the parent is held in SHARE UPDATE
+ * EXCLUSIVE only, which its readers and writers do not conflict with (a
+ * default partition, which ATTACH must check, is held in ACCESS EXCLUSIVE
+ * until the commit). A batch that fails because the default partition holds
+ * rows for a slot, or because a name is held by another table, is retried
+ * slot by slot. Each created slot is added to `progress.created` as soon as
+ * it is committed.
  */
 async function createSlots(
-  run: EnsureRun & { readonly snap: Snapshot },
+  run: EnsureRun & { readonly snap: Snapshot; readonly storage: sql.ParentStorage },
   todo: readonly PartitionSlot[],
   progress: EnsureProgress,
 ): Promise<void> {
-  const { client, ctx, snap, plan, call } = run;
+  const { client, ctx, snap, storage, plan, call } = run;
+  const make = (slot: PartitionSlot): string[] => createSlotStatements(ctx, slot, snap.keyType, storage);
   const logger = call.logger ?? ctx.logger;
   const def = snap.defaultPartition;
   const taken: PartitionSlot[] = [];
@@ -165,15 +169,15 @@ async function createSlots(
     });
   };
   let columns: string | undefined;
-  // Rows in the default partition make CREATE fail with 23514 ("would be violated"); only then is the slower move needed.
+  // Rows in the default partition make ATTACH fail with 23514 ("would be violated"); only then is the slower move needed.
   const createOne = async (slot: PartitionSlot): Promise<number> => {
     try {
-      await runDdl(client, ctx.lockTimeoutMs, createSlotSql(ctx, slot, snap.keyType));
+      await runDdl(client, ctx.lockTimeoutMs, ...make(slot));
       return 0;
     } catch (error) {
       if (def === undefined || sqlstateOf(error) !== CHECK_VIOLATION) throw error;
       columns ??= await insertableColumns(client, ctx.parent);
-      return createBesideDefault(client, ctx, slot, snap, def, columns);
+      return createBesideDefault(client, ctx, { slot, statements: make(slot) }, snap, def, columns);
     }
   };
   for (let i = 0; i < todo.length; i += plan.batchSize) {
@@ -181,7 +185,7 @@ async function createSlots(
     const lead = chunk[0]!;
     throwIfAborted(call.signal, { partition: lead.name });
     try {
-      await runDdl(client, ctx.lockTimeoutMs, ...chunk.map((slot) => createSlotSql(ctx, slot, snap.keyType)));
+      await runDdl(client, ctx.lockTimeoutMs, ...chunk.flatMap(make));
       for (const slot of chunk) created({ ...slot, rowsMovedFromDefault: 0 });
     } catch (error) {
       const code = sqlstateOf(error);
@@ -215,14 +219,15 @@ async function createSlots(
  * (SHARE ROW EXCLUSIVE on the parent alone and the default partition,
  * readers continue) so no new row can
  * land in the default for this range; its rows move out to a temporary
- * table, the partition is created (PostgreSQL's default-partition check now
- * passes) and the rows move in. One transaction: readers see the rows in the
- * default or in the new partition, never in neither.
+ * table, the partition is created and attached (PostgreSQL's
+ * default-partition check now passes) and the rows move in. One
+ * transaction: readers see the rows in the default or in the new partition,
+ * never in neither.
  */
 async function createBesideDefault(
   client: PgClientLike,
   ctx: ManagerContext,
-  slot: PartitionSlot,
+  { slot, statements }: { readonly slot: PartitionSlot; readonly statements: readonly string[] },
   snap: Snapshot,
   def: PartitionInfo,
   columns: string,
@@ -232,14 +237,14 @@ async function createBesideDefault(
     await client.query(sql.lockParentForMove(ctx.parent.sql, def.sql));
     const { rows } = (await client.query(sql.anyRowIn(def.sql, where))) as PgQueryResult<{ stuck: boolean }>;
     if (rows[0]?.stuck !== true) {
-      await client.query(createSlotSql(ctx, slot, snap.keyType));
+      await client.query(statements.join(';\n'));
       return 0;
     }
     await refuseReferencedMove(client, def, slot, where);
     const holding = sql.holdingTable;
     await client.query(sql.createHoldingTable(holding, columns, ctx.parent.sql));
     const moved = await moveRows(client, { fromSql: def.sql, toSql: holding, partition: slot.name }, columns, where);
-    await client.query(createSlotSql(ctx, slot, snap.keyType));
+    await client.query(statements.join(';\n'));
     await moveRows(client, { fromSql: holding, toSql: inParentSchema(ctx, slot.name), partition: slot.name }, columns, 'true');
     return moved;
   });

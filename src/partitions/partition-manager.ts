@@ -131,6 +131,21 @@ export class PartitionManager {
    * an advisory lock. Rows already sitting in the default partition for a
    * new slot are moved into it in the same transaction that creates it.
    *
+   * Locks: each slot is made as a table shaped like the parent (`CREATE TABLE
+   * … (LIKE parent …)` in the parent's tablespace, ACCESS SHARE on the
+   * parent), then `ALTER TABLE parent ATTACH PARTITION`, which holds the
+   * parent in SHARE UPDATE EXCLUSIVE only: its readers (ACCESS SHARE) and
+   * writers (ROW EXCLUSIVE) neither stop `ensure` nor queue behind it, however
+   * long their transactions. It still waits for what conflicts with that (a
+   * `CREATE INDEX`, an `ANALYZE` or `VACUUM` of the parent itself, another
+   * `ATTACH` or `DETACH`, an `ALTER TABLE` or `TRUNCATE` of it). With a default partition, PostgreSQL
+   * also takes ACCESS EXCLUSIVE on the default partition, to prove it holds no
+   * row of the new range, so a session reading the default partition (a query
+   * that cannot prune it) is waited for; rows found there are moved with
+   * writers paused (SHARE ROW EXCLUSIVE on the parent alone and the default
+   * partition). The table and its ATTACH are one transaction, so a run that
+   * ends between them, however it ends, leaves no unattached table behind.
+   *
    * A slot whose name is held by a table that is not a partition of this
    * parent (say a restored month whose attach was refused) does not stop the
    * others: every other slot is created, then the call returns

@@ -27,9 +27,20 @@ export function rangeOf(ctx: ManagerContext, slot: PartitionSlot, keyType: Parti
   return { from, to, where: sql.inRange(ctx.columnSql, from, to) };
 }
 
-/** `CREATE TABLE … PARTITION OF` for the slot. */
-export function createSlotSql(ctx: ManagerContext, slot: PartitionSlot, keyType: PartitionColumnType): string {
-  return sql.createPartition(inParentSchema(ctx, slot.name), ctx.parent.sql, rangeOf(ctx, slot, keyType));
+/**
+ * The statements that make the slot's partition without ACCESS EXCLUSIVE on
+ * the parent: a standalone table shaped like the parent, then `ATTACH
+ * PARTITION`. Sent in one transaction, so no run, however it ends, leaves
+ * the table behind unattached.
+ */
+export function createSlotStatements(
+  ctx: ManagerContext,
+  slot: PartitionSlot,
+  keyType: PartitionColumnType,
+  storage: sql.ParentStorage,
+): string[] {
+  const child = inParentSchema(ctx, slot.name);
+  return [sql.createLikeParent(child, ctx.parent.sql, storage), sql.attachPartition(ctx.parent.sql, child, rangeOf(ctx, slot, keyType))];
 }
 
 /** How to take back a partition left detach pending (an interrupted `DETACH … CONCURRENTLY`), which takes no rows. */

@@ -267,8 +267,39 @@ export const createHoldingTable = (holdingSql: string, columns: string, parentSq
 
 // ---- partitions -----------------------------------------------------------
 
-export const createPartition = (childSql: string, parentSql: string, range: RangeSql): string =>
-  `CREATE TABLE ${childSql} PARTITION OF ${parentSql} FOR VALUES FROM (${range.from}) TO (${range.to})`;
+/** Where PostgreSQL puts a partition the parent did not place itself: its tablespace and table access method, when the parent sets them. */
+export interface ParentStorage {
+  readonly tablespace: string | null;
+  readonly am: string | null;
+}
+
+/**
+ * `$1` the quoted parent: the tablespace and the table access method
+ * (PostgreSQL 17 and later) it sets for its partitions, each `null` when it
+ * sets none (new tables then follow `default_tablespace` and
+ * `default_table_access_method`, as partitions do).
+ */
+export const parentStorage = `SELECT t.spcname::text AS tablespace, am.amname::text AS am
+     FROM pg_catalog.pg_class c
+     LEFT JOIN pg_catalog.pg_tablespace t ON t.oid = c.reltablespace
+     LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam
+     WHERE c.oid = $1::pg_catalog.regclass`;
+
+/**
+ * A standalone table shaped as `CREATE TABLE … PARTITION OF` shapes a
+ * partition: the parent's columns (types, collations, NOT NULL), defaults,
+ * generation expressions, CHECK constraints, storage and compression, in
+ * the parent's tablespace and access method. Takes ACCESS SHARE on the parent
+ * only. Indexes, keys, foreign keys and row triggers are left to ATTACH,
+ * which clones them from the parent as it does for `PARTITION OF`; identity
+ * too, where PostgreSQL gives partitions the parent's identity (17 and
+ * later), so the column never gets a sequence of its own.
+ */
+export const createLikeParent = (childSql: string, parentSql: string, storage: ParentStorage): string =>
+  `CREATE TABLE ${childSql} (LIKE ${parentSql} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING GENERATED)` +
+  `${storage.am === null ? '' : ` USING ${quoteIdent(storage.am)}`}${storage.tablespace === null ? '' : ` TABLESPACE ${quoteIdent(storage.tablespace)}`}`;
+
+/** SHARE UPDATE EXCLUSIVE on the parent (readers and writers go on), ACCESS EXCLUSIVE on the table and on the default partition, if any. */
 
 export const attachPartition = (parentSql: string, childSql: string, range: RangeSql): string =>
   `ALTER TABLE ${parentSql} ATTACH PARTITION ${childSql} FOR VALUES FROM (${range.from}) TO (${range.to})`;

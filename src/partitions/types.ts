@@ -153,8 +153,9 @@ export interface EnsureOptions extends PartitionCallOptions {
    */
   readonly behind?: number;
   /**
-   * Partitions created per transaction. Each batch holds the parent's ACCESS
-   * EXCLUSIVE lock only for its own few CREATEs; 1 means one per transaction.
+   * Partitions created per transaction. Each batch holds the parent's SHARE
+   * UPDATE EXCLUSIVE lock (and a default partition's ACCESS EXCLUSIVE) only
+   * for its own few ATTACHes; 1 means one per transaction.
    * @defaultValue {@link DEFAULT_PARTITION_CREATE_BATCH} (12)
    */
   readonly batchSize?: number;

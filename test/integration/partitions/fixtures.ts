@@ -5,6 +5,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { PartitionManager } from '../../../src/partitions/index.js';
 
 /**
  * Gives the calling test file a database of its own (`set` receives it before the first test,
@@ -81,4 +82,20 @@ export async function holdLock(url: string, table: string, mode: string): Promis
       await c.end();
     },
   };
+}
+
+/** A monthly manager of `scanner.artifact_boms` in `db`, its clock stopped at `now`; `extra` overrides any of the config. */
+export function artifactBomsManager(
+  db: TestDatabase,
+  now: string,
+  extra: Partial<ConstructorParameters<typeof PartitionManager>[0]> = {},
+): PartitionManager {
+  return new PartitionManager({
+    pg: db.pool,
+    table: 'scanner.artifact_boms',
+    column: 'inserted_at',
+    interval: 'month',
+    now: new Date(now),
+    ...extra,
+  });
 }

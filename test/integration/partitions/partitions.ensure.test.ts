@@ -2,20 +2,13 @@ import { describe, expect, it } from 'vitest';
 import pg from 'pg';
 import type { TestDatabase } from '../../support/pg.js';
 import { PartitionManager } from '../../../src/partitions/index.js';
-import { catalogBounds, createArtifactBomsTable, holdLock, rowHomes, useScannerDatabase } from './fixtures.js';
+import { artifactBomsManager, catalogBounds, createArtifactBomsTable, holdLock, rowHomes, useScannerDatabase } from './fixtures.js';
 
 let db: TestDatabase;
 useScannerDatabase((created) => (db = created), { table: false });
 
-const manager = (now: string, extra: Partial<ConstructorParameters<typeof PartitionManager>[0]> = {}): PartitionManager =>
-  new PartitionManager({
-    pg: db.pool,
-    table: 'scanner.artifact_boms',
-    column: 'inserted_at',
-    interval: 'month',
-    now: new Date(now),
-    ...extra,
-  });
+const manager = (now: string, extra: Parameters<typeof artifactBomsManager>[2] = {}): PartitionManager =>
+  artifactBomsManager(db, now, extra);
 
 const range = (from: string, to: string): string => `FOR VALUES FROM ('${from} 00:00:00+00') TO ('${to} 00:00:00+00')`;
 
@@ -268,7 +261,8 @@ describe("ensure on the partition runbook's table", () => {
 
   it('returns LOCK_TIMEOUT quickly when the parent is busy, and changes nothing', async () => {
     await createArtifactBomsTable(db);
-    const lock = await holdLock(db.url, 'scanner.artifact_boms', 'ACCESS SHARE');
+    // SHARE (a CREATE INDEX on the parent) conflicts with ATTACH's SHARE UPDATE EXCLUSIVE; readers and writers do not.
+    const lock = await holdLock(db.url, 'ONLY scanner.artifact_boms', 'SHARE');
     try {
       const t0 = Date.now();
       const r = await manager('2026-11-23T00:00:00Z', { lockTimeoutMs: 200 }).ensure();
@@ -278,16 +272,18 @@ describe("ensure on the partition runbook's table", () => {
       expect(Date.now() - t0).toBeLessThan(5_000);
       // It names the session in the way, so the operator knows whom to wait for (or end).
       const [holder] = await db.query<{ pid: number }>(
-        "SELECT l.pid FROM pg_locks l WHERE l.relation = 'scanner.artifact_boms'::regclass AND l.granted AND l.mode = 'AccessShareLock'",
+        "SELECT l.pid FROM pg_locks l WHERE l.relation = 'scanner.artifact_boms'::regclass AND l.granted AND l.mode = 'ShareLock'",
       );
       const message = r._unsafeUnwrapErr().message;
       expect(message).toContain(`pid ${holder!.pid}`);
-      expect(message).toContain('AccessShareLock on scanner.artifact_boms');
+      expect(message).toContain('ShareLock on scanner.artifact_boms');
       expect(message).toContain('pg_terminate_backend');
     } finally {
       await lock.release();
     }
     expect((await catalogBounds(db, 'scanner', 'artifact_boms')).size).toBe(0);
+    // Nor a table made for a slot and left unattached: it went with the ATTACH that timed out.
+    expect(await db.query("SELECT relname FROM pg_class WHERE relname LIKE 'artifact_boms_2%'")).toEqual([]);
     // The pooled session must not keep our lock_timeout.
     const [s] = await db.query<{ lock_timeout: string }>('SHOW lock_timeout');
     expect(s?.lock_timeout).toBe('0');
