@@ -97,7 +97,7 @@ LEFT JOIN LATERAL (
   -- Relation 0: a bound holds constants only, and pg_get_expr with the partition's oid would wait for a lock on it.
   CROSS JOIN LATERAL (SELECT pg_catalog.pg_get_expr(cc.relpartbound, 0) AS bound) b0
   CROSS JOIN LATERAL (
-    SELECT b0.bound, regexp_match(b0.bound, E'^FOR VALUES FROM \\\\(${BOUND}\\\\) TO \\\\(${BOUND}\\\\)$') AS m
+    SELECT b0.bound, pg_catalog.regexp_match(b0.bound, E'^FOR VALUES FROM \\\\(${BOUND}\\\\) TO \\\\(${BOUND}\\\\)$') AS m
   ) b
   WHERE i.inhparent = p.oid
 ) k ON true
@@ -146,7 +146,7 @@ export const relationsNamed = `SELECT c.relname::text AS name, c.relkind::text A
 export const tableInfo = `SELECT c.relkind::text AS kind, c.relispartition AS is_partition,
         (SELECT pg_catalog.array_agg(a.attname::text ORDER BY k.ord)
            FROM pg_catalog.pg_index i
-           CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+           CROSS JOIN LATERAL pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
            JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
           WHERE i.indrelid = c.oid AND i.indisprimary) AS key,
         (SELECT pg_catalog.array_agg(ic.relname::text ORDER BY ic.relname)
@@ -221,9 +221,9 @@ export const anyRowIn = (tableSql: string, where: string): string => `SELECT EXI
 export const keysReferencing = `SELECT coalesce((SELECT p.conname::text FROM pg_catalog.pg_constraint p WHERE p.oid = c.conparentid), c.conname::text) AS name,
         c.conrelid::pg_catalog.regclass::text AS referencing,
         c.confdeltype::text AS on_delete,
-        ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM unnest(c.conkey) WITH ORDINALITY AS k(n, i)
+        ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k(n, i)
               JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i) AS cols,
-        ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM unnest(c.confkey) WITH ORDINALITY AS k(n, i)
+        ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY AS k(n, i)
               JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i) AS refcols
      FROM pg_catalog.pg_constraint c WHERE c.contype = 'f' AND c.confrelid = $1::pg_catalog.regclass`;
 

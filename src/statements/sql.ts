@@ -5,6 +5,13 @@
  * so the `$n` numbering and the values sit side by side. The stores only
  * choose which statement to send, on which connection, and when.
  *
+ * Functions and catalogs are named `pg_catalog.…`: a session whose
+ * `search_path` puts a user's schema before `pg_catalog` would otherwise call
+ * that schema's look-alikes (a `hashtext` that gives two processes different
+ * run-lock keys, a `count` that lies). Syntax needs no prefix: `extract`,
+ * `coalesce`, and `unnest` with several arrays in FROM, which PostgreSQL
+ * itself turns into calls of `pg_catalog.unnest`.
+ *
  * @module
  */
 import { quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
@@ -31,7 +38,8 @@ const sql = (text: string, values: readonly unknown[] = []): SqlStatement => ({ 
 // ─── Shared ────────────────────────────────────────────────────────────────
 
 /** Serializes table creation per store (keyed by one of its tables), so concurrent `prepare()` calls do not race. */
-export const lockCreation = (key: QualifiedName): SqlStatement => sql('SELECT pg_advisory_xact_lock(hashtext($1))', [key.sql]);
+export const lockCreation = (key: QualifiedName): SqlStatement =>
+  sql('SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1))', [key.sql]);
 
 export const createSchema = (schema: string): SqlStatement => sql(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
 
@@ -53,7 +61,7 @@ export const createStatementsTable = (statements: QualifiedName): SqlStatement =
     issued_at timestamptz,
     format text NOT NULL,
     run_id text NOT NULL,
-    inserted_at timestamptz NOT NULL DEFAULT now(),
+    inserted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     CONSTRAINT ${quoteIdent(`${statements.name}_claim_key`)} UNIQUE (document_digest, vulnerability_id, product_key)
   )`);
 
@@ -68,7 +76,7 @@ export const createDocumentsTable = (documents: QualifiedName): SqlStatement =>
     format text NOT NULL,
     claims integer NOT NULL,
     run_id text NOT NULL,
-    backfilled_at timestamptz NOT NULL DEFAULT now()
+    backfilled_at timestamptz NOT NULL DEFAULT pg_catalog.now()
   )`);
 
 export const createCheckpointsTable = (checkpoints: QualifiedName): SqlStatement =>
@@ -86,7 +94,7 @@ export const createCheckpointsTable = (checkpoints: QualifiedName): SqlStatement
     max_documents bigint,
     outcome_sha256 text NOT NULL,
     completed boolean NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT now()
+    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
   )`);
 
 export const createFailuresTable = (failures: QualifiedName): SqlStatement =>
@@ -167,7 +175,7 @@ export function recordBatch(
        INSERT INTO ${tables.documents.sql} (document_digest, format, claims, run_id)
        SELECT d, f, n, $1 FROM unnest($2::text[], $3::text[], $4::int[]) AS x(d, f, n)
        ON CONFLICT (document_digest) DO UPDATE
-         SET format = excluded.format, claims = excluded.claims, run_id = excluded.run_id, backfilled_at = now()
+         SET format = excluded.format, claims = excluded.claims, run_id = excluded.run_id, backfilled_at = pg_catalog.now()
      ), fails AS (
        INSERT INTO ${tables.failures.sql} (run_id, seq, digest, code, message)
        SELECT $1, s, d, c, m FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[]) AS x(s, d, c, m)
@@ -176,12 +184,12 @@ export function recordBatch(
      INSERT INTO ${tables.checkpoints.sql}
        (run_id, cursor_retrieved_at, cursor_digest, evaluated, backfilled, claims_written, skipped, failures,
         retrieved_since, force, max_documents, outcome_sha256, completed, updated_at)
-     VALUES ($1, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, now())
+     VALUES ($1, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, pg_catalog.now())
      ON CONFLICT (run_id) DO UPDATE SET
        cursor_retrieved_at = excluded.cursor_retrieved_at, cursor_digest = excluded.cursor_digest,
        evaluated = excluded.evaluated, backfilled = excluded.backfilled, claims_written = excluded.claims_written,
        skipped = excluded.skipped, failures = excluded.failures, outcome_sha256 = excluded.outcome_sha256,
-       completed = excluded.completed, updated_at = now()`,
+       completed = excluded.completed, updated_at = pg_catalog.now()`,
     [
       batch.runId,
       batch.documents.map((d) => d.digest),
@@ -222,7 +230,7 @@ export const selectFailures = (failures: QualifiedName, runIds: readonly string[
 export const selectRangeCheckpointExists = (checkpoints: QualifiedName, runId: string): SqlStatement =>
   sql(
     `SELECT EXISTS (SELECT 1 FROM ${checkpoints.sql}
-                     WHERE starts_with(run_id, $1::text || '#range-') AND substr(run_id, length($1::text) + 8) ~ '^[0-9]+$') AS planned`,
+                     WHERE pg_catalog.starts_with(run_id, $1::text || '#range-') AND pg_catalog.substr(run_id, pg_catalog.length($1::text) + 8) ~ '^[0-9]+$') AS planned`,
     [runId],
   );
 
@@ -232,7 +240,7 @@ export const selectRangeCheckpointExists = (checkpoints: QualifiedName, runId: s
  * The two 32-bit keys of a run's lock: the checkpoints table (so two stores
  * in one database never block each other) and the run id.
  */
-const RUN_LOCK_KEYS = 'hashtext($1), hashtext($2)';
+const RUN_LOCK_KEYS = 'pg_catalog.hashtext($1), pg_catalog.hashtext($2)';
 
 /**
  * Takes the lock, saying which session holds it now (see {@link selectRunLockKept}):
@@ -241,13 +249,13 @@ const RUN_LOCK_KEYS = 'hashtext($1), hashtext($2)';
  */
 export const tryRunLock = (namespace: string, runId: string): SqlStatement =>
   sql(
-    `SELECT pg_try_advisory_lock(${RUN_LOCK_KEYS}) AS ok, pg_backend_pid() AS pid,
-            (SELECT extract(epoch FROM backend_start)::text FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS started`,
+    `SELECT pg_catalog.pg_try_advisory_lock(${RUN_LOCK_KEYS}) AS ok, pg_catalog.pg_backend_pid() AS pid,
+            (SELECT extract(epoch FROM backend_start)::text FROM pg_catalog.pg_stat_activity WHERE pid = pg_catalog.pg_backend_pid()) AS started`,
     [namespace, runId],
   );
 
 export const releaseRunLock = (namespace: string, runId: string): SqlStatement =>
-  sql(`SELECT pg_advisory_unlock(${RUN_LOCK_KEYS})`, [namespace, runId]);
+  sql(`SELECT pg_catalog.pg_advisory_unlock(${RUN_LOCK_KEYS})`, [namespace, runId]);
 
 /**
  * The namespace of a run's commit lock, beside its run lock: a batch holds it
@@ -259,7 +267,7 @@ export const runCommitNamespace = (namespace: string): string => `${namespace}#c
 
 /** Takes the run's commit lock until the end of the transaction (see {@link runCommitNamespace}). */
 export const lockRunCommit = (namespace: string, runId: string): SqlStatement =>
-  sql(`SELECT pg_advisory_xact_lock(${RUN_LOCK_KEYS})`, [runCommitNamespace(namespace), runId]);
+  sql(`SELECT pg_catalog.pg_advisory_xact_lock(${RUN_LOCK_KEYS})`, [runCommitNamespace(namespace), runId]);
 
 /** How long a new holder of a run waits for the batch of its previous holder to end. */
 export const RUN_COMMIT_WAIT_MS = 60_000;
@@ -268,15 +276,15 @@ export const setRunCommitWait = (): SqlStatement => sql(`SET LOCAL lock_timeout 
 
 /** The rows of pg_locks `l` that hold the lock `(namespace $1, runId $2)`. */
 const RUN_LOCK_HELD = `l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-        AND l.classid::bigint = (hashtext($1)::bigint & 4294967295)
-        AND l.objid::bigint = (hashtext($2)::bigint & 4294967295)`;
+        AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+        AND l.classid::bigint = (pg_catalog.hashtext($1)::bigint & 4294967295)
+        AND l.objid::bigint = (pg_catalog.hashtext($2)::bigint & 4294967295)`;
 
 /** The session holding the lock `(namespace, runId)`, from pg_locks and pg_stat_activity. */
 export const selectRunLockHolder = (namespace: string, runId: string): SqlStatement =>
   sql(
-    `SELECT a.pid, a.application_name, host(a.client_addr) AS client_addr, a.client_hostname, a.backend_start
-       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    `SELECT a.pid, a.application_name, pg_catalog.host(a.client_addr) AS client_addr, a.client_hostname, a.backend_start
+       FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
       WHERE ${RUN_LOCK_HELD}`,
     [namespace, runId],
   );
@@ -290,7 +298,7 @@ export const selectRunLockHolder = (namespace: string, runId: string): SqlStatem
  */
 export const selectRunLockKept = (namespace: string, runId: string, pid: number, started: string | null): SqlStatement =>
   sql(
-    `SELECT EXISTS (SELECT 1 FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+    `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
                      WHERE ${RUN_LOCK_HELD} AND l.pid = $3
                        AND ($4::numeric IS NULL OR extract(epoch FROM a.backend_start) = $4::numeric)) AS kept`,
     [namespace, runId, pid, started],
@@ -318,10 +326,10 @@ export const insertRawDocuments = (raw: QualifiedName, documents: readonly NewRa
   );
 
 /** Microsecond-exact UTC text of a timestamptz, for cursors. */
-const CURSOR_TEXT = `to_char(retrieved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const CURSOR_TEXT = `pg_catalog.to_char(retrieved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /** Times CURSOR_TEXT cannot write down: to_char gives NULL for ±infinity and drops the era of years BC. */
-const UNPLACEABLE = `(NOT isfinite(retrieved_at) OR retrieved_at < '0001-01-01 00:00:00+00'::timestamptz)`;
+const UNPLACEABLE = `(NOT pg_catalog.isfinite(retrieved_at) OR retrieved_at < '0001-01-01 00:00:00+00'::timestamptz)`;
 
 /**
  * A raw document with such a time, if there is one: such times sort first or
@@ -334,7 +342,7 @@ export const selectUnplaceableDocument = (raw: QualifiedName): SqlStatement =>
        (SELECT digest, retrieved_at FROM ${raw.sql} ORDER BY retrieved_at, digest LIMIT 1)
        UNION ALL
        (SELECT digest, retrieved_at FROM ${raw.sql} ORDER BY retrieved_at DESC, digest DESC LIMIT 1))
-     SELECT digest, retrieved_at::text AS shown, (SELECT count(*) FROM ${raw.sql} WHERE ${UNPLACEABLE}) AS n
+     SELECT digest, retrieved_at::text AS shown, (SELECT pg_catalog.count(*) FROM ${raw.sql} WHERE ${UNPLACEABLE}) AS n
        FROM edges WHERE ${UNPLACEABLE} LIMIT 1`,
   );
 
@@ -360,7 +368,7 @@ function rawDocumentsWhere(query: RawDocumentCountQuery, values: unknown[]): str
 export const selectColumnTypes = (raw: QualifiedName): SqlStatement =>
   sql(
     `SELECT a.attname AS name, (CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END)::regtype::text AS type
-       FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+       FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
       WHERE a.attrelid = $1::regclass AND a.attname IN ('content', 'retrieved_at') AND NOT a.attisdropped`,
     [raw.sql],
   );
@@ -391,13 +399,13 @@ export const rawContentSql = (type: string | undefined): RawContentSql => {
   if (type === 'bytea') {
     return {
       select: 'content',
-      bytes: 'octet_length(content)',
-      maxBytes: (max) => `CASE current_setting('bytea_output') WHEN 'hex' THEN (${max} - 2) / 2 ELSE ${max} / 4 END`,
+      bytes: 'pg_catalog.octet_length(content)',
+      maxBytes: (max) => `CASE pg_catalog.current_setting('bytea_output') WHEN 'hex' THEN (${max} - 2) / 2 ELSE ${max} / 4 END`,
     };
   }
   const maxBytes = (max: string): string => max;
-  if (type === 'jsonb' || type === 'json') return { select: 'content::text', bytes: 'octet_length(content)', maxBytes };
-  return { select: 'content', bytes: 'octet_length(content::text)', maxBytes };
+  if (type === 'jsonb' || type === 'json') return { select: 'content::text', bytes: 'pg_catalog.octet_length(content)', maxBytes };
+  return { select: 'content', bytes: 'pg_catalog.octet_length(content::text)', maxBytes };
 };
 
 /**
@@ -424,7 +432,7 @@ export function selectRawPage(raw: QualifiedName, query: RawDocumentPageQuery, c
 export function countRawDocuments(raw: QualifiedName, query: RawDocumentCountQuery): SqlStatement {
   const values: unknown[] = [];
   const where = rawDocumentsWhere(query, values);
-  return sql(`SELECT count(*) AS n FROM ${raw.sql} ${where}`, values);
+  return sql(`SELECT pg_catalog.count(*) AS n FROM ${raw.sql} ${where}`, values);
 }
 
 /** The last document of every `rangeSize` (and the very last), numbered, in one pass over the index. */
@@ -443,7 +451,7 @@ export function selectKeyRangeEnds(raw: QualifiedName, query: KeyRangesQuery): S
     `WITH docs AS (
        SELECT retrieved_at, digest FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length - 1}
      ), numbered AS (
-       SELECT retrieved_at, digest, row_number() OVER (ORDER BY retrieved_at, digest) AS n, count(*) OVER () AS total FROM docs
+       SELECT retrieved_at, digest, pg_catalog.row_number() OVER (ORDER BY retrieved_at, digest) AS n, pg_catalog.count(*) OVER () AS total FROM docs
      )
      SELECT n, ${CURSOR_TEXT} AS cursor_at, digest FROM numbered WHERE n % $${values.length} = 0 OR n = total ORDER BY n`,
     values,
@@ -460,11 +468,11 @@ export function selectKeyRangeEnds(raw: QualifiedName, query: KeyRangesQuery): S
 export const selectDigestIsUnique = (raw: QualifiedName): SqlStatement =>
   sql(
     `SELECT EXISTS (
-       SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+       SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
         WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indisvalid AND i.indisready AND i.indpred IS NULL
           AND i.indnkeyatts = 1 AND a.attname = 'digest'
      ) AND NOT EXISTS (
-       SELECT 1 FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhparent WHERE h.inhparent = $1::regclass AND c.relkind <> 'p'
+       SELECT 1 FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class c ON c.oid = h.inhparent WHERE h.inhparent = $1::regclass AND c.relkind <> 'p'
      ) AS "unique"`,
     [raw.sql],
   );
@@ -482,9 +490,9 @@ export function selectRepeatedDigest(raw: QualifiedName, query: Omit<KeyRangesQu
     `WITH docs AS (
        SELECT digest FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length}
      ), repeated AS (
-       SELECT digest, count(*) AS copies FROM docs GROUP BY digest HAVING count(*) > 1
+       SELECT digest, pg_catalog.count(*) AS copies FROM docs GROUP BY digest HAVING pg_catalog.count(*) > 1
      )
-     SELECT digest, copies, count(*) OVER () AS digests FROM repeated ORDER BY digest LIMIT 1`,
+     SELECT digest, copies, pg_catalog.count(*) OVER () AS digests FROM repeated ORDER BY digest LIMIT 1`,
     values,
   );
 }
@@ -501,7 +509,7 @@ export const createRunsTable = (runs: QualifiedName): SqlStatement =>
     batch_size integer NOT NULL,
     range_size integer NOT NULL,
     documents bigint NOT NULL,
-    planned_at timestamptz NOT NULL DEFAULT now(),
+    planned_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     store_tables jsonb
   )`);
 
@@ -530,13 +538,13 @@ export const createWorkersTable = (workers: QualifiedName): SqlStatement =>
     worker_id text PRIMARY KEY,
     host text NOT NULL,
     pid integer NOT NULL,
-    started_at timestamptz NOT NULL DEFAULT now(),
-    seen_at timestamptz NOT NULL DEFAULT now()
+    started_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    seen_at timestamptz NOT NULL DEFAULT pg_catalog.now()
   )`);
 
 /** One planner per run id at a time (transaction-scoped). */
 export const lockPlan = (runs: QualifiedName, runId: string): SqlStatement =>
-  sql('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [runs.sql, runId]);
+  sql('SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1), pg_catalog.hashtext($2))', [runs.sql, runId]);
 
 export const insertRun = (
   runs: QualifiedName,
@@ -588,7 +596,7 @@ export const clearRangeStops = (ranges: QualifiedName, runId: string): SqlStatem
 
 /** Notes when a worker took the range (the first it takes of a run), unless one did before. */
 export const markRangeStarted = (ranges: QualifiedName, runId: string, n: number): SqlStatement =>
-  sql(`UPDATE ${ranges.sql} SET started_at = coalesce(started_at, now()) WHERE run_id = $1 AND n = $2`, [runId, n]);
+  sql(`UPDATE ${ranges.sql} SET started_at = coalesce(started_at, pg_catalog.now()) WHERE run_id = $1 AND n = $2`, [runId, n]);
 
 export const setRangeStop = (ranges: QualifiedName, runId: string, n: number, failure: BackfillFailure | null): SqlStatement =>
   sql(`UPDATE ${ranges.sql} SET stop_digest = $3, stop_code = $4, stop_message = $5 WHERE run_id = $1 AND n = $2`, [
@@ -606,28 +614,29 @@ export const selectFirstStop = (ranges: QualifiedName, runId: string): SqlStatem
   );
 
 export const selectFirstStarted = (ranges: QualifiedName, runId: string): SqlStatement =>
-  sql(`SELECT min(started_at) AS at FROM ${ranges.sql} WHERE run_id = $1`, [runId]);
+  sql(`SELECT pg_catalog.min(started_at) AS at FROM ${ranges.sql} WHERE run_id = $1`, [runId]);
 
 /** A worker's heartbeat. */
 export const upsertWorker = (workers: QualifiedName, workerId: string, host: string, pid: number): SqlStatement =>
-  sql(`INSERT INTO ${workers.sql} (worker_id, host, pid) VALUES ($1, $2, $3) ON CONFLICT (worker_id) DO UPDATE SET seen_at = now()`, [
-    workerId,
-    host,
-    pid,
-  ]);
+  sql(
+    `INSERT INTO ${workers.sql} (worker_id, host, pid) VALUES ($1, $2, $3) ON CONFLICT (worker_id) DO UPDATE SET seen_at = pg_catalog.now()`,
+    [workerId, host, pid],
+  );
 
 export const deleteWorker = (workers: QualifiedName, workerId: string): SqlStatement =>
   sql(`DELETE FROM ${workers.sql} WHERE worker_id = $1`, [workerId]);
 
 export const countWorkersAlive = (workers: QualifiedName, withinSeconds: number): SqlStatement =>
-  sql(`SELECT count(*) AS n FROM ${workers.sql} WHERE seen_at > now() - make_interval(secs => $1)`, [withinSeconds]);
+  sql(`SELECT pg_catalog.count(*) AS n FROM ${workers.sql} WHERE seen_at > pg_catalog.now() - pg_catalog.make_interval(secs => $1)`, [
+    withinSeconds,
+  ]);
 
 // ─── Job engine (RangeJobQueue, on pg-boss's tables) ───────────────────────
 
 /** Jobs of `queue` (of run `runId`, unless `null`) still queued, waiting for a retry, or running (pg-boss's job states before `completed`). */
 export const countPendingJobs = (schema: string, queue: string, runId: string | null): SqlStatement =>
   sql(
-    `SELECT count(*)::int AS n FROM ${quoteIdent(schema)}.job WHERE name = $1 AND state < 'completed' AND ($2::text IS NULL OR data->>'runId' = $2)`,
+    `SELECT pg_catalog.count(*)::int AS n FROM ${quoteIdent(schema)}.job WHERE name = $1 AND state < 'completed' AND ($2::text IS NULL OR data->>'runId' = $2)`,
     [queue, runId],
   );
 
