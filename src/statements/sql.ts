@@ -272,7 +272,8 @@ export const lockRunCommit = (namespace: string, runId: string): SqlStatement =>
 /** How long a new holder of a run waits for the batch of its previous holder to end. */
 export const RUN_COMMIT_WAIT_MS = 60_000;
 
-export const setRunCommitWait = (): SqlStatement => sql(`SET LOCAL lock_timeout = ${RUN_COMMIT_WAIT_MS}`);
+/** Bounds the wait for the run's commit lock (`ms`, a whole number) in the current transaction. */
+export const setRunCommitWait = (ms: number): SqlStatement => sql(`SET LOCAL lock_timeout = ${Math.trunc(ms)}`);
 
 /** The rows of pg_locks `l` that hold the lock `(namespace $1, runId $2)`. */
 const RUN_LOCK_HELD = `l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
