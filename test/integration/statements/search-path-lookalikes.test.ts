@@ -73,6 +73,9 @@ const CALLED = [
   'unnest',
 ];
 
+/** The types the SQL names that are no keyword (`int`, `bigint`, `numeric`, `timestamp` always mean PostgreSQL's own). */
+const NAMED_TYPES = ['date', 'float8', 'jsonb', 'oid', 'regclass', 'regtype', 'text', 'timestamptz', 'uuid'];
+
 let db: TestDatabase;
 let docs: GeneratedVexDocument[];
 beforeAll(async () => {
@@ -86,6 +89,8 @@ beforeAll(async () => {
   await db.query("CREATE AGGREGATE lookalike.count(*) (sfunc = lookalike.count_step, stype = bigint, initcond = '1')");
   await db.query('CREATE SCHEMA trap');
   await plantTraps(db, 'trap', CALLED);
+  // Types too: a cast to (or a column of) one of these fails.
+  for (const type of NAMED_TYPES) await db.query(`CREATE DOMAIN trap.${type} AS pg_catalog.${type} CHECK (false)`);
 });
 afterAll(async () => {
   await db?.drop();
@@ -119,12 +124,13 @@ describe("SQL under a search_path that puts a user's schema before pg_catalog", 
     }
   });
 
-  it('backfills, plans and manages partitions without calling any function of a schema searched first', async () => {
+  it('backfills, plans and manages partitions without calling any function or naming any type of a schema searched first', async () => {
     const url = searchingFirst(db.url, 'trap');
     const probe = new pg.Client({ connectionString: url });
     await probe.connect();
     try {
       await expect(probe.query('SELECT now()')).rejects.toThrow(/unqualified call of now/);
+      await expect(probe.query("SELECT 'x'::text")).rejects.toThrow(/value for domain text violates/);
     } finally {
       await probe.end();
     }
