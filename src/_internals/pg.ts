@@ -38,6 +38,66 @@ export interface PgPooledClient extends PgClientLike {
 }
 
 /**
+ * How to open connections of one's own (a distributed run's pool, its job
+ * engine's): the connection string and the settings each connection takes
+ * over it.
+ */
+export interface PgConnectOptions {
+  readonly connectionString: string;
+  /** The driver's `ssl` option, in place of its reading of the string's SSL parameters. */
+  readonly ssl?: pg.ClientConfig['ssl'];
+  /** How long a connection may take to open, in ms; 0 waits forever. */
+  readonly connectTimeoutMs?: number;
+}
+
+/**
+ * The `pg.Pool` settings for {@link PgConnectOptions} (without `max`). The
+ * connect timeout goes on each client's connect, not on the pool, where it
+ * would also end a wait for a busy pool's client.
+ */
+export function pgPoolSettings(options: PgConnectOptions): pg.PoolConfig {
+  return {
+    connectionString: options.connectionString,
+    ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
+    ...(options.connectTimeoutMs === undefined ? {} : { Client: clientConnectingWithin(options.connectTimeoutMs) }),
+  };
+}
+
+/**
+ * A `pg.Client` class whose connect gives up after `ms` (0 waits forever),
+ * saying `<host>:<port> did not answer within <n> s` (or `within <limit>
+ * (<n> s)`, `limit` naming the setting, such as `PGCONNECT_TIMEOUT`) rather
+ * than the driver's bare "timeout expired".
+ */
+export function clientConnectingWithin(ms: number, limit?: string): typeof pg.Client {
+  const within = limit === undefined ? `${ms / 1000} s` : `${limit} (${ms / 1000} s)`;
+  return class extends pg.Client {
+    constructor(config?: string | pg.ClientConfig) {
+      const given = typeof config === 'string' ? { connectionString: config } : config;
+      // The driver hides the password from enumeration (stack traces), so a spread alone would drop it.
+      super({ ...given, password: given?.password, connectionTimeoutMillis: ms });
+    }
+
+    #said(error: Error): Error {
+      return error?.message === 'timeout expired'
+        ? new Error(`${this.host}:${this.port} did not answer within ${within}`, { cause: error })
+        : error;
+    }
+
+    override connect(): Promise<pg.Client>;
+    override connect(callback: ((err: Error) => void) | ((err: null, c: pg.Client) => void)): void;
+    override connect(callback?: ((err: Error) => void) | ((err: null, c: pg.Client) => void)): Promise<pg.Client> | undefined {
+      if (callback === undefined) return super.connect().catch((error: Error) => Promise.reject(this.#said(error)));
+      super.connect(((error: Error | null, c: pg.Client) =>
+        error ? (callback as (err: Error) => void)(this.#said(error)) : (callback as (err: null, c: pg.Client) => void)(null, c)) as (
+        err: Error,
+      ) => void);
+      return undefined;
+    }
+  };
+}
+
+/**
  * Where a module gets PostgreSQL from: the caller's `pg.Pool`, a connected
  * `pg.Client`, or a connection string (the library then owns a small pool).
  */

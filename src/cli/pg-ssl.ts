@@ -16,7 +16,8 @@ import { BackfillError } from '../errors.js';
 import type { Env } from './env.js';
 
 const MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'] as const;
-type SslMode = (typeof MODES)[number];
+/** An `sslmode` as libpq reads it. */
+export type SslMode = (typeof MODES)[number];
 
 /** The SSL mode and the URL without its `sslmode` (which the driver would read its own way, with a warning). */
 export function sslModeOf(url: string | undefined, env: Env): Result<{ mode: SslMode; url: string | undefined }, BackfillError> {

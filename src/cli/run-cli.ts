@@ -5,11 +5,9 @@
  *
  * @module
  */
-import { userInfo } from 'node:os';
-import pg from 'pg';
+import type pg from 'pg';
 import { err, ok, safeTry, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
-import { pgPoolConfig } from '../_internals/pg-dsn.js';
 import {
   commandHelp,
   didYouMean,
@@ -21,12 +19,14 @@ import {
   type CommandOutcome,
   type CommandSpec,
 } from './command.js';
-import { resolvePgTarget, type Env } from './env.js';
+import type { Env } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
 import type { Logger } from '../_internals/logger.js';
 import { formatError, printable, stderrLogger, toJson, type TextSink } from './output.js';
 import { createProgressFactory, type ProgressStream } from './progress.js';
-import { sslModeOf, sslPool } from './pg-ssl.js';
+import { sslPool } from './pg-ssl.js';
+import { CONNECT_TIMEOUT_VAR, cliPgConnection } from './pg-connection.js';
+import { clientConnectingWithin } from '../_internals/pg.js';
 
 /** The process the CLI runs in, injectable for tests. */
 export interface CliIo {
@@ -57,43 +57,6 @@ function progressSeconds(env: Env, logger: Logger): number {
       `${PROGRESS_VAR} must be a number of seconds above 0 such as 5 or 0.5, not ${JSON.stringify(text)}; using ${DEFAULT_PROGRESS_SECONDS}.`,
     );
   return DEFAULT_PROGRESS_SECONDS;
-}
-
-const CONNECT_TIMEOUT_VAR = 'PGCONNECT_TIMEOUT';
-const DEFAULT_CONNECT_TIMEOUT_SECONDS = 30;
-
-/**
- * How long a connection to PostgreSQL may take, in ms: `PGCONNECT_TIMEOUT`
- * seconds as libpq reads it (0 waits forever), else 30 s. Without a limit a
- * server that accepts and never answers holds the CLI, and a SIGTERM, forever.
- */
-function connectTimeoutMs(env: Env): Result<number, BackfillError> {
-  const text = env[CONNECT_TIMEOUT_VAR] ?? '';
-  if (text === '') return ok(DEFAULT_CONNECT_TIMEOUT_SECONDS * 1000);
-  const seconds = /^[0-9]{1,7}$/.test(text) ? Number(text) : Number.NaN;
-  return Number.isNaN(seconds)
-    ? err(
-        new BackfillError(
-          'INVALID_ARGUMENT',
-          `${CONNECT_TIMEOUT_VAR} must be a whole number of seconds (0 waits forever), not ${JSON.stringify(text)}.`,
-        ),
-      )
-    : ok(seconds * 1000);
-}
-
-/**
- * The user libpq connects as when neither the URL nor `PGUSER` names one:
- * the OS user running the command. The driver would read `USER` instead,
- * which cron and systemd services often leave unset.
- */
-function defaultUser(settings: pg.PoolConfig, env: Env): { user?: string } {
-  if ((settings.user ?? '') !== '' || (env['PGUSER'] ?? '') !== '') return {};
-  try {
-    return { user: userInfo().username };
-  } catch {
-    // No passwd entry for this uid: leave it to the driver.
-    return {};
-  }
 }
 
 function rootHelp(commands: readonly CommandSpec[]): string {
@@ -354,32 +317,14 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
     pgPool(order) {
       if (pool !== undefined) return ok(pool);
       const pgFlagValue = typeof flags['pg'] === 'string' ? flags['pg'] : undefined;
-      const connectTimeout = connectTimeoutMs(io.env);
-      if (connectTimeout.isErr()) return err(connectTimeout.error);
-      return resolvePgTarget(pgFlagValue, io.env, order).andThen((target) => {
-        const ssl = sslModeOf(target.connectionString, io.env);
-        if (ssl.isErr()) return err(ssl.error);
-        const { mode, url } = ssl.value;
-        // No URL: the driver reads the libpq PG* variables itself (all but PGSSLMODE, which sslModeOf reads as libpq does).
-        const config = url === undefined ? ok<pg.PoolConfig, BackfillError>({}) : pgPoolConfig(url);
-        return config
-          .mapErr((e) => new BackfillError(e.code, `${target.from}: ${e.message}`))
-          .map((settings) => {
-            logger.debug?.(`connecting to ${target.display} (from ${target.from})`);
-            // The limit goes on each client's connect only: as a pool option it would also end a wait for a busy pool's client.
-            // The pool hides the password from enumeration (stack traces), so a spread alone would drop it.
-            const connectionTimeoutMillis = connectTimeout.value;
-            const Client = class extends pg.Client {
-              constructor(config?: pg.ClientConfig) {
-                super({ ...config, password: config?.password, connectionTimeoutMillis });
-              }
-            };
-            const created = sslPool(mode, { ...settings, ...defaultUser(settings, io.env), max: 4 }, Client, connectionTimeoutMillis);
-            // An idle connection dropped by the server must not crash the CLI; the next query reports it.
-            created.on('error', (e) => logger.debug?.(`idle connection error: ${e.message}`));
-            pool = created;
-            return created;
-          });
+      return cliPgConnection(pgFlagValue, io.env, order).map((c) => {
+        logger.debug?.(`connecting to ${c.target.display} (from ${c.target.from})`);
+        const Client = clientConnectingWithin(c.connectTimeoutMs, CONNECT_TIMEOUT_VAR);
+        const created = sslPool(c.sslMode, { ...c.settings, max: 4 }, Client, c.connectTimeoutMs);
+        // An idle connection dropped by the server must not crash the CLI; the next query reports it.
+        created.on('error', (e) => logger.debug?.(`idle connection error: ${e.message}`));
+        pool = created;
+        return created;
       });
     },
   };

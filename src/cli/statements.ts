@@ -54,7 +54,8 @@ import {
   type FlagSpec,
   type FlagValues,
 } from './command.js';
-import { DATASET_DB_VARS, resolvePgTarget } from './env.js';
+import { DATASET_DB_VARS } from './env.js';
+import { cliPgConnection, runUrl } from './pg-connection.js';
 import { resolvedSsl, withoutSslParams } from './pg-ssl.js';
 import { EXIT_CODES } from './exit-codes.js';
 import type { Pace } from './progress.js';
@@ -191,14 +192,16 @@ function planTablesOf(flags: FlagValues): Required<PgBackfillPlanTables> {
 
 /**
  * The distributed run's configuration from the flags; workers need a
- * connection URL (pg-boss opens its own pool). Its connections take the SSL
+ * connection URL (pg-boss opens its own pool). Its connections take the
  * settings of the CLI's pool (`sslmode` and `PGSSLMODE` as libpq reads
- * them), not the driver's reading of the URL.
+ * them, the OS user as the default user, `PGCONNECT_TIMEOUT`), not the
+ * driver's reading of the URL and the environment.
  */
 function clusterOf(ctx: CommandContext): ResultAsync<DistributedBackfillConfig, BackfillError> {
   return safeTry(async function* () {
-    const target = yield* resolvePgTarget(stringFlag(ctx.flags, 'pg'), ctx.env, DATASET_DB_VARS);
-    if (target.connectionString === undefined) {
+    const connection = yield* cliPgConnection(stringFlag(ctx.flags, 'pg'), ctx.env, DATASET_DB_VARS);
+    const url = runUrl(connection);
+    if (url === undefined) {
       return err(
         new BackfillError(
           'INVALID_ARGUMENT',
@@ -213,8 +216,9 @@ function clusterOf(ctx: CommandContext): ResultAsync<DistributedBackfillConfig, 
     const heartbeatSeconds = yield* intFlag(f, 'heartbeat-seconds', 10, 3600);
     const jobsSchema = yield* validateIdentifier(table('jobs-schema', 'pgboss'), '--jobs-schema');
     return ok({
-      connectionString: ssl === undefined ? target.connectionString : withoutSslParams(target.connectionString),
+      connectionString: ssl === undefined ? url : withoutSslParams(url),
       ...(ssl === undefined ? {} : { ssl }),
+      connectTimeoutMs: connection.connectTimeoutMs,
       logger: ctx.logger,
       jobsSchema,
       ...(heartbeatSeconds === undefined ? {} : { heartbeatSeconds }),

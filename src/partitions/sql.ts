@@ -2,6 +2,8 @@
  * Every statement the PartitionManager sends, one function each. Arguments
  * named `…Sql` are already-quoted identifiers (`"schema"."name"`) or SQL
  * literals built by `boundLiteral`; plain strings are quoted here.
+ * Functions, catalogs and types are named `pg_catalog.…`, so a
+ * `search_path` that finds a user's schema first cannot swap in look-alikes.
  *
  * @internal
  * @module
@@ -45,12 +47,12 @@ export const advisoryUnlock = (key: string): string => `SELECT pg_catalog.pg_adv
 // (group `literal` of the match, 'infinity' and '-infinity' included, whose
 // epochs are ±Infinity) or as MINVALUE / MAXVALUE (group `literal + 1`).
 const epochOf = (literal: 1 | 3): string => `CASE b.m[${literal + 1}]
-      WHEN 'MINVALUE' THEN '-Infinity'::float8
-      WHEN 'MAXVALUE' THEN 'Infinity'::float8
+      WHEN 'MINVALUE' THEN '-Infinity'::pg_catalog.float8
+      WHEN 'MAXVALUE' THEN 'Infinity'::pg_catalog.float8
       ELSE CASE p.key_type
-        WHEN 'date' THEN extract(epoch FROM b.m[${literal}]::date)
+        WHEN 'date' THEN extract(epoch FROM b.m[${literal}]::pg_catalog.date)
         WHEN 'timestamp' THEN extract(epoch FROM b.m[${literal}]::timestamp)
-        WHEN 'timestamptz' THEN extract(epoch FROM b.m[${literal}]::timestamptz) END::float8 END`;
+        WHEN 'timestamptz' THEN extract(epoch FROM b.m[${literal}]::pg_catalog.timestamptz) END::pg_catalog.float8 END`;
 
 /**
  * One bound of `FOR VALUES FROM (…) TO (…)`: a quoted literal or MINVALUE /
@@ -72,8 +74,8 @@ const BOUND = "(?:''([^'']*)''|(MINVALUE|MAXVALUE))";
 export const listPartitions = (parent: QualifiedName, lockTimeoutMs: number, sizes: boolean): string =>
   `SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY'; SET LOCAL extra_float_digits = 3; ${setLocalLockTimeout(lockTimeoutMs)};
 WITH p AS (
-  SELECT c.oid, c.relkind::text AS parent_kind, pt.partstrat::text AS strategy, pt.partnatts::int AS key_count,
-         a.attname::text AS key_column, t.typname::text AS key_type
+  SELECT c.oid, c.relkind::pg_catalog.text AS parent_kind, pt.partstrat::pg_catalog.text AS strategy, pt.partnatts::int AS key_count,
+         a.attname::pg_catalog.text AS key_column, t.typname::pg_catalog.text AS key_type
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = c.oid
@@ -85,11 +87,11 @@ SELECT p.parent_kind, p.strategy, p.key_count, p.key_column, p.key_type,
        k.schema, k.name, k.bound, k.from_epoch, k.to_epoch, k.estimated_rows, k.size_bytes, k.detach_pending
 FROM p
 LEFT JOIN LATERAL (
-  SELECT cn.nspname::text AS schema, cc.relname::text AS name, b.bound,
+  SELECT cn.nspname::pg_catalog.text AS schema, cc.relname::pg_catalog.text AS name, b.bound,
     ${epochOf(1)} AS from_epoch,
     ${epochOf(3)} AS to_epoch,
-    cc.reltuples::float8 AS estimated_rows,
-    ${sizes ? 'pg_catalog.pg_total_relation_size(cc.oid)::text' : 'NULL::text'} AS size_bytes,
+    cc.reltuples::pg_catalog.float8 AS estimated_rows,
+    ${sizes ? 'pg_catalog.pg_total_relation_size(cc.oid)::pg_catalog.text' : 'NULL::pg_catalog.text'} AS size_bytes,
     i.inhdetachpending AS detach_pending
   FROM pg_catalog.pg_inherits i
   JOIN pg_catalog.pg_class cc ON cc.oid = i.inhrelid
@@ -97,7 +99,7 @@ LEFT JOIN LATERAL (
   -- Relation 0: a bound holds constants only, and pg_get_expr with the partition's oid would wait for a lock on it.
   CROSS JOIN LATERAL (SELECT pg_catalog.pg_get_expr(cc.relpartbound, 0) AS bound) b0
   CROSS JOIN LATERAL (
-    SELECT b0.bound, regexp_match(b0.bound, E'^FOR VALUES FROM \\\\(${BOUND}\\\\) TO \\\\(${BOUND}\\\\)$') AS m
+    SELECT b0.bound, pg_catalog.regexp_match(b0.bound, E'^FOR VALUES FROM \\\\(${BOUND}\\\\) TO \\\\(${BOUND}\\\\)$') AS m
   ) b
   WHERE i.inhparent = p.oid
 ) k ON true
@@ -108,7 +110,7 @@ ORDER BY k.from_epoch NULLS LAST, k.name`;
  * case): the relation PostgreSQL means by them unquoted, `schema.table`
  * lower-cased, when that differs and exists.
  */
-export const caseFoldedTable = `SELECT n.nspname::text || '.' || c.relname::text AS folded
+export const caseFoldedTable = `SELECT n.nspname::pg_catalog.text || '.' || c.relname::pg_catalog.text AS folded
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE n.nspname = pg_catalog.lower($1) AND c.relname = pg_catalog.lower($2) AND ($1 <> pg_catalog.lower($1) OR $2 <> pg_catalog.lower($2))`;
 
@@ -117,17 +119,17 @@ export const caseFoldedTable = `SELECT n.nspname::text || '.' || c.relname::text
  * of its partitions (the parent first, then the longest-running), for a
  * `LOCK_TIMEOUT` to name whom it waited for.
  */
-export const lockHoldersOfTree = `SELECT l.pid, l.mode, l.relation::regclass::text AS tbl,
+export const lockHoldersOfTree = `SELECT l.pid, l.mode, l.relation::pg_catalog.regclass::pg_catalog.text AS tbl,
         coalesce(a.application_name, '') AS app, coalesce(a.state, '') AS state,
         coalesce(pg_catalog.to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '') AS since
      FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
      WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_catalog.pg_backend_pid()
        AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
        -- pg_inherits walked by hand: pg_partition_tree would lock every partition, and wait for the very holders it lists.
-       AND l.relation IN (WITH RECURSIVE tree(oid) AS (SELECT $1::regclass::oid
+       AND l.relation IN (WITH RECURSIVE tree(oid) AS (SELECT $1::pg_catalog.regclass::pg_catalog.oid
                             UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent = t.oid)
                           SELECT oid FROM tree)
-     ORDER BY l.relation = $1::regclass DESC, a.xact_start NULLS LAST, l.pid
+     ORDER BY l.relation = $1::pg_catalog.regclass DESC, a.xact_start NULLS LAST, l.pid
      LIMIT 5`;
 
 /** `$1` schema, `$2` table: the columns an INSERT may write, quoted and comma-separated. */
@@ -138,18 +140,18 @@ export const insertableColumns = `SELECT pg_catalog.string_agg(pg_catalog.quote_
      WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''`;
 
 /** `$1` schema, `$2` names: what each relation holding one of the names is. */
-export const relationsNamed = `SELECT c.relname::text AS name, c.relkind::text AS kind, c.relispartition AS is_partition
+export const relationsNamed = `SELECT c.relname::pg_catalog.text AS name, c.relkind::pg_catalog.text AS kind, c.relispartition AS is_partition
        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-       WHERE n.nspname = $1 AND c.relname = ANY($2::text[])`;
+       WHERE n.nspname = $1 AND c.relname = ANY($2::pg_catalog.text[])`;
 
 /** `$1` schema, `$2` table: its kind, whether it is a partition, its primary key columns and its indexes. */
-export const tableInfo = `SELECT c.relkind::text AS kind, c.relispartition AS is_partition,
-        (SELECT pg_catalog.array_agg(a.attname::text ORDER BY k.ord)
+export const tableInfo = `SELECT c.relkind::pg_catalog.text AS kind, c.relispartition AS is_partition,
+        (SELECT pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY k.ord)
            FROM pg_catalog.pg_index i
-           CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+           CROSS JOIN LATERAL pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
            JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
           WHERE i.indrelid = c.oid AND i.indisprimary) AS key,
-        (SELECT pg_catalog.array_agg(ic.relname::text ORDER BY ic.relname)
+        (SELECT pg_catalog.array_agg(ic.relname::pg_catalog.text ORDER BY ic.relname)
            FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
           WHERE i.indrelid = c.oid) AS indexes
        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -162,15 +164,15 @@ export const tableInfo = `SELECT c.relkind::text AS kind, c.relispartition AS is
  * that would pass the identifier limit, PostgreSQL cuts `<index>` short to
  * make room: a leftover of exactly that length may name a prefix of one.
  */
-export const rebuildLeftovers = `SELECT ic.relname::text AS name
+export const rebuildLeftovers = `SELECT ic.relname::pg_catalog.text AS name
      FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-     CROSS JOIN LATERAL (SELECT pg_catalog.regexp_match(ic.relname::text, '^(.+)_cc(new|old)[0-9]*$') AS m) x
-     WHERE i.indrelid = $1::regclass AND NOT i.indisvalid AND x.m IS NOT NULL
+     CROSS JOIN LATERAL (SELECT pg_catalog.regexp_match(ic.relname::pg_catalog.text, '^(.+)_cc(new|old)[0-9]*$') AS m) x
+     WHERE i.indrelid = $1::pg_catalog.regclass AND NOT i.indisvalid AND x.m IS NOT NULL
        AND EXISTS (SELECT 1 FROM pg_catalog.pg_index b JOIN pg_catalog.pg_class bc ON bc.oid = b.indexrelid
                    WHERE b.indrelid = i.indrelid AND b.indexrelid <> i.indexrelid
-                     AND (bc.relname::text = x.m[1]
-                          OR (pg_catalog.octet_length(ic.relname::text) = pg_catalog.current_setting('max_identifier_length')::int
-                              AND pg_catalog.starts_with(bc.relname::text, x.m[1]))))
+                     AND (bc.relname::pg_catalog.text = x.m[1]
+                          OR (pg_catalog.octet_length(ic.relname::pg_catalog.text) = pg_catalog.current_setting('max_identifier_length')::int
+                              AND pg_catalog.starts_with(bc.relname::pg_catalog.text, x.m[1]))))
      ORDER BY 1`;
 
 /**
@@ -178,9 +180,9 @@ export const rebuildLeftovers = `SELECT ic.relname::text AS name
  * CONCURRENTLY`, or a rebuild's leftovers), except those a `CREATE INDEX
  * CONCURRENTLY` of another session is building right now.
  */
-export const invalidIndexes = `SELECT ic.relname::text AS name
+export const invalidIndexes = `SELECT ic.relname::pg_catalog.text AS name
      FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-     WHERE i.indrelid = $1::regclass AND NOT i.indisvalid
+     WHERE i.indrelid = $1::pg_catalog.regclass AND NOT i.indisvalid
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index b WHERE b.index_relid = i.indexrelid)
      ORDER BY 1`;
 
@@ -193,10 +195,10 @@ export const reindexIndexConcurrently = (indexSql: string): string => `REINDEX I
  * One dropped meanwhile (by hand, during a dry run) is size 0, not an error.
  */
 export const relationSizeWithin = (tableSql: string, lockTimeoutMs: number): string =>
-  `${setLocalLockTimeout(lockTimeoutMs)}; SELECT COALESCE(pg_catalog.pg_total_relation_size(pg_catalog.to_regclass(${quoteLiteral(tableSql)})), 0)::text AS s`;
+  `${setLocalLockTimeout(lockTimeoutMs)}; SELECT COALESCE(pg_catalog.pg_total_relation_size(pg_catalog.to_regclass(${quoteLiteral(tableSql)})), 0)::pg_catalog.text AS s`;
 
 /** `$1` the quoted table: heap, indexes and TOAST, in bytes, as text. */
-export const relationSize = 'SELECT pg_catalog.pg_total_relation_size($1::regclass)::text AS s';
+export const relationSize = 'SELECT pg_catalog.pg_total_relation_size($1::pg_catalog.regclass)::pg_catalog.text AS s';
 
 // ---- rows -----------------------------------------------------------------
 
@@ -218,17 +220,17 @@ export const anyRowIn = (tableSql: string, where: string): string => `SELECT EXI
  * referencing table (quoted as `regclass` prints it), its ON DELETE action
  * and the quoted key columns on both sides.
  */
-export const keysReferencing = `SELECT coalesce((SELECT p.conname::text FROM pg_catalog.pg_constraint p WHERE p.oid = c.conparentid), c.conname::text) AS name,
-        c.conrelid::pg_catalog.regclass::text AS referencing,
-        c.confdeltype::text AS on_delete,
-        ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM unnest(c.conkey) WITH ORDINALITY AS k(n, i)
+export const keysReferencing = `SELECT coalesce((SELECT p.conname::pg_catalog.text FROM pg_catalog.pg_constraint p WHERE p.oid = c.conparentid), c.conname::pg_catalog.text) AS name,
+        c.conrelid::pg_catalog.regclass::pg_catalog.text AS referencing,
+        c.confdeltype::pg_catalog.text AS on_delete,
+        ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k(n, i)
               JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i) AS cols,
-        ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM unnest(c.confkey) WITH ORDINALITY AS k(n, i)
+        ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY AS k(n, i)
               JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i) AS refcols
      FROM pg_catalog.pg_constraint c WHERE c.contype = 'f' AND c.confrelid = $1::pg_catalog.regclass`;
 
 /** `$1` the quoted table: its user triggers (not those of foreign keys) that are not disabled, with how each is enabled. */
-export const userTriggers = `SELECT t.tgname::text AS name, t.tgenabled::text AS enabled FROM pg_catalog.pg_trigger t
+export const userTriggers = `SELECT t.tgname::pg_catalog.text AS name, t.tgenabled::pg_catalog.text AS enabled FROM pg_catalog.pg_trigger t
      WHERE t.tgrelid = $1::pg_catalog.regclass AND NOT t.tgisinternal AND t.tgenabled <> 'D' ORDER BY 1`;
 
 /** `ALTER TABLE … DISABLE TRIGGER`, or ENABLE it again as `pg_trigger.tgenabled` says it was (`O`, `A`lways or `R`eplica). */
@@ -252,7 +254,7 @@ export const inRange = (columnSql: string, from: string, to: string): string => 
 
 /** The first row (its key columns as `k0`, `k1`…, and the partition column as `v`) that is outside `where`. */
 export const firstRowOutside = (tableSql: string, keySql: readonly string[], columnSql: string, where: string): string =>
-  `SELECT ${keySql.map((k, i) => `${k}::text AS k${i}`).join(', ')}, ${columnSql}::text AS v FROM ${tableSql} WHERE NOT (${columnSql} IS NOT NULL AND ${where}) LIMIT 1`;
+  `SELECT ${keySql.map((k, i) => `${k}::pg_catalog.text AS k${i}`).join(', ')}, ${columnSql}::pg_catalog.text AS v FROM ${tableSql} WHERE NOT (${columnSql} IS NOT NULL AND ${where}) LIMIT 1`;
 
 /** Where `ensure` parks a slot's rows from the default partition while it creates the slot; dropped at commit. */
 export const holdingTable = `pg_temp.${quoteIdent('backfill_kit_moving')}`;
@@ -343,15 +345,15 @@ export const commentOnTable = (tableSql: string, comment: string | null): string
   `COMMENT ON TABLE ${tableSql} IS ${comment === null ? 'NULL' : `E${quoteLiteral(comment.replaceAll('\\', '\\\\'))}`}`;
 
 /** `$1` the quoted table: its comment, if any. */
-export const tableComment = "SELECT pg_catalog.obj_description($1::regclass, 'pg_class') AS c";
+export const tableComment = "SELECT pg_catalog.obj_description($1::pg_catalog.regclass, 'pg_class') AS c";
 
 /** `$1` the quoted table: whether it is a partition left detach pending. */
 export const isDetachPending =
-  'SELECT coalesce(pg_catalog.bool_or(i.inhdetachpending), false) AS pending FROM pg_catalog.pg_inherits i WHERE i.inhrelid = $1::regclass';
+  'SELECT coalesce(pg_catalog.bool_or(i.inhdetachpending), false) AS pending FROM pg_catalog.pg_inherits i WHERE i.inhrelid = $1::pg_catalog.regclass';
 
 /** `$1` schema, `$2` the mark, `$3` the separator: the tables of the schema (partitioned ones too) that are no partition and carry it, alone or appended. */
-export const detachedToDrop = `SELECT c.relname::text AS name, c.reltuples::float8 AS estimated_rows,
-        pg_catalog.pg_total_relation_size(c.oid)::text AS size_bytes
+export const detachedToDrop = `SELECT c.relname::pg_catalog.text AS name, c.reltuples::pg_catalog.float8 AS estimated_rows,
+        pg_catalog.pg_total_relation_size(c.oid)::pg_catalog.text AS size_bytes
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      CROSS JOIN LATERAL (SELECT pg_catalog.obj_description(c.oid, 'pg_class') AS note) d
      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition

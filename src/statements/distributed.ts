@@ -30,7 +30,7 @@ import {
 } from './defaults.js';
 import { RangeJobQueue, rangeQueueName, type HeldJob, type RangeJob } from './job-queue.js';
 import { countPendingJobs, selectFailingRangeJobs } from './sql.js';
-import { isPassingConnectionLoss, pgErrorToBackfill } from '../_internals/pg.js';
+import { isPassingConnectionLoss, pgErrorToBackfill, pgPoolSettings, type PgConnectOptions } from '../_internals/pg.js';
 import { PgRawDocumentSource } from './pg-raw-document-source.js';
 import { lockThenCheck, refusePlannedRun } from './pg-run-lock.js';
 import { PgStatementSink } from './pg-statement-sink.js';
@@ -119,6 +119,13 @@ export interface DistributedBackfillConfig {
    * @defaultValue what the driver reads from `connectionString` and `PGSSLMODE`
    */
   readonly ssl?: pg.ClientConfig['ssl'];
+  /**
+   * How long each connection of the run (its pool's and the job engine's)
+   * may take to open, in ms; 0 waits forever. The CLI gives
+   * `PGCONNECT_TIMEOUT`.
+   * @defaultValue none: the run's pool waits as long as the network does, the job engine 10 s (pg-boss's default)
+   */
+  readonly connectTimeoutMs?: number;
   /** @defaultValue {@link defaultVexNormalizers} */
   readonly normalizers?: readonly VexNormalizer[];
   /**
@@ -377,6 +384,15 @@ interface Parts extends Store {
   close(): Promise<void>;
 }
 
+/** How every connection of the run opens (its pool's and the job engine's), from the config. */
+function connectOptionsOf(config: DistributedBackfillConfig): PgConnectOptions {
+  return {
+    connectionString: config.connectionString,
+    ...(config.ssl === undefined ? {} : { ssl: config.ssl }),
+    ...(config.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: config.connectTimeoutMs }),
+  };
+}
+
 /**
  * Connections a range being backfilled can hold at once: its run lock's,
  * a page read (its own, or the next range's read ahead) and a batch commit.
@@ -390,11 +406,7 @@ const CONNECTIONS_PER_RANGE = 3;
  * range one to read with.
  */
 function partsOf(config: DistributedBackfillConfig, ranges = 1): Parts {
-  const pool = new pg.Pool({
-    connectionString: config.connectionString,
-    ...(config.ssl === undefined ? {} : { ssl: config.ssl }),
-    max: CONNECTIONS_PER_RANGE * ranges + 3,
-  });
+  const pool = new pg.Pool({ ...pgPoolSettings(connectOptionsOf(config)), max: CONNECTIONS_PER_RANGE * ranges + 3 });
   pool.on('error', () => undefined);
   const t = config.tables ?? {};
   const tables: PlannedStoreTables = {
@@ -429,8 +441,7 @@ function partsOf(config: DistributedBackfillConfig, ranges = 1): Parts {
 
 function openQueue(config: DistributedBackfillConfig, parts: Parts): ResultAsync<RangeJobQueue, BackfillError> {
   return RangeJobQueue.open({
-    connectionString: config.connectionString,
-    ...(config.ssl === undefined ? {} : { ssl: config.ssl }),
+    ...connectOptionsOf(config),
     queue: parts.jobs.queue,
     schema: parts.jobs.schema,
     ...(config.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: config.heartbeatSeconds }),

@@ -7,9 +7,8 @@
  */
 import { PgBoss, type Job } from 'pg-boss';
 import { okAsync, ResultAsync } from 'neverthrow';
-import type pg from 'pg';
 import type { BackfillError } from '../errors.js';
-import { pgErrorToBackfill } from '../_internals/pg.js';
+import { pgErrorToBackfill, type PgConnectOptions } from '../_internals/pg.js';
 import { countPendingJobs, releaseClaimedJob, selectRunHasJobs, type SqlStatement } from './sql.js';
 
 /** What a range job carries. */
@@ -30,10 +29,7 @@ export interface HeldJob {
 }
 
 /** How jobs are leased and retried. */
-export interface JobQueueOptions {
-  readonly connectionString: string;
-  /** The driver's `ssl` option, as in `DistributedBackfillConfig`. @defaultValue what the driver reads from `connectionString` and `PGSSLMODE` */
-  readonly ssl?: pg.ClientConfig['ssl'];
+export interface JobQueueOptions extends PgConnectOptions {
   /** @defaultValue `pgboss` */
   readonly schema?: string;
   /** Names the queue (the plan store's runs table). */
@@ -106,6 +102,8 @@ export class RangeJobQueue {
         const boss = new PgBoss({
           connectionString: options.connectionString,
           ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
+          // pg-boss's own connect limit (10 s unless given) is its pool's: it also bounds a wait for a busy pool's client.
+          ...(options.connectTimeoutMs === undefined ? {} : { connectionTimeoutMillis: options.connectTimeoutMs }),
           schema,
           max: 3,
           superviseIntervalSeconds: 2,

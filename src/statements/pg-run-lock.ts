@@ -70,12 +70,17 @@ function lockedBy(runId: string, holder: HolderRow | undefined): BackfillError {
  * check and its commit: a previous holder whose lock connection was cut off
  * just after its batch's check still commits that batch, and the checkpoint
  * read next must include it (else the late commit would overwrite what this
- * holder writes). `LOCKED` after {@link RUN_COMMIT_WAIT_MS}.
+ * holder writes). `LOCKED` after `waitMs`.
  */
-async function awaitPreviousCommit(c: PgClientLike, namespace: string, runId: string): Promise<Result<void, BackfillError>> {
+async function awaitPreviousCommit(
+  c: PgClientLike,
+  namespace: string,
+  runId: string,
+  waitMs: number,
+): Promise<Result<void, BackfillError>> {
   try {
     await inTransaction(c, async () => {
-      await c.query(setRunCommitWait());
+      await c.query(setRunCommitWait(waitMs));
       await c.query(lockRunCommit(namespace, runId));
     });
     return ok(undefined);
@@ -85,7 +90,7 @@ async function awaitPreviousCommit(c: PgClientLike, namespace: string, runId: st
     return err(
       new BackfillError(
         'LOCKED',
-        `run ${JSON.stringify(runId)} was taken over from a process whose run lock was lost, and that process is still committing a batch of the run after ${RUN_COMMIT_WAIT_MS / 1000} s (${holder}). Stop that process (or end that backend with pg_terminate_backend), then rerun with the same run id to resume.`,
+        `run ${JSON.stringify(runId)} was taken over from a process whose run lock was lost, and that process is still committing a batch of the run after ${waitMs / 1000} s (${holder}). Stop that process (or end that backend with pg_terminate_backend), then rerun with the same run id to resume.`,
         { context: { runId, holder } },
       ),
     );
@@ -110,8 +115,16 @@ export interface PgRunLock extends RunLock {
  *
  * @param pg - where to take a connection from; it stays checked out until `release()`
  * @param namespace - what the run id is unique within (the checkpoints table)
+ * @param commitWaitMs - how long to wait, once the lock is taken, for a
+ *   batch of the run's previous holder to commit (see `awaitPreviousCommit`)
+ *   before giving up with `LOCKED` (default {@link RUN_COMMIT_WAIT_MS}, 60 s)
  */
-export function lockPgRun(pg: PgHandle, namespace: string, runId: string): ResultAsync<PgRunLock, BackfillError> {
+export function lockPgRun(
+  pg: PgHandle,
+  namespace: string,
+  runId: string,
+  commitWaitMs: number = RUN_COMMIT_WAIT_MS,
+): ResultAsync<PgRunLock, BackfillError> {
   let letGo: () => void = () => undefined;
   const released = new Promise<void>((resolve) => (letGo = resolve));
   let acquired: (lock: PgRunLock) => void = () => undefined;
@@ -121,7 +134,7 @@ export function lockPgRun(pg: PgHandle, namespace: string, runId: string): Resul
     const got = (await c.query(tryRunLock(namespace, runId))) as { rows: { ok: boolean; pid: number; started: string | null }[] };
     const held = got.rows[0];
     if (held?.ok !== true) return err(lockedBy(runId, await holderOf(c, namespace, runId)));
-    const waited = await awaitPreviousCommit(c, namespace, runId);
+    const waited = await awaitPreviousCommit(c, namespace, runId, commitWaitMs);
     if (waited.isErr()) {
       await c.query(releaseRunLock(namespace, runId));
       return waited;

@@ -5,6 +5,14 @@
  * so the `$n` numbering and the values sit side by side. The stores only
  * choose which statement to send, on which connection, and when.
  *
+ * Functions, catalogs and types are named `pg_catalog.…`: a session whose
+ * `search_path` puts a user's schema before `pg_catalog` would otherwise use
+ * that schema's look-alikes (a `hashtext` that gives two processes different
+ * run-lock keys, a `count` that lies, a `text` domain that cuts run ids
+ * short). Syntax needs no prefix: `extract`, `coalesce`, type keywords
+ * (`int`, `bigint`, `numeric`, `boolean`), and `unnest` with several arrays
+ * in FROM, which PostgreSQL itself turns into calls of `pg_catalog.unnest`.
+ *
  * @module
  */
 import { quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
@@ -31,7 +39,8 @@ const sql = (text: string, values: readonly unknown[] = []): SqlStatement => ({ 
 // ─── Shared ────────────────────────────────────────────────────────────────
 
 /** Serializes table creation per store (keyed by one of its tables), so concurrent `prepare()` calls do not race. */
-export const lockCreation = (key: QualifiedName): SqlStatement => sql('SELECT pg_advisory_xact_lock(hashtext($1))', [key.sql]);
+export const lockCreation = (key: QualifiedName): SqlStatement =>
+  sql('SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1))', [key.sql]);
 
 export const createSchema = (schema: string): SqlStatement => sql(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
 
@@ -44,16 +53,16 @@ export const endSnapshot = (): SqlStatement => sql('COMMIT');
 
 export const createStatementsTable = (statements: QualifiedName): SqlStatement =>
   sql(`CREATE TABLE IF NOT EXISTS ${statements.sql} (
-    document_digest text NOT NULL,
-    vulnerability_id text NOT NULL,
-    product_key text NOT NULL,
-    status text NOT NULL CHECK (status IN ('not_affected', 'affected', 'fixed', 'under_investigation')),
-    justification text,
-    statement text,
-    issued_at timestamptz,
-    format text NOT NULL,
-    run_id text NOT NULL,
-    inserted_at timestamptz NOT NULL DEFAULT now(),
+    document_digest pg_catalog.text NOT NULL,
+    vulnerability_id pg_catalog.text NOT NULL,
+    product_key pg_catalog.text NOT NULL,
+    status pg_catalog.text NOT NULL CHECK (status IN ('not_affected', 'affected', 'fixed', 'under_investigation')),
+    justification pg_catalog.text,
+    statement pg_catalog.text,
+    issued_at pg_catalog.timestamptz,
+    format pg_catalog.text NOT NULL,
+    run_id pg_catalog.text NOT NULL,
+    inserted_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
     CONSTRAINT ${quoteIdent(`${statements.name}_claim_key`)} UNIQUE (document_digest, vulnerability_id, product_key)
   )`);
 
@@ -64,48 +73,48 @@ export const createStatementsIndex = (statements: QualifiedName): SqlStatement =
 
 export const createDocumentsTable = (documents: QualifiedName): SqlStatement =>
   sql(`CREATE TABLE IF NOT EXISTS ${documents.sql} (
-    document_digest text PRIMARY KEY,
-    format text NOT NULL,
+    document_digest pg_catalog.text PRIMARY KEY,
+    format pg_catalog.text NOT NULL,
     claims integer NOT NULL,
-    run_id text NOT NULL,
-    backfilled_at timestamptz NOT NULL DEFAULT now()
+    run_id pg_catalog.text NOT NULL,
+    backfilled_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
   )`);
 
 export const createCheckpointsTable = (checkpoints: QualifiedName): SqlStatement =>
   sql(`CREATE TABLE IF NOT EXISTS ${checkpoints.sql} (
-    run_id text PRIMARY KEY,
-    cursor_retrieved_at text,
-    cursor_digest text,
+    run_id pg_catalog.text PRIMARY KEY,
+    cursor_retrieved_at pg_catalog.text,
+    cursor_digest pg_catalog.text,
     evaluated bigint NOT NULL,
     backfilled bigint NOT NULL,
     claims_written bigint NOT NULL,
     skipped bigint NOT NULL,
     failures bigint NOT NULL,
-    retrieved_since text,
+    retrieved_since pg_catalog.text,
     force boolean NOT NULL,
     max_documents bigint,
     outcome_sha256 text NOT NULL,
     completed boolean NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT now()
+    updated_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
   )`);
 
 export const createFailuresTable = (failures: QualifiedName): SqlStatement =>
   sql(`CREATE TABLE IF NOT EXISTS ${failures.sql} (
-    run_id text NOT NULL,
+    run_id pg_catalog.text NOT NULL,
     seq bigint NOT NULL,
-    digest text NOT NULL,
-    code text NOT NULL,
-    message text NOT NULL,
+    digest pg_catalog.text NOT NULL,
+    code pg_catalog.text NOT NULL,
+    message pg_catalog.text NOT NULL,
     PRIMARY KEY (run_id, seq)
   )`);
 
 /** Of `digests`, those recorded as backfilled. */
 export const selectBackfilledDigests = (documents: QualifiedName, digests: readonly string[]): SqlStatement =>
-  sql(`SELECT document_digest FROM ${documents.sql} WHERE document_digest = ANY($1::text[])`, [digests]);
+  sql(`SELECT document_digest FROM ${documents.sql} WHERE document_digest = ANY($1::pg_catalog.text[])`, [digests]);
 
 /** Clears the documents' claims before `force` writes them again. */
 export const deleteClaims = (statements: QualifiedName, digests: readonly string[]): SqlStatement =>
-  sql(`DELETE FROM ${statements.sql} WHERE document_digest = ANY($1::text[])`, [digests]);
+  sql(`DELETE FROM ${statements.sql} WHERE document_digest = ANY($1::pg_catalog.text[])`, [digests]);
 
 const CLAIM_COLUMNS = 'document_digest, vulnerability_id, product_key, status, justification, statement, issued_at, format, run_id';
 
@@ -135,7 +144,7 @@ export const insertClaims = (statements: QualifiedName, claims: readonly VexClai
   sql(
     `INSERT INTO ${statements.sql} (${CLAIM_COLUMNS})
      SELECT d, v, p, s, j, st, i, f, $9
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[])
+       FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.text[], $4::pg_catalog.text[], $5::pg_catalog.text[], $6::pg_catalog.text[], $7::pg_catalog.timestamptz[], $8::pg_catalog.text[])
          AS x(d, v, p, s, j, st, i, f)
      ON CONFLICT (document_digest, vulnerability_id, product_key) DO NOTHING`,
     [
@@ -165,23 +174,23 @@ export function recordBatch(
   return sql(
     `WITH docs AS (
        INSERT INTO ${tables.documents.sql} (document_digest, format, claims, run_id)
-       SELECT d, f, n, $1 FROM unnest($2::text[], $3::text[], $4::int[]) AS x(d, f, n)
+       SELECT d, f, n, $1 FROM unnest($2::pg_catalog.text[], $3::pg_catalog.text[], $4::int[]) AS x(d, f, n)
        ON CONFLICT (document_digest) DO UPDATE
-         SET format = excluded.format, claims = excluded.claims, run_id = excluded.run_id, backfilled_at = now()
+         SET format = excluded.format, claims = excluded.claims, run_id = excluded.run_id, backfilled_at = pg_catalog.now()
      ), fails AS (
        INSERT INTO ${tables.failures.sql} (run_id, seq, digest, code, message)
-       SELECT $1, s, d, c, m FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[]) AS x(s, d, c, m)
+       SELECT $1, s, d, c, m FROM unnest($5::bigint[], $6::pg_catalog.text[], $7::pg_catalog.text[], $8::pg_catalog.text[]) AS x(s, d, c, m)
        ON CONFLICT (run_id, seq) DO UPDATE SET digest = excluded.digest, code = excluded.code, message = excluded.message
      )
      INSERT INTO ${tables.checkpoints.sql}
        (run_id, cursor_retrieved_at, cursor_digest, evaluated, backfilled, claims_written, skipped, failures,
         retrieved_since, force, max_documents, outcome_sha256, completed, updated_at)
-     VALUES ($1, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, now())
+     VALUES ($1, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, pg_catalog.now())
      ON CONFLICT (run_id) DO UPDATE SET
        cursor_retrieved_at = excluded.cursor_retrieved_at, cursor_digest = excluded.cursor_digest,
        evaluated = excluded.evaluated, backfilled = excluded.backfilled, claims_written = excluded.claims_written,
        skipped = excluded.skipped, failures = excluded.failures, outcome_sha256 = excluded.outcome_sha256,
-       completed = excluded.completed, updated_at = now()`,
+       completed = excluded.completed, updated_at = pg_catalog.now()`,
     [
       batch.runId,
       batch.documents.map((d) => d.digest),
@@ -209,11 +218,11 @@ export function recordBatch(
 
 /** The checkpoints of the runs `runIds` (one run, or every range of a distributed run, in one round trip). */
 export const selectCheckpoints = (checkpoints: QualifiedName, runIds: readonly string[]): SqlStatement =>
-  sql(`SELECT * FROM ${checkpoints.sql} WHERE run_id = ANY($1::text[])`, [runIds]);
+  sql(`SELECT * FROM ${checkpoints.sql} WHERE run_id = ANY($1::pg_catalog.text[])`, [runIds]);
 
 /** The recorded failures of the runs `runIds`, each run's in the order they were recorded. */
 export const selectFailures = (failures: QualifiedName, runIds: readonly string[]): SqlStatement =>
-  sql(`SELECT run_id, digest, code, message FROM ${failures.sql} WHERE run_id = ANY($1::text[]) ORDER BY run_id, seq`, [runIds]);
+  sql(`SELECT run_id, digest, code, message FROM ${failures.sql} WHERE run_id = ANY($1::pg_catalog.text[]) ORDER BY run_id, seq`, [runIds]);
 
 /**
  * Whether a key range of the planned run `runId` has a checkpoint: a run id
@@ -222,7 +231,7 @@ export const selectFailures = (failures: QualifiedName, runIds: readonly string[
 export const selectRangeCheckpointExists = (checkpoints: QualifiedName, runId: string): SqlStatement =>
   sql(
     `SELECT EXISTS (SELECT 1 FROM ${checkpoints.sql}
-                     WHERE starts_with(run_id, $1::text || '#range-') AND substr(run_id, length($1::text) + 8) ~ '^[0-9]+$') AS planned`,
+                     WHERE pg_catalog.starts_with(run_id, $1::pg_catalog.text || '#range-') AND pg_catalog.substr(run_id, pg_catalog.length($1::pg_catalog.text) + 8) ~ '^[0-9]+$') AS planned`,
     [runId],
   );
 
@@ -232,7 +241,7 @@ export const selectRangeCheckpointExists = (checkpoints: QualifiedName, runId: s
  * The two 32-bit keys of a run's lock: the checkpoints table (so two stores
  * in one database never block each other) and the run id.
  */
-const RUN_LOCK_KEYS = 'hashtext($1), hashtext($2)';
+const RUN_LOCK_KEYS = 'pg_catalog.hashtext($1), pg_catalog.hashtext($2)';
 
 /**
  * Takes the lock, saying which session holds it now (see {@link selectRunLockKept}):
@@ -241,13 +250,13 @@ const RUN_LOCK_KEYS = 'hashtext($1), hashtext($2)';
  */
 export const tryRunLock = (namespace: string, runId: string): SqlStatement =>
   sql(
-    `SELECT pg_try_advisory_lock(${RUN_LOCK_KEYS}) AS ok, pg_backend_pid() AS pid,
-            (SELECT extract(epoch FROM backend_start)::text FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS started`,
+    `SELECT pg_catalog.pg_try_advisory_lock(${RUN_LOCK_KEYS}) AS ok, pg_catalog.pg_backend_pid() AS pid,
+            (SELECT extract(epoch FROM backend_start)::pg_catalog.text FROM pg_catalog.pg_stat_activity WHERE pid = pg_catalog.pg_backend_pid()) AS started`,
     [namespace, runId],
   );
 
 export const releaseRunLock = (namespace: string, runId: string): SqlStatement =>
-  sql(`SELECT pg_advisory_unlock(${RUN_LOCK_KEYS})`, [namespace, runId]);
+  sql(`SELECT pg_catalog.pg_advisory_unlock(${RUN_LOCK_KEYS})`, [namespace, runId]);
 
 /**
  * The namespace of a run's commit lock, beside its run lock: a batch holds it
@@ -259,24 +268,25 @@ export const runCommitNamespace = (namespace: string): string => `${namespace}#c
 
 /** Takes the run's commit lock until the end of the transaction (see {@link runCommitNamespace}). */
 export const lockRunCommit = (namespace: string, runId: string): SqlStatement =>
-  sql(`SELECT pg_advisory_xact_lock(${RUN_LOCK_KEYS})`, [runCommitNamespace(namespace), runId]);
+  sql(`SELECT pg_catalog.pg_advisory_xact_lock(${RUN_LOCK_KEYS})`, [runCommitNamespace(namespace), runId]);
 
 /** How long a new holder of a run waits for the batch of its previous holder to end. */
 export const RUN_COMMIT_WAIT_MS = 60_000;
 
-export const setRunCommitWait = (): SqlStatement => sql(`SET LOCAL lock_timeout = ${RUN_COMMIT_WAIT_MS}`);
+/** Bounds the wait for the run's commit lock (`ms`, a whole number) in the current transaction. */
+export const setRunCommitWait = (ms: number): SqlStatement => sql(`SET LOCAL lock_timeout = ${Math.trunc(ms)}`);
 
 /** The rows of pg_locks `l` that hold the lock `(namespace $1, runId $2)`. */
 const RUN_LOCK_HELD = `l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-        AND l.classid::bigint = (hashtext($1)::bigint & 4294967295)
-        AND l.objid::bigint = (hashtext($2)::bigint & 4294967295)`;
+        AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+        AND l.classid::bigint = (pg_catalog.hashtext($1)::bigint & 4294967295)
+        AND l.objid::bigint = (pg_catalog.hashtext($2)::bigint & 4294967295)`;
 
 /** The session holding the lock `(namespace, runId)`, from pg_locks and pg_stat_activity. */
 export const selectRunLockHolder = (namespace: string, runId: string): SqlStatement =>
   sql(
-    `SELECT a.pid, a.application_name, host(a.client_addr) AS client_addr, a.client_hostname, a.backend_start
-       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    `SELECT a.pid, a.application_name, pg_catalog.host(a.client_addr) AS client_addr, a.client_hostname, a.backend_start
+       FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
       WHERE ${RUN_LOCK_HELD}`,
     [namespace, runId],
   );
@@ -290,7 +300,7 @@ export const selectRunLockHolder = (namespace: string, runId: string): SqlStatem
  */
 export const selectRunLockKept = (namespace: string, runId: string, pid: number, started: string | null): SqlStatement =>
   sql(
-    `SELECT EXISTS (SELECT 1 FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+    `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
                      WHERE ${RUN_LOCK_HELD} AND l.pid = $3
                        AND ($4::numeric IS NULL OR extract(epoch FROM a.backend_start) = $4::numeric)) AS kept`,
     [namespace, runId, pid, started],
@@ -299,7 +309,9 @@ export const selectRunLockKept = (namespace: string, runId: string, pid: number,
 // ─── Raw documents (PgRawDocumentSource) ───────────────────────────────────
 
 export const createRawDocumentsTable = (raw: QualifiedName): SqlStatement =>
-  sql(`CREATE TABLE IF NOT EXISTS ${raw.sql} (digest text PRIMARY KEY, retrieved_at timestamptz NOT NULL, content text NOT NULL)`);
+  sql(
+    `CREATE TABLE IF NOT EXISTS ${raw.sql} (digest pg_catalog.text PRIMARY KEY, retrieved_at pg_catalog.timestamptz NOT NULL, content pg_catalog.text NOT NULL)`,
+  );
 
 export const createRawDocumentsIndex = (raw: QualifiedName): SqlStatement =>
   sql(`CREATE INDEX IF NOT EXISTS ${quoteIdent(`${raw.name}_retrieved_at_digest_idx`)} ON ${raw.sql} (retrieved_at, digest)`);
@@ -308,7 +320,7 @@ export const createRawDocumentsIndex = (raw: QualifiedName): SqlStatement =>
 export const insertRawDocuments = (raw: QualifiedName, documents: readonly NewRawDocument[]): SqlStatement =>
   sql(
     `INSERT INTO ${raw.sql} (digest, retrieved_at, content)
-     SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[])
+     SELECT * FROM unnest($1::pg_catalog.text[], $2::pg_catalog.timestamptz[], $3::pg_catalog.text[])
      ON CONFLICT (digest) DO NOTHING`,
     [
       documents.map((d) => d.digest),
@@ -318,10 +330,10 @@ export const insertRawDocuments = (raw: QualifiedName, documents: readonly NewRa
   );
 
 /** Microsecond-exact UTC text of a timestamptz, for cursors. */
-const CURSOR_TEXT = `to_char(retrieved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const CURSOR_TEXT = `pg_catalog.to_char(retrieved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /** Times CURSOR_TEXT cannot write down: to_char gives NULL for ±infinity and drops the era of years BC. */
-const UNPLACEABLE = `(NOT isfinite(retrieved_at) OR retrieved_at < '0001-01-01 00:00:00+00'::timestamptz)`;
+const UNPLACEABLE = `(NOT pg_catalog.isfinite(retrieved_at) OR retrieved_at < '0001-01-01 00:00:00+00'::pg_catalog.timestamptz)`;
 
 /**
  * A raw document with such a time, if there is one: such times sort first or
@@ -334,7 +346,7 @@ export const selectUnplaceableDocument = (raw: QualifiedName): SqlStatement =>
        (SELECT digest, retrieved_at FROM ${raw.sql} ORDER BY retrieved_at, digest LIMIT 1)
        UNION ALL
        (SELECT digest, retrieved_at FROM ${raw.sql} ORDER BY retrieved_at DESC, digest DESC LIMIT 1))
-     SELECT digest, retrieved_at::text AS shown, (SELECT count(*) FROM ${raw.sql} WHERE ${UNPLACEABLE}) AS n
+     SELECT digest, retrieved_at::pg_catalog.text AS shown, (SELECT pg_catalog.count(*) FROM ${raw.sql} WHERE ${UNPLACEABLE}) AS n
        FROM edges WHERE ${UNPLACEABLE} LIMIT 1`,
   );
 
@@ -343,15 +355,15 @@ function rawDocumentsWhere(query: RawDocumentCountQuery, values: unknown[]): str
   const clauses: string[] = [];
   if (query.retrievedSince !== undefined) {
     values.push(query.retrievedSince.toISOString());
-    clauses.push(`retrieved_at >= $${values.length}::timestamptz`);
+    clauses.push(`retrieved_at >= $${values.length}::pg_catalog.timestamptz`);
   }
   if (query.after !== undefined) {
     values.push(query.after.retrievedAt, query.after.digest);
-    clauses.push(`(retrieved_at, digest) > ($${values.length - 1}::timestamptz, $${values.length}::text)`);
+    clauses.push(`(retrieved_at, digest) > ($${values.length - 1}::pg_catalog.timestamptz, $${values.length}::pg_catalog.text)`);
   }
   if (query.until !== undefined) {
     values.push(query.until.retrievedAt, query.until.digest);
-    clauses.push(`(retrieved_at, digest) <= ($${values.length - 1}::timestamptz, $${values.length}::text)`);
+    clauses.push(`(retrieved_at, digest) <= ($${values.length - 1}::pg_catalog.timestamptz, $${values.length}::pg_catalog.text)`);
   }
   return clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
 }
@@ -359,9 +371,9 @@ function rawDocumentsWhere(query: RawDocumentCountQuery, values: unknown[]): str
 /** The types of the raw table's `content` (e.g. `text`, `jsonb`, `bytea`) and `retrieved_at` columns; a domain's base type. */
 export const selectColumnTypes = (raw: QualifiedName): SqlStatement =>
   sql(
-    `SELECT a.attname AS name, (CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END)::regtype::text AS type
-       FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-      WHERE a.attrelid = $1::regclass AND a.attname IN ('content', 'retrieved_at') AND NOT a.attisdropped`,
+    `SELECT a.attname AS name, (CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END)::pg_catalog.regtype::pg_catalog.text AS type
+       FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+      WHERE a.attrelid = $1::pg_catalog.regclass AND a.attname IN ('content', 'retrieved_at') AND NOT a.attisdropped`,
     [raw.sql],
   );
 
@@ -391,13 +403,14 @@ export const rawContentSql = (type: string | undefined): RawContentSql => {
   if (type === 'bytea') {
     return {
       select: 'content',
-      bytes: 'octet_length(content)',
-      maxBytes: (max) => `CASE current_setting('bytea_output') WHEN 'hex' THEN (${max} - 2) / 2 ELSE ${max} / 4 END`,
+      bytes: 'pg_catalog.octet_length(content)',
+      maxBytes: (max) => `CASE pg_catalog.current_setting('bytea_output') WHEN 'hex' THEN (${max} - 2) / 2 ELSE ${max} / 4 END`,
     };
   }
   const maxBytes = (max: string): string => max;
-  if (type === 'jsonb' || type === 'json') return { select: 'content::text', bytes: 'octet_length(content)', maxBytes };
-  return { select: 'content', bytes: 'octet_length(content::text)', maxBytes };
+  if (type === 'jsonb' || type === 'json')
+    return { select: 'content::pg_catalog.text', bytes: 'pg_catalog.octet_length(content)', maxBytes };
+  return { select: 'content', bytes: 'pg_catalog.octet_length(content::pg_catalog.text)', maxBytes };
 };
 
 /**
@@ -424,7 +437,7 @@ export function selectRawPage(raw: QualifiedName, query: RawDocumentPageQuery, c
 export function countRawDocuments(raw: QualifiedName, query: RawDocumentCountQuery): SqlStatement {
   const values: unknown[] = [];
   const where = rawDocumentsWhere(query, values);
-  return sql(`SELECT count(*) AS n FROM ${raw.sql} ${where}`, values);
+  return sql(`SELECT pg_catalog.count(*) AS n FROM ${raw.sql} ${where}`, values);
 }
 
 /** The last document of every `rangeSize` (and the very last), numbered, in one pass over the index. */
@@ -443,7 +456,7 @@ export function selectKeyRangeEnds(raw: QualifiedName, query: KeyRangesQuery): S
     `WITH docs AS (
        SELECT retrieved_at, digest FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length - 1}
      ), numbered AS (
-       SELECT retrieved_at, digest, row_number() OVER (ORDER BY retrieved_at, digest) AS n, count(*) OVER () AS total FROM docs
+       SELECT retrieved_at, digest, pg_catalog.row_number() OVER (ORDER BY retrieved_at, digest) AS n, pg_catalog.count(*) OVER () AS total FROM docs
      )
      SELECT n, ${CURSOR_TEXT} AS cursor_at, digest FROM numbered WHERE n % $${values.length} = 0 OR n = total ORDER BY n`,
     values,
@@ -460,11 +473,11 @@ export function selectKeyRangeEnds(raw: QualifiedName, query: KeyRangesQuery): S
 export const selectDigestIsUnique = (raw: QualifiedName): SqlStatement =>
   sql(
     `SELECT EXISTS (
-       SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-        WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indisvalid AND i.indisready AND i.indpred IS NULL
+       SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = $1::pg_catalog.regclass AND i.indisunique AND i.indisvalid AND i.indisready AND i.indpred IS NULL
           AND i.indnkeyatts = 1 AND a.attname = 'digest'
      ) AND NOT EXISTS (
-       SELECT 1 FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhparent WHERE h.inhparent = $1::regclass AND c.relkind <> 'p'
+       SELECT 1 FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class c ON c.oid = h.inhparent WHERE h.inhparent = $1::pg_catalog.regclass AND c.relkind <> 'p'
      ) AS "unique"`,
     [raw.sql],
   );
@@ -482,9 +495,9 @@ export function selectRepeatedDigest(raw: QualifiedName, query: Omit<KeyRangesQu
     `WITH docs AS (
        SELECT digest FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length}
      ), repeated AS (
-       SELECT digest, count(*) AS copies FROM docs GROUP BY digest HAVING count(*) > 1
+       SELECT digest, pg_catalog.count(*) AS copies FROM docs GROUP BY digest HAVING pg_catalog.count(*) > 1
      )
-     SELECT digest, copies, count(*) OVER () AS digests FROM repeated ORDER BY digest LIMIT 1`,
+     SELECT digest, copies, pg_catalog.count(*) OVER () AS digests FROM repeated ORDER BY digest LIMIT 1`,
     values,
   );
 }
@@ -493,50 +506,50 @@ export function selectRepeatedDigest(raw: QualifiedName, query: Omit<KeyRangesQu
 
 export const createRunsTable = (runs: QualifiedName): SqlStatement =>
   sql(`CREATE TABLE IF NOT EXISTS ${runs.sql} (
-    run_id text PRIMARY KEY,
-    retrieved_since text,
+    run_id pg_catalog.text PRIMARY KEY,
+    retrieved_since pg_catalog.text,
     force boolean NOT NULL,
     max_documents bigint,
     stop_on_error boolean NOT NULL,
     batch_size integer NOT NULL,
     range_size integer NOT NULL,
     documents bigint NOT NULL,
-    planned_at timestamptz NOT NULL DEFAULT now(),
-    store_tables jsonb
+    planned_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    store_tables pg_catalog.jsonb
   )`);
 
 /** A runs table created before plans recorded their store's tables gets the column (its old plans keep NULL). */
 export const addStoreTablesColumn = (runs: QualifiedName): SqlStatement =>
-  sql(`ALTER TABLE ${runs.sql} ADD COLUMN IF NOT EXISTS store_tables jsonb`);
+  sql(`ALTER TABLE ${runs.sql} ADD COLUMN IF NOT EXISTS store_tables pg_catalog.jsonb`);
 
 export const createRangesTable = (ranges: QualifiedName): SqlStatement =>
   sql(`CREATE TABLE IF NOT EXISTS ${ranges.sql} (
-    run_id text NOT NULL,
+    run_id pg_catalog.text NOT NULL,
     n integer NOT NULL,
-    after_at text,
-    after_digest text,
-    through_at text NOT NULL,
-    through_digest text NOT NULL,
+    after_at pg_catalog.text,
+    after_digest pg_catalog.text,
+    through_at pg_catalog.text NOT NULL,
+    through_digest pg_catalog.text NOT NULL,
     documents integer NOT NULL,
-    started_at timestamptz,
-    stop_digest text,
-    stop_code text,
-    stop_message text,
+    started_at pg_catalog.timestamptz,
+    stop_digest pg_catalog.text,
+    stop_code pg_catalog.text,
+    stop_message pg_catalog.text,
     PRIMARY KEY (run_id, n)
   )`);
 
 export const createWorkersTable = (workers: QualifiedName): SqlStatement =>
   sql(`CREATE TABLE IF NOT EXISTS ${workers.sql} (
-    worker_id text PRIMARY KEY,
-    host text NOT NULL,
+    worker_id pg_catalog.text PRIMARY KEY,
+    host pg_catalog.text NOT NULL,
     pid integer NOT NULL,
-    started_at timestamptz NOT NULL DEFAULT now(),
-    seen_at timestamptz NOT NULL DEFAULT now()
+    started_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    seen_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
   )`);
 
 /** One planner per run id at a time (transaction-scoped). */
 export const lockPlan = (runs: QualifiedName, runId: string): SqlStatement =>
-  sql('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [runs.sql, runId]);
+  sql('SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1), pg_catalog.hashtext($2))', [runs.sql, runId]);
 
 export const insertRun = (
   runs: QualifiedName,
@@ -565,7 +578,7 @@ export const insertRun = (
 export const insertRanges = (ranges: QualifiedName, runId: string, list: readonly KeyRange[]): SqlStatement =>
   sql(
     `INSERT INTO ${ranges.sql} (run_id, n, after_at, after_digest, through_at, through_digest, documents)
-     SELECT $1, n, a, ad, th, td, d FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[]) AS x(n, a, ad, th, td, d)`,
+     SELECT $1, n, a, ad, th, td, d FROM unnest($2::int[], $3::pg_catalog.text[], $4::pg_catalog.text[], $5::pg_catalog.text[], $6::pg_catalog.text[], $7::int[]) AS x(n, a, ad, th, td, d)`,
     [
       runId,
       list.map((_, i) => i + 1),
@@ -588,7 +601,7 @@ export const clearRangeStops = (ranges: QualifiedName, runId: string): SqlStatem
 
 /** Notes when a worker took the range (the first it takes of a run), unless one did before. */
 export const markRangeStarted = (ranges: QualifiedName, runId: string, n: number): SqlStatement =>
-  sql(`UPDATE ${ranges.sql} SET started_at = coalesce(started_at, now()) WHERE run_id = $1 AND n = $2`, [runId, n]);
+  sql(`UPDATE ${ranges.sql} SET started_at = coalesce(started_at, pg_catalog.now()) WHERE run_id = $1 AND n = $2`, [runId, n]);
 
 export const setRangeStop = (ranges: QualifiedName, runId: string, n: number, failure: BackfillFailure | null): SqlStatement =>
   sql(`UPDATE ${ranges.sql} SET stop_digest = $3, stop_code = $4, stop_message = $5 WHERE run_id = $1 AND n = $2`, [
@@ -606,28 +619,29 @@ export const selectFirstStop = (ranges: QualifiedName, runId: string): SqlStatem
   );
 
 export const selectFirstStarted = (ranges: QualifiedName, runId: string): SqlStatement =>
-  sql(`SELECT min(started_at) AS at FROM ${ranges.sql} WHERE run_id = $1`, [runId]);
+  sql(`SELECT pg_catalog.min(started_at) AS at FROM ${ranges.sql} WHERE run_id = $1`, [runId]);
 
 /** A worker's heartbeat. */
 export const upsertWorker = (workers: QualifiedName, workerId: string, host: string, pid: number): SqlStatement =>
-  sql(`INSERT INTO ${workers.sql} (worker_id, host, pid) VALUES ($1, $2, $3) ON CONFLICT (worker_id) DO UPDATE SET seen_at = now()`, [
-    workerId,
-    host,
-    pid,
-  ]);
+  sql(
+    `INSERT INTO ${workers.sql} (worker_id, host, pid) VALUES ($1, $2, $3) ON CONFLICT (worker_id) DO UPDATE SET seen_at = pg_catalog.now()`,
+    [workerId, host, pid],
+  );
 
 export const deleteWorker = (workers: QualifiedName, workerId: string): SqlStatement =>
   sql(`DELETE FROM ${workers.sql} WHERE worker_id = $1`, [workerId]);
 
 export const countWorkersAlive = (workers: QualifiedName, withinSeconds: number): SqlStatement =>
-  sql(`SELECT count(*) AS n FROM ${workers.sql} WHERE seen_at > now() - make_interval(secs => $1)`, [withinSeconds]);
+  sql(`SELECT pg_catalog.count(*) AS n FROM ${workers.sql} WHERE seen_at > pg_catalog.now() - pg_catalog.make_interval(secs => $1)`, [
+    withinSeconds,
+  ]);
 
 // ─── Job engine (RangeJobQueue, on pg-boss's tables) ───────────────────────
 
 /** Jobs of `queue` (of run `runId`, unless `null`) still queued, waiting for a retry, or running (pg-boss's job states before `completed`). */
 export const countPendingJobs = (schema: string, queue: string, runId: string | null): SqlStatement =>
   sql(
-    `SELECT count(*)::int AS n FROM ${quoteIdent(schema)}.job WHERE name = $1 AND state < 'completed' AND ($2::text IS NULL OR data->>'runId' = $2)`,
+    `SELECT pg_catalog.count(*)::int AS n FROM ${quoteIdent(schema)}.job WHERE name = $1 AND state < 'completed' AND ($2::pg_catalog.text IS NULL OR data->>'runId' = $2)`,
     [queue, runId],
   );
 
@@ -640,16 +654,16 @@ export const countPendingJobs = (schema: string, queue: string, runId: string | 
 export const releaseClaimedJob = (schema: string, queue: string, id: string, retryCount: number): SqlStatement =>
   sql(
     `UPDATE ${quoteIdent(schema)}.job SET state = 'created', started_on = NULL, heartbeat_on = NULL
-      WHERE name = $1 AND id = $2::uuid AND state = 'active' AND retry_count = $3`,
+      WHERE name = $1 AND id = $2::pg_catalog.uuid AND state = 'active' AND retry_count = $3`,
     [queue, id, retryCount],
   );
 
 /** Whether `queue` holds any job (of run `runId`, unless `null`), in any state: planning enqueues a run's jobs in one statement. */
 export const selectRunHasJobs = (schema: string, queue: string, runId: string | null): SqlStatement =>
-  sql(`SELECT EXISTS (SELECT 1 FROM ${quoteIdent(schema)}.job WHERE name = $1 AND ($2::text IS NULL OR data->>'runId' = $2)) AS found`, [
-    queue,
-    runId,
-  ]);
+  sql(
+    `SELECT EXISTS (SELECT 1 FROM ${quoteIdent(schema)}.job WHERE name = $1 AND ($2::pg_catalog.text IS NULL OR data->>'runId' = $2)) AS found`,
+    [queue, runId],
+  );
 
 /**
  * The ranges of run `runId` whose latest job in `queue` failed: for good
@@ -664,9 +678,9 @@ export const selectRunHasJobs = (schema: string, queue: string, runId: string | 
 export const selectFailingRangeJobs = (schema: string, queue: string, runId: string): SqlStatement =>
   sql(
     `SELECT n, state, failed_attempts AS "failedAttempts", attempts, message FROM (
-       SELECT DISTINCT ON (data->>'n') (data->>'n')::int AS n, state::text AS state,
+       SELECT DISTINCT ON (data->>'n') (data->>'n')::int AS n, state::pg_catalog.text AS state,
          retry_count + CASE WHEN state IN ('active', 'created') THEN 0 ELSE 1 END AS failed_attempts, retry_limit + 1 AS attempts,
-         coalesce(output->>'message', output->'value'->>'message', output::text, '') AS message
+         coalesce(output->>'message', output->'value'->>'message', output::pg_catalog.text, '') AS message
        FROM ${quoteIdent(schema)}.job WHERE name = $1 AND data->>'runId' = $2
        ORDER BY data->>'n', created_on DESC
      ) latest WHERE state IN ('failed', 'retry') OR (state IN ('active', 'created') AND failed_attempts > 0) ORDER BY n`,

@@ -33,6 +33,14 @@ describe('a database that never answers', () => {
     expect(jsonOf(r).error?.code).toBe('DB_CONNECTION');
   }, 60_000);
 
+  it('says which host did not answer within PGCONNECT_TIMEOUT, also when no SSL probe asks first (sslmode=disable)', async () => {
+    const r = await cli(['dataset', 'rollback', '--dry-run', '--json', '--pg', `postgres://postgres@127.0.0.1:${port}/x?sslmode=disable`], {
+      env: { PGCONNECT_TIMEOUT: '1' },
+    });
+    expect(r.code, r.stderr).toBe(6);
+    expect(jsonOf(r).error?.message).toMatch(new RegExp(`127\\.0\\.0\\.1:${port} did not answer within PGCONNECT_TIMEOUT \\(1 s\\)`));
+  }, 60_000);
+
   it('a PGCONNECT_TIMEOUT that is not a number of seconds is a usage error', async () => {
     const r = await cli(['dataset', 'rollback', '--dry-run', '--pg', `postgres://postgres@127.0.0.1:${port}/x`], {
       env: { PGCONNECT_TIMEOUT: 'soon' },

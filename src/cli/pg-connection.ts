@@ -1,0 +1,105 @@
+/**
+ * How the CLI connects to PostgreSQL, resolved in one place for every
+ * connection it opens: its own pool, and a planned run's pool and job engine
+ * (`statements plan`, `worker`, `report`, `backfill --workers`).
+ *
+ * @module
+ */
+import { userInfo } from 'node:os';
+import { err, ok, type Result } from 'neverthrow';
+import type pg from 'pg';
+import { BackfillError } from '../errors.js';
+import { pgPoolConfig } from '../_internals/pg-dsn.js';
+import { resolvePgTarget, type Env, type PgTarget } from './env.js';
+import { sslModeOf, type SslMode } from './pg-ssl.js';
+
+/** Where and how the CLI connects. */
+export interface CliPgConnection {
+  readonly target: PgTarget;
+  /** `sslmode` as libpq reads it (the URL's, else `PGSSLMODE`, else `prefer`). */
+  readonly sslMode: SslMode;
+  /**
+   * The driver's settings: the URL's (without `sslmode`), and the OS user
+   * when neither the URL nor `PGUSER` names one. Without a URL, the driver
+   * reads the libpq PG* variables itself.
+   */
+  readonly settings: pg.PoolConfig;
+  /** `PGCONNECT_TIMEOUT` in ms (0 waits forever). */
+  readonly connectTimeoutMs: number;
+}
+
+/** The variable of the CLI's connect timeout, as libpq names it (and as messages name it). */
+export const CONNECT_TIMEOUT_VAR = 'PGCONNECT_TIMEOUT';
+const DEFAULT_CONNECT_TIMEOUT_SECONDS = 30;
+
+/**
+ * How long a connection to PostgreSQL may take, in ms: `PGCONNECT_TIMEOUT`
+ * seconds as libpq reads it (0 waits forever), else 30 s. Without a limit a
+ * server that accepts and never answers holds the CLI, and a SIGTERM, forever.
+ */
+function connectTimeoutMs(env: Env): Result<number, BackfillError> {
+  const text = env[CONNECT_TIMEOUT_VAR] ?? '';
+  if (text === '') return ok(DEFAULT_CONNECT_TIMEOUT_SECONDS * 1000);
+  const seconds = /^[0-9]{1,7}$/.test(text) ? Number(text) : Number.NaN;
+  return Number.isNaN(seconds)
+    ? err(
+        new BackfillError(
+          'INVALID_ARGUMENT',
+          `${CONNECT_TIMEOUT_VAR} must be a whole number of seconds (0 waits forever), not ${JSON.stringify(text)}.`,
+        ),
+      )
+    : ok(seconds * 1000);
+}
+
+/**
+ * The user libpq connects as when neither the URL nor `PGUSER` names one:
+ * the OS user running the command. The driver would read `USER` instead,
+ * which cron and systemd services often leave unset.
+ */
+function defaultUser(settings: pg.PoolConfig, env: Env): { user?: string } {
+  if ((settings.user ?? '') !== '' || (env['PGUSER'] ?? '') !== '') return {};
+  try {
+    return { user: userInfo().username };
+  } catch {
+    // No passwd entry for this uid: leave it to the driver.
+    return {};
+  }
+}
+
+/** The connection `--pg` (else the first of the `order` variables set, else libpq's PG* variables) names, with its settings. */
+export function cliPgConnection(pgFlag: string | undefined, env: Env, order: readonly string[]): Result<CliPgConnection, BackfillError> {
+  const timeout = connectTimeoutMs(env);
+  if (timeout.isErr()) return err(timeout.error);
+  return resolvePgTarget(pgFlag, env, order).andThen((target) =>
+    sslModeOf(target.connectionString, env).andThen(({ mode, url }) =>
+      (url === undefined ? ok<pg.PoolConfig, BackfillError>({}) : pgPoolConfig(url))
+        .mapErr((e) => new BackfillError(e.code, `${target.from}: ${e.message}`))
+        .map((settings) => ({
+          target,
+          sslMode: mode,
+          settings: { ...settings, ...defaultUser(settings, env) },
+          connectTimeoutMs: timeout.value,
+        })),
+    ),
+  );
+}
+
+/**
+ * The connection URL for connections the CLI does not open itself (a
+ * planned run's pool, the job engine's), with the user {@link cliPgConnection}
+ * chose written in when the URL names none: the driver reads a URL's empty
+ * user over any `user` option, and `USER` after it. `undefined` without a URL.
+ */
+export function runUrl(connection: CliPgConnection): string | undefined {
+  const url = connection.target.connectionString;
+  const user = connection.settings.user;
+  if (url === undefined || user === undefined) return url;
+  try {
+    const u = new URL(url);
+    if (u.username !== '') return url;
+    u.username = encodeURIComponent(user);
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
