@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { MetaProbe, type MetaProbeOptions } from './episode-meta.js';
+import { fsPath } from './fs-name.js';
 import type { FileDigest } from './hash-pool.js';
 
 const openFile = promisify(open);
@@ -55,7 +56,7 @@ export async function scanEpisode(path: string, options: ScanEpisodeOptions): Pr
   // named *.tar.zst from blocking open().
   let fd: number;
   try {
-    fd = await openFile(path, constants.O_RDONLY | constants.O_NONBLOCK | (options.noFollow ? constants.O_NOFOLLOW : 0));
+    fd = await openFile(fsPath(path), constants.O_RDONLY | constants.O_NONBLOCK | (options.noFollow ? constants.O_NOFOLLOW : 0));
   } catch (e) {
     return err(toBackfillError(e, 'IO_ERROR', { path }));
   }
