@@ -188,6 +188,14 @@ export class MetaProbe {
   #onEntry(header: tar.Header, entry: EntryStream, next: () => void): void {
     const { path, maxMetaBytes, requireHexCommit } = this.options;
     if (!(header.name.endsWith('meta.json') && FILE_TYPES.has(header.type))) {
+      // A directory's data is never read (what follows its header is parsed as
+      // the next header, as Python's tarfile does), and when its header claims
+      // a size the entry stream tar-stream hands out never ends: waiting for
+      // it hung the probe, and every row after this tarball with it.
+      if (header.type === 'directory') {
+        next();
+        return;
+      }
       entry.on('end', () => next());
       entry.resume();
       return;
