@@ -143,7 +143,7 @@ export interface BackfillIndexOptions {
 export interface IndexBackfillReport {
   /** Episode tarballs found under the selected hosts. */
   readonly scanned: number;
-  /** Of those, episodes the index already lists. */
+  /** Of those, episodes the index already lists, including those someone else (the receiver) indexed while the run went on. */
   readonly alreadyIndexed: number;
   /** Rows to append (in a dry run: that would be appended), in the runbook tool's order. */
   readonly toBackfill: number;
