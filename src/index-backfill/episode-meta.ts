@@ -167,7 +167,16 @@ export class MetaProbe {
     this.#stages = decodingStages(compression, this.options.maxDecompressedBytes);
     // Plain pipe() and listeners: cheaper per tarball than stream.pipeline's bookkeeping.
     const [decoder, limit] = this.#stages as [Duplex, Duplex];
-    const onError = (error: unknown): void => this.#settle({ problem: decompressionError(error, compression, this.#fed) });
+    const onError = (error: unknown): void => {
+      // Named like every other problem: the CLI prints a warning's message alone.
+      const problem = decompressionError(error, compression, this.#fed);
+      this.#settle({
+        problem: new BackfillError(problem.code, `${path}: ${problem.message}; the row is written without commit.`, {
+          cause: problem,
+          context: { ...problem.context, path },
+        }),
+      });
+    };
     decoder.on('error', onError);
     limit.on('error', onError);
     const decoded: Readable = decoder.pipe(limit);
