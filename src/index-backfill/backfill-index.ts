@@ -131,6 +131,8 @@ interface ScanContext {
   readonly settings: Settings;
   readonly hashes: HashPool;
   readonly followSymlinks: boolean;
+  /** The resolved episodes root, which every file opened must lie in unless `followSymlinks`. */
+  readonly realRoot: string;
   readonly requireHexCommit: boolean;
   readonly now: () => Date;
   readonly signal: AbortSignal | undefined;
@@ -144,6 +146,7 @@ async function scanToSlot(episode: EpisodeEntry, buffer: Buffer, ctx: ScanContex
     buffer,
     hashFile: (fd, path) => ctx.hashes.hash(fd, path),
     noFollow,
+    within: noFollow ? ctx.realRoot : undefined,
     maxDecompressedBytes: ctx.settings.maxDecompressedBytes,
     maxMetaBytes: ctx.settings.maxMetaBytes,
     requireHexCommit: ctx.requireHexCommit,
@@ -226,6 +229,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
         settings,
         hashes,
         followSymlinks: options.followSymlinks ?? false,
+        realRoot: listing.realRoot,
         requireHexCommit: options.requireHexCommit ?? false,
         now: options.now ?? (() => new Date()),
         signal,

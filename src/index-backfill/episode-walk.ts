@@ -33,6 +33,8 @@ export interface EpisodeListing {
   readonly episodes: readonly EpisodeEntry[];
   /** Links under the root that lead out of it and were not followed. */
   readonly symlinksNotFollowed: readonly string[];
+  /** The root, resolved: the boundary links are checked against. */
+  readonly realRoot: string;
 }
 
 /** A directory entry, its name read as the runbook's tool reads it. */
@@ -49,12 +51,17 @@ async function listSorted(dir: string): Promise<Entry[]> {
 
 const realPathOf = async (path: string): Promise<string> => decodeFsName(await realpath(fsPath(path), { encoding: 'buffer' }));
 
+/** Whether the resolved path `real` lies inside the resolved directory `realRoot`. */
+export function isInside(realRoot: string, real: string): boolean {
+  const rel = relative(realRoot, real);
+  return !rel.startsWith('..') && !isAbsolute(rel);
+}
+
 /** Where a symbolic link leads: its real path and whether that is inside `realRoot`; undefined when dangling. */
 async function linkTarget(path: string, realRoot: string): Promise<{ real: string; inside: boolean } | undefined> {
   const real = await realPathOf(path).catch(() => undefined);
   if (real === undefined) return undefined;
-  const rel = relative(realRoot, real);
-  return { real, inside: !rel.startsWith('..') && !isAbsolute(rel) };
+  return { real, inside: isInside(realRoot, real) };
 }
 
 /**
@@ -153,7 +160,7 @@ export async function listEpisodes(root: string, options: WalkOptions): Promise<
       episodes.push({ host: hostEntry.name, episodeId: file.name.slice(0, -EPISODE_SUFFIX.length), path, source });
     }
   }
-  return ok({ episodes, symlinksNotFollowed });
+  return ok({ episodes, symlinksNotFollowed, realRoot });
 }
 
 /** Episode ids found on more than one host, in listing order, with whether the index already has a row for each. */
