@@ -59,13 +59,8 @@ export function readRecentCommits(request: GitLogRequest): ResultAsync<readonly 
   const context = { path: repoPath, git };
   if (signal.aborted)
     return errAsync(new BackfillError('GATE_UNAVAILABLE', 'The commit refresh was cancelled because the gate was closed.', { context }));
-  const failed = (run: GitRun): Result<never, BackfillError> =>
-    err(
-      new BackfillError('GATE_UNAVAILABLE', describeFailure(run.error!, run.stderr, git, repoPath, timeoutMs), {
-        cause: run.error,
-        context,
-      }),
-    );
+  const failed = (error: NonNullable<GitRun['error']>, stderr: string): Result<never, BackfillError> =>
+    err(new BackfillError('GATE_UNAVAILABLE', describeFailure(error, stderr, git, repoPath, timeoutMs), { cause: error, context }));
   return new ResultAsync(
     (async (): Promise<Result<readonly string[], BackfillError>> => {
       const { env, real, bounded } = await gitEnvironment(repoPath);
@@ -73,7 +68,7 @@ export function readRecentCommits(request: GitLogRequest): ResultAsync<readonly 
       if (!bounded) {
         // No ceiling could be set: make sure the repository git finds is repoPath itself, not one above it.
         const found = await runGit(git, ['--no-replace-objects', '-C', repoPath, ...FOUND_REPOSITORY], options);
-        if (found.error) return failed(found);
+        if (found.error) return failed(found.error, found.stderr);
         const above = repositoryAbove(found.stdout, real);
         if (above !== undefined) {
           const message = `git log in ${repoPath} found no repository there, only the one at ${above} above it. Check \`repoPath\`: the top directory of the clone (or a bare repository).`;
@@ -81,7 +76,7 @@ export function readRecentCommits(request: GitLogRequest): ResultAsync<readonly 
         }
       }
       const run = await runGit(git, args, { ...options, maxBuffer: Math.max(1 << 20, window * 72) });
-      return run.error ? failed(run) : parseHashes(run.stdout, repoPath, context);
+      return run.error ? failed(run.error, run.stderr) : parseHashes(run.stdout, repoPath, context);
     })(),
   );
 }
@@ -131,11 +126,8 @@ export async function isShallowClone(request: Omit<GitLogRequest, 'window'>): Pr
   const { git, repoPath, timeoutMs, signal } = request;
   const { env } = await gitEnvironment(repoPath);
   const args = ['--no-replace-objects', '-C', repoPath, 'rev-parse', '--is-shallow-repository'];
-  return new Promise((resolve) => {
-    execFile(git, args, { timeout: timeoutMs, killSignal: 'SIGKILL', signal, env, windowsHide: true, encoding: 'utf8' }, (error, stdout) =>
-      resolve(error === null && stdout.trim() === 'true'),
-    );
-  });
+  const { error, stdout } = await runGit(git, args, { timeout: timeoutMs, signal, env });
+  return error === null && stdout.trim() === 'true';
 }
 
 /**
