@@ -72,6 +72,12 @@ const backfill: CommandSpec = {
       default: String(DEFAULT_INDEX_BACKFILL_CONCURRENCY),
     },
     'require-hex-commit': { type: 'boolean', description: 'Accept a meta.json commit only when it is 40 hex digits.', default: false },
+    'lock-path': {
+      type: 'string',
+      value: '<file>',
+      description:
+        'The advisory lock file (default: <index>.backfill.lock); give every backfill of one index the same one, e.g. when this user cannot create files beside the index.',
+    },
     'max-index-line-bytes': {
       type: 'string',
       value: '<n>',
@@ -94,11 +100,13 @@ const backfill: CommandSpec = {
       );
     }
     const host = stringFlag(ctx.flags, 'host');
+    const lockPath = stringFlag(ctx.flags, 'lock-path');
     const progress = ctx.progress('index backfill', 'episodes');
     const result = await backfillIndex({
       episodesRoot: resolve(ctx.cwd, root),
       index: resolve(ctx.cwd, index),
       ...(host === undefined ? {} : { host }),
+      ...(lockPath === undefined ? {} : { lockPath: resolve(ctx.cwd, lockPath) }),
       dryRun: booleanFlag(ctx.flags, 'dry-run'),
       followSymlinks: booleanFlag(ctx.flags, 'follow-symlinks'),
       concurrency: (yield* intFlag(ctx.flags, 'concurrency', 1, 256)) ?? DEFAULT_INDEX_BACKFILL_CONCURRENCY,

@@ -1,4 +1,4 @@
-import { realpath } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { err, ok, Result, ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger } from '../_internals/logger.js';
@@ -18,6 +18,7 @@ import { scanEpisode } from './episode-scan.js';
 import { HashPool } from './hash-pool.js';
 import { readIndexedEpisodeIds } from './existing-index.js';
 import { formatReceivedAt } from './index-row.js';
+import { IndexTail } from './index-tail.js';
 import { acquireLock, type HeldLock } from './lock-file.js';
 import { OrderedRowWriter, type Slot } from './ordered-row-writer.js';
 import type { BackfillIndexOptions, DuplicateEpisode, IndexBackfillReport, IndexBackfillWarning, IndexRow } from './types.js';
@@ -130,6 +131,8 @@ interface ScanContext {
   readonly settings: Settings;
   readonly hashes: HashPool;
   readonly followSymlinks: boolean;
+  /** The resolved episodes root, which every file opened must lie in unless `followSymlinks`. */
+  readonly realRoot: string;
   readonly requireHexCommit: boolean;
   readonly now: () => Date;
   readonly signal: AbortSignal | undefined;
@@ -143,6 +146,7 @@ async function scanToSlot(episode: EpisodeEntry, buffer: Buffer, ctx: ScanContex
     buffer,
     hashFile: (fd, path) => ctx.hashes.hash(fd, path),
     noFollow,
+    within: noFollow ? ctx.realRoot : undefined,
     maxDecompressedBytes: ctx.settings.maxDecompressedBytes,
     maxMetaBytes: ctx.settings.maxMetaBytes,
     requireHexCommit: ctx.requireHexCommit,
@@ -182,12 +186,22 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
   const { settings, listing, lock } = prepared.value;
   const { episodes, symlinksNotFollowed } = listing;
 
-  const writer = new OrderedRowWriter(index, dryRun, warn);
+  // Where the first read of the index begins: what others append from there on is read again before each row.
+  const indexStart = await stat(index).then(
+    (s) => s.size,
+    () => 0,
+  );
+  const writer = new OrderedRowWriter(
+    index,
+    dryRun,
+    warn,
+    dryRun ? undefined : new IndexTail(index, indexStart, settings.maxIndexLineBytes),
+  );
   let alreadyIndexed = 0;
   let duplicateEpisodes: DuplicateEpisode[] = [];
   const report = (): IndexBackfillReport => ({
     scanned: episodes.length,
-    alreadyIndexed,
+    alreadyIndexed: alreadyIndexed + writer.indexedMeanwhile,
     toBackfill: writer.rows.length,
     rows: writer.rows,
     appended: writer.appended,
@@ -215,6 +229,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
         settings,
         hashes,
         followSymlinks: options.followSymlinks ?? false,
+        realRoot: listing.realRoot,
         requireHexCommit: options.requireHexCommit ?? false,
         now: options.now ?? (() => new Date()),
         signal,
@@ -254,7 +269,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
   failure ??= writer.failure;
   if (failure) return err(failure.withPartial(report()));
   logger.info(
-    `index backfill: scanned ${episodes.length}, already indexed ${alreadyIndexed}, ${dryRun ? 'would append' : 'appended'} ${writer.rows.length}`,
+    `index backfill: scanned ${episodes.length}, already indexed ${alreadyIndexed + writer.indexedMeanwhile}${writer.indexedMeanwhile > 0 ? ` (${writer.indexedMeanwhile} by the receiver while this ran)` : ''}, ${dryRun ? 'would append' : 'appended'} ${writer.rows.length}`,
     { index },
   );
   return ok(report());

@@ -167,7 +167,16 @@ export class MetaProbe {
     this.#stages = decodingStages(compression, this.options.maxDecompressedBytes);
     // Plain pipe() and listeners: cheaper per tarball than stream.pipeline's bookkeeping.
     const [decoder, limit] = this.#stages as [Duplex, Duplex];
-    const onError = (error: unknown): void => this.#settle({ problem: decompressionError(error, compression, this.#fed) });
+    const onError = (error: unknown): void => {
+      // Named like every other problem: the CLI prints a warning's message alone.
+      const problem = decompressionError(error, compression, this.#fed);
+      this.#settle({
+        problem: new BackfillError(problem.code, `${path}: ${problem.message}; the row is written without commit.`, {
+          cause: problem,
+          context: { ...problem.context, path },
+        }),
+      });
+    };
     decoder.on('error', onError);
     limit.on('error', onError);
     const decoded: Readable = decoder.pipe(limit);
@@ -188,6 +197,14 @@ export class MetaProbe {
   #onEntry(header: tar.Header, entry: EntryStream, next: () => void): void {
     const { path, maxMetaBytes, requireHexCommit } = this.options;
     if (!(header.name.endsWith('meta.json') && FILE_TYPES.has(header.type))) {
+      // A directory's data is never read (what follows its header is parsed as
+      // the next header, as Python's tarfile does), and when its header claims
+      // a size the entry stream tar-stream hands out never ends: waiting for
+      // it hung the probe, and every row after this tarball with it.
+      if (header.type === 'directory') {
+        next();
+        return;
+      }
       entry.on('end', () => next());
       entry.resume();
       return;

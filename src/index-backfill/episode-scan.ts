@@ -1,8 +1,11 @@
 import { close, constants, fstat, open, read } from 'node:fs';
+import { readlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { MetaProbe, type MetaProbeOptions } from './episode-meta.js';
+import { isInside } from './episode-walk.js';
+import { decodeFsName, fsPath } from './fs-name.js';
 import type { FileDigest } from './hash-pool.js';
 
 const openFile = promisify(open);
@@ -11,6 +14,10 @@ const closeFile = promisify(close);
 /** Reads at `position`: the hashing thread reads the same descriptor meanwhile, so its file offset is left alone. */
 const readInto = (fd: number, buffer: Buffer, position: number): Promise<number> =>
   new Promise((resolve, reject) => read(fd, buffer, 0, buffer.length, position, (e, n) => (e ? reject(e) : resolve(n))));
+
+/** The path of the open file `fd`, where the system says it (Linux); undefined elsewhere. */
+const openedPath = (fd: number): Promise<string | undefined> =>
+  readlink(`/proc/self/fd/${fd}`, { encoding: 'buffer' }).then(decodeFsName, () => undefined);
 
 /** One tarball's facts: hash and size of the stored file, and its commit when readable. */
 export interface EpisodeScan {
@@ -32,6 +39,12 @@ export interface ScanEpisodeOptions extends Omit<MetaProbeOptions, 'path'> {
   readonly hashFile: (fd: number, path: string) => Promise<FileDigest>;
   /** Refuse the file (`IO_ERROR`) when `path` itself is a symbolic link. */
   readonly noFollow?: boolean;
+  /**
+   * A resolved directory the file must lie in once open: `IO_ERROR` when it
+   * does not (a directory on `path` replaced by a link since the walk).
+   * Checked where the system names an open file's path (`/proc/self/fd`).
+   */
+  readonly within?: string | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -55,13 +68,24 @@ export async function scanEpisode(path: string, options: ScanEpisodeOptions): Pr
   // named *.tar.zst from blocking open().
   let fd: number;
   try {
-    fd = await openFile(path, constants.O_RDONLY | constants.O_NONBLOCK | (options.noFollow ? constants.O_NOFOLLOW : 0));
+    fd = await openFile(fsPath(path), constants.O_RDONLY | constants.O_NONBLOCK | (options.noFollow ? constants.O_NOFOLLOW : 0));
   } catch (e) {
     return err(toBackfillError(e, 'IO_ERROR', { path }));
   }
   let digest: Promise<FileDigest> | undefined;
   try {
     if (!(await fstatFile(fd)).isFile()) return err(new BackfillError('IO_ERROR', `${path}: not a regular file`, { context: { path } }));
+    const { within } = options;
+    const opened = within === undefined ? undefined : await openedPath(fd);
+    if (within !== undefined && opened !== undefined && !isInside(within, opened)) {
+      return err(
+        new BackfillError(
+          'IO_ERROR',
+          `${path}: the file opened is ${opened}, outside the episodes root ${within} (a directory on its path was replaced by a symbolic link since the walk?); not read`,
+          { context: { path } },
+        ),
+      );
+    }
     digest = options.hashFile(fd, path);
     digest.catch(() => undefined); // awaited below, after the probe
     for (let position = 0; !probe.settled; ) {

@@ -4,10 +4,11 @@ import { isAbsolute, join, relative } from 'node:path';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { EPISODE_SUFFIX } from './defaults.js';
+import { decodeFsName, fsPath } from './fs-name.js';
 import { compareCodePoints } from './python-json.js';
 import type { DuplicateEpisode, IndexBackfillWarning } from './types.js';
 
-/** One `<root>/<host>/<id>.tar.zst` entry. */
+/** One `<root>/<host>/<id>.tar.zst` entry. Names are as {@link decodeFsName} reads them; open paths through {@link fsPath}. */
 export interface EpisodeEntry {
   readonly host: string;
   readonly episodeId: string;
@@ -32,16 +33,35 @@ export interface EpisodeListing {
   readonly episodes: readonly EpisodeEntry[];
   /** Links under the root that lead out of it and were not followed. */
   readonly symlinksNotFollowed: readonly string[];
+  /** The root, resolved: the boundary links are checked against. */
+  readonly realRoot: string;
 }
 
-const byName = (a: Dirent, b: Dirent): number => compareCodePoints(a.name, b.name);
+/** A directory entry, its name read as the runbook's tool reads it. */
+interface Entry {
+  readonly name: string;
+  readonly dirent: Dirent<Buffer>;
+}
+
+/** The entries of `dir`, sorted by name as Python's `sorted()` sorts them. */
+async function listSorted(dir: string): Promise<Entry[]> {
+  const dirents = await readdir(fsPath(dir), { withFileTypes: true, encoding: 'buffer' });
+  return dirents.map((dirent) => ({ name: decodeFsName(dirent.name), dirent })).sort((a, b) => compareCodePoints(a.name, b.name));
+}
+
+const realPathOf = async (path: string): Promise<string> => decodeFsName(await realpath(fsPath(path), { encoding: 'buffer' }));
+
+/** Whether the resolved path `real` lies inside the resolved directory `realRoot`. */
+export function isInside(realRoot: string, real: string): boolean {
+  const rel = relative(realRoot, real);
+  return !rel.startsWith('..') && !isAbsolute(rel);
+}
 
 /** Where a symbolic link leads: its real path and whether that is inside `realRoot`; undefined when dangling. */
 async function linkTarget(path: string, realRoot: string): Promise<{ real: string; inside: boolean } | undefined> {
-  const real = await realpath(path).catch(() => undefined);
+  const real = await realPathOf(path).catch(() => undefined);
   if (real === undefined) return undefined;
-  const rel = relative(realRoot, real);
-  return { real, inside: !rel.startsWith('..') && !isAbsolute(rel) };
+  return { real, inside: isInside(realRoot, real) };
 }
 
 /**
@@ -49,7 +69,9 @@ async function linkTarget(path: string, realRoot: string): Promise<{ real: strin
  * sorted, then `*.tar.zst` names sorted, both by code point like Python's
  * `sorted()`. Every entry whose name ends in `.tar.zst` counts, whatever its
  * type, as in the tool's `glob`; the episode id is the name without
- * `.tar.zst`.
+ * `.tar.zst`. Names that are not valid UTF-8 are read as the tool reads them
+ * (`surrogateescape`, see {@link decodeFsName}), so they stay distinct from
+ * look-alikes spelled with U+FFFD.
  *
  * Unlike the tool, a symbolic link (host directory or tarball) whose target
  * lies outside the root is not followed unless `followSymlinks` is set: it
@@ -58,11 +80,11 @@ async function linkTarget(path: string, realRoot: string): Promise<{ real: strin
  */
 export async function listEpisodes(root: string, options: WalkOptions): Promise<Result<EpisodeListing, BackfillError>> {
   const { host, followSymlinks, warn } = options;
-  let hosts: Dirent[];
+  let hosts: Entry[];
   let realRoot: string;
   try {
-    hosts = await readdir(root, { withFileTypes: true });
-    realRoot = await realpath(root);
+    hosts = await listSorted(root);
+    realRoot = await realPathOf(root);
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (
@@ -99,24 +121,24 @@ export async function listEpisodes(root: string, options: WalkOptions): Promise<
   };
 
   const episodes: EpisodeEntry[] = [];
-  for (const hostEntry of hosts.sort(byName)) {
+  for (const hostEntry of hosts) {
     if (host && hostEntry.name !== host) continue;
     const hostDir = join(root, hostEntry.name);
-    if (hostEntry.isSymbolicLink()) {
+    if (hostEntry.dirent.isSymbolicLink()) {
       const target = await follow(hostDir, 'the host directory was');
       // Path.is_dir() follows links and is false when the target is gone.
       if (
         typeof target !== 'object' ||
-        !(await stat(hostDir).then(
+        !(await stat(fsPath(hostDir)).then(
           (s) => s.isDirectory(),
           () => false,
         ))
       )
         continue;
-    } else if (!hostEntry.isDirectory()) continue;
-    let files: Dirent[];
+    } else if (!hostEntry.dirent.isDirectory()) continue;
+    let files: Entry[];
     try {
-      files = await readdir(hostDir, { withFileTypes: true });
+      files = await listSorted(hostDir);
     } catch (e) {
       warn({
         code: 'IO_ERROR',
@@ -125,11 +147,11 @@ export async function listEpisodes(root: string, options: WalkOptions): Promise<
       });
       continue;
     }
-    for (const file of files.sort(byName)) {
+    for (const file of files) {
       if (!file.name.endsWith(EPISODE_SUFFIX)) continue;
       const path = join(hostDir, file.name);
       let source = path;
-      if (file.isSymbolicLink()) {
+      if (file.dirent.isSymbolicLink()) {
         const target = await follow(path, 'the tarball was');
         if (target === 'refused') continue;
         // A dangling link stays listed: opening it fails, and the run reports it unreadable.
@@ -138,7 +160,7 @@ export async function listEpisodes(root: string, options: WalkOptions): Promise<
       episodes.push({ host: hostEntry.name, episodeId: file.name.slice(0, -EPISODE_SUFFIX.length), path, source });
     }
   }
-  return ok({ episodes, symlinksNotFollowed });
+  return ok({ episodes, symlinksNotFollowed, realRoot });
 }
 
 /** Episode ids found on more than one host, in listing order, with whether the index already has a row for each. */

@@ -1,12 +1,40 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { lstat, open, stat, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { BackfillError } from '../errors.js';
+
+/**
+ * Refuses (`IO_ERROR`) to let a run as root create a missing index in a
+ * directory another user owns: the new file would belong to root, and the
+ * receiver, running as that user, could no longer append its rows. An
+ * existing index is appended to whoever runs, and keeps its owner.
+ */
+async function refuseRootCreation(path: string): Promise<void> {
+  if (process.geteuid?.() !== 0) return;
+  const missing = await lstat(path).then(
+    () => false,
+    (e: NodeJS.ErrnoException) => e.code === 'ENOENT',
+  );
+  const dir = dirname(path);
+  const owner = missing
+    ? await stat(dir).then(
+        (s) => s.uid,
+        () => 0,
+      )
+    : 0;
+  if (owner === 0) return;
+  throw new BackfillError(
+    'IO_ERROR',
+    `${path} does not exist, and this run as root would create it owned by root in ${dir}, which belongs to uid ${owner}: the receiver, running as that user, could not append to it any more. Nothing was appended. Run the backfill as that user (sudo -u <user> …), as the runbook says, or create the index as that user first.`,
+    { context: { path, owner } },
+  );
+}
 
 /**
  * Appends whole lines to the index through an `O_APPEND` descriptor, one
  * `write` per line, so lines from a live receiver and from here never mix.
  * The file is never truncated, replaced, chmod-ed or chown-ed; a missing one
  * is created with the default mode (0666 minus umask), as Python's
- * `open(path, "a")` does.
+ * `open(path, "a")` does, except by root in a directory another user owns.
  */
 export class IndexAppender {
   #startsMidLine: boolean;
@@ -19,8 +47,9 @@ export class IndexAppender {
     this.#startsMidLine = startsMidLine;
   }
 
-  /** Opens `path` for appending and notes whether it ends in the middle of a line. */
+  /** Opens `path` for appending and notes whether it ends in the middle of a line; see {@link refuseRootCreation}. */
   static async open(path: string): Promise<IndexAppender> {
+    await refuseRootCreation(path);
     const handle = await open(path, 'a+');
     try {
       const { size } = await handle.stat();

@@ -1,5 +1,6 @@
 import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { dirname } from 'node:path';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 
@@ -79,7 +80,18 @@ export async function acquireLock(path: string): Promise<Result<HeldLock, Backfi
         },
       });
     } catch (e) {
-      if ((e as { code?: string }).code !== 'EEXIST') return err(toBackfillError(e, 'IO_ERROR', { path }));
+      const code = (e as { code?: string }).code;
+      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+        // The receiver's user may append to the index without being allowed to create files beside it.
+        return err(
+          new BackfillError(
+            'IO_ERROR',
+            `cannot create the lock file ${path} (${code}): this user cannot create files in ${dirname(path)}. Give lockPath (--lock-path) a file in a directory it can write, the same one for every backfill of this index.`,
+            { cause: e, context: { path } },
+          ),
+        );
+      }
+      if (code !== 'EEXIST') return err(toBackfillError(e, 'IO_ERROR', { path }));
     }
     const text = await readText(path);
     if (text === undefined) continue;

@@ -62,7 +62,11 @@ export interface IndexBackfillProgress {
 export interface BackfillIndexOptions {
   /** Directory holding `<host>/<episode>.tar.zst`. */
   readonly episodesRoot: string;
-  /** The append-only `index.jsonl`; created (mode 0666 minus umask) when missing. */
+  /**
+   * The append-only `index.jsonl`; created (mode 0666 minus umask) when
+   * missing, except by root in a directory another user owns (`IO_ERROR`:
+   * the receiver could not append to a file root owns).
+   */
   readonly index: string;
   /** Only walk this host's directory. */
   readonly host?: string;
@@ -139,7 +143,7 @@ export interface BackfillIndexOptions {
 export interface IndexBackfillReport {
   /** Episode tarballs found under the selected hosts. */
   readonly scanned: number;
-  /** Of those, episodes the index already lists. */
+  /** Of those, episodes the index already lists, including those someone else (the receiver) indexed while the run went on. */
   readonly alreadyIndexed: number;
   /** Rows to append (in a dry run: that would be appended), in the runbook tool's order. */
   readonly toBackfill: number;

@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { devNull } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { err, errAsync, ok, type Result, ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 
@@ -59,22 +59,59 @@ export function readRecentCommits(request: GitLogRequest): ResultAsync<readonly 
   const context = { path: repoPath, git };
   if (signal.aborted)
     return errAsync(new BackfillError('GATE_UNAVAILABLE', 'The commit refresh was cancelled because the gate was closed.', { context }));
+  const failed = (error: NonNullable<GitRun['error']>, stderr: string): Result<never, BackfillError> =>
+    err(new BackfillError('GATE_UNAVAILABLE', describeFailure(error, stderr, git, repoPath, timeoutMs), { cause: error, context }));
   return new ResultAsync(
-    gitEnvironment(repoPath).then(
-      (env) =>
-        new Promise((resolve) => {
-          const options = { timeout: timeoutMs, killSignal: 'SIGKILL' as const, signal, env, windowsHide: true, encoding: 'utf8' as const };
-          execFile(git, args, { ...options, maxBuffer: Math.max(1 << 20, window * 72) }, (error, stdout, stderr) => {
-            if (error) {
-              const message = describeFailure(error, stderr, git, repoPath, timeoutMs);
-              resolve(err(new BackfillError('GATE_UNAVAILABLE', message, { cause: error, context })));
-              return;
-            }
-            resolve(parseHashes(stdout, repoPath, context));
-          });
-        }),
-    ),
+    (async (): Promise<Result<readonly string[], BackfillError>> => {
+      const { env, real, bounded } = await gitEnvironment(repoPath);
+      const options = { timeout: timeoutMs, signal, env };
+      if (!bounded) {
+        // No ceiling could be set: make sure the repository git finds is repoPath itself, not one above it.
+        const found = await runGit(git, ['--no-replace-objects', '-C', repoPath, ...FOUND_REPOSITORY], options);
+        if (found.error) return failed(found.error, found.stderr);
+        const above = repositoryAbove(found.stdout, real);
+        if (above !== undefined) {
+          const message = `git log in ${repoPath} found no repository there, only the one at ${above} above it. Check \`repoPath\`: the top directory of the clone (or a bare repository).`;
+          return err(new BackfillError('GATE_UNAVAILABLE', message, { context }));
+        }
+      }
+      const run = await runGit(git, args, { ...options, maxBuffer: Math.max(1 << 20, window * 72) });
+      return run.error ? failed(run.error, run.stderr) : parseHashes(run.stdout, repoPath, context);
+    })(),
   );
+}
+
+/** What one git run gave. */
+interface GitRun {
+  readonly error: (Error & { code?: unknown; killed?: boolean; signal?: unknown }) | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs git without a shell, killed after `timeout` ms or when `signal` fires; never rejects. */
+function runGit(
+  git: string,
+  args: readonly string[],
+  options: { readonly timeout: number; readonly signal: AbortSignal; readonly env: NodeJS.ProcessEnv; readonly maxBuffer?: number },
+): Promise<GitRun> {
+  return new Promise((resolve) => {
+    execFile(git, args, { ...options, killSignal: 'SIGKILL', windowsHide: true, encoding: 'utf8' }, (error, stdout, stderr) =>
+      resolve({ error, stdout, stderr }),
+    );
+  });
+}
+
+/** `git rev-parse` arguments that say where the repository git found lies, relative to the directory it started in. */
+const FOUND_REPOSITORY = ['rev-parse', '--absolute-git-dir', '--is-inside-work-tree', '--show-prefix'];
+
+/**
+ * From the output of {@link FOUND_REPOSITORY} run in `real`: undefined when
+ * the repository is `real` itself (its git directory, as a bare repository,
+ * or the top of its work tree), else the git directory git found above it.
+ */
+function repositoryAbove(stdout: string, real: string): string | undefined {
+  const [gitDir = '', insideWorkTree, prefix = ''] = stdout.split('\n');
+  return gitDir === real || (insideWorkTree === 'true' && prefix === '') ? undefined : gitDir;
 }
 
 /**
@@ -87,13 +124,10 @@ export function readRecentCommits(request: GitLogRequest): ResultAsync<readonly 
  */
 export async function isShallowClone(request: Omit<GitLogRequest, 'window'>): Promise<boolean> {
   const { git, repoPath, timeoutMs, signal } = request;
-  const env = await gitEnvironment(repoPath);
+  const { env } = await gitEnvironment(repoPath);
   const args = ['--no-replace-objects', '-C', repoPath, 'rev-parse', '--is-shallow-repository'];
-  return new Promise((resolve) => {
-    execFile(git, args, { timeout: timeoutMs, killSignal: 'SIGKILL', signal, env, windowsHide: true, encoding: 'utf8' }, (error, stdout) =>
-      resolve(error === null && stdout.trim() === 'true'),
-    );
-  });
+  const { error, stdout } = await runGit(git, args, { timeout: timeoutMs, signal, env });
+  return error === null && stdout.trim() === 'true';
 }
 
 /**
@@ -136,25 +170,44 @@ function parseHashes(stdout: string, repoPath: string, context: Record<string, s
   return err(new BackfillError('GATE_UNAVAILABLE', message, { context }));
 }
 
+/** git's environment for a run in `repoPath`, the real path of `repoPath`, and whether a ceiling stops git's search at it. */
+interface GitEnvironment {
+  readonly env: NodeJS.ProcessEnv;
+  readonly real: string;
+  /**
+   * False when the parent of `repoPath` holds the list separator (`:`):
+   * `GIT_CEILING_DIRECTORIES` has no way to name it, so git may find a
+   * repository above `repoPath`, and the caller must check where it is.
+   */
+  readonly bounded: boolean;
+}
+
 /**
  * git's environment: no variable that names another repository, no grafts
  * file, and a ceiling at the parent of `repoPath` so that a `repoPath` that
  * is not a repository (a clone removed for a fresh one) is an error instead
  * of git finding a repository above it.
  */
-async function gitEnvironment(repoPath: string): Promise<NodeJS.ProcessEnv> {
+async function gitEnvironment(repoPath: string): Promise<GitEnvironment> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of REPOSITORY_ENV) delete env[name];
+  delete env['GIT_CEILING_DIRECTORIES'];
   // git compares the ceiling with its resolved working directory, so a
   // `repoPath` given through a link needs the parent of its target.
   const real = await realpath(repoPath).catch(() => repoPath);
+  const ceiling = dirname(real);
+  const bounded = !ceiling.includes(delimiter);
   return {
-    ...env,
-    GIT_CEILING_DIRECTORIES: dirname(real),
-    GIT_GRAFT_FILE: devNull,
-    GIT_TERMINAL_PROMPT: '0',
-    GIT_OPTIONAL_LOCKS: '0',
-    LC_ALL: 'C',
+    env: {
+      ...env,
+      ...(bounded ? { GIT_CEILING_DIRECTORIES: ceiling } : {}),
+      GIT_GRAFT_FILE: devNull,
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_OPTIONAL_LOCKS: '0',
+      LC_ALL: 'C',
+    },
+    real,
+    bounded,
   };
 }
 

@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backfillIndex } from '../../../src/index-backfill/index.js';
@@ -41,4 +41,47 @@ describe('backfillIndex and a tarball that grows while it is read', () => {
     expect(rerun.rows[0]).toMatchObject({ sha256: sha256sum(path), size_bytes: statSync(path).size, commit: COMMIT });
     expect(readFileSync(index, 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
   }, 60_000);
+});
+
+describe('backfillIndex and an upload the receiver finishes and indexes while the run goes on', () => {
+  it('drops the row it would have added, so the episode is listed once', async () => {
+    const dir = scratch('indexed-meanwhile');
+    const root = join(dir, 'episodes');
+    const tarball = async (id: string): Promise<Buffer> =>
+      (
+        await buildEpisodeTarball({
+          meta: { code_version: { commit: COMMIT } },
+          files: { 'frames.bin': randomBytes(5000) },
+          path: join(root, 'h', `${id}.tar.zst`),
+        })
+      )._unsafeUnwrap().bytes;
+    await tarball('ep-a');
+    await tarball('ep-c');
+    const upload = await tarball('ep-b');
+    writeFileSync(join(root, 'h', 'ep-b.tar.zst'), upload.subarray(0, 100)); // still arriving when the run reads the index
+    const index = join(dir, 'index.jsonl');
+    const receiverRow = '{"backfilled": false, "episode_id": "ep-b", "host_id": "h", "sha256": "from-the-receiver"}';
+    writeFileSync(index, '{"episode_id": "ep-0", "host_id": "h"}\n');
+
+    const report = (
+      await backfillIndex({
+        episodesRoot: root,
+        index,
+        concurrency: 1,
+        onProgress: ({ done }) => {
+          if (done !== 1) return;
+          // The receiver completes the upload and appends its row, before the run reaches ep-b.
+          writeFileSync(join(root, 'h', 'ep-b.tar.zst'), upload);
+          appendFileSync(index, `${receiverRow}\n`);
+        },
+      })
+    )._unsafeUnwrap();
+    expect(report.rows.map((r) => r.episode_id)).toEqual(['ep-a', 'ep-c']);
+    expect([report.scanned, report.alreadyIndexed, report.toBackfill, report.appended]).toEqual([3, 1, 2, 2]);
+    const ids = readFileSync(index, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => (JSON.parse(l) as { episode_id: string }).episode_id);
+    expect(ids).toEqual(['ep-0', 'ep-a', 'ep-b', 'ep-c']);
+  });
 });

@@ -4,7 +4,7 @@
  * several hosts.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backfillIndex } from '../../../src/index-backfill/index.js';
@@ -94,6 +94,38 @@ describe('backfillIndex and symbolic links', () => {
     expect(followed.code, followed.stderr).toBe(0);
     expect(followed.stdout).toContain('scanned: 5 already-indexed: 0 to-backfill: 5');
   });
+});
+
+describe('backfillIndex and a host directory swapped for a link after the walk', () => {
+  const onLinux = existsSync('/proc/self/fd');
+  it.skipIf(!onLinux)(
+    `does not read the file the link leads to outside the root${onLinux ? '' : ' (skipped: needs /proc/self/fd)'}`,
+    async () => {
+      const dir = scratch('host-swap');
+      const root = join(dir, 'episodes');
+      await tarball(join(root, 'a', 'ep-0000.tar.zst'), 0);
+      await tarball(join(root, 'b', 'ep-0001.tar.zst'), 1);
+      await tarball(join(dir, 'outside', 'ep-0001.tar.zst'), 2); // what the link leads to
+      const report = (
+        await backfillIndex({
+          episodesRoot: root,
+          index: join(dir, 'index.jsonl'),
+          concurrency: 1,
+          onProgress: ({ done }) => {
+            if (done !== 1) return;
+            // Once host a is done, host b (already listed) becomes a link out of the root.
+            renameSync(join(root, 'b'), join(dir, 'b-moved'));
+            symlinkSync(join(dir, 'outside'), join(root, 'b'));
+          },
+        })
+      )._unsafeUnwrap();
+      expect(ids(report.rows)).toEqual(['a/ep-0000']);
+      expect(report.skipped).toBe(1);
+      expect(report.warnings.map((w) => [w.code, w.path])).toEqual([['IO_ERROR', join(root, 'b', 'ep-0001.tar.zst')]]);
+      expect(report.warnings[0]!.message).toMatch(/outside the episodes root/);
+      expect(readFileSync(join(dir, 'index.jsonl'), 'utf8')).not.toContain(sha256sum(join(dir, 'outside', 'ep-0001.tar.zst')));
+    },
+  );
 });
 
 describe('backfillIndex and one episode id on several hosts', () => {

@@ -88,6 +88,27 @@ describe('VersionGate and history rewritten at read time', () => {
     expect((await gate.checkAsync(outer.commits()[0]))._unsafeUnwrapErr().status).toBe(503);
   });
 
+  it('does not take them either when the directory above repoPath has a colon in its name (no ceiling can name it)', async () => {
+    const outer = createRepo(3);
+    const notAClone = join(outer.dir, 'snapshots', '2026-12-06T06:00:00', 'code-clone');
+    mkdirSync(notAClone, { recursive: true });
+    expect(git(notAClone, 'rev-parse', 'HEAD')).toBe(outer.commits()[0]);
+
+    await using gate = new VersionGate({ repoPath: notAClone, remediation: REMEDIATION });
+    const ready = await gate.ready();
+    expect(ready._unsafeUnwrapErr().code).toBe('GATE_UNAVAILABLE');
+    expect(ready._unsafeUnwrapErr().message).toContain('top directory of the clone');
+    expect((await gate.checkAsync(outer.commits()[0]))._unsafeUnwrapErr().status).toBe(503);
+
+    // A real clone, a bare repository and a linked worktree there still work.
+    const parent = join(outer.dir, 'snapshots', '2026-12-06T06:00:00');
+    git(outer.dir, 'clone', '-q', outer.dir, join(parent, 'clone'));
+    git(outer.dir, 'clone', '-q', '--bare', outer.dir, join(parent, 'bare.git'));
+    git(join(parent, 'clone'), 'worktree', 'add', '-q', '--detach', join(parent, 'worktree'));
+    for (const repoPath of ['clone', 'bare.git', 'worktree'])
+      expect(await verdictFor(join(parent, repoPath), outer.commits()[2]!)).toBe('accepted');
+  });
+
   it('reads repoPath, not a repository named by a GIT_DIR the process inherited', async () => {
     const gated = createRepo(3);
     const other = createRepo(4);

@@ -155,9 +155,13 @@ describe('scanEpisode', () => {
       ['zstd of something that is not tar', compress(Buffer.alloc(5000, 1)), /^TAR_CORRUPT$/],
     ];
     for (const [label, bytes, code] of cases) {
-      const r = await scan(write(bytes));
+      const path = write(bytes);
+      const r = await scan(path);
       expect({ label, commit: r.commit }).toEqual({ label, commit: undefined });
       expect(r.problem?.code, label).toMatch(code);
+      // The warning names the tarball: the CLI prints only the message.
+      expect(r.problem?.message, label).toMatch(new RegExp(`^${path}: .*; the row is written without commit\\.$`, 's'));
+      expect(r.problem?.context['path'], label).toBe(path);
       expect(r.size).toBe(bytes.length);
     }
   });
@@ -209,6 +213,7 @@ describe('scanEpisode', () => {
     )._unsafeUnwrap();
     expect(r.commit).toBeUndefined();
     expect(r.problem?.code).toBe('SIZE_LIMIT_EXCEEDED');
+    expect(r.problem?.message.startsWith(`${path}: `)).toBe(true);
     expect((await scan(path)).commit).toBe(COMMIT);
   });
 

@@ -1,0 +1,86 @@
+import { type FileHandle, open } from 'node:fs/promises';
+import { BackfillError } from '../errors.js';
+import { parsePythonJson } from './python-json.js';
+
+const NEWLINE = 0x0a;
+const READ_BYTES = 64 * 1024;
+
+/**
+ * Reads the lines others (the live receiver) append to the index while a
+ * backfill runs, from where the backfill's first read of the index began,
+ * and gives the episode ids they name. A tarball whose upload was still
+ * going on when the backfill read the index is indexed by the receiver once
+ * complete; without this, the backfill appended a second row for it.
+ * Lines the backfill appended itself are announced with
+ * {@link IndexTail.expect} and passed over, so one episode id on several
+ * hosts still gets a row per tarball, as the runbook's tool writes them.
+ */
+export class IndexTail {
+  #handle: FileHandle | undefined;
+  #offset: number;
+  #carry: Buffer = Buffer.alloc(0);
+  readonly #buffer = Buffer.allocUnsafe(READ_BYTES);
+  readonly #mine = new Map<string, number>();
+
+  /**
+   * @param path - the index
+   * @param offset - a byte offset at or before the end of what the first read covered (reading again is harmless)
+   * @param maxLineBytes - the longest line read (`maxIndexLineBytes`)
+   */
+  constructor(
+    private readonly path: string,
+    offset: number,
+    private readonly maxLineBytes: number,
+  ) {
+    this.#offset = offset;
+  }
+
+  /** Notes a line about to be appended by this run, so it is not taken for someone else's. */
+  expect(line: string): void {
+    this.#mine.set(line, (this.#mine.get(line) ?? 0) + 1);
+  }
+
+  /** The episode ids of whole lines others appended since the last call. */
+  async newIds(): Promise<string[]> {
+    this.#handle ??= await open(this.path, 'r');
+    const ids: string[] = [];
+    for (;;) {
+      const buffer = this.#buffer;
+      const { bytesRead } = await this.#handle.read(buffer, 0, READ_BYTES, this.#offset);
+      if (bytesRead === 0) return ids;
+      this.#offset += bytesRead;
+      const bytes = this.#carry.length === 0 ? buffer.subarray(0, bytesRead) : Buffer.concat([this.#carry, buffer.subarray(0, bytesRead)]);
+      let start = 0;
+      for (let end = bytes.indexOf(NEWLINE); end !== -1; end = bytes.indexOf(NEWLINE, start)) {
+        this.#take(bytes.toString('utf8', start, end > start && bytes[end - 1] === 0x0d ? end - 1 : end), ids);
+        start = end + 1;
+      }
+      // A line not finished yet (a write in progress) waits for the next call; copied, as the buffer is reused.
+      this.#carry = Buffer.from(bytes.subarray(start));
+      if (this.#carry.length > this.maxLineBytes) {
+        throw new BackfillError(
+          'LINE_TOO_LONG',
+          `${this.path}: a line appended while this run went on is longer than ${this.maxLineBytes} bytes; the run stopped, and the rows it appended are whole lines. Repair the line (it may hold an episode id), or raise maxIndexLineBytes (--max-index-line-bytes).`,
+          { context: { path: this.path, limit: this.maxLineBytes } },
+        );
+      }
+    }
+  }
+
+  #take(line: string, ids: string[]): void {
+    const mine = this.#mine.get(line);
+    if (mine !== undefined) {
+      if (mine === 1) this.#mine.delete(line);
+      else this.#mine.set(line, mine - 1);
+      return;
+    }
+    const row = parsePythonJson(line);
+    if (row.isErr() || row.value === null || typeof row.value !== 'object' || Array.isArray(row.value)) return;
+    const id = (row.value as Record<string, unknown>)['episode_id'];
+    if (typeof id === 'string') ids.push(id);
+  }
+
+  async close(): Promise<void> {
+    await this.#handle?.close();
+  }
+}

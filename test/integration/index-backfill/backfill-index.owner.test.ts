@@ -1,0 +1,59 @@
+/**
+ * Root running the backfill in the receiver's directory (the runbook says
+ * `sudo -u <receiver>`, and operators forget): a new index owned by root
+ * would lock the receiver out of appending its rows.
+ */
+import { chownSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { backfillIndex } from '../../../src/index-backfill/index.js';
+import { buildEpisodeTarball } from '../../../src/testing/episode-tarball.js';
+import { COMMIT, scratch } from './episode-tree.js';
+
+const isRoot = process.geteuid?.() === 0;
+const RECEIVER_UID = 65534; // nobody
+
+async function receiverTree(): Promise<{ lib: string; root: string; index: string }> {
+  const lib = join(scratch('owner'), 'lib');
+  const root = join(lib, 'episodes');
+  mkdirSync(root, { recursive: true });
+  (
+    await buildEpisodeTarball({
+      meta: { code_version: { commit: COMMIT } },
+      files: { 'a.bin': Buffer.alloc(100) },
+      path: join(root, 'h', 'e1.tar.zst'),
+    })
+  )._unsafeUnwrap();
+  chownSync(lib, RECEIVER_UID, RECEIVER_UID);
+  return { lib, root, index: join(lib, 'index.jsonl') };
+}
+
+describe.skipIf(!isRoot)(`backfillIndex run as root in a directory another user owns${isRoot ? '' : ' (skipped: needs root)'}`, () => {
+  it('does not create the index as root: IO_ERROR saying to run as that user, and no file', async () => {
+    const { root, index } = await receiverTree();
+    const result = await backfillIndex({ episodesRoot: root, index });
+    const error = result._unsafeUnwrapErr();
+    expect(error.code).toBe('IO_ERROR');
+    expect(error.message).toContain(`uid ${RECEIVER_UID}`);
+    expect(error.message).toContain('sudo -u');
+    expect(error.partial?.appended).toBe(0);
+    expect(existsSync(index)).toBe(false);
+    expect(existsSync(`${index}.backfill.lock`)).toBe(false);
+  });
+
+  it('appends to an index that user already has, which keeps its owner', async () => {
+    const { root, index } = await receiverTree();
+    writeFileSync(index, '');
+    chownSync(index, RECEIVER_UID, RECEIVER_UID);
+    const report = (await backfillIndex({ episodesRoot: root, index }))._unsafeUnwrap();
+    expect(report.appended).toBe(1);
+    expect(statSync(index).uid).toBe(RECEIVER_UID);
+  });
+
+  it('still creates it in a directory root owns, and a dry run is never refused', async () => {
+    const { lib, root, index } = await receiverTree();
+    expect((await backfillIndex({ episodesRoot: root, index, dryRun: true }))._unsafeUnwrap().toBackfill).toBe(1);
+    chownSync(lib, 0, 0);
+    expect((await backfillIndex({ episodesRoot: root, index }))._unsafeUnwrap().appended).toBe(1);
+  });
+});

@@ -1,0 +1,39 @@
+import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { IndexTail } from '../../../src/index-backfill/index-tail.js';
+
+const scratchIndex = (text: string): string => {
+  const path = join(mkdtempSync(join(tmpdir(), 'backfill-kit-ib-tail-')), 'index.jsonl');
+  writeFileSync(path, text);
+  return path;
+};
+
+describe('IndexTail (lines others append while a backfill runs)', () => {
+  it('gives the ids of whole lines after the offset, waits for an unfinished one, and passes over its own', async () => {
+    const before = '{"episode_id": "old"}\n';
+    const path = scratchIndex(before);
+    const tail = new IndexTail(path, Buffer.byteLength(before), 1024);
+    expect(await tail.newIds()).toEqual([]);
+
+    const mine = '{"episode_id": "mine", "backfilled": true}';
+    tail.expect(mine);
+    appendFileSync(path, `${mine}\n{"episode_id": "r1"}\r\nnot json\n[1]\n{"episode_id": 7}\n{"episode_id": "r2", "host`);
+    expect(await tail.newIds()).toEqual(['r1']);
+    appendFileSync(path, '_id": "h"}\n');
+    expect(await tail.newIds()).toEqual(['r2']);
+    // The same line from someone else is theirs once this run's copy has gone by.
+    appendFileSync(path, `${mine}\n`);
+    expect(await tail.newIds()).toEqual(['mine']);
+    await tail.close();
+  });
+
+  it('stops with LINE_TOO_LONG on an unfinished line longer than the limit', async () => {
+    const path = scratchIndex('');
+    const tail = new IndexTail(path, 0, 100);
+    appendFileSync(path, `{"episode_id": "${'x'.repeat(200)}`);
+    await expect(tail.newIds()).rejects.toMatchObject({ code: 'LINE_TOO_LONG' });
+    await tail.close();
+  });
+});
