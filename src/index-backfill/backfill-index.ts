@@ -1,4 +1,5 @@
 import { realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { err, ok, Result, ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger } from '../_internals/logger.js';
@@ -110,6 +111,36 @@ async function defaultLockPath(index: string): Promise<string> {
   return `${target}${INDEX_LOCK_SUFFIX}`;
 }
 
+/** The same file: one path, or (when both exist) one device and inode. */
+async function sameFile(a: string, b: string): Promise<boolean> {
+  if (resolve(a) === resolve(b)) return true;
+  const [sa, sb] = await Promise.all([stat(a).catch(() => undefined), stat(b).catch(() => undefined)]);
+  if (sa !== undefined && sb !== undefined) return sa.dev === sb.dev && sa.ino === sb.ino;
+  // A missing index behind a link: compare where both lead.
+  const [ra, rb] = await Promise.all([realpath(dirname(a)).catch(() => dirname(a)), realpath(dirname(b)).catch(() => dirname(b))]);
+  return join(ra, basename(a)) === join(rb, basename(b));
+}
+
+/**
+ * The lock to take: `lockPath`, unless it names the index itself (the lock
+ * would be created as the index, or a later run take the index for a stale
+ * lock and delete it), or the default beside the index.
+ */
+async function lockPathFor(options: BackfillIndexOptions): Promise<Result<string, BackfillError>> {
+  const { lockPath, index } = options;
+  if (lockPath === undefined) return ok(await defaultLockPath(index));
+  if (await sameFile(lockPath, index)) {
+    return err(
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        `lockPath (--lock-path) ${lockPath} is the index itself; give the lock a file of its own, such as ${index}${INDEX_LOCK_SUFFIX} or one in a directory this user can write. Nothing was done.`,
+        { context: { option: 'lockPath', path: lockPath } },
+      ),
+    );
+  }
+  return ok(lockPath);
+}
+
 /** The steps before anything is scanned; a failure here leaves nothing done. */
 function prepare(options: BackfillIndexOptions, warn: (warning: IndexBackfillWarning) => void): ResultAsync<Prepared, BackfillError> {
   return safeTry(async function* () {
@@ -121,7 +152,7 @@ function prepare(options: BackfillIndexOptions, warn: (warning: IndexBackfillWar
       warn,
     });
     // Lock before reading the index, so two runs cannot both decide the same rows are missing.
-    const lock = options.dryRun ? undefined : yield* await acquireLock(options.lockPath ?? (await defaultLockPath(options.index)));
+    const lock = options.dryRun ? undefined : yield* await acquireLock(yield* await lockPathFor(options));
     return ok({ settings, listing, lock });
   });
 }

@@ -1,4 +1,5 @@
-import { link, open, readFile, rename, unlink } from 'node:fs/promises';
+import { link, open, rename, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { err, ok, type Result } from 'neverthrow';
@@ -15,10 +16,14 @@ interface Holder {
   readonly host: string;
 }
 
+/** What a lock holds, exactly: `<pid>\n<hostname>\n` and nothing else. */
+const LOCK_TEXT = /^([1-9][0-9]{0,15})\n([^\n]*)\n$/;
+
+/** The holder a lock names, or undefined for any other text (a file that is not a lock, such as the index). */
 function parseHolder(text: string): Holder | undefined {
-  const [pid, host] = text.split('\n');
-  const n = Number(pid);
-  return Number.isSafeInteger(n) && n > 0 && host !== undefined ? { pid: n, host } : undefined;
+  const match = LOCK_TEXT.exec(text);
+  const n = Number(match?.[1]);
+  return match && Number.isSafeInteger(n) ? { pid: n, host: match[2]! } : undefined;
 }
 
 function isAlive(pid: number): boolean {
@@ -30,7 +35,28 @@ function isAlive(pid: number): boolean {
   }
 }
 
-const readText = (path: string): Promise<string | undefined> => readFile(path, 'utf8').catch(() => undefined);
+/** A lock is a few dozen bytes: more than this is not one, and is never read whole. */
+const LOCK_READ_BYTES = 1024;
+
+/** What {@link readText} gives for something that is not a regular file (a directory, a FIFO): never a lock. */
+const NOT_A_FILE = '\0';
+
+/** The start of the file at `path`, {@link NOT_A_FILE}, or undefined when it cannot be read (gone). */
+async function readText(path: string): Promise<string | undefined> {
+  try {
+    const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      if (!(await handle.stat()).isFile()) return NOT_A_FILE;
+      const buffer = Buffer.alloc(LOCK_READ_BYTES + 1);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      return buffer.toString('utf8', 0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Moves a stale lock aside and deletes it, unless another run replaced it
@@ -101,10 +127,13 @@ export async function acquireLock(path: string): Promise<Result<HeldLock, Backfi
       continue;
     }
     // An empty lock names no process to check: a run is writing it this instant, or one died between creating and writing it.
+    // Any other text is not a lock at all (lockPath names the index, a tarball, …): it is never taken over, and never called one to remove.
     const message =
       text === ''
         ? `${path} is empty: another run is taking it right now, or one stopped while taking it; if no backfill of this index is running, remove it and retry.`
-        : `${path} is held by ${holder === undefined ? 'another run' : `process ${holder.pid} on ${holder.host}`}; wait for it to finish, or remove the lock file if that run is gone.`;
+        : holder === undefined
+          ? `${path} exists and is not a backfill lock (a lock holds only a process id and a host name); it was left as it is. Check lockPath (--lock-path): it must name a file of its own, never the index or a tarball.`
+          : `${path} is held by process ${holder.pid} on ${holder.host}; wait for it to finish, or remove the lock file if that run is gone.`;
     return err(
       new BackfillError('LOCKED', message, {
         context: { path, ...(holder ? { pid: holder.pid } : {}) },

@@ -105,7 +105,8 @@ export interface BackfillIndexOptions {
    */
   readonly requireHexCommit?: boolean;
   /**
-   * The advisory lock file.
+   * The advisory lock file: a file of its own, never the index
+   * (`INVALID_ARGUMENT`) or a tarball.
    * @defaultValue `<index>.backfill.lock`, beside the file `index` leads to
    * when it is a symbolic link (so every path to one index shares a lock)
    */

@@ -75,4 +75,22 @@ describe('acquireLock', () => {
     expect(out.trim()).toBe('IO_ERROR');
     expect(existsSync(path)).toBe(false);
   });
+
+  it('never takes over or calls for removing a file that is not a lock (an index or a tarball given as the lock path)', async () => {
+    const path = lockPath();
+    // What an index looks like after a run took it for its lock: the holder's lines, then rows.
+    const index = `${await deadPid()}\n${hostname()}\n{"episode_id": "from-the-receiver"}\n`;
+    writeFileSync(path, index);
+    const r = await acquireLock(path);
+    expect(r.isErr() && r.error.code).toBe('LOCKED');
+    expect(r.isErr() && r.error.message).toContain('not a backfill lock');
+    expect(r.isErr() && r.error.message).not.toContain('remove');
+    expect(readFileSync(path, 'utf8')).toBe(index);
+
+    const tarball = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(4096, 7)]);
+    writeFileSync(path, tarball);
+    const t = await acquireLock(path);
+    expect(t.isErr() && t.error.message).toContain('not a backfill lock');
+    expect(readFileSync(path)).toEqual(tarball);
+  });
 });
