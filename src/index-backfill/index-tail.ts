@@ -24,7 +24,8 @@ export class IndexTail {
 
   /**
    * @param path - the index
-   * @param offset - a byte offset at or before the end of what the first read covered (reading again is harmless)
+   * @param offset - a byte offset at or before the end of what the first read covered (reading again is harmless);
+   *   reading starts at the beginning of the line holding it
    * @param maxLineBytes - the longest line read (`maxIndexLineBytes`)
    */
   constructor(
@@ -42,7 +43,10 @@ export class IndexTail {
 
   /** The episode ids of whole lines others appended since the last call. */
   async newIds(): Promise<string[]> {
-    this.#handle ??= await open(this.path, 'r');
+    if (this.#handle === undefined) {
+      this.#handle = await open(this.path, 'r');
+      this.#offset = await this.#lineStart(this.#handle, this.#offset);
+    }
     const ids: string[] = [];
     for (;;) {
       const buffer = this.#buffer;
@@ -65,6 +69,23 @@ export class IndexTail {
         );
       }
     }
+  }
+
+  /**
+   * Where the line holding byte `offset` begins. The first read of the index
+   * may have ended inside a line the receiver was still writing (and skipped
+   * it as not JSON): reading on from `offset` would give only that line's
+   * end, and its episode would never be recognised.
+   */
+  async #lineStart(handle: FileHandle, offset: number): Promise<number> {
+    if (offset === 0) return 0;
+    const from = Math.max(0, offset - this.maxLineBytes - 2);
+    const window = Buffer.allocUnsafe(offset - from);
+    const { bytesRead } = await handle.read(window, 0, window.length, from);
+    const newline = window.subarray(0, bytesRead).lastIndexOf(NEWLINE);
+    // No line break within a line's length: the first read stopped on that line already (LINE_TOO_LONG).
+    if (newline !== -1) return from + newline + 1;
+    return from === 0 ? 0 : offset;
   }
 
   #take(line: string, ids: string[]): void {
