@@ -38,13 +38,18 @@ async function refuseRootCreation(path: string): Promise<void> {
  */
 export class IndexAppender {
   #startsMidLine: boolean;
+  /** The least the file can hold while others only append: its size when opened plus what this run wrote. */
+  #atLeast: number;
+  #appended = 0;
 
   private constructor(
     private readonly handle: FileHandle,
     readonly path: string,
     startsMidLine: boolean,
+    size: number,
   ) {
     this.#startsMidLine = startsMidLine;
+    this.#atLeast = size;
   }
 
   /** Opens `path` for appending and notes whether it ends in the middle of a line; see {@link refuseRootCreation}. */
@@ -59,7 +64,7 @@ export class IndexAppender {
         await handle.read(last, 0, 1, size - 1);
         midLine = last[0] !== 0x0a;
       }
-      return new IndexAppender(handle, path, midLine);
+      return new IndexAppender(handle, path, midLine, size);
     } catch (e) {
       await handle.close();
       throw e;
@@ -72,8 +77,10 @@ export class IndexAppender {
    * onto the broken one.
    */
   async append(line: string): Promise<void> {
+    await this.#checkStillTheIndex();
     const bytes = Buffer.from(`${this.#startsMidLine ? '\n' : ''}${line}\n`, 'utf8');
     const { bytesWritten } = await this.handle.write(bytes, 0, bytes.length);
+    this.#atLeast += bytesWritten;
     if (bytesWritten !== bytes.length) {
       throw new BackfillError(
         'IO_ERROR',
@@ -82,6 +89,29 @@ export class IndexAppender {
       );
     }
     this.#startsMidLine = false;
+    this.#appended += 1;
+  }
+
+  /**
+   * Stops the run (`IO_ERROR`) when the path no longer names the file open
+   * here (the index rotated: renamed and created anew, or removed), or the
+   * file shrank (truncated): rows appended now would go to a file that is
+   * no longer the index, or be measured against rows that are gone.
+   */
+  async #checkStillTheIndex(): Promise<void> {
+    const [opened, named] = await Promise.all([this.handle.stat(), stat(this.path).catch(() => undefined)]);
+    const change =
+      named === undefined || named.dev !== opened.dev || named.ino !== opened.ino
+        ? `was replaced or removed (the path no longer names the file this run opened; the ${this.#appended} rows it appended are in that file, wherever it is now)`
+        : opened.isFile() && opened.size < this.#atLeast
+          ? `was truncated (it holds ${opened.size} bytes, less than the ${this.#atLeast} it held)`
+          : undefined;
+    if (change === undefined) return;
+    throw new BackfillError(
+      'IO_ERROR',
+      `${this.path} ${change} while this run went on; it stopped before appending more. The index is append-only: run the backfill again on the index as it is now.`,
+      { context: { path: this.path } },
+    );
   }
 
   /** `fsync`s and closes the file. */

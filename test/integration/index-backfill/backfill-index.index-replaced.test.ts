@@ -1,0 +1,82 @@
+/**
+ * The index replaced (rotated: renamed and created anew) or truncated by an
+ * operator while a backfill runs. The run kept appending to the file it had
+ * open, so its rows went to the renamed file and the report still said they
+ * were backfilled into the index; after a truncation it went on skipping
+ * episodes whose rows were gone.
+ */
+import { readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { backfillIndex } from '../../../src/index-backfill/index.js';
+import { buildEpisodeTarball } from '../../../src/testing/episode-tarball.js';
+import { COMMIT, scratch } from './episode-tree.js';
+
+async function tree(prefix: string): Promise<{ root: string; index: string }> {
+  const dir = scratch(prefix);
+  const root = join(dir, 'episodes');
+  for (const id of ['e1', 'e2', 'e3'])
+    (
+      await buildEpisodeTarball({
+        meta: { code_version: { commit: COMMIT } },
+        files: { 'a.bin': Buffer.alloc(10) },
+        path: join(root, 'h', `${id}.tar.zst`),
+      })
+    )._unsafeUnwrap();
+  const index = join(dir, 'index.jsonl');
+  writeFileSync(index, '{"episode_id": "old", "host_id": "h"}\n');
+  return { root, index };
+}
+
+const lines = (path: string): string[] => readFileSync(path, 'utf8').split('\n').filter(Boolean);
+
+describe('backfillIndex when the index is replaced or truncated during the run', () => {
+  it('stops at the next row when the index path names another file, and says where the rows went', async () => {
+    const { root, index } = await tree('index-rotated');
+    const result = await backfillIndex({
+      episodesRoot: root,
+      index,
+      concurrency: 1,
+      onProgress: (p) => {
+        if (p.done === 1) {
+          renameSync(index, `${index}.1`);
+          writeFileSync(index, '');
+        }
+      },
+    });
+    expect(result.isErr() && result.error.code).toBe('IO_ERROR');
+    expect(result.isErr() && result.error.message).toContain('replaced');
+    expect(result.isErr() && result.error.partial?.appended).toBe(1);
+    expect(lines(`${index}.1`)).toHaveLength(2);
+    expect(lines(index)).toEqual([]);
+  });
+
+  it('stops at the next row when the index shrank below what it held', async () => {
+    const { root, index } = await tree('index-truncated');
+    const result = await backfillIndex({
+      episodesRoot: root,
+      index,
+      concurrency: 1,
+      onProgress: (p) => {
+        if (p.done === 1) truncateSync(index, 0);
+      },
+    });
+    expect(result.isErr() && result.error.code).toBe('IO_ERROR');
+    expect(result.isErr() && result.error.message).toContain('truncated');
+    expect(lines(index)).toEqual([]);
+  });
+
+  it('goes on while others only append', async () => {
+    const { root, index } = await tree('index-appended');
+    const result = await backfillIndex({
+      episodesRoot: root,
+      index,
+      concurrency: 1,
+      onProgress: (p) => {
+        if (p.done === 1) writeFileSync(index, '{"episode_id": "new", "host_id": "h"}\n', { flag: 'a' });
+      },
+    });
+    expect(result._unsafeUnwrap().appended).toBe(3);
+    expect(lines(index)).toHaveLength(5);
+  });
+});
