@@ -1,20 +1,34 @@
-import { lstat, open, stat, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open, readlink, stat, type FileHandle } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { BackfillError } from '../errors.js';
+
+/** The directory a create of `path` makes the file in: that of the last link's target when `path` is a (dangling) symbolic link. */
+async function creationDir(path: string): Promise<string> {
+  let at = path;
+  // Linux follows at most 40 links.
+  for (let hop = 0; hop < 40; hop += 1) {
+    const target = await readlink(at).catch(() => undefined);
+    if (target === undefined) break;
+    at = resolve(dirname(at), target);
+  }
+  return dirname(at);
+}
 
 /**
  * Refuses (`IO_ERROR`) to let a run as root create a missing index in a
  * directory another user owns: the new file would belong to root, and the
- * receiver, running as that user, could no longer append its rows. An
- * existing index is appended to whoever runs, and keeps its owner.
+ * receiver, running as that user, could no longer append its rows; also
+ * through a symbolic link to a missing index. An existing index is
+ * appended to whoever runs, and keeps its owner.
  */
 async function refuseRootCreation(path: string): Promise<void> {
   if (process.geteuid?.() !== 0) return;
-  const missing = await lstat(path).then(
+  // stat, not lstat: a link to a missing index creates the file it names.
+  const missing = await stat(path).then(
     () => false,
     (e: NodeJS.ErrnoException) => e.code === 'ENOENT',
   );
-  const dir = dirname(path);
+  const dir = missing ? await creationDir(path) : dirname(path);
   const owner = missing
     ? await stat(dir).then(
         (s) => s.uid,

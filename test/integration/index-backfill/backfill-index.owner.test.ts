@@ -3,7 +3,7 @@
  * `sudo -u <receiver>`, and operators forget): a new index owned by root
  * would lock the receiver out of appending its rows.
  */
-import { chownSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backfillIndex } from '../../../src/index-backfill/index.js';
@@ -55,5 +55,19 @@ describe.skipIf(!isRoot)(`backfillIndex run as root in a directory another user 
     expect((await backfillIndex({ episodesRoot: root, index, dryRun: true }))._unsafeUnwrap().toBackfill).toBe(1);
     chownSync(lib, 0, 0);
     expect((await backfillIndex({ episodesRoot: root, index }))._unsafeUnwrap().appended).toBe(1);
+  });
+
+  it('does not create it through a link to a missing index in that directory either', async () => {
+    const { lib, root } = await receiverTree();
+    const data = join(lib, 'data');
+    mkdirSync(data);
+    chownSync(data, RECEIVER_UID, RECEIVER_UID);
+    const rootsDir = scratch('owner-link'); // root's: the link lives here, the file it names would not
+    const index = join(rootsDir, 'index.jsonl');
+    symlinkSync(join(data, 'index.jsonl'), index);
+    const error = (await backfillIndex({ episodesRoot: root, index, lockPath: join(rootsDir, 'lock') }))._unsafeUnwrapErr();
+    expect(error.code).toBe('IO_ERROR');
+    expect(error.message).toContain(`uid ${RECEIVER_UID}`);
+    expect(existsSync(join(data, 'index.jsonl'))).toBe(false);
   });
 });
