@@ -1,6 +1,6 @@
 import type { Dirent } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
-import { isAbsolute, join, relative } from 'node:path';
+import { isAbsolute, join, relative, sep } from 'node:path';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { EPISODE_SUFFIX } from './defaults.js';
@@ -51,10 +51,10 @@ async function listSorted(dir: string): Promise<Entry[]> {
 
 const realPathOf = async (path: string): Promise<string> => decodeFsName(await realpath(fsPath(path), { encoding: 'buffer' }));
 
-/** Whether the resolved path `real` lies inside the resolved directory `realRoot`. */
+/** Whether the resolved path `real` lies inside the resolved directory `realRoot` (a name such as `..lab` inside it does). */
 export function isInside(realRoot: string, real: string): boolean {
   const rel = relative(realRoot, real);
-  return !rel.startsWith('..') && !isAbsolute(rel);
+  return rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
 }
 
 /** Where a symbolic link leads: its real path and whether that is inside `realRoot`; undefined when dangling. */

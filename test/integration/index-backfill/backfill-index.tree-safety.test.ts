@@ -76,6 +76,18 @@ describe('backfillIndex and symbolic links', () => {
     expect(report.symlinksNotFollowed).toHaveLength(2);
   });
 
+  it('takes a name beginning with two dots (`..lab`) inside the root for inside, for the walk and for the file opened', async () => {
+    const dir = scratch('dotdot');
+    const root = join(dir, 'episodes');
+    await tarball(join(root, '..lab', 'ep-0000.tar.zst'), 0);
+    await tarball(join(root, 'h', '..ep-0001.tar.zst'), 1);
+    symlinkSync(join(root, '..lab', 'ep-0000.tar.zst'), join(root, 'h', 'ep-alias.tar.zst'));
+    const report = (await backfillIndex({ episodesRoot: root, index: join(dir, 'index.jsonl') }))._unsafeUnwrap();
+    expect(ids(report.rows)).toEqual(['..lab/ep-0000', 'h/..ep-0001', 'h/ep-alias']);
+    expect(report.warnings).toEqual([]);
+    expect(report.symlinksNotFollowed).toEqual([]);
+  });
+
   it('the CLI reports them and exits 4 unless --follow-symlinks is given', async () => {
     const { dir, root } = await linkedTree();
     const refused = await cli(['index', 'backfill', '--episodes-root', root, '--index', join(dir, 'a.jsonl'), '--dry-run']);
