@@ -78,14 +78,16 @@ export class IndexTail {
    * end, and its episode would never be recognised.
    */
   async #lineStart(handle: FileHandle, offset: number): Promise<number> {
-    if (offset === 0) return 0;
-    const from = Math.max(0, offset - this.maxLineBytes - 2);
-    const window = Buffer.allocUnsafe(offset - from);
-    const { bytesRead } = await handle.read(window, 0, window.length, from);
-    const newline = window.subarray(0, bytesRead).lastIndexOf(NEWLINE);
-    // No line break within a line's length: the first read stopped on that line already (LINE_TOO_LONG).
-    if (newline !== -1) return from + newline + 1;
-    return from === 0 ? 0 : offset;
+    // Back one buffer at a time, at most a line's length (a longer line stopped the first read with LINE_TOO_LONG).
+    const floor = Math.max(0, offset - this.maxLineBytes - 2);
+    for (let end = offset; end > floor; ) {
+      const from = Math.max(floor, end - READ_BYTES);
+      const { bytesRead } = await handle.read(this.#buffer, 0, end - from, from);
+      const newline = this.#buffer.subarray(0, bytesRead).lastIndexOf(NEWLINE);
+      if (newline !== -1) return from + newline + 1;
+      end = from;
+    }
+    return floor === 0 ? 0 : offset;
   }
 
   #take(line: string, ids: string[]): void {

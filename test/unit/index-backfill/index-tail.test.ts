@@ -29,6 +29,15 @@ describe('IndexTail (lines others append while a backfill runs)', () => {
     await tail.close();
   });
 
+  it('starts at the beginning of the line its offset falls in, however long (a row half written when the index was first read)', async () => {
+    const head = `{"episode_id": "old"}\n{"episode_id": "r", "pad": "${'x'.repeat(150_000)}`;
+    const path = scratchIndex(head);
+    const tail = new IndexTail(path, Buffer.byteLength(head), 1024 * 1024);
+    appendFileSync(path, '"}\n');
+    expect(await tail.newIds()).toEqual(['r']);
+    await tail.close();
+  });
+
   it('stops with LINE_TOO_LONG on an unfinished line longer than the limit', async () => {
     const path = scratchIndex('');
     const tail = new IndexTail(path, 0, 100);
