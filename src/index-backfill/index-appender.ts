@@ -1,3 +1,4 @@
+import { fstatSync, readSync, writeSync } from 'node:fs';
 import { open, readlink, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { BackfillError } from '../errors.js';
@@ -86,14 +87,25 @@ export class IndexAppender {
   }
 
   /**
-   * Appends `line` and a newline in one write. If the file ended without a
-   * newline (a torn write), a newline goes first so the new row is not glued
-   * onto the broken one.
+   * Appends `line` and a newline in one write, unless the file now ends in
+   * the middle of someone else's line (then nothing is written and the
+   * result is false: the caller waits for that line). If the file ended
+   * without a newline when opened (a torn write), or `freshLine` says the
+   * caller gave up waiting, a newline goes first so the row is not glued
+   * onto the broken line. The look at the last byte and the write are
+   * synchronous, back to back, so another writer has next to no time to
+   * start a line in between.
    */
-  async append(line: string): Promise<void> {
-    await this.#checkStillTheIndex();
-    const bytes = Buffer.from(`${this.#startsMidLine ? '\n' : ''}${line}\n`, 'utf8');
-    const { bytesWritten } = await this.handle.write(bytes, 0, bytes.length);
+  append(line: string, freshLine = false): boolean {
+    const fd = this.handle.fd;
+    const newlineFirst = this.#startsMidLine || freshLine;
+    if (!newlineFirst) {
+      const { size } = fstatSync(fd);
+      const last = Buffer.alloc(1);
+      if (size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a) return false;
+    }
+    const bytes = Buffer.from(`${newlineFirst ? '\n' : ''}${line}\n`, 'utf8');
+    const bytesWritten = writeSync(fd, bytes, 0, bytes.length);
     this.#atLeast += bytesWritten;
     if (bytesWritten !== bytes.length) {
       throw new BackfillError(
@@ -104,15 +116,16 @@ export class IndexAppender {
     }
     this.#startsMidLine = false;
     this.#appended += 1;
+    return true;
   }
 
   /**
-   * Stops the run (`IO_ERROR`) when the path no longer names the file open
+   * Throws `IO_ERROR` (call it before each row) when the path no longer names the file open
    * here (the index rotated: renamed and created anew, or removed), or the
    * file shrank (truncated): rows appended now would go to a file that is
    * no longer the index, or be measured against rows that are gone.
    */
-  async #checkStillTheIndex(): Promise<void> {
+  async checkStillTheIndex(): Promise<void> {
     const [opened, named] = await Promise.all([this.handle.stat(), stat(this.path).catch(() => undefined)]);
     const change =
       named === undefined || named.dev !== opened.dev || named.ino !== opened.ino

@@ -36,9 +36,21 @@ export class IndexTail {
     this.#offset = offset;
   }
 
+  /** Whether the index ended, at the last {@link IndexTail.newIds}, in someone else's line not finished yet. */
+  get unfinished(): boolean {
+    return this.#carry.length > 0;
+  }
+
   /** Notes a line about to be appended by this run, so it is not taken for someone else's. */
   expect(line: string): void {
     this.#mine.set(line, (this.#mine.get(line) ?? 0) + 1);
+  }
+
+  /** Takes back an {@link IndexTail.expect} for a line that was not appended after all. */
+  forget(line: string): void {
+    const mine = this.#mine.get(line);
+    if (mine === 1) this.#mine.delete(line);
+    else if (mine !== undefined) this.#mine.set(line, mine - 1);
   }
 
   /** The episode ids of whole lines others appended since the last call. */

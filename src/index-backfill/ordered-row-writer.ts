@@ -1,8 +1,13 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type BackfillError, toBackfillError } from '../errors.js';
 import { IndexAppender } from './index-appender.js';
 import { formatIndexRow } from './index-row.js';
 import type { IndexTail } from './index-tail.js';
 import type { IndexBackfillWarning, IndexRow } from './types.js';
+
+/** How long a row waits for someone else's unfinished last line of the index to be finished. */
+const UNFINISHED_LINE_WAIT_MS = 500;
+const UNFINISHED_LINE_POLL_MS = 2;
 
 /** The outcome for one tarball: a row to write (none when it was skipped) and its warning. */
 export interface Slot {
@@ -79,19 +84,51 @@ export class OrderedRowWriter {
       if (warning) this.warn(warning);
       if (row && !this.dryRun) {
         this.#appender ??= await IndexAppender.open(this.index);
-        for (const id of (await this.tail?.newIds()) ?? []) this.#newlyIndexed.add(id);
+        await this.#appender.checkStillTheIndex();
+        await this.#readTail();
       }
-      if (row && this.#newlyIndexed.has(row.episode_id)) this.#indexedMeanwhile += 1;
-      else if (row) {
-        if (this.#appender) {
-          const line = formatIndexRow(row);
-          this.tail?.expect(line);
-          await this.#appender.append(line);
-          this.#appended += 1;
-        }
-        this.rows.push(row);
-      } else this.#skipped += 1;
+      if (!row) this.#skipped += 1;
+      else if (this.#newlyIndexed.has(row.episode_id) || (this.#appender && !(await this.#append(this.#appender, row))))
+        this.#indexedMeanwhile += 1;
+      else this.rows.push(row);
       this.#written += 1;
+    }
+  }
+
+  /**
+   * Appends `row` once the index ends in a whole line; false when, while
+   * waiting for someone else's line to be finished, its episode turned out
+   * to be indexed by them (nothing is appended then).
+   */
+  async #append(appender: IndexAppender, row: IndexRow): Promise<boolean> {
+    const line = formatIndexRow(row);
+    for (let attempt = 0; ; attempt += 1) {
+      // Still unfinished after the wait (a write cut short, never to end), or started again each time the tail
+      // saw it whole (a tail that cannot see it: a truncated index): the row starts a line of its own.
+      this.tail?.expect(line);
+      if (appender.append(line, (this.tail?.unfinished ?? false) || attempt >= 3)) break;
+      // Someone started a line since the tail was read.
+      this.tail?.forget(line);
+      await this.#readTail();
+      if (this.#newlyIndexed.has(row.episode_id)) return false;
+    }
+    this.#appended += 1;
+    return true;
+  }
+
+  /**
+   * Notes the episodes others indexed since the last row. When the index
+   * ends in someone else's unfinished line (a receiver writing a row in
+   * more than one write), waits up to {@link UNFINISHED_LINE_WAIT_MS} for
+   * it: a row appended now would be glued into that line, and both lost.
+   */
+  async #readTail(): Promise<void> {
+    const tail = this.tail;
+    if (tail === undefined) return;
+    for (const id of await tail.newIds()) this.#newlyIndexed.add(id);
+    for (let waited = 0; tail.unfinished && waited < UNFINISHED_LINE_WAIT_MS; waited += UNFINISHED_LINE_POLL_MS) {
+      await sleep(UNFINISHED_LINE_POLL_MS);
+      for (const id of await tail.newIds()) this.#newlyIndexed.add(id);
     }
   }
 
