@@ -38,13 +38,18 @@ function isAlive(pid: number): boolean {
 /** A lock is a few dozen bytes: more than this is not one, and is never read whole. */
 const LOCK_READ_BYTES = 1024;
 
-/** What {@link readText} gives for something that is not a regular file (a directory, a FIFO): never a lock. */
+/** What {@link readText} gives for something that is not a regular file (a directory, a FIFO, a link): never a lock. */
 const NOT_A_FILE = '\0';
 
 /** The start of the file at `path`, {@link NOT_A_FILE}, or undefined when it cannot be read (gone). */
 async function readText(path: string): Promise<string | undefined> {
   try {
-    const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    // A lock is never a symbolic link (it is created with O_EXCL), so one at the lock path, dangling or not, is not a lock.
+    const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ELOOP') return undefined;
+      throw e;
+    });
+    if (handle === undefined) return NOT_A_FILE;
     try {
       if (!(await handle.stat()).isFile()) return NOT_A_FILE;
       const buffer = Buffer.alloc(LOCK_READ_BYTES + 1);

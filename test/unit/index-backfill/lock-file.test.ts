@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -92,5 +92,21 @@ describe('acquireLock', () => {
     const t = await acquireLock(path);
     expect(t.isErr() && t.error.message).toContain('not a backfill lock');
     expect(readFileSync(path)).toEqual(tarball);
+  });
+
+  it('neither follows nor retries on a symbolic link planted at the lock path (a shared /tmp)', async () => {
+    const path = lockPath();
+    const victim = `${path}.victim`;
+    writeFileSync(victim, `${await deadPid()}\n${hostname()}\n`); // even a file that reads like a stale lock
+    symlinkSync(victim, path);
+    const r = await acquireLock(path);
+    expect(r.isErr() && r.error.message).toContain('not a backfill lock');
+    expect(readFileSync(victim, 'utf8')).toMatch(/^\d+\n/);
+    expect(lstatSync(path).isSymbolicLink()).toBe(true);
+    const dangling = lockPath();
+    symlinkSync(`${dangling}.nowhere`, dangling);
+    const d = await acquireLock(dangling);
+    expect(d.isErr() && d.error.message).toContain('not a backfill lock');
+    expect(existsSync(`${dangling}.nowhere`)).toBe(false);
   });
 });
