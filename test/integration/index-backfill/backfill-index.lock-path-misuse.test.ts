@@ -8,21 +8,9 @@ import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backfillIndex } from '../../../src/index-backfill/index.js';
-import { buildEpisodeTarball } from '../../../src/testing/episode-tarball.js';
-import { COMMIT, scratch } from './episode-tree.js';
+import { smallTree } from './episode-tree.js';
 
-async function tree(prefix: string): Promise<{ dir: string; root: string; index: string }> {
-  const dir = scratch(prefix);
-  const root = join(dir, 'episodes');
-  (
-    await buildEpisodeTarball({
-      meta: { code_version: { commit: COMMIT } },
-      files: { 'a.bin': Buffer.alloc(10) },
-      path: join(root, 'h', 'e1.tar.zst'),
-    })
-  )._unsafeUnwrap();
-  return { dir, root, index: join(dir, 'index.jsonl') };
-}
+const tree = (prefix: string) => smallTree(prefix, ['e1']);
 
 describe('backfillIndex with lockPath naming the index', () => {
   it('refuses before anything is written, so no later run can take the index for a stale lock and delete it', async () => {

@@ -6,25 +6,13 @@
  * tarball got a second row.
  */
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backfillIndex } from '../../../src/index-backfill/index.js';
-import { buildEpisodeTarball } from '../../../src/testing/episode-tarball.js';
-import { COMMIT, scratch } from './episode-tree.js';
+import { smallTree } from './episode-tree.js';
 
 describe('backfillIndex while the receiver is half way through a row', () => {
   it('recognises the row once finished, and appends none of its own for that episode', async () => {
-    const dir = scratch('torn-tail');
-    const root = join(dir, 'episodes');
-    for (const id of ['e1', 'e2'])
-      (
-        await buildEpisodeTarball({
-          meta: { code_version: { commit: COMMIT } },
-          files: { 'a.bin': Buffer.alloc(10) },
-          path: join(root, 'h', `${id}.tar.zst`),
-        })
-      )._unsafeUnwrap();
-    const index = join(dir, 'index.jsonl');
+    const { root, index } = await smallTree('torn-tail', ['e1', 'e2']);
     const head = '{"episode_id": "old", "host_id": "h"}\n{"episode_id": "e1", "host_id": "h", "sha256": "';
     const rest = `${'a'.repeat(64)}"}\n`;
     writeFileSync(index, head);

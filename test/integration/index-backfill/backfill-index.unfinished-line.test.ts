@@ -4,28 +4,12 @@
  * whose write was cut short (a full disk). The run's row was written right
  * after the unfinished bytes, so both lines were lost to every reader.
  */
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { backfillIndex } from '../../../src/index-backfill/index.js';
-import { buildEpisodeTarball } from '../../../src/testing/episode-tarball.js';
-import { COMMIT, scratch } from './episode-tree.js';
+import { smallTree } from './episode-tree.js';
 
-async function tree(prefix: string): Promise<{ root: string; index: string }> {
-  const dir = scratch(prefix);
-  const root = join(dir, 'episodes');
-  for (const id of ['e1', 'e2', 'e3'])
-    (
-      await buildEpisodeTarball({
-        meta: { code_version: { commit: COMMIT } },
-        files: { 'a.bin': Buffer.alloc(10) },
-        path: join(root, 'h', `${id}.tar.zst`),
-      })
-    )._unsafeUnwrap();
-  const index = join(dir, 'index.jsonl');
-  writeFileSync(index, '{"episode_id": "old", "host_id": "h"}\n');
-  return { root, index };
-}
+const tree = (prefix: string) => smallTree(prefix, ['e1', 'e2', 'e3'], '{"episode_id": "old", "host_id": "h"}\n');
 
 /** Every line's episode id; throws on a line that is not JSON. */
 const ids = (index: string): string[] =>

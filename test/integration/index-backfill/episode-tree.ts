@@ -31,6 +31,24 @@ export function scratch(prefix: string): string {
 export const COMMIT = 'c0ffee00112233445566778899aabbccddeeff00';
 export const UPPER_COMMIT = 'ABCDEF0123456789ABCDEF0123456789ABCDEF01';
 
+/**
+ * A scratch tree with one small tarball per id under host `h`, and the path
+ * of an index beside it (written with `indexText` when given).
+ */
+export async function smallTree(
+  prefix: string,
+  ids: readonly string[],
+  indexText?: string,
+): Promise<{ dir: string; root: string; index: string }> {
+  const dir = scratch(prefix);
+  const root = join(dir, 'episodes');
+  for (const id of ids)
+    await episode(join(root, 'h', `${id}.tar.zst`), { meta: { code_version: { commit: COMMIT } }, files: { 'a.bin': Buffer.alloc(10) } });
+  const index = join(dir, 'index.jsonl');
+  if (indexText !== undefined) writeFileSync(index, indexText);
+  return { dir, root, index };
+}
+
 async function episode(path: string, options: EpisodeTarballOptions): Promise<Buffer> {
   return (await buildEpisodeTarball({ ...options, path }))._unsafeUnwrap().bytes;
 }
