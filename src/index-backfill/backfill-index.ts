@@ -18,6 +18,7 @@ import { findDuplicateEpisodes, listEpisodes, type EpisodeEntry, type EpisodeLis
 import { scanEpisode } from './episode-scan.js';
 import { HashPool } from './hash-pool.js';
 import { readIndexedEpisodeIds } from './existing-index.js';
+import { creationPath } from './index-appender.js';
 import { formatReceivedAt } from './index-row.js';
 import { IndexTail } from './index-tail.js';
 import { acquireLock, type HeldLock } from './lock-file.js';
@@ -107,7 +108,11 @@ interface Prepared {
  * runs given different paths to one index (one through a link) share a lock.
  */
 async function defaultLockPath(index: string): Promise<string> {
-  const target = await realpath(index).catch(() => index);
+  // A link to an index not created yet: beside the file it will lead to, as once it exists.
+  const target = await realpath(index).catch(async () => {
+    const created = await creationPath(index);
+    return join(await realpath(dirname(created)).catch(() => dirname(created)), basename(created));
+  });
   return `${target}${INDEX_LOCK_SUFFIX}`;
 }
 

@@ -3,8 +3,8 @@ import { open, readlink, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { BackfillError } from '../errors.js';
 
-/** The directory a create of `path` makes the file in: that of the last link's target when `path` is a (dangling) symbolic link. */
-async function creationDir(path: string): Promise<string> {
+/** The file a create of `path` makes: the last link's target when `path` is a (dangling) symbolic link, else `path`. */
+export async function creationPath(path: string): Promise<string> {
   let at = path;
   // Linux follows at most 40 links.
   for (let hop = 0; hop < 40; hop += 1) {
@@ -12,7 +12,7 @@ async function creationDir(path: string): Promise<string> {
     if (target === undefined) break;
     at = resolve(dirname(at), target);
   }
-  return dirname(at);
+  return at;
 }
 
 /**
@@ -29,7 +29,7 @@ async function refuseRootCreation(path: string): Promise<void> {
     () => false,
     (e: NodeJS.ErrnoException) => e.code === 'ENOENT',
   );
-  const dir = missing ? await creationDir(path) : dirname(path);
+  const dir = dirname(missing ? await creationPath(path) : path);
   const owner = missing
     ? await stat(dir).then(
         (s) => s.uid,

@@ -5,7 +5,7 @@
  * same missing rows.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -53,6 +53,18 @@ describe('backfillIndex lock and the index path', () => {
       const r = await backfillIndex({ episodesRoot: root, index: join(dir, 'index-link.jsonl') });
       expect(r.isErr() && r.error.code).toBe('LOCKED');
       expect(readFileSync(realIndex, 'utf8')).toBe('');
+    });
+  });
+
+  it('is LOCKED too when that link leads to an index not created yet (the lock a run takes once it exists)', async () => {
+    const dir = scratch('lock-danglinglink');
+    const root = await tree(dir, 1);
+    const realIndex = join(dir, 'index.jsonl');
+    symlinkSync(realIndex, join(dir, 'index-link.jsonl'));
+    await whileLocked(realIndex, async () => {
+      const r = await backfillIndex({ episodesRoot: root, index: join(dir, 'index-link.jsonl') });
+      expect(r.isErr() && r.error.code).toBe('LOCKED');
+      expect(existsSync(realIndex)).toBe(false);
     });
   });
 
