@@ -143,9 +143,9 @@ interface LiveIndex {
   readonly tablespace: string | null;
 }
 
-/** What an index list looks like for comparing two of them. */
+/** What an index list looks like for comparing two of them: `pg_get_indexdef` leaves out the tablespace, which the swapped-in index is built in too. */
 function indexDefs(indexes: readonly LiveIndex[]): string[] {
-  return indexes.map((i) => `${i.name}: ${i.def}`);
+  return indexes.map((i) => `${i.name}: ${i.def}${i.tablespace === null ? '' : ` TABLESPACE ${i.tablespace}`}`);
 }
 
 /** How each of {@link FreshSettings} is named in an error. */
