@@ -49,10 +49,13 @@ import {
   lockTables,
   NO_IDLE_TIMEOUT,
   primaryKeyOf,
+  PROBE_SAVEPOINT,
   query,
+  RELEASE_PROBE,
   RELEASE_SAVEPOINT,
   revokeOthersPrivileges,
   ROLLBACK,
+  ROLLBACK_TO_PROBE,
   ROLLBACK_TO_SAVEPOINT,
   renameConstraint,
   renameIndex,
@@ -327,6 +330,7 @@ export class PgStagingSession implements StagingSession {
         );
       }
       this.#indexes.set(table, indexes);
+      await this.#tryIndexes(table, dest);
       if (!this.#parallel) await this.#createFresh(this.#client, table, dest);
     }
   }
@@ -413,20 +417,68 @@ export class PgStagingSession implements StagingSession {
     return `${dest.name}_i${k}`;
   }
 
+  /**
+   * Builds the `k`th of the live table's other indexes on `dest` under the
+   * fresh table's name for it. Under the search_path the definitions were
+   * printed for ({@link withPinnedSearchPath}): a type or function of another
+   * schema that a loader's search_path finds before pg_catalog's is never taken.
+   */
+  async #buildIndex(client: PgClientLike, dest: QualifiedName, k: number, index: LiveIndex): Promise<void> {
+    const name = quoteIdent(this.#freshIndex(dest, k));
+    await query(client, createIndexUsing(name, dest.sql, index.def.slice(index.prefix.length)));
+    if (index.tablespace !== null) await query(client, setIndexTablespace(`${quoteIdent(dest.schema)}.${name}`, index.tablespace));
+  }
+
+  /**
+   * Before anything is loaded: builds the live table's other indexes on an
+   * empty fresh table, as the load will build them, then rolls it all back.
+   * An index that cannot be built there fails the import now, not after
+   * every row was loaded: such as one whose SQL function calls another
+   * without naming its schema, which the connection's `search_path` found
+   * on the live table but the pinned one does not.
+   */
+  async #tryIndexes(table: string, dest: QualifiedName): Promise<void> {
+    const indexes = this.#indexes.get(table) ?? [];
+    if (indexes.length === 0) return;
+    const live = this.#liveName(table);
+    await this.#q(PROBE_SAVEPOINT);
+    let failed: { index: LiveIndex; error: unknown } | undefined;
+    try {
+      await this.#createFresh(this.#client, table, dest);
+      await withPinnedSearchPath(this.#client, async () => {
+        for (const [k, index] of indexes.entries()) {
+          try {
+            await this.#buildIndex(this.#client, dest, k, index);
+          } catch (error) {
+            failed = { index, error };
+            throw error;
+          }
+        }
+      });
+    } catch (error) {
+      await this.#q(ROLLBACK_TO_PROBE);
+      await this.#q(RELEASE_PROBE);
+      if (failed === undefined) throw error;
+      const { index, error: cause } = failed;
+      throw new BackfillError(
+        'TABLE_SHAPE_MISMATCH',
+        `cannot rebuild index ${index.name} of ${live.sql} on the swapped-in table (${index.def}): ${String((cause as { message?: unknown }).message ?? cause)}. A swap builds it with search_path set to pg_catalog only, so a function it calls must name the schema of what it calls (or be given one: ALTER FUNCTION … SET search_path = …); or use strategy "truncate", which keeps the index. Nothing was changed.`,
+        { cause, context: { table: live.sql, index: index.name } },
+      );
+    }
+    await this.#q(ROLLBACK_TO_PROBE);
+    await this.#q(RELEASE_PROBE);
+  }
+
   /** After a COPY: the primary key, then (a swap) the live table's other indexes, under names of the fresh table's, and ANALYZE. */
   async #indexLoaded(client: PgClientLike, table: string): Promise<void> {
     const key = this.#keyAfterLoad.get(table);
     if (key !== undefined) await query(client, key);
     const dest = this.#destOf(table);
     const indexes = this.#indexes.get(table) ?? [];
-    // Under the search_path the definitions were printed for: a type or function of another schema that a loader's search_path finds before pg_catalog's is never taken.
     if (indexes.length > 0) {
       await withPinnedSearchPath(client, async () => {
-        for (const [k, index] of indexes.entries()) {
-          const name = quoteIdent(this.#freshIndex(dest, k));
-          await query(client, createIndexUsing(name, dest.sql, index.def.slice(index.prefix.length)));
-          if (index.tablespace !== null) await query(client, setIndexTablespace(`${quoteIdent(dest.schema)}.${name}`, index.tablespace));
-        }
+        for (const [k, index] of indexes.entries()) await this.#buildIndex(client, dest, k, index);
       });
     }
     // The live table's planner statistics go with it: the swapped-in table brings its own, so plans do not wait for autovacuum.

@@ -124,6 +124,11 @@ export function lockTableNowait(table: string): Statement {
   return plain(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE NOWAIT`);
 }
 
+/** Around a swap's trial build of the live table's other indexes on an empty fresh table, before the load: always rolled back to. */
+export const PROBE_SAVEPOINT: Statement = plain('SAVEPOINT bk_probe');
+export const ROLLBACK_TO_PROBE: Statement = plain('ROLLBACK TO SAVEPOINT bk_probe');
+export const RELEASE_PROBE: Statement = plain('RELEASE SAVEPOINT bk_probe');
+
 export const SAVEPOINT: Statement = plain('SAVEPOINT bk_leftover');
 export const RELEASE_SAVEPOINT: Statement = plain('RELEASE SAVEPOINT bk_leftover');
 export const ROLLBACK_TO_SAVEPOINT: Statement = plain('ROLLBACK TO SAVEPOINT bk_leftover');
