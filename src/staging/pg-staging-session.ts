@@ -23,6 +23,7 @@ import {
 } from './pg-table-checks.js';
 import {
   addConstraint,
+  alterFreshColumns,
   addIdPrimaryKey,
   analyzeTable,
   BEGIN,
@@ -151,8 +152,12 @@ function indexDefs(indexes: readonly LiveIndex[]): string[] {
   return indexes.map((i) => `${i.name}: ${i.def}${i.tablespace === null ? '' : ` TABLESPACE ${i.tablespace}`}`);
 }
 
-/** How each of {@link FreshSettings} is named in an error. */
-const SETTING_NAMES: Readonly<Record<keyof FreshSettings, string>> = {
+/**
+ * How each of {@link FreshSettings} is named in an error. Not `columns`: the
+ * swap carries each column's settings over under its lock, and rows loaded
+ * before a change keep their layout, as the live table's own rows would.
+ */
+const SETTING_NAMES: Readonly<Record<Exclude<keyof FreshSettings, 'columns'>, string>> = {
   options: 'storage parameters (WITH …)',
   tablespace: 'tablespace',
   keyOptions: "primary key's index storage parameters",
@@ -171,7 +176,7 @@ const SETTING_NAMES: Readonly<Record<keyof FreshSettings, string>> = {
 function settingChanges(built: FreshSettings | undefined, now: FreshSettings | undefined): string[] {
   if (built === undefined || now === undefined) return built === now ? [] : ['its settings could not be read again'];
   const shown = (v: string | null): string => v ?? 'the default';
-  return (Object.keys(SETTING_NAMES) as (keyof FreshSettings)[])
+  return (Object.keys(SETTING_NAMES) as (keyof typeof SETTING_NAMES)[])
     .filter((k) => built[k] !== now[k])
     .map((k) => `${SETTING_NAMES[k]} was ${shown(built[k])}, now ${shown(now[k])}`);
 }
@@ -405,6 +410,8 @@ export class PgStagingSession implements StagingSession {
     // The fresh table and its indexes (built later in the same transaction) go where the live table's are, never to the connection's default_tablespace.
     await query(client, DATABASE_DEFAULT_TABLESPACE);
     await query(client, createFreshTable(dest.sql, settings));
+    // Before the COPY: a column's storage and compression apply only to rows stored after they are set.
+    if (settings?.columns != null) await query(client, alterFreshColumns(dest.sql, settings.columns));
     // The live table's owner from the start: CREATE INDEX runs index expressions as the table's owner, never as the importing role.
     if (settings !== undefined) await query(client, setTableOwner(dest.sql, settings.owner));
     // The importing role's default privileges would let others read it before the swap gives it the live table's.

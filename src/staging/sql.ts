@@ -96,6 +96,14 @@ export interface FreshSettings {
   readonly owner: string;
   /** The live table's access method (quoted, `heap` for most), never the connection's `default_table_access_method`. */
   readonly accessMethod: string;
+  /**
+   * `ALTER COLUMN …` clauses giving the `id` and `raw` columns the live
+   * table's storage, compression, statistics target and options, or null:
+   * run before the COPY ({@link alterFreshColumns}), since `SET STORAGE`
+   * and `SET COMPRESSION` apply only to rows stored afterwards, and
+   * `ANALYZE` of the loaded table reads the other two.
+   */
+  readonly columns: string | null;
 }
 
 /**
@@ -112,6 +120,11 @@ export function createFreshTable(table: string, settings?: FreshSettings): State
   const tablespace = settings?.tablespace == null ? '' : ` TABLESPACE ${settings.tablespace}`;
   const method = settings === undefined ? '' : ` USING ${settings.accessMethod}`;
   return plain(`CREATE TABLE ${table} (id pg_catalog.text NOT NULL, raw pg_catalog.jsonb NOT NULL)${method}${options}${tablespace}`);
+}
+
+/** The live table's column settings ({@link FreshSettings.columns}) on a swap's fresh table, before its COPY. */
+export function alterFreshColumns(table: string, clauses: string): Statement {
+  return plain(`ALTER TABLE ${table} ${clauses}`);
 }
 
 /** A dry run's table: invisible to everyone, dropped with the transaction. */
@@ -465,7 +478,18 @@ export function freshSettings(live: string): Statement {
                 WHERE i.indexrelid = p.conindid AND u.n > i.indnkeyatts) AS "keyInclude",
               CASE WHEN p.condeferrable THEN 'DEFERRABLE' || CASE WHEN p.condeferred THEN ' INITIALLY DEFERRED' ELSE '' END END AS "keyDeferrable",
               pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)) AS owner,
-              (SELECT pg_catalog.quote_ident(amname) FROM pg_catalog.pg_am WHERE oid = c.relam) AS "accessMethod"
+              (SELECT pg_catalog.quote_ident(amname) FROM pg_catalog.pg_am WHERE oid = c.relam) AS "accessMethod",
+              (SELECT pg_catalog.string_agg(u.clause, ', ' ORDER BY a.attnum, u.k)
+                 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid,
+                      pg_catalog.unnest(ARRAY[
+                        CASE WHEN a.attstorage <> t.typstorage THEN pg_catalog.format('ALTER COLUMN %I SET STORAGE %s', a.attname,
+                               CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END) END,
+                        CASE WHEN a.attcompression <> '' THEN pg_catalog.format('ALTER COLUMN %I SET COMPRESSION %s', a.attname,
+                               CASE a.attcompression WHEN 'l' THEN 'lz4' ELSE 'pglz' END) END,
+                        CASE WHEN a.attstattarget >= 0 THEN pg_catalog.format('ALTER COLUMN %I SET STATISTICS %s', a.attname, a.attstattarget) END,
+                        CASE WHEN a.attoptions IS NOT NULL THEN pg_catalog.format('ALTER COLUMN %I SET (%s)', a.attname, ${RELOPTIONS('a.attoptions')}) END
+                      ]) WITH ORDINALITY AS u(clause, k)
+                WHERE a.attrelid = c.oid AND a.attname IN ('id', 'raw') AND NOT a.attisdropped) AS columns
          FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_constraint p ON p.conrelid = c.oid AND p.contype = 'p' LEFT JOIN pg_catalog.pg_class k ON k.oid = p.conindid
         WHERE c.oid = pg_catalog.to_regclass($1::pg_catalog.text)`,
     values: [live],
