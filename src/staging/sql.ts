@@ -9,7 +9,10 @@
  * `::pg_catalog.regclass`): a connection whose `search_path` puts another
  * schema first (`SET search_path = app, pg_catalog`) may find a look-alike
  * there, such as a `hashtext` that gives every import the same advisory
- * lock key or a `count` that lies.
+ * lock key or a `count` that lies. Operators (`=`, `||`, …) are named with
+ * theirs (`OPERATOR(pg_catalog.=)`) only in {@link swapLeftovers}, whose
+ * finds are dropped; elsewhere they are still looked up in the
+ * `search_path`.
  *
  * @module
  */
@@ -437,13 +440,15 @@ export function lockHolders(tables: readonly string[]): Statement {
  * the advisory lock of its tag.
  */
 export function swapLeftovers(schemas: readonly string[], mark: string): Statement {
+  // What it finds is dropped: its operators are named with their schema too (OPERATOR(pg_catalog.=), pg_catalog.concat
+  // for ||), so a look-alike || or = earlier in the search_path cannot make a user's table pass for a leftover.
   return {
-    text: `SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS sql, n.nspname || '.' || c.relname AS name
-       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-         CROSS JOIN LATERAL (SELECT substring(c.relname FROM '^_bk_(?:old|stage)_([0-9a-f]{8})_[0-9]+$') AS tag) m
-      WHERE n.nspname = ANY($1::pg_catalog.text[]) AND c.relkind = 'r' AND m.tag IS NOT NULL
-        AND CASE WHEN NOT pg_catalog.starts_with(coalesce(pg_catalog.obj_description(c.oid, 'pg_class'), ''), $2 || ' ' || m.tag || ': ') THEN false
-                 WHEN pg_catalog.starts_with(c.relname, '_bk_old_') THEN true
+    text: `SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS sql, pg_catalog.concat(n.nspname, '.', c.relname) AS name
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+         CROSS JOIN LATERAL (SELECT pg_catalog.substring(c.relname::pg_catalog.text, '^_bk_(?:old|stage)_([0-9a-f]{8})_[0-9]+$'::pg_catalog.text) AS tag) m
+      WHERE n.nspname OPERATOR(pg_catalog.=) ANY($1::pg_catalog.name[]) AND c.relkind OPERATOR(pg_catalog.=) 'r'::pg_catalog.char AND m.tag IS NOT NULL
+        AND CASE WHEN NOT pg_catalog.starts_with(coalesce(pg_catalog.obj_description(c.oid, 'pg_class'), ''), pg_catalog.concat($2::pg_catalog.text, ' ', m.tag, ': ')) THEN false
+                 WHEN pg_catalog.starts_with(c.relname::pg_catalog.text, '_bk_old_') THEN true
                  ELSE pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext($2), pg_catalog.hashtext(m.tag)) END
       ORDER BY 1`,
     values: [[...schemas], mark],

@@ -179,6 +179,19 @@ describe('staging SQL under a search_path with look-alike functions first', () =
     expect(unwrap(await importer.counts())).toEqual({ linksets_raw: 340, advisory_chunks_raw: 120 });
   });
 
+  it("an operator that lies (a || that concatenates nothing) does not make a user's table look like a swap's leftover", async () => {
+    const s = 's_liar_concat';
+    await db.query(`CREATE SCHEMA liar_concat;
+      CREATE FUNCTION liar_concat.nothing(text, text) RETURNS text LANGUAGE sql IMMUTABLE AS $$SELECT ''$$;
+      CREATE OPERATOR liar_concat.|| (LEFTARG = text, RIGHTARG = text, FUNCTION = liar_concat.nothing)`);
+    // A table of the user's named like a swap's old table, but without the library's mark: never a leftover.
+    await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}._bk_old_0123abcd_0 (note text);
+      INSERT INTO ${s}._bk_old_0123abcd_0 VALUES ('keep me'); COMMENT ON TABLE ${s}._bk_old_0123abcd_0 IS 'mine'`);
+    const report = unwrap(await new StagingImporter({ pg: poolFirstIn('liar_concat'), schema: s, tables: TABLES }).import(good));
+    expect(report.dropped).toEqual([]);
+    expect(await db.query(`SELECT note FROM ${s}._bk_old_0123abcd_0`)).toEqual([{ note: 'keep me' }]);
+  });
+
   it("a hashtext that lies does not let another import drop a running swap's loaded table as a leftover", async () => {
     const s = 's_liar_hash';
     unwrap(await new StagingImporter({ pg: db.pool, schema: s, tables: TABLES }).import(good, { strategy: 'swap' }));
