@@ -129,12 +129,15 @@ function elapsedMs(since: bigint): number {
  * record and one dead tuple per row, reclaimed by a later VACUUM). Returns
  * the tables that were DELETEd.
  */
-export async function emptyTables(client: PgClientLike, live: readonly QualifiedName[]): Promise<Set<string>> {
+export async function emptyTables(client: PgClientLike, live: readonly QualifiedName[], userPath: string): Promise<Set<string>> {
   await query(client, lockTables(live.map((n) => n.sql)));
   const referenced = await referencedTables(client, live);
   const plain = live.filter((n) => !referenced.has(n.sql));
-  if (plain.length > 0) await query(client, truncateTables(plain.map((n) => n.sql)));
-  for (const n of live) if (referenced.has(n.sql)) await query(client, deleteAllRows(n.sql));
+  // TRUNCATE and DELETE fire the tables' triggers.
+  await underUserPath(client, userPath, async () => {
+    if (plain.length > 0) await query(client, truncateTables(plain.map((n) => n.sql)));
+    for (const n of live) if (referenced.has(n.sql)) await query(client, deleteAllRows(n.sql));
+  });
   return referenced;
 }
 
@@ -182,17 +185,32 @@ function settingChanges(built: FreshSettings | undefined, now: FreshSettings | u
 }
 
 /**
- * Runs `fn` inside the transaction on `client` under {@link PIN_SEARCH_PATH},
- * then puts the connection's `search_path` back: index definitions are
- * printed (`pg_get_indexdef`) and run again under it, so every name outside
- * `pg_catalog` is qualified and every name inside it means pg_catalog's,
- * whatever `search_path` the connection has.
+ * Pins the `search_path` of the transaction on `client` to `pg_catalog`
+ * ({@link PIN_SEARCH_PATH}) and returns the one it replaced. An import
+ * sends every statement under it, so a function, operator or type its SQL
+ * names without a schema (an `=`, a `||`) is pg_catalog's, never a
+ * look-alike that a schema earlier in the connection's `search_path`
+ * holds; and index definitions are printed (`pg_get_indexdef`) and run
+ * again under it, so every name outside `pg_catalog` is qualified. Only
+ * the statements that run the user's own code (see {@link underUserPath})
+ * run under the connection's `search_path`.
  */
-async function withPinnedSearchPath<T>(client: PgClientLike, fn: () => Promise<T>): Promise<T> {
+export async function pinSearchPath(client: PgClientLike): Promise<string> {
   const [current] = await query<{ path: string }>(client, SEARCH_PATH);
   await query(client, PIN_SEARCH_PATH);
+  return current!.path;
+}
+
+/**
+ * Runs `fn` under `path` (the connection's own `search_path`, as
+ * {@link pinSearchPath} returned it), then pins it again: a COPY into a live
+ * table, TRUNCATE, DELETE and ANALYZE run the user's triggers, defaults and
+ * index expressions, which may rely on it, as they do outside an import.
+ */
+async function underUserPath<T>(client: PgClientLike, path: string, fn: () => Promise<T>): Promise<T> {
+  await query(client, setSearchPath(path));
   const result = await fn();
-  await query(client, setSearchPath(current!.path));
+  await query(client, PIN_SEARCH_PATH);
   return result;
 }
 
@@ -242,6 +260,8 @@ export class PgStagingSession implements StagingSession {
   #parallel = false;
   readonly #tag = randomBytes(4).toString('hex');
   #lockSince: bigint | undefined;
+  /** The session connection's own `search_path`, for the statements that run the user's code ({@link underUserPath}). */
+  #userPath = '';
   #done = false;
   #failed = false;
 
@@ -275,6 +295,7 @@ export class PgStagingSession implements StagingSession {
     // READ COMMITTED whatever the server's default: counts must see the
     // fresh tables that loader connections commit.
     await this.#q(BEGIN_READ_COMMITTED);
+    this.#userPath = await pinSearchPath(this.#client);
     await this.#q(setLockTimeout(this.#lockTimeoutMs));
     await this.#q(NO_IDLE_TIMEOUT);
     await checkNameCase(this.#client, live);
@@ -308,7 +329,7 @@ export class PgStagingSession implements StagingSession {
     await this.#dropLeftovers(schemas);
     for (const name of live) await this.#q(createLiveTable(name.sql));
     if (strategy === 'truncate') {
-      this.#deleted = await emptyTables(this.#client, live);
+      this.#deleted = await emptyTables(this.#client, live, this.#userPath);
       this.#lockSince = process.hrtime.bigint();
       for (const table of tables) {
         const name = this.#liveName(table);
@@ -341,13 +362,14 @@ export class PgStagingSession implements StagingSession {
   }
 
   /**
-   * The live table's other indexes, their definitions read with every name
-   * outside `pg_catalog` qualified: a loader connection, whose
+   * The live table's other indexes, their definitions read (under the
+   * session's pinned `search_path`) with every name outside `pg_catalog`
+   * qualified: a loader connection, whose
    * `search_path` may differ from this one's, builds them, and must find
    * the same functions, operators and types.
    */
   async #liveIndexes(live: QualifiedName): Promise<LiveIndex[]> {
-    return withPinnedSearchPath(this.#client, () => this.#q<LiveIndex>(secondaryIndexes(live.sql)));
+    return this.#q<LiveIndex>(secondaryIndexes(live.sql));
   }
 
   /**
@@ -426,8 +448,8 @@ export class PgStagingSession implements StagingSession {
 
   /**
    * Builds the `k`th of the live table's other indexes on `dest` under the
-   * fresh table's name for it. Under the search_path the definitions were
-   * printed for ({@link withPinnedSearchPath}): a type or function of another
+   * fresh table's name for it, under the pinned search_path the definitions
+   * were printed for ({@link pinSearchPath}): a type or function of another
    * schema that a loader's search_path finds before pg_catalog's is never taken.
    */
   async #buildIndex(client: PgClientLike, dest: QualifiedName, k: number, index: LiveIndex): Promise<void> {
@@ -452,16 +474,14 @@ export class PgStagingSession implements StagingSession {
     let failed: { index: LiveIndex; error: unknown } | undefined;
     try {
       await this.#createFresh(this.#client, table, dest);
-      await withPinnedSearchPath(this.#client, async () => {
-        for (const [k, index] of indexes.entries()) {
-          try {
-            await this.#buildIndex(this.#client, dest, k, index);
-          } catch (error) {
-            failed = { index, error };
-            throw error;
-          }
+      for (const [k, index] of indexes.entries()) {
+        try {
+          await this.#buildIndex(this.#client, dest, k, index);
+        } catch (error) {
+          failed = { index, error };
+          throw error;
         }
-      });
+      }
     } catch (error) {
       await this.#q(ROLLBACK_TO_PROBE);
       await this.#q(RELEASE_PROBE);
@@ -478,18 +498,15 @@ export class PgStagingSession implements StagingSession {
   }
 
   /** After a COPY: the primary key, then (a swap) the live table's other indexes, under names of the fresh table's, and ANALYZE. */
-  async #indexLoaded(client: PgClientLike, table: string): Promise<void> {
+  async #indexLoaded(client: PgClientLike, table: string, userPath: string): Promise<void> {
     const key = this.#keyAfterLoad.get(table);
     if (key !== undefined) await query(client, key);
     const dest = this.#destOf(table);
-    const indexes = this.#indexes.get(table) ?? [];
-    if (indexes.length > 0) {
-      await withPinnedSearchPath(client, async () => {
-        for (const [k, index] of indexes.entries()) await this.#buildIndex(client, dest, k, index);
-      });
-    }
+    for (const [k, index] of (this.#indexes.get(table) ?? []).entries()) await this.#buildIndex(client, dest, k, index);
     // The live table's planner statistics go with it: the swapped-in table brings its own, so plans do not wait for autovacuum.
-    if (this.#options.strategy === 'swap' && !this.#options.dryRun) await query(client, analyzeTable(dest.sql));
+    // ANALYZE evaluates index expressions, as autovacuum would on the live table.
+    if (this.#options.strategy === 'swap' && !this.#options.dryRun)
+      await underUserPath(client, userPath, () => query(client, analyzeTable(dest.sql)));
   }
 
   /** Refuses what DROP TABLE would refuse to drop with the old tables: views, foreign keys, SQL functions using them or their row type. */
@@ -569,8 +586,13 @@ export class PgStagingSession implements StagingSession {
     // FREEZE is allowed: rows land frozen and all-visible, with no hint-bit
     // rewrite or anti-wraparound vacuum of the whole table later. Not after
     // a DELETE.
-    const rows = await copyRows(this.#client, dest, batches, !this.#deleted.has(dest.sql), this.#beforeBatch);
-    await this.#indexLoaded(this.#client, table);
+    const copy = () => copyRows(this.#client, dest, batches, !this.#deleted.has(dest.sql), this.#beforeBatch);
+    // Into a live table (truncate), the COPY runs its triggers, defaults and index expressions.
+    const rows =
+      this.#options.strategy === 'truncate' && !this.#options.dryRun
+        ? await underUserPath(this.#client, this.#userPath, copy)
+        : await copy();
+    await this.#indexLoaded(this.#client, table, this.#userPath);
     return rows;
   }
 
@@ -586,10 +608,11 @@ export class PgStagingSession implements StagingSession {
     return this.#apart!(async (client) => {
       await query(client, BEGIN);
       try {
+        const userPath = await pinSearchPath(client);
         await query(client, setLockTimeout(this.#lockTimeoutMs));
         await this.#createFresh(client, table, dest);
         const rows = await copyRows(client, dest, batches, true, this.#beforeBatch);
-        await this.#indexLoaded(client, table);
+        await this.#indexLoaded(client, table, userPath);
         await query(client, COMMIT);
         this.#committedFresh.push(dest);
         return rows;

@@ -9,10 +9,12 @@
  * `::pg_catalog.regclass`): a connection whose `search_path` puts another
  * schema first (`SET search_path = app, pg_catalog`) may find a look-alike
  * there, such as a `hashtext` that gives every import the same advisory
- * lock key or a `count` that lies. Operators (`=`, `||`, …) are named with
- * theirs (`OPERATOR(pg_catalog.=)`) only in {@link swapLeftovers}, whose
- * finds are dropped; elsewhere they are still looked up in the
- * `search_path`.
+ * lock key or a `count` that lies. Operators (`=`, `||`, …) are not
+ * named so: an import sends its statements with the transaction's
+ * `search_path` pinned to `pg_catalog` (see `pinSearchPath`), except
+ * those that run the user's code; the two statements that may run
+ * outside it ({@link swapLeftovers}, whose finds are dropped, and
+ * {@link lockHolders}) name theirs too (`OPERATOR(pg_catalog.=)`).
  *
  * @module
  */
@@ -422,13 +424,17 @@ export function referencingKeys(tables: readonly string[]): Statement {
   };
 }
 
-/** Sessions holding a lock on any of `tables`, other than this one. */
+/**
+ * Sessions holding a lock on any of `tables`, other than this one. Sent
+ * after the import's transaction ended, so outside its pinned
+ * `search_path`: its operators are named with their schema.
+ */
 export function lockHolders(tables: readonly string[]): Statement {
   return {
     text: `SELECT l.relation::pg_catalog.regclass::pg_catalog.text AS tbl, a.pid, coalesce(a.application_name, '') AS app, coalesce(a.state, '') AS state, l.mode
-         FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_catalog.pg_backend_pid()
-          AND l.relation IN (SELECT pg_catalog.to_regclass(x) FROM pg_catalog.unnest($1::pg_catalog.text[]) AS x)
+         FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
+        WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'::pg_catalog.text AND l.granted AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+          AND l.relation OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.to_regclass(x)::pg_catalog.oid FROM pg_catalog.unnest($1::pg_catalog.text[]) AS x))
         ORDER BY 1, 2`,
     values: [tables],
   };
