@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { lstat, mkdir, readdir, realpath, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, lstat, mkdir, open, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { err, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
@@ -35,7 +36,7 @@ import { formatChecksumLine, verifyDataset, type VerifyReport } from '../verify/
 import { findExpected } from '../verify/verify-dataset.js';
 import { notRegular } from '../_internals/file-kind.js';
 import { writeFileAtomic } from '../_internals/write-file-atomic.js';
-import { resolveUnder } from '../verify/safe-path.js';
+import { openedOutside, resolveUnder } from '../verify/safe-path.js';
 import {
   booleanFlag,
   choiceFlag,
@@ -244,8 +245,7 @@ export async function membersFrom(dir: string, files: readonly string[]): Promis
         { context: { path } },
       );
     }
-    const checked = await stat(realPath);
-    const kind = notRegular(checked);
+    const kind = notRegular(await stat(realPath));
     if (kind !== undefined) {
       throw new BackfillError(
         'IO_ERROR',
@@ -256,9 +256,46 @@ export async function membersFrom(dir: string, files: readonly string[]): Promis
     // Opened later without following a symlink in its last part, and read only if it is still the file checked here:
     // an entry that is a symlink (to a file inside dir) is opened by the path it led to.
     const file = (await lstat(path)).isSymbolicLink() ? realPath : path;
-    members[name] = { file, checked: { dev: checked.dev, ino: checked.ino } };
+    members[name] = { file, checked: await identityInside(dir, realDir, path, file) };
   }
   return members;
+}
+
+/**
+ * The device and inode of the regular file `file` (the member `path`, or
+ * the path it leads to) opens, once the kernel says the opened file lies
+ * under `realDir`. A directory on the way swapped for a symlink after the
+ * path was resolved would lead a `stat` elsewhere (to a file outside `dir`
+ * that the build would then read as the file checked): the identity is
+ * taken from the open file, never from the name.
+ */
+async function identityInside(dir: string, realDir: string, path: string, file: string): Promise<{ dev: number; ino: number }> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY | (constants.O_NOFOLLOW ?? 0));
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'ELOOP') throw toBackfillError(error, 'IO_ERROR', { path });
+    throw new BackfillError(
+      'IO_ERROR',
+      `--from: ${path} changed while it was checked (it became a symlink), so it is refused as unsafe and nothing was written; build again once nothing changes ${dir}.`,
+      { cause: error, context: { path } },
+    );
+  }
+  try {
+    const opened = await handle.stat();
+    const kind = notRegular(opened);
+    const outside = kind === undefined ? await openedOutside(realDir, Buffer.from(file, 'utf8'), handle.fd, opened) : undefined;
+    if (kind !== undefined || outside !== undefined) {
+      throw new BackfillError(
+        'IO_ERROR',
+        `--from: ${path} changed while it was checked (${kind === undefined ? `it ${outside}` : `it became ${kind}`}), so it is refused as unsafe and nothing was written; build again once nothing changes ${dir}.`,
+        { context: { path } },
+      );
+    }
+    return { dev: opened.dev, ino: opened.ino };
+  } finally {
+    await handle.close();
+  }
 }
 
 /** `--level`, checked against what `--compression` takes, so the error names the flags typed. */

@@ -23,6 +23,7 @@ import {
 } from './pg-table-checks.js';
 import {
   addConstraint,
+  alterFreshColumns,
   addIdPrimaryKey,
   analyzeTable,
   BEGIN,
@@ -49,10 +50,13 @@ import {
   lockTables,
   NO_IDLE_TIMEOUT,
   primaryKeyOf,
+  PROBE_SAVEPOINT,
   query,
+  RELEASE_PROBE,
   RELEASE_SAVEPOINT,
   revokeOthersPrivileges,
   ROLLBACK,
+  ROLLBACK_TO_PROBE,
   ROLLBACK_TO_SAVEPOINT,
   renameConstraint,
   renameIndex,
@@ -125,12 +129,15 @@ function elapsedMs(since: bigint): number {
  * record and one dead tuple per row, reclaimed by a later VACUUM). Returns
  * the tables that were DELETEd.
  */
-export async function emptyTables(client: PgClientLike, live: readonly QualifiedName[]): Promise<Set<string>> {
+export async function emptyTables(client: PgClientLike, live: readonly QualifiedName[], userPath: string): Promise<Set<string>> {
   await query(client, lockTables(live.map((n) => n.sql)));
   const referenced = await referencedTables(client, live);
   const plain = live.filter((n) => !referenced.has(n.sql));
-  if (plain.length > 0) await query(client, truncateTables(plain.map((n) => n.sql)));
-  for (const n of live) if (referenced.has(n.sql)) await query(client, deleteAllRows(n.sql));
+  // TRUNCATE and DELETE fire the tables' triggers.
+  await underUserPath(client, userPath, async () => {
+    if (plain.length > 0) await query(client, truncateTables(plain.map((n) => n.sql)));
+    for (const n of live) if (referenced.has(n.sql)) await query(client, deleteAllRows(n.sql));
+  });
   return referenced;
 }
 
@@ -143,13 +150,17 @@ interface LiveIndex {
   readonly tablespace: string | null;
 }
 
-/** What an index list looks like for comparing two of them. */
+/** What an index list looks like for comparing two of them: `pg_get_indexdef` leaves out the tablespace, which the swapped-in index is built in too. */
 function indexDefs(indexes: readonly LiveIndex[]): string[] {
-  return indexes.map((i) => `${i.name}: ${i.def}`);
+  return indexes.map((i) => `${i.name}: ${i.def}${i.tablespace === null ? '' : ` TABLESPACE ${i.tablespace}`}`);
 }
 
-/** How each of {@link FreshSettings} is named in an error. */
-const SETTING_NAMES: Readonly<Record<keyof FreshSettings, string>> = {
+/**
+ * How each of {@link FreshSettings} is named in an error. Not `columns`: the
+ * swap carries each column's settings over under its lock, and rows loaded
+ * before a change keep their layout, as the live table's own rows would.
+ */
+const SETTING_NAMES: Readonly<Record<Exclude<keyof FreshSettings, 'columns'>, string>> = {
   options: 'storage parameters (WITH …)',
   tablespace: 'tablespace',
   keyOptions: "primary key's index storage parameters",
@@ -168,23 +179,38 @@ const SETTING_NAMES: Readonly<Record<keyof FreshSettings, string>> = {
 function settingChanges(built: FreshSettings | undefined, now: FreshSettings | undefined): string[] {
   if (built === undefined || now === undefined) return built === now ? [] : ['its settings could not be read again'];
   const shown = (v: string | null): string => v ?? 'the default';
-  return (Object.keys(SETTING_NAMES) as (keyof FreshSettings)[])
+  return (Object.keys(SETTING_NAMES) as (keyof typeof SETTING_NAMES)[])
     .filter((k) => built[k] !== now[k])
     .map((k) => `${SETTING_NAMES[k]} was ${shown(built[k])}, now ${shown(now[k])}`);
 }
 
 /**
- * Runs `fn` inside the transaction on `client` under {@link PIN_SEARCH_PATH},
- * then puts the connection's `search_path` back: index definitions are
- * printed (`pg_get_indexdef`) and run again under it, so every name outside
- * `pg_catalog` is qualified and every name inside it means pg_catalog's,
- * whatever `search_path` the connection has.
+ * Pins the `search_path` of the transaction on `client` to `pg_catalog`
+ * ({@link PIN_SEARCH_PATH}) and returns the one it replaced. An import
+ * sends every statement under it, so a function, operator or type its SQL
+ * names without a schema (an `=`, a `||`) is pg_catalog's, never a
+ * look-alike that a schema earlier in the connection's `search_path`
+ * holds; and index definitions are printed (`pg_get_indexdef`) and run
+ * again under it, so every name outside `pg_catalog` is qualified. Only
+ * the statements that run the user's own code (see {@link underUserPath})
+ * run under the connection's `search_path`.
  */
-async function withPinnedSearchPath<T>(client: PgClientLike, fn: () => Promise<T>): Promise<T> {
+export async function pinSearchPath(client: PgClientLike): Promise<string> {
   const [current] = await query<{ path: string }>(client, SEARCH_PATH);
   await query(client, PIN_SEARCH_PATH);
+  return current!.path;
+}
+
+/**
+ * Runs `fn` under `path` (the connection's own `search_path`, as
+ * {@link pinSearchPath} returned it), then pins it again: a COPY into a live
+ * table, TRUNCATE, DELETE and ANALYZE run the user's triggers, defaults and
+ * index expressions, which may rely on it, as they do outside an import.
+ */
+async function underUserPath<T>(client: PgClientLike, path: string, fn: () => Promise<T>): Promise<T> {
+  await query(client, setSearchPath(path));
   const result = await fn();
-  await query(client, setSearchPath(current!.path));
+  await query(client, PIN_SEARCH_PATH);
   return result;
 }
 
@@ -234,6 +260,8 @@ export class PgStagingSession implements StagingSession {
   #parallel = false;
   readonly #tag = randomBytes(4).toString('hex');
   #lockSince: bigint | undefined;
+  /** The session connection's own `search_path`, for the statements that run the user's code ({@link underUserPath}). */
+  #userPath = '';
   #done = false;
   #failed = false;
 
@@ -267,6 +295,7 @@ export class PgStagingSession implements StagingSession {
     // READ COMMITTED whatever the server's default: counts must see the
     // fresh tables that loader connections commit.
     await this.#q(BEGIN_READ_COMMITTED);
+    this.#userPath = await pinSearchPath(this.#client);
     await this.#q(setLockTimeout(this.#lockTimeoutMs));
     await this.#q(NO_IDLE_TIMEOUT);
     await checkNameCase(this.#client, live);
@@ -300,7 +329,7 @@ export class PgStagingSession implements StagingSession {
     await this.#dropLeftovers(schemas);
     for (const name of live) await this.#q(createLiveTable(name.sql));
     if (strategy === 'truncate') {
-      this.#deleted = await emptyTables(this.#client, live);
+      this.#deleted = await emptyTables(this.#client, live, this.#userPath);
       this.#lockSince = process.hrtime.bigint();
       for (const table of tables) {
         const name = this.#liveName(table);
@@ -327,18 +356,20 @@ export class PgStagingSession implements StagingSession {
         );
       }
       this.#indexes.set(table, indexes);
+      await this.#tryIndexes(table, dest);
       if (!this.#parallel) await this.#createFresh(this.#client, table, dest);
     }
   }
 
   /**
-   * The live table's other indexes, their definitions read with every name
-   * outside `pg_catalog` qualified: a loader connection, whose
+   * The live table's other indexes, their definitions read (under the
+   * session's pinned `search_path`) with every name outside `pg_catalog`
+   * qualified: a loader connection, whose
    * `search_path` may differ from this one's, builds them, and must find
    * the same functions, operators and types.
    */
   async #liveIndexes(live: QualifiedName): Promise<LiveIndex[]> {
-    return withPinnedSearchPath(this.#client, () => this.#q<LiveIndex>(secondaryIndexes(live.sql)));
+    return this.#q<LiveIndex>(secondaryIndexes(live.sql));
   }
 
   /**
@@ -401,6 +432,8 @@ export class PgStagingSession implements StagingSession {
     // The fresh table and its indexes (built later in the same transaction) go where the live table's are, never to the connection's default_tablespace.
     await query(client, DATABASE_DEFAULT_TABLESPACE);
     await query(client, createFreshTable(dest.sql, settings));
+    // Before the COPY: a column's storage and compression apply only to rows stored after they are set.
+    if (settings?.columns != null) await query(client, alterFreshColumns(dest.sql, settings.columns));
     // The live table's owner from the start: CREATE INDEX runs index expressions as the table's owner, never as the importing role.
     if (settings !== undefined) await query(client, setTableOwner(dest.sql, settings.owner));
     // The importing role's default privileges would let others read it before the swap gives it the live table's.
@@ -413,24 +446,67 @@ export class PgStagingSession implements StagingSession {
     return `${dest.name}_i${k}`;
   }
 
+  /**
+   * Builds the `k`th of the live table's other indexes on `dest` under the
+   * fresh table's name for it, under the pinned search_path the definitions
+   * were printed for ({@link pinSearchPath}): a type or function of another
+   * schema that a loader's search_path finds before pg_catalog's is never taken.
+   */
+  async #buildIndex(client: PgClientLike, dest: QualifiedName, k: number, index: LiveIndex): Promise<void> {
+    const name = quoteIdent(this.#freshIndex(dest, k));
+    await query(client, createIndexUsing(name, dest.sql, index.def.slice(index.prefix.length)));
+    if (index.tablespace !== null) await query(client, setIndexTablespace(`${quoteIdent(dest.schema)}.${name}`, index.tablespace));
+  }
+
+  /**
+   * Before anything is loaded: builds the live table's other indexes on an
+   * empty fresh table, as the load will build them, then rolls it all back.
+   * An index that cannot be built there fails the import now, not after
+   * every row was loaded: such as one whose SQL function calls another
+   * without naming its schema, which the connection's `search_path` found
+   * on the live table but the pinned one does not.
+   */
+  async #tryIndexes(table: string, dest: QualifiedName): Promise<void> {
+    const indexes = this.#indexes.get(table) ?? [];
+    if (indexes.length === 0) return;
+    const live = this.#liveName(table);
+    await this.#q(PROBE_SAVEPOINT);
+    let failed: { index: LiveIndex; error: unknown } | undefined;
+    try {
+      await this.#createFresh(this.#client, table, dest);
+      for (const [k, index] of indexes.entries()) {
+        try {
+          await this.#buildIndex(this.#client, dest, k, index);
+        } catch (error) {
+          failed = { index, error };
+          throw error;
+        }
+      }
+    } catch (error) {
+      await this.#q(ROLLBACK_TO_PROBE);
+      await this.#q(RELEASE_PROBE);
+      if (failed === undefined) throw error;
+      const { index, error: cause } = failed;
+      throw new BackfillError(
+        'TABLE_SHAPE_MISMATCH',
+        `cannot rebuild index ${index.name} of ${live.sql} on the swapped-in table (${index.def}): ${String((cause as { message?: unknown }).message ?? cause)}. A swap builds it with search_path set to pg_catalog only, so a function it calls must name the schema of what it calls (or be given one: ALTER FUNCTION … SET search_path = …); or use strategy "truncate", which keeps the index. Nothing was changed.`,
+        { cause, context: { table: live.sql, index: index.name } },
+      );
+    }
+    await this.#q(ROLLBACK_TO_PROBE);
+    await this.#q(RELEASE_PROBE);
+  }
+
   /** After a COPY: the primary key, then (a swap) the live table's other indexes, under names of the fresh table's, and ANALYZE. */
-  async #indexLoaded(client: PgClientLike, table: string): Promise<void> {
+  async #indexLoaded(client: PgClientLike, table: string, userPath: string): Promise<void> {
     const key = this.#keyAfterLoad.get(table);
     if (key !== undefined) await query(client, key);
     const dest = this.#destOf(table);
-    const indexes = this.#indexes.get(table) ?? [];
-    // Under the search_path the definitions were printed for: a type or function of another schema that a loader's search_path finds before pg_catalog's is never taken.
-    if (indexes.length > 0) {
-      await withPinnedSearchPath(client, async () => {
-        for (const [k, index] of indexes.entries()) {
-          const name = quoteIdent(this.#freshIndex(dest, k));
-          await query(client, createIndexUsing(name, dest.sql, index.def.slice(index.prefix.length)));
-          if (index.tablespace !== null) await query(client, setIndexTablespace(`${quoteIdent(dest.schema)}.${name}`, index.tablespace));
-        }
-      });
-    }
+    for (const [k, index] of (this.#indexes.get(table) ?? []).entries()) await this.#buildIndex(client, dest, k, index);
     // The live table's planner statistics go with it: the swapped-in table brings its own, so plans do not wait for autovacuum.
-    if (this.#options.strategy === 'swap' && !this.#options.dryRun) await query(client, analyzeTable(dest.sql));
+    // ANALYZE evaluates index expressions, as autovacuum would on the live table.
+    if (this.#options.strategy === 'swap' && !this.#options.dryRun)
+      await underUserPath(client, userPath, () => query(client, analyzeTable(dest.sql)));
   }
 
   /** Refuses what DROP TABLE would refuse to drop with the old tables: views, foreign keys, SQL functions using them or their row type. */
@@ -510,8 +586,13 @@ export class PgStagingSession implements StagingSession {
     // FREEZE is allowed: rows land frozen and all-visible, with no hint-bit
     // rewrite or anti-wraparound vacuum of the whole table later. Not after
     // a DELETE.
-    const rows = await copyRows(this.#client, dest, batches, !this.#deleted.has(dest.sql), this.#beforeBatch);
-    await this.#indexLoaded(this.#client, table);
+    const copy = () => copyRows(this.#client, dest, batches, !this.#deleted.has(dest.sql), this.#beforeBatch);
+    // Into a live table (truncate), the COPY runs its triggers, defaults and index expressions.
+    const rows =
+      this.#options.strategy === 'truncate' && !this.#options.dryRun
+        ? await underUserPath(this.#client, this.#userPath, copy)
+        : await copy();
+    await this.#indexLoaded(this.#client, table, this.#userPath);
     return rows;
   }
 
@@ -527,10 +608,11 @@ export class PgStagingSession implements StagingSession {
     return this.#apart!(async (client) => {
       await query(client, BEGIN);
       try {
+        const userPath = await pinSearchPath(client);
         await query(client, setLockTimeout(this.#lockTimeoutMs));
         await this.#createFresh(client, table, dest);
         const rows = await copyRows(client, dest, batches, true, this.#beforeBatch);
-        await this.#indexLoaded(client, table);
+        await this.#indexLoaded(client, table, userPath);
         await query(client, COMMIT);
         this.#committedFresh.push(dest);
         return rows;

@@ -11,7 +11,7 @@ import { milliseconds } from '../_internals/milliseconds.js';
 import { PgHandle, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import { parseQualifiedName, type QualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_STAGING_LOCK_TIMEOUT_MS, DEFAULT_STAGING_SCHEMA } from './defaults.js';
-import { dbError, emptyTables, type Loader, PgStagingSession } from './pg-staging-session.js';
+import { dbError, emptyTables, type Loader, PgStagingSession, pinSearchPath } from './pg-staging-session.js';
 import { checkTableShapes, explainLockTimeout, PG_MAX_ID_BYTES } from './pg-table-checks.js';
 import { BEGIN, COMMIT, countTables, query, ROLLBACK, setLockTimeout } from './sql.js';
 import type { StagingSession, StagingSessionOptions, StagingTarget } from './staging-target.js';
@@ -173,9 +173,10 @@ export class PgStagingTarget implements StagingTarget {
         handle.withClient(async (client) => {
           await query(client, BEGIN);
           try {
+            const userPath = await pinSearchPath(client);
             await query(client, setLockTimeout(lockTimeoutMs));
             await checkTableShapes(client, live, 'empty');
-            await emptyTables(client, live);
+            await emptyTables(client, live, userPath);
             await query(client, COMMIT);
           } catch (error) {
             await query(client, ROLLBACK).catch(() => undefined);

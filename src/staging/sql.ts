@@ -9,7 +9,12 @@
  * `::pg_catalog.regclass`): a connection whose `search_path` puts another
  * schema first (`SET search_path = app, pg_catalog`) may find a look-alike
  * there, such as a `hashtext` that gives every import the same advisory
- * lock key or a `count` that lies.
+ * lock key or a `count` that lies. Operators (`=`, `||`, …) are not
+ * named so: an import sends its statements with the transaction's
+ * `search_path` pinned to `pg_catalog` (see `pinSearchPath`), except
+ * those that run the user's code; the two statements that may run
+ * outside it ({@link swapLeftovers}, whose finds are dropped, and
+ * {@link lockHolders}) name theirs too (`OPERATOR(pg_catalog.=)`).
  *
  * @module
  */
@@ -96,6 +101,14 @@ export interface FreshSettings {
   readonly owner: string;
   /** The live table's access method (quoted, `heap` for most), never the connection's `default_table_access_method`. */
   readonly accessMethod: string;
+  /**
+   * `ALTER COLUMN …` clauses giving the `id` and `raw` columns the live
+   * table's storage, compression, statistics target and options, or null:
+   * run before the COPY ({@link alterFreshColumns}), since `SET STORAGE`
+   * and `SET COMPRESSION` apply only to rows stored afterwards, and
+   * `ANALYZE` of the loaded table reads the other two.
+   */
+  readonly columns: string | null;
 }
 
 /**
@@ -114,6 +127,11 @@ export function createFreshTable(table: string, settings?: FreshSettings): State
   return plain(`CREATE TABLE ${table} (id pg_catalog.text NOT NULL, raw pg_catalog.jsonb NOT NULL)${method}${options}${tablespace}`);
 }
 
+/** The live table's column settings ({@link FreshSettings.columns}) on a swap's fresh table, before its COPY. */
+export function alterFreshColumns(table: string, clauses: string): Statement {
+  return plain(`ALTER TABLE ${table} ${clauses}`);
+}
+
 /** A dry run's table: invisible to everyone, dropped with the transaction. */
 export function createTemporaryTable(table: string): Statement {
   return plain(`CREATE TEMPORARY TABLE ${table} (id pg_catalog.text NOT NULL, raw pg_catalog.jsonb NOT NULL) ON COMMIT DROP`);
@@ -123,6 +141,11 @@ export function createTemporaryTable(table: string): Statement {
 export function lockTableNowait(table: string): Statement {
   return plain(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE NOWAIT`);
 }
+
+/** Around a swap's trial build of the live table's other indexes on an empty fresh table, before the load: always rolled back to. */
+export const PROBE_SAVEPOINT: Statement = plain('SAVEPOINT bk_probe');
+export const ROLLBACK_TO_PROBE: Statement = plain('ROLLBACK TO SAVEPOINT bk_probe');
+export const RELEASE_PROBE: Statement = plain('RELEASE SAVEPOINT bk_probe');
 
 export const SAVEPOINT: Statement = plain('SAVEPOINT bk_leftover');
 export const RELEASE_SAVEPOINT: Statement = plain('RELEASE SAVEPOINT bk_leftover');
@@ -401,13 +424,17 @@ export function referencingKeys(tables: readonly string[]): Statement {
   };
 }
 
-/** Sessions holding a lock on any of `tables`, other than this one. */
+/**
+ * Sessions holding a lock on any of `tables`, other than this one. Sent
+ * after the import's transaction ended, so outside its pinned
+ * `search_path`: its operators are named with their schema.
+ */
 export function lockHolders(tables: readonly string[]): Statement {
   return {
     text: `SELECT l.relation::pg_catalog.regclass::pg_catalog.text AS tbl, a.pid, coalesce(a.application_name, '') AS app, coalesce(a.state, '') AS state, l.mode
-         FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_catalog.pg_backend_pid()
-          AND l.relation IN (SELECT pg_catalog.to_regclass(x) FROM pg_catalog.unnest($1::pg_catalog.text[]) AS x)
+         FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
+        WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'::pg_catalog.text AND l.granted AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+          AND l.relation OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.to_regclass(x)::pg_catalog.oid FROM pg_catalog.unnest($1::pg_catalog.text[]) AS x))
         ORDER BY 1, 2`,
     values: [tables],
   };
@@ -419,13 +446,15 @@ export function lockHolders(tables: readonly string[]): Statement {
  * the advisory lock of its tag.
  */
 export function swapLeftovers(schemas: readonly string[], mark: string): Statement {
+  // What it finds is dropped: its operators are named with their schema too (OPERATOR(pg_catalog.=), pg_catalog.concat
+  // for ||), so a look-alike || or = earlier in the search_path cannot make a user's table pass for a leftover.
   return {
-    text: `SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS sql, n.nspname || '.' || c.relname AS name
-       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-         CROSS JOIN LATERAL (SELECT substring(c.relname FROM '^_bk_(?:old|stage)_([0-9a-f]{8})_[0-9]+$') AS tag) m
-      WHERE n.nspname = ANY($1::pg_catalog.text[]) AND c.relkind = 'r' AND m.tag IS NOT NULL
-        AND CASE WHEN NOT pg_catalog.starts_with(coalesce(pg_catalog.obj_description(c.oid, 'pg_class'), ''), $2 || ' ' || m.tag || ': ') THEN false
-                 WHEN pg_catalog.starts_with(c.relname, '_bk_old_') THEN true
+    text: `SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS sql, pg_catalog.concat(n.nspname, '.', c.relname) AS name
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+         CROSS JOIN LATERAL (SELECT pg_catalog.substring(c.relname::pg_catalog.text, '^_bk_(?:old|stage)_([0-9a-f]{8})_[0-9]+$'::pg_catalog.text) AS tag) m
+      WHERE n.nspname OPERATOR(pg_catalog.=) ANY($1::pg_catalog.name[]) AND c.relkind OPERATOR(pg_catalog.=) 'r'::pg_catalog.char AND m.tag IS NOT NULL
+        AND CASE WHEN NOT pg_catalog.starts_with(coalesce(pg_catalog.obj_description(c.oid, 'pg_class'), ''), pg_catalog.concat($2::pg_catalog.text, ' ', m.tag, ': ')) THEN false
+                 WHEN pg_catalog.starts_with(c.relname::pg_catalog.text, '_bk_old_') THEN true
                  ELSE pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext($2), pg_catalog.hashtext(m.tag)) END
       ORDER BY 1`,
     values: [[...schemas], mark],
@@ -460,7 +489,18 @@ export function freshSettings(live: string): Statement {
                 WHERE i.indexrelid = p.conindid AND u.n > i.indnkeyatts) AS "keyInclude",
               CASE WHEN p.condeferrable THEN 'DEFERRABLE' || CASE WHEN p.condeferred THEN ' INITIALLY DEFERRED' ELSE '' END END AS "keyDeferrable",
               pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)) AS owner,
-              (SELECT pg_catalog.quote_ident(amname) FROM pg_catalog.pg_am WHERE oid = c.relam) AS "accessMethod"
+              (SELECT pg_catalog.quote_ident(amname) FROM pg_catalog.pg_am WHERE oid = c.relam) AS "accessMethod",
+              (SELECT pg_catalog.string_agg(u.clause, ', ' ORDER BY a.attnum, u.k)
+                 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid,
+                      pg_catalog.unnest(ARRAY[
+                        CASE WHEN a.attstorage <> t.typstorage THEN pg_catalog.format('ALTER COLUMN %I SET STORAGE %s', a.attname,
+                               CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END) END,
+                        CASE WHEN a.attcompression <> '' THEN pg_catalog.format('ALTER COLUMN %I SET COMPRESSION %s', a.attname,
+                               CASE a.attcompression WHEN 'l' THEN 'lz4' ELSE 'pglz' END) END,
+                        CASE WHEN a.attstattarget >= 0 THEN pg_catalog.format('ALTER COLUMN %I SET STATISTICS %s', a.attname, a.attstattarget) END,
+                        CASE WHEN a.attoptions IS NOT NULL THEN pg_catalog.format('ALTER COLUMN %I SET (%s)', a.attname, ${RELOPTIONS('a.attoptions')}) END
+                      ]) WITH ORDINALITY AS u(clause, k)
+                WHERE a.attrelid = c.oid AND a.attname IN ('id', 'raw') AND NOT a.attisdropped) AS columns
          FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_constraint p ON p.conrelid = c.oid AND p.contype = 'p' LEFT JOIN pg_catalog.pg_class k ON k.oid = p.conindid
         WHERE c.oid = pg_catalog.to_regclass($1::pg_catalog.text)`,
     values: [live],

@@ -118,6 +118,23 @@ beforeAll(async () => {
                        format('BEGIN RAISE EXCEPTION %L; END', 'tripwire.' || f.proname || ' was called'));
       END LOOP;
     END $do$`);
+  // Operators: a look-alike of each comparison, concatenation and pattern operator of pg_catalog between ordinary types
+  // (and of = and <> between int2 arrays, which pg_catalog compares as anyarray), that fails when used.
+  await db.query(`DO $do$
+    DECLARE o record;
+    BEGIN
+      FOR o IN SELECT p.oid, p.oprname, p.oprleft::regtype AS l, p.oprright::regtype AS r, p.oprresult::regtype AS res FROM pg_operator p
+                WHERE p.oprnamespace = 'pg_catalog'::regnamespace AND p.oprkind = 'b'
+                  AND p.oprname IN ('=', '<>', '<', '>', '<=', '>=', '||', '~', '!~', '~~', '!~~')
+                  AND NOT EXISTS (SELECT 1 FROM pg_type t WHERE t.oid IN (p.oprleft, p.oprright, p.oprresult) AND t.typtype = 'p')
+               UNION ALL SELECT 0, x, 'int2[]'::regtype, 'int2[]'::regtype, 'boolean'::regtype FROM unnest(ARRAY['=', '<>']) x
+      LOOP
+        EXECUTE format('CREATE FUNCTION tripwire.%I(%s, %s) RETURNS %s LANGUAGE plpgsql AS %L', 'op_' || o.oid || '_' || md5(o.oprname || o.l::text || o.r::text),
+                       o.l, o.r, o.res, format('BEGIN RAISE EXCEPTION %L; END', 'tripwire operator ' || o.oprname || ' (' || o.l || ', ' || o.r || ') was used'));
+        EXECUTE format('CREATE OPERATOR tripwire.%s (LEFTARG = %s, RIGHTARG = %s, FUNCTION = tripwire.%I)', o.oprname, o.l, o.r,
+                       'op_' || o.oid || '_' || md5(o.oprname || o.l::text || o.r::text));
+      END LOOP;
+    END $do$`);
   // Variadic "any" cannot be written in PL/pgSQL: these return the wrong thing instead (the format string lower-cased, an empty object).
   await db.query(`CREATE FUNCTION tripwire.format(text, VARIADIC "any") RETURNS text LANGUAGE internal STABLE AS 'lower';
     CREATE FUNCTION tripwire.json_build_object(VARIADIC "any") RETURNS json LANGUAGE internal STABLE AS 'json_build_object_noargs'`);
@@ -168,6 +185,9 @@ describe('staging SQL under a search_path with look-alike functions first', () =
     expect((await pool.query("SELECT format('%I', 'A') AS f")).rows).toEqual([{ f: '%i' }]);
     await expect(pool.query('SELECT relname FROM pg_class')).rejects.toThrow('tripwire.pg_class was used');
     await expect(pool.query("SELECT 'x'::text")).rejects.toThrow('tripwire.text was used');
+    await expect(pool.query('SELECT relname FROM pg_catalog.pg_class WHERE oid = 1259')).rejects.toThrow(
+      'tripwire operator = (oid, oid) was used',
+    );
   });
 
   it('a count(*) that lies does not change the counts checked against the manifest', async () => {
@@ -177,6 +197,19 @@ describe('staging SQL under a search_path with look-alike functions first', () =
       expect(report.tables.map((t) => t.loaded)).toEqual([340, 120]);
     }
     expect(unwrap(await importer.counts())).toEqual({ linksets_raw: 340, advisory_chunks_raw: 120 });
+  });
+
+  it("an operator that lies (a || that concatenates nothing) does not make a user's table look like a swap's leftover", async () => {
+    const s = 's_liar_concat';
+    await db.query(`CREATE SCHEMA liar_concat;
+      CREATE FUNCTION liar_concat.nothing(text, text) RETURNS text LANGUAGE sql IMMUTABLE AS $$SELECT ''$$;
+      CREATE OPERATOR liar_concat.|| (LEFTARG = text, RIGHTARG = text, FUNCTION = liar_concat.nothing)`);
+    // A table of the user's named like a swap's old table, but without the library's mark: never a leftover.
+    await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}._bk_old_0123abcd_0 (note text);
+      INSERT INTO ${s}._bk_old_0123abcd_0 VALUES ('keep me'); COMMENT ON TABLE ${s}._bk_old_0123abcd_0 IS 'mine'`);
+    const report = unwrap(await new StagingImporter({ pg: poolFirstIn('liar_concat'), schema: s, tables: TABLES }).import(good));
+    expect(report.dropped).toEqual([]);
+    expect(await db.query(`SELECT note FROM ${s}._bk_old_0123abcd_0`)).toEqual([{ note: 'keep me' }]);
   });
 
   it("a hashtext that lies does not let another import drop a running swap's loaded table as a leftover", async () => {

@@ -4,6 +4,10 @@
  * change the live table in between: the swap must notice it under its lock
  * and fail, changing nothing, rather than install a table without the change.
  */
+import { randomBytes } from 'node:crypto';
+import { chownSync, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { swapSessionWithOneRow } from './fixtures.js';
@@ -113,6 +117,33 @@ describe('a swap refuses a live table changed while it loaded', () => {
       { reloptions: null },
     ]);
     expect(await describeTable(t)).toMatchObject({ ids: ['old-1', 'old-2'], leftovers: 0 });
+  });
+
+  it("an index moved to another tablespace (which the index's definition does not name)", async () => {
+    const [{ data_directory: data }] = (await db.query<{ data_directory: string }>('SHOW data_directory')) as [{ data_directory: string }];
+    const location = mkdtempSync(join(tmpdir(), 'bk-mid-ts-'));
+    const { uid, gid } = statSync(data);
+    chownSync(location, uid, gid);
+    const space = `bk_mid_ts_${randomBytes(3).toString('hex')}`;
+    await db.query(`CREATE TABLESPACE ${space} LOCATION '${location}'`);
+    const schema = 's_mid_index_tablespace';
+    try {
+      const t = await liveTable(schema, `CREATE INDEX linksets_kind ON @T ((raw->>'kind'))`);
+      const e = (await swapAround(schema, t, `ALTER INDEX ${schema}.linksets_kind SET TABLESPACE ${space}`))._unsafeUnwrapErr();
+      expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+      expect(e.message).toContain('index linksets_kind');
+      expect(e.message).toContain(space);
+      expect(e.message).toContain('Import again. Nothing was changed.');
+      expect(
+        await db.query(
+          `SELECT t.spcname FROM pg_class c LEFT JOIN pg_tablespace t ON t.oid = c.reltablespace WHERE c.oid = '${schema}.linksets_kind'::regclass`,
+        ),
+      ).toEqual([{ spcname: space }]);
+      expect(await describeTable(t)).toMatchObject({ ids: ['old-1', 'old-2'], leftovers: 0 });
+    } finally {
+      await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await db.query(`DROP TABLESPACE IF EXISTS ${space}`);
+    }
   });
 
   it('row-level security enabled', async () => {

@@ -8,7 +8,8 @@
  * listing (`membersFrom`) and the write as the command does, one after the
  * other, with the swap between them.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { membersFrom } from '../../../src/cli/dataset.js';
@@ -16,6 +17,7 @@ import { readDataset, writeDataset } from '../../../src/dataset/index.js';
 import { needTools, run, tempDir } from '../../support/tmp.js';
 
 const tools = needTools('mkfifo');
+const python = needTools('python3');
 const dir = tempDir('bk-build-from-swap-');
 const outside = join(dir, 'outside');
 mkdirSync(outside);
@@ -106,4 +108,54 @@ describe('dataset build --from reads each member only if it is still the file it
     expect(written._unsafeUnwrapErr().message).toContain('was replaced by a named pipe (FIFO) after it was checked');
     expect(existsSync(join(dir, 'swap-fifo-out'))).toBe(false);
   });
+});
+
+/** Swaps the names `a` and `b` (a directory and a symlink) back and forth with renameat2(RENAME_EXCHANGE), until killed. */
+const EXCHANGE = `
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+a, b = sys.argv[1].encode(), sys.argv[2].encode()
+while libc.renameat2(-100, a, -100, b, 2) == 0:
+    pass
+sys.exit('renameat2: errno %d' % ctypes.get_errno())
+`;
+
+describe('dataset build --from takes the identity it checks from the opened file, not from a name', () => {
+  it.skipIf(python.missing)(
+    python.title('never vouches for a file outside DIR reached through a directory swapped for a symlink while the listing resolves it'),
+    async () => {
+      // DIR/x.ndjson -> sub/x.ndjson, and another process keeps exchanging DIR/sub (a directory) with a symlink to a
+      // directory outside DIR that holds an x.ndjson too: a name resolved inside DIR then stat'ed a moment later reaches
+      // the outside file, whose device and inode the write would then accept and read.
+      const src = join(dir, 'exchanged');
+      const away = join(dir, 'exchanged-away');
+      mkdirSync(join(src, 'sub'), { recursive: true });
+      mkdirSync(away);
+      writeFileSync(join(src, 'sub', 'x.ndjson'), '{"_id":"inside"}\n');
+      writeFileSync(join(away, 'x.ndjson'), '{"_id":"outside"}\n');
+      symlinkSync(away, join(src, 'evil'));
+      symlinkSync(join('sub', 'x.ndjson'), join(src, 'x.ndjson'));
+      const secret = statSync(join(away, 'x.ndjson'));
+      const swapper = spawn('python3', ['-c', EXCHANGE, 'sub', 'evil'], { cwd: src, stdio: 'ignore' });
+      const outcomes = { outside: 0, inside: 0, refused: 0 };
+      try {
+        const until = Date.now() + 2_000;
+        while (Date.now() < until && swapper.exitCode === null) {
+          try {
+            const checked = ((await membersFrom(src, ['x.ndjson']))['x.ndjson'] as { checked: { dev: number; ino: number } }).checked;
+            if (checked.dev === secret.dev && checked.ino === secret.ino) outcomes.outside++;
+            else outcomes.inside++;
+          } catch {
+            outcomes.refused++;
+          }
+        }
+      } finally {
+        swapper.kill();
+      }
+      expect(swapper.exitCode).toBe(null);
+      expect(outcomes.refused).toBeGreaterThan(0);
+      expect(outcomes.outside).toBe(0);
+    },
+    15_000,
+  );
 });
