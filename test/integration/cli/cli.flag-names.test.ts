@@ -11,7 +11,9 @@ import { cli, jsonOf } from './cli-harness.js';
 
 const dir = tempDir('bk-cli-flag-names-');
 
-describe('errors name the flag typed', () => {
+// Each test starts its own CLIs and writes only files of its own: the tests of a block run at once.
+
+describe.concurrent('errors name the flag typed', () => {
   it.each([
     [['--level', '0'], /--level .*1 to 22.*zstd/],
     [['--compression', 'gzip', '--level', '12'], /--level .*0 to 9.*gzip/],
@@ -43,7 +45,7 @@ describe('errors name the flag typed', () => {
   });
 });
 
-describe('short flags written with a value', () => {
+describe.concurrent('short flags written with a value', () => {
   it('-h=true shows the help (exit 0) and -h=false runs the command', async () => {
     const help = await cli(['dataset', 'verify', '-h=true']);
     expect(help.code, help.stderr).toBe(0);
@@ -70,7 +72,7 @@ describe('short flags written with a value', () => {
   });
 });
 
-describe('flags written with a dash look-alike', () => {
+describe.concurrent('flags written with a dash look-alike', () => {
   it.each([
     ['en dash', '\u2013json'],
     ['em dash', '\u2014json'],
@@ -126,7 +128,7 @@ describe.skipIf(gitTool.missing)(gitTool.title('gate check names its flags'), ()
   });
 });
 
-describe('help asked for before the command', () => {
+describe.concurrent('help asked for before the command', () => {
   it.each([['-h=true'], ['--help=true'], ['dataset', '-h=true']])('%s shows help, exit 0', async (...args) => {
     const r = await cli(args);
     expect(r.code, r.stderr).toBe(0);
@@ -140,7 +142,7 @@ describe('help asked for before the command', () => {
   });
 });
 
-describe('number flags checked against the library bounds name the flag', () => {
+describe.concurrent('number flags checked against the library bounds name the flag', () => {
   const env = { PGURI: process.env.BACKFILL_KIT_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' };
 
   it.each([

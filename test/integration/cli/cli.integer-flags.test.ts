@@ -12,7 +12,8 @@ import { cli, jsonOf } from './cli-harness.js';
 const dir = mkdtempSync(join(tmpdir(), 'backfill-kit-cli-int-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('CLI integer flags', () => {
+// Each test starts one CLI that writes (or must not write) its own file: they run at once.
+describe.concurrent('CLI integer flags', () => {
   it.each(['_', '1_000', '0x10', '1e3', ' 5', '5 ', '+5', '-0', '5.0', '\uff15'])('refuses --seed %j and writes nothing', async (value) => {
     const out = join(dir, `bad-${Buffer.from(value).toString('hex')}.tar.zst`);
     const r = await cli(['dataset', 'build', out, '--linksets', '1', '--chunks', '1', `--seed=${value}`, '--json']);

@@ -48,31 +48,40 @@ it('a timestamp without an offset is UTC, written with a T or a space (as psql p
 }, 60_000);
 
 it('a fraction below the millisecond, a date that does not exist, an offset no clock has, or a year PostgreSQL cannot store, is refused (exit 2) before anything is planned', async () => {
-  const micro = await planSince('micro', '2024-01-01T00:00:00.000500Z');
+  // Each is refused on its own (no run is planned), so the CLIs run at once.
+  const refused = (id: string, since: string) => planSince(id, since).then((r) => ({ ...r, since }));
+  const [micro, backfill, day, words, offsets, years] = await Promise.all([
+    planSince('micro', '2024-01-01T00:00:00.000500Z'),
+    cli(['statements', 'backfill', '--retrieved-since', '2024-01-01 00:00:00.0005'], { env: { PGURI: db.url } }),
+    planSince('feb-30', '2024-02-30 00:00:00'),
+    planSince('words', 'yesterday'),
+    Promise.all([
+      refused('minutes-99', '2024-01-01T00:00:00+00:99'),
+      refused('hours-99', '2024-01-01T00:00:00+99:00'),
+      refused('hours-24', '2024-01-01T00:00:00-24'),
+    ]),
+    // PostgreSQL has no year 0000 (its ISO form failed the plan's query); 0001-01-01 at +01:00 is in year 0000 UTC.
+    Promise.all([refused('year-0', '0000-06-01T00:00:00Z'), refused('year-0-utc', '0001-01-01T00:30:00+01:00')]),
+  ]);
   expect(micro.code).toBe(2);
   expect(micro.stderr).toContain('--retrieved-since must be given to the millisecond at most');
-  const backfill = await cli(['statements', 'backfill', '--retrieved-since', '2024-01-01 00:00:00.0005'], { env: { PGURI: db.url } });
   expect(backfill.code).toBe(2);
-  const day = await planSince('feb-30', '2024-02-30 00:00:00');
   expect(day.code).toBe(2);
   expect(day.stderr).toContain('--retrieved-since is not a valid date and time');
-  expect((await planSince('words', 'yesterday')).stderr).toContain('--retrieved-since must be an ISO-8601 timestamp');
-  for (const [id, since] of [
-    ['minutes-99', '2024-01-01T00:00:00+00:99'],
-    ['hours-99', '2024-01-01T00:00:00+99:00'],
-    ['hours-24', '2024-01-01T00:00:00-24'],
-  ]) {
-    const offset = await planSince(id as string, since as string);
-    expect(offset.code, since).toBe(2);
+  expect(words.stderr).toContain('--retrieved-since must be an ISO-8601 timestamp');
+  for (const offset of offsets) {
+    expect(offset.code, offset.since).toBe(2);
     expect(offset.stderr).toContain('--retrieved-since has an offset outside -15:59 to +15:59');
   }
-  // PostgreSQL has no year 0000 (its ISO form failed the plan's query); 0001-01-01 at +01:00 is in year 0000 UTC.
-  for (const [id, since] of [
-    ['year-0', '0000-06-01T00:00:00Z'],
-    ['year-0-utc', '0001-01-01T00:30:00+01:00'],
-  ]) {
-    const year = await planSince(id as string, since as string);
-    expect(year.code, since).toBe(2);
+  for (const year of years) {
+    expect(year.code, year.since).toBe(2);
     expect(year.stderr).toContain('--retrieved-since must be in the years 0001 to 9999 (UTC)');
   }
+  // Nothing was planned: none of the refused runs is in the runs table.
+  expect(
+    await db.query(
+      "SELECT to_regclass('vex.statement_backfill_runs') IS NULL OR NOT EXISTS (SELECT 1 FROM vex.statement_backfill_runs WHERE run_id <> ALL ($1)) AS none",
+      [['space', 't', 'date', 'offset', 'micro-zeros']],
+    ),
+  ).toEqual([{ none: true }]);
 }, 60_000);

@@ -18,7 +18,8 @@ const COMMANDS = [
   ['gate', 'check'],
 ] as const;
 
-describe('backfill-kit usage', () => {
+// Each test only reads what its CLIs print (usage errors write nothing): they run at once.
+describe.concurrent('backfill-kit usage', () => {
   it('--help lists every command and the exit codes, exit 0', async () => {
     const r = await cli(['--help']);
     expect(r.code).toBe(0);

@@ -66,11 +66,7 @@ describe('PostgreSQL restarts while --until-done workers run', () => {
   it('the workers ride out the restart and the run completes with the single-process report', async () => {
     const seed = { seed: 5, count: 6000, brokenRatio: 0.02 };
     const [refUrl, url] = [await database('restart_ref'), await database('restart_run')];
-    await seedDocuments(refUrl, seed);
-    await seedDocuments(url, seed);
-    const clean = jsonOf(
-      await cli(['statements', 'backfill', '--run-id', 'one', '--batch-size', '50', '--json'], { env: { PGURI: refUrl } }),
-    );
+    await Promise.all([seedDocuments(refUrl, seed), seedDocuments(url, seed)]);
 
     expect((await cli(['statements', 'plan', '--run-id', 'night', '--batch-size', '50', '--range-size', '250', '--pg', url])).code).toBe(0);
     const workers = [worker(url), worker(url)];
@@ -79,8 +75,11 @@ describe('PostgreSQL restarts while --until-done workers run', () => {
     await server.crash();
     await new Promise((r) => setTimeout(r, 1500)); // a restart takes a moment
     await server.restart();
+    // The uninterrupted single-process run, on its own database, while the workers finish.
+    const uninterrupted = cli(['statements', 'backfill', '--run-id', 'one', '--batch-size', '50', '--json'], { env: { PGURI: refUrl } });
 
     const exits = await Promise.all(workers);
+    const clean = jsonOf(await uninterrupted);
     const before = jsonOf(await cli(['statements', 'report', '--run-id', 'night', '--json', '--pg', url]));
     // What a fresh worker makes of it afterwards (shows whether anything was lost, not only stalled).
     const recovery = await cli(['statements', 'worker', '--until-done', '--pg', url]);
@@ -106,11 +105,7 @@ describe('PostgreSQL restarts while --until-done workers run', () => {
   it('backfill --workers 2 rides out a restart too: it completes with the single-process report', async () => {
     const seed = { seed: 8, count: 4000, brokenRatio: 0.02 };
     const [refUrl, url] = [await database('restart_workers_ref'), await database('restart_workers')];
-    await seedDocuments(refUrl, seed);
-    await seedDocuments(url, seed);
-    const clean = jsonOf(
-      await cli(['statements', 'backfill', '--run-id', 'one', '--batch-size', '50', '--json'], { env: { PGURI: refUrl } }),
-    );
+    await Promise.all([seedDocuments(refUrl, seed), seedDocuments(url, seed)]);
     const child = spawn(
       process.execPath,
       [
@@ -141,6 +136,10 @@ describe('PostgreSQL restarts while --until-done workers run', () => {
     await server.crash();
     await new Promise((r) => setTimeout(r, 1500));
     await server.restart();
+    // The uninterrupted single-process run, on its own database, while the workers finish.
+    const clean = jsonOf(
+      await cli(['statements', 'backfill', '--run-id', 'one', '--batch-size', '50', '--json'], { env: { PGURI: refUrl } }),
+    );
     expect(await exited, stderr).toBe(4); // completed, with the seed's broken documents as failures (as the single process)
     expect(stderr).toMatch(/the database is unreachable; waiting for it/);
     // The last progress line shows the end, with no range still listed as failing.

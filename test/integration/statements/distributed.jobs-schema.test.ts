@@ -14,10 +14,24 @@ const nowhere = 'postgres://postgres@127.0.0.1:1/nowhere';
 
 describe('--jobs-schema', () => {
   it('refuses a jobs schema that is not a plain identifier with INVALID_IDENTIFIER (exit 2) before connecting', async () => {
-    for (const command of ['worker', 'plan', 'report']) {
-      const waits = command === 'worker' ? ['--until-done'] : [];
-      const run = await cli(['statements', command, '--run-id', 'x', ...waits, '--jobs-schema', 'Bad-Schema', '--pg', nowhere]);
-      expect(run.code, `${command}: ${run.stderr}`).toBe(2);
+    const commands = ['worker', 'plan', 'report'];
+    const runs = await Promise.all(
+      commands.map((command) =>
+        cli([
+          'statements',
+          command,
+          '--run-id',
+          'x',
+          ...(command === 'worker' ? ['--until-done'] : []),
+          '--jobs-schema',
+          'Bad-Schema',
+          '--pg',
+          nowhere,
+        ]),
+      ),
+    );
+    for (const [i, run] of runs.entries()) {
+      expect(run.code, `${commands[i]}: ${run.stderr}`).toBe(2);
       expect(run.stderr).toMatch(/INVALID_IDENTIFIER.*--jobs-schema "Bad-Schema" is not a plain identifier/);
     }
     const lib = await runBackfillWorker({ connectionString: nowhere, jobsSchema: 'Bad-Schema' }, { untilDone: true });
@@ -34,10 +48,10 @@ describe('--jobs-schema', () => {
       [['backfill', '--reconnect-seconds', '5'], /--reconnect-seconds applies only with --workers N/],
       [['worker', '--run-id', 'x'], /--run-id applies only with --until-done: add --until-done, or leave it out\./],
     ];
-    for (const [args, message] of cases) {
-      const run = await cli(['statements', ...args, '--pg', nowhere]);
-      expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(2);
-      expect(run.stderr).toMatch(message);
+    const runs = await Promise.all(cases.map(([args]) => cli(['statements', ...args, '--pg', nowhere])));
+    for (const [i, [args, message]] of cases.entries()) {
+      expect(runs[i]!.code, `${args.join(' ')}: ${runs[i]!.stderr}`).toBe(2);
+      expect(runs[i]!.stderr).toMatch(message);
     }
   }, 60_000);
 

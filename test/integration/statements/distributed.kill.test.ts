@@ -29,13 +29,10 @@ async function rangeInFlight(db: TestDatabase): Promise<boolean> {
 
 describe('statements plan / worker / report with a worker killed mid-range', () => {
   it('ends with the statements, sentence and report hash of an uninterrupted single-process run', async () => {
-    const clean = jsonOf(
-      await cli(['statements', 'backfill', '--run-id', 'one', '--batch-size', '50', '--json'], { env: { PGURI: pair.reference.url } }),
-    );
-    const want = expectedCounters(pair.docs);
-    expect(clean.report.text).toBe(
-      `Backfill completed: evaluated ${want.evaluated}, backfilled ${want.backfilled}, claims written ${want.claimsWritten}, skipped 0, failures ${want.failures}.`,
-    );
+    // The uninterrupted single-process run works its own database while the distributed one is planned, killed and finished.
+    const uninterrupted = cli(['statements', 'backfill', '--run-id', 'one', '--batch-size', '50', '--json'], {
+      env: { PGURI: pair.reference.url },
+    });
 
     const planned = await cli(['statements', 'plan', '--run-id', 'spread', '--batch-size', '50', '--range-size', '250', '--json'], {
       env: { PGURI: pair.victim.url },
@@ -80,6 +77,12 @@ describe('statements plan / worker / report with a worker killed mid-range', () 
     ]);
     expect([b.code, c.code]).toEqual([0, 0]);
 
+    const clean = jsonOf(await uninterrupted);
+    const want = expectedCounters(pair.docs);
+    expect(clean.report.text).toBe(
+      `Backfill completed: evaluated ${want.evaluated}, backfilled ${want.backfilled}, claims written ${want.claimsWritten}, skipped 0, failures ${want.failures}.`,
+    );
+
     const report = await cli(['statements', 'report', '--run-id', 'spread', '--json'], { env: { PGURI: pair.victim.url } });
     const r = jsonOf(report);
     expect(report.code).toBe(4); // completed, with the generated broken documents as failures (as the single-process run)
@@ -93,22 +96,21 @@ describe('statements plan / worker / report with a worker killed mid-range', () 
   }, 240_000);
 
   it('backfill --workers 2 does plan, workers and report on one host', async () => {
-    const db = await createTestDatabase();
+    const [db, single] = await Promise.all([createTestDatabase(), createTestDatabase()]);
     try {
-      await seedDocuments(db.url, { ...seed, count: 800 });
-      const single = await createTestDatabase();
-      await seedDocuments(single.url, { ...seed, count: 800 });
-      const one = jsonOf(await cli(['statements', 'backfill', '--run-id', 'x', '--json'], { env: { PGURI: single.url } }));
-      await single.drop();
-      const two = await cli(['statements', 'backfill', '--run-id', 'x', '--workers', '2', '--range-size', '100', '--json'], {
-        env: { PGURI: db.url },
-      });
+      await Promise.all([seedDocuments(db.url, { ...seed, count: 800 }), seedDocuments(single.url, { ...seed, count: 800 })]);
+      // The single process and the two workers each work their own database, at the same time.
+      const [oneRun, two] = await Promise.all([
+        cli(['statements', 'backfill', '--run-id', 'x', '--json'], { env: { PGURI: single.url } }),
+        cli(['statements', 'backfill', '--run-id', 'x', '--workers', '2', '--range-size', '100', '--json'], { env: { PGURI: db.url } }),
+      ]);
+      const one = jsonOf(oneRun);
       const r = jsonOf(two);
       expect(r.report.state).toBe('completed');
       expect(r.report.summary.reportSha256).toBe(one.report.reportSha256);
       expect(r.report.summary.text).toBe(one.report.text);
     } finally {
-      await db.drop();
+      await Promise.all([db.drop(), single.drop()]);
     }
   }, 180_000);
 });

@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../support/pg.js';
-import { cli, jsonOf } from '../cli/cli-harness.js';
+import { cli, jsonOf, type CliRun } from '../cli/cli-harness.js';
 import { psql, seedDocuments } from './helpers.js';
 
 const tables = (t: string): string[] =>
@@ -19,20 +19,23 @@ describe('two stores, one default runs table', () => {
   it("every range is backfilled in its own plan's tables; each tenant reports as a single process over its store", async () => {
     const [db, reference] = await Promise.all([createTestDatabase(), createTestDatabase()]);
     try {
-      for (const d of [db, reference]) {
-        await d.query('CREATE SCHEMA a; CREATE SCHEMA b');
-        await seedDocuments(d.url, { seed: 1, count: 400, brokenRatio: 0.05 }, 'a.raw');
-        await seedDocuments(d.url, { seed: 2, count: 300, brokenRatio: 0.05 }, 'b.raw');
-      }
-      // What a single process reports over each store.
-      const single: Record<string, { text: string; reportSha256: string }> = {};
-      for (const t of ['a', 'b']) {
-        const run = await cli(['statements', 'backfill', '--run-id', `tenant-${t}`, '--json', ...tables(t)], {
-          env: { PGURI: reference.url },
-        });
-        expect(run.code, run.stderr).toBe(4);
-        single[t] = jsonOf(run).report;
-      }
+      await Promise.all(
+        [db, reference].map(async (d) => {
+          await d.query('CREATE SCHEMA a; CREATE SCHEMA b');
+          await seedDocuments(d.url, { seed: 1, count: 400, brokenRatio: 0.05 }, 'a.raw');
+          await seedDocuments(d.url, { seed: 2, count: 300, brokenRatio: 0.05 }, 'b.raw');
+        }),
+      );
+      // What a single process reports over each store (on the reference database, while the runs below work theirs).
+      const singleRuns = (async () => {
+        const runs: Record<string, CliRun> = {};
+        for (const t of ['a', 'b']) {
+          runs[t] = await cli(['statements', 'backfill', '--run-id', `tenant-${t}`, '--json', ...tables(t)], {
+            env: { PGURI: reference.url },
+          });
+        }
+        return runs;
+      })();
       const env = { PGURI: db.url };
       // b is planned first, so its jobs are first in the queue.
       expect((await cli(['statements', 'plan', '--run-id', 'tenant-b', '--range-size', '100', ...tables('b')], { env })).code).toBe(0);
@@ -51,6 +54,11 @@ describe('two stores, one default runs table', () => {
       for (const w of workers) expect(w.code, w.stderr).toBe(0);
       expect(workers.reduce((n, w) => n + jsonOf(w).report.ranges, 0)).toBe(7);
 
+      const single: Record<string, { text: string; reportSha256: string }> = {};
+      for (const [t, run] of Object.entries(await singleRuns)) {
+        expect(run.code, run.stderr).toBe(4);
+        single[t] = jsonOf(run).report;
+      }
       for (const t of ['a', 'b']) {
         const other = t === 'a' ? 'b' : 'a';
         // Each run's ranges were checkpointed in its own store only; nothing landed in the default store.

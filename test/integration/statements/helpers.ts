@@ -101,8 +101,7 @@ export function seededPair(options: GenerateVexDocumentsOptions): SeededPair {
   const pair = {} as { reference: TestDatabase; victim: TestDatabase; docs: GeneratedVexDocument[] };
   beforeAll(async () => {
     [pair.reference, pair.victim] = await Promise.all([createTestDatabase(), createTestDatabase()]);
-    pair.docs = await seedDocuments(pair.reference.url, options);
-    await seedDocuments(pair.victim.url, options);
+    [pair.docs] = await Promise.all([seedDocuments(pair.reference.url, options), seedDocuments(pair.victim.url, options)]);
   });
   afterAll(async () => {
     await Promise.all([pair.reference?.drop(), pair.victim?.drop()]);
