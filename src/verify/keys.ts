@@ -44,7 +44,13 @@ export function keyKind(key: KeyObject): Result<KeyKind, BackfillError> {
   }
   if (type === 'rsa' || type === 'rsa-pss') {
     const bits = details.modulusLength ?? 0;
-    return bits >= MIN_RSA_BITS ? ok(type) : err(keyError(`RSA keys must have at least ${MIN_RSA_BITS} bits, this one has ${bits}.`));
+    if (bits < MIN_RSA_BITS) return err(keyError(`RSA keys must have at least ${MIN_RSA_BITS} bits, this one has ${bits}.`));
+    // With e = 1 a signature is the padded digest itself: anyone can make one, no private key needed.
+    // An even e is no RSA key at all. Both would let a trusted key be signed for by nobody in particular.
+    const e = details.publicExponent ?? 0n;
+    return e >= 3n && e % 2n === 1n
+      ? ok(type)
+      : err(keyError(`RSA public exponent ${e} is not accepted: it must be odd and at least 3 (usually 65537).`));
   }
   return err(keyError(`${String(type)} keys are not supported; use Ed25519, ECDSA P-256 or RSA.`));
 }
