@@ -94,7 +94,9 @@ export interface VerifyDsseOptions {
   /** The trusted public keys (a private key is accepted and its public half used). */
   readonly keys: readonly KeyInput[];
   /**
-   * How many distinct trusted keys must have signed.
+   * How many distinct trusted keys must have signed: a whole number from 1
+   * to the number of distinct keys. Only an absent value means the default
+   * (`null` is `INVALID_ARGUMENT`).
    * @defaultValue `DEFAULT_DSSE_THRESHOLD` (1)
    */
   readonly threshold?: number;
@@ -224,7 +226,8 @@ interface DsseInputs {
 /** Loads the keys and checks the threshold and the envelope; nothing has been verified yet. */
 function checkInputs(envelope: DsseEnvelope | string | Uint8Array, options: VerifyDsseOptions): Result<DsseInputs, BackfillError> {
   return safeTry(function* () {
-    const threshold = options.threshold ?? DEFAULT_DSSE_THRESHOLD;
+    // Only an absent threshold means the default: a `null` from a config file must not quietly become 1.
+    const threshold = options.threshold === undefined ? DEFAULT_DSSE_THRESHOLD : options.threshold;
     const loaded = yield* Result.combine(
       (options.keys ?? []).map((input, i) =>
         loadPublicKey(input).mapErr((e) => new BackfillError('KEY_INVALID', `keys[${i}]: ${e.message}`, { cause: e })),
@@ -236,7 +239,7 @@ function checkInputs(envelope: DsseEnvelope | string | Uint8Array, options: Veri
       return err(
         new BackfillError(
           'INVALID_ARGUMENT',
-          `threshold must be an integer from 1 to the number of distinct keys (${distinct}), got ${String(threshold)}.`,
+          `threshold must be an integer from 1 to the number of distinct keys (${distinct}), got ${typeof threshold === 'string' ? JSON.stringify(threshold) : String(threshold)}.`,
         ),
       );
     }
