@@ -36,7 +36,15 @@ function keyError(message: string, cause?: unknown): BackfillError {
 export function keyKind(key: KeyObject): Result<KeyKind, BackfillError> {
   const type = key.asymmetricKeyType;
   const details = key.asymmetricKeyDetails ?? {};
-  if (type === 'ed25519') return ok('ed25519');
+  if (type === 'ed25519') {
+    return hasSmallOrder(Buffer.from(String(key.export({ format: 'jwk' }).x), 'base64url'))
+      ? err(
+          keyError(
+            'This Ed25519 public key is a point of small order, not a key anyone holds; some OpenSSL versions accept forged signatures under it.',
+          ),
+        )
+      : ok('ed25519');
+  }
   if (type === 'ec') {
     return details.namedCurve === 'prime256v1'
       ? ok('ecdsa-p256')
@@ -53,6 +61,27 @@ export function keyKind(key: KeyObject): Result<KeyKind, BackfillError> {
       : err(keyError(`RSA public exponent ${e} is not accepted: it must be odd and at least 3 (usually 65537).`));
   }
   return err(keyError(`${String(type)} keys are not supported; use Ed25519, ECDSA P-256 or RSA.`));
+}
+
+/**
+ * The encodings of the Ed25519 points of order 1, 2, 4 and 8 (`y` with the
+ * sign bit cleared, canonical and not). Under such a
+ * "key" a signature with `S = 0` verifies for any message in OpenSSL 3.0.
+ */
+const SMALL_ORDER_ED25519 = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+];
+
+function hasSmallOrder(raw: Buffer): boolean {
+  const y = Buffer.from(raw);
+  y[31] = (y[31] as number) & 0x7f;
+  return SMALL_ORDER_ED25519.includes(y.toString('hex'));
 }
 
 function isPem(input: string | Uint8Array): boolean {
