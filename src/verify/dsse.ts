@@ -91,7 +91,7 @@ function isSigningKey(value: KeyInput | SigningKey): value is SigningKey {
 
 /** Options for {@link verifyDsse}. */
 export interface VerifyDsseOptions {
-  /** The trusted public keys (a private key is accepted and its public half used). */
+  /** The trusted public keys, a non-empty array (a private key is accepted and its public half used). */
   readonly keys: readonly KeyInput[];
   /**
    * How many distinct trusted keys must have signed: a whole number from 1
@@ -226,10 +226,12 @@ interface DsseInputs {
 /** Loads the keys and checks the threshold and the envelope; nothing has been verified yet. */
 function checkInputs(envelope: DsseEnvelope | string | Uint8Array, options: VerifyDsseOptions): Result<DsseInputs, BackfillError> {
   return safeTry(function* () {
+    if (typeof options !== 'object' || options === null || !Array.isArray(options.keys) || options.keys.length === 0)
+      return err(new BackfillError('INVALID_ARGUMENT', '`keys` must be a non-empty array of trusted public keys.'));
     // Only an absent threshold means the default: a `null` from a config file must not quietly become 1.
     const threshold = options.threshold === undefined ? DEFAULT_DSSE_THRESHOLD : options.threshold;
     const loaded = yield* Result.combine(
-      (options.keys ?? []).map((input, i) =>
+      options.keys.map((input, i) =>
         loadPublicKey(input).mapErr((e) => new BackfillError('KEY_INVALID', `keys[${i}]: ${e.message}`, { cause: e })),
       ),
     );

@@ -40,3 +40,13 @@ describe('verifyDsse threshold option', () => {
     expect(verifyDsse(signedByAlice, { keys, threshold: 2 })._unsafeUnwrapErr().code).toBe('SIGNATURE_INVALID');
   });
 });
+
+describe('verifyDsse keys option', () => {
+  it('a missing, empty or non-array `keys` is INVALID_ARGUMENT, never a throw', () => {
+    for (const options of [undefined, {}, { keys: [] }, { keys: null }, { keys: alice.publicKey }, { keys: 'not a list' }]) {
+      const r = verifyDsse(signedByAlice, options as unknown as VerifyDsseOptions);
+      expect(r.isErr() && r.error.code, JSON.stringify(options)).toBe('INVALID_ARGUMENT');
+      expect(r.isErr() && r.error.message).toContain('`keys` must be a non-empty array');
+    }
+  });
+});
