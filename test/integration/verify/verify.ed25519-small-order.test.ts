@@ -18,16 +18,34 @@ const opensslTool = needTools('openssl');
 const TYPE = 'application/vnd.in-toto+json';
 const PAYLOAD = Buffer.from('{"_type":"https://in-toto.io/Statement/v1","subject":[]}');
 const IDENTITY = Buffer.from(`01${'00'.repeat(31)}`, 'hex');
-/** y of the points of order 1, 2, 4 and 8, canonical and not (y ≥ p), sign bit clear. */
-const SMALL_ORDER = [
-  '0000000000000000000000000000000000000000000000000000000000000000',
-  '0100000000000000000000000000000000000000000000000000000000000000',
-  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
-  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
-  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-];
+/** Field arithmetic mod p = 2^255 - 19, to find the small-order points independently of the code under test. */
+const P = 2n ** 255n - 19n;
+function pow(base: bigint, exp: bigint): bigint {
+  let result = 1n;
+  let b = ((base % P) + P) % P;
+  for (let e = exp; e > 0n; e >>= 1n, b = (b * b) % P) if (e & 1n) result = (result * b) % P;
+  return result;
+}
+/** A square root mod p, or undefined (p ≡ 5 mod 8). */
+function sqrt(a: bigint): bigint | undefined {
+  const r = pow(a, (P + 3n) / 8n);
+  if ((r * r - a) % P === 0n) return r;
+  const s = (r * pow(2n, (P - 1n) / 4n)) % P;
+  return (s * s - a) % P === 0n ? s : undefined;
+}
+/**
+ * y of the points of order 1 (y = 1), 2 (y = -1), 4 (y = 0) and 8 (doubling to
+ * y = 0: -x^2 = y^2, so d·y^4 + 2y^2 - 1 = 0), canonical and not (y + p < 2^255), sign bit clear.
+ */
+function smallOrderEncodings(): Buffer[] {
+  const d = (-121665n * pow(121666n, P - 2n)) % P;
+  const inverseD = pow(d, P - 2n);
+  const root = sqrt(1n + d) as bigint; // 1 + d is a square
+  const squares = [(-1n + root) * inverseD, (-1n - root) * inverseD].map((v) => ((v % P) + P) % P);
+  const y8 = squares.map((v) => sqrt(v)).find((y) => y !== undefined) as bigint;
+  const ys = [0n, 1n, P - 1n, P, P + 1n, y8, P - y8];
+  return ys.map((y) => Buffer.from(y.toString(16).padStart(64, '0'), 'hex').reverse());
+}
 let dir = '';
 
 function ed25519Key(raw: Buffer): KeyObject {
@@ -70,9 +88,11 @@ describe('Ed25519 keys of small order', () => {
   it('every small-order point, with either sign bit, is KEY_INVALID; a real key is not', () => {
     const alice = generateKeyPairSync('ed25519');
     const env = signDsse(PAYLOAD, TYPE, alice.privateKey)._unsafeUnwrap();
-    for (const hex of SMALL_ORDER) {
+    const encodings = smallOrderEncodings();
+    expect(new Set(encodings.map((e) => e.toString('hex'))).size).toBe(7);
+    for (const encoding of encodings) {
       for (const sign of [0x00, 0x80]) {
-        const raw = Buffer.from(hex, 'hex');
+        const raw = Buffer.from(encoding);
         raw[31] = (raw[31] as number) | sign;
         expect(verifyDsse(env, { keys: [ed25519Key(raw)] })._unsafeUnwrapErr().code, `${raw.toString('hex')}`).toBe('KEY_INVALID');
       }
