@@ -281,7 +281,7 @@ export interface ParentStorage {
  * sets none (new tables then follow `default_tablespace` and
  * `default_table_access_method`, as partitions do).
  */
-export const parentStorage = `SELECT t.spcname::text AS tablespace, am.amname::text AS am
+export const parentStorage = `SELECT t.spcname::pg_catalog.text AS tablespace, am.amname::pg_catalog.text AS am
      FROM pg_catalog.pg_class c
      LEFT JOIN pg_catalog.pg_tablespace t ON t.oid = c.reltablespace
      LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam
