@@ -35,11 +35,20 @@ async function swapIn(schema: string, rows: readonly StagingRow[]): Promise<void
   }
 }
 
+/** Whether the server was built with lz4 (the embedded builds are not). */
+async function lz4Built(): Promise<boolean> {
+  const rows = await db.query("SELECT 1 FROM pg_catalog.pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)");
+  return rows.length > 0;
+}
+
 describe('a swap loads rows with the live table’s column storage and compression', () => {
-  it.each([
+  it.for([
     ['SET COMPRESSION lz4', 'ALTER TABLE @T ALTER COLUMN raw SET COMPRESSION lz4', 'lz4', 'x'],
     ['SET STORAGE EXTERNAL (no compression)', 'ALTER TABLE @T ALTER COLUMN raw SET STORAGE EXTERNAL', null, 'e'],
-  ])('%s', async (_what, alter, compression, storage) => {
+  ] as const)('%s', async ([, alter, compression, storage], ctx) => {
+    if (compression === 'lz4' && !(await lz4Built())) {
+      return ctx.skip('skipped: this PostgreSQL server was built without lz4 (default_toast_compression offers pglz only)');
+    }
     const s = `s_column_${storage}`;
     const t = `${s}.linksets_raw`;
     await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${t} (id text PRIMARY KEY, raw jsonb NOT NULL)`);

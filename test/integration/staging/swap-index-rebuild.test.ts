@@ -21,7 +21,13 @@ afterAll(async () => {
 });
 
 describe('a swap checks before the load that the live table’s indexes can be rebuilt', () => {
-  it('refuses, before loading a row, an index whose SQL function finds another through the connection’s search_path only', async () => {
+  it('refuses, before loading a row, an index whose SQL function finds another through the connection’s search_path only', async (ctx) => {
+    const [version] = await db.query<{ v: number }>("SELECT pg_catalog.current_setting('server_version_num')::int AS v");
+    if ((version?.v ?? 0) >= 170000) {
+      return ctx.skip(
+        'skipped: PostgreSQL 17 and later build every index with search_path = pg_catalog, so no such index can be made there',
+      );
+    }
     const s = 's_probe_search_path';
     await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text PRIMARY KEY, raw jsonb NOT NULL)`);
     // Made on a connection whose search_path finds kind_of, as the importing role's do (ALTER ROLE … SET search_path, say).
