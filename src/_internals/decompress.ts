@@ -31,9 +31,13 @@ export function detectCompression(head: Buffer): Compression | undefined {
   return undefined;
 }
 
-/** The decoder for `compression`: zstd and gzip of any number of frames or members; plain tar passes through. */
-export function decoderFor(compression: Compression): Duplex {
-  if (compression === 'zstd') return new ZstdDecompress();
+/**
+ * The decoder for `compression`: zstd and gzip of any number of frames or
+ * members; plain tar passes through. With `streamEveryFrame`, zstd frames
+ * are decoded as their bytes come, for a reader that stops early.
+ */
+export function decoderFor(compression: Compression, streamEveryFrame = false): Duplex {
+  if (compression === 'zstd') return new ZstdDecompress({ streamEveryFrame });
   if (compression === 'gzip') return zlib.createGunzip({ chunkSize: 128 * 1024 });
   return new PassThrough();
 }
@@ -81,8 +85,8 @@ export function decompressionError(error: unknown, compression: Compression, com
  * The transforms that turn stored bytes into tar bytes: the decoder for the
  * detected compression (none for plain tar) and a size-limit guard.
  */
-export function decodingStages(compression: Compression, maxDecompressedBytes: number): Duplex[] {
-  return [decoderFor(compression), new SizeLimit(maxDecompressedBytes)];
+export function decodingStages(compression: Compression, maxDecompressedBytes: number, streamEveryFrame = false): Duplex[] {
+  return [decoderFor(compression, streamEveryFrame), new SizeLimit(maxDecompressedBytes)];
 }
 
 /**

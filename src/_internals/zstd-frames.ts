@@ -461,17 +461,28 @@ export class ZstdDecompress extends Duplex {
   #moved: (() => void) | undefined;
   #failure: Error | undefined;
   readonly #onInputDone: ((chunk: Buffer) => void) | undefined;
+  readonly #wholeFrameMaxBytes: number;
 
   /**
    * @param options.chunkSize - bytes per output chunk (node:zlib's 16 KiB default costs a callback per 16 KiB)
    * @param options.onInputDone - called with each written chunk once every byte of it has been decoded
    *   (a written chunk is held until then, after its write has completed): a writer may then reuse it
+   * @param options.streamEveryFrame - decode every frame as its bytes come, none whole: for a reader that
+   *   wants the first decoded bytes soon and may stop early (a whole frame yields nothing until all of its
+   *   compressed bytes are in)
    */
-  constructor(options: { readonly chunkSize?: number; readonly onInputDone?: (chunk: Buffer) => void } = {}) {
+  constructor(
+    options: {
+      readonly chunkSize?: number;
+      readonly onInputDone?: (chunk: Buffer) => void;
+      readonly streamEveryFrame?: boolean;
+    } = {},
+  ) {
     const chunkSize = options.chunkSize ?? DECODER_CHUNK_BYTES;
     super({ readableHighWaterMark: chunkSize });
     this.#chunkSize = chunkSize;
     this.#onInputDone = options.onInputDone;
+    this.#wholeFrameMaxBytes = options.streamEveryFrame ? -1 : WHOLE_FRAME_MAX_BYTES;
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -535,7 +546,7 @@ export class ZstdDecompress extends Duplex {
     while (this.#frames.length >= FRAMES_AT_ONCE) await this.#nextMove();
     const size = header.contentSize;
     let frame: Frame;
-    if (size !== undefined && size <= WHOLE_FRAME_MAX_BYTES) frame = new WholeFrame(size, header.bytes);
+    if (size !== undefined && size <= this.#wholeFrameMaxBytes) frame = new WholeFrame(size, header.bytes);
     else {
       frame = new StreamedFrame(this.#chunkSize);
       await frame.write(header.bytes, () => undefined);

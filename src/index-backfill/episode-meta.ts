@@ -164,7 +164,11 @@ export class MetaProbe {
       });
       return;
     }
-    this.#stages = decodingStages(compression, this.options.maxDecompressedBytes);
+    // Every zstd frame streamed: a frame decoded whole (the default for frames
+    // of declared size up to 8 MiB) yields nothing until the probe has read
+    // and copied all of it, so the probe read (and decoded) nearly every
+    // tarball to the end to find a meta.json in its first kilobytes.
+    this.#stages = decodingStages(compression, this.options.maxDecompressedBytes, true);
     // Plain pipe() and listeners: cheaper per tarball than stream.pipeline's bookkeeping.
     const [decoder, limit] = this.#stages as [Duplex, Duplex];
     const onError = (error: unknown): void => {

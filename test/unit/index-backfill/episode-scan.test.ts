@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync, zstdCompressSync as compress, zstdDecompressSync as decompress } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { commitFromMeta } from '../../../src/index-backfill/episode-meta.js';
+import { commitFromMeta, MetaProbe } from '../../../src/index-backfill/episode-meta.js';
 import { scanEpisode } from '../../../src/index-backfill/episode-scan.js';
 import { HashPool } from '../../../src/index-backfill/hash-pool.js';
 import { buildEpisodeTarball, type EpisodeTarballOptions } from '../../../src/testing/episode-tarball.js';
@@ -230,5 +230,22 @@ describe('scanEpisode', () => {
     )._unsafeUnwrap();
     expect(r.commit).toBeUndefined();
     expect(r.problem?.code).toBe('EPISODE_META_INVALID');
+  });
+});
+
+describe('MetaProbe reads only the head of a tarball whose meta.json comes first', () => {
+  it('finds the commit from the first 256 KiB of a one-frame 4 MiB tarball, without the rest of the file', async () => {
+    const { randomBytes } = await import('node:crypto');
+    const built = (
+      await buildEpisodeTarball({ meta: meta(COMMIT), files: { 'frames.bin': randomBytes(4 * 1024 * 1024) } })
+    )._unsafeUnwrap();
+    // One zstd frame that declares its size: the case the probe used to buffer and decode whole.
+    expect(built.bytes.length).toBeGreaterThan(4 * 1024 * 1024);
+    const probe = new MetaProbe({ path: 'head-only', maxDecompressedBytes: 1 << 30, maxMetaBytes: 1 << 20, requireHexCommit: false });
+    await probe.write(built.bytes.subarray(0, 256 * 1024));
+    // Never end(): the rest of the file is not given, so the answer must come from the head alone.
+    const outcome = await Promise.race([probe.outcome, new Promise((r) => setTimeout(() => r('no answer from the head'), 3000))]);
+    probe.stop();
+    expect(outcome).toEqual({ commit: COMMIT });
   });
 });
