@@ -63,6 +63,11 @@ export function pgPoolSettings(options: PgConnectOptions): pg.PoolConfig {
   };
 }
 
+/** `<host>:<port> did not answer within <n> s`, or `within <limit> (<n> s)` where `limit` names the setting. */
+export function noAnswerWithin(host: string, port: number, ms: number, limit?: string): string {
+  return `${host}:${port} did not answer within ${limit === undefined ? `${ms / 1000} s` : `${limit} (${ms / 1000} s)`}`;
+}
+
 /**
  * A `pg.Client` class whose connect gives up after `ms` (0 waits forever),
  * saying `<host>:<port> did not answer within <n> s` (or `within <limit>
@@ -70,7 +75,6 @@ export function pgPoolSettings(options: PgConnectOptions): pg.PoolConfig {
  * than the driver's bare "timeout expired".
  */
 export function clientConnectingWithin(ms: number, limit?: string): typeof pg.Client {
-  const within = limit === undefined ? `${ms / 1000} s` : `${limit} (${ms / 1000} s)`;
   return class extends pg.Client {
     constructor(config?: string | pg.ClientConfig) {
       const given = typeof config === 'string' ? { connectionString: config } : config;
@@ -79,9 +83,7 @@ export function clientConnectingWithin(ms: number, limit?: string): typeof pg.Cl
     }
 
     #said(error: Error): Error {
-      return error?.message === 'timeout expired'
-        ? new Error(`${this.host}:${this.port} did not answer within ${within}`, { cause: error })
-        : error;
+      return error?.message === 'timeout expired' ? new Error(noAnswerWithin(this.host, this.port, ms, limit), { cause: error }) : error;
     }
 
     override connect(): Promise<pg.Client>;

@@ -13,6 +13,7 @@ import { connect } from 'node:net';
 import { err, ok, type Result } from 'neverthrow';
 import pg from 'pg';
 import { BackfillError } from '../errors.js';
+import { noAnswerWithin } from '../_internals/pg.js';
 import type { Env } from './env.js';
 
 const MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'] as const;
@@ -104,10 +105,7 @@ function offersSsl(host: string, port: number, timeoutMs: number): Promise<boole
       if (answer instanceof Error) reject(answer);
       else resolve(answer);
     };
-    if (timeoutMs > 0)
-      socket.setTimeout(timeoutMs, () =>
-        done(new Error(`${host}:${port} did not answer within PGCONNECT_TIMEOUT (${timeoutMs / 1000} s)`)),
-      );
+    if (timeoutMs > 0) socket.setTimeout(timeoutMs, () => done(new Error(noAnswerWithin(host, port, timeoutMs, 'PGCONNECT_TIMEOUT'))));
     socket.once('error', () => done(false));
     socket.once('connect', () => {
       const request = Buffer.alloc(8);
