@@ -29,6 +29,12 @@
  *   alone (work per second, median of 3): what a second core adds on this
  *   machine with nothing else in the way, the ceiling for `--workers 2`
  *   (virtual cores that share a physical one add far less than 2×);
+ * - `normalizeSpeedup`: the same for the backfill's own CPU-bound work,
+ *   parsing and normalizing BENCH_NORMALIZE_DOCS (default 1,500) of the
+ *   corpus's documents in a child process, twice at once against once
+ *   alone (median of 3). It allocates far more than the spin loop, so two
+ *   at once share the caches and the memory bandwidth: this, not
+ *   `coreSpeedup`, is the most a second thread can add to normalizing;
  * - the Node CPU split by thread (Linux; `threadCpuSeconds`): the CLI's
  *   main thread (which plans, reads, normalizes, commits and reports), its
  *   worker thread (the normalizer thread of `--workers 2`), V8's own
@@ -37,8 +43,9 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { availableParallelism, loadavg } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { PgRawDocumentSource } from '../../src/statements/pg-raw-document-source.js';
@@ -229,38 +236,47 @@ async function timeCli(args: readonly string[], url: string): Promise<Timed> {
 }
 
 const SPIN = fileURLToPath(new URL('../children/spin.mjs', import.meta.url));
+const NORMALIZE = fileURLToPath(new URL('../children/normalize.mjs', import.meta.url));
 
-/** Seconds until `count` copies of the spin loop, started together, have all ended. */
-async function spin(count: number): Promise<number> {
-  const start = process.hrtime.bigint();
-  await Promise.all(
+/** The seconds each of `count` copies of a child script, started together, took (each prints its own loop's seconds first). */
+async function together(args: readonly string[], count: number): Promise<number[]> {
+  return Promise.all(
     Array.from(
       { length: count },
       () =>
-        new Promise<void>((resolve, reject) => {
-          const child = spawn(process.execPath, [SPIN], { stdio: 'ignore' });
+        new Promise<number>((resolve, reject) => {
+          const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+          let out = '';
+          child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
           child.on('error', reject);
-          child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`spin loop exited with ${code}`))));
+          child.on('close', (code) => (code === 0 ? resolve(Number.parseFloat(out)) : reject(new Error(`${args.join(' ')} exited with ${code}`))));
         }),
     ),
   );
-  return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-/** Work per second of two loops at once over one alone (median of 3): 2 on two free, independent cores. */
-async function coreSpeedup(): Promise<number> {
+/** Work per second of two copies of a child at once over one alone (median of 3): 2 on two free, independent cores. */
+async function speedupOf(args: readonly string[]): Promise<number> {
   const speedups: number[] = [];
-  for (let i = 0; i < 3; i += 1) speedups.push((2 * (await spin(1))) / (await spin(2)));
+  for (let i = 0; i < 3; i += 1) {
+    const [alone = Number.NaN] = await together(args, 1);
+    speedups.push((2 * alone) / Math.max(...(await together(args, 2))));
+  }
   return median(speedups);
 }
 
-async function seed(url: string, docs: number, products: number): Promise<number> {
+/**
+ * Seeds the raw documents table; the first `sampleDocs` documents also go
+ * to `sampleFile` as JSON lines, for the normalizing child.
+ */
+async function seed(url: string, docs: number, products: number, sampleFile: string, sampleDocs: number): Promise<number> {
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   try {
     const source = new PgRawDocumentSource({ pg: pool });
     (await source.prepare())._unsafeUnwrap();
     let chunk: { digest: string; retrievedAt: Date; content: string }[] = [];
     let bytes = 0;
+    const sample: string[] = [];
     for (const d of generateVexDocuments({
       seed: 2027,
       count: docs,
@@ -271,6 +287,7 @@ async function seed(url: string, docs: number, products: number): Promise<number
       statusedProductsPerVulnerability: 5,
     })) {
       chunk.push({ digest: d.digest, retrievedAt: d.retrievedAt, content: d.content });
+      if (sample.length < sampleDocs) sample.push(JSON.stringify({ digest: d.digest, retrievedAt: d.retrievedAt, content: d.content }));
       bytes += d.content.length;
       if (chunk.length === 200) {
         (await source.append(chunk))._unsafeUnwrap();
@@ -278,6 +295,7 @@ async function seed(url: string, docs: number, products: number): Promise<number
       }
     }
     if (chunk.length) (await source.append(chunk))._unsafeUnwrap();
+    writeFileSync(sampleFile, `${sample.join('\n')}\n`);
     await pool.query('VACUUM ANALYZE vex.raw_documents');
     return bytes;
   } finally {
@@ -304,8 +322,10 @@ async function main(): Promise<void> {
     await c.end();
   };
   const loads: number[] = [];
+  const sampleDir = mkdtempSync(join(tmpdir(), 'bk-bench-normalize-'));
+  const sampleFile = join(sampleDir, 'documents.jsonl');
   try {
-    const bytes = await seed(url, docs, products);
+    const bytes = await seed(url, docs, products, sampleFile, envInt('BENCH_NORMALIZE_DOCS', 1500));
     // Install the job engine's schema once, as a deployment would have it.
     await timeCli(['statements', 'worker', '--until-done', ...tables('warmup'), ...JOBS], url);
 
@@ -339,7 +359,8 @@ async function main(): Promise<void> {
       startTwo.push((await workers(`start_two_${i}`, ['--max-documents', '1'])).seconds);
     }
 
-    const speedupOfCores = await coreSpeedup();
+    const speedupOfCores = await speedupOf([SPIN]);
+    const speedupOfNormalizing = await speedupOf([NORMALIZE, sampleFile]);
     const ones: Timed[] = [];
     const twos: Timed[] = [];
     const ratios: number[] = [];
@@ -393,6 +414,7 @@ async function main(): Promise<void> {
       rangeSize,
       cores,
       coreSpeedup: round(speedupOfCores, 3),
+      normalizeSpeedup: round(speedupOfNormalizing, 3),
       loadAverage: loads.map((l) => round(l, 1)),
       summary: text,
     };
@@ -432,6 +454,7 @@ async function main(): Promise<void> {
       cpuRatio: oneCpu === null || twoCpu === null ? null : round(oneCpu / twoCpu, 3),
     });
   } finally {
+    rmSync(sampleDir, { recursive: true, force: true });
     await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     await admin.end();
   }
