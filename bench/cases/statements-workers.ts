@@ -249,7 +249,9 @@ async function together(args: readonly string[], count: number): Promise<number[
           let out = '';
           child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
           child.on('error', reject);
-          child.on('close', (code) => (code === 0 ? resolve(Number.parseFloat(out)) : reject(new Error(`${args.join(' ')} exited with ${code}`))));
+          child.on('close', (code) =>
+            code === 0 ? resolve(Number.parseFloat(out)) : reject(new Error(`${args.join(' ')} exited with ${code}`)),
+          );
         }),
     ),
   );
