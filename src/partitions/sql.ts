@@ -2,8 +2,14 @@
  * Every statement the PartitionManager sends, one function each. Arguments
  * named `…Sql` are already-quoted identifiers (`"schema"."name"`) or SQL
  * literals built by `boundLiteral`; plain strings are quoted here.
- * Functions, catalogs and types are named `pg_catalog.…`, so a
- * `search_path` that finds a user's schema first cannot swap in look-alikes.
+ * Functions, catalogs and types are named `pg_catalog.…`, and operators
+ * `OPERATOR(pg_catalog.=)` (`IN` and `CASE x WHEN` written out with them),
+ * so a `search_path` that finds a user's schema first cannot swap in
+ * look-alikes: a `>=` that moves the wrong rows out of the default
+ * partition, an `=` that finds another table. The `search_path` itself is
+ * left alone, so a table named without its schema and the user's own
+ * triggers, defaults and constraints see the user's. See the statements
+ * module's `sql.ts` for how such operators bind.
  *
  * @internal
  * @module
@@ -46,13 +52,13 @@ export const advisoryUnlock = (key: string): string => `SELECT pg_catalog.pg_adv
 // A range bound of one date/timestamp column prints as a quoted literal
 // (group `literal` of the match, 'infinity' and '-infinity' included, whose
 // epochs are ±Infinity) or as MINVALUE / MAXVALUE (group `literal + 1`).
-const epochOf = (literal: 1 | 3): string => `CASE b.m[${literal + 1}]
-      WHEN 'MINVALUE' THEN '-Infinity'::pg_catalog.float8
-      WHEN 'MAXVALUE' THEN 'Infinity'::pg_catalog.float8
-      ELSE CASE p.key_type
-        WHEN 'date' THEN extract(epoch FROM b.m[${literal}]::pg_catalog.date)
-        WHEN 'timestamp' THEN extract(epoch FROM b.m[${literal}]::timestamp)
-        WHEN 'timestamptz' THEN extract(epoch FROM b.m[${literal}]::pg_catalog.timestamptz) END::pg_catalog.float8 END`;
+const epochOf = (literal: 1 | 3): string => `CASE
+      WHEN b.m[${literal + 1}] OPERATOR(pg_catalog.=) 'MINVALUE' THEN '-Infinity'::pg_catalog.float8
+      WHEN b.m[${literal + 1}] OPERATOR(pg_catalog.=) 'MAXVALUE' THEN 'Infinity'::pg_catalog.float8
+      ELSE CASE
+        WHEN p.key_type OPERATOR(pg_catalog.=) 'date' THEN extract(epoch FROM b.m[${literal}]::pg_catalog.date)
+        WHEN p.key_type OPERATOR(pg_catalog.=) 'timestamp' THEN extract(epoch FROM b.m[${literal}]::timestamp)
+        WHEN p.key_type OPERATOR(pg_catalog.=) 'timestamptz' THEN extract(epoch FROM b.m[${literal}]::pg_catalog.timestamptz) END::pg_catalog.float8 END`;
 
 /**
  * One bound of `FOR VALUES FROM (…) TO (…)`: a quoted literal or MINVALUE /
@@ -77,11 +83,11 @@ WITH p AS (
   SELECT c.oid, c.relkind::pg_catalog.text AS parent_kind, pt.partstrat::pg_catalog.text AS strategy, pt.partnatts::int AS key_count,
          a.attname::pg_catalog.text AS key_column, t.typname::pg_catalog.text AS key_type
   FROM pg_catalog.pg_class c
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  LEFT JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = c.oid
-  LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = pt.partattrs[0]
-  LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-  WHERE n.nspname = ${quoteLiteral(parent.schema)} AND c.relname = ${quoteLiteral(parent.name)}
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+  LEFT JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid OPERATOR(pg_catalog.=) c.oid
+  LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.=) pt.partattrs[0]
+  LEFT JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+  WHERE n.nspname OPERATOR(pg_catalog.=) ${quoteLiteral(parent.schema)} AND c.relname OPERATOR(pg_catalog.=) ${quoteLiteral(parent.name)}
 )
 SELECT p.parent_kind, p.strategy, p.key_count, p.key_column, p.key_type,
        k.schema, k.name, k.bound, k.from_epoch, k.to_epoch, k.estimated_rows, k.size_bytes, k.detach_pending
@@ -94,14 +100,14 @@ LEFT JOIN LATERAL (
     ${sizes ? 'pg_catalog.pg_total_relation_size(cc.oid)::pg_catalog.text' : 'NULL::pg_catalog.text'} AS size_bytes,
     i.inhdetachpending AS detach_pending
   FROM pg_catalog.pg_inherits i
-  JOIN pg_catalog.pg_class cc ON cc.oid = i.inhrelid
-  JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace
+  JOIN pg_catalog.pg_class cc ON cc.oid OPERATOR(pg_catalog.=) i.inhrelid
+  JOIN pg_catalog.pg_namespace cn ON cn.oid OPERATOR(pg_catalog.=) cc.relnamespace
   -- Relation 0: a bound holds constants only, and pg_get_expr with the partition's oid would wait for a lock on it.
   CROSS JOIN LATERAL (SELECT pg_catalog.pg_get_expr(cc.relpartbound, 0) AS bound) b0
   CROSS JOIN LATERAL (
     SELECT b0.bound, pg_catalog.regexp_match(b0.bound, E'^FOR VALUES FROM \\\\(${BOUND}\\\\) TO \\\\(${BOUND}\\\\)$') AS m
   ) b
-  WHERE i.inhparent = p.oid
+  WHERE i.inhparent OPERATOR(pg_catalog.=) p.oid
 ) k ON true
 ORDER BY k.from_epoch NULLS LAST, k.name`;
 
@@ -110,9 +116,10 @@ ORDER BY k.from_epoch NULLS LAST, k.name`;
  * case): the relation PostgreSQL means by them unquoted, `schema.table`
  * lower-cased, when that differs and exists.
  */
-export const caseFoldedTable = `SELECT n.nspname::pg_catalog.text || '.' || c.relname::pg_catalog.text AS folded
-     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = pg_catalog.lower($1) AND c.relname = pg_catalog.lower($2) AND ($1 <> pg_catalog.lower($1) OR $2 <> pg_catalog.lower($2))`;
+export const caseFoldedTable = `SELECT pg_catalog.concat(n.nspname, '.', c.relname) AS folded
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+     WHERE n.nspname OPERATOR(pg_catalog.=) pg_catalog.lower($1) AND c.relname OPERATOR(pg_catalog.=) pg_catalog.lower($2)
+       AND ($1 OPERATOR(pg_catalog.<>) pg_catalog.lower($1) OR $2 OPERATOR(pg_catalog.<>) pg_catalog.lower($2))`;
 
 /**
  * `$1` the quoted parent: the other sessions holding a lock on it or on one
@@ -122,40 +129,40 @@ export const caseFoldedTable = `SELECT n.nspname::pg_catalog.text || '.' || c.re
 export const lockHoldersOfTree = `SELECT l.pid, l.mode, l.relation::pg_catalog.regclass::pg_catalog.text AS tbl,
         coalesce(a.application_name, '') AS app, coalesce(a.state, '') AS state,
         coalesce(pg_catalog.to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '') AS since
-     FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-     WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_catalog.pg_backend_pid()
-       AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+     FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
+     WHERE l.locktype OPERATOR(pg_catalog.=) 'relation' AND l.granted AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+       AND l.database OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
        -- pg_inherits walked by hand: pg_partition_tree would lock every partition, and wait for the very holders it lists.
-       AND l.relation IN (WITH RECURSIVE tree(oid) AS (SELECT $1::pg_catalog.regclass::pg_catalog.oid
-                            UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent = t.oid)
+       AND l.relation OPERATOR(pg_catalog.=) ANY (WITH RECURSIVE tree(oid) AS (SELECT $1::pg_catalog.regclass::pg_catalog.oid
+                            UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent OPERATOR(pg_catalog.=) t.oid)
                           SELECT oid FROM tree)
-     ORDER BY l.relation = $1::pg_catalog.regclass DESC, a.xact_start NULLS LAST, l.pid
+     ORDER BY l.relation OPERATOR(pg_catalog.=) $1::pg_catalog.regclass DESC, a.xact_start NULLS LAST, l.pid
      LIMIT 5`;
 
 /** `$1` schema, `$2` table: the columns an INSERT may write, quoted and comma-separated. */
 export const insertableColumns = `SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) AS cols
      FROM pg_catalog.pg_attribute a
-     JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''`;
+     JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid
+     JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+     WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) $2 AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) ''`;
 
 /** `$1` schema, `$2` names: what each relation holding one of the names is. */
 export const relationsNamed = `SELECT c.relname::pg_catalog.text AS name, c.relkind::pg_catalog.text AS kind, c.relispartition AS is_partition
-       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-       WHERE n.nspname = $1 AND c.relname = ANY($2::pg_catalog.text[])`;
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+       WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) ANY($2::pg_catalog.text[])`;
 
 /** `$1` schema, `$2` table: its kind, whether it is a partition, its primary key columns and its indexes. */
 export const tableInfo = `SELECT c.relkind::pg_catalog.text AS kind, c.relispartition AS is_partition,
         (SELECT pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY k.ord)
            FROM pg_catalog.pg_index i
            CROSS JOIN LATERAL pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-           JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-          WHERE i.indrelid = c.oid AND i.indisprimary) AS key,
+           JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) k.attnum
+          WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisprimary) AS key,
         (SELECT pg_catalog.array_agg(ic.relname::pg_catalog.text ORDER BY ic.relname)
-           FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-          WHERE i.indrelid = c.oid) AS indexes
-       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-       WHERE n.nspname = $1 AND c.relname = $2`;
+           FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
+          WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid) AS indexes
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+       WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) $2`;
 
 /**
  * `$1` the quoted table: the INVALID indexes a failed `REINDEX … CONCURRENTLY`
@@ -165,13 +172,13 @@ export const tableInfo = `SELECT c.relkind::pg_catalog.text AS kind, c.relispart
  * make room: a leftover of exactly that length may name a prefix of one.
  */
 export const rebuildLeftovers = `SELECT ic.relname::pg_catalog.text AS name
-     FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+     FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
      CROSS JOIN LATERAL (SELECT pg_catalog.regexp_match(ic.relname::pg_catalog.text, '^(.+)_cc(new|old)[0-9]*$') AS m) x
-     WHERE i.indrelid = $1::pg_catalog.regclass AND NOT i.indisvalid AND x.m IS NOT NULL
-       AND EXISTS (SELECT 1 FROM pg_catalog.pg_index b JOIN pg_catalog.pg_class bc ON bc.oid = b.indexrelid
-                   WHERE b.indrelid = i.indrelid AND b.indexrelid <> i.indexrelid
-                     AND (bc.relname::pg_catalog.text = x.m[1]
-                          OR (pg_catalog.octet_length(ic.relname::pg_catalog.text) = pg_catalog.current_setting('max_identifier_length')::int
+     WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT i.indisvalid AND x.m IS NOT NULL
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_index b JOIN pg_catalog.pg_class bc ON bc.oid OPERATOR(pg_catalog.=) b.indexrelid
+                   WHERE b.indrelid OPERATOR(pg_catalog.=) i.indrelid AND b.indexrelid OPERATOR(pg_catalog.<>) i.indexrelid
+                     AND (bc.relname::pg_catalog.text OPERATOR(pg_catalog.=) x.m[1]
+                          OR (pg_catalog.octet_length(ic.relname::pg_catalog.text) OPERATOR(pg_catalog.=) pg_catalog.current_setting('max_identifier_length')::int
                               AND pg_catalog.starts_with(bc.relname::pg_catalog.text, x.m[1]))))
      ORDER BY 1`;
 
@@ -181,9 +188,9 @@ export const rebuildLeftovers = `SELECT ic.relname::pg_catalog.text AS name
  * CONCURRENTLY` of another session is building right now.
  */
 export const invalidIndexes = `SELECT ic.relname::pg_catalog.text AS name
-     FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-     WHERE i.indrelid = $1::pg_catalog.regclass AND NOT i.indisvalid
-       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index b WHERE b.index_relid = i.indexrelid)
+     FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
+     WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT i.indisvalid
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index b WHERE b.index_relid OPERATOR(pg_catalog.=) i.indexrelid)
      ORDER BY 1`;
 
 /** `REINDEX TABLE CONCURRENTLY` skips INVALID indexes (with a mere WARNING): each one needs its own. */
@@ -220,18 +227,18 @@ export const anyRowIn = (tableSql: string, where: string): string => `SELECT EXI
  * referencing table (quoted as `regclass` prints it), its ON DELETE action
  * and the quoted key columns on both sides.
  */
-export const keysReferencing = `SELECT coalesce((SELECT p.conname::pg_catalog.text FROM pg_catalog.pg_constraint p WHERE p.oid = c.conparentid), c.conname::pg_catalog.text) AS name,
+export const keysReferencing = `SELECT coalesce((SELECT p.conname::pg_catalog.text FROM pg_catalog.pg_constraint p WHERE p.oid OPERATOR(pg_catalog.=) c.conparentid), c.conname::pg_catalog.text) AS name,
         c.conrelid::pg_catalog.regclass::pg_catalog.text AS referencing,
         c.confdeltype::pg_catalog.text AS on_delete,
         ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k(n, i)
-              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i) AS cols,
+              JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.conrelid AND a.attnum OPERATOR(pg_catalog.=) k.n ORDER BY k.i) AS cols,
         ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY AS k(n, i)
-              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i) AS refcols
-     FROM pg_catalog.pg_constraint c WHERE c.contype = 'f' AND c.confrelid = $1::pg_catalog.regclass`;
+              JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.confrelid AND a.attnum OPERATOR(pg_catalog.=) k.n ORDER BY k.i) AS refcols
+     FROM pg_catalog.pg_constraint c WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.confrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass`;
 
 /** `$1` the quoted table: its user triggers (not those of foreign keys) that are not disabled, with how each is enabled. */
 export const userTriggers = `SELECT t.tgname::pg_catalog.text AS name, t.tgenabled::pg_catalog.text AS enabled FROM pg_catalog.pg_trigger t
-     WHERE t.tgrelid = $1::pg_catalog.regclass AND NOT t.tgisinternal AND t.tgenabled <> 'D' ORDER BY 1`;
+     WHERE t.tgrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT t.tgisinternal AND t.tgenabled OPERATOR(pg_catalog.<>) 'D' ORDER BY 1`;
 
 /** `ALTER TABLE … DISABLE TRIGGER`, or ENABLE it again as `pg_trigger.tgenabled` says it was (`O`, `A`lways or `R`eplica). */
 export const setTrigger = (tableSql: string, name: string, enabled: string): string => {
@@ -247,10 +254,11 @@ export const anyRowReferenced = (
   refcols: readonly string[],
   where: string,
 ): string =>
-  `SELECT EXISTS (SELECT 1 FROM ${referencingSql} r WHERE (${cols.map((c) => `r.${c}`).join(', ')}) IN (SELECT ${refcols.join(', ')} FROM ${tableSql} WHERE ${where})) AS hit`;
+  `SELECT EXISTS (SELECT 1 FROM ${referencingSql} r WHERE (${cols.map((c) => `r.${c}`).join(', ')}) OPERATOR(pg_catalog.=) ANY (SELECT ${refcols.join(', ')} FROM ${tableSql} WHERE ${where})) AS hit`;
 
 /** The rows of a range: `from` inclusive, `to` exclusive. */
-export const inRange = (columnSql: string, from: string, to: string): string => `${columnSql} >= ${from} AND ${columnSql} < ${to}`;
+export const inRange = (columnSql: string, from: string, to: string): string =>
+  `${columnSql} OPERATOR(pg_catalog.>=) ${from} AND ${columnSql} OPERATOR(pg_catalog.<) ${to}`;
 
 /** The first row (its key columns as `k0`, `k1`…, and the partition column as `v`) that is outside `where`. */
 export const firstRowOutside = (tableSql: string, keySql: readonly string[], columnSql: string, where: string): string =>
@@ -283,9 +291,9 @@ export interface ParentStorage {
  */
 export const parentStorage = `SELECT t.spcname::pg_catalog.text AS tablespace, am.amname::pg_catalog.text AS am
      FROM pg_catalog.pg_class c
-     LEFT JOIN pg_catalog.pg_tablespace t ON t.oid = c.reltablespace
-     LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam
-     WHERE c.oid = $1::pg_catalog.regclass`;
+     LEFT JOIN pg_catalog.pg_tablespace t ON t.oid OPERATOR(pg_catalog.=) c.reltablespace
+     LEFT JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) c.relam
+     WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass`;
 
 /**
  * A standalone table shaped as `CREATE TABLE … PARTITION OF` shapes a
@@ -349,15 +357,16 @@ export const tableComment = "SELECT pg_catalog.obj_description($1::pg_catalog.re
 
 /** `$1` the quoted table: whether it is a partition left detach pending. */
 export const isDetachPending =
-  'SELECT coalesce(pg_catalog.bool_or(i.inhdetachpending), false) AS pending FROM pg_catalog.pg_inherits i WHERE i.inhrelid = $1::pg_catalog.regclass';
+  'SELECT coalesce(pg_catalog.bool_or(i.inhdetachpending), false) AS pending FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass';
 
 /** `$1` schema, `$2` the mark, `$3` the separator: the tables of the schema (partitioned ones too) that are no partition and carry it, alone or appended. */
 export const detachedToDrop = `SELECT c.relname::pg_catalog.text AS name, c.reltuples::pg_catalog.float8 AS estimated_rows,
         pg_catalog.pg_total_relation_size(c.oid)::pg_catalog.text AS size_bytes
-     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
      CROSS JOIN LATERAL (SELECT pg_catalog.obj_description(c.oid, 'pg_class') AS note) d
-     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-       AND (d.note = $2 OR pg_catalog.right(d.note, pg_catalog.length($3 || $2)) = $3 || $2)
+     WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p']::pg_catalog.char[]) AND NOT c.relispartition
+       AND (d.note OPERATOR(pg_catalog.=) $2 OR pg_catalog.right(d.note, pg_catalog.length(pg_catalog.concat($3::pg_catalog.text, $2::pg_catalog.text)))
+                            OPERATOR(pg_catalog.=) pg_catalog.concat($3::pg_catalog.text, $2::pg_catalog.text))
      ORDER BY 1`;
 
 /** The CHECK that lets ATTACH skip its validation scan. */

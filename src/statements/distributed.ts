@@ -108,7 +108,14 @@ const UNPLANNED_WAIT_MS = 1000;
  * ```
  */
 export interface DistributedBackfillConfig {
-  /** The PostgreSQL that holds the documents, the statements, the plan and the job queue. */
+  /**
+   * The PostgreSQL that holds the documents, the statements, the plan and
+   * the job queue. The kit's own SQL names every function, type and
+   * operator with its schema, but the job engine's (pg-boss's) looks its
+   * operators up in the `search_path`: connect as a role whose
+   * `search_path` lists no schema of look-alike operators before
+   * `pg_catalog`.
+   */
   readonly connectionString: string;
   /**
    * The driver's `ssl` option for every connection of the run (its pool's

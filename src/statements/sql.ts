@@ -5,13 +5,23 @@
  * so the `$n` numbering and the values sit side by side. The stores only
  * choose which statement to send, on which connection, and when.
  *
- * Functions, catalogs and types are named `pg_catalog.…`: a session whose
- * `search_path` puts a user's schema before `pg_catalog` would otherwise use
- * that schema's look-alikes (a `hashtext` that gives two processes different
- * run-lock keys, a `count` that lies, a `text` domain that cuts run ids
- * short). Syntax needs no prefix: `extract`, `coalesce`, type keywords
- * (`int`, `bigint`, `numeric`, `boolean`), and `unnest` with several arrays
- * in FROM, which PostgreSQL itself turns into calls of `pg_catalog.unnest`.
+ * Functions, catalogs and types are named `pg_catalog.…`, and operators
+ * `OPERATOR(pg_catalog.=)`: a session whose `search_path` puts a user's
+ * schema before `pg_catalog` would otherwise use that schema's look-alikes
+ * (a `hashtext` that gives two processes different run-lock keys, a `count`
+ * that lies, a `text` domain that cuts run ids short, a `>=` that lets
+ * documents retrieved before `retrievedSince` in). That holds for the operators syntax
+ * implies too: `IN (…)` is written `OPERATOR(pg_catalog.=) ANY (…)`, and
+ * `CASE x WHEN y` as `CASE WHEN x OPERATOR(pg_catalog.=) y`. An operator so
+ * written binds tighter than a comparison but looser than arithmetic, and
+ * all alike from the left, so mixed ones are parenthesized. The statements
+ * leave the `search_path` as it is: table names the user gives without a
+ * schema resolve through it, and the user's triggers and defaults run under
+ * it. Syntax needs no prefix: `extract`, `coalesce`, `AT TIME ZONE`, type
+ * keywords (`int`, `bigint`, `numeric`, `boolean`), and `unnest` with
+ * several arrays in FROM, which PostgreSQL itself turns into calls of
+ * `pg_catalog.unnest`; nor does what a unique index or `ORDER BY` compares
+ * with (its operator class).
  *
  * @module
  */
@@ -56,7 +66,7 @@ export const createStatementsTable = (statements: QualifiedName): SqlStatement =
     document_digest pg_catalog.text NOT NULL,
     vulnerability_id pg_catalog.text NOT NULL,
     product_key pg_catalog.text NOT NULL,
-    status pg_catalog.text NOT NULL CHECK (status IN ('not_affected', 'affected', 'fixed', 'under_investigation')),
+    status pg_catalog.text NOT NULL CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['not_affected', 'affected', 'fixed', 'under_investigation']::pg_catalog.text[])),
     justification pg_catalog.text,
     statement pg_catalog.text,
     issued_at pg_catalog.timestamptz,
@@ -110,11 +120,11 @@ export const createFailuresTable = (failures: QualifiedName): SqlStatement =>
 
 /** Of `digests`, those recorded as backfilled. */
 export const selectBackfilledDigests = (documents: QualifiedName, digests: readonly string[]): SqlStatement =>
-  sql(`SELECT document_digest FROM ${documents.sql} WHERE document_digest = ANY($1::pg_catalog.text[])`, [digests]);
+  sql(`SELECT document_digest FROM ${documents.sql} WHERE document_digest OPERATOR(pg_catalog.=) ANY($1::pg_catalog.text[])`, [digests]);
 
 /** Clears the documents' claims before `force` writes them again. */
 export const deleteClaims = (statements: QualifiedName, digests: readonly string[]): SqlStatement =>
-  sql(`DELETE FROM ${statements.sql} WHERE document_digest = ANY($1::pg_catalog.text[])`, [digests]);
+  sql(`DELETE FROM ${statements.sql} WHERE document_digest OPERATOR(pg_catalog.=) ANY($1::pg_catalog.text[])`, [digests]);
 
 const CLAIM_COLUMNS = 'document_digest, vulnerability_id, product_key, status, justification, statement, issued_at, format, run_id';
 
@@ -218,11 +228,14 @@ export function recordBatch(
 
 /** The checkpoints of the runs `runIds` (one run, or every range of a distributed run, in one round trip). */
 export const selectCheckpoints = (checkpoints: QualifiedName, runIds: readonly string[]): SqlStatement =>
-  sql(`SELECT * FROM ${checkpoints.sql} WHERE run_id = ANY($1::pg_catalog.text[])`, [runIds]);
+  sql(`SELECT * FROM ${checkpoints.sql} WHERE run_id OPERATOR(pg_catalog.=) ANY($1::pg_catalog.text[])`, [runIds]);
 
 /** The recorded failures of the runs `runIds`, each run's in the order they were recorded. */
 export const selectFailures = (failures: QualifiedName, runIds: readonly string[]): SqlStatement =>
-  sql(`SELECT run_id, digest, code, message FROM ${failures.sql} WHERE run_id = ANY($1::pg_catalog.text[]) ORDER BY run_id, seq`, [runIds]);
+  sql(
+    `SELECT run_id, digest, code, message FROM ${failures.sql} WHERE run_id OPERATOR(pg_catalog.=) ANY($1::pg_catalog.text[]) ORDER BY run_id, seq`,
+    [runIds],
+  );
 
 /**
  * Whether a key range of the planned run `runId` has a checkpoint: a run id
@@ -231,7 +244,8 @@ export const selectFailures = (failures: QualifiedName, runIds: readonly string[
 export const selectRangeCheckpointExists = (checkpoints: QualifiedName, runId: string): SqlStatement =>
   sql(
     `SELECT EXISTS (SELECT 1 FROM ${checkpoints.sql}
-                     WHERE pg_catalog.starts_with(run_id, $1::pg_catalog.text || '#range-') AND pg_catalog.substr(run_id, pg_catalog.length($1::pg_catalog.text) + 8) ~ '^[0-9]+$') AS planned`,
+                     WHERE pg_catalog.starts_with(run_id, $1::pg_catalog.text OPERATOR(pg_catalog.||) '#range-')
+                       AND pg_catalog.substr(run_id, pg_catalog.length($1::pg_catalog.text) OPERATOR(pg_catalog.+) 8) OPERATOR(pg_catalog.~) '^[0-9]+$') AS planned`,
     [runId],
   );
 
@@ -251,7 +265,7 @@ const RUN_LOCK_KEYS = 'pg_catalog.hashtext($1), pg_catalog.hashtext($2)';
 export const tryRunLock = (namespace: string, runId: string): SqlStatement =>
   sql(
     `SELECT pg_catalog.pg_try_advisory_lock(${RUN_LOCK_KEYS}) AS ok, pg_catalog.pg_backend_pid() AS pid,
-            (SELECT extract(epoch FROM backend_start)::pg_catalog.text FROM pg_catalog.pg_stat_activity WHERE pid = pg_catalog.pg_backend_pid()) AS started`,
+            (SELECT extract(epoch FROM backend_start)::pg_catalog.text FROM pg_catalog.pg_stat_activity WHERE pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()) AS started`,
     [namespace, runId],
   );
 
@@ -277,16 +291,16 @@ export const RUN_COMMIT_WAIT_MS = 60_000;
 export const setRunCommitWait = (ms: number): SqlStatement => sql(`SET LOCAL lock_timeout = ${Math.trunc(ms)}`);
 
 /** The rows of pg_locks `l` that hold the lock `(namespace $1, runId $2)`. */
-const RUN_LOCK_HELD = `l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-        AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
-        AND l.classid::bigint = (pg_catalog.hashtext($1)::bigint & 4294967295)
-        AND l.objid::bigint = (pg_catalog.hashtext($2)::bigint & 4294967295)`;
+const RUN_LOCK_HELD = `l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted AND l.objsubid OPERATOR(pg_catalog.=) 2
+        AND l.database OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+        AND l.classid::bigint OPERATOR(pg_catalog.=) (pg_catalog.hashtext($1)::bigint OPERATOR(pg_catalog.&) 4294967295)
+        AND l.objid::bigint OPERATOR(pg_catalog.=) (pg_catalog.hashtext($2)::bigint OPERATOR(pg_catalog.&) 4294967295)`;
 
 /** The session holding the lock `(namespace, runId)`, from pg_locks and pg_stat_activity. */
 export const selectRunLockHolder = (namespace: string, runId: string): SqlStatement =>
   sql(
     `SELECT a.pid, a.application_name, pg_catalog.host(a.client_addr) AS client_addr, a.client_hostname, a.backend_start
-       FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+       FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
       WHERE ${RUN_LOCK_HELD}`,
     [namespace, runId],
   );
@@ -300,9 +314,9 @@ export const selectRunLockHolder = (namespace: string, runId: string): SqlStatem
  */
 export const selectRunLockKept = (namespace: string, runId: string, pid: number, started: string | null): SqlStatement =>
   sql(
-    `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-                     WHERE ${RUN_LOCK_HELD} AND l.pid = $3
-                       AND ($4::numeric IS NULL OR extract(epoch FROM a.backend_start) = $4::numeric)) AS kept`,
+    `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
+                     WHERE ${RUN_LOCK_HELD} AND l.pid OPERATOR(pg_catalog.=) $3
+                       AND ($4::numeric IS NULL OR extract(epoch FROM a.backend_start) OPERATOR(pg_catalog.=) $4::numeric)) AS kept`,
     [namespace, runId, pid, started],
   );
 
@@ -333,7 +347,7 @@ export const insertRawDocuments = (raw: QualifiedName, documents: readonly NewRa
 const CURSOR_TEXT = `pg_catalog.to_char(retrieved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /** Times CURSOR_TEXT cannot write down: to_char gives NULL for ±infinity and drops the era of years BC. */
-const UNPLACEABLE = `(NOT pg_catalog.isfinite(retrieved_at) OR retrieved_at < '0001-01-01 00:00:00+00'::pg_catalog.timestamptz)`;
+const UNPLACEABLE = `(NOT pg_catalog.isfinite(retrieved_at) OR retrieved_at OPERATOR(pg_catalog.<) '0001-01-01 00:00:00+00'::pg_catalog.timestamptz)`;
 
 /**
  * A raw document with such a time, if there is one: such times sort first or
@@ -355,15 +369,19 @@ function rawDocumentsWhere(query: RawDocumentCountQuery, values: unknown[]): str
   const clauses: string[] = [];
   if (query.retrievedSince !== undefined) {
     values.push(query.retrievedSince.toISOString());
-    clauses.push(`retrieved_at >= $${values.length}::pg_catalog.timestamptz`);
+    clauses.push(`retrieved_at OPERATOR(pg_catalog.>=) $${values.length}::pg_catalog.timestamptz`);
   }
   if (query.after !== undefined) {
     values.push(query.after.retrievedAt, query.after.digest);
-    clauses.push(`(retrieved_at, digest) > ($${values.length - 1}::pg_catalog.timestamptz, $${values.length}::pg_catalog.text)`);
+    clauses.push(
+      `(retrieved_at, digest) OPERATOR(pg_catalog.>) ($${values.length - 1}::pg_catalog.timestamptz, $${values.length}::pg_catalog.text)`,
+    );
   }
   if (query.until !== undefined) {
     values.push(query.until.retrievedAt, query.until.digest);
-    clauses.push(`(retrieved_at, digest) <= ($${values.length - 1}::pg_catalog.timestamptz, $${values.length}::pg_catalog.text)`);
+    clauses.push(
+      `(retrieved_at, digest) OPERATOR(pg_catalog.<=) ($${values.length - 1}::pg_catalog.timestamptz, $${values.length}::pg_catalog.text)`,
+    );
   }
   return clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
 }
@@ -371,9 +389,9 @@ function rawDocumentsWhere(query: RawDocumentCountQuery, values: unknown[]): str
 /** The types of the raw table's `content` (e.g. `text`, `jsonb`, `bytea`) and `retrieved_at` columns; a domain's base type. */
 export const selectColumnTypes = (raw: QualifiedName): SqlStatement =>
   sql(
-    `SELECT a.attname AS name, (CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END)::pg_catalog.regtype::pg_catalog.text AS type
-       FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-      WHERE a.attrelid = $1::pg_catalog.regclass AND a.attname IN ('content', 'retrieved_at') AND NOT a.attisdropped`,
+    `SELECT a.attname AS name, (CASE WHEN t.typtype OPERATOR(pg_catalog.=) 'd' THEN t.typbasetype ELSE t.oid END)::pg_catalog.regtype::pg_catalog.text AS type
+       FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+      WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND a.attname OPERATOR(pg_catalog.=) ANY (ARRAY['content', 'retrieved_at']::pg_catalog.name[]) AND NOT a.attisdropped`,
     [raw.sql],
   );
 
@@ -404,7 +422,8 @@ export const rawContentSql = (type: string | undefined): RawContentSql => {
     return {
       select: 'content',
       bytes: 'pg_catalog.octet_length(content)',
-      maxBytes: (max) => `CASE pg_catalog.current_setting('bytea_output') WHEN 'hex' THEN (${max} - 2) / 2 ELSE ${max} / 4 END`,
+      maxBytes: (max) =>
+        `CASE WHEN pg_catalog.current_setting('bytea_output') OPERATOR(pg_catalog.=) 'hex' THEN (${max} OPERATOR(pg_catalog.-) 2) OPERATOR(pg_catalog./) 2 ELSE ${max} OPERATOR(pg_catalog./) 4 END`,
     };
   }
   const maxBytes = (max: string): string => max;
@@ -425,7 +444,7 @@ export function selectRawPage(raw: QualifiedName, query: RawDocumentPageQuery, c
   values.push(query.limit, maxString);
   const maxBytes = content.maxBytes(`$${values.length}::int`);
   return sql(
-    `SELECT digest, retrieved_at, cursor_at, CASE WHEN ${content.bytes} <= ${maxBytes} THEN content END AS content,
+    `SELECT digest, retrieved_at, cursor_at, CASE WHEN ${content.bytes} OPERATOR(pg_catalog.<=) (${maxBytes}) THEN content END AS content,
             ${content.bytes} AS content_bytes, ${maxBytes} AS content_max
        FROM (SELECT digest, retrieved_at, ${CURSOR_TEXT} AS cursor_at, ${content.select} AS content
                FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length - 1}) page
@@ -458,7 +477,8 @@ export function selectKeyRangeEnds(raw: QualifiedName, query: KeyRangesQuery): S
      ), numbered AS (
        SELECT retrieved_at, digest, pg_catalog.row_number() OVER (ORDER BY retrieved_at, digest) AS n, pg_catalog.count(*) OVER () AS total FROM docs
      )
-     SELECT n, ${CURSOR_TEXT} AS cursor_at, digest FROM numbered WHERE n % $${values.length} = 0 OR n = total ORDER BY n`,
+     SELECT n, ${CURSOR_TEXT} AS cursor_at, digest FROM numbered
+      WHERE (n OPERATOR(pg_catalog.%) $${values.length}) OPERATOR(pg_catalog.=) 0 OR n OPERATOR(pg_catalog.=) total ORDER BY n`,
     values,
   );
 }
@@ -473,11 +493,12 @@ export function selectKeyRangeEnds(raw: QualifiedName, query: KeyRangesQuery): S
 export const selectDigestIsUnique = (raw: QualifiedName): SqlStatement =>
   sql(
     `SELECT EXISTS (
-       SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-        WHERE i.indrelid = $1::pg_catalog.regclass AND i.indisunique AND i.indisvalid AND i.indisready AND i.indpred IS NULL
-          AND i.indnkeyatts = 1 AND a.attname = 'digest'
+       SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]
+        WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND i.indisunique AND i.indisvalid AND i.indisready AND i.indpred IS NULL
+          AND i.indnkeyatts OPERATOR(pg_catalog.=) 1 AND a.attname OPERATOR(pg_catalog.=) 'digest'
      ) AND NOT EXISTS (
-       SELECT 1 FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class c ON c.oid = h.inhparent WHERE h.inhparent = $1::pg_catalog.regclass AND c.relkind <> 'p'
+       SELECT 1 FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) h.inhparent
+        WHERE h.inhparent OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND c.relkind OPERATOR(pg_catalog.<>) 'p'
      ) AS "unique"`,
     [raw.sql],
   );
@@ -495,7 +516,7 @@ export function selectRepeatedDigest(raw: QualifiedName, query: Omit<KeyRangesQu
     `WITH docs AS (
        SELECT digest FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length}
      ), repeated AS (
-       SELECT digest, pg_catalog.count(*) AS copies FROM docs GROUP BY digest HAVING pg_catalog.count(*) > 1
+       SELECT digest, pg_catalog.count(*) AS copies FROM docs GROUP BY digest HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1
      )
      SELECT digest, copies, pg_catalog.count(*) OVER () AS digests FROM repeated ORDER BY digest LIMIT 1`,
     values,
@@ -590,36 +611,40 @@ export const insertRanges = (ranges: QualifiedName, runId: string, list: readonl
     ],
   );
 
-export const selectRun = (runs: QualifiedName, runId: string): SqlStatement => sql(`SELECT * FROM ${runs.sql} WHERE run_id = $1`, [runId]);
+export const selectRun = (runs: QualifiedName, runId: string): SqlStatement =>
+  sql(`SELECT * FROM ${runs.sql} WHERE run_id OPERATOR(pg_catalog.=) $1`, [runId]);
 
 export const selectRanges = (ranges: QualifiedName, runId: string): SqlStatement =>
-  sql(`SELECT n, after_at, after_digest, through_at, through_digest, documents FROM ${ranges.sql} WHERE run_id = $1 ORDER BY n`, [runId]);
+  sql(
+    `SELECT n, after_at, after_digest, through_at, through_digest, documents FROM ${ranges.sql} WHERE run_id OPERATOR(pg_catalog.=) $1 ORDER BY n`,
+    [runId],
+  );
 
 /** A replan retries stopped ranges: their recorded stops are cleared. */
 export const clearRangeStops = (ranges: QualifiedName, runId: string): SqlStatement =>
-  sql(`UPDATE ${ranges.sql} SET stop_digest = NULL, stop_code = NULL, stop_message = NULL WHERE run_id = $1`, [runId]);
+  sql(`UPDATE ${ranges.sql} SET stop_digest = NULL, stop_code = NULL, stop_message = NULL WHERE run_id OPERATOR(pg_catalog.=) $1`, [runId]);
 
 /** Notes when a worker took the range (the first it takes of a run), unless one did before. */
 export const markRangeStarted = (ranges: QualifiedName, runId: string, n: number): SqlStatement =>
-  sql(`UPDATE ${ranges.sql} SET started_at = coalesce(started_at, pg_catalog.now()) WHERE run_id = $1 AND n = $2`, [runId, n]);
+  sql(
+    `UPDATE ${ranges.sql} SET started_at = coalesce(started_at, pg_catalog.now()) WHERE run_id OPERATOR(pg_catalog.=) $1 AND n OPERATOR(pg_catalog.=) $2`,
+    [runId, n],
+  );
 
 export const setRangeStop = (ranges: QualifiedName, runId: string, n: number, failure: BackfillFailure | null): SqlStatement =>
-  sql(`UPDATE ${ranges.sql} SET stop_digest = $3, stop_code = $4, stop_message = $5 WHERE run_id = $1 AND n = $2`, [
-    runId,
-    n,
-    failure?.digest ?? null,
-    failure?.code ?? null,
-    failure?.message ?? null,
-  ]);
+  sql(
+    `UPDATE ${ranges.sql} SET stop_digest = $3, stop_code = $4, stop_message = $5 WHERE run_id OPERATOR(pg_catalog.=) $1 AND n OPERATOR(pg_catalog.=) $2`,
+    [runId, n, failure?.digest ?? null, failure?.code ?? null, failure?.message ?? null],
+  );
 
 export const selectFirstStop = (ranges: QualifiedName, runId: string): SqlStatement =>
   sql(
-    `SELECT n, stop_digest, stop_code, stop_message FROM ${ranges.sql} WHERE run_id = $1 AND stop_digest IS NOT NULL ORDER BY n LIMIT 1`,
+    `SELECT n, stop_digest, stop_code, stop_message FROM ${ranges.sql} WHERE run_id OPERATOR(pg_catalog.=) $1 AND stop_digest IS NOT NULL ORDER BY n LIMIT 1`,
     [runId],
   );
 
 export const selectFirstStarted = (ranges: QualifiedName, runId: string): SqlStatement =>
-  sql(`SELECT pg_catalog.min(started_at) AS at FROM ${ranges.sql} WHERE run_id = $1`, [runId]);
+  sql(`SELECT pg_catalog.min(started_at) AS at FROM ${ranges.sql} WHERE run_id OPERATOR(pg_catalog.=) $1`, [runId]);
 
 /** A worker's heartbeat. */
 export const upsertWorker = (workers: QualifiedName, workerId: string, host: string, pid: number): SqlStatement =>
@@ -629,19 +654,21 @@ export const upsertWorker = (workers: QualifiedName, workerId: string, host: str
   );
 
 export const deleteWorker = (workers: QualifiedName, workerId: string): SqlStatement =>
-  sql(`DELETE FROM ${workers.sql} WHERE worker_id = $1`, [workerId]);
+  sql(`DELETE FROM ${workers.sql} WHERE worker_id OPERATOR(pg_catalog.=) $1`, [workerId]);
 
 export const countWorkersAlive = (workers: QualifiedName, withinSeconds: number): SqlStatement =>
-  sql(`SELECT pg_catalog.count(*) AS n FROM ${workers.sql} WHERE seen_at > pg_catalog.now() - pg_catalog.make_interval(secs => $1)`, [
-    withinSeconds,
-  ]);
+  sql(
+    `SELECT pg_catalog.count(*) AS n FROM ${workers.sql} WHERE seen_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))`,
+    [withinSeconds],
+  );
 
 // ─── Job engine (RangeJobQueue, on pg-boss's tables) ───────────────────────
 
 /** Jobs of `queue` (of run `runId`, unless `null`) still queued, waiting for a retry, or running (pg-boss's job states before `completed`). */
 export const countPendingJobs = (schema: string, queue: string, runId: string | null): SqlStatement =>
   sql(
-    `SELECT pg_catalog.count(*)::int AS n FROM ${quoteIdent(schema)}.job WHERE name = $1 AND state < 'completed' AND ($2::pg_catalog.text IS NULL OR data->>'runId' = $2)`,
+    `SELECT pg_catalog.count(*)::int AS n FROM ${quoteIdent(schema)}.job
+      WHERE name OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.<) 'completed' AND ($2::pg_catalog.text IS NULL OR (data OPERATOR(pg_catalog.->>) 'runId') OPERATOR(pg_catalog.=) $2)`,
     [queue, runId],
   );
 
@@ -654,14 +681,15 @@ export const countPendingJobs = (schema: string, queue: string, runId: string | 
 export const releaseClaimedJob = (schema: string, queue: string, id: string, retryCount: number): SqlStatement =>
   sql(
     `UPDATE ${quoteIdent(schema)}.job SET state = 'created', started_on = NULL, heartbeat_on = NULL
-      WHERE name = $1 AND id = $2::pg_catalog.uuid AND state = 'active' AND retry_count = $3`,
+      WHERE name OPERATOR(pg_catalog.=) $1 AND id OPERATOR(pg_catalog.=) $2::pg_catalog.uuid AND state OPERATOR(pg_catalog.=) 'active' AND retry_count OPERATOR(pg_catalog.=) $3`,
     [queue, id, retryCount],
   );
 
 /** Whether `queue` holds any job (of run `runId`, unless `null`), in any state: planning enqueues a run's jobs in one statement. */
 export const selectRunHasJobs = (schema: string, queue: string, runId: string | null): SqlStatement =>
   sql(
-    `SELECT EXISTS (SELECT 1 FROM ${quoteIdent(schema)}.job WHERE name = $1 AND ($2::pg_catalog.text IS NULL OR data->>'runId' = $2)) AS found`,
+    `SELECT EXISTS (SELECT 1 FROM ${quoteIdent(schema)}.job
+                     WHERE name OPERATOR(pg_catalog.=) $1 AND ($2::pg_catalog.text IS NULL OR (data OPERATOR(pg_catalog.->>) 'runId') OPERATOR(pg_catalog.=) $2)) AS found`,
     [queue, runId],
   );
 
@@ -678,11 +706,13 @@ export const selectRunHasJobs = (schema: string, queue: string, runId: string | 
 export const selectFailingRangeJobs = (schema: string, queue: string, runId: string): SqlStatement =>
   sql(
     `SELECT n, state, failed_attempts AS "failedAttempts", attempts, message FROM (
-       SELECT DISTINCT ON (data->>'n') (data->>'n')::int AS n, state::pg_catalog.text AS state,
-         retry_count + CASE WHEN state IN ('active', 'created') THEN 0 ELSE 1 END AS failed_attempts, retry_limit + 1 AS attempts,
-         coalesce(output->>'message', output->'value'->>'message', output::pg_catalog.text, '') AS message
-       FROM ${quoteIdent(schema)}.job WHERE name = $1 AND data->>'runId' = $2
-       ORDER BY data->>'n', created_on DESC
-     ) latest WHERE state IN ('failed', 'retry') OR (state IN ('active', 'created') AND failed_attempts > 0) ORDER BY n`,
+       SELECT DISTINCT ON (data OPERATOR(pg_catalog.->>) 'n') (data OPERATOR(pg_catalog.->>) 'n')::int AS n, state::pg_catalog.text AS state,
+         retry_count OPERATOR(pg_catalog.+) CASE WHEN state::pg_catalog.text OPERATOR(pg_catalog.=) ANY (ARRAY['active', 'created']) THEN 0 ELSE 1 END AS failed_attempts,
+         retry_limit OPERATOR(pg_catalog.+) 1 AS attempts,
+         coalesce(output OPERATOR(pg_catalog.->>) 'message', (output OPERATOR(pg_catalog.->) 'value') OPERATOR(pg_catalog.->>) 'message', output::pg_catalog.text, '') AS message
+       FROM ${quoteIdent(schema)}.job WHERE name OPERATOR(pg_catalog.=) $1 AND (data OPERATOR(pg_catalog.->>) 'runId') OPERATOR(pg_catalog.=) $2
+       ORDER BY data OPERATOR(pg_catalog.->>) 'n', created_on DESC
+     ) latest
+      WHERE state OPERATOR(pg_catalog.=) ANY (ARRAY['failed', 'retry']) OR (state OPERATOR(pg_catalog.=) ANY (ARRAY['active', 'created']) AND failed_attempts OPERATOR(pg_catalog.>) 0) ORDER BY n`,
     [queue, runId],
   );
