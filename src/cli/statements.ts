@@ -39,7 +39,10 @@ import {
   type PlanBackfillOptions,
   type RetryingRange,
 } from '../statements/index.js';
-import { BackfillProgressReader, enqueueAgainAdvice, planAndWork, rangeFailedError, singleProcessSink } from '../statements/distributed.js';
+import { singleProcessSink } from '../statements/distributed-plan.js';
+import { planAndWork } from '../statements/distributed-worker.js';
+import { rangeFailedError } from '../statements/distributed-report.js';
+import { BackfillProgressReader, enqueueAgainAdvice } from '../statements/distributed-progress.js';
 import {
   booleanFlag,
   failed,

@@ -14,26 +14,15 @@ export { cycloneDxVexNormalizer } from './normalizers/cyclonedx.js';
 export { PgRawDocumentSource } from './pg-raw-document-source.js';
 export type { NewRawDocument, PgRawDocumentSourceConfig } from './pg-raw-document-source.js';
 export { PgStatementSink } from './pg-statement-sink.js';
-export {
-  backfillProgress,
-  backfillReport,
-  DEFAULT_RANGE_SIZE,
-  DEFAULT_RECONNECT_SECONDS,
-  MAX_RANGE_SIZE,
-  planBackfill,
-  runBackfillWorker,
-} from './distributed.js';
-export type {
-  BackfillWorkerOptions,
-  BackfillWorkerSummary,
-  DistributedBackfillConfig,
-  DistributedBackfillProgress,
-  DistributedBackfillReport,
-  DistributedRunState,
-  FailedRange,
-  PlanBackfillOptions,
-  RetryingRange,
-} from './distributed.js';
+export { planBackfill, DEFAULT_RANGE_SIZE, MAX_RANGE_SIZE } from './distributed-plan.js';
+export type { PlanBackfillOptions } from './distributed-plan.js';
+export { runBackfillWorker, DEFAULT_RECONNECT_SECONDS } from './distributed-worker.js';
+export type { BackfillWorkerOptions, BackfillWorkerSummary } from './distributed-worker.js';
+export { backfillReport } from './distributed-report.js';
+export type { DistributedBackfillReport, DistributedRunState, FailedRange, RetryingRange } from './distributed-report.js';
+export { backfillProgress } from './distributed-progress.js';
+export type { DistributedBackfillProgress } from './distributed-progress.js';
+export type { DistributedBackfillConfig } from './distributed-session.js';
 export { PgBackfillPlanStore } from './pg-run-plan.js';
 export { MAX_NORMALIZER_THREADS, NormalizerThreads } from './normalizer-threads.js';
 export type { NormalizerThreadsOptions } from './normalizer-threads.js';

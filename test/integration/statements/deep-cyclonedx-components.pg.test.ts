@@ -8,7 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
-import { backfillReport, planAndWork } from '../../../src/statements/distributed.js';
+import { planAndWork } from '../../../src/statements/distributed-worker.js';
+import { backfillReport } from '../../../src/statements/distributed-report.js';
 import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
 import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
 import { StatementBackfiller } from '../../../src/statements/statement-backfiller.js';

@@ -12,7 +12,9 @@ import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-sou
 import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
 import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
 import { NormalizerThreads } from '../../../src/statements/normalizer-threads.js';
-import { backfillReport, planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
+import { planBackfill } from '../../../src/statements/distributed-plan.js';
+import { runBackfillWorker } from '../../../src/statements/distributed-worker.js';
+import { backfillReport } from '../../../src/statements/distributed-report.js';
 import type { GeneratedVexDocument } from '../../../src/testing/vex-documents.js';
 import { dumpStatements, inProcessingOrder, psql, seedDocuments } from './helpers.js';
 

@@ -8,7 +8,10 @@
 import { beforeAll, expect, it } from 'vitest';
 import type { TestDatabase } from '../../support/pg.js';
 import { psql, useSeededDatabase } from './helpers.js';
-import { backfillProgress, backfillReport, planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
+import { planBackfill } from '../../../src/statements/distributed-plan.js';
+import { runBackfillWorker } from '../../../src/statements/distributed-worker.js';
+import { backfillReport } from '../../../src/statements/distributed-report.js';
+import { backfillProgress } from '../../../src/statements/distributed-progress.js';
 
 let db: TestDatabase;
 useSeededDatabase({ seed: 12, count: 600, brokenRatio: 0 }, (created) => (db = created));

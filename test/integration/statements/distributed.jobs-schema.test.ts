@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../support/pg.js';
 import { cli, jsonOf } from '../cli/cli-harness.js';
 import { seedDocuments } from './helpers.js';
-import { runBackfillWorker } from '../../../src/statements/distributed.js';
+import { runBackfillWorker } from '../../../src/statements/distributed-worker.js';
 
 /** Nothing listens here: a command that tried to connect would fail with DB_CONNECTION, not a usage error. */
 const nowhere = 'postgres://postgres@127.0.0.1:1/nowhere';

@@ -6,7 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { backfillSingleProcess, dumpStatements, psql, seedDocuments } from './helpers.js';
-import { backfillProgress, backfillReport, planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
+import { planBackfill } from '../../../src/statements/distributed-plan.js';
+import { runBackfillWorker } from '../../../src/statements/distributed-worker.js';
+import { backfillReport } from '../../../src/statements/distributed-report.js';
+import { backfillProgress } from '../../../src/statements/distributed-progress.js';
 import type { BackfillSummary } from '../../../src/statements/summary.js';
 
 let single: TestDatabase;

@@ -16,7 +16,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TestDatabase } from '../../support/pg.js';
 import { backfillSingleProcess, planStoreConfig, psql, useSeededDatabase } from './helpers.js';
 import { cli } from '../cli/cli-harness.js';
-import { planBackfill } from '../../../src/statements/distributed.js';
+import { planBackfill } from '../../../src/statements/distributed-plan.js';
 
 let db: TestDatabase;
 useSeededDatabase({ seed: 41, count: 200, brokenRatio: 0 }, (d) => (db = d));

@@ -7,7 +7,9 @@
 import { expect, it } from 'vitest';
 import type { TestDatabase } from '../../support/pg.js';
 import { psql, useSeededDatabase } from './helpers.js';
-import { BackfillProgressReader, planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
+import { planBackfill } from '../../../src/statements/distributed-plan.js';
+import { runBackfillWorker } from '../../../src/statements/distributed-worker.js';
+import { BackfillProgressReader } from '../../../src/statements/distributed-progress.js';
 
 let db: TestDatabase;
 useSeededDatabase({ seed: 31, count: 600, brokenRatio: 0 }, (created) => (db = created));

@@ -7,7 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import type { TestDatabase } from '../../support/pg.js';
 import { useSeededDatabase } from './helpers.js';
-import { backfillReport, planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
+import { planBackfill } from '../../../src/statements/distributed-plan.js';
+import { runBackfillWorker } from '../../../src/statements/distributed-worker.js';
+import { backfillReport } from '../../../src/statements/distributed-report.js';
 
 let db: TestDatabase;
 useSeededDatabase({ seed: 4, count: 120, brokenRatio: 0.05 }, (created) => (db = created));

@@ -11,7 +11,8 @@ import { expect, it } from 'vitest';
 import type { TestDatabase } from '../../support/pg.js';
 import { backfillSingleProcess, useSeededDatabase } from './helpers.js';
 import { cli } from '../cli/cli-harness.js';
-import { planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
+import { planBackfill } from '../../../src/statements/distributed-plan.js';
+import { runBackfillWorker } from '../../../src/statements/distributed-worker.js';
 import { pgErrorToBackfill } from '../../../src/_internals/pg.js';
 
 let db: TestDatabase;

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../support/pg.js';
 import { psql, seedDocuments } from './helpers.js';
-import { planBackfill } from '../../../src/statements/distributed.js';
+import { planBackfill } from '../../../src/statements/distributed-plan.js';
 import { cli } from '../cli/cli-harness.js';
 
 describe('replanning a distributed run', () => {

@@ -7,7 +7,7 @@ import { expect, it } from 'vitest';
 import type { TestDatabase } from '../../support/pg.js';
 import { cli } from '../cli/cli-harness.js';
 import { useSeededDatabase } from './helpers.js';
-import { planBackfill } from '../../../src/statements/distributed.js';
+import { planBackfill } from '../../../src/statements/distributed-plan.js';
 
 let db: TestDatabase;
 useSeededDatabase({ seed: 41, count: 120, brokenRatio: 0 }, (created) => (db = created));

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { backfillSingleProcess, planStoreConfig, psql, seedDocuments } from './helpers.js';
 import { cli } from '../cli/cli-harness.js';
-import { planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
+import { planBackfill } from '../../../src/statements/distributed-plan.js';
+import { runBackfillWorker } from '../../../src/statements/distributed-worker.js';
 
 let reference: TestDatabase;
 let mixed: TestDatabase;

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import type { TestDatabase } from '../../support/pg.js';
-import { planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
+import { planBackfill } from '../../../src/statements/distributed-plan.js';
+import { runBackfillWorker } from '../../../src/statements/distributed-worker.js';
 import { useSeededDatabase } from './helpers.js';
 
 let db: TestDatabase;

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
-import { runBackfillWorker } from '../../../src/statements/distributed.js';
+import { runBackfillWorker } from '../../../src/statements/distributed-worker.js';
 import { NormalizerThreads } from '../../../src/statements/normalizer-threads.js';
 import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
 import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';

@@ -14,7 +14,9 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { generateVexDocuments } from '../../../src/testing/vex-documents.js';
-import { backfillReport, planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
+import { planBackfill } from '../../../src/statements/distributed-plan.js';
+import { runBackfillWorker } from '../../../src/statements/distributed-worker.js';
+import { backfillReport } from '../../../src/statements/distributed-report.js';
 import { psql } from './helpers.js';
 
 let db: TestDatabase;

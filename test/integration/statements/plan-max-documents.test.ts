@@ -9,7 +9,9 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
-import { backfillReport, planBackfill, runBackfillWorker } from '../../../src/statements/distributed.js';
+import { planBackfill } from '../../../src/statements/distributed-plan.js';
+import { runBackfillWorker } from '../../../src/statements/distributed-worker.js';
+import { backfillReport } from '../../../src/statements/distributed-report.js';
 import { inProcessingOrder, psql, seedDocuments } from './helpers.js';
 
 let db: TestDatabase;

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
-import { planBackfill } from '../../../src/statements/distributed.js';
+import { planBackfill } from '../../../src/statements/distributed-plan.js';
 import { defaultVexNormalizers, PgRawDocumentSource, PgStatementSink, StatementBackfiller } from '../../../src/statements/index.js';
 import { psql, seedDocuments } from './helpers.js';
 

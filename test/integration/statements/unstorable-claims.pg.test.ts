@@ -16,7 +16,8 @@ import {
   defaultVexNormalizers,
   MAX_CLAIM_KEY_BYTES,
 } from '../../../src/statements/defaults.js';
-import { backfillReport, planAndWork } from '../../../src/statements/distributed.js';
+import { planAndWork } from '../../../src/statements/distributed-worker.js';
+import { backfillReport } from '../../../src/statements/distributed-report.js';
 import { PgRawDocumentSource } from '../../../src/statements/pg-raw-document-source.js';
 import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
 import type { VexNormalizer } from '../../../src/statements/ports.js';

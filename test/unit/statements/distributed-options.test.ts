@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planAndWork } from '../../../src/statements/distributed.js';
+import { planAndWork } from '../../../src/statements/distributed-worker.js';
 import { defaultVexNormalizers, planBackfill, runBackfillWorker, StatementBackfiller } from '../../../src/statements/index.js';
 import { unusedSink as sink, unusedSource as source } from './unused-ports.js';
 

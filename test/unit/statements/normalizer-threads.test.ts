@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
-import { runBackfillWorker } from '../../../src/statements/distributed.js';
+import { runBackfillWorker } from '../../../src/statements/distributed-worker.js';
 import { normalizeDocument, type NormalizableDocument } from '../../../src/statements/normalize.js';
 import { NormalizerThreads } from '../../../src/statements/normalizer-threads.js';
 import { openVexNormalizer } from '../../../src/statements/normalizers/openvex.js';

@@ -1,0 +1,285 @@
+/**
+ * Planning a distributed statement backfill: {@link planBackfill} cuts a
+ * run's keyspace into key ranges and enqueues one job per range; a run id
+ * belongs either to a plan or to a single-process run, never to both.
+ *
+ * @module
+ */
+import { err, errAsync, ok, okAsync, type Result, type ResultAsync, safeTry } from 'neverthrow';
+import { BackfillError } from '../errors.js';
+import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE } from './defaults.js';
+import type { RangeJob } from './job-queue.js';
+import type { PgRawDocumentSource } from './pg-raw-document-source.js';
+import { lockThenCheck, refusePlannedRun } from './pg-run-lock.js';
+import type { PgStatementSink } from './pg-statement-sink.js';
+import type { BackfillPlan, PgBackfillPlanStore, PlannedOptions } from './pg-run-plan.js';
+import type { KeyRange, StatementSink, StoredCheckpoint } from './ports.js';
+import { integerOption, MAX_DOCUMENTS_LIMIT, MAX_PLANNED_RUN_ID_LENGTH, plainRunId, validRunId } from './run-context.js';
+import {
+  preparedSink,
+  rangeCheckpointId,
+  withSession,
+  type DistributedBackfillConfig,
+  type Parts,
+  type Session,
+} from './distributed-session.js';
+
+/** Documents per key range (one job) unless `rangeSize` says otherwise. */
+export const DEFAULT_RANGE_SIZE = 1000;
+
+/** Largest `rangeSize`: the runs table stores it, and each range's document count, as a PostgreSQL `integer`. */
+export const MAX_RANGE_SIZE = 2_147_483_647;
+
+/**
+ * What {@link planBackfill} is asked for: the options of `StatementBackfiller.run()`.
+ *
+ * @example
+ * ```ts
+ * await planBackfill(cluster, { runId: 'nightly', batchSize: 500, rangeSize: 2000 });
+ * ```
+ */
+export interface PlanBackfillOptions {
+  readonly runId: string;
+  readonly retrievedSince?: Date;
+  readonly force?: boolean;
+  /** The plan holds the keyspace's first this many documents; each range stops after the documents it was planned with, so the run never evaluates more. */
+  readonly maxDocuments?: number;
+  /** @defaultValue 100 */
+  readonly batchSize?: number;
+  readonly stopOnError?: boolean;
+  /**
+   * Documents per key range, i.e. per job (1 to {@link MAX_RANGE_SIZE}); the last ranges of the keyspace are cut smaller, halving down to one batch.
+   * @defaultValue {@link DEFAULT_RANGE_SIZE}
+   */
+  readonly rangeSize?: number;
+}
+
+export function validatePlan(options: PlanBackfillOptions): Result<void, BackfillError> {
+  const bad = (m: string): Result<void, BackfillError> => err(new BackfillError('INVALID_ARGUMENT', m));
+  // A plan named like a key range (`nightly#range-3`) would share that range's checkpoint id.
+  const runId = validRunId(options.runId, MAX_PLANNED_RUN_ID_LENGTH).andThen(() => plainRunId(options.runId));
+  if (runId.isErr()) return runId;
+  const { batchSize, rangeSize, maxDocuments } = options;
+  const counts = integerOption('batchSize', batchSize, 1, MAX_BATCH_SIZE)
+    .andThen(() => integerOption('rangeSize', rangeSize, 1, MAX_RANGE_SIZE))
+    .andThen(() => integerOption('maxDocuments', maxDocuments, 1, MAX_DOCUMENTS_LIMIT));
+  if (counts.isErr()) return counts;
+  if (options.retrievedSince !== undefined && Number.isNaN(options.retrievedSince.getTime()))
+    return bad('retrievedSince must be a valid Date.');
+  return ok(undefined);
+}
+
+/**
+ * Plans a run: cuts its keyspace (ascending `(retrievedAt, digest)`, from
+ * `retrievedSince`, the first `maxDocuments` documents) into ranges of
+ * `rangeSize` documents and enqueues one job per range. Idempotent per
+ * `runId`: planning again returns the stored plan and re-enqueues the
+ * ranges not yet completed (a range never has two jobs queued or running).
+ * The plan fixes each range's bounds: a document inserted later inside a
+ * range not yet finished is backfilled with it, one after the last range
+ * is not. Under `maxDocuments` a range also stops after the documents it
+ * was planned with, so the run never evaluates more than `maxDocuments`. A keyspace in which a digest occurs more than once is refused
+ * with `DOCUMENT_INVALID` (see {@link PgRawDocumentSource.refuseRepeatedDigests}).
+ * A run id a single-process run uses is refused: with `LOCKED` while
+ * another session holds its run lock (that run, or a planner of the id
+ * with another runs table), with `INVALID_ARGUMENT` once it has a
+ * checkpoint. So is a new plan of an id whose key ranges have checkpoints
+ * in the store (`INVALID_ARGUMENT`): a plan of it with another runs table
+ * wrote them, and its ranges, cut with other bounds, would take them as
+ * their own. A new plan is stored under that same run lock, so a
+ * single-process `statements backfill --run-id` started at the same
+ * moment either finds the plan in its runs table (and is refused) or holds
+ * the run id first (and the plan is refused). A library
+ * {@link StatementBackfiller.run} reads no runs table: with a
+ * {@link PgStatementSink} it is refused the id only once a range of the
+ * plan has committed a batch (see {@link PgStatementSink.lockRun}).
+ *
+ * @example
+ * ```ts
+ * const plan = await planBackfill({ connectionString: process.env.PGURI! }, { runId: 'nightly', batchSize: 500 });
+ * if (plan.isErr()) throw plan.error;
+ * console.log(`${plan.value.ranges.length} ranges queued`);
+ * ```
+ */
+export function planBackfill(config: DistributedBackfillConfig, options: PlanBackfillOptions): ResultAsync<BackfillPlan, BackfillError> {
+  return validatePlan(options).asyncAndThen(() => withSession(config, (s) => planIn(s, options)));
+}
+
+/**
+ * The run's key ranges: `rangeSize` documents each, except at the end of
+ * the keyspace, where the last two are cut again into ranges that halve down
+ * to one batch (…, 4, 2, 1, 1 batches). Workers then finish at about the
+ * same time: the one that takes the last range no longer keeps the others
+ * waiting for most of a large range.
+ */
+function cutKeyspace(
+  source: PgRawDocumentSource,
+  planned: PlannedOptions,
+  retrievedSince: Date | undefined,
+): ResultAsync<readonly KeyRange[], BackfillError> {
+  const since = retrievedSince === undefined ? {} : { retrievedSince };
+  const scope = { ...since, ...(planned.maxDocuments === null ? {} : { maxDocuments: planned.maxDocuments }) };
+  const unit = Math.min(planned.batchSize, planned.rangeSize);
+  return source
+    .refuseRepeatedDigests(scope)
+    .andThen(() => source.keyRanges({ rangeSize: planned.rangeSize, ...scope }))
+    .andThen((ranges) => {
+      const tail = ranges.slice(-2);
+      const start = tail[0]?.after ?? null;
+      const end = tail.at(-1)?.through;
+      if (unit === planned.rangeSize || end === undefined) return okAsync(ranges);
+      // Bounded by the tail's last document, so one committed since the first pass cannot push it out of
+      // every range; with maxDocuments by the tail's count too, so the plan never holds more.
+      return source
+        .keyRanges({
+          rangeSize: unit,
+          ...since,
+          ...(start === null ? {} : { after: start }),
+          until: end,
+          ...(planned.maxDocuments === null ? {} : { maxDocuments: tail.reduce((n, r) => n + r.documents, 0) }),
+        })
+        .map((units) => [...ranges.slice(0, -2), ...halvingTail(units, planned.rangeSize / unit)]);
+    });
+}
+
+/** Joins consecutive ranges of one batch each into ranges of 1, 1, 2, 4, … batches from the end, at most `most` batches. */
+function halvingTail(units: readonly KeyRange[], most: number): KeyRange[] {
+  const out: KeyRange[] = [];
+  let end = units.length;
+  for (let size = 1, k = 0; end > 0; k += 1, size = k < 2 ? 1 : Math.min(most, size * 2)) {
+    const group = units.slice(Math.max(0, end - Math.floor(size)), end);
+    end -= group.length;
+    const first = group[0] as KeyRange;
+    const last = group[group.length - 1] as KeyRange;
+    out.unshift({ after: first.after, through: last.through, documents: group.reduce((n, r) => n + r.documents, 0) });
+  }
+  return out;
+}
+
+/** The checkpoint of each of the plan's ranges (`null` for a range not started), in two queries. */
+export function rangeCheckpoints(sink: PgStatementSink, plan: BackfillPlan): ResultAsync<(StoredCheckpoint | null)[], BackfillError> {
+  const ids = plan.ranges.map((range) => rangeCheckpointId(plan.runId, range.n));
+  return sink.loadCheckpoints(ids).map((found) => ids.map((id) => found.get(id) ?? null));
+}
+
+/** Stores the plan (or finds the stored one) and enqueues its ranges not yet completed. */
+export function planIn({ parts, queue }: Session, options: PlanBackfillOptions): ResultAsync<BackfillPlan, BackfillError> {
+  const planned: PlannedOptions = {
+    retrievedSince: options.retrievedSince?.toISOString() ?? null,
+    force: options.force ?? false,
+    maxDocuments: options.maxDocuments ?? null,
+    stopOnError: options.stopOnError ?? false,
+    batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
+    rangeSize: options.rangeSize ?? DEFAULT_RANGE_SIZE,
+  };
+  return safeTry(async function* () {
+    const existing = yield* parts.plans.loadPlan(options.runId);
+    // Checked again under the run lock before the plan is stored; this first look spares cutting the keyspace of a run id that is taken.
+    if (existing === null) yield* refuseSingleProcessRun(parts, options.runId);
+    const ranges = existing === null ? yield* cutKeyspace(parts.source, planned, options.retrievedSince) : [];
+    const stored = yield* parts.plans.savePlan(options.runId, planned, parts.tables, ranges, () =>
+      lockThenCheck(
+        parts.sink.lockRun(options.runId).orElse((refused) => runIdTaken(parts, options.runId, refused)),
+        () => refuseSingleProcessRun(parts, options.runId),
+      ),
+    );
+    const { sink } = parts.storeOf(stored);
+    const checkpoints = yield* rangeCheckpoints(sink, stored);
+    const todo: RangeJob[] = stored.ranges
+      .filter((_, i) => !checkpoints[i]?.completed)
+      .map((range) => ({ runId: stored.runId, n: range.n }));
+    yield* queue.enqueue(todo);
+    parts.logger.info('statement backfill planned', {
+      runId: stored.runId,
+      documents: stored.documents,
+      ranges: stored.ranges.length,
+      enqueued: todo.length,
+    });
+    return ok(stored);
+  });
+}
+
+export const singleProcessState = (single: StoredCheckpoint): string =>
+  single.completed ? 'completed' : `stopped after ${single.counters.evaluated} documents`;
+
+/**
+ * Refuses to plan a run id that a single-process run already has a
+ * checkpoint under: the plan would backfill its documents again under
+ * range checkpoints, neither resuming that run nor matching it.
+ */
+function refuseSingleProcessRun(parts: Parts, runId: string): ResultAsync<void, BackfillError> {
+  return parts.sink.loadCheckpoint(runId).andThen((single) => {
+    if (single === null) return okAsync(undefined);
+    return errAsync(
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        `run ${runId} is a single-process run (${singleProcessState(single)}); resume or report it without --workers (${singleProcessCommand(runId, single)}), or plan under another run id.`,
+        { context: { runId } },
+      ),
+    );
+  });
+}
+
+/**
+ * Why a new plan could not take the run lock of its run id, said for a
+ * planner. Its holder (`LOCKED`) is a single-process run, which has stored
+ * no checkpoint yet when it has just started, or a planner of the id with
+ * another runs table (planners of one runs table wait for each other
+ * before they lock); the lock cannot tell which. Checkpoints of the id's
+ * key ranges, with no plan of it in this runs table, were written by the
+ * ranges of a plan in another runs table over the same checkpoints table.
+ */
+function runIdTaken(parts: Parts, runId: string, refused: BackfillError): ResultAsync<never, BackfillError> {
+  const { holder, plannedBy } = refused.context;
+  // The sink's lock refused an id whose key ranges have checkpoints (see PgStatementSink.lockRun).
+  if (plannedBy !== undefined) {
+    return errAsync(
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        `run ${runId} was planned before with another runs table than ${parts.plans.runsTable} (${String(plannedBy)}): plan, work and report it with that runs table to resume it, or plan under another run id.`,
+        { cause: refused, context: refused.context },
+      ),
+    );
+  }
+  if (refused.code !== 'LOCKED') return errAsync(refused);
+  // A single-process run that committed a batch has stored its options: the advice names them.
+  return parts.sink
+    .loadCheckpoint(runId)
+    .orElse(() => okAsync(null))
+    .andThen((single) =>
+      errAsync(
+        new BackfillError(
+          'LOCKED',
+          `run ${runId} is held by ${String(holder)}: a single-process run of it (let it finish, then resume or report it without --workers: ${singleProcessCommand(runId, single)}) or a planner of it with another runs table than ${parts.plans.runsTable}; or plan under another run id.`,
+          { cause: refused, context: refused.context },
+        ),
+      ),
+    );
+}
+
+/**
+ * The sink of a single-process run under a run id of its caller's
+ * choosing: once it holds the run lock, it refuses an id that `plans` has
+ * a plan of, before the run loads its checkpoint. A planner takes the same
+ * lock to store a new plan, so one of the two always sees the other.
+ * Range runs of planned runs use the sink as it is. Prepare the sink first.
+ */
+export function singleProcessSink(sink: PgStatementSink, plans: PgBackfillPlanStore): StatementSink {
+  return {
+    ...preparedSink(sink),
+    lockRun: (runId) =>
+      lockThenCheck(sink.lockRun(runId), () => refusePlannedRun(runId, plans.loadPlan(runId), (plan) => `${plan.ranges.length} ranges`)),
+  };
+}
+
+/**
+ * The `statements backfill` command that resumes or reports a single-process
+ * run, with the flags that repeat its options (a rerun with other ones is
+ * refused); bare for a run that stored no checkpoint yet.
+ */
+export function singleProcessCommand(runId: string, single: StoredCheckpoint | null): string {
+  if (single === null) return `statements backfill --run-id ${runId}`;
+  const { retrievedSince, force, maxDocuments } = single.options;
+  const since = retrievedSince === null ? '' : ` --retrieved-since ${retrievedSince}`;
+  return `statements backfill --run-id ${runId}${since}${force ? ' --force' : ''}${maxDocuments === null ? '' : ` --max-documents ${maxDocuments}`}`;
+}

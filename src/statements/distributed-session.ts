@@ -1,0 +1,288 @@
+/**
+ * The statement backfill across worker processes and hosts, on pg-boss:
+ * what every process of a distributed run (planner, workers on any host,
+ * report, progress) shares. The run's configuration
+ * ({@link DistributedBackfillConfig}), its adapters on one pool, and the
+ * sessions that prepare them and start the job engine.
+ *
+ * @module
+ */
+import { err, errAsync, ok, Result, ResultAsync } from 'neverthrow';
+import pg from 'pg';
+import { BackfillError, toBackfillError } from '../errors.js';
+import { validateIdentifier } from '../_internals/sql-identifier.js';
+import { silentLogger, type Logger } from '../_internals/logger.js';
+import {
+  DEFAULT_CHECKPOINTS_TABLE,
+  DEFAULT_DOCUMENTS_TABLE,
+  DEFAULT_FAILURES_TABLE,
+  DEFAULT_RAW_DOCUMENTS_TABLE,
+  DEFAULT_STATEMENTS_TABLE,
+} from './defaults.js';
+import { RangeJobQueue } from './job-queue.js';
+import { pgPoolSettings, type PgConnectOptions } from '../_internals/pg.js';
+import { PgRawDocumentSource } from './pg-raw-document-source.js';
+import { PgStatementSink } from './pg-statement-sink.js';
+import { PgBackfillPlanStore, type BackfillPlan, type PgBackfillPlanTables, type PlannedStoreTables } from './pg-run-plan.js';
+import type { StatementSink, VexNormalizer } from './ports.js';
+import { waitingOut, type Outage } from './distributed-outage.js';
+
+/** The range of `heartbeatSeconds`: pg-boss's minimum, and an hour. */
+const MIN_HEARTBEAT_SECONDS = 10;
+const MAX_HEARTBEAT_SECONDS = 3600;
+
+/**
+ * Where a distributed run lives. Every process of a run (planner, workers on
+ * any host, report) is given the same configuration.
+ *
+ * @example
+ * ```ts
+ * const cluster: DistributedBackfillConfig = { connectionString: process.env.PGURI!, logger: console };
+ * ```
+ */
+export interface DistributedBackfillConfig {
+  /**
+   * The PostgreSQL that holds the documents, the statements, the plan and
+   * the job queue. The kit's own SQL names every function, type and
+   * operator with its schema, but the job engine's (pg-boss's) looks its
+   * operators up in the `search_path`: connect as a role whose
+   * `search_path` lists no schema of look-alike operators before
+   * `pg_catalog`.
+   */
+  readonly connectionString: string;
+  /**
+   * The driver's `ssl` option for every connection of the run (its pool's
+   * and the job engine's), in place of its own reading of `sslmode` and
+   * `PGSSLMODE`; `connectionString` must then carry no SSL parameter
+   * (`sslmode`, `sslrootcert`, …), which the driver would read over it.
+   * The CLI gives what libpq's `sslmode` comes to for the server.
+   * @defaultValue what the driver reads from `connectionString` and `PGSSLMODE`
+   */
+  readonly ssl?: pg.ClientConfig['ssl'];
+  /**
+   * How long each connection of the run (its pool's and the job engine's)
+   * may take to open, in ms; 0 waits forever. The CLI gives
+   * `PGCONNECT_TIMEOUT`.
+   * @defaultValue none: the run's pool waits as long as the network does, the job engine 10 s (pg-boss's default)
+   */
+  readonly connectTimeoutMs?: number;
+  /** @defaultValue {@link defaultVexNormalizers} */
+  readonly normalizers?: readonly VexNormalizer[];
+  /**
+   * Table names; defaults as in `PgRawDocumentSource`, `PgStatementSink` and {@link PgBackfillPlanStore}.
+   * The plan records the store's tables (`raw` … `failures`) it was planned with: workers backfill each
+   * run in its plan's tables, and reports read them, whatever tables they are given here.
+   */
+  readonly tables?: PgBackfillPlanTables & {
+    readonly raw?: string;
+    readonly statements?: string;
+    readonly documents?: string;
+    readonly checkpoints?: string;
+    readonly failures?: string;
+  };
+  /** Schema of pg-boss's tables. @defaultValue `pgboss` */
+  readonly jobsSchema?: string;
+  /** Seconds without a heartbeat before a dead worker's job is retried elsewhere (an integer from 10 to 3600). @defaultValue 10 */
+  readonly heartbeatSeconds?: number;
+  /** @defaultValue a logger that discards everything */
+  readonly logger?: Logger;
+}
+
+/**
+ * The checkpoint id (and run-lock id) of range `n` of `runId`.
+ *
+ * @example
+ * ```ts
+ * const id = rangeCheckpointId('nightly', 3); // the checkpoint a worker resumes range 3 from
+ * ```
+ */
+export function rangeCheckpointId(runId: string, n: number): string {
+  return `${runId}#range-${n}`;
+}
+
+/** Where a run's documents are read and its statements, checkpoints and failures written. */
+export interface Store {
+  readonly source: PgRawDocumentSource;
+  readonly sink: PgStatementSink;
+}
+
+export interface Parts extends Store {
+  readonly pool: pg.Pool;
+  /** Where the run's jobs are: pg-boss's schema and queue name. */
+  readonly jobs: { readonly schema: string; readonly queue: string };
+  /** The store tables this process was configured with (a plan records the planner's). */
+  readonly tables: PlannedStoreTables;
+  /** The store of a run's plan, on this pool (the configured one for a plan that names no tables). */
+  storeOf(plan: BackfillPlan): Store;
+  readonly plans: PgBackfillPlanStore;
+  readonly logger: Logger;
+  close(): Promise<void>;
+}
+
+/** How every connection of the run opens (its pool's and the job engine's), from the config. */
+function connectOptionsOf(config: DistributedBackfillConfig): PgConnectOptions {
+  return {
+    connectionString: config.connectionString,
+    ...(config.ssl === undefined ? {} : { ssl: config.ssl }),
+    ...(config.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: config.connectTimeoutMs }),
+  };
+}
+
+/**
+ * Connections a range being backfilled can hold at once: its run lock's,
+ * a page read (its own, or the next range's read ahead) and a batch commit.
+ */
+const CONNECTIONS_PER_RANGE = 3;
+
+/**
+ * The run's adapters on one pool (which connects on first use), large
+ * enough for `ranges` backfilled at once and the worker's own queries: a
+ * smaller one would let the run locks take every connection and leave no
+ * range one to read with.
+ */
+export function partsOf(config: DistributedBackfillConfig, ranges = 1): Parts {
+  const pool = new pg.Pool({ ...pgPoolSettings(connectOptionsOf(config)), max: CONNECTIONS_PER_RANGE * ranges + 3 });
+  pool.on('error', () => undefined);
+  const t = config.tables ?? {};
+  const tables: PlannedStoreTables = {
+    raw: t.raw ?? DEFAULT_RAW_DOCUMENTS_TABLE,
+    statements: t.statements ?? DEFAULT_STATEMENTS_TABLE,
+    documents: t.documents ?? DEFAULT_DOCUMENTS_TABLE,
+    checkpoints: t.checkpoints ?? DEFAULT_CHECKPOINTS_TABLE,
+    failures: t.failures ?? DEFAULT_FAILURES_TABLE,
+  };
+  const storeIn = (s: PlannedStoreTables): Store => ({
+    source: new PgRawDocumentSource({ pg: pool, table: s.raw }),
+    sink: new PgStatementSink({
+      pg: pool,
+      statementsTable: s.statements,
+      documentsTable: s.documents,
+      checkpointsTable: s.checkpoints,
+      failuresTable: s.failures,
+    }),
+  });
+  const own = storeIn(tables);
+  const stores = new Map<string, Store>([[JSON.stringify(tables), own]]);
+  const storeOf = (plan: BackfillPlan): Store => {
+    const key = JSON.stringify(plan.tables ?? tables);
+    const store = stores.get(key) ?? storeIn(plan.tables ?? tables);
+    stores.set(key, store);
+    return store;
+  };
+  const plans = new PgBackfillPlanStore({ pg: pool, tables: t });
+  const jobs = { schema: config.jobsSchema ?? 'pgboss', queue: plans.runsTable };
+  return { pool, jobs, ...own, tables, storeOf, plans, logger: config.logger ?? silentLogger, close: () => pool.end() };
+}
+
+function openQueue(config: DistributedBackfillConfig, parts: Parts): ResultAsync<RangeJobQueue, BackfillError> {
+  return RangeJobQueue.open({
+    ...connectOptionsOf(config),
+    queue: parts.jobs.queue,
+    schema: parts.jobs.schema,
+    ...(config.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: config.heartbeatSeconds }),
+  });
+}
+
+/** Runs `fn` with the run's parts, closing them afterwards; throws become Results. */
+export function withParts<T>(
+  config: DistributedBackfillConfig,
+  fn: (parts: Parts) => Promise<Result<T, BackfillError>>,
+): ResultAsync<T, BackfillError> {
+  return ResultAsync.fromPromise(
+    (async () => {
+      const parts = partsOf(config);
+      try {
+        return await fn(parts);
+      } finally {
+        await parts.close();
+      }
+    })(),
+    (e) => toBackfillError(e, 'DB_ERROR'),
+  ).andThen((r) => r);
+}
+
+/** The run's prepared parts and a started job queue: what planning and working need. */
+export interface Session {
+  readonly parts: Parts;
+  readonly queue: RangeJobQueue;
+}
+
+/**
+ * Prepares the run's parts (creating missing tables) and starts pg-boss,
+ * at once: both are round trips at the start of every worker. Closes what
+ * it opened when a step fails. Only the planner and workers prepare:
+ * `prepare()` runs CREATE INDEX IF NOT EXISTS, whose share lock would
+ * queue behind (and hold up) the workers' writes if a progress poll took
+ * it every second.
+ */
+async function startSession(config: DistributedBackfillConfig, ranges: number): Promise<Result<Session, BackfillError>> {
+  const parts = partsOf(config, ranges);
+  const [prepared, queue] = await Promise.all([parts.sink.prepare().andThen(() => parts.plans.prepare()), openQueue(config, parts)]);
+  const started = Result.combine([prepared, queue] as const);
+  if (started.isOk()) return ok({ parts, queue: started.value[1] });
+  if (queue.isOk()) await queue.value.close(false);
+  await parts.close();
+  return err(started.error);
+}
+
+/**
+ * Runs `fn` with a session, starting pg-boss once for all of it and
+ * stopping it afterwards. `ranges` is how many ranges it backfills at once
+ * (the pool is sized for them). With `reconnect` (a worker), a database
+ * that is unreachable at the start is waited out as one lost mid-run is.
+ */
+export function withSession<T>(
+  config: DistributedBackfillConfig,
+  fn: (s: Session) => PromiseLike<Result<T, BackfillError>>,
+  {
+    ranges = 1,
+    reconnect,
+  }: { readonly ranges?: number; readonly reconnect?: { readonly outage: Outage; readonly signal: AbortSignal | undefined } } = {},
+): ResultAsync<T, BackfillError> {
+  // Checked before connecting: pg-boss would otherwise fail on them once connected.
+  const schema = validateIdentifier(config.jobsSchema ?? 'pgboss', 'jobsSchema');
+  if (schema.isErr()) return errAsync(schema.error);
+  const { heartbeatSeconds } = config;
+  if (
+    heartbeatSeconds !== undefined &&
+    (!Number.isInteger(heartbeatSeconds) || heartbeatSeconds < MIN_HEARTBEAT_SECONDS || heartbeatSeconds > MAX_HEARTBEAT_SECONDS)
+  )
+    return errAsync(
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        `heartbeatSeconds must be an integer from ${MIN_HEARTBEAT_SECONDS} to ${MAX_HEARTBEAT_SECONDS}, not ${heartbeatSeconds}.`,
+      ),
+    );
+  return ResultAsync.fromPromise(
+    (async () => {
+      const started = await (reconnect === undefined
+        ? startSession(config, ranges)
+        : waitingOut(() => startSession(config, ranges), reconnect.outage, reconnect.signal));
+      if (started.isErr()) return err(started.error);
+      const { parts, queue } = started.value;
+      try {
+        return await fn(started.value);
+      } finally {
+        await queue.close();
+        await parts.close();
+      }
+    })(),
+    (e) => toBackfillError(e, 'DB_ERROR'),
+  ).andThen((r) => r);
+}
+
+/**
+ * The sink as a worker's ranges see it. The planner prepared the plan's
+ * tables (and the worker its own, once when it started); `prepare()` per
+ * range would take CREATE INDEX IF NOT EXISTS's share lock on the
+ * statements table, which waits for the other workers' batch commits in
+ * flight and holds up their next ones.
+ */
+export function preparedSink(sink: PgStatementSink): StatementSink {
+  return {
+    loadCheckpoint: (runId) => sink.loadCheckpoint(runId),
+    lockRun: (runId) => sink.lockRun(runId),
+    existingDigests: (digests) => sink.existingDigests(digests),
+    commitBatch: (batch) => sink.commitBatch(batch),
+  };
+}
