@@ -188,6 +188,22 @@ export async function parentStorage(client: PgClientLike, parent: QualifiedName)
   return { tablespace: rows[0]?.tablespace ?? null, am: rows[0]?.am ?? null };
 }
 
+/**
+ * The table's size in bytes (heap, indexes, TOAST). Sizing waits for a lock
+ * on the table like any reader, so it runs under `lock_timeout`: a table DDL
+ * holds (a `VACUUM FULL` or `CLUSTER` of it) is `LOCK_TIMEOUT` naming it,
+ * never a wait as long as that DDL, whatever the session's own
+ * `lock_timeout`. One dropped meanwhile is 0.
+ */
+export async function sizeWithin(client: PgClientLike, table: PartitionInfo, lockTimeoutMs: number, what: string): Promise<number> {
+  try {
+    const results = (await client.query(sql.relationSizeWithin(table.sql, lockTimeoutMs))) as PgQueryResult<{ s: string }>[];
+    return Number(results[results.length - 1]?.rows[0]?.s ?? 0);
+  } catch (error) {
+    throw pgErrorToBackfill(error, { partition: table.name }, `${what}: sizing ${table.schema}.${table.name}`);
+  }
+}
+
 /** `tableSql`'s comment, if any. */
 export async function commentOf(client: PgClientLike, tableSql: string): Promise<string | null> {
   const { rows } = (await client.query(sql.tableComment, [tableSql])) as PgQueryResult<{ c: string | null }>;

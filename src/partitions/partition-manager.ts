@@ -247,8 +247,11 @@ export class PartitionManager {
   }
 
   /**
-   * VACUUM / ANALYZE / REINDEX one partition, never the parent. Every step
-   * runs under `lock_timeout`; REINDEX runs `CONCURRENTLY` by default.
+   * VACUUM / ANALYZE / REINDEX one partition, never the parent. Every step,
+   * and the sizing before and after, runs under `lock_timeout` (a partition
+   * a `VACUUM FULL` or `CLUSTER` holds is `LOCK_TIMEOUT` naming the session,
+   * whatever the connection's own `lock_timeout`); REINDEX runs
+   * `CONCURRENTLY` by default.
    *
    * A `REINDEX … CONCURRENTLY` that fails (a lock timeout, a cancel, a lost
    * connection) leaves INVALID `<index>_ccnew` / `_ccold` indexes behind,

@@ -7,7 +7,7 @@
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { readSnapshot, type Snapshot } from './catalog.js';
-import { commentOf, runDdl, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
+import { commentOf, runDdl, sizeWithin, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
 import { addIntervals, floorToInterval, parsePartitionSuffix } from './interval.js';
 import type { ManagerContext, RetentionPlanOptions } from './options.js';
 import { inParentSchema, throwIfAborted } from './slots.js';
@@ -113,12 +113,7 @@ async function sized(
       candidates.push(c);
       continue;
     }
-    try {
-      const results = (await client.query(sql.relationSizeWithin(part.sql, ctx.lockTimeoutMs))) as PgQueryResult<{ s: string }>[];
-      candidates.push({ ...c, sizeBytes: Number(results[results.length - 1]?.rows[0]?.s ?? 0) });
-    } catch (error) {
-      throw pgErrorToBackfill(error, { partition: c.name }, `retention: sizing ${part.schema}.${part.name}`);
-    }
+    candidates.push({ ...c, sizeBytes: await sizeWithin(client, part, ctx.lockTimeoutMs, 'retention') });
   }
   return { ...report, candidates };
 }

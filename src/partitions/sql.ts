@@ -204,9 +204,6 @@ export const reindexIndexConcurrently = (indexSql: string): string => `REINDEX I
 export const relationSizeWithin = (tableSql: string, lockTimeoutMs: number): string =>
   `${setLocalLockTimeout(lockTimeoutMs)}; SELECT COALESCE(pg_catalog.pg_total_relation_size(pg_catalog.to_regclass(${quoteLiteral(tableSql)})), 0)::pg_catalog.text AS s`;
 
-/** `$1` the quoted table: heap, indexes and TOAST, in bytes, as text. */
-export const relationSize = 'SELECT pg_catalog.pg_total_relation_size($1::pg_catalog.regclass)::pg_catalog.text AS s';
-
 // ---- rows -----------------------------------------------------------------
 
 /**

@@ -115,18 +115,43 @@ describe('maintain', () => {
     expect((await m.maintain('artifact_boms_2026_11', { vacuum: false, analyze: false }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
   });
 
-  it('times out instead of hanging, and restores the session lock_timeout', async () => {
+  it.for([
+    {
+      // An open writer: reads go on, but a plain REINDEX needs a SHARE lock.
+      what: 'an open writer holds the partition a plain REINDEX needs',
+      partition: 'artifact_boms_2026_10',
+      mode: 'ROW EXCLUSIVE',
+      own: '42s',
+      options: { vacuum: false, analyze: false, reindex: true, concurrently: false },
+    },
+    {
+      // Under the connection's own lock_timeout of 0 (the default), sizing the partition would wait as long as the holder.
+      what: 'a VACUUM FULL or CLUSTER holds the partition (sizing it waits too)',
+      partition: 'artifact_boms_2026_09',
+      mode: 'ACCESS EXCLUSIVE',
+      own: '0',
+      options: {},
+    },
+  ])('times out instead of hanging while $what, and restores the session lock_timeout', async ({ partition, mode, own, options }) => {
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
-    await client.query("SET lock_timeout = '42s'");
-    // An open writer: reads go on, but a plain REINDEX needs a SHARE lock.
-    const lock = await holdLock(db.url, 'scanner.artifact_boms_2026_10', 'ROW EXCLUSIVE');
+    await client.query(`SET lock_timeout = '${own}'`);
+    const lock = await holdLock(db.url, `scanner.${partition}`, mode);
     try {
       const m = new PartitionManager({ pg: client, table: 'scanner.artifact_boms', column: 'inserted_at', lockTimeoutMs: 150 });
-      const r = await m.maintain('artifact_boms_2026_10', { vacuum: false, analyze: false, reindex: true, concurrently: false });
-      expect(r._unsafeUnwrapErr().code).toBe('LOCK_TIMEOUT');
-      expect(r._unsafeUnwrapErr().message).toContain('maintain');
-      expect((await client.query('SHOW lock_timeout')).rows[0]).toEqual({ lock_timeout: '42s' });
+      const t0 = Date.now();
+      const r = await Promise.race([
+        m.maintain(partition, options),
+        new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 5_000)),
+      ]);
+      expect(r).not.toBe('hung');
+      if (r === 'hung') return;
+      const e = r._unsafeUnwrapErr();
+      expect(e.code).toBe('LOCK_TIMEOUT');
+      expect(e.message).toContain('maintain');
+      expect(e.message).toContain(partition);
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      expect((await client.query('SHOW lock_timeout')).rows[0]).toEqual({ lock_timeout: own });
     } finally {
       await lock.release();
       await client.end();
