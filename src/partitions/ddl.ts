@@ -195,7 +195,12 @@ export async function parentStorage(client: PgClientLike, parent: QualifiedName)
  * never a wait as long as that DDL, whatever the session's own
  * `lock_timeout`. One dropped meanwhile is 0.
  */
-export async function sizeWithin(client: PgClientLike, table: PartitionInfo, lockTimeoutMs: number, what: string): Promise<number> {
+export async function sizeWithin(
+  client: PgClientLike,
+  table: Pick<PartitionInfo, 'schema' | 'name' | 'sql'>,
+  lockTimeoutMs: number,
+  what: string,
+): Promise<number> {
   try {
     const results = (await client.query(sql.relationSizeWithin(table.sql, lockTimeoutMs))) as PgQueryResult<{ s: string }>[];
     return Number(results[results.length - 1]?.rows[0]?.s ?? 0);

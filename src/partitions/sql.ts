@@ -356,9 +356,13 @@ export const tableComment = "SELECT pg_catalog.obj_description($1::pg_catalog.re
 export const isDetachPending =
   'SELECT coalesce(pg_catalog.bool_or(i.inhdetachpending), false) AS pending FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass';
 
-/** `$1` schema, `$2` the mark, `$3` the separator: the tables of the schema (partitioned ones too) that are no partition and carry it, alone or appended. */
-export const detachedToDrop = `SELECT c.relname::pg_catalog.text AS name, c.reltuples::pg_catalog.float8 AS estimated_rows,
-        pg_catalog.pg_total_relation_size(c.oid)::pg_catalog.text AS size_bytes
+/**
+ * `$1` schema, `$2` the mark, `$3` the separator: the tables of the schema
+ * (partitioned ones too) that are no partition and carry it, alone or
+ * appended. Not sized here: sizing waits for a lock on each, and one
+ * retention does not drop must not hold it up.
+ */
+export const detachedToDrop = `SELECT c.relname::pg_catalog.text AS name, c.reltuples::pg_catalog.float8 AS estimated_rows
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
      CROSS JOIN LATERAL (SELECT pg_catalog.obj_description(c.oid, 'pg_class') AS note) d
      WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p']::pg_catalog.char[]) AND NOT c.relispartition
