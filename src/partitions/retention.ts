@@ -129,7 +129,8 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
     for (const [i, c] of candidates.entries()) {
       progress.report = { ...report, candidates: [...candidates] };
       throwIfAborted(call.signal, { partition: c.name });
-      const part = state.snap.partitions.find((p) => p.name === c.name);
+      // The candidate itself, in the parent's schema: a partition of the same name in another schema is another table.
+      const part = state.snap.partitions.find((p) => p.schema === ctx.parent.schema && p.name === c.name);
       try {
         await expire(client, ctx, c, part === undefined ? 'detached' : part.detachPending ? 'pending' : 'attached');
       } catch (error) {

@@ -163,6 +163,25 @@ describe('retention', () => {
     }
   });
 
+  it('drops a table an earlier drop run left marked though a partition of another schema bears its name', async () => {
+    await db.query(`
+      CREATE TABLE scanner.artifact_boms_2024_02 (LIKE scanner.artifact_boms);
+      COMMENT ON TABLE scanner.artifact_boms_2024_02 IS 'backfill-kit retention: detached, to be dropped';
+      CREATE SCHEMA archive;
+      CREATE TABLE archive.artifact_boms_2024_02 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2024-02-01 00:00:00+00') TO ('2024-03-01 00:00:00+00');
+      INSERT INTO archive.artifact_boms_2024_02 VALUES ('archived', 'x', null, '2024-02-05 00:00:00+00');`);
+    try {
+      const r = (await manager().retention({ keep: 12, dryRun: false, concurrently: true }))._unsafeUnwrap();
+      expect(r.candidates.find((c) => c.name === 'artifact_boms_2024_02')?.done).toBe(true);
+      const left = await db.query<{ t: string | null }>("SELECT to_regclass('scanner.artifact_boms_2024_02')::text AS t");
+      expect(left[0]?.t).toBeNull();
+      // The partition of the other schema is no candidate: it stays attached, rows and all.
+      expect(await db.query("SELECT build_id FROM scanner.artifact_boms WHERE build_id = 'archived'")).toHaveLength(1);
+    } finally {
+      await db.query('DROP SCHEMA archive CASCADE');
+    }
+  });
+
   it('validates its options', async () => {
     expect((await manager().retention({ keep: -1 }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
     expect((await manager().retention({ keep: 1.5 }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
