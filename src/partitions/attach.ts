@@ -7,7 +7,7 @@
  */
 import { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
-import type { PgClientLike, PgQueryResult } from '../_internals/pg.js';
+import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { err, ok, type Result } from 'neverthrow';
 import { parseQualifiedName, quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
 import { overlaps, readSnapshot, type Snapshot } from './catalog.js';
@@ -182,10 +182,23 @@ async function refuseOutOfRange(run: AttachRun, snap: Snapshot, key: readonly st
   const keyCols = key.length > 0 ? key : ['ctid'];
   const keySql = keyCols.map((k) => (k === 'ctid' ? 'ctid' : quoteIdent(k)));
   const { where } = rangeOf(ctx, slot, snap.keyType);
-  const { rows } = (await client.query(sql.firstRowOutside(t.sql, keySql, ctx.columnSql, where))) as PgQueryResult<
-    Record<string, string | null>
-  >;
-  const row = rows[0];
+  // Reading it waits for a lock on it (a restore still running in one transaction holds it): under lock_timeout, as
+  // every step is, so the per-table lock the daily jobs wait for is not held for as long as that restore.
+  let results: PgQueryResult<Record<string, string | null>>[];
+  try {
+    results = (await client.query(
+      `${sql.setLocalLockTimeout(ctx.lockTimeoutMs)}; ${sql.firstRowOutside(t.sql, keySql, ctx.columnSql, where)}`,
+    )) as PgQueryResult<Record<string, string | null>>[];
+  } catch (error) {
+    const failure = pgErrorToBackfill(error, { partition: t.name }, `attach: reading ${t.schema}.${t.name}`);
+    if (failure.code !== 'LOCK_TIMEOUT') throw failure;
+    throw new BackfillError(
+      'LOCK_TIMEOUT',
+      `${failure.message}. Another session holds ${t.schema}.${t.name} (a restore still running in one transaction?); attach it once that session is done. Nothing was changed.`,
+      { cause: error, context: failure.context, ...(failure.dbCode === undefined ? {} : { dbCode: failure.dbCode }) },
+    );
+  }
+  const row = results[results.length - 1]?.rows[0];
   if (row === undefined) return;
   const id = keyCols.map((k, i) => `${k}=${row[`k${i}`] ?? 'NULL'}`).join(', ');
   throw new BackfillError(
