@@ -259,6 +259,30 @@ describe("ensure on the partition runbook's table", () => {
     expect(idx[0]?.n).toBe(2);
   });
 
+  it("a move out of the default partition that outlasts the role's statement_timeout holds up only its own slot", async () => {
+    const m = manager('2026-11-15T00:00:00Z');
+    await createWithDefault(m);
+    // An index whose every entry takes a few milliseconds: moving November's rows in takes about a second.
+    await db.query(`CREATE FUNCTION scanner.slow(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN PERFORM pg_sleep(0.005); RETURN t; END $$;
+      CREATE INDEX slow_idx ON scanner.artifact_boms (scanner.slow(build_id));
+      INSERT INTO scanner.artifact_boms SELECT 'nov-' || g, 'x', timestamptz '2026-11-01 00:00:00+00' + (g || ' minutes')::interval FROM generate_series(1, 200) g;`);
+    // The job's role has a statement_timeout (ALTER ROLE … SET statement_timeout), as an application role often has.
+    const pool = new pg.Pool({ connectionString: db.url, options: '-c statement_timeout=400' });
+    try {
+      const e = (await manager('2026-11-15T00:00:00Z', { pg: pool }).ensure({ ahead: 2 }))._unsafeUnwrapErr();
+      // Next month and the one after are made all the same: the daily job does not stop at November.
+      expect(e.partial?.created.map((c) => c.name)).toEqual(['artifact_boms_2026_12', 'artifact_boms_2027_01']);
+      // A database's refusal (exit 6), not the caller's abort (exit 130), saying what to change.
+      expect([e.code, e.dbCode, e.context.partition]).toEqual(['DB_ERROR', '57014', 'artifact_boms_2026_11']);
+      expect(e.message).toContain('statement_timeout');
+    } finally {
+      await pool.end();
+    }
+    const homes = await rowHomes(db);
+    expect(Object.values(homes).every((h) => h === 'scanner.artifact_boms_default')).toBe(true);
+    expect(Object.keys(homes)).toHaveLength(200);
+  });
+
   it('returns LOCK_TIMEOUT quickly when the parent is busy, and changes nothing', async () => {
     await createArtifactBomsTable(db);
     // SHARE (a CREATE INDEX on the parent) conflicts with ATTACH's SHARE UPDATE EXCLUSIVE; readers and writers do not.
