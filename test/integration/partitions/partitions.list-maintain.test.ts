@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
-import { PartitionManager } from '../../../src/partitions/index.js';
+import { PartitionManager, type MaintainOptions } from '../../../src/partitions/index.js';
 import type { PgClientLike } from '../../../src/_internals/pg.js';
 import { createArtifactBomsTable, holdLock } from './fixtures.js';
 
@@ -115,24 +115,23 @@ describe('maintain', () => {
     expect((await m.maintain('artifact_boms_2026_11', { vacuum: false, analyze: false }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
   });
 
-  it.for([
-    {
+  it.for<[string, { partition: string; mode: string; own: string; options: MaintainOptions }]>([
+    [
       // An open writer: reads go on, but a plain REINDEX needs a SHARE lock.
-      what: 'an open writer holds the partition a plain REINDEX needs',
-      partition: 'artifact_boms_2026_10',
-      mode: 'ROW EXCLUSIVE',
-      own: '42s',
-      options: { vacuum: false, analyze: false, reindex: true, concurrently: false },
-    },
-    {
+      'an open writer holds the partition a plain REINDEX needs',
+      {
+        partition: 'artifact_boms_2026_10',
+        mode: 'ROW EXCLUSIVE',
+        own: '42s',
+        options: { vacuum: false, analyze: false, reindex: true, concurrently: false },
+      },
+    ],
+    [
       // Under the connection's own lock_timeout of 0 (the default), sizing the partition would wait as long as the holder.
-      what: 'a VACUUM FULL or CLUSTER holds the partition (sizing it waits too)',
-      partition: 'artifact_boms_2026_09',
-      mode: 'ACCESS EXCLUSIVE',
-      own: '0',
-      options: {},
-    },
-  ])('times out instead of hanging while $what, and restores the session lock_timeout', async ({ partition, mode, own, options }) => {
+      'a VACUUM FULL or CLUSTER holds the partition (sizing it waits too)',
+      { partition: 'artifact_boms_2026_09', mode: 'ACCESS EXCLUSIVE', own: '0', options: {} },
+    ],
+  ])('times out instead of hanging while %s, and restores the session lock_timeout', async ([, { partition, mode, own, options }]) => {
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
     await client.query(`SET lock_timeout = '${own}'`);
