@@ -40,8 +40,13 @@ export const restoreSessionLockTimeout = "SELECT pg_catalog.set_config('lock_tim
 
 // ---- advisory lock --------------------------------------------------------
 
+/**
+ * Waits up to `timeoutMs` for the lock, and only that: a shorter
+ * `statement_timeout` of the role or database is lifted for this wait (SET
+ * LOCAL, this statement only), so a second run still ends in `LOCKED`.
+ */
 export const advisoryLock = (key: string, timeoutMs: number): string =>
-  `${setLocalLockTimeout(timeoutMs)}; SELECT pg_catalog.pg_advisory_lock(${key})`;
+  `${setLocalLockTimeout(timeoutMs)}; SET LOCAL statement_timeout = 0; SELECT pg_catalog.pg_advisory_lock(${key})`;
 
 export const advisoryUnlock = (key: string): string => `SELECT pg_catalog.pg_advisory_unlock(${key})`;
 

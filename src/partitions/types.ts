@@ -40,6 +40,7 @@ export interface PartitionManagerConfig {
   readonly lockTimeoutMs?: number;
   /**
    * How long `ensure`/`retention`/`attach` wait for another run of the same table; a timeout returns `LOCKED`.
+   * A shorter `statement_timeout` of the role or database does not cut this wait short.
    * @defaultValue {@link DEFAULT_PARTITION_ADVISORY_LOCK_TIMEOUT_MS} (60 s)
    */
   readonly advisoryLockTimeoutMs?: number;

@@ -359,21 +359,34 @@ describe("ensure on the partition runbook's table", () => {
     expect(await rowHomes(db)).toEqual({ a: 'scanner.artifact_boms_2026_08' });
   });
 
-  it('reports a second run holding the advisory lock as LOCKED', async () => {
+  it.for<[string, string | undefined]>([
+    ['', undefined],
+    // A role's statement_timeout shorter than the wait: the run still waits its advisoryLockTimeoutMs, then says LOCKED.
+    [", under a role's shorter statement_timeout", '-c statement_timeout=100'],
+  ])('reports a second run holding the advisory lock as LOCKED%s', async ([, options]) => {
     await createArtifactBomsTable(db);
-    const m = manager('2026-11-23T00:00:00Z', { advisoryLockTimeoutMs: 200 });
+    const pool = new pg.Pool({ connectionString: db.url, ...(options === undefined ? {} : { options }) });
+    const m = manager('2026-11-23T00:00:00Z', { pg: pool, advisoryLockTimeoutMs: 400 });
     const other = new pg.Client({ connectionString: db.url });
     await other.connect();
+    let ended: Promise<void> | undefined;
+    const release = (): Promise<void> => (ended ??= other.end());
     try {
       // Take the same advisory lock a concurrent ensure would hold.
       const { advisoryKey } = await import('../../../src/partitions/ddl.js');
       await other.query(`SELECT pg_advisory_lock(${advisoryKey({ schema: 'scanner', name: 'artifact_boms', sql: '' })})`);
+      const t0 = Date.now();
       const r = await m.ensure();
       expect(r.isErr() && r.error.code).toBe('LOCKED');
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
+      await release();
+      expect((await m.ensure())._unsafeUnwrap().created).toHaveLength(2);
+      // The role's own statement_timeout is the session's again.
+      if (options !== undefined) expect((await pool.query('SHOW statement_timeout')).rows[0]).toEqual({ statement_timeout: '100ms' });
     } finally {
-      await other.end();
+      await release();
+      await pool.end();
     }
-    expect((await m.ensure())._unsafeUnwrap().created).toHaveLength(2);
   });
 
   it('refuses a slot that partly overlaps a foreign partition, after creating every other slot', async () => {
