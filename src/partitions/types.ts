@@ -29,7 +29,9 @@ export interface PartitionManagerConfig {
    */
   readonly interval?: PartitionInterval;
   /**
-   * The clock, injectable for tests and back-dated runs.
+   * The clock, injectable for tests and back-dated runs. An Invalid Date
+   * (`new Date(process.env.NOW)` with `NOW` unset), given or returned, is
+   * `INVALID_ARGUMENT`, before anything changes.
    * @defaultValue `() => new Date()`
    */
   readonly now?: Date | (() => Date);

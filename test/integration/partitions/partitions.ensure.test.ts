@@ -556,6 +556,20 @@ describe('config and table checks', () => {
     expect((await db.query("SELECT to_regclass('scanner.artifact_boms') IS NOT NULL AS ok"))[0]).toEqual({ ok: true });
   });
 
+  it('refuses a clock that gives no valid instant, instead of a daily job that quietly creates and drops nothing', async () => {
+    await createArtifactBomsTable(db);
+    // new Date(process.env.NOW) with NOW unset; a clock function that returns garbage.
+    for (const now of [new Date('not a date'), () => new Date(Number.NaN), () => '2026-11-23' as unknown as Date]) {
+      const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now });
+      for (const r of [await m.ensure(), await m.retention({ dryRun: false })]) {
+        const e = r._unsafeUnwrapErr();
+        expect(e.code).toBe('INVALID_ARGUMENT');
+        expect(e.message).toContain('now');
+      }
+    }
+    expect(await catalogBounds(db, 'scanner', 'artifact_boms')).toEqual(new Map());
+  });
+
   it('quotes legal but unusual names (upper case, $)', async () => {
     const m = new PartitionManager({ pg: db.pool, table: 'scanner.Boms$Hot', column: 'At', now: new Date('2026-11-23T00:00:00Z') });
     (await m.createParent({ columns: [{ name: 'At', type: 'timestamptz', notNull: true }] }))._unsafeUnwrap();
