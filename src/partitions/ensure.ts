@@ -7,7 +7,16 @@
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { covers, overlaps, readSnapshot, type Snapshot } from './catalog.js';
-import { inDdlTransaction, insertableColumns, moveRows, parentStorage, refuseReferencedMove, runDdl, withAdvisoryLock } from './ddl.js';
+import {
+  inDdlTransaction,
+  insertableColumns,
+  moveRows,
+  parentStorage,
+  refuseReferencedMove,
+  runDdl,
+  STATEMENT_TIMEOUT_ADVICE,
+  withAdvisoryLock,
+} from './ddl.js';
 import { addIntervals, floorToInterval } from './interval.js';
 import { invalid, type EnsurePlanOptions, type ManagerContext } from './options.js';
 import { createSlotStatements, finishPendingDetach, inParentSchema, rangeOf, slotAt, sqlstateOf, throwIfAborted } from './slots.js';
@@ -232,7 +241,7 @@ function canceled(error: unknown, slot: PartitionSlot): BackfillError {
   return new BackfillError(
     'DB_ERROR',
     `${failure.message}. The server cancelled it: moving the rows of [${slot.from.toISOString()}, ${slot.to.toISOString()}) out of the default partition (or checking that partition) took longer than the statement_timeout of this role or database, or another session cancelled it. ` +
-      `Its rows stay in the default partition and ${slot.name} was not created. Give the job a longer statement_timeout (ALTER ROLE … SET statement_timeout, or options=-c statement_timeout=0 in its connection URL) and run ensure again.`,
+      `Its rows stay in the default partition and ${slot.name} was not created. ${STATEMENT_TIMEOUT_ADVICE}.`,
     { cause: error, context: failure.context, ...(failure.dbCode === undefined ? {} : { dbCode: failure.dbCode }), detail: failure.detail },
   );
 }

@@ -157,6 +157,20 @@ describe('maintain', () => {
     }
   });
 
+  it("a step that outlasts the role's statement_timeout is a database error saying so, not an interrupted run", async () => {
+    // The server cancels it (SQLSTATE 57014) as it would a role's ALTER ROLE … SET statement_timeout.
+    const pool = new pg.Pool({ connectionString: db.url, options: '-c statement_timeout=1' });
+    try {
+      const m = new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at' });
+      const e = (await m.maintain('artifact_boms_2026_11', { vacuum: true, analyze: true, reindex: true }))._unsafeUnwrapErr();
+      // Not ABORTED, which says the caller's AbortSignal fired (the command line exits 130 for it, as for Ctrl-C).
+      expect([e.code, e.dbCode]).toEqual(['DB_ERROR', '57014']);
+      expect(e.message).toContain('statement_timeout');
+    } finally {
+      await pool.end();
+    }
+  });
+
   it('drops the INVALID indexes a timed-out REINDEX CONCURRENTLY leaves, naming the partition', async () => {
     const invalid = (): Promise<string[]> => invalidIndexesOf('artifact_boms_2026_09');
     // Someone's own failed CREATE INDEX CONCURRENTLY, named like a leftover but after no index of the table: never ours to drop.
