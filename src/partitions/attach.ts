@@ -7,7 +7,7 @@
  */
 import { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
-import type { PgClientLike, PgQueryResult } from '../_internals/pg.js';
+import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { err, ok, type Result } from 'neverthrow';
 import { parseQualifiedName, quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
 import { overlaps, readSnapshot, type Snapshot } from './catalog.js';
@@ -44,7 +44,14 @@ export function restoredSlot(
         ? parsePartitionSuffix(target.name.slice(ctx.parent.name.length), ctx.interval)
         : undefined;
       if (target.schema === ctx.parent.schema && start !== undefined) return ok({ target, slot: slotAt(ctx, start) });
-      const example = slotAt(ctx, floorToInterval(ctx.now(), ctx.interval)).name;
+      // Any month shows the rule; the clock is only read here for a familiar one (a bad clock is refused later).
+      let at: Date;
+      try {
+        at = ctx.now();
+      } catch {
+        at = new Date();
+      }
+      const example = slotAt(ctx, floorToInterval(at, ctx.interval)).name;
       return err(
         new BackfillError<never>(
           'PARTITION_NAME_INVALID',
@@ -73,13 +80,15 @@ export async function attachTable(run: AttachRun): Promise<AttachReport> {
 
 async function checkAndAttach(run: AttachRun): Promise<AttachReport> {
   const { client, ctx, target, slot } = run;
+  // Read first, so a bad clock is refused before anything changes, not after the attach.
+  const current = floorToInterval(ctx.now(), ctx.interval);
   const snap = await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs);
   const context = { partition: slot.name };
   const same = snap.partitions.find((p) => p.schema === target.schema && p.name === target.name);
   if (same?.detachPending) throw invalid(finishPendingDetach(ctx, same), context);
   if (same?.managed) {
     // Attached before (a second rollback run, or by hand): retention drops it all the same, so say so again.
-    warnIfRetentionDrops(run, run.call.logger ?? ctx.logger);
+    warnIfRetentionDrops(run, current, run.call.logger ?? ctx.logger);
     return { ...slot, alreadyAttached: true, rowsMovedFromDefault: 0, indexesCreated: [] };
   }
   if (same) throw new BackfillError('PARTITION_NAME_INVALID', `${slot.name} is already attached, but ${same.reason}.`, { context });
@@ -102,7 +111,7 @@ async function checkAndAttach(run: AttachRun): Promise<AttachReport> {
   const indexesCreated = after.indexes.filter((i) => !info.indexes.includes(i));
   const logger = run.call.logger ?? ctx.logger;
   logger.info('partition attached', { partition: slot.name, rowsMovedFromDefault: moved, indexesCreated });
-  warnIfRetentionDrops(run, logger);
+  warnIfRetentionDrops(run, current, logger);
   run.call.onProgress?.({ phase: 'attach', partition: slot.name, done: 1, total: 1 });
   return { ...slot, alreadyAttached: false, rowsMovedFromDefault: moved, indexesCreated };
 }
@@ -149,10 +158,10 @@ async function attachWithCheck(run: AttachRun, snap: Snapshot): Promise<number> 
  * rule, so it is managed): say so, with the largest `keep` that drops it and
  * how to keep it.
  */
-function warnIfRetentionDrops(run: AttachRun, logger: Logger): void {
+function warnIfRetentionDrops(run: AttachRun, current: Date, logger: Logger): void {
   const { ctx, target, slot } = run;
   // Retention with `keep` k drops a slot ending at or before the current interval's start minus k intervals.
-  const upTo = intervalsBetween(slot.to, floorToInterval(ctx.now(), ctx.interval), ctx.interval);
+  const upTo = intervalsBetween(slot.to, current, ctx.interval);
   if (upTo < 0) return;
   logger.warn(
     `${slot.name} ends ${upTo} ${ctx.interval}${upTo === 1 ? '' : 's'} before the current ${ctx.interval}, so the next retention run with keep ${upTo} or less (the default is ${DEFAULT_RETENTION_KEEP}) drops (or in detach mode detaches) it again. ` +
@@ -182,10 +191,23 @@ async function refuseOutOfRange(run: AttachRun, snap: Snapshot, key: readonly st
   const keyCols = key.length > 0 ? key : ['ctid'];
   const keySql = keyCols.map((k) => (k === 'ctid' ? 'ctid' : quoteIdent(k)));
   const { where } = rangeOf(ctx, slot, snap.keyType);
-  const { rows } = (await client.query(sql.firstRowOutside(t.sql, keySql, ctx.columnSql, where))) as PgQueryResult<
-    Record<string, string | null>
-  >;
-  const row = rows[0];
+  // Reading it waits for a lock on it (a restore still running in one transaction holds it): under lock_timeout, as
+  // every step is, so the per-table lock the daily jobs wait for is not held for as long as that restore.
+  let results: PgQueryResult<Record<string, string | null>>[];
+  try {
+    results = (await client.query(
+      `${sql.setLocalLockTimeout(ctx.lockTimeoutMs)}; ${sql.firstRowOutside(t.sql, keySql, ctx.columnSql, where)}`,
+    )) as PgQueryResult<Record<string, string | null>>[];
+  } catch (error) {
+    const failure = pgErrorToBackfill(error, { partition: t.name }, `attach: reading ${t.schema}.${t.name}`);
+    if (failure.code !== 'LOCK_TIMEOUT') throw failure;
+    throw new BackfillError(
+      'LOCK_TIMEOUT',
+      `${failure.message}. Another session holds ${t.schema}.${t.name} (a restore still running in one transaction?); attach it once that session is done. Nothing was changed.`,
+      { cause: error, context: failure.context, ...(failure.dbCode === undefined ? {} : { dbCode: failure.dbCode }) },
+    );
+  }
+  const row = results[results.length - 1]?.rows[0];
   if (row === undefined) return;
   const id = keyCols.map((k, i) => `${k}=${row[`k${i}`] ?? 'NULL'}`).join(', ');
   throw new BackfillError(

@@ -188,10 +188,51 @@ export async function parentStorage(client: PgClientLike, parent: QualifiedName)
   return { tablespace: rows[0]?.tablespace ?? null, am: rows[0]?.am ?? null };
 }
 
+/**
+ * The table's size in bytes (heap, indexes, TOAST). Sizing waits for a lock
+ * on the table like any reader, so it runs under `lock_timeout`: a table DDL
+ * holds (a `VACUUM FULL` or `CLUSTER` of it) is `LOCK_TIMEOUT` naming it,
+ * never a wait as long as that DDL, whatever the session's own
+ * `lock_timeout`. One dropped meanwhile is 0.
+ */
+export async function sizeWithin(
+  client: PgClientLike,
+  table: Pick<PartitionInfo, 'schema' | 'name' | 'sql'>,
+  lockTimeoutMs: number,
+  what: string,
+): Promise<number> {
+  try {
+    const results = (await client.query(sql.relationSizeWithin(table.sql, lockTimeoutMs))) as PgQueryResult<{ s: string }>[];
+    return Number(results[results.length - 1]?.rows[0]?.s ?? 0);
+  } catch (error) {
+    throw pgErrorToBackfill(error, { partition: table.name }, `${what}: sizing ${table.schema}.${table.name}`);
+  }
+}
+
 /** `tableSql`'s comment, if any. */
 export async function commentOf(client: PgClientLike, tableSql: string): Promise<string | null> {
   const { rows } = (await client.query(sql.tableComment, [tableSql])) as PgQueryResult<{ c: string | null }>;
   return rows[0]?.c ?? null;
+}
+
+/** What to change when the server cancelled one of the manager's statements on its `statement_timeout`. */
+export const STATEMENT_TIMEOUT_ADVICE =
+  'Give the job a longer statement_timeout (ALTER ROLE … SET statement_timeout, or options=-c statement_timeout=0 in its connection URL) and run it again';
+
+/**
+ * A statement the server cancelled (SQLSTATE 57014: the role's or
+ * database's `statement_timeout`, or another session's `pg_cancel_backend`)
+ * as `DB_ERROR` saying so: the manager never cancels its own statements, so
+ * this is no `ABORTED` (the caller's AbortSignal; exit 130 on the command
+ * line, as for Ctrl-C). Any other error as it is.
+ */
+export function serverCancel(error: BackfillError): BackfillError {
+  if (error.code !== 'ABORTED' || error.dbCode !== '57014') return error;
+  return new BackfillError(
+    'DB_ERROR',
+    `${error.message}. The server cancelled the statement: it outlasted the statement_timeout of this role or database, or another session cancelled it. ${STATEMENT_TIMEOUT_ADVICE}; what finished is kept.`,
+    { cause: error.cause ?? error, context: error.context, dbCode: error.dbCode, detail: error.detail },
+  );
 }
 
 interface LockHolder {

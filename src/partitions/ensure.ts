@@ -7,7 +7,16 @@
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { covers, overlaps, readSnapshot, type Snapshot } from './catalog.js';
-import { inDdlTransaction, insertableColumns, moveRows, parentStorage, refuseReferencedMove, runDdl, withAdvisoryLock } from './ddl.js';
+import {
+  inDdlTransaction,
+  insertableColumns,
+  moveRows,
+  parentStorage,
+  refuseReferencedMove,
+  runDdl,
+  STATEMENT_TIMEOUT_ADVICE,
+  withAdvisoryLock,
+} from './ddl.js';
 import { addIntervals, floorToInterval } from './interval.js';
 import { invalid, type EnsurePlanOptions, type ManagerContext } from './options.js';
 import { createSlotStatements, finishPendingDetach, inParentSchema, rangeOf, slotAt, sqlstateOf, throwIfAborted } from './slots.js';
@@ -20,6 +29,8 @@ const MAX_SLOTS = 1_000_000;
 const DUPLICATE_TABLE = '42P07';
 /** SQLSTATE check_violation: the default partition holds rows for the new range (ATTACH's check of it fails). */
 const CHECK_VIOLATION = '23514';
+/** SQLSTATE query_canceled: a `statement_timeout` (the role's or the database's) or another session's cancel; never ours. */
+const QUERY_CANCELED = '57014';
 const RELKIND_NAMES: Readonly<Record<string, string>> = {
   r: 'a standalone table',
   p: 'a partitioned table',
@@ -189,7 +200,7 @@ async function createSlots(
       for (const slot of chunk) created({ ...slot, rowsMovedFromDefault: 0 });
     } catch (error) {
       const code = sqlstateOf(error);
-      if (code !== DUPLICATE_TABLE && (def === undefined || code !== CHECK_VIOLATION)) {
+      if (code !== DUPLICATE_TABLE && code !== QUERY_CANCELED && (def === undefined || code !== CHECK_VIOLATION)) {
         throw pgErrorToBackfill(error, { partition: lead.name }, `ensure ${lead.name}`);
       }
       for (const slot of chunk) {
@@ -200,8 +211,13 @@ async function createSlots(
             taken.push(slot);
             continue;
           }
-          // A slot whose rows cannot move (another table references them, a rule forbids it) stays in the default
-          // partition and the others go on. A lock timeout or a lost connection stops here.
+          // A slot whose rows cannot move (another table references them, a rule forbids it, there are too many to
+          // move within the statement_timeout) stays in the default partition and the others go on. A lock timeout
+          // or a lost connection stops here.
+          if (sqlstateOf(inner) === QUERY_CANCELED) {
+            refused ??= canceled(inner, slot);
+            continue;
+          }
           const failure = pgErrorToBackfill(inner, { partition: slot.name }, `ensure ${slot.name}`);
           if (failure.code !== 'TABLE_REFERENCED' && failure.code !== 'DB_ERROR') throw failure;
           refused ??= failure;
@@ -212,6 +228,22 @@ async function createSlots(
   }
   if (taken.length > 0) throw await nameTaken(client, ctx, taken, progress.created.length);
   if (refused !== undefined) throw refused;
+}
+
+/**
+ * A slot's statement cancelled by the server: the move of its rows out of
+ * the default partition (or ATTACH's check of that partition) outlasted a
+ * `statement_timeout`, or another session cancelled it. Not the caller's
+ * abort (`ABORTED`): a `DB_ERROR` saying what to change.
+ */
+function canceled(error: unknown, slot: PartitionSlot): BackfillError {
+  const failure = pgErrorToBackfill(error, { partition: slot.name }, `ensure ${slot.name}`);
+  return new BackfillError(
+    'DB_ERROR',
+    `${failure.message}. The server cancelled it: moving the rows of [${slot.from.toISOString()}, ${slot.to.toISOString()}) out of the default partition (or checking that partition) took longer than the statement_timeout of this role or database, or another session cancelled it. ` +
+      `Its rows stay in the default partition and ${slot.name} was not created. ${STATEMENT_TIMEOUT_ADVICE}.`,
+    { cause: error, context: failure.context, ...(failure.dbCode === undefined ? {} : { dbCode: failure.dbCode }), detail: failure.detail },
+  );
 }
 
 /**

@@ -9,7 +9,7 @@ import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import { readSnapshot } from './catalog.js';
-import { withSessionLockTimeout } from './ddl.js';
+import { sizeWithin, withSessionLockTimeout } from './ddl.js';
 import type { MaintainPlan, MaintainStep, ManagerContext } from './options.js';
 import { throwIfAborted } from './slots.js';
 import * as sql from './sql.js';
@@ -37,11 +37,6 @@ function stepSql(plan: MaintainPlan, part: PartitionInfo, step: MaintainStep): s
   return sql.reindex(part.sql, plan.concurrently);
 }
 
-async function sizeOf(client: PgClientLike, part: PartitionInfo): Promise<number> {
-  const { rows } = (await client.query(sql.relationSize, [part.sql])) as PgQueryResult<{ s: string }>;
-  return Number(rows[0]?.s ?? 0);
-}
-
 /**
  * Drops the leftovers of an earlier failed rebuild, then runs each step
  * under a session `lock_timeout`. A failed `REINDEX … CONCURRENTLY` drops
@@ -59,7 +54,7 @@ export async function maintainPartition(run: MaintainRun, progress: MaintainProg
     );
   }
   const qualified = `${part.schema}.${part.name}`;
-  const sizeBytesBefore = await sizeOf(client, part);
+  const sizeBytesBefore = await sizeWithin(client, part, ctx.lockTimeoutMs, 'maintain');
   await withSessionLockTimeout(client, ctx.lockTimeoutMs, async () => {
     const stale = await rebuildLeftovers(client, part);
     try {
@@ -106,7 +101,13 @@ export async function maintainPartition(run: MaintainRun, progress: MaintainProg
     steps: steps.map((s) => s.step),
     invalidIndexesDropped,
   });
-  return { partition: part.name, steps, invalidIndexesDropped, sizeBytesBefore, sizeBytesAfter: await sizeOf(client, part) };
+  return {
+    partition: part.name,
+    steps,
+    invalidIndexesDropped,
+    sizeBytesBefore,
+    sizeBytesAfter: await sizeWithin(client, part, ctx.lockTimeoutMs, 'maintain'),
+  };
 }
 
 /** The INVALID `<index>_ccnew[N]` / `_ccold[N]` indexes a failed `REINDEX … CONCURRENTLY` left on the partition. */

@@ -62,9 +62,31 @@ function flag(value: unknown, name: string, fallback: boolean): Result<boolean, 
   return typeof v === 'boolean' ? ok(v) : err(invalid(`${name} must be true or false; got ${String(value)}.`));
 }
 
-function clock(now: PartitionManagerConfig['now']): () => Date {
-  if (typeof now === 'function') return now;
-  return now === undefined ? () => new Date() : () => now;
+/**
+ * The clock, refusing what gives no instant: an Invalid Date (`new
+ * Date(process.env.NOW)` with `NOW` unset) would make `ensure` and
+ * `retention` plan nothing, day after day, and say nothing. A bad `Date` is
+ * refused with the config; a function's result each time it is read
+ * (`INVALID_ARGUMENT`, thrown inside the call, before any step).
+ */
+function clock(now: PartitionManagerConfig['now']): Result<() => Date, BackfillError<never>> {
+  const valid = (d: unknown): d is Date => d instanceof Date && !Number.isNaN(d.getTime());
+  if (now === undefined) return ok(() => new Date());
+  if (typeof now === 'function') {
+    return ok(() => {
+      const d: unknown = now();
+      if (valid(d)) return d;
+      throw invalid(
+        `now() must return a valid Date; it returned ${d instanceof Date ? 'an Invalid Date' : String(d)}. Nothing was changed.`,
+      );
+    });
+  }
+  const given: unknown = now;
+  return valid(given)
+    ? ok(() => given)
+    : err(
+        invalid(`now must be a valid Date or a function returning one; got ${given instanceof Date ? 'an Invalid Date' : String(given)}.`),
+      );
 }
 
 /** Validates the config once: `INVALID_IDENTIFIER` or `INVALID_ARGUMENT` when it is bad. */
@@ -82,6 +104,7 @@ export function resolveConfig(config: PartitionManagerConfig): Result<Readonly<M
       );
     }
     const lockTimeoutMs = yield* milliseconds(config.lockTimeoutMs, 'lockTimeoutMs', DEFAULT_PARTITION_LOCK_TIMEOUT_MS);
+    const now = yield* clock(config.now);
     const advisoryLockTimeoutMs = yield* milliseconds(
       config.advisoryLockTimeoutMs,
       'advisoryLockTimeoutMs',
@@ -93,7 +116,7 @@ export function resolveConfig(config: PartitionManagerConfig): Result<Readonly<M
         column,
         columnSql: quoteIdent(column),
         interval,
-        now: clock(config.now),
+        now,
         lockTimeoutMs,
         advisoryLockTimeoutMs,
         logger: config.logger ?? silentLogger,

@@ -4,7 +4,7 @@ import { PgHandle, pgErrorToBackfill, type PgClientLike } from '../_internals/pg
 import { parseQualifiedName } from '../_internals/sql-identifier.js';
 import { attachTable, restoredSlot } from './attach.js';
 import { CASE_SENSITIVE, caseTwin, readSnapshot } from './catalog.js';
-import { inDdlTransaction, namingLockHolders } from './ddl.js';
+import { inDdlTransaction, namingLockHolders, serverCancel } from './ddl.js';
 import { ensureWindow, type EnsureProgress } from './ensure.js';
 import { floorToInterval } from './interval.js';
 import { maintainPartition, type MaintainProgress } from './maintain.js';
@@ -95,7 +95,8 @@ export class PartitionManager {
         return await fn(client);
       } catch (e) {
         // Whom a lock timeout waited for, asked on the same connection before it goes back.
-        throw await namingLockHolders(client, ctx.parent, pgErrorToBackfill(e, { table: ctx.table }, `${what} ${ctx.table}`));
+        const error = serverCancel(pgErrorToBackfill(e, { table: ctx.table }, `${what} ${ctx.table}`));
+        throw await namingLockHolders(client, ctx.parent, error);
       }
     };
     return ResultAsync.fromPromise(this.#pg.withClient(withHolders), (e) => {
@@ -247,8 +248,11 @@ export class PartitionManager {
   }
 
   /**
-   * VACUUM / ANALYZE / REINDEX one partition, never the parent. Every step
-   * runs under `lock_timeout`; REINDEX runs `CONCURRENTLY` by default.
+   * VACUUM / ANALYZE / REINDEX one partition, never the parent. Every step,
+   * and the sizing before and after, runs under `lock_timeout` (a partition
+   * a `VACUUM FULL` or `CLUSTER` holds is `LOCK_TIMEOUT` naming the session,
+   * whatever the connection's own `lock_timeout`); REINDEX runs
+   * `CONCURRENTLY` by default.
    *
    * A `REINDEX … CONCURRENTLY` that fails (a lock timeout, a cancel, a lost
    * connection) leaves INVALID `<index>_ccnew` / `_ccold` indexes behind,

@@ -7,7 +7,7 @@
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { readSnapshot, type Snapshot } from './catalog.js';
-import { commentOf, runDdl, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
+import { commentOf, runDdl, sizeWithin, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
 import { addIntervals, floorToInterval, parsePartitionSuffix } from './interval.js';
 import type { ManagerContext, RetentionPlanOptions } from './options.js';
 import { inParentSchema, throwIfAborted } from './slots.js';
@@ -46,7 +46,6 @@ async function detachedToDrop(client: PgClientLike, ctx: ManagerContext): Promis
   ])) as PgQueryResult<{
     name: string;
     estimated_rows: number;
-    size_bytes: string;
   }>;
   return rows.flatMap((r) => {
     const from = r.name.startsWith(ctx.parent.name) ? parsePartitionSuffix(r.name.slice(ctx.parent.name.length), ctx.interval) : undefined;
@@ -62,7 +61,7 @@ async function detachedToDrop(client: PgClientLike, ctx: ManagerContext): Promis
         isDefault: false,
         managed: true,
         estimatedRows: r.estimated_rows < 0 ? null : r.estimated_rows,
-        sizeBytes: Number(r.size_bytes),
+        sizeBytes: 0,
         detachPending: false,
       },
     ];
@@ -95,30 +94,17 @@ function planRetention(run: RetentionRun, { snap, detached }: RetentionState): R
 }
 
 /**
- * The plan with each candidate partition's size, read for the candidates
- * alone (a detached one has it already): sizing waits for DDL's locks, and a
- * lock on a partition retention does not touch must not stop it. A locked
- * candidate is `LOCK_TIMEOUT` naming it: its DROP would wait for it too.
+ * The plan with each candidate's size, read for the candidates alone (all
+ * in the parent's schema, partitions and tables an earlier drop run left):
+ * sizing waits for DDL's locks, and a lock on a table retention does not
+ * touch must not stop it. A locked candidate is `LOCK_TIMEOUT` naming it:
+ * its DROP would wait for it too.
  */
-async function sized(
-  client: PgClientLike,
-  ctx: ManagerContext,
-  report: RetentionReport,
-  { snap }: RetentionState,
-): Promise<RetentionReport> {
+async function sized(client: PgClientLike, ctx: ManagerContext, report: RetentionReport): Promise<RetentionReport> {
   const candidates: RetentionCandidate[] = [];
   for (const c of report.candidates) {
-    const part = snap.partitions.find((p) => p.name === c.name);
-    if (part === undefined) {
-      candidates.push(c);
-      continue;
-    }
-    try {
-      const results = (await client.query(sql.relationSizeWithin(part.sql, ctx.lockTimeoutMs))) as PgQueryResult<{ s: string }>[];
-      candidates.push({ ...c, sizeBytes: Number(results[results.length - 1]?.rows[0]?.s ?? 0) });
-    } catch (error) {
-      throw pgErrorToBackfill(error, { partition: c.name }, `retention: sizing ${part.schema}.${part.name}`);
-    }
+    const table = { schema: ctx.parent.schema, name: c.name, sql: inParentSchema(ctx, c.name) };
+    candidates.push({ ...c, sizeBytes: await sizeWithin(client, table, ctx.lockTimeoutMs, 'retention') });
   }
   return { ...report, candidates };
 }
@@ -132,18 +118,19 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
   });
   if (plan.dryRun) {
     const state = await read();
-    return sized(client, ctx, planRetention(run, state), state);
+    return sized(client, ctx, planRetention(run, state));
   }
   return withAdvisoryLock(client, ctx.parent, ctx.advisoryLockTimeoutMs, async () => {
     const state = await read();
-    const report = await sized(client, ctx, planRetention(run, state), state);
+    const report = await sized(client, ctx, planRetention(run, state));
     const candidates: RetentionCandidate[] = [...report.candidates];
     const logger = call.logger ?? ctx.logger;
     let refused: BackfillError | undefined;
     for (const [i, c] of candidates.entries()) {
       progress.report = { ...report, candidates: [...candidates] };
       throwIfAborted(call.signal, { partition: c.name });
-      const part = state.snap.partitions.find((p) => p.name === c.name);
+      // The candidate itself, in the parent's schema: a partition of the same name in another schema is another table.
+      const part = state.snap.partitions.find((p) => p.schema === ctx.parent.schema && p.name === c.name);
       try {
         await expire(client, ctx, c, part === undefined ? 'detached' : part.detachPending ? 'pending' : 'attached');
       } catch (error) {

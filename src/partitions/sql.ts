@@ -40,8 +40,13 @@ export const restoreSessionLockTimeout = "SELECT pg_catalog.set_config('lock_tim
 
 // ---- advisory lock --------------------------------------------------------
 
+/**
+ * Waits up to `timeoutMs` for the lock, and only that: a shorter
+ * `statement_timeout` of the role or database is lifted for this wait (SET
+ * LOCAL, this statement only), so a second run still ends in `LOCKED`.
+ */
 export const advisoryLock = (key: string, timeoutMs: number): string =>
-  `${setLocalLockTimeout(timeoutMs)}; SELECT pg_catalog.pg_advisory_lock(${key})`;
+  `${setLocalLockTimeout(timeoutMs)}; SET LOCAL statement_timeout = 0; SELECT pg_catalog.pg_advisory_lock(${key})`;
 
 export const advisoryUnlock = (key: string): string => `SELECT pg_catalog.pg_advisory_unlock(${key})`;
 
@@ -204,9 +209,6 @@ export const reindexIndexConcurrently = (indexSql: string): string => `REINDEX I
 export const relationSizeWithin = (tableSql: string, lockTimeoutMs: number): string =>
   `${setLocalLockTimeout(lockTimeoutMs)}; SELECT COALESCE(pg_catalog.pg_total_relation_size(pg_catalog.to_regclass(${quoteLiteral(tableSql)})), 0)::pg_catalog.text AS s`;
 
-/** `$1` the quoted table: heap, indexes and TOAST, in bytes, as text. */
-export const relationSize = 'SELECT pg_catalog.pg_total_relation_size($1::pg_catalog.regclass)::pg_catalog.text AS s';
-
 // ---- rows -----------------------------------------------------------------
 
 /**
@@ -359,9 +361,13 @@ export const tableComment = "SELECT pg_catalog.obj_description($1::pg_catalog.re
 export const isDetachPending =
   'SELECT coalesce(pg_catalog.bool_or(i.inhdetachpending), false) AS pending FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass';
 
-/** `$1` schema, `$2` the mark, `$3` the separator: the tables of the schema (partitioned ones too) that are no partition and carry it, alone or appended. */
-export const detachedToDrop = `SELECT c.relname::pg_catalog.text AS name, c.reltuples::pg_catalog.float8 AS estimated_rows,
-        pg_catalog.pg_total_relation_size(c.oid)::pg_catalog.text AS size_bytes
+/**
+ * `$1` schema, `$2` the mark, `$3` the separator: the tables of the schema
+ * (partitioned ones too) that are no partition and carry it, alone or
+ * appended. Not sized here: sizing waits for a lock on each, and one
+ * retention does not drop must not hold it up.
+ */
+export const detachedToDrop = `SELECT c.relname::pg_catalog.text AS name, c.reltuples::pg_catalog.float8 AS estimated_rows
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
      CROSS JOIN LATERAL (SELECT pg_catalog.obj_description(c.oid, 'pg_class') AS note) d
      WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p']::pg_catalog.char[]) AND NOT c.relispartition

@@ -29,7 +29,9 @@ export interface PartitionManagerConfig {
    */
   readonly interval?: PartitionInterval;
   /**
-   * The clock, injectable for tests and back-dated runs.
+   * The clock, injectable for tests and back-dated runs. An Invalid Date
+   * (`new Date(process.env.NOW)` with `NOW` unset), given or returned, is
+   * `INVALID_ARGUMENT`, before anything changes.
    * @defaultValue `() => new Date()`
    */
   readonly now?: Date | (() => Date);
@@ -40,6 +42,7 @@ export interface PartitionManagerConfig {
   readonly lockTimeoutMs?: number;
   /**
    * How long `ensure`/`retention`/`attach` wait for another run of the same table; a timeout returns `LOCKED`.
+   * A shorter `statement_timeout` of the role or database does not cut this wait short.
    * @defaultValue {@link DEFAULT_PARTITION_ADVISORY_LOCK_TIMEOUT_MS} (60 s)
    */
   readonly advisoryLockTimeoutMs?: number;

@@ -170,6 +170,28 @@ describe('attach', () => {
     expect((await catalogBounds(db, 'scanner', 'artifact_boms')).has('artifact_boms_2025_03')).toBe(false);
   });
 
+  it('times out, naming the table, while a restore still holds the restored table, and keeps no lock the daily jobs wait for', async () => {
+    await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
+    // A restore in one transaction (pg_restore --single-transaction) holds the table it made until it commits.
+    const lock = await holdLock(db.url, 'scanner.artifact_boms_2025_03', 'ACCESS EXCLUSIVE');
+    try {
+      const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW, lockTimeoutMs: 150 });
+      const r = await Promise.race([
+        m.attach('artifact_boms_2025_03'),
+        new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 5_000)),
+      ]);
+      expect(r).not.toBe('hung');
+      if (r === 'hung') return;
+      expect(r._unsafeUnwrapErr().code).toBe('LOCK_TIMEOUT');
+      expect(r._unsafeUnwrapErr().message).toContain('artifact_boms_2025_03');
+      // The per-table lock is free again: the nightly ensure runs.
+      expect((await m.ensure()).isOk()).toBe(true);
+    } finally {
+      await lock.release();
+    }
+    expect((await catalogBounds(db, 'scanner', 'artifact_boms')).has('artifact_boms_2025_03')).toBe(false);
+  });
+
   it('waits for the lock a running ensure or retention holds, then attaches', async () => {
     await restoreFromBackup('artifact_boms_2025_03', [['r1', '2025-03-02 00:00:00+00']]);
     const run = await holdRunLock();

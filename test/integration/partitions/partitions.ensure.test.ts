@@ -259,6 +259,30 @@ describe("ensure on the partition runbook's table", () => {
     expect(idx[0]?.n).toBe(2);
   });
 
+  it("a move out of the default partition that outlasts the role's statement_timeout holds up only its own slot", async () => {
+    const m = manager('2026-11-15T00:00:00Z');
+    await createWithDefault(m);
+    // An index whose every entry takes a few milliseconds: moving November's rows in takes about a second.
+    await db.query(`CREATE FUNCTION scanner.slow(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN PERFORM pg_sleep(0.005); RETURN t; END $$;
+      CREATE INDEX slow_idx ON scanner.artifact_boms (scanner.slow(build_id));
+      INSERT INTO scanner.artifact_boms SELECT 'nov-' || g, 'x', timestamptz '2026-11-01 00:00:00+00' + (g || ' minutes')::interval FROM generate_series(1, 200) g;`);
+    // The job's role has a statement_timeout (ALTER ROLE … SET statement_timeout), as an application role often has.
+    const pool = new pg.Pool({ connectionString: db.url, options: '-c statement_timeout=400' });
+    try {
+      const e = (await manager('2026-11-15T00:00:00Z', { pg: pool }).ensure({ ahead: 2 }))._unsafeUnwrapErr();
+      // Next month and the one after are made all the same: the daily job does not stop at November.
+      expect(e.partial?.created.map((c) => c.name)).toEqual(['artifact_boms_2026_12', 'artifact_boms_2027_01']);
+      // A database's refusal (exit 6), not the caller's abort (exit 130), saying what to change.
+      expect([e.code, e.dbCode, e.context.partition]).toEqual(['DB_ERROR', '57014', 'artifact_boms_2026_11']);
+      expect(e.message).toContain('statement_timeout');
+    } finally {
+      await pool.end();
+    }
+    const homes = await rowHomes(db);
+    expect(Object.values(homes).every((h) => h === 'scanner.artifact_boms_default')).toBe(true);
+    expect(Object.keys(homes)).toHaveLength(200);
+  });
+
   it('returns LOCK_TIMEOUT quickly when the parent is busy, and changes nothing', async () => {
     await createArtifactBomsTable(db);
     // SHARE (a CREATE INDEX on the parent) conflicts with ATTACH's SHARE UPDATE EXCLUSIVE; readers and writers do not.
@@ -335,21 +359,34 @@ describe("ensure on the partition runbook's table", () => {
     expect(await rowHomes(db)).toEqual({ a: 'scanner.artifact_boms_2026_08' });
   });
 
-  it('reports a second run holding the advisory lock as LOCKED', async () => {
+  it.for<[string, string | undefined]>([
+    ['', undefined],
+    // A role's statement_timeout shorter than the wait: the run still waits its advisoryLockTimeoutMs, then says LOCKED.
+    [", under a role's shorter statement_timeout", '-c statement_timeout=100'],
+  ])('reports a second run holding the advisory lock as LOCKED%s', async ([, options]) => {
     await createArtifactBomsTable(db);
-    const m = manager('2026-11-23T00:00:00Z', { advisoryLockTimeoutMs: 200 });
+    const pool = new pg.Pool({ connectionString: db.url, ...(options === undefined ? {} : { options }) });
+    const m = manager('2026-11-23T00:00:00Z', { pg: pool, advisoryLockTimeoutMs: 400 });
     const other = new pg.Client({ connectionString: db.url });
     await other.connect();
+    let ended: Promise<void> | undefined;
+    const release = (): Promise<void> => (ended ??= other.end());
     try {
       // Take the same advisory lock a concurrent ensure would hold.
       const { advisoryKey } = await import('../../../src/partitions/ddl.js');
       await other.query(`SELECT pg_advisory_lock(${advisoryKey({ schema: 'scanner', name: 'artifact_boms', sql: '' })})`);
+      const t0 = Date.now();
       const r = await m.ensure();
       expect(r.isErr() && r.error.code).toBe('LOCKED');
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
+      await release();
+      expect((await m.ensure())._unsafeUnwrap().created).toHaveLength(2);
+      // The role's own statement_timeout is the session's again.
+      if (options !== undefined) expect((await pool.query('SHOW statement_timeout')).rows[0]).toEqual({ statement_timeout: '100ms' });
     } finally {
-      await other.end();
+      await release();
+      await pool.end();
     }
-    expect((await m.ensure())._unsafeUnwrap().created).toHaveLength(2);
   });
 
   it('refuses a slot that partly overlaps a foreign partition, after creating every other slot', async () => {
@@ -517,6 +554,20 @@ describe('config and table checks', () => {
     expect((await m.attach('artifact_boms_2026_01; DROP TABLE scanner.artifact_boms'))._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
     expect((await m.maintain('scanner.artifact_boms_2026_11"--'))._unsafeUnwrapErr().code).toBe('INVALID_IDENTIFIER');
     expect((await db.query("SELECT to_regclass('scanner.artifact_boms') IS NOT NULL AS ok"))[0]).toEqual({ ok: true });
+  });
+
+  it('refuses a clock that gives no valid instant, instead of a daily job that quietly creates and drops nothing', async () => {
+    await createArtifactBomsTable(db);
+    // new Date(process.env.NOW) with NOW unset; a clock function that returns garbage.
+    for (const now of [new Date('not a date'), () => new Date(Number.NaN), () => '2026-11-23' as unknown as Date]) {
+      const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now });
+      for (const r of [await m.ensure(), await m.retention({ dryRun: false })]) {
+        const e = r._unsafeUnwrapErr();
+        expect(e.code).toBe('INVALID_ARGUMENT');
+        expect(e.message).toContain('now');
+      }
+    }
+    expect(await catalogBounds(db, 'scanner', 'artifact_boms')).toEqual(new Map());
   });
 
   it('quotes legal but unusual names (upper case, $)', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
-import { PartitionManager } from '../../../src/partitions/index.js';
+import { PartitionManager, type MaintainOptions } from '../../../src/partitions/index.js';
 import type { PgClientLike } from '../../../src/_internals/pg.js';
 import { createArtifactBomsTable, holdLock } from './fixtures.js';
 
@@ -115,21 +115,59 @@ describe('maintain', () => {
     expect((await m.maintain('artifact_boms_2026_11', { vacuum: false, analyze: false }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
   });
 
-  it('times out instead of hanging, and restores the session lock_timeout', async () => {
+  it.for<[string, { partition: string; mode: string; own: string; options: MaintainOptions }]>([
+    [
+      // An open writer: reads go on, but a plain REINDEX needs a SHARE lock.
+      'an open writer holds the partition a plain REINDEX needs',
+      {
+        partition: 'artifact_boms_2026_10',
+        mode: 'ROW EXCLUSIVE',
+        own: '42s',
+        options: { vacuum: false, analyze: false, reindex: true, concurrently: false },
+      },
+    ],
+    [
+      // Under the connection's own lock_timeout of 0 (the default), sizing the partition would wait as long as the holder.
+      'a VACUUM FULL or CLUSTER holds the partition (sizing it waits too)',
+      { partition: 'artifact_boms_2026_09', mode: 'ACCESS EXCLUSIVE', own: '0', options: {} },
+    ],
+  ])('times out instead of hanging while %s, and restores the session lock_timeout', async ([, { partition, mode, own, options }]) => {
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
-    await client.query("SET lock_timeout = '42s'");
-    // An open writer: reads go on, but a plain REINDEX needs a SHARE lock.
-    const lock = await holdLock(db.url, 'scanner.artifact_boms_2026_10', 'ROW EXCLUSIVE');
+    await client.query(`SET lock_timeout = '${own}'`);
+    const lock = await holdLock(db.url, `scanner.${partition}`, mode);
     try {
       const m = new PartitionManager({ pg: client, table: 'scanner.artifact_boms', column: 'inserted_at', lockTimeoutMs: 150 });
-      const r = await m.maintain('artifact_boms_2026_10', { vacuum: false, analyze: false, reindex: true, concurrently: false });
-      expect(r._unsafeUnwrapErr().code).toBe('LOCK_TIMEOUT');
-      expect(r._unsafeUnwrapErr().message).toContain('maintain');
-      expect((await client.query('SHOW lock_timeout')).rows[0]).toEqual({ lock_timeout: '42s' });
+      const t0 = Date.now();
+      const r = await Promise.race([
+        m.maintain(partition, options),
+        new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 5_000)),
+      ]);
+      expect(r).not.toBe('hung');
+      if (r === 'hung') return;
+      const e = r._unsafeUnwrapErr();
+      expect(e.code).toBe('LOCK_TIMEOUT');
+      expect(e.message).toContain('maintain');
+      expect(e.message).toContain(partition);
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      expect((await client.query('SHOW lock_timeout')).rows[0]).toEqual({ lock_timeout: own });
     } finally {
       await lock.release();
       await client.end();
+    }
+  });
+
+  it("a step that outlasts the role's statement_timeout is a database error saying so, not an interrupted run", async () => {
+    // The server cancels it (SQLSTATE 57014) as it would a role's ALTER ROLE … SET statement_timeout.
+    const pool = new pg.Pool({ connectionString: db.url, options: '-c statement_timeout=1' });
+    try {
+      const m = new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at' });
+      const e = (await m.maintain('artifact_boms_2026_11', { vacuum: true, analyze: true, reindex: true }))._unsafeUnwrapErr();
+      // Not ABORTED, which says the caller's AbortSignal fired (the command line exits 130 for it, as for Ctrl-C).
+      expect([e.code, e.dbCode]).toEqual(['DB_ERROR', '57014']);
+      expect(e.message).toContain('statement_timeout');
+    } finally {
+      await pool.end();
     }
   });
 

@@ -130,6 +130,58 @@ describe('retention', () => {
     expect((await catalogBounds(db, 'scanner', 'artifact_boms')).has('artifact_boms_2025_01')).toBe(true);
   });
 
+  it('is not held up by a lock on a table an earlier drop run left marked that it does not drop, and times out on one it drops', async () => {
+    // What a drop run killed between its detach and its DROP leaves: plain tables carrying the mark.
+    await db.query(`
+      CREATE TABLE scanner.artifact_boms_2024_02 (LIKE scanner.artifact_boms);
+      CREATE TABLE scanner.artifact_boms_2027_03 (LIKE scanner.artifact_boms);
+      COMMENT ON TABLE scanner.artifact_boms_2024_02 IS 'backfill-kit retention: detached, to be dropped';
+      COMMENT ON TABLE scanner.artifact_boms_2027_03 IS 'backfill-kit retention: detached, to be dropped';`);
+    const within = <T>(p: PromiseLike<T>): Promise<T | 'hung'> =>
+      Promise.race([p, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 5_000))]);
+    // A VACUUM FULL (or an operator's open transaction) on the one retention does not drop: it plans as ever.
+    const kept = await holdLock(db.url, 'scanner.artifact_boms_2027_03', 'ACCESS EXCLUSIVE');
+    try {
+      const r = await within(manager({ lockTimeoutMs: 150 }).retention({ keep: 12 }));
+      expect(r).not.toBe('hung');
+      if (r === 'hung') return;
+      expect(r._unsafeUnwrap().candidates.map((c) => c.name)).toContain('artifact_boms_2024_02');
+      expect(r._unsafeUnwrap().candidates.map((c) => c.name)).not.toContain('artifact_boms_2027_03');
+    } finally {
+      await kept.release();
+    }
+    // On the one it drops: its DROP would wait too, so LOCK_TIMEOUT naming it, not a job as long as the lock.
+    const dropped = await holdLock(db.url, 'scanner.artifact_boms_2024_02', 'ACCESS EXCLUSIVE');
+    try {
+      const r = await within(manager({ lockTimeoutMs: 150 }).retention({ keep: 12 }));
+      expect(r).not.toBe('hung');
+      if (r === 'hung') return;
+      expect(r._unsafeUnwrapErr().code).toBe('LOCK_TIMEOUT');
+      expect(r._unsafeUnwrapErr().message).toContain('artifact_boms_2024_02');
+    } finally {
+      await dropped.release();
+    }
+  });
+
+  it('drops a table an earlier drop run left marked though a partition of another schema bears its name', async () => {
+    await db.query(`
+      CREATE TABLE scanner.artifact_boms_2024_02 (LIKE scanner.artifact_boms);
+      COMMENT ON TABLE scanner.artifact_boms_2024_02 IS 'backfill-kit retention: detached, to be dropped';
+      CREATE SCHEMA archive;
+      CREATE TABLE archive.artifact_boms_2024_02 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2024-02-01 00:00:00+00') TO ('2024-03-01 00:00:00+00');
+      INSERT INTO archive.artifact_boms_2024_02 VALUES ('archived', 'x', null, '2024-02-05 00:00:00+00');`);
+    try {
+      const r = (await manager().retention({ keep: 12, dryRun: false, concurrently: true }))._unsafeUnwrap();
+      expect(r.candidates.find((c) => c.name === 'artifact_boms_2024_02')?.done).toBe(true);
+      const left = await db.query<{ t: string | null }>("SELECT to_regclass('scanner.artifact_boms_2024_02')::text AS t");
+      expect(left[0]?.t).toBeNull();
+      // The partition of the other schema is no candidate: it stays attached, rows and all.
+      expect(await db.query("SELECT build_id FROM scanner.artifact_boms WHERE build_id = 'archived'")).toHaveLength(1);
+    } finally {
+      await db.query('DROP SCHEMA archive CASCADE');
+    }
+  });
+
   it('validates its options', async () => {
     expect((await manager().retention({ keep: -1 }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
     expect((await manager().retention({ keep: 1.5 }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
