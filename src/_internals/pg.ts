@@ -121,7 +121,20 @@ export function isPassingConnectionLoss(error: BackfillError): boolean {
   return error.code === 'DB_CONNECTION' && !REFUSED_CONNECTION_SQLSTATES.has(error.dbCode);
 }
 
-/** SQLSTATEs with their own code; everything else is `DB_ERROR`. */
+/** What to change when the server cancelled a statement on its `statement_timeout`. */
+export const STATEMENT_TIMEOUT_ADVICE =
+  'Give the job a longer statement_timeout (ALTER ROLE … SET statement_timeout, or options=-c statement_timeout=0 in its connection URL) and run it again';
+
+/** SQLSTATE query_canceled: the role's or database's `statement_timeout`, or another session's `pg_cancel_backend`; the kit never cancels its own statements. */
+const QUERY_CANCELED = '57014';
+
+/**
+ * SQLSTATEs with their own code; everything else is `DB_ERROR`. A statement
+ * the server cancelled (57014) is a `DB_ERROR` saying so and what to change,
+ * never `ABORTED`: that code means the caller's own AbortSignal (exit 130 on
+ * the command line, as for Ctrl-C), which the kit honours between
+ * statements, not by cancelling them.
+ */
 export function pgErrorToBackfill(error: unknown, context: BackfillErrorContext = {}, what = 'PostgreSQL'): BackfillError {
   if (error instanceof BackfillError) return error;
   const e = error as { code?: unknown; message?: unknown; detail?: unknown; syscall?: unknown } | null;
@@ -132,7 +145,13 @@ export function pgErrorToBackfill(error: unknown, context: BackfillErrorContext 
   const sqlstate = typeof e?.code === 'string' && e.syscall === undefined ? e.code : undefined;
   const base = { cause: error, context, ...(sqlstate === undefined ? {} : { dbCode: sqlstate }), detail: e?.detail };
   if (sqlstate === '55P03') return new BackfillError('LOCK_TIMEOUT', message, base);
-  if (sqlstate === '57014') return new BackfillError('ABORTED', message, base);
+  if (sqlstate === QUERY_CANCELED) {
+    return new BackfillError(
+      'DB_ERROR',
+      `${message}. The server cancelled the statement: it outlasted the statement_timeout of this role or database, or another session cancelled it. ${STATEMENT_TIMEOUT_ADVICE}; what was committed is kept.`,
+      base,
+    );
+  }
   if (sqlstate === '42P01') return new BackfillError('TABLE_NOT_FOUND', message, base);
   // A missing schema: the table named in the context does not exist either (PostgreSQL names only the schema).
   if (sqlstate === '3F000') {

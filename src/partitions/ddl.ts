@@ -215,26 +215,6 @@ export async function commentOf(client: PgClientLike, tableSql: string): Promise
   return rows[0]?.c ?? null;
 }
 
-/** What to change when the server cancelled one of the manager's statements on its `statement_timeout`. */
-export const STATEMENT_TIMEOUT_ADVICE =
-  'Give the job a longer statement_timeout (ALTER ROLE … SET statement_timeout, or options=-c statement_timeout=0 in its connection URL) and run it again';
-
-/**
- * A statement the server cancelled (SQLSTATE 57014: the role's or
- * database's `statement_timeout`, or another session's `pg_cancel_backend`)
- * as `DB_ERROR` saying so: the manager never cancels its own statements, so
- * this is no `ABORTED` (the caller's AbortSignal; exit 130 on the command
- * line, as for Ctrl-C). Any other error as it is.
- */
-export function serverCancel(error: BackfillError): BackfillError {
-  if (error.code !== 'ABORTED' || error.dbCode !== '57014') return error;
-  return new BackfillError(
-    'DB_ERROR',
-    `${error.message}. The server cancelled the statement: it outlasted the statement_timeout of this role or database, or another session cancelled it. ${STATEMENT_TIMEOUT_ADVICE}; what finished is kept.`,
-    { cause: error.cause ?? error, context: error.context, dbCode: error.dbCode, detail: error.detail },
-  );
-}
-
 interface LockHolder {
   readonly pid: number;
   readonly mode: string;

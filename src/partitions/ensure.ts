@@ -5,18 +5,9 @@
  * @module
  */
 import { BackfillError } from '../errors.js';
-import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
+import { pgErrorToBackfill, STATEMENT_TIMEOUT_ADVICE, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { covers, overlaps, readSnapshot, type Snapshot } from './catalog.js';
-import {
-  inDdlTransaction,
-  insertableColumns,
-  moveRows,
-  parentStorage,
-  refuseReferencedMove,
-  runDdl,
-  STATEMENT_TIMEOUT_ADVICE,
-  withAdvisoryLock,
-} from './ddl.js';
+import { inDdlTransaction, insertableColumns, moveRows, parentStorage, refuseReferencedMove, runDdl, withAdvisoryLock } from './ddl.js';
 import { addIntervals, floorToInterval } from './interval.js';
 import { invalid, type EnsurePlanOptions, type ManagerContext } from './options.js';
 import { createSlotStatements, finishPendingDetach, inParentSchema, rangeOf, slotAt, sqlstateOf, throwIfAborted } from './slots.js';

@@ -4,7 +4,7 @@ import { PgHandle, pgErrorToBackfill, type PgClientLike } from '../_internals/pg
 import { parseQualifiedName } from '../_internals/sql-identifier.js';
 import { attachTable, restoredSlot } from './attach.js';
 import { CASE_SENSITIVE, caseTwin, readSnapshot } from './catalog.js';
-import { inDdlTransaction, namingLockHolders, serverCancel } from './ddl.js';
+import { inDdlTransaction, namingLockHolders } from './ddl.js';
 import { ensureWindow, type EnsureProgress } from './ensure.js';
 import { floorToInterval } from './interval.js';
 import { maintainPartition, type MaintainProgress } from './maintain.js';
@@ -95,7 +95,7 @@ export class PartitionManager {
         return await fn(client);
       } catch (e) {
         // Whom a lock timeout waited for, asked on the same connection before it goes back.
-        const error = serverCancel(pgErrorToBackfill(e, { table: ctx.table }, `${what} ${ctx.table}`));
+        const error = pgErrorToBackfill(e, { table: ctx.table }, `${what} ${ctx.table}`);
         throw await namingLockHolders(client, ctx.parent, error);
       }
     };
