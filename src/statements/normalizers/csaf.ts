@@ -47,7 +47,7 @@ class ProductTree {
   readonly #relationships = new Map<string, Relationship>();
   readonly #groups = new Map<string, readonly string[]>();
   readonly #resolved = new Map<string, string>();
-  /** The first product id the tree defines twice with different keys (CSAF 2.0 mandatory test 6.1.2), if any. */
+  /** The first product id the tree defines twice with different identities (CSAF 2.0 mandatory test 6.1.2), if any, each as a message names it. */
   #redefined: { readonly id: string; readonly first: string; readonly second: string } | undefined;
 
   /** The tree's products, or `undefined` when its branches nest deeper than {@link MAX_NESTING} levels (a parsed object that loops). */
@@ -73,7 +73,7 @@ class ProductTree {
       const own = helperKey(full);
       if (own !== undefined) this.#define(id, own);
       else if (component !== undefined && platform !== undefined) {
-        this.#relationships.set(id, { category: text(rel['category']) ?? 'default_component_of', component, platform });
+        this.#relate(id, { category: text(rel['category']) ?? 'default_component_of', component, platform });
       } else this.#define(id, id);
     }
     for (const group of optionalArray(tree['product_groups']) ?? []) {
@@ -90,14 +90,34 @@ class ProductTree {
     if (id !== undefined) this.#define(id, helperKey(product) ?? id);
   }
 
-  /** Keys `id`; a second definition with another key is recorded, not taken (see {@link ProductTree.redefined}). */
+  /** Keys `id`; a second definition with another key, or by a relationship, is recorded, not taken (see {@link ProductTree.redefined}). */
   #define(id: string, key: string): void {
+    const relationship = this.#relationships.get(id);
+    if (relationship !== undefined) {
+      this.#redefined ??= { id, first: joined(relationship), second: JSON.stringify(key) };
+      return;
+    }
     const first = this.#direct.get(id);
     if (first === undefined) this.#direct.set(id, key);
-    else if (first !== key) this.#redefined ??= { id, first, second: key };
+    else if (first !== key) this.#redefined ??= { id, first: JSON.stringify(first), second: JSON.stringify(key) };
   }
 
-  /** The first product id defined twice with different keys (ids compared trimmed), which fails the document. */
+  /**
+   * Defines `id` as the product `rel` joins (it has no identification helper
+   * of its own); the same relationship again is accepted, any other
+   * definition of `id` is recorded as {@link ProductTree.#define} does.
+   */
+  #relate(id: string, rel: Relationship): void {
+    const key = this.#direct.get(id);
+    const earlier = this.#relationships.get(id);
+    if (key !== undefined) this.#redefined ??= { id, first: JSON.stringify(key), second: joined(rel) };
+    else if (earlier === undefined) this.#relationships.set(id, rel);
+    else if (earlier.component !== rel.component || earlier.platform !== rel.platform) {
+      this.#redefined ??= { id, first: joined(earlier), second: joined(rel) };
+    }
+  }
+
+  /** The first product id defined twice with different identities (ids compared trimmed), which fails the document. */
   get redefined(): { readonly id: string; readonly first: string; readonly second: string } | undefined {
     return this.#redefined;
   }
@@ -162,6 +182,9 @@ class ProductTree {
   }
 }
 
+/** A relationship as a message names it. */
+const joined = (rel: Relationship): string => `the relationship of ${JSON.stringify(rel.component)} to ${JSON.stringify(rel.platform)}`;
+
 /** First value each product gets from a list of product-scoped items (flags, threats, remediations). */
 function byProduct(tree: ProductTree, items: unknown, pick: (item: JsonObject) => string | undefined): Map<string, string> {
   const out = new Map<string, string>();
@@ -192,7 +215,7 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
         'CSAF',
         digest,
         'product_tree',
-        `defines product ${JSON.stringify(id)} twice, as ${JSON.stringify(first)} and as ${JSON.stringify(second)} (CSAF 2.0 mandatory test 6.1.2)`,
+        `defines product ${JSON.stringify(id)} twice, as ${first} and as ${second} (CSAF 2.0 mandatory test 6.1.2)`,
       ),
     );
   }
@@ -283,7 +306,8 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
  * purl or CPE when the product has one. The justification is the matching
  * `flags[].label`; the statement is the impact threat (not affected) or the
  * remediation details (otherwise). A product id defined twice with
- * different identities, a CVE given by two vulnerability items, or a
+ * different identities (a relationship without a helper being the join it
+ * names), a CVE given by two vulnerability items, or a
  * product listed under two statuses of
  * one vulnerability (say `known_affected` and `known_not_affected`) fails the
  * document, as CSAF 2.0 forbids it.
