@@ -9,7 +9,7 @@
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { MAX_CLAIM_KEY_BYTES } from './defaults.js';
-import { isoTimestamp } from './normalizers/fields.js';
+import { isoTimestamp, kindOf } from './normalizers/fields.js';
 import type { RawDocument, VexClaim, VexNormalizer } from './ports.js';
 import { LONE_SURROGATE } from '../_internals/lone-surrogate.js';
 
@@ -99,14 +99,6 @@ const isResult = (value: unknown): value is Result<unknown, BackfillError> =>
   value !== null &&
   typeof (value as { andThen?: unknown }).andThen === 'function' &&
   typeof (value as { isOk?: unknown }).isOk === 'function';
-
-/** How a message names a value that has the wrong type: `null`, `an array`, `a number`… */
-function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (value === undefined) return 'undefined';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
-}
 
 /**
  * Parses a document's content: text or UTF-8 bytes as JSON; objects pass

@@ -8,7 +8,17 @@ import { err, ok, type Result } from 'neverthrow';
 import type { BackfillError } from '../../errors.js';
 import { detectVexFormat } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
-import { invalidDocument, isObject, isoTimestamp, MAX_NESTING, optionalArray, text, walkNested, type JsonObject } from './fields.js';
+import {
+  invalidDocument,
+  isObject,
+  isoTimestamp,
+  kindOf,
+  MAX_NESTING,
+  optionalArray,
+  text,
+  walkNested,
+  type JsonObject,
+} from './fields.js';
 
 /** CSAF `product_status` lists and the claim status each maps to (`recommended` is not a status). */
 const STATUS_LISTS: ReadonlyArray<readonly [string, ClaimStatus]> = [
@@ -258,14 +268,12 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
         const productId = text(rawId);
         const productKey = productId === undefined ? undefined : tree.key(productId);
         if (productId === undefined || productKey === undefined) {
-          return err(
-            invalidDocument(
-              'CSAF',
-              digest,
-              `${where}.product_status.${list}[${j}]`,
-              `names product ${JSON.stringify(rawId)}, which product_tree does not define`,
-            ),
-          );
+          // Only text is quoted: JSON.stringify recurses, so quoting nested arrays would fail on one thread's stack and not another's.
+          const problem =
+            typeof rawId === 'string'
+              ? `names product ${JSON.stringify(rawId)}, which product_tree does not define`
+              : `is ${kindOf(rawId)}, not a product id`;
+          return err(invalidDocument('CSAF', digest, `${where}.product_status.${list}[${j}]`, problem));
         }
         const earlier = listed.get(productId);
         if (earlier === undefined) listed.set(productId, { list, status });

@@ -20,6 +20,14 @@ export function text(value: unknown): string | undefined {
   return trimmed.length > 0 ? trimmed : undefined;
 }
 
+/** How a message names a value that has the wrong type: `null`, `an array`, `a number`… */
+export function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (value === undefined) return 'undefined';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
 /** The value as an array, `[]` when absent; `undefined` when present but not an array. */
 export function optionalArray(value: unknown): readonly unknown[] | undefined {
   if (value === undefined || value === null) return [];
