@@ -56,6 +56,8 @@ class ProductTree {
   readonly #direct = new Map<string, string>();
   readonly #relationships = new Map<string, Relationship>();
   readonly #groups = new Map<string, readonly string[]>();
+  /** Groups' members as sets, built the first time a small lookup needs one. */
+  readonly #memberSets = new Map<string, ReadonlySet<string>>();
   readonly #resolved = new Map<string, string>();
   /** The first product id the tree defines twice with different identities (CSAF 2.0 mandatory test 6.1.2), if any, each as a message names it. */
   #redefined: { readonly id: string; readonly first: string; readonly second: string } | undefined;
@@ -174,29 +176,50 @@ class ProductTree {
   }
 
   /**
-   * Product ids named directly or through `group_ids`, but not through the
-   * groups in `expanded`, which it adds the item's groups to: a caller that
-   * has every member of a group already need not walk it again, so many
-   * items naming one large group cost its size once, not once each.
+   * Of the product ids in `wanted`, those named directly or through
+   * `group_ids`, but not through the groups in `expanded`, which it adds the
+   * item's groups to: a caller that has every member of a group already need
+   * not walk it again, so many items naming one large group cost its size
+   * once, not once each. A group larger than `wanted` is not walked: each
+   * wanted id is looked up in it, so vulnerabilities naming one large group
+   * cost what their own status lists name, not the group's size each.
    */
-  expand(item: JsonObject, expanded: Set<string>): string[] {
-    const ids = (optionalArray(item['product_ids']) ?? []).map(text).filter((x): x is string => x !== undefined);
+  expand(item: JsonObject, expanded: Set<string>, wanted: ReadonlySet<string>): string[] {
+    const ids = (optionalArray(item['product_ids']) ?? []).map(text).filter((x): x is string => x !== undefined && wanted.has(x));
     for (const group of optionalArray(item['group_ids']) ?? []) {
       const id = text(group);
       if (id === undefined || expanded.has(id)) continue;
       expanded.add(id);
-      // One push per member: spreading a large group as arguments overflows a small stack but not a thread's larger one.
-      for (const member of this.#groups.get(id) ?? []) ids.push(member);
+      const members = this.#groups.get(id) ?? [];
+      // One push per id: spreading a large group as arguments overflows a small stack but not a thread's larger one.
+      if (wanted.size < members.length) {
+        const set = this.#membersOf(id, members);
+        for (const productId of wanted) if (set.has(productId)) ids.push(productId);
+      } else for (const member of members) if (wanted.has(member)) ids.push(member);
     }
     return ids;
+  }
+
+  #membersOf(id: string, members: readonly string[]): ReadonlySet<string> {
+    let set = this.#memberSets.get(id);
+    if (set === undefined) {
+      set = new Set(members);
+      this.#memberSets.set(id, set);
+    }
+    return set;
   }
 }
 
 /** A relationship as a message names it. */
 const joined = (rel: Relationship): string => `the relationship of ${JSON.stringify(rel.component)} to ${JSON.stringify(rel.platform)}`;
 
-/** First value each product gets from a list of product-scoped items (flags, threats, remediations). */
-function byProduct(tree: ProductTree, items: unknown, pick: (item: JsonObject) => string | undefined): Map<string, string> {
+/** First value each product of `wanted` gets from a list of product-scoped items (flags, threats, remediations). */
+function byProduct(
+  tree: ProductTree,
+  items: unknown,
+  wanted: ReadonlySet<string>,
+  pick: (item: JsonObject) => string | undefined,
+): Map<string, string> {
   const out = new Map<string, string>();
   // Groups whose members all have their value: a later item naming one gives none of them another.
   const expanded = new Set<string>();
@@ -204,7 +227,7 @@ function byProduct(tree: ProductTree, items: unknown, pick: (item: JsonObject) =
     if (!isObject(item)) continue;
     const value = pick(item);
     if (value === undefined) continue;
-    for (const id of tree.expand(item, expanded)) if (!out.has(id)) out.set(id, value);
+    for (const id of tree.expand(item, expanded, wanted)) if (!out.has(id)) out.set(id, value);
   }
   return out;
 }
@@ -256,9 +279,17 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
     const firstId = (optionalArray(vuln['ids']) ?? []).find(isObject);
     const vulnerabilityId = text(vuln['cve']) ?? (firstId === undefined ? undefined : text(firstId['text']));
     if (vulnerabilityId === undefined) return err(invalidDocument('CSAF', digest, `${where}.cve`, 'is missing (and there are no ids[])'));
-    const flags = byProduct(tree, vuln['flags'], (f) => text(f['label']));
-    const impacts = byProduct(tree, vuln['threats'], (t) => (t['category'] === 'impact' ? text(t['details']) : undefined));
-    const remediations = byProduct(tree, vuln['remediations'], (r) => text(r['details']));
+    // The products the status lists name: only theirs are looked up in the items' groups.
+    const wanted = new Set<string>();
+    for (const [list] of STATUS_LISTS) {
+      for (const rawId of optionalArray(statusLists[list]) ?? []) {
+        const id = text(rawId);
+        if (id !== undefined) wanted.add(id);
+      }
+    }
+    const flags = byProduct(tree, vuln['flags'], wanted, (f) => text(f['label']));
+    const impacts = byProduct(tree, vuln['threats'], wanted, (t) => (t['category'] === 'impact' ? text(t['details']) : undefined));
+    const remediations = byProduct(tree, vuln['remediations'], wanted, (r) => text(r['details']));
     // The list that first named each product: a product in lists of two statuses contradicts itself (CSAF 6.1.6).
     const listed = new Map<string, { list: string; status: ClaimStatus }>();
     for (const [list, status] of STATUS_LISTS) {
