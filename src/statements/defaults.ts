@@ -9,6 +9,8 @@ import { cycloneDxVexNormalizer } from './normalizers/cyclonedx.js';
 import { openVexNormalizer } from './normalizers/openvex.js';
 import type { VexNormalizer } from './ports.js';
 
+export { MAX_SUBCOMPONENT_CLAIMS } from './normalizers/fields.js';
+
 /** Raw documents pulled per batch (the backfill command's `--batch-size`, default `100`). */
 export const DEFAULT_BATCH_SIZE = 100;
 

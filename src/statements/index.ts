@@ -40,6 +40,7 @@ export {
   DEFAULT_STATEMENTS_TABLE,
   MAX_BATCH_SIZE,
   MAX_CLAIM_KEY_BYTES,
+  MAX_SUBCOMPONENT_CLAIMS,
 } from './defaults.js';
 export type {
   BackfillCheckpoint,

@@ -9,7 +9,7 @@
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { MAX_CLAIM_KEY_BYTES } from './defaults.js';
-import { isoTimestamp } from './normalizers/fields.js';
+import { isoTimestamp, kindOf } from './normalizers/fields.js';
 import type { RawDocument, VexClaim, VexNormalizer } from './ports.js';
 import { LONE_SURROGATE } from '../_internals/lone-surrogate.js';
 
@@ -32,7 +32,9 @@ export function normalizeDocument(
   doc: NormalizableDocument,
 ): Result<NormalizedDocument, BackfillError> {
   return parseContent(doc).andThen((parsed) => {
-    const normalizer = normalizers.find((n) => n.canNormalize(parsed));
+    const found = recognising(normalizers, parsed, doc);
+    if (found.isErr()) return err(found.error);
+    const normalizer = found.value;
     if (normalizer === undefined) {
       const registered = normalizers.map((n) => n.format).join(', ') || 'none';
       return err(
@@ -45,22 +47,58 @@ export function normalizeDocument(
         ),
       );
     }
-    let returned: Result<readonly VexClaim[], BackfillError>;
+    let returned: unknown;
     try {
       returned = normalizer.normalize(parsed, { digest: doc.digest, retrievedAt: doc.retrievedAt });
     } catch (error) {
       // A custom normalizer that throws fails its document, not the run.
-      const why = error instanceof Error ? error.message : String(error);
-      returned = err(
-        new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: the ${normalizer.format} normalizer threw: ${why}`, {
-          cause: error,
-          context: { digest: doc.digest },
-        }),
-      );
+      return err(threw(doc, `the ${normalizer.format} normalizer threw`, error));
     }
-    return returned.andThen((claims) => storableClaims(doc, normalizer.format, claims));
+    // A custom normalizer is untyped at run time: what it returns is checked before it is used.
+    if (!isResult(returned)) return err(invalid(doc, `the ${normalizer.format} normalizer returned ${kindOf(returned)}, not a Result.`));
+    return returned.andThen((claims) =>
+      Array.isArray(claims)
+        ? storableClaims(doc, normalizer.format, claims)
+        : err(invalid(doc, `the ${normalizer.format} normalizer's claims are ${kindOf(claims)}, not an array.`)),
+    );
   });
 }
+
+/** The first normalizer that recognises `parsed`; one whose `canNormalize` throws fails the document. */
+function recognising(
+  normalizers: readonly VexNormalizer[],
+  parsed: unknown,
+  doc: NormalizableDocument,
+): Result<VexNormalizer | undefined, BackfillError> {
+  for (const normalizer of normalizers) {
+    try {
+      if (normalizer.canNormalize(parsed)) return ok(normalizer);
+    } catch (error) {
+      return err(threw(doc, `the ${normalizer.format} normalizer's canNormalize threw`, error));
+    }
+  }
+  return ok(undefined);
+}
+
+/** `DOCUMENT_INVALID` for `doc`, with `problem` after its digest. */
+const invalid = (doc: NormalizableDocument, problem: string): BackfillError =>
+  new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: ${problem}`, { context: { digest: doc.digest } });
+
+/** `DOCUMENT_INVALID` for what a custom normalizer threw on `doc`. */
+function threw(doc: NormalizableDocument, what: string, error: unknown): BackfillError {
+  const why = error instanceof Error ? error.message : String(error);
+  return new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: ${what}: ${why}`, {
+    cause: error,
+    context: { digest: doc.digest },
+  });
+}
+
+/** Whether `value` is a Result (of this copy of neverthrow or another): it is used through `andThen`. */
+const isResult = (value: unknown): value is Result<unknown, BackfillError> =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as { andThen?: unknown }).andThen === 'function' &&
+  typeof (value as { isOk?: unknown }).isOk === 'function';
 
 /**
  * Parses a document's content: text or UTF-8 bytes as JSON; objects pass
@@ -89,6 +127,9 @@ const STATUSES: ReadonlySet<string> = new Set(['not_affected', 'affected', 'fixe
 /** The claim fields a sink stores as text. */
 const TEXT_FIELDS = ['vulnerabilityId', 'productKey', 'justification', 'statement', 'issuedAt', 'documentDigest', 'format'] as const;
 
+/** The text fields a claim may leave out. */
+const OPTIONAL_FIELDS: ReadonlySet<string> = new Set(['justification', 'statement', 'issuedAt']);
+
 /** Longest vulnerability id quoted whole in a refused claim's message (UTF-16 units). */
 const MAX_QUOTED_ID = 80;
 
@@ -116,16 +157,20 @@ export function storableText(text: string, max: number): string {
  * database cannot hold), if it cannot. Each problem here would otherwise fail
  * the sink's write of the whole batch, on every resume.
  */
-function claimProblem(c: VexClaim, utcIssuedAt: string | undefined): string | undefined {
-  if (!STATUSES.has(c.status)) return `has status ${JSON.stringify(c.status)}, not one of ${[...STATUSES].join(', ')}`;
+function claimProblem(c: VexClaim, digest: string, utcIssuedAt: string | undefined): string | undefined {
+  if (!STATUSES.has(c.status)) return `has status ${quoted(c.status)}, not one of ${[...STATUSES].join(', ')}`;
   if (!c.vulnerabilityId || !c.productKey) return 'has an empty vulnerability id or product key';
   for (const field of TEXT_FIELDS) {
-    const value = c[field];
-    if (value?.includes('\u0000')) return `has a NUL character (\\u0000) in ${field}, which PostgreSQL text cannot hold`;
+    const value: unknown = c[field];
+    if (value === undefined && OPTIONAL_FIELDS.has(field)) continue;
+    // A number or a null would be stored as its text ("null"), or fail the sink's write of the batch.
+    if (typeof value !== 'string') return `has ${kindOf(value)} in ${field}, not text`;
+    if (value.includes('\u0000')) return `has a NUL character (\\u0000) in ${field}, which PostgreSQL text cannot hold`;
     // JSON may escape half of a surrogate pair; node-postgres would send it as U+FFFD, merging distinct keys.
-    if (value !== undefined && LONE_SURROGATE.test(value))
-      return `has a lone UTF-16 surrogate in ${field}, which PostgreSQL text cannot hold`;
+    if (LONE_SURROGATE.test(value)) return `has a lone UTF-16 surrogate in ${field}, which PostgreSQL text cannot hold`;
   }
+  // Stored under another digest, a claim would outlive its document's `force` and could collide with that document's own.
+  if (c.documentDigest !== digest) return `has documentDigest ${quoted(c.documentDigest)}, not its document's digest`;
   if (c.issuedAt !== undefined && utcIssuedAt === undefined)
     return `has issuedAt ${JSON.stringify(c.issuedAt)}, not an ISO-8601 date-time in the years 0001 to 9999`;
   return keyProblem(c);
@@ -149,18 +194,18 @@ function storableClaims(doc: NormalizableDocument, format: string, claims: reado
     if (!utcTimes.has(time)) utcTimes.set(time, isoTimestamp(time));
     return utcTimes.get(time);
   };
-  for (const claim of claims) {
-    const problem = claimProblem(claim, utcOf(claim.issuedAt));
+  for (const [i, claim] of (claims as readonly unknown[]).entries()) {
+    if (typeof claim !== 'object' || claim === null || Array.isArray(claim)) {
+      return err(invalid(doc, `its ${format} claims[${i}] is ${kindOf(claim)}, not an object.`));
+    }
+    const c = claim as VexClaim;
+    const problem = claimProblem(c, doc.digest, typeof c.issuedAt === 'string' ? utcOf(c.issuedAt) : undefined);
     if (problem !== undefined) {
       // The id is quoted as JSON: the message is stored as text too, so it must not carry the character itself.
-      // A long one is cut, so the problem still fits in the stored message.
-      const id = claim.vulnerabilityId;
-      const claimId = JSON.stringify(id.length > MAX_QUOTED_ID ? `${id.slice(0, MAX_QUOTED_ID - 1)}…` : id);
-      return err(
-        new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: its ${format} claim for ${claimId} ${problem}.`, {
-          context: { digest: doc.digest },
-        }),
-      );
+      // A long one is cut, so the problem still fits in the stored message. One that is not text names the claim by its place.
+      const id: unknown = c.vulnerabilityId;
+      const which = typeof id === 'string' ? `claim for ${quoted(id)}` : `claims[${i}]`;
+      return err(invalid(doc, `its ${format} ${which} ${problem}.`));
     }
   }
   // `issuedAt` in the one form every sink reads alike (the built-in normalizers give it already): PostgreSQL
@@ -170,6 +215,12 @@ function storableClaims(doc: NormalizableDocument, format: string, claims: reado
     return utc === undefined || utc === c.issuedAt ? c : { ...c, issuedAt: utc };
   });
   return ok({ format, claims: stored });
+}
+
+/** A text quoted as JSON, cut past {@link MAX_QUOTED_ID} units; any other value named by its kind. */
+function quoted(value: unknown): string {
+  if (typeof value !== 'string') return kindOf(value);
+  return JSON.stringify(value.length > MAX_QUOTED_ID ? `${value.slice(0, MAX_QUOTED_ID - 1)}…` : value);
 }
 
 /** Keeps the first claim per `(vulnerabilityId, productKey)`: the sink's identity within a document. */

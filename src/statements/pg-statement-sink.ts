@@ -166,7 +166,7 @@ export class PgStatementSink implements StatementSink {
     if (claims.length > 0 && useCopy) {
       try {
         const stream = c.query(copyStreams.from(sql.copyClaims(t.statements))) as ReturnType<typeof copyStreams.from>;
-        await pipeline(Readable.from([Buffer.from(sql.claimsCopyData(claims, batch.runId))]), stream);
+        await pipeline(Readable.from(sql.claimsCopyChunks(claims, batch.runId)), stream);
       } catch (error) {
         throw isUniqueViolation(error) ? new CopyConflict(error) : error;
       }

@@ -441,7 +441,12 @@ export interface NormalizeContext {
 }
 
 /**
- * Turns one parsed document of one format into claims.
+ * Turns one parsed document of one format into claims. The backfill checks
+ * what a normalizer does with each document: it fails that document alone
+ * (`DOCUMENT_INVALID`) when `canNormalize` or `normalize` throws,
+ * `normalize` returns anything but a Result of an array of claim objects, a
+ * claim field typed `string` holds anything else (`null` included: leave an
+ * optional one out), or a claim's `documentDigest` is not the document's.
  *
  * @example
  * ```ts

@@ -128,7 +128,7 @@ export const deleteClaims = (statements: QualifiedName, digests: readonly string
 
 const CLAIM_COLUMNS = 'document_digest, vulnerability_id, product_key, status, justification, statement, issued_at, format, run_id';
 
-/** COPY of claims in text format; {@link claimsCopyData} encodes the rows, in {@link CLAIM_COLUMNS} order. */
+/** COPY of claims in text format; {@link claimsCopyChunks} encodes the rows, in {@link CLAIM_COLUMNS} order. */
 export const copyClaims = (statements: QualifiedName): string => `COPY ${statements.sql} (${CLAIM_COLUMNS}) FROM STDIN`;
 
 /** One value in COPY text format: `\N` for null, with backslash, tab, newline and carriage return escaped. */
@@ -139,14 +139,27 @@ function copyValue(value: string | undefined): string {
     : value;
 }
 
-/** The claims as one COPY text-format buffer for {@link copyClaims} (one large write beats many small ones). */
-export function claimsCopyData(claims: readonly VexClaim[], runId: string): string {
+/** Characters of COPY data per chunk {@link claimsCopyChunks} yields, at least (a row is never split). */
+const COPY_CHUNK_CHARS = 1 << 20;
+
+/**
+ * The claims as COPY text-format buffers for {@link copyClaims}, about a
+ * mebibyte each (few large writes beat many small ones). Never one string
+ * for the batch: claims repeating a long statement text (a CSAF
+ * remediation naming a group) can add up to more than a JavaScript string
+ * holds.
+ */
+export function* claimsCopyChunks(claims: readonly VexClaim[], runId: string): Generator<Buffer> {
   const run = copyValue(runId);
   let out = '';
   for (const c of claims) {
     out += `${copyValue(c.documentDigest)}\t${copyValue(c.vulnerabilityId)}\t${copyValue(c.productKey)}\t${c.status}\t${copyValue(c.justification)}\t${copyValue(c.statement)}\t${copyValue(c.issuedAt)}\t${copyValue(c.format)}\t${run}\n`;
+    if (out.length >= COPY_CHUNK_CHARS) {
+      yield Buffer.from(out);
+      out = '';
+    }
   }
-  return out;
+  if (out.length > 0) yield Buffer.from(out);
 }
 
 /** The claims, skipping any another writer already stored (the COPY path's fallback). */

@@ -8,7 +8,17 @@ import { err, ok, type Result } from 'neverthrow';
 import type { BackfillError } from '../../errors.js';
 import { detectVexFormat } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
-import { invalidDocument, isObject, isoTimestamp, MAX_NESTING, optionalArray, text, walkNested, type JsonObject } from './fields.js';
+import {
+  invalidDocument,
+  isObject,
+  isoTimestamp,
+  kindOf,
+  MAX_NESTING,
+  optionalArray,
+  text,
+  walkNested,
+  type JsonObject,
+} from './fields.js';
 
 /** CSAF `product_status` lists and the claim status each maps to (`recommended` is not a status). */
 const STATUS_LISTS: ReadonlyArray<readonly [string, ClaimStatus]> = [
@@ -46,8 +56,10 @@ class ProductTree {
   readonly #direct = new Map<string, string>();
   readonly #relationships = new Map<string, Relationship>();
   readonly #groups = new Map<string, readonly string[]>();
+  /** Groups' members as sets, built the first time a small lookup needs one. */
+  readonly #memberSets = new Map<string, ReadonlySet<string>>();
   readonly #resolved = new Map<string, string>();
-  /** The first product id the tree defines twice with different keys (CSAF 2.0 mandatory test 6.1.2), if any. */
+  /** The first product id the tree defines twice with different identities (CSAF 2.0 mandatory test 6.1.2), if any, each as a message names it. */
   #redefined: { readonly id: string; readonly first: string; readonly second: string } | undefined;
 
   /** The tree's products, or `undefined` when its branches nest deeper than {@link MAX_NESTING} levels (a parsed object that loops). */
@@ -73,7 +85,7 @@ class ProductTree {
       const own = helperKey(full);
       if (own !== undefined) this.#define(id, own);
       else if (component !== undefined && platform !== undefined) {
-        this.#relationships.set(id, { category: text(rel['category']) ?? 'default_component_of', component, platform });
+        this.#relate(id, { category: text(rel['category']) ?? 'default_component_of', component, platform });
       } else this.#define(id, id);
     }
     for (const group of optionalArray(tree['product_groups']) ?? []) {
@@ -90,14 +102,34 @@ class ProductTree {
     if (id !== undefined) this.#define(id, helperKey(product) ?? id);
   }
 
-  /** Keys `id`; a second definition with another key is recorded, not taken (see {@link ProductTree.redefined}). */
+  /** Keys `id`; a second definition with another key, or by a relationship, is recorded, not taken (see {@link ProductTree.redefined}). */
   #define(id: string, key: string): void {
+    const relationship = this.#relationships.get(id);
+    if (relationship !== undefined) {
+      this.#redefined ??= { id, first: joined(relationship), second: JSON.stringify(key) };
+      return;
+    }
     const first = this.#direct.get(id);
     if (first === undefined) this.#direct.set(id, key);
-    else if (first !== key) this.#redefined ??= { id, first, second: key };
+    else if (first !== key) this.#redefined ??= { id, first: JSON.stringify(first), second: JSON.stringify(key) };
   }
 
-  /** The first product id defined twice with different keys (ids compared trimmed), which fails the document. */
+  /**
+   * Defines `id` as the product `rel` joins (it has no identification helper
+   * of its own); the same relationship again is accepted, any other
+   * definition of `id` is recorded as {@link ProductTree.#define} does.
+   */
+  #relate(id: string, rel: Relationship): void {
+    const key = this.#direct.get(id);
+    const earlier = this.#relationships.get(id);
+    if (key !== undefined) this.#redefined ??= { id, first: JSON.stringify(key), second: joined(rel) };
+    else if (earlier === undefined) this.#relationships.set(id, rel);
+    else if (earlier.component !== rel.component || earlier.platform !== rel.platform) {
+      this.#redefined ??= { id, first: joined(earlier), second: joined(rel) };
+    }
+  }
+
+  /** The first product id defined twice with different identities (ids compared trimmed), which fails the document. */
   get redefined(): { readonly id: string; readonly first: string; readonly second: string } | undefined {
     return this.#redefined;
   }
@@ -144,26 +176,50 @@ class ProductTree {
   }
 
   /**
-   * Product ids named directly or through `group_ids`, but not through the
-   * groups in `expanded`, which it adds the item's groups to: a caller that
-   * has every member of a group already need not walk it again, so many
-   * items naming one large group cost its size once, not once each.
+   * Of the product ids in `wanted`, those named directly or through
+   * `group_ids`, but not through the groups in `expanded`, which it adds the
+   * item's groups to: a caller that has every member of a group already need
+   * not walk it again, so many items naming one large group cost its size
+   * once, not once each. A group larger than `wanted` is not walked: each
+   * wanted id is looked up in it, so vulnerabilities naming one large group
+   * cost what their own status lists name, not the group's size each.
    */
-  expand(item: JsonObject, expanded: Set<string>): string[] {
-    const ids = (optionalArray(item['product_ids']) ?? []).map(text).filter((x): x is string => x !== undefined);
+  expand(item: JsonObject, expanded: Set<string>, wanted: ReadonlySet<string>): string[] {
+    const ids = (optionalArray(item['product_ids']) ?? []).map(text).filter((x): x is string => x !== undefined && wanted.has(x));
     for (const group of optionalArray(item['group_ids']) ?? []) {
       const id = text(group);
       if (id === undefined || expanded.has(id)) continue;
       expanded.add(id);
-      // One push per member: spreading a large group as arguments overflows a small stack but not a thread's larger one.
-      for (const member of this.#groups.get(id) ?? []) ids.push(member);
+      const members = this.#groups.get(id) ?? [];
+      // One push per id: spreading a large group as arguments overflows a small stack but not a thread's larger one.
+      if (wanted.size < members.length) {
+        const set = this.#membersOf(id, members);
+        for (const productId of wanted) if (set.has(productId)) ids.push(productId);
+      } else for (const member of members) if (wanted.has(member)) ids.push(member);
     }
     return ids;
   }
+
+  #membersOf(id: string, members: readonly string[]): ReadonlySet<string> {
+    let set = this.#memberSets.get(id);
+    if (set === undefined) {
+      set = new Set(members);
+      this.#memberSets.set(id, set);
+    }
+    return set;
+  }
 }
 
-/** First value each product gets from a list of product-scoped items (flags, threats, remediations). */
-function byProduct(tree: ProductTree, items: unknown, pick: (item: JsonObject) => string | undefined): Map<string, string> {
+/** A relationship as a message names it. */
+const joined = (rel: Relationship): string => `the relationship of ${JSON.stringify(rel.component)} to ${JSON.stringify(rel.platform)}`;
+
+/** First value each product of `wanted` gets from a list of product-scoped items (flags, threats, remediations). */
+function byProduct(
+  tree: ProductTree,
+  items: unknown,
+  wanted: ReadonlySet<string>,
+  pick: (item: JsonObject) => string | undefined,
+): Map<string, string> {
   const out = new Map<string, string>();
   // Groups whose members all have their value: a later item naming one gives none of them another.
   const expanded = new Set<string>();
@@ -171,7 +227,7 @@ function byProduct(tree: ProductTree, items: unknown, pick: (item: JsonObject) =
     if (!isObject(item)) continue;
     const value = pick(item);
     if (value === undefined) continue;
-    for (const id of tree.expand(item, expanded)) if (!out.has(id)) out.set(id, value);
+    for (const id of tree.expand(item, expanded, wanted)) if (!out.has(id)) out.set(id, value);
   }
   return out;
 }
@@ -192,7 +248,7 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
         'CSAF',
         digest,
         'product_tree',
-        `defines product ${JSON.stringify(id)} twice, as ${JSON.stringify(first)} and as ${JSON.stringify(second)} (CSAF 2.0 mandatory test 6.1.2)`,
+        `defines product ${JSON.stringify(id)} twice, as ${first} and as ${second} (CSAF 2.0 mandatory test 6.1.2)`,
       ),
     );
   }
@@ -223,9 +279,17 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
     const firstId = (optionalArray(vuln['ids']) ?? []).find(isObject);
     const vulnerabilityId = text(vuln['cve']) ?? (firstId === undefined ? undefined : text(firstId['text']));
     if (vulnerabilityId === undefined) return err(invalidDocument('CSAF', digest, `${where}.cve`, 'is missing (and there are no ids[])'));
-    const flags = byProduct(tree, vuln['flags'], (f) => text(f['label']));
-    const impacts = byProduct(tree, vuln['threats'], (t) => (t['category'] === 'impact' ? text(t['details']) : undefined));
-    const remediations = byProduct(tree, vuln['remediations'], (r) => text(r['details']));
+    // The products the status lists name: only theirs are looked up in the items' groups.
+    const wanted = new Set<string>();
+    for (const [list] of STATUS_LISTS) {
+      for (const rawId of optionalArray(statusLists[list]) ?? []) {
+        const id = text(rawId);
+        if (id !== undefined) wanted.add(id);
+      }
+    }
+    const flags = byProduct(tree, vuln['flags'], wanted, (f) => text(f['label']));
+    const impacts = byProduct(tree, vuln['threats'], wanted, (t) => (t['category'] === 'impact' ? text(t['details']) : undefined));
+    const remediations = byProduct(tree, vuln['remediations'], wanted, (r) => text(r['details']));
     // The list that first named each product: a product in lists of two statuses contradicts itself (CSAF 6.1.6).
     const listed = new Map<string, { list: string; status: ClaimStatus }>();
     for (const [list, status] of STATUS_LISTS) {
@@ -235,14 +299,12 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
         const productId = text(rawId);
         const productKey = productId === undefined ? undefined : tree.key(productId);
         if (productId === undefined || productKey === undefined) {
-          return err(
-            invalidDocument(
-              'CSAF',
-              digest,
-              `${where}.product_status.${list}[${j}]`,
-              `names product ${JSON.stringify(rawId)}, which product_tree does not define`,
-            ),
-          );
+          // Only text is quoted: JSON.stringify recurses, so quoting nested arrays would fail on one thread's stack and not another's.
+          const problem =
+            typeof rawId === 'string'
+              ? `names product ${JSON.stringify(rawId)}, which product_tree does not define`
+              : `is ${kindOf(rawId)}, not a product id`;
+          return err(invalidDocument('CSAF', digest, `${where}.product_status.${list}[${j}]`, problem));
         }
         const earlier = listed.get(productId);
         if (earlier === undefined) listed.set(productId, { list, status });
@@ -283,7 +345,8 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
  * purl or CPE when the product has one. The justification is the matching
  * `flags[].label`; the statement is the impact threat (not affected) or the
  * remediation details (otherwise). A product id defined twice with
- * different identities, a CVE given by two vulnerability items, or a
+ * different identities (a relationship without a helper being the join it
+ * names), a CVE given by two vulnerability items, or a
  * product listed under two statuses of
  * one vulnerability (say `known_affected` and `known_not_affected`) fails the
  * document, as CSAF 2.0 forbids it.

@@ -20,6 +20,14 @@ export function text(value: unknown): string | undefined {
   return trimmed.length > 0 ? trimmed : undefined;
 }
 
+/** How a message names a value that has the wrong type: `null`, `an array`, `a number`… */
+export function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (value === undefined) return 'undefined';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
 /** The value as an array, `[]` when absent; `undefined` when present but not an array. */
 export function optionalArray(value: unknown): readonly unknown[] | undefined {
   if (value === undefined || value === null) return [];
@@ -84,6 +92,18 @@ export function isLater(a: Timestamp, b: Timestamp): boolean {
   const width = Math.max(a.instant.beyondMs.length, b.instant.beyondMs.length);
   return a.instant.beyondMs.padEnd(width, '0') > b.instant.beyondMs.padEnd(width, '0');
 }
+
+/**
+ * Most `product::subcomponent` claims the statements of one OpenVEX
+ * document may make in the pre-0.2 form, where a statement lists its
+ * subcomponents beside its products and each is claimed within each
+ * product (products × subcomponents claims). A document past it fails with
+ * `DOCUMENT_INVALID` before any claim is built: a few hundred kilobytes of
+ * such lists would otherwise ask for millions of claims, more memory than
+ * the process has, on every resume. A 0.2.0 product's own subcomponents
+ * are listed one by one and do not count.
+ */
+export const MAX_SUBCOMPONENT_CLAIMS = 100_000;
 
 /** How deep nested lists (CSAF branches, CycloneDX components) may go; only a parsed object that loops reaches it. */
 export const MAX_NESTING = 100_000;

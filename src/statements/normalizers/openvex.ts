@@ -4,11 +4,21 @@
  *
  * @module
  */
-import { err, ok, Result } from 'neverthrow';
+import { err, ok, type Result } from 'neverthrow';
 import type { BackfillError } from '../../errors.js';
 import { detectVexFormat } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
-import { invalidDocument, isLater, isObject, optionalArray, text, timestampOf, type JsonObject, type Timestamp } from './fields.js';
+import {
+  invalidDocument,
+  isLater,
+  isObject,
+  MAX_SUBCOMPONENT_CLAIMS,
+  optionalArray,
+  text,
+  timestampOf,
+  type JsonObject,
+  type Timestamp,
+} from './fields.js';
 
 const STATUSES: ReadonlySet<string> = new Set<ClaimStatus>(['not_affected', 'affected', 'fixed', 'under_investigation']);
 
@@ -57,16 +67,24 @@ function componentKey(value: unknown, purls: ReadonlyMap<string, string>): strin
   return text(ids['cpe23']) ?? text(ids['cpe22']);
 }
 
+/** The pre-0.2 `product::subcomponent` claims counted so far in a document (see {@link MAX_SUBCOMPONENT_CLAIMS}). */
+interface PairCount {
+  pairs: number;
+}
+
 /**
  * Product keys of one statement: each product, or `product::subcomponent`
  * for each subcomponent: the product's own (0.2.0), else the statement's
  * (the pre-0.2 form lists them beside the products, for each of them).
+ * Fails the document when the statement's products × statement
+ * subcomponents would bring its count past {@link MAX_SUBCOMPONENT_CLAIMS}.
  */
 function productKeys(
   statement: JsonObject,
   where: string,
   digest: string,
   purls: ReadonlyMap<string, string>,
+  counted: PairCount,
 ): Result<string[], BackfillError> {
   const products = optionalArray(statement['products']);
   if (products === undefined || products.length === 0) {
@@ -74,6 +92,21 @@ function productKeys(
   }
   const shared = optionalArray(statement['subcomponents']);
   if (shared === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.subcomponents`, 'must be an array'));
+  // Counted before any key is built: at most every product takes the statement's subcomponents.
+  if (shared.length > 0) {
+    const withoutOwn = products.filter((p) => !isObject(p) || (optionalArray(p['subcomponents'])?.length ?? 0) === 0).length;
+    counted.pairs += withoutOwn * shared.length;
+    if (counted.pairs > MAX_SUBCOMPONENT_CLAIMS) {
+      return err(
+        invalidDocument(
+          'OpenVEX',
+          digest,
+          `${where}.subcomponents`,
+          `make more than ${MAX_SUBCOMPONENT_CLAIMS} product::subcomponent claims in the document (${withoutOwn} products × ${shared.length} subcomponents here)`,
+        ),
+      );
+    }
+  }
   const keys: string[] = [];
   for (const [i, product] of products.entries()) {
     const key = componentKey(product, purls);
@@ -107,6 +140,7 @@ function statementClaims(
   digest: string,
   documentTime: Timestamp | undefined,
   purls: ReadonlyMap<string, string>,
+  counted: PairCount,
 ): Result<TimedClaim[], BackfillError> {
   if (!isObject(statement)) return err(invalidDocument('OpenVEX', digest, where, 'is not an object'));
   const vuln = statement['vulnerability'];
@@ -119,7 +153,7 @@ function statementClaims(
   const justification = text(statement['justification']);
   const note = text(statement['impact_statement']) ?? text(statement['action_statement']) ?? text(statement['status_notes']);
   const at = timestampOf(statement['timestamp']) ?? documentTime;
-  return productKeys(statement, where, digest, purls).map((keys) =>
+  return productKeys(statement, where, digest, purls, counted).map((keys) =>
     keys.map(
       (productKey): TimedClaim => ({
         claim: {
@@ -145,10 +179,15 @@ function normalizeOpenVex(document: unknown, context: NormalizeContext): Result<
   if (!Array.isArray(statements)) return err(invalidDocument('OpenVEX', digest, 'statements', 'must be an array'));
   const documentTime = timestampOf(document['timestamp']);
   const purls = purlsOfIds(statements);
-  // The first failing statement (in document order) is the document's error.
-  return Result.combine(statements.map((statement, i) => statementClaims(statement, `statements[${i}]`, digest, documentTime, purls))).map(
-    (perStatement) => latestPerProduct(perStatement.flat()),
-  );
+  const counted: PairCount = { pairs: 0 };
+  // The first failing statement (in document order) is the document's error; none after it is read.
+  const perStatement: TimedClaim[][] = [];
+  for (const [i, statement] of statements.entries()) {
+    const claims = statementClaims(statement, `statements[${i}]`, digest, documentTime, purls, counted);
+    if (claims.isErr()) return err(claims.error);
+    perStatement.push(claims.value);
+  }
+  return ok(latestPerProduct(perStatement.flat()));
 }
 
 /**
@@ -179,7 +218,9 @@ function latestPerProduct(timed: readonly TimedClaim[]): VexClaim[] {
  * place in the document) is the product's claim, as OpenVEX has later
  * statements override earlier ones. `impact_statement`,
  * `action_statement` or `status_notes` becomes the claim's statement; the
- * statement's timestamp (else the document's) its `issuedAt`.
+ * statement's timestamp (else the document's) its `issuedAt`. A document
+ * whose pre-0.2 statements make more than {@link MAX_SUBCOMPONENT_CLAIMS}
+ * `product::subcomponent` claims in all fails.
  *
  * @example
  * ```ts

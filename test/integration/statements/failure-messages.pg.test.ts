@@ -15,7 +15,7 @@ import { PgStatementSink } from '../../../src/statements/pg-statement-sink.js';
 import type { VexNormalizer } from '../../../src/statements/ports.js';
 import { StatementBackfiller } from '../../../src/statements/statement-backfiller.js';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
-import { psql } from './helpers.js';
+import { psql, tablesIn } from './helpers.js';
 
 /** Fails every document with a message holding a NUL, a lone surrogate, and an emoji split by the cut. */
 const refusing: VexNormalizer = {
@@ -49,13 +49,7 @@ afterAll(async () => {
 
 async function run(prefix: string, abortAt?: number) {
   const source = new PgRawDocumentSource({ pg: db.url });
-  const sink = new PgStatementSink({
-    pg: db.url,
-    statementsTable: `${prefix}.statements`,
-    documentsTable: `${prefix}.documents`,
-    checkpointsTable: `${prefix}.checkpoints`,
-    failuresTable: `${prefix}.failures`,
-  });
+  const sink = new PgStatementSink({ pg: db.url, ...tablesIn(prefix) });
   const stop = new AbortController();
   try {
     return await new StatementBackfiller({ source, sink, normalizers: [refusing] }).run({

@@ -55,6 +55,16 @@ export function psql(url: string, sql: string): string {
   }).trim();
 }
 
+/** A sink's four tables, all in `schema`: one schema per run keeps runs of one test apart. */
+export function tablesIn(schema: string) {
+  return {
+    statementsTable: `${schema}.statements`,
+    documentsTable: `${schema}.documents`,
+    checkpointsTable: `${schema}.checkpoints`,
+    failuresTable: `${schema}.failures`,
+  };
+}
+
 /** Every claim row, ordered, without per-run columns, as one text blob (via psql). */
 export function dumpStatements(url: string, table = 'vex.statements'): string {
   return psql(

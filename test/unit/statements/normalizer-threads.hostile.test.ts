@@ -42,6 +42,11 @@ function relationshipChain(depth: number): string {
   return `{"document":{"csaf_version":"2.0"},"product_tree":{"full_product_names":[{"product_id":"R0","name":"a"},{"product_id":"B","name":"b"}],"relationships":[${rels.join(',')}]},"vulnerabilities":[{"cve":"CVE-2024-1","product_status":{"fixed":["R${depth}"]}}]}`;
 }
 
+/** A CSAF document whose status names, for a product id, arrays nested `depth` deep (a message once quoted it with JSON.stringify, which recurses). */
+function deepStatusEntry(depth: number): string {
+  return `{"document":{"csaf_version":"2.0"},"product_tree":{},"vulnerabilities":[{"cve":"CVE-2024-1","product_status":{"fixed":[${'['.repeat(depth)}${']'.repeat(depth)}]}}]}`;
+}
+
 describe('NormalizerThreads with hostile documents', () => {
   it.each([
     ['branches nested 30000 deep', deepBranches(30_000), { format: 'csaf' }],
@@ -51,6 +56,14 @@ describe('NormalizerThreads with hostile documents', () => {
       'a chain of 20000 relationships',
       relationshipChain(20_000),
       { code: 'DOCUMENT_INVALID', message: expect.stringContaining('productKey 60002') },
+    ],
+    [
+      'a product id of arrays nested 6000 deep',
+      deepStatusEntry(6_000),
+      {
+        code: 'DOCUMENT_INVALID',
+        message: 'CSAF document sha256:0: vulnerabilities[0].product_status.fixed[0] is an array, not a product id',
+      },
     ],
   ])('gives a CSAF document with %s the same outcome on every thread (no stack-size dependence)', async (_, content, onCaller) => {
     await using pool = new NormalizerThreads({ threads: 1 });
