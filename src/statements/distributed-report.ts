@@ -146,7 +146,8 @@ function combine(
       };
       sum = addOutcomeSums(sum, cp.outcomeSha256);
       lastCursor = cp.cursor ?? lastCursor;
-      failed.push(...cp.failed);
+      // Not spread into one call: a range may have more failures than a call takes arguments.
+      for (const f of cp.failed) failed.push(f);
     }
   }
   if (stop !== null) {

@@ -185,6 +185,19 @@ describe.skipIf(tools.missing)(tools.title('verifyDataset'), () => {
     expect(report.problems.map((p) => p.code)).toEqual(['MANIFEST_MISSING']);
   });
 
+  it('a manifest listing 150,000 members the archive lacks is a report with a problem for each, not a stack overflow', async () => {
+    // 150,000 entries fit well inside the 16 MiB manifest limit; spreading that many problems into one call overflowed the stack.
+    const listed = Array.from({ length: 150_000 }, (_, i) => ({ name: `gone-${i}.ndjson`, records: 0 }));
+    const path = tarZst('huge-manifest', {
+      'manifest.json': JSON.stringify({ schemaVersion: 1, members: [{ name: 'linksets.ndjson', records: 340 }, ...listed] }),
+      'linksets.ndjson': ndjson(linksets),
+    });
+    const report = (await verifyDataset(path, { expectedSha256: sha256sum(path) }))._unsafeUnwrap();
+    expect(report.ok).toBe(false);
+    expect(report.problems).toHaveLength(150_000);
+    expect(report.problems.at(-1)?.message).toBe('gone-149999.ndjson: listed in manifest.json but not in the archive.');
+  });
+
   it('unreadable input is an Err with the reader’s code', async () => {
     const copy = join(dir, 'truncated.tar.zst');
     writeFileSync(copy, readFileSync(written));
