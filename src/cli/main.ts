@@ -86,6 +86,8 @@ const onSignal = (name: NodeJS.Signals): void => {
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+// A closed terminal or SSH session (SIGHUP) would otherwise end the process at once, leaving a build's temporary files behind.
+process.on('SIGHUP', onSignal);
 
 const code = await runCli(argv, commandGroups, {
   stdout,

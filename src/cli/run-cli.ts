@@ -34,7 +34,7 @@ export interface CliIo {
   readonly stderr: ProgressStream;
   readonly env: Env;
   readonly cwd: string;
-  /** Fires on SIGINT/SIGTERM. */
+  /** Fires on SIGINT, SIGTERM and SIGHUP. */
   readonly signal: AbortSignal;
   readonly version: string;
 }
