@@ -25,6 +25,7 @@ import type { Logger } from '../_internals/logger.js';
 import { formatError, printable, stderrLogger, toJson, type TextSink } from './output.js';
 import { createProgressFactory, type ProgressStream } from './progress.js';
 import { sslPool } from './pg-ssl.js';
+import { secretScrubber } from './secrets.js';
 import { CONNECT_TIMEOUT_VAR, cliPgConnection } from './pg-connection.js';
 import { clientConnectingWithin } from '../_internals/pg.js';
 
@@ -219,7 +220,8 @@ interface Finished {
  * `{ command, ok, exitCode, error, report }` on every exit: usage errors,
  * `--help` (`report.help`) and `--version` (`report.version`) included.
  */
-export async function runCli(argv: readonly string[], groups: CommandGroups, io: CliIo): Promise<number> {
+export async function runCli(argv: readonly string[], groups: CommandGroups, given: CliIo): Promise<number> {
+  const io = maskingPasswords(given, argv);
   const globals = readGlobalFlags(argv);
   const finished = await dispatch(globals.args, groups, io, globals.debug);
   if (globals.json) {
@@ -230,6 +232,29 @@ export async function runCli(argv: readonly string[], groups: CommandGroups, io:
   if (finished.error !== undefined) io.stderr.write(formatError(finished.error, globals.debug));
   if (!globals.json && finished.usage !== undefined) io.stderr.write(`\n${finished.usage}`);
   return finished.exitCode;
+}
+
+/**
+ * `io` with every password typed on the command line masked in what it
+ * prints: usage errors quote what was typed (`--pg` given twice, a URL
+ * where a count belongs), `--debug` logs name the database.
+ */
+function maskingPasswords(io: CliIo, argv: readonly string[]): CliIo {
+  const mask = secretScrubber(argv, printable);
+  const { stdout, stderr } = io;
+  return {
+    ...io,
+    stdout: { write: (text) => stdout.write(mask(text)) },
+    stderr: {
+      write: (text) => stderr.write(mask(text)),
+      get isTTY() {
+        return stderr.isTTY;
+      },
+      get columns() {
+        return stderr.columns;
+      },
+    },
+  };
 }
 
 function jsonDocument({ command, exitCode, error, report }: Finished): string {

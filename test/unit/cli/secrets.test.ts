@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { maskPasswords } from '../../../src/cli/secrets.js';
+
+describe('maskPasswords', () => {
+  it.for([
+    ['postgres://ops:s3cret@db/x', 'postgres://ops:***@db/x'],
+    ['postgres://ops:s3@cret@db:5432/x?sslmode=require', 'postgres://ops:***@db:5432/x?sslmode=require'],
+    ['postgresql://:s3cret@db', 'postgresql://:***@db'],
+    ['postgres://ops@db/x?password=s3cret&sslmode=disable', 'postgres://ops@db/x?password=***&sslmode=disable'],
+    ['postgres://ops@db/x?sslmode=require&sslpassword=s3cret', 'postgres://ops@db/x?sslmode=require&sslpassword=***'],
+    ['--pg=postgres://ops:s3cret@db/x', '--pg=postgres://ops:***@db/x'],
+    ['Host=db;Username=ops;Password=s3cret;Database=x', 'Host=db;Username=ops;Password=***;Database=x'],
+    ['Host=db;PWD="s3;cret";Database=x', 'Host=db;PWD=***;Database=x'],
+    ["host=db password='s3 \\'cret' dbname=x", 'host=db password=*** dbname=x'],
+    // Unquoted in libpq's form, everything after it is masked: it cannot tell where the value ends for sure.
+    ['host=db password=s3cret dbname=x', 'host=db password=***'],
+    ['--pg=Password=s3cret;Host=db', '--pg=Password=***;Host=db'],
+    ['postgres://ops@db/x', 'postgres://ops@db/x'],
+    ['Host=db;Database=x', 'Host=db;Database=x'],
+    ['nightly-2024', 'nightly-2024'],
+  ] as const)('%s', ([typed, shown]) => {
+    expect(maskPasswords(typed)).toBe(shown);
+  });
+});
