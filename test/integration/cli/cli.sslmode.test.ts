@@ -85,3 +85,16 @@ describe('the default user, as libpq picks it', () => {
     }
   });
 });
+
+describe('an SSL file the URL names that cannot be read', () => {
+  it.for(['sslrootcert', 'sslcert', 'sslkey'])(
+    '%s: IO_ERROR (exit 8) naming the parameter and the file, not a URL that "does not parse"',
+    async (param) => {
+      const url = new URL(withMode(db.url, 'verify-full'));
+      url.searchParams.set(param, '/nonexistent/bk-ssl-file.pem');
+      const r = await cli(['partitions', 'list', '--pg', url.toString()]);
+      expect(r.code, r.stderr).toBe(8);
+      expect(r.stderr).toMatch(new RegExp(`^error IO_ERROR: --pg: ${param} /nonexistent/bk-ssl-file\\.pem cannot be read \\(ENOENT`, 'm'));
+    },
+  );
+});
