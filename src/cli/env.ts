@@ -9,7 +9,7 @@
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { pgDsnToUrl } from '../_internals/pg-dsn.js';
-import { maskPasswords } from './secrets.js';
+import { maskSecrets } from './secrets.js';
 
 /** The environment as the CLI sees it (injectable for tests). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -37,7 +37,7 @@ export interface PgTarget {
 
 function target(value: string, from: string): Result<PgTarget, BackfillError> {
   return pgDsnToUrl(value)
-    .map((url) => ({ connectionString: url, from, display: maskPasswords(url) }))
+    .map((url) => ({ connectionString: url, from, display: maskSecrets(url) }))
     .mapErr((e) => new BackfillError('INVALID_ARGUMENT', `${from}: ${e.message.replace(/^PG_DSN: /, '')}`, { cause: e }));
 }
 

@@ -1,12 +1,16 @@
 /**
- * Passwords the operator wrote on the command line (`--pg
+ * Secrets the operator wrote on the command line (a password in `--pg
  * postgres://ops:pw@db/x`, `?password=`, `?sslpassword=`, the keyword
- * form's `Password=`): masked wherever the CLI shows what was typed (usage
- * errors, logs, `--json`) and in the process title that `ps` shows.
+ * form's `Password=`; a private key pasted where its path belongs): masked
+ * wherever the CLI shows what was typed (usage errors, logs, `--json`) and
+ * in the process title that `ps` shows.
  *
  * @module
  */
 import { parsePgDsn } from '../_internals/pg-dsn.js';
+
+/** A PEM private key (`-----BEGIN EC PRIVATE KEY-----` …), to its end line or the end of the text. */
+const PRIVATE_KEY = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----[\s\S]*?(?:-----END \1-----|$)/g;
 
 /** What a password is shown as. */
 const MASK = '***';
@@ -21,15 +25,20 @@ const KEYWORD_PASSWORD = /((?:^|[;=\s])\s*(?:password|pwd|ssl\s*password)\s*=\s*
 /**
  * `text` with every password it carries as a connection string (a
  * `postgres://` URL's, a `password` or `sslpassword` parameter, a keyword
- * form's `Password=`) replaced by `***`; the rest stays as written.
+ * form's `Password=`) replaced by `***`, and every PEM private key by a
+ * note naming its kind; the rest stays as written.
  *
  * @example
  * ```ts
- * maskPasswords('postgres://ops:s3cret@db/scanner?sslpassword=k'); // 'postgres://ops:***@db/scanner?sslpassword=***'
+ * maskSecrets('postgres://ops:s3cret@db/scanner?sslpassword=k'); // 'postgres://ops:***@db/scanner?sslpassword=***'
  * ```
  */
-export function maskPasswords(text: string): string {
-  const masked = text.replace(URL_PASSWORD, `$1${MASK}$2`).replace(QUERY_PASSWORD, `$1${MASK}`).replace(KEYWORD_PASSWORD, `$1${MASK}`);
+export function maskSecrets(text: string): string {
+  const masked = text
+    .replace(PRIVATE_KEY, '($1, not shown)')
+    .replace(URL_PASSWORD, `$1${MASK}$2`)
+    .replace(QUERY_PASSWORD, `$1${MASK}`)
+    .replace(KEYWORD_PASSWORD, `$1${MASK}`);
   // A password the patterns missed (written in a way they do not read) hides the whole text.
   const value = text.replace(/^-[^=]*=/, '');
   const password = parsePgDsn(value).match(
@@ -41,11 +50,11 @@ export function maskPasswords(text: string): string {
     : masked;
 }
 
-/** One typed word that carries a password, and what to show instead. */
+/** One typed word that carries a secret, and what to show instead. */
 type Masked = readonly [typed: string, shown: string];
 
 /**
- * The command-line words (and `--flag=value` values) that carry a password,
+ * The command-line words (and `--flag=value` values) that carry a secret,
  * longest first, each with its masked form.
  */
 function maskedWords(argv: readonly string[]): readonly Masked[] {
@@ -55,7 +64,7 @@ function maskedWords(argv: readonly string[]): readonly Masked[] {
   });
   const found = new Map<string, string>();
   for (const word of words) {
-    const shown = maskPasswords(word);
+    const shown = maskSecrets(word);
     if (shown !== word) found.set(word, shown);
   }
   return [...found].sort(([a], [b]) => b.length - a.length);
@@ -66,16 +75,19 @@ const inJson = (s: string): string => JSON.stringify(s).slice(1, -1);
 
 /**
  * A function that masks, in text the CLI is about to print, each
- * command-line word of `argv` that carries a password, as typed, as JSON
- * writes it, and as `printable` escapes it (so `--json` output stays valid
- * JSON). Text without such words comes back unchanged.
+ * command-line word of `argv` that carries a secret, as typed, as JSON
+ * writes it (once, or twice when a message quotes it), and as `printable`
+ * escapes it (so `--json` output stays valid JSON). Text without such
+ * words comes back unchanged.
  */
 export function secretScrubber(argv: readonly string[], printable: (text: string) => string): (text: string) => string {
   const masked = maskedWords(argv);
   if (masked.length === 0) return (text) => text;
+  // A message quotes a word as JSON does (`got "…"`), and `--json` escapes the message once more.
   const pairs = masked.flatMap(([typed, shown]) => [
     [typed, shown],
     [inJson(typed), inJson(shown)],
+    [inJson(inJson(typed)), inJson(inJson(shown))],
     [printable(typed), printable(shown)],
   ]);
   return (text) => pairs.reduce((out, [typed, shown]) => (typed === '' ? out : out.replaceAll(typed as string, shown as string)), text);
@@ -83,7 +95,7 @@ export function secretScrubber(argv: readonly string[], printable: (text: string
 
 /**
  * Sets the process title (what `ps` and `/proc/<pid>/cmdline` show every
- * user of the host) to the command line with its passwords masked, when it
+ * user of the host) to the command line with its secrets masked, when it
  * carries any. The title cannot grow past the original command line, so a
  * long one is cut at the end.
  */

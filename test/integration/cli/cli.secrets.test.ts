@@ -60,6 +60,23 @@ describe('a password on the command line', () => {
     }
   });
 
+  const KEY = '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIKeyMaterialXyz0\n-----END EC PRIVATE KEY-----';
+  const pasted: [string, string[], number][] = [
+    ['as --key=', ['checksums', 'verify', 'SHA256SUMS', '--signature', 'SHA256SUMS.sig', `--key=${KEY}`], 2],
+    ['as a flag-like word', ['checksums', 'verify', KEY], 2],
+    ['after --, as the sums file', ['checksums', 'verify', '--', KEY], 8],
+  ];
+  it.for(pasted)('a private key pasted where a path belongs (%s) is never printed', async ([, args, code]) => {
+    for (const json of [[], ['--json']]) {
+      // Before the command's own words, so that it comes before a `--`.
+      const r = await cli([...args.slice(0, 2), ...json, ...args.slice(2)]);
+      expect(r.code, r.stderr).toBe(code);
+      if (json.length > 0) jsonOf(r);
+      expect(`${r.stdout}\n${r.stderr}`).not.toContain('KeyMaterialXyz0');
+      expect(`${r.stdout}\n${r.stderr}`).toContain('(EC PRIVATE KEY, not shown)');
+    }
+  });
+
   const values: [string, () => string][] = [
     ['URL', () => url('a')],
     ['keyword form', () => dsn('a')],

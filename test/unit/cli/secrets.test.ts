@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { maskPasswords } from '../../../src/cli/secrets.js';
+import { maskSecrets } from '../../../src/cli/secrets.js';
 
-describe('maskPasswords', () => {
+describe('maskSecrets', () => {
   it.for([
     ['postgres://ops:s3cret@db/x', 'postgres://ops:***@db/x'],
     ['postgres://ops:s3@cret@db:5432/x?sslmode=require', 'postgres://ops:***@db:5432/x?sslmode=require'],
@@ -18,7 +18,13 @@ describe('maskPasswords', () => {
     ['postgres://ops@db/x', 'postgres://ops@db/x'],
     ['Host=db;Database=x', 'Host=db;Database=x'],
     ['nightly-2024', 'nightly-2024'],
+    ['-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBnA\n-----END EC PRIVATE KEY-----', '(EC PRIVATE KEY, not shown)'],
+    ['--key=-----BEGIN PRIVATE KEY-----\nMHcCAQEEIBnA', '--key=(PRIVATE KEY, not shown)'],
+    [
+      '-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0C\n-----END PUBLIC KEY-----',
+      '-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0C\n-----END PUBLIC KEY-----',
+    ],
   ] as const)('%s', ([typed, shown]) => {
-    expect(maskPasswords(typed)).toBe(shown);
+    expect(maskSecrets(typed)).toBe(shown);
   });
 });
