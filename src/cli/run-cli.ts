@@ -344,8 +344,9 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
       const pgFlagValue = typeof flags['pg'] === 'string' ? flags['pg'] : undefined;
       return cliPgConnection(pgFlagValue, io.env, order).map((c) => {
         logger.debug?.(`connecting to ${c.target.display} (from ${c.target.from})`);
-        const Client = clientConnectingWithin(c.connectTimeoutMs, CONNECT_TIMEOUT_VAR);
-        const created = sslPool(c.sslMode, { ...c.settings, max: 4 }, Client, c.connectTimeoutMs);
+        // Ctrl-C ends a connection attempt too: with PGCONNECT_TIMEOUT=0 a server that never answers would hold it forever.
+        const Client = clientConnectingWithin(c.connectTimeoutMs, CONNECT_TIMEOUT_VAR, io.signal);
+        const created = sslPool(c.sslMode, { ...c.settings, max: 4 }, Client, c.connectTimeoutMs, io.signal);
         // An idle connection dropped by the server must not crash the CLI; the next query reports it.
         created.on('error', (e) => logger.debug?.(`idle connection error: ${e.message}`));
         pool = created;
