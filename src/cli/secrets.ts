@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { parsePgDsn } from '../_internals/pg-dsn.js';
 
 /** A PEM private key (`-----BEGIN EC PRIVATE KEY-----` …), to its end line or the end of the text. */
@@ -96,15 +97,21 @@ export function secretScrubber(argv: readonly string[], printable: (text: string
 /**
  * Sets the process title (what `ps` and `/proc/<pid>/cmdline` show every
  * user of the host) to the command line with its secrets masked, when it
- * carries any. The title cannot grow past the original command line, so a
- * long one is cut at the end.
+ * carries any. The title cannot grow past the original command line, so
+ * the words are those exec gave (`/proc/self/cmdline` where there is one;
+ * `process.argv` holds absolute paths), and a long one is cut at the end.
  */
 export function maskProcessTitle(argv: readonly string[]): void {
   const masked = new Map(maskedWords(argv));
   if (masked.size === 0) return;
-  const shown = argv.map((word) => masked.get(word) ?? word);
+  let words: readonly string[];
   try {
-    process.title = [process.argv0, ...process.execArgv, process.argv[1] ?? '', ...shown].join(' ');
+    words = readFileSync('/proc/self/cmdline', 'utf8').replace(/\0$/, '').split('\0');
+  } catch {
+    words = [process.argv0, ...process.execArgv, process.argv[1] ?? '', ...argv];
+  }
+  try {
+    process.title = words.map((word) => masked.get(word) ?? word).join(' ');
   } catch {
     // A platform that cannot set the title: nothing more can be done from inside the process.
   }

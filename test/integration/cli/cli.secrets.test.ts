@@ -96,5 +96,9 @@ describe('a password on the command line', () => {
     expect(r.code, r.stderr).toBe(6);
     expect(cmdline).toContain('partitions list --pg');
     expect(cmdline).not.toContain(SECRET);
+    // The rest of the command line is kept whole, as typed.
+    expect(cmdline.trimEnd()).toMatch(
+      / --pg (postgres:\/\/ops:\*\*\*@127\.0\.0\.1:\d+\/a|Host=127\.0\.0\.1;Port=\d+;Database=a;Username=ops;Password=\*\*\*)$/,
+    );
   });
 });
