@@ -260,7 +260,7 @@ export function pgDsnToUrl(dsn: string): Result<string, BackfillError> {
  * except the database name, which pg leaves partly encoded (it decodes the
  * path with `decodeURI`, so `%2F %3F %23 %2B %3B %3A …` stay as they are)
  * while libpq and psql decode it fully. Throws no error: a URL pg cannot
- * read is `INVALID_ARGUMENT`.
+ * read is `INVALID_ARGUMENT`, an SSL file it names that cannot be read `IO_ERROR`.
  *
  * @example
  * ```ts
@@ -271,11 +271,33 @@ export function pgPoolConfig(url: string): Result<pg.PoolConfig, BackfillError> 
   let config: pg.ClientConfig;
   try {
     config = parseIntoClientConfig(url);
-  } catch {
+  } catch (thrown) {
+    const unreadable = unreadableSslFile(url, thrown);
+    if (unreadable !== undefined) return err(unreadable);
     return err(new BackfillError('INVALID_ARGUMENT', 'The connection URL does not parse; check its percent-encoding.'));
   }
   const database = databaseOfUrl(url);
   return ok(database === undefined ? config : { ...config, database });
+}
+
+/**
+ * pg reads the files a URL's `sslrootcert`, `sslcert` and `sslkey` name as
+ * it parses the URL: a file it cannot read is `IO_ERROR` naming the
+ * parameter and the path (never the file's content), not a URL that "does not parse".
+ */
+function unreadableSslFile(url: string, thrown: unknown): BackfillError | undefined {
+  const { code, path } = (thrown ?? {}) as { code?: unknown; path?: unknown };
+  if (typeof code !== 'string' || typeof path !== 'string') return undefined;
+  let param: string | undefined;
+  try {
+    const query = new URL(url).searchParams;
+    param = ['sslrootcert', 'sslcert', 'sslkey'].find((name) => query.get(name) === path);
+  } catch {
+    return undefined;
+  }
+  return param === undefined
+    ? undefined
+    : new BackfillError('IO_ERROR', `${param} ${path} cannot be read (${code}); check the path and its permissions.`, { cause: thrown });
 }
 
 /** The URL's database name, fully percent-decoded, or `undefined` to keep pg's reading. */

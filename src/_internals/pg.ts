@@ -68,13 +68,19 @@ export function noAnswerWithin(host: string, port: number, ms: number, limit?: s
   return `${host}:${port} did not answer within ${limit === undefined ? `${ms / 1000} s` : `${limit} (${ms / 1000} s)`}`;
 }
 
+/** The AbortError a connection attempt to `host:port` ends with when its signal fires. */
+export function connectInterrupted(host: string, port: number): Error {
+  return Object.assign(new Error(`connecting to ${host}:${port} was interrupted`), { name: 'AbortError' });
+}
+
 /**
  * A `pg.Client` class whose connect gives up after `ms` (0 waits forever),
  * saying `<host>:<port> did not answer within <n> s` (or `within <limit>
  * (<n> s)`, `limit` naming the setting, such as `PGCONNECT_TIMEOUT`) rather
- * than the driver's bare "timeout expired".
+ * than the driver's bare "timeout expired", and at once when `signal`
+ * fires (an AbortError, so a Ctrl-C does not wait for a server that never answers).
  */
-export function clientConnectingWithin(ms: number, limit?: string): typeof pg.Client {
+export function clientConnectingWithin(ms: number, limit?: string, signal?: AbortSignal): typeof pg.Client {
   return class extends pg.Client {
     constructor(config?: string | pg.ClientConfig) {
       const given = typeof config === 'string' ? { connectionString: config } : config;
@@ -89,12 +95,40 @@ export function clientConnectingWithin(ms: number, limit?: string): typeof pg.Cl
     override connect(): Promise<pg.Client>;
     override connect(callback: ((err: Error) => void) | ((err: null, c: pg.Client) => void)): void;
     override connect(callback?: ((err: Error) => void) | ((err: null, c: pg.Client) => void)): Promise<pg.Client> | undefined {
-      if (callback === undefined) return super.connect().catch((error: Error) => Promise.reject(this.#said(error)));
-      super.connect(((error: Error | null, c: pg.Client) =>
-        error ? (callback as (err: Error) => void)(this.#said(error)) : (callback as (err: null, c: pg.Client) => void)(null, c)) as (
-        err: Error,
-      ) => void);
+      const stopWatching = this.#stopOnAbort();
+      if (callback === undefined)
+        return super.connect().then(
+          (c) => {
+            stopWatching();
+            return c;
+          },
+          (error: Error) => {
+            stopWatching();
+            return Promise.reject(this.#said(error));
+          },
+        );
+      super.connect(((error: Error | null, c: pg.Client) => {
+        stopWatching();
+        if (error) (callback as (err: Error) => void)(this.#said(error));
+        else (callback as (err: null, c: pg.Client) => void)(null, c);
+      }) as (err: Error) => void);
       return undefined;
+    }
+
+    /** Ends the attempt, as the driver's own timeout does, when `signal` fires; returns what stops watching. */
+    #stopOnAbort(): () => void {
+      if (signal === undefined) return () => undefined;
+      const stop = (): void => {
+        const connection = (this as unknown as { connection: { _ending: boolean; stream: { destroy(error: Error): void } } }).connection;
+        connection._ending = true;
+        connection.stream.destroy(connectInterrupted(this.host, this.port));
+      };
+      if (signal.aborted) {
+        queueMicrotask(stop);
+        return () => undefined;
+      }
+      signal.addEventListener('abort', stop, { once: true });
+      return () => signal.removeEventListener('abort', stop);
     }
   };
 }
@@ -144,6 +178,8 @@ export function pgErrorToBackfill(error: unknown, context: BackfillErrorContext 
   // A socket error's code (EPIPE, five capitals) is no SQLSTATE: Node system errors carry a syscall.
   const sqlstate = typeof e?.code === 'string' && e.syscall === undefined ? e.code : undefined;
   const base = { cause: error, context, ...(sqlstate === undefined ? {} : { dbCode: sqlstate }), detail: e?.detail };
+  // A connection attempt its signal ended (Ctrl-C while the server does not answer).
+  if (error instanceof Error && error.name === 'AbortError') return new BackfillError('ABORTED', message, base);
   if (sqlstate === '55P03') return new BackfillError('LOCK_TIMEOUT', message, base);
   if (sqlstate === QUERY_CANCELED) {
     return new BackfillError(

@@ -245,10 +245,14 @@ function parseArgsProblem(error: unknown, all: Readonly<Record<string, FlagSpec>
   const unknown = /^Unknown option '(-[^']*)'/.exec(message)?.[1];
   if (unknown !== undefined) {
     const hint = unknown.startsWith('--') ? didYouMean(unknown.slice(2).split('=')[0] ?? '', Object.keys(all), '--') : '';
-    return `unknown flag ${unknown}${hint}`;
+    return `unknown flag ${unknown}${hint === '' ? '' : `.${hint}`}`;
   }
   const missing = /^Option '(?:-., )?(--[^ ']+) <value>' argument missing/.exec(message)?.[1];
   if (missing !== undefined) return `${missing} needs a value`;
+  // `--batch-size -1`, `--run-id -h`: parseArgs' own words take three lines.
+  const ambiguous = /^Option '(?:-., )?(--[^ ']+)' argument is ambiguous/.exec(message)?.[1];
+  if (ambiguous !== undefined)
+    return `${ambiguous} needs a value: the word after it starts with a dash, so it reads as a flag (a value that starts with a dash is written ${ambiguous}=-…)`;
   return message;
 }
 

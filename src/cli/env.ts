@@ -9,6 +9,7 @@
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { pgDsnToUrl } from '../_internals/pg-dsn.js';
+import { maskSecrets } from './secrets.js';
 
 /** The environment as the CLI sees it (injectable for tests). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -34,20 +35,9 @@ export interface PgTarget {
   readonly display: string;
 }
 
-/** The URL with any password replaced by `***`. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
-
 function target(value: string, from: string): Result<PgTarget, BackfillError> {
   return pgDsnToUrl(value)
-    .map((url) => ({ connectionString: url, from, display: redactUrl(url) }))
+    .map((url) => ({ connectionString: url, from, display: maskSecrets(url) }))
     .mapErr((e) => new BackfillError('INVALID_ARGUMENT', `${from}: ${e.message.replace(/^PG_DSN: /, '')}`, { cause: e }));
 }
 

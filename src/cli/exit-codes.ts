@@ -36,7 +36,7 @@ export const EXIT_CODES = {
   ABORTED: {
     code: 130,
     meaning:
-      'Interrupted (SIGINT/SIGTERM). An import committed nothing partial; a statement backfill keeps its committed batches and resumes when run again with the same --run-id.',
+      'Interrupted (SIGINT, SIGTERM, or SIGHUP when the terminal or SSH session closes). An import committed nothing partial; a statement backfill keeps its committed batches and resumes when run again with the same --run-id.',
   },
 } as const;
 

@@ -11,6 +11,8 @@ import module from 'node:module';
 
 // Before the rest is imported: later starts reuse the compiled code (NODE_DISABLE_COMPILE_CACHE=1 turns it off).
 module.enableCompileCache?.();
+// First, so that `ps` shows a password typed on the command line for as short a time as possible.
+(await import('./secrets.js')).maskProcessTitle(process.argv.slice(2));
 const { failureJson, interruptedJson, runCli } = await import('./run-cli.js');
 const { commandGroups } = await import('./groups.js');
 const { EXIT_CODES } = await import('./exit-codes.js');
@@ -86,6 +88,8 @@ const onSignal = (name: NodeJS.Signals): void => {
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+// A closed terminal or SSH session (SIGHUP) would otherwise end the process at once, leaving a build's temporary files behind.
+process.on('SIGHUP', onSignal);
 
 const code = await runCli(argv, commandGroups, {
   stdout,

@@ -24,11 +24,18 @@ function jsonSafe(_key: string, value: unknown): unknown {
   return value;
 }
 
-/** C0 and C1 controls, DEL, and the Unicode line separators and bidirectional controls. */
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+/**
+ * C0 and C1 controls, DEL, the Unicode line separators and bidirectional
+ * controls, and the characters that print as nothing or as a plain space
+ * (no-break, zero-width and typographic spaces, the soft hyphen, the byte
+ * order mark): pasted from a web page into a command line, they would
+ * otherwise make a message such as `unknown flag --batch-size 500` unreadable.
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u00a0\u00ad\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u2069\u3000\ufeff]/g;
 
 /**
- * `text` with every control character written as a `\uXXXX` escape. Text
+ * `text` with every control character, and every character that prints
+ * as nothing or as a plain space, written as a `\uXXXX` escape. Text
  * output carries names from disk (episode files are named by the hosts
  * that upload them): one must not start a line of its own or drive the
  * terminal. `--json` needs no such care.

@@ -66,6 +66,21 @@ function defaultUser(settings: pg.PoolConfig, env: Env): { user?: string } {
   }
 }
 
+/**
+ * `PGPORT`, when the connection names no port of its own: a TCP port as
+ * libpq reads it (digits, blanks around them allowed), else a usage error;
+ * the driver would read `5432abc` as 5432 and `abc` as a port it then
+ * fails to connect to. Empty when unset or not needed.
+ */
+function envPort(settings: pg.PoolConfig, env: Env): Result<{ port?: number }, BackfillError> {
+  const text = env['PGPORT'] ?? '';
+  if (settings.port !== undefined || text === '') return ok({});
+  const port = /^\s*[0-9]{1,5}\s*$/.test(text) ? Number(text) : Number.NaN;
+  return port >= 1 && port <= 65535
+    ? ok({ port })
+    : err(new BackfillError('INVALID_ARGUMENT', `PGPORT must be a TCP port (1 to 65535), not ${JSON.stringify(text)}.`));
+}
+
 /** The connection `--pg` (else the first of the `order` variables set, else libpq's PG* variables) names, with its settings. */
 export function cliPgConnection(pgFlag: string | undefined, env: Env, order: readonly string[]): Result<CliPgConnection, BackfillError> {
   const timeout = connectTimeoutMs(env);
@@ -74,12 +89,14 @@ export function cliPgConnection(pgFlag: string | undefined, env: Env, order: rea
     sslModeOf(target.connectionString, env).andThen(({ mode, url }) =>
       (url === undefined ? ok<pg.PoolConfig, BackfillError>({}) : pgPoolConfig(url))
         .mapErr((e) => new BackfillError(e.code, `${target.from}: ${e.message}`))
-        .map((settings) => ({
-          target,
-          sslMode: mode,
-          settings: { ...settings, ...defaultUser(settings, env) },
-          connectTimeoutMs: timeout.value,
-        })),
+        .andThen((settings) =>
+          envPort(settings, env).map((port) => ({
+            target,
+            sslMode: mode,
+            settings: { ...settings, ...port, ...defaultUser(settings, env) },
+            connectTimeoutMs: timeout.value,
+          })),
+        ),
     ),
   );
 }

@@ -13,7 +13,7 @@ import { connect } from 'node:net';
 import { err, ok, type Result } from 'neverthrow';
 import pg from 'pg';
 import { BackfillError } from '../errors.js';
-import { noAnswerWithin } from '../_internals/pg.js';
+import { connectInterrupted, noAnswerWithin } from '../_internals/pg.js';
 import type { Env } from './env.js';
 
 const MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'] as const;
@@ -97,14 +97,18 @@ function fixedSsl(mode: SslMode, given: SslSetting): SslSetting | undefined {
  * reports it; a server that does not answer in `timeoutMs` is an error (the
  * real connection would wait as long again).
  */
-function offersSsl(host: string, port: number, timeoutMs: number): Promise<boolean> {
+function offersSsl(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port });
+    const interrupted = (): void => done(connectInterrupted(host, port));
     const done = (answer: boolean | Error): void => {
+      signal?.removeEventListener('abort', interrupted);
       socket.destroy();
       if (answer instanceof Error) reject(answer);
       else resolve(answer);
     };
+    if (signal?.aborted === true) return interrupted();
+    signal?.addEventListener('abort', interrupted, { once: true });
     if (timeoutMs > 0) socket.setTimeout(timeoutMs, () => done(new Error(noAnswerWithin(host, port, timeoutMs, 'PGCONNECT_TIMEOUT'))));
     socket.once('error', () => done(false));
     socket.once('connect', () => {
@@ -127,6 +131,7 @@ export function sslPool(
   config: pg.PoolConfig,
   Client: new (config?: pg.ClientConfig) => pg.Client,
   connectTimeoutMs: number,
+  signal?: AbortSignal,
 ): pg.Pool {
   const fixed = fixedSsl(mode, config.ssl);
   // Read host and port as the driver does (the URL, else PGHOST/PGPORT, else its defaults).
@@ -140,7 +145,7 @@ export function sslPool(
     }
   };
   const decide = (): Promise<void> =>
-    (decided ??= offersSsl(probe.host, probe.port, connectTimeoutMs).then(
+    (decided ??= offersSsl(probe.host, probe.port, connectTimeoutMs, signal).then(
       (offered) => {
         // libpq checks no certificate in these modes.
         ssl = offered ? { ...(typeof config.ssl === 'object' ? config.ssl : {}), rejectUnauthorized: false } : false;

@@ -8,8 +8,8 @@
 /** Where progress is drawn. `process.stderr` fits. */
 export interface ProgressStream {
   write(text: string): unknown;
-  readonly isTTY?: boolean;
-  readonly columns?: number;
+  readonly isTTY?: boolean | undefined;
+  readonly columns?: number | undefined;
 }
 
 /**

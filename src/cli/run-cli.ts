@@ -25,6 +25,7 @@ import type { Logger } from '../_internals/logger.js';
 import { formatError, printable, stderrLogger, toJson, type TextSink } from './output.js';
 import { createProgressFactory, type ProgressStream } from './progress.js';
 import { sslPool } from './pg-ssl.js';
+import { secretScrubber } from './secrets.js';
 import { CONNECT_TIMEOUT_VAR, cliPgConnection } from './pg-connection.js';
 import { clientConnectingWithin } from '../_internals/pg.js';
 
@@ -34,7 +35,7 @@ export interface CliIo {
   readonly stderr: ProgressStream;
   readonly env: Env;
   readonly cwd: string;
-  /** Fires on SIGINT/SIGTERM. */
+  /** Fires on SIGINT, SIGTERM and SIGHUP. */
   readonly signal: AbortSignal;
   readonly version: string;
 }
@@ -219,7 +220,8 @@ interface Finished {
  * `{ command, ok, exitCode, error, report }` on every exit: usage errors,
  * `--help` (`report.help`) and `--version` (`report.version`) included.
  */
-export async function runCli(argv: readonly string[], groups: CommandGroups, io: CliIo): Promise<number> {
+export async function runCli(argv: readonly string[], groups: CommandGroups, given: CliIo): Promise<number> {
+  const io = maskingPasswords(given, argv);
   const globals = readGlobalFlags(argv);
   const finished = await dispatch(globals.args, groups, io, globals.debug);
   if (globals.json) {
@@ -230,6 +232,29 @@ export async function runCli(argv: readonly string[], groups: CommandGroups, io:
   if (finished.error !== undefined) io.stderr.write(formatError(finished.error, globals.debug));
   if (!globals.json && finished.usage !== undefined) io.stderr.write(`\n${finished.usage}`);
   return finished.exitCode;
+}
+
+/**
+ * `io` with every password typed on the command line masked in what it
+ * prints: usage errors quote what was typed (`--pg` given twice, a URL
+ * where a count belongs), `--debug` logs name the database.
+ */
+function maskingPasswords(io: CliIo, argv: readonly string[]): CliIo {
+  const mask = secretScrubber(argv, printable);
+  const { stdout, stderr } = io;
+  return {
+    ...io,
+    stdout: { write: (text) => stdout.write(mask(text)) },
+    stderr: {
+      write: (text) => stderr.write(mask(text)),
+      get isTTY() {
+        return stderr.isTTY;
+      },
+      get columns() {
+        return stderr.columns;
+      },
+    },
+  };
 }
 
 function jsonDocument({ command, exitCode, error, report }: Finished): string {
@@ -319,8 +344,9 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
       const pgFlagValue = typeof flags['pg'] === 'string' ? flags['pg'] : undefined;
       return cliPgConnection(pgFlagValue, io.env, order).map((c) => {
         logger.debug?.(`connecting to ${c.target.display} (from ${c.target.from})`);
-        const Client = clientConnectingWithin(c.connectTimeoutMs, CONNECT_TIMEOUT_VAR);
-        const created = sslPool(c.sslMode, { ...c.settings, max: 4 }, Client, c.connectTimeoutMs);
+        // Ctrl-C ends a connection attempt too: with PGCONNECT_TIMEOUT=0 a server that never answers would hold it forever.
+        const Client = clientConnectingWithin(c.connectTimeoutMs, CONNECT_TIMEOUT_VAR, io.signal);
+        const created = sslPool(c.sslMode, { ...c.settings, max: 4 }, Client, c.connectTimeoutMs, io.signal);
         // An idle connection dropped by the server must not crash the CLI; the next query reports it.
         created.on('error', (e) => logger.debug?.(`idle connection error: ${e.message}`));
         pool = created;

@@ -48,4 +48,26 @@ describe('a database that never answers', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^error INVALID_ARGUMENT: PGCONNECT_TIMEOUT /m);
   }, 60_000);
+
+  it.for([
+    ['asking whether it offers SSL (sslmode=prefer)', 'prefer'],
+    ['connecting (sslmode=disable)', 'disable'],
+  ])('with PGCONNECT_TIMEOUT=0, SIGTERM while %s stops the command at once: ABORTED, exit 130', { timeout: 60_000 }, async ([, mode]) => {
+    let pid: number | undefined;
+    const started = Date.now();
+    const running = cli(['partitions', 'list', '--json', '--pg', `postgres://postgres@127.0.0.1:${port}/x?sslmode=${mode}`], {
+      env: { PGCONNECT_TIMEOUT: '0' },
+      onSpawn: (p) => (pid = p),
+    });
+    // Once the CLI has connected to the server that never answers.
+    const before = sockets.size;
+    while (sockets.size === before && Date.now() - started < 20_000) await new Promise((resolve) => setTimeout(resolve, 50));
+    process.kill(pid!, 'SIGTERM');
+    const stop = setTimeout(() => process.kill(pid!, 'SIGKILL'), 15_000);
+    const r = await running;
+    clearTimeout(stop);
+    expect(r.signal, 'still waiting for the server 15 s after SIGTERM').toBeNull();
+    expect(r.code, r.stderr).toBe(130);
+    expect(jsonOf(r).error?.code).toBe('ABORTED');
+  });
 });

@@ -33,3 +33,16 @@ describe('backfill-kit text output and names with control characters', () => {
     expect(jsonOf(json).report.rows[0].episode_id).toBe(HOSTILE_ID);
   });
 });
+
+describe('a flag pasted with an invisible or look-alike space', () => {
+  // A web page or chat program pastes a non-breaking space between a flag and its value, or a zero-width one beside it.
+  it.for([
+    ['--batch-size\u00a0500', '--batch-size\\u00a0500'],
+    ['--quiet\u200b', '--quiet\\u200b'],
+    ['\ufeff--quiet', '\\ufeff--quiet'],
+  ])('%s: the message shows the character as an escape, not as a space or nothing', async ([word, shown]) => {
+    const r = await cli(['dataset', 'rollback', word as string]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(shown);
+  });
+});

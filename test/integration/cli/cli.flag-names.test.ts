@@ -70,6 +70,18 @@ describe.concurrent('short flags written with a value', () => {
     expect(missing.stderr).toMatch(/^error INVALID_ARGUMENT: --expected-sha256 needs a value /m);
     expect(missing.stderr).not.toContain('argument missing');
   });
+
+  it('a value that starts with a dash is worded by the CLI on one line, saying how to write one', async () => {
+    for (const [flag, value] of [
+      ['--batch-size', '-1'],
+      ['--run-id', '-h'],
+    ]) {
+      const r = await cli(['statements', 'backfill', flag as string, value as string]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`^error INVALID_ARGUMENT: ${flag} needs a value: .*written ${flag}=-`, 'm'));
+      expect(r.stderr).not.toContain('\\u000a');
+    }
+  });
 });
 
 describe.concurrent('flags written with a dash look-alike', () => {

@@ -56,8 +56,9 @@ describe('Ctrl-C during an import', () => {
   }, 240_000);
 });
 
-describe('SIGTERM or SIGINT during a dataset build', () => {
-  it.each([['SIGTERM'], ['SIGINT']] as const)(
+describe('SIGTERM, SIGINT or SIGHUP during a dataset build', () => {
+  // SIGHUP: the operator's SSH session or terminal closed during the maintenance window.
+  it.each([['SIGTERM'], ['SIGINT'], ['SIGHUP']] as const)(
     '%s exits 130 with ABORTED and leaves neither the tarball nor its temporary files',
     async (signal) => {
       const out = join(dir, `interrupted-${signal}`);

@@ -85,3 +85,41 @@ describe('the default user, as libpq picks it', () => {
     }
   });
 });
+
+describe('an SSL file the URL names that cannot be read', () => {
+  it.for(['sslrootcert', 'sslcert', 'sslkey'])(
+    '%s: IO_ERROR (exit 8) naming the parameter and the file, not a URL that "does not parse"',
+    async (param) => {
+      const url = new URL(withMode(db.url, 'verify-full'));
+      url.searchParams.set(param, '/nonexistent/bk-ssl-file.pem');
+      const r = await cli(['partitions', 'list', '--pg', url.toString()]);
+      expect(r.code, r.stderr).toBe(8);
+      expect(r.stderr).toMatch(new RegExp(`^error IO_ERROR: --pg: ${param} /nonexistent/bk-ssl-file\\.pem cannot be read \\(ENOENT`, 'm'));
+    },
+  );
+});
+
+describe('PGPORT as libpq reads it', () => {
+  it.for(['abc', '99999', '0', '5432abc', '54.32'])(
+    'PGPORT=%s is a usage error naming PGPORT (exit 2), not a connection failure or another port',
+    async (port) => {
+      const r = await cli(['partitions', 'list'], { env: { ...libpqEnv('disable'), PGPORT: port } });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(
+        new RegExp(`^error INVALID_ARGUMENT: PGPORT must be a TCP port \\(1 to 65535\\), not "${port.replace('.', '\\.')}"`, 'm'),
+      );
+    },
+  );
+
+  it('a URL without a port uses PGPORT, as libpq does; one with a port ignores it', async () => {
+    const u = new URL(withMode(db.url, 'disable'));
+    const port = u.port || '5432';
+    u.port = '';
+    const fromEnv = await cli(['partitions', 'list', '--pg', u.toString()], { env: { PGPORT: port } });
+    expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    const refused = await cli(['partitions', 'list', '--pg', u.toString()], { env: { PGPORT: 'abc' } });
+    expect(refused.code, refused.stderr).toBe(2);
+    const ignored = await cli(['partitions', 'list', '--pg', withMode(db.url, 'disable')], { env: { PGPORT: 'abc' } });
+    expect(ignored.code, ignored.stderr).toBe(0);
+  });
+});
