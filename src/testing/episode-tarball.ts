@@ -15,7 +15,7 @@ export interface EpisodeTarballOptions {
    * `meta.json` out.
    */
   readonly meta: unknown;
-  /** Other members, by name; stored in name order. */
+  /** Other members, by name; stored in name order. A name holding a NUL is `INVALID_ARGUMENT`. */
   readonly files?: Readonly<Record<string, string | Uint8Array>>;
   /**
    * Name of the metadata member.
@@ -74,8 +74,15 @@ async function build(options: EpisodeTarballOptions): Promise<EpisodeTarball> {
     .map(([name, data]): [string, Buffer] => [name, typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data)])
     .sort(([a], [b]) => compareCodePoints(a, b));
   const meta = metaBytes(options.meta);
+  const metaName = options.metaName ?? 'meta.json';
+  // A tar header ends a name at its first NUL: the member would be another one than asked for.
+  for (const name of [...(meta === undefined ? [] : [metaName]), ...members.map(([n]) => n)]) {
+    if (name.includes('\0')) {
+      throw new BackfillError('INVALID_ARGUMENT', `member name ${JSON.stringify(name)} holds a NUL, which a tar header cannot hold.`);
+    }
+  }
   if (meta !== undefined) {
-    const entry: [string, Buffer] = [options.metaName ?? 'meta.json', meta];
+    const entry: [string, Buffer] = [metaName, meta];
     if (options.metaLast) members.push(entry);
     else members.unshift(entry);
   }

@@ -61,3 +61,14 @@ describe('buildEpisodeTarball mtime', () => {
     },
   );
 });
+
+describe('buildEpisodeTarball member names', () => {
+  it.for([
+    ['a file name', { meta: {}, files: { 'frames\0.bin': 'x' } }],
+    ['metaName', { meta: {}, metaName: 'meta\0.json' }],
+  ] as const)('refuses a NUL in %s, which a tar header cannot hold (it would name another member)', async ([, options]) => {
+    const built = await buildEpisodeTarball(options);
+    expect(built.isErr() && built.error.code).toBe('INVALID_ARGUMENT');
+    expect(built.isErr() && built.error.message).toMatch(/NUL/);
+  });
+});
