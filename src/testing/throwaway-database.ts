@@ -12,7 +12,9 @@ export interface ThrowawayDatabaseOptions {
    * A URL of the server, with rights to CREATE DATABASE, in any form pg
    * reads (`postgres://…`, `postgresql://…`, `socket:/dir?db=…`,
    * `/socket-dir database`). It is connected to as it is to create and drop
-   * the database; {@link ThrowawayDatabase.url} is the same URL with the new
+   * the database (to create it, the `postgres` database instead when it
+   * names `template`, which a connected session would keep from being
+   * cloned); {@link ThrowawayDatabase.url} is the same URL with the new
    * database's name instead. One whose name cannot be replaced is
    * `INVALID_ARGUMENT`, before anything is created.
    */
@@ -113,7 +115,18 @@ export function createThrowawayDatabase(options: ThrowawayDatabaseOptions): Resu
   }
   const create = async (): Promise<ThrowawayDatabase> => {
     const template = options.template === undefined ? '' : ` TEMPLATE ${quoteIdent(options.template)}`;
-    await adminQuery(options.serverUrl, `CREATE DATABASE ${quoteIdent(name)}${template}`);
+    const sql = `CREATE DATABASE ${quoteIdent(name)}${template}`;
+    // A session connected to the template holds it: PostgreSQL clones no database others are connected to, so
+    // parallel workers given the template's URL would all fail. Such a URL is created from `postgres`, as createdb does.
+    const maintenance = options.template !== undefined && parse(options.serverUrl).database === options.template;
+    const viaPostgres = maintenance ? urlFor(options.serverUrl, 'postgres') : undefined;
+    if (viaPostgres === undefined) await adminQuery(options.serverUrl, sql);
+    else {
+      await adminQuery(viaPostgres, sql).catch((error: { code?: unknown }) =>
+        // No `postgres` database on this server: the template's own URL, as before.
+        error.code === '3D000' ? adminQuery(options.serverUrl, sql) : Promise.reject(error),
+      );
+    }
     const drop = (): Promise<void> => adminQuery(options.serverUrl, `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
     return { url, name, drop, [Symbol.asyncDispose]: drop };
   };

@@ -114,3 +114,23 @@ describe('createThrowawayDatabase', () => {
     }
   });
 });
+
+describe('createThrowawayDatabase with a serverUrl naming the template', () => {
+  it('clones it from parallel workers at once: its own connection does not hold the template', async () => {
+    const template = `bk_tplurl_${process.pid}`;
+    const admin = new pg.Client({ connectionString: inject('pgUrl') });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS ${template}`);
+    await admin.query(`CREATE DATABASE ${template}`);
+    const u = new URL(inject('pgUrl'));
+    u.pathname = `/${template}`;
+    try {
+      const made = await Promise.all(Array.from({ length: 4 }, () => createThrowawayDatabase({ serverUrl: u.toString(), template })));
+      for (const r of made) if (r.isOk()) await r.value.drop();
+      expect(made.map((r) => (r.isOk() ? 'ok' : r.error.message))).toEqual(['ok', 'ok', 'ok', 'ok']);
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`);
+      await admin.end();
+    }
+  });
+});
