@@ -83,7 +83,7 @@ async function adminQuery(serverUrl: string, sql: string): Promise<void> {
  * its database: list leftovers with
  * `SELECT datname FROM pg_database WHERE datname LIKE 'bk\_test\_%'` (for
  * the default prefix) and drop them when no test run is going. A role
- * without `CREATEDB` gets `DB_ERROR` (`dbCode` `42501`).
+ * without `CREATEDB` gets `DB_ERROR` (`dbCode` `42501`) naming the role.
  *
  * @example
  * ```ts
@@ -130,5 +130,15 @@ export function createThrowawayDatabase(options: ThrowawayDatabaseOptions): Resu
     const drop = (): Promise<void> => adminQuery(options.serverUrl, `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
     return { url, name, drop, [Symbol.asyncDispose]: drop };
   };
-  return ResultAsync.fromPromise(create(), (e) => pgErrorToBackfill(e));
+  return ResultAsync.fromPromise(create(), (e) => {
+    const error = pgErrorToBackfill(e);
+    if (error.dbCode !== '42501') return error;
+    const user = parse(options.serverUrl).user;
+    const role = user ? `role ${JSON.stringify(user)}` : 'role of serverUrl';
+    return new BackfillError(
+      'DB_ERROR',
+      `${error.message}. The ${role} may not create databases: give it CREATEDB (ALTER ROLE … CREATEDB), or give a serverUrl with a role that has it.`,
+      { cause: e, dbCode: '42501' },
+    );
+  });
 }

@@ -134,3 +134,29 @@ describe('createThrowawayDatabase with a serverUrl naming the template', () => {
     }
   });
 });
+
+describe('createThrowawayDatabase as a role that may not create databases', () => {
+  it('says the role needs CREATEDB, naming no password', async () => {
+    const role = `bk_nocreatedb_${process.pid}`;
+    const password = 'p@ss w%rd';
+    const admin = new pg.Client({ connectionString: inject('pgUrl') });
+    await admin.connect();
+    await admin.query(`DROP ROLE IF EXISTS ${role}`);
+    await admin.query(`CREATE ROLE ${role} LOGIN NOCREATEDB PASSWORD '${password}'`);
+    const u = new URL(inject('pgUrl'));
+    u.username = role;
+    u.password = encodeURIComponent(password);
+    try {
+      const r = await createThrowawayDatabase({ serverUrl: u.toString() });
+      // A server that refuses this login (pg_hba) says so instead: not the library's to test.
+      if (r.isErr() && r.error.code === 'DB_CONNECTION') return;
+      expect(r.isErr() && r.error.code).toBe('DB_ERROR');
+      expect(r.isErr() && r.error.dbCode).toBe('42501');
+      expect(r.isErr() && r.error.message).toMatch(new RegExp(`role "${role}" .*CREATEDB`));
+      expect(r.isErr() && r.error.message).not.toContain('p@ss');
+    } finally {
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await admin.end();
+    }
+  });
+});
