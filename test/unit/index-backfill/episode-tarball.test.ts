@@ -72,3 +72,15 @@ describe('buildEpisodeTarball member names', () => {
     expect(built.isErr() && built.error.message).toMatch(/NUL/);
   });
 });
+
+describe('buildEpisodeTarball level', () => {
+  it.for([Number.NaN, 2.5, 23, 100, -(2 ** 17) - 1, '3'])('refuses %s, which zstd would clamp or read as its default', async (level) => {
+    const built = await buildEpisodeTarball({ meta: {}, level: level as number });
+    expect(built.isErr() && built.error.code).toBe('INVALID_ARGUMENT');
+    expect(built.isErr() && built.error.message).toMatch(/^level /);
+  });
+
+  it.for([1, 22, -5])('takes %s', async (level) => {
+    expect((await buildEpisodeTarball({ meta: {}, level })).isOk()).toBe(true);
+  });
+});
