@@ -1,3 +1,4 @@
+import { seedOf, wholeNumber } from './options.js';
 import { SeededRandom } from './random.js';
 
 // Text that breaks naive pipelines: quotes, backslashes, tabs, newlines,
@@ -49,14 +50,20 @@ export interface AdvisoryChunkRecord {
 
 /**
  * Yields `n` realistic linkset records, the same for the same seed. Strings
- * include quotes, backslashes, tabs, newlines, non-ASCII and emoji.
+ * include quotes, backslashes, tabs, newlines, non-ASCII and emoji. `n` is a
+ * whole number from 0 and `seed` one from 0 to 2^32 − 1; anything else is
+ * refused at the call with `INVALID_ARGUMENT`.
  *
  * @example
  * ```ts
  * await writeDataset('ds.tar.zst', { members: { 'linksets.ndjson': generateLinksets(340, 7) } });
  * ```
  */
-export function* generateLinksets(n: number, seed = 1): Generator<LinksetRecord> {
+export function generateLinksets(n: number, seed = 1): Generator<LinksetRecord> {
+  return linksets(wholeNumber(n, 'count', 0), seedOf(seed));
+}
+
+function* linksets(n: number, seed: number): Generator<LinksetRecord> {
   const r = new SeededRandom(seed);
   for (let i = 0; i < n; i++) {
     const eco = r.pick(ECOSYSTEMS);
@@ -78,14 +85,19 @@ export function* generateLinksets(n: number, seed = 1): Generator<LinksetRecord>
 
 /**
  * Yields `n` realistic advisory-chunk records whose `_id` is MongoDB
- * extended JSON (`{"$oid": "…"}`), the same for the same seed.
+ * extended JSON (`{"$oid": "…"}`), the same for the same seed. `n` and
+ * `seed` are checked as {@link generateLinksets} checks them.
  *
  * @example
  * ```ts
  * const chunks = [...generateAdvisoryChunks(1200, 42)];
  * ```
  */
-export function* generateAdvisoryChunks(n: number, seed = 2): Generator<AdvisoryChunkRecord> {
+export function generateAdvisoryChunks(n: number, seed = 2): Generator<AdvisoryChunkRecord> {
+  return advisoryChunks(wholeNumber(n, 'count', 0), seedOf(seed));
+}
+
+function* advisoryChunks(n: number, seed: number): Generator<AdvisoryChunkRecord> {
   const r = new SeededRandom(seed);
   for (let i = 0; i < n; i++) {
     yield {

@@ -15,7 +15,7 @@ export interface EpisodeTarballOptions {
    * `meta.json` out.
    */
   readonly meta: unknown;
-  /** Other members, by name; stored in name order. */
+  /** Other members, by name; stored in name order. A name holding a NUL is `INVALID_ARGUMENT`. */
   readonly files?: Readonly<Record<string, string | Uint8Array>>;
   /**
    * Name of the metadata member.
@@ -30,7 +30,8 @@ export interface EpisodeTarballOptions {
   /** Also write the tarball here (parent directories are created). */
   readonly path?: string;
   /**
-   * zstd level.
+   * zstd level, a whole number from -131072 to 22 (others are
+   * `INVALID_ARGUMENT`).
    * @defaultValue 3
    */
   readonly level?: number;
@@ -64,7 +65,18 @@ function metaBytes(meta: unknown): Buffer | undefined {
   return Buffer.from(`${JSON.stringify(meta, null, 2)}\n`, 'utf8');
 }
 
+/** zstd's compression levels (`ZSTD_minCLevel()` to `ZSTD_maxCLevel()`); it clamps others silently. */
+const MIN_LEVEL = -(2 ** 17);
+const MAX_LEVEL = 22;
+
 async function build(options: EpisodeTarballOptions): Promise<EpisodeTarball> {
+  const level = options.level ?? 3;
+  if (!(Number.isInteger(level) && level >= MIN_LEVEL && level <= MAX_LEVEL)) {
+    throw new BackfillError(
+      'INVALID_ARGUMENT',
+      `level must be a whole number from ${MIN_LEVEL} to ${MAX_LEVEL} (zstd's levels); got ${String(level)}.`,
+    );
+  }
   const mtime = options.mtime ?? DEFAULT_MTIME;
   const ms = mtime.getTime();
   if (!(ms >= 0 && ms <= MAX_MTIME_MS + 999)) {
@@ -74,8 +86,15 @@ async function build(options: EpisodeTarballOptions): Promise<EpisodeTarball> {
     .map(([name, data]): [string, Buffer] => [name, typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data)])
     .sort(([a], [b]) => compareCodePoints(a, b));
   const meta = metaBytes(options.meta);
+  const metaName = options.metaName ?? 'meta.json';
+  // A tar header ends a name at its first NUL: the member would be another one than asked for.
+  for (const name of [...(meta === undefined ? [] : [metaName]), ...members.map(([n]) => n)]) {
+    if (name.includes('\0')) {
+      throw new BackfillError('INVALID_ARGUMENT', `member name ${JSON.stringify(name)} holds a NUL, which a tar header cannot hold.`);
+    }
+  }
   if (meta !== undefined) {
-    const entry: [string, Buffer] = [options.metaName ?? 'meta.json', meta];
+    const entry: [string, Buffer] = [metaName, meta];
     if (options.metaLast) members.push(entry);
     else members.unshift(entry);
   }
@@ -93,7 +112,7 @@ async function build(options: EpisodeTarballOptions): Promise<EpisodeTarball> {
   }
   pack.finalize();
   await collected;
-  const bytes = zstdCompressSync(Buffer.concat(parts), { params: { [constants.ZSTD_c_compressionLevel]: options.level ?? 3 } });
+  const bytes = zstdCompressSync(Buffer.concat(parts), { params: { [constants.ZSTD_c_compressionLevel]: level } });
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (options.path === undefined) return { bytes, sha256 };
   await mkdir(dirname(options.path), { recursive: true });

@@ -11,6 +11,11 @@
 export class SeededRandom {
   #state: number;
 
+  /**
+   * @param seed - only its low 32 bits count: give a whole number from 0 to
+   * 2^32 − 1, since `-1` and `2 ** 32 - 1`, `1.5` and `1`, or `NaN` and `0`
+   * give the same sequence (the generators of this module refuse such seeds).
+   */
   constructor(seed: number) {
     this.#state = seed >>> 0;
   }
@@ -29,7 +34,7 @@ export class SeededRandom {
     return min + Math.floor(this.next() * (max - min + 1));
   }
 
-  /** One element of a non-empty list. */
+  /** One element of a non-empty list (`undefined` for an empty one, whatever the type says). */
   pick<T>(items: readonly T[]): T {
     return items[Math.floor(this.next() * items.length)]!;
   }

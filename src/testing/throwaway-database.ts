@@ -1,13 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { parse } from 'pg-connection-string';
 import { ResultAsync, errAsync } from 'neverthrow';
 import { quoteIdent, validateIdentifier } from '../_internals/sql-identifier.js';
 import { pgErrorToBackfill } from '../_internals/pg.js';
-import type { BackfillError } from '../errors.js';
+import { BackfillError } from '../errors.js';
 
 /** Options for {@link createThrowawayDatabase}. */
 export interface ThrowawayDatabaseOptions {
-  /** A URL of the server, with rights to CREATE DATABASE (any database name in it is replaced). */
+  /**
+   * A URL of the server, with rights to CREATE DATABASE, in any form pg
+   * reads (`postgres://…`, `postgresql://…`, `socket:/dir?db=…`,
+   * `/socket-dir database`). It is connected to as it is to create and drop
+   * the database (to create it, the `postgres` database instead when it
+   * names `template`, which a connected session would keep from being
+   * cloned); {@link ThrowawayDatabase.url} is the same URL with the new
+   * database's name instead. One whose name cannot be replaced is
+   * `INVALID_ARGUMENT`, before anything is created.
+   */
   readonly serverUrl: string;
   /** Clone this database instead of the server's default template. */
   readonly template?: string;
@@ -24,10 +34,35 @@ export interface ThrowawayDatabase extends AsyncDisposable {
   drop(): Promise<void>;
 }
 
-function urlFor(serverUrl: string, database: string): string {
-  const u = new URL(serverUrl);
-  u.pathname = `/${encodeURIComponent(database)}`;
-  return u.toString();
+/** A stand-in host for URLs that give none before the path (`postgres://user@/db?host=…`), as pg reads them. */
+const NO_HOST = '___no_host___';
+
+/**
+ * `serverUrl` naming `database` instead, in each form pg reads: a URL (the
+ * path), a `socket:` URL (its `db` parameter), a URL with no host before the
+ * path, and `/socket-dir database`. `undefined` when pg would not read the
+ * result as the same server and user with that database.
+ */
+function urlFor(serverUrl: string, database: string): string | undefined {
+  let url: string;
+  if (serverUrl.startsWith('/')) url = `${serverUrl.split(' ')[0]} ${database}`;
+  else {
+    const noHost = serverUrl.includes('@/') && !URL.canParse(serverUrl);
+    const u = URL.parse(noHost ? serverUrl.replace('@/', `@${NO_HOST}/`) : serverUrl);
+    if (u === null) return undefined;
+    if (u.protocol === 'socket:') u.searchParams.set('db', database);
+    else u.pathname = `/${encodeURIComponent(database)}`;
+    url = noHost ? u.toString().replace(`@${NO_HOST}/`, '@/') : u.toString();
+  }
+  let before: ReturnType<typeof parse>;
+  let after: ReturnType<typeof parse>;
+  try {
+    [before, after] = [parse(serverUrl), parse(url)];
+  } catch {
+    return undefined;
+  }
+  const same = (['host', 'port', 'user', 'password'] as const).every((k) => (before[k] ?? '') === (after[k] ?? ''));
+  return same && after.database === database ? url : undefined;
 }
 
 async function adminQuery(serverUrl: string, sql: string): Promise<void> {
@@ -43,6 +78,12 @@ async function adminQuery(serverUrl: string, sql: string): Promise<void> {
 /**
  * Creates a fresh, uniquely named PostgreSQL database (optionally cloned from
  * a template) for a test suite, and drops it on `drop()` or `await using`.
+ * The name is the prefix and 12 random hex digits, so parallel test workers
+ * and processes do not collide. A test process that is killed cannot drop
+ * its database: list leftovers with
+ * `SELECT datname FROM pg_database WHERE datname LIKE 'bk\_test\_%'` (for
+ * the default prefix) and drop them when no test run is going. A role
+ * without `CREATEDB` gets `DB_ERROR` (`dbCode` `42501`) naming the role.
  *
  * @example
  * ```ts
@@ -62,11 +103,42 @@ export function createThrowawayDatabase(options: ThrowawayDatabaseOptions): Resu
     const checked = validateIdentifier(options.template, 'template name');
     if (checked.isErr()) return errAsync(checked.error);
   }
+  // Named before anything is created: a database no URL names could not be reached or dropped by the caller.
+  const url = typeof options.serverUrl === 'string' ? urlFor(options.serverUrl, name) : undefined;
+  if (url === undefined) {
+    return errAsync(
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        'serverUrl must be a connection URL that pg reads (postgres://user:password@host:port/database, socket:/dir?db=database, or "/socket-dir database"); its database name could not be replaced.',
+      ),
+    );
+  }
   const create = async (): Promise<ThrowawayDatabase> => {
     const template = options.template === undefined ? '' : ` TEMPLATE ${quoteIdent(options.template)}`;
-    await adminQuery(options.serverUrl, `CREATE DATABASE ${quoteIdent(name)}${template}`);
+    const sql = `CREATE DATABASE ${quoteIdent(name)}${template}`;
+    // A session connected to the template holds it: PostgreSQL clones no database others are connected to, so
+    // parallel workers given the template's URL would all fail. Such a URL is created from `postgres`, as createdb does.
+    const maintenance = options.template !== undefined && parse(options.serverUrl).database === options.template;
+    const viaPostgres = maintenance ? urlFor(options.serverUrl, 'postgres') : undefined;
+    if (viaPostgres === undefined) await adminQuery(options.serverUrl, sql);
+    else {
+      await adminQuery(viaPostgres, sql).catch((error: { code?: unknown }) =>
+        // No `postgres` database on this server: the template's own URL, as before.
+        error.code === '3D000' ? adminQuery(options.serverUrl, sql) : Promise.reject(error),
+      );
+    }
     const drop = (): Promise<void> => adminQuery(options.serverUrl, `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
-    return { url: urlFor(options.serverUrl, name), name, drop, [Symbol.asyncDispose]: drop };
+    return { url, name, drop, [Symbol.asyncDispose]: drop };
   };
-  return ResultAsync.fromPromise(create(), (e) => pgErrorToBackfill(e));
+  return ResultAsync.fromPromise(create(), (e) => {
+    const error = pgErrorToBackfill(e);
+    if (error.dbCode !== '42501') return error;
+    const user = parse(options.serverUrl).user;
+    const role = user ? `role ${JSON.stringify(user)}` : 'role of serverUrl';
+    return new BackfillError(
+      'DB_ERROR',
+      `${error.message}. The ${role} may not create databases: give it CREATEDB (ALTER ROLE … CREATEDB), or give a serverUrl with a role that has it.`,
+      { cause: e, dbCode: '42501' },
+    );
+  });
 }

@@ -7,6 +7,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import { instant, lastInstantFits, ratio, seedOf, spacing, subsetOf, wholeNumber } from './options.js';
 import { SeededRandom } from './random.js';
 
 /** What kind of document was generated. */
@@ -45,42 +46,48 @@ export interface GeneratedVexDocument {
  * ```
  */
 export interface GenerateVexDocumentsOptions {
-  /** Same seed, same documents, byte for byte. */
+  /** Same seed, same documents, byte for byte: a whole number from 0 to 2^32 − 1. */
   readonly seed: number;
+  /** How many documents: a whole number from 0. */
   readonly count: number;
   /**
-   * Share of deliberately broken documents, 0–1.
+   * Share of deliberately broken documents, from 0 to 1.
    * @defaultValue 0.05
    */
   readonly brokenRatio?: number;
   /**
-   * `retrievedAt` of the first document.
+   * `retrievedAt` of the first document (a valid `Date`).
    * @defaultValue 2025-10-01T00:00:00Z
    */
   readonly startAt?: Date;
   /**
    * Documents come in groups of three sharing one `retrievedAt` (to exercise
-   * the digest tie-break); groups are this many milliseconds apart.
+   * the digest tie-break); groups are this many milliseconds apart (a
+   * finite number from 0, small enough that the last `retrievedAt` is a
+   * valid `Date`).
    * @defaultValue 1000
    */
   readonly spacingMs?: number;
   /**
-   * Formats of the valid documents, picked evenly.
+   * Formats of the valid documents, picked evenly: a non-empty list of
+   * `'openvex'`, `'csaf'`, `'cyclonedx'`.
    * @defaultValue all three
    */
   readonly formats?: readonly ('openvex' | 'csaf' | 'cyclonedx')[];
   /**
    * Products per OpenVEX statement and per CSAF product tree, instead of a
    * few: with a few hundred, normalizing dominates a backfill's time (the
-   * `statements` benchmark's heavy corpus).
+   * `statements` benchmark's heavy corpus). A whole number from 1: OpenVEX
+   * requires a product in each statement.
    */
   readonly productsPerDocument?: number;
-  /** Vulnerabilities per OpenVEX or CSAF document, instead of one to three. */
+  /** Vulnerabilities per OpenVEX or CSAF document, instead of one to three: a whole number from 0. */
   readonly vulnerabilitiesPerDocument?: number;
   /**
    * How many products of its product tree each CSAF vulnerability gives a
    * status to, instead of about 80 %: a large tree with few statuses, as in
-   * vendors' CSAF VEX files, costs normalizing much more than writing.
+   * vendors' CSAF VEX files, costs normalizing much more than writing. A
+   * whole number from 0.
    */
   readonly statusedProductsPerVulnerability?: number;
 }
@@ -315,6 +322,11 @@ function broken(rng: Rng, n: number, at: string, kind: BrokenVexKind): { content
  * normalizers under test. It is a generator, so 100,000 documents never sit
  * in memory at once.
  *
+ * Throws a `BackfillError` `INVALID_ARGUMENT`, naming the option, at
+ * the call (before the first document) for an option outside the range its
+ * documentation gives: a count or seed that is not a whole number, a
+ * `brokenRatio` outside 0–1, an unknown format, an invalid `startAt`.
+ *
  * @example
  * ```ts
  * for (const doc of generateVexDocuments({ seed: 42, count: 450 })) {
@@ -322,19 +334,51 @@ function broken(rng: Rng, n: number, at: string, kind: BrokenVexKind): { content
  * }
  * ```
  */
-export function* generateVexDocuments(options: GenerateVexDocumentsOptions): Generator<GeneratedVexDocument> {
-  const rng = new SeededRandom(options.seed);
-  const brokenRatio = options.brokenRatio ?? 0.05;
-  const start = (options.startAt ?? new Date('2025-10-01T00:00:00Z')).getTime();
-  const spacing = options.spacingMs ?? 1000;
-  const formats = options.formats ?? (['openvex', 'csaf', 'cyclonedx'] as const);
+export function generateVexDocuments(options: GenerateVexDocumentsOptions): Generator<GeneratedVexDocument> {
+  // Checked at the call, before the first document: a generator's body would only run at the first next().
+  const o = (options ?? {}) as unknown as Record<string, unknown>;
+  const count = wholeNumber(o['count'], 'count', 0);
+  const start = o['startAt'] === undefined ? DEFAULT_START : instant(o['startAt'], 'startAt');
+  const spacingMs = o['spacingMs'] === undefined ? 1000 : spacing(o['spacingMs'], 'spacingMs');
+  lastInstantFits(start, spacingMs, count);
   const shape: Shape = {
-    ...(options.productsPerDocument === undefined ? {} : { products: options.productsPerDocument }),
-    ...(options.vulnerabilitiesPerDocument === undefined ? {} : { vulnerabilities: options.vulnerabilitiesPerDocument }),
-    ...(options.statusedProductsPerVulnerability === undefined ? {} : { statused: options.statusedProductsPerVulnerability }),
+    ...(o['productsPerDocument'] === undefined ? {} : { products: wholeNumber(o['productsPerDocument'], 'productsPerDocument', 1) }),
+    ...(o['vulnerabilitiesPerDocument'] === undefined
+      ? {}
+      : { vulnerabilities: wholeNumber(o['vulnerabilitiesPerDocument'], 'vulnerabilitiesPerDocument', 0) }),
+    ...(o['statusedProductsPerVulnerability'] === undefined
+      ? {}
+      : { statused: wholeNumber(o['statusedProductsPerVulnerability'], 'statusedProductsPerVulnerability', 0) }),
   };
-  for (let n = 0; n < options.count; n += 1) {
-    const retrievedAt = new Date(start + Math.floor(n / 3) * spacing);
+  return documents({
+    seed: seedOf(o['seed']),
+    count,
+    brokenRatio: o['brokenRatio'] === undefined ? 0.05 : ratio(o['brokenRatio'], 'brokenRatio'),
+    start,
+    spacingMs,
+    formats: o['formats'] === undefined ? FORMATS : subsetOf(o['formats'], 'formats', FORMATS),
+    shape,
+  });
+}
+
+const DEFAULT_START = Date.parse('2025-10-01T00:00:00Z');
+const FORMATS = ['openvex', 'csaf', 'cyclonedx'] as const;
+
+/** Checked options of {@link generateVexDocuments}. */
+interface Checked {
+  readonly seed: number;
+  readonly count: number;
+  readonly brokenRatio: number;
+  readonly start: number;
+  readonly spacingMs: number;
+  readonly formats: readonly (typeof FORMATS)[number][];
+  readonly shape: Shape;
+}
+
+function* documents({ seed, count, brokenRatio, start, spacingMs, formats, shape }: Checked): Generator<GeneratedVexDocument> {
+  const rng = new SeededRandom(seed);
+  for (let n = 0; n < count; n += 1) {
+    const retrievedAt = new Date(start + Math.floor(n / 3) * spacingMs);
     const at = retrievedAt.toISOString();
     let content: string;
     let kind: GeneratedVexKind;

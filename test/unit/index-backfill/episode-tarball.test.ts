@@ -61,3 +61,26 @@ describe('buildEpisodeTarball mtime', () => {
     },
   );
 });
+
+describe('buildEpisodeTarball member names', () => {
+  it.for([
+    ['a file name', { meta: {}, files: { 'frames\0.bin': 'x' } }],
+    ['metaName', { meta: {}, metaName: 'meta\0.json' }],
+  ] as const)('refuses a NUL in %s, which a tar header cannot hold (it would name another member)', async ([, options]) => {
+    const built = await buildEpisodeTarball(options);
+    expect(built.isErr() && built.error.code).toBe('INVALID_ARGUMENT');
+    expect(built.isErr() && built.error.message).toMatch(/NUL/);
+  });
+});
+
+describe('buildEpisodeTarball level', () => {
+  it.for([Number.NaN, 2.5, 23, 100, -(2 ** 17) - 1, '3'])('refuses %s, which zstd would clamp or read as its default', async (level) => {
+    const built = await buildEpisodeTarball({ meta: {}, level: level as number });
+    expect(built.isErr() && built.error.code).toBe('INVALID_ARGUMENT');
+    expect(built.isErr() && built.error.message).toMatch(/^level /);
+  });
+
+  it.for([1, 22, -5])('takes %s', async (level) => {
+    expect((await buildEpisodeTarball({ meta: {}, level })).isOk()).toBe(true);
+  });
+});
