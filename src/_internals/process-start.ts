@@ -17,3 +17,13 @@ export async function processStart(pid: number): Promise<string | undefined> {
     return undefined;
   }
 }
+
+/** Whether a process `pid` exists (one of another user's counts: `EPERM`). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === 'EPERM';
+  }
+}

@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
-import { processStart } from '../_internals/process-start.js';
+import { isAlive, processStart } from '../_internals/process-start.js';
 
 /** A held advisory lock; release it when done. */
 export interface HeldLock {
@@ -43,15 +43,6 @@ async function isGone(holder: Holder): Promise<boolean> {
   if (holder.start === undefined) return false;
   const now = await processStart(holder.pid);
   return now !== undefined && now !== holder.start;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as { code?: string }).code === 'EPERM';
-  }
 }
 
 /** A lock is a few dozen bytes: more than this is not one, and is never read whole. */
