@@ -9,6 +9,7 @@ import tar from 'tar-stream';
 import { ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { notRegular } from '../_internals/file-kind.js';
+import { ownedTempPrefix, removeDeadTemps } from '../_internals/owned-temp.js';
 import { HashingPassThrough } from '../_internals/hashing-stream.js';
 import { LineSplitter } from '../_internals/ndjson.js';
 import { Utf8Check } from '../_internals/utf8-check.js';
@@ -418,7 +419,9 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
   checkMtime(mtime, options.mtime === undefined);
   const firstMade = await mkdir(dirname(path), { recursive: true });
   let written = false;
-  const tmp = await mkdtemp(join(dirname(path), `.${basename(path)}.tmp-`));
+  // Spooled members of writes killed before they could clean up (SIGKILL, the OOM killer) are as big as their datasets.
+  await removeDeadTemps(dirname(path), basename(path));
+  const tmp = await mkdtemp(join(dirname(path), await ownedTempPrefix(basename(path))));
   removedOnExit(tmp);
   try {
     const spooled: { entry: ManifestMember; file: string }[] = [];
@@ -489,7 +492,9 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * names and a fixed compression level. Members are spooled to a temporary
  * directory beside `path` (its parent directory is created if missing, and
  * removed again on failure), so memory stays flat however large they are,
- * and the file appears atomically (rename) only when complete.
+ * and the file appears atomically (rename) only when complete. A temporary
+ * directory a killed write of the same `path` left is removed first, once
+ * the process its name records is gone.
  *
  * Refused with `INVALID_ARGUMENT`: two names that are one member once
  * normalised (`./a.ndjson`, `a.ndjson`), a `manifest.json` member, a source

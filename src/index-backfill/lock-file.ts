@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
+import { isAlive, processStart } from '../_internals/process-start.js';
 
 /** A held advisory lock; release it when done. */
 export interface HeldLock {
@@ -14,25 +15,34 @@ export interface HeldLock {
 interface Holder {
   readonly pid: number;
   readonly host: string;
+  /** When the holder started ({@link processStart}); a lock written where that is unknown has none. */
+  readonly start: string | undefined;
 }
 
-/** What a lock holds, exactly: `<pid>\n<hostname>\n` and nothing else. */
-const LOCK_TEXT = /^([1-9][0-9]{0,15})\n([^\n]*)\n$/;
+/** What a lock holds, exactly: `<pid>\n<hostname>\n`, then the process's start time and `\n` where it is known, and nothing else. */
+const LOCK_TEXT = /^([1-9][0-9]{0,15})\n([^\n]*)\n(?:([0-9]{1,20})\n)?$/;
 
 /** The holder a lock names, or undefined for any other text (a file that is not a lock, such as the index). */
 function parseHolder(text: string): Holder | undefined {
   const match = LOCK_TEXT.exec(text);
   const n = Number(match?.[1]);
-  return match && Number.isSafeInteger(n) ? { pid: n, host: match[2]! } : undefined;
+  return match && Number.isSafeInteger(n) ? { pid: n, host: match[2]!, start: match[3] } : undefined;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as { code?: string }).code === 'EPERM';
-  }
+/** Lock paths this process holds or is taking: a second take of one in this process is refused before the file is looked at. */
+const mine = new Set<string>();
+
+/**
+ * Whether `holder` (on this host) is gone: its pid is dead, or now belongs
+ * to another process (a start time other than the one recorded), or is this
+ * very process, which is taking the lock (so does not hold it: see `mine`).
+ */
+async function isGone(holder: Holder): Promise<boolean> {
+  if (holder.pid === process.pid) return true;
+  if (!isAlive(holder.pid)) return true;
+  if (holder.start === undefined) return false;
+  const now = await processStart(holder.pid);
+  return now !== undefined && now !== holder.start;
 }
 
 /** A lock is a few dozen bytes: more than this is not one, and is never read whole. */
@@ -77,21 +87,36 @@ async function breakStale(path: string, stale: Holder): Promise<void> {
   )
     return;
   const moved = parseHolder((await readText(aside)) ?? '');
-  if (moved?.pid !== stale.pid || moved.host !== stale.host) await link(aside, path).catch(() => undefined);
+  if (moved?.pid !== stale.pid || moved.host !== stale.host || moved.start !== stale.start) await link(aside, path).catch(() => undefined);
   await unlink(aside).catch(() => undefined);
 }
 
 /**
  * Takes the advisory lock `path` (created with O_EXCL, holding
- * `<pid>\n<hostname>\n`). A lock left by a dead process on this host is
- * removed and taken; a live one gives `LOCKED`. An empty lock also gives
+ * `<pid>\n<hostname>\n<start time>\n`). A lock left by a dead process on
+ * this host is removed and taken, also when its pid was reused since (by
+ * another process, or by this one); a live one gives `LOCKED`. An empty lock also gives
  * `LOCKED`: it names no process whose death could be checked, and a run
  * may be between creating and writing it. A failed write (a full disk)
  * removes the lock it created rather than leave it empty. The receiver never looks at
  * this file: it only keeps two backfills from running at once.
  */
 export async function acquireLock(path: string): Promise<Result<HeldLock, BackfillError>> {
-  const me = `${process.pid}\n${hostname()}\n`;
+  if (mine.has(path))
+    return err(
+      new BackfillError('LOCKED', `${path} is held by this process (${process.pid}): another backfill of this index is running in it.`, {
+        context: { path, pid: process.pid },
+      }),
+    );
+  mine.add(path);
+  const taken = await takeLock(path);
+  if (taken.isErr()) mine.delete(path);
+  return taken;
+}
+
+async function takeLock(path: string): Promise<Result<HeldLock, BackfillError>> {
+  const start = await processStart(process.pid);
+  const me = `${process.pid}\n${hostname()}\n${start === undefined ? '' : `${start}\n`}`;
   for (let attempt = 0; attempt < 3; attempt += 1) {
     try {
       const handle = await open(path, 'wx');
@@ -108,6 +133,7 @@ export async function acquireLock(path: string): Promise<Result<HeldLock, Backfi
         path,
         async release() {
           if ((await readText(path)) === me) await unlink(path).catch(() => undefined);
+          mine.delete(path);
         },
       });
     } catch (e) {
@@ -127,7 +153,7 @@ export async function acquireLock(path: string): Promise<Result<HeldLock, Backfi
     const text = await readText(path);
     if (text === undefined) continue;
     const holder = parseHolder(text);
-    if (holder !== undefined && holder.host === hostname() && !isAlive(holder.pid)) {
+    if (holder !== undefined && holder.host === hostname() && (await isGone(holder))) {
       await breakStale(path, holder);
       continue;
     }

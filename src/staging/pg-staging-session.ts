@@ -292,6 +292,8 @@ export class PgStagingSession implements StagingSession {
   async start(): Promise<void> {
     const { strategy, dryRun, tables } = this.#options;
     const live = this.#liveNames();
+    const schemas = [...new Set(live.map((n) => n.schema))];
+    if (!dryRun) await this.#clearLeftovers(schemas);
     // READ COMMITTED whatever the server's default: counts must see the
     // fresh tables that loader connections commit.
     await this.#q(BEGIN_READ_COMMITTED);
@@ -316,7 +318,6 @@ export class PgStagingSession implements StagingSession {
       }
       return;
     }
-    const schemas = [...new Set(live.map((n) => n.schema))];
     if (strategy === 'swap') {
       // Loaders commit their fresh tables on connections of their own, so
       // the schemas must exist already (committed); the first import of a
@@ -326,7 +327,6 @@ export class PgStagingSession implements StagingSession {
       await claimSwapTag(this.#client, this.#tag);
     }
     for (const schema of schemas) await this.#q(createSchema(quoteIdent(schema)));
-    await this.#dropLeftovers(schemas);
     for (const name of live) await this.#q(createLiveTable(name.sql));
     if (strategy === 'truncate') {
       this.#deleted = await emptyTables(this.#client, live, this.#userPath);
@@ -373,10 +373,30 @@ export class PgStagingSession implements StagingSession {
   }
 
   /**
+   * Drops the leftovers of earlier swaps in a transaction of its own, which
+   * commits before the import's begins: dropped inside the import's, they
+   * came back whenever that import was killed too, and an import killed at
+   * the same point every time (the OOM killer) left one more dataset-sized
+   * copy per attempt.
+   */
+  async #clearLeftovers(schemas: readonly string[]): Promise<void> {
+    await this.#q(BEGIN_READ_COMMITTED);
+    try {
+      await pinSearchPath(this.#client);
+      await this.#q(setLockTimeout(this.#lockTimeoutMs));
+      await this.#dropLeftovers(schemas);
+      await this.#q(COMMIT);
+    } catch (error) {
+      await this.#q(ROLLBACK).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
    * Drops the leftovers of earlier swaps whose process died (between COMMIT
    * and DROP, or before swapping in what its loaders committed) in `schemas`:
    * only tables that carry both the library's name and its mark. Imports of
-   * either strategy do this, inside their transaction.
+   * either strategy do this first, in a transaction of their own.
    */
   async #dropLeftovers(schemas: readonly string[]): Promise<void> {
     const leftovers = await findSwapLeftovers(this.#client, schemas);

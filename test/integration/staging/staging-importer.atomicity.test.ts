@@ -181,3 +181,56 @@ describe('atomicity', () => {
     expect(await snapshot(schema)).toBe(before);
   });
 });
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The tags of the swap imports whose fresh tables are in `schema`. */
+async function stageTags(schema: string): Promise<Set<string>> {
+  const rows = await db.query<{ relname: string }>(
+    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname LIKE '\\_bk\\_stage\\_%'",
+    [schema],
+  );
+  return new Set(rows.map((r) => r.relname.split('_')[3]!));
+}
+
+/**
+ * A swap import SIGKILLed again and again (an OOM killer that strikes at the
+ * same point each time) after its loaders committed their fresh tables:
+ * each killed import leaves those tables, as big as the data loaded so far.
+ * The next import drops them before it loads, and that drop must stick even
+ * when that import is killed too; otherwise one more dataset-sized copy
+ * piles up per kill until an import finally gets through.
+ */
+describe('swap imports killed one after another', () => {
+  it('leave the fresh tables of the last killed import only, and the next import that finishes drops those', async () => {
+    const schema = 's_kills';
+    expect((await new StagingImporter({ pg: db.pool, schema, tables: TABLES }).import(small, { strategy: 'swap' })).isOk()).toBe(true);
+    const seen = new Set<string>();
+    for (let round = 0; round < 3; round += 1) {
+      const appName = `bk_kills_${round}`;
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', join(here, 'import-child.ts'), withApplicationName(db.url, appName), schema, large, 'swap'],
+        { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] },
+      );
+      const exited = new Promise<NodeJS.Signals | null>((r) => child.once('exit', (_code, signal) => r(signal)));
+      // Killed as soon as a loader of this import committed a fresh table.
+      let fresh: string | undefined;
+      for (let i = 0; i < 6000 && fresh === undefined && child.exitCode === null; i += 1) {
+        fresh = [...(await stageTags(schema))].find((t) => !seen.has(t));
+        if (fresh === undefined) await sleep(5);
+      }
+      child.kill('SIGKILL');
+      expect(await exited).toBe('SIGKILL');
+      await waitForNoBackend(db, appName);
+      expect(fresh, 'a loader committed a fresh table before the kill').toBeDefined();
+      seen.add(fresh!);
+      expect([...(await stageTags(schema))]).toEqual([fresh]);
+    }
+    const later = (await new StagingImporter({ pg: db.pool, schema, tables: TABLES }).import(small, { strategy: 'swap' }))._unsafeUnwrap();
+    expect(later.rows).toBeDefined();
+    expect(await stageTags(schema)).toEqual(new Set());
+    const [count] = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${schema}".linksets_raw`);
+    expect(count?.n).toBe('50');
+  });
+});

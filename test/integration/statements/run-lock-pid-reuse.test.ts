@@ -8,21 +8,11 @@
  * postmaster forks get the old pid; another process forking in between
  * takes it instead, so the test tries a few times.
  */
-import { accessSync, constants, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import pg from 'pg';
+import { canChoosePids, NS_LAST_PID } from '../../support/pids.js';
 import { backfillHeldAtFirstBatch, seededPair } from './helpers.js';
-
-const NS_LAST_PID = '/proc/sys/kernel/ns_last_pid';
-
-function canChoosePids(): boolean {
-  try {
-    accessSync(NS_LAST_PID, constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A session of `url` whose backend has pid `pid`, or undefined when other processes kept taking it. */
 async function sessionWithPid(url: string, pid: number): Promise<pg.Client | undefined> {

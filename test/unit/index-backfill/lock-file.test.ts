@@ -7,6 +7,12 @@ import { acquireLock } from '../../../src/index-backfill/lock-file.js';
 
 const lockPath = (): string => join(mkdtempSync(join(tmpdir(), 'backfill-kit-ib-lock-')), 'index.jsonl.backfill.lock');
 
+/** This process's start time as `/proc/self/stat` gives it (field 22), which the lock records after the host. */
+const startTime = (): string => {
+  const stat = readFileSync('/proc/self/stat', 'latin1');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
+};
+
 async function deadPid(): Promise<number> {
   const child = spawn('true');
   await new Promise((r) => child.once('exit', r));
@@ -17,7 +23,7 @@ describe('acquireLock', () => {
   it('is exclusive until released, and holds this process id and host', async () => {
     const path = lockPath();
     const held = (await acquireLock(path))._unsafeUnwrap();
-    expect(readFileSync(path, 'utf8')).toBe(`${process.pid}\n${hostname()}\n`);
+    expect(readFileSync(path, 'utf8')).toBe(`${process.pid}\n${hostname()}\n${startTime()}\n`);
     const second = await acquireLock(path);
     expect(second.isErr() && second.error.code).toBe('LOCKED');
     expect(second.isErr() && second.error.message).toContain(String(process.pid));
@@ -30,7 +36,7 @@ describe('acquireLock', () => {
     const path = lockPath();
     writeFileSync(path, `${await deadPid()}\n${hostname()}\n`);
     const held = (await acquireLock(path))._unsafeUnwrap();
-    expect(readFileSync(path, 'utf8')).toBe(`${process.pid}\n${hostname()}\n`);
+    expect(readFileSync(path, 'utf8')).toBe(`${process.pid}\n${hostname()}\n${startTime()}\n`);
     await held.release();
   });
 
