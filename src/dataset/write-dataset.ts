@@ -8,6 +8,7 @@ import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
+import { syncDirectory, syncFile } from '../_internals/durable-file.js';
 import { notRegular } from '../_internals/file-kind.js';
 import { ownedTempPrefix, removeDeadTemps } from '../_internals/owned-temp.js';
 import { HashingPassThrough } from '../_internals/hashing-stream.js';
@@ -473,9 +474,12 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
         options.signal ? { signal: options.signal } : {},
       ),
     ]);
-    // Rename into place only once everything is written: a failed write
-    // leaves any previous file at `path` untouched.
+    // Rename into place only once everything is written and on the disk: a
+    // failed write, a killed process or a power cut leaves any previous file
+    // at `path` untouched.
+    await syncFile(partial);
     await rename(partial, path);
+    await syncDirectory(dirname(path));
     written = true;
     const { size } = await stat(path);
     return { sha256: hasher.digest(), bytes: size, manifest };
