@@ -1,9 +1,11 @@
-import { link, open, rename, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, open, rename, unlink, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
+import { ownedTempPrefix, removeDeadTemps } from '../_internals/owned-temp.js';
 import { isAlive, processStart } from '../_internals/process-start.js';
 
 /** A held advisory lock; release it when done. */
@@ -92,14 +94,16 @@ async function breakStale(path: string, stale: Holder): Promise<void> {
 }
 
 /**
- * Takes the advisory lock `path` (created with O_EXCL, holding
- * `<pid>\n<hostname>\n<start time>\n`). A lock left by a dead process on
- * this host is removed and taken, also when its pid was reused since (by
- * another process, or by this one); a live one gives `LOCKED`. An empty lock also gives
- * `LOCKED`: it names no process whose death could be checked, and a run
- * may be between creating and writing it. A failed write (a full disk)
- * removes the lock it created rather than leave it empty. The receiver never looks at
- * this file: it only keeps two backfills from running at once.
+ * Takes the advisory lock `path`, holding `<pid>\n<hostname>\n<start
+ * time>\n`: the text is written to a file of its own beside `path` first,
+ * which is then linked to `path` (a link fails if `path` exists), so a
+ * lock is never seen empty, even from a run killed while taking it. A lock
+ * left by a dead process on this host is removed and taken, also when its
+ * pid was reused since (by another process, or by this one); a live one
+ * gives `LOCKED`. An empty lock (left by an earlier version killed between
+ * creating and writing it) also gives `LOCKED`: it names no process whose
+ * death could be checked. The receiver never looks at this file: it only
+ * keeps two backfills from running at once.
  */
 export async function acquireLock(path: string): Promise<Result<HeldLock, BackfillError>> {
   if (mine.has(path))
@@ -119,16 +123,7 @@ async function takeLock(path: string): Promise<Result<HeldLock, BackfillError>> 
   const me = `${process.pid}\n${hostname()}\n${start === undefined ? '' : `${start}\n`}`;
   for (let attempt = 0; attempt < 3; attempt += 1) {
     try {
-      const handle = await open(path, 'wx');
-      try {
-        await handle.writeFile(me);
-      } catch (e) {
-        // A full disk fails the write after the create: an empty lock left behind would stop every later run.
-        await handle.close().catch(() => undefined);
-        await unlink(path).catch(() => undefined);
-        throw e;
-      }
-      await handle.close();
+      await createWith(path, me);
       return ok({
         path,
         async release() {
@@ -172,4 +167,22 @@ async function takeLock(path: string): Promise<Result<HeldLock, BackfillError>> 
     );
   }
   return err(new BackfillError('LOCKED', `${path} keeps changing hands; try again.`, { context: { path } }));
+}
+
+/**
+ * Creates `path` holding `text`, or fails with EEXIST if it exists: the
+ * text goes to a file of this process's beside it, which is then linked to
+ * `path`, so `path` never exists empty or half-written. What a run killed
+ * before the link left is removed by the next take of this lock.
+ */
+async function createWith(path: string, text: string): Promise<void> {
+  const dir = dirname(path);
+  await removeDeadTemps(dir, basename(path));
+  const temp = join(dir, `${await ownedTempPrefix(basename(path))}${randomBytes(6).toString('hex')}`);
+  try {
+    await writeFile(temp, text, { flag: 'wx' });
+    await link(temp, path);
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
 }
