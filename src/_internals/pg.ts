@@ -156,7 +156,7 @@ export function isPassingConnectionLoss(error: BackfillError): boolean {
 }
 
 /** What to change when the server cancelled a statement on its `statement_timeout`. */
-export const STATEMENT_TIMEOUT_ADVICE =
+const STATEMENT_TIMEOUT_ADVICE =
   'Give the job a longer statement_timeout (ALTER ROLE … SET statement_timeout, or options=-c statement_timeout=0 in its connection URL) and run it again';
 
 /** SQLSTATE query_canceled: the role's or database's `statement_timeout`, or another session's `pg_cancel_backend`; the kit never cancels its own statements. */

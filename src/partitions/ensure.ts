@@ -5,7 +5,7 @@
  * @module
  */
 import { BackfillError } from '../errors.js';
-import { pgErrorToBackfill, STATEMENT_TIMEOUT_ADVICE, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
+import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { covers, overlaps, readSnapshot, type Snapshot } from './catalog.js';
 import { inDdlTransaction, insertableColumns, moveRows, parentStorage, refuseReferencedMove, runDdl, withAdvisoryLock } from './ddl.js';
 import { addIntervals, floorToInterval } from './interval.js';
@@ -222,17 +222,16 @@ async function createSlots(
 }
 
 /**
- * A slot's statement cancelled by the server: the move of its rows out of
- * the default partition (or ATTACH's check of that partition) outlasted a
- * `statement_timeout`, or another session cancelled it. Not the caller's
- * abort (`ABORTED`): a `DB_ERROR` saying what to change.
+ * A slot's statement cancelled by the server (the classifier's `DB_ERROR`
+ * saying how to raise `statement_timeout`), told what it means for the
+ * slot: the move of its rows out of the default partition (or ATTACH's
+ * check of that partition) did not finish, so they stay there.
  */
 function canceled(error: unknown, slot: PartitionSlot): BackfillError {
   const failure = pgErrorToBackfill(error, { partition: slot.name }, `ensure ${slot.name}`);
   return new BackfillError(
-    'DB_ERROR',
-    `${failure.message}. The server cancelled it: moving the rows of [${slot.from.toISOString()}, ${slot.to.toISOString()}) out of the default partition (or checking that partition) took longer than the statement_timeout of this role or database, or another session cancelled it. ` +
-      `Its rows stay in the default partition and ${slot.name} was not created. ${STATEMENT_TIMEOUT_ADVICE}.`,
+    failure.code,
+    `${failure.message} Moving the rows of [${slot.from.toISOString()}, ${slot.to.toISOString()}) out of the default partition (or checking that partition) did not finish: they stay in the default partition and ${slot.name} was not created.`,
     { cause: error, context: failure.context, ...(failure.dbCode === undefined ? {} : { dbCode: failure.dbCode }), detail: failure.detail },
   );
 }

@@ -275,6 +275,9 @@ describe("ensure on the partition runbook's table", () => {
       // A database's refusal (exit 6), not the caller's abort (exit 130), saying what to change.
       expect([e.code, e.dbCode, e.context.partition]).toEqual(['DB_ERROR', '57014', 'artifact_boms_2026_11']);
       expect(e.message).toContain('statement_timeout');
+      expect(e.message).toContain('artifact_boms_2026_11 was not created');
+      // The advice is given once, not once by the classifier and again by ensure.
+      expect(e.message.match(/ALTER ROLE/g)).toHaveLength(1);
     } finally {
       await pool.end();
     }
