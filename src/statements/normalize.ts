@@ -80,18 +80,16 @@ function recognising(
   return ok(undefined);
 }
 
-/** `DOCUMENT_INVALID` for `doc`, with `problem` after its digest. */
-const invalid = (doc: NormalizableDocument, problem: string): BackfillError =>
-  new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: ${problem}`, { context: { digest: doc.digest } });
+/** `DOCUMENT_INVALID` for `doc`, with `problem` after its digest (and what caused it, if anything did). */
+const invalid = (doc: NormalizableDocument, problem: string, cause?: unknown): BackfillError =>
+  new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: ${problem}`, {
+    context: { digest: doc.digest },
+    ...(cause === undefined ? {} : { cause }),
+  });
 
 /** `DOCUMENT_INVALID` for what a custom normalizer threw on `doc`. */
-function threw(doc: NormalizableDocument, what: string, error: unknown): BackfillError {
-  const why = error instanceof Error ? error.message : String(error);
-  return new BackfillError('DOCUMENT_INVALID', `document ${doc.digest}: ${what}: ${why}`, {
-    cause: error,
-    context: { digest: doc.digest },
-  });
-}
+const threw = (doc: NormalizableDocument, what: string, error: unknown): BackfillError =>
+  invalid(doc, `${what}: ${error instanceof Error ? error.message : String(error)}`, error);
 
 /** Whether `value` is a Result (of this copy of neverthrow or another): it is used through `andThen`. */
 const isResult = (value: unknown): value is Result<unknown, BackfillError> =>
