@@ -4,10 +4,9 @@
  * Those connect as the CLI's own pool does: within PGCONNECT_TIMEOUT, and
  * as the OS user when neither the URL nor PGUSER names one.
  */
-import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
-import { userInfo } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asOsUser } from '../../support/os-user-role.js';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { seedDocuments } from '../statements/helpers.js';
 import { cli, jsonOf } from './cli-harness.js';
@@ -55,16 +54,10 @@ describe('planned-run commands against a database that never answers', () => {
 
 describe('planned-run commands with no user in the URL and no PGUSER', () => {
   it('connect as the OS user even when USER is unset (cron, systemd)', async () => {
-    const me = userInfo().username;
-    const existed = (await db.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [me])).length > 0;
-    // With a password, so that it also logs in on a server that asks for one (PGPASSWORD names no user).
-    const password = randomBytes(12).toString('hex');
-    if (!existed) await db.query(`CREATE ROLE ${JSON.stringify(me)} LOGIN SUPERUSER PASSWORD '${password}'`);
-    try {
+    await asOsUser(db, async (env) => {
       const u = new URL(db.url);
       u.username = '';
       u.password = '';
-      const env = existed ? {} : { PGPASSWORD: password };
       const pgFlags = ['--pg', u.toString(), '--json'];
       const planned = await cli(['statements', 'plan', '--run-id', 'os-user', '--range-size', '10', ...pgFlags], { env });
       expect(planned.code, planned.stdout + planned.stderr).toBe(0);
@@ -73,12 +66,6 @@ describe('planned-run commands with no user in the URL and no PGUSER', () => {
       const reported = await cli(['statements', 'report', '--run-id', 'os-user', ...pgFlags], { env });
       expect(reported.code, reported.stdout + reported.stderr).toBe(0);
       expect(reported.stdout).toMatch(/"evaluated": ?30/);
-    } finally {
-      if (!existed) {
-        // What the runs created (schemas, tables, the job engine's) goes to this test's user first.
-        await db.query(`REASSIGN OWNED BY ${JSON.stringify(me)} TO CURRENT_USER`);
-        await db.query(`DROP ROLE ${JSON.stringify(me)}`);
-      }
-    }
+    });
   }, 120_000);
 });

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
-import { userInfo } from 'node:os';
+import { asOsUser } from '../../support/os-user-role.js';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { cli } from './cli-harness.js';
 
@@ -69,20 +68,13 @@ describe('sslmode and PGSSLMODE as libpq reads them', () => {
 
 describe('the default user, as libpq picks it', () => {
   it('with no user in the URL and no PGUSER, connects as the OS user even when USER is unset (cron, systemd)', async () => {
-    const me = userInfo().username;
-    const existed = (await db.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [me])).length > 0;
-    // With a password, so that it also logs in on a server that asks for one (PGPASSWORD names no user).
-    const password = randomBytes(12).toString('hex');
-    if (!existed) await db.query(`CREATE ROLE ${JSON.stringify(me)} LOGIN PASSWORD '${password}'`);
-    try {
+    await asOsUser(db, async (env) => {
       const u = new URL(db.url);
       u.username = '';
       u.password = '';
-      const r = await cli(['partitions', 'list', '--pg', u.toString(), '--json'], existed ? {} : { env: { PGPASSWORD: password } });
+      const r = await cli(['partitions', 'list', '--pg', u.toString(), '--json'], { env });
       expect(r.code, r.stdout + r.stderr).toBe(0);
-    } finally {
-      if (!existed) await db.query(`DROP ROLE ${JSON.stringify(me)}`);
-    }
+    });
   });
 });
 
