@@ -9,7 +9,7 @@ import { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
 import { silentLogger } from '../_internals/logger.js';
 import { classifyGateResponse, type GateResponseClass } from './classify-gate-response.js';
-import { normalizeCommit } from './commit-hash.js';
+import { echoValue, normalizeCommit } from './commit-hash.js';
 import { DEFAULT_GATE_HEADER } from './defaults.js';
 
 /**
@@ -60,6 +60,10 @@ export interface ShipOutcome extends GateResponseClass {
  * status 0, not an error; errors are only a malformed commit (nothing is
  * sent) and `ABORTED`. On a fatal answer with a remediation, the remediation
  * is logged at error level, so the host's journal shows what to run.
+ * Redirects are not followed: a 3xx answer is `fatal`, and its `message`
+ * names the `Location` to set `url` to (followed, a 303 would turn the
+ * upload into a GET whose 200 reads as stored, and a streamed body cannot
+ * be sent twice).
  *
  * @example
  * ```ts
@@ -109,6 +113,8 @@ function ship(commit: string, headers: Headers, options: ShipWithCommitOptions):
     ...(body === undefined ? {} : { body: body as NonNullable<RequestInit['body']> }),
     ...(body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array) ? { duplex: 'half' as const } : {}),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
+    // Followed, a 303 turns the PUT into a GET whose 200 reads as stored, and a streamed body cannot be sent again.
+    redirect: 'manual',
   };
   const exchange = async (): Promise<ShipOutcome> => {
     let response: Response;
@@ -122,7 +128,9 @@ function ship(commit: string, headers: Headers, options: ShipWithCommitOptions):
       return { ...classifyGateResponse(0), message, responseText: '' };
     }
     const responseText = await response.text();
-    const outcome: ShipOutcome = { ...classifyGateResponse(response.status, responseText), responseText };
+    const classified = classifyGateResponse(response.status, responseText);
+    const redirect = redirected(response, classified);
+    const outcome: ShipOutcome = { ...classified, ...redirect, responseText };
     const fields = {
       status: outcome.status,
       code: outcome.code,
@@ -130,7 +138,7 @@ function ship(commit: string, headers: Headers, options: ShipWithCommitOptions):
       head_commit: outcome.headCommit,
     };
     if (outcome.verdict === 'fatal') {
-      const what = `upload refused by the receiver (${outcome.status}${outcome.code === null ? '' : ` ${outcome.code}`}); it will not be retried`;
+      const what = `upload refused by the receiver (${outcome.status}${outcome.code === null ? '' : ` ${outcome.code}`}); it will not be retried${redirect.message === undefined ? '' : `: ${redirect.message}`}`;
       logger.error(
         outcome.remediation === null ? `${what}.` : `${what}. Run on this host, then ship again:\n${outcome.remediation}`,
         fields,
@@ -147,4 +155,20 @@ function ship(commit: string, headers: Headers, options: ShipWithCommitOptions):
           cause: error,
         }),
   );
+}
+
+/**
+ * A redirect answer (3xx, or an opaque one from a fetch that hides it) as
+ * a fatal outcome whose message names where the receiver pointed: the
+ * upload is not sent on, since the shipper's `url` is what needs fixing.
+ */
+function redirected(response: Response, classified: GateResponseClass): Partial<GateResponseClass> {
+  const opaque = response.type === 'opaqueredirect';
+  if (!opaque && (response.status < 300 || response.status >= 400)) return {};
+  const location = response.headers.get('location');
+  const to = location === null ? 'another address' : JSON.stringify(echoValue(location));
+  return {
+    verdict: 'fatal',
+    message: `the receiver answered ${opaque ? 'with a redirect' : response.status} pointing the upload to ${to}; uploads do not follow redirects. Set url to the address the receiver takes uploads at.${classified.message === null ? '' : ` ${classified.message}`}`,
+  };
 }
