@@ -5,10 +5,11 @@
  *
  * @module
  */
-import type { Db } from 'mongodb';
+import type { Db, WriteConcernSettings } from 'mongodb';
 import { err, ok, safeTry, type Err, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
+import { boundedWriteConcern } from './defaults.js';
 import { retryOptionsFrom, type MongoRetryOptions } from './errors.js';
 
 /** An `INVALID_ARGUMENT` error as a Result. */
@@ -59,4 +60,27 @@ export function resolveRetry(config: {
     if (!((retry.delayMs ?? 0) >= 0)) return invalid('retryDelayMs must be a number of milliseconds, 0 or more.');
     return ok(retry);
   });
+}
+
+/**
+ * The write concern every write of an adapter takes (see
+ * {@link boundedWriteConcern}), or `INVALID_ARGUMENT` for `w: 0` and
+ * `w: 1`. The adapters decide from majority reads (the count an import
+ * commits on, the checkpoint a run resumes from, the documents already
+ * backfilled), and such a read need not see a write that one member
+ * acknowledged; an unacknowledged write reports neither errors nor counts.
+ */
+export function resolveWriteConcern(writeConcern: WriteConcernSettings | undefined): Result<WriteConcernSettings, BackfillError> {
+  if (writeConcern !== undefined && (typeof writeConcern !== 'object' || writeConcern === null))
+    return invalid('writeConcern must be an object such as { w: "majority" }.');
+  const w = writeConcern?.w;
+  if (w === 0)
+    return invalid(
+      'writeConcern { w: 0 } is refused: unacknowledged writes report no errors (a duplicate id would be lost without a word) and no counts. Use w: "majority" (the default).',
+    );
+  if (w === 1)
+    return invalid(
+      'writeConcern { w: 1 } is refused: the adapters decide from majority reads (the count an import commits on, the checkpoint a run resumes from, the documents already backfilled), which need not see a write only one member acknowledged yet, so an import could fail its count check now and then. Use w: "majority" (the default).',
+    );
+  return ok(boundedWriteConcern(writeConcern));
 }

@@ -91,16 +91,19 @@ export const DEFAULT_TRANSACTIONS = 'auto';
 
 /**
  * The caller's write concern with the default `wtimeoutMS` added when it has
- * none, so no write waits forever for replicas that cannot answer.
+ * none, so no write waits forever for replicas that cannot answer, and
+ * `w: 'majority'` when it names no `w` (the server's own default is `w: 1`
+ * on a replica set with an arbiter).
  *
  * @example
  * ```ts
  * boundedWriteConcern({ w: 2 }); // { w: 2, wtimeoutMS: 60000 }
+ * boundedWriteConcern({ j: true }); // { j: true, w: 'majority', wtimeoutMS: 60000 }
  * ```
  */
 export function boundedWriteConcern(writeConcern: WriteConcernSettings | undefined): WriteConcernSettings {
   if (writeConcern === undefined) return DEFAULT_WRITE_CONCERN;
-  return { wtimeoutMS: DEFAULT_MONGO_TIMEOUT_MS, ...writeConcern };
+  return { wtimeoutMS: DEFAULT_MONGO_TIMEOUT_MS, ...writeConcern, w: writeConcern.w ?? 'majority' };
 }
 
 /**

@@ -9,9 +9,9 @@ import { ok, ResultAsync, safeTry, type Result } from 'neverthrow';
 import type { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
 import type { BackfillCheckpoint, BackfillFailure, CheckpointStore, StoredCheckpoint } from '../statements/ports.js';
-import { DECIDING_READ, DEFAULT_CHECKPOINTS_COLLECTION, DEFAULT_FAILURES_COLLECTION, boundedWriteConcern } from './defaults.js';
+import { DECIDING_READ, DEFAULT_CHECKPOINTS_COLLECTION, DEFAULT_FAILURES_COLLECTION } from './defaults.js';
 import { ensureCollection } from './collections.js';
-import { collectionOption, databaseOf, resolveRetry } from './config.js';
+import { collectionOption, databaseOf, resolveRetry, resolveWriteConcern } from './config.js';
 import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
 
 /**
@@ -28,7 +28,13 @@ export interface MongoCheckpointStoreConfig {
   readonly checkpointsCollection?: string;
   /** @defaultValue {@link DEFAULT_FAILURES_COLLECTION} (`statement_backfill_failures`) */
   readonly failuresCollection?: string;
-  /** @defaultValue {@link DEFAULT_WRITE_CONCERN} (`{ w: 'majority', wtimeoutMS: 60000 }`); a `wtimeoutMS` is added when it has none */
+  /**
+   * Write concern of every write; a `wtimeoutMS` is added when it has none,
+   * and `w: 'majority'` when it names no `w`. `w: 0` and `w: 1` are
+   * `INVALID_ARGUMENT`: a resume reads the checkpoint with majority read
+   * concern, which need not see a write one member acknowledged.
+   * @defaultValue {@link DEFAULT_WRITE_CONCERN} (`{ w: 'majority', wtimeoutMS: 60000 }`)
+   */
   readonly writeConcern?: WriteConcernSettings;
   /** @defaultValue {@link DEFAULT_MAX_ATTEMPTS} (3) */
   readonly maxAttempts?: number;
@@ -86,7 +92,8 @@ export function resolveCheckpointConfig(config: MongoCheckpointStoreConfig): Res
     const checkpoints = yield* collectionOption(config.checkpointsCollection, DEFAULT_CHECKPOINTS_COLLECTION, 'checkpointsCollection');
     const failures = yield* collectionOption(config.failuresCollection, DEFAULT_FAILURES_COLLECTION, 'failuresCollection');
     const retry = yield* resolveRetry(config);
-    return ok(Object.freeze({ db, checkpoints, failures, writeConcern: boundedWriteConcern(config.writeConcern), retry }));
+    const writeConcern = yield* resolveWriteConcern(config.writeConcern);
+    return ok(Object.freeze({ db, checkpoints, failures, writeConcern, retry }));
   });
 }
 

@@ -9,14 +9,8 @@ import { err, ok, Result, ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { throwIfAborted, type Logger } from '../_internals/logger.js';
 import type { RawDocument, RawDocumentCountQuery, RawDocumentPageQuery, RawDocumentSource } from '../statements/ports.js';
-import {
-  DECIDING_READ,
-  DEFAULT_MAX_ATTEMPTS,
-  DEFAULT_RAW_DOCUMENTS_COLLECTION,
-  DEFAULT_RETRY_DELAY_MS,
-  boundedWriteConcern,
-} from './defaults.js';
-import { collectionOption, databaseOf, invalid, resolveRetry } from './config.js';
+import { DECIDING_READ, DEFAULT_MAX_ATTEMPTS, DEFAULT_RAW_DOCUMENTS_COLLECTION, DEFAULT_RETRY_DELAY_MS } from './defaults.js';
+import { collectionOption, databaseOf, invalid, resolveRetry, resolveWriteConcern } from './config.js';
 import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
 
 /**
@@ -36,7 +30,10 @@ export interface MongoRawDocumentSourceConfig {
   /** @defaultValue {@link DEFAULT_RAW_DOCUMENTS_COLLECTION} (`raw_documents`) */
   readonly collection?: string;
   /**
-   * Write concern of {@link MongoRawDocumentSource.append}.
+   * Write concern of {@link MongoRawDocumentSource.append}; `w: 'majority'`
+   * when it names no `w`. `w: 0` and `w: 1` are `INVALID_ARGUMENT`: pages
+   * are read with majority read concern, which need not see a write one
+   * member acknowledged.
    * @defaultValue {@link DEFAULT_WRITE_CONCERN} (`{ w: 'majority', wtimeoutMS: 60000 }`); a `wtimeoutMS` is added when it has none
    */
   readonly writeConcern?: WriteConcernSettings;
@@ -242,7 +239,8 @@ function resolveSourceConfig(config: MongoRawDocumentSourceConfig): Result<Sourc
     const db = yield* databaseOf(config);
     const collection = yield* collectionOption(config.collection, DEFAULT_RAW_DOCUMENTS_COLLECTION, 'collection');
     const retry = yield* resolveRetry(config);
-    return ok(Object.freeze({ db, collection, writeConcern: boundedWriteConcern(config.writeConcern), retry }));
+    const writeConcern = yield* resolveWriteConcern(config.writeConcern);
+    return ok(Object.freeze({ db, collection, writeConcern, retry }));
   });
 }
 

@@ -65,7 +65,10 @@ export interface MongoStagingTargetConfig {
   readonly mode?: MongoStagingMode;
   /**
    * Write concern of every insert, create, index build, rename and drop; a
-   * `wtimeoutMS` of {@link DEFAULT_MONGO_TIMEOUT_MS} is added when it has none.
+   * `wtimeoutMS` of {@link DEFAULT_MONGO_TIMEOUT_MS} is added when it has none,
+   * and `w: 'majority'` when it names no `w`. `w: 0` and `w: 1` are
+   * `INVALID_ARGUMENT`: the count an import commits on is a majority read,
+   * which need not see inserts one member acknowledged.
    * @defaultValue {@link DEFAULT_WRITE_CONCERN} (`{ w: 'majority', wtimeoutMS: 60000 }`)
    */
   readonly writeConcern?: WriteConcernSettings;

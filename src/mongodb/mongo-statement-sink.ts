@@ -30,7 +30,6 @@ import {
   DEFAULT_TRANSACTIONS,
   DEFAULT_MONGO_TIMEOUT_MS,
   DECIDING_READ,
-  boundedWriteConcern,
 } from './defaults.js';
 import {
   keptWriters,
@@ -42,7 +41,7 @@ import {
   type TransactionLimits,
 } from './statement-rules.js';
 import { ensureCollection } from './collections.js';
-import { collectionOption, databaseOf, invalid, resolveRetry, wholeNumber } from './config.js';
+import { collectionOption, databaseOf, invalid, resolveRetry, resolveWriteConcern, wholeNumber } from './config.js';
 import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
 import {
   loadCheckpointFrom,
@@ -86,7 +85,10 @@ export interface MongoStatementSinkConfig {
   readonly transactions?: MongoTransactionMode;
   /**
    * Write concern of every write and of index and collection creation; a
-   * `wtimeoutMS` is added when it has none.
+   * `wtimeoutMS` is added when it has none, and `w: 'majority'` when it
+   * names no `w`. `w: 0` and `w: 1` are `INVALID_ARGUMENT`: which documents
+   * were backfilled, and the checkpoint, are read with majority read
+   * concern, which need not see a write one member acknowledged.
    * @defaultValue {@link DEFAULT_WRITE_CONCERN} (`{ w: 'majority', wtimeoutMS: 60000 }`)
    */
   readonly writeConcern?: WriteConcernSettings;
@@ -195,7 +197,7 @@ function resolveSinkConfig(config: MongoStatementSinkConfig): Result<SinkContext
     );
     const maxBytes = config.transactionBytes ?? DEFAULT_TRANSACTION_BYTES;
     if (!(maxBytes >= 1)) return invalid(LIMITS_PROBLEM);
-    const writeConcern = boundedWriteConcern(config.writeConcern);
+    const writeConcern = yield* resolveWriteConcern(config.writeConcern);
     const retry = yield* resolveRetry(config);
     const checkpoints = yield* resolveCheckpointConfig({ ...config, db, writeConcern });
     return ok(

@@ -8,7 +8,7 @@ import { ok, safeTry, type Result } from 'neverthrow';
 import type { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
 import { validateBatchLimits, type BatchLimits } from './batching.js';
-import { collectionNameProblem, databaseOf, invalid, resolveRetry, wholeNumber } from './config.js';
+import { collectionNameProblem, databaseOf, invalid, resolveRetry, resolveWriteConcern, wholeNumber } from './config.js';
 import {
   DEFAULT_INSERTION_WORKERS,
   DEFAULT_MONGO_BATCH_BYTES,
@@ -17,7 +17,6 @@ import {
   DEFAULT_STAGING_STATE_COLLECTION,
   INCOMING_SUFFIX,
   MAX_INSERTION_WORKERS,
-  boundedWriteConcern,
 } from './defaults.js';
 import type { MongoRetryOptions } from './errors.js';
 import type { MongoStagingMode, MongoStagingTargetConfig } from './mongo-staging-target.js';
@@ -60,6 +59,7 @@ export function resolveStagingConfig(config: MongoStagingTargetConfig): Result<S
     const mode = config.mode ?? DEFAULT_STAGING_MODE;
     if (mode !== 'insert' && mode !== 'upsert') return invalid(`mode must be "insert" or "upsert", not ${JSON.stringify(mode)}.`);
     const retry = yield* resolveRetry(config);
+    const writeConcern = yield* resolveWriteConcern(config.writeConcern);
     if (config.maxBsonObjectSize !== undefined && !(config.maxBsonObjectSize > 0))
       return invalid('maxBsonObjectSize must be a positive number of bytes.');
     return ok(
@@ -69,7 +69,7 @@ export function resolveStagingConfig(config: MongoStagingTargetConfig): Result<S
         collections: Object.freeze([...config.collections]),
         limits,
         workers,
-        writeConcern: boundedWriteConcern(config.writeConcern),
+        writeConcern,
         state: config.stateCollection ?? DEFAULT_STAGING_STATE_COLLECTION,
         retry,
         maxBsonObjectSize: config.maxBsonObjectSize,

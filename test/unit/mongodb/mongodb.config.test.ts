@@ -30,6 +30,8 @@ describe('new MongoStagingTarget validates its config once and never throws', ()
     [{ collections: ['a'], maxAttempts: 0 }, 'maxAttempts'],
     [{ collections: ['a'], mode: 'merge' }, 'mode'],
     [{ collections: ['a'], maxBsonObjectSize: 0 }, 'maxBsonObjectSize'],
+    [{ collections: ['a'], writeConcern: { w: 0 } }, 'w: 0'],
+    [{ collections: ['a'], writeConcern: { w: 1 } }, 'count check'],
   ])('rejects %o from every method, before any server round trip (message names %s)', async (partial, word) => {
     const target = new MongoStagingTarget({ db, ...partial } as never);
     const results = [
@@ -57,6 +59,8 @@ describe('the other adapters: new X(config) never throws, and a bad option is ev
     [{ db: undefined as unknown as Db }, '`db`'],
     [{ db, maxAttempts: 0 }, 'maxAttempts'],
     [{ db, retryDelayMs: -1 }, 'retryDelayMs'],
+    [{ db, writeConcern: { w: 0 } }, 'w: 0'],
+    [{ db, writeConcern: { w: 1, j: true } }, 'w: 1'],
   ] as const;
 
   it.each([

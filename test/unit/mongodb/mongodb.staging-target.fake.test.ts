@@ -195,6 +195,13 @@ describe('concerns: DDL and writes carry the write concern with a timeout; decid
     expect(fake.calls.find((c) => c.op === 'create')?.options.writeConcern).toEqual({ w: 2, wtimeoutMS: 60_000 });
   });
 
+  it('a caller write concern that names no w gets majority, not the server default (w: 1 with an arbiter)', async () => {
+    const { fake, target } = setup({}, { writeConcern: { j: true } });
+    const s = await loadBoth(target, 'x');
+    (await s.abort())._unsafeUnwrap();
+    expect(fake.calls.find((c) => c.op === 'create')?.options.writeConcern).toEqual({ j: true, w: 'majority', wtimeoutMS: 60_000 });
+  });
+
   it('count() before commit reads the primary with majority read concern, not a lagging secondary', async () => {
     const { fake, target } = setup();
     const s = (await target.begin({ ...both, tables: ['alpha'] }))._unsafeUnwrap();
