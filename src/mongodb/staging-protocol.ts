@@ -62,8 +62,26 @@ export async function copyIndexes(db: Db, from: string, to: string, writeConcern
       return spec;
     });
   if (copies.length === 0) return 0;
-  await db.command({ createIndexes: to, indexes: copies, writeConcern });
+  await db.command({ createIndexes: to, indexes: copies, writeConcern: wireWriteConcern(writeConcern) });
   return copies.length;
+}
+
+/**
+ * `writeConcern` as a command sent through `db.command` must carry it: the
+ * driver passes such a command on as it is, and the server knows only `w`,
+ * `j` and `wtimeout` there (a `wtimeoutMS` or `journal` is refused as an
+ * unknown field). The fields win over their aliases as in the driver's
+ * own commands.
+ */
+export function wireWriteConcern(writeConcern: WriteConcernSettings): Document {
+  const { w, wtimeout, wtimeoutMS, j, journal, fsync } = writeConcern;
+  const journaled = fsync === undefined || fsync === null ? (j ?? journal) : Boolean(fsync);
+  const timeout = wtimeout ?? wtimeoutMS;
+  return {
+    ...(w === undefined ? {} : { w }),
+    ...(journaled === undefined ? {} : { j: journaled }),
+    ...(timeout === undefined ? {} : { wtimeout: timeout }),
+  };
 }
 
 /** The staging collection of `collection` on a real import. */

@@ -5,6 +5,10 @@
  *
  * - `create` of an existing collection: NamespaceExists (48) before 7.0;
  *   since 7.0 (and on mongos since 4.0) success when the options are equal;
+ * - a command sent as it is (`db.command`) whose `writeConcern` has a field
+ *   other than `w`, `j`, `wtimeout` or `fsync` (the driver's `wtimeoutMS`,
+ *   `journal`) fails as an unknown field (40415), as the server's strict
+ *   parser of write concerns refuses it;
  * - `renameCollection` within a database keeps the collection's UUID,
  *   `dropTarget` replaces the target, a missing source is NamespaceNotFound
  *   (26), a sharded source or target is IllegalOperation (20);
@@ -66,6 +70,9 @@ export interface FakeServerOptions {
   readonly topology?: 'replicaSet' | 'standalone' | 'mongos';
   readonly maxBsonObjectSize?: number;
 }
+
+/** The fields the server reads in a command's `writeConcern`. */
+const WIRE_WRITE_CONCERN = ['w', 'j', 'wtimeout', 'fsync'];
 
 /** An error shaped as the driver's server errors are. */
 export function serverError(code: number, message: string, extra: Doc = {}): Error {
@@ -590,6 +597,9 @@ export class FakeMongo {
   command(cmd: Doc): Promise<Doc> {
     const op = Object.keys(cmd)[0]!;
     return this.#run(op, typeof cmd[op] === 'string' ? (cmd[op] as string) : '', cmd, () => {
+      const unknown = Object.keys((cmd.writeConcern as Doc | undefined) ?? {}).find((k) => !WIRE_WRITE_CONCERN.includes(k));
+      if (unknown !== undefined)
+        throw serverError(40415, `BSON field 'WriteConcernOptions.${unknown}' is an unknown field.`, { codeName: 'IDLUnknownField' });
       if (op === 'hello') {
         if (this.topology === 'mongos') return { ok: 1, msg: 'isdbgrid', maxBsonObjectSize: this.maxBsonObjectSize };
         return { ok: 1, maxBsonObjectSize: this.maxBsonObjectSize, ...(this.topology === 'replicaSet' ? { setName: 'rs0' } : {}) };
