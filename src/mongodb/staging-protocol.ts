@@ -105,14 +105,21 @@ export async function maxBsonObjectSize(r: StagingContext): Promise<number> {
   return typeof reported === 'number' && reported > 0 ? reported : DEFAULT_MAX_BSON_OBJECT_SIZE;
 }
 
-/** Inserts the lock marker; true when another session's marker already holds the name. */
+/**
+ * Inserts the lock marker; true when another session's marker already holds
+ * the name. A duplicate key is this session's own marker only when the
+ * stored one carries its token: a retry after a lost reply finds the marker
+ * its first attempt wrote, but one after an attempt that never arrived can
+ * find another import's, taken meanwhile.
+ */
 async function markerHeld(r: StagingContext, marker: StagingMarker): Promise<boolean> {
   try {
-    await writeOnce(() => stateCollection(r).insertOne(marker as unknown as Document, { writeConcern: r.writeConcern }), r.retry);
+    await withMongoRetry(() => stateCollection(r).insertOne(marker as unknown as Document, { writeConcern: r.writeConcern }), r.retry);
     return false;
   } catch (error) {
     if (mongoErrorCode(error) !== 11000) throw error;
-    return true;
+    const stored = await withMongoRetry(() => stateCollection(r).findOne({ _id: marker._id } as Document, DECIDING_READ), r.retry);
+    return (stored as StagingMarker | null)?.session !== marker.session;
   }
 }
 
@@ -243,7 +250,8 @@ export function stateCollection(r: StagingContext): Collection {
 
 /**
  * Runs an insert that may be retried: a duplicate key on a retry means the
- * lost attempt was applied.
+ * lost attempt was applied. Only for a key no other session writes (the
+ * commit record's holds this session's token); see {@link markerHeld}.
  */
 export async function writeOnce(fn: () => Promise<unknown>, retry: MongoRetryOptions): Promise<void> {
   await withMongoRetry(async (n) => {

@@ -52,6 +52,41 @@ describe.each(['6.0', '7.0'] as const)('the LOCKED guard on MongoDB %s (create o
     expect(fake.documents('alpha__incoming')).toEqual([{ _id: 'user-data' }]);
   });
 
+  it('a marker insert retried after a network error finds the marker another import took meanwhile: LOCKED, not taken as its own', async () => {
+    const { fake, db, target } = setup({ version });
+    // The first insert of alpha's marker never reaches the server; before the retry, another import takes the marker.
+    fake.failOn({
+      op: 'insert',
+      ns: 'backfill_kit_staging',
+      error: () => {
+        void db.collection('backfill_kit_staging').insertOne({
+          _id: 'alpha__incoming',
+          kind: 'marker',
+          live: 'alpha',
+          session: 'another-import',
+          uuid: null,
+          startedAt: new Date(),
+        } as never);
+        return networkError();
+      },
+    });
+    const r = await target.begin({ ...both, tables: ['alpha'] });
+    expect(r.isErr() && r.error.code).toBe('LOCKED');
+    expect(fake.collectionNames()).toEqual(['backfill_kit_staging']); // no alpha__incoming created
+    expect(fake.documents('backfill_kit_staging')).toEqual([
+      expect.objectContaining({ _id: 'alpha__incoming', session: 'another-import' }),
+    ]);
+  });
+
+  it('a marker insert whose reply was lost finds its own marker on the retry and goes on', async () => {
+    const { fake, target } = setup({ version });
+    fake.failOn({ op: 'insert', ns: 'backfill_kit_staging', when: 'after', error: () => networkError() });
+    const s = (await target.begin({ ...both, tables: ['alpha'] }))._unsafeUnwrap();
+    expect(fake.collectionNames()).toEqual(['alpha__incoming', 'backfill_kit_staging']);
+    (await s.abort())._unsafeUnwrap();
+    expect(fake.documents('backfill_kit_staging')).toEqual([]);
+  });
+
   it('a second import while one is loading is LOCKED by the marker, and its failure touches nothing of the first', async () => {
     const { fake, target } = setup({ version });
     const first = await loadBoth(target, 'first');
