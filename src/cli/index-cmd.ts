@@ -11,6 +11,7 @@ import {
   backfillIndex,
   DEFAULT_INDEX_BACKFILL_CONCURRENCY,
   DEFAULT_INDEX_MAX_LINE_BYTES,
+  DEFAULT_INDEX_MAX_META_BYTES,
   formatIndexRow,
   type IndexBackfillReport,
 } from '../index-backfill/index.js';
@@ -84,6 +85,12 @@ const backfill: CommandSpec = {
       description: 'Longest index.jsonl line read; a longer one stops the run before anything is appended.',
       default: String(DEFAULT_INDEX_MAX_LINE_BYTES),
     },
+    'max-meta-bytes': {
+      type: 'string',
+      value: '<n>',
+      description: 'Largest meta.json read for its commit; a larger one gives its row no commit, with a warning.',
+      default: String(DEFAULT_INDEX_MAX_META_BYTES),
+    },
   },
   examples: [
     'sudo -u cis490 backfill-kit index backfill --episodes-root /var/lib/cis490/episodes --index /var/lib/cis490/index.jsonl --dry-run',
@@ -112,6 +119,7 @@ const backfill: CommandSpec = {
       concurrency: (yield* intFlag(ctx.flags, 'concurrency', 1, 256)) ?? DEFAULT_INDEX_BACKFILL_CONCURRENCY,
       requireHexCommit: booleanFlag(ctx.flags, 'require-hex-commit'),
       maxIndexLineBytes: (yield* intFlag(ctx.flags, 'max-index-line-bytes', 1)) ?? DEFAULT_INDEX_MAX_LINE_BYTES,
+      maxMetaBytes: (yield* intFlag(ctx.flags, 'max-meta-bytes', 1)) ?? DEFAULT_INDEX_MAX_META_BYTES,
       onProgress: (p) => progress.update(p.done, p.total),
       signal: ctx.signal,
       logger: ctx.logger,

@@ -78,7 +78,11 @@ async function readSmallEntry(entry: AsyncIterable<Buffer>, limit: number, path:
   let length = 0;
   for await (const chunk of entry) {
     length += chunk.length;
-    if (length > limit) throw metaProblem(path, `meta.json is larger than maxMetaBytes (${limit})`);
+    if (length > limit)
+      throw metaProblem(
+        path,
+        `meta.json is larger than maxMetaBytes (${limit} bytes; --max-meta-bytes on the command line), so its commit was not read (a dry run shows this before anything is appended)`,
+      );
     parts.push(chunk);
   }
   return Buffer.concat(parts, length);

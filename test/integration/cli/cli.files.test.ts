@@ -126,6 +126,20 @@ describe('backfill-kit index backfill', () => {
     expect(text.stdout).toMatch(/^The run stopped; so far:\nscanned: 4 /);
     expect(readFileSync(index).equals(before)).toBe(true);
   });
+
+  it('--max-meta-bytes sets the largest meta.json read: a dry run under it warns and names the flag, a run with it large enough gets the commit', async () => {
+    const bigRoot = join(dir, 'big-meta');
+    const bigIndex = join(dir, 'big-meta.jsonl');
+    const meta = { code_version: { commit: 'cd'.repeat(20) }, notes: 'n'.repeat(64 * 1024) };
+    (await buildEpisodeTarball({ meta, files: {}, path: join(bigRoot, 'h', 'big.tar.zst') }))._unsafeUnwrap();
+    const dry = await cli(['index', 'backfill', '--episodes-root', bigRoot, '--index', bigIndex, '--dry-run', '--max-meta-bytes', '4096']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain('larger than maxMetaBytes (4096 bytes; --max-meta-bytes');
+    expect(dry.stdout).not.toContain('"commit"');
+    const real = await cli(['index', 'backfill', '--episodes-root', bigRoot, '--index', bigIndex, '--max-meta-bytes', '1048576']);
+    expect(real.code, real.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(bigIndex, 'utf8'))).toMatchObject({ episode_id: 'big', commit: 'cd'.repeat(20) });
+  });
 });
 
 describe.skipIf(gitTool.missing)(gitTool.title('backfill-kit gate check'), () => {
