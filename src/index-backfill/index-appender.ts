@@ -1,4 +1,4 @@
-import { fstatSync, readSync, writeSync } from 'node:fs';
+import { fstatSync, readSync, statfsSync, writeSync } from 'node:fs';
 import { open, readlink, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { BackfillError } from '../errors.js';
@@ -105,6 +105,7 @@ export class IndexAppender {
       if (size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a) return false;
     }
     const bytes = Buffer.from(`${newlineFirst ? '\n' : ''}${line}\n`, 'utf8');
+    this.#refuseWhenFull(bytes.length);
     const bytesWritten = writeSync(fd, bytes, 0, bytes.length);
     this.#atLeast += bytesWritten;
     if (bytesWritten !== bytes.length) {
@@ -117,6 +118,32 @@ export class IndexAppender {
     this.#startsMidLine = false;
     this.#appended += 1;
     return true;
+  }
+
+  /**
+   * Throws `IO_ERROR`, before anything is written, when the index's file
+   * system says it has less free space than the next row needs: a write cut
+   * short by a full disk leaves part of a line, and the receiver's next row
+   * would be glued onto it. Free space is what this user may use (root may
+   * use the reserved blocks too). A file system that reports no size at all
+   * (some network and FUSE ones) is not judged; a full one that this check
+   * misses still ends in the short-write error below.
+   */
+  #refuseWhenFull(needed: number): void {
+    let stats: ReturnType<typeof statfsSync>;
+    try {
+      stats = statfsSync(this.path);
+    } catch {
+      return;
+    }
+    if (!(stats.blocks > 0 && stats.bsize > 0)) return;
+    const free = (process.geteuid?.() === 0 ? stats.bfree : stats.bavail) * stats.bsize;
+    if (free >= needed) return;
+    throw new BackfillError(
+      'IO_ERROR',
+      `${this.path}: its file system has ${free} bytes free, fewer than the ${needed} of the next row; nothing more was appended, so no line is left half written. Free some space and run the backfill again: it appends the rows still missing.`,
+      { context: { path: this.path, free, needed } },
+    );
   }
 
   /**
