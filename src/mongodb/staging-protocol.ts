@@ -206,6 +206,17 @@ export function recoverLeftovers(r: StagingContext): ResultAsync<MongoLeftovers,
     const docs = yield* attempt(() => withMongoRetry(() => stateCollection(r).find({}, DECIDING_READ).toArray(), r.retry));
     const markers = docs.filter((d) => d.kind === 'marker') as unknown as StagingMarker[];
     const commits = docs.filter((d) => d.kind === 'commit') as unknown as CommitRecord[];
+    const damaged = (commits as readonly unknown[]).find((c) => !isCommitRecord(c)) as { readonly _id?: unknown } | undefined;
+    if (damaged !== undefined) {
+      const id = JSON.stringify(String(damaged._id));
+      return err(
+        new BackfillError(
+          'COMMIT_INCOMPLETE',
+          `${r.state}: the commit record ${id} is not one this library writes (it needs a session and a list of tables, each { live, incoming, uuid }, and \`copied\` a list of names): was it edited by hand? Nothing was changed. Restore it as it was, or finish that commit yourself (rename each incoming collection over its live one) and delete the record, then call dropLeftovers() again.`,
+          { context: { table: r.state, id: String(damaged._id) } },
+        ),
+      );
+    }
     const staging = r.collections.flatMap((c) => [incomingName(c), `${c}__dryrun`]);
     const names = [
       ...new Set([
@@ -242,6 +253,30 @@ export function recoverLeftovers(r: StagingContext): ResultAsync<MongoLeftovers,
     }
     return ok({ dropped, completed, notOurs });
   });
+}
+
+/** Whether a document of the state collection has the shape of a {@link CommitRecord}. */
+function isCommitRecord(doc: unknown): doc is CommitRecord {
+  const c = doc as { _id?: unknown; session?: unknown; tables?: unknown; copied?: unknown };
+  const text = (v: unknown): boolean => typeof v === 'string' && v !== '';
+  const entry = (e: unknown): boolean => {
+    const x = e as { live?: unknown; incoming?: unknown; uuid?: unknown; method?: unknown } | null;
+    return (
+      typeof x === 'object' &&
+      x !== null &&
+      text(x.live) &&
+      text(x.incoming) &&
+      text(x.uuid) &&
+      (x.method === undefined || x.method === 'rename' || x.method === 'copy')
+    );
+  };
+  return (
+    text(c._id) &&
+    text(c.session) &&
+    Array.isArray(c.tables) &&
+    c.tables.every(entry) &&
+    (c.copied === undefined || (Array.isArray(c.copied) && c.copied.every(text)))
+  );
 }
 
 export function stateCollection(r: StagingContext): Collection {

@@ -127,6 +127,24 @@ describe('abort and crashed loads', () => {
   });
 });
 
+describe('dropLeftovers with a state collection edited by hand', () => {
+  it.for([
+    ['without tables', { session: 'x' }],
+    ['with tables that are not entries', { session: 'x', tables: [{ live: 'alpha' }] }],
+    ['with copied as a string', { session: 'x', tables: [{ live: 'alpha', incoming: 'alpha__incoming', uuid: 'u' }], copied: 'alpha' }],
+    ['without a session', { tables: [] }],
+  ] as const)('a commit record %s is COMMIT_INCOMPLETE naming it, and nothing is dropped or renamed', async ([, record]) => {
+    const { fake, db, target } = setup();
+    await loadBoth(target, 'crashed'); // a crashed load: dropLeftovers would drop its collections
+    await db.collection('backfill_kit_staging').insertOne({ _id: 'commit:x', kind: 'commit', startedAt: new Date(), ...record } as never);
+    const before = fake.collectionNames();
+    const r = await target.dropLeftovers();
+    expect(r.isErr() && r.error.code).toBe('COMMIT_INCOMPLETE');
+    expect(r.isErr() && r.error.message).toContain('"commit:x"');
+    expect(fake.collectionNames()).toEqual(before);
+  });
+});
+
 describe('commit: recorded, retried by UUID, recovered deterministically', () => {
   it('a network error after the server applied a rename is not a failure: the UUID shows it was done, and it is not sent twice', async () => {
     const { fake, target } = setup();
