@@ -7,6 +7,7 @@
 import type { AnyBulkWriteOperation, Db, Document, Filter, WriteConcernSettings } from 'mongodb';
 import { err, ok, Result, ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError } from '../errors.js';
+import { readInstant } from '../_internals/instant.js';
 import { throwIfAborted, type Logger } from '../_internals/logger.js';
 import type { RawDocument, RawDocumentCountQuery, RawDocumentPageQuery, RawDocumentSource } from '../statements/ports.js';
 import { DECIDING_READ, DEFAULT_MAX_ATTEMPTS, DEFAULT_RAW_DOCUMENTS_COLLECTION, DEFAULT_RETRY_DELAY_MS } from './defaults.js';
@@ -50,6 +51,7 @@ export interface MongoRawDocumentSourceConfig {
 /** A raw document to store with {@link MongoRawDocumentSource.append}. */
 export interface NewMongoRawDocument {
   readonly digest: string;
+  /** A Date, or ISO-8601 text (UTC when it has no offset, whatever the host's time zone). */
   readonly retrievedAt: Date | string;
   /** JSON text (stored as a string, so malformed documents can be stored too). */
   readonly content: string;
@@ -252,11 +254,27 @@ function run<T>(c: SourceContext, fn: () => Promise<T>, signal?: AbortSignal): R
   );
 }
 
+/**
+ * `retrievedAt` as a Date: a Date as it is, a text read as ISO-8601 (UTC
+ * when it has no offset, whatever the host's time zone; never `Date`'s own
+ * parsing, which reads such a time in the host's zone and guesses at other
+ * text), or undefined when it is neither.
+ */
+function retrievedAtOf(value: unknown): Date | undefined {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value;
+  if (typeof value !== 'string') return undefined;
+  const instant = readInstant(value);
+  return instant.isOk() ? new Date(instant.value.epochMs) : undefined;
+}
+
 /** The upsert that stores `d` unless its digest is already there; a `retrievedAt` that is not a date is `INVALID_ARGUMENT`. */
 function appendOperation(d: NewMongoRawDocument): Result<AnyBulkWriteOperation<Document>, BackfillError> {
-  const retrievedAt = d.retrievedAt instanceof Date ? d.retrievedAt : new Date(d.retrievedAt);
-  if (Number.isNaN(retrievedAt.getTime()))
-    return invalid(`document ${d.digest}: retrievedAt ${JSON.stringify(String(d.retrievedAt))} is not a date.`, { digest: d.digest });
+  const retrievedAt = retrievedAtOf(d.retrievedAt);
+  if (retrievedAt === undefined)
+    return invalid(
+      `document ${d.digest}: retrievedAt ${JSON.stringify(String(d.retrievedAt))} is not a valid Date or an ISO-8601 time in the years 0001 to 9999 (one without an offset is UTC).`,
+      { digest: d.digest },
+    );
   const doc: Document = {
     retrievedAt,
     content: d.content,

@@ -64,3 +64,33 @@ it('a clean collection pages as before, and the check reads the primary', async 
   for (const c of fake.calls.filter((x) => x.op === 'find'))
     expect(c.options).toMatchObject({ readPreference: 'primary', readConcern: { level: 'majority' } });
 });
+
+describe('append reads a text retrievedAt as the rest of the library reads times', () => {
+  it.for([
+    ['2025-10-19T08:00:00', '2025-10-19T08:00:00.000Z'],
+    ['2025-10-19 08:00:00.123', '2025-10-19T08:00:00.123Z'],
+    ['2025-10-19T10:00:00+02:00', '2025-10-19T08:00:00.000Z'],
+    ['2025-10-19', '2025-10-19T00:00:00.000Z'],
+  ] as const)('%s without an offset is UTC, not the host’s time zone (%s)', async ([text, iso]) => {
+    const zone = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      const fake = new FakeMongo();
+      const source = new MongoRawDocumentSource({ db: fake.db() as unknown as Db });
+      expect((await source.append([{ digest: 'sha256:a', retrievedAt: text, content: '{}' }]))._unsafeUnwrap()).toBe(1);
+      const stored = (fake.documents('raw_documents') ?? []).map((d) => (d.retrievedAt as Date).toISOString());
+      expect(stored).toEqual([iso]);
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
+
+  it.for(['Jan 1 2024', '1', '2024-02-30', '2025-10-19T24:00:00'])('%j is INVALID_ARGUMENT, and nothing is stored', async (text) => {
+    const fake = new FakeMongo();
+    const source = new MongoRawDocumentSource({ db: fake.db() as unknown as Db });
+    const r = await source.append([{ digest: 'sha256:a', retrievedAt: text, content: '{}' }]);
+    expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
+    expect(fake.documents('raw_documents') ?? []).toEqual([]);
+  });
+});
