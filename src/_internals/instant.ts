@@ -70,3 +70,12 @@ export function readInstant(text: string): Result<Instant, InstantProblem> {
   const beyondMs = fraction.slice(3, end);
   return ok({ epochMs, finerThanMs: beyondMs !== '', beyondMs });
 }
+
+/**
+ * `instant` as UTC ISO-8601 text with every digit of its fraction
+ * (`2024-01-01T05:00:00.123456Z`): what PostgreSQL reads back as the same
+ * instant, to the microsecond, whatever the session's time zone.
+ */
+export function instantText(instant: Instant): string {
+  return `${new Date(instant.epochMs).toISOString().slice(0, -1)}${instant.beyondMs}Z`;
+}

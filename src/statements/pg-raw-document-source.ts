@@ -4,8 +4,9 @@
  * @module
  */
 import { constants } from 'node:buffer';
-import type { Result, ResultAsync } from 'neverthrow';
+import { err, errAsync, ok, type Result, type ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
+import { instantText, readInstant } from '../_internals/instant.js';
 import { inTransaction, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_RAW_DOCUMENTS_TABLE } from './defaults.js';
@@ -43,6 +44,7 @@ export interface PgRawDocumentSourceConfig {
  */
 export interface NewRawDocument {
   readonly digest: string;
+  /** A Date, or ISO-8601 text (UTC when it has no offset, whatever the host's or the session's time zone). */
   readonly retrievedAt: Date | string;
   /** JSON text (stored as-is, so malformed documents can be stored too). */
   readonly content: string;
@@ -119,8 +121,14 @@ export class PgRawDocumentSource implements RawDocumentSource {
 
   /** Stores documents (ingest, fixtures); an existing digest is left unchanged. Returns how many were new. */
   append(documents: readonly NewRawDocument[]): ResultAsync<number, BackfillError> {
+    const times: string[] = [];
+    for (const d of documents) {
+      const time = retrievedAtText(d);
+      if (time.isErr()) return errAsync(time.error);
+      times.push(time.value);
+    }
     return this.#withClient(async (c, raw) => {
-      const inserted = (await c.query(sql.insertRawDocuments(raw, documents))) as { rowCount: number | null };
+      const inserted = (await c.query(sql.insertRawDocuments(raw, documents, times))) as { rowCount: number | null };
       return inserted.rowCount ?? 0;
     });
   }
@@ -257,4 +265,29 @@ export class PgRawDocumentSource implements RawDocumentSource {
       () => undefined,
     );
   }
+}
+
+/**
+ * `d.retrievedAt` as UTC text PostgreSQL reads as the same instant in any
+ * session time zone: a valid Date, or text read as ISO-8601 (UTC when it
+ * has no offset; never PostgreSQL's own reading, which takes such a time in
+ * the session's zone and accepts `now`, `infinity` or `Jan 1 2024`).
+ */
+function retrievedAtText(d: NewRawDocument): Result<string, BackfillError> {
+  const { retrievedAt } = d;
+  if (retrievedAt instanceof Date && !Number.isNaN(retrievedAt.getTime())) {
+    const text = readInstant(retrievedAt.toISOString());
+    if (text.isOk()) return ok(instantText(text.value));
+  }
+  if (typeof retrievedAt === 'string') {
+    const instant = readInstant(retrievedAt);
+    if (instant.isOk()) return ok(instantText(instant.value));
+  }
+  return err(
+    new BackfillError(
+      'INVALID_ARGUMENT',
+      `document ${d.digest}: retrievedAt ${JSON.stringify(String(retrievedAt))} is not a valid Date or an ISO-8601 time in the years 0001 to 9999 (one without an offset is UTC); nothing was stored.`,
+      { context: { digest: d.digest } },
+    ),
+  );
 }

@@ -344,14 +344,15 @@ export const createRawDocumentsIndex = (raw: QualifiedName): SqlStatement =>
   sql(`CREATE INDEX IF NOT EXISTS ${quoteIdent(`${raw.name}_retrieved_at_digest_idx`)} ON ${raw.sql} (retrieved_at, digest)`);
 
 /** New documents; an existing digest is left unchanged. */
-export const insertRawDocuments = (raw: QualifiedName, documents: readonly NewRawDocument[]): SqlStatement =>
+/** `times`: each document's `retrievedAt` as UTC ISO-8601 text, in order. */
+export const insertRawDocuments = (raw: QualifiedName, documents: readonly NewRawDocument[], times: readonly string[]): SqlStatement =>
   sql(
     `INSERT INTO ${raw.sql} (digest, retrieved_at, content)
      SELECT * FROM unnest($1::pg_catalog.text[], $2::pg_catalog.timestamptz[], $3::pg_catalog.text[])
      ON CONFLICT (digest) DO NOTHING`,
     [
       documents.map((d) => d.digest),
-      documents.map((d) => (d.retrievedAt instanceof Date ? d.retrievedAt.toISOString() : d.retrievedAt)),
+      times,
       documents.map((d) => d.content),
     ],
   );
