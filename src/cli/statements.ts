@@ -268,6 +268,7 @@ const PLANNED_FLAGS: Readonly<Record<string, string>> = {
   'documents table': 'documents-table',
   'checkpoints table': 'checkpoints-table',
   'failures table': 'failures-table',
+  'jobs schema': 'jobs-schema',
 };
 
 /**

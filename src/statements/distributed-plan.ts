@@ -182,6 +182,7 @@ export function planIn({ parts, queue }: Session, options: PlanBackfillOptions):
         parts.sink.lockRun(options.runId).orElse((refused) => runIdTaken(parts, options.runId, refused)),
         () => refuseSingleProcessRun(parts, options.runId),
       ),
+      queue.schema,
     );
     const { sink } = parts.storeOf(stored);
     const checkpoints = yield* rangeCheckpoints(sink, stored);

@@ -551,12 +551,17 @@ export const createRunsTable = (runs: QualifiedName): SqlStatement =>
     range_size integer NOT NULL,
     documents bigint NOT NULL,
     planned_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    store_tables pg_catalog.jsonb
+    store_tables pg_catalog.jsonb,
+    jobs_schema pg_catalog.text
   )`);
 
 /** A runs table created before plans recorded their store's tables gets the column (its old plans keep NULL). */
 export const addStoreTablesColumn = (runs: QualifiedName): SqlStatement =>
   sql(`ALTER TABLE ${runs.sql} ADD COLUMN IF NOT EXISTS store_tables pg_catalog.jsonb`);
+
+/** A runs table created before plans recorded their jobs schema gets the column (its old plans keep NULL). */
+export const addJobsSchemaColumn = (runs: QualifiedName): SqlStatement =>
+  sql(`ALTER TABLE ${runs.sql} ADD COLUMN IF NOT EXISTS jobs_schema pg_catalog.text`);
 
 export const createRangesTable = (ranges: QualifiedName): SqlStatement =>
   sql(`CREATE TABLE IF NOT EXISTS ${ranges.sql} (
@@ -593,10 +598,11 @@ export const insertRun = (
   options: PlannedOptions,
   documents: number,
   tables: PlannedStoreTables,
+  jobsSchema: string | null,
 ): SqlStatement =>
   sql(
-    `INSERT INTO ${runs.sql} (run_id, retrieved_since, force, max_documents, stop_on_error, batch_size, range_size, documents, store_tables)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    `INSERT INTO ${runs.sql} (run_id, retrieved_since, force, max_documents, stop_on_error, batch_size, range_size, documents, store_tables, jobs_schema)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
     [
       runId,
       options.retrievedSince,
@@ -607,6 +613,7 @@ export const insertRun = (
       options.rangeSize,
       documents,
       JSON.stringify(tables),
+      jobsSchema,
     ],
   );
 
