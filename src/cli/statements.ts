@@ -505,7 +505,8 @@ const plan: CommandSpec = {
   ],
   async *run(ctx) {
     const runId = yield* requiredRunId(ctx.flags, 'plan');
-    const planned = await planBackfill(yield* await clusterOf(ctx), yield* planOptionsOf(ctx.flags, runId));
+    const options = yield* planOptionsOf(ctx.flags, runId);
+    const planned = await planBackfill(yield* await clusterOf(ctx), { ...options, signal: ctx.signal });
     if (planned.isErr()) return failed(inFlagTerms(planned.error));
     const p = planned.value;
     return {

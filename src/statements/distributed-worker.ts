@@ -322,7 +322,8 @@ export function planAndWork(
       config,
       (s) =>
         safeTry(async function* () {
-          onPlanned(yield* planIn(s, plan));
+          const signal = plan.signal ?? worker.signal;
+          onPlanned(yield* planIn(s, signal === undefined ? plan : { ...plan, signal }));
           return await workIn(s, config, { ...worker, untilDone: true, runId: plan.runId }, startedAt, outageFor(config, worker));
         }),
       { ranges: worker.concurrency ?? 1 },
