@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { err, ok, ResultAsync, safeTry, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill } from '../_internals/pg.js';
-import { validateIdentifier } from '../_internals/sql-identifier.js';
+import { parseQualifiedName, validateIdentifier } from '../_internals/sql-identifier.js';
 import {
   DEFAULT_BATCH_SIZE,
   DEFAULT_CHECKPOINTS_TABLE,
@@ -255,6 +255,34 @@ function planOptionsOf(flags: FlagValues, runId: string): Result<PlanBackfillOpt
   });
 }
 
+/** The table flags of the statements commands. */
+const TABLE_FLAGS = [
+  'raw-table',
+  'statements-table',
+  'documents-table',
+  'checkpoints-table',
+  'failures-table',
+  'runs-table',
+  'ranges-table',
+  'workers-table',
+] as const;
+
+/**
+ * Every table flag given, checked before anything connects or is created:
+ * a name the database could not take is a usage error naming its flag,
+ * not a failure (or a partial summary) halfway through the command.
+ */
+function tableFlagsValid(flags: FlagValues): Result<void, BackfillError> {
+  for (const flag of TABLE_FLAGS) {
+    const value = stringFlag(flags, flag);
+    const parsed = value === undefined ? undefined : parseQualifiedName(value);
+    if (parsed?.isErr()) {
+      return err(new BackfillError('INVALID_IDENTIFIER', `--${flag}: ${parsed.error.message}`, { context: { flag } }));
+    }
+  }
+  return ok(undefined);
+}
+
 /** The flag of each option (and store table) a plan records, as a replan refusal names them. */
 const PLANNED_FLAGS: Readonly<Record<string, string>> = {
   retrievedSince: 'retrieved-since',
@@ -268,6 +296,7 @@ const PLANNED_FLAGS: Readonly<Record<string, string>> = {
   'documents table': 'documents-table',
   'checkpoints table': 'checkpoints-table',
   'failures table': 'failures-table',
+  'jobs schema': 'jobs-schema',
 };
 
 /**
@@ -439,6 +468,7 @@ const backfill: CommandSpec = {
     'backfill-kit statements backfill --run-id replay --workers 2',
   ],
   async *run(ctx) {
+    yield* tableFlagsValid(ctx.flags);
     const workers = yield* intFlag(ctx.flags, 'workers', 1, MAX_NORMALIZER_THREADS + 1);
     if (workers !== undefined) return yield* backfillWithWorkers(ctx, workers);
     // The runs tables stay: a single-process run checks them for a planned run of its id.
@@ -503,8 +533,10 @@ const plan: CommandSpec = {
     'backfill-kit statements plan --run-id replay --max-documents 2000 --range-size 500',
   ],
   async *run(ctx) {
+    yield* tableFlagsValid(ctx.flags);
     const runId = yield* requiredRunId(ctx.flags, 'plan');
-    const planned = await planBackfill(yield* await clusterOf(ctx), yield* planOptionsOf(ctx.flags, runId));
+    const options = yield* planOptionsOf(ctx.flags, runId);
+    const planned = await planBackfill(yield* await clusterOf(ctx), { ...options, signal: ctx.signal });
     if (planned.isErr()) return failed(inFlagTerms(planned.error));
     const p = planned.value;
     return {
@@ -557,6 +589,7 @@ const worker: CommandSpec = {
   },
   examples: ['backfill-kit statements worker --until-done', 'backfill-kit statements worker --threads 3'],
   async *run(ctx) {
+    yield* tableFlagsValid(ctx.flags);
     const concurrency = yield* intFlag(ctx.flags, 'concurrency', 1, 64);
     const threads = yield* intFlag(ctx.flags, 'threads', 0, MAX_NORMALIZER_THREADS);
     const runId = stringFlag(ctx.flags, 'run-id');
@@ -601,6 +634,7 @@ const report: CommandSpec = {
   flags: { 'run-id': { type: 'string', value: '<id>', description: 'The planned run.' }, ...storeFlags, ...engineFlags },
   examples: ['backfill-kit statements report --run-id lnm-21-102'],
   async *run(ctx) {
+    yield* tableFlagsValid(ctx.flags);
     return yield* reportOutcome(ctx, yield* requiredRunId(ctx.flags, 'report'));
   },
 };

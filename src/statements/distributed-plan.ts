@@ -52,6 +52,12 @@ export interface PlanBackfillOptions {
    * @defaultValue {@link DEFAULT_RANGE_SIZE}
    */
   readonly rangeSize?: number;
+  /**
+   * Stops planning before the plan is stored (`ABORTED`; nothing is
+   * planned). Once the plan is being stored, it and the enqueueing of its
+   * jobs finish: a plan stored without its jobs would wait for a replan.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export function validatePlan(options: PlanBackfillOptions): Result<void, BackfillError> {
@@ -162,6 +168,17 @@ export function rangeCheckpoints(sink: PgStatementSink, plan: BackfillPlan): Res
   return sink.loadCheckpoints(ids).map((found) => ids.map((id) => found.get(id) ?? null));
 }
 
+/** `ABORTED` once the planner was asked to stop, before its plan is stored. */
+function notAborted(options: PlanBackfillOptions): Result<void, BackfillError> {
+  return options.signal?.aborted
+    ? err(
+        new BackfillError('ABORTED', `planning run ${options.runId} was interrupted before its plan was stored: nothing was planned.`, {
+          context: { runId: options.runId },
+        }),
+      )
+    : ok(undefined);
+}
+
 /** Stores the plan (or finds the stored one) and enqueues its ranges not yet completed. */
 export function planIn({ parts, queue }: Session, options: PlanBackfillOptions): ResultAsync<BackfillPlan, BackfillError> {
   const planned: PlannedOptions = {
@@ -176,12 +193,21 @@ export function planIn({ parts, queue }: Session, options: PlanBackfillOptions):
     const existing = yield* parts.plans.loadPlan(options.runId);
     // Checked again under the run lock before the plan is stored; this first look spares cutting the keyspace of a run id that is taken.
     if (existing === null) yield* refuseSingleProcessRun(parts, options.runId);
+    yield* notAborted(options);
     const ranges = existing === null ? yield* cutKeyspace(parts.source, planned, options.retrievedSince) : [];
-    const stored = yield* parts.plans.savePlan(options.runId, planned, parts.tables, ranges, () =>
-      lockThenCheck(
-        parts.sink.lockRun(options.runId).orElse((refused) => runIdTaken(parts, options.runId, refused)),
-        () => refuseSingleProcessRun(parts, options.runId),
-      ),
+    // Cutting a large keyspace takes a while: a stop asked for meanwhile is honoured before anything is stored.
+    yield* notAborted(options);
+    const stored = yield* parts.plans.savePlan(
+      options.runId,
+      planned,
+      parts.tables,
+      ranges,
+      () =>
+        lockThenCheck(
+          parts.sink.lockRun(options.runId).orElse((refused) => runIdTaken(parts, options.runId, refused)),
+          () => refuseSingleProcessRun(parts, options.runId),
+        ),
+      queue.schema,
     );
     const { sink } = parts.storeOf(stored);
     const checkpoints = yield* rangeCheckpoints(sink, stored);

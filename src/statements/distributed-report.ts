@@ -179,6 +179,17 @@ export async function combineRun(parts: Parts, runId: string): Promise<Result<{ 
   // No plan tables yet: nothing was ever planned in this database (with these table names).
   if (plan.isErr() && plan.error.code !== 'TABLE_NOT_FOUND') return err(plan.error);
   if (plan.isErr() || plan.value === null) return err(await notPlanned(parts, runId, plan.isErr()));
+  const { jobsSchema } = plan.value;
+  if (jobsSchema !== null && jobsSchema !== parts.jobs.schema) {
+    // Its jobs are not in this schema: counted here, the run would look stalled with none queued, and replanned its ranges would be queued twice.
+    return err(
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        `run ${runId} was planned with jobs schema ${JSON.stringify(jobsSchema)}, where its jobs are, not ${JSON.stringify(parts.jobs.schema)}; give --jobs-schema (jobsSchema) ${jobsSchema}.`,
+        { context: { runId, jobsSchema: parts.jobs.schema, plannedJobsSchema: jobsSchema } },
+      ),
+    );
+  }
   const checkpoints = await rangeCheckpoints(parts.storeOf(plan.value).sink, plan.value);
   if (checkpoints.isErr()) return err(checkpoints.error);
   const stop = plan.value.options.stopOnError ? await parts.plans.firstStop(runId) : ok(null);

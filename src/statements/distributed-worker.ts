@@ -322,7 +322,8 @@ export function planAndWork(
       config,
       (s) =>
         safeTry(async function* () {
-          onPlanned(yield* planIn(s, plan));
+          const signal = plan.signal ?? worker.signal;
+          onPlanned(yield* planIn(s, signal === undefined ? plan : { ...plan, signal }));
           return await workIn(s, config, { ...worker, untilDone: true, runId: plan.runId }, startedAt, outageFor(config, worker));
         }),
       { ranges: worker.concurrency ?? 1 },
@@ -551,6 +552,8 @@ async function untilEnqueued(
     if (run.isOk() && run.value.combined.state !== 'running') break;
     // A single-process run's id: planning refuses it, so waiting for its plan would wait for ever.
     if (run.isErr() && run.error.context['singleProcess'] === true) return err(run.error);
+    // Planned with other job tables: its jobs never come here.
+    if (run.isErr() && run.error.context['plannedJobsSchema'] !== undefined) return err(run.error);
     const waited = Date.now() - since;
     if (Date.now() >= noteAt) {
       noteAt += 60_000;

@@ -73,6 +73,9 @@ interface RawRow {
  */
 const MAX_STRING = constants.MAX_STRING_LENGTH;
 
+/** PostgreSQL's types (internal names) of a `content` column (a domain's base type) whose values read as a document's text or UTF-8 bytes. */
+const CONTENT_TYPES: ReadonlySet<string> = new Set(['text', 'varchar', 'bpchar', 'json', 'jsonb', 'bytea']);
+
 /** Why a document over the content limit is not read, and what to do. */
 const tooLarge = (raw: QualifiedName, bytes: number, max: number): string =>
   `its content is ${bytes} bytes, more than the ${max} bytes that can be read into a JavaScript string${max < MAX_STRING ? ` (a bytea arrives as text: 2 characters per byte with bytea_output = hex, up to 4 with escape, and a string holds at most ${MAX_STRING})` : ''}. Remove it from ${raw.sql} or split it into smaller documents.`;
@@ -139,13 +142,17 @@ export class PgRawDocumentSource implements RawDocumentSource {
    * that is not `timestamptz`: a `timestamp` (without time zone) is read in
    * the session's TimeZone, so cursors written in UTC would be compared in
    * another zone and pages would start over hours back. Refuses a table
+   * without a `digest`, `retrieved_at` or `content` column, or whose
+   * `content` is of a type no document text can be read from (an integer,
+   * an array): every document would fail on its own as unrecognised.
+   * Refuses a table
    * holding a document whose `retrieved_at` is ±infinity or before year 1:
    * its cursor cannot be written down, so a run would end on it and report
    * "completed" with the documents after it unread.
    */
   async #checkTable(c: PgClientLike, raw: QualifiedName): Promise<sql.RawContentSql> {
     if (this.#contentSql !== undefined) return this.#contentSql;
-    const columns = (await c.query(sql.selectColumnTypes(raw))) as { rows: { name: string; type: string }[] };
+    const columns = (await c.query(sql.selectColumnTypes(raw))) as { rows: { name: string; type: string; builtin: string | null }[] };
     const typeOf = (name: string): string | undefined => columns.rows.find((column) => column.name === name)?.type;
     const retrievedAt = typeOf('retrieved_at');
     if (retrievedAt !== undefined && retrievedAt !== 'timestamp with time zone') {
@@ -153,6 +160,24 @@ export class PgRawDocumentSource implements RawDocumentSource {
         'INVALID_ARGUMENT',
         `${raw.sql}: column retrieved_at is ${retrievedAt}, not timestamp with time zone: positions in (retrieved_at, digest) order are kept in UTC, so a run would read pages again and again. Convert it (if the times are UTC): ALTER TABLE ${raw.sql} ALTER COLUMN retrieved_at TYPE timestamptz USING retrieved_at AT TIME ZONE 'UTC'`,
         { context: { table: raw.sql, column: 'retrieved_at', type: retrievedAt } },
+      );
+    }
+    for (const column of ['digest', 'retrieved_at', 'content']) {
+      if (typeOf(column) !== undefined) continue;
+      throw new BackfillError(
+        'INVALID_ARGUMENT',
+        `${raw.sql} has no column ${column}: a raw documents table has (digest, retrieved_at timestamptz, content text | jsonb | bytea). Check --raw-table (the source's table) names that table.`,
+        { context: { table: raw.sql, column } },
+      );
+    }
+    // PostgreSQL's own type by its internal name (`varchar`, `bpchar`): a type of another schema named `text` is no text.
+    const builtin = columns.rows.find((column) => column.name === 'content')?.builtin ?? '';
+    const content = typeOf('content') as string;
+    if (!CONTENT_TYPES.has(builtin)) {
+      throw new BackfillError(
+        'INVALID_ARGUMENT',
+        `${raw.sql}: column content is ${content}, not text, varchar, json, jsonb or bytea, so no document in it could be read as JSON (each would fail as unrecognised). Check --raw-table (the source's table) names the raw documents table, or convert the column.`,
+        { context: { table: raw.sql, column: 'content', type: content } },
       );
     }
     const found = (await c.query(sql.selectUnplaceableDocument(raw))) as { rows: { digest: string; shown: string; n: string }[] };
@@ -164,7 +189,7 @@ export class PgRawDocumentSource implements RawDocumentSource {
         { context: { table: raw.sql, digest: bad.digest, count: Number(bad.n) } },
       );
     }
-    this.#contentSql = sql.rawContentSql(typeOf('content'));
+    this.#contentSql = sql.rawContentSql(builtin);
     return this.#contentSql;
   }
 

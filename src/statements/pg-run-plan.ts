@@ -61,6 +61,12 @@ export interface BackfillPlan {
   readonly options: PlannedOptions;
   /** `null` for a plan stored before plans recorded their tables: its workers use their own. */
   readonly tables: PlannedStoreTables | null;
+  /**
+   * The schema of the job tables its ranges' jobs were enqueued in; `null`
+   * for a plan stored before plans recorded it (or by a caller that gave
+   * none). Workers, reports and replans of the run must use the same.
+   */
+  readonly jobsSchema: string | null;
   /** Documents in the run when it was planned. */
   readonly documents: number;
   readonly ranges: readonly PlannedRange[];
@@ -94,6 +100,7 @@ interface RunRow {
   documents: string;
   planned_at: Date;
   store_tables: PlannedStoreTables | null;
+  jobs_schema: string | null;
 }
 
 const cursorOf = (at: string | null, digest: string | null): DocumentCursor | null =>
@@ -147,6 +154,7 @@ export class PgBackfillPlanStore {
         for (const schema of new Set([t.runs.schema, t.ranges.schema, t.workers.schema])) await c.query(sql.createSchema(schema));
         await c.query(sql.createRunsTable(t.runs));
         await c.query(sql.addStoreTablesColumn(t.runs));
+        await c.query(sql.addJobsSchemaColumn(t.runs));
         await c.query(sql.createRangesTable(t.ranges));
         await c.query(sql.createWorkersTable(t.workers));
       }),
@@ -164,6 +172,9 @@ export class PgBackfillPlanStore {
    * for as long as it runs (and which refuses an id whose key ranges have
    * checkpoints in the store), with the check that no such run has a
    * checkpoint under `runId`. Its error refuses the plan and stores nothing.
+   * @param jobsSchema - the schema of the job tables the plan's jobs go to:
+   * recorded with a new plan, and a replan naming another is refused (its
+   * jobs would be queued a second time, where other workers take them).
    */
   savePlan(
     runId: string,
@@ -171,6 +182,7 @@ export class PgBackfillPlanStore {
     tables: PlannedStoreTables,
     ranges: readonly KeyRange[],
     lockRunId?: () => ResultAsync<RunLock, BackfillError>,
+    jobsSchema?: string,
   ): ResultAsync<BackfillPlan, BackfillError> {
     let held: RunLock | undefined;
     const saved = this.#withClient((c, t) =>
@@ -190,6 +202,7 @@ export class PgBackfillPlanStore {
               options,
               ranges.reduce((n, r) => n + r.documents, 0),
               tables,
+              jobsSchema ?? null,
             ),
           );
           await c.query(sql.insertRanges(t.ranges, runId, ranges));
@@ -198,9 +211,10 @@ export class PgBackfillPlanStore {
         const differ = [
           ...differing(existing.options, options),
           ...(existing.tables === null ? [] : differing(existing.tables, tables).map((k) => `${k} table`)),
+          ...(existing.jobsSchema === null || jobsSchema === undefined || existing.jobsSchema === jobsSchema ? [] : ['jobs schema']),
         ];
         if (differ.length > 0) {
-          const stored: Record<string, unknown> = { ...existing.options };
+          const stored: Record<string, unknown> = { ...existing.options, 'jobs schema': existing.jobsSchema };
           for (const [k, v] of Object.entries(existing.tables ?? {})) stored[`${k} table`] = v;
           const was = differ.map((k) => `${k} ${JSON.stringify(stored[k])}`).join(', ');
           return err(
@@ -301,6 +315,7 @@ async function loadPlan(c: PgClientLike, t: Tables, runId: string): Promise<Back
       rangeSize: r.range_size,
     },
     tables: r.store_tables,
+    jobsSchema: r.jobs_schema ?? null,
     documents: Number(r.documents),
     ranges: ranges.rows.map((row) => ({
       n: row.n,

@@ -133,7 +133,8 @@ export const MAX_RUN_ID_LENGTH = 200;
 export const MAX_PLANNED_RUN_ID_LENGTH = 180;
 
 /**
- * A run id is stored and printed as text: one that is blank, holds a
+ * A run id is stored and printed as text: one that is blank, begins or
+ * ends with white space, holds a
  * control character (a newline, a tab, a NUL) or half of a surrogate pair
  * would be refused by the database or read back otherwise; one that holds
  * an invisible format character (a zero-width space, a byte-order mark),
@@ -150,6 +151,14 @@ export function validRunId(runId: unknown, max: number): Result<void, BackfillEr
     const shown = escaped(runId, /\p{Cf}/gu);
     return err(
       invalid(`runId ${shown} holds an invisible character (U+${hex(hidden).toUpperCase()}); type the run id in visible characters only.`),
+    );
+  }
+  // Pasted with a space (or a no-break space) before or after it, it prints like the run it was meant to resume, and starts another.
+  if (runId.trim() !== runId) {
+    return err(
+      invalid(
+        `runId ${escaped(runId, /[^\x21-\x7e]/gu)} begins or ends with white space, so it prints like ${JSON.stringify(runId.trim())}, another run; leave the white space out.`,
+      ),
     );
   }
   // An accent written as a combining mark prints like the accented letter: two run ids, one look.

@@ -400,12 +400,14 @@ function rawDocumentsWhere(query: RawDocumentCountQuery, values: unknown[]): str
   return clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
 }
 
-/** The types of the raw table's `content` (e.g. `text`, `jsonb`, `bytea`) and `retrieved_at` columns; a domain's base type. */
+/** The raw table's `digest`, `content` and `retrieved_at` columns: each one's type (a domain's base type) as shown, and its internal name when it is PostgreSQL's own (`text`, `varchar`, `jsonb`), whatever the search_path. */
 export const selectColumnTypes = (raw: QualifiedName): SqlStatement =>
   sql(
-    `SELECT a.attname AS name, (CASE WHEN t.typtype OPERATOR(pg_catalog.=) 'd' THEN t.typbasetype ELSE t.oid END)::pg_catalog.regtype::pg_catalog.text AS type
+    `SELECT a.attname AS name, b.oid::pg_catalog.regtype::pg_catalog.text AS type,
+            CASE WHEN b.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace THEN b.typname::pg_catalog.text END AS builtin
        FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
-      WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND a.attname OPERATOR(pg_catalog.=) ANY (ARRAY['content', 'retrieved_at']::pg_catalog.name[]) AND NOT a.attisdropped`,
+       JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=) (CASE WHEN t.typtype OPERATOR(pg_catalog.=) 'd' THEN t.typbasetype ELSE t.oid END)
+      WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND a.attname OPERATOR(pg_catalog.=) ANY (ARRAY['digest', 'content', 'retrieved_at']::pg_catalog.name[]) AND NOT a.attisdropped`,
     [raw.sql],
   );
 
@@ -550,12 +552,17 @@ export const createRunsTable = (runs: QualifiedName): SqlStatement =>
     range_size integer NOT NULL,
     documents bigint NOT NULL,
     planned_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    store_tables pg_catalog.jsonb
+    store_tables pg_catalog.jsonb,
+    jobs_schema pg_catalog.text
   )`);
 
 /** A runs table created before plans recorded their store's tables gets the column (its old plans keep NULL). */
 export const addStoreTablesColumn = (runs: QualifiedName): SqlStatement =>
   sql(`ALTER TABLE ${runs.sql} ADD COLUMN IF NOT EXISTS store_tables pg_catalog.jsonb`);
+
+/** A runs table created before plans recorded their jobs schema gets the column (its old plans keep NULL). */
+export const addJobsSchemaColumn = (runs: QualifiedName): SqlStatement =>
+  sql(`ALTER TABLE ${runs.sql} ADD COLUMN IF NOT EXISTS jobs_schema pg_catalog.text`);
 
 export const createRangesTable = (ranges: QualifiedName): SqlStatement =>
   sql(`CREATE TABLE IF NOT EXISTS ${ranges.sql} (
@@ -592,10 +599,11 @@ export const insertRun = (
   options: PlannedOptions,
   documents: number,
   tables: PlannedStoreTables,
+  jobsSchema: string | null,
 ): SqlStatement =>
   sql(
-    `INSERT INTO ${runs.sql} (run_id, retrieved_since, force, max_documents, stop_on_error, batch_size, range_size, documents, store_tables)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    `INSERT INTO ${runs.sql} (run_id, retrieved_since, force, max_documents, stop_on_error, batch_size, range_size, documents, store_tables, jobs_schema)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
     [
       runId,
       options.retrievedSince,
@@ -606,6 +614,7 @@ export const insertRun = (
       options.rangeSize,
       documents,
       JSON.stringify(tables),
+      jobsSchema,
     ],
   );
 

@@ -9,6 +9,7 @@ import type { BackfillError } from '../../errors.js';
 import { detectVexFormat } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
 import {
+  ClaimsByKey,
   invalidDocument,
   isObject,
   isoTimestamp,
@@ -254,7 +255,8 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
   }
   const vulnerabilities = optionalArray(document['vulnerabilities']);
   if (vulnerabilities === undefined) return err(invalidDocument('CSAF', digest, 'vulnerabilities', 'must be an array'));
-  const claims: VexClaim[] = [];
+  // Two product ids with one identity (a purl, a CPE), or two items with one vulnerability id but no `cve`, may disagree too.
+  const claims = new ClaimsByKey();
   // The item that first gave each CVE: a CVE has one item (CSAF 6.1.23).
   const itemOfCve = new Map<string, number>();
   for (const [i, vuln] of vulnerabilities.entries()) {
@@ -320,20 +322,34 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
         }
         const justification = status === 'not_affected' ? flags.get(productId) : undefined;
         const note = status === 'not_affected' ? impacts.get(productId) : remediations.get(productId);
-        claims.push({
-          vulnerabilityId,
-          productKey,
-          status,
-          ...(justification === undefined ? {} : { justification }),
-          ...(note === undefined ? {} : { statement: note }),
-          ...(issuedAt === undefined ? {} : { issuedAt }),
-          documentDigest: digest,
-          format: 'csaf',
-        });
+        const at = `${where}.product_status.${list}[${j}]`;
+        const contradiction = claims.add(
+          {
+            vulnerabilityId,
+            productKey,
+            status,
+            ...(justification === undefined ? {} : { justification }),
+            ...(note === undefined ? {} : { statement: note }),
+            ...(issuedAt === undefined ? {} : { issuedAt }),
+            documentDigest: digest,
+            format: 'csaf',
+          },
+          at,
+        );
+        if (contradiction !== undefined) {
+          return err(
+            invalidDocument(
+              'CSAF',
+              digest,
+              at,
+              `(product ${JSON.stringify(productId)}) ${contradiction}: product ids with one identity, and items with one vulnerability id, must agree`,
+            ),
+          );
+        }
       }
     }
   }
-  return ok(claims);
+  return ok(claims.claims);
 }
 
 /**
@@ -349,7 +365,10 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
  * names), a CVE given by two vulnerability items, or a
  * product listed under two statuses of
  * one vulnerability (say `known_affected` and `known_not_affected`) fails the
- * document, as CSAF 2.0 forbids it.
+ * document, as CSAF 2.0 forbids it. So do two claims about one product key
+ * and vulnerability that differ (status, flag, note): two product ids with
+ * one purl or CPE, or two items with one `ids[].text` and no `cve`; the
+ * same claim given twice is kept once.
  *
  * @example
  * ```ts

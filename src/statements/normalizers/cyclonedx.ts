@@ -8,7 +8,17 @@ import type { BackfillError } from '../../errors.js';
 import { detectVexFormat } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
 import { versContains } from './vers.js';
-import { invalidDocument, isObject, isoTimestamp, MAX_NESTING, optionalArray, text, walkNested, type JsonObject } from './fields.js';
+import {
+  ClaimsByKey,
+  invalidDocument,
+  isObject,
+  isoTimestamp,
+  MAX_NESTING,
+  optionalArray,
+  text,
+  walkNested,
+  type JsonObject,
+} from './fields.js';
 
 /** CycloneDX `analysis.state` (impactAnalysisState) to the claim status set: a map, so `constructor` or `__proto__` is no state. */
 const STATE_TO_STATUS: ReadonlyMap<string, ClaimStatus> = new Map([
@@ -171,7 +181,8 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
   };
   const metadata = isObject(document['metadata']) ? document['metadata'] : {};
   const bomTime = isoTimestamp(metadata['timestamp']);
-  const claims: VexClaim[] = [];
+  // CycloneDX gives no order in which one analysis overrides another: two that disagree about a component contradict each other.
+  const claims = new ClaimsByKey();
   for (const [i, vuln] of vulnerabilities.entries()) {
     const where = `vulnerabilities[${i}]`;
     if (!isObject(vuln)) return err(invalidDocument('CycloneDX', digest, where, 'is not an object'));
@@ -208,7 +219,7 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
       if (ofVersion.isErr()) return err(ofVersion.error);
       // A status the component's version overrides keeps none of the analysis's reasons.
       const overridden = overriddenStatus(status, ofVersion.value);
-      claims.push({
+      const claim: VexClaim = {
         vulnerabilityId,
         productKey: affected.key,
         status: overridden ?? status,
@@ -217,10 +228,21 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
         ...(issuedAt === undefined ? {} : { issuedAt }),
         documentDigest: digest,
         format: 'cyclonedx',
-      });
+      };
+      const contradiction = claims.add(claim, `${where}.affects[${j}]`);
+      if (contradiction !== undefined) {
+        return err(
+          invalidDocument(
+            'CycloneDX',
+            digest,
+            `${where}.affects[${j}]`,
+            `${contradiction}: a component has one analysis per vulnerability; merge the two entries or drop one`,
+          ),
+        );
+      }
     }
   }
-  return ok(claims);
+  return ok(claims.claims);
 }
 
 /**
@@ -238,7 +260,11 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
  * all entries share, else `unknown`;
  * `unaffected` makes the claim `not_affected` (unless the analysis says
  * fixed or not affected), `unknown` makes it `under_investigation`, both
- * without the analysis's justification and detail.
+ * without the analysis's justification and detail. Two `affects` entries
+ * (in one vulnerability or in two with the same `id`) that make different
+ * claims about one product key (status, justification or detail) fail
+ * the document, naming both; the same claim given twice is kept once, and
+ * two that differ only in their time are one claim with the later time.
  *
  * @example
  * ```ts

@@ -4,6 +4,7 @@
  */
 import { BackfillError } from '../../errors.js';
 import { readInstant, type Instant } from '../../_internals/instant.js';
+import type { VexClaim } from '../ports.js';
 
 /** A plain JSON object. */
 export type JsonObject = Readonly<Record<string, unknown>>;
@@ -144,4 +145,50 @@ export function walkNested(roots: unknown, children: string, visit: (node: JsonO
     if (!enter(node[children])) return false;
   }
   return true;
+}
+
+/** The claim fields that say what a claim states: two claims about one key that differ in any of them contradict each other. */
+const STATED_FIELDS = ['status', 'justification', 'statement'] as const;
+
+/**
+ * A document's claims in order, each remembered with the place that gave it,
+ * so that two places saying different things about one vulnerability and
+ * product key are caught instead of one of them being kept silently. The
+ * same claim given twice (a repeated ref, a product listed twice) is kept
+ * once; two that differ only in their time (two sources' entries for one
+ * vulnerability, published on different days) are one claim with the
+ * later time, whatever their order.
+ */
+export class ClaimsByKey {
+  readonly claims: VexClaim[] = [];
+  readonly #first = new Map<string, { readonly at: number; readonly where: string }>();
+
+  /**
+   * Adds `claim`, given at `where`. Returns why it contradicts an earlier
+   * claim about the same key (the first field that differs, and where the
+   * earlier one was given), or undefined.
+   */
+  add(claim: VexClaim, where: string): string | undefined {
+    const key = `${claim.vulnerabilityId}\u0000${claim.productKey}`;
+    const earlier = this.#first.get(key);
+    if (earlier === undefined) {
+      this.#first.set(key, { at: this.claims.length, where });
+      this.claims.push(claim);
+      return undefined;
+    }
+    const kept = this.claims[earlier.at] as VexClaim;
+    const field = STATED_FIELDS.find((f) => kept[f] !== claim[f]);
+    if (field === undefined) {
+      // Times are `YYYY-MM-DDTHH:MM:SS.sssZ`: as text, the later sorts last.
+      if (claim.issuedAt !== undefined && (kept.issuedAt === undefined || claim.issuedAt > kept.issuedAt)) {
+        this.claims[earlier.at] = { ...kept, issuedAt: claim.issuedAt };
+      }
+      return undefined;
+    }
+    const said = (value: string | undefined): string => (value === undefined ? 'none' : JSON.stringify(value));
+    return (
+      `gives ${field} ${said(claim[field])} for vulnerability ${JSON.stringify(claim.vulnerabilityId)} and product ` +
+      `${JSON.stringify(claim.productKey)}, which ${earlier.where} gives ${said(kept[field])}`
+    );
+  }
 }

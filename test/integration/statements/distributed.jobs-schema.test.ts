@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../support/pg.js';
 import { cli, jsonOf } from '../cli/cli-harness.js';
-import { seedDocuments } from './helpers.js';
+import { psql, seedDocuments } from './helpers.js';
 import { runBackfillWorker } from '../../../src/statements/distributed-worker.js';
 
 /** Nothing listens here: a command that tried to connect would fail with DB_CONNECTION, not a usage error. */
@@ -73,14 +73,56 @@ describe('--jobs-schema', () => {
       const late = await cli(['statements', 'worker', '--until-done', '--json', '--jobs-schema', 'jobs'], { env });
       expect(jsonOf(late).report.ranges).toBe(0);
       expect(late.stderr).not.toMatch(/no job of any planned run/);
-      // A report looking in a schema pg-boss was never installed in names it and the flag.
+      // A report looking in a schema pg-boss was never installed in names the one the run was planned with.
       const wrong = await cli(['statements', 'report', '--run-id', 'p', '--jobs-schema', 'nosuch'], { env });
-      expect(wrong.code).not.toBe(0);
+      expect(wrong.code).toBe(2);
       expect(wrong.stderr).toMatch(
-        /TABLE_NOT_FOUND: jobs schema "nosuch" has no pg-boss tables .*; give the --jobs-schema \(jobsSchema\) the run was planned with\./,
+        /run p was planned with jobs schema "jobs", where its jobs are, not "nosuch"; give --jobs-schema \(jobsSchema\) jobs\./,
       );
     } finally {
       await db.drop();
     }
   }, 120_000);
+
+  it('a run remembers its jobs schema: a replan, a report or a worker waiting for it that names another is refused at once', async () => {
+    const db = await createTestDatabase();
+    try {
+      await seedDocuments(db.url, { seed: 6, count: 300, brokenRatio: 0 });
+      const env = { PGURI: db.url };
+      expect((await cli(['statements', 'plan', '--run-id', 'q', '--range-size', '100', '--jobs-schema', 'jobs_a'], { env })).code).toBe(0);
+      // Replanned with another schema, the run's ranges were queued a second time there, for other workers to take.
+      const replan = await cli(['statements', 'plan', '--run-id', 'q', '--range-size', '100', '--jobs-schema', 'jobs_b'], { env });
+      expect(replan.code, replan.stderr).toBe(2);
+      expect(replan.stderr).toMatch(/run q was planned with --jobs-schema jobs_a; plan it again with the same, or use a new --run-id\./);
+      expect(
+        psql(db.url, "SELECT to_regclass('jobs_b.job') IS NULL OR (SELECT count(*) = 0 FROM jobs_b.job WHERE data->>'runId' = 'q')"),
+      ).toBe('t');
+      // It used to report the run as stalled, with no job queued, and advise planning it again.
+      const report = await cli(['statements', 'report', '--run-id', 'q'], { env });
+      expect(report.code, report.stderr).toBe(2);
+      expect(report.stderr).toMatch(
+        /run q was planned with jobs schema "jobs_a", where its jobs are, not "pgboss"; give --jobs-schema \(jobsSchema\) jobs_a\./,
+      );
+      // A worker waiting for the run in another schema used to wait for ever.
+      let pid = 0;
+      const started = Date.now();
+      const timer = setTimeout(() => process.kill(pid, 'SIGKILL'), 40_000);
+      const worker = await cli(['statements', 'worker', '--until-done', '--run-id', 'q', '--jobs-schema', 'jobs_b'], {
+        env,
+        onSpawn: (p) => {
+          pid = p;
+        },
+      });
+      clearTimeout(timer);
+      expect(worker.signal).toBeNull();
+      expect(worker.code, worker.stderr).toBe(2);
+      expect(worker.stderr).toMatch(/run q was planned with jobs schema "jobs_a", where its jobs are, not "jobs_b"/);
+      expect(Date.now() - started).toBeLessThan(40_000);
+      const right = await cli(['statements', 'worker', '--until-done', '--run-id', 'q', '--jobs-schema', 'jobs_a'], { env });
+      expect(right.code, right.stderr).toBe(0);
+      expect((await cli(['statements', 'report', '--run-id', 'q', '--jobs-schema', 'jobs_a'], { env })).code).toBe(0);
+    } finally {
+      await db.drop();
+    }
+  }, 180_000);
 });

@@ -28,6 +28,11 @@ describe('distributed backfill options are checked before any connection', () =>
       /^runId "cafe\\u0301" is not in Unicode normalization form C, so it prints like "caf\\u00e9" \(café\); use that form\.$/,
     ],
     [{ runId: 'nightly#range-3' }, /names a key range of a planned run/],
+    [
+      { runId: 'nightly ' },
+      /^runId "nightly\\u0020" begins or ends with white space, so it prints like "nightly", another run; leave the white space out\.$/,
+    ],
+    [{ runId: '\u00a0nightly' }, /^runId "\\u00a0nightly" begins or ends with white space/],
     [{ runId: 'r', batchSize: 0 }, /batchSize/],
     [{ runId: 'r', rangeSize: 1.5 }, /rangeSize/],
     [{ runId: 'r', rangeSize: 2 ** 31 }, /^rangeSize must be an integer from 1 to 2147483647; got 2147483648\.$/],
@@ -52,7 +57,7 @@ describe('distributed backfill options are checked before any connection', () =>
   });
 
   it('a worker waiting for one run, and a single-process run, refuse the same run ids', async () => {
-    for (const runId of [' ', 'a\tb', 'x\udc00', 'night\u200bly']) {
+    for (const runId of [' ', 'a\tb', 'x\udc00', 'night\u200bly', ' lnm-21-102', 'lnm-21-102\u3000']) {
       const worker = await runBackfillWorker(nowhere, { runId, untilDone: true });
       expect(worker.isErr() && worker.error.code).toBe('INVALID_ARGUMENT');
       const single = await new StatementBackfiller({ source, sink, normalizers: defaultVexNormalizers }).run({ runId });
