@@ -8,6 +8,7 @@ import { err, ok, safeTry, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import {
   DEFAULT_PARTITION_LOCK_TIMEOUT_MS,
+  DEFAULT_PARTITION_MAX_CLOCK_SKEW_MS,
   DEFAULT_PARTITIONS_AHEAD,
   DEFAULT_PARTITIONS_BEHIND,
   DEFAULT_RETENTION_KEEP,
@@ -19,6 +20,7 @@ import {
   type RetentionReport,
 } from '../partitions/index.js';
 import { MAX_INTERVAL_COUNT } from '../partitions/defaults.js';
+import { MAX_LOCK_TIMEOUT_MS } from '../_internals/milliseconds.js';
 import {
   booleanFlag,
   choiceFlag,
@@ -63,6 +65,8 @@ function manager(ctx: CommandContext): Result<PartitionManager, BackfillError> {
     const pool = yield* ctx.pgPool(PARTITION_DB_VARS);
     const interval = (yield* choiceFlag<PartitionInterval>(ctx.flags, 'interval', PARTITION_INTERVALS)) ?? 'month';
     const now = yield* instantFlag(ctx.flags, 'now');
+    // Only retention has the flag; the other commands never read the clock's skew.
+    const maxClockSkewMs = yield* intFlag(ctx.flags, 'max-clock-skew-ms', 1, MAX_LOCK_TIMEOUT_MS);
     return ok(
       new PartitionManager({
         pg: pool,
@@ -72,6 +76,7 @@ function manager(ctx: CommandContext): Result<PartitionManager, BackfillError> {
         lockTimeoutMs: (yield* lockTimeoutFlag(ctx.flags)) ?? DEFAULT_PARTITION_LOCK_TIMEOUT_MS,
         logger: ctx.logger,
         ...(now === undefined ? {} : { now }),
+        ...(maxClockSkewMs === undefined ? {} : { maxClockSkewMs }),
       }),
     );
   });
@@ -271,6 +276,13 @@ const retention: CommandSpec = {
       type: 'boolean',
       description: 'Detach with DETACH PARTITION … CONCURRENTLY where PostgreSQL allows it.',
       default: false,
+    },
+    'max-clock-skew-ms': {
+      type: 'string',
+      value: '<ms>',
+      description:
+        "Refuse (exit 7, nothing changed) when this host's clock and the database's differ by more than this; --now is never compared.",
+      default: String(DEFAULT_PARTITION_MAX_CLOCK_SKEW_MS),
     },
   },
   examples: ['backfill-kit partitions retention 12 true', 'backfill-kit partitions retention --keep 12 --no-dry-run --mode detach'],

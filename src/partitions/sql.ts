@@ -38,6 +38,11 @@ export const swapSessionLockTimeout =
 /** Puts the session's `lock_timeout` back to `$1`. */
 export const restoreSessionLockTimeout = "SELECT pg_catalog.set_config('lock_timeout', $1, false)";
 
+// ---- clock ---------------------------------------------------------------
+
+/** The database's clock right now (not the transaction's start), as epoch seconds in text: no type parser of the caller's pool reads it. */
+export const databaseClock = "SELECT pg_catalog.date_part('epoch', pg_catalog.clock_timestamp())::pg_catalog.text AS t";
+
 // ---- advisory lock --------------------------------------------------------
 
 /**

@@ -36,6 +36,16 @@ export interface PartitionManagerConfig {
    */
   readonly now?: Date | (() => Date);
   /**
+   * Without `now`, `retention` plans from the host's clock: before it plans
+   * (a dry run too), it compares that clock with the database's and refuses
+   * with `CLOCK_SKEW`, changing nothing, when they are further apart than
+   * this. A host clock a year fast would otherwise drop a year of
+   * partitions still in the window. A `now` you pass is taken as meant
+   * (tests, back-dated runs) and not compared.
+   * @defaultValue {@link DEFAULT_PARTITION_MAX_CLOCK_SKEW_MS} (5 minutes)
+   */
+  readonly maxClockSkewMs?: number;
+  /**
    * `lock_timeout` for every DDL statement; a timeout returns `LOCK_TIMEOUT`.
    * @defaultValue {@link DEFAULT_PARTITION_LOCK_TIMEOUT_MS} (5 s)
    */
