@@ -244,8 +244,9 @@ export async function namingLockHolders(client: PgClientLike, parent: QualifiedN
       `pid ${h.pid} (${h.app === '' ? 'no application name' : `application ${JSON.stringify(h.app)}`}, ${h.state || 'state unknown'}${h.since === '' ? '' : `, in a transaction since ${h.since}`}) holds ${h.mode} on ${h.tbl}`,
   );
   const pids = [...new Set(holders.map((h) => h.pid))];
+  const sep = /[.!?]$/.test(error.message) ? ' ' : '. ';
   const message =
-    `${error.message}. Sessions in the way: ${who.join('; ')}. ` +
+    `${error.message}${sep}Sessions in the way: ${who.join('; ')}. ` +
     `Wait for them to finish (or end one with SELECT pg_terminate_backend(${pids[0]})), then run this again; what finished is kept.`;
   return new BackfillError(error.code, message, {
     cause: error.cause ?? error,

@@ -259,7 +259,11 @@ export class PartitionManager {
    * which every write keeps paying for. Each call first drops the ones it
    * finds on this partition (listed in `invalidIndexesDropped`), and a
    * failed rebuild drops its own at once when it can; when it cannot (the
-   * blocking session still runs), the error names them and the fix.
+   * blocking session still runs), the error names them and the fix. The
+   * INVALID indexes another session is building right now (an overlapping
+   * maintain's rebuild, a `CREATE INDEX CONCURRENTLY`) are its work in
+   * progress, never dropped: a `LOCK_TIMEOUT` behind it names that session
+   * and says to wait for it.
    *
    * @example
    * ```ts

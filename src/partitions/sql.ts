@@ -174,9 +174,58 @@ export const tableInfo = `SELECT c.relkind::pg_catalog.text AS kind, c.relispart
        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
        WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) $2`;
 
+/** The current database's oid, for matching `pg_locks` rows (whose relation oids are per database). */
+const CURRENT_DATABASE =
+  '(SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())';
+
+/**
+ * A session `pid` (an SQL expression compared with `OPERATOR(pg_catalog.=)`,
+ * or `undefined` for any session but this one) holds SHARE UPDATE EXCLUSIVE
+ * on the index `indexOid`: a `REINDEX … CONCURRENTLY` holds it on each new
+ * (`_ccnew`) and old index until it ends, and `pg_locks` shows it to every
+ * role. A reader of the table holds ACCESS SHARE only, so an old leftover
+ * a long query has open still counts as one.
+ */
+const lockedByBuilder = (indexOid: string, pid?: string): string => `EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+         WHERE l.locktype OPERATOR(pg_catalog.=) 'relation' AND l.relation OPERATOR(pg_catalog.=) ${indexOid} AND l.granted
+           AND l.mode OPERATOR(pg_catalog.=) 'ShareUpdateExclusiveLock'
+           AND l.pid ${pid === undefined ? 'OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()' : `OPERATOR(pg_catalog.=) ${pid}`}
+           AND l.database OPERATOR(pg_catalog.=) ${CURRENT_DATABASE})`;
+
+/**
+ * The index `indexOid` is no other session's work in progress: neither
+ * locked by a `REINDEX … CONCURRENTLY` nor the index a `CREATE INDEX
+ * CONCURRENTLY` is building (its progress row, which this role can read
+ * for its own sessions and as a member of pg_read_all_stats).
+ */
+const notBeingBuilt = (indexOid: string): string => `NOT ${lockedByBuilder(indexOid)}
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index b
+                       WHERE b.index_relid OPERATOR(pg_catalog.=) ${indexOid} AND b.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid())`;
+
+/**
+ * `$1` the quoted table: the other sessions building its indexes right now
+ * (a `REINDEX … CONCURRENTLY` holding an INVALID index of it, or a `CREATE
+ * INDEX` / `REINDEX` whose progress row names it), with what each runs, its
+ * phase, since when, and the INVALID indexes that are its work in progress.
+ */
+export const indexBuilders = `SELECT a.pid, coalesce(a.application_name, '') AS app,
+        coalesce(p.command, '') AS command, coalesce(p.phase, '') AS phase,
+        coalesce(pg_catalog.to_char(a.query_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '') AS since,
+        ARRAY(SELECT ic.relname::pg_catalog.text FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
+              WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT i.indisvalid
+                AND (${lockedByBuilder('i.indexrelid', 'a.pid')} OR i.indexrelid OPERATOR(pg_catalog.=) p.index_relid)
+              ORDER BY 1) AS indexes
+     FROM pg_catalog.pg_stat_activity a
+     LEFT JOIN pg_catalog.pg_stat_progress_create_index p ON p.pid OPERATOR(pg_catalog.=) a.pid
+     WHERE a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+       AND (p.relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass
+            OR EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT i.indisvalid
+                         AND ${lockedByBuilder('i.indexrelid', 'a.pid')}))
+     ORDER BY a.query_start NULLS LAST, a.pid`;
+
 /**
  * `$1` the quoted table: the INVALID indexes a failed `REINDEX … CONCURRENTLY`
- * left, named `<index>_ccnew[N]` or `<index>_ccold[N]` after an index of the
+ * left (never those another session's rebuild is building right now), named `<index>_ccnew[N]` or `<index>_ccold[N]` after an index of the
  * same table, so an index someone else made is never taken for one. When
  * that would pass the identifier limit, PostgreSQL cuts `<index>` short to
  * make room: a leftover of exactly that length may name a prefix of one.
@@ -184,7 +233,7 @@ export const tableInfo = `SELECT c.relkind::pg_catalog.text AS kind, c.relispart
 export const rebuildLeftovers = `SELECT ic.relname::pg_catalog.text AS name
      FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
      CROSS JOIN LATERAL (SELECT pg_catalog.regexp_match(ic.relname::pg_catalog.text, '^(.+)_cc(new|old)[0-9]*$') AS m) x
-     WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT i.indisvalid AND x.m IS NOT NULL
+     WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT i.indisvalid AND x.m IS NOT NULL AND ${notBeingBuilt('i.indexrelid')}
        AND EXISTS (SELECT 1 FROM pg_catalog.pg_index b JOIN pg_catalog.pg_class bc ON bc.oid OPERATOR(pg_catalog.=) b.indexrelid
                    WHERE b.indrelid OPERATOR(pg_catalog.=) i.indrelid AND b.indexrelid OPERATOR(pg_catalog.<>) i.indexrelid
                      AND (bc.relname::pg_catalog.text OPERATOR(pg_catalog.=) x.m[1]
@@ -194,13 +243,13 @@ export const rebuildLeftovers = `SELECT ic.relname::pg_catalog.text AS name
 
 /**
  * `$1` the quoted table: its INVALID indexes (a failed `CREATE INDEX
- * CONCURRENTLY`, or a rebuild's leftovers), except those a `CREATE INDEX
- * CONCURRENTLY` of another session is building right now.
+ * CONCURRENTLY`, or a rebuild's leftovers), except those another
+ * session's `CREATE INDEX CONCURRENTLY` or `REINDEX … CONCURRENTLY` is
+ * building right now.
  */
 export const invalidIndexes = `SELECT ic.relname::pg_catalog.text AS name
      FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
-     WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT i.indisvalid
-       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index b WHERE b.index_relid OPERATOR(pg_catalog.=) i.indexrelid)
+     WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT i.indisvalid AND ${notBeingBuilt('i.indexrelid')}
      ORDER BY 1`;
 
 /** `REINDEX TABLE CONCURRENTLY` skips INVALID indexes (with a mere WARNING): each one needs its own. */
