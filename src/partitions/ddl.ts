@@ -188,6 +188,19 @@ export async function parentStorage(client: PgClientLike, parent: QualifiedName)
   return { tablespace: rows[0]?.tablespace ?? null, am: rows[0]?.am ?? null };
 }
 
+/** The parent's owner and privileges, and what a table this role makes in its schema starts with. */
+export async function parentAccess(client: PgClientLike, parent: QualifiedName): Promise<sql.ParentAccess> {
+  const { rows } = (await client.query(sql.parentAccess, [parent.sql])) as PgQueryResult<
+    Omit<sql.ParentAccess, 'grants'> & { grants: string }
+  >;
+  const row = rows[0];
+  if (row === undefined)
+    throw new BackfillError('TABLE_NOT_FOUND', `${parent.schema}.${parent.name} does not exist.`, {
+      context: { table: `${parent.schema}.${parent.name}` },
+    });
+  return { ...row, grants: JSON.parse(row.grants) as sql.ParentGrant[] };
+}
+
 /**
  * The table's size in bytes (heap, indexes, TOAST). Sizing waits for a lock
  * on the table like any reader, so it runs under `lock_timeout`: a table DDL

@@ -7,7 +7,16 @@
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { covers, overlaps, readSnapshot, type Snapshot } from './catalog.js';
-import { inDdlTransaction, insertableColumns, moveRows, parentStorage, refuseReferencedMove, runDdl, withAdvisoryLock } from './ddl.js';
+import {
+  inDdlTransaction,
+  insertableColumns,
+  moveRows,
+  parentAccess,
+  parentStorage,
+  refuseReferencedMove,
+  runDdl,
+  withAdvisoryLock,
+} from './ddl.js';
 import { addIntervals, floorToInterval } from './interval.js';
 import { invalid, type EnsurePlanOptions, type ManagerContext } from './options.js';
 import { createSlotStatements, finishPendingDetach, inParentSchema, rangeOf, slotAt, sqlstateOf, throwIfAborted } from './slots.js';
@@ -133,7 +142,18 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
     const { todo, existing, blocked } = planEnsure(ctx, snap, first, last, plan.fillGaps);
     progress.existing = existing;
     // A slot that cannot be made does not hold up the others (the current one among them).
-    if (todo.length > 0) await createSlots({ ...run, snap, storage: await parentStorage(client, ctx.parent) }, todo, progress);
+    if (todo.length > 0) {
+      const access = await parentAccess(client, ctx.parent);
+      if (!access.owned && !access.canOwn) {
+        (run.call.logger ?? ctx.logger).warn('new partitions keep the owner running ensure', {
+          table: ctx.table,
+          owner: access.owner,
+          runningAs: access.me,
+          reason: `${access.owner} (the owner of ${ctx.table}) may not create tables in schema ${ctx.parent.schema}, so the new partitions stay owned by ${access.me}; they get the parent's privileges. GRANT CREATE ON SCHEMA ${ctx.parent.schema} TO ${access.owner}, or run ensure as ${access.owner}.`,
+        });
+      }
+      await createSlots({ ...run, snap, storage: await parentStorage(client, ctx.parent), access }, todo, progress);
+    }
     if (blocked.length > 0) throw overlapError(ctx, blocked, progress.created.length);
     return { created: progress.created, existing };
   });
@@ -150,12 +170,12 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
  * it is committed.
  */
 async function createSlots(
-  run: EnsureRun & { readonly snap: Snapshot; readonly storage: sql.ParentStorage },
+  run: EnsureRun & { readonly snap: Snapshot; readonly storage: sql.ParentStorage; readonly access: sql.ParentAccess },
   todo: readonly PartitionSlot[],
   progress: EnsureProgress,
 ): Promise<void> {
-  const { client, ctx, snap, storage, plan, call } = run;
-  const make = (slot: PartitionSlot): string[] => createSlotStatements(ctx, slot, snap.keyType, storage);
+  const { client, ctx, snap, storage, access, plan, call } = run;
+  const make = (slot: PartitionSlot): string[] => createSlotStatements(ctx, slot, snap.keyType, storage, access);
   const logger = call.logger ?? ctx.logger;
   const def = snap.defaultPartition;
   const taken: PartitionSlot[] = [];

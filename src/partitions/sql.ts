@@ -351,6 +351,80 @@ export const parentStorage = `SELECT t.spcname::pg_catalog.text AS tablespace, a
      LEFT JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) c.relam
      WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass`;
 
+/** One grant of the parent's ACL: quoted grantee (or `PUBLIC`), the privileges as PostgreSQL names them, and whether with grant option. */
+export interface ParentGrant {
+  readonly grantee: string;
+  readonly privileges: string;
+  readonly grantable: boolean;
+}
+
+/** The parent's owner and table privileges, and what a new table made by this role starts with instead. */
+export interface ParentAccess {
+  /** The parent's owner, quoted. */
+  readonly owner: string;
+  /** This role (`CURRENT_USER`), quoted. */
+  readonly me: string;
+  /** This role owns the parent: a table it makes already has the parent's owner. */
+  readonly owned: boolean;
+  /** This role may hand a new table to the parent's owner (a superuser, or the owner may create in the schema). */
+  readonly canOwn: boolean;
+  /** The parent has the default privileges of its owner (`relacl` is NULL). */
+  readonly defaultAcl: boolean;
+  /** The grantees (quoted, or `PUBLIC`) of this role's `ALTER DEFAULT PRIVILEGES` for tables in the schema: what a new table gets. */
+  readonly defaults: readonly string[];
+  /** The parent's privileges, by grantee (the owner's own included, as `acldefault` gives them when `relacl` is NULL). */
+  readonly grants: readonly ParentGrant[];
+}
+
+/** `$1` the quoted parent: its owner, this role, and what decides the privileges of a table this role makes in its schema. */
+export const parentAccess = `SELECT pg_catalog.quote_ident(o.rolname::pg_catalog.text) AS owner, pg_catalog.quote_ident(CURRENT_USER::pg_catalog.text) AS me,
+        o.rolname OPERATOR(pg_catalog.=) CURRENT_USER AS owned,
+        coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER), false)
+          OR pg_catalog.has_schema_privilege(c.relowner, c.relnamespace, 'CREATE') AS "canOwn",
+        c.relacl IS NULL AS "defaultAcl",
+        ARRAY(SELECT DISTINCT CASE WHEN e.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                                   ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(e.grantee)::pg_catalog.text) END
+              FROM pg_catalog.pg_default_acl d CROSS JOIN LATERAL pg_catalog.aclexplode(d.defaclacl) e
+              WHERE d.defaclrole OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+                AND d.defaclobjtype OPERATOR(pg_catalog.=) 'r'::pg_catalog.char
+                AND d.defaclnamespace OPERATOR(pg_catalog.=) ANY (ARRAY[0::pg_catalog.oid, c.relnamespace])
+              ORDER BY 1) AS defaults,
+        -- In the order of the parent's ACL, so the partition's reads the same.
+        (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object('grantee', g.grantee, 'privileges', g.privileges, 'grantable', g.grantable) ORDER BY g.n), '[]'::pg_catalog.json) FROM (
+           SELECT CASE WHEN e.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                       ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(e.grantee)::pg_catalog.text) END AS grantee,
+                  pg_catalog.string_agg(DISTINCT e.privilege_type, ', ' ORDER BY e.privilege_type) AS privileges, e.is_grantable AS grantable,
+                  pg_catalog.min(e.n) AS n
+           FROM pg_catalog.aclexplode(coalesce(c.relacl, pg_catalog.acldefault('r'::pg_catalog.char, c.relowner))) WITH ORDINALITY
+                AS e(grantor, grantee, privilege_type, is_grantable, n)
+           GROUP BY 1, 3) g)::pg_catalog.text AS grants
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) c.relowner
+     WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass`;
+
+/**
+ * What gives a new partition the parent's owner and table privileges,
+ * exactly, in the transaction that makes it (as PostgreSQL never does for
+ * a partition): the owner first, then every privilege the new table got
+ * (its creator's, PUBLIC's, this role's default privileges') revoked and
+ * the parent's granted, by the owner. Nothing when the new table already
+ * matches (this role owns the parent, which has and gets the default
+ * privileges). When the owner may not own a table in the schema, the
+ * table stays this role's, keeping its own privileges, with the parent's
+ * granted too.
+ */
+export function copyAccess(childSql: string, access: ParentAccess): string[] {
+  const handOver = !access.owned && access.canOwn;
+  const out = handOver ? [`ALTER TABLE ${childSql} OWNER TO ${access.owner}`] : [];
+  if (access.defaultAcl && access.defaults.length === 0 && (access.owned || handOver)) return out;
+  const from = new Set(['PUBLIC', ...(access.owned || handOver ? [access.owner] : []), ...access.defaults]);
+  if (!handOver && !access.owned) from.delete(access.me);
+  out.push(`REVOKE ALL ON TABLE ${childSql} FROM ${[...from].join(', ')}`);
+  for (const g of access.grants) {
+    out.push(`GRANT ${g.privileges} ON TABLE ${childSql} TO ${g.grantee}${g.grantable ? ' WITH GRANT OPTION' : ''}`);
+  }
+  return out;
+}
+
 /**
  * A standalone table shaped as `CREATE TABLE … PARTITION OF` shapes a
  * partition: the parent's columns (types, collations, NOT NULL), defaults,
