@@ -73,12 +73,26 @@ export async function withAdvisoryLock<T>(
   } catch (error) {
     const mapped = pgErrorToBackfill(error, { table: `${parent.schema}.${parent.name}` });
     if (mapped.code !== 'LOCK_TIMEOUT') throw mapped;
+    const holder = await advisoryHolder(client, key);
+    const table = `${parent.schema}.${parent.name}`;
+    const who =
+      holder === undefined
+        ? ''
+        : ` It is pid ${holder.pid} (${[
+            holder.app === '' ? 'no application name' : `application ${JSON.stringify(holder.app)}`,
+            holder.client === '' ? '' : `from ${holder.client}`,
+            holder.connected === '' ? '' : `connected since ${holder.connected}`,
+            holder.state === '' ? '' : `${holder.state}${holder.since === '' ? '' : ` since ${holder.since}`}`,
+          ]
+            .filter((x) => x !== '')
+            .join(', ')}). If that run's process is gone (killed, its host restarted) while its session still works on ${table}, ` +
+          `the session finishes (or fails) what it started and then lets go; to stop it now, SELECT pg_terminate_backend(${holder.pid}) (what it had not committed is rolled back).`;
     throw new BackfillError(
       'LOCKED',
-      `Another run is managing ${parent.schema}.${parent.name} and held its lock for more than ${timeoutMs} ms; try again later.`,
+      `Another run is managing ${table} and held its lock for more than ${timeoutMs} ms; try again later.${who}`,
       {
         cause: error,
-        context: { table: `${parent.schema}.${parent.name}` },
+        context: { table, ...(holder === undefined ? {} : { holder: holder.pid }) },
       },
     );
   }
@@ -86,6 +100,25 @@ export async function withAdvisoryLock<T>(
     return await fn();
   } finally {
     await Promise.resolve(client.query(sql.advisoryUnlock(key))).catch(() => undefined);
+  }
+}
+
+interface AdvisoryHolder {
+  readonly pid: number;
+  readonly app: string;
+  readonly state: string;
+  readonly client: string;
+  readonly connected: string;
+  readonly since: string;
+}
+
+/** The session holding the advisory lock `key`, if this role may see it; reading it is best effort. */
+async function advisoryHolder(client: PgClientLike, key: string): Promise<AdvisoryHolder | undefined> {
+  try {
+    const { rows } = (await client.query(sql.advisoryHolder, [key])) as PgQueryResult<AdvisoryHolder>;
+    return rows[0];
+  } catch {
+    return undefined;
   }
 }
 

@@ -55,6 +55,23 @@ export const advisoryLock = (key: string, timeoutMs: number): string =>
 
 export const advisoryUnlock = (key: string): string => `SELECT pg_catalog.pg_advisory_unlock(${key})`;
 
+/**
+ * `$1` the advisory key (an int8, as text): the session holding that lock
+ * in this database (pg_locks shows a bigint key as its high and low 32
+ * bits), with its application, client, state and since when, for a
+ * `LOCKED` to name the run in the way.
+ */
+export const advisoryHolder = `SELECT l.pid, coalesce(a.application_name, '') AS app, coalesce(a.state, '') AS state,
+        coalesce(pg_catalog.host(a.client_addr), '') AS client,
+        coalesce(pg_catalog.to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '') AS connected,
+        coalesce(pg_catalog.to_char(a.state_change AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '') AS since
+     FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
+     WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted AND l.objsubid OPERATOR(pg_catalog.=) 1
+       AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+       AND l.classid OPERATOR(pg_catalog.=) pg_catalog.oid(($1::pg_catalog.int8 OPERATOR(pg_catalog.>>) 32) OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8)
+       AND l.objid OPERATOR(pg_catalog.=) pg_catalog.oid($1::pg_catalog.int8 OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8)
+     LIMIT 1`;
+
 // ---- catalog --------------------------------------------------------------
 
 // Bounds are converted to epochs server-side by casting the printed bound

@@ -382,6 +382,12 @@ describe("ensure on the partition runbook's table", () => {
       const r = await m.ensure();
       expect(r.isErr() && r.error.code).toBe('LOCKED');
       expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
+      // It names the session in the way, and how to end it if its run's process is gone (a killed cron run).
+      const holder = (await other.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const e = r._unsafeUnwrapErr();
+      expect(e.message).toContain(`It is pid ${holder} (`);
+      expect(e.message).toContain(`SELECT pg_terminate_backend(${holder})`);
+      expect(e.context['holder']).toBe(holder);
       await release();
       expect((await m.ensure())._unsafeUnwrap().created).toHaveLength(2);
       // The role's own statement_timeout is the session's again.
