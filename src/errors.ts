@@ -145,7 +145,7 @@ export const ERROR_CODES = {
   },
   CLOCK_SKEW: {
     summary:
-      'The host’s clock and the database’s disagree by more than `maxClockSkewMs`, so `retention` refused to plan from it; nothing was changed.',
+      'The host’s clock and the database’s disagree by more than `maxClockSkewMs`, so `ensure` or `retention` refused to plan from it; nothing was changed.',
     fix: 'Fix the wrong clock (NTP); to run anyway, pass the instant explicitly (`now`, `--now`) or raise `maxClockSkewMs`.',
   },
   // Statements

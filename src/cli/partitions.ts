@@ -41,6 +41,17 @@ import { DRY_RUN_VAR, envTurnsOn, parseBoolean, PARTITION_DB_VARS } from './env.
 import { EXIT_CODES } from './exit-codes.js';
 import { bytes, num } from './output.js';
 
+/** `ensure` and `retention` plan from the clock, so they compare it with the database's. */
+const CLOCK_SKEW_FLAG: Readonly<Record<string, FlagSpec>> = {
+  'max-clock-skew-ms': {
+    type: 'string',
+    value: '<ms>',
+    description:
+      "Refuse (exit 7, nothing changed) when this host's clock and the database's differ by more than this; --now is never compared.",
+    default: String(DEFAULT_PARTITION_MAX_CLOCK_SKEW_MS),
+  },
+};
+
 const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   table: { type: 'string', value: '<schema.table>', description: 'The range-partitioned parent table.', default: 'scanner.artifact_boms' },
   column: { type: 'string', value: '<column>', description: 'Its partition key (date, timestamp or timestamptz).', default: 'inserted_at' },
@@ -65,7 +76,7 @@ function manager(ctx: CommandContext): Result<PartitionManager, BackfillError> {
     const pool = yield* ctx.pgPool(PARTITION_DB_VARS);
     const interval = (yield* choiceFlag<PartitionInterval>(ctx.flags, 'interval', PARTITION_INTERVALS)) ?? 'month';
     const now = yield* instantFlag(ctx.flags, 'now');
-    // Only retention has the flag; the other commands never read the clock's skew.
+    // Only ensure and retention have the flag; the other commands do not compare the clocks.
     const maxClockSkewMs = yield* intFlag(ctx.flags, 'max-clock-skew-ms', 1, MAX_LOCK_TIMEOUT_MS);
     return ok(
       new PartitionManager({
@@ -183,6 +194,7 @@ const ensure: CommandSpec = {
   replaces: "the partition runbook's monthly ensure job (scanner-artifact-boms-ensure-partitions.sh 1)",
   flags: {
     ...TABLE_FLAGS,
+    ...CLOCK_SKEW_FLAG,
     ahead: {
       type: 'string',
       value: '<n>',
@@ -251,6 +263,7 @@ const retention: CommandSpec = {
   replaces: "the partition runbook's daily retention job (scanner-artifact-boms-retention.sh 12 true|false)",
   flags: {
     ...TABLE_FLAGS,
+    ...CLOCK_SKEW_FLAG,
     keep: {
       type: 'string',
       value: '<n>',
@@ -276,13 +289,6 @@ const retention: CommandSpec = {
       type: 'boolean',
       description: 'Detach with DETACH PARTITION … CONCURRENTLY where PostgreSQL allows it.',
       default: false,
-    },
-    'max-clock-skew-ms': {
-      type: 'string',
-      value: '<ms>',
-      description:
-        "Refuse (exit 7, nothing changed) when this host's clock and the database's differ by more than this; --now is never compared.",
-      default: String(DEFAULT_PARTITION_MAX_CLOCK_SKEW_MS),
     },
   },
   examples: ['backfill-kit partitions retention 12 true', 'backfill-kit partitions retention --keep 12 --no-dry-run --mode detach'],

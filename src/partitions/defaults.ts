@@ -78,8 +78,8 @@ export const DEFAULT_PARTITION_LOCK_TIMEOUT_MS = 5_000;
  */
 export const DEFAULT_PARTITION_ADVISORY_LOCK_TIMEOUT_MS = 60_000;
 /**
- * How far the host's clock may be from the database's before `retention`
- * refuses to plan from it, in milliseconds (five minutes).
+ * How far the host's clock may be from the database's before `ensure` and
+ * `retention` refuse to plan from it, in milliseconds (five minutes).
  *
  * @example
  * ```ts

@@ -7,6 +7,7 @@
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { covers, overlaps, readSnapshot, type Snapshot } from './catalog.js';
+import { refuseSkewedClock } from './clock.js';
 import {
   inDdlTransaction,
   insertableColumns,
@@ -126,6 +127,7 @@ export interface EnsureProgress {
  */
 export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Promise<EnsureReport> {
   const { client, ctx, plan } = run;
+  await refuseSkewedClock(client, ctx, 'ensure');
   const current = floorToInterval(ctx.now(), ctx.interval);
   const first = addIntervals(current, ctx.interval, -plan.behind);
   const last = addIntervals(current, ctx.interval, plan.ahead);

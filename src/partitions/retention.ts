@@ -10,6 +10,7 @@ import { readSnapshot, type Snapshot } from './catalog.js';
 import { commentOf, runDdl, sizeWithin, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
 import { addIntervals, floorToInterval, parsePartitionSuffix } from './interval.js';
 import type { ManagerContext, RetentionPlanOptions } from './options.js';
+import { refuseSkewedClock } from './clock.js';
 import { inParentSchema, throwIfAborted } from './slots.js';
 import * as sql from './sql.js';
 import type { PartitionInfo, RetentionCandidate, RetentionOptions, RetentionReport } from './types.js';
@@ -109,49 +110,6 @@ async function sized(client: PgClientLike, ctx: ManagerContext, report: Retentio
   return { ...report, candidates };
 }
 
-/**
- * Refuses (`CLOCK_SKEW`) when the host's clock, which the cutoff comes
- * from, is further from the database's than `maxClockSkewMs`: a host clock
- * a year fast would drop a year of partitions still in the window. The
- * database's clock is read between two readings of the host's, so the
- * round trip never counts as skew. A `now` the caller gave is not checked.
- */
-async function refuseSkewedClock(client: PgClientLike, ctx: ManagerContext): Promise<void> {
-  if (ctx.clockGiven) return;
-  const before = Date.now();
-  const { rows } = (await client.query(sql.databaseClock)) as PgQueryResult<{ t: string }>;
-  const after = Date.now();
-  const db = Number(rows[0]?.t) * 1000;
-  if (!Number.isFinite(db)) return;
-  const skew = db < before ? before - db : db > after ? db - after : 0;
-  if (skew <= ctx.maxClockSkewMs) return;
-  const host = new Date(after).toISOString();
-  const theirs = new Date(db).toISOString();
-  const which = db < before ? 'ahead of' : 'behind';
-  throw new BackfillError(
-    'CLOCK_SKEW',
-    `The host's clock reads ${host} but the database's reads ${theirs}: the host is ${describeMs(skew)} ${which} it, more than maxClockSkewMs (${ctx.maxClockSkewMs} ms) allows. ` +
-      `Retention plans its cutoff from the host's clock, and a clock that is wrong would drop partitions still in the window (or keep expired ones), so nothing was planned or changed for ${ctx.table}. ` +
-      `Fix the wrong clock (is the host's time synchronised? check timedatectl or chronyc tracking), then run again. To run anyway, pass the instant to plan from explicitly (--now, or the now option) or raise maxClockSkewMs (--max-clock-skew-ms).`,
-    { context: { table: ctx.table, hostClock: host, databaseClock: theirs, skewMs: skew } },
-  );
-}
-
-/** `skew` in the largest whole unit that fits, for messages. */
-function describeMs(ms: number): string {
-  const units: readonly [number, string][] = [
-    [86_400_000, 'day'],
-    [3_600_000, 'hour'],
-    [60_000, 'minute'],
-    [1000, 'second'],
-  ];
-  for (const [size, name] of units) {
-    const n = Math.floor(ms / size);
-    if (n >= 1) return `${n} ${name}${n === 1 ? '' : 's'}`;
-  }
-  return `${ms} ms`;
-}
-
 /** The plan; unless it is a dry run, carried out under the parent's advisory lock, one partition at a time. */
 export async function applyRetention(run: RetentionRun, progress: RetentionProgress): Promise<RetentionReport> {
   const { client, ctx, plan, call } = run;
@@ -159,7 +117,7 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
     snap: await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs),
     detached: await detachedToDrop(client, ctx),
   });
-  await refuseSkewedClock(client, ctx);
+  await refuseSkewedClock(client, ctx, 'retention');
   if (plan.dryRun) {
     const state = await read();
     return sized(client, ctx, planRetention(run, state));

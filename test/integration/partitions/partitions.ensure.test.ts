@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import pg from 'pg';
 import type { TestDatabase } from '../../support/pg.js';
 import { PartitionManager } from '../../../src/partitions/index.js';
@@ -660,5 +660,29 @@ describe('config and table checks', () => {
     const m = new PartitionManager({ pg: 'postgres://nobody@127.0.0.1:1/none', table: 'scanner.artifact_boms', column: 'inserted_at' });
     expect((await m.ensure())._unsafeUnwrapErr().code).toBe('DB_CONNECTION');
     await m.close();
+  });
+});
+
+describe('ensure against a wrong host clock', () => {
+  it.for([
+    ['a year fast', 365 * 86_400_000],
+    ['a year slow', -365 * 86_400_000],
+  ] as const)('refuses with CLOCK_SKEW and creates nothing when the host clock is %s', async ([, offset]) => {
+    await createArtifactBomsTable(db);
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + offset });
+    try {
+      const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at' });
+      const e = (await m.ensure({ ahead: 1 }))._unsafeUnwrapErr();
+      expect(e.code).toBe('CLOCK_SKEW');
+      expect(e.message).toContain('creates the wrong ones');
+      expect(e.partial).toBeUndefined();
+      // A now given on purpose (a back-dated run) is not compared.
+      const given = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: new Date() });
+      vi.useRealTimers();
+      expect(await catalogBounds(db, 'scanner', 'artifact_boms')).toEqual(new Map());
+      expect((await given.ensure({ ahead: 0 }))._unsafeUnwrap().created).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
