@@ -151,7 +151,7 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
           table: ctx.table,
           owner: access.owner,
           runningAs: access.me,
-          reason: `${access.owner} (the owner of ${ctx.table}) may not create tables in schema ${ctx.parent.schema}, so the new partitions stay owned by ${access.me}; they get the parent's privileges. GRANT CREATE ON SCHEMA ${ctx.parent.schema} TO ${access.owner}, or run ensure as ${access.owner}.`,
+          reason: `${access.me} may not hand new tables to ${access.owner} (the owner of ${ctx.table}), so the new partitions stay owned by ${access.me}; they get the parent's privileges. Without a superuser, PostgreSQL needs ${access.owner} to have CREATE on schema ${ctx.parent.schema} and ${access.me} to be able to SET ROLE ${access.owner}: GRANT CREATE ON SCHEMA ${ctx.parent.schema} TO ${access.owner} (and GRANT ${access.owner} TO ${access.me} if it is not a member), or run ensure as ${access.owner}.`,
         });
       }
       await createSlots({ ...run, snap, storage: await parentStorage(client, ctx.parent), access }, todo, progress);

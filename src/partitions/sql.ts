@@ -383,7 +383,7 @@ export interface ParentAccess {
   readonly me: string;
   /** This role owns the parent: a table it makes already has the parent's owner. */
   readonly owned: boolean;
-  /** This role may hand a new table to the parent's owner (a superuser, or the owner may create in the schema). */
+  /** This role may hand a new table to the parent's owner (a superuser; or a member that may SET ROLE to it, whose owner may create in the schema). */
   readonly canOwn: boolean;
   /** The parent has the default privileges of its owner (`relacl` is NULL). */
   readonly defaultAcl: boolean;
@@ -396,8 +396,12 @@ export interface ParentAccess {
 /** `$1` the quoted parent: its owner, this role, and what decides the privileges of a table this role makes in its schema. */
 export const parentAccess = `SELECT pg_catalog.quote_ident(o.rolname::pg_catalog.text) AS owner, pg_catalog.quote_ident(CURRENT_USER::pg_catalog.text) AS me,
         o.rolname OPERATOR(pg_catalog.=) CURRENT_USER AS owned,
+        -- ALTER … OWNER TO takes a superuser, or a member of the new owner (one that may SET ROLE to it from
+        -- PostgreSQL 16 on, where a membership may lack that) whose owner may create in the schema.
         coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER), false)
-          OR pg_catalog.has_schema_privilege(c.relowner, c.relnamespace, 'CREATE') AS "canOwn",
+          OR (pg_catalog.has_schema_privilege(c.relowner, c.relnamespace, 'CREATE')
+              AND pg_catalog.pg_has_role(CURRENT_USER, c.relowner,
+                    CASE WHEN pg_catalog.current_setting('server_version_num')::int OPERATOR(pg_catalog.>=) 160000 THEN 'SET' ELSE 'MEMBER' END)) AS "canOwn",
         c.relacl IS NULL AS "defaultAcl",
         ARRAY(SELECT DISTINCT CASE WHEN e.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
                                    ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(e.grantee)::pg_catalog.text) END

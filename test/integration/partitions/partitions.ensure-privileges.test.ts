@@ -158,4 +158,33 @@ describe('ensure copies the owner and privileges of the parent', () => {
       await pool.end();
     }
   });
+
+  it('run by a member that may not SET ROLE to the owner (PostgreSQL 16 and later): the partitions stay the runner’s instead of every slot failing', async (ctx) => {
+    const [{ v }] = (await db.query<{ v: number }>("SELECT current_setting('server_version_num')::int AS v")) as [{ v: number }];
+    if (v < 160000) return ctx.skip('skipped: a membership without SET exists from PostgreSQL 16 on');
+    await grantOnParent();
+    await db.query(`GRANT ${roles.owner} TO ${roles.job} WITH SET FALSE; GRANT USAGE, CREATE ON SCHEMA scanner TO ${roles.job}`);
+    const pool = new pg.Pool({ connectionString: db.url, options: `-c role=${roles.job}` });
+    const warnings: string[] = [];
+    const logger = {
+      info() {},
+      error() {},
+      warn: (m: string, f?: Record<string, unknown>) => warnings.push(`${m}: ${String(f?.['reason'])}`),
+    };
+    try {
+      const m = new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW, logger });
+      const r = (await m.ensure())._unsafeUnwrap();
+      expect(r.created).toHaveLength(2);
+      expect(warnings[0]).toContain(`SET ROLE ${roles.owner}`);
+      const parent = await access('scanner.artifact_boms');
+      for (const c of r.created) {
+        const child = await access(`scanner.${c.name}`);
+        expect(child.owner).toBe(roles.job);
+        expect(child.acl.filter((a) => !a.startsWith(`${roles.job}=`))).toEqual(parent.acl);
+      }
+    } finally {
+      await db.query(`REVOKE ${roles.owner} FROM ${roles.job}`);
+      await pool.end();
+    }
+  });
 });
