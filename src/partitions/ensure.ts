@@ -302,25 +302,40 @@ async function nameTaken(
   createdCount: number,
 ): Promise<BackfillError> {
   const { schema } = ctx.parent;
-  const { rows } = (await client.query(sql.relationsNamed, [schema, taken.map((t) => t.name)])) as PgQueryResult<{
+  const { rows } = (await client.query(sql.relationsNamed, [schema, taken.map((t) => t.name), ctx.parent.sql])) as PgQueryResult<{
     name: string;
     kind: string;
     is_partition: boolean;
+    own_bound: string | null;
   }>;
   const what = (name: string): string => {
     const row = rows.find((r) => r.name === name);
     if (row === undefined) return 'a relation';
+    // One of this very parent's partitions that the naming rule does not own: its bounds are not the name's.
+    if (row.own_bound === 'DEFAULT') return `the default partition of ${ctx.table}`;
+    if (row.own_bound !== null) return `a partition of ${ctx.table} whose bounds are not its name's: ${row.own_bound}`;
     if (row.is_partition) return 'a partition of another table';
     return RELKIND_NAMES[row.kind] ?? `a relation of kind ${row.kind}`;
   };
+  const own = (t: PartitionSlot): boolean => rows.some((r) => r.name === t.name && r.own_bound !== null);
   const each = taken.map(
     (t) => `${schema}.${t.name} (${what(t.name)}) holds the name of the partition [${t.from.toISOString()}, ${t.to.toISOString()})`,
   );
-  const example = `${schema}.${taken[0]!.name}`;
+  const advice: string[] = [];
+  const mine = taken.find(own);
+  if (mine !== undefined)
+    advice.push(
+      `A partition of ${ctx.table} named like a slot it is not: rename it off the naming rule (ALTER TABLE ${schema}.${mine.name} RENAME TO ${mine.name}_kept, say), which keeps its rows and bounds and frees the name.`,
+    );
+  const other = taken.find((t) => !own(t));
+  if (other !== undefined)
+    advice.push(
+      `If ${mine === undefined ? 'it' : `${schema}.${other.name}`} is a restored partition, attach it (backfill-kit partitions attach ${schema}.${other.name}); otherwise rename or drop it.`,
+    );
   return new BackfillError(
     'PARTITION_NAME_TAKEN',
     `${each.join('; ')}, so ensure could not create it; every other slot of ${ctx.table} was created (${createdCount} new). ` +
-      `If it is a restored partition, attach it (backfill-kit partitions attach ${example}); otherwise rename or drop it. Then run ensure again: until then rows for that range have no partition.`,
+      `${advice.join(' ')} Then run ensure again: until then rows for that range have no partition but the default, if there is one.`,
     { context: { table: ctx.table, partition: taken[0]!.name, taken: taken.map((t) => `${schema}.${t.name}`) } },
   );
 }

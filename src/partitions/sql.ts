@@ -173,8 +173,14 @@ export const insertableColumns = `SELECT pg_catalog.string_agg(pg_catalog.quote_
      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
      WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) $2 AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) ''`;
 
-/** `$1` schema, `$2` names: what each relation holding one of the names is. */
-export const relationsNamed = `SELECT c.relname::pg_catalog.text AS name, c.relkind::pg_catalog.text AS kind, c.relispartition AS is_partition
+/**
+ * `$1` schema, `$2` names, `$3` the quoted parent: what each relation
+ * holding one of the names is, and, for a partition of the parent itself,
+ * its bound as PostgreSQL prints it.
+ */
+export const relationsNamed = `SELECT c.relname::pg_catalog.text AS name, c.relkind::pg_catalog.text AS kind, c.relispartition AS is_partition,
+        CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) c.oid AND i.inhparent OPERATOR(pg_catalog.=) $3::pg_catalog.regclass)
+             THEN pg_catalog.pg_get_expr(c.relpartbound, 0) END AS own_bound
        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
        WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) ANY($2::pg_catalog.text[])`;
 

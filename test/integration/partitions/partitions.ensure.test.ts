@@ -105,6 +105,34 @@ describe("ensure on the partition runbook's table", () => {
     expect(bad.isErr() && bad.error.code).toBe('INVALID_ARGUMENT');
   });
 
+  it.for<[string, string, RegExp]>([
+    [
+      "the parent's own default partition",
+      'CREATE TABLE scanner.artifact_boms_2026_12 PARTITION OF scanner.artifact_boms DEFAULT',
+      /the default partition of scanner\.artifact_boms/,
+    ],
+    [
+      "one of the parent's own partitions, with other bounds",
+      "CREATE TABLE scanner.artifact_boms_2026_12 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2030-01-01 00:00:00+00') TO ('2030-02-01 00:00:00+00')",
+      /a partition of scanner\.artifact_boms whose bounds are not its name's: FOR VALUES FROM \('2030-01-01/,
+    ],
+  ])("names %s holding a slot's name as that, and says to rename it", async ([, ddl, what]) => {
+    await createArtifactBomsTable(db);
+    await db.query(ddl);
+    const e = (await manager('2026-11-23T00:00:00Z').ensure({ ahead: 2 }))._unsafeUnwrapErr();
+    expect(e.code).toBe('PARTITION_NAME_TAKEN');
+    expect(e.message).toMatch(what);
+    expect(e.message).not.toContain('a partition of another table');
+    expect(e.message).toContain('RENAME TO artifact_boms_2026_12_kept');
+    expect(e.message).not.toContain('attach');
+    expect(e.partial?.created.map((c) => c.name)).toEqual(['artifact_boms_2026_11', 'artifact_boms_2027_01']);
+    // Renamed as told, the next run makes the slot.
+    await db.query('ALTER TABLE scanner.artifact_boms_2026_12 RENAME TO artifact_boms_2026_12_kept');
+    expect((await manager('2026-11-23T00:00:00Z').ensure({ ahead: 2 }))._unsafeUnwrap().created.map((c) => c.name)).toEqual([
+      'artifact_boms_2026_12',
+    ]);
+  });
+
   it("creates every other slot when a standalone table holds one slot's name, and says which and what to do", async () => {
     await createArtifactBomsTable(db);
     await db.query(`CREATE TABLE scanner.artifact_boms_default PARTITION OF scanner.artifact_boms DEFAULT;
