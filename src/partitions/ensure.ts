@@ -127,7 +127,7 @@ export interface EnsureProgress {
  */
 export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Promise<EnsureReport> {
   const { client, ctx, plan } = run;
-  await refuseSkewedClock(client, ctx, 'ensure');
+  await refuseSkewedClock(client, ctx, 'ensure', run.call.logger ?? ctx.logger);
   const current = floorToInterval(ctx.now(), ctx.interval);
   const first = addIntervals(current, ctx.interval, -plan.behind);
   const last = addIntervals(current, ctx.interval, plan.ahead);

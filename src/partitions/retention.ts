@@ -117,7 +117,7 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
     snap: await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs),
     detached: await detachedToDrop(client, ctx),
   });
-  await refuseSkewedClock(client, ctx, 'retention');
+  await refuseSkewedClock(client, ctx, 'retention', call.logger ?? ctx.logger);
   if (plan.dryRun) {
     const state = await read();
     return sized(client, ctx, planRetention(run, state));

@@ -713,4 +713,31 @@ describe('ensure against a wrong host clock', () => {
       vi.useRealTimers();
     }
   });
+
+  it('goes on with a warning when the clocks differ but are in the same interval: the window is the same', async (ctx) => {
+    await createArtifactBomsTable(db);
+    // Ten minutes fast, but in the same year as the database's clock (this test's interval), unless run at New Year.
+    const offset = 600_000;
+    const year = (t: number): number => new Date(t).getUTCFullYear();
+    if (year(Date.now()) !== year(Date.now() + offset + 60_000))
+      return ctx.skip('skipped: run within minutes of New Year, where the two clocks are in different years');
+    const warnings: string[] = [];
+    const logger = {
+      info() {},
+      error() {},
+      warn: (m: string, f?: Record<string, unknown>) => warnings.push(`${m}: ${String(f?.['reason'])}`),
+    };
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + offset });
+    try {
+      const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', interval: 'year', logger });
+      const r = (await m.ensure({ ahead: 0 }))._unsafeUnwrap();
+      expect(r.created.map((c) => c.name)).toEqual([`artifact_boms_${year(Date.now())}`]);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain('same year');
+      // Retention, which drops, refuses at that skew all the same.
+      expect((await m.retention({ keep: 1 }))._unsafeUnwrapErr().code).toBe('CLOCK_SKEW');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
