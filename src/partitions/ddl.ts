@@ -7,7 +7,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { BackfillError } from '../errors.js';
+import { BackfillError, type BackfillErrorContext } from '../errors.js';
 import { inTransaction, pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import * as sql from './sql.js';
@@ -290,13 +290,22 @@ export async function namingLockHolders(client: PgClientLike, parent: QualifiedN
       `pid ${h.pid} (${h.app === '' ? 'no application name' : `application ${JSON.stringify(h.app)}`}, ${h.state || 'state unknown'}${h.since === '' ? '' : `, in a transaction since ${h.since}`}) holds ${h.mode} on ${h.tbl}`,
   );
   const pids = [...new Set(holders.map((h) => h.pid))];
+  return withNote(
+    error,
+    `Sessions in the way: ${who.join('; ')}. Wait for them to finish (or end one with SELECT pg_terminate_backend(${pids[0]})), then run this again; what finished is kept.`,
+    { blockers: pids },
+  );
+}
+
+/**
+ * The error with `note` appended to its message (after a full stop, if it
+ * lacks one) and `context` added; its code, cause, SQLSTATE and detail kept.
+ */
+export function withNote(error: BackfillError, note: string, context: BackfillErrorContext = {}): BackfillError {
   const sep = /[.!?]$/.test(error.message) ? ' ' : '. ';
-  const message =
-    `${error.message}${sep}Sessions in the way: ${who.join('; ')}. ` +
-    `Wait for them to finish (or end one with SELECT pg_terminate_backend(${pids[0]})), then run this again; what finished is kept.`;
-  return new BackfillError(error.code, message, {
+  return new BackfillError(error.code, `${error.message}${sep}${note}`, {
     cause: error.cause ?? error,
-    context: { ...error.context, blockers: pids },
+    context: { ...error.context, ...context },
     ...(error.dbCode === undefined ? {} : { dbCode: error.dbCode }),
     detail: error.detail,
   });

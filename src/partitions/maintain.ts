@@ -9,7 +9,7 @@ import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import { readSnapshot } from './catalog.js';
-import { sizeWithin, withSessionLockTimeout } from './ddl.js';
+import { sizeWithin, withNote, withSessionLockTimeout } from './ddl.js';
 import type { MaintainPlan, MaintainStep, ManagerContext } from './options.js';
 import { throwIfAborted } from './slots.js';
 import * as sql from './sql.js';
@@ -117,13 +117,7 @@ async function namingIndexBuilders(client: PgClientLike, part: PartitionInfo, er
     `Another session is building indexes of ${partition} right now (an overlapping maintain's REINDEX CONCURRENTLY, or a CREATE INDEX CONCURRENTLY): ${who.join('; ')}. ` +
     `${building} its work in progress, not the leftovers of a failed rebuild: do not drop ${them}. ` +
     'Wait for it to finish, then run maintain again if it is still needed.';
-  const sep = /[.!?]$/.test(error.message) ? ' ' : '. ';
-  return new BackfillError(error.code, `${error.message}${sep}${note}`, {
-    cause: error.cause ?? error,
-    context: { ...error.context, indexBuilders: builders.map((b) => b.pid) },
-    ...(error.dbCode === undefined ? {} : { dbCode: error.dbCode }),
-    detail: error.detail,
-  });
+  return withNote(error, note, { indexBuilders: builders.map((b) => b.pid) });
 }
 
 /** Drops the leftovers of an earlier failed rebuild, then runs each step (the session's `lock_timeout` already set). */
@@ -216,11 +210,5 @@ function leftoverError(
       `Left INVALID indexes on ${partition} that every write still maintains: ${remaining.join(', ')}. The next maintain of ${partition} drops them once the blocking session ends; or run: ${drops}`,
     );
   }
-  if (notes.length === 0) return base;
-  const sep = /[.!?]$/.test(base.message) ? ' ' : '. ';
-  return new BackfillError(base.code, `${base.message}${sep}${notes.join(' ')}`, {
-    cause: error,
-    context: base.context,
-    ...(base.dbCode === undefined ? {} : { dbCode: base.dbCode }),
-  });
+  return notes.length === 0 ? base : withNote(base, notes.join(' '));
 }

@@ -130,40 +130,26 @@ describe('ensure copies the owner and privileges of the parent', () => {
     }
   });
 
-  it('when the owner may not create in the schema, the partitions stay the runner’s, with the parent’s privileges, and a warning says why', async () => {
-    await grantOnParent();
-    // The job's role acts for the owner (a member of it) and may create in the schema; the owner itself may not.
-    await db.query(`REVOKE CREATE ON SCHEMA scanner FROM ${roles.owner};
-      GRANT ${roles.owner} TO ${roles.job}; GRANT USAGE, CREATE ON SCHEMA scanner TO ${roles.job}`);
-    const pool = new pg.Pool({ connectionString: db.url, options: `-c role=${roles.job}` });
-    const warnings: string[] = [];
-    const logger = {
-      info() {},
-      error() {},
-      warn: (m: string, f?: Record<string, unknown>) => warnings.push(`${m}: ${String(f?.['reason'])}`),
-    };
-    try {
-      const m = new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW, logger });
-      const r = (await m.ensure())._unsafeUnwrap();
-      expect(warnings).toHaveLength(1);
-      expect(warnings[0]).toContain(`GRANT CREATE ON SCHEMA scanner TO ${roles.owner}`);
-      const parent = await access('scanner.artifact_boms');
-      for (const c of r.created) {
-        const child = await access(`scanner.${c.name}`);
-        expect(child.owner).toBe(roles.job);
-        // The parent's grants, and the runner's own privileges as the table's owner besides.
-        expect(child.acl.filter((a) => !a.startsWith(`${roles.job}=`))).toEqual(parent.acl);
-      }
-    } finally {
-      await pool.end();
-    }
-  });
-
-  it('run by a member that may not SET ROLE to the owner (PostgreSQL 16 and later): the partitions stay the runner’s instead of every slot failing', async (ctx) => {
+  it.for<[string, { ddl: (r: typeof roles) => string; minVersion: number; warns: (r: typeof roles) => string }]>([
+    [
+      'the owner may not create in the schema',
+      {
+        // The job's role acts for the owner (a member of it) and may create in the schema; the owner itself may not.
+        ddl: (r) => `REVOKE CREATE ON SCHEMA scanner FROM ${r.owner}; GRANT ${r.owner} TO ${r.job}`,
+        minVersion: 0,
+        warns: (r) => `GRANT CREATE ON SCHEMA scanner TO ${r.owner}`,
+      },
+    ],
+    [
+      // Where every slot failed with 42501 before.
+      'the runner is a member that may not SET ROLE to the owner (PostgreSQL 16 and later)',
+      { ddl: (r) => `GRANT ${r.owner} TO ${r.job} WITH SET FALSE`, minVersion: 160000, warns: (r) => `SET ROLE ${r.owner}` },
+    ],
+  ])('when %s, the partitions stay the runner’s, with the parent’s privileges, and a warning says why', async ([, c], ctx) => {
     const [{ v }] = (await db.query<{ v: number }>("SELECT current_setting('server_version_num')::int AS v")) as [{ v: number }];
-    if (v < 160000) return ctx.skip('skipped: a membership without SET exists from PostgreSQL 16 on');
+    if (v < c.minVersion) return ctx.skip('skipped: a membership without SET exists from PostgreSQL 16 on');
     await grantOnParent();
-    await db.query(`GRANT ${roles.owner} TO ${roles.job} WITH SET FALSE; GRANT USAGE, CREATE ON SCHEMA scanner TO ${roles.job}`);
+    await db.query(`${c.ddl(roles)}; GRANT USAGE, CREATE ON SCHEMA scanner TO ${roles.job}`);
     const pool = new pg.Pool({ connectionString: db.url, options: `-c role=${roles.job}` });
     const warnings: string[] = [];
     const logger = {
@@ -175,11 +161,13 @@ describe('ensure copies the owner and privileges of the parent', () => {
       const m = new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW, logger });
       const r = (await m.ensure())._unsafeUnwrap();
       expect(r.created).toHaveLength(2);
-      expect(warnings[0]).toContain(`SET ROLE ${roles.owner}`);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain(c.warns(roles));
       const parent = await access('scanner.artifact_boms');
-      for (const c of r.created) {
-        const child = await access(`scanner.${c.name}`);
+      for (const created of r.created) {
+        const child = await access(`scanner.${created.name}`);
         expect(child.owner).toBe(roles.job);
+        // The parent's grants, and the runner's own privileges as the table's owner besides.
         expect(child.acl.filter((a) => !a.startsWith(`${roles.job}=`))).toEqual(parent.acl);
       }
     } finally {
