@@ -224,14 +224,18 @@ export async function parentStorage(client: PgClientLike, parent: QualifiedName)
 /** The parent's owner and privileges, and what a table this role makes in its schema starts with. */
 export async function parentAccess(client: PgClientLike, parent: QualifiedName): Promise<sql.ParentAccess> {
   const { rows } = (await client.query(sql.parentAccess, [parent.sql])) as PgQueryResult<
-    Omit<sql.ParentAccess, 'grants'> & { grants: string }
+    Omit<sql.ParentAccess, 'grants' | 'columnGrants'> & { grants: string; columnGrants: string }
   >;
   const row = rows[0];
   if (row === undefined)
     throw new BackfillError('TABLE_NOT_FOUND', `${parent.schema}.${parent.name} does not exist.`, {
       context: { table: `${parent.schema}.${parent.name}` },
     });
-  return { ...row, grants: JSON.parse(row.grants) as sql.ParentGrant[] };
+  return {
+    ...row,
+    grants: JSON.parse(row.grants) as sql.ParentGrant[],
+    columnGrants: JSON.parse(row.columnGrants) as sql.ParentGrant[],
+  };
 }
 
 /**

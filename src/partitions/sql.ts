@@ -397,6 +397,8 @@ export interface ParentAccess {
   readonly defaults: readonly string[];
   /** The parent's privileges, by grantee (the owner's own included, as `acldefault` gives them when `relacl` is NULL). */
   readonly grants: readonly ParentGrant[];
+  /** The parent's column privileges, each `privileges` one privilege with its quoted columns (`SELECT ("a", "b")`). */
+  readonly columnGrants: readonly ParentGrant[];
 }
 
 /** `$1` the quoted parent: its owner, this role, and what decides the privileges of a table this role makes in its schema. */
@@ -424,13 +426,24 @@ export const parentAccess = `SELECT pg_catalog.quote_ident(o.rolname::pg_catalog
                   pg_catalog.min(e.n) AS n
            FROM pg_catalog.aclexplode(coalesce(c.relacl, pg_catalog.acldefault('r'::pg_catalog.char, c.relowner))) WITH ORDINALITY
                 AS e(grantor, grantee, privilege_type, is_grantable, n)
-           GROUP BY 1, 3) g)::pg_catalog.text AS grants
+           GROUP BY 1, 3) g)::pg_catalog.text AS grants,
+        -- Column privileges (GRANT SELECT (col) ON parent): one privilege with its columns, in the columns' order.
+        (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object('grantee', g.grantee, 'privileges', g.privileges, 'grantable', g.grantable)
+                                             ORDER BY g.grantee, g.privileges), '[]'::pg_catalog.json) FROM (
+           SELECT CASE WHEN e.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                       ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(e.grantee)::pg_catalog.text) END AS grantee,
+                  pg_catalog.concat(e.privilege_type, ' (',
+                    pg_catalog.string_agg(DISTINCT pg_catalog.quote_ident(a.attname::pg_catalog.text), ', ' ORDER BY pg_catalog.quote_ident(a.attname::pg_catalog.text)), ')') AS privileges,
+                  e.is_grantable AS grantable
+           FROM pg_catalog.pg_attribute a CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) e
+           WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped AND a.attacl IS NOT NULL
+           GROUP BY 1, e.privilege_type, 3) g)::pg_catalog.text AS "columnGrants"
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) c.relowner
      WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass`;
 
 /**
- * What gives a new partition the parent's owner and table privileges,
- * exactly, in the transaction that makes it (as PostgreSQL never does for
+ * What gives a new partition the parent's owner and table and column
+ * privileges, exactly, in the transaction that makes it (as PostgreSQL never does for
  * a partition): the owner first, then every privilege the new table got
  * (its creator's, PUBLIC's, this role's default privileges') revoked and
  * the parent's granted, by the owner. Nothing when the new table already
@@ -442,14 +455,14 @@ export const parentAccess = `SELECT pg_catalog.quote_ident(o.rolname::pg_catalog
 export function copyAccess(childSql: string, access: ParentAccess): string[] {
   const handOver = !access.owned && access.canOwn;
   const out = handOver ? [`ALTER TABLE ${childSql} OWNER TO ${access.owner}`] : [];
-  if (access.defaultAcl && access.defaults.length === 0 && (access.owned || handOver)) return out;
+  const grant = (g: ParentGrant): string =>
+    `GRANT ${g.privileges} ON TABLE ${childSql} TO ${g.grantee}${g.grantable ? ' WITH GRANT OPTION' : ''}`;
+  // A new table has no column privileges: the parent's are only granted.
+  const columns = access.columnGrants.map(grant);
+  if (access.defaultAcl && access.defaults.length === 0 && (access.owned || handOver)) return [...out, ...columns];
   const from = new Set(['PUBLIC', ...(access.owned || handOver ? [access.owner] : []), ...access.defaults]);
   if (!handOver && !access.owned) from.delete(access.me);
-  out.push(`REVOKE ALL ON TABLE ${childSql} FROM ${[...from].join(', ')}`);
-  for (const g of access.grants) {
-    out.push(`GRANT ${g.privileges} ON TABLE ${childSql} TO ${g.grantee}${g.grantable ? ' WITH GRANT OPTION' : ''}`);
-  }
-  return out;
+  return [...out, `REVOKE ALL ON TABLE ${childSql} FROM ${[...from].join(', ')}`, ...access.grants.map(grant), ...columns];
 }
 
 /**

@@ -99,6 +99,30 @@ describe('ensure copies the owner and privileges of the parent', () => {
     await expect(as(roles.reader, 'DELETE FROM scanner.artifact_boms_2026_11')).rejects.toThrow(/permission denied/);
   });
 
+  it('copies column privileges: a role that may read some columns of the parent reads those of a partition, no others', async () => {
+    await grantOnParent();
+    await db.query(`GRANT SELECT (build_id, inserted_at), UPDATE (payload_digest) ON scanner.artifact_boms TO ${roles.extra};
+      GRANT USAGE ON SCHEMA scanner TO ${roles.extra}`);
+    const r = (await manager().ensure({ ahead: 0 }))._unsafeUnwrap();
+    const part = `scanner.${r.created[0]!.name}`;
+    await db.query(`INSERT INTO ${part} VALUES ('nov-1', 'x', null, '2026-11-02 00:00:00+00')`);
+    const columnAcl = async (table: string): Promise<unknown> =>
+      db.query(
+        'SELECT attname, attacl::text AS acl FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND attacl IS NOT NULL ORDER BY attnum',
+        [table],
+      );
+    expect(await columnAcl(part)).toEqual(await columnAcl('scanner.artifact_boms'));
+    const client = await db.pool.connect();
+    try {
+      await client.query(`SET ROLE ${roles.extra}`);
+      expect((await client.query(`SELECT build_id FROM ${part}`)).rows).toEqual([{ build_id: 'nov-1' }]);
+      await expect(client.query(`SELECT canonical_bom_sha256 FROM ${part}`)).rejects.toThrow(/permission denied/);
+    } finally {
+      await client.query('RESET ROLE');
+      client.release();
+    }
+  });
+
   it('mirrors an owner that gave up some of its own privileges, and PUBLIC', async () => {
     await grantOnParent();
     await db.query(`REVOKE DELETE, TRUNCATE ON scanner.artifact_boms FROM ${roles.owner}; GRANT SELECT ON scanner.artifact_boms TO PUBLIC`);
