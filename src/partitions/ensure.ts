@@ -154,6 +154,14 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
           reason: `${access.me} may not hand new tables to ${access.owner} (the owner of ${ctx.table}), so the new partitions stay owned by ${access.me}; they get the parent's privileges. Without a superuser, PostgreSQL needs ${access.owner} to have CREATE on schema ${ctx.parent.schema} and ${access.me} to be able to SET ROLE ${access.owner}: GRANT CREATE ON SCHEMA ${ctx.parent.schema} TO ${access.owner} (and GRANT ${access.owner} TO ${access.me} if it is not a member), or run ensure as ${access.owner}.`,
         });
       }
+      const withheld = access.rowSecurity ? [...access.grants, ...access.columnGrants].filter((g) => g.grantee !== access.owner) : [];
+      if (withheld.length > 0) {
+        (run.call.logger ?? ctx.logger).warn("new partitions do not get the parent's grants: it has row-level security", {
+          table: ctx.table,
+          withheldFrom: [...new Set(withheld.map((g) => g.grantee))],
+          reason: `${ctx.table} has row-level security, whose policies apply to reads through it but not to a partition read directly: the new partitions get its owner's privileges only, so ${[...new Set(withheld.map((g) => g.grantee))].join(', ')} read and write them through ${ctx.table}, under its policies.`,
+        });
+      }
       await createSlots({ ...run, snap, storage: await parentStorage(client, ctx.parent), access }, todo, progress);
     }
     if (blocked.length > 0) throw overlapError(ctx, blocked, progress.created.length);

@@ -393,6 +393,12 @@ export interface ParentAccess {
   readonly canOwn: boolean;
   /** The parent has the default privileges of its owner (`relacl` is NULL). */
   readonly defaultAcl: boolean;
+  /**
+   * The parent has row-level security on: its policies apply to reads
+   * through it, never to a partition read directly, so no role but the
+   * owner gets the parent's privileges on a partition.
+   */
+  readonly rowSecurity: boolean;
   /** The grantees (quoted, or `PUBLIC`) of this role's `ALTER DEFAULT PRIVILEGES` for tables in the schema: what a new table gets. */
   readonly defaults: readonly string[];
   /** The parent's privileges, by grantee (the owner's own included, as `acldefault` gives them when `relacl` is NULL). */
@@ -410,7 +416,7 @@ export const parentAccess = `SELECT pg_catalog.quote_ident(o.rolname::pg_catalog
           OR (pg_catalog.has_schema_privilege(c.relowner, c.relnamespace, 'CREATE')
               AND pg_catalog.pg_has_role(CURRENT_USER, c.relowner,
                     CASE WHEN pg_catalog.current_setting('server_version_num')::int OPERATOR(pg_catalog.>=) 160000 THEN 'SET' ELSE 'MEMBER' END)) AS "canOwn",
-        c.relacl IS NULL AS "defaultAcl",
+        c.relacl IS NULL AS "defaultAcl", c.relrowsecurity AS "rowSecurity",
         ARRAY(SELECT DISTINCT CASE WHEN e.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
                                    ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(e.grantee)::pg_catalog.text) END
               FROM pg_catalog.pg_default_acl d CROSS JOIN LATERAL pg_catalog.aclexplode(d.defaclacl) e
@@ -450,19 +456,23 @@ export const parentAccess = `SELECT pg_catalog.quote_ident(o.rolname::pg_catalog
  * matches (this role owns the parent, which has and gets the default
  * privileges). When the owner may not own a table in the schema, the
  * table stays this role's, keeping its own privileges, with the parent's
- * granted too.
+ * granted too. A parent under row-level security gives its partitions
+ * its owner's privileges only: its policies do not apply to a partition
+ * read directly, so any other grant there would bypass them.
  */
 export function copyAccess(childSql: string, access: ParentAccess): string[] {
   const handOver = !access.owned && access.canOwn;
   const out = handOver ? [`ALTER TABLE ${childSql} OWNER TO ${access.owner}`] : [];
   const grant = (g: ParentGrant): string =>
     `GRANT ${g.privileges} ON TABLE ${childSql} TO ${g.grantee}${g.grantable ? ' WITH GRANT OPTION' : ''}`;
+  // Under row-level security, a grant on a partition would let its grantee read past the parent's policies.
+  const granted = (g: ParentGrant): boolean => !access.rowSecurity || g.grantee === access.owner;
   // A new table has no column privileges: the parent's are only granted.
-  const columns = access.columnGrants.map(grant);
+  const columns = access.columnGrants.filter(granted).map(grant);
   if (access.defaultAcl && access.defaults.length === 0 && (access.owned || handOver)) return [...out, ...columns];
   const from = new Set(['PUBLIC', ...(access.owned || handOver ? [access.owner] : []), ...access.defaults]);
   if (!handOver && !access.owned) from.delete(access.me);
-  return [...out, `REVOKE ALL ON TABLE ${childSql} FROM ${[...from].join(', ')}`, ...access.grants.map(grant), ...columns];
+  return [...out, `REVOKE ALL ON TABLE ${childSql} FROM ${[...from].join(', ')}`, ...access.grants.filter(granted).map(grant), ...columns];
 }
 
 /**

@@ -123,6 +123,42 @@ describe('ensure copies the owner and privileges of the parent', () => {
     }
   });
 
+  it('under row-level security, gives no role but the owner the parent’s grants: a direct read would bypass its policies', async () => {
+    await grantOnParent();
+    await db.query(`GRANT SELECT (build_id) ON scanner.artifact_boms TO ${roles.extra}; GRANT USAGE ON SCHEMA scanner TO ${roles.extra};
+      ALTER TABLE scanner.artifact_boms ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY only_mine ON scanner.artifact_boms FOR SELECT USING (build_id LIKE 'mine-%')`);
+    const warnings: string[] = [];
+    const logger = {
+      info() {},
+      error() {},
+      warn: (m: string, f?: Record<string, unknown>) => warnings.push(`${m}: ${String(f?.['reason'])}`),
+    };
+    const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW, logger });
+    const r = (await m.ensure({ ahead: 0 }))._unsafeUnwrap();
+    const part = `scanner.${r.created[0]!.name}`;
+    await db.query(
+      `INSERT INTO scanner.artifact_boms VALUES ('mine-1', 'x', null, '2026-11-02 00:00:00+00'), ('theirs-1', 'x', null, '2026-11-03 00:00:00+00')`,
+    );
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('row-level security');
+    const child = await access(part);
+    expect(child.owner).toBe(roles.owner);
+    expect(child.acl.every((a) => a.startsWith(`${roles.owner}=`))).toBe(true);
+    const client = await db.pool.connect();
+    try {
+      await client.query(`SET ROLE ${roles.reader}`);
+      // Through the parent, under its policy; the partition itself is refused, never read past the policy.
+      expect((await client.query('SELECT build_id FROM scanner.artifact_boms')).rows).toEqual([{ build_id: 'mine-1' }]);
+      await expect(client.query(`SELECT build_id FROM ${part}`)).rejects.toThrow(/permission denied/);
+      await client.query(`SET ROLE ${roles.extra}`);
+      await expect(client.query(`SELECT build_id FROM ${part}`)).rejects.toThrow(/permission denied/);
+    } finally {
+      await client.query('RESET ROLE');
+      client.release();
+    }
+  });
+
   it('mirrors an owner that gave up some of its own privileges, and PUBLIC', async () => {
     await grantOnParent();
     await db.query(`REVOKE DELETE, TRUNCATE ON scanner.artifact_boms FROM ${roles.owner}; GRANT SELECT ON scanner.artifact_boms TO PUBLIC`);
