@@ -50,6 +50,18 @@ async function access(table: string): Promise<{ owner: string; acl: string[]; ra
   return row!;
 }
 
+/** Runs `sql` as `role` (SET ROLE on a connection of the superuser's pool) and returns its rows. */
+async function as(role: string, sql: string): Promise<unknown> {
+  const client = await db.pool.connect();
+  try {
+    await client.query(`SET ROLE ${role}`);
+    return (await client.query(sql)).rows;
+  } finally {
+    await client.query('RESET ROLE');
+    client.release();
+  }
+}
+
 const manager = (pool: pg.Pool = db.pool): PartitionManager =>
   new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW });
 
@@ -83,16 +95,6 @@ describe('ensure copies the owner and privileges of the parent', () => {
       expect(child.acl).toEqual(parent.acl);
     }
     // The reader reads a partition directly, as it reads the parent; the writer writes one; the extra role reads none.
-    const as = async (role: string, sql: string): Promise<unknown> => {
-      const client = await db.pool.connect();
-      try {
-        await client.query(`SET ROLE ${role}`);
-        return (await client.query(sql)).rows;
-      } finally {
-        await client.query('RESET ROLE');
-        client.release();
-      }
-    };
     expect(await as(roles.reader, 'SELECT build_id FROM scanner.artifact_boms_2026_12')).toEqual([{ build_id: 'dec-1' }]);
     await as(roles.writer, "INSERT INTO scanner.artifact_boms_2026_11 VALUES ('nov-1', 'x', null, '2026-11-02 00:00:00+00')");
     await expect(as(roles.extra, 'SELECT 1 FROM scanner.artifact_boms_2026_11')).rejects.toThrow(/permission denied/);
@@ -112,15 +114,8 @@ describe('ensure copies the owner and privileges of the parent', () => {
         [table],
       );
     expect(await columnAcl(part)).toEqual(await columnAcl('scanner.artifact_boms'));
-    const client = await db.pool.connect();
-    try {
-      await client.query(`SET ROLE ${roles.extra}`);
-      expect((await client.query(`SELECT build_id FROM ${part}`)).rows).toEqual([{ build_id: 'nov-1' }]);
-      await expect(client.query(`SELECT canonical_bom_sha256 FROM ${part}`)).rejects.toThrow(/permission denied/);
-    } finally {
-      await client.query('RESET ROLE');
-      client.release();
-    }
+    expect(await as(roles.extra, `SELECT build_id FROM ${part}`)).toEqual([{ build_id: 'nov-1' }]);
+    await expect(as(roles.extra, `SELECT canonical_bom_sha256 FROM ${part}`)).rejects.toThrow(/permission denied/);
   });
 
   it('under row-level security, gives no role but the owner the parent’s grants: a direct read would bypass its policies', async () => {
@@ -145,18 +140,10 @@ describe('ensure copies the owner and privileges of the parent', () => {
     const child = await access(part);
     expect(child.owner).toBe(roles.owner);
     expect(child.acl.every((a) => a.startsWith(`${roles.owner}=`))).toBe(true);
-    const client = await db.pool.connect();
-    try {
-      await client.query(`SET ROLE ${roles.reader}`);
-      // Through the parent, under its policy; the partition itself is refused, never read past the policy.
-      expect((await client.query('SELECT build_id FROM scanner.artifact_boms')).rows).toEqual([{ build_id: 'mine-1' }]);
-      await expect(client.query(`SELECT build_id FROM ${part}`)).rejects.toThrow(/permission denied/);
-      await client.query(`SET ROLE ${roles.extra}`);
-      await expect(client.query(`SELECT build_id FROM ${part}`)).rejects.toThrow(/permission denied/);
-    } finally {
-      await client.query('RESET ROLE');
-      client.release();
-    }
+    // Through the parent, under its policy; the partition itself is refused, never read past the policy.
+    expect(await as(roles.reader, 'SELECT build_id FROM scanner.artifact_boms')).toEqual([{ build_id: 'mine-1' }]);
+    await expect(as(roles.reader, `SELECT build_id FROM ${part}`)).rejects.toThrow(/permission denied/);
+    await expect(as(roles.extra, `SELECT build_id FROM ${part}`)).rejects.toThrow(/permission denied/);
   });
 
   it('mirrors an owner that gave up some of its own privileges, and PUBLIC', async () => {
