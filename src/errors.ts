@@ -143,6 +143,11 @@ export const ERROR_CODES = {
     summary: 'A table that is not a partition of the parent holds a partition’s name; `ensure` created every other slot.',
     fix: 'Attach the table if it is a restored partition, otherwise rename or drop it; then run ensure again.',
   },
+  CLOCK_SKEW: {
+    summary:
+      'The host’s clock and the database’s disagree by more than `maxClockSkewMs`, so `ensure` or `retention` refused to plan from it; nothing was changed.',
+    fix: 'Fix the wrong clock (NTP); to run anyway, pass the instant explicitly (`now`, `--now`) or raise `maxClockSkewMs`.',
+  },
   // Statements
   NO_NORMALIZER: { summary: 'No normalizer recognises the document’s format.', fix: 'Register a normalizer for it, or skip the document.' },
   DOCUMENT_INVALID: { summary: 'A raw document is malformed for its format.', fix: 'See the digest and field in the message.' },

@@ -30,7 +30,8 @@ export const EXIT_CODES = {
   DATABASE: { code: 6, meaning: 'The database could not be reached, rejected a statement, timed out on a lock, or lacks a table.' },
   REFUSED: {
     code: 7,
-    meaning: 'Refused: the version gate rejected the commit, another run holds the lock, or a planned run is still running.',
+    meaning:
+      "Refused: the version gate rejected the commit, another run holds the lock, a planned run is still running, or the host's clock disagrees with the database's.",
   },
   IO: { code: 8, meaning: 'A file could not be read or written.' },
   ABORTED: {
@@ -74,6 +75,7 @@ const BY_ERROR: Partial<Record<BackfillErrorCode, ExitName>> = {
   COMMIT_NOT_RECENT: 'REFUSED',
   GATE_UNAVAILABLE: 'REFUSED',
   LOCKED: 'REFUSED',
+  CLOCK_SKEW: 'REFUSED',
   RANGE_FAILED: 'REJECTS',
   RUN_IN_PROGRESS: 'REFUSED',
 };

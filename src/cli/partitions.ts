@@ -8,6 +8,7 @@ import { err, ok, safeTry, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import {
   DEFAULT_PARTITION_LOCK_TIMEOUT_MS,
+  DEFAULT_PARTITION_MAX_CLOCK_SKEW_MS,
   DEFAULT_PARTITIONS_AHEAD,
   DEFAULT_PARTITIONS_BEHIND,
   DEFAULT_RETENTION_KEEP,
@@ -19,6 +20,7 @@ import {
   type RetentionReport,
 } from '../partitions/index.js';
 import { MAX_INTERVAL_COUNT } from '../partitions/defaults.js';
+import { MAX_LOCK_TIMEOUT_MS } from '../_internals/milliseconds.js';
 import {
   booleanFlag,
   choiceFlag,
@@ -38,6 +40,17 @@ import {
 import { DRY_RUN_VAR, envTurnsOn, parseBoolean, PARTITION_DB_VARS } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
 import { bytes, num } from './output.js';
+
+/** `ensure` and `retention` plan from the clock, so they compare it with the database's. */
+const CLOCK_SKEW_FLAG: Readonly<Record<string, FlagSpec>> = {
+  'max-clock-skew-ms': {
+    type: 'string',
+    value: '<ms>',
+    description:
+      "Refuse (exit 7, nothing changed) when this host's clock and the database's differ by more than this; --now is never compared.",
+    default: String(DEFAULT_PARTITION_MAX_CLOCK_SKEW_MS),
+  },
+};
 
 const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   table: { type: 'string', value: '<schema.table>', description: 'The range-partitioned parent table.', default: 'scanner.artifact_boms' },
@@ -63,6 +76,8 @@ function manager(ctx: CommandContext): Result<PartitionManager, BackfillError> {
     const pool = yield* ctx.pgPool(PARTITION_DB_VARS);
     const interval = (yield* choiceFlag<PartitionInterval>(ctx.flags, 'interval', PARTITION_INTERVALS)) ?? 'month';
     const now = yield* instantFlag(ctx.flags, 'now');
+    // Only ensure and retention have the flag; the other commands do not compare the clocks.
+    const maxClockSkewMs = yield* intFlag(ctx.flags, 'max-clock-skew-ms', 1, MAX_LOCK_TIMEOUT_MS);
     return ok(
       new PartitionManager({
         pg: pool,
@@ -72,6 +87,7 @@ function manager(ctx: CommandContext): Result<PartitionManager, BackfillError> {
         lockTimeoutMs: (yield* lockTimeoutFlag(ctx.flags)) ?? DEFAULT_PARTITION_LOCK_TIMEOUT_MS,
         logger: ctx.logger,
         ...(now === undefined ? {} : { now }),
+        ...(maxClockSkewMs === undefined ? {} : { maxClockSkewMs }),
       }),
     );
   });
@@ -178,6 +194,7 @@ const ensure: CommandSpec = {
   replaces: "the partition runbook's monthly ensure job (scanner-artifact-boms-ensure-partitions.sh 1)",
   flags: {
     ...TABLE_FLAGS,
+    ...CLOCK_SKEW_FLAG,
     ahead: {
       type: 'string',
       value: '<n>',
@@ -246,6 +263,7 @@ const retention: CommandSpec = {
   replaces: "the partition runbook's daily retention job (scanner-artifact-boms-retention.sh 12 true|false)",
   flags: {
     ...TABLE_FLAGS,
+    ...CLOCK_SKEW_FLAG,
     keep: {
       type: 'string',
       value: '<n>',

@@ -7,7 +7,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { BackfillError } from '../errors.js';
+import { BackfillError, type BackfillErrorContext } from '../errors.js';
 import { inTransaction, pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import * as sql from './sql.js';
@@ -73,12 +73,26 @@ export async function withAdvisoryLock<T>(
   } catch (error) {
     const mapped = pgErrorToBackfill(error, { table: `${parent.schema}.${parent.name}` });
     if (mapped.code !== 'LOCK_TIMEOUT') throw mapped;
+    const holder = await advisoryHolder(client, key);
+    const table = `${parent.schema}.${parent.name}`;
+    const who =
+      holder === undefined
+        ? ''
+        : ` It is pid ${holder.pid} (${[
+            holder.app === '' ? 'no application name' : `application ${JSON.stringify(holder.app)}`,
+            holder.client === '' ? '' : `from ${holder.client}`,
+            holder.connected === '' ? '' : `connected since ${holder.connected}`,
+            holder.state === '' ? '' : `${holder.state}${holder.since === '' ? '' : ` since ${holder.since}`}`,
+          ]
+            .filter((x) => x !== '')
+            .join(', ')}). If that run's process is gone (killed, its host restarted) while its session still works on ${table}, ` +
+          `the session finishes (or fails) what it started and then lets go; to stop it now, SELECT pg_terminate_backend(${holder.pid}) (what it had not committed is rolled back).`;
     throw new BackfillError(
       'LOCKED',
-      `Another run is managing ${parent.schema}.${parent.name} and held its lock for more than ${timeoutMs} ms; try again later.`,
+      `Another run is managing ${table} and held its lock for more than ${timeoutMs} ms; try again later.${who}`,
       {
         cause: error,
-        context: { table: `${parent.schema}.${parent.name}` },
+        context: { table, ...(holder === undefined ? {} : { holder: holder.pid }) },
       },
     );
   }
@@ -86,6 +100,25 @@ export async function withAdvisoryLock<T>(
     return await fn();
   } finally {
     await Promise.resolve(client.query(sql.advisoryUnlock(key))).catch(() => undefined);
+  }
+}
+
+interface AdvisoryHolder {
+  readonly pid: number;
+  readonly app: string;
+  readonly state: string;
+  readonly client: string;
+  readonly connected: string;
+  readonly since: string;
+}
+
+/** The session holding the advisory lock `key`, if this role may see it; reading it is best effort. */
+async function advisoryHolder(client: PgClientLike, key: string): Promise<AdvisoryHolder | undefined> {
+  try {
+    const { rows } = (await client.query(sql.advisoryHolder, [key])) as PgQueryResult<AdvisoryHolder>;
+    return rows[0];
+  } catch {
+    return undefined;
   }
 }
 
@@ -188,6 +221,23 @@ export async function parentStorage(client: PgClientLike, parent: QualifiedName)
   return { tablespace: rows[0]?.tablespace ?? null, am: rows[0]?.am ?? null };
 }
 
+/** The parent's owner and privileges, and what a table this role makes in its schema starts with. */
+export async function parentAccess(client: PgClientLike, parent: QualifiedName): Promise<sql.ParentAccess> {
+  const { rows } = (await client.query(sql.parentAccess, [parent.sql])) as PgQueryResult<
+    Omit<sql.ParentAccess, 'grants' | 'columnGrants'> & { grants: string; columnGrants: string }
+  >;
+  const row = rows[0];
+  if (row === undefined)
+    throw new BackfillError('TABLE_NOT_FOUND', `${parent.schema}.${parent.name} does not exist.`, {
+      context: { table: `${parent.schema}.${parent.name}` },
+    });
+  return {
+    ...row,
+    grants: JSON.parse(row.grants) as sql.ParentGrant[],
+    columnGrants: JSON.parse(row.columnGrants) as sql.ParentGrant[],
+  };
+}
+
 /**
  * The table's size in bytes (heap, indexes, TOAST). Sizing waits for a lock
  * on the table like any reader, so it runs under `lock_timeout`: a table DDL
@@ -244,12 +294,22 @@ export async function namingLockHolders(client: PgClientLike, parent: QualifiedN
       `pid ${h.pid} (${h.app === '' ? 'no application name' : `application ${JSON.stringify(h.app)}`}, ${h.state || 'state unknown'}${h.since === '' ? '' : `, in a transaction since ${h.since}`}) holds ${h.mode} on ${h.tbl}`,
   );
   const pids = [...new Set(holders.map((h) => h.pid))];
-  const message =
-    `${error.message}. Sessions in the way: ${who.join('; ')}. ` +
-    `Wait for them to finish (or end one with SELECT pg_terminate_backend(${pids[0]})), then run this again; what finished is kept.`;
-  return new BackfillError(error.code, message, {
+  return withNote(
+    error,
+    `Sessions in the way: ${who.join('; ')}. Wait for them to finish (or end one with SELECT pg_terminate_backend(${pids[0]})), then run this again; what finished is kept.`,
+    { blockers: pids },
+  );
+}
+
+/**
+ * The error with `note` appended to its message (after a full stop, if it
+ * lacks one) and `context` added; its code, cause, SQLSTATE and detail kept.
+ */
+export function withNote(error: BackfillError, note: string, context: BackfillErrorContext = {}): BackfillError {
+  const sep = /[.!?]$/.test(error.message) ? ' ' : '. ';
+  return new BackfillError(error.code, `${error.message}${sep}${note}`, {
     cause: error.cause ?? error,
-    context: { ...error.context, blockers: pids },
+    context: { ...error.context, ...context },
     ...(error.dbCode === undefined ? {} : { dbCode: error.dbCode }),
     detail: error.detail,
   });

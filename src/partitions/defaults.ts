@@ -77,6 +77,16 @@ export const DEFAULT_PARTITION_LOCK_TIMEOUT_MS = 5_000;
  * ```
  */
 export const DEFAULT_PARTITION_ADVISORY_LOCK_TIMEOUT_MS = 60_000;
+/**
+ * How far the host's clock may be from the database's before `ensure` and
+ * `retention` refuse to plan from it, in milliseconds (five minutes).
+ *
+ * @example
+ * ```ts
+ * new PartitionManager({ pg, table, column, maxClockSkewMs: DEFAULT_PARTITION_MAX_CLOCK_SKEW_MS * 2 });
+ * ```
+ */
+export const DEFAULT_PARTITION_MAX_CLOCK_SKEW_MS = 300_000;
 /** Upper limit on `ahead`/`behind`/`keep`, to catch unit mistakes (days vs months). */
 export const MAX_INTERVAL_COUNT = 100_000;
 /** Name of the temporary CHECK constraint `attach` adds to skip the validation scan. */

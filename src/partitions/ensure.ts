@@ -7,7 +7,17 @@
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { covers, overlaps, readSnapshot, type Snapshot } from './catalog.js';
-import { inDdlTransaction, insertableColumns, moveRows, parentStorage, refuseReferencedMove, runDdl, withAdvisoryLock } from './ddl.js';
+import { refuseSkewedClock } from './clock.js';
+import {
+  inDdlTransaction,
+  insertableColumns,
+  moveRows,
+  parentAccess,
+  parentStorage,
+  refuseReferencedMove,
+  runDdl,
+  withAdvisoryLock,
+} from './ddl.js';
 import { addIntervals, floorToInterval } from './interval.js';
 import { invalid, type EnsurePlanOptions, type ManagerContext } from './options.js';
 import { createSlotStatements, finishPendingDetach, inParentSchema, rangeOf, slotAt, sqlstateOf, throwIfAborted } from './slots.js';
@@ -117,6 +127,7 @@ export interface EnsureProgress {
  */
 export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Promise<EnsureReport> {
   const { client, ctx, plan } = run;
+  await refuseSkewedClock(client, ctx, 'ensure', run.call.logger ?? ctx.logger);
   const current = floorToInterval(ctx.now(), ctx.interval);
   const first = addIntervals(current, ctx.interval, -plan.behind);
   const last = addIntervals(current, ctx.interval, plan.ahead);
@@ -133,7 +144,26 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
     const { todo, existing, blocked } = planEnsure(ctx, snap, first, last, plan.fillGaps);
     progress.existing = existing;
     // A slot that cannot be made does not hold up the others (the current one among them).
-    if (todo.length > 0) await createSlots({ ...run, snap, storage: await parentStorage(client, ctx.parent) }, todo, progress);
+    if (todo.length > 0) {
+      const access = await parentAccess(client, ctx.parent);
+      if (!access.owned && !access.canOwn) {
+        (run.call.logger ?? ctx.logger).warn('new partitions keep the owner running ensure', {
+          table: ctx.table,
+          owner: access.owner,
+          runningAs: access.me,
+          reason: `${access.me} may not hand new tables to ${access.owner} (the owner of ${ctx.table}), so the new partitions stay owned by ${access.me}; they get the parent's privileges. Without a superuser, PostgreSQL needs ${access.owner} to have CREATE on schema ${ctx.parent.schema} and ${access.me} to be able to SET ROLE ${access.owner}: GRANT CREATE ON SCHEMA ${ctx.parent.schema} TO ${access.owner} (and GRANT ${access.owner} TO ${access.me} if it is not a member), or run ensure as ${access.owner}.`,
+        });
+      }
+      const withheld = access.rowSecurity ? [...access.grants, ...access.columnGrants].filter((g) => g.grantee !== access.owner) : [];
+      if (withheld.length > 0) {
+        (run.call.logger ?? ctx.logger).warn("new partitions do not get the parent's grants: it has row-level security", {
+          table: ctx.table,
+          withheldFrom: [...new Set(withheld.map((g) => g.grantee))],
+          reason: `${ctx.table} has row-level security, whose policies apply to reads through it but not to a partition read directly: the new partitions get its owner's privileges only, so ${[...new Set(withheld.map((g) => g.grantee))].join(', ')} read and write them through ${ctx.table}, under its policies.`,
+        });
+      }
+      await createSlots({ ...run, snap, storage: await parentStorage(client, ctx.parent), access }, todo, progress);
+    }
     if (blocked.length > 0) throw overlapError(ctx, blocked, progress.created.length);
     return { created: progress.created, existing };
   });
@@ -150,12 +180,12 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
  * it is committed.
  */
 async function createSlots(
-  run: EnsureRun & { readonly snap: Snapshot; readonly storage: sql.ParentStorage },
+  run: EnsureRun & { readonly snap: Snapshot; readonly storage: sql.ParentStorage; readonly access: sql.ParentAccess },
   todo: readonly PartitionSlot[],
   progress: EnsureProgress,
 ): Promise<void> {
-  const { client, ctx, snap, storage, plan, call } = run;
-  const make = (slot: PartitionSlot): string[] => createSlotStatements(ctx, slot, snap.keyType, storage);
+  const { client, ctx, snap, storage, access, plan, call } = run;
+  const make = (slot: PartitionSlot): string[] => createSlotStatements(ctx, slot, snap.keyType, storage, access);
   const logger = call.logger ?? ctx.logger;
   const def = snap.defaultPartition;
   const taken: PartitionSlot[] = [];
@@ -280,25 +310,40 @@ async function nameTaken(
   createdCount: number,
 ): Promise<BackfillError> {
   const { schema } = ctx.parent;
-  const { rows } = (await client.query(sql.relationsNamed, [schema, taken.map((t) => t.name)])) as PgQueryResult<{
+  const { rows } = (await client.query(sql.relationsNamed, [schema, taken.map((t) => t.name), ctx.parent.sql])) as PgQueryResult<{
     name: string;
     kind: string;
     is_partition: boolean;
+    own_bound: string | null;
   }>;
   const what = (name: string): string => {
     const row = rows.find((r) => r.name === name);
     if (row === undefined) return 'a relation';
+    // One of this very parent's partitions that the naming rule does not own: its bounds are not the name's.
+    if (row.own_bound === 'DEFAULT') return `the default partition of ${ctx.table}`;
+    if (row.own_bound !== null) return `a partition of ${ctx.table} whose bounds are not its name's: ${row.own_bound}`;
     if (row.is_partition) return 'a partition of another table';
     return RELKIND_NAMES[row.kind] ?? `a relation of kind ${row.kind}`;
   };
+  const own = (t: PartitionSlot): boolean => rows.some((r) => r.name === t.name && r.own_bound !== null);
   const each = taken.map(
     (t) => `${schema}.${t.name} (${what(t.name)}) holds the name of the partition [${t.from.toISOString()}, ${t.to.toISOString()})`,
   );
-  const example = `${schema}.${taken[0]!.name}`;
+  const advice: string[] = [];
+  const mine = taken.find(own);
+  if (mine !== undefined)
+    advice.push(
+      `A partition of ${ctx.table} named like a slot it is not: rename it off the naming rule (ALTER TABLE ${schema}.${mine.name} RENAME TO ${mine.name}_kept, say), which keeps its rows and bounds and frees the name.`,
+    );
+  const other = taken.find((t) => !own(t));
+  if (other !== undefined)
+    advice.push(
+      `If ${mine === undefined ? 'it' : `${schema}.${other.name}`} is a restored partition, attach it (backfill-kit partitions attach ${schema}.${other.name}); otherwise rename or drop it.`,
+    );
   return new BackfillError(
     'PARTITION_NAME_TAKEN',
     `${each.join('; ')}, so ensure could not create it; every other slot of ${ctx.table} was created (${createdCount} new). ` +
-      `If it is a restored partition, attach it (backfill-kit partitions attach ${example}); otherwise rename or drop it. Then run ensure again: until then rows for that range have no partition.`,
+      `${advice.join(' ')} Then run ensure again: until then rows for that range have no partition but the default, if there is one.`,
     { context: { table: ctx.table, partition: taken[0]!.name, taken: taken.map((t) => `${schema}.${t.name}`) } },
   );
 }

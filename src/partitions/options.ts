@@ -12,6 +12,7 @@ import { milliseconds } from '../_internals/milliseconds.js';
 import { parseQualifiedName, quoteIdent, validateIdentifier, type QualifiedName } from '../_internals/sql-identifier.js';
 import {
   DEFAULT_PARTITION_ADVISORY_LOCK_TIMEOUT_MS,
+  DEFAULT_PARTITION_MAX_CLOCK_SKEW_MS,
   DEFAULT_PARTITIONS_AHEAD,
   DEFAULT_PARTITIONS_BEHIND,
   DEFAULT_PARTITION_CREATE_BATCH,
@@ -35,6 +36,10 @@ export interface ManagerContext {
   readonly columnSql: string;
   readonly interval: PartitionInterval;
   readonly now: () => Date;
+  /** The caller gave `now` (a test, a back-dated run): it is taken as meant and not compared with the database's clock. */
+  readonly clockGiven: boolean;
+  /** How far the host's clock may be from the database's before `retention` refuses. */
+  readonly maxClockSkewMs: number;
   readonly lockTimeoutMs: number;
   readonly advisoryLockTimeoutMs: number;
   readonly logger: Logger;
@@ -110,6 +115,7 @@ export function resolveConfig(config: PartitionManagerConfig): Result<Readonly<M
       'advisoryLockTimeoutMs',
       DEFAULT_PARTITION_ADVISORY_LOCK_TIMEOUT_MS,
     );
+    const maxClockSkewMs = yield* milliseconds(config.maxClockSkewMs, 'maxClockSkewMs', DEFAULT_PARTITION_MAX_CLOCK_SKEW_MS);
     return ok(
       Object.freeze({
         parent,
@@ -117,6 +123,8 @@ export function resolveConfig(config: PartitionManagerConfig): Result<Readonly<M
         columnSql: quoteIdent(column),
         interval,
         now,
+        clockGiven: config.now !== undefined,
+        maxClockSkewMs,
         lockTimeoutMs,
         advisoryLockTimeoutMs,
         logger: config.logger ?? silentLogger,

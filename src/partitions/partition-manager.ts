@@ -146,6 +146,11 @@ export class PartitionManager {
    * writers paused (SHARE ROW EXCLUSIVE on the parent alone and the default
    * partition). The table and its ATTACH are one transaction, so a run that
    * ends between them, however it ends, leaves no unattached table behind.
+   * In that transaction too, each new partition gets the parent's owner and
+   * exactly its table privileges (PostgreSQL gives a partition neither), so
+   * a role that may read the parent directly may read the partition; when
+   * the owner may not create in the schema, the partition stays the running
+   * role's, with the parent's privileges, and a warning is logged.
    *
    * A slot whose name is held by a table that is not a partition of this
    * parent (say a restored month whose attach was refused) does not stop the
@@ -259,7 +264,11 @@ export class PartitionManager {
    * which every write keeps paying for. Each call first drops the ones it
    * finds on this partition (listed in `invalidIndexesDropped`), and a
    * failed rebuild drops its own at once when it can; when it cannot (the
-   * blocking session still runs), the error names them and the fix.
+   * blocking session still runs), the error names them and the fix. The
+   * INVALID indexes another session is building right now (an overlapping
+   * maintain's rebuild, a `CREATE INDEX CONCURRENTLY`) are its work in
+   * progress, never dropped: a `LOCK_TIMEOUT` behind it names that session
+   * and says to wait for it.
    *
    * @example
    * ```ts

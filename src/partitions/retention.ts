@@ -10,6 +10,7 @@ import { readSnapshot, type Snapshot } from './catalog.js';
 import { commentOf, runDdl, sizeWithin, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
 import { addIntervals, floorToInterval, parsePartitionSuffix } from './interval.js';
 import type { ManagerContext, RetentionPlanOptions } from './options.js';
+import { refuseSkewedClock } from './clock.js';
 import { inParentSchema, throwIfAborted } from './slots.js';
 import * as sql from './sql.js';
 import type { PartitionInfo, RetentionCandidate, RetentionOptions, RetentionReport } from './types.js';
@@ -116,6 +117,7 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
     snap: await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs),
     detached: await detachedToDrop(client, ctx),
   });
+  await refuseSkewedClock(client, ctx, 'retention', call.logger ?? ctx.logger);
   if (plan.dryRun) {
     const state = await read();
     return sized(client, ctx, planRetention(run, state));

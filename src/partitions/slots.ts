@@ -29,8 +29,8 @@ export function rangeOf(ctx: ManagerContext, slot: PartitionSlot, keyType: Parti
 
 /**
  * The statements that make the slot's partition without ACCESS EXCLUSIVE on
- * the parent: a standalone table shaped like the parent, then `ATTACH
- * PARTITION`. Sent in one transaction, so no run, however it ends, leaves
+ * the parent: a standalone table shaped like the parent, with the
+ * parent's owner and privileges, then `ATTACH PARTITION`. Sent in one transaction, so no run, however it ends, leaves
  * the table behind unattached.
  */
 export function createSlotStatements(
@@ -38,9 +38,14 @@ export function createSlotStatements(
   slot: PartitionSlot,
   keyType: PartitionColumnType,
   storage: sql.ParentStorage,
+  access: sql.ParentAccess,
 ): string[] {
   const child = inParentSchema(ctx, slot.name);
-  return [sql.createLikeParent(child, ctx.parent.sql, storage), sql.attachPartition(ctx.parent.sql, child, rangeOf(ctx, slot, keyType))];
+  return [
+    sql.createLikeParent(child, ctx.parent.sql, storage),
+    ...sql.copyAccess(child, access),
+    sql.attachPartition(ctx.parent.sql, child, rangeOf(ctx, slot, keyType)),
+  ];
 }
 
 /** How to take back a partition left detach pending (an interrupted `DETACH … CONCURRENTLY`), which takes no rows. */

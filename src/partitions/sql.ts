@@ -38,6 +38,11 @@ export const swapSessionLockTimeout =
 /** Puts the session's `lock_timeout` back to `$1`. */
 export const restoreSessionLockTimeout = "SELECT pg_catalog.set_config('lock_timeout', $1, false)";
 
+// ---- clock ---------------------------------------------------------------
+
+/** The database's clock right now (not the transaction's start), as epoch seconds in text: no type parser of the caller's pool reads it. */
+export const databaseClock = "SELECT pg_catalog.date_part('epoch', pg_catalog.clock_timestamp())::pg_catalog.text AS t";
+
 // ---- advisory lock --------------------------------------------------------
 
 /**
@@ -49,6 +54,23 @@ export const advisoryLock = (key: string, timeoutMs: number): string =>
   `${setLocalLockTimeout(timeoutMs)}; SET LOCAL statement_timeout = 0; SELECT pg_catalog.pg_advisory_lock(${key})`;
 
 export const advisoryUnlock = (key: string): string => `SELECT pg_catalog.pg_advisory_unlock(${key})`;
+
+/**
+ * `$1` the advisory key (an int8, as text): the session holding that lock
+ * in this database (pg_locks shows a bigint key as its high and low 32
+ * bits), with its application, client, state and since when, for a
+ * `LOCKED` to name the run in the way.
+ */
+export const advisoryHolder = `SELECT l.pid, coalesce(a.application_name, '') AS app, coalesce(a.state, '') AS state,
+        coalesce(pg_catalog.host(a.client_addr), '') AS client,
+        coalesce(pg_catalog.to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '') AS connected,
+        coalesce(pg_catalog.to_char(a.state_change AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '') AS since
+     FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
+     WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted AND l.objsubid OPERATOR(pg_catalog.=) 1
+       AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+       AND l.classid OPERATOR(pg_catalog.=) pg_catalog.oid(($1::pg_catalog.int8 OPERATOR(pg_catalog.>>) 32) OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8)
+       AND l.objid OPERATOR(pg_catalog.=) pg_catalog.oid($1::pg_catalog.int8 OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8)
+     LIMIT 1`;
 
 // ---- catalog --------------------------------------------------------------
 
@@ -151,8 +173,14 @@ export const insertableColumns = `SELECT pg_catalog.string_agg(pg_catalog.quote_
      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
      WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) $2 AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) ''`;
 
-/** `$1` schema, `$2` names: what each relation holding one of the names is. */
-export const relationsNamed = `SELECT c.relname::pg_catalog.text AS name, c.relkind::pg_catalog.text AS kind, c.relispartition AS is_partition
+/**
+ * `$1` schema, `$2` names, `$3` the quoted parent: what each relation
+ * holding one of the names is, and, for a partition of the parent itself,
+ * its bound as PostgreSQL prints it.
+ */
+export const relationsNamed = `SELECT c.relname::pg_catalog.text AS name, c.relkind::pg_catalog.text AS kind, c.relispartition AS is_partition,
+        CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) c.oid AND i.inhparent OPERATOR(pg_catalog.=) $3::pg_catalog.regclass)
+             THEN pg_catalog.pg_get_expr(c.relpartbound, 0) END AS own_bound
        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
        WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) ANY($2::pg_catalog.text[])`;
 
@@ -169,9 +197,58 @@ export const tableInfo = `SELECT c.relkind::pg_catalog.text AS kind, c.relispart
        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
        WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) $2`;
 
+/** The current database's oid, for matching `pg_locks` rows (whose relation oids are per database). */
+const CURRENT_DATABASE =
+  '(SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())';
+
+/**
+ * A session `pid` (an SQL expression compared with `OPERATOR(pg_catalog.=)`,
+ * or `undefined` for any session but this one) holds SHARE UPDATE EXCLUSIVE
+ * on the index `indexOid`: a `REINDEX … CONCURRENTLY` holds it on each new
+ * (`_ccnew`) and old index until it ends, and `pg_locks` shows it to every
+ * role. A reader of the table holds ACCESS SHARE only, so an old leftover
+ * a long query has open still counts as one.
+ */
+const lockedByBuilder = (indexOid: string, pid?: string): string => `EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+         WHERE l.locktype OPERATOR(pg_catalog.=) 'relation' AND l.relation OPERATOR(pg_catalog.=) ${indexOid} AND l.granted
+           AND l.mode OPERATOR(pg_catalog.=) 'ShareUpdateExclusiveLock'
+           AND l.pid ${pid === undefined ? 'OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()' : `OPERATOR(pg_catalog.=) ${pid}`}
+           AND l.database OPERATOR(pg_catalog.=) ${CURRENT_DATABASE})`;
+
+/**
+ * The index `indexOid` is no other session's work in progress: neither
+ * locked by a `REINDEX … CONCURRENTLY` nor the index a `CREATE INDEX
+ * CONCURRENTLY` is building (its progress row, which this role can read
+ * for its own sessions and as a member of pg_read_all_stats).
+ */
+const notBeingBuilt = (indexOid: string): string => `NOT ${lockedByBuilder(indexOid)}
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index b
+                       WHERE b.index_relid OPERATOR(pg_catalog.=) ${indexOid} AND b.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid())`;
+
+/**
+ * `$1` the quoted table: the other sessions building its indexes right now
+ * (a `REINDEX … CONCURRENTLY` holding an INVALID index of it, or a `CREATE
+ * INDEX` / `REINDEX` whose progress row names it), with what each runs, its
+ * phase, since when, and the INVALID indexes that are its work in progress.
+ */
+export const indexBuilders = `SELECT a.pid, coalesce(a.application_name, '') AS app,
+        coalesce(p.command, '') AS command, coalesce(p.phase, '') AS phase,
+        coalesce(pg_catalog.to_char(a.query_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '') AS since,
+        ARRAY(SELECT ic.relname::pg_catalog.text FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
+              WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT i.indisvalid
+                AND (${lockedByBuilder('i.indexrelid', 'a.pid')} OR i.indexrelid OPERATOR(pg_catalog.=) p.index_relid)
+              ORDER BY 1) AS indexes
+     FROM pg_catalog.pg_stat_activity a
+     LEFT JOIN pg_catalog.pg_stat_progress_create_index p ON p.pid OPERATOR(pg_catalog.=) a.pid
+     WHERE a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+       AND (p.relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass
+            OR EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT i.indisvalid
+                         AND ${lockedByBuilder('i.indexrelid', 'a.pid')}))
+     ORDER BY a.query_start NULLS LAST, a.pid`;
+
 /**
  * `$1` the quoted table: the INVALID indexes a failed `REINDEX … CONCURRENTLY`
- * left, named `<index>_ccnew[N]` or `<index>_ccold[N]` after an index of the
+ * left (never those another session's rebuild is building right now), named `<index>_ccnew[N]` or `<index>_ccold[N]` after an index of the
  * same table, so an index someone else made is never taken for one. When
  * that would pass the identifier limit, PostgreSQL cuts `<index>` short to
  * make room: a leftover of exactly that length may name a prefix of one.
@@ -179,7 +256,7 @@ export const tableInfo = `SELECT c.relkind::pg_catalog.text AS kind, c.relispart
 export const rebuildLeftovers = `SELECT ic.relname::pg_catalog.text AS name
      FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
      CROSS JOIN LATERAL (SELECT pg_catalog.regexp_match(ic.relname::pg_catalog.text, '^(.+)_cc(new|old)[0-9]*$') AS m) x
-     WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT i.indisvalid AND x.m IS NOT NULL
+     WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT i.indisvalid AND x.m IS NOT NULL AND ${notBeingBuilt('i.indexrelid')}
        AND EXISTS (SELECT 1 FROM pg_catalog.pg_index b JOIN pg_catalog.pg_class bc ON bc.oid OPERATOR(pg_catalog.=) b.indexrelid
                    WHERE b.indrelid OPERATOR(pg_catalog.=) i.indrelid AND b.indexrelid OPERATOR(pg_catalog.<>) i.indexrelid
                      AND (bc.relname::pg_catalog.text OPERATOR(pg_catalog.=) x.m[1]
@@ -189,13 +266,13 @@ export const rebuildLeftovers = `SELECT ic.relname::pg_catalog.text AS name
 
 /**
  * `$1` the quoted table: its INVALID indexes (a failed `CREATE INDEX
- * CONCURRENTLY`, or a rebuild's leftovers), except those a `CREATE INDEX
- * CONCURRENTLY` of another session is building right now.
+ * CONCURRENTLY`, or a rebuild's leftovers), except those another
+ * session's `CREATE INDEX CONCURRENTLY` or `REINDEX … CONCURRENTLY` is
+ * building right now.
  */
 export const invalidIndexes = `SELECT ic.relname::pg_catalog.text AS name
      FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
-     WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT i.indisvalid
-       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index b WHERE b.index_relid OPERATOR(pg_catalog.=) i.indexrelid)
+     WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT i.indisvalid AND ${notBeingBuilt('i.indexrelid')}
      ORDER BY 1`;
 
 /** `REINDEX TABLE CONCURRENTLY` skips INVALID indexes (with a mere WARNING): each one needs its own. */
@@ -296,6 +373,107 @@ export const parentStorage = `SELECT t.spcname::pg_catalog.text AS tablespace, a
      LEFT JOIN pg_catalog.pg_tablespace t ON t.oid OPERATOR(pg_catalog.=) c.reltablespace
      LEFT JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) c.relam
      WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass`;
+
+/** One grant of the parent's ACL: quoted grantee (or `PUBLIC`), the privileges as PostgreSQL names them, and whether with grant option. */
+export interface ParentGrant {
+  readonly grantee: string;
+  readonly privileges: string;
+  readonly grantable: boolean;
+}
+
+/** The parent's owner and table privileges, and what a new table made by this role starts with instead. */
+export interface ParentAccess {
+  /** The parent's owner, quoted. */
+  readonly owner: string;
+  /** This role (`CURRENT_USER`), quoted. */
+  readonly me: string;
+  /** This role owns the parent: a table it makes already has the parent's owner. */
+  readonly owned: boolean;
+  /** This role may hand a new table to the parent's owner (a superuser; or a member that may SET ROLE to it, whose owner may create in the schema). */
+  readonly canOwn: boolean;
+  /** The parent has the default privileges of its owner (`relacl` is NULL). */
+  readonly defaultAcl: boolean;
+  /**
+   * The parent has row-level security on: its policies apply to reads
+   * through it, never to a partition read directly, so no role but the
+   * owner gets the parent's privileges on a partition.
+   */
+  readonly rowSecurity: boolean;
+  /** The grantees (quoted, or `PUBLIC`) of this role's `ALTER DEFAULT PRIVILEGES` for tables in the schema: what a new table gets. */
+  readonly defaults: readonly string[];
+  /** The parent's privileges, by grantee (the owner's own included, as `acldefault` gives them when `relacl` is NULL). */
+  readonly grants: readonly ParentGrant[];
+  /** The parent's column privileges, each `privileges` one privilege with its quoted columns (`SELECT ("a", "b")`). */
+  readonly columnGrants: readonly ParentGrant[];
+}
+
+/** `$1` the quoted parent: its owner, this role, and what decides the privileges of a table this role makes in its schema. */
+export const parentAccess = `SELECT pg_catalog.quote_ident(o.rolname::pg_catalog.text) AS owner, pg_catalog.quote_ident(CURRENT_USER::pg_catalog.text) AS me,
+        o.rolname OPERATOR(pg_catalog.=) CURRENT_USER AS owned,
+        -- ALTER … OWNER TO takes a superuser, or a member of the new owner (one that may SET ROLE to it from
+        -- PostgreSQL 16 on, where a membership may lack that) whose owner may create in the schema.
+        coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER), false)
+          OR (pg_catalog.has_schema_privilege(c.relowner, c.relnamespace, 'CREATE')
+              AND pg_catalog.pg_has_role(CURRENT_USER, c.relowner,
+                    CASE WHEN pg_catalog.current_setting('server_version_num')::int OPERATOR(pg_catalog.>=) 160000 THEN 'SET' ELSE 'MEMBER' END)) AS "canOwn",
+        c.relacl IS NULL AS "defaultAcl", c.relrowsecurity AS "rowSecurity",
+        ARRAY(SELECT DISTINCT CASE WHEN e.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                                   ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(e.grantee)::pg_catalog.text) END
+              FROM pg_catalog.pg_default_acl d CROSS JOIN LATERAL pg_catalog.aclexplode(d.defaclacl) e
+              WHERE d.defaclrole OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+                AND d.defaclobjtype OPERATOR(pg_catalog.=) 'r'::pg_catalog.char
+                AND d.defaclnamespace OPERATOR(pg_catalog.=) ANY (ARRAY[0::pg_catalog.oid, c.relnamespace])
+              ORDER BY 1) AS defaults,
+        -- In the order of the parent's ACL, so the partition's reads the same.
+        (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object('grantee', g.grantee, 'privileges', g.privileges, 'grantable', g.grantable) ORDER BY g.n), '[]'::pg_catalog.json) FROM (
+           SELECT CASE WHEN e.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                       ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(e.grantee)::pg_catalog.text) END AS grantee,
+                  pg_catalog.string_agg(DISTINCT e.privilege_type, ', ' ORDER BY e.privilege_type) AS privileges, e.is_grantable AS grantable,
+                  pg_catalog.min(e.n) AS n
+           FROM pg_catalog.aclexplode(coalesce(c.relacl, pg_catalog.acldefault('r'::pg_catalog.char, c.relowner))) WITH ORDINALITY
+                AS e(grantor, grantee, privilege_type, is_grantable, n)
+           GROUP BY 1, 3) g)::pg_catalog.text AS grants,
+        -- Column privileges (GRANT SELECT (col) ON parent): one privilege with its columns, in the columns' order.
+        (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object('grantee', g.grantee, 'privileges', g.privileges, 'grantable', g.grantable)
+                                             ORDER BY g.grantee, g.privileges), '[]'::pg_catalog.json) FROM (
+           SELECT CASE WHEN e.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                       ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(e.grantee)::pg_catalog.text) END AS grantee,
+                  pg_catalog.concat(e.privilege_type, ' (',
+                    pg_catalog.string_agg(DISTINCT pg_catalog.quote_ident(a.attname::pg_catalog.text), ', ' ORDER BY pg_catalog.quote_ident(a.attname::pg_catalog.text)), ')') AS privileges,
+                  e.is_grantable AS grantable
+           FROM pg_catalog.pg_attribute a CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) e
+           WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped AND a.attacl IS NOT NULL
+           GROUP BY 1, e.privilege_type, 3) g)::pg_catalog.text AS "columnGrants"
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) c.relowner
+     WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass`;
+
+/**
+ * What gives a new partition the parent's owner and table and column
+ * privileges, exactly, in the transaction that makes it (as PostgreSQL never does for
+ * a partition): the owner first, then every privilege the new table got
+ * (its creator's, PUBLIC's, this role's default privileges') revoked and
+ * the parent's granted, by the owner. Nothing when the new table already
+ * matches (this role owns the parent, which has and gets the default
+ * privileges). When the owner may not own a table in the schema, the
+ * table stays this role's, keeping its own privileges, with the parent's
+ * granted too. A parent under row-level security gives its partitions
+ * its owner's privileges only: its policies do not apply to a partition
+ * read directly, so any other grant there would bypass them.
+ */
+export function copyAccess(childSql: string, access: ParentAccess): string[] {
+  const handOver = !access.owned && access.canOwn;
+  const out = handOver ? [`ALTER TABLE ${childSql} OWNER TO ${access.owner}`] : [];
+  const grant = (g: ParentGrant): string =>
+    `GRANT ${g.privileges} ON TABLE ${childSql} TO ${g.grantee}${g.grantable ? ' WITH GRANT OPTION' : ''}`;
+  // Under row-level security, a grant on a partition would let its grantee read past the parent's policies.
+  const granted = (g: ParentGrant): boolean => !access.rowSecurity || g.grantee === access.owner;
+  // A new table has no column privileges: the parent's are only granted.
+  const columns = access.columnGrants.filter(granted).map(grant);
+  if (access.defaultAcl && access.defaults.length === 0 && (access.owned || handOver)) return [...out, ...columns];
+  const from = new Set(['PUBLIC', ...(access.owned || handOver ? [access.owner] : []), ...access.defaults]);
+  if (!handOver && !access.owned) from.delete(access.me);
+  return [...out, `REVOKE ALL ON TABLE ${childSql} FROM ${[...from].join(', ')}`, ...access.grants.filter(granted).map(grant), ...columns];
+}
 
 /**
  * A standalone table shaped as `CREATE TABLE … PARTITION OF` shapes a

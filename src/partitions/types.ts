@@ -36,6 +36,17 @@ export interface PartitionManagerConfig {
    */
   readonly now?: Date | (() => Date);
   /**
+   * Without `now`, `ensure` and `retention` plan from the host's clock:
+   * before they plan (a dry run too), they compare that clock with the
+   * database's and refuse with `CLOCK_SKEW`, changing nothing, when they
+   * are further apart than this. A host clock a year fast would otherwise
+   * drop a year of partitions still in the window, and make next year's
+   * months instead of the coming one. A `now` you pass is taken as meant
+   * (tests, back-dated runs) and not compared.
+   * @defaultValue {@link DEFAULT_PARTITION_MAX_CLOCK_SKEW_MS} (5 minutes)
+   */
+  readonly maxClockSkewMs?: number;
+  /**
    * `lock_timeout` for every DDL statement; a timeout returns `LOCK_TIMEOUT`.
    * @defaultValue {@link DEFAULT_PARTITION_LOCK_TIMEOUT_MS} (5 s)
    */

@@ -314,12 +314,15 @@ describe('the partitions ensure makes', () => {
         CREATE FUNCTION scanner.touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
         CREATE TRIGGER touch BEFORE INSERT OR UPDATE ON scanner.rich FOR EACH ROW EXECUTE FUNCTION scanner.touch();
         CREATE TABLE scanner.uses (rich_id bigint, rich_at timestamptz, FOREIGN KEY (rich_id, rich_at) REFERENCES scanner.rich (id, at));
-        CREATE TABLE scanner.rich_2026_01 PARTITION OF scanner.rich FOR VALUES FROM ('2026-01-01 00:00:00+00') TO ('2026-02-01 00:00:00+00');`);
+        CREATE TABLE scanner.rich_2026_01 PARTITION OF scanner.rich FOR VALUES FROM ('2026-01-01 00:00:00+00') TO ('2026-02-01 00:00:00+00');
+        -- PARTITION OF gives a partition none of the parent's privileges; ensure gives its partitions the parent's, so the reference gets them by hand.
+        GRANT SELECT ON scanner.rich_2026_01 TO PUBLIC;`);
       const m = new PartitionManager({ pg: db.pool, table: 'scanner.rich', column: 'at', now: new Date('2026-11-23T00:00:00Z') });
       const r = (await m.ensure({ ahead: 1 }))._unsafeUnwrap();
       expect(r.created.map((c) => c.name)).toEqual(['rich_2026_11', 'rich_2026_12']);
       const reference = await fingerprint('scanner', 'rich_2026_01');
-      expect(reference).toMatchObject({ class: { tablespace: tablespace?.name ?? null, am: am ? 'bk_heap2' : 'heap' } });
+      const [parent] = await db.query<{ acl: string }>("SELECT relacl::text AS acl FROM pg_class WHERE oid = 'scanner.rich'::regclass");
+      expect(reference).toMatchObject({ class: { tablespace: tablespace?.name ?? null, am: am ? 'bk_heap2' : 'heap', acl: parent?.acl } });
       expect(await fingerprint('scanner', 'rich_2026_11')).toEqual(reference);
       expect(await fingerprint('scanner', 'rich_2026_12')).toEqual(reference);
       // And they behave alike: through the parent, and written to directly.

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import pg from 'pg';
 import type { TestDatabase } from '../../support/pg.js';
 import { PartitionManager } from '../../../src/partitions/index.js';
@@ -103,6 +103,34 @@ describe("ensure on the partition runbook's table", () => {
     expect(filled.created.at(-1)!.name).toBe('artifact_boms_2026_10');
     const bad = await m.ensure({ fillGaps: 'yes' as unknown as boolean });
     expect(bad.isErr() && bad.error.code).toBe('INVALID_ARGUMENT');
+  });
+
+  it.for<[string, string, RegExp]>([
+    [
+      "the parent's own default partition",
+      'CREATE TABLE scanner.artifact_boms_2026_12 PARTITION OF scanner.artifact_boms DEFAULT',
+      /the default partition of scanner\.artifact_boms/,
+    ],
+    [
+      "one of the parent's own partitions, with other bounds",
+      "CREATE TABLE scanner.artifact_boms_2026_12 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2030-01-01 00:00:00+00') TO ('2030-02-01 00:00:00+00')",
+      /a partition of scanner\.artifact_boms whose bounds are not its name's: FOR VALUES FROM \('2030-01-01/,
+    ],
+  ])("names %s holding a slot's name as that, and says to rename it", async ([, ddl, what]) => {
+    await createArtifactBomsTable(db);
+    await db.query(ddl);
+    const e = (await manager('2026-11-23T00:00:00Z').ensure({ ahead: 2 }))._unsafeUnwrapErr();
+    expect(e.code).toBe('PARTITION_NAME_TAKEN');
+    expect(e.message).toMatch(what);
+    expect(e.message).not.toContain('a partition of another table');
+    expect(e.message).toContain('RENAME TO artifact_boms_2026_12_kept');
+    expect(e.message).not.toContain('attach');
+    expect(e.partial?.created.map((c) => c.name)).toEqual(['artifact_boms_2026_11', 'artifact_boms_2027_01']);
+    // Renamed as told, the next run makes the slot.
+    await db.query('ALTER TABLE scanner.artifact_boms_2026_12 RENAME TO artifact_boms_2026_12_kept');
+    expect((await manager('2026-11-23T00:00:00Z').ensure({ ahead: 2 }))._unsafeUnwrap().created.map((c) => c.name)).toEqual([
+      'artifact_boms_2026_12',
+    ]);
   });
 
   it("creates every other slot when a standalone table holds one slot's name, and says which and what to do", async () => {
@@ -382,6 +410,12 @@ describe("ensure on the partition runbook's table", () => {
       const r = await m.ensure();
       expect(r.isErr() && r.error.code).toBe('LOCKED');
       expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
+      // It names the session in the way, and how to end it if its run's process is gone (a killed cron run).
+      const holder = (await other.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const e = r._unsafeUnwrapErr();
+      expect(e.message).toContain(`It is pid ${holder} (`);
+      expect(e.message).toContain(`SELECT pg_terminate_backend(${holder})`);
+      expect(e.context['holder']).toBe(holder);
       await release();
       expect((await m.ensure())._unsafeUnwrap().created).toHaveLength(2);
       // The role's own statement_timeout is the session's again.
@@ -654,5 +688,56 @@ describe('config and table checks', () => {
     const m = new PartitionManager({ pg: 'postgres://nobody@127.0.0.1:1/none', table: 'scanner.artifact_boms', column: 'inserted_at' });
     expect((await m.ensure())._unsafeUnwrapErr().code).toBe('DB_CONNECTION');
     await m.close();
+  });
+});
+
+describe('ensure against a wrong host clock', () => {
+  it.for([
+    ['a year fast', 365 * 86_400_000],
+    ['a year slow', -365 * 86_400_000],
+  ] as const)('refuses with CLOCK_SKEW and creates nothing when the host clock is %s', async ([, offset]) => {
+    await createArtifactBomsTable(db);
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + offset });
+    try {
+      const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at' });
+      const e = (await m.ensure({ ahead: 1 }))._unsafeUnwrapErr();
+      expect(e.code).toBe('CLOCK_SKEW');
+      expect(e.message).toContain('creates the wrong ones');
+      expect(e.partial).toBeUndefined();
+      // A now given on purpose (a back-dated run) is not compared.
+      const given = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: new Date() });
+      vi.useRealTimers();
+      expect(await catalogBounds(db, 'scanner', 'artifact_boms')).toEqual(new Map());
+      expect((await given.ensure({ ahead: 0 }))._unsafeUnwrap().created).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('goes on with a warning when the clocks differ but are in the same interval: the window is the same', async (ctx) => {
+    await createArtifactBomsTable(db);
+    // Ten minutes fast, but in the same year as the database's clock (this test's interval), unless run at New Year.
+    const offset = 600_000;
+    const year = (t: number): number => new Date(t).getUTCFullYear();
+    if (year(Date.now()) !== year(Date.now() + offset + 60_000))
+      return ctx.skip('skipped: run within minutes of New Year, where the two clocks are in different years');
+    const warnings: string[] = [];
+    const logger = {
+      info() {},
+      error() {},
+      warn: (m: string, f?: Record<string, unknown>) => warnings.push(`${m}: ${String(f?.['reason'])}`),
+    };
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + offset });
+    try {
+      const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', interval: 'year', logger });
+      const r = (await m.ensure({ ahead: 0 }))._unsafeUnwrap();
+      expect(r.created.map((c) => c.name)).toEqual([`artifact_boms_${year(Date.now())}`]);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain('same year');
+      // Retention, which drops, refuses at that skew all the same.
+      expect((await m.retention({ keep: 1 }))._unsafeUnwrapErr().code).toBe('CLOCK_SKEW');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

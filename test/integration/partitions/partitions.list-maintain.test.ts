@@ -242,4 +242,54 @@ describe('maintain', () => {
     expect(await invalid()).toEqual([]);
     await db.query('DROP INDEX scanner.boms_aug_sha_uniq');
   });
+
+  it.for<[string, MaintainOptions]>([
+    ['vacuums', { vacuum: true, analyze: true }],
+    ['reindexes', { vacuum: false, analyze: false, reindex: true }],
+  ])(
+    "a second maintain that %s while the first's REINDEX CONCURRENTLY runs leaves its new indexes alone and says to wait for it",
+    async ([, options]) => {
+      const part = 'artifact_boms_2026_10';
+      // A transaction with an old snapshot holds the first rebuild in "waiting for old snapshots", its _ccnew indexes INVALID.
+      const snapshot = new pg.Client({ connectionString: db.url });
+      await snapshot.connect();
+      await snapshot.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      await snapshot.query('SELECT count(*) FROM scanner.artifact_boms_2026_11');
+      const manager = (lockTimeoutMs: number): PartitionManager =>
+        new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', lockTimeoutMs });
+      const first = manager(30_000).maintain(part, { vacuum: false, analyze: false, reindex: true });
+      try {
+        for (let i = 0; i < 200; i++) {
+          const [row] = await db.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM pg_stat_progress_create_index WHERE relid = $1::regclass AND phase = 'waiting for old snapshots'",
+            [`scanner.${part}`],
+          );
+          if (row?.n === 1) break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        const building = await invalidIndexesOf(part);
+        expect(building.length).toBeGreaterThan(0);
+        for (const n of building) expect(n).toMatch(/_ccnew$/);
+        const e = (await manager(300).maintain(part, options))._unsafeUnwrapErr();
+        expect(e.code).toBe('LOCK_TIMEOUT');
+        expect(e.message).toContain(`Another session is building indexes of scanner.${part} right now`);
+        expect(e.message).toContain('REINDEX CONCURRENTLY');
+        for (const n of building) expect(e.message).toContain(n);
+        expect(e.message).toContain('do not drop them');
+        // Never the advice for a failed rebuild's leftovers.
+        expect(e.message).not.toContain('DROP INDEX');
+        expect(e.message).not.toContain('Left INVALID indexes');
+        expect(e.context['invalidIndexes'] ?? []).toEqual([]);
+        expect(e.partial).toEqual({ steps: [], invalidIndexesDropped: [] });
+        expect(await invalidIndexesOf(part)).toEqual(building);
+      } finally {
+        await snapshot.query('COMMIT');
+        await snapshot.end();
+      }
+      // The first run finishes its rebuild undisturbed.
+      const r = (await first)._unsafeUnwrap();
+      expect(r.steps.map((s) => s.step)).toEqual(['reindex']);
+      expect(await invalidIndexesOf(part)).toEqual([]);
+    },
+  );
 });

@@ -103,4 +103,51 @@ describe.skipIf(reason !== '')(`pg_partman ${version ?? ''} comparison${reason ?
     expect(r.created.map((c) => c.rowsMovedFromDefault)).toEqual([0, 1, 0]);
     expect((await rowHomes(db, 'scanner.boms_shared')).early).toBe(`scanner.${r.created[1]?.name}`);
   });
+
+  it('gives new partitions the owner and privileges pg_partman gives them with inherit_privileges', async () => {
+    const suffix = `${process.pid}_${Math.floor(Math.random() * 1e6)}`;
+    const [owner, reader, writer] = ['owner', 'reader', 'writer'].map((r) => `bk_pm_${r}_${suffix}`) as [string, string, string];
+    await session.query(`CREATE ROLE ${owner}; CREATE ROLE ${reader}; CREATE ROLE ${writer}`);
+    try {
+      await session.query(`GRANT USAGE, CREATE ON SCHEMA scanner TO ${owner}`);
+      for (const table of ['boms_acl_ours', 'boms_acl_pm']) {
+        await createArtifactBomsTable(db, table);
+        await session.query(`ALTER TABLE scanner.${table} OWNER TO ${owner};
+          GRANT SELECT ON scanner.${table} TO ${reader};
+          GRANT SELECT, INSERT, UPDATE ON scanner.${table} TO ${writer} WITH GRANT OPTION;
+          REVOKE TRUNCATE ON scanner.${table} FROM ${owner}`);
+      }
+      const now = await partmanAt(
+        "SELECT partman.create_parent('scanner.boms_acl_pm', 'inserted_at', 'native', 'monthly', p_premake := 1)",
+        "UPDATE partman.part_config SET inherit_privileges = true WHERE parent_table = 'scanner.boms_acl_pm'",
+        "SELECT partman.reapply_privileges('scanner.boms_acl_pm')",
+      );
+      const ours = new PartitionManager({ pg: db.pool, table: 'scanner.boms_acl_ours', column: 'inserted_at', now });
+      const created = (await ours.ensure({ ahead: 1, behind: 1 }))._unsafeUnwrap().created;
+      expect(created).toHaveLength(3);
+      /** Each partition's owner and privileges (`grantee=PRIVILEGE[*]`, grantors aside), in bound order. */
+      const accessOf = async (parent: string): Promise<string[]> =>
+        (
+          await db.query<{ a: string }>(
+            `SELECT c.relowner::regrole::text || ' ' || ARRAY(SELECT DISTINCT e.grantee::regrole::text || '=' || e.privilege_type || CASE WHEN e.is_grantable THEN '*' ELSE '' END
+                 FROM aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) e ORDER BY 1)::text AS a
+             FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+             WHERE i.inhparent = $1::regclass AND NOT c.relpartbound::text LIKE '%DEFAULT%' ORDER BY pg_get_expr(c.relpartbound, c.oid)`,
+            [parent],
+          )
+        ).map((r) => r.a);
+      const theirs = await accessOf('scanner.boms_acl_pm');
+      const mine = await accessOf('scanner.boms_acl_ours');
+      expect(theirs.length).toBeGreaterThanOrEqual(3);
+      expect(new Set(theirs).size).toBe(1);
+      expect(theirs[0]).toContain(`${reader}=SELECT`);
+      // pg_partman grants without the grant option (its privilege list leaves it out); apart from that, the same.
+      const noGrantOption = (a: string): string => a.replaceAll('*', '');
+      expect(mine.map(noGrantOption)).toEqual(Array.from({ length: 3 }, () => theirs[0]));
+      // The writer's grant option, as on the parent.
+      for (const a of mine) expect(a).toContain(`${writer}=INSERT*`);
+    } finally {
+      await session.query(`DROP OWNED BY ${owner}, ${reader}, ${writer}; DROP ROLE ${owner}, ${reader}, ${writer}`);
+    }
+  });
 });

@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { TestDatabase } from '../../support/pg.js';
 import { PartitionManager } from '../../../src/partitions/index.js';
 import { catalogBounds, holdLock, useScannerDatabase } from './fixtures.js';
@@ -186,5 +186,56 @@ describe('retention', () => {
     expect((await manager().retention({ keep: -1 }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
     expect((await manager().retention({ keep: 1.5 }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
     expect((await manager().retention({ mode: 'truncate' as 'drop' }))._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('retention against a wrong host clock', () => {
+  const YEAR_MS = 365 * 86_400_000;
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  /** The manager on the host's clock (no `now`), with that clock `offsetMs` off; the database's clock is the real one. */
+  const onHostClock = (offsetMs: number, extra: Partial<ConstructorParameters<typeof PartitionManager>[0]> = {}): PartitionManager => {
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + offsetMs });
+    return new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', ...extra });
+  };
+
+  it.for([
+    ['a year fast', YEAR_MS],
+    ['a year slow', -YEAR_MS],
+    ['ten minutes fast', 600_000],
+  ] as const)('refuses with CLOCK_SKEW and changes nothing when the host clock is %s', async ([, offset]) => {
+    const before = await fingerprint();
+    for (const dryRun of [false, true]) {
+      const r = await onHostClock(offset).retention({ keep: 12, dryRun });
+      const e = r._unsafeUnwrapErr();
+      expect(e.code).toBe('CLOCK_SKEW');
+      expect(e.message).toMatch(/host's clock reads .* database's reads/);
+      expect(e.message).toContain(offset > 0 ? 'ahead of' : 'behind');
+      expect(e.message).toMatch(/--now.*maxClockSkewMs/);
+      expect(e.partial).toBeUndefined();
+      vi.useRealTimers();
+    }
+    expect(await fingerprint()).toBe(before);
+  });
+
+  it('runs on a host clock within the tolerance, and maxClockSkewMs widens it', async () => {
+    const plan = (await onHostClock(60_000).retention({ keep: 12 }))._unsafeUnwrap();
+    vi.useRealTimers();
+    expect(plan.cutoff.getTime()).toBeLessThan(Date.now());
+    const wide = (await onHostClock(600_000, { maxClockSkewMs: 3_600_000 }).retention({ keep: 12 }))._unsafeUnwrap();
+    expect(wide.dryRun).toBe(true);
+  });
+
+  it('takes a now the caller passes as meant: a back-dated run is never compared with the database', async () => {
+    const plan = (await manager({ now: new Date('2024-01-15T00:00:00Z') }).retention({ keep: 0 }))._unsafeUnwrap();
+    expect(plan.cutoff.toISOString()).toBe('2024-01-01T00:00:00.000Z');
+    expect((await manager({ now: () => new Date(Date.now() + YEAR_MS) }).retention({ keep: 12 })).isOk()).toBe(true);
+  });
+
+  it('validates maxClockSkewMs', async () => {
+    const r = await manager({ maxClockSkewMs: 0 }).retention();
+    expect(r._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
+    expect(r._unsafeUnwrapErr().message).toContain('maxClockSkewMs');
   });
 });
