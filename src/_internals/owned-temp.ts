@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { lstat, readdir, rm } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, processStart } from './process-start.js';
@@ -33,10 +34,10 @@ async function ownerLives(pid: number, start: string): Promise<boolean> {
  * another host's, a live process's, one whose start time cannot be read)
  * is left as it is, and so is whatever cannot be removed: this only tidies up.
  */
-export async function removeDeadTemps(dir: string, base: string): Promise<string[]> {
+export async function removeDeadTemps(dir: string, base: string, now: number = Date.now()): Promise<string[]> {
   const prefix = `.${base}.tmp-`;
   const names = await readdir(dir).catch(() => [] as string[]);
-  const removed: string[] = [];
+  const removed = await removeLegacyTemps(dir, base, names, now);
   for (const name of names) {
     if (!name.startsWith(prefix)) continue;
     const owner = /^([1-9][0-9]{0,9})\.([0-9]{1,20}|x)\.([0-9a-f]{8})-[^/]+$/.exec(name.slice(prefix.length));
@@ -54,4 +55,72 @@ export async function removeDeadTemps(dir: string, base: string): Promise<string
       removed.push(path);
   }
   return removed;
+}
+
+/**
+ * How long a temporary file or directory named the way versions before
+ * process-named temporaries named them must have gone untouched before a
+ * write of the same file removes it: a week. Those names say nothing of
+ * their process or host, so age is the one sign that no write (of an older
+ * version, perhaps on another host sharing the directory) still uses it; a
+ * write touches its file at least every few seconds while it runs.
+ */
+export const LEGACY_TEMP_MIN_AGE_MS = 7 * 24 * 60 * 60 * 1000;
+
+/**
+ * The two names older versions gave their temporaries beside `base`:
+ * `writeDataset`'s spool directory (`.<base>.tmp-` and the six characters
+ * `mkdtemp` adds) and `writeFileAtomic`'s new file (`.<base>.<12 hex>.tmp`).
+ */
+function legacyKind(name: string, base: string): 'dir' | 'file' | undefined {
+  const rest = name.startsWith(`.${base}.`) ? name.slice(base.length + 2) : undefined;
+  if (rest === undefined) return undefined;
+  if (/^tmp-[A-Za-z0-9]{6}$/.test(rest)) return 'dir';
+  if (/^[0-9a-f]{12}\.tmp$/.test(rest)) return 'file';
+  return undefined;
+}
+
+/** When `stats`' file last changed, its data or its entry. */
+const lastChange = (stats: Stats): number => Math.max(stats.mtimeMs, stats.ctimeMs);
+
+/**
+ * Removes the temporaries of older versions (see {@link legacyKind}) in
+ * `dir` beside `base` that are certainly abandoned: not a symlink, this
+ * user's, and untouched for {@link LEGACY_TEMP_MIN_AGE_MS}: the directory,
+ * and each thing in it, which must be what an older write put there (its
+ * members as `0`, `1`, … and the tarball as `out`), nothing else. Anything
+ * that does not fit is left as it is.
+ */
+async function removeLegacyTemps(dir: string, base: string, names: readonly string[], now: number): Promise<string[]> {
+  const removed: string[] = [];
+  const uid = process.getuid?.();
+  const old = (stats: Stats): boolean => now - lastChange(stats) >= LEGACY_TEMP_MIN_AGE_MS && (uid === undefined || stats.uid === uid);
+  for (const name of names) {
+    const kind = legacyKind(name, base);
+    if (kind === undefined) continue;
+    const path = join(dir, name);
+    const stats = await lstat(path).catch(() => undefined);
+    if (stats === undefined || !old(stats)) continue;
+    if (kind === 'file' ? !stats.isFile() : !stats.isDirectory() || !(await abandonedSpool(path, old))) continue;
+    if (
+      await rm(path, { recursive: kind === 'dir', force: true, maxRetries: 0 }).then(
+        () => true,
+        () => false,
+      )
+    )
+      removed.push(path);
+  }
+  return removed;
+}
+
+/** Whether an older version's spool directory holds only what it wrote there (regular files `0`, `1`, …, `out`), all of it `old`. */
+async function abandonedSpool(path: string, old: (stats: Stats) => boolean): Promise<boolean> {
+  const entries = await readdir(path).catch(() => undefined);
+  if (entries === undefined) return false;
+  for (const entry of entries) {
+    if (entry !== 'out' && !/^(0|[1-9][0-9]*)$/.test(entry)) return false;
+    const stats = await lstat(join(path, entry)).catch(() => undefined);
+    if (stats === undefined || !stats.isFile() || !old(stats)) return false;
+  }
+  return true;
 }

@@ -15,9 +15,29 @@ import { ownedTempPrefix, removeDeadTemps } from './owned-temp.js';
  * a power cut leaves the old file or the whole new one.
  */
 export async function writeFileAtomic(target: string, content: Uint8Array | string, signal?: AbortSignal): Promise<void> {
+  await (await stageFileAtomic(target, content, signal)).commit();
+}
+
+/** A new file written and synced beside its target, not yet renamed into place. */
+export interface StagedFile {
+  /** Renames the new file over the target and syncs the directory (the new file is removed if that fails). */
+  commit(): Promise<void>;
+  /** Removes the new file, leaving the target as it was. */
+  discard(): Promise<void>;
+}
+
+/**
+ * The first half of {@link writeFileAtomic}: the new file, whole and on
+ * the disk under its temporary name, to be renamed into place later. A
+ * write of two files that belong together (a tarball and its `.sha256`)
+ * stages the second before it renames the first, so the two renames
+ * follow each other with nothing between them that could fail or wait.
+ */
+export async function stageFileAtomic(target: string, content: Uint8Array | string, signal?: AbortSignal): Promise<StagedFile> {
   // A write killed between the two steps (SIGKILL) leaves its new file: the next write of `target` removes it.
   await removeDeadTemps(dirname(target), basename(target));
   const temp = join(dirname(target), `${await ownedTempPrefix(basename(target))}${randomBytes(6).toString('hex')}`);
+  const discard = () => rm(temp, { force: true });
   try {
     const handle = await open(temp, 'wx');
     try {
@@ -26,10 +46,20 @@ export async function writeFileAtomic(target: string, content: Uint8Array | stri
     } finally {
       await handle.close();
     }
-    await rename(temp, target);
-    await syncDirectory(dirname(target));
   } catch (error) {
-    await rm(temp, { force: true });
+    await discard();
     throw error;
   }
+  return {
+    async commit() {
+      try {
+        await rename(temp, target);
+      } catch (error) {
+        await discard();
+        throw error;
+      }
+      await syncDirectory(dirname(target));
+    },
+    discard,
+  };
 }

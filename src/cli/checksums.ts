@@ -50,13 +50,17 @@ function readSignature(
   if (signature === undefined || key === undefined)
     return errAsync(new BackfillError('INVALID_ARGUMENT', '--signature and --key go together.'));
   // A key or signature may come from a pipe (`--key <(vault read …)`): read it without blocking a thread.
-  const read = (path: string): ResultAsync<string, BackfillError> =>
+  const read = (path: string): ResultAsync<Buffer, BackfillError> =>
     ResultAsync.fromPromise(readWholeFile(resolve(cwd, path), signal), (e) =>
       isBackfillError(e)
         ? e
         : new BackfillError('IO_ERROR', `${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e, context: { path } }),
-    ).map((bytes) => bytes.toString('utf8'));
-  return ResultAsync.combine([read(signature), read(key)]).map(([signatureBase64, publicKey]) => ({ signatureBase64, publicKey }));
+    );
+  // The key goes on as bytes, so a DER key is read as DER (and a private one refused as such).
+  return ResultAsync.combine([read(signature), read(key)]).map(([signatureBytes, publicKey]) => ({
+    signatureBase64: signatureBytes.toString('utf8'),
+    publicKey,
+  }));
 }
 
 const verify: CommandSpec = {
@@ -96,7 +100,11 @@ const verify: CommandSpec = {
       value: '<file.sig>',
       description: 'First check this detached signature of the sums file, as cosign verify-blob --key --signature does (needs --key).',
     },
-    key: { type: 'string', value: '<cosign.pub>', description: 'PEM public key (ECDSA P-256 or RSA) for --signature.' },
+    key: {
+      type: 'string',
+      value: '<cosign.pub>',
+      description: 'Public key (ECDSA P-256 or RSA, PEM or DER) for --signature; a private key is refused.',
+    },
   },
   examples: [
     'backfill-kit checksums verify artifacts/lnm/SHA256SUMS',

@@ -6,7 +6,7 @@
  */
 import { constants } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, readdir, realpath, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { err, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { readDataset, writeDataset, type Compression, type MemberSource } from '../dataset/index.js';
@@ -35,7 +35,6 @@ import { generateAdvisoryChunks, generateLinksets } from '../testing/index.js';
 import { formatChecksumLine, verifyDataset, type VerifyReport } from '../verify/index.js';
 import { findExpected } from '../verify/verify-dataset.js';
 import { notRegular } from '../_internals/file-kind.js';
-import { writeFileAtomic } from '../_internals/write-file-atomic.js';
 import { openedOutside, resolveUnder } from '../verify/safe-path.js';
 import {
   booleanFlag,
@@ -186,12 +185,6 @@ async function manifestTotal(path: string, members: readonly string[]): Promise<
 /** Creates the directory an output file goes into, as the runbook scripts' `mkdir -p` did. */
 function ensureParent(path: string): ResultAsync<unknown, BackfillError> {
   return ioStep(dirname(path), mkdir(dirname(path), { recursive: true }));
-}
-
-/** Writes `<out>.sha256` as `sha256sum` prints it (`verifyDataset` reads it back), replacing the old one whole. */
-function writeSidecar(out: string, sha256: string): ResultAsync<string, BackfillError> {
-  const sidecar = `${out}.sha256`;
-  return ioStep(sidecar, writeFileAtomic(sidecar, checksumLine(basename(out), sha256))).map(() => sidecar);
 }
 
 /** `name`'s line as `sha256sum` prints it, newline included: a name holding a newline or `\` is escaped, the line marked with a leading `\`. */
@@ -376,12 +369,13 @@ const build: CommandSpec = {
       ...(level === undefined ? {} : { level }),
       ...(mtime === undefined ? {} : { mtime }),
       ...(name === undefined ? {} : { name }),
+      // Written with the tarball, in an order that a kill at any point leaves a pair verify can explain.
+      sha256File: booleanFlag(ctx.flags, 'sha256-file'),
       signal: ctx.signal,
     });
     if (written.isErr()) return failed(written.error);
-    const { sha256, manifest } = written.value;
-    const sidecar = booleanFlag(ctx.flags, 'sha256-file') ? yield* writeSidecar(out, sha256) : null;
-    const report = { path: out, sha256File: sidecar, ...written.value };
+    const { sha256, manifest, sha256File: sidecar } = written.value;
+    const report = { path: out, ...written.value };
     return {
       exitCode: EXIT_CODES.OK.code,
       report,
@@ -687,6 +681,7 @@ const exportCommand: CommandSpec = {
         ...(compression === undefined ? {} : { compression }),
         ...(mtime === undefined ? {} : { mtime }),
         ...(name === undefined ? {} : { name }),
+        sha256File: booleanFlag(ctx.flags, 'sha256-file'),
         onProgress: (p) => {
           if (p.member !== current) {
             finished += lastRows;
@@ -702,10 +697,9 @@ const exportCommand: CommandSpec = {
     progress.done();
     if (result.isErr()) return failed(result.error);
     const r = result.value;
-    const sidecar = booleanFlag(ctx.flags, 'sha256-file') ? yield* writeSidecar(out, r.sha256) : null;
     return {
       exitCode: EXIT_CODES.OK.code,
-      report: { ...r, sha256File: sidecar },
+      report: r,
       lines: [
         `Exported ${r.tables.map((t) => `${t.table} (${num(t.rows)} rows)`).join(', ')} to ${r.path} (${bytes(r.bytes)}) in ${(r.durationMs / 1000).toFixed(2)} s.`,
         `manifest: ${JSON.stringify(r.manifest)}`,

@@ -1,4 +1,5 @@
 import { BackfillError } from '../errors.js';
+import { LONE_SURROGATE } from '../_internals/lone-surrogate.js';
 
 /** Longest member name accepted, in bytes: Linux's PATH_MAX (4096) without its terminating NUL. */
 export const MAX_MEMBER_NAME_BYTES = 4095;
@@ -18,6 +19,14 @@ export function checkMemberName(raw: string, kind: 'file' | 'directory' = 'file'
       'MEMBER_PATH_UNSAFE',
       `member ${JSON.stringify(`${raw.slice(0, 60)}…`)} has a name longer than ${MAX_MEMBER_NAME_BYTES} bytes, which no system opens (tar -x cannot create it); shorten it.`,
       { context: { member: raw.slice(0, 200) } },
+    );
+  }
+  // JSON (the manifest) can name it, but it has no UTF-8 form: tar would get U+FFFD in its place, another name.
+  if (LONE_SURROGATE.test(raw)) {
+    throw new BackfillError(
+      'MEMBER_PATH_UNSAFE',
+      `member ${JSON.stringify(raw)} is not well-formed Unicode (it holds a lone UTF-16 surrogate, which has no UTF-8 form); fix the name.`,
+      { context: { member: raw } },
     );
   }
   const name = raw

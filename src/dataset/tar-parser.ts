@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { createHash, type Hash } from 'node:crypto';
 import { BLOCK, checksumMatches, numeric } from '../_internals/tar-header.ts';
 
@@ -6,7 +7,7 @@ import { BLOCK, checksumMatches, numeric } from '../_internals/tar-header.ts';
  * and on the main thread for stream inputs, and it alone decides which bytes
  * belong to which member: the bytes it marks as a member's data are the bytes
  * it hashes and the bytes the caller is handed. It imports nothing but
- * `node:crypto` and the header fields' reader (which imports nothing), so a
+ * `node:crypto`, `node:buffer` and the header fields' reader (which imports nothing), so a
  * worker thread can load it from the TypeScript sources.
  *
  * What it accepts: regular files (`0`, NUL, `7`), directories (`5`, reported
@@ -29,7 +30,7 @@ export type TarEvent =
 
 /** Why the archive was refused, as plain data so that it can cross a thread boundary. */
 export interface TarProblem {
-  readonly code: 'TAR_CORRUPT' | 'TAR_TRUNCATED' | 'MEMBER_TYPE_UNSUPPORTED';
+  readonly code: 'TAR_CORRUPT' | 'TAR_TRUNCATED' | 'MEMBER_TYPE_UNSUPPORTED' | 'MEMBER_PATH_UNSAFE';
   readonly message: string;
   /** Tar byte offset of the header concerned (or where the archive stopped). */
   readonly offset: number;
@@ -88,27 +89,37 @@ function paddingOf(size: number): number {
   return (BLOCK - (size % BLOCK)) % BLOCK;
 }
 
-function cString(block: Buffer, at: number, length: number): string {
+/** The bytes of a NUL-terminated field, up to `length`. */
+function cBytes(block: Buffer, at: number, length: number): Buffer {
   const end = block.indexOf(0, at);
-  return block.toString('utf8', at, end === -1 || end > at + length ? at + length : end);
+  return block.subarray(at, end === -1 || end > at + length ? at + length : end);
+}
+
+/** PAX records by key, and the keys whose values are not UTF-8 (decoded with U+FFFD here, kept as bytes by tar). */
+interface PaxRecords {
+  readonly records: Map<string, string>;
+  readonly notUtf8: Set<string>;
 }
 
 /** Splits PAX records (`<length> <key>=<value>\n`); undefined when malformed. */
-function paxRecords(data: Buffer): Map<string, string> | undefined {
+function paxRecords(data: Buffer): PaxRecords | undefined {
   const records = new Map<string, string>();
+  const notUtf8 = new Set<string>();
   for (let at = 0; at < data.length; ) {
     const space = data.indexOf(0x20, at);
     if (space === -1) return undefined;
     const lengthText = data.toString('latin1', at, space);
     const length = Number(lengthText);
     if (!/^[1-9][0-9]*$/.test(lengthText) || at + length > data.length || data[at + length - 1] !== 0x0a) return undefined;
-    const record = data.toString('utf8', space + 1, at + length - 1);
+    const bytes = data.subarray(space + 1, at + length - 1);
+    const record = bytes.toString('utf8');
     const equals = record.indexOf('=');
     if (equals <= 0) return undefined;
     records.set(record.slice(0, equals), record.slice(equals + 1));
+    if (!isUtf8(bytes)) notUtf8.add(record.slice(0, equals));
     at += length;
   }
-  return records;
+  return { records, notUtf8 };
 }
 
 /** A push parser over decoded tar bytes: `push` returns what each chunk holds, `end` what the end of input means. */
@@ -283,19 +294,41 @@ export class TarParser {
     if (size === undefined)
       this.#refuse('TAR_CORRUPT', `tar header at tar byte ${offset} has an invalid size field; the archive is corrupt.`, offset);
     const magic = block.toString('latin1', 257, 263);
-    const name = cString(block, 0, 100);
+    const name = this.#utf8Name(cBytes(block, 0, 100), offset, 'name field');
     // Only POSIX ustar has a prefix field; GNU headers keep other data there.
-    const prefix = magic === 'ustar\0' ? cString(block, 345, 155) : '';
+    const prefix = magic === 'ustar\0' ? this.#utf8Name(cBytes(block, 345, 155), offset, 'prefix field') : '';
     return { type: String.fromCharCode(block[156]!), name: prefix ? `${prefix}/${name}` : name, size: size! };
+  }
+
+  /**
+   * A name's bytes as text. Bytes that are not UTF-8 are refused: decoded,
+   * they would become U+FFFD, another name than the one `tar -x` gives the
+   * file, and one no manifest (JSON, so UTF-8) could name.
+   */
+  #utf8Name(bytes: Buffer, offset: number, where: string): string {
+    const name = bytes.toString('utf8');
+    if (!isUtf8(bytes)) this.#notUtf8(name, offset, where);
+    return name;
+  }
+
+  #notUtf8(decoded: string, offset: number, where: string): never {
+    this.#refuse(
+      'MEMBER_PATH_UNSAFE',
+      `the ${where} at tar byte ${offset} is not UTF-8 (${JSON.stringify(decoded)}, with U+FFFD for the other bytes); tar would extract the file under a name no manifest can hold: rename it in UTF-8.`,
+      offset,
+      decoded,
+    );
   }
 
   #onMeta(type: 'x' | 'g' | 'L', data: Buffer, offset: number): void {
     if (type === 'L') {
-      this.#setPending(offset, cString(data, 0, data.length), undefined);
+      this.#setPending(offset, this.#utf8Name(cBytes(data, 0, data.length), offset, 'GNU long name'), undefined);
       return;
     }
-    const records = paxRecords(data);
-    if (!records) this.#refuse('TAR_CORRUPT', `the PAX header at tar byte ${offset} is malformed.`, offset);
+    const pax = paxRecords(data);
+    if (!pax) this.#refuse('TAR_CORRUPT', `the PAX header at tar byte ${offset} is malformed.`, offset);
+    const records = pax!.records;
+    if (pax!.notUtf8.has('path')) this.#notUtf8(records.get('path')!, offset, 'PAX path');
     for (const key of records!.keys()) {
       if (key.startsWith('GNU.sparse.'))
         this.#refuse(

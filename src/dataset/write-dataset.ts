@@ -8,6 +8,7 @@ import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
+import { formatChecksumLine } from '../_internals/checksum-line.js';
 import { syncDirectory, syncFile } from '../_internals/durable-file.js';
 import { notRegular } from '../_internals/file-kind.js';
 import { ownedTempPrefix, removeDeadTemps } from '../_internals/owned-temp.js';
@@ -15,6 +16,7 @@ import { HashingPassThrough } from '../_internals/hashing-stream.js';
 import { LineSplitter } from '../_internals/ndjson.js';
 import { Utf8Check } from '../_internals/utf8-check.js';
 import { ZstdFrameCompress } from '../_internals/zstd-frame-compress.js';
+import { stageFileAtomic } from '../_internals/write-file-atomic.js';
 import {
   COMPRESSION_LEVELS,
   DEFAULT_GZIP_LEVEL,
@@ -89,6 +91,17 @@ export interface WriteDatasetOptions {
    * reason `abort()` was given, and any previous file at the path is left as it was.
    */
   readonly signal?: AbortSignal;
+  /**
+   * Also write `<path>.sha256`, the tarball's line as `sha256sum` prints it
+   * (what `verifyDataset` reads beside it). It is written in full before the
+   * tarball is renamed into place and renamed right after it, so a process
+   * killed at any point leaves the old pair, the new pair, or the new
+   * tarball beside the old `.sha256` with the new one waiting under a
+   * temporary name: `verifyDataset` then says the `.sha256` is stale and to
+   * rebuild, and the next write removes the leftover.
+   * @defaultValue false
+   */
+  readonly sha256File?: boolean;
 }
 
 /** What {@link writeDataset} produced. */
@@ -98,6 +111,8 @@ export interface WrittenDataset {
   /** Size of the file as written. */
   readonly bytes: number;
   readonly manifest: DatasetManifest;
+  /** The `.sha256` file written beside it (see {@link WriteDatasetOptions.sha256File}), `null` when none was. */
+  readonly sha256File: string | null;
 }
 
 const LINE_FLUSH_BYTES = 256 * 1024;
@@ -478,11 +493,28 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
     // failed write, a killed process or a power cut leaves any previous file
     // at `path` untouched.
     await syncFile(partial);
-    await rename(partial, path);
-    await syncDirectory(dirname(path));
+    const sha256 = hasher.digest();
+    const sha256File = `${path}.sha256`;
+    // The `.sha256` is staged whole first, so nothing but a rename comes between the tarball's rename and its own.
+    const sidecar = options.sha256File === true ? await stageFileAtomic(sha256File, formatChecksumLine(basename(path), sha256)) : null;
+    try {
+      await rename(partial, path);
+    } catch (error) {
+      await sidecar?.discard();
+      throw error;
+    }
     written = true;
+    if (sidecar === null) await syncDirectory(dirname(path));
+    else
+      await sidecar.commit().catch((error: unknown) => {
+        throw new BackfillError(
+          'IO_ERROR',
+          `${path} was written, but ${sha256File} could not be replaced (${error instanceof Error ? error.message : String(error)}), so it is stale: write the dataset again.`,
+          { cause: error, context: { path: sha256File } },
+        );
+      });
     const { size } = await stat(path);
-    return { sha256: hasher.digest(), bytes: size, manifest };
+    return { sha256, bytes: size, manifest, sha256File: sidecar === null ? null : sha256File };
   } finally {
     await rm(tmp, { recursive: true, force: true });
     writing.delete(tmp);

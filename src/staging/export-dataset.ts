@@ -49,6 +49,8 @@ export interface ExportDatasetOptions {
   readonly name?: string;
   /** The manifest's `createdAt`. @defaultValue the `mtime` as an ISO-8601 UTC string */
   readonly createdAt?: string;
+  /** Also write `<outPath>.sha256`, as `writeDataset`'s `sha256File` does. @defaultValue false */
+  readonly sha256File?: boolean;
   /**
    * Rows between two progress reports.
    * @defaultValue 50000
@@ -199,6 +201,7 @@ function exportTables(
         ...(options.mtime === undefined ? {} : { mtime: options.mtime }),
         ...(options.name === undefined ? {} : { name: options.name }),
         ...(options.createdAt === undefined ? {} : { createdAt: options.createdAt }),
+        ...(options.sha256File === undefined ? {} : { sha256File: options.sha256File }),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
       // Thrown, not returned: withClient then destroys the connection (its COPY may be half read) instead of pooling it.

@@ -84,7 +84,16 @@ interface BlobVerifier {
 /** Decodes the signature and loads the key (before any byte of the blob is read), then takes the blob in chunks. */
 function blobVerifier(signatureBase64: string, publicKeyPem: KeyInput): Result<BlobVerifier, BackfillError> {
   // cosign writes the .sig file without a newline, but a copy-paste often adds one.
-  return decodeBase64(String(signatureBase64).trim(), 'The signature').andThen((signature) =>
+  const text = String(signatureBase64).trim();
+  if (text.startsWith('{')) {
+    return err(
+      new BackfillError(
+        'BASE64_INVALID',
+        'The signature is JSON, not base64: a cosign or sigstore bundle (`cosign sign-blob --bundle`)? Bundles are not read here (their transparency-log and certificate checks are out of scope); pass the bare base64 signature (`cosign sign-blob --output-signature`).',
+      ),
+    );
+  }
+  return decodeBase64(text, 'The signature').andThen((signature) =>
     loadPublicKey(publicKeyPem).andThen(({ key, kind }): Result<BlobVerifier, BackfillError> => {
       if (kind !== 'ecdsa-p256' && kind !== 'rsa') {
         return err(

@@ -91,7 +91,7 @@ function isSigningKey(value: KeyInput | SigningKey): value is SigningKey {
 
 /** Options for {@link verifyDsse}. */
 export interface VerifyDsseOptions {
-  /** The trusted public keys, a non-empty array (a private key is accepted and its public half used). */
+  /** The trusted public keys, a non-empty array (a private key is refused with `KEY_INVALID`). */
   readonly keys: readonly KeyInput[];
   /**
    * How many distinct trusted keys must have signed: a whole number from 1

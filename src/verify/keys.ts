@@ -88,14 +88,63 @@ function isPem(input: string | Uint8Array): boolean {
   return (typeof input === 'string' ? input : Buffer.from(input).toString('latin1')).includes('-----BEGIN');
 }
 
-/** Parses a public key; a private key is accepted and its public half used. @internal */
+/**
+ * The label of the first private key in PEM text (`EC PRIVATE KEY`,
+ * `ENCRYPTED PRIVATE KEY`, cosign's `ENCRYPTED SIGSTORE PRIVATE KEY`, an
+ * OpenSSH or PGP private key…), or `undefined` when it holds none.
+ */
+function privatePemLabel(text: string): string | undefined {
+  return /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?)-----/.exec(text)?.[1];
+}
+
+/** Whether DER bytes that are no SPKI public key parse as a private key (PKCS#8, encrypted or not, SEC1 or PKCS#1). */
+function isPrivateDer(der: Buffer): boolean {
+  for (const type of ['pkcs8', 'sec1', 'pkcs1'] as const) {
+    try {
+      createPrivateKey({ key: der, format: 'der', type });
+      return true;
+    } catch (cause) {
+      // An encrypted PKCS#8 key is recognised before any passphrase is needed.
+      if ((cause as { code?: unknown }).code === 'ERR_MISSING_PASSPHRASE') return true;
+    }
+  }
+  return false;
+}
+
+/** Refuses a private key given where a public key belongs; names its form, never its bytes. */
+function privateKeyGiven(form: string): BackfillError {
+  return keyError(
+    `A private key (${form}) was given to verify with; pass the public key instead (for example cosign.pub, not cosign.key, or the output of \`openssl pkey -pubout\`), and keep the private key away from where releases are verified.`,
+  );
+}
+
+/**
+ * Parses a public key. A private key (PEM, DER or `KeyObject`, encrypted or
+ * not) is refused: a verifier has no use for one, and a private key handed
+ * to it by mistake is a private key copied to where it does not belong.
+ * @internal
+ */
 export function loadPublicKey(input: KeyInput): Result<LoadedKey, BackfillError> {
   let key: KeyObject;
   try {
-    if (input instanceof KeyObject) key = input.type === 'private' ? createPublicKey(input) : input;
-    else if (isPem(input)) key = createPublicKey(typeof input === 'string' ? input : Buffer.from(input));
-    else if (typeof input === 'string') return err(keyError('The key is a string but not PEM; pass PEM text, DER bytes or a KeyObject.'));
-    else key = createPublicKey({ key: Buffer.from(input), format: 'der', type: 'spki' });
+    if (input instanceof KeyObject) {
+      if (input.type === 'private') return err(privateKeyGiven('a private KeyObject'));
+      key = input;
+    } else if (isPem(input)) {
+      const text = typeof input === 'string' ? input : Buffer.from(input).toString('latin1');
+      const label = privatePemLabel(text);
+      if (label !== undefined) return err(privateKeyGiven(`PEM "${label}"`));
+      key = createPublicKey(typeof input === 'string' ? input : Buffer.from(input));
+    } else if (typeof input === 'string') return err(keyError('The key is a string but not PEM; pass PEM text, DER bytes or a KeyObject.'));
+    else {
+      const der = Buffer.from(input);
+      try {
+        key = createPublicKey({ key: der, format: 'der', type: 'spki' });
+      } catch (cause) {
+        if (isPrivateDer(der)) return err(privateKeyGiven('DER'));
+        throw cause;
+      }
+    }
   } catch (cause) {
     return err(keyError(`The public key could not be parsed: ${(cause as Error).message}`, cause));
   }

@@ -1,3 +1,4 @@
+import { lstat, readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ResultAsync, errAsync, ok, safeTry } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
@@ -242,12 +243,45 @@ function memberProblems(m: MemberVerification): BackfillError[] {
   ];
 }
 
+/**
+ * The unfinished `.sha256` a write of `path` left beside `sidecar` that
+ * records `sha256` (the tarball's actual digest), if any: `writeDataset`
+ * stages the new `.sha256` before it renames the tarball and renames it
+ * right after, so a process killed between the two renames leaves the new
+ * tarball, the old `.sha256`, and this file (until the next write removes
+ * it). It only explains a mismatch; it is never trusted to pass one.
+ */
+async function pendingSidecar(path: string, sidecar: string, sha256: string): Promise<string | undefined> {
+  const prefix = `.${basename(sidecar)}.tmp-`;
+  const names = await readdir(dirname(sidecar)).catch(() => [] as string[]);
+  for (const name of names.filter((n) => n.startsWith(prefix)).slice(0, 16)) {
+    const file = join(dirname(sidecar), name);
+    const kind = await lstat(file).catch(() => undefined);
+    if (kind === undefined || !kind.isFile() || kind.size > 64 * 1024) continue;
+    const text = await readFile(file).catch(() => undefined);
+    if (text === undefined) continue;
+    const lines = parseChecksums(text).entries;
+    if (lines.length === 1 && basename(lines[0]!.path) === basename(path) && lines[0]!.sha256 === sha256) return name;
+  }
+  return undefined;
+}
+
+/** What a mismatch against `where` means, and what to do about it. */
+function mismatchAdvice(path: string, where: string, pending: string | undefined): string {
+  if (pending === undefined) return 'the file changed or is corrupt.';
+  return (
+    `${where} is stale: a write of ${basename(path)} was stopped (or is still running) after it replaced the tarball and before it replaced ${basename(where)}, ` +
+    `whose unfinished copy ${pending} records this tarball's digest. Rebuild the dataset to get a matching pair; until then do not use this tarball.`
+  );
+}
+
 function buildReport(
   path: string,
   stats: DatasetStats<string>,
   manifest: DatasetManifest | null,
   manifestError: BackfillError | null,
   expected: Expected | undefined,
+  pending: string | undefined,
 ): VerifyReport {
   const archive: ArchiveVerification = {
     path,
@@ -266,7 +300,7 @@ function buildReport(
     problems.push(
       new BackfillError(
         'CHECKSUM_MISMATCH',
-        `${path}: sha256 is ${stats.sha256}, ${where} says ${String(archive.expectedSha256)}; the file changed or is corrupt.`,
+        `${path}: sha256 is ${stats.sha256}, ${where} says ${String(archive.expectedSha256)}; ${mismatchAdvice(path, where, pending)}`,
         { context: { path, digest: stats.sha256 } },
       ),
     );
@@ -349,7 +383,18 @@ export function verifyDataset(path: string, options: VerifyDatasetOptions = {}):
     yield* ResultAsync.fromPromise(drain(dataset, options), failed);
     const stats = yield* dataset.stats();
     const manifest = await dataset.manifest();
-    const report = buildReport(path, stats, manifest.isOk() ? manifest.value : null, manifest.isErr() ? manifest.error : null, expected);
+    const pending =
+      expected?.from === 'sha256-file' && expected.file !== null && expected.sha256 !== stats.sha256
+        ? await pendingSidecar(path, expected.file, stats.sha256)
+        : undefined;
+    const report = buildReport(
+      path,
+      stats,
+      manifest.isOk() ? manifest.value : null,
+      manifest.isErr() ? manifest.error : null,
+      expected,
+      pending,
+    );
     logger.info('verifyDataset finished', { path, passed: report.ok, problems: report.problems.length, sha256: stats.sha256 });
     return ok(report);
   });

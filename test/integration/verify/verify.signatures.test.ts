@@ -221,7 +221,7 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyDsse with openssl-
     expect(twice._unsafeUnwrapErr().code).toBe('SIGNATURE_INVALID');
     expect(twice._unsafeUnwrapErr().partial?.signatures.map((s) => s.verdict)).toEqual(['valid', 'duplicate']);
     // the same key listed twice cannot meet a threshold of two
-    expect(verifyDsse(envelopeWith([{ sig: a }]), { keys: [keys.ec!.pub, keys.ec!.priv], threshold: 2 })._unsafeUnwrapErr().code).toBe(
+    expect(verifyDsse(envelopeWith([{ sig: a }]), { keys: [keys.ec!.pub, keys.ec!.pub], threshold: 2 })._unsafeUnwrapErr().code).toBe(
       'INVALID_ARGUMENT',
     );
     // signDsse with several keys meets the threshold
