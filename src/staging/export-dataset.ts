@@ -92,23 +92,34 @@ function rawLine(field: string, row: number, name: QualifiedName): string {
   );
 }
 
-/** The `raw` column of one table, in id order (`COLLATE "C"`), as NDJSON lines. */
+/**
+ * The `raw` column of one table, in id order (`COLLATE "C"`), as NDJSON lines.
+ * A row's text may span many chunks (a row of hundreds of MiB arrives in
+ * 64 KiB pieces): the pieces are kept apart and joined once, and each chunk
+ * is searched for the row's end only once, so a long row costs time linear
+ * in its length.
+ */
 async function* tableLines(client: PgClientLike, name: QualifiedName, onRow: () => void): AsyncGenerator<string> {
   const stream = client.query(copyOutRaw(name.sql)) as Readable;
   const decoder = new StringDecoder('utf8');
-  let rest = '';
+  let pieces: string[] = [];
   let row = 0;
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
-      const lines = (rest + decoder.write(chunk)).split('\n');
-      rest = lines.pop() ?? '';
-      for (const line of lines) {
+      const text = decoder.write(chunk);
+      let from = 0;
+      for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', from)) {
+        pieces.push(text.slice(from, end));
+        const line = pieces.length === 1 ? pieces[0]! : pieces.join('');
+        pieces = [];
+        from = end + 1;
         onRow();
         row += 1;
         yield rawLine(line, row, name);
       }
+      if (from < text.length) pieces.push(text.slice(from));
     }
-    rest += decoder.end();
+    const rest = pieces.join('') + decoder.end();
     if (rest.length > 0) {
       onRow();
       row += 1;
