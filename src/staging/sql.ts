@@ -102,6 +102,13 @@ export interface FreshSettings {
   /** The live table's access method (quoted, `heap` for most), never the connection's `default_table_access_method`. */
   readonly accessMethod: string;
   /**
+   * `raw` when the live table's `raw` column comes before its `id`, else
+   * `id`: the fresh table's columns are made in the same order, so that
+   * `SELECT *`, `INSERT … VALUES` and `COPY` without a column list read and
+   * write the swapped-in table as they did the live one.
+   */
+  readonly firstColumn: 'id' | 'raw';
+  /**
    * `ALTER COLUMN …` clauses giving the `id` and `raw` columns the live
    * table's storage, compression, statistics target and options, or null:
    * run before the COPY ({@link alterFreshColumns}), since `SET STORAGE`
@@ -124,7 +131,9 @@ export function createFreshTable(table: string, settings?: FreshSettings): State
   const options = settings?.options == null ? '' : ` WITH (${settings.options})`;
   const tablespace = settings?.tablespace == null ? '' : ` TABLESPACE ${settings.tablespace}`;
   const method = settings === undefined ? '' : ` USING ${settings.accessMethod}`;
-  return plain(`CREATE TABLE ${table} (id pg_catalog.text NOT NULL, raw pg_catalog.jsonb NOT NULL)${method}${options}${tablespace}`);
+  const columns = ['id pg_catalog.text NOT NULL', 'raw pg_catalog.jsonb NOT NULL'];
+  if (settings?.firstColumn === 'raw') columns.reverse();
+  return plain(`CREATE TABLE ${table} (${columns.join(', ')})${method}${options}${tablespace}`);
 }
 
 /** The live table's column settings ({@link FreshSettings.columns}) on a swap's fresh table, before its COPY. */
@@ -490,6 +499,8 @@ export function freshSettings(live: string): Statement {
               CASE WHEN p.condeferrable THEN 'DEFERRABLE' || CASE WHEN p.condeferred THEN ' INITIALLY DEFERRED' ELSE '' END END AS "keyDeferrable",
               pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)) AS owner,
               (SELECT pg_catalog.quote_ident(amname) FROM pg_catalog.pg_am WHERE oid = c.relam) AS "accessMethod",
+              (SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a
+                WHERE a.attrelid = c.oid AND a.attname IN ('id', 'raw') AND NOT a.attisdropped ORDER BY a.attnum LIMIT 1) AS "firstColumn",
               (SELECT pg_catalog.string_agg(u.clause, ', ' ORDER BY a.attnum, u.k)
                  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid,
                       pg_catalog.unnest(ARRAY[
