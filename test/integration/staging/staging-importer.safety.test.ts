@@ -705,6 +705,48 @@ describe('table shape', () => {
     expect(await count(`${s}.linksets_raw`)).toBe(340);
   });
 
+  it.for([
+    ['row-level security the importing role is subject to (FORCE ROW LEVEL SECURITY, as its owner)', 'rls'],
+    ['a generated id column', 'generated'],
+  ] as const)(
+    'truncate: a COPY the server refuses before it starts (%s) fails the import, releasing the lock, instead of hanging',
+    async ([, kind]) => {
+      const s = `s_copy_refused_${kind}`;
+      const role = `bk_copy_refused_${randomBytes(3).toString('hex')}`;
+      const table = `${s}.linksets_raw`;
+      if (kind === 'rls') {
+        await db.query(`CREATE ROLE ${role}; GRANT CREATE ON DATABASE "${db.name}" TO ${role}; CREATE SCHEMA ${s} AUTHORIZATION ${role}; SET ROLE ${role};
+        CREATE TABLE ${table} (id text PRIMARY KEY, raw jsonb NOT NULL); INSERT INTO ${table} VALUES ('old', '{}');
+        ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY; CREATE POLICY everyone ON ${table} USING (true) WITH CHECK (true);
+        CREATE TABLE ${s}.advisory_chunks_raw (id text PRIMARY KEY, raw jsonb NOT NULL); RESET ROLE`);
+      } else {
+        await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${table} (id text GENERATED ALWAYS AS (raw->>'_id') STORED PRIMARY KEY, raw jsonb NOT NULL);
+        INSERT INTO ${table} (raw) VALUES ('{"_id":"old"}')`);
+      }
+      // The import's connections act as the table's owner, whom FORCE ROW LEVEL SECURITY subjects to its policies.
+      const pool = new pg.Pool({ connectionString: db.url, max: 4, ...(kind === 'rls' ? { options: `-c role=${role}` } : {}) });
+      try {
+        const imported = await Promise.race([
+          new StagingImporter({ pg: pool, schema: s, tables: TABLES }).import(good, { strategy: 'truncate' }),
+          new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 20_000).unref()),
+        ]);
+        expect(imported).not.toBe('hung');
+        if (imported === 'hung') return;
+        const e = imported._unsafeUnwrapErr();
+        expect(e.code).toBe('DB_ERROR');
+        expect(e.message).toContain(kind === 'rls' ? 'row-level security' : 'generated column');
+        // The lock is gone: another session reads the old row at once.
+        await db.query('SET lock_timeout = 2000');
+        expect(await db.query(`SELECT raw->>'_id' AS id, id AS key FROM ${table}`)).toEqual([
+          { id: kind === 'rls' ? null : 'old', key: 'old' },
+        ]);
+      } finally {
+        await pool.end();
+        if (kind === 'rls') await db.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+      }
+    },
+  );
+
   it('refuses an id column of another type under both strategies, naming the types', async () => {
     const s = 's_shape_int';
     await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id integer PRIMARY KEY, raw jsonb NOT NULL)`);
