@@ -352,12 +352,14 @@ export function tableShapes(tables: readonly string[]): Statement {
   return {
     text: `SELECT t.name, c.relkind::pg_catalog.text AS kind,
             (c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid)) AS "rowSecurity",
+            pg_catalog.row_security_active(c.oid) AS "rowSecurityActive",
             coalesce(pg_catalog.json_agg(pg_catalog.json_build_object('name', a.attname,
                                                 'type', CASE a.atttypid WHEN 'pg_catalog.text'::pg_catalog.regtype THEN 'text' WHEN 'pg_catalog.jsonb'::pg_catalog.regtype THEN 'jsonb'
                                                         ELSE (SELECT CASE WHEN f.name IN ('text', 'jsonb') THEN pg_catalog.quote_ident(n.nspname) || '.' || f.name ELSE f.name END
                                                                 FROM (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) AS name) f, pg_catalog.pg_type y JOIN pg_catalog.pg_namespace n ON n.oid = y.typnamespace
                                                                WHERE y.oid = a.atttypid) END, 'notNull', a.attnotnull,
                                                 'filled', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '',
+                                                'generated', a.attgenerated <> '',
                                                 'collation', CASE WHEN a.attcollation NOT IN (0, 100) THEN a.attcollation::pg_catalog.regcollation::pg_catalog.text END,
                                                 'deterministic', coalesce((SELECT co.collisdeterministic FROM pg_catalog.pg_collation co WHERE co.oid = a.attcollation), true)) ORDER BY a.attnum)
                      FILTER (WHERE a.attnum IS NOT NULL), '[]') AS columns,
