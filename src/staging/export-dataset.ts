@@ -15,7 +15,7 @@ import { PgHandle, pgErrorToBackfill, type PgClientLike, type PgSource } from '.
 import { parseQualifiedName, type QualifiedName } from '../_internals/sql-identifier.js';
 import { decodeCopyField } from './copy-text-encoding.js';
 import { DEFAULT_STAGING_SCHEMA } from './defaults.js';
-import { BEGIN_SNAPSHOT, COMMIT, copyOutRaw, query, ROLLBACK } from './sql.js';
+import { BEGIN_SNAPSHOT, COMMIT, copyOutRaw, exportRawTypes, query, ROLLBACK } from './sql.js';
 
 /** Which tables to export, and where from. */
 export interface ExportDatasetConfig {
@@ -135,6 +135,23 @@ async function* tableLines(client: PgClientLike, name: QualifiedName, onRow: () 
   }
 }
 
+/**
+ * Refuses a table whose `raw` is not `jsonb` (`text`, `json`, …), before
+ * anything is written: its text is whatever was stored, so lines that are
+ * not one JSON object, or more than one, or JSON that names a key twice,
+ * would be exported as they are, into a dataset the importer refuses.
+ */
+async function refuseRawNotJsonb(client: PgClientLike, specs: readonly ExportSpec[]): Promise<void> {
+  const types = await query<{ name: string; type: string; jsonb: boolean }>(client, exportRawTypes(specs.map((s) => s.name.sql)));
+  const odd = types.find((t) => !t.jsonb);
+  if (odd === undefined) return;
+  throw new BackfillError(
+    'TABLE_SHAPE_MISMATCH',
+    `${odd.name} has raw of type ${odd.type}, not jsonb: its text is not sure to be one JSON object per row, and a dataset line must be; export a table (or view) whose raw is jsonb, such as one that casts it (raw::jsonb). No file was written.`,
+    { context: { table: odd.name } },
+  );
+}
+
 interface ExportSpec {
   readonly member: string;
   readonly table: string;
@@ -194,6 +211,7 @@ function exportTables(
     const counts = specs.map(() => 0);
     await query(client, BEGIN_SNAPSHOT);
     try {
+      await refuseRawNotJsonb(client, specs);
       const members = Object.fromEntries(
         specs.map((s, i) => [
           s.member,

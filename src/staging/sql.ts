@@ -269,6 +269,22 @@ export function copyIn(table: string, freeze: boolean): ReturnType<typeof copySt
   return copyStreams.from(`COPY ${table} (id, raw) FROM STDIN${freeze ? ' WITH (FREEZE)' : ''}`);
 }
 
+/**
+ * The type of each existing table's `raw` column (`formatted`, and whether
+ * it is pg_catalog's `jsonb`), for an export: only jsonb text is sure to be
+ * one JSON value on one line. No row for a table that does not exist or has
+ * no `raw` (the COPY reports those).
+ */
+export function exportRawTypes(tables: readonly string[]): Statement {
+  return {
+    text: `SELECT t.name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type, a.atttypid = 'pg_catalog.jsonb'::pg_catalog.regtype AS jsonb
+       FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS t(name, i)
+       JOIN pg_catalog.pg_attribute a ON a.attrelid = pg_catalog.to_regclass(t.name) AND a.attname OPERATOR(pg_catalog.=) 'raw' AND NOT a.attisdropped
+      ORDER BY t.i`,
+    values: [tables],
+  };
+}
+
 /** The `raw` column in id order, `COLLATE "C"` so the order does not depend on the server's locale. */
 export function copyOutRaw(table: string): ReturnType<typeof copyStreams.to> {
   return copyStreams.to(`COPY (SELECT raw FROM ${table} ORDER BY id COLLATE pg_catalog."C") TO STDOUT`);
