@@ -277,9 +277,9 @@ export function copyIn(table: string, freeze: boolean): ReturnType<typeof copySt
  */
 export function exportRawTypes(tables: readonly string[]): Statement {
   return {
-    text: `SELECT t.name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type, a.atttypid = 'pg_catalog.jsonb'::pg_catalog.regtype AS jsonb
+    text: `SELECT t.name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type, a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.jsonb'::pg_catalog.regtype AS jsonb
        FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS t(name, i)
-       JOIN pg_catalog.pg_attribute a ON a.attrelid = pg_catalog.to_regclass(t.name) AND a.attname OPERATOR(pg_catalog.=) 'raw' AND NOT a.attisdropped
+       JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(t.name) AND a.attname OPERATOR(pg_catalog.=) 'raw' AND NOT a.attisdropped
       ORDER BY t.i`,
     values: [tables],
   };
