@@ -10,6 +10,7 @@ import { err, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { writeDataset, type WrittenDataset } from '../dataset/write-dataset.js';
 import type { Compression } from '../dataset/types.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../dataset/defaults.js';
 import type { Logger } from '../_internals/logger.js';
 import { PgHandle, pgErrorToBackfill, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import { parseQualifiedName, type QualifiedName } from '../_internals/sql-identifier.js';
@@ -152,6 +153,24 @@ async function refuseRawNotJsonb(client: PgClientLike, specs: readonly ExportSpe
   );
 }
 
+/**
+ * The writer's `LINE_TOO_LONG` names a line of the member; an export names
+ * the row of the table it came from (one line per row, in id order) and the
+ * query that finds such rows.
+ */
+function rowTooLong(error: BackfillError, specs: readonly ExportSpec[]): BackfillError {
+  if (error.code !== 'LINE_TOO_LONG') return error;
+  const spec = specs.find((s) => s.member === error.context['member']);
+  const row = error.context['line'];
+  if (spec === undefined || typeof row !== 'number') return error;
+  const table = spec.name.sql;
+  return new BackfillError(
+    'LINE_TOO_LONG',
+    `row ${row} of ${table} (in id order) is longer than ${DEFAULT_MAX_LINE_BYTES} bytes as JSON text, the longest line dataset readers take by default, so the dataset would not import; find such rows with SELECT id FROM ${table} WHERE octet_length(raw::text) > ${DEFAULT_MAX_LINE_BYTES}, and shorten or split them. No file was written.`,
+    { cause: error, context: { table, row } },
+  );
+}
+
 interface ExportSpec {
   readonly member: string;
   readonly table: string;
@@ -231,7 +250,7 @@ function exportTables(
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
       // Thrown, not returned: withClient then destroys the connection (its COPY may be half read) instead of pooling it.
-      if (written.isErr()) throw written.error;
+      if (written.isErr()) throw rowTooLong(written.error, specs);
       await query(client, COMMIT);
       for (const [i, s] of specs.entries()) options.onProgress?.({ member: s.member, table: s.table, rows: counts[i] ?? 0 });
       options.logger?.info('staging tables exported', { path: outPath, sha256: written.value.sha256 });

@@ -133,7 +133,7 @@ describe('exportDataset', () => {
     },
   );
 
-  it('exports a row of 56 MiB in time linear in its length (its pieces are joined once, not rescanned per chunk)', {
+  it('exports a row of 56 MiB in time linear in its length (its pieces are joined once, not rescanned per chunk), and names a row past 64 MiB', {
     timeout: 240_000,
   }, async () => {
     const s = 'export_long_row';
@@ -155,5 +155,16 @@ describe('exportDataset', () => {
         lengths.push(((value as { s?: string; t?: string }).s ?? (value as { t?: string }).t ?? '').length);
     }
     expect(lengths).toEqual([chars, 3]);
+    // Past the longest line readers take by default, the error names the row and how to find it, and no file is written.
+    await db.query(
+      `UPDATE ${s}.linksets_raw SET raw = jsonb_build_object('_id', 'b', 's', repeat('y', ${64 * 1024 * 1024})) WHERE id = 'b'`,
+    );
+    const tooLong = join(dir, 'too-long-row.tar.zst');
+    const e = (await exportDataset({ pg: db.pool, schema: s, tables: { 'linksets.ndjson': 'linksets_raw' } }, tooLong))._unsafeUnwrapErr();
+    expect(e.code).toBe('LINE_TOO_LONG');
+    expect(e.message).toContain(`row 2 of "${s}"."linksets_raw" (in id order) is longer than 67108864 bytes`);
+    expect(e.message).toContain(`SELECT id FROM "${s}"."linksets_raw" WHERE octet_length(raw::text) > 67108864`);
+    expect(e.context).toMatchObject({ table: `"${s}"."linksets_raw"`, row: 2 });
+    expect(existsSync(tooLong)).toBe(false);
   });
 });
