@@ -10,12 +10,13 @@ import { err, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { writeDataset, type WrittenDataset } from '../dataset/write-dataset.js';
 import type { Compression } from '../dataset/types.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../dataset/defaults.js';
 import type { Logger } from '../_internals/logger.js';
 import { PgHandle, pgErrorToBackfill, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import { parseQualifiedName, type QualifiedName } from '../_internals/sql-identifier.js';
 import { decodeCopyField } from './copy-text-encoding.js';
 import { DEFAULT_STAGING_SCHEMA } from './defaults.js';
-import { BEGIN_SNAPSHOT, COMMIT, copyOutRaw, query, ROLLBACK } from './sql.js';
+import { BEGIN_SNAPSHOT, COMMIT, copyOutRaw, exportRawTypes, query, ROLLBACK } from './sql.js';
 
 /** Which tables to export, and where from. */
 export interface ExportDatasetConfig {
@@ -94,23 +95,34 @@ function rawLine(field: string, row: number, name: QualifiedName): string {
   );
 }
 
-/** The `raw` column of one table, in id order (`COLLATE "C"`), as NDJSON lines. */
+/**
+ * The `raw` column of one table, in id order (`COLLATE "C"`), as NDJSON lines.
+ * A row's text may span many chunks (a row of hundreds of MiB arrives in
+ * 64 KiB pieces): the pieces are kept apart and joined once, and each chunk
+ * is searched for the row's end only once, so a long row costs time linear
+ * in its length.
+ */
 async function* tableLines(client: PgClientLike, name: QualifiedName, onRow: () => void): AsyncGenerator<string> {
   const stream = client.query(copyOutRaw(name.sql)) as Readable;
   const decoder = new StringDecoder('utf8');
-  let rest = '';
+  let pieces: string[] = [];
   let row = 0;
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
-      const lines = (rest + decoder.write(chunk)).split('\n');
-      rest = lines.pop() ?? '';
-      for (const line of lines) {
+      const text = decoder.write(chunk);
+      let from = 0;
+      for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', from)) {
+        pieces.push(text.slice(from, end));
+        const line = pieces.length === 1 ? pieces[0]! : pieces.join('');
+        pieces = [];
+        from = end + 1;
         onRow();
         row += 1;
         yield rawLine(line, row, name);
       }
+      if (from < text.length) pieces.push(text.slice(from));
     }
-    rest += decoder.end();
+    const rest = pieces.join('') + decoder.end();
     if (rest.length > 0) {
       onRow();
       row += 1;
@@ -124,6 +136,41 @@ async function* tableLines(client: PgClientLike, name: QualifiedName, onRow: () 
   } finally {
     if (!stream.destroyed) stream.destroy();
   }
+}
+
+/**
+ * Refuses a table whose `raw` is not `jsonb` (`text`, `json`, …), before
+ * anything is written: its text is whatever was stored, so lines that are
+ * not one JSON object, or more than one, or JSON that names a key twice,
+ * would be exported as they are, into a dataset the importer refuses.
+ */
+async function refuseRawNotJsonb(client: PgClientLike, specs: readonly ExportSpec[]): Promise<void> {
+  const types = await query<{ name: string; type: string; jsonb: boolean }>(client, exportRawTypes(specs.map((s) => s.name.sql)));
+  const odd = types.find((t) => !t.jsonb);
+  if (odd === undefined) return;
+  throw new BackfillError(
+    'TABLE_SHAPE_MISMATCH',
+    `${odd.name} has raw of type ${odd.type}, not jsonb: its text is not sure to be one JSON object per row, and a dataset line must be; export a table (or view) whose raw is jsonb, such as one that casts it (raw::jsonb). No file was written.`,
+    { context: { table: odd.name } },
+  );
+}
+
+/**
+ * The writer's `LINE_TOO_LONG` names a line of the member; an export names
+ * the row of the table it came from (one line per row, in id order) and the
+ * query that finds such rows.
+ */
+function rowTooLong(error: BackfillError, specs: readonly ExportSpec[]): BackfillError {
+  if (error.code !== 'LINE_TOO_LONG') return error;
+  const spec = specs.find((s) => s.member === error.context['member']);
+  const row = error.context['line'];
+  if (spec === undefined || typeof row !== 'number') return error;
+  const table = spec.name.sql;
+  return new BackfillError(
+    'LINE_TOO_LONG',
+    `row ${row} of ${table} (in id order) is longer than ${DEFAULT_MAX_LINE_BYTES} bytes as JSON text, the longest line dataset readers take by default, so the dataset would not import; find such rows with SELECT id FROM ${table} WHERE octet_length(raw::text) > ${DEFAULT_MAX_LINE_BYTES}, and shorten or split them. No file was written.`,
+    { cause: error, context: { table, row } },
+  );
 }
 
 interface ExportSpec {
@@ -185,6 +232,7 @@ function exportTables(
     const counts = specs.map(() => 0);
     await query(client, BEGIN_SNAPSHOT);
     try {
+      await refuseRawNotJsonb(client, specs);
       const members = Object.fromEntries(
         specs.map((s, i) => [
           s.member,
@@ -205,7 +253,7 @@ function exportTables(
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
       // Thrown, not returned: withClient then destroys the connection (its COPY may be half read) instead of pooling it.
-      if (written.isErr()) throw written.error;
+      if (written.isErr()) throw rowTooLong(written.error, specs);
       await query(client, COMMIT);
       for (const [i, s] of specs.entries()) options.onProgress?.({ member: s.member, table: s.table, rows: counts[i] ?? 0 });
       options.logger?.info('staging tables exported', { path: outPath, sha256: written.value.sha256 });

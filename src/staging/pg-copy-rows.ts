@@ -54,7 +54,12 @@ export async function copyRows(
     stream.end();
     await finished(stream);
   } catch (error) {
-    const first = serverError ?? error;
+    // The server's error ended the COPY already: there is nothing to cancel.
+    // A COPY the server refused at once (row-level security, a generated
+    // column) never started, and a stream destroyed then waits for the start
+    // that never comes: it would never close, and the import would hang,
+    // its transaction holding the live tables' locks.
+    if (serverError !== undefined) throw serverError;
     if (!stream.destroyed) {
       // CopyFail: the server ends the COPY and the connection stays usable.
       // (not events.once: that would reject with the server's echo of our error)
@@ -62,7 +67,8 @@ export async function copyRows(
       stream.destroy(error instanceof Error ? error : new Error(String(error)));
       await closed;
     }
-    throw first;
+    // Not the server's echo of the CopyFail, which the destroy sets as serverError.
+    throw error;
   }
   return stream.rowCount;
 }

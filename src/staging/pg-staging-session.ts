@@ -169,6 +169,7 @@ const SETTING_NAMES: Readonly<Record<Exclude<keyof FreshSettings, 'columns'>, st
   keyDeferrable: "primary key's DEFERRABLE mode",
   owner: 'owner',
   accessMethod: 'access method',
+  firstColumn: 'first of the id and raw columns',
 };
 
 /**

@@ -51,6 +51,8 @@ interface ColumnShape {
   readonly notNull: boolean;
   /** A default, identity or generated value. */
   readonly filled: boolean;
+  /** A generated column (`GENERATED ALWAYS AS (…) STORED`): COPY cannot write it. */
+  readonly generated: boolean;
   /** Its collation when not the database default (OID 100), else null. */
   readonly collation: string | null;
   /** Whether its collation compares by bytes (false for a case-insensitive ICU collation): only then are ids equal when their bytes are. */
@@ -63,6 +65,13 @@ interface TableShape {
   readonly columns: readonly ColumnShape[];
   /** Row-level security enabled, or policies defined: the swapped-in table would have neither. */
   readonly rowSecurity: boolean;
+  /**
+   * Row-level security applies to the importing role (`row_security_active`:
+   * `FORCE ROW LEVEL SECURITY` for the owner, enabled at all for a role that
+   * neither owns the table nor bypasses it): PostgreSQL refuses `COPY FROM`
+   * into such a table.
+   */
+  readonly rowSecurityActive: boolean;
   /** Whether it has a primary key at all: a truncate import relies on it to catch duplicate ids. */
   readonly hasPrimaryKey: boolean;
   /** The primary key's definition when it is not on `id` alone (`PRIMARY KEY (id, v)`), else null: it cannot catch duplicate ids. */
@@ -121,6 +130,8 @@ function shapeDifferences(shape: TableShape, use: TableUse): string[] {
     out.push(`its primary key is ${primaryKeyNotOnId}, not on id alone, ${why}`);
   }
   if (use === 'truncate' && kind === 'r') out.push(...truncateKeyDifferences(shape));
+  if (use === 'truncate' && shape.rowSecurityActive)
+    out.push('row-level security applies to the importing role, and PostgreSQL refuses COPY into a table whose policies apply to it');
   if (use === 'swap') {
     for (const k of constraints) out.push(`constraint ${k.name} (${k.def}) would be dropped, and rows it refuses let in`);
     for (const i of uniqueIndexes) out.push(`unique index ${i.name} (${i.def}) would be dropped, and rows it refuses let in`);
@@ -143,6 +154,7 @@ function shapeDifferences(shape: TableShape, use: TableUse): string[] {
     const column = columns.find((c) => c.name === name);
     if (column === undefined) out.push(`it has no column ${name} (${type})`);
     else if (column.type !== type) out.push(`column ${name} is ${column.type}, but the import stores ${type}`);
+    else if (use === 'truncate' && column.generated) out.push(`column ${name} is generated, and the import writes it`);
     else if (use === 'swap') out.push(...swapColumnDifferences(column));
   }
   for (const c of columns.filter((c) => c.name !== 'id' && c.name !== 'raw')) {
@@ -192,6 +204,8 @@ function shapeAdvice(shape: TableShape, use: TableUse): string {
   // Neither strategy takes such a key, so "use truncate" would not help.
   if (use !== 'empty' && primaryKeyNotOnId !== null)
     return 'Make id alone the primary key (drop the current one, then ADD PRIMARY KEY (id)), or import into another table.';
+  if (use === 'truncate' && shape.rowSecurityActive)
+    return 'Import as a role its policies do not apply to: its owner (without FORCE ROW LEVEL SECURITY), a superuser or a role with BYPASSRLS.';
   if (use === 'truncate' && truncateKeyDifferences(shape).length > 0)
     return 'Give the table PRIMARY KEY (id) with a deterministic collation (ALTER TABLE … ALTER COLUMN id TYPE text COLLATE "C"), or use strategy "swap" (it makes a table of its own).';
   return use === 'swap'

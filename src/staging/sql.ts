@@ -102,6 +102,13 @@ export interface FreshSettings {
   /** The live table's access method (quoted, `heap` for most), never the connection's `default_table_access_method`. */
   readonly accessMethod: string;
   /**
+   * `raw` when the live table's `raw` column comes before its `id`, else
+   * `id`: the fresh table's columns are made in the same order, so that
+   * `SELECT *`, `INSERT … VALUES` and `COPY` without a column list read and
+   * write the swapped-in table as they did the live one.
+   */
+  readonly firstColumn: 'id' | 'raw';
+  /**
    * `ALTER COLUMN …` clauses giving the `id` and `raw` columns the live
    * table's storage, compression, statistics target and options, or null:
    * run before the COPY ({@link alterFreshColumns}), since `SET STORAGE`
@@ -124,7 +131,9 @@ export function createFreshTable(table: string, settings?: FreshSettings): State
   const options = settings?.options == null ? '' : ` WITH (${settings.options})`;
   const tablespace = settings?.tablespace == null ? '' : ` TABLESPACE ${settings.tablespace}`;
   const method = settings === undefined ? '' : ` USING ${settings.accessMethod}`;
-  return plain(`CREATE TABLE ${table} (id pg_catalog.text NOT NULL, raw pg_catalog.jsonb NOT NULL)${method}${options}${tablespace}`);
+  const columns = ['id pg_catalog.text NOT NULL', 'raw pg_catalog.jsonb NOT NULL'];
+  if (settings?.firstColumn === 'raw') columns.reverse();
+  return plain(`CREATE TABLE ${table} (${columns.join(', ')})${method}${options}${tablespace}`);
 }
 
 /** The live table's column settings ({@link FreshSettings.columns}) on a swap's fresh table, before its COPY. */
@@ -260,6 +269,22 @@ export function copyIn(table: string, freeze: boolean): ReturnType<typeof copySt
   return copyStreams.from(`COPY ${table} (id, raw) FROM STDIN${freeze ? ' WITH (FREEZE)' : ''}`);
 }
 
+/**
+ * The type of each existing table's `raw` column (`formatted`, and whether
+ * it is pg_catalog's `jsonb`), for an export: only jsonb text is sure to be
+ * one JSON value on one line. No row for a table that does not exist or has
+ * no `raw` (the COPY reports those).
+ */
+export function exportRawTypes(tables: readonly string[]): Statement {
+  return {
+    text: `SELECT t.name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type, a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.jsonb'::pg_catalog.regtype AS jsonb
+       FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS t(name, i)
+       JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(t.name) AND a.attname OPERATOR(pg_catalog.=) 'raw' AND NOT a.attisdropped
+      ORDER BY t.i`,
+    values: [tables],
+  };
+}
+
 /** The `raw` column in id order, `COLLATE "C"` so the order does not depend on the server's locale. */
 export function copyOutRaw(table: string): ReturnType<typeof copyStreams.to> {
   return copyStreams.to(`COPY (SELECT raw FROM ${table} ORDER BY id COLLATE pg_catalog."C") TO STDOUT`);
@@ -343,12 +368,14 @@ export function tableShapes(tables: readonly string[]): Statement {
   return {
     text: `SELECT t.name, c.relkind::pg_catalog.text AS kind,
             (c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid)) AS "rowSecurity",
+            pg_catalog.row_security_active(c.oid) AS "rowSecurityActive",
             coalesce(pg_catalog.json_agg(pg_catalog.json_build_object('name', a.attname,
                                                 'type', CASE a.atttypid WHEN 'pg_catalog.text'::pg_catalog.regtype THEN 'text' WHEN 'pg_catalog.jsonb'::pg_catalog.regtype THEN 'jsonb'
                                                         ELSE (SELECT CASE WHEN f.name IN ('text', 'jsonb') THEN pg_catalog.quote_ident(n.nspname) || '.' || f.name ELSE f.name END
                                                                 FROM (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) AS name) f, pg_catalog.pg_type y JOIN pg_catalog.pg_namespace n ON n.oid = y.typnamespace
                                                                WHERE y.oid = a.atttypid) END, 'notNull', a.attnotnull,
                                                 'filled', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '',
+                                                'generated', a.attgenerated <> '',
                                                 'collation', CASE WHEN a.attcollation NOT IN (0, 100) THEN a.attcollation::pg_catalog.regcollation::pg_catalog.text END,
                                                 'deterministic', coalesce((SELECT co.collisdeterministic FROM pg_catalog.pg_collation co WHERE co.oid = a.attcollation), true)) ORDER BY a.attnum)
                      FILTER (WHERE a.attnum IS NOT NULL), '[]') AS columns,
@@ -490,6 +517,8 @@ export function freshSettings(live: string): Statement {
               CASE WHEN p.condeferrable THEN 'DEFERRABLE' || CASE WHEN p.condeferred THEN ' INITIALLY DEFERRED' ELSE '' END END AS "keyDeferrable",
               pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)) AS owner,
               (SELECT pg_catalog.quote_ident(amname) FROM pg_catalog.pg_am WHERE oid = c.relam) AS "accessMethod",
+              (SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a
+                WHERE a.attrelid = c.oid AND a.attname IN ('id', 'raw') AND NOT a.attisdropped ORDER BY a.attnum LIMIT 1) AS "firstColumn",
               (SELECT pg_catalog.string_agg(u.clause, ', ' ORDER BY a.attnum, u.k)
                  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid,
                       pg_catalog.unnest(ARRAY[

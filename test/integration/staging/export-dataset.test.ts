@@ -115,4 +115,56 @@ describe('exportDataset', () => {
       expect(existsSync(path)).toBe(false);
     }
   });
+
+  it.for([
+    ['text', `'{"_id":"a"}  {"_id":"b"}'`],
+    ['json', `'{"_id":"a","_id":"b"}'`],
+  ] as const)(
+    'refuses a table whose raw is %s, not jsonb (its text may be two objects, or name a key twice), and writes no file',
+    async ([type, raw]) => {
+      const s = `export_raw_${type}`;
+      await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text PRIMARY KEY, raw ${type} NOT NULL)`);
+      await db.query(`INSERT INTO ${s}.linksets_raw VALUES ('a', ${raw})`);
+      const path = join(dir, `raw-${type}.tar.zst`);
+      const e = (await exportDataset({ pg: db.pool, schema: s, tables: { 'linksets.ndjson': 'linksets_raw' } }, path))._unsafeUnwrapErr();
+      expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+      expect(e.message).toContain(`"${s}"."linksets_raw" has raw of type ${type}, not jsonb`);
+      expect(existsSync(path)).toBe(false);
+    },
+  );
+
+  it('exports a row of 56 MiB in time linear in its length (its pieces are joined once, not rescanned per chunk), and names a row past 64 MiB', {
+    timeout: 240_000,
+  }, async () => {
+    const s = 'export_long_row';
+    const chars = 56 * 1024 * 1024;
+    await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id text PRIMARY KEY, raw jsonb NOT NULL)`);
+    await db.query(
+      `INSERT INTO ${s}.linksets_raw SELECT 'a', jsonb_build_object('_id', 'a', 's', repeat('x', ${chars})) UNION ALL SELECT 'b', '{"_id":"b","t":"x\\\\y"}'`,
+    );
+    const path = join(dir, 'long-row.tar.zst');
+    const started = Date.now();
+    const out = (await exportDataset({ pg: db.pool, schema: s, tables: { 'linksets.ndjson': 'linksets_raw' } }, path))._unsafeUnwrap();
+    // Rescanning the row for its end on each 64 KiB chunk took minutes here; joining the pieces once takes seconds.
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(out.tables).toEqual([{ member: 'linksets.ndjson', table: 'linksets_raw', rows: 2 }]);
+    const lengths: number[] = [];
+    for await (const member of readDataset(path)) {
+      if (member.name !== 'linksets.ndjson') continue;
+      for await (const { value } of member.records())
+        lengths.push(((value as { s?: string; t?: string }).s ?? (value as { t?: string }).t ?? '').length);
+    }
+    expect(lengths).toEqual([chars, 3]);
+    // Past the longest line readers take by default, the error names the row and how to find it, and no file is written.
+    await db.query(
+      `UPDATE ${s}.linksets_raw SET raw = jsonb_build_object('_id', 'b', 's', repeat('y', ${64 * 1024 * 1024})) WHERE id = 'b'`,
+    );
+    const tooLong = join(dir, 'too-long-row.tar.zst');
+    const e = (await exportDataset({ pg: db.pool, schema: s, tables: { 'linksets.ndjson': 'linksets_raw' } }, tooLong))._unsafeUnwrapErr();
+    expect(e.code).toBe('LINE_TOO_LONG');
+    expect(e.message).toContain(`row 2 of "${s}"."linksets_raw" (in id order) is longer than 67108864 bytes`);
+    expect(e.message).toContain(`SELECT id FROM "${s}"."linksets_raw" WHERE octet_length(raw::text) > 67108864`);
+    expect(e.context).toMatchObject({ table: `"${s}"."linksets_raw"`, row: 2 });
+    expect(existsSync(tooLong)).toBe(false);
+  });
 });

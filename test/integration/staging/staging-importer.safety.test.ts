@@ -705,6 +705,46 @@ describe('table shape', () => {
     expect(await count(`${s}.linksets_raw`)).toBe(340);
   });
 
+  it.for([
+    ['row-level security that applies to the importing role (FORCE ROW LEVEL SECURITY, as its owner)', 'rls'],
+    ['a generated id column', 'generated'],
+  ] as const)(
+    'truncate and its dry run refuse, before emptying anything, a table PostgreSQL would refuse COPY into: %s',
+    async ([, kind]) => {
+      const s = `s_shape_copy_${kind}`;
+      const role = `bk_shape_copy_${randomBytes(3).toString('hex')}`;
+      const table = `${s}.linksets_raw`;
+      if (kind === 'rls') {
+        await db.query(`CREATE ROLE ${role}; GRANT CREATE ON DATABASE "${db.name}" TO ${role}; CREATE SCHEMA ${s} AUTHORIZATION ${role}; SET ROLE ${role};
+        CREATE TABLE ${table} (id text PRIMARY KEY, raw jsonb NOT NULL); INSERT INTO ${table} VALUES ('old', '{"_id":"old"}');
+        ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY; CREATE POLICY everyone ON ${table} USING (true) WITH CHECK (true);
+        RESET ROLE`);
+      } else {
+        await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${table} (id text GENERATED ALWAYS AS (raw->>'_id') STORED PRIMARY KEY, raw jsonb NOT NULL);
+        INSERT INTO ${table} (raw) VALUES ('{"_id":"old"}')`);
+      }
+      // The import's connections act as the table's owner, whom FORCE ROW LEVEL SECURITY subjects to its policies.
+      const pool = new pg.Pool({ connectionString: db.url, max: 4, ...(kind === 'rls' ? { options: `-c role=${role}` } : {}) });
+      try {
+        for (const dryRun of [true, false]) {
+          const e = (
+            await new StagingImporter({ pg: pool, schema: s, tables: TABLES }).import(good, { strategy: 'truncate', dryRun })
+          )._unsafeUnwrapErr();
+          expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+          expect(e.message).toContain(
+            kind === 'rls' ? 'row-level security applies to the importing role' : 'column id is generated, and the import writes it',
+          );
+        }
+        expect(await db.query(`SELECT id FROM ${table}`)).toEqual([{ id: 'old' }]);
+        // Where the policies do not apply (a superuser), the import loads.
+        if (kind === 'rls') expect((await importer(s).import(good, { strategy: 'truncate' })).isOk()).toBe(true);
+      } finally {
+        await pool.end();
+        if (kind === 'rls') await db.query(`DROP SCHEMA ${s} CASCADE; DROP OWNED BY ${role}; DROP ROLE ${role}`);
+      }
+    },
+  );
+
   it('refuses an id column of another type under both strategies, naming the types', async () => {
     const s = 's_shape_int';
     await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id integer PRIMARY KEY, raw jsonb NOT NULL)`);

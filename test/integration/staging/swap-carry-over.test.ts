@@ -610,6 +610,23 @@ describe('swap carries over what the user put on the table', () => {
     ).toEqual([{ attnotnull: true }]);
   });
 
+  it('the column order: a table made (raw, id) stays so, for SELECT * and INSERT … VALUES without a column list', async () => {
+    const s = 's_carry_column_order';
+    await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (raw jsonb NOT NULL, id text PRIMARY KEY)`);
+    const order = (table: string) =>
+      db.query(
+        `SELECT attname FROM pg_attribute WHERE attrelid = '${s}.${table}'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+      );
+    await swap(s);
+    expect(await order('linksets_raw')).toEqual([{ attname: 'raw' }, { attname: 'id' }]);
+    expect(await order('advisory_chunks_raw')).toEqual([{ attname: 'id' }, { attname: 'raw' }]);
+    // What a writer that relied on the order sends keeps meaning the same.
+    await db.query(`INSERT INTO ${s}.linksets_raw VALUES ('{"_id":"by-position"}', 'by-position')`);
+    expect(await db.query(`SELECT raw->>'_id' AS id FROM ${s}.linksets_raw WHERE id = 'by-position'`)).toEqual([{ id: 'by-position' }]);
+    await swap(s);
+    expect(await order('linksets_raw')).toEqual([{ attname: 'raw' }, { attname: 'id' }]);
+  });
+
   it('NOT NULL constraint names, where PostgreSQL catalogs them (18 and later)', async () => {
     const s = 's_carry_not_null_names';
     await swap(s);
