@@ -350,11 +350,7 @@ export const insertRawDocuments = (raw: QualifiedName, documents: readonly NewRa
     `INSERT INTO ${raw.sql} (digest, retrieved_at, content)
      SELECT * FROM unnest($1::pg_catalog.text[], $2::pg_catalog.timestamptz[], $3::pg_catalog.text[])
      ON CONFLICT (digest) DO NOTHING`,
-    [
-      documents.map((d) => d.digest),
-      times,
-      documents.map((d) => d.content),
-    ],
+    [documents.map((d) => d.digest), times, documents.map((d) => d.content)],
   );
 
 /** Microsecond-exact UTC text of a timestamptz, for cursors. */
