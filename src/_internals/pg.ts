@@ -211,6 +211,22 @@ export function pgErrorToBackfill(error: unknown, context: BackfillErrorContext 
 }
 
 /**
+ * The error of a query sent on a connection the server had already closed
+ * (`lost`, what the connection's 'error' event carried: "terminating
+ * connection due to administrator command", 57P01): the driver's bare
+ * "not queryable" becomes the server's reason, with its SQLSTATE.
+ */
+function withLostReason(error: unknown, lost: unknown): unknown {
+  if (!(error instanceof Error) || !(lost instanceof Error) || !/is not queryable$/.test(error.message)) return error;
+  const l = lost as Error & { code?: unknown; syscall?: unknown; detail?: unknown };
+  return Object.assign(new Error(`${l.message} (the connection was closed before this statement)`, { cause: error }), {
+    ...(l.code === undefined ? {} : { code: l.code }),
+    ...(l.syscall === undefined ? {} : { syscall: l.syscall }),
+    ...(l.detail === undefined ? {} : { detail: l.detail }),
+  });
+}
+
+/**
  * A handle on the caller's database that knows whether it owns the pool.
  * Modules keep one of these and call {@link PgHandle.withClient}.
  */
@@ -245,16 +261,33 @@ export class PgHandle {
     const client = await this.#source.connect();
     // While checked out, a connection the server drops between two queries
     // (a crash, an immediate shutdown) emits 'error' with no pool listener:
-    // unhandled, it would crash the host. The next query fails with it anyway.
-    const ignore = (): void => {};
+    // unhandled, it would crash the host. The next query fails anyway, but the
+    // driver then says only that the client "is not queryable": the server's
+    // reason, kept here, goes into that query's error.
+    let lost: unknown;
+    const ignore = (error: unknown): void => {
+      lost ??= error;
+    };
     const events = client as unknown as {
-      on?(event: 'error', fn: () => void): void;
-      removeListener?(event: 'error', fn: () => void): void;
+      on?(event: 'error', fn: (error: unknown) => void): void;
+      removeListener?(event: 'error', fn: (error: unknown) => void): void;
     };
     events.on?.('error', ignore);
+    // Only a promised query's error can be rewritten; a callback's or a COPY stream's passes as the driver gives it.
+    const query = (...args: unknown[]): unknown => {
+      const r: unknown = client.query(...args);
+      return r instanceof Promise ? r.catch((e: unknown) => Promise.reject(withLostReason(e, lost))) : r;
+    };
+    const explained = new Proxy(client, {
+      get(target, key) {
+        if (key === 'query') return query;
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
     let failed: unknown;
     try {
-      return await fn(client);
+      return await fn(explained);
     } catch (error) {
       failed = error;
       throw error;

@@ -7,6 +7,7 @@
 import { resolve } from 'node:path';
 import { BackfillError } from '../errors.js';
 import { DEFAULT_GATE_GIT, DEFAULT_GATE_GIT_TIMEOUT_MS, DEFAULT_GATE_WINDOW, MAX_GATE_WINDOW, VersionGate } from '../version-gate/index.js';
+import { inspectCommit } from '../version-gate/commit-hash.js';
 import { isShallowClone } from '../version-gate/git-log.js';
 import { failed, intFlag, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
@@ -87,6 +88,20 @@ const check: CommandSpec = {
         ),
       );
     }
+    // A hash the gate cannot read is the argument's fault (exit 2), not a refusal: a receiver answers it 400 with the
+    // remediation, but pulling would not mend a mistyped or abbreviated hash.
+    const commit = inspectCommit(ctx.positionals[0], '<commit>');
+    if (typeof commit !== 'string') {
+      return failed(
+        new BackfillError(
+          'INVALID_ARGUMENT',
+          /rev-parse/.test(commit.message) ? commit.message : `${commit.message} Give the full hash that \`git rev-parse HEAD\` prints.`,
+          {
+            context: { commit: commit.value },
+          },
+        ),
+      );
+    }
     const window = (yield* intFlag(ctx.flags, 'window', 1, MAX_GATE_WINDOW)) ?? DEFAULT_GATE_WINDOW;
     const remediation = ctx.flags['remediation'];
     const repoPath = resolve(ctx.cwd, stringFlag(ctx.flags, 'repo') ?? '.');
@@ -109,7 +124,7 @@ const check: CommandSpec = {
       showWarnings();
       return e.code === 'GATE_UNAVAILABLE' ? unreadableRepo(repoPath, e) : e.code === 'INVALID_ARGUMENT' ? badRemediation(e) : e;
     });
-    const verdict = gate.check(ctx.positionals[0]);
+    const verdict = gate.check(commit);
     if (verdict.isOk()) {
       showWarnings();
       const a = verdict.value;

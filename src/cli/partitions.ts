@@ -11,6 +11,7 @@ import {
   DEFAULT_PARTITION_MAX_CLOCK_SKEW_MS,
   DEFAULT_PARTITIONS_AHEAD,
   DEFAULT_PARTITIONS_BEHIND,
+  DEFAULT_PARTITION_MAX_CREATE,
   DEFAULT_RETENTION_KEEP,
   DEFAULT_RETENTION_MODE,
   PARTITION_INTERVALS,
@@ -214,6 +215,12 @@ const ensure: CommandSpec = {
         'Also create every missing partition between the oldest managed one and the window (off: retention’s drops stay dropped).',
       default: false,
     },
+    'max-create': {
+      type: 'string',
+      value: '<n>',
+      description: `The most partitions this run may create (1 to ${MAX_INTERVAL_COUNT}); a plan with more is refused and creates none.`,
+      default: String(DEFAULT_PARTITION_MAX_CREATE),
+    },
   },
   examples: [
     'PG_DSN="Host=db;Database=scanner;Username=ops;Password=…" backfill-kit partitions ensure 1',
@@ -222,6 +229,7 @@ const ensure: CommandSpec = {
   async *run(ctx) {
     const ahead = yield* countArg(ctx, 'ahead', DEFAULT_PARTITIONS_AHEAD);
     const behind = (yield* intFlag(ctx.flags, 'behind', 0, MAX_INTERVAL_COUNT)) ?? DEFAULT_PARTITIONS_BEHIND;
+    const maxCreate = (yield* intFlag(ctx.flags, 'max-create', 1, MAX_INTERVAL_COUNT)) ?? DEFAULT_PARTITION_MAX_CREATE;
     return yield* withManager(
       ctx,
       async (m) => {
@@ -230,6 +238,7 @@ const ensure: CommandSpec = {
           ahead,
           behind,
           fillGaps: booleanFlag(ctx.flags, 'fill-gaps'),
+          maxCreate,
           onProgress: (p) => progress.update(p.done, p.total, p.partition),
           signal: ctx.signal,
         });

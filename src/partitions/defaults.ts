@@ -33,6 +33,20 @@ export const DEFAULT_PARTITIONS_BEHIND = 0;
  */
 export const DEFAULT_PARTITION_CREATE_BATCH = 12;
 /**
+ * The most partitions one `ensure` call creates; a plan with more is
+ * refused before anything is created. Each new partition beside a default
+ * partition scans it, so a window in the wrong unit (`behind: 100000` with
+ * daily partitions) would otherwise make that many tables and scans. 500 is
+ * over a year of daily partitions and decades of monthly ones; a regular
+ * `ensure` makes one or a few.
+ *
+ * @example
+ * ```ts
+ * await manager.ensure({ behind: 730, maxCreate: DEFAULT_PARTITION_MAX_CREATE * 2 });
+ * ```
+ */
+export const DEFAULT_PARTITION_MAX_CREATE = 500;
+/**
  * How many whole intervals before the current one `retention` keeps.
  *
  * @example

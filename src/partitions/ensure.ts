@@ -107,6 +107,16 @@ function overlapError(ctx: ManagerContext, blocked: readonly BlockedSlot[], crea
   );
 }
 
+/** `INVALID_ARGUMENT` for a plan of more slots than `maxCreate`, before any is created. */
+function tooMany(ctx: ManagerContext, plan: EnsurePlanOptions, todo: readonly PartitionSlot[], hasDefault: boolean): BackfillError {
+  const window = `behind ${plan.behind}, ahead ${plan.ahead}${plan.fillGaps ? ', filling gaps' : ''}`;
+  const scans = hasDefault ? ' Each one would also scan the default partition for its rows.' : '';
+  return invalid(
+    `ensure would create ${todo.length} partitions of ${ctx.table} (${window}; ${todo[0]!.name} to ${todo[todo.length - 1]!.name}), more than maxCreate (--max-create) ${plan.maxCreate}, so it created none.${scans} Check the window against the interval (days, not months?), or raise maxCreate (--max-create ${todo.length}) to create them all.`,
+    { partition: todo[0]!.name },
+  );
+}
+
 /** What one `ensure` call works with. */
 export interface EnsureRun {
   readonly client: PgClientLike;
@@ -143,6 +153,7 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
     const snap = await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs);
     const { todo, existing, blocked } = planEnsure(ctx, snap, first, last, plan.fillGaps);
     progress.existing = existing;
+    if (todo.length > plan.maxCreate) throw tooMany(ctx, plan, todo, snap.defaultPartition !== undefined);
     // A slot that cannot be made does not hold up the others (the current one among them).
     if (todo.length > 0) {
       const access = await parentAccess(client, ctx.parent);

@@ -16,6 +16,7 @@ import {
   DEFAULT_PARTITIONS_AHEAD,
   DEFAULT_PARTITIONS_BEHIND,
   DEFAULT_PARTITION_CREATE_BATCH,
+  DEFAULT_PARTITION_MAX_CREATE,
   DEFAULT_RETENTION_DRY_RUN,
   DEFAULT_RETENTION_KEEP,
   DEFAULT_PARTITION_LOCK_TIMEOUT_MS,
@@ -140,6 +141,7 @@ export interface EnsurePlanOptions {
   readonly behind: number;
   readonly batchSize: number;
   readonly fillGaps: boolean;
+  readonly maxCreate: number;
 }
 
 export function resolveEnsure(options: EnsureOptions): Result<Readonly<EnsurePlanOptions>, BackfillError<never>> {
@@ -148,7 +150,9 @@ export function resolveEnsure(options: EnsureOptions): Result<Readonly<EnsurePla
     const behind = yield* count(options.behind, 'behind', DEFAULT_PARTITIONS_BEHIND);
     const batchSize = Math.max(1, yield* count(options.batchSize, 'batchSize', DEFAULT_PARTITION_CREATE_BATCH));
     const fillGaps = yield* flag(options.fillGaps, 'fillGaps', false);
-    return ok(Object.freeze({ ahead, behind, batchSize, fillGaps }));
+    const maxCreate = yield* count(options.maxCreate, 'maxCreate', DEFAULT_PARTITION_MAX_CREATE);
+    if (maxCreate < 1) return err(invalid('maxCreate must be at least 1; got 0.'));
+    return ok(Object.freeze({ ahead, behind, batchSize, fillGaps, maxCreate }));
   });
 }
 

@@ -174,6 +174,14 @@ export interface EnsureOptions extends PartitionCallOptions {
    */
   readonly batchSize?: number;
   /**
+   * The most partitions this call may create (1 or more). A plan with more
+   * (a window in the wrong unit, or `fillGaps` over years of dropped
+   * partitions) is `INVALID_ARGUMENT` naming the count, and nothing is
+   * created; raise it to create them on purpose.
+   * @defaultValue {@link DEFAULT_PARTITION_MAX_CREATE} (500)
+   */
+  readonly maxCreate?: number;
+  /**
    * Also create every missing slot between the oldest managed partition and
    * the window. Off by default: re-attaching one old month must not bring
    * back the empty months retention dropped since.

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { err, errAsync, ok, Result, ResultAsync } from 'neverthrow';
+import { err, errAsync, ok, okAsync, Result, ResultAsync } from 'neverthrow';
 import pg from 'pg';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { validateIdentifier } from '../_internals/sql-identifier.js';
@@ -215,9 +215,12 @@ export interface Session {
  * queue behind (and hold up) the workers' writes if a progress poll took
  * it every second.
  */
-async function startSession(config: DistributedBackfillConfig, ranges: number): Promise<Result<Session, BackfillError>> {
+async function startSession(config: DistributedBackfillConfig, ranges: number, planner: boolean): Promise<Result<Session, BackfillError>> {
   const parts = partsOf(config, ranges);
-  const [prepared, queue] = await Promise.all([parts.sink.prepare().andThen(() => parts.plans.prepare()), openQueue(config, parts)]);
+  // A worker backfills into each plan's own tables, which its planner created: tables of the worker's own flags that
+  // differ (a typo) would be created empty and never used.
+  const store = planner ? parts.sink.prepare() : okAsync(undefined);
+  const [prepared, queue] = await Promise.all([store.andThen(() => parts.plans.prepare()), openQueue(config, parts)]);
   const started = Result.combine([prepared, queue] as const);
   if (started.isOk()) return ok({ parts, queue: started.value[1] });
   if (queue.isOk()) await queue.value.close(false);
@@ -237,7 +240,13 @@ export function withSession<T>(
   {
     ranges = 1,
     reconnect,
-  }: { readonly ranges?: number; readonly reconnect?: { readonly outage: Outage; readonly signal: AbortSignal | undefined } } = {},
+    planner = true,
+  }: {
+    readonly ranges?: number;
+    readonly reconnect?: { readonly outage: Outage; readonly signal: AbortSignal | undefined };
+    /** Whether it plans (and so creates the statement tables of `config`); a worker alone does not. */
+    readonly planner?: boolean;
+  } = {},
 ): ResultAsync<T, BackfillError> {
   // Checked before connecting: pg-boss would otherwise fail on them once connected.
   const schema = validateIdentifier(config.jobsSchema ?? 'pgboss', 'jobsSchema');
@@ -256,8 +265,8 @@ export function withSession<T>(
   return ResultAsync.fromPromise(
     (async () => {
       const started = await (reconnect === undefined
-        ? startSession(config, ranges)
-        : waitingOut(() => startSession(config, ranges), reconnect.outage, reconnect.signal));
+        ? startSession(config, ranges, planner)
+        : waitingOut(() => startSession(config, ranges, planner), reconnect.outage, reconnect.signal));
       if (started.isErr()) return err(started.error);
       const { parts, queue } = started.value;
       try {
@@ -273,7 +282,7 @@ export function withSession<T>(
 
 /**
  * The sink as a worker's ranges see it. The planner prepared the plan's
- * tables (and the worker its own, once when it started); `prepare()` per
+ * tables (a worker creates none of its own); `prepare()` per
  * range would take CREATE INDEX IF NOT EXISTS's share lock on the
  * statements table, which waits for the other workers' batch commits in
  * flight and holds up their next ones.

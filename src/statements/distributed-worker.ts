@@ -276,7 +276,7 @@ export function runBackfillWorker(
         if (worked.isErr() || !options.untilDone || options.signal?.aborted) return worked;
         return failedRunAmong(s.parts, worked.value, options.runId);
       },
-      { ranges: options.concurrency ?? 1, reconnect: { outage, signal: options.signal } },
+      { ranges: options.concurrency ?? 1, reconnect: { outage, signal: options.signal }, planner: false },
     );
   });
 }

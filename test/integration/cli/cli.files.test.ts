@@ -177,12 +177,26 @@ describe.skipIf(gitTool.missing)(gitTool.title('backfill-kit gate check'), () =>
     expect(old.stderr).toMatch(/^error COMMIT_NOT_RECENT: /m);
   });
 
-  it('a malformed commit is refused with 400 and exit 7', async () => {
-    const r = await cli(['gate', 'check', 'not-a-hash', '--repo', repo, '--json']);
-    expect(r.code).toBe(7);
-    expect(jsonOf(r).report).toMatchObject({ accepted: false, status: 400 });
-    expect(jsonOf(r).error).not.toHaveProperty('partial');
-  });
+  it.for([
+    ['not-a-hash', /^<commit> must be a commit hash of hex digits only .*"not-a-hash".*git rev-parse HEAD/],
+    ['abc1234', /^<commit> looks like an abbreviated hash \(7 hex digits\)/],
+    ['a'.repeat(41), /^<commit> has 41 hex digits/],
+  ] as const)(
+    'a malformed commit (%s) is a usage error (exit 2) about the argument, with no remediation to pull',
+    async ([value, message]) => {
+      const r = await cli(['gate', 'check', value, '--repo', repo, '--json']);
+      expect(r.code).toBe(2);
+      const doc = jsonOf(r);
+      expect(doc.error?.code).toBe('INVALID_ARGUMENT');
+      expect(doc.error?.message).toMatch(message);
+      expect(doc.error?.message).not.toMatch(/header/i);
+      expect(doc.report).toBeNull();
+      const text = await cli(['gate', 'check', value, '--repo', repo]);
+      expect(text.code).toBe(2);
+      expect(text.stdout).toBe('');
+      expect(text.stderr).not.toMatch(/remediation|git pull|HTTP 400/);
+    },
+  );
 
   it('a remediation line with a control character is a usage error (exit 2), not a refusal', async () => {
     const r = await cli(['gate', 'check', commits[3]!, '--repo', repo, '--remediation', 'echo \u001b[31m']);
