@@ -56,6 +56,7 @@ export function toJson(value: unknown): string {
  */
 const CLI_FIXES: Partial<Record<BackfillErrorCode, string>> = {
   LOCK_TIMEOUT: 'Retry when the table is less busy, or raise --lock-timeout-ms.',
+  CLOCK_SKEW: 'Fix the wrong clock (NTP); to run anyway, pass the instant with --now or raise --max-clock-skew-ms.',
   SIZE_LIMIT_EXCEEDED:
     'Check where the dataset came from; if it really is that large, raise the limit with the flag the message names (dataset verify: --max-decompressed-bytes, --max-compression-ratio, --max-entries; dataset import: --max-decompressed-bytes).',
   MEMBER_TYPE_UNSUPPORTED:
