@@ -146,6 +146,18 @@ export function createTemporaryTable(table: string): Statement {
   return plain(`CREATE TEMPORARY TABLE ${table} (id pg_catalog.text NOT NULL, raw pg_catalog.jsonb NOT NULL) ON COMMIT DROP`);
 }
 
+/**
+ * An export's first statement: it waits for an import holding any of
+ * `tables`, and takes no snapshot, so the export's REPEATABLE READ snapshot,
+ * taken by the statement after it, sees what that import committed in every
+ * table (TRUNCATE and COPY FREEZE are not MVCC-safe: a snapshot taken
+ * before the import committed would see its rows in a truncated table and
+ * the old rows in one it emptied with DELETE).
+ */
+export function lockTablesShared(tables: readonly string[]): Statement {
+  return plain(`LOCK TABLE ${tables.join(', ')} IN ACCESS SHARE MODE`);
+}
+
 /** Fails at once (SQLSTATE 55P03) when another session holds any lock on `table`. */
 export function lockTableNowait(table: string): Statement {
   return plain(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE NOWAIT`);
