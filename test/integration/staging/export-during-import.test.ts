@@ -10,11 +10,9 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeDataset } from '../../../src/dataset/index.js';
 import { exportDataset, StagingImporter } from '../../../src/staging/index.js';
-import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
-import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
-import { scratch, TABLES } from './fixtures.js';
+import { createTestDatabase, type TestDatabase, waitForLockWaiter } from '../../support/pg.js';
+import { scratch, smallDataset, TABLES } from './fixtures.js';
 
 let db: TestDatabase;
 let dir: string;
@@ -29,34 +27,12 @@ afterAll(async () => {
   await db.drop();
 });
 
-async function dataset(name: string, seed: number): Promise<string> {
-  const path = join(dir, name);
-  (
-    await writeDataset(path, {
-      members: { 'linksets.ndjson': generateLinksets(50, seed), 'advisory_chunks.ndjson': generateAdvisoryChunks(80, seed + 1) },
-    })
-  )._unsafeUnwrap();
-  return path;
-}
+const dataset = (name: string, seed: number): Promise<string> => smallDataset(dir, name, seed, 50, 80);
 
 /** Each member's SHA-256 in an export of the schema now. */
 async function exported(name: string): Promise<Record<string, string | undefined>> {
   const report = (await exportDataset({ pg: db.url, schema: SCHEMA, tables: TABLES }, join(dir, name)))._unsafeUnwrap();
   return Object.fromEntries(report.manifest.members.map((m) => [m.name, m.sha256]));
-}
-
-/** Waits until a backend of this database waits for a lock of `locktype`. */
-async function waitForWaiter(locktype: 'advisory' | 'relation'): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    const [row] = await db.query<{ n: string }>(
-      `SELECT count(*)::text AS n FROM pg_catalog.pg_locks
-        WHERE NOT granted AND locktype = $1 AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())`,
-      [locktype],
-    );
-    if (row!.n !== '0') return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no backend waited for an ${locktype} lock`);
 }
 
 describe('exportDataset during a truncate import', () => {
@@ -77,9 +53,9 @@ describe('exportDataset during a truncate import', () => {
     try {
       await gate.query('SELECT pg_catalog.pg_advisory_lock($1)', [GATE]);
       const importing = importer.import(next, { strategy: 'truncate' });
-      await waitForWaiter('advisory');
+      await waitForLockWaiter(db, 'advisory');
       const exporting = exportDataset({ pg: db.url, schema: SCHEMA, tables: TABLES }, join(dir, 'during.tar.zst'));
-      await waitForWaiter('relation');
+      await waitForLockWaiter(db, 'relation');
       await gate.query('SELECT pg_catalog.pg_advisory_unlock($1)', [GATE]);
       const imported = await importing;
       expect(imported.isOk(), imported.isErr() ? imported.error.message : '').toBe(true);

@@ -6,14 +6,11 @@
  * "could not drop" its table (it was gone) and left it out of `dropped`,
  * while the second reported another import's table as its own.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeDataset } from '../../../src/dataset/index.js';
 import type { Logger } from '../../../src/_internals/logger.js';
 import { StagingImporter } from '../../../src/staging/index.js';
-import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
-import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
-import { scratch, TABLES } from './fixtures.js';
+import { createTestDatabase, type TestDatabase, waitForLockWaiter } from '../../support/pg.js';
+import { scratch, smallDataset, TABLES } from './fixtures.js';
 
 let db: TestDatabase;
 let dir: string;
@@ -29,27 +26,7 @@ afterAll(async () => {
   await db.drop();
 });
 
-async function dataset(name: string, seed: number): Promise<string> {
-  const path = join(dir, name);
-  (
-    await writeDataset(path, {
-      members: { 'linksets.ndjson': generateLinksets(30, seed), 'advisory_chunks.ndjson': generateAdvisoryChunks(40, seed + 1) },
-    })
-  )._unsafeUnwrap();
-  return path;
-}
-
-async function waitForAdvisoryWaiter(): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    const [row] = await db.query<{ n: string }>(
-      `SELECT count(*)::text AS n FROM pg_catalog.pg_locks
-        WHERE NOT granted AND locktype = 'advisory' AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())`,
-    );
-    if (row!.n !== '0') return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('no backend waited for the gate');
-}
+const dataset = (name: string, seed: number): Promise<string> => smallDataset(dir, name, seed, 30, 40);
 
 /** Logger that keeps warnings. */
 function recording(): { warnings: string[]; logger: Logger } {
@@ -93,7 +70,7 @@ describe('swap imports into one schema at once', () => {
       secondLog.warnings.length = 0;
       const importing = first.import(await dataset('a1.tar.zst', 5), { strategy: 'swap', logger: firstLog.logger });
       // The first import has committed its swap and waits at the DROP of its first old table.
-      await waitForAdvisoryWaiter();
+      await waitForLockWaiter(db, 'advisory');
       const other = await second.import(await dataset('b1.tar.zst', 6), { strategy: 'swap', logger: secondLog.logger });
       await gate.query('SELECT pg_catalog.pg_advisory_unlock($1)', [GATE]);
       const done = (await importing)._unsafeUnwrap();
