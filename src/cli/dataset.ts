@@ -33,7 +33,7 @@ import {
 } from '../staging/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../testing/index.js';
 import { formatChecksumLine, verifyDataset, type VerifyReport } from '../verify/index.js';
-import { findExpected } from '../verify/verify-dataset.js';
+import { checksumMismatchMessage, type Expected, findExpected } from '../verify/verify-dataset.js';
 import { notRegular } from '../_internals/file-kind.js';
 import { openedOutside, resolveUnder } from '../verify/safe-path.js';
 import {
@@ -479,6 +479,21 @@ function withLimitFlags(error: BackfillError): BackfillError {
       });
 }
 
+/**
+ * A `CHECKSUM_MISMATCH` against the digest recorded beside the tarball, said
+ * as `dataset verify` says it: naming the file, and a `.sha256` that a killed
+ * `dataset build` left stale, with the advice to rebuild.
+ */
+async function withRecordedDigest(error: BackfillError, path: string, recorded: Expected | undefined): Promise<BackfillError> {
+  const actual = error.context.digest;
+  if (error.code !== 'CHECKSUM_MISMATCH' || recorded === undefined || typeof actual !== 'string') return error;
+  return new BackfillError(error.code, `${await checksumMismatchMessage(path, recorded, actual)} Nothing was committed.`, {
+    cause: error,
+    context: error.context,
+    ...(error.partial === undefined ? {} : { partial: error.partial }),
+  });
+}
+
 const verify: CommandSpec = {
   group: 'dataset',
   name: 'verify',
@@ -624,7 +639,7 @@ const importCommand: CommandSpec = {
     if (result.isErr()) {
       const partial = result.error.partial;
       // A report is worth printing only once the archive was read (e.g. a count mismatch), not for a missing file.
-      const error = withLimitFlags(result.error);
+      const error = await withRecordedDigest(withLimitFlags(result.error), path, recorded);
       return failed(error, partial === undefined || partial.sha256 === null ? [] : importLines(partial, schema, true));
     }
     const r = result.value;

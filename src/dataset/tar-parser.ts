@@ -16,6 +16,14 @@ import { BLOCK, checksumMatches, numeric } from '../_internals/tar-header.ts';
  * PAX and v7 headers. Everything else (links, devices, FIFOs, GNU `N`/`V`/`M`/`S`/`K`/`D`,
  * vendor letters, PAX sparse keys) is refused. Like GNU tar it stops at the
  * first zero block: what follows the end of the archive is never read.
+ *
+ * PAX records: a record whose length field does not end it at a newline
+ * inside the header, a keyword that is empty or holds a NUL byte, and a
+ * `size` that is not a decimal integer this parser can hold are TAR_CORRUPT
+ * (the member's bytes could not be trusted). Keywords it does not use
+ * (`mtime`, `atime`, `uid`, `gid`, `uname`, `comment`…) are ignored, even
+ * when GNU tar finds their values invalid: it still extracts the same bytes
+ * under the same name, and only the file's metadata differs.
  */
 
 /** Something the parser found, in archive order. `data` ranges index the chunk just pushed. */
@@ -101,7 +109,12 @@ interface PaxRecords {
   readonly notUtf8: Set<string>;
 }
 
-/** Splits PAX records (`<length> <key>=<value>\n`); undefined when malformed. */
+/**
+ * Splits PAX records (`<length> <key>=<value>\n`); undefined when malformed.
+ * A keyword holding a NUL byte is malformed: GNU tar fails on it ("missing
+ * equal sign"), and a reader that stops a keyword at its NUL would read
+ * `size\0x=5` as a size or `path\0x=…` as a name this parser never saw.
+ */
 function paxRecords(data: Buffer): PaxRecords | undefined {
   const records = new Map<string, string>();
   const notUtf8 = new Set<string>();
@@ -114,7 +127,7 @@ function paxRecords(data: Buffer): PaxRecords | undefined {
     const bytes = data.subarray(space + 1, at + length - 1);
     const record = bytes.toString('utf8');
     const equals = record.indexOf('=');
-    if (equals <= 0) return undefined;
+    if (equals <= 0 || record.slice(0, equals).includes('\0')) return undefined;
     records.set(record.slice(0, equals), record.slice(equals + 1));
     if (!isUtf8(bytes)) notUtf8.add(record.slice(0, equals));
     at += length;

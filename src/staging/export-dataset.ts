@@ -16,7 +16,7 @@ import { PgHandle, pgErrorToBackfill, type PgClientLike, type PgSource } from '.
 import { parseQualifiedName, type QualifiedName } from '../_internals/sql-identifier.js';
 import { decodeCopyField } from './copy-text-encoding.js';
 import { DEFAULT_STAGING_SCHEMA } from './defaults.js';
-import { BEGIN_SNAPSHOT, COMMIT, copyOutRaw, exportRawTypes, query, ROLLBACK } from './sql.js';
+import { BEGIN_SNAPSHOT, COMMIT, copyOutRaw, exportRawTypes, lockTablesShared, query, ROLLBACK } from './sql.js';
 
 /** Which tables to export, and where from. */
 export interface ExportDatasetConfig {
@@ -232,6 +232,8 @@ function exportTables(
     const counts = specs.map(() => 0);
     await query(client, BEGIN_SNAPSHOT);
     try {
+      // Lock, then snapshot: every table as one import committed it, or as it was before.
+      await query(client, lockTablesShared([...new Set(specs.map((s) => s.name.sql))]));
       await refuseRawNotJsonb(client, specs);
       const members = Object.fromEntries(
         specs.map((s, i) => [

@@ -16,6 +16,7 @@ import {
   checkNameCase,
   checkTableShapes,
   claimSwapTag,
+  holdSwapTag,
   explainLockTimeout,
   findSwapLeftovers,
   referencedTables,
@@ -260,6 +261,8 @@ export class PgStagingSession implements StagingSession {
   #serial: Promise<unknown> = Promise.resolve();
   #parallel = false;
   readonly #tag = randomBytes(4).toString('hex');
+  /** The session-level hold on `#tag` (taken just before a swap's COMMIT) is held. */
+  #holdsTag = false;
   #lockSince: bigint | undefined;
   /** The session connection's own `search_path`, for the statements that run the user's code ({@link underUserPath}). */
   #userPath = '';
@@ -671,6 +674,9 @@ export class PgStagingSession implements StagingSession {
       if (this.#options.strategy === 'swap') {
         const since = process.hrtime.bigint();
         await this.#swap();
+        // Past COMMIT, until this session has dropped its old tables: another import's cleanup must leave them to it.
+        await holdSwapTag(this.#client, this.#tag);
+        this.#holdsTag = true;
         await this.#q(COMMIT);
         info = { lockMode: 'ACCESS EXCLUSIVE', lockHeldMs: elapsedMs(since) };
       } else {
@@ -690,13 +696,22 @@ export class PgStagingSession implements StagingSession {
           });
         }
       }
+      await this.#letGoOfTag();
       this.#release();
       return { ...info, dropped: [...this.#dropped] };
     } catch (error) {
       if (this.#done) throw error;
       await this.#q(ROLLBACK).catch(() => undefined);
+      await this.#letGoOfTag();
       throw await explainLockTimeout(this.#client, error, this.#liveNames(), this.#lockTimeoutMs);
     }
+  }
+
+  /** Releases the session-level hold on this session's tag, if taken (a lost connection released it already). */
+  async #letGoOfTag(): Promise<void> {
+    if (!this.#holdsTag) return;
+    this.#holdsTag = false;
+    await holdSwapTag(this.#client, this.#tag, true).catch(() => undefined);
   }
 
   /** Inside the transaction: lock the live tables, move them aside, rename the fresh ones into place. */

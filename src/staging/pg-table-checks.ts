@@ -9,7 +9,17 @@
 import { BackfillError } from '../errors.js';
 import type { PgClientLike } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
-import { caseFoldedNames, lockHolders, lockSwapTag, query, referencingKeys, swapLeftovers, tableShapes } from './sql.js';
+import {
+  caseFoldedNames,
+  holdSwapTagPastCommit,
+  lockHolders,
+  lockSwapTag,
+  query,
+  referencingKeys,
+  releaseSwapTagPastCommit,
+  swapLeftovers,
+  tableShapes,
+} from './sql.js';
 import type { StagingStrategy } from './staging-target.js';
 
 /**
@@ -38,6 +48,11 @@ export function swapMark(tag: string, role: 'new' | 'old', live: QualifiedName):
  */
 export async function findSwapLeftovers(client: PgClientLike, schemas: readonly string[]): Promise<{ sql: string; name: string }[]> {
   return query<{ sql: string; name: string }>(client, swapLeftovers(schemas, MARK));
+}
+
+/** Held by a swap session from before its COMMIT until it has dropped its old tables (`release: true` lets go). */
+export async function holdSwapTag(client: PgClientLike, tag: string, release = false): Promise<void> {
+  await query(client, release ? releaseSwapTagPastCommit(MARK, tag) : holdSwapTagPastCommit(MARK, tag));
 }
 
 /** Held by a swap session for its whole transaction: its fresh tables are in use. */

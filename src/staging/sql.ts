@@ -146,6 +146,18 @@ export function createTemporaryTable(table: string): Statement {
   return plain(`CREATE TEMPORARY TABLE ${table} (id pg_catalog.text NOT NULL, raw pg_catalog.jsonb NOT NULL) ON COMMIT DROP`);
 }
 
+/**
+ * An export's first statement: it waits for an import holding any of
+ * `tables`, and takes no snapshot, so the export's REPEATABLE READ snapshot,
+ * taken by the statement after it, sees what that import committed in every
+ * table (TRUNCATE and COPY FREEZE are not MVCC-safe: a snapshot taken
+ * before the import committed would see its rows in a truncated table and
+ * the old rows in one it emptied with DELETE).
+ */
+export function lockTablesShared(tables: readonly string[]): Statement {
+  return plain(`LOCK TABLE ${tables.join(', ')} IN ACCESS SHARE MODE`);
+}
+
 /** Fails at once (SQLSTATE 55P03) when another session holds any lock on `table`. */
 export function lockTableNowait(table: string): Statement {
   return plain(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE NOWAIT`);
@@ -468,9 +480,10 @@ export function lockHolders(tables: readonly string[]): Statement {
 }
 
 /**
- * Tables in `schemas` named and marked as an earlier swap's (`sql`, `name`).
- * A fresh (`_bk_stage_…`) table is listed only when no running import holds
- * the advisory lock of its tag.
+ * Tables in `schemas` named and marked as an earlier swap's (`sql`, `name`),
+ * listed only when no running import holds the advisory lock of its tag: a
+ * fresh (`_bk_stage_…`) table is in use while its import runs, and an old
+ * (`_bk_old_…`) one until its import, having committed, has dropped it.
  */
 export function swapLeftovers(schemas: readonly string[], mark: string): Statement {
   // What it finds is dropped: its operators are named with their schema too (OPERATOR(pg_catalog.=), pg_catalog.concat
@@ -481,11 +494,24 @@ export function swapLeftovers(schemas: readonly string[], mark: string): Stateme
          CROSS JOIN LATERAL (SELECT pg_catalog.substring(c.relname::pg_catalog.text, '^_bk_(?:old|stage)_([0-9a-f]{8})_[0-9]+$'::pg_catalog.text) AS tag) m
       WHERE n.nspname OPERATOR(pg_catalog.=) ANY($1::pg_catalog.name[]) AND c.relkind OPERATOR(pg_catalog.=) 'r'::pg_catalog.char AND m.tag IS NOT NULL
         AND CASE WHEN NOT pg_catalog.starts_with(coalesce(pg_catalog.obj_description(c.oid, 'pg_class'), ''), pg_catalog.concat($2::pg_catalog.text, ' ', m.tag, ': ')) THEN false
-                 WHEN pg_catalog.starts_with(c.relname::pg_catalog.text, '_bk_old_') THEN true
                  ELSE pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext($2), pg_catalog.hashtext(m.tag)) END
       ORDER BY 1`,
     values: [[...schemas], mark],
   };
+}
+
+/**
+ * Held by the session past COMMIT, until it has dropped the old tables of
+ * `tag` (and released with {@link releaseSwapTagPastCommit}): another
+ * import's cleanup leaves them to it. A process that dies lets go of it with
+ * its connection, and the next import drops what it left.
+ */
+export function holdSwapTagPastCommit(mark: string, tag: string): Statement {
+  return { text: 'SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtext($1), pg_catalog.hashtext($2))', values: [mark, tag] };
+}
+
+export function releaseSwapTagPastCommit(mark: string, tag: string): Statement {
+  return { text: 'SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtext($1), pg_catalog.hashtext($2))', values: [mark, tag] };
 }
 
 /** Held for the transaction: the fresh tables of `tag` are in use. */

@@ -125,7 +125,8 @@ export interface VerifyDatasetOptions {
   readonly logger?: Logger;
 }
 
-interface Expected {
+/** Where the tarball's expected SHA-256 came from. */
+export interface Expected {
   readonly sha256: string;
   readonly from: ExpectedSha256Source;
   readonly file: string | null;
@@ -266,13 +267,21 @@ async function pendingSidecar(path: string, sidecar: string, sha256: string): Pr
   return undefined;
 }
 
-/** What a mismatch against `where` means, and what to do about it. */
-function mismatchAdvice(path: string, where: string, pending: string | undefined): string {
-  if (pending === undefined) return 'the file changed or is corrupt.';
-  return (
-    `${where} is stale: a write of ${basename(path)} was stopped (or is still running) after it replaced the tarball and before it replaced ${basename(where)}, ` +
-    `whose unfinished copy ${pending} records this tarball's digest. Rebuild the dataset to get a matching pair; until then do not use this tarball.`
-  );
+/**
+ * The one `CHECKSUM_MISMATCH` message for `path`, whose SHA-256 is `actual`,
+ * against the `expected` digest that `findExpected` found: when that came
+ * from a `.sha256` a killed write left stale, it says so and to rebuild.
+ * `dataset verify` and `dataset import` both use it.
+ */
+export async function checksumMismatchMessage(path: string, expected: Expected, actual: string): Promise<string> {
+  const where = expected.file ?? 'expectedSha256';
+  const pending = expected.from === 'sha256-file' && expected.file !== null ? await pendingSidecar(path, expected.file, actual) : undefined;
+  const advice =
+    pending === undefined
+      ? 'the file changed or is corrupt.'
+      : `${where} is stale: a write of ${basename(path)} was stopped (or is still running) after it replaced the tarball and before it replaced ${basename(where)}, ` +
+        `whose unfinished copy ${pending} records this tarball's digest. Rebuild the dataset to get a matching pair; until then do not use this tarball.`;
+  return `${path}: sha256 is ${actual}, ${where} says ${expected.sha256}; ${advice}`;
 }
 
 function buildReport(
@@ -281,7 +290,7 @@ function buildReport(
   manifest: DatasetManifest | null,
   manifestError: BackfillError | null,
   expected: Expected | undefined,
-  pending: string | undefined,
+  mismatch: string | undefined,
 ): VerifyReport {
   const archive: ArchiveVerification = {
     path,
@@ -296,13 +305,10 @@ function buildReport(
   };
   const problems: BackfillError[] = [];
   if (archive.verdict === 'mismatch') {
-    const where = expected?.file ?? 'expectedSha256';
     problems.push(
-      new BackfillError(
-        'CHECKSUM_MISMATCH',
-        `${path}: sha256 is ${stats.sha256}, ${where} says ${String(archive.expectedSha256)}; ${mismatchAdvice(path, where, pending)}`,
-        { context: { path, digest: stats.sha256 } },
-      ),
+      new BackfillError('CHECKSUM_MISMATCH', mismatch ?? `${path}: sha256 is ${stats.sha256}.`, {
+        context: { path, digest: stats.sha256 },
+      }),
     );
   }
   if (manifestError) problems.push(manifestError);
@@ -383,17 +389,15 @@ export function verifyDataset(path: string, options: VerifyDatasetOptions = {}):
     yield* ResultAsync.fromPromise(drain(dataset, options), failed);
     const stats = yield* dataset.stats();
     const manifest = await dataset.manifest();
-    const pending =
-      expected?.from === 'sha256-file' && expected.file !== null && expected.sha256 !== stats.sha256
-        ? await pendingSidecar(path, expected.file, stats.sha256)
-        : undefined;
+    const mismatch =
+      expected !== undefined && expected.sha256 !== stats.sha256 ? await checksumMismatchMessage(path, expected, stats.sha256) : undefined;
     const report = buildReport(
       path,
       stats,
       manifest.isOk() ? manifest.value : null,
       manifest.isErr() ? manifest.error : null,
       expected,
-      pending,
+      mismatch,
     );
     logger.info('verifyDataset finished', { path, passed: report.ok, problems: report.problems.length, sha256: stats.sha256 });
     return ok(report);

@@ -58,3 +58,17 @@ export function withApplicationName(url: string, applicationName: string): strin
   u.searchParams.set('application_name', applicationName);
   return u.toString();
 }
+
+/** Waits until a backend of `db` waits for a lock of `locktype` (an advisory lock a test holds, a table another session holds). */
+export async function waitForLockWaiter(db: TestDatabase, locktype: 'advisory' | 'relation'): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const [row] = await db.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM pg_catalog.pg_locks
+        WHERE NOT granted AND locktype = $1 AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())`,
+      [locktype],
+    );
+    if (row!.n !== '0') return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no backend of ${db.name} waited for a ${locktype} lock`);
+}

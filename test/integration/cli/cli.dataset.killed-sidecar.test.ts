@@ -6,12 +6,15 @@
  * agrees on the verdict, and the next build leaves a consistent pair and
  * no temporary files. Before, a kill between the two renames was refused
  * with a mismatch that said only "the file changed or is corrupt".
+ * `dataset import` refuses it with the same message (it used to say only
+ * "fetch it again") and loads nothing.
  */
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { needTools, tempDir } from '../../support/tmp.js';
 import { cli, jsonOf } from './cli-harness.js';
 
@@ -21,6 +24,14 @@ const temps = (dir: string): string[] => readdirSync(dir).filter((n) => n.includ
 const sha256sumAgrees = (dir: string): boolean => spawnSync('sha256sum', ['-c', 'ds.tar.zst.sha256'], { cwd: dir }).status === 0;
 
 describe.skipIf(tools.missing)(tools.title('dataset build killed between the tarball and its .sha256'), () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
   it.for(['ds.tar.zst', 'ds.tar.zst.sha256'])(
     'killed right after renaming %s: a consistent pair, or an error naming the stale file',
     async (last) => {
@@ -43,6 +54,17 @@ describe.skipIf(tools.missing)(tools.title('dataset build killed between the tar
         expect(doc.error?.message).toMatch(/rebuild/i);
         const text = await cli(['dataset', 'verify', out]);
         expect(text.stderr).toMatch(/ds\.tar\.zst\.sha256 is stale/);
+        // import says the same, and loads nothing.
+        const imported = await cli(['dataset', 'import', out, '--json'], { env: { PGURI: db.url, PGSCHEMA: 'killed_sidecar' } });
+        expect(imported.code, imported.stderr).toBe(3);
+        const importDoc = jsonOf(imported);
+        expect(importDoc.error?.code).toBe('CHECKSUM_MISMATCH');
+        expect(importDoc.error?.message).toMatch(/ds\.tar\.zst\.sha256 is stale/);
+        expect(importDoc.error?.message).toMatch(/rebuild/i);
+        expect(importDoc.error?.message).toMatch(/Nothing was committed/);
+        const rows = await db.query<{ t: string | null }>(`SELECT pg_catalog.to_regclass('killed_sidecar.linksets_raw')::text AS t`);
+        if (rows[0]!.t !== null)
+          expect((await db.query<{ n: string }>('SELECT count(*)::text AS n FROM killed_sidecar.linksets_raw'))[0]!.n).toBe('0');
       } else {
         expect(doc.ok, verified.stdout).toBe(true);
       }

@@ -4,7 +4,9 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeDataset } from '../../../src/dataset/index.js';
 import { PgStagingTarget, type StagingRow, type StagingSession } from '../../../src/staging/index.js';
+import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
 
 export const TABLES = { 'linksets.ndjson': 'linksets_raw', 'advisory_chunks.ndjson': 'advisory_chunks_raw' } as const;
 
@@ -109,4 +111,15 @@ export async function swapSessionWithOneRow(url: string, schema: string): Promis
   }
   if ((await session.load('linksets_raw', rows()))._unsafeUnwrap() !== 1) throw new Error('the session did not load its one row');
   return { target, session };
+}
+
+/** Writes a dataset of `linksets` linksets and `chunks` advisory chunks, generated from `seed`, to `dir/name`. */
+export async function smallDataset(dir: string, name: string, seed: number, linksets: number, chunks: number): Promise<string> {
+  const path = join(dir, name);
+  (
+    await writeDataset(path, {
+      members: { 'linksets.ndjson': generateLinksets(linksets, seed), 'advisory_chunks.ndjson': generateAdvisoryChunks(chunks, seed + 1) },
+    })
+  )._unsafeUnwrap();
+  return path;
 }

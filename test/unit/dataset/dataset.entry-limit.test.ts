@@ -11,60 +11,24 @@ import type { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_ENTRIES, readDataset, type ReadDatasetOptions } from '../../../src/dataset/index.js';
 import { verifyDataset } from '../../../src/verify/index.js';
+import { paxPath, tarHeader } from '../../support/tar-blocks.js';
 import { needTools, run, tempDir } from '../../support/tmp.js';
 
 const tools = needTools('tar', 'zstd');
 const dir = tempDir('bk-entry-limit-');
 
-/** A ustar header of an empty regular file (`0`) or directory (`5`). */
-function header(name: string, type: '0' | '5'): Buffer {
-  const b = Buffer.alloc(512);
-  b.write(name, 0, 100, 'utf8');
-  b.write('0000644\0', 100);
-  b.write('0000000\0', 108);
-  b.write('0000000\0', 116);
-  b.write('00000000000\0', 124);
-  b.write('00000000000\0', 136);
-  b.write(type, 156);
-  b.write('ustar\0', 257);
-  b.write('00', 263);
-  b.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const x of b) sum += x;
-  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
-  return b;
-}
-
-/** A PAX header (`x`) giving the next entry's path. */
-function paxPath(path: string): Buffer {
-  let record = '';
-  const body = ` path=${path}\n`;
-  for (let length = body.length; ; length++) {
-    record = `${length}${body}`;
-    if (Buffer.byteLength(record) === length) break;
-  }
-  const data = Buffer.from(record);
-  const head = header('PaxHeader', 'x' as '0');
-  head.write(`${data.length.toString(8).padStart(11, '0')}\0`, 124);
-  head.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const x of head) sum += x;
-  head.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
-  return Buffer.concat([head, data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
-}
-
 /** A plain tar of one empty file under the given (long) path. */
 function deepArchive(name: string, path: string): string {
   const tar = join(dir, `${name}.tar`);
-  writeFileSync(tar, Buffer.concat([paxPath(path), header('x', '0'), Buffer.alloc(1024)]));
+  writeFileSync(tar, Buffer.concat([paxPath(path), tarHeader('x', 0, '0'), Buffer.alloc(1024)]));
   return tar;
 }
 
 /** A zstd tar of `files` empty files under `directories` directories; GNU tar lists them all. */
 function archive(name: string, files: number, directories = 0): string {
   const parts: Buffer[] = [];
-  for (let d = 0; d < directories; d++) parts.push(header(`d${d}/`, '5'));
-  for (let i = 0; i < files; i++) parts.push(header(`f${i}.ndjson`, '0'));
+  for (let d = 0; d < directories; d++) parts.push(tarHeader(`d${d}/`, 0, '5'));
+  for (let i = 0; i < files; i++) parts.push(tarHeader(`f${i}.ndjson`, 0, '0'));
   parts.push(Buffer.alloc(1024));
   const tar = join(dir, `${name}.tar`);
   writeFileSync(tar, Buffer.concat(parts));

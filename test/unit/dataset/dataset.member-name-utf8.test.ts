@@ -13,43 +13,11 @@ import { createReadStream, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readDataset, writeDataset } from '../../../src/dataset/index.js';
+import { padded, paxPath, tarHeader as header, withChecksum } from '../../support/tar-blocks.js';
 import { needTools, run, tempDir } from '../../support/tmp.js';
 
 const tools = needTools('tar');
 const dir = tempDir('bk-name-utf8-');
-
-function withChecksum(b: Buffer): Buffer {
-  b.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const x of b) sum += x;
-  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
-  return b;
-}
-
-/** A ustar header; `name` as raw bytes. */
-function header(name: Buffer, size: number, type: string): Buffer {
-  const b = Buffer.alloc(512);
-  name.copy(b, 0, 0, Math.min(100, name.length));
-  b.write('0000644\0', 100);
-  b.write('0000000\0', 108);
-  b.write('0000000\0', 116);
-  b.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
-  b.write('00000000000\0', 136);
-  b.write(type, 156);
-  b.write('ustar\0', 257);
-  b.write('00', 263);
-  return withChecksum(b);
-}
-
-const padded = (data: Buffer): Buffer => Buffer.concat([data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
-
-function paxPath(path: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(' path='), path, Buffer.from('\n')]);
-  let length = body.length + 1;
-  while (String(length).length + body.length !== length) length += 1;
-  const data = Buffer.concat([Buffer.from(String(length)), body]);
-  return Buffer.concat([header(Buffer.from('PaxHeader'), data.length, 'x'), padded(data)]);
-}
 
 function gnuLongName(name: Buffer): Buffer {
   const data = Buffer.concat([name, Buffer.from([0])]);

@@ -1,0 +1,97 @@
+/**
+ * Two imports at once into tables of one schema: each drops only its own
+ * swapped-out (`_bk_old_`) tables, or those of an import that died. A swap
+ * import drops its old tables after its COMMIT; another import's cleanup
+ * used to drop them in that window, so the first import warned that it
+ * "could not drop" its table (it was gone) and left it out of `dropped`,
+ * while the second reported another import's table as its own.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Logger } from '../../../src/_internals/logger.js';
+import { StagingImporter } from '../../../src/staging/index.js';
+import { createTestDatabase, type TestDatabase, waitForLockWaiter } from '../../support/pg.js';
+import { scratch, smallDataset, TABLES } from './fixtures.js';
+
+let db: TestDatabase;
+let dir: string;
+const SCHEMA = 'leftover_race';
+const GATE = 7_340_212;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  dir = scratch('bk-leftover-race-');
+});
+afterAll(async () => {
+  await db.query('DROP EVENT TRIGGER IF EXISTS bk_test_gate').catch(() => undefined);
+  await db.drop();
+});
+
+const dataset = (name: string, seed: number): Promise<string> => smallDataset(dir, name, seed, 30, 40);
+
+/** Logger that keeps warnings. */
+function recording(): { warnings: string[]; logger: Logger } {
+  const warnings: string[] = [];
+  const ignore = (): void => undefined;
+  return { warnings, logger: { info: ignore, error: ignore, warn: (m: string) => void warnings.push(m) } };
+}
+
+describe('swap imports into one schema at once', () => {
+  it("each drops its own old tables, and not another running import's", async () => {
+    const firstLog = recording();
+    const secondLog = recording();
+    const first = new StagingImporter({ pg: db.pool, schema: SCHEMA, tables: TABLES, logger: firstLog.logger });
+    const second = new StagingImporter({
+      pg: db.pool,
+      schema: SCHEMA,
+      tables: { 'linksets.ndjson': 'other_raw' },
+      logger: secondLog.logger,
+    });
+    (await first.import(await dataset('a0.tar.zst', 1), { strategy: 'swap' }))._unsafeUnwrap();
+    (await second.import(await dataset('b0.tar.zst', 2), { strategy: 'swap' }))._unsafeUnwrap();
+    // The first DROP of an old table after this is held at its start (before it locks the table) until the test opens the gate.
+    await db.query(`
+      CREATE TABLE public.gate_armed (x int);
+      INSERT INTO public.gate_armed VALUES (1);
+      CREATE FUNCTION public.gate() RETURNS event_trigger LANGUAGE plpgsql AS $$
+        DECLARE n int;
+        BEGIN
+          IF pg_catalog.current_query() LIKE '%_bk_old_%' THEN
+            DELETE FROM public.gate_armed WHERE ctid IN (SELECT ctid FROM public.gate_armed FOR UPDATE SKIP LOCKED);
+            GET DIAGNOSTICS n = ROW_COUNT;
+            IF n > 0 THEN PERFORM pg_catalog.pg_advisory_xact_lock_shared(${GATE}); END IF;
+          END IF;
+        END $$;`);
+    await db.query(`CREATE EVENT TRIGGER bk_test_gate ON ddl_command_start WHEN TAG IN ('DROP TABLE') EXECUTE FUNCTION public.gate()`);
+
+    const gate = await db.pool.connect();
+    try {
+      await gate.query('SELECT pg_catalog.pg_advisory_lock($1)', [GATE]);
+      firstLog.warnings.length = 0;
+      secondLog.warnings.length = 0;
+      const importing = first.import(await dataset('a1.tar.zst', 5), { strategy: 'swap', logger: firstLog.logger });
+      // The first import has committed its swap and waits at the DROP of its first old table.
+      await waitForLockWaiter(db, 'advisory');
+      const other = await second.import(await dataset('b1.tar.zst', 6), { strategy: 'swap', logger: secondLog.logger });
+      await gate.query('SELECT pg_catalog.pg_advisory_unlock($1)', [GATE]);
+      const done = (await importing)._unsafeUnwrap();
+      const otherReport = other._unsafeUnwrap();
+      // Each reports its own old tables, and only those.
+      expect(done.dropped.map((t) => t.replace(/_bk_old_[0-9a-f]{8}_/, '_bk_old_*_')).sort()).toEqual([
+        `${SCHEMA}._bk_old_*_0`,
+        `${SCHEMA}._bk_old_*_1`,
+      ]);
+      expect(otherReport.dropped.map((t) => t.replace(/_bk_old_[0-9a-f]{8}_/, '_bk_old_*_'))).toEqual([`${SCHEMA}._bk_old_*_0`]);
+      expect(new Set([...done.dropped, ...otherReport.dropped]).size).toBe(3);
+      expect(firstLog.warnings).toEqual([]);
+      expect(secondLog.warnings).toEqual([]);
+      const [left] = await db.query<{ n: string }>(
+        `SELECT count(*)::text AS n FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname LIKE '\\_bk\\_%'`,
+        [SCHEMA],
+      );
+      expect(left!.n).toBe('0');
+    } finally {
+      await db.query('DROP EVENT TRIGGER IF EXISTS bk_test_gate').catch(() => undefined);
+      gate.release();
+    }
+  }, 300_000);
+});
