@@ -155,6 +155,15 @@ export function isPassingConnectionLoss(error: BackfillError): boolean {
   return error.code === 'DB_CONNECTION' && !REFUSED_CONNECTION_SQLSTATES.has(error.dbCode);
 }
 
+/**
+ * The server ended the connection, not the statement wrong: it is shutting
+ * down, crashed or not yet recovered (57P01-57P03), or the session sat idle
+ * past `idle_session_timeout` (57P05), idle in a transaction past
+ * `idle_in_transaction_session_timeout` (25P03) or in one past
+ * `transaction_timeout` (25P04, PostgreSQL 17).
+ */
+const CONNECTION_ENDED_SQLSTATES: ReadonlySet<unknown> = new Set(['57P01', '57P02', '57P03', '57P05', '25P03', '25P04']);
+
 /** What to change when the server cancelled a statement on its `statement_timeout`. */
 const STATEMENT_TIMEOUT_ADVICE =
   'Give the job a longer statement_timeout (ALTER ROLE … SET statement_timeout, or options=-c statement_timeout=0 in its connection URL) and run it again';
@@ -195,14 +204,7 @@ export function pgErrorToBackfill(error: unknown, context: BackfillErrorContext 
     return new BackfillError('TABLE_NOT_FOUND', `${message}${table}`, base);
   }
   if (sqlstate === '23505') return new BackfillError('DUPLICATE_ID', message, base);
-  // 57P01-57P03: the server is shutting down, crashed or not yet recovered; the connection is gone, not the statement wrong.
-  if (
-    sqlstate?.startsWith('08') ||
-    sqlstate === '57P01' ||
-    sqlstate === '57P02' ||
-    sqlstate === '57P03' ||
-    REFUSED_CONNECTION_SQLSTATES.has(sqlstate)
-  ) {
+  if (sqlstate?.startsWith('08') || CONNECTION_ENDED_SQLSTATES.has(sqlstate) || REFUSED_CONNECTION_SQLSTATES.has(sqlstate)) {
     return new BackfillError('DB_CONNECTION', message, base);
   }
   if (sqlstate !== undefined && /^[0-9A-Z]{5}$/.test(sqlstate)) return new BackfillError('DB_ERROR', message, base);
