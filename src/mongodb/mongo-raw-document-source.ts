@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { AnyBulkWriteOperation, Db, Document, Filter, WriteConcernSettings } from 'mongodb';
+import type { AnyBulkWriteOperation, Db, Document, Filter, ObjectId, WriteConcernSettings } from 'mongodb';
 import { err, ok, Result, ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { readInstant } from '../_internals/instant.js';
@@ -13,6 +13,7 @@ import type { RawDocument, RawDocumentCountQuery, RawDocumentPageQuery, RawDocum
 import { DECIDING_READ, DEFAULT_MAX_ATTEMPTS, DEFAULT_RAW_DOCUMENTS_COLLECTION, DEFAULT_RETRY_DELAY_MS } from './defaults.js';
 import { collectionOption, databaseOf, invalid, resolveRetry, resolveWriteConcern } from './config.js';
 import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
+import { loadBson } from './bson.js';
 
 /**
  * Where {@link MongoRawDocumentSource} reads from. Documents need
@@ -174,15 +175,26 @@ export class MongoRawDocumentSource implements RawDocumentSource {
     );
   }
 
-  /** Stores documents (ingest, fixtures); an existing digest is left unchanged. Returns how many were new. */
+  /**
+   * Stores documents (ingest, fixtures); an existing digest is left unchanged. Returns how many were new,
+   * also when a retry repeated a write whose reply was lost.
+   */
   append(documents: readonly NewMongoRawDocument[]): ResultAsync<number, BackfillError> {
     return this.#context.asyncAndThen((c) =>
       safeTry(async function* () {
-        const ops = yield* Result.combine(documents.map(appendOperation));
+        const bson = yield* loadBson();
+        const ids = documents.map(() => new bson.ObjectId());
+        const ops = yield* Result.combine(documents.map((d, i) => appendOperation(d, ids[i]!)));
         if (ops.length === 0) return ok(0);
-        // Upserts keyed on the digest: a retry after a lost reply cannot store a document twice.
-        const written = yield* run(c, () => c.db.collection(c.collection).bulkWrite(ops, { ordered: false, writeConcern: c.writeConcern }));
-        return ok(written.upsertedCount);
+        const raw = c.db.collection(c.collection);
+        // Upserts keyed on the digest: a retry after a lost reply cannot store a document twice, but it finds
+        // what the lost attempt stored already there; the _ids chosen here tell which documents this call stored.
+        let attempts = 0;
+        return run(c, async () => {
+          attempts += 1;
+          const written = await raw.bulkWrite(ops, { ordered: false, writeConcern: c.writeConcern });
+          return attempts === 1 ? written.upsertedCount : raw.countDocuments({ _id: { $in: ids } }, DECIDING_READ);
+        });
       }),
     );
   }
@@ -267,8 +279,8 @@ function retrievedAtOf(value: unknown): Date | undefined {
   return instant.isOk() ? new Date(instant.value.epochMs) : undefined;
 }
 
-/** The upsert that stores `d` unless its digest is already there; a `retrievedAt` that is not a date is `INVALID_ARGUMENT`. */
-function appendOperation(d: NewMongoRawDocument): Result<AnyBulkWriteOperation<Document>, BackfillError> {
+/** The upsert that stores `d` as `_id` unless its digest is already there; a `retrievedAt` that is not a date is `INVALID_ARGUMENT`. */
+function appendOperation(d: NewMongoRawDocument, _id: ObjectId): Result<AnyBulkWriteOperation<Document>, BackfillError> {
   const retrievedAt = retrievedAtOf(d.retrievedAt);
   if (retrievedAt === undefined)
     return invalid(
@@ -276,6 +288,7 @@ function appendOperation(d: NewMongoRawDocument): Result<AnyBulkWriteOperation<D
       { digest: d.digest },
     );
   const doc: Document = {
+    _id,
     retrievedAt,
     content: d.content,
     ...(d.format === undefined ? {} : { format: d.format }),

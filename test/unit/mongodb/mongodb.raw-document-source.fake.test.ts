@@ -2,12 +2,13 @@
  * MongoRawDocumentSource over the recording driver fake: documents whose
  * `retrievedAt` is not a Date are refused up front, naming one of them,
  * instead of failing every fresh run's first page or being skipped silently
- * by `retrievedSince` and resumed runs.
+ * by `retrievedSince` and resumed runs; append counts the documents it
+ * stored even when a retry repeats a write whose reply was lost.
  */
 import type { Db } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { MongoRawDocumentSource, positionProblem } from '../../../src/mongodb/mongo-raw-document-source.js';
-import { FakeMongo } from '../../support/recording-mongo-fake.js';
+import { FakeMongo, networkError } from '../../support/recording-mongo-fake.js';
 
 async function sourceWith(extra: Record<string, unknown>) {
   const fake = new FakeMongo();
@@ -92,5 +93,22 @@ describe('append reads a text retrievedAt as the rest of the library reads times
     const r = await source.append([{ digest: 'sha256:a', retrievedAt: text, content: '{}' }]);
     expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
     expect(fake.documents('raw_documents') ?? []).toEqual([]);
+  });
+});
+
+describe('append whose write reached the server but whose reply was lost', () => {
+  it('counts the documents the lost attempt stored, not only those the retry stored', async () => {
+    const fake = new FakeMongo();
+    const source = new MongoRawDocumentSource({ db: fake.db() as unknown as Db, retryDelayMs: 1 });
+    (await source.append([{ digest: 'sha256:old', retrievedAt: new Date(0), content: '{}' }]))._unsafeUnwrap();
+    fake.failOn({ op: 'update', ns: 'raw_documents', when: 'after', error: () => networkError() });
+    const appended = await source.append(
+      ['sha256:old', 'sha256:a', 'sha256:b'].map((digest) => ({ digest, retrievedAt: new Date(1000), content: '{}' })),
+    );
+    expect(fake.calls.filter((c) => c.op === 'update' && c.ns === 'raw_documents')).toHaveLength(3);
+    expect(appended._unsafeUnwrap()).toBe(2);
+    expect((fake.documents('raw_documents') ?? []).map((d) => d.digest).sort()).toEqual(['sha256:a', 'sha256:b', 'sha256:old']);
+    // Appended again, all three are there already.
+    expect((await source.append([{ digest: 'sha256:a', retrievedAt: new Date(0), content: '{}' }]))._unsafeUnwrap()).toBe(0);
   });
 });
