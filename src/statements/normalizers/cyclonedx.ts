@@ -186,11 +186,11 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
   for (const [i, vuln] of vulnerabilities.entries()) {
     const where = `vulnerabilities[${i}]`;
     if (!isObject(vuln)) return err(invalidDocument('CycloneDX', digest, where, 'is not an object'));
+    const analysis = vuln['analysis'];
+    // A vulnerability without an analysis state is inventory, not a VEX statement: it needs no id (the schema asks for none).
+    if (!isObject(analysis) || analysis['state'] === undefined) continue;
     const vulnerabilityId = text(vuln['id']);
     if (vulnerabilityId === undefined) return err(invalidDocument('CycloneDX', digest, `${where}.id`, 'is missing'));
-    const analysis = vuln['analysis'];
-    // A vulnerability without an analysis state is inventory, not a VEX statement.
-    if (!isObject(analysis) || analysis['state'] === undefined) continue;
     const state = text(analysis['state']);
     const status = state === undefined ? undefined : STATE_TO_STATUS.get(state);
     if (status === undefined) {
@@ -253,7 +253,8 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
  * `analysis.state` maps `resolved`/`resolved_with_pedigree` → `fixed`,
  * `exploitable` → `affected`, `in_triage` → `under_investigation`,
  * `false_positive`/`not_affected` → `not_affected`. Vulnerabilities without
- * an analysis state are skipped. An affected component's `versions` (1.4+)
+ * an analysis state are skipped, with or without an `id`; one with a state
+ * and no `id` fails the document. An affected component's `versions` (1.4+)
  * refine it: with the component's own version known (its `version`, else
  * its purl's), the entries naming it, else the `vers:` ranges containing it
  * (plain numeric bounds only), else `unknown`; without one, the one status

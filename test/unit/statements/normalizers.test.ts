@@ -291,6 +291,18 @@ describe('cycloneDxVexNormalizer', () => {
       expect(r.isErr() && r.error.message).toContain(field);
     }
   });
+
+  it('skips a vulnerability without an analysis (inventory) even when it has no id, as the schema allows', () => {
+    const doc = {
+      bomFormat: 'CycloneDX',
+      specVersion: '1.6',
+      vulnerabilities: [
+        { description: 'listed, not analysed', affects: [{ ref: 'x' }] },
+        { id: 'CVE-1', analysis: { state: 'resolved' }, affects: [{ ref: 'x' }] },
+      ],
+    };
+    expect(claims(cycloneDxVexNormalizer, doc).map((c) => [c.vulnerabilityId, c.status])).toEqual([['CVE-1', 'fixed']]);
+  });
 });
 
 describe('document times (one strict reader for every normalizer)', () => {
