@@ -5,6 +5,7 @@
 import { BackfillError } from '../../errors.js';
 import { readInstant, type Instant } from '../../_internals/instant.js';
 import type { VexClaim } from '../ports.js';
+import { productIdentity } from './purl.js';
 
 /** A plain JSON object. */
 export type JsonObject = Readonly<Record<string, unknown>>;
@@ -153,9 +154,11 @@ const STATED_FIELDS = ['status', 'justification', 'statement'] as const;
 /**
  * A document's claims in order, each remembered with the place that gave it,
  * so that two places saying different things about one vulnerability and
- * product key are caught instead of one of them being kept silently. The
- * same claim given twice (a repeated ref, a product listed twice) is kept
- * once; two that differ only in their time (two sources' entries for one
+ * product key are caught instead of one of them being kept silently; two
+ * spellings of one package URL (see {@link productIdentity}) are one
+ * product key. The same claim given twice (a repeated ref, a product listed
+ * twice, under another spelling of its purl) is kept once, as first spelt;
+ * two that differ only in their time (two sources' entries for one
  * vulnerability, published on different days) are one claim with the
  * later time, whatever their order.
  */
@@ -169,7 +172,7 @@ export class ClaimsByKey {
    * earlier one was given), or undefined.
    */
   add(claim: VexClaim, where: string): string | undefined {
-    const key = `${claim.vulnerabilityId}\u0000${claim.productKey}`;
+    const key = `${claim.vulnerabilityId}\u0000${productIdentity(claim.productKey)}`;
     const earlier = this.#first.get(key);
     if (earlier === undefined) {
       this.#first.set(key, { at: this.claims.length, where });
@@ -186,9 +189,10 @@ export class ClaimsByKey {
       return undefined;
     }
     const said = (value: string | undefined): string => (value === undefined ? 'none' : JSON.stringify(value));
+    const spelt = kept.productKey === claim.productKey ? '' : ` for ${JSON.stringify(kept.productKey)}, the same package URL`;
     return (
       `gives ${field} ${said(claim[field])} for vulnerability ${JSON.stringify(claim.vulnerabilityId)} and product ` +
-      `${JSON.stringify(claim.productKey)}, which ${earlier.where} gives ${said(kept[field])}`
+      `${JSON.stringify(claim.productKey)}, which ${earlier.where} gives ${said(kept[field])}${spelt}`
     );
   }
 }

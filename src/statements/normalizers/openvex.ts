@@ -19,6 +19,7 @@ import {
   type JsonObject,
   type Timestamp,
 } from './fields.js';
+import { productIdentity } from './purl.js';
 
 const STATUSES: ReadonlySet<string> = new Set<ClaimStatus>(['not_affected', 'affected', 'fixed', 'under_investigation']);
 
@@ -193,14 +194,15 @@ function normalizeOpenVex(document: unknown, context: NormalizeContext): Result<
 /**
  * One claim per vulnerability and product: OpenVEX statements are a
  * sequence in which a later one overrides an earlier one about the same
- * product. Later means a later time (to the finest fraction the document
+ * product, whichever spelling of its package URL each gives (see
+ * {@link productIdentity}). Later means a later time (to the finest fraction the document
  * gives, not only the millisecond `issuedAt` keeps), else later in the
  * document. The claim keeps the place of the product's first statement.
  */
 function latestPerProduct(timed: readonly TimedClaim[]): VexClaim[] {
   const latest = new Map<string, TimedClaim>();
   for (const next of timed) {
-    const key = `${next.claim.vulnerabilityId}\u0000${next.claim.productKey}`;
+    const key = `${next.claim.vulnerabilityId}\u0000${productIdentity(next.claim.productKey)}`;
     const earlier = latest.get(key);
     const overridden = earlier?.at !== undefined && next.at !== undefined && isLater(earlier.at, next.at);
     if (!overridden) latest.set(key, next);
