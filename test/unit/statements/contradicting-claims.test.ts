@@ -6,7 +6,8 @@
  * Such a document now fails with DOCUMENT_INVALID naming both places; the
  * same claim given twice is kept once, and two that differ only in their
  * time are one claim with the later time. OpenVEX keeps its own rule: a later
- * statement overrides an earlier one.
+ * statement overrides an earlier one, also under another spelling of the
+ * product's purl.
  */
 import { describe, expect, it } from 'vitest';
 import { csafVexNormalizer } from '../../../src/statements/normalizers/csaf.js';
@@ -132,7 +133,10 @@ describe('csafVexNormalizer and two claims about one product key', () => {
 });
 
 describe('openVexNormalizer and two statements about one product', () => {
-  it('keeps the later statement, as OpenVEX says', () => {
+  it.for([
+    ['one spelling of its purl', 'pkg:npm/log@1.0.0'],
+    ['two spellings of its purl', 'PKG:NPM/log@1.0.0/'],
+  ])('keeps the later statement, as OpenVEX says: %s', ([, later]) => {
     const r = openVexNormalizer.normalize(
       {
         '@context': 'https://openvex.dev/ns/v0.2.0',
@@ -142,11 +146,11 @@ describe('openVexNormalizer and two statements about one product', () => {
         version: 1,
         statements: [
           { vulnerability: { name: 'CVE-2026-3' }, products: [{ '@id': 'pkg:npm/log@1.0.0' }], status: 'affected' },
-          { vulnerability: { name: 'CVE-2026-3' }, products: [{ '@id': 'pkg:npm/log@1.0.0' }], status: 'fixed' },
+          { vulnerability: { name: 'CVE-2026-3' }, products: [{ '@id': later }], status: 'fixed' },
         ],
       },
       ctx,
     );
-    expect(r._unsafeUnwrap().map((c) => c.status)).toEqual(['fixed']);
+    expect(r._unsafeUnwrap().map((c) => `${c.productKey}|${c.status}`)).toEqual([`${later}|fixed`]);
   });
 });

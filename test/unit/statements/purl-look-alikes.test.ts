@@ -4,15 +4,15 @@
  * in another order, an empty qualifier, a percent-encoded letter) is about
  * one product: CSAF and CycloneDX claims that disagree about it fail the
  * document naming both places, as they do for one spelling, instead of
- * being stored as two products with opposite statuses; a later OpenVEX
- * statement overrides an earlier one under either spelling. Two packages
+ * being stored as two products with opposite statuses (a later OpenVEX
+ * statement overriding an earlier one under either spelling is in
+ * contradicting-claims.test.ts). Two packages
  * the specification tells apart (npm names in another case, another
  * qualifier value) stay two.
  */
 import { describe, expect, it } from 'vitest';
 import { csafVexNormalizer } from '../../../src/statements/normalizers/csaf.js';
 import { cycloneDxVexNormalizer } from '../../../src/statements/normalizers/cyclonedx.js';
-import { openVexNormalizer } from '../../../src/statements/normalizers/openvex.js';
 import { productIdentity, purlIdentity } from '../../../src/statements/normalizers/purl.js';
 
 const ctx = { digest: 'sha256:alike', retrievedAt: new Date('2026-01-01T00:00:00Z') };
@@ -118,30 +118,5 @@ describe('csafVexNormalizer and two product ids whose purls are spellings of one
     expect(r.isErr() && r.error.message).toContain(
       `vulnerabilities[0].product_status.known_affected[0] (product "B") gives status "affected" for vulnerability "CVE-2026-9" and product ${JSON.stringify(LOOK_ALIKES[3])}, which vulnerabilities[0].product_status.known_not_affected[0] gives "not_affected" for ${JSON.stringify(CANONICAL)}, the same package URL`,
     );
-  });
-});
-
-describe('openVexNormalizer and two spellings of one purl', () => {
-  it('keeps the later statement, whichever spelling it uses', () => {
-    const r = openVexNormalizer.normalize(
-      {
-        '@context': 'https://openvex.dev/ns/v0.2.0',
-        '@id': 'x',
-        author: 'a',
-        timestamp: '2026-01-01T00:00:00Z',
-        version: 1,
-        statements: [
-          {
-            vulnerability: { name: 'CVE-2026-9' },
-            products: [{ '@id': CANONICAL }],
-            status: 'not_affected',
-            justification: 'component_not_present',
-          },
-          { vulnerability: { name: 'CVE-2026-9' }, products: [{ '@id': LOOK_ALIKES[0] }], status: 'affected' },
-        ],
-      },
-      ctx,
-    );
-    expect(r._unsafeUnwrap().map((c) => `${c.productKey}|${c.status}`)).toEqual([`${LOOK_ALIKES[0]}|affected`]);
   });
 });
