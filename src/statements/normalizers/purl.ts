@@ -11,8 +11,13 @@ const CASELESS_TYPES: ReadonlySet<string> = new Set(['bitbucket', 'github', 'pyp
 
 const SCHEME = /^pkg:/i;
 
-/** A purl already in the one form: lower-case type, no qualifiers, subpath, escapes or empty segments, not of a caseless type. */
-const PLAIN = /^pkg:[a-z][a-z0-9.+-]*(\/[^/?#%]+)+$/;
+/**
+ * A purl already in the one form: lower-case type, segments and version of
+ * only the characters `encodeURIComponent` leaves as they are (so the full
+ * reading below would return it unchanged), no qualifiers or subpath, not
+ * of a caseless type.
+ */
+const PLAIN = /^pkg:[a-z][a-z0-9.+-]*(\/[\w.!~*'()-]+)+(@[\w.!~*'()-]+)?$/;
 
 /** Percent-decoded text; throws on a malformed escape. */
 const decoded = (part: string): string => decodeURIComponent(part);

@@ -29,7 +29,7 @@ const LOOK_ALIKES = [
 const CANONICAL = 'pkg:deb/debian/curl@7.50.3-1?arch=i386&distro=jessie';
 
 describe('purlIdentity', () => {
-  it.for(LOOK_ALIKES)('%s is the package %s names', (spelling) => {
+  it.for(LOOK_ALIKES)(`%s is the package ${CANONICAL} names`, (spelling) => {
     expect(purlIdentity(spelling)).toBe(purlIdentity(CANONICAL));
   });
 
@@ -40,6 +40,14 @@ describe('purlIdentity', () => {
     ['pkg:npm/foo@1#a', 'pkg:npm/foo@1#b'],
   ] as const)('%s and %s stay two packages', ([a, b]) => {
     expect(purlIdentity(a)).not.toBe(purlIdentity(b));
+  });
+
+  it.for([
+    ['pkg:maven/org.example/lib@1.0+build.7', 'PKG:maven/org.example/lib@1.0+build.7'],
+    ['pkg:generic/openssl@3.0:rc1', 'pkg:Generic/openssl@3.0:rc1'],
+    ["pkg:npm/it's@1", "pkg:NPM/it's@1"],
+  ] as const)('%s, already in one form, is the package %s names', ([plain, spelling]) => {
+    expect(purlIdentity(spelling)).toBe(purlIdentity(plain));
   });
 
   it('reads github and pypi names in any case, and pypi _ as -', () => {
