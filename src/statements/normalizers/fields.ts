@@ -114,13 +114,15 @@ export const MAX_NESTING = 100_000;
  * Visits each object of the list `roots` and, depth first in document
  * order, the objects of each one's list `children`, without recursion: how
  * deep a document may nest may not depend on the stack of the thread that
- * normalizes it. False, having stopped, when lists nest deeper than
- * {@link MAX_NESTING}.
+ * normalizes it. `place()` gives the node's index in each list from `roots`
+ * down (for a message naming it; built only when asked). False, having
+ * stopped, when lists nest deeper than {@link MAX_NESTING}.
  */
-export function walkNested(roots: unknown, children: string, visit: (node: JsonObject) => void): boolean {
+export function walkNested(roots: unknown, children: string, visit: (node: JsonObject, place: () => readonly number[]) => void): boolean {
   // The arrays being walked and the next index in each (no iterator objects: this runs for every node).
   const lists: (readonly unknown[])[] = [];
   const next: number[] = [];
+  const place = (): readonly number[] => next.map((n) => n - 1);
   const enter = (list: unknown): boolean => {
     const items = optionalArray(list);
     if (items === undefined || items.length === 0) return true;
@@ -142,7 +144,7 @@ export function walkNested(roots: unknown, children: string, visit: (node: JsonO
     next[top] = at + 1;
     const node = items[at];
     if (!isObject(node)) continue;
-    visit(node);
+    visit(node, place);
     if (!enter(node[children])) return false;
   }
   return true;
