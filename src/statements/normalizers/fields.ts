@@ -157,9 +157,9 @@ const STATED_FIELDS = ['status', 'justification', 'statement'] as const;
  * A document's claims in order, each remembered with the place that gave it,
  * so that two places saying different things about one vulnerability and
  * product key are caught instead of one of them being kept silently; two
- * spellings of one package URL (see {@link productIdentity}) are one
- * product key. The same claim given twice (a repeated ref, a product listed
- * twice, under another spelling of its purl) is kept once, as first spelt;
+ * spellings of one package URL or CPE (see {@link productIdentity}) are
+ * one product key. The same claim given twice (a repeated ref, a product listed
+ * twice, under another spelling of its purl or CPE) is kept once, as first spelt;
  * two that differ only in their time (two sources' entries for one
  * vulnerability, published on different days) are one claim with the
  * later time, whatever their order.
@@ -191,7 +191,8 @@ export class ClaimsByKey {
       return undefined;
     }
     const said = (value: string | undefined): string => (value === undefined ? 'none' : JSON.stringify(value));
-    const spelt = kept.productKey === claim.productKey ? '' : ` for ${JSON.stringify(kept.productKey)}, the same package URL`;
+    const same = /^cpe:/i.test(kept.productKey) ? 'CPE' : 'package URL';
+    const spelt = kept.productKey === claim.productKey ? '' : ` for ${JSON.stringify(kept.productKey)}, the same ${same}`;
     return (
       `gives ${field} ${said(claim[field])} for vulnerability ${JSON.stringify(claim.vulnerabilityId)} and product ` +
       `${JSON.stringify(claim.productKey)}, which ${earlier.where} gives ${said(kept[field])}${spelt}`
