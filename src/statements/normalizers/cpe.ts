@@ -15,6 +15,7 @@ const PLAIN = /^[a-z0-9_]$/i;
 /** A value as NISTIR 7695 §6.2.3 unbinds a formatted string's: `\` quoting every punctuation character, or `undefined` when it holds a wildcard (a pattern, not a name) or cannot be read. */
 function fromFormattedString(value: string): string | undefined {
   if (value === '*' || value === '-') return value;
+  if (value === '') return undefined;
   let out = '';
   for (let i = 0; i < value.length; i += 1) {
     const c = value[i] as string;

@@ -55,6 +55,7 @@ describe('cpeIdentity', () => {
     for (const key of [
       'cpe:2.3:o:redhat:enterprise_linux:8.*:*:*:*:*:*:*:*',
       'cpe:2.3:o:redhat:enterprise_linux:8.6:*:*:*:*:*:*',
+      'cpe:2.3:o:redhat::8.6:*:*:*:*:*:*:*',
       'cpe:/o:redhat:enterprise_linux:8.6%02',
       'cpe:/o:redhat:enterprise_linux:8.6:a:b:c:d',
       'cpe:2.3:a:x:y:1\\:*:*:*:*:*:*:*',
