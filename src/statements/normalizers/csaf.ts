@@ -233,6 +233,31 @@ function byProduct(
   return out;
 }
 
+/** A vulnerability item's first `ids[]` entry, trimmed: a tracking id is its `text` within its `system_name`. */
+function firstId(vuln: JsonObject): { readonly text: string | undefined; readonly system: string | undefined } | undefined {
+  const id = (optionalArray(vuln['ids']) ?? []).find(isObject);
+  return id === undefined ? undefined : { text: text(id['text']), system: text(id['system_name']) };
+}
+
+/**
+ * The `ids[].text` values that items without a `cve` share across two
+ * tracking systems (`GitHub Issue` 42 and `Cisco Bug ID` 42): those items are
+ * two vulnerabilities, each then named `system_name:text`. Every other id
+ * keeps its bare text, so documents that are not ambiguous keep their ids.
+ */
+function idsOfTwoSystems(vulnerabilities: readonly unknown[]): ReadonlySet<string> {
+  const systemOf = new Map<string, string | undefined>();
+  const shared = new Set<string>();
+  for (const vuln of vulnerabilities) {
+    if (!isObject(vuln) || vuln['product_status'] === undefined || text(vuln['cve']) !== undefined) continue;
+    const id = firstId(vuln);
+    if (id?.text === undefined) continue;
+    if (!systemOf.has(id.text)) systemOf.set(id.text, id.system);
+    else if (systemOf.get(id.text) !== id.system) shared.add(id.text);
+  }
+  return shared;
+}
+
 function normalizeCsaf(document: unknown, context: NormalizeContext): Result<readonly VexClaim[], BackfillError> {
   const { digest } = context;
   if (!isObject(document)) return err(invalidDocument('CSAF', digest, 'document', 'is not a JSON object'));
@@ -257,6 +282,7 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
   if (vulnerabilities === undefined) return err(invalidDocument('CSAF', digest, 'vulnerabilities', 'must be an array'));
   // Two product ids with one identity (a purl, a CPE), or two items with one vulnerability id but no `cve`, may disagree too.
   const claims = new ClaimsByKey();
+  const twoSystems = idsOfTwoSystems(vulnerabilities);
   // The item that first gave each CVE: a CVE has one item (CSAF 6.1.23).
   const itemOfCve = new Map<string, number>();
   for (const [i, vuln] of vulnerabilities.entries()) {
@@ -278,8 +304,9 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
     const statusLists = vuln['product_status'];
     if (statusLists === undefined) continue;
     if (!isObject(statusLists)) return err(invalidDocument('CSAF', digest, `${where}.product_status`, 'must be an object'));
-    const firstId = (optionalArray(vuln['ids']) ?? []).find(isObject);
-    const vulnerabilityId = text(vuln['cve']) ?? (firstId === undefined ? undefined : text(firstId['text']));
+    const id = firstId(vuln);
+    const tracked = id?.text !== undefined && twoSystems.has(id.text) && id.system !== undefined ? `${id.system}:${id.text}` : id?.text;
+    const vulnerabilityId = cve ?? tracked;
     if (vulnerabilityId === undefined) return err(invalidDocument('CSAF', digest, `${where}.cve`, 'is missing (and there are no ids[])'));
     // The products the status lists name: only theirs are looked up in the items' groups.
     const wanted = new Set<string>();
@@ -354,7 +381,9 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
 
 /**
  * Normalizes CSAF 2.0 documents (VEX profile): one claim per vulnerability
- * (`cve`, else the first `ids[].text`) and product id in `product_status`
+ * (`cve`, else the first `ids[].text`; `system_name:text` when items of
+ * one document give that text in two tracking systems, since an id is
+ * unique only within its system) and product id in `product_status`
  * (`known_not_affected`, `known_affected`/`first_affected`/`last_affected`,
  * `fixed`/`first_fixed`, `under_investigation`). Product ids resolve through
  * `product_tree` (branches, full product names, relationships, groups) to a
@@ -367,7 +396,7 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
  * one vulnerability (say `known_affected` and `known_not_affected`) fails the
  * document, as CSAF 2.0 forbids it. So do two claims about one product key
  * and vulnerability that differ (status, flag, note): two product ids with
- * one purl or CPE, or two items with one `ids[].text` and no `cve`; the
+ * one purl or CPE, or two items with one `ids[]` entry and no `cve`; the
  * same claim given twice is kept once.
  *
  * @example

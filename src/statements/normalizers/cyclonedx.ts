@@ -7,6 +7,7 @@ import { err, ok, type Result } from 'neverthrow';
 import type { BackfillError } from '../../errors.js';
 import { detectVexFormat } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
+import { productIdentity } from './purl.js';
 import { versContains } from './vers.js';
 import {
   ClaimsByKey,
@@ -51,24 +52,63 @@ function purlVersion(purl: string): string | undefined {
 /**
  * `bom-ref` → purl, else CPE, else the ref itself (with the component's
  * `version`, else its purl's), for every component at any depth
- * (`metadata.component`, `components`, `services`), the first with a ref
- * winning in document order, however deep the thread's stack; `undefined`
- * when components nest deeper than {@link MAX_NESTING} (a parsed object
- * that loops).
+ * (`metadata.component`, `components`, `services`), however deep the
+ * thread's stack. A bom-ref is unique within a BOM (CycloneDX): two
+ * components with one ref fail the document, naming both places, unless
+ * they resolve alike (one product key, one version), when it is one
+ * component given twice. Also fails when components nest deeper than
+ * {@link MAX_NESTING} (a parsed object that loops).
  */
-function indexComponents(bom: JsonObject): Map<string, Affected> | undefined {
+function indexComponents(bom: JsonObject, digest: string): Result<Map<string, Affected>, BackfillError> {
   const refs = new Map<string, Affected>();
   const metadata = isObject(bom['metadata']) ? bom['metadata'] : {};
-  const roots = [metadata['component'], ...(optionalArray(bom['components']) ?? []), ...(optionalArray(bom['services']) ?? [])];
-  const walked = walkNested(roots, 'components', (component) => {
+  const components = optionalArray(bom['components']) ?? [];
+  const roots = [metadata['component'], ...components, ...(optionalArray(bom['services']) ?? [])];
+  // Where a root and the components under it are in the document.
+  const at = (place: readonly number[]): string => {
+    const [root = 0, ...below] = place;
+    const top =
+      root === 0
+        ? 'metadata.component'
+        : root <= components.length
+          ? `components[${root - 1}]`
+          : `services[${root - 1 - components.length}]`;
+    return top + below.map((k) => `.components[${k}]`).join('');
+  };
+  let clash: { readonly ref: string; readonly where: string; readonly affected: Affected } | undefined;
+  const walked = walkNested(roots, 'components', (component, place) => {
     const ref = text(component['bom-ref']);
-    if (ref === undefined || refs.has(ref)) return;
+    if (ref === undefined || clash !== undefined) return;
     const purl = text(component['purl']);
     const version = text(component['version']) ?? (purl === undefined ? undefined : purlVersion(purl));
-    refs.set(ref, { key: purl ?? text(component['cpe']) ?? ref, ...(version === undefined ? {} : { version }) });
+    const affected = { key: purl ?? text(component['cpe']) ?? ref, ...(version === undefined ? {} : { version }) };
+    const first = refs.get(ref);
+    if (first === undefined) refs.set(ref, affected);
+    else if (productIdentity(first.key) !== productIdentity(affected.key) || first.version !== affected.version) {
+      clash = { ref, where: at(place()), affected };
+    }
   });
-  return walked ? refs : undefined;
+  if (!walked) return err(invalidDocument('CycloneDX', digest, 'components', `nest deeper than ${MAX_NESTING} levels`));
+  if (clash === undefined) return ok(refs);
+  const { ref, where, affected } = clash;
+  // Places are costly to keep for every component: the first with the ref is found again, only for the message.
+  let firstAt = '';
+  walkNested(roots, 'components', (component, place) => {
+    if (firstAt === '' && text(component['bom-ref']) === ref) firstAt = at(place());
+  });
+  const first = refs.get(ref) as Affected;
+  return err(
+    invalidDocument(
+      'CycloneDX',
+      digest,
+      where,
+      `has bom-ref ${JSON.stringify(ref)}, which ${firstAt} has too, as ${named(first)} and here as ${named(affected)}: a bom-ref names one component within a BOM`,
+    ),
+  );
 }
+
+/** A component as a message names it: its product key, and its version when it has one. */
+const named = (a: Affected): string => JSON.stringify(a.key) + (a.version === undefined ? '' : ` version ${JSON.stringify(a.version)}`);
 
 /** This BOM as a BOM-Link names it: its serial number's UUID (lower case: UUIDs compare case-insensitively) and its version (1 when absent). */
 interface ThisBom {
@@ -169,10 +209,9 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
   if (!isObject(document)) return err(invalidDocument('CycloneDX', digest, 'document', 'is not a JSON object'));
   const vulnerabilities = optionalArray(document['vulnerabilities']);
   if (vulnerabilities === undefined) return err(invalidDocument('CycloneDX', digest, 'vulnerabilities', 'must be an array'));
-  const refs = indexComponents(document);
-  if (refs === undefined) {
-    return err(invalidDocument('CycloneDX', digest, 'components', `nest deeper than ${MAX_NESTING} levels`));
-  }
+  const indexed = indexComponents(document, digest);
+  if (indexed.isErr()) return err(indexed.error);
+  const refs = indexed.value;
   const serial = text(document['serialNumber']);
   const version = document['version'];
   const bom: ThisBom = {
@@ -249,7 +288,10 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
  * Normalizes CycloneDX 1.4–1.6 VEX: one claim per vulnerability (`id`) and
  * `affects[].ref`, the ref resolved through the BOM's components (at any
  * depth, and `metadata.component`) to a purl, else a CPE, else the ref;
- * components nested deeper than 100,000 levels fail the document.
+ * components nested deeper than 100,000 levels fail the document, and so
+ * do two components with one `bom-ref` (unique within a BOM) unless they
+ * resolve alike, one product key and version, when they are one component
+ * given twice.
  * `analysis.state` maps `resolved`/`resolved_with_pedigree` → `fixed`,
  * `exploitable` → `affected`, `in_triage` → `under_investigation`,
  * `false_positive`/`not_affected` → `not_affected`. Vulnerabilities without

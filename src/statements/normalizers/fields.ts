@@ -114,13 +114,15 @@ export const MAX_NESTING = 100_000;
  * Visits each object of the list `roots` and, depth first in document
  * order, the objects of each one's list `children`, without recursion: how
  * deep a document may nest may not depend on the stack of the thread that
- * normalizes it. False, having stopped, when lists nest deeper than
- * {@link MAX_NESTING}.
+ * normalizes it. `place()` gives the node's index in each list from `roots`
+ * down (for a message naming it; built only when asked). False, having
+ * stopped, when lists nest deeper than {@link MAX_NESTING}.
  */
-export function walkNested(roots: unknown, children: string, visit: (node: JsonObject) => void): boolean {
+export function walkNested(roots: unknown, children: string, visit: (node: JsonObject, place: () => readonly number[]) => void): boolean {
   // The arrays being walked and the next index in each (no iterator objects: this runs for every node).
   const lists: (readonly unknown[])[] = [];
   const next: number[] = [];
+  const place = (): readonly number[] => next.map((n) => n - 1);
   const enter = (list: unknown): boolean => {
     const items = optionalArray(list);
     if (items === undefined || items.length === 0) return true;
@@ -142,7 +144,7 @@ export function walkNested(roots: unknown, children: string, visit: (node: JsonO
     next[top] = at + 1;
     const node = items[at];
     if (!isObject(node)) continue;
-    visit(node);
+    visit(node, place);
     if (!enter(node[children])) return false;
   }
   return true;
@@ -155,9 +157,9 @@ const STATED_FIELDS = ['status', 'justification', 'statement'] as const;
  * A document's claims in order, each remembered with the place that gave it,
  * so that two places saying different things about one vulnerability and
  * product key are caught instead of one of them being kept silently; two
- * spellings of one package URL (see {@link productIdentity}) are one
- * product key. The same claim given twice (a repeated ref, a product listed
- * twice, under another spelling of its purl) is kept once, as first spelt;
+ * spellings of one package URL or CPE (see {@link productIdentity}) are
+ * one product key. The same claim given twice (a repeated ref, a product listed
+ * twice, under another spelling of its purl or CPE) is kept once, as first spelt;
  * two that differ only in their time (two sources' entries for one
  * vulnerability, published on different days) are one claim with the
  * later time, whatever their order.
@@ -189,7 +191,8 @@ export class ClaimsByKey {
       return undefined;
     }
     const said = (value: string | undefined): string => (value === undefined ? 'none' : JSON.stringify(value));
-    const spelt = kept.productKey === claim.productKey ? '' : ` for ${JSON.stringify(kept.productKey)}, the same package URL`;
+    const same = /^cpe:/i.test(kept.productKey) ? 'CPE' : 'package URL';
+    const spelt = kept.productKey === claim.productKey ? '' : ` for ${JSON.stringify(kept.productKey)}, the same ${same}`;
     return (
       `gives ${field} ${said(claim[field])} for vulnerability ${JSON.stringify(claim.vulnerabilityId)} and product ` +
       `${JSON.stringify(claim.productKey)}, which ${earlier.where} gives ${said(kept[field])}${spelt}`

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { cpeIdentity } from './cpe.js';
+
 /** Types whose namespace and name are case-insensitive (the purl type definitions); `pypi` also reads `_` as `-`. */
 const CASELESS_TYPES: ReadonlySet<string> = new Set(['bitbucket', 'github', 'pypi']);
 
@@ -84,8 +86,18 @@ export function purlIdentity(purl: string): string {
 
 /**
  * A product key in the form that compares it: each package URL in it (a
- * key may join two, `platform::component`) as {@link purlIdentity} gives it.
+ * key may join two, `platform::component`) as {@link purlIdentity} gives
+ * it, each CPE as {@link cpeIdentity} does. A 2.2 URI CPE may hold `::` (an
+ * empty component), so a key that is one whole is not split.
  */
 export function productIdentity(key: string): string {
-  return /pkg:/i.test(key) ? key.split('::').map(purlIdentity).join('::') : key;
+  if (!/pkg:|cpe:/i.test(key)) return key;
+  if (/^cpe:\//i.test(key)) {
+    const whole = cpeIdentity(key);
+    if (whole !== key) return whole;
+  }
+  return key
+    .split('::')
+    .map((part) => (/^cpe:/i.test(part) ? cpeIdentity(part) : purlIdentity(part)))
+    .join('::');
 }

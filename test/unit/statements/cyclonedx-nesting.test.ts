@@ -24,12 +24,33 @@ describe('cycloneDxVexNormalizer and nested components', () => {
     expect(claims.map((c) => c.productKey)).toEqual(['pkg:npm/leaf@1']);
   });
 
-  it('keeps the first component with a ref in document order, a nested one before a later sibling', () => {
+  it('fails two components with one bom-ref that resolve differently, naming both places, a nested one first', () => {
     const nested = { 'bom-ref': 'outer', components: [{ 'bom-ref': 'ref-leaf', purl: 'pkg:npm/first@1' }] };
-    const claims = cycloneDxVexNormalizer
-      .normalize(bom([nested, { 'bom-ref': 'ref-leaf', purl: 'pkg:npm/second@1' }]), ctx)
-      ._unsafeUnwrap();
-    expect(claims.map((c) => c.productKey)).toEqual(['pkg:npm/first@1']);
+    const r = cycloneDxVexNormalizer.normalize(bom([nested, { 'bom-ref': 'ref-leaf', purl: 'pkg:npm/second@1' }]), ctx);
+    expect(r.isErr() && r.error.code).toBe('DOCUMENT_INVALID');
+    expect(r.isErr() && r.error.message).toBe(
+      'CycloneDX document sha256:bom: components[1] has bom-ref "ref-leaf", which components[0].components[0] has too, as "pkg:npm/first@1" version "1" and here as "pkg:npm/second@1" version "1": a bom-ref names one component within a BOM',
+    );
+  });
+
+  it('fails one bom-ref for the metadata component and a listed one at another version, even when no vulnerability names it', () => {
+    const doc = {
+      bomFormat: 'CycloneDX',
+      specVersion: '1.6',
+      metadata: { component: { 'bom-ref': 'app', name: 'app', version: '1.0' } },
+      components: [{ 'bom-ref': 'app', name: 'app', version: '2.0' }],
+    };
+    const r = cycloneDxVexNormalizer.normalize(doc, ctx);
+    expect(r.isErr() && r.error.message).toBe(
+      'CycloneDX document sha256:bom: components[0] has bom-ref "app", which metadata.component has too, as "app" version "1.0" and here as "app" version "2.0": a bom-ref names one component within a BOM',
+    );
+  });
+
+  it('keeps one component given twice under one bom-ref, whatever else the two copies say, and under two spellings of its purl', () => {
+    const leaf = { 'bom-ref': 'ref-leaf', name: 'leaf', purl: 'pkg:npm/leaf@1' };
+    const again = { 'bom-ref': 'ref-leaf', name: 'leaf', description: 'listed again', purl: 'PKG:NPM/leaf@1' };
+    const claims = cycloneDxVexNormalizer.normalize(bom([{ 'bom-ref': 'outer', components: [leaf] }, again]), ctx)._unsafeUnwrap();
+    expect(claims.map((c) => c.productKey)).toEqual(['pkg:npm/leaf@1']);
   });
 
   it('fails a parsed document whose components loop (not possible from JSON text) instead of walking forever', () => {

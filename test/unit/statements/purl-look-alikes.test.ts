@@ -109,14 +109,23 @@ describe('cycloneDxVexNormalizer and two spellings of one purl', () => {
   });
 });
 
-describe('csafVexNormalizer and two product ids whose purls are spellings of one', () => {
-  it('fails the document when their statuses differ', () => {
+describe('csafVexNormalizer and two product ids whose purls or CPEs are spellings of one', () => {
+  it.for([
+    { helper: 'purl', first: CANONICAL, second: LOOK_ALIKES[3] as string, same: 'package URL' },
+    // CPE spellings are in cpe-look-alikes.test.ts.
+    {
+      helper: 'cpe',
+      first: 'cpe:2.3:o:redhat:enterprise_linux:8.6:*:*:*:*:*:*:*',
+      second: 'cpe:/O:RedHat:Enterprise_Linux:8.6',
+      same: 'CPE',
+    },
+  ])('fails the document when their statuses differ: $helper', ({ helper, first, second, same }) => {
     const doc = {
       document: { csaf_version: '2.0', category: 'csaf_vex' },
       product_tree: {
         full_product_names: [
-          { product_id: 'A', name: 'a', product_identification_helper: { purl: CANONICAL } },
-          { product_id: 'B', name: 'b', product_identification_helper: { purl: LOOK_ALIKES[3] } },
+          { product_id: 'A', name: 'a', product_identification_helper: { [helper]: first } },
+          { product_id: 'B', name: 'b', product_identification_helper: { [helper]: second } },
         ],
       },
       vulnerabilities: [{ cve: 'CVE-2026-9', product_status: { known_not_affected: ['A'], known_affected: ['B'] } }],
@@ -124,7 +133,7 @@ describe('csafVexNormalizer and two product ids whose purls are spellings of one
     const r = csafVexNormalizer.normalize(doc, ctx);
     expect(r.isErr() && r.error.code).toBe('DOCUMENT_INVALID');
     expect(r.isErr() && r.error.message).toContain(
-      `vulnerabilities[0].product_status.known_affected[0] (product "B") gives status "affected" for vulnerability "CVE-2026-9" and product ${JSON.stringify(LOOK_ALIKES[3])}, which vulnerabilities[0].product_status.known_not_affected[0] gives "not_affected" for ${JSON.stringify(CANONICAL)}, the same package URL`,
+      `vulnerabilities[0].product_status.known_affected[0] (product "B") gives status "affected" for vulnerability "CVE-2026-9" and product ${JSON.stringify(second)}, which vulnerabilities[0].product_status.known_not_affected[0] gives "not_affected" for ${JSON.stringify(first)}, the same ${same}`,
     );
   });
 });
