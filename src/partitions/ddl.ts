@@ -221,6 +221,12 @@ export async function parentStorage(client: PgClientLike, parent: QualifiedName)
   return { tablespace: rows[0]?.tablespace ?? null, am: rows[0]?.am ?? null };
 }
 
+/** The default partition may take the CHECK that stands in for ATTACH's scans of it (a plain table this role may alter). */
+export async function defaultTakesCheck(client: PgClientLike, def: PartitionInfo): Promise<boolean> {
+  const { rows } = (await client.query(sql.defaultTakesCheck, [def.sql])) as PgQueryResult<{ ok: boolean }>;
+  return rows[0]?.ok === true;
+}
+
 /** The parent's owner and privileges, and what a table this role makes in its schema starts with. */
 export async function parentAccess(client: PgClientLike, parent: QualifiedName): Promise<sql.ParentAccess> {
   const { rows } = (await client.query(sql.parentAccess, [parent.sql])) as PgQueryResult<

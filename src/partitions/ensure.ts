@@ -14,11 +14,13 @@ import {
   moveRows,
   parentAccess,
   parentStorage,
+  defaultTakesCheck,
   refuseReferencedMove,
   runDdl,
   withAdvisoryLock,
 } from './ddl.js';
 import { addIntervals, floorToInterval } from './interval.js';
+import { ENSURE_DEFAULT_CHECK_NAME } from './defaults.js';
 import { invalid, type EnsurePlanOptions, type ManagerContext } from './options.js';
 import { createSlotStatements, finishPendingDetach, inParentSchema, rangeOf, slotAt, sqlstateOf, throwIfAborted } from './slots.js';
 import * as sql from './sql.js';
@@ -185,7 +187,8 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
  * made like the parent, then attached: the parent is held in SHARE UPDATE
  * EXCLUSIVE only, which its readers and writers do not conflict with (a
  * default partition, which ATTACH must check, is held in ACCESS EXCLUSIVE
- * until the commit). A batch that fails because the default partition holds
+ * until the commit; a batch checks it once, with a CHECK constraint that
+ * excludes the batch's ranges, added and dropped in the batch's transaction). A batch that fails because the default partition holds
  * rows for a slot, or because a name is held by another table, is retried
  * slot by slot. Each created slot is added to `progress.created` as soon as
  * it is committed.
@@ -223,12 +226,26 @@ async function createSlots(
       return createBesideDefault(client, ctx, { slot, statements: make(slot) }, snap, def, columns);
     }
   };
+  // Each ATTACH scans the default partition, held ACCESS EXCLUSIVE to the commit: one CHECK scans it once per batch.
+  const oneScan = def !== undefined && todo.length > 1 && (await defaultTakesCheck(client, def));
+  const batch = (chunk: readonly PartitionSlot[]): string[] =>
+    oneScan && chunk.length > 1
+      ? [
+          sql.addRangesExcluded(
+            def.sql,
+            ENSURE_DEFAULT_CHECK_NAME,
+            chunk.map((slot) => rangeOf(ctx, slot, snap.keyType).where),
+          ),
+          ...chunk.flatMap(make),
+          sql.dropBoundsCheck(def.sql, ENSURE_DEFAULT_CHECK_NAME, false),
+        ]
+      : chunk.flatMap(make);
   for (let i = 0; i < todo.length; i += plan.batchSize) {
     const chunk = todo.slice(i, i + plan.batchSize);
     const lead = chunk[0]!;
     throwIfAborted(call.signal, { partition: lead.name });
     try {
-      await runDdl(client, ctx.lockTimeoutMs, ...chunk.flatMap(make));
+      await runDdl(client, ctx.lockTimeoutMs, ...batch(chunk));
       for (const slot of chunk) created({ ...slot, rowsMovedFromDefault: 0 });
     } catch (error) {
       const code = sqlstateOf(error);

@@ -557,6 +557,18 @@ export const detachedToDrop = `SELECT c.relname::pg_catalog.text AS name, c.relt
 export const addBoundsCheck = (tableSql: string, checkName: string, columnSql: string, where: string): string =>
   `ALTER TABLE ${tableSql} ADD CONSTRAINT ${quoteIdent(checkName)} CHECK (${columnSql} IS NOT NULL AND ${where})`;
 
+/**
+ * The CHECK that keeps the rows of every range in `wheres` out of the
+ * default partition: one scan of it, after which PostgreSQL sees each
+ * ATTACH of those ranges implied and skips its own scan.
+ */
+export const addRangesExcluded = (tableSql: string, checkName: string, wheres: readonly string[]): string =>
+  `ALTER TABLE ${tableSql} ADD CONSTRAINT ${quoteIdent(checkName)} CHECK (${wheres.map((w) => `NOT (${w})`).join(' AND ')})`;
+
+/** `$1` the quoted default partition: a plain table this role may alter, so it may take that CHECK. */
+export const defaultTakesCheck = `SELECT c.relkind OPERATOR(pg_catalog.=) 'r' AND pg_catalog.pg_has_role(c.relowner, 'USAGE') AS ok
+     FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass`;
+
 export const dropBoundsCheck = (tableSql: string, checkName: string, ifExists: boolean): string =>
   `ALTER TABLE ${tableSql} DROP CONSTRAINT ${ifExists ? 'IF EXISTS ' : ''}${quoteIdent(checkName)}`;
 
