@@ -144,7 +144,10 @@ export class PartitionManager {
    * row of the new range, so a session reading the default partition (a query
    * that cannot prune it) is waited for; rows found there are moved with
    * writers paused (SHARE ROW EXCLUSIVE on the parent alone and the default
-   * partition). The table and its ATTACH are one transaction, so a run that
+   * partition). A batch proves it once for all its slots: a CHECK
+   * constraint excluding their ranges is added to the default partition
+   * (one scan) and dropped before the commit, and each ATTACH skips its own
+   * scan. The table and its ATTACH are one transaction, so a run that
    * ends between them, however it ends, leaves no unattached table behind.
    * In that transaction too, each new partition gets the parent's owner and
    * exactly its table privileges (PostgreSQL gives a partition neither), so
