@@ -244,6 +244,19 @@ export async function parentAccess(client: PgClientLike, parent: QualifiedName):
   };
 }
 
+/** A partition whose privileges drifted from its parent's (see {@link sql.privilegeDrift}). */
+export interface PrivilegeDrift {
+  readonly name: string;
+  readonly missing: readonly string[];
+  readonly exposed: readonly string[];
+}
+
+/** The partitions named in `names` whose privileges drifted from the parent's. */
+export async function privilegeDrift(client: PgClientLike, parent: QualifiedName, names: readonly string[]): Promise<PrivilegeDrift[]> {
+  if (names.length === 0) return [];
+  return ((await client.query(sql.privilegeDrift, [parent.sql, names])) as PgQueryResult<PrivilegeDrift>).rows;
+}
+
 /**
  * The table's size in bytes (heap, indexes, TOAST). Sizing waits for a lock
  * on the table like any reader, so it runs under `lock_timeout`: a table DDL

@@ -9,12 +9,14 @@ import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_in
 import { covers, overlaps, readSnapshot, type Snapshot } from './catalog.js';
 import { refuseSkewedClock } from './clock.js';
 import {
+  defaultTakesCheck,
   inDdlTransaction,
   insertableColumns,
   moveRows,
   parentAccess,
   parentStorage,
-  defaultTakesCheck,
+  type PrivilegeDrift,
+  privilegeDrift,
   refuseReferencedMove,
   runDdl,
   withAdvisoryLock,
@@ -177,9 +179,50 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
       }
       await createSlots({ ...run, snap, storage: await parentStorage(client, ctx.parent), access }, todo, progress);
     }
+    warnPrivilegeDrift(
+      run,
+      await privilegeDrift(
+        client,
+        ctx.parent,
+        snap.partitions.filter((p) => p.managed).map((p) => p.name),
+      ),
+    );
     if (blocked.length > 0) throw overlapError(ctx, blocked, progress.created.length);
     return { created: progress.created, existing };
   });
+}
+
+/**
+ * Warns about existing partitions whose privileges drifted from the
+ * parent's: PostgreSQL never passes a grant on the parent (or row-level
+ * security turned on later) to the partitions it already has.
+ */
+function warnPrivilegeDrift({ ctx, call }: EnsureRun, drift: readonly PrivilegeDrift[]): void {
+  const logger = call.logger ?? ctx.logger;
+  const list = (names: readonly string[]): string =>
+    names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`;
+  const lacking = drift.filter((d) => d.missing.length > 0);
+  if (lacking.length > 0) {
+    const roles = [...new Set(lacking.flatMap((d) => d.missing))];
+    const parts = lacking.map((d) => `${ctx.parent.schema}.${d.name}`);
+    logger.warn("existing partitions lack privileges of the parent's", {
+      table: ctx.table,
+      partitions: parts,
+      roles,
+      reason: `${list(parts)} lack privileges that ${ctx.table} grants to ${roles.join(', ')}: a grant made on a partitioned table never reaches the partitions it already has. Those roles still read and write them through ${ctx.table}, not directly. To give them the same on each partition, GRANT each one what ${ctx.table} grants (new partitions get it by themselves).`,
+    });
+  }
+  const exposed = drift.filter((d) => d.exposed.length > 0);
+  if (exposed.length > 0) {
+    const roles = [...new Set(exposed.flatMap((d) => d.exposed))];
+    const parts = exposed.map((d) => `${ctx.parent.schema}.${d.name}`);
+    logger.warn('existing partitions let roles past the parent’s row-level security', {
+      table: ctx.table,
+      partitions: parts,
+      roles,
+      reason: `${ctx.table} has row-level security, whose policies apply to reads through it but not to a partition read directly, and ${list(parts)} grant privileges to ${roles.join(', ')}, who may read them past those policies. Unless that is meant: REVOKE ALL ON TABLE ${parts.join(', ')} FROM ${roles.join(', ')}.`,
+    });
+  }
 }
 
 /**

@@ -447,6 +447,45 @@ export const parentAccess = `SELECT pg_catalog.quote_ident(o.rolname::pg_catalog
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) c.relowner
      WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass`;
 
+/** A role's quoted name, `PUBLIC` for grantee 0, from an `aclexplode` row `e`. */
+const granteeName = `CASE WHEN e.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                         ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(e.grantee)::pg_catalog.text) END`;
+
+/**
+ * `$1` the quoted parent, `$2` names of its partitions: each one whose
+ * privileges have drifted from what `ensure` gives a new partition, with
+ * `missing` the grantees (quoted, or `PUBLIC`) lacking a table privilege
+ * the parent grants them, and `exposed`, when the parent has row-level
+ * security, the roles besides the two owners that the partition grants
+ * something, on the table or a column (they read it past the policies).
+ */
+export const privilegeDrift = `WITH parent AS (
+       SELECT c.oid, c.relowner, c.relrowsecurity AS rls, coalesce(c.relacl, pg_catalog.acldefault('r'::pg_catalog.char, c.relowner)) AS acl
+       FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass),
+     part AS (
+       SELECT pc.oid, pc.relname::pg_catalog.text AS name, pc.relowner,
+              coalesce(pc.relacl, pg_catalog.acldefault('r'::pg_catalog.char, pc.relowner)) AS acl
+       FROM parent JOIN pg_catalog.pg_inherits i ON i.inhparent OPERATOR(pg_catalog.=) parent.oid
+       JOIN pg_catalog.pg_class pc ON pc.oid OPERATOR(pg_catalog.=) i.inhrelid
+       WHERE pc.relname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[])),
+     drift AS (
+       SELECT part.name,
+         ARRAY(SELECT DISTINCT ${granteeName} FROM pg_catalog.aclexplode(parent.acl) e
+               WHERE (NOT parent.rls OR e.grantee OPERATOR(pg_catalog.=) parent.relowner)
+                 AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(part.acl) x
+                                 WHERE x.grantee OPERATOR(pg_catalog.=) e.grantee AND x.privilege_type OPERATOR(pg_catalog.=) e.privilege_type)
+               ORDER BY 1) AS missing,
+         ARRAY(SELECT DISTINCT ${granteeName}
+               FROM (SELECT x.grantee FROM pg_catalog.aclexplode(part.acl) x
+                     UNION ALL SELECT x.grantee FROM pg_catalog.pg_attribute a CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) x
+                               WHERE a.attrelid OPERATOR(pg_catalog.=) part.oid AND a.attacl IS NOT NULL) e
+               WHERE parent.rls AND e.grantee OPERATOR(pg_catalog.<>) parent.relowner AND e.grantee OPERATOR(pg_catalog.<>) part.relowner
+               ORDER BY 1) AS exposed
+       FROM parent, part)
+     SELECT name, missing, exposed FROM drift
+     WHERE pg_catalog.cardinality(missing) OPERATOR(pg_catalog.>) 0 OR pg_catalog.cardinality(exposed) OPERATOR(pg_catalog.>) 0
+     ORDER BY name`;
+
 /**
  * What gives a new partition the parent's owner and table and column
  * privileges, exactly, in the transaction that makes it (as PostgreSQL never does for
