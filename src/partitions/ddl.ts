@@ -247,8 +247,10 @@ export async function parentAccess(client: PgClientLike, parent: QualifiedName):
 /** A partition whose privileges drifted from its parent's (see {@link sql.privilegeDrift}). */
 export interface PrivilegeDrift {
   readonly name: string;
+  /** The parent has row-level security: a partition should grant nothing but to its owner. */
+  readonly rls: boolean;
   readonly missing: readonly string[];
-  readonly exposed: readonly string[];
+  readonly extra: readonly string[];
 }
 
 /** The partitions named in `names` whose privileges drifted from the parent's. */

@@ -194,8 +194,9 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
 
 /**
  * Warns about existing partitions whose privileges drifted from the
- * parent's: PostgreSQL never passes a grant on the parent (or row-level
- * security turned on later) to the partitions it already has.
+ * parent's: PostgreSQL passes neither a GRANT nor a REVOKE on the parent
+ * to the partitions it already has, and row-level security turned on
+ * later leaves their grants in place.
  */
 function warnPrivilegeDrift({ ctx, call }: EnsureRun, drift: readonly PrivilegeDrift[]): void {
   const logger = call.logger ?? ctx.logger;
@@ -212,16 +213,22 @@ function warnPrivilegeDrift({ ctx, call }: EnsureRun, drift: readonly PrivilegeD
       reason: `${list(parts)} lack privileges that ${ctx.table} grants to ${roles.join(', ')}: a grant made on a partitioned table never reaches the partitions it already has. Those roles still read and write them through ${ctx.table}, not directly. To give them the same on each partition, GRANT each one what ${ctx.table} grants (new partitions get it by themselves).`,
     });
   }
-  const exposed = drift.filter((d) => d.exposed.length > 0);
-  if (exposed.length > 0) {
-    const roles = [...new Set(exposed.flatMap((d) => d.exposed))];
-    const parts = exposed.map((d) => `${ctx.parent.schema}.${d.name}`);
-    logger.warn('existing partitions let roles past the parent’s row-level security', {
-      table: ctx.table,
-      partitions: parts,
-      roles,
-      reason: `${ctx.table} has row-level security, whose policies apply to reads through it but not to a partition read directly, and ${list(parts)} grant privileges to ${roles.join(', ')}, who may read them past those policies. Unless that is meant: REVOKE ALL ON TABLE ${parts.join(', ')} FROM ${roles.join(', ')}.`,
-    });
+  const extra = drift.filter((d) => d.extra.length > 0);
+  if (extra.length > 0) {
+    const roles = [...new Set(extra.flatMap((d) => d.extra))];
+    const parts = extra.map((d) => `${ctx.parent.schema}.${d.name}`);
+    const rls = extra[0]!.rls;
+    logger.warn(
+      rls ? 'existing partitions let roles past the parent’s row-level security' : 'existing partitions grant more than the parent',
+      {
+        table: ctx.table,
+        partitions: parts,
+        roles,
+        reason: rls
+          ? `${ctx.table} has row-level security, whose policies apply to reads through it but not to a partition read directly, and ${list(parts)} grant privileges to ${roles.join(', ')}, who may read them past those policies. Unless that is meant: REVOKE ALL ON TABLE ${parts.join(', ')} FROM ${roles.join(', ')}.`
+          : `${list(parts)} grant ${roles.join(', ')} privileges that ${ctx.table} does not: a REVOKE made on a partitioned table never reaches the partitions it already has, so they still read or write those partitions directly. Unless that is meant, revoke on each partition what was revoked on ${ctx.table}.`,
+      },
+    );
   }
 }
 

@@ -154,10 +154,10 @@ export class PartitionManager {
    * a role that may read the parent directly may read the partition; when
    * the owner may not create in the schema, the partition stays the running
    * role's, with the parent's privileges, and a warning is logged. A grant
-   * made on the parent later never reaches its existing partitions (nor
-   * does row-level security turned on later take their grants back): each
-   * run logs a warning naming the managed partitions whose privileges fell
-   * behind the parent's.
+   * or revoke made on the parent later never reaches its existing
+   * partitions (nor does row-level security turned on later take their
+   * grants back): each run logs a warning naming the managed partitions
+   * whose privileges differ from the parent's, and the roles.
    *
    * A slot whose name is held by a table that is not a partition of this
    * parent (say a restored month whose attach was refused) does not stop the

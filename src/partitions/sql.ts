@@ -453,37 +453,52 @@ const granteeName = `CASE WHEN e.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oi
 
 /**
  * `$1` the quoted parent, `$2` names of its partitions: each one whose
- * privileges have drifted from what `ensure` gives a new partition, with
- * `missing` the grantees (quoted, or `PUBLIC`) lacking a table privilege
- * the parent grants them, and `exposed`, when the parent has row-level
- * security, the roles besides the two owners that the partition grants
- * something, on the table or a column (they read it past the policies).
+ * privileges differ from what `ensure` gives a new partition (the parent's,
+ * its owner's alone under row-level security), with `missing` the grantees
+ * (quoted, or `PUBLIC`) lacking a table privilege it would give them, and
+ * `extra` those holding one, on the table or a column, it would not (the
+ * partition's owner aside), and whether the parent has row-level security.
  */
 export const privilegeDrift = `WITH parent AS (
        SELECT c.oid, c.relowner, c.relrowsecurity AS rls, coalesce(c.relacl, pg_catalog.acldefault('r'::pg_catalog.char, c.relowner)) AS acl
        FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass),
+     -- What a new partition gets: grantee, privilege, column (0 for the table).
+     given AS (
+       SELECT e.grantee, e.privilege_type, 0::pg_catalog.int2 AS attnum FROM parent CROSS JOIN LATERAL pg_catalog.aclexplode(parent.acl) e
+       UNION SELECT e.grantee, e.privilege_type, a.attnum FROM parent
+         JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) parent.oid AND a.attacl IS NOT NULL AND NOT a.attisdropped
+         CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) e),
+     expected AS (SELECT g.* FROM given g, parent WHERE NOT parent.rls OR g.grantee OPERATOR(pg_catalog.=) parent.relowner),
      part AS (
        SELECT pc.oid, pc.relname::pg_catalog.text AS name, pc.relowner,
               coalesce(pc.relacl, pg_catalog.acldefault('r'::pg_catalog.char, pc.relowner)) AS acl
        FROM parent JOIN pg_catalog.pg_inherits i ON i.inhparent OPERATOR(pg_catalog.=) parent.oid
        JOIN pg_catalog.pg_class pc ON pc.oid OPERATOR(pg_catalog.=) i.inhrelid
        WHERE pc.relname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[])),
+     -- What each partition has; its columns matched to the parent's by name.
+     has AS (
+       SELECT part.oid, e.grantee, e.privilege_type, 0::pg_catalog.int2 AS attnum FROM part CROSS JOIN LATERAL pg_catalog.aclexplode(part.acl) e
+       UNION SELECT part.oid, e.grantee, e.privilege_type, pa.attnum FROM part, parent
+         JOIN pg_catalog.pg_attribute a ON a.attacl IS NOT NULL AND NOT a.attisdropped
+         CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) e
+         JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) parent.oid AND pa.attname OPERATOR(pg_catalog.=) a.attname
+         WHERE a.attrelid OPERATOR(pg_catalog.=) part.oid),
      drift AS (
-       SELECT part.name,
-         ARRAY(SELECT DISTINCT ${granteeName} FROM pg_catalog.aclexplode(parent.acl) e
-               WHERE (NOT parent.rls OR e.grantee OPERATOR(pg_catalog.=) parent.relowner)
-                 AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(part.acl) x
-                                 WHERE x.grantee OPERATOR(pg_catalog.=) e.grantee AND x.privilege_type OPERATOR(pg_catalog.=) e.privilege_type)
+       SELECT part.name, parent.rls,
+         ARRAY(SELECT DISTINCT ${granteeName} FROM expected e
+               WHERE e.attnum OPERATOR(pg_catalog.=) 0 AND NOT EXISTS (SELECT 1 FROM has h
+                 WHERE h.oid OPERATOR(pg_catalog.=) part.oid AND h.attnum OPERATOR(pg_catalog.=) 0
+                   AND h.grantee OPERATOR(pg_catalog.=) e.grantee AND h.privilege_type OPERATOR(pg_catalog.=) e.privilege_type)
                ORDER BY 1) AS missing,
-         ARRAY(SELECT DISTINCT ${granteeName}
-               FROM (SELECT x.grantee FROM pg_catalog.aclexplode(part.acl) x
-                     UNION ALL SELECT x.grantee FROM pg_catalog.pg_attribute a CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) x
-                               WHERE a.attrelid OPERATOR(pg_catalog.=) part.oid AND a.attacl IS NOT NULL) e
-               WHERE parent.rls AND e.grantee OPERATOR(pg_catalog.<>) parent.relowner AND e.grantee OPERATOR(pg_catalog.<>) part.relowner
-               ORDER BY 1) AS exposed
+         ARRAY(SELECT DISTINCT ${granteeName} FROM has e
+               WHERE e.oid OPERATOR(pg_catalog.=) part.oid AND e.grantee OPERATOR(pg_catalog.<>) part.relowner
+                 AND NOT EXISTS (SELECT 1 FROM expected x WHERE x.grantee OPERATOR(pg_catalog.=) e.grantee
+                   AND x.privilege_type OPERATOR(pg_catalog.=) e.privilege_type
+                   AND (x.attnum OPERATOR(pg_catalog.=) e.attnum OR x.attnum OPERATOR(pg_catalog.=) 0))
+               ORDER BY 1) AS extra
        FROM parent, part)
-     SELECT name, missing, exposed FROM drift
-     WHERE pg_catalog.cardinality(missing) OPERATOR(pg_catalog.>) 0 OR pg_catalog.cardinality(exposed) OPERATOR(pg_catalog.>) 0
+     SELECT name, rls, missing, extra FROM drift
+     WHERE pg_catalog.cardinality(missing) OPERATOR(pg_catalog.>) 0 OR pg_catalog.cardinality(extra) OPERATOR(pg_catalog.>) 0
      ORDER BY name`;
 
 /**

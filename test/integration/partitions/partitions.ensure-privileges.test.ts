@@ -278,4 +278,26 @@ describe('ensure copies the owner and privileges of the parent', () => {
     (await manager(db.pool, after.logger).ensure())._unsafeUnwrap();
     expect(after.warnings).toEqual([]);
   });
+
+  it('warns when a privilege revoked on the parent later is still granted on the existing partitions', async () => {
+    await grantOnParent();
+    await db.query(`GRANT SELECT (build_id) ON scanner.artifact_boms TO ${roles.extra}; GRANT USAGE ON SCHEMA scanner TO ${roles.extra}`);
+    (await manager().ensure())._unsafeUnwrap();
+    await db.query(
+      `REVOKE SELECT ON scanner.artifact_boms FROM ${roles.reader}; REVOKE SELECT (build_id) ON scanner.artifact_boms FROM ${roles.extra}`,
+    );
+    await expect(as(roles.reader, 'SELECT 1 FROM scanner.artifact_boms')).rejects.toThrow(/permission denied/);
+    expect(await as(roles.reader, 'SELECT 1 FROM scanner.artifact_boms_2026_11')).toEqual([]);
+    const { warnings, logger } = warningsLog();
+    (await manager(db.pool, logger).ensure())._unsafeUnwrap();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(
+      `scanner.artifact_boms_2026_11, scanner.artifact_boms_2026_12 grant ${[roles.extra, roles.reader].sort().join(', ')} privileges that scanner.artifact_boms does not`,
+    );
+    await db.query(`REVOKE SELECT ON scanner.artifact_boms_2026_11, scanner.artifact_boms_2026_12 FROM ${roles.reader};
+      REVOKE SELECT (build_id) ON scanner.artifact_boms_2026_11, scanner.artifact_boms_2026_12 FROM ${roles.extra}`);
+    const after = warningsLog();
+    (await manager(db.pool, after.logger).ensure())._unsafeUnwrap();
+    expect(after.warnings).toEqual([]);
+  });
 });
