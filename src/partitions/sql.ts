@@ -149,6 +149,16 @@ export const caseFoldedTable = `SELECT pg_catalog.concat(n.nspname, '.', c.relna
        AND ($1 OPERATOR(pg_catalog.<>) pg_catalog.lower($1) OR $2 OPERATOR(pg_catalog.<>) pg_catalog.lower($2))`;
 
 /**
+ * `$1` schema, `$2` table, as given: the partitioned tables of that name
+ * (or of its lower-case form) in other schemas, `schema.table`.
+ */
+export const partitionedNamedElsewhere = `SELECT pg_catalog.concat(n.nspname, '.', c.relname) AS qualified
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+     WHERE c.relkind OPERATOR(pg_catalog.=) 'p' AND c.relname OPERATOR(pg_catalog.=) ANY (ARRAY[$2, pg_catalog.lower($2)])
+       AND n.nspname OPERATOR(pg_catalog.<>) ALL (ARRAY[$1, pg_catalog.lower($1)])
+     ORDER BY 1 LIMIT 5`;
+
+/**
  * `$1` the quoted parent: the other sessions holding a lock on it or on one
  * of its partitions (the parent first, then the longest-running), for a
  * `LOCK_TIMEOUT` to name whom it waited for.
