@@ -46,6 +46,7 @@ interface Row {
   key_count: number | null;
   key_column: string | null;
   key_type: string | null;
+  partition_of: string | null;
   schema: string | null;
   name: string | null;
   bound: string | null;
@@ -121,6 +122,8 @@ const STRATEGIES: Readonly<Record<string, string>> = { l: 'list', h: 'hash' };
 
 /** Why the manager cannot manage this table, saying what it is instead. */
 function notManaged(head: Row, column: string): string {
+  if (head.partition_of !== null)
+    return `is a partition of ${head.partition_of}, not a partitioned table: name its parent, ${head.partition_of}.`;
   if (head.parent_kind !== 'p') return 'is not a partitioned table.';
   if (head.strategy !== 'r')
     return `is partitioned by ${STRATEGIES[head.strategy ?? ''] ?? head.strategy}, not by range: only range partitions on one date or time column are managed.`;

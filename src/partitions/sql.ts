@@ -108,7 +108,12 @@ export const listPartitions = (parent: QualifiedName, lockTimeoutMs: number, siz
   `SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY'; SET LOCAL extra_float_digits = 3; ${setLocalLockTimeout(lockTimeoutMs)};
 WITH p AS (
   SELECT c.oid, c.relkind::pg_catalog.text AS parent_kind, pt.partstrat::pg_catalog.text AS strategy, pt.partnatts::int AS key_count,
-         a.attname::pg_catalog.text AS key_column, t.typname::pg_catalog.text AS key_type
+         a.attname::pg_catalog.text AS key_column, t.typname::pg_catalog.text AS key_type,
+         -- A plain partition given for its parent: which parent.
+         (SELECT pg_catalog.concat(pn.nspname, '.', pc.relname) FROM pg_catalog.pg_inherits pi
+            JOIN pg_catalog.pg_class pc ON pc.oid OPERATOR(pg_catalog.=) pi.inhparent
+            JOIN pg_catalog.pg_namespace pn ON pn.oid OPERATOR(pg_catalog.=) pc.relnamespace
+          WHERE pi.inhrelid OPERATOR(pg_catalog.=) c.oid AND c.relispartition AND pt.partrelid IS NULL) AS partition_of
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
   LEFT JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid OPERATOR(pg_catalog.=) c.oid
@@ -116,7 +121,7 @@ WITH p AS (
   LEFT JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
   WHERE n.nspname OPERATOR(pg_catalog.=) ${quoteLiteral(parent.schema)} AND c.relname OPERATOR(pg_catalog.=) ${quoteLiteral(parent.name)}
 )
-SELECT p.parent_kind, p.strategy, p.key_count, p.key_column, p.key_type,
+SELECT p.parent_kind, p.strategy, p.key_count, p.key_column, p.key_type, p.partition_of,
        k.schema, k.name, k.bound, k.from_epoch, k.to_epoch, k.estimated_rows, k.size_bytes, k.detach_pending
 FROM p
 LEFT JOIN LATERAL (
