@@ -249,6 +249,10 @@ export interface PrivilegeDrift {
   readonly name: string;
   /** The parent has row-level security: a partition should grant nothing but to its owner. */
   readonly rls: boolean;
+  /** The partition's owner, quoted, when it is not the parent's. */
+  readonly owner: string | null;
+  /** The parent's owner, quoted. */
+  readonly parentOwner: string;
   readonly missing: readonly string[];
   readonly extra: readonly string[];
 }

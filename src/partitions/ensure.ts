@@ -202,6 +202,18 @@ function warnPrivilegeDrift({ ctx, call }: EnsureRun, drift: readonly PrivilegeD
   const logger = call.logger ?? ctx.logger;
   const list = (names: readonly string[]): string =>
     names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`;
+  const foreign = drift.filter((d) => d.owner !== null);
+  if (foreign.length > 0) {
+    const owner = foreign[0]!.parentOwner;
+    const owners = [...new Set(foreign.map((d) => d.owner!))];
+    const parts = foreign.map((d) => `${ctx.parent.schema}.${d.name}`);
+    logger.warn('existing partitions are not owned by the parent’s owner', {
+      table: ctx.table,
+      partitions: parts,
+      owners,
+      reason: `${list(parts)} belong to ${owners.join(', ')}, not to ${owner}, the owner of ${ctx.table} (made by another role, before new partitions were handed to the parent's owner, or by hand), so ${owner}'s migrations, VACUUMs and REINDEXes are refused on them. ALTER TABLE … OWNER TO ${owner} on each, as a superuser or a member of both roles (${owner} needs CREATE on schema ${ctx.parent.schema}); its privileges go with it.`,
+    });
+  }
   const lacking = drift.filter((d) => d.missing.length > 0);
   if (lacking.length > 0) {
     const roles = [...new Set(lacking.flatMap((d) => d.missing))];

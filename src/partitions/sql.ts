@@ -472,7 +472,10 @@ const granteeName = `CASE WHEN e.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oi
  * its owner's alone under row-level security), with `missing` the grantees
  * (quoted, or `PUBLIC`) lacking a table privilege it would give them, and
  * `extra` those holding one, on the table or a column, it would not (the
- * partition's owner aside), and whether the parent has row-level security.
+ * partition's owner aside), whether the parent has row-level security,
+ * and `owner`, quoted, when the partition's owner is not the parent's
+ * (`parentOwner`): a new owner takes the old one's privileges over, so the
+ * parent's owner is then not counted as missing any.
  */
 export const privilegeDrift = `WITH parent AS (
        SELECT c.oid, c.relowner, c.relrowsecurity AS rls, coalesce(c.relacl, pg_catalog.acldefault('r'::pg_catalog.char, c.relowner)) AS acl
@@ -500,8 +503,13 @@ export const privilegeDrift = `WITH parent AS (
          WHERE a.attrelid OPERATOR(pg_catalog.=) part.oid),
      drift AS (
        SELECT part.name, parent.rls,
+         CASE WHEN part.relowner OPERATOR(pg_catalog.<>) parent.relowner
+              THEN pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(part.relowner)::pg_catalog.text) END AS owner,
+         pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(parent.relowner)::pg_catalog.text) AS "parentOwner",
          ARRAY(SELECT DISTINCT ${granteeName} FROM expected e
-               WHERE e.attnum OPERATOR(pg_catalog.=) 0 AND NOT EXISTS (SELECT 1 FROM has h
+               WHERE e.attnum OPERATOR(pg_catalog.=) 0
+                 AND NOT (e.grantee OPERATOR(pg_catalog.=) parent.relowner AND part.relowner OPERATOR(pg_catalog.<>) parent.relowner)
+                 AND NOT EXISTS (SELECT 1 FROM has h
                  WHERE h.oid OPERATOR(pg_catalog.=) part.oid AND h.attnum OPERATOR(pg_catalog.=) 0
                    AND h.grantee OPERATOR(pg_catalog.=) e.grantee AND h.privilege_type OPERATOR(pg_catalog.=) e.privilege_type)
                ORDER BY 1) AS missing,
@@ -512,8 +520,8 @@ export const privilegeDrift = `WITH parent AS (
                    AND (x.attnum OPERATOR(pg_catalog.=) e.attnum OR x.attnum OPERATOR(pg_catalog.=) 0))
                ORDER BY 1) AS extra
        FROM parent, part)
-     SELECT name, rls, missing, extra FROM drift
-     WHERE pg_catalog.cardinality(missing) OPERATOR(pg_catalog.>) 0 OR pg_catalog.cardinality(extra) OPERATOR(pg_catalog.>) 0
+     SELECT name, rls, owner, "parentOwner", missing, extra FROM drift
+     WHERE owner IS NOT NULL OR pg_catalog.cardinality(missing) OPERATOR(pg_catalog.>) 0 OR pg_catalog.cardinality(extra) OPERATOR(pg_catalog.>) 0
      ORDER BY name`;
 
 /**

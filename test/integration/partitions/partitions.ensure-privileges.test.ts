@@ -296,4 +296,27 @@ describe('ensure copies the owner and privileges of the parent', () => {
       REVOKE SELECT (build_id) ON scanner.artifact_boms_2026_11, scanner.artifact_boms_2026_12 FROM ${roles.extra}`);
     expect(await ensureWarnings()).toEqual([]);
   });
+
+  it('warns about partitions another role owns (as a run made them before they were handed over), until they are the parent owner’s', async () => {
+    await grantOnParent();
+    // What an earlier run as the superuser made: the partition is the superuser's, with none of the parent's grants.
+    await db.query(`CREATE TABLE scanner.artifact_boms_2026_11 PARTITION OF scanner.artifact_boms
+      FOR VALUES FROM ('2026-11-01 00:00:00+00') TO ('2026-12-01 00:00:00+00')`);
+    const [{ me }] = (await db.query<{ me: string }>('SELECT quote_ident(current_user) AS me')) as [{ me: string }];
+    const warnings = await ensureWarnings();
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toContain(
+      `scanner.artifact_boms_2026_11 belong to ${me}, not to ${roles.owner}, the owner of scanner.artifact_boms`,
+    );
+    expect(warnings[0]).toContain(`ALTER TABLE … OWNER TO ${roles.owner}`);
+    // The owner is not named as lacking privileges: they come with the ownership.
+    expect(warnings[1]).toContain(
+      `lack privileges that scanner.artifact_boms grants to ${[roles.audit, roles.reader, roles.writer].sort().join(', ')}:`,
+    );
+    await db.query(`ALTER TABLE scanner.artifact_boms_2026_11 OWNER TO ${roles.owner}`);
+    expect(await as(roles.owner, 'SELECT 1 FROM scanner.artifact_boms_2026_11')).toEqual([]);
+    const after = await ensureWarnings();
+    expect(after).toHaveLength(1);
+    expect(after[0]).toContain('lack privileges');
+  });
 });
