@@ -200,8 +200,9 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
  */
 function warnPrivilegeDrift({ ctx, call }: EnsureRun, drift: readonly PrivilegeDrift[]): void {
   const logger = call.logger ?? ctx.logger;
-  const list = (names: readonly string[]): string =>
-    names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`;
+  // The partitions (five at most, then how many more) and the verb that agrees with them.
+  const list = (names: readonly string[], one: string, many: string): string =>
+    `${names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`} ${names.length === 1 ? one : many}`;
   const foreign = drift.filter((d) => d.owner !== null);
   if (foreign.length > 0) {
     const owner = foreign[0]!.parentOwner;
@@ -211,7 +212,7 @@ function warnPrivilegeDrift({ ctx, call }: EnsureRun, drift: readonly PrivilegeD
       table: ctx.table,
       partitions: parts,
       owners,
-      reason: `${list(parts)} belong to ${owners.join(', ')}, not to ${owner}, the owner of ${ctx.table} (made by another role, before new partitions were handed to the parent's owner, or by hand), so ${owner}'s migrations, VACUUMs and REINDEXes are refused on them. ALTER TABLE … OWNER TO ${owner} on each, as a superuser or a member of both roles (${owner} needs CREATE on schema ${ctx.parent.schema}); its privileges go with it.`,
+      reason: `${list(parts, 'belongs', 'belong')} to ${owners.join(', ')}, not to ${owner}, the owner of ${ctx.table} (made by hand, by an earlier version of ensure, or by a role that may not hand them over), so ${owner}'s migrations, VACUUMs and REINDEXes are refused on them. ALTER TABLE … OWNER TO ${owner} on each, as a superuser or a member of both roles (${owner} needs CREATE on schema ${ctx.parent.schema}); its privileges go with it.`,
     });
   }
   const lacking = drift.filter((d) => d.missing.length > 0);
@@ -222,7 +223,7 @@ function warnPrivilegeDrift({ ctx, call }: EnsureRun, drift: readonly PrivilegeD
       table: ctx.table,
       partitions: parts,
       roles,
-      reason: `${list(parts)} lack privileges that ${ctx.table} grants to ${roles.join(', ')}: a grant made on a partitioned table never reaches the partitions it already has. Those roles still read and write them through ${ctx.table}, not directly. To give them the same on each partition, GRANT each one what ${ctx.table} grants (new partitions get it by themselves).`,
+      reason: `${list(parts, 'lacks', 'lack')} privileges that ${ctx.table} grants to ${roles.join(', ')}: a grant made on a partitioned table never reaches the partitions it already has. They still reach the partitions through ${ctx.table}, not directly. To give them the same on each partition, GRANT each one what ${ctx.table} grants (new partitions get it by themselves).`,
     });
   }
   const extra = drift.filter((d) => d.extra.length > 0);
@@ -237,8 +238,8 @@ function warnPrivilegeDrift({ ctx, call }: EnsureRun, drift: readonly PrivilegeD
         partitions: parts,
         roles,
         reason: rls
-          ? `${ctx.table} has row-level security, whose policies apply to reads through it but not to a partition read directly, and ${list(parts)} grant privileges to ${roles.join(', ')}, who may read them past those policies. Unless that is meant: REVOKE ALL ON TABLE ${parts.join(', ')} FROM ${roles.join(', ')}.`
-          : `${list(parts)} grant ${roles.join(', ')} privileges that ${ctx.table} does not: a REVOKE made on a partitioned table never reaches the partitions it already has, so they still read or write those partitions directly. Unless that is meant, revoke on each partition what was revoked on ${ctx.table}.`,
+          ? `${ctx.table} has row-level security, whose policies apply to reads through it but not to a partition read directly, and ${list(parts, 'grants', 'grant')} privileges to ${roles.join(', ')}, who may read them past those policies. Unless that is meant: REVOKE ALL ON TABLE ${parts.join(', ')} FROM ${roles.join(', ')}.`
+          : `${list(parts, 'grants', 'grant')} ${roles.join(', ')} privileges that ${ctx.table} does not: a REVOKE made on a partitioned table never reaches the partitions it already has, so they still read or write those partitions directly. Unless that is meant, revoke on each partition what was revoked on ${ctx.table}.`,
       },
     );
   }

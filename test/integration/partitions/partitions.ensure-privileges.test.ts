@@ -306,12 +306,12 @@ describe('ensure copies the owner and privileges of the parent', () => {
     const warnings = await ensureWarnings();
     expect(warnings).toHaveLength(2);
     expect(warnings[0]).toContain(
-      `scanner.artifact_boms_2026_11 belong to ${me}, not to ${roles.owner}, the owner of scanner.artifact_boms`,
+      `scanner.artifact_boms_2026_11 belongs to ${me}, not to ${roles.owner}, the owner of scanner.artifact_boms`,
     );
     expect(warnings[0]).toContain(`ALTER TABLE … OWNER TO ${roles.owner}`);
     // The owner is not named as lacking privileges: they come with the ownership.
     expect(warnings[1]).toContain(
-      `lack privileges that scanner.artifact_boms grants to ${[roles.audit, roles.reader, roles.writer].sort().join(', ')}:`,
+      `lacks privileges that scanner.artifact_boms grants to ${[roles.audit, roles.reader, roles.writer].sort().join(', ')}:`,
     );
     await db.query(`ALTER TABLE scanner.artifact_boms_2026_11 OWNER TO ${roles.owner}`);
     expect(await as(roles.owner, 'SELECT 1 FROM scanner.artifact_boms_2026_11')).toEqual([]);
