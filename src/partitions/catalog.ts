@@ -46,6 +46,7 @@ interface Row {
   key_count: number | null;
   key_column: string | null;
   key_type: string | null;
+  partition_of: string | null;
   schema: string | null;
   name: string | null;
   bound: string | null;
@@ -95,6 +96,42 @@ export async function caseTwin(client: PgClientLike, parent: QualifiedName): Pro
   return rows[0]?.folded;
 }
 
+/**
+ * `TABLE_NOT_FOUND`, naming the table that was likely meant: the one
+ * PostgreSQL would mean unquoted, or a partitioned table of that name in
+ * another schema (a name given without its schema is in `public`).
+ */
+async function notFound(client: PgClientLike, parent: QualifiedName): Promise<BackfillError> {
+  const table = `${parent.schema}.${parent.name}`;
+  const twin = await caseTwin(client, parent);
+  let hint = twin === undefined ? undefined : `${twin} does: did you mean it? ${CASE_SENSITIVE}`;
+  if (hint === undefined) {
+    const { rows } = (await client.query(sql.partitionedNamedElsewhere, [parent.schema, parent.name])) as PgQueryResult<{
+      qualified: string;
+    }>;
+    const others = rows.map((r) => r.qualified);
+    if (others.length > 0)
+      hint = `${others.join(', ')} ${others.length === 1 ? 'does' : 'do'}: name its schema${parent.schema === 'public' ? ' (a table named without one is in public)' : ''}.`;
+  }
+  return new BackfillError('TABLE_NOT_FOUND', `${table} does not exist. ${hint ?? 'Create it (createParent) or check the name.'}`, {
+    context: { table },
+  });
+}
+
+const STRATEGIES: Readonly<Record<string, string>> = { l: 'list', h: 'hash' };
+
+/** Why the manager cannot manage this table, saying what it is instead. */
+function notManaged(head: Row, column: string): string {
+  if (head.partition_of !== null)
+    return `is a partition of ${head.partition_of}, not a partitioned table: name its parent, ${head.partition_of}.`;
+  if (head.parent_kind !== 'p') return 'is not a partitioned table.';
+  if (head.strategy !== 'r')
+    return `is partitioned by ${STRATEGIES[head.strategy ?? ''] ?? head.strategy}, not by range: only range partitions on one date or time column are managed.`;
+  if (head.key_count !== 1) return `is range-partitioned on ${head.key_count} columns; only a key of one column is managed.`;
+  if (head.key_column === null) return `is range-partitioned on an expression, not on the column ${column}.`;
+  return `is range-partitioned on ${head.key_column}, not on ${column}: name ${head.key_column} as its column.`;
+}
+
 const toDate = (epoch: number | null): Date | null => (epoch === null || !Number.isFinite(epoch) ? null : new Date(epoch * 1000));
 
 /**
@@ -118,14 +155,9 @@ export async function readSnapshot(
   const rows = results[results.length - 1]?.rows ?? [];
   const head = rows[0];
   const context = { table: `${parent.schema}.${parent.name}` };
-  if (head === undefined) {
-    const twin = await caseTwin(client, parent);
-    const hint = twin === undefined ? 'Create it (createParent) or check the name.' : `${twin} does: did you mean it? ${CASE_SENSITIVE}`;
-    throw new BackfillError('TABLE_NOT_FOUND', `${context.table} does not exist. ${hint}`, { context });
-  }
+  if (head === undefined) throw await notFound(client, parent);
   if (head.parent_kind !== 'p' || head.strategy !== 'r' || head.key_count !== 1 || head.key_column !== column) {
-    const what = head.parent_kind !== 'p' ? 'is not a partitioned table' : `is not range-partitioned on the single column ${column}`;
-    throw new BackfillError('TABLE_NOT_PARTITIONED', `${context.table} ${what}.`, { context });
+    throw new BackfillError('TABLE_NOT_PARTITIONED', `${context.table} ${notManaged(head, column)}`, { context });
   }
   if (!KEY_TYPES.includes(head.key_type ?? '')) {
     throw new BackfillError(

@@ -221,6 +221,12 @@ export async function parentStorage(client: PgClientLike, parent: QualifiedName)
   return { tablespace: rows[0]?.tablespace ?? null, am: rows[0]?.am ?? null };
 }
 
+/** The default partition may take the CHECK that stands in for ATTACH's scans of it (a plain table this role may alter). */
+export async function defaultTakesCheck(client: PgClientLike, def: PartitionInfo): Promise<boolean> {
+  const { rows } = (await client.query(sql.defaultTakesCheck, [def.sql])) as PgQueryResult<{ ok: boolean }>;
+  return rows[0]?.ok === true;
+}
+
 /** The parent's owner and privileges, and what a table this role makes in its schema starts with. */
 export async function parentAccess(client: PgClientLike, parent: QualifiedName): Promise<sql.ParentAccess> {
   const { rows } = (await client.query(sql.parentAccess, [parent.sql])) as PgQueryResult<
@@ -236,6 +242,25 @@ export async function parentAccess(client: PgClientLike, parent: QualifiedName):
     grants: JSON.parse(row.grants) as sql.ParentGrant[],
     columnGrants: JSON.parse(row.columnGrants) as sql.ParentGrant[],
   };
+}
+
+/** A partition whose privileges drifted from its parent's (see {@link sql.privilegeDrift}). */
+export interface PrivilegeDrift {
+  readonly name: string;
+  /** The parent has row-level security: a partition should grant nothing but to its owner. */
+  readonly rls: boolean;
+  /** The partition's owner, quoted, when it is not the parent's. */
+  readonly owner: string | null;
+  /** The parent's owner, quoted. */
+  readonly parentOwner: string;
+  readonly missing: readonly string[];
+  readonly extra: readonly string[];
+}
+
+/** The partitions named in `names` whose privileges drifted from the parent's. */
+export async function privilegeDrift(client: PgClientLike, parent: QualifiedName, names: readonly string[]): Promise<PrivilegeDrift[]> {
+  if (names.length === 0) return [];
+  return ((await client.query(sql.privilegeDrift, [parent.sql, names])) as PgQueryResult<PrivilegeDrift>).rows;
 }
 
 /**

@@ -105,5 +105,7 @@ export const DEFAULT_PARTITION_MAX_CLOCK_SKEW_MS = 300_000;
 export const MAX_INTERVAL_COUNT = 100_000;
 /** Name of the temporary CHECK constraint `attach` adds to skip the validation scan. */
 export const ATTACH_CHECK_NAME = 'backfill_kit_attach_bounds';
+/** Name of the CHECK constraint `ensure` puts on the default partition for one batch, so its ATTACHes skip their scans of it. */
+export const ENSURE_DEFAULT_CHECK_NAME = 'backfill_kit_ensure_batch';
 /** Suffix of the default partition `createParent` makes when asked to. */
 export const DEFAULT_PARTITION_SUFFIX = '_default';

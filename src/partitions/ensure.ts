@@ -9,16 +9,20 @@ import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_in
 import { covers, overlaps, readSnapshot, type Snapshot } from './catalog.js';
 import { refuseSkewedClock } from './clock.js';
 import {
+  defaultTakesCheck,
   inDdlTransaction,
   insertableColumns,
   moveRows,
   parentAccess,
   parentStorage,
+  type PrivilegeDrift,
+  privilegeDrift,
   refuseReferencedMove,
   runDdl,
   withAdvisoryLock,
 } from './ddl.js';
 import { addIntervals, floorToInterval } from './interval.js';
+import { ENSURE_DEFAULT_CHECK_NAME } from './defaults.js';
 import { invalid, type EnsurePlanOptions, type ManagerContext } from './options.js';
 import { createSlotStatements, finishPendingDetach, inParentSchema, rangeOf, slotAt, sqlstateOf, throwIfAborted } from './slots.js';
 import * as sql from './sql.js';
@@ -175,9 +179,70 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
       }
       await createSlots({ ...run, snap, storage: await parentStorage(client, ctx.parent), access }, todo, progress);
     }
+    warnPrivilegeDrift(
+      run,
+      await privilegeDrift(
+        client,
+        ctx.parent,
+        snap.partitions.filter((p) => p.managed).map((p) => p.name),
+      ),
+    );
     if (blocked.length > 0) throw overlapError(ctx, blocked, progress.created.length);
     return { created: progress.created, existing };
   });
+}
+
+/**
+ * Warns about existing partitions whose privileges drifted from the
+ * parent's: PostgreSQL passes neither a GRANT nor a REVOKE on the parent
+ * to the partitions it already has, and row-level security turned on
+ * later leaves their grants in place.
+ */
+function warnPrivilegeDrift({ ctx, call }: EnsureRun, drift: readonly PrivilegeDrift[]): void {
+  const logger = call.logger ?? ctx.logger;
+  // The partitions (five at most, then how many more) and the verb that agrees with them.
+  const list = (names: readonly string[], one: string, many: string): string =>
+    `${names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`} ${names.length === 1 ? one : many}`;
+  const foreign = drift.filter((d) => d.owner !== null);
+  if (foreign.length > 0) {
+    const owner = foreign[0]!.parentOwner;
+    const owners = [...new Set(foreign.map((d) => d.owner!))];
+    const parts = foreign.map((d) => `${ctx.parent.schema}.${d.name}`);
+    logger.warn('existing partitions are not owned by the parent’s owner', {
+      table: ctx.table,
+      partitions: parts,
+      owners,
+      reason: `${list(parts, 'belongs', 'belong')} to ${owners.join(', ')}, not to ${owner}, the owner of ${ctx.table} (made by hand, by an earlier version of ensure, or by a role that may not hand them over), so ${owner}'s migrations, VACUUMs and REINDEXes are refused on them. ALTER TABLE … OWNER TO ${owner} on each, as a superuser or a member of both roles (${owner} needs CREATE on schema ${ctx.parent.schema}); its privileges go with it.`,
+    });
+  }
+  const lacking = drift.filter((d) => d.missing.length > 0);
+  if (lacking.length > 0) {
+    const roles = [...new Set(lacking.flatMap((d) => d.missing))];
+    const parts = lacking.map((d) => `${ctx.parent.schema}.${d.name}`);
+    logger.warn("existing partitions lack privileges of the parent's", {
+      table: ctx.table,
+      partitions: parts,
+      roles,
+      reason: `${list(parts, 'lacks', 'lack')} privileges that ${ctx.table} grants to ${roles.join(', ')}: a grant made on a partitioned table never reaches the partitions it already has. They still reach the partitions through ${ctx.table}, not directly. To give them the same on each partition, GRANT each one what ${ctx.table} grants (new partitions get it by themselves).`,
+    });
+  }
+  const extra = drift.filter((d) => d.extra.length > 0);
+  if (extra.length > 0) {
+    const roles = [...new Set(extra.flatMap((d) => d.extra))];
+    const parts = extra.map((d) => `${ctx.parent.schema}.${d.name}`);
+    const rls = extra[0]!.rls;
+    logger.warn(
+      rls ? 'existing partitions let roles past the parent’s row-level security' : 'existing partitions grant more than the parent',
+      {
+        table: ctx.table,
+        partitions: parts,
+        roles,
+        reason: rls
+          ? `${ctx.table} has row-level security, whose policies apply to reads through it but not to a partition read directly, and ${list(parts, 'grants', 'grant')} privileges to ${roles.join(', ')}, who may read them past those policies. Unless that is meant: REVOKE ALL ON TABLE ${parts.join(', ')} FROM ${roles.join(', ')}.`
+          : `${list(parts, 'grants', 'grant')} ${roles.join(', ')} privileges that ${ctx.table} does not: a REVOKE made on a partitioned table never reaches the partitions it already has, so they still read or write those partitions directly. Unless that is meant, revoke on each partition what was revoked on ${ctx.table}.`,
+      },
+    );
+  }
 }
 
 /**
@@ -185,7 +250,8 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
  * made like the parent, then attached: the parent is held in SHARE UPDATE
  * EXCLUSIVE only, which its readers and writers do not conflict with (a
  * default partition, which ATTACH must check, is held in ACCESS EXCLUSIVE
- * until the commit). A batch that fails because the default partition holds
+ * until the commit; a batch checks it once, with a CHECK constraint that
+ * excludes the batch's ranges, added and dropped in the batch's transaction). A batch that fails because the default partition holds
  * rows for a slot, or because a name is held by another table, is retried
  * slot by slot. Each created slot is added to `progress.created` as soon as
  * it is committed.
@@ -223,12 +289,26 @@ async function createSlots(
       return createBesideDefault(client, ctx, { slot, statements: make(slot) }, snap, def, columns);
     }
   };
+  // Each ATTACH scans the default partition, held ACCESS EXCLUSIVE to the commit: one CHECK scans it once per batch.
+  const oneScan = def !== undefined && todo.length > 1 && (await defaultTakesCheck(client, def));
+  const batch = (chunk: readonly PartitionSlot[]): string[] =>
+    oneScan && chunk.length > 1
+      ? [
+          sql.addRangesExcluded(
+            def.sql,
+            ENSURE_DEFAULT_CHECK_NAME,
+            chunk.map((slot) => rangeOf(ctx, slot, snap.keyType).where),
+          ),
+          ...chunk.flatMap(make),
+          sql.dropBoundsCheck(def.sql, ENSURE_DEFAULT_CHECK_NAME, false),
+        ]
+      : chunk.flatMap(make);
   for (let i = 0; i < todo.length; i += plan.batchSize) {
     const chunk = todo.slice(i, i + plan.batchSize);
     const lead = chunk[0]!;
     throwIfAborted(call.signal, { partition: lead.name });
     try {
-      await runDdl(client, ctx.lockTimeoutMs, ...chunk.flatMap(make));
+      await runDdl(client, ctx.lockTimeoutMs, ...batch(chunk));
       for (const slot of chunk) created({ ...slot, rowsMovedFromDefault: 0 });
     } catch (error) {
       const code = sqlstateOf(error);

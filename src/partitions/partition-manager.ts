@@ -144,13 +144,20 @@ export class PartitionManager {
    * row of the new range, so a session reading the default partition (a query
    * that cannot prune it) is waited for; rows found there are moved with
    * writers paused (SHARE ROW EXCLUSIVE on the parent alone and the default
-   * partition). The table and its ATTACH are one transaction, so a run that
+   * partition). A batch proves it once for all its slots: a CHECK
+   * constraint excluding their ranges is added to the default partition
+   * (one scan) and dropped before the commit, and each ATTACH skips its own
+   * scan. The table and its ATTACH are one transaction, so a run that
    * ends between them, however it ends, leaves no unattached table behind.
    * In that transaction too, each new partition gets the parent's owner and
    * exactly its table privileges (PostgreSQL gives a partition neither), so
    * a role that may read the parent directly may read the partition; when
    * the owner may not create in the schema, the partition stays the running
-   * role's, with the parent's privileges, and a warning is logged.
+   * role's, with the parent's privileges, and a warning is logged. A grant
+   * or revoke made on the parent later never reaches its existing
+   * partitions (nor does row-level security turned on later take their
+   * grants back): each run logs a warning naming the managed partitions
+   * whose privileges differ from the parent's, and the roles.
    *
    * A slot whose name is held by a table that is not a partition of this
    * parent (say a restored month whose attach was refused) does not stop the

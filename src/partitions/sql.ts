@@ -108,7 +108,12 @@ export const listPartitions = (parent: QualifiedName, lockTimeoutMs: number, siz
   `SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY'; SET LOCAL extra_float_digits = 3; ${setLocalLockTimeout(lockTimeoutMs)};
 WITH p AS (
   SELECT c.oid, c.relkind::pg_catalog.text AS parent_kind, pt.partstrat::pg_catalog.text AS strategy, pt.partnatts::int AS key_count,
-         a.attname::pg_catalog.text AS key_column, t.typname::pg_catalog.text AS key_type
+         a.attname::pg_catalog.text AS key_column, t.typname::pg_catalog.text AS key_type,
+         -- A plain partition given for its parent: which parent.
+         (SELECT pg_catalog.concat(pn.nspname, '.', pc.relname) FROM pg_catalog.pg_inherits pi
+            JOIN pg_catalog.pg_class pc ON pc.oid OPERATOR(pg_catalog.=) pi.inhparent
+            JOIN pg_catalog.pg_namespace pn ON pn.oid OPERATOR(pg_catalog.=) pc.relnamespace
+          WHERE pi.inhrelid OPERATOR(pg_catalog.=) c.oid AND c.relispartition AND pt.partrelid IS NULL) AS partition_of
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
   LEFT JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid OPERATOR(pg_catalog.=) c.oid
@@ -116,7 +121,7 @@ WITH p AS (
   LEFT JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
   WHERE n.nspname OPERATOR(pg_catalog.=) ${quoteLiteral(parent.schema)} AND c.relname OPERATOR(pg_catalog.=) ${quoteLiteral(parent.name)}
 )
-SELECT p.parent_kind, p.strategy, p.key_count, p.key_column, p.key_type,
+SELECT p.parent_kind, p.strategy, p.key_count, p.key_column, p.key_type, p.partition_of,
        k.schema, k.name, k.bound, k.from_epoch, k.to_epoch, k.estimated_rows, k.size_bytes, k.detach_pending
 FROM p
 LEFT JOIN LATERAL (
@@ -147,6 +152,16 @@ export const caseFoldedTable = `SELECT pg_catalog.concat(n.nspname, '.', c.relna
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
      WHERE n.nspname OPERATOR(pg_catalog.=) pg_catalog.lower($1) AND c.relname OPERATOR(pg_catalog.=) pg_catalog.lower($2)
        AND ($1 OPERATOR(pg_catalog.<>) pg_catalog.lower($1) OR $2 OPERATOR(pg_catalog.<>) pg_catalog.lower($2))`;
+
+/**
+ * `$1` schema, `$2` table, as given: the partitioned tables of that name
+ * (or of its lower-case form) in other schemas, `schema.table`.
+ */
+export const partitionedNamedElsewhere = `SELECT pg_catalog.concat(n.nspname, '.', c.relname) AS qualified
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+     WHERE c.relkind OPERATOR(pg_catalog.=) 'p' AND c.relname OPERATOR(pg_catalog.=) ANY (ARRAY[$2, pg_catalog.lower($2)])
+       AND n.nspname OPERATOR(pg_catalog.<>) ALL (ARRAY[$1, pg_catalog.lower($1)])
+     ORDER BY 1 LIMIT 5`;
 
 /**
  * `$1` the quoted parent: the other sessions holding a lock on it or on one
@@ -447,6 +462,68 @@ export const parentAccess = `SELECT pg_catalog.quote_ident(o.rolname::pg_catalog
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) c.relowner
      WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass`;
 
+/** A role's quoted name, `PUBLIC` for grantee 0, from an `aclexplode` row `e`. */
+const granteeName = `CASE WHEN e.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                         ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(e.grantee)::pg_catalog.text) END`;
+
+/**
+ * `$1` the quoted parent, `$2` names of its partitions: each one whose
+ * privileges differ from what `ensure` gives a new partition (the parent's,
+ * its owner's alone under row-level security), with `missing` the grantees
+ * (quoted, or `PUBLIC`) lacking a table privilege it would give them, and
+ * `extra` those holding one, on the table or a column, it would not (the
+ * partition's owner aside), whether the parent has row-level security,
+ * and `owner`, quoted, when the partition's owner is not the parent's
+ * (`parentOwner`): a new owner takes the old one's privileges over, so the
+ * parent's owner is then not counted as missing any.
+ */
+export const privilegeDrift = `WITH parent AS (
+       SELECT c.oid, c.relowner, c.relrowsecurity AS rls, coalesce(c.relacl, pg_catalog.acldefault('r'::pg_catalog.char, c.relowner)) AS acl
+       FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass),
+     -- What a new partition gets: grantee, privilege, column (0 for the table).
+     given AS (
+       SELECT e.grantee, e.privilege_type, 0::pg_catalog.int2 AS attnum FROM parent CROSS JOIN LATERAL pg_catalog.aclexplode(parent.acl) e
+       UNION SELECT e.grantee, e.privilege_type, a.attnum FROM parent
+         JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) parent.oid AND a.attacl IS NOT NULL AND NOT a.attisdropped
+         CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) e),
+     expected AS (SELECT g.* FROM given g, parent WHERE NOT parent.rls OR g.grantee OPERATOR(pg_catalog.=) parent.relowner),
+     part AS (
+       SELECT pc.oid, pc.relname::pg_catalog.text AS name, pc.relowner,
+              coalesce(pc.relacl, pg_catalog.acldefault('r'::pg_catalog.char, pc.relowner)) AS acl
+       FROM parent JOIN pg_catalog.pg_inherits i ON i.inhparent OPERATOR(pg_catalog.=) parent.oid
+       JOIN pg_catalog.pg_class pc ON pc.oid OPERATOR(pg_catalog.=) i.inhrelid
+       WHERE pc.relname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[])),
+     -- What each partition has; its columns matched to the parent's by name.
+     has AS (
+       SELECT part.oid, e.grantee, e.privilege_type, 0::pg_catalog.int2 AS attnum FROM part CROSS JOIN LATERAL pg_catalog.aclexplode(part.acl) e
+       UNION SELECT part.oid, e.grantee, e.privilege_type, pa.attnum FROM part, parent
+         JOIN pg_catalog.pg_attribute a ON a.attacl IS NOT NULL AND NOT a.attisdropped
+         CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) e
+         JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) parent.oid AND pa.attname OPERATOR(pg_catalog.=) a.attname
+         WHERE a.attrelid OPERATOR(pg_catalog.=) part.oid),
+     drift AS (
+       SELECT part.name, parent.rls,
+         CASE WHEN part.relowner OPERATOR(pg_catalog.<>) parent.relowner
+              THEN pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(part.relowner)::pg_catalog.text) END AS owner,
+         pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(parent.relowner)::pg_catalog.text) AS "parentOwner",
+         ARRAY(SELECT DISTINCT ${granteeName} FROM expected e
+               WHERE e.attnum OPERATOR(pg_catalog.=) 0
+                 AND NOT (e.grantee OPERATOR(pg_catalog.=) parent.relowner AND part.relowner OPERATOR(pg_catalog.<>) parent.relowner)
+                 AND NOT EXISTS (SELECT 1 FROM has h
+                 WHERE h.oid OPERATOR(pg_catalog.=) part.oid AND h.attnum OPERATOR(pg_catalog.=) 0
+                   AND h.grantee OPERATOR(pg_catalog.=) e.grantee AND h.privilege_type OPERATOR(pg_catalog.=) e.privilege_type)
+               ORDER BY 1) AS missing,
+         ARRAY(SELECT DISTINCT ${granteeName} FROM has e
+               WHERE e.oid OPERATOR(pg_catalog.=) part.oid AND e.grantee OPERATOR(pg_catalog.<>) part.relowner
+                 AND NOT EXISTS (SELECT 1 FROM expected x WHERE x.grantee OPERATOR(pg_catalog.=) e.grantee
+                   AND x.privilege_type OPERATOR(pg_catalog.=) e.privilege_type
+                   AND (x.attnum OPERATOR(pg_catalog.=) e.attnum OR x.attnum OPERATOR(pg_catalog.=) 0))
+               ORDER BY 1) AS extra
+       FROM parent, part)
+     SELECT name, rls, owner, "parentOwner", missing, extra FROM drift
+     WHERE owner IS NOT NULL OR pg_catalog.cardinality(missing) OPERATOR(pg_catalog.>) 0 OR pg_catalog.cardinality(extra) OPERATOR(pg_catalog.>) 0
+     ORDER BY name`;
+
 /**
  * What gives a new partition the parent's owner and table and column
  * privileges, exactly, in the transaction that makes it (as PostgreSQL never does for
@@ -556,6 +633,18 @@ export const detachedToDrop = `SELECT c.relname::pg_catalog.text AS name, c.relt
 /** The CHECK that lets ATTACH skip its validation scan. */
 export const addBoundsCheck = (tableSql: string, checkName: string, columnSql: string, where: string): string =>
   `ALTER TABLE ${tableSql} ADD CONSTRAINT ${quoteIdent(checkName)} CHECK (${columnSql} IS NOT NULL AND ${where})`;
+
+/**
+ * The CHECK that keeps the rows of every range in `wheres` out of the
+ * default partition: one scan of it, after which PostgreSQL sees each
+ * ATTACH of those ranges implied and skips its own scan.
+ */
+export const addRangesExcluded = (tableSql: string, checkName: string, wheres: readonly string[]): string =>
+  `ALTER TABLE ${tableSql} ADD CONSTRAINT ${quoteIdent(checkName)} CHECK (${wheres.map((w) => `NOT (${w})`).join(' AND ')})`;
+
+/** `$1` the quoted default partition: a plain table this role may alter, so it may take that CHECK. */
+export const defaultTakesCheck = `SELECT c.relkind OPERATOR(pg_catalog.=) 'r' AND pg_catalog.pg_has_role(c.relowner, 'USAGE') AS ok
+     FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass`;
 
 export const dropBoundsCheck = (tableSql: string, checkName: string, ifExists: boolean): string =>
   `ALTER TABLE ${tableSql} DROP CONSTRAINT ${ifExists ? 'IF EXISTS ' : ''}${quoteIdent(checkName)}`;

@@ -144,6 +144,45 @@ describe('ensure beside a long reader or writer of the parent', () => {
   });
 });
 
+describe('ensure beside a large default partition', () => {
+  it('scans the default partition once per batch, not once per new slot, and leaves no constraint on it', async () => {
+    await createArtifactBomsTable(db);
+    await db.query(`CREATE TABLE scanner.artifact_boms_default PARTITION OF scanner.artifact_boms DEFAULT;
+      INSERT INTO scanner.artifact_boms_default SELECT 'old-' || g, 'sha', null, timestamptz '2020-01-01 00:00:00+00' + g * interval '1 minute'
+        FROM generate_series(1, 5000) g`);
+    // One connection, whose statistics are flushed on demand: the count of scans of the default is then exact.
+    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    const scans = async (): Promise<number> => {
+      await pool.query('SELECT pg_stat_force_next_flush()');
+      const [row] = await db.query<{ n: string }>(
+        "SELECT seq_scan AS n FROM pg_stat_user_tables WHERE relid = 'scanner.artifact_boms_default'::regclass",
+      );
+      return Number(row!.n);
+    };
+    const checks = async (): Promise<unknown> =>
+      db.query("SELECT conname FROM pg_constraint WHERE conrelid = 'scanner.artifact_boms_default'::regclass AND contype = 'c'");
+    try {
+      const before = await scans();
+      const r = (await manager('2026-11-20T00:00:00Z', { pg: pool }).ensure({ ahead: 3 }))._unsafeUnwrap();
+      expect(r.created).toHaveLength(4);
+      expect((await scans()) - before).toBe(1);
+      expect(await checks()).toEqual([]);
+      // A batch whose range the default holds rows of fails its CHECK, and is made slot by slot, moving them.
+      await db.query(insert('apr', '2027-04-02 00:00:00+00'));
+      const later = (await manager('2026-11-20T00:00:00Z', { pg: pool }).ensure({ ahead: 6 }))._unsafeUnwrap();
+      expect(later.created.map((c) => [c.name, c.rowsMovedFromDefault])).toEqual([
+        ['artifact_boms_2027_03', 0],
+        ['artifact_boms_2027_04', 1],
+        ['artifact_boms_2027_05', 0],
+      ]);
+      expect((await rowHomes(db)).apr).toBe('scanner.artifact_boms_2027_04');
+      expect(await checks()).toEqual([]);
+    } finally {
+      await pool.end();
+    }
+  });
+});
+
 describe('a run that ends between making the table and attaching it', () => {
   it('leaves nothing behind when its backend is killed while ATTACH waits, and the next run creates every slot once', async () => {
     await createArtifactBomsTable(db);

@@ -62,8 +62,30 @@ async function as(role: string, sql: string): Promise<unknown> {
   }
 }
 
-const manager = (pool: pg.Pool = db.pool): PartitionManager =>
-  new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW });
+/** A logger that keeps each warning as `message: reason`. */
+function warningsLog(): {
+  warnings: string[];
+  logger: { info(): void; error(): void; warn(m: string, f?: Record<string, unknown>): void };
+} {
+  const warnings: string[] = [];
+  return { warnings, logger: { info() {}, error() {}, warn: (m, f) => warnings.push(`${m}: ${String(f?.['reason'])}`) } };
+}
+
+/** The warnings one `ensure` run logs. */
+async function ensureWarnings(): Promise<string[]> {
+  const { warnings, logger } = warningsLog();
+  (await manager(db.pool, logger).ensure())._unsafeUnwrap();
+  return warnings;
+}
+
+const manager = (pool: pg.Pool = db.pool, logger?: ReturnType<typeof warningsLog>['logger']): PartitionManager =>
+  new PartitionManager({
+    pg: pool,
+    table: 'scanner.artifact_boms',
+    column: 'inserted_at',
+    now: NOW,
+    ...(logger === undefined ? {} : { logger }),
+  });
 
 /** The parent owned by the owner role, read by one role, written by another that passed its reading on. */
 async function grantOnParent(): Promise<void> {
@@ -123,14 +145,8 @@ describe('ensure copies the owner and privileges of the parent', () => {
     await db.query(`GRANT SELECT (build_id) ON scanner.artifact_boms TO ${roles.extra}; GRANT USAGE ON SCHEMA scanner TO ${roles.extra};
       ALTER TABLE scanner.artifact_boms ENABLE ROW LEVEL SECURITY;
       CREATE POLICY only_mine ON scanner.artifact_boms FOR SELECT USING (build_id LIKE 'mine-%')`);
-    const warnings: string[] = [];
-    const logger = {
-      info() {},
-      error() {},
-      warn: (m: string, f?: Record<string, unknown>) => warnings.push(`${m}: ${String(f?.['reason'])}`),
-    };
-    const m = new PartitionManager({ pg: db.pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW, logger });
-    const r = (await m.ensure({ ahead: 0 }))._unsafeUnwrap();
+    const { warnings, logger } = warningsLog();
+    const r = (await manager(db.pool, logger).ensure({ ahead: 0 }))._unsafeUnwrap();
     const part = `scanner.${r.created[0]!.name}`;
     await db.query(
       `INSERT INTO scanner.artifact_boms VALUES ('mine-1', 'x', null, '2026-11-02 00:00:00+00'), ('theirs-1', 'x', null, '2026-11-03 00:00:00+00')`,
@@ -198,15 +214,9 @@ describe('ensure copies the owner and privileges of the parent', () => {
     await grantOnParent();
     await db.query(`${c.ddl(roles)}; GRANT USAGE, CREATE ON SCHEMA scanner TO ${roles.job}`);
     const pool = new pg.Pool({ connectionString: db.url, options: `-c role=${roles.job}` });
-    const warnings: string[] = [];
-    const logger = {
-      info() {},
-      error() {},
-      warn: (m: string, f?: Record<string, unknown>) => warnings.push(`${m}: ${String(f?.['reason'])}`),
-    };
+    const { warnings, logger } = warningsLog();
     try {
-      const m = new PartitionManager({ pg: pool, table: 'scanner.artifact_boms', column: 'inserted_at', now: NOW, logger });
-      const r = (await m.ensure())._unsafeUnwrap();
+      const r = (await manager(pool, logger).ensure())._unsafeUnwrap();
       expect(r.created).toHaveLength(2);
       expect(warnings).toHaveLength(1);
       expect(warnings[0]).toContain(c.warns(roles));
@@ -221,5 +231,92 @@ describe('ensure copies the owner and privileges of the parent', () => {
       await db.query(`REVOKE ${roles.owner} FROM ${roles.job}`);
       await pool.end();
     }
+  });
+
+  it('warns when a grant made on the parent later has not reached the existing partitions, until it is granted on each', async () => {
+    await grantOnParent();
+    expect(await ensureWarnings()).toEqual([]);
+    await db.query(`GRANT USAGE ON SCHEMA scanner TO ${roles.extra}; GRANT SELECT ON scanner.artifact_boms TO ${roles.extra}`);
+    const later = await ensureWarnings();
+    expect(later).toHaveLength(1);
+    expect(later[0]).toContain('scanner.artifact_boms_2026_11, scanner.artifact_boms_2026_12 lack privileges');
+    expect(later[0]).toContain(`grants to ${roles.extra}:`);
+    await expect(as(roles.extra, 'SELECT 1 FROM scanner.artifact_boms_2026_11')).rejects.toThrow(/permission denied/);
+    // The README's statement: the same grant on each partition.
+    await db.query(`DO $$
+      DECLARE part regclass;
+      BEGIN
+        FOR part IN SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'scanner.artifact_boms'::regclass LOOP
+          EXECUTE format('GRANT SELECT ON %s TO ${roles.extra}', part);
+        END LOOP;
+      END $$`);
+    expect(await as(roles.extra, 'SELECT 1 FROM scanner.artifact_boms_2026_11')).toEqual([]);
+    expect(await ensureWarnings()).toEqual([]);
+  });
+
+  it('warns when row-level security is turned on after partitions got the parent’s grants, with the REVOKE that closes them', async () => {
+    await grantOnParent();
+    await db.query(`GRANT SELECT (build_id) ON scanner.artifact_boms TO ${roles.extra}; GRANT USAGE ON SCHEMA scanner TO ${roles.extra}`);
+    (await manager().ensure())._unsafeUnwrap();
+    await db.query(`ALTER TABLE scanner.artifact_boms ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY only_mine ON scanner.artifact_boms FOR SELECT USING (build_id LIKE 'mine-%');
+      INSERT INTO scanner.artifact_boms VALUES ('theirs-1', 'x', null, '2026-11-03 00:00:00+00')`);
+    // Read directly, the partition shows what the parent's policy hides.
+    expect(await as(roles.reader, 'SELECT build_id FROM scanner.artifact_boms')).toEqual([]);
+    expect(await as(roles.reader, 'SELECT build_id FROM scanner.artifact_boms_2026_11')).toEqual([{ build_id: 'theirs-1' }]);
+    const warnings = await ensureWarnings();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('row-level security');
+    // The statement the warning gives, up to its full stop (role names hold no dot).
+    const revoke = /REVOKE ALL ON TABLE .+ FROM [^.]+/.exec(warnings[0]!)?.[0];
+    expect(revoke).toBe(
+      `REVOKE ALL ON TABLE scanner.artifact_boms_2026_11, scanner.artifact_boms_2026_12 FROM ${[roles.audit, roles.extra, roles.reader, roles.writer].sort().join(', ')}`,
+    );
+    await db.query(revoke!);
+    await expect(as(roles.reader, 'SELECT build_id FROM scanner.artifact_boms_2026_11')).rejects.toThrow(/permission denied/);
+    await expect(as(roles.extra, 'SELECT build_id FROM scanner.artifact_boms_2026_11')).rejects.toThrow(/permission denied/);
+    expect(await ensureWarnings()).toEqual([]);
+  });
+
+  it('warns when a privilege revoked on the parent later is still granted on the existing partitions', async () => {
+    await grantOnParent();
+    await db.query(`GRANT SELECT (build_id) ON scanner.artifact_boms TO ${roles.extra}; GRANT USAGE ON SCHEMA scanner TO ${roles.extra}`);
+    (await manager().ensure())._unsafeUnwrap();
+    await db.query(
+      `REVOKE SELECT ON scanner.artifact_boms FROM ${roles.reader}; REVOKE SELECT (build_id) ON scanner.artifact_boms FROM ${roles.extra}`,
+    );
+    await expect(as(roles.reader, 'SELECT 1 FROM scanner.artifact_boms')).rejects.toThrow(/permission denied/);
+    expect(await as(roles.reader, 'SELECT 1 FROM scanner.artifact_boms_2026_11')).toEqual([]);
+    const warnings = await ensureWarnings();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(
+      `scanner.artifact_boms_2026_11, scanner.artifact_boms_2026_12 grant ${[roles.extra, roles.reader].sort().join(', ')} privileges that scanner.artifact_boms does not`,
+    );
+    await db.query(`REVOKE SELECT ON scanner.artifact_boms_2026_11, scanner.artifact_boms_2026_12 FROM ${roles.reader};
+      REVOKE SELECT (build_id) ON scanner.artifact_boms_2026_11, scanner.artifact_boms_2026_12 FROM ${roles.extra}`);
+    expect(await ensureWarnings()).toEqual([]);
+  });
+
+  it('warns about partitions another role owns (as a run made them before they were handed over), until they are the parent owner’s', async () => {
+    await grantOnParent();
+    // What an earlier run as the superuser made: the partition is the superuser's, with none of the parent's grants.
+    await db.query(`CREATE TABLE scanner.artifact_boms_2026_11 PARTITION OF scanner.artifact_boms
+      FOR VALUES FROM ('2026-11-01 00:00:00+00') TO ('2026-12-01 00:00:00+00')`);
+    const [{ me }] = (await db.query<{ me: string }>('SELECT quote_ident(current_user) AS me')) as [{ me: string }];
+    const warnings = await ensureWarnings();
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toContain(
+      `scanner.artifact_boms_2026_11 belongs to ${me}, not to ${roles.owner}, the owner of scanner.artifact_boms`,
+    );
+    expect(warnings[0]).toContain(`ALTER TABLE … OWNER TO ${roles.owner}`);
+    // The owner is not named as lacking privileges: they come with the ownership.
+    expect(warnings[1]).toContain(
+      `lacks privileges that scanner.artifact_boms grants to ${[roles.audit, roles.reader, roles.writer].sort().join(', ')}:`,
+    );
+    await db.query(`ALTER TABLE scanner.artifact_boms_2026_11 OWNER TO ${roles.owner}`);
+    expect(await as(roles.owner, 'SELECT 1 FROM scanner.artifact_boms_2026_11')).toEqual([]);
+    const after = await ensureWarnings();
+    expect(after).toHaveLength(1);
+    expect(after[0]).toContain('lack privileges');
   });
 });

@@ -627,6 +627,21 @@ describe('config and table checks', () => {
     expect(await code('scanner.listed')).toBe('TABLE_NOT_PARTITIONED');
     expect(await code('scanner.other_key')).toBe('TABLE_NOT_PARTITIONED');
     expect(await code('scanner.int_key')).toBe('TABLE_NOT_PARTITIONED');
+    // What a careless run is told: the table it likely meant, and what the table is partitioned by.
+    const message = async (table: string): Promise<string> =>
+      (await new PartitionManager({ pg: db.pool, table, column: 'at' }).ensure())._unsafeUnwrapErr().message;
+    expect(await message('other_key')).toBe(
+      'public.other_key does not exist. scanner.other_key does: name its schema (a table named without one is in public).',
+    );
+    expect(await message('scanner.listed')).toBe(
+      'scanner.listed is partitioned by list, not by range: only range partitions on one date or time column are managed.',
+    );
+    expect(await message('scanner.other_key')).toBe('scanner.other_key is range-partitioned on b, not on at: name b as its column.');
+    expect(await message('scanner.plain')).toBe('scanner.plain is not a partitioned table.');
+    await db.query(`CREATE TABLE scanner.other_key_2026 PARTITION OF scanner.other_key FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')`);
+    expect(await message('scanner.other_key_2026')).toBe(
+      'scanner.other_key_2026 is a partition of scanner.other_key, not a partitioned table: name its parent, scanner.other_key.',
+    );
     const bad = await new PartitionManager({ pg: db.pool, table: 'scanner.plain', column: 'at' }).ensure({ ahead: -1 });
     expect(bad._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
     const quarter = new PartitionManager({ pg: db.pool, table: 'scanner.plain', column: 'at', interval: 'quarter' as 'month' });
