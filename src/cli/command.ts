@@ -131,7 +131,8 @@ function editDistance(a: string, b: string): number {
 /**
  * The candidate a mistyped `input` most likely meant, as " Did you mean X?"
  * (empty when none is close): within one edit per three letters, or the only
- * candidate that starts with it.
+ * candidate that starts with it, or the longest that `input` starts with up
+ * to a hyphen (`--pg-url` for `--pg`).
  */
 export function didYouMean(input: string, candidates: readonly string[], prefix = ''): string {
   const word = input.toLowerCase();
@@ -141,7 +142,8 @@ export function didYouMean(input: string, candidates: readonly string[], prefix 
     if (distance <= Math.max(1, Math.floor(name.length / 3)) && (best === undefined || distance < best.distance)) best = { name, distance };
   }
   const starting = [...new Set(candidates)].filter((c) => word.length > 0 && c.startsWith(word));
-  const guess = best?.name ?? (starting.length === 1 ? starting[0] : undefined);
+  const within = [...new Set(candidates)].filter((c) => word.startsWith(`${c.toLowerCase()}-`)).sort((a, b) => b.length - a.length);
+  const guess = best?.name ?? (starting.length === 1 ? starting[0] : within[0]);
   return guess === undefined ? '' : ` Did you mean ${prefix}${guess}?`;
 }
 

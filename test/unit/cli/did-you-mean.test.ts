@@ -20,6 +20,14 @@ describe('didYouMean', () => {
     expect(didYouMean('re', ['retention', 'rollback', 'reindex'])).toBe('');
   });
 
+  it('takes the longest candidate a longer flag starts with, up to a hyphen (a flag name from another tool)', () => {
+    const flags = ['pg', 'pg-ssl-mode', 'batch-size', 'json'];
+    expect(didYouMean('pg-url', flags, '--')).toBe(' Did you mean --pg?');
+    expect(didYouMean('pg-ssl-mode-require', flags, '--')).toBe(' Did you mean --pg-ssl-mode?');
+    expect(didYouMean('jsonl', flags, '--')).toBe(' Did you mean --json?');
+    expect(didYouMean('batch', ['pg', 'batch-size', 'batch-count'], '--')).toBe('');
+  });
+
   it('prefixes flags', () => {
     expect(didYouMean('batchsize', ['batch-size', 'force', 'json'], '--')).toBe(' Did you mean --batch-size?');
   });
