@@ -50,6 +50,7 @@ import {
   lockTableNowait,
   lockTables,
   NO_IDLE_TIMEOUT,
+  OPEN_CURSORS,
   primaryKeyOf,
   PROBE_SAVEPOINT,
   query,
@@ -610,7 +611,8 @@ export class PgStagingSession implements StagingSession {
     // FREEZE is allowed: rows land frozen and all-visible, with no hint-bit
     // rewrite or anti-wraparound vacuum of the whole table later. Not after
     // a DELETE.
-    const copy = () => copyRows(this.#client, dest, batches, !this.#deleted.has(dest.sql), this.#beforeBatch);
+    const freeze = !this.#deleted.has(dest.sql) && (await this.#mayFreeze(this.#client, table));
+    const copy = () => copyRows(this.#client, dest, batches, freeze, this.#beforeBatch);
     // Into a live table (truncate), the COPY runs its triggers, defaults and index expressions.
     const rows =
       this.#options.strategy === 'truncate' && !this.#options.dryRun
@@ -635,7 +637,7 @@ export class PgStagingSession implements StagingSession {
         const userPath = await pinSearchPath(client);
         await query(client, setLockTimeout(this.#lockTimeoutMs));
         await this.#createFresh(client, table, dest);
-        const rows = await copyRows(client, dest, batches, true, this.#beforeBatch);
+        const rows = await copyRows(client, dest, batches, await this.#mayFreeze(client, table), this.#beforeBatch);
         await this.#indexLoaded(client, table, userPath);
         await query(client, COMMIT);
         this.#committedFresh.push(dest);
@@ -645,6 +647,19 @@ export class PgStagingSession implements StagingSession {
         throw error;
       }
     });
+  }
+
+  /**
+   * Whether COPY FREEZE may run on `client`: PostgreSQL refuses it while the
+   * session has an open cursor (a WITH HOLD cursor of the caller's
+   * connection, or one a TRUNCATE trigger opened), and the rows then load
+   * unfrozen, as after a DELETE.
+   */
+  async #mayFreeze(client: PgClientLike, table: string): Promise<boolean> {
+    const [open] = await query<{ names: string | null }>(client, OPEN_CURSORS);
+    if (open?.names == null) return true;
+    this.#options.logger?.info('loading without COPY FREEZE: the connection has open cursors', { table, cursors: open.names });
+    return false;
   }
 
   count(table: string): ResultAsync<number, BackfillError> {

@@ -276,7 +276,16 @@ export function countSchemas(schemas: readonly string[]): Statement {
 
 // COPY
 
-/** `freeze` needs `table` to have been created or truncated in the current transaction. */
+/**
+ * `names`: the session's open cursors, comma-separated, or null. PostgreSQL
+ * refuses COPY FREEZE while there is one ("because of prior transaction
+ * activity").
+ */
+export const OPEN_CURSORS: Statement = plain(
+  "SELECT pg_catalog.string_agg(name::pg_catalog.text, ', ' ORDER BY name) AS names FROM pg_catalog.pg_cursors",
+);
+
+/** `freeze` needs `table` to have been created or truncated in the current transaction, and no open cursor ({@link OPEN_CURSORS}). */
 export function copyIn(table: string, freeze: boolean): ReturnType<typeof copyStreams.from> {
   return copyStreams.from(`COPY ${table} (id, raw) FROM STDIN${freeze ? ' WITH (FREEZE)' : ''}`);
 }
