@@ -473,18 +473,21 @@ export function referencingKeys(tables: readonly string[]): Statement {
 }
 
 /**
- * Sessions holding a lock on any of `tables`, other than this one. Sent
- * after the import's transaction ended, so outside its pinned
- * `search_path`: its operators are named with their schema.
+ * Sessions holding a lock on any of `tables`, other than this one; with
+ * `exclusiveOnly`, only ACCESS EXCLUSIVE locks, held or waited for (what
+ * an ACCESS SHARE request queues behind). Sent after the transaction
+ * ended, so outside its pinned `search_path`: its operators are named with
+ * their schema.
  */
-export function lockHolders(tables: readonly string[]): Statement {
+export function lockHolders(tables: readonly string[], exclusiveOnly = false): Statement {
   return {
-    text: `SELECT l.relation::pg_catalog.regclass::pg_catalog.text AS tbl, a.pid, coalesce(a.application_name, '') AS app, coalesce(a.state, '') AS state, l.mode
+    text: `SELECT l.relation::pg_catalog.regclass::pg_catalog.text AS tbl, a.pid, coalesce(a.application_name, '') AS app, coalesce(a.state, '') AS state, l.mode, l.granted
          FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
-        WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'::pg_catalog.text AND l.granted AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+        WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'::pg_catalog.text AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+          AND CASE WHEN $2::pg_catalog.bool THEN l.mode OPERATOR(pg_catalog.=) 'AccessExclusiveLock'::pg_catalog.text ELSE l.granted END
           AND l.relation OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.to_regclass(x)::pg_catalog.oid FROM pg_catalog.unnest($1::pg_catalog.text[]) AS x))
         ORDER BY 1, 2`,
-    values: [tables],
+    values: [tables, exclusiveOnly],
   };
 }
 
