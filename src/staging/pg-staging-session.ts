@@ -702,12 +702,15 @@ export class PgStagingSession implements StagingSession {
       for (const old of this.#retired) {
         // The import has committed; a table left here is dropped by the next import.
         try {
-          await this.#q(dropTable(old.sql));
+          await this.#dropRetired(old);
           this.#dropped.push(`${old.schema}.${old.name}`);
         } catch (error) {
+          const why = await explainLockTimeout(this.#client, error, [old], this.#lockTimeoutMs, {
+            outcome: 'The import has committed; the next import drops the table.',
+          });
           this.#options.logger?.warn('could not drop a swapped-out staging table; the next import drops it', {
             table: old.sql,
-            error: String(error),
+            error: String((why as { message?: unknown } | null)?.message ?? why),
           });
         }
       }
@@ -719,6 +722,24 @@ export class PgStagingSession implements StagingSession {
       await this.#q(ROLLBACK).catch(() => undefined);
       await this.#letGoOfTag();
       throw await explainLockTimeout(this.#client, error, this.#liveNames(), this.#lockTimeoutMs);
+    }
+  }
+
+  /**
+   * Drops an old table after COMMIT, in a transaction of its own under the
+   * import's lock timeout (its own `SET LOCAL` ended with it): a session
+   * holding the old table, such as one granted it by OID as the swap
+   * committed, must not keep an import that has committed from returning.
+   */
+  async #dropRetired(old: QualifiedName): Promise<void> {
+    await this.#q(BEGIN);
+    try {
+      await this.#q(setLockTimeout(this.#lockTimeoutMs));
+      await this.#q(dropTable(old.sql));
+      await this.#q(COMMIT);
+    } catch (error) {
+      await this.#q(ROLLBACK).catch(() => undefined);
+      throw error;
     }
   }
 
