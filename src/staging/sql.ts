@@ -59,8 +59,18 @@ export const NO_IDLE_TIMEOUT: Statement = plain('SET LOCAL idle_in_transaction_s
 
 // Emptying and locking live tables
 
+/**
+ * `tables` in one order, whatever order a caller was given them in: LOCK
+ * TABLE takes its list one table at a time, so an import and an export (or
+ * two imports) locking shared tables in opposite orders could each hold
+ * one and wait for the other, a deadlock PostgreSQL ends by failing one.
+ */
+function lockOrder(tables: readonly string[]): string {
+  return [...tables].sort().join(', ');
+}
+
 export function lockTables(tables: readonly string[]): Statement {
-  return plain(`LOCK TABLE ${tables.join(', ')} IN ACCESS EXCLUSIVE MODE`);
+  return plain(`LOCK TABLE ${lockOrder(tables)} IN ACCESS EXCLUSIVE MODE`);
 }
 
 /** ONLY: a table that INHERITS from one of them (refused up front, but one may be created while the import waits for its lock) keeps its rows. */
@@ -155,7 +165,7 @@ export function createTemporaryTable(table: string): Statement {
  * the old rows in one it emptied with DELETE).
  */
 export function lockTablesShared(tables: readonly string[]): Statement {
-  return plain(`LOCK TABLE ${tables.join(', ')} IN ACCESS SHARE MODE`);
+  return plain(`LOCK TABLE ${lockOrder(tables)} IN ACCESS SHARE MODE`);
 }
 
 /** Fails at once (SQLSTATE 55P03) when another session holds any lock on `table`. */
