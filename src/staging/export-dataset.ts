@@ -18,7 +18,17 @@ import { parseQualifiedName, type QualifiedName } from '../_internals/sql-identi
 import { decodeCopyField } from './copy-text-encoding.js';
 import { DEFAULT_STAGING_LOCK_TIMEOUT_MS, DEFAULT_STAGING_SCHEMA } from './defaults.js';
 import { explainLockTimeout } from './pg-table-checks.js';
-import { BEGIN_SNAPSHOT, COMMIT, copyOutRaw, exportRawTypes, lockTablesShared, query, ROLLBACK, setLockTimeout } from './sql.js';
+import {
+  BEGIN_SNAPSHOT,
+  COMMIT,
+  copyOutRaw,
+  exportRawTypes,
+  lockableTables,
+  lockTablesShared,
+  query,
+  ROLLBACK,
+  setLockTimeout,
+} from './sql.js';
 
 /** Which tables to export, and where from. */
 export interface ExportDatasetConfig {
@@ -252,11 +262,12 @@ function exportTables(
   const run = handle.withClient(async (client) => {
     const counts = specs.map(() => 0);
     const tables = [...new Map(specs.map((s) => [s.name.sql, s.name])).values()];
+    const lockable = await query<{ name: string }>(client, lockableTables(tables.map((n) => n.sql)));
     await query(client, BEGIN_SNAPSHOT);
     try {
       // Lock, then snapshot: every table as one import committed it, or as it was before.
       await query(client, setLockTimeout(lockTimeoutMs));
-      await query(client, lockTablesShared(tables.map((n) => n.sql)));
+      if (lockable.length > 0) await query(client, lockTablesShared(lockable.map((t) => t.name)));
       await refuseRawNotJsonb(client, specs);
       const members = Object.fromEntries(
         specs.map((s, i) => [

@@ -168,6 +168,22 @@ export function lockTablesShared(tables: readonly string[]): Statement {
   return plain(`LOCK TABLE ${lockOrder(tables)} IN ACCESS SHARE MODE`);
 }
 
+/**
+ * `name`: those of `tables` that LOCK TABLE takes (tables, partitioned
+ * tables, views) or that do not exist (LOCK TABLE then names the missing
+ * one); not a materialized view or foreign table, which an import never
+ * writes. Sent before the export's transaction begins, which must take its
+ * snapshot only after its locks.
+ */
+export function lockableTables(tables: readonly string[]): Statement {
+  return {
+    text: `SELECT t.name FROM pg_catalog.unnest($1::pg_catalog.text[]) AS t(name)
+      WHERE coalesce((SELECT c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v}'::pg_catalog.char[]) FROM pg_catalog.pg_class c
+                       WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(t.name)), true)`,
+    values: [tables],
+  };
+}
+
 /** Fails at once (SQLSTATE 55P03) when another session holds any lock on `table`. */
 export function lockTableNowait(table: string): Statement {
   return plain(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE NOWAIT`);
