@@ -15,7 +15,6 @@ import { copyRows } from './pg-copy-rows.js';
 import {
   checkNameCase,
   checkTableShapes,
-  claimSwapTag,
   holdSwapTag,
   explainLockTimeout,
   findSwapLeftovers,
@@ -262,7 +261,7 @@ export class PgStagingSession implements StagingSession {
   #serial: Promise<unknown> = Promise.resolve();
   #parallel = false;
   readonly #tag = randomBytes(4).toString('hex');
-  /** The session-level hold on `#tag` (taken just before a swap's COMMIT) is held. */
+  /** The session-level hold on `#tag` (a swap's, from its start) is held. */
   #holdsTag = false;
   #lockSince: bigint | undefined;
   /** The session connection's own `search_path`, for the statements that run the user's code ({@link underUserPath}). */
@@ -295,6 +294,17 @@ export class PgStagingSession implements StagingSession {
   }
 
   async start(): Promise<void> {
+    try {
+      await this.#start();
+    } catch (error) {
+      // Rolled back first: the hold cannot be let go of inside a failed transaction.
+      await this.#q(ROLLBACK).catch(() => undefined);
+      await this.#letGoOfTag();
+      throw error;
+    }
+  }
+
+  async #start(): Promise<void> {
     const { strategy, dryRun, tables } = this.#options;
     const live = this.#liveNames();
     const schemas = [...new Set(live.map((n) => n.schema))];
@@ -329,7 +339,9 @@ export class PgStagingSession implements StagingSession {
       // new schema loads on this connection.
       const [found] = await this.#q<{ n: number }>(countSchemas(schemas));
       this.#parallel = this.#apart !== undefined && found?.n === schemas.length;
-      await claimSwapTag(this.#client, this.#tag);
+      // Until this session has dropped what it leaves: its old tables after COMMIT, its loaders' fresh tables after an abort.
+      await holdSwapTag(this.#client, this.#tag);
+      this.#holdsTag = true;
     }
     for (const schema of schemas) await this.#q(createSchema(quoteIdent(schema)));
     for (const name of live) await this.#q(createLiveTable(name.sql));
@@ -689,9 +701,6 @@ export class PgStagingSession implements StagingSession {
       if (this.#options.strategy === 'swap') {
         const since = process.hrtime.bigint();
         await this.#swap();
-        // Past COMMIT, until this session has dropped its old tables: another import's cleanup must leave them to it.
-        await holdSwapTag(this.#client, this.#tag);
-        this.#holdsTag = true;
         await this.#q(COMMIT);
         info = { lockMode: 'ACCESS EXCLUSIVE', lockHeldMs: elapsedMs(since) };
       } else {
@@ -719,8 +728,8 @@ export class PgStagingSession implements StagingSession {
       return { ...info, dropped: [...this.#dropped] };
     } catch (error) {
       if (this.#done) throw error;
+      // The tag stays held: abort() drops the fresh tables the loaders committed, then lets go of it.
       await this.#q(ROLLBACK).catch(() => undefined);
-      await this.#letGoOfTag();
       throw await explainLockTimeout(this.#client, error, this.#liveNames(), this.#lockTimeoutMs);
     }
   }
@@ -847,6 +856,7 @@ export class PgStagingSession implements StagingSession {
           // A fresh table left here carries the mark; the next import drops it.
           failure ??= error;
         }
+        await this.#letGoOfTag();
         this.#release(failure);
       })(),
       (e) => dbError(e),

@@ -11,12 +11,11 @@ import type { PgClientLike } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import {
   caseFoldedNames,
-  holdSwapTagPastCommit,
+  holdSwapTag as holdSwapTagStatement,
   lockHolders,
-  lockSwapTag,
   query,
   referencingKeys,
-  releaseSwapTagPastCommit,
+  releaseSwapTag,
   swapLeftovers,
   tableShapes,
 } from './sql.js';
@@ -43,21 +42,16 @@ export function swapMark(tag: string, role: 'new' | 'old', live: QualifiedName):
  * Tables an earlier swap import left behind, which this one may drop: the
  * name follows the library's rule (`_bk_old_<tag>_<n>` or
  * `_bk_stage_<tag>_<n>`) AND the comment is the library's mark for that same
- * tag. A fresh (`_bk_stage_…`) table is taken only when its import is gone:
- * a running import holds the advisory lock of its tag.
+ * tag. A table is taken only when its import is gone: a running import
+ * holds the advisory lock of its tag ({@link holdSwapTag}).
  */
 export async function findSwapLeftovers(client: PgClientLike, schemas: readonly string[]): Promise<{ sql: string; name: string }[]> {
   return query<{ sql: string; name: string }>(client, swapLeftovers(schemas, MARK));
 }
 
-/** Held by a swap session from before its COMMIT until it has dropped its old tables (`release: true` lets go). */
+/** Held by a swap session from its start until it has dropped what it leaves behind (`release: true` lets go); see {@link holdSwapTagStatement}. */
 export async function holdSwapTag(client: PgClientLike, tag: string, release = false): Promise<void> {
-  await query(client, release ? releaseSwapTagPastCommit(MARK, tag) : holdSwapTagPastCommit(MARK, tag));
-}
-
-/** Held by a swap session for its whole transaction: its fresh tables are in use. */
-export async function claimSwapTag(client: PgClientLike, tag: string): Promise<void> {
-  await query(client, lockSwapTag(MARK, tag));
+  await query(client, release ? releaseSwapTag(MARK, tag) : holdSwapTagStatement(MARK, tag));
 }
 
 interface ColumnShape {

@@ -519,8 +519,9 @@ export function lockHolders(tables: readonly string[], exclusiveOnly = false): S
 
 /**
  * Tables in `schemas` named and marked as an earlier swap's (`sql`, `name`),
- * listed only when no running import holds the advisory lock of its tag: a
- * fresh (`_bk_stage_…`) table is in use while its import runs, and an old
+ * listed only when no running import holds the advisory lock of its tag
+ * ({@link holdSwapTag}): a fresh (`_bk_stage_…`) table is in use while its
+ * import runs, or left for it to drop once it aborted, and an old
  * (`_bk_old_…`) one until its import, having committed, has dropped it.
  */
 export function swapLeftovers(schemas: readonly string[], mark: string): Statement {
@@ -539,22 +540,19 @@ export function swapLeftovers(schemas: readonly string[], mark: string): Stateme
 }
 
 /**
- * Held by the session past COMMIT, until it has dropped the old tables of
- * `tag` (and released with {@link releaseSwapTagPastCommit}): another
- * import's cleanup leaves them to it. A process that dies lets go of it with
- * its connection, and the next import drops what it left.
+ * Held by a swap session from its start until it has dropped the tables of
+ * `tag` it leaves behind: its old tables after COMMIT, or the fresh tables
+ * its loaders committed after an abort (released with
+ * {@link releaseSwapTag}). Another import's cleanup leaves them to it. A
+ * process that dies lets go of it with its connection, and the next import
+ * drops what it left.
  */
-export function holdSwapTagPastCommit(mark: string, tag: string): Statement {
+export function holdSwapTag(mark: string, tag: string): Statement {
   return { text: 'SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtext($1), pg_catalog.hashtext($2))', values: [mark, tag] };
 }
 
-export function releaseSwapTagPastCommit(mark: string, tag: string): Statement {
+export function releaseSwapTag(mark: string, tag: string): Statement {
   return { text: 'SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtext($1), pg_catalog.hashtext($2))', values: [mark, tag] };
-}
-
-/** Held for the transaction: the fresh tables of `tag` are in use. */
-export function lockSwapTag(mark: string, tag: string): Statement {
-  return { text: 'SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1), pg_catalog.hashtext($2))', values: [mark, tag] };
 }
 
 const RELOPTIONS = (list: string): string =>

@@ -6,6 +6,10 @@
  * "could not drop" its table (it was gone) and left it out of `dropped`,
  * while the second reported another import's table as its own.
  *
+ * And an import that fails after its loaders committed its fresh tables
+ * drops them after its ROLLBACK; another import's cleanup used to drop (and
+ * report) them in that window.
+ *
  * And a session holding an old table when its import, committed already,
  * comes to drop it: the DROP ran without a lock timeout (the import's ended
  * with its transaction), so the import hung until that session ended.
@@ -15,12 +19,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../../src/_internals/logger.js';
 import { StagingImporter } from '../../../src/staging/index.js';
 import { createTestDatabase, type TestDatabase, waitForLockWaiter, withApplicationName } from '../../support/pg.js';
-import { scratch, smallDataset, TABLES } from './fixtures.js';
+import { needTools } from '../../support/tmp.js';
+import { handTarball, scratch, smallDataset, TABLES } from './fixtures.js';
 
 let db: TestDatabase;
 let dir: string;
 const SCHEMA = 'leftover_race';
 const GATE = 7_340_212;
+const tools = needTools('tar', 'zstd');
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -40,15 +46,15 @@ function recording(): { warnings: string[]; logger: Logger } {
   return { warnings, logger: { info: ignore, error: ignore, warn: (m, fields) => void warnings.push(`${m} ${JSON.stringify(fields)}`) } };
 }
 
-/** From now on, the first DROP of an old table is held at its start (before it locks the table) until the test opens the gate. */
-async function armDropGate(): Promise<void> {
+/** From now on, the first DROP of a table named like `like` is held at its start (before it locks the table) until the test opens the gate. */
+async function armDropGate(like = '%_bk_old_%'): Promise<void> {
   await db.query(`
     CREATE TABLE IF NOT EXISTS public.gate_armed (x int);
     INSERT INTO public.gate_armed VALUES (1);
     CREATE OR REPLACE FUNCTION public.gate() RETURNS event_trigger LANGUAGE plpgsql AS $$
       DECLARE n int;
       BEGIN
-        IF pg_catalog.current_query() LIKE '%_bk_old_%' THEN
+        IF pg_catalog.current_query() LIKE '${like}' THEN
           DELETE FROM public.gate_armed WHERE ctid IN (SELECT ctid FROM public.gate_armed FOR UPDATE SKIP LOCKED);
           GET DIAGNOSTICS n = ROW_COUNT;
           IF n > 0 THEN PERFORM pg_catalog.pg_advisory_xact_lock_shared(${GATE}); END IF;
@@ -143,4 +149,43 @@ describe('swap imports into one schema at once', () => {
       await reader.end();
     }
   }, 300_000);
+
+  it.skipIf(tools.missing)(
+    tools.title('leaves the fresh tables of an import that failed after its loads to that import, which drops them'),
+    async () => {
+      const schema = 'aborted_fresh';
+      const log = recording();
+      const failing = new StagingImporter({ pg: db.pool, schema, tables: TABLES, lockTimeoutMs: 120_000 });
+      const other = new StagingImporter({ pg: db.pool, schema, tables: { 'linksets.ndjson': 'other_raw' }, logger: log.logger });
+      (await failing.import(await dataset('f0.tar.zst', 11), { strategy: 'swap' }))._unsafeUnwrap();
+      (await other.import(await dataset('o0.tar.zst', 12), { strategy: 'swap' }))._unsafeUnwrap();
+      // Its loaders commit both fresh tables; then the counts do not match the manifest, and the import aborts.
+      const lying = handTarball(dir, 'lying.tar.zst', [
+        { name: 'linksets.ndjson', text: '{"_id":"a"}\n{"_id":"b"}\n', records: 3 },
+        { name: 'advisory_chunks.ndjson', text: '{"_id":"c"}\n' },
+      ]);
+      await armDropGate('%_bk_stage_%');
+      const gate = await db.pool.connect();
+      try {
+        await gate.query('SELECT pg_catalog.pg_advisory_lock($1)', [GATE]);
+        const importing = failing.import(lying, { strategy: 'swap' });
+        // The import has rolled back and waits at the DROP of its first fresh table.
+        await waitForLockWaiter(db, 'advisory');
+        const otherReport = (await other.import(await dataset('o1.tar.zst', 13), { strategy: 'swap' }))._unsafeUnwrap();
+        await gate.query('SELECT pg_catalog.pg_advisory_unlock($1)', [GATE]);
+        expect((await importing)._unsafeUnwrapErr().code).toBe('COUNT_MISMATCH');
+        // The other import dropped only its own old table, not the failed import's fresh tables.
+        expect(otherReport.dropped.map((t) => t.replace(/_bk_old_[0-9a-f]{8}_/, '_bk_old_*_'))).toEqual([`${schema}._bk_old_*_0`]);
+        const [left] = await db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname LIKE '\\_bk\\_%'`,
+          [schema],
+        );
+        expect(left!.n).toBe(0);
+      } finally {
+        await db.query('DROP EVENT TRIGGER IF EXISTS bk_test_gate').catch(() => undefined);
+        gate.release();
+      }
+    },
+    300_000,
+  );
 });
