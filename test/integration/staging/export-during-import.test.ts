@@ -59,7 +59,10 @@ describe('exportDataset during a truncate import', () => {
       await gate.query('SELECT pg_catalog.pg_advisory_lock($1)', [GATE]);
       const importing = importer.import(next, { strategy: 'truncate' });
       await waitForLockWaiter(db, 'advisory');
-      const exporting = exportDataset({ pg: db.url, schema: SCHEMA, tables: TABLES }, join(dir, 'during.tar.zst'));
+      // It waits for the import's whole load, however slow a loaded machine makes it.
+      const exporting = exportDataset({ pg: db.url, schema: SCHEMA, tables: TABLES }, join(dir, 'during.tar.zst'), {
+        lockTimeoutMs: 120_000,
+      });
       await waitForLockWaiter(db, 'relation');
       await gate.query('SELECT pg_catalog.pg_advisory_unlock($1)', [GATE]);
       const imported = await importing;
@@ -77,7 +80,7 @@ describe('exportDataset during a truncate import', () => {
 
   it('does not deadlock with an import given the tables in the other order', async () => {
     const schema = 'export_order';
-    const importer = new StagingImporter({ pg: db.pool, schema, tables: TABLES, lockTimeoutMs: 60_000 });
+    const importer = new StagingImporter({ pg: db.pool, schema, tables: TABLES, lockTimeoutMs: 120_000 });
     (await importer.import(await dataset('order-old.tar.zst', 4)))._unsafeUnwrap();
     const reversed = Object.fromEntries(Object.entries(TABLES).reverse());
     // A reader holds the table the import names first, so the import waits for it, whatever it holds by then.
@@ -88,7 +91,7 @@ describe('exportDataset during a truncate import', () => {
       await reader.query(`BEGIN; LOCK TABLE ${schema}.${first} IN ACCESS SHARE MODE`);
       const importing = importer.import(await dataset('order-new.tar.zst', 5), { strategy: 'truncate' });
       await waitForLockWaiter(db, 'relation');
-      const exporting = exportDataset({ pg: db.url, schema, tables: reversed }, join(dir, 'order.tar.zst'), { lockTimeoutMs: 60_000 });
+      const exporting = exportDataset({ pg: db.url, schema, tables: reversed }, join(dir, 'order.tar.zst'), { lockTimeoutMs: 120_000 });
       // The export holds the import's second table and waits for its first (before the fix), or waits for its first.
       await waitForLockWaiter(db, 'relation', 2);
       await reader.query('COMMIT');

@@ -113,7 +113,8 @@ describe('swap imports into one schema at once', () => {
   it('a committed import waits at most lockTimeoutMs to drop an old table another session holds, and the next import drops it', async () => {
     const schema = 'held_old';
     const log = recording();
-    const importer = new StagingImporter({ pg: db.pool, schema, tables: TABLES, logger: log.logger });
+    // Long enough for the test to open the gate (the DROP's wait there counts too), short enough to wait out once.
+    const importer = new StagingImporter({ pg: db.pool, schema, tables: TABLES, logger: log.logger, lockTimeoutMs: 15_000 });
     (await importer.import(await dataset('h0.tar.zst', 7), { strategy: 'swap' }))._unsafeUnwrap();
     await armDropGate();
     const gate = await db.pool.connect();
@@ -131,7 +132,7 @@ describe('swap imports into one schema at once', () => {
       );
       await reader.query(`BEGIN; LOCK TABLE ${schema}.${old!.name} IN ACCESS SHARE MODE`);
       await gate.query('SELECT pg_catalog.pg_advisory_unlock($1)', [GATE]);
-      const settled = await Promise.race([importing, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 40_000).unref())]);
+      const settled = await Promise.race([importing, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 60_000).unref())]);
       expect(settled).not.toBe('hung');
       if (settled === 'hung') return;
       const report = settled._unsafeUnwrap();
