@@ -674,6 +674,10 @@ const exportCommand: CommandSpec = {
       description: 'Also write <out>.sha256 (sha256sum format), which `dataset verify` reads.',
       default: true,
     },
+    'lock-timeout-ms': {
+      ...LOCK_TIMEOUT_FLAG,
+      description: 'How long to wait for a session (such as an import) holding a table to export; then fail naming it.',
+    },
   },
   examples: [
     'PGURI=postgres://… LINKSETS_TABLE=linksets CHUNKS_TABLE=advisory_chunks backfill-kit dataset export out/linksets/linksets-stage-backfill.tar.zst',
@@ -683,6 +687,7 @@ const exportCommand: CommandSpec = {
     const compression = yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS);
     const mtime = yield* intFlag(ctx.flags, 'mtime', 0, MAX_MTIME);
     const name = stringFlag(ctx.flags, 'name');
+    const lockTimeoutMs = yield* lockTimeoutFlag(ctx.flags);
     const pool = yield* ctx.pgPool(DATASET_DB_VARS);
     yield* ensureParent(out);
     const progress = ctx.progress(`export ${ctx.positionals[0]!}`, 'rows');
@@ -696,6 +701,7 @@ const exportCommand: CommandSpec = {
         ...(compression === undefined ? {} : { compression }),
         ...(mtime === undefined ? {} : { mtime }),
         ...(name === undefined ? {} : { name }),
+        ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
         sha256File: booleanFlag(ctx.flags, 'sha256-file'),
         onProgress: (p) => {
           if (p.member !== current) {

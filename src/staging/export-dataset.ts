@@ -12,11 +12,23 @@ import { writeDataset, type WrittenDataset } from '../dataset/write-dataset.js';
 import type { Compression } from '../dataset/types.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../dataset/defaults.js';
 import type { Logger } from '../_internals/logger.js';
+import { milliseconds } from '../_internals/milliseconds.js';
 import { PgHandle, pgErrorToBackfill, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import { parseQualifiedName, type QualifiedName } from '../_internals/sql-identifier.js';
 import { decodeCopyField } from './copy-text-encoding.js';
-import { DEFAULT_STAGING_SCHEMA } from './defaults.js';
-import { BEGIN_SNAPSHOT, COMMIT, copyOutRaw, exportRawTypes, lockTablesShared, query, ROLLBACK } from './sql.js';
+import { DEFAULT_STAGING_LOCK_TIMEOUT_MS, DEFAULT_STAGING_SCHEMA } from './defaults.js';
+import { explainLockTimeout } from './pg-table-checks.js';
+import {
+  BEGIN_SNAPSHOT,
+  COMMIT,
+  copyOutRaw,
+  exportRawTypes,
+  lockableTables,
+  lockTablesShared,
+  query,
+  ROLLBACK,
+  setLockTimeout,
+} from './sql.js';
 
 /** Which tables to export, and where from. */
 export interface ExportDatasetConfig {
@@ -59,6 +71,14 @@ export interface ExportDatasetOptions {
   readonly progressEveryRows?: number;
   /** Called every `progressEveryRows` rows and once per table at the end. */
   readonly onProgress?: (progress: ExportProgress) => void;
+  /**
+   * How long the export waits to lock its tables (ACCESS SHARE) while a
+   * session holds one of them in ACCESS EXCLUSIVE mode, such as a truncate
+   * import for its whole load or a swap import while it swaps; then it
+   * fails with `LOCK_TIMEOUT` naming that session, and writes no file.
+   * @defaultValue `DEFAULT_STAGING_LOCK_TIMEOUT_MS` (5000), as for imports
+   */
+  readonly lockTimeoutMs?: number;
   /** Stops the export; no file appears at `outPath`. */
   readonly signal?: AbortSignal;
   /** Receives one line when the export is written. */
@@ -179,8 +199,14 @@ interface ExportSpec {
   readonly name: QualifiedName;
 }
 
-/** Checks the config and the output path before anything connects. */
-function resolveExport(config: ExportDatasetConfig, outPath: string): Result<readonly ExportSpec[], BackfillError> {
+/** An export's config and options, checked. */
+interface ExportContext {
+  readonly specs: readonly ExportSpec[];
+  readonly lockTimeoutMs: number;
+}
+
+/** Checks the config, the output path and the options before anything connects. */
+function resolveExport(config: ExportDatasetConfig, outPath: string, options: ExportDatasetOptions): Result<ExportContext, BackfillError> {
   const entries = Object.entries(config.tables ?? {});
   if (entries.length === 0) return err(new BackfillError('INVALID_ARGUMENT', '`tables` must map at least one member to a table.'));
   const schema = config.schema ?? DEFAULT_STAGING_SCHEMA;
@@ -189,7 +215,12 @@ function resolveExport(config: ExportDatasetConfig, outPath: string): Result<rea
   );
   if (typeof outPath !== 'string' || outPath.length === 0)
     return specs.andThen(() => err(new BackfillError('INVALID_ARGUMENT', 'pass the path of the tarball to write.')));
-  return specs;
+  return specs.andThen((s) =>
+    milliseconds(options.lockTimeoutMs, 'lockTimeoutMs', DEFAULT_STAGING_LOCK_TIMEOUT_MS).map((lockTimeoutMs) => ({
+      specs: s,
+      lockTimeoutMs,
+    })),
+  );
 }
 
 /**
@@ -216,12 +247,12 @@ export function exportDataset(
   outPath: string,
   options: ExportDatasetOptions = {},
 ): ResultAsync<ExportReport, BackfillError> {
-  return resolveExport(config, outPath).asyncAndThen((specs) => exportTables(config.pg, specs, outPath, options));
+  return resolveExport(config, outPath, options).asyncAndThen((context) => exportTables(config.pg, context, outPath, options));
 }
 
 function exportTables(
   pg: PgSource,
-  specs: readonly ExportSpec[],
+  { specs, lockTimeoutMs }: ExportContext,
   outPath: string,
   options: ExportDatasetOptions,
 ): ResultAsync<ExportReport, BackfillError> {
@@ -230,10 +261,13 @@ function exportTables(
   const handle = new PgHandle(pg);
   const run = handle.withClient(async (client) => {
     const counts = specs.map(() => 0);
+    const tables = [...new Map(specs.map((s) => [s.name.sql, s.name])).values()];
+    const lockable = await query<{ name: string }>(client, lockableTables(tables.map((n) => n.sql)));
     await query(client, BEGIN_SNAPSHOT);
     try {
       // Lock, then snapshot: every table as one import committed it, or as it was before.
-      await query(client, lockTablesShared([...new Set(specs.map((s) => s.name.sql))]));
+      await query(client, setLockTimeout(lockTimeoutMs));
+      if (lockable.length > 0) await query(client, lockTablesShared(lockable.map((t) => t.name)));
       await refuseRawNotJsonb(client, specs);
       const members = Object.fromEntries(
         specs.map((s, i) => [
@@ -267,7 +301,7 @@ function exportTables(
       };
     } catch (error) {
       await query(client, ROLLBACK).catch(() => undefined);
-      throw error;
+      throw await explainLockTimeout(client, error, tables, lockTimeoutMs, { shared: true, outcome: 'No file was written.' });
     }
   });
   return ResultAsync.fromPromise(

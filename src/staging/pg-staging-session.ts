@@ -15,7 +15,6 @@ import { copyRows } from './pg-copy-rows.js';
 import {
   checkNameCase,
   checkTableShapes,
-  claimSwapTag,
   holdSwapTag,
   explainLockTimeout,
   findSwapLeftovers,
@@ -50,6 +49,7 @@ import {
   lockTableNowait,
   lockTables,
   NO_IDLE_TIMEOUT,
+  OPEN_CURSORS,
   primaryKeyOf,
   PROBE_SAVEPOINT,
   query,
@@ -261,7 +261,7 @@ export class PgStagingSession implements StagingSession {
   #serial: Promise<unknown> = Promise.resolve();
   #parallel = false;
   readonly #tag = randomBytes(4).toString('hex');
-  /** The session-level hold on `#tag` (taken just before a swap's COMMIT) is held. */
+  /** The session-level hold on `#tag` (a swap's, from its start) is held. */
   #holdsTag = false;
   #lockSince: bigint | undefined;
   /** The session connection's own `search_path`, for the statements that run the user's code ({@link underUserPath}). */
@@ -294,6 +294,17 @@ export class PgStagingSession implements StagingSession {
   }
 
   async start(): Promise<void> {
+    try {
+      await this.#start();
+    } catch (error) {
+      // Rolled back first: the hold cannot be let go of inside a failed transaction.
+      await this.#q(ROLLBACK).catch(() => undefined);
+      await this.#letGoOfTag();
+      throw error;
+    }
+  }
+
+  async #start(): Promise<void> {
     const { strategy, dryRun, tables } = this.#options;
     const live = this.#liveNames();
     const schemas = [...new Set(live.map((n) => n.schema))];
@@ -328,7 +339,9 @@ export class PgStagingSession implements StagingSession {
       // new schema loads on this connection.
       const [found] = await this.#q<{ n: number }>(countSchemas(schemas));
       this.#parallel = this.#apart !== undefined && found?.n === schemas.length;
-      await claimSwapTag(this.#client, this.#tag);
+      // Until this session has dropped what it leaves: its old tables after COMMIT, its loaders' fresh tables after an abort.
+      await holdSwapTag(this.#client, this.#tag);
+      this.#holdsTag = true;
     }
     for (const schema of schemas) await this.#q(createSchema(quoteIdent(schema)));
     for (const name of live) await this.#q(createLiveTable(name.sql));
@@ -610,7 +623,8 @@ export class PgStagingSession implements StagingSession {
     // FREEZE is allowed: rows land frozen and all-visible, with no hint-bit
     // rewrite or anti-wraparound vacuum of the whole table later. Not after
     // a DELETE.
-    const copy = () => copyRows(this.#client, dest, batches, !this.#deleted.has(dest.sql), this.#beforeBatch);
+    const freeze = !this.#deleted.has(dest.sql) && (await this.#mayFreeze(this.#client, table));
+    const copy = () => copyRows(this.#client, dest, batches, freeze, this.#beforeBatch);
     // Into a live table (truncate), the COPY runs its triggers, defaults and index expressions.
     const rows =
       this.#options.strategy === 'truncate' && !this.#options.dryRun
@@ -635,7 +649,7 @@ export class PgStagingSession implements StagingSession {
         const userPath = await pinSearchPath(client);
         await query(client, setLockTimeout(this.#lockTimeoutMs));
         await this.#createFresh(client, table, dest);
-        const rows = await copyRows(client, dest, batches, true, this.#beforeBatch);
+        const rows = await copyRows(client, dest, batches, await this.#mayFreeze(client, table), this.#beforeBatch);
         await this.#indexLoaded(client, table, userPath);
         await query(client, COMMIT);
         this.#committedFresh.push(dest);
@@ -645,6 +659,19 @@ export class PgStagingSession implements StagingSession {
         throw error;
       }
     });
+  }
+
+  /**
+   * Whether COPY FREEZE may run on `client`: PostgreSQL refuses it while the
+   * session has an open cursor (a WITH HOLD cursor of the caller's
+   * connection, or one a TRUNCATE trigger opened), and the rows then load
+   * unfrozen, as after a DELETE.
+   */
+  async #mayFreeze(client: PgClientLike, table: string): Promise<boolean> {
+    const [open] = await query<{ names: string | null }>(client, OPEN_CURSORS);
+    if (open?.names == null) return true;
+    this.#options.logger?.info('loading without COPY FREEZE: the connection has open cursors', { table, cursors: open.names });
+    return false;
   }
 
   count(table: string): ResultAsync<number, BackfillError> {
@@ -674,9 +701,6 @@ export class PgStagingSession implements StagingSession {
       if (this.#options.strategy === 'swap') {
         const since = process.hrtime.bigint();
         await this.#swap();
-        // Past COMMIT, until this session has dropped its old tables: another import's cleanup must leave them to it.
-        await holdSwapTag(this.#client, this.#tag);
-        this.#holdsTag = true;
         await this.#q(COMMIT);
         info = { lockMode: 'ACCESS EXCLUSIVE', lockHeldMs: elapsedMs(since) };
       } else {
@@ -687,12 +711,15 @@ export class PgStagingSession implements StagingSession {
       for (const old of this.#retired) {
         // The import has committed; a table left here is dropped by the next import.
         try {
-          await this.#q(dropTable(old.sql));
+          await this.#dropRetired(old);
           this.#dropped.push(`${old.schema}.${old.name}`);
         } catch (error) {
+          const why = await explainLockTimeout(this.#client, error, [old], this.#lockTimeoutMs, {
+            outcome: 'The import has committed; the next import drops the table.',
+          });
           this.#options.logger?.warn('could not drop a swapped-out staging table; the next import drops it', {
             table: old.sql,
-            error: String(error),
+            error: String((why as { message?: unknown } | null)?.message ?? why),
           });
         }
       }
@@ -701,9 +728,27 @@ export class PgStagingSession implements StagingSession {
       return { ...info, dropped: [...this.#dropped] };
     } catch (error) {
       if (this.#done) throw error;
+      // The tag stays held: abort() drops the fresh tables the loaders committed, then lets go of it.
       await this.#q(ROLLBACK).catch(() => undefined);
-      await this.#letGoOfTag();
       throw await explainLockTimeout(this.#client, error, this.#liveNames(), this.#lockTimeoutMs);
+    }
+  }
+
+  /**
+   * Drops an old table after COMMIT, in a transaction of its own under the
+   * import's lock timeout (its own `SET LOCAL` ended with it): a session
+   * holding the old table, such as one granted it by OID as the swap
+   * committed, must not keep an import that has committed from returning.
+   */
+  async #dropRetired(old: QualifiedName): Promise<void> {
+    await this.#q(BEGIN);
+    try {
+      await this.#q(setLockTimeout(this.#lockTimeoutMs));
+      await this.#q(dropTable(old.sql));
+      await this.#q(COMMIT);
+    } catch (error) {
+      await this.#q(ROLLBACK).catch(() => undefined);
+      throw error;
     }
   }
 
@@ -811,6 +856,7 @@ export class PgStagingSession implements StagingSession {
           // A fresh table left here carries the mark; the next import drops it.
           failure ??= error;
         }
+        await this.#letGoOfTag();
         this.#release(failure);
       })(),
       (e) => dbError(e),

@@ -11,12 +11,11 @@ import type { PgClientLike } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import {
   caseFoldedNames,
-  holdSwapTagPastCommit,
+  holdSwapTag as holdSwapTagStatement,
   lockHolders,
-  lockSwapTag,
   query,
   referencingKeys,
-  releaseSwapTagPastCommit,
+  releaseSwapTag,
   swapLeftovers,
   tableShapes,
 } from './sql.js';
@@ -43,21 +42,16 @@ export function swapMark(tag: string, role: 'new' | 'old', live: QualifiedName):
  * Tables an earlier swap import left behind, which this one may drop: the
  * name follows the library's rule (`_bk_old_<tag>_<n>` or
  * `_bk_stage_<tag>_<n>`) AND the comment is the library's mark for that same
- * tag. A fresh (`_bk_stage_…`) table is taken only when its import is gone:
- * a running import holds the advisory lock of its tag.
+ * tag. A table is taken only when its import is gone: a running import
+ * holds the advisory lock of its tag ({@link holdSwapTag}).
  */
 export async function findSwapLeftovers(client: PgClientLike, schemas: readonly string[]): Promise<{ sql: string; name: string }[]> {
   return query<{ sql: string; name: string }>(client, swapLeftovers(schemas, MARK));
 }
 
-/** Held by a swap session from before its COMMIT until it has dropped its old tables (`release: true` lets go). */
+/** Held by a swap session from its start until it has dropped what it leaves behind (`release: true` lets go); see {@link holdSwapTagStatement}. */
 export async function holdSwapTag(client: PgClientLike, tag: string, release = false): Promise<void> {
-  await query(client, release ? releaseSwapTagPastCommit(MARK, tag) : holdSwapTagPastCommit(MARK, tag));
-}
-
-/** Held by a swap session for its whole transaction: its fresh tables are in use. */
-export async function claimSwapTag(client: PgClientLike, tag: string): Promise<void> {
-  await query(client, lockSwapTag(MARK, tag));
+  await query(client, release ? releaseSwapTag(MARK, tag) : holdSwapTagStatement(MARK, tag));
 }
 
 interface ColumnShape {
@@ -313,31 +307,49 @@ interface LockHolder {
   readonly app: string;
   readonly state: string;
   readonly mode: string;
+  readonly granted: boolean;
+}
+
+/** How {@link explainLockTimeout} speaks of a lock the caller waited for. */
+export interface LockWait {
+  /** The caller wanted ACCESS SHARE (an export): only ACCESS EXCLUSIVE locks, held or queued, stood in its way. */
+  readonly shared?: boolean;
+  /** What the failure left behind. @defaultValue `'Nothing was changed.'` */
+  readonly outcome?: string;
 }
 
 /**
  * Turns a `lock_timeout` (SQLSTATE 55P03) into a `LOCK_TIMEOUT` that names
  * the tables and the sessions holding locks on them (what
- * `pg_blocking_pids` would have listed while the import waited: any lock
- * conflicts with ACCESS EXCLUSIVE) and says what to do. Runs on `client`
- * after its transaction was rolled back; other errors pass through.
+ * `pg_blocking_pids` would have listed while the caller waited: any lock
+ * conflicts with ACCESS EXCLUSIVE, and only that one with ACCESS SHARE)
+ * and says what to do. Runs on `client` after its transaction was rolled
+ * back; other errors pass through.
  */
 export async function explainLockTimeout(
   client: PgClientLike,
   error: unknown,
   tables: readonly QualifiedName[],
   lockTimeoutMs: number,
+  { shared = false, outcome = 'Nothing was changed.' }: LockWait = {},
 ): Promise<unknown> {
   if ((error as { code?: unknown } | null)?.code !== '55P03') return error;
   let holders: LockHolder[] = [];
   try {
-    holders = await query<LockHolder>(client, lockHolders(tables.map((t) => t.sql)));
+    holders = await query<LockHolder>(
+      client,
+      lockHolders(
+        tables.map((t) => t.sql),
+        shared,
+      ),
+    );
   } catch {
     // The timeout itself is what the caller must see; the holders stay unnamed.
   }
   const names = [...new Set(holders.map((h) => h.tbl))];
   const who = holders.map(
-    (h) => `session ${h.pid} (application_name ${JSON.stringify(h.app)}, state ${JSON.stringify(h.state)}, ${h.mode}) on ${h.tbl}`,
+    (h) =>
+      `session ${h.pid} (application_name ${JSON.stringify(h.app)}, state ${JSON.stringify(h.state)}, ${h.granted ? h.mode : `waiting for ${h.mode}`}) on ${h.tbl}`,
   );
   const subject = names.length > 0 ? names.join(', ') : tables.map((t) => t.sql).join(', ');
   const blockers = who.length > 0 ? `held by ${who.join('; ')}` : 'its holders have finished since';
@@ -345,7 +357,7 @@ export async function explainLockTimeout(
   const wait = pids.length > 0 ? `wait for session ${pids.join(', ')} to finish (or end it with pg_terminate_backend)` : 'retry';
   return new BackfillError(
     'LOCK_TIMEOUT',
-    `could not lock ${subject} within lockTimeoutMs=${lockTimeoutMs} ms: ${blockers}. ${wait[0]!.toUpperCase()}${wait.slice(1)}, or raise lockTimeoutMs (--lock-timeout-ms). Nothing was changed.`,
+    `could not lock ${subject} within lockTimeoutMs=${lockTimeoutMs} ms: ${blockers}. ${wait[0]!.toUpperCase()}${wait.slice(1)}, or raise lockTimeoutMs (--lock-timeout-ms). ${outcome}`,
     {
       cause: error,
       dbCode: '55P03',

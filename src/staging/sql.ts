@@ -59,8 +59,18 @@ export const NO_IDLE_TIMEOUT: Statement = plain('SET LOCAL idle_in_transaction_s
 
 // Emptying and locking live tables
 
+/**
+ * `tables` in one order, whatever order a caller was given them in: LOCK
+ * TABLE takes its list one table at a time, so an import and an export (or
+ * two imports) locking shared tables in opposite orders could each hold
+ * one and wait for the other, a deadlock PostgreSQL ends by failing one.
+ */
+function lockOrder(tables: readonly string[]): string {
+  return [...tables].sort().join(', ');
+}
+
 export function lockTables(tables: readonly string[]): Statement {
-  return plain(`LOCK TABLE ${tables.join(', ')} IN ACCESS EXCLUSIVE MODE`);
+  return plain(`LOCK TABLE ${lockOrder(tables)} IN ACCESS EXCLUSIVE MODE`);
 }
 
 /** ONLY: a table that INHERITS from one of them (refused up front, but one may be created while the import waits for its lock) keeps its rows. */
@@ -155,7 +165,23 @@ export function createTemporaryTable(table: string): Statement {
  * the old rows in one it emptied with DELETE).
  */
 export function lockTablesShared(tables: readonly string[]): Statement {
-  return plain(`LOCK TABLE ${tables.join(', ')} IN ACCESS SHARE MODE`);
+  return plain(`LOCK TABLE ${lockOrder(tables)} IN ACCESS SHARE MODE`);
+}
+
+/**
+ * `name`: those of `tables` that LOCK TABLE takes (tables, partitioned
+ * tables, views) or that do not exist (LOCK TABLE then names the missing
+ * one); not a materialized view or foreign table, which an import never
+ * writes. Sent before the export's transaction begins, which must take its
+ * snapshot only after its locks.
+ */
+export function lockableTables(tables: readonly string[]): Statement {
+  return {
+    text: `SELECT t.name FROM pg_catalog.unnest($1::pg_catalog.text[]) AS t(name)
+      WHERE coalesce((SELECT c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v}'::pg_catalog.char[]) FROM pg_catalog.pg_class c
+                       WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(t.name)), true)`,
+    values: [tables],
+  };
 }
 
 /** Fails at once (SQLSTATE 55P03) when another session holds any lock on `table`. */
@@ -276,7 +302,16 @@ export function countSchemas(schemas: readonly string[]): Statement {
 
 // COPY
 
-/** `freeze` needs `table` to have been created or truncated in the current transaction. */
+/**
+ * `names`: the session's open cursors, comma-separated, or null. PostgreSQL
+ * refuses COPY FREEZE while there is one ("because of prior transaction
+ * activity").
+ */
+export const OPEN_CURSORS: Statement = plain(
+  "SELECT pg_catalog.string_agg(name::pg_catalog.text, ', ' ORDER BY name) AS names FROM pg_catalog.pg_cursors",
+);
+
+/** `freeze` needs `table` to have been created or truncated in the current transaction, and no open cursor ({@link OPEN_CURSORS}). */
 export function copyIn(table: string, freeze: boolean): ReturnType<typeof copyStreams.from> {
   return copyStreams.from(`COPY ${table} (id, raw) FROM STDIN${freeze ? ' WITH (FREEZE)' : ''}`);
 }
@@ -464,25 +499,29 @@ export function referencingKeys(tables: readonly string[]): Statement {
 }
 
 /**
- * Sessions holding a lock on any of `tables`, other than this one. Sent
- * after the import's transaction ended, so outside its pinned
- * `search_path`: its operators are named with their schema.
+ * Sessions holding a lock on any of `tables`, other than this one; with
+ * `exclusiveOnly`, only ACCESS EXCLUSIVE locks, held or waited for (what
+ * an ACCESS SHARE request queues behind). Sent after the transaction
+ * ended, so outside its pinned `search_path`: its operators are named with
+ * their schema.
  */
-export function lockHolders(tables: readonly string[]): Statement {
+export function lockHolders(tables: readonly string[], exclusiveOnly = false): Statement {
   return {
-    text: `SELECT l.relation::pg_catalog.regclass::pg_catalog.text AS tbl, a.pid, coalesce(a.application_name, '') AS app, coalesce(a.state, '') AS state, l.mode
+    text: `SELECT l.relation::pg_catalog.regclass::pg_catalog.text AS tbl, a.pid, coalesce(a.application_name, '') AS app, coalesce(a.state, '') AS state, l.mode, l.granted
          FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
-        WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'::pg_catalog.text AND l.granted AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+        WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'::pg_catalog.text AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+          AND CASE WHEN $2::pg_catalog.bool THEN l.mode OPERATOR(pg_catalog.=) 'AccessExclusiveLock'::pg_catalog.text ELSE l.granted END
           AND l.relation OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.to_regclass(x)::pg_catalog.oid FROM pg_catalog.unnest($1::pg_catalog.text[]) AS x))
         ORDER BY 1, 2`,
-    values: [tables],
+    values: [tables, exclusiveOnly],
   };
 }
 
 /**
  * Tables in `schemas` named and marked as an earlier swap's (`sql`, `name`),
- * listed only when no running import holds the advisory lock of its tag: a
- * fresh (`_bk_stage_…`) table is in use while its import runs, and an old
+ * listed only when no running import holds the advisory lock of its tag
+ * ({@link holdSwapTag}): a fresh (`_bk_stage_…`) table is in use while its
+ * import runs, or left for it to drop once it aborted, and an old
  * (`_bk_old_…`) one until its import, having committed, has dropped it.
  */
 export function swapLeftovers(schemas: readonly string[], mark: string): Statement {
@@ -501,22 +540,19 @@ export function swapLeftovers(schemas: readonly string[], mark: string): Stateme
 }
 
 /**
- * Held by the session past COMMIT, until it has dropped the old tables of
- * `tag` (and released with {@link releaseSwapTagPastCommit}): another
- * import's cleanup leaves them to it. A process that dies lets go of it with
- * its connection, and the next import drops what it left.
+ * Held by a swap session from its start until it has dropped the tables of
+ * `tag` it leaves behind: its old tables after COMMIT, or the fresh tables
+ * its loaders committed after an abort (released with
+ * {@link releaseSwapTag}). Another import's cleanup leaves them to it. A
+ * process that dies lets go of it with its connection, and the next import
+ * drops what it left.
  */
-export function holdSwapTagPastCommit(mark: string, tag: string): Statement {
+export function holdSwapTag(mark: string, tag: string): Statement {
   return { text: 'SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtext($1), pg_catalog.hashtext($2))', values: [mark, tag] };
 }
 
-export function releaseSwapTagPastCommit(mark: string, tag: string): Statement {
+export function releaseSwapTag(mark: string, tag: string): Statement {
   return { text: 'SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtext($1), pg_catalog.hashtext($2))', values: [mark, tag] };
-}
-
-/** Held for the transaction: the fresh tables of `tag` are in use. */
-export function lockSwapTag(mark: string, tag: string): Statement {
-  return { text: 'SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1), pg_catalog.hashtext($2))', values: [mark, tag] };
 }
 
 const RELOPTIONS = (list: string): string =>

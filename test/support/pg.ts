@@ -59,16 +59,16 @@ export function withApplicationName(url: string, applicationName: string): strin
   return u.toString();
 }
 
-/** Waits until a backend of `db` waits for a lock of `locktype` (an advisory lock a test holds, a table another session holds). */
-export async function waitForLockWaiter(db: TestDatabase, locktype: 'advisory' | 'relation'): Promise<void> {
+/** Waits until `count` lock requests of `locktype` (an advisory lock a test holds, a table another session holds) wait in `db`. */
+export async function waitForLockWaiter(db: TestDatabase, locktype: 'advisory' | 'relation', count = 1): Promise<void> {
   for (let i = 0; i < 600; i++) {
     const [row] = await db.query<{ n: string }>(
       `SELECT count(*)::text AS n FROM pg_catalog.pg_locks
         WHERE NOT granted AND locktype = $1 AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())`,
       [locktype],
     );
-    if (row!.n !== '0') return;
+    if (Number(row!.n) >= count) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`no backend of ${db.name} waited for a ${locktype} lock`);
+  throw new Error(`fewer than ${count} backends of ${db.name} waited for a ${locktype} lock`);
 }

@@ -7,8 +7,13 @@
  * it (TRUNCATE and COPY FREEZE are not MVCC-safe) beside a table the import
  * emptied with DELETE (one a foreign key references) as it was before: new
  * rows of one table with old rows of another.
+ *
+ * And the two must not deadlock: each locked its tables in the order it was
+ * given them, so an export given them in the other order could hold one
+ * while the import held the other, each waiting for the other.
  */
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportDataset, StagingImporter } from '../../../src/staging/index.js';
 import { createTestDatabase, type TestDatabase, waitForLockWaiter } from '../../support/pg.js';
@@ -54,7 +59,10 @@ describe('exportDataset during a truncate import', () => {
       await gate.query('SELECT pg_catalog.pg_advisory_lock($1)', [GATE]);
       const importing = importer.import(next, { strategy: 'truncate' });
       await waitForLockWaiter(db, 'advisory');
-      const exporting = exportDataset({ pg: db.url, schema: SCHEMA, tables: TABLES }, join(dir, 'during.tar.zst'));
+      // It waits for the import's whole load, however slow a loaded machine makes it.
+      const exporting = exportDataset({ pg: db.url, schema: SCHEMA, tables: TABLES }, join(dir, 'during.tar.zst'), {
+        lockTimeoutMs: 120_000,
+      });
       await waitForLockWaiter(db, 'relation');
       await gate.query('SELECT pg_catalog.pg_advisory_unlock($1)', [GATE]);
       const imported = await importing;
@@ -67,6 +75,31 @@ describe('exportDataset during a truncate import', () => {
       expect(got).toEqual(after);
     } finally {
       gate.release();
+    }
+  }, 300_000);
+
+  it('does not deadlock with an import given the tables in the other order', async () => {
+    const schema = 'export_order';
+    const importer = new StagingImporter({ pg: db.pool, schema, tables: TABLES, lockTimeoutMs: 120_000 });
+    (await importer.import(await dataset('order-old.tar.zst', 4)))._unsafeUnwrap();
+    const reversed = Object.fromEntries(Object.entries(TABLES).reverse());
+    // A reader holds the table the import names first, so the import waits for it, whatever it holds by then.
+    const first = Object.values(TABLES)[0]!;
+    const reader = new pg.Client({ connectionString: db.url });
+    await reader.connect();
+    try {
+      await reader.query(`BEGIN; LOCK TABLE ${schema}.${first} IN ACCESS SHARE MODE`);
+      const importing = importer.import(await dataset('order-new.tar.zst', 5), { strategy: 'truncate' });
+      await waitForLockWaiter(db, 'relation');
+      const exporting = exportDataset({ pg: db.url, schema, tables: reversed }, join(dir, 'order.tar.zst'), { lockTimeoutMs: 120_000 });
+      // The export holds the import's second table and waits for its first (before the fix), or waits for its first.
+      await waitForLockWaiter(db, 'relation', 2);
+      await reader.query('COMMIT');
+      const [imported, written] = await Promise.all([importing, exporting]);
+      expect(imported.isOk(), imported.isErr() ? imported.error.message : '').toBe(true);
+      expect(written.isOk(), written.isErr() ? written.error.message : '').toBe(true);
+    } finally {
+      await reader.end();
     }
   }, 300_000);
 });
