@@ -444,7 +444,9 @@ export class PgStagingSession implements StagingSession {
    * Drops `table` unless another session holds a lock on it (another import
    * dropping it in its own transaction, or a reader): waiting for that lock
    * would stall or fail this import for a table it does not need. A table
-   * skipped here is dropped by a later import.
+   * skipped here is dropped by a later import. One already gone (its own
+   * import dropped it after this one's listing read the catalog) is not
+   * this import's to report.
    */
   async #dropUnlessLocked(table: string): Promise<boolean> {
     await this.#q(SAVEPOINT);
@@ -454,12 +456,15 @@ export class PgStagingSession implements StagingSession {
       await this.#q(RELEASE_SAVEPOINT);
       return true;
     } catch (error) {
-      if ((error as { code?: unknown } | null)?.code !== '55P03') throw error;
+      const code = (error as { code?: unknown } | null)?.code;
+      if (code !== '55P03' && code !== '42P01') throw error;
       await this.#q(ROLLBACK_TO_SAVEPOINT);
       await this.#q(RELEASE_SAVEPOINT);
-      this.#options.logger?.info('a swapped-out staging table another session holds a lock on stays, for a later import to drop', {
-        table,
-      });
+      if (code === '55P03') {
+        this.#options.logger?.info('a swapped-out staging table another session holds a lock on stays, for a later import to drop', {
+          table,
+        });
+      }
       return false;
     }
   }

@@ -13,6 +13,7 @@ import pg from 'pg';
 import { createTestDatabase, withApplicationName, type TestDatabase } from '../../support/pg.js';
 import { writeDataset } from '../../../src/dataset/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
+import type { PgPoolLike } from '../../../src/_internals/pg.js';
 import { PgStagingTarget, StagingImporter, type StagingRow, type StagingStrategy } from '../../../src/staging/index.js';
 import { createKeyWithExtras, primaryKeyExtras, scratch, swapSessionWithOneRow, TABLES } from './fixtures.js';
 
@@ -125,6 +126,45 @@ describe('swap drops only what it made', () => {
     }
     const later = (await importer(s).import(good))._unsafeUnwrap();
     expect(later.dropped).toEqual([`${s}._bk_old_0badf00d_0`]);
+  });
+
+  it('takes a leftover its own import dropped between the listing and the lock as gone, instead of failing on it', async () => {
+    const s = 's_leftover_vanished';
+    expect((await importer(s).import(good, { strategy: 'swap' })).isOk()).toBe(true);
+    const table = `${s}._bk_old_0badcafe_0`;
+    // The pool's clients see the table dropped by another session just before they lock it: the import that
+    // owned it finishing (its DROP, then its tag released) after this one's listing read the catalog.
+    const pool: PgPoolLike = {
+      get totalCount() {
+        return db.pool.totalCount;
+      },
+      query: (...args: unknown[]) => db.pool.query(...(args as Parameters<typeof db.pool.query>)),
+      async connect() {
+        const client = await db.pool.connect();
+        const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+        const { release } = client;
+        const lockingIt = (args: unknown[]): boolean => {
+          const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: unknown } | null)?.text;
+          return typeof text === 'string' && text.startsWith(`LOCK TABLE ${table} `);
+        };
+        return Object.assign(client, {
+          query: (...args: unknown[]) =>
+            lockingIt(args) ? db.query(`DROP TABLE IF EXISTS ${table}`).then(() => query(...args)) : query(...args),
+          release: (destroy?: boolean | Error) => {
+            Reflect.deleteProperty(client, 'query');
+            client.release = release;
+            client.release(destroy);
+          },
+        });
+      },
+    };
+    for (const strategy of ['swap', 'truncate'] as const) {
+      await markedLeftover(s, '_bk_old_0badcafe_0', '0badcafe', 'old');
+      const imported = await importer(s, { pg: pool }).import(good, { strategy });
+      if (imported.isErr()) throw imported.error;
+      expect(imported.value.dropped.filter((t) => t.includes('0badcafe'))).toEqual([]);
+      expect(await leftovers(s)).toEqual([]);
+    }
   });
 
   it('never drops the fresh tables of a swap that is still running', async () => {
