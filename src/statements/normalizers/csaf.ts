@@ -67,7 +67,7 @@ class ProductTree {
   static of(tree: JsonObject): ProductTree | undefined {
     const products = new ProductTree();
     // Branches in document order, however deep the thread's stack.
-    if (!walkNested(tree['branches'], 'branches', (branch) => products.#addProduct(branch['product']))) return undefined;
+    if (!walkNested(tree['branches'], ['branches'], (branch) => products.#addProduct(branch['product']))) return undefined;
     products.#addRest(tree);
     return products;
   }
