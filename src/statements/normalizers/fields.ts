@@ -168,6 +168,27 @@ export function walkNested(roots: unknown, children: readonly string[], visit: (
   return true;
 }
 
+/**
+ * What a document's claims are grouped by: the vulnerability and the
+ * identity of the product. A joined key (`platform::component`) given
+ * before for another identity keeps that one: two products whose joined
+ * keys read alike (a CPE 2.2 URI's own `::`) would be stored under one
+ * key, which holds one claim, so they are compared as one rather than one
+ * being dropped as it is stored.
+ */
+export class ClaimGroups {
+  readonly #identityOfJoin = new Map<string, string>();
+
+  /** The group of a claim about `vulnerabilityId` and the product `productKey`, whose identity is `identity`. */
+  of(vulnerabilityId: string, productKey: string, identity: string): string {
+    if (!productKey.includes('::')) return `${vulnerabilityId}\u0000${identity}`;
+    const stored = `${vulnerabilityId}\u0000${productKey}`;
+    const first = this.#identityOfJoin.get(stored);
+    if (first === undefined) this.#identityOfJoin.set(stored, identity);
+    return `${vulnerabilityId}\u0000${first ?? identity}`;
+  }
+}
+
 /** The claim fields that say what a claim states: two claims about one key that differ in any of them contradict each other. */
 const STATED_FIELDS = ['status', 'justification', 'statement'] as const;
 
@@ -185,14 +206,17 @@ const STATED_FIELDS = ['status', 'justification', 'statement'] as const;
 export class ClaimsByKey {
   readonly claims: VexClaim[] = [];
   readonly #first = new Map<string, { readonly at: number; readonly where: string }>();
+  readonly #groups = new ClaimGroups();
 
   /**
-   * Adds `claim`, given at `where`. Returns why it contradicts an earlier
-   * claim about the same key (the first field that differs, and where the
-   * earlier one was given), or undefined.
+   * Adds `claim`, given at `where`, about the product `identity` (by
+   * default its key's; a caller that joined the key from two gives theirs,
+   * which the key alone may not tell apart). Returns why it contradicts an
+   * earlier claim about the same product (the first field that differs, and
+   * where the earlier one was given), or undefined.
    */
-  add(claim: VexClaim, where: string): string | undefined {
-    const key = `${claim.vulnerabilityId}\u0000${productIdentity(claim.productKey)}`;
+  add(claim: VexClaim, where: string, identity = productIdentity(claim.productKey)): string | undefined {
+    const key = this.#groups.of(claim.vulnerabilityId, claim.productKey, identity);
     const earlier = this.#first.get(key);
     if (earlier === undefined) {
       this.#first.set(key, { at: this.claims.length, where });
