@@ -14,6 +14,7 @@ import {
   invalidDocument,
   isObject,
   isoTimestamp,
+  kindOf,
   MAX_NESTING,
   optionalArray,
   text,
@@ -163,6 +164,10 @@ function resolveRef(ref: string, refs: ReadonlyMap<string, Affected>, bom: ThisB
   return { key: ref };
 }
 
+/** Why `value`, which {@link text} does not read, is no `what`: a number or an object said as such rather than as missing. */
+const notText = (value: unknown, what: string): string =>
+  value === undefined || value === null ? 'is missing' : typeof value === 'string' ? 'is empty' : `is ${kindOf(value)}, not ${what}`;
+
 /** CycloneDX `affectedStatus`, the status of one version or range of an affected component. */
 const VERSION_STATUSES: ReadonlySet<string> = new Set(['affected', 'unaffected', 'unknown']);
 
@@ -254,7 +259,7 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
     // A vulnerability without an analysis state is inventory, not a VEX statement: it needs no id (the schema asks for none).
     if (!isObject(analysis) || analysis['state'] === undefined) continue;
     const vulnerabilityId = text(vuln['id']);
-    if (vulnerabilityId === undefined) return err(invalidDocument('CycloneDX', digest, `${where}.id`, 'is missing'));
+    if (vulnerabilityId === undefined) return err(invalidDocument('CycloneDX', digest, `${where}.id`, notText(vuln['id'], 'an id')));
     const state = text(analysis['state']);
     const status = state === undefined ? undefined : STATE_TO_STATUS.get(state);
     if (status === undefined) {
@@ -274,7 +279,11 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
       bomTime;
     for (const [j, entry] of affects.entries()) {
       const ref = isObject(entry) ? text(entry['ref']) : undefined;
-      if (ref === undefined) return err(invalidDocument('CycloneDX', digest, `${where}.affects[${j}].ref`, 'is missing'));
+      if (ref === undefined) {
+        return err(
+          invalidDocument('CycloneDX', digest, `${where}.affects[${j}].ref`, notText(isObject(entry) ? entry['ref'] : undefined, 'a ref')),
+        );
+      }
       const affected = resolveRef(ref, refs, bom);
       const versionsAt = `${where}.affects[${j}].versions`;
       const versions = isObject(entry) ? optionalArray(entry['versions']) : [];
