@@ -6,11 +6,11 @@
  * edition as a product of its own: the platform under its 2.3 spelling
  * was another product, and a join of three products could pass for a
  * join of the URI and one. Claims are compared by the products they join;
- * the keys are stored as they were.
+ * the keys are stored as they were. (OpenVEX subcomponents of such a
+ * product are in cpe-look-alikes.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
 import { csafVexNormalizer } from '../../../src/statements/normalizers/csaf.js';
-import { openVexNormalizer } from '../../../src/statements/normalizers/openvex.js';
 
 const ctx = { digest: 'sha256:join', retrievedAt: new Date('2026-01-01T00:00:00Z') };
 
@@ -67,25 +67,5 @@ describe('a joined key whose platform is a CPE 2.2 URI holding `::`', () => {
     const r = csafVexNormalizer.normalize(csaf(products, relationships, 'SSL-ON-URI', 'SSL-ON-GW'), ctx);
     expect(r.isErr() && r.error.code).toBe('DOCUMENT_INVALID');
     expect(r.isErr() && r.error.message).toContain(`(product "SSL-ON-GW") gives status "fixed"`);
-  });
-
-  it('OpenVEX: a later statement about a subcomponent overrides under either spelling of the product', () => {
-    const statement = (cpe22: string | undefined, status: string, timestamp: string) => ({
-      vulnerability: { name: 'CVE-2026-1' },
-      products: [{ identifiers: cpe22 === undefined ? { cpe23: FORMATTED } : { cpe22 }, subcomponents: [{ '@id': COMPONENT }] }],
-      status,
-      ...(status === 'not_affected' ? { justification: 'component_not_present' } : {}),
-      timestamp,
-    });
-    const doc = {
-      '@context': 'https://openvex.dev/ns/v0.2.0',
-      '@id': 'urn:doc',
-      author: 'a',
-      timestamp: '2026-01-01T00:00:00Z',
-      version: 1,
-      statements: [statement(URI, 'affected', '2026-01-01T00:00:00Z'), statement(undefined, 'not_affected', '2026-01-02T00:00:00Z')],
-    };
-    const claims = openVexNormalizer.normalize(doc, ctx)._unsafeUnwrap();
-    expect(claims.map((c) => `${c.productKey}|${c.status}`)).toEqual([`${FORMATTED}::${COMPONENT}|not_affected`]);
   });
 });
