@@ -96,7 +96,7 @@ function walkBom(bom: JsonObject, visit: (node: JsonObject, where: () => string)
  * the thread's stack. A bom-ref is unique within a BOM (CycloneDX): two
  * components with one ref fail the document, naming both places, unless
  * they resolve alike (one product key, one version), when it is one
- * component given twice. Also fails when components nest deeper than
+ * component given twice. Also fails when they nest deeper than
  * {@link MAX_NESTING} (a parsed object that loops).
  */
 function indexComponents(bom: JsonObject, digest: string): Result<Map<string, Affected>, BackfillError> {
@@ -325,8 +325,8 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
  * and services of `metadata.tools` and of each `formulation` entry, and
  * the `components` and `services` nested in any of them, at any depth) to
  * a purl, else a CPE, else the ref;
- * components nested deeper than 100,000 levels fail the document, and so
- * do two components with one `bom-ref` (unique within a BOM) unless they
+ * components and services nested deeper than 100,000 levels fail the
+ * document, and so do two components with one `bom-ref` (unique within a BOM) unless they
  * resolve alike, one product key and version, when they are one component
  * given twice.
  * `analysis.state` maps `resolved`/`resolved_with_pedigree` → `fixed`,
