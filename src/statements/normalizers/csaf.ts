@@ -8,6 +8,7 @@ import { err, ok, type Result } from 'neverthrow';
 import type { BackfillError } from '../../errors.js';
 import { detectVexFormat } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
+import { productIdentity } from './purl.js';
 import {
   ClaimsByKey,
   invalidDocument,
@@ -60,6 +61,8 @@ class ProductTree {
   /** Groups' members as sets, built the first time a small lookup needs one. */
   readonly #memberSets = new Map<string, ReadonlySet<string>>();
   readonly #resolved = new Map<string, string>();
+  /** Resolved relationships' identities, built from their two products' (see {@link ProductTree.identity}). */
+  readonly #identities = new Map<string, string>();
   /** The first product id the tree defines twice with different identities (CSAF 2.0 mandatory test 6.1.2), if any, each as a message names it. */
   #redefined: { readonly id: string; readonly first: string; readonly second: string } | undefined;
 
@@ -67,7 +70,7 @@ class ProductTree {
   static of(tree: JsonObject): ProductTree | undefined {
     const products = new ProductTree();
     // Branches in document order, however deep the thread's stack.
-    if (!walkNested(tree['branches'], 'branches', (branch) => products.#addProduct(branch['product']))) return undefined;
+    if (!walkNested(tree['branches'], ['branches'], (branch) => products.#addProduct(branch['product']))) return undefined;
     products.#addRest(tree);
     return products;
   }
@@ -170,10 +173,22 @@ class ProductTree {
         continue;
       }
       this.#resolved.set(id, `${this.#known(rel.platform)}::${this.#known(rel.component)}`);
+      this.#identities.set(id, `${this.identity(rel.platform)}::${this.identity(rel.component)}`);
       resolving.delete(id);
       stack.pop();
     }
     return this.#known(productId);
+  }
+
+  /**
+   * The identity that compares the product `productId` (resolved by
+   * {@link ProductTree.key} first): its key's (see {@link productIdentity}),
+   * and for a relationship the identities of the two products it joins,
+   * joined: a key alone cannot tell a join's `::` from one within a CPE 2.2
+   * URI (`cpe:/o:x:y:8::gw-1`, an empty update).
+   */
+  identity(productId: string): string {
+    return this.#identities.get(productId) ?? productIdentity(this.#known(productId) ?? productId);
   }
 
   /**
@@ -362,6 +377,7 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
             format: 'csaf',
           },
           at,
+          tree.identity(productId),
         );
         if (contradiction !== undefined) {
           return err(

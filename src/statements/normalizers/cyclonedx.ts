@@ -14,6 +14,7 @@ import {
   invalidDocument,
   isObject,
   isoTimestamp,
+  kindOf,
   MAX_NESTING,
   optionalArray,
   text,
@@ -50,33 +51,58 @@ function purlVersion(purl: string): string | undefined {
 }
 
 /**
+ * The lists of components and services a BOM's `bom-ref`s can name, each
+ * with where it is: `metadata.component` (a list of one, named without an
+ * index), `components`, `services`, the tools of `metadata.tools` (1.5+) and
+ * each `formulation` entry's (1.5+).
+ */
+function rootLists(bom: JsonObject): (readonly [where: string, list: unknown, single: boolean])[] {
+  const metadata = isObject(bom['metadata']) ? bom['metadata'] : {};
+  const tools = isObject(metadata['tools']) ? metadata['tools'] : {};
+  const roots: (readonly [string, unknown, boolean])[] = [
+    ['metadata.component', [metadata['component']], true],
+    ['components', bom['components'], false],
+    ['services', bom['services'], false],
+    ['metadata.tools.components', tools['components'], false],
+    ['metadata.tools.services', tools['services'], false],
+  ];
+  for (const [f, formula] of (optionalArray(bom['formulation']) ?? []).entries()) {
+    if (!isObject(formula)) continue;
+    roots.push([`formulation[${f}].components`, formula['components'], false], [`formulation[${f}].services`, formula['services'], false]);
+  }
+  return roots;
+}
+
+/**
+ * Visits every component and service of the BOM at any depth (nested
+ * `components` and `services`), in document order, with where it is; false
+ * when they nest deeper than {@link MAX_NESTING}.
+ */
+function walkBom(bom: JsonObject, visit: (node: JsonObject, where: () => string) => void): boolean {
+  return rootLists(bom).every(([top, list, single]) =>
+    walkNested(list, ['components', 'services'], (node, place) =>
+      visit(node, () => {
+        const [[, root] = ['', 0], ...below] = place();
+        return (single ? top : `${top}[${root}]`) + below.map(([key, k]) => `.${key}[${k}]`).join('');
+      }),
+    ),
+  );
+}
+
+/**
  * `bom-ref` → purl, else CPE, else the ref itself (with the component's
- * `version`, else its purl's), for every component at any depth
- * (`metadata.component`, `components`, `services`), however deep the
- * thread's stack. A bom-ref is unique within a BOM (CycloneDX): two
+ * `version`, else its purl's), for every component and service at any depth
+ * (see {@link rootLists}; nested `components` and `services`), however deep
+ * the thread's stack. A bom-ref is unique within a BOM (CycloneDX): two
  * components with one ref fail the document, naming both places, unless
  * they resolve alike (one product key, one version), when it is one
- * component given twice. Also fails when components nest deeper than
+ * component given twice. Also fails when they nest deeper than
  * {@link MAX_NESTING} (a parsed object that loops).
  */
 function indexComponents(bom: JsonObject, digest: string): Result<Map<string, Affected>, BackfillError> {
   const refs = new Map<string, Affected>();
-  const metadata = isObject(bom['metadata']) ? bom['metadata'] : {};
-  const components = optionalArray(bom['components']) ?? [];
-  const roots = [metadata['component'], ...components, ...(optionalArray(bom['services']) ?? [])];
-  // Where a root and the components under it are in the document.
-  const at = (place: readonly number[]): string => {
-    const [root = 0, ...below] = place;
-    const top =
-      root === 0
-        ? 'metadata.component'
-        : root <= components.length
-          ? `components[${root - 1}]`
-          : `services[${root - 1 - components.length}]`;
-    return top + below.map((k) => `.components[${k}]`).join('');
-  };
   let clash: { readonly ref: string; readonly where: string; readonly affected: Affected } | undefined;
-  const walked = walkNested(roots, 'components', (component, place) => {
+  const walked = walkBom(bom, (component, where) => {
     const ref = text(component['bom-ref']);
     if (ref === undefined || clash !== undefined) return;
     const purl = text(component['purl']);
@@ -85,7 +111,7 @@ function indexComponents(bom: JsonObject, digest: string): Result<Map<string, Af
     const first = refs.get(ref);
     if (first === undefined) refs.set(ref, affected);
     else if (productIdentity(first.key) !== productIdentity(affected.key) || first.version !== affected.version) {
-      clash = { ref, where: at(place()), affected };
+      clash = { ref, where: where(), affected };
     }
   });
   if (!walked) return err(invalidDocument('CycloneDX', digest, 'components', `nest deeper than ${MAX_NESTING} levels`));
@@ -93,8 +119,8 @@ function indexComponents(bom: JsonObject, digest: string): Result<Map<string, Af
   const { ref, where, affected } = clash;
   // Places are costly to keep for every component: the first with the ref is found again, only for the message.
   let firstAt = '';
-  walkNested(roots, 'components', (component, place) => {
-    if (firstAt === '' && text(component['bom-ref']) === ref) firstAt = at(place());
+  walkBom(bom, (component, at) => {
+    if (firstAt === '' && text(component['bom-ref']) === ref) firstAt = at();
   });
   const first = refs.get(ref) as Affected;
   return err(
@@ -137,6 +163,10 @@ function resolveRef(ref: string, refs: ReadonlyMap<string, Affected>, bom: ThisB
   }
   return { key: ref };
 }
+
+/** Why `value`, which {@link text} does not read, is no `what`: a number or an object said as such rather than as missing. */
+const notText = (value: unknown, what: string): string =>
+  value === undefined || value === null ? 'is missing' : typeof value === 'string' ? 'is empty' : `is ${kindOf(value)}, not ${what}`;
 
 /** CycloneDX `affectedStatus`, the status of one version or range of an affected component. */
 const VERSION_STATUSES: ReadonlySet<string> = new Set(['affected', 'unaffected', 'unknown']);
@@ -229,7 +259,7 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
     // A vulnerability without an analysis state is inventory, not a VEX statement: it needs no id (the schema asks for none).
     if (!isObject(analysis) || analysis['state'] === undefined) continue;
     const vulnerabilityId = text(vuln['id']);
-    if (vulnerabilityId === undefined) return err(invalidDocument('CycloneDX', digest, `${where}.id`, 'is missing'));
+    if (vulnerabilityId === undefined) return err(invalidDocument('CycloneDX', digest, `${where}.id`, notText(vuln['id'], 'an id')));
     const state = text(analysis['state']);
     const status = state === undefined ? undefined : STATE_TO_STATUS.get(state);
     if (status === undefined) {
@@ -249,7 +279,11 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
       bomTime;
     for (const [j, entry] of affects.entries()) {
       const ref = isObject(entry) ? text(entry['ref']) : undefined;
-      if (ref === undefined) return err(invalidDocument('CycloneDX', digest, `${where}.affects[${j}].ref`, 'is missing'));
+      if (ref === undefined) {
+        return err(
+          invalidDocument('CycloneDX', digest, `${where}.affects[${j}].ref`, notText(isObject(entry) ? entry['ref'] : undefined, 'a ref')),
+        );
+      }
       const affected = resolveRef(ref, refs, bom);
       const versionsAt = `${where}.affects[${j}].versions`;
       const versions = isObject(entry) ? optionalArray(entry['versions']) : [];
@@ -286,10 +320,13 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
 
 /**
  * Normalizes CycloneDX 1.4–1.6 VEX: one claim per vulnerability (`id`) and
- * `affects[].ref`, the ref resolved through the BOM's components (at any
- * depth, and `metadata.component`) to a purl, else a CPE, else the ref;
- * components nested deeper than 100,000 levels fail the document, and so
- * do two components with one `bom-ref` (unique within a BOM) unless they
+ * `affects[].ref`, the ref resolved through the BOM's components and
+ * services (`metadata.component`, `components`, `services`, the components
+ * and services of `metadata.tools` and of each `formulation` entry, and
+ * the `components` and `services` nested in any of them, at any depth) to
+ * a purl, else a CPE, else the ref;
+ * components and services nested deeper than 100,000 levels fail the
+ * document, and so do two components with one `bom-ref` (unique within a BOM) unless they
  * resolve alike, one product key and version, when they are one component
  * given twice.
  * `analysis.state` maps `resolved`/`resolved_with_pedigree` → `fixed`,

@@ -110,44 +110,83 @@ export const MAX_SUBCOMPONENT_CLAIMS = 100_000;
 /** How deep nested lists (CSAF branches, CycloneDX components) may go; only a parsed object that loops reaches it. */
 export const MAX_NESTING = 100_000;
 
+/** Where a node is: the list each level's node is in (the key it hangs under; `''` for the roots) and its index there. */
+export type Place = readonly (readonly [list: string, index: number])[];
+
 /**
  * Visits each object of the list `roots` and, depth first in document
- * order, the objects of each one's list `children`, without recursion: how
- * deep a document may nest may not depend on the stack of the thread that
- * normalizes it. `place()` gives the node's index in each list from `roots`
- * down (for a message naming it; built only when asked). False, having
- * stopped, when lists nest deeper than {@link MAX_NESTING}.
+ * order, the objects of each one's lists `children` (in that order), without
+ * recursion: how deep a document may nest may not depend on the stack of the
+ * thread that normalizes it. `place()` gives the node's {@link Place} (for a
+ * message naming it; built only when asked). False, having stopped, when
+ * lists nest deeper than {@link MAX_NESTING}.
  */
-export function walkNested(roots: unknown, children: string, visit: (node: JsonObject, place: () => readonly number[]) => void): boolean {
-  // The arrays being walked and the next index in each (no iterator objects: this runs for every node).
+export function walkNested(roots: unknown, children: readonly string[], visit: (node: JsonObject, place: () => Place) => void): boolean {
+  // Per level: the array being walked, the key it hangs under, the next index in it, and which of
+  // `children` of the node just visited there is entered next (no iterator objects: this runs for every node).
   const lists: (readonly unknown[])[] = [];
+  const keys: string[] = [];
   const next: number[] = [];
-  const place = (): readonly number[] => next.map((n) => n - 1);
-  const enter = (list: unknown): boolean => {
+  const child: number[] = [];
+  const place = (): Place => next.map((n, level) => [keys[level] as string, n - 1] as const);
+  const enter = (list: unknown, key: string): boolean => {
     const items = optionalArray(list);
     if (items === undefined || items.length === 0) return true;
     if (lists.length === MAX_NESTING) return false;
     lists.push(items);
+    keys.push(key);
     next.push(0);
+    child.push(children.length);
     return true;
   };
-  enter(roots);
+  enter(roots, '');
   while (lists.length > 0) {
     const top = lists.length - 1;
     const items = lists[top] as readonly unknown[];
     const at = next[top] as number;
+    const c = child[top] as number;
+    if (c < children.length) {
+      // The node at `at - 1` has this list still to walk.
+      child[top] = c + 1;
+      const key = children[c] as string;
+      if (!enter((items[at - 1] as JsonObject)[key], key)) return false;
+      continue;
+    }
     if (at === items.length) {
       lists.pop();
+      keys.pop();
       next.pop();
+      child.pop();
       continue;
     }
     next[top] = at + 1;
     const node = items[at];
     if (!isObject(node)) continue;
     visit(node, place);
-    if (!enter(node[children])) return false;
+    child[top] = 0;
   }
   return true;
+}
+
+/**
+ * What a document's claims are grouped by: the vulnerability and the
+ * identity of the product. A joined key (`platform::component`) given
+ * before for another identity keeps that one: two products whose joined
+ * keys read alike (a CPE 2.2 URI's own `::`) would be stored under one
+ * key, which holds one claim, so they are compared as one rather than one
+ * being dropped as it is stored.
+ */
+export class ClaimGroups {
+  readonly #identityOfJoin = new Map<string, string>();
+
+  /** The group of a claim about `vulnerabilityId` and the product `productKey`, whose identity is `identity`. */
+  of(vulnerabilityId: string, productKey: string, identity: string): string {
+    if (!productKey.includes('::')) return `${vulnerabilityId}\u0000${identity}`;
+    const stored = `${vulnerabilityId}\u0000${productKey}`;
+    const first = this.#identityOfJoin.get(stored);
+    if (first === undefined) this.#identityOfJoin.set(stored, identity);
+    return `${vulnerabilityId}\u0000${first ?? identity}`;
+  }
 }
 
 /** The claim fields that say what a claim states: two claims about one key that differ in any of them contradict each other. */
@@ -167,14 +206,17 @@ const STATED_FIELDS = ['status', 'justification', 'statement'] as const;
 export class ClaimsByKey {
   readonly claims: VexClaim[] = [];
   readonly #first = new Map<string, { readonly at: number; readonly where: string }>();
+  readonly #groups = new ClaimGroups();
 
   /**
-   * Adds `claim`, given at `where`. Returns why it contradicts an earlier
-   * claim about the same key (the first field that differs, and where the
-   * earlier one was given), or undefined.
+   * Adds `claim`, given at `where`, about the product `identity` (by
+   * default its key's; a caller that joined the key from two gives theirs,
+   * which the key alone may not tell apart). Returns why it contradicts an
+   * earlier claim about the same product (the first field that differs, and
+   * where the earlier one was given), or undefined.
    */
-  add(claim: VexClaim, where: string): string | undefined {
-    const key = `${claim.vulnerabilityId}\u0000${productIdentity(claim.productKey)}`;
+  add(claim: VexClaim, where: string, identity = productIdentity(claim.productKey)): string | undefined {
+    const key = this.#groups.of(claim.vulnerabilityId, claim.productKey, identity);
     const earlier = this.#first.get(key);
     if (earlier === undefined) {
       this.#first.set(key, { at: this.claims.length, where });

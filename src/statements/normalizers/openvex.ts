@@ -9,6 +9,7 @@ import type { BackfillError } from '../../errors.js';
 import { detectVexFormat } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
 import {
+  ClaimGroups,
   invalidDocument,
   isLater,
   isObject,
@@ -86,7 +87,7 @@ function productKeys(
   digest: string,
   purls: ReadonlyMap<string, string>,
   counted: PairCount,
-): Result<string[], BackfillError> {
+): Result<ProductKey[], BackfillError> {
   const products = optionalArray(statement['products']);
   if (products === undefined || products.length === 0) {
     return err(invalidDocument('OpenVEX', digest, `${where}.products`, 'must list at least one product'));
@@ -108,7 +109,7 @@ function productKeys(
       );
     }
   }
-  const keys: string[] = [];
+  const keys: ProductKey[] = [];
   for (const [i, product] of products.entries()) {
     const key = componentKey(product, purls);
     if (key === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}]`, 'has no @id or identifiers'));
@@ -116,21 +117,32 @@ function productKeys(
     if (own === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}].subcomponents`, 'must be an array'));
     const [subs, subsAt] = own.length > 0 ? [own, `${where}.products[${i}].subcomponents`] : [shared, `${where}.subcomponents`];
     if (subs.length === 0) {
-      keys.push(key);
+      keys.push({ key, identity: productIdentity(key) });
       continue;
     }
     for (const [j, sub] of subs.entries()) {
       const subKey = componentKey(sub, purls);
       if (subKey === undefined) return err(invalidDocument('OpenVEX', digest, `${subsAt}[${j}]`, 'has no @id or identifiers'));
-      keys.push(`${key}::${subKey}`);
+      keys.push({ key: `${key}::${subKey}`, identity: `${productIdentity(key)}::${productIdentity(subKey)}` });
     }
   }
   return ok(keys);
 }
 
-/** A claim with the time that orders it among the document's statements. */
+/**
+ * A product key and the identity that compares it: a `product::subcomponent`
+ * key's is joined from its two parts', as the key alone cannot tell the
+ * join's `::` from one within a CPE 2.2 URI (`cpe:/o:x:y:8::gw-1`).
+ */
+interface ProductKey {
+  readonly key: string;
+  readonly identity: string;
+}
+
+/** A claim with the identity of its product and the time that orders it among the document's statements. */
 interface TimedClaim {
   readonly claim: VexClaim;
+  readonly identity: string;
   readonly at: Timestamp | undefined;
 }
 
@@ -156,7 +168,8 @@ function statementClaims(
   const at = timestampOf(statement['timestamp']) ?? documentTime;
   return productKeys(statement, where, digest, purls, counted).map((keys) =>
     keys.map(
-      (productKey): TimedClaim => ({
+      ({ key: productKey, identity }): TimedClaim => ({
+        identity,
         claim: {
           vulnerabilityId,
           productKey,
@@ -201,8 +214,9 @@ function normalizeOpenVex(document: unknown, context: NormalizeContext): Result<
  */
 function latestPerProduct(timed: readonly TimedClaim[]): VexClaim[] {
   const latest = new Map<string, TimedClaim>();
+  const groups = new ClaimGroups();
   for (const next of timed) {
-    const key = `${next.claim.vulnerabilityId}\u0000${productIdentity(next.claim.productKey)}`;
+    const key = groups.of(next.claim.vulnerabilityId, next.claim.productKey, next.identity);
     const earlier = latest.get(key);
     const overridden = earlier?.at !== undefined && next.at !== undefined && isLater(earlier.at, next.at);
     if (!overridden) latest.set(key, next);

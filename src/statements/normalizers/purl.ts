@@ -88,7 +88,9 @@ export function purlIdentity(purl: string): string {
  * A product key in the form that compares it: each package URL in it (a
  * key may join two, `platform::component`) as {@link purlIdentity} gives
  * it, each CPE as {@link cpeIdentity} does. A 2.2 URI CPE may hold `::` (an
- * empty component), so a key that is one whole is not split.
+ * empty component), so a key that is one whole is not split; a joined key
+ * read from its text alone may be split inside one, so callers that join
+ * keys compare the join of each part's identity instead.
  */
 export function productIdentity(key: string): string {
   if (!/pkg:|cpe:/i.test(key)) return key;

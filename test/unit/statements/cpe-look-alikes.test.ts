@@ -72,7 +72,17 @@ describe('cpeIdentity', () => {
 });
 
 describe('two spellings of one CPE within a document', () => {
-  it('OpenVEX: a later statement overrides an earlier one under either spelling', () => {
+  /** A product named by `identifiers`, with one subcomponent. */
+  const joined = (identifiers: Record<string, string>) => ({ identifiers, subcomponents: [{ '@id': 'pkg:rpm/acme/openssl@3' }] });
+  it.for([
+    ['a product', { '@id': LOOK_ALIKES[0] }, { identifiers: { cpe22: LOOK_ALIKES[2] } }, LOOK_ALIKES[2]],
+    [
+      'a subcomponent of a product whose 2.2 URI holds ::',
+      joined({ cpe22: 'cpe:/o:acme:os:8::GW-1' }),
+      joined({ cpe23: 'cpe:2.3:o:acme:os:8:*:gw-1:*:*:*:*:*' }),
+      'cpe:2.3:o:acme:os:8:*:gw-1:*:*:*:*:*::pkg:rpm/acme/openssl@3',
+    ],
+  ] as const)('OpenVEX: a later statement about %s overrides an earlier one under either spelling', ([, first, second, key]) => {
     const statement = (product: unknown, status: string, timestamp: string) => ({
       vulnerability: { name: 'CVE-2026-9' },
       products: [product],
@@ -86,12 +96,9 @@ describe('two spellings of one CPE within a document', () => {
       author: 'a',
       timestamp: '2026-01-01T00:00:00Z',
       version: 1,
-      statements: [
-        statement({ '@id': LOOK_ALIKES[0] }, 'affected', '2026-01-01T00:00:00Z'),
-        statement({ identifiers: { cpe22: LOOK_ALIKES[2] } }, 'not_affected', '2026-01-02T00:00:00Z'),
-      ],
+      statements: [statement(first, 'affected', '2026-01-01T00:00:00Z'), statement(second, 'not_affected', '2026-01-02T00:00:00Z')],
     };
     const claims = openVexNormalizer.normalize(doc, ctx)._unsafeUnwrap();
-    expect(claims.map((c) => `${c.productKey}|${c.status}`)).toEqual([`${LOOK_ALIKES[2]}|not_affected`]);
+    expect(claims.map((c) => `${c.productKey}|${c.status}`)).toEqual([`${key}|not_affected`]);
   });
 });

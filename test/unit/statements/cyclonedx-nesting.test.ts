@@ -53,6 +53,33 @@ describe('cycloneDxVexNormalizer and nested components', () => {
     expect(claims.map((c) => c.productKey)).toEqual(['pkg:npm/leaf@1']);
   });
 
+  it('resolves refs to nested services, tools and formulation components, and checks them for a duplicate bom-ref', () => {
+    const doc = (extra: Record<string, unknown>): unknown => ({
+      bomFormat: 'CycloneDX',
+      specVersion: '1.6',
+      services: [{ 'bom-ref': 'api', name: 'api', services: [{ 'bom-ref': 'auth', name: 'auth', version: '2' }] }],
+      metadata: { tools: { components: [{ 'bom-ref': 'scanner', purl: 'pkg:npm/scanner@3' }] } },
+      formulation: [{ 'bom-ref': 'build', components: [{ 'bom-ref': 'cc', purl: 'pkg:generic/cc@9' }] }],
+      vulnerabilities: ['auth', 'scanner', 'cc'].map((ref, i) => ({
+        id: `CVE-${i}`,
+        analysis: { state: 'not_affected' },
+        affects: [{ ref, versions: [{ version: ref === 'auth' ? '2' : '0', status: 'unaffected' }] }],
+      })),
+      ...extra,
+    });
+    const claims = cycloneDxVexNormalizer.normalize(doc({}), ctx)._unsafeUnwrap();
+    // auth's own version (2) is listed unaffected; the others' versions (3, 9) are not covered: unknown.
+    expect(claims.map((c) => [c.productKey, c.status])).toEqual([
+      ['auth', 'not_affected'],
+      ['pkg:npm/scanner@3', 'under_investigation'],
+      ['pkg:generic/cc@9', 'under_investigation'],
+    ]);
+    const r = cycloneDxVexNormalizer.normalize(doc({ components: [{ 'bom-ref': 'auth', name: 'auth', version: '3' }] }), ctx);
+    expect(r.isErr() && r.error.message).toBe(
+      'CycloneDX document sha256:bom: services[0].services[0] has bom-ref "auth", which components[0] has too, as "auth" version "3" and here as "auth" version "2": a bom-ref names one component within a BOM',
+    );
+  });
+
   it('fails a parsed document whose components loop (not possible from JSON text) instead of walking forever', () => {
     const looping = { 'bom-ref': 'loop', components: [] as unknown[] };
     looping.components.push(looping);

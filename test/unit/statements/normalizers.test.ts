@@ -292,6 +292,23 @@ describe('cycloneDxVexNormalizer', () => {
     }
   });
 
+  it('says a ref or id of another type is that type, not missing', () => {
+    const make = (v: object): unknown => ({ bomFormat: 'CycloneDX', specVersion: '1.5', vulnerabilities: [v] });
+    const message = (v: object): string | false => {
+      const r = cycloneDxVexNormalizer.normalize(make(v), ctx);
+      return r.isErr() && r.error.message;
+    };
+    expect(message({ id: 'CVE-1', analysis: { state: 'resolved' }, affects: [{ ref: 5 }] })).toBe(
+      'CycloneDX document sha256:fixture: vulnerabilities[0].affects[0].ref is a number, not a ref',
+    );
+    expect(message({ id: ['CVE-1'], analysis: { state: 'resolved' }, affects: [] })).toBe(
+      'CycloneDX document sha256:fixture: vulnerabilities[0].id is an array, not an id',
+    );
+    expect(message({ id: 'CVE-1', analysis: { state: 'resolved' }, affects: [{ ref: ' ' }] })).toBe(
+      'CycloneDX document sha256:fixture: vulnerabilities[0].affects[0].ref is empty',
+    );
+  });
+
   it('skips a vulnerability without an analysis (inventory) even when it has no id, as the schema allows', () => {
     const doc = {
       bomFormat: 'CycloneDX',
