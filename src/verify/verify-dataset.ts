@@ -6,7 +6,7 @@ import { isSha256Hex } from '../_internals/sha256-hex.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { MANIFEST_NAME, readDataset } from '../dataset/index.js';
 import type { Compression, DatasetManifest, DatasetStats, ManifestMember, MemberStats } from '../dataset/index.js';
-import { parseChecksums, type ChecksumLine } from './checksums-file.js';
+import { parseChecksums, type ChecksumLine, type MalformedChecksumLine } from './checksums-file.js';
 import { SHA256SUMS_FILE_NAME } from './defaults.js';
 import { readWholeFile } from './read-whole-file.js';
 
@@ -180,9 +180,31 @@ async function expectedFrom(path: string, options: VerifyDatasetOptions): Promis
   const sums = join(dirname(path), SHA256SUMS_FILE_NAME);
   const sumsText = await readIfExists(sums, options.signal);
   if (sumsText === undefined) return undefined;
-  const entries = parseChecksums(sumsText).entries.filter((e) => e.path.replace(/^(\.\/)+/, '') === name);
+  const parsed = parseChecksums(sumsText);
+  const entries = parsed.entries.filter((e) => e.path.replace(/^(\.\/)+/, '') === name);
   const sha256 = agreedDigest(entries, sums, name);
+  if (sha256 === undefined) refuseMalformedLineNaming(sumsText, parsed.malformed, sums, name);
   return sha256 === undefined ? undefined : { sha256, from: 'SHA256SUMS', file: sums };
+}
+
+/**
+ * Refuses a sums file whose only line naming the tarball is malformed (a
+ * byte-order mark before the digest, a stray character): `sha256sum --check`
+ * skips such a line with a warning, but here skipping it would leave the
+ * tarball unchecked, reported as having no recorded digest at all.
+ */
+function refuseMalformedLineNaming(text: Buffer, malformed: readonly MalformedChecksumLine[], file: string, name: string): void {
+  const lines = text.toString('utf8').split('\n');
+  // The name in `SHA256 (name) = …`, or the last word of `hash  name` / `hash *name`, compared as the entries are.
+  const names = (line: string): boolean =>
+    [/\(([^)]*)\)/.exec(line)?.[1], line.trimEnd().split(/[\s*]/).pop()].some((n) => n?.replace(/^(\.\/)+/, '') === name);
+  const bad = malformed.find((m) => names(lines[m.line - 1] ?? ''));
+  if (bad === undefined) return;
+  throw new BackfillError(
+    'CHECKSUM_LINE_MALFORMED',
+    `${file} line ${bad.line} names ${name} but is improperly formatted (${bad.reason}), so it records no digest for it; fix the line or pass expectedSha256.`,
+    { context: { path: file, line: bad.line } },
+  );
 }
 
 /**
