@@ -3,7 +3,7 @@ import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { MIN_RSA_BITS } from './defaults.js';
 
-/** A key as PEM text, PEM or DER bytes, or a node:crypto `KeyObject`. */
+/** A key as PEM text, PEM or DER bytes (a public key's DER: SubjectPublicKeyInfo, or an RSA key's PKCS#1 `RSAPublicKey`), or a node:crypto `KeyObject`. */
 export type KeyInput = string | Uint8Array | KeyObject;
 
 /** A private key for signing, with an optional passphrase and `keyid`. */
@@ -111,6 +111,20 @@ function isPrivateDer(der: Buffer): boolean {
   return false;
 }
 
+/**
+ * An RSA public key as bare PKCS#1 DER (`openssl rsa -RSAPublicKey_out
+ * -outform DER`), which PEM text is read as under its `RSA PUBLIC KEY`
+ * label; any other bytes fail with `spkiError`, the error for the form
+ * keys usually come in.
+ */
+function rsaPkcs1Der(der: Buffer, spkiError: unknown): KeyObject {
+  try {
+    return createPublicKey({ key: der, format: 'der', type: 'pkcs1' });
+  } catch {
+    throw spkiError;
+  }
+}
+
 /** Refuses a private key given where a public key belongs; names its form, never its bytes. */
 function privateKeyGiven(form: string): BackfillError {
   return keyError(
@@ -142,7 +156,7 @@ export function loadPublicKey(input: KeyInput): Result<LoadedKey, BackfillError>
         key = createPublicKey({ key: der, format: 'der', type: 'spki' });
       } catch (cause) {
         if (isPrivateDer(der)) return err(privateKeyGiven('DER'));
-        throw cause;
+        key = rsaPkcs1Der(der, cause);
       }
     }
   } catch (cause) {

@@ -282,6 +282,7 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('one key in several encod
     }
     if (kind === 'rsa') {
       out['PKCS#1 RSAPublicKey'] = openssl('rsa', '-pubin', '-in', `${name}.pub`, '-RSAPublicKey_out').toString('utf8');
+      out['PKCS#1 RSAPublicKey DER'] = openssl('rsa', '-pubin', '-in', `${name}.pub`, '-RSAPublicKey_out', '-outform', 'DER');
       // The same modulus and exponent under the id-RSASSA-PSS algorithm, assembled by openssl's DER generator.
       openssl('asn1parse', '-in', `${name}.pub`, '-strparse', '19', '-noout', '-out', `${name}.pkcs1.der`);
       const hex = readFileSync(join(dir, `${name}.pkcs1.der`)).toString('hex');
