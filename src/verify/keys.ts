@@ -97,6 +97,22 @@ function privatePemLabel(text: string): string | undefined {
   return /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?)-----/.exec(text)?.[1];
 }
 
+/** The labels of a PEM text's blocks that hold a key or certificate (EC PARAMETERS, which only name a curve, left out). */
+function pemKeyLabels(text: string): string[] {
+  return [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)].map((m) => m[1]!).filter((label) => label !== 'EC PARAMETERS');
+}
+
+/**
+ * Refuses PEM text with more than one key (a bundle of trusted keys, a
+ * certificate chain): node:crypto would read the first and drop the rest
+ * unseen, so a key the caller trusts would not count.
+ */
+function severalPemKeys(labels: readonly string[]): BackfillError {
+  return keyError(
+    `The PEM text holds ${labels.length} keys or certificates (${labels.join(', ')}), and only the first would be read; pass each public key on its own (one entry of \`keys\` each).`,
+  );
+}
+
 /** Whether DER bytes that are no SPKI public key parse as a private key (PKCS#8, encrypted or not, SEC1 or PKCS#1). */
 function isPrivateDer(der: Buffer): boolean {
   for (const type of ['pkcs8', 'sec1', 'pkcs1'] as const) {
@@ -148,6 +164,8 @@ export function loadPublicKey(input: KeyInput): Result<LoadedKey, BackfillError>
       const text = typeof input === 'string' ? input : Buffer.from(input).toString('latin1');
       const label = privatePemLabel(text);
       if (label !== undefined) return err(privateKeyGiven(`PEM "${label}"`));
+      const blocks = pemKeyLabels(text);
+      if (blocks.length > 1) return err(severalPemKeys(blocks));
       key = createPublicKey(typeof input === 'string' ? input : Buffer.from(input));
     } else if (typeof input === 'string') return err(keyError('The key is a string but not PEM; pass PEM text, DER bytes or a KeyObject.'));
     else {

@@ -248,6 +248,10 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyDsse with openssl-
     expect(verifyDsse({ payload: 'x' } as unknown as DsseEnvelope, { keys: pub })._unsafeUnwrapErr().code).toBe('ENVELOPE_INVALID');
     expect(verifyDsse(envelopeWith([{ sig }]), { keys: ['not a key'] })._unsafeUnwrapErr().code).toBe('KEY_INVALID');
     expect(verifyDsse(envelopeWith([{ sig }]), { keys: [keys.p384!.pub] })._unsafeUnwrapErr().code).toBe('KEY_INVALID');
+    // A bundle of two trusted keys in one PEM text: read whole or not at all, never as its first key alone.
+    const bundle = verifyDsse(envelopeWith([{ sig }]), { keys: [keys.ed!.pub + keys.ec!.pub] });
+    expect(bundle._unsafeUnwrapErr().code).toBe('KEY_INVALID');
+    expect(bundle._unsafeUnwrapErr().message).toMatch(/holds 2 keys or certificates \(PUBLIC KEY, PUBLIC KEY\)/);
     expect(verifyDsse(envelopeWith([{ sig }]), { keys: [keys.rsa1024!.pub] })._unsafeUnwrapErr().code).toBe('KEY_INVALID');
     expect(signDsse(PAYLOAD, TYPE, keys.ec!.pub)._unsafeUnwrapErr().code).toBe('KEY_INVALID');
     expect(verifyDsse(envelopeWith([{ sig }]), { keys: [] })._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
