@@ -250,13 +250,56 @@ function compareMember(expected: ManifestMember, actual: MemberStats<string> | u
   };
 }
 
+/**
+ * Where two names would be one file on a case-insensitive or normalising
+ * file system (macOS's, Windows'): the same once in NFKC and lower case,
+ * trailing dots and spaces of each segment dropped.
+ */
+function lookAlikeKey(name: string): string {
+  return name
+    .normalize('NFKC')
+    .toLowerCase()
+    .split('/')
+    .map((segment) => segment.replace(/[. ]+$/, ''))
+    .join('/');
+}
+
+/** `name` quoted, with everything but printable ASCII as `\uXXXX`, so that two look-alike names read apart. */
+function spelled(name: string): string {
+  return JSON.stringify(name).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * For each member missing on one side, the look-alike name the other side
+ * has instead, if any: printed as they are, `é.ndjson` in NFC and in NFD
+ * read the same, and the report would seem to contradict itself.
+ */
+function lookAlikes(members: readonly MemberVerification[]): Map<MemberVerification, string> {
+  const missing = (verdict: MemberVerdict): Map<string, string> =>
+    new Map(members.filter((m) => m.verdict === verdict).map((m) => [lookAlikeKey(m.name), m.name]));
+  const fromArchive = missing('missing-from-archive');
+  const fromManifest = missing('missing-from-manifest');
+  const found = new Map<MemberVerification, string>();
+  for (const m of members) {
+    const other = (
+      m.verdict === 'missing-from-archive' ? fromManifest : m.verdict === 'missing-from-manifest' ? fromArchive : undefined
+    )?.get(lookAlikeKey(m.name));
+    if (other !== undefined) found.set(m, other);
+  }
+  return found;
+}
+
 /** The report's problems for one member: none when it is `ok`. */
-function memberProblems(m: MemberVerification): BackfillError[] {
+function memberProblems(m: MemberVerification, lookAlike: string | undefined): BackfillError[] {
   const context = { member: m.name };
+  const hint =
+    lookAlike === undefined
+      ? ''
+      : `; the ${m.verdict === 'missing-from-archive' ? 'archive has' : 'manifest lists'} ${spelled(lookAlike)}, which differs from ${spelled(m.name)} only in case, Unicode normalization or trailing dots and spaces (names macOS or Windows may take for one file)`;
   if (m.verdict === 'missing-from-archive')
-    return [new BackfillError('MANIFEST_MISMATCH', `${m.name}: listed in manifest.json but not in the archive.`, { context })];
+    return [new BackfillError('MANIFEST_MISMATCH', `${m.name}: listed in manifest.json but not in the archive${hint}.`, { context })];
   if (m.verdict === 'missing-from-manifest')
-    return [new BackfillError('MANIFEST_MISMATCH', `${m.name}: in the archive but not listed in manifest.json.`, { context })];
+    return [new BackfillError('MANIFEST_MISMATCH', `${m.name}: in the archive but not listed in manifest.json${hint}.`, { context })];
   if (m.verdict !== 'mismatch') return [];
   const details = m.mismatches.map((check) => `${check} expected ${String(m.expected?.[check])}, got ${String(m.actual?.[check])}`);
   return [
@@ -352,7 +395,8 @@ function buildReport(
     }
   }
   // One push per member: spreading a manifest's worth of problems into one call overflows the stack (about 120,000 arguments).
-  for (const m of members) problems.push(...memberProblems(m));
+  const alike = lookAlikes(members);
+  for (const m of members) problems.push(...memberProblems(m, alike.get(m)));
   const ran = (check: MemberCheck): boolean => members.some((m) => m.checks.includes(check));
   const checks = {
     archiveSha256: archive.verdict !== 'not-checked',
