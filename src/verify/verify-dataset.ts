@@ -158,17 +158,19 @@ async function expectedFrom(path: string, options: VerifyDatasetOptions): Promis
   if (sidecarText !== undefined) {
     const bare = sidecarText.toString('utf8').trim();
     if (isSha256Hex(bare)) return { sha256: bare.toLowerCase(), from: 'sha256-file', file: sidecar };
-    const { entries } = parseChecksums(sidecarText);
+    const { entries, malformed } = parseChecksums(sidecarText);
     // `sha256sum dir/x.tar.zst > x.tar.zst.sha256` records the path it was given: match the base name.
+    const names = (listed: string): boolean => basename(listed) === name;
     const sha256 =
       entries.length === 1
         ? entries[0]!.sha256
         : agreedDigest(
-            entries.filter((e) => basename(e.path) === name),
+            entries.filter((e) => names(e.path)),
             sidecar,
             name,
           );
     if (sha256 === undefined) {
+      refuseMalformedLineNaming(sidecarText, malformed, sidecar, name, names);
       throw new BackfillError(
         'CHECKSUM_LINE_MALFORMED',
         `${sidecar} holds no SHA-256 for ${name}; write it with sha256sum or pass expectedSha256.`,
@@ -181,9 +183,10 @@ async function expectedFrom(path: string, options: VerifyDatasetOptions): Promis
   const sumsText = await readIfExists(sums, options.signal);
   if (sumsText === undefined) return undefined;
   const parsed = parseChecksums(sumsText);
-  const entries = parsed.entries.filter((e) => e.path.replace(/^(\.\/)+/, '') === name);
+  const names = (listed: string): boolean => listed.replace(/^(\.\/)+/, '') === name;
+  const entries = parsed.entries.filter((e) => names(e.path));
   const sha256 = agreedDigest(entries, sums, name);
-  if (sha256 === undefined) refuseMalformedLineNaming(sumsText, parsed.malformed, sums, name);
+  if (sha256 === undefined) refuseMalformedLineNaming(sumsText, parsed.malformed, sums, name, names);
   return sha256 === undefined ? undefined : { sha256, from: 'SHA256SUMS', file: sums };
 }
 
@@ -191,14 +194,21 @@ async function expectedFrom(path: string, options: VerifyDatasetOptions): Promis
  * Refuses a sums file whose only line naming the tarball is malformed (a
  * byte-order mark before the digest, a stray character): `sha256sum --check`
  * skips such a line with a warning, but here skipping it would leave the
- * tarball unchecked, reported as having no recorded digest at all.
+ * tarball unchecked, reported as having no recorded digest at all (or, for
+ * a `.sha256`, refused without saying why). `names` tells a listed name
+ * that stands for the tarball, as it does for the well-formed lines.
  */
-function refuseMalformedLineNaming(text: Buffer, malformed: readonly MalformedChecksumLine[], file: string, name: string): void {
+function refuseMalformedLineNaming(
+  text: Buffer,
+  malformed: readonly MalformedChecksumLine[],
+  file: string,
+  name: string,
+  names: (listed: string) => boolean,
+): void {
   const lines = text.toString('utf8').split('\n');
-  // The name in `SHA256 (name) = …`, or the last word of `hash  name` / `hash *name`, compared as the entries are.
-  const names = (line: string): boolean =>
-    [/\(([^)]*)\)/.exec(line)?.[1], line.trimEnd().split(/[\s*]/).pop()].some((n) => n?.replace(/^(\.\/)+/, '') === name);
-  const bad = malformed.find((m) => names(lines[m.line - 1] ?? ''));
+  // The name in `SHA256 (name) = …`, or the last word of `hash  name` / `hash *name`.
+  const listed = (line: string): (string | undefined)[] => [/\(([^)]*)\)/.exec(line)?.[1], line.trimEnd().split(/[\s*]/).pop()];
+  const bad = malformed.find((m) => listed(lines[m.line - 1] ?? '').some((n) => n !== undefined && names(n)));
   if (bad === undefined) return;
   throw new BackfillError(
     'CHECKSUM_LINE_MALFORMED',

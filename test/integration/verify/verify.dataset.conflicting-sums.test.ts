@@ -68,6 +68,13 @@ describe.skipIf(tools.missing)('verifyDataset: a sums file naming the tarball tw
     const r = await verifyDataset(join(d, 'ds.tar.zst'));
     expect(r.isErr() && r.error.code).toBe('CHECKSUM_LINE_MALFORMED');
     expect(r._unsafeUnwrapErr().message).toMatch(/SHA256SUMS line 1 names ds\.tar\.zst but is improperly formatted \(.*byte-order mark/);
+    // A .sha256 saved so says why it records nothing.
+    writeFileSync(join(d, 'ds.tar.zst.sha256'), `\ufeff${line}`);
+    const sidecar = await verifyDataset(join(d, 'ds.tar.zst'));
+    expect(sidecar._unsafeUnwrapErr().message).toMatch(
+      /ds\.tar\.zst\.sha256 line 1 names ds\.tar\.zst but is improperly formatted \(.*byte-order mark/,
+    );
+    rmSync(join(d, 'ds.tar.zst.sha256'));
     // Without the mark, the same line checks the tarball.
     writeFileSync(join(d, 'SHA256SUMS'), line);
     expect((await verifyDataset(join(d, 'ds.tar.zst')))._unsafeUnwrap().archive).toMatchObject({
