@@ -1,4 +1,4 @@
-import { isUtf8 } from 'node:buffer';
+import { constants, isUtf8 } from 'node:buffer';
 import { BackfillError } from '../errors.js';
 
 const NEWLINE = 0x0a;
@@ -162,7 +162,18 @@ export class LineSplitter {
  * valid text pays for one decode, not two passes.
  */
 export function decodeLine(bytes: Buffer, start: number, end: number, member: string, line: number): string {
-  const text = bytes.toString('utf8', start, end);
+  let text: string;
+  try {
+    text = bytes.toString('utf8', start, end);
+  } catch (error) {
+    // A maxLineBytes raised past what a string holds (Infinity, or over 512 MiB) lets such a line get this far.
+    if ((error as { code?: unknown }).code !== 'ERR_STRING_TOO_LONG') throw error;
+    throw new BackfillError(
+      'LINE_TOO_LONG',
+      `${member} line ${line}: ${end - start} bytes, more text than a JavaScript string holds (${constants.MAX_STRING_LENGTH} characters); read it undecoded ({ encoding: 'buffer' }) or fix the record.`,
+      { cause: error, context: { member, line } },
+    );
+  }
   if (text.includes('\uFFFD') && !isUtf8(bytes.subarray(start, end))) {
     throw new BackfillError('ENCODING_INVALID', `${member} line ${line}: not valid UTF-8; re-encode the member as UTF-8.`, {
       context: { member, line },

@@ -13,7 +13,10 @@ import { booleanFlag, choiceFlag, failed, intFlag, stringFlag, type CommandSpec 
 import { EXIT_CODES } from './exit-codes.js';
 import { num } from './output.js';
 
-/** The per-file lines `sha256sum --check` prints, then its warnings. */
+/** Malformed lines named under the warning that counts them. */
+const SHOWN_MALFORMED = 5;
+
+/** The per-file lines `sha256sum --check` prints, then its warnings (naming the first malformed lines and why). */
 function verifyLines(r: ChecksumReport, quiet: boolean): string[] {
   const lines: string[] = [];
   for (const e of r.entries) {
@@ -24,7 +27,13 @@ function verifyLines(r: ChecksumReport, quiet: boolean): string[] {
     lines.push(`${e.path}: ${verdict}`);
   }
   const c = r.counts;
-  if (c.malformed > 0) lines.push(`WARNING: ${c.malformed} line${c.malformed === 1 ? ' is' : 's are'} improperly formatted`);
+  if (c.malformed > 0) {
+    lines.push(`WARNING: ${c.malformed} line${c.malformed === 1 ? ' is' : 's are'} improperly formatted`);
+    // Which, and why: a line skipped without --strict is a file nobody checked (a byte-order mark hides the first one).
+    const malformed = r.problems.filter((p) => p.code === 'CHECKSUM_LINE_MALFORMED' && p.context.line !== undefined);
+    for (const p of malformed.slice(0, SHOWN_MALFORMED)) lines.push(`  ${p.message}`);
+    if (malformed.length > SHOWN_MALFORMED) lines.push(`  … and ${num(malformed.length - SHOWN_MALFORMED)} more`);
+  }
   if (c.missing + c.unreadable > 0)
     lines.push(`WARNING: ${c.missing + c.unreadable} listed file${c.missing + c.unreadable === 1 ? '' : 's'} could not be read`);
   if (c.failed > 0) lines.push(`WARNING: ${c.failed} computed checksum${c.failed === 1 ? '' : 's'} did NOT match`);

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { printable } from './output.js';
+
 /** Where progress is drawn. `process.stderr` fits. */
 export interface ProgressStream {
   write(text: string): unknown;
@@ -97,7 +99,9 @@ export function createProgressFactory(options: ProgressOptions): ProgressFactory
   const tty = options.tty ?? options.stream.isTTY === true;
   const logEveryMs = (options.logEverySeconds ?? 5) * 1000;
   const redrawMs = 1000 / (options.redrawPerSecond ?? 10);
-  return (label, unit) => {
+  return (rawLabel, unit) => {
+    // The label holds a path from the command line and notes name members from an archive: neither may drive the terminal.
+    const label = printable(rawLabel);
     const started = now();
     let last = 0;
     let state: { done: number; total: number | undefined; note: string | undefined; pace: Pace | undefined } = {
@@ -112,7 +116,7 @@ export function createProgressFactory(options: ProgressOptions): ProgressFactory
       const f = figures(state.done, state.total, (now() - started) / 1000, state.pace);
       const count = state.total === undefined ? fmt.format(state.done) : `${fmt.format(state.done)}/${fmt.format(state.total)}`;
       const eta = f.eta === undefined ? '' : ` ETA ${formatDuration(f.eta)}`;
-      const note = state.note === undefined ? '' : ` ${state.note}`;
+      const note = state.note === undefined ? '' : ` ${printable(state.note)}`;
       if (!tty)
         return `${label}: ${count} ${unit}${f.pct === undefined ? '' : ` (${f.pct.toFixed(0)}%)`}, ${fmt.format(f.rate)} ${unit}/s${eta}${note}`;
       const rest = ` ${count} ${unit} ${fmt.format(f.rate)} ${unit}/s${eta}${note}`;

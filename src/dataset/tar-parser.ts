@@ -22,8 +22,10 @@ import { BLOCK, checksumMatches, numeric } from '../_internals/tar-header.ts';
  * `size` that is not a decimal integer this parser can hold are TAR_CORRUPT
  * (the member's bytes could not be trusted). Keywords it does not use
  * (`mtime`, `atime`, `uid`, `gid`, `uname`, `comment`…) are ignored, even
- * when GNU tar finds their values invalid: it still extracts the same bytes
- * under the same name, and only the file's metadata differs.
+ * when GNU tar finds their values invalid, and so are the header's own
+ * fields other than name, prefix, size, type and checksum: GNU tar still
+ * extracts the same bytes under the same name, and only the file's
+ * metadata differs.
  */
 
 /** Something the parser found, in archive order. `data` ranges index the chunk just pushed. */

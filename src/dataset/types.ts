@@ -147,7 +147,11 @@ export interface ReadDatasetOptions {
    */
   readonly maxCompressionRatio?: number;
   /**
-   * Longest NDJSON line accepted, in bytes.
+   * Longest NDJSON line accepted, in bytes. A line read as text must also
+   * fit in a JavaScript string (`buffer.constants.MAX_STRING_LENGTH`
+   * characters, about 512 MiB), whatever this says: a longer one is
+   * `LINE_TOO_LONG` too, and can only be read undecoded
+   * (`{ encoding: 'buffer' }`).
    *
    * @defaultValue `DEFAULT_MAX_LINE_BYTES` (64 MiB)
    */

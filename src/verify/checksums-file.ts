@@ -57,6 +57,7 @@ const OPEN = 0x28;
 const CLOSE = 0x29;
 const EQUALS = 0x3d;
 const TAG = Buffer.from('SHA256', 'latin1');
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 const HEX_DIGITS = 64;
 /** 64 hex digits, a blank and a one-byte name. */
 const MIN_LINE_LENGTH = HEX_DIGITS + 2;
@@ -150,7 +151,11 @@ export function parseChecksums(input: Uint8Array | string): ParsedChecksums {
       blankLines++;
       continue;
     }
-    const result = line.includes(0) ? { reason: 'line contains a NUL byte' } : parseLine(line, state);
+    const result = line.includes(0)
+      ? { reason: 'line contains a NUL byte' }
+      : lineNo === 1 && line.subarray(0, 3).equals(BOM)
+        ? { reason: 'the file starts with a UTF-8 byte-order mark, which sha256sum reads as part of the first line; save it without one' }
+        : parseLine(line, state);
     if ('reason' in result) malformed.push({ line: lineNo, reason: result.reason });
     else entries.push({ line: lineNo, ...result.entry });
   }

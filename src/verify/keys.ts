@@ -3,7 +3,7 @@ import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { MIN_RSA_BITS } from './defaults.js';
 
-/** A key as PEM text, PEM or DER bytes, or a node:crypto `KeyObject`. */
+/** A key as PEM text, PEM or DER bytes (a public key's DER: SubjectPublicKeyInfo, or an RSA key's PKCS#1 `RSAPublicKey`), or a node:crypto `KeyObject`. */
 export type KeyInput = string | Uint8Array | KeyObject;
 
 /** A private key for signing, with an optional passphrase and `keyid`. */
@@ -97,6 +97,22 @@ function privatePemLabel(text: string): string | undefined {
   return /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?)-----/.exec(text)?.[1];
 }
 
+/** The labels of a PEM text's blocks that hold a key or certificate (EC PARAMETERS, which only name a curve, left out). */
+function pemKeyLabels(text: string): string[] {
+  return [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)].map((m) => m[1]!).filter((label) => label !== 'EC PARAMETERS');
+}
+
+/**
+ * Refuses PEM text with more than one key (a bundle of trusted keys, a
+ * certificate chain): node:crypto would read the first and drop the rest
+ * unseen, so a key the caller trusts would not count.
+ */
+function severalPemKeys(labels: readonly string[]): BackfillError {
+  return keyError(
+    `The PEM text holds ${labels.length} keys or certificates (${labels.join(', ')}), and only the first would be read; pass each public key on its own (one entry of \`keys\` each).`,
+  );
+}
+
 /** Whether DER bytes that are no SPKI public key parse as a private key (PKCS#8, encrypted or not, SEC1 or PKCS#1). */
 function isPrivateDer(der: Buffer): boolean {
   for (const type of ['pkcs8', 'sec1', 'pkcs1'] as const) {
@@ -109,6 +125,20 @@ function isPrivateDer(der: Buffer): boolean {
     }
   }
   return false;
+}
+
+/**
+ * An RSA public key as bare PKCS#1 DER (`openssl rsa -RSAPublicKey_out
+ * -outform DER`), which PEM text is read as under its `RSA PUBLIC KEY`
+ * label; any other bytes fail with `spkiError`, the error for the form
+ * keys usually come in.
+ */
+function rsaPkcs1Der(der: Buffer, spkiError: unknown): KeyObject {
+  try {
+    return createPublicKey({ key: der, format: 'der', type: 'pkcs1' });
+  } catch {
+    throw spkiError;
+  }
 }
 
 /** Refuses a private key given where a public key belongs; names its form, never its bytes. */
@@ -134,6 +164,8 @@ export function loadPublicKey(input: KeyInput): Result<LoadedKey, BackfillError>
       const text = typeof input === 'string' ? input : Buffer.from(input).toString('latin1');
       const label = privatePemLabel(text);
       if (label !== undefined) return err(privateKeyGiven(`PEM "${label}"`));
+      const blocks = pemKeyLabels(text);
+      if (blocks.length > 1) return err(severalPemKeys(blocks));
       key = createPublicKey(typeof input === 'string' ? input : Buffer.from(input));
     } else if (typeof input === 'string') return err(keyError('The key is a string but not PEM; pass PEM text, DER bytes or a KeyObject.'));
     else {
@@ -142,7 +174,7 @@ export function loadPublicKey(input: KeyInput): Result<LoadedKey, BackfillError>
         key = createPublicKey({ key: der, format: 'der', type: 'spki' });
       } catch (cause) {
         if (isPrivateDer(der)) return err(privateKeyGiven('DER'));
-        throw cause;
+        key = rsaPkcs1Der(der, cause);
       }
     }
   } catch (cause) {

@@ -6,7 +6,7 @@ import { isSha256Hex } from '../_internals/sha256-hex.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { MANIFEST_NAME, readDataset } from '../dataset/index.js';
 import type { Compression, DatasetManifest, DatasetStats, ManifestMember, MemberStats } from '../dataset/index.js';
-import { parseChecksums, type ChecksumLine } from './checksums-file.js';
+import { parseChecksums, type ChecksumLine, type MalformedChecksumLine } from './checksums-file.js';
 import { SHA256SUMS_FILE_NAME } from './defaults.js';
 import { readWholeFile } from './read-whole-file.js';
 
@@ -158,17 +158,19 @@ async function expectedFrom(path: string, options: VerifyDatasetOptions): Promis
   if (sidecarText !== undefined) {
     const bare = sidecarText.toString('utf8').trim();
     if (isSha256Hex(bare)) return { sha256: bare.toLowerCase(), from: 'sha256-file', file: sidecar };
-    const { entries } = parseChecksums(sidecarText);
+    const { entries, malformed } = parseChecksums(sidecarText);
     // `sha256sum dir/x.tar.zst > x.tar.zst.sha256` records the path it was given: match the base name.
+    const names = (listed: string): boolean => basename(listed) === name;
     const sha256 =
       entries.length === 1
         ? entries[0]!.sha256
         : agreedDigest(
-            entries.filter((e) => basename(e.path) === name),
+            entries.filter((e) => names(e.path)),
             sidecar,
             name,
           );
     if (sha256 === undefined) {
+      refuseMalformedLineNaming(sidecarText, malformed, sidecar, name, names);
       throw new BackfillError(
         'CHECKSUM_LINE_MALFORMED',
         `${sidecar} holds no SHA-256 for ${name}; write it with sha256sum or pass expectedSha256.`,
@@ -180,9 +182,39 @@ async function expectedFrom(path: string, options: VerifyDatasetOptions): Promis
   const sums = join(dirname(path), SHA256SUMS_FILE_NAME);
   const sumsText = await readIfExists(sums, options.signal);
   if (sumsText === undefined) return undefined;
-  const entries = parseChecksums(sumsText).entries.filter((e) => e.path.replace(/^(\.\/)+/, '') === name);
+  const parsed = parseChecksums(sumsText);
+  const names = (listed: string): boolean => listed.replace(/^(\.\/)+/, '') === name;
+  const entries = parsed.entries.filter((e) => names(e.path));
   const sha256 = agreedDigest(entries, sums, name);
+  if (sha256 === undefined) refuseMalformedLineNaming(sumsText, parsed.malformed, sums, name, names);
   return sha256 === undefined ? undefined : { sha256, from: 'SHA256SUMS', file: sums };
+}
+
+/**
+ * Refuses a sums file whose only line naming the tarball is malformed (a
+ * byte-order mark before the digest, a stray character): `sha256sum --check`
+ * skips such a line with a warning, but here skipping it would leave the
+ * tarball unchecked, reported as having no recorded digest at all (or, for
+ * a `.sha256`, refused without saying why). `names` tells a listed name
+ * that stands for the tarball, as it does for the well-formed lines.
+ */
+function refuseMalformedLineNaming(
+  text: Buffer,
+  malformed: readonly MalformedChecksumLine[],
+  file: string,
+  name: string,
+  names: (listed: string) => boolean,
+): void {
+  const lines = text.toString('utf8').split('\n');
+  // The name in `SHA256 (name) = …`, or the last word of `hash  name` / `hash *name`.
+  const listed = (line: string): (string | undefined)[] => [/\(([^)]*)\)/.exec(line)?.[1], line.trimEnd().split(/[\s*]/).pop()];
+  const bad = malformed.find((m) => listed(lines[m.line - 1] ?? '').some((n) => n !== undefined && names(n)));
+  if (bad === undefined) return;
+  throw new BackfillError(
+    'CHECKSUM_LINE_MALFORMED',
+    `${file} line ${bad.line} names ${name} but is improperly formatted (${bad.reason}), so it records no digest for it; fix the line or pass expectedSha256.`,
+    { context: { path: file, line: bad.line } },
+  );
 }
 
 /**
@@ -228,13 +260,56 @@ function compareMember(expected: ManifestMember, actual: MemberStats<string> | u
   };
 }
 
+/**
+ * Where two names would be one file on a case-insensitive or normalising
+ * file system (macOS's, Windows'): the same once in NFKC and lower case,
+ * trailing dots and spaces of each segment dropped.
+ */
+function lookAlikeKey(name: string): string {
+  return name
+    .normalize('NFKC')
+    .toLowerCase()
+    .split('/')
+    .map((segment) => segment.replace(/[. ]+$/, ''))
+    .join('/');
+}
+
+/** `name` quoted, with everything but printable ASCII as `\uXXXX`, so that two look-alike names read apart. */
+function spelled(name: string): string {
+  return JSON.stringify(name).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * For each member missing on one side, the look-alike name the other side
+ * has instead, if any: printed as they are, `é.ndjson` in NFC and in NFD
+ * read the same, and the report would seem to contradict itself.
+ */
+function lookAlikes(members: readonly MemberVerification[]): Map<MemberVerification, string> {
+  const missing = (verdict: MemberVerdict): Map<string, string> =>
+    new Map(members.filter((m) => m.verdict === verdict).map((m) => [lookAlikeKey(m.name), m.name]));
+  const fromArchive = missing('missing-from-archive');
+  const fromManifest = missing('missing-from-manifest');
+  const found = new Map<MemberVerification, string>();
+  for (const m of members) {
+    const other = (
+      m.verdict === 'missing-from-archive' ? fromManifest : m.verdict === 'missing-from-manifest' ? fromArchive : undefined
+    )?.get(lookAlikeKey(m.name));
+    if (other !== undefined) found.set(m, other);
+  }
+  return found;
+}
+
 /** The report's problems for one member: none when it is `ok`. */
-function memberProblems(m: MemberVerification): BackfillError[] {
+function memberProblems(m: MemberVerification, lookAlike: string | undefined): BackfillError[] {
   const context = { member: m.name };
+  const hint =
+    lookAlike === undefined
+      ? ''
+      : `; the ${m.verdict === 'missing-from-archive' ? 'archive has' : 'manifest lists'} ${spelled(lookAlike)}, which differs from ${spelled(m.name)} only in case, Unicode normalization or trailing dots and spaces (names macOS or Windows may take for one file)`;
   if (m.verdict === 'missing-from-archive')
-    return [new BackfillError('MANIFEST_MISMATCH', `${m.name}: listed in manifest.json but not in the archive.`, { context })];
+    return [new BackfillError('MANIFEST_MISMATCH', `${m.name}: listed in manifest.json but not in the archive${hint}.`, { context })];
   if (m.verdict === 'missing-from-manifest')
-    return [new BackfillError('MANIFEST_MISMATCH', `${m.name}: in the archive but not listed in manifest.json.`, { context })];
+    return [new BackfillError('MANIFEST_MISMATCH', `${m.name}: in the archive but not listed in manifest.json${hint}.`, { context })];
   if (m.verdict !== 'mismatch') return [];
   const details = m.mismatches.map((check) => `${check} expected ${String(m.expected?.[check])}, got ${String(m.actual?.[check])}`);
   return [
@@ -330,7 +405,8 @@ function buildReport(
     }
   }
   // One push per member: spreading a manifest's worth of problems into one call overflows the stack (about 120,000 arguments).
-  for (const m of members) problems.push(...memberProblems(m));
+  const alike = lookAlikes(members);
+  for (const m of members) problems.push(...memberProblems(m, alike.get(m)));
   const ran = (check: MemberCheck): boolean => members.some((m) => m.checks.includes(check));
   const checks = {
     archiveSha256: archive.verdict !== 'not-checked',

@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { writeDataset } from '../../../src/dataset/index.js';
 import { cli, jsonOf } from './cli-harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'backfill-kit-cli-ctl-'));
@@ -31,6 +32,22 @@ describe('backfill-kit text output and names with control characters', () => {
     // --json carries the name exactly.
     const json = await cli([...args, '--json']);
     expect(jsonOf(json).report.rows[0].episode_id).toBe(HOSTILE_ID);
+  });
+});
+
+describe('backfill-kit dataset verify and a member named with control characters', () => {
+  it('escapes the name in the progress line it writes after the last member, as in the report', async () => {
+    const member = `m-\u001b[2J\nverified 99 members\u202e.ndjson`;
+    const file = join(dir, 'hostile-member.tar.zst');
+    (await writeDataset(file, { members: { [member]: ['{"id":1}'] }, sha256File: false }))._unsafeUnwrap();
+    const r = await cli(['dataset', 'verify', file]);
+    expect(r.code).toBe(0);
+    for (const text of [r.stdout, r.stderr]) {
+      expect(text).not.toContain('\u001b[2J');
+      expect(text).not.toContain('\u202e');
+      expect(text).not.toMatch(/^verified 99 members/m);
+    }
+    expect(r.stderr).toContain('m-\\u001b[2J\\u000averified 99 members\\u202e.ndjson (done in');
   });
 });
 

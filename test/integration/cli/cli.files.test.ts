@@ -30,6 +30,22 @@ describe('backfill-kit checksums', () => {
     expect(v.stdout).toContain('b file.txt: OK');
   });
 
+  it('a sums file saved with a byte-order mark: the warning names the line sha256sum skips, and why', async () => {
+    const sums = join(dir, 'SHA256SUMS.bom');
+    const line = (name: string): string =>
+      `${createHash('sha256')
+        .update(readFileSync(join(dir, name)))
+        .digest('hex')}  ${name}\n`;
+    const listed = line('a.bin') + line('b file.txt');
+    writeFileSync(sums, `\ufeff${listed}`);
+    if (hasSha256sum) expect(run('sha256sum', ['--check', 'SHA256SUMS.bom'], { cwd: dir })).toBe('b file.txt: OK\n');
+    const v = await cli(['checksums', 'verify', sums]);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toContain(
+      `WARNING: 1 line is improperly formatted\n  ${sums} line 1: improperly formatted SHA256 checksum line (the file starts with a UTF-8 byte-order mark`,
+    );
+  });
+
   it('a changed file exits 3, printing FAILED like sha256sum', async () => {
     writeFileSync(join(dir, 'a.bin'), 'tampered\n');
     const v = await cli(['checksums', 'verify', join(dir, 'SHA256SUMS')]);

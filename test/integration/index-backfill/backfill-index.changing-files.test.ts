@@ -3,7 +3,7 @@
  * streaming an upload to its final name, a copy in progress): the row must
  * not record a hash and size of a state the file passes through.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,14 +21,14 @@ describe('backfillIndex and a tarball that grows while it is read', () => {
     const path = join(root, 'h', 'ep-growing.tar.zst');
     const files = { 'frames.bin': randomBytes(2_000_000) }; // incompressible, so the tarball is as large
     (await buildEpisodeTarball({ meta: { code_version: { commit: COMMIT } }, files, path }))._unsafeUnwrap();
-    // Another process keeps appending, 20 ms apart, while small reads keep the hashing slow.
-    const writer = spawn('bash', ['-c', `while true; do head -c 4096 /dev/zero >> '${path}'; sleep 0.02; done`]);
-    const stopped = new Promise((r) => writer.once('exit', r));
-    await new Promise((r) => setTimeout(r, 100));
+    // The writer appends 64 bytes every 5 ms for as long as the run goes on, while small reads keep the hashing
+    // slow. It runs in this process, beside the hashing thread, and stops with the run: a shell loop forking
+    // programs per append may not get to append while the file is read on a loaded machine, and a child it
+    // forked can still append after the loop is killed, while the rerun reads the file.
+    const writer = setInterval(() => appendFileSync(path, Buffer.alloc(64)), 5);
     const index = join(dir, 'index.jsonl');
     const report = await backfillIndex({ episodesRoot: root, index, readChunkBytes: 64 });
-    writer.kill();
-    await stopped;
+    clearInterval(writer);
     expect(report.isOk()).toBe(true);
     const first = report._unsafeUnwrap();
     expect(first.rows).toEqual([]);

@@ -6,7 +6,7 @@
  */
 import { expect, it } from 'vitest';
 import type { TestDatabase } from '../../support/pg.js';
-import { psql, useSeededDatabase } from './helpers.js';
+import { psql, untilEvaluated, useSeededDatabase } from './helpers.js';
 import { planBackfill } from '../../../src/statements/distributed-plan.js';
 import { runBackfillWorker } from '../../../src/statements/distributed-worker.js';
 import { BackfillProgressReader } from '../../../src/statements/distributed-progress.js';
@@ -14,14 +14,11 @@ import { BackfillProgressReader } from '../../../src/statements/distributed-prog
 let db: TestDatabase;
 useSeededDatabase({ seed: 31, count: 600, brokenRatio: 0 }, (created) => (db = created));
 
-const evaluated = (): number =>
-  Number(psql(db.url, "SELECT coalesce(sum(evaluated), 0) FROM vex.statement_backfill_checkpoints WHERE run_id LIKE 'gap#%'"));
-
 /** Runs one worker until the run has evaluated at least `atLeast` documents, then stops it between batches. */
 async function workUntil(atLeast: number): Promise<void> {
   const stop = new AbortController();
   const working = runBackfillWorker({ connectionString: db.url }, { signal: stop.signal, concurrency: 1 });
-  for (let i = 0; i < 1200 && evaluated() < atLeast; i += 1) await new Promise((r) => setTimeout(r, 25));
+  await untilEvaluated(db, 'gap', atLeast);
   stop.abort();
   (await working)._unsafeUnwrap();
 }

@@ -86,6 +86,24 @@ export function planStoreConfig(url: string, runs: string) {
   return { connectionString: url, tables: { runs, ranges: `${runs}_ranges`, workers: `${runs}_workers` } };
 }
 
+/**
+ * Waits until the checkpoints of `runId`'s ranges count at least `atLeast`
+ * documents evaluated. It asks through the pool, never a blocking child
+ * process: a worker running in this process must keep going meanwhile (a
+ * synchronous psql every few ms starved it on a loaded machine).
+ */
+export async function untilEvaluated(db: TestDatabase, runId: string, atLeast: number): Promise<number> {
+  for (;;) {
+    const [row] = await db.query<{ n: string }>(
+      "SELECT coalesce(sum(evaluated), 0)::text AS n FROM vex.statement_backfill_checkpoints WHERE run_id LIKE $1 || '#%'",
+      [runId],
+    );
+    const evaluated = Number(row!.n);
+    if (evaluated >= atLeast) return evaluated;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 /** Creates a database seeded with `options` before the file's tests (handing it to `set`), and drops it after them. */
 export function useSeededDatabase(options: GenerateVexDocumentsOptions, set: (db: TestDatabase) => void): void {
   let db: TestDatabase | undefined;

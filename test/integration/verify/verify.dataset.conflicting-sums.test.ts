@@ -55,4 +55,31 @@ describe.skipIf(tools.missing)('verifyDataset: a sums file naming the tarball tw
     expect(r.isErr() && r.error.code).toBe('CHECKSUM_LINE_MALFORMED');
     rmSync(join(d, 'ds.tar.zst.sha256'));
   });
+
+  it(tools.title('SHA256SUMS whose line for the tarball is malformed (a byte-order mark) is refused, not taken as no digest'), async () => {
+    const { dir: d } = await tarball('bom');
+    // As a Windows editor saves it: a UTF-8 byte-order mark before sha256sum's own line, and CRLF endings.
+    const line = execFileSync('sha256sum', ['ds.tar.zst'], { cwd: d, encoding: 'utf8' }).replace('\n', '\r\n');
+    writeFileSync(join(d, 'SHA256SUMS'), `\ufeff${line}${other}  other.tar.zst\r\n`);
+    // sha256sum --check --strict calls the line improperly formatted; without --strict it would skip it.
+    expect(spawnSync('sha256sum', ['--check', '--strict', 'SHA256SUMS'], { cwd: d, encoding: 'utf8' }).stderr).toMatch(
+      /1 line is improperly formatted/,
+    );
+    const r = await verifyDataset(join(d, 'ds.tar.zst'));
+    expect(r.isErr() && r.error.code).toBe('CHECKSUM_LINE_MALFORMED');
+    expect(r._unsafeUnwrapErr().message).toMatch(/SHA256SUMS line 1 names ds\.tar\.zst but is improperly formatted \(.*byte-order mark/);
+    // A .sha256 saved so says why it records nothing.
+    writeFileSync(join(d, 'ds.tar.zst.sha256'), `\ufeff${line}`);
+    const sidecar = await verifyDataset(join(d, 'ds.tar.zst'));
+    expect(sidecar._unsafeUnwrapErr().message).toMatch(
+      /ds\.tar\.zst\.sha256 line 1 names ds\.tar\.zst but is improperly formatted \(.*byte-order mark/,
+    );
+    rmSync(join(d, 'ds.tar.zst.sha256'));
+    // Without the mark, the same line checks the tarball.
+    writeFileSync(join(d, 'SHA256SUMS'), line);
+    expect((await verifyDataset(join(d, 'ds.tar.zst')))._unsafeUnwrap().archive).toMatchObject({
+      verdict: 'ok',
+      expectedFrom: 'SHA256SUMS',
+    });
+  });
 });

@@ -248,6 +248,10 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyDsse with openssl-
     expect(verifyDsse({ payload: 'x' } as unknown as DsseEnvelope, { keys: pub })._unsafeUnwrapErr().code).toBe('ENVELOPE_INVALID');
     expect(verifyDsse(envelopeWith([{ sig }]), { keys: ['not a key'] })._unsafeUnwrapErr().code).toBe('KEY_INVALID');
     expect(verifyDsse(envelopeWith([{ sig }]), { keys: [keys.p384!.pub] })._unsafeUnwrapErr().code).toBe('KEY_INVALID');
+    // A bundle of two trusted keys in one PEM text: read whole or not at all, never as its first key alone.
+    const bundle = verifyDsse(envelopeWith([{ sig }]), { keys: [keys.ed!.pub + keys.ec!.pub] });
+    expect(bundle._unsafeUnwrapErr().code).toBe('KEY_INVALID');
+    expect(bundle._unsafeUnwrapErr().message).toMatch(/holds 2 keys or certificates \(PUBLIC KEY, PUBLIC KEY\)/);
     expect(verifyDsse(envelopeWith([{ sig }]), { keys: [keys.rsa1024!.pub] })._unsafeUnwrapErr().code).toBe('KEY_INVALID');
     expect(signDsse(PAYLOAD, TYPE, keys.ec!.pub)._unsafeUnwrapErr().code).toBe('KEY_INVALID');
     expect(verifyDsse(envelopeWith([{ sig }]), { keys: [] })._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
@@ -282,6 +286,7 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('one key in several encod
     }
     if (kind === 'rsa') {
       out['PKCS#1 RSAPublicKey'] = openssl('rsa', '-pubin', '-in', `${name}.pub`, '-RSAPublicKey_out').toString('utf8');
+      out['PKCS#1 RSAPublicKey DER'] = openssl('rsa', '-pubin', '-in', `${name}.pub`, '-RSAPublicKey_out', '-outform', 'DER');
       // The same modulus and exponent under the id-RSASSA-PSS algorithm, assembled by openssl's DER generator.
       openssl('asn1parse', '-in', `${name}.pub`, '-strparse', '19', '-noout', '-out', `${name}.pkcs1.der`);
       const hex = readFileSync(join(dir, `${name}.pkcs1.der`)).toString('hex');
