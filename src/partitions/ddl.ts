@@ -277,11 +277,41 @@ export async function sizeWithin(
   what: string,
 ): Promise<number> {
   try {
-    const results = (await client.query(sql.relationSizeWithin(table.sql, lockTimeoutMs))) as PgQueryResult<{ s: string }>[];
-    return Number(results[results.length - 1]?.rows[0]?.s ?? 0);
+    return (await sizesOf(client, [table.sql], lockTimeoutMs))[0] ?? 0;
   } catch (error) {
     throw pgErrorToBackfill(error, { partition: table.name }, `${what}: sizing ${table.schema}.${table.name}`);
   }
+}
+
+/**
+ * {@link sizeWithin} for several tables in one round trip. When one of them
+ * is locked, each is sized on its own, so the error names the table in the
+ * way (a wait of `lockTimeoutMs` more).
+ */
+export async function sizesWithin(
+  client: PgClientLike,
+  tables: readonly Pick<PartitionInfo, 'schema' | 'name' | 'sql'>[],
+  lockTimeoutMs: number,
+  what: string,
+): Promise<number[]> {
+  if (tables.length === 0) return [];
+  try {
+    return await sizesOf(
+      client,
+      tables.map((t) => t.sql),
+      lockTimeoutMs,
+    );
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code !== '55P03') throw pgErrorToBackfill(error, {}, `${what}: sizing`);
+    const sizes: number[] = [];
+    for (const t of tables) sizes.push(await sizeWithin(client, t, lockTimeoutMs, what));
+    return sizes;
+  }
+}
+
+async function sizesOf(client: PgClientLike, tableSqls: readonly string[], lockTimeoutMs: number): Promise<number[]> {
+  const results = (await client.query(sql.relationSizesWithin(tableSqls, lockTimeoutMs))) as PgQueryResult<{ s: string }>[];
+  return (results[results.length - 1]?.rows ?? []).map((r) => Number(r.s));
 }
 
 /** `tableSql`'s comment, if any. */

@@ -7,7 +7,7 @@
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { readSnapshot, type Snapshot } from './catalog.js';
-import { commentOf, runDdl, sizeWithin, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
+import { commentOf, runDdl, sizesWithin, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
 import { addIntervals, floorToInterval, parsePartitionSuffix } from './interval.js';
 import type { ManagerContext, RetentionPlanOptions } from './options.js';
 import { refuseSkewedClock } from './clock.js';
@@ -96,18 +96,15 @@ function planRetention(run: RetentionRun, { snap, detached }: RetentionState): R
 
 /**
  * The plan with each candidate's size, read for the candidates alone (all
- * in the parent's schema, partitions and tables an earlier drop run left):
- * sizing waits for DDL's locks, and a lock on a table retention does not
- * touch must not stop it. A locked candidate is `LOCK_TIMEOUT` naming it:
- * its DROP would wait for it too.
+ * in the parent's schema, partitions and tables an earlier drop run left),
+ * all in one round trip: sizing waits for DDL's locks, and a lock on a
+ * table retention does not touch must not stop it. A locked candidate is
+ * `LOCK_TIMEOUT` naming it: its DROP would wait for it too.
  */
 async function sized(client: PgClientLike, ctx: ManagerContext, report: RetentionReport): Promise<RetentionReport> {
-  const candidates: RetentionCandidate[] = [];
-  for (const c of report.candidates) {
-    const table = { schema: ctx.parent.schema, name: c.name, sql: inParentSchema(ctx, c.name) };
-    candidates.push({ ...c, sizeBytes: await sizeWithin(client, table, ctx.lockTimeoutMs, 'retention') });
-  }
-  return { ...report, candidates };
+  const tables = report.candidates.map((c) => ({ schema: ctx.parent.schema, name: c.name, sql: inParentSchema(ctx, c.name) }));
+  const sizes = await sizesWithin(client, tables, ctx.lockTimeoutMs, 'retention');
+  return { ...report, candidates: report.candidates.map((c, i): RetentionCandidate => ({ ...c, sizeBytes: sizes[i] ?? 0 })) };
 }
 
 /** The plan; unless it is a dry run, carried out under the parent's advisory lock, one partition at a time. */

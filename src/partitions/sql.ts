@@ -294,12 +294,14 @@ export const invalidIndexes = `SELECT ic.relname::pg_catalog.text AS name
 export const reindexIndexConcurrently = (indexSql: string): string => `REINDEX INDEX CONCURRENTLY ${indexSql}`;
 
 /**
- * Sizing a table waits for a lock on it, like any reader: under the
- * statement's `lock_timeout`, so a table held by DDL is `LOCK_TIMEOUT`.
- * One dropped meanwhile (by hand, during a dry run) is size 0, not an error.
+ * The sizes of `tableSqls`, in their order, in one round trip. Sizing a
+ * table waits for a lock on it, like any reader: under the statement's
+ * `lock_timeout`, so a table held by DDL is `LOCK_TIMEOUT`. One dropped
+ * meanwhile (by hand, during a dry run) is size 0, not an error.
  */
-export const relationSizeWithin = (tableSql: string, lockTimeoutMs: number): string =>
-  `${setLocalLockTimeout(lockTimeoutMs)}; SELECT COALESCE(pg_catalog.pg_total_relation_size(pg_catalog.to_regclass(${quoteLiteral(tableSql)})), 0)::pg_catalog.text AS s`;
+export const relationSizesWithin = (tableSqls: readonly string[], lockTimeoutMs: number): string =>
+  `${setLocalLockTimeout(lockTimeoutMs)}; SELECT COALESCE(pg_catalog.pg_total_relation_size(pg_catalog.to_regclass(t)), 0)::pg_catalog.text AS s
+     FROM pg_catalog.unnest(ARRAY[${tableSqls.map(quoteLiteral).join(', ')}]::pg_catalog.text[]) WITH ORDINALITY AS u(t, i) ORDER BY i`;
 
 // ---- rows -----------------------------------------------------------------
 

@@ -57,6 +57,29 @@ describe('retention', () => {
     expect(await fingerprint()).toBe(before);
   });
 
+  it('plans a dry run in the same few round trips however many partitions it would drop', async () => {
+    const tripsFor = async (keep: number): Promise<{ trips: number; candidates: number }> => {
+      const client = await db.pool.connect();
+      let trips = 0;
+      const counted = {
+        query: (...args: unknown[]) => {
+          trips += 1;
+          return (client.query as (...a: unknown[]) => unknown)(...args);
+        },
+      };
+      try {
+        const plan = (await manager({ pg: counted }).retention({ keep }))._unsafeUnwrap();
+        return { trips, candidates: plan.candidates.length };
+      } finally {
+        client.release();
+      }
+    };
+    const few = await tripsFor(20);
+    const many = await tripsFor(12);
+    expect([few.candidates, many.candidates]).toEqual([2, 10]);
+    expect(many.trips).toBe(few.trips);
+  });
+
   it('drops only expired managed partitions and never a look-alike or an in-window one', async () => {
     const [{ kept } = { kept: 0 }] = await db.query<{ kept: number }>(
       "SELECT count(*)::int AS kept FROM scanner.artifact_boms WHERE inserted_at >= '2025-11-01 00:00:00+00'",
