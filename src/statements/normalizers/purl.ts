@@ -32,6 +32,14 @@ function segments(path: string, subpath: boolean): string[] {
     .map(decoded);
 }
 
+/** A purl of {@link PLAIN} form and a caseless type as the full reading gives it: namespace and name in lower case (`pypi`: `_` as `-`), the version as it is. */
+function caselessPlain(type: string, purl: string): string {
+  const slash = purl.lastIndexOf('/');
+  const at = purl.indexOf('@', slash);
+  const name = purl.slice(slash + 1, at < 0 ? undefined : at).toLowerCase();
+  return `${purl.slice(0, slash + 1).toLowerCase()}${type === 'pypi' ? name.replaceAll('_', '-') : name}${at < 0 ? '' : purl.slice(at)}`;
+}
+
 /**
  * The package URL `purl` in one form for every spelling the Package URL
  * specification reads as the same package: scheme, type and qualifier keys
@@ -43,7 +51,10 @@ function segments(path: string, subpath: boolean): string[] {
  */
 export function purlIdentity(purl: string): string {
   if (!SCHEME.test(purl)) return purl;
-  if (PLAIN.test(purl) && !CASELESS_TYPES.has(purl.slice(4, purl.indexOf('/')))) return purl;
+  if (PLAIN.test(purl)) {
+    const type = purl.slice(4, purl.indexOf('/'));
+    return CASELESS_TYPES.has(type) ? caselessPlain(type, purl) : purl;
+  }
   let rest = purl.slice('pkg:'.length).replace(/^\/+/, '');
   let subpath = '';
   const hash = rest.indexOf('#');
@@ -94,12 +105,30 @@ export function purlIdentity(purl: string): string {
  */
 export function productIdentity(key: string): string {
   if (!/pkg:|cpe:/i.test(key)) return key;
+  let identity = recentIdentities.get(key);
+  if (identity === undefined) {
+    identity = joinedIdentity(key);
+    if (recentIdentities.size === RECENT_IDENTITIES) recentIdentities.clear();
+    recentIdentities.set(key, identity);
+  }
+  return identity;
+}
+
+/**
+ * Identities worked out lately, by key: a document names each product once
+ * per vulnerability, and a corpus's documents name the same products, so
+ * reading each spelling once saves most of the parsing. Bounded, per thread.
+ */
+const recentIdentities = new Map<string, string>();
+const RECENT_IDENTITIES = 4096;
+
+function joinedIdentity(key: string): string {
+  if (!key.includes('::')) return partIdentity(key);
   if (/^cpe:\//i.test(key)) {
     const whole = cpeIdentity(key);
     if (whole !== key) return whole;
   }
-  return key
-    .split('::')
-    .map((part) => (/^cpe:/i.test(part) ? cpeIdentity(part) : purlIdentity(part)))
-    .join('::');
+  return key.split('::').map(partIdentity).join('::');
 }
+
+const partIdentity = (part: string): string => (/^cpe:/i.test(part) ? cpeIdentity(part) : purlIdentity(part));

@@ -46,6 +46,8 @@ describe('purlIdentity', () => {
     ['pkg:maven/org.example/lib@1.0+build.7', 'PKG:maven/org.example/lib@1.0+build.7'],
     ['pkg:generic/openssl@3.0:rc1', 'pkg:Generic/openssl@3.0:rc1'],
     ["pkg:npm/it's@1", "pkg:NPM/it's@1"],
+    ['pkg:pypi/Django_Filter@2.0_RC1', 'PKG:pypi/django-filter@2.0_RC1'],
+    ['pkg:github/Package-URL/Purl-Spec@V1.0', 'PKG:github/package-url/purl-spec@V1.0'],
   ] as const)('%s, already in one form, is the package %s names', ([plain, spelling]) => {
     expect(purlIdentity(spelling)).toBe(purlIdentity(plain));
   });
