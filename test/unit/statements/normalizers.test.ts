@@ -261,6 +261,26 @@ describe('cycloneDxVexNormalizer', () => {
     expect(key(bom(`urn:uuid:${uuid}`, undefined, `urn:cdx:${uuid.toUpperCase()}/1#lib`))).toBe('pkg:pypi/lib@1.0.0');
     // Version 1 of this BOM may have held another component under that bom-ref.
     expect(key(bom(`urn:uuid:${uuid}`, 2, `urn:cdx:${uuid}/1#lib`))).toBe(`urn:cdx:${uuid}/1#lib`);
+    // The schema writes a link's version without leading zeros.
+    expect(key(bom(`urn:uuid:${uuid}`, 1, `urn:cdx:${uuid}/01#lib`))).toBe(`urn:cdx:${uuid}/01#lib`);
+  });
+
+  describe('a BOM whose version is no integer from 1 keeps the BOM-Links into it', () => {
+    const uuid = 'c1a2b3d4-e5f6-4789-8abc-def012345678';
+    const bomText = (version: string, link: string) =>
+      `{"bomFormat":"CycloneDX","specVersion":"1.6","serialNumber":"urn:uuid:${uuid}","version":${version},
+        "components":[{"type":"library","bom-ref":"lib","name":"lib","purl":"pkg:pypi/lib@1.0.0"}],
+        "vulnerabilities":[{"id":"CVE-2025-1","analysis":{"state":"not_affected"},"affects":[{"ref":"${link}"}]}]}`;
+    const key = (version: string, link: string) => claims(cycloneDxVexNormalizer, JSON.parse(bomText(version, link)))[0]?.productKey;
+
+    it.each(['"1"', '[1]', 'true', '1.5', '0', 'null'])('version %s', (version) => {
+      expect(key(version, `urn:cdx:${uuid}/1#lib`)).toBe(`urn:cdx:${uuid}/1#lib`);
+    });
+
+    it('a version past 2^53 - 1, which JSON.parse does not read as written', () => {
+      expect(key('9007199254740993', `urn:cdx:${uuid}/9007199254740993#lib`)).toBe(`urn:cdx:${uuid}/9007199254740993#lib`);
+      expect(key('9007199254740991', `urn:cdx:${uuid}/9007199254740991#lib`)).toBe('pkg:pypi/lib@1.0.0');
+    });
   });
 
   it.each([
