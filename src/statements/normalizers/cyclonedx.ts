@@ -136,32 +136,43 @@ function indexComponents(bom: JsonObject, digest: string): Result<Map<string, Af
 /** A component as a message names it: its product key, and its version when it has one. */
 const named = (a: Affected): string => JSON.stringify(a.key) + (a.version === undefined ? '' : ` version ${JSON.stringify(a.version)}`);
 
-/** This BOM as a BOM-Link names it: its serial number's UUID (lower case: UUIDs compare case-insensitively) and its version (1 when absent). */
+/**
+ * This BOM as a BOM-Link names it: its serial number's UUID (lower case:
+ * UUIDs compare case-insensitively) and its version as a link writes it (1
+ * when absent). Undefined when the BOM's `version` is no integer ≥ 1 (the
+ * schema's type): `"1"`, `[1]` or `true` name no version a link could.
+ */
 interface ThisBom {
   readonly uuid: string | undefined;
-  readonly version: number;
+  readonly version: string | undefined;
 }
 
+/** The version of {@link ThisBom}; a safe integer only, as a larger one is not the number the document wrote. */
+const bomVersion = (version: unknown): string | undefined =>
+  version === undefined ? '1' : typeof version === 'number' && Number.isSafeInteger(version) && version >= 1 ? String(version) : undefined;
+
+/** A BOM-Link to an element, `urn:cdx:<serial's UUID>/<version>#<bom-ref>` (the schema's `bomLinkElementType`, the UUID in any case). */
+const BOM_LINK = /^urn:cdx:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/([1-9][0-9]*)#(.+)$/i;
+
 /**
- * Resolves an `affects[].ref`: a local `bom-ref`, or a BOM-Link
- * (`urn:cdx:<serial>/<version>#<bom-ref>`) into this same BOM, serial and
- * version. A reference into another BOM, or another version of this one,
- * cannot be resolved here and is kept as written.
+ * Resolves an `affects[].ref`: a BOM-Link (see {@link BOM_LINK}) into this
+ * same BOM, serial and version, by its bom-ref, else a local `bom-ref`. A
+ * ref written as a BOM-Link is read as one, even when a `bom-ref` is spelled
+ * alike: CycloneDX asks that no `bom-ref` start with `urn:cdx:`, so as not
+ * to be taken for a link. A link into another BOM, or another version of
+ * this one, cannot be resolved here and is kept as written.
  */
 function resolveRef(ref: string, refs: ReadonlyMap<string, Affected>, bom: ThisBom): Affected {
-  const local = refs.get(ref);
-  if (local !== undefined) return local;
-  const link = /^urn:cdx:([^/]+)\/(\d+)#(.+)$/.exec(ref);
-  if (link && bom.uuid !== undefined && link[1]?.toLowerCase() === bom.uuid && Number(link[2]) === bom.version) {
-    let fragment = link[3] ?? '';
-    try {
-      fragment = decodeURIComponent(fragment);
-    } catch {
-      // A malformed escape is kept literally.
-    }
-    return refs.get(fragment) ?? { key: ref };
+  const link = BOM_LINK.exec(ref);
+  if (link === null) return refs.get(ref) ?? { key: ref };
+  if (link[1]?.toLowerCase() !== bom.uuid || link[2] !== bom.version) return { key: ref };
+  let fragment = link[3] ?? '';
+  try {
+    fragment = decodeURIComponent(fragment);
+  } catch {
+    // A malformed escape is kept literally.
   }
-  return { key: ref };
+  return refs.get(fragment) ?? { key: ref };
 }
 
 /** Why `value`, which {@link text} does not read, is no `what`: a number or an object said as such rather than as missing. */
@@ -243,10 +254,9 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
   if (indexed.isErr()) return err(indexed.error);
   const refs = indexed.value;
   const serial = text(document['serialNumber']);
-  const version = document['version'];
   const bom: ThisBom = {
     uuid: serial !== undefined && /^urn:uuid:/i.test(serial) ? serial.slice('urn:uuid:'.length).toLowerCase() : undefined,
-    version: version === undefined ? 1 : Number(version),
+    version: bomVersion(document['version']),
   };
   const metadata = isObject(document['metadata']) ? document['metadata'] : {};
   const bomTime = isoTimestamp(metadata['timestamp']);
@@ -324,7 +334,11 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
  * services (`metadata.component`, `components`, `services`, the components
  * and services of `metadata.tools` and of each `formulation` entry, and
  * the `components` and `services` nested in any of them, at any depth) to
- * a purl, else a CPE, else the ref;
+ * a purl, else a CPE, else the ref; a BOM-Link into this BOM (its serial
+ * number and `version`, 1 when absent) resolves alike by its bom-ref, one
+ * into another BOM or version is kept as written, and so is every link when
+ * `version` is no integer from 1; a ref written as a BOM-Link is read as
+ * one, never as a `bom-ref` spelled alike;
  * components and services nested deeper than 100,000 levels fail the
  * document, and so do two components with one `bom-ref` (unique within a BOM) unless they
  * resolve alike, one product key and version, when they are one component

@@ -261,6 +261,50 @@ describe('cycloneDxVexNormalizer', () => {
     expect(key(bom(`urn:uuid:${uuid}`, undefined, `urn:cdx:${uuid.toUpperCase()}/1#lib`))).toBe('pkg:pypi/lib@1.0.0');
     // Version 1 of this BOM may have held another component under that bom-ref.
     expect(key(bom(`urn:uuid:${uuid}`, 2, `urn:cdx:${uuid}/1#lib`))).toBe(`urn:cdx:${uuid}/1#lib`);
+    // The schema writes a link's version without leading zeros.
+    expect(key(bom(`urn:uuid:${uuid}`, 1, `urn:cdx:${uuid}/01#lib`))).toBe(`urn:cdx:${uuid}/01#lib`);
+  });
+
+  it('reads a ref written as a BOM-Link as a link, even when a bom-ref is spelled alike', () => {
+    const uuid = 'c1a2b3d4-e5f6-4789-8abc-def012345678';
+    const other = '3e671687-395b-41f5-a30f-a58921a69b79';
+    const doc = (ref: string) => ({
+      bomFormat: 'CycloneDX',
+      specVersion: '1.6',
+      serialNumber: `urn:uuid:${uuid}`,
+      version: 1,
+      components: [
+        { type: 'library', 'bom-ref': 'lib', name: 'lib', purl: 'pkg:pypi/lib@1.0.0' },
+        // bom-refs that should not start with urn:cdx: (CycloneDX), the first two spelled as BOM-Links.
+        { type: 'library', 'bom-ref': `urn:cdx:${uuid}/1#lib`, name: 'a', purl: 'pkg:pypi/a@1.0.0' },
+        { type: 'library', 'bom-ref': `urn:cdx:${other}/1#lib`, name: 'b', purl: 'pkg:pypi/b@1.0.0' },
+        { type: 'library', 'bom-ref': 'urn:cdx:not-a-link', name: 'c', purl: 'pkg:pypi/c@1.0.0' },
+      ],
+      vulnerabilities: [{ id: 'CVE-2025-1', analysis: { state: 'not_affected' }, affects: [{ ref }] }],
+    });
+    const key = (ref: string) => claims(cycloneDxVexNormalizer, doc(ref))[0]?.productKey;
+    expect(key(`urn:cdx:${uuid}/1#lib`)).toBe('pkg:pypi/lib@1.0.0');
+    expect(key(`urn:cdx:${other}/1#lib`)).toBe(`urn:cdx:${other}/1#lib`);
+    // Not a BOM-Link (no UUID, version and bom-ref): a bom-ref, however it starts.
+    expect(key('urn:cdx:not-a-link')).toBe('pkg:pypi/c@1.0.0');
+  });
+
+  describe('a BOM whose version is no integer from 1 keeps the BOM-Links into it', () => {
+    const uuid = 'c1a2b3d4-e5f6-4789-8abc-def012345678';
+    const bomText = (version: string, link: string) =>
+      `{"bomFormat":"CycloneDX","specVersion":"1.6","serialNumber":"urn:uuid:${uuid}","version":${version},
+        "components":[{"type":"library","bom-ref":"lib","name":"lib","purl":"pkg:pypi/lib@1.0.0"}],
+        "vulnerabilities":[{"id":"CVE-2025-1","analysis":{"state":"not_affected"},"affects":[{"ref":"${link}"}]}]}`;
+    const key = (version: string, link: string) => claims(cycloneDxVexNormalizer, JSON.parse(bomText(version, link)))[0]?.productKey;
+
+    it.each(['"1"', '[1]', 'true', '1.5', '0', 'null'])('version %s', (version) => {
+      expect(key(version, `urn:cdx:${uuid}/1#lib`)).toBe(`urn:cdx:${uuid}/1#lib`);
+    });
+
+    it('a version past 2^53 - 1, which JSON.parse does not read as written', () => {
+      expect(key('9007199254740993', `urn:cdx:${uuid}/9007199254740993#lib`)).toBe(`urn:cdx:${uuid}/9007199254740993#lib`);
+      expect(key('9007199254740991', `urn:cdx:${uuid}/9007199254740991#lib`)).toBe('pkg:pypi/lib@1.0.0');
+    });
   });
 
   it.each([
