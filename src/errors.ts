@@ -48,7 +48,7 @@ export const ERROR_CODES = {
   },
   MEMBER_PATH_UNSAFE: {
     summary:
-      "A member path is absolute, contains `..`, is not UTF-8 or is longer than 4,095 bytes, or a file member's name ends in `/` (tar makes a directory of it).",
+      "A member path is empty, absolute, contains `..`, is not UTF-8 or is longer than 4,095 bytes, or a file member's name ends in `/` (tar makes a directory of it).",
     fix: 'Rebuild the tarball with relative UTF-8 member paths, files named without a trailing slash.',
   },
   MEMBER_TYPE_UNSUPPORTED: {

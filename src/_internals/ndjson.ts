@@ -156,6 +156,9 @@ export class LineSplitter {
   }
 }
 
+/** What to do about a line longer than a string holds: the library's advice, which the CLI, reading no line undecoded, words its own way. */
+export const UNDECODED_ADVICE = "read it undecoded ({ encoding: 'buffer' }) or fix the record";
+
 /**
  * Decodes one line as UTF-8, refusing invalid sequences instead of replacing
  * them. The strict check runs only when the fast decode produced U+FFFD, so
@@ -170,7 +173,7 @@ export function decodeLine(bytes: Buffer, start: number, end: number, member: st
     if ((error as { code?: unknown }).code !== 'ERR_STRING_TOO_LONG') throw error;
     throw new BackfillError(
       'LINE_TOO_LONG',
-      `${member} line ${line}: ${end - start} bytes, more text than a JavaScript string holds (${constants.MAX_STRING_LENGTH} characters); read it undecoded ({ encoding: 'buffer' }) or fix the record.`,
+      `${member} line ${line}: ${end - start} bytes, more text than a JavaScript string holds (${constants.MAX_STRING_LENGTH} characters); ${UNDECODED_ADVICE}.`,
       { cause: error, context: { member, line } },
     );
   }

@@ -35,6 +35,7 @@ import { generateAdvisoryChunks, generateLinksets } from '../testing/index.js';
 import { formatChecksumLine, verifyDataset, type VerifyReport } from '../verify/index.js';
 import { checksumMismatchMessage, type Expected, findExpected } from '../verify/verify-dataset.js';
 import { notRegular } from '../_internals/file-kind.js';
+import { UNDECODED_ADVICE } from '../_internals/ndjson.js';
 import { openedOutside, resolveUnder } from '../verify/safe-path.js';
 import {
   booleanFlag,
@@ -465,10 +466,15 @@ function limitOptions(flags: FlagValues): Result<LimitOptions, BackfillError> {
   return ok(options as LimitOptions);
 }
 
-/** A limit error says which option to raise (`maxEntries`): from the command line that is a flag, named here as such. */
-function withLimitFlags(error: BackfillError): BackfillError {
+/**
+ * A limit error says which option to raise (`maxEntries`): from the command
+ * line that is a flag, named here as such. A line longer than a string holds
+ * no flag lets through, and the CLI has no undecoded reading to offer.
+ * @internal
+ */
+export function withLimitFlags(error: BackfillError): BackfillError {
   if (error.code !== 'SIZE_LIMIT_EXCEEDED' && error.code !== 'LINE_TOO_LONG') return error;
-  let message = error.message;
+  let message = error.message.replace(UNDECODED_ADVICE, 'no flag lets a line that long be read: fix the record');
   for (const [name, { option }] of Object.entries(LIMIT_FLAGS)) message = message.replace(new RegExp(`\\b${option}\\b`, 'g'), `--${name}`);
   return message === error.message
     ? error

@@ -61,6 +61,8 @@ const CLI_FIXES: Partial<Record<BackfillErrorCode, string>> = {
     'Check where the dataset came from; if it really is that large, raise the limit with the flag the message names (dataset verify: --max-decompressed-bytes, --max-compression-ratio, --max-entries; dataset import: --max-decompressed-bytes).',
   MEMBER_TYPE_UNSUPPORTED:
     'Datasets hold regular files and directories only: rebuild the tarball with `backfill-kit dataset build --from <dir>` or plain `tar --format=posix`.',
+  LINE_TOO_LONG:
+    'Fix the line, or raise the limit with the flag the message names (--max-line-bytes, or --max-index-line-bytes for index backfill); no flag lets a dataset line past what a JavaScript string holds (about 512 MiB) be read.',
   MANIFEST_MISSING: 'Build the dataset with `backfill-kit dataset build` or add a schema-1 manifest.',
   RECORD_INVALID: 'Set --id-field or fix the record named in the message.',
   JSONB_UNSUPPORTED: 'Remove the character, or import with --on-invalid reject to set the line aside.',

@@ -33,31 +33,23 @@ export function checkMemberName(raw: string, kind: 'file' | 'directory' = 'file'
     .split('/')
     .filter((segment) => segment !== '' && segment !== '.')
     .join('/');
-  const unsafe =
-    raw.length === 0 ||
-    (name.length === 0 && kind === 'file') ||
+  const escapes =
     raw.startsWith('/') ||
     /^[A-Za-z]:/.test(name) ||
     raw.includes('\\') ||
     raw.includes('\0') ||
     name.split('/').some((segment) => segment === '..');
-  if (unsafe) {
-    throw new BackfillError(
-      'MEMBER_PATH_UNSAFE',
-      `member ${JSON.stringify(raw)} has an absolute or escaping path; datasets hold relative names only.`,
-      {
-        context: { member: raw },
-      },
-    );
-  }
-  if (kind === 'file' && (raw.endsWith('/') || raw.endsWith('/.'))) {
-    throw new BackfillError(
-      'MEMBER_PATH_UNSAFE',
-      `member ${JSON.stringify(raw)} ends in "/" (or "/."), a directory's name to tar, which extracts no data; name the file without it.`,
-      { context: { member: raw } },
-    );
-  }
+  if (escapes) throw unsafeName(raw, 'has an absolute or escaping path; datasets hold relative names only');
+  // An empty PAX `path=` or name field comes here: nothing to extract to, though nothing escapes either.
+  if (raw.length === 0) throw unsafeName(raw, 'has an empty path; every member needs a relative name');
+  if (name.length === 0 && kind === 'file') throw unsafeName(raw, 'names the directory it is extracted into, not a file; name the file');
+  if (kind === 'file' && (raw.endsWith('/') || raw.endsWith('/.')))
+    throw unsafeName(raw, 'ends in "/" (or "/."), a directory\'s name to tar, which extracts no data; name the file without it');
   return name;
+}
+
+function unsafeName(raw: string, why: string): BackfillError {
+  return new BackfillError('MEMBER_PATH_UNSAFE', `member ${JSON.stringify(raw)} ${why}.`, { context: { member: raw } });
 }
 
 /**

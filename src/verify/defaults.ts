@@ -14,6 +14,14 @@ export const DEFAULT_HASH_CHUNK_BYTES = 4 * 1024 * 1024;
 /** Signatures from distinct keys that `verifyDsse` needs by default. */
 export const DEFAULT_DSSE_THRESHOLD = 1;
 
+/**
+ * Most signatures a DSSE envelope may carry, for `verifyDsse` (and
+ * `verifyInTotoSubject`) and `signDsse`: each is tried against every trusted
+ * key, so an envelope of tens of thousands of short signatures would cost
+ * seconds of CPU, where real envelopes carry one or a few.
+ */
+export const MAX_DSSE_SIGNATURES = 64;
+
 /** Smallest RSA modulus accepted for signing or verifying, in bits. */
 export const MIN_RSA_BITS = 2048;
 

@@ -4,7 +4,7 @@ import { BackfillError, type BackfillErrorCode } from '../errors.js';
 import { duplicateName } from '../_internals/json-duplicates.js';
 import { LONE_SURROGATE } from '../_internals/lone-surrogate.js';
 import { decodeBase64 } from './base64.js';
-import { DEFAULT_DSSE_THRESHOLD } from './defaults.js';
+import { DEFAULT_DSSE_THRESHOLD, MAX_DSSE_SIGNATURES } from './defaults.js';
 import {
   keyIdentity,
   loadPrivateKey,
@@ -51,7 +51,9 @@ export function preAuthEncoding(payloadType: string, payload: Uint8Array): Buffe
  * Signs `payload` into a DSSE envelope with one key or several (for t-of-n
  * policies). Ed25519, ECDSA P-256 (SHA-256, DER signature) and RSA ≥ 2048
  * bits (SHA-256, PSS by default or PKCS#1 v1.5) keys are accepted. The
- * payload and signatures are standard base64.
+ * payload and signatures are standard base64. PEM text holding more than
+ * one key or certificate is `KEY_INVALID`: pass each key as its own entry.
+ * More than `MAX_DSSE_SIGNATURES` (64) keys is `INVALID_ARGUMENT`.
  *
  * @example
  * ```ts
@@ -75,6 +77,13 @@ export function signDsse(
   const pae = preAuthEncoding(payloadType, body);
   const keys = Array.isArray(key) ? (key as readonly (KeyInput | SigningKey)[]) : [key as KeyInput | SigningKey];
   if (keys.length === 0) return err(new BackfillError('INVALID_ARGUMENT', 'signDsse needs at least one key.'));
+  if (keys.length > MAX_DSSE_SIGNATURES)
+    return err(
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        `signDsse was given ${keys.length} keys, more than the ${MAX_DSSE_SIGNATURES} signatures an envelope may carry (MAX_DSSE_SIGNATURES); verifyDsse would refuse it.`,
+      ),
+    );
   const signOne = (entry: KeyInput | SigningKey): Result<DsseSignature, BackfillError> => {
     const spec: SigningKey = isSigningKey(entry) ? entry : { key: entry };
     return loadPrivateKey(spec.key, spec.passphrase).map((loaded) => {
@@ -184,7 +193,8 @@ export function parseEnvelope(input: DsseEnvelope | string | Uint8Array): Result
  * Every signature is tried against every key (`keyid` is never trusted),
  * and each distinct key counts at most once, however many signatures it
  * made or however often it is listed. Standard and URL-safe base64 are
- * accepted.
+ * accepted. An envelope of more than `MAX_DSSE_SIGNATURES` (64)
+ * signatures is `ENVELOPE_INVALID` before any is tried.
  *
  * `Ok` means the threshold was met and the payload can be trusted. `Err`
  * carries a code (`ENVELOPE_INVALID`, `BASE64_INVALID`, `SIGNATURE_MISSING`,
@@ -251,6 +261,13 @@ function checkInputs(envelope: DsseEnvelope | string | Uint8Array, options: Veri
     }
     const payload = yield* decodeBase64(env.payload, 'payload');
     if (env.signatures.length === 0) return err(new BackfillError('SIGNATURE_MISSING', 'The envelope has no signatures; sign it first.'));
+    // Checked before any is tried: each costs a verification per trusted key.
+    if (env.signatures.length > MAX_DSSE_SIGNATURES)
+      return err(
+        envelopeError(
+          `The envelope has ${env.signatures.length} signatures, more than the ${MAX_DSSE_SIGNATURES} verified (MAX_DSSE_SIGNATURES), so none was tried.`,
+        ),
+      );
     return ok({ env, payload, loaded, identities, threshold });
   });
 }

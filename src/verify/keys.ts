@@ -84,8 +84,13 @@ function hasSmallOrder(raw: Buffer): boolean {
   return SMALL_ORDER_ED25519.includes(y.toString('hex'));
 }
 
+/** Key text or bytes as text, byte for byte, to look for PEM labels in. */
+function asText(input: string | Uint8Array): string {
+  return typeof input === 'string' ? input : Buffer.from(input).toString('latin1');
+}
+
 function isPem(input: string | Uint8Array): boolean {
-  return (typeof input === 'string' ? input : Buffer.from(input).toString('latin1')).includes('-----BEGIN');
+  return asText(input).includes('-----BEGIN');
 }
 
 /**
@@ -103,14 +108,16 @@ function pemKeyLabels(text: string): string[] {
 }
 
 /**
- * Refuses PEM text with more than one key (a bundle of trusted keys, a
- * certificate chain): node:crypto would read the first and drop the rest
- * unseen, so a key the caller trusts would not count.
+ * Refuses PEM text with more than one key (a bundle of keys, a key with its
+ * certificate chain): node:crypto would read one and drop the rest unseen,
+ * so a key the caller trusts would not count, or one meant to sign would
+ * not sign. `advice` says what to pass instead.
  */
-function severalPemKeys(labels: readonly string[]): BackfillError {
-  return keyError(
-    `The PEM text holds ${labels.length} keys or certificates (${labels.join(', ')}), and only the first would be read; pass each public key on its own (one entry of \`keys\` each).`,
-  );
+function severalPemKeys(text: string, advice: string): BackfillError | undefined {
+  const labels = pemKeyLabels(text);
+  return labels.length > 1
+    ? keyError(`The PEM text holds ${labels.length} keys or certificates (${labels.join(', ')}), and only one would be read; ${advice}.`)
+    : undefined;
 }
 
 /** Whether DER bytes that are no SPKI public key parse as a private key (PKCS#8, encrypted or not, SEC1 or PKCS#1). */
@@ -161,11 +168,11 @@ export function loadPublicKey(input: KeyInput): Result<LoadedKey, BackfillError>
       if (input.type === 'private') return err(privateKeyGiven('a private KeyObject'));
       key = input;
     } else if (isPem(input)) {
-      const text = typeof input === 'string' ? input : Buffer.from(input).toString('latin1');
+      const text = asText(input);
       const label = privatePemLabel(text);
       if (label !== undefined) return err(privateKeyGiven(`PEM "${label}"`));
-      const blocks = pemKeyLabels(text);
-      if (blocks.length > 1) return err(severalPemKeys(blocks));
+      const several = severalPemKeys(text, 'pass each public key on its own (one entry of `keys` each)');
+      if (several !== undefined) return err(several);
       key = createPublicKey(typeof input === 'string' ? input : Buffer.from(input));
     } else if (typeof input === 'string') return err(keyError('The key is a string but not PEM; pass PEM text, DER bytes or a KeyObject.'));
     else {
@@ -189,12 +196,14 @@ export function loadPrivateKey(input: KeyInput, passphrase?: string): Result<Loa
   let key: KeyObject;
   try {
     if (input instanceof KeyObject) key = input;
-    else if (isPem(input))
+    else if (isPem(input)) {
+      const several = severalPemKeys(asText(input), 'pass each private key on its own (an array of keys signs with each)');
+      if (several !== undefined) return err(several);
       key = createPrivateKey({
         key: typeof input === 'string' ? input : Buffer.from(input),
         ...(passphrase === undefined ? {} : { passphrase }),
       });
-    else if (typeof input === 'string') return err(keyError('The key is a string but not PEM; pass PEM text, DER bytes or a KeyObject.'));
+    } else if (typeof input === 'string') return err(keyError('The key is a string but not PEM; pass PEM text, DER bytes or a KeyObject.'));
     else
       key = createPrivateKey({
         key: Buffer.from(input),

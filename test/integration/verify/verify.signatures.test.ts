@@ -254,6 +254,19 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyDsse with openssl-
     expect(bundle._unsafeUnwrapErr().message).toMatch(/holds 2 keys or certificates \(PUBLIC KEY, PUBLIC KEY\)/);
     expect(verifyDsse(envelopeWith([{ sig }]), { keys: [keys.rsa1024!.pub] })._unsafeUnwrapErr().code).toBe('KEY_INVALID');
     expect(signDsse(PAYLOAD, TYPE, keys.ec!.pub)._unsafeUnwrapErr().code).toBe('KEY_INVALID');
+    // Two private keys in one PEM text sign with both or not at all, as text or as bytes, never with one of them alone.
+    for (const twoKeys of [keys.ed!.priv + keys.ec!.priv, Buffer.from(keys.ec!.priv + keys.rsa!.priv)]) {
+      const signed = signDsse(PAYLOAD, TYPE, twoKeys);
+      expect(signed._unsafeUnwrapErr().code).toBe('KEY_INVALID');
+      expect(signed._unsafeUnwrapErr().message).toMatch(
+        /holds 2 keys or certificates \(PRIVATE KEY, PRIVATE KEY\).*each private key on its own/,
+      );
+    }
+    // A key openssl writes after the parameters naming its curve is still one key.
+    openssl('ecparam', '-name', 'prime256v1', '-genkey', '-out', 'ec-with-params.key');
+    openssl('pkey', '-in', 'ec-with-params.key', '-pubout', '-out', 'ec-with-params.pub');
+    const withParams = signDsse(PAYLOAD, TYPE, readFileSync(join(dir, 'ec-with-params.key')))._unsafeUnwrap();
+    expect(verifyDsse(withParams, { keys: [readFileSync(join(dir, 'ec-with-params.pub'))] }).isOk()).toBe(true);
     expect(verifyDsse(envelopeWith([{ sig }]), { keys: [] })._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
     // an error before any signature was tried has no verdicts to hand back
     for (const early of [
