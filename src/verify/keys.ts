@@ -108,13 +108,14 @@ function pemKeyLabels(text: string): string[] {
 }
 
 /**
- * Refuses PEM text with more than one key (a bundle of keys, a key with its
- * certificate chain): node:crypto would read one and drop the rest unseen,
- * so a key the caller trusts would not count, or one meant to sign would
- * not sign. `advice` says what to pass instead.
+ * Refuses PEM text with more than one key (a bundle of keys, a certificate
+ * chain): node:crypto would read one and drop the rest unseen, so a key the
+ * caller trusts would not count, or one meant to sign would not sign.
+ * `advice` says what to pass instead. For signing only private keys count
+ * (`privateOnly`): a key beside its certificate is one key to sign with.
  */
-function severalPemKeys(text: string, advice: string): BackfillError | undefined {
-  const labels = pemKeyLabels(text);
+function severalPemKeys(text: string, advice: string, privateOnly = false): BackfillError | undefined {
+  const labels = pemKeyLabels(text).filter((label) => !privateOnly || label.includes('PRIVATE KEY'));
   return labels.length > 1
     ? keyError(`The PEM text holds ${labels.length} keys or certificates (${labels.join(', ')}), and only one would be read; ${advice}.`)
     : undefined;
@@ -197,7 +198,7 @@ export function loadPrivateKey(input: KeyInput, passphrase?: string): Result<Loa
   try {
     if (input instanceof KeyObject) key = input;
     else if (isPem(input)) {
-      const several = severalPemKeys(asText(input), 'pass each private key on its own (an array of keys signs with each)');
+      const several = severalPemKeys(asText(input), 'pass each private key on its own (an array of keys signs with each)', true);
       if (several !== undefined) return err(several);
       key = createPrivateKey({
         key: typeof input === 'string' ? input : Buffer.from(input),

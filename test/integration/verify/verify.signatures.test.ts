@@ -262,6 +262,26 @@ describe.skipIf(opensslTool.missing)(opensslTool.title('verifyDsse with openssl-
         /holds 2 keys or certificates \(PRIVATE KEY, PRIVATE KEY\).*each private key on its own/,
       );
     }
+    // A key beside its certificate (a server's key file) is one key to sign with; the certificate names it.
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ed25519',
+      '-nodes',
+      '-subj',
+      '/CN=signer',
+      '-days',
+      '1',
+      '-keyout',
+      'signer.key',
+      '-out',
+      'signer.crt',
+    );
+    openssl('pkey', '-in', 'signer.key', '-pubout', '-out', 'signer.pub');
+    const keyAndCert = readFileSync(join(dir, 'signer.crt'), 'utf8') + readFileSync(join(dir, 'signer.key'), 'utf8');
+    const byKeyFile = signDsse(PAYLOAD, TYPE, keyAndCert)._unsafeUnwrap();
+    expect(verifyDsse(byKeyFile, { keys: [readFileSync(join(dir, 'signer.pub'))] }).isOk()).toBe(true);
     // A key openssl writes after the parameters naming its curve is still one key.
     openssl('ecparam', '-name', 'prime256v1', '-genkey', '-out', 'ec-with-params.key');
     openssl('pkey', '-in', 'ec-with-params.key', '-pubout', '-out', 'ec-with-params.pub');
