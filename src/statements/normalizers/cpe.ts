@@ -52,6 +52,16 @@ function fromUri(value: string): string | undefined {
   return out;
 }
 
+/**
+ * A formatted string (lower case) whose 11 values are each ANY (`*`) or
+ * letters, digits, `_`, `.` and `-` alone: most CPEs, read without the
+ * character walk of {@link fromFormattedString}, to the same values.
+ */
+const SIMPLE_FORMATTED = /^cpe:2\.3(?::(?:\*|[a-z0-9_.-]+)){11}$/;
+
+/** A value of a {@link SIMPLE_FORMATTED} string as {@link fromFormattedString} gives it: `.` and `-` quoted, unless the value is NA (`-`). */
+const quotedSimple = (value: string): string => (value === '*' || value === '-' ? value : value.replace(/[.-]/g, '\\$&'));
+
 /** The 11 values of a formatted string (`cpe:2.3:…`), split at unquoted colons, or `undefined`. */
 function formattedStringValues(cpe: string): (string | undefined)[] | undefined {
   const fields: string[] = [];
@@ -96,6 +106,7 @@ function uriValues(cpe: string): (string | undefined)[] | undefined {
  */
 export function cpeIdentity(cpe: string): string {
   const lower = cpe.toLowerCase();
+  if (SIMPLE_FORMATTED.test(lower)) return `cpe:2.3:${lower.slice('cpe:2.3:'.length).split(':').map(quotedSimple).join(':')}`;
   const values = lower.startsWith('cpe:2.3:') ? formattedStringValues(lower) : lower.startsWith('cpe:/') ? uriValues(lower) : undefined;
   if (values === undefined || values.some((v) => v === undefined)) return cpe;
   return `cpe:2.3:${values.join(':')}`;

@@ -105,24 +105,6 @@ export function purlIdentity(purl: string): string {
  */
 export function productIdentity(key: string): string {
   if (!/pkg:|cpe:/i.test(key)) return key;
-  let identity = recentIdentities.get(key);
-  if (identity === undefined) {
-    identity = joinedIdentity(key);
-    if (recentIdentities.size === RECENT_IDENTITIES) recentIdentities.clear();
-    recentIdentities.set(key, identity);
-  }
-  return identity;
-}
-
-/**
- * Identities worked out lately, by key: a document names each product once
- * per vulnerability, and a corpus's documents name the same products, so
- * reading each spelling once saves most of the parsing. Bounded, per thread.
- */
-const recentIdentities = new Map<string, string>();
-const RECENT_IDENTITIES = 4096;
-
-function joinedIdentity(key: string): string {
   if (!key.includes('::')) return partIdentity(key);
   if (/^cpe:\//i.test(key)) {
     const whole = cpeIdentity(key);

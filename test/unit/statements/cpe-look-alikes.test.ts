@@ -34,6 +34,13 @@ describe('cpeIdentity', () => {
     expect(cpeIdentity(spelling)).toBe(cpeIdentity(CANONICAL));
   });
 
+  it('reads a plain formatted string as its quoted spelling', () => {
+    expect(cpeIdentity('cpe:2.3:a:acme:my-tool_x:1.0-beta.2:-:*:*:*:*:x64:*')).toBe(
+      cpeIdentity('cpe:2.3:a:acme:my\\-tool_x:1\\.0\\-beta\\.2:-:*:*:*:*:x64:*'),
+    );
+    expect(cpeIdentity('cpe:2.3:a:acme:tool:1.0:*:*:*:*:*:*:*')).toBe('cpe:2.3:a:acme:tool:1\\.0:*:*:*:*:*:*:*');
+  });
+
   it('reads percent-encoding and packed editions of a 2.2 URI as the formatted string quotes them', () => {
     expect(cpeIdentity('cpe:/a:hp:insight_diagnostics:7.4.0.1570:-:~~online~win2003~x64~')).toBe(
       cpeIdentity('cpe:2.3:a:hp:insight_diagnostics:7.4.0.1570:-:*:*:online:win2003:x64:*'),
