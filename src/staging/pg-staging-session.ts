@@ -15,9 +15,10 @@ import { copyRows } from './pg-copy-rows.js';
 import {
   checkNameCase,
   checkTableShapes,
-  holdSwapTag,
   explainLockTimeout,
   findSwapLeftovers,
+  holdSwapTag,
+  letGoOfSwapTag,
   referencedTables,
   swapMark,
 } from './pg-table-checks.js';
@@ -761,7 +762,7 @@ export class PgStagingSession implements StagingSession {
   async #letGoOfTag(): Promise<void> {
     if (!this.#holdsTag) return;
     this.#holdsTag = false;
-    await holdSwapTag(this.#client, this.#tag, true).catch(() => undefined);
+    await letGoOfSwapTag(this.#client, this.#tag).catch(() => undefined);
   }
 
   /** Inside the transaction: lock the live tables, move them aside, rename the fresh ones into place. */

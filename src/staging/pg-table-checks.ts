@@ -49,9 +49,14 @@ export async function findSwapLeftovers(client: PgClientLike, schemas: readonly 
   return query<{ sql: string; name: string }>(client, swapLeftovers(schemas, MARK));
 }
 
-/** Held by a swap session from its start until it has dropped what it leaves behind (`release: true` lets go); see {@link holdSwapTagStatement}. */
-export async function holdSwapTag(client: PgClientLike, tag: string, release = false): Promise<void> {
-  await query(client, release ? releaseSwapTag(MARK, tag) : holdSwapTagStatement(MARK, tag));
+/** Held by a swap session from its start until it has dropped what it leaves behind; see {@link holdSwapTagStatement}. */
+export async function holdSwapTag(client: PgClientLike, tag: string): Promise<void> {
+  await query(client, holdSwapTagStatement(MARK, tag));
+}
+
+/** Lets go of what {@link holdSwapTag} took. */
+export async function letGoOfSwapTag(client: PgClientLike, tag: string): Promise<void> {
+  await query(client, releaseSwapTag(MARK, tag));
 }
 
 interface ColumnShape {
