@@ -32,9 +32,12 @@
  * - `normalizeSpeedup`: the same for the backfill's own CPU-bound work,
  *   parsing and normalizing BENCH_NORMALIZE_DOCS (default 1,500) of the
  *   corpus's documents in a child process, twice at once against once
- *   alone (median of 3). It allocates far more than the spin loop, so two
- *   at once share the caches and the memory bandwidth: this, not
- *   `coreSpeedup`, is the most a second thread can add to normalizing;
+ *   alone (median of 3): this, not `coreSpeedup`, is the most a second
+ *   thread can add to normalizing. Beside it, `normalizeCores`: the cores
+ *   one such child keeps busy alone (its CPU on all threads over its wall
+ *   time, median of 3). V8's garbage-collector and compiler threads work
+ *   beside the normalizing thread, so one normalizer alone already takes
+ *   part of the second core, and two at once gain about 2 / normalizeCores;
  * - the Node CPU split by thread (Linux; `threadCpuSeconds`): the CLI's
  *   main thread (which plans, reads, normalizes, commits and reports), its
  *   worker thread (the normalizer thread of `--workers 2`), V8's own
@@ -238,33 +241,48 @@ async function timeCli(args: readonly string[], url: string): Promise<Timed> {
 const SPIN = fileURLToPath(new URL('../children/spin.mjs', import.meta.url));
 const NORMALIZE = fileURLToPath(new URL('../children/normalize.mjs', import.meta.url));
 
-/** The seconds each of `count` copies of a child script, started together, took (each prints its own loop's seconds first). */
-async function together(args: readonly string[], count: number): Promise<number[]> {
+/** What a child printed: its loop's seconds, then (the normalizing child) the seconds of CPU its process used meanwhile. */
+interface ChildTimes {
+  readonly seconds: number;
+  readonly cpuSeconds: number;
+}
+
+/** The times each of `count` copies of a child script, started together, printed. */
+async function together(args: readonly string[], count: number): Promise<ChildTimes[]> {
   return Promise.all(
     Array.from(
       { length: count },
       () =>
-        new Promise<number>((resolve, reject) => {
+        new Promise<ChildTimes>((resolve, reject) => {
           const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
           let out = '';
           child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
           child.on('error', reject);
-          child.on('close', (code) =>
-            code === 0 ? resolve(Number.parseFloat(out)) : reject(new Error(`${args.join(' ')} exited with ${code}`)),
-          );
+          child.on('close', (code) => (code === 0 ? resolve(childTimes(out)) : reject(new Error(`${args.join(' ')} exited with ${code}`))));
         }),
     ),
   );
 }
 
-/** Work per second of two copies of a child at once over one alone (median of 3): 2 on two free, independent cores. */
-async function speedupOf(args: readonly string[]): Promise<number> {
+function childTimes(out: string): ChildTimes {
+  const [seconds = Number.NaN, cpuSeconds = Number.NaN] = out.trim().split(/\s+/).map(Number);
+  return { seconds, cpuSeconds };
+}
+
+/**
+ * Work per second of two copies of a child at once over one alone (median
+ * of 3): 2 on two free, independent cores; and the cores one copy alone
+ * keeps busy (median of 3; NaN for a child that does not print its CPU).
+ */
+async function speedupOf(args: readonly string[]): Promise<{ speedup: number; coresAlone: number }> {
   const speedups: number[] = [];
+  const cores: number[] = [];
   for (let i = 0; i < 3; i += 1) {
-    const [alone = Number.NaN] = await together(args, 1);
-    speedups.push((2 * alone) / Math.max(...(await together(args, 2))));
+    const [alone = { seconds: Number.NaN, cpuSeconds: Number.NaN }] = await together(args, 1);
+    cores.push(alone.cpuSeconds / alone.seconds);
+    speedups.push((2 * alone.seconds) / Math.max(...(await together(args, 2)).map((t) => t.seconds)));
   }
-  return median(speedups);
+  return { speedup: median(speedups), coresAlone: median(cores) };
 }
 
 /**
@@ -361,8 +379,8 @@ async function main(): Promise<void> {
       startTwo.push((await workers(`start_two_${i}`, ['--max-documents', '1'])).seconds);
     }
 
-    const speedupOfCores = await speedupOf([SPIN]);
-    const speedupOfNormalizing = await speedupOf([NORMALIZE, sampleFile]);
+    const speedupOfCores = (await speedupOf([SPIN])).speedup;
+    const normalizing = await speedupOf([NORMALIZE, sampleFile]);
     const ones: Timed[] = [];
     const twos: Timed[] = [];
     const ratios: number[] = [];
@@ -416,7 +434,8 @@ async function main(): Promise<void> {
       rangeSize,
       cores,
       coreSpeedup: round(speedupOfCores, 3),
-      normalizeSpeedup: round(speedupOfNormalizing, 3),
+      normalizeSpeedup: round(normalizing.speedup, 3),
+      normalizeCores: round(normalizing.coresAlone, 3),
       loadAverage: loads.map((l) => round(l, 1)),
       summary: text,
     };

@@ -1,10 +1,12 @@
 // The statement backfill's CPU-bound work alone: parses and normalizes the
 // documents of a JSON-lines file (argv[2]) with the built-in normalizers
-// of the built package, and prints the seconds the loop took (reading the
+// of the built package, and prints the seconds the loop took, then the
+// seconds of CPU the process used meanwhile on all its threads (reading the
 // file and a warm-up pass over the first 100 documents not counted). Run
 // by bench/cases/statements-workers.ts once alone and twice at once: what
-// a second core adds to this work on this machine, which allocates far
-// more than the spin loop and so shares the caches and memory bandwidth.
+// a second core adds to this work on this machine. Unlike the spin loop,
+// it allocates and compiles, so V8's garbage-collector and compiler
+// threads work beside it: alone, it keeps more than one core busy.
 import { readFileSync } from 'node:fs';
 import { defaultVexNormalizers } from '../../dist/statements/defaults.js';
 import { normalizeDocument } from '../../dist/statements/normalize.js';
@@ -18,5 +20,7 @@ const run = (list) => {
 };
 run(docs.slice(0, 100));
 const start = process.hrtime.bigint();
+const cpu = process.cpuUsage();
 run(docs);
-process.stdout.write(`${Number(process.hrtime.bigint() - start) / 1e9}\n`);
+const { user, system } = process.cpuUsage(cpu);
+process.stdout.write(`${Number(process.hrtime.bigint() - start) / 1e9} ${(user + system) / 1e6}\n`);
