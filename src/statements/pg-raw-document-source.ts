@@ -145,14 +145,18 @@ export class PgRawDocumentSource implements RawDocumentSource {
    * without a `digest`, `retrieved_at` or `content` column, or whose
    * `content` is of a type no document text can be read from (an integer,
    * an array): every document would fail on its own as unrecognised.
-   * Refuses a table
+   * Refuses a `digest` column of a nondeterministic collation (one that
+   * finds digests differing in case equal): keyset pages would skip the
+   * documents equal to a page's last one. Refuses a table
    * holding a document whose `retrieved_at` is ±infinity or before year 1:
    * its cursor cannot be written down, so a run would end on it and report
    * "completed" with the documents after it unread.
    */
   async #checkTable(c: PgClientLike, raw: QualifiedName): Promise<sql.RawContentSql> {
     if (this.#contentSql !== undefined) return this.#contentSql;
-    const columns = (await c.query(sql.selectColumnTypes(raw))) as { rows: { name: string; type: string; builtin: string | null }[] };
+    const columns = (await c.query(sql.selectColumnTypes(raw))) as {
+      rows: { name: string; type: string; builtin: string | null; nondeterministic: string | null }[];
+    };
     const typeOf = (name: string): string | undefined => columns.rows.find((column) => column.name === name)?.type;
     const retrievedAt = typeOf('retrieved_at');
     if (retrievedAt !== undefined && retrievedAt !== 'timestamp with time zone') {
@@ -168,6 +172,14 @@ export class PgRawDocumentSource implements RawDocumentSource {
         'INVALID_ARGUMENT',
         `${raw.sql} has no column ${column}: a raw documents table has (digest, retrieved_at timestamptz, content text | jsonb | bytea). Check --raw-table (the source's table) names that table.`,
         { context: { table: raw.sql, column } },
+      );
+    }
+    const collation = columns.rows.find((column) => column.name === 'digest')?.nondeterministic ?? null;
+    if (collation !== null) {
+      throw new BackfillError(
+        'INVALID_ARGUMENT',
+        `${raw.sql}: column digest has the nondeterministic collation ${collation}, under which digests that differ (only in case, say) compare equal: a page that ends on one of them would skip the others retrieved at the same time. Give the column a deterministic collation: ALTER TABLE ${raw.sql} ALTER COLUMN digest TYPE text COLLATE "C"`,
+        { context: { table: raw.sql, column: 'digest', collation } },
       );
     }
     // PostgreSQL's own type by its internal name (`varchar`, `bpchar`): a type of another schema named `text` is no text.
@@ -268,6 +280,8 @@ export class PgRawDocumentSource implements RawDocumentSource {
    */
   refuseRepeatedDigests(query: Omit<KeyRangesQuery, 'rangeSize' | 'after'>): ResultAsync<void, BackfillError> {
     return this.#withClient(async (c, raw) => {
+      // A table no run could read is refused as such first (a digest column that ignores case finds copies by case too).
+      await this.#checkTable(c, raw);
       const unique = (await c.query(sql.selectDigestIsUnique(raw))) as { rows: { unique: boolean }[] };
       if (unique.rows[0]?.unique === true) return;
       const found = (await c.query(sql.selectRepeatedDigest(raw, query))) as {
