@@ -694,6 +694,28 @@ export const countPendingJobs = (schema: string, queue: string, runId: string | 
   );
 
 /**
+ * Lets the jobs of `queue` run as long as they need: pg-boss fails a job
+ * that has been active longer than its `expire_seconds` (at most 24 hours
+ * through its API) even while its worker still sends heartbeats, so a key
+ * range that took longer was retried under the live worker's run lock and
+ * could fail for good. Heartbeats already hand a dead worker's job on. The
+ * jobs already enqueued and not settled get the same.
+ */
+export const unlimitedJobTime = (schema: string, queue: string): SqlStatement =>
+  sql(
+    `WITH q AS (
+       UPDATE ${quoteIdent(schema)}.queue SET expire_seconds = $2
+        WHERE name OPERATOR(pg_catalog.=) $1 AND expire_seconds OPERATOR(pg_catalog.<) $2 RETURNING name
+     )
+     UPDATE ${quoteIdent(schema)}.job SET expire_seconds = $2
+      WHERE name OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.<) 'completed' AND expire_seconds OPERATOR(pg_catalog.<) $2`,
+    [queue, MAX_JOB_SECONDS],
+  );
+
+/** The longest time a range job may run: PostgreSQL's largest `integer` of seconds (68 years). */
+export const MAX_JOB_SECONDS = 2_147_483_647;
+
+/**
  * Puts a job claimed at attempt `retryCount` back in `queue` as if it was
  * never claimed, as pg-boss's own `restore` does for a job its worker
  * could not start: with no `started_on`, its next claim is not counted as
