@@ -303,7 +303,7 @@ export function singleProcessSink(sink: PgStatementSink, plans: PgBackfillPlanSt
  * run, with the flags that repeat its options (a rerun with other ones is
  * refused); bare for a run that stored no checkpoint yet.
  */
-export function singleProcessCommand(runId: string, single: StoredCheckpoint | null): string {
+export function singleProcessCommand(runId: string, single: Pick<StoredCheckpoint, 'options'> | null): string {
   if (single === null) return `statements backfill --run-id ${runId}`;
   const { retrievedSince, force, maxDocuments } = single.options;
   const since = retrievedSince === null ? '' : ` --retrieved-since ${retrievedSince}`;
