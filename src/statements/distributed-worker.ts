@@ -504,7 +504,9 @@ async function workIn(
     await slots;
     await parts.plans.leave(workerId);
   }
-  if (options.untilDone && ranges === 0 && !options.signal?.aborted) await warnIfNeverPlanned(parts, queue);
+  // A worker of one run found its plan (else it would still wait): one with nothing to do (no document from
+  // retrievedSince) has no job to find, so no job anywhere says nothing about its flags.
+  if (options.untilDone && options.runId === undefined && ranges === 0 && !options.signal?.aborted) await warnIfNeverPlanned(parts, queue);
   return ok({ workerId, ranges, retried, runs: [...w.plans.keys()] });
 }
 
