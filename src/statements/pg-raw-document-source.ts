@@ -59,6 +59,8 @@ interface RawRow {
   content_bytes: number | null;
   /** The most bytes of this content that can be read (for a bytea, as the session's `bytea_output` sends it). */
   content_max: number;
+  /** Its retrieved_at as text when it has no cursor text (±infinity, before year 1): stored since the table was checked. */
+  unplaceable: string | null;
 }
 
 /**
@@ -75,6 +77,14 @@ const MAX_STRING = constants.MAX_STRING_LENGTH;
 
 /** PostgreSQL's types (internal names) of a `content` column (a domain's base type) whose values read as a document's text or UTF-8 bytes. */
 const CONTENT_TYPES: ReadonlySet<string> = new Set(['text', 'varchar', 'bpchar', 'json', 'jsonb', 'bytea']);
+
+/** Why documents whose retrieved_at has no place in keyset order are refused, and what to do. */
+const unplaceable = (raw: QualifiedName, digest: string, shown: string, count: number): BackfillError =>
+  new BackfillError(
+    'DOCUMENT_INVALID',
+    `${raw.sql}: ${count} raw document(s) have a retrieved_at that cannot be placed in (retrieved_at, digest) order, e.g. ${digest} (${shown}). They would end the run early with the rest unread; set retrieved_at to when each document was fetched and run again.`,
+    { context: { table: raw.sql, digest, count } },
+  );
 
 /** Why a document over the content limit is not read, and what to do. */
 const tooLarge = (raw: QualifiedName, bytes: number, max: number): string =>
@@ -194,13 +204,7 @@ export class PgRawDocumentSource implements RawDocumentSource {
     }
     const found = (await c.query(sql.selectUnplaceableDocument(raw))) as { rows: { digest: string; shown: string; n: string }[] };
     const bad = found.rows[0];
-    if (bad !== undefined) {
-      throw new BackfillError(
-        'DOCUMENT_INVALID',
-        `${raw.sql}: ${bad.n} raw document(s) have a retrieved_at that cannot be placed in (retrieved_at, digest) order, e.g. ${bad.digest} (${bad.shown}). They would end the run early with the rest unread; set retrieved_at to when each document was fetched and run again.`,
-        { context: { table: raw.sql, digest: bad.digest, count: Number(bad.n) } },
-      );
-    }
+    if (bad !== undefined) throw unplaceable(raw, bad.digest, bad.shown, Number(bad.n));
     this.#contentSql = sql.rawContentSql(builtin);
     return this.#contentSql;
   }
@@ -220,6 +224,9 @@ export class PgRawDocumentSource implements RawDocumentSource {
     return this.#withClient(async (c, raw) => {
       const content = await this.#checkTable(c, raw);
       const page = (await c.query(sql.selectRawPage(raw, query, content, MAX_STRING))) as { rows: RawRow[] };
+      // Stored since the table was checked (this source's first page): its cursor would end the run here, the rest unread.
+      const late = page.rows.find((row) => row.unplaceable !== null);
+      if (late !== undefined) throw unplaceable(raw, late.digest, late.unplaceable as string, 1);
       return page.rows.map((row): RawDocument => {
         const doc = { digest: row.digest, retrievedAt: row.retrieved_at, cursor: { retrievedAt: row.cursor_at, digest: row.digest } };
         if (row.content_bytes !== null && row.content_bytes > row.content_max) {

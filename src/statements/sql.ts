@@ -459,7 +459,8 @@ export function selectRawPage(raw: QualifiedName, query: RawDocumentPageQuery, c
   const maxBytes = content.maxBytes(`$${values.length}::int`);
   return sql(
     `SELECT digest, retrieved_at, cursor_at, CASE WHEN ${content.bytes} OPERATOR(pg_catalog.<=) (${maxBytes}) THEN content END AS content,
-            ${content.bytes} AS content_bytes, ${maxBytes} AS content_max
+            ${content.bytes} AS content_bytes, ${maxBytes} AS content_max,
+            CASE WHEN ${UNPLACEABLE} THEN retrieved_at::pg_catalog.text END AS unplaceable
        FROM (SELECT digest, retrieved_at, ${CURSOR_TEXT} AS cursor_at, ${content.select} AS content
                FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length - 1}) page
       ORDER BY retrieved_at, digest`,
