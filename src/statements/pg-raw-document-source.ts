@@ -78,6 +78,9 @@ const MAX_STRING = constants.MAX_STRING_LENGTH;
 /** PostgreSQL's types (internal names) of a `content` column (a domain's base type) whose values read as a document's text or UTF-8 bytes. */
 const CONTENT_TYPES: ReadonlySet<string> = new Set(['text', 'varchar', 'bpchar', 'json', 'jsonb', 'bytea']);
 
+/** PostgreSQL's types (internal names) of a `digest` column (a domain's base type) that order as the text a cursor holds. */
+const DIGEST_TYPES: ReadonlySet<string> = new Set(['text', 'varchar', 'bpchar']);
+
 /** Why documents whose retrieved_at has no place in keyset order are refused, and what to do. */
 const unplaceable = (raw: QualifiedName, digest: string, shown: string, count: number): BackfillError =>
   new BackfillError(
@@ -155,9 +158,12 @@ export class PgRawDocumentSource implements RawDocumentSource {
    * without a `digest`, `retrieved_at` or `content` column, or whose
    * `content` is of a type no document text can be read from (an integer,
    * an array): every document would fail on its own as unrecognised.
-   * Refuses a `digest` column of a nondeterministic collation (one that
-   * finds digests differing in case equal): keyset pages would skip the
-   * documents equal to a page's last one. Refuses a table
+   * Refuses a `digest` column that is not `text`, `varchar` or `char`
+   * (or a domain over one): `citext`, say, orders pages ignoring case
+   * while the cursor compares as text, so pages would skip or repeat
+   * documents. Refuses a `digest` column of a nondeterministic collation
+   * (one that finds digests differing in case equal): keyset pages would
+   * skip the documents equal to a page's last one. Refuses a table
    * holding a document whose `retrieved_at` is ±infinity or before year 1:
    * its cursor cannot be written down, so a run would end on it and report
    * "completed" with the documents after it unread.
@@ -184,7 +190,15 @@ export class PgRawDocumentSource implements RawDocumentSource {
         { context: { table: raw.sql, column } },
       );
     }
-    const collation = columns.rows.find((column) => column.name === 'digest')?.nondeterministic ?? null;
+    const digest = columns.rows.find((column) => column.name === 'digest');
+    if (!DIGEST_TYPES.has(digest?.builtin ?? '')) {
+      throw new BackfillError(
+        'INVALID_ARGUMENT',
+        `${raw.sql}: column digest is ${digest?.type}, not text or varchar: pages are ordered by the column's own comparison and continue after a page's last digest compared as text, so where the two orders differ (citext ignores case) a run would skip or repeat documents. Convert it: ALTER TABLE ${raw.sql} ALTER COLUMN digest TYPE text`,
+        { context: { table: raw.sql, column: 'digest', type: digest?.type } },
+      );
+    }
+    const collation = digest?.nondeterministic ?? null;
     if (collation !== null) {
       throw new BackfillError(
         'INVALID_ARGUMENT',
