@@ -39,7 +39,7 @@ import {
   type PlanBackfillOptions,
   type RetryingRange,
 } from '../statements/index.js';
-import { singleProcessCommand, singleProcessSink } from '../statements/distributed-plan.js';
+import { shellWord, singleProcessCommand, singleProcessSink } from '../statements/distributed-plan.js';
 import { planAndWork } from '../statements/distributed-worker.js';
 import { rangeFailedError } from '../statements/distributed-report.js';
 import { BackfillProgressReader, enqueueAgainAdvice } from '../statements/distributed-progress.js';
@@ -81,8 +81,7 @@ function resumeLine(flags: FlagValues, partial: BackfillSummary): string {
   const tables = TABLE_FLAGS.flatMap((flag) => {
     const value = stringFlag(flags, flag);
     if (value === undefined || value === (storeFlags[flag] ?? engineFlags[flag])?.default) return [];
-    // A quoted identifier ("My Schema".docs) is written so a shell passes it on as it is.
-    return [` --${flag} ${/^[\w.$-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`}`];
+    return [` --${flag} ${shellWord(value)}`];
   });
   return `Every committed batch is kept; once the cause is fixed, resume the run: ${singleProcessCommand(partial.runId, { options: partial.report.options })}${tables.join('')}`;
 }

@@ -304,8 +304,14 @@ export function singleProcessSink(sink: PgStatementSink, plans: PgBackfillPlanSt
  * refused); bare for a run that stored no checkpoint yet.
  */
 export function singleProcessCommand(runId: string, single: Pick<StoredCheckpoint, 'options'> | null): string {
-  if (single === null) return `statements backfill --run-id ${runId}`;
+  const command = `statements backfill --run-id ${shellWord(runId)}`;
+  if (single === null) return command;
   const { retrievedSince, force, maxDocuments } = single.options;
   const since = retrievedSince === null ? '' : ` --retrieved-since ${retrievedSince}`;
-  return `statements backfill --run-id ${runId}${since}${force ? ' --force' : ''}${maxDocuments === null ? '' : ` --max-documents ${maxDocuments}`}`;
+  return `${command}${since}${force ? ' --force' : ''}${maxDocuments === null ? '' : ` --max-documents ${maxDocuments}`}`;
+}
+
+/** `word` as a shell passes it on to a command: as it is when plain, else in single quotes (a run id `nightly run`, a table `"My Schema".docs`). */
+export function shellWord(word: string): string {
+  return /^[\w.:@%+=,/-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
 }

@@ -5,8 +5,10 @@
  * connection string"), but not that the run resumes, nor with which flags:
  * a run started without --run-id has a random id, and a resume must repeat
  * its --retrieved-since, --force and --max-documents (and the table flags).
- * It now prints the command that resumes it, and that command does.
+ * It now prints the command that resumes it, and that command does, with a
+ * run id a shell would split or unquote in single quotes.
  */
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { psql, seedDocuments } from '../statements/helpers.js';
@@ -42,6 +44,12 @@ describe('statements backfill stopped by an error', () => {
     expect(runId).toBeDefined();
     const command = `statements backfill --run-id ${runId} --retrieved-since ${since} --statements-table st.claims --documents-table st.docs`;
     expect(output).toContain(`Every committed batch is kept; once the cause is fixed, resume the run: ${command}`);
+
+    // A run id a shell would split or unquote is printed so that pasting the command passes it on as it is.
+    const named = await cli(['statements', 'backfill', '--run-id', "it's nightly", '--batch-size', '50', ...tables], { env });
+    const quoted = /resume the run: statements backfill --run-id (.+?) --statements-table/.exec(named.stdout + named.stderr)?.[1];
+    expect(quoted).toBe(`'it'\\''s nightly'`);
+    expect(execFileSync('bash', ['-c', `printf '%s' ${quoted}`], { encoding: 'utf8' })).toBe("it's nightly");
 
     await db.query('DROP TRIGGER refuse ON st.docs');
     const resumed = await cli(command.split(' '), { env });
