@@ -296,7 +296,7 @@ async function failedRunAmong(
     const failing = await failingJobs(parts, run);
     if (failing.isErr()) return err(failing.error);
     if (failing.value.failed.size === 0) continue;
-    const combined = await combineRun(parts, run);
+    const combined = await combineRun(parts, run, false);
     if (combined.isErr()) return err(combined.error);
     const { state, failedRanges } = combined.value.combined;
     if (state === 'failed') return err(rangeFailedError(run, failedRanges, summary));
@@ -550,7 +550,7 @@ async function untilEnqueued(
     }
     outage.ended();
     if (enqueued.value) break;
-    const run = await combineRun(parts, runId);
+    const run = await combineRun(parts, runId, false);
     if (run.isOk() && run.value.combined.state !== 'running') break;
     // A single-process run's id: planning refuses it, so waiting for its plan would wait for ever.
     if (run.isErr() && run.error.context['singleProcess'] === true) return err(run.error);
