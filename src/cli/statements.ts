@@ -39,7 +39,7 @@ import {
   type PlanBackfillOptions,
   type RetryingRange,
 } from '../statements/index.js';
-import { singleProcessSink } from '../statements/distributed-plan.js';
+import { shellWord, singleProcessCommand, singleProcessSink } from '../statements/distributed-plan.js';
 import { planAndWork } from '../statements/distributed-worker.js';
 import { rangeFailedError } from '../statements/distributed-report.js';
 import { BackfillProgressReader, enqueueAgainAdvice } from '../statements/distributed-progress.js';
@@ -71,6 +71,19 @@ function summaryLines(s: BackfillSummary): string[] {
     `run id: ${s.runId}${s.resumed ? ' (resumed from its checkpoint)' : ''}`,
     `report sha256: ${s.reportSha256}`,
   ];
+}
+
+/**
+ * How to resume a single-process run that stopped on an error: its id and
+ * the options a resume must repeat, with the table flags it was given.
+ */
+function resumeLine(flags: FlagValues, partial: BackfillSummary): string {
+  const tables = TABLE_FLAGS.flatMap((flag) => {
+    const value = stringFlag(flags, flag);
+    if (value === undefined || value === (storeFlags[flag] ?? engineFlags[flag])?.default) return [];
+    return [` --${flag} ${shellWord(value)}`];
+  });
+  return `Every committed batch is kept; once the cause is fixed, resume the run: ${singleProcessCommand(partial.runId, { options: partial.report.options })}${tables.join('')}`;
 }
 
 /** Where the statement tables are, and the database. */
@@ -511,7 +524,10 @@ const backfill: CommandSpec = {
     progress.done();
     if (result.isErr()) {
       const partial = result.error.partial;
-      return failed(result.error, partial === undefined ? [] : ['The run stopped; committed so far:', ...summaryLines(partial)]);
+      return failed(
+        result.error,
+        partial === undefined ? [] : ['The run stopped; committed so far:', ...summaryLines(partial), resumeLine(ctx.flags, partial)],
+      );
     }
     const s = result.value;
     return { exitCode: s.failures > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code, report: s, lines: summaryLines(s) };

@@ -162,10 +162,14 @@ function halvingTail(units: readonly KeyRange[], most: number): KeyRange[] {
   return out;
 }
 
-/** The checkpoint of each of the plan's ranges (`null` for a range not started), in two queries. */
-export function rangeCheckpoints(sink: PgStatementSink, plan: BackfillPlan): ResultAsync<(StoredCheckpoint | null)[], BackfillError> {
+/** The checkpoint of each of the plan's ranges (`null` for a range not started), in two queries (one without their failures). */
+export function rangeCheckpoints(
+  sink: PgStatementSink,
+  plan: BackfillPlan,
+  failures = true,
+): ResultAsync<(StoredCheckpoint | null)[], BackfillError> {
   const ids = plan.ranges.map((range) => rangeCheckpointId(plan.runId, range.n));
-  return sink.loadCheckpoints(ids).map((found) => ids.map((id) => found.get(id) ?? null));
+  return sink.loadCheckpoints(ids, { failures }).map((found) => ids.map((id) => found.get(id) ?? null));
 }
 
 /** `ABORTED` once the planner was asked to stop, before its plan is stored. */
@@ -210,7 +214,7 @@ export function planIn({ parts, queue }: Session, options: PlanBackfillOptions):
       queue.schema,
     );
     const { sink } = parts.storeOf(stored);
-    const checkpoints = yield* rangeCheckpoints(sink, stored);
+    const checkpoints = yield* rangeCheckpoints(sink, stored, false);
     const todo: RangeJob[] = stored.ranges
       .filter((_, i) => !checkpoints[i]?.completed)
       .map((range) => ({ runId: stored.runId, n: range.n }));
@@ -303,9 +307,15 @@ export function singleProcessSink(sink: PgStatementSink, plans: PgBackfillPlanSt
  * run, with the flags that repeat its options (a rerun with other ones is
  * refused); bare for a run that stored no checkpoint yet.
  */
-export function singleProcessCommand(runId: string, single: StoredCheckpoint | null): string {
-  if (single === null) return `statements backfill --run-id ${runId}`;
+export function singleProcessCommand(runId: string, single: Pick<StoredCheckpoint, 'options'> | null): string {
+  const command = `statements backfill --run-id ${shellWord(runId)}`;
+  if (single === null) return command;
   const { retrievedSince, force, maxDocuments } = single.options;
   const since = retrievedSince === null ? '' : ` --retrieved-since ${retrievedSince}`;
-  return `statements backfill --run-id ${runId}${since}${force ? ' --force' : ''}${maxDocuments === null ? '' : ` --max-documents ${maxDocuments}`}`;
+  return `${command}${since}${force ? ' --force' : ''}${maxDocuments === null ? '' : ` --max-documents ${maxDocuments}`}`;
+}
+
+/** `word` as a shell passes it on to a command: as it is when plain, else in single quotes (a run id `nightly run`, a table `"My Schema".docs`). */
+export function shellWord(word: string): string {
+  return /^[\w.:@%+=,/-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
 }

@@ -140,7 +140,8 @@ async function progressOf(
   runId: string,
   rateOf?: (done: number) => number,
 ): Promise<Result<DistributedBackfillProgress, BackfillError>> {
-  const run = await combineRun(parts, runId);
+  // Where the run stands needs none of its failures, read again at each poll.
+  const run = await combineRun(parts, runId, false);
   if (run.isErr()) return err(run.error);
   const { plan, combined } = run.value;
   const alive = await parts.plans.workersAlive(WORKER_ALIVE_SECONDS);

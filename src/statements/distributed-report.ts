@@ -174,7 +174,17 @@ function combine(
   };
 }
 
-export async function combineRun(parts: Parts, runId: string): Promise<Result<{ plan: BackfillPlan; combined: Combined }, BackfillError>> {
+/**
+ * The run's plan and its ranges added up. Without `failures` the ranges'
+ * recorded failures are not read (`combined.failed` holds only a stop's):
+ * where the run stands (progress, a worker's checks) needs none of them,
+ * and a run may have recorded millions.
+ */
+export async function combineRun(
+  parts: Parts,
+  runId: string,
+  failures = true,
+): Promise<Result<{ plan: BackfillPlan; combined: Combined }, BackfillError>> {
   const plan = await parts.plans.loadPlan(runId);
   // No plan tables yet: nothing was ever planned in this database (with these table names).
   if (plan.isErr() && plan.error.code !== 'TABLE_NOT_FOUND') return err(plan.error);
@@ -190,7 +200,7 @@ export async function combineRun(parts: Parts, runId: string): Promise<Result<{ 
       ),
     );
   }
-  const checkpoints = await rangeCheckpoints(parts.storeOf(plan.value).sink, plan.value);
+  const checkpoints = await rangeCheckpoints(parts.storeOf(plan.value).sink, plan.value, failures);
   if (checkpoints.isErr()) return err(checkpoints.error);
   const stop = plan.value.options.stopOnError ? await parts.plans.firstStop(runId) : ok(null);
   if (stop.isErr()) return err(stop.error);

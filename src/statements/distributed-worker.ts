@@ -296,7 +296,7 @@ async function failedRunAmong(
     const failing = await failingJobs(parts, run);
     if (failing.isErr()) return err(failing.error);
     if (failing.value.failed.size === 0) continue;
-    const combined = await combineRun(parts, run);
+    const combined = await combineRun(parts, run, false);
     if (combined.isErr()) return err(combined.error);
     const { state, failedRanges } = combined.value.combined;
     if (state === 'failed') return err(rangeFailedError(run, failedRanges, summary));
@@ -504,7 +504,9 @@ async function workIn(
     await slots;
     await parts.plans.leave(workerId);
   }
-  if (options.untilDone && ranges === 0 && !options.signal?.aborted) await warnIfNeverPlanned(parts, queue);
+  // A worker of one run found its plan (else it would still wait): one with nothing to do (no document from
+  // retrievedSince) has no job to find, so no job anywhere says nothing about its flags.
+  if (options.untilDone && options.runId === undefined && ranges === 0 && !options.signal?.aborted) await warnIfNeverPlanned(parts, queue);
   return ok({ workerId, ranges, retried, runs: [...w.plans.keys()] });
 }
 
@@ -548,7 +550,7 @@ async function untilEnqueued(
     }
     outage.ended();
     if (enqueued.value) break;
-    const run = await combineRun(parts, runId);
+    const run = await combineRun(parts, runId, false);
     if (run.isOk() && run.value.combined.state !== 'running') break;
     // A single-process run's id: planning refuses it, so waiting for its plan would wait for ever.
     if (run.isErr() && run.error.context['singleProcess'] === true) return err(run.error);

@@ -9,7 +9,7 @@ import { PgBoss, type Job } from 'pg-boss';
 import { okAsync, ResultAsync } from 'neverthrow';
 import type { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgConnectOptions } from '../_internals/pg.js';
-import { countPendingJobs, releaseClaimedJob, selectRunHasJobs, type SqlStatement } from './sql.js';
+import { countPendingJobs, releaseClaimedJob, selectRunHasJobs, type SqlStatement, unlimitedJobTime } from './sql.js';
 
 /** What a range job carries. */
 export interface RangeJob {
@@ -117,6 +117,9 @@ export class RangeJobQueue {
         try {
           await boss.start();
           await boss.createQueue(queue, { policy: 'exclusive', heartbeatSeconds, ...RANGE_RETRIES, expireInSeconds: 24 * 3600 });
+          // Past pg-boss's 24 h: a range still running with heartbeats is never failed for its time alone.
+          const unlimited = unlimitedJobTime(schema, queue);
+          await boss.getDb().executeSql(unlimited.text, [...unlimited.values]);
         } catch (error) {
           // A start that failed half way (the database went away) must not leave pg-boss's pool and timers behind.
           await boss.stop({ graceful: false, close: true }).catch(() => undefined);

@@ -59,6 +59,8 @@ interface RawRow {
   content_bytes: number | null;
   /** The most bytes of this content that can be read (for a bytea, as the session's `bytea_output` sends it). */
   content_max: number;
+  /** Its retrieved_at as text when it has no cursor text (±infinity, before year 1): stored since the table was checked. */
+  unplaceable: string | null;
 }
 
 /**
@@ -75,6 +77,17 @@ const MAX_STRING = constants.MAX_STRING_LENGTH;
 
 /** PostgreSQL's types (internal names) of a `content` column (a domain's base type) whose values read as a document's text or UTF-8 bytes. */
 const CONTENT_TYPES: ReadonlySet<string> = new Set(['text', 'varchar', 'bpchar', 'json', 'jsonb', 'bytea']);
+
+/** PostgreSQL's types (internal names) of a `digest` column (a domain's base type) that order as the text a cursor holds. */
+const DIGEST_TYPES: ReadonlySet<string> = new Set(['text', 'varchar', 'bpchar']);
+
+/** Why documents whose retrieved_at has no place in keyset order are refused, and what to do. */
+const unplaceable = (raw: QualifiedName, digest: string, shown: string, count: number): BackfillError =>
+  new BackfillError(
+    'DOCUMENT_INVALID',
+    `${raw.sql}: ${count} raw document(s) have a retrieved_at that cannot be placed in (retrieved_at, digest) order, e.g. ${digest} (${shown}). They would end the run early with the rest unread; set retrieved_at to when each document was fetched and run again.`,
+    { context: { table: raw.sql, digest, count } },
+  );
 
 /** Why a document over the content limit is not read, and what to do. */
 const tooLarge = (raw: QualifiedName, bytes: number, max: number): string =>
@@ -145,14 +158,21 @@ export class PgRawDocumentSource implements RawDocumentSource {
    * without a `digest`, `retrieved_at` or `content` column, or whose
    * `content` is of a type no document text can be read from (an integer,
    * an array): every document would fail on its own as unrecognised.
-   * Refuses a table
+   * Refuses a `digest` column that is not `text`, `varchar` or `char`
+   * (or a domain over one): `citext`, say, orders pages ignoring case
+   * while the cursor compares as text, so pages would skip or repeat
+   * documents. Refuses a `digest` column of a nondeterministic collation
+   * (one that finds digests differing in case equal): keyset pages would
+   * skip the documents equal to a page's last one. Refuses a table
    * holding a document whose `retrieved_at` is ±infinity or before year 1:
    * its cursor cannot be written down, so a run would end on it and report
    * "completed" with the documents after it unread.
    */
   async #checkTable(c: PgClientLike, raw: QualifiedName): Promise<sql.RawContentSql> {
     if (this.#contentSql !== undefined) return this.#contentSql;
-    const columns = (await c.query(sql.selectColumnTypes(raw))) as { rows: { name: string; type: string; builtin: string | null }[] };
+    const columns = (await c.query(sql.selectColumnTypes(raw))) as {
+      rows: { name: string; type: string; builtin: string | null; nondeterministic: string | null }[];
+    };
     const typeOf = (name: string): string | undefined => columns.rows.find((column) => column.name === name)?.type;
     const retrievedAt = typeOf('retrieved_at');
     if (retrievedAt !== undefined && retrievedAt !== 'timestamp with time zone') {
@@ -170,6 +190,22 @@ export class PgRawDocumentSource implements RawDocumentSource {
         { context: { table: raw.sql, column } },
       );
     }
+    const digest = columns.rows.find((column) => column.name === 'digest');
+    if (!DIGEST_TYPES.has(digest?.builtin ?? '')) {
+      throw new BackfillError(
+        'INVALID_ARGUMENT',
+        `${raw.sql}: column digest is ${digest?.type}, not text or varchar: pages are ordered by the column's own comparison and continue after a page's last digest compared as text, so where the two orders differ (citext ignores case) a run would skip or repeat documents. Convert it: ALTER TABLE ${raw.sql} ALTER COLUMN digest TYPE text`,
+        { context: { table: raw.sql, column: 'digest', type: digest?.type } },
+      );
+    }
+    const collation = digest?.nondeterministic ?? null;
+    if (collation !== null) {
+      throw new BackfillError(
+        'INVALID_ARGUMENT',
+        `${raw.sql}: column digest has the nondeterministic collation ${collation}, under which digests that differ (only in case, say) compare equal: a page that ends on one of them would skip the others retrieved at the same time. Give the column a deterministic collation: ALTER TABLE ${raw.sql} ALTER COLUMN digest TYPE text COLLATE "C"`,
+        { context: { table: raw.sql, column: 'digest', collation } },
+      );
+    }
     // PostgreSQL's own type by its internal name (`varchar`, `bpchar`): a type of another schema named `text` is no text.
     const builtin = columns.rows.find((column) => column.name === 'content')?.builtin ?? '';
     const content = typeOf('content') as string;
@@ -182,13 +218,7 @@ export class PgRawDocumentSource implements RawDocumentSource {
     }
     const found = (await c.query(sql.selectUnplaceableDocument(raw))) as { rows: { digest: string; shown: string; n: string }[] };
     const bad = found.rows[0];
-    if (bad !== undefined) {
-      throw new BackfillError(
-        'DOCUMENT_INVALID',
-        `${raw.sql}: ${bad.n} raw document(s) have a retrieved_at that cannot be placed in (retrieved_at, digest) order, e.g. ${bad.digest} (${bad.shown}). They would end the run early with the rest unread; set retrieved_at to when each document was fetched and run again.`,
-        { context: { table: raw.sql, digest: bad.digest, count: Number(bad.n) } },
-      );
-    }
+    if (bad !== undefined) throw unplaceable(raw, bad.digest, bad.shown, Number(bad.n));
     this.#contentSql = sql.rawContentSql(builtin);
     return this.#contentSql;
   }
@@ -208,6 +238,9 @@ export class PgRawDocumentSource implements RawDocumentSource {
     return this.#withClient(async (c, raw) => {
       const content = await this.#checkTable(c, raw);
       const page = (await c.query(sql.selectRawPage(raw, query, content, MAX_STRING))) as { rows: RawRow[] };
+      // Stored since the table was checked (this source's first page): its cursor would end the run here, the rest unread.
+      const late = page.rows.find((row) => row.unplaceable !== null);
+      if (late !== undefined) throw unplaceable(raw, late.digest, late.unplaceable as string, 1);
       return page.rows.map((row): RawDocument => {
         const doc = { digest: row.digest, retrievedAt: row.retrieved_at, cursor: { retrievedAt: row.cursor_at, digest: row.digest } };
         if (row.content_bytes !== null && row.content_bytes > row.content_max) {
@@ -268,6 +301,8 @@ export class PgRawDocumentSource implements RawDocumentSource {
    */
   refuseRepeatedDigests(query: Omit<KeyRangesQuery, 'rangeSize' | 'after'>): ResultAsync<void, BackfillError> {
     return this.#withClient(async (c, raw) => {
+      // A table no run could read is refused as such first (a digest column that ignores case finds copies by case too).
+      await this.#checkTable(c, raw);
       const unique = (await c.query(sql.selectDigestIsUnique(raw))) as { rows: { unique: boolean }[] };
       if (unique.rows[0]?.unique === true) return;
       const found = (await c.query(sql.selectRepeatedDigest(raw, query))) as {

@@ -263,13 +263,23 @@ export class PgStatementSink implements StatementSink {
   /**
    * The checkpoints (with their recorded failures) of several runs, such as
    * the ranges of a distributed run, in two queries rather than two per run;
-   * runs without a checkpoint are absent.
+   * runs without a checkpoint are absent. With `failures: false` the
+   * failures are not read (each checkpoint's `failed` is empty; its
+   * counters still count them): one query, for a caller polling where runs
+   * stand, which would otherwise read every failure each time.
    */
-  loadCheckpoints(runIds: readonly string[]): ResultAsync<ReadonlyMap<string, StoredCheckpoint>, BackfillError> {
-    return this.#loadCheckpoints(runIds, { runs: runIds.length });
+  loadCheckpoints(
+    runIds: readonly string[],
+    options: { readonly failures?: boolean } = {},
+  ): ResultAsync<ReadonlyMap<string, StoredCheckpoint>, BackfillError> {
+    return this.#loadCheckpoints(runIds, { runs: runIds.length }, options.failures ?? true);
   }
 
-  #loadCheckpoints(runIds: readonly string[], context: BackfillErrorContext): ResultAsync<Map<string, StoredCheckpoint>, BackfillError> {
+  #loadCheckpoints(
+    runIds: readonly string[],
+    context: BackfillErrorContext,
+    withFailures = true,
+  ): ResultAsync<Map<string, StoredCheckpoint>, BackfillError> {
     return this.#withClient(
       async (c, t) => {
         // One snapshot for both reads, so the failures match the counters.
@@ -278,7 +288,9 @@ export class PgStatementSink implements StatementSink {
           const cps = (await c.query(sql.selectCheckpoints(t.checkpoints, runIds))) as { rows: (CheckpointRow & { run_id: string })[] };
           const found = new Map<string, StoredCheckpoint>();
           if (cps.rows.length === 0) return found;
-          const failed = (await c.query(sql.selectFailures(t.failures, runIds))) as { rows: (BackfillFailure & { run_id: string })[] };
+          const failed = withFailures
+            ? ((await c.query(sql.selectFailures(t.failures, runIds))) as { rows: (BackfillFailure & { run_id: string })[] })
+            : { rows: [] };
           const failedOf = new Map<string, BackfillFailure[]>();
           for (const f of failed.rows) {
             const list = failedOf.get(f.run_id);

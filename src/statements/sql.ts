@@ -396,12 +396,14 @@ function rawDocumentsWhere(query: RawDocumentCountQuery, values: unknown[]): str
   return clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
 }
 
-/** The raw table's `digest`, `content` and `retrieved_at` columns: each one's type (a domain's base type) as shown, and its internal name when it is PostgreSQL's own (`text`, `varchar`, `jsonb`), whatever the search_path. */
+/** The raw table's `digest`, `content` and `retrieved_at` columns: each one's type (a domain's base type) as shown, its internal name when it is PostgreSQL's own (`text`, `varchar`, `jsonb`), whatever the search_path, and its collation when that is nondeterministic (one that finds `A` and `a` equal). */
 export const selectColumnTypes = (raw: QualifiedName): SqlStatement =>
   sql(
     `SELECT a.attname AS name, b.oid::pg_catalog.regtype::pg_catalog.text AS type,
-            CASE WHEN b.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace THEN b.typname::pg_catalog.text END AS builtin
+            CASE WHEN b.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace THEN b.typname::pg_catalog.text END AS builtin,
+            CASE WHEN NOT co.collisdeterministic THEN co.oid::pg_catalog.regcollation::pg_catalog.text END AS nondeterministic
        FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+       LEFT JOIN pg_catalog.pg_collation co ON co.oid OPERATOR(pg_catalog.=) a.attcollation
        JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=) (CASE WHEN t.typtype OPERATOR(pg_catalog.=) 'd' THEN t.typbasetype ELSE t.oid END)
       WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND a.attname OPERATOR(pg_catalog.=) ANY (ARRAY['digest', 'content', 'retrieved_at']::pg_catalog.name[]) AND NOT a.attisdropped`,
     [raw.sql],
@@ -457,7 +459,8 @@ export function selectRawPage(raw: QualifiedName, query: RawDocumentPageQuery, c
   const maxBytes = content.maxBytes(`$${values.length}::int`);
   return sql(
     `SELECT digest, retrieved_at, cursor_at, CASE WHEN ${content.bytes} OPERATOR(pg_catalog.<=) (${maxBytes}) THEN content END AS content,
-            ${content.bytes} AS content_bytes, ${maxBytes} AS content_max
+            ${content.bytes} AS content_bytes, ${maxBytes} AS content_max,
+            CASE WHEN ${UNPLACEABLE} THEN retrieved_at::pg_catalog.text END AS unplaceable
        FROM (SELECT digest, retrieved_at, ${CURSOR_TEXT} AS cursor_at, ${content.select} AS content
                FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length - 1}) page
       ORDER BY retrieved_at, digest`,
@@ -690,6 +693,28 @@ export const countPendingJobs = (schema: string, queue: string, runId: string | 
       WHERE name OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.<) 'completed' AND ($2::pg_catalog.text IS NULL OR (data OPERATOR(pg_catalog.->>) 'runId') OPERATOR(pg_catalog.=) $2)`,
     [queue, runId],
   );
+
+/**
+ * Lets the jobs of `queue` run as long as they need: pg-boss fails a job
+ * that has been active longer than its `expire_seconds` (at most 24 hours
+ * through its API) even while its worker still sends heartbeats, so a key
+ * range that took longer was retried under the live worker's run lock and
+ * could fail for good. Heartbeats already hand a dead worker's job on. The
+ * jobs already enqueued and not settled get the same.
+ */
+export const unlimitedJobTime = (schema: string, queue: string): SqlStatement =>
+  sql(
+    `WITH q AS (
+       UPDATE ${quoteIdent(schema)}.queue SET expire_seconds = $2
+        WHERE name OPERATOR(pg_catalog.=) $1 AND expire_seconds OPERATOR(pg_catalog.<) $2 RETURNING name
+     )
+     UPDATE ${quoteIdent(schema)}.job SET expire_seconds = $2
+      WHERE name OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.<) 'completed' AND expire_seconds OPERATOR(pg_catalog.<) $2`,
+    [queue, MAX_JOB_SECONDS],
+  );
+
+/** The longest time a range job may run: PostgreSQL's largest `integer` of seconds (68 years). */
+export const MAX_JOB_SECONDS = 2_147_483_647;
 
 /**
  * Puts a job claimed at attempt `retryCount` back in `queue` as if it was

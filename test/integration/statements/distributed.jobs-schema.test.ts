@@ -1,7 +1,8 @@
 /**
  * The jobs schema flag: a bad one is a usage error before anything
  * connects, and a worker that looks in a jobs schema where no run was ever
- * planned says so instead of silently reporting 0 ranges.
+ * planned says so instead of silently reporting 0 ranges; one waiting for a
+ * run planned with nothing to do (no range, so no job) does not.
  */
 import { describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../support/pg.js';
@@ -73,6 +74,17 @@ describe('--jobs-schema', () => {
       const late = await cli(['statements', 'worker', '--until-done', '--json', '--jobs-schema', 'jobs'], { env });
       expect(jsonOf(late).report.ranges).toBe(0);
       expect(late.stderr).not.toMatch(/no job of any planned run/);
+      // A run with nothing to do (no document retrieved since) has no job: waiting for it is no reason to doubt the flags.
+      const future = ['--retrieved-since', '2999-01-01T00:00:00Z', '--jobs-schema', 'idle_jobs'];
+      expect((await cli(['statements', 'plan', '--run-id', 'none', ...future], { env })).code).toBe(0);
+      for (const args of [
+        ['statements', 'worker', '--until-done', '--run-id', 'none', '--jobs-schema', 'idle_jobs'],
+        ['statements', 'backfill', '--workers', '1', '--run-id', 'none-too', ...future],
+      ]) {
+        const empty = await cli(args, { env });
+        expect(empty.code, empty.stderr).toBe(0);
+        expect(empty.stderr).not.toMatch(/no job of any planned run/);
+      }
       // A report looking in a schema pg-boss was never installed in names the one the run was planned with.
       const wrong = await cli(['statements', 'report', '--run-id', 'p', '--jobs-schema', 'nosuch'], { env });
       expect(wrong.code).toBe(2);

@@ -3,7 +3,8 @@
  * cannot write down ('-infinity', 'infinity', dates before year 1). Before
  * the check, a run over them reported "completed" with documents unread.
  * Now the first page and planning refuse the table, naming a document, and
- * nothing is written.
+ * nothing is written; such a document stored during a run stops the run
+ * when its page is read.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
@@ -74,6 +75,31 @@ describe('retrieved_at values a cursor cannot hold', () => {
     const error = planned._unsafeUnwrapErr();
     expect(error.code).toBe('DOCUMENT_INVALID');
     expect(error.context).toMatchObject({ digest: first, count: 2 });
+  });
+
+  it('documents given such a time during a run stop it when their page is read, with nothing after them left unread', async () => {
+    // The table was checked on the run's first page; these come after it. The first ends a page (301 = 7 × 43),
+    // and a cursor on it read no page after: the second was left unread and the run "completed".
+    const backfiller = new StatementBackfiller({
+      source: new PgRawDocumentSource({ pg: db.pool }),
+      sink: new PgStatementSink({ pg: db.pool }),
+      normalizers: defaultVexNormalizers,
+    });
+    let added = false;
+    const result = await backfiller.run({
+      batchSize: 43,
+      throttle: async () => {
+        if (added) return;
+        added = true;
+        await db.query(`INSERT INTO vex.raw_documents (digest, retrieved_at, content)
+          SELECT 'sha256:late-' || n, 'infinity', (SELECT content FROM vex.raw_documents LIMIT 1) FROM pg_catalog.generate_series(1, 2) n`);
+      },
+    });
+    const error = result._unsafeUnwrapErr();
+    expect(error.code).toBe('DOCUMENT_INVALID');
+    expect(error.message).toContain('sha256:late-1 (infinity)');
+    expect(error.message).toContain('set retrieved_at');
+    expect(error.partial?.evaluated).toBe(258);
   });
 
   it('the first and last moments a cursor can hold are read in full', async () => {
