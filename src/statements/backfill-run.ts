@@ -9,7 +9,17 @@
 import { err, errAsync, ok, okAsync, ResultAsync, safeTry, type Err, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { REPORT_SCHEMA_VERSION } from './defaults.js';
-import { applyOutcomes, evaluatePage, failureOf, stateOf, type DocumentKey, type Outcome, type RunState } from './outcomes.js';
+import {
+  applyOutcomes,
+  evaluatePage,
+  failureOf,
+  failuresOf,
+  stateOf,
+  withFailures,
+  type DocumentKey,
+  type Outcome,
+  type RunState,
+} from './outcomes.js';
 import type { BackfillCheckpoint, DocumentClaims, DocumentCursor, RawDocument, StatementBatchResult, StoredCheckpoint } from './ports.js';
 import type { RunContext } from './run-context.js';
 import type { RangeFirstPage, StatementBackfillProgress } from './statement-backfiller.js';
@@ -308,7 +318,7 @@ class BackfillRun {
       const shown: RunState = {
         ...this.#state,
         counters: { ...counters, evaluated: counters.evaluated + 1, failures: counters.failures + 1 },
-        failed: [...this.#state.failed, failure],
+        failed: withFailures(this.#state.failed, [failure]),
       };
       const stop = new BackfillError(error.code, `stopOnError: ${error.message}`, {
         cause: error,
@@ -363,7 +373,7 @@ function summaryOf(ctx: RunContext, resumed: boolean, s: RunState, state: Summar
       counters: s.counters,
       lastCursor: s.cursor,
       outcomeSha256: s.outcomeSha256,
-      failed: s.failed,
+      failed: failuresOf(s.failed),
     },
   });
 }

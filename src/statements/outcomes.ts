@@ -31,12 +31,35 @@ export type Outcome =
   | { readonly kind: 'skipped'; readonly doc: DocumentKey }
   | { readonly kind: 'failed'; readonly doc: DocumentKey; readonly failure: BackfillFailure };
 
+/**
+ * A run's failed documents so far, as pages of them linked to the ones
+ * before: a state takes the log of the state it extends and adds a page
+ * only when it has failures, so no page copies the failures before it
+ * (a run that fails often would copy a growing list on every page).
+ */
+export interface FailureLog {
+  readonly before: FailureLog | null;
+  readonly page: readonly BackfillFailure[];
+}
+
+/** `log` with `page` after it (`log` itself when `page` is empty). */
+export function withFailures(log: FailureLog | null, page: readonly BackfillFailure[]): FailureLog | null {
+  return page.length === 0 ? log : { before: log, page };
+}
+
+/** Every failure of `log`, oldest first. */
+export function failuresOf(log: FailureLog | null): BackfillFailure[] {
+  const pages: (readonly BackfillFailure[])[] = [];
+  for (let at = log; at !== null; at = at.before) pages.push(at.page);
+  return pages.reverse().flat();
+}
+
 /** Where a run stands: what its checkpoint records. */
 export interface RunState {
   readonly counters: BackfillCounters;
   readonly cursor: DocumentCursor | null;
   readonly outcomeSha256: string;
-  readonly failed: readonly BackfillFailure[];
+  readonly failed: FailureLog | null;
 }
 
 /** A page's outcomes, cut short at the failing document under `stopOnError`. */
@@ -58,12 +81,12 @@ export interface PageRules {
 /** A run's state from its checkpoint, or a fresh run's. */
 export function stateOf(saved: StoredCheckpoint | null): RunState {
   return saved
-    ? { counters: saved.counters, cursor: saved.cursor, outcomeSha256: saved.outcomeSha256, failed: saved.failed }
+    ? { counters: saved.counters, cursor: saved.cursor, outcomeSha256: saved.outcomeSha256, failed: withFailures(null, saved.failed) }
     : {
         counters: { evaluated: 0, backfilled: 0, claimsWritten: 0, skipped: 0, failures: 0 },
         cursor: null,
         outcomeSha256: OUTCOME_SUM_ZERO,
-        failed: [],
+        failed: null,
       };
 }
 
@@ -152,7 +175,7 @@ export function applyOutcomes(state: RunState, list: readonly Outcome[]): RunSta
   let { evaluated, backfilled, claimsWritten, skipped, failures } = state.counters;
   let chain = state.outcomeSha256;
   let cursor = state.cursor;
-  const failed = [...state.failed];
+  const failed: BackfillFailure[] = [];
   for (const o of list) {
     evaluated += 1;
     cursor = o.doc.cursor;
@@ -169,5 +192,10 @@ export function applyOutcomes(state: RunState, list: readonly Outcome[]): RunSta
       chain = addOutcome(chain, o.doc.digest, `failed ${o.failure.code}`);
     }
   }
-  return { counters: { evaluated, backfilled, claimsWritten, skipped, failures }, cursor, outcomeSha256: chain, failed };
+  return {
+    counters: { evaluated, backfilled, claimsWritten, skipped, failures },
+    cursor,
+    outcomeSha256: chain,
+    failed: withFailures(state.failed, failed),
+  };
 }
