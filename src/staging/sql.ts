@@ -404,7 +404,8 @@ export function dependents(tables: readonly string[]): Statement {
  * Each existing table's kind, row security, columns, its primary key when
  * that key is not on `id` alone, constraints other than its primary key,
  * unique indexes no constraint owns, the tables inheriting from it, the
- * publications that list it by name, the privileges on it or its columns
+ * publications that list it by name and those that publish it with every
+ * table of its database or schema, the privileges on it or its columns
  * that a role other than its owner granted, its rules, the extensions it
  * belongs to, the subscriptions replicating into it and the type it is a
  * typed table of, in the order given. NOT NULL
@@ -440,6 +441,11 @@ export function tableShapes(tables: readonly string[]): Statement {
                FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid) AS "inheritedBy",
             (SELECT coalesce(pg_catalog.json_agg(p.pubname ORDER BY p.pubname), '[]')
                FROM pg_catalog.pg_publication_rel r JOIN pg_catalog.pg_publication p ON p.oid = r.prpubid WHERE r.prrelid = c.oid) AS publications,
+            (SELECT coalesce(pg_catalog.json_agg(v.pubname ORDER BY v.pubname), '[]')
+               FROM pg_catalog.pg_publication_tables v
+              WHERE v.schemaname = (SELECT nspname FROM pg_catalog.pg_namespace WHERE oid = c.relnamespace) AND v.tablename = c.relname
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel r JOIN pg_catalog.pg_publication p ON p.oid = r.prpubid
+                                 WHERE r.prrelid = c.oid AND p.pubname = v.pubname)) AS "publishedWhole",
             (SELECT coalesce(pg_catalog.json_agg(i.inhparent::pg_catalog.regclass::pg_catalog.text ORDER BY i.inhseqno), '[]')
                FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) AS "inheritsFrom",
             (SELECT coalesce(pg_catalog.json_agg(pg_catalog.format('%s%s granted to %s by %s', x.privilege_type, coalesce(' (' || a.attname || ')', ''),
@@ -463,7 +469,7 @@ export function tableShapes(tables: readonly string[]): Statement {
             c.relreplident::pg_catalog.text AS "replicaIdentity"
        FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS t(name, i) JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(t.name)
        LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-      GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity, c.relpersistence, c.relreplident, c.relacl, c.relowner, c.reloftype ORDER BY t.i`,
+      GROUP BY t.name, t.i, c.oid, c.relname, c.relnamespace, c.relkind, c.relrowsecurity, c.relpersistence, c.relreplident, c.relacl, c.relowner, c.reloftype ORDER BY t.i`,
     values: [tables],
   };
 }

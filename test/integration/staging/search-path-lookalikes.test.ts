@@ -67,6 +67,7 @@ const CATALOGS = [
   'pg_policy',
   'pg_publication',
   'pg_publication_rel',
+  'pg_publication_tables',
   'pg_rewrite',
   'pg_seclabel',
   'pg_stat_activity',

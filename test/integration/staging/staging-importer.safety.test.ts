@@ -501,6 +501,29 @@ describe('table shape', () => {
     }
   });
 
+  it.for([
+    { s: 's_shape_pub_schema', publication: (s: string) => `FOR TABLES IN SCHEMA ${s}` },
+    { s: 's_shape_pub_all', publication: () => 'FOR ALL TABLES' },
+  ])(
+    'swap refuses a table a publication $s publishes with its whole schema or database (its subscribers would get the load as rows of the fresh table, which they do not have); truncate imports',
+    async ({ s, publication }) => {
+      expect((await importer(s).import(good)).isOk()).toBe(true);
+      const pub = `${s}_p`;
+      await db.query(`CREATE PUBLICATION ${pub} ${publication(s)}`);
+      try {
+        const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+        expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+        expect(e.message).toContain(`does not fit a swap import: publication ${pub} publishes every table of its database or schema`);
+        expect(e.message).toMatch(/Use strategy "truncate" .* Nothing was changed\.$/);
+        expect(await leftovers(s)).toEqual([]);
+        expect(await count(`${s}.linksets_raw`)).toBe(340);
+        expect((await importer(s).import(good)).isOk()).toBe(true);
+      } finally {
+        await db.query(`DROP PUBLICATION ${pub}`);
+      }
+    },
+  );
+
   it('swap refuses a table a subscription replicates into (the swapped-in table would stop receiving its changes); truncate keeps it subscribed', async () => {
     const s = 's_shape_sub';
     expect((await importer(s).import(good)).isOk()).toBe(true);
