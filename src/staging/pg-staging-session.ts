@@ -48,6 +48,8 @@ import {
   freshSettings,
   generated,
   lockTableNowait,
+  missingSchemas,
+  missingTables,
   lockTables,
   NO_IDLE_TIMEOUT,
   OPEN_CURSORS,
@@ -344,8 +346,10 @@ export class PgStagingSession implements StagingSession {
       await holdSwapTag(this.#client, this.#tag);
       this.#holdsTag = true;
     }
-    for (const schema of schemas) await this.#q(createSchema(quoteIdent(schema)));
-    for (const name of live) await this.#q(createLiveTable(name.sql));
+    // Only what is missing: a role that may write the tables need not be allowed to create them.
+    for (const { missing } of await this.#q<{ missing: string }>(missingSchemas(schemas))) await this.#q(createSchema(quoteIdent(missing)));
+    for (const { missing } of await this.#q<{ missing: string }>(missingTables(live.map((n) => n.sql))))
+      await this.#q(createLiveTable(missing));
     if (strategy === 'truncate') {
       this.#deleted = await emptyTables(this.#client, live, this.#userPath);
       this.#lockSince = process.hrtime.bigint();

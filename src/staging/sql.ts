@@ -84,6 +84,31 @@ export function deleteAllRows(table: string): Statement {
 
 // DDL
 
+/**
+ * Of `schemas` (unquoted) and `tables` (quoted), those that do not exist
+ * yet (`missing`, each as given): an import creates only these. `CREATE
+ * SCHEMA IF NOT EXISTS` and `CREATE TABLE IF NOT EXISTS` check the CREATE
+ * privilege on the database or schema before they look for the object, so
+ * sent for ones that exist they failed an importing role that may write the
+ * tables but not create anything.
+ */
+export function missingSchemas(schemas: readonly string[]): Statement {
+  return {
+    text: `SELECT s AS missing FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS x(s, i)
+      WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = x.s) ORDER BY x.i`,
+    values: [schemas],
+  };
+}
+
+/** See {@link missingSchemas}. */
+export function missingTables(tables: readonly string[]): Statement {
+  return {
+    text: `SELECT t AS missing FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS x(t, i)
+      WHERE pg_catalog.to_regclass(x.t) IS NULL ORDER BY x.i`,
+    values: [tables],
+  };
+}
+
 export function createSchema(schema: string): Statement {
   return plain(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
 }
@@ -342,7 +367,9 @@ export function copyOutRaw(table: string): ReturnType<typeof copyStreams.to> {
 /**
  * `conname`, `def`, and whether the primary key of `table` (a quoted name)
  * must stay in place during a load (`keep`): a foreign key references it,
- * it comes from a partitioned parent, or it carries what `ADD CONSTRAINT
+ * it comes from a partitioned parent, the importing role may write the
+ * table but not build the key again (only the table's owner may drop and
+ * add it, and adding builds an index, which needs CREATE on the schema), or it carries what `ADD CONSTRAINT
  * … def` would not bring back (a comment on it or its index, the index's
  * storage options or tablespace, `REPLICA IDENTITY USING INDEX`, `CLUSTER ON`).
  */
@@ -350,9 +377,11 @@ export function primaryKeyOf(table: string): Statement {
   return {
     text: `SELECT c.conname, pg_catalog.pg_get_constraintdef(c.oid) AS def,
               EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f WHERE f.confrelid = c.conrelid AND f.contype = 'f')
-              OR c.conparentid <> 0 OR i.indisreplident OR i.indisclustered OR x.reloptions IS NOT NULL OR x.reltablespace <> 0
+              OR c.conparentid <> 0 OR NOT pg_catalog.pg_has_role(t.relowner, 'USAGE')
+              OR NOT pg_catalog.has_schema_privilege(t.relnamespace, 'CREATE') OR i.indisreplident OR i.indisclustered OR x.reloptions IS NOT NULL OR x.reltablespace <> 0
               OR pg_catalog.obj_description(c.oid, 'pg_constraint') IS NOT NULL OR pg_catalog.obj_description(x.oid, 'pg_class') IS NOT NULL AS keep
          FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_index i ON i.indexrelid = c.conindid JOIN pg_catalog.pg_class x ON x.oid = c.conindid
+         JOIN pg_catalog.pg_class t ON t.oid = c.conrelid
         WHERE c.conrelid = $1::pg_catalog.regclass AND c.contype = 'p'`,
     values: [table],
   };

@@ -808,6 +808,42 @@ describe('table shape', () => {
     },
   );
 
+  it.for([
+    ['owns the tables', 'owner'],
+    ['was granted INSERT, SELECT and TRUNCATE on them', 'grantee'],
+  ] as const)(
+    'truncate imports (and rollback() empties) tables that exist for a role that %s but may create nothing: no CREATE on the database or schema',
+    async ([, kind]) => {
+      const s = `s_least_${kind}`;
+      const role = `bk_least_${randomBytes(3).toString('hex')}`;
+      expect((await importer(s).import(good)).isOk()).toBe(true);
+      await db.query(`CREATE ROLE ${role}; GRANT USAGE ON SCHEMA ${s} TO ${role}`);
+      for (const t of ['linksets_raw', 'advisory_chunks_raw'])
+        await db.query(
+          kind === 'owner' ? `ALTER TABLE ${s}.${t} OWNER TO ${role}` : `GRANT INSERT, SELECT, TRUNCATE ON ${s}.${t} TO ${role}`,
+        );
+      const pool = new pg.Pool({ connectionString: db.url, max: 4, options: `-c role=${role}` });
+      try {
+        const small = await dataset(`least-${kind}.tar.zst`, {
+          'linksets.ndjson': generateLinksets(3, 11),
+          'advisory_chunks.ndjson': generateAdvisoryChunks(4, 12),
+        });
+        const as = new StagingImporter({ pg: pool, schema: s, tables: TABLES });
+        const done = await as.import(small);
+        expect(done.isOk() ? 'ok' : done.error.message).toBe('ok');
+        expect([await count(`${s}.linksets_raw`), await count(`${s}.advisory_chunks_raw`)]).toEqual([3, 4]);
+        expect(
+          await db.query(`SELECT conname FROM pg_constraint WHERE conrelid = '${s}.linksets_raw'::regclass AND contype = 'p'`),
+        ).toEqual([{ conname: 'linksets_raw_pkey' }]);
+        expect((await as.rollback()).isOk()).toBe(true);
+        expect([await count(`${s}.linksets_raw`), await count(`${s}.advisory_chunks_raw`)]).toEqual([0, 0]);
+      } finally {
+        await pool.end();
+        await db.query(`DROP SCHEMA ${s} CASCADE; DROP OWNED BY ${role}; DROP ROLE ${role}`);
+      }
+    },
+  );
+
   it('refuses an id column of another type under both strategies, naming the types', async () => {
     const s = 's_shape_int';
     await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id integer PRIMARY KEY, raw jsonb NOT NULL)`);
