@@ -14,6 +14,7 @@ import { quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js'
 import { copyRows } from './pg-copy-rows.js';
 import {
   checkNameCase,
+  checkSwapAccess,
   checkTableShapes,
   explainLockTimeout,
   findSwapLeftovers,
@@ -321,7 +322,10 @@ export class PgStagingSession implements StagingSession {
     await checkNameCase(this.#client, live);
     await checkTableShapes(this.#client, live, strategy);
     // What the swap would refuse under its lock, refused before anything is loaded.
-    if (strategy === 'swap') await this.#refuseDependents(live);
+    if (strategy === 'swap') {
+      await checkSwapAccess(this.#client, live);
+      await this.#refuseDependents(live);
+    }
     const fresh = (i: number, schema: string): QualifiedName => {
       const name = `_bk_stage_${this.#tag}_${i}`;
       return { schema, name, sql: `${schema === 'pg_temp' ? 'pg_temp' : quoteIdent(schema)}.${quoteIdent(name)}` };

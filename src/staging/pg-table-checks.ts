@@ -16,6 +16,7 @@ import {
   query,
   referencingKeys,
   releaseSwapTag,
+  swapAccess,
   swapLeftovers,
   tableShapes,
 } from './sql.js';
@@ -236,6 +237,44 @@ function shapeAdvice(shape: TableShape, use: TableUse): string {
   return use === 'swap'
     ? 'Use strategy "truncate" (it keeps the table as it is: its constraints, indexes and publications, and fills extra columns with their defaults), or change the table to (id text, raw jsonb) with only its primary key.'
     : 'Change the table to (id text PRIMARY KEY, raw jsonb), give extra columns a default, or import into another table.';
+}
+
+/** What {@link checkSwapAccess} reads of one table (see `swapAccess`). */
+interface SwapAccess {
+  readonly tbl: string;
+  readonly schema: string;
+  readonly owner: string;
+  readonly me: string;
+  readonly canCreate: boolean;
+  readonly isOwner: boolean;
+  readonly member: boolean;
+  readonly ownerCanCreate: boolean;
+}
+
+/**
+ * Refuses a swap, before anything is loaded, when the importing role could
+ * not carry it out: it makes the fresh table in the live table's schema
+ * (CREATE there) and gives it to the live table's owner. PostgreSQL would
+ * refuse it halfway through, with a message that does not say what to do.
+ */
+export async function checkSwapAccess(client: PgClientLike, tables: readonly QualifiedName[]): Promise<void> {
+  const rows = await query<SwapAccess>(client, swapAccess(tables.map((t) => t.sql)));
+  for (const row of rows) {
+    const { tbl, schema, owner, me } = row;
+    const needs = [
+      ...(row.canCreate ? [] : [`CREATE on schema ${schema} (GRANT CREATE ON SCHEMA ${schema} TO ${me})`]),
+      ...(row.isOwner || row.member ? [] : [`membership in its owner ${owner} (GRANT ${owner} TO ${me})`]),
+      ...(row.isOwner || row.ownerCanCreate
+        ? []
+        : [`CREATE on schema ${schema} for ${owner} (GRANT CREATE ON SCHEMA ${schema} TO ${owner})`]),
+    ];
+    if (needs.length === 0) continue;
+    throw new BackfillError(
+      'DB_ERROR',
+      `role ${me} cannot swap ${tbl}: a swap makes a new table beside it and gives it to the table's owner, which needs ${needs.join(' and ')}. Grant what is missing, import as ${owner}, or use strategy "truncate", which needs only SELECT, INSERT and TRUNCATE on the table. Nothing was changed.`,
+      { dbCode: '42501', context: { table: tbl } },
+    );
+  }
 }
 
 /**

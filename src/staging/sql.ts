@@ -522,6 +522,31 @@ export function caseFoldedNames(schemas: readonly string[], names: readonly stri
   };
 }
 
+/**
+ * For each of `tables` that exists (`tbl` as PostgreSQL prints it), what a
+ * swap needs of the importing role: CREATE on the table's schema
+ * (`canCreate`), where it makes the fresh table, and the right to give the
+ * fresh table to the live table's `owner`, which `ALTER TABLE … OWNER TO`
+ * grants a superuser or that owner (`isOwner`), or else a member of it (one
+ * that may SET ROLE to it from PostgreSQL 16 on: `member`) while the owner
+ * may create in the schema (`ownerCanCreate`).
+ */
+export function swapAccess(tables: readonly string[]): Statement {
+  return {
+    text: `SELECT c.oid::pg_catalog.regclass::pg_catalog.text AS tbl, pg_catalog.quote_ident(n.nspname) AS schema,
+              pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)) AS owner, pg_catalog.quote_ident(CURRENT_USER::pg_catalog.text) AS me,
+              pg_catalog.has_schema_privilege(c.relnamespace, 'CREATE') AS "canCreate",
+              coalesce((SELECT r.rolsuper OR r.oid = c.relowner FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER), false) AS "isOwner",
+              pg_catalog.pg_has_role(CURRENT_USER, c.relowner,
+                    CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END) AS member,
+              pg_catalog.has_schema_privilege(c.relowner, c.relnamespace, 'CREATE') AS "ownerCanCreate"
+         FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS t(name, i) JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(t.name)
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        ORDER BY t.i`,
+    values: [tables],
+  };
+}
+
 /** Foreign keys of other tables that reference `tables`, with their ON DELETE action. */
 export function referencingKeys(tables: readonly string[]): Statement {
   return {

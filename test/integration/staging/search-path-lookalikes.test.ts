@@ -71,6 +71,7 @@ const CATALOGS = [
   'pg_publication_rel',
   'pg_publication_tables',
   'pg_rewrite',
+  'pg_roles',
   'pg_seclabel',
   'pg_stat_activity',
   'pg_statistic_ext',

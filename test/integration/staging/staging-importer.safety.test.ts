@@ -844,6 +844,50 @@ describe('table shape', () => {
     },
   );
 
+  it.for([
+    ['that was granted INSERT, SELECT and TRUNCATE but may not create in the schema', 'grantee'],
+    ['that is a member of the owner, who may not create in the schema', 'member'],
+  ] as const)('swap (and its dry run) refuses up front, saying what to grant, a role %s; nothing changes', async ([, kind]) => {
+    const s = `s_swap_access_${kind}`;
+    const role = `bk_swap_access_${randomBytes(3).toString('hex')}`;
+    const owner = `${role}_owner`;
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    await db.query(`CREATE ROLE ${role}; CREATE ROLE ${owner}; GRANT USAGE ON SCHEMA ${s} TO ${role}, ${owner}`);
+    if (kind === 'member') await db.query(`GRANT ${owner} TO ${role}; GRANT CREATE ON SCHEMA ${s} TO ${role}`);
+    for (const t of ['linksets_raw', 'advisory_chunks_raw'])
+      await db.query(`ALTER TABLE ${s}.${t} OWNER TO ${owner}; GRANT INSERT, SELECT, TRUNCATE ON ${s}.${t} TO ${role}`);
+    const pool = new pg.Pool({ connectionString: db.url, max: 4, options: `-c role=${role}` });
+    try {
+      const ownerCreates = `CREATE on schema ${s} for ${owner} (GRANT CREATE ON SCHEMA ${s} TO ${owner})`;
+      const needs =
+        kind === 'grantee'
+          ? [
+              `CREATE on schema ${s} (GRANT CREATE ON SCHEMA ${s} TO ${role})`,
+              `membership in its owner ${owner} (GRANT ${owner} TO ${role})`,
+              ownerCreates,
+            ]
+          : [ownerCreates];
+      for (const dryRun of [true, false]) {
+        const e = (
+          await new StagingImporter({ pg: pool, schema: s, tables: TABLES }).import(good, { strategy: 'swap', dryRun })
+        )._unsafeUnwrapErr();
+        expect(e.code).toBe('DB_ERROR');
+        expect(e.dbCode).toBe('42501');
+        expect(e.message).toContain(`role ${role} cannot swap ${s}.linksets_raw: a swap makes a new table beside it`);
+        expect(e.message).toContain(`which needs ${needs.join(' and ')}.`);
+        expect(e.message).toMatch(
+          /or use strategy "truncate", which needs only SELECT, INSERT and TRUNCATE on the table\. Nothing was changed\.$/,
+        );
+      }
+      expect(await leftovers(s)).toEqual([]);
+      expect([await count(`${s}.linksets_raw`), await count(`${s}.advisory_chunks_raw`)]).toEqual([340, 1200]);
+      expect((await new StagingImporter({ pg: pool, schema: s, tables: TABLES }).import(good)).isOk()).toBe(true);
+    } finally {
+      await pool.end();
+      await db.query(`DROP SCHEMA ${s} CASCADE; DROP OWNED BY ${role}, ${owner}; DROP ROLE ${role}; DROP ROLE ${owner}`);
+    }
+  });
+
   it('refuses an id column of another type under both strategies, naming the types', async () => {
     const s = 's_shape_int';
     await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id integer PRIMARY KEY, raw jsonb NOT NULL)`);
