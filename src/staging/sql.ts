@@ -369,7 +369,11 @@ export function copyOutRaw(table: string): ReturnType<typeof copyStreams.to> {
  * must stay in place during a load (`keep`): a foreign key references it,
  * it comes from a partitioned parent, the importing role may write the
  * table but not build the key again (only the table's owner may drop and
- * add it, and adding builds an index, which needs CREATE on the schema), or it carries what `ADD CONSTRAINT
+ * add it, and adding builds an index, which needs CREATE on the schema),
+ * the table has a trigger deferred to COMMIT other than the key's own (a
+ * `DEFERRABLE INITIALLY DEFERRED` foreign key of its own, a constraint
+ * trigger: the COPY leaves its events pending, and PostgreSQL refuses to
+ * ALTER a table that has some), or it carries what `ADD CONSTRAINT
  * … def` would not bring back (a comment on it or its index, the index's
  * storage options or tablespace, `REPLICA IDENTITY USING INDEX`, `CLUSTER ON`).
  */
@@ -378,6 +382,7 @@ export function primaryKeyOf(table: string): Statement {
     text: `SELECT c.conname, pg_catalog.pg_get_constraintdef(c.oid) AS def,
               EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f WHERE f.confrelid = c.conrelid AND f.contype = 'f')
               OR c.conparentid <> 0 OR NOT pg_catalog.pg_has_role(t.relowner, 'USAGE')
+              OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = c.conrelid AND g.tginitdeferred AND g.tgconstraint <> c.oid)
               OR NOT pg_catalog.has_schema_privilege(t.relnamespace, 'CREATE') OR i.indisreplident OR i.indisclustered OR x.reloptions IS NOT NULL OR x.reltablespace <> 0
               OR pg_catalog.obj_description(c.oid, 'pg_constraint') IS NOT NULL OR pg_catalog.obj_description(x.oid, 'pg_class') IS NOT NULL AS keep
          FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_index i ON i.indexrelid = c.conindid JOIN pg_catalog.pg_class x ON x.oid = c.conindid

@@ -978,6 +978,44 @@ describe('foreign keys (truncate)', () => {
     expect(await count(`${s}.linksets_raw`)).toBe(341);
   });
 
+  it.for([
+    ['a DEFERRABLE INITIALLY DEFERRED foreign key of its own', 'fk'],
+    ['a constraint trigger deferred to COMMIT', 'trigger'],
+  ] as const)('truncate loads a table with %s (the COPY leaves its events pending until COMMIT)', async ([, kind]) => {
+    const s = `s_deferred_${kind}`;
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    if (kind === 'fk') {
+      await db.query(`CREATE TABLE ${s}.owners (name text PRIMARY KEY); INSERT INTO ${s}.owners VALUES ('team');
+        ALTER TABLE ${s}.linksets_raw ADD COLUMN owner text DEFAULT 'team' REFERENCES ${s}.owners (name) DEFERRABLE INITIALLY DEFERRED`);
+    } else {
+      await db.query(`CREATE TABLE ${s}.seen (id text); CREATE FUNCTION ${s}.note() RETURNS trigger LANGUAGE plpgsql AS
+          $$BEGIN INSERT INTO ${s}.seen VALUES (NEW.id); RETURN NULL; END$$;
+        CREATE CONSTRAINT TRIGGER note AFTER INSERT ON ${s}.linksets_raw DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${s}.note()`);
+    }
+    const done = await importer(s).import(good);
+    expect(done.isOk() ? 'ok' : done.error.message).toBe('ok');
+    expect(await count(`${s}.linksets_raw`)).toBe(340);
+    if (kind === 'trigger') expect(await count(`${s}.seen`)).toBe(340);
+    expect(await db.query(`SELECT conname FROM pg_constraint WHERE conrelid = '${s}.linksets_raw'::regclass AND contype = 'p'`)).toEqual([
+      { conname: 'linksets_raw_pkey' },
+    ]);
+  });
+
+  it('truncate into a table whose primary key is itself DEFERRABLE INITIALLY DEFERRED still names the lines of a duplicate id', async () => {
+    const s = 's_deferred_key';
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    await db.query(`ALTER TABLE ${s}.linksets_raw DROP CONSTRAINT linksets_raw_pkey;
+      ALTER TABLE ${s}.linksets_raw ADD CONSTRAINT linksets_raw_pkey PRIMARY KEY (id) DEFERRABLE INITIALLY DEFERRED`);
+    const twice = await dataset('deferred-key-dup.tar.zst', {
+      'linksets.ndjson': [{ _id: 'a' }, { _id: 'b' }, { _id: 'a' }],
+      'advisory_chunks.ndjson': [{ _id: 'c' }],
+    });
+    const e = (await importer(s).import(twice))._unsafeUnwrapErr();
+    expect(e.code).toBe('DUPLICATE_ID');
+    expect(e.message).toBe('linksets.ndjson: id "a" appears on lines 1 and 3; remove one of them. Nothing was committed.');
+    expect(await count(`${s}.linksets_raw`)).toBe(340);
+  });
+
   it('refuses up front a key whose ON DELETE action would change the other table', async () => {
     const s = 's_fk_cascade';
     await referenced(s, 'CASCADE');
