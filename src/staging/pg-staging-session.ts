@@ -123,6 +123,25 @@ export function dbError(error: unknown, table?: string): BackfillError {
   );
 }
 
+/**
+ * A lost connection (`DB_CONNECTION`) during an import, told with what it
+ * left: before COMMIT was sent nothing was committed; while COMMIT was in
+ * flight the server may have committed or not, and only the tables say
+ * which. Other errors pass through.
+ */
+export function lostConnection(error: BackfillError, commitSent: boolean): BackfillError {
+  if (error.code !== 'DB_CONNECTION') return error;
+  const outcome = commitSent
+    ? "The connection was lost while COMMIT was in flight, so the import may or may not have committed: compare the tables' row counts with the dataset's manifest, and import again if they differ."
+    : 'The connection was lost before the import committed, so nothing was committed and the tables keep what they held; import again once the server accepts connections.';
+  return new BackfillError('DB_CONNECTION', `${error.message}. ${outcome}`, {
+    cause: error.cause,
+    context: error.context,
+    ...(error.dbCode === undefined ? {} : { dbCode: error.dbCode }),
+    detail: error.detail,
+  });
+}
+
 function elapsedMs(since: bigint): number {
   return Number(process.hrtime.bigint() - since) / 1e6;
 }
@@ -272,6 +291,8 @@ export class PgStagingSession implements StagingSession {
   #userPath = '';
   #done = false;
   #failed = false;
+  /** COMMIT was sent: a connection lost since leaves the outcome unknown ({@link lostConnection}). */
+  #commitSent = false;
 
   constructor(parts: PgSessionParts) {
     this.#client = parts.client;
@@ -627,7 +648,7 @@ export class PgStagingSession implements StagingSession {
     this.#loads.push(run.catch(() => undefined));
     return ResultAsync.fromPromise(run, (e) => {
       this.#failed = true;
-      return dbError(e, table);
+      return lostConnection(dbError(e, table), false);
     });
   }
 
@@ -701,7 +722,7 @@ export class PgStagingSession implements StagingSession {
   commit(): ResultAsync<StagingCommitInfo, BackfillError> {
     return ResultAsync.fromPromise(this.#commit(), (e) => {
       this.#failed = true;
-      return dbError(e);
+      return lostConnection(dbError(e), this.#commitSent);
     });
   }
 
@@ -715,9 +736,11 @@ export class PgStagingSession implements StagingSession {
       if (this.#options.strategy === 'swap') {
         const since = process.hrtime.bigint();
         await this.#swap();
+        this.#commitSent = true;
         await this.#q(COMMIT);
         info = { lockMode: 'ACCESS EXCLUSIVE', lockHeldMs: elapsedMs(since) };
       } else {
+        this.#commitSent = true;
         await this.#q(COMMIT);
         info = { lockMode: 'ACCESS EXCLUSIVE', lockHeldMs: this.#lockSince === undefined ? 0 : elapsedMs(this.#lockSince) };
       }

@@ -1207,3 +1207,28 @@ describe('swap loads tables side by side, still all or nothing', () => {
     }
   });
 });
+
+describe('a lost connection', () => {
+  it.for([
+    ['during the load', 'BEFORE INSERT', 'FOR EACH ROW', 'nothing was committed and the tables keep what they held'],
+    ['while COMMIT is in flight', 'AFTER INSERT', 'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW', 'the import may or may not have committed'],
+  ] as const)('says what it left when the connection is lost %s', async ([, when, deferral, outcome]) => {
+    const s = `s_lost_${when === 'BEFORE INSERT' ? 'load' : 'commit'}`;
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    // The importing session ends itself: at its first row, or at COMMIT (a deferred constraint trigger).
+    await db.query(`CREATE FUNCTION ${s}.end_me() RETURNS trigger LANGUAGE plpgsql AS
+      $$BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(1); RETURN NEW; END$$;
+      CREATE ${when === 'AFTER INSERT' ? 'CONSTRAINT ' : ''}TRIGGER end_me ${when} ON ${s}.linksets_raw ${deferral} EXECUTE FUNCTION ${s}.end_me()`);
+    const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+    pool.on('error', () => undefined);
+    try {
+      const e = (await new StagingImporter({ pg: pool, schema: s, tables: TABLES }).import(good))._unsafeUnwrapErr();
+      expect(e.code, e.message).toBe('DB_CONNECTION');
+      expect(e.message).toContain(outcome);
+      expect(e.message).toMatch(/import again/);
+    } finally {
+      await pool.end();
+    }
+    expect(await count(`${s}.advisory_chunks_raw`)).toBe(1200);
+  });
+});
