@@ -203,7 +203,8 @@ function importLines(r: ImportReport, schema: string, failedRun = false): string
   for (const t of r.tables) {
     const rejected = t.rejected > 0 ? `, ${num(t.rejected)} rejected` : '';
     lines.push(
-      `  ${t.member.padEnd(w)} -> ${t.table.padEnd(tw)} ${num(t.loaded).padStart(10)} rows${rejected} (manifest ${t.expected === null ? '?' : num(t.expected)}) ${t.ok ? 'OK' : 'MISMATCH'}`,
+      // A run that failed before checking a member's count has no verdict on it (not a mismatch).
+      `  ${t.member.padEnd(w)} -> ${t.table.padEnd(tw)} ${num(t.loaded).padStart(10)} rows${rejected} ${t.expected === null ? '(count not checked)' : `(manifest ${num(t.expected)}) ${t.ok ? 'OK' : 'MISMATCH'}`}`,
     );
   }
   lines.push(`checks: ${r.checks.join(', ') || 'none'}`);

@@ -14,6 +14,7 @@ import { quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js'
 import { copyRows } from './pg-copy-rows.js';
 import {
   checkNameCase,
+  checkSwapAccess,
   checkTableShapes,
   explainLockTimeout,
   findSwapLeftovers,
@@ -48,6 +49,8 @@ import {
   freshSettings,
   generated,
   lockTableNowait,
+  missingSchemas,
+  missingTables,
   lockTables,
   NO_IDLE_TIMEOUT,
   OPEN_CURSORS,
@@ -118,6 +121,25 @@ export function dbError(error: unknown, table?: string): BackfillError {
     context,
     table === undefined ? 'PostgreSQL' : `PostgreSQL (${table}${typeof where === 'string' ? `; ${where}` : ''})`,
   );
+}
+
+/**
+ * A lost connection (`DB_CONNECTION`) during an import, told with what it
+ * left: before COMMIT was sent nothing was committed; while COMMIT was in
+ * flight the server may have committed or not, and only the tables say
+ * which. Other errors pass through.
+ */
+export function lostConnection(error: BackfillError, commitSent: boolean): BackfillError {
+  if (error.code !== 'DB_CONNECTION') return error;
+  const outcome = commitSent
+    ? "The connection was lost while COMMIT was in flight, so the import may or may not have committed: compare the tables' row counts with the dataset's manifest, and import again if they differ."
+    : 'The connection was lost before the import committed, so nothing was committed and the tables keep what they held; import again once the server accepts connections.';
+  return new BackfillError('DB_CONNECTION', `${error.message}. ${outcome}`, {
+    cause: error.cause,
+    context: error.context,
+    ...(error.dbCode === undefined ? {} : { dbCode: error.dbCode }),
+    detail: error.detail,
+  });
 }
 
 function elapsedMs(since: bigint): number {
@@ -269,6 +291,8 @@ export class PgStagingSession implements StagingSession {
   #userPath = '';
   #done = false;
   #failed = false;
+  /** COMMIT was sent: a connection lost since leaves the outcome unknown ({@link lostConnection}). */
+  #commitSent = false;
 
   constructor(parts: PgSessionParts) {
     this.#client = parts.client;
@@ -319,7 +343,10 @@ export class PgStagingSession implements StagingSession {
     await checkNameCase(this.#client, live);
     await checkTableShapes(this.#client, live, strategy);
     // What the swap would refuse under its lock, refused before anything is loaded.
-    if (strategy === 'swap') await this.#refuseDependents(live);
+    if (strategy === 'swap') {
+      await checkSwapAccess(this.#client, live);
+      await this.#refuseDependents(live);
+    }
     const fresh = (i: number, schema: string): QualifiedName => {
       const name = `_bk_stage_${this.#tag}_${i}`;
       return { schema, name, sql: `${schema === 'pg_temp' ? 'pg_temp' : quoteIdent(schema)}.${quoteIdent(name)}` };
@@ -344,8 +371,10 @@ export class PgStagingSession implements StagingSession {
       await holdSwapTag(this.#client, this.#tag);
       this.#holdsTag = true;
     }
-    for (const schema of schemas) await this.#q(createSchema(quoteIdent(schema)));
-    for (const name of live) await this.#q(createLiveTable(name.sql));
+    // Only what is missing: a role that may write the tables need not be allowed to create them.
+    for (const { missing } of await this.#q<{ missing: string }>(missingSchemas(schemas))) await this.#q(createSchema(quoteIdent(missing)));
+    for (const { missing } of await this.#q<{ missing: string }>(missingTables(live.map((n) => n.sql))))
+      await this.#q(createLiveTable(missing));
     if (strategy === 'truncate') {
       this.#deleted = await emptyTables(this.#client, live, this.#userPath);
       this.#lockSince = process.hrtime.bigint();
@@ -619,7 +648,7 @@ export class PgStagingSession implements StagingSession {
     this.#loads.push(run.catch(() => undefined));
     return ResultAsync.fromPromise(run, (e) => {
       this.#failed = true;
-      return dbError(e, table);
+      return lostConnection(dbError(e, table), false);
     });
   }
 
@@ -693,7 +722,7 @@ export class PgStagingSession implements StagingSession {
   commit(): ResultAsync<StagingCommitInfo, BackfillError> {
     return ResultAsync.fromPromise(this.#commit(), (e) => {
       this.#failed = true;
-      return dbError(e);
+      return lostConnection(dbError(e), this.#commitSent);
     });
   }
 
@@ -707,9 +736,11 @@ export class PgStagingSession implements StagingSession {
       if (this.#options.strategy === 'swap') {
         const since = process.hrtime.bigint();
         await this.#swap();
+        this.#commitSent = true;
         await this.#q(COMMIT);
         info = { lockMode: 'ACCESS EXCLUSIVE', lockHeldMs: elapsedMs(since) };
       } else {
+        this.#commitSent = true;
         await this.#q(COMMIT);
         info = { lockMode: 'ACCESS EXCLUSIVE', lockHeldMs: this.#lockSince === undefined ? 0 : elapsedMs(this.#lockSince) };
       }

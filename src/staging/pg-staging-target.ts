@@ -11,7 +11,7 @@ import { milliseconds } from '../_internals/milliseconds.js';
 import { PgHandle, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import { parseQualifiedName, type QualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_STAGING_LOCK_TIMEOUT_MS, DEFAULT_STAGING_SCHEMA } from './defaults.js';
-import { dbError, emptyTables, type Loader, PgStagingSession, pinSearchPath } from './pg-staging-session.js';
+import { dbError, emptyTables, type Loader, lostConnection, PgStagingSession, pinSearchPath } from './pg-staging-session.js';
 import { checkTableShapes, explainLockTimeout, PG_MAX_ID_BYTES } from './pg-table-checks.js';
 import { BEGIN, COMMIT, countTables, query, ROLLBACK, setLockTimeout } from './sql.js';
 import type { StagingSession, StagingSessionOptions, StagingTarget } from './staging-target.js';
@@ -145,7 +145,9 @@ export class PgStagingTarget implements StagingTarget {
   }
 
   begin(options: StagingSessionOptions): ResultAsync<StagingSession, BackfillError> {
-    return this.#context.asyncAndThen((context) => ResultAsync.fromPromise(openSession(context, options), (e) => dbError(e)));
+    return this.#context.asyncAndThen((context) =>
+      ResultAsync.fromPromise(openSession(context, options), (e) => lostConnection(dbError(e), false)),
+    );
   }
 
   /** Row counts; a missing table or schema is `TABLE_NOT_FOUND` ("nothing staged yet"). */

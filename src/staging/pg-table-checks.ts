@@ -16,6 +16,7 @@ import {
   query,
   referencingKeys,
   releaseSwapTag,
+  swapAccess,
   swapLeftovers,
   tableShapes,
 } from './sql.js';
@@ -98,6 +99,13 @@ interface TableShape {
   readonly inheritedBy: readonly string[];
   /** Publications listing it FOR TABLE: the swapped-in table would not be listed. */
   readonly publications: readonly string[];
+  /**
+   * Publications that publish it without listing it (`FOR ALL TABLES`, `FOR
+   * TABLES IN SCHEMA`): they publish a swap's fresh table too, so its COPY
+   * reaches their subscribers as rows of a table they do not have, and their
+   * replication stops on it.
+   */
+  readonly publishedWhole: readonly string[];
   /** Tables it INHERITS from: the swapped-in table would inherit from none. */
   readonly inheritsFrom: readonly string[];
   /** Privileges on it or its columns granted by a role other than its owner (`SELECT granted to r by g`): a swap grants as the owner, so it could not grant them again as they were. */
@@ -150,6 +158,10 @@ function shapeDifferences(shape: TableShape, use: TableUse): string[] {
     for (const k of constraints) out.push(`constraint ${k.name} (${k.def}) would be dropped, and rows it refuses let in`);
     for (const i of uniqueIndexes) out.push(`unique index ${i.name} (${i.def}) would be dropped, and rows it refuses let in`);
     for (const p of publications) out.push(`publication ${p} lists it, and would stop publishing it (the swapped-in table is a new table)`);
+    for (const p of shape.publishedWhole)
+      out.push(
+        `publication ${p} publishes every table of its database or schema, so the rows loaded into the swap's fresh table would reach its subscribers as rows of a table they do not have (_bk_stage_…), stopping their replication with "logical replication target relation … does not exist"`,
+      );
     for (const r of shape.rules) out.push(`rule ${r} would be dropped with the old table`);
     for (const sub of shape.subscriptions)
       out.push(`subscription ${sub} replicates into it, and would stop applying its changes to the swapped-in table (a new table)`);
@@ -227,6 +239,44 @@ function shapeAdvice(shape: TableShape, use: TableUse): string {
     : 'Change the table to (id text PRIMARY KEY, raw jsonb), give extra columns a default, or import into another table.';
 }
 
+/** What {@link checkSwapAccess} reads of one table (see `swapAccess`). */
+interface SwapAccess {
+  readonly tbl: string;
+  readonly schema: string;
+  readonly owner: string;
+  readonly me: string;
+  readonly canCreate: boolean;
+  readonly isOwner: boolean;
+  readonly member: boolean;
+  readonly ownerCanCreate: boolean;
+}
+
+/**
+ * Refuses a swap, before anything is loaded, when the importing role could
+ * not carry it out: it makes the fresh table in the live table's schema
+ * (CREATE there) and gives it to the live table's owner. PostgreSQL would
+ * refuse it halfway through, with a message that does not say what to do.
+ */
+export async function checkSwapAccess(client: PgClientLike, tables: readonly QualifiedName[]): Promise<void> {
+  const rows = await query<SwapAccess>(client, swapAccess(tables.map((t) => t.sql)));
+  for (const row of rows) {
+    const { tbl, schema, owner, me } = row;
+    const needs = [
+      ...(row.canCreate ? [] : [`CREATE on schema ${schema} (GRANT CREATE ON SCHEMA ${schema} TO ${me})`]),
+      ...(row.isOwner || row.member ? [] : [`membership in its owner ${owner} (GRANT ${owner} TO ${me})`]),
+      ...(row.isOwner || row.ownerCanCreate
+        ? []
+        : [`CREATE on schema ${schema} for ${owner} (GRANT CREATE ON SCHEMA ${schema} TO ${owner})`]),
+    ];
+    if (needs.length === 0) continue;
+    throw new BackfillError(
+      'DB_ERROR',
+      `role ${me} cannot swap ${tbl}: a swap makes a new table beside it and gives it to the table's owner, which needs ${needs.join(' and ')}. Grant what is missing, import as ${owner}, or use strategy "truncate", which needs only SELECT, INSERT and TRUNCATE on the table. Nothing was changed.`,
+      { dbCode: '42501', context: { table: tbl } },
+    );
+  }
+}
+
 /**
  * Refuses, before anything is loaded or emptied, a live table the import
  * would reshape or that it cannot empty alone: `id` must be `text` and
@@ -237,7 +287,8 @@ function shapeAdvice(shape: TableShape, use: TableUse): string {
  * primary key (a foreign key, UNIQUE, CHECK or EXCLUDE constraint would be
  * dropped with the old table) and any unique index (`CREATE UNIQUE INDEX`,
  * which refuses rows as a UNIQUE constraint does), row-level security,
- * publications listing the table, subscriptions replicating into it and
+ * publications listing the table or publishing it with its whole database
+ * or schema, subscriptions replicating into it and
  * membership in an extension;
  * truncate keeps the table, so extra columns are fine when they have a
  * default or allow NULL. A table others inherit from is refused for every

@@ -84,6 +84,31 @@ export function deleteAllRows(table: string): Statement {
 
 // DDL
 
+/**
+ * Of `schemas` (unquoted) and `tables` (quoted), those that do not exist
+ * yet (`missing`, each as given): an import creates only these. `CREATE
+ * SCHEMA IF NOT EXISTS` and `CREATE TABLE IF NOT EXISTS` check the CREATE
+ * privilege on the database or schema before they look for the object, so
+ * sent for ones that exist they failed an importing role that may write the
+ * tables but not create anything.
+ */
+export function missingSchemas(schemas: readonly string[]): Statement {
+  return {
+    text: `SELECT s AS missing FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS x(s, i)
+      WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = x.s) ORDER BY x.i`,
+    values: [schemas],
+  };
+}
+
+/** See {@link missingSchemas}. */
+export function missingTables(tables: readonly string[]): Statement {
+  return {
+    text: `SELECT t AS missing FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS x(t, i)
+      WHERE pg_catalog.to_regclass(x.t) IS NULL ORDER BY x.i`,
+    values: [tables],
+  };
+}
+
 export function createSchema(schema: string): Statement {
   return plain(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
 }
@@ -342,7 +367,13 @@ export function copyOutRaw(table: string): ReturnType<typeof copyStreams.to> {
 /**
  * `conname`, `def`, and whether the primary key of `table` (a quoted name)
  * must stay in place during a load (`keep`): a foreign key references it,
- * it comes from a partitioned parent, or it carries what `ADD CONSTRAINT
+ * it comes from a partitioned parent, the importing role may write the
+ * table but not build the key again (only the table's owner may drop and
+ * add it, and adding builds an index, which needs CREATE on the schema),
+ * the table has a trigger deferred to COMMIT other than the key's own (a
+ * `DEFERRABLE INITIALLY DEFERRED` foreign key of its own, a constraint
+ * trigger: the COPY leaves its events pending, and PostgreSQL refuses to
+ * ALTER a table that has some), or it carries what `ADD CONSTRAINT
  * … def` would not bring back (a comment on it or its index, the index's
  * storage options or tablespace, `REPLICA IDENTITY USING INDEX`, `CLUSTER ON`).
  */
@@ -350,9 +381,12 @@ export function primaryKeyOf(table: string): Statement {
   return {
     text: `SELECT c.conname, pg_catalog.pg_get_constraintdef(c.oid) AS def,
               EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f WHERE f.confrelid = c.conrelid AND f.contype = 'f')
-              OR c.conparentid <> 0 OR i.indisreplident OR i.indisclustered OR x.reloptions IS NOT NULL OR x.reltablespace <> 0
+              OR c.conparentid <> 0 OR NOT pg_catalog.pg_has_role(t.relowner, 'USAGE')
+              OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = c.conrelid AND g.tginitdeferred AND g.tgconstraint <> c.oid)
+              OR NOT pg_catalog.has_schema_privilege(t.relnamespace, 'CREATE') OR i.indisreplident OR i.indisclustered OR x.reloptions IS NOT NULL OR x.reltablespace <> 0
               OR pg_catalog.obj_description(c.oid, 'pg_constraint') IS NOT NULL OR pg_catalog.obj_description(x.oid, 'pg_class') IS NOT NULL AS keep
          FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_index i ON i.indexrelid = c.conindid JOIN pg_catalog.pg_class x ON x.oid = c.conindid
+         JOIN pg_catalog.pg_class t ON t.oid = c.conrelid
         WHERE c.conrelid = $1::pg_catalog.regclass AND c.contype = 'p'`,
     values: [table],
   };
@@ -404,7 +438,8 @@ export function dependents(tables: readonly string[]): Statement {
  * Each existing table's kind, row security, columns, its primary key when
  * that key is not on `id` alone, constraints other than its primary key,
  * unique indexes no constraint owns, the tables inheriting from it, the
- * publications that list it by name, the privileges on it or its columns
+ * publications that list it by name and those that publish it with every
+ * table of its database or schema, the privileges on it or its columns
  * that a role other than its owner granted, its rules, the extensions it
  * belongs to, the subscriptions replicating into it and the type it is a
  * typed table of, in the order given. NOT NULL
@@ -440,6 +475,11 @@ export function tableShapes(tables: readonly string[]): Statement {
                FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid) AS "inheritedBy",
             (SELECT coalesce(pg_catalog.json_agg(p.pubname ORDER BY p.pubname), '[]')
                FROM pg_catalog.pg_publication_rel r JOIN pg_catalog.pg_publication p ON p.oid = r.prpubid WHERE r.prrelid = c.oid) AS publications,
+            (SELECT coalesce(pg_catalog.json_agg(v.pubname ORDER BY v.pubname), '[]')
+               FROM pg_catalog.pg_publication_tables v
+              WHERE v.schemaname = (SELECT nspname FROM pg_catalog.pg_namespace WHERE oid = c.relnamespace) AND v.tablename = c.relname
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel r JOIN pg_catalog.pg_publication p ON p.oid = r.prpubid
+                                 WHERE r.prrelid = c.oid AND p.pubname = v.pubname)) AS "publishedWhole",
             (SELECT coalesce(pg_catalog.json_agg(i.inhparent::pg_catalog.regclass::pg_catalog.text ORDER BY i.inhseqno), '[]')
                FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) AS "inheritsFrom",
             (SELECT coalesce(pg_catalog.json_agg(pg_catalog.format('%s%s granted to %s by %s', x.privilege_type, coalesce(' (' || a.attname || ')', ''),
@@ -463,7 +503,7 @@ export function tableShapes(tables: readonly string[]): Statement {
             c.relreplident::pg_catalog.text AS "replicaIdentity"
        FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS t(name, i) JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(t.name)
        LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-      GROUP BY t.name, t.i, c.oid, c.relkind, c.relrowsecurity, c.relpersistence, c.relreplident, c.relacl, c.relowner, c.reloftype ORDER BY t.i`,
+      GROUP BY t.name, t.i, c.oid, c.relname, c.relnamespace, c.relkind, c.relrowsecurity, c.relpersistence, c.relreplident, c.relacl, c.relowner, c.reloftype ORDER BY t.i`,
     values: [tables],
   };
 }
@@ -484,6 +524,31 @@ export function caseFoldedNames(schemas: readonly string[], names: readonly stri
           WHERE t <> pg_catalog.lower(t) AND pg_catalog.to_regclass(pg_catalog.format('%I.%I', s, t)) IS NULL AND pg_catalog.to_regclass(pg_catalog.format('%I.%I', s, pg_catalog.lower(t))) IS NOT NULL
        ) names LIMIT 1`,
     values: [schemas, names],
+  };
+}
+
+/**
+ * For each of `tables` that exists (`tbl` as PostgreSQL prints it), what a
+ * swap needs of the importing role: CREATE on the table's schema
+ * (`canCreate`), where it makes the fresh table, and the right to give the
+ * fresh table to the live table's `owner`, which `ALTER TABLE … OWNER TO`
+ * grants a superuser or that owner (`isOwner`), or else a member of it (one
+ * that may SET ROLE to it from PostgreSQL 16 on: `member`) while the owner
+ * may create in the schema (`ownerCanCreate`).
+ */
+export function swapAccess(tables: readonly string[]): Statement {
+  return {
+    text: `SELECT c.oid::pg_catalog.regclass::pg_catalog.text AS tbl, pg_catalog.quote_ident(n.nspname) AS schema,
+              pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)) AS owner, pg_catalog.quote_ident(CURRENT_USER::pg_catalog.text) AS me,
+              pg_catalog.has_schema_privilege(c.relnamespace, 'CREATE') AS "canCreate",
+              coalesce((SELECT r.rolsuper OR r.oid = c.relowner FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER), false) AS "isOwner",
+              pg_catalog.pg_has_role(CURRENT_USER, c.relowner,
+                    CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END) AS member,
+              pg_catalog.has_schema_privilege(c.relowner, c.relnamespace, 'CREATE') AS "ownerCanCreate"
+         FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS t(name, i) JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(t.name)
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        ORDER BY t.i`,
+    values: [tables],
   };
 }
 

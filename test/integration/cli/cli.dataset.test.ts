@@ -319,6 +319,20 @@ describe('backfill-kit dataset', () => {
     }
   });
 
+  it('a failed import marks only the member whose count disagrees as MISMATCH; one it never checked says so', async (ctx) => {
+    if (!hasTarZstd) ctx.skip('skipped: needs tar and zstd to hand-make a manifest');
+    const path = handMadeDataset(
+      'first-short',
+      { 'linksets.ndjson': '{"_id":"a"}\n{"_id":"b"}\n', 'advisory_chunks.ndjson': '{"_id":"c"}\n' },
+      { 'linksets.ndjson': 3, 'advisory_chunks.ndjson': 1 },
+    );
+    const r = await cli(['dataset', 'import', path], { env: env() });
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(3);
+    const lines = `${r.stdout}\n${r.stderr}`.split('\n');
+    expect(lines.find((l) => l.includes('linksets.ndjson ') && l.includes('->'))).toMatch(/2 rows \(manifest 3\) MISMATCH$/);
+    expect(lines.find((l) => l.includes('advisory_chunks.ndjson ') && l.includes('->'))).toMatch(/1 rows \(count not checked\)$/);
+  });
+
   it('--on-invalid reject loads the good lines but exits 4 and names the reject file', async () => {
     if (!hasTarZstd) return console.warn('[cli.dataset] skipped: needs tar and zstd');
     const path = handMadeDataset(

@@ -501,6 +501,29 @@ describe('table shape', () => {
     }
   });
 
+  it.for([
+    { s: 's_shape_pub_schema', publication: (s: string) => `FOR TABLES IN SCHEMA ${s}` },
+    { s: 's_shape_pub_all', publication: () => 'FOR ALL TABLES' },
+  ])(
+    'swap refuses a table a publication $s publishes with its whole schema or database (its subscribers would get the load as rows of the fresh table, which they do not have); truncate imports',
+    async ({ s, publication }) => {
+      expect((await importer(s).import(good)).isOk()).toBe(true);
+      const pub = `${s}_p`;
+      await db.query(`CREATE PUBLICATION ${pub} ${publication(s)}`);
+      try {
+        const e = (await importer(s).import(good, { strategy: 'swap' }))._unsafeUnwrapErr();
+        expect(e.code).toBe('TABLE_SHAPE_MISMATCH');
+        expect(e.message).toContain(`does not fit a swap import: publication ${pub} publishes every table of its database or schema`);
+        expect(e.message).toMatch(/Use strategy "truncate" .* Nothing was changed\.$/);
+        expect(await leftovers(s)).toEqual([]);
+        expect(await count(`${s}.linksets_raw`)).toBe(340);
+        expect((await importer(s).import(good)).isOk()).toBe(true);
+      } finally {
+        await db.query(`DROP PUBLICATION ${pub}`);
+      }
+    },
+  );
+
   it('swap refuses a table a subscription replicates into (the swapped-in table would stop receiving its changes); truncate keeps it subscribed', async () => {
     const s = 's_shape_sub';
     expect((await importer(s).import(good)).isOk()).toBe(true);
@@ -785,6 +808,86 @@ describe('table shape', () => {
     },
   );
 
+  it.for([
+    ['owns the tables', 'owner'],
+    ['was granted INSERT, SELECT and TRUNCATE on them', 'grantee'],
+  ] as const)(
+    'truncate imports (and rollback() empties) tables that exist for a role that %s but may create nothing: no CREATE on the database or schema',
+    async ([, kind]) => {
+      const s = `s_least_${kind}`;
+      const role = `bk_least_${randomBytes(3).toString('hex')}`;
+      expect((await importer(s).import(good)).isOk()).toBe(true);
+      await db.query(`CREATE ROLE ${role}; GRANT USAGE ON SCHEMA ${s} TO ${role}`);
+      for (const t of ['linksets_raw', 'advisory_chunks_raw'])
+        await db.query(
+          kind === 'owner' ? `ALTER TABLE ${s}.${t} OWNER TO ${role}` : `GRANT INSERT, SELECT, TRUNCATE ON ${s}.${t} TO ${role}`,
+        );
+      const pool = new pg.Pool({ connectionString: db.url, max: 4, options: `-c role=${role}` });
+      try {
+        const small = await dataset(`least-${kind}.tar.zst`, {
+          'linksets.ndjson': generateLinksets(3, 11),
+          'advisory_chunks.ndjson': generateAdvisoryChunks(4, 12),
+        });
+        const as = new StagingImporter({ pg: pool, schema: s, tables: TABLES });
+        const done = await as.import(small);
+        expect(done.isOk() ? 'ok' : done.error.message).toBe('ok');
+        expect([await count(`${s}.linksets_raw`), await count(`${s}.advisory_chunks_raw`)]).toEqual([3, 4]);
+        expect(
+          await db.query(`SELECT conname FROM pg_constraint WHERE conrelid = '${s}.linksets_raw'::regclass AND contype = 'p'`),
+        ).toEqual([{ conname: 'linksets_raw_pkey' }]);
+        expect((await as.rollback()).isOk()).toBe(true);
+        expect([await count(`${s}.linksets_raw`), await count(`${s}.advisory_chunks_raw`)]).toEqual([0, 0]);
+      } finally {
+        await pool.end();
+        await db.query(`DROP SCHEMA ${s} CASCADE; DROP OWNED BY ${role}; DROP ROLE ${role}`);
+      }
+    },
+  );
+
+  it.for([
+    ['that was granted INSERT, SELECT and TRUNCATE but may not create in the schema', 'grantee'],
+    ['that is a member of the owner, who may not create in the schema', 'member'],
+  ] as const)('swap (and its dry run) refuses up front, saying what to grant, a role %s; nothing changes', async ([, kind]) => {
+    const s = `s_swap_access_${kind}`;
+    const role = `bk_swap_access_${randomBytes(3).toString('hex')}`;
+    const owner = `${role}_owner`;
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    await db.query(`CREATE ROLE ${role}; CREATE ROLE ${owner}; GRANT USAGE ON SCHEMA ${s} TO ${role}, ${owner}`);
+    if (kind === 'member') await db.query(`GRANT ${owner} TO ${role}; GRANT CREATE ON SCHEMA ${s} TO ${role}`);
+    for (const t of ['linksets_raw', 'advisory_chunks_raw'])
+      await db.query(`ALTER TABLE ${s}.${t} OWNER TO ${owner}; GRANT INSERT, SELECT, TRUNCATE ON ${s}.${t} TO ${role}`);
+    const pool = new pg.Pool({ connectionString: db.url, max: 4, options: `-c role=${role}` });
+    try {
+      const ownerCreates = `CREATE on schema ${s} for ${owner} (GRANT CREATE ON SCHEMA ${s} TO ${owner})`;
+      const needs =
+        kind === 'grantee'
+          ? [
+              `CREATE on schema ${s} (GRANT CREATE ON SCHEMA ${s} TO ${role})`,
+              `membership in its owner ${owner} (GRANT ${owner} TO ${role})`,
+              ownerCreates,
+            ]
+          : [ownerCreates];
+      for (const dryRun of [true, false]) {
+        const e = (
+          await new StagingImporter({ pg: pool, schema: s, tables: TABLES }).import(good, { strategy: 'swap', dryRun })
+        )._unsafeUnwrapErr();
+        expect(e.code).toBe('DB_ERROR');
+        expect(e.dbCode).toBe('42501');
+        expect(e.message).toContain(`role ${role} cannot swap ${s}.linksets_raw: a swap makes a new table beside it`);
+        expect(e.message).toContain(`which needs ${needs.join(' and ')}.`);
+        expect(e.message).toMatch(
+          /or use strategy "truncate", which needs only SELECT, INSERT and TRUNCATE on the table\. Nothing was changed\.$/,
+        );
+      }
+      expect(await leftovers(s)).toEqual([]);
+      expect([await count(`${s}.linksets_raw`), await count(`${s}.advisory_chunks_raw`)]).toEqual([340, 1200]);
+      expect((await new StagingImporter({ pg: pool, schema: s, tables: TABLES }).import(good)).isOk()).toBe(true);
+    } finally {
+      await pool.end();
+      await db.query(`DROP SCHEMA ${s} CASCADE; DROP OWNED BY ${role}, ${owner}; DROP ROLE ${role}; DROP ROLE ${owner}`);
+    }
+  });
+
   it('refuses an id column of another type under both strategies, naming the types', async () => {
     const s = 's_shape_int';
     await db.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.linksets_raw (id integer PRIMARY KEY, raw jsonb NOT NULL)`);
@@ -873,6 +976,44 @@ describe('foreign keys (truncate)', () => {
     expect(e.code).toBe('TABLE_REFERENCED');
     expect(e.context.constraint).toBe('notes_linkset_fkey');
     expect(await count(`${s}.linksets_raw`)).toBe(341);
+  });
+
+  it.for([
+    ['a DEFERRABLE INITIALLY DEFERRED foreign key of its own', 'fk'],
+    ['a constraint trigger deferred to COMMIT', 'trigger'],
+  ] as const)('truncate loads a table with %s (the COPY leaves its events pending until COMMIT)', async ([, kind]) => {
+    const s = `s_deferred_${kind}`;
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    if (kind === 'fk') {
+      await db.query(`CREATE TABLE ${s}.owners (name text PRIMARY KEY); INSERT INTO ${s}.owners VALUES ('team');
+        ALTER TABLE ${s}.linksets_raw ADD COLUMN owner text DEFAULT 'team' REFERENCES ${s}.owners (name) DEFERRABLE INITIALLY DEFERRED`);
+    } else {
+      await db.query(`CREATE TABLE ${s}.seen (id text); CREATE FUNCTION ${s}.note() RETURNS trigger LANGUAGE plpgsql AS
+          $$BEGIN INSERT INTO ${s}.seen VALUES (NEW.id); RETURN NULL; END$$;
+        CREATE CONSTRAINT TRIGGER note AFTER INSERT ON ${s}.linksets_raw DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${s}.note()`);
+    }
+    const done = await importer(s).import(good);
+    expect(done.isOk() ? 'ok' : done.error.message).toBe('ok');
+    expect(await count(`${s}.linksets_raw`)).toBe(340);
+    if (kind === 'trigger') expect(await count(`${s}.seen`)).toBe(340);
+    expect(await db.query(`SELECT conname FROM pg_constraint WHERE conrelid = '${s}.linksets_raw'::regclass AND contype = 'p'`)).toEqual([
+      { conname: 'linksets_raw_pkey' },
+    ]);
+  });
+
+  it('truncate into a table whose primary key is itself DEFERRABLE INITIALLY DEFERRED still names the lines of a duplicate id', async () => {
+    const s = 's_deferred_key';
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    await db.query(`ALTER TABLE ${s}.linksets_raw DROP CONSTRAINT linksets_raw_pkey;
+      ALTER TABLE ${s}.linksets_raw ADD CONSTRAINT linksets_raw_pkey PRIMARY KEY (id) DEFERRABLE INITIALLY DEFERRED`);
+    const twice = await dataset('deferred-key-dup.tar.zst', {
+      'linksets.ndjson': [{ _id: 'a' }, { _id: 'b' }, { _id: 'a' }],
+      'advisory_chunks.ndjson': [{ _id: 'c' }],
+    });
+    const e = (await importer(s).import(twice))._unsafeUnwrapErr();
+    expect(e.code).toBe('DUPLICATE_ID');
+    expect(e.message).toBe('linksets.ndjson: id "a" appears on lines 1 and 3; remove one of them. Nothing was committed.');
+    expect(await count(`${s}.linksets_raw`)).toBe(340);
   });
 
   it('refuses up front a key whose ON DELETE action would change the other table', async () => {
@@ -1064,5 +1205,30 @@ describe('swap loads tables side by side, still all or nothing', () => {
       expect([await count(`${s}.linksets_raw`), await count(`${s}.advisory_chunks_raw`)]).toEqual([before[0]! + 1, before[1]]);
       expect(await leftovers(s)).toEqual([]);
     }
+  });
+});
+
+describe('a lost connection', () => {
+  it.for([
+    ['during the load', 'BEFORE INSERT', 'FOR EACH ROW', 'nothing was committed and the tables keep what they held'],
+    ['while COMMIT is in flight', 'AFTER INSERT', 'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW', 'the import may or may not have committed'],
+  ] as const)('says what it left when the connection is lost %s', async ([, when, deferral, outcome]) => {
+    const s = `s_lost_${when === 'BEFORE INSERT' ? 'load' : 'commit'}`;
+    expect((await importer(s).import(good)).isOk()).toBe(true);
+    // The importing session ends itself: at its first row, or at COMMIT (a deferred constraint trigger).
+    await db.query(`CREATE FUNCTION ${s}.end_me() RETURNS trigger LANGUAGE plpgsql AS
+      $$BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(1); RETURN NEW; END$$;
+      CREATE ${when === 'AFTER INSERT' ? 'CONSTRAINT ' : ''}TRIGGER end_me ${when} ON ${s}.linksets_raw ${deferral} EXECUTE FUNCTION ${s}.end_me()`);
+    const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+    pool.on('error', () => undefined);
+    try {
+      const e = (await new StagingImporter({ pg: pool, schema: s, tables: TABLES }).import(good))._unsafeUnwrapErr();
+      expect(e.code, e.message).toBe('DB_CONNECTION');
+      expect(e.message).toContain(outcome);
+      expect(e.message).toMatch(/import again/);
+    } finally {
+      await pool.end();
+    }
+    expect(await count(`${s}.advisory_chunks_raw`)).toBe(1200);
   });
 });
