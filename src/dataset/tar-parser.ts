@@ -18,7 +18,8 @@ import { BLOCK, checksumMatches, numeric } from '../_internals/tar-header.ts';
  * first zero block: what follows the end of the archive is never read.
  *
  * PAX records: a record whose length field does not end it at a newline
- * inside the header, a keyword that is empty or holds a NUL byte, and a
+ * inside the header, a keyword that is empty, holds a NUL byte or follows
+ * more than one space after the length, and a
  * `size` that is not a decimal integer this parser can hold are TAR_CORRUPT
  * (the member's bytes could not be trusted). Keywords it does not use
  * (`mtime`, `atime`, `uid`, `gid`, `uname`, `comment`…) are ignored, even
@@ -116,6 +117,9 @@ interface PaxRecords {
  * A keyword holding a NUL byte is malformed: GNU tar fails on it ("missing
  * equal sign"), and a reader that stops a keyword at its NUL would read
  * `size\0x=5` as a size or `path\0x=…` as a name this parser never saw.
+ * So is one after more than the one space (`12  path=b\n`): GNU tar skips
+ * the extra spaces and tabs and reads a `path` or `size`, where readers
+ * that skip one space (as POSIX writes it) read an unknown keyword.
  */
 function paxRecords(data: Buffer): PaxRecords | undefined {
   const records = new Map<string, string>();
@@ -129,7 +133,7 @@ function paxRecords(data: Buffer): PaxRecords | undefined {
     const bytes = data.subarray(space + 1, at + length - 1);
     const record = bytes.toString('utf8');
     const equals = record.indexOf('=');
-    if (equals <= 0 || record.slice(0, equals).includes('\0')) return undefined;
+    if (equals <= 0 || record.slice(0, equals).includes('\0') || record[0] === ' ' || record[0] === '\t') return undefined;
     records.set(record.slice(0, equals), record.slice(equals + 1));
     if (!isUtf8(bytes)) notUtf8.add(record.slice(0, equals));
     at += length;
