@@ -21,7 +21,9 @@ import { BLOCK, checksumMatches, numeric } from '../_internals/tar-header.ts';
  * inside the header, a keyword that is empty, holds a NUL byte or follows
  * more than one space after the length, and a
  * `size` that is not a decimal integer this parser can hold are TAR_CORRUPT
- * (the member's bytes could not be trusted). Keywords it does not use
+ * (the member's bytes could not be trusted), and so is a second `x` header
+ * before one member: GNU tar reads only the last, other readers merge them.
+ * Keywords it does not use
  * (`mtime`, `atime`, `uid`, `gid`, `uname`, `comment`…) are ignored, even
  * when GNU tar finds their values invalid, and so are the header's own
  * fields other than name, prefix, size, type and checksum: GNU tar still
@@ -150,7 +152,15 @@ export class TarParser {
   #filled = 0;
   /** Tar bytes consumed so far. */
   #offset = 0;
-  #pending: { readonly path: string | undefined; readonly size: number | undefined; readonly offset: number } | undefined;
+  #pending:
+    | {
+        readonly path: string | undefined;
+        readonly size: number | undefined;
+        readonly offset: number;
+        /** Where the PAX `x` header that set any of this is, if one did (not only a GNU long name). */
+        readonly paxAt: number | undefined;
+      }
+    | undefined;
 
   constructor(options: { readonly hashMembers?: boolean } = {}) {
     this.#hashMembers = options.hashMembers ?? true;
@@ -254,6 +264,14 @@ export class TarParser {
     const pending = this.#pending;
     const type = header.type;
     if (type === 'x' || type === 'g' || type === 'L') {
+      // GNU tar keeps only the last PAX header before a member (the keys of an earlier one are dropped, a `size` or
+      // `path` among them), other readers merge them: the member's name or size would be read two ways.
+      if (type === 'x' && pending?.paxAt !== undefined)
+        this.#refuse(
+          'TAR_CORRUPT',
+          `the PAX header at tar byte ${offset} follows another one (at tar byte ${pending.paxAt}) for the same member; GNU tar reads only the last of them and other readers merge them: rebuild the archive with one PAX header per member.`,
+          offset,
+        );
       if (header.size > MAX_META_BYTES)
         this.#refuse(
           'TAR_CORRUPT',
@@ -341,7 +359,7 @@ export class TarParser {
 
   #onMeta(type: 'x' | 'g' | 'L', data: Buffer, offset: number): void {
     if (type === 'L') {
-      this.#setPending(offset, this.#utf8Name(cBytes(data, 0, data.length), offset, 'GNU long name'), undefined);
+      this.#setPending(offset, this.#utf8Name(cBytes(data, 0, data.length), offset, 'GNU long name'), undefined, undefined);
       return;
     }
     const pax = paxRecords(data);
@@ -375,11 +393,11 @@ export class TarParser {
     const size = sizeText === undefined ? undefined : Number(sizeText);
     if (size !== undefined && !Number.isSafeInteger(size))
       this.#refuse('TAR_CORRUPT', `the PAX header at tar byte ${offset} has a size too large to read.`, offset);
-    this.#setPending(offset, path, size);
+    this.#setPending(offset, path, size, offset);
   }
 
   /** Name and size may each be set once per member: readers disagree on which of two wins. */
-  #setPending(offset: number, path: string | undefined, size: number | undefined): void {
+  #setPending(offset: number, path: string | undefined, size: number | undefined, paxAt: number | undefined): void {
     const pending = this.#pending;
     if ((path !== undefined && pending?.path !== undefined) || (size !== undefined && pending?.size !== undefined)) {
       this.#refuse(
@@ -388,7 +406,12 @@ export class TarParser {
         offset,
       );
     }
-    const merged = { offset: pending?.offset ?? offset, path: path ?? pending?.path, size: size ?? pending?.size };
+    const merged = {
+      offset: pending?.offset ?? offset,
+      path: path ?? pending?.path,
+      size: size ?? pending?.size,
+      paxAt: paxAt ?? pending?.paxAt,
+    };
     this.#pending = merged;
   }
 
