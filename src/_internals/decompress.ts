@@ -1,8 +1,8 @@
 import { PassThrough, Readable, Transform, type Duplex, type TransformCallback } from 'node:stream';
-import zlib from 'node:zlib';
 import { BackfillError } from '../errors.js';
 import type { DecodeLimits } from './decode-limits.js';
 import { BLOCK, checksumMatches } from './tar-header.js';
+import { createCheckedGunzip } from './gunzip-checked.js';
 import { ZstdDecompress, startsWithZstd } from './zstd-frames.js';
 
 /** Compression of a dataset archive, detected from magic bytes. */
@@ -38,7 +38,7 @@ export function detectCompression(head: Buffer): Compression | undefined {
  */
 export function decoderFor(compression: Compression, streamEveryFrame = false): Duplex {
   if (compression === 'zstd') return new ZstdDecompress({ streamEveryFrame });
-  if (compression === 'gzip') return zlib.createGunzip({ chunkSize: 128 * 1024 });
+  if (compression === 'gzip') return createCheckedGunzip(128 * 1024);
   return new PassThrough();
 }
 

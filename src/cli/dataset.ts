@@ -6,7 +6,7 @@
  */
 import { constants } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, readdir, realpath, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { err, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { readDataset, writeDataset, type Compression, type MemberSource } from '../dataset/index.js';
@@ -62,7 +62,12 @@ const CHUNKS_MEMBER = 'advisory_chunks.ndjson';
 
 /** How `dataset build` and `dataset export` write the archive. */
 const ARCHIVE_FLAGS: Readonly<Record<string, FlagSpec>> = {
-  compression: { type: 'string', value: '<zstd|gzip|none>', description: 'Archive compression.', default: 'zstd' },
+  compression: {
+    type: 'string',
+    value: '<zstd|gzip|none>',
+    description: 'Archive compression; it must be the one the file name ends in (.tar.zst, .tar.gz or .tgz, .tar), if any.',
+    default: 'zstd',
+  },
   mtime: {
     type: 'string',
     value: '<epoch-seconds>',
@@ -107,6 +112,31 @@ const TABLE_FLAGS: Readonly<Record<string, FlagSpec>> = {
 };
 
 const COMPRESSIONS: readonly Compression[] = ['zstd', 'gzip', 'none'];
+
+/** File name endings that say a compression, and the ending each compression is named with. */
+const NAMED_COMPRESSION: readonly (readonly [RegExp, Compression])[] = [
+  [/\.(zst|tzst)$/i, 'zstd'],
+  [/\.(gz|tgz)$/i, 'gzip'],
+  [/\.tar$/i, 'none'],
+];
+const COMPRESSION_SUFFIX: Readonly<Record<Compression, string>> = { zstd: '.tar.zst', gzip: '.tar.gz', none: '.tar' };
+
+/**
+ * `--compression` (or its default) against the archive's name: `ds.tar.gz`
+ * written as zstd is a file that `tar -xzf`, `gunzip` and anything else
+ * trusting its name fail on. A name that says no compression passes.
+ */
+function compressionMatchesName(typed: string, compression: Compression): Result<Compression, BackfillError> {
+  const named = NAMED_COMPRESSION.find(([ending]) => ending.test(typed))?.[1];
+  if (named === undefined || named === compression) return ok(compression);
+  const renamed = `${basename(typed).replace(/(\.tar)?\.(zst|tzst|gz|tgz|tar)$/i, '')}${COMPRESSION_SUFFIX[compression]}`;
+  return err(
+    new BackfillError(
+      'INVALID_ARGUMENT',
+      `${typed} is named as a ${named === 'none' ? 'plain (uncompressed) tar' : `${named} tarball`}, but it would be written ${compression === 'none' ? 'uncompressed' : `as ${compression}`} (--compression, zstd unless given), which tools that trust the name (tar -xzf, gunzip, zstd -d) cannot read: pass --compression ${named}, or name it ${renamed}.`,
+    ),
+  );
+}
 
 /** How long an import or rollback waits for the staging tables' lock (LOCK_TIMEOUT names who holds it). */
 const LOCK_TIMEOUT_FLAG: FlagSpec = {
@@ -344,12 +374,13 @@ const build: CommandSpec = {
   },
   examples: [
     'backfill-kit dataset build out/linksets/linksets-stage-backfill.tar.zst',
-    'backfill-kit dataset build ds.tar.zst --from ./extracted --compression gzip',
+    'backfill-kit dataset build ds.tar.gz --from ./extracted --compression gzip',
   ],
   async *run(ctx) {
     const out = resolve(ctx.cwd, ctx.positionals[0]!);
-    const compression = (yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
-    const level = yield* levelFlag(ctx.flags, compression);
+    const chosen = (yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
+    const level = yield* levelFlag(ctx.flags, chosen);
+    const compression = yield* compressionMatchesName(ctx.positionals[0]!, chosen);
     const mtime = yield* intFlag(ctx.flags, 'mtime', 0, MAX_MTIME);
     const name = stringFlag(ctx.flags, 'name');
     const members: Record<string, MemberSource> = {};
@@ -691,7 +722,8 @@ const exportCommand: CommandSpec = {
   ],
   async *run(ctx) {
     const out = resolve(ctx.cwd, ctx.positionals[0]!);
-    const compression = yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS);
+    const chosen = (yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
+    const compression = yield* compressionMatchesName(ctx.positionals[0]!, chosen);
     const mtime = yield* intFlag(ctx.flags, 'mtime', 0, MAX_MTIME);
     const name = stringFlag(ctx.flags, 'name');
     const lockTimeoutMs = yield* lockTimeoutFlag(ctx.flags);
@@ -705,7 +737,7 @@ const exportCommand: CommandSpec = {
       { pg: pool, schema: stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA, tables: yield* tableMap(ctx.flags) },
       out,
       {
-        ...(compression === undefined ? {} : { compression }),
+        compression,
         ...(mtime === undefined ? {} : { mtime }),
         ...(name === undefined ? {} : { name }),
         ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),

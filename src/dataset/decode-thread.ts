@@ -18,8 +18,8 @@ import { createHash } from 'node:crypto';
 import { read } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
-import zlib from 'node:zlib';
 import { exceededLimit } from '../_internals/decode-limits.ts';
+import { createCheckedGunzip } from '../_internals/gunzip-checked.ts';
 import { ZstdDecompress, ownsBuffer } from '../_internals/zstd-frames.ts';
 import type { DecodeFailure, DecodeThreadData, FromDecodeThread } from './decode-messages.ts';
 import { TarParser, type TarEvent } from './tar-parser.ts';
@@ -72,7 +72,7 @@ const decoder: Duplex | undefined =
         },
       })
     : compression === 'gzip'
-      ? zlib.createGunzip({ chunkSize: 128 * 1024 })
+      ? createCheckedGunzip(128 * 1024)
       : undefined;
 
 let reading = false;

@@ -18,9 +18,12 @@ import { BLOCK, checksumMatches, numeric } from '../_internals/tar-header.ts';
  * first zero block: what follows the end of the archive is never read.
  *
  * PAX records: a record whose length field does not end it at a newline
- * inside the header, a keyword that is empty or holds a NUL byte, and a
+ * inside the header, a keyword that is empty, holds a NUL byte or follows
+ * more than one space after the length, and a
  * `size` that is not a decimal integer this parser can hold are TAR_CORRUPT
- * (the member's bytes could not be trusted). Keywords it does not use
+ * (the member's bytes could not be trusted), and so is a second `x` header
+ * before one member: GNU tar reads only the last, other readers merge them.
+ * Keywords it does not use
  * (`mtime`, `atime`, `uid`, `gid`, `uname`, `comment`…) are ignored, even
  * when GNU tar finds their values invalid, and so are the header's own
  * fields other than name, prefix, size, type and checksum: GNU tar still
@@ -116,6 +119,9 @@ interface PaxRecords {
  * A keyword holding a NUL byte is malformed: GNU tar fails on it ("missing
  * equal sign"), and a reader that stops a keyword at its NUL would read
  * `size\0x=5` as a size or `path\0x=…` as a name this parser never saw.
+ * So is one after more than the one space (`12  path=b\n`): GNU tar skips
+ * the extra spaces and tabs and reads a `path` or `size`, where readers
+ * that skip one space (as POSIX writes it) read an unknown keyword.
  */
 function paxRecords(data: Buffer): PaxRecords | undefined {
   const records = new Map<string, string>();
@@ -129,7 +135,7 @@ function paxRecords(data: Buffer): PaxRecords | undefined {
     const bytes = data.subarray(space + 1, at + length - 1);
     const record = bytes.toString('utf8');
     const equals = record.indexOf('=');
-    if (equals <= 0 || record.slice(0, equals).includes('\0')) return undefined;
+    if (equals <= 0 || record.slice(0, equals).includes('\0') || record[0] === ' ' || record[0] === '\t') return undefined;
     records.set(record.slice(0, equals), record.slice(equals + 1));
     if (!isUtf8(bytes)) notUtf8.add(record.slice(0, equals));
     at += length;
@@ -146,7 +152,15 @@ export class TarParser {
   #filled = 0;
   /** Tar bytes consumed so far. */
   #offset = 0;
-  #pending: { readonly path: string | undefined; readonly size: number | undefined; readonly offset: number } | undefined;
+  #pending:
+    | {
+        readonly path: string | undefined;
+        readonly size: number | undefined;
+        readonly offset: number;
+        /** Where the PAX `x` header that set any of this is, if one did (not only a GNU long name). */
+        readonly paxAt: number | undefined;
+      }
+    | undefined;
 
   constructor(options: { readonly hashMembers?: boolean } = {}) {
     this.#hashMembers = options.hashMembers ?? true;
@@ -250,6 +264,14 @@ export class TarParser {
     const pending = this.#pending;
     const type = header.type;
     if (type === 'x' || type === 'g' || type === 'L') {
+      // GNU tar keeps only the last PAX header before a member (the keys of an earlier one are dropped, a `size` or
+      // `path` among them), other readers merge them: the member's name or size would be read two ways.
+      if (type === 'x' && pending?.paxAt !== undefined)
+        this.#refuse(
+          'TAR_CORRUPT',
+          `the PAX header at tar byte ${offset} follows another one (at tar byte ${pending.paxAt}) for the same member; GNU tar reads only the last of them and other readers merge them: rebuild the archive with one PAX header per member.`,
+          offset,
+        );
       if (header.size > MAX_META_BYTES)
         this.#refuse(
           'TAR_CORRUPT',
@@ -337,7 +359,7 @@ export class TarParser {
 
   #onMeta(type: 'x' | 'g' | 'L', data: Buffer, offset: number): void {
     if (type === 'L') {
-      this.#setPending(offset, this.#utf8Name(cBytes(data, 0, data.length), offset, 'GNU long name'), undefined);
+      this.#setPending(offset, this.#utf8Name(cBytes(data, 0, data.length), offset, 'GNU long name'), undefined, undefined);
       return;
     }
     const pax = paxRecords(data);
@@ -371,11 +393,11 @@ export class TarParser {
     const size = sizeText === undefined ? undefined : Number(sizeText);
     if (size !== undefined && !Number.isSafeInteger(size))
       this.#refuse('TAR_CORRUPT', `the PAX header at tar byte ${offset} has a size too large to read.`, offset);
-    this.#setPending(offset, path, size);
+    this.#setPending(offset, path, size, offset);
   }
 
   /** Name and size may each be set once per member: readers disagree on which of two wins. */
-  #setPending(offset: number, path: string | undefined, size: number | undefined): void {
+  #setPending(offset: number, path: string | undefined, size: number | undefined, paxAt: number | undefined): void {
     const pending = this.#pending;
     if ((path !== undefined && pending?.path !== undefined) || (size !== undefined && pending?.size !== undefined)) {
       this.#refuse(
@@ -384,7 +406,12 @@ export class TarParser {
         offset,
       );
     }
-    const merged = { offset: pending?.offset ?? offset, path: path ?? pending?.path, size: size ?? pending?.size };
+    const merged = {
+      offset: pending?.offset ?? offset,
+      path: path ?? pending?.path,
+      size: size ?? pending?.size,
+      paxAt: paxAt ?? pending?.paxAt,
+    };
     this.#pending = merged;
   }
 

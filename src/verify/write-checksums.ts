@@ -1,4 +1,5 @@
-import { dirname, resolve } from 'node:path';
+import { realpath } from 'node:fs/promises';
+import { basename, dirname, join, posix, resolve } from 'node:path';
 import { err, errAsync, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { silentLogger } from '../_internals/logger.js';
@@ -51,7 +52,10 @@ export interface WriteChecksumsOptions extends HashingOptions {
  *
  * Names must be relative and stay inside `baseDir`
  * (`CHECKSUM_PATH_UNSAFE` otherwise): {@link verifyChecksums} refuses
- * anything else.
+ * anything else. A name that leads to `outPath` itself (`SHA256SUMS`
+ * among the files of `checksums write SHA256SUMS *`, or a symlink to it)
+ * is `INVALID_ARGUMENT`, and nothing is written: the file's digest
+ * changes as it is written, so its line could never verify.
  *
  * @example
  * ```ts
@@ -105,12 +109,41 @@ function listedNames(files: readonly string[]): Result<Buffer[], BackfillError> 
   return Result.combine(names.map(safe));
 }
 
+/**
+ * The first of `names` that leads to `target` once it is written: spelled
+ * as `target` under `baseDir` (`./SHA256SUMS`, `sub/../SHA256SUMS`), or a
+ * path whose symlinks lead to it. A hard link to the old file is not one:
+ * the rename leaves it the old file, whose digest it lists.
+ */
+async function sumsFileAmong(names: readonly Buffer[], baseDir: string, target: string): Promise<Buffer | undefined> {
+  const spelled = Buffer.from(target, 'utf8').toString('latin1');
+  const realTarget = await realpath(dirname(target)).then(
+    (dir) => Buffer.from(join(dir, basename(target)), 'utf8'),
+    () => undefined,
+  );
+  for (const name of names) {
+    const path = joinBytes(baseDir, name);
+    if (posix.normalize(path.toString('latin1')) === spelled) return name;
+    const real = await realpath(path, { encoding: 'buffer' }).catch(() => undefined);
+    if (real !== undefined && realTarget !== undefined && real.equals(realTarget)) return name;
+  }
+  return undefined;
+}
+
 /** Hashes the files and writes the sums file through a temporary file and a rename. */
 async function write(names: readonly Buffer[], target: string, options: WriteChecksumsOptions): Promise<WriteChecksumsResult> {
   const concurrency = options.concurrency ?? DEFAULT_HASH_CONCURRENCY;
   const baseDir = resolve(options.baseDir ?? dirname(target));
   const logger = options.logger ?? silentLogger;
   const { signal } = options;
+  const itself = await sumsFileAmong(names, baseDir, target);
+  if (itself !== undefined) {
+    throw new BackfillError(
+      'INVALID_ARGUMENT',
+      `${JSON.stringify(itself.toString('utf8'))} is ${target}, the sums file being written: its digest changes as it is written, so its line could never verify; leave it out of the files.`,
+      { context: { path: itself.toString('utf8') } },
+    );
+  }
   let filesDone = 0;
   let bytesHashed = 0;
   const digests = await mapBounded(names, concurrency, async (name) => {

@@ -61,6 +61,23 @@ describe('the compressed stream is checked to its end, past the end of the archi
     expect(await outcomes(cut, 'cut.tar.gz')).toEqual({ file: 'COMPRESSION_TRUNCATED', stream: 'COMPRESSION_TRUNCATED' });
   });
 
+  it.for([
+    ['a zero byte and then junk', Buffer.concat([Buffer.alloc(1), Buffer.from('appended after a zero byte\n')])],
+    ['zero padding and then a second gzip member', Buffer.concat([Buffer.alloc(4), gzipSync(Buffer.alloc(1024))])],
+  ] as const)('bytes after a gzip stream behind %s are refused (node:zlib stops at the zero)', async ([, trailer], { expect }) => {
+    const good = gzipSync(await plainTar());
+    const bad = Buffer.concat([good, trailer]);
+    // gzip -t warns "trailing garbage ignored" and exits 2; tar -xzf fails.
+    expect(oracle('gzip', bad)).toBe(2);
+    expect(await outcomes(bad, `trailer-${bad.length}.tar.gz`)).toEqual({ file: 'COMPRESSION_CORRUPT', stream: 'COMPRESSION_CORRUPT' });
+  });
+
+  it('zero padding after the last gzip member is read, as gzip -t reads it', async () => {
+    const padded = Buffer.concat([gzipSync(await plainTar()), Buffer.alloc(10240 - 7)]);
+    expect(oracle('gzip', padded)).toBe(0);
+    expect(await outcomes(padded, 'padded.tar.gz')).toEqual({ file: 'OK', stream: 'OK' });
+  });
+
   it('a corrupt checksum after decoded bytes that follow the end of the archive is refused', async () => {
     // Data after the end-of-archive block (GNU tar ignores it) pushes the trailer far past the end of the tar.
     const tarred = Buffer.concat([await plainTar(), randomBytes(3 * 1024 * 1024)]);

@@ -158,9 +158,13 @@ cases = {
   'global-pax-comment': pax([(b'comment', b'hi')], typ=b'g') + entry(b'a.ndjson', b'0', good) + END,
   'pax-size-wins': pax([(b'size', b'%d' % len(hidden + good))]) + block(b'a.ndjson', b'0', 3) + hidden + good + bytes((512 - len(hidden + good) % 512) % 512) + END,
   'pax-path-twice': pax([(b'path', b'one.ndjson')]) + pax([(b'path', b'two.ndjson')]) + entry(b'a.ndjson', b'0', good) + END,
+  'pax-two-headers-path': pax([(b'path', b'one.ndjson')]) + pax([(b'mtime', b'1')]) + entry(b'a.ndjson', b'0', good) + END,
+  'pax-two-headers-size': pax([(b'size', b'%d' % len(hidden))]) + pax([(b'mtime', b'1')]) + block(b'a.ndjson', b'0', len(hidden + good)) + hidden + good + bytes((512 - len(hidden + good) % 512) % 512) + END,
   'pax-then-end': entry(b'a.ndjson', b'0', good) + pax([(b'path', b'b.ndjson')]) + END,
   'pax-keyword-nul-size': pax([(b'size\0x', b'5')]) + entry(b'a.ndjson', b'0', good) + END,
   'pax-keyword-nul-path': pax([(b'path\0x', b'b.ndjson')]) + entry(b'a.ndjson', b'0', good) + END,
+  'pax-keyword-blank-path': pax([(b' path', b'b.ndjson')]) + entry(b'a.ndjson', b'0', good) + END,
+  'pax-keyword-tab-size': pax([(b'\tsize', b'%d' % len(hidden))]) + block(b'a.ndjson', b'0', len(hidden + good)) + hidden + good + bytes((512 - len(hidden + good) % 512) % 512) + END,
   'pax-length-short': entry(b'PaxHeader', b'x', b'9 mtime=1\n\n') + entry(b'a.ndjson', b'0', good) + END,
   'pax-length-long': entry(b'PaxHeader', b'x', b'30 mtime=1\n') + entry(b'a.ndjson', b'0', good) + END,
   'pax-bad-metadata': pax([(b'mtime', b'abc'), (b'uid', b'9' * 30), (b'atime', b'zz')]) + entry(b'a.ndjson', b'0', good) + END,
@@ -222,10 +226,16 @@ const EXPECTED: Record<string, { members: string[] } | { code: string; offset: n
   'global-pax-comment': { members: ['a.ndjson'] },
   'pax-size-wins': { members: ['a.ndjson'] },
   'pax-path-twice': { code: 'TAR_CORRUPT', offset: 1024 },
+  // GNU tar reads only the second PAX header (the member keeps its header's name and size); other readers merge the two.
+  'pax-two-headers-path': { code: 'TAR_CORRUPT', offset: 1024, gnu: 'rc=0 a.ndjson' },
+  'pax-two-headers-size': { code: 'TAR_CORRUPT', offset: 1024, gnu: 'rc=0 a.ndjson' },
   'pax-then-end': { code: 'TAR_CORRUPT', offset: 1024 },
   // GNU tar fails on a keyword holding a NUL ("missing equal sign"); one stopping the keyword at the NUL would read a size or a name.
   'pax-keyword-nul-size': { code: 'TAR_CORRUPT', offset: 0, gnu: 'rc=2 a.ndjson' },
   'pax-keyword-nul-path': { code: 'TAR_CORRUPT', offset: 0, gnu: 'rc=2 a.ndjson' },
+  // GNU tar skips blanks after the length and reads a path or a size (another name, other bytes); a reader skipping one space reads an unknown keyword.
+  'pax-keyword-blank-path': { code: 'TAR_CORRUPT', offset: 0, gnu: 'rc=0 b.ndjson' },
+  'pax-keyword-tab-size': { code: 'TAR_CORRUPT', offset: 0, gnu: 'rc=0 a.ndjson' },
   // A record whose length field does not end it at a newline inside the header.
   'pax-length-short': { code: 'TAR_CORRUPT', offset: 0, gnu: 'rc=2 a.ndjson' },
   'pax-length-long': { code: 'TAR_CORRUPT', offset: 0, gnu: 'rc=2 a.ndjson' },
