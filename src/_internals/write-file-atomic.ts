@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { chmod, lstat, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { syncDirectory } from './durable-file.js';
 import { ownedTempPrefix, removeDeadTemps } from './owned-temp.js';
@@ -12,10 +12,23 @@ import { ownedTempPrefix, removeDeadTemps } from './owned-temp.js';
  * The new file's name says which process wrote it, so the new file of a
  * write that was killed is removed by the next write of `target`. The new
  * file's data are synced before the rename and the directory after it, so
- * a power cut leaves the old file or the whole new one.
+ * a power cut leaves the old file or the whole new one. A file it replaces
+ * keeps its permission bits ({@link keepModeOf}).
  */
 export async function writeFileAtomic(target: string, content: Uint8Array | string, signal?: AbortSignal): Promise<void> {
   await (await stageFileAtomic(target, content, signal)).commit();
+}
+
+/**
+ * Gives `file`, about to be renamed over `target`, the permission bits of
+ * the file there, as writing over it in place would (`sha256sum > out`):
+ * a private 0600 dataset stays private instead of coming back 0666 less the
+ * umask. With no regular file at `target` (nothing, or a symlink the rename
+ * replaces), `file` keeps its own.
+ */
+export async function keepModeOf(target: string, file: string): Promise<void> {
+  const old = await lstat(target).catch(() => undefined);
+  if (old?.isFile()) await chmod(file, old.mode & 0o7777);
 }
 
 /** A new file written and synced beside its target, not yet renamed into place. */
@@ -53,6 +66,7 @@ export async function stageFileAtomic(target: string, content: Uint8Array | stri
   return {
     async commit() {
       try {
+        await keepModeOf(target, temp);
         await rename(temp, target);
       } catch (error) {
         await discard();

@@ -16,7 +16,7 @@ import { HashingPassThrough } from '../_internals/hashing-stream.js';
 import { LineSplitter } from '../_internals/ndjson.js';
 import { Utf8Check } from '../_internals/utf8-check.js';
 import { ZstdFrameCompress } from '../_internals/zstd-frame-compress.js';
-import { stageFileAtomic } from '../_internals/write-file-atomic.js';
+import { keepModeOf, stageFileAtomic } from '../_internals/write-file-atomic.js';
 import {
   COMPRESSION_LEVELS,
   DEFAULT_GZIP_LEVEL,
@@ -498,6 +498,7 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
     // The `.sha256` is staged whole first, so nothing but a rename comes between the tarball's rename and its own.
     const sidecar = options.sha256File === true ? await stageFileAtomic(sha256File, formatChecksumLine(basename(path), sha256)) : null;
     try {
+      await keepModeOf(path, partial);
       await rename(partial, path);
     } catch (error) {
       await sidecar?.discard();
@@ -528,9 +529,10 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * names and a fixed compression level. Members are spooled to a temporary
  * directory beside `path` (its parent directory is created if missing, and
  * removed again on failure), so memory stays flat however large they are,
- * and the file appears atomically (rename) only when complete. A temporary
- * directory a killed write of the same `path` left is removed first, once
- * the process its name records is gone.
+ * and the file appears atomically (rename) only when complete; a file it
+ * replaces keeps its permission bits (a private `0600` dataset stays
+ * private). A temporary directory a killed write of the same `path` left
+ * is removed first, once the process its name records is gone.
  *
  * Refused with `INVALID_ARGUMENT`: two names that are one member once
  * normalised (`./a.ndjson`, `a.ndjson`), a `manifest.json` member, a source
