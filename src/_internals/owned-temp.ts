@@ -8,6 +8,31 @@ import { isAlive, processStart } from './process-start.js';
 /** The first 8 hex digits of this host's name's SHA-256: a temporary name says which host made it without spelling its name. */
 const hostTag = (): string => createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
 
+/** Bytes of `base` kept whole in a temporary name; past them it is cut (see {@link tempStem}). */
+const STEM_MAX_BYTES = 150;
+
+/**
+ * What stands for `base` in the names of its temporaries: `base` itself,
+ * or, when it is too long to leave room in a file name (255 bytes) for the
+ * rest of a temporary name, its first characters and 16 hex digits of its
+ * SHA-256. An output named near the limit would otherwise fail to write
+ * with ENAMETOOLONG on a name the user never gave.
+ */
+function tempStem(base: string): string {
+  if (Buffer.byteLength(base) <= STEM_MAX_BYTES) return base;
+  let cut = '';
+  for (const char of base) {
+    if (Buffer.byteLength(cut + char) > STEM_MAX_BYTES - 40) break;
+    cut += char;
+  }
+  return `${cut}~${createHash('sha256').update(base).digest('hex').slice(0, 16)}`;
+}
+
+/** The start every temporary name beside `base` has: `.<base>.tmp-` (see {@link tempStem}). */
+export function tempPrefix(base: string): string {
+  return `.${tempStem(base)}.tmp-`;
+}
+
 /**
  * The start of the name of a temporary file or directory beside `base`
  * that this process makes: `.<base>.tmp-<pid>.<start time>.<host>-`, so
@@ -15,7 +40,7 @@ const hostTag = (): string => createHash('sha256').update(hostname()).digest('he
  * (see {@link removeDeadTemps}). `x` stands for a start time not known.
  */
 export async function ownedTempPrefix(base: string): Promise<string> {
-  return `.${base}.tmp-${process.pid}.${(await processStart(process.pid)) ?? 'x'}.${hostTag()}-`;
+  return `${tempPrefix(base)}${process.pid}.${(await processStart(process.pid)) ?? 'x'}.${hostTag()}-`;
 }
 
 /** Whether process `pid` that started at `start` (`x`: not known) may still run. */
@@ -35,7 +60,7 @@ async function ownerLives(pid: number, start: string): Promise<boolean> {
  * is left as it is, and so is whatever cannot be removed: this only tidies up.
  */
 export async function removeDeadTemps(dir: string, base: string, now: number = Date.now()): Promise<string[]> {
-  const prefix = `.${base}.tmp-`;
+  const prefix = tempPrefix(base);
   const names = await readdir(dir).catch(() => [] as string[]);
   const removed = await removeLegacyTemps(dir, base, names, now);
   for (const name of names) {

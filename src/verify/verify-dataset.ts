@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { ResultAsync, errAsync, ok, safeTry } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { isSha256Hex } from '../_internals/sha256-hex.js';
+import { tempPrefix } from '../_internals/owned-temp.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { MANIFEST_NAME, readDataset } from '../dataset/index.js';
 import type { Compression, DatasetManifest, DatasetStats, ManifestMember, MemberStats } from '../dataset/index.js';
@@ -328,7 +329,7 @@ function memberProblems(m: MemberVerification, lookAlike: string | undefined): B
  * it). It only explains a mismatch; it is never trusted to pass one.
  */
 async function pendingSidecar(path: string, sidecar: string, sha256: string): Promise<string | undefined> {
-  const prefix = `.${basename(sidecar)}.tmp-`;
+  const prefix = tempPrefix(basename(sidecar));
   const names = await readdir(dirname(sidecar)).catch(() => [] as string[]);
   for (const name of names.filter((n) => n.startsWith(prefix)).slice(0, 16)) {
     const file = join(dirname(sidecar), name);
