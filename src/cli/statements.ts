@@ -25,6 +25,7 @@ import {
   PgStatementSink,
   StatementBackfiller,
   type BackfillSummary,
+  type CheckpointOptions,
   backfillProgress,
   backfillReport,
   DEFAULT_RANGE_SIZE,
@@ -73,17 +74,40 @@ function summaryLines(s: BackfillSummary): string[] {
   ];
 }
 
-/**
- * How to resume a single-process run that stopped on an error: its id and
- * the options a resume must repeat, with the table flags it was given.
- */
-function resumeLine(flags: FlagValues, partial: BackfillSummary): string {
+/** The command that resumes a single-process run: its id, the options it was started with, and the table flags given. */
+function resumeCommand(flags: FlagValues, runId: string, options: CheckpointOptions): string {
   const tables = TABLE_FLAGS.flatMap((flag) => {
     const value = stringFlag(flags, flag);
     if (value === undefined || value === (storeFlags[flag] ?? engineFlags[flag])?.default) return [];
     return [` --${flag} ${shellWord(value)}`];
   });
-  return `Every committed batch is kept; once the cause is fixed, resume the run: ${singleProcessCommand(partial.runId, { options: partial.report.options })}${tables.join('')}`;
+  return `${singleProcessCommand(runId, { options })}${tables.join('')}`;
+}
+
+/** How to resume a single-process run that stopped on an error. */
+function resumeLine(flags: FlagValues, partial: BackfillSummary): string {
+  return `Every committed batch is kept; once the cause is fixed, resume the run: ${resumeCommand(flags, partial.runId, partial.report.options)}`;
+}
+
+/**
+ * A refused resume (other --retrieved-since, --force or --max-documents
+ * than the run was started with) said with this CLI's flags: what the run
+ * was started with, and the command that resumes it. Any other error is
+ * returned as it is.
+ */
+function resumeInFlagTerms(error: BackfillError, flags: FlagValues): BackfillError {
+  const { runId, started } = error.context as { runId?: string; started?: CheckpointOptions };
+  if (error.code !== 'INVALID_ARGUMENT' || runId === undefined || started === undefined) return error;
+  const was = [
+    started.retrievedSince === null ? 'no --retrieved-since' : `--retrieved-since ${started.retrievedSince}`,
+    started.force ? '--force' : 'no --force',
+    started.maxDocuments === null ? 'no --max-documents' : `--max-documents ${started.maxDocuments}`,
+  ];
+  return new BackfillError(
+    error.code,
+    `run ${runId} was started with ${was.join(', ')}; resume it with the same flags: ${resumeCommand(flags, runId, started)}, or use a new --run-id.`,
+    { context: error.context, cause: error },
+  );
 }
 
 /** Where the statement tables are, and the database. */
@@ -525,7 +549,7 @@ const backfill: CommandSpec = {
     if (result.isErr()) {
       const partial = result.error.partial;
       return failed(
-        result.error,
+        resumeInFlagTerms(result.error, ctx.flags),
         partial === undefined ? [] : ['The run stopped; committed so far:', ...summaryLines(partial), resumeLine(ctx.flags, partial)],
       );
     }

@@ -83,7 +83,7 @@ function resumable(ctx: RunContext, saved: StoredCheckpoint | null): Result<void
     new BackfillError(
       'INVALID_ARGUMENT',
       `run ${ctx.runId} was started with ${JSON.stringify(a)}; resume it with the same retrievedSince, force and maxDocuments, or use a new runId.`,
-      { context: { runId: ctx.runId } },
+      { context: { runId: ctx.runId, started: a } },
     ),
   );
 }

@@ -50,6 +50,12 @@ const ENQUEUE_WAIT_PLANNED_MS = 250;
 /** A worker still waiting for its run to be planned after this long says so (and again each minute), and asks once a second. */
 const UNPLANNED_NOTE_MS = 10_000;
 const UNPLANNED_WAIT_MS = 1000;
+/**
+ * A worker without `untilDone` that has taken no job after
+ * {@link UNPLANNED_NOTE_MS}, in a jobs schema where no run was ever planned,
+ * says so (and again this often while it still has none).
+ */
+const NO_JOB_NOTE_MS = 10 * 60_000;
 
 /**
  * What {@link runBackfillWorker} is asked for.
@@ -70,7 +76,10 @@ export interface BackfillWorkerOptions {
   readonly concurrency?: number;
   /**
    * Return once the queue holds no job queued, waiting for a retry or
-   * running anywhere (with `runId`: no such job of that run).
+   * running anywhere (with `runId`: no such job of that run). Without it
+   * the worker takes jobs until `signal` fires; one that has taken none
+   * after 10 s, in a jobs schema holding no job of any run, warns (again
+   * every 10 minutes) naming the jobs schema and runs table it watches.
    */
   readonly untilDone?: boolean;
   /** Stops taking jobs; running ranges stop between batches (their jobs go back to the queue, spending none of their retries). */
@@ -482,6 +491,8 @@ async function workIn(
       if (waited.isErr()) return err(waited.error);
     }
     slots = Promise.all(Array.from({ length: options.concurrency ?? 1 }, slot));
+    const waitingSince = Date.now();
+    let noJobNoteAt = waitingSince + UNPLANNED_NOTE_MS;
     // With untilDone, a worker that finds no job left (of its runId's run, or anywhere) returns at
     // once, even at its start. While one of its ranges runs, only a worker waiting for one run asks
     // (that range may be another run's); for the others the range's end wakes the loop.
@@ -495,6 +506,11 @@ async function workIn(
       }
       const gaveUp = outage.expired();
       if (gaveUp !== undefined) return err(gaveUp);
+      // One that waits for jobs for ever says when none ever came: its jobs schema or runs table may be mistyped.
+      if (!options.untilDone && ranges + retried + running === 0 && Date.now() >= noJobNoteAt) {
+        noJobNoteAt = Date.now() + NO_JOB_NOTE_MS;
+        await warnIfNeverPlanned(parts, queue, Date.now() - waitingSince);
+      }
       await nap(outage.waiting ? outage.backoffMs() : options.untilDone && running === 0 ? UNTIL_DONE_POLL_MS : WORKER_HEARTBEAT_MS);
     }
   } finally {
@@ -513,14 +529,18 @@ async function workIn(
 /**
  * An `untilDone` worker that found no job of any run, not even a completed
  * one, most likely looks in another jobs schema (or plan store) than the
- * planner used: it says so rather than just reporting 0 ranges.
+ * planner used: it says so rather than just reporting 0 ranges. So does a
+ * worker without `untilDone` still waiting for its first job (`waitedMs`),
+ * rather than waiting without a word.
  */
-async function warnIfNeverPlanned(parts: Parts, queue: RangeJobQueue): Promise<void> {
+async function warnIfNeverPlanned(parts: Parts, queue: RangeJobQueue, waitedMs?: number): Promise<void> {
   const any = await queue.hasJobsOf(null);
+  const waited = waitedMs === undefined ? '' : `no job has arrived in ${Math.round(waitedMs / 1000)} s, and `;
+  const still = waitedMs === undefined ? '' : ' Still waiting.';
   if (any.isOk() && !any.value)
     parts.logger.warn(
-      `statement backfill: no job of any planned run is in jobs schema "${queue.schema}" for runs table ${parts.plans.runsTable}; ` +
-        'if the runs were planned with --jobs-schema (jobsSchema) or --runs-table, give every worker the same flags.',
+      `statement backfill: ${waited}no job of any planned run is in jobs schema "${queue.schema}" for runs table ${parts.plans.runsTable}; ` +
+        `if the runs were planned with --jobs-schema (jobsSchema) or --runs-table, give every worker the same flags.${still}`,
       { jobsSchema: queue.schema, runsTable: parts.plans.runsTable },
     );
 }

@@ -11,7 +11,7 @@ import { inTransaction, type PgClientLike, type PgSource } from '../_internals/p
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_RAW_DOCUMENTS_TABLE } from './defaults.js';
 import type { KeyRange, KeyRangesQuery, RawDocument, RawDocumentCountQuery, RawDocumentPageQuery, RawDocumentSource } from './ports.js';
-import { resolvePgStore, withStoreClient, type PgStore } from './pg-store.js';
+import { digestColumnRefusal, resolvePgStore, withStoreClient, type ColumnType, type PgStore } from './pg-store.js';
 import * as sql from './sql.js';
 
 /**
@@ -77,9 +77,6 @@ const MAX_STRING = constants.MAX_STRING_LENGTH;
 
 /** PostgreSQL's types (internal names) of a `content` column (a domain's base type) whose values read as a document's text or UTF-8 bytes. */
 const CONTENT_TYPES: ReadonlySet<string> = new Set(['text', 'varchar', 'bpchar', 'json', 'jsonb', 'bytea']);
-
-/** PostgreSQL's types (internal names) of a `digest` column (a domain's base type) that order as the text a cursor holds. */
-const DIGEST_TYPES: ReadonlySet<string> = new Set(['text', 'varchar', 'bpchar']);
 
 /** Why documents whose retrieved_at has no place in keyset order are refused, and what to do. */
 const unplaceable = (raw: QualifiedName, digest: string, shown: string, count: number): BackfillError =>
@@ -170,9 +167,7 @@ export class PgRawDocumentSource implements RawDocumentSource {
    */
   async #checkTable(c: PgClientLike, raw: QualifiedName): Promise<sql.RawContentSql> {
     if (this.#contentSql !== undefined) return this.#contentSql;
-    const columns = (await c.query(sql.selectColumnTypes(raw))) as {
-      rows: { name: string; type: string; builtin: string | null; nondeterministic: string | null }[];
-    };
+    const columns = (await c.query(sql.selectColumnTypes(raw, ['digest', 'content', 'retrieved_at']))) as { rows: ColumnType[] };
     const typeOf = (name: string): string | undefined => columns.rows.find((column) => column.name === name)?.type;
     const retrievedAt = typeOf('retrieved_at');
     if (retrievedAt !== undefined && retrievedAt !== 'timestamp with time zone') {
@@ -190,22 +185,12 @@ export class PgRawDocumentSource implements RawDocumentSource {
         { context: { table: raw.sql, column } },
       );
     }
-    const digest = columns.rows.find((column) => column.name === 'digest');
-    if (!DIGEST_TYPES.has(digest?.builtin ?? '')) {
-      throw new BackfillError(
-        'INVALID_ARGUMENT',
-        `${raw.sql}: column digest is ${digest?.type}, not text or varchar: pages are ordered by the column's own comparison and continue after a page's last digest compared as text, so where the two orders differ (citext ignores case) a run would skip or repeat documents. Convert it: ALTER TABLE ${raw.sql} ALTER COLUMN digest TYPE text`,
-        { context: { table: raw.sql, column: 'digest', type: digest?.type } },
-      );
-    }
-    const collation = digest?.nondeterministic ?? null;
-    if (collation !== null) {
-      throw new BackfillError(
-        'INVALID_ARGUMENT',
-        `${raw.sql}: column digest has the nondeterministic collation ${collation}, under which digests that differ (only in case, say) compare equal: a page that ends on one of them would skip the others retrieved at the same time. Give the column a deterministic collation: ALTER TABLE ${raw.sql} ALTER COLUMN digest TYPE text COLLATE "C"`,
-        { context: { table: raw.sql, column: 'digest', collation } },
-      );
-    }
+    const refused = digestColumnRefusal(raw, columns.rows.find((column) => column.name === 'digest') as ColumnType, {
+      type: "pages are ordered by the column's own comparison and continue after a page's last digest compared as text, so where the two orders differ (citext ignores case) a run would skip or repeat documents.",
+      collation: 'a page that ends on one of them would skip the others retrieved at the same time.',
+      convertTo: 'text',
+    });
+    if (refused !== undefined) throw refused;
     // PostgreSQL's own type by its internal name (`varchar`, `bpchar`): a type of another schema named `text` is no text.
     const builtin = columns.rows.find((column) => column.name === 'content')?.builtin ?? '';
     const content = typeOf('content') as string;

@@ -14,7 +14,7 @@ import type { QualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_CHECKPOINTS_TABLE, DEFAULT_DOCUMENTS_TABLE, DEFAULT_FAILURES_TABLE, DEFAULT_STATEMENTS_TABLE } from './defaults.js';
 import type { BackfillFailure, RunLock, StatementBatch, StatementBatchResult, StatementSink, StoredCheckpoint } from './ports.js';
 import { lockPgRun, lockThenCheck, refusePlannedRun, type PgLockSession } from './pg-run-lock.js';
-import { resolvePgStore, withStoreClient, type PgStore } from './pg-store.js';
+import { digestColumnRefusal, resolvePgStore, withStoreClient, type ColumnType, type PgStore } from './pg-store.js';
 import * as sql from './sql.js';
 
 function isUniqueViolation(error: unknown): boolean {
@@ -87,6 +87,8 @@ export class PgStatementSink implements StatementSink {
   readonly #store: Result<Readonly<PgStore<keyof Tables>>, BackfillError>;
   /** The session (backend pid and start) holding each run lock this sink took, by run id, until it is released. */
   readonly #lockHolders = new Map<string, PgLockSession>();
+  /** Whether the documents table's `document_digest` column was found to compare as text (by `prepare()` or a first `existingDigests`). */
+  #documentsChecked = false;
 
   constructor(config: PgStatementSinkConfig) {
     this.#store = resolvePgStore(config.pg, {
@@ -105,7 +107,36 @@ export class PgStatementSink implements StatementSink {
     return withStoreClient(this.#store, where, work);
   }
 
-  /** Creates the four tables (and their schemas) if missing. Safe to call concurrently. */
+  /**
+   * Refuses, with `INVALID_ARGUMENT`, a documents table (created
+   * beforehand) whose `document_digest` column compares otherwise than
+   * text: of a nondeterministic collation, it finds a digest differing
+   * from a recorded one only in case already backfilled, so that document
+   * would be skipped; of type `citext`, its primary key takes the two for
+   * one, so one document's record would overwrite the other's.
+   */
+  async #checkDocuments(c: PgClientLike, documents: QualifiedName): Promise<void> {
+    if (this.#documentsChecked) return;
+    const found = (await c.query(sql.selectColumnTypes(documents, ['document_digest']))) as { rows: ColumnType[] };
+    const column = found.rows[0];
+    const refused =
+      column &&
+      digestColumnRefusal(documents, column, {
+        type: "its primary key compares digests by the type's own comparison (citext ignores case), so a document whose digest differs from a recorded one only in case would overwrite that one's record and never be recorded itself.",
+        collation: 'a document whose digest differs from a recorded one only in case would be found already backfilled and skipped.',
+        convertTo: 'text COLLATE "C"',
+      });
+    if (refused !== undefined) throw refused;
+    this.#documentsChecked = true;
+  }
+
+  /**
+   * Creates the four tables (and their schemas) if missing. Safe to call
+   * concurrently. Refuses a documents table created beforehand whose
+   * `document_digest` is `citext` or of a nondeterministic collation
+   * (`INVALID_ARGUMENT`, naming the ALTER that fixes it), as a first
+   * `existingDigests` does on a sink never prepared.
+   */
   prepare(): ResultAsync<void, BackfillError> {
     return this.#withClient((c, t) =>
       inTransaction(c, async () => {
@@ -118,6 +149,7 @@ export class PgStatementSink implements StatementSink {
         await c.query(sql.createDocumentsTable(t.documents));
         await c.query(sql.createCheckpointsTable(t.checkpoints));
         await c.query(sql.createFailuresTable(t.failures));
+        await this.#checkDocuments(c, t.documents);
       }),
     );
   }
@@ -126,6 +158,7 @@ export class PgStatementSink implements StatementSink {
   existingDigests(digests: readonly string[]): ResultAsync<ReadonlySet<string>, BackfillError> {
     return this.#withClient(
       async (c, t) => {
+        await this.#checkDocuments(c, t.documents);
         const found = (await c.query(sql.selectBackfilledDigests(t.documents, digests))) as { rows: { document_digest: string }[] };
         return new Set(found.rows.map((row) => row.document_digest));
       },

@@ -59,3 +59,46 @@ export function withStoreClient<Table extends string, T>(
     ),
   );
 }
+
+/** A column's type as read from the catalog. */
+export interface ColumnType {
+  readonly name: string;
+  /** As PostgreSQL shows it (a domain's base type). */
+  readonly type: string;
+  /** Its internal name when the type is PostgreSQL's own (`text`, `varchar`, `bpchar`). */
+  readonly builtin: string | null;
+  /** The column's collation when that is nondeterministic. */
+  readonly nondeterministic: string | null;
+}
+
+/** PostgreSQL's types (internal names) of a digest column (a domain's base type) that compare as the text a cursor or a list of digests holds. */
+const DIGEST_TYPES: ReadonlySet<string> = new Set(['text', 'varchar', 'bpchar']);
+
+/**
+ * Why a digest column of `table` that compares otherwise than text is
+ * refused: a type not text, varchar or char (`citext` ignores case), or a
+ * nondeterministic collation (one that finds `A` and `a` equal). `why`
+ * says what would go wrong with each, and `convertTo` the type the
+ * ALTER of the first fix gives; undefined when the column compares as text.
+ */
+export function digestColumnRefusal(
+  table: QualifiedName,
+  column: ColumnType,
+  why: { readonly type: string; readonly collation: string; readonly convertTo: string },
+): BackfillError | undefined {
+  const alter = `ALTER TABLE ${table.sql} ALTER COLUMN ${column.name} TYPE`;
+  if (!DIGEST_TYPES.has(column.builtin ?? '')) {
+    return new BackfillError(
+      'INVALID_ARGUMENT',
+      `${table.sql}: column ${column.name} is ${column.type}, not text or varchar: ${why.type} Convert it: ${alter} ${why.convertTo}`,
+      { context: { table: table.sql, column: column.name, type: column.type } },
+    );
+  }
+  const collation = column.nondeterministic;
+  if (collation === null) return undefined;
+  return new BackfillError(
+    'INVALID_ARGUMENT',
+    `${table.sql}: column ${column.name} has the nondeterministic collation ${collation}, under which digests that differ (only in case, say) compare equal: ${why.collation} Give the column a deterministic collation: ${alter} text COLLATE "C"`,
+    { context: { table: table.sql, column: column.name, collation } },
+  );
+}

@@ -396,8 +396,8 @@ function rawDocumentsWhere(query: RawDocumentCountQuery, values: unknown[]): str
   return clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
 }
 
-/** The raw table's `digest`, `content` and `retrieved_at` columns: each one's type (a domain's base type) as shown, its internal name when it is PostgreSQL's own (`text`, `varchar`, `jsonb`), whatever the search_path, and its collation when that is nondeterministic (one that finds `A` and `a` equal). */
-export const selectColumnTypes = (raw: QualifiedName): SqlStatement =>
+/** The `columns` of `table` (the raw table's `digest`, `content` and `retrieved_at`, a documents table's `document_digest`): each one's type (a domain's base type) as shown, its internal name when it is PostgreSQL's own (`text`, `varchar`, `jsonb`), whatever the search_path, and its collation when that is nondeterministic (one that finds `A` and `a` equal). */
+export const selectColumnTypes = (table: QualifiedName, columns: readonly string[]): SqlStatement =>
   sql(
     `SELECT a.attname AS name, b.oid::pg_catalog.regtype::pg_catalog.text AS type,
             CASE WHEN b.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace THEN b.typname::pg_catalog.text END AS builtin,
@@ -405,8 +405,8 @@ export const selectColumnTypes = (raw: QualifiedName): SqlStatement =>
        FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
        LEFT JOIN pg_catalog.pg_collation co ON co.oid OPERATOR(pg_catalog.=) a.attcollation
        JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=) (CASE WHEN t.typtype OPERATOR(pg_catalog.=) 'd' THEN t.typbasetype ELSE t.oid END)
-      WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND a.attname OPERATOR(pg_catalog.=) ANY (ARRAY['digest', 'content', 'retrieved_at']::pg_catalog.name[]) AND NOT a.attisdropped`,
-    [raw.sql],
+      WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND a.attname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[]) AND NOT a.attisdropped`,
+    [table.sql, columns],
   );
 
 /**

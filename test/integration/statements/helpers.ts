@@ -173,3 +173,20 @@ export function heldAtFirstBatch<R>(start: (throttle: () => Promise<void>) => Pr
 export function backfillHeldAtFirstBatch(url: string, runId: string) {
   return heldAtFirstBatch((throttle) => backfillSingleProcess(url, { runId, throttle }));
 }
+
+/**
+ * Makes in `db` the two ways a digest column compares ignoring case: the
+ * ICU collation `public.caseless` (nondeterministic) and the `citext`
+ * extension. Returns why either cannot be made on this server, by name
+ * (`caseless`, `citext`), for its cases to skip.
+ */
+export async function caseIgnoringTypes(db: TestDatabase): Promise<ReadonlyMap<string, string>> {
+  const missing = new Map<string, string>();
+  for (const [column, setup] of [
+    ['caseless', `CREATE COLLATION public.caseless (provider = icu, locale = 'und-u-ks-level2', deterministic = false)`],
+    ['citext', 'CREATE EXTENSION citext'],
+  ] as const) {
+    await db.query(setup).catch((error: Error) => missing.set(column, error.message));
+  }
+  return missing;
+}

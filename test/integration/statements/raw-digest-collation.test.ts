@@ -15,20 +15,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { planBackfill } from '../../../src/statements/distributed-plan.js';
 import { defaultVexNormalizers, PgRawDocumentSource, PgStatementSink, StatementBackfiller } from '../../../src/statements/index.js';
-import { psql, seedDocuments, tablesIn } from './helpers.js';
+import { caseIgnoringTypes, psql, seedDocuments, tablesIn } from './helpers.js';
 
 let db: TestDatabase;
 /** Why a case cannot run on this server, by the column type it needs. */
-const missing = new Map<string, string>();
+let missing: ReadonlyMap<string, string>;
 beforeAll(async () => {
   db = await createTestDatabase();
   await seedDocuments(db.url, { seed: 5, count: 20, brokenRatio: 0 });
-  for (const [column, setup] of [
-    ['caseless', `CREATE COLLATION public.caseless (provider = icu, locale = 'und-u-ks-level2', deterministic = false)`],
-    ['citext', 'CREATE EXTENSION citext'],
-  ] as const) {
-    await db.query(setup).catch((error: Error) => missing.set(column, error.message));
-  }
+  missing = await caseIgnoringTypes(db);
 });
 afterAll(async () => {
   await db?.drop();
