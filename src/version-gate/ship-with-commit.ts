@@ -111,11 +111,19 @@ function requestHeaders(commit: string, options: ShipWithCommitOptions): Result<
         `url ${JSON.stringify(shownUrl(url))} holds credentials (user:password@), which fetch does not send: give them in headers (authorization) instead.`,
       ),
     );
+  const name = options.header ?? DEFAULT_GATE_HEADER;
+  let headers: Headers;
   try {
-    return ok(new Headers({ ...options.headers, [options.header ?? DEFAULT_GATE_HEADER]: commit }));
+    headers = new Headers(options.headers);
+    // Appended to one `headers` has under another spelling, the value would read "<hash>, <hash>": malformed to a receiver.
+    const given = headers.get(name);
+    if (given !== null && normalizeCommit(given).unwrapOr(undefined) !== commit)
+      return err(invalidSetting(`headers sets ${name} to ${JSON.stringify(echoValue(given))}, not to the commit ${commit}: leave it out.`));
+    headers.set(name, commit);
   } catch (e) {
     return err(invalidSetting(`A request header is not valid (${e instanceof Error ? e.message : String(e)}).`, e));
   }
+  return ok(headers);
 }
 
 /** Sends the upload with the normalised `commit` in `headers`, logs a fatal or retryable answer, and classifies it. */

@@ -49,3 +49,30 @@ describe('shipWithCommit with credentials in the URL', () => {
     expect([message, ...logged].join('\n')).not.toContain('s3cret');
   });
 });
+
+describe('shipWithCommit with the commit header in headers too', () => {
+  /** What the receiver got as the commit header, sending `headers`. */
+  async function sent(headers: Record<string, string>): Promise<{ verdict: string; header: string | null }> {
+    let header: string | null = null;
+    const r = await shipWithCommit({
+      url: 'http://127.0.0.1:9/episodes/e1',
+      commit: COMMIT,
+      body: 'x',
+      headers,
+      fetch: (async (_url: unknown, init?: RequestInit) => {
+        header = new Headers(init?.headers).get('x-code-commit');
+        return new Response('stored', { status: 201 });
+      }) as typeof fetch,
+    });
+    return { verdict: r.isErr() ? r.error.code : r.value.verdict, header };
+  }
+
+  // Appended to it, the header read "<hash>, <hash>": a receiver refuses that as malformed (400), a fatal answer, for every upload.
+  it.for([{ 'X-Code-Commit': COMMIT }, { 'x-code-commit': COMMIT.toUpperCase() }])('%o sends the commit once', async (headers) => {
+    expect(await sent(headers)).toEqual({ verdict: 'ok', header: COMMIT });
+  });
+
+  it('another commit there is INVALID_ARGUMENT, and nothing is sent', async () => {
+    expect(await sent({ 'X-Code-Commit': 'b'.repeat(40) })).toEqual({ verdict: 'INVALID_ARGUMENT', header: null });
+  });
+});
