@@ -24,7 +24,7 @@ const URL_USERINFO = /(:\/\/[^/?#:]*:)([\s\S]*)/;
  * authority's last `@`. A password holding an unencoded `/`, `?` or `#`
  * ends the authority early for a URL parser, which then cannot read the
  * URL, but it is still the operator's password: when the authority holds
- * no `@` (and the user none), it runs to the last `@` of the text.
+ * no `@` (and the user none), it runs to the last `@` before a blank.
  */
 function maskUrlPasswords(text: string): string {
   const m = URL_USERINFO.exec(text);
@@ -32,10 +32,13 @@ function maskUrlPasswords(text: string): string {
   const [, head = '', rest = ''] = m;
   const end = rest.search(/[/?#]/);
   const authority = end < 0 ? rest : rest.slice(0, end);
-  const at = authority.includes('@') ? authority.lastIndexOf('@') : head.includes('@') ? -1 : rest.lastIndexOf('@');
+  // The loose reading stops at a blank: what follows is other text (a shell line's `echo a@b`), not the URL.
+  const word = rest.split(/\s/, 1)[0] ?? '';
+  const at = authority.includes('@') ? authority.lastIndexOf('@') : head.includes('@') ? -1 : word.lastIndexOf('@');
   const before = `${text.slice(0, m.index)}${head}`;
   return at < 0 ? `${before}${maskUrlPasswords(rest)}` : `${before}${MASK}${maskUrlPasswords(rest.slice(at))}`;
 }
+
 /** A URL's `password` and `sslpassword` parameters. */
 const QUERY_PASSWORD = /([?&](?:ssl)?password=)[^&#]*/gi;
 /** The keyword forms' password (Npgsql's `Password=`/`Pwd=`, libpq's `password=`, `SSL Password=`), quoted or up to the next `;`. */

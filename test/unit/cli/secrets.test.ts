@@ -21,6 +21,11 @@ describe('maskSecrets', () => {
     ['postgres://ops:s3/cr@t@db/x', 'postgres://ops:***@db/x'],
     ['postgres://ops@corp:s3cret@db/x', 'postgres://ops@corp:***@db/x'],
     ['postgres://ops@db:5432/x?application_name=a@b', 'postgres://ops@db:5432/x?application_name=a@b'],
+    // A shell line holding a URL with a port and, later, an @: nothing there is a password.
+    [
+      'git fetch https://git.example:8443/org/repo.git && echo done@host',
+      'git fetch https://git.example:8443/org/repo.git && echo done@host',
+    ],
     ['postgres://ops@db/x', 'postgres://ops@db/x'],
     ['Host=db;Database=x', 'Host=db;Database=x'],
     ['nightly-2024', 'nightly-2024'],
