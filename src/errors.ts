@@ -90,8 +90,8 @@ export const ERROR_CODES = {
     fix: 'Make the table `(id text, raw jsonb)`, or import into another table; the message names the difference.',
   },
   TABLE_REFERENCED: {
-    summary: 'A foreign key from another table stops the import from replacing the rows it references.',
-    fix: 'Empty or repoint the referencing rows named in the message, or drop the constraint, then import again.',
+    summary: 'A foreign key from another table references rows the operation would replace, delete or move.',
+    fix: 'Empty or repoint the referencing rows named in the message, or drop the constraint as the message says, then run again.',
   },
   // Verification
   CHECKSUM_MISMATCH: { summary: 'A SHA-256 does not match the recorded value.', fix: 'The file changed or is corrupt: fetch it again.' },

@@ -4,6 +4,9 @@ import { BackfillError } from '../errors.js';
 /** The longest `lock_timeout` PostgreSQL takes (an int of milliseconds, about 24.8 days). */
 export const MAX_LOCK_TIMEOUT_MS = 2_147_483_647;
 
+/** The longest delay a Node.js timer holds (2^31 - 1 ms, about 24.8 days): a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /**
  * A lock timeout option in whole milliseconds, from 1 to what PostgreSQL's
  * `lock_timeout` takes: PostgreSQL reads 0 as "wait forever", which a

@@ -15,7 +15,7 @@ export const EXIT_CODES = {
   USAGE: {
     code: 2,
     meaning:
-      'Bad command line, flag value or configuration (unknown flag, missing argument, invalid identifier, no database configured, missing episodes root, a gate --repo that is not a readable git clone, a gate check <commit> that is not a full commit hash).',
+      'Bad command line, flag value or configuration (unknown flag, missing argument, invalid identifier, no database configured, missing episodes root or --host directory, a gate --repo that is not a readable git clone, a gate check <commit> that is not a full commit hash).',
   },
   MISMATCH: {
     code: 3,
@@ -27,7 +27,11 @@ export const EXIT_CODES = {
       "The run finished but rejected or failed some items (rejected lines, failed documents, unreadable episodes, a planned run's range that failed every retry); see the report.",
   },
   DATA: { code: 5, meaning: 'The input is unusable: corrupt or truncated archive, malformed JSON, duplicate ids, bad documents.' },
-  DATABASE: { code: 6, meaning: 'The database could not be reached, rejected a statement, timed out on a lock, or lacks a table.' },
+  DATABASE: {
+    code: 6,
+    meaning:
+      'The database could not be reached, rejected a statement, timed out on a lock, lacks a table, or holds what stops the change (a table of another shape, a foreign key on the rows it would move).',
+  },
   REFUSED: {
     code: 7,
     meaning:
@@ -68,6 +72,8 @@ const BY_ERROR: Partial<Record<BackfillErrorCode, ExitName>> = {
   PARTITION_OVERLAP: 'DATABASE',
   PARTITION_NAME_TAKEN: 'DATABASE',
   PARTITION_OUT_OF_RANGE: 'DATABASE',
+  TABLE_SHAPE_MISMATCH: 'DATABASE',
+  TABLE_REFERENCED: 'DATABASE',
   MONGO_ERROR: 'DATABASE',
   COMMIT_INCOMPLETE: 'DATABASE',
   COMMIT_MISSING: 'REFUSED',

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { readdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { BackfillError } from '../errors.js';
 import {
@@ -15,7 +16,7 @@ import {
   formatIndexRow,
   type IndexBackfillReport,
 } from '../index-backfill/index.js';
-import { booleanFlag, failed, intFlag, stringFlag, type CommandSpec } from './command.js';
+import { booleanFlag, failed, intFlag, ioStep, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
 
 function reportLines(r: IndexBackfillReport, index: string): string[] {
@@ -37,6 +38,29 @@ function reportLines(r: IndexBackfillReport, index: string): string[] {
       `${r.duplicateEpisodes.length} episode id${r.duplicateEpisodes.length === 1 ? ' is' : 's are'} on more than one host: ${r.duplicateEpisodes.map((d) => d.episodeId).join(', ')}.`,
     );
   return lines;
+}
+
+/** How many of the root's host names the message lists. */
+const HOSTS_LISTED = 10;
+
+/**
+ * Why `--host` names no host, when `root` holds no entry of that name (a
+ * typo, the wrong case): the run scanned nothing and would succeed, and
+ * that host's missing rows stay missing. The runbook's tool (and the
+ * library, which keeps its output) says nothing then.
+ */
+async function noSuchHost(root: string, host: string): Promise<BackfillError | undefined> {
+  const names = (await readdir(root)).sort();
+  if (names.includes(host)) return undefined;
+  const twin = names.find((n) => n.toLowerCase() === host.toLowerCase());
+  const more = names.length > HOSTS_LISTED ? `, and ${names.length - HOSTS_LISTED} more` : '';
+  const listed = names.length === 0 ? 'it holds none' : `hosts there: ${names.slice(0, HOSTS_LISTED).join(', ')}${more}`;
+  const hint = twin === undefined ? '' : ` Did you mean ${twin}? Host names are case-sensitive.`;
+  return new BackfillError(
+    'INVALID_ARGUMENT',
+    `--host ${JSON.stringify(host)} has no directory under ${root} (${listed}), so nothing was scanned.${hint}`,
+    { context: { path: root } },
+  );
 }
 
 /** Anything the operator must look at makes the run exit non-zero, though every good row was written. */
@@ -130,6 +154,10 @@ const backfill: CommandSpec = {
       return failed(result.error, partial === undefined ? [] : ['The run stopped; so far:', ...reportLines(partial, index)]);
     }
     const r = result.value;
+    if (host !== undefined && r.scanned === 0) {
+      const missing = yield* ioStep(`--episodes-root ${root}`, noSuchHost(resolve(ctx.cwd, root), host));
+      if (missing !== undefined) return failed(missing);
+    }
     return { exitCode: needsAttention(r) ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code, report: r, lines: reportLines(r, index) };
   },
 };

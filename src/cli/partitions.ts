@@ -125,6 +125,17 @@ function forCli(error: BackfillError): BackfillError {
 const day = (d: Date | null): string => (d === null ? '-' : d.toISOString().slice(0, 10));
 
 /**
+ * A partition's bound: its day when it is at midnight UTC, as the managed
+ * ones are, else its instant (`2026-10-01T03:00:00Z`, one made in another
+ * time zone), which its day alone would show as a managed month's bound.
+ */
+function bound(d: Date | null): string {
+  if (d === null) return '-';
+  const iso = d.toISOString();
+  return iso.endsWith('T00:00:00.000Z') ? iso.slice(0, 10) : iso.replace('.000Z', 'Z');
+}
+
+/**
  * Whether retention only plans: the second argument and `--[no-]dry-run` must not contradict each other, and an empty
  * argument (a script's unset variable) is refused rather than read as false. Neither given: a dry run.
  */
@@ -391,7 +402,7 @@ function listLine(p: PartitionInfo): string {
     p.managed ? 'managed' : `unmanaged: ${p.reason ?? ''}`,
     p.detachPending ? 'detach pending' : '',
   ].filter((s) => s !== '');
-  return `${p.schema}.${p.name}  ${p.isDefault ? 'DEFAULT' : `[${day(p.from)}, ${day(p.to)})`}  ~${p.estimatedRows === null ? '?' : num(p.estimatedRows)} rows  ${bytes(p.sizeBytes)}  ${flags.join(', ')}`;
+  return `${p.schema}.${p.name}  ${p.isDefault ? 'DEFAULT' : `[${bound(p.from)}, ${bound(p.to)})`}  ~${p.estimatedRows === null ? '?' : num(p.estimatedRows)} rows  ${bytes(p.sizeBytes)}  ${flags.join(', ')}`;
 }
 
 const list: CommandSpec = {

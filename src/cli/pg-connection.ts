@@ -9,6 +9,7 @@ import { userInfo } from 'node:os';
 import { err, ok, type Result } from 'neverthrow';
 import type pg from 'pg';
 import { BackfillError } from '../errors.js';
+import { MAX_TIMER_MS } from '../_internals/milliseconds.js';
 import { pgPoolConfig } from '../_internals/pg-dsn.js';
 import { resolvePgTarget, type Env, type PgTarget } from './env.js';
 import { sslModeOf, type SslMode } from './pg-ssl.js';
@@ -36,6 +37,8 @@ const DEFAULT_CONNECT_TIMEOUT_SECONDS = 30;
  * How long a connection to PostgreSQL may take, in ms: `PGCONNECT_TIMEOUT`
  * seconds as libpq reads it (0 waits forever), else 30 s. Without a limit a
  * server that accepts and never answers holds the CLI, and a SIGTERM, forever.
+ * More than a timer holds (about 24.8 days) is cut to that: a longer timer
+ * would fire at once, failing every connection.
  */
 function connectTimeoutMs(env: Env): Result<number, BackfillError> {
   const text = env[CONNECT_TIMEOUT_VAR] ?? '';
@@ -48,7 +51,7 @@ function connectTimeoutMs(env: Env): Result<number, BackfillError> {
           `${CONNECT_TIMEOUT_VAR} must be a whole number of seconds (0 waits forever), not ${JSON.stringify(text)}.`,
         ),
       )
-    : ok(seconds * 1000);
+    : ok(Math.min(seconds * 1000, MAX_TIMER_MS));
 }
 
 /**

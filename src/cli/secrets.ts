@@ -16,8 +16,29 @@ const PRIVATE_KEY = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----[\s\S]*?(?:-----END 
 /** What a password is shown as. */
 const MASK = '***';
 
-/** A URL's password: `scheme://user:` … up to the authority's last `@` (a password cannot hold an unencoded `/ ? #`). */
-const URL_PASSWORD = /(:\/\/[^/?#:]*:)[^/?#]*(@)/g;
+/** A URL's `scheme://user:` and what follows it. */
+const URL_USERINFO = /(:\/\/[^/?#:]*:)([\s\S]*)/;
+
+/**
+ * `text` with each URL's password masked: from `scheme://user:` up to the
+ * authority's last `@`. A password holding an unencoded `/`, `?` or `#`
+ * ends the authority early for a URL parser, which then cannot read the
+ * URL, but it is still the operator's password: when the authority holds
+ * no `@` (and the user none), it runs to the last `@` before a blank.
+ */
+function maskUrlPasswords(text: string): string {
+  const m = URL_USERINFO.exec(text);
+  if (m === null) return text;
+  const [, head = '', rest = ''] = m;
+  const end = rest.search(/[/?#]/);
+  const authority = end < 0 ? rest : rest.slice(0, end);
+  // The loose reading stops at a blank: what follows is other text (a shell line's `echo a@b`), not the URL.
+  const word = rest.split(/\s/, 1)[0] ?? '';
+  const at = authority.includes('@') ? authority.lastIndexOf('@') : head.includes('@') ? -1 : word.lastIndexOf('@');
+  const before = `${text.slice(0, m.index)}${head}`;
+  return at < 0 ? `${before}${maskUrlPasswords(rest)}` : `${before}${MASK}${maskUrlPasswords(rest.slice(at))}`;
+}
+
 /** A URL's `password` and `sslpassword` parameters. */
 const QUERY_PASSWORD = /([?&](?:ssl)?password=)[^&#]*/gi;
 /** The keyword forms' password (Npgsql's `Password=`/`Pwd=`, libpq's `password=`, `SSL Password=`), quoted or up to the next `;`. */
@@ -35,9 +56,7 @@ const KEYWORD_PASSWORD = /((?:^|[;=\s])\s*(?:password|pwd|ssl\s*password)\s*=\s*
  * ```
  */
 export function maskSecrets(text: string): string {
-  const masked = text
-    .replace(PRIVATE_KEY, '($1, not shown)')
-    .replace(URL_PASSWORD, `$1${MASK}$2`)
+  const masked = maskUrlPasswords(text.replace(PRIVATE_KEY, '($1, not shown)'))
     .replace(QUERY_PASSWORD, `$1${MASK}`)
     .replace(KEYWORD_PASSWORD, `$1${MASK}`);
   // A password the patterns missed (written in a way they do not read) hides the whole text.

@@ -223,15 +223,17 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
   const { episodes, symlinksNotFollowed } = listing;
 
   // Where the first read of the index begins: what others append from there on is read again before each row.
-  const indexStart = await stat(index).then(
-    (s) => s.size,
-    () => 0,
+  // Which file it is, too: rows are appended to that one only, not to another put (or created) in its place.
+  const read = await stat(index).then(
+    ({ dev, ino, size }) => ({ dev, ino, size }),
+    () => undefined,
   );
   const writer = new OrderedRowWriter(
     index,
     dryRun,
     warn,
-    dryRun ? undefined : new IndexTail(index, indexStart, settings.maxIndexLineBytes),
+    dryRun ? undefined : new IndexTail(index, read?.size ?? 0, settings.maxIndexLineBytes),
+    read,
   );
   let alreadyIndexed = 0;
   let duplicateEpisodes: DuplicateEpisode[] = [];

@@ -1,4 +1,5 @@
-import { createReadStream } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
@@ -93,7 +94,17 @@ export async function readIndexedEpisodeIds(path: string, options: IndexReadOpti
   };
   const decoder = new StringDecoder('utf8');
   try {
-    for await (const chunk of createReadStream(path, { highWaterMark: options.readBytes ?? 1024 * 1024 }) as AsyncIterable<Buffer>)
+    // O_NONBLOCK: opening a FIFO waits for a writer, in a thread no signal gets the process out of.
+    const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const stats = await handle.stat().catch(async (e: unknown) => {
+      await handle.close();
+      throw e;
+    });
+    if (!stats.isFile()) {
+      await handle.close();
+      return err(notAFile(path, stats));
+    }
+    for await (const chunk of handle.createReadStream({ highWaterMark: options.readBytes ?? 1024 * 1024 }) as AsyncIterable<Buffer>)
       split(decoder.write(chunk), false);
     split(decoder.end(), true);
     if (pieces.length > 0) take(pieces.join(''));
@@ -103,6 +114,24 @@ export async function readIndexedEpisodeIds(path: string, options: IndexReadOpti
     return err(toBackfillError(e, 'IO_ERROR', { path }));
   }
   return ok(ids);
+}
+
+/** `IO_ERROR` for an index path that names no regular file: nothing is read from it, or appended to it. */
+function notAFile(path: string, stats: Stats): BackfillError {
+  const kind = stats.isFIFO()
+    ? 'a FIFO (named pipe)'
+    : stats.isDirectory()
+      ? 'a directory'
+      : stats.isSocket()
+        ? 'a socket'
+        : stats.isCharacterDevice() || stats.isBlockDevice()
+          ? 'a device'
+          : 'no regular file';
+  return new BackfillError(
+    'IO_ERROR',
+    `${path} is not a regular file but ${kind}; nothing was read or appended. Give index (--index) the index.jsonl file itself (a missing one is created).`,
+    { context: { path } },
+  );
 }
 
 function tooLong(path: string, line: number, limit: number): BackfillError {

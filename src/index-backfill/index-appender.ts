@@ -1,4 +1,4 @@
-import { fstatSync, readSync, statfsSync, writeSync } from 'node:fs';
+import { constants, fstatSync, readSync, statfsSync, writeSync } from 'node:fs';
 import { open, readlink, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { BackfillError } from '../errors.js';
@@ -44,11 +44,31 @@ async function refuseRootCreation(path: string): Promise<void> {
   );
 }
 
+/** The file a run read as the index: which one (device and inode), and how many bytes it held. */
+export interface IndexIdentity {
+  readonly dev: number;
+  readonly ino: number;
+  readonly size: number;
+}
+
+const REPLACED = (appended: number): string =>
+  `was replaced or removed (the path no longer names the file this run read${appended === 0 ? '' : `; the ${appended} rows it appended are in that file, wherever it is now`})`;
+const TRUNCATED = (size: number, held: number): string => `was truncated (it holds ${size} bytes, less than the ${held} it held)`;
+
+/** `IO_ERROR`: the index changed in a way an append-only file never does, so no row is appended. */
+function indexChanged(path: string, change: string): BackfillError {
+  return new BackfillError(
+    'IO_ERROR',
+    `${path} ${change} while this run went on; it stopped before appending more. The index is append-only: run the backfill again on the index as it is now.`,
+    { context: { path } },
+  );
+}
+
 /**
  * Appends whole lines to the index through an `O_APPEND` descriptor, one
  * `write` per line, so lines from a live receiver and from here never mix.
- * The file is never truncated, replaced, chmod-ed or chown-ed; a missing one
- * is created with the default mode (0666 minus umask), as Python's
+ * The file is never truncated, replaced, chmod-ed or chown-ed; one missing
+ * when the run read the index is created with the default mode (0666 minus umask), as Python's
  * `open(path, "a")` does, except by root in a directory another user owns.
  */
 export class IndexAppender {
@@ -67,12 +87,32 @@ export class IndexAppender {
     this.#atLeast = size;
   }
 
-  /** Opens `path` for appending and notes whether it ends in the middle of a line; see {@link refuseRootCreation}. */
-  static async open(path: string): Promise<IndexAppender> {
-    await refuseRootCreation(path);
-    const handle = await open(path, 'a+');
+  /**
+   * Opens `path` for appending and notes whether it ends in the middle of a
+   * line; see {@link refuseRootCreation}. `read` is the file the run read
+   * as the index (undefined when there was none): the path must still name
+   * it, no shorter, or nothing is opened, created or appended
+   * (`IO_ERROR`), as {@link IndexAppender.checkStillTheIndex} refuses later rows.
+   */
+  static async open(path: string, read?: IndexIdentity): Promise<IndexAppender> {
+    // Only a missing index is created, never the one that was read.
+    if (read === undefined) await refuseRootCreation(path);
+    // The index that was read, once removed, is not created anew: the rows would be all the new file held.
+    const handle = await open(path, read === undefined ? 'a+' : constants.O_RDWR | constants.O_APPEND).catch((e: unknown) => {
+      if (read !== undefined && (e as NodeJS.ErrnoException).code === 'ENOENT') throw indexChanged(path, REPLACED(0));
+      throw e;
+    });
     try {
-      const { size } = await handle.stat();
+      const { size, dev, ino } = await handle.stat();
+      const change =
+        read === undefined
+          ? undefined
+          : dev !== read.dev || ino !== read.ino
+            ? REPLACED(0)
+            : size < read.size
+              ? TRUNCATED(size, read.size)
+              : undefined;
+      if (change !== undefined) throw indexChanged(path, change);
       let midLine = false;
       if (size > 0) {
         const last = Buffer.alloc(1);
@@ -156,16 +196,11 @@ export class IndexAppender {
     const [opened, named] = await Promise.all([this.handle.stat(), stat(this.path).catch(() => undefined)]);
     const change =
       named === undefined || named.dev !== opened.dev || named.ino !== opened.ino
-        ? `was replaced or removed (the path no longer names the file this run opened; the ${this.#appended} rows it appended are in that file, wherever it is now)`
+        ? REPLACED(this.#appended)
         : opened.isFile() && opened.size < this.#atLeast
-          ? `was truncated (it holds ${opened.size} bytes, less than the ${this.#atLeast} it held)`
+          ? TRUNCATED(opened.size, this.#atLeast)
           : undefined;
-    if (change === undefined) return;
-    throw new BackfillError(
-      'IO_ERROR',
-      `${this.path} ${change} while this run went on; it stopped before appending more. The index is append-only: run the backfill again on the index as it is now.`,
-      { context: { path: this.path } },
-    );
+    if (change !== undefined) throw indexChanged(this.path, change);
   }
 
   /** `fsync`s and closes the file. */

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type BackfillError, toBackfillError } from '../errors.js';
-import { IndexAppender } from './index-appender.js';
+import { IndexAppender, type IndexIdentity } from './index-appender.js';
 import { formatIndexRow } from './index-row.js';
 import type { IndexTail } from './index-tail.js';
 import type { IndexBackfillWarning, IndexRow } from './types.js';
@@ -40,6 +40,8 @@ export class OrderedRowWriter {
     private readonly dryRun: boolean,
     private readonly warn: (warning: IndexBackfillWarning) => void,
     private readonly tail: IndexTail | undefined,
+    /** The file the run read as the index, if there was one: the appends must go to it. */
+    private readonly read?: IndexIdentity,
   ) {}
 
   /** Rows appended to the index so far. */
@@ -83,7 +85,7 @@ export class OrderedRowWriter {
       const { row, warning } = this.#slots[this.#written]!;
       if (warning) this.warn(warning);
       if (row && !this.dryRun) {
-        this.#appender ??= await IndexAppender.open(this.index);
+        this.#appender ??= await IndexAppender.open(this.index, this.read);
         await this.#appender.checkStillTheIndex();
         await this.#readTail();
       }

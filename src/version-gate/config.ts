@@ -8,6 +8,7 @@ import { resolve as resolvePath } from 'node:path';
 import { err, ok, type Result, safeTry } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
+import { MAX_TIMER_MS } from '../_internals/milliseconds.js';
 import {
   DEFAULT_GATE_GIT,
   DEFAULT_GATE_GIT_TIMEOUT_MS,
@@ -65,7 +66,7 @@ export interface VersionGateConfig {
    */
   readonly git?: string;
   /**
-   * How long one `git log` may run before it is killed, in ms.
+   * How long one `git log` may run before it is killed, in whole ms (1 to 2^31 - 1, about 24.8 days).
    * @defaultValue {@link DEFAULT_GATE_GIT_TIMEOUT_MS} (10000)
    */
   readonly gitTimeoutMs?: number;
@@ -186,9 +187,9 @@ export function resolveGateConfig(config: VersionGateConfig): Result<Readonly<Ga
     );
     yield* check(Number.isFinite(ttlMs) && ttlMs >= 0, ttlMs, `\`ttlMs\` must be a finite number of ms, 0 or more; got ${String(ttlMs)}.`);
     yield* check(
-      Number.isFinite(gitTimeoutMs) && gitTimeoutMs > 0,
+      Number.isInteger(gitTimeoutMs) && gitTimeoutMs >= 1 && gitTimeoutMs <= MAX_TIMER_MS,
       gitTimeoutMs,
-      `\`gitTimeoutMs\` must be a positive number of ms; got ${String(gitTimeoutMs)}.`,
+      `\`gitTimeoutMs\` must be a whole number of ms from 1 to ${MAX_TIMER_MS} (about 24.8 days); got ${String(gitTimeoutMs)}.`,
     );
     yield* check(typeof enabled === 'boolean', enabled, '`enabled` must be true or false.');
     yield* check(

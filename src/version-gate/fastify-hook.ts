@@ -5,6 +5,7 @@
  * @module
  */
 import { rememberAccepted } from './accepted-commit.js';
+import { headerValue } from './header-value.js';
 import { rejectionHeaders } from './rejection-headers.js';
 import type { VersionGate } from './version-gate.js';
 
@@ -18,6 +19,8 @@ import type { VersionGate } from './version-gate.js';
  */
 export interface FastifyLikeRequest {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The node:http request, whose `headersDistinct` tells a header sent twice from one with a comma. */
+  readonly raw?: { readonly headersDistinct?: Readonly<Record<string, string[] | undefined>> };
 }
 
 /**
@@ -54,7 +57,9 @@ export type GateFastifyHook = (request: FastifyLikeRequest, reply: FastifyLikeRe
 /** Builds the hook behind {@link VersionGate.fastifyHook}, reading `header` (none: the gate is misconfigured and answers 503). @internal */
 export function createFastifyHook(gate: VersionGate, header: string | undefined): GateFastifyHook {
   return async (request, reply) => {
-    const verdict = await gate.checkAsync(header === undefined ? undefined : request.headers[header]);
+    const verdict = await gate.checkAsync(
+      header === undefined ? undefined : headerValue(request.headers, request.raw?.headersDistinct, header),
+    );
     if (verdict.isOk()) {
       rememberAccepted(request, verdict.value);
       return undefined;

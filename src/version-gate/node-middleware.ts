@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { rememberAccepted } from './accepted-commit.js';
+import { headerValue } from './header-value.js';
 import { rejectionHeaders } from './rejection-headers.js';
 import type { GateRejection } from './types.js';
 import type { VersionGate } from './version-gate.js';
@@ -24,7 +25,7 @@ export type GateMiddleware = (req: IncomingMessage, res: ServerResponse, next: (
 /** Builds the middleware behind {@link VersionGate.middleware}, reading `header` (none: the gate is misconfigured and answers 503). @internal */
 export function createGateMiddleware(gate: VersionGate, header: string | undefined): GateMiddleware {
   return (req, res, next) => {
-    const value = header === undefined ? undefined : req.headers[header];
+    const value = header === undefined ? undefined : headerValue(req.headers, req.headersDistinct, header);
     // Warm path: synchronous, no promise per request.
     const first = gate.check(value);
     if (first.isOk()) {

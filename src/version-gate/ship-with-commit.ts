@@ -57,7 +57,7 @@ export interface ShipOutcome extends GateResponseClass {
 /**
  * Sends an upload with its commit header and classifies the answer (see
  * {@link classifyGateResponse}). A network failure is a `retry` outcome with
- * status 0, not an error; errors are only a malformed commit (nothing is
+ * status 0, not an error; errors are only a malformed commit or setting (nothing is
  * sent) and `ABORTED`. On a fatal answer with a remediation, the remediation
  * is logged at error level, so the host's journal shows what to run.
  * Redirects are not followed: a 3xx answer is `fatal`, and its `message`
@@ -81,10 +81,19 @@ export function shipWithCommit(options: ShipWithCommitOptions): ResultAsync<Ship
 const invalidSetting = (message: string, cause?: unknown): BackfillError =>
   new BackfillError('INVALID_ARGUMENT', `${message} No upload can succeed with it, so it is not retried.`, { cause });
 
+/** `url` as messages show it: without its password. */
+function shownUrl(url: URL): string {
+  if (url.password === '') return url.href;
+  const shown = new URL(url.href);
+  shown.password = '***';
+  return shown.href;
+}
+
 /**
  * Checks what no retry can fix before sending: the URL is an absolute
- * http(s) URL and every header is one fetch will send. fetch rejects them
- * the way it rejects a network failure, which a shipper retries for ever.
+ * http(s) URL without credentials and every header is one fetch will
+ * send. fetch rejects them the way it rejects a network failure, which a
+ * shipper retries for ever.
  */
 function requestHeaders(commit: string, options: ShipWithCommitOptions): Result<Headers, BackfillError> {
   let url: URL;
@@ -94,12 +103,27 @@ function requestHeaders(commit: string, options: ShipWithCommitOptions): Result<
     return err(invalidSetting(`url ${JSON.stringify(String(options.url))} is not an absolute http:// or https:// URL.`, e));
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    return err(invalidSetting(`url ${JSON.stringify(url.href)} is not an http:// or https:// URL.`));
+    return err(invalidSetting(`url ${JSON.stringify(shownUrl(url))} is not an http:// or https:// URL.`));
+  // fetch refuses to send a request to a URL with a user or password in it, whatever the receiver would say.
+  if (url.username !== '' || url.password !== '')
+    return err(
+      invalidSetting(
+        `url ${JSON.stringify(shownUrl(url))} holds credentials (user:password@), which fetch does not send: give them in headers (authorization) instead.`,
+      ),
+    );
+  const name = options.header ?? DEFAULT_GATE_HEADER;
+  let headers: Headers;
   try {
-    return ok(new Headers({ ...options.headers, [options.header ?? DEFAULT_GATE_HEADER]: commit }));
+    headers = new Headers(options.headers);
+    // Appended to one `headers` has under another spelling, the value would read "<hash>, <hash>": malformed to a receiver.
+    const given = headers.get(name);
+    if (given !== null && normalizeCommit(given).unwrapOr(undefined) !== commit)
+      return err(invalidSetting(`headers sets ${name} to ${JSON.stringify(echoValue(given))}, not to the commit ${commit}: leave it out.`));
+    headers.set(name, commit);
   } catch (e) {
     return err(invalidSetting(`A request header is not valid (${e instanceof Error ? e.message : String(e)}).`, e));
   }
+  return ok(headers);
 }
 
 /** Sends the upload with the normalised `commit` in `headers`, logs a fatal or retryable answer, and classifies it. */

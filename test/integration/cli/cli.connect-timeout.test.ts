@@ -49,6 +49,21 @@ describe('a database that never answers', () => {
     expect(r.stderr).toMatch(/^error INVALID_ARGUMENT: PGCONNECT_TIMEOUT /m);
   }, 60_000);
 
+  // Past what a timer holds (2^31 - 1 ms, about 24.8 days), Node.js fired the timer after 1 ms: every connection failed at once.
+  it.for(['2147484', '9999999'])(
+    'PGCONNECT_TIMEOUT=%s (longer than a timer holds) still connects to a server that answers',
+    { timeout: 60_000 },
+    async (seconds, ctx) => {
+      const url = process.env['BACKFILL_KIT_PG_URL'];
+      if (url === undefined) return ctx.skip('skipped: needs BACKFILL_KIT_PG_URL, a server that answers');
+      const r = await cli(['partitions', 'list', '--table', 'pg_catalog.no_such_table', '--pg', url], {
+        env: { PGCONNECT_TIMEOUT: seconds },
+      });
+      expect(r.stderr).not.toMatch(/DB_CONNECTION|Timeout/);
+      expect(r.stderr).toMatch(/^error TABLE_NOT_FOUND: /m);
+    },
+  );
+
   it.for([
     ['asking whether it offers SSL (sslmode=prefer)', 'prefer'],
     ['connecting (sslmode=disable)', 'disable'],

@@ -201,3 +201,18 @@ describe('partitions retention --concurrently killed (SIGKILL) while its detach 
     expect(after?.n).toBe(kept);
   });
 });
+
+describe('partitions list of partitions whose bounds are not at midnight UTC', () => {
+  // Made in another time zone (pg_partman under America/Sao_Paulo): their days alone read as the managed months, so
+  // the list hid why ensure said they overlap.
+  it('prints such a bound with its time, and a midnight one as its day', async () => {
+    await db.query(`SET TimeZone = 'America/Sao_Paulo';
+      CREATE TABLE scanner.artifact_boms_p2026_10 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2026-10-01') TO ('2026-11-01');
+      RESET TimeZone;
+      CREATE TABLE scanner.artifact_boms_2026_12 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2026-12-01 00:00:00+00') TO ('2027-01-01 00:00:00+00')`);
+    const r = await cli(['partitions', 'list'], { env: { PGURI: db.url } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('scanner.artifact_boms_p2026_10  [2026-10-01T03:00:00Z, 2026-11-01T03:00:00Z)');
+    expect(r.stdout).toContain('scanner.artifact_boms_2026_12  [2026-12-01, 2027-01-01)');
+  });
+});

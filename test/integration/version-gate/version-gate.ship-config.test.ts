@@ -15,6 +15,9 @@ describe('shipWithCommit with settings that cannot work', () => {
     ['a URL without a scheme', { url: 'receiver.internal:8080/episodes/e1' }],
     ['a scheme fetch cannot send to', { url: 'ftp://receiver.internal/episodes/e1' }],
     ['a header name with a space', { url: 'http://127.0.0.1:9/episodes/e1', header: 'x code commit' }],
+    // fetch refuses every request to such a URL, so the shipper retried it for ever (and logged the password each time).
+    ['a URL with a user and password', { url: 'http://ops:s3cret@127.0.0.1:9/episodes/e1' }],
+    ['a URL with a user', { url: 'http://ops@127.0.0.1:9/episodes/e1' }],
     ['an extra header value with a line break', { url: 'http://127.0.0.1:9/episodes/e1', headers: { authorization: 'Bearer a\r\nb' } }],
   ])('%s is INVALID_ARGUMENT, not a retry', async (_what, settings) => {
     let fetched = 0;
@@ -29,5 +32,47 @@ describe('shipWithCommit with settings that cannot work', () => {
     });
     expect(r.isErr() ? r.error.code : r.value.verdict).toBe('INVALID_ARGUMENT');
     expect(fetched).toBe(0);
+  });
+});
+
+describe('shipWithCommit with credentials in the URL', () => {
+  it.for([
+    ['http://ops:s3cret@127.0.0.1:9/episodes/e1', 'http://ops:***@127.0.0.1:9/episodes/e1'],
+    ['ftp://ops:s3cret@receiver.internal/episodes/e1', 'ftp://ops:***@receiver.internal/episodes/e1'],
+  ] as const)('%s is refused without showing the password', async ([url, shown]) => {
+    const logged: string[] = [];
+    const note = (message: string, fields?: Record<string, unknown>): void => void logged.push(message, JSON.stringify(fields ?? {}));
+    const r = await shipWithCommit({ url, commit: COMMIT, body: 'x', logger: { info: note, warn: note, error: note } });
+    expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
+    const message = r.isErr() ? r.error.message : '';
+    expect(message).toContain(shown);
+    expect([message, ...logged].join('\n')).not.toContain('s3cret');
+  });
+});
+
+describe('shipWithCommit with the commit header in headers too', () => {
+  /** What the receiver got as the commit header, sending `headers`. */
+  async function sent(headers: Record<string, string>): Promise<{ verdict: string; header: string | null }> {
+    let header: string | null = null;
+    const r = await shipWithCommit({
+      url: 'http://127.0.0.1:9/episodes/e1',
+      commit: COMMIT,
+      body: 'x',
+      headers,
+      fetch: (async (_url: unknown, init?: RequestInit) => {
+        header = new Headers(init?.headers).get('x-code-commit');
+        return new Response('stored', { status: 201 });
+      }) as typeof fetch,
+    });
+    return { verdict: r.isErr() ? r.error.code : r.value.verdict, header };
+  }
+
+  // Appended to it, the header read "<hash>, <hash>": a receiver refuses that as malformed (400), a fatal answer, for every upload.
+  it.for([{ 'X-Code-Commit': COMMIT }, { 'x-code-commit': COMMIT.toUpperCase() }])('%o sends the commit once', async (headers) => {
+    expect(await sent(headers)).toEqual({ verdict: 'ok', header: COMMIT });
+  });
+
+  it('another commit there is INVALID_ARGUMENT, and nothing is sent', async () => {
+    expect(await sent({ 'X-Code-Commit': 'b'.repeat(40) })).toEqual({ verdict: 'INVALID_ARGUMENT', header: null });
   });
 });

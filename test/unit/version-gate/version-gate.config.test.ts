@@ -42,6 +42,9 @@ describe('VersionGate configuration', () => {
     ['negative ttl', { ttlMs: -1 }],
     ['NaN ttl', { ttlMs: Number.NaN }],
     ['zero git timeout', { gitTimeoutMs: 0 }],
+    // node:child_process throws on a fraction (a crash from the background refresh), and a timer past 2^31 - 1 ms fires at once.
+    ['fractional git timeout', { gitTimeoutMs: 1.5 }],
+    ['git timeout longer than a timer holds', { gitTimeoutMs: 2 ** 31 }],
     ['header with a space', { header: 'x code' }],
     ['header with CRLF', { header: 'x-code\r\nx-evil' }],
     ['empty remediation', { remediation: '' }],
