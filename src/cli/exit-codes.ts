@@ -26,7 +26,11 @@ export const EXIT_CODES = {
     meaning:
       "The run finished but rejected or failed some items (rejected lines, failed documents, unreadable episodes, a planned run's range that failed every retry); see the report.",
   },
-  DATA: { code: 5, meaning: 'The input is unusable: corrupt or truncated archive, malformed JSON, duplicate ids, bad documents.' },
+  DATA: {
+    code: 5,
+    meaning:
+      'The input is unusable: corrupt or truncated archive (for index backfill: a tarball whose row got no commit), malformed JSON, duplicate ids, bad documents.',
+  },
   DATABASE: {
     code: 6,
     meaning:

@@ -19,6 +19,17 @@ import {
 import { booleanFlag, failed, intFlag, ioStep, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
 
+/** Rows written (or, in a dry run, to be written) without `commit`: their tarball is corrupt, truncated or has no usable `meta.json`. */
+const rowsWithoutCommit = (r: IndexBackfillReport): number => r.rows.filter((row) => row.commit === undefined).length;
+
+/** What a row without commit means for the operator: the index is append-only, and a rerun skips an id it lists. */
+function noCommitLine(n: number, dryRun: boolean): string {
+  const rows = `${n} row${n === 1 ? '' : 's'}`;
+  return dryRun
+    ? `${rows} would be appended without commit (see the warnings): fix or replace those tarballs (or raise --max-meta-bytes when a warning names it) before the real run. Once appended, a row stays: the index is append-only and a rerun skips an episode it already lists.`
+    : `${rows} appended without commit (see the warnings). A rerun will not add the commit: the index is append-only and a rerun skips an episode it already lists. Fix or replace each tarball, then correct or remove its row in the index by hand.`;
+}
+
 function reportLines(r: IndexBackfillReport, index: string): string[] {
   const lines = [`scanned: ${r.scanned} already-indexed: ${r.alreadyIndexed} to-backfill: ${r.toBackfill}`];
   if (r.dryRun) {
@@ -29,6 +40,8 @@ function reportLines(r: IndexBackfillReport, index: string): string[] {
   }
   for (const w of r.warnings) lines.push(`warning ${w.code}: ${w.message}`);
   if (r.skipped > 0) lines.push(`${r.skipped} tarball${r.skipped === 1 ? '' : 's'} could not be read and got no row.`);
+  const noCommit = rowsWithoutCommit(r);
+  if (noCommit > 0) lines.push(noCommitLine(noCommit, r.dryRun));
   if (r.symlinksNotFollowed.length > 0)
     lines.push(
       `${r.symlinksNotFollowed.length} symbolic link${r.symlinksNotFollowed.length === 1 ? '' : 's'} out of the episodes root not followed (--follow-symlinks follows them).`,
@@ -63,9 +76,17 @@ async function noSuchHost(root: string, host: string): Promise<BackfillError | u
   );
 }
 
-/** Anything the operator must look at makes the run exit non-zero, though every good row was written. */
-const needsAttention = (r: IndexBackfillReport): boolean =>
-  r.skipped > 0 || r.symlinksNotFollowed.length > 0 || r.duplicateEpisodes.length > 0;
+/**
+ * Anything the operator must look at makes the run exit non-zero, though
+ * every good row was written: a row without commit (bad input data, and
+ * permanent in an append-only index) first, then unreadable tarballs, links
+ * not followed and ids on several hosts.
+ */
+function exitCodeOf(r: IndexBackfillReport): number {
+  if (rowsWithoutCommit(r) > 0) return EXIT_CODES.DATA.code;
+  if (r.skipped > 0 || r.symlinksNotFollowed.length > 0 || r.duplicateEpisodes.length > 0) return EXIT_CODES.REJECTS.code;
+  return EXIT_CODES.OK.code;
+}
 
 const backfill: CommandSpec = {
   group: 'index',
@@ -112,7 +133,7 @@ const backfill: CommandSpec = {
     'max-meta-bytes': {
       type: 'string',
       value: '<n>',
-      description: 'Largest meta.json read for its commit; a larger one gives its row no commit, with a warning.',
+      description: 'Largest meta.json read for its commit; a larger one gives its row no commit, with a warning (exit 5).',
       default: String(DEFAULT_INDEX_MAX_META_BYTES),
     },
   },
@@ -158,7 +179,7 @@ const backfill: CommandSpec = {
       const missing = yield* ioStep(`--episodes-root ${root}`, noSuchHost(resolve(ctx.cwd, root), host));
       if (missing !== undefined) return failed(missing);
     }
-    return { exitCode: needsAttention(r) ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code, report: r, lines: reportLines(r, index) };
+    return { exitCode: exitCodeOf(r), report: r, lines: reportLines(r, index) };
   },
 };
 

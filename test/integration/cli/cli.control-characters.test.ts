@@ -23,7 +23,8 @@ describe('backfill-kit text output and names with control characters', () => {
     writeFileSync(join(root, 'h', `${HOSTILE_ID}.tar.zst`), 'not a tarball');
     const args = ['index', 'backfill', '--episodes-root', root, '--index', join(dir, 'index.jsonl'), '--dry-run'];
     const r = await cli(args);
-    expect(r.code).toBe(0);
+    // Not a tarball: its row would get no commit, which exits 5 (bad input data).
+    expect(r.code).toBe(5);
     for (const text of [r.stdout, r.stderr]) {
       expect(text).not.toContain('\u001b[2J');
       expect(text).not.toMatch(/^backfilled 99 rows/m);
