@@ -1,6 +1,7 @@
-import { err, ok, type Result } from 'neverthrow';
+import { err, ok, Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { duplicateName } from '../_internals/json-duplicates.js';
+import { ExtractedPaths, checkMemberName } from './member-name.js';
 import type { DatasetManifest, ManifestMember } from './types.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -15,7 +16,12 @@ function isCount(value: unknown): value is number {
 
 /**
  * Validates a schema-1 manifest. `records` is required per member; `bytes`
- * and `sha256` are optional. Unknown keys are kept.
+ * and `sha256` are optional. Unknown keys are kept. Member names are
+ * normalised as the archive's member names are (`./a.ndjson` and
+ * `x//a.ndjson` name the members `a.ndjson` and `x/a.ndjson` that `tar -x`
+ * makes), so each entry matches the member tar extracts for it; a name the
+ * reader refuses for a member (absolute, `..`, backslash, ending in `/`) or
+ * two names of one member are `MANIFEST_INVALID`.
  *
  * @example
  * ```ts
@@ -39,20 +45,32 @@ export function parseManifest(text: string): Result<DatasetManifest, BackfillErr
   const m = value as Record<string, unknown>;
   if (m.schemaVersion !== 1) return err(invalid(`schemaVersion must be 1, found ${JSON.stringify(m.schemaVersion)}.`));
   if (!Array.isArray(m.members)) return err(invalid('`members` must be an array.'));
-  const seen = new Set<string>();
+  const paths = new ExtractedPaths();
+  const members: ManifestMember[] = [];
   for (const [i, entry] of m.members.entries()) {
     if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return err(invalid(`members[${i}] must be an object.`));
     const e = entry as Record<string, unknown>;
     if (typeof e.name !== 'string' || e.name.length === 0) return err(invalid(`members[${i}].name must be a non-empty string.`));
-    if (seen.has(e.name)) return err(invalid(`member ${JSON.stringify(e.name)} is listed twice.`));
-    seen.add(e.name);
+    const name = memberName(e.name, i);
+    if (name.isErr()) return err(name.error);
+    const clash = paths.add(name.value, e.name, 'file');
+    if (clash !== undefined) {
+      return err(invalid(`members[${i}]: ${clash}; the archive cannot hold both, so list each member once, by one name.`));
+    }
     if (!isCount(e.records)) return err(invalid(`members[${i}] (${e.name}): records is required and must be a non-negative integer.`));
     if (e.bytes !== undefined && !isCount(e.bytes)) return err(invalid(`members[${i}] (${e.name}): bytes must be a non-negative integer.`));
     if (e.sha256 !== undefined && (typeof e.sha256 !== 'string' || !SHA256_HEX.test(e.sha256.toLowerCase()))) {
       return err(invalid(`members[${i}] (${e.name}): sha256 must be 64 hex digits.`));
     }
+    members.push({ ...e, name: name.value } as ManifestMember);
   }
-  return ok(m as unknown as DatasetManifest);
+  return ok({ ...m, members } as unknown as DatasetManifest);
+}
+
+/** A manifest name as the archive's reader names the member `tar -x` makes of it (`./a.ndjson` is `a.ndjson`), or why it can name none. */
+function memberName(raw: string, i: number): Result<string, BackfillError> {
+  const why = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+  return Result.fromThrowable(checkMemberName, (error) => invalid(`members[${i}].name: ${why(error)}`))(raw);
 }
 
 /**
