@@ -143,13 +143,13 @@ describe('backfill-kit index backfill', () => {
     expect(readFileSync(index).equals(before)).toBe(true);
   });
 
-  it('--max-meta-bytes sets the largest meta.json read: a dry run under it warns and names the flag, a run with it large enough gets the commit', async () => {
+  it('--max-meta-bytes sets the largest meta.json read: a dry run under it warns, names the flag and exits 5 (a row would have no commit), a run with it large enough gets the commit', async () => {
     const bigRoot = join(dir, 'big-meta');
     const bigIndex = join(dir, 'big-meta.jsonl');
     const meta = { code_version: { commit: 'cd'.repeat(20) }, notes: 'n'.repeat(64 * 1024) };
     (await buildEpisodeTarball({ meta, files: {}, path: join(bigRoot, 'h', 'big.tar.zst') }))._unsafeUnwrap();
     const dry = await cli(['index', 'backfill', '--episodes-root', bigRoot, '--index', bigIndex, '--dry-run', '--max-meta-bytes', '4096']);
-    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.code, dry.stderr).toBe(5);
     expect(dry.stdout).toContain('larger than maxMetaBytes (4096 bytes; --max-meta-bytes');
     expect(dry.stdout).not.toContain('"commit"');
     const real = await cli(['index', 'backfill', '--episodes-root', bigRoot, '--index', bigIndex, '--max-meta-bytes', '1048576']);
