@@ -54,7 +54,7 @@ import {
 } from './command.js';
 import { DATASET_DB_VARS } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
-import { bytes, num } from './output.js';
+import { bytes, num, reworded } from './output.js';
 import { isSha256Hex } from '../_internals/sha256-hex.js';
 
 const LINKSETS_MEMBER = 'linksets.ndjson';
@@ -501,20 +501,21 @@ function limitOptions(flags: FlagValues): Result<LimitOptions, BackfillError> {
 /**
  * A limit error says which option to raise (`maxEntries`): from the command
  * line that is a flag, named here as such. A line longer than a string holds
- * no flag lets through, and the CLI has no undecoded reading to offer.
+ * no flag lets through, and the CLI has no undecoded reading to offer. A
+ * line the staging table cannot take says to import with
+ * `onInvalid: 'reject'`: here that is `--on-invalid reject`.
  * @internal
  */
 export function withLimitFlags(error: BackfillError): BackfillError {
+  if (error.code === 'JSONB_UNSUPPORTED' || error.code === 'ID_TOO_LONG')
+    return reworded(error, (message) => message.replaceAll("onInvalid: 'reject'", '--on-invalid reject'));
   if (error.code !== 'SIZE_LIMIT_EXCEEDED' && error.code !== 'LINE_TOO_LONG') return error;
-  let message = error.message.replace(UNDECODED_ADVICE, 'no flag lets a line that long be read: fix the record');
-  for (const [name, { option }] of Object.entries(LIMIT_FLAGS)) message = message.replace(new RegExp(`\\b${option}\\b`, 'g'), `--${name}`);
-  return message === error.message
-    ? error
-    : new BackfillError(error.code, message, {
-        cause: error,
-        context: error.context,
-        ...(error.partial === undefined ? {} : { partial: error.partial }),
-      });
+  return reworded(error, (text) => {
+    let message = text.replace(UNDECODED_ADVICE, 'no flag lets a line that long be read: fix the record');
+    for (const [name, { option }] of Object.entries(LIMIT_FLAGS))
+      message = message.replace(new RegExp(`\\b${option}\\b`, 'g'), `--${name}`);
+    return message;
+  });
 }
 
 /**

@@ -40,7 +40,7 @@ import {
 } from './command.js';
 import { DRY_RUN_VAR, envTurnsOn, parseBoolean, PARTITION_DB_VARS } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
-import { bytes, num } from './output.js';
+import { bytes, num, reworded } from './output.js';
 
 /** `ensure` and `retention` plan from the clock, so they compare it with the database's. */
 const CLOCK_SKEW_FLAG: Readonly<Record<string, FlagSpec>> = {
@@ -115,11 +115,12 @@ async function* withManager<T, E extends BackfillError>(
 
 /** A missing parent table: the library's hint names its `createParent` method, which the command line does not have. */
 function forCli(error: BackfillError): BackfillError {
-  const message = error.message.replace(
-    / Create it \(createParent\) or check the name\.$/,
-    ' Create it first, or check --table (and which database --pg names).',
+  return reworded(error, (message) =>
+    message.replace(
+      / Create it \(createParent\) or check the name\.$/,
+      ' Create it first, or check --table (and which database --pg names).',
+    ),
   );
-  return message === error.message ? error : new BackfillError(error.code, message, { cause: error, context: error.context });
 }
 
 const day = (d: Date | null): string => (d === null ? '-' : d.toISOString().slice(0, 10));

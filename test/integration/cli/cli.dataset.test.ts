@@ -350,6 +350,18 @@ describe('backfill-kit dataset', () => {
     expect((await db.query(`SELECT count(*)::int AS n FROM cli_stage.rj_linksets`))[0]!['n']).toBe(2);
   });
 
+  it('a line the staging table cannot take names --on-invalid reject, not the library option onInvalid', async (ctx) => {
+    if (!hasTarZstd) ctx.skip('skipped: needs tar and zstd');
+    const path = handMadeDataset(
+      'with-nul-line',
+      { 'linksets.ndjson': '{"_id":"a","t":"x\\u0000y"}\n', 'advisory_chunks.ndjson': '{"_id":"c"}\n' },
+      { 'linksets.ndjson': 1, 'advisory_chunks.ndjson': 1 },
+    );
+    const r = await cli(['dataset', 'import', path, '--linksets-table', 'nul_linksets', '--chunks-table', 'nul_chunks'], { env: env() });
+    expect(r.stderr).toMatch(/^error JSONB_UNSUPPORTED: .*; remove it, or import with --on-invalid reject\.$/m);
+    expect(r.stderr).not.toContain('onInvalid');
+  });
+
   it('export writes a tarball whose printed SHA-256 is right and whose members hold every row', async () => {
     const out = join(dir, 'exported.tar.zst');
     const r = await cli(['dataset', 'export', out], { env: env() });

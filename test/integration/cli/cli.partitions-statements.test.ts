@@ -122,7 +122,9 @@ describe('backfill-kit statements backfill (PGURI)', () => {
       env: { PGURI: db.url },
     });
     expect(stop.code).not.toBe(0);
-    expect(stop.stderr).toMatch(/^error (DOCUMENT_INVALID|NO_NORMALIZER): /m);
+    // In flag terms: the library's message starts with its option, stopOnError.
+    expect(stop.stderr).toMatch(/^error (DOCUMENT_INVALID|NO_NORMALIZER): --stop-on-error: /m);
+    expect(stop.stderr.match(/^error .*$/m)?.[0]).not.toMatch(/stopOnError|runId/);
     // The summary of what was committed before the stop is the JSON report, printed once (not again inside the error).
     const stopJson = jsonOf(stop);
     expect(stopJson).toMatchObject({ ok: false, report: { failures: 1 } });
