@@ -150,6 +150,11 @@ export function num(n: number): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: 1 });
 }
 
+/** `1, 'row'` → `1 row`, `1234, 'row'` → `1,234 rows`. */
+export function counted(n: number, noun: string): string {
+  return `${num(n)} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 /** `1536` → `1.5 KiB`. */
 export function bytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

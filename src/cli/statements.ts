@@ -62,7 +62,7 @@ import { DATASET_DB_VARS } from './env.js';
 import { cliPgConnection, runUrl } from './pg-connection.js';
 import { resolvedSsl, withoutSslParams } from './pg-ssl.js';
 import { EXIT_CODES } from './exit-codes.js';
-import { reworded } from './output.js';
+import { counted, reworded } from './output.js';
 import type { Pace } from './progress.js';
 
 function summaryLines(s: BackfillSummary): string[] {
@@ -431,7 +431,7 @@ function paceOf(perSecond: number, etaSeconds: number | undefined): Pace {
 /** The ranges the job engine is retrying, for the progress line: an operator sees a run that is failing, not only running. */
 function retryingText(retrying: readonly RetryingRange[]): string {
   return retrying
-    .map((r) => `; range ${r.n} failing, retried (${r.failedAttempts} of ${r.attempts} attempts failed; last error: ${r.error})`)
+    .map((r) => `; range ${r.n} failing, retried (${r.failedAttempts} of ${counted(r.attempts, 'attempt')} failed; last error: ${r.error})`)
     .join('');
 }
 
@@ -596,7 +596,7 @@ const plan: CommandSpec = {
       exitCode: EXIT_CODES.OK.code,
       report: p,
       lines: [
-        `run ${p.runId}: ${p.documents} documents in ${p.ranges.length} key ranges of up to ${p.options.rangeSize}; jobs enqueued for the ranges not yet completed.`,
+        `run ${p.runId}: ${counted(p.documents, 'document')} in ${counted(p.ranges.length, 'key range')} of up to ${p.options.rangeSize}; jobs enqueued for the ranges not yet completed.`,
       ],
     };
   },
@@ -664,14 +664,14 @@ const worker: CommandSpec = {
       return failed(
         new BackfillError(
           'ABORTED',
-          `worker ${w.workerId} was interrupted before ${runId === undefined ? 'the queue' : `run ${runId}`} was done (${w.ranges} ranges done); its ranges resume from their checkpoints in the next worker.`,
+          `worker ${w.workerId} was interrupted before ${runId === undefined ? 'the queue' : `run ${runId}`} was done (${counted(w.ranges, 'range')} done); its ranges resume from their checkpoints in the next worker.`,
           { partial: w },
         ),
       );
     return {
       exitCode: EXIT_CODES.OK.code,
       report: w,
-      lines: [`worker ${w.workerId}: ${w.ranges} ranges done, ${w.retried} attempts left to the engine to retry.`],
+      lines: [`worker ${w.workerId}: ${counted(w.ranges, 'range')} done, ${counted(w.retried, 'attempt')} left to the engine to retry.`],
     };
   },
 };

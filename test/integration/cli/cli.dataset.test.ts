@@ -330,7 +330,7 @@ describe('backfill-kit dataset', () => {
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(3);
     const lines = `${r.stdout}\n${r.stderr}`.split('\n');
     expect(lines.find((l) => l.includes('linksets.ndjson ') && l.includes('->'))).toMatch(/2 rows \(manifest 3\) MISMATCH$/);
-    expect(lines.find((l) => l.includes('advisory_chunks.ndjson ') && l.includes('->'))).toMatch(/1 rows \(count not checked\)$/);
+    expect(lines.find((l) => l.includes('advisory_chunks.ndjson ') && l.includes('->'))).toMatch(/ 1 row \(count not checked\)$/);
   });
 
   it('--on-invalid reject loads the good lines but exits 4 and names the reject file', async () => {
