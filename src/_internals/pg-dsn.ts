@@ -23,8 +23,8 @@ export interface PgDsnConfig {
 }
 
 /**
- * libpq keywords the driver honours as libpq does when they come in a URL's
- * query: the keyword form passes them on there.
+ * libpq keywords honoured as libpq does when they come in a URL's query (by
+ * the driver; `connect_timeout` by the CLI): the keyword form passes them on there.
  */
 const PASSED_ON = [
   'sslrootcert',
@@ -34,6 +34,7 @@ const PASSED_ON = [
   'fallback_application_name',
   'options',
   'client_encoding',
+  'connect_timeout',
 ] as const;
 
 /**
@@ -42,7 +43,6 @@ const PASSED_ON = [
  * would be lost without a word.
  */
 const REFUSED: Record<string, string> = {
-  connect_timeout: 'set PGCONNECT_TIMEOUT instead',
   target_session_attrs: 'name the host of the server wanted (one host is connected to, as it is)',
   load_balance_hosts: 'name one host',
   passfile: 'give the password in the connection string or PGPASSWORD',

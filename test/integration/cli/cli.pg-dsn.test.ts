@@ -105,7 +105,7 @@ describe("libpq's keyword form: every keyword is read or refused", () => {
     expect(r.stdout).toContain('sslrootcert /nonexistent/bk-ca.pem cannot be read');
   });
 
-  it.for(['target_session_attrs=read-write', 'sslcrl=/etc/crl.pem', 'connect_timeout=5'])(
+  it.for(['target_session_attrs=read-write', 'sslcrl=/etc/crl.pem', 'service=prod'])(
     '%s is a usage error naming the keyword (exit 2), not dropped',
     async (extra) => {
       const r = await cli(['partitions', 'list', '--pg', libpqDsn(extra)]);

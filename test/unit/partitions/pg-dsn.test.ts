@@ -206,7 +206,7 @@ describe('libpq keywords beyond host, port, dbname, user, password and sslmode',
   // Dropped, a TLS keyword left the operator's certificate settings unread without a word.
   it('the keyword forms pass the TLS files, application_name, options and client_encoding on as the URL form takes them', () => {
     const url = pgDsnToUrl(
-      "host=db dbname=d sslmode=verify-full sslrootcert=/etc/ssl/ca.pem sslcert='/c d.pem' sslkey=/k.pem application_name='my app' options='-c search_path=a,b' client_encoding=UTF8 fallback_application_name=f",
+      "host=db dbname=d sslmode=verify-full sslrootcert=/etc/ssl/ca.pem sslcert='/c d.pem' sslkey=/k.pem application_name='my app' connect_timeout=7 options='-c search_path=a,b' client_encoding=UTF8 fallback_application_name=f",
     )._unsafeUnwrap();
     // (pg-connection-string would read the files: the query is checked as it parses it.)
     const back = Object.fromEntries(new URL(url).searchParams);
@@ -219,6 +219,7 @@ describe('libpq keywords beyond host, port, dbname, user, password and sslmode',
       options: '-c search_path=a,b',
       client_encoding: 'UTF8',
       fallback_application_name: 'f',
+      connect_timeout: '7',
     });
     expect(url).not.toContain('+');
     const npgsql = pgDsnToUrl('Host=db;Root Certificate=/ca.pem;Application Name=a b;SSL Certificate=/c.pem;Pooling=true')._unsafeUnwrap();
@@ -231,7 +232,6 @@ describe('libpq keywords beyond host, port, dbname, user, password and sslmode',
 
   it.for([
     ['host=db target_session_attrs=read-write', 'target_session_attrs'],
-    ['host=db connect_timeout=5', 'PGCONNECT_TIMEOUT'],
     ['host=db sslpassword=hunter2', 'sslpassword'],
     ['host=db sslcrl=/crl.pem', 'sslcrl'],
     ['host=db service=prod', 'service'],
