@@ -15,10 +15,90 @@ export interface PgDsnConfig {
   readonly password?: string;
   /** libpq `sslmode` (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`). */
   readonly sslmode?: string;
+  /**
+   * The libpq keywords the driver reads from a URL's query as libpq does
+   * ({@link PASSED_ON}), as written.
+   */
+  readonly params?: Readonly<Record<string, string>>;
 }
 
+/**
+ * libpq keywords honoured as libpq does when they come in a URL's query (by
+ * the driver; `connect_timeout` by the CLI): the keyword form passes them on there.
+ */
+const PASSED_ON = [
+  'sslrootcert',
+  'sslcert',
+  'sslkey',
+  'application_name',
+  'fallback_application_name',
+  'options',
+  'client_encoding',
+  'connect_timeout',
+] as const;
+
+/**
+ * libpq keywords the driver would ignore (or read its own way), refused in
+ * either form with what to do instead: dropped, a TLS or session setting
+ * would be lost without a word.
+ */
+const REFUSED: Record<string, string> = {
+  target_session_attrs: 'name the host of the server wanted (one host is connected to, as it is)',
+  load_balance_hosts: 'name one host',
+  passfile: 'give the password in the connection string or PGPASSWORD',
+  service: "write the service's settings into the connection string",
+  sslpassword: 'use a key file that is not encrypted',
+  sslcrl: 'remove it (certificate revocation lists are not checked)',
+  sslcrldir: 'remove it (certificate revocation lists are not checked)',
+  sslcertmode: 'remove it (sslcert is sent when given)',
+  sslsni: 'remove it (the host name is always sent)',
+  sslnegotiation: 'remove it (SSL is negotiated as libpq does by default)',
+  sslcompression: 'remove it',
+  ssl_min_protocol_version: "remove it (the TLS versions are Node.js's defaults)",
+  ssl_max_protocol_version: "remove it (the TLS versions are Node.js's defaults)",
+  requiressl: 'use sslmode=require',
+  require_auth: 'remove it',
+  channel_binding: 'remove it',
+  gssencmode: 'remove it (GSSAPI is not supported)',
+  gsslib: 'remove it (GSSAPI is not supported)',
+  gssdelegation: 'remove it (GSSAPI is not supported)',
+  krbsrvname: 'remove it (GSSAPI is not supported)',
+  requirepeer: 'remove it',
+  replication: 'remove it',
+  keepalives: 'remove it',
+  keepalives_idle: 'remove it',
+  keepalives_interval: 'remove it',
+  keepalives_count: 'remove it',
+  tcp_user_timeout: 'remove it',
+};
+
+/** Npgsql's names (lower-cased, spaces removed) for libpq keywords above. */
+const NPGSQL_NAMES: Record<string, string> = {
+  applicationname: 'application_name',
+  rootcertificate: 'sslrootcert',
+  sslcertificate: 'sslcert',
+  targetsessionattributes: 'target_session_attrs',
+  loadbalancehosts: 'load_balance_hosts',
+  passfile: 'passfile',
+  sslpassword: 'sslpassword',
+  keepalive: 'keepalives_idle',
+  tcpkeepalive: 'keepalives',
+};
+
+/** The libpq keyword `rawKey` is, in either form, or `undefined`. */
+function libpqKeyword(rawKey: string): string | undefined {
+  const key = rawKey.trim().toLowerCase();
+  if ((PASSED_ON as readonly string[]).includes(key) || Object.hasOwn(REFUSED, key)) return key;
+  return NPGSQL_NAMES[key.replaceAll(' ', '')];
+}
+
+const refused = (written: string, keyword = written): BackfillError =>
+  bad(
+    `${written} is not supported; ${REFUSED[keyword]}. The libpq keywords read are host, hostaddr, port, dbname, user, password, sslmode and ${PASSED_ON.join(', ')}.`,
+  );
+
 // Npgsql / ADO.NET spellings (lower-cased, spaces removed) → our field.
-const KEYS: Record<string, keyof PgDsnConfig> = {
+const KEYS: Record<string, Exclude<keyof PgDsnConfig, 'params'>> = {
   host: 'host',
   server: 'host',
   port: 'port',
@@ -58,10 +138,10 @@ function pairPosition(pairs: readonly [string, string][]): string {
 
 /** A keyword as the message may show it: a known one by name, anything else (maybe part of a value) not at all. */
 function keyName(rawKey: string): string {
-  return fieldOf(rawKey) === undefined ? 'an unknown keyword' : rawKey.trim();
+  return fieldOf(rawKey) === undefined && libpqKeyword(rawKey) === undefined ? 'an unknown keyword' : rawKey.trim();
 }
 
-function fieldOf(rawKey: string): keyof PgDsnConfig | undefined {
+function fieldOf(rawKey: string): Exclude<keyof PgDsnConfig, 'params'> | undefined {
   return KEYS[rawKey.toLowerCase().replaceAll(' ', '')];
 }
 
@@ -133,7 +213,11 @@ function splitPairs(dsn: string): Result<[string, string][], BackfillError> {
  * Npgsql keyword form `Host=…;Database=…;Username=…;Password=…;Port=…`
  * (libpq's `host=… dbname=… user=…` form is read too).
  * Keys are case-insensitive; values may be quoted. Unknown keys (`Pooling`,
- * `Timeout`, …) are ignored. The password never appears in an error message.
+ * `Timeout`, …) of the Npgsql form are ignored; libpq's form refuses them
+ * (as libpq does, without naming them: they may be part of a value). The
+ * libpq keywords {@link PASSED_ON} are kept in `params`, in either form;
+ * the rest of libpq's ({@link REFUSED}) are refused in any form, URLs included,
+ * naming the keyword. The password never appears in an error message.
  *
  * @example
  * ```ts
@@ -150,10 +234,23 @@ export function parsePgDsn(dsn: string): Result<PgDsnConfig, BackfillError> {
   const pairs = libpq ? splitLibpqPairs(text) : splitPairs(text);
   if (pairs.isErr()) return err(pairs.error);
   const out: { -readonly [K in keyof PgDsnConfig]?: PgDsnConfig[K] } = {};
+  const params: Record<string, string> = {};
   let portInHost: number | undefined;
-  for (const [rawKey, value] of pairs.value) {
+  for (const [index, [rawKey, value]] of pairs.value.entries()) {
+    const key = libpqKeyword(rawKey);
+    if (key !== undefined && Object.hasOwn(REFUSED, key)) return err(refused(rawKey.trim(), key));
+    if (key !== undefined) {
+      params[key] = value;
+      continue;
+    }
     const field = fieldOf(rawKey);
-    if (field === undefined) continue;
+    if (field === undefined) {
+      if (libpq)
+        return err(
+          bad(`pair ${index + 1} has an unknown keyword (libpq refuses it too); check its spelling, or quote a value that holds blanks.`),
+        );
+      continue;
+    }
     if (field === 'host') {
       const host = splitHost(value);
       if (host.isErr()) return err(host.error);
@@ -174,12 +271,15 @@ export function parsePgDsn(dsn: string): Result<PgDsnConfig, BackfillError> {
   if (out.host === undefined || out.host === '') return err(bad('Host is missing.'));
   // As in Npgsql, a port written in Host wins over Port, which is the default for hosts without one.
   if (portInHost !== undefined) out.port = portInHost;
+  if (Object.keys(params).length > 0) out.params = params;
   return ok(out as PgDsnConfig);
 }
 
 function parseUrl(text: string): Result<PgDsnConfig, BackfillError> {
   try {
     const u = new URL(text);
+    const refusedParam = [...u.searchParams.keys()].find((name) => Object.hasOwn(REFUSED, name));
+    if (refusedParam !== undefined) return err(refused(refusedParam));
     const port = u.port === '' ? undefined : Number(u.port);
     const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
     const sslmode = u.searchParams.get('sslmode');
@@ -250,8 +350,11 @@ export function pgDsnToUrl(dsn: string): Result<string, BackfillError> {
         : c.host;
     const port = c.port === undefined ? '' : `:${c.port}`;
     const db = c.database === undefined ? '' : `/${encodeURIComponent(c.database)}`;
-    const query = c.sslmode === undefined ? '' : `?sslmode=${encodeURIComponent(c.sslmode)}`;
-    return `postgres://${auth}${host}${port}${db}${query}`;
+    // Percent-encoded (not `+` for a blank, which libpq would read as it is).
+    const query = Object.entries({ ...(c.sslmode === undefined ? {} : { sslmode: c.sslmode }), ...c.params })
+      .map(([key, value]) => `${key}=${encodeURIComponent(value)}`)
+      .join('&');
+    return `postgres://${auth}${host}${port}${db}${query === '' ? '' : `?${query}`}`;
   });
 }
 

@@ -54,7 +54,7 @@ import {
 } from './command.js';
 import { DATASET_DB_VARS } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
-import { bytes, num } from './output.js';
+import { bytes, counted, num, reworded } from './output.js';
 import { isSha256Hex } from '../_internals/sha256-hex.js';
 
 const LINKSETS_MEMBER = 'linksets.ndjson';
@@ -234,7 +234,7 @@ function importLines(r: ImportReport, schema: string, failedRun = false): string
     const rejected = t.rejected > 0 ? `, ${num(t.rejected)} rejected` : '';
     lines.push(
       // A run that failed before checking a member's count has no verdict on it (not a mismatch).
-      `  ${t.member.padEnd(w)} -> ${t.table.padEnd(tw)} ${num(t.loaded).padStart(10)} rows${rejected} ${t.expected === null ? '(count not checked)' : `(manifest ${num(t.expected)}) ${t.ok ? 'OK' : 'MISMATCH'}`}`,
+      `  ${t.member.padEnd(w)} -> ${t.table.padEnd(tw)} ${num(t.loaded).padStart(10)} ${t.loaded === 1 ? 'row' : 'rows'}${rejected} ${t.expected === null ? '(count not checked)' : `(manifest ${num(t.expected)}) ${t.ok ? 'OK' : 'MISMATCH'}`}`,
     );
   }
   lines.push(`checks: ${r.checks.join(', ') || 'none'}`);
@@ -414,7 +414,7 @@ const build: CommandSpec = {
       report,
       lines: [
         `Wrote ${out} (${bytes(written.value.bytes)}, ${compression}):`,
-        ...manifest.members.map((m) => `  ${m.name}: ${num(m.records)} records, ${bytes(m.bytes ?? 0)}, sha256 ${m.sha256 ?? '?'}`),
+        ...manifest.members.map((m) => `  ${m.name}: ${counted(m.records, 'record')}, ${bytes(m.bytes ?? 0)}, sha256 ${m.sha256 ?? '?'}`),
         `Record this SHA-256 (sha256sum format)${sidecar === null ? '' : `, also written to ${sidecar}`}:`,
         checksumLine(ctx.positionals[0]!, sha256).trimEnd(),
       ],
@@ -429,11 +429,11 @@ function verifyLines(r: VerifyReport): string[] {
     `  tarball sha256 ${a.actualSha256} ${a.verdict === 'not-checked' ? '(no recorded value found: pass --expected-sha256 or keep a .sha256/SHA256SUMS beside it)' : `${a.verdict.toUpperCase()} against ${a.expectedFrom === 'option' ? '--expected-sha256' : (a.expectedFile ?? '')}`}`,
   ];
   for (const m of r.members) {
-    const exp = m.expected === null ? 'not in manifest' : `manifest ${num(m.expected.records)} records`;
+    const exp = m.expected === null ? 'not in manifest' : `manifest ${counted(m.expected.records, 'record')}`;
     const act =
       m.actual === null
         ? 'missing from archive'
-        : `archive ${m.actual.records === null ? '-' : num(m.actual.records)} records, ${bytes(m.actual.bytes)}`;
+        : `archive ${m.actual.records === null ? '- records' : counted(m.actual.records, 'record')}, ${bytes(m.actual.bytes)}`;
     const bad = m.mismatches.length > 0 ? ` (${m.mismatches.join(', ')} differ)` : '';
     lines.push(`  ${m.name}: ${m.verdict.toUpperCase()}${bad}: ${exp}; ${act}; checked ${m.checks.join(', ') || 'nothing'}`);
   }
@@ -501,20 +501,21 @@ function limitOptions(flags: FlagValues): Result<LimitOptions, BackfillError> {
 /**
  * A limit error says which option to raise (`maxEntries`): from the command
  * line that is a flag, named here as such. A line longer than a string holds
- * no flag lets through, and the CLI has no undecoded reading to offer.
+ * no flag lets through, and the CLI has no undecoded reading to offer. A
+ * line the staging table cannot take says to import with
+ * `onInvalid: 'reject'`: here that is `--on-invalid reject`.
  * @internal
  */
 export function withLimitFlags(error: BackfillError): BackfillError {
+  if (error.code === 'JSONB_UNSUPPORTED' || error.code === 'ID_TOO_LONG')
+    return reworded(error, (message) => message.replaceAll("onInvalid: 'reject'", '--on-invalid reject'));
   if (error.code !== 'SIZE_LIMIT_EXCEEDED' && error.code !== 'LINE_TOO_LONG') return error;
-  let message = error.message.replace(UNDECODED_ADVICE, 'no flag lets a line that long be read: fix the record');
-  for (const [name, { option }] of Object.entries(LIMIT_FLAGS)) message = message.replace(new RegExp(`\\b${option}\\b`, 'g'), `--${name}`);
-  return message === error.message
-    ? error
-    : new BackfillError(error.code, message, {
-        cause: error,
-        context: error.context,
-        ...(error.partial === undefined ? {} : { partial: error.partial }),
-      });
+  return reworded(error, (text) => {
+    let message = text.replace(UNDECODED_ADVICE, 'no flag lets a line that long be read: fix the record');
+    for (const [name, { option }] of Object.entries(LIMIT_FLAGS))
+      message = message.replace(new RegExp(`\\b${option}\\b`, 'g'), `--${name}`);
+    return message;
+  });
 }
 
 /**
@@ -761,7 +762,7 @@ const exportCommand: CommandSpec = {
       exitCode: EXIT_CODES.OK.code,
       report: r,
       lines: [
-        `Exported ${r.tables.map((t) => `${t.table} (${num(t.rows)} rows)`).join(', ')} to ${r.path} (${bytes(r.bytes)}) in ${(r.durationMs / 1000).toFixed(2)} s.`,
+        `Exported ${r.tables.map((t) => `${t.table} (${counted(t.rows, 'row')})`).join(', ')} to ${r.path} (${bytes(r.bytes)}) in ${(r.durationMs / 1000).toFixed(2)} s.`,
         `manifest: ${JSON.stringify(r.manifest)}`,
         checksumLine(ctx.positionals[0]!, r.sha256).trimEnd(),
       ],

@@ -18,6 +18,7 @@ import {
 } from '../index-backfill/index.js';
 import { booleanFlag, failed, intFlag, ioStep, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
+import { counted } from './output.js';
 
 /** Rows written (or, in a dry run, to be written) without `commit`: their tarball is corrupt, truncated or has no usable `meta.json`. */
 const rowsWithoutCommit = (r: IndexBackfillReport): number => r.rows.filter((row) => row.commit === undefined).length;
@@ -36,7 +37,7 @@ function reportLines(r: IndexBackfillReport, index: string): string[] {
     lines.push(...r.rows.slice(0, 5).map(formatIndexRow));
     if (r.rows.length > 5) lines.push(`... (${r.rows.length - 5} more)`);
   } else if (r.appended > 0) {
-    lines.push(`backfilled ${r.appended} rows into ${index}`);
+    lines.push(`backfilled ${counted(r.appended, 'row')} into ${index}`);
   }
   for (const w of r.warnings) lines.push(`warning ${w.code}: ${w.message}`);
   if (r.skipped > 0) lines.push(`${r.skipped} tarball${r.skipped === 1 ? '' : 's'} could not be read and got no row.`);

@@ -6,7 +6,7 @@
  * @module
  */
 import { inspect } from 'node:util';
-import { ERROR_CODES, isBackfillError, type BackfillError, type BackfillErrorCode } from '../errors.js';
+import { BackfillError, ERROR_CODES, isBackfillError, type BackfillErrorCode } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
 
 /** A writable text sink; `process.stdout` and `process.stderr` fit. */
@@ -47,6 +47,22 @@ export function printable(text: string): string {
 /** Stable, indented JSON for `--json` output. */
 export function toJson(value: unknown): string {
   return `${JSON.stringify(value, jsonSafe, 2)}\n`;
+}
+
+/**
+ * `error` with its message reworded by `reword` (a library option said as
+ * the CLI's flag), keeping its code, context, cause and partial result; the
+ * error itself when nothing changed.
+ */
+export function reworded(error: BackfillError, reword: (message: string) => string): BackfillError {
+  const message = reword(error.message);
+  return message === error.message
+    ? error
+    : new BackfillError(error.code, message, {
+        cause: error,
+        context: error.context,
+        ...(error.partial === undefined ? {} : { partial: error.partial }),
+      });
 }
 
 /**
@@ -132,6 +148,11 @@ export function stderrLogger(
 /** `1234567` → `1,234,567`. */
 export function num(n: number): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: 1 });
+}
+
+/** `1, 'row'` → `1 row`, `1234, 'row'` → `1,234 rows`. */
+export function counted(n: number, noun: string): string {
+  return `${num(n)} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 /** `1536` → `1.5 KiB`. */

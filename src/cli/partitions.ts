@@ -40,7 +40,7 @@ import {
 } from './command.js';
 import { DRY_RUN_VAR, envTurnsOn, parseBoolean, PARTITION_DB_VARS } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
-import { bytes, num } from './output.js';
+import { bytes, counted, reworded } from './output.js';
 
 /** `ensure` and `retention` plan from the clock, so they compare it with the database's. */
 const CLOCK_SKEW_FLAG: Readonly<Record<string, FlagSpec>> = {
@@ -115,11 +115,12 @@ async function* withManager<T, E extends BackfillError>(
 
 /** A missing parent table: the library's hint names its `createParent` method, which the command line does not have. */
 function forCli(error: BackfillError): BackfillError {
-  const message = error.message.replace(
-    / Create it \(createParent\) or check the name\.$/,
-    ' Create it first, or check --table (and which database --pg names).',
+  return reworded(error, (message) =>
+    message.replace(
+      / Create it \(createParent\) or check the name\.$/,
+      ' Create it first, or check --table (and which database --pg names).',
+    ),
   );
-  return message === error.message ? error : new BackfillError(error.code, message, { cause: error, context: error.context });
 }
 
 const day = (d: Date | null): string => (d === null ? '-' : d.toISOString().slice(0, 10));
@@ -262,7 +263,7 @@ const ensure: CommandSpec = {
         lines: [
           ...report.created.map(
             (c) =>
-              `created ${c.name} [${day(c.from)}, ${day(c.to)})${c.rowsMovedFromDefault > 0 ? `, moved ${num(c.rowsMovedFromDefault)} rows from the default partition` : ''}`,
+              `created ${c.name} [${day(c.from)}, ${day(c.to)})${c.rowsMovedFromDefault > 0 ? `, moved ${counted(c.rowsMovedFromDefault, 'row')} from the default partition` : ''}`,
           ),
           ...report.existing.map((e) => `exists  ${e.name} [${day(e.from)}, ${day(e.to)}) (${e.coveredBy})`),
           `${report.created.length} created, ${report.existing.length} already present.`,
@@ -358,7 +359,7 @@ function retentionOutcome(plan: RetentionReport, notes: readonly string[]): Comm
       `${plan.dryRun ? 'Dry run: ' : ''}cutoff ${plan.cutoff.toISOString()} (partitions ending on or before it expire).`,
       ...plan.candidates.map(
         (c) =>
-          `${verb} ${c.name} [${day(c.from)}, ${day(c.to)}) ~${c.estimatedRows === null ? '?' : num(c.estimatedRows)} rows, ${bytes(c.sizeBytes)}`,
+          `${verb} ${c.name} [${day(c.from)}, ${day(c.to)}) ~${c.estimatedRows === null ? '? rows' : counted(c.estimatedRows, 'row')}, ${bytes(c.sizeBytes)}`,
       ),
       ...plan.ignored.map((i) => `ignored ${i.name}: ${i.reason}`),
       `${plan.candidates.length} partition${plan.candidates.length === 1 ? '' : 's'} ${verb}${plan.dryRun ? ' (rerun with --no-dry-run, or false as the second argument, to apply)' : ''}.`,
@@ -388,7 +389,7 @@ const attach: CommandSpec = {
           a.alreadyAttached
             ? `${a.name} already is the partition [${day(a.from)}, ${day(a.to)}); nothing changed.`
             : `attached ${a.name} FOR VALUES FROM ('${day(a.from)}') TO ('${day(a.to)}')`,
-          ...(a.rowsMovedFromDefault > 0 ? [`moved ${num(a.rowsMovedFromDefault)} rows from the default partition`] : []),
+          ...(a.rowsMovedFromDefault > 0 ? [`moved ${counted(a.rowsMovedFromDefault, 'row')} from the default partition`] : []),
           ...(a.indexesCreated.length > 0 ? [`indexes built: ${a.indexesCreated.join(', ')}`] : []),
         ],
       }),
@@ -402,7 +403,7 @@ function listLine(p: PartitionInfo): string {
     p.managed ? 'managed' : `unmanaged: ${p.reason ?? ''}`,
     p.detachPending ? 'detach pending' : '',
   ].filter((s) => s !== '');
-  return `${p.schema}.${p.name}  ${p.isDefault ? 'DEFAULT' : `[${bound(p.from)}, ${bound(p.to)})`}  ~${p.estimatedRows === null ? '?' : num(p.estimatedRows)} rows  ${bytes(p.sizeBytes)}  ${flags.join(', ')}`;
+  return `${p.schema}.${p.name}  ${p.isDefault ? 'DEFAULT' : `[${bound(p.from)}, ${bound(p.to)})`}  ~${p.estimatedRows === null ? '? rows' : counted(p.estimatedRows, 'row')}  ${bytes(p.sizeBytes)}  ${flags.join(', ')}`;
 }
 
 const list: CommandSpec = {

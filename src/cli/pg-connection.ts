@@ -25,8 +25,10 @@ export interface CliPgConnection {
    * reads the libpq PG* variables itself.
    */
   readonly settings: pg.PoolConfig;
-  /** `PGCONNECT_TIMEOUT` in ms (0 waits forever). */
+  /** `connect_timeout` of the connection string, else `PGCONNECT_TIMEOUT`, in ms (0 waits forever). */
   readonly connectTimeoutMs: number;
+  /** Which of the two set {@link connectTimeoutMs} (or neither, for the default), as messages name it. */
+  readonly connectTimeoutFrom: string;
 }
 
 /** The variable of the CLI's connect timeout, as libpq names it (and as messages name it). */
@@ -34,24 +36,32 @@ export const CONNECT_TIMEOUT_VAR = 'PGCONNECT_TIMEOUT';
 const DEFAULT_CONNECT_TIMEOUT_SECONDS = 30;
 
 /**
- * How long a connection to PostgreSQL may take, in ms: `PGCONNECT_TIMEOUT`
- * seconds as libpq reads it (0 waits forever), else 30 s. Without a limit a
+ * How long a connection to PostgreSQL may take, in ms: the connection
+ * string's `connect_timeout`, else `PGCONNECT_TIMEOUT`, in seconds as libpq
+ * reads them (0 waits forever), else 30 s. Without a limit a
  * server that accepts and never answers holds the CLI, and a SIGTERM, forever.
  * More than a timer holds (about 24.8 days) is cut to that: a longer timer
  * would fire at once, failing every connection.
  */
-function connectTimeoutMs(env: Env): Result<number, BackfillError> {
-  const text = env[CONNECT_TIMEOUT_VAR] ?? '';
-  if (text === '') return ok(DEFAULT_CONNECT_TIMEOUT_SECONDS * 1000);
+function connectTimeout(env: Env, url: string | undefined): Result<{ ms: number; from: string }, BackfillError> {
+  const fromUrl = url === undefined ? null : queryParam(url, 'connect_timeout');
+  const [text, from] = fromUrl !== null ? [fromUrl, 'connect_timeout'] : [env[CONNECT_TIMEOUT_VAR] ?? '', CONNECT_TIMEOUT_VAR];
+  if (text === '') return ok({ ms: DEFAULT_CONNECT_TIMEOUT_SECONDS * 1000, from: CONNECT_TIMEOUT_VAR });
   const seconds = /^[0-9]{1,7}$/.test(text) ? Number(text) : Number.NaN;
   return Number.isNaN(seconds)
     ? err(
-        new BackfillError(
-          'INVALID_ARGUMENT',
-          `${CONNECT_TIMEOUT_VAR} must be a whole number of seconds (0 waits forever), not ${JSON.stringify(text)}.`,
-        ),
+        new BackfillError('INVALID_ARGUMENT', `${from} must be a whole number of seconds (0 waits forever), not ${JSON.stringify(text)}.`),
       )
-    : ok(Math.min(seconds * 1000, MAX_TIMER_MS));
+    : ok({ ms: Math.min(seconds * 1000, MAX_TIMER_MS), from });
+}
+
+/** The query parameter `name` of `url`, or `null` (also when the URL does not parse: pgPoolConfig reports that). */
+function queryParam(url: string, name: string): string | null {
+  try {
+    return new URL(url).searchParams.get(name);
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -86,10 +96,15 @@ function envPort(settings: pg.PoolConfig, env: Env): Result<{ port?: number }, B
 
 /** The connection `--pg` (else the first of the `order` variables set, else libpq's PG* variables) names, with its settings. */
 export function cliPgConnection(pgFlag: string | undefined, env: Env, order: readonly string[]): Result<CliPgConnection, BackfillError> {
-  const timeout = connectTimeoutMs(env);
-  if (timeout.isErr()) return err(timeout.error);
-  return resolvePgTarget(pgFlag, env, order).andThen((target) =>
-    sslModeOf(target.connectionString, env).andThen(({ mode, url }) =>
+  return resolvePgTarget(pgFlag, env, order).andThen((target) => {
+    const timeout = connectTimeout(env, target.connectionString);
+    if (timeout.isErr())
+      return err(
+        timeout.error.message.startsWith(CONNECT_TIMEOUT_VAR)
+          ? timeout.error
+          : new BackfillError(timeout.error.code, `${target.from}: ${timeout.error.message}`),
+      );
+    return sslModeOf(target.connectionString, env).andThen(({ mode, url }) =>
       (url === undefined ? ok<pg.PoolConfig, BackfillError>({}) : pgPoolConfig(url))
         .mapErr((e) => new BackfillError(e.code, `${target.from}: ${e.message}`))
         .andThen((settings) =>
@@ -97,11 +112,12 @@ export function cliPgConnection(pgFlag: string | undefined, env: Env, order: rea
             target,
             sslMode: mode,
             settings: { ...settings, ...port, ...defaultUser(settings, env) },
-            connectTimeoutMs: timeout.value,
+            connectTimeoutMs: timeout.value.ms,
+            connectTimeoutFrom: timeout.value.from,
           })),
         ),
-    ),
-  );
+    );
+  });
 }
 
 /**

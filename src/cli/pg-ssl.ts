@@ -97,7 +97,7 @@ function fixedSsl(mode: SslMode, given: SslSetting): SslSetting | undefined {
  * reports it; a server that does not answer in `timeoutMs` is an error (the
  * real connection would wait as long again).
  */
-function offersSsl(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+function offersSsl(host: string, port: number, timeoutMs: number, limit: string, signal?: AbortSignal): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port });
     const interrupted = (): void => done(connectInterrupted(host, port));
@@ -109,7 +109,7 @@ function offersSsl(host: string, port: number, timeoutMs: number, signal?: Abort
     };
     if (signal?.aborted === true) return interrupted();
     signal?.addEventListener('abort', interrupted, { once: true });
-    if (timeoutMs > 0) socket.setTimeout(timeoutMs, () => done(new Error(noAnswerWithin(host, port, timeoutMs, 'PGCONNECT_TIMEOUT'))));
+    if (timeoutMs > 0) socket.setTimeout(timeoutMs, () => done(new Error(noAnswerWithin(host, port, timeoutMs, limit))));
     socket.once('error', () => done(false));
     socket.once('connect', () => {
       const request = Buffer.alloc(8);
@@ -132,6 +132,8 @@ export function sslPool(
   Client: new (config?: pg.ClientConfig) => pg.Client,
   connectTimeoutMs: number,
   signal?: AbortSignal,
+  /** What set `connectTimeoutMs`, as a message names it. */
+  connectTimeoutFrom = 'PGCONNECT_TIMEOUT',
 ): pg.Pool {
   const fixed = fixedSsl(mode, config.ssl);
   // Read host and port as the driver does (the URL, else PGHOST/PGPORT, else its defaults).
@@ -145,7 +147,7 @@ export function sslPool(
     }
   };
   const decide = (): Promise<void> =>
-    (decided ??= offersSsl(probe.host, probe.port, connectTimeoutMs, signal).then(
+    (decided ??= offersSsl(probe.host, probe.port, connectTimeoutMs, connectTimeoutFrom, signal).then(
       (offered) => {
         // libpq checks no certificate in these modes.
         ssl = offered ? { ...(typeof config.ssl === 'object' ? config.ssl : {}), rejectUnauthorized: false } : false;

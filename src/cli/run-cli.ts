@@ -26,7 +26,7 @@ import { formatError, printable, stderrLogger, toJson, type TextSink } from './o
 import { createProgressFactory, type ProgressStream } from './progress.js';
 import { sslPool } from './pg-ssl.js';
 import { secretScrubber } from './secrets.js';
-import { CONNECT_TIMEOUT_VAR, cliPgConnection } from './pg-connection.js';
+import { cliPgConnection } from './pg-connection.js';
 import { clientConnectingWithin } from '../_internals/pg.js';
 
 /** The process the CLI runs in, injectable for tests. */
@@ -344,9 +344,9 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
       const pgFlagValue = typeof flags['pg'] === 'string' ? flags['pg'] : undefined;
       return cliPgConnection(pgFlagValue, io.env, order).map((c) => {
         logger.debug?.(`connecting to ${c.target.display} (from ${c.target.from})`);
-        // Ctrl-C ends a connection attempt too: with PGCONNECT_TIMEOUT=0 a server that never answers would hold it forever.
-        const Client = clientConnectingWithin(c.connectTimeoutMs, CONNECT_TIMEOUT_VAR, io.signal);
-        const created = sslPool(c.sslMode, { ...c.settings, max: 4 }, Client, c.connectTimeoutMs, io.signal);
+        // Ctrl-C ends a connection attempt too: with PGCONNECT_TIMEOUT=0 (or connect_timeout=0) a server that never answers would hold it forever.
+        const Client = clientConnectingWithin(c.connectTimeoutMs, c.connectTimeoutFrom, io.signal);
+        const created = sslPool(c.sslMode, { ...c.settings, max: 4 }, Client, c.connectTimeoutMs, io.signal, c.connectTimeoutFrom);
         // An idle connection dropped by the server must not crash the CLI; the next query reports it.
         created.on('error', (e) => logger.debug?.(`idle connection error: ${e.message}`));
         pool = created;

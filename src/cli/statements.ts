@@ -62,6 +62,7 @@ import { DATASET_DB_VARS } from './env.js';
 import { cliPgConnection, runUrl } from './pg-connection.js';
 import { resolvedSsl, withoutSslParams } from './pg-ssl.js';
 import { EXIT_CODES } from './exit-codes.js';
+import { counted, reworded } from './output.js';
 import type { Pace } from './progress.js';
 
 function summaryLines(s: BackfillSummary): string[] {
@@ -97,7 +98,7 @@ function resumeLine(flags: FlagValues, partial: BackfillSummary): string {
  */
 function resumeInFlagTerms(error: BackfillError, flags: FlagValues): BackfillError {
   const { runId, started } = error.context as { runId?: string; started?: CheckpointOptions };
-  if (error.code !== 'INVALID_ARGUMENT' || runId === undefined || started === undefined) return error;
+  if (error.code !== 'INVALID_ARGUMENT' || runId === undefined || started === undefined) return stopInFlagTerms(error);
   const was = [
     started.retrievedSince === null ? 'no --retrieved-since' : `--retrieved-since ${started.retrievedSince}`,
     started.force ? '--force' : 'no --force',
@@ -107,6 +108,18 @@ function resumeInFlagTerms(error: BackfillError, flags: FlagValues): BackfillErr
     error.code,
     `run ${runId} was started with ${was.join(', ')}; resume it with the same flags: ${resumeCommand(flags, runId, started)}, or use a new --run-id.`,
     { context: error.context, cause: error },
+  );
+}
+
+/**
+ * A stop or an interruption said with this CLI's flags: the library starts a
+ * stop's message with `stopOnError:` and has an interrupted run resumed
+ * "with the same runId".
+ * @internal
+ */
+export function stopInFlagTerms(error: BackfillError): BackfillError {
+  return reworded(error, (message) =>
+    message.replace(/^stopOnError: /, '--stop-on-error: ').replace(/\bwith the same runId\b/, 'with the same --run-id'),
   );
 }
 
@@ -379,7 +392,7 @@ async function* reportOutcome(ctx: CommandContext, runId: string): CommandRun {
     const f = report.stoppedBy;
     const error = new BackfillError(
       f?.code ?? 'DOCUMENT_INVALID',
-      `stopOnError: run ${runId} stopped at document ${f?.digest ?? '?'}: ${f?.message ?? ''}`,
+      `--stop-on-error: run ${runId} stopped at document ${f?.digest ?? '?'}: ${f?.message ?? ''}`,
       { context: { runId }, partial: report },
     );
     return failed(error, ['The run stopped; committed up to the failing document:', ...summaryLines(summary)]);
@@ -418,7 +431,7 @@ function paceOf(perSecond: number, etaSeconds: number | undefined): Pace {
 /** The ranges the job engine is retrying, for the progress line: an operator sees a run that is failing, not only running. */
 function retryingText(retrying: readonly RetryingRange[]): string {
   return retrying
-    .map((r) => `; range ${r.n} failing, retried (${r.failedAttempts} of ${r.attempts} attempts failed; last error: ${r.error})`)
+    .map((r) => `; range ${r.n} failing, retried (${r.failedAttempts} of ${counted(r.attempts, 'attempt')} failed; last error: ${r.error})`)
     .join('');
 }
 
@@ -583,7 +596,7 @@ const plan: CommandSpec = {
       exitCode: EXIT_CODES.OK.code,
       report: p,
       lines: [
-        `run ${p.runId}: ${p.documents} documents in ${p.ranges.length} key ranges of up to ${p.options.rangeSize}; jobs enqueued for the ranges not yet completed.`,
+        `run ${p.runId}: ${counted(p.documents, 'document')} in ${counted(p.ranges.length, 'key range')} of up to ${p.options.rangeSize}; jobs enqueued for the ranges not yet completed.`,
       ],
     };
   },
@@ -651,14 +664,14 @@ const worker: CommandSpec = {
       return failed(
         new BackfillError(
           'ABORTED',
-          `worker ${w.workerId} was interrupted before ${runId === undefined ? 'the queue' : `run ${runId}`} was done (${w.ranges} ranges done); its ranges resume from their checkpoints in the next worker.`,
+          `worker ${w.workerId} was interrupted before ${runId === undefined ? 'the queue' : `run ${runId}`} was done (${counted(w.ranges, 'range')} done); its ranges resume from their checkpoints in the next worker.`,
           { partial: w },
         ),
       );
     return {
       exitCode: EXIT_CODES.OK.code,
       report: w,
-      lines: [`worker ${w.workerId}: ${w.ranges} ranges done, ${w.retried} attempts left to the engine to retry.`],
+      lines: [`worker ${w.workerId}: ${counted(w.ranges, 'range')} done, ${counted(w.retried, 'attempt')} left to the engine to retry.`],
     };
   },
 };

@@ -41,6 +41,27 @@ describe('a database that never answers', () => {
     expect(jsonOf(r).error?.message).toMatch(new RegExp(`127\\.0\\.0\\.1:${port} did not answer within PGCONNECT_TIMEOUT \\(1 s\\)`));
   }, 60_000);
 
+  it.for([
+    ['a URL', (p: number) => `postgres://postgres@127.0.0.1:${p}/x?sslmode=disable&connect_timeout=1`],
+    ["libpq's keyword form", (p: number) => `host=127.0.0.1 port=${p} dbname=x user=postgres sslmode=disable connect_timeout=1`],
+  ] as const)(
+    'connect_timeout in %s wins over PGCONNECT_TIMEOUT, as in libpq, and the message names it',
+    { timeout: 60_000 },
+    async ([, pg]) => {
+      const started = Date.now();
+      const r = await cli(['dataset', 'rollback', '--dry-run', '--json', '--pg', pg(port)], { env: { PGCONNECT_TIMEOUT: '0' } });
+      expect(r.code, r.stderr).toBe(6);
+      expect(jsonOf(r).error?.message).toMatch(new RegExp(`127\\.0\\.0\\.1:${port} did not answer within connect_timeout \\(1 s\\)`));
+      expect(Date.now() - started).toBeLessThan(30_000);
+    },
+  );
+
+  it('a connect_timeout that is not a number of seconds is a usage error naming it', async () => {
+    const r = await cli(['dataset', 'rollback', '--dry-run', '--pg', `host=127.0.0.1 port=${port} connect_timeout=soon`]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error INVALID_ARGUMENT: --pg: connect_timeout must be a whole number of seconds/m);
+  }, 60_000);
+
   it('a PGCONNECT_TIMEOUT that is not a number of seconds is a usage error', async () => {
     const r = await cli(['dataset', 'rollback', '--dry-run', '--pg', `postgres://postgres@127.0.0.1:${port}/x`], {
       env: { PGCONNECT_TIMEOUT: 'soon' },

@@ -330,7 +330,7 @@ describe('backfill-kit dataset', () => {
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(3);
     const lines = `${r.stdout}\n${r.stderr}`.split('\n');
     expect(lines.find((l) => l.includes('linksets.ndjson ') && l.includes('->'))).toMatch(/2 rows \(manifest 3\) MISMATCH$/);
-    expect(lines.find((l) => l.includes('advisory_chunks.ndjson ') && l.includes('->'))).toMatch(/1 rows \(count not checked\)$/);
+    expect(lines.find((l) => l.includes('advisory_chunks.ndjson ') && l.includes('->'))).toMatch(/ 1 row \(count not checked\)$/);
   });
 
   it('--on-invalid reject loads the good lines but exits 4 and names the reject file', async () => {
@@ -348,6 +348,18 @@ describe('backfill-kit dataset', () => {
     expect(r.stdout).toContain('rejected lines: 1');
     expect(readFileSync(`${path}.rejects.ndjson`, 'utf8')).toContain('not json');
     expect((await db.query(`SELECT count(*)::int AS n FROM cli_stage.rj_linksets`))[0]!['n']).toBe(2);
+  });
+
+  it('a line the staging table cannot take names --on-invalid reject, not the library option onInvalid', async (ctx) => {
+    if (!hasTarZstd) ctx.skip('skipped: needs tar and zstd');
+    const path = handMadeDataset(
+      'with-nul-line',
+      { 'linksets.ndjson': '{"_id":"a","t":"x\\u0000y"}\n', 'advisory_chunks.ndjson': '{"_id":"c"}\n' },
+      { 'linksets.ndjson': 1, 'advisory_chunks.ndjson': 1 },
+    );
+    const r = await cli(['dataset', 'import', path, '--linksets-table', 'nul_linksets', '--chunks-table', 'nul_chunks'], { env: env() });
+    expect(r.stderr).toMatch(/^error JSONB_UNSUPPORTED: .*; remove it, or import with --on-invalid reject\.$/m);
+    expect(r.stderr).not.toContain('onInvalid');
   });
 
   it('export writes a tarball whose printed SHA-256 is right and whose members hold every row', async () => {

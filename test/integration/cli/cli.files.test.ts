@@ -111,7 +111,7 @@ describe('backfill-kit index backfill', () => {
     expect(jsonOf(host).report).toMatchObject({ scanned: 2, toBackfill: 2, appended: 2 });
     const realRun = await cli(['index', 'backfill', '--episodes-root', root, '--index', index]);
     expect(realRun.code).toBe(0);
-    expect(realRun.stdout).toContain(`backfilled 1 rows into ${index}`);
+    expect(realRun.stdout).toContain(`backfilled 1 row into ${index}`);
     const rows = readFileSync(index, 'utf8')
       .trim()
       .split('\n')

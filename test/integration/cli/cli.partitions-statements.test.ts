@@ -79,6 +79,21 @@ describe('backfill-kit partitions (PG_DSN keyword form, as the partition runbook
     expect(bad.stderr).toMatch(/^error [A-Z_]+: /m);
   });
 
+  it('ensure says how many rows it moved out of the default partition, in the singular for one', async () => {
+    await db.query(
+      `CREATE TABLE scanner.moved (k text NOT NULL, inserted_at timestamptz NOT NULL) PARTITION BY RANGE (inserted_at);
+       CREATE TABLE scanner.moved_default PARTITION OF scanner.moved DEFAULT;
+       INSERT INTO scanner.moved VALUES ('a', '2027-01-10T00:00:00Z'), ('b', '2027-02-10T00:00:00Z'), ('c', '2027-02-11T00:00:00Z')`,
+    );
+    const r = await cli(['partitions', 'ensure', '2', '--table', 'scanner.moved', '--now', '2026-12-15T00:00:00Z'], {
+      env: { PG_DSN: dsn },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('created moved_2026_12 [2026-12-01, 2027-01-01)\n');
+    expect(r.stdout).toContain('created moved_2027_01 [2027-01-01, 2027-02-01), moved 1 row from the default partition\n');
+    expect(r.stdout).toContain('created moved_2027_02 [2027-02-01, 2027-03-01), moved 2 rows from the default partition\n');
+  });
+
   it('a table that does not exist exits 6 (database)', async () => {
     const r = await cli(['partitions', 'list', '--table', 'scanner.nope'], { env: { PG_DSN: dsn } });
     expect(r.code).toBe(6);
@@ -122,7 +137,9 @@ describe('backfill-kit statements backfill (PGURI)', () => {
       env: { PGURI: db.url },
     });
     expect(stop.code).not.toBe(0);
-    expect(stop.stderr).toMatch(/^error (DOCUMENT_INVALID|NO_NORMALIZER): /m);
+    // In flag terms: the library's message starts with its option, stopOnError.
+    expect(stop.stderr).toMatch(/^error (DOCUMENT_INVALID|NO_NORMALIZER): --stop-on-error: /m);
+    expect(stop.stderr.match(/^error .*$/m)?.[0]).not.toMatch(/stopOnError|runId/);
     // The summary of what was committed before the stop is the JSON report, printed once (not again inside the error).
     const stopJson = jsonOf(stop);
     expect(stopJson).toMatchObject({ ok: false, report: { failures: 1 } });

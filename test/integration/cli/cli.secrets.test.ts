@@ -44,9 +44,10 @@ describe('a password on the command line', () => {
       6,
     ],
     [
+      // Refused (the driver cannot decrypt a key with it), as a usage error.
       '?sslpassword= under --debug',
       () => ['partitions', 'list', '--debug', '--pg', `postgres://ops@127.0.0.1:${port}/a?sslmode=disable&sslpassword=${SECRET}`],
-      6,
+      2,
     ],
   ];
   it.for(cases)('%s: never printed, in text or --json', { timeout: 60_000 }, async ([, args, code]) => {
@@ -55,8 +56,8 @@ describe('a password on the command line', () => {
       expect(r.code, r.stderr).toBe(code);
       if (json.length > 0) jsonOf(r);
       expect(`${r.stdout}\n${r.stderr}`).not.toContain(SECRET);
-      // What was typed is still named, password masked.
-      expect(`${r.stdout}\n${r.stderr}`).toMatch(/ops:\*\*\*@|Password=\*\*\*|password=\*\*\*/);
+      // What was typed is still named, password masked (a refused URL is not quoted at all).
+      if (code !== 2) expect(`${r.stdout}\n${r.stderr}`).toMatch(/ops:\*\*\*@|Password=\*\*\*|password=\*\*\*/);
     }
   });
 

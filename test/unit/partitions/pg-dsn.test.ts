@@ -201,3 +201,54 @@ describe('database names with URL delimiters', () => {
     });
   });
 });
+
+describe('libpq keywords beyond host, port, dbname, user, password and sslmode', () => {
+  // Dropped, a TLS keyword left the operator's certificate settings unread without a word.
+  it('the keyword forms pass the TLS files, application_name, options and client_encoding on as the URL form takes them', () => {
+    const url = pgDsnToUrl(
+      "host=db dbname=d sslmode=verify-full sslrootcert=/etc/ssl/ca.pem sslcert='/c d.pem' sslkey=/k.pem application_name='my app' connect_timeout=7 options='-c search_path=a,b' client_encoding=UTF8 fallback_application_name=f",
+    )._unsafeUnwrap();
+    // (pg-connection-string would read the files: the query is checked as it parses it.)
+    const back = Object.fromEntries(new URL(url).searchParams);
+    expect(back).toEqual({
+      sslmode: 'verify-full',
+      sslrootcert: '/etc/ssl/ca.pem',
+      sslcert: '/c d.pem',
+      sslkey: '/k.pem',
+      application_name: 'my app',
+      options: '-c search_path=a,b',
+      client_encoding: 'UTF8',
+      fallback_application_name: 'f',
+      connect_timeout: '7',
+    });
+    expect(url).not.toContain('+');
+    const npgsql = pgDsnToUrl('Host=db;Root Certificate=/ca.pem;Application Name=a b;SSL Certificate=/c.pem;Pooling=true')._unsafeUnwrap();
+    expect(Object.fromEntries(new URL(npgsql).searchParams)).toEqual({
+      sslrootcert: '/ca.pem',
+      sslcert: '/c.pem',
+      application_name: 'a b',
+    });
+  });
+
+  it.for([
+    ['host=db target_session_attrs=read-write', 'target_session_attrs'],
+    ['host=db sslpassword=hunter2', 'sslpassword'],
+    ['host=db sslcrl=/crl.pem', 'sslcrl'],
+    ['host=db service=prod', 'service'],
+    ['Host=db;Target Session Attributes=primary', 'Target Session Attributes'],
+    ['postgres://u@db/d?target_session_attrs=read-write', 'target_session_attrs'],
+    ['postgres://u@db/d?sslcrl=/crl.pem', 'sslcrl'],
+  ])('%s is refused with INVALID_ARGUMENT naming %s', ([dsn, named]) => {
+    const e = pgDsnToUrl(dsn!)._unsafeUnwrapErr();
+    expect(e.code).toBe('INVALID_ARGUMENT');
+    expect(e.message).toContain(named!);
+    expect(e.message).not.toContain('hunter2');
+  });
+
+  it('an unknown keyword in the libpq form is refused without being named (it may be part of a password)', () => {
+    const e = parsePgDsn('host=db password=hunter2 SECRETTAIL=x')._unsafeUnwrapErr();
+    expect(e.code).toBe('INVALID_ARGUMENT');
+    expect(e.message).toContain('pair 3 has an unknown keyword');
+    expect(e.message).not.toMatch(/hunter2|SECRETTAIL/);
+  });
+});
