@@ -3,12 +3,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { tempDir } from '../../support/tmp.js';
-import { runExample, type ExampleRun } from './run-example.js';
+import { runExample, showRun as show } from './run-example.js';
 
 const dir = tempDir('bk-export-example-');
 let db: TestDatabase;
-
-const show = (r: ExampleRun): string => `exit ${String(r.code)}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 beforeAll(async () => {
   db = await createTestDatabase();
