@@ -4,7 +4,8 @@
 // and the release plan's step 3, "Run 21-102 backfill with `--batch-size=500
 // --stop-on-error`; capture report hash".
 // Same flags (plus --stop-on-error and --run-id); prints the runbook's summary line
-// and the report hash. Reads raw documents from vex.raw_documents and writes
+// and the report hash. Exits 0 only when no document failed: 4 when some did
+// (listed on stderr), 1 when the run stopped, 2 on a bad flag. Reads raw documents from vex.raw_documents and writes
 // vex.statements in the PostgreSQL at --pg, PGURI or BACKFILL_KIT_PG_URL.
 // A run interrupted for any reason (even SIGKILL) resumes when started again
 // with the same --run-id.
@@ -95,8 +96,19 @@ const result = await backfiller.run({
 await pool.end();
 
 if (result.isOk()) {
-  process.stdout.write(`${result.value.text}\n`);
-  process.stdout.write(`Run id: ${result.value.runId}\nReport SHA-256: ${result.value.reportSha256}\n`);
+  const s = result.value;
+  process.stdout.write(`${s.text}\n`);
+  process.stdout.write(`Run id: ${s.runId}\nReport SHA-256: ${s.reportSha256}\n`);
+  if (s.failures > 0) {
+    // As `backfill-kit statements backfill`: a run that failed documents is no success a script may chain on.
+    for (const f of s.failed.slice(0, 20)) process.stderr.write(`  failed ${f.digest}: ${f.code} ${f.message}\n`);
+    if (s.failed.length > 20)
+      process.stderr.write(`  … ${s.failed.length - 20} more (vex.statement_backfill_failures, run id ${s.runId})\n`);
+    process.stderr.write(
+      `backfill-statements: ${s.failures} documents failed and have no statements; the run recorded them in vex.statement_backfill_failures under run id ${s.runId}.\n`,
+    );
+    process.exitCode = 4;
+  }
 } else {
   const { partial } = result.error;
   process.stderr.write(`backfill-statements: ${result.error.code}: ${result.error.message}\n${result.error.fix}\n`);

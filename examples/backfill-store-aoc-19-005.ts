@@ -29,8 +29,11 @@ function printReport(report: ImportReport): void {
   out.write(`bytes:   ${report.bytes ?? '?'}\n`);
   out.write(`mode:    ${report.dryRun ? 'DRY RUN (nothing written)' : `strategy=${report.strategy}, committed=${report.committed}`}\n`);
   for (const t of report.tables) {
+    // A table whose manifest count was never read (the import failed first) was not compared: no MISMATCH to chase.
+    const verdict = t.expected === null ? 'NOT CHECKED' : t.ok ? 'OK' : 'MISMATCH';
+    const kept = report.committed || report.dryRun ? '' : ', not committed';
     out.write(
-      `${t.table}=${t.loaded} (manifest ${t.expected ?? '?'}${t.rejected > 0 ? `, rejected ${t.rejected}` : ''}) ${t.ok ? 'OK' : 'MISMATCH'}\n`,
+      `${t.table}=${t.loaded} (manifest ${t.expected ?? '?'}${t.rejected > 0 ? `, rejected ${t.rejected}` : ''}${kept}) ${verdict}\n`,
     );
   }
   if (report.rejectPath !== null && report.rejected > 0) out.write(`rejects: ${report.rejectPath}\n`);
@@ -80,7 +83,7 @@ async function main(): Promise<void> {
     if (result.value.dryRun) return;
     // Verify step 3 again from outside the import, as the runbook does.
     const counts = await importer.counts();
-    if (counts.isErr()) return fail(`${counts.error.code}: ${counts.error.message}`);
+    if (counts.isErr()) return fail(`${counts.error.code}: ${counts.error.message}\n  fix: ${counts.error.fix}`);
     for (const t of result.value.tables) {
       const now = counts.value[t.table];
       process.stdout.write(`${t.table}=${now}\n`);

@@ -9,8 +9,6 @@
 // prints the SHA-256 as `sha256sum` does, and writes it to <tarball>.sha256.
 //
 //   PGURI=postgres://localhost/concelier npx tsx examples/export-linksets-tarball.ts out/linksets/linksets-stage-backfill.tar.zst
-import { writeFile } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { exportDataset } from '../src/staging/index.js';
 
 async function main(): Promise<void> {
@@ -36,18 +34,18 @@ async function main(): Promise<void> {
       },
     },
     out,
+    // Staged with the tarball and renamed right after it, so a run killed midway leaves no torn .sha256.
+    { sha256File: true },
   );
   if (result.isErr()) {
-    process.stderr.write(`export-linksets-tarball: ${result.error.code}: ${result.error.message}\n`);
+    process.stderr.write(`export-linksets-tarball: ${result.error.code}: ${result.error.message}\n  fix: ${result.error.fix}\n`);
     process.exitCode = 1;
     return;
   }
   const { sha256, bytes, tables, manifest } = result.value;
   for (const t of tables) process.stderr.write(`${t.table} → ${t.member}: ${t.rows} rows\n`);
   process.stderr.write(`manifest: ${JSON.stringify(manifest)}\n${bytes} bytes\n`);
-  const line = `${sha256}  ${out}\n`;
-  await writeFile(`${out}.sha256`, `${sha256}  ${basename(out)}\n`);
-  process.stdout.write(line);
+  process.stdout.write(`${sha256}  ${out}\n`);
 }
 
 await main();

@@ -8,7 +8,8 @@
 // SIGNING_KEY=path/to/cosign.key (an unencrypted ECDSA P-256 PEM key) signs with your
 // key; without it a throwaway key is made and its public half written as cosign.pub.
 // Exit status 0 only when every check passes and `sha256sum --check` (when installed)
-// reaches the same verdicts as verifyChecksums.
+// reaches the same verdicts as verifyChecksums; 2, before anything is written, for a
+// SIGNING_KEY that cannot be read or cannot sign (an ECDSA key on another curve).
 import { spawnSync } from 'node:child_process';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -35,9 +36,33 @@ function put(path: string, text: string): void {
   writeFileSync(join(out, path), text);
 }
 
-function signingKey(): KeyObject {
+/** The key of SIGNING_KEY, read before anything is written; one that cannot sign stops the run with exit 2. */
+function givenKey(): KeyObject | undefined {
   const path = process.env.SIGNING_KEY;
-  if (path) return createPrivateKey(readFileSync(path));
+  if (!path) return undefined;
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(readFileSync(path));
+  } catch (error) {
+    return badKey(path, (error as Error).message);
+  }
+  // The DSSE signature at step 3 would refuse it (a P-384 key, say) only after the kit is written.
+  const probe = signDsse('{}', IN_TOTO_PAYLOAD_TYPE, { key, keyid: 'probe' });
+  if (probe.isErr()) return badKey(path, probe.error.message.replace(/\.$/, ''));
+  return key;
+}
+
+function badKey(path: string, why: string): never {
+  console.error(
+    `release-bundle: SIGNING_KEY ${path} cannot sign: ${why}. Point it at an unencrypted ECDSA P-256 (or RSA) PEM private key, or unset it to sign with a throwaway key; nothing was written.`,
+  );
+  process.exit(2);
+}
+
+const given = givenKey();
+
+function signingKey(): KeyObject {
+  if (given !== undefined) return given;
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   writeFileSync(join(out, 'cosign.pub'), publicKey.export({ format: 'pem', type: 'spki' }));
   return privateKey;

@@ -17,10 +17,24 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { acceptedCommit, VersionGate } from '../src/version-gate/index.js';
 
+/** A setting that can never work stops the receiver with exit 2: a receiver that answers 503 for ever heals nothing. */
+function badSetting(message: string): never {
+  console.error(`version-gate-receiver: ${message}`);
+  process.exit(2);
+}
+
+// Read as the other examples read DRY_RUN: VERSION_GATE_ENABLED=off must not leave the gate on without a word.
+const enabledText = (process.env.VERSION_GATE_ENABLED ?? '').trim().toLowerCase();
+if (!['', '0', '1', 'false', 'true', 'no', 'yes', 'off', 'on'].includes(enabledText))
+  badSetting(`VERSION_GATE_ENABLED must be 1/true/yes/on or 0/false/no/off, not ${JSON.stringify(process.env.VERSION_GATE_ENABLED)}`);
+const portText = (process.env.PORT ?? '8080').trim();
+const port = /^\d{1,5}$/.test(portText) ? Number(portText) : Number.NaN;
+if (!(port <= 65535)) badSetting(`PORT must be a port number from 0 to 65535, not ${JSON.stringify(process.env.PORT)}`);
+
 const gate = new VersionGate({
   repoPath: process.env.VERSION_GATE_REPO ?? '.',
   window: Number(process.env.VERSION_GATE_WINDOW ?? 100),
-  enabled: !['0', 'false', 'no'].includes((process.env.VERSION_GATE_ENABLED ?? 'true').toLowerCase()),
+  enabled: !['0', 'false', 'no', 'off'].includes(enabledText),
   remediation: process.env.VERSION_GATE_REMEDIATION ?? [
     'cd /srv/lab-agent && sudo -u lab git pull --ff-only origin main',
     'sudo systemctl restart lab-agent',
@@ -29,8 +43,13 @@ const gate = new VersionGate({
 });
 
 // Fail loudly at startup, but keep serving: until git works the gate answers
-// 503 (retryable), never a blind accept.
+// 503 (retryable), never a blind accept. A bad setting (VERSION_GATE_WINDOW=abc)
+// never heals, so it stops the receiver instead.
 const loaded = await gate.ready();
+if (loaded.isErr() && loaded.error.code === 'INVALID_ARGUMENT') {
+  await gate.close();
+  badSetting(`${loaded.error.message} Fix the setting (VERSION_GATE_WINDOW, VERSION_GATE_REMEDIATION) and start the receiver again.`);
+}
 if (loaded.isErr()) console.error(`version gate: ${loaded.error.message}`);
 else console.log(`version gate: head ${loaded.value.headCommit ?? '(disabled)'}, ${loaded.value.size} recent commits`);
 
@@ -57,7 +76,7 @@ const server = createServer((req, res) => {
   gated(req, res, () => ingest(req, res));
 });
 
-server.listen(Number(process.env.PORT ?? 8080), process.env.HOST ?? '127.0.0.1', () => {
+server.listen(port, process.env.HOST ?? '127.0.0.1', () => {
   const { address, port } = server.address() as AddressInfo;
   console.log(`receiver listening on http://${address}:${port}`);
 });

@@ -6,6 +6,8 @@ import { ResultAsync } from 'neverthrow';
 import tar from 'tar-stream';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { compareCodePoints } from '../index-backfill/python-json.js';
+import { kindOf } from '../statements/normalizers/fields.js';
+import { instant } from './options.js';
 
 /** Options of {@link buildEpisodeTarball}. */
 export interface EpisodeTarballOptions {
@@ -58,11 +60,40 @@ const DEFAULT_MTIME = new Date('2025-01-01T00:00:00Z');
 /** The packer writes a member's mtime as whole seconds in a 32-bit signed number; outside that it writes a broken header. */
 const MAX_MTIME_MS = (2 ** 31 - 1) * 1000;
 
+/** `INVALID_ARGUMENT` naming the option, what it must be and what kind of value it got. */
+function refused(name: string, rule: string, value: unknown): BackfillError {
+  return new BackfillError('INVALID_ARGUMENT', `${name} must be ${rule}; got ${kindOf(value)}.`, { context: { option: name } });
+}
+
 function metaBytes(meta: unknown): Buffer | undefined {
   if (meta === null || meta === undefined) return undefined;
   if (typeof meta === 'string') return Buffer.from(meta, 'utf8');
   if (meta instanceof Uint8Array) return Buffer.from(meta);
-  return Buffer.from(`${JSON.stringify(meta, null, 2)}\n`, 'utf8');
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(meta, null, 2) as string | undefined;
+  } catch (error) {
+    // A BigInt or a cycle: a mistake in the test, not an I/O failure.
+    throw new BackfillError('INVALID_ARGUMENT', `meta must be JSON-encodable, a string or bytes; ${(error as Error).message}.`, {
+      context: { option: 'meta' },
+    });
+  }
+  // A function or a symbol encodes as nothing: meta.json would have held the text "undefined".
+  if (text === undefined) throw refused('meta', 'an object, a string, bytes or null', meta);
+  return Buffer.from(`${text}\n`, 'utf8');
+}
+
+/** The members as bytes; a value that is neither text nor bytes is refused, naming it. */
+function memberBytes(files: unknown): [string, Buffer][] {
+  if (files === undefined) return [];
+  if (typeof files !== 'object' || files === null || Array.isArray(files)) {
+    throw refused('files', 'an object of member names to strings or bytes', files);
+  }
+  return Object.entries(files).map(([name, data]): [string, Buffer] => {
+    if (typeof data === 'string') return [name, Buffer.from(data, 'utf8')];
+    if (data instanceof Uint8Array) return [name, Buffer.from(data)];
+    throw refused(`files[${JSON.stringify(name)}]`, 'a string or bytes (a Uint8Array)', data);
+  });
 }
 
 /** zstd's compression levels (`ZSTD_minCLevel()` to `ZSTD_maxCLevel()`); it clamps others silently. */
@@ -77,14 +108,12 @@ async function build(options: EpisodeTarballOptions): Promise<EpisodeTarball> {
       `level must be a whole number from ${MIN_LEVEL} to ${MAX_LEVEL} (zstd's levels); got ${String(level)}.`,
     );
   }
-  const mtime = options.mtime ?? DEFAULT_MTIME;
-  const ms = mtime.getTime();
+  const ms = options.mtime === undefined ? DEFAULT_MTIME.getTime() : instant(options.mtime, 'mtime');
+  const mtime = new Date(ms);
   if (!(ms >= 0 && ms <= MAX_MTIME_MS + 999)) {
     throw new BackfillError('INVALID_ARGUMENT', `mtime must be from 1970-01-01T00:00:00Z to 2038-01-19T03:14:07Z; got ${String(mtime)}.`);
   }
-  const members: [string, Buffer][] = Object.entries(options.files ?? {})
-    .map(([name, data]): [string, Buffer] => [name, typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data)])
-    .sort(([a], [b]) => compareCodePoints(a, b));
+  const members = memberBytes(options.files).sort(([a], [b]) => compareCodePoints(a, b));
   const meta = metaBytes(options.meta);
   const metaName = options.metaName ?? 'meta.json';
   // A tar header ends a name at its first NUL: the member would be another one than asked for.
@@ -124,7 +153,9 @@ async function build(options: EpisodeTarballOptions): Promise<EpisodeTarball> {
  * Builds an episode tarball (`.tar.zst` holding `meta.json` and other
  * files), byte-for-byte deterministic: fixed member order, mtime, owner and
  * mode, and a fixed zstd level. For tests of code that reads episodes, such
- * as `backfillIndex`.
+ * as `backfillIndex`. An `mtime` that is not a valid `Date`, a member that
+ * is neither a string nor bytes, or a `meta` that JSON cannot encode (a
+ * BigInt, a cycle, a function) is `INVALID_ARGUMENT`, naming the option.
  *
  * @example
  * ```ts

@@ -7,6 +7,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import { BackfillError } from '../errors.js';
 import { instant, lastInstantFits, ratio, seedOf, spacing, subsetOf, wholeNumber } from './options.js';
 import { SeededRandom } from './random.js';
 
@@ -325,7 +326,9 @@ function broken(rng: Rng, n: number, at: string, kind: BrokenVexKind): { content
  * Throws a `BackfillError` `INVALID_ARGUMENT`, naming the option, at
  * the call (before the first document) for an option outside the range its
  * documentation gives: a count or seed that is not a whole number, a
- * `brokenRatio` outside 0–1, an unknown format, an invalid `startAt`.
+ * `brokenRatio` outside 0–1, an unknown format, an invalid `startAt`, or
+ * a key that is no option (a misspelt `brokenratio` would leave the default
+ * share of broken documents in force).
  *
  * @example
  * ```ts
@@ -337,6 +340,15 @@ function broken(rng: Rng, n: number, at: string, kind: BrokenVexKind): { content
 export function generateVexDocuments(options: GenerateVexDocumentsOptions): Generator<GeneratedVexDocument> {
   // Checked at the call, before the first document: a generator's body would only run at the first next().
   const o = (options ?? {}) as unknown as Record<string, unknown>;
+  // A misspelt option (`brokenratio: 0`) would otherwise leave its default in force without a word.
+  const unknown = Object.keys(o).find((key) => !OPTION_NAMES.has(key));
+  if (unknown !== undefined) {
+    throw new BackfillError(
+      'INVALID_ARGUMENT',
+      `${JSON.stringify(unknown)} is not an option of generateVexDocuments; the options are ${[...OPTION_NAMES].join(', ')}.`,
+      { context: { option: unknown } },
+    );
+  }
   const count = wholeNumber(o['count'], 'count', 0);
   const start = o['startAt'] === undefined ? DEFAULT_START : instant(o['startAt'], 'startAt');
   const spacingMs = o['spacingMs'] === undefined ? 1000 : spacing(o['spacingMs'], 'spacingMs');
@@ -360,6 +372,19 @@ export function generateVexDocuments(options: GenerateVexDocumentsOptions): Gene
     shape,
   });
 }
+
+/** Every option of {@link GenerateVexDocumentsOptions}; any other key is refused. */
+const OPTION_NAMES: ReadonlySet<string> = new Set([
+  'seed',
+  'count',
+  'brokenRatio',
+  'startAt',
+  'spacingMs',
+  'formats',
+  'productsPerDocument',
+  'vulnerabilitiesPerDocument',
+  'statusedProductsPerVulnerability',
+] satisfies (keyof GenerateVexDocumentsOptions)[]);
 
 const DEFAULT_START = Date.parse('2025-10-01T00:00:00Z');
 const FORMATS = ['openvex', 'csaf', 'cyclonedx'] as const;

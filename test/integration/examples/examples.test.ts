@@ -9,7 +9,7 @@ import { PgRawDocumentSource } from '../../../src/statements/index.js';
 import { buildEpisodeTarball, generateAdvisoryChunks, generateLinksets, generateVexDocuments } from '../../../src/testing/index.js';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { hasTool, run, tempDir } from '../../support/tmp.js';
-import { repoRoot, runExample, startExample, type ExampleRun } from './run-example.js';
+import { repoRoot, runExample, startExample, showRun as show, type ExampleRun } from './run-example.js';
 
 // Every example must be exercised here; a new one without a case fails this list.
 const COVERED = [
@@ -29,8 +29,6 @@ const examples = readdirSync(join(repoRoot, 'examples'))
   .sort();
 const dir = tempDir('bk-examples-');
 let db: TestDatabase;
-
-const show = (r: ExampleRun): string => `exit ${String(r.code)}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 beforeAll(async () => {
   db = await createTestDatabase();

@@ -35,3 +35,8 @@ export function runExample(name: string, args: readonly string[] = [], env: Reco
     child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/** A run's exit status and output, for an assertion's message. */
+export function showRun(r: ExampleRun): string {
+  return `exit ${String(r.code)}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}

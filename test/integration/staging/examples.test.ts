@@ -70,6 +70,16 @@ describe('examples/backfill-store-aoc-19-005.ts', () => {
   it('exits 2 without a database URL', () => {
     expect(example('backfill-store-aoc-19-005.ts', [good], {}).status).toBe(2);
   });
+
+  it('a database that is down: no table is reported as a MISMATCH, none was compared (it printed MISMATCH for each)', () => {
+    const down = new URL(db.url);
+    down.port = '1';
+    const r = example('backfill-store-aoc-19-005.ts', [good], { PGURI: down.toString(), PGSCHEMA: 'ex' });
+    expect(r.status).toBe(1);
+    expect(r.stdout).not.toContain('MISMATCH');
+    expect(r.stdout).toContain('linksets_raw=0 (manifest ?, not committed) NOT CHECKED');
+    expect(r.stderr).toMatch(/DB_CONNECTION: .*\n {2}fix: \S/);
+  });
 });
 
 describe('examples/export-linksets-tarball.ts', () => {

@@ -52,6 +52,17 @@ describe('generateVexDocuments refuses bad options at the call, naming the optio
     expect((error as BackfillError).message).toMatch(new RegExp(`^${name} `));
   });
 
+  it.for(['brokenratio', 'Count', 'format', 'products'])(
+    'refuses a key that is no option, %s, naming it (it was ignored, leaving the default in force)',
+    (key) => {
+      const error = thrown(() => generateVexDocuments({ seed: 1, count: 3, [key]: 0 } as never));
+      expect((error as BackfillError | undefined)?.code).toBe('INVALID_ARGUMENT');
+      expect((error as BackfillError).message).toMatch(
+        new RegExp(`^"${key}" is not an option of generateVexDocuments; the options are seed, count, brokenRatio,`),
+      );
+    },
+  );
+
   it('takes the edges that make sense: count 0, seeds 0 and 2^32 - 1, ratios 0 and 1, no vulnerabilities, no statuses', () => {
     expect([...generateVexDocuments({ seed: 0, count: 0 })]).toEqual([]);
     expect([...generateVexDocuments({ seed: 2 ** 32 - 1, count: 3 })]).toHaveLength(3);
