@@ -59,7 +59,7 @@ describe.skipIf(!isRoot)(
       const lock = join(locks, 'index.lock');
       const done = cliAsNobody(['index', 'backfill', '--episodes-root', root, '--index', index, '--lock-path', lock]);
       expect(done.code, done.stderr).toBe(0);
-      expect(done.stdout).toContain(`backfilled 1 rows into ${index}`);
+      expect(done.stdout).toContain(`backfilled 1 row into ${index}`);
       expect(readFileSync(index, 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
       expect(existsSync(lock)).toBe(false);
     }, 30_000);
