@@ -25,7 +25,7 @@ const rowsWithoutCommit = (r: IndexBackfillReport): number => r.rows.filter((row
 
 /** What a row without commit means for the operator: the index is append-only, and a rerun skips an id it lists. */
 function noCommitLine(n: number, dryRun: boolean): string {
-  const rows = `${n} row${n === 1 ? '' : 's'}`;
+  const rows = counted(n, 'row');
   return dryRun
     ? `${rows} would be appended without commit (see the warnings): fix or replace those tarballs (or raise --max-meta-bytes when a warning names it) before the real run. Once appended, a row stays: the index is append-only and a rerun skips an episode it already lists.`
     : `${rows} appended without commit (see the warnings). A rerun will not add the commit: the index is append-only and a rerun skips an episode it already lists. Fix or replace each tarball, then correct or remove its row in the index by hand.`;

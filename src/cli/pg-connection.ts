@@ -43,14 +43,19 @@ const DEFAULT_CONNECT_TIMEOUT_SECONDS = 30;
  * More than a timer holds (about 24.8 days) is cut to that: a longer timer
  * would fire at once, failing every connection.
  */
-function connectTimeout(env: Env, url: string | undefined): Result<{ ms: number; from: string }, BackfillError> {
-  const fromUrl = url === undefined ? null : queryParam(url, 'connect_timeout');
+function connectTimeout(env: Env, target: PgTarget): Result<{ ms: number; from: string }, BackfillError> {
+  const fromUrl = target.connectionString === undefined ? null : queryParam(target.connectionString, 'connect_timeout');
   const [text, from] = fromUrl !== null ? [fromUrl, 'connect_timeout'] : [env[CONNECT_TIMEOUT_VAR] ?? '', CONNECT_TIMEOUT_VAR];
   if (text === '') return ok({ ms: DEFAULT_CONNECT_TIMEOUT_SECONDS * 1000, from: CONNECT_TIMEOUT_VAR });
   const seconds = /^[0-9]{1,7}$/.test(text) ? Number(text) : Number.NaN;
+  // The variable names itself; a connection string's keyword is named with where that string came from.
+  const where = fromUrl === null ? '' : `${target.from}: `;
   return Number.isNaN(seconds)
     ? err(
-        new BackfillError('INVALID_ARGUMENT', `${from} must be a whole number of seconds (0 waits forever), not ${JSON.stringify(text)}.`),
+        new BackfillError(
+          'INVALID_ARGUMENT',
+          `${where}${from} must be a whole number of seconds (0 waits forever), not ${JSON.stringify(text)}.`,
+        ),
       )
     : ok({ ms: Math.min(seconds * 1000, MAX_TIMER_MS), from });
 }
@@ -97,13 +102,8 @@ function envPort(settings: pg.PoolConfig, env: Env): Result<{ port?: number }, B
 /** The connection `--pg` (else the first of the `order` variables set, else libpq's PG* variables) names, with its settings. */
 export function cliPgConnection(pgFlag: string | undefined, env: Env, order: readonly string[]): Result<CliPgConnection, BackfillError> {
   return resolvePgTarget(pgFlag, env, order).andThen((target) => {
-    const timeout = connectTimeout(env, target.connectionString);
-    if (timeout.isErr())
-      return err(
-        timeout.error.message.startsWith(CONNECT_TIMEOUT_VAR)
-          ? timeout.error
-          : new BackfillError(timeout.error.code, `${target.from}: ${timeout.error.message}`),
-      );
+    const timeout = connectTimeout(env, target);
+    if (timeout.isErr()) return err(timeout.error);
     return sslModeOf(target.connectionString, env).andThen(({ mode, url }) =>
       (url === undefined ? ok<pg.PoolConfig, BackfillError>({}) : pgPoolConfig(url))
         .mapErr((e) => new BackfillError(e.code, `${target.from}: ${e.message}`))
