@@ -11,7 +11,7 @@ import { defaultChecksumsBaseDir, verifyChecksums, writeChecksums, type Checksum
 import { readWholeFile } from '../verify/read-whole-file.js';
 import { booleanFlag, choiceFlag, failed, intFlag, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
-import { num } from './output.js';
+import { counted, num } from './output.js';
 
 /** Malformed lines named under the warning that counts them. */
 const SHOWN_MALFORMED = 5;
@@ -34,9 +34,8 @@ function verifyLines(r: ChecksumReport, quiet: boolean): string[] {
     for (const p of malformed.slice(0, SHOWN_MALFORMED)) lines.push(`  ${p.message}`);
     if (malformed.length > SHOWN_MALFORMED) lines.push(`  … and ${num(malformed.length - SHOWN_MALFORMED)} more`);
   }
-  if (c.missing + c.unreadable > 0)
-    lines.push(`WARNING: ${c.missing + c.unreadable} listed file${c.missing + c.unreadable === 1 ? '' : 's'} could not be read`);
-  if (c.failed > 0) lines.push(`WARNING: ${c.failed} computed checksum${c.failed === 1 ? '' : 's'} did NOT match`);
+  if (c.missing + c.unreadable > 0) lines.push(`WARNING: ${counted(c.missing + c.unreadable, 'listed file')} could not be read`);
+  if (c.failed > 0) lines.push(`WARNING: ${counted(c.failed, 'computed checksum')} did NOT match`);
   if (c.unsafe > 0)
     lines.push(
       `WARNING: ${c.unsafe} entr${c.unsafe === 1 ? 'y was' : 'ies were'} refused (absolute, .., -, or a symlink out of the base directory)`,

@@ -437,7 +437,7 @@ function verifyLines(r: VerifyReport): string[] {
     const bad = m.mismatches.length > 0 ? ` (${m.mismatches.join(', ')} differ)` : '';
     lines.push(`  ${m.name}: ${m.verdict.toUpperCase()}${bad}: ${exp}; ${act}; checked ${m.checks.join(', ') || 'nothing'}`);
   }
-  lines.push(r.ok ? 'OK: the dataset matches its manifest.' : `FAILED: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'}.`);
+  lines.push(r.ok ? 'OK: the dataset matches its manifest.' : `FAILED: ${counted(r.problems.length, 'problem')}.`);
   return lines;
 }
 

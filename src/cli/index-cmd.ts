@@ -40,7 +40,7 @@ function reportLines(r: IndexBackfillReport, index: string): string[] {
     lines.push(`backfilled ${counted(r.appended, 'row')} into ${index}`);
   }
   for (const w of r.warnings) lines.push(`warning ${w.code}: ${w.message}`);
-  if (r.skipped > 0) lines.push(`${r.skipped} tarball${r.skipped === 1 ? '' : 's'} could not be read and got no row.`);
+  if (r.skipped > 0) lines.push(`${counted(r.skipped, 'tarball')} could not be read and got no row.`);
   const noCommit = rowsWithoutCommit(r);
   if (noCommit > 0) lines.push(noCommitLine(noCommit, r.dryRun));
   if (r.symlinksNotFollowed.length > 0)

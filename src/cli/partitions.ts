@@ -362,7 +362,7 @@ function retentionOutcome(plan: RetentionReport, notes: readonly string[]): Comm
           `${verb} ${c.name} [${day(c.from)}, ${day(c.to)}) ~${c.estimatedRows === null ? '? rows' : counted(c.estimatedRows, 'row')}, ${bytes(c.sizeBytes)}`,
       ),
       ...plan.ignored.map((i) => `ignored ${i.name}: ${i.reason}`),
-      `${plan.candidates.length} partition${plan.candidates.length === 1 ? '' : 's'} ${verb}${plan.dryRun ? ' (rerun with --no-dry-run, or false as the second argument, to apply)' : ''}.`,
+      `${counted(plan.candidates.length, 'partition')} ${verb}${plan.dryRun ? ' (rerun with --no-dry-run, or false as the second argument, to apply)' : ''}.`,
       ...notes,
     ],
   };
