@@ -23,12 +23,14 @@ export async function writeFileAtomic(target: string, content: Uint8Array | stri
  * Gives `file`, about to be renamed over `target`, the permission bits of
  * the file there, as writing over it in place would (`sha256sum > out`):
  * a private 0600 dataset stays private instead of coming back 0666 less the
- * umask. With no regular file at `target` (nothing, or a symlink the rename
- * replaces), `file` keeps its own.
+ * umask. Only the read, write and execute bits: a setuid or setgid bit of
+ * the old file (someone else's, in a shared directory) is not put on a file
+ * this process owns. With no regular file at `target` (nothing, or a symlink
+ * the rename replaces), `file` keeps its own.
  */
 export async function keepModeOf(target: string, file: string): Promise<void> {
   const old = await lstat(target).catch(() => undefined);
-  if (old?.isFile()) await chmod(file, old.mode & 0o7777);
+  if (old?.isFile()) await chmod(file, old.mode & 0o777);
 }
 
 /** A new file written and synced beside its target, not yet renamed into place. */

@@ -43,6 +43,16 @@ describe('an output that replaces a file keeps its permission bits', () => {
     expect(modeOf(sums)).toBe(0o600);
   });
 
+  it('takes no setuid, setgid or sticky bit from the file it replaces', async () => {
+    const dir = join(root, 'setuid');
+    mkdirSync(dir);
+    const path = join(dir, 'ds.tar.zst');
+    writeFileSync(path, 'old');
+    chmodSync(path, 0o7755);
+    expect((await writeDataset(path, { members: { 'a.ndjson': [{ _id: 'a' }] } })).isOk()).toBe(true);
+    expect(modeOf(path)).toBe(0o755);
+  });
+
   it('a new file gets the usual mode (0666 less the umask)', async () => {
     const dir = join(root, 'new');
     mkdirSync(dir);
