@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { parse } from 'pg-connection-string';
 import { ResultAsync, errAsync } from 'neverthrow';
-import { quoteIdent, validateIdentifier } from '../_internals/sql-identifier.js';
+import { validateIdentifier } from '../_internals/sql-identifier.js';
 import { pgErrorToBackfill } from '../_internals/pg.js';
 import { BackfillError } from '../errors.js';
+import { type Statement, createDatabase, dropDatabaseForce, otherClientSessions } from './sql.js';
 
 /** Options for {@link createThrowawayDatabase}. */
 export interface ThrowawayDatabaseOptions {
@@ -30,7 +32,17 @@ export interface ThrowawayDatabase extends AsyncDisposable {
   /** Connection string of the new database. */
   readonly url: string;
   readonly name: string;
-  /** Drops the database, disconnecting anyone still connected. */
+  /**
+   * Drops the database. Client sessions still connected to it are first
+   * given up to 2 seconds to leave on their own (a pool or client ended
+   * just before, whose end is still in flight); whichever are left then
+   * are terminated (`DROP DATABASE … WITH (FORCE)`), and a pg `Client` or
+   * `Pool` of theirs with no `'error'` listener throws their `57P01`
+   * (`terminating connection due to administrator command`) as an
+   * unhandled `'error'` event. It rejects with the driver's error when the
+   * server cannot be reached, and resolves when the database is already
+   * gone.
+   */
   drop(): Promise<void>;
 }
 
@@ -65,21 +77,57 @@ function urlFor(serverUrl: string, database: string): string | undefined {
   return same && after.database === database ? url : undefined;
 }
 
-async function adminQuery(serverUrl: string, sql: string): Promise<void> {
+/** Runs `session` on a connection of its own to `serverUrl`, and closes it. */
+async function adminSession(serverUrl: string, session: (client: pg.Client) => Promise<void>): Promise<void> {
   const client = new pg.Client({ connectionString: serverUrl });
   await client.connect();
   try {
-    await client.query(sql);
+    await session(client);
   } finally {
     await client.end();
   }
+}
+
+async function adminQuery(serverUrl: string, statement: Statement): Promise<void> {
+  await adminSession(serverUrl, async (client) => {
+    await client.query(statement.text, statement.values as unknown[] | undefined);
+  });
+}
+
+/**
+ * How long `drop()` lets client sessions of the database leave on their own
+ * before terminating them, and how often it looks. An end in flight (a
+ * `pool.end()` not awaited) closes its sessions within milliseconds, and a
+ * test's own short timer within a fraction of a second; a pool that is never
+ * ended costs a suite this much per drop, and no more. Each look is one
+ * small catalog query on an open connection, so looking every 25 ms adds
+ * at most that to a drop others are leaving.
+ */
+const DROP_GRACE_MS = 2_000;
+const DROP_POLL_MS = 25;
+
+/** Drops database `name` through `serverUrl` after its client sessions have had {@link DROP_GRACE_MS} to leave. */
+function dropWhenLeft(serverUrl: string, name: string): Promise<void> {
+  return adminSession(serverUrl, async (client) => {
+    const deadline = Date.now() + DROP_GRACE_MS;
+    for (;;) {
+      const { text, values } = otherClientSessions(name);
+      const { rows } = await client.query<{ connected: boolean }>(text, values as unknown[]);
+      if (rows[0]?.connected !== true || Date.now() >= deadline) break;
+      await sleep(DROP_POLL_MS);
+    }
+    await client.query(dropDatabaseForce(name).text);
+  });
 }
 
 /**
  * Creates a fresh, uniquely named PostgreSQL database (optionally cloned from
  * a template) for a test suite, and drops it on `drop()` or `await using`.
  * The name is the prefix and 12 random hex digits, so parallel test workers
- * and processes do not collide. A test process that is killed cannot drop
+ * and processes do not collide. `drop()` gives sessions still connected to
+ * the database up to 2 seconds to leave (end your pools and clients before
+ * it, awaited or not), then terminates whichever are left, so a leaked pool
+ * does not keep the database. A test process that is killed cannot drop
  * its database: list leftovers with
  * `SELECT datname FROM pg_database WHERE datname LIKE 'bk\_test\_%'` (for
  * the default prefix) and drop them when no test run is going. A role
@@ -114,8 +162,7 @@ export function createThrowawayDatabase(options: ThrowawayDatabaseOptions): Resu
     );
   }
   const create = async (): Promise<ThrowawayDatabase> => {
-    const template = options.template === undefined ? '' : ` TEMPLATE ${quoteIdent(options.template)}`;
-    const sql = `CREATE DATABASE ${quoteIdent(name)}${template}`;
+    const sql = createDatabase(name, options.template);
     // A session connected to the template holds it: PostgreSQL clones no database others are connected to, so
     // parallel workers given the template's URL would all fail. Such a URL is created from `postgres`, as createdb does.
     const maintenance = options.template !== undefined && parse(options.serverUrl).database === options.template;
@@ -127,7 +174,7 @@ export function createThrowawayDatabase(options: ThrowawayDatabaseOptions): Resu
         error.code === '3D000' ? adminQuery(options.serverUrl, sql) : Promise.reject(error),
       );
     }
-    const drop = (): Promise<void> => adminQuery(options.serverUrl, `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+    const drop = (): Promise<void> => dropWhenLeft(options.serverUrl, name);
     return { url, name, drop, [Symbol.asyncDispose]: drop };
   };
   return ResultAsync.fromPromise(create(), (e) => {

@@ -16,9 +16,10 @@ export interface TestDatabase {
 export async function createTestDatabase(): Promise<TestDatabase> {
   const db = (await createThrowawayDatabase({ serverUrl: inject('pgUrl'), template: inject('pgTemplate') }))._unsafeUnwrap();
   const pool = new pg.Pool({ connectionString: db.url, max: 8 });
-  // pool.end() resolves before its sockets close, so DROP … WITH (FORCE) can
-  // still terminate an idle connection (57P01). That is the teardown itself;
-  // any other idle-connection error fails the run.
+  // pool.end() resolves before its sockets close; drop() waits for them, but
+  // a connection a test leaves open past its grace period is terminated
+  // (57P01). That is the teardown itself; any other idle-connection error
+  // fails the run.
   let dropping = false;
   pool.on('error', (error) => {
     if (!dropping) throw error;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { parse } from 'pg-connection-string';
 import { describe, expect, inject, it } from 'vitest';
@@ -14,16 +15,38 @@ async function exists(name: string): Promise<boolean> {
 }
 
 describe('createThrowawayDatabase', () => {
-  it('creates a reachable database and drops it, even with a client still connected', async () => {
+  // A client that never leaves is terminated once the grace period is over: drop() completes.
+  it('creates a reachable database and drops it, even with a client still connected', { timeout: 30_000 }, async () => {
     const db = (await createThrowawayDatabase({ serverUrl: inject('pgUrl'), template: inject('pgTemplate') }))._unsafeUnwrap();
     const client = new pg.Client({ connectionString: db.url });
+    const errors: string[] = [];
+    client.on('error', (e: Error & { code?: string }) => errors.push(e.code ?? e.message)); // DROP … WITH (FORCE) terminates it
     await client.connect();
-    client.on('error', () => undefined); // DROP … WITH (FORCE) terminates it
-    expect((await client.query('SELECT current_database() AS d')).rows[0].d).toBe(db.name);
-    expect(await exists(db.name)).toBe(true);
+    try {
+      expect((await client.query('SELECT current_database() AS d')).rows[0].d).toBe(db.name);
+      expect(await exists(db.name)).toBe(true);
+      await db.drop();
+      expect(await exists(db.name)).toBe(false);
+      await expect(client.query('SELECT 1')).rejects.toThrow();
+      expect(errors).toContain('57P01');
+      await db.drop(); // already gone: nothing to do
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  });
+
+  it('lets a client whose end is on its way leave before dropping, so it is sent no error', async () => {
+    const db = (await createThrowawayDatabase({ serverUrl: inject('pgUrl'), template: inject('pgTemplate') }))._unsafeUnwrap();
+    const client = new pg.Client({ connectionString: db.url });
+    const errors: string[] = [];
+    client.on('error', (e: Error & { code?: string }) => errors.push(e.code ?? e.message));
+    await client.connect();
+    // The client closes on a timer, as one ended without awaiting it does a moment later.
+    const ended = sleep(150).then(() => client.end().catch(() => undefined));
     await db.drop();
+    await ended;
+    expect(errors).toEqual([]);
     expect(await exists(db.name)).toBe(false);
-    await client.end().catch(() => undefined);
   });
 
   it('refuses a hostile template name without running it', async () => {
