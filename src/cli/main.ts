@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { readFileSync } from 'node:fs';
 import module from 'node:module';
 
 // Before the rest is imported: later starts reuse the compiled code (NODE_DISABLE_COMPILE_CACHE=1 turns it off).
@@ -18,19 +17,7 @@ const { commandGroups } = await import('./groups.js');
 const { EXIT_CODES } = await import('./exit-codes.js');
 const { formatError } = await import('./output.js');
 const { BackfillError } = await import('../errors.js');
-
-interface PackageJson {
-  readonly version?: string;
-  readonly engines?: { readonly node?: string };
-}
-
-function packageJson(): PackageJson {
-  try {
-    return JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as PackageJson;
-  } catch {
-    return {};
-  }
-}
+const { kitVersion, packageJson } = await import('../_internals/package-json.js');
 
 /**
  * Why this Node.js cannot run the CLI (older than package.json's
@@ -97,7 +84,7 @@ const code = await runCli(argv, commandGroups, {
   env: process.env,
   cwd: process.cwd(),
   signal: controller.signal,
-  version: pkg.version ?? 'unknown',
+  version: kitVersion(),
 });
 // Written to a file, stdout fails only once flushed: wait for that before judging it.
 await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));

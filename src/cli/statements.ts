@@ -40,7 +40,8 @@ import {
   type PlanBackfillOptions,
   type RetryingRange,
 } from '../statements/index.js';
-import { shellWord, singleProcessCommand, singleProcessSink } from '../statements/distributed-plan.js';
+import { kitVersion } from '../_internals/package-json.js';
+import { plannedByOtherKitVersion, shellWord, singleProcessCommand, singleProcessSink } from '../statements/distributed-plan.js';
 import { planAndWork } from '../statements/distributed-worker.js';
 import { rangeFailedError } from '../statements/distributed-report.js';
 import { BackfillProgressReader, enqueueAgainAdvice } from '../statements/distributed-progress.js';
@@ -382,11 +383,15 @@ async function* reportOutcome(ctx: CommandContext, runId: string): CommandRun {
   const cluster = yield* await clusterOf(ctx);
   const report = yield* await backfillReport(cluster, runId);
   const { state, summary } = report;
+  // Reading is harmless whatever version planned the run; working it is not (its workers must be of that version).
+  const plannedBy = plannedByOtherKitVersion(report)
+    ? `run ${runId} was planned by backfill-kit ${report.kitVersion}, and only workers of that version work it (this is ${kitVersion()})`
+    : undefined;
   if (state === 'completed')
     return {
       exitCode: summary.failures > 0 ? EXIT_CODES.REJECTS.code : EXIT_CODES.OK.code,
       report,
-      lines: summaryLines(summary),
+      lines: [...summaryLines(summary), ...(plannedBy === undefined ? [] : [`${plannedBy}.`])],
     };
   if (state === 'stopped') {
     const f = report.stoppedBy;
@@ -411,10 +416,14 @@ async function* reportOutcome(ctx: CommandContext, runId: string): CommandRun {
       ? `but no worker is alive to work it: start one (statements worker, or statements backfill --workers N --run-id ${runId} with the options it was planned with)`
       : 'report again once its workers are done';
   return failed(
-    new BackfillError('RUN_IN_PROGRESS', `run ${runId} is still running${where}; ${next}.`, {
-      context: { runId },
-      partial: { ...report, progress: p ?? null },
-    }),
+    new BackfillError(
+      'RUN_IN_PROGRESS',
+      `run ${runId} is still running${where}; ${next}.${plannedBy === undefined ? '' : ` Note: ${plannedBy}.`}`,
+      {
+        context: { runId },
+        partial: { ...report, progress: p ?? null },
+      },
+    ),
   );
 }
 
@@ -597,6 +606,10 @@ const plan: CommandSpec = {
       report: p,
       lines: [
         `run ${p.runId}: ${counted(p.documents, 'document')} in ${counted(p.ranges.length, 'key range')} of up to ${p.options.rangeSize}; jobs enqueued for the ranges not yet completed.`,
+        // A replan keeps the version that planned the run: only that version's workers take its jobs.
+        ...(plannedByOtherKitVersion(p)
+          ? [`run ${p.runId} was planned by backfill-kit ${p.kitVersion}: only workers of that version work it (this is ${kitVersion()}).`]
+          : []),
       ],
     };
   },

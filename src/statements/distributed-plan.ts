@@ -7,6 +7,7 @@
  */
 import { err, errAsync, ok, okAsync, type Result, type ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError } from '../errors.js';
+import { kitVersion } from '../_internals/package-json.js';
 import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE } from './defaults.js';
 import type { RangeJob } from './job-queue.js';
 import type { PgRawDocumentSource } from './pg-raw-document-source.js';
@@ -183,8 +184,18 @@ function notAborted(options: PlanBackfillOptions): Result<void, BackfillError> {
     : ok(undefined);
 }
 
-/** Stores the plan (or finds the stored one) and enqueues its ranges not yet completed. */
-export function planIn({ parts, queue }: Session, options: PlanBackfillOptions): ResultAsync<BackfillPlan, BackfillError> {
+/**
+ * Stores the plan (or finds the stored one) and enqueues its ranges not yet
+ * completed. With `sameKitVersion` (a planner that then works the run
+ * itself), a run planned before by another version of backfill-kit is
+ * refused before anything is enqueued (see {@link otherKitVersion}); a
+ * plain replan of it keeps the version that planned it.
+ */
+export function planIn(
+  { parts, queue }: Session,
+  options: PlanBackfillOptions,
+  sameKitVersion = false,
+): ResultAsync<BackfillPlan, BackfillError> {
   const planned: PlannedOptions = {
     retrievedSince: options.retrievedSince?.toISOString() ?? null,
     force: options.force ?? false,
@@ -195,6 +206,13 @@ export function planIn({ parts, queue }: Session, options: PlanBackfillOptions):
   };
   return safeTry(async function* () {
     const existing = yield* parts.plans.loadPlan(options.runId);
+    if (existing !== null && sameKitVersion) {
+      const refused = otherKitVersion(
+        existing,
+        `resume it with backfill-kit ${existing.kitVersion} (the same command), or backfill under a new --run-id with this version. Nothing was enqueued or backfilled.`,
+      );
+      if (refused !== undefined) return err(refused);
+    }
     // Checked again under the run lock before the plan is stored; this first look spares cutting the keyspace of a run id that is taken.
     if (existing === null) yield* refuseSingleProcessRun(parts, options.runId);
     yield* notAborted(options);
@@ -228,6 +246,27 @@ export function planIn({ parts, queue }: Session, options: PlanBackfillOptions):
     return ok(stored);
   });
 }
+
+/**
+ * Why this process may not work `plan`'s ranges, or `undefined`: the run
+ * was planned by another version of backfill-kit, whose normalizers may
+ * differ, so its statements would mix both versions' output and its report
+ * hash match neither. A plan that recorded no version (stored before plans
+ * recorded it) is worked as before. `advice` says what to do instead.
+ */
+export function otherKitVersion(plan: BackfillPlan, advice: string): BackfillError | undefined {
+  if (!plannedByOtherKitVersion(plan)) return undefined;
+  const mine = kitVersion();
+  return new BackfillError(
+    'INVALID_ARGUMENT',
+    `run ${plan.runId} was planned by backfill-kit ${plan.kitVersion}, and this is backfill-kit ${mine}: their normalizers may differ, and the run would mix both versions' statements; ${advice}`,
+    { context: { runId: plan.runId, plannedKitVersion: plan.kitVersion, kitVersion: mine } },
+  );
+}
+
+/** Whether another version of backfill-kit than this one planned the run (`false` for a plan that recorded none). */
+export const plannedByOtherKitVersion = (plan: Pick<BackfillPlan, 'kitVersion'>): boolean =>
+  plan.kitVersion !== null && plan.kitVersion !== kitVersion();
 
 export const singleProcessState = (single: StoredCheckpoint): string =>
   single.completed ? 'completed' : `stopped after ${single.counters.evaluated} documents`;

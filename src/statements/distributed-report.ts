@@ -85,6 +85,13 @@ export interface DistributedBackfillReport {
   readonly failedRanges?: readonly FailedRange[];
   /** While `running`, the ranges that failed and are being retried (when any), in keyspace order. */
   readonly retrying?: readonly RetryingRange[];
+  /**
+   * The version of backfill-kit that planned the run (see
+   * {@link BackfillPlan.kitVersion}); `null` for a plan stored before plans
+   * recorded it. Only workers of that version work the run; any version
+   * reports it.
+   */
+  readonly kitVersion: string | null;
 }
 
 export interface Combined {
@@ -302,6 +309,7 @@ export function backfillReport(config: DistributedBackfillConfig, runId: string)
       ...(combined.stop === undefined ? {} : { stoppedBy: combined.stop.failure }),
       ...(combined.state === 'failed' ? { failedRanges: combined.failedRanges } : {}),
       ...(combined.state === 'running' && combined.retrying.length > 0 ? { retrying: combined.retrying } : {}),
+      kitVersion: plan.kitVersion,
     });
   });
 }

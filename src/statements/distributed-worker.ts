@@ -27,7 +27,7 @@ import {
   type Store,
 } from './distributed-session.js';
 import { Outage, pause } from './distributed-outage.js';
-import { planIn, validatePlan, type PlanBackfillOptions } from './distributed-plan.js';
+import { otherKitVersion, planIn, plannedByOtherKitVersion, validatePlan, type PlanBackfillOptions } from './distributed-plan.js';
 import { combineRun, failingJobs, rangeFailedError } from './distributed-report.js';
 import { enqueueAgainAdvice } from './distributed-progress.js';
 
@@ -56,6 +56,12 @@ const UNPLANNED_WAIT_MS = 1000;
  * says so (and again this often while it still has none).
  */
 const NO_JOB_NOTE_MS = 10 * 60_000;
+/**
+ * A worker that leaves a run planned by another kit version to that
+ * version's workers hands each job of it back for this long, so that it
+ * takes other runs' jobs meanwhile rather than the same one again.
+ */
+const OTHER_VERSION_DELAY_SECONDS = 30;
 
 /**
  * What {@link runBackfillWorker} is asked for.
@@ -148,6 +154,8 @@ interface WorkerContext {
   backfillerOf(plan: BackfillPlan): StatementBackfiller;
   /** Plans never change once stored, so a worker reads each run's once. */
   readonly plans: Map<string, BackfillPlan>;
+  /** Runs planned by another kit version, which this worker does not work (see {@link otherKitVersion}). */
+  readonly otherVersion: Map<string, BackfillPlan>;
 }
 
 /**
@@ -157,21 +165,31 @@ interface WorkerContext {
  * other ranges need no commit of their own for it.
  */
 async function planOf(w: WorkerContext, job: RangeJob): Promise<BackfillPlan | null> {
-  const cached = w.plans.get(job.runId);
+  const cached = w.plans.get(job.runId) ?? w.otherVersion.get(job.runId);
   if (cached !== undefined) return cached;
   const plan = await w.parts.plans.loadPlan(job.runId);
   if (plan.isErr()) throw plan.error;
   if (plan.value === null) return null;
+  // Not this worker's to start: the range stays as the planner's version left it.
+  if (plannedByOtherKitVersion(plan.value)) {
+    w.otherVersion.set(job.runId, plan.value);
+    return plan.value;
+  }
   const started = await w.parts.plans.rangeStarted(job.runId, job.n);
   if (started.isErr()) throw started.error;
   w.plans.set(job.runId, plan.value);
   return plan.value;
 }
 
-/** A job this worker claimed, with its range's run (its first page read ahead), or `null` when no plan has the range. */
+/**
+ * A job this worker claimed, with its range's run (its first page read
+ * ahead), or `null` when no plan has the range or (`otherVersion`) another
+ * kit version planned its run.
+ */
 interface Claimed {
   readonly held: HeldJob;
   readonly target: { readonly plan: BackfillPlan; readonly backfiller: StatementBackfiller; readonly run: RangeRun } | null;
+  readonly otherVersion?: BackfillPlan;
 }
 
 /**
@@ -188,6 +206,7 @@ async function claim(w: WorkerContext, queue: RangeJobQueue, signal: AbortSignal
   try {
     const plan = await planOf(w, job);
     const range = plan?.ranges[job.n - 1];
+    if (plan !== null && w.otherVersion.has(plan.runId)) return { held, target: null, otherVersion: plan };
     if (plan === null || range === undefined) return { held, target: null };
     const { options } = plan;
     const run: RangeRun = {
@@ -264,6 +283,12 @@ async function runJob(w: WorkerContext, { held, target }: Claimed, onLastPageRea
  * moment loses nothing: its ranges' committed batches are checkpointed, and
  * the engine hands its job to another worker once its heartbeat stops; that
  * worker resumes the range from its checkpoint. Safe to run on many hosts.
+ * A job of a run that another version of backfill-kit planned (see
+ * {@link BackfillPlan.kitVersion}) is handed back untouched, for that
+ * version's workers: with `untilDone` of that run or of the whole queue
+ * the worker then fails with `INVALID_ARGUMENT` naming both versions (it
+ * would wait for ever); otherwise it warns once per run and takes other
+ * runs' jobs.
  *
  * @example
  * ```ts
@@ -332,7 +357,7 @@ export function planAndWork(
       (s) =>
         safeTry(async function* () {
           const signal = plan.signal ?? worker.signal;
-          onPlanned(yield* planIn(s, signal === undefined ? plan : { ...plan, signal }));
+          onPlanned(yield* planIn(s, signal === undefined ? plan : { ...plan, signal }, true));
           return await workIn(s, config, { ...worker, untilDone: true, runId: plan.runId }, startedAt, outageFor(config, worker));
         }),
       { ranges: worker.concurrency ?? 1 },
@@ -398,6 +423,7 @@ async function workIn(
       return backfiller;
     },
     plans: new Map(),
+    otherVersion: new Map(),
   };
   const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const stopping = new AbortController();
@@ -408,6 +434,8 @@ async function workIn(
   let ranges = 0;
   let retried = 0;
   let running = 0;
+  /** Why this worker stops: it would wait for ever for a run planned by another kit version. */
+  let refused: BackfillError | undefined;
   const beat = async (): Promise<void> => void (await parts.plans.heartbeat(workerId, hostname(), process.pid));
   await beat();
   const heartbeat = setInterval(() => void beat(), WORKER_HEARTBEAT_MS);
@@ -431,6 +459,10 @@ async function workIn(
       next = undefined;
       if (claimed === null) {
         await pause(outage.waiting ? outage.backoffMs() : IDLE_POLL_MS, stopping.signal);
+        continue;
+      }
+      if (claimed.otherVersion !== undefined) {
+        await leaveToItsVersion(claimed.held, claimed.otherVersion);
         continue;
       }
       const { job } = claimed.held;
@@ -468,14 +500,35 @@ async function workIn(
     const left = await next?.catch(() => null);
     if (left) await release(left.held);
   };
-  /** Hands a job back untried; if that fails, its heartbeats stop and the engine retries it. */
-  const release = async (held: HeldJob): Promise<void> => {
-    const released = await held.release();
+  /** Hands a job back untried (for any worker to take after `delaySeconds`); if that fails, its heartbeats stop and the engine retries it. */
+  const release = async (held: HeldJob, delaySeconds = 0): Promise<void> => {
+    const released = await held.release(delaySeconds);
     if (released.isErr())
       parts.logger.warn('statement backfill: could not hand a job back; it is retried once its heartbeats stop', {
         ...held.job,
         error: released.error.message,
       });
+  };
+  const warnedOf = new Set<string>();
+  /**
+   * Hands back untouched a job of a run another kit version planned. A
+   * worker that waits for that run (`untilDone`, of it or of the whole
+   * queue) would wait for ever: it stops with the error. Any other warns
+   * (once per run) and leaves the run's jobs to that version's workers.
+   */
+  const leaveToItsVersion = async (held: HeldJob, plan: BackfillPlan): Promise<void> => {
+    const waitsForIt = options.untilDone === true && (options.runId === undefined || options.runId === plan.runId);
+    await release(held, waitsForIt ? 0 : OTHER_VERSION_DELAY_SECONDS);
+    const advice = `run workers of backfill-kit ${plan.kitVersion} for it, or plan a new run id with this version (statements plan --run-id <new id>).`;
+    if (waitsForIt) {
+      refused ??= otherKitVersion(plan, `this worker handed its job back untouched and stops; ${advice}`);
+      stopping.abort();
+      return;
+    }
+    if (warnedOf.has(plan.runId)) return;
+    warnedOf.add(plan.runId);
+    const error = otherKitVersion(plan, `this worker hands its jobs back untouched and takes other runs' jobs; ${advice}`);
+    parts.logger.warn(`statement backfill: ${error?.message}`, { ...error?.context });
   };
   // The loop below naps until its next check, or until one of its ranges ends.
   let napping: AbortController | undefined;
@@ -520,6 +573,7 @@ async function workIn(
     await slots;
     await parts.plans.leave(workerId);
   }
+  if (refused !== undefined) return err(refused);
   // A worker of one run found its plan (else it would still wait): one with nothing to do (no document from
   // retrievedSince) has no job to find, so no job anywhere says nothing about its flags.
   if (options.untilDone && options.runId === undefined && ranges === 0 && !options.signal?.aborted) await warnIfNeverPlanned(parts, queue);

@@ -24,8 +24,11 @@ export interface HeldJob {
   complete(): ResultAsync<void, BackfillError>;
   /** Hands the job back to the engine, which retries it with backoff (on any host). */
   fail(error: unknown): ResultAsync<void, BackfillError>;
-  /** Hands the job back untried (the worker stops): any worker may take it at once, and it spends none of its retries. */
-  release(): ResultAsync<void, BackfillError>;
+  /**
+   * Hands the job back untried (the worker stops): any worker may take it
+   * at once (or after `delaySeconds`), and it spends none of its retries.
+   */
+  release(delaySeconds?: number): ResultAsync<void, BackfillError>;
 }
 
 /** How jobs are leased and retried. */
@@ -174,7 +177,8 @@ export class RangeJobQueue {
       complete: () => settle(() => this.#boss.complete(this.#queue, attempt)),
       fail: (error) =>
         settle(() => this.#boss.fail(this.#queue, attempt, { message: error instanceof Error ? error.message : String(error) })),
-      release: () => settle(() => this.#executeSql(releaseClaimedJob(this.#schema, this.#queue, attempt.id, attempt.retryCount))),
+      release: (delaySeconds) =>
+        settle(() => this.#executeSql(releaseClaimedJob(this.#schema, this.#queue, attempt.id, attempt.retryCount, delaySeconds))),
     };
   }
 

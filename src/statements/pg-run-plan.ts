@@ -10,6 +10,7 @@
 import { err, ok, ResultAsync, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { inTransaction, type PgClientLike, type PgSource } from '../_internals/pg.js';
+import { kitVersion } from '../_internals/package-json.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
 import type { BackfillFailure, DocumentCursor, KeyRange, RunLock } from './ports.js';
 import { resolvePgStore, withStoreClient, type PgStore } from './pg-store.js';
@@ -67,6 +68,13 @@ export interface BackfillPlan {
    * none). Workers, reports and replans of the run must use the same.
    */
   readonly jobsSchema: string | null;
+  /**
+   * The version of backfill-kit that planned the run (as `backfill-kit
+   * --version` prints it); `null` for a plan stored before plans recorded
+   * it. Workers of another version refuse the run's jobs: their
+   * normalizers may differ, and a run must hold one version's statements.
+   */
+  readonly kitVersion: string | null;
   /** Documents in the run when it was planned. */
   readonly documents: number;
   readonly ranges: readonly PlannedRange[];
@@ -101,6 +109,7 @@ interface RunRow {
   planned_at: Date;
   store_tables: PlannedStoreTables | null;
   jobs_schema: string | null;
+  kit_version: string | null;
 }
 
 const cursorOf = (at: string | null, digest: string | null): DocumentCursor | null =>
@@ -155,6 +164,7 @@ export class PgBackfillPlanStore {
         await c.query(sql.createRunsTable(t.runs));
         await c.query(sql.addStoreTablesColumn(t.runs));
         await c.query(sql.addJobsSchemaColumn(t.runs));
+        await c.query(sql.addKitVersionColumn(t.runs));
         await c.query(sql.createRangesTable(t.ranges));
         await c.query(sql.createWorkersTable(t.workers));
       }),
@@ -175,6 +185,8 @@ export class PgBackfillPlanStore {
    * @param jobsSchema - the schema of the job tables the plan's jobs go to:
    * recorded with a new plan, and a replan naming another is refused (its
    * jobs would be queued a second time, where other workers take them).
+   * A new plan records this kit's version ({@link BackfillPlan.kitVersion});
+   * a replan keeps the version that planned the run.
    */
   savePlan(
     runId: string,
@@ -203,6 +215,7 @@ export class PgBackfillPlanStore {
               ranges.reduce((n, r) => n + r.documents, 0),
               tables,
               jobsSchema ?? null,
+              kitVersion(),
             ),
           );
           await c.query(sql.insertRanges(t.ranges, runId, ranges));
@@ -316,6 +329,7 @@ async function loadPlan(c: PgClientLike, t: Tables, runId: string): Promise<Back
     },
     tables: r.store_tables,
     jobsSchema: r.jobs_schema ?? null,
+    kitVersion: r.kit_version ?? null,
     documents: Number(r.documents),
     ranges: ranges.rows.map((row) => ({
       n: row.n,

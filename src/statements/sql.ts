@@ -552,7 +552,8 @@ export const createRunsTable = (runs: QualifiedName): SqlStatement =>
     documents bigint NOT NULL,
     planned_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
     store_tables pg_catalog.jsonb,
-    jobs_schema pg_catalog.text
+    jobs_schema pg_catalog.text,
+    kit_version pg_catalog.text
   )`);
 
 /** A runs table created before plans recorded their store's tables gets the column (its old plans keep NULL). */
@@ -562,6 +563,10 @@ export const addStoreTablesColumn = (runs: QualifiedName): SqlStatement =>
 /** A runs table created before plans recorded their jobs schema gets the column (its old plans keep NULL). */
 export const addJobsSchemaColumn = (runs: QualifiedName): SqlStatement =>
   sql(`ALTER TABLE ${runs.sql} ADD COLUMN IF NOT EXISTS jobs_schema pg_catalog.text`);
+
+/** A runs table created before plans recorded the kit version that planned them gets the column (its old plans keep NULL). */
+export const addKitVersionColumn = (runs: QualifiedName): SqlStatement =>
+  sql(`ALTER TABLE ${runs.sql} ADD COLUMN IF NOT EXISTS kit_version pg_catalog.text`);
 
 export const createRangesTable = (ranges: QualifiedName): SqlStatement =>
   sql(`CREATE TABLE IF NOT EXISTS ${ranges.sql} (
@@ -599,10 +604,11 @@ export const insertRun = (
   documents: number,
   tables: PlannedStoreTables,
   jobsSchema: string | null,
+  kitVersion: string,
 ): SqlStatement =>
   sql(
-    `INSERT INTO ${runs.sql} (run_id, retrieved_since, force, max_documents, stop_on_error, batch_size, range_size, documents, store_tables, jobs_schema)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    `INSERT INTO ${runs.sql} (run_id, retrieved_since, force, max_documents, stop_on_error, batch_size, range_size, documents, store_tables, jobs_schema, kit_version)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
     [
       runId,
       options.retrievedSince,
@@ -614,6 +620,7 @@ export const insertRun = (
       documents,
       JSON.stringify(tables),
       jobsSchema,
+      kitVersion,
     ],
   );
 
@@ -720,13 +727,17 @@ export const MAX_JOB_SECONDS = 2_147_483_647;
  * Puts a job claimed at attempt `retryCount` back in `queue` as if it was
  * never claimed, as pg-boss's own `restore` does for a job its worker
  * could not start: with no `started_on`, its next claim is not counted as
- * a retry. Fenced to the claim, as pg-boss fences settling a job.
+ * a retry. Fenced to the claim, as pg-boss fences settling a job. With
+ * `delaySeconds`, no worker takes it again before then (a worker that
+ * leaves a run's jobs to others then reaches other runs' jobs first).
  */
-export const releaseClaimedJob = (schema: string, queue: string, id: string, retryCount: number): SqlStatement =>
+export const releaseClaimedJob = (schema: string, queue: string, id: string, retryCount: number, delaySeconds = 0): SqlStatement =>
   sql(
-    `UPDATE ${quoteIdent(schema)}.job SET state = 'created', started_on = NULL, heartbeat_on = NULL
+    `UPDATE ${quoteIdent(schema)}.job SET state = 'created', started_on = NULL, heartbeat_on = NULL,
+            start_after = CASE WHEN $4::pg_catalog.float8 OPERATOR(pg_catalog.>) 0
+                               THEN pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $4::pg_catalog.float8) ELSE start_after END
       WHERE name OPERATOR(pg_catalog.=) $1 AND id OPERATOR(pg_catalog.=) $2::pg_catalog.uuid AND state OPERATOR(pg_catalog.=) 'active' AND retry_count OPERATOR(pg_catalog.=) $3`,
-    [queue, id, retryCount],
+    [queue, id, retryCount, delaySeconds],
   );
 
 /** Whether `queue` holds any job (of run `runId`, unless `null`), in any state: planning enqueues a run's jobs in one statement. */

@@ -1,0 +1,172 @@
+/**
+ * A run is worked by workers of the kit version that planned it only: a
+ * worker of another version (a rolling deploy) hands its jobs back
+ * untouched, so the run never mixes two versions' normalizer output and
+ * its report hash still equals a single-process run's. Plans stored before
+ * plans recorded a version are worked as before.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { backfillSingleProcess, psql, seedDocuments } from './helpers.js';
+import { cli, jsonOf } from '../cli/cli-harness.js';
+import { kitVersion } from '../../../src/_internals/package-json.js';
+import { planBackfill } from '../../../src/statements/distributed-plan.js';
+import { runBackfillWorker } from '../../../src/statements/distributed-worker.js';
+import { backfillReport } from '../../../src/statements/distributed-report.js';
+import type { Logger } from '../../../src/_internals/logger.js';
+import type { BackfillSummary } from '../../../src/statements/summary.js';
+
+const OTHER = '0.0.1-other';
+const seed = { seed: 29, count: 420, brokenRatio: 0.03 };
+let single: TestDatabase;
+let reference: BackfillSummary;
+
+beforeAll(async () => {
+  single = await createTestDatabase();
+  await seedDocuments(single.url, seed);
+  reference = (await backfillSingleProcess(single.url, { runId: 'one' }))._unsafeUnwrap();
+}, 60_000);
+afterAll(async () => {
+  await single?.drop();
+});
+
+/** Sets the version the run's plan records, as if another release (or, with `null`, one from before plans recorded it) planned it. */
+const plannedBy = (url: string, runId: string, version: string | null): string =>
+  psql(url, `UPDATE vex.statement_backfill_runs SET kit_version = ${version === null ? 'NULL' : `'${version}'`} WHERE run_id = '${runId}'`);
+
+/** The run's jobs as `state:retries:started` counts, and the ranges any worker noted as started. */
+function untouched(url: string, runId: string): { jobs: string; started: string } {
+  return {
+    jobs: psql(
+      url,
+      `SELECT k || '=' || count(*) FROM (SELECT state || ':' || retry_count || ':' || (started_on IS NOT NULL) AS k FROM pgboss.job WHERE data->>'runId' = '${runId}') j GROUP BY k ORDER BY k`,
+    ),
+    started: psql(url, `SELECT count(started_at) FROM vex.statement_backfill_ranges WHERE run_id = '${runId}'`),
+  };
+}
+
+const refusal = (runId: string) =>
+  new RegExp(
+    `run ${runId} was planned by backfill-kit ${OTHER.replaceAll('.', '\\.')}, and this is backfill-kit ${kitVersion().replaceAll('.', '\\.')}: their normalizers may differ`,
+  );
+
+describe('the kit version that planned a distributed run', () => {
+  it('a worker of another version hands the jobs back untouched; the planner’s version completes the run with the single-process hash', async () => {
+    const db = await createTestDatabase();
+    try {
+      await seedDocuments(db.url, seed);
+      // Another run, in tables of its own, that the long-running worker keeps serving.
+      await seedDocuments(db.url, { seed: 31, count: 60, brokenRatio: 0 }, 'other.raw_documents');
+      const config = { connectionString: db.url };
+      const plan = (await planBackfill(config, { runId: 'v', batchSize: 50, rangeSize: 100 }))._unsafeUnwrap();
+      expect(kitVersion()).toMatch(/^\d+\.\d+\.\d+/);
+      expect(plan.kitVersion).toBe(kitVersion());
+      expect(psql(db.url, "SELECT kit_version FROM vex.statement_backfill_runs WHERE run_id = 'v'")).toBe(kitVersion());
+      plannedBy(db.url, 'v', OTHER);
+      const queued = untouched(db.url, 'v');
+      expect(queued.jobs).toBe(`created:0:false=${plan.ranges.length}`);
+
+      // A worker that would wait for the run fails at once, naming both versions and what to do.
+      for (const options of [{ untilDone: true }, { untilDone: true, runId: 'v' }, { untilDone: true, concurrency: 3 }]) {
+        const refused = await runBackfillWorker(config, options);
+        expect(refused.isErr() && refused.error.code, JSON.stringify(options)).toBe('INVALID_ARGUMENT');
+        const { message, context } = refused._unsafeUnwrapErr();
+        expect(message).toMatch(refusal('v'));
+        expect(message).toMatch(
+          new RegExp(
+            `handed its job back untouched and stops; run workers of backfill-kit ${OTHER.replaceAll('.', '\\.')} for it, or plan a new run id with this version`,
+          ),
+        );
+        expect(context).toMatchObject({ runId: 'v', plannedKitVersion: OTHER, kitVersion: kitVersion() });
+        expect(untouched(db.url, 'v')).toEqual(queued);
+      }
+      const running = (await backfillReport(config, 'v'))._unsafeUnwrap();
+      expect(running).toMatchObject({ state: 'running', kitVersion: OTHER });
+      expect(running.summary.evaluated).toBe(0);
+
+      // A long-running worker warns once, leaves the run's jobs queued, and works another run meanwhile.
+      const tables = { raw: 'other.raw_documents', statements: 'other.statements', documents: 'other.documents' };
+      const otherTables = { ...tables, checkpoints: 'other.checkpoints', failures: 'other.failures' };
+      const warnings: string[] = [];
+      const logger: Logger = { info: () => undefined, warn: (m) => void warnings.push(m), error: () => undefined };
+      const stop = new AbortController();
+      const serving = runBackfillWorker({ ...config, logger }, { signal: stop.signal, concurrency: 2 });
+      const w = (await planBackfill({ ...config, tables: otherTables }, { runId: 'w', batchSize: 50, rangeSize: 30 }))._unsafeUnwrap();
+      expect(w.kitVersion).toBe(kitVersion());
+      for (let i = 0; i < 300 && (await backfillReport(config, 'w'))._unsafeUnwrap().state !== 'completed'; i += 1)
+        await new Promise((r) => setTimeout(r, 100));
+      stop.abort();
+      const served = (await serving)._unsafeUnwrap();
+      expect(served.runs).toEqual(['w']);
+      expect(served.ranges).toBe(w.ranges.length);
+      expect((await backfillReport(config, 'w'))._unsafeUnwrap().state).toBe('completed');
+      const refusedWarnings = warnings.filter((m) => refusal('v').test(m));
+      expect(refusedWarnings).toHaveLength(1);
+      expect(refusedWarnings[0]).toMatch(
+        /this worker hands its jobs back untouched and takes other runs' jobs; run workers of backfill-kit/,
+      );
+      // Handed back for later (so the worker reached the other run's jobs), but neither tried nor started.
+      expect(untouched(db.url, 'v')).toEqual(queued);
+      psql(db.url, "UPDATE pgboss.job SET start_after = now() WHERE data->>'runId' = 'v'");
+
+      // A worker of the planner's version completes the run as if nothing had happened.
+      plannedBy(db.url, 'v', kitVersion());
+      const done = (await runBackfillWorker(config, { untilDone: true, runId: 'v' }))._unsafeUnwrap();
+      expect(done.ranges).toBe(plan.ranges.length);
+      const report = (await backfillReport(config, 'v'))._unsafeUnwrap();
+      expect(report).toMatchObject({ state: 'completed', kitVersion: kitVersion() });
+      expect(report.summary.text).toBe(reference.text);
+      expect(report.summary.reportSha256).toBe(reference.reportSha256);
+    } finally {
+      await db.drop();
+    }
+  }, 120_000);
+
+  it('on the CLI: the worker and a resume by backfill --workers refuse it, report reads it, and a plan that recorded no version is worked as before', async () => {
+    const db = await createTestDatabase();
+    try {
+      await seedDocuments(db.url, seed);
+      const env = { PGURI: db.url };
+      const flags = ['--run-id', 'c', '--batch-size', '50', '--range-size', '100'];
+      expect((await cli(['statements', 'plan', ...flags], { env })).code).toBe(0);
+      plannedBy(db.url, 'c', OTHER);
+      const queued = untouched(db.url, 'c');
+      expect(queued.jobs).toMatch(/^created:0:false=\d+$/);
+
+      const worker = await cli(['statements', 'worker', '--until-done'], { env });
+      expect(worker.code, worker.stderr).toBe(2);
+      expect(worker.stderr).toMatch(refusal('c'));
+      expect(worker.stderr).toMatch(
+        /run workers of backfill-kit 0\.0\.1-other for it, or plan a new run id with this version \(statements plan --run-id <new id>\)/,
+      );
+
+      const resume = await cli(['statements', 'backfill', '--workers', '2', ...flags], { env });
+      expect(resume.code, resume.stderr).toBe(2);
+      expect(resume.stderr).toMatch(refusal('c'));
+      expect(resume.stderr).toMatch(
+        /resume it with backfill-kit 0\.0\.1-other \(the same command\), or backfill under a new --run-id with this version\. Nothing was enqueued or backfilled\./,
+      );
+      expect(untouched(db.url, 'c')).toEqual(queued);
+
+      const report = await cli(['statements', 'report', '--run-id', 'c', '--json'], { env });
+      expect(report.code, report.stderr).toBe(7);
+      expect(report.stderr).toMatch(/run c was planned by backfill-kit 0\.0\.1-other, and only workers of that version work it/);
+      expect(jsonOf(report).report).toMatchObject({ state: 'running', kitVersion: OTHER });
+
+      // A plan stored before plans recorded their version, in a runs table from then: worked, resumed and reported as before.
+      psql(db.url, 'ALTER TABLE vex.statement_backfill_runs DROP COLUMN kit_version');
+      const old = await cli(['statements', 'worker', '--until-done', '--run-id', 'c'], { env });
+      expect(old.code, old.stderr).toBe(0);
+      const resumed = await cli(['statements', 'backfill', '--workers', '2', ...flags, '--json'], { env });
+      expect(resumed.code, resumed.stderr).toBe(4);
+      const final = jsonOf(resumed).report as { kitVersion: unknown; summary: BackfillSummary };
+      expect(final.kitVersion).toBeNull();
+      expect(final.summary.reportSha256).toBe(reference.reportSha256);
+      // Planning (the resume) added the column back; the old plan keeps NULL.
+      expect(psql(db.url, "SELECT coalesce(kit_version, 'NULL') FROM vex.statement_backfill_runs WHERE run_id = 'c'")).toBe('NULL');
+      expect(resumed.stdout + resumed.stderr).not.toMatch(/planned by backfill-kit/);
+    } finally {
+      await db.drop();
+    }
+  }, 120_000);
+});
