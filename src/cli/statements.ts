@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { err, ok, ResultAsync, safeTry, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill } from '../_internals/pg.js';
+import type { Logger } from '../_internals/logger.js';
 import { parseQualifiedName, validateIdentifier } from '../_internals/sql-identifier.js';
 import {
   DEFAULT_BATCH_SIZE,
@@ -62,7 +63,7 @@ import { DATASET_DB_VARS } from './env.js';
 import { cliPgConnection, runUrl } from './pg-connection.js';
 import { resolvedSsl, withoutSslParams } from './pg-ssl.js';
 import { EXIT_CODES } from './exit-codes.js';
-import { counted, reworded } from './output.js';
+import { counted, reworded, rewordedLogger } from './output.js';
 import type { Pace } from './progress.js';
 
 function summaryLines(s: BackfillSummary): string[] {
@@ -112,16 +113,29 @@ function resumeInFlagTerms(error: BackfillError, flags: FlagValues): BackfillErr
 }
 
 /**
- * A stop or an interruption said with this CLI's flags: the library starts a
- * stop's message with `stopOnError:` and has an interrupted run resumed
- * "with the same runId".
+ * A statements message of the library said with this CLI's flags: the
+ * library starts a stop's message with `stopOnError:`, marks the log line
+ * of a stop `(stopOnError)`, has an interrupted run resumed "with the same
+ * runId", and follows `--jobs-schema` with its option's name.
+ */
+function inFlagWords(message: string): string {
+  return message
+    .replace(/^stopOnError: /, '--stop-on-error: ')
+    .replaceAll('(stopOnError)', '(--stop-on-error)')
+    .replace(/\bwith the same runId\b/, 'with the same --run-id')
+    .replaceAll('--jobs-schema (jobsSchema)', '--jobs-schema');
+}
+
+/**
+ * A stop or an interruption said with this CLI's flags ({@link inFlagWords}).
  * @internal
  */
 export function stopInFlagTerms(error: BackfillError): BackfillError {
-  return reworded(error, (message) =>
-    message.replace(/^stopOnError: /, '--stop-on-error: ').replace(/\bwith the same runId\b/, 'with the same --run-id'),
-  );
+  return reworded(error, inFlagWords);
 }
+
+/** The logger the statements commands give the library: its lines said with this CLI's flags ({@link inFlagWords}). */
+const libraryLogger = (ctx: CommandContext): Logger => rewordedLogger(ctx.logger, inFlagWords);
 
 /** Where the statement tables are, and the database. */
 const storeFlags: Readonly<Record<string, FlagSpec>> = {
@@ -272,7 +286,7 @@ function clusterOf(ctx: CommandContext): ResultAsync<DistributedBackfillConfig, 
       connectionString: ssl === undefined ? url : withoutSslParams(url),
       ...(ssl === undefined ? {} : { ssl }),
       connectTimeoutMs: connection.connectTimeoutMs,
-      logger: ctx.logger,
+      logger: libraryLogger(ctx),
       jobsSchema,
       ...(heartbeatSeconds === undefined ? {} : { heartbeatSeconds }),
       tables: {
@@ -541,7 +555,12 @@ const backfill: CommandSpec = {
     const guarded =
       runId === undefined ? sink : singleProcessSink(sink, new PgBackfillPlanStore({ pg: pool, tables: planTablesOf(ctx.flags) }));
     const progress = ctx.progress('backfill', 'docs');
-    const result = await new StatementBackfiller({ source, sink: guarded, normalizers: defaultVexNormalizers, logger: ctx.logger }).run({
+    const result = await new StatementBackfiller({
+      source,
+      sink: guarded,
+      normalizers: defaultVexNormalizers,
+      logger: libraryLogger(ctx),
+    }).run({
       ...(retrievedSince === undefined ? {} : { retrievedSince }),
       force: booleanFlag(ctx.flags, 'force'),
       ...(batchSize === undefined ? {} : { batchSize }),
