@@ -116,14 +116,15 @@ function resumeInFlagTerms(error: BackfillError, flags: FlagValues): BackfillErr
  * A statements message of the library said with this CLI's flags: the
  * library starts a stop's message with `stopOnError:`, marks the log line
  * of a stop `(stopOnError)`, has an interrupted run resumed "with the same
- * runId", and follows `--jobs-schema` with its option's name.
+ * runId", and follows `--jobs-schema` and `--runs-table` with their options' names.
  */
 function inFlagWords(message: string): string {
   return message
     .replace(/^stopOnError: /, '--stop-on-error: ')
     .replaceAll('(stopOnError)', '(--stop-on-error)')
     .replace(/\bwith the same runId\b/, 'with the same --run-id')
-    .replaceAll('--jobs-schema (jobsSchema)', '--jobs-schema');
+    .replaceAll('--jobs-schema (jobsSchema)', '--jobs-schema')
+    .replaceAll('--runs-table (tables.runs)', '--runs-table');
 }
 
 /**
