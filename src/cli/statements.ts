@@ -395,7 +395,7 @@ function requiredRunId(flags: FlagValues, command: string): Result<string, Backf
 /** The report of a planned run as the CLI prints it; exit 0 only once it completed without failures. */
 async function* reportOutcome(ctx: CommandContext, runId: string): CommandRun {
   const cluster = yield* await clusterOf(ctx);
-  const report = yield* await backfillReport(cluster, runId);
+  const report = yield* await backfillReport(cluster, runId).mapErr((error) => reworded(error, inFlagWords));
   const { state, summary } = report;
   if (state === 'completed')
     return {
@@ -677,7 +677,7 @@ const worker: CommandSpec = {
       untilDone,
       signal: ctx.signal,
     });
-    if (done.isErr()) return failed(done.error);
+    if (done.isErr()) return failed(reworded(done.error, inFlagWords));
     const w = done.value;
     // Stopping is how a worker without --until-done ends; one with it was stopped before the work was done.
     if (untilDone && ctx.signal.aborted)

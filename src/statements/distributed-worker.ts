@@ -593,8 +593,9 @@ async function untilEnqueued(
     if (run.isOk() && run.value.combined.state !== 'running') break;
     // A single-process run's id: planning refuses it, so waiting for its plan would wait for ever.
     if (run.isErr() && run.error.context['singleProcess'] === true) return err(run.error);
-    // Planned with other job tables: its jobs never come here.
-    if (run.isErr() && run.error.context['plannedJobsSchema'] !== undefined) return err(run.error);
+    // Planned with other job tables, or with another runs table (whose queue is another): its jobs never come here.
+    if (run.isErr() && (run.error.context['plannedJobsSchema'] !== undefined || run.error.context['plannedRunsTable'] !== undefined))
+      return err(run.error);
     const waited = Date.now() - since;
     if (Date.now() >= noteAt) {
       noteAt += 60_000;

@@ -22,7 +22,7 @@ import {
 export interface OtherQueueRuns {
   /** pg-boss's name of the queue. */
   readonly queue: string;
-  /** The runs table of this database the queue is named after, or null when none is. */
+  /** The runs table of this database the queue is named after (`schema.table`), or null when none is. */
   readonly runsTable: string | null;
   /** Runs with jobs pending in it (at most 10). */
   readonly runIds: readonly string[];
@@ -217,7 +217,7 @@ export class RangeJobQueue {
    */
   pendingElsewhere(): ResultAsync<readonly OtherQueueRuns[], BackfillError> {
     return ResultAsync.fromPromise(
-      this.#executeSql(selectPendingRunsOfOtherQueues(this.#schema, this.#queue, rangeQueueName(''))).then(
+      this.#executeSql(selectPendingRunsOfOtherQueues(this.#schema, this.#queue, rangeQueueName(''), null)).then(
         (r) => r.rows as OtherQueueRuns[],
       ),
       toError,

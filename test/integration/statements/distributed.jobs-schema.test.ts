@@ -89,7 +89,7 @@ describe('--jobs-schema', () => {
       const wrong = await cli(['statements', 'report', '--run-id', 'p', '--jobs-schema', 'nosuch'], { env });
       expect(wrong.code).toBe(2);
       expect(wrong.stderr).toMatch(
-        /run p was planned with jobs schema "jobs", where its jobs are, not "nosuch"; give --jobs-schema \(jobsSchema\) jobs\./,
+        /run p was planned with jobs schema "jobs", where its jobs are, not "nosuch"; give --jobs-schema jobs\./,
       );
     } finally {
       await db.drop();
@@ -113,7 +113,7 @@ describe('--jobs-schema', () => {
       const report = await cli(['statements', 'report', '--run-id', 'q'], { env });
       expect(report.code, report.stderr).toBe(2);
       expect(report.stderr).toMatch(
-        /run q was planned with jobs schema "jobs_a", where its jobs are, not "pgboss"; give --jobs-schema \(jobsSchema\) jobs_a\./,
+        /run q was planned with jobs schema "jobs_a", where its jobs are, not "pgboss"; give --jobs-schema jobs_a\./,
       );
       // A worker waiting for the run in another schema used to wait for ever.
       let pid = 0;

@@ -33,7 +33,7 @@ describe('a worker with a mistyped --runs-table', () => {
     expect(typo.stdout).toContain('0 ranges done');
     expect(typo.stderr).toContain(
       'warn: statement backfill: no job of any planned run is in jobs schema "pgboss" for runs table "vex"."statement_backfil_runs", ' +
-        'but it holds pending jobs of runs nightly, weekly of runs table "vex"."statement_backfill_runs": ' +
+        'but it holds pending jobs of runs nightly, weekly of runs table vex.statement_backfill_runs: ' +
         'give every worker the --runs-table those runs were planned with.',
     );
     // Nothing was taken: the right worker does every range.
@@ -43,12 +43,43 @@ describe('a worker with a mistyped --runs-table', () => {
     expect(right.stderr).not.toContain('no job of any planned run');
   });
 
+  it('waiting for one run (--until-done --run-id), fails at once naming the runs table it was planned with; so does a report', {
+    timeout: 120_000,
+  }, async () => {
+    const env = { PGURI: db.url };
+    const planned = await cli(['statements', 'plan', '--run-id', 'monthly', '--range-size', '10'], { env });
+    expect(planned.code, planned.stderr).toBe(0);
+    const said =
+      'run "monthly" is not planned in this runs table (not in "vex"."statement_backfil_runs"), but jobs schema "pgboss" holds pending jobs of it planned with runs table vex.statement_backfill_runs; give --runs-table vex.statement_backfill_runs.';
+    const started = Date.now();
+    // It used to wait for ever, saying every minute the run was never planned and to plan it first.
+    let pid = 0;
+    const timer = setTimeout(() => process.kill(pid, 'SIGKILL'), 40_000);
+    const typo = await cli(['statements', 'worker', '--until-done', '--run-id', 'monthly', '--runs-table', 'vex.statement_backfil_runs'], {
+      env,
+      onSpawn: (p) => {
+        pid = p;
+      },
+    });
+    clearTimeout(timer);
+    expect(typo.signal).toBeNull();
+    expect(typo.code, typo.stderr).toBe(2);
+    expect(typo.stderr).toContain(`error INVALID_ARGUMENT: ${said}`);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const report = await cli(['statements', 'report', '--run-id', 'monthly', '--runs-table', 'vex.statement_backfil_runs'], { env });
+    expect(report.code, report.stderr).toBe(2);
+    expect(report.stderr).toContain(`error INVALID_ARGUMENT: ${said}`);
+    const right = await cli(['statements', 'worker', '--until-done', '--run-id', 'monthly'], { env });
+    expect(right.code, right.stderr).toBe(0);
+    expect(right.stdout).toContain('3 ranges done');
+  });
+
   it('finds the runs table of a queue whose name maps its characters ($ in a table name)', { timeout: 120_000 }, async () => {
     const env = { PGURI: db.url };
     const planned = await cli(['statements', 'plan', '--run-id', 'dollar', '--runs-table', 'vex.runs$x'], { env });
     expect(planned.code, planned.stderr).toBe(0);
     const typo = await cli(['statements', 'worker', '--until-done', '--runs-table', 'vex.runs_x'], { env });
     expect(typo.code, typo.stderr).toBe(0);
-    expect(typo.stderr).toContain('but it holds pending jobs of run dollar of runs table "vex"."runs$x":');
+    expect(typo.stderr).toContain('but it holds pending jobs of run dollar of runs table vex.runs$x:');
   });
 });
