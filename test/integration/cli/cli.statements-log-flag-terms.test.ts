@@ -6,19 +6,13 @@
  * as their errors (`stopInFlagTerms`). A line's fields are JSON whose
  * keys stay the library's.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
-import { seedDocuments } from '../statements/helpers.js';
+import { describe, expect, it } from 'vitest';
+import type { TestDatabase } from '../../support/pg.js';
+import { useSeededDatabase } from '../statements/helpers.js';
 import { cli } from './cli-harness.js';
 
 let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  await seedDocuments(db.url, { seed: 12, count: 30, brokenRatio: 0.3 });
-});
-afterAll(async () => {
-  await db?.drop();
-});
+useSeededDatabase({ seed: 12, count: 30, brokenRatio: 0.3 }, (created) => (db = created));
 
 describe('statements log lines in flag terms', () => {
   it.for([
