@@ -10,7 +10,8 @@
 // database it drops at the end); otherwise starts an embedded PostgreSQL in a
 // child process and stops it at the end. BACKFILL_KIT_DEMO_DATABASE_URL names
 // an existing, empty database to use as it is instead (no CREATE DATABASE).
-// Exits non-zero if any step fails.
+// Exits 1 if any step fails, 2 (before anything is started) when either
+// variable is set to something that is not a postgres:// URL.
 //
 //   npm run demo
 //   BACKFILL_KIT_PG_URL=postgres://postgres@127.0.0.1:5432/postgres npm run demo
@@ -20,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Result } from 'neverthrow';
 import pg from 'pg';
+import { parse as parseConnectionUrl } from 'pg-connection-string';
 import type { BackfillError } from '../src/errors.js';
 import { writeDataset } from '../src/dataset/index.js';
 import { verifyDataset } from '../src/verify/index.js';
@@ -185,6 +187,36 @@ async function main(work: string, serverUrl: string | undefined): Promise<void> 
   }
 }
 
+/** A setting that can never work stops the demo with exit 2, as in the other examples, before anything is started. */
+function badSetting(message: string): never {
+  process.stderr.write(`demo: ${message}\n`);
+  process.exit(2);
+}
+
+/**
+ * The host (and port) of the connection URL in the variable `name`, or
+ * undefined when it is unset. A value pg cannot read as a `postgres://` URL
+ * stops the demo naming the variable and the form it takes, never quoting
+ * the value: it may hold a password.
+ */
+function serverOf(name: string): string | undefined {
+  const value = process.env[name];
+  if (value === undefined || value === '') return undefined;
+  let parsed: ReturnType<typeof parseConnectionUrl> | undefined;
+  try {
+    if (/^postgres(ql)?:\/\//i.test(value.trim())) parsed = parseConnectionUrl(value.trim());
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined)
+    badSetting(
+      `${name} is not a connection URL pg can read; set it to postgres://user:password@host:port/database (percent-encode special characters in the user and password), or unset it.`,
+    );
+  return `${parsed.host ?? 'localhost'}${parsed.port ? `:${parsed.port}` : ''}`;
+}
+
+const givenServer = serverOf('BACKFILL_KIT_PG_URL');
+const givenDatabase = serverOf('BACKFILL_KIT_DEMO_DATABASE_URL');
 const work = mkdtempSync(join(tmpdir(), 'backfill-kit-demo-'));
 let embedded: EmbeddedPostgres | undefined;
 let exitCode = 0;
@@ -195,7 +227,7 @@ try {
     embedded = await startEmbeddedPostgres(work);
     serverUrl = embedded.url;
   }
-  process.stdout.write(`PostgreSQL: ${new URL(serverUrl ?? process.env.BACKFILL_KIT_DEMO_DATABASE_URL ?? '').host}\n`);
+  process.stdout.write(`PostgreSQL: ${embedded === undefined ? (givenServer ?? givenDatabase) : new URL(embedded.url).host}\n`);
   await main(work, serverUrl);
 } catch (error) {
   process.stderr.write(`\ndemo failed: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -66,6 +66,21 @@ export function reworded(error: BackfillError, reword: (message: string) => stri
 }
 
 /**
+ * `logger` with each message reworded by `reword` (a library option said
+ * as the CLI's flag), as {@link reworded} rewords an error; the fields are
+ * passed on as they are.
+ */
+export function rewordedLogger(logger: Logger, reword: (message: string) => string): Logger {
+  const { debug } = logger;
+  return {
+    ...(debug === undefined ? {} : { debug: (message, fields) => debug.call(logger, reword(message), fields) }),
+    info: (message, fields) => logger.info(reword(message), fields),
+    warn: (message, fields) => logger.warn(reword(message), fields),
+    error: (message, fields) => logger.error(reword(message), fields),
+  };
+}
+
+/**
  * The fix of each error code whose library wording names a library option
  * or function (`lockTimeoutMs`, `writeDataset`), said with the flag or
  * command an operator of the CLI has instead.

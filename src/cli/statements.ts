@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { err, ok, ResultAsync, safeTry, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill } from '../_internals/pg.js';
+import type { Logger } from '../_internals/logger.js';
 import { parseQualifiedName, validateIdentifier } from '../_internals/sql-identifier.js';
 import {
   DEFAULT_BATCH_SIZE,
@@ -63,7 +64,7 @@ import { DATASET_DB_VARS } from './env.js';
 import { cliPgConnection, runUrl } from './pg-connection.js';
 import { resolvedSsl, withoutSslParams } from './pg-ssl.js';
 import { EXIT_CODES } from './exit-codes.js';
-import { counted, reworded } from './output.js';
+import { counted, reworded, rewordedLogger } from './output.js';
 import type { Pace } from './progress.js';
 
 function summaryLines(s: BackfillSummary): string[] {
@@ -113,16 +114,30 @@ function resumeInFlagTerms(error: BackfillError, flags: FlagValues): BackfillErr
 }
 
 /**
- * A stop or an interruption said with this CLI's flags: the library starts a
- * stop's message with `stopOnError:` and has an interrupted run resumed
- * "with the same runId".
+ * A statements message of the library said with this CLI's flags: the
+ * library starts a stop's message with `stopOnError:`, marks the log line
+ * of a stop `(stopOnError)`, has an interrupted run resumed "with the same
+ * runId", and follows `--jobs-schema` and `--runs-table` with their options' names.
+ */
+function inFlagWords(message: string): string {
+  return message
+    .replace(/^stopOnError: /, '--stop-on-error: ')
+    .replaceAll('(stopOnError)', '(--stop-on-error)')
+    .replace(/\bwith the same runId\b/, 'with the same --run-id')
+    .replaceAll('--jobs-schema (jobsSchema)', '--jobs-schema')
+    .replaceAll('--runs-table (tables.runs)', '--runs-table');
+}
+
+/**
+ * A stop or an interruption said with this CLI's flags ({@link inFlagWords}).
  * @internal
  */
 export function stopInFlagTerms(error: BackfillError): BackfillError {
-  return reworded(error, (message) =>
-    message.replace(/^stopOnError: /, '--stop-on-error: ').replace(/\bwith the same runId\b/, 'with the same --run-id'),
-  );
+  return reworded(error, inFlagWords);
 }
+
+/** The logger the statements commands give the library: its lines said with this CLI's flags ({@link inFlagWords}). */
+const libraryLogger = (ctx: CommandContext): Logger => rewordedLogger(ctx.logger, inFlagWords);
 
 /** Where the statement tables are, and the database. */
 const storeFlags: Readonly<Record<string, FlagSpec>> = {
@@ -273,7 +288,7 @@ function clusterOf(ctx: CommandContext): ResultAsync<DistributedBackfillConfig, 
       connectionString: ssl === undefined ? url : withoutSslParams(url),
       ...(ssl === undefined ? {} : { ssl }),
       connectTimeoutMs: connection.connectTimeoutMs,
-      logger: ctx.logger,
+      logger: libraryLogger(ctx),
       jobsSchema,
       ...(heartbeatSeconds === undefined ? {} : { heartbeatSeconds }),
       tables: {
@@ -381,7 +396,7 @@ function requiredRunId(flags: FlagValues, command: string): Result<string, Backf
 /** The report of a planned run as the CLI prints it; exit 0 only once it completed without failures. */
 async function* reportOutcome(ctx: CommandContext, runId: string): CommandRun {
   const cluster = yield* await clusterOf(ctx);
-  const report = yield* await backfillReport(cluster, runId);
+  const report = yield* await backfillReport(cluster, runId).mapErr((error) => reworded(error, inFlagWords));
   const { state, summary } = report;
   // Reading is harmless whatever version planned the run; working it is not (its workers must be of that version).
   const plannedBy = plannedByOtherKitVersion(report)
@@ -550,7 +565,12 @@ const backfill: CommandSpec = {
     const guarded =
       runId === undefined ? sink : singleProcessSink(sink, new PgBackfillPlanStore({ pg: pool, tables: planTablesOf(ctx.flags) }));
     const progress = ctx.progress('backfill', 'docs');
-    const result = await new StatementBackfiller({ source, sink: guarded, normalizers: defaultVexNormalizers, logger: ctx.logger }).run({
+    const result = await new StatementBackfiller({
+      source,
+      sink: guarded,
+      normalizers: defaultVexNormalizers,
+      logger: libraryLogger(ctx),
+    }).run({
       ...(retrievedSince === undefined ? {} : { retrievedSince }),
       force: booleanFlag(ctx.flags, 'force'),
       ...(batchSize === undefined ? {} : { batchSize }),
@@ -670,7 +690,7 @@ const worker: CommandSpec = {
       untilDone,
       signal: ctx.signal,
     });
-    if (done.isErr()) return failed(done.error);
+    if (done.isErr()) return failed(reworded(done.error, inFlagWords));
     const w = done.value;
     // Stopping is how a worker without --until-done ends; one with it was stopped before the work was done.
     if (untilDone && ctx.signal.aborted)

@@ -8,8 +8,8 @@
 import { err, ok, type Result, ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { REPORT_SCHEMA_VERSION } from './defaults.js';
-import { rangeQueueName } from './job-queue.js';
-import { selectFailingRangeJobs } from './sql.js';
+import { rangeQueueName, type OtherQueueRuns } from './job-queue.js';
+import { selectFailingRangeJobs, selectPendingRunsOfOtherQueues } from './sql.js';
 import { pgErrorToBackfill } from '../_internals/pg.js';
 import type { BackfillPlan, RangeStop } from './pg-run-plan.js';
 import type { BackfillCounters, BackfillFailure, DocumentCursor, StoredCheckpoint } from './ports.js';
@@ -239,11 +239,29 @@ async function notPlanned(parts: Parts, runId: string, noRunsTable: boolean): Pr
       { context: { runId, singleProcess: true } },
     );
   }
+  const where = noRunsTable ? `no ${parts.plans.runsTable} table in this database` : `not in ${parts.plans.runsTable}`;
+  // Its jobs pending under another runs table's queue: planned there (a mistyped --runs-table here), not never.
+  const elsewhere = await pendingElsewhere(parts, runId);
+  const planned = elsewhere?.runsTable;
+  if (planned !== undefined && planned !== null) {
+    return new BackfillError(
+      'INVALID_ARGUMENT',
+      `run ${JSON.stringify(runId)} is not planned in this runs table (${where}), but jobs schema "${parts.jobs.schema}" holds pending jobs of it planned with runs table ${planned}; give --runs-table (tables.runs) ${planned}.`,
+      { context: { runId, runsTable: parts.plans.runsTable, plannedRunsTable: planned } },
+    );
+  }
   return new BackfillError(
     'INVALID_ARGUMENT',
-    `run ${JSON.stringify(runId)} was never planned (${noRunsTable ? `no ${parts.plans.runsTable} table in this database` : `not in ${parts.plans.runsTable}`}); plan it with \`statements plan --run-id\` first.`,
+    `run ${JSON.stringify(runId)} was never planned (${where}); plan it with \`statements plan --run-id\` first.`,
     { context: { runId } },
   );
+}
+
+/** The other statement range queue of the jobs schema holding pending jobs of `runId`, if any (read from pg-boss's table, without starting pg-boss); none when that table cannot be read. */
+async function pendingElsewhere(parts: Parts, runId: string): Promise<OtherQueueRuns | undefined> {
+  const { text, values } = selectPendingRunsOfOtherQueues(parts.jobs.schema, rangeQueueName(parts.jobs.queue), rangeQueueName(''), runId);
+  const found = await ResultAsync.fromPromise(parts.pool.query<OtherQueueRuns>(text, [...values]), (e) => e);
+  return found.isOk() ? found.value.rows[0] : undefined;
 }
 
 /** The ranges of `runId` whose latest job failed, for good or for now, with its last error (read from pg-boss's table, without starting pg-boss). */
@@ -277,7 +295,9 @@ export function failingJobs(parts: Parts, runId: string): ResultAsync<FailingJob
  * input and options, however many workers ran and however often they died.
  * A run id that was never planned is refused with `INVALID_ARGUMENT`,
  * which says when it is a single-process run's (whose summary
- * `StatementBackfiller.run({ runId })` gives).
+ * `StatementBackfiller.run({ runId })` gives), or when its jobs are
+ * pending under another runs table in the jobs schema (context
+ * `plannedRunsTable`: the run was planned with that runs table).
  *
  * @example
  * ```ts

@@ -289,6 +289,9 @@ async function runJob(w: WorkerContext, { held, target }: Claimed, onLastPageRea
  * the worker then fails with `INVALID_ARGUMENT` naming both versions (it
  * would wait for ever); otherwise it warns once per run and takes other
  * runs' jobs.
+ * A worker that finds no job of any run in its queue (another jobs schema
+ * or runs table than the planner's) warns through `config.logger`, naming
+ * the runs with jobs pending under other runs tables of its jobs schema.
  *
  * @example
  * ```ts
@@ -585,18 +588,34 @@ async function workIn(
  * one, most likely looks in another jobs schema (or plan store) than the
  * planner used: it says so rather than just reporting 0 ranges. So does a
  * worker without `untilDone` still waiting for its first job (`waitedMs`),
- * rather than waiting without a word.
+ * rather than waiting without a word. When the jobs schema holds pending
+ * jobs of runs planned with another runs table (a mistyped `--runs-table`,
+ * whose queue is another), it names those runs and their runs table.
  */
 async function warnIfNeverPlanned(parts: Parts, queue: RangeJobQueue, waitedMs?: number): Promise<void> {
   const any = await queue.hasJobsOf(null);
+  if (any.isErr() || any.value) return;
   const waited = waitedMs === undefined ? '' : `no job has arrived in ${Math.round(waitedMs / 1000)} s, and `;
   const still = waitedMs === undefined ? '' : ' Still waiting.';
-  if (any.isOk() && !any.value)
+  const none = `statement backfill: ${waited}no job of any planned run is in jobs schema "${queue.schema}" for runs table ${parts.plans.runsTable}`;
+  const fields = { jobsSchema: queue.schema, runsTable: parts.plans.runsTable };
+  const elsewhere = await queue.pendingElsewhere();
+  const others = elsewhere.isOk() ? elsewhere.value : [];
+  if (others.length === 0) {
     parts.logger.warn(
-      `statement backfill: ${waited}no job of any planned run is in jobs schema "${queue.schema}" for runs table ${parts.plans.runsTable}; ` +
-        `if the runs were planned with --jobs-schema (jobsSchema) or --runs-table, give every worker the same flags.${still}`,
-      { jobsSchema: queue.schema, runsTable: parts.plans.runsTable },
+      `${none}; if the runs were planned with --jobs-schema (jobsSchema) or --runs-table, give every worker the same flags.${still}`,
+      fields,
     );
+    return;
+  }
+  const runs = others.map(
+    (o) =>
+      `${o.runIds.length === 1 ? 'run' : 'runs'} ${o.runIds.join(', ')} of ${o.runsTable === null ? `the runs table of pg-boss queue ${o.queue}` : `runs table ${o.runsTable}`}`,
+  );
+  parts.logger.warn(
+    `${none}, but it holds pending jobs of ${runs.join('; ')}: give every worker the --runs-table (tables.runs) those runs were planned with.${still}`,
+    { ...fields, pendingElsewhere: others },
+  );
 }
 
 /**
@@ -628,8 +647,9 @@ async function untilEnqueued(
     if (run.isOk() && run.value.combined.state !== 'running') break;
     // A single-process run's id: planning refuses it, so waiting for its plan would wait for ever.
     if (run.isErr() && run.error.context['singleProcess'] === true) return err(run.error);
-    // Planned with other job tables: its jobs never come here.
-    if (run.isErr() && run.error.context['plannedJobsSchema'] !== undefined) return err(run.error);
+    // Planned with other job tables, or with another runs table (whose queue is another): its jobs never come here.
+    if (run.isErr() && (run.error.context['plannedJobsSchema'] !== undefined || run.error.context['plannedRunsTable'] !== undefined))
+      return err(run.error);
     const waited = Date.now() - since;
     if (Date.now() >= noteAt) {
       noteAt += 60_000;

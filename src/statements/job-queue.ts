@@ -9,7 +9,24 @@ import { PgBoss, type Job } from 'pg-boss';
 import { okAsync, ResultAsync } from 'neverthrow';
 import type { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgConnectOptions } from '../_internals/pg.js';
-import { countPendingJobs, releaseClaimedJob, selectRunHasJobs, type SqlStatement, unlimitedJobTime } from './sql.js';
+import {
+  countPendingJobs,
+  releaseClaimedJob,
+  selectPendingRunsOfOtherQueues,
+  selectRunHasJobs,
+  type SqlStatement,
+  unlimitedJobTime,
+} from './sql.js';
+
+/** Runs with jobs pending in another statement range queue of the jobs schema: runs planned with another runs table. */
+export interface OtherQueueRuns {
+  /** pg-boss's name of the queue. */
+  readonly queue: string;
+  /** The runs table of this database the queue is named after (`schema.table`), or null when none is. */
+  readonly runsTable: string | null;
+  /** Runs with jobs pending in it (at most 10). */
+  readonly runIds: readonly string[];
+}
 
 /** What a range job carries. */
 export interface RangeJob {
@@ -192,6 +209,20 @@ export class RangeJobQueue {
     return ResultAsync.fromPromise(
       this.#executeSql(countPendingJobs(this.#schema, this.#queue, runId)).then((r) =>
         Number((r.rows[0] as { n: number } | undefined)?.n ?? 0),
+      ),
+      toError,
+    );
+  }
+
+  /**
+   * The runs with jobs still queued, waiting for a retry or running in the
+   * other statement range queues of this jobs schema (at most 5 queues):
+   * runs planned with another runs table, which this queue never gets.
+   */
+  pendingElsewhere(): ResultAsync<readonly OtherQueueRuns[], BackfillError> {
+    return ResultAsync.fromPromise(
+      this.#executeSql(selectPendingRunsOfOtherQueues(this.#schema, this.#queue, rangeQueueName(''), null)).then(
+        (r) => r.rows as OtherQueueRuns[],
       ),
       toError,
     );

@@ -177,20 +177,22 @@ export class PgRawDocumentSource implements RawDocumentSource {
         { context: { table: raw.sql, column: 'retrieved_at', type: retrievedAt } },
       );
     }
-    for (const column of ['digest', 'retrieved_at', 'content']) {
-      if (typeOf(column) !== undefined) continue;
-      throw new BackfillError(
-        'INVALID_ARGUMENT',
-        `${raw.sql} has no column ${column}: a raw documents table has (digest, retrieved_at timestamptz, content text | jsonb | bytea). Check --raw-table (the source's table) names that table.`,
-        { context: { table: raw.sql, column } },
-      );
-    }
-    const refused = digestColumnRefusal(raw, columns.rows.find((column) => column.name === 'digest') as ColumnType, {
+    const missing =
+      "a raw documents table has (digest, retrieved_at timestamptz, content text | jsonb | bytea). Check --raw-table (the source's table) names that table.";
+    const refused = digestColumnRefusal(raw, 'digest', columns.rows, {
+      missing,
       type: "pages are ordered by the column's own comparison and continue after a page's last digest compared as text, so where the two orders differ (citext ignores case) a run would skip or repeat documents.",
       collation: 'a page that ends on one of them would skip the others retrieved at the same time.',
       convertTo: 'text',
     });
     if (refused !== undefined) throw refused;
+    for (const column of ['retrieved_at', 'content']) {
+      if (typeOf(column) === undefined) {
+        throw new BackfillError('INVALID_ARGUMENT', `${raw.sql} has no column ${column}: ${missing}`, {
+          context: { table: raw.sql, column },
+        });
+      }
+    }
     // PostgreSQL's own type by its internal name (`varchar`, `bpchar`): a type of another schema named `text` is no text.
     const builtin = columns.rows.find((column) => column.name === 'content')?.builtin ?? '';
     const content = typeOf('content') as string;

@@ -87,7 +87,7 @@ export class PgStatementSink implements StatementSink {
   readonly #store: Result<Readonly<PgStore<keyof Tables>>, BackfillError>;
   /** The session (backend pid and start) holding each run lock this sink took, by run id, until it is released. */
   readonly #lockHolders = new Map<string, PgLockSession>();
-  /** Whether the documents table's `document_digest` column was found to compare as text (by `prepare()` or a first `existingDigests`). */
+  /** Whether the documents table's `document_digest` column was found to compare as text (by `prepare()` or a first `existingDigests` or `commitBatch`). */
   #documentsChecked = false;
 
   constructor(config: PgStatementSinkConfig) {
@@ -109,7 +109,8 @@ export class PgStatementSink implements StatementSink {
 
   /**
    * Refuses, with `INVALID_ARGUMENT`, a documents table (created
-   * beforehand) whose `document_digest` column compares otherwise than
+   * beforehand) without a `document_digest` column (another table, named
+   * by mistake), or whose `document_digest` column compares otherwise than
    * text: of a nondeterministic collation, it finds a digest differing
    * from a recorded one only in case already backfilled, so that document
    * would be skipped; of type `citext`, its primary key takes the two for
@@ -118,24 +119,25 @@ export class PgStatementSink implements StatementSink {
   async #checkDocuments(c: PgClientLike, documents: QualifiedName): Promise<void> {
     if (this.#documentsChecked) return;
     const found = (await c.query(sql.selectColumnTypes(documents, ['document_digest']))) as { rows: ColumnType[] };
-    const column = found.rows[0];
-    const refused =
-      column &&
-      digestColumnRefusal(documents, column, {
-        type: "its primary key compares digests by the type's own comparison (citext ignores case), so a document whose digest differs from a recorded one only in case would overwrite that one's record and never be recorded itself.",
-        collation: 'a document whose digest differs from a recorded one only in case would be found already backfilled and skipped.',
-        convertTo: 'text COLLATE "C"',
-      });
+    const refused = digestColumnRefusal(documents, 'document_digest', found.rows, {
+      missing:
+        "a documents table has (document_digest text PRIMARY KEY, format text, claims integer, run_id text, backfilled_at timestamptz), so this is another table. Check --documents-table (the sink's documentsTable) names the documents table, or name one that does not exist yet, to have it created.",
+      type: "its primary key compares digests by the type's own comparison (citext ignores case), so a document whose digest differs from a recorded one only in case would overwrite that one's record and never be recorded itself.",
+      collation: 'a document whose digest differs from a recorded one only in case would be found already backfilled and skipped.',
+      convertTo: 'text COLLATE "C"',
+    });
     if (refused !== undefined) throw refused;
     this.#documentsChecked = true;
   }
 
   /**
    * Creates the four tables (and their schemas) if missing. Safe to call
-   * concurrently. Refuses a documents table created beforehand whose
-   * `document_digest` is `citext` or of a nondeterministic collation
-   * (`INVALID_ARGUMENT`, naming the ALTER that fixes it), as a first
-   * `existingDigests` does on a sink never prepared.
+   * concurrently. Refuses a documents table created beforehand that has
+   * no `document_digest` column (`INVALID_ARGUMENT`, naming the table and
+   * the column), or whose `document_digest` is `citext` or of a
+   * nondeterministic collation (`INVALID_ARGUMENT`, naming the ALTER that
+   * fixes it), as a first `existingDigests` or `commitBatch` does on a sink
+   * never prepared.
    */
   prepare(): ResultAsync<void, BackfillError> {
     return this.#withClient((c, t) =>
@@ -175,6 +177,7 @@ export class PgStatementSink implements StatementSink {
    */
   commitBatch(batch: StatementBatch): ResultAsync<StatementBatchResult, BackfillError> {
     return this.#withClient(async (c, t) => {
+      await this.#checkDocuments(c, t.documents);
       try {
         return await inTransaction(c, () => this.#write(c, t, batch, true));
       } catch (error) {

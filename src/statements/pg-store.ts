@@ -75,17 +75,26 @@ export interface ColumnType {
 const DIGEST_TYPES: ReadonlySet<string> = new Set(['text', 'varchar', 'bpchar']);
 
 /**
- * Why a digest column of `table` that compares otherwise than text is
- * refused: a type not text, varchar or char (`citext` ignores case), or a
- * nondeterministic collation (one that finds `A` and `a` equal). `why`
- * says what would go wrong with each, and `convertTo` the type the
- * ALTER of the first fix gives; undefined when the column compares as text.
+ * Why the digest column `name` of `table` (read into `columns`) is refused:
+ * missing (`why.missing` says what the table should hold and where it was
+ * named: a user pointed the store at another table), of a type not text,
+ * varchar or char (`citext` ignores case), or of a nondeterministic
+ * collation (one that finds `A` and `a` equal). `why` says what would go
+ * wrong with each, and `convertTo` the type the ALTER of the fix gives;
+ * undefined when the column compares as text.
  */
 export function digestColumnRefusal(
   table: QualifiedName,
-  column: ColumnType,
-  why: { readonly type: string; readonly collation: string; readonly convertTo: string },
+  name: string,
+  columns: readonly ColumnType[],
+  why: { readonly missing: string; readonly type: string; readonly collation: string; readonly convertTo: string },
 ): BackfillError | undefined {
+  const column = columns.find((found) => found.name === name);
+  if (column === undefined) {
+    return new BackfillError('INVALID_ARGUMENT', `${table.sql} has no column ${name}: ${why.missing}`, {
+      context: { table: table.sql, column: name },
+    });
+  }
   const alter = `ALTER TABLE ${table.sql} ALTER COLUMN ${column.name} TYPE`;
   if (!DIGEST_TYPES.has(column.builtin ?? '')) {
     return new BackfillError(

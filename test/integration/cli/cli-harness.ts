@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { expect } from 'vitest';
 
 /** The repository root (three levels above this file). */
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -24,7 +25,8 @@ export interface CliRun {
  * `nodeOptions` go to node itself (e.g. `--max-old-space-size=1024`);
  * `shellWords` are appended for bash to expand (e.g. `<(cat SHA256SUMS)`,
  * which only a shell can give); `onSpawn` gets the process id as soon as
- * it is started.
+ * it is started; `killAfterMs` kills it (SIGKILL, then `signal`) if it is
+ * still running that long after (a command that should not wait for ever).
  */
 export function cli(
   args: readonly string[],
@@ -35,6 +37,7 @@ export function cli(
     nodeOptions?: readonly string[];
     shellWords?: string;
     onSpawn?: (pid: number) => void;
+    killAfterMs?: number;
   } = {},
 ): Promise<CliRun> {
   const argv = [
@@ -59,10 +62,27 @@ export function cli(
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    const deadline = options.killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.killAfterMs);
+    child.once('close', (code, signal) => {
+      clearTimeout(deadline);
+      resolve({ code, signal, stdout, stderr });
+    });
     child.stdin.end(options.input ?? '');
     if (child.pid !== undefined) options.onSpawn?.(child.pid);
   });
+}
+
+/**
+ * Runs a command that must be refused at once, not wait: it exits 2 within
+ * `withinMs` (killed then, failing the test, if it still runs).
+ */
+export async function refusedAtOnce(args: readonly string[], env: Record<string, string>, withinMs = 40_000): Promise<CliRun> {
+  const started = Date.now();
+  const r = await cli(args, { env, killAfterMs: withinMs });
+  expect(r.signal, r.stderr).toBeNull();
+  expect(r.code, r.stderr).toBe(2);
+  expect(Date.now() - started).toBeLessThan(withinMs);
+  return r;
 }
 
 /** The object `--json` prints. */

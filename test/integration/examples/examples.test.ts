@@ -83,6 +83,21 @@ describe.runIf(examples.includes('demo.ts'))('demo.ts (npm run demo)', () => {
     expect(r.stdout).toContain('counts after rollback: {"linksets_raw":0,"advisory_chunks_raw":0}');
   }, 300_000);
 
+  it.for([
+    ['BACKFILL_KIT_PG_URL', 'postgres://x:s3cretpw@[bad'],
+    ['BACKFILL_KIT_PG_URL', 'not a url s3cretpw'],
+    ['BACKFILL_KIT_DEMO_DATABASE_URL', 'postgres://x:s3cretpw@db:99999/demo'],
+  ] as const)('a malformed %s (%s) stops it with exit 2 naming the variable and its form, without the password', async ([name, value]) => {
+    const r = await runExample('demo.ts', [], { [name]: value });
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stderr).toContain(`demo: ${name} is not a connection URL`);
+    expect(r.stderr).toContain('postgres://user:password@host:port/database');
+    expect(r.stderr).not.toContain('Invalid URL');
+    expect(`${r.stdout}${r.stderr}`).not.toContain('s3cretpw');
+    // Refused before anything is started.
+    expect(r.stdout).not.toContain('Starting an embedded PostgreSQL');
+  });
+
   it('with no BACKFILL_KIT_PG_URL it starts its own embedded PostgreSQL and stops it afterwards', async () => {
     const r = await runExample('demo.ts');
     expect(r.code, show(r)).toBe(0);

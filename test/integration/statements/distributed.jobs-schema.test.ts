@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../support/pg.js';
-import { cli, jsonOf } from '../cli/cli-harness.js';
+import { cli, jsonOf, refusedAtOnce } from '../cli/cli-harness.js';
 import { psql, seedDocuments } from './helpers.js';
 import { runBackfillWorker } from '../../../src/statements/distributed-worker.js';
 
@@ -89,7 +89,7 @@ describe('--jobs-schema', () => {
       const wrong = await cli(['statements', 'report', '--run-id', 'p', '--jobs-schema', 'nosuch'], { env });
       expect(wrong.code).toBe(2);
       expect(wrong.stderr).toMatch(
-        /run p was planned with jobs schema "jobs", where its jobs are, not "nosuch"; give --jobs-schema \(jobsSchema\) jobs\./,
+        /run p was planned with jobs schema "jobs", where its jobs are, not "nosuch"; give --jobs-schema jobs\./,
       );
     } finally {
       await db.drop();
@@ -113,23 +113,11 @@ describe('--jobs-schema', () => {
       const report = await cli(['statements', 'report', '--run-id', 'q'], { env });
       expect(report.code, report.stderr).toBe(2);
       expect(report.stderr).toMatch(
-        /run q was planned with jobs schema "jobs_a", where its jobs are, not "pgboss"; give --jobs-schema \(jobsSchema\) jobs_a\./,
+        /run q was planned with jobs schema "jobs_a", where its jobs are, not "pgboss"; give --jobs-schema jobs_a\./,
       );
       // A worker waiting for the run in another schema used to wait for ever.
-      let pid = 0;
-      const started = Date.now();
-      const timer = setTimeout(() => process.kill(pid, 'SIGKILL'), 40_000);
-      const worker = await cli(['statements', 'worker', '--until-done', '--run-id', 'q', '--jobs-schema', 'jobs_b'], {
-        env,
-        onSpawn: (p) => {
-          pid = p;
-        },
-      });
-      clearTimeout(timer);
-      expect(worker.signal).toBeNull();
-      expect(worker.code, worker.stderr).toBe(2);
+      const worker = await refusedAtOnce(['statements', 'worker', '--until-done', '--run-id', 'q', '--jobs-schema', 'jobs_b'], env);
       expect(worker.stderr).toMatch(/run q was planned with jobs schema "jobs_a", where its jobs are, not "jobs_b"/);
-      expect(Date.now() - started).toBeLessThan(40_000);
       const right = await cli(['statements', 'worker', '--until-done', '--run-id', 'q', '--jobs-schema', 'jobs_a'], { env });
       expect(right.code, right.stderr).toBe(0);
       expect((await cli(['statements', 'report', '--run-id', 'q', '--jobs-schema', 'jobs_a'], { env })).code).toBe(0);
