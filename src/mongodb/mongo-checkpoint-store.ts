@@ -10,7 +10,7 @@ import type { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
 import type { BackfillCheckpoint, BackfillFailure, CheckpointStore, StoredCheckpoint } from '../statements/ports.js';
 import { DECIDING_READ, DEFAULT_CHECKPOINTS_COLLECTION, DEFAULT_FAILURES_COLLECTION } from './defaults.js';
-import { ensureCollection } from './collections.js';
+import { CollationCheck, ensureCollection, type KeyedCollection } from './collections.js';
 import { collectionOption, databaseOf, resolveRetry, resolveWriteConcern } from './config.js';
 import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
 
@@ -95,6 +95,27 @@ export function resolveCheckpointConfig(config: MongoCheckpointStoreConfig): Res
     const writeConcern = yield* resolveWriteConcern(config.writeConcern);
     return ok(Object.freeze({ db, checkpoints, failures, writeConcern, retry }));
   });
+}
+
+/**
+ * The checkpoint store's collections, as {@link CollationCheck} checks them:
+ * both are keyed on the run id.
+ *
+ * @internal
+ */
+export function checkpointCollections(c: CheckpointContext): KeyedCollection[] {
+  return [
+    {
+      name: c.checkpoints,
+      option: 'checkpointsCollection',
+      why: 'Checkpoints are keyed on the run id, so a run would resume from, or overwrite, the checkpoint of another run whose id it finds equal.',
+    },
+    {
+      name: c.failures,
+      option: 'failuresCollection',
+      why: "Failures are keyed and read on the run id, so a resumed run would report another run's failures as its own.",
+    },
+  ];
 }
 
 /**
@@ -220,22 +241,32 @@ function storedCheckpoint(
  * ```
  */
 export class MongoCheckpointStore implements CheckpointStore {
-  /** The resolved options, or why they are invalid (then every method returns that error). */
-  readonly #context: Result<CheckpointContext, BackfillError>;
+  /** The resolved options and the collation check, or why the options are invalid (then every method returns that error). */
+  readonly #context: Result<Readonly<{ store: CheckpointContext; collation: CollationCheck }>, BackfillError>;
 
   /** Never throws: an invalid config (`INVALID_ARGUMENT`) is returned by every method. */
   constructor(config: MongoCheckpointStoreConfig) {
-    this.#context = resolveCheckpointConfig(config);
+    this.#context = resolveCheckpointConfig(config).map((store) =>
+      Object.freeze({ store, collation: new CollationCheck(store.db, checkpointCollections(store), store.retry) }),
+    );
     Object.freeze(this);
   }
 
-  /** Creates both collections and the failures index `{ runId: 1, seq: 1 }` if missing (checkpoints are keyed by `_id`). */
+  /**
+   * Creates both collections (without a collation) and the failures index
+   * `{ runId: 1, seq: 1 }` if missing (checkpoints are keyed by `_id`).
+   * Refuses, with `INVALID_ARGUMENT` naming it and its collation, a
+   * collection created beforehand whose default collation is not the simple
+   * (binary) one, as the store's first `loadCheckpoint` does: under a
+   * case-insensitive one, run ids differing only in case would share a
+   * checkpoint and failures.
+   */
   prepare(): ResultAsync<void, BackfillError> {
-    return this.#context.asyncAndThen(prepareCheckpoints);
+    return this.#context.asyncAndThen((c) => c.collation.check().andThen(() => prepareCheckpoints(c.store)));
   }
 
   /** The run's checkpoint with the failures recorded up to it, or `null`. */
   loadCheckpoint(runId: string): ResultAsync<StoredCheckpoint | null, BackfillError> {
-    return this.#context.asyncAndThen((c) => loadCheckpointFrom(c, runId));
+    return this.#context.asyncAndThen((c) => c.collation.check().andThen(() => loadCheckpointFrom(c.store, runId)));
   }
 }

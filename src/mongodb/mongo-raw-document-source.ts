@@ -14,6 +14,7 @@ import { DECIDING_READ, DEFAULT_MAX_ATTEMPTS, DEFAULT_RAW_DOCUMENTS_COLLECTION, 
 import { collectionOption, databaseOf, invalid, resolveRetry, resolveWriteConcern } from './config.js';
 import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
 import { loadBson } from './bson.js';
+import { CollationCheck } from './collections.js';
 
 /**
  * Where {@link MongoRawDocumentSource} reads from. Documents need
@@ -142,7 +143,9 @@ export function positionProblem(row: { readonly digest?: unknown; readonly retri
  * `skip`, served by the `{ retrievedAt: 1, digest: 1 }` index that
  * {@link MongoRawDocumentSource.prepare} creates. Cursors carry millisecond
  * ISO-8601 text, MongoDB's own date precision, so resuming neither skips nor
- * repeats a document.
+ * repeats a document. A collection whose default collation is not the
+ * simple (binary) one is refused before anything is read or written (see
+ * {@link MongoRawDocumentSource.prepare}).
  *
  * @example
  * ```ts
@@ -163,15 +166,27 @@ export class MongoRawDocumentSource implements RawDocumentSource {
     Object.freeze(this);
   }
 
-  /** Creates the `{ retrievedAt: 1, digest: 1 }` index (and a unique one on `digest`) if missing. */
+  /**
+   * Creates the `{ retrievedAt: 1, digest: 1 }` index (and a unique one on
+   * `digest`) if missing; a collection that does not exist yet is created
+   * without a collation. Refuses, with `INVALID_ARGUMENT` naming it and its
+   * collation, a collection whose default collation is not the simple
+   * (binary) one, as the source's first call of any kind does: under, say,
+   * `{ locale: 'en', strength: 2 }` digests differing only in case compare
+   * equal, in the keyset filter, the sort and the unique index alike, so
+   * pages would skip documents and `append` would take a new document for a
+   * stored one.
+   */
   prepare(): ResultAsync<void, BackfillError> {
     return this.#context.asyncAndThen((c) =>
-      run(c, async () => {
-        await c.db.collection(c.collection, { writeConcern: c.writeConcern }).createIndexes([
-          { key: { retrievedAt: 1, digest: 1 }, name: 'retrievedAt_digest' },
-          { key: { digest: 1 }, name: 'digest_unique', unique: true },
-        ]);
-      }),
+      c.collation.check().andThen(() =>
+        run(c, async () => {
+          await c.db.collection(c.collection, { writeConcern: c.writeConcern }).createIndexes([
+            { key: { retrievedAt: 1, digest: 1 }, name: 'retrievedAt_digest' },
+            { key: { digest: 1 }, name: 'digest_unique', unique: true },
+          ]);
+        }),
+      ),
     );
   }
 
@@ -186,6 +201,7 @@ export class MongoRawDocumentSource implements RawDocumentSource {
         const ids = documents.map(() => new bson.ObjectId());
         const ops = yield* Result.combine(documents.map((d, i) => appendOperation(d, ids[i]!)));
         if (ops.length === 0) return ok(0);
+        yield* c.collation.check();
         const raw = c.db.collection(c.collection);
         // Upserts keyed on the digest: a retry after a lost reply cannot store a document twice, but it finds
         // what the lost attempt stored already there; the _ids chosen here tell which documents this call stored.
@@ -202,7 +218,8 @@ export class MongoRawDocumentSource implements RawDocumentSource {
   /**
    * The next page after `query.after`, in `(retrievedAt, digest)` order. The
    * first page of a run (no `after`) first checks that every document has a
-   * Date `retrievedAt` (see {@link MongoRawDocumentSource.prepare}).
+   * Date `retrievedAt`; the source's first call checks the collection's
+   * default collation (see {@link MongoRawDocumentSource.prepare}).
    */
   readPage(query: RawDocumentPageQuery): ResultAsync<readonly RawDocument[], BackfillError> {
     const checked = this.#checked;
@@ -210,6 +227,7 @@ export class MongoRawDocumentSource implements RawDocumentSource {
       safeTry(async function* () {
         const filter = yield* pageFilter(query);
         if (!Number.isSafeInteger(query.limit) || query.limit < 1) return invalid('`limit` must be a whole number of at least 1.');
+        yield* c.collation.check();
         if (query.after === undefined || !checked.has('done')) {
           yield* checkPositions(c, query.signal);
           checked.add('done');
@@ -236,7 +254,7 @@ export class MongoRawDocumentSource implements RawDocumentSource {
   count(query: RawDocumentCountQuery): ResultAsync<number, BackfillError> {
     return this.#context.asyncAndThen((c) =>
       pageFilter(query).asyncAndThen((filter) =>
-        run(c, () => c.db.collection(c.collection).countDocuments(filter, DECIDING_READ), query.signal),
+        c.collation.check().andThen(() => run(c, () => c.db.collection(c.collection).countDocuments(filter, DECIDING_READ), query.signal)),
       ),
     );
   }
@@ -246,7 +264,18 @@ export class MongoRawDocumentSource implements RawDocumentSource {
 }
 
 /** A source's options, resolved and validated once by its constructor (frozen). */
-type SourceContext = Readonly<{ db: Db; collection: string; writeConcern: WriteConcernSettings; retry: MongoRetryOptions }>;
+type SourceContext = Readonly<{
+  db: Db;
+  collection: string;
+  writeConcern: WriteConcernSettings;
+  retry: MongoRetryOptions;
+  /** The collection's default collation, checked once by the source's first call. */
+  collation: CollationCheck;
+}>;
+
+/** Why the raw documents collection must compare digests by their bytes. */
+const RAW_COLLATION_WHY =
+  "Pages are read in (retrievedAt, digest) order and go on after a page's last digest, so a page that ends on one of two digests found equal would skip the other, and append would take a new document for the stored one and leave it out.";
 
 function resolveSourceConfig(config: MongoRawDocumentSourceConfig): Result<SourceContext, BackfillError> {
   return safeTry(function* () {
@@ -254,7 +283,8 @@ function resolveSourceConfig(config: MongoRawDocumentSourceConfig): Result<Sourc
     const collection = yield* collectionOption(config.collection, DEFAULT_RAW_DOCUMENTS_COLLECTION, 'collection');
     const retry = yield* resolveRetry(config);
     const writeConcern = yield* resolveWriteConcern(config.writeConcern);
-    return ok(Object.freeze({ db, collection, writeConcern, retry }));
+    const collation = new CollationCheck(db, [{ name: collection, option: 'collection', why: RAW_COLLATION_WHY }], retry);
+    return ok(Object.freeze({ db, collection, writeConcern, retry, collation }));
   });
 }
 

@@ -40,10 +40,11 @@ import {
   type RecordWriter,
   type TransactionLimits,
 } from './statement-rules.js';
-import { ensureCollection } from './collections.js';
+import { CollationCheck, ensureCollection } from './collections.js';
 import { collectionOption, databaseOf, invalid, resolveRetry, resolveWriteConcern, wholeNumber } from './config.js';
 import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
 import {
+  checkpointCollections,
   loadCheckpointFrom,
   prepareCheckpoints,
   resolveCheckpointConfig,
@@ -177,6 +178,8 @@ type SinkContext = Readonly<{
   retry: MongoRetryOptions;
   checkpoints: CheckpointContext;
   limits: TransactionLimits;
+  /** The four collections' default collations, checked once by the sink's first call. */
+  collation: CollationCheck;
 }>;
 
 const TRANSACTION_MODES: readonly MongoTransactionMode[] = ['auto', 'always', 'never'];
@@ -200,6 +203,23 @@ function resolveSinkConfig(config: MongoStatementSinkConfig): Result<SinkContext
     const writeConcern = yield* resolveWriteConcern(config.writeConcern);
     const retry = yield* resolveRetry(config);
     const checkpoints = yield* resolveCheckpointConfig({ ...config, db, writeConcern });
+    const collation = new CollationCheck(
+      db,
+      [
+        {
+          name: statements,
+          option: 'statementsCollection',
+          why: 'Claims are upserted on (documentDigest, vulnerabilityId, productKey) and deleted by documentDigest under force, so claims of documents or products found equal would overwrite or delete each other.',
+        },
+        {
+          name: documents,
+          option: 'documentsCollection',
+          why: "Backfilled documents are recorded and looked up by digest (_id), so a document whose digest differs from a recorded one only in case would be found already backfilled and skipped, and its record would overwrite the other's.",
+        },
+        ...checkpointCollections(checkpoints),
+      ],
+      retry,
+    );
     return ok(
       Object.freeze({
         db,
@@ -211,6 +231,7 @@ function resolveSinkConfig(config: MongoStatementSinkConfig): Result<SinkContext
         retry,
         checkpoints,
         limits: { maxClaims, maxBytes },
+        collation,
       }),
     );
   });
@@ -238,7 +259,10 @@ function resolveSinkConfig(config: MongoStatementSinkConfig): Result<SinkContext
  *   only some of them.
  *
  * `claimsWritten` counts claims upserted or matched, so a retried batch
- * reports the same figure as one that went through first time.
+ * reports the same figure as one that went through first time. A
+ * collection whose default collation is not the simple (binary) one is
+ * refused before anything is read or written (see
+ * {@link MongoStatementSink.prepare}).
  *
  * @example
  * ```ts
@@ -264,23 +288,32 @@ export class MongoStatementSink implements StatementSink {
   }
 
   /**
-   * Creates the collections (before any transaction needs them), the unique
-   * claim index, the `(vulnerabilityId, productKey)` lookup index and the
-   * failures index, when missing.
+   * Creates the collections (before any transaction needs them, and without
+   * a collation), the unique claim index, the `(vulnerabilityId,
+   * productKey)` lookup index and the failures index, when missing. Refuses,
+   * with `INVALID_ARGUMENT` naming it and its collation, a collection
+   * created beforehand (statements, documents, checkpoints or failures)
+   * whose default collation is not the simple (binary) one, as the sink's
+   * first `existingDigests`, `commitBatch` or `loadCheckpoint` does on a sink
+   * never prepared: under, say, `{ locale: 'en', strength: 2 }` a digest
+   * differing from a recorded one only in case is found already backfilled,
+   * and claims or run ids differing only in case overwrite each other.
    */
   prepare(): ResultAsync<void, BackfillError> {
     return this.#context.asyncAndThen((c) =>
-      ResultAsync.fromPromise(
-        withMongoRetry(async () => {
-          // Index builds take the collection's write concern (the driver sends no per-call one).
-          await c.db.collection(c.statements, { writeConcern: c.writeConcern }).createIndexes([
-            { key: { documentDigest: 1, vulnerabilityId: 1, productKey: 1 }, name: 'claim_key', unique: true },
-            { key: { vulnerabilityId: 1, productKey: 1 }, name: 'vulnerability_product' },
-          ]);
-          await ensureCollection(c.db, c.documents, c.writeConcern);
-        }, c.retry),
-        mapTo(c.statements),
-      ).andThen(() => prepareCheckpoints(c.checkpoints)),
+      c.collation.check().andThen(() =>
+        ResultAsync.fromPromise(
+          withMongoRetry(async () => {
+            // Index builds take the collection's write concern (the driver sends no per-call one).
+            await c.db.collection(c.statements, { writeConcern: c.writeConcern }).createIndexes([
+              { key: { documentDigest: 1, vulnerabilityId: 1, productKey: 1 }, name: 'claim_key', unique: true },
+              { key: { vulnerabilityId: 1, productKey: 1 }, name: 'vulnerability_product' },
+            ]);
+            await ensureCollection(c.db, c.documents, c.writeConcern);
+          }, c.retry),
+          mapTo(c.statements),
+        ).andThen(() => prepareCheckpoints(c.checkpoints)),
+      ),
     );
   }
 
@@ -304,22 +337,25 @@ export class MongoStatementSink implements StatementSink {
    */
   existingDigests(digests: readonly string[]): ResultAsync<ReadonlySet<string>, BackfillError> {
     return this.#context.asyncAndThen((c) =>
-      digests.length === 0 ? okAsync(new Set<string>()) : ResultAsync.fromPromise(trustedRecords(c, digests), mapTo(c.documents)),
+      digests.length === 0
+        ? okAsync(new Set<string>())
+        : c.collation.check().andThen(() => ResultAsync.fromPromise(trustedRecords(c, digests), mapTo(c.documents))),
     );
   }
 
   /** Writes the batch (claims, document records, failures, checkpoint): in one transaction when available. */
   commitBatch(batch: StatementBatch): ResultAsync<StatementBatchResult, BackfillError> {
     return this.#context.asyncAndThen((c) =>
-      this.usesTransactions().andThen((tx) =>
-        ResultAsync.fromPromise(tx ? inTransactions(c, batch) : inSequence(c, batch), mapTo(c.statements)),
-      ),
+      c.collation
+        .check()
+        .andThen(() => this.usesTransactions())
+        .andThen((tx) => ResultAsync.fromPromise(tx ? inTransactions(c, batch) : inSequence(c, batch), mapTo(c.statements))),
     );
   }
 
   /** The run's checkpoint with all of its recorded failures, or `null`. */
   loadCheckpoint(runId: string): ResultAsync<StoredCheckpoint | null, BackfillError> {
-    return this.#context.asyncAndThen((c) => loadCheckpointFrom(c.checkpoints, runId));
+    return this.#context.asyncAndThen((c) => c.collation.check().andThen(() => loadCheckpointFrom(c.checkpoints, runId)));
   }
 
   /** Nothing to release: the caller owns the client. */

@@ -5,6 +5,11 @@
  *
  * - `create` of an existing collection: NamespaceExists (48) before 7.0;
  *   since 7.0 (and on mongos since 4.0) success when the options are equal;
+ * - `create` keeps its options (a `collation` among them: the collection's
+ *   default collation, which its `_id` index and every index built without
+ *   a collation of its own take), and `listCollections` reports them as
+ *   `{ name, type, options, info, idIndex }`, or only `{ name, type }` with
+ *   `nameOnly: true`;
  * - a command sent as it is (`db.command`) whose `writeConcern` has a field
  *   other than `w`, `j`, `wtimeout` or `fsync` (the driver's `wtimeoutMS`,
  *   `journal`) fails as an unknown field (40415), as the server's strict
@@ -69,6 +74,17 @@ export interface FakeServerOptions {
   /** What `hello` says: a replica set (default), a standalone or a mongos. */
   readonly topology?: 'replicaSet' | 'standalone' | 'mongos';
   readonly maxBsonObjectSize?: number;
+}
+
+/** A collection's default collation as its indexes take it: none when it has none or the simple one. */
+function indexCollation(options: Doc): Doc {
+  const collation = options.collation as Doc | undefined;
+  return collation === undefined || collation.locale === 'simple' ? {} : { collation: clone(collation) };
+}
+
+/** The `_id` index of a collection created with `options`. */
+function idIndex(options: Doc): Doc {
+  return { v: 2, key: { _id: 1 }, name: '_id_', ...indexCollation(options) };
 }
 
 /** The fields the server reads in a command's `writeConcern`. */
@@ -554,17 +570,22 @@ export class FakeMongo {
         uuid: new BSON.UUID(),
         options: clone(spec),
         docs: [],
-        indexes: [{ v: 2, key: { _id: 1 }, name: '_id_' }],
+        indexes: [idIndex(spec)],
         sharded: false,
       });
     });
   }
 
-  listCollections(filter: Doc): Doc[] {
-    this.record('listCollections', '', {}, filter, false);
+  listCollections(filter: Doc, options: Doc = {}): Doc[] {
+    this.record('listCollections', '', options, filter, false);
     return [...this.#collections]
       .filter(([name]) => matches({ name }, filter))
-      .map(([name, c]) => ({ name, type: c.type ?? 'collection', options: clone(c.options), info: { readOnly: false, uuid: c.uuid } }));
+      .map(([name, c]) => {
+        const type = c.type ?? 'collection';
+        if (options.nameOnly === true) return { name, type };
+        const info = { readOnly: type === 'view', uuid: c.uuid };
+        return { name, type, options: clone(c.options), info, ...(type === 'view' ? {} : { idIndex: idIndex(c.options) }) };
+      });
   }
 
   drop(name: string, options: Doc = {}): Promise<boolean> {
@@ -613,7 +634,7 @@ export class FakeMongo {
           const keys = c.docs.map((d) => key(fields.map((f) => getPath(d, f))));
           if (ix.unique === true && new Set(keys).size < keys.length)
             throw serverError(11000, `E11000 duplicate key error collection index: ${String(ix.name)}`);
-          c.indexes.push({ v: 2, ...clone(ix) });
+          c.indexes.push({ v: 2, ...indexCollation(c.options), ...clone(ix) });
         }
         return { ok: 1 };
       }
@@ -772,7 +793,8 @@ export class FakeCollectionHandle {
       options,
       () => {
         const c = this.#i.implicit(this.collectionName);
-        for (const s of specs) if (!c.indexes.some((i) => i.name === s.name)) c.indexes.push({ v: 2, ...clone(s) });
+        for (const s of specs)
+          if (!c.indexes.some((i) => i.name === s.name)) c.indexes.push({ v: 2, ...indexCollation(c.options), ...clone(s) });
         return specs.map((s) => String(s.name));
       },
       specs,
@@ -833,8 +855,8 @@ export class FakeDb {
     await this.#s.create(name, options);
     return this.collection(name);
   }
-  listCollections(filter: Doc = {}): { toArray: () => Promise<Doc[]> } {
-    return { toArray: async () => this.#s.listCollections(filter) };
+  listCollections(filter: Doc = {}, options: Doc = {}): { toArray: () => Promise<Doc[]> } {
+    return { toArray: async () => this.#s.listCollections(filter, options) };
   }
   dropCollection(name: string, options?: Doc): Promise<boolean> {
     return this.#s.drop(name, options);

@@ -7,8 +7,9 @@
  * on 7.0+, where `create` of an existing collection succeeds, and with
  * crashes simulated at the commit point and after the first rename), the
  * truncate strategy's in-place copy (UUID kept, `deleteMany` then `$merge`,
- * a crash after the delete rolled forward), and transactions versus the
- * idempotent sequence. Runs only with
+ * a crash after the delete rolled forward), transactions versus the
+ * idempotent sequence, and how the server reports a collection's default
+ * collation (refused unless simple). Runs only with
  * BACKFILL_KIT_MONGODB_URL; the transaction cases need a replica set, the
  * fault-injection cases a server started with test commands enabled
  * (`failCommand`), and each says why when it skips.
@@ -19,6 +20,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MongoStagingTarget } from '../../../src/mongodb/mongo-staging-target.js';
 import { MongoStatementSink } from '../../../src/mongodb/mongo-statement-sink.js';
 import { MongoRawDocumentSource } from '../../../src/mongodb/mongo-raw-document-source.js';
+import { nonSimpleCollation } from '../../../src/mongodb/collections.js';
 import { StatementBackfiller } from '../../../src/statements/statement-backfiller.js';
 import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
 import { StagingImporter } from '../../../src/staging/staging-importer.js';
@@ -425,6 +427,32 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     const r = await source.readPage({ limit: 10, retrievedSince: new Date(0) });
     expect(r.isErr() && r.error.code).toBe('DOCUMENT_INVALID');
     expect(r.isErr() && r.error.context).toMatchObject({ id: 'bad', count: 1 });
+  });
+
+  it('a collection with a case-insensitive default collation is refused (its _id lookups match other digests); a simple one is not', async () => {
+    const db = freshDb();
+    const ci = { locale: 'en', strength: 2 };
+    await db.createCollection('raw_documents', { collation: ci });
+    await db.createCollection('statement_documents', { collation: ci });
+    // Why: the server applies the collection's collation to _id lookups, so a digest matches another that differs only in case.
+    await db.collection<{ _id: string }>('statement_documents').insertOne({ _id: 'sha256:ABC' });
+    expect(await db.collection<{ _id: string }>('statement_documents').countDocuments({ _id: { $in: ['sha256:abc'] } })).toBe(1);
+    const page = await new MongoRawDocumentSource({ db }).readPage({ limit: 1 });
+    expect(page.isErr() && page.error.code).toBe('INVALID_ARGUMENT');
+    expect(page.isErr() && page.error.context).toMatchObject({ table: 'raw_documents', collation: { locale: 'en', strength: 2 } });
+    const prepared = await new MongoStatementSink({ db, client }).prepare();
+    expect(prepared.isErr() && prepared.error.context).toMatchObject({ table: 'statement_documents' });
+    expect(await db.listCollections({ name: 'statements' }).toArray()).toEqual([]); // refused before anything was created
+
+    const simple = freshDb();
+    await simple.createCollection('raw_documents', { collation: { locale: 'simple' } });
+    await simple.createCollection('statement_documents');
+    const source = new MongoRawDocumentSource({ db: simple });
+    (await source.prepare())._unsafeUnwrap();
+    expect((await source.readPage({ limit: 1 }))._unsafeUnwrap()).toEqual([]);
+    (await new MongoStatementSink({ db: simple, client }).prepare())._unsafeUnwrap();
+    for (const info of await simple.listCollections({}, { nameOnly: false }).toArray())
+      expect(nonSimpleCollation(info), info.name).toBeUndefined();
   });
 
   it('without transactions, a batch cut after its document records resumes to the uninterrupted counters and report hash', async () => {
