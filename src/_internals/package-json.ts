@@ -13,17 +13,24 @@ export interface PackageJson {
   readonly engines?: { readonly node?: string };
 }
 
-let read: PackageJson | undefined;
+/**
+ * Read when this module is loaded, with the rest of the package's code: a
+ * deploy that installs another version over the files of a running process
+ * does not change the version that process's code reports (and records in
+ * the plans it makes), which it would if read on first use.
+ */
+const read: PackageJson = readPackageJson();
 
-/** The package's package.json, read once; `{}` when it cannot be read. */
-export function packageJson(): PackageJson {
-  if (read === undefined) {
-    try {
-      read = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as PackageJson;
-    } catch {
-      read = {};
-    }
+function readPackageJson(): PackageJson {
+  try {
+    return JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as PackageJson;
+  } catch {
+    return {};
   }
+}
+
+/** The package's package.json, as it was when the package's code was loaded; `{}` when it could not be read. */
+export function packageJson(): PackageJson {
   return read;
 }
 

@@ -57,11 +57,13 @@ const UNPLANNED_WAIT_MS = 1000;
  */
 const NO_JOB_NOTE_MS = 10 * 60_000;
 /**
- * A worker that leaves a run planned by another kit version to that
- * version's workers hands each job of it back for this long, so that it
- * takes other runs' jobs meanwhile rather than the same one again.
+ * A worker slot that handed back a job of a run planned by another kit
+ * version waits this long before it asks for a job again. The job goes
+ * back behind other runs' jobs (which the slot then reaches first) but
+ * ready at once for that version's workers; with no other job to take,
+ * the slot would otherwise claim and hand back the same job without end.
  */
-const OTHER_VERSION_DELAY_SECONDS = 30;
+const OTHER_VERSION_PAUSE_MS = 2000;
 
 /**
  * What {@link runBackfillWorker} is asked for.
@@ -466,6 +468,7 @@ async function workIn(
       }
       if (claimed.otherVersion !== undefined) {
         await leaveToItsVersion(claimed.held, claimed.otherVersion);
+        await pause(OTHER_VERSION_PAUSE_MS, stopping.signal);
         continue;
       }
       const { job } = claimed.held;
@@ -503,9 +506,9 @@ async function workIn(
     const left = await next?.catch(() => null);
     if (left) await release(left.held);
   };
-  /** Hands a job back untried (for any worker to take after `delaySeconds`); if that fails, its heartbeats stop and the engine retries it. */
-  const release = async (held: HeldJob, delaySeconds = 0): Promise<void> => {
-    const released = await held.release(delaySeconds);
+  /** Hands a job back untried (`behindOthers`: behind other jobs, see `releaseClaimedJob`); if that fails, its heartbeats stop and the engine retries it. */
+  const release = async (held: HeldJob, behindOthers = false): Promise<void> => {
+    const released = await held.release(behindOthers);
     if (released.isErr())
       parts.logger.warn('statement backfill: could not hand a job back; it is retried once its heartbeats stop', {
         ...held.job,
@@ -521,7 +524,8 @@ async function workIn(
    */
   const leaveToItsVersion = async (held: HeldJob, plan: BackfillPlan): Promise<void> => {
     const waitsForIt = options.untilDone === true && (options.runId === undefined || options.runId === plan.runId);
-    await release(held, waitsForIt ? 0 : OTHER_VERSION_DELAY_SECONDS);
+    // Ready at once for that version's workers, behind the other runs' jobs this worker takes meanwhile.
+    await release(held, !waitsForIt);
     const advice = `run workers of backfill-kit ${plan.kitVersion} for it, or plan a new run id with this version (statements plan --run-id <new id>).`;
     if (waitsForIt) {
       refused ??= otherKitVersion(plan, `this worker handed its job back untouched and stops; ${advice}`);

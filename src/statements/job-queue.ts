@@ -43,9 +43,10 @@ export interface HeldJob {
   fail(error: unknown): ResultAsync<void, BackfillError>;
   /**
    * Hands the job back untried (the worker stops): any worker may take it
-   * at once (or after `delaySeconds`), and it spends none of its retries.
+   * at once, and it spends none of its retries. With `behindOthers`, jobs
+   * of the default priority are handed out before it.
    */
-  release(delaySeconds?: number): ResultAsync<void, BackfillError>;
+  release(behindOthers?: boolean): ResultAsync<void, BackfillError>;
 }
 
 /** How jobs are leased and retried. */
@@ -194,8 +195,8 @@ export class RangeJobQueue {
       complete: () => settle(() => this.#boss.complete(this.#queue, attempt)),
       fail: (error) =>
         settle(() => this.#boss.fail(this.#queue, attempt, { message: error instanceof Error ? error.message : String(error) })),
-      release: (delaySeconds) =>
-        settle(() => this.#executeSql(releaseClaimedJob(this.#schema, this.#queue, attempt.id, attempt.retryCount, delaySeconds))),
+      release: (behindOthers) =>
+        settle(() => this.#executeSql(releaseClaimedJob(this.#schema, this.#queue, attempt.id, attempt.retryCount, behindOthers))),
     };
   }
 

@@ -756,16 +756,18 @@ export const MAX_JOB_SECONDS = 2_147_483_647;
  * never claimed, as pg-boss's own `restore` does for a job its worker
  * could not start: with no `started_on`, its next claim is not counted as
  * a retry. Fenced to the claim, as pg-boss fences settling a job. With
- * `delaySeconds`, no worker takes it again before then (a worker that
- * leaves a run's jobs to others then reaches other runs' jobs first).
+ * `behindOthers`, it goes behind the jobs of the default priority (pg-boss
+ * hands out higher priorities first) while staying ready for any worker at
+ * once: a worker that leaves a run's jobs to others then reaches other
+ * runs' jobs first, and the workers that take that run get it without
+ * delay.
  */
-export const releaseClaimedJob = (schema: string, queue: string, id: string, retryCount: number, delaySeconds = 0): SqlStatement =>
+export const releaseClaimedJob = (schema: string, queue: string, id: string, retryCount: number, behindOthers = false): SqlStatement =>
   sql(
     `UPDATE ${quoteIdent(schema)}.job SET state = 'created', started_on = NULL, heartbeat_on = NULL,
-            start_after = CASE WHEN $4::pg_catalog.float8 OPERATOR(pg_catalog.>) 0
-                               THEN pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $4::pg_catalog.float8) ELSE start_after END
+            priority = CASE WHEN $4::pg_catalog.bool THEN LEAST(priority, -1) ELSE priority END
       WHERE name OPERATOR(pg_catalog.=) $1 AND id OPERATOR(pg_catalog.=) $2::pg_catalog.uuid AND state OPERATOR(pg_catalog.=) 'active' AND retry_count OPERATOR(pg_catalog.=) $3`,
-    [queue, id, retryCount, delaySeconds],
+    [queue, id, retryCount, behindOthers],
   );
 
 /** Whether `queue` holds any job (of run `runId`, unless `null`), in any state: planning enqueues a run's jobs in one statement. */

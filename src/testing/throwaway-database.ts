@@ -63,7 +63,8 @@ function urlFor(serverUrl: string, database: string): string | undefined {
     const u = URL.parse(noHost ? serverUrl.replace('@/', `@${NO_HOST}/`) : serverUrl);
     if (u === null) return undefined;
     if (u.protocol === 'socket:') u.searchParams.set('db', database);
-    else u.pathname = `/${encodeURIComponent(database)}`;
+    // pg reads the path with decodeURI, which leaves `%24` as it is: a `$` (in a plain identifier) goes as itself.
+    else u.pathname = `/${encodeURIComponent(database).replaceAll('%24', '$')}`;
     url = noHost ? u.toString().replace(`@${NO_HOST}/`, '@/') : u.toString();
   }
   let before: ReturnType<typeof parse>;

@@ -105,9 +105,11 @@ describe('the kit version that planned a distributed run', () => {
       expect(refusedWarnings[0]).toMatch(
         /this worker hands its jobs back untouched and takes other runs' jobs; run workers of backfill-kit/,
       );
-      // Handed back for later (so the worker reached the other run's jobs), but neither tried nor started.
+      // Handed back behind other runs' jobs (so the worker reached them) but ready at once, neither tried nor started.
       expect(untouched(db.url, 'v')).toEqual(queued);
-      psql(db.url, "UPDATE pgboss.job SET start_after = now() WHERE data->>'runId' = 'v'");
+      expect(psql(db.url, "SELECT count(*) FROM pgboss.job WHERE data->>'runId' = 'v' AND (priority >= 0 OR start_after > now())")).toBe(
+        '0',
+      );
 
       // A worker of the planner's version completes the run as if nothing had happened.
       plannedBy(db.url, 'v', kitVersion());
@@ -116,6 +118,44 @@ describe('the kit version that planned a distributed run', () => {
       const report = (await backfillReport(config, 'v'))._unsafeUnwrap();
       expect(report).toMatchObject({ state: 'completed', kitVersion: kitVersion() });
       expect(report.summary.text).toBe(reference.text);
+      expect(report.summary.reportSha256).toBe(reference.reportSha256);
+    } finally {
+      await db.drop();
+    }
+  }, 120_000);
+
+  it('a worker of the planner’s version gets at once the jobs a worker of another version handed back, none counted as a retry', async () => {
+    const db = await createTestDatabase();
+    try {
+      await seedDocuments(db.url, seed);
+      const config = { connectionString: db.url };
+      const plan = (await planBackfill(config, { runId: 'h', batchSize: 50, rangeSize: 100 }))._unsafeUnwrap();
+      expect(plan.ranges.length).toBeGreaterThan(2);
+      // A worker of another version (a rolling deploy) reads the plan as another version's and hands every job back.
+      plannedBy(db.url, 'h', OTHER);
+      const warnings: string[] = [];
+      const logger: Logger = { info: () => undefined, warn: (m) => void warnings.push(m), error: () => undefined };
+      const stop = new AbortController();
+      const stray = runBackfillWorker({ ...config, logger }, { signal: stop.signal, concurrency: 2 });
+      for (let i = 0; i < 100 && warnings.length === 0; i += 1) await new Promise((r) => setTimeout(r, 100));
+      expect(warnings.filter((m) => refusal('h').test(m))).toHaveLength(1);
+      await new Promise((r) => setTimeout(r, 1000));
+      // The planner's version: a worker of it, started now, must not wait for the handed-back jobs.
+      plannedBy(db.url, 'h', kitVersion());
+      const started = Date.now();
+      const done = (await runBackfillWorker(config, { untilDone: true, runId: 'h', signal: AbortSignal.timeout(20_000) }))._unsafeUnwrap();
+      const took = Date.now() - started;
+      stop.abort();
+      expect((await stray)._unsafeUnwrap().ranges).toBe(0);
+      expect(done.ranges).toBe(plan.ranges.length);
+      expect(took).toBeLessThan(15_000);
+      expect(
+        psql(
+          db.url,
+          "SELECT k || '=' || count(*) FROM (SELECT state || ':' || retry_count AS k FROM pgboss.job WHERE data->>'runId' = 'h') j GROUP BY k",
+        ),
+      ).toBe(`completed:0=${plan.ranges.length}`);
+      const report = (await backfillReport(config, 'h'))._unsafeUnwrap();
       expect(report.summary.reportSha256).toBe(reference.reportSha256);
     } finally {
       await db.drop();

@@ -79,6 +79,23 @@ describe('createThrowawayDatabase', () => {
     return forms;
   }
 
+  // A prefix is any plain identifier: "$" and capitals too, which the URL must carry as they are.
+  it.for(['bk_dollar$', 'BK_Upper_Dollar$_'])('creates, reaches and drops a database whose prefix is %s', async (prefix) => {
+    const created = await createThrowawayDatabase({ serverUrl: inject('pgUrl'), prefix });
+    expect(created.isOk() || created.error.message).toBe(true);
+    const db = created._unsafeUnwrap();
+    expect(db.name.startsWith(prefix)).toBe(true);
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      expect((await client.query('SELECT current_database() AS d')).rows[0].d).toBe(db.name);
+    } finally {
+      await client.end();
+    }
+    await db.drop();
+    expect(await exists(db.name)).toBe(false);
+  });
+
   it('gives a URL of the new database, creating nothing it cannot name, for every URL form pg reads', async (ctx) => {
     try {
       await eachForm(ctx);
