@@ -8,8 +8,8 @@
 import { err, ok, type Result, ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { REPORT_SCHEMA_VERSION } from './defaults.js';
-import { rangeQueueName, type OtherQueueRuns } from './job-queue.js';
-import { selectFailingRangeJobs, selectPendingRunsOfOtherQueues } from './sql.js';
+import { pendingRunsOfOtherQueues, rangeQueueName, type OtherQueueRuns } from './job-queue.js';
+import { selectFailingRangeJobs } from './sql.js';
 import { pgErrorToBackfill } from '../_internals/pg.js';
 import type { BackfillPlan, RangeStop } from './pg-run-plan.js';
 import type { BackfillCounters, BackfillFailure, DocumentCursor, StoredCheckpoint } from './ports.js';
@@ -259,9 +259,12 @@ async function notPlanned(parts: Parts, runId: string, noRunsTable: boolean): Pr
 
 /** The other statement range queue of the jobs schema holding pending jobs of `runId`, if any (read from pg-boss's table, without starting pg-boss); none when that table cannot be read. */
 async function pendingElsewhere(parts: Parts, runId: string): Promise<OtherQueueRuns | undefined> {
-  const { text, values } = selectPendingRunsOfOtherQueues(parts.jobs.schema, rangeQueueName(parts.jobs.queue), rangeQueueName(''), runId);
-  const found = await ResultAsync.fromPromise(parts.pool.query<OtherQueueRuns>(text, [...values]), (e) => e);
-  return found.isOk() ? found.value.rows[0] : undefined;
+  const execute = ({ text, values }: { text: string; values: readonly unknown[] }) => parts.pool.query(text, [...values]);
+  const found = await ResultAsync.fromPromise(
+    pendingRunsOfOtherQueues(execute, parts.jobs.schema, rangeQueueName(parts.jobs.queue), runId),
+    (e) => e,
+  );
+  return found.isOk() ? found.value[0] : undefined;
 }
 
 /** The ranges of `runId` whose latest job failed, for good or for now, with its last error (read from pg-boss's table, without starting pg-boss). */

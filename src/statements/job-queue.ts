@@ -9,11 +9,13 @@ import { PgBoss, type Job } from 'pg-boss';
 import { okAsync, ResultAsync } from 'neverthrow';
 import type { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgConnectOptions } from '../_internals/pg.js';
+import { quoteIdent } from '../_internals/sql-identifier.js';
 import {
   countPendingJobs,
   releaseClaimedJob,
   selectPendingRunsOfOtherQueues,
   selectRunHasJobs,
+  selectRunsTableCandidates,
   type SqlStatement,
   unlimitedJobTime,
 } from './sql.js';
@@ -92,6 +94,28 @@ const RANGE_RETRIES = { retryLimit: 20, retryDelay: 1, retryBackoff: true, retry
  */
 export function rangeQueueName(queue: string): string {
   return `backfill-kit/statements/${queue.replaceAll('$', '-').replace(/[^\w.-]/g, '_')}`;
+}
+
+/**
+ * The runs with jobs pending in the range queues of jobs schema `schema`
+ * other than pg-boss queue `queue` (of run `runId` only, unless `null`),
+ * each queue with the runs table of this database its name is made from
+ * by {@link rangeQueueName}, or null when no table is.
+ */
+export async function pendingRunsOfOtherQueues(
+  execute: (statement: SqlStatement) => Promise<{ rows: unknown[] }>,
+  schema: string,
+  queue: string,
+  runId: string | null,
+): Promise<OtherQueueRuns[]> {
+  const pending = (await execute(selectPendingRunsOfOtherQueues(schema, queue, rangeQueueName(''), runId))).rows as Omit<
+    OtherQueueRuns,
+    'runsTable'
+  >[];
+  if (pending.length === 0) return [];
+  const tables = (await execute(selectRunsTableCandidates())).rows as { schema: string; name: string }[];
+  const tableOf = new Map(tables.map((t) => [rangeQueueName(`${quoteIdent(t.schema)}.${quoteIdent(t.name)}`), `${t.schema}.${t.name}`]));
+  return pending.map((p) => ({ ...p, runsTable: tableOf.get(p.queue) ?? null }));
 }
 
 /** A started pg-boss instance bound to one queue. */
@@ -222,9 +246,7 @@ export class RangeJobQueue {
    */
   pendingElsewhere(): ResultAsync<readonly OtherQueueRuns[], BackfillError> {
     return ResultAsync.fromPromise(
-      this.#executeSql(selectPendingRunsOfOtherQueues(this.#schema, this.#queue, rangeQueueName(''), null)).then(
-        (r) => r.rows as OtherQueueRuns[],
-      ),
+      pendingRunsOfOtherQueues((statement) => this.#executeSql(statement), this.#schema, this.#queue, null),
       toError,
     );
   }

@@ -706,27 +706,33 @@ export const countPendingJobs = (schema: string, queue: string, runId: string | 
  * other statement range queues of `schema` than `queue` (`prefix`, the
  * start of every such queue's name): runs planned with another runs
  * table (run `runId` only, unless `null`). Each queue (at most 5) with its
- * run ids (at most 10) and the table of this database its name is made
- * from (as `rangeQueueName` makes it, from the quoted name), as
- * `schema.table` (a runs table's name is a plain identifier: as a flag
- * takes it), or null when no table is.
+ * run ids (at most 10).
  */
 export const selectPendingRunsOfOtherQueues = (schema: string, queue: string, prefix: string, runId: string | null): SqlStatement =>
   sql(
-    `SELECT q.name AS queue, q.runs[1:10] AS "runIds",
-            (SELECT pg_catalog.format('%s.%s', n.nspname, c.relname) FROM pg_catalog.pg_class c
-               JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-              WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p']::pg_catalog."char"[])
-                AND $2::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.regexp_replace(
-                      pg_catalog.replace(pg_catalog.format('"%s"."%s"', n.nspname, c.relname), '$', '-'), '[^A-Za-z0-9_.-]', '_', 'g')
-                    OPERATOR(pg_catalog.=) q.name
-              LIMIT 1) AS "runsTable"
-       FROM (SELECT name, pg_catalog.array_agg(DISTINCT data OPERATOR(pg_catalog.->>) 'runId' ORDER BY data OPERATOR(pg_catalog.->>) 'runId') AS runs
-               FROM ${quoteIdent(schema)}.job
-              WHERE pg_catalog.starts_with(name, $2::pg_catalog.text) AND name OPERATOR(pg_catalog.<>) $1 AND state OPERATOR(pg_catalog.<) 'completed'
-                AND ($3::pg_catalog.text IS NULL OR (data OPERATOR(pg_catalog.->>) 'runId') OPERATOR(pg_catalog.=) $3)
-              GROUP BY name ORDER BY name LIMIT 5) q`,
+    `SELECT name AS queue,
+            (pg_catalog.array_agg(DISTINCT data OPERATOR(pg_catalog.->>) 'runId' ORDER BY data OPERATOR(pg_catalog.->>) 'runId'))[1:10] AS "runIds"
+       FROM ${quoteIdent(schema)}.job
+      WHERE pg_catalog.starts_with(name, $2::pg_catalog.text) AND name OPERATOR(pg_catalog.<>) $1 AND state OPERATOR(pg_catalog.<) 'completed'
+        AND ($3::pg_catalog.text IS NULL OR (data OPERATOR(pg_catalog.->>) 'runId') OPERATOR(pg_catalog.=) $3)
+      GROUP BY name ORDER BY name LIMIT 5`,
     [queue, prefix, runId],
+  );
+
+/**
+ * The tables of this database shaped like a runs table (their `run_id`,
+ * `batch_size` and `range_size` columns), as schema and name: the tables a
+ * range queue's name can be made from.
+ */
+export const selectRunsTableCandidates = (): SqlStatement =>
+  sql(
+    `SELECT n.nspname AS schema, c.relname AS name
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+      WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p']::pg_catalog."char"[])
+        AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND NOT a.attisdropped
+                AND a.attname OPERATOR(pg_catalog.=) ANY (ARRAY['run_id', 'batch_size', 'range_size']::pg_catalog.name[])) OPERATOR(pg_catalog.=) 3`,
+    [],
   );
 
 /**
