@@ -100,7 +100,7 @@ function resumeLine(flags: FlagValues, partial: BackfillSummary): string {
  */
 function resumeInFlagTerms(error: BackfillError, flags: FlagValues): BackfillError {
   const { runId, started } = error.context as { runId?: string; started?: CheckpointOptions };
-  if (error.code !== 'INVALID_ARGUMENT' || runId === undefined || started === undefined) return stopInFlagTerms(error);
+  if (error.code !== 'INVALID_ARGUMENT' || runId === undefined || started === undefined) return withFlagWords(error);
   const was = [
     started.retrievedSince === null ? 'no --retrieved-since' : `--retrieved-since ${started.retrievedSince}`,
     started.force ? '--force' : 'no --force',
@@ -129,10 +129,10 @@ function inFlagWords(message: string): string {
 }
 
 /**
- * A stop or an interruption said with this CLI's flags ({@link inFlagWords}).
+ * A statements error of the library said with this CLI's flags ({@link inFlagWords}).
  * @internal
  */
-export function stopInFlagTerms(error: BackfillError): BackfillError {
+export function withFlagWords(error: BackfillError): BackfillError {
   return reworded(error, inFlagWords);
 }
 
@@ -372,7 +372,7 @@ const PLANNED_FLAGS: Readonly<Record<string, string>> = {
  */
 function inFlagTerms(error: BackfillError): BackfillError {
   const { runId, planned } = error.context as { runId?: string; planned?: Record<string, unknown> };
-  if (error.code !== 'INVALID_ARGUMENT' || runId === undefined || planned === undefined) return error;
+  if (error.code !== 'INVALID_ARGUMENT' || runId === undefined || planned === undefined) return withFlagWords(error);
   const flags = Object.entries(planned).map(([option, value]) => {
     const flag = `--${PLANNED_FLAGS[option] ?? option}`;
     if (value === true) return flag;
@@ -396,7 +396,7 @@ function requiredRunId(flags: FlagValues, command: string): Result<string, Backf
 /** The report of a planned run as the CLI prints it; exit 0 only once it completed without failures. */
 async function* reportOutcome(ctx: CommandContext, runId: string): CommandRun {
   const cluster = yield* await clusterOf(ctx);
-  const report = yield* await backfillReport(cluster, runId).mapErr((error) => reworded(error, inFlagWords));
+  const report = yield* await backfillReport(cluster, runId).mapErr(withFlagWords);
   const { state, summary } = report;
   // Reading is harmless whatever version planned the run; working it is not (its workers must be of that version).
   const plannedBy = plannedByOtherKitVersion(report)
@@ -690,7 +690,7 @@ const worker: CommandSpec = {
       untilDone,
       signal: ctx.signal,
     });
-    if (done.isErr()) return failed(reworded(done.error, inFlagWords));
+    if (done.isErr()) return failed(withFlagWords(done.error));
     const w = done.value;
     // Stopping is how a worker without --until-done ends; one with it was stopped before the work was done.
     if (untilDone && ctx.signal.aborted)

@@ -3,7 +3,7 @@
  * lines name its options: a stop was logged "(stopOnError)" and an idle
  * worker was told of "--jobs-schema (jobsSchema)". The commands now give
  * the library a logger that says them as the flags, with the same wording
- * as their errors (`stopInFlagTerms`). A line's fields are JSON whose
+ * as their errors (`withFlagWords`). A line's fields are JSON whose
  * keys stay the library's.
  */
 import { describe, expect, it } from 'vitest';

@@ -3,7 +3,7 @@
  * (`stopOnError:`, "with the same runId") are said with the CLI's flags.
  */
 import { describe, expect, it } from 'vitest';
-import { stopInFlagTerms } from '../../../src/cli/statements.js';
+import { withFlagWords } from '../../../src/cli/statements.js';
 import { BackfillError } from '../../../src/errors.js';
 
 describe('statements errors in flag terms', () => {
@@ -17,7 +17,7 @@ describe('statements errors in flag terms', () => {
   ] as const)('%s: %s', ([code, library, cli]) => {
     const partial = { evaluated: 3 };
     const error = new BackfillError(code, library, { context: { runId: 'r1' }, partial });
-    const said = stopInFlagTerms(error);
+    const said = withFlagWords(error);
     expect(said.message).toBe(cli);
     expect(said).toMatchObject({ code, context: { runId: 'r1' }, partial });
     expect(said.cause).toBe(error);
@@ -25,6 +25,6 @@ describe('statements errors in flag terms', () => {
 
   it('leaves any other error as it is', () => {
     const error = new BackfillError('DB_ERROR', 'connection lost');
-    expect(stopInFlagTerms(error)).toBe(error);
+    expect(withFlagWords(error)).toBe(error);
   });
 });
