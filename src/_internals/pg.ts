@@ -20,6 +20,18 @@ export interface PgClientLike {
   release?(destroy?: boolean | Error): void;
 }
 
+/** A statement and its parameters. */
+export interface Statement {
+  readonly text: string;
+  readonly values?: readonly unknown[];
+}
+
+/** Sends `statement` on `client` and resolves with its rows. */
+export async function query<R = Record<string, unknown>>(client: PgClientLike, statement: Statement): Promise<R[]> {
+  const result = (await client.query(statement.text, statement.values)) as { rows?: R[] } | undefined;
+  return result?.rows ?? [];
+}
+
 /** The part of a `pg.Pool` the library uses. */
 export interface PgPoolLike {
   /** Checks out a client, which the library releases when done. */

@@ -19,20 +19,10 @@
  * @module
  */
 import copyStreams from 'pg-copy-streams';
-import type { PgClientLike } from '../_internals/pg.js';
+import type { Statement } from '../_internals/pg.js';
 import { quoteLiteral } from '../_internals/sql-identifier.js';
 
-/** A statement and its parameters. */
-export interface Statement {
-  readonly text: string;
-  readonly values?: readonly unknown[];
-}
-
-/** Sends `statement` on `client` and resolves with its rows. */
-export async function query<R = Record<string, unknown>>(client: PgClientLike, statement: Statement): Promise<R[]> {
-  const result = (await client.query(statement.text, statement.values)) as { rows?: R[] } | undefined;
-  return result?.rows ?? [];
-}
+export { query, type Statement } from '../_internals/pg.js';
 
 const plain = (text: string): Statement => ({ text });
 

@@ -10,13 +10,8 @@
  *
  * @module
  */
+import type { Statement } from '../_internals/pg.js';
 import { quoteIdent } from '../_internals/sql-identifier.js';
-
-/** A statement and its parameters. */
-export interface Statement {
-  readonly text: string;
-  readonly values?: readonly unknown[];
-}
 
 /** Creates database `name`, cloned from `template` when given. */
 export const createDatabase = (name: string, template: string | undefined): Statement => ({

@@ -4,9 +4,9 @@ import pg from 'pg';
 import { parse } from 'pg-connection-string';
 import { ResultAsync, errAsync } from 'neverthrow';
 import { validateIdentifier } from '../_internals/sql-identifier.js';
-import { pgErrorToBackfill } from '../_internals/pg.js';
+import { pgErrorToBackfill, query, type Statement } from '../_internals/pg.js';
 import { BackfillError } from '../errors.js';
-import { type Statement, createDatabase, dropDatabaseForce, otherClientSessions } from './sql.js';
+import { createDatabase, dropDatabaseForce, otherClientSessions } from './sql.js';
 
 /** Options for {@link createThrowawayDatabase}. */
 export interface ThrowawayDatabaseOptions {
@@ -91,7 +91,7 @@ async function adminSession(serverUrl: string, session: (client: pg.Client) => P
 
 async function adminQuery(serverUrl: string, statement: Statement): Promise<void> {
   await adminSession(serverUrl, async (client) => {
-    await client.query(statement.text, statement.values as unknown[] | undefined);
+    await query(client, statement);
   });
 }
 
@@ -112,12 +112,11 @@ function dropWhenLeft(serverUrl: string, name: string): Promise<void> {
   return adminSession(serverUrl, async (client) => {
     const deadline = Date.now() + DROP_GRACE_MS;
     for (;;) {
-      const { text, values } = otherClientSessions(name);
-      const { rows } = await client.query<{ connected: boolean }>(text, values as unknown[]);
-      if (rows[0]?.connected !== true || Date.now() >= deadline) break;
+      const [sessions] = await query<{ connected: boolean }>(client, otherClientSessions(name));
+      if (sessions?.connected !== true || Date.now() >= deadline) break;
       await sleep(DROP_POLL_MS);
     }
-    await client.query(dropDatabaseForce(name).text);
+    await query(client, dropDatabaseForce(name));
   });
 }
 
