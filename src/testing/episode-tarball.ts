@@ -6,8 +6,7 @@ import { ResultAsync } from 'neverthrow';
 import tar from 'tar-stream';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { compareCodePoints } from '../index-backfill/python-json.js';
-import { kindOf } from '../statements/normalizers/fields.js';
-import { instant } from './options.js';
+import { instant, invalid } from './options.js';
 
 /** Options of {@link buildEpisodeTarball}. */
 export interface EpisodeTarballOptions {
@@ -60,11 +59,6 @@ const DEFAULT_MTIME = new Date('2025-01-01T00:00:00Z');
 /** The packer writes a member's mtime as whole seconds in a 32-bit signed number; outside that it writes a broken header. */
 const MAX_MTIME_MS = (2 ** 31 - 1) * 1000;
 
-/** `INVALID_ARGUMENT` naming the option, what it must be and what kind of value it got. */
-function refused(name: string, rule: string, value: unknown): BackfillError {
-  return new BackfillError('INVALID_ARGUMENT', `${name} must be ${rule}; got ${kindOf(value)}.`, { context: { option: name } });
-}
-
 function metaBytes(meta: unknown): Buffer | undefined {
   if (meta === null || meta === undefined) return undefined;
   if (typeof meta === 'string') return Buffer.from(meta, 'utf8');
@@ -79,7 +73,7 @@ function metaBytes(meta: unknown): Buffer | undefined {
     });
   }
   // A function or a symbol encodes as nothing: meta.json would have held the text "undefined".
-  if (text === undefined) throw refused('meta', 'an object, a string, bytes or null', meta);
+  if (text === undefined) throw invalid('meta', 'an object, a string, bytes or null', meta);
   return Buffer.from(`${text}\n`, 'utf8');
 }
 
@@ -87,12 +81,12 @@ function metaBytes(meta: unknown): Buffer | undefined {
 function memberBytes(files: unknown): [string, Buffer][] {
   if (files === undefined) return [];
   if (typeof files !== 'object' || files === null || Array.isArray(files)) {
-    throw refused('files', 'an object of member names to strings or bytes', files);
+    throw invalid('files', 'an object of member names to strings or bytes', files);
   }
   return Object.entries(files).map(([name, data]): [string, Buffer] => {
     if (typeof data === 'string') return [name, Buffer.from(data, 'utf8')];
     if (data instanceof Uint8Array) return [name, Buffer.from(data)];
-    throw refused(`files[${JSON.stringify(name)}]`, 'a string or bytes (a Uint8Array)', data);
+    throw invalid(`files[${JSON.stringify(name)}]`, 'a string or bytes (a Uint8Array)', data);
   });
 }
 

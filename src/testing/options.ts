@@ -6,6 +6,7 @@
  * @module
  */
 import { BackfillError } from '../errors.js';
+import { kindOf } from '../statements/normalizers/fields.js';
 
 /** The largest seed: {@link SeededRandom} keeps 32 bits, so a larger one would give another seed's fixtures. */
 export const MAX_SEED = 2 ** 32 - 1;
@@ -15,10 +16,13 @@ function shown(value: unknown): string {
   if (typeof value === 'bigint') return `${value}n`;
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an Invalid Date' : value.toISOString();
   if (Array.isArray(value)) return `[${value.map(shown).join(', ')}]`;
+  // An object, a function or a symbol: its kind says more than its text ("[object Object]").
+  if (typeof value === 'object' || typeof value === 'function' || typeof value === 'symbol') return kindOf(value);
   return String(value);
 }
 
-function invalid(name: string, rule: string, value: unknown): BackfillError {
+/** `INVALID_ARGUMENT` naming the option, what it must be and the value it got. */
+export function invalid(name: string, rule: string, value: unknown): BackfillError {
   return new BackfillError('INVALID_ARGUMENT', `${name} must be ${rule}; got ${shown(value)}.`, { context: { option: name } });
 }
 
