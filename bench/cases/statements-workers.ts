@@ -101,47 +101,55 @@ function procCpu(pid: number | 'self'): { own: number; children: number } | null
 }
 
 /**
- * Samples the CPU of the PostgreSQL backends connected to the bench
- * database every 50 ms (they end with the CLI's connections, so the sum
- * misses at most their last 50 ms). Null where /proc is unreadable.
+ * The CPU of the PostgreSQL backends that served a pass, read without
+ * polling the server during the timed run (a query every 50 ms took about
+ * 4 % of a core, which the two-worker run, keeping both cores busy, paid
+ * for and one process, leaving one idle, did not): the postmaster's CPU of
+ * its reaped children (`cutime` + `cstime`) before the pass and after the
+ * pass's backends have ended and been reaped. It counts every backend of
+ * the server that ended meanwhile, an autovacuum worker included; the
+ * bench database is the only one in use. Null where /proc is unreadable.
  */
 async function backendCpu(url: string): Promise<{ stop(): Promise<number | null> }> {
   const monitor = new pg.Client({ connectionString: url });
   await monitor.connect();
-  const seen = new Map<number, { first: number; last: number }>();
-  // A backend that ends between the listing and its /proc read is skipped; only an unreadable /proc voids the sum.
-  const readable = procCpu('self') !== null;
-  // Backends open before the command count from their first sample, new ones from their start.
-  let starting = true;
-  const sample = async (): Promise<void> => {
-    const r = await monitor.query<{ pid: number }>(
-      'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
-    );
-    for (const { pid } of r.rows) {
-      const cpu = procCpu(pid);
-      if (cpu !== null) seen.set(pid, { first: seen.get(pid)?.first ?? (starting ? cpu.own : 0), last: cpu.own });
-    }
+  const others = async (): Promise<number> =>
+    (
+      await monitor.query<{ n: string }>(
+        'SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      )
+    ).rows[0]?.n === '0'
+      ? 0
+      : 1;
+  /** Waits (outside the timed run) until no backend but the monitor is connected to the bench database, then a little more for the postmaster to reap them. */
+  const settled = async (): Promise<void> => {
+    for (let waited = 0; waited < 10_000 && (await others()) > 0; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 100));
   };
-  await sample();
-  starting = false;
-  const sampling = new AbortController();
-  const loop = (async () => {
-    while (!sampling.signal.aborted) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      await sample();
-    }
-  })();
+  const backend = (await monitor.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid ?? 0;
+  const postmaster = parentPid(backend);
+  const reaped = (): number | null => (postmaster === null ? null : (procCpu(postmaster)?.children ?? null));
+  await settled();
+  const before = reaped();
   return {
     async stop() {
-      sampling.abort();
-      await loop;
+      await settled();
+      const after = reaped();
       await monitor.end();
-      if (!readable) return null;
-      let total = 0;
-      for (const { first, last } of seen.values()) total += last - first;
-      return total;
+      return before === null || after === null ? null : after - before;
     },
   };
+}
+
+/** The parent process of `pid` (field 4 of `/proc/<pid>/stat`); null off Linux. */
+function parentPid(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return Number.isInteger(ppid) && ppid > 1 ? ppid : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Busy CPU seconds of the whole machine so far, from `/proc/stat` (every state but idle and iowait); null off Linux. */
@@ -189,7 +197,7 @@ interface Timed {
   readonly seconds: number;
   /** CPU seconds of the CLI process and its children; null off Linux. */
   readonly nodeCpu: number | null;
-  /** The CLI process's CPU by thread (sampled every 50 ms); empty off Linux. */
+  /** The CLI process's CPU by thread (sampled every 100 ms: a thread's last 100 ms before it ends are missed); empty off Linux. */
   readonly threads: Readonly<Record<string, number>>;
   /** CPU seconds of the database's backends; null where unreadable. */
   readonly postgresCpu: number | null;
@@ -208,7 +216,7 @@ async function timeCli(args: readonly string[], url: string): Promise<Timed> {
   const seenThreads = new Map<string, { name: string; cpu: number }>();
   const sampling = setInterval(() => {
     if (child.pid !== undefined) for (const [tid, t] of threadCpu(child.pid)) seenThreads.set(tid, t);
-  }, 50);
+  }, 100);
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   const code = await new Promise<number | null>((resolve, reject) => {
