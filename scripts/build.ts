@@ -3,7 +3,11 @@
  *
  * 1. `tsc -p tsconfig.build.json`: the ESM implementation, declarations and
  *    source maps in `dist/` (the maps point at `src/`, which is shipped).
- * 2. `dist/cjs/`, the CommonJS face of every subpath that has a `require`
+ * 2. `dist/_internals/package-json.js` gets package.json's name, version and
+ *    engines as a literal ({@link builtPackageJson}), so the built package
+ *    reads no package.json at run time: bundled into an application, the
+ *    file next to it would be some other package's.
+ * 3. `dist/cjs/`, the CommonJS face of every subpath that has a `require`
  *    branch in package.json's `exports`: a one-line `require()` of the ESM
  *    entry (Node >= 22.12 loads ES modules with `require`) and a copy of the
  *    declarations, which TypeScript reads as CommonJS there.
@@ -44,6 +48,29 @@ export function wrapperSource(cjsPath: string, esmPath: string): string {
   return `'use strict';\n// The package is ESM; Node >= 22.12 loads it with require(). See the README's "CommonJS" section.\nmodule.exports = require(${JSON.stringify(spec)});\n`;
 }
 
+/** What tsc makes of the sources' `builtPackageJson` declaration, which the build replaces. */
+export const BUILT_PACKAGE_JSON_PLACEHOLDER = 'const builtPackageJson = undefined;';
+
+/**
+ * The compiled `_internals/package-json.js` with package.json's name, version
+ * and engines written into it as a literal; throws if the placeholder is not
+ * there exactly once.
+ */
+export function builtPackageJson(compiled: string, pkg: { name?: unknown; version?: unknown; engines?: { node?: unknown } }): string {
+  const parts = compiled.split(BUILT_PACKAGE_JSON_PLACEHOLDER);
+  if (parts.length !== 2)
+    throw new Error(
+      `expected "${BUILT_PACKAGE_JSON_PLACEHOLDER}" once in the compiled package-json.js, found it ${parts.length - 1} times`,
+    );
+  if (typeof pkg.name !== 'string' || typeof pkg.version !== 'string') throw new Error('package.json has no name or no version');
+  const fields = {
+    name: pkg.name,
+    version: pkg.version,
+    ...(typeof pkg.engines?.node === 'string' ? { engines: { node: pkg.engines.node } } : {}),
+  };
+  return parts.join(`const builtPackageJson = ${JSON.stringify(fields)};`);
+}
+
 function declarationFiles(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' })
     .filter((f) => f.endsWith('.d.ts') || f.endsWith('.d.ts.map'))
@@ -71,11 +98,18 @@ function copyDeclarations(): void {
 }
 
 function main(): void {
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, ExportTarget> };
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    name?: unknown;
+    version?: unknown;
+    engines?: { node?: unknown };
+    exports: Record<string, ExportTarget>;
+  };
   rmSync(dist, { recursive: true, force: true });
   execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], {
     stdio: 'inherit',
   });
+  const packageJsonModule = join(dist, '_internals', 'package-json.js');
+  writeFileSync(packageJsonModule, builtPackageJson(readFileSync(packageJsonModule, 'utf8'), pkg));
   mkdirSync(cjs, { recursive: true });
   writeFileSync(join(cjs, 'package.json'), `${JSON.stringify({ type: 'commonjs' }, null, 2)}\n`);
   copyDeclarations();

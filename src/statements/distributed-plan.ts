@@ -7,7 +7,7 @@
  */
 import { err, errAsync, ok, okAsync, type Result, type ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError } from '../errors.js';
-import { kitVersion } from '../_internals/package-json.js';
+import { kitVersion, UNKNOWN_KIT_VERSION } from '../_internals/package-json.js';
 import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE } from './defaults.js';
 import type { RangeJob } from './job-queue.js';
 import type { PgRawDocumentSource } from './pg-raw-document-source.js';
@@ -264,9 +264,14 @@ export function otherKitVersion(plan: BackfillPlan, advice: string): BackfillErr
   );
 }
 
-/** Whether another version of backfill-kit than this one planned the run (`false` for a plan that recorded none). */
-export const plannedByOtherKitVersion = (plan: Pick<BackfillPlan, 'kitVersion'>): boolean =>
-  plan.kitVersion !== null && plan.kitVersion !== kitVersion();
+/**
+ * Whether another version of backfill-kit than this one (`mine`) planned the
+ * run (`false` for a plan that recorded none). A version that cannot be known
+ * ({@link UNKNOWN_KIT_VERSION}) is another one on either side, even to itself:
+ * two processes that cannot tell their versions are not shown to be the same.
+ */
+export const plannedByOtherKitVersion = (plan: Pick<BackfillPlan, 'kitVersion'>, mine = kitVersion()): boolean =>
+  plan.kitVersion !== null && (plan.kitVersion !== mine || mine === UNKNOWN_KIT_VERSION);
 
 export const singleProcessState = (single: StoredCheckpoint): string =>
   single.completed ? 'completed' : `stopped after ${single.counters.evaluated} documents`;
