@@ -6,7 +6,7 @@
  * @module
  */
 import { err, errAsync, ok, okAsync, type Result, type ResultAsync, safeTry } from 'neverthrow';
-import { BackfillError } from '../errors.js';
+import { BackfillError, type BackfillErrorContext } from '../errors.js';
 import { kitVersion, UNKNOWN_KIT_VERSION } from '../_internals/package-json.js';
 import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE } from './defaults.js';
 import type { RangeJob } from './job-queue.js';
@@ -252,15 +252,16 @@ export function planIn(
  * was planned by another version of backfill-kit, whose normalizers may
  * differ, so its statements would mix both versions' output and its report
  * hash match neither. A plan that recorded no version (stored before plans
- * recorded it) is worked as before. `advice` says what to do instead.
+ * recorded it) is worked as before. `advice` says what to do instead;
+ * `context` adds to the error's.
  */
-export function otherKitVersion(plan: BackfillPlan, advice: string): BackfillError | undefined {
+export function otherKitVersion(plan: BackfillPlan, advice: string, context: BackfillErrorContext = {}): BackfillError | undefined {
   if (!plannedByOtherKitVersion(plan)) return undefined;
   const mine = kitVersion();
   return new BackfillError(
     'INVALID_ARGUMENT',
     `run ${plan.runId} was planned by backfill-kit ${plan.kitVersion}, and this is backfill-kit ${mine}: their normalizers may differ, and the run would mix both versions' statements; ${advice}`,
-    { context: { runId: plan.runId, plannedKitVersion: plan.kitVersion, kitVersion: mine } },
+    { context: { runId: plan.runId, plannedKitVersion: plan.kitVersion, kitVersion: mine, ...context } },
   );
 }
 

@@ -7,7 +7,7 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { err, ok, Result, type ResultAsync, safeTry } from 'neverthrow';
+import { err, errAsync, ok, okAsync, Result, ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { defaultVexNormalizers } from './defaults.js';
@@ -88,6 +88,12 @@ export interface BackfillWorkerOptions {
    * the worker takes jobs until `signal` fires; one that has taken none
    * after 10 s, in a jobs schema holding no job of any run, warns (again
    * every 10 minutes) naming the jobs schema and runs table it watches.
+   * Jobs of runs another kit version planned (a rolling deploy) are not
+   * this worker's: without `runId` it hands them back, works every other
+   * job, and then fails with `INVALID_ARGUMENT` if such jobs are still
+   * pending (naming the runs and both versions), or returns if that
+   * version's workers finished them meanwhile. With the `runId` of such a
+   * run it fails at once.
    */
   readonly untilDone?: boolean;
   /** Stops taking jobs; running ranges stop between batches (their jobs go back to the queue, spending none of their retries). */
@@ -156,7 +162,7 @@ interface WorkerContext {
   backfillerOf(plan: BackfillPlan): StatementBackfiller;
   /** Plans never change once stored, so a worker reads each run's once. */
   readonly plans: Map<string, BackfillPlan>;
-  /** Runs planned by another kit version, which this worker does not work (see {@link otherKitVersion}). */
+  /** Runs planned by another kit version, which this worker does not work nor wait for (see {@link otherKitVersion}). */
   readonly otherVersion: Map<string, BackfillPlan>;
 }
 
@@ -287,10 +293,11 @@ async function runJob(w: WorkerContext, { held, target }: Claimed, onLastPageRea
  * worker resumes the range from its checkpoint. Safe to run on many hosts.
  * A job of a run that another version of backfill-kit planned (see
  * {@link BackfillPlan.kitVersion}) is handed back untouched, for that
- * version's workers: with `untilDone` of that run or of the whole queue
- * the worker then fails with `INVALID_ARGUMENT` naming both versions (it
- * would wait for ever); otherwise it warns once per run and takes other
- * runs' jobs.
+ * version's workers: with `untilDone` of that run the worker then fails
+ * with `INVALID_ARGUMENT` naming both versions (it would wait for ever);
+ * otherwise it warns once per run and takes other runs' jobs, and with
+ * `untilDone` of the whole queue, once no other job is left, fails the
+ * same way if that run's jobs are still pending.
  * A worker that finds no job of any run in its queue (another jobs schema
  * or runs table than the planner's) warns through `config.logger`, naming
  * the runs with jobs pending under other runs tables of its jobs schema.
@@ -312,8 +319,12 @@ export function runBackfillWorker(
       config,
       async (s) => {
         const worked = await workIn(s, config, options, startedAt, outage);
-        if (worked.isErr() || !options.untilDone || options.signal?.aborted) return worked;
-        return failedRunAmong(s.parts, worked.value, options.runId);
+        if (worked.isErr()) return err(worked.error);
+        const { summary, leftToOtherVersions } = worked.value;
+        if (!options.untilDone || options.signal?.aborted) return ok(summary);
+        // A range of its own runs that failed for good says more than the jobs it left to another version.
+        const failed = await failedRunAmong(s.parts, summary, options.runId);
+        return failed.isErr() || leftToOtherVersions === undefined ? failed : err(leftToOtherVersions);
       },
       { ranges: options.concurrency ?? 1, reconnect: { outage, signal: options.signal }, planner: false },
     );
@@ -363,7 +374,8 @@ export function planAndWork(
         safeTry(async function* () {
           const signal = plan.signal ?? worker.signal;
           onPlanned(yield* planIn(s, signal === undefined ? plan : { ...plan, signal }, true));
-          return await workIn(s, config, { ...worker, untilDone: true, runId: plan.runId }, startedAt, outageFor(config, worker));
+          const worked = await workIn(s, config, { ...worker, untilDone: true, runId: plan.runId }, startedAt, outageFor(config, worker));
+          return worked.map(({ summary }) => summary);
         }),
       { ranges: worker.concurrency ?? 1 },
     ),
@@ -400,13 +412,19 @@ function outageFor(config: DistributedBackfillConfig, options: BackfillWorkerOpt
 }
 
 /** Takes jobs until `options.signal` fires or (with `untilDone`) no job is left anywhere. */
+/** What a worker did, and (a whole-queue `untilDone` worker) the error for jobs it left to another kit version's workers, see {@link leftToOtherVersions}. */
+interface WorkedQueue {
+  readonly summary: BackfillWorkerSummary;
+  readonly leftToOtherVersions?: BackfillError;
+}
+
 async function workIn(
   { parts, queue }: Session,
   config: DistributedBackfillConfig,
   options: BackfillWorkerOptions,
   startedAt: number,
   outage: Outage,
-): Promise<Result<BackfillWorkerSummary, BackfillError>> {
+): Promise<Result<WorkedQueue, BackfillError>> {
   const backfillers = new Map<Store, StatementBackfiller>();
   await using threads = options.threads ? new NormalizerThreads({ threads: options.threads, logger: parts.logger }) : undefined;
   // The threads load while the worker waits for its first job.
@@ -518,15 +536,17 @@ async function workIn(
   const warnedOf = new Set<string>();
   /**
    * Hands back untouched a job of a run another kit version planned. A
-   * worker that waits for that run (`untilDone`, of it or of the whole
-   * queue) would wait for ever: it stops with the error. Any other warns
-   * (once per run) and leaves the run's jobs to that version's workers.
+   * worker that waits for that run (`untilDone` of it) would wait for
+   * ever: it stops with the error. Any other warns (once per run) and
+   * leaves the run's jobs to that version's workers (a whole-queue
+   * `untilDone` worker is told of those still pending when it ends, see
+   * {@link leftToOtherVersions}).
    */
   const leaveToItsVersion = async (held: HeldJob, plan: BackfillPlan): Promise<void> => {
-    const waitsForIt = options.untilDone === true && (options.runId === undefined || options.runId === plan.runId);
+    const waitsForIt = options.untilDone === true && options.runId === plan.runId;
     // Ready at once for that version's workers, behind the other runs' jobs this worker takes meanwhile.
     await release(held, !waitsForIt);
-    const advice = `run workers of backfill-kit ${plan.kitVersion} for it, or plan a new run id with this version (statements plan --run-id <new id>).`;
+    const advice = itsVersionAdvice(plan);
     if (waitsForIt) {
       refused ??= otherKitVersion(plan, `this worker handed its job back untouched and stops; ${advice}`);
       stopping.abort();
@@ -555,10 +575,11 @@ async function workIn(
     let noJobNoteAt = waitingSince + UNPLANNED_NOTE_MS;
     // With untilDone, a worker that finds no job left (of its runId's run, or anywhere) returns at
     // once, even at its start. While one of its ranges runs, only a worker waiting for one run asks
-    // (that range may be another run's); for the others the range's end wakes the loop.
+    // (that range may be another run's); for the others the range's end wakes the loop. Jobs of runs
+    // another kit version planned, once met, are not its to wait for (its slots hand them back).
     while (!stopping.signal.aborted) {
       if (options.untilDone && (running === 0 || options.runId !== undefined)) {
-        const pending = await queue.pending(options.runId ?? null);
+        const pending = await queue.pending(options.runId ?? null, [...w.otherVersion.keys()]);
         if (pending.isOk()) {
           outage.ended();
           if (pending.value === 0) break;
@@ -581,10 +602,44 @@ async function workIn(
     await parts.plans.leave(workerId);
   }
   if (refused !== undefined) return err(refused);
+  let leftToOthers: BackfillError | undefined;
+  if (options.untilDone && options.runId === undefined && !options.signal?.aborted) {
+    const left = await leftToOtherVersions(queue, [...w.otherVersion.values()]);
+    if (left.isErr()) leftToOthers = left.error;
+  }
   // A worker of one run found its plan (else it would still wait): one with nothing to do (no document from
   // retrievedSince) has no job to find, so no job anywhere says nothing about its flags.
   if (options.untilDone && options.runId === undefined && ranges === 0 && !options.signal?.aborted) await warnIfNeverPlanned(parts, queue);
-  return ok({ workerId, ranges, retried, runs: [...w.plans.keys()] });
+  return ok({
+    summary: { workerId, ranges, retried, runs: [...w.plans.keys()] },
+    ...(leftToOthers === undefined ? {} : { leftToOtherVersions: leftToOthers }),
+  });
+}
+
+/** What a worker that hands back a run's jobs says to do about it. */
+const itsVersionAdvice = (plan: BackfillPlan): string =>
+  `run workers of backfill-kit ${plan.kitVersion} for it, or plan a new run id with this version (statements plan --run-id <new id>).`;
+
+/**
+ * The end of a whole-queue `untilDone` worker, once no job it can work is
+ * left: `INVALID_ARGUMENT` when runs another kit version planned, whose
+ * jobs it handed back, still have jobs pending (it returns without them
+ * done), naming the first such run, both versions and the others; nothing
+ * when that version's workers finished them meanwhile.
+ */
+function leftToOtherVersions(queue: RangeJobQueue, plans: readonly BackfillPlan[]): ResultAsync<void, BackfillError> {
+  return ResultAsync.combine(plans.map((plan) => queue.pending(plan.runId).map((n) => ({ plan, n })))).andThen((counts) => {
+    const [first, ...more] = counts.filter((c) => c.n > 0);
+    if (first === undefined) return okAsync(undefined);
+    const others = more.map((c) => `${c.plan.runId} (backfill-kit ${c.plan.kitVersion}, ${c.n} pending)`);
+    const also = others.length === 0 ? '' : ` So are the jobs of ${others.length === 1 ? 'run' : 'runs'} ${others.join(', ')}.`;
+    const refused = otherKitVersion(
+      first.plan,
+      `this worker did every job of the runs it works, handed this run's jobs back untouched, and stops with ${first.n} of them pending; ${itsVersionAdvice(first.plan)}${also}`,
+      { pendingJobs: first.n, ...(more.length === 0 ? {} : { otherRuns: more.map((c) => c.plan.runId) }) },
+    );
+    return refused === undefined ? okAsync(undefined) : errAsync(refused);
+  });
 }
 
 /**

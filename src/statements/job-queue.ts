@@ -229,10 +229,10 @@ export class RangeJobQueue {
     return this.#boss.getDb().executeSql(text, [...values]);
   }
 
-  /** Jobs of this queue (of run `runId`, unless `null`) still queued, waiting for a retry, or running (on any host). */
-  pending(runId: string | null): ResultAsync<number, BackfillError> {
+  /** Jobs of this queue (of run `runId`, unless `null`; of no run in `except`) still queued, waiting for a retry, or running (on any host). */
+  pending(runId: string | null, except: readonly string[] = []): ResultAsync<number, BackfillError> {
     return ResultAsync.fromPromise(
-      this.#executeSql(countPendingJobs(this.#schema, this.#queue, runId)).then((r) =>
+      this.#executeSql(countPendingJobs(this.#schema, this.#queue, runId, except)).then((r) =>
         Number((r.rows[0] as { n: number } | undefined)?.n ?? 0),
       ),
       toError,

@@ -693,12 +693,17 @@ export const countWorkersAlive = (workers: QualifiedName, withinSeconds: number)
 
 // ─── Job engine (RangeJobQueue, on pg-boss's tables) ───────────────────────
 
-/** Jobs of `queue` (of run `runId`, unless `null`) still queued, waiting for a retry, or running (pg-boss's job states before `completed`). */
-export const countPendingJobs = (schema: string, queue: string, runId: string | null): SqlStatement =>
+/**
+ * Jobs of `queue` (of run `runId`, unless `null`; of no run in `except`)
+ * still queued, waiting for a retry, or running (pg-boss's job states
+ * before `completed`).
+ */
+export const countPendingJobs = (schema: string, queue: string, runId: string | null, except: readonly string[] = []): SqlStatement =>
   sql(
     `SELECT pg_catalog.count(*)::int AS n FROM ${quoteIdent(schema)}.job
-      WHERE name OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.<) 'completed' AND ($2::pg_catalog.text IS NULL OR (data OPERATOR(pg_catalog.->>) 'runId') OPERATOR(pg_catalog.=) $2)`,
-    [queue, runId],
+      WHERE name OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.<) 'completed' AND ($2::pg_catalog.text IS NULL OR (data OPERATOR(pg_catalog.->>) 'runId') OPERATOR(pg_catalog.=) $2)
+        AND NOT ((data OPERATOR(pg_catalog.->>) 'runId') OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.text[]))`,
+    [queue, runId, [...except]],
   );
 
 /**

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
 import { backfillSingleProcess, psql, seedDocuments } from './helpers.js';
-import { cli, jsonOf } from '../cli/cli-harness.js';
+import { type CliRun, cli, jsonOf } from '../cli/cli-harness.js';
 import { kitVersion } from '../../../src/_internals/package-json.js';
 import { planBackfill } from '../../../src/statements/distributed-plan.js';
 import { runBackfillWorker } from '../../../src/statements/distributed-worker.js';
@@ -45,6 +45,49 @@ function untouched(url: string, runId: string): { jobs: string; started: string 
   };
 }
 
+/**
+ * A rolling deploy's queue: run a (2 ranges, in tables of its own) planned
+ * by another version, then run b (the reference documents) by this one.
+ */
+async function rollingDeployQueue(): Promise<TestDatabase> {
+  const db = await createTestDatabase();
+  await seedDocuments(db.url, seed);
+  await seedDocuments(db.url, { seed: 31, count: 60, brokenRatio: 0 }, 'other.raw_documents');
+  const config = { connectionString: db.url };
+  const tables = { raw: 'other.raw_documents', statements: 'other.statements', documents: 'other.documents' };
+  const a = (
+    await planBackfill(
+      { ...config, tables: { ...tables, checkpoints: 'other.checkpoints', failures: 'other.failures' } },
+      { runId: 'a', batchSize: 50, rangeSize: 30 },
+    )
+  )._unsafeUnwrap();
+  expect(a.ranges).toHaveLength(2);
+  plannedBy(db.url, 'a', OTHER);
+  (await planBackfill(config, { runId: 'b', batchSize: 50, rangeSize: 100 }))._unsafeUnwrap();
+  return db;
+}
+
+/**
+ * Runs `statements worker --until-done <args>` on {@link rollingDeployQueue}
+ * and checks it exits with `code`, run b completed with the single-process
+ * hash, and run a's jobs untouched.
+ */
+async function workerOnRollingDeploy(args: readonly string[], code: number): Promise<CliRun> {
+  const db = await rollingDeployQueue();
+  try {
+    const queued = untouched(db.url, 'a');
+    const worker = await cli(['statements', 'worker', '--until-done', ...args], { env: { PGURI: db.url }, killAfterMs: 60_000 });
+    expect(worker.code, worker.stderr).toBe(code);
+    const b = (await backfillReport({ connectionString: db.url }, 'b'))._unsafeUnwrap();
+    expect(b.state).toBe('completed');
+    expect(b.summary.reportSha256).toBe(reference.reportSha256);
+    expect(untouched(db.url, 'a')).toEqual(queued);
+    return worker;
+  } finally {
+    await db.drop();
+  }
+}
+
 const refusal = (runId: string) =>
   new RegExp(
     `run ${runId} was planned by backfill-kit ${OTHER.replaceAll('.', '\\.')}, and this is backfill-kit ${kitVersion().replaceAll('.', '\\.')}: their normalizers may differ`,
@@ -72,9 +115,12 @@ describe('the kit version that planned a distributed run', () => {
         expect(refused.isErr() && refused.error.code, JSON.stringify(options)).toBe('INVALID_ARGUMENT');
         const { message, context } = refused._unsafeUnwrapErr();
         expect(message).toMatch(refusal('v'));
+        // Of that run: at once; of the whole queue: once no other job is left, with the run's jobs all still pending.
+        const stops =
+          options.runId === 'v' ? 'handed its job back untouched and stops' : `and stops with ${plan.ranges.length} of them pending`;
         expect(message).toMatch(
           new RegExp(
-            `handed its job back untouched and stops; run workers of backfill-kit ${OTHER.replaceAll('.', '\\.')} for it, or plan a new run id with this version`,
+            `${stops}; run workers of backfill-kit ${OTHER.replaceAll('.', '\\.')} for it, or plan a new run id with this version`,
           ),
         );
         expect(context).toMatchObject({ runId: 'v', plannedKitVersion: OTHER, kitVersion: kitVersion() });
@@ -160,6 +206,65 @@ describe('the kit version that planned a distributed run', () => {
     } finally {
       await db.drop();
     }
+  }, 120_000);
+
+  it('a whole-queue --until-done worker works every run of its version, then fails naming the run of another version still pending', async () => {
+    const worker = await workerOnRollingDeploy([], 2);
+    expect(worker.stderr).toMatch(refusal('a'));
+    expect(worker.stderr).toMatch(
+      /did every job of the runs it works, handed this run's jobs back untouched, and stops with 2 of them pending; run workers of backfill-kit 0\.0\.1-other for it, or plan a new run id with this version/,
+    );
+    // Warned once while it worked run b.
+    expect(worker.stderr.match(/hands its jobs back untouched and takes other runs' jobs/g)).toHaveLength(1);
+  }, 120_000);
+
+  it('a whole-queue untilDone worker whose other-version run was finished meanwhile by that version returns ok', async () => {
+    const db = await rollingDeployQueue();
+    try {
+      const config = { connectionString: db.url };
+      let handedBack = 0;
+      const logger: Logger = {
+        info: () => undefined,
+        error: () => undefined,
+        warn: (m) => {
+          if (!refusal('a').test(m)) return;
+          handedBack += 1;
+          // The other version's workers finish run a meanwhile (its jobs leave the queue as done).
+          psql(db.url, "UPDATE pgboss.job SET state = 'completed', completed_on = now() WHERE data->>'runId' = 'a'");
+        },
+      };
+      const done = (
+        await runBackfillWorker({ ...config, logger }, { untilDone: true, signal: AbortSignal.timeout(60_000) })
+      )._unsafeUnwrap();
+      expect(handedBack).toBe(1);
+      expect(done.runs).toEqual(['b']);
+      const b = (await backfillReport(config, 'b'))._unsafeUnwrap();
+      expect(String(done.ranges)).toBe(psql(db.url, "SELECT count(*) FROM vex.statement_backfill_ranges WHERE run_id = 'b'"));
+      expect(b.state).toBe('completed');
+      expect(b.summary.reportSha256).toBe(reference.reportSha256);
+    } finally {
+      await db.drop();
+    }
+  }, 120_000);
+
+  it('a whole-queue --until-done worker whose own run failed for good reports RANGE_FAILED (exit 4), not the jobs it left to another version', async () => {
+    const db = await rollingDeployQueue();
+    try {
+      // One document of run b breaks a CHECK constraint, and its range has no retry left.
+      const bad = psql(db.url, 'SELECT digest FROM vex.raw_documents ORDER BY retrieved_at, digest OFFSET 150 LIMIT 1').trim();
+      psql(db.url, `ALTER TABLE vex.statements ADD CONSTRAINT no_bad CHECK (document_digest <> '${bad}')`);
+      psql(db.url, "UPDATE pgboss.job SET retry_limit = 0 WHERE data->>'runId' = 'b'");
+      const worker = await cli(['statements', 'worker', '--until-done'], { env: { PGURI: db.url }, killAfterMs: 60_000 });
+      expect(worker.code, worker.stderr).toBe(4);
+      expect(worker.stderr).toMatch(/error RANGE_FAILED: .*run b/);
+      expect(worker.stderr).not.toMatch(/stops with 2 of them pending/);
+    } finally {
+      await db.drop();
+    }
+  }, 120_000);
+
+  it('a --until-done --run-id worker of its own version’s run finishes it and exits 0 while another version’s run shares the queue', async () => {
+    await workerOnRollingDeploy(['--run-id', 'b'], 0);
   }, 120_000);
 
   it('on the CLI: the worker and a resume by backfill --workers refuse it, report reads it, and a plan that recorded no version is worked as before', async () => {
