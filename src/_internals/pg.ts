@@ -76,8 +76,19 @@ export function pgPoolSettings(options: PgConnectOptions): pg.PoolConfig {
 }
 
 /** `<host>:<port> did not answer within <n> s`, or `within <limit> (<n> s)` where `limit` names the setting. */
-export function noAnswerWithin(host: string, port: number, ms: number, limit?: string): string {
+function noAnswerWithin(host: string, port: number, ms: number, limit?: string): string {
   return `${host}:${port} did not answer within ${limit === undefined ? `${ms / 1000} s` : `${limit} (${ms / 1000} s)`}`;
+}
+
+/**
+ * The error of a connection to `host:port` that got no answer within `ms`
+ * (saying so as {@link noAnswerWithin} does), shaped like the system's own
+ * ETIMEDOUT (`code`, `syscall`, `address`, `port`) so that it is told apart
+ * like one ({@link connectionFailureOf}).
+ */
+export function connectTimedOut(host: string, port: number, ms: number, limit?: string, cause?: unknown): Error {
+  const error = new Error(noAnswerWithin(host, port, ms, limit), cause === undefined ? undefined : { cause });
+  return Object.assign(error, { code: 'ETIMEDOUT', syscall: 'connect', address: host, port });
 }
 
 /** The AbortError a connection attempt to `host:port` ends with when its signal fires. */
@@ -101,7 +112,7 @@ export function clientConnectingWithin(ms: number, limit?: string, signal?: Abor
     }
 
     #said(error: Error): Error {
-      return error?.message === 'timeout expired' ? new Error(noAnswerWithin(this.host, this.port, ms, limit), { cause: error }) : error;
+      return error?.message === 'timeout expired' ? connectTimedOut(this.host, this.port, ms, limit, error) : error;
     }
 
     override connect(): Promise<pg.Client>;
@@ -160,7 +171,8 @@ const REFUSED_CONNECTION_SQLSTATES: ReadonlySet<unknown> = new Set(['3D000', '28
 
 /**
  * Whether `error` is a connection lost or refused for now (refused or reset,
- * a server shutting down, restarting or recovering), which may come back:
+ * a server shutting down, restarting or recovering, no connection slot
+ * left), which may come back:
  * a `DB_CONNECTION` other than a missing database or a rejected login.
  */
 export function isPassingConnectionLoss(error: BackfillError): boolean {
@@ -176,6 +188,9 @@ export function isPassingConnectionLoss(error: BackfillError): boolean {
  */
 const CONNECTION_ENDED_SQLSTATES: ReadonlySet<unknown> = new Set(['57P01', '57P02', '57P03', '57P05', '25P03', '25P04']);
 
+/** SQLSTATE too_many_connections: no connection slot left (max_connections, or the role's or database's CONNECTION LIMIT). */
+const TOO_MANY_CONNECTIONS = '53300';
+
 /** What to change when the server cancelled a statement on its `statement_timeout`. */
 const STATEMENT_TIMEOUT_ADVICE =
   'Give the job a longer statement_timeout (ALTER ROLE … SET statement_timeout, or options=-c statement_timeout=0 in its connection URL) and run it again';
@@ -188,7 +203,9 @@ const QUERY_CANCELED = '57014';
  * the server cancelled (57014) is a `DB_ERROR` saying so and what to change,
  * never `ABORTED`: that code means the caller's own AbortSignal (exit 130 on
  * the command line, as for Ctrl-C), which the kit honours between
- * statements, not by cancelling them.
+ * statements, not by cancelling them. A connection the server turned away
+ * for want of a slot (53300, too many connections) is `DB_CONNECTION`, like
+ * one it refused: no statement of the caller's was rejected.
  */
 export function pgErrorToBackfill(error: unknown, context: BackfillErrorContext = {}, what = 'PostgreSQL'): BackfillError {
   if (error instanceof BackfillError) return error;
@@ -216,12 +233,154 @@ export function pgErrorToBackfill(error: unknown, context: BackfillErrorContext 
     return new BackfillError('TABLE_NOT_FOUND', `${message}${table}`, base);
   }
   if (sqlstate === '23505') return new BackfillError('DUPLICATE_ID', message, base);
-  if (sqlstate?.startsWith('08') || CONNECTION_ENDED_SQLSTATES.has(sqlstate) || REFUSED_CONNECTION_SQLSTATES.has(sqlstate)) {
+  if (
+    sqlstate?.startsWith('08') ||
+    CONNECTION_ENDED_SQLSTATES.has(sqlstate) ||
+    REFUSED_CONNECTION_SQLSTATES.has(sqlstate) ||
+    sqlstate === TOO_MANY_CONNECTIONS
+  ) {
     return new BackfillError('DB_CONNECTION', message, base);
   }
   if (sqlstate !== undefined && /^[0-9A-Z]{5}$/.test(sqlstate)) return new BackfillError('DB_ERROR', message, base);
   // Node network errors (ECONNREFUSED, ECONNRESET, …) and "Connection terminated".
   return new BackfillError('DB_CONNECTION', message, base);
+}
+
+/** Why a connection failed or was lost, as far as its error tells: what an operator does about it differs with each. */
+export type ConnectionFailureKind =
+  /** Nothing listens at the address (ECONNREFUSED, or no Unix socket there). */
+  | 'refused'
+  /** The host name does not resolve (ENOTFOUND). */
+  | 'host-unknown'
+  /** The name server did not answer (EAI_AGAIN). */
+  | 'dns-unavailable'
+  /** No route to the host (EHOSTUNREACH, ENETUNREACH). */
+  | 'unreachable'
+  /** The host did not answer in time (ETIMEDOUT, or the connect timeout). */
+  | 'timed-out'
+  /** The server rejected the login (28P01, 28000). */
+  | 'login-rejected'
+  /** The role does not exist or may not log in (28000 from the server's session start). */
+  | 'role-missing'
+  /** No such database (3D000). */
+  | 'database-missing'
+  /** The server is starting up, shutting down, restarting or in recovery (57P01-57P03). */
+  | 'server-unavailable'
+  /** The server ended an idle session or a long transaction on its timeout (57P05, 25P03, 25P04). */
+  | 'session-timeout'
+  /** No connection slot left (53300). */
+  | 'too-many-connections'
+  /** The server offers no SSL, and the connection requires it. */
+  | 'ssl-unsupported'
+  /** The server's certificate was not accepted. */
+  | 'ssl-certificate'
+  /** Another SSL/TLS failure. */
+  | 'ssl'
+  /** The connection was cut (ECONNRESET, EPIPE, class 08, "Connection terminated"). */
+  | 'lost';
+
+/** A {@link ConnectionFailureKind} and where it happened, when the driver's error says. */
+export interface ConnectionFailure {
+  readonly kind: ConnectionFailureKind;
+  /** `host:port`, a Unix socket's path, or the host name that did not resolve. */
+  readonly where?: string;
+}
+
+/** What each SQLSTATE of a `DB_CONNECTION` says about its cause (class 08 aside). */
+const SQLSTATE_FAILURES: Readonly<Record<string, ConnectionFailureKind>> = {
+  '28P01': 'login-rejected',
+  '28000': 'login-rejected',
+  '3D000': 'database-missing',
+  '57P01': 'server-unavailable',
+  '57P02': 'server-unavailable',
+  '57P03': 'server-unavailable',
+  '57P05': 'session-timeout',
+  '25P03': 'session-timeout',
+  '25P04': 'session-timeout',
+  [TOO_MANY_CONNECTIONS]: 'too-many-connections',
+};
+
+/** What each Node.js system error code of a connection says about its cause. */
+const SYSTEM_FAILURES: Readonly<Record<string, ConnectionFailureKind>> = {
+  ECONNREFUSED: 'refused',
+  // A Unix socket path with no server behind it.
+  ENOENT: 'refused',
+  ENOTFOUND: 'host-unknown',
+  EAI_AGAIN: 'dns-unavailable',
+  EAI_FAIL: 'dns-unavailable',
+  EHOSTUNREACH: 'unreachable',
+  ENETUNREACH: 'unreachable',
+  EHOSTDOWN: 'unreachable',
+  ENETDOWN: 'unreachable',
+  ETIMEDOUT: 'timed-out',
+  ECONNRESET: 'lost',
+  ECONNABORTED: 'lost',
+  EPIPE: 'lost',
+};
+
+/** The driver's error as far as telling a connection failure apart reads it. */
+interface DriverError {
+  readonly code?: unknown;
+  readonly message?: unknown;
+  readonly routine?: unknown;
+  readonly address?: unknown;
+  readonly port?: unknown;
+  readonly hostname?: unknown;
+  readonly library?: unknown;
+  readonly errors?: unknown;
+}
+
+/** `host:port` (`[::1]:5432` for IPv6), a socket path, or the host name an error names. */
+function whereOf(e: DriverError): string | undefined {
+  // A host with several addresses fails with an AggregateError whose errors name them.
+  const first = Array.isArray(e.errors) && e.address === undefined ? (e.errors[0] as DriverError | undefined) : undefined;
+  if (first !== undefined) return whereOf(first);
+  if (typeof e.hostname === 'string') return e.hostname;
+  if (typeof e.address !== 'string') return undefined;
+  const host = e.address.includes(':') ? `[${e.address}]` : e.address;
+  return typeof e.port === 'number' ? `${host}:${e.port}` : e.address;
+}
+
+/**
+ * Why the connection of a `DB_CONNECTION` failed or was lost, read from
+ * its SQLSTATE and the driver's error down its causes (through errors that
+ * reworded or wrapped it); `undefined` for another code or a cause the
+ * error does not tell (a run lock lost, a MongoDB error).
+ */
+export function connectionFailureOf(error: BackfillError): ConnectionFailure | undefined {
+  if (error.code !== 'DB_CONNECTION') return undefined;
+  let sqlstate: string | undefined;
+  let driver: DriverError | undefined;
+  let link: unknown = error;
+  for (let depth = 0; link !== null && typeof link === 'object' && depth < 8; depth += 1) {
+    if (link instanceof BackfillError) {
+      if (typeof link.dbCode === 'string' && /^[0-9A-Z]{5}$/.test(link.dbCode)) sqlstate ??= link.dbCode;
+    } else {
+      driver ??= link as DriverError;
+    }
+    link = (link as { cause?: unknown }).cause;
+  }
+  const where = driver === undefined ? undefined : whereOf(driver);
+  const failure = (kind: ConnectionFailureKind): ConnectionFailure => (where === undefined ? { kind } : { kind, where });
+  if (sqlstate !== undefined) {
+    // The server checks the role before the password: InitializeSessionUserId says it is missing or may not log in.
+    if (sqlstate === '28000' && driver?.routine === 'InitializeSessionUserId') return failure('role-missing');
+    const kind = SQLSTATE_FAILURES[sqlstate] ?? (sqlstate.startsWith('08') ? 'lost' : undefined);
+    return kind === undefined ? undefined : failure(kind);
+  }
+  if (driver === undefined) return undefined;
+  const code = typeof driver.code === 'string' ? driver.code : '';
+  const system = SYSTEM_FAILURES[code];
+  if (system !== undefined) return failure(system);
+  const message = typeof driver.message === 'string' ? driver.message : '';
+  // The driver's words when sslmode asks for SSL and the server answers that it has none.
+  if (message === 'The server does not support SSL connections') return failure('ssl-unsupported');
+  // Node.js's certificate checks (CERT_HAS_EXPIRED, SELF_SIGNED_CERT_IN_CHAIN, ERR_TLS_CERT_ALTNAME_INVALID, …).
+  if (/CERT/.test(code)) return failure('ssl-certificate');
+  // OpenSSL's own errors carry the library that raised them.
+  if (/^ERR_(SSL|TLS)_/.test(code) || driver.library !== undefined) return failure('ssl');
+  if (/^Connection terminated/.test(message)) return failure('lost');
+  return undefined;
 }
 
 /**

@@ -8,6 +8,7 @@
 import { inspect } from 'node:util';
 import { BackfillError, ERROR_CODES, isBackfillError, type BackfillErrorCode } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
+import { connectionFailureOf, type ConnectionFailureKind } from '../_internals/pg.js';
 
 /** A writable text sink; `process.stdout` and `process.stderr` fit. */
 export interface TextSink {
@@ -105,6 +106,62 @@ const CLI_FIXES: Partial<Record<BackfillErrorCode, string>> = {
   COMMIT_INCOMPLETE: 'Finish the recorded swap with the library’s dropLeftovers on the same MongoDB database, then rerun.',
 };
 
+/** Where the CLI's database is named, as a fix tells an operator to change it; `variable` is libpq's for the setting. */
+function named(variable: string): string {
+  return `--pg (or PGURI, PG_DSN, ${variable})`;
+}
+
+/** What a rerun keeps, for a cause that passes. */
+const RERUN_KEEPS = 'a statement backfill resumes from its last committed batch with the same --run-id';
+
+/**
+ * The fix of a `DB_CONNECTION` for each cause the error tells
+ * (`connectionFailureOf`), in place of the one generic sentence: what an
+ * operator does about a server that is down differs from a mistyped host,
+ * a rejected login or a full server. `at` is where it happened (`host:port`,
+ * a socket path or a host name) when the driver said. Never the connection
+ * string, which may hold a password.
+ */
+const CONNECTION_FIXES: Record<ConnectionFailureKind, (at: string | undefined) => string> = {
+  refused: (at) =>
+    `Nothing accepts connections at ${at ?? 'that address'}: start PostgreSQL there (or wait until it is up), or fix the host and port in ${named('PGHOST, PGPORT')}.`,
+  'host-unknown': (at) =>
+    `The host name ${at ?? 'of the database'} does not resolve: check its spelling in ${named('PGHOST')}, and this machine's DNS or /etc/hosts.`,
+  'dns-unavailable': (at) =>
+    `The name server did not answer for ${at ?? 'the host'}: check this machine's DNS settings and network, then rerun; an IP address in ${named('PGHOST')} needs no lookup.`,
+  unreachable: (at) =>
+    `There is no route to ${at ?? 'the host'}: check the network and firewalls (VPN, security groups, routes) between this machine and the server, and the host in ${named('PGHOST')}.`,
+  'timed-out': (at) =>
+    `${at ?? 'The server'} did not answer in time: check that the host and port in ${named('PGHOST, PGPORT')} are right and that no firewall drops the connection; for a slow server, raise PGCONNECT_TIMEOUT (connect_timeout in the URL).`,
+  'login-rejected': () =>
+    `The server rejected the login: check the user and password (in the URL, PGUSER, PGPASSWORD or ~/.pgpass) and that the server's pg_hba.conf has an entry for this client address, user and database (a hostssl entry also needs sslmode=require).`,
+  'role-missing': () =>
+    `The user the connection names is not a role on this server, or may not log in: fix the user in ${named('PGUSER')}, where none means the OS user, or create the role (CREATE ROLE … LOGIN).`,
+  'database-missing': () =>
+    `The database the connection names does not exist on this server: fix the database name in ${named('PGDATABASE')}, or create it (CREATE DATABASE …) first.`,
+  'server-unavailable': () =>
+    `The server is starting up, shutting down, restarting or recovering: wait until it accepts connections (pg_isready) and rerun; ${RERUN_KEEPS}.`,
+  'session-timeout': () =>
+    `The server ended the session on its idle_session_timeout, idle_in_transaction_session_timeout or transaction_timeout: raise or unset it for this role (ALTER ROLE … SET …) and rerun; ${RERUN_KEEPS}.`,
+  'too-many-connections': () =>
+    `The server has no connection slot left (max_connections, or the role's or database's CONNECTION LIMIT): run fewer connections at once (fewer commands in parallel, a lower statements backfill --workers or statements worker --concurrency), or raise the limit; then rerun.`,
+  'ssl-unsupported': () =>
+    "The server does not offer SSL, and the connection's sslmode requires it: set sslmode=prefer or disable in the URL (or PGSSLMODE), or turn ssl on in the server.",
+  'ssl-certificate': () =>
+    "The server's certificate was not accepted: name the CA that signed it with sslrootcert=<file> in the URL, and connect by a host name the certificate lists (sslmode=verify-ca checks the CA but not the name).",
+  ssl: (at) =>
+    `The SSL handshake with ${at ?? 'the server'} failed: check sslmode (in the URL or PGSSLMODE), sslrootcert, sslcert and sslkey in the URL against the server's ssl settings.`,
+  lost: () =>
+    `The connection was cut (the server restarted, or a proxy, firewall or administrator closed it): rerun once the server accepts connections (pg_isready); ${RERUN_KEEPS}.`,
+};
+
+/** The fix an operator reads for `error`: for a `DB_CONNECTION`, the one for its cause. */
+function fixOf(error: BackfillError): string {
+  const failure = connectionFailureOf(error);
+  if (failure !== undefined) return CONNECTION_FIXES[failure.kind](failure.where);
+  return CLI_FIXES[error.code] ?? ERROR_CODES[error.code].fix;
+}
+
 /**
  * The error as an operator reads it:
  * ```
@@ -112,12 +169,14 @@ const CLI_FIXES: Partial<Record<BackfillErrorCode, string>> = {
  *   meaning: Rows loaded differ from the count in the manifest.
  *   fix:     Nothing was committed; see the report.
  * ```
- * With `debug`, the context, SQLSTATE, stack and causes follow.
+ * A `DB_CONNECTION`'s fix is the one for its cause when the error tells
+ * it (a refused connection, an unknown host, a rejected login, …). With
+ * `debug`, the context, SQLSTATE, stack and causes follow.
  */
 export function formatError(error: BackfillError, debug: boolean): string {
   const entry = ERROR_CODES[error.code];
-  const fix = CLI_FIXES[error.code] ?? entry.fix;
-  const lines = [`error ${error.code}: ${printable(error.message)}`, `  meaning: ${entry.summary}`, `  fix:     ${fix}`];
+  const fix = fixOf(error);
+  const lines = [`error ${error.code}: ${printable(error.message)}`, `  meaning: ${entry.summary}`, `  fix:     ${printable(fix)}`];
   if (error.dbCode !== undefined) lines.push(`  sqlstate/db code: ${String(error.dbCode)}`);
   if (debug) {
     const context = Object.fromEntries(Object.entries(error.context).filter(([k]) => k !== 'report' && k !== 'summary' && k !== 'partial'));

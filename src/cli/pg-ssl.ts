@@ -13,7 +13,7 @@ import { connect } from 'node:net';
 import { err, ok, type Result } from 'neverthrow';
 import pg from 'pg';
 import { BackfillError } from '../errors.js';
-import { connectInterrupted, noAnswerWithin } from '../_internals/pg.js';
+import { connectInterrupted, connectTimedOut } from '../_internals/pg.js';
 import type { Env } from './env.js';
 
 const MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'] as const;
@@ -109,7 +109,7 @@ function offersSsl(host: string, port: number, timeoutMs: number, limit: string,
     };
     if (signal?.aborted === true) return interrupted();
     signal?.addEventListener('abort', interrupted, { once: true });
-    if (timeoutMs > 0) socket.setTimeout(timeoutMs, () => done(new Error(noAnswerWithin(host, port, timeoutMs, limit))));
+    if (timeoutMs > 0) socket.setTimeout(timeoutMs, () => done(connectTimedOut(host, port, timeoutMs, limit)));
     socket.once('error', () => done(false));
     socket.once('connect', () => {
       const request = Buffer.alloc(8);

@@ -39,6 +39,17 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   };
 }
 
+/** Runs one statement on the test server (as its URL's user, in its URL's database) on a connection of its own: a role or a database made for a test. */
+export async function onServer(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: inject('pgUrl') });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
 /**
  * Waits until no backend of `db`'s server runs under `applicationName`: after
  * a client is SIGKILLed, a COMMIT it had already sent may still be flushing,

@@ -9,22 +9,13 @@ import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { pgDsnToUrl, pgPoolConfig } from '../../../src/_internals/pg-dsn.js';
 import { cliPgConnection } from '../../../src/cli/pg-connection.js';
 import { needTools } from '../../support/tmp.js';
+import { onServer } from '../../support/pg.js';
 import { cli, jsonOf } from './cli-harness.js';
 
 const psqlTool = needTools('psql');
 const NAME = `bk dsn/we?ird#+;:%41 "q" ${process.pid}`;
 const server = new URL(inject('pgUrl'));
 const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`;
-
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: server.toString() });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 /** The Npgsql form the runbooks write, with the port inside Host. */
 function dsn(): string {
@@ -34,7 +25,7 @@ function dsn(): string {
 }
 
 beforeAll(async () => {
-  await admin(`CREATE DATABASE ${quoteIdent(NAME)}`);
+  await onServer(`CREATE DATABASE ${quoteIdent(NAME)}`);
   const pool = new pg.Pool({ ...pgPoolConfig(pgDsnToUrl(dsn())._unsafeUnwrap())._unsafeUnwrap(), max: 1 });
   await pool.query(
     'CREATE SCHEMA scanner; CREATE TABLE scanner.artifact_boms (k text, inserted_at timestamptz not null) PARTITION BY RANGE (inserted_at)',
@@ -43,7 +34,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await admin(`DROP DATABASE IF EXISTS ${quoteIdent(NAME)} WITH (FORCE)`);
+  await onServer(`DROP DATABASE IF EXISTS ${quoteIdent(NAME)} WITH (FORCE)`);
 });
 
 describe('PG_DSN against the real server', () => {
