@@ -52,8 +52,8 @@ export function toJson(value: unknown): string {
 
 /**
  * `error` with its message reworded by `reword` (a library option said as
- * the CLI's flag), keeping its code, context, cause and partial result; the
- * error itself when nothing changed.
+ * the CLI's flag), keeping its code, context, cause, database code, detail
+ * and partial result; the error itself when nothing changed.
  */
 export function reworded(error: BackfillError, reword: (message: string) => string): BackfillError {
   const message = reword(error.message);
@@ -62,6 +62,9 @@ export function reworded(error: BackfillError, reword: (message: string) => stri
     : new BackfillError(error.code, message, {
         cause: error,
         context: error.context,
+        // The SQLSTATE and the server's detail are the error's, whatever its words: formatError prints them.
+        ...(error.dbCode === undefined ? {} : { dbCode: error.dbCode }),
+        detail: error.detail,
         ...(error.partial === undefined ? {} : { partial: error.partial }),
       });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatError } from '../../../src/cli/output.js';
+import { formatError, reworded } from '../../../src/cli/output.js';
 import { BackfillError, ERROR_CODES, type BackfillErrorCode } from '../../../src/errors.js';
 
 describe('formatError', () => {
@@ -14,5 +14,14 @@ describe('formatError', () => {
 
   it('names the flag that raises the lock timeout', () => {
     expect(formatError(new BackfillError('LOCK_TIMEOUT', 'x'), false)).toContain('--lock-timeout-ms');
+  });
+
+  it('keeps the SQLSTATE line and the detail of an error the CLI rewords into flag terms', () => {
+    const error = new BackfillError('DB_ERROR', 'PostgreSQL: bad value for (batchSize)', { dbCode: '22023', detail: 'the detail' });
+    const said = reworded(error, (m) => m.replace('(batchSize)', '(--batch-size)'));
+    expect(said.message).toBe('PostgreSQL: bad value for (--batch-size)');
+    expect(said.dbCode).toBe('22023');
+    expect(said.detail).toBe('the detail');
+    expect(formatError(said, false)).toContain('  sqlstate/db code: 22023');
   });
 });
