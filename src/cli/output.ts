@@ -158,8 +158,8 @@ const CONNECTION_FIXES: Record<ConnectionFailureKind, (at: string | undefined) =
     `The connection was cut (the server restarted, or a proxy, firewall or administrator closed it): rerun once the server accepts connections (pg_isready); ${RERUN_KEEPS}.`,
 };
 
-/** The fix an operator reads for `error`: for a `DB_CONNECTION`, the one for its cause. */
-function fixOf(error: BackfillError): string {
+/** The fix an operator reads for `error` (the `fix:` line, and `error.fix` with `--json`): for a `DB_CONNECTION`, the one for its cause. */
+export function fixOf(error: BackfillError): string {
   const failure = connectionFailureOf(error);
   if (failure !== undefined) return CONNECTION_FIXES[failure.kind](failure.where);
   return CLI_FIXES[error.code] ?? ERROR_CODES[error.code].fix;

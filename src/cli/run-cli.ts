@@ -22,7 +22,7 @@ import {
 import type { Env } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
 import type { Logger } from '../_internals/logger.js';
-import { formatError, printable, stderrLogger, toJson, type TextSink } from './output.js';
+import { fixOf, formatError, printable, stderrLogger, toJson, type TextSink } from './output.js';
 import { createProgressFactory, type ProgressStream } from './progress.js';
 import { sslPool } from './pg-ssl.js';
 import { secretScrubber } from './secrets.js';
@@ -261,10 +261,14 @@ function jsonDocument({ command, exitCode, error, report }: Finished): string {
   return toJson({ command, ok: exitCode === EXIT_CODES.OK.code, exitCode, error: error === undefined ? null : errorJson(error), report });
 }
 
-/** The error as `--json` prints it: what it finished is the document's `report` (see `failed`), so it is not repeated here. */
-function errorJson(error: BackfillError): Omit<ReturnType<BackfillError['toJSON']>, 'partial'> {
+/**
+ * The error as `--json` prints it, with the fix the text output prints:
+ * what it finished is the document's `report` (see `failed`), so it is not
+ * repeated here.
+ */
+function errorJson(error: BackfillError): Omit<ReturnType<BackfillError['toJSON']>, 'partial'> & { fix: string } {
   const { partial: _inReport, ...rest } = error.toJSON();
-  return rest;
+  return { ...rest, fix: fixOf(error) };
 }
 
 /**

@@ -90,7 +90,7 @@ export interface CliJsonDocument {
   readonly command: string | null;
   readonly ok: boolean;
   readonly exitCode: number;
-  readonly error: { code: string; message: string } | null;
+  readonly error: { code: string; message: string; dbCode?: string | number; fix: string } | null;
   // biome-ignore lint/suspicious/noExplicitAny: each command's report has its own shape; tests walk it and assert on what they read
   readonly report: any;
 }

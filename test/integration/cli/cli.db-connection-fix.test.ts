@@ -8,7 +8,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { onServer } from '../../support/pg.js';
-import { cli, type CliRun } from './cli-harness.js';
+import { cli, jsonOf, type CliRun } from './cli-harness.js';
 
 const server = new URL(inject('pgUrl'));
 /** A role that may log in but has no connection to spare (CONNECTION LIMIT 0): the server answers 53300. */
@@ -131,5 +131,16 @@ describe('the fix line of a failed connection names its cause', () => {
     );
     expect(r.stderr).toContain('sqlstate/db code: 53300');
     expect(r.stderr).not.toContain(FULL_ROLE_PASSWORD);
+  }, 60_000);
+
+  it('with --json: error.fix is the fix line the text output prints, and dbCode the SQLSTATE', async () => {
+    const database = `bk_no_such_db_${process.pid}`;
+    const [text, json] = await Promise.all([
+      rollback(serverUrl({ database })),
+      cli(['dataset', 'rollback', '--dry-run', '--json', '--pg', serverUrl({ database })]),
+    ]);
+    const doc = jsonOf(json);
+    expect(json.code).toBe(6);
+    expect(doc.error).toMatchObject({ code: 'DB_CONNECTION', dbCode: '3D000', fix: fixLine(text) });
   }, 60_000);
 });
