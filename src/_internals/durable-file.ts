@@ -10,16 +10,6 @@
  */
 import { open } from 'node:fs/promises';
 
-/** Waits until the data of the file at `path` are on the disk (fdatasync). */
-export async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r+');
-  try {
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-}
-
 /** Errors of a platform or file system that cannot open or sync a directory (Windows, some FUSE file systems): the rename stands as it is. */
 const DIRECTORY_SYNC_UNSUPPORTED: ReadonlySet<unknown> = new Set(['EISDIR', 'EPERM', 'EACCES', 'EINVAL', 'ENOTSUP', 'EBADF']);
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, open, rename, rm } from 'node:fs/promises';
+import { type FileHandle, lstat, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { syncDirectory } from './durable-file.js';
 import { ownedTempPrefix, removeDeadTemps } from './owned-temp.js';
@@ -13,24 +13,61 @@ import { ownedTempPrefix, removeDeadTemps } from './owned-temp.js';
  * write that was killed is removed by the next write of `target`. The new
  * file's data are synced before the rename and the directory after it, so
  * a power cut leaves the old file or the whole new one. A file it replaces
- * keeps its permission bits ({@link keepModeOf}).
+ * keeps its permission bits, and its owner and group where this process may
+ * give them ({@link keepOwnerAndModeOf}).
  */
 export async function writeFileAtomic(target: string, content: Uint8Array | string, signal?: AbortSignal): Promise<void> {
   await (await stageFileAtomic(target, content, signal)).commit();
 }
 
+/** Errors of a `chown` this process may not make (not root, not a member of the group) or the file system cannot (no owners, an id it cannot map). */
+const CANNOT_CHOWN: ReadonlySet<unknown> = new Set(['EPERM', 'EINVAL', 'ENOTSUP', 'ENOSYS']);
+
+/** Gives `handle`'s file `uid` and `gid`; false when this process may not (see {@link CANNOT_CHOWN}). */
+async function chownIfAllowed(handle: FileHandle, uid: number, gid: number): Promise<boolean> {
+  try {
+    await handle.chown(uid, gid);
+    return true;
+  } catch (error) {
+    if (CANNOT_CHOWN.has((error as { code?: unknown }).code)) return false;
+    throw error;
+  }
+}
+
 /**
- * Gives `file`, about to be renamed over `target`, the permission bits of
- * the file there, as writing over it in place would (`sha256sum > out`):
- * a private 0600 dataset stays private instead of coming back 0666 less the
- * umask. Only the read, write and execute bits: a setuid or setgid bit of
- * the old file (someone else's, in a shared directory) is not put on a file
- * this process owns. With no regular file at `target` (nothing, or a symlink
- * the rename replaces), `file` keeps its own.
+ * Gives the new file open as `handle`, about to be renamed over `target`,
+ * what the file there had, as writing over it in place would
+ * (`sha256sum > out`):
+ *
+ * - Its permission bits: a private 0600 dataset stays private instead of
+ *   coming back 0666 less the umask. Only the read, write and execute
+ *   bits: a setuid or setgid bit of the old file (someone else's, in a
+ *   shared directory) is not put on a file this process owns.
+ * - Its owner and group, where this process may give them: root may, so a
+ *   file of a service user replaced by `sudo backfill-kit …` still belongs
+ *   to that user (a root-owned 0600 file would be one the service cannot
+ *   even read). Another user may give the new file only a group it belongs
+ *   to: it keeps the old file's group when it can, and is the writer's
+ *   otherwise, as any new file of that user would be; the write goes on
+ *   either way and nothing is reported.
+ *
+ * Only the new file is changed, through its open handle, never a path that
+ * could by then name something else; the old file is read with `lstat`, so
+ * a symlink at `target` (which the rename replaces) lends nothing, and the
+ * new file keeps its own owner and mode, as with no file at `target`. A
+ * file with other hard links is replaced at `target` only: its other names
+ * keep the old contents, and the new file has one name.
  */
-export async function keepModeOf(target: string, file: string): Promise<void> {
+export async function keepOwnerAndModeOf(target: string, handle: FileHandle): Promise<void> {
   const old = await lstat(target).catch(() => undefined);
-  if (old?.isFile()) await chmod(file, old.mode & 0o777);
+  if (!old?.isFile()) return;
+  // The mode first: the new file is never someone else's with wider bits than the old one had.
+  await handle.chmod(old.mode & 0o777);
+  const mine = await handle.stat();
+  if (mine.uid === old.uid && mine.gid === old.gid) return;
+  if (await chownIfAllowed(handle, old.uid, old.gid)) return;
+  // Not root: the old owner cannot be given, but the old group can be, by a member of it.
+  if (mine.gid !== old.gid) await chownIfAllowed(handle, -1, old.gid);
 }
 
 /** A new file written and synced beside its target, not yet renamed into place. */
@@ -47,6 +84,8 @@ export interface StagedFile {
  * write of two files that belong together (a tarball and its `.sha256`)
  * stages the second before it renames the first, so the two renames
  * follow each other with nothing between them that could fail or wait.
+ * The new file takes the mode, owner and group of the file at `target`
+ * when it is staged ({@link keepOwnerAndModeOf}).
  */
 export async function stageFileAtomic(target: string, content: Uint8Array | string, signal?: AbortSignal): Promise<StagedFile> {
   // A write killed between the two steps (SIGKILL) leaves its new file: the next write of `target` removes it.
@@ -57,6 +96,7 @@ export async function stageFileAtomic(target: string, content: Uint8Array | stri
     const handle = await open(temp, 'wx');
     try {
       await handle.writeFile(content, signal === undefined ? {} : { signal });
+      await keepOwnerAndModeOf(target, handle);
       await handle.datasync();
     } finally {
       await handle.close();
@@ -68,7 +108,6 @@ export async function stageFileAtomic(target: string, content: Uint8Array | stri
   return {
     async commit() {
       try {
-        await keepModeOf(target, temp);
         await rename(temp, target);
       } catch (error) {
         await discard();

@@ -2,21 +2,21 @@ import { createHash } from 'node:crypto';
 import { constants, createReadStream, createWriteStream, rmSync } from 'node:fs';
 import { type FileHandle, mkdir, mkdtemp, open, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { formatChecksumLine } from '../_internals/checksum-line.js';
-import { syncDirectory, syncFile } from '../_internals/durable-file.js';
+import { syncDirectory } from '../_internals/durable-file.js';
 import { notRegular } from '../_internals/file-kind.js';
 import { ownedTempPrefix, removeDeadTemps } from '../_internals/owned-temp.js';
 import { HashingPassThrough } from '../_internals/hashing-stream.js';
 import { LineSplitter } from '../_internals/ndjson.js';
 import { Utf8Check } from '../_internals/utf8-check.js';
 import { ZstdFrameCompress } from '../_internals/zstd-frame-compress.js';
-import { keepModeOf, stageFileAtomic } from '../_internals/write-file-atomic.js';
+import { keepOwnerAndModeOf, stageFileAtomic } from '../_internals/write-file-atomic.js';
 import {
   COMPRESSION_LEVELS,
   DEFAULT_GZIP_LEVEL,
@@ -319,6 +319,28 @@ class Identity extends Transform {
   }
 }
 
+/**
+ * A stream that writes to `handle` and leaves it open, for its owner and
+ * mode to be set and its data synced through it before it is closed (a
+ * `createWriteStream` over a FileHandle keeps it from closing until the
+ * stream closes it). A write after the handle is closed fails (EBADF)
+ * rather than reaching another file.
+ */
+function writesTo(handle: FileHandle): Writable {
+  const writeAll = async (bytes: Buffer): Promise<void> => {
+    for (let at = 0; at < bytes.length; ) at += (await handle.write(bytes, at)).bytesWritten;
+  };
+  return new Writable({
+    highWaterMark: 1024 * 1024,
+    write(chunk: Buffer, _e, callback) {
+      writeAll(chunk).then(() => callback(), callback);
+    },
+    writev(chunks, callback) {
+      writeAll(Buffer.concat(chunks.map((c) => c.chunk as Buffer))).then(() => callback(), callback);
+    },
+  });
+}
+
 /** A negative mtime, and one past {@link MAX_MTIME} (which wraps negative), would be written as text GNU tar refuses to read. */
 function checkMtime(mtime: number, fromEnv: boolean): void {
   if (!Number.isInteger(mtime) || mtime < 0 || mtime > MAX_MTIME) {
@@ -479,26 +501,31 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
     })();
     const hasher = new HashingPassThrough();
     const partial = join(tmp, 'out');
-    await Promise.all([
-      packing,
-      pipeline(
-        pack,
-        compressor(compression, options.level) ?? new Identity(),
-        hasher,
-        createWriteStream(partial),
-        options.signal ? { signal: options.signal } : {},
-      ),
-    ]);
-    // Rename into place only once everything is written and on the disk: a
-    // failed write, a killed process or a power cut leaves any previous file
-    // at `path` untouched.
-    await syncFile(partial);
+    const out = await open(partial, 'wx');
+    try {
+      await Promise.all([
+        packing,
+        pipeline(
+          pack,
+          compressor(compression, options.level) ?? new Identity(),
+          hasher,
+          writesTo(out),
+          options.signal ? { signal: options.signal } : {},
+        ),
+      ]);
+      await keepOwnerAndModeOf(path, out);
+      // Rename into place only once everything is written and on the disk: a
+      // failed write, a killed process or a power cut leaves any previous file
+      // at `path` untouched.
+      await out.datasync();
+    } finally {
+      await out.close();
+    }
     const sha256 = hasher.digest();
     const sha256File = `${path}.sha256`;
     // The `.sha256` is staged whole first, so nothing but a rename comes between the tarball's rename and its own.
     const sidecar = options.sha256File === true ? await stageFileAtomic(sha256File, formatChecksumLine(basename(path), sha256)) : null;
     try {
-      await keepModeOf(path, partial);
       await rename(partial, path);
     } catch (error) {
       await sidecar?.discard();
@@ -531,7 +558,12 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * removed again on failure), so memory stays flat however large they are,
  * and the file appears atomically (rename) only when complete; a file it
  * replaces keeps its permission bits (a private `0600` dataset stays
- * private). A temporary directory a killed write of the same `path` left
+ * private), and its owner and group where this process may give them
+ * (root may: a service user's dataset rewritten under `sudo` stays that
+ * user's; another user keeps the old group if it belongs to it, and
+ * otherwise writes the file as its own, without a warning). A symlink at
+ * `path` is replaced, not written through, and a file with other hard
+ * links is replaced at `path` only. A temporary directory a killed write of the same `path` left
  * is removed first, once the process its name records is gone.
  *
  * Refused with `INVALID_ARGUMENT`: two names that are one member once

@@ -48,7 +48,12 @@ export interface WriteChecksumsOptions extends HashingOptions {
  * `sha256sum` prints for the same names, sorted by the bytes of their
  * names (so the output never depends on the caller's order or locale).
  * Duplicate names are written once. The file is written to a temporary
- * name and renamed into place, so readers never see half of it.
+ * name and renamed into place, so readers never see half of it. A sums
+ * file it replaces keeps its permission bits, and its owner and group
+ * where this process may give them (root may: a service user's
+ * `SHA256SUMS` rewritten under `sudo` stays that user's; another user
+ * keeps the old group if it belongs to it, and otherwise writes the file
+ * as its own, without a warning).
  *
  * Names must be relative and stay inside `baseDir`
  * (`CHECKSUM_PATH_UNSAFE` otherwise): {@link verifyChecksums} refuses
