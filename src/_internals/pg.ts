@@ -189,7 +189,7 @@ export function isPassingConnectionLoss(error: BackfillError): boolean {
 const CONNECTION_ENDED_SQLSTATES: ReadonlySet<unknown> = new Set(['57P01', '57P02', '57P03', '57P05', '25P03', '25P04']);
 
 /** SQLSTATE too_many_connections: no connection slot left (max_connections, or the role's or database's CONNECTION LIMIT). */
-const TOO_MANY_CONNECTIONS = '53300';
+export const TOO_MANY_CONNECTIONS = '53300';
 
 /** What to change when the server cancelled a statement on its `statement_timeout`. */
 const STATEMENT_TIMEOUT_ADVICE =

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { okAsync, ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { throwIfAborted } from '../_internals/logger.js';
-import { isPassingConnectionLoss, pgErrorToBackfill, type PgClientLike } from '../_internals/pg.js';
+import { isPassingConnectionLoss, pgErrorToBackfill, TOO_MANY_CONNECTIONS, type PgClientLike } from '../_internals/pg.js';
 import { quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
 import { copyRows } from './pg-copy-rows.js';
 import {
@@ -127,17 +127,20 @@ export function dbError(error: unknown, table?: string): BackfillError {
  * A lost connection (`DB_CONNECTION`) during an import, told with what it
  * left: before COMMIT was sent nothing was committed; while COMMIT was in
  * flight the server may have committed or not, and only the tables say
- * which. A connection refused for good (no such database, a rejected
+ * which. A connection the server had no slot for (53300) says so. A
+ * connection refused for good (no such database, a rejected
  * login) says to fix the URL instead. Other errors pass through.
  */
 export function lostConnection(error: BackfillError, commitSent: boolean): BackfillError {
   if (error.code !== 'DB_CONNECTION') return error;
   const outcome = commitSent
     ? "The connection was lost while COMMIT was in flight, so the import may or may not have committed: compare the tables' row counts with the dataset's manifest, and import again if they differ."
-    : isPassingConnectionLoss(error)
-      ? 'The connection was lost before the import committed, so nothing was committed and the tables keep what they held; import again once the server accepts connections.'
-      : // No such database, or a rejected login: waiting for the server heals neither.
-        'The server refused the connection for good (no such database, or the login was rejected), so nothing was changed; fix the database, user or password of the connection URL and import again.';
+    : error.dbCode === TOO_MANY_CONNECTIONS
+      ? 'The server had no connection slot to spare (too many connections), so nothing was committed and the tables keep what they held; import again once fewer connections are open, or raise the limit.'
+      : isPassingConnectionLoss(error)
+        ? 'The connection was lost before the import committed, so nothing was committed and the tables keep what they held; import again once the server accepts connections.'
+        : // No such database, or a rejected login: waiting for the server heals neither.
+          'The server refused the connection for good (no such database, or the login was rejected), so nothing was changed; fix the database, user or password of the connection URL and import again.';
   return new BackfillError('DB_CONNECTION', `${error.message}. ${outcome}`, {
     cause: error.cause,
     context: error.context,
