@@ -318,6 +318,28 @@ const SYSTEM_FAILURES: Readonly<Record<string, ConnectionFailureKind>> = {
   EPIPE: 'lost',
 };
 
+/**
+ * OpenSSL's certificate checks as Node.js names them, beyond those whose
+ * name says CERT: the server sent its certificate without the CA that
+ * signed it (the usual one with a private CA), a CA certificate that may
+ * not sign, a chain too long, a revocation list that cannot be used.
+ */
+const CERTIFICATE_FAILURES: ReadonlySet<string> = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+  'UNABLE_TO_GET_CRL',
+  'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
+  'CRL_SIGNATURE_FAILURE',
+  'CRL_NOT_YET_VALID',
+  'CRL_HAS_EXPIRED',
+  'ERROR_IN_CRL_LAST_UPDATE_FIELD',
+  'ERROR_IN_CRL_NEXT_UPDATE_FIELD',
+]);
+
 /** The driver's error as far as telling a connection failure apart reads it. */
 interface DriverError {
   readonly code?: unknown;
@@ -375,8 +397,8 @@ export function connectionFailureOf(error: BackfillError): ConnectionFailure | u
   const message = typeof driver.message === 'string' ? driver.message : '';
   // The driver's words when sslmode asks for SSL and the server answers that it has none.
   if (message === 'The server does not support SSL connections') return failure('ssl-unsupported');
-  // Node.js's certificate checks (CERT_HAS_EXPIRED, SELF_SIGNED_CERT_IN_CHAIN, ERR_TLS_CERT_ALTNAME_INVALID, …).
-  if (/CERT/.test(code)) return failure('ssl-certificate');
+  // Node.js's certificate checks (CERT_HAS_EXPIRED, SELF_SIGNED_CERT_IN_CHAIN, ERR_TLS_CERT_ALTNAME_INVALID, UNABLE_TO_VERIFY_LEAF_SIGNATURE, …).
+  if (/CERT/.test(code) || CERTIFICATE_FAILURES.has(code)) return failure('ssl-certificate');
   // OpenSSL's own errors carry the library that raised them.
   if (/^ERR_(SSL|TLS)_/.test(code) || driver.library !== undefined) return failure('ssl');
   if (/^Connection terminated/.test(message)) return failure('lost');

@@ -115,6 +115,17 @@ describe('the fix line of a DB_CONNECTION by its cause', () => {
       /^The server's certificate was not accepted: name the CA that signed it with sslrootcert=<file> in the URL/,
     ],
     [
+      // What a server gets that sends its own certificate without the private CA that signed it.
+      'a certificate whose issuer is not known (UNABLE_TO_VERIFY_LEAF_SIGNATURE)',
+      Object.assign(new Error('unable to verify the first certificate'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }),
+      /^The server's certificate was not accepted: name the CA that signed it with sslrootcert=<file> in the URL/,
+    ],
+    [
+      'a CA certificate that may not sign (INVALID_CA)',
+      Object.assign(new Error('invalid CA certificate'), { code: 'INVALID_CA' }),
+      /^The server's certificate was not accepted: /,
+    ],
+    [
       'a certificate for another name (ERR_TLS_CERT_ALTNAME_INVALID)',
       Object.assign(new Error("Hostname/IP does not match certificate's altnames"), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }),
       /^The server's certificate was not accepted: /,
