@@ -274,6 +274,8 @@ export type ConnectionFailureKind =
   | 'ssl-unsupported'
   /** The server's certificate was not accepted. */
   | 'ssl-certificate'
+  /** The server wants a client certificate, or did not accept this client's (an SSL alert it sent about one). */
+  | 'ssl-client-certificate'
   /** Another SSL/TLS failure. */
   | 'ssl'
   /** The connection was cut (ECONNRESET, EPIPE, class 08, "Connection terminated"). */
@@ -397,6 +399,9 @@ export function connectionFailureOf(error: BackfillError): ConnectionFailure | u
   const message = typeof driver.message === 'string' ? driver.message : '';
   // The driver's words when sslmode asks for SSL and the server answers that it has none.
   if (message === 'The server does not support SSL connections') return failure('ssl-unsupported');
+  // An alert the server sent (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED, ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE,
+  // ERR_SSL_TLSV1_ALERT_UNKNOWN_CA): its complaint about this client's certificate, not this client's about the server's.
+  if (/^ERR_SSL_\w*ALERT_/.test(code)) return failure(/CERTIFICATE|UNKNOWN_CA/.test(code) ? 'ssl-client-certificate' : 'ssl');
   // Node.js's certificate checks (CERT_HAS_EXPIRED, SELF_SIGNED_CERT_IN_CHAIN, ERR_TLS_CERT_ALTNAME_INVALID, UNABLE_TO_VERIFY_LEAF_SIGNATURE, …).
   if (/CERT/.test(code) || CERTIFICATE_FAILURES.has(code)) return failure('ssl-certificate');
   // OpenSSL's own errors carry the library that raised them.

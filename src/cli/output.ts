@@ -152,6 +152,8 @@ const CONNECTION_FIXES: Record<ConnectionFailureKind, (at: string | undefined) =
     "The server does not offer SSL, and the connection's sslmode requires it: set sslmode=prefer or disable in the URL (or PGSSLMODE), or turn ssl on in the server.",
   'ssl-certificate': () =>
     "The server's certificate was not accepted: name the CA that signed it with sslrootcert=<file> in the URL, and connect by a host name the certificate lists (sslmode=verify-ca checks the CA but not the name).",
+  'ssl-client-certificate': () =>
+    'The server wants a client certificate, or did not accept this one: give one it trusts, signed by a CA in its ssl_ca_file, with sslcert=<file> and sslkey=<file> in the URL, and check that it has not expired.',
   ssl: (at) =>
     `The SSL handshake with ${at ?? 'the server'} failed: check sslmode (in the URL or PGSSLMODE), sslrootcert, sslcert and sslkey in the URL against the server's ssl settings.`,
   lost: () =>

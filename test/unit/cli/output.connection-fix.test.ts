@@ -126,6 +126,23 @@ describe('the fix line of a DB_CONNECTION by its cause', () => {
       /^The server's certificate was not accepted: /,
     ],
     [
+      // The alert of a server whose pg_hba.conf says clientcert=verify-full (hostssl … cert) to a client that sent none.
+      'the server wants a client certificate (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED)',
+      Object.assign(new Error('ssl3_read_bytes:tlsv13 alert certificate required'), {
+        code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+        library: 'SSL routines',
+      }),
+      /^The server wants a client certificate, or did not accept this one: .*sslcert=<file> and sslkey=<file>/,
+    ],
+    [
+      'the server does not know the CA of the client certificate (ERR_SSL_TLSV1_ALERT_UNKNOWN_CA)',
+      Object.assign(new Error('ssl3_read_bytes:tlsv1 alert unknown ca'), {
+        code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+        library: 'SSL routines',
+      }),
+      /^The server wants a client certificate, or did not accept this one: /,
+    ],
+    [
       'a certificate for another name (ERR_TLS_CERT_ALTNAME_INVALID)',
       Object.assign(new Error("Hostname/IP does not match certificate's altnames"), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }),
       /^The server's certificate was not accepted: /,
