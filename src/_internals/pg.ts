@@ -252,6 +252,8 @@ export type ConnectionFailureKind =
   | 'refused'
   /** The host name does not resolve (ENOTFOUND). */
   | 'host-unknown'
+  /** The "host name" that did not resolve is a comma-separated list (`PGHOST=a,b`, `postgres://a,b/db`): the driver takes one host. */
+  | 'host-list'
   /** The name server did not answer (EAI_AGAIN). */
   | 'dns-unavailable'
   /** No route to the host (EHOSTUNREACH, ENETUNREACH). */
@@ -395,6 +397,8 @@ export function connectionFailureOf(error: BackfillError): ConnectionFailure | u
   if (driver === undefined) return undefined;
   const code = typeof driver.code === 'string' ? driver.code : '';
   const system = SYSTEM_FAILURES[code];
+  // libpq's host list, which the driver looks up as one name.
+  if (system === 'host-unknown' && where?.includes(',') === true) return failure('host-list');
   if (system !== undefined) return failure(system);
   const message = typeof driver.message === 'string' ? driver.message : '';
   // The driver's words when sslmode asks for SSL and the server answers that it has none.

@@ -130,6 +130,8 @@ const CONNECTION_FIXES: Record<ConnectionFailureKind, (at: string | undefined) =
     `Nothing accepts connections at ${at ?? 'that address'}: start PostgreSQL there (or wait until it is up), or fix the host and port in ${named('PGHOST, PGPORT')}.`,
   'host-unknown': (at) =>
     `The host name ${at ?? 'of the database'} does not resolve: check its spelling in ${named('PGHOST')}, and this machine's DNS or /etc/hosts.`,
+  'host-list': (at) =>
+    `${at ?? 'The host'} is a list of hosts, and the driver connects to one host only (multi-host failover is not supported): name one host in ${named('PGHOST')}.`,
   'dns-unavailable': (at) =>
     `The name server did not answer for ${at ?? 'the host'}: check this machine's DNS settings and network, then rerun; an IP address in ${named('PGHOST')} needs no lookup.`,
   unreachable: (at) =>

@@ -36,6 +36,12 @@ describe('the fix line of a DB_CONNECTION by its cause', () => {
       /^The name server did not answer for db\.internal: check this machine's DNS/,
     ],
     [
+      // PGHOST=db1,db2 or postgres://db1,db2/x: libpq's failover list, which the driver looks up as one name.
+      'a list of hosts (ENOTFOUND of a name with commas)',
+      systemError('ENOTFOUND', 'getaddrinfo', { hostname: 'db1.internal,db2.internal' }),
+      /^db1\.internal,db2\.internal is a list of hosts, and the driver connects to one host only \(multi-host failover is not supported\): name one host in --pg \(or PGURI, PG_DSN, PGHOST\)\.$/,
+    ],
+    [
       'EHOSTUNREACH',
       systemError('EHOSTUNREACH', 'connect', { address: '10.1.2.3', port: 5432 }),
       /^There is no route to 10\.1\.2\.3:5432: check the network and firewalls/,
