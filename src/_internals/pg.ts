@@ -410,6 +410,8 @@ export function connectionFailureOf(error: BackfillError): ConnectionFailure | u
   if (/CERT/.test(code) || CERTIFICATE_FAILURES.has(code)) return failure('ssl-certificate');
   // OpenSSL's own errors carry the library that raised them.
   if (/^ERR_(SSL|TLS)_/.test(code) || driver.library !== undefined) return failure('ssl');
+  // pg-pool's own connect timeout (the job engine's pool, given PGCONNECT_TIMEOUT): no answer in time, not a connection cut.
+  if (message === 'Connection terminated due to connection timeout') return failure('timed-out');
   if (/^Connection terminated/.test(message)) return failure('lost');
   return undefined;
 }

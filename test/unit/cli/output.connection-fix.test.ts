@@ -79,6 +79,12 @@ describe('the fix line of a DB_CONNECTION by its cause', () => {
       /^The connection was cut .*: rerun once the server accepts connections \(pg_isready\); a statement backfill resumes from its last committed batch with the same --run-id\.$/,
     ],
     ['Connection terminated unexpectedly', new Error('Connection terminated unexpectedly'), /^The connection was cut /],
+    [
+      // pg-pool's connect timeout, as the job engine's pool (given PGCONNECT_TIMEOUT) ends a connection that got no answer.
+      'the job engine pool’s connect timeout',
+      new Error('Connection terminated due to connection timeout', { cause: new Error('Connection terminated unexpectedly') }),
+      /^The server did not answer in time: .*PGCONNECT_TIMEOUT/,
+    ],
     ['08P01', serverError('08P01', 'invalid frontend message type'), /^The connection was cut /],
     [
       '57P01 (shutting down)',
