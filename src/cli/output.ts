@@ -162,8 +162,14 @@ const CONNECTION_FIXES: Record<ConnectionFailureKind, (at: string | undefined) =
     `The connection was cut (the server restarted, or a proxy, firewall or administrator closed it): rerun once the server accepts connections (pg_isready); ${RERUN_KEEPS}.`,
 };
 
+/** The fix of an import whose connection was lost while its COMMIT was in flight: the outcome is not known. */
+const COMMIT_IN_FLIGHT_FIX =
+  "The import may or may not have committed: compare the tables' row counts with the dataset's manifest, and import again only if they differ (once the server accepts connections).";
+
 /** The fix an operator reads for `error` (the `fix:` line, and `error.fix` with `--json`): for a `DB_CONNECTION`, the one for its cause. */
 export function fixOf(error: BackfillError): string {
+  // Whatever cut it, a rerun may load the dataset a second time: what the tables hold says whether one is needed.
+  if (error.code === 'DB_CONNECTION' && error.context['commitInFlight'] === true) return COMMIT_IN_FLIGHT_FIX;
   const failure = connectionFailureOf(error);
   if (failure !== undefined) return CONNECTION_FIXES[failure.kind](failure.where);
   return CLI_FIXES[error.code] ?? ERROR_CODES[error.code].fix;

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { connectTimedOut, isPassingConnectionLoss, pgErrorToBackfill } from '../../../src/_internals/pg.js';
 import { formatError, reworded } from '../../../src/cli/output.js';
 import { BackfillError, ERROR_CODES } from '../../../src/errors.js';
+import { lostConnection } from '../../../src/staging/pg-staging-session.js';
 
 /** A Node.js system error as `net` and `dns` give it. */
 function systemError(code: string, syscall: string, fields: Record<string, unknown>): Error {
@@ -174,6 +175,18 @@ describe('the fix line of a DB_CONNECTION by its cause', () => {
     const refused = pgErrorToBackfill(serverError('3D000', 'database "scaner" does not exist', 'InitPostgres'));
     const waited = new BackfillError('DB_CONNECTION', 'the database was unreachable for 60 s', { cause: refused });
     expect(fixOf(reworded(waited, (m) => `${m}.`))).toMatch(/^The database the connection names does not exist on this server: /);
+  });
+
+  it('an import whose connection was cut while COMMIT was in flight is not told to rerun by its cause alone: its message says to compare first', () => {
+    const cut = pgErrorToBackfill(new Error('Connection terminated unexpectedly'));
+    const inFlight = lostConnection(cut, true);
+    expect(inFlight.message).toMatch(/compare the tables' row counts with the dataset's manifest/);
+    expect(fixOf(inFlight)).toMatch(
+      /^The import may or may not have committed: compare the tables' row counts with the dataset's manifest/,
+    );
+    expect(fixOf(reworded(inFlight, (m) => `${m}.`))).toBe(fixOf(inFlight));
+    // Before COMMIT was sent, nothing was committed: the cause's fix stands.
+    expect(fixOf(lostConnection(cut, false))).toMatch(/^The connection was cut /);
   });
 
   it('keeps the generic fix when the error does not tell its cause', () => {
