@@ -252,6 +252,8 @@ export type ConnectionFailureKind =
   | 'refused'
   /** The host name does not resolve (ENOTFOUND). */
   | 'host-unknown'
+  /** The "host name" that did not resolve is a comma-separated list (`PGHOST=a,b`, `postgres://a,b/db`): the driver takes one host. */
+  | 'host-list'
   /** The name server did not answer (EAI_AGAIN). */
   | 'dns-unavailable'
   /** No route to the host (EHOSTUNREACH, ENETUNREACH). */
@@ -274,6 +276,8 @@ export type ConnectionFailureKind =
   | 'ssl-unsupported'
   /** The server's certificate was not accepted. */
   | 'ssl-certificate'
+  /** The server wants a client certificate, or did not accept this client's (an SSL alert it sent about one). */
+  | 'ssl-client-certificate'
   /** Another SSL/TLS failure. */
   | 'ssl'
   /** The connection was cut (ECONNRESET, EPIPE, class 08, "Connection terminated"). */
@@ -317,6 +321,28 @@ const SYSTEM_FAILURES: Readonly<Record<string, ConnectionFailureKind>> = {
   ECONNABORTED: 'lost',
   EPIPE: 'lost',
 };
+
+/**
+ * OpenSSL's certificate checks as Node.js names them, beyond those whose
+ * name says CERT: the server sent its certificate without the CA that
+ * signed it (the usual one with a private CA), a CA certificate that may
+ * not sign, a chain too long, a revocation list that cannot be used.
+ */
+const CERTIFICATE_FAILURES: ReadonlySet<string> = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+  'UNABLE_TO_GET_CRL',
+  'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
+  'CRL_SIGNATURE_FAILURE',
+  'CRL_NOT_YET_VALID',
+  'CRL_HAS_EXPIRED',
+  'ERROR_IN_CRL_LAST_UPDATE_FIELD',
+  'ERROR_IN_CRL_NEXT_UPDATE_FIELD',
+]);
 
 /** The driver's error as far as telling a connection failure apart reads it. */
 interface DriverError {
@@ -371,14 +397,21 @@ export function connectionFailureOf(error: BackfillError): ConnectionFailure | u
   if (driver === undefined) return undefined;
   const code = typeof driver.code === 'string' ? driver.code : '';
   const system = SYSTEM_FAILURES[code];
+  // libpq's host list, which the driver looks up as one name.
+  if (system === 'host-unknown' && where?.includes(',') === true) return failure('host-list');
   if (system !== undefined) return failure(system);
   const message = typeof driver.message === 'string' ? driver.message : '';
   // The driver's words when sslmode asks for SSL and the server answers that it has none.
   if (message === 'The server does not support SSL connections') return failure('ssl-unsupported');
-  // Node.js's certificate checks (CERT_HAS_EXPIRED, SELF_SIGNED_CERT_IN_CHAIN, ERR_TLS_CERT_ALTNAME_INVALID, …).
-  if (/CERT/.test(code)) return failure('ssl-certificate');
+  // An alert the server sent (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED, ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE,
+  // ERR_SSL_TLSV1_ALERT_UNKNOWN_CA): its complaint about this client's certificate, not this client's about the server's.
+  if (/^ERR_SSL_\w*ALERT_/.test(code)) return failure(/CERTIFICATE|UNKNOWN_CA/.test(code) ? 'ssl-client-certificate' : 'ssl');
+  // Node.js's certificate checks (CERT_HAS_EXPIRED, SELF_SIGNED_CERT_IN_CHAIN, ERR_TLS_CERT_ALTNAME_INVALID, UNABLE_TO_VERIFY_LEAF_SIGNATURE, …).
+  if (/CERT/.test(code) || CERTIFICATE_FAILURES.has(code)) return failure('ssl-certificate');
   // OpenSSL's own errors carry the library that raised them.
   if (/^ERR_(SSL|TLS)_/.test(code) || driver.library !== undefined) return failure('ssl');
+  // pg-pool's own connect timeout (the job engine's pool, given PGCONNECT_TIMEOUT): no answer in time, not a connection cut.
+  if (message === 'Connection terminated due to connection timeout') return failure('timed-out');
   if (/^Connection terminated/.test(message)) return failure('lost');
   return undefined;
 }

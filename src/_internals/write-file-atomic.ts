@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, lstat, open, rename, rm } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { type FileHandle, lstat, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { syncDirectory } from './durable-file.js';
 import { ownedTempPrefix, removeDeadTemps } from './owned-temp.js';
@@ -57,10 +58,17 @@ async function chownIfAllowed(handle: FileHandle, uid: number, gid: number): Pro
  * new file keeps its own owner and mode, as with no file at `target`. A
  * file with other hard links is replaced at `target` only: its other names
  * keep the old contents, and the new file has one name.
+ *
+ * In a sticky directory (`/tmp`), a file of another user than this
+ * process's, who does not own the directory either, lends nothing: anyone
+ * may leave a file under any name there, and root replacing it would
+ * otherwise give that user (who could not have replaced root's file) the
+ * file root wrote. Linux's `fs.protected_regular` refuses root's in-place
+ * write of such a file for the same reason.
  */
 export async function keepOwnerAndModeOf(target: string, handle: FileHandle): Promise<void> {
   const old = await lstat(target).catch(() => undefined);
-  if (!old?.isFile()) return;
+  if (!old?.isFile() || (await strangerInStickyDirectory(target, old))) return;
   // The mode first: the new file is never someone else's with wider bits than the old one had.
   await handle.chmod(old.mode & 0o777);
   const mine = await handle.stat();
@@ -68,6 +76,18 @@ export async function keepOwnerAndModeOf(target: string, handle: FileHandle): Pr
   if (await chownIfAllowed(handle, old.uid, old.gid)) return;
   // Not root: the old owner cannot be given, but the old group can be, by a member of it.
   if (mine.gid !== old.gid) await chownIfAllowed(handle, -1, old.gid);
+}
+
+/**
+ * Whether `old`, the file at `target`, is in a sticky directory and belongs
+ * to neither this process's user nor the directory's owner (whom a sticky
+ * directory lets replace each other's files, as they could before).
+ */
+async function strangerInStickyDirectory(target: string, old: Stats): Promise<boolean> {
+  const me = process.geteuid?.();
+  if (me === undefined || old.uid === me) return false;
+  const dir = await stat(dirname(target)).catch(() => undefined);
+  return dir !== undefined && (dir.mode & 0o1000) !== 0 && old.uid !== dir.uid;
 }
 
 /** A new file written and synced beside its target, not yet renamed into place. */

@@ -130,6 +130,8 @@ const CONNECTION_FIXES: Record<ConnectionFailureKind, (at: string | undefined) =
     `Nothing accepts connections at ${at ?? 'that address'}: start PostgreSQL there (or wait until it is up), or fix the host and port in ${named('PGHOST, PGPORT')}.`,
   'host-unknown': (at) =>
     `The host name ${at ?? 'of the database'} does not resolve: check its spelling in ${named('PGHOST')}, and this machine's DNS or /etc/hosts.`,
+  'host-list': (at) =>
+    `${at ?? 'The host'} is a list of hosts, and the driver connects to one host only (multi-host failover is not supported): name one host in ${named('PGHOST')}.`,
   'dns-unavailable': (at) =>
     `The name server did not answer for ${at ?? 'the host'}: check this machine's DNS settings and network, then rerun; an IP address in ${named('PGHOST')} needs no lookup.`,
   unreachable: (at) =>
@@ -152,14 +154,22 @@ const CONNECTION_FIXES: Record<ConnectionFailureKind, (at: string | undefined) =
     "The server does not offer SSL, and the connection's sslmode requires it: set sslmode=prefer or disable in the URL (or PGSSLMODE), or turn ssl on in the server.",
   'ssl-certificate': () =>
     "The server's certificate was not accepted: name the CA that signed it with sslrootcert=<file> in the URL, and connect by a host name the certificate lists (sslmode=verify-ca checks the CA but not the name).",
+  'ssl-client-certificate': () =>
+    'The server wants a client certificate, or did not accept this one: give one it trusts, signed by a CA in its ssl_ca_file, with sslcert=<file> and sslkey=<file> in the URL, and check that it has not expired.',
   ssl: (at) =>
     `The SSL handshake with ${at ?? 'the server'} failed: check sslmode (in the URL or PGSSLMODE), sslrootcert, sslcert and sslkey in the URL against the server's ssl settings.`,
   lost: () =>
     `The connection was cut (the server restarted, or a proxy, firewall or administrator closed it): rerun once the server accepts connections (pg_isready); ${RERUN_KEEPS}.`,
 };
 
+/** The fix of an import whose connection was lost while its COMMIT was in flight: the outcome is not known. */
+const COMMIT_IN_FLIGHT_FIX =
+  "The import may or may not have committed: compare the tables' row counts with the dataset's manifest, and import again only if they differ (once the server accepts connections).";
+
 /** The fix an operator reads for `error` (the `fix:` line, and `error.fix` with `--json`): for a `DB_CONNECTION`, the one for its cause. */
 export function fixOf(error: BackfillError): string {
+  // Whatever cut it, a rerun may load the dataset a second time: what the tables hold says whether one is needed.
+  if (error.code === 'DB_CONNECTION' && error.context['commitInFlight'] === true) return COMMIT_IN_FLIGHT_FIX;
   const failure = connectionFailureOf(error);
   if (failure !== undefined) return CONNECTION_FIXES[failure.kind](failure.where);
   return CLI_FIXES[error.code] ?? ERROR_CODES[error.code].fix;

@@ -659,7 +659,7 @@ const worker: CommandSpec = {
     'until-done': {
       type: 'boolean',
       description:
-        'Exit once no job is queued, waiting for a retry, or running on any host: 0, or 4 (RANGE_FAILED) when a run it worked on has a range that failed every retry.',
+        "Exit once no job is queued, waiting for a retry, or running on any host: 0, or 4 (RANGE_FAILED) when a run it worked on has a range that failed every retry; jobs of runs another backfill-kit version planned are left to that version's workers, and exit 2 (INVALID_ARGUMENT, naming the runs) once every other job is done if they are still pending.",
       default: false,
     },
     'run-id': {

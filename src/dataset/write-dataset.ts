@@ -562,7 +562,9 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * (root may: a service user's dataset rewritten under `sudo` stays that
  * user's; another user keeps the old group if it belongs to it, and
  * otherwise writes the file as its own, without a warning). A symlink at
- * `path` is replaced, not written through, and a file with other hard
+ * `path` is replaced, not written through; it lends nothing, nor does, in
+ * a sticky directory (`/tmp`), a file of another user who does not own the
+ * directory. A file with other hard
  * links is replaced at `path` only. A temporary directory a killed write of the same `path` left
  * is removed first, once the process its name records is gone.
  *

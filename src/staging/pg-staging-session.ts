@@ -128,8 +128,9 @@ export function dbError(error: unknown, table?: string): BackfillError {
  * left: before COMMIT was sent nothing was committed; while COMMIT was in
  * flight the server may have committed or not, and only the tables say
  * which. A connection the server had no slot for (53300) says so. A
- * connection refused for good (no such database, a rejected
- * login) says to fix the URL instead. Other errors pass through.
+ * connection refused for good (no such database, a rejected login) says
+ * to fix the URL instead. Other errors pass through. One lost with COMMIT
+ * in flight has `commitInFlight: true` in its context.
  */
 export function lostConnection(error: BackfillError, commitSent: boolean): BackfillError {
   if (error.code !== 'DB_CONNECTION') return error;
@@ -143,7 +144,8 @@ export function lostConnection(error: BackfillError, commitSent: boolean): Backf
           'The server refused the connection for good (no such database, or the login was rejected), so nothing was changed; fix the database, user or password of the connection URL and import again.';
   return new BackfillError('DB_CONNECTION', `${error.message}. ${outcome}`, {
     cause: error.cause,
-    context: error.context,
+    // Said in the context too, for what advises a rerun by the cause alone (the CLI's fix line).
+    context: commitSent ? { ...error.context, commitInFlight: true } : error.context,
     ...(error.dbCode === undefined ? {} : { dbCode: error.dbCode }),
     detail: error.detail,
   });

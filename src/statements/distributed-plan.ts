@@ -100,6 +100,9 @@ export function validatePlan(options: PlanBackfillOptions): Result<void, Backfil
  * {@link StatementBackfiller.run} reads no runs table: with a
  * {@link PgStatementSink} it is refused the id only once a range of the
  * plan has committed a batch (see {@link PgStatementSink.lockRun}).
+ * A backfill-kit that cannot tell its own version (its sources run where
+ * the package.json beside them is another package's) plans no new run
+ * (`INVALID_ARGUMENT`, nothing stored or enqueued): no worker would work it.
  *
  * @example
  * ```ts
@@ -185,8 +188,22 @@ function notAborted(options: PlanBackfillOptions): Result<void, BackfillError> {
 }
 
 /**
+ * The refusal of a new plan by a backfill-kit that cannot tell its version:
+ * the plan would record one no worker matches, not even this kit's own, and
+ * its jobs would stay in the shared queue for good.
+ */
+function unknownKitVersion(runId: string): BackfillError {
+  return new BackfillError(
+    'INVALID_ARGUMENT',
+    `run ${runId}: this backfill-kit cannot tell its own version (the package.json beside its sources is not @stella/backfill-kit's), and no worker, not even one of this kit, works a run planned by an unknown version; plan it with an installed or built backfill-kit. Nothing was stored or enqueued.`,
+    { context: { runId, kitVersion: UNKNOWN_KIT_VERSION } },
+  );
+}
+
+/**
  * Stores the plan (or finds the stored one) and enqueues its ranges not yet
- * completed. With `sameKitVersion` (a planner that then works the run
+ * completed. A backfill-kit that cannot tell its version plans no new run
+ * (`INVALID_ARGUMENT`): no worker would work it. With `sameKitVersion` (a planner that then works the run
  * itself), a run planned before by another version of backfill-kit is
  * refused before anything is enqueued (see {@link otherKitVersion}); a
  * plain replan of it keeps the version that planned it.
@@ -213,6 +230,7 @@ export function planIn(
       );
       if (refused !== undefined) return err(refused);
     }
+    if (existing === null && kitVersion() === UNKNOWN_KIT_VERSION) return err(unknownKitVersion(options.runId));
     // Checked again under the run lock before the plan is stored; this first look spares cutting the keyspace of a run id that is taken.
     if (existing === null) yield* refuseSingleProcessRun(parts, options.runId);
     yield* notAborted(options);

@@ -91,7 +91,8 @@ export interface BackfillWorkerOptions {
    * Jobs of runs another kit version planned (a rolling deploy) are not
    * this worker's: without `runId` it hands them back, works every other
    * job, and then fails with `INVALID_ARGUMENT` if such jobs are still
-   * pending (naming the runs and both versions), or returns if that
+   * pending, queued or running on that version's workers, which it does
+   * not wait for (naming the runs and both versions), or returns if that
    * version's workers finished them meanwhile. With the `runId` of such a
    * run it fails at once.
    */
@@ -557,6 +558,33 @@ async function workIn(
     const error = otherKitVersion(plan, `this worker hands its jobs back untouched and takes other runs' jobs; ${advice}`);
     parts.logger.warn(`statement backfill: ${error?.message}`, { ...error?.context });
   };
+  /** Runs with jobs pending whose plan the loop below read and found this version's (or none), so it reads each once. */
+  const ofThisVersion = new Set<string>();
+  /**
+   * Jobs pending in the queue of the runs this worker may work (a
+   * whole-queue `untilDone` worker's end): a run another kit version
+   * planned is told by its plan, read once, whether or not a slot met one
+   * of its jobs, since that version's workers may be running every one of
+   * them (for hours), and they are not this worker's to wait for.
+   */
+  const pendingOfThisVersion = async (): Promise<Result<number, BackfillError>> => {
+    const byRun = await queue.pendingByRun([...w.otherVersion.keys()]);
+    if (byRun.isErr()) return err(byRun.error);
+    let n = 0;
+    for (const [runId, jobs] of byRun.value) {
+      if (runId !== null && !w.plans.has(runId) && !ofThisVersion.has(runId)) {
+        const plan = await parts.plans.loadPlan(runId);
+        if (plan.isErr()) return err(plan.error);
+        if (plan.value !== null && plannedByOtherKitVersion(plan.value)) {
+          w.otherVersion.set(runId, plan.value);
+          continue;
+        }
+        ofThisVersion.add(runId);
+      }
+      n += jobs;
+    }
+    return ok(n);
+  };
   // The loop below naps until its next check, or until one of its ranges ends.
   let napping: AbortController | undefined;
   const nap = async (ms: number): Promise<void> => {
@@ -576,10 +604,11 @@ async function workIn(
     // With untilDone, a worker that finds no job left (of its runId's run, or anywhere) returns at
     // once, even at its start. While one of its ranges runs, only a worker waiting for one run asks
     // (that range may be another run's); for the others the range's end wakes the loop. Jobs of runs
-    // another kit version planned, once met, are not its to wait for (its slots hand them back).
+    // another kit version planned are not its to wait for (its slots hand them back).
     while (!stopping.signal.aborted) {
       if (options.untilDone && (running === 0 || options.runId !== undefined)) {
-        const pending = await queue.pending(options.runId ?? null, [...w.otherVersion.keys()]);
+        const pending =
+          options.runId === undefined ? await pendingOfThisVersion() : await queue.pending(options.runId, [...w.otherVersion.keys()]);
         if (pending.isOk()) {
           outage.ended();
           if (pending.value === 0) break;

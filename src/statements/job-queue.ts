@@ -12,6 +12,7 @@ import { pgErrorToBackfill, type PgConnectOptions } from '../_internals/pg.js';
 import { quoteIdent } from '../_internals/sql-identifier.js';
 import {
   countPendingJobs,
+  countPendingJobsByRun,
   releaseClaimedJob,
   selectPendingRunsOfOtherQueues,
   selectRunHasJobs,
@@ -234,6 +235,16 @@ export class RangeJobQueue {
     return ResultAsync.fromPromise(
       this.#executeSql(countPendingJobs(this.#schema, this.#queue, runId, except)).then((r) =>
         Number((r.rows[0] as { n: number } | undefined)?.n ?? 0),
+      ),
+      toError,
+    );
+  }
+
+  /** Jobs of this queue still queued, waiting for a retry, or running (on any host), by run (`null`: a job naming none), of no run in `except`. */
+  pendingByRun(except: readonly string[]): ResultAsync<ReadonlyMap<string | null, number>, BackfillError> {
+    return ResultAsync.fromPromise(
+      this.#executeSql(countPendingJobsByRun(this.#schema, this.#queue, except)).then(
+        (r) => new Map((r.rows as { runId: string | null; n: number }[]).map(({ runId, n }) => [runId, Number(n)])),
       ),
       toError,
     );

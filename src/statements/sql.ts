@@ -707,6 +707,20 @@ export const countPendingJobs = (schema: string, queue: string, runId: string | 
   );
 
 /**
+ * Jobs of `queue` still queued, waiting for a retry, or running, counted
+ * by their run (`runId` null for a job that names none), of no run in
+ * `except`: a whole-queue worker tells apart the runs it may work.
+ */
+export const countPendingJobsByRun = (schema: string, queue: string, except: readonly string[]): SqlStatement =>
+  sql(
+    `SELECT data OPERATOR(pg_catalog.->>) 'runId' AS "runId", pg_catalog.count(*)::int AS n FROM ${quoteIdent(schema)}.job
+      WHERE name OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.<) 'completed'
+        AND NOT ((data OPERATOR(pg_catalog.->>) 'runId') OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]))
+      GROUP BY 1`,
+    [queue, [...except]],
+  );
+
+/**
  * The runs with jobs still queued, waiting for a retry or running in the
  * other statement range queues of `schema` than `queue` (`prefix`, the
  * start of every such queue's name): runs planned with another runs

@@ -53,7 +53,8 @@ export interface WriteChecksumsOptions extends HashingOptions {
  * where this process may give them (root may: a service user's
  * `SHA256SUMS` rewritten under `sudo` stays that user's; another user
  * keeps the old group if it belongs to it, and otherwise writes the file
- * as its own, without a warning).
+ * as its own, without a warning); another user's file in a sticky
+ * directory (`/tmp`) lends nothing.
  *
  * Names must be relative and stay inside `baseDir`
  * (`CHECKSUM_PATH_UNSAFE` otherwise): {@link verifyChecksums} refuses

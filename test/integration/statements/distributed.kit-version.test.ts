@@ -247,6 +247,41 @@ describe('the kit version that planned a distributed run', () => {
     }
   }, 120_000);
 
+  it('a whole-queue untilDone worker does not wait for the jobs of another version’s run that its workers are running', async () => {
+    const db = await rollingDeployQueue();
+    // Both of run a's jobs running on that version's workers, whose heartbeats keep them theirs: no slot of this worker
+    // ever gets one of them to hand back, and they could run for hours.
+    const running = (): string =>
+      psql(
+        db.url,
+        "UPDATE pgboss.job SET state = 'active', started_on = coalesce(started_on, now()), heartbeat_on = now() WHERE data->>'runId' = 'a'",
+      );
+    running();
+    const heartbeats = setInterval(running, 1000);
+    try {
+      const config = { connectionString: db.url };
+      const worked = runBackfillWorker(config, { untilDone: true });
+      const first = await Promise.race([worked, new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 30_000))]);
+      clearInterval(heartbeats);
+      if (first === 'waiting') {
+        // The other version's workers finish run a, so that the worker ends.
+        psql(db.url, "UPDATE pgboss.job SET state = 'completed', completed_on = now() WHERE data->>'runId' = 'a'");
+        await worked;
+      }
+      expect(first, 'still waiting for run a 30 s after it started').not.toBe('waiting');
+      const refused = (first as Awaited<typeof worked>)._unsafeUnwrapErr();
+      expect(refused.code).toBe('INVALID_ARGUMENT');
+      expect(refused.message).toMatch(refusal('a'));
+      expect(refused.message).toMatch(/and stops with 2 of them pending/);
+      const b = (await backfillReport(config, 'b'))._unsafeUnwrap();
+      expect(b.state).toBe('completed');
+      expect(b.summary.reportSha256).toBe(reference.reportSha256);
+    } finally {
+      clearInterval(heartbeats);
+      await db.drop();
+    }
+  }, 120_000);
+
   it('a whole-queue --until-done worker whose own run failed for good reports RANGE_FAILED (exit 4), not the jobs it left to another version', async () => {
     const db = await rollingDeployQueue();
     try {

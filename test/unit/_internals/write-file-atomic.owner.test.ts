@@ -103,6 +103,58 @@ describe('a file replaced by root keeps its owner, group and mode', () => {
   });
 });
 
+/**
+ * A sticky directory (`/tmp`) lets anyone leave a file under any name, but
+ * not replace another user's: root replacing such a file must not give its
+ * owner the file root wrote (nor its mode), or a name another user claimed
+ * first would hand them root's output to rewrite at will.
+ */
+describe('in a sticky directory, another user’s file lends nothing', () => {
+  /** A sticky 1777 directory owned by `dirOwner`, holding `name` of 1000:1000 with mode 0644. */
+  function stickyFile(dir: string, name: string, dirOwner: number): string {
+    mkdirSync(join(root, dir));
+    chownSync(join(root, dir), dirOwner, dirOwner);
+    chmodSync(join(root, dir), 0o1777);
+    const path = join(root, dir, name);
+    writeFileSync(path, 'old\n');
+    chownSync(path, 1000, 1000);
+    chmodSync(path, 0o644);
+    return path;
+  }
+  const usual = (): string => `0 0 ${(0o666 & ~process.umask()).toString(8)}`;
+
+  it('writeFileAtomic, writeChecksums and writeDataset write root’s file', async ({ expect, skip }) => {
+    if (!isRoot) skip(notRoot);
+    const path = stickyFile('sticky', 'out.txt', 0);
+    await writeFileAtomic(path, 'new\n');
+    expect(ownerAndMode(path)).toBe(usual());
+    expect(readFileSync(path, 'utf8')).toBe('new\n');
+
+    const sums = join(root, 'sticky', 'SHA256SUMS');
+    writeFileSync(sums, 'old\n');
+    chownSync(sums, 1000, 1000);
+    expect((await writeChecksums(['out.txt'], sums)).isOk()).toBe(true);
+    expect(ownerAndMode(sums)).toBe(usual());
+
+    const tarball = join(root, 'sticky', 'ds.tar.zst');
+    for (const file of [tarball, `${tarball}.sha256`]) {
+      writeFileSync(file, 'old\n');
+      chownSync(file, 1000, 1000);
+      chmodSync(file, 0o666);
+    }
+    expect((await writeDataset(tarball, { members: { 'a.ndjson': [{ _id: 'a' }] }, sha256File: true })).isOk()).toBe(true);
+    expect(ownerAndMode(tarball)).toBe(usual());
+    expect(ownerAndMode(`${tarball}.sha256`)).toBe(usual());
+  });
+
+  it('a file of the directory’s owner keeps its owner and mode', async ({ expect, skip }) => {
+    if (!isRoot) skip(notRoot);
+    const path = stickyFile('sticky-owned', 'out.txt', 1000);
+    await writeFileAtomic(path, 'new\n');
+    expect(ownerAndMode(path)).toBe('1000 1000 644');
+  });
+});
+
 const src = (path: string): string => pathToFileURL(fileURLToPath(new URL(`../../../src/${path}`, import.meta.url))).href;
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const NOBODY = 65534;

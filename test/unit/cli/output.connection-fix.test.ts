@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { connectTimedOut, isPassingConnectionLoss, pgErrorToBackfill } from '../../../src/_internals/pg.js';
 import { formatError, reworded } from '../../../src/cli/output.js';
 import { BackfillError, ERROR_CODES } from '../../../src/errors.js';
+import { lostConnection } from '../../../src/staging/pg-staging-session.js';
 
 /** A Node.js system error as `net` and `dns` give it. */
 function systemError(code: string, syscall: string, fields: Record<string, unknown>): Error {
@@ -34,6 +35,12 @@ describe('the fix line of a DB_CONNECTION by its cause', () => {
       'EAI_AGAIN (the name server did not answer)',
       systemError('EAI_AGAIN', 'getaddrinfo', { hostname: 'db.internal' }),
       /^The name server did not answer for db\.internal: check this machine's DNS/,
+    ],
+    [
+      // PGHOST=db1,db2 or postgres://db1,db2/x: libpq's failover list, which the driver looks up as one name.
+      'a list of hosts (ENOTFOUND of a name with commas)',
+      systemError('ENOTFOUND', 'getaddrinfo', { hostname: 'db1.internal,db2.internal' }),
+      /^db1\.internal,db2\.internal is a list of hosts, and the driver connects to one host only \(multi-host failover is not supported\): name one host in --pg \(or PGURI, PG_DSN, PGHOST\)\.$/,
     ],
     [
       'EHOSTUNREACH',
@@ -73,6 +80,12 @@ describe('the fix line of a DB_CONNECTION by its cause', () => {
       /^The connection was cut .*: rerun once the server accepts connections \(pg_isready\); a statement backfill resumes from its last committed batch with the same --run-id\.$/,
     ],
     ['Connection terminated unexpectedly', new Error('Connection terminated unexpectedly'), /^The connection was cut /],
+    [
+      // pg-pool's connect timeout, as the job engine's pool (given PGCONNECT_TIMEOUT) ends a connection that got no answer.
+      'the job engine pool’s connect timeout',
+      new Error('Connection terminated due to connection timeout', { cause: new Error('Connection terminated unexpectedly') }),
+      /^The server did not answer in time: .*PGCONNECT_TIMEOUT/,
+    ],
     ['08P01', serverError('08P01', 'invalid frontend message type'), /^The connection was cut /],
     [
       '57P01 (shutting down)',
@@ -115,6 +128,34 @@ describe('the fix line of a DB_CONNECTION by its cause', () => {
       /^The server's certificate was not accepted: name the CA that signed it with sslrootcert=<file> in the URL/,
     ],
     [
+      // What a server gets that sends its own certificate without the private CA that signed it.
+      'a certificate whose issuer is not known (UNABLE_TO_VERIFY_LEAF_SIGNATURE)',
+      Object.assign(new Error('unable to verify the first certificate'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }),
+      /^The server's certificate was not accepted: name the CA that signed it with sslrootcert=<file> in the URL/,
+    ],
+    [
+      'a CA certificate that may not sign (INVALID_CA)',
+      Object.assign(new Error('invalid CA certificate'), { code: 'INVALID_CA' }),
+      /^The server's certificate was not accepted: /,
+    ],
+    [
+      // The alert of a server whose pg_hba.conf says clientcert=verify-full (hostssl … cert) to a client that sent none.
+      'the server wants a client certificate (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED)',
+      Object.assign(new Error('ssl3_read_bytes:tlsv13 alert certificate required'), {
+        code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+        library: 'SSL routines',
+      }),
+      /^The server wants a client certificate, or did not accept this one: .*sslcert=<file> and sslkey=<file>/,
+    ],
+    [
+      'the server does not know the CA of the client certificate (ERR_SSL_TLSV1_ALERT_UNKNOWN_CA)',
+      Object.assign(new Error('ssl3_read_bytes:tlsv1 alert unknown ca'), {
+        code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+        library: 'SSL routines',
+      }),
+      /^The server wants a client certificate, or did not accept this one: /,
+    ],
+    [
       'a certificate for another name (ERR_TLS_CERT_ALTNAME_INVALID)',
       Object.assign(new Error("Hostname/IP does not match certificate's altnames"), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }),
       /^The server's certificate was not accepted: /,
@@ -134,6 +175,18 @@ describe('the fix line of a DB_CONNECTION by its cause', () => {
     const refused = pgErrorToBackfill(serverError('3D000', 'database "scaner" does not exist', 'InitPostgres'));
     const waited = new BackfillError('DB_CONNECTION', 'the database was unreachable for 60 s', { cause: refused });
     expect(fixOf(reworded(waited, (m) => `${m}.`))).toMatch(/^The database the connection names does not exist on this server: /);
+  });
+
+  it('an import whose connection was cut while COMMIT was in flight is not told to rerun by its cause alone: its message says to compare first', () => {
+    const cut = pgErrorToBackfill(new Error('Connection terminated unexpectedly'));
+    const inFlight = lostConnection(cut, true);
+    expect(inFlight.message).toMatch(/compare the tables' row counts with the dataset's manifest/);
+    expect(fixOf(inFlight)).toMatch(
+      /^The import may or may not have committed: compare the tables' row counts with the dataset's manifest/,
+    );
+    expect(fixOf(reworded(inFlight, (m) => `${m}.`))).toBe(fixOf(inFlight));
+    // Before COMMIT was sent, nothing was committed: the cause's fix stands.
+    expect(fixOf(lostConnection(cut, false))).toMatch(/^The connection was cut /);
   });
 
   it('keeps the generic fix when the error does not tell its cause', () => {
