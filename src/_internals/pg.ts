@@ -166,86 +166,6 @@ function isPool(source: PgPoolLike | PgClientLike): source is PgPoolLike {
   return typeof (source as Partial<PgPoolLike>).totalCount === 'number' && typeof (source as Partial<PgPoolLike>).connect === 'function';
 }
 
-/** A connection the server refused for good: no such database, a rejected login. Waiting does not heal it. */
-const REFUSED_CONNECTION_SQLSTATES: ReadonlySet<unknown> = new Set(['3D000', '28000', '28P01']);
-
-/**
- * Whether `error` is a connection lost or refused for now (refused or reset,
- * a server shutting down, restarting or recovering, no connection slot
- * left), which may come back:
- * a `DB_CONNECTION` other than a missing database or a rejected login.
- */
-export function isPassingConnectionLoss(error: BackfillError): boolean {
-  return error.code === 'DB_CONNECTION' && !REFUSED_CONNECTION_SQLSTATES.has(error.dbCode);
-}
-
-/**
- * The server ended the connection, not the statement wrong: it is shutting
- * down, crashed or not yet recovered (57P01-57P03), or the session sat idle
- * past `idle_session_timeout` (57P05), idle in a transaction past
- * `idle_in_transaction_session_timeout` (25P03) or in one past
- * `transaction_timeout` (25P04, PostgreSQL 17).
- */
-const CONNECTION_ENDED_SQLSTATES: ReadonlySet<unknown> = new Set(['57P01', '57P02', '57P03', '57P05', '25P03', '25P04']);
-
-/** SQLSTATE too_many_connections: no connection slot left (max_connections, or the role's or database's CONNECTION LIMIT). */
-export const TOO_MANY_CONNECTIONS = '53300';
-
-/** What to change when the server cancelled a statement on its `statement_timeout`. */
-const STATEMENT_TIMEOUT_ADVICE =
-  'Give the job a longer statement_timeout (ALTER ROLE … SET statement_timeout, or options=-c statement_timeout=0 in its connection URL) and run it again';
-
-/** SQLSTATE query_canceled: the role's or database's `statement_timeout`, or another session's `pg_cancel_backend`; the kit never cancels its own statements. */
-const QUERY_CANCELED = '57014';
-
-/**
- * SQLSTATEs with their own code; everything else is `DB_ERROR`. A statement
- * the server cancelled (57014) is a `DB_ERROR` saying so and what to change,
- * never `ABORTED`: that code means the caller's own AbortSignal (exit 130 on
- * the command line, as for Ctrl-C), which the kit honours between
- * statements, not by cancelling them. A connection the server turned away
- * for want of a slot (53300, too many connections) is `DB_CONNECTION`, like
- * one it refused: no statement of the caller's was rejected.
- */
-export function pgErrorToBackfill(error: unknown, context: BackfillErrorContext = {}, what = 'PostgreSQL'): BackfillError {
-  if (error instanceof BackfillError) return error;
-  const e = error as { code?: unknown; message?: unknown; detail?: unknown; syscall?: unknown } | null;
-  const message = `${what}: ${typeof e?.message === 'string' ? e.message : String(error)}`;
-  // An argument a driver or engine asserts on (pg-boss checks its options with node:assert) is no lost connection.
-  if (e?.code === 'ERR_ASSERTION') return new BackfillError('INVALID_ARGUMENT', message, { cause: error, context });
-  // A socket error's code (EPIPE, five capitals) is no SQLSTATE: Node system errors carry a syscall.
-  const sqlstate = typeof e?.code === 'string' && e.syscall === undefined ? e.code : undefined;
-  const base = { cause: error, context, ...(sqlstate === undefined ? {} : { dbCode: sqlstate }), detail: e?.detail };
-  // A connection attempt its signal ended (Ctrl-C while the server does not answer).
-  if (error instanceof Error && error.name === 'AbortError') return new BackfillError('ABORTED', message, base);
-  if (sqlstate === '55P03') return new BackfillError('LOCK_TIMEOUT', message, base);
-  if (sqlstate === QUERY_CANCELED) {
-    return new BackfillError(
-      'DB_ERROR',
-      `${message}. The server cancelled the statement: it outlasted the statement_timeout of this role or database, or another session cancelled it. ${STATEMENT_TIMEOUT_ADVICE}; what was committed is kept.`,
-      base,
-    );
-  }
-  if (sqlstate === '42P01') return new BackfillError('TABLE_NOT_FOUND', message, base);
-  // A missing schema: the table named in the context does not exist either (PostgreSQL names only the schema).
-  if (sqlstate === '3F000') {
-    const table = typeof context['table'] === 'string' ? ` (table ${context['table']})` : '';
-    return new BackfillError('TABLE_NOT_FOUND', `${message}${table}`, base);
-  }
-  if (sqlstate === '23505') return new BackfillError('DUPLICATE_ID', message, base);
-  if (
-    sqlstate?.startsWith('08') ||
-    CONNECTION_ENDED_SQLSTATES.has(sqlstate) ||
-    REFUSED_CONNECTION_SQLSTATES.has(sqlstate) ||
-    sqlstate === TOO_MANY_CONNECTIONS
-  ) {
-    return new BackfillError('DB_CONNECTION', message, base);
-  }
-  if (sqlstate !== undefined && /^[0-9A-Z]{5}$/.test(sqlstate)) return new BackfillError('DB_ERROR', message, base);
-  // Node network errors (ECONNREFUSED, ECONNRESET, …) and "Connection terminated".
-  return new BackfillError('DB_CONNECTION', message, base);
-}
-
 /** Why a connection failed or was lost, as far as its error tells: what an operator does about it differs with each. */
 export type ConnectionFailureKind =
   /** Nothing listens at the address (ECONNREFUSED, or no Unix socket there). */
@@ -290,19 +210,94 @@ export interface ConnectionFailure {
   readonly where?: string;
 }
 
-/** What each SQLSTATE of a `DB_CONNECTION` says about its cause (class 08 aside). */
-const SQLSTATE_FAILURES: Readonly<Record<string, ConnectionFailureKind>> = {
-  '28P01': 'login-rejected',
-  '28000': 'login-rejected',
-  '3D000': 'database-missing',
-  '57P01': 'server-unavailable',
-  '57P02': 'server-unavailable',
-  '57P03': 'server-unavailable',
-  '57P05': 'session-timeout',
-  '25P03': 'session-timeout',
-  '25P04': 'session-timeout',
-  [TOO_MANY_CONNECTIONS]: 'too-many-connections',
-};
+/** SQLSTATE too_many_connections: no connection slot left (max_connections, or the role's or database's CONNECTION LIMIT). */
+export const TOO_MANY_CONNECTIONS = '53300';
+
+/**
+ * What each SQLSTATE of a connection the server refused or ended says about
+ * its cause (class 08 aside, a connection exception): every one of them is
+ * a `DB_CONNECTION`, not a statement gone wrong. The server is shutting
+ * down, crashed or not yet recovered (57P01-57P03); the session sat idle
+ * past `idle_session_timeout` (57P05), idle in a transaction past
+ * `idle_in_transaction_session_timeout` (25P03) or in one past
+ * `transaction_timeout` (25P04, PostgreSQL 17); it had no connection slot
+ * (53300); or it refused the login or the database for good.
+ */
+const SQLSTATE_FAILURES: ReadonlyMap<unknown, ConnectionFailureKind> = new Map<string, ConnectionFailureKind>([
+  ['28P01', 'login-rejected'],
+  ['28000', 'login-rejected'],
+  ['3D000', 'database-missing'],
+  ['57P01', 'server-unavailable'],
+  ['57P02', 'server-unavailable'],
+  ['57P03', 'server-unavailable'],
+  ['57P05', 'session-timeout'],
+  ['25P03', 'session-timeout'],
+  ['25P04', 'session-timeout'],
+  [TOO_MANY_CONNECTIONS, 'too-many-connections'],
+]);
+
+/** A connection the server refused for good: no such database, a rejected login. Waiting does not heal it. */
+const REFUSED_FOR_GOOD: ReadonlySet<ConnectionFailureKind | undefined> = new Set(['login-rejected', 'database-missing']);
+
+/**
+ * Whether `error` is a connection lost or refused for now (refused or reset,
+ * a server shutting down, restarting or recovering, no connection slot
+ * left), which may come back:
+ * a `DB_CONNECTION` other than a missing database or a rejected login.
+ */
+export function isPassingConnectionLoss(error: BackfillError): boolean {
+  return error.code === 'DB_CONNECTION' && !REFUSED_FOR_GOOD.has(SQLSTATE_FAILURES.get(error.dbCode));
+}
+
+/** What to change when the server cancelled a statement on its `statement_timeout`. */
+const STATEMENT_TIMEOUT_ADVICE =
+  'Give the job a longer statement_timeout (ALTER ROLE … SET statement_timeout, or options=-c statement_timeout=0 in its connection URL) and run it again';
+
+/** SQLSTATE query_canceled: the role's or database's `statement_timeout`, or another session's `pg_cancel_backend`; the kit never cancels its own statements. */
+const QUERY_CANCELED = '57014';
+
+/**
+ * SQLSTATEs with their own code; everything else is `DB_ERROR`. A statement
+ * the server cancelled (57014) is a `DB_ERROR` saying so and what to change,
+ * never `ABORTED`: that code means the caller's own AbortSignal (exit 130 on
+ * the command line, as for Ctrl-C), which the kit honours between
+ * statements, not by cancelling them. A connection the server turned away
+ * for want of a slot (53300, too many connections) is `DB_CONNECTION`, like
+ * one it refused: no statement of the caller's was rejected.
+ */
+export function pgErrorToBackfill(error: unknown, context: BackfillErrorContext = {}, what = 'PostgreSQL'): BackfillError {
+  if (error instanceof BackfillError) return error;
+  const e = error as { code?: unknown; message?: unknown; detail?: unknown; syscall?: unknown } | null;
+  const message = `${what}: ${typeof e?.message === 'string' ? e.message : String(error)}`;
+  // An argument a driver or engine asserts on (pg-boss checks its options with node:assert) is no lost connection.
+  if (e?.code === 'ERR_ASSERTION') return new BackfillError('INVALID_ARGUMENT', message, { cause: error, context });
+  // A socket error's code (EPIPE, five capitals) is no SQLSTATE: Node system errors carry a syscall.
+  const sqlstate = typeof e?.code === 'string' && e.syscall === undefined ? e.code : undefined;
+  const base = { cause: error, context, ...(sqlstate === undefined ? {} : { dbCode: sqlstate }), detail: e?.detail };
+  // A connection attempt its signal ended (Ctrl-C while the server does not answer).
+  if (error instanceof Error && error.name === 'AbortError') return new BackfillError('ABORTED', message, base);
+  if (sqlstate === '55P03') return new BackfillError('LOCK_TIMEOUT', message, base);
+  if (sqlstate === QUERY_CANCELED) {
+    return new BackfillError(
+      'DB_ERROR',
+      `${message}. The server cancelled the statement: it outlasted the statement_timeout of this role or database, or another session cancelled it. ${STATEMENT_TIMEOUT_ADVICE}; what was committed is kept.`,
+      base,
+    );
+  }
+  if (sqlstate === '42P01') return new BackfillError('TABLE_NOT_FOUND', message, base);
+  // A missing schema: the table named in the context does not exist either (PostgreSQL names only the schema).
+  if (sqlstate === '3F000') {
+    const table = typeof context['table'] === 'string' ? ` (table ${context['table']})` : '';
+    return new BackfillError('TABLE_NOT_FOUND', `${message}${table}`, base);
+  }
+  if (sqlstate === '23505') return new BackfillError('DUPLICATE_ID', message, base);
+  if (sqlstate?.startsWith('08') || SQLSTATE_FAILURES.has(sqlstate)) {
+    return new BackfillError('DB_CONNECTION', message, base);
+  }
+  if (sqlstate !== undefined && /^[0-9A-Z]{5}$/.test(sqlstate)) return new BackfillError('DB_ERROR', message, base);
+  // Node network errors (ECONNREFUSED, ECONNRESET, …) and "Connection terminated".
+  return new BackfillError('DB_CONNECTION', message, base);
+}
 
 /** What each Node.js system error code of a connection says about its cause. */
 const SYSTEM_FAILURES: Readonly<Record<string, ConnectionFailureKind>> = {
@@ -391,7 +386,7 @@ export function connectionFailureOf(error: BackfillError): ConnectionFailure | u
   if (sqlstate !== undefined) {
     // The server checks the role before the password: InitializeSessionUserId says it is missing or may not log in.
     if (sqlstate === '28000' && driver?.routine === 'InitializeSessionUserId') return failure('role-missing');
-    const kind = SQLSTATE_FAILURES[sqlstate] ?? (sqlstate.startsWith('08') ? 'lost' : undefined);
+    const kind = SQLSTATE_FAILURES.get(sqlstate) ?? (sqlstate.startsWith('08') ? 'lost' : undefined);
     return kind === undefined ? undefined : failure(kind);
   }
   if (driver === undefined) return undefined;
