@@ -7,7 +7,7 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { err, errAsync, ok, okAsync, Result, ResultAsync, safeTry } from 'neverthrow';
+import { err, errAsync, ok, okAsync, Result, type ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { silentLogger, type Logger } from '../_internals/logger.js';
 import { defaultVexNormalizers } from './defaults.js';
@@ -568,10 +568,11 @@ async function workIn(
    * them (for hours), and they are not this worker's to wait for.
    */
   const pendingOfThisVersion = async (): Promise<Result<number, BackfillError>> => {
-    const byRun = await queue.pendingByRun([...w.otherVersion.keys()]);
+    const byRun = await queue.pendingByRun();
     if (byRun.isErr()) return err(byRun.error);
     let n = 0;
     for (const [runId, jobs] of byRun.value) {
+      if (runId !== null && w.otherVersion.has(runId)) continue;
       if (runId !== null && !w.plans.has(runId) && !ofThisVersion.has(runId)) {
         const plan = await parts.plans.loadPlan(runId);
         if (plan.isErr()) return err(plan.error);
@@ -607,8 +608,7 @@ async function workIn(
     // another kit version planned are not its to wait for (its slots hand them back).
     while (!stopping.signal.aborted) {
       if (options.untilDone && (running === 0 || options.runId !== undefined)) {
-        const pending =
-          options.runId === undefined ? await pendingOfThisVersion() : await queue.pending(options.runId, [...w.otherVersion.keys()]);
+        const pending = options.runId === undefined ? await pendingOfThisVersion() : await queue.pending(options.runId);
         if (pending.isOk()) {
           outage.ended();
           if (pending.value === 0) break;
@@ -657,14 +657,15 @@ const itsVersionAdvice = (plan: BackfillPlan): string =>
  * when that version's workers finished them meanwhile.
  */
 function leftToOtherVersions(queue: RangeJobQueue, plans: readonly BackfillPlan[]): ResultAsync<void, BackfillError> {
-  return ResultAsync.combine(plans.map((plan) => queue.pending(plan.runId).map((n) => ({ plan, n })))).andThen((counts) => {
+  return queue.pendingByRun().andThen((byRun) => {
+    const counts = plans.map((plan) => ({ plan, n: byRun.get(plan.runId) ?? 0 }));
     const [first, ...more] = counts.filter((c) => c.n > 0);
     if (first === undefined) return okAsync(undefined);
     const others = more.map((c) => `${c.plan.runId} (backfill-kit ${c.plan.kitVersion}, ${c.n} pending)`);
     const also = others.length === 0 ? '' : ` So are the jobs of ${others.length === 1 ? 'run' : 'runs'} ${others.join(', ')}.`;
     const refused = otherKitVersion(
       first.plan,
-      `this worker did every job of the runs it works, handed this run's jobs back untouched, and stops with ${first.n} of them pending; ${itsVersionAdvice(first.plan)}${also}`,
+      `this worker did every job of the runs it works, left this run's jobs untouched, and stops with ${first.n} of them pending; ${itsVersionAdvice(first.plan)}${also}`,
       { pendingJobs: first.n, ...(more.length === 0 ? {} : { otherRuns: more.map((c) => c.plan.runId) }) },
     );
     return refused === undefined ? okAsync(undefined) : errAsync(refused);

@@ -230,20 +230,20 @@ export class RangeJobQueue {
     return this.#boss.getDb().executeSql(text, [...values]);
   }
 
-  /** Jobs of this queue (of run `runId`, unless `null`; of no run in `except`) still queued, waiting for a retry, or running (on any host). */
-  pending(runId: string | null, except: readonly string[] = []): ResultAsync<number, BackfillError> {
+  /** Jobs of this queue (of run `runId`, unless `null`) still queued, waiting for a retry, or running (on any host). */
+  pending(runId: string | null): ResultAsync<number, BackfillError> {
     return ResultAsync.fromPromise(
-      this.#executeSql(countPendingJobs(this.#schema, this.#queue, runId, except)).then((r) =>
+      this.#executeSql(countPendingJobs(this.#schema, this.#queue, runId)).then((r) =>
         Number((r.rows[0] as { n: number } | undefined)?.n ?? 0),
       ),
       toError,
     );
   }
 
-  /** Jobs of this queue still queued, waiting for a retry, or running (on any host), by run (`null`: a job naming none), of no run in `except`. */
-  pendingByRun(except: readonly string[]): ResultAsync<ReadonlyMap<string | null, number>, BackfillError> {
+  /** Jobs of this queue still queued, waiting for a retry, or running (on any host), by run (`null`: a job naming none). */
+  pendingByRun(): ResultAsync<ReadonlyMap<string | null, number>, BackfillError> {
     return ResultAsync.fromPromise(
-      this.#executeSql(countPendingJobsByRun(this.#schema, this.#queue, except)).then(
+      this.#executeSql(countPendingJobsByRun(this.#schema, this.#queue)).then(
         (r) => new Map((r.rows as { runId: string | null; n: number }[]).map(({ runId, n }) => [runId, Number(n)])),
       ),
       toError,

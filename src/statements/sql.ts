@@ -693,31 +693,25 @@ export const countWorkersAlive = (workers: QualifiedName, withinSeconds: number)
 
 // ─── Job engine (RangeJobQueue, on pg-boss's tables) ───────────────────────
 
-/**
- * Jobs of `queue` (of run `runId`, unless `null`; of no run in `except`)
- * still queued, waiting for a retry, or running (pg-boss's job states
- * before `completed`).
- */
-export const countPendingJobs = (schema: string, queue: string, runId: string | null, except: readonly string[] = []): SqlStatement =>
+/** Jobs of `queue` (of run `runId`, unless `null`) still queued, waiting for a retry, or running (pg-boss's job states before `completed`). */
+export const countPendingJobs = (schema: string, queue: string, runId: string | null): SqlStatement =>
   sql(
     `SELECT pg_catalog.count(*)::int AS n FROM ${quoteIdent(schema)}.job
-      WHERE name OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.<) 'completed' AND ($2::pg_catalog.text IS NULL OR (data OPERATOR(pg_catalog.->>) 'runId') OPERATOR(pg_catalog.=) $2)
-        AND NOT ((data OPERATOR(pg_catalog.->>) 'runId') OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.text[]))`,
-    [queue, runId, [...except]],
+      WHERE name OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.<) 'completed' AND ($2::pg_catalog.text IS NULL OR (data OPERATOR(pg_catalog.->>) 'runId') OPERATOR(pg_catalog.=) $2)`,
+    [queue, runId],
   );
 
 /**
  * Jobs of `queue` still queued, waiting for a retry, or running, counted
- * by their run (`runId` null for a job that names none), of no run in
- * `except`: a whole-queue worker tells apart the runs it may work.
+ * by their run (`runId` null for a job that names none): a whole-queue
+ * worker tells apart the runs it may work.
  */
-export const countPendingJobsByRun = (schema: string, queue: string, except: readonly string[]): SqlStatement =>
+export const countPendingJobsByRun = (schema: string, queue: string): SqlStatement =>
   sql(
     `SELECT data OPERATOR(pg_catalog.->>) 'runId' AS "runId", pg_catalog.count(*)::int AS n FROM ${quoteIdent(schema)}.job
       WHERE name OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.<) 'completed'
-        AND NOT ((data OPERATOR(pg_catalog.->>) 'runId') OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]))
       GROUP BY 1`,
-    [queue, [...except]],
+    [queue],
   );
 
 /**

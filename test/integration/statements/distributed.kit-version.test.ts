@@ -212,7 +212,7 @@ describe('the kit version that planned a distributed run', () => {
     const worker = await workerOnRollingDeploy([], 2);
     expect(worker.stderr).toMatch(refusal('a'));
     expect(worker.stderr).toMatch(
-      /did every job of the runs it works, handed this run's jobs back untouched, and stops with 2 of them pending; run workers of backfill-kit 0\.0\.1-other for it, or plan a new run id with this version/,
+      /did every job of the runs it works, left this run's jobs untouched, and stops with 2 of them pending; run workers of backfill-kit 0\.0\.1-other for it, or plan a new run id with this version/,
     );
     // Warned once while it worked run b.
     expect(worker.stderr.match(/hands its jobs back untouched and takes other runs' jobs/g)).toHaveLength(1);
