@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lstat, readdir, rm } from 'node:fs/promises';
+import { lstat, readdir, rm, stat, unlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -52,12 +52,50 @@ async function ownerLives(pid: number, start: string): Promise<boolean> {
 }
 
 /**
+ * Whether no other user may rename or remove what this process's user
+ * made in `dir`: it belongs to this user or to root, and others may not
+ * write to it, or it is sticky (`/tmp`). Anywhere else (a directory another
+ * user owns, or one a group may write to) they can put a symlink in place
+ * of a directory of this process's between the moment it is looked at and
+ * the moment what is in it is listed, and a recursive removal would then
+ * remove what the symlink points to (as root: any file on the system).
+ * Access control lists are not read.
+ */
+async function othersCannotRenameIn(dir: string): Promise<boolean> {
+  const me = process.geteuid?.();
+  if (me === undefined) return true;
+  const stats = await stat(dir).catch(() => undefined);
+  if (stats === undefined || (stats.uid !== me && stats.uid !== 0)) return false;
+  return (stats.mode & 0o022) === 0 || (stats.mode & 0o1000) !== 0;
+}
+
+/**
+ * Removes `path`, which `lstat` found to be `stats`: a file by `unlink`,
+ * which never follows a symlink put in its place, and a directory (as
+ * earlier versions spooled members to) recursively, only where no other user
+ * can put a symlink in its place ({@link othersCannotRenameIn}). Anything
+ * of another user's is left: it is not this process's to tidy up, and in
+ * a directory of theirs they decide what lies under it. True when removed.
+ */
+async function removeOwn(dir: string, path: string, stats: Stats): Promise<boolean> {
+  const me = process.geteuid?.();
+  if (stats.isSymbolicLink() || (me !== undefined && stats.uid !== me)) return false;
+  if (stats.isDirectory() && !(await othersCannotRenameIn(dir))) return false;
+  return (stats.isDirectory() ? rm(path, { recursive: true, force: true, maxRetries: 0 }) : unlink(path)).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
  * Removes the temporary files and directories {@link ownedTempPrefix} named
  * beside `base` in `dir` that no live process owns: made on this host by a
  * process that is dead, or whose pid another process (or this one) has
  * now (another start time). Anything else (a name of another shape,
- * another host's, a live process's, one whose start time cannot be read)
- * is left as it is, and so is whatever cannot be removed: this only tidies up.
+ * another host's, a live process's, one whose start time cannot be read,
+ * another user's, a directory where other users may rename entries: see
+ * {@link removeOwn}) is left as it is, and so is whatever cannot be
+ * removed: this only tidies up.
  */
 export async function removeDeadTemps(dir: string, base: string, now: number = Date.now()): Promise<string[]> {
   const prefix = tempPrefix(base);
@@ -70,14 +108,7 @@ export async function removeDeadTemps(dir: string, base: string, now: number = D
     const path = join(dir, name);
     if (await ownerLives(Number(owner[1]), owner[2]!)) continue;
     const kind = await lstat(path).catch(() => undefined);
-    if (kind === undefined || kind.isSymbolicLink()) continue;
-    if (
-      await rm(path, { recursive: true, force: true, maxRetries: 0 }).then(
-        () => true,
-        () => false,
-      )
-    )
-      removed.push(path);
+    if (kind !== undefined && (await removeOwn(dir, path, kind))) removed.push(path);
   }
   return removed;
 }
@@ -127,13 +158,7 @@ async function removeLegacyTemps(dir: string, base: string, names: readonly stri
     const stats = await lstat(path).catch(() => undefined);
     if (stats === undefined || !old(stats)) continue;
     if (kind === 'file' ? !stats.isFile() : !stats.isDirectory() || !(await abandonedSpool(path, old))) continue;
-    if (
-      await rm(path, { recursive: kind === 'dir', force: true, maxRetries: 0 }).then(
-        () => true,
-        () => false,
-      )
-    )
-      removed.push(path);
+    if (await removeOwn(dir, path, stats)) removed.push(path);
   }
   return removed;
 }

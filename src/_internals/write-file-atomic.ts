@@ -66,16 +66,17 @@ async function chownIfAllowed(handle: FileHandle, uid: number, gid: number): Pro
  * file root wrote. Linux's `fs.protected_regular` refuses root's in-place
  * write of such a file for the same reason.
  */
-export async function keepOwnerAndModeOf(target: string, handle: FileHandle): Promise<void> {
+export async function keepOwnerAndModeOf(target: string, handle: FileHandle): Promise<boolean> {
   const old = await lstat(target).catch(() => undefined);
-  if (!old?.isFile() || (await strangerInStickyDirectory(target, old))) return;
+  if (!old?.isFile() || (await strangerInStickyDirectory(target, old))) return false;
   // The mode first: the new file is never someone else's with wider bits than the old one had.
   await handle.chmod(old.mode & 0o777);
   const mine = await handle.stat();
-  if (mine.uid === old.uid && mine.gid === old.gid) return;
-  if (await chownIfAllowed(handle, old.uid, old.gid)) return;
+  if (mine.uid === old.uid && mine.gid === old.gid) return true;
+  if (await chownIfAllowed(handle, old.uid, old.gid)) return true;
   // Not root: the old owner cannot be given, but the old group can be, by a member of it.
   if (mine.gid !== old.gid) await chownIfAllowed(handle, -1, old.gid);
+  return true;
 }
 
 /**

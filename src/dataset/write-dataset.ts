@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
-import { constants, createReadStream, createWriteStream, rmSync } from 'node:fs';
-import { type FileHandle, mkdir, mkdtemp, open, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { constants, createReadStream, unlinkSync } from 'node:fs';
+import { type FileHandle, mkdir, open, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -272,7 +272,7 @@ async function* fileChunks(member: string, source: MemberFile, signal: AbortSign
 }
 
 /** Spools one member to a temporary NDJSON file, hashing and counting its records (as the reader will) as it goes. */
-async function spoolMember(name: string, source: MemberSource, file: string, signal: AbortSignal | undefined): Promise<ManifestMember> {
+async function spoolMember(name: string, source: MemberSource, file: FileHandle, signal: AbortSignal | undefined): Promise<ManifestMember> {
   const hash = createHash('sha256');
   // writeDataset takes no maxLineBytes: a longer line would be one that readers refuse by default.
   const counter = new LineSplitter(name, DEFAULT_MAX_LINE_BYTES, 'the longest line readers take by default: shorten or split the record');
@@ -286,7 +286,7 @@ async function spoolMember(name: string, source: MemberSource, file: string, sig
       yield chunk;
     }
   }
-  await pipeline(tally(), createWriteStream(file));
+  await pipeline(tally(), writesTo(file));
   counter.end();
   return { name, records: counter.records, bytes, sha256: hash.digest('hex') };
 }
@@ -431,22 +431,56 @@ async function removeMadeDirs(dir: string, firstMade: string | undefined): Promi
   }
 }
 
-/** Temporary directories of the writes in flight. */
+/** Partial tarballs of the writes in flight. */
 const writing = new Set<string>();
 let removeOnExit = false;
 
 /**
- * Removes `tmp` should the process exit before the write ends: `process.exit()`
+ * Removes `partial` should the process exit before the write ends: `process.exit()`
  * (a CLI's second Ctrl-C quits at once) runs no pending cleanup, and would
- * leave the spooled members and the partial tarball beside the output.
+ * leave the partial tarball beside the output (the spooled members have no
+ * name to leave behind).
  */
-function removedOnExit(tmp: string): void {
-  writing.add(tmp);
+function removedOnExit(partial: string): void {
+  writing.add(partial);
   if (removeOnExit) return;
   removeOnExit = true;
   process.on('exit', () => {
-    for (const dir of writing) rmSync(dir, { recursive: true, force: true, maxRetries: 0 });
+    for (const file of writing) {
+      try {
+        unlinkSync(file);
+      } catch {
+        // Gone already, or not removable: the next write of the same path removes it.
+      }
+    }
   });
+}
+
+/**
+ * A new file of this process's beside the output, open for reading and
+ * writing, private (0600) from its creation, and named only until it is
+ * open: its name is removed at once, so the file is read back through its
+ * handle alone and vanishes with it, even when the process is killed.
+ * Never a directory: in a directory another user may write to, they could
+ * put a symlink in place of a directory of this process's, and what would
+ * then be written, read or removed under it would be elsewhere.
+ */
+async function spoolFile(dir: string, prefix: string): Promise<FileHandle> {
+  const name = join(dir, `${prefix}${randomBytes(6).toString('hex')}`);
+  const handle = await open(name, 'wx+', 0o600);
+  try {
+    await unlink(name);
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  return handle;
+}
+
+/** The mode a new file of this process gets, which the partial tarball (made 0600) takes when it replaces no file. */
+function usualMode(): number {
+  const mask = process.umask();
+  return 0o666 & ~mask;
 }
 
 async function write(path: string, options: WriteDatasetOptions): Promise<WrittenDataset> {
@@ -457,15 +491,15 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
   checkMtime(mtime, options.mtime === undefined);
   const firstMade = await mkdir(dirname(path), { recursive: true });
   let written = false;
-  // Spooled members of writes killed before they could clean up (SIGKILL, the OOM killer) are as big as their datasets.
+  // Partial tarballs of writes killed before they could clean up (SIGKILL, the OOM killer) are as big as their datasets.
   await removeDeadTemps(dirname(path), basename(path));
-  const tmp = await mkdtemp(join(dirname(path), await ownedTempPrefix(basename(path))));
-  removedOnExit(tmp);
+  const prefix = await ownedTempPrefix(basename(path));
+  const spooled: { entry: ManifestMember; file: FileHandle }[] = [];
+  let partial: string | undefined;
   try {
-    const spooled: { entry: ManifestMember; file: string }[] = [];
-    for (const [i, [name, source]] of members.entries()) {
-      const file = join(tmp, String(i));
-      spooled.push({ entry: await spoolMember(name, source, file, options.signal), file });
+    for (const [name, source] of members) {
+      const file = await spoolFile(dirname(path), prefix);
+      spooled.push({ entry: await spoolMember(name, source, file, options.signal).catch(closing(file)), file });
     }
     const manifest: DatasetManifest = {
       schemaVersion: 1,
@@ -495,13 +529,15 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
       );
       for (const { entry, file } of spooled) {
         const sink = pack.entry(header(entry.name, entry.bytes ?? 0));
-        await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), sink);
+        await pipeline(file.createReadStream({ start: 0, autoClose: false, highWaterMark: 1024 * 1024 }), sink);
       }
       pack.finalize();
     })();
     const hasher = new HashingPassThrough();
-    const partial = join(tmp, 'out');
-    const out = await open(partial, 'wx');
+    partial = join(dirname(path), `${prefix}${randomBytes(6).toString('hex')}`);
+    removedOnExit(partial);
+    // Private until it is complete: the file it replaces may be.
+    const out = await open(partial, 'wx', 0o600);
     try {
       await Promise.all([
         packing,
@@ -513,7 +549,7 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
           options.signal ? { signal: options.signal } : {},
         ),
       ]);
-      await keepOwnerAndModeOf(path, out);
+      if (!(await keepOwnerAndModeOf(path, out))) await out.chmod(usualMode());
       // Rename into place only once everything is written and on the disk: a
       // failed write, a killed process or a power cut leaves any previous file
       // at `path` untouched.
@@ -544,19 +580,33 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
     const { size } = await stat(path);
     return { sha256, bytes: size, manifest, sha256File: sidecar === null ? null : sha256File };
   } finally {
-    await rm(tmp, { recursive: true, force: true });
-    writing.delete(tmp);
+    for (const { file } of spooled) await file.close().catch(() => undefined);
+    if (partial !== undefined) {
+      writing.delete(partial);
+      // Only a file is removed, never a directory someone put in its place; renamed into place, it is not there.
+      if (!written) await unlink(partial).catch(() => undefined);
+    }
     if (!written) await removeMadeDirs(dirname(path), firstMade);
   }
+}
+
+/** Closes `file` and rethrows: a member whose spooling failed is not in the list the write closes. */
+function closing(file: FileHandle): (error: unknown) => Promise<never> {
+  return async (error) => {
+    await file.close().catch(() => undefined);
+    throw error;
+  };
 }
 
 /**
  * Writes a dataset tarball byte-for-byte deterministically: `manifest.json`
  * first, then members in name order, fixed mtime/uid/gid/mode, empty owner
- * names and a fixed compression level. Members are spooled to a temporary
- * directory beside `path` (its parent directory is created if missing, and
- * removed again on failure), so memory stays flat however large they are,
- * and the file appears atomically (rename) only when complete; a file it
+ * names and a fixed compression level. Members are spooled to temporary
+ * files beside `path` (its parent directory is created if missing, and
+ * removed again on failure), so memory stays flat however large they are;
+ * they lose their names as soon as they are open, and are read back
+ * through their handles. The file appears atomically (rename) only when
+ * complete, and is private (0600) until then; a file it
  * replaces keeps its permission bits (a private `0600` dataset stays
  * private), and its owner and group where this process may give them
  * (root may: a service user's dataset rewritten under `sudo` stays that
@@ -565,8 +615,10 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * `path` is replaced, not written through; it lends nothing, nor does, in
  * a sticky directory (`/tmp`), a file of another user who does not own the
  * directory. A file with other hard
- * links is replaced at `path` only. A temporary directory a killed write of the same `path` left
- * is removed first, once the process its name records is gone.
+ * links is replaced at `path` only. The partial tarball a killed write of the same `path` left
+ * is removed first, once the process its name records is gone; nothing
+ * beside `path` is ever removed recursively where another user may rename
+ * entries, and nothing of another user's is removed at all.
  *
  * Refused with `INVALID_ARGUMENT`: two names that are one member once
  * normalised (`./a.ndjson`, `a.ndjson`), a `manifest.json` member, a source
