@@ -49,6 +49,8 @@ interface Row {
   partition_of: string | null;
   schema: string | null;
   name: string | null;
+  /** The partition's `relkind`: `r` a table, `p` a partitioned table, `f` a foreign table. */
+  kind: string | null;
   bound: string | null;
   from_epoch: number | null;
   to_epoch: number | null;
@@ -67,15 +69,23 @@ const SUFFIX_PATTERN: Readonly<Record<PartitionInterval, string>> = {
   year: '_YYYY',
 };
 
-/** Decides whether one partition follows the naming rule, and why not. */
+/**
+ * Decides whether one partition follows the naming rule, and why not. A
+ * foreign table never does, whatever its name: ensure makes none, and
+ * DROP TABLE refuses one, so retention would fail on it every run.
+ */
 function judge(
   parent: QualifiedName,
   interval: PartitionInterval,
-  schema: string,
-  name: string,
-  fromEpoch: number | null,
-  toEpoch: number | null,
+  row: Pick<Row, 'kind'> & {
+    readonly schema: string;
+    readonly name: string;
+    readonly from_epoch: number | null;
+    readonly to_epoch: number | null;
+  },
 ): string | undefined {
+  const { schema, name, from_epoch: fromEpoch, to_epoch: toEpoch } = row;
+  if (row.kind === 'f') return 'it is a foreign table, which ensure never makes (retention leaves it to you)';
   if (schema !== parent.schema) return `it lives in schema ${schema}, not ${parent.schema}`;
   const start = name.startsWith(parent.name) ? parsePartitionSuffix(name.slice(parent.name.length), interval) : undefined;
   if (start === undefined) return `its name does not follow ${parent.name}${SUFFIX_PATTERN[interval]}`;
@@ -173,7 +183,7 @@ export async function readSnapshot(
     const from = toDate(r.from_epoch);
     const to = toDate(r.to_epoch);
     const isDefault = r.bound === 'DEFAULT';
-    const reason = isDefault ? 'it is the default partition' : judge(parent, interval, r.schema, r.name, r.from_epoch, r.to_epoch);
+    const reason = isDefault ? 'it is the default partition' : judge(parent, interval, { ...r, schema: r.schema, name: r.name });
     const partition: PartitionInfo = {
       schema: r.schema,
       name: r.name,

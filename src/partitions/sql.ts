@@ -122,10 +122,10 @@ WITH p AS (
   WHERE n.nspname OPERATOR(pg_catalog.=) ${quoteLiteral(parent.schema)} AND c.relname OPERATOR(pg_catalog.=) ${quoteLiteral(parent.name)}
 )
 SELECT p.parent_kind, p.strategy, p.key_count, p.key_column, p.key_type, p.partition_of,
-       k.schema, k.name, k.bound, k.from_epoch, k.to_epoch, k.estimated_rows, k.size_bytes, k.detach_pending
+       k.schema, k.name, k.kind, k.bound, k.from_epoch, k.to_epoch, k.estimated_rows, k.size_bytes, k.detach_pending
 FROM p
 LEFT JOIN LATERAL (
-  SELECT cn.nspname::pg_catalog.text AS schema, cc.relname::pg_catalog.text AS name, b.bound,
+  SELECT cn.nspname::pg_catalog.text AS schema, cc.relname::pg_catalog.text AS name, cc.relkind::pg_catalog.text AS kind, b.bound,
     ${epochOf(1)} AS from_epoch,
     ${epochOf(3)} AS to_epoch,
     cc.reltuples::pg_catalog.float8 AS estimated_rows,

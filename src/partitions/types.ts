@@ -118,7 +118,7 @@ export interface PartitionInfo {
   /** The bound as PostgreSQL prints it (`FOR VALUES FROM (…) TO (…)` or `DEFAULT`). */
   readonly bound: string;
   readonly isDefault: boolean;
-  /** True when name and bounds follow the naming rule exactly: the only partitions `retention` will touch. */
+  /** True when name and bounds follow the naming rule exactly and it is no foreign table: the only partitions `retention` will touch. */
   readonly managed: boolean;
   /** Why a partition is not managed, when it is not. */
   readonly reason?: string;
