@@ -431,24 +431,23 @@ async function removeMadeDirs(dir: string, firstMade: string | undefined): Promi
   }
 }
 
-/** Partial tarballs of the writes in flight. */
+/** Temporary files (spooled members, partial tarballs) of the writes in flight. */
 const writing = new Set<string>();
 let removeOnExit = false;
 
 /**
- * Removes `partial` should the process exit before the write ends: `process.exit()`
+ * Removes `file` should the process exit before the write ends: `process.exit()`
  * (a CLI's second Ctrl-C quits at once) runs no pending cleanup, and would
- * leave the partial tarball beside the output (the spooled members have no
- * name to leave behind).
+ * leave the spooled members and the partial tarball beside the output.
  */
-function removedOnExit(partial: string): void {
-  writing.add(partial);
+function removedOnExit(file: string): void {
+  writing.add(file);
   if (removeOnExit) return;
   removeOnExit = true;
   process.on('exit', () => {
-    for (const file of writing) {
+    for (const temp of writing) {
       try {
-        unlinkSync(file);
+        unlinkSync(temp);
       } catch {
         // Gone already, or not removable: the next write of the same path removes it.
       }
@@ -456,25 +455,53 @@ function removedOnExit(partial: string): void {
   });
 }
 
+/** Removes a temporary file of the write (never a directory someone put in its place). */
+async function removeTemp(file: string): Promise<void> {
+  writing.delete(file);
+  await unlink(file).catch(() => undefined);
+}
+
+/** A member spooled to a file of its own beside the output, and which file that is. */
+interface Spooled {
+  readonly entry: ManifestMember;
+  readonly file: string;
+  readonly dev: number;
+  readonly ino: number;
+}
+
 /**
- * A new file of this process's beside the output, open for reading and
- * writing, private (0600) from its creation, and named only until it is
- * open: its name is removed at once, so the file is read back through its
- * handle alone and vanishes with it, even when the process is killed.
- * Never a directory: in a directory another user may write to, they could
- * put a symlink in place of a directory of this process's, and what would
- * then be written, read or removed under it would be elsewhere.
+ * Spools one member to a new file beside the output, private (0600) from
+ * its creation. A file, never a directory: in a directory another user may
+ * write to, they could put a symlink in place of a directory of this
+ * process's, and what would then be written, read or removed under it
+ * would be elsewhere.
  */
-async function spoolFile(dir: string, prefix: string): Promise<FileHandle> {
-  const name = join(dir, `${prefix}${randomBytes(6).toString('hex')}`);
-  const handle = await open(name, 'wx+', 0o600);
+async function spoolToFile(file: string, name: string, source: MemberSource, signal: AbortSignal | undefined): Promise<Spooled> {
+  const handle = await open(file, 'wx', 0o600);
+  removedOnExit(file);
   try {
-    await unlink(name);
-  } catch (error) {
+    const entry = await spoolMember(name, source, handle, signal);
+    const { dev, ino } = await handle.stat();
+    return { entry, file, dev, ino };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Opens a spooled member again, refusing anything but the very file it was spooled to (not through a symlink, nor a FIFO put in its place). */
+async function reopenSpooled(spooled: Spooled, path: string): Promise<FileHandle> {
+  const handle = await open(spooled.file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY | (constants.O_NOFOLLOW ?? 0));
+  const opened = await handle.stat().catch(async (error: unknown) => {
     await handle.close();
     throw error;
-  }
-  return handle;
+  });
+  if (opened.isFile() && opened.dev === spooled.dev && opened.ino === spooled.ino) return handle;
+  await handle.close();
+  throw new BackfillError(
+    'IO_ERROR',
+    `the spooled copy of member ${spooled.entry.name} (${spooled.file}) was replaced while ${path} was written; nothing was written there.`,
+    { context: { path, member: spooled.entry.name } },
+  );
 }
 
 /** The mode a new file of this process gets, which the partial tarball (made 0600) takes when it replaces no file. */
@@ -494,12 +521,15 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
   // Partial tarballs of writes killed before they could clean up (SIGKILL, the OOM killer) are as big as their datasets.
   await removeDeadTemps(dirname(path), basename(path));
   const prefix = await ownedTempPrefix(basename(path));
-  const spooled: { entry: ManifestMember; file: FileHandle }[] = [];
+  const temp = (): string => join(dirname(path), `${prefix}${randomBytes(6).toString('hex')}`);
+  const made: string[] = [];
+  const spooled: Spooled[] = [];
   let partial: string | undefined;
   try {
     for (const [name, source] of members) {
-      const file = await spoolFile(dirname(path), prefix);
-      spooled.push({ entry: await spoolMember(name, source, file, options.signal).catch(closing(file)), file });
+      const file = temp();
+      made.push(file);
+      spooled.push(await spoolToFile(file, name, source, options.signal));
     }
     const manifest: DatasetManifest = {
       schemaVersion: 1,
@@ -527,17 +557,19 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
       await new Promise<void>((resolve, reject) =>
         pack.entry(header(MANIFEST_NAME, manifestBytes.length), manifestBytes, (e) => (e ? reject(e) : resolve())),
       );
-      for (const { entry, file } of spooled) {
-        const sink = pack.entry(header(entry.name, entry.bytes ?? 0));
-        await pipeline(file.createReadStream({ start: 0, autoClose: false, highWaterMark: 1024 * 1024 }), sink);
+      for (const member of spooled) {
+        const sink = pack.entry(header(member.entry.name, member.entry.bytes ?? 0));
+        const file = await reopenSpooled(member, path);
+        await pipeline(file.createReadStream({ highWaterMark: 1024 * 1024 }), sink);
+        await removeTemp(member.file);
       }
       pack.finalize();
     })();
     const hasher = new HashingPassThrough();
-    partial = join(dirname(path), `${prefix}${randomBytes(6).toString('hex')}`);
-    removedOnExit(partial);
+    partial = temp();
     // Private until it is complete: the file it replaces may be.
     const out = await open(partial, 'wx', 0o600);
+    removedOnExit(partial);
     try {
       await Promise.all([
         packing,
@@ -580,33 +612,24 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
     const { size } = await stat(path);
     return { sha256, bytes: size, manifest, sha256File: sidecar === null ? null : sha256File };
   } finally {
-    for (const { file } of spooled) await file.close().catch(() => undefined);
-    if (partial !== undefined) {
-      writing.delete(partial);
-      // Only a file is removed, never a directory someone put in its place; renamed into place, it is not there.
-      if (!written) await unlink(partial).catch(() => undefined);
-    }
+    for (const file of made) if (writing.has(file)) await removeTemp(file);
+    // Renamed into place, it is no longer there.
+    if (partial !== undefined && !written) await removeTemp(partial);
+    else if (partial !== undefined) writing.delete(partial);
     if (!written) await removeMadeDirs(dirname(path), firstMade);
   }
-}
-
-/** Closes `file` and rethrows: a member whose spooling failed is not in the list the write closes. */
-function closing(file: FileHandle): (error: unknown) => Promise<never> {
-  return async (error) => {
-    await file.close().catch(() => undefined);
-    throw error;
-  };
 }
 
 /**
  * Writes a dataset tarball byte-for-byte deterministically: `manifest.json`
  * first, then members in name order, fixed mtime/uid/gid/mode, empty owner
  * names and a fixed compression level. Members are spooled to temporary
- * files beside `path` (its parent directory is created if missing, and
- * removed again on failure), so memory stays flat however large they are;
- * they lose their names as soon as they are open, and are read back
- * through their handles. The file appears atomically (rename) only when
- * complete, and is private (0600) until then; a file it
+ * files beside `path`, private (0600), never a directory (its parent
+ * directory is created if missing, and removed again on failure), so
+ * memory stays flat however large they are; each is read back only if it
+ * is still the very file written (`IO_ERROR` otherwise). The file appears
+ * atomically (rename) only when complete, and is private (0600) until
+ * then; a file it
  * replaces keeps its permission bits (a private `0600` dataset stays
  * private), and its owner and group where this process may give them
  * (root may: a service user's dataset rewritten under `sudo` stays that
@@ -615,8 +638,8 @@ function closing(file: FileHandle): (error: unknown) => Promise<never> {
  * `path` is replaced, not written through; it lends nothing, nor does, in
  * a sticky directory (`/tmp`), a file of another user who does not own the
  * directory. A file with other hard
- * links is replaced at `path` only. The partial tarball a killed write of the same `path` left
- * is removed first, once the process its name records is gone; nothing
+ * links is replaced at `path` only. The spooled members and partial tarball a killed write of the same `path` left
+ * are removed first, once the process their names record is gone; nothing
  * beside `path` is ever removed recursively where another user may rename
  * entries, and nothing of another user's is removed at all.
  *

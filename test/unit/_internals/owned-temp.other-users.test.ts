@@ -12,7 +12,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'vitest';
@@ -98,5 +98,26 @@ describe('tidying up after killed writes', () => {
     expect(written.isOk()).toBe(true);
     expect(seen.filter((s) => s.endsWith(' dir'))).toEqual([]);
     expect(listing(dir)).toEqual(['ds.tar.zst']);
+  });
+
+  it('writeDataset packs a spooled member only from the very file it spooled it to', async ({ expect }) => {
+    const dir = directory('swapped', process.getuid?.() ?? 0, 0o755);
+    const path = join(dir, 'ds.tar.zst');
+    let swapped = '';
+    async function* records(): AsyncGenerator<object> {
+      // a.ndjson is spooled by now: put another file with the same bytes in place of its spooled copy.
+      const spool = readdirSync(dir).find((n) => n.startsWith('.ds.tar.zst.tmp-') && statSync(join(dir, n)).size > 0);
+      if (spool !== undefined) {
+        swapped = join(dir, spool);
+        writeFileSync(`${swapped}.other`, '{"_id":"a"}\n');
+        renameSync(`${swapped}.other`, swapped);
+      }
+      yield { _id: 'b' };
+    }
+    const written = await writeDataset(path, { members: { 'a.ndjson': [{ _id: 'a' }], 'b.ndjson': records() } });
+    expect(swapped).not.toBe('');
+    expect(written._unsafeUnwrapErr().code).toBe('IO_ERROR');
+    expect(written._unsafeUnwrapErr().message).toContain('was replaced');
+    expect(existsSync(path)).toBe(false);
   });
 });
