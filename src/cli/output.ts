@@ -69,6 +69,26 @@ export function reworded(error: BackfillError, reword: (message: string) => stri
       });
 }
 
+/** The fix of a `DB_ERROR` that ended a run after it had committed some of its work (see {@link partlyCommitted}). */
+const PARTLY_COMMITTED_FIX =
+  'Read the SQLSTATE and message: what is listed above as done before the failure was committed and stays so; the statement that failed changed nothing. Fix what it names, then run again.';
+
+/**
+ * `error` of a run of many transactions (partitions ensure or retention)
+ * that committed some of them before it failed: its context says so
+ * (`committedBefore`), and so does its fix line, which for a `DB_ERROR`
+ * would otherwise say that nothing was committed.
+ */
+export function partlyCommitted(error: BackfillError): BackfillError {
+  return new BackfillError(error.code, error.message, {
+    cause: error.cause,
+    context: { ...error.context, committedBefore: true },
+    ...(error.dbCode === undefined ? {} : { dbCode: error.dbCode }),
+    detail: error.detail,
+    ...(error.partial === undefined ? {} : { partial: error.partial }),
+  });
+}
+
 /**
  * `logger` with each message reworded by `reword` (a library option said
  * as the CLI's flag), as {@link reworded} rewords an error; the fields are
@@ -170,6 +190,8 @@ const COMMIT_IN_FLIGHT_FIX =
 export function fixOf(error: BackfillError): string {
   // Whatever cut it, a rerun may load the dataset a second time: what the tables hold says whether one is needed.
   if (error.code === 'DB_CONNECTION' && error.context['commitInFlight'] === true) return COMMIT_IN_FLIGHT_FIX;
+  // DB_ERROR's own fix says nothing was committed, which one statement of many cannot say for the others.
+  if (error.code === 'DB_ERROR' && error.context['committedBefore'] === true) return PARTLY_COMMITTED_FIX;
   const failure = connectionFailureOf(error);
   if (failure !== undefined) return CONNECTION_FIXES[failure.kind](failure.where);
   return CLI_FIXES[error.code] ?? ERROR_CODES[error.code].fix;

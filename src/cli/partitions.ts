@@ -40,7 +40,7 @@ import {
 } from './command.js';
 import { DRY_RUN_VAR, envTurnsOn, parseBoolean, PARTITION_DB_VARS } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
-import { bytes, counted, reworded } from './output.js';
+import { bytes, counted, partlyCommitted, reworded } from './output.js';
 
 /** `ensure` and `retention` plan from the clock, so they compare it with the database's. */
 const CLOCK_SKEW_FLAG: Readonly<Record<string, FlagSpec>> = {
@@ -102,6 +102,7 @@ async function* withManager<T, E extends BackfillError>(
   ctx: CommandContext,
   op: (m: PartitionManager) => PromiseLike<Result<T, E>>,
   render: (value: T) => CommandOutcome,
+  committed?: (partial: T) => readonly string[],
 ): CommandRun {
   const m = yield* manager(ctx);
   let r: Result<T, E>;
@@ -110,7 +111,11 @@ async function* withManager<T, E extends BackfillError>(
   } finally {
     await m.close();
   }
-  return r.isErr() ? failed(forCli(r.error)) : render(r.value);
+  if (r.isOk()) return render(r.value);
+  const error = forCli(r.error);
+  // What a run of many partitions committed before it failed stays committed: printed, and the fix line says so.
+  const lines = committed !== undefined && error.partial !== undefined ? committed(error.partial as T) : [];
+  return failed(lines.length === 0 ? error : partlyCommitted(error), lines);
 }
 
 /** A missing parent table: the library's hint names its `createParent` method, which the command line does not have. */
@@ -269,6 +274,7 @@ const ensure: CommandSpec = {
           `${report.created.length} created, ${report.existing.length} already present.`,
         ],
       }),
+      (partial) => partial.created.map((c) => `created ${c.name} [${day(c.from)}, ${day(c.to)}) before the failure`),
     );
   },
 };
@@ -336,6 +342,10 @@ const retention: CommandSpec = {
         return r;
       },
       (plan) => retentionOutcome(plan, envNote(ctx.env, forced, dryRun)),
+      (partial) =>
+        partial.candidates
+          .filter((c) => c.done)
+          .map((c) => `${partial.mode === 'drop' ? 'dropped' : 'detached'} ${c.name} [${day(c.from)}, ${day(c.to)}) before the failure`),
     );
   },
 };
