@@ -11,11 +11,21 @@ import { once } from 'node:events';
 import { ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError, type BackfillErrorCode } from '../errors.js';
 
-/** Opens `path` for writing, creating it, but never through a symbolic link (`ELOOP` becomes a clear `IO_ERROR`). */
+/**
+ * Opens `path` for writing, creating it, but never through a symbolic link
+ * (`ELOOP` becomes a clear `IO_ERROR`). Without blocking: a FIFO at the path
+ * with no reader fails at once (`ENXIO`) instead of holding the import,
+ * and one with a reader is refused as not a regular file.
+ */
 async function openNoFollow(path: string): Promise<FileHandle> {
   try {
-    return await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o666);
+    return await open(
+      path,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY,
+      0o666,
+    );
   } catch (error) {
+    if ((error as { code?: unknown }).code === 'ENXIO') throw notRegular(path, error);
     if ((error as { code?: unknown }).code !== 'ELOOP') throw error;
     throw new BackfillError(
       'IO_ERROR',
@@ -27,6 +37,13 @@ async function openNoFollow(path: string): Promise<FileHandle> {
     );
   }
 }
+
+const notRegular = (path: string, cause?: unknown): BackfillError =>
+  new BackfillError(
+    'IO_ERROR',
+    `rejectPath ${path} is not a regular file (a FIFO, socket or device); the reject file is written only as a regular file. Pass the path of a regular file.`,
+    { ...(cause === undefined ? {} : { cause }), context: { path } },
+  );
 
 /** One line of a reject file. */
 export interface RejectEntry {
@@ -70,7 +87,9 @@ export class RejectWriter {
   /**
    * Creates (or truncates) the reject file. Refused before anything is
    * truncated: a symbolic link (whoever planted it chose what would be
-   * overwritten) and the file `input` (the tarball being read) under any name.
+   * overwritten), anything but a regular file (a FIFO would hold the import
+   * until someone read it, and hand that reader the rejected lines) and the
+   * file `input` (the tarball being read) under any name.
    */
   static open(path: string, input?: string): ResultAsync<RejectWriter, BackfillError> {
     return ResultAsync.fromPromise(
@@ -78,6 +97,7 @@ export class RejectWriter {
         const file = await openNoFollow(path);
         try {
           const [written, read] = await Promise.all([file.stat(), input === undefined ? undefined : stat(input).catch(() => undefined)]);
+          if (!written.isFile()) throw notRegular(path);
           if (read !== undefined && written.dev === read.dev && written.ino === read.ino) {
             throw new BackfillError('INVALID_ARGUMENT', `rejectPath ${path} is the tarball being imported; write the rejects elsewhere.`, {
               context: { path },

@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -28,5 +29,35 @@ describe('RejectWriter', () => {
   it('reports an unwritable path as IO_ERROR', async () => {
     const r = await RejectWriter.open(join(tmpdir(), 'no-such-dir-bk', 'x', 'r.ndjson'));
     expect(r._unsafeUnwrapErr().code).toBe('IO_ERROR');
+  });
+
+  it('refuses a FIFO at the path at once, with or without a reader, and writes nothing to it', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'bk-rejects-')), 'r.ndjson');
+    execFileSync('mkfifo', [path]);
+    const alone = await RejectWriter.open(path);
+    expect(alone._unsafeUnwrapErr().code).toBe('IO_ERROR');
+    expect(alone._unsafeUnwrapErr().message).toContain('is not a regular file');
+    // A reader at the other end (whoever planted the FIFO) gets nothing either.
+    const reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const read = await RejectWriter.open(path);
+      expect(read._unsafeUnwrapErr().message).toContain('is not a regular file');
+      let got: number;
+      try {
+        got = readSync(reader, Buffer.alloc(64));
+      } catch (error) {
+        // EAGAIN: nothing was written (a writer may still be closing).
+        expect((error as NodeJS.ErrnoException).code).toBe('EAGAIN');
+        got = 0;
+      }
+      expect(got).toBe(0);
+    } finally {
+      closeSync(reader);
+    }
+  });
+
+  it('refuses a device', async () => {
+    const r = await RejectWriter.open('/dev/null');
+    expect(r._unsafeUnwrapErr().message).toContain('/dev/null is not a regular file');
   });
 });
