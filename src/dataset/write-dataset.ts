@@ -16,7 +16,7 @@ import { HashingPassThrough } from '../_internals/hashing-stream.js';
 import { LineSplitter } from '../_internals/ndjson.js';
 import { Utf8Check } from '../_internals/utf8-check.js';
 import { ZstdFrameCompress } from '../_internals/zstd-frame-compress.js';
-import { keepOwnerAndModeOf, stageFileAtomic } from '../_internals/write-file-atomic.js';
+import { giveFinalMode, openOwnerOnly, stageFileAtomic } from '../_internals/write-file-atomic.js';
 import {
   COMPRESSION_LEVELS,
   DEFAULT_GZIP_LEVEL,
@@ -501,7 +501,7 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
     })();
     const hasher = new HashingPassThrough();
     const partial = join(tmp, 'out');
-    const out = await open(partial, 'wx');
+    const out = await openOwnerOnly(partial);
     try {
       await Promise.all([
         packing,
@@ -513,7 +513,7 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
           options.signal ? { signal: options.signal } : {},
         ),
       ]);
-      await keepOwnerAndModeOf(path, out);
+      await giveFinalMode(path, out);
       // Rename into place only once everything is written and on the disk: a
       // failed write, a killed process or a power cut leaves any previous file
       // at `path` untouched.
@@ -558,8 +558,8 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * removed again on failure), so memory stays flat however large they are,
  * and the file appears atomically (rename) only when complete; a file it
  * replaces keeps its permission bits (a private `0600` dataset stays
- * private), and its owner and group where this process may give them
- * (root may: a service user's dataset rewritten under `sudo` stays that
+ * private; the new file is owner-only, `0600`, until it is written),
+ * and its owner and group where this process may give them (root may: a service user's dataset rewritten under `sudo` stays that
  * user's; another user keeps the old group if it belongs to it, and
  * otherwise writes the file as its own, without a warning). A symlink at
  * `path` is replaced, not written through; it lends nothing, nor does, in
