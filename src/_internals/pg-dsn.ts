@@ -283,6 +283,7 @@ function parseUrl(text: string): Result<PgDsnConfig, BackfillError> {
     const port = u.port === '' ? undefined : Number(u.port);
     const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
     const sslmode = u.searchParams.get('sslmode');
+    if (isHostList(decodeURIComponent(u.hostname))) return err(bad(HOST_LIST_REFUSED));
     return ok({
       host: decodeURIComponent(u.hostname) || 'localhost',
       ...(port === undefined ? {} : { port }),
@@ -292,6 +293,8 @@ function parseUrl(text: string): Result<PgDsnConfig, BackfillError> {
       ...(sslmode === null ? {} : { sslmode }),
     });
   } catch {
+    // A host list with ports (`a:5432,b:5433`) is no URL host at all.
+    if (HOST_LIST_URL.test(text)) return err(bad(HOST_LIST_REFUSED));
     // Neither the URL nor its pieces are quoted: the message must not carry the password.
     return err(bad('it looks like a URL but does not parse (check its percent-encoding).'));
   }
@@ -310,7 +313,7 @@ function tcpPort(value: string, what: string): Result<number, BackfillError> {
  */
 function splitHost(value: string): Result<{ host: string; port?: number }, BackfillError> {
   if (value.startsWith('/')) return ok({ host: value });
-  if (value.includes(',')) return err(bad('Host lists several hosts; name one (multi-host failover is not supported).'));
+  if (isHostList(value)) return err(bad(HOST_LIST_REFUSED));
   const withPort = /^\[([^\]]+)\](?::([^:]*))?$/.exec(value) ?? /^([^:]+):([^:]*)$/.exec(value);
   const [, host, port] = (withPort ?? [value, value, undefined]) as [string, string, string | undefined];
   // The host becomes part of a URL: anything but a name or an address could rewrite the
@@ -318,6 +321,21 @@ function splitHost(value: string): Result<{ host: string; port?: number }, Backf
   if (!HOST_NAME.test(host) && !IPV6.test(host)) return err(bad('Host is not a host name, an IP address or a socket directory (/…).'));
   if (port === undefined) return ok({ host });
   return tcpPort(port, 'The port in Host').map((p) => ({ host, port: p }));
+}
+
+/** A `postgres://` URL whose host part (after any `user:password@`) lists several hosts. */
+const HOST_LIST_URL = /^postgres(?:ql)?:\/\/(?:[^/?#]*@)?[^/?#@]*,/i;
+
+/** Why a host list (libpq's and Npgsql's multi-host `a,b`) is refused, in every form that names one. */
+export const HOST_LIST_REFUSED = 'Host lists several hosts; name one (multi-host failover is not supported).';
+
+/**
+ * Whether `host` lists several hosts (`a,b`): the driver connects to one
+ * and would look the list up as one name. A socket directory (`/…`) is a
+ * path, whatever it holds.
+ */
+export function isHostList(host: string): boolean {
+  return !host.startsWith('/') && host.includes(',');
 }
 
 /** A DNS name or an IPv4 address: letters, digits, dots, hyphens and underscores. */

@@ -91,6 +91,33 @@ export function connectTimedOut(host: string, port: number, ms: number, limit?: 
   return Object.assign(error, { code: 'ETIMEDOUT', syscall: 'connect', address: host, port });
 }
 
+/** The code of {@link notPostgres}'s error. */
+const NOT_POSTGRES = 'ERR_NOT_POSTGRESQL';
+
+/** The driver's words when the server answers its SSL request with neither `S` nor `N`. */
+const BAD_SSL_ANSWER = 'There was an error establishing an SSL connection';
+
+/**
+ * The error of a connection to `host:port` whose server answered the SSL
+ * request with something other than PostgreSQL's one-byte `S` or `N`
+ * (an HTTP server's `HTTP/1.1 400`, an SSH server's banner): not
+ * PostgreSQL, whatever a retry without SSL would then say (the connection
+ * "terminated unexpectedly"). Shaped like a system error (`code`,
+ * `address`, `port`) so that {@link connectionFailureOf} names where.
+ */
+export function notPostgres(host: string, port: number, cause?: unknown): Error {
+  const error = new Error(
+    `${host}:${port} did not answer as PostgreSQL does (its answer to the SSL request was neither S nor N)`,
+    cause === undefined ? undefined : { cause },
+  );
+  return Object.assign(error, { code: NOT_POSTGRES, syscall: 'connect', address: host, port });
+}
+
+/** `error` located at `host:port` when it is the driver's for an SSL request answered with neither `S` nor `N` ({@link notPostgres}), else `error`. */
+export function locatedNotPostgres(error: unknown, host: string, port: number): unknown {
+  return error instanceof Error && error.message === BAD_SSL_ANSWER ? notPostgres(host, port, error) : error;
+}
+
 /** The AbortError a connection attempt to `host:port` ends with when its signal fires. */
 export function connectInterrupted(host: string, port: number): Error {
   return Object.assign(new Error(`connecting to ${host}:${port} was interrupted`), { name: 'AbortError' });
@@ -200,6 +227,11 @@ export type ConnectionFailureKind =
   | 'ssl-client-certificate'
   /** Another SSL/TLS failure. */
   | 'ssl'
+  /**
+   * What answers at the address is not PostgreSQL (an HTTP or SSH server, another service): it answered the
+   * SSL request with something other than PostgreSQL's one-byte `S` or `N`.
+   */
+  | 'not-postgres'
   /** The connection was cut (ECONNRESET, EPIPE, class 08, "Connection terminated"). */
   | 'lost';
 
@@ -391,6 +423,7 @@ export function connectionFailureOf(error: BackfillError): ConnectionFailure | u
   }
   if (driver === undefined) return undefined;
   const code = typeof driver.code === 'string' ? driver.code : '';
+  if (code === NOT_POSTGRES) return failure('not-postgres');
   const system = SYSTEM_FAILURES[code];
   // libpq's host list, which the driver looks up as one name.
   if (system === 'host-unknown' && where?.includes(',') === true) return failure('host-list');
@@ -398,6 +431,8 @@ export function connectionFailureOf(error: BackfillError): ConnectionFailure | u
   const message = typeof driver.message === 'string' ? driver.message : '';
   // The driver's words when sslmode asks for SSL and the server answers that it has none.
   if (message === 'The server does not support SSL connections') return failure('ssl-unsupported');
+  // The driver's words when the answer to its SSL request was neither S nor N: no PostgreSQL answers so.
+  if (message === BAD_SSL_ANSWER) return failure('not-postgres');
   // An alert the server sent (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED, ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE,
   // ERR_SSL_TLSV1_ALERT_UNKNOWN_CA): its complaint about this client's certificate, not this client's about the server's.
   if (/^ERR_SSL_\w*ALERT_/.test(code)) return failure(/CERTIFICATE|UNKNOWN_CA/.test(code) ? 'ssl-client-certificate' : 'ssl');

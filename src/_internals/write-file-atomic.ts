@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { type FileHandle, lstat, open, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, lstat, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { syncDirectory } from './durable-file.js';
 import { ownedTempPrefix, removeDeadTemps } from './owned-temp.js';
@@ -57,7 +57,8 @@ async function chownIfAllowed(handle: FileHandle, uid: number, gid: number): Pro
  * a symlink at `target` (which the rename replaces) lends nothing, and the
  * new file keeps its own owner and mode, as with no file at `target`. A
  * file with other hard links is replaced at `target` only: its other names
- * keep the old contents, and the new file has one name.
+ * keep the old contents, and the new file has one name. Returns whether
+ * the file at `target` lent its mode (false: none there, or a stranger's).
  *
  * In a sticky directory (`/tmp`), a file of another user than this
  * process's, who does not own the directory either, lends nothing: anyone
@@ -77,6 +78,39 @@ export async function keepOwnerAndModeOf(target: string, handle: FileHandle): Pr
   // Not root: the old owner cannot be given, but the old group can be, by a member of it.
   if (mine.gid !== old.gid) await chownIfAllowed(handle, -1, old.gid);
   return true;
+}
+
+/**
+ * Creates the new file at `temp` (which must not exist) readable and
+ * writable by this process's user alone (0600), whatever the umask: until
+ * {@link giveFinalMode} sets its mode it is nobody else's to open, and a
+ * reader who opened it while it was wider would keep reading what is
+ * written after.
+ */
+export function openOwnerOnly(temp: string): Promise<FileHandle> {
+  return open(temp, 'wx', 0o600);
+}
+
+/**
+ * This process's umask. Linux tells it in `/proc/self/status`; elsewhere
+ * `process.umask()` reads it by setting it twice, which a file another
+ * thread creates meanwhile could be made under.
+ */
+async function umask(): Promise<number> {
+  const status = await readFile('/proc/self/status', 'utf8').catch(() => '');
+  const line = /^Umask:\s*([0-7]+)$/m.exec(status);
+  return line?.[1] === undefined ? process.umask() : Number.parseInt(line[1], 8);
+}
+
+/**
+ * Gives the new file open as `handle`, created by {@link openOwnerOnly}
+ * and about to be renamed over `target`, its final mode, owner and group:
+ * those of the file at `target` ({@link keepOwnerAndModeOf}), or, when it
+ * lends none, the mode a file this process creates gets (0666 less the
+ * umask), as writing in place would have given it.
+ */
+export async function giveFinalMode(target: string, handle: FileHandle): Promise<void> {
+  if (!(await keepOwnerAndModeOf(target, handle))) await handle.chmod(0o666 & ~(await umask()));
 }
 
 /**
@@ -105,8 +139,9 @@ export interface StagedFile {
  * write of two files that belong together (a tarball and its `.sha256`)
  * stages the second before it renames the first, so the two renames
  * follow each other with nothing between them that could fail or wait.
- * The new file takes the mode, owner and group of the file at `target`
- * when it is staged ({@link keepOwnerAndModeOf}).
+ * The new file is created owner-only ({@link openOwnerOnly}) and takes
+ * the mode, owner and group of the file at `target` when it is staged, or
+ * the default mode ({@link giveFinalMode}).
  */
 export async function stageFileAtomic(target: string, content: Uint8Array | string, signal?: AbortSignal): Promise<StagedFile> {
   // A write killed between the two steps (SIGKILL) leaves its new file: the next write of `target` removes it.
@@ -114,10 +149,10 @@ export async function stageFileAtomic(target: string, content: Uint8Array | stri
   const temp = join(dirname(target), `${await ownedTempPrefix(basename(target))}${randomBytes(6).toString('hex')}`);
   const discard = () => rm(temp, { force: true });
   try {
-    const handle = await open(temp, 'wx');
+    const handle = await openOwnerOnly(temp);
     try {
       await handle.writeFile(content, signal === undefined ? {} : { signal });
-      await keepOwnerAndModeOf(target, handle);
+      await giveFinalMode(target, handle);
       await handle.datasync();
     } finally {
       await handle.close();

@@ -178,6 +178,8 @@ const CONNECTION_FIXES: Record<ConnectionFailureKind, (at: string | undefined) =
     'The server wants a client certificate, or did not accept this one: give one it trusts, signed by a CA in its ssl_ca_file, with sslcert=<file> and sslkey=<file> in the URL, and check that it has not expired.',
   ssl: (at) =>
     `The SSL handshake with ${at ?? 'the server'} failed: check sslmode (in the URL or PGSSLMODE), sslrootcert, sslcert and sslkey in the URL against the server's ssl settings.`,
+  'not-postgres': (at) =>
+    `The server at ${at ?? 'that host and port'} did not speak the PostgreSQL protocol (it answered the SSL request as no PostgreSQL server does: an HTTP or SSH server, or another service, listens there): check the port, and the host, in ${named('PGHOST, PGPORT')} (PostgreSQL listens on 5432 unless configured otherwise).`,
   lost: () =>
     `The connection was cut (the server restarted, or a proxy, firewall or administrator closed it): rerun once the server accepts connections (pg_isready); ${RERUN_KEEPS}.`,
 };

@@ -10,7 +10,7 @@ import { err, ok, type Result } from 'neverthrow';
 import type pg from 'pg';
 import { BackfillError } from '../errors.js';
 import { MAX_TIMER_MS } from '../_internals/milliseconds.js';
-import { pgPoolConfig } from '../_internals/pg-dsn.js';
+import { HOST_LIST_REFUSED, isHostList, pgPoolConfig } from '../_internals/pg-dsn.js';
 import { resolvePgTarget, type Env, type PgTarget } from './env.js';
 import { sslModeOf, type SslMode } from './pg-ssl.js';
 
@@ -99,6 +99,16 @@ function envPort(settings: pg.PoolConfig, env: Env): Result<{ port?: number }, B
     : err(new BackfillError('INVALID_ARGUMENT', `PGPORT must be a TCP port (1 to 65535), not ${JSON.stringify(text)}.`));
 }
 
+/**
+ * A host list in the URL (`postgres://a,b/db`) or, where the URL names no
+ * host (or there is none), in `PGHOST`: refused before connecting, as the
+ * keyword form's `Host=a,b` is, rather than looked up as one name.
+ */
+function oneHost(settings: pg.PoolConfig, env: Env, target: PgTarget): Result<void, BackfillError> {
+  const [host, from] = (settings.host ?? '') !== '' ? [settings.host ?? '', target.from] : [env['PGHOST'] ?? '', 'PGHOST'];
+  return isHostList(host) ? err(new BackfillError('INVALID_ARGUMENT', `${from}: ${HOST_LIST_REFUSED}`)) : ok(undefined);
+}
+
 /** The connection `--pg` (else the first of the `order` variables set, else libpq's PG* variables) names, with its settings. */
 export function cliPgConnection(pgFlag: string | undefined, env: Env, order: readonly string[]): Result<CliPgConnection, BackfillError> {
   return resolvePgTarget(pgFlag, env, order).andThen((target) => {
@@ -107,6 +117,7 @@ export function cliPgConnection(pgFlag: string | undefined, env: Env, order: rea
     return sslModeOf(target.connectionString, env).andThen(({ mode, url }) =>
       (url === undefined ? ok<pg.PoolConfig, BackfillError>({}) : pgPoolConfig(url))
         .mapErr((e) => new BackfillError(e.code, `${target.from}: ${e.message}`))
+        .andThen((settings) => oneHost(settings, env, target).map(() => settings))
         .andThen((settings) =>
           envPort(settings, env).map((port) => ({
             target,

@@ -13,7 +13,7 @@ import { connect } from 'node:net';
 import { err, ok, type Result } from 'neverthrow';
 import pg from 'pg';
 import { BackfillError } from '../errors.js';
-import { connectInterrupted, connectTimedOut } from '../_internals/pg.js';
+import { connectInterrupted, connectTimedOut, locatedNotPostgres, notPostgres } from '../_internals/pg.js';
 import type { Env } from './env.js';
 
 const MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'] as const;
@@ -93,9 +93,13 @@ function fixedSsl(mode: SslMode, given: SslSetting): SslSetting | undefined {
 
 /**
  * Whether the server at `host:port` accepts SSL: it answers an SSLRequest
- * with `S`. A failure to connect answers false, so that the real connection
- * reports it; a server that does not answer in `timeoutMs` is an error (the
- * real connection would wait as long again).
+ * with `S`. A failure to connect, or a connection closed with no answer,
+ * answers false, so that the real connection reports it; a server that does not answer in `timeoutMs` is an error (the
+ * real connection would wait as long again). So is an answer that is not
+ * PostgreSQL's one byte `S` or `N` ({@link notPostgres}; `E`, an error
+ * message of a server too old for SSL, answers false): what listens there
+ * is not PostgreSQL, and a connection without SSL would only say it was
+ * cut.
  */
 function offersSsl(host: string, port: number, timeoutMs: number, limit: string, signal?: AbortSignal): Promise<boolean> {
   return new Promise((resolve, reject) => {
@@ -111,13 +115,18 @@ function offersSsl(host: string, port: number, timeoutMs: number, limit: string,
     signal?.addEventListener('abort', interrupted, { once: true });
     if (timeoutMs > 0) socket.setTimeout(timeoutMs, () => done(connectTimedOut(host, port, timeoutMs, limit)));
     socket.once('error', () => done(false));
+    // A server that closes the connection at once, without a word (or an error here): it had no S to give.
+    socket.once('close', () => done(false));
     socket.once('connect', () => {
       const request = Buffer.alloc(8);
       request.writeInt32BE(8, 0);
       request.writeInt32BE(80877103, 4);
       socket.write(request);
     });
-    socket.once('data', (answer) => done(answer[0] === 0x53));
+    socket.once('data', (answer) => {
+      const only = answer.length === 1 ? answer[0] : undefined;
+      done(only === 0x53 ? true : only === 0x4e || answer[0] === 0x45 ? false : notPostgres(host, port));
+    });
   });
 }
 
@@ -166,9 +175,16 @@ export function sslPool(
     override connect(
       callback?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void,
     ): Promise<pg.PoolClient> | undefined {
-      if (callback === undefined) return decide().then(() => super.connect());
+      // The driver's error for an SSL request answered with neither S nor N names no address: this pool's.
+      const located = (error: unknown): Error => locatedNotPostgres(error, probe.host, probe.port) as Error;
+      if (callback === undefined)
+        return decide()
+          .then(() => super.connect())
+          .catch((error: unknown) => {
+            throw located(error);
+          });
       decide().then(
-        () => super.connect(callback),
+        () => super.connect((error, client, done) => callback(error === undefined ? error : located(error), client, done)),
         (error: Error) => callback(error, undefined, () => undefined),
       );
       return undefined;

@@ -16,7 +16,7 @@ import { HashingPassThrough } from '../_internals/hashing-stream.js';
 import { LineSplitter } from '../_internals/ndjson.js';
 import { Utf8Check } from '../_internals/utf8-check.js';
 import { ZstdFrameCompress } from '../_internals/zstd-frame-compress.js';
-import { keepOwnerAndModeOf, stageFileAtomic } from '../_internals/write-file-atomic.js';
+import { giveFinalMode, openOwnerOnly, stageFileAtomic } from '../_internals/write-file-atomic.js';
 import {
   COMPRESSION_LEVELS,
   DEFAULT_GZIP_LEVEL,
@@ -477,7 +477,7 @@ interface Spooled {
  * would be elsewhere.
  */
 async function spoolToFile(file: string, name: string, source: MemberSource, signal: AbortSignal | undefined): Promise<Spooled> {
-  const handle = await open(file, 'wx', 0o600);
+  const handle = await openOwnerOnly(file);
   removedOnExit(file);
   try {
     const entry = await spoolMember(name, source, handle, signal);
@@ -502,12 +502,6 @@ async function reopenSpooled(spooled: Spooled, path: string): Promise<FileHandle
     `the spooled copy of member ${spooled.entry.name} (${spooled.file}) was replaced while ${path} was written; nothing was written there.`,
     { context: { path, member: spooled.entry.name } },
   );
-}
-
-/** The mode a new file of this process gets, which the partial tarball (made 0600) takes when it replaces no file. */
-function usualMode(): number {
-  const mask = process.umask();
-  return 0o666 & ~mask;
 }
 
 async function write(path: string, options: WriteDatasetOptions): Promise<WrittenDataset> {
@@ -567,8 +561,7 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
     })();
     const hasher = new HashingPassThrough();
     partial = temp();
-    // Private until it is complete: the file it replaces may be.
-    const out = await open(partial, 'wx', 0o600);
+    const out = await openOwnerOnly(partial);
     removedOnExit(partial);
     try {
       await Promise.all([
@@ -581,7 +574,7 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
           options.signal ? { signal: options.signal } : {},
         ),
       ]);
-      if (!(await keepOwnerAndModeOf(path, out))) await out.chmod(usualMode());
+      await giveFinalMode(path, out);
       // Rename into place only once everything is written and on the disk: a
       // failed write, a killed process or a power cut leaves any previous file
       // at `path` untouched.
@@ -629,10 +622,8 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * memory stays flat however large they are; each is read back only if it
  * is still the very file written (`IO_ERROR` otherwise). The file appears
  * atomically (rename) only when complete, and is private (0600) until
- * then; a file it
- * replaces keeps its permission bits (a private `0600` dataset stays
- * private), and its owner and group where this process may give them
- * (root may: a service user's dataset rewritten under `sudo` stays that
+ * then; a file it replaces keeps its permission bits (a private `0600`
+ * dataset stays private), and its owner and group where this process may give them (root may: a service user's dataset rewritten under `sudo` stays that
  * user's; another user keeps the old group if it belongs to it, and
  * otherwise writes the file as its own, without a warning). A symlink at
  * `path` is replaced, not written through; it lends nothing, nor does, in

@@ -8,14 +8,14 @@
 import { err, ok, type Result, ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { REPORT_SCHEMA_VERSION } from './defaults.js';
-import { pendingRunsOfOtherQueues, rangeQueueName, type OtherQueueRuns } from './job-queue.js';
+import { rangeQueueName } from './job-queue.js';
 import { selectFailingRangeJobs } from './sql.js';
 import { pgErrorToBackfill } from '../_internals/pg.js';
 import type { BackfillPlan, RangeStop } from './pg-run-plan.js';
 import type { BackfillCounters, BackfillFailure, DocumentCursor, StoredCheckpoint } from './ports.js';
 import { MAX_RUN_ID_LENGTH, rangeOfCheckpointId, validRunId } from './run-context.js';
 import { addOutcomeSums, buildSummary, OUTCOME_SUM_ZERO, type BackfillSummary } from './summary.js';
-import { withParts, type DistributedBackfillConfig, type Parts } from './distributed-session.js';
+import { noRunsTableWords, pendingElsewhere, withParts, type DistributedBackfillConfig, type Parts } from './distributed-session.js';
 import { rangeCheckpoints, singleProcessCommand, singleProcessState } from './distributed-plan.js';
 
 /**
@@ -241,8 +241,7 @@ async function notPlanned(parts: Parts, runId: string, noRunsTable: boolean): Pr
   }
   const where = noRunsTable ? `no ${parts.plans.runsTable} table in this database` : `not in ${parts.plans.runsTable}`;
   // Its jobs pending under another runs table's queue: planned there (a mistyped --runs-table here), not never.
-  const elsewhere = await pendingElsewhere(parts, runId);
-  const planned = elsewhere?.runsTable;
+  const planned = (await pendingElsewhere(parts, runId))[0]?.runsTable;
   if (planned !== undefined && planned !== null) {
     return new BackfillError(
       'INVALID_ARGUMENT',
@@ -250,21 +249,17 @@ async function notPlanned(parts: Parts, runId: string, noRunsTable: boolean): Pr
       { context: { runId, runsTable: parts.plans.runsTable, plannedRunsTable: planned } },
     );
   }
+  if (noRunsTable)
+    return new BackfillError(
+      'INVALID_ARGUMENT',
+      `run ${JSON.stringify(runId)} was never planned: ${noRunsTableWords(parts)}; check --runs-table (tables.runs), or plan it first (statements plan --run-id ${runId}).`,
+      { context: { runId, runsTable: parts.plans.runsTable } },
+    );
   return new BackfillError(
     'INVALID_ARGUMENT',
     `run ${JSON.stringify(runId)} was never planned (${where}); plan it with \`statements plan --run-id\` first.`,
     { context: { runId } },
   );
-}
-
-/** The other statement range queue of the jobs schema holding pending jobs of `runId`, if any (read from pg-boss's table, without starting pg-boss); none when that table cannot be read. */
-async function pendingElsewhere(parts: Parts, runId: string): Promise<OtherQueueRuns | undefined> {
-  const execute = ({ text, values }: { text: string; values: readonly unknown[] }) => parts.pool.query(text, [...values]);
-  const found = await ResultAsync.fromPromise(
-    pendingRunsOfOtherQueues(execute, parts.jobs.schema, rangeQueueName(parts.jobs.queue), runId),
-    (e) => e,
-  );
-  return found.isOk() ? found.value[0] : undefined;
 }
 
 /** The ranges of `runId` whose latest job failed, for good or for now, with its last error (read from pg-boss's table, without starting pg-boss). */

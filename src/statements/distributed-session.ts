@@ -19,7 +19,7 @@ import {
   DEFAULT_RAW_DOCUMENTS_TABLE,
   DEFAULT_STATEMENTS_TABLE,
 } from './defaults.js';
-import { RangeJobQueue } from './job-queue.js';
+import { pendingRunsOfOtherQueues, rangeQueueName, RangeJobQueue, type OtherQueueRuns } from './job-queue.js';
 import { pgPoolSettings, type PgConnectOptions } from '../_internals/pg.js';
 import { PgRawDocumentSource } from './pg-raw-document-source.js';
 import { PgStatementSink } from './pg-statement-sink.js';
@@ -207,20 +207,81 @@ export interface Session {
   readonly queue: RangeJobQueue;
 }
 
+/** Says that no run was planned with the runs table of `parts` (it does not exist), and how to fix that. */
+export const noRunsTableWords = (parts: Parts): string =>
+  `no run was planned with runs table ${parts.plans.runsTable} (it does not exist in this database)`;
+
+/** The runs with jobs pending in the other statement range queues of the jobs schema (of `runId` only, unless `null`), read from pg-boss's table without starting pg-boss; none when that table cannot be read. */
+export async function pendingElsewhere(parts: Parts, runId: string | null): Promise<readonly OtherQueueRuns[]> {
+  const execute = ({ text, values }: { text: string; values: readonly unknown[] }) => parts.pool.query(text, [...values]);
+  const found = await ResultAsync.fromPromise(
+    pendingRunsOfOtherQueues(execute, parts.jobs.schema, rangeQueueName(parts.jobs.queue), runId),
+    (e) => e,
+  );
+  return found.isOk() ? found.value : [];
+}
+
+/** The runs of `others` and the runs table each was planned with, for a message. */
+export function pendingRunsWords(others: readonly OtherQueueRuns[]): string {
+  return others
+    .map(
+      (o) =>
+        `${o.runIds.length === 1 ? 'run' : 'runs'} ${o.runIds.join(', ')} of ${o.runsTable === null ? `the runs table of pg-boss queue ${o.queue}` : `runs table ${o.runsTable}`}`,
+    )
+    .join('; ');
+}
+
+/**
+ * A worker's refusal of a runs table that does not exist: it would create
+ * it empty and find no job in its queue. Names the runs with jobs pending
+ * under another runs table of the jobs schema, if any (a mistyped
+ * `--runs-table`).
+ */
+async function noRunsTable(parts: Parts): Promise<BackfillError> {
+  const none = noRunsTableWords(parts);
+  const context = { runsTable: parts.plans.runsTable, jobsSchema: parts.jobs.schema };
+  const others = await pendingElsewhere(parts, null);
+  if (others.length === 0)
+    return new BackfillError(
+      'INVALID_ARGUMENT',
+      `${none}: check --runs-table (tables.runs) against the planner's, or plan a run first (statements plan --run-id <id>).`,
+      { context },
+    );
+  return new BackfillError(
+    'INVALID_ARGUMENT',
+    `${none}, but jobs schema "${parts.jobs.schema}" holds pending jobs of ${pendingRunsWords(others)}: give the --runs-table (tables.runs) those runs were planned with.`,
+    { context: { ...context, pendingElsewhere: others } },
+  );
+}
+
+/** Who starts a session: the planner (creates every table), a worker, or a worker that waits for one run to be planned. */
+export type SessionRole = 'planner' | 'worker' | 'waiting worker';
+
 /**
  * Prepares the run's parts (creating missing tables) and starts pg-boss,
  * at once: both are round trips at the start of every worker. Closes what
  * it opened when a step fails. Only the planner and workers prepare:
  * `prepare()` runs CREATE INDEX IF NOT EXISTS, whose share lock would
  * queue behind (and hold up) the workers' writes if a progress poll took
- * it every second.
+ * it every second. Only the planner creates the runs table: a worker
+ * refuses a runs table that does not exist (it would find no job, or
+ * none of the runs planned with the right one), before it starts pg-boss;
+ * a worker that waits for its run's plan (started with the planner)
+ * waits for the planner to create it.
  */
-async function startSession(config: DistributedBackfillConfig, ranges: number, planner: boolean): Promise<Result<Session, BackfillError>> {
+async function startSession(config: DistributedBackfillConfig, ranges: number, role: SessionRole): Promise<Result<Session, BackfillError>> {
   const parts = partsOf(config, ranges);
+  const exists = role === 'planner' ? ok(true) : await parts.plans.runsTableExists();
+  const refused = exists.isErr() ? exists.error : !exists.value && role === 'worker' ? await noRunsTable(parts) : undefined;
+  if (refused !== undefined) {
+    await parts.close();
+    return err(refused);
+  }
   // A worker backfills into each plan's own tables, which its planner created: tables of the worker's own flags that
   // differ (a typo) would be created empty and never used.
-  const store = planner ? parts.sink.prepare() : okAsync(undefined);
-  const [prepared, queue] = await Promise.all([store.andThen(() => parts.plans.prepare()), openQueue(config, parts)]);
+  const store = role === 'planner' ? parts.sink.prepare() : okAsync(undefined);
+  const plans = exists.isOk() && exists.value ? store.andThen(() => parts.plans.prepare()) : store;
+  const [prepared, queue] = await Promise.all([plans, openQueue(config, parts)]);
   const started = Result.combine([prepared, queue] as const);
   if (started.isOk()) return ok({ parts, queue: started.value[1] });
   if (queue.isOk()) await queue.value.close(false);
@@ -240,12 +301,12 @@ export function withSession<T>(
   {
     ranges = 1,
     reconnect,
-    planner = true,
+    role = 'planner',
   }: {
     readonly ranges?: number;
     readonly reconnect?: { readonly outage: Outage; readonly signal: AbortSignal | undefined };
-    /** Whether it plans (and so creates the statement tables of `config`); a worker alone does not. */
-    readonly planner?: boolean;
+    /** Whether it plans (and so creates the tables of `config`); a worker alone creates none, see {@link SessionRole}. */
+    readonly role?: SessionRole;
   } = {},
 ): ResultAsync<T, BackfillError> {
   // Checked before connecting: pg-boss would otherwise fail on them once connected.
@@ -265,8 +326,8 @@ export function withSession<T>(
   return ResultAsync.fromPromise(
     (async () => {
       const started = await (reconnect === undefined
-        ? startSession(config, ranges, planner)
-        : waitingOut(() => startSession(config, ranges, planner), reconnect.outage, reconnect.signal));
+        ? startSession(config, ranges, role)
+        : waitingOut(() => startSession(config, ranges, role), reconnect.outage, reconnect.signal));
       if (started.isErr()) return err(started.error);
       const { parts, queue } = started.value;
       try {

@@ -18,6 +18,7 @@ import { areBuiltInNormalizers, MAX_NORMALIZER_THREADS, NormalizerThreads } from
 import { StatementBackfiller, type RangeRun } from './statement-backfiller.js';
 import { MAX_PLANNED_RUN_ID_LENGTH, plainRunId, validRunId } from './run-context.js';
 import {
+  pendingRunsWords,
   preparedSink,
   rangeCheckpointId,
   withSession,
@@ -302,6 +303,11 @@ async function runJob(w: WorkerContext, { held, target }: Claimed, onLastPageRea
  * A worker that finds no job of any run in its queue (another jobs schema
  * or runs table than the planner's) warns through `config.logger`, naming
  * the runs with jobs pending under other runs tables of its jobs schema.
+ * A runs table (`config.tables.runs`) that does not exist is refused at
+ * once with `INVALID_ARGUMENT` (context `runsTable`, and `pendingElsewhere`
+ * when runs have jobs pending under other runs tables), creating nothing:
+ * only a planner creates it. With `untilDone` and `runId`, the worker
+ * waits for it as for the plan (it may start before its planner).
  *
  * @example
  * ```ts
@@ -327,7 +333,12 @@ export function runBackfillWorker(
         const failed = await failedRunAmong(s.parts, summary, options.runId);
         return failed.isErr() || leftToOtherVersions === undefined ? failed : err(leftToOtherVersions);
       },
-      { ranges: options.concurrency ?? 1, reconnect: { outage, signal: options.signal }, planner: false },
+      {
+        ranges: options.concurrency ?? 1,
+        reconnect: { outage, signal: options.signal },
+        // One started with its run's planner waits for the plan, and so for its runs table.
+        role: options.untilDone && options.runId !== undefined ? 'waiting worker' : 'worker',
+      },
     );
   });
 }
@@ -697,12 +708,8 @@ async function warnIfNeverPlanned(parts: Parts, queue: RangeJobQueue, waitedMs?:
     );
     return;
   }
-  const runs = others.map(
-    (o) =>
-      `${o.runIds.length === 1 ? 'run' : 'runs'} ${o.runIds.join(', ')} of ${o.runsTable === null ? `the runs table of pg-boss queue ${o.queue}` : `runs table ${o.runsTable}`}`,
-  );
   parts.logger.warn(
-    `${none}, but it holds pending jobs of ${runs.join('; ')}: give every worker the --runs-table (tables.runs) those runs were planned with.${still}`,
+    `${none}, but it holds pending jobs of ${pendingRunsWords(others)}: give every worker the --runs-table (tables.runs) those runs were planned with.${still}`,
     { ...fields, pendingElsewhere: others },
   );
 }

@@ -251,6 +251,15 @@ export class PgBackfillPlanStore {
     ).andThen((result) => result.andThen((plan) => plan));
   }
 
+  /**
+   * Whether the runs table exists in the database: only {@link prepare}
+   * (a planner's) creates it, so without it no run was planned with these
+   * table names. Creates nothing.
+   */
+  runsTableExists(): ResultAsync<boolean, BackfillError> {
+    return this.#rows<{ exists: boolean }>((t) => sql.selectRunsTableExists(t.runs)).map((rows) => rows[0]?.exists === true);
+  }
+
   /** The run's plan, or `null` if it was never planned. */
   loadPlan(runId: string): ResultAsync<BackfillPlan | null, BackfillError> {
     return this.#withClient((c, t) => loadPlan(c, t, runId));

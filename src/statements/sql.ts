@@ -593,6 +593,10 @@ export const createWorkersTable = (workers: QualifiedName): SqlStatement =>
     seen_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
   )`);
 
+/** Whether the runs table exists (`to_regclass`: no error, and no lock, when it does not). */
+export const selectRunsTableExists = (runs: QualifiedName): SqlStatement =>
+  sql('SELECT pg_catalog.to_regclass($1) IS NOT NULL AS "exists"', [runs.sql]);
+
 /** One planner per run id at a time (transaction-scoped). */
 export const lockPlan = (runs: QualifiedName, runId: string): SqlStatement =>
   sql('SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1), pg_catalog.hashtext($2))', [runs.sql, runId]);

@@ -154,7 +154,7 @@ describe('backfill-kit statements backfill (PGURI)', () => {
     const r = await cli(['statements', 'report', '--run-id', 'nightly'], { env: { PGURI: db.url } });
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(
-      /^error INVALID_ARGUMENT: run "nightly" was never planned \(no "vex"\."statement_backfill_runs" table in this database\); plan it/m,
+      /^error INVALID_ARGUMENT: run "nightly" was never planned: no run was planned with runs table "vex"\."statement_backfill_runs" \(it does not exist in this database\); check --runs-table, or plan it first/m,
     );
     expect(r.stderr).not.toMatch(/TABLE_NOT_FOUND/);
   });

@@ -5,12 +5,13 @@
  * Its idle warning only said no job of any run was there and to check
  * `--jobs-schema` or `--runs-table`. It now names the runs with pending
  * jobs and the runs table they were planned with; their jobs stay queued
- * for the workers with the right flags.
+ * for the workers with the right flags. A runs table that does not exist
+ * is refused (exit 2), rather than created empty.
  */
 import { describe, expect, it } from 'vitest';
 import type { TestDatabase } from '../../support/pg.js';
 import { cli, refusedAtOnce } from '../cli/cli-harness.js';
-import { useSeededDatabase } from './helpers.js';
+import { psql, useSeededDatabase } from './helpers.js';
 
 let db: TestDatabase;
 useSeededDatabase({ seed: 4, count: 30, brokenRatio: 0 }, (created) => (db = created));
@@ -22,6 +23,8 @@ describe('a worker with a mistyped --runs-table', () => {
       const planned = await cli(['statements', 'plan', '--run-id', runId, '--range-size', '10'], { env });
       expect(planned.code, planned.stderr).toBe(0);
     }
+    // A runs table that exists (created by hand here) but holds none of them: the worker waits on its own queue, and says so.
+    psql(db.url, 'CREATE TABLE vex.statement_backfil_runs (LIKE vex.statement_backfill_runs INCLUDING ALL)');
     const typo = await cli(['statements', 'worker', '--until-done', '--runs-table', 'vex.statement_backfil_runs'], { env });
     expect(typo.code, typo.stderr).toBe(0);
     expect(typo.stdout).toContain('0 ranges done');
@@ -30,6 +33,15 @@ describe('a worker with a mistyped --runs-table', () => {
         'but it holds pending jobs of runs nightly, weekly of runs table vex.statement_backfill_runs: ' +
         'give every worker the --runs-table those runs were planned with.',
     );
+    psql(db.url, 'DROP TABLE vex.statement_backfil_runs');
+    // One that does not exist is refused at once, naming them the same way, and is not created.
+    const missing = await refusedAtOnce(['statements', 'worker', '--until-done', '--runs-table', 'vex.statement_backfil_runs'], env);
+    expect(missing.stderr).toContain(
+      'error INVALID_ARGUMENT: no run was planned with runs table "vex"."statement_backfil_runs" (it does not exist in this database), ' +
+        'but jobs schema "pgboss" holds pending jobs of runs nightly, weekly of runs table vex.statement_backfill_runs: ' +
+        'give the --runs-table those runs were planned with.',
+    );
+    expect(psql(db.url, "SELECT pg_catalog.to_regclass('vex.statement_backfil_runs') IS NULL")).toBe('t');
     // Nothing was taken: the right worker does every range.
     const right = await cli(['statements', 'worker', '--until-done'], { env });
     expect(right.code, right.stderr).toBe(0);
@@ -44,7 +56,7 @@ describe('a worker with a mistyped --runs-table', () => {
     const planned = await cli(['statements', 'plan', '--run-id', 'monthly', '--range-size', '10'], { env });
     expect(planned.code, planned.stderr).toBe(0);
     const said =
-      'run "monthly" is not planned in this runs table (not in "vex"."statement_backfil_runs"), but jobs schema "pgboss" holds pending jobs of it planned with runs table vex.statement_backfill_runs; give --runs-table vex.statement_backfill_runs.';
+      'run "monthly" is not planned in this runs table (no "vex"."statement_backfil_runs" table in this database), but jobs schema "pgboss" holds pending jobs of it planned with runs table vex.statement_backfill_runs; give --runs-table vex.statement_backfill_runs.';
     // It used to wait for ever, saying every minute the run was never planned and to plan it first.
     const typo = await refusedAtOnce(
       ['statements', 'worker', '--until-done', '--run-id', 'monthly', '--runs-table', 'vex.statement_backfil_runs'],
@@ -64,8 +76,7 @@ describe('a worker with a mistyped --runs-table', () => {
     const env = { PGURI: db.url };
     const planned = await cli(['statements', 'plan', '--run-id', 'dollar', '--runs-table', 'vex.runs$x'], { env });
     expect(planned.code, planned.stderr).toBe(0);
-    const typo = await cli(['statements', 'worker', '--until-done', '--runs-table', 'vex.runs_x'], { env });
-    expect(typo.code, typo.stderr).toBe(0);
-    expect(typo.stderr).toContain('but it holds pending jobs of run dollar of runs table vex.runs$x:');
+    const typo = await refusedAtOnce(['statements', 'worker', '--until-done', '--runs-table', 'vex.runs_x'], env);
+    expect(typo.stderr).toContain('but jobs schema "pgboss" holds pending jobs of run dollar of runs table vex.runs$x:');
   });
 });

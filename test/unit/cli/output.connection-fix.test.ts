@@ -8,7 +8,7 @@
  * test/integration/cli/cli.db-connection-fix.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { connectTimedOut, isPassingConnectionLoss, pgErrorToBackfill } from '../../../src/_internals/pg.js';
+import { connectTimedOut, isPassingConnectionLoss, notPostgres, pgErrorToBackfill } from '../../../src/_internals/pg.js';
 import { formatError, reworded } from '../../../src/cli/output.js';
 import { BackfillError, ERROR_CODES } from '../../../src/errors.js';
 import { lostConnection } from '../../../src/staging/pg-staging-session.js';
@@ -164,6 +164,16 @@ describe('the fix line of a DB_CONNECTION by its cause', () => {
       'an OpenSSL error',
       Object.assign(new Error('wrong version number'), { code: 'ERR_SSL_WRONG_VERSION_NUMBER', library: 'SSL routines' }),
       /^The SSL handshake with the server failed: check sslmode \(in the URL or PGSSLMODE\), sslrootcert, sslcert and sslkey/,
+    ],
+    [
+      "the driver's SSL request answered with neither S nor N (not PostgreSQL, with sslmode=require)",
+      new Error('There was an error establishing an SSL connection'),
+      /^The server at that host and port did not speak the PostgreSQL protocol .*: check the port/,
+    ],
+    [
+      'the same answer to the CLI, which knows where it asked',
+      notPostgres('db.internal', 8080),
+      /^The server at db\.internal:8080 did not speak the PostgreSQL protocol .*: check the port/,
     ],
   ] as const)('%s', ([, driverError, fix]) => {
     const error = pgErrorToBackfill(driverError);
