@@ -15,7 +15,7 @@ export const EXIT_CODES = {
   USAGE: {
     code: 2,
     meaning:
-      'Bad command line, flag value or configuration (unknown flag, missing argument, invalid identifier, no database configured, missing episodes root or --host directory, a gate --repo that is not a readable git clone, a gate check <commit> that is not a full commit hash, a statements --runs-table that no run was planned with).',
+      "Bad command line, flag value or configuration (unknown flag, missing argument, invalid identifier, no database configured, missing episodes root or --host directory, a gate --repo that is not a readable git clone, a gate check <commit> that is not a full commit hash, a statements --runs-table that no run was planned with, or a --ranges-table or --workers-table other than the planner's).",
   },
   MISMATCH: {
     code: 3,

@@ -117,7 +117,7 @@ function resumeInFlagTerms(error: BackfillError, flags: FlagValues): BackfillErr
  * A statements message of the library said with this CLI's flags: the
  * library starts a stop's message with `stopOnError:`, marks the log line
  * of a stop `(stopOnError)`, has an interrupted run resumed "with the same
- * runId", and follows `--jobs-schema` and `--runs-table` with their options' names.
+ * runId", and follows `--jobs-schema` and the `--…-table` flags with their options' names.
  */
 function inFlagWords(message: string): string {
   return message
@@ -125,7 +125,7 @@ function inFlagWords(message: string): string {
     .replaceAll('(stopOnError)', '(--stop-on-error)')
     .replace(/\bwith the same runId\b/, 'with the same --run-id')
     .replaceAll('--jobs-schema (jobsSchema)', '--jobs-schema')
-    .replaceAll('--runs-table (tables.runs)', '--runs-table');
+    .replace(/(--(?:runs|ranges|workers)-table) \(tables\.(?:runs|ranges|workers)\)/g, '$1');
 }
 
 /**

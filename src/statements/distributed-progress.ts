@@ -10,7 +10,7 @@ import { toBackfillError, type BackfillError } from '../errors.js';
 import { rangeQueueName } from './job-queue.js';
 import { countPendingJobs } from './sql.js';
 import { pgErrorToBackfill } from '../_internals/pg.js';
-import { partsOf, withParts, type DistributedBackfillConfig, type Parts } from './distributed-session.js';
+import { mistypedPlanTable, partsOf, withParts, type DistributedBackfillConfig, type Parts } from './distributed-session.js';
 import { combineRun, type DistributedRunState, type RetryingRange } from './distributed-report.js';
 
 /** A worker whose heartbeat is older than this is not counted as alive. */
@@ -145,7 +145,7 @@ async function progressOf(
   if (run.isErr()) return err(run.error);
   const { plan, combined } = run.value;
   const alive = await parts.plans.workersAlive(WORKER_ALIVE_SECONDS);
-  if (alive.isErr()) return err(alive.error);
+  if (alive.isErr()) return err(alive.error.code === 'TABLE_NOT_FOUND' ? ((await mistypedPlanTable(parts)) ?? alive.error) : alive.error);
   const pending = combined.state === 'running' ? await pendingJobs(parts, runId) : ok(1);
   if (pending.isErr()) return err(pending.error);
   const done = combined.counters.evaluated;

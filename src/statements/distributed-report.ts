@@ -15,7 +15,15 @@ import type { BackfillPlan, RangeStop } from './pg-run-plan.js';
 import type { BackfillCounters, BackfillFailure, DocumentCursor, StoredCheckpoint } from './ports.js';
 import { MAX_RUN_ID_LENGTH, rangeOfCheckpointId, validRunId } from './run-context.js';
 import { addOutcomeSums, buildSummary, OUTCOME_SUM_ZERO, type BackfillSummary } from './summary.js';
-import { noRunsTableWords, pendingElsewhere, withParts, type DistributedBackfillConfig, type Parts } from './distributed-session.js';
+import {
+  mistypedPlanTable,
+  noRunsTableWords,
+  pendingElsewhere,
+  rangesNotFound,
+  withParts,
+  type DistributedBackfillConfig,
+  type Parts,
+} from './distributed-session.js';
 import { rangeCheckpoints, singleProcessCommand, singleProcessState } from './distributed-plan.js';
 
 /**
@@ -193,9 +201,14 @@ export async function combineRun(
   failures = true,
 ): Promise<Result<{ plan: BackfillPlan; combined: Combined }, BackfillError>> {
   const plan = await parts.plans.loadPlan(runId);
-  // No plan tables yet: nothing was ever planned in this database (with these table names).
   if (plan.isErr() && plan.error.code !== 'TABLE_NOT_FOUND') return err(plan.error);
+  // A runs table without its ranges table: that one was mistyped. No runs table: nothing was ever planned in this
+  // database (with these table names).
+  const mistyped = plan.isErr() ? await mistypedPlanTable(parts) : undefined;
+  if (mistyped !== undefined) return err(mistyped);
   if (plan.isErr() || plan.value === null) return err(await notPlanned(parts, runId, plan.isErr()));
+  const noRanges = rangesNotFound(parts, plan.value);
+  if (noRanges !== undefined) return err(noRanges);
   const { jobsSchema } = plan.value;
   if (jobsSchema !== null && jobsSchema !== parts.jobs.schema) {
     // Its jobs are not in this schema: counted here, the run would look stalled with none queued, and replanned its ranges would be queued twice.

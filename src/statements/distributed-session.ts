@@ -254,6 +254,58 @@ async function noRunsTable(parts: Parts): Promise<BackfillError> {
   );
 }
 
+/** The plan tables besides the runs table, with the flag (and option) that names each. */
+const OTHER_PLAN_TABLES = [
+  { kind: 'ranges', flag: '--ranges-table (tables.ranges)' },
+  { kind: 'workers', flag: '--workers-table (tables.workers)' },
+] as const;
+
+/**
+ * The refusal of a ranges or workers table that does not exist beside a
+ * runs table that does (a mistyped `--ranges-table` or `--workers-table`):
+ * only a planner creates the plan's tables, together, so a worker would
+ * create it empty (and find none of its runs' ranges, or beat its heart
+ * where nobody looks), and a report or progress read would fail on it.
+ * `undefined` when both exist.
+ */
+export function missingPlanTables(parts: Parts, exist: Readonly<Record<'ranges' | 'workers', boolean>>): BackfillError | undefined {
+  const names = parts.plans.tableNames;
+  const missing = OTHER_PLAN_TABLES.filter(({ kind }) => !exist[kind]);
+  if (missing.length === 0) return undefined;
+  const tables = missing.map(({ kind }) => `${kind} table ${names[kind]}`).join(' and ');
+  return new BackfillError(
+    'INVALID_ARGUMENT',
+    `${tables} ${missing.length === 1 ? 'does' : 'do'} not exist in this database, though runs table ${names.runs} does: only a planner (statements plan) creates a run's tables; check ${missing.map(({ flag }) => flag).join(' and ')} against the planner's.`,
+    { context: { runsTable: names.runs, ...Object.fromEntries(missing.map(({ kind }) => [`${kind}Table`, names[kind]])) } },
+  );
+}
+
+/**
+ * After a `TABLE_NOT_FOUND` from the plan store: the refusal of a ranges or
+ * workers table that does not exist beside a runs table that does
+ * ({@link missingPlanTables}), or `undefined` (no runs table either).
+ */
+export async function mistypedPlanTable(parts: Parts): Promise<BackfillError | undefined> {
+  const exist = await parts.plans.tablesExist();
+  return exist.isOk() && exist.value.runs ? missingPlanTables(parts, exist.value) : undefined;
+}
+
+/**
+ * The refusal of a plan found in the runs table whose ranges the ranges
+ * table does not hold (it holds another plan store's ranges: a mistyped
+ * `--ranges-table` of a table that exists), or `undefined`. Its jobs name
+ * ranges this worker cannot find, and a report would count none.
+ */
+export function rangesNotFound(parts: Parts, plan: BackfillPlan): BackfillError | undefined {
+  if (plan.ranges.length > 0 || plan.documents === 0) return undefined;
+  const names = parts.plans.tableNames;
+  return new BackfillError(
+    'INVALID_ARGUMENT',
+    `run ${plan.runId} is planned in runs table ${names.runs} with ${plan.documents} documents, but ranges table ${names.ranges} holds none of its ranges: check --ranges-table (tables.ranges) against the planner's.`,
+    { context: { runId: plan.runId, runsTable: names.runs, rangesTable: names.ranges } },
+  );
+}
+
 /** Who starts a session: the planner (creates every table), a worker, or a worker that waits for one run to be planned. */
 export type SessionRole = 'planner' | 'worker' | 'waiting worker';
 
@@ -267,12 +319,17 @@ export type SessionRole = 'planner' | 'worker' | 'waiting worker';
  * refuses a runs table that does not exist (it would find no job, or
  * none of the runs planned with the right one), before it starts pg-boss;
  * a worker that waits for its run's plan (started with the planner)
- * waits for the planner to create it.
+ * waits for the planner to create it. Any worker refuses a ranges or
+ * workers table missing beside an existing runs table (mistyped; see
+ * {@link missingPlanTables}).
  */
 async function startSession(config: DistributedBackfillConfig, ranges: number, role: SessionRole): Promise<Result<Session, BackfillError>> {
   const parts = partsOf(config, ranges);
-  const exists = role === 'planner' ? ok(true) : await parts.plans.runsTableExists();
-  const refused = exists.isErr() ? exists.error : !exists.value && role === 'worker' ? await noRunsTable(parts) : undefined;
+  const exists = role === 'planner' ? ok({ runs: true, ranges: true, workers: true }) : await parts.plans.tablesExist();
+  let refused: BackfillError | undefined;
+  if (exists.isErr()) refused = exists.error;
+  else if (exists.value.runs) refused = missingPlanTables(parts, exists.value);
+  else if (role === 'worker') refused = await noRunsTable(parts);
   if (refused !== undefined) {
     await parts.close();
     return err(refused);
@@ -280,7 +337,7 @@ async function startSession(config: DistributedBackfillConfig, ranges: number, r
   // A worker backfills into each plan's own tables, which its planner created: tables of the worker's own flags that
   // differ (a typo) would be created empty and never used.
   const store = role === 'planner' ? parts.sink.prepare() : okAsync(undefined);
-  const plans = exists.isOk() && exists.value ? store.andThen(() => parts.plans.prepare()) : store;
+  const plans = exists.isOk() && exists.value.runs ? store.andThen(() => parts.plans.prepare()) : store;
   const [prepared, queue] = await Promise.all([plans, openQueue(config, parts)]);
   const started = Result.combine([prepared, queue] as const);
   if (started.isOk()) return ok({ parts, queue: started.value[1] });

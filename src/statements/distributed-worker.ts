@@ -21,6 +21,7 @@ import {
   pendingRunsWords,
   preparedSink,
   rangeCheckpointId,
+  rangesNotFound,
   withSession,
   type DistributedBackfillConfig,
   type Parts,
@@ -200,6 +201,8 @@ interface Claimed {
   readonly held: HeldJob;
   readonly target: { readonly plan: BackfillPlan; readonly backfiller: StatementBackfiller; readonly run: RangeRun } | null;
   readonly otherVersion?: BackfillPlan;
+  /** Why the job's range cannot be found: the ranges table holds none of its run's ranges (a mistyped one). */
+  readonly refusal?: BackfillError;
 }
 
 /**
@@ -217,6 +220,8 @@ async function claim(w: WorkerContext, queue: RangeJobQueue, signal: AbortSignal
     const plan = await planOf(w, job);
     const range = plan?.ranges[job.n - 1];
     if (plan !== null && w.otherVersion.has(plan.runId)) return { held, target: null, otherVersion: plan };
+    const refusal = plan === null || range !== undefined ? undefined : rangesNotFound(w.parts, plan);
+    if (refusal !== undefined) return { held, target: null, refusal };
     if (plan === null || range === undefined) return { held, target: null };
     const { options } = plan;
     const run: RangeRun = {
@@ -494,6 +499,13 @@ async function workIn(
       next = undefined;
       if (claimed === null) {
         await pause(outage.waiting ? outage.backoffMs() : IDLE_POLL_MS, stopping.signal);
+        continue;
+      }
+      if (claimed.refusal !== undefined) {
+        // Not dropped as a range no plan has: the worker's ranges table is the wrong one, the job is not.
+        await release(claimed.held);
+        refused ??= claimed.refusal;
+        stopping.abort();
         continue;
       }
       if (claimed.otherVersion !== undefined) {

@@ -252,12 +252,34 @@ export class PgBackfillPlanStore {
   }
 
   /**
+   * Which of the three tables exist in the database: only {@link prepare}
+   * (a planner's) creates them, so without the runs table no run was
+   * planned with these table names, and with it but without the others
+   * they were mistyped. Creates nothing.
+   */
+  tablesExist(): ResultAsync<Readonly<Record<'runs' | 'ranges' | 'workers', boolean>>, BackfillError> {
+    return this.#rows<Record<keyof Tables, boolean>>((t) => sql.selectPlanTablesExist(t.runs, t.ranges, t.workers)).map(([row]) => ({
+      runs: row?.runs === true,
+      ranges: row?.ranges === true,
+      workers: row?.workers === true,
+    }));
+  }
+
+  /**
    * Whether the runs table exists in the database: only {@link prepare}
    * (a planner's) creates it, so without it no run was planned with these
    * table names. Creates nothing.
    */
   runsTableExists(): ResultAsync<boolean, BackfillError> {
-    return this.#rows<{ exists: boolean }>((t) => sql.selectRunsTableExists(t.runs)).map((rows) => rows[0]?.exists === true);
+    return this.tablesExist().map((exist) => exist.runs);
+  }
+
+  /** The three tables' names, quoted (empty when the config is invalid). */
+  get tableNames(): Readonly<Record<'runs' | 'ranges' | 'workers', string>> {
+    return this.#store.match(
+      ({ tables }) => ({ runs: tables.runs.sql, ranges: tables.ranges.sql, workers: tables.workers.sql }),
+      () => ({ runs: '', ranges: '', workers: '' }),
+    );
   }
 
   /** The run's plan, or `null` if it was never planned. */

@@ -593,9 +593,12 @@ export const createWorkersTable = (workers: QualifiedName): SqlStatement =>
     seen_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
   )`);
 
-/** Whether the runs table exists (`to_regclass`: no error, and no lock, when it does not). */
-export const selectRunsTableExists = (runs: QualifiedName): SqlStatement =>
-  sql('SELECT pg_catalog.to_regclass($1) IS NOT NULL AS "exists"', [runs.sql]);
+/** Whether each plan table exists (`to_regclass`: no error, and no lock, when one does not). */
+export const selectPlanTablesExist = (runs: QualifiedName, ranges: QualifiedName, workers: QualifiedName): SqlStatement =>
+  sql(
+    'SELECT pg_catalog.to_regclass($1) IS NOT NULL AS runs, pg_catalog.to_regclass($2) IS NOT NULL AS ranges, pg_catalog.to_regclass($3) IS NOT NULL AS workers',
+    [runs.sql, ranges.sql, workers.sql],
+  );
 
 /** One planner per run id at a time (transaction-scoped). */
 export const lockPlan = (runs: QualifiedName, runId: string): SqlStatement =>

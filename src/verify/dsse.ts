@@ -101,7 +101,12 @@ function isSigningKey(value: KeyInput | SigningKey): value is SigningKey {
 
 /** Options for {@link verifyDsse}. */
 export interface VerifyDsseOptions {
-  /** The trusted public keys, a non-empty array (a private key is refused with `KEY_INVALID`). */
+  /**
+   * The trusted public keys, a non-empty array. A private key is refused
+   * with `KEY_INVALID`, and so is an Ed25519 key outside the prime-order
+   * subgroup (a real key plus a point of small order, which the real key's
+   * holder can also sign for, so it would count as a second signer).
+   */
   readonly keys: readonly KeyInput[];
   /**
    * How many distinct trusted keys must have signed: a whole number from 1

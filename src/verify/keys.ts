@@ -2,6 +2,7 @@ import { constants, createPrivateKey, createPublicKey, KeyObject, sign, verify }
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { MIN_RSA_BITS } from './defaults.js';
+import { ed25519PointKind } from './edwards25519.js';
 
 /** A key as PEM text, PEM or DER bytes (a public key's DER: SubjectPublicKeyInfo, or an RSA key's PKCS#1 `RSAPublicKey`), or a node:crypto `KeyObject`. */
 export type KeyInput = string | Uint8Array | KeyObject;
@@ -37,13 +38,8 @@ export function keyKind(key: KeyObject): Result<KeyKind, BackfillError> {
   const type = key.asymmetricKeyType;
   const details = key.asymmetricKeyDetails ?? {};
   if (type === 'ed25519') {
-    return hasSmallOrder(Buffer.from(String(key.export({ format: 'jwk' }).x), 'base64url'))
-      ? err(
-          keyError(
-            'This Ed25519 public key is a point of small order, not a key anyone holds; some OpenSSL versions accept forged signatures under it.',
-          ),
-        )
-      : ok('ed25519');
+    const refused = key.type === 'public' ? ed25519KeyProblem(key) : undefined;
+    return refused === undefined ? ok('ed25519') : err(refused);
   }
   if (type === 'ec') {
     return details.namedCurve === 'prime256v1'
@@ -64,24 +60,27 @@ export function keyKind(key: KeyObject): Result<KeyKind, BackfillError> {
 }
 
 /**
- * The encodings of the Ed25519 points of order 1, 2, 4 and 8 (`y` with the
- * sign bit cleared, canonical and not). Under such a
- * "key" a signature with `S = 0` verifies for any message in OpenSSL 3.0.
+ * Why an Ed25519 public key is refused, or `undefined` when it is a point of
+ * the prime-order subgroup, as every key made from a private key is. (A
+ * private key's own public point always is, so only public keys are checked.)
  */
-const SMALL_ORDER_ED25519 = [
-  '0000000000000000000000000000000000000000000000000000000000000000',
-  '0100000000000000000000000000000000000000000000000000000000000000',
-  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
-  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
-  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-];
-
-function hasSmallOrder(raw: Buffer): boolean {
-  const y = Buffer.from(raw);
-  y[31] = (y[31] as number) & 0x7f;
-  return SMALL_ORDER_ED25519.includes(y.toString('hex'));
+function ed25519KeyProblem(key: KeyObject): BackfillError | undefined {
+  const x = String(key.export({ format: 'jwk' }).x);
+  const named = `The Ed25519 public key ${x} (base64url)`;
+  switch (ed25519PointKind(Buffer.from(x, 'base64url'))) {
+    case 'prime-order':
+      return undefined;
+    case 'small-order':
+      return keyError(
+        `${named} is a point of small order, not a key anyone holds; some OpenSSL versions accept forged signatures under it.`,
+      );
+    case 'mixed-order':
+      return keyError(
+        `${named} is not in the prime-order subgroup: it is some key plus a point of small order, and whoever holds that key's private key can also sign for this one, so one signer could count as two toward a threshold. No key made by Ed25519 key generation looks like this; trust the signer's real key instead.`,
+      );
+    case 'not-a-point':
+      return keyError(`${named} is not a point of the curve, so no signature can verify under it; check that the right key was given.`);
+  }
 }
 
 /** Key text or bytes as text, byte for byte, to look for PEM labels in. */

@@ -12,40 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { preAuthEncoding, signDsse, verifyDsse } from '../../../src/verify/index.js';
+import { smallOrderEncodings } from '../../support/ed25519-affine.js';
 import { needTools } from '../../support/tmp.js';
 
 const opensslTool = needTools('openssl');
 const TYPE = 'application/vnd.in-toto+json';
 const PAYLOAD = Buffer.from('{"_type":"https://in-toto.io/Statement/v1","subject":[]}');
 const IDENTITY = Buffer.from(`01${'00'.repeat(31)}`, 'hex');
-/** Field arithmetic mod p = 2^255 - 19, to find the small-order points independently of the code under test. */
-const P = 2n ** 255n - 19n;
-function pow(base: bigint, exp: bigint): bigint {
-  let result = 1n;
-  let b = ((base % P) + P) % P;
-  for (let e = exp; e > 0n; e >>= 1n, b = (b * b) % P) if (e & 1n) result = (result * b) % P;
-  return result;
-}
-/** A square root mod p, or undefined (p ≡ 5 mod 8). */
-function sqrt(a: bigint): bigint | undefined {
-  const r = pow(a, (P + 3n) / 8n);
-  if ((r * r - a) % P === 0n) return r;
-  const s = (r * pow(2n, (P - 1n) / 4n)) % P;
-  return (s * s - a) % P === 0n ? s : undefined;
-}
-/**
- * y of the points of order 1 (y = 1), 2 (y = -1), 4 (y = 0) and 8 (doubling to
- * y = 0: -x^2 = y^2, so d·y^4 + 2y^2 - 1 = 0), canonical and not (y + p < 2^255), sign bit clear.
- */
-function smallOrderEncodings(): Buffer[] {
-  const d = (-121665n * pow(121666n, P - 2n)) % P;
-  const inverseD = pow(d, P - 2n);
-  const root = sqrt(1n + d) as bigint; // 1 + d is a square
-  const squares = [(-1n + root) * inverseD, (-1n - root) * inverseD].map((v) => ((v % P) + P) % P);
-  const y8 = squares.map((v) => sqrt(v)).find((y) => y !== undefined) as bigint;
-  const ys = [0n, 1n, P - 1n, P, P + 1n, y8, P - y8];
-  return ys.map((y) => Buffer.from(y.toString(16).padStart(64, '0'), 'hex').reverse());
-}
 let dir = '';
 
 function ed25519Key(raw: Buffer): KeyObject {
