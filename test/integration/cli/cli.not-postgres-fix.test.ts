@@ -13,7 +13,9 @@
  * that starts with `E` but is no whole error message (`E`, a length and
  * fields that never end) was taken for an old server's error: the driver
  * then connected without SSL, read the same answer to its startup message
- * and parsed its fields for ever, spinning a core, deaf to SIGTERM.
+ * and parsed its fields for ever, spinning a core, deaf to SIGTERM. A
+ * server that answers `S` and then speaks no TLS got the generic fix
+ * line; it now gets the SSL handshake one.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +24,7 @@ import { cli } from './cli-harness.js';
 let http: Server;
 let closing: Server;
 let garbled: Server;
+let notTls: Server;
 const sockets = new Set<Socket>();
 const portOf = (s: Server): number => (s.address() as { port: number }).port;
 
@@ -41,11 +44,20 @@ beforeAll(async () => {
     // `E`, length 8, then four bytes of fields with no NUL anywhere.
     socket.once('data', () => socket.end(Buffer.from('E\0\0\0\x08abcd', 'latin1')));
   });
-  await Promise.all([http, closing, garbled].map((s) => new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))));
+  // Says S (SSL, go on), then answers the TLS hello with no TLS at all.
+  notTls = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.once('data', () => {
+      socket.write('S');
+      socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
+    });
+  });
+  await Promise.all([http, closing, garbled, notTls].map((s) => new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))));
 });
 afterAll(async () => {
   for (const s of sockets) s.destroy();
-  await Promise.all([http, closing, garbled].map((s) => new Promise((resolve) => s.close(resolve))));
+  await Promise.all([http, closing, garbled, notTls].map((s) => new Promise((resolve) => s.close(resolve))));
 });
 
 /** `partitions list` against 127.0.0.1:`port` with `sslmode`: it connects first. */
@@ -94,6 +106,16 @@ describe('a server that is not PostgreSQL on the port', () => {
       expect(r.signal, r.stderr).toBeNull();
       expect(r.code, r.stderr).toBe(6);
       expect(fixLine(r.stderr)).toMatch(CUT);
+    },
+  );
+
+  it.for(['prefer', 'require'])(
+    'a server that answers S and then no TLS, sslmode=%s: the fix says the SSL handshake failed',
+    { timeout: 60_000 },
+    async (sslmode) => {
+      const r = await listAt(portOf(notTls), sslmode);
+      expect(r.code, r.stderr).toBe(6);
+      expect(fixLine(r.stderr), r.stderr).toMatch(/^The SSL handshake with .* failed: check sslmode/);
     },
   );
 });
