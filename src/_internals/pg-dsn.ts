@@ -294,7 +294,7 @@ function parseUrl(text: string): Result<PgDsnConfig, BackfillError> {
     });
   } catch {
     // A host list with ports (`a:5432,b:5433`) is no URL host at all.
-    if (HOST_LIST_URL.test(text)) return err(bad(HOST_LIST_REFUSED));
+    if (urlListsHosts(text)) return err(bad(HOST_LIST_REFUSED));
     // Neither the URL nor its pieces are quoted: the message must not carry the password.
     return err(bad('it looks like a URL but does not parse (check its percent-encoding).'));
   }
@@ -323,8 +323,15 @@ function splitHost(value: string): Result<{ host: string; port?: number }, Backf
   return tcpPort(port, 'The port in Host').map((p) => ({ host, port: p }));
 }
 
-/** A `postgres://` URL whose host part (after any `user:password@`) lists several hosts. */
-const HOST_LIST_URL = /^postgres(?:ql)?:\/\/(?:[^/?#]*@)?[^/?#@]*,/i;
+/**
+ * Whether the host part of a `postgres://` URL (after the last `@` of its
+ * authority: a comma in the user name or password is none of the host's)
+ * lists several hosts.
+ */
+function urlListsHosts(text: string): boolean {
+  const authority = /^postgres(?:ql)?:\/\/([^/?#]*)/i.exec(text)?.[1];
+  return authority !== undefined && isHostList(authority.slice(authority.lastIndexOf('@') + 1));
+}
 
 /** Why a host list (libpq's and Npgsql's multi-host `a,b`) is refused, in every form that names one. */
 export const HOST_LIST_REFUSED = 'Host lists several hosts; name one (multi-host failover is not supported).';

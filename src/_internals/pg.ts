@@ -347,6 +347,8 @@ const SYSTEM_FAILURES: Readonly<Record<string, ConnectionFailureKind>> = {
   ECONNRESET: 'lost',
   ECONNABORTED: 'lost',
   EPIPE: 'lost',
+  // A protocol error of the TLS connection: what answered S to the SSL request then spoke no TLS ("wrong version number").
+  EPROTO: 'ssl',
 };
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { type FileHandle, lstat, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, lstat, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { syncDirectory } from './durable-file.js';
 import { ownedTempPrefix, removeDeadTemps } from './owned-temp.js';
@@ -103,14 +103,35 @@ async function umask(): Promise<number> {
 }
 
 /**
+ * The mode a file this process creates beside `target` gets: 0666 less the
+ * umask, except in a directory with a default access control list, whose
+ * mask gives the group bits (the umask does not apply there; a narrower
+ * mode would take from the users and groups the list names what it grants
+ * them). Read from an empty file created and removed at once beside
+ * `target`, named as this process's temporary files are (so that one a
+ * killed write left is tidied up); 0666 less the umask when none can be made.
+ */
+async function newFileMode(target: string): Promise<number> {
+  const probe = join(dirname(target), `${await ownedTempPrefix(basename(target))}${randomBytes(6).toString('hex')}`);
+  const handle = await open(probe, 'wx', 0o666).catch(() => undefined);
+  if (handle === undefined) return 0o666 & ~(await umask());
+  try {
+    return (await handle.stat()).mode & 0o777;
+  } finally {
+    await handle.close();
+    await unlink(probe).catch(() => undefined);
+  }
+}
+
+/**
  * Gives the new file open as `handle`, created by {@link openOwnerOnly}
  * and about to be renamed over `target`, its final mode, owner and group:
  * those of the file at `target` ({@link keepOwnerAndModeOf}), or, when it
- * lends none, the mode a file this process creates gets (0666 less the
- * umask), as writing in place would have given it.
+ * lends none, the mode a file this process creates there gets
+ * ({@link newFileMode}), as writing in place would have given it.
  */
 export async function giveFinalMode(target: string, handle: FileHandle): Promise<void> {
-  if (!(await keepOwnerAndModeOf(target, handle))) await handle.chmod(0o666 & ~(await umask()));
+  if (!(await keepOwnerAndModeOf(target, handle))) await handle.chmod(await newFileMode(target));
 }
 
 /**

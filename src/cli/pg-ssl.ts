@@ -96,8 +96,9 @@ function fixedSsl(mode: SslMode, given: SslSetting): SslSetting | undefined {
  * with `S`. A failure to connect, or a connection closed with no answer,
  * answers false, so that the real connection reports it; a server that does not answer in `timeoutMs` is an error (the
  * real connection would wait as long again). So is an answer that is not
- * PostgreSQL's one byte `S` or `N` ({@link notPostgres}; `E`, an error
- * message of a server too old for SSL, answers false): what listens there
+ * PostgreSQL's one byte `S` or `N` ({@link notPostgres}; a well-formed
+ * error message of a server too old for SSL, {@link isErrorResponse},
+ * answers false): what listens there
  * is not PostgreSQL, and a connection without SSL would only say it was
  * cut.
  */
@@ -125,9 +126,30 @@ function offersSsl(host: string, port: number, timeoutMs: number, limit: string,
     });
     socket.once('data', (answer) => {
       const only = answer.length === 1 ? answer[0] : undefined;
-      done(only === 0x53 ? true : only === 0x4e || answer[0] === 0x45 ? false : notPostgres(host, port));
+      done(only === 0x53 ? true : only === 0x4e || isErrorResponse(answer) ? false : notPostgres(host, port));
     });
   });
+}
+
+/**
+ * Whether `answer` is one whole, well-formed ErrorResponse (`E`, its
+ * length, fields of a type byte and a NUL-terminated text, a closing NUL),
+ * as a server too old for SSL sends. Anything else that starts with `E`
+ * is not PostgreSQL: the driver, which then connects without SSL, reads
+ * an error whose fields run past its end for ever (the process spins and
+ * no signal stops it).
+ */
+function isErrorResponse(answer: Buffer): boolean {
+  if (answer.length < 6 || answer[0] !== 0x45) return false;
+  const end = 1 + answer.readInt32BE(1);
+  if (end !== answer.length) return false;
+  let at = 5;
+  while (answer[at] !== 0) {
+    const nul = answer.indexOf(0, at + 1);
+    if (nul === -1 || nul >= end - 1) return false;
+    at = nul + 1;
+  }
+  return at === end - 1;
 }
 
 /**

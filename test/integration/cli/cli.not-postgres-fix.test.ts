@@ -9,7 +9,13 @@
  * server that closes at once, which a restarting PostgreSQL or a proxy
  * can do too: those keep the general fix. A server that closed at once
  * could also leave the `prefer` probe waiting on nothing, and the CLI
- * exited 13 (an unsettled top-level await) without a word.
+ * exited 13 (an unsettled top-level await) without a word. An answer
+ * that starts with `E` but is no whole error message (`E`, a length and
+ * fields that never end) was taken for an old server's error: the driver
+ * then connected without SSL, read the same answer to its startup message
+ * and parsed its fields for ever, spinning a core, deaf to SIGTERM. A
+ * server that answers `S` and then speaks no TLS got the generic fix
+ * line; it now gets the SSL handshake one.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +23,8 @@ import { cli } from './cli-harness.js';
 
 let http: Server;
 let closing: Server;
+let garbled: Server;
+let notTls: Server;
 const sockets = new Set<Socket>();
 const portOf = (s: Server): number => (s.address() as { port: number }).port;
 
@@ -30,11 +38,26 @@ beforeAll(async () => {
     socket.on('error', () => undefined);
     socket.destroy();
   });
-  await Promise.all([http, closing].map((s) => new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))));
+  garbled = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    // `E`, length 8, then four bytes of fields with no NUL anywhere.
+    socket.once('data', () => socket.end(Buffer.from('E\0\0\0\x08abcd', 'latin1')));
+  });
+  // Says S (SSL, go on), then answers the TLS hello with no TLS at all.
+  notTls = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.once('data', () => {
+      socket.write('S');
+      socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
+    });
+  });
+  await Promise.all([http, closing, garbled, notTls].map((s) => new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))));
 });
 afterAll(async () => {
   for (const s of sockets) s.destroy();
-  await Promise.all([http, closing].map((s) => new Promise((resolve) => s.close(resolve))));
+  await Promise.all([http, closing, garbled, notTls].map((s) => new Promise((resolve) => s.close(resolve))));
 });
 
 /** `partitions list` against 127.0.0.1:`port` with `sslmode`: it connects first. */
@@ -47,17 +70,22 @@ const fixLine = (stderr: string): string => /^ {2}fix: {5}(.*)$/m.exec(stderr)?.
 const CUT = /^The connection was cut /;
 
 describe('a server that is not PostgreSQL on the port', () => {
-  it.for(['prefer', 'require'])(
-    'an HTTP server, sslmode=%s: the fix says it did not speak the PostgreSQL protocol',
-    {
-      timeout: 60_000,
-    },
-    async (sslmode) => {
-      const r = await listAt(portOf(http), sslmode);
+  it.for([
+    ['an HTTP server', 'prefer'],
+    ['an HTTP server', 'require'],
+    ['a server answering the SSL request with E and fields that never end', 'prefer'],
+    ['a server answering the SSL request with E and fields that never end', 'allow'],
+  ] as const)(
+    '%s, sslmode=%s: exit 6 at once, the fix says it did not speak the PostgreSQL protocol',
+    { timeout: 60_000 },
+    async ([what, sslmode]) => {
+      const port = portOf(what === 'an HTTP server' ? http : garbled);
+      const r = await listAt(port, sslmode);
+      expect(r.signal, r.stderr).toBeNull();
       expect(r.code, r.stderr).toBe(6);
       expect(r.stderr).toContain('error DB_CONNECTION:');
       expect(fixLine(r.stderr)).toMatch(
-        new RegExp(`^The server at 127\\.0\\.0\\.1:${portOf(http)} did not speak the PostgreSQL protocol .*: check the port`),
+        new RegExp(`^The server at 127\\.0\\.0\\.1:${port} did not speak the PostgreSQL protocol .*: check the port`),
       );
     },
   );
@@ -78,6 +106,16 @@ describe('a server that is not PostgreSQL on the port', () => {
       expect(r.signal, r.stderr).toBeNull();
       expect(r.code, r.stderr).toBe(6);
       expect(fixLine(r.stderr)).toMatch(CUT);
+    },
+  );
+
+  it.for(['prefer', 'require'])(
+    'a server that answers S and then no TLS, sslmode=%s: the fix says the SSL handshake failed',
+    { timeout: 60_000 },
+    async (sslmode) => {
+      const r = await listAt(portOf(notTls), sslmode);
+      expect(r.code, r.stderr).toBe(6);
+      expect(fixLine(r.stderr), r.stderr).toMatch(/^The SSL handshake with .* failed: check sslmode/);
     },
   );
 });

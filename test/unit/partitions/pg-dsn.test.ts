@@ -131,6 +131,18 @@ describe('Host with a port (Npgsql form)', () => {
       expect(parsePgDsn(`Host=${host};Database=d`).isOk(), host).toBe(true);
   });
 
+  // A URL that does not parse is looked at once more for a host list; a comma in the password is none.
+  it.for([
+    ['postgres://a:5432,b:5433/d', 'Host lists several hosts'],
+    ['postgres://u:p@a:5432,b:5433/d', 'Host lists several hosts'],
+    ['postgres://u:p,w@h:99999/d', 'does not parse'],
+    ['postgres://u,v:p@ss,w@h:0x/d', 'does not parse'],
+  ] as const)('a URL that does not parse, %s: %s', ([url, says]) => {
+    const error = parsePgDsn(url)._unsafeUnwrapErr();
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(error.message).toContain(says);
+  });
+
   it('refuses several hosts and a bad port in Host with INVALID_ARGUMENT', () => {
     for (const dsn of ['Host=a,b;Database=d', 'Host=db:0', 'Host=db:99999', 'Host=db:;Database=d', 'Host=[::1]:x']) {
       expect(parsePgDsn(dsn)._unsafeUnwrapErr().code, dsn).toBe('INVALID_ARGUMENT');
