@@ -306,8 +306,13 @@ export function rangesNotFound(parts: Parts, plan: BackfillPlan): BackfillError 
   );
 }
 
-/** Who starts a session: the planner (creates every table), a worker, or a worker that waits for one run to be planned. */
-export type SessionRole = 'planner' | 'worker' | 'waiting worker';
+/**
+ * Who starts a session: the planner (creates every table), a worker that
+ * ends once no work is left (`untilDone` of the whole queue), a worker that
+ * waits for one run to be planned, or one that serves the queue until
+ * stopped (it may be deployed before any plan).
+ */
+export type SessionRole = 'planner' | 'worker' | 'waiting worker' | 'serving worker';
 
 /**
  * Prepares the run's parts (creating missing tables) and starts pg-boss,
@@ -318,8 +323,9 @@ export type SessionRole = 'planner' | 'worker' | 'waiting worker';
  * it every second. Only the planner creates the runs table: a worker
  * refuses a runs table that does not exist (it would find no job, or
  * none of the runs planned with the right one), before it starts pg-boss;
- * a worker that waits for its run's plan (started with the planner)
- * waits for the planner to create it. Any worker refuses a ranges or
+ * a worker that waits for its run's plan (started with the planner), or
+ * serves the queue until stopped, waits for the planner to create it (the
+ * latter warns, and refuses it when runs wait under another runs table). Any worker refuses a ranges or
  * workers table missing beside an existing runs table (mistyped; see
  * {@link missingPlanTables}).
  */
@@ -329,7 +335,15 @@ async function startSession(config: DistributedBackfillConfig, ranges: number, r
   let refused: BackfillError | undefined;
   if (exists.isErr()) refused = exists.error;
   else if (exists.value.runs) refused = missingPlanTables(parts, exists.value);
-  else if (role === 'worker') refused = await noRunsTable(parts);
+  else if (role === 'worker' || role === 'serving worker') {
+    const missing = await noRunsTable(parts);
+    // Serving until stopped, it waits for a planner, unless runs wait under another runs table (a typo).
+    if (role === 'worker' || missing.context.pendingElsewhere !== undefined) refused = missing;
+    else
+      parts.logger.warn(
+        `runs table ${parts.plans.runsTable} does not exist yet: waiting for a planner to create it (statements plan --run-id <id>); check --runs-table if runs were planned with another.`,
+      );
+  }
   if (refused !== undefined) {
     await parts.close();
     return err(refused);

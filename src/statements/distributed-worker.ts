@@ -312,7 +312,10 @@ async function runJob(w: WorkerContext, { held, target }: Claimed, onLastPageRea
  * once with `INVALID_ARGUMENT` (context `runsTable`, and `pendingElsewhere`
  * when runs have jobs pending under other runs tables), creating nothing:
  * only a planner creates it. With `untilDone` and `runId`, the worker
- * waits for it as for the plan (it may start before its planner).
+ * waits for it as for the plan (it may start before its planner); without
+ * `untilDone` it waits for a planner to create it too (a worker may be
+ * deployed before any run is planned), warning once, unless runs have jobs
+ * pending under other runs tables.
  *
  * @example
  * ```ts
@@ -341,8 +344,8 @@ export function runBackfillWorker(
       {
         ranges: options.concurrency ?? 1,
         reconnect: { outage, signal: options.signal },
-        // One started with its run's planner waits for the plan, and so for its runs table.
-        role: options.untilDone && options.runId !== undefined ? 'waiting worker' : 'worker',
+        // One started with its run's planner waits for the plan, and so for its runs table; one serving until stopped may start before any plan.
+        role: !options.untilDone ? 'serving worker' : options.runId !== undefined ? 'waiting worker' : 'worker',
       },
     );
   });

@@ -6,7 +6,9 @@
  * while the real run waited. Each now refuses with INVALID_ARGUMENT (exit
  * 2) naming the table, saying no run was planned with it and what to do,
  * and creates nothing. A worker started with its run's planner
- * (`--until-done --run-id`) still waits for the plan, and its runs table.
+ * (`--until-done --run-id`) still waits for the plan, and its runs table,
+ * and one serving the queue until stopped (no `--until-done`) waits for a
+ * planner too, unless runs wait under another runs table.
  */
 import { describe, expect, it } from 'vitest';
 import type { TestDatabase } from '../../support/pg.js';
@@ -30,12 +32,19 @@ const existing = (runs: string): string =>
 const said = (table: string) => `no run was planned with runs table ${table} (it does not exist in this database)`;
 
 describe('a runs table that does not exist', () => {
-  it.for([
-    ['worker --until-done', ['statements', 'worker', '--until-done']],
-    ['worker (waiting for jobs)', ['statements', 'worker']],
-  ] as const)('the CLI %s refuses it at once, exit 2, and creates nothing', { timeout: 120_000 }, async ([, args]) => {
+  it('the CLI worker --until-done refuses it at once, exit 2, and creates nothing', { timeout: 120_000 }, async () => {
     const r = await refusedAtOnce(
-      [...args, '--runs-table', 'vex.runz', '--ranges-table', 'vex.runz_ranges', '--workers-table', 'vex.runz_workers'],
+      [
+        'statements',
+        'worker',
+        '--until-done',
+        '--runs-table',
+        'vex.runz',
+        '--ranges-table',
+        'vex.runz_ranges',
+        '--workers-table',
+        'vex.runz_workers',
+      ],
       {
         PGURI: db.url,
       },
@@ -44,6 +53,30 @@ describe('a runs table that does not exist', () => {
       `error INVALID_ARGUMENT: ${said('"vex"."runz"')}: check --runs-table against the planner's, or plan a run first (statements plan --run-id <id>).`,
     );
     expect(existing('vex.runz')).toBe('0');
+  });
+
+  it('a CLI worker serving the queue (no --until-done) waits for a planner instead, warning once and creating nothing, then works the run', {
+    timeout: 180_000,
+  }, async () => {
+    const env = { PGURI: db.url };
+    const tables = ['--runs-table', 'vex.served', '--ranges-table', 'vex.served_ranges', '--workers-table', 'vex.served_workers'];
+    let pid: number | undefined;
+    const serving = cli(['statements', 'worker', ...tables], { env, onSpawn: (p) => (pid = p), killAfterMs: 150_000 });
+    await new Promise((r) => setTimeout(r, 4_000));
+    expect(existing('vex.served')).toBe('0');
+    const planned = await cli(['statements', 'plan', '--run-id', 'served', '--range-size', '20', ...tables], { env });
+    expect(planned.code, planned.stderr).toBe(0);
+    let report = await cli(['statements', 'report', '--run-id', 'served', ...tables], { env });
+    for (let tries = 0; report.code !== 0 && tries < 60; tries += 1) {
+      await new Promise((r) => setTimeout(r, 1_000));
+      report = await cli(['statements', 'report', '--run-id', 'served', ...tables], { env });
+    }
+    expect(report.code, report.stderr).toBe(0);
+    if (pid !== undefined) process.kill(pid, 'SIGTERM');
+    const r = await serving;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr.match(/runs table "vex"."served" does not exist yet: waiting for a planner/g)).toHaveLength(1);
+    expect(r.stdout).toContain('2 ranges done');
   });
 
   it('the CLI report refuses it, exit 2, saying to check --runs-table or plan first', { timeout: 120_000 }, async () => {
@@ -81,6 +114,9 @@ describe('a runs table that does not exist', () => {
     expect(r.stderr).toContain(
       `error INVALID_ARGUMENT: ${said('"vex"."statement_backfil_runs"')}, but jobs schema "pgboss" holds pending jobs of run pending of runs table vex.statement_backfill_runs: give the --runs-table those runs were planned with.`,
     );
+    // One serving the queue refuses it too: runs wait under another runs table.
+    const serving = await refusedAtOnce(['statements', 'worker', '--runs-table', 'vex.statement_backfil_runs'], env);
+    expect(serving.stderr).toContain('holds pending jobs of run pending of runs table vex.statement_backfill_runs');
     const right = await cli(['statements', 'worker', '--until-done'], { env });
     expect(right.code, right.stderr).toBe(0);
     expect(right.stdout).toContain('2 ranges done');
