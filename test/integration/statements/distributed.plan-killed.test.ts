@@ -35,6 +35,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
+/** Polls `sql` (on this test's database) until it gives something other than 0. Its `pg_stat_activity` checks name this database: the server is shared with other test files, whose backends wait on locks of their own. */
 async function waitFor(what: string, sql: string): Promise<void> {
   for (let i = 0; i < 300; i += 1) {
     if (psql(db.url, sql) !== '0') return;
@@ -68,16 +69,25 @@ async function planKilledBeforeEnqueue(): Promise<void> {
       },
     );
     const exited = new Promise((r) => child.once('exit', r));
-    await waitFor('the planner at its plan lock', "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'");
+    await waitFor(
+      'the planner at its plan lock',
+      "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'",
+    );
     await b.query('BEGIN');
     // Not the checkpoints table: the planner reads it under the run lock before it stores the plan.
     await b.query('LOCK TABLE pgboss.job IN ACCESS EXCLUSIVE MODE');
     await a.query('COMMIT');
     await waitFor('the plan stored', "SELECT count(*) FROM vex.statement_backfill_runs WHERE run_id = 'killed'");
-    await waitFor('the planner at its enqueue', "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'relation'");
+    await waitFor(
+      'the planner at its enqueue',
+      "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'relation'",
+    );
     child.kill('SIGKILL');
     await exited;
-    await waitFor('the killed planner gone', "SELECT (count(*) = 0)::int FROM pg_stat_activity WHERE wait_event = 'relation'");
+    await waitFor(
+      'the killed planner gone',
+      "SELECT (count(*) = 0)::int FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'relation'",
+    );
     await b.query('ROLLBACK');
   } finally {
     await Promise.all([a.end(), b.end()]);
