@@ -10,6 +10,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { once } from 'node:events';
 import { ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError, type BackfillErrorCode } from '../errors.js';
+import { notRegular } from '../_internals/file-kind.js';
 
 /**
  * Opens `path` for writing, creating it, but never through a symbolic link
@@ -25,7 +26,8 @@ async function openNoFollow(path: string): Promise<FileHandle> {
       0o666,
     );
   } catch (error) {
-    if ((error as { code?: unknown }).code === 'ENXIO') throw notRegular(path, error);
+    if ((error as { code?: unknown }).code === 'ENXIO')
+      throw notRegularFile(path, 'a named pipe (FIFO) with no reader, or a socket', error);
     if ((error as { code?: unknown }).code !== 'ELOOP') throw error;
     throw new BackfillError(
       'IO_ERROR',
@@ -38,11 +40,15 @@ async function openNoFollow(path: string): Promise<FileHandle> {
   }
 }
 
-const notRegular = (path: string, cause?: unknown): BackfillError =>
+/** The refusal of a reject path that is `kind` ({@link notRegular}'s words), not a regular file. */
+const notRegularFile = (path: string, kind: string, cause?: unknown): BackfillError =>
   new BackfillError(
     'IO_ERROR',
-    `rejectPath ${path} is not a regular file (a FIFO, socket or device); the reject file is written only as a regular file. Pass the path of a regular file.`,
-    { ...(cause === undefined ? {} : { cause }), context: { path } },
+    `rejectPath ${path} is ${kind}; the reject file is written only as a regular file. Pass the path of a regular file.`,
+    {
+      ...(cause === undefined ? {} : { cause }),
+      context: { path },
+    },
   );
 
 /** One line of a reject file. */
@@ -97,7 +103,8 @@ export class RejectWriter {
         const file = await openNoFollow(path);
         try {
           const [written, read] = await Promise.all([file.stat(), input === undefined ? undefined : stat(input).catch(() => undefined)]);
-          if (!written.isFile()) throw notRegular(path);
+          const kind = notRegular(written);
+          if (kind !== undefined) throw notRegularFile(path, kind);
           if (read !== undefined && written.dev === read.dev && written.ino === read.ino) {
             throw new BackfillError('INVALID_ARGUMENT', `rejectPath ${path} is the tarball being imported; write the rejects elsewhere.`, {
               context: { path },
