@@ -31,7 +31,10 @@ export const ERROR_CODES = {
     fix: 'Retry when the table is less busy, or raise `lockTimeoutMs`.',
   },
   // Dataset reading
-  UNSUPPORTED_FORMAT: { summary: 'The input is not a tar, tar.gz or tar.zst archive.', fix: 'Pass a dataset tarball.' },
+  UNSUPPORTED_FORMAT: {
+    summary: 'The input is not a tar, tar.gz or tar.zst archive, or is a plain tar and a compressed one at once.',
+    fix: 'Pass a dataset tarball.',
+  },
   COMPRESSION_CORRUPT: { summary: 'The compressed stream is corrupt.', fix: 'Fetch the tarball again and check its SHA-256.' },
   COMPRESSION_TRUNCATED: { summary: 'The compressed stream ends early.', fix: 'The file is incomplete: copy it again.' },
   TAR_CORRUPT: { summary: 'A tar header is invalid.', fix: 'Rebuild the tarball.' },
@@ -48,7 +51,7 @@ export const ERROR_CODES = {
   },
   MEMBER_PATH_UNSAFE: {
     summary:
-      "A member path is empty, absolute, contains `..`, is not UTF-8 or is longer than 4,095 bytes, or a file member's name ends in `/` (tar makes a directory of it).",
+      "A member path is empty, absolute, contains `..`, is not UTF-8, is longer than 4,095 bytes or has a segment longer than 255, or a file member's name ends in `/` (tar makes a directory of it).",
     fix: 'Rebuild the tarball with relative UTF-8 member paths, files named without a trailing slash.',
   },
   MEMBER_TYPE_UNSUPPORTED: {

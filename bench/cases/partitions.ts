@@ -4,18 +4,17 @@
  * same run; then `list()` and a retention dry run over 1,000 partitions,
  * with pg_partman's `show_partitions` on its own 1,000 as the list baseline.
  * Uses BACKFILL_KIT_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres)
- * and a scratch database it creates and drops. BENCH_RUNS sets repetitions.
+ * and a scratch database it creates and drops. BENCH_RUNS sets repetitions;
+ * BENCH_PARTITIONS and BENCH_LIST_PARTITIONS the two sizes.
  */
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { PartitionManager } from '../../src/partitions/index.js';
 import type { PgClientLike } from '../../src/_internals/pg.js';
-import { envInt, measure, median, report } from '../lib.js';
+import { envInt, measure, median, report, withScratchDatabase } from '../lib.js';
 
 const RUNS = envInt('BENCH_RUNS', 3);
 const N_ENSURE = envInt('BENCH_PARTITIONS', 120);
 const N_LIST = envInt('BENCH_LIST_PARTITIONS', 1000);
-const SERVER = process.env.BACKFILL_KIT_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const seedShape = (table: string): string => `
   CREATE TABLE scanner.${table} (
@@ -25,19 +24,18 @@ const seedShape = (table: string): string => `
   CREATE INDEX ${table}_sha_idx ON scanner.${table} (canonical_bom_sha256)`;
 
 async function main(): Promise<void> {
-  const dbName = `bk_bench_partitions_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: SERVER });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  const url = new URL(SERVER);
-  url.pathname = `/${dbName}`;
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 4 });
+  await withScratchDatabase('partitions', measureAll);
+}
+
+async function measureAll(url: string): Promise<void> {
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
   // DROP DATABASE … WITH (FORCE) at the end ends idle pooled sessions.
   pool.on('error', () => undefined);
   // pg_partman computes months in the session time zone; pin it to UTC like ours.
-  const session = new pg.Client({ connectionString: url.toString(), options: '-c TimeZone=UTC' });
-  await session.connect();
+  const session = new pg.Client({ connectionString: url, options: '-c TimeZone=UTC' });
+  session.on('error', () => undefined);
   try {
+    await session.connect();
     await session.query('CREATE SCHEMA scanner');
     const partman = await session
       .query(
@@ -200,8 +198,6 @@ async function main(): Promise<void> {
   } finally {
     await session.end();
     await pool.end();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
   }
 }
 

@@ -33,17 +33,10 @@ import { generateLinksets } from '../../src/testing/index.js';
 import { encodeCopyField } from '../../src/staging/copy-text-encoding.js';
 import type { StagingStrategy } from '../../src/staging/index.js';
 import { benchDataset } from '../dataset-fixture.js';
-import { BENCH_TMP, cpuSecondsOfProcStat, envInt, median, report, timeShell } from '../lib.js';
+import { BENCH_TMP, cpuSecondsOfProcStat, envInt, median, report, timeShell, toolsFor, withScratchDatabase } from '../lib.js';
 
-const SERVER = process.env.BACKFILL_KIT_PG_URL ?? process.env.PGURI ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const RUNS = envInt('BENCH_RUNS', 1);
 const MEMBER = 'linksets.ndjson';
-
-function databaseUrl(name: string): string {
-  const u = new URL(SERVER);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
 
 interface ChildResult {
   rows: number;
@@ -116,9 +109,10 @@ async function twoMemberDataset(rows: number): Promise<string> {
 /** Two members side by side: parallel swap, single-connection swap, psql \copy of both. */
 async function twoMembers(db: pg.Client, url: string, rows: number): Promise<void> {
   const file = await twoMemberDataset(rows);
-  const texts = await Promise.all(
-    Object.keys(TWO_MEMBERS).map((m) => copyTextFile(file, m, join(BENCH_TMP, `staging-two-${rows}-${m}.copy.txt`))),
-  );
+  const withPsql = toolsFor('staging: the two-member psql \\copy baseline', ['psql']);
+  const texts = withPsql
+    ? await Promise.all(Object.keys(TWO_MEMBERS).map((m) => copyTextFile(file, m, join(BENCH_TMP, `staging-two-${rows}-${m}.copy.txt`))))
+    : [];
   step('two-member dataset ready');
   for (const t of ['two_a', 'two_b', 'psql_a', 'psql_b'])
     await db.query(`CREATE TABLE bench.${t} (id text PRIMARY KEY, raw jsonb NOT NULL)`);
@@ -129,6 +123,16 @@ async function twoMembers(db: pg.Client, url: string, rows: number): Promise<voi
   const parallel: ChildResult[] = [];
   const serial: ChildResult[] = [];
   for (let i = 0; i < RUNS; i++) {
+    if (withPsql) await psqlRun();
+    // Alternate which import goes first, so neither always follows psql.
+    for (const mode of i % 2 === 0 ? (['pool', 'client'] as const) : (['client', 'pool'] as const)) {
+      await db.query('CHECKPOINT');
+      step(`two members: swap (${mode})`);
+      (mode === 'pool' ? parallel : serial).push(runChild('import-swap.mjs', args(mode)));
+      if ((await count('two_a')) + (await count('two_b')) !== rows) throw new Error('the importer loaded the wrong number of rows');
+    }
+  }
+  async function psqlRun(): Promise<void> {
     await db.query('TRUNCATE bench.psql_a, bench.psql_b');
     await db.query('CHECKPOINT');
     step('two members: psql');
@@ -141,15 +145,8 @@ async function twoMembers(db: pg.Client, url: string, rows: number): Promise<voi
     const stat = psql.stdout.split('\n').find((line) => line.includes(') '));
     if (stat !== undefined) psqlServerCpu.push(cpuSecondsOfProcStat(stat));
     if ((await count('psql_a')) + (await count('psql_b')) !== rows) throw new Error('psql \\copy loaded the wrong number of rows');
-    // Alternate which import goes first, so neither always follows psql.
-    for (const mode of i % 2 === 0 ? (['pool', 'client'] as const) : (['client', 'pool'] as const)) {
-      await db.query('CHECKPOINT');
-      step(`two members: swap (${mode})`);
-      (mode === 'pool' ? parallel : serial).push(runChild('import-swap.mjs', args(mode)));
-      if ((await count('two_a')) + (await count('two_b')) !== rows) throw new Error('the importer loaded the wrong number of rows');
-    }
   }
-  const psqlRate = rows / median(psqlTimes);
+  const psqlRate = withPsql ? rows / median(psqlTimes) : null;
   const serialRate = rows / median(serial.map((r) => r.seconds));
   const psqlCpu = psqlServerCpu.length === RUNS ? median(psqlServerCpu) : null;
   for (const [name, results] of [
@@ -165,9 +162,9 @@ async function twoMembers(db: pg.Client, url: string, rows: number): Promise<voi
       unit: 'rows/s',
       peakRssMiB: Math.max(...results.map((r) => r.peakRssMiB)),
       lockHeldMs: median(results.map((r) => r.lockHeldMs)),
-      baseline: 'psql \\copy of both members (pre-made text files, one psql)',
+      baseline: psqlRate === null ? null : 'psql \\copy of both members (pre-made text files, one psql)',
       baselineThroughput: psqlRate,
-      ratio: rows / seconds / psqlRate,
+      ratio: psqlRate === null ? null : rows / seconds / psqlRate,
       ratioVsSingleConnection: rows / seconds / serialRate,
       runs: results.map((r) => Number(r.seconds.toFixed(3))),
       psqlRuns: psqlTimes.map((s) => Number(s.toFixed(3))),
@@ -202,29 +199,28 @@ function cpuAccount(results: readonly ChildResult[], psqlServer: number | null):
 
 async function main(): Promise<void> {
   const rows = envInt('BENCH_ROWS', 1_000_000);
-  const admin = new pg.Client({ connectionString: SERVER });
-  await admin.connect();
-  const dbName = `bk_bench_staging_${process.pid}`;
-  await admin.query(`CREATE DATABASE "${dbName}"`);
-  const url = databaseUrl(dbName);
-  const db = new pg.Client({ connectionString: url });
-  await db.connect();
-  try {
-    await db.query('CREATE SCHEMA bench');
-    if (process.env.BENCH_STAGING_ONLY !== 'two') await singleMember(db, url, rows);
-    await twoMembers(db, url, rows);
-  } finally {
-    await db.end();
-    await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-    await admin.end();
-  }
+  await withScratchDatabase('staging', async (url) => {
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    // The drop at the end ends this session too.
+    db.on('error', () => undefined);
+    try {
+      await db.query('CREATE SCHEMA bench');
+      if (process.env.BENCH_STAGING_ONLY !== 'two') await singleMember(db, url, rows);
+      await twoMembers(db, url, rows);
+    } finally {
+      await db.end();
+    }
+  });
 }
 
 async function singleMember(db: pg.Client, url: string, rows: number): Promise<void> {
   const { file } = await benchDataset(rows);
   const quarter = await benchDataset(Math.max(1, Math.floor(rows / 4)));
   step('datasets ready');
-  const text = await copyTextFile(file, MEMBER, join(BENCH_TMP, `staging-${rows}.copy.txt`));
+  const withPsql = toolsFor('staging: the psql \\copy baseline', ['psql']);
+  const withJq = toolsFor('staging: the jq pipeline baseline', ['zstd', 'tar', 'jq', 'psql']);
+  const text = withPsql ? await copyTextFile(file, MEMBER, join(BENCH_TMP, `staging-${rows}.copy.txt`)) : '';
   step('copy text file ready');
   {
     for (const t of ['importer_t', 'psql_t', 'jq_t']) await db.query(`CREATE TABLE bench.${t} (id text PRIMARY KEY, raw jsonb NOT NULL)`);
@@ -235,23 +231,27 @@ async function singleMember(db: pg.Client, url: string, rows: number): Promise<v
     const truncate: ChildResult[] = [];
     const swap: ChildResult[] = [];
     for (let i = 0; i < RUNS; i++) {
-      await db.query('TRUNCATE bench.psql_t');
-      await db.query('CHECKPOINT');
-      step('psql');
-      psqlTimes.push((await timeShell(`psql -v ON_ERROR_STOP=1 -q '${url}' -c "\\copy bench.psql_t (id, raw) from '${text}'"`)).seconds);
-      if ((await count('psql_t')) !== rows) throw new Error('psql \\copy loaded the wrong number of rows');
+      if (withPsql) {
+        await db.query('TRUNCATE bench.psql_t');
+        await db.query('CHECKPOINT');
+        step('psql');
+        psqlTimes.push((await timeShell(`psql -v ON_ERROR_STOP=1 -q '${url}' -c "\\copy bench.psql_t (id, raw) from '${text}'"`)).seconds);
+        if ((await count('psql_t')) !== rows) throw new Error('psql \\copy loaded the wrong number of rows');
+      }
 
-      await db.query('TRUNCATE bench.jq_t');
-      await db.query('CHECKPOINT');
-      step('jq');
-      jqTimes.push(
-        (
-          await timeShell(
-            `zstd -dc '${file}' | tar -xO ${MEMBER} | jq -rc '[._id, tojson] | @tsv' | psql -v ON_ERROR_STOP=1 -q '${url}' -c "\\copy bench.jq_t (id, raw) from stdin"`,
-          )
-        ).seconds,
-      );
-      if ((await count('jq_t')) !== rows) throw new Error('the jq pipeline loaded the wrong number of rows');
+      if (withJq) {
+        await db.query('TRUNCATE bench.jq_t');
+        await db.query('CHECKPOINT');
+        step('jq');
+        jqTimes.push(
+          (
+            await timeShell(
+              `zstd -dc '${file}' | tar -xO ${MEMBER} | jq -rc '[._id, tojson] | @tsv' | psql -v ON_ERROR_STOP=1 -q '${url}' -c "\\copy bench.jq_t (id, raw) from stdin"`,
+            )
+          ).seconds,
+        );
+        if ((await count('jq_t')) !== rows) throw new Error('the jq pipeline loaded the wrong number of rows');
+      }
 
       await db.query('TRUNCATE bench.importer_t');
       await db.query('CHECKPOINT');
@@ -271,10 +271,10 @@ async function singleMember(db: pg.Client, url: string, rows: number): Promise<v
     const smallYoung = runImport(url, file, 'truncate', ['--max-semi-space-size=1']);
     step('done');
 
-    const psqlSec = median(psqlTimes);
-    const jqSec = median(jqTimes);
-    const psqlRate = rows / psqlSec;
-    const jqRate = rows / jqSec;
+    const psqlSec = withPsql ? median(psqlTimes) : null;
+    const jqSec = withJq ? median(jqTimes) : null;
+    const psqlRate = psqlSec === null ? null : rows / psqlSec;
+    const jqRate = jqSec === null ? null : rows / jqSec;
     for (const [strategy, results] of [
       ['truncate', truncate],
       ['swap', swap],
@@ -292,33 +292,35 @@ async function singleMember(db: pg.Client, url: string, rows: number): Promise<v
           ? { peakRssMiBQuarterInput: small.peakRssMiB, peakRssMiBSemiSpace1: smallYoung.peakRssMiB, secondsSemiSpace1: smallYoung.seconds }
           : {}),
         lockHeldMs: median(results.map((r) => r.lockHeldMs)),
-        baseline: 'psql \\copy (pre-made text file)',
+        baseline: psqlRate === null ? null : 'psql \\copy (pre-made text file)',
         baselineThroughput: psqlRate,
-        ratio: rate / psqlRate,
+        ratio: psqlRate === null ? null : rate / psqlRate,
         jqThroughput: jqRate,
-        ratioVsJq: rate / jqRate,
+        ratioVsJq: jqRate === null ? null : rate / jqRate,
       });
     }
-    report({
-      case: 'staging.baseline.psql-copy',
-      n: rows,
-      seconds: psqlSec,
-      throughput: psqlRate,
-      unit: 'rows/s',
-      peakRssMiB: null,
-      baseline: null,
-      ratio: null,
-    });
-    report({
-      case: 'staging.baseline.jq',
-      n: rows,
-      seconds: jqSec,
-      throughput: jqRate,
-      unit: 'rows/s',
-      peakRssMiB: null,
-      baseline: 'psql \\copy',
-      ratio: jqRate / psqlRate,
-    });
+    if (psqlSec !== null && psqlRate !== null)
+      report({
+        case: 'staging.baseline.psql-copy',
+        n: rows,
+        seconds: psqlSec,
+        throughput: psqlRate,
+        unit: 'rows/s',
+        peakRssMiB: null,
+        baseline: null,
+        ratio: null,
+      });
+    if (jqSec !== null && jqRate !== null)
+      report({
+        case: 'staging.baseline.jq',
+        n: rows,
+        seconds: jqSec,
+        throughput: jqRate,
+        unit: 'rows/s',
+        peakRssMiB: null,
+        baseline: psqlRate === null ? null : 'psql \\copy',
+        ratio: psqlRate === null ? null : jqRate / psqlRate,
+      });
   }
 }
 

@@ -13,9 +13,10 @@
  * pg-boss's schema is installed before the timed passes. Each pass writes
  * into fresh tables; BENCH_REPEATS (default 3) passes alternate which side
  * goes first, and the median ratio is reported. Both sides must print the
- * same report hash. Reported beside the times:
- * - start-up: each side over a one-document run (median of 3), the fixed
- *   cost a larger corpus amortizes;
+ * same report hash (`reportSha256`, and `reportsCompared`, the passes
+ * whose hashes were compared). Reported beside the times:
+ * - start-up: each side over a one-document run (median of
+ *   BENCH_STARTUP_RUNS, default 3), the fixed cost a larger corpus amortizes;
  * - CPU split (Linux): seconds of CPU in Node (the CLI and its worker
  *   processes) and in the PostgreSQL backends serving the bench database
  *   (medians), and `cpuRatio`, one process's CPU over the two-worker run's:
@@ -27,7 +28,9 @@
  *   not have;
  * - `coreSpeedup`: a fixed CPU-bound loop run twice at once against once
  *   alone (work per second, median of 3): what a second core adds on this
- *   machine with nothing else in the way, the ceiling for `--workers 2`
+ *   machine with nothing else in the way (BENCH_SPIN_ITERATIONS, default
+ *   150,000,000; each speed-up a median of BENCH_SPEEDUP_RUNS, default 3),
+ *   the ceiling for `--workers 2`
  *   (virtual cores that share a physical one add far less than 2×);
  * - `normalizeSpeedup`: the same for the backfill's own CPU-bound work,
  *   parsing and normalizing BENCH_NORMALIZE_DOCS (default 1,500) of the
@@ -45,7 +48,6 @@
  *   both) and the rest.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,9 +55,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { PgRawDocumentSource } from '../../src/statements/pg-raw-document-source.js';
 import { generateVexDocuments } from '../../src/testing/vex-documents.js';
-import { envInt, median, report } from '../lib.js';
+import { envInt, median, report, whenInterrupted, withScratchDatabase } from '../lib.js';
 
-const SERVER = process.env.BACKFILL_KIT_PG_URL ?? process.env.PGURI ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 /**
  * The built CLI (`npm run bench` builds first): process start-up is what a
  * user's is, not a TypeScript loader's. BENCH_CLI names another build's
@@ -67,12 +68,6 @@ const TICKS_PER_SECOND = 100;
 
 const round = (x: number | null, digits = 2): number | null => (x === null ? null : Math.round(x * 10 ** digits) / 10 ** digits);
 const sum = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : a + b);
-
-function withDatabase(url: string, name: string): string {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
 
 /** Table flags putting a run's store (and plan) in a schema of its own. */
 function tables(schema: string): string[] {
@@ -247,6 +242,11 @@ async function timeCli(args: readonly string[], url: string): Promise<Timed> {
 }
 
 const SPIN = fileURLToPath(new URL('../children/spin.mjs', import.meta.url));
+/** The spin loop's iterations (BENCH_SPIN_ITERATIONS, default 150,000,000). */
+const SPIN_ITERATIONS = envInt('BENCH_SPIN_ITERATIONS', 150_000_000);
+/** Rounds of each speed-up figure and of the start-up timing (BENCH_SPEEDUP_RUNS, BENCH_STARTUP_RUNS; default 3 each, the median reported). */
+const SPEEDUP_RUNS = envInt('BENCH_SPEEDUP_RUNS', 3);
+const STARTUP_RUNS = envInt('BENCH_STARTUP_RUNS', 3);
 const NORMALIZE = fileURLToPath(new URL('../children/normalize.mjs', import.meta.url));
 
 /** What a child printed: its loop's seconds, then (the normalizing child) the seconds of CPU its process used meanwhile. */
@@ -285,7 +285,7 @@ function childTimes(out: string): ChildTimes {
 async function speedupOf(args: readonly string[]): Promise<{ speedup: number; coresAlone: number }> {
   const speedups: number[] = [];
   const cores: number[] = [];
-  for (let i = 0; i < 3; i += 1) {
+  for (let i = 0; i < SPEEDUP_RUNS; i += 1) {
     const [alone = { seconds: Number.NaN, cpuSeconds: Number.NaN }] = await together(args, 1);
     cores.push(alone.cpuSeconds / alone.seconds);
     speedups.push((2 * alone.seconds) / Math.max(...(await together(args, 2)).map((t) => t.seconds)));
@@ -332,17 +332,16 @@ async function seed(url: string, docs: number, products: number, sampleFile: str
 }
 
 async function main(): Promise<void> {
+  await withScratchDatabase('workers', measureAll);
+}
+
+async function measureAll(url: string): Promise<void> {
   const docs = envInt('BENCH_HEAVY_DOCS', 8000);
   const products = envInt('BENCH_HEAVY_PRODUCTS', 400);
   const repeats = envInt('BENCH_REPEATS', 3);
   const batchSize = envInt('BENCH_BATCH', 100);
   const rangeSize = envInt('BENCH_RANGE', 500);
   const cores = availableParallelism();
-  const name = `bk_bench_workers_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: SERVER });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  const url = withDatabase(SERVER, name);
   const checkpoint = async (): Promise<void> => {
     const c = new pg.Client({ connectionString: url });
     await c.connect();
@@ -352,11 +351,10 @@ async function main(): Promise<void> {
   const loads: number[] = [];
   const sampleDir = mkdtempSync(join(tmpdir(), 'bk-bench-normalize-'));
   const sampleFile = join(sampleDir, 'documents.jsonl');
+  const removeSample = (): void => rmSync(sampleDir, { recursive: true, force: true });
+  const forget = whenInterrupted(removeSample);
   try {
     const bytes = await seed(url, docs, products, sampleFile, envInt('BENCH_NORMALIZE_DOCS', 1500));
-    // Install the job engine's schema once, as a deployment would have it.
-    await timeCli(['statements', 'worker', '--until-done', ...tables('warmup'), ...JOBS], url);
-
     const single = (schema: string, extra: readonly string[] = []): Promise<Timed> =>
       timeCli(['statements', 'backfill', '--run-id', 'one', '--batch-size', String(batchSize), ...extra, ...tables(schema)], url);
     const workers = (schema: string, extra: readonly string[] = []): Promise<Timed> =>
@@ -379,20 +377,25 @@ async function main(): Promise<void> {
         url,
       );
 
+    // Install the job engine's schema once, as a deployment would have it
+    // (a worker alone refuses runs tables no planner has made).
+    await workers('warmup', ['--max-documents', '1']);
+
     // Start-up: the whole command over one document.
     const startOne: number[] = [];
     const startTwo: number[] = [];
-    for (let i = 0; i < 3; i += 1) {
+    for (let i = 0; i < STARTUP_RUNS; i += 1) {
       startOne.push((await single(`start_one_${i}`, ['--max-documents', '1'])).seconds);
       startTwo.push((await workers(`start_two_${i}`, ['--max-documents', '1'])).seconds);
     }
 
-    const speedupOfCores = (await speedupOf([SPIN])).speedup;
+    const speedupOfCores = (await speedupOf([SPIN, String(SPIN_ITERATIONS)])).speedup;
     const normalizing = await speedupOf([NORMALIZE, sampleFile]);
     const ones: Timed[] = [];
     const twos: Timed[] = [];
     const ratios: number[] = [];
     let text = '';
+    let reportSha256 = '';
     for (let pass = 0; pass < repeats; pass += 1) {
       loads.push(loadavg()[0] ?? 0);
       const one = async (): Promise<Timed> => {
@@ -407,7 +410,9 @@ async function main(): Promise<void> {
       const aHash = a.report.reportSha256 ?? '';
       const bHash = b.report.summary?.reportSha256 ?? '';
       text = a.report.text ?? '';
-      if (aHash !== bHash || text !== b.report.summary?.text) throw new Error(`different reports: ${text} ${aHash} vs ${bHash}`);
+      if (aHash === '' || aHash !== bHash || text !== b.report.summary?.text)
+        throw new Error(`different reports: ${text} ${aHash} vs ${bHash}`);
+      reportSha256 = aHash;
       ones.push(a);
       twos.push(b);
       ratios.push(a.seconds / b.seconds);
@@ -446,6 +451,9 @@ async function main(): Promise<void> {
       normalizeCores: round(normalizing.coresAlone, 3),
       loadAverage: loads.map((l) => round(l, 1)),
       summary: text,
+      // Both sides printed this report hash in every pass.
+      reportSha256,
+      reportsCompared: repeats,
     };
     report({
       ...common,
@@ -483,9 +491,8 @@ async function main(): Promise<void> {
       cpuRatio: oneCpu === null || twoCpu === null ? null : round(oneCpu / twoCpu, 3),
     });
   } finally {
-    rmSync(sampleDir, { recursive: true, force: true });
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.end();
+    forget();
+    removeSample();
   }
 }
 

@@ -11,7 +11,6 @@
  * child over a quarter of the documents shows whether memory stays flat.
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,20 +20,13 @@ import { PgRawDocumentSource } from '../../src/statements/pg-raw-document-source
 import { PgStatementSink } from '../../src/statements/pg-statement-sink.js';
 import { defaultVexNormalizers } from '../../src/statements/defaults.js';
 import { generateVexDocuments } from '../../src/testing/vex-documents.js';
-import { BENCH_TMP, envInt, measure, report, timeShell } from '../lib.js';
+import { BENCH_TMP, envInt, measure, report, timeShell, toolsFor, withCleanup, withScratchDatabase } from '../lib.js';
 
-const SERVER = process.env.BACKFILL_KIT_PG_URL ?? process.env.PGURI ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 /** The 21-102 backfill runs with `--batch-size=500`; a larger batch shows what fewer commits buy. */
 const BATCHES = (process.env.BENCH_BATCHES ?? '500,2000')
   .split(',')
   .map(Number)
   .filter((n) => Number.isInteger(n) && n > 0);
-
-function withDatabase(url: string, name: string): string {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
 
 function sinkFor(pool: pg.Pool, schema: string): PgStatementSink {
   return new PgStatementSink({
@@ -139,15 +131,22 @@ async function naive(pool: pg.Pool, limit: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  await withScratchDatabase('statements', (url) => {
+    const copyFile = join(BENCH_TMP, `${new URL(url).pathname.slice(1)}.claims.tsv`);
+    return withCleanup(
+      () => rmSync(copyFile, { force: true }),
+      () => measureAll(url, copyFile),
+    );
+  });
+}
+
+async function measureAll(url: string, copyFile: string): Promise<void> {
   const docs = envInt('BENCH_DOCS', 100_000);
   const naiveDocs = Math.min(docs, envInt('BENCH_NAIVE_DOCS', 1000));
-  const name = `bk_bench_statements_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: SERVER });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  const url = withDatabase(SERVER, name);
+  const withPsql = toolsFor('statements: the psql \\copy baseline', ['psql']);
   const pool = new pg.Pool({ connectionString: url, max: 4 });
-  const copyFile = join(BENCH_TMP, `${name}.claims.tsv`);
+  // DROP … WITH (FORCE) ends idle pool connections; that is expected here.
+  pool.on('error', () => undefined);
   try {
     const source = new PgRawDocumentSource({ pg: pool });
     (await source.prepare())._unsafeUnwrap();
@@ -180,17 +179,22 @@ async function main(): Promise<void> {
     const naiveSeconds = Number(process.hrtime.bigint() - naiveStart) / 1e9;
 
     // The limit: COPY the very rows our run produced into an identical, empty table.
-    const oursTable = `ours_${firstBatch}.statements`;
-    await pool.query(`CREATE TABLE copy_target (LIKE ${oursTable} INCLUDING ALL)`);
-    const cols = 'document_digest, vulnerability_id, product_key, status, justification, statement, issued_at, format, run_id';
-    await timeShell(`psql -X -q -v ON_ERROR_STOP=1 -d '${url}' -c "\\copy (SELECT ${cols} FROM ${oursTable}) TO '${copyFile}'"`);
-    await settle();
-    const copy = await timeShell(`psql -X -q -v ON_ERROR_STOP=1 -d '${url}' -c "\\copy copy_target (${cols}) FROM '${copyFile}'"`);
-    const copied = Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM copy_target')).rows[0]?.n);
-    if (copied !== ours.claims) throw new Error(`COPY loaded ${copied} rows, expected ${ours.claims}`);
+    let copied = 0;
+    let copySeconds = 0;
+    if (withPsql) {
+      const oursTable = `ours_${firstBatch}.statements`;
+      await pool.query(`CREATE TABLE copy_target (LIKE ${oursTable} INCLUDING ALL)`);
+      const cols = 'document_digest, vulnerability_id, product_key, status, justification, statement, issued_at, format, run_id';
+      await timeShell(`psql -X -q -v ON_ERROR_STOP=1 -d '${url}' -c "\\copy (SELECT ${cols} FROM ${oursTable}) TO '${copyFile}'"`);
+      await settle();
+      copySeconds = (await timeShell(`psql -X -q -v ON_ERROR_STOP=1 -d '${url}' -c "\\copy copy_target (${cols}) FROM '${copyFile}'"`))
+        .seconds;
+      copied = Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM copy_target')).rows[0]?.n);
+      if (copied !== ours.claims) throw new Error(`COPY loaded ${copied} rows, expected ${ours.claims}`);
+    }
 
     const naiveRate = naiveClaims / naiveSeconds;
-    const copyRate = copied / copy.seconds;
+    const copyRate = copied / copySeconds;
     for (const { batchSize, r } of runs) {
       if (r.text !== ours.text) throw new Error(`batch size ${batchSize} gave a different summary: ${r.text}`);
       const rate = r.claims / r.seconds;
@@ -210,11 +214,11 @@ async function main(): Promise<void> {
         ratio: rate / naiveRate,
         summary: r.text,
       });
-      report({ ...common, baseline: 'psql \\copy of the same claim rows', ratio: rate / copyRate });
+      if (withPsql) report({ ...common, baseline: 'psql \\copy of the same claim rows', ratio: rate / copyRate });
     }
     const base = { unit: 'claims/s', baseline: null, ratio: null, peakRssMiB: null };
     report({ ...base, case: 'statements:naive', n: naiveClaims, seconds: naiveSeconds, throughput: naiveRate, documents: naiveDocs });
-    report({ ...base, case: 'statements:copy', n: copied, seconds: copy.seconds, throughput: copyRate, documents: docs });
+    if (withPsql) report({ ...base, case: 'statements:copy', n: copied, seconds: copySeconds, throughput: copyRate, documents: docs });
     report({
       case: 'statements:quarter',
       unit: 'claims/s',
@@ -228,12 +232,7 @@ async function main(): Promise<void> {
       batchSize: firstBatch,
     });
   } finally {
-    // DROP … WITH (FORCE) ends idle pool connections; that is expected here.
-    pool.on('error', () => undefined);
     await pool.end();
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.end();
-    rmSync(copyFile, { force: true });
   }
 }
 

@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { VersionGate } from '../../src/version-gate/index.js';
 import { createRepo, removeScratchDirs } from '../../test/integration/version-gate/git-fixture.js';
-import { envInt, median, report } from '../lib.js';
+import { envInt, median, report, withCleanup } from '../lib.js';
 
 const CALLS = envInt('BENCH_GATE_CALLS', 1_000_000);
 const REQUESTS = envInt('BENCH_GATE_REQUESTS', 10_000);
@@ -42,6 +42,8 @@ async function server(mode: Mode, repoPath: string): Promise<void> {
   const srv = createServer(mode === 'gated' ? (req, res) => gated(req, res, () => reply(res)) : (_req, res) => reply(res));
   srv.keepAliveTimeout = 30_000;
   srv.listen(0, '127.0.0.1', () => process.send!({ port: (srv.address() as AddressInfo).port }));
+  // A case that ended without stopping it (it failed or was interrupted) leaves no server behind.
+  process.on('disconnect', () => process.exit(0));
   process.on('message', (m: string) => {
     if (m === 'cpu') process.send!({ cpu: process.cpuUsage() });
     if (m === 'stop') srv.close(() => void gate.close().then(() => process.exit(0)));
@@ -148,6 +150,11 @@ function latency(
 }
 
 async function main(): Promise<void> {
+  // The scratch repository goes however the case ends.
+  await withCleanup(removeScratchDirs, measureAll);
+}
+
+async function measureAll(): Promise<void> {
   const repo = createRepo(150);
   const commits = repo.commits();
   await using gate = new VersionGate({ repoPath: repo.dir, remediation: REMEDIATION });
@@ -233,7 +240,6 @@ async function main(): Promise<void> {
       c.proc.send('stop');
       await exited;
     }
-    removeScratchDirs();
   }
 }
 

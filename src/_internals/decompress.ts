@@ -3,7 +3,7 @@ import { BackfillError } from '../errors.js';
 import type { DecodeLimits } from './decode-limits.js';
 import { BLOCK, checksumMatches } from './tar-header.js';
 import { createCheckedGunzip } from './gunzip-checked.js';
-import { ZstdDecompress, startsWithZstd } from './zstd-frames.js';
+import { ZstdDecompress, startsLikeZstd, startsWithZstd } from './zstd-frames.js';
 
 /** Compression of a dataset archive, detected from magic bytes. */
 export type Compression = 'zstd' | 'gzip' | 'none';
@@ -28,6 +28,22 @@ export function detectCompression(head: Buffer): Compression | undefined {
   if (head.length < USTAR_MAGIC_END) return undefined;
   if (head.subarray(257, 262).toString('latin1') === 'ustar' || head.subarray(0, USTAR_MAGIC_END).every((b) => b === 0)) return 'none';
   if (head.length >= BLOCK && checksumMatches(head.subarray(0, BLOCK))) return 'none';
+  return undefined;
+}
+
+/**
+ * The compressed stream `head` also starts, when its first block is a tar
+ * header as well (its checksum matches): `'zstd'` for a zstd or skippable
+ * frame's magic, `'gzip'` for gzip's. GNU tar (`tar -xf`, which prefers a
+ * plain tar when the first block looks like one) reads such a file as the
+ * tar those headers make, while `zstd -dc`, `gunzip` and `tar --zstd` read
+ * the archive compressed inside it: two archives in one file, whichever the
+ * reader picked.
+ */
+export function tarAndCompressed(head: Buffer): 'zstd' | 'gzip' | undefined {
+  if (head.length < BLOCK || !checksumMatches(head.subarray(0, BLOCK))) return undefined;
+  if (startsLikeZstd(head)) return 'zstd';
+  if (head.subarray(0, 2).equals(GZIP_MAGIC)) return 'gzip';
   return undefined;
 }
 

@@ -37,3 +37,28 @@ export function duplicateName(text: string): string | undefined {
   }
   return undefined;
 }
+
+/** A name as Go's encoding/json matches it to a struct field: letters in any case (`ſ` as `s`, the Kelvin sign as `k`). */
+function goFolded(name: string): string {
+  return name.toLowerCase().toUpperCase();
+}
+
+/**
+ * The first own key of `object` that Go's `encoding/json` reads as one of
+ * `fields` though it is spelled otherwise (`Payload`, `PAYLOAD`, `ſubject`
+ * for `payload` and `subject`), with the field it stands for, or
+ * `undefined`. Go matches a struct field's name in any case and keeps the
+ * last match, so beside the exact name such a key is a second value that
+ * Go-based verifiers (cosign, in-toto-golang, sigstore-go) take and
+ * `JSON.parse` readers do not.
+ *
+ * @internal
+ */
+export function caseVariantName(object: object, fields: readonly string[]): { key: string; field: string } | undefined {
+  const byFolded = new Map(fields.map((field) => [goFolded(field), field]));
+  for (const key of Object.keys(object)) {
+    const field = byFolded.get(goFolded(key));
+    if (field !== undefined && field !== key) return { key, field };
+  }
+  return undefined;
+}

@@ -1,6 +1,8 @@
 /**
  * The logger the library writes to. `console`, pino and winston all fit.
- * Nothing is logged unless the caller passes one.
+ * Nothing is logged unless the caller passes one. A call that throws (a
+ * closed or full destination) loses its line and nothing else: the work it
+ * reports on goes on, and its outcome is the same as with no logger.
  *
  * @example
  * ```ts
@@ -32,4 +34,29 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
     error.name = 'AbortError';
     throw error;
   }
+}
+
+/**
+ * The logger a call writes to: the caller's `given`, with calls that cannot
+ * throw, or `fallback` when none was given. Every module resolves its
+ * logger option with this. A log sink that throws (closed, full) must not
+ * stop or fail the work it is told about, such as the partitions a daily
+ * job makes or a version gate's refresh that every request awaits: a log
+ * line is not worth it.
+ */
+export function loggerOf(given: Logger | undefined, fallback: Logger = silentLogger): Logger {
+  return given === undefined ? fallback : neverThrowing(given);
+}
+
+function neverThrowing(logger: Logger): Logger {
+  const guard =
+    (method: 'debug' | 'info' | 'warn' | 'error') =>
+    (message: string, fields?: Record<string, unknown>): void => {
+      try {
+        logger[method]?.(message, fields);
+      } catch {
+        // The line is lost; the work goes on.
+      }
+    };
+  return { debug: guard('debug'), info: guard('info'), warn: guard('warn'), error: guard('error') };
 }

@@ -16,6 +16,21 @@ const COPIED_TAIL_BYTES = 16 * 1024;
 /** Receives one non-blank line: `bytes[start, end)` is the line without its ending. */
 export type LineSink = (bytes: Buffer, start: number, end: number, line: number) => void;
 
+/**
+ * Receives one non-blank line longer than the limit, when the splitter sets
+ * such lines aside ({@link LineSplitter.setAsideLongLines}): `head` is a copy
+ * of its first bytes, `length` its length without its ending.
+ */
+export type LongLineSink = (head: Buffer, length: number, line: number) => void;
+
+/** The over-long line being skipped: its first bytes, its length so far, whether it is blank so far, and its last byte. */
+interface Skipped {
+  readonly head: Buffer;
+  length: number;
+  blank: boolean;
+  last: number | undefined;
+}
+
 function isBlank(bytes: Buffer, start: number, end: number): boolean {
   for (let i = start; i < end; i++) {
     const b = bytes[i];
@@ -44,6 +59,10 @@ export class LineSplitter {
   #holdsInput = false;
   #line = 0;
   #records = 0;
+  /** How many first bytes of an over-long line to keep, when such lines are set aside rather than refused. */
+  #headBytes: number | undefined;
+  /** The over-long line whose rest is being skipped. */
+  #skipped: Skipped | undefined;
 
   /**
    * @param member - named in errors
@@ -55,6 +74,16 @@ export class LineSplitter {
     private readonly maxLineBytes: number,
     private readonly advice = 'raise maxLineBytes or fix the record',
   ) {}
+
+  /**
+   * Hands a line longer than the limit to the push's {@link LongLineSink}
+   * instead of throwing `LINE_TOO_LONG`: its first `headBytes` bytes are
+   * kept and the rest is skipped as it arrives, so such a line costs no more
+   * memory than a line at the limit. Call before the first push.
+   */
+  setAsideLongLines(headBytes: number): void {
+    this.#headBytes = headBytes;
+  }
 
   /** Non-blank lines seen so far. */
   get records(): number {
@@ -77,9 +106,15 @@ export class LineSplitter {
    * ({@link LineSplitter.holdsInput}), so a caller must not refill a chunk's
    * buffer after pushing it.
    */
-  push(chunk: Buffer, sink?: LineSink): void {
+  push(chunk: Buffer, sink?: LineSink, long?: LongLineSink): void {
     let start = 0;
-    if (this.#pending > 0) {
+    if (this.#skipped !== undefined) {
+      const nl = chunk.indexOf(NEWLINE);
+      this.#skip(this.#skipped, chunk, nl === -1 ? chunk.length : nl);
+      if (nl === -1) return;
+      this.#endSkip(long);
+      start = nl + 1;
+    } else if (this.#pending > 0) {
       const nl = chunk.indexOf(NEWLINE);
       if (nl === -1) {
         this.#hold(chunk);
@@ -87,23 +122,24 @@ export class LineSplitter {
       }
       // Only the straddling line is copied; the rest is scanned in place.
       const joined = this.#takeHeld(chunk.subarray(0, nl));
-      this.#emit(joined, 0, joined.length, sink);
+      this.#emit(joined, 0, joined.length, sink, long);
       start = nl + 1;
     }
     for (;;) {
       const nl = chunk.indexOf(NEWLINE, start);
       if (nl === -1) break;
-      this.#emit(chunk, start, nl, sink);
+      this.#emit(chunk, start, nl, sink, long);
       start = nl + 1;
     }
     if (start < chunk.length) this.#hold(chunk.subarray(start));
   }
 
   /** Flushes a last line that had no newline. */
-  end(sink?: LineSink): void {
-    if (this.#pending > 0) {
+  end(sink?: LineSink, long?: LongLineSink): void {
+    if (this.#skipped !== undefined) this.#endSkip(long);
+    else if (this.#pending > 0) {
       const rest = this.#takeHeld();
-      this.#emit(rest, 0, rest.length, sink);
+      this.#emit(rest, 0, rest.length, sink, long);
     }
   }
 
@@ -115,7 +151,11 @@ export class LineSplitter {
   #hold(piece: Buffer): void {
     this.#pending += piece.length;
     const allowance = 1 + (this.#line === 0 ? BOM.length : 0);
-    if (this.#pending > this.maxLineBytes + allowance) this.#tooLong(this.#line + 1);
+    if (this.#pending > this.maxLineBytes + allowance) {
+      if (this.#headBytes === undefined) this.#tooLong(this.#line + 1);
+      this.#startSkip(piece);
+      return;
+    }
     const copy = this.#pieces.length === 0 && piece.length <= COPIED_TAIL_BYTES;
     this.#pieces.push(copy ? Buffer.from(piece) : piece);
     this.#holdsInput ||= !copy;
@@ -132,28 +172,80 @@ export class LineSplitter {
     return joined;
   }
 
-  #tooLong(line: number): never {
-    throw new BackfillError(
-      'LINE_TOO_LONG',
-      `${this.member} line ${line}: longer than maxLineBytes (${this.maxLineBytes}); ${this.advice}.`,
-      {
-        context: { member: this.member, line },
-      },
-    );
+  /**
+   * Starts skipping the unfinished line, held so far plus `piece`, which is
+   * already too long: its first bytes are copied, the held pieces let go.
+   */
+  #startSkip(piece: Buffer): void {
+    const pieces = [...this.#pieces, piece];
+    const bom = this.#line === 0 ? BOM.length : 0;
+    const headBytes = this.#headBytes ?? 0;
+    const head = Buffer.concat(pieces, Math.min(this.#pending, headBytes + bom));
+    const dropped = bom > 0 && head.subarray(0, bom).equals(BOM) ? bom : 0;
+    const skipped: Skipped = {
+      head: head.subarray(dropped, dropped + headBytes),
+      length: this.#pending - dropped,
+      blank: true,
+      last: undefined,
+    };
+    for (const p of pieces) this.#skip(skipped, p, p.length, false);
+    this.#skipped = skipped;
+    this.#pieces = [];
+    this.#pending = 0;
+    this.#holdsInput = false;
   }
 
-  #emit(bytes: Buffer, start: number, end: number, sink: LineSink | undefined): void {
+  /** Passes over `bytes[0, end)` of the skipped line, noting only whether it is still blank and its last byte. */
+  #skip(skipped: Skipped, bytes: Buffer, end: number, count = true): void {
+    if (count) skipped.length += end;
+    if (skipped.blank) skipped.blank = isBlank(bytes, 0, end);
+    if (end > 0) skipped.last = bytes[end - 1];
+  }
+
+  /** The skipped line has ended: a blank one is dropped like any blank line, another goes to `long`. */
+  #endSkip(long: LongLineSink | undefined): void {
+    const skipped = this.#skipped!;
+    this.#skipped = undefined;
+    this.#line += 1;
+    if (skipped.blank) return;
+    this.#records += 1;
+    long?.(skipped.head, skipped.length - (skipped.last === CR ? 1 : 0), this.#line);
+  }
+
+  #tooLong(line: number): never {
+    throw tooLongError(this.member, line, this.maxLineBytes, this.advice);
+  }
+
+  #emit(bytes: Buffer, start: number, end: number, sink: LineSink | undefined, long: LongLineSink | undefined): void {
     this.#line += 1;
     if (this.#line === 1 && end - start >= 3 && bytes[start] === BOM[0] && bytes[start + 1] === BOM[1] && bytes[start + 2] === BOM[2])
       start += 3;
     if (end > start && bytes[end - 1] === CR) end -= 1;
-    if (end - start > this.maxLineBytes) this.#tooLong(this.#line);
+    if (end - start > this.maxLineBytes) {
+      if (this.#headBytes === undefined) this.#tooLong(this.#line);
+      if (isBlank(bytes, start, end)) return;
+      this.#records += 1;
+      long?.(Buffer.from(bytes.subarray(start, start + this.#headBytes)), end - start, this.#line);
+      return;
+    }
     if (end === start) return;
     const first = bytes[start];
     if ((first === SPACE || first === TAB) && isBlank(bytes, start, end)) return;
     this.#records += 1;
     sink?.(bytes, start, end, this.#line);
   }
+}
+
+/** The error of `member`'s line `line`, longer than `maxLineBytes`; `advice` says what to do about it. */
+export function tooLongError(
+  member: string,
+  line: number,
+  maxLineBytes: number,
+  advice = 'raise maxLineBytes or fix the record',
+): BackfillError {
+  return new BackfillError('LINE_TOO_LONG', `${member} line ${line}: longer than maxLineBytes (${maxLineBytes}); ${advice}.`, {
+    context: { member, line },
+  });
 }
 
 /** What to do about a line longer than a string holds: the library's advice, which the CLI, reading no line undecoded, words its own way. */

@@ -488,6 +488,11 @@ export class PgHandle {
     }
   }
 
+  /** Whether {@link withClient} checks connections out of a pool (and destroys one whose work failed), rather than lending the caller's client. */
+  get pooled(): boolean {
+    return isPool(this.#source);
+  }
+
   /**
    * Runs `fn` with a dedicated connection (checked out of the pool, or the
    * caller's client) and releases it afterwards. A connection whose work

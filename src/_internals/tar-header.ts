@@ -7,9 +7,21 @@
 /** Bytes in a tar block (a header, or a piece of data with its padding). */
 export const BLOCK = 512;
 
-/** A numeric field: octal text, or GNU base-256 for values that do not fit. */
+/** The bytes C's `isspace` takes for blanks: space, tab, newline, vertical tab, form feed, carriage return. */
+function isBlank(byte: number): boolean {
+  return byte === 0x20 || (byte >= 0x09 && byte <= 0x0d);
+}
+
+/**
+ * A numeric field: octal text, or GNU base-256 for values that do not fit.
+ * A field of blanks only (after one NUL, which GNU tar skips) is no number:
+ * GNU tar says "Blanks in header where numeric … value expected", skips the
+ * header and exits 2, so a size of blanks must not be read as 0.
+ */
 export function numeric(block: Buffer, at: number, length: number): number | undefined {
   const first = block[at]!;
+  const from = first === 0 ? at + 1 : at;
+  if (from < at + length && block.subarray(from, at + length).every(isBlank)) return undefined;
   if (first & 0x80) {
     if (first & 0x40) return undefined; // negative
     let value = first & 0x3f;

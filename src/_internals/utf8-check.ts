@@ -12,7 +12,7 @@ function sequenceLength(lead: number): number {
 }
 
 /** Where `bytes` ends in an unfinished multi-byte sequence (that the next chunk may complete); its length if it doesn't. */
-function completeEnd(bytes: Buffer): number {
+export function completeEnd(bytes: Buffer): number {
   for (let i = bytes.length - 1; i >= Math.max(0, bytes.length - 3); i--) {
     const b = bytes[i]!;
     if (b < 0x80 || b >= 0xc0) return i + sequenceLength(b) > bytes.length ? i : bytes.length;

@@ -19,6 +19,13 @@ const SKIPPABLE_MAGIC = 0x184d2a50;
 /** Output chunk size of each frame's decoder: node:zlib's 16 KiB default costs a callback per 16 KiB. */
 const DECODER_CHUNK_BYTES = 128 * 1024;
 
+/** True when `head` starts with the magic of a zstd frame or of a skippable frame, whatever follows. */
+export function startsLikeZstd(head: Buffer): boolean {
+  if (head.length < 4) return false;
+  const magic = head.readUInt32LE(0);
+  return magic === ZSTD_MAGIC || (magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC;
+}
+
 /**
  * True when `head` starts with a zstd frame, possibly behind skippable frames
  * that fit in `head` (pzstd writes a 12-byte one first).

@@ -17,8 +17,9 @@ import {
   DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_LINE_BYTES,
   MAX_MTIME,
+  TARBALL_SUFFIX,
 } from '../dataset/defaults.js';
-import { parseManifest } from '../dataset/manifest.js';
+import { parseManifestBytes } from '../dataset/manifest.js';
 import { checkMemberName } from '../dataset/member-name.js';
 import {
   DEFAULT_ID_FIELD,
@@ -119,7 +120,6 @@ const NAMED_COMPRESSION: readonly (readonly [RegExp, Compression])[] = [
   [/\.(gz|tgz)$/i, 'gzip'],
   [/\.tar$/i, 'none'],
 ];
-const COMPRESSION_SUFFIX: Readonly<Record<Compression, string>> = { zstd: '.tar.zst', gzip: '.tar.gz', none: '.tar' };
 
 /**
  * `--compression` (or its default) against the archive's name: `ds.tar.gz`
@@ -129,7 +129,7 @@ const COMPRESSION_SUFFIX: Readonly<Record<Compression, string>> = { zstd: '.tar.
 function compressionMatchesName(typed: string, compression: Compression): Result<Compression, BackfillError> {
   const named = NAMED_COMPRESSION.find(([ending]) => ending.test(typed))?.[1];
   if (named === undefined || named === compression) return ok(compression);
-  const renamed = `${basename(typed).replace(/(\.tar)?\.(zst|tzst|gz|tgz|tar)$/i, '')}${COMPRESSION_SUFFIX[compression]}`;
+  const renamed = `${basename(typed).replace(/(\.tar)?\.(zst|tzst|gz|tgz|tar)$/i, '')}${TARBALL_SUFFIX[compression]}`;
   return err(
     new BackfillError(
       'INVALID_ARGUMENT',
@@ -203,7 +203,7 @@ async function manifestTotal(path: string, members: readonly string[]): Promise<
       if (member.name !== 'manifest.json') return undefined;
       const parts: Buffer[] = [];
       for await (const chunk of member.chunks()) parts.push(chunk);
-      const manifest = parseManifest(Buffer.concat(parts).toString('utf8'));
+      const manifest = parseManifestBytes(Buffer.concat(parts));
       if (manifest.isErr()) return undefined;
       return manifest.value.members.filter((m) => members.includes(m.name)).reduce((n, m) => n + m.records, 0);
     }
@@ -546,7 +546,7 @@ const verify: CommandSpec = {
       type: 'string',
       value: '<hex>',
       description: 'The recorded SHA-256 of the tarball.',
-      defaultText: 'read from <tarball>.sha256, then SHA256SUMS beside it, when present',
+      defaultText: 'read from <tarball>.sha256, and SHA256SUMS beside it, when present (the two must agree)',
     },
     'sibling-checksums': { type: 'boolean', description: 'Look for <tarball>.sha256 and SHA256SUMS beside the tarball.', default: true },
     ...LIMIT_FLAG_SPECS,
@@ -622,7 +622,7 @@ const importCommand: CommandSpec = {
     'sibling-checksums': {
       type: 'boolean',
       description:
-        'Without --expected-sha256, refuse the tarball unless it matches <tarball>.sha256 (written by `dataset build`) or SHA256SUMS beside it, when present.',
+        'Without --expected-sha256, refuse the tarball unless it matches <tarball>.sha256 (written by `dataset build`) and SHA256SUMS beside it, when present.',
       default: true,
     },
     'id-field': { type: 'string', value: '<field>', description: 'Field holding each record id.', default: DEFAULT_ID_FIELD },
@@ -648,7 +648,10 @@ const importCommand: CommandSpec = {
       return failed(new BackfillError('INVALID_ARGUMENT', `--expected-sha256 must be 64 hex digits, not ${JSON.stringify(expectedFlag)}.`));
     }
     // The digest recorded beside the tarball, found as `dataset verify` finds it.
-    const recorded = expectedFlag === undefined && booleanFlag(ctx.flags, 'sibling-checksums') ? yield* findExpected(path, {}) : undefined;
+    const recorded =
+      expectedFlag === undefined && booleanFlag(ctx.flags, 'sibling-checksums')
+        ? yield* findExpected(path, { signal: ctx.signal })
+        : undefined;
     const expectedSha256 = expectedFlag ?? recorded?.sha256;
     if (recorded !== undefined)
       ctx.logger.info(`checking the tarball's SHA-256 against ${recorded.file ?? recorded.from} (--no-sibling-checksums to skip)`);
@@ -808,7 +811,7 @@ const rollback: CommandSpec = {
         lines: [`Dry run: rollback would empty ${describe(before)}.`],
       };
     }
-    const done = await importer.rollback();
+    const done = await importer.rollback({ signal: ctx.signal });
     if (done.isErr()) return failed(done.error.withPartial({ dryRun, before: before }));
     const after = await importer.counts();
     if (after.isErr()) return failed(after.error.withPartial({ dryRun, before: before }));

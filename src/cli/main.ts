@@ -8,6 +8,14 @@
  */
 import module from 'node:module';
 
+// Before anything is loaded: a signal while the modules load (a supervisor's SIGTERM right after the start) is
+// kept, and answered with exit 130 (and the --json document) once they are, instead of ending the process unheard.
+const early: NodeJS.Signals[] = [];
+const keepEarly = (name: NodeJS.Signals): void => {
+  early.push(name);
+};
+for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(name, keepEarly);
+
 // Before the rest is imported: later starts reuse the compiled code (NODE_DISABLE_COMPILE_CACHE=1 turns it off).
 module.enableCompileCache?.();
 // First, so that `ps` shows a password typed on the command line for as short a time as possible.
@@ -61,11 +69,13 @@ const stdout = {
     return process.stdout.write(text);
   },
 };
+// The command runCli found, for the document a second signal prints before runCli answers.
+let command: string | null = null;
 let interrupted = 0;
 const onSignal = (name: NodeJS.Signals): void => {
   interrupted += 1;
   if (interrupted > 1) {
-    const json = answered ? undefined : interruptedJson(argv);
+    const json = answered ? undefined : interruptedJson(argv, command);
     if (json !== undefined) process.stdout.write(json);
     process.exit(EXIT_CODES.ABORTED.code);
   }
@@ -73,10 +83,21 @@ const onSignal = (name: NodeJS.Signals): void => {
   // An AbortError, as `controller.abort()` gives: a step that rethrows `signal.reason` (`throwIfAborted`) then reads as ABORTED (exit 130), not as a failed write.
   controller.abort(new DOMException(`${name} received`, 'AbortError'));
 };
+// A signal that came while the modules loaded reaches its handler in the loop's next turn: take it, then hand over.
+await new Promise<void>((resolve) => setImmediate(resolve));
+for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(name, keepEarly);
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 // A closed terminal or SSH session (SIGHUP) would otherwise end the process at once, leaving a build's temporary files behind.
 process.on('SIGHUP', onSignal);
+// Stopped before it started: nothing ran, and saying so beats starting the command only to stop it.
+if (early.length > 0) {
+  const error = new BackfillError('ABORTED', `${early[0]} received while backfill-kit was starting; nothing was done.`);
+  const json = failureJson(argv, error, EXIT_CODES.ABORTED.code);
+  if (json !== undefined) process.stdout.write(json);
+  process.stderr.write(formatError(error, false));
+  process.exit(EXIT_CODES.ABORTED.code);
+}
 
 const code = await runCli(argv, commandGroups, {
   stdout,
@@ -85,6 +106,9 @@ const code = await runCli(argv, commandGroups, {
   cwd: process.cwd(),
   signal: controller.signal,
   version: kitVersion(),
+  onCommand: (found) => {
+    command = found;
+  },
 });
 // Written to a file, stdout fails only once flushed: wait for that before judging it.
 await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));

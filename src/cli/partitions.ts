@@ -391,7 +391,7 @@ const attach: CommandSpec = {
   async *run(ctx) {
     return yield* withManager(
       ctx,
-      (m) => m.attach(ctx.positionals[0]!),
+      (m) => m.attach(ctx.positionals[0]!, { signal: ctx.signal }),
       (a) => ({
         exitCode: EXIT_CODES.OK.code,
         report: a,

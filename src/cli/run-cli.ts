@@ -38,6 +38,8 @@ export interface CliIo {
   /** Fires on SIGINT, SIGTERM and SIGHUP. */
   readonly signal: AbortSignal;
   readonly version: string;
+  /** Told the command (`group name`) as soon as it is found, before it runs: a process that quits before answering names it too. */
+  readonly onCommand?: (command: string) => void;
 }
 
 const PROGRESS_VAR = 'BACKFILL_KIT_PROGRESS_INTERVAL';
@@ -274,17 +276,24 @@ function errorJson(error: BackfillError): Omit<ReturnType<BackfillError['toJSON'
 /**
  * The `--json` object for a process that quits before {@link runCli}
  * answers (a second SIGINT), or `undefined` when `argv` did not ask for JSON.
+ * `command` is the one {@link CliIo.onCommand} was told, if any.
  */
-export function interruptedJson(argv: readonly string[]): string | undefined {
-  return failureJson(argv, new BackfillError('ABORTED', 'Interrupted twice; the process quit at once.'), EXIT_CODES.ABORTED.code);
+export function interruptedJson(argv: readonly string[], command: string | null = null): string | undefined {
+  return failureJson(argv, new BackfillError('ABORTED', 'Interrupted twice; the process quit at once.'), EXIT_CODES.ABORTED.code, command);
 }
 
 /**
  * The `--json` object for a process that stops before {@link runCli} runs
- * (an interrupt, a Node.js too old), or `undefined` when `argv` did not ask for JSON.
+ * or answers (an interrupt, a Node.js too old), or `undefined` when `argv`
+ * did not ask for JSON.
  */
-export function failureJson(argv: readonly string[], error: BackfillError, exitCode: number): string | undefined {
-  return readGlobalFlags(argv).json ? jsonDocument({ command: null, exitCode, report: null, error }) : undefined;
+export function failureJson(
+  argv: readonly string[],
+  error: BackfillError,
+  exitCode: number,
+  command: string | null = null,
+): string | undefined {
+  return readGlobalFlags(argv).json ? jsonDocument({ command, exitCode, report: null, error }) : undefined;
 }
 
 /** The commands of the group `word` names, or of every group (for help and did-you-mean) when it names none. */
@@ -322,6 +331,7 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
   }
   const { spec, rest } = found.value;
   const command = `${spec.group} ${spec.name}`;
+  io.onCommand?.(command);
   const parsed = parseCommand(spec, rest, io.env);
   if (parsed.isErr()) return { command, exitCode: EXIT_CODES.USAGE.code, report: null, error: parsed.error };
   const { flags, positionals } = parsed.value;

@@ -17,6 +17,7 @@ import {
   DEFAULT_CHECKPOINTS_TABLE,
   DEFAULT_DOCUMENTS_TABLE,
   DEFAULT_FAILURES_TABLE,
+  DEFAULT_MAX_BATCH_BYTES,
   DEFAULT_RAW_DOCUMENTS_TABLE,
   DEFAULT_STATEMENTS_TABLE,
   defaultVexNormalizers,
@@ -249,6 +250,20 @@ const workerFlags: Readonly<Record<string, FlagSpec>> = {
   },
 };
 
+/** How much of the raw documents one batch reads: the commands that read pages (backfill and worker). */
+const pageFlags: Readonly<Record<string, FlagSpec>> = {
+  'max-batch-bytes': {
+    type: 'string',
+    value: '<n>',
+    description:
+      'Most bytes of document content per batch, besides --batch-size; a larger document goes through alone. Bounds memory when documents are large.',
+    default: String(DEFAULT_MAX_BATCH_BYTES),
+  },
+};
+
+/** `--max-batch-bytes`, at least 1. */
+const maxBatchBytesFlag = (flags: FlagValues): Result<number | undefined, BackfillError> => intFlag(flags, 'max-batch-bytes', 1);
+
 /** The plan store's tables from the flags. */
 function planTablesOf(flags: FlagValues): Required<PgBackfillPlanTables> {
   const table = (name: string, fallback: string): string => stringFlag(flags, name) ?? fallback;
@@ -470,6 +485,7 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
   const cluster = yield* await clusterOf(ctx);
   const planOptions = yield* planOptionsOf(ctx.flags, runId);
   const reconnectSeconds = yield* intFlag(ctx.flags, 'reconnect-seconds', 0);
+  const maxBatchBytes = yield* maxBatchBytesFlag(ctx.flags);
   const progress = ctx.progress('backfill', 'docs');
   const polling = new AbortController();
   // One progress read at a time, every 2 s, on one pool: reads that pile up under load would slow the workers.
@@ -494,7 +510,12 @@ async function* backfillWithWorkers(ctx: CommandContext, workers: number): Comma
   const worked = await planAndWork(
     cluster,
     planOptions,
-    { signal: ctx.signal, threads: workers - 1, ...(reconnectSeconds === undefined ? {} : { reconnectSeconds }) },
+    {
+      signal: ctx.signal,
+      threads: workers - 1,
+      ...(reconnectSeconds === undefined ? {} : { reconnectSeconds }),
+      ...(maxBatchBytes === undefined ? {} : { maxBatchBytes }),
+    },
     () => {
       // Nothing to show under --quiet: no reads.
       if (!booleanFlag(ctx.flags, 'quiet')) polled = poll();
@@ -534,6 +555,7 @@ const backfill: CommandSpec = {
     ...engineFlags,
     ...heartbeatFlags,
     ...workerFlags,
+    ...pageFlags,
   },
   examples: [
     'backfill-kit statements backfill --retrieved-since "$(date -u -d \'48 hours ago\' +%Y-%m-%dT%H:%M:%SZ)"',
@@ -549,6 +571,7 @@ const backfill: CommandSpec = {
     yield* onlyWith(ctx.flags, ['range-size', 'jobs-schema', 'heartbeat-seconds', 'reconnect-seconds'], '--workers N');
     const retrievedSince = yield* instantFlag(ctx.flags, 'retrieved-since');
     const batchSize = yield* intFlag(ctx.flags, 'batch-size', 1, MAX_BATCH_SIZE);
+    const maxBatchBytes = yield* maxBatchBytesFlag(ctx.flags);
     const maxDocuments = yield* intFlag(ctx.flags, 'max-documents', 1);
     const runId = stringFlag(ctx.flags, 'run-id');
     const pool = yield* ctx.pgPool(DATASET_DB_VARS);
@@ -574,6 +597,7 @@ const backfill: CommandSpec = {
       ...(retrievedSince === undefined ? {} : { retrievedSince }),
       force: booleanFlag(ctx.flags, 'force'),
       ...(batchSize === undefined ? {} : { batchSize }),
+      ...(maxBatchBytes === undefined ? {} : { maxBatchBytes }),
       ...(maxDocuments === undefined ? {} : { maxDocuments }),
       stopOnError: booleanFlag(ctx.flags, 'stop-on-error'),
       ...(runId === undefined ? {} : { runId }),
@@ -672,6 +696,7 @@ const worker: CommandSpec = {
     ...engineFlags,
     ...heartbeatFlags,
     ...workerFlags,
+    ...pageFlags,
   },
   examples: ['backfill-kit statements worker --until-done', 'backfill-kit statements worker --threads 3'],
   async *run(ctx) {
@@ -681,11 +706,13 @@ const worker: CommandSpec = {
     const runId = stringFlag(ctx.flags, 'run-id');
     if (!booleanFlag(ctx.flags, 'until-done')) yield* onlyWith(ctx.flags, ['run-id'], '--until-done');
     const reconnectSeconds = yield* intFlag(ctx.flags, 'reconnect-seconds', 0);
+    const maxBatchBytes = yield* maxBatchBytesFlag(ctx.flags);
     const untilDone = booleanFlag(ctx.flags, 'until-done');
     const done = await runBackfillWorker(yield* await clusterOf(ctx), {
       ...(concurrency === undefined ? {} : { concurrency }),
       ...(threads === undefined ? {} : { threads }),
       ...(reconnectSeconds === undefined ? {} : { reconnectSeconds }),
+      ...(maxBatchBytes === undefined ? {} : { maxBatchBytes }),
       ...(runId === undefined ? {} : { runId }),
       untilDone,
       signal: ctx.signal,

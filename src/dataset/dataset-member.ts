@@ -1,5 +1,6 @@
-import { BackfillError } from '../errors.js';
-import { LineSplitter, decodeLine, parseRecordLine, type LineSink } from '../_internals/ndjson.js';
+import { BackfillError, toBackfillError } from '../errors.js';
+import { LineSplitter, decodeLine, parseRecordLine, tooLongError, type LineSink, type LongLineSink } from '../_internals/ndjson.js';
+import { completeEnd } from '../_internals/utf8-check.js';
 import { MANIFEST_NAME, MAX_MANIFEST_BYTES } from './defaults.js';
 import type { DatasetByteLine, DatasetLine, DatasetMember, DatasetRecord, LineOptions, MemberStats } from './types.js';
 
@@ -12,6 +13,32 @@ import type { DatasetByteLine, DatasetLine, DatasetMember, DatasetRecord, LineOp
  * (32 KiB cost `lines()` ~7% more CPU for little less memory).
  */
 const BATCH_BYTES = 64 * 1024;
+
+/**
+ * The most of an over-long line's first bytes an {@link UnreadableLine}
+ * keeps (fewer when `maxLineBytes` is lower): enough to tell which record it
+ * was, never the line.
+ */
+export const UNREADABLE_HEAD_BYTES = 4096;
+
+/**
+ * A line {@link ArchiveMember.checkedLineBatches} cannot hand over as text:
+ * longer than `maxLineBytes` (`LINE_TOO_LONG`) or not UTF-8
+ * (`ENCODING_INVALID`). Not part of the public surface.
+ */
+export interface UnreadableLine {
+  readonly line: number;
+  /** Why, naming the member and line: what `lineBatches()` would have thrown. */
+  readonly error: BackfillError;
+  /** The line's bytes (only its first ones when `truncated`, cut back to a whole character); a copy. */
+  readonly bytes: Buffer;
+  /** `bytes` as text, each invalid sequence replaced by U+FFFD. */
+  readonly text: string;
+  /** The whole line's length in bytes, without its ending. */
+  readonly length: number;
+  /** Whether `bytes` holds only the line's first bytes. */
+  readonly truncated: boolean;
+}
 
 /**
  * A member's data as the tar parser hands it out: the same bytes it hashed.
@@ -38,6 +65,7 @@ export class ArchiveMember implements DatasetMember {
   readonly #data: MemberData;
   readonly #splitter: LineSplitter;
   readonly #manifestParts: Buffer[] | undefined;
+  readonly #maxLineBytes: number;
   #bytes = 0;
   #claimed = false;
   #ended = false;
@@ -49,6 +77,7 @@ export class ArchiveMember implements DatasetMember {
     maxLineBytes: number,
   ) {
     this.#data = data;
+    this.#maxLineBytes = maxLineBytes;
     this.#splitter = new LineSplitter(name, maxLineBytes);
     this.#manifestParts = name === MANIFEST_NAME ? [] : undefined;
   }
@@ -97,9 +126,9 @@ export class ArchiveMember implements DatasetMember {
     };
   }
 
-  /** The manifest's text, when this member is `manifest.json` and has been finished. */
-  manifestText(): string | undefined {
-    return this.#manifestParts && Buffer.concat(this.#manifestParts).toString('utf8');
+  /** The manifest's bytes, when this member is `manifest.json` and has been finished. */
+  manifestBytes(): Buffer | undefined {
+    return this.#manifestParts && Buffer.concat(this.#manifestParts);
   }
 
   lineBatches(): AsyncGenerator<DatasetLine[]>;
@@ -108,31 +137,78 @@ export class ArchiveMember implements DatasetMember {
   async *lineBatches(options?: LineOptions): AsyncGenerator<DatasetLine[] | DatasetByteLine[]> {
     this.#claim();
     const member = this.name;
-    let batch: (DatasetLine | DatasetByteLine)[] = [];
+    const out: { batch: (DatasetLine | DatasetByteLine)[] } = { batch: [] };
     const undecoded = options?.encoding === 'buffer';
     const sink: LineSink = undecoded
-      ? (bytes, start, end, line) => batch.push({ line, raw: bytes.subarray(start, end) })
-      : (bytes, start, end, line) => batch.push({ line, raw: decodeLine(bytes, start, end, member, line) });
+      ? (bytes, start, end, line) => out.batch.push({ line, raw: bytes.subarray(start, end) })
+      : (bytes, start, end, line) => out.batch.push({ line, raw: decodeLine(bytes, start, end, member, line) });
+    // The lines handed out undecoded are views of the chunk.
+    yield* this.#batches(out, sink, undefined, undecoded) as AsyncGenerator<DatasetLine[] | DatasetByteLine[]>;
+  }
+
+  /**
+   * {@link ArchiveMember.lineBatches} (decoded) that hands over each line it
+   * cannot decode or hold as an {@link UnreadableLine} in its place, instead
+   * of throwing: an over-long line's rest is skipped, never held.
+   */
+  async *checkedLineBatches(): AsyncGenerator<(DatasetLine | UnreadableLine)[]> {
+    this.#claim();
+    const member = this.name;
+    const headBytes = Math.min(UNREADABLE_HEAD_BYTES, this.#maxLineBytes);
+    this.#splitter.setAsideLongLines(headBytes);
+    const out: { batch: (DatasetLine | UnreadableLine)[] } = { batch: [] };
+    const sink: LineSink = (bytes, start, end, line) => {
+      let raw: string;
+      try {
+        raw = decodeLine(bytes, start, end, member, line);
+      } catch (thrown) {
+        // Not UTF-8 (kept whole, since the limit bounds it), or more than a string holds (a limit raised past it: kept in part).
+        const error = toBackfillError(thrown);
+        const cut = error.code === 'LINE_TOO_LONG' ? start + completeEnd(bytes.subarray(start, start + headBytes)) : end;
+        out.batch.push(unreadable(error, line, bytes.subarray(start, cut), end - start, cut < end));
+        return;
+      }
+      out.batch.push({ line, raw });
+    };
+    const long: LongLineSink = (head, length, line) => {
+      const whole = head.subarray(0, completeEnd(head));
+      out.batch.push(unreadable(tooLongError(member, line, this.#maxLineBytes), line, whole, length, true));
+    };
+    yield* this.#batches(out, sink, long, false);
+  }
+
+  /**
+   * Marks the member as one the caller skips: it is still drained, hashed
+   * and its lines counted, but a line over `maxLineBytes` is counted too
+   * rather than refused, as nothing reads its lines (a bad line elsewhere in
+   * it, not JSON or not UTF-8, goes unnoticed alike).
+   */
+  skipLines(): void {
+    if (this.#manifestParts === undefined) this.#splitter.setAsideLongLines(0);
+  }
+
+  /** Splits the member's chunks into `out.batch` through `sink` and `long`, handing out each batch once it has lines. */
+  async *#batches<T>(out: { batch: T[] }, sink: LineSink, long: LongLineSink | undefined, keep: boolean): AsyncGenerator<T[]> {
     for (;;) {
       const chunk = await this.#next();
       if (chunk === undefined) break;
-      if (undecoded) this.#data.keep(); // the lines handed out are views of the chunk
+      if (keep) this.#data.keep();
       for (let at = 0; at < chunk.length; at += BATCH_BYTES) {
-        this.#split(chunk.subarray(at, at + BATCH_BYTES), sink);
-        if (batch.length > 0) {
-          const full = batch;
-          batch = [];
-          yield full as DatasetLine[] | DatasetByteLine[];
+        this.#split(chunk.subarray(at, at + BATCH_BYTES), sink, long);
+        if (out.batch.length > 0) {
+          const full = out.batch;
+          out.batch = [];
+          yield full;
         }
       }
     }
-    this.#splitter.end(sink);
-    if (batch.length > 0) yield batch as DatasetLine[] | DatasetByteLine[];
+    this.#splitter.end(sink, long);
+    if (out.batch.length > 0) yield out.batch;
   }
 
   /** Splits `chunk` into lines; a chunk the splitter still refers to afterwards is kept. */
-  #split(chunk: Buffer, sink?: LineSink): void {
-    this.#splitter.push(chunk, sink);
+  #split(chunk: Buffer, sink?: LineSink, long?: LongLineSink): void {
+    this.#splitter.push(chunk, sink, long);
     if (this.#splitter.holdsInput) this.#data.keep();
   }
 
@@ -163,4 +239,10 @@ export class ArchiveMember implements DatasetMember {
     }
     return chunk;
   }
+}
+
+/** An {@link UnreadableLine}, with a copy of `bytes`. */
+function unreadable(error: BackfillError, line: number, bytes: Buffer, length: number, truncated: boolean): UnreadableLine {
+  const copy = Buffer.from(bytes);
+  return { line, error, bytes: copy, text: copy.toString('utf8'), length, truncated };
 }

@@ -13,6 +13,7 @@ import {
   detectCompression,
   limitError,
   sniff,
+  tarAndCompressed,
 } from '../_internals/decompress.js';
 import { deferred } from '../_internals/deferred.js';
 import { notRegular } from '../_internals/file-kind.js';
@@ -60,6 +61,14 @@ const MAX_IN_FLIGHT_BYTES = 4 * 1024 * 1024;
 const PIECE_BYTES = 512 * 1024;
 
 function unsupported(head: Buffer, where: { path?: string }): BackfillError {
+  const both = tarAndCompressed(head);
+  if (both !== undefined) {
+    return new BackfillError(
+      'UNSUPPORTED_FORMAT',
+      `${where.path ?? 'input'} starts with a tar header and with a ${both} stream at once: GNU tar (tar -xf) reads it as a plain tar, ${both === 'zstd' ? 'zstd -dc' : 'gunzip'} as the archive compressed inside it, two archives in one file; rebuild the dataset.`,
+      { context: where },
+    );
+  }
   return new BackfillError(
     'UNSUPPORTED_FORMAT',
     `${where.path ?? 'input'} is ${head.length === 0 ? 'empty' : 'not a tar, tar.gz or tar.zst archive (magic bytes)'}; pass a dataset tarball.`,
@@ -146,7 +155,7 @@ export async function openFile(path: string, limits: DecodeLimits, hashMembers: 
     throw toBackfillError(e, 'IO_ERROR', { path });
   }
   const compression = detectCompression(head.subarray(0, length));
-  if (compression === undefined) {
+  if (compression === undefined || tarAndCompressed(head.subarray(0, length)) !== undefined) {
     await closeFd(fd).catch(() => undefined);
     throw unsupported(head.subarray(0, length), { path });
   }
@@ -246,7 +255,7 @@ export async function openStream(source: Readable, limits: DecodeLimits, hashMem
   }
   const { head, stream } = sniffed;
   const compression = detectCompression(head);
-  if (compression === undefined) {
+  if (compression === undefined || tarAndCompressed(head) !== undefined) {
     source.destroy();
     throw unsupported(head, {});
   }

@@ -17,6 +17,8 @@ export const DEFAULT_MAX_LINE_BYTES = 64 * 1024 ** 2;
 export const DEFAULT_MAX_ENTRIES = 10_000;
 /** Largest `manifest.json` accepted (it is held in memory): 16 MiB. */
 export const MAX_MANIFEST_BYTES = 16 * 1024 ** 2;
+/** The file name ending of a tarball of each compression. */
+export const TARBALL_SUFFIX = { zstd: '.tar.zst', gzip: '.tar.gz', none: '.tar' } as const;
 /** zstd level used by `writeDataset` unless told otherwise. */
 export const DEFAULT_ZSTD_LEVEL = 3;
 /** gzip level used by `writeDataset` unless told otherwise. */

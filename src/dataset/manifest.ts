@@ -1,6 +1,7 @@
+import { isUtf8 } from 'node:buffer';
 import { err, ok, Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
-import { duplicateName } from '../_internals/json-duplicates.js';
+import { caseVariantName, duplicateName } from '../_internals/json-duplicates.js';
 import { ExtractedPaths, checkMemberName } from './member-name.js';
 import type { DatasetManifest, ManifestMember } from './types.js';
 
@@ -10,13 +11,28 @@ function invalid(message: string): BackfillError {
   return new BackfillError('MANIFEST_INVALID', `manifest.json: ${message}`, { context: { member: 'manifest.json' } });
 }
 
+/**
+ * A key of `object` that Go's encoding/json takes for one of `fields` though
+ * spelled otherwise (`SHA256`, `Members`), as a refusal naming `where`.
+ */
+function goCaseVariant(object: object, fields: readonly string[], where: string): BackfillError | undefined {
+  const variant = caseVariantName(object, fields);
+  if (variant === undefined) return undefined;
+  return invalid(
+    `${where} names ${JSON.stringify(variant.key)}, which Go's JSON reader takes for ${JSON.stringify(variant.field)} (it matches names in any case): a reader in Go and this one would check different values, so spell it ${JSON.stringify(variant.field)} once.`,
+  );
+}
+
 function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
 /**
  * Validates a schema-1 manifest. `records` is required per member; `bytes`
- * and `sha256` are optional. Unknown keys are kept. Member names are
+ * and `sha256` are optional. Unknown keys are kept, but a key Go's
+ * encoding/json reads as one of those fields though spelled in another
+ * case (`SHA256`, `Members`, `ſha256`) is `MANIFEST_INVALID`: a reader in
+ * Go would check its value, this one the other. Member names are
  * normalised as the archive's member names are (`./a.ndjson` and
  * `x//a.ndjson` name the members `a.ndjson` and `x/a.ndjson` that `tar -x`
  * makes), so each entry matches the member tar extracts for it; a name the
@@ -43,6 +59,8 @@ export function parseManifest(text: string): Result<DatasetManifest, BackfillErr
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return err(invalid('must be a JSON object.'));
   const m = value as Record<string, unknown>;
+  const topVariant = goCaseVariant(m, ['schemaVersion', 'members'], 'the manifest');
+  if (topVariant !== undefined) return err(topVariant);
   if (m.schemaVersion !== 1) return err(invalid(`schemaVersion must be 1, found ${JSON.stringify(m.schemaVersion)}.`));
   if (!Array.isArray(m.members)) return err(invalid('`members` must be an array.'));
   const paths = new ExtractedPaths();
@@ -50,6 +68,8 @@ export function parseManifest(text: string): Result<DatasetManifest, BackfillErr
   for (const [i, entry] of m.members.entries()) {
     if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return err(invalid(`members[${i}] must be an object.`));
     const e = entry as Record<string, unknown>;
+    const entryVariant = goCaseVariant(e, ['name', 'records', 'bytes', 'sha256'], `members[${i}]`);
+    if (entryVariant !== undefined) return err(entryVariant);
     if (typeof e.name !== 'string' || e.name.length === 0) return err(invalid(`members[${i}].name must be a non-empty string.`));
     const name = memberName(e.name, i);
     if (name.isErr()) return err(name.error);
@@ -65,6 +85,19 @@ export function parseManifest(text: string): Result<DatasetManifest, BackfillErr
     members.push({ ...e, name: name.value } as ManifestMember);
   }
   return ok({ ...m, members } as unknown as DatasetManifest);
+}
+
+/**
+ * Validates a schema-1 manifest given as the bytes of `manifest.json`: bytes
+ * that are not UTF-8 are `MANIFEST_INVALID` (JSON is UTF-8; decoded, they
+ * would become U+FFFD, and a name holding one would match a member that
+ * other JSON readers, which refuse the file, never name), then as
+ * {@link parseManifest}.
+ */
+export function parseManifestBytes(bytes: Buffer): Result<DatasetManifest, BackfillError> {
+  if (!isUtf8(bytes))
+    return err(invalid('is not UTF-8; JSON readers that decode it strictly refuse it, others read other text: re-encode it as UTF-8.'));
+  return parseManifest(bytes.toString('utf8'));
 }
 
 /** A manifest name as the archive's reader names the member `tar -x` makes of it (`./a.ndjson` is `a.ndjson`), or why it can name none. */

@@ -3,13 +3,17 @@ import { LONE_SURROGATE } from '../_internals/lone-surrogate.js';
 
 /** Longest member name accepted, in bytes: Linux's PATH_MAX (4096) without its terminating NUL. */
 export const MAX_MEMBER_NAME_BYTES = 4095;
+/** Longest segment of a member name (a file's or a directory's own name) accepted, in bytes: Linux's NAME_MAX. */
+export const MAX_MEMBER_SEGMENT_BYTES = 255;
 
 /**
  * Normalises a tar member name as `tar -x` resolves it (`./a`, `././a` and
  * `a` are one file; so are `x//a`, `x/./a` and `x/a`), so that names which
  * would extract to the same file compare equal, and refuses names that could
  * escape an extraction directory: absolute paths, `..` segments, backslashes
- * and NUL, and names longer than {@link MAX_MEMBER_NAME_BYTES}. A file's name must not end in `/` (or `/.`): tar extracts such an
+ * and NUL, and names longer than {@link MAX_MEMBER_NAME_BYTES} or with a segment (one file's or
+ * directory's name) longer than {@link MAX_MEMBER_SEGMENT_BYTES}, which `tar -x` cannot create
+ * ("File name too long"). A file's name must not end in `/` (or `/.`): tar extracts such an
  * entry as a directory. A directory's name may (and may be `./`).
  */
 export function checkMemberName(raw: string, kind: 'file' | 'directory' = 'file'): string {
@@ -40,6 +44,14 @@ export function checkMemberName(raw: string, kind: 'file' | 'directory' = 'file'
     raw.includes('\0') ||
     name.split('/').some((segment) => segment === '..');
   if (escapes) throw unsafeName(raw, 'has an absolute or escaping path; datasets hold relative names only');
+  const long = name.split('/').find((segment) => Buffer.byteLength(segment) > MAX_MEMBER_SEGMENT_BYTES);
+  if (long !== undefined) {
+    throw new BackfillError(
+      'MEMBER_PATH_UNSAFE',
+      `member ${JSON.stringify(raw.length > 120 ? `${raw.slice(0, 120)}…` : raw)} has a path segment of ${Buffer.byteLength(long)} bytes, longer than the ${MAX_MEMBER_SEGMENT_BYTES} bytes a file or directory name may have (tar -x cannot create it); shorten it.`,
+      { context: { member: raw.slice(0, 200) } },
+    );
+  }
   // An empty PAX `path=` or name field comes here: nothing to extract to, though nothing escapes either.
   if (raw.length === 0) throw unsafeName(raw, 'has an empty path; every member needs a relative name');
   if (name.length === 0 && kind === 'file') throw unsafeName(raw, 'names the directory it is extracted into, not a file; name the file');

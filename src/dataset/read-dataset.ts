@@ -12,7 +12,7 @@ import {
   DEFAULT_MAX_LINE_BYTES,
   MANIFEST_NAME,
 } from './defaults.js';
-import { parseManifest } from './manifest.js';
+import { parseManifestBytes } from './manifest.js';
 import { ExtractedPaths, checkMemberName } from './member-name.js';
 import type { TarEvent, TarProblem } from './tar-parser.js';
 import type { Dataset, DatasetManifest, DatasetMember, DatasetStats, MemberStats, ReadDatasetOptions } from './types.js';
@@ -196,7 +196,7 @@ class DatasetReader implements Dataset {
       const walk = new TarWalk(input);
       const paths = new ExtractedPaths();
       const members: MemberStats[] = [];
-      let manifestText: string | undefined;
+      let manifestBytes: Buffer | undefined;
       let tarBytes = 0;
       let entries = 0;
       for (;;) {
@@ -231,12 +231,12 @@ class DatasetReader implements Dataset {
         const member = new ArchiveMember(name, event.size, walk.member(), this.#maxLineBytes);
         yield member;
         members.push(await member.finish());
-        if (name === MANIFEST_NAME) manifestText = member.manifestText();
+        if (name === MANIFEST_NAME) manifestBytes = member.manifestBytes();
       }
       const stored = await input.stored;
       finished = true;
       this.#stats.resolve({ compression: input.compression, sha256: stored.sha256, bytes: stored.bytes, tarBytes, members });
-      if (manifestText === undefined) {
+      if (manifestBytes === undefined) {
         this.#manifest.reject(
           new BackfillError(
             'MANIFEST_MISSING',
@@ -244,7 +244,7 @@ class DatasetReader implements Dataset {
           ),
         );
       } else {
-        parseManifest(manifestText).match(this.#manifest.resolve, this.#manifest.reject);
+        parseManifestBytes(manifestBytes).match(this.#manifest.resolve, this.#manifest.reject);
       }
     } catch (e) {
       const error = aborted ?? toBackfillError(e, 'IO_ERROR', where);
@@ -267,7 +267,9 @@ class DatasetReader implements Dataset {
 
 /**
  * Opens a dataset tarball (`.tar.zst`, `.tar.gz` or plain `.tar`, detected
- * from magic bytes) for streaming. A path must name a regular file: a pipe
+ * from magic bytes; a file whose first block is a tar header and the start
+ * of a gzip or zstd stream at once, two archives to `tar -xf` and to
+ * `gunzip` or `zstd -dc`, is `UNSUPPORTED_FORMAT`) for streaming. A path must name a regular file: a pipe
  * (`<(curl …)`, a FIFO) or a device is `IO_ERROR`; pass a pipe as a
  * `Readable` instead. Nothing is extracted to disk and no member
  * is held in memory. One pass computes the SHA-256 of the stored file and of

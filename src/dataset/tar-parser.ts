@@ -29,6 +29,9 @@ import { BLOCK, checksumMatches, numeric } from '../_internals/tar-header.ts';
  * fields other than name, prefix, size, type and checksum: GNU tar still
  * extracts the same bytes under the same name, and only the file's
  * metadata differs.
+ *
+ * A GNU long name (`L`) is read as GNU tar reads it: from its data and the
+ * padding after it, up to the first NUL.
  */
 
 /** Something the parser found, in archive order. `data` ranges index the chunk just pushed. */
@@ -278,7 +281,11 @@ export class TarParser {
           `the ${type} header at tar byte ${offset} claims ${header.size} bytes; the archive is malformed.`,
           offset,
         );
-      this.#begin({ kind: 'meta', remaining: header.size, padding: paddingOf(header.size), type, parts: [], offset }, events);
+      // GNU tar reads a long name from the whole blocks, padding included, up to the first NUL: a name that does
+      // not end within its size goes on into the padding (`abc` with `def.ndjson` after it is abcdef.ndjson).
+      const padding = paddingOf(header.size);
+      const collected = type === 'L' ? header.size + padding : header.size;
+      this.#begin({ kind: 'meta', remaining: collected, padding: type === 'L' ? 0 : padding, type, parts: [], offset }, events);
       return;
     }
     this.#pending = undefined;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, createReadStream, unlinkSync } from 'node:fs';
-import { type FileHandle, mkdir, open, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdir, open, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -25,6 +25,7 @@ import {
   DEFAULT_ZSTD_LEVEL,
   MANIFEST_NAME,
   MAX_MTIME,
+  TARBALL_SUFFIX,
 } from './defaults.js';
 import { serializeManifest } from './manifest.js';
 import { ExtractedPaths, checkMemberName } from './member-name.js';
@@ -504,12 +505,31 @@ async function reopenSpooled(spooled: Spooled, path: string): Promise<FileHandle
   );
 }
 
+/**
+ * Refuses, before any member is read, a `path` that is a directory (`out/`
+ * for `out/ds.tar.zst`): the tarball could not be renamed over it, and the
+ * write would fail only once every member had been read and packed.
+ */
+async function refuseDirectoryAt(path: string, compression: Compression): Promise<void> {
+  const stats = await lstat(path).catch((error: unknown) => {
+    if ((error as { code?: unknown }).code === 'ENOENT' || (error as { code?: unknown }).code === 'ENOTDIR') return undefined;
+    throw error;
+  });
+  if (stats?.isDirectory() !== true) return;
+  throw new BackfillError(
+    'IO_ERROR',
+    `${path} is ${notRegular(stats)}: give the path of the tarball to write, such as ${join(path, `dataset${TARBALL_SUFFIX[compression]}`)}. Nothing was written.`,
+    { context: { path } },
+  );
+}
+
 async function write(path: string, options: WriteDatasetOptions): Promise<WrittenDataset> {
   const members = memberList(options.members);
   const compression = options.compression ?? 'zstd';
   checkLevel(compression, options.level);
   const mtime = options.mtime ?? defaultMtime();
   checkMtime(mtime, options.mtime === undefined);
+  await refuseDirectoryAt(path, compression);
   const firstMade = await mkdir(dirname(path), { recursive: true });
   let written = false;
   // Partial tarballs of writes killed before they could clean up (SIGKILL, the OOM killer) are as big as their datasets.
@@ -546,34 +566,34 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
       devmajor: 0,
       devminor: 0,
     });
-    const packing = (async () => {
-      const manifestBytes = Buffer.from(serializeManifest(manifest), 'utf8');
-      await new Promise<void>((resolve, reject) =>
-        pack.entry(header(MANIFEST_NAME, manifestBytes.length), manifestBytes, (e) => (e ? reject(e) : resolve())),
-      );
-      for (const member of spooled) {
-        const sink = pack.entry(header(member.entry.name, member.entry.bytes ?? 0));
-        const file = await reopenSpooled(member, path);
-        await pipeline(file.createReadStream({ highWaterMark: 1024 * 1024 }), sink);
-        await removeTemp(member.file);
-      }
-      pack.finalize();
-    })();
     const hasher = new HashingPassThrough();
     partial = temp();
     const out = await openOwnerOnly(partial);
     removedOnExit(partial);
     try {
-      await Promise.all([
-        packing,
-        pipeline(
-          pack,
-          compressor(compression, options.level) ?? new Identity(),
-          hasher,
-          writesTo(out),
-          options.signal ? { signal: options.signal } : {},
-        ),
-      ]);
+      const compressing = compressor(compression, options.level) ?? new Identity();
+      // Started only when nothing is left to wait for or throw before Promise.all
+      // listens: a rejection of a packing nobody awaits is unhandled, and ends the process.
+      const packing = (async () => {
+        const manifestBytes = Buffer.from(serializeManifest(manifest), 'utf8');
+        await new Promise<void>((resolve, reject) =>
+          pack.entry(header(MANIFEST_NAME, manifestBytes.length), manifestBytes, (e) => (e ? reject(e) : resolve())),
+        );
+        for (const member of spooled) {
+          // The spooled copy is opened before its entry starts: an entry left open by a failure to
+          // open it would have no listener for the error it is destroyed with once the pack is.
+          const file = await reopenSpooled(member, path);
+          const sink = pack.entry(header(member.entry.name, member.entry.bytes ?? 0));
+          await pipeline(file.createReadStream({ highWaterMark: 1024 * 1024 }), sink);
+          await removeTemp(member.file);
+        }
+        pack.finalize();
+      })().catch((error: unknown) => {
+        // The pipeline below would wait for the rest of the pack for ever (until its signal fires).
+        pack.destroy(error instanceof Error ? error : new Error(String(error)));
+        throw error;
+      });
+      await Promise.all([packing, pipeline(pack, compressing, hasher, writesTo(out), options.signal ? { signal: options.signal } : {})]);
       await giveFinalMode(path, out);
       // Rename into place only once everything is written and on the disk: a
       // failed write, a killed process or a power cut leaves any previous file

@@ -2,7 +2,8 @@ import { realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { err, ok, Result, ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
-import { silentLogger } from '../_internals/logger.js';
+import { loggerOf } from '../_internals/logger.js';
+import { progressOf } from '../_internals/progress.js';
 import {
   DECODER_SLICE_BYTES,
   DEFAULT_INDEX_BACKFILL_CONCURRENCY,
@@ -18,7 +19,7 @@ import { findDuplicateEpisodes, listEpisodes, type EpisodeEntry, type EpisodeLis
 import { scanEpisode } from './episode-scan.js';
 import { HashPool } from './hash-pool.js';
 import { readIndexedEpisodeIds } from './existing-index.js';
-import { creationPath } from './index-appender.js';
+import { creationPath, indexPathAtStart } from './index-appender.js';
 import { formatReceivedAt } from './index-row.js';
 import { IndexTail } from './index-tail.js';
 import { acquireLock, type HeldLock } from './lock-file.js';
@@ -210,7 +211,8 @@ async function scanToSlot(episode: EpisodeEntry, buffer: Buffer, ctx: ScanContex
 async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillReport, BackfillError<IndexBackfillReport>>> {
   const { index, signal } = options;
   const dryRun = options.dryRun ?? false;
-  const logger = options.logger ?? silentLogger;
+  const logger = loggerOf(options.logger);
+  const onProgress = progressOf(options.onProgress, logger, 'index backfill');
   const warnings: IndexBackfillWarning[] = [];
   const warn = (warning: IndexBackfillWarning): void => {
     warnings.push(warning);
@@ -228,12 +230,15 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
     ({ dev, ino, size }) => ({ dev, ino, size }),
     () => undefined,
   );
+  // And whether the path is a symbolic link: one planted there since is never followed (a run as root would append wherever it led).
+  const start = await indexPathAtStart(index);
   const writer = new OrderedRowWriter(
     index,
     dryRun,
     warn,
     dryRun ? undefined : new IndexTail(index, read?.size ?? 0, settings.maxIndexLineBytes),
     read,
+    start,
   );
   let alreadyIndexed = 0;
   let duplicateEpisodes: DuplicateEpisode[] = [];
@@ -293,7 +298,7 @@ async function run(options: BackfillIndexOptions): Promise<Result<IndexBackfillR
             return;
           }
           done += 1;
-          options.onProgress?.({ scanned: episodes.length, total: pending.length, done, appended: writer.appended });
+          onProgress({ scanned: episodes.length, total: pending.length, done, appended: writer.appended });
         }
       };
       await Promise.all(Array.from({ length: Math.min(settings.concurrency, pending.length) }, lane));

@@ -23,6 +23,8 @@ export interface MetaProbeOptions {
 const FILE_TYPES = new Set<string | null | undefined>(['file', 'contiguous-file']);
 type EntryStream = tar.ExtractEvents['entry'][1];
 const HEX40 = /^[0-9a-f]{40}$/i;
+/** A gzip member's first bytes (magic and deflate), as Python's gzip module requires them. */
+const GZIP_INNER = Buffer.from([0x1f, 0x8b, 0x08]);
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function metaProblem(path: string, why: string, cause?: unknown): BackfillError {
@@ -190,11 +192,57 @@ export class MetaProbe {
     const decoded: Readable = decoder.pipe(limit);
     // Python's tarfile reads v7 archives (no ustar magic) too.
     const extract = tar.extract({ allowUnknownFormat: true } as Parameters<typeof tar.extract>[0]);
-    decoded.on('data', (chunk: Buffer) => {
-      if (!extract.write(chunk)) decoded.pause();
-    });
-    extract.on('drain', () => decoded.resume());
-    decoded.on('end', () => extract.end(undefined));
+    const feed = (source: Readable, head: Buffer, ended: boolean): void => {
+      source.on('data', (chunk: Buffer) => {
+        if (!extract.write(chunk)) source.pause();
+      });
+      extract.on('drain', () => source.resume());
+      if (head.length > 0 && !extract.write(head)) source.pause();
+      if (ended) extract.end(undefined);
+      else source.on('end', () => extract.end(undefined));
+    };
+    // The runbook's tool opens what `zstd -d` gives with tarfile.open, which
+    // also reads a gzip-compressed tar: a tarball compressed twice (a
+    // .tar.gz put through zstd) has its commit found there, so here too.
+    let sniffed = Buffer.alloc(0);
+    const route = (ended: boolean): void => {
+      decoded.off('data', sniffFirst);
+      decoded.off('end', endedEarly);
+      if (!(sniffed[0] === GZIP_INNER[0] && sniffed[1] === GZIP_INNER[1] && sniffed[2] === GZIP_INNER[2])) {
+        feed(decoded, sniffed, ended);
+        return;
+      }
+      // Its own bomb guard: the outer one counts only the gzip bytes.
+      const inner = decodingStages('gzip', this.options.maxDecompressedBytes);
+      this.#stages.push(...inner);
+      const [gunzip, innerLimit] = inner as [Duplex, Duplex];
+      const onInnerError = (error: unknown): void => {
+        const problem = decompressionError(error, 'gzip', this.#fed);
+        this.#settle({
+          problem: new BackfillError(
+            problem.code,
+            `${path}: the gzip stream inside the ${compression} one: ${problem.message}; the row is written without commit.`,
+            {
+              cause: problem,
+              context: { ...problem.context, path },
+            },
+          ),
+        });
+      };
+      gunzip.on('error', onInnerError);
+      innerLimit.on('error', onInnerError);
+      gunzip.write(sniffed);
+      if (ended) gunzip.end();
+      else decoded.pipe(gunzip);
+      feed(gunzip.pipe(innerLimit), Buffer.alloc(0), false);
+    };
+    const sniffFirst = (chunk: Buffer): void => {
+      sniffed = Buffer.concat([sniffed, chunk]);
+      if (sniffed.length >= GZIP_INNER.length) route(false);
+    };
+    const endedEarly = (): void => route(true);
+    decoded.on('data', sniffFirst);
+    decoded.on('end', endedEarly);
     extract.on('entry', (header, entry, next) => this.#onEntry(header, entry, next));
     extract.on('finish', () => this.#settle({ problem: metaProblem(path, 'the archive has no meta.json') }));
     extract.on('error', (error: unknown) => this.#settle({ problem: tarProblem(path, error) }));
@@ -204,6 +252,9 @@ export class MetaProbe {
   // destroys the extractor, which builds an error with a stack trace per tarball.
   #onEntry(header: tar.Header, entry: EntryStream, next: () => void): void {
     const { path, maxMetaBytes, requireHexCommit } = this.options;
+    // An archive that ends inside this entry destroys it with the extractor's error, which the
+    // extractor's own 'error' reports: unheard here, it would be an uncaught exception.
+    entry.on('error', () => undefined);
     if (!(header.name.endsWith('meta.json') && FILE_TYPES.has(header.type))) {
       // A directory's data is never read (what follows its header is parsed as
       // the next header, as Python's tarfile does), and when its header claims

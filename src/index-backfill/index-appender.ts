@@ -1,6 +1,6 @@
 import { constants, fstatSync, readSync, statfsSync, writeSync } from 'node:fs';
-import { open, readlink, stat, type FileHandle } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { lstat, open, readlink, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
 import { BackfillError } from '../errors.js';
 
 /** The file a create of `path` makes: the last link's target when `path` is a (dangling) symbolic link, else `path`. */
@@ -22,14 +22,14 @@ export async function creationPath(path: string): Promise<string> {
  * through a symbolic link to a missing index. An existing index is
  * appended to whoever runs, and keeps its owner.
  */
-async function refuseRootCreation(path: string): Promise<void> {
+async function refuseRootCreation(path: string, at: string = path): Promise<void> {
   if (process.geteuid?.() !== 0) return;
   // stat, not lstat: a link to a missing index creates the file it names.
-  const missing = await stat(path).then(
+  const missing = await stat(at).then(
     () => false,
     (e: NodeJS.ErrnoException) => e.code === 'ENOENT',
   );
-  const dir = dirname(missing ? await creationPath(path) : path);
+  const dir = dirname(missing ? await creationPath(at) : at);
   const owner = missing
     ? await stat(dir).then(
         (s) => s.uid,
@@ -37,9 +37,11 @@ async function refuseRootCreation(path: string): Promise<void> {
       )
     : 0;
   if (owner === 0) return;
+  // The directory as the user named it, not as /proc/self/fd names the one held open.
+  const shown = at === path ? dir : dir.replace(dirname(at), dirname(path));
   throw new BackfillError(
     'IO_ERROR',
-    `${path} does not exist, and this run as root would create it owned by root in ${dir}, which belongs to uid ${owner}: the receiver, running as that user, could not append to it any more. Nothing was appended. Run the backfill as that user (sudo -u <user> …), as the runbook says, or create the index as that user first.`,
+    `${path} does not exist, and this run as root would create it owned by root in ${shown}, which belongs to uid ${owner}: the receiver, running as that user, could not append to it any more. Nothing was appended. Run the backfill as that user (sudo -u <user> …), as the runbook says, or create the index as that user first.`,
     { context: { path, owner } },
   );
 }
@@ -51,6 +53,53 @@ export interface IndexIdentity {
   readonly size: number;
 }
 
+/** What the index path itself was when the run looked at it: the target of the symbolic link it was, or undefined for none. */
+export interface IndexPathAtStart {
+  readonly link: string | undefined;
+  /**
+   * The directory that held the index path then, held open (where
+   * `/proc/self/fd` can name it) so the index is opened in that very
+   * directory: a directory on the way there swapped for a symbolic link
+   * since cannot lead the run elsewhere. {@link closeIndexPathAtStart} closes it.
+   */
+  readonly dir: FileHandle | undefined;
+}
+
+/** What the index path was when the run looked at it, for {@link IndexAppender.open}. */
+export async function indexPathAtStart(path: string): Promise<IndexPathAtStart> {
+  const isLink = await lstat(path).then(
+    (s) => s.isSymbolicLink(),
+    () => false,
+  );
+  const link = isLink ? await readlink(path).catch(() => undefined) : undefined;
+  const pinnable = await stat('/proc/self/fd').then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  const dir = pinnable ? await open(dirname(path), constants.O_RDONLY | constants.O_DIRECTORY).catch(() => undefined) : undefined;
+  return { link, dir };
+}
+
+/** Closes the directory {@link indexPathAtStart} held open. */
+export async function closeIndexPathAtStart(start: IndexPathAtStart | undefined): Promise<void> {
+  await start?.dir?.close().catch(() => undefined);
+}
+
+/** Where to open `path`: in the directory held open since the run started, when there is one. */
+const pinned = (path: string, start: IndexPathAtStart | undefined): string =>
+  start?.dir === undefined ? path : `/proc/self/fd/${start.dir.fd}/${basename(path)}`;
+
+const BECAME_LINK = 'became a symbolic link (it was none)';
+const LINK_CHANGED = 'is a symbolic link whose target changed (or it was removed)';
+
+/** `IO_ERROR`: the index path is not the link (or the non-link) it was when the run looked at it. */
+function linkPlanted(path: string, change: string): BackfillError {
+  return new BackfillError(
+    'IO_ERROR',
+    `${path} ${change} since this run looked at it; nothing was appended through it, as a symbolic link put at the index path can lead the rows into any file (one of root's, for a run as root). Check who put it there, and run the backfill again on the index as it is meant to be.`,
+    { context: { path } },
+  );
+}
 const REPLACED = (appended: number): string =>
   `was replaced or removed (the path no longer names the file this run read${appended === 0 ? '' : `; the ${appended} rows it appended are in that file, wherever it is now`})`;
 const TRUNCATED = (size: number, held: number): string => `was truncated (it holds ${size} bytes, less than the ${held} it held)`;
@@ -93,17 +142,30 @@ export class IndexAppender {
    * as the index (undefined when there was none): the path must still name
    * it, no shorter, or nothing is opened, created or appended
    * (`IO_ERROR`), as {@link IndexAppender.checkStillTheIndex} refuses later rows.
+   * `start` says what the path itself was when the run looked at it: a path
+   * that was no symbolic link then is opened without following one
+   * (`O_NOFOLLOW`), and one that was a link must still hold the same target,
+   * or nothing is opened (`IO_ERROR`): whoever owns the index's directory
+   * could otherwise plant a link there and lead the rows of a run with more
+   * rights than theirs (root) into any file. Without `start`, links are followed.
    */
-  static async open(path: string, read?: IndexIdentity): Promise<IndexAppender> {
+  static async open(path: string, read?: IndexIdentity, start?: IndexPathAtStart): Promise<IndexAppender> {
+    const at = pinned(path, start);
+    if (start?.link !== undefined && (await readlink(at).catch(() => undefined)) !== start.link) throw linkPlanted(path, LINK_CHANGED);
     // Only a missing index is created, never the one that was read.
-    if (read === undefined) await refuseRootCreation(path);
+    if (read === undefined) await refuseRootCreation(path, at);
+    const noFollow = start !== undefined && start.link === undefined ? constants.O_NOFOLLOW : 0;
     // The index that was read, once removed, is not created anew: the rows would be all the new file held.
-    const handle = await open(path, read === undefined ? 'a+' : constants.O_RDWR | constants.O_APPEND).catch((e: unknown) => {
-      if (read !== undefined && (e as NodeJS.ErrnoException).code === 'ENOENT') throw indexChanged(path, REPLACED(0));
+    const flags = constants.O_RDWR | constants.O_APPEND | noFollow | (read === undefined ? constants.O_CREAT : 0);
+    const handle = await open(at, flags, 0o666).catch((e: unknown) => {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (noFollow !== 0 && code === 'ELOOP') throw linkPlanted(path, BECAME_LINK);
+      if (read !== undefined && code === 'ENOENT') throw indexChanged(path, REPLACED(0));
       throw e;
     });
     try {
       const { size, dev, ino } = await handle.stat();
+      if (start?.link !== undefined && (await readlink(at).catch(() => undefined)) !== start.link) throw linkPlanted(path, LINK_CHANGED);
       const change =
         read === undefined
           ? undefined

@@ -4,6 +4,24 @@ import { parsePythonJson } from './python-json.js';
 
 const NEWLINE = 0x0a;
 const READ_BYTES = 64 * 1024;
+// str.splitlines() boundaries, as the first read of the index splits lines (\r\n is one break).
+const LINE_BREAKS = /\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]/;
+
+/**
+ * Where the text up to the last line break in `bytes` ends (0 when there is
+ * none): a break of `str.splitlines()`, as a byte (`\n`, a bare `\r`, …) or
+ * as the UTF-8 of U+0085, U+2028 or U+2029. A byte below 0x80 is never part
+ * of a longer UTF-8 sequence, so a match is always a whole character.
+ */
+function afterLastBreak(bytes: Buffer): number {
+  for (let i = bytes.length - 1; i >= 0; i -= 1) {
+    const b = bytes[i]!;
+    if (b === 0x0a || b === 0x0d || b === 0x0b || b === 0x0c || (b >= 0x1c && b <= 0x1e)) return i + 1;
+    if (b === 0x85 && bytes[i - 1] === 0xc2) return i + 1;
+    if ((b === 0xa8 || b === 0xa9) && bytes[i - 1] === 0x80 && bytes[i - 2] === 0xe2) return i + 1;
+  }
+  return 0;
+}
 
 /**
  * Reads the lines others (the live receiver) append to the index while a
@@ -66,10 +84,12 @@ export class IndexTail {
       if (bytesRead === 0) return ids;
       this.#offset += bytesRead;
       const bytes = this.#carry.length === 0 ? buffer.subarray(0, bytesRead) : Buffer.concat([this.#carry, buffer.subarray(0, bytesRead)]);
-      let start = 0;
-      for (let end = bytes.indexOf(NEWLINE); end !== -1; end = bytes.indexOf(NEWLINE, start)) {
-        this.#take(bytes.toString('utf8', start, end > start && bytes[end - 1] === 0x0d ? end - 1 : end), ids);
-        start = end + 1;
+      // Lines end where the first read of the index ends them (a bare \r too, as another writer may separate them).
+      const start = afterLastBreak(bytes);
+      if (start > 0) {
+        const lines = bytes.toString('utf8', 0, start).split(LINE_BREAKS);
+        lines.pop();
+        for (const line of lines) this.#take(line, ids);
       }
       // A line not finished yet (a write in progress) waits for the next call; copied, as the buffer is reused.
       this.#carry = Buffer.from(bytes.subarray(start));

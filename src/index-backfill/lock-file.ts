@@ -1,6 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { link, open, rename, unlink, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { link, open, unlink, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { err, ok, type Result } from 'neverthrow';
@@ -75,22 +76,47 @@ async function readText(path: string): Promise<string | undefined> {
   }
 }
 
+/** How many markers deep {@link breakStale} goes for markers left by breakers that died in turn. */
+const MAX_BREAK_DEPTH = 4;
+
+/** What {@link breakStale} did. */
+type Broken = 'removed' | 'busy' | 'stuck';
+
 /**
- * Moves a stale lock aside and deletes it, unless another run replaced it
- * in the meantime (then it is put back).
+ * Removes the stale lock `path` holding exactly `staleText`, unless it is
+ * no longer there. Only the one process that creates the marker
+ * `<path>.break-<digest of staleText>` (the way a lock is created) may
+ * remove that lock; it reads `path` again under the marker, then removes
+ * the marker. No other process removes a lock it did not take, so a lock
+ * taken meanwhile is never removed: moving a lock aside to look at it
+ * (as before) let a third run take the path in that moment while the lock
+ * moved aside was a live run's, and both held it.
+ *
+ * `busy` when another live process holds the marker (it is removing this
+ * lock right now); a marker left by a breaker that died is removed the
+ * same way, one level down. `stuck` past {@link MAX_BREAK_DEPTH} levels.
  */
-async function breakStale(path: string, stale: Holder): Promise<void> {
-  const aside = `${path}.stale-${process.pid}`;
-  if (
-    !(await rename(path, aside).then(
-      () => true,
-      () => false,
-    ))
-  )
-    return;
-  const moved = parseHolder((await readText(aside)) ?? '');
-  if (moved?.pid !== stale.pid || moved.host !== stale.host || moved.start !== stale.start) await link(aside, path).catch(() => undefined);
-  await unlink(aside).catch(() => undefined);
+async function breakStale(path: string, staleText: string, me: string, depth = 0): Promise<Broken> {
+  if (depth >= MAX_BREAK_DEPTH) return 'stuck';
+  const marker = `${path}.break-${createHash('sha256').update(staleText).digest('hex').slice(0, 16)}`;
+  try {
+    await createWith(marker, me);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'EEXIST') throw e;
+    const text = await readText(marker);
+    if (text === undefined) return 'busy';
+    const breaker = parseHolder(text);
+    if (breaker === undefined || breaker.host !== hostname() || !(await isGone(breaker))) return 'busy';
+    const below = await breakStale(marker, text, me, depth + 1);
+    return below === 'stuck' ? 'stuck' : 'busy';
+  }
+  try {
+    // Only the marker's holder removes this lock, and a taker never replaces a lock: it is still the stale one, or gone.
+    if ((await readText(path)) === staleText) await unlink(path).catch(() => undefined);
+  } finally {
+    await unlink(marker).catch(() => undefined);
+  }
+  return 'removed';
 }
 
 /**
@@ -99,7 +125,8 @@ async function breakStale(path: string, stale: Holder): Promise<void> {
  * which is then linked to `path` (a link fails if `path` exists), so a
  * lock is never seen empty, even from a run killed while taking it. A lock
  * left by a dead process on this host is removed and taken, also when its
- * pid was reused since (by another process, or by this one); a live one
+ * pid was reused since (by another process, or by this one), by one run
+ * only however many find it at once ({@link breakStale}); a live one
  * gives `LOCKED`. An empty lock (left by an earlier version killed between
  * creating and writing it) also gives `LOCKED`: it names no process whose
  * death could be checked. The receiver never looks at this file: it only
@@ -121,7 +148,7 @@ export async function acquireLock(path: string): Promise<Result<HeldLock, Backfi
 async function takeLock(path: string): Promise<Result<HeldLock, BackfillError>> {
   const start = await processStart(process.pid);
   const me = `${process.pid}\n${hostname()}\n${start === undefined ? '' : `${start}\n`}`;
-  for (let attempt = 0; attempt < 3; attempt += 1) {
+  for (let attempt = 0; attempt < 100; attempt += 1) {
     try {
       await createWith(path, me);
       return ok({
@@ -149,7 +176,22 @@ async function takeLock(path: string): Promise<Result<HeldLock, BackfillError>> 
     if (text === undefined) continue;
     const holder = parseHolder(text);
     if (holder !== undefined && holder.host === hostname() && (await isGone(holder))) {
-      await breakStale(path, holder);
+      let broken: Broken;
+      try {
+        broken = await breakStale(path, text, me);
+      } catch (e) {
+        return err(toBackfillError(e, 'IO_ERROR', { path }));
+      }
+      if (broken === 'stuck')
+        return err(
+          new BackfillError(
+            'LOCKED',
+            `${path} is left by a run that is gone, but runs that died while removing it left ${path}.break-* files; if no backfill of this index is running, remove the lock and those files, and retry.`,
+            { context: { path, pid: holder.pid } },
+          ),
+        );
+      // Another run is removing it this instant: it takes the lock next, or this one does.
+      if (broken === 'busy') await sleep(10);
       continue;
     }
     // An empty lock names no process to check: a run is writing it this instant, or one died between creating and writing it.

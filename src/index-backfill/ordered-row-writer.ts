@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type BackfillError, toBackfillError } from '../errors.js';
-import { IndexAppender, type IndexIdentity } from './index-appender.js';
+import { closeIndexPathAtStart, IndexAppender, type IndexIdentity, type IndexPathAtStart } from './index-appender.js';
 import { formatIndexRow } from './index-row.js';
 import type { IndexTail } from './index-tail.js';
 import type { IndexBackfillWarning, IndexRow } from './types.js';
@@ -42,6 +42,8 @@ export class OrderedRowWriter {
     private readonly tail: IndexTail | undefined,
     /** The file the run read as the index, if there was one: the appends must go to it. */
     private readonly read?: IndexIdentity,
+    /** What the index path itself was then (a symbolic link or not): a link planted since is not followed. */
+    private readonly start?: IndexPathAtStart,
   ) {}
 
   /** Rows appended to the index so far. */
@@ -85,7 +87,7 @@ export class OrderedRowWriter {
       const { row, warning } = this.#slots[this.#written]!;
       if (warning) this.warn(warning);
       if (row && !this.dryRun) {
-        this.#appender ??= await IndexAppender.open(this.index, this.read);
+        this.#appender ??= await IndexAppender.open(this.index, this.read, this.start);
         await this.#appender.checkStillTheIndex();
         await this.#readTail();
       }
@@ -141,5 +143,6 @@ export class OrderedRowWriter {
     await this.#appender?.close().catch((e: unknown) => {
       this.#failure ??= toBackfillError(e, 'IO_ERROR', { path: this.index });
     });
+    await closeIndexPathAtStart(this.start);
   }
 }

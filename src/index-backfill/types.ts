@@ -133,7 +133,7 @@ export interface BackfillIndexOptions {
    * @defaultValue {@link DEFAULT_INDEX_MAX_LINE_BYTES} (1 MiB)
    */
   readonly maxIndexLineBytes?: number;
-  /** Called as tarballs are scanned, with counts so far. */
+  /** Called as tarballs are scanned, with counts so far. A callback that throws is ignored (logged once at warn). */
   readonly onProgress?: (progress: IndexBackfillProgress) => void;
   /** Stops the scan; nothing is appended after the signal fires. */
   readonly signal?: AbortSignal;

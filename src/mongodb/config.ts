@@ -48,6 +48,24 @@ export function collectionOption(name: string | undefined, fallback: string, opt
   return problem === undefined ? ok(value) : invalid(`${option} ${JSON.stringify(value)} ${problem}.`, { table: String(value) });
 }
 
+/**
+ * `INVALID_ARGUMENT` when two of an adapter's collection options (name,
+ * option) name the same collection: each collection holds documents of one
+ * kind, keyed its own way, and two kinds in one collection overwrite each
+ * other or fail on each other's unique indexes.
+ */
+export function distinctCollections(named: readonly (readonly [name: string, option: string])[]): Result<void, BackfillError> {
+  for (const [i, [name, option]] of named.entries()) {
+    const other = named.slice(0, i).find(([n]) => n === name);
+    if (other !== undefined)
+      return invalid(
+        `${other[1]} and ${option} both name the collection ${JSON.stringify(name)}; each must be a collection of its own (their documents are keyed differently and would overwrite each other or break each other's unique indexes). Name another collection in one of them.`,
+        { table: name },
+      );
+  }
+  return ok(undefined);
+}
+
 /** The retry options of a config, with `maxAttempts` a whole number ≥ 1 and `retryDelayMs` ≥ 0. */
 export function resolveRetry(config: {
   readonly maxAttempts?: number;

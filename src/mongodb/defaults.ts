@@ -68,6 +68,9 @@ export const DEFAULT_RETRY_DELAY_MS = 100;
 /** Suffix of the collection an import loads into before it is renamed over the live one. */
 export const INCOMING_SUFFIX = '__incoming';
 
+/** Suffix of the collection a dry run loads (internal). */
+export const DRYRUN_SUFFIX = '__dryrun';
+
 /** Collection the MongoDB source reads raw documents from. */
 export const DEFAULT_RAW_DOCUMENTS_COLLECTION = 'raw_documents';
 

@@ -6,7 +6,7 @@
  * @module
  */
 import { BackfillError, type BackfillErrorContext } from '../errors.js';
-import { throwIfAborted, type Logger } from '../_internals/logger.js';
+import { loggerOf, throwIfAborted, type Logger } from '../_internals/logger.js';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_DELAY_MS } from './defaults.js';
 
 /** Duplicate key (E11000), and its legacy update form. */
@@ -167,6 +167,31 @@ function idFromMessage(message: unknown): string | undefined {
 }
 
 /**
+ * The key of an E11000 error when it is not the `_id` index's (a unique
+ * index of the user's): its `keyValue`, else the `dup key: { … }` of the
+ * message; `undefined` when the key is `_id` or not told.
+ */
+export function secondaryDuplicateKey(error: unknown): string | undefined {
+  const e = shape(error);
+  const dup = writeErrorsOf(e).find((w) => DUPLICATE_KEY_CODES.has(writeErrorCode(w) ?? -1));
+  const keyValue = dup === undefined ? e.keyValue : (dup.keyValue ?? dup.err?.keyValue);
+  if (typeof keyValue === 'object' && keyValue !== null && Object.keys(keyValue).length > 0)
+    return Object.hasOwn(keyValue, '_id') ? undefined : keyText(keyValue);
+  const message = dup === undefined ? e.message : (dup.errmsg ?? dup.err?.errmsg);
+  const m = typeof message === 'string' ? /dup key: (\{.*\})/.exec(message) : null;
+  return m === null || /^\{ _id: /.test(m[1]!) ? undefined : m[1];
+}
+
+/** A key value as text for a message (JSON where it can be, else the value's own text). */
+function keyText(value: object): string {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/**
  * The duplicated key of an E11000 error, as text: from `keyValue` when the
  * server sends it (4.4+), else from the message. For a bulk write, the first
  * duplicate's key; `ids` maps a write's index back to the id that was sent.
@@ -189,6 +214,12 @@ export function duplicateKeyId(error: unknown, ids?: (index: number) => string |
     idFromMessage(dup.errmsg ?? dup.err?.errmsg) ??
     (index === undefined ? undefined : ids?.(index))
   );
+}
+
+/** The batch index of a bulk write's first duplicate-key write error, when the server tells it. */
+function duplicateWriteIndex(error: unknown): number | undefined {
+  const dup = writeErrorsOf(shape(error)).find((w) => DUPLICATE_KEY_CODES.has(writeErrorCode(w) ?? -1));
+  return dup === undefined ? undefined : writeErrorIndex(dup);
 }
 
 /**
@@ -234,7 +265,10 @@ function messageOf(error: unknown): string {
 
 /**
  * Maps anything the driver throws to a {@link BackfillError}:
- * - E11000 → `DUPLICATE_ID` with `context.id` (the duplicated key);
+ * - E11000 on `_id` → `DUPLICATE_ID` with `context.id` (the duplicated key)
+ *   and, when `keyAt` is given and the server names the failed write,
+ *   `context.idKey` (the key `keyAt` gives that write);
+ *   on another unique index → `MONGO_ERROR` naming the key (`context.key`);
  * - a document over the BSON limit → `DOCUMENT_TOO_LARGE`;
  * - network and failover errors → `DB_CONNECTION`;
  * - `NamespaceNotFound` → `TABLE_NOT_FOUND`;
@@ -254,6 +288,7 @@ export function mongoErrorToBackfill(
   error: unknown,
   context: BackfillErrorContext = {},
   ids?: (index: number) => string | undefined,
+  keyAt?: (index: number) => string | undefined,
 ): BackfillError<BulkWritePartial> {
   if (error instanceof BackfillError) return error;
   const e = shape(error);
@@ -263,12 +298,23 @@ export function mongoErrorToBackfill(
   const where = typeof context.table === 'string' ? `MongoDB (${context.table})` : 'MongoDB';
   const base = { cause: error, ...(code === undefined ? {} : { dbCode: code }), ...(partial === undefined ? {} : { partial }) };
   const failedOf = partial === undefined || partial.failedWrites <= 1 ? '' : ` (${partial.failedWrites} writes of the batch failed)`;
+  const secondary = code !== undefined && DUPLICATE_KEY_CODES.has(code) ? secondaryDuplicateKey(error) : undefined;
+  if (secondary !== undefined) {
+    // Not a repeated id: documents with distinct ids share the key of a unique index (the live collection's, copied at commit).
+    return new BackfillError(
+      'MONGO_ERROR',
+      `${where}: documents share the key ${secondary} of a unique index other than _id${failedOf}: ${messageOf(error)}. Fix the records that share it, or the index.`,
+      { ...base, context: { ...context, key: secondary } },
+    );
+  }
   if (code !== undefined && DUPLICATE_KEY_CODES.has(code)) {
     const id = duplicateKeyId(error, ids);
+    const at = duplicateWriteIndex(error);
+    const idKey = at === undefined ? undefined : keyAt?.(at);
     const what = id === undefined ? 'a duplicate key' : `duplicate id ${JSON.stringify(id)}`;
     return new BackfillError('DUPLICATE_ID', `${where}: ${what}${failedOf}; remove one of the records that share it.`, {
       ...base,
-      context: { ...context, ...(id === undefined ? {} : { id }) },
+      context: { ...context, ...(id === undefined ? {} : { id }), ...(idKey === undefined ? {} : { idKey }) },
     });
   }
   const message = messageOf(error);
@@ -364,7 +410,7 @@ export async function withMongoRetry<T>(fn: (attempt: number) => Promise<T>, opt
       return await fn(attempt);
     } catch (error) {
       if (attempt >= maxAttempts || !isRetryableMongoError(error)) throw error;
-      options.logger?.warn('MongoDB write failed with a retryable error; retrying', {
+      loggerOf(options.logger).warn('MongoDB write failed with a retryable error; retrying', {
         what: options.what,
         attempt,
         maxAttempts,

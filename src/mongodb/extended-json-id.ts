@@ -44,6 +44,44 @@ export function mongoIdText(id: unknown): string | undefined {
   }
 }
 
+/**
+ * A key equal for two `_id`s exactly when MongoDB's unique `_id` index
+ * (simple collation) finds them equal: numbers by value across types
+ * (`1`, `Int32(1)`, `Double(1.0)` and `Long(1)` are one key, as are `0`
+ * and `-0`), strings by their code units, ObjectIds by their bytes; values
+ * of different types never share a key (the number `1`, the string `"1"`
+ * and an ObjectId whose hex a string spells are three documents). Unlike
+ * {@link mongoIdText}, which is for messages and for the importer's text
+ * ids, this is what duplicate checks and lane keys compare.
+ *
+ * @example
+ * ```ts
+ * mongoIdKey(1) === mongoIdKey(new Double(1)); // true
+ * mongoIdKey(1) === mongoIdKey('1');           // false
+ * ```
+ */
+export function mongoIdKey(id: unknown): string {
+  if (typeof id === 'string') return `s:${id}`;
+  if (typeof id === 'number') return numberKey(id);
+  const v = id as { _bsontype?: unknown; toHexString?: () => string; valueOf(): unknown; toString(): string } | null | undefined;
+  switch (v?._bsontype) {
+    case 'ObjectId':
+      return `o:${v.toHexString?.() ?? ''}`;
+    case 'Int32':
+    case 'Double':
+      return numberKey(Number(v.valueOf()));
+    case 'Long':
+      return `n:${v.toString()}`;
+    default:
+      return `x:${typeof id}:${String(id)}`;
+  }
+}
+
+/** Integers (of any BSON numeric type) by their exact value, other doubles as JavaScript prints them (exactly). */
+function numberKey(n: number): string {
+  return Number.isInteger(n) ? `n:${BigInt(n).toString()}` : `n:${String(n)}`;
+}
+
 function where(context: BackfillErrorContext): string {
   const table = typeof context.table === 'string' ? `${context.table}: ` : '';
   return `${table}record ${JSON.stringify(context.id ?? '?')}`;

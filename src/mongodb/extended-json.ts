@@ -20,6 +20,31 @@ const INT64_MAX = 2n ** 63n - 1n;
 /** The range of a JavaScript Date (and so of a `$date` the driver can hold): ±8.64e15 ms. */
 const DATE_LIMIT_MS = 8_640_000_000_000_000n;
 const INTEGER = /^-?(0|[1-9][0-9]*)$/;
+/**
+ * The keys that make an object one extended JSON value, with the keys that
+ * may stand beside each (legacy `$binary`/`$type`, `$regex`/`$options`,
+ * `$code`/`$scope`). Any other key beside them would be dropped by the EJSON
+ * parser, which reads only the wrapper.
+ */
+const WRAPPER_COMPANIONS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['$oid', []],
+  ['$binary', ['$type']],
+  ['$uuid', []],
+  ['$symbol', []],
+  ['$numberInt', []],
+  ['$numberLong', []],
+  ['$numberDouble', []],
+  ['$numberDecimal', []],
+  ['$minKey', []],
+  ['$maxKey', []],
+  ['$regex', ['$options']],
+  ['$regularExpression', []],
+  ['$timestamp', []],
+  ['$date', []],
+  ['$code', ['$scope']],
+  ['$dbPointer', []],
+  ['$undefined', []],
+]);
 const DATE_TEXT_RULE =
   'is not an ISO-8601 date and time in the years 0001 to 9999 (UTC unless it has an offset); give other instants as {"$numberLong": "<ms since 1970>"}';
 
@@ -112,6 +137,21 @@ class Canonicalizer {
     return value instanceof JsonNumber ? Number(millis) : value;
   }
 
+  /** A type wrapper must be alone in its object (with its companions): the EJSON parser would drop any other field. */
+  #alone(o: Readonly<Record<string, unknown>>, keys: readonly string[], path: string): void {
+    // A wrapper key whose value is null is no wrapper to the EJSON parser: the object stays a document, every field kept.
+    const wrapper = keys.find((k) => WRAPPER_COMPANIONS.has(k) && o[k] !== null);
+    if (wrapper === undefined) return;
+    const allowed = WRAPPER_COMPANIONS.get(wrapper)!;
+    const stray = keys.find((k) => k !== wrapper && !allowed.includes(k));
+    if (stray === undefined) return;
+    const field = path === '' ? 'the record' : `field ${path}`;
+    this.problem ??= {
+      kind: 'malformed',
+      message: `${field}: {"${wrapper}": …} is one extended JSON value and cannot share its object with ${JSON.stringify(stray)}, which would be dropped; move that field out`,
+    };
+  }
+
   #wrappers(o: Readonly<Record<string, unknown>>, path: string): void {
     if ('$numberInt' in o && !this.#integerIn(o.$numberInt, INT32_MIN, INT32_MAX))
       this.#range(path, JSON.stringify(o.$numberInt), 'is not a 32-bit integer');
@@ -134,14 +174,21 @@ class Canonicalizer {
     if (Array.isArray(value)) return value.map((v, i) => this.canonical(v, `${path}[${i}]`));
     if (typeof value !== 'object' || value === null) return value;
     const o = value as Record<string, unknown>;
-    this.#wrappers(o, path);
-    if ('$date' in o) return { ...o, $date: this.#date(o.$date, path) };
-    const wrapper = Object.keys(o).some((k) => k.startsWith('$'));
+    const keys = Object.keys(o);
+    const wrapper = keys.some((k) => k.startsWith('$'));
+    if (wrapper) {
+      this.#alone(o, keys, path);
+      this.#wrappers(o, path);
+      if ('$date' in o) return { ...o, $date: this.#date(o.$date, path) };
+    }
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(o)) {
       const at = path === '' ? k : `${path}.${k}`;
       // Inside a type wrapper ($timestamp's t and i, $minKey's 1, …) numbers are plain operands.
-      out[k] = wrapper && k !== '$scope' ? this.#plainDeep(v, at) : this.canonical(v, at);
+      const value = wrapper && k !== '$scope' ? this.#plainDeep(v, at) : this.canonical(v, at);
+      // `out.__proto__ = …` would set the prototype and drop the field: a JSON "__proto__" key is a field like any other.
+      if (k === '__proto__') Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true });
+      else out[k] = value;
     }
     return out;
   }

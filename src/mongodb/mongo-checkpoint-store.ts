@@ -11,7 +11,7 @@ import type { Logger } from '../_internals/logger.js';
 import type { BackfillCheckpoint, BackfillFailure, CheckpointStore, StoredCheckpoint } from '../statements/ports.js';
 import { DECIDING_READ, DEFAULT_CHECKPOINTS_COLLECTION, DEFAULT_FAILURES_COLLECTION } from './defaults.js';
 import { CollationCheck, ensureCollection, type KeyedCollection } from './collections.js';
-import { collectionOption, databaseOf, resolveRetry, resolveWriteConcern } from './config.js';
+import { collectionOption, databaseOf, distinctCollections, resolveRetry, resolveWriteConcern } from './config.js';
 import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
 
 /**
@@ -91,6 +91,10 @@ export function resolveCheckpointConfig(config: MongoCheckpointStoreConfig): Res
     const db = yield* databaseOf(config);
     const checkpoints = yield* collectionOption(config.checkpointsCollection, DEFAULT_CHECKPOINTS_COLLECTION, 'checkpointsCollection');
     const failures = yield* collectionOption(config.failuresCollection, DEFAULT_FAILURES_COLLECTION, 'failuresCollection');
+    yield* distinctCollections([
+      [checkpoints, 'checkpointsCollection'],
+      [failures, 'failuresCollection'],
+    ]);
     const retry = yield* resolveRetry(config);
     const writeConcern = yield* resolveWriteConcern(config.writeConcern);
     return ok(Object.freeze({ db, checkpoints, failures, writeConcern, retry }));

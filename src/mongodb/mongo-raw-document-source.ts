@@ -80,6 +80,40 @@ function toContent(value: unknown): RawDocument['content'] | undefined {
 }
 
 /**
+ * The rows of `cursor` up to `maxBytes` of content (`sizeOf`), but at least
+ * the first: it stops before the row that would take the page over, and
+ * closes the cursor, so the driver holds at most one reply batch (at most
+ * 16 MiB) beyond the page.
+ */
+async function withinBytes(
+  cursor: AsyncIterable<Document> & { close(): Promise<void> },
+  maxBytes: number,
+  sizeOf: (row: Document) => number,
+): Promise<Document[]> {
+  const rows: Document[] = [];
+  let bytes = 0;
+  try {
+    for await (const row of cursor) {
+      bytes += sizeOf(row);
+      if (rows.length > 0 && bytes > maxBytes) break;
+      rows.push(row);
+    }
+  } finally {
+    await cursor.close();
+  }
+  return rows;
+}
+
+/** A stored document's content size in bytes: a string's UTF-8, a binary's length, an embedded document's BSON size. */
+function contentBytes(row: Document, bson: { calculateObjectSize(o: Document): number }): number {
+  const content = toContent((row as RawShape).content);
+  if (content === undefined) return 0;
+  if (typeof content === 'string') return Buffer.byteLength(content, 'utf8');
+  if (content instanceof Uint8Array) return content.byteLength;
+  return bson.calculateObjectSize(content as Document);
+}
+
+/**
  * Turns a stored document into a {@link RawDocument}, or `DOCUMENT_INVALID`
  * when it has no position (`digest`, `retrievedAt`). A missing or unusable
  * `content` is passed on as empty text, so that document fails on its own
@@ -232,16 +266,20 @@ export class MongoRawDocumentSource implements RawDocumentSource {
           yield* checkPositions(c, query.signal);
           checked.add('done');
         }
+        const { maxBytes } = query;
+        const bson = maxBytes === undefined ? undefined : yield* loadBson();
         const rows = yield* run(
           c,
           () => {
             throwIfAborted(query.signal);
-            return c.db
+            const cursor = c.db
               .collection(c.collection)
               .find(filter, { projection: { _id: 0, digest: 1, retrievedAt: 1, content: 1, format: 1, providerId: 1 }, ...DECIDING_READ })
               .sort({ retrievedAt: 1, digest: 1 })
-              .limit(query.limit)
-              .toArray();
+              .limit(query.limit);
+            return maxBytes === undefined || bson === undefined
+              ? cursor.toArray()
+              : withinBytes(cursor, maxBytes, (row) => contentBytes(row, bson));
           },
           query.signal,
         );

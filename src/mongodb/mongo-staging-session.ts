@@ -5,16 +5,16 @@
  * @module
  */
 import type { AnyBulkWriteOperation, Collection, Document } from 'mongodb';
-import { errAsync, ok, okAsync, safeTry, type Result, type ResultAsync } from 'neverthrow';
-import { BackfillError } from '../errors.js';
-import { throwIfAborted } from '../_internals/logger.js';
+import { err, errAsync, ok, okAsync, safeTry, type Result, type ResultAsync } from 'neverthrow';
+import { BackfillError, type BackfillErrorContext } from '../errors.js';
+import { loggerOf, throwIfAborted } from '../_internals/logger.js';
 import type { StagingCommitInfo, StagingRow, StagingRowReject, StagingSession, StagingSessionOptions } from '../staging/staging-target.js';
 import { checkDocumentSize, sendInLanes } from './batching.js';
 import type { Bson, UpdateStatementMaker } from './bson.js';
 import { invalid } from './config.js';
 import { DECIDING_READ } from './defaults.js';
 import { isRetryableMongoError, mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
-import { mongoIdText, recordToDocument, type MongoDocument } from './extended-json-id.js';
+import { mongoIdKey, mongoIdText, recordToDocument, type MongoDocument } from './extended-json-id.js';
 import type { StagingContext } from './staging-context.js';
 import {
   attempt,
@@ -44,6 +44,9 @@ import type { CommitEntry, CommitRecord } from './staging-state.js';
 export interface MongoStagingSession extends StagingSession {
   load(table: string, batches: AsyncIterable<readonly StagingRow[]>, reject?: StagingRowReject): ResultAsync<number, BackfillError>;
 }
+
+/** Read options that return values as the server stores them, not promoted to JavaScript values. */
+const AS_STORED = { promoteValues: false, promoteLongs: false, promoteBuffers: false, bsonRegExp: true } as const;
 
 interface Sized {
   readonly doc: MongoDocument;
@@ -77,7 +80,7 @@ export class IncomingCollectionSession implements MongoStagingSession {
     this.#statement = parts.statement;
     this.#maxBson = parts.maxBson;
     this.#token = parts.token;
-    this.#options = options;
+    this.#options = { ...options, logger: loggerOf(options.logger, r.logger) };
     this.#dest = dest;
     this.#uuids = uuids;
   }
@@ -116,18 +119,20 @@ export class IncomingCollectionSession implements MongoStagingSession {
       const out: Sized[] = [];
       for (const row of batch as readonly StagingRow[]) {
         const where = { table, id: row.id, ...(typeof row.line === 'number' ? { line: row.line } : {}) };
-        const sized = recordToDocument(row.raw, row.id, this.#bson, where).andThen((doc) =>
-          checkDocumentSize(
-            doc,
-            this.#bson,
-            this.#maxBson,
-            where,
-            this.#r.mode === 'upsert' ? (d) => this.#statement({ _id: d._id }, d, { upsert: true, multi: false }) : undefined,
-          ).map((bytes) => ({
-            doc,
-            bytes,
-          })),
-        );
+        const sized = recordToDocument(row.raw, row.id, this.#bson, where)
+          .andThen((doc) => (this.#r.mode === 'upsert' ? replaceable(doc, where) : ok(doc)))
+          .andThen((doc) =>
+            checkDocumentSize(
+              doc,
+              this.#bson,
+              this.#maxBson,
+              where,
+              this.#r.mode === 'upsert' ? (d) => this.#statement({ _id: d._id }, d, { upsert: true, multi: false }) : undefined,
+            ).map((bytes) => ({
+              doc,
+              bytes,
+            })),
+          );
         if (sized.isOk()) out.push(sized.value);
         else if (reject !== undefined && sized.error.code === 'DOCUMENT_TOO_LARGE') await reject(row, sized.error);
         else throw sized.error;
@@ -151,7 +156,7 @@ export class IncomingCollectionSession implements MongoStagingSession {
     const collection = this.#r.db.collection(dest);
     return sendInLanes(this.#documents(table, batches, reject), {
       lanes: this.#r.workers,
-      keyOf: (s) => mongoIdText(s.doc._id) ?? String(s.doc._id),
+      keyOf: (s) => mongoIdKey(s.doc._id),
       sizeOf: (s) => s.bytes,
       limits: this.#r.limits,
       uniqueKeysPerBatch: this.#r.mode === 'upsert',
@@ -176,16 +181,19 @@ export class IncomingCollectionSession implements MongoStagingSession {
     const ids = (index: number): string | undefined => mongoIdText(docs[index]?._id);
     const writeConcern = this.#r.writeConcern;
     if (this.#r.mode === 'insert') {
+      // Equal as the _id index compares them: 1 and 1.0 are one id, 1 and "1" two.
       const seen = new Set<string>();
       for (const doc of docs) {
-        const id = mongoIdText(doc._id) ?? String(doc._id);
-        if (seen.has(id))
+        const key = mongoIdKey(doc._id);
+        if (seen.has(key)) {
+          const id = mongoIdText(doc._id) ?? String(doc._id);
           throw new BackfillError(
             'DUPLICATE_ID',
             `MongoDB (${table}): duplicate id ${JSON.stringify(id)}; remove one of the records that share it.`,
-            { context: { table, id } },
+            { context: { table, id, idKey: key } },
           );
-        seen.add(id);
+        }
+        seen.add(key);
       }
     }
     try {
@@ -206,7 +214,7 @@ export class IncomingCollectionSession implements MongoStagingSession {
             await collection.insertMany(docs, { ordered: false, writeConcern });
           } catch (error) {
             if (n > 1 && (await this.#lostAttemptOnly(collection, docs, error))) {
-              (this.#options.logger ?? this.#r.logger)?.warn('retried insert found documents of the lost attempt already in place', {
+              this.#options.logger?.warn('retried insert found documents of the lost attempt already in place', {
                 table,
                 batch: docs.length,
               });
@@ -218,7 +226,8 @@ export class IncomingCollectionSession implements MongoStagingSession {
         this.#retry(`write into ${table}`),
       );
     } catch (error) {
-      throw mongoErrorToBackfill(error, { table, batch: docs.length }, ids);
+      const keyAt = (index: number): string | undefined => (docs[index] === undefined ? undefined : mongoIdKey(docs[index]._id));
+      throw mongoErrorToBackfill(error, { table, batch: docs.length }, ids, keyAt);
     }
   }
 
@@ -227,10 +236,14 @@ export class IncomingCollectionSession implements MongoStagingSession {
     const failed = retriedInsertDuplicates(error, docs.length);
     if (failed === undefined) return false;
     const sent = failed.map((i) => docs[i]!);
-    const stored = await collection.find({ _id: { $in: sent.map((d) => d._id) } } as Document, DECIDING_READ).toArray();
-    const bytes = (d: Document): string => Buffer.from(this.#bson.serialize(d)).toString('base64');
-    const storedById = new Map(stored.map((d) => [mongoIdText(d._id) ?? String(d._id), bytes(d)]));
-    return sent.every((d) => storedById.get(mongoIdText(d._id) ?? String(d._id)) === bytes(d));
+    // Read as stored: promoted values (a double 7.0 read as 7, an int64 as a number) would serialize to other bytes.
+    const stored = await collection
+      .find({ _id: { $in: sent.map((d) => d._id) } } as Document, { ...DECIDING_READ, ...AS_STORED })
+      .toArray();
+    // The server stores `_id` first wherever the document had it, so both sides are compared with `_id` first.
+    const bytes = (d: Document): string => Buffer.from(this.#bson.serialize({ _id: d._id, ...d })).toString('base64');
+    const storedById = new Map(stored.map((d) => [mongoIdKey(d._id), bytes(d)]));
+    return sent.every((d) => storedById.get(mongoIdKey(d._id)) === bytes(d));
   }
 
   /** Counted on the primary, majority committed: the count decides whether the import commits. */
@@ -269,10 +282,9 @@ export class IncomingCollectionSession implements MongoStagingSession {
       const lockHeldMs = Number(process.hrtime.bigint() - since) / 1e6;
       session.#done = true;
       await forgetSession(session.#r, session.#token).catch((e: unknown) => {
-        (session.#options.logger ?? session.#r.logger)?.warn(
-          'the commit is complete, but its state record could not be removed; dropLeftovers() removes it',
-          { error: String(e) },
-        );
+        session.#options.logger?.warn('the commit is complete, but its state record could not be removed; dropLeftovers() removes it', {
+          error: String(e),
+        });
       });
       const copies = entries.some((e) => e.method === 'copy');
       return ok({ lockMode: copies ? 'none: deleteMany + $merge (per collection)' : 'renameCollection (per collection)', lockHeldMs });
@@ -351,9 +363,7 @@ export class IncomingCollectionSession implements MongoStagingSession {
     if (this.#done) return okAsync(undefined);
     this.#done = true;
     if (this.#committed !== undefined) {
-      (this.#options.logger ?? this.#r.logger)?.warn(
-        'abort after the commit was recorded changes nothing; call dropLeftovers() to finish the commit',
-      );
+      this.#options.logger?.warn('abort after the commit was recorded changes nothing; call dropLeftovers() to finish the commit');
       return okAsync(undefined);
     }
     return attempt(async () => {
@@ -363,14 +373,31 @@ export class IncomingCollectionSession implements MongoStagingSession {
         this.#r.retry,
       );
       if (recorded !== null) {
-        (this.#options.logger ?? this.#r.logger)?.warn(
-          'the commit was recorded; abort changes nothing; call dropLeftovers() to finish the commit',
-        );
+        this.#options.logger?.warn('the commit was recorded; abort changes nothing; call dropLeftovers() to finish the commit');
         return;
       }
       await releaseSession(this.#r, this.#token, this.#uuids);
     });
   }
+}
+
+/**
+ * `doc` when it can be a replacement document: one with a top-level
+ * `$`-prefixed field cannot (the driver refuses the whole batch when it is
+ * the first key, the server refuses the write otherwise), so it is
+ * `RECORD_INVALID` naming the field and the line before anything is sent.
+ */
+function replaceable(doc: MongoDocument, where: BackfillErrorContext): Result<MongoDocument, BackfillError> {
+  const field = Object.keys(doc).find((k) => k.startsWith('$'));
+  if (field === undefined) return ok(doc);
+  const at = typeof where.line === 'number' ? `, line ${where.line}` : '';
+  return err(
+    new BackfillError(
+      'RECORD_INVALID',
+      `${String(where.table)}${at}: record ${JSON.stringify(where.id)} has the top-level field ${JSON.stringify(field)}; mode 'upsert' writes each record as a replacement document, which MongoDB does not allow to hold a \`$\`-prefixed field at the top. Rename the field or nest it.`,
+      { context: { ...where, field } },
+    ),
+  );
 }
 
 /** A failure before the commit record was written: nothing was replaced (unless a lost reply hid that the record was written). */

@@ -13,7 +13,7 @@ import type { Db, WriteConcernSettings } from 'mongodb';
 import { err, ok, ResultAsync, safeTry, type Result } from 'neverthrow';
 import type { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
-import type { StagingSessionOptions, StagingTarget } from '../staging/staging-target.js';
+import type { RollbackOptions, StagingRow, StagingSessionOptions, StagingTarget } from '../staging/staging-target.js';
 import { loadBson, loadUpdateStatement } from './bson.js';
 import {
   DECIDING_READ,
@@ -27,6 +27,7 @@ import {
   DEFAULT_STAGING_STATE_COLLECTION,
 } from './defaults.js';
 import { withMongoRetry } from './errors.js';
+import { mongoIdKey, recordToDocument } from './extended-json-id.js';
 import { IncomingCollectionSession, type MongoStagingSession } from './mongo-staging-session.js';
 import { resolveStagingConfig, type StagingContext } from './staging-context.js';
 import { attempt, claim, incomingName, maxBsonObjectSize, recoverLeftovers, stagingNames, stagingOptions } from './staging-protocol.js';
@@ -74,7 +75,9 @@ export interface MongoStagingTargetConfig {
   readonly writeConcern?: WriteConcernSettings;
   /**
    * Collection holding the target's locks and commit progress (one small
-   * document per staging collection and per commit).
+   * document per staging collection and per commit). It must be a
+   * collection of its own: one of `collections` or a staging name
+   * (`<collection>__incoming`, `<collection>__dryrun`) is `INVALID_ARGUMENT`.
    * @defaultValue {@link DEFAULT_STAGING_STATE_COLLECTION} (`backfill_kit_staging`)
    */
   readonly stateCollection?: string;
@@ -198,6 +201,20 @@ export class MongoStagingTarget implements StagingTarget {
     return this.#context.asyncAndThen(recoverLeftovers);
   }
 
+  /**
+   * The row's `_id` as MongoDB's unique `_id` index compares it: the
+   * document a load makes of the row, its `_id` keyed by value (`1`, `1.0`
+   * and an int64 `1` share a key; the number `1`, the string `"1"` and an
+   * ObjectId and its hex text do not). The importer uses it to name the
+   * lines behind a `DUPLICATE_ID`, whose `context.idKey` is this key. A row
+   * that cannot become a document (which no load stores) gets a key no
+   * stored document has.
+   */
+  async idKey(row: StagingRow): Promise<string> {
+    const doc = await loadBson().andThen((bson) => recordToDocument(row.raw, row.id, bson));
+    return doc.isOk() ? mongoIdKey(doc.value._id) : `unstored:${row.id}`;
+  }
+
   /** `countDocuments` of each configured collection (0 when it does not exist), on the primary, majority committed. */
   counts(): ResultAsync<Readonly<Record<string, number>>, BackfillError> {
     return this.#context.asyncAndThen((r) =>
@@ -214,11 +231,17 @@ export class MongoStagingTarget implements StagingTarget {
   /**
    * Empties every configured collection by renaming an empty one (with the
    * same indexes) over it: each collection goes from full to empty in one
-   * step, never half-deleted.
+   * step, never half-deleted. A `signal` that fired before the commit is
+   * `ABORTED` with nothing emptied.
    */
-  truncate(): ResultAsync<void, BackfillError> {
+  truncate(options: RollbackOptions = {}): ResultAsync<void, BackfillError> {
     return this.#context.asyncAndThen((r) =>
-      this.begin({ strategy: 'swap', dryRun: false, tables: r.collections }).andThen((session) =>
+      this.begin({
+        strategy: 'swap',
+        dryRun: false,
+        tables: r.collections,
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      }).andThen((session) =>
         session
           .commit()
           .map(() => undefined)

@@ -41,7 +41,7 @@ import {
   type TransactionLimits,
 } from './statement-rules.js';
 import { CollationCheck, ensureCollection } from './collections.js';
-import { collectionOption, databaseOf, invalid, resolveRetry, resolveWriteConcern, wholeNumber } from './config.js';
+import { collectionOption, databaseOf, distinctCollections, invalid, resolveRetry, resolveWriteConcern, wholeNumber } from './config.js';
 import { mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
 import {
   checkpointCollections,
@@ -203,6 +203,12 @@ function resolveSinkConfig(config: MongoStatementSinkConfig): Result<SinkContext
     const writeConcern = yield* resolveWriteConcern(config.writeConcern);
     const retry = yield* resolveRetry(config);
     const checkpoints = yield* resolveCheckpointConfig({ ...config, db, writeConcern });
+    yield* distinctCollections([
+      [statements, 'statementsCollection'],
+      [documents, 'documentsCollection'],
+      [checkpoints.checkpoints, 'checkpointsCollection'],
+      [checkpoints.failures, 'failuresCollection'],
+    ]);
     const collation = new CollationCheck(
       db,
       [

@@ -6,15 +6,16 @@
 import type { Db, WriteConcernSettings } from 'mongodb';
 import { ok, safeTry, type Result } from 'neverthrow';
 import type { BackfillError } from '../errors.js';
-import type { Logger } from '../_internals/logger.js';
+import { loggerOf, type Logger } from '../_internals/logger.js';
 import { validateBatchLimits, type BatchLimits } from './batching.js';
-import { collectionNameProblem, databaseOf, invalid, resolveRetry, resolveWriteConcern, wholeNumber } from './config.js';
+import { collectionNameProblem, collectionOption, databaseOf, invalid, resolveRetry, resolveWriteConcern, wholeNumber } from './config.js';
 import {
   DEFAULT_INSERTION_WORKERS,
   DEFAULT_MONGO_BATCH_BYTES,
   DEFAULT_MONGO_BATCH_SIZE,
   DEFAULT_STAGING_MODE,
   DEFAULT_STAGING_STATE_COLLECTION,
+  DRYRUN_SUFFIX,
   INCOMING_SUFFIX,
   MAX_INSERTION_WORKERS,
 } from './defaults.js';
@@ -31,7 +32,7 @@ export type StagingContext = Readonly<{
   readonly writeConcern: WriteConcernSettings;
   readonly retry: MongoRetryOptions;
   readonly maxBsonObjectSize: number | undefined;
-  readonly logger: Logger | undefined;
+  readonly logger: Logger;
   readonly state: string;
 }>;
 
@@ -46,6 +47,8 @@ export function resolveStagingConfig(config: MongoStagingTargetConfig): Result<S
       if (problem !== undefined) return invalid(`collection name ${JSON.stringify(name)} ${problem}.`, { table: String(name) });
     }
     if (new Set(config.collections).size !== config.collections.length) return invalid('`collections` names a collection twice.');
+    const state = yield* collectionOption(config.stateCollection, DEFAULT_STAGING_STATE_COLLECTION, 'stateCollection');
+    yield* distinctNames(config.collections, state);
     const limits = yield* validateBatchLimits({
       maxCount: config.batchSize ?? DEFAULT_MONGO_BATCH_SIZE,
       maxBytes: config.batchBytes ?? DEFAULT_MONGO_BATCH_BYTES,
@@ -70,11 +73,37 @@ export function resolveStagingConfig(config: MongoStagingTargetConfig): Result<S
         limits,
         workers,
         writeConcern,
-        state: config.stateCollection ?? DEFAULT_STAGING_STATE_COLLECTION,
+        state,
         retry,
         maxBsonObjectSize: config.maxBsonObjectSize,
-        logger: config.logger,
+        logger: loggerOf(config.logger),
       }),
     );
   });
+}
+
+/**
+ * Refuses names an import would mix up: a configured collection that is
+ * another's staging collection (`x` and `x__incoming`: the live one would
+ * be taken for a leftover, and every later import would be `LOCKED`), and
+ * a state collection that is a configured or staging collection (an import
+ * would write its locks and commit record into a collection it empties or
+ * replaces, so a commit cut short could not be finished).
+ */
+function distinctNames(collections: readonly string[], state: string): Result<void, BackfillError> {
+  const stagingOf = new Map<string, string>(
+    collections.flatMap((c) => [`${c}${INCOMING_SUFFIX}`, `${c}${DRYRUN_SUFFIX}`].map((s) => [s, c])),
+  );
+  const taken = collections.find((c) => stagingOf.has(c));
+  if (taken !== undefined)
+    return invalid(
+      `collection name ${JSON.stringify(taken)} is the staging collection of ${JSON.stringify(stagingOf.get(taken))}; an import would take the live collection for a leftover. Rename one of them.`,
+      { table: taken },
+    );
+  if (collections.includes(state) || stagingOf.has(state))
+    return invalid(
+      `stateCollection ${JSON.stringify(state)} is ${collections.includes(state) ? 'one of `collections`' : `the staging collection of ${JSON.stringify(stagingOf.get(state))}`}: an import would keep its locks and commit record in a collection it replaces, so a commit cut short could not be finished. Name a collection of its own.`,
+      { table: state },
+    );
+  return ok(undefined);
 }

@@ -13,7 +13,7 @@ import { BackfillError } from '../errors.js';
 import type { StagingSessionOptions } from '../staging/staging-target.js';
 import { dropIfExists } from './collections.js';
 import { invalid } from './config.js';
-import { DEFAULT_MAX_BSON_OBJECT_SIZE, DECIDING_READ, INCOMING_SUFFIX } from './defaults.js';
+import { DEFAULT_MAX_BSON_OBJECT_SIZE, DECIDING_READ, DRYRUN_SUFFIX, INCOMING_SUFFIX } from './defaults.js';
 import { mongoErrorCode, mongoErrorToBackfill, withMongoRetry, type MongoRetryOptions } from './errors.js';
 import type { MongoLeftovers } from './mongo-staging-target.js';
 import type { StagingContext } from './staging-context.js';
@@ -94,7 +94,7 @@ export function stagingNames(r: StagingContext, options: StagingSessionOptions):
   const unknown = options.tables.find((table) => !r.collections.includes(table));
   if (unknown !== undefined)
     return invalid(`collection ${JSON.stringify(unknown)} is not one of this target's collections.`, { table: unknown });
-  return ok(new Map(options.tables.map((table) => [table, options.dryRun ? `${table}__dryrun` : incomingName(table)])));
+  return ok(new Map(options.tables.map((table) => [table, options.dryRun ? `${table}${DRYRUN_SUFFIX}` : incomingName(table)])));
 }
 
 /** The configured limit, else the server's `maxBsonObjectSize`, else 16 MiB. */
@@ -131,6 +131,8 @@ export function claim(
   token: string,
 ): ResultAsync<Map<string, string>, BackfillError> {
   const uuids = new Map<string, string>();
+  /** The collection whose `create` was sent but whose UUID is not recorded yet. */
+  let creating: string | undefined;
   const listed = (name: string) => attempt(() => withMongoRetry(() => observe(r.db, [name]), r.retry), name);
   return safeTry(async function* () {
     for (const [table, name] of dest) {
@@ -138,6 +140,7 @@ export function claim(
       const held = yield* attempt(() => markerHeld(r, marker), table);
       const problem = beginProblem(name, held, yield* listed(name));
       if (problem !== undefined) return err(lockedError(problem, table, name));
+      creating = name;
       yield* attempt(
         () => withMongoRetry(() => r.db.createCollection(name, { ...options.get(table), writeConcern: r.writeConcern }), r.retry),
         table,
@@ -150,6 +153,7 @@ export function claim(
           }),
         );
       uuids.set(name, uuid);
+      creating = undefined;
       const record = { $set: { uuid } };
       yield* attempt(
         () =>
@@ -161,7 +165,32 @@ export function claim(
       );
     }
     return ok(uuids);
-  }).orElse((error) => ResultAsync.fromSafePromise(releaseSession(r, token, uuids).catch(() => undefined)).andThen(() => err(error)));
+  }).orElse((error) =>
+    ResultAsync.fromSafePromise(releaseClaim(r, token, uuids, creating).catch(() => undefined)).andThen(() => err(error)),
+  );
+}
+
+/**
+ * Releases what a failed `begin` took. A `create` that failed may still
+ * have been applied (a write concern error, or a reply lost after the
+ * server created it): the name was free when this session checked it under
+ * its marker, so a collection there now is taken as the one it created, as
+ * {@link planRecovery} takes it after a crash, and dropped with the rest.
+ * Otherwise the marker would be removed and the collection left behind,
+ * unowned, for every later import to find `LOCKED`.
+ */
+async function releaseClaim(
+  r: StagingContext,
+  token: string,
+  uuids: ReadonlyMap<string, string>,
+  creating: string | undefined,
+): Promise<void> {
+  const owned = new Map(uuids);
+  if (creating !== undefined) {
+    const uuid = (await withMongoRetry(() => observe(r.db, [creating]), r.retry)).get(creating);
+    if (uuid !== undefined) owned.set(creating, uuid);
+  }
+  await releaseSession(r, token, owned);
 }
 
 function lockedError(problem: BeginProblem, table: string, name: string): BackfillError {
@@ -217,7 +246,7 @@ export function recoverLeftovers(r: StagingContext): ResultAsync<MongoLeftovers,
         ),
       );
     }
-    const staging = r.collections.flatMap((c) => [incomingName(c), `${c}__dryrun`]);
+    const staging = r.collections.flatMap((c) => [incomingName(c), `${c}${DRYRUN_SUFFIX}`]);
     const names = [
       ...new Set([
         ...staging,

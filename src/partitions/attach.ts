@@ -6,12 +6,20 @@
  * @module
  */
 import { BackfillError } from '../errors.js';
-import type { Logger } from '../_internals/logger.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { err, ok, type Result } from 'neverthrow';
 import { parseQualifiedName, quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
 import { overlaps, readSnapshot, type Snapshot } from './catalog.js';
-import { commentOf, inDdlTransaction, insertableColumns, moveRows, refuseReferencedMove, runDdl, withAdvisoryLock } from './ddl.js';
+import {
+  commentOf,
+  inDdlTransaction,
+  insertableColumns,
+  moveRows,
+  refuseReferencedMove,
+  runDdl,
+  runDdlUnlessAborted,
+  withAdvisoryLock,
+} from './ddl.js';
 import { ATTACH_CHECK_NAME, DEFAULT_RETENTION_KEEP } from './defaults.js';
 import { floorToInterval, intervalsBetween, parsePartitionSuffix } from './interval.js';
 import { invalid, type ManagerContext } from './options.js';
@@ -88,7 +96,7 @@ async function checkAndAttach(run: AttachRun): Promise<AttachReport> {
   if (same?.detachPending) throw invalid(finishPendingDetach(ctx, same), context);
   if (same?.managed) {
     // Attached before (a second rollback run, or by hand): retention drops it all the same, so say so again.
-    warnIfRetentionDrops(run, current, run.call.logger ?? ctx.logger);
+    warnIfRetentionDrops(run, current);
     return { ...slot, alreadyAttached: true, rowsMovedFromDefault: 0, indexesCreated: [] };
   }
   if (same) throw new BackfillError('PARTITION_NAME_INVALID', `${slot.name} is already attached, but ${same.reason}.`, { context });
@@ -109,10 +117,9 @@ async function checkAndAttach(run: AttachRun): Promise<AttachReport> {
   const moved = await attachWithCheck(run, snap);
   const after = await tableInfo(client, target);
   const indexesCreated = after.indexes.filter((i) => !info.indexes.includes(i));
-  const logger = run.call.logger ?? ctx.logger;
-  logger.info('partition attached', { partition: slot.name, rowsMovedFromDefault: moved, indexesCreated });
-  warnIfRetentionDrops(run, current, logger);
-  run.call.onProgress?.({ phase: 'attach', partition: slot.name, done: 1, total: 1 });
+  ctx.logger.info('partition attached', { partition: slot.name, rowsMovedFromDefault: moved, indexesCreated });
+  warnIfRetentionDrops(run, current);
+  run.ctx.onProgress({ phase: 'attach', partition: slot.name, done: 1, total: 1 });
   return { ...slot, alreadyAttached: false, rowsMovedFromDefault: moved, indexesCreated };
 }
 
@@ -131,9 +138,11 @@ async function attachWithCheck(run: AttachRun, snap: Snapshot): Promise<number> 
     ...(own === note ? [] : [sql.commentOnTable(target.sql, own)]),
   ];
   const def = snap.defaultPartition;
+  // The locks below may wait for readers: a signal meanwhile rolls the attach back rather than committing it.
+  const stop = { signal: run.call.signal, partition: slot.name, notDone: `${slot.name} was not attached` };
   try {
     if (def === undefined) {
-      await runDdl(client, ctx.lockTimeoutMs, attach, ...dropCheck);
+      await runDdlUnlessAborted(client, ctx.lockTimeoutMs, stop, attach, ...dropCheck);
       return 0;
     }
     const columns = await insertableColumns(client, ctx.parent);
@@ -143,6 +152,7 @@ async function attachWithCheck(run: AttachRun, snap: Snapshot): Promise<number> 
       const n = await moveRows(client, { fromSql: def.sql, toSql: target.sql, partition: slot.name }, columns, range.where);
       await client.query(attach);
       await client.query(dropCheck.join(';\n'));
+      throwIfAborted(stop.signal, { partition: stop.partition }, `${stop.notDone} and its rows stay in the default partition`);
       return n;
     });
   } catch (error) {
@@ -158,12 +168,12 @@ async function attachWithCheck(run: AttachRun, snap: Snapshot): Promise<number> 
  * rule, so it is managed): say so, with the largest `keep` that drops it and
  * how to keep it.
  */
-function warnIfRetentionDrops(run: AttachRun, current: Date, logger: Logger): void {
+function warnIfRetentionDrops(run: AttachRun, current: Date): void {
   const { ctx, target, slot } = run;
   // Retention with `keep` k drops a slot ending at or before the current interval's start minus k intervals.
   const upTo = intervalsBetween(slot.to, current, ctx.interval);
   if (upTo < 0) return;
-  logger.warn(
+  ctx.logger.warn(
     `${slot.name} ends ${upTo} ${ctx.interval}${upTo === 1 ? '' : 's'} before the current ${ctx.interval}, so the next retention run with keep ${upTo} or less (the default is ${DEFAULT_RETENTION_KEEP}) drops (or in detach mode detaches) it again. ` +
       `To keep it, rename it off the naming rule (ALTER TABLE ${target.sql} RENAME TO ${quoteIdent(`${slot.name}_restored`)}), which retention ignores, or run retention with keep ${upTo + 1} or more until it may go.`,
     { partition: slot.name, droppedByKeepUpTo: upTo },

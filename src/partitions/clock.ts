@@ -7,7 +7,6 @@
  * @module
  */
 import { BackfillError } from '../errors.js';
-import type { Logger } from '../_internals/logger.js';
 import type { PgClientLike, PgQueryResult } from '../_internals/pg.js';
 import { floorToInterval } from './interval.js';
 import type { ManagerContext } from './options.js';
@@ -30,12 +29,7 @@ const HARM: Readonly<Record<'ensure' | 'retention', string>> = {
  * `ensure` only warns while both clocks are in the same interval: its
  * window is the same either way.
  */
-export async function refuseSkewedClock(
-  client: PgClientLike,
-  ctx: ManagerContext,
-  what: 'ensure' | 'retention',
-  logger: Logger,
-): Promise<void> {
+export async function refuseSkewedClock(client: PgClientLike, ctx: ManagerContext, what: 'ensure' | 'retention'): Promise<void> {
   if (ctx.clockGiven) return;
   const before = Date.now();
   const { rows } = (await client.query(sql.databaseClock)) as PgQueryResult<{ t: string }>;
@@ -54,7 +48,7 @@ export async function refuseSkewedClock(
     what === 'ensure' &&
     floorToInterval(new Date(after), ctx.interval).getTime() === floorToInterval(new Date(db), ctx.interval).getTime()
   ) {
-    logger.warn('host clock differs from the database clock', {
+    ctx.logger.warn('host clock differs from the database clock', {
       table: ctx.table,
       hostClock: host,
       databaseClock: theirs,

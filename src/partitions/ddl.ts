@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { BackfillError, type BackfillErrorContext } from '../errors.js';
 import { inTransaction, pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
+import { throwIfAborted } from './slots.js';
 import * as sql from './sql.js';
 import type { PartitionInfo, PartitionSlot } from './types.js';
 
@@ -20,6 +21,40 @@ import type { PartitionInfo, PartitionSlot } from './types.js';
  */
 export async function runDdl(client: PgClientLike, lockTimeoutMs: number, ...statements: string[]): Promise<void> {
   await client.query([sql.setLocalLockTimeout(lockTimeoutMs), ...statements].join(';\n'));
+}
+
+/** What {@link runDdlUnlessAborted} stops on, and the words its `ABORTED` says. */
+export interface DdlStop {
+  readonly signal: AbortSignal | undefined;
+  /** The partition the statements are for (the error's context). */
+  readonly partition: string;
+  /** What does not happen when stopped, as a clause: `artifact_boms_2025_08 was not dropped`. */
+  readonly notDone: string;
+}
+
+/**
+ * {@link runDdl} that a signal stops before COMMIT. The statements' locks
+ * may wait (up to `lockTimeoutMs`) for a reader; a signal that fires
+ * meanwhile rolls them back once they are granted instead of committing
+ * them, as the staging swap does. Without a signal it is `runDdl`, in one
+ * round trip.
+ */
+export async function runDdlUnlessAborted(
+  client: PgClientLike,
+  lockTimeoutMs: number,
+  stop: DdlStop,
+  ...statements: string[]
+): Promise<void> {
+  if (stop.signal === undefined) return runDdl(client, lockTimeoutMs, ...statements);
+  throwIfAborted(stop.signal, { partition: stop.partition });
+  try {
+    await client.query(['BEGIN', sql.setLocalLockTimeout(lockTimeoutMs), ...statements].join(';\n'));
+    throwIfAborted(stop.signal, { partition: stop.partition }, stop.notDone);
+  } catch (error) {
+    await Promise.resolve(client.query('ROLLBACK')).catch(() => undefined);
+    throw error;
+  }
+  await client.query('COMMIT');
 }
 
 /**

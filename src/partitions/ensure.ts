@@ -18,7 +18,8 @@ import {
   type PrivilegeDrift,
   privilegeDrift,
   refuseReferencedMove,
-  runDdl,
+  runDdlUnlessAborted,
+  type DdlStop,
   withAdvisoryLock,
 } from './ddl.js';
 import { addIntervals, floorToInterval } from './interval.js';
@@ -141,7 +142,7 @@ export interface EnsureProgress {
  */
 export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Promise<EnsureReport> {
   const { client, ctx, plan } = run;
-  await refuseSkewedClock(client, ctx, 'ensure', run.call.logger ?? ctx.logger);
+  await refuseSkewedClock(client, ctx, 'ensure');
   const current = floorToInterval(ctx.now(), ctx.interval);
   const first = addIntervals(current, ctx.interval, -plan.behind);
   const last = addIntervals(current, ctx.interval, plan.ahead);
@@ -162,7 +163,7 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
     if (todo.length > 0) {
       const access = await parentAccess(client, ctx.parent);
       if (!access.owned && !access.canOwn) {
-        (run.call.logger ?? ctx.logger).warn('new partitions keep the owner running ensure', {
+        ctx.logger.warn('new partitions keep the owner running ensure', {
           table: ctx.table,
           owner: access.owner,
           runningAs: access.me,
@@ -171,7 +172,7 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
       }
       const withheld = access.rowSecurity ? [...access.grants, ...access.columnGrants].filter((g) => g.grantee !== access.owner) : [];
       if (withheld.length > 0) {
-        (run.call.logger ?? ctx.logger).warn("new partitions do not get the parent's grants: it has row-level security", {
+        ctx.logger.warn("new partitions do not get the parent's grants: it has row-level security", {
           table: ctx.table,
           withheldFrom: [...new Set(withheld.map((g) => g.grantee))],
           reason: `${ctx.table} has row-level security, whose policies apply to reads through it but not to a partition read directly: the new partitions get its owner's privileges only, so ${[...new Set(withheld.map((g) => g.grantee))].join(', ')} read and write them through ${ctx.table}, under its policies.`,
@@ -198,8 +199,8 @@ export async function ensureWindow(run: EnsureRun, progress: EnsureProgress): Pr
  * to the partitions it already has, and row-level security turned on
  * later leaves their grants in place.
  */
-function warnPrivilegeDrift({ ctx, call }: EnsureRun, drift: readonly PrivilegeDrift[]): void {
-  const logger = call.logger ?? ctx.logger;
+function warnPrivilegeDrift({ ctx }: EnsureRun, drift: readonly PrivilegeDrift[]): void {
+  const { logger } = ctx;
   // The partitions (five at most, then how many more) and the verb that agrees with them.
   const list = (names: readonly string[], one: string, many: string): string =>
     `${names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`} ${names.length === 1 ? one : many}`;
@@ -263,7 +264,7 @@ async function createSlots(
 ): Promise<void> {
   const { client, ctx, snap, storage, access, plan, call } = run;
   const make = (slot: PartitionSlot): string[] => createSlotStatements(ctx, slot, snap.keyType, storage, access);
-  const logger = call.logger ?? ctx.logger;
+  const { logger } = ctx;
   const def = snap.defaultPartition;
   const taken: PartitionSlot[] = [];
   // The first slot PostgreSQL refused (a foreign key, a rule on the default partition), reported once the others are made.
@@ -281,12 +282,12 @@ async function createSlots(
   // Rows in the default partition make ATTACH fail with 23514 ("would be violated"); only then is the slower move needed.
   const createOne = async (slot: PartitionSlot): Promise<number> => {
     try {
-      await runDdl(client, ctx.lockTimeoutMs, ...make(slot));
+      await runDdlUnlessAborted(client, ctx.lockTimeoutMs, notCreated(call.signal, [slot]), ...make(slot));
       return 0;
     } catch (error) {
       if (def === undefined || sqlstateOf(error) !== CHECK_VIOLATION) throw error;
       columns ??= await insertableColumns(client, ctx.parent);
-      return createBesideDefault(client, ctx, { slot, statements: make(slot) }, snap, def, columns);
+      return createBesideDefault(client, ctx, { slot, statements: make(slot), signal: call.signal }, snap, def, columns);
     }
   };
   // Each ATTACH scans the default partition, held ACCESS EXCLUSIVE to the commit: one CHECK scans it once per batch.
@@ -308,7 +309,7 @@ async function createSlots(
     const lead = chunk[0]!;
     throwIfAborted(call.signal, { partition: lead.name });
     try {
-      await runDdl(client, ctx.lockTimeoutMs, ...batch(chunk));
+      await runDdlUnlessAborted(client, ctx.lockTimeoutMs, notCreated(call.signal, chunk), ...batch(chunk));
       for (const slot of chunk) created({ ...slot, rowsMovedFromDefault: 0 });
     } catch (error) {
       const code = sqlstateOf(error);
@@ -336,7 +337,7 @@ async function createSlots(
         }
       }
     }
-    call.onProgress?.({ phase: 'create', partition: chunk[chunk.length - 1]!.name, done: progress.created.length, total: todo.length });
+    ctx.onProgress({ phase: 'create', partition: chunk[chunk.length - 1]!.name, done: progress.created.length, total: todo.length });
   }
   if (taken.length > 0) throw await nameTaken(client, ctx, taken, progress.created.length);
   if (refused !== undefined) throw refused;
@@ -370,17 +371,23 @@ function canceled(error: unknown, slot: PartitionSlot): BackfillError {
 async function createBesideDefault(
   client: PgClientLike,
   ctx: ManagerContext,
-  { slot, statements }: { readonly slot: PartitionSlot; readonly statements: readonly string[] },
+  {
+    slot,
+    statements,
+    signal,
+  }: { readonly slot: PartitionSlot; readonly statements: readonly string[]; readonly signal: AbortSignal | undefined },
   snap: Snapshot,
   def: PartitionInfo,
   columns: string,
 ): Promise<number> {
   const { where } = rangeOf(ctx, slot, snap.keyType);
+  const stop = notCreated(signal, [slot]);
   return inDdlTransaction(client, ctx.lockTimeoutMs, async () => {
     await client.query(sql.lockParentForMove(ctx.parent.sql, def.sql));
     const { rows } = (await client.query(sql.anyRowIn(def.sql, where))) as PgQueryResult<{ stuck: boolean }>;
     if (rows[0]?.stuck !== true) {
       await client.query(statements.join(';\n'));
+      throwIfAborted(stop.signal, { partition: stop.partition }, stop.notDone);
       return 0;
     }
     await refuseReferencedMove(client, def, slot, where);
@@ -389,6 +396,8 @@ async function createBesideDefault(
     const moved = await moveRows(client, { fromSql: def.sql, toSql: holding, partition: slot.name }, columns, where);
     await client.query(statements.join(';\n'));
     await moveRows(client, { fromSql: holding, toSql: inParentSchema(ctx, slot.name), partition: slot.name }, columns, 'true');
+    // The locks above may have waited for readers: a signal meanwhile rolls the move back rather than committing it.
+    throwIfAborted(stop.signal, { partition: stop.partition }, `${slot.name} was not created and its rows stay in the default partition`);
     return moved;
   });
 }
@@ -437,4 +446,10 @@ async function nameTaken(
       `${advice.join(' ')} Then run ensure again: until then rows for that range have no partition but the default, if there is one.`,
     { context: { table: ctx.table, partition: taken[0]!.name, taken: taken.map((t) => `${schema}.${t.name}`) } },
   );
+}
+
+/** What a signal stops creating `slots` says: none of them was created. */
+function notCreated(signal: AbortSignal | undefined, slots: readonly PartitionSlot[]): DdlStop {
+  const names = slots.map((s) => s.name).join(', ');
+  return { signal, partition: slots[0]?.name ?? '', notDone: `${names} ${slots.length === 1 ? 'was' : 'were'} not created` };
 }

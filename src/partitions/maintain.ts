@@ -43,7 +43,7 @@ function stepSql(plan: MaintainPlan, part: PartitionInfo, step: MaintainStep): s
  * its own leftovers at once when it can.
  */
 export async function maintainPartition(run: MaintainRun, progress: MaintainProgress): Promise<MaintainReport> {
-  const { client, ctx, call, target } = run;
+  const { client, ctx, target } = run;
   const snap = await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs);
   const part = snap.partitions.find((p) => p.schema === target.schema && p.name === target.name);
   if (part === undefined) {
@@ -58,7 +58,7 @@ export async function maintainPartition(run: MaintainRun, progress: MaintainProg
     throw await namingIndexBuilders(client, part, error);
   });
   const { steps, invalidIndexesDropped } = progress;
-  (call.logger ?? ctx.logger).info('partition maintained', {
+  ctx.logger.info('partition maintained', {
     partition: part.name,
     steps: steps.map((s) => s.step),
     invalidIndexesDropped,
@@ -122,7 +122,7 @@ async function namingIndexBuilders(client: PgClientLike, part: PartitionInfo, er
 
 /** Drops the leftovers of an earlier failed rebuild, then runs each step (the session's `lock_timeout` already set). */
 async function runSteps(run: MaintainRun, part: PartitionInfo, progress: MaintainProgress): Promise<void> {
-  const { client, plan, call } = run;
+  const { client, ctx, plan, call } = run;
   const qualified = `${part.schema}.${part.name}`;
   const stale = await rebuildLeftovers(client, part);
   try {
@@ -160,7 +160,7 @@ async function runSteps(run: MaintainRun, part: PartitionInfo, progress: Maintai
         await runStep(step, sql.reindexIndexConcurrently(index), advice);
       }
     }
-    call.onProgress?.({ phase: step, partition: part.name, done: i + 1, total: plan.steps.length });
+    ctx.onProgress({ phase: step, partition: part.name, done: i + 1, total: plan.steps.length });
   }
 }
 

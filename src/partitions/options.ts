@@ -7,8 +7,9 @@
  */
 import { err, ok, type Result, safeTry } from 'neverthrow';
 import { BackfillError, type BackfillErrorContext } from '../errors.js';
-import { silentLogger, type Logger } from '../_internals/logger.js';
+import { loggerOf, type Logger } from '../_internals/logger.js';
 import { milliseconds } from '../_internals/milliseconds.js';
+import { noProgress, type ProgressReporter } from '../_internals/progress.js';
 import { parseQualifiedName, quoteIdent, validateIdentifier, type QualifiedName } from '../_internals/sql-identifier.js';
 import {
   DEFAULT_PARTITION_ADVISORY_LOCK_TIMEOUT_MS,
@@ -24,7 +25,7 @@ import {
   MAX_INTERVAL_COUNT,
 } from './defaults.js';
 import { PARTITION_INTERVALS, type PartitionInterval } from './interval.js';
-import type { EnsureOptions, MaintainOptions, PartitionManagerConfig, RetentionOptions } from './types.js';
+import type { EnsureOptions, MaintainOptions, PartitionManagerConfig, PartitionProgress, RetentionOptions } from './types.js';
 
 /** The longest suffix any interval writes (`_YYYY_MM_DD`). */
 const LONGEST_SUFFIX = 11;
@@ -44,6 +45,8 @@ export interface ManagerContext {
   readonly lockTimeoutMs: number;
   readonly advisoryLockTimeoutMs: number;
   readonly logger: Logger;
+  /** The call's `onProgress`, which cannot throw; a no-op outside a call given one. */
+  readonly onProgress: ProgressReporter<PartitionProgress>;
   /** `schema.table`, for messages and error context. */
   readonly table: string;
 }
@@ -128,7 +131,8 @@ export function resolveConfig(config: PartitionManagerConfig): Result<Readonly<M
         maxClockSkewMs,
         lockTimeoutMs,
         advisoryLockTimeoutMs,
-        logger: config.logger ?? silentLogger,
+        logger: loggerOf(config.logger),
+        onProgress: noProgress,
         table: `${parent.schema}.${parent.name}`,
       }),
     );

@@ -1,5 +1,7 @@
 import { type Result, ResultAsync } from 'neverthrow';
 import type { BackfillError } from '../errors.js';
+import { loggerOf } from '../_internals/logger.js';
+import { progressOf } from '../_internals/progress.js';
 import { PgHandle, pgErrorToBackfill, type PgClientLike } from '../_internals/pg.js';
 import { parseQualifiedName } from '../_internals/sql-identifier.js';
 import { attachTable, restoredSlot } from './attach.js';
@@ -27,6 +29,12 @@ import type {
   RetentionOptions,
   RetentionReport,
 } from './types.js';
+
+/** `ctx` with the logger one call was given in place of the manager's, and the call's `onProgress` (`what` names the call in its warning). */
+function forCall(ctx: ManagerContext, call: PartitionCallOptions, what: string): ManagerContext {
+  const logger = call.logger === undefined ? ctx.logger : loggerOf(call.logger);
+  return { ...ctx, logger, onProgress: progressOf(call.onProgress, logger, `partitions ${what}`) };
+}
 
 /**
  * Keeps a range-partitioned PostgreSQL table's partitions ahead of time,
@@ -185,7 +193,12 @@ export class PartitionManager {
     return this.#context
       .andThen((ctx) => resolveEnsure(options).map((plan) => ({ ctx, plan })))
       .asyncAndThen(({ ctx, plan }) =>
-        this.#run(ctx, 'ensure', (client) => ensureWindow({ client, ctx, plan, call: options }, progress), done),
+        this.#run(
+          ctx,
+          'ensure',
+          (client) => ensureWindow({ client, ctx: forCall(ctx, options, 'ensure'), plan, call: options }, progress),
+          done,
+        ),
       );
   }
 
@@ -216,7 +229,7 @@ export class PartitionManager {
         this.#run(
           ctx,
           'retention',
-          (client) => applyRetention({ client, ctx, plan, call: options }, progress),
+          (client) => applyRetention({ client, ctx: forCall(ctx, options, 'retention'), plan, call: options }, progress),
           () => progress.report,
         ),
       );
@@ -255,7 +268,7 @@ export class PartitionManager {
     return this.#context
       .andThen((ctx) => restoredSlot(ctx, tableName).map((restored) => ({ ctx, ...restored })))
       .asyncAndThen(({ ctx, target, slot }) =>
-        this.#run(ctx, 'attach', (client) => attachTable({ client, ctx, call: options, target, slot })),
+        this.#run(ctx, 'attach', (client) => attachTable({ client, ctx: forCall(ctx, options, 'attach'), call: options, target, slot })),
       );
   }
 
@@ -292,7 +305,12 @@ export class PartitionManager {
           .andThen((target) => resolveMaintain(options).map((plan) => ({ ctx, target, plan }))),
       )
       .asyncAndThen(({ ctx, target, plan }) =>
-        this.#run(ctx, 'maintain', (client) => maintainPartition({ client, ctx, plan, call: options, target }, progress), done),
+        this.#run(
+          ctx,
+          'maintain',
+          (client) => maintainPartition({ client, ctx: forCall(ctx, options, 'maintain'), plan, call: options, target }, progress),
+          done,
+        ),
       );
   }
 

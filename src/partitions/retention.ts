@@ -7,7 +7,7 @@
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { readSnapshot, type Snapshot } from './catalog.js';
-import { commentOf, runDdl, sizesWithin, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
+import { commentOf, type DdlStop, runDdl, runDdlUnlessAborted, sizesWithin, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
 import { addIntervals, floorToInterval, parsePartitionSuffix } from './interval.js';
 import type { ManagerContext, RetentionPlanOptions } from './options.js';
 import { refuseSkewedClock } from './clock.js';
@@ -114,7 +114,7 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
     snap: await readSnapshot(client, ctx.parent, ctx.column, ctx.interval, ctx.lockTimeoutMs),
     detached: await detachedToDrop(client, ctx),
   });
-  await refuseSkewedClock(client, ctx, 'retention', call.logger ?? ctx.logger);
+  await refuseSkewedClock(client, ctx, 'retention');
   if (plan.dryRun) {
     const state = await read();
     return sized(client, ctx, planRetention(run, state));
@@ -123,7 +123,7 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
     const state = await read();
     const report = await sized(client, ctx, planRetention(run, state));
     const candidates: RetentionCandidate[] = [...report.candidates];
-    const logger = call.logger ?? ctx.logger;
+    const { logger } = ctx;
     let refused: BackfillError | undefined;
     for (const [i, c] of candidates.entries()) {
       progress.report = { ...report, candidates: [...candidates] };
@@ -131,7 +131,7 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
       // The candidate itself, in the parent's schema: a partition of the same name in another schema is another table.
       const part = state.snap.partitions.find((p) => p.schema === ctx.parent.schema && p.name === c.name);
       try {
-        await expire(client, ctx, c, part === undefined ? 'detached' : part.detachPending ? 'pending' : 'attached');
+        await expire(client, ctx, c, part === undefined ? 'detached' : part.detachPending ? 'pending' : 'attached', call.signal);
       } catch (error) {
         const failure = pgErrorToBackfill(error, { partition: c.name }, `retention ${c.action} ${c.name}`);
         // One partition PostgreSQL refuses to drop (a view or a foreign key depends on it) must not keep
@@ -146,7 +146,7 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
         to: c.to.toISOString(),
         cutoff: report.cutoff.toISOString(),
       });
-      call.onProgress?.({ phase: plan.mode, partition: c.name, done: i + 1, total: candidates.length });
+      ctx.onProgress({ phase: plan.mode, partition: c.name, done: i + 1, total: candidates.length });
     }
     progress.report = { ...report, candidates };
     if (refused !== undefined) throw refused;
@@ -167,24 +167,33 @@ async function expire(
   ctx: ManagerContext,
   c: RetentionCandidate,
   state: 'attached' | 'pending' | 'detached',
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const child = inParentSchema(ctx, c.name);
   const drop = c.action === 'drop';
+  // Each step's lock may wait for a reader: a signal meanwhile stops that step before its COMMIT.
+  const stop = (notDone: string): DdlStop => ({ signal, partition: c.name, notDone });
   // An attached partition a drop run drops at once needs no detach, and no mark.
   if (state === 'pending' || (state === 'attached' && (c.concurrently || !drop))) {
     const note = await commentOf(client, child);
     const comment = drop ? sql.markedComment(note) : sql.unmarkedComment(note);
     const recomment = comment === note ? [] : [sql.commentOnTable(child, comment)];
-    if (state === 'pending') {
-      await runDdl(client, ctx.lockTimeoutMs, ...recomment, sql.detachPartition(ctx.parent.sql, child, ' FINALIZE'));
-    } else if (c.concurrently) {
+    if (c.concurrently && state === 'attached') {
       if (recomment.length > 0) await runDdl(client, ctx.lockTimeoutMs, ...recomment);
       await detachConcurrently(client, ctx, c, drop ? sql.unmarkedComment(note) : undefined);
     } else {
-      await runDdl(client, ctx.lockTimeoutMs, ...recomment, sql.detachPartition(ctx.parent.sql, child, ''));
+      // A detach left pending (by a failed CONCURRENTLY) is finished, whatever this run's `concurrently`.
+      const finish = state === 'pending' ? ' FINALIZE' : '';
+      await runDdlUnlessAborted(
+        client,
+        ctx.lockTimeoutMs,
+        stop(`${c.name} was not detached`),
+        ...recomment,
+        sql.detachPartition(ctx.parent.sql, child, finish),
+      );
     }
   }
-  if (drop) await runDdl(client, ctx.lockTimeoutMs, sql.dropTable(child));
+  if (drop) await runDdlUnlessAborted(client, ctx.lockTimeoutMs, stop(`${c.name} was not dropped`), sql.dropTable(child));
 }
 
 /**

@@ -56,10 +56,19 @@ export function finishPendingDetach(ctx: ManagerContext, part: PartitionInfo): s
   );
 }
 
-/** Stops a long call between steps; what finished is in the error's `partial`. */
-export function throwIfAborted(signal: AbortSignal | undefined, context: BackfillErrorContext): void {
+/**
+ * Stops a long call between steps, or before a step's COMMIT (`notDone`
+ * then says what the step did not do); what finished is in the error's `partial`.
+ */
+export function throwIfAborted(signal: AbortSignal | undefined, context: BackfillErrorContext, notDone?: string): void {
   if (signal?.aborted)
-    throw new BackfillError('ABORTED', 'The operation was aborted; finished steps are listed in error.partial.', { context });
+    throw new BackfillError(
+      'ABORTED',
+      notDone === undefined
+        ? 'The operation was aborted; finished steps are listed in error.partial.'
+        : `The operation was interrupted while it waited for its lock: ${notDone}, and nothing after the signal was committed; finished steps are listed in error.partial.`,
+      { context },
+    );
 }
 
 /** The SQLSTATE of a driver error, if it has one. */

@@ -85,9 +85,13 @@ export interface PartitionProgress {
  * ```
  */
 export interface PartitionCallOptions {
-  /** Stops between steps; finished steps stay done and are listed in `error.partial`. */
+  /**
+   * Stops between steps; finished steps stay done and are listed in
+   * `error.partial`. A step whose lock waited for another session when the
+   * signal fired is rolled back once the lock is granted, not committed.
+   */
   readonly signal?: AbortSignal;
-  /** Called after each partition (or batch of partitions) is done. */
+  /** Called after each partition (or batch of partitions) is done. A callback that throws is ignored (logged once at warn). */
   readonly onProgress?: (progress: PartitionProgress) => void;
   /** Overrides the manager's logger for this call. */
   readonly logger?: Logger;

@@ -11,7 +11,8 @@ import { BackfillError, toBackfillError } from '../errors.js';
 import { writeDataset, type WrittenDataset } from '../dataset/write-dataset.js';
 import type { Compression } from '../dataset/types.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../dataset/defaults.js';
-import type { Logger } from '../_internals/logger.js';
+import { loggerOf, type Logger } from '../_internals/logger.js';
+import { progressOf } from '../_internals/progress.js';
 import { milliseconds } from '../_internals/milliseconds.js';
 import { PgHandle, pgErrorToBackfill, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import { parseQualifiedName, type QualifiedName } from '../_internals/sql-identifier.js';
@@ -69,7 +70,7 @@ export interface ExportDatasetOptions {
    * @defaultValue 50000
    */
   readonly progressEveryRows?: number;
-  /** Called every `progressEveryRows` rows and once per table at the end. */
+  /** Called every `progressEveryRows` rows and once per table at the end. A callback that throws is ignored (logged once at warn). */
   readonly onProgress?: (progress: ExportProgress) => void;
   /**
    * How long the export waits to lock its tables (ACCESS SHARE) while a
@@ -122,13 +123,15 @@ function rawLine(field: string, row: number, name: QualifiedName): string {
  * is searched for the row's end only once, so a long row costs time linear
  * in its length.
  */
-async function* tableLines(client: PgClientLike, name: QualifiedName, onRow: () => void): AsyncGenerator<string> {
+async function* tableLines(client: PgClientLike, name: QualifiedName, onRow: () => void, copy: CopyState): AsyncGenerator<string> {
   const stream = client.query(copyOutRaw(name.sql)) as Readable;
+  copy.open.add(stream);
   const decoder = new StringDecoder('utf8');
   let pieces: string[] = [];
   let row = 0;
   try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
+    // Not destroyed when the export stops mid-table: a caller's own client is then drained (see mayRollBack).
+    for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
       const text = decoder.write(chunk);
       let from = 0;
       for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', from)) {
@@ -142,6 +145,7 @@ async function* tableLines(client: PgClientLike, name: QualifiedName, onRow: () 
       }
       if (from < text.length) pieces.push(text.slice(from));
     }
+    copy.open.delete(stream);
     const rest = pieces.join('') + decoder.end();
     if (rest.length > 0) {
       onRow();
@@ -154,8 +158,49 @@ async function* tableLines(client: PgClientLike, name: QualifiedName, onRow: () 
       ? toBackfillError(error)
       : pgErrorToBackfill(error, { table: name.name });
   } finally {
-    if (!stream.destroyed) stream.destroy();
+    if (!copy.open.has(stream) && !stream.destroyed) stream.destroy();
   }
+}
+
+/**
+ * Whether the connection can still take the ROLLBACK. A COPY left half read
+ * (the export stopped or failed mid-table) still holds the connection: a
+ * ROLLBACK sent behind it would wait for ever, with the driver no longer
+ * reading the socket, so the process would exit with nothing said. A
+ * pooled connection is then destroyed by the caller instead (the server
+ * ends its read-only transaction with it). The caller's own client is
+ * not ours to end: the rest of the COPY is read and discarded, after which
+ * the client takes the ROLLBACK and is idle again, outside any transaction.
+ */
+async function mayRollBack(copy: CopyState, pooled: boolean): Promise<boolean> {
+  if (copy.open.size === 0) return true;
+  const open = [...copy.open];
+  copy.open.clear();
+  // Nobody reads these streams any more: the error a dropped connection or the server gives them must not go unhandled.
+  for (const stream of open) stream.on('error', () => undefined);
+  if (pooled) {
+    for (const stream of open) stream.destroy();
+    return false;
+  }
+  await Promise.all(open.map(drain));
+  return true;
+}
+
+/** Reads `stream` to its end (or its error), discarding what it gives. */
+async function drain(stream: Readable): Promise<void> {
+  if (stream.destroyed || stream.readableEnded) return;
+  await new Promise<void>((resolve) => {
+    const read = (): void => {
+      while (stream.read() !== null) {
+        // discarded
+      }
+    };
+    stream.on('readable', read);
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+    stream.on('error', () => resolve());
+    read();
+  });
 }
 
 /**
@@ -191,6 +236,11 @@ function rowTooLong(error: BackfillError, specs: readonly ExportSpec[]): Backfil
     `row ${row} of ${table} (in id order) is longer than ${DEFAULT_MAX_LINE_BYTES} bytes as JSON text, the longest line dataset readers take by default, so the dataset would not import; find such rows with SELECT id FROM ${table} WHERE octet_length(raw::text) > ${DEFAULT_MAX_LINE_BYTES}, and shorten or split them. No file was written.`,
     { cause: error, context: { table, row } },
   );
+}
+
+/** The COPY … TO STDOUT streams the export started and has not read to the end. */
+interface CopyState {
+  readonly open: Set<Readable>;
 }
 
 interface ExportSpec {
@@ -233,6 +283,12 @@ function resolveExport(config: ExportDatasetConfig, outPath: string, options: Ex
  * (PostgreSQL's normalised form, not necessarily the originally imported
  * bytes).
  *
+ * With the caller's own `pg.Client` as `pg` (never ended here), an export
+ * that stops part-way through a table (`options.signal`, a refused row)
+ * reads and discards the rest of that table's COPY, then rolls back: the
+ * client is left idle, outside any transaction, holding no lock. A pooled
+ * connection is dropped instead.
+ *
  * @example
  * ```ts
  * const out = await exportDataset(
@@ -258,9 +314,12 @@ function exportTables(
 ): ResultAsync<ExportReport, BackfillError> {
   const started = process.hrtime.bigint();
   const every = options.progressEveryRows ?? 50_000;
+  const logger = loggerOf(options.logger);
+  const onProgress = progressOf(options.onProgress, logger, 'staging export');
   const handle = new PgHandle(pg);
   const run = handle.withClient(async (client) => {
     const counts = specs.map(() => 0);
+    const copy: CopyState = { open: new Set() };
     const tables = [...new Map(specs.map((s) => [s.name.sql, s.name])).values()];
     const lockable = await query<{ name: string }>(client, lockableTables(tables.map((n) => n.sql)));
     await query(client, BEGIN_SNAPSHOT);
@@ -272,10 +331,15 @@ function exportTables(
       const members = Object.fromEntries(
         specs.map((s, i) => [
           s.member,
-          tableLines(client, s.name, () => {
-            counts[i] = (counts[i] ?? 0) + 1;
-            if (counts[i] % every === 0) options.onProgress?.({ member: s.member, table: s.table, rows: counts[i] });
-          }),
+          tableLines(
+            client,
+            s.name,
+            () => {
+              counts[i] = (counts[i] ?? 0) + 1;
+              if (counts[i] % every === 0) onProgress({ member: s.member, table: s.table, rows: counts[i] });
+            },
+            copy,
+          ),
         ]),
       );
       const written = await writeDataset(outPath, {
@@ -291,8 +355,8 @@ function exportTables(
       // Thrown, not returned: withClient then destroys the connection (its COPY may be half read) instead of pooling it.
       if (written.isErr()) throw rowTooLong(written.error, specs);
       await query(client, COMMIT);
-      for (const [i, s] of specs.entries()) options.onProgress?.({ member: s.member, table: s.table, rows: counts[i] ?? 0 });
-      options.logger?.info('staging tables exported', { path: outPath, sha256: written.value.sha256 });
+      for (const [i, s] of specs.entries()) onProgress({ member: s.member, table: s.table, rows: counts[i] ?? 0 });
+      logger.info('staging tables exported', { path: outPath, sha256: written.value.sha256 });
       return {
         ...written.value,
         path: outPath,
@@ -300,6 +364,7 @@ function exportTables(
         durationMs: Number(process.hrtime.bigint() - started) / 1e6,
       };
     } catch (error) {
+      if (!(await mayRollBack(copy, handle.pooled))) throw error;
       await query(client, ROLLBACK).catch(() => undefined);
       throw await explainLockTimeout(client, error, tables, lockTimeoutMs, { shared: true, outcome: 'No file was written.' });
     }

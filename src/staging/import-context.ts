@@ -8,7 +8,8 @@
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import type { ReadDatasetOptions } from '../dataset/types.js';
-import type { Logger } from '../_internals/logger.js';
+import { loggerOf, type Logger } from '../_internals/logger.js';
+import { progressOf, type ProgressReporter } from '../_internals/progress.js';
 import { isSha256Hex } from '../_internals/sha256-hex.js';
 import {
   DEFAULT_COPY_BATCH_BYTES,
@@ -34,6 +35,7 @@ export interface ImporterContext {
   readonly specs: readonly MemberSpec[];
   readonly idField: string | undefined;
   readonly maxIdBytes: number | undefined;
+  readonly idKey: RescanContext['idKey'];
   readonly logger: Logger | undefined;
 }
 
@@ -50,7 +52,8 @@ export interface RunContext extends ImporterContext, RescanContext {
   readonly signal: AbortSignal | undefined;
   /** Member digests always on: every member is checked against the manifest's `sha256`. */
   readonly reader: ReadDatasetOptions & { readonly memberDigests: true };
-  readonly onProgress: ((progress: ImportProgress) => void) | undefined;
+  /** The caller's `onProgress`, which cannot throw (a no-op when none was given). */
+  readonly onProgress: ProgressReporter<ImportProgress>;
   /** `process.hrtime.bigint()` when the import started. */
   readonly started: bigint;
 }
@@ -87,6 +90,7 @@ export function resolveRun(context: ImporterContext, path: string, o: ImportOpti
   if (o.expectedSha256 !== undefined && !isSha256Hex(o.expectedSha256))
     return err(invalid(`expectedSha256 must be 64 hexadecimal digits, got ${JSON.stringify(o.expectedSha256)}.`));
   const signal = o.signal;
+  const logger = loggerOf(o.logger, context.logger);
   return ok(
     Object.freeze({
       ...context,
@@ -105,8 +109,8 @@ export function resolveRun(context: ImporterContext, path: string, o: ImportOpti
         ...readerLimits(o),
       }),
       signal,
-      logger: o.logger ?? context.logger,
-      onProgress: o.onProgress,
+      logger,
+      onProgress: progressOf(o.onProgress, logger, 'staging import'),
       started: process.hrtime.bigint(),
     }),
   );

@@ -22,13 +22,14 @@ export async function afterFailure(run: RunContext, error: BackfillError, skip: 
   const id = error.code === 'DUPLICATE_ID' ? error.context.id : undefined;
   const dupSpec = typeof id === 'string' ? run.specs.find((s) => s.table === error.context.table) : undefined;
   if (typeof id === 'string' && dupSpec !== undefined) {
-    const lines = await linesOfId(run, dupSpec.member, id, skip);
+    const key = duplicateKey(run, error, id);
+    const lines = key === undefined ? [] : await linesOfId(run, dupSpec.member, key, skip);
     const canReject = run.onInvalid === 'reject' && lines.length > 1;
-    if (canReject && attempt <= run.maxDuplicateRetries) {
+    if (canReject && key !== undefined && attempt <= run.maxDuplicateRetries) {
       const memberSkip = skip.get(dupSpec.member) ?? new Map<number, SkippedLine>();
       const kept = lines[0]!;
       for (const line of lines.slice(1))
-        memberSkip.set(line, { id, kept, reason: `${dupSpec.member} line ${line}: id ${JSON.stringify(id)} duplicates line ${kept}` });
+        memberSkip.set(line, { id, key, kept, reason: `${dupSpec.member} line ${line}: id ${JSON.stringify(id)} duplicates line ${kept}` });
       skip.set(dupSpec.member, memberSkip);
       run.logger?.warn('duplicate id rejected; importing again', { member: dupSpec.member, id, lines });
       return { retry: true };
@@ -36,6 +37,18 @@ export async function afterFailure(run: RunContext, error: BackfillError, skip: 
     return { retry: false, error: duplicateError(error, dupSpec, lines, canReject) };
   }
   return { retry: false, error: await withCopyLine(run, error, skip) };
+}
+
+/**
+ * The duplicate's id as the target compares ids: the error's `idKey` from a
+ * target that defines `idKey`, else its id text. A target
+ * that compares otherwise but did not say which key (undefined) leaves the
+ * lines unlocated rather than matched by text.
+ */
+function duplicateKey(run: RunContext, error: BackfillError, id: string): string | undefined {
+  const key = error.context.idKey;
+  if (typeof key === 'string') return key;
+  return run.target.idKey === undefined ? id : undefined;
 }
 
 function duplicateError(error: BackfillError, spec: MemberSpec, lines: readonly number[], retriesExhausted: boolean): BackfillError {

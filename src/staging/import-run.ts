@@ -6,16 +6,26 @@
  *
  * @module
  */
+import { isUtf8 } from 'node:buffer';
 import { err, ok, Result, ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { readDataset } from '../dataset/read-dataset.js';
-import type { Dataset, DatasetManifest, DatasetMember, DatasetStats } from '../dataset/types.js';
+import type { Dataset, DatasetLine, DatasetManifest, DatasetMember, DatasetStats } from '../dataset/types.js';
+import type { UnreadableLine } from '../dataset/dataset-member.js';
 import { throwIfAborted } from '../_internals/logger.js';
 import type { MemberSpec, RunContext } from './import-context.js';
 import { afterFailure } from './import-failure.js';
-import { checkLine, duplicateAnchors, fileChangedError, type LineVerdict, type SkipSet } from './line-check.js';
+import {
+  checkEntry,
+  checkedLineBatches,
+  duplicateAnchors,
+  skipMember,
+  fileChangedError,
+  type LineVerdict,
+  type SkipSet,
+} from './line-check.js';
 import { checkCount, checkMember, checkTarballDigest, type TableCounts } from './manifest-checks.js';
-import { RejectWriter } from './reject-writer.js';
+import { RejectWriter, type RejectEntry } from './reject-writer.js';
 import type { ImportProgress, ImportReport } from './staging-importer.js';
 import type { StagingCommitInfo, StagingRow, StagingRowReject, StagingSession } from './staging-target.js';
 
@@ -57,11 +67,11 @@ interface Pass {
  * or fails with the partial report attached as `error.partial`.
  */
 export function runImport(run: RunContext): ResultAsync<ImportReport, BackfillError<ImportReport>> {
-  // Only a caller's logger or onProgress can throw out here; that is the import's error too.
+  // Nothing a caller gives can throw out here (its logger and onProgress are wrapped); anything else still comes back as an error, never a rejection.
   return new ResultAsync(passes(run).catch((thrown: unknown) => err(toBackfillError(thrown).withoutPartial())));
 }
 
-/** `work`, with anything it throws (a caller's `onProgress`, say) as its error rather than a rejected promise. */
+/** `work`, with anything it throws as its error rather than a rejected promise. */
 async function settled<T, E>(work: PromiseLike<Result<T, E>>): Promise<Result<T, E | BackfillError>> {
   try {
     return await work;
@@ -84,7 +94,7 @@ async function passes(run: RunContext): Promise<Result<ImportReport, BackfillErr
         committed: done.committed,
         dryRun: done.dryRun,
       });
-      run.onProgress?.(state.progress('done'));
+      run.onProgress(state.progress('done'));
       return ok(done);
     }
     const next = await afterFailure(run, outcome.error, skip, attempt);
@@ -121,10 +131,23 @@ function loadAndCommit(pass: Pass): ResultAsync<void, BackfillError> {
       ...(run.signal === undefined ? {} : { signal: run.signal }),
       ...(run.logger === undefined ? {} : { logger: run.logger }),
     });
+    // Beginning a truncate import waits (up to the lock timeout) for the tables' lock: a signal meanwhile is
+    // named as what it interrupted, not as the dataset read it would otherwise stop next.
+    if (run.signal?.aborted) {
+      await session.abort();
+      return err(interruptedBeginning(run));
+    }
     const done = await settled(fillAndCommit(pass, session));
     if (!state.committed) await session.abort();
     return done;
   });
+}
+
+/** `ABORTED` for a signal that fired while the session began: nothing was read or changed. */
+function interruptedBeginning(run: Pass['run']): BackfillError {
+  const tables = run.specs.map((s) => s.table).join(', ');
+  const what = run.strategy === 'truncate' ? `waiting for the lock on ${tables}` : `preparing the fresh tables for ${tables}`;
+  return new BackfillError('ABORTED', `The import was interrupted while ${what}; nothing was changed and the tables keep their contents.`);
 }
 
 function fillAndCommit(pass: Pass, session: StagingSession): ResultAsync<void, BackfillError> {
@@ -137,7 +160,7 @@ function fillAndCommit(pass: Pass, session: StagingSession): ResultAsync<void, B
       yield* session.abort();
       return ok(undefined);
     }
-    run.onProgress?.(state.progress('commit'));
+    run.onProgress(state.progress('commit'));
     const { dropped, ...lock } = yield* session.commit();
     state.lock = lock;
     state.dropped = dropped ?? [];
@@ -161,7 +184,10 @@ async function loadMembers(pass: Pass, session: StagingSession, ds: Dataset<stri
   try {
     for await (const member of ds) {
       const spec = bySpec.get(member.name);
-      if (spec === undefined) continue;
+      if (spec === undefined) {
+        skipMember(member);
+        continue;
+      }
       seen.add(member.name);
       const { read, load } = startLoad(pass, session, member, spec);
       loads.push(load);
@@ -232,28 +258,34 @@ async function* memberBatches(pass: Pass, member: DatasetMember, spec: MemberSpe
   const skipped = pass.skip.get(name);
   const anchors = duplicateAnchors(skipped);
   const where = { member: name, table: spec.table };
-  const progress = (): void => run.onProgress?.(state.progress('load', where));
+  const progress = (): void => run.onProgress(state.progress('load', where));
   let nextProgress = state.rows + progressEveryRows;
   let batch: StagingRow[] = [];
   let size = 0;
   progress();
+  // Failing, the reader stops at a line it cannot hand over (an over-long one as soon as it passes the limit).
+  const batches: AsyncIterable<(DatasetLine | UnreadableLine)[]> =
+    rejects === undefined ? member.lineBatches() : checkedLineBatches(member);
   // One await per decompressed chunk of lines, not per line.
-  for await (const lines of member.lineBatches()) {
+  for await (const lines of batches) {
     // Another table's load failed: stop reading, the import fails with that.
     if (state.loadFailure !== undefined) return;
-    for (const { line, raw } of lines) {
+    for (const entry of lines) {
+      const { line } = entry;
+      const raw = 'error' in entry ? entry.text : entry.raw;
       state.rawChars += raw.length;
-      let verdict: LineVerdict = checkLine(raw, name, line, idField, maxIdBytes);
+      let verdict: LineVerdict = checkEntry(entry, name, idField, maxIdBytes);
       const anchor = anchors.get(line);
       if (anchor !== undefined) {
-        if (!('id' in verdict) || verdict.id !== anchor) throw fileChangedError(name, line, anchor);
+        if (!('id' in verdict) || (await run.idKey({ id: verdict.id, raw, line })) !== anchor.key)
+          throw fileChangedError(name, line, anchor.id);
         const dup = skipped?.get(line);
         if (dup !== undefined)
           verdict = { code: 'DUPLICATE_ID', error: new BackfillError('DUPLICATE_ID', dup.reason, { context: { member: name, line } }) };
       }
       if (!('id' in verdict)) {
         if (rejects === undefined) throw verdict.error;
-        await rejects.write({ member: name, line, code: verdict.code, reason: verdict.error.message, raw });
+        await rejects.write({ member: name, line, code: verdict.code, reason: verdict.error.message, raw, ...unreadableFields(entry) });
         table.rejected += 1;
         state.rejected += 1;
         continue;
@@ -276,6 +308,19 @@ async function* memberBatches(pass: Pass, member: DatasetMember, spec: MemberSpe
   progress();
 }
 
+/**
+ * What a reject entry adds for a line the reader could not hand over: a
+ * truncated line's whole length, and the exact bytes of a line (or of the
+ * first bytes kept) that are not UTF-8, which `raw` shows with U+FFFD.
+ */
+function unreadableFields(entry: DatasetLine | UnreadableLine): Pick<RejectEntry, 'truncated' | 'bytes' | 'rawBase64'> {
+  if (!('error' in entry)) return {};
+  return {
+    ...(entry.truncated ? { truncated: true, bytes: entry.length } : {}),
+    ...(isUtf8(entry.bytes) ? {} : { rawBase64: entry.bytes.toString('base64') }),
+  };
+}
+
 /** Before commit: the tarball's digest, each member against the manifest, and each table's count inside the session. */
 function verify(pass: Pass, session: StagingSession, ds: Dataset<string>, seen: ReadonlySet<string>): ResultAsync<void, BackfillError> {
   const { run, state } = pass;
@@ -284,7 +329,7 @@ function verify(pass: Pass, session: StagingSession, ds: Dataset<string>, seen: 
     const manifest = yield* ds.manifest();
     state.stats = stats;
     state.manifest = manifest;
-    run.onProgress?.(state.progress('verify'));
+    run.onProgress(state.progress('verify'));
     if (run.expectedSha256 !== undefined) {
       yield* checkTarballDigest(stats, run.expectedSha256);
       state.checks.push('tarball sha256');

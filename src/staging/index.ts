@@ -21,6 +21,7 @@ export {
   type ExportReport,
 } from './export-dataset.js';
 export type {
+  RollbackOptions,
   StagingTarget,
   StagingSession,
   StagingSessionOptions,

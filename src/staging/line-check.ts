@@ -7,10 +7,12 @@
  */
 import { BackfillError, toBackfillError, type BackfillErrorCode } from '../errors.js';
 import { readDataset } from '../dataset/read-dataset.js';
-import type { ReadDatasetOptions } from '../dataset/types.js';
+import { ArchiveMember, type UnreadableLine } from '../dataset/dataset-member.js';
+import type { DatasetLine, DatasetMember, ReadDatasetOptions } from '../dataset/types.js';
 import { parseRecordLine } from '../_internals/ndjson.js';
 import { findJsonbProblem } from './jsonb-check.js';
 import { extractRecordId } from './record-id.js';
+import type { StagingRow } from './staging-target.js';
 
 /** A line's id, or why it cannot be loaded. */
 export type LineVerdict = { readonly id: string } | { readonly code: BackfillErrorCode; readonly error: BackfillError };
@@ -18,6 +20,8 @@ export type LineVerdict = { readonly id: string } | { readonly code: BackfillErr
 /** A line an earlier pass found repeating the id of the member's line `kept`. */
 export interface SkippedLine {
   readonly id: string;
+  /** The id as the target compares it (its `idKey`): what both lines must still hold. */
+  readonly key: string;
   readonly kept: number;
   readonly reason: string;
 }
@@ -30,9 +34,9 @@ export type SkipSet = Map<string, Map<number, SkippedLine>>;
  * and the line it repeats, with the id both held. A file replaced between
  * passes would otherwise have some other record rejected in its place.
  */
-export function duplicateAnchors(skipped: ReadonlyMap<number, SkippedLine> | undefined): Map<number, string> {
-  const anchors = new Map<number, string>();
-  for (const [line, s] of skipped ?? []) anchors.set(line, s.id).set(s.kept, s.id);
+export function duplicateAnchors(skipped: ReadonlyMap<number, SkippedLine> | undefined): Map<number, SkippedLine> {
+  const anchors = new Map<number, SkippedLine>();
+  for (const [line, s] of skipped ?? []) anchors.set(line, s).set(s.kept, s);
   return anchors;
 }
 
@@ -50,8 +54,39 @@ export interface RescanContext {
   readonly path: string;
   readonly idField: string | undefined;
   readonly maxIdBytes: number | undefined;
+  /** How the target compares ids ({@link StagingTarget.idKey}; their text when it defines none). */
+  readonly idKey: (row: StagingRow) => string | PromiseLike<string>;
   /** The first read's options (limits, signal): a line that read accepted must not stop the second. */
   readonly reader: ReadDatasetOptions;
+}
+
+/**
+ * A member's lines in batches, with each line the reader cannot decode or
+ * hold (not UTF-8, longer than `maxLineBytes`) handed over in its place as
+ * an {@link UnreadableLine}, so rejecting can set it aside like any bad line.
+ */
+export function checkedLineBatches(member: DatasetMember): AsyncIterable<(DatasetLine | UnreadableLine)[]> {
+  // readDataset's members are all ArchiveMembers; the fallback reads any other as lineBatches() does, throwing at such a line.
+  return member instanceof ArchiveMember ? member.checkedLineBatches() : member.lineBatches();
+}
+
+/**
+ * Skips a member no table is configured for: its lines are never checked,
+ * so one over `maxLineBytes` does not stop the import either.
+ */
+export function skipMember(member: DatasetMember): void {
+  if (member instanceof ArchiveMember) member.skipLines();
+}
+
+/** The verdict on a line as the reader handed it over: an unreadable line is refused with the reader's error. */
+export function checkEntry(
+  entry: DatasetLine | UnreadableLine,
+  member: string,
+  idField: string | undefined,
+  maxIdBytes: number | undefined,
+): LineVerdict {
+  if ('error' in entry) return { code: entry.error.code, error: entry.error };
+  return checkLine(entry.raw, member, entry.line, idField, maxIdBytes);
 }
 
 /** Everything the library checks on one line before PostgreSQL sees it. */
@@ -97,23 +132,27 @@ export function checkLine(
   return { id: id.value };
 }
 
-/** Reads one member again, handing each line's verdict to `visit` until it returns true. */
+/** Reads one member again, handing each line's verdict (and the line) to `visit` until it returns true. */
 async function rescan(
   run: RescanContext,
   member: string,
   skip: SkipSet,
-  visit: (line: number, verdict: LineVerdict) => boolean,
+  visit: (line: number, verdict: LineVerdict, raw: string) => boolean | Promise<boolean>,
 ): Promise<void> {
   const skipped = skip.get(member);
   try {
     // No member digests: the first read checked them, and this one only locates lines.
     const ds = readDataset(run.path, { ...run.reader, memberDigests: false });
     for await (const m of ds) {
-      if (m.name !== member) continue;
-      for await (const batch of m.lineBatches()) {
-        for (const { line, raw } of batch) {
-          if (skipped?.has(line) === true) continue;
-          if (visit(line, checkLine(raw, member, line, run.idField, run.maxIdBytes))) return;
+      if (m.name !== member) {
+        skipMember(m);
+        continue;
+      }
+      for await (const batch of checkedLineBatches(m)) {
+        for (const entry of batch) {
+          if (skipped?.has(entry.line) === true) continue;
+          const raw = 'error' in entry ? entry.text : entry.raw;
+          if (await visit(entry.line, checkEntry(entry, member, run.idField, run.maxIdBytes), raw)) return;
         }
       }
       return;
@@ -126,12 +165,15 @@ async function rescan(
 /**
  * PostgreSQL names the duplicate id but not the lines, and remembering
  * every id's line would grow with the dataset. So on the (rare) unique
- * violation, a second cheap read of that one member finds the lines.
+ * violation, a second cheap read of that one member finds the lines: those
+ * whose id the target compares equal to the duplicate's (`key`, from its
+ * `idKey`), not merely those whose id reads the same (MongoDB stores `1`
+ * and `"1"` as two documents).
  */
-export async function linesOfId(run: RescanContext, member: string, id: string, skip: SkipSet): Promise<number[]> {
+export async function linesOfId(run: RescanContext, member: string, key: string, skip: SkipSet): Promise<number[]> {
   const lines: number[] = [];
-  await rescan(run, member, skip, (line, verdict) => {
-    if ('id' in verdict && verdict.id === id) lines.push(line);
+  await rescan(run, member, skip, async (line, verdict, raw) => {
+    if ('id' in verdict && (await run.idKey({ id: verdict.id, raw, line })) === key) lines.push(line);
     return false;
   });
   return lines;

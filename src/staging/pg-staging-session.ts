@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { okAsync, ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
-import { throwIfAborted } from '../_internals/logger.js';
+import { loggerOf, throwIfAborted } from '../_internals/logger.js';
 import { isPassingConnectionLoss, pgErrorToBackfill, TOO_MANY_CONNECTIONS, type PgClientLike } from '../_internals/pg.js';
 import { quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
 import { copyRows } from './pg-copy-rows.js';
@@ -305,7 +305,7 @@ export class PgStagingSession implements StagingSession {
 
   constructor(parts: PgSessionParts) {
     this.#client = parts.client;
-    this.#options = parts.options;
+    this.#options = { ...parts.options, logger: loggerOf(parts.options.logger) };
     this.#live = parts.live;
     this.#lockTimeoutMs = parts.lockTimeoutMs;
     this.#apart = parts.apart;
@@ -745,6 +745,9 @@ export class PgStagingSession implements StagingSession {
       if (this.#options.strategy === 'swap') {
         const since = process.hrtime.bigint();
         await this.#swap();
+        // The swap's LOCK may have waited (up to the lock timeout) for a reader: a
+        // signal that fired meanwhile still stops the import, before COMMIT.
+        throwIfAborted(this.#options.signal);
         this.#commitSent = true;
         await this.#q(COMMIT);
         info = { lockMode: 'ACCESS EXCLUSIVE', lockHeldMs: elapsedMs(since) };

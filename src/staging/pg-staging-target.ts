@@ -14,7 +14,7 @@ import { DEFAULT_STAGING_LOCK_TIMEOUT_MS, DEFAULT_STAGING_SCHEMA } from './defau
 import { dbError, emptyTables, type Loader, lostConnection, PgStagingSession, pinSearchPath } from './pg-staging-session.js';
 import { checkTableShapes, explainLockTimeout, PG_MAX_ID_BYTES } from './pg-table-checks.js';
 import { BEGIN, COMMIT, countTables, query, ROLLBACK, setLockTimeout } from './sql.js';
-import type { StagingSession, StagingSessionOptions, StagingTarget } from './staging-target.js';
+import type { RollbackOptions, StagingSession, StagingSessionOptions, StagingTarget } from './staging-target.js';
 
 /** Configuration of a {@link PgStagingTarget}. */
 export interface PgStagingTargetConfig {
@@ -166,19 +166,23 @@ export class PgStagingTarget implements StagingTarget {
    * Empties every table in one transaction (DELETE for a table a foreign
    * key references, as the truncate strategy does). A missing table or
    * schema is `TABLE_NOT_FOUND`; a lock not granted in time is
-   * `LOCK_TIMEOUT` naming who holds it.
+   * `LOCK_TIMEOUT` naming who holds it. A `signal` that fired, even while
+   * the TRUNCATE waited for the lock, is `ABORTED` with nothing emptied.
    */
-  truncate(): ResultAsync<void, BackfillError> {
+  truncate(options: RollbackOptions = {}): ResultAsync<void, BackfillError> {
     return this.#context.asyncAndThen(({ handle, names, lockTimeoutMs }) => {
       const live = [...names.values()];
       return ResultAsync.fromPromise(
         handle.withClient(async (client) => {
+          rollbackNotAborted(options.signal);
           await query(client, BEGIN);
           try {
             const userPath = await pinSearchPath(client);
             await query(client, setLockTimeout(lockTimeoutMs));
             await checkTableShapes(client, live, 'empty');
             await emptyTables(client, live, userPath);
+            // The TRUNCATE may have waited (up to the lock timeout) for a reader's lock: a signal meanwhile still stops it here.
+            rollbackNotAborted(options.signal);
             await query(client, COMMIT);
           } catch (error) {
             await query(client, ROLLBACK).catch(() => undefined);
@@ -194,6 +198,11 @@ export class PgStagingTarget implements StagingTarget {
   async close(): Promise<void> {
     if (this.#context.isOk()) await this.#context.value.handle.close();
   }
+}
+
+/** `ABORTED` once `signal` has fired: the rollback commits nothing. */
+function rollbackNotAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new BackfillError('ABORTED', 'The rollback was interrupted before it committed; nothing was emptied.');
 }
 
 /**

@@ -59,8 +59,18 @@ export interface RejectEntry {
   readonly code: BackfillErrorCode;
   /** Why, in words, naming the member and line. */
   readonly reason: string;
-  /** The input line, unchanged. */
+  /**
+   * The input line, unchanged; for a line that is not UTF-8, its text with
+   * U+FFFD in place of each invalid sequence; for a line longer than
+   * `maxLineBytes`, its first bytes (at most 4 KiB, and at most the limit).
+   */
   readonly raw: string;
+  /** Present (`true`) when `raw` holds only the first bytes of a line longer than `maxLineBytes`. */
+  readonly truncated?: true;
+  /** With `truncated`: the whole line's length in bytes, without its line ending. */
+  readonly bytes?: number;
+  /** Present when the line's bytes are not UTF-8: exactly the bytes `raw` shows (the first ones, with `truncated`), in base64. */
+  readonly rawBase64?: string;
 }
 
 /**
@@ -131,7 +141,9 @@ export class RejectWriter {
   async write(entry: RejectEntry): Promise<void> {
     if (this.#failure !== undefined) throw toBackfillError(this.#failure, 'IO_ERROR', { path: this.path });
     this.#count += 1;
-    const line = `${JSON.stringify({ member: entry.member, line: entry.line, code: entry.code, reason: entry.reason, raw: entry.raw })}\n`;
+    const { member, line: at, code, reason, raw, truncated, bytes, rawBase64 } = entry;
+    const fields = { member, line: at, code, reason, raw, truncated, bytes, rawBase64 }; // in this order; JSON drops the absent ones
+    const line = `${JSON.stringify(fields)}\n`;
     if (!this.#stream.write(line)) await once(this.#stream, 'drain');
   }
 

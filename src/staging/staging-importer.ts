@@ -8,12 +8,12 @@
 import { err, ok, type Result, type ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import type { DatasetManifest } from '../dataset/types.js';
-import type { Logger } from '../_internals/logger.js';
+import { loggerOf, type Logger } from '../_internals/logger.js';
 import type { PgSource } from '../_internals/pg.js';
 import { type ImporterContext, type MemberSpec, resolveRun } from './import-context.js';
 import { runImport } from './import-run.js';
 import { PgStagingTarget, type PgStagingTargetConfig, resolvePgStagingTarget } from './pg-staging-target.js';
-import type { StagingCommitInfo, StagingStrategy, StagingTarget } from './staging-target.js';
+import type { RollbackOptions, StagingCommitInfo, StagingRow, StagingStrategy, StagingTarget } from './staging-target.js';
 
 /** Configuration of a {@link StagingImporter}; validated once, then frozen. */
 export interface StagingImporterConfig {
@@ -76,7 +76,13 @@ export interface ImportOptions {
   readonly strategy?: StagingStrategy;
   /**
    * `fail` aborts on the first bad line. `reject` loads the good lines and
-   * writes each bad one, with its reason, to `rejectPath`.
+   * writes each bad one, with its reason, to `rejectPath`: lines that are
+   * not UTF-8 (`ENCODING_INVALID`) or longer than `maxLineBytes`
+   * (`LINE_TOO_LONG`) too. Such a line's entry keeps its exact bytes in
+   * `rawBase64` when they are not UTF-8 (`raw` shows them with U+FFFD), and
+   * an over-long line's `raw` holds only its first bytes (at most 4 KiB, and
+   * at most `maxLineBytes`), with `truncated: true` and its length in
+   * `bytes`; the rest of it is skipped as it is read, never held.
    * @defaultValue `DEFAULT_ON_INVALID` (`"fail"`)
    */
   readonly onInvalid?: OnInvalid;
@@ -99,7 +105,9 @@ export interface ImportOptions {
   readonly progressEveryRows?: number;
   /**
    * With `onInvalid: 'reject'`, distinct duplicate ids rejected (one extra
-   * pass each) before giving up.
+   * pass each) before giving up. Ids are distinct as the target tells them
+   * apart (`StagingTarget.idKey`): for MongoDB, `1` and `"1"` repeated are
+   * two duplicate ids, `1` and `1.0` one.
    * @defaultValue `DEFAULT_MAX_DUPLICATE_RETRIES` (10)
    */
   readonly maxDuplicateRetries?: number;
@@ -111,7 +119,7 @@ export interface ImportOptions {
   readonly maxCompressionRatio?: number;
   /** Passed to the dataset reader, for every read of the archive (the second read that names a duplicate's lines too). */
   readonly maxEntries?: number;
-  /** Called every `progressEveryRows` rows and at each phase. */
+  /** Called every `progressEveryRows` rows and at each phase. A callback that throws is ignored (logged once at warn). */
   readonly onProgress?: (progress: ImportProgress) => void;
   /** Aborts the import (`ABORTED`); nothing is committed. */
   readonly signal?: AbortSignal;
@@ -220,9 +228,13 @@ export class StagingImporter {
       .asyncAndThen(runImport);
   }
 
-  /** Empties every staging table in one transaction (the runbook's rollback). */
-  rollback(): ResultAsync<void, BackfillError> {
-    return this.#context.asyncAndThen(({ target }) => target.truncate());
+  /**
+   * Empties every staging table in one transaction (the runbook's rollback).
+   * Once `options.signal` has fired, even while the rollback waits for the
+   * tables' lock, it commits nothing and fails with `ABORTED`.
+   */
+  rollback(options: RollbackOptions = {}): ResultAsync<void, BackfillError> {
+    return this.#context.asyncAndThen(({ target }) => target.truncate(options));
   }
 
   /** Row count of each staging table, keyed by table name. */
@@ -245,6 +257,9 @@ function invalid(message: string): BackfillError {
   return new BackfillError('INVALID_ARGUMENT', message);
 }
 
+/** How a target without {@link StagingTarget.idKey} compares ids: by their text. */
+const idText = (row: StagingRow): string => row.id;
+
 /**
  * Checks the config and resolves the target: the caller's, or a
  * {@link PgStagingTarget} over `pg`, whose config is checked here too so
@@ -259,7 +274,14 @@ function resolveImporter(config: StagingImporterConfig): Result<Readonly<Importe
     return err(invalid('`idField` must be a non-empty field name.'));
   const specs: readonly MemberSpec[] = Object.freeze(entries.map(([member, table]) => Object.freeze({ member, table })));
   const context = (target: StagingTarget): Readonly<ImporterContext> =>
-    Object.freeze({ target, specs, idField: config.idField, maxIdBytes: target.maxIdBytes, logger: config.logger });
+    Object.freeze({
+      target,
+      specs,
+      idField: config.idField,
+      maxIdBytes: target.maxIdBytes,
+      idKey: target.idKey === undefined ? idText : (row: StagingRow) => target.idKey!(row),
+      logger: loggerOf(config.logger),
+    });
   if (config.target !== undefined) return ok(context(config.target));
   if (config.pg === undefined) return err(invalid('pass `pg` (a pg.Pool, pg.Client or connection string) or a `target`.'));
   const pgConfig: PgStagingTargetConfig = {

@@ -77,7 +77,9 @@ export interface StagingSession {
    * `batches`, before it resolves: a target may load tables side by side,
    * or one after another.
    * If `batches` throws, the load stops and fails with that error. A
-   * duplicate id fails with `DUPLICATE_ID` carrying `context.id` when known.
+   * duplicate id fails with `DUPLICATE_ID` carrying `context.id` when known,
+   * and, from a target that defines {@link StagingTarget.idKey}, the
+   * rows' shared key as `context.idKey`.
    * Rows the target cannot store go to `reject` when one is given (the
    * PostgreSQL target can store every row the importer sends).
    */
@@ -88,6 +90,16 @@ export interface StagingSession {
   commit(): ResultAsync<StagingCommitInfo, BackfillError>;
   /** Discards everything the session did. Safe after a failure, and twice. */
   abort(): ResultAsync<void, BackfillError>;
+}
+
+/** Options of {@link StagingTarget.truncate} and the importer's `rollback`. */
+export interface RollbackOptions {
+  /**
+   * Stops the rollback: once it has fired, nothing is emptied and the call
+   * fails with `ABORTED`, even when it fires while the rollback waits for
+   * the tables' lock (it is checked again before COMMIT).
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -106,12 +118,26 @@ export interface StagingTarget {
    * Omitted when there is no limit below the record size.
    */
   readonly maxIdBytes?: number;
+  /**
+   * How the target compares ids: two rows are one id, which it stores
+   * once, exactly when their keys are equal. On a duplicate, the importer
+   * reads the member again and names the lines whose key is the error's
+   * `context.idKey`. MongoDB's `_id` index compares values, not their text
+   * (`1` and `1.0` are one id, `1` and `"1"` two), so its target defines
+   * this. Omitted, ids compare by their text (`row.id`), as a text primary
+   * key does: the PostgreSQL target's way.
+   */
+  idKey?(row: StagingRow): string | PromiseLike<string>;
   /** Starts an import session. */
   begin(options: StagingSessionOptions): ResultAsync<StagingSession, BackfillError>;
   /** Row count of each configured table, keyed by table name. */
   counts(): ResultAsync<Readonly<Record<string, number>>, BackfillError>;
-  /** Empties every configured table, atomically. */
-  truncate(): ResultAsync<void, BackfillError>;
+  /**
+   * Empties every configured table, atomically. Once `options.signal` has
+   * fired (before the tables are emptied, or while the target waits for
+   * their lock) it commits nothing and fails with `ABORTED`.
+   */
+  truncate(options?: RollbackOptions): ResultAsync<void, BackfillError>;
   /** Releases what the target opened itself (never the caller's pool). */
   close(): Promise<void>;
 }

@@ -103,17 +103,17 @@ function remainingAtStart(ctx: RunContext, state: RunState): ResultAsync<number 
     .orElse(() => okAsync(undefined));
 }
 
-/** At most a batch's worth of documents after `after` (or the run's start), within `maxDocuments` (`evaluated` counts the ones before it). */
+/** At most a batch's worth of documents (and of content bytes) after `after` (or the run's start), within `maxDocuments` (`evaluated` counts the ones before it). */
 export function readPage(
   ctx: RunContext,
   after: DocumentCursor | null,
   evaluated: number,
 ): Promise<Result<readonly RawDocument[], BackfillError>> {
-  const { batchSize, limitTo, pageQuery, source } = ctx;
+  const { batchSize, limitTo, maxBatchBytes, pageQuery, source } = ctx;
   const limit = limitTo === null ? batchSize : Math.min(batchSize, Math.max(0, limitTo - evaluated));
   const from = after ?? ctx.start;
   if (limit <= 0) return Promise.resolve(ok([]));
-  return Promise.resolve(source.readPage({ ...pageQuery, limit, ...(from === null ? {} : { after: from }) }));
+  return Promise.resolve(source.readPage({ ...pageQuery, limit, maxBytes: maxBatchBytes, ...(from === null ? {} : { after: from }) }));
 }
 
 /** A batch sent to the sink and not yet known to be committed. */
@@ -291,7 +291,7 @@ class BackfillRun {
       documentsPerSecond: rate,
       ...(remaining === undefined ? {} : { remaining, etaSeconds: rate > 0 ? remaining / rate : 0 }),
     };
-    onProgress?.(progress);
+    onProgress(progress);
     logger.debug?.('statement backfill: batch committed', { ...progress });
     return progress;
   }

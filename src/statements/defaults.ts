@@ -9,13 +9,28 @@ import { cycloneDxVexNormalizer } from './normalizers/cyclonedx.js';
 import { openVexNormalizer } from './normalizers/openvex.js';
 import type { VexNormalizer } from './ports.js';
 
-export { MAX_SUBCOMPONENT_CLAIMS } from './normalizers/fields.js';
+export { MAX_CLAIM_KEY_BYTES, MAX_SUBCOMPONENT_CLAIMS } from './normalizers/fields.js';
 
 /** Raw documents pulled per batch (the backfill command's `--batch-size`, default `100`). */
 export const DEFAULT_BATCH_SIZE = 100;
 
 /** Largest accepted `batchSize`; a batch is one transaction and one page in memory. */
 export const MAX_BATCH_SIZE = 10_000;
+
+/**
+ * Most bytes of document content a batch reads (the backfill command's
+ * `--max-batch-bytes`, default 64 MiB), besides its `batchSize` documents;
+ * a document larger than this still goes through, in a batch of its own.
+ * A batch in memory is about its raw text (held as a JavaScript string, up
+ * to twice its bytes) plus the objects parsed from it (several times the
+ * text), so 64 MiB of content costs a few hundred MB of heap for typical VEX JSON: within
+ * Node's default heap on a small host, also with a page read ahead and
+ * normalizer threads each holding a document.
+ */
+export const DEFAULT_MAX_BATCH_BYTES = 64 * 1024 * 1024;
+
+/** Largest accepted `maxBatchBytes` (the largest safe integer: no real budget is near it). */
+export const MAX_BATCH_BYTES_LIMIT = Number.MAX_SAFE_INTEGER;
 
 /** Table the PostgreSQL source reads raw documents from. */
 export const DEFAULT_RAW_DOCUMENTS_TABLE = 'vex.raw_documents';
@@ -31,20 +46,6 @@ export const DEFAULT_CHECKPOINTS_TABLE = 'vex.statement_backfill_checkpoints';
 
 /** Table holding the failures recorded per run id. */
 export const DEFAULT_FAILURES_TABLE = 'vex.statement_backfill_failures';
-
-/**
- * Most bytes (UTF-8) a claim's key, its `documentDigest`, `vulnerabilityId`
- * and `productKey` together, may have; a longer one fails its document with
- * `DOCUMENT_INVALID`. The statements table indexes the key (unique, and
- * `(vulnerability_id, product_key)` for lookups) in btrees, whose entries
- * PostgreSQL caps at 2,704 bytes (a third of an 8 kB page) with up to 33
- * bytes of tuple header, length words and alignment: past that, the insert
- * fails, and with it the whole batch, on every resume. 2,600 leaves room and
- * holds any real purl or CPE. The same limit on every sink and thread keeps
- * a document's outcome the same wherever it is stored (MongoDB 4.2 and later
- * have no index key limit; 4.0 had 1,024 bytes).
- */
-export const MAX_CLAIM_KEY_BYTES = 2_600;
 
 /** Longest failure message kept in reports and checkpoints (characters). */
 export const MAX_FAILURE_MESSAGE_LENGTH = 500;

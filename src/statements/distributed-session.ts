@@ -11,7 +11,7 @@ import { err, errAsync, ok, okAsync, Result, ResultAsync } from 'neverthrow';
 import pg from 'pg';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { validateIdentifier } from '../_internals/sql-identifier.js';
-import { silentLogger, type Logger } from '../_internals/logger.js';
+import { loggerOf, type Logger } from '../_internals/logger.js';
 import {
   DEFAULT_CHECKPOINTS_TABLE,
   DEFAULT_DOCUMENTS_TABLE,
@@ -171,7 +171,7 @@ export function partsOf(config: DistributedBackfillConfig, ranges = 1): Parts {
   };
   const plans = new PgBackfillPlanStore({ pg: pool, tables: t });
   const jobs = { schema: config.jobsSchema ?? 'pgboss', queue: plans.runsTable };
-  return { pool, jobs, ...own, tables, storeOf, plans, logger: config.logger ?? silentLogger, close: () => pool.end() };
+  return { pool, jobs, ...own, tables, storeOf, plans, logger: loggerOf(config.logger), close: () => pool.end() };
 }
 
 function openQueue(config: DistributedBackfillConfig, parts: Parts): ResultAsync<RangeJobQueue, BackfillError> {

@@ -9,14 +9,14 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { err, errAsync, ok, okAsync, Result, type ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError } from '../errors.js';
-import { silentLogger, type Logger } from '../_internals/logger.js';
-import { defaultVexNormalizers } from './defaults.js';
+import { loggerOf, type Logger } from '../_internals/logger.js';
+import { defaultVexNormalizers, MAX_BATCH_BYTES_LIMIT } from './defaults.js';
 import type { HeldJob, RangeJob, RangeJobQueue } from './job-queue.js';
 import type { BackfillPlan } from './pg-run-plan.js';
 import type { BackfillFailure } from './ports.js';
 import { areBuiltInNormalizers, MAX_NORMALIZER_THREADS, NormalizerThreads } from './normalizer-threads.js';
 import { StatementBackfiller, type RangeRun } from './statement-backfiller.js';
-import { MAX_PLANNED_RUN_ID_LENGTH, plainRunId, validRunId } from './run-context.js';
+import { integerOption, MAX_PLANNED_RUN_ID_LENGTH, plainRunId, validRunId } from './run-context.js';
 import {
   pendingRunsWords,
   preparedSink,
@@ -125,6 +125,14 @@ export interface BackfillWorkerOptions {
    * @defaultValue 0
    */
   readonly threads?: number;
+  /**
+   * Most bytes of document content one batch of a range reads (see
+   * `StatementBackfillOptions.maxBatchBytes`): this worker's memory bound,
+   * not the plan's, so workers on hosts of different sizes may differ. Each
+   * range at once (`concurrency`) holds a batch and a page read ahead.
+   * @defaultValue {@link DEFAULT_MAX_BATCH_BYTES} (64 MiB)
+   */
+  readonly maxBatchBytes?: number;
 }
 
 /**
@@ -167,6 +175,8 @@ interface WorkerContext {
   readonly plans: Map<string, BackfillPlan>;
   /** Runs planned by another kit version, which this worker does not work nor wait for (see {@link otherKitVersion}). */
   readonly otherVersion: Map<string, BackfillPlan>;
+  /** The worker's `maxBatchBytes`, if given. */
+  readonly maxBatchBytes: number | undefined;
 }
 
 /**
@@ -231,6 +241,7 @@ async function claim(w: WorkerContext, queue: RangeJobQueue, signal: AbortSignal
         ...(options.retrievedSince === null ? {} : { retrievedSince: new Date(options.retrievedSince) }),
         force: options.force,
         batchSize: options.batchSize,
+        ...(w.maxBatchBytes === undefined ? {} : { maxBatchBytes: w.maxBatchBytes }),
         ...(options.maxDocuments === null ? {} : { maxDocuments: options.maxDocuments }),
         stopOnError: options.stopOnError,
         signal,
@@ -413,6 +424,8 @@ function validateWorker(config: DistributedBackfillConfig, options: BackfillWork
         'threads normalize with the built-in normalizers only; leave normalizers out, or threads at 0.',
       ),
     );
+  const bytes = integerOption('maxBatchBytes', options.maxBatchBytes, 1, MAX_BATCH_BYTES_LIMIT);
+  if (bytes.isErr()) return bytes;
   const concurrency = options.concurrency ?? 1;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
     return err(new BackfillError('INVALID_ARGUMENT', 'concurrency must be an integer from 1 to 64.'));
@@ -428,7 +441,7 @@ function validateWorker(config: DistributedBackfillConfig, options: BackfillWork
 }
 
 function outageFor(config: DistributedBackfillConfig, options: BackfillWorkerOptions): Outage {
-  return new Outage(options.reconnectSeconds ?? DEFAULT_RECONNECT_SECONDS, config.logger ?? silentLogger);
+  return new Outage(options.reconnectSeconds ?? DEFAULT_RECONNECT_SECONDS, loggerOf(config.logger));
 }
 
 /** Takes jobs until `options.signal` fires or (with `untilDone`) no job is left anywhere. */
@@ -467,6 +480,7 @@ async function workIn(
     },
     plans: new Map(),
     otherVersion: new Map(),
+    maxBatchBytes: options.maxBatchBytes,
   };
   const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const stopping = new AbortController();
@@ -626,6 +640,10 @@ async function workIn(
       if (waited.isErr()) return err(waited.error);
     }
     slots = Promise.all(Array.from({ length: options.concurrency ?? 1 }, slot));
+    // Awaited once the worker stops (below, where a slot's failure fails the worker). Listened to
+    // now: a slot that fails meanwhile would be an unhandled rejection, and the worker would wait
+    // on without it (for ever, for the job it held); it stops the worker instead.
+    slots.catch(() => stopping.abort());
     const waitingSince = Date.now();
     let noJobNoteAt = waitingSince + UNPLANNED_NOTE_MS;
     // With untilDone, a worker that finds no job left (of its runId's run, or anywhere) returns at

@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, type BackfillErrorCode } from '../errors.js';
-import { silentLogger, type Logger } from '../_internals/logger.js';
+import { loggerOf, silentLogger, type Logger } from '../_internals/logger.js';
 import { workerModuleUrl } from '../_internals/worker-url.js';
 import { defaultVexNormalizers } from './defaults.js';
 import { normalizeDocument, type NormalizableDocument, type NormalizedDocument } from './normalize.js';
@@ -125,7 +125,8 @@ const crossed = ({ code, message, context, cause }: Exclude<ThreadResult, { read
  * or by the calling thread, and another thread starts in its place if it
  * had normalized a chunk before it died (one that dies before is not
  * replaced, so a thread that cannot work is not started again and again).
- * Threads start at the first call and end with
+ * A thread Node cannot start (out of threads) is left out, with a
+ * warning, and its share is done the same way. Threads start at the first call and end with
  * {@link NormalizerThreads.close}.
  *
  * @example
@@ -152,7 +153,8 @@ export class NormalizerThreads implements AsyncDisposable {
   #byThreads = 0;
 
   constructor(options: NormalizerThreadsOptions) {
-    const { threads, logger = silentLogger } = options ?? {};
+    const { threads } = options ?? {};
+    const logger = loggerOf(options?.logger);
     this.#options =
       Number.isInteger(threads) && threads >= 1 && threads <= MAX_NORMALIZER_THREADS
         ? ok({ threads, logger })
@@ -286,16 +288,26 @@ export class NormalizerThreads implements AsyncDisposable {
   /** The live threads, started at the first call; none once closed or with invalid options. */
   #running(): readonly Thread[] {
     if (this.#closed || this.#options.isErr()) return [];
-    this.#threads ??= Array.from({ length: this.#options.value.threads }, () => this.#start());
+    this.#threads ??= Array.from({ length: this.#options.value.threads }, () => this.#start()).filter((t) => t !== undefined);
     return this.#threads;
   }
 
-  #start(): Thread {
+  /** A new thread, or none when it cannot start (its share is then the calling threads'). */
+  #start(): Thread | undefined {
     const entry = workerModuleUrl('normalizer-thread-main', import.meta.url);
     const workerData: ThreadSetup = { taken: this.#taken };
-    // No inherited flags (a parent's `-e` has no place there). From the sources its imports name `.js`
-    // files, which tsx's loader resolves; the compiled package needs no loader.
-    const worker = new Worker(entry, { workerData, execArgv: entry.pathname.endsWith('.ts') ? ['--import', 'tsx'] : [] });
+    let worker: Worker;
+    try {
+      // No inherited flags (a parent's `-e` has no place there). From the sources its imports name `.js`
+      // files, which tsx's loader resolves; the compiled package needs no loader.
+      worker = new Worker(entry, { workerData, execArgv: entry.pathname.endsWith('.ts') ? ['--import', 'tsx'] : [] });
+    } catch (error) {
+      // Node throws when it cannot create the thread (ERR_WORKER_INIT_FAILED: out of threads). Thrown on,
+      // it would reject start(), which the distributed worker does not await.
+      const why = error instanceof Error ? error.message : String(error);
+      this.#logger.warn(`a normalizer thread could not start (${why}); the other threads and the calling thread normalize its share.`);
+      return undefined;
+    }
     let loaded: () => void = () => undefined;
     const thread: Thread = { worker, held: new Map(), ready: new Promise<void>((resolve) => (loaded = resolve)), answered: false };
     // An idle thread does not keep the process alive; one that is loading or holds work does. (Adding a
@@ -363,7 +375,8 @@ export class NormalizerThreads implements AsyncDisposable {
       return;
     }
     this.#logger.warn(`${why}; starting another in its place.`);
-    this.#threads?.push(this.#start());
+    const replacement = this.#start();
+    if (replacement !== undefined) this.#threads?.push(replacement);
   }
 
   #wakeAll(): void {

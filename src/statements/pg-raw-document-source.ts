@@ -219,7 +219,11 @@ export class PgRawDocumentSource implements RawDocumentSource {
    * 134,217,722 under `bytea_output = escape`; jsonb measured as text),
    * more than node-postgres can turn into a string, is
    * not read: it comes with empty content and `unreadable` set, so it fails
-   * on its own with `DOCUMENT_INVALID`.
+   * on its own with `DOCUMENT_INVALID`. With `query.maxBytes` the page
+   * ends before the document whose content would take it over that many
+   * bytes, but holds at least one document; the sizes are read first (from
+   * the TOAST header for `text` and `bytea`), and the content of documents
+   * past the budget is neither decompressed nor sent.
    */
   readPage(query: RawDocumentPageQuery): ResultAsync<readonly RawDocument[], BackfillError> {
     return this.#withClient(async (c, raw) => {

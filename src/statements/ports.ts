@@ -146,6 +146,13 @@ export interface RawDocumentPageQuery {
   readonly until?: DocumentCursor;
   /** At most this many documents. */
   readonly limit: number;
+  /**
+   * At most this many bytes of content in all, but always the first
+   * document, however large: a page ends before the document that would
+   * take it over. A source that cannot measure content before reading it
+   * may ignore it (pages are then bounded by `limit` alone).
+   */
+  readonly maxBytes?: number;
   readonly signal?: AbortSignal;
 }
 

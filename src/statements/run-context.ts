@@ -9,8 +9,9 @@
 import { randomUUID } from 'node:crypto';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
-import { silentLogger, type Logger } from '../_internals/logger.js';
-import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE } from './defaults.js';
+import { loggerOf, type Logger } from '../_internals/logger.js';
+import { progressOf, type ProgressReporter } from '../_internals/progress.js';
+import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_BYTES, MAX_BATCH_BYTES_LIMIT, MAX_BATCH_SIZE } from './defaults.js';
 import { areBuiltInNormalizers, NormalizerThreads } from './normalizer-threads.js';
 import type { PageRules } from './outcomes.js';
 import type { CheckpointOptions, DocumentCursor, RawDocumentPageQuery, RawDocumentSource, StatementSink, VexNormalizer } from './ports.js';
@@ -37,6 +38,8 @@ export interface RunContext extends BackfillerContext, PageRules {
   /** What the checkpoint records, and what a resume must repeat. */
   readonly checkpointOptions: CheckpointOptions;
   readonly batchSize: number;
+  /** Most bytes of content per page (and batch), besides `batchSize`; a page holds at least one document. */
+  readonly maxBatchBytes: number;
   /** The part of every page query that never changes: the range's end, `retrievedSince`, the signal. */
   readonly pageQuery: Omit<RawDocumentPageQuery, 'limit' | 'after'>;
   /** Where reading starts when there is no checkpoint: the range's lower bound, or the beginning. */
@@ -52,7 +55,8 @@ export interface RunContext extends BackfillerContext, PageRules {
   readonly onLastPageRead: (() => void) | undefined;
   readonly firstPage: RangeFirstPage | undefined;
   readonly throttle: ((progress: StatementBackfillProgress) => Promise<void>) | undefined;
-  readonly onProgress: ((progress: StatementBackfillProgress) => void) | undefined;
+  /** The caller's `onProgress`, which cannot throw (a no-op when none was given). */
+  readonly onProgress: ProgressReporter<StatementBackfillProgress>;
 }
 
 /** The checkpoint ids of planned runs' key ranges (see `rangeCheckpointId`), which plain runs may not take. */
@@ -94,7 +98,7 @@ export function backfillerContext(config: StatementBackfillerConfig): Result<Rea
       sink,
       normalizers: Object.freeze([...normalizers]),
       threads: normalizerThreads,
-      logger: logger ?? silentLogger,
+      logger: loggerOf(logger),
     }),
   );
 }
@@ -117,10 +121,10 @@ export function integerOption(name: string, value: number | undefined, min: numb
 }
 
 function validate(options: StatementBackfillOptions): Result<void, BackfillError> {
-  const { batchSize, maxDocuments, retrievedSince, runId } = options;
-  const counts = integerOption('batchSize', batchSize, 1, MAX_BATCH_SIZE).andThen(() =>
-    integerOption('maxDocuments', maxDocuments, 1, MAX_DOCUMENTS_LIMIT),
-  );
+  const { batchSize, maxBatchBytes, maxDocuments, retrievedSince, runId } = options;
+  const counts = integerOption('batchSize', batchSize, 1, MAX_BATCH_SIZE)
+    .andThen(() => integerOption('maxBatchBytes', maxBatchBytes, 1, MAX_BATCH_BYTES_LIMIT))
+    .andThen(() => integerOption('maxDocuments', maxDocuments, 1, MAX_DOCUMENTS_LIMIT));
   if (counts.isErr()) return counts;
   if (retrievedSince !== undefined && !(retrievedSince instanceof Date && !Number.isNaN(retrievedSince.getTime()))) {
     return err(invalid('retrievedSince must be a valid Date.'));
@@ -203,6 +207,7 @@ export function runContext(
       force: checkpointOptions.force,
       stopOnError: options.stopOnError ?? false,
       batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
+      maxBatchBytes: options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
       pageQuery: Object.freeze({
         ...(scope === undefined ? {} : { until: scope.range.through }),
         ...(retrievedSince === undefined ? {} : { retrievedSince }),
@@ -218,7 +223,7 @@ export function runContext(
       onLastPageRead: scope?.onLastPageRead,
       firstPage: scope?.firstPage,
       throttle: options.throttle,
-      onProgress: options.onProgress,
+      onProgress: progressOf(options.onProgress, backfiller.logger, 'statement backfill'),
     });
   });
 }

@@ -450,19 +450,33 @@ export const rawContentSql = (type: string | undefined): RawContentSql => {
  * The next page in `(retrieved_at, digest)` order: keyset, never OFFSET.
  * Each document comes with its `content_bytes` and the `content_max` it was
  * held to; content over that (at most `maxString` characters as it
- * arrives) is sent as NULL, never read.
+ * arrives) is sent as NULL, never read. With `query.maxBytes`, the page
+ * ends before the document whose content would take the page's readable
+ * content over it, but always holds its first document: the sizes come
+ * from the page's keys (a text's or bytea's length is in its TOAST header),
+ * a running sum in keyset order keeps the documents within the budget, and
+ * only their content is sent. Content passes through the window as a TOAST
+ * pointer, so a document past the budget is not decompressed or read
+ * (a jsonb one is serialized to be measured, as it always was).
  */
 export function selectRawPage(raw: QualifiedName, query: RawDocumentPageQuery, content: RawContentSql, maxString: number): SqlStatement {
   const values: unknown[] = [];
   const where = rawDocumentsWhere(query, values);
-  values.push(query.limit, maxString);
-  const maxBytes = content.maxBytes(`$${values.length}::int`);
+  values.push(query.limit, maxString, query.maxBytes ?? null);
+  const [limit, budget] = [`$${values.length - 2}`, `$${values.length}::bigint`];
+  const maxBytes = content.maxBytes(`$${values.length - 1}::int`);
+  const keyOrder = 'ORDER BY retrieved_at, digest ROWS UNBOUNDED PRECEDING';
   return sql(
-    `SELECT digest, retrieved_at, cursor_at, CASE WHEN ${content.bytes} OPERATOR(pg_catalog.<=) (${maxBytes}) THEN content END AS content,
-            ${content.bytes} AS content_bytes, ${maxBytes} AS content_max,
-            CASE WHEN ${UNPLACEABLE} THEN retrieved_at::pg_catalog.text END AS unplaceable
-       FROM (SELECT digest, retrieved_at, ${CURSOR_TEXT} AS cursor_at, ${content.select} AS content
-               FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT $${values.length - 1}) page
+    `SELECT digest, retrieved_at, cursor_at, CASE WHEN content_bytes OPERATOR(pg_catalog.<=) content_max THEN content END AS content,
+            content_bytes, content_max, unplaceable
+       FROM (SELECT page.*,
+                    pg_catalog.row_number() OVER (${keyOrder}) AS n,
+                    pg_catalog.sum(CASE WHEN content_bytes OPERATOR(pg_catalog.<=) content_max THEN content_bytes ELSE 0 END) OVER (${keyOrder}) AS running
+               FROM (SELECT raw_page.*, ${content.bytes} AS content_bytes, ${maxBytes} AS content_max
+                       FROM (SELECT digest, retrieved_at, ${CURSOR_TEXT} AS cursor_at, ${content.select} AS content,
+                                    CASE WHEN ${UNPLACEABLE} THEN retrieved_at::pg_catalog.text END AS unplaceable
+                               FROM ${raw.sql} ${where} ORDER BY retrieved_at, digest LIMIT ${limit}) raw_page) page) sized
+      WHERE n OPERATOR(pg_catalog.=) 1 OR ${budget} IS NULL OR running OPERATOR(pg_catalog.<=) ${budget}
       ORDER BY retrieved_at, digest`,
     values,
   );

@@ -78,6 +78,16 @@ export interface StatementBackfillOptions {
   readonly force?: boolean;
   /** @defaultValue {@link DEFAULT_BATCH_SIZE} (100) */
   readonly batchSize?: number;
+  /**
+   * Most bytes of document content one batch reads, besides its
+   * `batchSize` documents (an integer of at least 1): a batch ends before
+   * the document that would take it over, but holds at least one document,
+   * so a document larger than this goes through alone. Bounds a batch's
+   * memory when documents are large (100 documents of 150 MB would not fit
+   * a Node heap). Not part of the checkpoint: a resumed run may change it.
+   * @defaultValue {@link DEFAULT_MAX_BATCH_BYTES} (64 MiB)
+   */
+  readonly maxBatchBytes?: number;
   /** Stop after evaluating this many documents (across resumes of the same run); 1 to `Number.MAX_SAFE_INTEGER`. */
   readonly maxDocuments?: number;
   /**
@@ -98,7 +108,7 @@ export interface StatementBackfillOptions {
   readonly runId?: string;
   /** Awaited between batches, e.g. to wait for replication lag to drop. */
   readonly throttle?: (progress: StatementBackfillProgress) => Promise<void>;
-  /** Called after each committed batch with the counters, cursor, rate and ETA. */
+  /** Called after each committed batch with the counters, cursor, rate and ETA. A callback that throws is ignored (logged once at warn). */
   readonly onProgress?: (progress: StatementBackfillProgress) => void;
   /** Stops the run between batches; every committed batch is kept and the run resumes by `runId`. */
   readonly signal?: AbortSignal;

@@ -40,8 +40,9 @@ export interface ThrowawayDatabase extends AsyncDisposable {
    * `Pool` of theirs with no `'error'` listener throws their `57P01`
    * (`terminating connection due to administrator command`) as an
    * unhandled `'error'` event. It rejects with the driver's error when the
-   * server cannot be reached, and resolves when the database is already
-   * gone.
+   * server cannot be reached, or with the server's when it ends drop()'s
+   * own session (`57P01`, `57P05`), and resolves when the database is
+   * already gone.
    */
   drop(): Promise<void>;
 }
@@ -81,9 +82,18 @@ function urlFor(serverUrl: string, database: string): string | undefined {
 /** Runs `session` on a connection of its own to `serverUrl`, and closes it. */
 async function adminSession(serverUrl: string, session: (client: pg.Client) => Promise<void>): Promise<void> {
   const client = new pg.Client({ connectionString: serverUrl });
+  // pg emits 'error' on a client whose connection ends unasked (a terminated session, a server
+  // restarting), between two queries too: unheard, that is an uncaught exception. The next query
+  // fails anyway; the server's reason is the one it throws.
+  let lost: unknown;
+  client.on('error', (error) => {
+    lost ??= error;
+  });
   await client.connect();
   try {
     await session(client);
+  } catch (error) {
+    throw lost ?? error;
   } finally {
     await client.end();
   }

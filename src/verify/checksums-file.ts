@@ -29,11 +29,18 @@ export interface ChecksumLine {
   readonly format: ChecksumLineFormat;
 }
 
-/** A line that `sha256sum --check` would call "improperly formatted". */
+/** A line that `sha256sum --check` would call "improperly formatted", or one holding a NUL byte. */
 export interface MalformedChecksumLine {
   readonly line: number;
   /** Why it was rejected. */
   readonly reason: string;
+  /**
+   * `true` for a line holding a NUL byte: `sha256sum --check` does not
+   * skip it but checks the name cut at the NUL, so skipping it could pass
+   * a file `sha256sum` fails. Such a line fails a check even without
+   * `strict`.
+   */
+  readonly fatal: boolean;
 }
 
 /** A sums file split into what `sha256sum --check` would check and what it would skip. */
@@ -117,7 +124,8 @@ function parseTagged(rest: Buffer, escaped: boolean): LineResult {
  * reversed form but not both. Hex digits may be upper or lower case.
  *
  * One deliberate difference: a line holding a NUL byte is malformed here
- * (`sha256sum` would silently cut the name at the NUL).
+ * (`sha256sum` would silently cut the name at the NUL), and `fatal`: it
+ * fails a check even without `strict`, since `sha256sum` checks it.
  *
  * @example
  * ```ts
@@ -156,7 +164,7 @@ export function parseChecksums(input: Uint8Array | string): ParsedChecksums {
       : lineNo === 1 && line.subarray(0, 3).equals(BOM)
         ? { reason: 'the file starts with a UTF-8 byte-order mark, which sha256sum reads as part of the first line; save it without one' }
         : parseLine(line, state);
-    if ('reason' in result) malformed.push({ line: lineNo, reason: result.reason });
+    if ('reason' in result) malformed.push({ line: lineNo, reason: result.reason, fatal: line.includes(0) });
     else entries.push({ line: lineNo, ...result.entry });
   }
   return { entries, malformed, blankLines, commentLines };

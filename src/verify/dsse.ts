@@ -1,7 +1,7 @@
 import { KeyObject } from 'node:crypto';
 import { err, ok, Result, safeTry } from 'neverthrow';
 import { BackfillError, type BackfillErrorCode } from '../errors.js';
-import { duplicateName } from '../_internals/json-duplicates.js';
+import { caseVariantName, duplicateName } from '../_internals/json-duplicates.js';
 import { LONE_SURROGATE } from '../_internals/lone-surrogate.js';
 import { decodeBase64 } from './base64.js';
 import { DEFAULT_DSSE_THRESHOLD, MAX_DSSE_SIGNATURES } from './defaults.js';
@@ -157,6 +157,13 @@ export interface DsseVerification extends DsseVerdicts {
 
 const notWellFormed = 'is not well-formed Unicode (it holds a lone UTF-16 surrogate, which has no UTF-8 form)';
 
+/**
+ * Why a key Go's JSON reader takes for a field, spelled otherwise, is refused. @internal
+ */
+export function goReadsAs(where: string, variant: { key: string; field: string }): string {
+  return `${where} names ${JSON.stringify(variant.key)}, which Go's JSON reader (cosign, in-toto-golang, sigstore-go) takes for ${JSON.stringify(variant.field)}, matching names in any case: it and this verifier would read different values, so it is refused.`;
+}
+
 function envelopeError(message: string): BackfillError {
   return new BackfillError('ENVELOPE_INVALID', message);
 }
@@ -179,6 +186,8 @@ export function parseEnvelope(input: DsseEnvelope | string | Uint8Array): Result
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return err(envelopeError('The envelope must be a JSON object.'));
   const env = value as Record<string, unknown>;
+  const variant = caseVariantName(env, ['payload', 'payloadType', 'signatures']);
+  if (variant !== undefined) return err(envelopeError(goReadsAs('The envelope', variant)));
   if (typeof env.payload !== 'string') return err(envelopeError('`payload` must be a base64 string.'));
   if (typeof env.payloadType !== 'string') return err(envelopeError('`payloadType` must be a string.'));
   // Its UTF-8 bytes are what is signed, and it has none: it would be encoded as U+FFFD, another type.
@@ -190,6 +199,8 @@ export function parseEnvelope(input: DsseEnvelope | string | Uint8Array): Result
       return err(envelopeError(`signatures[${i}].sig must be a base64 string.`));
     if (sig.keyid !== undefined && typeof sig.keyid !== 'string')
       return err(envelopeError(`signatures[${i}].keyid must be a string when present.`));
+    const sigVariant = caseVariantName(sig, ['keyid', 'sig']);
+    if (sigVariant !== undefined) return err(envelopeError(goReadsAs(`signatures[${i}]`, sigVariant)));
   }
   return ok(env as unknown as DsseEnvelope);
 }
@@ -200,7 +211,9 @@ export function parseEnvelope(input: DsseEnvelope | string | Uint8Array): Result
  * and each distinct key counts at most once, however many signatures it
  * made or however often it is listed. Standard and URL-safe base64 are
  * accepted. An envelope of more than `MAX_DSSE_SIGNATURES` (64)
- * signatures is `ENVELOPE_INVALID` before any is tried.
+ * signatures is `ENVELOPE_INVALID` before any is tried, and so is one that
+ * names a field twice, or in another case beside its own (`PAYLOAD`,
+ * `Sig`), which Go's JSON reader (cosign's) would read instead.
  *
  * `Ok` means the threshold was met and the payload can be trusted. `Err`
  * carries a code (`ENVELOPE_INVALID`, `BASE64_INVALID`, `SIGNATURE_MISSING`,

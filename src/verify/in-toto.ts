@@ -1,9 +1,9 @@
 import { ResultAsync, err, ok, safeTry, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { decodeBase64 } from './base64.js';
-import { duplicateName } from '../_internals/json-duplicates.js';
+import { caseVariantName, duplicateName } from '../_internals/json-duplicates.js';
 import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES } from './defaults.js';
-import { parseEnvelope, verifyDsse, type DsseEnvelope, type DsseVerdicts, type DsseVerification } from './dsse.js';
+import { goReadsAs, parseEnvelope, verifyDsse, type DsseEnvelope, type DsseVerdicts, type DsseVerification } from './dsse.js';
 import { hashFile } from './hash-file.js';
 import type { KeyInput } from './keys.js';
 
@@ -50,6 +50,9 @@ export interface VerifyInTotoSubjectOptions {
   readonly signal?: AbortSignal;
 }
 
+/** The Statement's fields, as in-toto's Go Statement type reads them (v1 and v0.1 alike). */
+const STATEMENT_FIELDS = ['_type', 'subject', 'predicateType', 'predicate'] as const;
+
 function invalid(message: string): BackfillError {
   return new BackfillError('ENVELOPE_INVALID', message);
 }
@@ -72,6 +75,8 @@ function parseStatement(payload: Buffer): Result<InTotoStatement, BackfillError>
   }
   const statement = value as Partial<InTotoStatement> | null;
   if (typeof statement !== 'object' || statement === null) return err(invalid('The in-toto payload must be a JSON object.'));
+  const variant = caseVariantName(statement, STATEMENT_FIELDS);
+  if (variant !== undefined) return err(invalid(goReadsAs('The in-toto payload', variant)));
   if (typeof statement._type !== 'string' || !IN_TOTO_STATEMENT_TYPES.includes(statement._type)) {
     return err(
       invalid(
@@ -83,6 +88,8 @@ function parseStatement(payload: Buffer): Result<InTotoStatement, BackfillError>
   for (const [i, subject] of statement.subject.entries()) {
     const digest = (subject as { digest?: unknown } | null)?.digest;
     if (typeof digest !== 'object' || digest === null) return err(invalid(`subject[${i}] has no digest object.`));
+    const subjectVariant = caseVariantName(subject as object, ['name', 'digest']);
+    if (subjectVariant !== undefined) return err(invalid(goReadsAs(`subject[${i}]`, subjectVariant)));
   }
   return ok(statement as InTotoStatement);
 }
@@ -116,7 +123,9 @@ function payloadOf(
  * does for the digest. Pass `keys` to verify the envelope's signatures in the
  * same call; the file is hashed in one streaming read.
  *
- * Errors: `ENVELOPE_INVALID` (not an in-toto statement), `SUBJECT_MISMATCH`
+ * Errors: `ENVELOPE_INVALID` (not an in-toto statement, or one naming a
+ * field twice or in another case beside its own, such as `Subject`, which
+ * Go's JSON reader would read instead), `SUBJECT_MISMATCH`
  * (no subject has the file's digest; the context holds the digest and the
  * subject names), plus `verifyDsse`'s codes (with its per-signature verdicts
  * in `error.partial` when the signatures were tried) and `IO_ERROR`.

@@ -280,19 +280,29 @@ export function verifyBytes(loaded: LoadedKey, data: Buffer, signature: Buffer):
 
 /**
  * What a public key is, in one canonical spelling, so the same key counts
- * once however it was encoded: Ed25519 by its raw 32 bytes, P-256 by its
- * point's affine coordinates (a compressed and an uncompressed point are
- * the same key), RSA by its modulus alone (under `rsaEncryption` and
- * `id-RSASSA-PSS` alike; whoever can factor the modulus can make a second
- * public exponent that verifies the same signatures, so two exponents are
- * still one signer). Never the encoded bytes.
+ * once however it was encoded, and a key counts once with its negation
+ * (whose private key its holder has: n - d for P-256, -a for Ed25519):
+ * Ed25519 by its 32 bytes with the sign bit of x cleared (A and -A), P-256
+ * by its point's x coordinate (a compressed and an uncompressed point are
+ * the same key, and Q and -Q share x), RSA by its modulus alone (under
+ * `rsaEncryption` and `id-RSASSA-PSS` alike; whoever can factor the
+ * modulus can make a second public exponent that verifies the same
+ * signatures, so two exponents are still one signer). Never the encoded
+ * bytes.
  *
  * @internal
  */
 export function keyIdentity(key: KeyObject): string {
   const jwk = (key.asymmetricKeyType === 'rsa-pss' ? rsaPssAsRsa(key) : key).export({ format: 'jwk' });
   if (jwk.kty === 'RSA') return `rsa:${String(jwk.n)}`;
-  if (jwk.kty === 'EC') return `ec:${String(jwk.crv)}:${String(jwk.x)}:${String(jwk.y)}`;
+  // Q and -Q share x: the holder of d holds n - d, the private key of -Q.
+  if (jwk.kty === 'EC') return `ec:${String(jwk.crv)}:${String(jwk.x)}`;
+  if (jwk.crv === 'Ed25519') {
+    // A and -A share y and differ in the sign bit of x: the holder of the scalar a can sign with -a.
+    const raw = Buffer.from(String(jwk.x), 'base64url');
+    raw[31] = (raw[31] as number) & 0x7f;
+    return `${String(jwk.kty)}:${String(jwk.crv)}:${raw.toString('base64url')}`;
+  }
   return `${String(jwk.kty)}:${String(jwk.crv)}:${String(jwk.x)}`;
 }
 

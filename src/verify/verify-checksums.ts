@@ -2,7 +2,8 @@ import { realpath } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ResultAsync, ok, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError, type BackfillErrorCode } from '../errors.js';
-import { silentLogger, type Logger } from '../_internals/logger.js';
+import { loggerOf, type Logger } from '../_internals/logger.js';
+import { progressOf } from '../_internals/progress.js';
 import { verifyBlobBytes, type BlobSignatureVerification } from './blob-signature.js';
 import { parseChecksums, type ChecksumLineFormat } from './checksums-file.js';
 import { DEFAULT_HASH_CONCURRENCY } from './defaults.js';
@@ -56,7 +57,11 @@ export interface ChecksumCounts {
 
 /** What {@link verifyChecksums} found. */
 export interface ChecksumReport {
-  /** `true` exactly when `sha256sum --check` (with the same flags) would exit 0 and no entry was refused as unsafe. */
+  /**
+   * `true` exactly when `sha256sum --check` (with the same flags) would
+   * exit 0, no entry was refused as unsafe and no line holds a NUL byte
+   * (a line `sha256sum` checks, with its name cut at the NUL).
+   */
   readonly ok: boolean;
   readonly sumsPath: string;
   readonly baseDir: string;
@@ -94,7 +99,7 @@ export interface HashingOptions {
   readonly chunkBytes?: number;
   /** Stops the work; the result is then `Err` with `ABORTED`. */
   readonly signal?: AbortSignal;
-  /** Called as each file (or member) has been read. */
+  /** Called as each file (or member) has been read. A callback that throws is ignored (logged once at warn). */
   readonly onProgress?: (progress: ChecksumProgress) => void;
   /** Receives a summary line at the end. */
   readonly logger?: Logger;
@@ -240,7 +245,8 @@ async function run(
   const strict = options.strict ?? false;
   const ignoreMissing = options.ignoreMissing ?? false;
   const baseDir = resolve(options.baseDir ?? defaultChecksumsBaseDir(sumsPath, process.cwd()));
-  const logger = options.logger ?? silentLogger;
+  const logger = loggerOf(options.logger);
+  const onProgress = progressOf(options.onProgress, logger, 'verifyChecksums');
   const { signal } = options;
   if (signal?.aborted) throw new BackfillError('ABORTED', 'The operation was aborted.');
   const parsed = parseChecksums(sums);
@@ -290,7 +296,7 @@ async function run(
       outcome = { error };
     }
     filesDone++;
-    options.onProgress?.({ filesDone, filesTotal, bytesHashed });
+    onProgress({ filesDone, filesTotal, bytesHashed });
     return outcome;
   });
   const byKey = new Map(keys.map((key, i) => [key, hashed[i] as Hashed]));
@@ -358,7 +364,7 @@ async function run(
       line: bad.line,
       error: new BackfillError(
         'CHECKSUM_LINE_MALFORMED',
-        `${sumsPath} line ${bad.line}: improperly formatted SHA256 checksum line (${bad.reason}).`,
+        `${sumsPath} line ${bad.line}: improperly formatted SHA256 checksum line (${bad.reason})${bad.fatal ? '; sha256sum --check would check the name cut at the NUL, so this fails the check even without strict' : ''}.`,
         { context: { path: sumsPath, line: bad.line } },
       ),
     });
@@ -398,7 +404,9 @@ async function run(
     counts.missing === 0 &&
     counts.unreadable === 0 &&
     counts.unsafe === 0 &&
-    (!strict || counts.malformed === 0);
+    (!strict || counts.malformed === 0) &&
+    // A line with a NUL byte is one sha256sum checks (its name cut at the NUL): skipped here, it could hide a failure.
+    !parsed.malformed.some((m) => m.fatal);
   logger.info('verifyChecksums finished', { sumsPath, passed: ok, counts });
   return {
     ok,

@@ -1,15 +1,17 @@
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ResultAsync, errAsync, ok, safeTry } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { isSha256Hex } from '../_internals/sha256-hex.js';
 import { tempPrefix } from '../_internals/owned-temp.js';
-import { silentLogger, type Logger } from '../_internals/logger.js';
+import { loggerOf, type Logger } from '../_internals/logger.js';
+import { progressOf, type ProgressReporter } from '../_internals/progress.js';
 import { MANIFEST_NAME, readDataset } from '../dataset/index.js';
 import type { Compression, DatasetManifest, DatasetStats, ManifestMember, MemberStats } from '../dataset/index.js';
 import { parseChecksums, type ChecksumLine, type MalformedChecksumLine } from './checksums-file.js';
 import { SHA256SUMS_FILE_NAME } from './defaults.js';
 import { readWholeFile } from './read-whole-file.js';
+import { joinBytes } from './safe-path.js';
 
 /** A per-member check. */
 export type MemberCheck = 'records' | 'bytes' | 'sha256';
@@ -89,12 +91,19 @@ export interface VerifyDatasetProgress {
 export interface VerifyDatasetOptions {
   /**
    * The tarball's expected SHA-256 (64 hex digits). Without it, a sibling
-   * `<file>.sha256` and then a `SHA256SUMS` in the same directory are used
-   * when they exist and name the file.
+   * `<file>.sha256` and a `SHA256SUMS` in the same directory are used
+   * when they exist and name the file (a `.sha256` that names only other
+   * files is `CHECKSUM_LINE_MALFORMED`; `SHA256SUMS` lines naming other
+   * files are passed over; `SHA256SUMS` in any spelling that
+   * `sha256sum --check` opens it by there: `.//ds.tar.zst`,
+   * `sub/../ds.tar.zst`, a symlink to the directory). When both do, they
+   * must record one digest (`CHECKSUM_LINE_MALFORMED` otherwise).
    */
   readonly expectedSha256?: string;
   /**
-   * Look for `<file>.sha256` and `SHA256SUMS` next to the tarball.
+   * Look for `<file>.sha256` and `SHA256SUMS` next to the tarball. Either
+   * is read only when it is a regular file or a symlink to one; anything
+   * else there (a FIFO, a device, a symlink to a missing file) is `IO_ERROR`.
    * @defaultValue `true`
    */
   readonly useSiblingChecksums?: boolean;
@@ -120,7 +129,7 @@ export interface VerifyDatasetOptions {
   readonly maxEntries?: number;
   /** Stops the work; the result is then `Err` with `ABORTED`. */
   readonly signal?: AbortSignal;
-  /** Called as each file (or member) has been read. */
+  /** Called as each file (or member) has been read. A callback that throws is ignored (logged once at warn). */
   readonly onProgress?: (progress: VerifyDatasetProgress) => void;
   /** Receives a summary line at the end. */
   readonly logger?: Logger;
@@ -133,12 +142,29 @@ export interface Expected {
   readonly file: string | null;
 }
 
+/** A checksum file beside the tarball is read only when it is a regular file: a FIFO there would be waited on for ever. */
+const SIBLING_NOT_REGULAR_FIX =
+  'a checksum file beside a dataset is read only when it is one. Remove it, or pass expectedSha256 (--expected-sha256) or useSiblingChecksums: false (--no-sibling-checksums).';
+
+/**
+ * A checksum file beside the tarball, or `undefined` when there is none.
+ * A symlink there whose target is missing is refused, not taken for no
+ * file: `sha256sum --check` of it fails, and skipping it would leave the
+ * tarball unchecked (`dataset import` loading it) while the link still
+ * says a digest was recorded.
+ */
 async function readIfExists(path: string, signal: AbortSignal | undefined): Promise<Buffer | undefined> {
   try {
-    return await readWholeFile(path, signal);
+    return await readWholeFile(path, signal, { fix: SIBLING_NOT_REGULAR_FIX });
   } catch (error) {
-    if ((error as { code?: unknown }).code === 'ENOENT') return undefined;
-    throw toBackfillError(error, 'IO_ERROR', { path });
+    if ((error as { code?: unknown }).code !== 'ENOENT') throw toBackfillError(error, 'IO_ERROR', { path });
+    const target = await readlink(path).catch(() => undefined);
+    if (target === undefined) return undefined;
+    throw new BackfillError(
+      'IO_ERROR',
+      `${path} is a symbolic link to ${target}, which does not exist, so it records no digest and sha256sum --check of it fails. Point it at the checksum file, remove it, or pass expectedSha256 (--expected-sha256) or useSiblingChecksums: false (--no-sibling-checksums).`,
+      { cause: error, context: { path } },
+    );
   }
 }
 
@@ -154,24 +180,47 @@ async function expectedFrom(path: string, options: VerifyDatasetOptions): Promis
   if (options.expectedSha256 !== undefined) return { sha256: options.expectedSha256.toLowerCase(), from: 'option', file: null };
   if (options.useSiblingChecksums === false) return undefined;
   const name = basename(path);
+  const sidecar = await fromSidecar(path, name, options.signal);
+  const sums = await fromSums(path, name, options.signal);
+  // Both record the tarball: `sha256sum --check` of either must pass, so a stale one is refused, not passed over.
+  if (sidecar !== undefined && sums !== undefined && sidecar.sha256 !== sums.sha256) {
+    throw new BackfillError(
+      'CHECKSUM_LINE_MALFORMED',
+      `${path}.sha256 records ${sidecar.sha256} for ${name} but ${SHA256SUMS_FILE_NAME} beside it records ${sums.sha256}; one of them is stale, and sha256sum --check fails the tarball against one of them whatever it is. Fix the stale one or pass expectedSha256.`,
+      { context: { path: join(dirname(path), SHA256SUMS_FILE_NAME) } },
+    );
+  }
+  return sidecar ?? sums;
+}
+
+/** The digest `<file>.sha256` records for the tarball `name`, if that file exists. */
+async function fromSidecar(path: string, name: string, signal: AbortSignal | undefined): Promise<Expected | undefined> {
   const sidecar = `${path}.sha256`;
-  const sidecarText = await readIfExists(sidecar, options.signal);
+  const sidecarText = await readIfExists(sidecar, signal);
   if (sidecarText !== undefined) {
     const bare = sidecarText.toString('utf8').trim();
     if (isSha256Hex(bare)) return { sha256: bare.toLowerCase(), from: 'sha256-file', file: sidecar };
     const { entries, malformed } = parseChecksums(sidecarText);
     // `sha256sum dir/x.tar.zst > x.tar.zst.sha256` records the path it was given: match the base name.
-    const names = (listed: string): boolean => basename(listed) === name;
-    const sha256 =
-      entries.length === 1
-        ? entries[0]!.sha256
-        : agreedDigest(
-            entries.filter((e) => names(e.path)),
-            sidecar,
-            name,
-          );
+    // `sha256sum < x.tar.zst > x.tar.zst.sha256` records `-`, standard input: no other file, so it stands for the tarball.
+    // Not `ds.tar.zst/`, which basename() reads as `ds.tar.zst` but sha256sum --check fails to open (not a directory).
+    const names = (listed: string): boolean => (basename(listed) === name && !listed.endsWith('/')) || listed === '-';
+    refuseMalformedLineNaming(
+      sidecarText,
+      malformed.filter((m) => m.fatal),
+      sidecar,
+      name,
+      names,
+    );
+    const naming = await namingTarball(path, entries, names);
+    const sha256 = agreedDigest(
+      entries.filter((_, i) => naming[i]),
+      sidecar,
+      name,
+    );
     if (sha256 === undefined) {
       refuseMalformedLineNaming(sidecarText, malformed, sidecar, name, names);
+      refuseLineNamingOther(entries, sidecar, name);
       throw new BackfillError(
         'CHECKSUM_LINE_MALFORMED',
         `${sidecar} holds no SHA-256 for ${name}; write it with sha256sum or pass expectedSha256.`,
@@ -180,15 +229,87 @@ async function expectedFrom(path: string, options: VerifyDatasetOptions): Promis
     }
     return { sha256, from: 'sha256-file', file: sidecar };
   }
+  return undefined;
+}
+
+/** The digest a `SHA256SUMS` beside the tarball `name` records for it, if that file exists and names it. */
+async function fromSums(path: string, name: string, signal: AbortSignal | undefined): Promise<Expected | undefined> {
   const sums = join(dirname(path), SHA256SUMS_FILE_NAME);
-  const sumsText = await readIfExists(sums, options.signal);
+  const sumsText = await readIfExists(sums, signal);
   if (sumsText === undefined) return undefined;
   const parsed = parseChecksums(sumsText);
-  const names = (listed: string): boolean => listed.replace(/^(\.\/)+/, '') === name;
-  const entries = parsed.entries.filter((e) => names(e.path));
+  const names = (listed: string): boolean => spelledInDirectory(listed) === name;
+  // sha256sum --check checks a line with a NUL byte (its name cut at the NUL): one naming the tarball is refused, never skipped.
+  refuseMalformedLineNaming(
+    sumsText,
+    parsed.malformed.filter((m) => m.fatal),
+    sums,
+    name,
+    names,
+  );
+  // One line at a time, each directory spelling resolved once: a sums file of 200,000 `sub/../ds.tar.zst` lines
+  // asked for 400,000 real paths at once, taking seconds and gigabytes.
+  const leadsHere = new DirectoryMatch(dirname(path));
+  const entries: ChecksumLine[] = [];
+  for (const e of parsed.entries) if (await namesFileIn(leadsHere, name, e)) entries.push(e);
   const sha256 = agreedDigest(entries, sums, name);
   if (sha256 === undefined) refuseMalformedLineNaming(sumsText, parsed.malformed, sums, name, names);
   return sha256 === undefined ? undefined : { sha256, from: 'SHA256SUMS', file: sums };
+}
+
+/**
+ * A listed name with its `.` and empty segments dropped, as the kernel
+ * reads them: `./x`, `.//x` and `././x` are all `x`.
+ */
+function spelledInDirectory(listed: string): string {
+  return listed
+    .split('/')
+    .filter((segment) => segment !== '' && segment !== '.')
+    .join('/');
+}
+
+/**
+ * Whether a line of the `SHA256SUMS` in `dir` names the file `name` in
+ * `dir`, as `sha256sum --check` run there opens it: its last segment is
+ * `name` and the rest leads to `dir` (`./`, `.//`, `sub/../`, the
+ * directory's own absolute path, a symlink to it), every `..` and symlink
+ * resolved by the file system, not by the spelling.
+ */
+async function namesFileIn(dir: DirectoryMatch, name: string, entry: ChecksumLine): Promise<boolean> {
+  const listed = entry.pathBytes;
+  const slash = listed.lastIndexOf(0x2f);
+  if (!listed.subarray(slash + 1).equals(Buffer.from(name, 'utf8'))) return false;
+  if (slash < 0) return true;
+  const parent = listed.subarray(0, slash + 1);
+  const absolute = listed[0] === 0x2f;
+  // Only `.` and empty segments before the name: no need to ask the file system.
+  if (!absolute && spelledInDirectory(parent.toString('latin1')) === '') return true;
+  return dir.leadsHere(parent);
+}
+
+/** Whether directory spellings, as a sums file in `dir` lists them, lead to `dir`: each spelling resolved once. */
+class DirectoryMatch {
+  readonly #dir: string;
+  #own: Promise<Buffer | undefined> | undefined;
+  readonly #known = new Map<string, boolean>();
+
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  async leadsHere(parent: Buffer): Promise<boolean> {
+    const key = parent.toString('latin1');
+    const known = this.#known.get(key);
+    if (known !== undefined) return known;
+    this.#own ??= realpath(this.#dir, { encoding: 'buffer' }).catch(() => undefined);
+    const [listedDir, ownDir] = await Promise.all([
+      realpath(parent[0] === 0x2f ? parent : joinBytes(this.#dir, parent), { encoding: 'buffer' }).catch(() => undefined),
+      this.#own,
+    ]);
+    const here = listedDir !== undefined && ownDir !== undefined && listedDir.equals(ownDir);
+    this.#known.set(key, here);
+    return here;
+  }
 }
 
 /**
@@ -196,8 +317,11 @@ async function expectedFrom(path: string, options: VerifyDatasetOptions): Promis
  * byte-order mark before the digest, a stray character): `sha256sum --check`
  * skips such a line with a warning, but here skipping it would leave the
  * tarball unchecked, reported as having no recorded digest at all (or, for
- * a `.sha256`, refused without saying why). `names` tells a listed name
- * that stands for the tarball, as it does for the well-formed lines.
+ * a `.sha256`, refused without saying why). Given the lines with a NUL
+ * byte, it refuses any of them naming the tarball, well-formed lines or
+ * not: `sha256sum --check` checks such a line, its name cut at the NUL.
+ * `names` tells a listed name that stands for the tarball, as it does for
+ * the well-formed lines.
  */
 function refuseMalformedLineNaming(
   text: Buffer,
@@ -206,15 +330,77 @@ function refuseMalformedLineNaming(
   name: string,
   names: (listed: string) => boolean,
 ): void {
-  const lines = text.toString('utf8').split('\n');
-  // The name in `SHA256 (name) = …`, or the last word of `hash  name` / `hash *name`.
-  const listed = (line: string): (string | undefined)[] => [/\(([^)]*)\)/.exec(line)?.[1], line.trimEnd().split(/[\s*]/).pop()];
+  // Nothing to look for: not even split the text into lines (16 MiB of empty lines took seconds and a gigabyte).
+  if (malformed.length === 0) return;
+  // Up to a NUL byte, as sha256sum reads a line's name.
+  const lines = text
+    .toString('utf8')
+    .split('\n')
+    .map((line) => line.split('\0')[0] as string);
+  // The name in `SHA256 (name) = …` (or `SHA256 (name` cut at a NUL), or the last word of `hash  name` / `hash *name`.
+  const listed = (line: string): (string | undefined)[] => [/\(([^)]*)\)?/.exec(line)?.[1], line.trimEnd().split(/[\s*]/).pop()];
   const bad = malformed.find((m) => listed(lines[m.line - 1] ?? '').some((n) => n !== undefined && names(n)));
   if (bad === undefined) return;
   throw new BackfillError(
     'CHECKSUM_LINE_MALFORMED',
     `${file} line ${bad.line} names ${name} but is improperly formatted (${bad.reason}), so it records no digest for it; fix the line or pass expectedSha256.`,
     { context: { path: file, line: bad.line } },
+  );
+}
+
+/** How many other names a `.sha256` lists are looked up as the tarball under another name: a sidecar names one file. */
+const SAME_FILE_LOOKUPS = 16;
+
+/**
+ * For each `.sha256` line, whether it names the tarball: by its base name
+ * (`names`), or as the very file the tarball is, the name read from the
+ * tarball's directory (the `v3.tar.zst.sha256` that
+ * `latest.tar.zst.sha256` is a copy of or a symlink to, beside a
+ * `latest.tar.zst` that leads to `v3.tar.zst`). The first
+ * {@link SAME_FILE_LOOKUPS} other names are looked up, one at a time, so a
+ * sidecar of many lines costs no more than a few `stat`s.
+ */
+async function namingTarball(path: string, entries: readonly ChecksumLine[], names: (listed: string) => boolean): Promise<boolean[]> {
+  const own = await stat(path).catch(() => undefined);
+  const looked = new Map<string, boolean>();
+  const naming: boolean[] = [];
+  for (const e of entries) {
+    if (names(e.path)) {
+      naming.push(true);
+      continue;
+    }
+    const key = e.pathBytes.toString('latin1');
+    let same = looked.get(key);
+    if (same === undefined) {
+      same = own !== undefined && looked.size < SAME_FILE_LOOKUPS && (await isFile(own, dirname(path), e.pathBytes));
+      looked.set(key, same);
+    }
+    naming.push(same);
+  }
+  return naming;
+}
+
+async function isFile(own: { dev: number; ino: number }, dir: string, listed: Buffer): Promise<boolean> {
+  const other = await stat(listed[0] === 0x2f ? listed : joinBytes(dir, listed)).catch(() => undefined);
+  return other !== undefined && other.dev === own.dev && other.ino === own.ino;
+}
+
+/**
+ * Refuses a `.sha256` whose well-formed lines all name another file
+ * (`<digest>  other.tar.zst`, a sidecar copied or renamed along with the
+ * wrong tarball): `sha256sum --check` of it checks that other file, never
+ * the tarball, so its digest is not the tarball's, whichever it matches.
+ */
+function refuseLineNamingOther(entries: readonly ChecksumLine[], file: string, name: string): void {
+  const [first] = entries;
+  if (first === undefined) return;
+  const others = [...new Set(entries.map((e) => e.path))];
+  const listed =
+    others.length === 1 ? first.path : `${others.length} other files (${others.slice(0, 3).join(', ')}${others.length > 3 ? ', …' : ''})`;
+  throw new BackfillError(
+    'CHECKSUM_LINE_MALFORMED',
+    `${file} records a digest for ${listed}, not for ${name}, so sha256sum --check of it checks ${others.length === 1 ? 'that file' : 'those'}, not the tarball; write it with sha256sum ${name} or pass expectedSha256.`,
+    { context: { path: file, line: first.line } },
   );
 }
 
@@ -433,8 +619,8 @@ function buildReport(
  * `report.ok`, and `report.problems` for the coded reasons. `Err` when it
  * could not be read (missing file, corrupt or truncated compression or tar,
  * unsafe member names, aborted), or when a sibling `.sha256` file names no
- * hash for it, or it or `SHA256SUMS` names the tarball twice with different
- * digests (`CHECKSUM_LINE_MALFORMED`).
+ * hash for it (or names only other files), or it or `SHA256SUMS` names the tarball twice with different
+ * digests, or the two record different digests (`CHECKSUM_LINE_MALFORMED`).
  *
  * @example
  * ```ts
@@ -450,7 +636,7 @@ export function verifyDataset(path: string, options: VerifyDatasetOptions = {}):
       new BackfillError('INVALID_ARGUMENT', `expectedSha256 must be 64 hexadecimal digits, got ${JSON.stringify(options.expectedSha256)}.`),
     );
   }
-  const logger = options.logger ?? silentLogger;
+  const logger = loggerOf(options.logger);
   const failed = (error: unknown): BackfillError => toBackfillError(error, 'IO_ERROR', { path });
   return safeTry(async function* () {
     const expected = yield* findExpected(path, options);
@@ -463,7 +649,7 @@ export function verifyDataset(path: string, options: VerifyDatasetOptions = {}):
       ...(options.maxEntries === undefined ? {} : { maxEntries: options.maxEntries }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
-    yield* ResultAsync.fromPromise(drain(dataset, options), failed);
+    yield* ResultAsync.fromPromise(drain(dataset, progressOf(options.onProgress, logger, 'verifyDataset')), failed);
     const stats = yield* dataset.stats();
     const manifest = await dataset.manifest();
     const mismatch =
@@ -482,12 +668,15 @@ export function verifyDataset(path: string, options: VerifyDatasetOptions = {}):
 }
 
 /** Iterates without reading a member, which lets the reader drain it: hashed and counted once, nothing else. */
-async function drain(dataset: AsyncIterable<{ readonly name: string }>, options: VerifyDatasetOptions): Promise<void> {
+async function drain(
+  dataset: AsyncIterable<{ readonly name: string }>,
+  onProgress: ProgressReporter<VerifyDatasetProgress>,
+): Promise<void> {
   let membersDone = 0;
   let previous: string | undefined;
   for await (const member of dataset) {
-    if (previous !== undefined) options.onProgress?.({ membersDone: ++membersDone, member: previous });
+    if (previous !== undefined) onProgress({ membersDone: ++membersDone, member: previous });
     previous = member.name;
   }
-  if (previous !== undefined) options.onProgress?.({ membersDone: ++membersDone, member: previous });
+  if (previous !== undefined) onProgress({ membersDone: ++membersDone, member: previous });
 }

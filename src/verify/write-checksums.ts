@@ -2,7 +2,8 @@ import { realpath } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve } from 'node:path';
 import { err, errAsync, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
-import { silentLogger } from '../_internals/logger.js';
+import { loggerOf } from '../_internals/logger.js';
+import { progressOf } from '../_internals/progress.js';
 import { writeFileAtomic } from '../_internals/write-file-atomic.js';
 import { formatChecksumLine, type ChecksumOutputFormat } from './checksums-file.js';
 import { DEFAULT_HASH_CONCURRENCY, DEFAULT_HASH_CHUNK_BYTES } from './defaults.js';
@@ -140,7 +141,8 @@ async function sumsFileAmong(names: readonly Buffer[], baseDir: string, target: 
 async function write(names: readonly Buffer[], target: string, options: WriteChecksumsOptions): Promise<WriteChecksumsResult> {
   const concurrency = options.concurrency ?? DEFAULT_HASH_CONCURRENCY;
   const baseDir = resolve(options.baseDir ?? dirname(target));
-  const logger = options.logger ?? silentLogger;
+  const logger = loggerOf(options.logger);
+  const onProgress = progressOf(options.onProgress, logger, 'writeChecksums');
   const { signal } = options;
   const itself = await sumsFileAmong(names, baseDir, target);
   if (itself !== undefined) {
@@ -161,7 +163,7 @@ async function write(names: readonly Buffer[], target: string, options: WriteChe
       throw toBackfillError(error, 'IO_ERROR', { path: name.toString('utf8') });
     });
     filesDone++;
-    options.onProgress?.({ filesDone, filesTotal: names.length, bytesHashed });
+    onProgress({ filesDone, filesTotal: names.length, bytesHashed });
     return digest;
   });
   const entries = names.map((name, i) => ({ path: name.toString('utf8'), ...(digests[i] as { sha256: string; bytes: number }) }));

@@ -7,7 +7,7 @@
 import { resolve as resolvePath } from 'node:path';
 import { err, ok, type Result, safeTry } from 'neverthrow';
 import { BackfillError } from '../errors.js';
-import { silentLogger, type Logger } from '../_internals/logger.js';
+import { loggerOf, type Logger } from '../_internals/logger.js';
 import { MAX_TIMER_MS } from '../_internals/milliseconds.js';
 import {
   DEFAULT_GATE_GIT,
@@ -74,11 +74,14 @@ export interface VersionGateConfig {
    * The clock, in ms; only differences between readings matter. Inject one
    * in tests. The default is monotonic, so a wall-clock jump (NTP setting
    * the time on a host without a real-time clock) cannot stall refreshes.
+   * An injected clock that steps back (a wall clock such as `Date.now`)
+   * makes the next check refresh at once.
    * @defaultValue `performance.now`
    */
   readonly now?: () => number;
   /**
    * Where refresh failures (once per failure streak) and recoveries go.
+   * A call that throws is ignored (the line is lost, the gate goes on).
    * @defaultValue a logger that discards everything
    */
   readonly logger?: Logger;
@@ -220,7 +223,7 @@ export function resolveGateConfig(config: VersionGateConfig): Result<Readonly<Ga
         git,
         gitTimeoutMs,
         now: config.now ?? (() => performance.now()),
-        logger: config.logger ?? silentLogger,
+        logger: loggerOf(config.logger),
         what: `The ${lowerHeader} header`,
         unavailable: unavailable(retryAfter, `The version gate has not loaded its list of recent commits yet; retry in ${retryAfter} s.`),
       }),

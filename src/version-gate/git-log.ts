@@ -83,7 +83,7 @@ export function readRecentCommits(request: GitLogRequest): ResultAsync<readonly 
 
 /** What one git run gave. */
 interface GitRun {
-  readonly error: (Error & { code?: unknown; killed?: boolean; signal?: unknown }) | null;
+  readonly error: (Error & { code?: unknown; killed?: boolean; signal?: unknown; syscall?: unknown }) | null;
   readonly stdout: string;
   readonly stderr: string;
 }
@@ -95,9 +95,15 @@ function runGit(
   options: { readonly timeout: number; readonly signal: AbortSignal; readonly env: NodeJS.ProcessEnv; readonly maxBuffer?: number },
 ): Promise<GitRun> {
   return new Promise((resolve) => {
-    execFile(git, args, { ...options, killSignal: 'SIGKILL', windowsHide: true, encoding: 'utf8' }, (error, stdout, stderr) =>
-      resolve({ error, stdout, stderr }),
-    );
+    try {
+      execFile(git, args, { ...options, killSignal: 'SIGKILL', windowsHide: true, encoding: 'utf8' }, (error, stdout, stderr) =>
+        resolve({ error, stdout, stderr }),
+      );
+    } catch (error) {
+      // Node throws a failure to spawn, rather than passing it to the callback, for every reason
+      // but a few (ENOENT, EACCES, EAGAIN, EMFILE, ENFILE): ENOTDIR (a path through a regular file), ELOOP, ….
+      resolve({ error: error as NonNullable<GitRun['error']>, stdout: '', stderr: '' });
+    }
   });
 }
 
@@ -212,7 +218,7 @@ async function gitEnvironment(repoPath: string): Promise<GitEnvironment> {
 }
 
 function describeFailure(
-  error: Error & { code?: unknown; killed?: boolean; signal?: unknown },
+  error: Error & { code?: unknown; killed?: boolean; signal?: unknown; syscall?: unknown },
   stderr: string,
   git: string,
   repoPath: string,
@@ -220,6 +226,7 @@ function describeFailure(
 ): string {
   if (error.name === 'AbortError') return 'The commit refresh was cancelled because the gate was closed.';
   if (error.code === 'ENOENT') return `Could not run git (\`${git}\`): not found. Install git or set the \`git\` option.`;
+  if (error.syscall === 'spawn') return `Could not run git (\`${git}\`): ${error.message}. Install git or set the \`git\` option.`;
   if (error.killed === true && error.signal === 'SIGKILL')
     return `git log in ${repoPath} did not finish within ${timeoutMs} ms and was killed.`;
   const firstLine = stderr.trim().split('\n')[0] ?? '';

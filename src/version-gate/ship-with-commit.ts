@@ -7,7 +7,7 @@
 import { err, ok, type Result, ResultAsync } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
-import { silentLogger } from '../_internals/logger.js';
+import { loggerOf } from '../_internals/logger.js';
 import { classifyGateResponse, type GateResponseClass } from './classify-gate-response.js';
 import { echoValue, normalizeCommit } from './commit-hash.js';
 import { DEFAULT_GATE_HEADER } from './defaults.js';
@@ -26,7 +26,11 @@ export interface ShipWithCommitOptions {
   readonly commit: string;
   /** The upload. An async iterable is streamed. */
   readonly body?: string | Uint8Array | AsyncIterable<Uint8Array>;
-  /** @defaultValue `'PUT'` */
+  /**
+   * The request method; one fetch would refuse (not a token, `CONNECT`,
+   * `TRACE`, or `GET`/`HEAD` with a body) is `INVALID_ARGUMENT`.
+   * @defaultValue `'PUT'`
+   */
   readonly method?: string;
   /** @defaultValue {@link DEFAULT_GATE_HEADER} (`x-code-commit`) */
   readonly header?: string;
@@ -91,8 +95,8 @@ function shownUrl(url: URL): string {
 
 /**
  * Checks what no retry can fix before sending: the URL is an absolute
- * http(s) URL without credentials and every header is one fetch will
- * send. fetch rejects them the way it rejects a network failure, which a
+ * http(s) URL without credentials, the method is one fetch sends (with
+ * the body), and every header is one fetch will send. fetch rejects them the way it rejects a network failure, which a
  * shipper retries for ever.
  */
 function requestHeaders(commit: string, options: ShipWithCommitOptions): Result<Headers, BackfillError> {
@@ -111,6 +115,8 @@ function requestHeaders(commit: string, options: ShipWithCommitOptions): Result<
         `url ${JSON.stringify(shownUrl(url))} holds credentials (user:password@), which fetch does not send: give them in headers (authorization) instead.`,
       ),
     );
+  const method = methodProblem(options);
+  if (method !== undefined) return err(invalidSetting(method));
   const name = options.header ?? DEFAULT_GATE_HEADER;
   let headers: Headers;
   try {
@@ -126,9 +132,26 @@ function requestHeaders(commit: string, options: ShipWithCommitOptions): Result<
   return ok(headers);
 }
 
+/** An HTTP method is a token (RFC 9110). */
+const METHOD_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Methods fetch refuses to send, whatever their case. */
+const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
+
+/** Why fetch would refuse `options.method` (with `options.body`) before sending anything, or undefined when it would not. */
+function methodProblem(options: ShipWithCommitOptions): string | undefined {
+  const method: unknown = options.method ?? 'PUT';
+  if (typeof method !== 'string' || !METHOD_TOKEN.test(method))
+    return `method ${JSON.stringify(echoValue(String(method)))} is not an HTTP method; leave it out for PUT, or give POST.`;
+  const upper = method.toUpperCase();
+  if (FORBIDDEN_METHODS.has(upper)) return `method ${method} is one fetch refuses to send; leave it out for PUT, or give POST.`;
+  if ((upper === 'GET' || upper === 'HEAD') && options.body !== undefined)
+    return `method ${method} cannot carry the upload's body; leave it out for PUT, or give POST.`;
+  return undefined;
+}
+
 /** Sends the upload with the normalised `commit` in `headers`, logs a fatal or retryable answer, and classifies it. */
 function ship(commit: string, headers: Headers, options: ShipWithCommitOptions): ResultAsync<ShipOutcome, BackfillError> {
-  const logger = options.logger ?? silentLogger;
+  const logger = loggerOf(options.logger);
   const doFetch = options.fetch ?? fetch;
   const body = options.body;
   const init: RequestInit & { duplex?: 'half' } = {

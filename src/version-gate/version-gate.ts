@@ -72,6 +72,8 @@ export class VersionGate implements AsyncDisposable {
   #set: CommitSet | undefined;
   #inflight: Refresh | undefined;
   #nextRefreshAt = Number.NEGATIVE_INFINITY;
+  /** When the last refresh started: a clock reading before it means the clock was stepped back. */
+  #lastAttemptAt = Number.NEGATIVE_INFINITY;
   #failure: BackfillError | undefined;
   #closed = false;
   #shallowWarned = false;
@@ -131,7 +133,7 @@ export class VersionGate implements AsyncDisposable {
     }
     const set = this.#set;
     if (typeof parsed !== 'string') return err(this.#malformed(ctx, parsed, set));
-    if (this.#inflight === undefined && !this.#closed && ctx.now() >= this.#nextRefreshAt) this.#startRefresh(ctx);
+    if (this.#inflight === undefined && !this.#closed && this.#refreshDue(ctx)) this.#startRefresh(ctx);
     if (set === undefined) return err(ctx.unavailable);
     const behind = set.index.get(parsed);
     if (behind === undefined) return err(this.#notRecent(ctx, parsed, set));
@@ -275,6 +277,19 @@ export class VersionGate implements AsyncDisposable {
     return this.close();
   }
 
+  /**
+   * Whether the set is older than `ttlMs` (or a failed refresh is due for a
+   * retry). A reading earlier than the last refresh's start means the clock
+   * was stepped back (an injected wall clock such as `Date.now`): the set's
+   * age is unknown then, so it is due at once, rather than once the clock
+   * has caught up with the old time (an hour of 412s for new commits after
+   * a step back of an hour).
+   */
+  #refreshDue(ctx: GateContext): boolean {
+    const now = ctx.now();
+    return now >= this.#nextRefreshAt || now < this.#lastAttemptAt;
+  }
+
   #startRefresh(ctx: GateContext): Refresh {
     const attemptAt = ctx.now();
     const request = { git: ctx.git, repoPath: ctx.repoPath, window: ctx.window, timeoutMs: ctx.gitTimeoutMs, signal: this.#abort.signal };
@@ -306,6 +321,7 @@ export class VersionGate implements AsyncDisposable {
   #finishRefresh(ctx: GateContext, attemptAt: number, outcome: Result<readonly string[], BackfillError>): Result<void, BackfillError> {
     this.#inflight = undefined;
     this.#nextRefreshAt = attemptAt + ctx.ttlMs;
+    this.#lastAttemptAt = attemptAt;
     return outcome.match(
       (hashes) => {
         const index = new Map(hashes.map((hash, behind) => [hash, behind] as const));

@@ -50,6 +50,17 @@ export async function onServer(sql: string): Promise<void> {
   }
 }
 
+/** Whether the test server holds a database named `name`. */
+export async function databaseExists(name: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: inject('pgUrl') });
+  await client.connect();
+  try {
+    return (await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
+  } finally {
+    await client.end();
+  }
+}
+
 /**
  * Waits until no backend of `db`'s server runs under `applicationName`: after
  * a client is SIGKILLed, a COMMIT it had already sent may still be flushing,

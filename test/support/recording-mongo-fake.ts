@@ -3,6 +3,11 @@
  * (Db, Collection, cursors, ClientSession), reproducing the server behaviours
  * the MongoDB manual documents and the adapters depend on:
  *
+ * - a replacement may hold no top-level `$`-prefixed field (52), and the
+ *   driver refuses one whose first key is one before sending anything;
+ * - an insert stores `_id` as the first field; a read returns values
+ *   promoted as the driver promotes them (`promoteValues`, `bsonRegExp`, …
+ *   as the read asks);
  * - `create` of an existing collection: NamespaceExists (48) before 7.0;
  *   since 7.0 (and on mongos since 4.0) success when the options are equal;
  * - `create` keeps its options (a `collation` among them: the collection's
@@ -17,7 +22,8 @@
  * - `renameCollection` within a database keeps the collection's UUID,
  *   `dropTarget` replaces the target, a missing source is NamespaceNotFound
  *   (26), a sharded source or target is IllegalOperation (20);
- * - unique indexes (`_id` and declared ones) reject duplicates with E11000,
+ * - unique indexes (`_id` and declared ones) reject duplicates with E11000
+ *   (numbers compared by value across int32, int64 and double),
  *   and building one over documents that share a key fails with E11000,
  *   an unordered bulk write goes on past failed writes;
  * - `$merge` (`on: '_id'`, `whenMatched: 'replace'`, `whenNotMatched:
@@ -114,8 +120,41 @@ function clone<T>(value: T): T {
   return BSON.deserialize(BSON.serialize({ v: value }), { promoteValues: true, promoteBuffers: false }).v as T;
 }
 
+/**
+ * The BSON bytes each stored document was inserted with: stored documents
+ * are kept promoted (a double 7.0 as the number 7), which filters compare
+ * easily, and these keep the types a read without promotion returns.
+ * Dropped when an update changes the document.
+ */
+const exactBytes = new WeakMap<Doc, Uint8Array>();
+
+/** A stored document as a read with the driver's deserialize `options` (`promoteValues`, `bsonRegExp`, …) returns it. */
+function asRead(doc: Doc, options: Doc | undefined): Doc {
+  const pick = ['promoteValues', 'promoteLongs', 'promoteBuffers', 'bsonRegExp', 'useBigInt64'] as const;
+  const given = Object.fromEntries(pick.filter((k) => options?.[k] !== undefined).map((k) => [k, options?.[k]]));
+  if (Object.keys(given).length === 0) return clone(doc);
+  return BSON.deserialize(exactBytes.get(doc) ?? BSON.serialize(doc), { promoteBuffers: false, ...given });
+}
+
+/**
+ * Numbers as the server compares them, by value whatever their BSON type
+ * (`1`, `Int32(1)`, `Double(1.0)` and `Long(1)` are one index key, as are
+ * `0` and `-0`); everything else by its canonical extended JSON.
+ */
+function byValue(value: unknown): unknown {
+  const t = (value as { _bsontype?: unknown } | null | undefined)?._bsontype;
+  if (typeof value === 'number' || t === 'Int32' || t === 'Double') {
+    const n = Number((value as { valueOf(): unknown }).valueOf());
+    return { $number: Number.isInteger(n) ? BigInt(n).toString() : String(n) };
+  }
+  if (t === 'Long') return { $number: String(value) };
+  if (Array.isArray(value)) return value.map(byValue);
+  if (value === null || typeof value !== 'object' || t !== undefined || value instanceof Date) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, byValue(v)]));
+}
+
 function key(value: unknown): string {
-  return BSON.EJSON.stringify({ v: value }, { relaxed: false });
+  return BSON.EJSON.stringify({ v: byValue(value) }, { relaxed: false });
 }
 
 function getPath(doc: Doc, path: string): unknown {
@@ -144,10 +183,11 @@ function compare(a: unknown, b: unknown): number | undefined {
 
 /** Equality as the server compares values (primitives directly; BSON values by their canonical form). */
 function equal(a: unknown, b: unknown): boolean {
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null)
+  if (a === null || b === null || a === undefined || b === undefined)
     return a === b || (a === undefined && b === null) || (a === null && b === undefined);
+  if (typeof a !== 'object' && typeof b !== 'object') return a === b;
   if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime();
-  return key(a) === key(b);
+  return key(a) === key(b); // a number and an Int32 or Double of its value are equal
 }
 
 function matchValue(value: unknown, cond: unknown): boolean {
@@ -219,9 +259,11 @@ class FakeCursor {
   #sort: Doc | undefined;
   #limit: number | undefined;
   #projection: Doc | undefined;
-  constructor(docs: () => Doc[], projection?: Doc) {
+  #options: Doc | undefined;
+  constructor(docs: () => Doc[], projection?: Doc, options?: Doc) {
     this.#docs = docs;
     this.#projection = projection;
+    this.#options = options;
   }
   sort(spec: Doc): this {
     this.#sort = spec;
@@ -231,12 +273,20 @@ class FakeCursor {
     this.#limit = n;
     return this;
   }
+  /** Counts the cursors closed, as the driver closes one a `for await` leaves early. */
+  closed = 0;
+  async close(): Promise<void> {
+    this.closed += 1;
+  }
+  async *[Symbol.asyncIterator](): AsyncGenerator<Doc> {
+    yield* await this.toArray();
+  }
   async toArray(): Promise<Doc[]> {
     let out = this.#docs();
     if (this.#sort !== undefined) out = sortDocs(out, this.#sort);
     if (this.#limit !== undefined) out = out.slice(0, this.#limit);
     const p = this.#projection;
-    if (p === undefined) return out.map(clone);
+    if (p === undefined) return out.map((d) => asRead(d, this.#options));
     // A dotted path keeps its whole top-level field: enough for what the adapters read.
     const keep = [
       ...new Set(
@@ -458,7 +508,11 @@ export class FakeMongo {
         return serverError(11000, `E11000 duplicate key error collection index: ${String(ix.name)}`, { keyValue });
       }
     }
-    c.docs.push(clone(doc));
+    // The server stores `_id` as the first field, wherever the document had it.
+    const ordered = Object.hasOwn(doc, '_id') ? { _id: doc._id, ...doc } : doc;
+    const stored = clone(ordered);
+    exactBytes.set(stored, BSON.serialize(ordered));
+    c.docs.push(stored);
     return undefined;
   }
 
@@ -469,9 +523,22 @@ export class FakeMongo {
     upsert: boolean,
     replace: boolean,
   ): { matched: number; upserted: number; error?: Error } {
+    // A replacement may not hold a top-level `$`-prefixed field (DollarPrefixedFieldName).
+    const dollar = replace ? Object.keys(update).find((k) => k.startsWith('$')) : undefined;
+    if (dollar !== undefined)
+      return {
+        matched: 0,
+        upserted: 0,
+        error: serverError(
+          52,
+          `The dollar ($) prefixed field '${dollar}' in '${dollar}' is not allowed in the context of an update's replacement document.`,
+          { codeName: 'DollarPrefixedFieldName' },
+        ),
+      };
     const found = c.docs.find((d) => matches(d, filter));
     if (found !== undefined) {
       this.#keys.delete(found);
+      exactBytes.delete(found);
       if (replace) {
         for (const k of Object.keys(found)) if (k !== '_id') delete found[k];
         Object.assign(found, clone(update));
@@ -632,8 +699,17 @@ export class FakeMongo {
           // Building a unique index over documents that share a key fails (E11000), and builds nothing.
           const fields = Object.keys(ix.key as Doc);
           const keys = c.docs.map((d) => key(fields.map((f) => getPath(d, f))));
-          if (ix.unique === true && new Set(keys).size < keys.length)
-            throw serverError(11000, `E11000 duplicate key error collection index: ${String(ix.name)}`);
+          const twice = keys.findIndex((k, i) => keys.indexOf(k) !== i);
+          if (ix.unique === true && twice >= 0) {
+            const keyValue = Object.fromEntries(fields.map((f) => [f, getPath(c.docs[twice]!, f)]));
+            throw serverError(
+              11000,
+              `E11000 duplicate key error collection index: ${String(ix.name)} dup key: ${JSON.stringify(keyValue)}`,
+              {
+                keyValue,
+              },
+            );
+          }
           c.indexes.push({ v: 2, ...indexCollation(c.options), ...clone(ix) });
         }
         return { ok: 1 };
@@ -726,6 +802,11 @@ export class FakeCollectionHandle {
     );
   }
   bulkWrite(ops: Doc[], options?: Doc): Promise<Doc> {
+    // The driver refuses a replacement whose first key starts with `$` before sending anything.
+    if (ops.some((o) => Object.keys(((o.replaceOne as Doc | undefined)?.replacement as Doc | undefined) ?? {})[0]?.startsWith('$')))
+      return Promise.reject(
+        Object.assign(new Error('Replacement document must not use atomic operators'), { name: 'MongoInvalidArgumentError' }),
+      );
     const op = ops.some((o) => 'insertOne' in o) ? 'insert' : ops.some((o) => 'deleteMany' in o) ? 'delete' : 'update';
     return this.#s.op(op, this.collectionName, options, () => this.#i.bulk(this.collectionName, ops, options?.ordered !== false), ops);
   }
@@ -772,6 +853,7 @@ export class FakeCollectionHandle {
     return new FakeCursor(
       () => this.#i.readable(this.collectionName, options).filter((d) => matches(d, filter)),
       options?.projection as Doc | undefined,
+      options,
     );
   }
   async findOne(filter: Doc, options?: Doc): Promise<Doc | null> {

@@ -15,6 +15,7 @@ import {
   isObject,
   isoTimestamp,
   kindOf,
+  MAX_CLAIM_KEY_BYTES,
   MAX_NESTING,
   optionalArray,
   text,
@@ -41,6 +42,9 @@ function helperKey(product: JsonObject): string | undefined {
   return text(helper['purl']) ?? text(purls[0]) ?? text(helper['cpe']);
 }
 
+/** A `cve` as the CSAF 2.0 schema spells one (`^CVE-[0-9]{4}-[0-9]{4,}$`): one spelling per CVE, so look-alikes cannot make two claims. */
+const CVE_ID = /^CVE-[0-9]{4}-[0-9]{4,}$/;
+
 interface Relationship {
   readonly category: string;
   readonly component: string;
@@ -63,8 +67,12 @@ class ProductTree {
   readonly #resolved = new Map<string, string>();
   /** Resolved relationships' identities, built from their two products' (see {@link ProductTree.identity}). */
   readonly #identities = new Map<string, string>();
+  /** Relationships whose key cannot be built, with why ({@link ProductTree.unresolved}). */
+  readonly #unresolved = new Map<string, string>();
   /** The first product id the tree defines twice with different identities (CSAF 2.0 mandatory test 6.1.2), if any, each as a message names it. */
   #redefined: { readonly id: string; readonly first: string; readonly second: string } | undefined;
+  /** The first group id defined twice with different products, with the indexes of the two definitions (see {@link ProductTree.problem}). */
+  #regrouped: { readonly id: string; readonly first: number; readonly second: number } | undefined;
 
   /** The tree's products, or `undefined` when its branches nest deeper than {@link MAX_NESTING} levels (a parsed object that loops). */
   static of(tree: JsonObject): ProductTree | undefined {
@@ -92,11 +100,17 @@ class ProductTree {
         this.#relate(id, { category: text(rel['category']) ?? 'default_component_of', component, platform });
       } else this.#define(id, id);
     }
-    for (const group of optionalArray(tree['product_groups']) ?? []) {
+    const definedAt = new Map<string, number>();
+    for (const [at, group] of (optionalArray(tree['product_groups']) ?? []).entries()) {
       if (!isObject(group)) continue;
       const id = text(group['group_id']);
       const members = (optionalArray(group['product_ids']) ?? []).map(text).filter((x): x is string => x !== undefined);
-      if (id !== undefined) this.#groups.set(id, members);
+      if (id === undefined) continue;
+      const first = definedAt.get(id);
+      if (first === undefined) {
+        this.#groups.set(id, members);
+        definedAt.set(id, at);
+      } else if (!sameMembers(this.#groups.get(id) as readonly string[], members)) this.#regrouped ??= { id, first, second: at };
     }
   }
 
@@ -106,7 +120,7 @@ class ProductTree {
     if (id !== undefined) this.#define(id, helperKey(product) ?? id);
   }
 
-  /** Keys `id`; a second definition with another key, or by a relationship, is recorded, not taken (see {@link ProductTree.redefined}). */
+  /** Keys `id`; a second definition with another key, or by a relationship, is recorded, not taken (see {@link ProductTree.problem}). */
   #define(id: string, key: string): void {
     const relationship = this.#relationships.get(id);
     if (relationship !== undefined) {
@@ -133,9 +147,26 @@ class ProductTree {
     }
   }
 
-  /** The first product id defined twice with different identities (ids compared trimmed), which fails the document. */
-  get redefined(): { readonly id: string; readonly first: string; readonly second: string } | undefined {
-    return this.#redefined;
+  /**
+   * Why the tree fails its document, if it does: the field and the
+   * problem. The first product id defined twice with different identities
+   * (ids compared trimmed; CSAF 2.0 mandatory test 6.1.2), else the first
+   * group id `product_groups` defines twice with different products (6.1.5):
+   * a flag, threat or remediation naming the group would reach the
+   * products of one definition only.
+   */
+  get problem(): { readonly where: string; readonly problem: string } | undefined {
+    if (this.#redefined !== undefined) {
+      const { id, first, second } = this.#redefined;
+      const problem = `defines product ${JSON.stringify(id)} twice, as ${first} and as ${second} (CSAF 2.0 mandatory test 6.1.2)`;
+      return { where: 'product_tree', problem };
+    }
+    if (this.#regrouped === undefined) return undefined;
+    const { id, first, second } = this.#regrouped;
+    return {
+      where: `product_tree.product_groups[${second}]`,
+      problem: `defines group ${JSON.stringify(id)} again, with other products than product_groups[${first}] (CSAF 2.0 mandatory test 6.1.5)`,
+    };
   }
 
   #known(productId: string): string | undefined {
@@ -144,40 +175,77 @@ class ProductTree {
 
   /**
    * The product key of `productId`, or `undefined` when the tree does not
-   * define it (or its relationships form a cycle). Depth first without
+   * define it, or its relationships cannot make a key of it (see
+   * {@link ProductTree.unresolved} for why). Depth first without
    * recursion, as {@link ProductTree.#walkBranches}: a relationship is
    * resolved once both products it joins are.
    */
   key(productId: string): string | undefined {
     const known = this.#known(productId);
-    if (known !== undefined || !this.#relationships.has(productId)) return known;
+    if (known !== undefined || !this.#relationships.has(productId) || this.#unresolved.has(productId)) return known;
     // Relationships being resolved: each is built, directly or not, on the ones above it in `stack`.
     const resolving = new Set<string>();
     const stack = [productId];
+    /** Records `why` for every relationship being resolved: each is built on the one that cannot be. */
+    const unresolved = (why: string): undefined => {
+      for (const id of resolving) this.#unresolved.set(id, why);
+      return undefined;
+    };
     while (stack.length > 0) {
       const id = stack[stack.length - 1] as string;
       if (this.#known(id) !== undefined) {
         stack.pop();
         continue;
       }
+      const why = this.#unresolved.get(id);
+      if (why !== undefined) return unresolved(why);
       const rel = this.#relationships.get(id);
-      if (rel === undefined) return undefined;
+      if (rel === undefined) {
+        return unresolved(
+          `whose relationships are built on product ${JSON.stringify(id)}, which product_tree does not define (CSAF 2.0 mandatory test 6.1.1)`,
+        );
+      }
       if (!resolving.has(id)) {
         resolving.add(id);
         for (const part of [rel.platform, rel.component]) {
           if (this.#known(part) !== undefined) continue;
           // A relationship built on itself.
-          if (resolving.has(part)) return undefined;
+          if (resolving.has(part)) {
+            return unresolved(`whose relationships form a cycle through product ${JSON.stringify(part)} (CSAF 2.0 mandatory test 6.1.3)`);
+          }
           stack.push(part);
         }
         continue;
       }
-      this.#resolved.set(id, `${this.#known(rel.platform)}::${this.#known(rel.component)}`);
+      const platform = this.#known(rel.platform) as string;
+      const component = this.#known(rel.component) as string;
+      // Joining doubles a key at each level a relationship is built on another used twice: a few kilobytes of them
+      // would ask for gigabytes. A key longer in UTF-16 units than a claim's key may be in UTF-8 bytes is refused anyway.
+      const length = platform.length + 2 + component.length;
+      if (length > MAX_CLAIM_KEY_BYTES) {
+        return unresolved(
+          `whose key, joined through product_tree.relationships, would be at least ${length} characters long: more than the ${MAX_CLAIM_KEY_BYTES} bytes a claim's key may have in UTF-8 (a statements index entry)`,
+        );
+      }
+      this.#resolved.set(id, `${platform}::${component}`);
       this.#identities.set(id, `${this.identity(rel.platform)}::${this.identity(rel.component)}`);
       resolving.delete(id);
       stack.pop();
     }
     return this.#known(productId);
+  }
+
+  /**
+   * Why {@link ProductTree.key} could make no key of the relationship
+   * product `productId`, as a message goes on after naming it, if it
+   * could not: its relationships are built on a product the tree does not
+   * define, form a cycle, or would join a key longer than any claim's
+   * ({@link MAX_CLAIM_KEY_BYTES}: relationships built on one another can
+   * double a key at each step, and a few kilobytes of them would ask for
+   * gigabytes).
+   */
+  unresolved(productId: string): string | undefined {
+    return this.#unresolved.get(productId);
   }
 
   /**
@@ -199,19 +267,31 @@ class ProductTree {
    * once, not once each. A group larger than `wanted` is not walked: each
    * wanted id is looked up in it, so vulnerabilities naming one large group
    * cost what their own status lists name, not the group's size each.
+   *
+   * A caller that gives `open` (the wanted ids still without a value) gets
+   * only those from the groups, and each is taken out of `open` as it is
+   * found: the item's later groups, and once `open` is empty every group,
+   * cost nothing for products that already have their value. Many large
+   * groups holding the same products cost their products once per item
+   * list, not once per group.
    */
-  expand(item: JsonObject, expanded: Set<string>, wanted: ReadonlySet<string>): string[] {
+  expand(item: JsonObject, expanded: Set<string>, wanted: ReadonlySet<string>, open?: Set<string>): string[] {
     const ids = (optionalArray(item['product_ids']) ?? []).map(text).filter((x): x is string => x !== undefined && wanted.has(x));
+    const among = open ?? wanted;
     for (const group of optionalArray(item['group_ids']) ?? []) {
       const id = text(group);
       if (id === undefined || expanded.has(id)) continue;
       expanded.add(id);
+      if (among.size === 0) continue;
       const members = this.#groups.get(id) ?? [];
+      const found = ids.length;
       // One push per id: spreading a large group as arguments overflows a small stack but not a thread's larger one.
-      if (wanted.size < members.length) {
+      if (among.size < members.length) {
         const set = this.#membersOf(id, members);
-        for (const productId of wanted) if (set.has(productId)) ids.push(productId);
-      } else for (const member of members) if (wanted.has(member)) ids.push(member);
+        for (const productId of among) if (set.has(productId)) ids.push(productId);
+      } else for (const member of members) if (among.has(member)) ids.push(member);
+      // Taken out after the walk: a member listed twice in the group is pushed twice, as before, and callers keep the first.
+      if (open !== undefined) for (let i = found; i < ids.length; i++) open.delete(ids[i] as string);
     }
     return ids;
   }
@@ -226,10 +306,17 @@ class ProductTree {
   }
 }
 
+/** Whether two lists of product ids hold the same ids (in any order, any repeats). */
+function sameMembers(a: readonly string[], b: readonly string[]): boolean {
+  const inA = new Set(a);
+  const inB = new Set(b);
+  return inA.size === inB.size && [...inB].every((id) => inA.has(id));
+}
+
 /** A relationship as a message names it. */
 const joined = (rel: Relationship): string => `the relationship of ${JSON.stringify(rel.component)} to ${JSON.stringify(rel.platform)}`;
 
-/** First value each product of `wanted` gets from a list of product-scoped items (flags, threats, remediations). */
+/** First value each product of `wanted` gets from a list of product-scoped items (threats, remediations). */
 function byProduct(
   tree: ProductTree,
   items: unknown,
@@ -239,13 +326,88 @@ function byProduct(
   const out = new Map<string, string>();
   // Groups whose members all have their value: a later item naming one gives none of them another.
   const expanded = new Set<string>();
+  // Wanted products without a value yet: only these are looked up in the groups later items name.
+  const open = new Set(wanted);
   for (const item of optionalArray(items) ?? []) {
     if (!isObject(item)) continue;
     const value = pick(item);
     if (value === undefined) continue;
-    for (const id of tree.expand(item, expanded, wanted)) if (!out.has(id)) out.set(id, value);
+    for (const id of tree.expand(item, expanded, wanted, open)) {
+      if (!out.has(id)) out.set(id, value);
+      open.delete(id);
+    }
   }
   return out;
+}
+
+/** A flag label and the index of the flag item that gave it. */
+interface Flagged {
+  readonly label: string;
+  readonly at: number;
+}
+
+/**
+ * The justification (flag `label`, with the flag that gave it) of each
+ * product of `wanted` in the vulnerability item at `where`, or the document's error when two flag
+ * items give one product different labels, directly or through
+ * `group_ids`: a product has at most one VEX justification per
+ * vulnerability (CSAF 2.0 mandatory test 6.1.33), and taking the first
+ * would store one of two reasons the document gives, silently. The same
+ * label twice is one justification.
+ */
+function justificationsOf(
+  tree: ProductTree,
+  flags: unknown,
+  wanted: ReadonlySet<string>,
+  where: string,
+  digest: string,
+): Result<ReadonlyMap<string, Flagged>, BackfillError> {
+  const first = new Map<string, Flagged>();
+  // Each group with the flag that first named it: its wanted members all have that flag's label (else that flag failed).
+  const groupFlag = new Map<string, Flagged>();
+  const expanded = new Set<string>();
+  // Wanted products without a label yet, and how many products have each label.
+  const open = new Set(wanted);
+  const labelled = new Map<string, number>();
+  const twice = (productId: string, earlier: Flagged, label: string, at: number): Result<never, BackfillError> =>
+    err(
+      invalidDocument(
+        'CSAF',
+        digest,
+        `${where}.flags[${at}]`,
+        `gives product ${JSON.stringify(productId)} the justification ${JSON.stringify(label)}, which ${where}.flags[${earlier.at}] gives as ${JSON.stringify(earlier.label)}: a product has one VEX justification per vulnerability (CSAF 2.0 mandatory test 6.1.33)`,
+      ),
+    );
+  for (const [at, item] of (optionalArray(flags) ?? []).entries()) {
+    if (!isObject(item)) continue;
+    const label = text(item['label']);
+    if (label === undefined) continue;
+    const named: string[] = [];
+    for (const group of optionalArray(item['group_ids']) ?? []) {
+      const id = text(group);
+      if (id === undefined) continue;
+      const earlier = groupFlag.get(id);
+      if (earlier === undefined) {
+        if (!expanded.has(id)) named.push(id);
+      } else if (earlier.label !== label) {
+        // Walked again, once, for the message: a member the status lists name, if the group has one.
+        const member = tree.expand({ group_ids: [id] }, new Set(), wanted)[0];
+        if (member !== undefined) return twice(member, earlier, label, at);
+      }
+    }
+    // When every labelled product has this label, its groups can only label new ones: only those are looked up.
+    const onlyNew = first.size === (labelled.get(label) ?? 0);
+    for (const id of tree.expand(item, expanded, wanted, onlyNew ? open : undefined)) {
+      const earlier = first.get(id);
+      if (earlier === undefined) {
+        first.set(id, { label, at });
+        labelled.set(label, (labelled.get(label) ?? 0) + 1);
+        open.delete(id);
+      } else if (earlier.label !== label) return twice(id, earlier, label, at);
+    }
+    for (const id of named) if (!groupFlag.has(id)) groupFlag.set(id, { label, at });
+  }
+  return ok(first);
 }
 
 /** A vulnerability item's first `ids[]` entry, trimmed: a tracking id is its `text` within its `system_name`. */
@@ -281,18 +443,8 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
   const issuedAt = isoTimestamp(tracking['current_release_date']) ?? isoTimestamp(tracking['initial_release_date']);
   const tree = ProductTree.of(isObject(document['product_tree']) ? document['product_tree'] : {});
   if (tree === undefined) return err(invalidDocument('CSAF', digest, 'product_tree.branches', `nest deeper than ${MAX_NESTING} levels`));
-  const twice = tree.redefined;
-  if (twice !== undefined) {
-    const { id, first, second } = twice;
-    return err(
-      invalidDocument(
-        'CSAF',
-        digest,
-        'product_tree',
-        `defines product ${JSON.stringify(id)} twice, as ${first} and as ${second} (CSAF 2.0 mandatory test 6.1.2)`,
-      ),
-    );
-  }
+  const broken = tree.problem;
+  if (broken !== undefined) return err(invalidDocument('CSAF', digest, broken.where, broken.problem));
   const vulnerabilities = optionalArray(document['vulnerabilities']);
   if (vulnerabilities === undefined) return err(invalidDocument('CSAF', digest, 'vulnerabilities', 'must be an array'));
   // Two product ids with one identity (a purl, a CPE), or two items with one vulnerability id but no `cve`, may disagree too.
@@ -304,6 +456,16 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
     const where = `vulnerabilities[${i}]`;
     if (!isObject(vuln)) return err(invalidDocument('CSAF', digest, where, 'is not an object'));
     const cve = text(vuln['cve']);
+    if (cve !== undefined && !CVE_ID.test(cve)) {
+      return err(
+        invalidDocument(
+          'CSAF',
+          digest,
+          `${where}.cve`,
+          `${JSON.stringify(cve)} is not a CVE id: CSAF 2.0 asks for CVE-YYYY-NNNN (upper case, four or more digits after the year); correct it, or give the id in ids[] instead`,
+        ),
+      );
+    }
     const earlier = cve === undefined ? undefined : itemOfCve.get(cve);
     if (earlier !== undefined) {
       return err(
@@ -331,7 +493,9 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
         if (id !== undefined) wanted.add(id);
       }
     }
-    const flags = byProduct(tree, vuln['flags'], wanted, (f) => text(f['label']));
+    const justified = justificationsOf(tree, vuln['flags'], wanted, where, digest);
+    if (justified.isErr()) return err(justified.error);
+    const flags = justified.value;
     const impacts = byProduct(tree, vuln['threats'], wanted, (t) => (t['category'] === 'impact' ? text(t['details']) : undefined));
     const remediations = byProduct(tree, vuln['remediations'], wanted, (r) => text(r['details']));
     // The list that first named each product: a product in lists of two statuses contradicts itself (CSAF 6.1.6).
@@ -346,7 +510,7 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
           // Only text is quoted: JSON.stringify recurses, so quoting nested arrays would fail on one thread's stack and not another's.
           const problem =
             typeof rawId === 'string'
-              ? `names product ${JSON.stringify(rawId)}, which product_tree does not define`
+              ? `names product ${JSON.stringify(rawId)}, ${(productId === undefined ? undefined : tree.unresolved(productId)) ?? 'which product_tree does not define'}`
               : `is ${kindOf(rawId)}, not a product id`;
           return err(invalidDocument('CSAF', digest, `${where}.product_status.${list}[${j}]`, problem));
         }
@@ -362,7 +526,7 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
             ),
           );
         }
-        const justification = status === 'not_affected' ? flags.get(productId) : undefined;
+        const justification = status === 'not_affected' ? flags.get(productId)?.label : undefined;
         const note = status === 'not_affected' ? impacts.get(productId) : remediations.get(productId);
         const at = `${where}.product_status.${list}[${j}]`;
         const contradiction = claims.add(
@@ -407,10 +571,13 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
  * `flags[].label`; the statement is the impact threat (not affected) or the
  * remediation details (otherwise). A product id defined twice with
  * different identities (a relationship without a helper being the join it
- * names), a CVE given by two vulnerability items, or a
+ * names), a group id defined twice with different products, a `cve`
+ * outside the schema's `CVE-YYYY-NNNN` (upper case, four or more digits),
+ * a CVE given by two vulnerability items, a
  * product listed under two statuses of
- * one vulnerability (say `known_affected` and `known_not_affected`) fails the
- * document, as CSAF 2.0 forbids it. So do two claims about one product key
+ * one vulnerability (say `known_affected` and `known_not_affected`), or a
+ * product that two flags of one vulnerability give different labels
+ * (directly or through a group) fails the document, as CSAF 2.0 forbids it. So do two claims about one product key
  * and vulnerability that differ (status, flag, note): two product ids with
  * one purl or CPE, or two items with one `ids[]` entry and no `cve`; the
  * same claim given twice is kept once.

@@ -107,6 +107,20 @@ export function isLater(a: Timestamp, b: Timestamp): boolean {
  */
 export const MAX_SUBCOMPONENT_CLAIMS = 100_000;
 
+/**
+ * Most bytes (UTF-8) a claim's key, its `documentDigest`, `vulnerabilityId`
+ * and `productKey` together, may have; a longer one fails its document with
+ * `DOCUMENT_INVALID`. The statements table indexes the key (unique, and
+ * `(vulnerability_id, product_key)` for lookups) in btrees, whose entries
+ * PostgreSQL caps at 2,704 bytes (a third of an 8 kB page) with up to 33
+ * bytes of tuple header, length words and alignment: past that, the insert
+ * fails, and with it the whole batch, on every resume. 2,600 leaves room and
+ * holds any real purl or CPE. The same limit on every sink and thread keeps
+ * a document's outcome the same wherever it is stored (MongoDB 4.2 and later
+ * have no index key limit; 4.0 had 1,024 bytes).
+ */
+export const MAX_CLAIM_KEY_BYTES = 2_600;
+
 /** How deep nested lists (CSAF branches, CycloneDX components) may go; only a parsed object that loops reaches it. */
 export const MAX_NESTING = 100_000;
 

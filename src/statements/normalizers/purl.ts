@@ -8,16 +8,66 @@
 
 import { cpeIdentity } from './cpe.js';
 
-/** Types whose namespace and name are case-insensitive (the purl type definitions); `pypi` also reads `_` as `-`. */
-const CASELESS_TYPES: ReadonlySet<string> = new Set(['bitbucket', 'github', 'pypi']);
+/** How one type's namespace, name and version compare: the case the purl type definitions ask them in, and pypi's `_` read as `-`. */
+interface TypeRule {
+  readonly namespace?: 'lower' | 'upper';
+  readonly name?: 'lower';
+  /** The name's `_` read as `-` (PyPI treats them as one character). */
+  readonly dash?: true;
+  readonly version?: 'lower';
+}
+
+const LOWER: TypeRule = { namespace: 'lower', name: 'lower' };
+
+/**
+ * The types whose purl type definitions say a part is not case sensitive
+ * (and must be written in one case), or normalized: namespace and name for
+ * `alpm`, `apk`, `bitbucket`, `composer`, `deb`, `github`, `hex`, `luarocks`
+ * and `pypi` (which also reads `_` as `-`); the name alone for `bitnami`,
+ * `oci` and `pub`; the namespace alone for `qpkg` and `rpm` (whose name is
+ * case sensitive); the `huggingface` version (a commit hash); the `cpan`
+ * author id in upper case. Not `npm` or `golang`, though the definitions
+ * ask for lower case: npm names from before the rule (`JSONStream`) and Go
+ * module paths are case sensitive, and two such packages differing in case
+ * are two packages. Every other type compares as written.
+ */
+const TYPE_RULES: ReadonlyMap<string, TypeRule> = new Map<string, TypeRule>([
+  ['alpm', LOWER],
+  ['apk', LOWER],
+  ['bitbucket', LOWER],
+  ['bitnami', { name: 'lower' }],
+  ['composer', LOWER],
+  ['cpan', { namespace: 'upper' }],
+  ['deb', LOWER],
+  ['github', LOWER],
+  ['hex', LOWER],
+  ['huggingface', { version: 'lower' }],
+  ['luarocks', LOWER],
+  ['oci', { name: 'lower' }],
+  ['pub', { name: 'lower' }],
+  ['pypi', { ...LOWER, dash: true }],
+  ['qpkg', { namespace: 'lower' }],
+  ['rpm', { namespace: 'lower' }],
+]);
+
+/** `path` (namespace segments, then the name) and `version` as `rule` compares them; decoded text in, decoded text out. */
+function byRule(rule: TypeRule, path: readonly string[], version: string | undefined): [string[], string | undefined] {
+  const last = path.length - 1;
+  const ruled = path.map((segment, i) => {
+    const how = i === last ? rule.name : rule.namespace;
+    const cased = how === 'lower' ? segment.toLowerCase() : how === 'upper' ? segment.toUpperCase() : segment;
+    return i === last && rule.dash === true ? cased.replaceAll('_', '-') : cased;
+  });
+  return [ruled, version !== undefined && rule.version === 'lower' ? version.toLowerCase() : version];
+}
 
 const SCHEME = /^pkg:/i;
 
 /**
  * A purl already in the one form: lower-case type, segments and version of
  * only the characters `encodeURIComponent` leaves as they are (so the full
- * reading below would return it unchanged), no qualifiers or subpath, not
- * of a caseless type.
+ * reading below would return it unchanged), no qualifiers or subpath
+ * (its type's {@link TYPE_RULES} still apply).
  */
 const PLAIN = /^pkg:[a-z][a-z0-9.+-]*(\/[\w.!~*'()-]+)+(@[\w.!~*'()-]+)?$/;
 
@@ -32,12 +82,16 @@ function segments(path: string, subpath: boolean): string[] {
     .map(decoded);
 }
 
-/** A purl of {@link PLAIN} form and a caseless type as the full reading gives it: namespace and name in lower case (`pypi`: `_` as `-`), the version as it is. */
-function caselessPlain(type: string, purl: string): string {
+/** A purl of {@link PLAIN} form as the full reading gives it, {@link TYPE_RULES} applied (none changes a character `encodeURIComponent` would escape). */
+function plainByRule(rule: TypeRule, purl: string, typeEnd: number): string {
   const slash = purl.lastIndexOf('/');
   const at = purl.indexOf('@', slash);
-  const name = purl.slice(slash + 1, at < 0 ? undefined : at).toLowerCase();
-  return `${purl.slice(0, slash + 1).toLowerCase()}${type === 'pypi' ? name.replaceAll('_', '-') : name}${at < 0 ? '' : purl.slice(at)}`;
+  const [path, version] = byRule(
+    rule,
+    purl.slice(typeEnd + 1, at < 0 ? undefined : at).split('/'),
+    at < 0 ? undefined : purl.slice(at + 1),
+  );
+  return `${purl.slice(0, typeEnd + 1)}${path.join('/')}${version === undefined ? '' : `@${version}`}`;
 }
 
 /**
@@ -45,15 +99,17 @@ function caselessPlain(type: string, purl: string): string {
  * specification reads as the same package: scheme, type and qualifier keys
  * in any case, `pkg://`, leading and trailing slashes, percent-encoding of
  * any character, qualifiers in any order, empty qualifiers, empty, `.` and
- * `..` subpath segments; and for `github`, `bitbucket` and `pypi` the
- * namespace and name in any case (`pypi`: `_` for `-`). Text that is no
+ * `..` subpath segments; and the parts its type's definition reads in any
+ * case, or normalizes (see {@link TYPE_RULES}: `github`, `pypi`, `deb`…
+ * namespace and name in any case, `pypi` `_` for `-`). Text that is no
  * package URL, or one that cannot be read, is returned as it is.
  */
 export function purlIdentity(purl: string): string {
   if (!SCHEME.test(purl)) return purl;
   if (PLAIN.test(purl)) {
-    const type = purl.slice(4, purl.indexOf('/'));
-    return CASELESS_TYPES.has(type) ? caselessPlain(type, purl) : purl;
+    const typeEnd = purl.indexOf('/');
+    const rule = TYPE_RULES.get(purl.slice(4, typeEnd));
+    return rule === undefined ? purl : plainByRule(rule, purl, typeEnd);
   }
   let rest = purl.slice('pkg:'.length).replace(/^\/+/, '');
   let subpath = '';
@@ -72,8 +128,9 @@ export function purlIdentity(purl: string): string {
   try {
     let path = segments(rest.slice(slash + 1), false);
     if (path.length === 0) return purl;
-    if (CASELESS_TYPES.has(type)) path = path.map((s) => s.toLowerCase());
-    if (type === 'pypi') path[path.length - 1] = (path[path.length - 1] as string).replaceAll('_', '-');
+    let read = version === undefined || version === '' ? undefined : decoded(version);
+    const rule = TYPE_RULES.get(type);
+    if (rule !== undefined) [path, read] = byRule(rule, path, read);
     const qualifiers = query
       .split('&')
       .map((pair) => {
@@ -86,7 +143,7 @@ export function purlIdentity(purl: string): string {
     const within = segments(subpath, true);
     return (
       `pkg:${type}/${path.map(encoded).join('/')}` +
-      (version === undefined || version === '' ? '' : `@${encoded(decoded(version))}`) +
+      (read === undefined ? '' : `@${encoded(read)}`) +
       (qualifiers.length === 0 ? '' : `?${qualifiers.map(([k, v]) => `${k}=${encoded(v!)}`).join('&')}`) +
       (within.length === 0 ? '' : `#${within.map(encoded).join('/')}`)
     );

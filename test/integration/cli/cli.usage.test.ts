@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli, repoRoot } from './cli-harness.js';
+import { cli, cliInProcess, repoRoot } from './cli-harness.js';
 
 const COMMANDS = [
   ['dataset', 'build'],
@@ -20,7 +20,8 @@ const COMMANDS = [
   ['gate', 'check'],
 ] as const;
 
-// Each test only reads what its CLIs print (usage errors write nothing): they run at once.
+// Each test only reads what its CLIs print (usage errors write nothing): they run at once. Tests of parsing run
+// the CLI in this process (cliInProcess); a few spawn the real executable, to see what a user sees of a process.
 describe.concurrent('backfill-kit usage', () => {
   it('--help lists every command and the exit codes, exit 0', async () => {
     const r = await cli(['--help']);
@@ -30,7 +31,7 @@ describe.concurrent('backfill-kit usage', () => {
   });
 
   it('<group> <command> --help lists every flag with its default, for every command', async () => {
-    const runs = await Promise.all(COMMANDS.map(([group, name]) => cli([group, name, '--help'])));
+    const runs = await Promise.all(COMMANDS.map(([group, name]) => cliInProcess([group, name, '--help'])));
     for (const [i, r] of runs.entries()) {
       const [group, name] = COMMANDS[i]!;
       expect(r.code).toBe(0);
@@ -44,15 +45,15 @@ describe.concurrent('backfill-kit usage', () => {
       expect(entries.length).toBeGreaterThan(4);
       for (const entry of entries) expect(entry, `${group} ${name}: ${entry}`).toMatch(/\(default: [^)]*/);
     }
-  }, 240_000);
+  });
 
   it('seed flag names are accepted where the seeds have them', async () => {
-    const statements = (await cli(['statements', 'backfill', '--help'])).stdout;
+    const statements = (await cliInProcess(['statements', 'backfill', '--help'])).stdout;
     for (const f of ['--retrieved-since', '--force', '--batch-size', '--max-documents', '--stop-on-error']) expect(statements).toContain(f);
     expect(statements).toMatch(/--batch-size <n>.*default: 100/);
-    const index = (await cli(['index', 'backfill', '--help'])).stdout;
+    const index = (await cliInProcess(['index', 'backfill', '--help'])).stdout;
     for (const f of ['--episodes-root', '--index', '--host', '--dry-run']) expect(index).toContain(f);
-    const imp = (await cli(['dataset', 'import', '--help'])).stdout;
+    const imp = (await cliInProcess(['dataset', 'import', '--help'])).stdout;
     for (const v of ['env: PGSCHEMA', 'env: DRY_RUN', 'env: LINKSETS_TABLE', 'env: CHUNKS_TABLE', 'default: lnm_raw'])
       expect(imp).toContain(v);
   });
@@ -68,33 +69,33 @@ describe.concurrent('backfill-kit usage', () => {
   it('a flag that does nothing for a command is refused (exit 2), never accepted and ignored', async () => {
     const env = { PGURI: 'postgres://127.0.0.1:1/x' };
     // A report enqueues no job, so a heartbeat is not among its flags.
-    const report = await cli(['statements', 'report', '--run-id', 'r', '--heartbeat-seconds', '30'], { env });
+    const report = await cliInProcess(['statements', 'report', '--run-id', 'r', '--heartbeat-seconds', '30'], { env });
     expect(report.code).toBe(2);
     expect(report.stderr).toMatch(/^error INVALID_ARGUMENT: .*--heartbeat-seconds/m);
     // Nothing is written to the reject file unless bad lines are rejected.
-    const reject = await cli(['dataset', 'import', 'x.tar.zst', '--reject-path', 'bad.ndjson'], { env });
+    const reject = await cliInProcess(['dataset', 'import', 'x.tar.zst', '--reject-path', 'bad.ndjson'], { env });
     expect(reject.code).toBe(2);
     expect(reject.stderr).toContain('--reject-path applies only with --on-invalid reject: add --on-invalid, or leave it out.');
-    const failing = await cli(['dataset', 'import', 'x.tar.zst', '--on-invalid', 'fail', '--reject-path', 'bad.ndjson'], { env });
+    const failing = await cliInProcess(['dataset', 'import', 'x.tar.zst', '--on-invalid', 'fail', '--reject-path', 'bad.ndjson'], { env });
     expect(failing.code).toBe(2);
   });
 
   it('an unknown command and a missing argument are usage errors', async () => {
-    expect((await cli(['dataset', 'explode'])).code).toBe(2);
-    expect((await cli(['nope'])).code).toBe(2);
-    const missing = await cli(['dataset', 'import']);
+    expect((await cliInProcess(['dataset', 'explode'])).code).toBe(2);
+    expect((await cliInProcess(['nope'])).code).toBe(2);
+    const missing = await cliInProcess(['dataset', 'import']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('missing argument: <tarball>');
   });
 
   it('a mistyped group, command or flag gets a "did you mean"', async () => {
-    const group = await cli(['datset', 'import', 'x.tar.zst']);
+    const group = await cliInProcess(['datset', 'import', 'x.tar.zst']);
     expect(group.code).toBe(2);
     expect(group.stderr).toContain('unknown command group "datset". Did you mean dataset?');
-    const command = await cli(['dataset', 'improt', 'x.tar.zst']);
+    const command = await cliInProcess(['dataset', 'improt', 'x.tar.zst']);
     expect(command.code).toBe(2);
     expect(command.stderr).toContain('Did you mean dataset import?');
-    const flag = await cli(['statements', 'backfill', '--batchsize', '5']);
+    const flag = await cliInProcess(['statements', 'backfill', '--batchsize', '5']);
     expect(flag.code).toBe(2);
     expect(flag.stderr).toContain('Did you mean --batch-size?');
   });
@@ -113,11 +114,13 @@ describe.concurrent('backfill-kit usage', () => {
   });
 
   it('bad values: integers, choices, booleans in env', async () => {
-    expect((await cli(['statements', 'backfill', '--batch-size', 'lots'], { env: { PGURI: 'postgres://127.0.0.1:1/x' } })).stderr).toMatch(
-      /--batch-size must be an integer/,
-    );
-    expect((await cli(['dataset', 'import', 'x', '--strategy', 'yolo'], { env: { PGURI: 'postgres://127.0.0.1:1/x' } })).code).toBe(2);
-    const env = await cli(['dataset', 'import', 'x'], { env: { DRY_RUN: 'maybe' } });
+    expect(
+      (await cliInProcess(['statements', 'backfill', '--batch-size', 'lots'], { env: { PGURI: 'postgres://127.0.0.1:1/x' } })).stderr,
+    ).toMatch(/--batch-size must be an integer/);
+    expect(
+      (await cliInProcess(['dataset', 'import', 'x', '--strategy', 'yolo'], { env: { PGURI: 'postgres://127.0.0.1:1/x' } })).code,
+    ).toBe(2);
+    const env = await cliInProcess(['dataset', 'import', 'x'], { env: { DRY_RUN: 'maybe' } });
     expect(env.code).toBe(2);
     expect(env.stderr).toContain('DRY_RUN must be true or false');
   });

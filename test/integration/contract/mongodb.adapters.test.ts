@@ -14,6 +14,7 @@
  * fault-injection cases a server started with test commands enabled
  * (`failCommand`), and each says why when it skips.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BSON, MongoClient, ObjectId, type CommandStartedEvent, type Db } from 'mongodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +31,7 @@ import { generateVexDocuments } from '../../../src/testing/vex-documents.js';
 import { batch, claim, digest, doc } from '../../contract/statement-fixtures.js';
 import { mongoSuiteTitle, mongoUrl, uniqueName } from '../../contract/support.js';
 import { tempDir } from '../../support/tmp.js';
+import { handTarball } from '../staging/fixtures.js';
 
 async function* chunks(rows: readonly StagingRow[], size: number): AsyncGenerator<StagingRow[]> {
   for (let i = 0; i < rows.length; i += size) yield rows.slice(i, i + size);
@@ -194,6 +196,32 @@ describe.skipIf(mongoUrl === undefined)(mongoSuiteTitle('MongoDB adapters on a r
     expect(rejected).toEqual([{ id: 'big', line: 2, code: 'DOCUMENT_TOO_LARGE' }]);
     expect((await s.count('alpha'))._unsafeUnwrap()).toBe(2);
     (await s.abort())._unsafeUnwrap();
+  });
+
+  it("through StagingImporter with onInvalid: 'reject', a line that is not UTF-8 or is over maxLineBytes is set aside and the rest loads", async () => {
+    const db = freshDb();
+    const target = new MongoStagingTarget({ db, collections: ['alpha'] });
+    const importer = new StagingImporter({ target, tables: { 'alpha.ndjson': 'alpha' } });
+    const notUtf8 = Buffer.concat([Buffer.from('{"_id":"bad","t":"x'), Buffer.from([0xff]), Buffer.from('"}')]);
+    const text = Buffer.concat([
+      Buffer.from('{"_id":"a"}\n'),
+      notUtf8,
+      Buffer.from(`\n{"_id":"long","t":"${'z'.repeat(5000)}"}\n{"_id":"b"}`),
+    ]);
+    const path = handTarball(dir, 'unreadable.tar.zst', [{ name: 'alpha.ndjson', text }]);
+    const rejectPath = join(dir, 'unreadable.rejects.ndjson');
+    const report = (await importer.import(path, { onInvalid: 'reject', rejectPath, maxLineBytes: 1024 }))._unsafeUnwrap();
+    expect(report.tables[0]).toMatchObject({ loaded: 2, rejected: 2, expected: 4, ok: true });
+    const rejects = readFileSync(rejectPath, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(rejects.map((r) => [r.line, r.code, r.truncated, r.bytes])).toEqual([
+      [2, 'ENCODING_INVALID', undefined, undefined],
+      [3, 'LINE_TOO_LONG', true, 5000 + 21],
+    ]);
+    expect(Buffer.from(String(rejects[0]?.rawBase64), 'base64')).toEqual(notUtf8);
+    expect(await db.collection('alpha').find().sort({ _id: 1 }).toArray()).toEqual([{ _id: 'a' }, { _id: 'b' }]);
   });
 
   it('refuses to start over an __incoming collection it did not create (LOCKED, on 7.0+ too), and never drops it', async () => {

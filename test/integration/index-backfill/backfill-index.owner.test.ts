@@ -7,30 +7,13 @@ import { chownSync, existsSync, mkdirSync, statSync, symlinkSync, writeFileSync 
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backfillIndex } from '../../../src/index-backfill/index.js';
-import { buildEpisodeTarball } from '../../../src/testing/episode-tarball.js';
-import { COMMIT, scratch } from './episode-tree.js';
+import { RECEIVER_UID, receiverTree, scratch } from './episode-tree.js';
 
 const isRoot = process.geteuid?.() === 0;
-const RECEIVER_UID = 65534; // nobody
-
-async function receiverTree(): Promise<{ lib: string; root: string; index: string }> {
-  const lib = join(scratch('owner'), 'lib');
-  const root = join(lib, 'episodes');
-  mkdirSync(root, { recursive: true });
-  (
-    await buildEpisodeTarball({
-      meta: { code_version: { commit: COMMIT } },
-      files: { 'a.bin': Buffer.alloc(100) },
-      path: join(root, 'h', 'e1.tar.zst'),
-    })
-  )._unsafeUnwrap();
-  chownSync(lib, RECEIVER_UID, RECEIVER_UID);
-  return { lib, root, index: join(lib, 'index.jsonl') };
-}
 
 describe.skipIf(!isRoot)(`backfillIndex run as root in a directory another user owns${isRoot ? '' : ' (skipped: needs root)'}`, () => {
   it('does not create the index as root: IO_ERROR saying to run as that user, and no file', async () => {
-    const { root, index } = await receiverTree();
+    const { root, index } = await receiverTree('owner');
     const result = await backfillIndex({ episodesRoot: root, index });
     const error = result._unsafeUnwrapErr();
     expect(error.code).toBe('IO_ERROR');
@@ -42,7 +25,7 @@ describe.skipIf(!isRoot)(`backfillIndex run as root in a directory another user 
   });
 
   it('appends to an index that user already has, which keeps its owner', async () => {
-    const { root, index } = await receiverTree();
+    const { root, index } = await receiverTree('owner');
     writeFileSync(index, '');
     chownSync(index, RECEIVER_UID, RECEIVER_UID);
     const report = (await backfillIndex({ episodesRoot: root, index }))._unsafeUnwrap();
@@ -51,14 +34,14 @@ describe.skipIf(!isRoot)(`backfillIndex run as root in a directory another user 
   });
 
   it('still creates it in a directory root owns, and a dry run is never refused', async () => {
-    const { lib, root, index } = await receiverTree();
+    const { lib, root, index } = await receiverTree('owner');
     expect((await backfillIndex({ episodesRoot: root, index, dryRun: true }))._unsafeUnwrap().toBackfill).toBe(1);
     chownSync(lib, 0, 0);
     expect((await backfillIndex({ episodesRoot: root, index }))._unsafeUnwrap().appended).toBe(1);
   });
 
   it('does not create it through a link to a missing index in that directory either', async () => {
-    const { lib, root } = await receiverTree();
+    const { lib, root } = await receiverTree('owner');
     const data = join(lib, 'data');
     mkdirSync(data);
     chownSync(data, RECEIVER_UID, RECEIVER_UID);

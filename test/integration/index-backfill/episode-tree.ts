@@ -3,7 +3,7 @@
  * fixture builder, plus the runbook's Python tool as a peer to compare with.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -120,6 +120,19 @@ export async function buildTree(dir: string): Promise<{ root: string; index: str
   ].join('\n');
   writeFileSync(index, existingLines);
   return { root, index, existingLines };
+}
+
+/** The receiver's user in the root-only tests: it owns the receiver's directory. */
+export const RECEIVER_UID = 65534; // nobody
+
+/** A receiver's directory owned by {@link RECEIVER_UID}, with one episode tarball and no index yet. */
+export async function receiverTree(prefix: string): Promise<{ lib: string; root: string; index: string }> {
+  const lib = join(scratch(prefix), 'lib');
+  const root = join(lib, 'episodes');
+  mkdirSync(root, { recursive: true });
+  await episode(join(root, 'h', 'e1.tar.zst'), { meta: { code_version: { commit: COMMIT } }, files: { 'a.bin': Buffer.alloc(100) } });
+  chownSync(lib, RECEIVER_UID, RECEIVER_UID);
+  return { lib, root, index: join(lib, 'index.jsonl') };
 }
 
 /** A copy of `dir` (tree and index) for the other tool. */

@@ -109,8 +109,20 @@ export function runNode(
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** `tsc` of the consumer's `tsconfig.json` (the project's TypeScript, linked into it). */
-export function typecheck(cwd: string, extraArgs: string[] = []): { status: number | null; output: string } {
-  const r = runNode(cwd, [join(cwd, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.', '--noEmit', ...extraArgs]);
+/**
+ * `tsc` of the consumer's `tsconfig.json`: the project's TypeScript, linked
+ * into it, or with `compiler: 'typescript-7'` the native TypeScript 7 compiler
+ * the project also installs, as a user who has moved to it runs it.
+ */
+export function typecheck(
+  cwd: string,
+  extraArgs: string[] = [],
+  compiler: 'typescript' | 'typescript-7' = 'typescript',
+): { status: number | null; output: string } {
+  const tsc =
+    compiler === 'typescript'
+      ? join(cwd, 'node_modules', 'typescript', 'bin', 'tsc')
+      : join(repoRoot, 'node_modules', compiler, 'bin', 'tsc');
+  const r = runNode(cwd, [tsc, '-p', '.', '--noEmit', ...extraArgs]);
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }

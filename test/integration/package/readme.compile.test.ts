@@ -44,4 +44,21 @@ describe.skipIf(tarTool.missing)(tarTool.title('the README compiles against the 
     },
     120_000,
   );
+
+  // TypeScript 7, the native compiler, dropped `moduleResolution: node10`; a
+  // CommonJS project there resolves with `bundler` (its default) or `node16`.
+  it.each([
+    ['ESM, module nodenext', 'esm', []],
+    ['CommonJS, module commonjs, moduleResolution bundler', 'cjs', ['--module', 'commonjs']],
+    ['CommonJS, module node16', 'cjs', ['--module', 'node16', '--moduleResolution', 'node16']],
+  ] as const)(
+    'compiles with TypeScript 7 as well (%s)',
+    (_, project, args) => {
+      const r = typecheck(project === 'esm' ? esm : cjs, [...args], 'typescript-7');
+      expect(readmeErrors(r.output)).toBe('');
+      expect(r.output).not.toMatch(/error TS/);
+      expect(r.status).toBe(0);
+    },
+    120_000,
+  );
 });

@@ -27,8 +27,8 @@ export function run(cmd: string, args: string[], input?: string): string {
 
 export interface HandMember {
   readonly name: string;
-  /** The member's exact text. */
-  readonly text: string;
+  /** The member's exact text, or its exact bytes (which need not be UTF-8). */
+  readonly text: string | Buffer;
   /** `records` to claim in the manifest; default: the non-blank line count. */
   readonly records?: number;
   /** `sha256` to claim in the manifest; default: none listed. */
@@ -57,7 +57,7 @@ export function handTarball(
       .filter((m) => !(options.omitFromManifest ?? []).includes(m.name))
       .map((m) => ({
         name: m.name,
-        records: m.records ?? m.text.split('\n').filter((l) => l.trim().length > 0).length,
+        records: m.records ?? nonBlankLines(m.text),
         ...(m.sha256 === undefined ? {} : { sha256: m.sha256 }),
       })),
   };
@@ -65,6 +65,12 @@ export function handTarball(
   const out = join(dir, file);
   run('sh', ['-c', `tar -C "$0" -cf - ${members.map((m) => `'${m.name}'`).join(' ')} manifest.json | zstd -q -f -o "$1"`, src, out]);
   return out;
+}
+
+/** Non-blank lines of `text` (bytes are counted as Latin-1, each byte one character). */
+function nonBlankLines(text: string | Buffer): number {
+  const lines = (typeof text === 'string' ? text : text.toString('latin1')).split('\n');
+  return lines.filter((l) => l.trim().length > 0).length;
 }
 
 /** NDJSON text from objects. */

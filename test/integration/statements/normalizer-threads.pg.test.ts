@@ -101,7 +101,7 @@ describe('a backfill with normalizer threads over jsonb content', () => {
        insert into deep_raw.documents
          select 'sha256:deep' || i, '2024-01-01'::timestamptz + i * interval '1 s',
            ('{"document":{"csaf_version":"2.0"},"product_tree":{"branches":' || ${branches} ||
-            '},"vulnerabilities":[{"cve":"CVE-2024-' || i || '","product_status":{"fixed":["P"]}}]}')::jsonb
+            '},"vulnerabilities":[{"cve":"CVE-2024-' || lpad(i::text, 4, '0') || '","product_status":{"fixed":["P"]}}]}')::jsonb
          from generate_series(1, 60) i;`,
     );
     const alone = (await backfill('deep_alone', { runId: 'j' }, undefined, 'deep_raw.documents'))._unsafeUnwrap();

@@ -3,16 +3,7 @@ import pg from 'pg';
 import { parse } from 'pg-connection-string';
 import { describe, expect, inject, it } from 'vitest';
 import { createThrowawayDatabase } from '../../../src/testing/index.js';
-
-async function exists(name: string): Promise<boolean> {
-  const c = new pg.Client({ connectionString: inject('pgUrl') });
-  await c.connect();
-  try {
-    return (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
-  } finally {
-    await c.end();
-  }
-}
+import { databaseExists } from '../../support/pg.js';
 
 describe('createThrowawayDatabase', () => {
   // A client that never leaves is terminated once the grace period is over: drop() completes.
@@ -24,9 +15,9 @@ describe('createThrowawayDatabase', () => {
     await client.connect();
     try {
       expect((await client.query('SELECT current_database() AS d')).rows[0].d).toBe(db.name);
-      expect(await exists(db.name)).toBe(true);
+      expect(await databaseExists(db.name)).toBe(true);
       await db.drop();
-      expect(await exists(db.name)).toBe(false);
+      expect(await databaseExists(db.name)).toBe(false);
       await expect(client.query('SELECT 1')).rejects.toThrow();
       expect(errors).toContain('57P01');
       await db.drop(); // already gone: nothing to do
@@ -46,7 +37,7 @@ describe('createThrowawayDatabase', () => {
     await db.drop();
     await ended;
     expect(errors).toEqual([]);
-    expect(await exists(db.name)).toBe(false);
+    expect(await databaseExists(db.name)).toBe(false);
   });
 
   it('refuses a hostile template name without running it', async () => {
@@ -93,7 +84,7 @@ describe('createThrowawayDatabase', () => {
       await client.end();
     }
     await db.drop();
-    expect(await exists(db.name)).toBe(false);
+    expect(await databaseExists(db.name)).toBe(false);
   });
 
   it('gives a URL of the new database, creating nothing it cannot name, for every URL form pg reads', async (ctx) => {
@@ -134,7 +125,7 @@ describe('createThrowawayDatabase', () => {
       } finally {
         await db.drop();
       }
-      expect(await exists(db.name)).toBe(false);
+      expect(await databaseExists(db.name)).toBe(false);
     }
   }
 

@@ -82,4 +82,33 @@ describe.skipIf(tools.missing)('verifyDataset: a sums file naming the tarball tw
       expectedFrom: 'SHA256SUMS',
     });
   });
+
+  it(tools.title('a .sha256 and SHA256SUMS that record different digests are refused, whichever the tarball matches'), async () => {
+    const { dir: d, sha256 } = await tarball('sidecar-and-sums');
+    // A tarball swapped along with its unsigned .sha256, while the release's SHA256SUMS still records the original.
+    for (const [sidecar, sums] of [
+      [sha256, other],
+      [other, sha256],
+    ] as const) {
+      writeFileSync(join(d, 'ds.tar.zst.sha256'), `${sidecar}  ds.tar.zst\n`);
+      writeFileSync(join(d, 'SHA256SUMS'), `${sums}  ds.tar.zst\n`);
+      const failing = sidecar === other ? 'ds.tar.zst.sha256' : 'SHA256SUMS';
+      expect(spawnSync('sha256sum', ['--check', failing], { cwd: d }).status).not.toBe(0);
+      const r = await verifyDataset(join(d, 'ds.tar.zst'));
+      expect(r.isErr() && r.error.code).toBe('CHECKSUM_LINE_MALFORMED');
+      expect(r._unsafeUnwrapErr().message).toMatch(
+        /ds\.tar\.zst\.sha256 records [0-9a-f]{64} for ds\.tar\.zst but SHA256SUMS beside it records/,
+      );
+    }
+    // Both recording the same digest: the sidecar is named as the source, as before.
+    writeFileSync(join(d, 'SHA256SUMS'), `${sha256}  ./ds.tar.zst\n`);
+    writeFileSync(join(d, 'ds.tar.zst.sha256'), `${sha256}\n`);
+    expect((await verifyDataset(join(d, 'ds.tar.zst')))._unsafeUnwrap().archive).toMatchObject({
+      verdict: 'ok',
+      expectedFrom: 'sha256-file',
+    });
+    // A SHA256SUMS that does not name the tarball is no conflict.
+    writeFileSync(join(d, 'SHA256SUMS'), `${other}  other.tar.zst\n`);
+    expect((await verifyDataset(join(d, 'ds.tar.zst')))._unsafeUnwrap().archive.verdict).toBe('ok');
+  });
 });

@@ -5,9 +5,8 @@
  * multiple of T's order, which a few fresh nonces find. Trusted beside A, it
  * would let one signer meet 2-of-n alone, so such keys are KEY_INVALID.
  */
-import { spawnSync } from 'node:child_process';
-import { createHash, createPublicKey, generateKeyPairSync, type KeyObject, randomBytes, sign, verify } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createPublicKey, generateKeyPairSync, type KeyObject, randomBytes, sign, verify } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +23,7 @@ import {
   smallOrderEncodings,
   sqrt,
 } from '../../support/ed25519-affine.js';
+import { ed25519Key, envelopeOf, opensslVerifiesEd25519, secretOf, sha512 } from '../../support/ed25519-keys.js';
 import { needTools } from '../../support/tmp.js';
 
 const opensslTool = needTools('openssl');
@@ -35,23 +35,6 @@ const PAE = preAuthEncoding(TYPE, PAYLOAD);
 const ORDER_2 = { x: 0n, y: P - 1n };
 const ORDER_4 = { x: sqrt(P - 1n) as bigint, y: 0n };
 const ORDER_8 = decodeAffine(smallOrderEncodings()[5] as Buffer);
-
-function ed25519Key(raw: Buffer): KeyObject {
-  return createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw]), format: 'der', type: 'spki' });
-}
-
-function sha512(...parts: Buffer[]): Buffer {
-  return createHash('sha512').update(Buffer.concat(parts)).digest();
-}
-
-/** A private key's scalar a and nonce prefix (RFC 8032 §5.1.5), from its seed. */
-function secretOf(privateKey: KeyObject): { a: bigint; prefix: Buffer } {
-  const h = sha512(Buffer.from(String(privateKey.export({ format: 'jwk' }).d), 'base64url'));
-  const scalar = Buffer.from(h.subarray(0, 32));
-  scalar[0] = (scalar[0] as number) & 248;
-  scalar[31] = ((scalar[31] as number) & 127) | 64;
-  return { a: fromLe(scalar), prefix: h.subarray(32) };
-}
 
 /**
  * Signs `message` under the public key `claimed` with A's private key: R is
@@ -92,19 +75,9 @@ describe('Ed25519 keys outside the prime-order subgroup', () => {
     // The oracle: node:crypto verifies both, each under its own key.
     expect(verify(null, PAE, alice.publicKey, underA)).toBe(true);
     expect(verify(null, PAE, ed25519Key(rawAT), underAT)).toBe(true);
-    if (!opensslTool.missing) {
-      writeFileSync(join(dir, 'a-t.pub'), ed25519Key(rawAT).export({ format: 'pem', type: 'spki' }));
-      writeFileSync(join(dir, 'pae.bin'), PAE);
-      writeFileSync(join(dir, 'a-t.sig'), underAT);
-      const args = ['pkeyutl', '-verify', '-pubin', '-inkey', 'a-t.pub', '-rawin', '-in', 'pae.bin', '-sigfile', 'a-t.sig'];
-      expect(spawnSync('openssl', args, { cwd: dir }).stdout.toString()).toContain('Signature Verified Successfully');
-    }
+    if (!opensslTool.missing) expect(opensslVerifiesEd25519(dir, rawAT, PAE, underAT)).toBe(true);
 
-    const envelope = {
-      payload: PAYLOAD.toString('base64'),
-      payloadType: TYPE,
-      signatures: [{ sig: underA.toString('base64') }, { sig: underAT.toString('base64') }],
-    };
+    const envelope = envelopeOf(PAYLOAD, TYPE, [underA, underAT]);
     const result = verifyDsse(envelope, { keys: [alice.publicKey, ed25519Key(rawAT)], threshold: 2 });
     const error = result._unsafeUnwrapErr();
     expect(error.code).toBe('KEY_INVALID');

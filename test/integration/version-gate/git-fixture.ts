@@ -80,15 +80,19 @@ export interface CountingGit {
 
 /**
  * A `git` stand-in that counts its starts in a file, optionally waits, and
- * then execs the real git (or, with `hang`, sleeps instead of answering).
+ * then execs the real git. With `hang`, every start, and with
+ * `hangFromRun`, that start and later ones, sleep for two minutes instead
+ * of answering: past a test's timeout (60 s), so a gate that waited for such a
+ * git instead of killing it fails the test without a clock to read.
  */
-export function countingGit(options: { delaySeconds?: number; hang?: boolean } = {}): CountingGit {
+export function countingGit(options: { delaySeconds?: number; hang?: boolean; hangFromRun?: number } = {}): CountingGit {
   const dir = scratchDir('git');
   const counter = join(dir, 'runs');
   const path = join(dir, 'counting-git.sh');
+  const from = options.hang ? 1 : options.hangFromRun;
+  const hang = from === undefined ? '' : `[ "$(wc -l < '${counter}')" -ge ${from} ] && exec sleep 120\n`;
   const delay = options.delaySeconds ? `sleep ${options.delaySeconds}\n` : '';
-  const tail = options.hang ? 'exec sleep 30\n' : 'exec git "$@"\n';
-  writeFileSync(path, `#!/bin/sh\necho run >> '${counter}'\n${delay}${tail}`);
+  writeFileSync(path, `#!/bin/sh\necho run >> '${counter}'\n${hang}${delay}exec git "$@"\n`);
   chmodSync(path, 0o755);
   return {
     path,

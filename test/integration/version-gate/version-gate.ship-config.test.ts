@@ -19,6 +19,12 @@ describe('shipWithCommit with settings that cannot work', () => {
     ['a URL with a user and password', { url: 'http://ops:s3cret@127.0.0.1:9/episodes/e1' }],
     ['a URL with a user', { url: 'http://ops@127.0.0.1:9/episodes/e1' }],
     ['an extra header value with a line break', { url: 'http://127.0.0.1:9/episodes/e1', headers: { authorization: 'Bearer a\r\nb' } }],
+    // fetch throws on these before sending, as it does on a network failure: a shipper retried them for ever.
+    ['a method with a space', { url: 'http://127.0.0.1:9/episodes/e1', method: 'PU T' }],
+    ['an empty method (an unset variable)', { url: 'http://127.0.0.1:9/episodes/e1', method: '' }],
+    ['a method fetch refuses to send (CONNECT)', { url: 'http://127.0.0.1:9/episodes/e1', method: 'CONNECT' }],
+    ['a method fetch refuses to send (trace)', { url: 'http://127.0.0.1:9/episodes/e1', method: 'trace' }],
+    ['GET, which cannot carry the upload', { url: 'http://127.0.0.1:9/episodes/e1', method: 'get' }],
   ])('%s is INVALID_ARGUMENT, not a retry', async (_what, settings) => {
     let fetched = 0;
     const r = await shipWithCommit({
@@ -32,6 +38,24 @@ describe('shipWithCommit with settings that cannot work', () => {
     });
     expect(r.isErr() ? r.error.code : r.value.verdict).toBe('INVALID_ARGUMENT');
     expect(fetched).toBe(0);
+  });
+});
+
+describe('shipWithCommit with another method', () => {
+  it.for(['post', 'PATCH'])('%s is sent as given (fetch upper-cases the standard ones)', async (method) => {
+    let sentMethod: string | undefined;
+    const r = await shipWithCommit({
+      url: 'http://127.0.0.1:9/episodes/e1',
+      commit: COMMIT,
+      body: 'x',
+      method,
+      fetch: (async (...args: Parameters<typeof fetch>) => {
+        sentMethod = new Request(...args).method;
+        return new Response('stored', { status: 201 });
+      }) as typeof fetch,
+    });
+    expect(r._unsafeUnwrap().verdict).toBe('ok');
+    expect(sentMethod).toBe(method.toUpperCase());
   });
 });
 

@@ -121,6 +121,63 @@ describe('LineSplitter at the line limit', () => {
   });
 });
 
+describe('LineSplitter setting long lines aside', () => {
+  /** Lines and over-long lines (as head text and length), in order, and the record count. */
+  function setAside(chunks: Buffer[], maxLineBytes: number, headBytes: number): { lines: unknown[]; records: number } {
+    const splitter = new LineSplitter('m.ndjson', maxLineBytes);
+    splitter.setAsideLongLines(headBytes);
+    const lines: unknown[] = [];
+    const sink = (b: Buffer, s: number, e: number, line: number): void => {
+      lines.push([line, b.toString('utf8', s, e)]);
+    };
+    const long = (head: Buffer, length: number, line: number): void => {
+      lines.push({ line, head: head.toString('latin1'), length });
+    };
+    for (const c of chunks) splitter.push(c, sink, long);
+    splitter.end(sink, long);
+    return { lines, records: splitter.records };
+  }
+
+  it('hands over each long line by its first bytes and length, however the bytes are chunked (CRLF, BOM, blank, last line)', () => {
+    const text = `\uFEFF${'a'.repeat(12)}\r\n${'b'.repeat(10)}\r\n${' '.repeat(30)}\n${'c'.repeat(11)}\n${'d'.repeat(11)}\r\nok\n${'e'.repeat(25)}`;
+    for (const chunks of cuts(text)) {
+      expect(setAside(chunks, 10, 4)).toEqual({
+        lines: [
+          { line: 1, head: 'aaaa', length: 12 },
+          [2, 'b'.repeat(10)],
+          { line: 4, head: 'cccc', length: 11 },
+          { line: 5, head: 'dddd', length: 11 },
+          [6, 'ok'],
+          { line: 7, head: 'eeee', length: 25 },
+        ],
+        records: 6,
+      });
+    }
+  });
+
+  it('keeps no more than the head of a line that goes on for many chunks', () => {
+    const splitter = new LineSplitter('m.ndjson', 16);
+    splitter.setAsideLongLines(8);
+    const seen: unknown[] = [];
+    const sink = (b: Buffer, s: number, e: number, line: number): void => {
+      seen.push([line, b.toString('utf8', s, e)]);
+    };
+    const long = (head: Buffer, length: number, line: number): void => {
+      seen.push({ line, head: head.toString(), length });
+    };
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    for (let i = 0; i < 64; i++) {
+      splitter.push(chunk, sink, long);
+      expect(splitter.holdsInput).toBe(false);
+      chunk.fill('y'); // nothing of the chunk is kept but the head copied from the first
+    }
+    splitter.push(Buffer.from('\n{}\n'), sink, long);
+    splitter.end(sink, long);
+    expect(seen).toEqual([{ line: 1, head: 'xxxxxxxx', length: 64 * 64 * 1024 }, [2, '{}']]);
+    expect(splitter.records).toBe(2);
+  });
+});
+
 describe('decodeLine', () => {
   it('refuses invalid UTF-8 instead of replacing it', () => {
     const bad = Buffer.from([0x7b, 0xff, 0x7d]);

@@ -29,6 +29,26 @@ describe('IndexTail (lines others append while a backfill runs)', () => {
     await tail.close();
   });
 
+  it('splits lines where the first read of the index does: a bare \\r, \\v, U+2028 and the other str.splitlines() breaks', async () => {
+    const path = scratchIndex('');
+    const tail = new IndexTail(path, 0, 1024);
+    const mine = '{"episode_id": "mine"}';
+    tail.expect(mine);
+    appendFileSync(
+      path,
+      `{"episode_id": "cr1"}\r{"episode_id": "cr2"}\r${mine}\r{"episode_id": "vt"}\v{"episode_id": "ls"}\u2028{"episode_id": "nel"}\u0085{"episode_id": "part`,
+    );
+    expect(await tail.newIds()).toEqual(['cr1', 'cr2', 'vt', 'ls', 'nel']);
+    expect(tail.unfinished).toBe(true);
+    // A line ended by a bare \r is whole; the \n after it (\r\n split over two writes) adds only a blank line.
+    appendFileSync(path, 'ial"}\r');
+    expect(await tail.newIds()).toEqual(['partial']);
+    appendFileSync(path, '\n{"episode_id": "last"}\n');
+    expect(await tail.newIds()).toEqual(['last']);
+    expect(tail.unfinished).toBe(false);
+    await tail.close();
+  });
+
   it('starts at the beginning of the line its offset falls in, however long (a row half written when the index was first read)', async () => {
     const head = `{"episode_id": "old"}\n{"episode_id": "r", "pad": "${'x'.repeat(150_000)}`;
     const path = scratchIndex(head);

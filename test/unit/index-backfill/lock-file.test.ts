@@ -1,7 +1,8 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { acquireLock } from '../../../src/index-backfill/lock-file.js';
 
@@ -114,5 +115,40 @@ describe('acquireLock', () => {
     const d = await acquireLock(dangling);
     expect(d.isErr() && d.error.message).toContain('not a backfill lock');
     expect(existsSync(`${dangling}.nowhere`)).toBe(false);
+  });
+
+  it('takes over a stale lock whose remover died too, leaving its marker', async () => {
+    const path = lockPath();
+    const stale = `${await deadPid()}\n${hostname()}\n`;
+    writeFileSync(path, stale);
+    const marker = `${path}.break-${createHash('sha256').update(stale).digest('hex').slice(0, 16)}`;
+    writeFileSync(marker, `${await deadPid()}\n${hostname()}\n`);
+    const held = (await acquireLock(path))._unsafeUnwrap();
+    expect(readFileSync(path, 'utf8')).toBe(`${process.pid}\n${hostname()}\n${startTime()}\n`);
+    expect(existsSync(marker)).toBe(false);
+    await held.release();
+    expect(readdirSync(dirname(path))).toEqual([]);
+  });
+
+  it('waits while a live process removes the same stale lock, then says who holds it', async () => {
+    const path = lockPath();
+    const stale = `${await deadPid()}\n${hostname()}\n`;
+    writeFileSync(path, stale);
+    // A live remover (this test's sleep) holds the marker: the take waits, and once the remover's lock is in place, is LOCKED.
+    const remover = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const marker = `${path}.break-${createHash('sha256').update(stale).digest('hex').slice(0, 16)}`;
+    writeFileSync(marker, `${remover.pid}\n${hostname()}\n`);
+    try {
+      const taking = acquireLock(path);
+      await new Promise((r) => setTimeout(r, 100));
+      writeFileSync(`${path}.new`, `${remover.pid}\n${hostname()}\n`);
+      renameSync(`${path}.new`, path);
+      unlinkSync(marker);
+      const taken = await taking;
+      expect(taken.isErr() && taken.error.code).toBe('LOCKED');
+      expect(taken.isErr() && taken.error.message).toContain(`held by process ${remover.pid}`);
+    } finally {
+      remover.kill('SIGKILL');
+    }
   });
 });

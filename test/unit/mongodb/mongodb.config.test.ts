@@ -32,6 +32,15 @@ describe('new MongoStagingTarget validates its config once and never throws', ()
     [{ collections: ['a'], maxBsonObjectSize: 0 }, 'maxBsonObjectSize'],
     [{ collections: ['a'], writeConcern: { w: 0 } }, 'w: 0'],
     [{ collections: ['a'], writeConcern: { w: 1 } }, 'count check'],
+    [{ collections: ['a'], stateCollection: '' }, 'stateCollection'],
+    [{ collections: ['a'], stateCollection: 'system.js' }, 'stateCollection'],
+    [{ collections: ['a'], stateCollection: 'locks$' }, 'stateCollection'],
+    [{ collections: ['a', 'b'], stateCollection: 'b' }, 'one of `collections`'],
+    [{ collections: ['a'], stateCollection: 'a__incoming' }, 'the staging collection of "a"'],
+    [{ collections: ['a'], stateCollection: 'a__dryrun' }, 'the staging collection of "a"'],
+    [{ collections: ['backfill_kit_staging'] }, 'stateCollection'],
+    [{ collections: ['a', 'a__incoming'] }, 'is the staging collection of "a"'],
+    [{ collections: ['a__dryrun', 'a'] }, 'is the staging collection of "a"'],
   ])('rejects %o from every method, before any server round trip (message names %s)', async (partial, word) => {
     const target = new MongoStagingTarget({ db, ...partial } as never);
     const results = [
@@ -70,6 +79,9 @@ describe('the other adapters: new X(config) never throws, and a bad option is ev
     [{ db, checkpointsCollection: 'system.x' }, 'checkpointsCollection'],
     [{ db, transactionClaims: 0 }, 'transactionClaims'],
     [{ db, transactionBytes: 0 }, 'transactionBytes'],
+    [{ db, documentsCollection: 'statements' }, 'statementsCollection and documentsCollection'],
+    [{ db, checkpointsCollection: 'statement_documents' }, 'documentsCollection and checkpointsCollection'],
+    [{ db, failuresCollection: 'x', checkpointsCollection: 'x' }, 'checkpointsCollection and failuresCollection'],
   ] as const)('MongoStatementSink %o (names %s)', async (config, word) => {
     const sink = new MongoStatementSink(config);
     const batch = { runId: 'r', force: false, documents: [], failures: [], checkpoint: {} } as never;
@@ -93,16 +105,17 @@ describe('the other adapters: new X(config) never throws, and a bad option is ev
     }
   });
 
-  it.each([...broken, [{ db, failuresCollection: '.x' }, 'failuresCollection']] as const)(
-    'MongoCheckpointStore %o (names %s)',
-    async (config, word) => {
-      const store = new MongoCheckpointStore(config);
-      for (const r of [await store.prepare(), await store.loadCheckpoint('r')]) {
-        expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
-        expect(r.isErr() && r.error.message).toContain(word);
-      }
-    },
-  );
+  it.each([
+    ...broken,
+    [{ db, failuresCollection: '.x' }, 'failuresCollection'],
+    [{ db, failuresCollection: 'statement_backfill_checkpoints' }, 'checkpointsCollection and failuresCollection'],
+  ] as const)('MongoCheckpointStore %o (names %s)', async (config, word) => {
+    const store = new MongoCheckpointStore(config);
+    for (const r of [await store.prepare(), await store.loadCheckpoint('r')]) {
+      expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
+      expect(r.isErr() && r.error.message).toContain(word);
+    }
+  });
 });
 
 describe('other config errors come back as values', () => {

@@ -54,6 +54,28 @@ describe('mongoErrorToBackfill', () => {
     expect(e.message).toBe('MongoDB (linksets_raw): duplicate id "a-1"; remove one of the records that share it.');
   });
 
+  it.for([
+    [
+      'keyValue',
+      {
+        code: 11000,
+        errmsg: 'E11000 duplicate key error collection: db.beta index: k_unique dup key: { k: "same" }',
+        keyValue: { k: 'same' },
+      },
+    ],
+    ['the message alone', { code: 11000, errmsg: 'E11000 duplicate key error collection: db.beta index: k_unique dup key: { k: "same" }' }],
+  ] as const)(
+    'a duplicate key on a unique index other than _id (from %s) is MONGO_ERROR naming the key, not DUPLICATE_ID of an id no record has',
+    ([, fields]) => {
+      const e = mongoErrorToBackfill(new MongoServerError({ ...fields }), { table: 'beta' });
+      expect(e.code).toBe('MONGO_ERROR');
+      expect(e.dbCode).toBe(11000);
+      expect(e.context.id).toBeUndefined();
+      expect(e.message).toContain('of a unique index other than _id');
+      expect(e.message).toMatch(/"same"/);
+    },
+  );
+
   it('reads the id from the message when the server sends no keyValue (string and ObjectId)', () => {
     expect(
       duplicateKeyId({ code: 11000, message: 'E11000 duplicate key error collection: db.c index: _id_ dup key: { _id: "x \\"y\\"" }' }),

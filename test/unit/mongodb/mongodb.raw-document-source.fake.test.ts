@@ -66,6 +66,24 @@ it('a clean collection pages as before, and the check reads the primary', async 
     expect(c.options).toMatchObject({ readPreference: 'primary', readConcern: { level: 'majority' } });
 });
 
+it('a page holds at most maxBytes of content but always its first document, as the PostgreSQL source', async () => {
+  const fake = new FakeMongo();
+  const source = new MongoRawDocumentSource({ db: fake.db() as unknown as Db });
+  // Content bytes 100, 100, 100, 500 (2-byte characters), 100, 100.
+  const sizes = ['a'.repeat(100), 'b'.repeat(100), 'c'.repeat(100), 'é'.repeat(250), 'd'.repeat(100), 'e'.repeat(100)];
+  (await source.append(sizes.map((content, i) => ({ digest: `sha256:${i}`, retrievedAt: new Date(i * 1000), content }))))._unsafeUnwrap();
+  const pages: string[][] = [];
+  let after: { retrievedAt: string; digest: string } | undefined;
+  for (;;) {
+    const page = (await source.readPage({ limit: 10, maxBytes: 250, ...(after === undefined ? {} : { after }) }))._unsafeUnwrap();
+    if (page.length === 0) break;
+    pages.push(page.map((d) => d.digest.slice('sha256:'.length)));
+    after = page[page.length - 1]?.cursor;
+  }
+  expect(pages).toEqual([['0', '1'], ['2'], ['3'], ['4', '5']]);
+  expect((await source.readPage({ limit: 10 }))._unsafeUnwrap()).toHaveLength(6);
+});
+
 describe('append reads a text retrievedAt as the rest of the library reads times', () => {
   it.for([
     ['2025-10-19T08:00:00', '2025-10-19T08:00:00.000Z'],

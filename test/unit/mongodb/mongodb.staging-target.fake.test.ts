@@ -99,6 +99,47 @@ describe.each(['6.0', '7.0'] as const)('the LOCKED guard on MongoDB %s (create o
   });
 });
 
+describe('collection names an import would mix up', () => {
+  it('a state collection that is one of the collections is refused before anything is written: a swap would rename over the commit record, and a commit cut short could not be finished', async () => {
+    const { fake, target } = setup({}, { stateCollection: 'alpha' });
+    const r = await target.begin(both);
+    expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
+    expect(r.isErr() && r.error.message).toContain('stateCollection "alpha"');
+    expect(fake.collectionNames()).toEqual([]);
+  });
+
+  it('a collection that is another’s staging collection is refused before anything is written: the live one would be taken for a leftover', async () => {
+    const { fake, target } = setup({}, { collections: ['alpha', 'alpha__incoming'] });
+    const r = await target.begin({ ...both, tables: ['alpha__incoming'] });
+    expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
+    expect(fake.collectionNames()).toEqual([]);
+  });
+});
+
+describe('a create applied but answered with an error', () => {
+  it.for(['6.0', '7.0'] as const)(
+    'on MongoDB %s, a write concern error on the staging collection’s create leaves nothing behind: the next import is not LOCKED by it',
+    async (version) => {
+      const { fake, target } = setup({ version });
+      // The server created alpha__incoming, then could not get majority acknowledgement in time (not retryable: it was applied).
+      fake.failOn({
+        op: 'create',
+        ns: 'alpha__incoming',
+        when: 'after',
+        error: () => serverError(64, 'waiting for replication timed out', { codeName: 'WriteConcernFailed' }),
+      });
+      const first = await target.begin(both);
+      expect(first.isErr() && first.error.code).toBe('MONGO_ERROR');
+      expect(fake.collectionNames()).toEqual(['backfill_kit_staging']);
+      expect(fake.documents('backfill_kit_staging')).toEqual([]);
+      const again = await target.begin(both);
+      expect(again.isErr() && again.error.message).toBe(false);
+      (await again._unsafeUnwrap().abort())._unsafeUnwrap();
+      expect((await target.dropLeftovers())._unsafeUnwrap()).toEqual({ dropped: [], completed: [], notOurs: [] });
+    },
+  );
+});
+
 describe('abort and crashed loads', () => {
   it('abort drops only the collection this session created (by UUID), never one put under its name since', async () => {
     const { fake, db, target } = setup();
@@ -293,6 +334,25 @@ describe('retried inserts', () => {
     expect((await s.count('alpha'))._unsafeUnwrap()).toBe(3);
   });
 
+  it.for([
+    ['a double with an integer value and an int64', '{"_id":"a","n":7.0,"big":3000000000,"l":{"$numberLong":"5"}}'],
+    ['a document whose _id is not its first field (the server stores _id first)', '{"v":1,"_id":"a"}'],
+    [
+      'a regular expression and a binary',
+      '{"_id":"a","r":{"$regularExpression":{"pattern":"^a","options":"mi"}},"b":{"$binary":{"base64":"AAE=","subType":"00"}}}',
+    ],
+  ] as const)(
+    'a retry that finds the lost attempt’s own document holding %s succeeds: it is compared as stored, not as the driver promotes it',
+    async ([, raw]) => {
+      const { fake, target } = setup();
+      const s = (await target.begin({ ...both, tables: ['alpha'] }))._unsafeUnwrap();
+      fake.failOn({ op: 'insert', ns: 'alpha__incoming', when: 'after', error: () => networkError() });
+      const r = await s.load('alpha', chunks([{ id: 'a', raw, line: 1 }]));
+      expect(r.isErr() && r.error.message).toBe(false);
+      expect((await s.count('alpha'))._unsafeUnwrap()).toBe(1);
+    },
+  );
+
   it('a real duplicate hidden among a retry’s duplicate-key errors is DUPLICATE_ID naming it, not a silent success', async () => {
     const { fake, target } = setup({}, { insertionWorkers: 1, batchSize: 2 });
     const s = (await target.begin({ ...both, tables: ['alpha'] }))._unsafeUnwrap();
@@ -463,7 +523,10 @@ describe('the truncate strategy: the live collection is emptied and refilled in 
     (await t.load('alpha', chunks(rows(['n1'], { tag: 'new' }))))._unsafeUnwrap();
     (await t.load('beta', chunks(rows(['m1', 'm2'], { tag: 'new', k: 'same' }))))._unsafeUnwrap();
     const r = await t.commit();
-    expect(r.isErr() && r.error.code).not.toBe('COMMIT_INCOMPLETE');
+    // Not COMMIT_INCOMPLETE, and not DUPLICATE_ID: m1 and m2 are two ids; they share the unique index's key.
+    expect(r.isErr() && r.error.code).toBe('MONGO_ERROR');
+    expect(r.isErr() && r.error.context).toMatchObject({ key: '{"k":"same"}' });
+    expect(r.isErr() && r.error.message).toContain('unique index other than _id');
     expect(fake.calls.filter((c) => c.op === 'delete' && (c.ns === 'alpha' || c.ns === 'beta'))).toEqual([]);
     (await t.abort())._unsafeUnwrap();
     expect(tags(fake, 'alpha')).toEqual(['old', 'old']);

@@ -156,3 +156,13 @@ describe('reads that decide go to the primary', () => {
     for (const c of ddl) expect(c.options.writeConcern).toEqual({ w: 'majority', wtimeoutMS: 60_000 });
   });
 });
+
+describe('collection options that name one collection', () => {
+  it('statements and documents in one collection are refused before anything is written, not a DUPLICATE_ID telling the operator to remove records', async () => {
+    const { fake, sink } = setup({}, { documentsCollection: 'statements' });
+    const r = await (await backfiller(fake, sink)).run({ runId: 'r', batchSize: 20 });
+    expect(r.isErr() && r.error.code).toBe('INVALID_ARGUMENT');
+    expect(r.isErr() && r.error.message).toContain('statementsCollection and documentsCollection both name the collection "statements"');
+    expect(fake.documents('statements')).toBeUndefined();
+  });
+});

@@ -107,9 +107,9 @@ describe('csafVexNormalizer and two claims about one product key', () => {
   it.for([
     {
       name: 'two product ids with one purl',
-      vulns: [{ cve: 'CVE-2026-2', product_status: { known_affected: ['A'], fixed: ['B'] } }],
+      vulns: [{ cve: 'CVE-2026-0002', product_status: { known_affected: ['A'], fixed: ['B'] } }],
       message:
-        'CSAF document sha256:conflict: vulnerabilities[0].product_status.fixed[0] (product "B") gives status "fixed" for vulnerability "CVE-2026-2" and product "pkg:rpm/a@1", which vulnerabilities[0].product_status.known_affected[0] gives "affected": product ids with one identity, and items with one vulnerability id, must agree',
+        'CSAF document sha256:conflict: vulnerabilities[0].product_status.fixed[0] (product "B") gives status "fixed" for vulnerability "CVE-2026-0002" and product "pkg:rpm/a@1", which vulnerabilities[0].product_status.known_affected[0] gives "affected": product ids with one identity, and items with one vulnerability id, must agree',
     },
     {
       name: 'two items with one ids[].text and no cve',
@@ -127,7 +127,7 @@ describe('csafVexNormalizer and two claims about one product key', () => {
   });
 
   it('keeps an identical repeat once', () => {
-    const r = csafVexNormalizer.normalize(csaf([{ cve: 'CVE-2026-2', product_status: { fixed: ['A', 'B', 'A'] } }]), ctx);
+    const r = csafVexNormalizer.normalize(csaf([{ cve: 'CVE-2026-0002', product_status: { fixed: ['A', 'B', 'A'] } }]), ctx);
     expect(r._unsafeUnwrap().map((c) => `${c.productKey}|${c.status}`)).toEqual(['pkg:rpm/a@1|fixed']);
   });
 });

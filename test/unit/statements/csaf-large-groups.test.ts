@@ -15,7 +15,11 @@ describe('csafVexNormalizer and large product groups', () => {
       document: { csaf_version: '2.0', category: 'csaf_vex' },
       product_tree: { full_product_names: [{ product_id: 'P0', name: 'p' }], product_groups: [{ group_id: 'G', product_ids: members }] },
       vulnerabilities: [
-        { cve: 'CVE-1', product_status: { known_not_affected: ['P0'] }, flags: [{ label: 'component_not_present', group_ids: ['G'] }] },
+        {
+          cve: 'CVE-2026-0001',
+          product_status: { known_not_affected: ['P0'] },
+          flags: [{ label: 'component_not_present', group_ids: ['G'] }],
+        },
       ],
     };
     const claims = csafVexNormalizer.normalize(doc, ctx)._unsafeUnwrap();

@@ -48,8 +48,8 @@ describe('csafVexNormalizer and ids[] of two tracking systems', () => {
         item('GitHub Issue', '42', 'fixed'),
         item('GitHub Issue', '42', 'fixed'),
         item('Cisco Bug ID', '7', 'fixed'),
-        { cve: 'CVE-2026-1', ids: [{ system_name: 'Cisco Bug ID', text: '42' }], product_status: { fixed: ['A'] } },
+        { cve: 'CVE-2026-0001', ids: [{ system_name: 'Cisco Bug ID', text: '42' }], product_status: { fixed: ['A'] } },
       ]),
-    ).toEqual(['42|fixed', '7|fixed', 'CVE-2026-1|fixed']);
+    ).toEqual(['42|fixed', '7|fixed', 'CVE-2026-0001|fixed']);
   });
 });

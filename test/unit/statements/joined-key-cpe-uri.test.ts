@@ -35,7 +35,7 @@ const relationship = (id: string, component: string, platform: string) => ({
 const csaf = (products: unknown[], relationships: unknown[], affected: string, fixed: string): unknown => ({
   document: { csaf_version: '2.0', category: 'csaf_vex' },
   product_tree: { full_product_names: products, relationships },
-  vulnerabilities: [{ cve: 'CVE-2026-1', product_status: { known_affected: [affected], fixed: [fixed] } }],
+  vulnerabilities: [{ cve: 'CVE-2026-0001', product_status: { known_affected: [affected], fixed: [fixed] } }],
 });
 
 describe('a joined key whose platform is a CPE 2.2 URI holding `::`', () => {

@@ -130,12 +130,12 @@ describe('csafVexNormalizer and two product ids whose purls or CPEs are spelling
           { product_id: 'B', name: 'b', product_identification_helper: { [helper]: second } },
         ],
       },
-      vulnerabilities: [{ cve: 'CVE-2026-9', product_status: { known_not_affected: ['A'], known_affected: ['B'] } }],
+      vulnerabilities: [{ cve: 'CVE-2026-0009', product_status: { known_not_affected: ['A'], known_affected: ['B'] } }],
     };
     const r = csafVexNormalizer.normalize(doc, ctx);
     expect(r.isErr() && r.error.code).toBe('DOCUMENT_INVALID');
     expect(r.isErr() && r.error.message).toContain(
-      `vulnerabilities[0].product_status.known_affected[0] (product "B") gives status "affected" for vulnerability "CVE-2026-9" and product ${JSON.stringify(second)}, which vulnerabilities[0].product_status.known_not_affected[0] gives "not_affected" for ${JSON.stringify(first)}, the same ${same}`,
+      `vulnerabilities[0].product_status.known_affected[0] (product "B") gives status "affected" for vulnerability "CVE-2026-0009" and product ${JSON.stringify(second)}, which vulnerabilities[0].product_status.known_not_affected[0] gives "not_affected" for ${JSON.stringify(first)}, the same ${same}`,
     );
   });
 });
