@@ -32,6 +32,11 @@ import { BLOCK, checksumMatches, numeric } from '../_internals/tar-header.ts';
  *
  * A GNU long name (`L`) is read as GNU tar reads it: from its data and the
  * padding after it, up to the first NUL.
+ *
+ * Only a ustar header (magic `ustar\0`) has a name prefix at bytes 345-499.
+ * A GNU or v7 header holding bytes there (a GNU incremental archive keeps
+ * the atime there) is TAR_CORRUPT unless a PAX path or long name names the
+ * member: GNU tar ignores them, Python's tarfile joins them to the name.
  */
 
 /** Something the parser found, in archive order. `data` ranges index the chunk just pushed. */
@@ -76,6 +81,8 @@ interface Header {
   readonly type: string;
   readonly name: string;
   readonly size: number;
+  /** Bytes in the prefix field of a header that has none (GNU, v7), which Python's tarfile joins to the name. */
+  readonly strayPrefix: boolean;
 }
 
 type State =
@@ -292,6 +299,15 @@ export class TarParser {
     const name = pending?.path ?? header.name;
     const size = pending?.size ?? header.size;
     const file = type === '0' || type === '\0' || type === '7';
+    // GNU tar reads a name prefix from a ustar header only; Python's tarfile joins those bytes to the name in any
+    // header (a GNU incremental archive keeps the atime there: `15305566256/a.ndjson`). A PAX path or long name wins for both.
+    if ((file || type === '5') && header.strayPrefix && pending?.path === undefined)
+      this.#refuse(
+        'TAR_CORRUPT',
+        `the header of ${JSON.stringify(name)} at tar byte ${offset} has no prefix field (it is not ustar), yet holds bytes there, which GNU tar ignores and Python's tarfile joins to the name (${JSON.stringify(`${cBytes(this.#block, 345, 155).toString('latin1')}/${name}`)}); rebuild the archive without incremental or atime data (tar --format=posix, or writeDataset).`,
+        offset,
+        name,
+      );
     // GNU tar extracts a file entry whose name ends in "/" as a directory (old
     // tars wrote directories so): an empty one is a directory here too.
     const slashed = file && name.endsWith('/');
@@ -339,9 +355,14 @@ export class TarParser {
       this.#refuse('TAR_CORRUPT', `tar header at tar byte ${offset} has an invalid size field; the archive is corrupt.`, offset);
     const magic = block.toString('latin1', 257, 263);
     const name = this.#utf8Name(cBytes(block, 0, 100), offset, 'name field');
-    // Only POSIX ustar has a prefix field; GNU headers keep other data there.
+    // Only POSIX ustar has a prefix field; GNU headers keep other data there (see `strayPrefix`).
     const prefix = magic === 'ustar\0' ? this.#utf8Name(cBytes(block, 345, 155), offset, 'prefix field') : '';
-    return { type: String.fromCharCode(block[156]!), name: prefix ? `${prefix}/${name}` : name, size: size! };
+    return {
+      type: String.fromCharCode(block[156]!),
+      name: prefix ? `${prefix}/${name}` : name,
+      size: size!,
+      strayPrefix: magic !== 'ustar\0' && block[345] !== 0,
+    };
   }
 
   /**
