@@ -27,9 +27,50 @@ function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
+/** A number written as Python's json reads an int and Go's encoding/json an integer field (`-0` is 0 to both). */
+const INTEGER_LITERAL = /^-?(0|[1-9][0-9]*)$/;
+
+/**
+ * Parses `text`, recording the numbers not written as integers (`1e0`,
+ * `1.0`, `0.99999999999999999999`) by the object and key that hold them:
+ * `JSON.parse` rounds them to integers, where Python's json reads a float
+ * (or a Decimal) and Go's refuses them for an integer field. `-0` becomes 0.
+ */
+function parseNoting(text: string): { value: unknown; notIntegers: WeakMap<object, Map<string, string>> } {
+  const notIntegers = new WeakMap<object, Map<string, string>>();
+  const value: unknown = JSON.parse(text, function (this: object, key: string, parsed: unknown, context?: { source?: string }) {
+    if (typeof parsed !== 'number') return parsed;
+    const source = context?.source;
+    if (source !== undefined && !INTEGER_LITERAL.test(source)) {
+      const keys = notIntegers.get(this) ?? new Map<string, string>();
+      keys.set(key, source);
+      notIntegers.set(this, keys);
+    }
+    return parsed === 0 ? 0 : parsed;
+  });
+  return { value, notIntegers };
+}
+
+/** Why `object[key]`, a number written as no integer, is refused (naming `where`), or undefined. */
+function writtenAsNoInteger(
+  notIntegers: WeakMap<object, Map<string, string>>,
+  object: object,
+  key: string,
+  where: string,
+): BackfillError | undefined {
+  const source = notIntegers.get(object)?.get(key);
+  if (source === undefined) return undefined;
+  return invalid(
+    `${where} must be written as an integer, not ${source}: this reader would round it to ${String((object as Record<string, unknown>)[key])}, Python's json reads no integer there and Go's refuses it.`,
+  );
+}
+
 /**
  * Validates a schema-1 manifest. `records` is required per member; `bytes`
- * and `sha256` are optional. Unknown keys are kept, but a key Go's
+ * and `sha256` are optional. `records`, `bytes` and `schemaVersion` must be
+ * written as integers: `1.0`, `1e0` or `0.99999999999999999999` (which
+ * `JSON.parse` rounds to 1, Python's json reads as no integer, and Go's
+ * refuses) are `MANIFEST_INVALID`. Unknown keys are kept, but a key Go's
  * encoding/json reads as one of those fields though spelled in another
  * case (`SHA256`, `Members`, `ſha256`) is `MANIFEST_INVALID`: a reader in
  * Go would check its value, this one the other. Member names are
@@ -47,8 +88,9 @@ function isCount(value: unknown): value is number {
  */
 export function parseManifest(text: string): Result<DatasetManifest, BackfillError> {
   let value: unknown;
+  let notIntegers: WeakMap<object, Map<string, string>>;
   try {
-    value = JSON.parse(text);
+    ({ value, notIntegers } = parseNoting(text));
   } catch (error) {
     return err(invalid(`not valid JSON (${(error as Error).message}).`));
   }
@@ -61,6 +103,8 @@ export function parseManifest(text: string): Result<DatasetManifest, BackfillErr
   const m = value as Record<string, unknown>;
   const topVariant = goCaseVariant(m, ['schemaVersion', 'members'], 'the manifest');
   if (topVariant !== undefined) return err(topVariant);
+  const version = writtenAsNoInteger(notIntegers, m, 'schemaVersion', 'schemaVersion');
+  if (version !== undefined) return err(version);
   if (m.schemaVersion !== 1) return err(invalid(`schemaVersion must be 1, found ${JSON.stringify(m.schemaVersion)}.`));
   if (!Array.isArray(m.members)) return err(invalid('`members` must be an array.'));
   const paths = new ExtractedPaths();
@@ -76,6 +120,10 @@ export function parseManifest(text: string): Result<DatasetManifest, BackfillErr
     const clash = paths.add(name.value, e.name, 'file');
     if (clash !== undefined) {
       return err(invalid(`members[${i}]: ${clash}; the archive cannot hold both, so list each member once, by one name.`));
+    }
+    for (const key of ['records', 'bytes']) {
+      const rounded = writtenAsNoInteger(notIntegers, e, key, `members[${i}] (${e.name}): ${key}`);
+      if (rounded !== undefined) return err(rounded);
     }
     if (!isCount(e.records)) return err(invalid(`members[${i}] (${e.name}): records is required and must be a non-negative integer.`));
     if (e.bytes !== undefined && !isCount(e.bytes)) return err(invalid(`members[${i}] (${e.name}): bytes must be a non-negative integer.`));
