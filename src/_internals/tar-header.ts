@@ -48,3 +48,22 @@ export function checksumMatches(block: Buffer): boolean {
   }
   return stored === unsigned || stored === signed;
 }
+
+/**
+ * True when Python's tarfile reads the numeric field as a number: base-256
+ * (a first byte of 0x80 or 0xff), or text up to its first NUL that is octal
+ * digits between blanks, or blanks only (0). Anything else makes tarfile
+ * take the header for the end of the archive (after the first header,
+ * silently), where GNU tar reads the digits up to the first blank.
+ */
+export function pythonReadsNumber(block: Buffer, at: number, length: number): boolean {
+  const first = block[at]!;
+  if (first === 0x80 || first === 0xff) return true;
+  let end = block.indexOf(0, at);
+  if (end === -1 || end > at + length) end = at + length;
+  let from = at;
+  while (from < end && isBlank(block[from]!)) from++;
+  while (end > from && isBlank(block[end - 1]!)) end--;
+  for (let i = from; i < end; i++) if (block[i]! < 0x30 || block[i]! > 0x37) return false;
+  return true;
+}

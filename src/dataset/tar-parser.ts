@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { createHash, type Hash } from 'node:crypto';
-import { BLOCK, checksumMatches, numeric } from '../_internals/tar-header.ts';
+import { BLOCK, checksumMatches, numeric, pythonReadsNumber } from '../_internals/tar-header.ts';
 
 /**
  * The reader's only tar parser. It runs on the decode thread for file inputs
@@ -28,7 +28,10 @@ import { BLOCK, checksumMatches, numeric } from '../_internals/tar-header.ts';
  * when GNU tar finds their values invalid, and so are the header's own
  * fields other than name, prefix, size, type and checksum: GNU tar still
  * extracts the same bytes under the same name, and only the file's
- * metadata differs.
+ * metadata differs. But a header's mode, uid, gid, mtime, devmajor or
+ * devminor that is not an octal number (blanks around it allowed) or
+ * base-256 is TAR_CORRUPT: Python's tarfile takes that header for the end
+ * of the archive and silently lists no member from there on.
  *
  * A GNU long name (`L`) is read as GNU tar reads it: from its data and the
  * padding after it, up to the first NUL.
@@ -75,6 +78,19 @@ const REFUSED_TYPES: Readonly<Record<string, string>> = {
   S: 'GNU sparse file',
   D: 'GNU dump directory',
 };
+
+/**
+ * Numeric header fields the parser does not use, but Python's tarfile reads
+ * in every header: one it cannot read ends the archive there for it.
+ */
+const OTHER_NUMBERS: readonly (readonly [string, number, number])[] = [
+  ['mode', 100, 8],
+  ['uid', 108, 8],
+  ['gid', 116, 8],
+  ['mtime', 136, 12],
+  ['devmajor', 329, 8],
+  ['devminor', 337, 8],
+];
 
 /** Header fields the parser uses. */
 interface Header {
@@ -270,6 +286,14 @@ export class TarParser {
     }
     if (!checksumMatches(block))
       this.#refuse('TAR_CORRUPT', `tar header checksum mismatch at tar byte ${offset}; the archive is corrupt.`, offset);
+    for (const [field, at, length] of OTHER_NUMBERS) {
+      if (!pythonReadsNumber(block, at, length))
+        this.#refuse(
+          'TAR_CORRUPT',
+          `the ${field} field of the tar header at tar byte ${offset} holds ${JSON.stringify(block.toString('latin1', at, at + length))}, not an octal number: Python's tarfile takes such a header for the end of the archive and silently drops this entry and every one after it, where GNU tar reads or ignores it; rebuild the archive.`,
+          offset,
+        );
+    }
     const header = this.#header(block, offset);
     const pending = this.#pending;
     const type = header.type;
