@@ -13,6 +13,7 @@ import { isPassingConnectionLoss, pgErrorToBackfill, TOO_MANY_CONNECTIONS, type 
 import { quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
 import { copyRows } from './pg-copy-rows.js';
 import {
+  checkFreshTable,
   checkNameCase,
   checkSwapAccess,
   checkTableShapes,
@@ -520,6 +521,8 @@ export class PgStagingSession implements StagingSession {
     // The importing role's default privileges would let others read it before the swap gives it the live table's.
     for (const { stmt } of await query<{ stmt: string }>(client, revokeOthersPrivileges(dest.sql))) await query(client, generated(stmt));
     await query(client, commentOnTable(dest.sql, swapMark(this.#tag, 'new', this.#liveName(table))));
+    // The statements above ran the database's event triggers: the fresh table must still be bare before a row goes in.
+    await checkFreshTable(client, dest, this.#liveName(table), 'made');
   }
 
   /** The fresh table's name for the `k`th (from 0) of its live table's other indexes. */
@@ -540,16 +543,17 @@ export class PgStagingSession implements StagingSession {
   }
 
   /**
-   * Before anything is loaded: builds the live table's other indexes on an
-   * empty fresh table, as the load will build them, then rolls it all back.
-   * An index that cannot be built there fails the import now, not after
-   * every row was loaded: such as one whose SQL function calls another
-   * without naming its schema, which the connection's `search_path` found
-   * on the live table but the pinned one does not.
+   * Before anything is loaded: makes an empty fresh table and builds the
+   * live table's other indexes on it, as the load will, then rolls it all
+   * back. A fresh table that an event trigger reshapes as it is made
+   * ({@link checkFreshTable}), or an index that cannot be built there, fails
+   * the import now, not after every row was loaded: such as one whose SQL
+   * function calls another without naming its schema, which the
+   * connection's `search_path` found on the live table but the pinned one
+   * does not.
    */
   async #tryIndexes(table: string, dest: QualifiedName): Promise<void> {
     const indexes = this.#indexes.get(table) ?? [];
-    if (indexes.length === 0) return;
     const live = this.#liveName(table);
     await this.#q(PROBE_SAVEPOINT);
     let failed: { index: LiveIndex; error: unknown } | undefined;
@@ -852,6 +856,8 @@ export class PgStagingSession implements StagingSession {
       // Owner first: privileges are granted as the owner, and a sequence may only be owned by a table of its owner.
       for (const { stmt } of carry) await this.#q(generated(stmt));
       for (const { stmt } of await this.#q<{ stmt: string }>(swapPrivileges(old.sql, target.sql))) await this.#q(generated(stmt));
+      // Event triggers ran on what built it since it was made (its primary key, indexes, the renames and the carry-over).
+      await checkFreshTable(this.#client, target, target, 'swapped');
       this.#retired.push(old);
     }
   }

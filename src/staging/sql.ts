@@ -499,6 +499,19 @@ export function tableShapes(tables: readonly string[]): Statement {
 }
 
 /**
+ * The triggers of `table` that the user (or an event trigger) made, by name
+ * (`name`): not the internal ones of its constraints. A swap's fresh table
+ * has none as it is made; its live table's are carried over in the swap.
+ */
+export function userTriggers(table: string): Statement {
+  return {
+    text: `SELECT g.tgname AS name FROM pg_catalog.pg_trigger g
+        WHERE g.tgrelid = pg_catalog.to_regclass($1::pg_catalog.text) AND NOT g.tgisinternal ORDER BY g.tgname`,
+    values: [table],
+  };
+}
+
+/**
  * Of the tables `schemas[i]`.`names[i]` (unquoted), one schema or table
  * that does not exist while its lower-case fold (what PostgreSQL makes of
  * the name unquoted) does, as `given` and `folded`; no row when none.
