@@ -486,7 +486,10 @@ export class PgStagingSession implements StagingSession {
    * would stall or fail this import for a table it does not need. A table
    * skipped here is dropped by a later import. One already gone (its own
    * import dropped it after this one's listing read the catalog) is not
-   * this import's to report.
+   * this import's to report. One the database refuses to drop (a role that
+   * may write the live tables but does not own the leftover, which belongs
+   * to their owner; an event trigger refusing drops) stays, with a warning:
+   * tidying up never fails the import. Only a lost connection does.
    */
   async #dropUnlessLocked(table: string): Promise<boolean> {
     await this.#q(SAVEPOINT);
@@ -497,12 +500,19 @@ export class PgStagingSession implements StagingSession {
       return true;
     } catch (error) {
       const code = (error as { code?: unknown } | null)?.code;
-      if (code !== '55P03' && code !== '42P01') throw error;
+      // No SQLSTATE, a connection failure (08…) or the server going away (57…): the import cannot go on either.
+      if (typeof code !== 'string' || /^(08|57)/.test(code)) throw error;
       await this.#q(ROLLBACK_TO_SAVEPOINT);
       await this.#q(RELEASE_SAVEPOINT);
       if (code === '55P03') {
         this.#options.logger?.info('a swapped-out staging table another session holds a lock on stays, for a later import to drop', {
           table,
+        });
+      } else if (code !== '42P01') {
+        this.#options.logger?.warn('a swapped-out staging table stays: it could not be dropped', {
+          table,
+          error: String((error as { message?: unknown }).message ?? error),
+          fix: `DROP TABLE ${table}, as its owner or a superuser`,
         });
       }
       return false;
