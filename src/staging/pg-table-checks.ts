@@ -250,6 +250,14 @@ interface SwapAccess {
   readonly isOwner: boolean;
   readonly member: boolean;
   readonly ownerCanCreate: boolean;
+  /** Its extended statistics objects of another owner, which the importing role could not make again as that owner's. */
+  readonly statistics: readonly {
+    readonly name: string;
+    readonly schema: string;
+    readonly owner: string;
+    readonly member: boolean;
+    readonly ownerCanCreate: boolean;
+  }[];
 }
 
 /**
@@ -257,22 +265,40 @@ interface SwapAccess {
  * not carry it out: it makes the fresh table in the live table's schema
  * (CREATE there) and gives it to the live table's owner. PostgreSQL would
  * refuse it halfway through, with a message that does not say what to do.
+ * The same for its extended statistics of another owner, which the swap
+ * drops and makes again as that owner's.
  */
 export async function checkSwapAccess(client: PgClientLike, tables: readonly QualifiedName[]): Promise<void> {
   const rows = await query<SwapAccess>(client, swapAccess(tables.map((t) => t.sql)));
   for (const row of rows) {
     const { tbl, schema, owner, me } = row;
-    const needs = [
+    const tableNeeds = [
       ...(row.canCreate ? [] : [`CREATE on schema ${schema} (GRANT CREATE ON SCHEMA ${schema} TO ${me})`]),
       ...(row.isOwner || row.member ? [] : [`membership in its owner ${owner} (GRANT ${owner} TO ${me})`]),
       ...(row.isOwner || row.ownerCanCreate
         ? []
         : [`CREATE on schema ${schema} for ${owner} (GRANT CREATE ON SCHEMA ${schema} TO ${owner})`]),
     ];
+    // The swap drops each statistics object and makes it again for the swapped-in table, as its owner's.
+    const statisticsNeeds = row.statistics.flatMap((st) => [
+      ...(st.member
+        ? []
+        : [
+            `membership in ${st.owner}, which owns statistics object ${st.name} (GRANT ${st.owner} TO ${me}, or ALTER STATISTICS ${st.name} OWNER TO ${owner})`,
+          ]),
+      ...(st.ownerCanCreate
+        ? []
+        : [
+            `CREATE on schema ${st.schema} for ${st.owner}, which owns statistics object ${st.name} (GRANT CREATE ON SCHEMA ${st.schema} TO ${st.owner})`,
+          ]),
+    ]);
+    const needs = [...tableNeeds, ...statisticsNeeds];
     if (needs.length === 0) continue;
+    const remakes = statisticsNeeds.length === 0 ? '' : ", and makes its extended statistics again for that table, as their owners'";
+    const asOwner = tableNeeds.length === 0 ? '' : `, import as ${owner}`;
     throw new BackfillError(
       'DB_ERROR',
-      `role ${me} cannot swap ${tbl}: a swap makes a new table beside it and gives it to the table's owner, which needs ${needs.join(' and ')}. Grant what is missing, import as ${owner}, or use strategy "truncate", which needs only SELECT, INSERT and TRUNCATE on the table. Nothing was changed.`,
+      `role ${me} cannot swap ${tbl}: a swap makes a new table beside it and gives it to the table's owner${remakes}, which needs ${needs.join(' and ')}. Grant what is missing${asOwner}, or use strategy "truncate", which needs only SELECT, INSERT and TRUNCATE on the table. Nothing was changed.`,
       { dbCode: '42501', context: { table: tbl } },
     );
   }
