@@ -258,6 +258,8 @@ interface SwapAccess {
     readonly member: boolean;
     readonly ownerCanCreate: boolean;
   }[];
+  /** Its triggers whose function the importing role may not EXECUTE, which it needs to make them again for the swapped-in table. */
+  readonly triggerFunctions: readonly { readonly trigger: string; readonly function: string }[];
 }
 
 /**
@@ -266,7 +268,8 @@ interface SwapAccess {
  * (CREATE there) and gives it to the live table's owner. PostgreSQL would
  * refuse it halfway through, with a message that does not say what to do.
  * The same for its extended statistics of another owner, which the swap
- * drops and makes again as that owner's.
+ * drops and makes again as that owner's, and for its triggers' functions,
+ * which it must be allowed to EXECUTE to make the triggers again.
  */
 export async function checkSwapAccess(client: PgClientLike, tables: readonly QualifiedName[]): Promise<void> {
   const rows = await query<SwapAccess>(client, swapAccess(tables.map((t) => t.sql)));
@@ -292,9 +295,17 @@ export async function checkSwapAccess(client: PgClientLike, tables: readonly Qua
             `CREATE on schema ${st.schema} for ${st.owner}, which owns statistics object ${st.name} (GRANT CREATE ON SCHEMA ${st.schema} TO ${st.owner})`,
           ]),
     ]);
-    const needs = [...tableNeeds, ...statisticsNeeds];
+    // CREATE TRIGGER needs EXECUTE on its function.
+    const triggerNeeds = row.triggerFunctions.map(
+      (g) => `EXECUTE on function ${g.function}, which trigger ${g.trigger} calls (GRANT EXECUTE ON FUNCTION ${g.function} TO ${me})`,
+    );
+    const needs = [...tableNeeds, ...statisticsNeeds, ...triggerNeeds];
     if (needs.length === 0) continue;
-    const remakes = statisticsNeeds.length === 0 ? '' : ", and makes its extended statistics again for that table, as their owners'";
+    const remade = [
+      ...(statisticsNeeds.length === 0 ? [] : ["extended statistics (as their owners')"]),
+      ...(triggerNeeds.length === 0 ? [] : ['triggers']),
+    ];
+    const remakes = remade.length === 0 ? '' : `, and makes its ${remade.join(' and ')} again for that table`;
     const asOwner = tableNeeds.length === 0 ? '' : `, import as ${owner}`;
     throw new BackfillError(
       'DB_ERROR',

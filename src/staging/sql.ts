@@ -543,7 +543,10 @@ export function caseFoldedNames(schemas: readonly string[], names: readonly stri
  * owner (`ALTER TABLE … OWNER TO` leaves them with the role that made
  * them): the importing role needs that owner's privileges and the right to
  * give it an object (`member`), and the owner CREATE on their schema
- * (`ownerCanCreate`). None for a superuser.
+ * (`ownerCanCreate`). None for a superuser. And `triggerFunctions`: its
+ * triggers whose function the importing role may not EXECUTE, which
+ * `CREATE TRIGGER` needs to make them again for the swapped-in table (a
+ * trigger a superuser made, calling a function revoked from PUBLIC).
  */
 export function swapAccess(tables: readonly string[]): Statement {
   return {
@@ -562,7 +565,10 @@ export function swapAccess(tables: readonly string[]): Statement {
                         'ownerCanCreate', pg_catalog.has_schema_privilege(x.stxowner, x.stxnamespace, 'CREATE')) ORDER BY xn.nspname, x.stxname), '[]')
                  FROM pg_catalog.pg_statistic_ext x JOIN pg_catalog.pg_namespace xn ON xn.oid = x.stxnamespace
                 WHERE x.stxrelid = c.oid AND x.stxowner <> (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER)
-                  AND NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER), false)) AS statistics
+                  AND NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER), false)) AS statistics,
+              (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object('trigger', pg_catalog.quote_ident(g.tgname), 'function', g.tgfoid::pg_catalog.regprocedure::pg_catalog.text)
+                                                ORDER BY g.tgname), '[]')
+                 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal AND NOT pg_catalog.has_function_privilege(g.tgfoid, 'EXECUTE')) AS "triggerFunctions"
          FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS t(name, i) JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(t.name)
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         ORDER BY t.i`,
