@@ -65,6 +65,7 @@ import {
   ROLLBACK_TO_PROBE,
   ROLLBACK_TO_SAVEPOINT,
   renameConstraint,
+  relationNamed,
   renameIndex,
   renameTable,
   SAVEPOINT,
@@ -855,8 +856,8 @@ export class PgStagingSession implements StagingSession {
       await this.#q(renameTable(dest.sql, quoteIdent(target.name)));
       // The user's comment, not our mark, describes the live table.
       await this.#q(commentOnTable(target.sql, comment));
-      const pkey = pkName ?? `${target.name}_pkey`;
-      if (Buffer.byteLength(pkey) <= 63) await this.#q(renameConstraint(target.sql, quoteIdent(`${dest.name}_pkey`), quoteIdent(pkey)));
+      const pkey = pkName ?? (await this.#newKeyName(target));
+      await this.#q(renameConstraint(target.sql, quoteIdent(`${dest.name}_pkey`), quoteIdent(pkey)));
       // Index names are unique per schema too: the old table's move aside, the fresh ones take their names.
       for (const [k, index] of (this.#indexes.get(table) ?? []).entries()) {
         const schema = quoteIdent(index.nspname);
@@ -869,6 +870,23 @@ export class PgStagingSession implements StagingSession {
       // Event triggers ran on what built it since it was made (its primary key, indexes, the renames and the carry-over).
       await checkFreshTable(this.#client, target, target, 'swapped');
       this.#retired.push(old);
+    }
+  }
+
+  /**
+   * The name for the primary key a swap gives a live table that had none,
+   * chosen as PostgreSQL names a new table's key: `<table>_pkey`, the
+   * table's part shortened to fit 63 bytes (names are plain ASCII
+   * identifiers, so one character is one byte), with a number added while
+   * another relation of the schema (a table, an index of another table) has
+   * the name.
+   */
+  async #newKeyName(target: QualifiedName): Promise<string> {
+    for (let n = 0; ; n++) {
+      const suffix = `_pkey${n === 0 ? '' : n}`;
+      const name = `${target.name.slice(0, 63 - suffix.length)}${suffix}`;
+      const [row] = await this.#q<{ taken: boolean }>(relationNamed(target.schema, name));
+      if (row?.taken !== true) return name;
     }
   }
 

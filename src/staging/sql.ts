@@ -295,6 +295,14 @@ export function renameConstraint(table: string, from: string, to: string): State
   return plain(`ALTER TABLE ${table} RENAME CONSTRAINT ${from} TO ${to}`);
 }
 
+/** Whether a relation (a table, an index, …) named `name` exists in `schema` (both unquoted): relation names are unique per schema. */
+export function relationNamed(schema: string, name: string): Statement {
+  return {
+    text: `SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1::pg_catalog.text, $2::pg_catalog.text)) IS NOT NULL AS taken`,
+    values: [schema, name],
+  };
+}
+
 // Counting
 
 /** Rows `n` of one table. */
