@@ -13,6 +13,7 @@ import { isPassingConnectionLoss, pgErrorToBackfill, TOO_MANY_CONNECTIONS, type 
 import { quoteIdent, type QualifiedName } from '../_internals/sql-identifier.js';
 import { copyRows } from './pg-copy-rows.js';
 import {
+  checkFreshTable,
   checkNameCase,
   checkSwapAccess,
   checkTableShapes,
@@ -64,6 +65,7 @@ import {
   ROLLBACK_TO_PROBE,
   ROLLBACK_TO_SAVEPOINT,
   renameConstraint,
+  relationNamed,
   renameIndex,
   renameTable,
   SAVEPOINT,
@@ -485,7 +487,10 @@ export class PgStagingSession implements StagingSession {
    * would stall or fail this import for a table it does not need. A table
    * skipped here is dropped by a later import. One already gone (its own
    * import dropped it after this one's listing read the catalog) is not
-   * this import's to report.
+   * this import's to report. One the database refuses to drop (a role that
+   * may write the live tables but does not own the leftover, which belongs
+   * to their owner; an event trigger refusing drops) stays, with a warning:
+   * tidying up never fails the import. Only a lost connection does.
    */
   async #dropUnlessLocked(table: string): Promise<boolean> {
     await this.#q(SAVEPOINT);
@@ -496,12 +501,19 @@ export class PgStagingSession implements StagingSession {
       return true;
     } catch (error) {
       const code = (error as { code?: unknown } | null)?.code;
-      if (code !== '55P03' && code !== '42P01') throw error;
+      // No SQLSTATE, a connection failure (08…) or the server going away (57…): the import cannot go on either.
+      if (typeof code !== 'string' || /^(08|57)/.test(code)) throw error;
       await this.#q(ROLLBACK_TO_SAVEPOINT);
       await this.#q(RELEASE_SAVEPOINT);
       if (code === '55P03') {
         this.#options.logger?.info('a swapped-out staging table another session holds a lock on stays, for a later import to drop', {
           table,
+        });
+      } else if (code !== '42P01') {
+        this.#options.logger?.warn('a swapped-out staging table stays: it could not be dropped', {
+          table,
+          error: String((error as { message?: unknown }).message ?? error),
+          fix: `DROP TABLE ${table}, as its owner or a superuser`,
         });
       }
       return false;
@@ -520,6 +532,8 @@ export class PgStagingSession implements StagingSession {
     // The importing role's default privileges would let others read it before the swap gives it the live table's.
     for (const { stmt } of await query<{ stmt: string }>(client, revokeOthersPrivileges(dest.sql))) await query(client, generated(stmt));
     await query(client, commentOnTable(dest.sql, swapMark(this.#tag, 'new', this.#liveName(table))));
+    // The statements above ran the database's event triggers: the fresh table must still be bare before a row goes in.
+    await checkFreshTable(client, dest, this.#liveName(table), 'made');
   }
 
   /** The fresh table's name for the `k`th (from 0) of its live table's other indexes. */
@@ -540,16 +554,17 @@ export class PgStagingSession implements StagingSession {
   }
 
   /**
-   * Before anything is loaded: builds the live table's other indexes on an
-   * empty fresh table, as the load will build them, then rolls it all back.
-   * An index that cannot be built there fails the import now, not after
-   * every row was loaded: such as one whose SQL function calls another
-   * without naming its schema, which the connection's `search_path` found
-   * on the live table but the pinned one does not.
+   * Before anything is loaded: makes an empty fresh table and builds the
+   * live table's other indexes on it, as the load will, then rolls it all
+   * back. A fresh table that an event trigger reshapes as it is made
+   * ({@link checkFreshTable}), or an index that cannot be built there, fails
+   * the import now, not after every row was loaded: such as one whose SQL
+   * function calls another without naming its schema, which the
+   * connection's `search_path` found on the live table but the pinned one
+   * does not.
    */
   async #tryIndexes(table: string, dest: QualifiedName): Promise<void> {
     const indexes = this.#indexes.get(table) ?? [];
-    if (indexes.length === 0) return;
     const live = this.#liveName(table);
     await this.#q(PROBE_SAVEPOINT);
     let failed: { index: LiveIndex; error: unknown } | undefined;
@@ -841,8 +856,8 @@ export class PgStagingSession implements StagingSession {
       await this.#q(renameTable(dest.sql, quoteIdent(target.name)));
       // The user's comment, not our mark, describes the live table.
       await this.#q(commentOnTable(target.sql, comment));
-      const pkey = pkName ?? `${target.name}_pkey`;
-      if (Buffer.byteLength(pkey) <= 63) await this.#q(renameConstraint(target.sql, quoteIdent(`${dest.name}_pkey`), quoteIdent(pkey)));
+      const pkey = pkName ?? (await this.#newKeyName(target));
+      await this.#q(renameConstraint(target.sql, quoteIdent(`${dest.name}_pkey`), quoteIdent(pkey)));
       // Index names are unique per schema too: the old table's move aside, the fresh ones take their names.
       for (const [k, index] of (this.#indexes.get(table) ?? []).entries()) {
         const schema = quoteIdent(index.nspname);
@@ -852,7 +867,26 @@ export class PgStagingSession implements StagingSession {
       // Owner first: privileges are granted as the owner, and a sequence may only be owned by a table of its owner.
       for (const { stmt } of carry) await this.#q(generated(stmt));
       for (const { stmt } of await this.#q<{ stmt: string }>(swapPrivileges(old.sql, target.sql))) await this.#q(generated(stmt));
+      // Event triggers ran on what built it since it was made (its primary key, indexes, the renames and the carry-over).
+      await checkFreshTable(this.#client, target, target, 'swapped');
       this.#retired.push(old);
+    }
+  }
+
+  /**
+   * The name for the primary key a swap gives a live table that had none,
+   * chosen as PostgreSQL names a new table's key: `<table>_pkey`, the
+   * table's part shortened to fit 63 bytes (names are plain ASCII
+   * identifiers, so one character is one byte), with a number added while
+   * another relation of the schema (a table, an index of another table) has
+   * the name.
+   */
+  async #newKeyName(target: QualifiedName): Promise<string> {
+    for (let n = 0; ; n++) {
+      const suffix = `_pkey${n === 0 ? '' : n}`;
+      const name = `${target.name.slice(0, 63 - suffix.length)}${suffix}`;
+      const [row] = await this.#q<{ taken: boolean }>(relationNamed(target.schema, name));
+      if (row?.taken !== true) return name;
     }
   }
 

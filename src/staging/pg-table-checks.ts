@@ -19,6 +19,7 @@ import {
   swapAccess,
   swapLeftovers,
   tableShapes,
+  userTriggers,
 } from './sql.js';
 import type { StagingStrategy } from './staging-target.js';
 
@@ -249,6 +250,16 @@ interface SwapAccess {
   readonly isOwner: boolean;
   readonly member: boolean;
   readonly ownerCanCreate: boolean;
+  /** Its extended statistics objects of another owner, which the importing role could not make again as that owner's. */
+  readonly statistics: readonly {
+    readonly name: string;
+    readonly schema: string;
+    readonly owner: string;
+    readonly member: boolean;
+    readonly ownerCanCreate: boolean;
+  }[];
+  /** Its triggers whose function the importing role may not EXECUTE, which it needs to make them again for the swapped-in table. */
+  readonly triggerFunctions: readonly { readonly trigger: string; readonly function: string }[];
 }
 
 /**
@@ -256,22 +267,49 @@ interface SwapAccess {
  * not carry it out: it makes the fresh table in the live table's schema
  * (CREATE there) and gives it to the live table's owner. PostgreSQL would
  * refuse it halfway through, with a message that does not say what to do.
+ * The same for its extended statistics of another owner, which the swap
+ * drops and makes again as that owner's, and for its triggers' functions,
+ * which it must be allowed to EXECUTE to make the triggers again.
  */
 export async function checkSwapAccess(client: PgClientLike, tables: readonly QualifiedName[]): Promise<void> {
   const rows = await query<SwapAccess>(client, swapAccess(tables.map((t) => t.sql)));
   for (const row of rows) {
     const { tbl, schema, owner, me } = row;
-    const needs = [
+    const tableNeeds = [
       ...(row.canCreate ? [] : [`CREATE on schema ${schema} (GRANT CREATE ON SCHEMA ${schema} TO ${me})`]),
       ...(row.isOwner || row.member ? [] : [`membership in its owner ${owner} (GRANT ${owner} TO ${me})`]),
       ...(row.isOwner || row.ownerCanCreate
         ? []
         : [`CREATE on schema ${schema} for ${owner} (GRANT CREATE ON SCHEMA ${schema} TO ${owner})`]),
     ];
+    // The swap drops each statistics object and makes it again for the swapped-in table, as its owner's.
+    const statisticsNeeds = row.statistics.flatMap((st) => [
+      ...(st.member
+        ? []
+        : [
+            `membership in ${st.owner}, which owns statistics object ${st.name} (GRANT ${st.owner} TO ${me}, or ALTER STATISTICS ${st.name} OWNER TO ${owner})`,
+          ]),
+      ...(st.ownerCanCreate
+        ? []
+        : [
+            `CREATE on schema ${st.schema} for ${st.owner}, which owns statistics object ${st.name} (GRANT CREATE ON SCHEMA ${st.schema} TO ${st.owner})`,
+          ]),
+    ]);
+    // CREATE TRIGGER needs EXECUTE on its function.
+    const triggerNeeds = row.triggerFunctions.map(
+      (g) => `EXECUTE on function ${g.function}, which trigger ${g.trigger} calls (GRANT EXECUTE ON FUNCTION ${g.function} TO ${me})`,
+    );
+    const needs = [...tableNeeds, ...statisticsNeeds, ...triggerNeeds];
     if (needs.length === 0) continue;
+    const remade = [
+      ...(statisticsNeeds.length === 0 ? [] : ["extended statistics (as their owners')"]),
+      ...(triggerNeeds.length === 0 ? [] : ['triggers']),
+    ];
+    const remakes = remade.length === 0 ? '' : `, and makes its ${remade.join(' and ')} again for that table`;
+    const asOwner = tableNeeds.length === 0 ? '' : `, import as ${owner}`;
     throw new BackfillError(
       'DB_ERROR',
-      `role ${me} cannot swap ${tbl}: a swap makes a new table beside it and gives it to the table's owner, which needs ${needs.join(' and ')}. Grant what is missing, import as ${owner}, or use strategy "truncate", which needs only SELECT, INSERT and TRUNCATE on the table. Nothing was changed.`,
+      `role ${me} cannot swap ${tbl}: a swap makes a new table beside it and gives it to the table's owner${remakes}, which needs ${needs.join(' and ')}. Grant what is missing${asOwner}, or use strategy "truncate", which needs only SELECT, INSERT and TRUNCATE on the table. Nothing was changed.`,
       { dbCode: '42501', context: { table: tbl } },
     );
   }
@@ -309,6 +347,63 @@ export async function checkTableShapes(client: PgClientLike, tables: readonly Qu
       },
     );
   }
+}
+
+/**
+ * What a swap's fresh table has that its live table cannot have (the live
+ * table passed {@link checkTableShapes} for a swap), as phrases: what
+ * something outside the import, such as an event trigger on `CREATE TABLE`,
+ * gave it. `triggers`: its triggers, when it should have none yet.
+ */
+function freshTableExtras(shape: TableShape, triggers: readonly string[]): string[] {
+  const out: string[] = [];
+  if (shape.rowSecurity) out.push('row-level security (enabled, or a policy)');
+  for (const k of shape.constraints) out.push(`constraint ${k.name} (${k.def})`);
+  for (const i of shape.uniqueIndexes) out.push(`unique index ${i.name} (${i.def})`);
+  for (const t of triggers) out.push(`trigger ${t}`);
+  for (const r of shape.rules) out.push(`rule ${r}`);
+  for (const p of shape.publications) out.push(`a place in publication ${p}`);
+  for (const x of shape.extensions) out.push(`membership in extension ${x}`);
+  for (const l of shape.securityLabels) out.push(`a SECURITY LABEL ${l}`);
+  for (const p of shape.inheritsFrom) out.push(`a parent table, ${p}`);
+  if (shape.unlogged) out.push('UNLOGGED');
+  const identity = REPLICA_IDENTITIES[shape.replicaIdentity];
+  if (identity !== undefined) out.push(`REPLICA IDENTITY ${identity}`);
+  for (const c of shape.columns) {
+    if (c.name !== 'id' && c.name !== 'raw') out.push(`column ${c.name} (${c.type})`);
+    else if (c.filled) out.push(`a default on column ${c.name}`);
+  }
+  return out;
+}
+
+/**
+ * Refuses a swap whose fresh table (`fresh`, for the live table `live`) is
+ * not shaped like the live table: the database's event triggers run on the
+ * `CREATE TABLE` and `ALTER TABLE` statements that make it, and one that
+ * enables row-level security on every new table, or gives each an audit
+ * trigger, would have the swapped-in table hide every row from its readers,
+ * or the load fire a trigger the live table does not have. Checked as the
+ * fresh table is made (`made`: before any row is loaded, and it must have
+ * no trigger yet) and again under the swap's lock once it has taken the
+ * live table's name and what the swap carries over (`swapped`: the
+ * statements that built it after the load ran event triggers too).
+ */
+export async function checkFreshTable(
+  client: PgClientLike,
+  fresh: QualifiedName,
+  live: QualifiedName,
+  when: 'made' | 'swapped',
+): Promise<void> {
+  const [shape] = await query<TableShape>(client, tableShapes([fresh.sql]));
+  if (shape === undefined) return;
+  const triggers = when === 'made' ? (await query<{ name: string }>(client, userTriggers(fresh.sql))).map((t) => t.name) : [];
+  const extras = freshTableExtras(shape, triggers);
+  if (extras.length === 0) return;
+  throw new BackfillError(
+    'TABLE_SHAPE_MISMATCH',
+    `the swap's fresh table for ${live.sql} was given ${extras.join('; ')} ${when === 'made' ? 'as it was made' : 'while it was built'}, which ${live.sql} does not have: something outside the import changes the tables it makes, such as an event trigger on CREATE TABLE or ALTER TABLE, and the swapped-in table would not be shaped like the live one (row-level security would hide its rows from readers; a trigger would fire on the load). Make such an event trigger pass over the import's tables (named _bk_stage_…), or use strategy "truncate", which keeps the table. Nothing was changed.`,
+    { context: { table: live.sql, differences: extras } },
+  );
 }
 
 /**

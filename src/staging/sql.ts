@@ -295,6 +295,14 @@ export function renameConstraint(table: string, from: string, to: string): State
   return plain(`ALTER TABLE ${table} RENAME CONSTRAINT ${from} TO ${to}`);
 }
 
+/** Whether a relation (a table, an index, …) named `name` exists in `schema` (both unquoted): relation names are unique per schema. */
+export function relationNamed(schema: string, name: string): Statement {
+  return {
+    text: `SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1::pg_catalog.text, $2::pg_catalog.text)) IS NOT NULL AS taken`,
+    values: [schema, name],
+  };
+}
+
 // Counting
 
 /** Rows `n` of one table. */
@@ -499,6 +507,19 @@ export function tableShapes(tables: readonly string[]): Statement {
 }
 
 /**
+ * The triggers of `table` that the user (or an event trigger) made, by name
+ * (`name`): not the internal ones of its constraints. A swap's fresh table
+ * has none as it is made; its live table's are carried over in the swap.
+ */
+export function userTriggers(table: string): Statement {
+  return {
+    text: `SELECT g.tgname AS name FROM pg_catalog.pg_trigger g
+        WHERE g.tgrelid = pg_catalog.to_regclass($1::pg_catalog.text) AND NOT g.tgisinternal ORDER BY g.tgname`,
+    values: [table],
+  };
+}
+
+/**
  * Of the tables `schemas[i]`.`names[i]` (unquoted), one schema or table
  * that does not exist while its lower-case fold (what PostgreSQL makes of
  * the name unquoted) does, as `given` and `folded`; no row when none.
@@ -524,7 +545,16 @@ export function caseFoldedNames(schemas: readonly string[], names: readonly stri
  * fresh table to the live table's `owner`, which `ALTER TABLE … OWNER TO`
  * grants a superuser or that owner (`isOwner`), or else a member of it (one
  * that may SET ROLE to it from PostgreSQL 16 on: `member`) while the owner
- * may create in the schema (`ownerCanCreate`).
+ * may create in the schema (`ownerCanCreate`). And `statistics`: the
+ * table's extended statistics objects of another owner, which the swap
+ * drops and makes again for the swapped-in table, giving them back to that
+ * owner (`ALTER TABLE … OWNER TO` leaves them with the role that made
+ * them): the importing role needs that owner's privileges and the right to
+ * give it an object (`member`), and the owner CREATE on their schema
+ * (`ownerCanCreate`). None for a superuser. And `triggerFunctions`: its
+ * triggers whose function the importing role may not EXECUTE, which
+ * `CREATE TRIGGER` needs to make them again for the swapped-in table (a
+ * trigger a superuser made, calling a function revoked from PUBLIC).
  */
 export function swapAccess(tables: readonly string[]): Statement {
   return {
@@ -534,7 +564,19 @@ export function swapAccess(tables: readonly string[]): Statement {
               coalesce((SELECT r.rolsuper OR r.oid = c.relowner FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER), false) AS "isOwner",
               pg_catalog.pg_has_role(CURRENT_USER, c.relowner,
                     CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END) AS member,
-              pg_catalog.has_schema_privilege(c.relowner, c.relnamespace, 'CREATE') AS "ownerCanCreate"
+              pg_catalog.has_schema_privilege(c.relowner, c.relnamespace, 'CREATE') AS "ownerCanCreate",
+              (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
+                        'name', pg_catalog.format('%I.%I', xn.nspname, x.stxname), 'schema', pg_catalog.quote_ident(xn.nspname),
+                        'owner', pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(x.stxowner)),
+                        'member', pg_catalog.pg_has_role(CURRENT_USER, x.stxowner, 'USAGE') AND pg_catalog.pg_has_role(CURRENT_USER, x.stxowner,
+                                    CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END),
+                        'ownerCanCreate', pg_catalog.has_schema_privilege(x.stxowner, x.stxnamespace, 'CREATE')) ORDER BY xn.nspname, x.stxname), '[]')
+                 FROM pg_catalog.pg_statistic_ext x JOIN pg_catalog.pg_namespace xn ON xn.oid = x.stxnamespace
+                WHERE x.stxrelid = c.oid AND x.stxowner <> (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER)
+                  AND NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER), false)) AS statistics,
+              (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object('trigger', pg_catalog.quote_ident(g.tgname), 'function', g.tgfoid::pg_catalog.regprocedure::pg_catalog.text)
+                                                ORDER BY g.tgname), '[]')
+                 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal AND NOT pg_catalog.has_function_privilege(g.tgfoid, 'EXECUTE')) AS "triggerFunctions"
          FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS t(name, i) JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(t.name)
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         ORDER BY t.i`,
