@@ -197,6 +197,21 @@ export async function refuseReferencedMove(client: PgClientLike, from: Partition
   }
 }
 
+/** The foreign keys that reference `tableSql` (named as on the parent), each with its referencing table. */
+export async function keysReferencingTable(
+  client: PgClientLike,
+  tableSql: string,
+): Promise<Pick<ReferencingKey, 'name' | 'referencing'>[]> {
+  const { rows } = (await client.query(sql.keysReferencing, [tableSql])) as PgQueryResult<ReferencingKey>;
+  return rows.map(({ name, referencing }) => ({ name, referencing }));
+}
+
+/** Whether a foreign key references the parent, which makes PostgreSQL refuse `DROP TABLE` of any of its partitions. */
+export async function foreignKeyReferences(client: PgClientLike, parentSql: string): Promise<boolean> {
+  const { rows } = (await client.query(sql.foreignKeyReferences, [parentSql])) as PgQueryResult<{ referenced: boolean }>;
+  return rows[0]?.referenced === true;
+}
+
 /** The parent's insertable columns, quoted and comma-separated, for moving rows between tables. */
 export async function insertableColumns(client: PgClientLike, parent: QualifiedName): Promise<string> {
   const { rows } = (await client.query(sql.insertableColumns, [parent.schema, parent.name])) as PgQueryResult<{ cols: string }>;

@@ -332,6 +332,15 @@ export const keysReferencing = `SELECT coalesce((SELECT p.conname::pg_catalog.te
               JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.confrelid AND a.attnum OPERATOR(pg_catalog.=) k.n ORDER BY k.i) AS refcols
      FROM pg_catalog.pg_constraint c WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.confrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass`;
 
+/**
+ * `$1` the quoted parent: whether a foreign key references it. PostgreSQL
+ * then refuses `DROP TABLE` of every one of its partitions (the key depends
+ * on each), while a detach checks the referencing rows and lets a partition
+ * no row references go.
+ */
+export const foreignKeyReferences = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
+     WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.confrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass) AS referenced`;
+
 /** `$1` the quoted table: its user triggers (not those of foreign keys) that are not disabled, with how each is enabled. */
 export const userTriggers = `SELECT t.tgname::pg_catalog.text AS name, t.tgenabled::pg_catalog.text AS enabled FROM pg_catalog.pg_trigger t
      WHERE t.tgrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT t.tgisinternal AND t.tgenabled OPERATOR(pg_catalog.<>) 'D' ORDER BY 1`;
