@@ -265,10 +265,15 @@ export async function moveRows(
   return r.rowCount ?? 0;
 }
 
-/** The tablespace and access method the parent sets for its partitions, which a table made with `LIKE` does not take by itself. */
+/** The tablespace and access method the parent sets for its partitions, which a table made with `LIKE` does not take by itself, and its replica identity. */
 export async function parentStorage(client: PgClientLike, parent: QualifiedName): Promise<sql.ParentStorage> {
   const { rows } = (await client.query(sql.parentStorage, [parent.sql])) as PgQueryResult<sql.ParentStorage>;
-  return { tablespace: rows[0]?.tablespace ?? null, am: rows[0]?.am ?? null };
+  return {
+    tablespace: rows[0]?.tablespace ?? null,
+    am: rows[0]?.am ?? null,
+    replicaIdentity: rows[0]?.replicaIdentity ?? 'd',
+    replicaIndex: rows[0]?.replicaIndex ?? null,
+  };
 }
 
 /** The default partition may take the CHECK that stands in for ATTACH's scans of it (a plain table this role may alter). */

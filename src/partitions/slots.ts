@@ -30,7 +30,8 @@ export function rangeOf(ctx: ManagerContext, slot: PartitionSlot, keyType: Parti
 /**
  * The statements that make the slot's partition without ACCESS EXCLUSIVE on
  * the parent: a standalone table shaped like the parent, with the
- * parent's owner and privileges, then `ATTACH PARTITION`. Sent in one transaction, so no run, however it ends, leaves
+ * parent's owner and privileges, then `ATTACH PARTITION`, then the parent's
+ * replica identity. Sent in one transaction, so no run, however it ends, leaves
  * the table behind unattached.
  */
 export function createSlotStatements(
@@ -45,6 +46,7 @@ export function createSlotStatements(
     sql.createLikeParent(child, ctx.parent.sql, storage),
     ...sql.copyAccess(child, access),
     sql.attachPartition(ctx.parent.sql, child, rangeOf(ctx, slot, keyType)),
+    ...sql.copyReplicaIdentity(child, storage),
   ];
 }
 

@@ -382,19 +382,32 @@ export const createHoldingTable = (holdingSql: string, columns: string, parentSq
 
 // ---- partitions -----------------------------------------------------------
 
-/** Where PostgreSQL puts a partition the parent did not place itself: its tablespace and table access method, when the parent sets them. */
+/**
+ * Where PostgreSQL puts a partition the parent did not place itself: its
+ * tablespace and table access method, when the parent sets them; and the
+ * parent's replica identity, which PostgreSQL never gives a partition.
+ */
 export interface ParentStorage {
   readonly tablespace: string | null;
   readonly am: string | null;
+  /** The parent's `relreplident`: `d` default, `n` nothing, `f` full, `i` an index. */
+  readonly replicaIdentity: string;
+  /** For `i`, that index of the parent, quoted. */
+  readonly replicaIndex: string | null;
 }
 
 /**
  * `$1` the quoted parent: the tablespace and the table access method
  * (PostgreSQL 17 and later) it sets for its partitions, each `null` when it
  * sets none (new tables then follow `default_tablespace` and
- * `default_table_access_method`, as partitions do).
+ * `default_table_access_method`, as partitions do), and its replica identity.
  */
-export const parentStorage = `SELECT t.spcname::pg_catalog.text AS tablespace, am.amname::pg_catalog.text AS am
+export const parentStorage = `SELECT t.spcname::pg_catalog.text AS tablespace, am.amname::pg_catalog.text AS am,
+        c.relreplident::pg_catalog.text AS "replicaIdentity",
+        (SELECT pg_catalog.concat(pg_catalog.quote_ident(n.nspname::pg_catalog.text), '.', pg_catalog.quote_ident(ic.relname::pg_catalog.text))
+           FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) x.indexrelid
+           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) ic.relnamespace
+           WHERE x.indrelid OPERATOR(pg_catalog.=) c.oid AND x.indisreplident) AS "replicaIndex"
      FROM pg_catalog.pg_class c
      LEFT JOIN pg_catalog.pg_tablespace t ON t.oid OPERATOR(pg_catalog.=) c.reltablespace
      LEFT JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) c.relam
@@ -578,9 +591,30 @@ export const createLikeParent = (childSql: string, parentSql: string, storage: P
   `${storage.am === null ? '' : ` USING ${quoteIdent(storage.am)}`}${storage.tablespace === null ? '' : ` TABLESPACE ${quoteIdent(storage.tablespace)}`}`;
 
 /** SHARE UPDATE EXCLUSIVE on the parent (readers and writers go on), ACCESS EXCLUSIVE on the table and on the default partition, if any. */
-
 export const attachPartition = (parentSql: string, childSql: string, range: RangeSql): string =>
   `ALTER TABLE ${parentSql} ATTACH PARTITION ${childSql} FOR VALUES FROM (${range.from}) TO (${range.to})`;
+
+/**
+ * What gives a partition, once attached, the parent's replica identity,
+ * which PostgreSQL never passes on: without it, a publication that
+ * publishes updates refuses every UPDATE and DELETE of the partition's rows
+ * (a parent with REPLICA IDENTITY FULL has no key to fall back on). FULL is
+ * set as it is; USING INDEX names the partition's copy of the parent's
+ * index, which only ATTACH makes, so its name is looked up in the same
+ * transaction. DEFAULT needs nothing, and NOTHING is not copied: a partition
+ * with a primary key would lose the identity its UPDATEs replicate with.
+ */
+export function copyReplicaIdentity(childSql: string, storage: ParentStorage): string[] {
+  if (storage.replicaIdentity === 'f') return [`ALTER TABLE ${childSql} REPLICA IDENTITY FULL`];
+  if (storage.replicaIdentity !== 'i' || storage.replicaIndex === null) return [];
+  const body = `BEGIN EXECUTE pg_catalog.format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', ${quoteLiteral(childSql)},
+    (SELECT ic.relname FROM pg_catalog.pg_inherits h
+       JOIN pg_catalog.pg_index x ON x.indexrelid OPERATOR(pg_catalog.=) h.inhrelid
+       JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) h.inhrelid
+     WHERE h.inhparent OPERATOR(pg_catalog.=) ${quoteLiteral(storage.replicaIndex)}::pg_catalog.regclass
+       AND x.indrelid OPERATOR(pg_catalog.=) ${quoteLiteral(childSql)}::pg_catalog.regclass)); END`;
+  return [`DO ${quoteLiteral(body)}`];
+}
 
 export const detachPartition = (parentSql: string, childSql: string, how: '' | ' CONCURRENTLY' | ' FINALIZE'): string =>
   `ALTER TABLE ${parentSql} DETACH PARTITION ${childSql}${how}`;
