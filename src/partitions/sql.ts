@@ -369,16 +369,10 @@ export const inRange = (columnSql: string, from: string, to: string): string =>
 export const firstRowOutside = (tableSql: string, keySql: readonly string[], columnSql: string, where: string): string =>
   `SELECT ${keySql.map((k, i) => `${k}::pg_catalog.text AS k${i}`).join(', ')}, ${columnSql}::pg_catalog.text AS v FROM ${tableSql} WHERE NOT (${columnSql} IS NOT NULL AND ${where}) LIMIT 1`;
 
-/** Where `ensure` parks a slot's rows from the default partition while it creates the slot; dropped at commit. */
-export const holdingTable = `pg_temp.${quoteIdent('backfill_kit_moving')}`;
-
 /** One statement, so no row is ever in both tables or in neither. */
 export const moveRows = (fromSql: string, toSql: string, columns: string, where: string): string =>
   `WITH moved AS (DELETE FROM ${fromSql} WHERE ${where} RETURNING ${columns})
      INSERT INTO ${toSql} (${columns}) OVERRIDING SYSTEM VALUE SELECT ${columns} FROM moved`;
-
-export const createHoldingTable = (holdingSql: string, columns: string, parentSql: string): string =>
-  `CREATE TEMPORARY TABLE ${holdingSql} ON COMMIT DROP AS SELECT ${columns} FROM ${parentSql} WITH NO DATA`;
 
 // ---- partitions -----------------------------------------------------------
 
