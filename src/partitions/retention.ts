@@ -147,7 +147,7 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
           referenced,
         });
       } catch (error) {
-        const failure = await stillReferenced(
+        const failure = await refusalExplained(
           client,
           ctx,
           c,
@@ -175,32 +175,45 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
 
 /** SQLSTATE foreign_key_violation: a detach of a partition whose rows a foreign key still references. */
 const FOREIGN_KEY_VIOLATION = '23503';
+/** SQLSTATE dependent_objects_still_exist: a DROP of a partition that a view (or another object) depends on. */
+const DEPENDENT_OBJECTS = '2BP01';
 
 /**
- * A detach PostgreSQL refused because rows of another table still reference
- * the partition's, told what that means and what to do: the partition
- * stays, with its rows, until those rows are gone. Any other error as it is.
+ * A detach or DROP PostgreSQL refused because of what depends on the
+ * partition (rows of another table that still reference its rows, a view
+ * over it), told what depends on it and what to do: the partition stays,
+ * with its rows, until that is gone. Any other error as it is.
  */
-async function stillReferenced(
+async function refusalExplained(
   client: PgClientLike,
   ctx: ManagerContext,
   c: RetentionCandidate,
   failure: BackfillError,
 ): Promise<BackfillError> {
-  if (failure.dbCode !== FOREIGN_KEY_VIOLATION) return failure;
-  const keys = await keysReferencingTable(client, inParentSchema(ctx, c.name)).catch(() => []);
-  const by = keys.length === 0 ? '' : ` (${keys.map((k) => `${k.referencing} through ${k.name}`).join(', ')})`;
-  return new BackfillError(
-    failure.code,
-    `${failure.message}. Rows of another table${by} still reference rows of ${c.name}, so it stays attached with its rows; the other expired partitions went on. ` +
-      `Delete those referencing rows (or point them elsewhere), and the next retention run ${c.action === 'drop' ? 'drops' : 'detaches'} it.`,
-    {
-      cause: failure.cause,
-      context: failure.context,
-      ...(failure.dbCode === undefined ? {} : { dbCode: failure.dbCode }),
-      detail: failure.detail,
-    },
-  );
+  const next = `the next retention run ${c.action === 'drop' ? 'drops' : 'detaches'} it`;
+  let note: string;
+  if (failure.dbCode === FOREIGN_KEY_VIOLATION) {
+    const keys = await keysReferencingTable(client, inParentSchema(ctx, c.name)).catch(() => []);
+    const by = keys.length === 0 ? '' : ` (${keys.map((k) => `${k.referencing} through ${k.name}`).join(', ')})`;
+    note =
+      `Rows of another table${by} still reference rows of ${c.name}, so it stays attached with its rows; the other expired partitions went on. ` +
+      `Delete those referencing rows (or point them elsewhere), and ${next}.`;
+  } else if (failure.dbCode === DEPENDENT_OBJECTS) {
+    const what = typeof failure.detail === 'string' && failure.detail !== '' ? `: ${failure.detail.split('\n').join('; ')}` : '';
+    note =
+      `Other objects depend on ${c.name}${what}. It stays, with its rows; the other expired partitions went on. ` +
+      `Drop those objects or redefine them without it (a view can read ${ctx.table} instead), and ${next}; ` +
+      `or, to keep it, rename it off the naming rule (ALTER TABLE ${inParentSchema(ctx, c.name)} RENAME TO ${c.name}_kept), which retention ignores. ` +
+      'Not DROP … CASCADE, which drops those objects with it.';
+  } else {
+    return failure;
+  }
+  return new BackfillError(failure.code, `${failure.message}. ${note}`, {
+    cause: failure.cause,
+    context: failure.context,
+    ...(failure.dbCode === undefined ? {} : { dbCode: failure.dbCode }),
+    detail: failure.detail,
+  });
 }
 
 /**

@@ -66,4 +66,20 @@ describe('retention of a table a foreign key references', () => {
     expect(r.candidates.map((c) => [c.name, c.done])).toEqual([['artifact_boms_2025_02', true]]);
     expect(await tables()).toEqual(['artifact_boms', 'artifact_boms_2026_11', 'findings']);
   });
+
+  it('names the objects that keep a partition PostgreSQL refuses to drop, and what to do about them', async () => {
+    await db.query(`
+      CREATE TABLE scanner.artifact_boms_2025_01 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2025-01-01 00:00:00+00') TO ('2025-02-01 00:00:00+00');
+      CREATE TABLE scanner.artifact_boms_2025_02 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2025-02-01 00:00:00+00') TO ('2025-03-01 00:00:00+00');
+      CREATE VIEW scanner.january AS SELECT * FROM scanner.artifact_boms_2025_01;`);
+    const e = (await manager().retention({ keep: 19, dryRun: false }))._unsafeUnwrapErr();
+    expect([e.code, e.dbCode, e.context.partition]).toEqual(['DB_ERROR', '2BP01', 'artifact_boms_2025_01']);
+    expect(e.partial?.candidates.map((c) => [c.name, c.done])).toEqual([
+      ['artifact_boms_2025_01', false],
+      ['artifact_boms_2025_02', true],
+    ]);
+    expect(e.message).toContain('view scanner.january depends on table scanner.artifact_boms_2025_01');
+    expect(e.message).toContain('RENAME TO artifact_boms_2025_01_kept');
+    expect(await tables()).toEqual(['artifact_boms', 'artifact_boms_2025_01']);
+  });
 });
