@@ -96,6 +96,28 @@ const epochOf = (literal: 1 | 3): string => `CASE
 const BOUND = "(?:''([^'']*)''|(MINVALUE|MAXVALUE))";
 
 /**
+ * The size in bytes (heap, indexes, TOAST) of the relation `oid`, or NULL
+ * when there is none. A partitioned table (a sub-partitioned partition) has
+ * no pages of its own: its size is its leaves'. Waits for a lock on each
+ * table it sizes, like any reader.
+ */
+const sizeOf = (oid: string): string => `(SELECT CASE WHEN r.relkind OPERATOR(pg_catalog.=) 'p'
+      THEN (SELECT pg_catalog.sum(pg_catalog.pg_total_relation_size(pt.relid)) FROM pg_catalog.pg_partition_tree(r.oid) pt WHERE pt.isleaf)
+      ELSE pg_catalog.pg_total_relation_size(r.oid) END
+    FROM pg_catalog.pg_class r WHERE r.oid OPERATOR(pg_catalog.=) ${oid})`;
+
+/**
+ * The estimated rows of the partitioned table `oid`: its leaves' (those
+ * ANALYZE has counted), which autovacuum keeps, while it never analyzes a
+ * partitioned table itself. Walks pg_inherits, which takes no lock; NULL
+ * when no leaf was counted yet.
+ */
+const leafRows = (oid: string): string => `(WITH RECURSIVE tree(oid) AS (
+      SELECT ${oid} UNION SELECT i2.inhrelid FROM pg_catalog.pg_inherits i2 JOIN tree ON i2.inhparent OPERATOR(pg_catalog.=) tree.oid)
+    SELECT pg_catalog.sum(l.reltuples::pg_catalog.float8) FROM tree JOIN pg_catalog.pg_class l ON l.oid OPERATOR(pg_catalog.=) tree.oid
+    WHERE l.relkind OPERATOR(pg_catalog.<>) 'p' AND l.reltuples OPERATOR(pg_catalog.>=) 0)`;
+
+/**
  * The parent and every partition in one simple-protocol string. The settings
  * are pinned for this statement only (SET LOCAL in the same implicit
  * transaction), so the printed bounds are ISO with numeric offsets: under
@@ -128,8 +150,8 @@ LEFT JOIN LATERAL (
   SELECT cn.nspname::pg_catalog.text AS schema, cc.relname::pg_catalog.text AS name, cc.relkind::pg_catalog.text AS kind, b.bound,
     ${epochOf(1)} AS from_epoch,
     ${epochOf(3)} AS to_epoch,
-    cc.reltuples::pg_catalog.float8 AS estimated_rows,
-    ${sizes ? 'pg_catalog.pg_total_relation_size(cc.oid)::pg_catalog.text' : 'NULL::pg_catalog.text'} AS size_bytes,
+    CASE WHEN cc.relkind OPERATOR(pg_catalog.=) 'p' THEN ${leafRows('cc.oid')} ELSE cc.reltuples::pg_catalog.float8 END AS estimated_rows,
+    ${sizes ? `${sizeOf('cc.oid')}::pg_catalog.text` : 'NULL::pg_catalog.text'} AS size_bytes,
     i.inhdetachpending AS detach_pending
   FROM pg_catalog.pg_inherits i
   JOIN pg_catalog.pg_class cc ON cc.oid OPERATOR(pg_catalog.=) i.inhrelid
@@ -300,7 +322,7 @@ export const reindexIndexConcurrently = (indexSql: string): string => `REINDEX I
  * meanwhile (by hand, during a dry run) is size 0, not an error.
  */
 export const relationSizesWithin = (tableSqls: readonly string[], lockTimeoutMs: number): string =>
-  `${setLocalLockTimeout(lockTimeoutMs)}; SELECT COALESCE(pg_catalog.pg_total_relation_size(pg_catalog.to_regclass(t)), 0)::pg_catalog.text AS s
+  `${setLocalLockTimeout(lockTimeoutMs)}; SELECT COALESCE(${sizeOf('pg_catalog.to_regclass(t)::pg_catalog.oid')}, 0)::pg_catalog.text AS s
      FROM pg_catalog.unnest(ARRAY[${tableSqls.map(quoteLiteral).join(', ')}]::pg_catalog.text[]) WITH ORDINALITY AS u(t, i) ORDER BY i`;
 
 // ---- rows -----------------------------------------------------------------

@@ -5,20 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TestDatabase } from '../../support/pg.js';
-import { PartitionManager } from '../../../src/partitions/index.js';
-import { catalogBounds, useScannerDatabase } from './fixtures.js';
+import type { PartitionManager } from '../../../src/partitions/index.js';
+import { artifactBomsManager, catalogBounds, useScannerDatabase } from './fixtures.js';
 
 let db: TestDatabase;
 useScannerDatabase((created) => (db = created));
 
-const manager = (): PartitionManager =>
-  new PartitionManager({
-    pg: db.pool,
-    table: 'scanner.artifact_boms',
-    column: 'inserted_at',
-    interval: 'month',
-    now: new Date('2026-11-15T08:00:00Z'),
-  });
+const manager = (): PartitionManager => artifactBomsManager(db, '2026-11-15T08:00:00Z');
 
 /** The tables of the scanner schema, from the catalog. */
 const tables = async (): Promise<string[]> =>
