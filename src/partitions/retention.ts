@@ -238,6 +238,10 @@ async function expire(
   const drop = c.action === 'drop';
   // Each step's lock may wait for a reader: a signal meanwhile stops that step before its COMMIT.
   const stop = (notDone: string): DdlStop => ({ signal, partition: c.name, notDone });
+  // DROP and DETACH lock the parent first, then the partition: a session holding the partition (a long query on
+  // that month, an anti-wraparound VACUUM of it) would make them hold the parent, which every read and write through
+  // it needs, for as long as they wait. Taking the partition first, they wait holding nothing of the parent.
+  const lockFirst = sql.lockExclusive(child);
   // An attached partition a drop run drops at once needs no detach, and no mark.
   if (state === 'pending' || (state === 'attached' && (c.concurrently || !drop))) {
     const note = await commentOf(client, child);
@@ -253,6 +257,7 @@ async function expire(
         client,
         ctx.lockTimeoutMs,
         stop(`${c.name} was not detached`),
+        lockFirst,
         ...recomment,
         sql.detachPartition(ctx.parent.sql, child, finish),
       );
@@ -262,7 +267,7 @@ async function expire(
   // PostgreSQL refuses DROP TABLE of any partition of a table a foreign key references, referenced rows or not;
   // a detach checks the rows instead, so such a partition is detached and dropped in one transaction.
   const detachFirst = referenced && state === 'attached' && !c.concurrently ? [sql.detachPartition(ctx.parent.sql, child, '')] : [];
-  await runDdlUnlessAborted(client, ctx.lockTimeoutMs, stop(`${c.name} was not dropped`), ...detachFirst, sql.dropTable(child));
+  await runDdlUnlessAborted(client, ctx.lockTimeoutMs, stop(`${c.name} was not dropped`), lockFirst, ...detachFirst, sql.dropTable(child));
 }
 
 /**

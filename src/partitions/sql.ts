@@ -637,6 +637,9 @@ export const detachPartition = (parentSql: string, childSql: string, how: '' | '
 
 export const dropTable = (tableSql: string): string => `DROP TABLE ${tableSql}`;
 
+/** ACCESS EXCLUSIVE on the table and, for a partitioned one, its partitions: what DROP and DETACH take, taken before they lock the parent. */
+export const lockExclusive = (tableSql: string): string => `LOCK TABLE ${tableSql} IN ACCESS EXCLUSIVE MODE`;
+
 /**
  * The mark `retention` puts on a partition it detaches and then drops, so a
  * run stopped between the two (or whose DROP was refused) leaves a table the
