@@ -177,6 +177,8 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
 const FOREIGN_KEY_VIOLATION = '23503';
 /** SQLSTATE dependent_objects_still_exist: a DROP of a partition that a view (or another object) depends on. */
 const DEPENDENT_OBJECTS = '2BP01';
+/** SQLSTATE deadlock_detected: PostgreSQL ended this step to let another session go on. */
+const DEADLOCK = '40P01';
 
 /**
  * A detach or DROP PostgreSQL refused because of what depends on the
@@ -205,6 +207,10 @@ async function refusalExplained(
       `Drop those objects or redefine them without it (a view can read ${ctx.table} instead), and ${next}; ` +
       `or, to keep it, rename it off the naming rule (ALTER TABLE ${inParentSchema(ctx, c.name)} RENAME TO ${c.name}_kept), which retention ignores. ` +
       'Not DROP … CASCADE, which drops those objects with it.';
+  } else if (failure.dbCode === DEADLOCK) {
+    note =
+      `Another session held ${ctx.table} and then needed ${c.name}, which this run had locked to ${c.action} it: PostgreSQL ended this step so that session could go on. ` +
+      `${c.name} stays, with its rows; the other expired partitions went on, and ${next}.`;
   } else {
     return failure;
   }

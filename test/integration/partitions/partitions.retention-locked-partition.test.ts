@@ -4,6 +4,7 @@
  * the parent, which every read and write through the parent needs.
  */
 import { describe, expect, it } from 'vitest';
+import pg from 'pg';
 import type { TestDatabase } from '../../support/pg.js';
 import { artifactBomsManager, holdLock, useScannerDatabase } from './fixtures.js';
 
@@ -59,4 +60,36 @@ describe('retention behind a session holding an expired partition', () => {
       expect(part?.n).toBe(0);
     });
   }
+
+  it('a session holding the parent that then needs the partition goes on, and the step says why it stopped', async () => {
+    await db.query(`
+      CREATE TABLE scanner.artifact_boms_2025_01 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2025-01-01 00:00:00+00') TO ('2025-02-01 00:00:00+00');
+      CREATE TABLE scanner.artifact_boms_2026_11 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2026-11-01 00:00:00+00') TO ('2026-12-01 00:00:00+00');`);
+    const app = new pg.Client({ connectionString: db.url, options: '-c deadlock_timeout=10s' });
+    await app.connect();
+    // The run's session checks for deadlocks first, so it is the one PostgreSQL ends.
+    const pool = new pg.Pool({ connectionString: db.url, options: '-c deadlock_timeout=100ms' });
+    try {
+      await app.query('BEGIN');
+      await app.query(`INSERT INTO scanner.artifact_boms VALUES ('app', 'x', NULL, '2026-11-20 00:00:00+00')`);
+      const run = artifactBomsManager(db, '2026-11-15T08:00:00Z', { pg: pool, lockTimeoutMs: 30_000 }).retention({
+        keep: 12,
+        dryRun: false,
+      });
+      expect(await waiterOn('scanner.artifact_boms')).toBeDefined();
+      // The application reads the whole table: it needs the partition the run holds, while the run waits for it.
+      const { rows } = await app.query<{ n: number }>('SELECT count(*)::int AS n FROM scanner.artifact_boms');
+      expect(rows).toEqual([{ n: 1 }]);
+      await app.query('COMMIT');
+      const e = (await run)._unsafeUnwrapErr();
+      expect([e.code, e.dbCode, e.context.partition]).toEqual(['DB_ERROR', '40P01', 'artifact_boms_2025_01']);
+      expect(e.message).toContain('PostgreSQL ended this step so that session could go on');
+      expect(e.message).toContain('the next retention run drops it');
+      const again = (await artifactBomsManager(db, '2026-11-15T08:00:00Z').retention({ keep: 12, dryRun: false }))._unsafeUnwrap();
+      expect(again.candidates.map((c) => [c.name, c.done])).toEqual([['artifact_boms_2025_01', true]]);
+    } finally {
+      await app.end();
+      await pool.end();
+    }
+  });
 });
