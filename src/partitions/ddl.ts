@@ -197,6 +197,21 @@ export async function refuseReferencedMove(client: PgClientLike, from: Partition
   }
 }
 
+/** The foreign keys that reference `tableSql` (named as on the parent), each with its referencing table. */
+export async function keysReferencingTable(
+  client: PgClientLike,
+  tableSql: string,
+): Promise<Pick<ReferencingKey, 'name' | 'referencing'>[]> {
+  const { rows } = (await client.query(sql.keysReferencing, [tableSql])) as PgQueryResult<ReferencingKey>;
+  return rows.map(({ name, referencing }) => ({ name, referencing }));
+}
+
+/** Whether a foreign key references the parent, which makes PostgreSQL refuse `DROP TABLE` of any of its partitions. */
+export async function foreignKeyReferences(client: PgClientLike, parentSql: string): Promise<boolean> {
+  const { rows } = (await client.query(sql.foreignKeyReferences, [parentSql])) as PgQueryResult<{ referenced: boolean }>;
+  return rows[0]?.referenced === true;
+}
+
 /** The parent's insertable columns, quoted and comma-separated, for moving rows between tables. */
 export async function insertableColumns(client: PgClientLike, parent: QualifiedName): Promise<string> {
   const { rows } = (await client.query(sql.insertableColumns, [parent.schema, parent.name])) as PgQueryResult<{ cols: string }>;
@@ -250,10 +265,15 @@ export async function moveRows(
   return r.rowCount ?? 0;
 }
 
-/** The tablespace and access method the parent sets for its partitions, which a table made with `LIKE` does not take by itself. */
+/** The tablespace and access method the parent sets for its partitions, which a table made with `LIKE` does not take by itself, and its replica identity. */
 export async function parentStorage(client: PgClientLike, parent: QualifiedName): Promise<sql.ParentStorage> {
   const { rows } = (await client.query(sql.parentStorage, [parent.sql])) as PgQueryResult<sql.ParentStorage>;
-  return { tablespace: rows[0]?.tablespace ?? null, am: rows[0]?.am ?? null };
+  return {
+    tablespace: rows[0]?.tablespace ?? null,
+    am: rows[0]?.am ?? null,
+    replicaIdentity: rows[0]?.replicaIdentity ?? 'd',
+    replicaIndex: rows[0]?.replicaIndex ?? null,
+  };
 }
 
 /** The default partition may take the CHECK that stands in for ATTACH's scans of it (a plain table this role may alter). */

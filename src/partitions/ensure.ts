@@ -25,7 +25,16 @@ import {
 import { addIntervals, floorToInterval } from './interval.js';
 import { ENSURE_DEFAULT_CHECK_NAME } from './defaults.js';
 import { invalid, type EnsurePlanOptions, type ManagerContext } from './options.js';
-import { createSlotStatements, finishPendingDetach, inParentSchema, rangeOf, slotAt, sqlstateOf, throwIfAborted } from './slots.js';
+import {
+  createSlotSteps,
+  finishPendingDetach,
+  inParentSchema,
+  rangeOf,
+  type SlotSteps,
+  slotAt,
+  sqlstateOf,
+  throwIfAborted,
+} from './slots.js';
 import * as sql from './sql.js';
 import type { CreatedPartition, EnsureOptions, EnsureReport, PartitionInfo, PartitionSlot } from './types.js';
 
@@ -263,7 +272,11 @@ async function createSlots(
   progress: EnsureProgress,
 ): Promise<void> {
   const { client, ctx, snap, storage, access, plan, call } = run;
-  const make = (slot: PartitionSlot): string[] => createSlotStatements(ctx, slot, snap.keyType, storage, access);
+  const steps = (slot: PartitionSlot): SlotSteps => createSlotSteps(ctx, slot, snap.keyType, storage, access);
+  const make = (slot: PartitionSlot): string[] => {
+    const { make: table, attach } = steps(slot);
+    return [...table, ...attach];
+  };
   const { logger } = ctx;
   const def = snap.defaultPartition;
   const taken: PartitionSlot[] = [];
@@ -287,7 +300,7 @@ async function createSlots(
     } catch (error) {
       if (def === undefined || sqlstateOf(error) !== CHECK_VIOLATION) throw error;
       columns ??= await insertableColumns(client, ctx.parent);
-      return createBesideDefault(client, ctx, { slot, statements: make(slot), signal: call.signal }, snap, def, columns);
+      return createBesideDefault(client, ctx, { slot, steps: steps(slot), signal: call.signal }, snap, def, columns);
     }
   };
   // Each ATTACH scans the default partition, held ACCESS EXCLUSIVE to the commit: one CHECK scans it once per batch.
@@ -362,20 +375,16 @@ function canceled(error: unknown, slot: PartitionSlot): BackfillError {
  * When the default partition holds rows for the slot, writers are paused
  * (SHARE ROW EXCLUSIVE on the parent alone and the default partition,
  * readers continue) so no new row can
- * land in the default for this range; its rows move out to a temporary
- * table, the partition is created and attached (PostgreSQL's
- * default-partition check now passes) and the rows move in. One
- * transaction: readers see the rows in the default or in the new partition,
- * never in neither.
+ * land in the default for this range; the partition's table is made, its
+ * rows move into it, and it is attached (PostgreSQL's default-partition
+ * check now passes). No temporary table: a role may lack the TEMPORARY
+ * privilege. One transaction: readers see the rows in the default or in
+ * the new partition, never in neither.
  */
 async function createBesideDefault(
   client: PgClientLike,
   ctx: ManagerContext,
-  {
-    slot,
-    statements,
-    signal,
-  }: { readonly slot: PartitionSlot; readonly statements: readonly string[]; readonly signal: AbortSignal | undefined },
+  { slot, steps, signal }: { readonly slot: PartitionSlot; readonly steps: SlotSteps; readonly signal: AbortSignal | undefined },
   snap: Snapshot,
   def: PartitionInfo,
   columns: string,
@@ -386,16 +395,14 @@ async function createBesideDefault(
     await client.query(sql.lockParentForMove(ctx.parent.sql, def.sql));
     const { rows } = (await client.query(sql.anyRowIn(def.sql, where))) as PgQueryResult<{ stuck: boolean }>;
     if (rows[0]?.stuck !== true) {
-      await client.query(statements.join(';\n'));
+      await client.query([...steps.make, ...steps.attach].join(';\n'));
       throwIfAborted(stop.signal, { partition: stop.partition }, stop.notDone);
       return 0;
     }
     await refuseReferencedMove(client, def, slot, where);
-    const holding = sql.holdingTable;
-    await client.query(sql.createHoldingTable(holding, columns, ctx.parent.sql));
-    const moved = await moveRows(client, { fromSql: def.sql, toSql: holding, partition: slot.name }, columns, where);
-    await client.query(statements.join(';\n'));
-    await moveRows(client, { fromSql: holding, toSql: inParentSchema(ctx, slot.name), partition: slot.name }, columns, 'true');
+    await client.query(steps.make.join(';\n'));
+    const moved = await moveRows(client, { fromSql: def.sql, toSql: inParentSchema(ctx, slot.name), partition: slot.name }, columns, where);
+    await client.query(steps.attach.join(';\n'));
     // The locks above may have waited for readers: a signal meanwhile rolls the move back rather than committing it.
     throwIfAborted(stop.signal, { partition: stop.partition }, `${slot.name} was not created and its rows stay in the default partition`);
     return moved;

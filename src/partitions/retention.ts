@@ -7,7 +7,17 @@
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill, type PgClientLike, type PgQueryResult } from '../_internals/pg.js';
 import { readSnapshot, type Snapshot } from './catalog.js';
-import { commentOf, type DdlStop, runDdl, runDdlUnlessAborted, sizesWithin, withAdvisoryLock, withSessionLockTimeout } from './ddl.js';
+import {
+  commentOf,
+  type DdlStop,
+  foreignKeyReferences,
+  keysReferencingTable,
+  runDdl,
+  runDdlUnlessAborted,
+  sizesWithin,
+  withAdvisoryLock,
+  withSessionLockTimeout,
+} from './ddl.js';
 import { addIntervals, floorToInterval, parsePartitionSuffix } from './interval.js';
 import type { ManagerContext, RetentionPlanOptions } from './options.js';
 import { refuseSkewedClock } from './clock.js';
@@ -124,6 +134,7 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
     const report = await sized(client, ctx, planRetention(run, state));
     const candidates: RetentionCandidate[] = [...report.candidates];
     const { logger } = ctx;
+    const referenced = candidates.length > 0 && (await foreignKeyReferences(client, ctx.parent.sql));
     let refused: BackfillError | undefined;
     for (const [i, c] of candidates.entries()) {
       progress.report = { ...report, candidates: [...candidates] };
@@ -131,9 +142,17 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
       // The candidate itself, in the parent's schema: a partition of the same name in another schema is another table.
       const part = state.snap.partitions.find((p) => p.schema === ctx.parent.schema && p.name === c.name);
       try {
-        await expire(client, ctx, c, part === undefined ? 'detached' : part.detachPending ? 'pending' : 'attached', call.signal);
+        await expire(client, ctx, c, part === undefined ? 'detached' : part.detachPending ? 'pending' : 'attached', {
+          signal: call.signal,
+          referenced,
+        });
       } catch (error) {
-        const failure = pgErrorToBackfill(error, { partition: c.name }, `retention ${c.action} ${c.name}`);
+        const failure = await refusalExplained(
+          client,
+          ctx,
+          c,
+          pgErrorToBackfill(error, { partition: c.name }, `retention ${c.action} ${c.name}`),
+        );
         // One partition PostgreSQL refuses to drop (a view or a foreign key depends on it) must not keep
         // every later expired one: go on, and fail with it at the end. A lock timeout or a lost connection stops here.
         if (failure.code !== 'DB_ERROR') throw failure;
@@ -154,25 +173,81 @@ export async function applyRetention(run: RetentionRun, progress: RetentionProgr
   });
 }
 
+/** SQLSTATE foreign_key_violation: a detach of a partition whose rows a foreign key still references. */
+const FOREIGN_KEY_VIOLATION = '23503';
+/** SQLSTATE dependent_objects_still_exist: a DROP of a partition that a view (or another object) depends on. */
+const DEPENDENT_OBJECTS = '2BP01';
+/** SQLSTATE deadlock_detected: PostgreSQL ended this step to let another session go on. */
+const DEADLOCK = '40P01';
+
+/**
+ * A detach or DROP PostgreSQL refused because of what depends on the
+ * partition (rows of another table that still reference its rows, a view
+ * over it), told what depends on it and what to do: the partition stays,
+ * with its rows, until that is gone. Any other error as it is.
+ */
+async function refusalExplained(
+  client: PgClientLike,
+  ctx: ManagerContext,
+  c: RetentionCandidate,
+  failure: BackfillError,
+): Promise<BackfillError> {
+  const next = `the next retention run ${c.action === 'drop' ? 'drops' : 'detaches'} it`;
+  let note: string;
+  if (failure.dbCode === FOREIGN_KEY_VIOLATION) {
+    const keys = await keysReferencingTable(client, inParentSchema(ctx, c.name)).catch(() => []);
+    const by = keys.length === 0 ? '' : ` (${keys.map((k) => `${k.referencing} through ${k.name}`).join(', ')})`;
+    note =
+      `Rows of another table${by} still reference rows of ${c.name}, so it stays attached with its rows; the other expired partitions went on. ` +
+      `Delete those referencing rows (or point them elsewhere), and ${next}.`;
+  } else if (failure.dbCode === DEPENDENT_OBJECTS) {
+    const what = typeof failure.detail === 'string' && failure.detail !== '' ? `: ${failure.detail.split('\n').join('; ')}` : '';
+    note =
+      `Other objects depend on ${c.name}${what}. It stays, with its rows; the other expired partitions went on. ` +
+      `Drop those objects or redefine them without it (a view can read ${ctx.table} instead), and ${next}; ` +
+      `or, to keep it, rename it off the naming rule (ALTER TABLE ${inParentSchema(ctx, c.name)} RENAME TO ${c.name}_kept), which retention ignores. ` +
+      'Not DROP … CASCADE, which drops those objects with it.';
+  } else if (failure.dbCode === DEADLOCK) {
+    note =
+      `Another session held ${ctx.table} and then needed ${c.name}, which this run had locked to ${c.action} it: PostgreSQL ended this step so that session could go on. ` +
+      `${c.name} stays, with its rows; the other expired partitions went on, and ${next}.`;
+  } else {
+    return failure;
+  }
+  return new BackfillError(failure.code, `${failure.message}. ${note}`, {
+    cause: failure.cause,
+    context: failure.context,
+    ...(failure.dbCode === undefined ? {} : { dbCode: failure.dbCode }),
+    detail: failure.detail,
+  });
+}
+
 /**
  * Detaches (finalizing a pending detach) and, in drop mode, drops. When the
  * detach commits before the DROP, the partition is marked first, so a run
  * stopped in between leaves a table the next drop run finds and drops; the
  * mark is appended to the partition's own comment, which a refused DROP
  * therefore leaves in place. A detach-mode run takes off a mark a killed
- * drop run left, so no later drop run takes the table it keeps.
+ * drop run left, so no later drop run takes the table it keeps. On a
+ * table a foreign key references, a drop run detaches each partition in
+ * the DROP's transaction: PostgreSQL refuses to drop a partition of such a
+ * table, while the detach lets one go that no row references.
  */
 async function expire(
   client: PgClientLike,
   ctx: ManagerContext,
   c: RetentionCandidate,
   state: 'attached' | 'pending' | 'detached',
-  signal: AbortSignal | undefined,
+  { signal, referenced }: { readonly signal: AbortSignal | undefined; readonly referenced: boolean },
 ): Promise<void> {
   const child = inParentSchema(ctx, c.name);
   const drop = c.action === 'drop';
   // Each step's lock may wait for a reader: a signal meanwhile stops that step before its COMMIT.
   const stop = (notDone: string): DdlStop => ({ signal, partition: c.name, notDone });
+  // DROP and DETACH lock the parent first, then the partition: a session holding the partition (a long query on
+  // that month, an anti-wraparound VACUUM of it) would make them hold the parent, which every read and write through
+  // it needs, for as long as they wait. Taking the partition first, they wait holding nothing of the parent.
+  const lockFirst = sql.lockExclusive(child);
   // An attached partition a drop run drops at once needs no detach, and no mark.
   if (state === 'pending' || (state === 'attached' && (c.concurrently || !drop))) {
     const note = await commentOf(client, child);
@@ -188,12 +263,17 @@ async function expire(
         client,
         ctx.lockTimeoutMs,
         stop(`${c.name} was not detached`),
+        lockFirst,
         ...recomment,
         sql.detachPartition(ctx.parent.sql, child, finish),
       );
     }
   }
-  if (drop) await runDdlUnlessAborted(client, ctx.lockTimeoutMs, stop(`${c.name} was not dropped`), sql.dropTable(child));
+  if (!drop) return;
+  // PostgreSQL refuses DROP TABLE of any partition of a table a foreign key references, referenced rows or not;
+  // a detach checks the rows instead, so such a partition is detached and dropped in one transaction.
+  const detachFirst = referenced && state === 'attached' && !c.concurrently ? [sql.detachPartition(ctx.parent.sql, child, '')] : [];
+  await runDdlUnlessAborted(client, ctx.lockTimeoutMs, stop(`${c.name} was not dropped`), lockFirst, ...detachFirst, sql.dropTable(child));
 }
 
 /**

@@ -27,25 +27,32 @@ export function rangeOf(ctx: ManagerContext, slot: PartitionSlot, keyType: Parti
   return { from, to, where: sql.inRange(ctx.columnSql, from, to) };
 }
 
+/** A slot's statements in their two steps: the standalone table (with its owner and privileges), then its attach. */
+export interface SlotSteps {
+  readonly make: readonly string[];
+  readonly attach: readonly string[];
+}
+
 /**
  * The statements that make the slot's partition without ACCESS EXCLUSIVE on
  * the parent: a standalone table shaped like the parent, with the
- * parent's owner and privileges, then `ATTACH PARTITION`. Sent in one transaction, so no run, however it ends, leaves
- * the table behind unattached.
+ * parent's owner and privileges, then `ATTACH PARTITION`, then the parent's
+ * replica identity. Sent in one transaction, so no run, however it ends, leaves
+ * the table behind unattached. Rows parked in the default partition move
+ * into the table between the two steps.
  */
-export function createSlotStatements(
+export function createSlotSteps(
   ctx: ManagerContext,
   slot: PartitionSlot,
   keyType: PartitionColumnType,
   storage: sql.ParentStorage,
   access: sql.ParentAccess,
-): string[] {
+): SlotSteps {
   const child = inParentSchema(ctx, slot.name);
-  return [
-    sql.createLikeParent(child, ctx.parent.sql, storage),
-    ...sql.copyAccess(child, access),
-    sql.attachPartition(ctx.parent.sql, child, rangeOf(ctx, slot, keyType)),
-  ];
+  return {
+    make: [sql.createLikeParent(child, ctx.parent.sql, storage), ...sql.copyAccess(child, access)],
+    attach: [sql.attachPartition(ctx.parent.sql, child, rangeOf(ctx, slot, keyType)), ...sql.copyReplicaIdentity(child, storage)],
+  };
 }
 
 /** How to take back a partition left detach pending (an interrupted `DETACH … CONCURRENTLY`), which takes no rows. */

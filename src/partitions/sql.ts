@@ -96,6 +96,28 @@ const epochOf = (literal: 1 | 3): string => `CASE
 const BOUND = "(?:''([^'']*)''|(MINVALUE|MAXVALUE))";
 
 /**
+ * The size in bytes (heap, indexes, TOAST) of the relation `oid`, or NULL
+ * when there is none. A partitioned table (a sub-partitioned partition) has
+ * no pages of its own: its size is its leaves'. Waits for a lock on each
+ * table it sizes, like any reader.
+ */
+const sizeOf = (oid: string): string => `(SELECT CASE WHEN r.relkind OPERATOR(pg_catalog.=) 'p'
+      THEN (SELECT pg_catalog.sum(pg_catalog.pg_total_relation_size(pt.relid)) FROM pg_catalog.pg_partition_tree(r.oid) pt WHERE pt.isleaf)
+      ELSE pg_catalog.pg_total_relation_size(r.oid) END
+    FROM pg_catalog.pg_class r WHERE r.oid OPERATOR(pg_catalog.=) ${oid})`;
+
+/**
+ * The estimated rows of the partitioned table `oid`: its leaves' (those
+ * ANALYZE has counted), which autovacuum keeps, while it never analyzes a
+ * partitioned table itself. Walks pg_inherits, which takes no lock; NULL
+ * when no leaf was counted yet.
+ */
+const leafRows = (oid: string): string => `(WITH RECURSIVE tree(oid) AS (
+      SELECT ${oid} UNION SELECT i2.inhrelid FROM pg_catalog.pg_inherits i2 JOIN tree ON i2.inhparent OPERATOR(pg_catalog.=) tree.oid)
+    SELECT pg_catalog.sum(l.reltuples::pg_catalog.float8) FROM tree JOIN pg_catalog.pg_class l ON l.oid OPERATOR(pg_catalog.=) tree.oid
+    WHERE l.relkind OPERATOR(pg_catalog.<>) 'p' AND l.reltuples OPERATOR(pg_catalog.>=) 0)`;
+
+/**
  * The parent and every partition in one simple-protocol string. The settings
  * are pinned for this statement only (SET LOCAL in the same implicit
  * transaction), so the printed bounds are ISO with numeric offsets: under
@@ -128,8 +150,8 @@ LEFT JOIN LATERAL (
   SELECT cn.nspname::pg_catalog.text AS schema, cc.relname::pg_catalog.text AS name, cc.relkind::pg_catalog.text AS kind, b.bound,
     ${epochOf(1)} AS from_epoch,
     ${epochOf(3)} AS to_epoch,
-    cc.reltuples::pg_catalog.float8 AS estimated_rows,
-    ${sizes ? 'pg_catalog.pg_total_relation_size(cc.oid)::pg_catalog.text' : 'NULL::pg_catalog.text'} AS size_bytes,
+    CASE WHEN cc.relkind OPERATOR(pg_catalog.=) 'p' THEN ${leafRows('cc.oid')} ELSE cc.reltuples::pg_catalog.float8 END AS estimated_rows,
+    ${sizes ? `${sizeOf('cc.oid')}::pg_catalog.text` : 'NULL::pg_catalog.text'} AS size_bytes,
     i.inhdetachpending AS detach_pending
   FROM pg_catalog.pg_inherits i
   JOIN pg_catalog.pg_class cc ON cc.oid OPERATOR(pg_catalog.=) i.inhrelid
@@ -300,7 +322,7 @@ export const reindexIndexConcurrently = (indexSql: string): string => `REINDEX I
  * meanwhile (by hand, during a dry run) is size 0, not an error.
  */
 export const relationSizesWithin = (tableSqls: readonly string[], lockTimeoutMs: number): string =>
-  `${setLocalLockTimeout(lockTimeoutMs)}; SELECT COALESCE(pg_catalog.pg_total_relation_size(pg_catalog.to_regclass(t)), 0)::pg_catalog.text AS s
+  `${setLocalLockTimeout(lockTimeoutMs)}; SELECT COALESCE(${sizeOf('pg_catalog.to_regclass(t)::pg_catalog.oid')}, 0)::pg_catalog.text AS s
      FROM pg_catalog.unnest(ARRAY[${tableSqls.map(quoteLiteral).join(', ')}]::pg_catalog.text[]) WITH ORDINALITY AS u(t, i) ORDER BY i`;
 
 // ---- rows -----------------------------------------------------------------
@@ -332,6 +354,15 @@ export const keysReferencing = `SELECT coalesce((SELECT p.conname::pg_catalog.te
               JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.confrelid AND a.attnum OPERATOR(pg_catalog.=) k.n ORDER BY k.i) AS refcols
      FROM pg_catalog.pg_constraint c WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.confrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass`;
 
+/**
+ * `$1` the quoted parent: whether a foreign key references it. PostgreSQL
+ * then refuses `DROP TABLE` of every one of its partitions (the key depends
+ * on each), while a detach checks the referencing rows and lets a partition
+ * no row references go.
+ */
+export const foreignKeyReferences = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
+     WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.confrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass) AS referenced`;
+
 /** `$1` the quoted table: its user triggers (not those of foreign keys) that are not disabled, with how each is enabled. */
 export const userTriggers = `SELECT t.tgname::pg_catalog.text AS name, t.tgenabled::pg_catalog.text AS enabled FROM pg_catalog.pg_trigger t
      WHERE t.tgrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT t.tgisinternal AND t.tgenabled OPERATOR(pg_catalog.<>) 'D' ORDER BY 1`;
@@ -360,32 +391,39 @@ export const inRange = (columnSql: string, from: string, to: string): string =>
 export const firstRowOutside = (tableSql: string, keySql: readonly string[], columnSql: string, where: string): string =>
   `SELECT ${keySql.map((k, i) => `${k}::pg_catalog.text AS k${i}`).join(', ')}, ${columnSql}::pg_catalog.text AS v FROM ${tableSql} WHERE NOT (${columnSql} IS NOT NULL AND ${where}) LIMIT 1`;
 
-/** Where `ensure` parks a slot's rows from the default partition while it creates the slot; dropped at commit. */
-export const holdingTable = `pg_temp.${quoteIdent('backfill_kit_moving')}`;
-
 /** One statement, so no row is ever in both tables or in neither. */
 export const moveRows = (fromSql: string, toSql: string, columns: string, where: string): string =>
   `WITH moved AS (DELETE FROM ${fromSql} WHERE ${where} RETURNING ${columns})
      INSERT INTO ${toSql} (${columns}) OVERRIDING SYSTEM VALUE SELECT ${columns} FROM moved`;
 
-export const createHoldingTable = (holdingSql: string, columns: string, parentSql: string): string =>
-  `CREATE TEMPORARY TABLE ${holdingSql} ON COMMIT DROP AS SELECT ${columns} FROM ${parentSql} WITH NO DATA`;
-
 // ---- partitions -----------------------------------------------------------
 
-/** Where PostgreSQL puts a partition the parent did not place itself: its tablespace and table access method, when the parent sets them. */
+/**
+ * Where PostgreSQL puts a partition the parent did not place itself: its
+ * tablespace and table access method, when the parent sets them; and the
+ * parent's replica identity, which PostgreSQL never gives a partition.
+ */
 export interface ParentStorage {
   readonly tablespace: string | null;
   readonly am: string | null;
+  /** The parent's `relreplident`: `d` default, `n` nothing, `f` full, `i` an index. */
+  readonly replicaIdentity: string;
+  /** For `i`, that index of the parent, quoted. */
+  readonly replicaIndex: string | null;
 }
 
 /**
  * `$1` the quoted parent: the tablespace and the table access method
  * (PostgreSQL 17 and later) it sets for its partitions, each `null` when it
  * sets none (new tables then follow `default_tablespace` and
- * `default_table_access_method`, as partitions do).
+ * `default_table_access_method`, as partitions do), and its replica identity.
  */
-export const parentStorage = `SELECT t.spcname::pg_catalog.text AS tablespace, am.amname::pg_catalog.text AS am
+export const parentStorage = `SELECT t.spcname::pg_catalog.text AS tablespace, am.amname::pg_catalog.text AS am,
+        c.relreplident::pg_catalog.text AS "replicaIdentity",
+        (SELECT pg_catalog.concat(pg_catalog.quote_ident(n.nspname::pg_catalog.text), '.', pg_catalog.quote_ident(ic.relname::pg_catalog.text))
+           FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) x.indexrelid
+           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) ic.relnamespace
+           WHERE x.indrelid OPERATOR(pg_catalog.=) c.oid AND x.indisreplident) AS "replicaIndex"
      FROM pg_catalog.pg_class c
      LEFT JOIN pg_catalog.pg_tablespace t ON t.oid OPERATOR(pg_catalog.=) c.reltablespace
      LEFT JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) c.relam
@@ -569,14 +607,38 @@ export const createLikeParent = (childSql: string, parentSql: string, storage: P
   `${storage.am === null ? '' : ` USING ${quoteIdent(storage.am)}`}${storage.tablespace === null ? '' : ` TABLESPACE ${quoteIdent(storage.tablespace)}`}`;
 
 /** SHARE UPDATE EXCLUSIVE on the parent (readers and writers go on), ACCESS EXCLUSIVE on the table and on the default partition, if any. */
-
 export const attachPartition = (parentSql: string, childSql: string, range: RangeSql): string =>
   `ALTER TABLE ${parentSql} ATTACH PARTITION ${childSql} FOR VALUES FROM (${range.from}) TO (${range.to})`;
+
+/**
+ * What gives a partition, once attached, the parent's replica identity,
+ * which PostgreSQL never passes on: without it, a publication that
+ * publishes updates refuses every UPDATE and DELETE of the partition's rows
+ * (a parent with REPLICA IDENTITY FULL has no key to fall back on). FULL is
+ * set as it is; USING INDEX names the partition's copy of the parent's
+ * index, which only ATTACH makes, so its name is looked up in the same
+ * transaction. DEFAULT needs nothing, and NOTHING is not copied: a partition
+ * with a primary key would lose the identity its UPDATEs replicate with.
+ */
+export function copyReplicaIdentity(childSql: string, storage: ParentStorage): string[] {
+  if (storage.replicaIdentity === 'f') return [`ALTER TABLE ${childSql} REPLICA IDENTITY FULL`];
+  if (storage.replicaIdentity !== 'i' || storage.replicaIndex === null) return [];
+  const body = `BEGIN EXECUTE pg_catalog.format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', ${quoteLiteral(childSql)},
+    (SELECT ic.relname FROM pg_catalog.pg_inherits h
+       JOIN pg_catalog.pg_index x ON x.indexrelid OPERATOR(pg_catalog.=) h.inhrelid
+       JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) h.inhrelid
+     WHERE h.inhparent OPERATOR(pg_catalog.=) ${quoteLiteral(storage.replicaIndex)}::pg_catalog.regclass
+       AND x.indrelid OPERATOR(pg_catalog.=) ${quoteLiteral(childSql)}::pg_catalog.regclass)); END`;
+  return [`DO ${quoteLiteral(body)}`];
+}
 
 export const detachPartition = (parentSql: string, childSql: string, how: '' | ' CONCURRENTLY' | ' FINALIZE'): string =>
   `ALTER TABLE ${parentSql} DETACH PARTITION ${childSql}${how}`;
 
 export const dropTable = (tableSql: string): string => `DROP TABLE ${tableSql}`;
+
+/** ACCESS EXCLUSIVE on the table and, for a partitioned one, its partitions: what DROP and DETACH take, taken before they lock the parent. */
+export const lockExclusive = (tableSql: string): string => `LOCK TABLE ${tableSql} IN ACCESS EXCLUSIVE MODE`;
 
 /**
  * The mark `retention` puts on a partition it detaches and then drops, so a

@@ -126,9 +126,9 @@ export interface PartitionInfo {
   readonly managed: boolean;
   /** Why a partition is not managed, when it is not. */
   readonly reason?: string;
-  /** `pg_class.reltuples`, or `null` if never analysed. */
+  /** `pg_class.reltuples`, or `null` if never analysed; for a sub-partitioned partition, its leaves' added up. */
   readonly estimatedRows: number | null;
-  /** `pg_total_relation_size`: heap, indexes and TOAST. */
+  /** `pg_total_relation_size`: heap, indexes and TOAST; for a sub-partitioned partition, its leaves' added up. */
   readonly sizeBytes: number;
   /**
    * A `DETACH … CONCURRENTLY` was interrupted: the partition takes no rows.
