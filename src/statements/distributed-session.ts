@@ -315,12 +315,15 @@ export function rangesNotFound(parts: Parts, plan: BackfillPlan): BackfillError 
 export type SessionRole = 'planner' | 'worker' | 'waiting worker' | 'serving worker';
 
 /**
- * Prepares the run's parts (creating missing tables) and starts pg-boss,
- * at once: both are round trips at the start of every worker. Closes what
- * it opened when a step fails. Only the planner and workers prepare:
- * `prepare()` runs CREATE INDEX IF NOT EXISTS, whose share lock would
- * queue behind (and hold up) the workers' writes if a progress poll took
- * it every second. Only the planner creates the runs table: a worker
+ * Prepares the run's parts (a planner: creating missing tables) and starts
+ * pg-boss, at once. Closes what it opened when a step fails. Only the
+ * planner prepares: `prepare()` runs CREATE INDEX IF NOT EXISTS, whose
+ * share lock would queue behind (and hold up) the workers' writes if a
+ * progress poll took it every second, and ALTER TABLE on the runs table,
+ * which needs its owner and an ACCESS EXCLUSIVE lock, so a worker changes
+ * no table: a role that may read and write the plan's tables runs one, and
+ * one starting during a dump of the database does not wait for (and hold up every
+ * reader of the runs table behind) the dump. Only the planner creates the runs table: a worker
  * refuses a runs table that does not exist (it would find no job, or
  * none of the runs planned with the right one), before it starts pg-boss;
  * a worker that waits for its run's plan (started with the planner), or
@@ -349,10 +352,10 @@ async function startSession(config: DistributedBackfillConfig, ranges: number, r
     return err(refused);
   }
   // A worker backfills into each plan's own tables, which its planner created: tables of the worker's own flags that
-  // differ (a typo) would be created empty and never used.
-  const store = role === 'planner' ? parts.sink.prepare() : okAsync(undefined);
-  const plans = exists.isOk() && exists.value.runs ? store.andThen(() => parts.plans.prepare()) : store;
-  const [prepared, queue] = await Promise.all([plans, openQueue(config, parts)]);
+  // differ (a typo) would be created empty and never used. Nor does it prepare the plan tables: their DDL (ALTER TABLE
+  // … ADD COLUMN IF NOT EXISTS) needs the runs table's owner and waits for an ACCESS EXCLUSIVE lock behind any reader.
+  const tables = role === 'planner' ? parts.sink.prepare().andThen(() => parts.plans.prepare()) : okAsync(undefined);
+  const [prepared, queue] = await Promise.all([tables, openQueue(config, parts)]);
   const started = Result.combine([prepared, queue] as const);
   if (started.isOk()) return ok({ parts, queue: started.value[1] });
   if (queue.isOk()) await queue.value.close(false);
