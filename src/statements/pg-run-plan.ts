@@ -274,6 +274,28 @@ export class PgBackfillPlanStore {
     return this.tablesExist().map((exist) => exist.runs);
   }
 
+  /**
+   * The other runs tables of this database that hold a plan of `runId`
+   * (as `schema.table`), each with the store tables that plan recorded
+   * (`null` for one that recorded none). A table this role may not read,
+   * or not shaped like a runs table after all, is passed over.
+   */
+  plansElsewhere(runId: string): ResultAsync<readonly { runsTable: string; tables: PlannedStoreTables | null }[], BackfillError> {
+    return this.#withClient(async (c, t) => {
+      const candidates = ((await c.query(sql.selectRunsTableCandidates())) as { rows: { schema: string; name: string }[] }).rows;
+      const found: { runsTable: string; tables: PlannedStoreTables | null }[] = [];
+      for (const { schema, name } of candidates) {
+        if (schema === t.runs.schema && name === t.runs.name) continue;
+        const rows = await c.query(sql.selectPlanStoreTablesIn(schema, name, runId)).then(
+          (r: unknown) => (r as { rows: { store_tables: PlannedStoreTables | null }[] }).rows,
+          () => [],
+        );
+        for (const row of rows) found.push({ runsTable: `${schema}.${name}`, tables: row.store_tables });
+      }
+      return found;
+    });
+  }
+
   /** The three tables' names, quoted (empty when the config is invalid). */
   get tableNames(): Readonly<Record<'runs' | 'ranges' | 'workers', string>> {
     return this.#store.match(

@@ -770,6 +770,20 @@ export const selectRunsTableCandidates = (): SqlStatement =>
   );
 
 /**
+ * The store tables recorded by the plan of `runId` in `runs`, a table of
+ * {@link selectRunsTableCandidates} (schema and name as the catalog gives
+ * them): one row when it holds a plan of the run, with `store_tables` null
+ * for a plan that recorded none (read through `to_jsonb`, so a runs table
+ * created before plans recorded them answers too).
+ */
+export const selectPlanStoreTablesIn = (schema: string, name: string, runId: string): SqlStatement =>
+  sql(
+    `SELECT pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.->) 'store_tables' AS store_tables FROM ${quoteIdent(schema)}.${quoteIdent(name)} r
+      WHERE r.run_id OPERATOR(pg_catalog.=) $1`,
+    [runId],
+  );
+
+/**
  * Lets the jobs of `queue` run as long as they need: pg-boss fails a job
  * that has been active longer than its `expire_seconds` (at most 24 hours
  * through its API) even while its worker still sends heartbeats, so a key
