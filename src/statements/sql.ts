@@ -607,6 +607,17 @@ export const createWorkersTable = (workers: QualifiedName): SqlStatement =>
     seen_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
   )`);
 
+/** The columns of each of `tables` (quoted names) that exists, by its name as given. */
+export const selectExistingTableColumns = (tables: readonly string[]): SqlStatement =>
+  sql(
+    `SELECT t.name, pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attnum) AS columns
+       FROM pg_catalog.unnest($1::pg_catalog.text[]) AS t(name)
+       JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(t.name)
+      WHERE a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+      GROUP BY t.name`,
+    [tables],
+  );
+
 /** Whether each plan table exists (`to_regclass`: no error, and no lock, when one does not). */
 export const selectPlanTablesExist = (runs: QualifiedName, ranges: QualifiedName, workers: QualifiedName): SqlStatement =>
   sql(
