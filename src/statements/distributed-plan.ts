@@ -20,6 +20,7 @@ import { integerOption, MAX_DOCUMENTS_LIMIT, MAX_PLANNED_RUN_ID_LENGTH, plainRun
 import {
   preparedSink,
   rangeCheckpointId,
+  rangesNotFound,
   withSession,
   type DistributedBackfillConfig,
   type Parts,
@@ -252,6 +253,9 @@ export function planIn(
         ),
       queue.schema,
     );
+    // A replan given a ranges table that holds none of the run's ranges (a mistyped --ranges-table) would enqueue nothing and say it did.
+    const noRanges = rangesNotFound(parts, stored);
+    if (noRanges !== undefined) return err(noRanges);
     const { sink } = parts.storeOf(stored);
     const checkpoints = yield* rangeCheckpoints(sink, stored, false);
     const todo: RangeJob[] = stored.ranges

@@ -268,14 +268,23 @@ const OTHER_PLAN_TABLES = [
  * where nobody looks), and a report or progress read would fail on it.
  * `undefined` when both exist.
  */
-export function missingPlanTables(parts: Parts, exist: Readonly<Record<'ranges' | 'workers', boolean>>): BackfillError | undefined {
+export function missingPlanTables(
+  parts: Parts,
+  exist: Readonly<Record<'ranges' | 'workers', boolean>>,
+  planner = false,
+): BackfillError | undefined {
   const names = parts.plans.tableNames;
   const missing = OTHER_PLAN_TABLES.filter(({ kind }) => !exist[kind]);
   if (missing.length === 0) return undefined;
   const tables = missing.map(({ kind }) => `${kind} table ${names[kind]}`).join(' and ');
+  const flags = missing.map(({ flag }) => flag).join(' and ');
+  // A planner creates the three at once: one missing beside the runs table is not the one its runs were planned with.
+  const check = planner
+    ? `a planner creates a run's tables together with its runs table; check ${flags} against the one${missing.length === 1 ? '' : 's'} the runs of ${names.runs} were planned with (nothing was created)`
+    : `only a planner (statements plan) creates a run's tables; check ${flags} against the planner's`;
   return new BackfillError(
     'INVALID_ARGUMENT',
-    `${tables} ${missing.length === 1 ? 'does' : 'do'} not exist in this database, though runs table ${names.runs} does: only a planner (statements plan) creates a run's tables; check ${missing.map(({ flag }) => flag).join(' and ')} against the planner's.`,
+    `${tables} ${missing.length === 1 ? 'does' : 'do'} not exist in this database, though runs table ${names.runs} does: ${check}.`,
     { context: { runsTable: names.runs, ...Object.fromEntries(missing.map(({ kind }) => [`${kind}Table`, names[kind]])) } },
   );
 }
@@ -334,10 +343,13 @@ export type SessionRole = 'planner' | 'worker' | 'waiting worker' | 'serving wor
  */
 async function startSession(config: DistributedBackfillConfig, ranges: number, role: SessionRole): Promise<Result<Session, BackfillError>> {
   const parts = partsOf(config, ranges);
-  const exists = role === 'planner' ? ok({ runs: true, ranges: true, workers: true }) : await parts.plans.tablesExist();
+  // A planner's table flags naming tables of another shape say more than the tables missing beside them.
+  const shapes = role === 'planner' ? await parts.plans.checkShapes() : ok(undefined);
+  const exists = await parts.plans.tablesExist();
   let refused: BackfillError | undefined;
-  if (exists.isErr()) refused = exists.error;
-  else if (exists.value.runs) refused = missingPlanTables(parts, exists.value);
+  if (shapes.isErr()) refused = shapes.error;
+  else if (exists.isErr()) refused = exists.error;
+  else if (exists.value.runs) refused = missingPlanTables(parts, exists.value, role === 'planner');
   else if (role === 'worker' || role === 'serving worker') {
     const missing = await noRunsTable(parts);
     // Serving until stopped, it waits for a planner, unless runs wait under another runs table (a typo).

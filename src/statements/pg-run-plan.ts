@@ -167,10 +167,7 @@ export class PgBackfillPlanStore {
     return this.#withClient((c, t) =>
       inTransaction(c, async () => {
         await c.query(sql.lockCreation(t.runs));
-        const refused = misshapenPlanTable(
-          t,
-          ((await c.query(sql.selectExistingTableColumns(PLAN_TABLES.map((k) => t[k].sql)))) as { rows: TableColumns[] }).rows,
-        );
+        const refused = await misshapenIn(c, t);
         if (refused !== undefined) throw refused;
         for (const schema of new Set([t.runs.schema, t.ranges.schema, t.workers.schema])) await c.query(sql.createSchema(schema));
         await c.query(sql.createRunsTable(t.runs));
@@ -261,6 +258,18 @@ export class PgBackfillPlanStore {
         return result;
       }),
     ).andThen((result) => result.andThen((plan) => plan));
+  }
+
+  /**
+   * Refuses (`INVALID_ARGUMENT`) plan table names that {@link prepare}
+   * would refuse: two of them naming one table, or one naming an existing
+   * table of another shape. Creates nothing.
+   */
+  checkShapes(): ResultAsync<void, BackfillError> {
+    return this.#withClient(async (c, t) => {
+      const refused = await misshapenIn(c, t);
+      if (refused !== undefined) throw refused;
+    });
   }
 
   /**
@@ -369,6 +378,12 @@ export class PgBackfillPlanStore {
       () => undefined,
     );
   }
+}
+
+/** Why the plan tables named `t` cannot be prepared (see {@link misshapenPlanTable}), read on `c`. */
+async function misshapenIn(c: PgClientLike, t: Tables): Promise<BackfillError | undefined> {
+  const found = (await c.query(sql.selectExistingTableColumns(PLAN_TABLES.map((k) => t[k].sql)))) as { rows: TableColumns[] };
+  return misshapenPlanTable(t, found.rows);
 }
 
 /** The plan tables, in the order they are named. */
