@@ -375,6 +375,28 @@ async function startSession(config: DistributedBackfillConfig, ranges: number, r
   return err(started.error);
 }
 
+/** The longest name pg-boss takes for its schema, in bytes (PostgreSQL takes 63). */
+const MAX_JOBS_SCHEMA_BYTES = 50;
+
+/**
+ * `name` as a jobs schema (`what` names it in the message): a plain
+ * identifier of at most {@link MAX_JOBS_SCHEMA_BYTES} bytes, else
+ * `INVALID_IDENTIFIER`. pg-boss refuses a longer one only once started,
+ * after a planner has created its tables, and without naming the flag.
+ */
+export function validJobsSchema(name: string, what: string): Result<string, BackfillError> {
+  return validateIdentifier(name, what).andThen((schema) =>
+    Buffer.byteLength(schema) > MAX_JOBS_SCHEMA_BYTES
+      ? err(
+          new BackfillError(
+            'INVALID_IDENTIFIER',
+            `${what} ${JSON.stringify(schema)} is longer than ${MAX_JOBS_SCHEMA_BYTES} bytes, the most the job engine (pg-boss) takes for its schema; name a shorter one.`,
+          ),
+        )
+      : ok(schema),
+  );
+}
+
 /**
  * Runs `fn` with a session, starting pg-boss once for all of it and
  * stopping it afterwards. `ranges` is how many ranges it backfills at once
@@ -396,7 +418,7 @@ export function withSession<T>(
   } = {},
 ): ResultAsync<T, BackfillError> {
   // Checked before connecting: pg-boss would otherwise fail on them once connected.
-  const schema = validateIdentifier(config.jobsSchema ?? 'pgboss', 'jobsSchema');
+  const schema = validJobsSchema(config.jobsSchema ?? 'pgboss', 'jobsSchema');
   if (schema.isErr()) return errAsync(schema.error);
   const { heartbeatSeconds } = config;
   if (
