@@ -11,7 +11,7 @@ import { err, ok, ResultAsync, safeTry, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { pgErrorToBackfill } from '../_internals/pg.js';
 import type { Logger } from '../_internals/logger.js';
-import { parseQualifiedName, validateIdentifier } from '../_internals/sql-identifier.js';
+import { parseQualifiedName } from '../_internals/sql-identifier.js';
 import {
   DEFAULT_BATCH_SIZE,
   DEFAULT_CHECKPOINTS_TABLE,
@@ -47,6 +47,7 @@ import { plannedByOtherKitVersion, shellWord, singleProcessCommand, singleProces
 import { planAndWork } from '../statements/distributed-worker.js';
 import { rangeFailedError } from '../statements/distributed-report.js';
 import { BackfillProgressReader, enqueueAgainAdvice } from '../statements/distributed-progress.js';
+import { validJobsSchema } from '../statements/distributed-session.js';
 import {
   booleanFlag,
   failed,
@@ -298,7 +299,7 @@ function clusterOf(ctx: CommandContext): ResultAsync<DistributedBackfillConfig, 
     const pool = yield* ctx.pgPool(DATASET_DB_VARS);
     const ssl = yield* await ResultAsync.fromPromise(resolvedSsl(pool), (e) => pgErrorToBackfill(e));
     const heartbeatSeconds = yield* intFlag(f, 'heartbeat-seconds', 10, 3600);
-    const jobsSchema = yield* validateIdentifier(table('jobs-schema', 'pgboss'), '--jobs-schema');
+    const jobsSchema = yield* validJobsSchema(table('jobs-schema', 'pgboss'), '--jobs-schema');
     return ok({
       connectionString: ssl === undefined ? url : withoutSslParams(url),
       ...(ssl === undefined ? {} : { ssl }),

@@ -8,6 +8,7 @@
 import { err, errAsync, ok, okAsync, type Result, type ResultAsync, safeTry } from 'neverthrow';
 import { BackfillError, type BackfillErrorContext } from '../errors.js';
 import { kitVersion, UNKNOWN_KIT_VERSION } from '../_internals/package-json.js';
+import { parseQualifiedName } from '../_internals/sql-identifier.js';
 import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE } from './defaults.js';
 import type { RangeJob } from './job-queue.js';
 import type { PgRawDocumentSource } from './pg-raw-document-source.js';
@@ -19,6 +20,7 @@ import { integerOption, MAX_DOCUMENTS_LIMIT, MAX_PLANNED_RUN_ID_LENGTH, plainRun
 import {
   preparedSink,
   rangeCheckpointId,
+  rangesNotFound,
   withSession,
   type DistributedBackfillConfig,
   type Parts,
@@ -93,7 +95,9 @@ export function validatePlan(options: PlanBackfillOptions): Result<void, Backfil
  * checkpoint. So is a new plan of an id whose key ranges have checkpoints
  * in the store (`INVALID_ARGUMENT`): a plan of it with another runs table
  * wrote them, and its ranges, cut with other bounds, would take them as
- * their own. A new plan is stored under that same run lock, so a
+ * their own; and one of an id that another runs table of the database
+ * holds a plan of over the same checkpoints table, before any of its
+ * ranges ran (`INVALID_ARGUMENT`, context `plannedRunsTable`). A new plan is stored under that same run lock, so a
  * single-process `statements backfill --run-id` started at the same
  * moment either finds the plan in its runs table (and is refused) or holds
  * the run id first (and the plan is refused). A library
@@ -232,7 +236,7 @@ export function planIn(
     }
     if (existing === null && kitVersion() === UNKNOWN_KIT_VERSION) return err(unknownKitVersion(options.runId));
     // Checked again under the run lock before the plan is stored; this first look spares cutting the keyspace of a run id that is taken.
-    if (existing === null) yield* refuseSingleProcessRun(parts, options.runId);
+    if (existing === null) yield* refuseTakenRunId(parts, options.runId);
     yield* notAborted(options);
     const ranges = existing === null ? yield* cutKeyspace(parts.source, planned, options.retrievedSince) : [];
     // Cutting a large keyspace takes a while: a stop asked for meanwhile is honoured before anything is stored.
@@ -245,10 +249,13 @@ export function planIn(
       () =>
         lockThenCheck(
           parts.sink.lockRun(options.runId).orElse((refused) => runIdTaken(parts, options.runId, refused)),
-          () => refuseSingleProcessRun(parts, options.runId),
+          () => refuseTakenRunId(parts, options.runId),
         ),
       queue.schema,
     );
+    // A replan given a ranges table that holds none of the run's ranges (a mistyped --ranges-table) would enqueue nothing and say it did.
+    const noRanges = rangesNotFound(parts, stored);
+    if (noRanges !== undefined) return err(noRanges);
     const { sink } = parts.storeOf(stored);
     const checkpoints = yield* rangeCheckpoints(sink, stored, false);
     const todo: RangeJob[] = stored.ranges
@@ -308,6 +315,44 @@ function refuseSingleProcessRun(parts: Parts, runId: string): ResultAsync<void, 
         'INVALID_ARGUMENT',
         `run ${runId} is a single-process run (${singleProcessState(single)}); resume or report it without --workers (${singleProcessCommand(runId, single)}), or plan under another run id.`,
         { context: { runId } },
+      ),
+    );
+  });
+}
+
+/** A new plan's refusal of a run id that a single-process run or a plan in another runs table over the same store has taken. */
+function refuseTakenRunId(parts: Parts, runId: string): ResultAsync<void, BackfillError> {
+  return refuseSingleProcessRun(parts, runId).andThen(() => refusePlanElsewhere(parts, runId));
+}
+
+/** A store table's name as the sink resolves it (`"schema"."table"`), so two spellings of one table compare equal. */
+const resolvedTable = (name: string): string =>
+  parseQualifiedName(name).match(
+    (q) => q.sql,
+    () => name,
+  );
+
+/**
+ * Refuses a new plan of a run id that another runs table of the database
+ * holds a plan of over the same checkpoints table (planned before with
+ * another `--runs-table`, a typo, and no range of it started yet: the run
+ * lock refuses it once one has a checkpoint). Both plans' ranges are
+ * `<runId>#range-<n>`: cut with other bounds, each would take the other's
+ * checkpoints for its own, and its report would count documents twice or
+ * not at all. A plan in another store (its own checkpoints table, a
+ * tenant's) shares no checkpoint and is no obstacle; nor is one stored
+ * before plans recorded their tables, whose store cannot be told.
+ */
+function refusePlanElsewhere(parts: Parts, runId: string): ResultAsync<void, BackfillError> {
+  const checkpoints = resolvedTable(parts.tables.checkpoints);
+  return parts.plans.plansElsewhere(runId).andThen((plans) => {
+    const same = plans.find((p) => p.tables !== null && resolvedTable(p.tables.checkpoints) === checkpoints);
+    if (same === undefined) return okAsync(undefined);
+    return errAsync(
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        `run ${runId} is planned in runs table ${same.runsTable} over the same checkpoints table (${parts.tables.checkpoints}): plan, work and report it with that runs table (--runs-table ${same.runsTable}, and its ranges and workers tables), or plan under another run id; a second plan of it would share its ranges' checkpoints.`,
+        { context: { runId, runsTable: parts.plans.runsTable, plannedRunsTable: same.runsTable } },
       ),
     );
   });

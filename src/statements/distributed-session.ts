@@ -268,14 +268,23 @@ const OTHER_PLAN_TABLES = [
  * where nobody looks), and a report or progress read would fail on it.
  * `undefined` when both exist.
  */
-export function missingPlanTables(parts: Parts, exist: Readonly<Record<'ranges' | 'workers', boolean>>): BackfillError | undefined {
+export function missingPlanTables(
+  parts: Parts,
+  exist: Readonly<Record<'ranges' | 'workers', boolean>>,
+  planner = false,
+): BackfillError | undefined {
   const names = parts.plans.tableNames;
   const missing = OTHER_PLAN_TABLES.filter(({ kind }) => !exist[kind]);
   if (missing.length === 0) return undefined;
   const tables = missing.map(({ kind }) => `${kind} table ${names[kind]}`).join(' and ');
+  const flags = missing.map(({ flag }) => flag).join(' and ');
+  // A planner creates the three at once: one missing beside the runs table is not the one its runs were planned with.
+  const check = planner
+    ? `a planner creates a run's tables together with its runs table; check ${flags} against the one${missing.length === 1 ? '' : 's'} the runs of ${names.runs} were planned with (nothing was created)`
+    : `only a planner (statements plan) creates a run's tables; check ${flags} against the planner's`;
   return new BackfillError(
     'INVALID_ARGUMENT',
-    `${tables} ${missing.length === 1 ? 'does' : 'do'} not exist in this database, though runs table ${names.runs} does: only a planner (statements plan) creates a run's tables; check ${missing.map(({ flag }) => flag).join(' and ')} against the planner's.`,
+    `${tables} ${missing.length === 1 ? 'does' : 'do'} not exist in this database, though runs table ${names.runs} does: ${check}.`,
     { context: { runsTable: names.runs, ...Object.fromEntries(missing.map(({ kind }) => [`${kind}Table`, names[kind]])) } },
   );
 }
@@ -315,12 +324,15 @@ export function rangesNotFound(parts: Parts, plan: BackfillPlan): BackfillError 
 export type SessionRole = 'planner' | 'worker' | 'waiting worker' | 'serving worker';
 
 /**
- * Prepares the run's parts (creating missing tables) and starts pg-boss,
- * at once: both are round trips at the start of every worker. Closes what
- * it opened when a step fails. Only the planner and workers prepare:
- * `prepare()` runs CREATE INDEX IF NOT EXISTS, whose share lock would
- * queue behind (and hold up) the workers' writes if a progress poll took
- * it every second. Only the planner creates the runs table: a worker
+ * Prepares the run's parts (a planner: creating missing tables) and starts
+ * pg-boss, at once. Closes what it opened when a step fails. Only the
+ * planner prepares: `prepare()` runs CREATE INDEX IF NOT EXISTS, whose
+ * share lock would queue behind (and hold up) the workers' writes if a
+ * progress poll took it every second, and ALTER TABLE on the runs table,
+ * which needs its owner and an ACCESS EXCLUSIVE lock, so a worker changes
+ * no table: a role that may read and write the plan's tables runs one, and
+ * one starting during a dump of the database does not wait for (and hold up every
+ * reader of the runs table behind) the dump. Only the planner creates the runs table: a worker
  * refuses a runs table that does not exist (it would find no job, or
  * none of the runs planned with the right one), before it starts pg-boss;
  * a worker that waits for its run's plan (started with the planner), or
@@ -331,10 +343,13 @@ export type SessionRole = 'planner' | 'worker' | 'waiting worker' | 'serving wor
  */
 async function startSession(config: DistributedBackfillConfig, ranges: number, role: SessionRole): Promise<Result<Session, BackfillError>> {
   const parts = partsOf(config, ranges);
-  const exists = role === 'planner' ? ok({ runs: true, ranges: true, workers: true }) : await parts.plans.tablesExist();
+  // A planner's table flags naming tables of another shape say more than the tables missing beside them.
+  const shapes = role === 'planner' ? await parts.plans.checkShapes() : ok(undefined);
+  const exists = await parts.plans.tablesExist();
   let refused: BackfillError | undefined;
-  if (exists.isErr()) refused = exists.error;
-  else if (exists.value.runs) refused = missingPlanTables(parts, exists.value);
+  if (shapes.isErr()) refused = shapes.error;
+  else if (exists.isErr()) refused = exists.error;
+  else if (exists.value.runs) refused = missingPlanTables(parts, exists.value, role === 'planner');
   else if (role === 'worker' || role === 'serving worker') {
     const missing = await noRunsTable(parts);
     // Serving until stopped, it waits for a planner, unless runs wait under another runs table (a typo).
@@ -349,15 +364,37 @@ async function startSession(config: DistributedBackfillConfig, ranges: number, r
     return err(refused);
   }
   // A worker backfills into each plan's own tables, which its planner created: tables of the worker's own flags that
-  // differ (a typo) would be created empty and never used.
-  const store = role === 'planner' ? parts.sink.prepare() : okAsync(undefined);
-  const plans = exists.isOk() && exists.value.runs ? store.andThen(() => parts.plans.prepare()) : store;
-  const [prepared, queue] = await Promise.all([plans, openQueue(config, parts)]);
+  // differ (a typo) would be created empty and never used. Nor does it prepare the plan tables: their DDL (ALTER TABLE
+  // … ADD COLUMN IF NOT EXISTS) needs the runs table's owner and waits for an ACCESS EXCLUSIVE lock behind any reader.
+  const tables = role === 'planner' ? parts.sink.prepare().andThen(() => parts.plans.prepare()) : okAsync(undefined);
+  const [prepared, queue] = await Promise.all([tables, openQueue(config, parts)]);
   const started = Result.combine([prepared, queue] as const);
   if (started.isOk()) return ok({ parts, queue: started.value[1] });
   if (queue.isOk()) await queue.value.close(false);
   await parts.close();
   return err(started.error);
+}
+
+/** The longest name pg-boss takes for its schema, in bytes (PostgreSQL takes 63). */
+const MAX_JOBS_SCHEMA_BYTES = 50;
+
+/**
+ * `name` as a jobs schema (`what` names it in the message): a plain
+ * identifier of at most {@link MAX_JOBS_SCHEMA_BYTES} bytes, else
+ * `INVALID_IDENTIFIER`. pg-boss refuses a longer one only once started,
+ * after a planner has created its tables, and without naming the flag.
+ */
+export function validJobsSchema(name: string, what: string): Result<string, BackfillError> {
+  return validateIdentifier(name, what).andThen((schema) =>
+    Buffer.byteLength(schema) > MAX_JOBS_SCHEMA_BYTES
+      ? err(
+          new BackfillError(
+            'INVALID_IDENTIFIER',
+            `${what} ${JSON.stringify(schema)} is longer than ${MAX_JOBS_SCHEMA_BYTES} bytes, the most the job engine (pg-boss) takes for its schema; name a shorter one.`,
+          ),
+        )
+      : ok(schema),
+  );
 }
 
 /**
@@ -381,7 +418,7 @@ export function withSession<T>(
   } = {},
 ): ResultAsync<T, BackfillError> {
   // Checked before connecting: pg-boss would otherwise fail on them once connected.
-  const schema = validateIdentifier(config.jobsSchema ?? 'pgboss', 'jobsSchema');
+  const schema = validJobsSchema(config.jobsSchema ?? 'pgboss', 'jobsSchema');
   if (schema.isErr()) return errAsync(schema.error);
   const { heartbeatSeconds } = config;
   if (

@@ -155,11 +155,20 @@ export class PgBackfillPlanStore {
     return this.#withClient(async (c, t) => ((await c.query(statement(t))) as { rows: Row[] }).rows);
   }
 
-  /** Creates the three tables if missing. */
+  /**
+   * Creates the three tables if missing, and gives an existing runs table
+   * the columns later versions added. Refuses (`INVALID_ARGUMENT`, changing
+   * nothing) a name that is another's of the three, or that names an
+   * existing table of another shape (a mistyped flag naming an
+   * application's table, or the store's own): it would be altered, or
+   * taken for the plan table.
+   */
   prepare(): ResultAsync<void, BackfillError> {
     return this.#withClient((c, t) =>
       inTransaction(c, async () => {
         await c.query(sql.lockCreation(t.runs));
+        const refused = await misshapenIn(c, t);
+        if (refused !== undefined) throw refused;
         for (const schema of new Set([t.runs.schema, t.ranges.schema, t.workers.schema])) await c.query(sql.createSchema(schema));
         await c.query(sql.createRunsTable(t.runs));
         await c.query(sql.addStoreTablesColumn(t.runs));
@@ -252,6 +261,18 @@ export class PgBackfillPlanStore {
   }
 
   /**
+   * Refuses (`INVALID_ARGUMENT`) plan table names that {@link prepare}
+   * would refuse: two of them naming one table, or one naming an existing
+   * table of another shape. Creates nothing.
+   */
+  checkShapes(): ResultAsync<void, BackfillError> {
+    return this.#withClient(async (c, t) => {
+      const refused = await misshapenIn(c, t);
+      if (refused !== undefined) throw refused;
+    });
+  }
+
+  /**
    * Which of the three tables exist in the database: only {@link prepare}
    * (a planner's) creates them, so without the runs table no run was
    * planned with these table names, and with it but without the others
@@ -272,6 +293,28 @@ export class PgBackfillPlanStore {
    */
   runsTableExists(): ResultAsync<boolean, BackfillError> {
     return this.tablesExist().map((exist) => exist.runs);
+  }
+
+  /**
+   * The other runs tables of this database that hold a plan of `runId`
+   * (as `schema.table`), each with the store tables that plan recorded
+   * (`null` for one that recorded none). A table this role may not read,
+   * or not shaped like a runs table after all, is passed over.
+   */
+  plansElsewhere(runId: string): ResultAsync<readonly { runsTable: string; tables: PlannedStoreTables | null }[], BackfillError> {
+    return this.#withClient(async (c, t) => {
+      const candidates = ((await c.query(sql.selectRunsTableCandidates())) as { rows: { schema: string; name: string }[] }).rows;
+      const found: { runsTable: string; tables: PlannedStoreTables | null }[] = [];
+      for (const { schema, name } of candidates) {
+        if (schema === t.runs.schema && name === t.runs.name) continue;
+        const rows = await c.query(sql.selectPlanStoreTablesIn(schema, name, runId)).then(
+          (r: unknown) => (r as { rows: { store_tables: PlannedStoreTables | null }[] }).rows,
+          () => [],
+        );
+        for (const row of rows) found.push({ runsTable: `${schema}.${name}`, tables: row.store_tables });
+      }
+      return found;
+    });
   }
 
   /** The three tables' names, quoted (empty when the config is invalid). */
@@ -335,6 +378,69 @@ export class PgBackfillPlanStore {
       () => undefined,
     );
   }
+}
+
+/** Why the plan tables named `t` cannot be prepared (see {@link misshapenPlanTable}), read on `c`. */
+async function misshapenIn(c: PgClientLike, t: Tables): Promise<BackfillError | undefined> {
+  const found = (await c.query(sql.selectExistingTableColumns(PLAN_TABLES.map((k) => t[k].sql)))) as { rows: TableColumns[] };
+  return misshapenPlanTable(t, found.rows);
+}
+
+/** The plan tables, in the order they are named. */
+const PLAN_TABLES = ['runs', 'ranges', 'workers'] as const;
+
+/** The columns each plan table has had since the first version that planned runs (later ones were added to them). */
+const PLAN_TABLE_COLUMNS: Readonly<Record<(typeof PLAN_TABLES)[number], readonly string[]>> = {
+  runs: ['run_id', 'retrieved_since', 'force', 'max_documents', 'stop_on_error', 'batch_size', 'range_size', 'documents', 'planned_at'],
+  ranges: [
+    'run_id',
+    'n',
+    'after_at',
+    'after_digest',
+    'through_at',
+    'through_digest',
+    'documents',
+    'started_at',
+    'stop_digest',
+    'stop_code',
+    'stop_message',
+  ],
+  workers: ['worker_id', 'host', 'pid', 'started_at', 'seen_at'],
+};
+
+/** An existing table's columns, by its quoted name. */
+interface TableColumns {
+  readonly name: string;
+  readonly columns: readonly string[];
+}
+
+/**
+ * Why the plan tables named `t` cannot be prepared, or `undefined`: two of
+ * them name one table, or one names an existing table without the columns
+ * of its kind (`existing`, the columns of those that exist).
+ */
+function misshapenPlanTable(t: Tables, existing: readonly TableColumns[]): BackfillError | undefined {
+  const flag = (kind: (typeof PLAN_TABLES)[number]): string => `--${kind}-table (tables.${kind})`;
+  for (const [i, kind] of PLAN_TABLES.entries()) {
+    const same = PLAN_TABLES.slice(0, i).find((other) => t[other].sql === t[kind].sql);
+    if (same !== undefined)
+      return new BackfillError(
+        'INVALID_ARGUMENT',
+        `${flag(kind)} and ${flag(same)} both name ${t[kind].sql}: a run's plan needs three tables of its own; name another. No plan table was created or changed.`,
+        { context: { table: t[kind].sql } },
+      );
+  }
+  for (const kind of PLAN_TABLES) {
+    const found = existing.find((e) => e.name === t[kind].sql);
+    const missing = found === undefined ? [] : PLAN_TABLE_COLUMNS[kind].filter((column) => !found.columns.includes(column));
+    if (missing.length > 0)
+      return new BackfillError(
+        'INVALID_ARGUMENT',
+        `${flag(kind)} names ${t[kind].sql}, a table that exists and is no ${kind} table of a plan (it has no column ${missing.join(', ')}): check the flag, or name a table that does not exist yet, which the planner creates. No plan table was created or changed.`,
+        { context: { table: t[kind].sql, missingColumns: missing } },
+      );
+  }
+  return undefined;
 }
 
 /** What a replan asks for differently from the stored plan: every option and table counts (the ranges were cut and the batches sized by them). */

@@ -66,6 +66,27 @@ interface CheckpointRow {
   completed: boolean;
 }
 
+/** The columns a failures table has, which each batch writes. */
+const FAILURES_COLUMNS = ['run_id', 'seq', 'digest', 'code', 'message'] as const;
+
+/**
+ * Refuses, with `INVALID_ARGUMENT`, a failures table (created beforehand)
+ * without the columns a batch writes into it: another table, named by
+ * mistake. A run would otherwise commit its batches until the first one
+ * with a failing document, and fail there (a planned run's ranges on
+ * every retry).
+ */
+async function checkFailures(c: PgClientLike, failures: QualifiedName): Promise<void> {
+  const found = (await c.query(sql.selectColumnTypes(failures, FAILURES_COLUMNS))) as { rows: ColumnType[] };
+  const missing = FAILURES_COLUMNS.filter((column) => !found.rows.some((row) => row.name === column));
+  if (missing.length === 0) return;
+  throw new BackfillError(
+    'INVALID_ARGUMENT',
+    `${failures.sql} has no column ${missing.join(', ')}: a failures table has (run_id text, seq bigint, digest text, code text, message text), so this is another table. Check --failures-table (the sink's failuresTable) names the failures table, or name one that does not exist yet, to have it created.`,
+    { context: { table: failures.sql, missingColumns: missing } },
+  );
+}
+
 /**
  * A {@link StatementSink} (and checkpoint store) over PostgreSQL.
  *
@@ -152,6 +173,7 @@ export class PgStatementSink implements StatementSink {
         await c.query(sql.createCheckpointsTable(t.checkpoints));
         await c.query(sql.createFailuresTable(t.failures));
         await this.#checkDocuments(c, t.documents);
+        await checkFailures(c, t.failures);
       }),
     );
   }

@@ -607,6 +607,17 @@ export const createWorkersTable = (workers: QualifiedName): SqlStatement =>
     seen_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
   )`);
 
+/** The columns of each of `tables` (quoted names) that exists, by its name as given. */
+export const selectExistingTableColumns = (tables: readonly string[]): SqlStatement =>
+  sql(
+    `SELECT t.name, pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attnum) AS columns
+       FROM pg_catalog.unnest($1::pg_catalog.text[]) AS t(name)
+       JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(t.name)
+      WHERE a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+      GROUP BY t.name`,
+    [tables],
+  );
+
 /** Whether each plan table exists (`to_regclass`: no error, and no lock, when one does not). */
 export const selectPlanTablesExist = (runs: QualifiedName, ranges: QualifiedName, workers: QualifiedName): SqlStatement =>
   sql(
@@ -767,6 +778,20 @@ export const selectRunsTableCandidates = (): SqlStatement =>
               WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND NOT a.attisdropped
                 AND a.attname OPERATOR(pg_catalog.=) ANY (ARRAY['run_id', 'batch_size', 'range_size']::pg_catalog.name[])) OPERATOR(pg_catalog.=) 3`,
     [],
+  );
+
+/**
+ * The store tables recorded by the plan of `runId` in `runs`, a table of
+ * {@link selectRunsTableCandidates} (schema and name as the catalog gives
+ * them): one row when it holds a plan of the run, with `store_tables` null
+ * for a plan that recorded none (read through `to_jsonb`, so a runs table
+ * created before plans recorded them answers too).
+ */
+export const selectPlanStoreTablesIn = (schema: string, name: string, runId: string): SqlStatement =>
+  sql(
+    `SELECT pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.->) 'store_tables' AS store_tables FROM ${quoteIdent(schema)}.${quoteIdent(name)} r
+      WHERE r.run_id OPERATOR(pg_catalog.=) $1`,
+    [runId],
   );
 
 /**

@@ -13,30 +13,52 @@ import { runBackfillWorker } from '../../../src/statements/distributed-worker.js
 /** Nothing listens here: a command that tried to connect would fail with DB_CONNECTION, not a usage error. */
 const nowhere = 'postgres://postgres@127.0.0.1:1/nowhere';
 
+/** The commands that take a jobs schema, each given `schema` and a server where nothing listens. */
+const commands = ['worker', 'plan', 'report'];
+const withJobsSchema = (schema: string) =>
+  Promise.all(
+    commands.map((command) =>
+      cli([
+        'statements',
+        command,
+        '--run-id',
+        'x',
+        ...(command === 'worker' ? ['--until-done'] : []),
+        '--jobs-schema',
+        schema,
+        '--pg',
+        nowhere,
+      ]),
+    ),
+  );
+
 describe('--jobs-schema', () => {
   it('refuses a jobs schema that is not a plain identifier with INVALID_IDENTIFIER (exit 2) before connecting', async () => {
-    const commands = ['worker', 'plan', 'report'];
-    const runs = await Promise.all(
-      commands.map((command) =>
-        cli([
-          'statements',
-          command,
-          '--run-id',
-          'x',
-          ...(command === 'worker' ? ['--until-done'] : []),
-          '--jobs-schema',
-          'Bad-Schema',
-          '--pg',
-          nowhere,
-        ]),
-      ),
-    );
+    const runs = await withJobsSchema('Bad-Schema');
     for (const [i, run] of runs.entries()) {
       expect(run.code, `${commands[i]}: ${run.stderr}`).toBe(2);
       expect(run.stderr).toMatch(/INVALID_IDENTIFIER.*--jobs-schema "Bad-Schema" is not a plain identifier/);
     }
     const lib = await runBackfillWorker({ connectionString: nowhere, jobsSchema: 'Bad-Schema' }, { untilDone: true });
     expect(lib.isErr() && lib.error.code).toBe('INVALID_IDENTIFIER');
+  }, 60_000);
+
+  it('refuses a jobs schema longer than pg-boss takes (50 bytes) with INVALID_IDENTIFIER (exit 2) before connecting', async () => {
+    // A plain identifier PostgreSQL takes (63 bytes at most), which pg-boss refused only once a planner had created its tables.
+    const long = `jobs_${'x'.repeat(46)}`;
+    expect(Buffer.byteLength(long)).toBe(51);
+    const runs = await withJobsSchema(long);
+    for (const [i, run] of runs.entries()) {
+      expect(run.code, `${commands[i]}: ${run.stderr}`).toBe(2);
+      expect(run.stderr).toContain(
+        `INVALID_IDENTIFIER: --jobs-schema "${long}" is longer than 50 bytes, the most the job engine (pg-boss) takes for its schema; name a shorter one.`,
+      );
+    }
+    const lib = await runBackfillWorker({ connectionString: nowhere, jobsSchema: long }, { untilDone: true });
+    expect(lib.isErr() && lib.error.code).toBe('INVALID_IDENTIFIER');
+    // 50 bytes is taken.
+    const fifty = await cli(['statements', 'plan', '--run-id', 'x', '--jobs-schema', long.slice(0, 50), '--pg', nowhere]);
+    expect(fifty.code, fifty.stderr).toBe(6);
   }, 60_000);
 
   it('is refused with the other job-engine flags by a single-process backfill, as --run-id is by a worker without --until-done', async () => {

@@ -86,9 +86,11 @@ describe('one run id in both modes', () => {
     // With other bounds, its ranges would take plan a's completed checkpoints as their own and skip what they never covered.
     const second = (await planBackfill(store('vex.runs_b'), { runId: 'dup', batchSize: 50, rangeSize: 120 }))._unsafeUnwrapErr();
     expect(second.code).toBe('INVALID_ARGUMENT');
+    // The runs table that holds its plan is named (its checkpoints refuse it too, should that table be gone).
     expect(second.message).toBe(
-      'run dup was planned before with another runs table than "vex"."runs_b" (its key ranges have checkpoints dup#range-<n> in "vex"."statement_backfill_checkpoints"): plan, work and report it with that runs table to resume it, or plan under another run id.',
+      "run dup is planned in runs table vex.runs_a over the same checkpoints table (vex.statement_backfill_checkpoints): plan, work and report it with that runs table (--runs-table vex.runs_a, and its ranges and workers tables), or plan under another run id; a second plan of it would share its ranges' checkpoints.",
     );
+    expect(second.context['plannedRunsTable']).toBe('vex.runs_a');
     expect(psql(mixed.url, "SELECT count(*) FROM vex.runs_b WHERE run_id = 'dup'")).toBe('0');
     // With its own runs table it is the same plan again.
     expect((await planBackfill(a, { runId: 'dup', batchSize: 50, rangeSize: 100 })).isOk()).toBe(true);
