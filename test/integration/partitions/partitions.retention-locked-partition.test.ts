@@ -11,9 +11,9 @@ import { artifactBomsManager, holdLock, useScannerDatabase } from './fixtures.js
 let db: TestDatabase;
 useScannerDatabase((created) => (db = created));
 
-/** The backend waiting for a lock on `table`, once there is one (polled a bounded number of times). */
+/** The backend waiting for a lock on `table`, once there is one (polled for up to a minute: a busy machine is slow to get there). */
 async function waiterOn(table: string): Promise<number | undefined> {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 1200; i++) {
     const [row] = await db.query<{ pid: number }>(
       'SELECT pid FROM pg_locks WHERE locktype = $1 AND NOT granted AND relation = $2::regclass LIMIT 1',
       ['relation', table],
