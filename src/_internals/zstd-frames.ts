@@ -229,6 +229,38 @@ class FrameWalker {
 }
 
 /**
+ * Follows a zstd file's frames through its bytes, pushed in any pieces,
+ * reading only frame and block headers (nothing is decoded), and says
+ * whether the file is whole as framing goes: frames only (skippable ones
+ * too), the last one complete. A file cut short inside a frame, or with
+ * bytes after its last frame that start no frame, fails `zstd -t`; this
+ * finds both for the cost of the headers. Damage inside a block's data is
+ * found only by decoding.
+ */
+export class ZstdFraming {
+  readonly #walker = new FrameWalker();
+  #error: Error | undefined;
+
+  /** Bytes followed so far: where the framing broke, once {@link ZstdFraming.end} gives an error. */
+  get offset(): number {
+    return this.#walker.offset;
+  }
+
+  /** Takes the file's next bytes. */
+  push(chunk: Buffer): void {
+    if (this.#error === undefined) this.#error = this.#walker.split(chunk).error;
+  }
+
+  /** Once every byte was pushed: why the framing is not whole (codes `ZSTD_TRUNCATED`, `ZSTD_FRAME_MAGIC`, `ZSTD_BLOCK_TYPE`), or undefined. */
+  end(): Error | undefined {
+    if (this.#error !== undefined || this.#walker.betweenFrames) return this.#error;
+    return Object.assign(new Error('zstd stream ended in the middle of a frame (truncated)'), {
+      code: 'ZSTD_TRUNCATED',
+    });
+  }
+}
+
+/**
  * Frames decoded at once. Each frame's decoder does its work on libuv's
  * thread pool, so while one frame's output is handed on, the next frame is
  * already being decoded on another core.

@@ -3,6 +3,7 @@ import { readlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
+import { decompressionError } from '../_internals/decompress.js';
 import { MetaProbe, type MetaProbeOptions } from './episode-meta.js';
 import { isInside } from './episode-walk.js';
 import { decodeFsName, fsPath } from './fs-name.js';
@@ -18,6 +19,20 @@ const readInto = (fd: number, buffer: Buffer, position: number): Promise<number>
 /** The path of the open file `fd`, where the system says it (Linux); undefined elsewhere. */
 const openedPath = (fd: number): Promise<string | undefined> =>
   readlink(`/proc/self/fd/${fd}`, { encoding: 'buffer' }).then(decodeFsName, () => undefined);
+
+/**
+ * The problem of a tarball whose zstd frames are cut short or followed by
+ * other bytes: `zstd -d` fails on it, so the runbook's tool gives its row
+ * no commit, and neither does this, whatever `meta.json` said.
+ */
+function framingProblem(path: string, framing: NonNullable<FileDigest['framing']>): BackfillError {
+  const problem = decompressionError(framing.error, 'zstd', framing.offset);
+  return new BackfillError(
+    problem.code,
+    `${path}: ${problem.message} (zstd -t refuses the file: a copy or upload cut short, or bytes added after it?); the row is written without commit.`,
+    { cause: problem, context: { ...problem.context, path } },
+  );
+}
 
 /** One tarball's facts: hash and size of the stored file, and its commit when readable. */
 export interface EpisodeScan {
@@ -55,7 +70,9 @@ export interface ScanEpisodeOptions extends Omit<MetaProbeOptions, 'path'> {
  * another thread), and the commit in its first
  * `meta.json`, for which this thread reads the file only until the probe
  * has an answer (zstd and tar stop there), so memory stays flat whatever the
- * tarball's size. An error means the file could not be read at all
+ * tarball's size. A zstd file whose frames `hashFile` finds cut short, or
+ * followed by other bytes, has no commit either (`zstd -d` fails on it, and
+ * the runbook's tool writes no commit). An error means the file could not be read at all
  * (missing, not a regular file, I/O error); a bad archive is an
  * `EpisodeScan` with a `problem`.
  */
@@ -97,7 +114,10 @@ export async function scanEpisode(path: string, options: ScanEpisodeOptions): Pr
     }
     probe.end();
     const meta = await probe.outcome;
-    const { sha256, size } = await digest;
+    const { sha256, size, framing } = await digest;
+    // The probe stopped at meta.json: damage past it is known from the framing the hashing thread followed.
+    if (meta.problem === undefined && framing !== undefined)
+      return ok({ sha256, size, commit: undefined, problem: framingProblem(path, framing) });
     return ok({ sha256, size, commit: meta.commit, problem: meta.problem });
   } catch (e) {
     probe.stop();

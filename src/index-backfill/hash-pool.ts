@@ -8,6 +8,8 @@ import type { HashReply, HashRequest, HashThreadData } from './hash-thread.js';
 export interface FileDigest {
   readonly sha256: string;
   readonly size: number;
+  /** Why a file that starts like zstd is not whole as its frames go (see `hash-thread.ts`), and at which byte. */
+  readonly framing?: { readonly error: Error; readonly offset: number };
 }
 
 interface Job {
@@ -129,7 +131,16 @@ export class HashPool {
       else if ('error' in reply) {
         const cause = Object.assign(new Error(reply.error.message), reply.error.code === undefined ? {} : { code: reply.error.code });
         job.reject(new BackfillError('IO_ERROR', `${job.path}: ${reply.error.message}`, { cause, context: { path: job.path } }));
-      } else job.resolve({ sha256: reply.sha256, size: reply.size });
+      } else {
+        const { sha256, size, framing } = reply;
+        job.resolve({
+          sha256,
+          size,
+          ...(framing === undefined
+            ? {}
+            : { framing: { error: Object.assign(new Error(framing.message), { code: framing.code }), offset: framing.offset } }),
+        });
+      }
     }
     this.#dispatch();
   }

@@ -6,10 +6,14 @@
  * the path is never opened here, so what is hashed is the file the main
  * thread checked and probed, whatever the path names since.
  *
+ * A file that starts like zstd has its frames followed too, from their
+ * headers only ({@link ZstdFraming}): the probe on the main thread stops
+ * decompressing at `meta.json`, so a file cut short after it, or with bytes
+ * after its last frame, is found here or not at all.
+ *
  * Started from its file (`.ts` under the sources, where Node strips the
- * types; `.js` in the package), so it may import only Node's own modules
- * and types: a relative import would name the wrong extension in one of
- * the two.
+ * types; `.js` in the package), so it imports Node's own modules and, with
+ * `.ts` specifiers that the build rewrites, modules that do the same.
  *
  * @module
  * @internal
@@ -17,6 +21,7 @@
 import { createHash } from 'node:crypto';
 import { fstatSync, readSync, type Stats } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { startsLikeZstd, ZstdFraming } from '../_internals/zstd-frames.ts';
 
 /** What the pool hands each worker when it starts. */
 export interface HashThreadData {
@@ -40,7 +45,13 @@ export interface HashRequest {
 
 /** The answer for one {@link HashRequest}. */
 export type HashReply =
-  | { readonly id: number; readonly sha256: string; readonly size: number }
+  | {
+      readonly id: number;
+      readonly sha256: string;
+      readonly size: number;
+      /** Why a file that starts like zstd is not whole as its frames go (cut short, bytes after the last frame). */
+      readonly framing?: { readonly message: string; readonly code: string | undefined; readonly offset: number };
+    }
   | { readonly id: number; readonly aborted: true }
   | { readonly id: number; readonly error: { readonly message: string; readonly code: string | undefined } };
 
@@ -50,12 +61,25 @@ function hashFile(request: HashRequest, buffer: Buffer, stop: Int32Array): HashR
     const before = fstatSync(fd);
     const hash = createHash('sha256');
     let size = 0;
+    // The first bytes, until there are 4 to say whether the file starts like zstd; then its frames, when it does.
+    let head: Buffer | undefined = Buffer.alloc(0);
+    let framing: ZstdFraming | undefined;
     for (;;) {
       if (Atomics.load(stop, 0) !== 0) return { id, aborted: true };
       const n = readSync(fd, buffer, 0, buffer.length, size);
       if (n === 0) break;
-      hash.update(buffer.subarray(0, n));
+      const bytes = buffer.subarray(0, n);
+      hash.update(bytes);
       size += n;
+      if (head === undefined) framing?.push(bytes);
+      else {
+        head = Buffer.concat([head, bytes]);
+        if (head.length >= 4) {
+          framing = startsLikeZstd(head) ? new ZstdFraming() : undefined;
+          framing?.push(head);
+          head = undefined;
+        }
+      }
     }
     if (changed(before, fstatSync(fd), size)) {
       return {
@@ -63,7 +87,14 @@ function hashFile(request: HashRequest, buffer: Buffer, stop: Int32Array): HashR
         error: { message: 'changed while it was being read (still being written?); run again once it is complete', code: undefined },
       };
     }
-    return { id, sha256: hash.digest('hex'), size };
+    const damage = framing?.end();
+    const code = (damage as NodeJS.ErrnoException | undefined)?.code;
+    return {
+      id,
+      sha256: hash.digest('hex'),
+      size,
+      ...(damage === undefined ? {} : { framing: { message: damage.message, code, offset: framing!.offset } }),
+    };
   } catch (e) {
     const error = e as NodeJS.ErrnoException;
     return { id, error: { message: String(error.message ?? error), code: error.code } };

@@ -2,6 +2,7 @@ import { constants, fstatSync, readSync, statfsSync, writeSync } from 'node:fs';
 import { lstat, open, readlink, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { BackfillError } from '../errors.js';
+import { fileSizeLimit } from '../_internals/file-size-limit.js';
 
 /** The file a create of `path` makes: the last link's target when `path` is a (dangling) symbolic link, else `path`. */
 export async function creationPath(path: string): Promise<string> {
@@ -131,6 +132,8 @@ export class IndexAppender {
     readonly path: string,
     startsMidLine: boolean,
     size: number,
+    /** The largest file this process may write ({@link fileSizeLimit}). */
+    private readonly sizeLimit: number,
   ) {
     this.#startsMidLine = startsMidLine;
     this.#atLeast = size;
@@ -181,7 +184,7 @@ export class IndexAppender {
         await handle.read(last, 0, 1, size - 1);
         midLine = last[0] !== 0x0a;
       }
-      return new IndexAppender(handle, path, midLine, size);
+      return new IndexAppender(handle, path, midLine, size, await fileSizeLimit());
     } catch (e) {
       await handle.close();
       throw e;
@@ -201,13 +204,14 @@ export class IndexAppender {
   append(line: string, freshLine = false): boolean {
     const fd = this.handle.fd;
     const newlineFirst = this.#startsMidLine || freshLine;
+    const { size } = fstatSync(fd);
     if (!newlineFirst) {
-      const { size } = fstatSync(fd);
       const last = Buffer.alloc(1);
       if (size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a) return false;
     }
     const bytes = Buffer.from(`${newlineFirst ? '\n' : ''}${line}\n`, 'utf8');
     this.#refuseWhenFull(bytes.length);
+    this.#refusePastSizeLimit(size, bytes.length);
     const bytesWritten = writeSync(fd, bytes, 0, bytes.length);
     this.#atLeast += bytesWritten;
     if (bytesWritten !== bytes.length) {
@@ -245,6 +249,22 @@ export class IndexAppender {
       'IO_ERROR',
       `${this.path}: its file system has ${free} bytes free, fewer than the ${needed} of the next row; nothing more was appended, so no line is left half written. Free some space and run the backfill again: it appends the rows still missing.`,
       { context: { path: this.path, free, needed } },
+    );
+  }
+
+  /**
+   * Throws `IO_ERROR`, before anything is written, when the row would take
+   * the index past the largest file this process may write (`ulimit -f`):
+   * the kernel writes up to that limit only, and half a row left there
+   * has the receiver's next row glued onto it, as on a full disk. The
+   * receiver, started with limits of its own, can still append.
+   */
+  #refusePastSizeLimit(size: number, needed: number): void {
+    if (size + needed <= this.sizeLimit) return;
+    throw new BackfillError(
+      'IO_ERROR',
+      `${this.path}: this process may write files of at most ${this.sizeLimit} bytes (its file-size limit, ulimit -f), and the next row would take the index from ${size} to ${size + needed}; nothing more was appended, so no line is left half written. Raise the limit (ulimit -f unlimited, or LimitFSIZE= in a systemd unit) and run the backfill again: it appends the rows still missing.`,
+      { context: { path: this.path, limit: this.sizeLimit, size, needed } },
     );
   }
 

@@ -25,7 +25,11 @@ describe('backfillIndex and a tarball that grows while it is read', () => {
     // slow. It runs in this process, beside the hashing thread, and stops with the run: a shell loop forking
     // programs per append may not get to append while the file is read on a loaded machine, and a child it
     // forked can still append after the loop is killed, while the rerun reads the file.
-    const writer = setInterval(() => appendFileSync(path, Buffer.alloc(64)), 5);
+    // Each append is a skippable zstd frame of 64 bytes, so the file stays what `zstd -t` accepts at every step.
+    const skippable = Buffer.alloc(64);
+    skippable.writeUInt32LE(0x184d2a50, 0);
+    skippable.writeUInt32LE(56, 4);
+    const writer = setInterval(() => appendFileSync(path, skippable), 5);
     const index = join(dir, 'index.jsonl');
     const report = await backfillIndex({ episodesRoot: root, index, readChunkBytes: 64 });
     clearInterval(writer);

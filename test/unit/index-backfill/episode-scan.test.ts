@@ -126,14 +126,16 @@ describe('scanEpisode', () => {
     expect((await scan(path)).commit).toBe('a'.repeat(40));
   });
 
-  it('stops decompressing at meta.json: corruption after it is not even seen', async () => {
+  it('stops decompressing at meta.json, yet bytes after the last zstd frame give no commit, as zstd -d fails on them', async () => {
     const tar = decompress(
       (await buildEpisodeTarball({ meta: meta(COMMIT), files: { 'b.bin': Buffer.alloc(400_000, 7) } }))._unsafeUnwrap().bytes,
     );
     const head = compress(tar.subarray(0, 10_240));
+    expect((await scan(write(head))).commit).toBe(COMMIT);
     const path = write(Buffer.concat([head, Buffer.from('this is not zstd at all, and the runbook tool would fail here')]));
     const r = await scan(path);
-    expect(r.commit).toBe(COMMIT);
+    expect(r.commit).toBeUndefined();
+    expect(r.problem?.code).toBe('COMPRESSION_CORRUPT');
   });
 
   it('gives no commit, with a coded problem, for broken archives', async () => {
