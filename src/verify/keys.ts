@@ -153,8 +153,9 @@ function rsaPkcs1Der(der: Buffer, spkiError: unknown): KeyObject {
  * key appended to the first, or junk), or an outer length that BER allows
  * and DER does not (indefinite, or longer than it needs to be). OpenSSL
  * reads the first element and drops the rest unseen; Go's
- * `x509.ParsePKIXPublicKey` (cosign's reader) and Python's `cryptography`
- * refuse such bytes. `undefined` when they are one whole element.
+ * `x509.ParsePKIXPublicKey` and `x509.ParsePKCS8PrivateKey` (cosign's
+ * readers) and Python's `cryptography` refuse such bytes. `undefined` when
+ * they are one whole element.
  */
 function notOneDerElement(der: Buffer): string | undefined {
   const first = der[1];
@@ -187,7 +188,7 @@ function oneKeyOnly(ders: readonly Buffer[], form: string): BackfillError | unde
   for (const der of ders) {
     const problem = notOneDerElement(der);
     if (problem !== undefined)
-      return keyError(`The ${form} is not one key in DER: ${problem}. Pass each key on its own, as \`openssl pkey -pubout\` writes it.`);
+      return keyError(`The ${form} is not one key in DER: ${problem}. Pass each key on its own, as \`openssl pkey\` writes it.`);
   }
   return undefined;
 }
@@ -252,13 +253,13 @@ export function loadPrivateKey(input: KeyInput, passphrase?: string): Result<Loa
         ...(passphrase === undefined ? {} : { passphrase }),
       });
     } else if (typeof input === 'string') return err(keyError('The key is a string but not PEM; pass PEM text, DER bytes or a KeyObject.'));
-    else
-      key = createPrivateKey({
-        key: Buffer.from(input),
-        format: 'der',
-        type: 'pkcs8',
-        ...(passphrase === undefined ? {} : { passphrase }),
-      });
+    else {
+      const der = Buffer.from(input);
+      key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8', ...(passphrase === undefined ? {} : { passphrase }) });
+      // Two keys in one DER would sign with the first alone, as two in one PEM text would (refused above).
+      const whole = oneKeyOnly([der], 'DER private key');
+      if (whole !== undefined) return err(whole);
+    }
   } catch (cause) {
     return err(keyError(`The private key could not be parsed: ${(cause as Error).message}`, cause));
   }

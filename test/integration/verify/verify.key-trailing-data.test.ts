@@ -138,4 +138,28 @@ describe.skipIf(!hasCryptography)('verifyDsse: a key followed by more bytes', ()
     const blob = await verifyBlobSignature(sums, signatureBase64, twoKeys);
     expect(blob.isErr() && blob.error.code).toBe('KEY_INVALID');
   });
+
+  it('refuses two private keys in one DER for signing, as Python cryptography does, where it signed with the first alone', () => {
+    const file = join(dir, 'two-private.der');
+    const one = a.privateKey.export({ format: 'der', type: 'pkcs8' });
+    writeFileSync(file, Buffer.concat([one, b.privateKey.export({ format: 'der', type: 'pkcs8' })]));
+    const script = [
+      'import sys',
+      'from cryptography.hazmat.primitives.serialization import load_der_private_key',
+      'for f in sys.argv[1:]:',
+      '    try:',
+      '        load_der_private_key(open(f, "rb").read(), None)',
+      '        print("ok")',
+      '    except Exception:',
+      '        print("refused")',
+    ].join('\n');
+    writeFileSync(join(dir, 'one-private.der'), one);
+    const verdicts = execFileSync('python3', ['-c', script, join(dir, 'one-private.der'), file], { encoding: 'utf8' })
+      .trim()
+      .split('\n');
+    expect(verdicts).toEqual(['ok', 'refused']);
+    expect(signDsse('x', 't', new Uint8Array(one)).isOk()).toBe(true);
+    const signed = signDsse('x', 't', new Uint8Array(Buffer.concat([one, b.privateKey.export({ format: 'der', type: 'pkcs8' })])));
+    expect(signed.isErr() && signed.error.code).toBe('KEY_INVALID');
+  });
 });
