@@ -51,9 +51,10 @@ export function preAuthEncoding(payloadType: string, payload: Uint8Array): Buffe
  * Signs `payload` into a DSSE envelope with one key or several (for t-of-n
  * policies). Ed25519, ECDSA P-256 (SHA-256, DER signature) and RSA ≥ 2048
  * bits (SHA-256, PSS by default or PKCS#1 v1.5) keys are accepted. The
- * payload and signatures are standard base64. PEM text holding more than
- * one private key is `KEY_INVALID`: pass each key as its own entry (a key
- * kept with its certificate is one key).
+ * payload and signatures are standard base64. PEM text or DER bytes
+ * holding more than one private key (or a key and other bytes) is
+ * `KEY_INVALID`: pass each key as its own entry (a key kept with its
+ * certificate is one key).
  * More than `MAX_DSSE_SIGNATURES` (64) keys is `INVALID_ARGUMENT`.
  *
  * @example

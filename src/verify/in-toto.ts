@@ -42,7 +42,8 @@ export interface VerifyInTotoSubjectOptions {
    */
   readonly keys?: readonly KeyInput[];
   /**
-   * Distinct keys that must have signed, when `keys` are given.
+   * Distinct keys that must have signed; needs `keys` (given without them,
+   * it is `INVALID_ARGUMENT`, as no signature would be checked).
    * @defaultValue `DEFAULT_DSSE_THRESHOLD` (1)
    */
   readonly threshold?: number;
@@ -98,6 +99,15 @@ function payloadOf(
   envelope: DsseEnvelope | string | Uint8Array,
   options: VerifyInTotoSubjectOptions,
 ): Result<{ payload: Buffer; verification: DsseVerification | null }, BackfillError<DsseVerdicts>> {
+  // A threshold asks for signatures: without keys it would check nothing, and a policy whose key list went missing would pass.
+  if (options.keys === undefined && options.threshold !== undefined) {
+    return err(
+      new BackfillError<never>(
+        'INVALID_ARGUMENT',
+        '`threshold` was given without `keys`, so no signature would be checked; pass the trusted keys, or neither to check the subject alone.',
+      ),
+    );
+  }
   if (options.keys !== undefined) {
     return verifyDsse(envelope, {
       keys: options.keys,

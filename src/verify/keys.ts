@@ -4,7 +4,7 @@ import { BackfillError } from '../errors.js';
 import { MIN_RSA_BITS } from './defaults.js';
 import { ed25519PointKind } from './edwards25519.js';
 
-/** A key as PEM text, PEM or DER bytes (a public key's DER: SubjectPublicKeyInfo, or an RSA key's PKCS#1 `RSAPublicKey`), or a node:crypto `KeyObject`. */
+/** A key as PEM text, PEM or DER bytes (a public key's DER: SubjectPublicKeyInfo, or an RSA key's PKCS#1 `RSAPublicKey`, exactly one DER element with nothing after it), or a node:crypto `KeyObject`. */
 export type KeyInput = string | Uint8Array | KeyObject;
 
 /** A private key for signing, with an optional passphrase and `keyid`. */
@@ -148,6 +148,51 @@ function rsaPkcs1Der(der: Buffer, spkiError: unknown): KeyObject {
   }
 }
 
+/**
+ * Why DER bytes are not exactly one DER element: bytes after it (a second
+ * key appended to the first, or junk), or an outer length that BER allows
+ * and DER does not (indefinite, or longer than it needs to be). OpenSSL
+ * reads the first element and drops the rest unseen; Go's
+ * `x509.ParsePKIXPublicKey` and `x509.ParsePKCS8PrivateKey` (cosign's
+ * readers) and Python's `cryptography` refuse such bytes. `undefined` when
+ * they are one whole element.
+ */
+function notOneDerElement(der: Buffer): string | undefined {
+  const first = der[1];
+  if (first === undefined) return 'it is too short';
+  let end = 2 + first;
+  if (first >= 0x80) {
+    const lengthBytes = first & 0x7f;
+    if (lengthBytes === 0) return 'its length is indefinite, which BER allows and DER does not';
+    if (lengthBytes > 4 || der.length < 2 + lengthBytes) return 'its length does not fit';
+    const length = der.readUIntBE(2, lengthBytes);
+    if (der[2] === 0 || length < 0x80) return 'its length is not written in its shortest form, as DER requires';
+    end = 2 + lengthBytes + length;
+  }
+  return end < der.length
+    ? `${der.length - end} bytes follow the key (a second key appended to it, or other data), which would be dropped unseen`
+    : undefined;
+}
+
+/** The DER inside each block of PEM text (RFC 1421 headers, if any, left out). */
+function pemBodies(text: string): Buffer[] {
+  return [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g)].map((block) => {
+    const lines = (block[2] as string).split(/\r?\n/);
+    const blank = lines.some((line) => line.includes(':')) ? lines.findIndex((line) => line.trim() === '') : -1;
+    return Buffer.from((blank < 0 ? lines : lines.slice(blank)).join(''), 'base64');
+  });
+}
+
+/** Refuses key bytes that are more than one DER element (see {@link notOneDerElement}). */
+function oneKeyOnly(ders: readonly Buffer[], form: string): BackfillError | undefined {
+  for (const der of ders) {
+    const problem = notOneDerElement(der);
+    if (problem !== undefined)
+      return keyError(`The ${form} is not one key in DER: ${problem}. Pass each key on its own, as \`openssl pkey\` writes it.`);
+  }
+  return undefined;
+}
+
 /** Refuses a private key given where a public key belongs; names its form, never its bytes. */
 function privateKeyGiven(form: string): BackfillError {
   return keyError(
@@ -174,6 +219,8 @@ export function loadPublicKey(input: KeyInput): Result<LoadedKey, BackfillError>
       const several = severalPemKeys(text, 'pass each public key on its own (one entry of `keys` each)');
       if (several !== undefined) return err(several);
       key = createPublicKey(typeof input === 'string' ? input : Buffer.from(input));
+      const whole = oneKeyOnly(pemBodies(text), 'PEM block');
+      if (whole !== undefined) return err(whole);
     } else if (typeof input === 'string') return err(keyError('The key is a string but not PEM; pass PEM text, DER bytes or a KeyObject.'));
     else {
       const der = Buffer.from(input);
@@ -183,6 +230,8 @@ export function loadPublicKey(input: KeyInput): Result<LoadedKey, BackfillError>
         if (isPrivateDer(der)) return err(privateKeyGiven('DER'));
         key = rsaPkcs1Der(der, cause);
       }
+      const whole = oneKeyOnly([der], 'DER key');
+      if (whole !== undefined) return err(whole);
     }
   } catch (cause) {
     return err(keyError(`The public key could not be parsed: ${(cause as Error).message}`, cause));
@@ -204,13 +253,13 @@ export function loadPrivateKey(input: KeyInput, passphrase?: string): Result<Loa
         ...(passphrase === undefined ? {} : { passphrase }),
       });
     } else if (typeof input === 'string') return err(keyError('The key is a string but not PEM; pass PEM text, DER bytes or a KeyObject.'));
-    else
-      key = createPrivateKey({
-        key: Buffer.from(input),
-        format: 'der',
-        type: 'pkcs8',
-        ...(passphrase === undefined ? {} : { passphrase }),
-      });
+    else {
+      const der = Buffer.from(input);
+      key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8', ...(passphrase === undefined ? {} : { passphrase }) });
+      // Two keys in one DER would sign with the first alone, as two in one PEM text would (refused above).
+      const whole = oneKeyOnly([der], 'DER private key');
+      if (whole !== undefined) return err(whole);
+    }
   } catch (cause) {
     return err(keyError(`The private key could not be parsed: ${(cause as Error).message}`, cause));
   }

@@ -1,6 +1,6 @@
 import { realpath } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { ResultAsync, ok, type Result } from 'neverthrow';
+import { ResultAsync, err, ok, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError, type BackfillErrorCode } from '../errors.js';
 import { loggerOf, type Logger } from '../_internals/logger.js';
 import { progressOf } from '../_internals/progress.js';
@@ -138,6 +138,7 @@ export interface VerifyChecksumsOptions extends HashingOptions {
    * `cosign verify-blob --key` does (see `verifyBlobSignature`) over the
    * very bytes whose lines are then checked: the sums file is read once.
    * A signature that does not verify is `Err` before any file is hashed.
+   * Only an absent value means no signature (`null` is `INVALID_ARGUMENT`).
    */
   readonly signature?: ChecksumsSignature;
 }
@@ -233,7 +234,16 @@ function checkSignature(
   sums: Buffer,
   signature: ChecksumsSignature | undefined,
 ): Result<BlobSignatureVerification | null, BackfillError> {
-  return signature === undefined ? ok(null) : verifyBlobBytes(sumsPath, sums, signature.signatureBase64, signature.publicKey);
+  if (signature === undefined) return ok(null);
+  // Only an absent signature means none: a `null` from a config file must not be read as one, nor throw.
+  if (typeof signature !== 'object' || signature === null)
+    return err(
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        `signature must be { signatureBase64, publicKey } or absent, got ${signature === null ? 'null' : typeof signature}.`,
+      ),
+    );
+  return verifyBlobBytes(sumsPath, sums, signature.signatureBase64, signature.publicKey);
 }
 
 async function run(
