@@ -20,6 +20,10 @@ const INT64_MAX = 2n ** 63n - 1n;
 /** The range of a JavaScript Date (and so of a `$date` the driver can hold): ±8.64e15 ms. */
 const DATE_LIMIT_MS = 8_640_000_000_000_000n;
 const INTEGER = /^-?(0|[1-9][0-9]*)$/;
+/** The text of a `$numberDouble` that is a decimal number (sign, digits, point, exponent; no blanks, no 0x/0o/0b). */
+const DOUBLE_TEXT = /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/;
+/** The other texts of a `$numberDouble` the Extended JSON spec defines. */
+const DOUBLE_WORDS: readonly string[] = ['Infinity', '-Infinity', 'NaN'];
 /**
  * The keys that make an object one extended JSON value, with the keys that
  * may stand beside each (legacy `$binary`/`$type`, `$regex`/`$options`,
@@ -158,11 +162,15 @@ class Canonicalizer {
     if ('$numberLong' in o && !this.#integerIn(o.$numberLong, INT64_MIN, INT64_MAX))
       this.#range(path, JSON.stringify(o.$numberLong), 'is not a 64-bit integer');
     if ('$numberDouble' in o) {
+      // The EJSON parser reads the text with parseFloat, which takes "0x10" as 0 and skips blanks: only the spec's forms pass.
       const d = o.$numberDouble;
-      if (typeof d !== 'string' || d.trim() === '' || Number.isNaN(Number(d)) !== (d === 'NaN'))
-        this.problem ??= { kind: 'malformed', message: `${JSON.stringify(d)} is not a double` };
-      else if (!['Infinity', '-Infinity'].includes(d) && !Number.isFinite(Number(d)))
-        this.#range(path, JSON.stringify(d), 'is beyond the range of a double');
+      const decimal = typeof d === 'string' && DOUBLE_TEXT.test(d);
+      if (!decimal && !(typeof d === 'string' && DOUBLE_WORDS.includes(d)))
+        this.problem ??= {
+          kind: 'malformed',
+          message: `${JSON.stringify(d)} is not a double (a decimal number, "Infinity", "-Infinity" or "NaN")`,
+        };
+      else if (decimal && !Number.isFinite(Number(d))) this.#range(path, JSON.stringify(d), 'is beyond the range of a double');
     }
   }
 
