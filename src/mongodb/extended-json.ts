@@ -17,6 +17,7 @@ const INT32_MIN = -(2n ** 31n);
 const INT32_MAX = 2n ** 31n - 1n;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
+const UINT32_MAX = 2 ** 32 - 1;
 /** The range of a JavaScript Date (and so of a `$date` the driver can hold): ±8.64e15 ms. */
 const DATE_LIMIT_MS = 8_640_000_000_000_000n;
 const INTEGER = /^-?(0|[1-9][0-9]*)$/;
@@ -95,8 +96,8 @@ type Problem =
 
 /**
  * Rewrites a parsed tree into canonical extended JSON: bare numbers get
- * their exact type; `$numberInt`, `$numberLong`, `$numberDouble` and `$date`
- * wrappers are checked (the library would wrap or zero them silently). The
+ * their exact type; `$numberInt`, `$numberLong`, `$numberDouble`, `$date`
+ * and `$timestamp` wrappers are checked (the library would wrap or zero them silently). The
  * first problem found is kept in `problem` and ends the rewrite's meaning:
  * every record's every node passes here, so no node allocates a Result.
  */
@@ -171,6 +172,17 @@ class Canonicalizer {
           message: `${JSON.stringify(d)} is not a double (a decimal number, "Infinity", "-Infinity" or "NaN")`,
         };
       else if (decimal && !Number.isFinite(Number(d))) this.#range(path, JSON.stringify(d), 'is beyond the range of a double');
+    }
+    if ('$timestamp' in o) this.#timestamp(o.$timestamp, path);
+  }
+
+  /** `t` and `i` of a `$timestamp` are unsigned 32-bit: the BSON library would store a larger one modulo 2^32. */
+  #timestamp(value: unknown, path: string): void {
+    if (typeof value !== 'object' || value === null) return;
+    for (const part of ['t', 'i'] as const) {
+      const n = (value as Record<string, unknown>)[part];
+      if (n instanceof JsonNumber && Number(n.text) > UINT32_MAX)
+        this.#range(`${path}.${part}`, n.text, 'is beyond the range of a timestamp part (an unsigned 32-bit integer)');
     }
   }
 

@@ -39,3 +39,22 @@ describe('$numberDouble: a decimal number, Infinity, -Infinity or NaN', () => {
     },
   );
 });
+
+describe('$timestamp: t and i are unsigned 32-bit integers', () => {
+  it.each([
+    ['{"a":{"$timestamp":{"t":4294967296,"i":1}}}', 'a.t', '4294967296'],
+    ['{"a":{"$timestamp":{"t":1,"i":4294967296}}}', 'a.i', '4294967296'],
+    ['{"a":[{"$timestamp":{"t":8589934593,"i":0}}]}', 'a[0].t', '8589934593'],
+  ])('%s is NUMBER_OUT_OF_RANGE naming %s, not a timestamp wrapped modulo 2^32', (raw, field, value) => {
+    const e = parseExtendedJson(raw, BSON, { table: 'alpha', line: 7, id: 'x' })._unsafeUnwrapErr();
+    expect(e.code).toBe('NUMBER_OUT_OF_RANGE');
+    expect(e.context).toMatchObject({ table: 'alpha', line: 7, id: 'x', field });
+    expect(e.message).toContain(value);
+  });
+
+  it('the largest t and i are stored as they are', () => {
+    const a = sentValue('{"a":{"$timestamp":{"t":4294967295,"i":4294967295}}}') as BSON.Timestamp;
+    expect(a._bsontype).toBe('Timestamp');
+    expect([a.t, a.i]).toEqual([4294967295, 4294967295]);
+  });
+});
