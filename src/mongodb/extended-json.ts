@@ -97,7 +97,7 @@ type Problem =
 /**
  * Rewrites a parsed tree into canonical extended JSON: bare numbers get
  * their exact type; `$numberInt`, `$numberLong`, `$numberDouble`, `$date`
- * and `$timestamp` wrappers are checked (the library would wrap or zero them silently). The
+ * and `$timestamp` wrappers are checked, `$dbPointer` refused (the library would wrap or zero them silently). The
  * first problem found is kept in `problem` and ends the rewrite's meaning:
  * every record's every node passes here, so no node allocates a Result.
  */
@@ -174,6 +174,12 @@ class Canonicalizer {
       else if (decimal && !Number.isFinite(Number(d))) this.#range(path, JSON.stringify(d), 'is beyond the range of a double');
     }
     if ('$timestamp' in o) this.#timestamp(o.$timestamp, path);
+    // The BSON library has no DBPointer: it reads the wrapper as a DBRef, an embedded document (type 0x03, not 0x0C).
+    if ('$dbPointer' in o && o.$dbPointer !== null)
+      this.problem ??= {
+        kind: 'malformed',
+        message: `${path === '' ? 'the record' : `field ${path}`}: {"$dbPointer": …} is a DBPointer (BSON type 0x0C, deprecated), which the driver cannot write (it would store an embedded DBRef document instead); give a DBRef as {"$ref": …, "$id": …} if that is meant`,
+      };
   }
 
   /** `t` and `i` of a `$timestamp` are unsigned 32-bit: the BSON library would store a larger one modulo 2^32. */

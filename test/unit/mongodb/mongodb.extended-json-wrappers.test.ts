@@ -58,3 +58,24 @@ describe('$timestamp: t and i are unsigned 32-bit integers', () => {
     expect([a.t, a.i]).toEqual([4294967295, 4294967295]);
   });
 });
+
+describe('$dbPointer: BSON type 0x0C, which the driver cannot write', () => {
+  const raw = '{"a":{"$dbPointer":{"$ref":"c","$id":{"$oid":"65a1f0c2e4b0a1b2c3d4e5f6"}}}}';
+
+  it('is stored as a DBPointer (element type 0x0C) or refused with RECORD_INVALID naming the field, never as an embedded document', () => {
+    const r = parseExtendedJson(raw, BSON, { table: 'alpha', line: 2, id: 'x' });
+    if (r.isOk()) {
+      // The first element's type byte follows the document's 4-byte length.
+      expect(BSON.serialize(r.value as Record<string, unknown>)[4]).toBe(0x0c);
+      return;
+    }
+    expect(r.error.code).toBe('RECORD_INVALID');
+    expect(r.error.message).toContain('field a');
+    expect(r.error.context).toMatchObject({ table: 'alpha', line: 2, id: 'x' });
+  });
+
+  it('a DBRef ({"$ref", "$id"}), an embedded document by design, is stored as one', () => {
+    const doc = parseExtendedJson('{"a":{"$ref":"c","$id":{"$oid":"65a1f0c2e4b0a1b2c3d4e5f6"}}}', BSON)._unsafeUnwrap();
+    expect(BSON.serialize(doc as Record<string, unknown>)[4]).toBe(0x03);
+  });
+});
