@@ -23,6 +23,8 @@ const DATE_LIMIT_MS = 8_640_000_000_000_000n;
 const INTEGER = /^-?(0|[1-9][0-9]*)$/;
 /** The text of a `$numberDouble` that is a decimal number (sign, digits, point, exponent; no blanks, no 0x/0o/0b). */
 const DOUBLE_TEXT = /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/;
+/** A binary subtype as Extended JSON writes it: one or two hex digits. */
+const BINARY_SUBTYPE = /^[0-9a-fA-F]{1,2}$/;
 /** The other texts of a `$numberDouble` the Extended JSON spec defines. */
 const DOUBLE_WORDS: readonly string[] = ['Infinity', '-Infinity', 'NaN'];
 /**
@@ -206,6 +208,7 @@ class Canonicalizer {
       this.#alone(o, keys, path);
       this.#wrappers(o, path);
       if ('$date' in o) return { ...o, $date: this.#date(o.$date, path) };
+      if (typeof o.$binary === 'string' && '$type' in o) return this.#legacyBinary(o.$binary, o.$type, path);
     }
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(o)) {
@@ -217,6 +220,16 @@ class Canonicalizer {
       else out[k] = value;
     }
     return out;
+  }
+
+  /** `{"$binary": "<base64>", "$type": "<hex>"}` (Extended JSON v1, which the EJSON parser refuses) in its v2 form. */
+  #legacyBinary(base64: string, type: unknown, path: string): unknown {
+    if (typeof type !== 'string' || !BINARY_SUBTYPE.test(type))
+      this.problem ??= {
+        kind: 'malformed',
+        message: `${path === '' ? 'the record' : `field ${path}`}: {"$binary": …, "$type": ${JSON.stringify(type)}}: $type is not a subtype of one or two hex digits`,
+      };
+    return { $binary: { base64, subType: type } };
   }
 
   #plainDeep(value: unknown, path: string): unknown {

@@ -79,3 +79,26 @@ describe('$dbPointer: BSON type 0x0C, which the driver cannot write', () => {
     expect(BSON.serialize(doc as Record<string, unknown>)[4]).toBe(0x03);
   });
 });
+
+describe('legacy $binary ({"$binary": "<base64>", "$type": "<hex>"}), as mongoexport wrote it before Extended JSON v2', () => {
+  it.each([
+    ['AQIDBAU=', '80'],
+    ['AQIDBAU=', '0'],
+    ['yO2rw/c4TKO2jauSqRR4ow==', '04'],
+  ])('"%s" of subtype "%s" is stored as the Binary the BSON library reads from it in legacy mode', (base64, type) => {
+    const raw = `{"a":{"$binary":"${base64}","$type":"${type}"}}`;
+    const oracle = BSON.EJSON.parse(raw, { relaxed: false, legacy: true }) as Record<string, unknown>;
+    const doc = parseExtendedJson(raw, BSON)._unsafeUnwrap() as Record<string, unknown>;
+    expect(Buffer.from(BSON.serialize(doc)).toString('hex')).toBe(Buffer.from(BSON.serialize(oracle)).toString('hex'));
+    expect((sentValue(raw) as BSON.Binary).sub_type).toBe(Number.parseInt(type, 16));
+  });
+
+  it.each([
+    ['{"a":{"$binary":"AQID","$type":"zz"}}'],
+    ['{"a":{"$binary":"AQID","$type":"100"}}'],
+    ['{"a":{"$binary":"AQID","$type":4}}'],
+    ['{"a":{"$binary":"AQID"}}'],
+  ])('%s is RECORD_INVALID', (raw) => {
+    expect(parseExtendedJson(raw, BSON)._unsafeUnwrapErr().code).toBe('RECORD_INVALID');
+  });
+});
