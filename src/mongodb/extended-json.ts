@@ -23,6 +23,21 @@ const DATE_LIMIT_MS = 8_640_000_000_000_000n;
 const INTEGER = /^-?(0|[1-9][0-9]*)$/;
 /** The text of a `$numberDouble` that is a decimal number (sign, digits, point, exponent; no blanks, no 0x/0o/0b). */
 const DOUBLE_TEXT = /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/;
+/**
+ * Deprecated BSON types the driver's BSON library has no type for: it reads
+ * their wrappers as another type (a DBPointer as a DBRef, an embedded
+ * document of type 0x03 not 0x0C; undefined as null, 0x0A not 0x06).
+ */
+const UNWRITABLE: ReadonlyMap<string, string> = new Map([
+  [
+    '$dbPointer',
+    'a DBPointer (BSON type 0x0C, deprecated), which the driver cannot write (it would store an embedded DBRef document instead); give a DBRef as {"$ref": …, "$id": …} if that is meant',
+  ],
+  [
+    '$undefined',
+    'undefined (BSON type 0x06, deprecated), which the driver cannot write (it would store null instead); give null if that is meant',
+  ],
+]);
 /** A binary subtype as Extended JSON writes it: one or two hex digits. */
 const BINARY_SUBTYPE = /^[0-9a-fA-F]{1,2}$/;
 /** The other texts of a `$numberDouble` the Extended JSON spec defines. */
@@ -99,8 +114,9 @@ type Problem =
 /**
  * Rewrites a parsed tree into canonical extended JSON: bare numbers get
  * their exact type; `$numberInt`, `$numberLong`, `$numberDouble`, `$date`
- * and `$timestamp` wrappers are checked, `$dbPointer` refused (the library would wrap or zero them silently). The
- * first problem found is kept in `problem` and ends the rewrite's meaning:
+ * and `$timestamp` wrappers are checked and `$dbPointer` and `$undefined`
+ * refused (the library would wrap, zero or retype them silently); legacy
+ * `$binary`/`$type` takes its v2 form. The first problem found is kept in `problem` and ends the rewrite's meaning:
  * every record's every node passes here, so no node allocates a Result.
  */
 class Canonicalizer {
@@ -176,12 +192,13 @@ class Canonicalizer {
       else if (decimal && !Number.isFinite(Number(d))) this.#range(path, JSON.stringify(d), 'is beyond the range of a double');
     }
     if ('$timestamp' in o) this.#timestamp(o.$timestamp, path);
-    // The BSON library has no DBPointer: it reads the wrapper as a DBRef, an embedded document (type 0x03, not 0x0C).
-    if ('$dbPointer' in o && o.$dbPointer !== null)
-      this.problem ??= {
-        kind: 'malformed',
-        message: `${path === '' ? 'the record' : `field ${path}`}: {"$dbPointer": …} is a DBPointer (BSON type 0x0C, deprecated), which the driver cannot write (it would store an embedded DBRef document instead); give a DBRef as {"$ref": …, "$id": …} if that is meant`,
-      };
+    for (const [key, what] of UNWRITABLE) {
+      if (key in o && o[key] !== null)
+        this.problem ??= {
+          kind: 'malformed',
+          message: `${path === '' ? 'the record' : `field ${path}`}: {"${key}": …} is ${what}`,
+        };
+    }
   }
 
   /** `t` and `i` of a `$timestamp` are unsigned 32-bit: the BSON library would store a larger one modulo 2^32. */

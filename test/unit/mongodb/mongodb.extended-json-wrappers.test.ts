@@ -102,3 +102,18 @@ describe('legacy $binary ({"$binary": "<base64>", "$type": "<hex>"}), as mongoex
     expect(parseExtendedJson(raw, BSON)._unsafeUnwrapErr().code).toBe('RECORD_INVALID');
   });
 });
+
+describe('$undefined: BSON type 0x06, which the driver cannot write', () => {
+  it('is stored as undefined (element type 0x06) or refused with RECORD_INVALID naming the field, never as null', () => {
+    const r = parseExtendedJson('{"a":{"b":{"$undefined":true}}}', BSON, { table: 'alpha', line: 5, id: 'x' });
+    if (r.isOk()) {
+      const a = (r.value as { a: Record<string, unknown> }).a;
+      // The first element's type byte follows the document's 4-byte length.
+      expect(BSON.serialize(a)[4]).toBe(0x06);
+      return;
+    }
+    expect(r.error.code).toBe('RECORD_INVALID');
+    expect(r.error.message).toContain('field a.b');
+    expect(r.error.context).toMatchObject({ table: 'alpha', line: 5, id: 'x' });
+  });
+});
