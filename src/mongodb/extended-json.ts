@@ -17,9 +17,31 @@ const INT32_MIN = -(2n ** 31n);
 const INT32_MAX = 2n ** 31n - 1n;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
+const UINT32_MAX = 2 ** 32 - 1;
 /** The range of a JavaScript Date (and so of a `$date` the driver can hold): ±8.64e15 ms. */
 const DATE_LIMIT_MS = 8_640_000_000_000_000n;
 const INTEGER = /^-?(0|[1-9][0-9]*)$/;
+/** The text of a `$numberDouble` that is a decimal number (sign, digits, point, exponent; no blanks, no 0x/0o/0b). */
+const DOUBLE_TEXT = /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/;
+/**
+ * Deprecated BSON types the driver's BSON library has no type for: it reads
+ * their wrappers as another type (a DBPointer as a DBRef, an embedded
+ * document of type 0x03 not 0x0C; undefined as null, 0x0A not 0x06).
+ */
+const UNWRITABLE: ReadonlyMap<string, string> = new Map([
+  [
+    '$dbPointer',
+    'a DBPointer (BSON type 0x0C, deprecated), which the driver cannot write (it would store an embedded DBRef document instead); give a DBRef as {"$ref": …, "$id": …} if that is meant',
+  ],
+  [
+    '$undefined',
+    'undefined (BSON type 0x06, deprecated), which the driver cannot write (it would store null instead); give null if that is meant',
+  ],
+]);
+/** A binary subtype as Extended JSON writes it: one or two hex digits. */
+const BINARY_SUBTYPE = /^[0-9a-fA-F]{1,2}$/;
+/** The other texts of a `$numberDouble` the Extended JSON spec defines. */
+const DOUBLE_WORDS: readonly string[] = ['Infinity', '-Infinity', 'NaN'];
 /**
  * The keys that make an object one extended JSON value, with the keys that
  * may stand beside each (legacy `$binary`/`$type`, `$regex`/`$options`,
@@ -91,9 +113,10 @@ type Problem =
 
 /**
  * Rewrites a parsed tree into canonical extended JSON: bare numbers get
- * their exact type; `$numberInt`, `$numberLong`, `$numberDouble` and `$date`
- * wrappers are checked (the library would wrap or zero them silently). The
- * first problem found is kept in `problem` and ends the rewrite's meaning:
+ * their exact type; `$numberInt`, `$numberLong`, `$numberDouble`, `$date`
+ * and `$timestamp` wrappers are checked and `$dbPointer` and `$undefined`
+ * refused (the library would wrap, zero or retype them silently); legacy
+ * `$binary`/`$type` takes its v2 form. The first problem found is kept in `problem` and ends the rewrite's meaning:
  * every record's every node passes here, so no node allocates a Result.
  */
 class Canonicalizer {
@@ -158,11 +181,33 @@ class Canonicalizer {
     if ('$numberLong' in o && !this.#integerIn(o.$numberLong, INT64_MIN, INT64_MAX))
       this.#range(path, JSON.stringify(o.$numberLong), 'is not a 64-bit integer');
     if ('$numberDouble' in o) {
+      // The EJSON parser reads the text with parseFloat, which takes "0x10" as 0 and skips blanks: only the spec's forms pass.
       const d = o.$numberDouble;
-      if (typeof d !== 'string' || d.trim() === '' || Number.isNaN(Number(d)) !== (d === 'NaN'))
-        this.problem ??= { kind: 'malformed', message: `${JSON.stringify(d)} is not a double` };
-      else if (!['Infinity', '-Infinity'].includes(d) && !Number.isFinite(Number(d)))
-        this.#range(path, JSON.stringify(d), 'is beyond the range of a double');
+      const decimal = typeof d === 'string' && DOUBLE_TEXT.test(d);
+      if (!decimal && !(typeof d === 'string' && DOUBLE_WORDS.includes(d)))
+        this.problem ??= {
+          kind: 'malformed',
+          message: `${JSON.stringify(d)} is not a double (a decimal number, "Infinity", "-Infinity" or "NaN")`,
+        };
+      else if (decimal && !Number.isFinite(Number(d))) this.#range(path, JSON.stringify(d), 'is beyond the range of a double');
+    }
+    if ('$timestamp' in o) this.#timestamp(o.$timestamp, path);
+    for (const [key, what] of UNWRITABLE) {
+      if (key in o && o[key] !== null)
+        this.problem ??= {
+          kind: 'malformed',
+          message: `${path === '' ? 'the record' : `field ${path}`}: {"${key}": …} is ${what}`,
+        };
+    }
+  }
+
+  /** `t` and `i` of a `$timestamp` are unsigned 32-bit: the BSON library would store a larger one modulo 2^32. */
+  #timestamp(value: unknown, path: string): void {
+    if (typeof value !== 'object' || value === null) return;
+    for (const part of ['t', 'i'] as const) {
+      const n = (value as Record<string, unknown>)[part];
+      if (n instanceof JsonNumber && Number(n.text) > UINT32_MAX)
+        this.#range(`${path}.${part}`, n.text, 'is beyond the range of a timestamp part (an unsigned 32-bit integer)');
     }
   }
 
@@ -180,6 +225,7 @@ class Canonicalizer {
       this.#alone(o, keys, path);
       this.#wrappers(o, path);
       if ('$date' in o) return { ...o, $date: this.#date(o.$date, path) };
+      if (typeof o.$binary === 'string' && '$type' in o) return this.#legacyBinary(o.$binary, o.$type, path);
     }
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(o)) {
@@ -191,6 +237,16 @@ class Canonicalizer {
       else out[k] = value;
     }
     return out;
+  }
+
+  /** `{"$binary": "<base64>", "$type": "<hex>"}` (Extended JSON v1, which the EJSON parser refuses) in its v2 form. */
+  #legacyBinary(base64: string, type: unknown, path: string): unknown {
+    if (typeof type !== 'string' || !BINARY_SUBTYPE.test(type))
+      this.problem ??= {
+        kind: 'malformed',
+        message: `${path === '' ? 'the record' : `field ${path}`}: {"$binary": …, "$type": ${JSON.stringify(type)}}: $type is not a subtype of one or two hex digits`,
+      };
+    return { $binary: { base64, subType: type } };
   }
 
   #plainDeep(value: unknown, path: string): unknown {

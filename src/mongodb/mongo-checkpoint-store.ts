@@ -5,8 +5,8 @@
  * @module
  */
 import type { ClientSession, Db, WriteConcernSettings } from 'mongodb';
-import { ok, ResultAsync, safeTry, type Result } from 'neverthrow';
-import type { BackfillError } from '../errors.js';
+import { err, ok, ResultAsync, safeTry, type Result } from 'neverthrow';
+import { BackfillError } from '../errors.js';
 import type { Logger } from '../_internals/logger.js';
 import type { BackfillCheckpoint, BackfillFailure, CheckpointStore, StoredCheckpoint } from '../statements/ports.js';
 import { DECIDING_READ, DEFAULT_CHECKPOINTS_COLLECTION, DEFAULT_FAILURES_COLLECTION } from './defaults.js';
@@ -188,8 +188,19 @@ export function loadCheckpointFrom(c: CheckpointContext, runId: string): ResultA
   return ResultAsync.fromPromise(
     withMongoRetry(async () => {
       // Resume decides from this: the primary's majority-committed state, never a lagging secondary.
-      const cp = await c.db.collection<CheckpointDoc>(c.checkpoints).findOne({ _id: runId }, DECIDING_READ);
-      if (cp === null) return null;
+      const found = await c.db.collection<CheckpointDoc>(c.checkpoints).findOne({ _id: runId }, DECIDING_READ);
+      if (found === null) return null;
+      // Thrown, not retried: mongoErrorToBackfill hands a BackfillError on as it is.
+      const cp = checkpointShape(found).match(
+        (doc) => doc,
+        (problem) => {
+          throw new BackfillError(
+            'INVALID_ARGUMENT',
+            `${c.checkpoints}: the checkpoint of run ${JSON.stringify(runId)} has ${problem}, which the statement sink never writes (was it edited by hand?); resuming from it could repeat or skip documents. Restore the value the sink wrote, or delete the checkpoint and its failures to run again from the start, or use a new runId.`,
+            { context: { table: c.checkpoints, runId } },
+          );
+        },
+      );
       const failed = await c.db
         .collection<FailureDoc>(c.failures)
         .find({ runId, seq: { $lte: cp.counters.failures } }, { projection: { _id: 0, digest: 1, code: 1, message: 1 }, ...DECIDING_READ })
@@ -199,6 +210,41 @@ export function loadCheckpointFrom(c: CheckpointContext, runId: string): ResultA
     }, c.retry),
     (e) => mongoErrorToBackfill(e, { table: c.checkpoints, runId }),
   );
+}
+
+const COUNTERS = ['evaluated', 'backfilled', 'claimsWritten', 'skipped', 'failures'] as const;
+
+/**
+ * `doc` as a checkpoint the sink writes, or what is wrong with it (a
+ * phrase): a cursor of ISO-8601 text (a date, as mongosh's `ISODate` sets
+ * it, is taken as the text the source writes) and a string digest, counters
+ * that are integers from 0, boolean flags. A digest of another type would
+ * sort before or after every digest and repeat or skip a page; `completed`
+ * as text would end the run.
+ */
+function checkpointShape(doc: Readonly<Record<string, unknown>>): Result<CheckpointDoc, string> {
+  const has = (o: unknown, k: string): unknown => (typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[k] : undefined);
+  const kind = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`);
+  const { cursor, counters, options, completed } = doc;
+  if (cursor === undefined) return err('no cursor field');
+  let at: unknown;
+  if (cursor !== null) {
+    at = has(cursor, 'retrievedAt');
+    if (at instanceof Date && !Number.isNaN(at.getTime())) at = at.toISOString();
+    if (typeof at !== 'string') return err(`cursor.retrievedAt ${at === undefined ? 'missing' : `as ${kind(at)}`}, not ISO-8601 text`);
+    const digest = has(cursor, 'digest');
+    if (typeof digest !== 'string') return err(`cursor.digest ${digest === undefined ? 'missing' : `as ${kind(digest)}`}, not a string`);
+  }
+  if (typeof counters !== 'object' || counters === null) return err('no counters');
+  for (const k of COUNTERS) {
+    const n = has(counters, k);
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+      return err(`counters.${k} = ${String(n)} (${kind(n)}), not an integer from 0`);
+  }
+  if (typeof completed !== 'boolean') return err(`completed = ${JSON.stringify(completed)}, not true or false`);
+  if (typeof has(options, 'force') !== 'boolean') return err(`options.force = ${JSON.stringify(has(options, 'force'))}, not true or false`);
+  const cp = doc as unknown as CheckpointDoc;
+  return ok(cursor === null ? cp : { ...cp, cursor: { retrievedAt: at as string, digest: (cursor as { digest: string }).digest } });
 }
 
 function storedCheckpoint(
@@ -269,7 +315,13 @@ export class MongoCheckpointStore implements CheckpointStore {
     return this.#context.asyncAndThen((c) => c.collation.check().andThen(() => prepareCheckpoints(c.store)));
   }
 
-  /** The run's checkpoint with the failures recorded up to it, or `null`. */
+  /**
+   * The run's checkpoint with the failures recorded up to it, or `null`. A
+   * checkpoint document not of the shape the sink writes (edited by hand: a
+   * cursor digest that is no string, a counter that is no integer from 0,
+   * `completed` as text, …) is `INVALID_ARGUMENT` naming the run and the
+   * field; a cursor time set as a date is read as its ISO text.
+   */
   loadCheckpoint(runId: string): ResultAsync<StoredCheckpoint | null, BackfillError> {
     return this.#context.asyncAndThen((c) => c.collation.check().andThen(() => loadCheckpointFrom(c.store, runId)));
   }

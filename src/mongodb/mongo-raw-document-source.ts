@@ -177,7 +177,9 @@ export function positionProblem(row: { readonly digest?: unknown; readonly retri
  * `skip`, served by the `{ retrievedAt: 1, digest: 1 }` index that
  * {@link MongoRawDocumentSource.prepare} creates. Cursors carry millisecond
  * ISO-8601 text, MongoDB's own date precision, so resuming neither skips nor
- * repeats a document. A collection whose default collation is not the
+ * repeats a document; a cursor's text is read as ISO-8601 (UTC without an
+ * offset, whatever the host's time zone), other text is `INVALID_ARGUMENT`.
+ * A collection whose default collation is not the
  * simple (binary) one is refused before anything is read or written (see
  * {@link MongoRawDocumentSource.prepare}).
  *
@@ -365,6 +367,21 @@ function appendOperation(d: NewMongoRawDocument, _id: ObjectId): Result<AnyBulkW
   return ok({ updateOne: { filter: { digest: d.digest }, update: { $setOnInsert: doc }, upsert: true } });
 }
 
+/**
+ * A cursor's `retrievedAt` as a Date, read as `append` reads text (UTC
+ * without an offset, never `Date`'s parsing: a checkpoint can be edited by
+ * hand), or exactly as this source writes it (`toISOString`, whose years
+ * past 9999 `readInstant` does not take); `pastMs` when it lies inside its
+ * millisecond, after every document of it. Undefined for any other text.
+ */
+function cursorInstant(text: unknown): { readonly date: Date; readonly pastMs: boolean } | undefined {
+  if (typeof text !== 'string') return undefined;
+  const instant = readInstant(text);
+  if (instant.isOk()) return { date: new Date(instant.value.epochMs), pastMs: instant.value.beyondMs !== '' };
+  const own = new Date(text);
+  return !Number.isNaN(own.getTime()) && own.toISOString() === text ? { date: own, pastMs: false } : undefined;
+}
+
 /** The keyset filter of a page or count query. */
 function pageFilter(query: RawDocumentCountQuery): Result<Filter<Document>, BackfillError> {
   const clauses: Filter<Document>[] = [];
@@ -374,13 +391,17 @@ function pageFilter(query: RawDocumentCountQuery): Result<Filter<Document>, Back
     clauses.push({ retrievedAt: { $gte: query.retrievedSince } });
   }
   if (query.after !== undefined) {
-    const t = new Date(query.after.retrievedAt);
-    if (Number.isNaN(t.getTime()))
-      return invalid(`cursor retrievedAt ${JSON.stringify(query.after.retrievedAt)} is not an ISO-8601 time.`, {
-        digest: query.after.digest,
-      });
+    const at = cursorInstant(query.after.retrievedAt);
+    if (at === undefined)
+      return invalid(
+        `cursor retrievedAt ${JSON.stringify(query.after.retrievedAt)} is not an ISO-8601 time in the years 0001 to 9999 (one without an offset is UTC).`,
+        { digest: query.after.digest },
+      );
+    const t = at.date;
+    // A Date holds milliseconds: a cursor past its millisecond (a PostgreSQL cursor's microseconds) is after every document of it.
+    if (at.pastMs) clauses.push({ retrievedAt: { $gt: t } });
     // The $gte bound gives the planner a range on the index's leading key; the $or breaks ties.
-    clauses.push({ retrievedAt: { $gte: t }, $or: [{ retrievedAt: { $gt: t } }, { digest: { $gt: query.after.digest } }] });
+    else clauses.push({ retrievedAt: { $gte: t }, $or: [{ retrievedAt: { $gt: t } }, { digest: { $gt: query.after.digest } }] });
   }
   return ok(clauses.length === 0 ? {} : clauses.length === 1 ? clauses[0]! : { $and: clauses });
 }

@@ -121,19 +121,22 @@ describe('parseExtendedJson', () => {
 });
 
 describe('through the staging target', () => {
-  it('an out-of-range number stops the load with the line that holds it, and nothing of the load is committed', async () => {
+  it.each([
+    ['{"_id":"b","n":1e400}', 'NUMBER_OUT_OF_RANGE', { field: 'n' }],
+    ['{"_id":"b","n":{"$numberDouble":"0x10"}}', 'RECORD_INVALID', {}],
+  ])('%s stops the load (%s) with the line that holds it, and nothing of the load is committed', async (bad, code, more) => {
     const fake = new FakeMongo();
     const target = new MongoStagingTarget({ db: fake.db() as unknown as Db, collections: ['alpha'] });
     const s = (await target.begin({ strategy: 'swap', dryRun: false, tables: ['alpha'] }))._unsafeUnwrap();
     async function* batches() {
       yield [
         { id: 'a', raw: '{"_id":"a","n":1}', line: 1 },
-        { id: 'b', raw: '{"_id":"b","n":1e400}', line: 2 },
+        { id: 'b', raw: bad, line: 2 },
       ];
     }
     const r = await s.load('alpha', batches());
-    expect(r._unsafeUnwrapErr().code).toBe('NUMBER_OUT_OF_RANGE');
-    expect(r._unsafeUnwrapErr().context).toMatchObject({ line: 2, id: 'b', field: 'n' });
+    expect(r._unsafeUnwrapErr().code).toBe(code);
+    expect(r._unsafeUnwrapErr().context).toMatchObject({ line: 2, id: 'b', ...more });
     (await s.abort())._unsafeUnwrap();
     expect(fake.collectionNames()).toEqual(['backfill_kit_staging']);
   });

@@ -130,3 +130,47 @@ describe('append whose write reached the server but whose reply was lost', () =>
     expect((await source.append([{ digest: 'sha256:a', retrievedAt: new Date(0), content: '{}' }]))._unsafeUnwrap()).toBe(0);
   });
 });
+
+describe('a resume cursor (a checkpoint edited by hand, say) is read as the rest of the library reads times', () => {
+  /** Documents a, c, b at 08:00Z, 10:00Z and the next day; the pages after `retrievedAt` (cursor digest sha256:a), read in New York. */
+  async function pagesAfter(retrievedAt: string) {
+    const zone = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      const fake = new FakeMongo();
+      const source = new MongoRawDocumentSource({ db: fake.db() as unknown as Db });
+      const docs = [
+        { digest: 'sha256:a', retrievedAt: new Date('2025-10-19T08:00:00Z'), content: '{}' },
+        { digest: 'sha256:c', retrievedAt: new Date('2025-10-19T10:00:00Z'), content: '{}' },
+        { digest: 'sha256:b', retrievedAt: new Date('2025-10-20T08:00:00Z'), content: '{}' },
+      ];
+      (await source.append(docs))._unsafeUnwrap();
+      const query = { after: { retrievedAt, digest: 'sha256:a' } };
+      const page = await source.readPage({ limit: 10, ...query });
+      const count = await source.count(query);
+      return { page: page.map((p) => p.map((d) => d.digest)), count };
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  }
+
+  it.for([
+    ['2025-10-19T08:00:00', ['sha256:c', 'sha256:b']],
+    ['2025-10-19 10:00:00+02:00', ['sha256:c', 'sha256:b']],
+    ['2025-10-19T08:00:00.000Z', ['sha256:c', 'sha256:b']],
+    ['2025-10-19T07:59:59.9995Z', ['sha256:a', 'sha256:c', 'sha256:b']],
+    ['2025-10-19T10:00:00.0005Z', ['sha256:b']],
+    ['+010000-01-01T00:00:00.000Z', []],
+  ] as const)('%s without an offset is UTC, not the host’s zone: the page and count hold %j', async ([text, digests]) => {
+    const { page, count } = await pagesAfter(text);
+    expect(page._unsafeUnwrap()).toEqual(digests);
+    expect(count._unsafeUnwrap()).toBe(digests.length);
+  });
+
+  it.for(['Jan 1 2024', '1', '2024-02-30T00:00:00Z', '2025-10-19T24:00:00'])('%j is INVALID_ARGUMENT, not a guessed date', async (text) => {
+    const { page, count } = await pagesAfter(text);
+    expect(page.isErr() && page.error.code).toBe('INVALID_ARGUMENT');
+    expect(count.isErr() && count.error.code).toBe('INVALID_ARGUMENT');
+  });
+});
