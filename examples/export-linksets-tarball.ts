@@ -12,10 +12,13 @@
 import { exportDataset } from '../src/staging/index.js';
 
 async function main(): Promise<void> {
-  const out = process.argv[2];
+  const [out, ...extra] = process.argv.slice(2);
   const url = process.env.PGURI || process.env.CONCELIER_PG_URI;
-  if (out === undefined) {
-    process.stderr.write('usage: export-linksets-tarball out/linksets/linksets-stage-backfill.tar.zst\n');
+  // Settings are environment variables: a flag after the path is refused rather than ignored.
+  if (out === undefined || extra.length > 0) {
+    process.stderr.write(
+      `usage: export-linksets-tarball out/linksets/linksets-stage-backfill.tar.zst (settings in the environment: PGSCHEMA, LINKSETS_TABLE, CHUNKS_TABLE); got ${JSON.stringify(process.argv.slice(2))}\n`,
+    );
     process.exitCode = 2;
     return;
   }
