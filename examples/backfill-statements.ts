@@ -25,10 +25,12 @@ function usage(message: string): never {
   process.exit(2);
 }
 
+/** A count as backfill-kit reads one: the digits 0-9 only (`Number` would read `0x10` as 16 and `1e1` as 10). */
 function positive(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) usage(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n < 1)
+    usage(`--${name} must be a positive integer written with the digits 0-9, got ${JSON.stringify(value)}`);
   return n;
 }
 

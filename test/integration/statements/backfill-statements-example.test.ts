@@ -82,4 +82,17 @@ describe('examples/backfill-statements.ts', () => {
       expect(r.stderr).toMatch(/--retrieved-since/);
     }
   });
+
+  it('refuses a count written other than with the digits 0-9 (exit 2), as backfill-kit does: 0x10 is not read as 16', () => {
+    for (const [flag, value] of [
+      ['--max-documents', '0x10'],
+      ['--max-documents', '1e1'],
+      ['--batch-size', '0b101'],
+      ['--batch-size', ' 5'],
+    ] as const) {
+      const r = example(['--pg', db.url, flag, value]);
+      expect(r.status, `${flag} ${value}: ${r.stdout}${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(flag);
+    }
+  });
 });
