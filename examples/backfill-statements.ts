@@ -3,8 +3,8 @@
 //     [--batch-size <int>] [--max-documents <int>]
 // and the release plan's step 3, "Run 21-102 backfill with `--batch-size=500
 // --stop-on-error`; capture report hash".
-// Same flags (plus --stop-on-error and --run-id); prints the runbook's summary line
-// and the report hash. Exits 0 only when no document failed: 4 when some did
+// Same flags (plus --stop-on-error and --run-id; --retrieved-since is ISO-8601,
+// UTC unless it has an offset); prints the runbook's summary line and the report hash. Exits 0 only when no document failed: 4 when some did
 // (listed on stderr), 1 when the run stopped, 2 on a bad flag. Reads raw documents from vex.raw_documents and writes
 // vex.statements in the PostgreSQL at --pg, PGURI or BACKFILL_KIT_PG_URL.
 // A run interrupted for any reason (even SIGKILL) resumes when started again
@@ -15,6 +15,7 @@
 //   npx tsx examples/backfill-statements.ts --force --max-documents 2000
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { readInstant } from '../src/_internals/instant.js';
 import { defaultVexNormalizers, PgRawDocumentSource, PgStatementSink, StatementBackfiller } from '../src/statements/index.js';
 
 function usage(message: string): never {
@@ -24,10 +25,12 @@ function usage(message: string): never {
   process.exit(2);
 }
 
+/** A count as backfill-kit reads one: the digits 0-9 only (`Number` would read `0x10` as 16 and `1e1` as 10). */
 function positive(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) usage(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n < 1)
+    usage(`--${name} must be a positive integer written with the digits 0-9, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -54,13 +57,21 @@ try {
 
 const url = args.pg ?? process.env.PGURI ?? process.env.BACKFILL_KIT_PG_URL;
 if (!url) usage('no database: pass --pg or set PGURI');
-const sinceText = args['retrieved-since'];
-// The runbook reads timestamps as UTC by default.
-const retrievedSince =
-  sinceText === undefined
-    ? undefined
-    : new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(sinceText) || !sinceText.includes('T') ? sinceText : `${sinceText}Z`);
-if (retrievedSince && Number.isNaN(retrievedSince.getTime())) usage(`--retrieved-since is not an ISO-8601 timestamp: ${sinceText}`);
+/**
+ * `--retrieved-since` as `backfill-kit statements backfill` reads it: ISO-8601, UTC unless it has an offset (as
+ * the runbook reads timestamps), whatever the host's time zone, psql's `2025-10-01 00:00:00` too. `Date` would read
+ * that in the host's time zone, and `12` as 2001-12-01.
+ */
+function instant(text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const read = readInstant(text);
+  if (read.isErr() || read.value.finerThanMs)
+    usage(
+      `--retrieved-since must be an ISO-8601 timestamp such as 2024-01-01T00:00:00Z (UTC unless it has an offset), not ${JSON.stringify(text)}`,
+    );
+  return new Date(read.value.epochMs);
+}
+const retrievedSince = instant(args['retrieved-since']);
 const batchSize = positive('batch-size', args['batch-size']);
 const maxDocuments = positive('max-documents', args['max-documents']);
 

@@ -52,9 +52,18 @@ function choice<T extends string>(name: string, choices: readonly T[]): T | unde
 }
 
 async function main(): Promise<void> {
-  const path = process.argv[2];
+  const args = process.argv.slice(2);
+  const usage =
+    'usage: backfill-store-aoc-19-005 /path/to/linksets-stage-backfill.tar.zst (settings in the environment: PGURI, DRY_RUN=1, STRATEGY, ON_INVALID, TARBALL_SHA256, PGSCHEMA)';
+  if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) {
+    process.stdout.write(`${usage}\n`);
+    return;
+  }
+  const [path, ...extra] = args;
   const url = process.env.PGURI || process.env.CONCELIER_PG_URI;
-  if (path === undefined) return fail('usage: backfill-store-aoc-19-005 /path/to/linksets-stage-backfill.tar.zst', 2);
+  // Settings are environment variables: a flag (`--dry-run`) is refused, since ignored it would import for real.
+  if (path === undefined || path.startsWith('-') || extra.length > 0)
+    return fail(`${usage}; got ${JSON.stringify(args)} (write a path that starts with - as ./-…)`, 2);
   if (url === undefined || url === '') return fail('set PGURI (or CONCELIER_PG_URI) to the target PostgreSQL', 2);
   // A mistyped setting stops here rather than falling back to a default: DRY_RUN=ture must not import for real.
   const dryRunText = (process.env.DRY_RUN ?? '').trim().toLowerCase();

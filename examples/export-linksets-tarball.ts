@@ -12,10 +12,18 @@
 import { exportDataset } from '../src/staging/index.js';
 
 async function main(): Promise<void> {
-  const out = process.argv[2];
+  const args = process.argv.slice(2);
+  const usage =
+    'usage: export-linksets-tarball out/linksets/linksets-stage-backfill.tar.zst (settings in the environment: PGURI, PGSCHEMA, LINKSETS_TABLE, CHUNKS_TABLE)';
+  if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) {
+    process.stdout.write(`${usage}\n`);
+    return;
+  }
+  const [out, ...extra] = args;
   const url = process.env.PGURI || process.env.CONCELIER_PG_URI;
-  if (out === undefined) {
-    process.stderr.write('usage: export-linksets-tarball out/linksets/linksets-stage-backfill.tar.zst\n');
+  // Settings are environment variables: a flag is refused rather than ignored, or taken for the path (`./--help`).
+  if (out === undefined || out.startsWith('-') || extra.length > 0) {
+    process.stderr.write(`${usage}; got ${JSON.stringify(args)} (write a path that starts with - as ./-…)\n`);
     process.exitCode = 2;
     return;
   }

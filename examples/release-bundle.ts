@@ -27,7 +27,19 @@ import {
   writeChecksums,
 } from '../src/verify/index.js';
 
-const out = process.argv[2] ?? mkdtempSync(join(tmpdir(), 'lnm-offline-kit-'));
+const args = process.argv.slice(2);
+const USAGE =
+  'usage: release-bundle [outDir] (a new temporary directory when not given; SIGNING_KEY=path/to/cosign.key in the environment)';
+if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
+// A flag is refused, not taken for the directory to write the kit into (`./--help/`).
+if (args.length > 1 || args[0]?.startsWith('-')) {
+  console.error(`${USAGE}; got ${JSON.stringify(args)} (write a directory that starts with - as ./-…)`);
+  process.exit(2);
+}
+const out = args[0] ?? mkdtempSync(join(tmpdir(), 'lnm-offline-kit-'));
 const DATASET = 'datasets/linksets-stage-backfill.tar.zst';
 const failures: string[] = [];
 

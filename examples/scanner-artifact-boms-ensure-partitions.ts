@@ -10,10 +10,11 @@
 import { PartitionManager } from '../src/partitions/index.js';
 import { pgDsnToUrl } from '../src/_internals/pg-dsn.js';
 
-const [aheadArg = '1'] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const [aheadArg = '1'] = args;
 const ahead = Number(aheadArg);
-if (!/^\d+$/.test(aheadArg) || !Number.isSafeInteger(ahead)) {
-  console.error(`usage: scanner-artifact-boms-ensure-partitions.ts [months-ahead]; got ${JSON.stringify(aheadArg)}`);
+if (!/^\d+$/.test(aheadArg) || !Number.isSafeInteger(ahead) || args.length > 1) {
+  console.error(`usage: scanner-artifact-boms-ensure-partitions.ts [months-ahead]; got ${JSON.stringify(args)}`);
   process.exit(2);
 }
 const url = pgDsnToUrl(process.env.PG_DSN ?? '');

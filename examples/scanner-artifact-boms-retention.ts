@@ -3,17 +3,21 @@
 //
 //   PG_DSN="Host=…;Database=…;Username=…;Password=…" npx tsx examples/scanner-artifact-boms-retention.ts 12 true
 //
-// Arguments: months to keep before the current one (default 12), and dry run
+// Arguments (these two only): months to keep before the current one (default 12), and dry run
 // (`true`, the default, only prints the plan; `false` drops). RETENTION_MODE=detach
 // keeps expired partitions as plain tables instead; DRY_RUN=1 forces a dry run. Only tables named
 // scanner.artifact_boms_YYYY_MM with exactly that month's bounds are ever touched.
 import { PartitionManager } from '../src/partitions/index.js';
 import { pgDsnToUrl } from '../src/_internals/pg-dsn.js';
 
-const [keepArg = '12', dryArg = 'true'] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const [keepArg = '12', dryArg = 'true'] = args;
 const keep = Number(keepArg);
-if (!/^\d+$/.test(keepArg) || !['true', 'false'].includes(dryArg)) {
-  console.error(`usage: scanner-artifact-boms-retention.ts [months-to-keep] [true|false]; got ${JSON.stringify([keepArg, dryArg])}`);
+// An argument past the two (`--mode detach`, as backfill-kit takes it) is refused: ignored, the run would drop.
+if (!/^\d+$/.test(keepArg) || !['true', 'false'].includes(dryArg) || args.length > 2) {
+  console.error(
+    `usage: scanner-artifact-boms-retention.ts [months-to-keep] [true|false] (detach with RETENTION_MODE=detach); got ${JSON.stringify(args)}`,
+  );
   process.exit(2);
 }
 const modeText = process.env.RETENTION_MODE || 'drop';

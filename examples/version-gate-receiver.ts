@@ -31,9 +31,16 @@ const portText = (process.env.PORT ?? '8080').trim();
 const port = /^\d{1,5}$/.test(portText) ? Number(portText) : Number.NaN;
 if (!(port <= 65535)) badSetting(`PORT must be a port number from 0 to 65535, not ${JSON.stringify(process.env.PORT)}`);
 
+// A count of commits, written with digits: Number would read 0x10 as 16 and 1e2 as 100.
+const windowText = (process.env.VERSION_GATE_WINDOW ?? '100').trim();
+if (!/^[0-9]+$/.test(windowText))
+  badSetting(
+    `VERSION_GATE_WINDOW must be a number of commits written with the digits 0-9, not ${JSON.stringify(process.env.VERSION_GATE_WINDOW)}`,
+  );
+
 const gate = new VersionGate({
   repoPath: process.env.VERSION_GATE_REPO ?? '.',
-  window: Number(process.env.VERSION_GATE_WINDOW ?? 100),
+  window: Number(windowText),
   enabled: !['0', 'false', 'no', 'off'].includes(enabledText),
   remediation: process.env.VERSION_GATE_REMEDIATION ?? [
     'cd /srv/lab-agent && sudo -u lab git pull --ff-only origin main',

@@ -25,6 +25,9 @@ export const DRY_RUN_VAR = 'DRY_RUN';
 /** libpq variables that, when set, let the driver connect without a URL. */
 const LIBPQ_VARS = ['PGHOST', 'PGHOSTADDR', 'PGPORT', 'PGDATABASE', 'PGUSER', 'PGPASSWORD', 'PGSSLMODE'] as const;
 
+/** libpq variables of a connection service, which the driver does not read (see {@link resolvePgTarget}). */
+const SERVICE_VARS = ['PGSERVICE', 'PGSERVICEFILE'] as const;
+
 /** Where the CLI will connect, and what told it to. */
 export interface PgTarget {
   /** A `postgres://` URL, or undefined to let the driver read the libpq `PG*` variables. */
@@ -44,6 +47,8 @@ function target(value: string, from: string): Result<PgTarget, BackfillError> {
 /**
  * Picks the database: `--pg` first, then the variables in `order`, then the
  * libpq `PG*` variables. Every form `PG_DSN` takes is accepted by each of them.
+ * `PGSERVICE` (or `PGSERVICEFILE`) without a URL is refused: the driver
+ * reads no connection service, so its database and user would be ignored.
  *
  * @example
  * ```ts
@@ -57,6 +62,16 @@ export function resolvePgTarget(flag: string | undefined, env: Env, order: reado
     const value = env[name];
     if (value !== undefined && value.trim() !== '') return target(value, name);
   }
+  // libpq would take the database, user and host from the service's entry; the driver reads no pg_service.conf, and
+  // would connect with the other PG* variables alone: to the user's database, perhaps not the service's.
+  const service = SERVICE_VARS.find((name) => (env[name] ?? '') !== '');
+  if (service !== undefined)
+    return err(
+      new BackfillError(
+        'INVALID_ARGUMENT',
+        `${service}=${env[service]} names a connection service (pg_service.conf), which backfill-kit cannot read: pass the service's settings with --pg <url> (or ${order.join(', ')}), or PGHOST, PGPORT, PGDATABASE and PGUSER, and unset ${service}.`,
+      ),
+    );
   const libpq = LIBPQ_VARS.filter((name) => (env[name] ?? '') !== '');
   if (libpq.length > 0) {
     const host = env['PGHOST'] ?? env['PGHOSTADDR'] ?? 'localhost';

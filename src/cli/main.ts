@@ -60,6 +60,22 @@ if (tooOld !== undefined) {
   process.stderr.write(formatError(error, false));
   process.exit(EXIT_CODES.USAGE.code);
 }
+// A current directory removed since the shell entered it (a release directory a deploy replaced) has no path, and
+// relative paths no meaning: say so, and what to do, rather than end in a stack trace that reads as a bug (exit 1).
+let cwd = '';
+try {
+  cwd = process.cwd();
+} catch (thrown) {
+  const error = new BackfillError(
+    'IO_ERROR',
+    `the current directory cannot be read (${(thrown as NodeJS.ErrnoException).code ?? String(thrown)}): it was removed or renamed after this shell entered it; nothing was done.`,
+    { cause: thrown, context: { cwdUnreadable: true } },
+  );
+  const json = failureJson(argv, error, EXIT_CODES.IO.code);
+  if (json !== undefined) process.stdout.write(json);
+  process.stderr.write(formatError(error, false));
+  process.exit(EXIT_CODES.IO.code);
+}
 const controller = new AbortController();
 // Under --json, stdout carries one object per run: runCli's, or the interrupt's when the user quits first.
 let answered = false;
@@ -103,7 +119,7 @@ const code = await runCli(argv, commandGroups, {
   stdout,
   stderr: process.stderr,
   env: process.env,
-  cwd: process.cwd(),
+  cwd,
   signal: controller.signal,
   version: kitVersion(),
   onCommand: (found) => {

@@ -188,10 +188,15 @@ const CONNECTION_FIXES: Record<ConnectionFailureKind, (at: string | undefined) =
 const COMMIT_IN_FLIGHT_FIX =
   "The import may or may not have committed: compare the tables' row counts with the dataset's manifest, and import again only if they differ (once the server accepts connections).";
 
+/** The fix of a run started from a current directory that no longer exists. */
+const CWD_UNREADABLE_FIX =
+  'Change to a directory that exists (cd to it by its absolute path; `cd "$PWD"` re-enters one recreated under the same name), then run the command again.';
+
 /** The fix an operator reads for `error` (the `fix:` line, and `error.fix` with `--json`): for a `DB_CONNECTION`, the one for its cause. */
 export function fixOf(error: BackfillError): string {
   // Whatever cut it, a rerun may load the dataset a second time: what the tables hold says whether one is needed.
   if (error.code === 'DB_CONNECTION' && error.context['commitInFlight'] === true) return COMMIT_IN_FLIGHT_FIX;
+  if (error.code === 'IO_ERROR' && error.context['cwdUnreadable'] === true) return CWD_UNREADABLE_FIX;
   // DB_ERROR's own fix says nothing was committed, which one statement of many cannot say for the others.
   if (error.code === 'DB_ERROR' && error.context['committedBefore'] === true) return PARTLY_COMMITTED_FIX;
   const failure = connectionFailureOf(error);

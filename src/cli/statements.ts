@@ -119,13 +119,16 @@ function resumeInFlagTerms(error: BackfillError, flags: FlagValues): BackfillErr
  * A statements message of the library said with this CLI's flags: the
  * library starts a stop's message with `stopOnError:`, marks the log line
  * of a stop `(stopOnError)`, has an interrupted run resumed "with the same
- * runId", and follows `--jobs-schema` and the `--…-table` flags with their options' names.
+ * runId", starts its refusal of a run id (blank, too long, invisible
+ * characters) with `runId`, and follows `--jobs-schema` and the `--…-table`
+ * flags with their options' names.
  */
 function inFlagWords(message: string): string {
   return message
     .replace(/^stopOnError: /, '--stop-on-error: ')
     .replaceAll('(stopOnError)', '(--stop-on-error)')
     .replace(/\bwith the same runId\b/, 'with the same --run-id')
+    .replace(/^runId\b/, '--run-id')
     .replaceAll('--jobs-schema (jobsSchema)', '--jobs-schema')
     .replace(/(--(?:runs|ranges|workers)-table) \(tables\.(?:runs|ranges|workers)\)/g, '$1');
 }

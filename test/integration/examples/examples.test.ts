@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -276,4 +276,36 @@ describe.runIf(hasTool('git'))('receiver runbook example: the version gate', () 
       await exited;
     }
   }, 120_000);
+});
+
+/*
+ * An operator who does not know a script asks it for help (`--help`,
+ * `-h`). The scripts that take a path as their first argument took the
+ * flag as that path: the export wrote its tarball as `./--help`, the
+ * release bundle wrote a whole offline kit into `./--help/`. Help prints
+ * the usage and exits 0; any other word that starts with a dash is refused
+ * with exit 2. Nothing is written either way.
+ */
+const SCRIPTS = ['export-linksets-tarball.ts', 'backfill-store-aoc-19-005.ts', 'release-bundle.ts'];
+
+describe('examples that take a path, given a flag instead', () => {
+  it.for(SCRIPTS.flatMap((script) => ['--help', '-h'].map((flag) => ({ script, flag }))))(
+    '$script $flag prints the usage, exits 0 and writes nothing',
+    { timeout: 120_000 },
+    async ({ script, flag }) => {
+      const cwd = mkdtempSync(join(dir, 'cwd-'));
+      const r = await runExample(script, [flag], { PGURI: db.url }, cwd);
+      expect(r.code, show(r)).toBe(0);
+      expect(r.stdout).toMatch(/^usage: /);
+      expect(readdirSync(cwd)).toEqual([]);
+    },
+  );
+
+  it.for(SCRIPTS)('%s --dry-run is refused (exit 2) and writes nothing', { timeout: 120_000 }, async (script) => {
+    const cwd = mkdtempSync(join(dir, 'cwd-'));
+    const r = await runExample(script, ['--dry-run'], { PGURI: db.url }, cwd);
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stderr).toMatch(/usage: /);
+    expect(readdirSync(cwd)).toEqual([]);
+  });
 });

@@ -14,19 +14,24 @@ export interface ExampleRun {
   readonly stderr: string;
 }
 
-/** Starts `npx tsx examples/<name>` (as node --import tsx) with only PATH, HOME and `env`. */
-export function startExample(name: string, args: readonly string[] = [], env: Record<string, string> = {}): ChildProcess {
+/** Starts `npx tsx examples/<name>` (as node --import tsx) with only PATH, HOME and `env`, in `cwd` (the repository root by default). */
+export function startExample(name: string, args: readonly string[] = [], env: Record<string, string> = {}, cwd = repoRoot): ChildProcess {
   return spawn(process.execPath, ['--import', tsxLoader, fileURLToPath(new URL(`../../../examples/${name}`, import.meta.url)), ...args], {
-    cwd: repoRoot,
+    cwd,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
 
 /** Runs an example to completion. */
-export function runExample(name: string, args: readonly string[] = [], env: Record<string, string> = {}): Promise<ExampleRun> {
+export function runExample(
+  name: string,
+  args: readonly string[] = [],
+  env: Record<string, string> = {},
+  cwd = repoRoot,
+): Promise<ExampleRun> {
   return new Promise((resolve, reject) => {
-    const child = startExample(name, args, env);
+    const child = startExample(name, args, env, cwd);
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -21,7 +21,10 @@ function runFor(env: Record<string, string>, ms: number): Promise<ExampleRun> {
 describe.runIf(hasTool('git'))('version-gate-receiver.ts stops with exit 2 on a setting that can never work', () => {
   it.for<[string, Record<string, string>, RegExp]>([
     // It kept serving 503 to every upload, for ever: the gate's configuration never loads.
-    ['VERSION_GATE_WINDOW', { VERSION_GATE_WINDOW: 'abc', PORT: '0' }, /`window` must be an integer.*Fix the setting/],
+    ['VERSION_GATE_WINDOW', { VERSION_GATE_WINDOW: 'abc', PORT: '0' }, /VERSION_GATE_WINDOW must be .*digits 0-9, not "abc"/],
+    // Read by Number, 0x10 was a window of 16 commits and 1e2 one of 100, where a count is written with digits.
+    ['VERSION_GATE_WINDOW', { VERSION_GATE_WINDOW: '0x10', PORT: '0' }, /VERSION_GATE_WINDOW must be .*digits 0-9, not "0x10"/],
+    ['VERSION_GATE_WINDOW', { VERSION_GATE_WINDOW: '1e2', PORT: '0' }, /VERSION_GATE_WINDOW must be .*digits 0-9, not "1e2"/],
     ['VERSION_GATE_WINDOW', { VERSION_GATE_WINDOW: '0', PORT: '0' }, /`window` must be an integer/],
     // `off` left the gate on (only 0/false/no disabled it), and an unknown word was taken as on.
     ['VERSION_GATE_ENABLED', { VERSION_GATE_ENABLED: 'disabled', PORT: '0' }, /VERSION_GATE_ENABLED must be .*"disabled"/],

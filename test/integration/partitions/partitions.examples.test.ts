@@ -59,4 +59,16 @@ describe('the partition runbook scripts (examples/scanner-artifact-boms-*.ts)', 
     expect(bad.out).toMatch(/Host is missing/);
     expect(bad.out).not.toContain('hunter2');
   });
+
+  // An operator used to `backfill-kit partitions retention --mode detach` adds the flag to the script's arguments.
+  it('retention refuses an argument past its two (exit 2) rather than ignore it: "12 false --mode detach" drops nothing', async () => {
+    await db.query(
+      `CREATE TABLE scanner.artifact_boms_2002_01 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2002-01-01 00:00:00+00') TO ('2002-02-01 00:00:00+00')`,
+    );
+    const r = run('scanner-artifact-boms-retention.ts', ['12', 'false', '--mode', 'detach']);
+    expect(r.status, r.out).toBe(2);
+    expect(r.out).toMatch(/usage: .*RETENTION_MODE=detach/s);
+    expect((await catalogBounds(db, 'scanner', 'artifact_boms')).has('artifact_boms_2002_01')).toBe(true);
+    expect(run('scanner-artifact-boms-ensure-partitions.ts', ['1', '2']).status).toBe(2);
+  });
 });

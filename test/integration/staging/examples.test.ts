@@ -67,6 +67,14 @@ describe('examples/backfill-store-aoc-19-005.ts', () => {
     expect(await db.query('SELECT count(*)::int AS n FROM ex.linksets_raw')).toEqual([{ n: 340 }]);
   });
 
+  // An operator used to `backfill-kit dataset import --dry-run` adds the flag: ignored, the import was for real.
+  it('refuses an argument after the tarball (exit 2) rather than ignore it: "<tarball> --dry-run" writes nothing', async () => {
+    const r = example('backfill-store-aoc-19-005.ts', [good, '--dry-run'], { PGURI: db.url, PGSCHEMA: 'ex_flag' });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/usage: .*DRY_RUN=1/s);
+    expect(await db.query("SELECT 1 FROM pg_namespace WHERE nspname = 'ex_flag'")).toEqual([]);
+  });
+
   it('exits 2 without a database URL', () => {
     expect(example('backfill-store-aoc-19-005.ts', [good], {}).status).toBe(2);
   });
@@ -92,6 +100,13 @@ describe('examples/export-linksets-tarball.ts', () => {
     expect(readFileSync(`${out}.sha256`, 'utf8')).toBe(`${first.stdout.split(' ')[0]}  export.tar.zst\n`);
     const second = example('export-linksets-tarball.ts', [out], env);
     expect(second.stdout).toBe(first.stdout);
+  });
+
+  it('refuses an argument after the tarball path (exit 2), and writes no tarball', () => {
+    const out = join(dir, 'extra.tar.zst');
+    const r = example('export-linksets-tarball.ts', [out, '--schema', 'ex'], { PGURI: db.url });
+    expect(r.status, r.stderr).toBe(2);
+    expect(() => readFileSync(out)).toThrow(/ENOENT/);
   });
 
   it('fails with a clear error on a hostile table name', () => {
