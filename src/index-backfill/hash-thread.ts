@@ -73,10 +73,12 @@ function hashFile(request: HashRequest, buffer: Buffer, stop: Int32Array): HashR
       size += n;
       if (head === undefined) framing?.push(bytes);
       else {
-        head = Buffer.concat([head, bytes]);
-        if (head.length >= 4) {
-          framing = startsLikeZstd(head) ? new ZstdFraming() : undefined;
-          framing?.push(head);
+        // Copied only while fewer than 4 bytes have come (the read buffer is reused), not the whole first read.
+        const start: Buffer = head.length === 0 ? bytes : Buffer.concat([head, bytes]);
+        if (start.length < 4) head = Buffer.from(start);
+        else {
+          framing = startsLikeZstd(start) ? new ZstdFraming() : undefined;
+          framing?.push(start);
           head = undefined;
         }
       }
