@@ -65,10 +65,11 @@ describe('retention behind a session holding an expired partition', () => {
     await db.query(`
       CREATE TABLE scanner.artifact_boms_2025_01 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2025-01-01 00:00:00+00') TO ('2025-02-01 00:00:00+00');
       CREATE TABLE scanner.artifact_boms_2026_11 PARTITION OF scanner.artifact_boms FOR VALUES FROM ('2026-11-01 00:00:00+00') TO ('2026-12-01 00:00:00+00');`);
-    const app = new pg.Client({ connectionString: db.url, options: '-c deadlock_timeout=10s' });
+    const app = new pg.Client({ connectionString: db.url, options: '-c deadlock_timeout=60s' });
     await app.connect();
-    // The run's session checks for deadlocks first, so it is the one PostgreSQL ends.
-    const pool = new pg.Pool({ connectionString: db.url, options: '-c deadlock_timeout=100ms' });
+    // The run's session checks for deadlocks first, so it is the one PostgreSQL ends. A session checks once,
+    // deadlock_timeout after it starts waiting: long enough for the application to be waiting too by then, on a busy machine.
+    const pool = new pg.Pool({ connectionString: db.url, options: '-c deadlock_timeout=5s' });
     try {
       await app.query('BEGIN');
       await app.query(`INSERT INTO scanner.artifact_boms VALUES ('app', 'x', NULL, '2026-11-20 00:00:00+00')`);
