@@ -126,7 +126,7 @@ describe('one run id in both modes', () => {
     const report = await cli(['statements', 'report', '--pg', mixed.url, '--run-id', 'seen\u200b']);
     expect(report.code).toBe(2);
     expect(report.stderr).toContain(
-      'runId "seen\\u200b" holds an invisible character (U+200B); type the run id in visible characters only.',
+      '--run-id "seen\\u200b" holds an invisible character (U+200B); type the run id in visible characters only.',
     );
   }, 120_000);
 
