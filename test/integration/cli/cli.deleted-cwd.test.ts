@@ -23,6 +23,8 @@ beforeAll(() => {
     '--bundle',
     '--platform=node',
     '--format=esm',
+    // Syntax the running Node lacks (`await using` before Node 24) is lowered, as an application's bundler does for its Node.
+    `--target=node${process.versions.node}`,
     `--outfile=${bundle}`,
     "--banner:js=import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
     '--log-level=error',
