@@ -296,7 +296,7 @@ function parseUrl(text: string): Result<PgDsnConfig, BackfillError> {
     // A host list with ports (`a:5432,b:5433`) is no URL host at all.
     if (urlListsHosts(text)) return err(bad(HOST_LIST_REFUSED));
     // Neither the URL nor its pieces are quoted: the message must not carry the password.
-    return err(bad('it looks like a URL but does not parse (check its percent-encoding).'));
+    return err(bad(`it looks like a URL but does not parse (${whyUrlDoesNotParse(text)}).`));
   }
 }
 
@@ -329,8 +329,27 @@ function splitHost(value: string): Result<{ host: string; port?: number }, Backf
  * lists several hosts.
  */
 function urlListsHosts(text: string): boolean {
+  const host = urlHost(text);
+  return host !== undefined && isHostList(host);
+}
+
+/** The host (and port) of a URL's authority, after its last `@`; undefined when it is no `postgres://` URL. */
+function urlHost(text: string): string | undefined {
   const authority = /^postgres(?:ql)?:\/\/([^/?#]*)/i.exec(text)?.[1];
-  return authority !== undefined && isHostList(authority.slice(authority.lastIndexOf('@') + 1));
+  return authority?.slice(authority.lastIndexOf('@') + 1);
+}
+
+/**
+ * What to check in a URL that does not parse: a port that is no TCP port
+ * (`db:99999`, a typo the percent-encoding hint would send the operator
+ * away from), else its percent-encoding. Quotes nothing of the URL: an
+ * unencoded `/` in a password can put its text where the port would be.
+ */
+function whyUrlDoesNotParse(text: string): string {
+  const port = /(?:^[^:\]]*|\]):([^:]*)$/.exec(urlHost(text) ?? '')?.[1];
+  return port !== undefined && port !== '' && tcpPort(port, 'Port').isErr()
+    ? 'its port is not a TCP port from 1 to 65535'
+    : 'check its percent-encoding';
 }
 
 /** Why a host list (libpq's and Npgsql's multi-host `a,b`) is refused, in every form that names one. */
@@ -402,7 +421,7 @@ export function pgPoolConfig(url: string): Result<pg.PoolConfig, BackfillError> 
   } catch (thrown) {
     const unreadable = unreadableSslFile(url, thrown);
     if (unreadable !== undefined) return err(unreadable);
-    return err(new BackfillError('INVALID_ARGUMENT', 'The connection URL does not parse; check its percent-encoding.'));
+    return err(new BackfillError('INVALID_ARGUMENT', `The connection URL does not parse; ${whyUrlDoesNotParse(url)}.`));
   }
   const database = databaseOfUrl(url);
   return ok(database === undefined ? config : { ...config, database });

@@ -264,3 +264,24 @@ describe('libpq keywords beyond host, port, dbname, user, password and sslmode',
     expect(e.message).not.toMatch(/hunter2|SECRETTAIL/);
   });
 });
+
+describe('a URL whose port is no TCP port', () => {
+  it.each([
+    ['too large', 'postgres://u:pw@db:99999/d'],
+    ['not a number', 'postgres://u:pw@db:54x2/d'],
+    ['IPv6 host, too large', 'postgres://u:pw@[::1]:70000/d'],
+  ])('%s: says to check the port, not the percent-encoding', (_what, url) => {
+    const message = parsePgDsn(url)._unsafeUnwrapErr().message;
+    expect(message).toMatch(/port is not a TCP port from 1 to 65535/);
+    expect(message).not.toMatch(/percent-encoding|pw/);
+    expect(pgPoolConfig(url)._unsafeUnwrapErr().message).toMatch(/port is not a TCP port from 1 to 65535/);
+  });
+
+  it('a URL that fails for another reason keeps the percent-encoding hint', () => {
+    expect(parsePgDsn('postgres://u:pw%zz@db:5432/d')._unsafeUnwrapErr().message).toMatch(/check its percent-encoding/);
+  });
+
+  it('quotes nothing when an unencoded / in the password puts its digits where the port would be', () => {
+    expect(parsePgDsn('postgres://u:999999/secret@db/d')._unsafeUnwrapErr().message).not.toMatch(/999999|secret/);
+  });
+});
