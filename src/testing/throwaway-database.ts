@@ -14,9 +14,9 @@ export interface ThrowawayDatabaseOptions {
    * A URL of the server, with rights to CREATE DATABASE, in any form pg
    * reads (`postgres://…`, `postgresql://…`, `socket:/dir?db=…`,
    * `/socket-dir database`). It is connected to as it is to create and drop
-   * the database (to create it, the `postgres` database instead when it
-   * names `template`, which a connected session would keep from being
-   * cloned); {@link ThrowawayDatabase.url} is the same URL with the new
+   * the database (the `postgres` database instead, for both, when it names
+   * `template`, which a connected session would keep from being cloned by
+   * other workers, and which may take no connections); {@link ThrowawayDatabase.url} is the same URL with the new
    * database's name instead. One whose name cannot be replaced is
    * `INVALID_ARGUMENT`, before anything is created.
    */
@@ -177,14 +177,20 @@ export function createThrowawayDatabase(options: ThrowawayDatabaseOptions): Resu
     // parallel workers given the template's URL would all fail. Such a URL is created from `postgres`, as createdb does.
     const maintenance = options.template !== undefined && parse(options.serverUrl).database === options.template;
     const viaPostgres = maintenance ? urlFor(options.serverUrl, 'postgres') : undefined;
+    // The URL the database was created through is the one it is dropped through: drop()'s session, on the
+    // template for up to its grace period, would hold it from the clones of other workers, as create's would.
+    let admin = options.serverUrl;
     if (viaPostgres === undefined) await adminQuery(options.serverUrl, sql);
     else {
-      await adminQuery(viaPostgres, sql).catch((error: { code?: unknown }) =>
+      admin = viaPostgres;
+      await adminQuery(viaPostgres, sql).catch((error: { code?: unknown }) => {
         // No `postgres` database on this server: the template's own URL, as before.
-        error.code === '3D000' ? adminQuery(options.serverUrl, sql) : Promise.reject(error),
-      );
+        if (error.code !== '3D000') return Promise.reject(error);
+        admin = options.serverUrl;
+        return adminQuery(options.serverUrl, sql);
+      });
     }
-    const drop = (): Promise<void> => dropWhenLeft(options.serverUrl, name);
+    const drop = (): Promise<void> => dropWhenLeft(admin, name);
     return { url, name, drop, [Symbol.asyncDispose]: drop };
   };
   return ResultAsync.fromPromise(create(), (e) => {
