@@ -33,6 +33,7 @@ import {
   type ImportReport,
 } from '../staging/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../testing/index.js';
+import { MAX_SEED } from '../testing/options.js';
 import { formatChecksumLine, verifyDataset, type VerifyReport } from '../verify/index.js';
 import { checksumMismatchMessage, type Expected, findExpected } from '../verify/verify-dataset.js';
 import { notRegular } from '../_internals/file-kind.js';
@@ -358,7 +359,12 @@ const build: CommandSpec = {
     },
     linksets: { type: 'string', value: '<n>', description: `Generated ${LINKSETS_MEMBER} records (without --from).`, default: '340' },
     chunks: { type: 'string', value: '<n>', description: `Generated ${CHUNKS_MEMBER} records (without --from).`, default: '1200' },
-    seed: { type: 'string', value: '<n>', description: 'Seed of the generated records: same seed, same bytes.', default: '1' },
+    seed: {
+      type: 'string',
+      value: '<n>',
+      description: `Seed of the generated records, 0 to ${MAX_SEED}: same seed, same bytes.`,
+      default: '1',
+    },
     ...ARCHIVE_FLAGS,
     level: {
       type: 'string',
@@ -391,9 +397,10 @@ const build: CommandSpec = {
       Object.assign(members, yield* ResultAsync.fromPromise(membersFrom(dir, files), (e) => toBackfillError(e)));
       if (Object.keys(members).length === 0) return failed(new BackfillError('INVALID_ARGUMENT', `--from ${dir} holds no *.ndjson files.`));
     } else {
-      const seed = (yield* intFlag(ctx.flags, 'seed', 0)) ?? 1;
+      // The seeds the generators take; the chunks take the next one, which after the last is 0.
+      const seed = (yield* intFlag(ctx.flags, 'seed', 0, MAX_SEED)) ?? 1;
       members[LINKSETS_MEMBER] = generateLinksets((yield* intFlag(ctx.flags, 'linksets', 0)) ?? 340, seed);
-      members[CHUNKS_MEMBER] = generateAdvisoryChunks((yield* intFlag(ctx.flags, 'chunks', 0)) ?? 1200, seed + 1);
+      members[CHUNKS_MEMBER] = generateAdvisoryChunks((yield* intFlag(ctx.flags, 'chunks', 0)) ?? 1200, seed === MAX_SEED ? 0 : seed + 1);
     }
     // writeDataset makes a missing parent directory, and removes it again when the write fails.
     const written = await writeDataset(out, {
