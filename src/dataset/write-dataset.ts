@@ -80,7 +80,7 @@ export interface WriteDatasetOptions {
   /**
    * Modification time stored for every member, in whole seconds since the
    * epoch, from 0 to 2147483647 (2038-01-19; anything else is `INVALID_ARGUMENT`).
-   * @defaultValue `SOURCE_DATE_EPOCH` when set, otherwise 0
+   * @defaultValue `SOURCE_DATE_EPOCH` when set and not empty (decimal digits only; anything else is `INVALID_ARGUMENT` naming it), otherwise 0
    */
   readonly mtime?: number;
   /** The manifest's `name`. @defaultValue the file name without its extensions */
@@ -352,9 +352,22 @@ function checkMtime(mtime: number, fromEnv: boolean): void {
   }
 }
 
+/**
+ * `SOURCE_DATE_EPOCH` when it is set and not empty, read as the command
+ * line reads it: decimal digits only. `Number` would read `0x10`, `1e9` or
+ * ` 17` as numbers nobody wrote, and a value it cannot read (`abc`, `1.5`)
+ * would silently give 0.
+ */
 function defaultMtime(): number {
-  const epoch = Number(process.env.SOURCE_DATE_EPOCH);
-  return Number.isSafeInteger(epoch) && epoch >= 0 ? epoch : 0;
+  const text = process.env.SOURCE_DATE_EPOCH;
+  if (text === undefined || text === '') return 0;
+  if (!/^[0-9]+$/.test(text)) {
+    throw new BackfillError(
+      'INVALID_ARGUMENT',
+      `SOURCE_DATE_EPOCH must be a whole number of seconds from 0 to ${MAX_MTIME}, written with the digits 0-9 only (it gives every member's mtime); got ${JSON.stringify(text)}. Fix it, or unset it for mtime 0.`,
+    );
+  }
+  return Number(text);
 }
 
 /**

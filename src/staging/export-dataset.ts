@@ -57,7 +57,7 @@ export interface ExportDatasetOptions {
   readonly compression?: Compression;
   /** @defaultValue `writeDataset`'s level for the compression */
   readonly level?: number;
-  /** @defaultValue `SOURCE_DATE_EPOCH` when set, otherwise 0 */
+  /** @defaultValue `SOURCE_DATE_EPOCH` when set and not empty (decimal digits only; anything else is `INVALID_ARGUMENT` naming it), otherwise 0 */
   readonly mtime?: number;
   /** The manifest's `name`. @defaultValue the file name without its extensions */
   readonly name?: string;
