@@ -6,7 +6,7 @@
  */
 import { constants } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, readdir, realpath, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { err, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { readDataset, writeDataset, type Compression, type MemberSource } from '../dataset/index.js';
@@ -324,6 +324,16 @@ async function identityInside(dir: string, realDir: string, path: string, file: 
   }
 }
 
+/**
+ * The tarball path `given` on the command line, resolved against `cwd`
+ * with the trailing "/" that `resolve` drops kept: `out/new/` names a
+ * directory, which writeDataset refuses, not a file `new` to write.
+ */
+function outputPath(cwd: string, given: string): string {
+  const resolved = resolve(cwd, given);
+  return (given.endsWith('/') || given.endsWith(sep)) && !resolved.endsWith(sep) ? `${resolved}${sep}` : resolved;
+}
+
 /** `--level`, checked against what `--compression` takes, so the error names the flags typed. */
 function levelFlag(flags: FlagValues, compression: Compression): Result<number | undefined, BackfillError> {
   const range: readonly [number, number] | undefined = COMPRESSION_LEVELS[compression];
@@ -383,7 +393,7 @@ const build: CommandSpec = {
     'backfill-kit dataset build ds.tar.gz --from ./extracted --compression gzip',
   ],
   async *run(ctx) {
-    const out = resolve(ctx.cwd, ctx.positionals[0]!);
+    const out = outputPath(ctx.cwd, ctx.positionals[0]!);
     const chosen = (yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
     const level = yield* levelFlag(ctx.flags, chosen);
     const compression = yield* compressionMatchesName(ctx.positionals[0]!, chosen);
@@ -732,7 +742,7 @@ const exportCommand: CommandSpec = {
     'PGURI=postgres://… LINKSETS_TABLE=linksets CHUNKS_TABLE=advisory_chunks backfill-kit dataset export out/linksets/linksets-stage-backfill.tar.zst',
   ],
   async *run(ctx) {
-    const out = resolve(ctx.cwd, ctx.positionals[0]!);
+    const out = outputPath(ctx.cwd, ctx.positionals[0]!);
     const chosen = (yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
     const compression = yield* compressionMatchesName(ctx.positionals[0]!, chosen);
     const mtime = yield* intFlag(ctx.flags, 'mtime', 0, MAX_MTIME);

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, createReadStream, unlinkSync } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, rename, rmdir, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
 import { Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
@@ -518,20 +518,41 @@ async function reopenSpooled(spooled: Spooled, path: string): Promise<FileHandle
   );
 }
 
+/** How `path` names a directory whatever is there (it ends in `/`, `/.` or `/..`), or undefined. */
+function directoryName(path: string): string | undefined {
+  if (path.endsWith('/') || path.endsWith(sep)) return 'ends in "/"';
+  const last = basename(path);
+  if (last === '.' || last === '..') return path === last ? `is "${last}"` : `ends in "/${last}"`;
+  return undefined;
+}
+
 /**
  * Refuses, before any member is read, a `path` that is a directory (`out/`
- * for `out/ds.tar.zst`): the tarball could not be renamed over it, and the
- * write would fail only once every member had been read and packed.
+ * for `out/ds.tar.zst`), or that can only name one (`out/ds.tar.zst/`,
+ * `out/new/.`), and the empty path: the tarball could not be renamed there,
+ * and the write would fail only once every member had been read and packed.
  */
 async function refuseDirectoryAt(path: string, compression: Compression): Promise<void> {
+  if (typeof path !== 'string' || path.length === 0) {
+    throw new BackfillError('INVALID_ARGUMENT', 'pass the path of the tarball to write (an empty path names none).');
+  }
+  const example = `such as ${join(path, `dataset${TARBALL_SUFFIX[compression]}`)}`;
   const stats = await lstat(path).catch((error: unknown) => {
     if ((error as { code?: unknown }).code === 'ENOENT' || (error as { code?: unknown }).code === 'ENOTDIR') return undefined;
     throw error;
   });
-  if (stats?.isDirectory() !== true) return;
+  if (stats?.isDirectory() === true) {
+    throw new BackfillError(
+      'IO_ERROR',
+      `${path} is ${notRegular(stats)}: give the path of the tarball to write, ${example}. Nothing was written.`,
+      { context: { path } },
+    );
+  }
+  const named = directoryName(path);
+  if (named === undefined) return;
   throw new BackfillError(
-    'IO_ERROR',
-    `${path} is ${notRegular(stats)}: give the path of the tarball to write, such as ${join(path, `dataset${TARBALL_SUFFIX[compression]}`)}. Nothing was written.`,
+    'INVALID_ARGUMENT',
+    `${path} ${named}, a directory's name: give the path of the tarball to write, ${example}. Nothing was written.`,
     { context: { path } },
   );
 }
@@ -667,7 +688,9 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * beside `path` is ever removed recursively where another user may rename
  * entries, and nothing of another user's is removed at all.
  *
- * Refused with `INVALID_ARGUMENT`: two names that are one member once
+ * Refused with `INVALID_ARGUMENT` before any member is read: an empty
+ * `path`, or one that can only name a directory (ending in `/`, `/.` or
+ * `/..`; one that is a directory is `IO_ERROR`), two names that are one member once
  * normalised (`./a.ndjson`, `a.ndjson`), a `manifest.json` member, a source
  * that is neither records nor `{ file }` (a path passed as a plain string),
  * a record `JSON.stringify` writes as nothing or as no object, and a
