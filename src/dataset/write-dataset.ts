@@ -406,6 +406,8 @@ function checkSource(raw: string, source: unknown): void {
 function memberList(members: Readonly<Record<string, MemberSource>>): (readonly [string, MemberSource])[] {
   const given = new Map<string, string>();
   const paths = new ExtractedPaths();
+  // Written first, it is a file no member may need as its directory (`manifest.json/a.ndjson`).
+  paths.add(MANIFEST_NAME, MANIFEST_NAME, 'file');
   for (const raw of Object.keys(members)) {
     const name = checkMemberName(raw);
     checkSource(raw, members[raw]);
@@ -423,10 +425,10 @@ function memberList(members: Readonly<Record<string, MemberSource>>): (readonly 
     given.set(name, raw);
   }
   // With manifest.json: a dataset readers refuse by default is not written.
-  if (paths.count + 1 > DEFAULT_MAX_ENTRIES) {
+  if (paths.count > DEFAULT_MAX_ENTRIES) {
     throw new BackfillError(
       'INVALID_ARGUMENT',
-      `the members make ${paths.count + 1} files and directories with manifest.json, more than readers take (maxEntries, ${DEFAULT_MAX_ENTRIES} by default); split the dataset.`,
+      `the members make ${paths.count} files and directories with manifest.json, more than readers take (maxEntries, ${DEFAULT_MAX_ENTRIES} by default); split the dataset.`,
     );
   }
   return [...given].map(([name, raw]) => [name, members[raw]!] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -701,7 +703,8 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * naming the file.
  *
  * A member named like another's directory (`x` beside `x/a.ndjson`), which
- * `tar -x` cannot extract both of, is `INVALID_ARGUMENT` too.
+ * `tar -x` cannot extract both of, is `INVALID_ARGUMENT` too, and so is a
+ * member under a directory named `manifest.json` (`manifest.json/a.ndjson`).
  *
  * @example
  * ```ts
