@@ -99,7 +99,9 @@ export interface WriteDatasetOptions {
    * killed at any point leaves the old pair, the new pair, or the new
    * tarball beside the old `.sha256` with the new one waiting under a
    * temporary name: `verifyDataset` then says the `.sha256` is stale and to
-   * rebuild, and the next write removes the leftover.
+   * rebuild, and the next write removes the leftover. A `path` whose
+   * `.sha256` the file system cannot name (a 249- to 255-byte file name on
+   * Linux) is refused with `IO_ERROR` before any member is read.
    * @defaultValue false
    */
   readonly sha256File?: boolean;
@@ -559,6 +561,25 @@ async function refuseDirectoryAt(path: string, compression: Compression): Promis
   );
 }
 
+/**
+ * Refuses, before any member is read, a `path` whose `.sha256` the file
+ * system cannot name (a 255-byte tarball name on Linux): it would fail only
+ * once the tarball had been packed and renamed into place.
+ */
+async function refuseLongSidecarName(path: string): Promise<void> {
+  const sidecar = `${path}.sha256`;
+  const tooLong = await lstat(sidecar).then(
+    () => false,
+    (error: unknown) => (error as { code?: unknown }).code === 'ENAMETOOLONG',
+  );
+  if (!tooLong) return;
+  throw new BackfillError(
+    'IO_ERROR',
+    `${sidecar} is a longer name than the file system takes (ENAMETOOLONG), so the .sha256 cannot be written beside the tarball: shorten the tarball's name, or write it without its .sha256 (sha256File: false, or --no-sha256-file). Nothing was written.`,
+    { context: { path: sidecar } },
+  );
+}
+
 async function write(path: string, options: WriteDatasetOptions): Promise<WrittenDataset> {
   const members = memberList(options.members);
   const compression = options.compression ?? 'zstd';
@@ -567,6 +588,13 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
   checkMtime(mtime, options.mtime === undefined);
   await refuseDirectoryAt(path, compression);
   const firstMade = await mkdir(dirname(path), { recursive: true });
+  // Once its directory exists: in a missing one, the name is not looked at.
+  if (options.sha256File === true) {
+    await refuseLongSidecarName(path).catch(async (error: unknown) => {
+      await removeMadeDirs(dirname(path), firstMade);
+      throw error;
+    });
+  }
   let written = false;
   // Partial tarballs of writes killed before they could clean up (SIGKILL, the OOM killer) are as big as their datasets.
   await removeDeadTemps(dirname(path), basename(path));

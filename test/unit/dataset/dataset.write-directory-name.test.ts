@@ -9,8 +9,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { writeDataset } from '../../../src/dataset/index.js';
 import { tempDir } from '../../support/tmp.js';
+import { refusedWrite } from '../../support/write-unread.js';
 
 const dir = tempDir('backfill-kit-write-dirname-');
 
@@ -22,14 +22,8 @@ describe('writeDataset to a path that names a directory', () => {
     ['new/..', 'ends in "/.."'],
   ])('%s is refused before any member is read, and nothing is written', async (given, why) => {
     const path = `${dir}/${given}`;
-    let read = false;
-    function* records(): Generator<object> {
-      read = true;
-      yield { _id: 1 };
-    }
-    const written = await writeDataset(path, { members: { 'a.ndjson': records() }, sha256File: true });
+    const { error, read } = await refusedWrite(path, true);
     expect(read).toBe(false);
-    const error = written._unsafeUnwrapErr();
     expect(error.code).toBe('INVALID_ARGUMENT');
     expect(error.message).toBe(
       `${path} ${why}, a directory's name: give the path of the tarball to write, such as ${join(path, 'dataset.tar.zst')}. Nothing was written.`,
@@ -38,14 +32,9 @@ describe('writeDataset to a path that names a directory', () => {
   });
 
   it('the empty path is refused before any member is read', async () => {
-    let read = false;
-    function* records(): Generator<object> {
-      read = true;
-      yield { _id: 1 };
-    }
-    const written = await writeDataset('', { members: { 'a.ndjson': records() } });
+    const { error, read } = await refusedWrite('');
     expect(read).toBe(false);
-    expect(written._unsafeUnwrapErr().code).toBe('INVALID_ARGUMENT');
-    expect(written._unsafeUnwrapErr().message).toBe('pass the path of the tarball to write (an empty path names none).');
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(error.message).toBe('pass the path of the tarball to write (an empty path names none).');
   });
 });
