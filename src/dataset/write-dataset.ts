@@ -73,7 +73,7 @@ export type MemberSource = Iterable<object | string> | AsyncIterable<object | st
 export interface WriteDatasetOptions {
   /** Member name → its records. Members are written in name order. */
   readonly members: Readonly<Record<string, MemberSource>>;
-  /** @defaultValue `'zstd'` */
+  /** `'zstd'`, `'gzip'` or `'none'` (anything else is `INVALID_ARGUMENT`). @defaultValue `'zstd'` */
   readonly compression?: Compression;
   /** Compression level: 1–22 for zstd, 0–9 for gzip, none for `'none'` (anything else is `INVALID_ARGUMENT`). @defaultValue 3 for zstd, 6 for gzip */
   readonly level?: number;
@@ -304,6 +304,12 @@ function compressor(compression: Compression, level: number | undefined): Transf
   if (compression === 'zstd') return new ZstdFrameCompress(level ?? DEFAULT_ZSTD_LEVEL);
   if (compression === 'gzip') return zlib.createGzip({ level: level ?? DEFAULT_GZIP_LEVEL });
   return undefined;
+}
+
+/** Any other value (`'gz'`, `'ZSTD'`, from JavaScript or a configuration file) would be written as a plain tar. */
+function checkCompression(compression: unknown): void {
+  if (typeof compression === 'string' && Object.hasOwn(TARBALL_SUFFIX, compression)) return;
+  throw new BackfillError('INVALID_ARGUMENT', `compression must be 'zstd', 'gzip' or 'none'; got ${JSON.stringify(compression)}.`);
 }
 
 function checkLevel(compression: Compression, level: number | undefined): void {
@@ -583,6 +589,7 @@ async function refuseLongSidecarName(path: string): Promise<void> {
 async function write(path: string, options: WriteDatasetOptions): Promise<WrittenDataset> {
   const members = memberList(options.members);
   const compression = options.compression ?? 'zstd';
+  checkCompression(compression);
   checkLevel(compression, options.level);
   const mtime = options.mtime ?? defaultMtime();
   checkMtime(mtime, options.mtime === undefined);
