@@ -411,7 +411,13 @@ function checkSource(raw: string, source: unknown): void {
  * beside `x/a.ndjson`) would fail `tar -x` and the reader, so they are
  * refused, as is `manifest.json`.
  */
-function memberList(members: Readonly<Record<string, MemberSource>>): (readonly [string, MemberSource])[] {
+function memberList(supplied: unknown): (readonly [string, MemberSource])[] {
+  // From JavaScript: no members failed as IO_ERROR with a TypeError's text, an array was members "0", "1"….
+  if (typeof supplied !== 'object' || supplied === null || Array.isArray(supplied)) {
+    const got = Array.isArray(supplied) ? 'an array' : supplied === null ? 'null' : typeof supplied;
+    throw new BackfillError('INVALID_ARGUMENT', `members must be an object of member names to their records (or { file }); got ${got}.`);
+  }
+  const members = supplied as Readonly<Record<string, MemberSource>>;
   const given = new Map<string, string>();
   const paths = new ExtractedPaths();
   // Written first, it is a file no member may need as its directory (`manifest.json/a.ndjson`).
@@ -587,7 +593,7 @@ async function refuseLongSidecarName(path: string): Promise<void> {
 }
 
 async function write(path: string, options: WriteDatasetOptions): Promise<WrittenDataset> {
-  const members = memberList(options.members);
+  const members = memberList((options as WriteDatasetOptions | undefined)?.members);
   const compression = options.compression ?? 'zstd';
   checkCompression(compression);
   checkLevel(compression, options.level);
