@@ -101,7 +101,8 @@ export interface WriteDatasetOptions {
    * temporary name: `verifyDataset` then says the `.sha256` is stale and to
    * rebuild, and the next write removes the leftover. A `path` whose
    * `.sha256` the file system cannot name (a 249- to 255-byte file name on
-   * Linux) is refused with `IO_ERROR` before any member is read.
+   * Linux), or where a directory has that name, is refused with `IO_ERROR`
+   * before any member is read.
    * @defaultValue false
    */
   readonly sha256File?: boolean;
@@ -574,20 +575,24 @@ async function refuseDirectoryAt(path: string, compression: Compression): Promis
 }
 
 /**
- * Refuses, before any member is read, a `path` whose `.sha256` the file
- * system cannot name (a 255-byte tarball name on Linux): it would fail only
- * once the tarball had been packed and renamed into place.
+ * Refuses, before any member is read, a `path` whose `.sha256` cannot be
+ * written: a name the file system cannot hold (a 255-byte tarball name on
+ * Linux), or a directory of that name. It would fail only once the tarball
+ * had been packed and renamed into place, and again on every write.
  */
-async function refuseLongSidecarName(path: string): Promise<void> {
+async function refuseUnwritableSidecar(path: string): Promise<void> {
   const sidecar = `${path}.sha256`;
-  const tooLong = await lstat(sidecar).then(
-    () => false,
-    (error: unknown) => (error as { code?: unknown }).code === 'ENAMETOOLONG',
+  const found = await lstat(sidecar).then(
+    (stats) => (stats.isDirectory() ? 'directory' : undefined),
+    (error: unknown) => ((error as { code?: unknown }).code === 'ENAMETOOLONG' ? 'too long' : undefined),
   );
-  if (!tooLong) return;
+  if (found === undefined) return;
+  const without = 'write the tarball without its .sha256 (sha256File: false, or --no-sha256-file). Nothing was written.';
   throw new BackfillError(
     'IO_ERROR',
-    `${sidecar} is a longer name than the file system takes (ENAMETOOLONG), so the .sha256 cannot be written beside the tarball: shorten the tarball's name, or write it without its .sha256 (sha256File: false, or --no-sha256-file). Nothing was written.`,
+    found === 'directory'
+      ? `${sidecar} is a directory, which the .sha256 written beside the tarball cannot replace: move it, or ${without}`
+      : `${sidecar} is a longer name than the file system takes (ENAMETOOLONG), so the .sha256 cannot be written beside the tarball: shorten the tarball's name, or ${without}`,
     { context: { path: sidecar } },
   );
 }
@@ -603,7 +608,7 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
   const firstMade = await mkdir(dirname(path), { recursive: true });
   // Once its directory exists: in a missing one, the name is not looked at.
   if (options.sha256File === true) {
-    await refuseLongSidecarName(path).catch(async (error: unknown) => {
+    await refuseUnwritableSidecar(path).catch(async (error: unknown) => {
       await removeMadeDirs(dirname(path), firstMade);
       throw error;
     });

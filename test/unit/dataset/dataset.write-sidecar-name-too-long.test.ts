@@ -24,7 +24,7 @@ describe('writeDataset with sha256File, to a name that leaves no room for .sha25
     expect(read).toBe(false);
     expect(error.code).toBe('IO_ERROR');
     expect(error.message).toBe(
-      `${path}.sha256 is a longer name than the file system takes (ENAMETOOLONG), so the .sha256 cannot be written beside the tarball: shorten the tarball's name, or write it without its .sha256 (sha256File: false, or --no-sha256-file). Nothing was written.`,
+      `${path}.sha256 is a longer name than the file system takes (ENAMETOOLONG), so the .sha256 cannot be written beside the tarball: shorten the tarball's name, or write the tarball without its .sha256 (sha256File: false, or --no-sha256-file). Nothing was written.`,
     );
     expect(readFileSync(path, 'utf8')).toBe('previous');
     expect(readdirSync(dir)).toEqual([`${'y'.repeat(247)}.tar.zst`]);
