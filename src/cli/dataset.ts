@@ -6,7 +6,7 @@
  */
 import { constants } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, readdir, realpath, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { err, ok, Result, ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { readDataset, writeDataset, type Compression, type MemberSource } from '../dataset/index.js';
@@ -33,6 +33,7 @@ import {
   type ImportReport,
 } from '../staging/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../testing/index.js';
+import { MAX_SEED } from '../testing/options.js';
 import { formatChecksumLine, verifyDataset, type VerifyReport } from '../verify/index.js';
 import { checksumMismatchMessage, type Expected, findExpected } from '../verify/verify-dataset.js';
 import { notRegular } from '../_internals/file-kind.js';
@@ -323,6 +324,16 @@ async function identityInside(dir: string, realDir: string, path: string, file: 
   }
 }
 
+/**
+ * The tarball path `given` on the command line, resolved against `cwd`
+ * with the trailing "/" that `resolve` drops kept: `out/new/` names a
+ * directory, which writeDataset refuses, not a file `new` to write.
+ */
+function outputPath(cwd: string, given: string): string {
+  const resolved = resolve(cwd, given);
+  return (given.endsWith('/') || given.endsWith(sep)) && !resolved.endsWith(sep) ? `${resolved}${sep}` : resolved;
+}
+
 /** `--level`, checked against what `--compression` takes, so the error names the flags typed. */
 function levelFlag(flags: FlagValues, compression: Compression): Result<number | undefined, BackfillError> {
   const range: readonly [number, number] | undefined = COMPRESSION_LEVELS[compression];
@@ -358,7 +369,12 @@ const build: CommandSpec = {
     },
     linksets: { type: 'string', value: '<n>', description: `Generated ${LINKSETS_MEMBER} records (without --from).`, default: '340' },
     chunks: { type: 'string', value: '<n>', description: `Generated ${CHUNKS_MEMBER} records (without --from).`, default: '1200' },
-    seed: { type: 'string', value: '<n>', description: 'Seed of the generated records: same seed, same bytes.', default: '1' },
+    seed: {
+      type: 'string',
+      value: '<n>',
+      description: `Seed of the generated records, 0 to ${MAX_SEED}: same seed, same bytes.`,
+      default: '1',
+    },
     ...ARCHIVE_FLAGS,
     level: {
       type: 'string',
@@ -377,7 +393,7 @@ const build: CommandSpec = {
     'backfill-kit dataset build ds.tar.gz --from ./extracted --compression gzip',
   ],
   async *run(ctx) {
-    const out = resolve(ctx.cwd, ctx.positionals[0]!);
+    const out = outputPath(ctx.cwd, ctx.positionals[0]!);
     const chosen = (yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
     const level = yield* levelFlag(ctx.flags, chosen);
     const compression = yield* compressionMatchesName(ctx.positionals[0]!, chosen);
@@ -391,9 +407,10 @@ const build: CommandSpec = {
       Object.assign(members, yield* ResultAsync.fromPromise(membersFrom(dir, files), (e) => toBackfillError(e)));
       if (Object.keys(members).length === 0) return failed(new BackfillError('INVALID_ARGUMENT', `--from ${dir} holds no *.ndjson files.`));
     } else {
-      const seed = (yield* intFlag(ctx.flags, 'seed', 0)) ?? 1;
+      // The seeds the generators take; the chunks take the next one, which after the last is 0.
+      const seed = (yield* intFlag(ctx.flags, 'seed', 0, MAX_SEED)) ?? 1;
       members[LINKSETS_MEMBER] = generateLinksets((yield* intFlag(ctx.flags, 'linksets', 0)) ?? 340, seed);
-      members[CHUNKS_MEMBER] = generateAdvisoryChunks((yield* intFlag(ctx.flags, 'chunks', 0)) ?? 1200, seed + 1);
+      members[CHUNKS_MEMBER] = generateAdvisoryChunks((yield* intFlag(ctx.flags, 'chunks', 0)) ?? 1200, seed === MAX_SEED ? 0 : seed + 1);
     }
     // writeDataset makes a missing parent directory, and removes it again when the write fails.
     const written = await writeDataset(out, {
@@ -725,7 +742,7 @@ const exportCommand: CommandSpec = {
     'PGURI=postgres://… LINKSETS_TABLE=linksets CHUNKS_TABLE=advisory_chunks backfill-kit dataset export out/linksets/linksets-stage-backfill.tar.zst',
   ],
   async *run(ctx) {
-    const out = resolve(ctx.cwd, ctx.positionals[0]!);
+    const out = outputPath(ctx.cwd, ctx.positionals[0]!);
     const chosen = (yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
     const compression = yield* compressionMatchesName(ctx.positionals[0]!, chosen);
     const mtime = yield* intFlag(ctx.flags, 'mtime', 0, MAX_MTIME);

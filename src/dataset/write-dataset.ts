@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, createReadStream, unlinkSync } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, rename, rmdir, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
 import { Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
@@ -73,14 +73,14 @@ export type MemberSource = Iterable<object | string> | AsyncIterable<object | st
 export interface WriteDatasetOptions {
   /** Member name → its records. Members are written in name order. */
   readonly members: Readonly<Record<string, MemberSource>>;
-  /** @defaultValue `'zstd'` */
+  /** `'zstd'`, `'gzip'` or `'none'` (anything else is `INVALID_ARGUMENT`). @defaultValue `'zstd'` */
   readonly compression?: Compression;
   /** Compression level: 1–22 for zstd, 0–9 for gzip, none for `'none'` (anything else is `INVALID_ARGUMENT`). @defaultValue 3 for zstd, 6 for gzip */
   readonly level?: number;
   /**
    * Modification time stored for every member, in whole seconds since the
    * epoch, from 0 to 2147483647 (2038-01-19; anything else is `INVALID_ARGUMENT`).
-   * @defaultValue `SOURCE_DATE_EPOCH` when set, otherwise 0
+   * @defaultValue `SOURCE_DATE_EPOCH` when set and not empty (decimal digits only; anything else is `INVALID_ARGUMENT` naming it), otherwise 0
    */
   readonly mtime?: number;
   /** The manifest's `name`. @defaultValue the file name without its extensions */
@@ -99,7 +99,10 @@ export interface WriteDatasetOptions {
    * killed at any point leaves the old pair, the new pair, or the new
    * tarball beside the old `.sha256` with the new one waiting under a
    * temporary name: `verifyDataset` then says the `.sha256` is stale and to
-   * rebuild, and the next write removes the leftover.
+   * rebuild, and the next write removes the leftover. A `path` whose
+   * `.sha256` the file system cannot name (a 249- to 255-byte file name on
+   * Linux), or where a directory has that name, is refused with `IO_ERROR`
+   * before any member is read.
    * @defaultValue false
    */
   readonly sha256File?: boolean;
@@ -304,6 +307,12 @@ function compressor(compression: Compression, level: number | undefined): Transf
   return undefined;
 }
 
+/** Any other value (`'gz'`, `'ZSTD'`, from JavaScript or a configuration file) would be written as a plain tar. */
+function checkCompression(compression: unknown): void {
+  if (typeof compression === 'string' && Object.hasOwn(TARBALL_SUFFIX, compression)) return;
+  throw new BackfillError('INVALID_ARGUMENT', `compression must be 'zstd', 'gzip' or 'none'; got ${JSON.stringify(compression)}.`);
+}
+
 function checkLevel(compression: Compression, level: number | undefined): void {
   if (level === undefined) return;
   const range: readonly [number, number] | undefined = COMPRESSION_LEVELS[compression];
@@ -352,9 +361,22 @@ function checkMtime(mtime: number, fromEnv: boolean): void {
   }
 }
 
+/**
+ * `SOURCE_DATE_EPOCH` when it is set and not empty, read as the command
+ * line reads it: decimal digits only. `Number` would read `0x10`, `1e9` or
+ * ` 17` as numbers nobody wrote, and a value it cannot read (`abc`, `1.5`)
+ * would silently give 0.
+ */
 function defaultMtime(): number {
-  const epoch = Number(process.env.SOURCE_DATE_EPOCH);
-  return Number.isSafeInteger(epoch) && epoch >= 0 ? epoch : 0;
+  const text = process.env.SOURCE_DATE_EPOCH;
+  if (text === undefined || text === '') return 0;
+  if (!/^[0-9]+$/.test(text)) {
+    throw new BackfillError(
+      'INVALID_ARGUMENT',
+      `SOURCE_DATE_EPOCH must be a whole number of seconds from 0 to ${MAX_MTIME}, written with the digits 0-9 only (it gives every member's mtime); got ${JSON.stringify(text)}. Fix it, or unset it for mtime 0.`,
+    );
+  }
+  return Number(text);
 }
 
 /**
@@ -390,9 +412,17 @@ function checkSource(raw: string, source: unknown): void {
  * beside `x/a.ndjson`) would fail `tar -x` and the reader, so they are
  * refused, as is `manifest.json`.
  */
-function memberList(members: Readonly<Record<string, MemberSource>>): (readonly [string, MemberSource])[] {
+function memberList(supplied: unknown): (readonly [string, MemberSource])[] {
+  // From JavaScript: no members failed as IO_ERROR with a TypeError's text, an array was members "0", "1"….
+  if (typeof supplied !== 'object' || supplied === null || Array.isArray(supplied)) {
+    const got = Array.isArray(supplied) ? 'an array' : supplied === null ? 'null' : typeof supplied;
+    throw new BackfillError('INVALID_ARGUMENT', `members must be an object of member names to their records (or { file }); got ${got}.`);
+  }
+  const members = supplied as Readonly<Record<string, MemberSource>>;
   const given = new Map<string, string>();
   const paths = new ExtractedPaths();
+  // Written first, it is a file no member may need as its directory (`manifest.json/a.ndjson`).
+  paths.add(MANIFEST_NAME, MANIFEST_NAME, 'file');
   for (const raw of Object.keys(members)) {
     const name = checkMemberName(raw);
     checkSource(raw, members[raw]);
@@ -410,10 +440,10 @@ function memberList(members: Readonly<Record<string, MemberSource>>): (readonly 
     given.set(name, raw);
   }
   // With manifest.json: a dataset readers refuse by default is not written.
-  if (paths.count + 1 > DEFAULT_MAX_ENTRIES) {
+  if (paths.count > DEFAULT_MAX_ENTRIES) {
     throw new BackfillError(
       'INVALID_ARGUMENT',
-      `the members make ${paths.count + 1} files and directories with manifest.json, more than readers take (maxEntries, ${DEFAULT_MAX_ENTRIES} by default); split the dataset.`,
+      `the members make ${paths.count} files and directories with manifest.json, more than readers take (maxEntries, ${DEFAULT_MAX_ENTRIES} by default); split the dataset.`,
     );
   }
   return [...given].map(([name, raw]) => [name, members[raw]!] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -505,32 +535,84 @@ async function reopenSpooled(spooled: Spooled, path: string): Promise<FileHandle
   );
 }
 
+/** How `path` names a directory whatever is there (it ends in `/`, `/.` or `/..`), or undefined. */
+function directoryName(path: string): string | undefined {
+  if (path.endsWith('/') || path.endsWith(sep)) return 'ends in "/"';
+  const last = basename(path);
+  if (last === '.' || last === '..') return path === last ? `is "${last}"` : `ends in "/${last}"`;
+  return undefined;
+}
+
 /**
  * Refuses, before any member is read, a `path` that is a directory (`out/`
- * for `out/ds.tar.zst`): the tarball could not be renamed over it, and the
- * write would fail only once every member had been read and packed.
+ * for `out/ds.tar.zst`), or that can only name one (`out/ds.tar.zst/`,
+ * `out/new/.`), and the empty path: the tarball could not be renamed there,
+ * and the write would fail only once every member had been read and packed.
  */
 async function refuseDirectoryAt(path: string, compression: Compression): Promise<void> {
+  if (typeof path !== 'string' || path.length === 0) {
+    throw new BackfillError('INVALID_ARGUMENT', 'pass the path of the tarball to write (an empty path names none).');
+  }
+  const example = `such as ${join(path, `dataset${TARBALL_SUFFIX[compression]}`)}`;
   const stats = await lstat(path).catch((error: unknown) => {
     if ((error as { code?: unknown }).code === 'ENOENT' || (error as { code?: unknown }).code === 'ENOTDIR') return undefined;
     throw error;
   });
-  if (stats?.isDirectory() !== true) return;
+  if (stats?.isDirectory() === true) {
+    throw new BackfillError(
+      'IO_ERROR',
+      `${path} is ${notRegular(stats)}: give the path of the tarball to write, ${example}. Nothing was written.`,
+      { context: { path } },
+    );
+  }
+  const named = directoryName(path);
+  if (named === undefined) return;
   throw new BackfillError(
-    'IO_ERROR',
-    `${path} is ${notRegular(stats)}: give the path of the tarball to write, such as ${join(path, `dataset${TARBALL_SUFFIX[compression]}`)}. Nothing was written.`,
+    'INVALID_ARGUMENT',
+    `${path} ${named}, a directory's name: give the path of the tarball to write, ${example}. Nothing was written.`,
     { context: { path } },
   );
 }
 
+/**
+ * Refuses, before any member is read, a `path` whose `.sha256` cannot be
+ * written: a name the file system cannot hold (a 255-byte tarball name on
+ * Linux), or a directory of that name. It would fail only once the tarball
+ * had been packed and renamed into place, and again on every write.
+ */
+async function refuseUnwritableSidecar(path: string): Promise<void> {
+  const sidecar = `${path}.sha256`;
+  const found = await lstat(sidecar).then(
+    (stats) => (stats.isDirectory() ? 'directory' : undefined),
+    (error: unknown) => ((error as { code?: unknown }).code === 'ENAMETOOLONG' ? 'too long' : undefined),
+  );
+  if (found === undefined) return;
+  const without = 'write the tarball without its .sha256 (sha256File: false, or --no-sha256-file). Nothing was written.';
+  throw new BackfillError(
+    'IO_ERROR',
+    found === 'directory'
+      ? `${sidecar} is a directory, which the .sha256 written beside the tarball cannot replace: move it, or ${without}`
+      : `${sidecar} is a longer name than the file system takes (ENAMETOOLONG), so the .sha256 cannot be written beside the tarball: shorten the tarball's name, or ${without}`,
+    { context: { path: sidecar } },
+  );
+}
+
 async function write(path: string, options: WriteDatasetOptions): Promise<WrittenDataset> {
-  const members = memberList(options.members);
+  const members = memberList((options as WriteDatasetOptions | undefined)?.members);
   const compression = options.compression ?? 'zstd';
+  checkCompression(compression);
   checkLevel(compression, options.level);
   const mtime = options.mtime ?? defaultMtime();
   checkMtime(mtime, options.mtime === undefined);
   await refuseDirectoryAt(path, compression);
   const firstMade = await mkdir(dirname(path), { recursive: true });
+  // Once its directory exists: in a missing one, the name is not looked at.
+  if (options.sha256File === true) {
+    await refuseUnwritableSidecar(path).catch(async (error: unknown) => {
+      await removeMadeDirs(dirname(path), firstMade);
+      throw error;
+    });
+  }
   let written = false;
   // Partial tarballs of writes killed before they could clean up (SIGKILL, the OOM killer) are as big as their datasets.
   await removeDeadTemps(dirname(path), basename(path));
@@ -654,7 +736,9 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * beside `path` is ever removed recursively where another user may rename
  * entries, and nothing of another user's is removed at all.
  *
- * Refused with `INVALID_ARGUMENT`: two names that are one member once
+ * Refused with `INVALID_ARGUMENT` before any member is read: an empty
+ * `path`, or one that can only name a directory (ending in `/`, `/.` or
+ * `/..`; one that is a directory is `IO_ERROR`), two names that are one member once
  * normalised (`./a.ndjson`, `a.ndjson`), a `manifest.json` member, a source
  * that is neither records nor `{ file }` (a path passed as a plain string),
  * a record `JSON.stringify` writes as nothing or as no object, and a
@@ -665,7 +749,8 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
  * naming the file.
  *
  * A member named like another's directory (`x` beside `x/a.ndjson`), which
- * `tar -x` cannot extract both of, is `INVALID_ARGUMENT` too.
+ * `tar -x` cannot extract both of, is `INVALID_ARGUMENT` too, and so is a
+ * member under a directory named `manifest.json` (`manifest.json/a.ndjson`).
  *
  * @example
  * ```ts

@@ -57,7 +57,7 @@ export interface ExportDatasetOptions {
   readonly compression?: Compression;
   /** @defaultValue `writeDataset`'s level for the compression */
   readonly level?: number;
-  /** @defaultValue `SOURCE_DATE_EPOCH` when set, otherwise 0 */
+  /** @defaultValue `SOURCE_DATE_EPOCH` when set and not empty (decimal digits only; anything else is `INVALID_ARGUMENT` naming it), otherwise 0 */
   readonly mtime?: number;
   /** The manifest's `name`. @defaultValue the file name without its extensions */
   readonly name?: string;
@@ -66,7 +66,8 @@ export interface ExportDatasetOptions {
   /** Also write `<outPath>.sha256`, as `writeDataset`'s `sha256File` does. @defaultValue false */
   readonly sha256File?: boolean;
   /**
-   * Rows between two progress reports.
+   * Rows between two progress reports: a positive whole number (anything
+   * else is `INVALID_ARGUMENT`, before the export connects).
    * @defaultValue 50000
    */
   readonly progressEveryRows?: number;
@@ -265,6 +266,13 @@ function resolveExport(config: ExportDatasetConfig, outPath: string, options: Ex
   );
   if (typeof outPath !== 'string' || outPath.length === 0)
     return specs.andThen(() => err(new BackfillError('INVALID_ARGUMENT', 'pass the path of the tarball to write.')));
+  const every = options.progressEveryRows;
+  // Reported when the count is a multiple of it: 0 or NaN would report no count, -2 every 2 rows.
+  if (every !== undefined && !(Number.isSafeInteger(every) && every > 0)) {
+    return specs.andThen(() =>
+      err(new BackfillError('INVALID_ARGUMENT', `progressEveryRows must be a positive whole number of rows; got ${String(every)}.`)),
+    );
+  }
   return specs.andThen((s) =>
     milliseconds(options.lockTimeoutMs, 'lockTimeoutMs', DEFAULT_STAGING_LOCK_TIMEOUT_MS).map((lockTimeoutMs) => ({
       specs: s,

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { constants, zstdCompressSync } from 'node:zlib';
 import { ResultAsync } from 'neverthrow';
 import tar from 'tar-stream';
 import { BackfillError, toBackfillError } from '../errors.js';
+import { writeFileAtomic } from '../_internals/write-file-atomic.js';
 import { compareCodePoints } from '../index-backfill/python-json.js';
 import { instant, invalid } from './options.js';
 
@@ -28,7 +29,12 @@ export interface EpisodeTarballOptions {
    * @defaultValue false
    */
   readonly metaLast?: boolean;
-  /** Also write the tarball here (parent directories are created). */
+  /**
+   * Also write the tarball here (parent directories are created), through a
+   * new file beside it renamed into place once whole: a file already there
+   * is replaced whole or not at all (a reader that has it open keeps reading
+   * the old bytes), and a symlink there is replaced, not written through.
+   */
   readonly path?: string;
   /**
    * zstd level, a whole number from -131072 to 22 (others are
@@ -139,7 +145,9 @@ async function build(options: EpisodeTarballOptions): Promise<EpisodeTarball> {
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (options.path === undefined) return { bytes, sha256 };
   await mkdir(dirname(options.path), { recursive: true });
-  await writeFile(options.path, bytes);
+  // A new file beside it, renamed into place once whole: a reader of the old tarball, or a test run
+  // killed part-way, never sees half of one under the name, and a symlink there is replaced, not written through.
+  await writeFileAtomic(options.path, bytes);
   return { bytes, sha256, path: options.path };
 }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { parse } from 'pg-connection-string';
-import { ResultAsync, errAsync } from 'neverthrow';
+import { err, errAsync, ok, type Result, ResultAsync } from 'neverthrow';
 import { validateIdentifier } from '../_internals/sql-identifier.js';
 import { pgErrorToBackfill, query, type Statement } from '../_internals/pg.js';
 import { BackfillError } from '../errors.js';
@@ -14,16 +14,22 @@ export interface ThrowawayDatabaseOptions {
    * A URL of the server, with rights to CREATE DATABASE, in any form pg
    * reads (`postgres://…`, `postgresql://…`, `socket:/dir?db=…`,
    * `/socket-dir database`). It is connected to as it is to create and drop
-   * the database (to create it, the `postgres` database instead when it
-   * names `template`, which a connected session would keep from being
-   * cloned); {@link ThrowawayDatabase.url} is the same URL with the new
+   * the database (the `postgres` database instead, for both, when it names
+   * `template`, which a connected session would keep from being cloned by
+   * other workers, and which may take no connections); {@link ThrowawayDatabase.url} is the same URL with the new
    * database's name instead. One whose name cannot be replaced is
    * `INVALID_ARGUMENT`, before anything is created.
    */
   readonly serverUrl: string;
   /** Clone this database instead of the server's default template. */
   readonly template?: string;
-  /** Name prefix. @defaultValue `'bk_test_'` */
+  /**
+   * Name prefix: a plain identifier (letters, digits, `_` and `$`, starting
+   * with a letter or `_`) of at most 51 bytes, so that the name, 12 random
+   * hex digits longer, fits in PostgreSQL's 63 (anything else is
+   * `INVALID_IDENTIFIER`, naming it).
+   * @defaultValue `'bk_test_'`
+   */
   readonly prefix?: string;
 }
 
@@ -77,6 +83,27 @@ function urlFor(serverUrl: string, database: string): string | undefined {
   }
   const same = (['host', 'port', 'user', 'password'] as const).every((k) => (before[k] ?? '') === (after[k] ?? ''));
   return same && after.database === database ? url : undefined;
+}
+
+/** Random hex digits after the prefix of a database's name. */
+const RANDOM_HEX_DIGITS = 12;
+/** The longest prefix: PostgreSQL truncates names past 63 bytes. */
+const MAX_PREFIX_BYTES = 63 - RANDOM_HEX_DIGITS;
+
+/**
+ * The prefix, checked on its own rather than in the name it begins: with
+ * random digits after it, an empty prefix would give a name beginning with
+ * a digit (refused) some times and a database others.
+ */
+function checkPrefix(prefix: unknown): Result<string, BackfillError> {
+  // A plain identifier is ASCII: its length is its bytes.
+  if (typeof prefix === 'string' && validateIdentifier(prefix).isOk() && prefix.length <= MAX_PREFIX_BYTES) return ok(prefix);
+  return err(
+    new BackfillError(
+      'INVALID_IDENTIFIER',
+      `prefix must be a plain identifier of 1 to ${MAX_PREFIX_BYTES} bytes (letters, digits, "_" and "$", starting with a letter or "_"), which the ${RANDOM_HEX_DIGITS} hex digits after it keep within PostgreSQL's 63; got ${JSON.stringify(prefix)}.`,
+    ),
+  );
 }
 
 /** Runs `session` on a connection of its own to `serverUrl`, and closes it. */
@@ -154,7 +181,9 @@ function dropWhenLeft(serverUrl: string, name: string): Promise<void> {
  * ```
  */
 export function createThrowawayDatabase(options: ThrowawayDatabaseOptions): ResultAsync<ThrowawayDatabase, BackfillError> {
-  const name = `${options.prefix ?? 'bk_test_'}${randomBytes(6).toString('hex')}`;
+  const prefix = checkPrefix(options.prefix ?? 'bk_test_');
+  if (prefix.isErr()) return errAsync(prefix.error);
+  const name = `${prefix.value}${randomBytes(RANDOM_HEX_DIGITS / 2).toString('hex')}`;
   const checkedName = validateIdentifier(name, 'database name');
   if (checkedName.isErr()) return errAsync(checkedName.error);
   if (options.template !== undefined) {
@@ -177,14 +206,20 @@ export function createThrowawayDatabase(options: ThrowawayDatabaseOptions): Resu
     // parallel workers given the template's URL would all fail. Such a URL is created from `postgres`, as createdb does.
     const maintenance = options.template !== undefined && parse(options.serverUrl).database === options.template;
     const viaPostgres = maintenance ? urlFor(options.serverUrl, 'postgres') : undefined;
+    // The URL the database was created through is the one it is dropped through: drop()'s session, on the
+    // template for up to its grace period, would hold it from the clones of other workers, as create's would.
+    let admin = options.serverUrl;
     if (viaPostgres === undefined) await adminQuery(options.serverUrl, sql);
     else {
-      await adminQuery(viaPostgres, sql).catch((error: { code?: unknown }) =>
+      admin = viaPostgres;
+      await adminQuery(viaPostgres, sql).catch((error: { code?: unknown }) => {
         // No `postgres` database on this server: the template's own URL, as before.
-        error.code === '3D000' ? adminQuery(options.serverUrl, sql) : Promise.reject(error),
-      );
+        if (error.code !== '3D000') return Promise.reject(error);
+        admin = options.serverUrl;
+        return adminQuery(options.serverUrl, sql);
+      });
     }
-    const drop = (): Promise<void> => dropWhenLeft(options.serverUrl, name);
+    const drop = (): Promise<void> => dropWhenLeft(admin, name);
     return { url, name, drop, [Symbol.asyncDispose]: drop };
   };
   return ResultAsync.fromPromise(create(), (e) => {

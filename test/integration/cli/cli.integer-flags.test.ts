@@ -21,7 +21,7 @@ describe.concurrent('CLI integer flags', () => {
     const doc = jsonOf(r);
     expect(doc.error?.code).toBe('INVALID_ARGUMENT');
     expect(doc.error?.message).toBe(
-      `--seed must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}, not ${JSON.stringify(value)}. Write it with the digits 0-9 only.`,
+      `--seed must be an integer from 0 to ${2 ** 32 - 1}, not ${JSON.stringify(value)}. Write it with the digits 0-9 only.`,
     );
     expect(existsSync(out)).toBe(false);
   });
