@@ -269,7 +269,10 @@ describe.runIf(hasTool('git'))('receiver runbook example: the version gate', () 
       expect(ok.status).toBe(201);
       const old = await fetch(`${base}/episodes/h/e2`, { method: 'PUT', headers: { 'x-code-commit': 'f'.repeat(40) }, body: 'abc' });
       expect(old.status).toBe(412);
-      expect(((await old.json()) as { remediation: string }).remediation).toBeTruthy();
+      // The example's default remediation, its two lines joined.
+      expect(((await old.json()) as { remediation: string }).remediation).toBe(
+        'cd /srv/lab-agent && sudo -u lab git pull --ff-only origin main\nsudo systemctl restart lab-agent',
+      );
     } finally {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
