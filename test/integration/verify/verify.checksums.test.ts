@@ -154,6 +154,23 @@ describe.skipIf(sha256sumTool.missing)(sha256sumTool.title('verifyChecksums reac
     }
   });
 
+  it('a digest one hex digit off, last or in the middle, FAILS as sha256sum --check fails it', async () => {
+    const flip = (hex: string): string => ((Number.parseInt(hex, 16) + 1) % 16).toString(16);
+    const lines = gnuSums().toString('latin1').split('\n').filter(Boolean);
+    const off = lines.map((line, i) =>
+      line.replace(/^(\\?)([0-9a-f]{64})/, (_m, e: string, h: string) => {
+        if (i === 0) return `${e}${h.slice(0, 63)}${flip(h.slice(63))}`;
+        if (i === 1) return `${e}${h.slice(0, 31)}${flip(h.slice(31, 32))}${h.slice(32)}`;
+        return `${e}${h}`;
+      }),
+    );
+    expect(off.slice(0, 2)).not.toEqual(lines.slice(0, 2));
+    const report = await compare(Buffer.from(`${off.join('\n')}\n`, 'latin1'));
+    expect(report.ok).toBe(false);
+    expect(report.counts.ok).toBe(NAMES.length - 2);
+    expect(report.problems.map((p) => p.code)).toEqual(['CHECKSUM_MISMATCH', 'CHECKSUM_MISMATCH']);
+  });
+
   it('missing files: FAILED open or read, or skipped with ignoreMissing', async () => {
     const sums = Buffer.concat([gnuSums(), Buffer.from(`${sha('gone')}  gone.txt\n`)]);
     const plain = await compare(sums);

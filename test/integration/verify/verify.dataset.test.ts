@@ -175,6 +175,26 @@ describe.skipIf(tools.missing)(tools.title('verifyDataset'), () => {
     expect(report.problems[0]?.message).toContain('records expected 341, got 340');
   });
 
+  it('a digest one hex digit off at its end is a mismatch, for the tarball and for a member', async () => {
+    const flipLast = (hex: string): string => `${hex.slice(0, 63)}${((Number.parseInt(hex.slice(63), 16) + 1) % 16).toString(16)}`;
+    const archive = (await verifyDataset(written, { expectedSha256: flipLast(sha256sum(written)) }))._unsafeUnwrap();
+    expect(archive.ok).toBe(false);
+    expect(archive.archive.verdict).toBe('mismatch');
+    expect(archive.problems.map((p) => p.code)).toEqual(['CHECKSUM_MISMATCH']);
+
+    const body = ndjson(linksets);
+    const path = tarZst('member-digest-off', {
+      'manifest.json': JSON.stringify({
+        schemaVersion: 1,
+        members: [{ name: 'linksets.ndjson', records: 340, bytes: Buffer.byteLength(body), sha256: flipLast(sha(body)) }],
+      }),
+      'linksets.ndjson': body,
+    });
+    const member = (await verifyDataset(path))._unsafeUnwrap();
+    expect(member.ok).toBe(false);
+    expect(member.members.map((m) => [m.name, m.verdict, m.mismatches])).toEqual([['linksets.ndjson', 'mismatch', ['sha256']]]);
+  });
+
   it('a missing manifest is a failed report, not an exception', async () => {
     const path = tarZst('no-manifest', { 'linksets.ndjson': ndjson(linksets) });
     const report = (await verifyDataset(path, { expectedSha256: sha256sum(path) }))._unsafeUnwrap();
