@@ -9,6 +9,7 @@ import { writeDataset } from '../../../src/dataset/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
 import { StagingImporter } from '../../../src/staging/index.js';
 import { handTarball, ndjson, run, scratch, sha256File, TABLES } from './fixtures.js';
+import { oneDigitOff } from '../../support/hex-digest.js';
 import { needTools } from '../../support/tmp.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -383,6 +384,9 @@ describe('StagingImporter.import', () => {
     );
     const e3 = (await importer('s_mismatch').import(good, { expectedSha256: '0'.repeat(64) }))._unsafeUnwrapErr();
     expect(e3.code).toBe('CHECKSUM_MISMATCH');
+    // One hex digit off, at the end, is as much a mismatch.
+    const e4 = (await importer('s_mismatch').import(good, { expectedSha256: oneDigitOff(sha256File(good)) }))._unsafeUnwrapErr();
+    expect(e4.code).toBe('CHECKSUM_MISMATCH');
     await expectOld('s_mismatch');
   });
 
@@ -403,6 +407,11 @@ describe('StagingImporter.import', () => {
       const e = (await importer('s_member_digest').import(changed))._unsafeUnwrapErr();
       expect(e.code).toBe('CHECKSUM_MISMATCH');
       expect(e.context).toMatchObject({ member: 'linksets.ndjson', digest: digest(stored) });
+      // The right bytes, listed with a digest one hex digit off at its end: refused too.
+      const off = handTarball(dir, 'member-digest-off.tar.zst', member(stored, oneDigitOff(digest(stored))));
+      const eOff = (await importer('s_member_digest').import(off))._unsafeUnwrapErr();
+      expect(eOff.code).toBe('CHECKSUM_MISMATCH');
+      expect(eOff.context).toMatchObject({ member: 'linksets.ndjson', digest: digest(stored) });
       await expectOld('s_member_digest');
       // The same archive with the right digest listed loads, and says it checked the members.
       const right = handTarball(dir, 'member-right.tar.zst', member(stored, digest(stored)));
