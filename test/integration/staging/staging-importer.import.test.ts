@@ -243,6 +243,22 @@ describe('StagingImporter.import', () => {
     expect(row?.t).toBe('\\u0000 and \\\\ and tab\t');
   });
 
+  it.skipIf(tools.missing)(
+    tools.title('loads a line with a raw tab and a bare CR between its tokens, which JSON reads as blanks'),
+    async () => {
+      // COPY's text format ends a row at a bare CR and a column at a tab: both must reach PostgreSQL escaped.
+      const tarball = handTarball(dir, 'blanks.tar.zst', [
+        { name: 'linksets.ndjson', text: '{"_id":"a",\t"t":\r"x"}\n{"_id":"b",\r\t"t":"y"}\n' },
+        { name: 'advisory_chunks.ndjson', text: ndjson([{ _id: 'c' }]) },
+      ]);
+      expect((await importer('s_blanks').import(tarball))._unsafeUnwrap().rows).toBe(3);
+      expect(await db.query("SELECT id, raw->>'t' AS t FROM s_blanks.linksets_raw ORDER BY id")).toEqual([
+        { id: 'a', t: 'x' },
+        { id: 'b', t: 'y' },
+      ]);
+    },
+  );
+
   it.skipIf(tools.missing)(tools.title('names the duplicate id and both lines, for both strategies, and commits nothing'), async () => {
     await seedOld('s_dup');
     const lines = [{ _id: 'a' }, { _id: 'b' }, { _id: 'c' }, { _id: 'b', again: true }, { _id: 'd' }];
