@@ -92,7 +92,7 @@ describe('backfill-kit dataset', () => {
   });
 
   it.skipIf(!hasTarZstd)(
-    'build --from packs each file byte for byte (CRLF, a bare CR, blank lines), counted as the reader counts; verify agrees',
+    `build --from packs each file byte for byte (CRLF, a bare CR, blank lines), counted as the reader counts; verify agrees${hasTarZstd ? '' : ' (skipped: needs tar, zstd and sha256sum)'}`,
     async () => {
       const src = join(dir, 'from-bytes');
       mkdirSync(src);
@@ -333,8 +333,8 @@ describe('backfill-kit dataset', () => {
     expect(lines.find((l) => l.includes('advisory_chunks.ndjson ') && l.includes('->'))).toMatch(/ 1 row \(count not checked\)$/);
   });
 
-  it('--on-invalid reject loads the good lines but exits 4 and names the reject file', async () => {
-    if (!hasTarZstd) return console.warn('[cli.dataset] skipped: needs tar and zstd');
+  it('--on-invalid reject loads the good lines but exits 4 and names the reject file', async (ctx) => {
+    if (!hasTarZstd) ctx.skip('skipped: needs tar and zstd');
     const path = handMadeDataset(
       'with-bad-line',
       { 'linksets.ndjson': '{"_id":"a"}\n{not json\n{"_id":"b"}\n', 'advisory_chunks.ndjson': '{"_id":"c"}\n' },

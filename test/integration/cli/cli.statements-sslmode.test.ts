@@ -36,7 +36,7 @@ const withMode = (url: string, mode: string): string => {
 
 describe('planned runs and sslmode', () => {
   it('PGSSLMODE=prefer: plan, worker --until-done and report reach a server without SSL, as psql does', async (ctx) => {
-    if (sslOn) ctx.skip();
+    if (sslOn) ctx.skip('skipped: this server has ssl on; these cases need a server without SSL');
     const env = { PGURI: db.url, PGSSLMODE: 'prefer' };
     const plan = await cli(['statements', 'plan', '--run-id', 'env-prefer', '--range-size', '2'], { env });
     expect(plan.code, plan.stderr).toBe(0);
@@ -48,14 +48,14 @@ describe('planned runs and sslmode', () => {
   }, 120_000);
 
   it('sslmode=allow in the --pg URL: backfill --workers 2 reaches a server without SSL', async (ctx) => {
-    if (sslOn) ctx.skip();
+    if (sslOn) ctx.skip('skipped: this server has ssl on; these cases need a server without SSL');
     const r = await cli(['statements', 'backfill', '--run-id', 'url-allow', '--workers', '2', '--pg', withMode(db.url, 'allow')]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toContain('SECURITY WARNING');
   }, 120_000);
 
   it('sslmode=require still refuses a server without SSL (exit 6); an sslmode libpq does not know is a usage error (exit 2)', async (ctx) => {
-    if (sslOn) ctx.skip();
+    if (sslOn) ctx.skip('skipped: this server has ssl on; these cases need a server without SSL');
     const required = await cli(['statements', 'report', '--run-id', 'env-prefer', '--pg', withMode(db.url, 'require')]);
     expect(required.code, required.stderr).toBe(6);
     expect(required.stderr).toMatch(/SSL/);

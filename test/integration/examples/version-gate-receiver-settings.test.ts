@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hasTool } from '../../support/tmp.js';
+import { needTools } from '../../support/tmp.js';
 import { showRun as show, startExample, type ExampleRun } from './run-example.js';
 
 /** Runs the receiver until it exits, or kills it after `ms` (then `code` is null: it kept serving). */
@@ -18,7 +18,9 @@ function runFor(env: Record<string, string>, ms: number): Promise<ExampleRun> {
   );
 }
 
-describe.runIf(hasTool('git'))('version-gate-receiver.ts stops with exit 2 on a setting that can never work', () => {
+const gitTool = needTools('git');
+
+describe.skipIf(gitTool.missing)(gitTool.title('version-gate-receiver.ts stops with exit 2 on a setting that can never work'), () => {
   it.for<[string, Record<string, string>, RegExp]>([
     // It kept serving 503 to every upload, for ever: the gate's configuration never loads.
     ['VERSION_GATE_WINDOW', { VERSION_GATE_WINDOW: 'abc', PORT: '0' }, /VERSION_GATE_WINDOW must be .*digits 0-9, not "abc"/],

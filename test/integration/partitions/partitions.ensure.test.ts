@@ -290,12 +290,14 @@ describe("ensure on the partition runbook's table", () => {
   it("a move out of the default partition that outlasts the role's statement_timeout holds up only its own slot", async () => {
     const m = manager('2026-11-15T00:00:00Z');
     await createWithDefault(m);
-    // An index whose every entry takes a few milliseconds: moving November's rows in takes about a second.
-    await db.query(`CREATE FUNCTION scanner.slow(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN PERFORM pg_sleep(0.005); RETURN t; END $$;
+    // An index whose every entry takes 50 ms in the job's sessions (bk_test.slow): moving November's rows in takes
+    // 10 s there, far over the job's statement_timeout, while the rest of the job fits in it on a busy machine too.
+    await db.query(`CREATE FUNCTION scanner.slow(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+        BEGIN IF current_setting('bk_test.slow', true) = 'on' THEN PERFORM pg_sleep(0.05); END IF; RETURN t; END $$;
       CREATE INDEX slow_idx ON scanner.artifact_boms (scanner.slow(build_id));
       INSERT INTO scanner.artifact_boms SELECT 'nov-' || g, 'x', timestamptz '2026-11-01 00:00:00+00' + (g || ' minutes')::interval FROM generate_series(1, 200) g;`);
     // The job's role has a statement_timeout (ALTER ROLE … SET statement_timeout), as an application role often has.
-    const pool = new pg.Pool({ connectionString: db.url, options: '-c statement_timeout=400' });
+    const pool = new pg.Pool({ connectionString: db.url, options: '-c statement_timeout=3000 -c bk_test.slow=on' });
     try {
       const e = (await manager('2026-11-15T00:00:00Z', { pg: pool }).ensure({ ahead: 2 }))._unsafeUnwrapErr();
       // Next month and the one after are made all the same: the daily job does not stop at November.
@@ -344,7 +346,8 @@ describe("ensure on the partition runbook's table", () => {
   });
 
   it('moves rows out of the default partition while a VACUUM holds an old partition (writers paused on the parent and the default only)', async () => {
-    const m = manager('2026-11-15T00:00:00Z', { lockTimeoutMs: 300 });
+    // Long enough that only the held lock, never a busy machine, could make it run out.
+    const m = manager('2026-11-15T00:00:00Z', { lockTimeoutMs: 5000 });
     await createWithDefault(m);
     (await m.ensure({ behind: 2, ahead: 0 }))._unsafeUnwrap();
     await db.query(
@@ -370,7 +373,8 @@ describe("ensure on the partition runbook's table", () => {
     );
     const lock = await holdLock(db.url, 'scanner.artifact_boms_2026_08', 'ACCESS EXCLUSIVE');
     try {
-      const next = (extra = {}) => manager('2026-12-02T00:00:00Z', { lockTimeoutMs: 200, ...extra });
+      // Long enough that only the held lock, never a busy machine, could make it run out.
+      const next = (extra = {}) => manager('2026-12-02T00:00:00Z', { lockTimeoutMs: 5000, ...extra });
       const r = (await next().ensure({ ahead: 1 }))._unsafeUnwrap();
       expect(r.created.map((c) => c.name)).toEqual(['artifact_boms_2027_01']);
       // Retention (dry run and real) sizes only its candidates, and drops the expired month beside the locked one.
@@ -380,7 +384,7 @@ describe("ensure on the partition runbook's table", () => {
       const real = (await next().retention({ keep: 12, dryRun: false }))._unsafeUnwrap();
       expect(real.candidates.map((c) => [c.name, c.done])).toEqual([['artifact_boms_2025_10', true]]);
       // Retention that must drop the locked partition itself still says LOCK_TIMEOUT, naming it.
-      const stuck = (await next().retention({ keep: 3, dryRun: false }))._unsafeUnwrapErr();
+      const stuck = (await next({ lockTimeoutMs: 200 }).retention({ keep: 3, dryRun: false }))._unsafeUnwrapErr();
       expect(stuck.code).toBe('LOCK_TIMEOUT');
       expect(stuck.context.partition).toBe('artifact_boms_2026_08');
     } finally {
@@ -392,11 +396,11 @@ describe("ensure on the partition runbook's table", () => {
   it.for<[string, string | undefined]>([
     ['', undefined],
     // A role's statement_timeout shorter than the wait: the run still waits its advisoryLockTimeoutMs, then says LOCKED.
-    [", under a role's shorter statement_timeout", '-c statement_timeout=100'],
+    [", under a role's shorter statement_timeout", '-c statement_timeout=1000'],
   ])('reports a second run holding the advisory lock as LOCKED%s', async ([, options]) => {
     await createArtifactBomsTable(db);
     const pool = new pg.Pool({ connectionString: db.url, ...(options === undefined ? {} : { options }) });
-    const m = manager('2026-11-23T00:00:00Z', { pg: pool, advisoryLockTimeoutMs: 400 });
+    const m = manager('2026-11-23T00:00:00Z', { pg: pool, advisoryLockTimeoutMs: 3000 });
     const other = new pg.Client({ connectionString: db.url });
     await other.connect();
     let ended: Promise<void> | undefined;
@@ -408,7 +412,7 @@ describe("ensure on the partition runbook's table", () => {
       const t0 = Date.now();
       const r = await m.ensure();
       expect(r.isErr() && r.error.code).toBe('LOCKED');
-      expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(2900);
       // It names the session in the way, and how to end it if its run's process is gone (a killed cron run).
       const holder = (await other.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       const e = r._unsafeUnwrapErr();
@@ -416,10 +420,10 @@ describe("ensure on the partition runbook's table", () => {
       expect(e.message).toContain(`SELECT pg_terminate_backend(${holder})`);
       expect(e.context['holder']).toBe(holder);
       await release();
-      // Once the lock is free a run goes ahead (on the default pool: the DDL itself may outlast a 100 ms timeout on a loaded machine).
+      // Once the lock is free a run goes ahead (on the default pool: the DDL itself may outlast a 1 s timeout on a loaded machine).
       expect((await manager('2026-11-23T00:00:00Z').ensure())._unsafeUnwrap().created).toHaveLength(2);
       // The role's own statement_timeout is the session's again.
-      if (options !== undefined) expect((await pool.query('SHOW statement_timeout')).rows[0]).toEqual({ statement_timeout: '100ms' });
+      if (options !== undefined) expect((await pool.query('SHOW statement_timeout')).rows[0]).toEqual({ statement_timeout: '1s' });
     } finally {
       await release();
       await pool.end();

@@ -9,6 +9,7 @@ import { writeDataset } from '../../../src/dataset/index.js';
 import { generateAdvisoryChunks, generateLinksets } from '../../../src/testing/index.js';
 import { StagingImporter } from '../../../src/staging/index.js';
 import { handTarball, ndjson, run, scratch, sha256File, TABLES } from './fixtures.js';
+import { oneDigitOff } from '../../support/hex-digest.js';
 import { needTools } from '../../support/tmp.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -242,6 +243,22 @@ describe('StagingImporter.import', () => {
     expect(row?.t).toBe('\\u0000 and \\\\ and tab\t');
   });
 
+  it.skipIf(tools.missing)(
+    tools.title('loads a line with a raw tab and a bare CR between its tokens, which JSON reads as blanks'),
+    async () => {
+      // COPY's text format ends a row at a bare CR and a column at a tab: both must reach PostgreSQL escaped.
+      const tarball = handTarball(dir, 'blanks.tar.zst', [
+        { name: 'linksets.ndjson', text: '{"_id":"a",\t"t":\r"x"}\n{"_id":"b",\r\t"t":"y"}\n' },
+        { name: 'advisory_chunks.ndjson', text: ndjson([{ _id: 'c' }]) },
+      ]);
+      expect((await importer('s_blanks').import(tarball))._unsafeUnwrap().rows).toBe(3);
+      expect(await db.query("SELECT id, raw->>'t' AS t FROM s_blanks.linksets_raw ORDER BY id")).toEqual([
+        { id: 'a', t: 'x' },
+        { id: 'b', t: 'y' },
+      ]);
+    },
+  );
+
   it.skipIf(tools.missing)(tools.title('names the duplicate id and both lines, for both strategies, and commits nothing'), async () => {
     await seedOld('s_dup');
     const lines = [{ _id: 'a' }, { _id: 'b' }, { _id: 'c' }, { _id: 'b', again: true }, { _id: 'd' }];
@@ -383,6 +400,9 @@ describe('StagingImporter.import', () => {
     );
     const e3 = (await importer('s_mismatch').import(good, { expectedSha256: '0'.repeat(64) }))._unsafeUnwrapErr();
     expect(e3.code).toBe('CHECKSUM_MISMATCH');
+    // One hex digit off, at the end, is as much a mismatch.
+    const e4 = (await importer('s_mismatch').import(good, { expectedSha256: oneDigitOff(sha256File(good)) }))._unsafeUnwrapErr();
+    expect(e4.code).toBe('CHECKSUM_MISMATCH');
     await expectOld('s_mismatch');
   });
 
@@ -403,6 +423,11 @@ describe('StagingImporter.import', () => {
       const e = (await importer('s_member_digest').import(changed))._unsafeUnwrapErr();
       expect(e.code).toBe('CHECKSUM_MISMATCH');
       expect(e.context).toMatchObject({ member: 'linksets.ndjson', digest: digest(stored) });
+      // The right bytes, listed with a digest one hex digit off at its end: refused too.
+      const off = handTarball(dir, 'member-digest-off.tar.zst', member(stored, oneDigitOff(digest(stored))));
+      const eOff = (await importer('s_member_digest').import(off))._unsafeUnwrapErr();
+      expect(eOff.code).toBe('CHECKSUM_MISMATCH');
+      expect(eOff.context).toMatchObject({ member: 'linksets.ndjson', digest: digest(stored) });
       await expectOld('s_member_digest');
       // The same archive with the right digest listed loads, and says it checked the members.
       const right = handTarball(dir, 'member-right.tar.zst', member(stored, digest(stored)));

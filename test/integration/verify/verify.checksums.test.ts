@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChecksums, writeChecksums, type ChecksumReport } from '../../../src/verify/index.js';
+import { oneDigitOff } from '../../support/hex-digest.js';
 import { fifoReaderWaiting, needTools } from '../../support/tmp.js';
 
 const sha256sumTool = needTools('sha256sum');
@@ -152,6 +153,22 @@ describe.skipIf(sha256sumTool.missing)(sha256sumTool.title('verifyChecksums reac
     } finally {
       writeFileSync(victim, original);
     }
+  });
+
+  it('a digest one hex digit off, last or in the middle, FAILS as sha256sum --check fails it', async () => {
+    const lines = gnuSums().toString('latin1').split('\n').filter(Boolean);
+    const off = lines.map((line, i) =>
+      line.replace(/^(\\?)([0-9a-f]{64})/, (_m, e: string, h: string) => {
+        if (i === 0) return `${e}${oneDigitOff(h)}`;
+        if (i === 1) return `${e}${oneDigitOff(h, 31)}`;
+        return `${e}${h}`;
+      }),
+    );
+    expect(off.slice(0, 2)).not.toEqual(lines.slice(0, 2));
+    const report = await compare(Buffer.from(`${off.join('\n')}\n`, 'latin1'));
+    expect(report.ok).toBe(false);
+    expect(report.counts.ok).toBe(NAMES.length - 2);
+    expect(report.problems.map((p) => p.code)).toEqual(['CHECKSUM_MISMATCH', 'CHECKSUM_MISMATCH']);
   });
 
   it('missing files: FAILED open or read, or skipped with ignoreMissing', async () => {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeDataset } from '../../../src/dataset/index.js';
 import { verifyDataset } from '../../../src/verify/index.js';
+import { oneDigitOff } from '../../support/hex-digest.js';
 import { fifoReaderWaiting, needTools } from '../../support/tmp.js';
 
 const tools = needTools('sha256sum', 'tar', 'zstd');
@@ -173,6 +174,25 @@ describe.skipIf(tools.missing)(tools.title('verifyDataset'), () => {
       ['MANIFEST_MISMATCH', 'stray.ndjson'],
     ]);
     expect(report.problems[0]?.message).toContain('records expected 341, got 340');
+  });
+
+  it('a digest one hex digit off at its end is a mismatch, for the tarball and for a member', async () => {
+    const archive = (await verifyDataset(written, { expectedSha256: oneDigitOff(sha256sum(written)) }))._unsafeUnwrap();
+    expect(archive.ok).toBe(false);
+    expect(archive.archive.verdict).toBe('mismatch');
+    expect(archive.problems.map((p) => p.code)).toEqual(['CHECKSUM_MISMATCH']);
+
+    const body = ndjson(linksets);
+    const path = tarZst('member-digest-off', {
+      'manifest.json': JSON.stringify({
+        schemaVersion: 1,
+        members: [{ name: 'linksets.ndjson', records: 340, bytes: Buffer.byteLength(body), sha256: oneDigitOff(sha(body)) }],
+      }),
+      'linksets.ndjson': body,
+    });
+    const member = (await verifyDataset(path))._unsafeUnwrap();
+    expect(member.ok).toBe(false);
+    expect(member.members.map((m) => [m.name, m.verdict, m.mismatches])).toEqual([['linksets.ndjson', 'mismatch', ['sha256']]]);
   });
 
   it('a missing manifest is a failed report, not an exception', async () => {

@@ -15,7 +15,7 @@ const tools = needTools('tar');
 const dir = tempDir('bk-mtime-');
 const MAX_MTIME = 2 ** 31 - 1;
 
-describe.skipIf(tools.missing)('writeDataset: mtime', () => {
+describe('writeDataset: mtime', () => {
   it.each([-1, 2 ** 33, MAX_MTIME + 1, Number.NaN, Number.POSITIVE_INFINITY, 1.5])(
     'refuses mtime %s with INVALID_ARGUMENT, writing nothing',
     async (mtime) => {
@@ -27,7 +27,7 @@ describe.skipIf(tools.missing)('writeDataset: mtime', () => {
     },
   );
 
-  it(tools.title('writes the largest mtime it takes (2038-01-19), as GNU tar reads it back'), async () => {
+  it.skipIf(tools.missing)(tools.title('writes the largest mtime it takes (2038-01-19), as GNU tar reads it back'), async () => {
     const out = join(dir, 'max.tar');
     const r = await writeDataset(out, { compression: 'none', mtime: MAX_MTIME, members: { 'a.ndjson': [{ _id: '1' }] } });
     expect(r._unsafeUnwrap().manifest.createdAt).toBe('2038-01-19T03:14:07Z');

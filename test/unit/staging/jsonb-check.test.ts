@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { findJsonbProblem } from '../../../src/staging/jsonb-check.js';
 
+/** The reason given for an escaped NUL. */
+const NUL = '\\u0000 (NUL), which PostgreSQL text and jsonb cannot hold';
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 // Lines are written as JSON text: '\\u0000' in TS source is the six characters \u0000.
@@ -21,7 +23,7 @@ describe('findJsonbProblem', () => {
     expect(findJsonbProblem('{"a":"\\\\u0000"}')).toBeUndefined();
     expect(findJsonbProblem('{"a":"\\\\\\\\u0000"}')).toBeUndefined();
     expect(findJsonbProblem('{"a":"\\\\\\u0000"}')?.index).toBe(8);
-    expect(findJsonbProblem('{"a":"\\\\\\\\\\u0000"}')).toBeDefined();
+    expect(findJsonbProblem('{"a":"\\\\\\\\\\u0000"}')).toEqual({ index: 10, reason: NUL });
   });
 
   it('finds lone surrogates', () => {
@@ -34,7 +36,7 @@ describe('findJsonbProblem', () => {
   });
 
   it('checks keys too, and every escape on the line', () => {
-    expect(findJsonbProblem('{"k\\u0000":1}')).toBeDefined();
+    expect(findJsonbProblem('{"k\\u0000":1}')).toEqual({ index: 3, reason: NUL });
     expect(findJsonbProblem('{"a":"\\n","b":"\\u0041","c":"\\u0000"}')?.index).toBe(28);
   });
 

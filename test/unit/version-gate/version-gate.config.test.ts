@@ -13,9 +13,11 @@ describe('VersionGate configuration', () => {
   it('applies the defaults and resolves the repository path', () => {
     const gate = new VersionGate(base);
     const settings = gate.settings()._unsafeUnwrap();
-    expect(settings.window).toBe(DEFAULT_GATE_WINDOW);
-    expect(settings.ttlMs).toBe(DEFAULT_GATE_TTL_MS);
-    expect(settings.header).toBe(DEFAULT_GATE_HEADER);
+    // The defaults the README documents.
+    expect([DEFAULT_GATE_WINDOW, DEFAULT_GATE_TTL_MS, DEFAULT_GATE_HEADER]).toEqual([100, 5000, 'x-code-commit']);
+    expect(settings.window).toBe(100);
+    expect(settings.ttlMs).toBe(5000);
+    expect(settings.header).toBe('x-code-commit');
     expect(settings.enabled).toBe(true);
     expect(settings.repoPath.endsWith('some-clone')).toBe(true);
     expect(settings.repoPath.startsWith('/') || /^[A-Za-z]:/.test(settings.repoPath)).toBe(true);
