@@ -50,6 +50,18 @@ async function observed(name: string, write: (dir: string) => Promise<void>): Pr
   return { dir, modes };
 }
 
+/**
+ * `observed`, in a new directory each time, until the watcher has seen a
+ * new file: a small file can be written and renamed before the watcher's
+ * callback runs on a busy machine, which shows nothing, rightly or wrongly.
+ */
+async function observedUntilSeen(name: string, write: (dir: string) => Promise<void>): Promise<{ dir: string; modes: number[] }> {
+  for (let attempt = 1; ; attempt++) {
+    const seen = await observed(`${name}-${attempt}`, write);
+    if (seen.modes.length > 0 || attempt === 50) return seen;
+  }
+}
+
 /** Contents large enough that their write takes a while after the file appears. */
 const big = Buffer.alloc(64 * 1024 * 1024, 'a');
 
@@ -80,7 +92,7 @@ describe('the new file of an atomic write', () => {
   });
 
   it('writeChecksums over a private SHA256SUMS: the new file is owner-only from the start, the replaced one keeps 0600', async () => {
-    const { dir, modes } = await observed('sums', async (dir) => {
+    const { dir, modes } = await observedUntilSeen('sums', async (dir) => {
       writeFileSync(join(dir, 'a.txt'), 'a\n');
       writeFileSync(join(dir, 'SHA256SUMS'), 'old\n');
       chmodSync(join(dir, 'SHA256SUMS'), 0o600);
@@ -94,7 +106,7 @@ describe('the new file of an atomic write', () => {
 
   it('writeDataset: a new tarball and .sha256 get the default mode, a replaced private pair keeps 0600 and 0640', async () => {
     const members = { 'a.ndjson': [{ id: 1 }] };
-    const { dir, modes } = await observed('dataset', async (dir) => {
+    const { dir, modes } = await observedUntilSeen('dataset', async (dir) => {
       const fresh = await writeDataset(join(dir, 'new.tar.zst'), { members, sha256File: true });
       expect(fresh.isOk()).toBe(true);
       writeFileSync(join(dir, 'old.tar.zst'), 'old');
