@@ -350,7 +350,8 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
  * and no `id` fails the document. An affected component's `versions` (1.4+)
  * refine it: with the component's own version known (its `version`, else
  * its purl's), the entries naming it, else the `vers:` ranges containing it
- * (plain numeric bounds only), else `unknown`; without one, the one status
+ * (plain numeric bounds only, not differing from the version in trailing
+ * zeros alone where the scheme orders `1.1` before `1.1.0`), else `unknown`; without one, the one status
  * all entries share, else `unknown`;
  * `unaffected` makes the claim `not_affected` (unless the analysis says
  * fixed or not affected), `unknown` makes it `under_investigation`, both
