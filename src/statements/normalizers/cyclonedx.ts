@@ -38,11 +38,16 @@ interface Affected {
   readonly version?: string;
 }
 
-/** The version in a purl (`pkg:type/name@version?qualifiers#subpath`), if it has one. */
+/**
+ * The version in a purl (`pkg:type/name@version?qualifiers#subpath`), if it
+ * has one: after an `@` in its last segment, as {@link productIdentity}
+ * reads it, so the `@` of a scope written unencoded (`pkg:npm/@scope/name`,
+ * for `%40scope`) is no version separator.
+ */
 function purlVersion(purl: string): string | undefined {
-  const path = purl.split(/[?#]/, 1)[0] ?? '';
+  const path = (purl.split(/[?#]/, 1)[0] ?? '').replace(/\/+$/, '');
   const at = path.lastIndexOf('@');
-  if (at < 0) return undefined;
+  if (at < 0 || at < path.lastIndexOf('/')) return undefined;
   try {
     return text(decodeURIComponent(path.slice(at + 1)));
   } catch {
