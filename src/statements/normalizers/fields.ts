@@ -182,9 +182,19 @@ export function walkNested(roots: unknown, children: readonly string[], visit: (
   return true;
 }
 
+/** A CVE id in any case: the CVE program writes `CVE-YYYY-NNNN` in upper case, and `cve-2024-1234` names the same CVE. */
+const CVE_ANY_CASE = /^cve-[0-9]{4}-[0-9]{4,}$/i;
+
 /**
- * What a document's claims are grouped by: the vulnerability and the
- * identity of the product. A joined key (`platform::component`) given
+ * The form of a vulnerability id that compares it: a CVE id in upper case
+ * (see {@link CVE_ANY_CASE}), any other id as written (a GHSA or a vendor's
+ * own id may tell ids apart by case).
+ */
+export const vulnerabilityIdentity = (id: string): string => (CVE_ANY_CASE.test(id) ? id.toUpperCase() : id);
+
+/**
+ * What a document's claims are grouped by: the vulnerability (see
+ * {@link vulnerabilityIdentity}) and the identity of the product. A joined key (`platform::component`) given
  * before for another identity keeps that one: two products whose joined
  * keys read alike (a CPE 2.2 URI's own `::`) would be stored under one
  * key, which holds one claim, so they are compared as one rather than one
@@ -195,11 +205,12 @@ export class ClaimGroups {
 
   /** The group of a claim about `vulnerabilityId` and the product `productKey`, whose identity is `identity`. */
   of(vulnerabilityId: string, productKey: string, identity: string): string {
-    if (!productKey.includes('::')) return `${vulnerabilityId}\u0000${identity}`;
+    const vulnerability = vulnerabilityIdentity(vulnerabilityId);
+    if (!productKey.includes('::')) return `${vulnerability}\u0000${identity}`;
     const stored = `${vulnerabilityId}\u0000${productKey}`;
     const first = this.#identityOfJoin.get(stored);
     if (first === undefined) this.#identityOfJoin.set(stored, identity);
-    return `${vulnerabilityId}\u0000${first ?? identity}`;
+    return `${vulnerability}\u0000${first ?? identity}`;
   }
 }
 
@@ -211,7 +222,8 @@ const STATED_FIELDS = ['status', 'justification', 'statement'] as const;
  * so that two places saying different things about one vulnerability and
  * product key are caught instead of one of them being kept silently; two
  * spellings of one package URL or CPE (see {@link productIdentity}) are
- * one product key. The same claim given twice (a repeated ref, a product listed
+ * one product key, and two of one CVE id one vulnerability
+ * ({@link vulnerabilityIdentity}). The same claim given twice (a repeated ref, a product listed
  * twice, under another spelling of its purl or CPE) is kept once, as first spelt;
  * two that differ only in their time (two sources' entries for one
  * vulnerability, published on different days) are one claim with the
@@ -248,7 +260,12 @@ export class ClaimsByKey {
     }
     const said = (value: string | undefined): string => (value === undefined ? 'none' : JSON.stringify(value));
     const same = /^cpe:/i.test(kept.productKey) ? 'CPE' : 'package URL';
-    const spelt = kept.productKey === claim.productKey ? '' : ` for ${JSON.stringify(kept.productKey)}, the same ${same}`;
+    // How the earlier claim spells what this one spells otherwise: the CVE id, the product key, or both.
+    const spellings = [
+      ...(kept.vulnerabilityId === claim.vulnerabilityId ? [] : [`vulnerability ${JSON.stringify(kept.vulnerabilityId)}, the same CVE`]),
+      ...(kept.productKey === claim.productKey ? [] : [`${JSON.stringify(kept.productKey)}, the same ${same}`]),
+    ];
+    const spelt = spellings.length === 0 ? '' : ` for ${spellings.join(' and ')}`;
     return (
       `gives ${field} ${said(claim[field])} for vulnerability ${JSON.stringify(claim.vulnerabilityId)} and product ` +
       `${JSON.stringify(claim.productKey)}, which ${earlier.where} gives ${said(kept[field])}${spelt}`

@@ -277,7 +277,8 @@ function normalizeOpenVex(document: unknown, context: NormalizeContext): Result<
  * One claim per vulnerability and product: OpenVEX statements are a
  * sequence in which a later one overrides an earlier one about the same
  * product, whichever spelling of its package URL each gives (see
- * {@link productIdentity}). Later means a later time (to the finest fraction the document
+ * {@link productIdentity}), and of its CVE id (`cve-2024-1234` is
+ * `CVE-2024-1234`). Later means a later time (to the finest fraction the document
  * gives, not only the millisecond `issuedAt` keeps), else later in the
  * document. The claim keeps the place of the product's first statement.
  */
