@@ -5,7 +5,7 @@
  */
 import { err, ok, type Result } from 'neverthrow';
 import type { BackfillError } from '../../errors.js';
-import { detectVexFormat } from '../detect.js';
+import { detectVexFormat, twoFormats } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
 import { productIdentity } from './purl.js';
 import { versContains } from './vers.js';
@@ -253,6 +253,8 @@ function overriddenStatus(analysis: ClaimStatus, version: string | undefined): C
 function normalizeCycloneDx(document: unknown, context: NormalizeContext): Result<readonly VexClaim[], BackfillError> {
   const { digest } = context;
   if (!isObject(document)) return err(invalidDocument('CycloneDX', digest, 'document', 'is not a JSON object'));
+  const mixed = twoFormats('cyclonedx', document, digest);
+  if (mixed !== undefined) return err(mixed);
   const vulnerabilities = optionalArray(document['vulnerabilities']);
   if (vulnerabilities === undefined) return err(invalidDocument('CycloneDX', digest, 'vulnerabilities', 'must be an array'));
   const indexed = indexComponents(document, digest);

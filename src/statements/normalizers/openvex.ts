@@ -6,7 +6,7 @@
  */
 import { err, ok, type Result } from 'neverthrow';
 import type { BackfillError } from '../../errors.js';
-import { detectVexFormat } from '../detect.js';
+import { detectVexFormat, twoFormats } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
 import {
   ClaimGroups,
@@ -256,6 +256,8 @@ function timeOf(value: unknown, where: string, digest: string): Result<Timestamp
 function normalizeOpenVex(document: unknown, context: NormalizeContext): Result<readonly VexClaim[], BackfillError> {
   const { digest } = context;
   if (!isObject(document)) return err(invalidDocument('OpenVEX', digest, 'document', 'is not a JSON object'));
+  const mixed = twoFormats('openvex', document, digest);
+  if (mixed !== undefined) return err(mixed);
   const statements = document['statements'];
   if (!Array.isArray(statements)) return err(invalidDocument('OpenVEX', digest, 'statements', 'must be an array'));
   const time = timeOf(document['timestamp'], 'timestamp', digest);
