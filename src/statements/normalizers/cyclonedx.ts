@@ -7,7 +7,7 @@ import { err, ok, type Result } from 'neverthrow';
 import type { BackfillError } from '../../errors.js';
 import { detectVexFormat, twoFormats } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
-import { productIdentity } from './purl.js';
+import { productIdentity, withoutTrailingSlashes } from './purl.js';
 import { versContains } from './vers.js';
 import {
   ClaimsByKey,
@@ -45,7 +45,7 @@ interface Affected {
  * for `%40scope`) is no version separator.
  */
 function purlVersion(purl: string): string | undefined {
-  const path = (purl.split(/[?#]/, 1)[0] ?? '').replace(/\/+$/, '');
+  const path = withoutTrailingSlashes(purl.split(/[?#]/, 1)[0] ?? '');
   const at = path.lastIndexOf('@');
   if (at < 0 || at < path.lastIndexOf('/')) return undefined;
   try {
