@@ -14,6 +14,7 @@ import {
   invalidDocument,
   isObject,
   isoTimestamp,
+  keyTooLong,
   kindOf,
   MAX_CLAIM_KEY_BYTES,
   MAX_NESTING,
@@ -516,6 +517,8 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
               : `is ${kindOf(rawId)}, not a product id`;
           return err(invalidDocument('CSAF', digest, `${where}.product_status.${list}[${j}]`, problem));
         }
+        const tooLong = keyTooLong(vulnerabilityId, productKey);
+        if (tooLong !== undefined) return err(invalidDocument('CSAF', digest, `${where}.product_status.${list}[${j}]`, tooLong));
         const earlier = listed.get(productId);
         if (earlier === undefined) listed.set(productId, { list, status });
         else if (earlier.status !== status) {

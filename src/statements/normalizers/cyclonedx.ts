@@ -14,6 +14,7 @@ import {
   invalidDocument,
   isObject,
   isoTimestamp,
+  keyTooLong,
   kindOf,
   MAX_NESTING,
   optionalArray,
@@ -302,6 +303,8 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
         );
       }
       const affected = resolveRef(ref, refs, bom);
+      const tooLong = keyTooLong(vulnerabilityId, affected.key);
+      if (tooLong !== undefined) return err(invalidDocument('CycloneDX', digest, `${where}.affects[${j}]`, tooLong));
       const versionsAt = `${where}.affects[${j}].versions`;
       const versions = isObject(entry) ? optionalArray(entry['versions']) : [];
       if (versions === undefined) return err(invalidDocument('CycloneDX', digest, versionsAt, 'must be an array'));

@@ -30,6 +30,15 @@ export function kindOf(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
+/** Longest text (a vulnerability id) quoted whole in a message (UTF-16 units). */
+const MAX_QUOTED = 80;
+
+/** A text quoted as JSON, cut past {@link MAX_QUOTED} units; any other value named by its kind. */
+export function quoted(value: unknown): string {
+  if (typeof value !== 'string') return kindOf(value);
+  return JSON.stringify(value.length > MAX_QUOTED ? `${value.slice(0, MAX_QUOTED - 1)}…` : value);
+}
+
 /** The value as an array, `[]` when absent; `undefined` when present but not an array. */
 export function optionalArray(value: unknown): readonly unknown[] | undefined {
   if (value === undefined || value === null) return [];
@@ -120,6 +129,27 @@ export const MAX_SUBCOMPONENT_CLAIMS = 100_000;
  * have no index key limit; 4.0 had 1,024 bytes).
  */
 export const MAX_CLAIM_KEY_BYTES = 2_600;
+
+/**
+ * Why a claim about `vulnerabilityId` and `productKey` could not be stored,
+ * told from their lengths alone, before any work on the key: a UTF-16 unit
+ * is at least one byte of UTF-8, so two that are together longer than
+ * {@link MAX_CLAIM_KEY_BYTES} units make a key longer than a statements
+ * index entry holds, whatever the digest. A normalizer refuses such a claim
+ * as it meets it: a long key given in every claim of a document (one purl
+ * of a megabyte, named by thousands of vulnerabilities) would otherwise be
+ * read, compared and joined once per claim, minutes of work for a document
+ * that fails anyway.
+ */
+export function keyTooLong(vulnerabilityId: string, productKey: string): string | undefined {
+  const length = vulnerabilityId.length + productKey.length;
+  if (length <= MAX_CLAIM_KEY_BYTES) return undefined;
+  return (
+    `makes a claim for ${quoted(vulnerabilityId)} whose key would have at least ${length} bytes in UTF-8 ` +
+    `(vulnerabilityId ${vulnerabilityId.length}, productKey ${productKey.length} characters), over the ${MAX_CLAIM_KEY_BYTES} bytes ` +
+    'a statements index entry holds; shorten its product key or vulnerability id'
+  );
+}
 
 /** How deep nested lists (CSAF branches, CycloneDX components) may go; only a parsed object that loops reaches it. */
 export const MAX_NESTING = 100_000;

@@ -13,6 +13,7 @@ import {
   invalidDocument,
   isLater,
   isObject,
+  keyTooLong,
   kindOf,
   MAX_SUBCOMPONENT_CLAIMS,
   optionalArray,
@@ -121,6 +122,7 @@ interface PairCount {
  */
 function productKeys(
   statement: JsonObject,
+  vulnerabilityId: string,
   where: string,
   digest: string,
   purls: ReadonlyMap<string, PurlOfId>,
@@ -153,6 +155,8 @@ function productKeys(
     if (key === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}]`, 'has no @id or identifiers'));
     const alone = idAloneProblem(product, purls);
     if (alone !== undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}]`, alone));
+    const tooLong = keyTooLong(vulnerabilityId, key);
+    if (tooLong !== undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}]`, tooLong));
     const own = isObject(product) ? optionalArray(product['subcomponents']) : [];
     if (own === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}].subcomponents`, 'must be an array'));
     const [subs, subsAt] = own.length > 0 ? [own, `${where}.products[${i}].subcomponents`] : [shared, `${where}.subcomponents`];
@@ -165,6 +169,8 @@ function productKeys(
       if (subKey === undefined) return err(invalidDocument('OpenVEX', digest, `${subsAt}[${j}]`, 'has no @id or identifiers'));
       const subAlone = idAloneProblem(sub, purls);
       if (subAlone !== undefined) return err(invalidDocument('OpenVEX', digest, `${subsAt}[${j}]`, subAlone));
+      const joinedTooLong = keyTooLong(vulnerabilityId, `${key}::${subKey}`);
+      if (joinedTooLong !== undefined) return err(invalidDocument('OpenVEX', digest, `${subsAt}[${j}]`, joinedTooLong));
       keys.push({ key: `${key}::${subKey}`, identity: `${productIdentity(key)}::${productIdentity(subKey)}` });
     }
   }
@@ -211,7 +217,7 @@ function statementClaims(
   const own = timeOf(statement['timestamp'], `${where}.timestamp`, digest);
   if (own.isErr()) return err(own.error);
   const at = own.value ?? documentTime;
-  return productKeys(statement, where, digest, purls, counted).map((keys) =>
+  return productKeys(statement, vulnerabilityId, where, digest, purls, counted).map((keys) =>
     keys.map(
       ({ key: productKey, identity }): TimedClaim => ({
         identity,
