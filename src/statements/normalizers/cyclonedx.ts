@@ -96,8 +96,9 @@ function walkBom(bom: JsonObject, visit: (node: JsonObject, where: () => string)
 }
 
 /**
- * `bom-ref` → purl, else CPE, else the ref itself (with the component's
- * `version`, else its purl's), for every component and service at any depth
+ * `bom-ref` → purl, else CPE, else the ref itself (with the version in
+ * the component's purl, else its `version`: a claim keyed by the purl is
+ * about the purl's version), for every component and service at any depth
  * (see {@link rootLists}; nested `components` and `services`), however deep
  * the thread's stack. A bom-ref is unique within a BOM (CycloneDX): two
  * components with one ref fail the document, naming both places, unless
@@ -112,7 +113,8 @@ function indexComponents(bom: JsonObject, digest: string): Result<Map<string, Af
     const ref = text(component['bom-ref']);
     if (ref === undefined || clash !== undefined) return;
     const purl = text(component['purl']);
-    const version = text(component['version']) ?? (purl === undefined ? undefined : purlVersion(purl));
+    // The purl's version first: a claim keyed by the purl is about that version, whatever `version` says.
+    const version = (purl === undefined ? undefined : purlVersion(purl)) ?? text(component['version']);
     const affected = { key: purl ?? text(component['cpe']) ?? ref, ...(version === undefined ? {} : { version }) };
     const first = refs.get(ref);
     if (first === undefined) refs.set(ref, affected);
@@ -358,8 +360,8 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
  * `false_positive`/`not_affected` → `not_affected`. Vulnerabilities without
  * an analysis state are skipped, with or without an `id`; one with a state
  * and no `id` fails the document. An affected component's `versions` (1.4+)
- * refine it: with the component's own version known (its `version`, else
- * its purl's), the entries naming it, else the `vers:` ranges containing it
+ * refine it: with the component's own version known (its purl's, else its
+ * `version`), the entries naming it, else the `vers:` ranges containing it
  * (plain numeric bounds only, not differing from the version in trailing
  * zeros alone where the scheme orders `1.1` before `1.1.0`), else `unknown`; without one, the one status
  * all entries share, else `unknown`;

@@ -114,3 +114,25 @@ describe('versContains', () => {
     expect(versContains(range, version)).toBe(expected);
   });
 });
+
+describe('a component whose version and purl name two versions', () => {
+  // Keyed by the purl (1.0.0), the claim is about 1.0.0: its status is 1.0.0's, not that of the `version` field's 2.0.0.
+  const twoVersions = (versions: unknown): unknown => ({
+    bomFormat: 'CycloneDX',
+    specVersion: '1.6',
+    components: [{ 'bom-ref': 'lib', name: 'lib', version: '2.0.0', purl: 'pkg:npm/lib@1.0.0' }],
+    vulnerabilities: [{ id: 'CVE-2026-0007', analysis: { state: 'exploitable' }, affects: [{ ref: 'lib', versions }] }],
+  });
+
+  it("takes the status of the purl's version, which the claim's key names", () => {
+    const claims = cycloneDxVexNormalizer.normalize(
+      twoVersions([
+        { version: '1.0.0', status: 'affected' },
+        { version: '2.0.0', status: 'unaffected' },
+      ]),
+      ctx,
+    );
+    expect(claims._unsafeUnwrap().map((c) => [c.productKey, c.status])).toEqual([['pkg:npm/lib@1.0.0', 'affected']]);
+    expect(statusOf(twoVersions([{ range: 'vers:npm/>=2.0.0', status: 'unaffected' }]))).toBe('under_investigation');
+  });
+});
