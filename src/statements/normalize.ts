@@ -9,7 +9,7 @@
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { MAX_CLAIM_KEY_BYTES } from './defaults.js';
-import { isoTimestamp, kindOf } from './normalizers/fields.js';
+import { isoTimestamp, kindOf, quoted } from './normalizers/fields.js';
 import type { RawDocument, VexClaim, VexNormalizer } from './ports.js';
 import { LONE_SURROGATE } from '../_internals/lone-surrogate.js';
 
@@ -128,9 +128,6 @@ const TEXT_FIELDS = ['vulnerabilityId', 'productKey', 'justification', 'statemen
 /** The text fields a claim may leave out. */
 const OPTIONAL_FIELDS: ReadonlySet<string> = new Set(['justification', 'statement', 'issuedAt']);
 
-/** Longest vulnerability id quoted whole in a refused claim's message (UTF-16 units). */
-const MAX_QUOTED_ID = 80;
-
 /** The claim fields the statements indexes hold, together at most {@link MAX_CLAIM_KEY_BYTES}. */
 const KEY_FIELDS = ['documentDigest', 'vulnerabilityId', 'productKey'] as const;
 
@@ -213,12 +210,6 @@ function storableClaims(doc: NormalizableDocument, format: string, claims: reado
     return utc === undefined || utc === c.issuedAt ? c : { ...c, issuedAt: utc };
   });
   return ok({ format, claims: stored });
-}
-
-/** A text quoted as JSON, cut past {@link MAX_QUOTED_ID} units; any other value named by its kind. */
-function quoted(value: unknown): string {
-  if (typeof value !== 'string') return kindOf(value);
-  return JSON.stringify(value.length > MAX_QUOTED_ID ? `${value.slice(0, MAX_QUOTED_ID - 1)}…` : value);
 }
 
 /** Keeps the first claim per `(vulnerabilityId, productKey)`: the sink's identity within a document. */

@@ -6,7 +6,7 @@
  */
 import { err, ok, type Result } from 'neverthrow';
 import type { BackfillError } from '../../errors.js';
-import { detectVexFormat } from '../detect.js';
+import { detectVexFormat, twoFormats } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
 import { productIdentity } from './purl.js';
 import {
@@ -14,6 +14,7 @@ import {
   invalidDocument,
   isObject,
   isoTimestamp,
+  keyTooLong,
   kindOf,
   MAX_CLAIM_KEY_BYTES,
   MAX_NESTING,
@@ -438,6 +439,8 @@ function idsOfTwoSystems(vulnerabilities: readonly unknown[]): ReadonlySet<strin
 function normalizeCsaf(document: unknown, context: NormalizeContext): Result<readonly VexClaim[], BackfillError> {
   const { digest } = context;
   if (!isObject(document)) return err(invalidDocument('CSAF', digest, 'document', 'is not a JSON object'));
+  const mixed = twoFormats('csaf', document, digest);
+  if (mixed !== undefined) return err(mixed);
   const meta = isObject(document['document']) ? document['document'] : {};
   const tracking = isObject(meta['tracking']) ? meta['tracking'] : {};
   const issuedAt = isoTimestamp(tracking['current_release_date']) ?? isoTimestamp(tracking['initial_release_date']);
@@ -514,6 +517,8 @@ function normalizeCsaf(document: unknown, context: NormalizeContext): Result<rea
               : `is ${kindOf(rawId)}, not a product id`;
           return err(invalidDocument('CSAF', digest, `${where}.product_status.${list}[${j}]`, problem));
         }
+        const tooLong = keyTooLong(vulnerabilityId, productKey);
+        if (tooLong !== undefined) return err(invalidDocument('CSAF', digest, `${where}.product_status.${list}[${j}]`, tooLong));
         const earlier = listed.get(productId);
         if (earlier === undefined) listed.set(productId, { list, status });
         else if (earlier.status !== status) {

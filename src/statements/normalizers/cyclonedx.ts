@@ -5,15 +5,16 @@
  */
 import { err, ok, type Result } from 'neverthrow';
 import type { BackfillError } from '../../errors.js';
-import { detectVexFormat } from '../detect.js';
+import { detectVexFormat, twoFormats } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
-import { productIdentity } from './purl.js';
+import { productIdentity, withoutTrailingSlashes } from './purl.js';
 import { versContains } from './vers.js';
 import {
   ClaimsByKey,
   invalidDocument,
   isObject,
   isoTimestamp,
+  keyTooLong,
   kindOf,
   MAX_NESTING,
   optionalArray,
@@ -38,11 +39,16 @@ interface Affected {
   readonly version?: string;
 }
 
-/** The version in a purl (`pkg:type/name@version?qualifiers#subpath`), if it has one. */
+/**
+ * The version in a purl (`pkg:type/name@version?qualifiers#subpath`), if it
+ * has one: after an `@` in its last segment, as {@link productIdentity}
+ * reads it, so the `@` of a scope written unencoded (`pkg:npm/@scope/name`,
+ * for `%40scope`) is no version separator.
+ */
 function purlVersion(purl: string): string | undefined {
-  const path = purl.split(/[?#]/, 1)[0] ?? '';
+  const path = withoutTrailingSlashes(purl.split(/[?#]/, 1)[0] ?? '');
   const at = path.lastIndexOf('@');
-  if (at < 0) return undefined;
+  if (at < 0 || at < path.lastIndexOf('/')) return undefined;
   try {
     return text(decodeURIComponent(path.slice(at + 1)));
   } catch {
@@ -90,8 +96,9 @@ function walkBom(bom: JsonObject, visit: (node: JsonObject, where: () => string)
 }
 
 /**
- * `bom-ref` → purl, else CPE, else the ref itself (with the component's
- * `version`, else its purl's), for every component and service at any depth
+ * `bom-ref` → purl, else CPE, else the ref itself (with the version in
+ * the component's purl, else its `version`: a claim keyed by the purl is
+ * about the purl's version), for every component and service at any depth
  * (see {@link rootLists}; nested `components` and `services`), however deep
  * the thread's stack. A bom-ref is unique within a BOM (CycloneDX): two
  * components with one ref fail the document, naming both places, unless
@@ -106,7 +113,8 @@ function indexComponents(bom: JsonObject, digest: string): Result<Map<string, Af
     const ref = text(component['bom-ref']);
     if (ref === undefined || clash !== undefined) return;
     const purl = text(component['purl']);
-    const version = text(component['version']) ?? (purl === undefined ? undefined : purlVersion(purl));
+    // The purl's version first: a claim keyed by the purl is about that version, whatever `version` says.
+    const version = (purl === undefined ? undefined : purlVersion(purl)) ?? text(component['version']);
     const affected = { key: purl ?? text(component['cpe']) ?? ref, ...(version === undefined ? {} : { version }) };
     const first = refs.get(ref);
     if (first === undefined) refs.set(ref, affected);
@@ -248,6 +256,8 @@ function overriddenStatus(analysis: ClaimStatus, version: string | undefined): C
 function normalizeCycloneDx(document: unknown, context: NormalizeContext): Result<readonly VexClaim[], BackfillError> {
   const { digest } = context;
   if (!isObject(document)) return err(invalidDocument('CycloneDX', digest, 'document', 'is not a JSON object'));
+  const mixed = twoFormats('cyclonedx', document, digest);
+  if (mixed !== undefined) return err(mixed);
   const vulnerabilities = optionalArray(document['vulnerabilities']);
   if (vulnerabilities === undefined) return err(invalidDocument('CycloneDX', digest, 'vulnerabilities', 'must be an array'));
   const indexed = indexComponents(document, digest);
@@ -295,6 +305,8 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
         );
       }
       const affected = resolveRef(ref, refs, bom);
+      const tooLong = keyTooLong(vulnerabilityId, affected.key);
+      if (tooLong !== undefined) return err(invalidDocument('CycloneDX', digest, `${where}.affects[${j}]`, tooLong));
       const versionsAt = `${where}.affects[${j}].versions`;
       const versions = isObject(entry) ? optionalArray(entry['versions']) : [];
       if (versions === undefined) return err(invalidDocument('CycloneDX', digest, versionsAt, 'must be an array'));
@@ -348,9 +360,10 @@ function normalizeCycloneDx(document: unknown, context: NormalizeContext): Resul
  * `false_positive`/`not_affected` → `not_affected`. Vulnerabilities without
  * an analysis state are skipped, with or without an `id`; one with a state
  * and no `id` fails the document. An affected component's `versions` (1.4+)
- * refine it: with the component's own version known (its `version`, else
- * its purl's), the entries naming it, else the `vers:` ranges containing it
- * (plain numeric bounds only), else `unknown`; without one, the one status
+ * refine it: with the component's own version known (its purl's, else its
+ * `version`), the entries naming it, else the `vers:` ranges containing it
+ * (plain numeric bounds only, not differing from the version in trailing
+ * zeros alone where the scheme orders `1.1` before `1.1.0`), else `unknown`; without one, the one status
  * all entries share, else `unknown`;
  * `unaffected` makes the claim `not_affected` (unless the analysis says
  * fixed or not affected), `unknown` makes it `under_investigation`, both

@@ -30,6 +30,15 @@ export function kindOf(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
+/** Longest text (a vulnerability id) quoted whole in a message (UTF-16 units). */
+const MAX_QUOTED = 80;
+
+/** A text quoted as JSON, cut past {@link MAX_QUOTED} units; any other value named by its kind. */
+export function quoted(value: unknown): string {
+  if (typeof value !== 'string') return kindOf(value);
+  return JSON.stringify(value.length > MAX_QUOTED ? `${value.slice(0, MAX_QUOTED - 1)}…` : value);
+}
+
 /** The value as an array, `[]` when absent; `undefined` when present but not an array. */
 export function optionalArray(value: unknown): readonly unknown[] | undefined {
   if (value === undefined || value === null) return [];
@@ -121,6 +130,27 @@ export const MAX_SUBCOMPONENT_CLAIMS = 100_000;
  */
 export const MAX_CLAIM_KEY_BYTES = 2_600;
 
+/**
+ * Why a claim about `vulnerabilityId` and `productKey` could not be stored,
+ * told from their lengths alone, before any work on the key: a UTF-16 unit
+ * is at least one byte of UTF-8, so two that are together longer than
+ * {@link MAX_CLAIM_KEY_BYTES} units make a key longer than a statements
+ * index entry holds, whatever the digest. A normalizer refuses such a claim
+ * as it meets it: a long key given in every claim of a document (one purl
+ * of a megabyte, named by thousands of vulnerabilities) would otherwise be
+ * read, compared and joined once per claim, minutes of work for a document
+ * that fails anyway.
+ */
+export function keyTooLong(vulnerabilityId: string, productKey: string): string | undefined {
+  const length = vulnerabilityId.length + productKey.length;
+  if (length <= MAX_CLAIM_KEY_BYTES) return undefined;
+  return (
+    `makes a claim for ${quoted(vulnerabilityId)} whose key would have at least ${length} bytes in UTF-8 ` +
+    `(vulnerabilityId ${vulnerabilityId.length}, productKey ${productKey.length} characters), over the ${MAX_CLAIM_KEY_BYTES} bytes ` +
+    'a statements index entry holds; shorten its product key or vulnerability id'
+  );
+}
+
 /** How deep nested lists (CSAF branches, CycloneDX components) may go; only a parsed object that loops reaches it. */
 export const MAX_NESTING = 100_000;
 
@@ -182,9 +212,19 @@ export function walkNested(roots: unknown, children: readonly string[], visit: (
   return true;
 }
 
+/** A CVE id in any case: the CVE program writes `CVE-YYYY-NNNN` in upper case, and `cve-2024-1234` names the same CVE. */
+const CVE_ANY_CASE = /^cve-[0-9]{4}-[0-9]{4,}$/i;
+
 /**
- * What a document's claims are grouped by: the vulnerability and the
- * identity of the product. A joined key (`platform::component`) given
+ * The form of a vulnerability id that compares it: a CVE id in upper case
+ * (see {@link CVE_ANY_CASE}), any other id as written (a GHSA or a vendor's
+ * own id may tell ids apart by case).
+ */
+export const vulnerabilityIdentity = (id: string): string => (CVE_ANY_CASE.test(id) ? id.toUpperCase() : id);
+
+/**
+ * What a document's claims are grouped by: the vulnerability (see
+ * {@link vulnerabilityIdentity}) and the identity of the product. A joined key (`platform::component`) given
  * before for another identity keeps that one: two products whose joined
  * keys read alike (a CPE 2.2 URI's own `::`) would be stored under one
  * key, which holds one claim, so they are compared as one rather than one
@@ -195,11 +235,12 @@ export class ClaimGroups {
 
   /** The group of a claim about `vulnerabilityId` and the product `productKey`, whose identity is `identity`. */
   of(vulnerabilityId: string, productKey: string, identity: string): string {
-    if (!productKey.includes('::')) return `${vulnerabilityId}\u0000${identity}`;
+    const vulnerability = vulnerabilityIdentity(vulnerabilityId);
+    if (!productKey.includes('::')) return `${vulnerability}\u0000${identity}`;
     const stored = `${vulnerabilityId}\u0000${productKey}`;
     const first = this.#identityOfJoin.get(stored);
     if (first === undefined) this.#identityOfJoin.set(stored, identity);
-    return `${vulnerabilityId}\u0000${first ?? identity}`;
+    return `${vulnerability}\u0000${first ?? identity}`;
   }
 }
 
@@ -211,7 +252,8 @@ const STATED_FIELDS = ['status', 'justification', 'statement'] as const;
  * so that two places saying different things about one vulnerability and
  * product key are caught instead of one of them being kept silently; two
  * spellings of one package URL or CPE (see {@link productIdentity}) are
- * one product key. The same claim given twice (a repeated ref, a product listed
+ * one product key, and two of one CVE id one vulnerability
+ * ({@link vulnerabilityIdentity}). The same claim given twice (a repeated ref, a product listed
  * twice, under another spelling of its purl or CPE) is kept once, as first spelt;
  * two that differ only in their time (two sources' entries for one
  * vulnerability, published on different days) are one claim with the
@@ -248,7 +290,12 @@ export class ClaimsByKey {
     }
     const said = (value: string | undefined): string => (value === undefined ? 'none' : JSON.stringify(value));
     const same = /^cpe:/i.test(kept.productKey) ? 'CPE' : 'package URL';
-    const spelt = kept.productKey === claim.productKey ? '' : ` for ${JSON.stringify(kept.productKey)}, the same ${same}`;
+    // How the earlier claim spells what this one spells otherwise: the CVE id, the product key, or both.
+    const spellings = [
+      ...(kept.vulnerabilityId === claim.vulnerabilityId ? [] : [`vulnerability ${JSON.stringify(kept.vulnerabilityId)}, the same CVE`]),
+      ...(kept.productKey === claim.productKey ? [] : [`${JSON.stringify(kept.productKey)}, the same ${same}`]),
+    ];
+    const spelt = spellings.length === 0 ? '' : ` for ${spellings.join(' and ')}`;
     return (
       `gives ${field} ${said(claim[field])} for vulnerability ${JSON.stringify(claim.vulnerabilityId)} and product ` +
       `${JSON.stringify(claim.productKey)}, which ${earlier.where} gives ${said(kept[field])}${spelt}`

@@ -6,13 +6,14 @@
  */
 import { err, ok, type Result } from 'neverthrow';
 import type { BackfillError } from '../../errors.js';
-import { detectVexFormat } from '../detect.js';
+import { detectVexFormat, twoFormats } from '../detect.js';
 import type { ClaimStatus, NormalizeContext, VexClaim, VexNormalizer } from '../ports.js';
 import {
   ClaimGroups,
   invalidDocument,
   isLater,
   isObject,
+  keyTooLong,
   kindOf,
   MAX_SUBCOMPONENT_CLAIMS,
   optionalArray,
@@ -121,6 +122,7 @@ interface PairCount {
  */
 function productKeys(
   statement: JsonObject,
+  vulnerabilityId: string,
   where: string,
   digest: string,
   purls: ReadonlyMap<string, PurlOfId>,
@@ -153,6 +155,8 @@ function productKeys(
     if (key === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}]`, 'has no @id or identifiers'));
     const alone = idAloneProblem(product, purls);
     if (alone !== undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}]`, alone));
+    const tooLong = keyTooLong(vulnerabilityId, key);
+    if (tooLong !== undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}]`, tooLong));
     const own = isObject(product) ? optionalArray(product['subcomponents']) : [];
     if (own === undefined) return err(invalidDocument('OpenVEX', digest, `${where}.products[${i}].subcomponents`, 'must be an array'));
     const [subs, subsAt] = own.length > 0 ? [own, `${where}.products[${i}].subcomponents`] : [shared, `${where}.subcomponents`];
@@ -165,6 +169,8 @@ function productKeys(
       if (subKey === undefined) return err(invalidDocument('OpenVEX', digest, `${subsAt}[${j}]`, 'has no @id or identifiers'));
       const subAlone = idAloneProblem(sub, purls);
       if (subAlone !== undefined) return err(invalidDocument('OpenVEX', digest, `${subsAt}[${j}]`, subAlone));
+      const joinedTooLong = keyTooLong(vulnerabilityId, `${key}::${subKey}`);
+      if (joinedTooLong !== undefined) return err(invalidDocument('OpenVEX', digest, `${subsAt}[${j}]`, joinedTooLong));
       keys.push({ key: `${key}::${subKey}`, identity: `${productIdentity(key)}::${productIdentity(subKey)}` });
     }
   }
@@ -211,7 +217,7 @@ function statementClaims(
   const own = timeOf(statement['timestamp'], `${where}.timestamp`, digest);
   if (own.isErr()) return err(own.error);
   const at = own.value ?? documentTime;
-  return productKeys(statement, where, digest, purls, counted).map((keys) =>
+  return productKeys(statement, vulnerabilityId, where, digest, purls, counted).map((keys) =>
     keys.map(
       ({ key: productKey, identity }): TimedClaim => ({
         identity,
@@ -256,6 +262,8 @@ function timeOf(value: unknown, where: string, digest: string): Result<Timestamp
 function normalizeOpenVex(document: unknown, context: NormalizeContext): Result<readonly VexClaim[], BackfillError> {
   const { digest } = context;
   if (!isObject(document)) return err(invalidDocument('OpenVEX', digest, 'document', 'is not a JSON object'));
+  const mixed = twoFormats('openvex', document, digest);
+  if (mixed !== undefined) return err(mixed);
   const statements = document['statements'];
   if (!Array.isArray(statements)) return err(invalidDocument('OpenVEX', digest, 'statements', 'must be an array'));
   const time = timeOf(document['timestamp'], 'timestamp', digest);
@@ -277,7 +285,8 @@ function normalizeOpenVex(document: unknown, context: NormalizeContext): Result<
  * One claim per vulnerability and product: OpenVEX statements are a
  * sequence in which a later one overrides an earlier one about the same
  * product, whichever spelling of its package URL each gives (see
- * {@link productIdentity}). Later means a later time (to the finest fraction the document
+ * {@link productIdentity}), and of its CVE id (`cve-2024-1234` is
+ * `CVE-2024-1234`). Later means a later time (to the finest fraction the document
  * gives, not only the millisecond `issuedAt` keeps), else later in the
  * document. The claim keeps the place of the product's first statement.
  */

@@ -71,6 +71,19 @@ const SCHEME = /^pkg:/i;
  */
 const PLAIN = /^pkg:[a-z][a-z0-9.+-]*(\/[\w.!~*'()-]+)+(@[\w.!~*'()-]+)?$/;
 
+const SLASH = 0x2f;
+
+/**
+ * `text` without the slashes it ends in. A loop: the pattern `/\/+$/`
+ * backtracks quadratically over a long run of slashes that is not at the
+ * end, so one purl of a megabyte of slashes held a backfill for minutes.
+ */
+export function withoutTrailingSlashes(text: string): string {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === SLASH) end -= 1;
+  return end === text.length ? text : text.slice(0, end);
+}
+
 /** Percent-decoded text; throws on a malformed escape. */
 const decoded = (part: string): string => decodeURIComponent(part);
 
@@ -118,7 +131,7 @@ export function purlIdentity(purl: string): string {
   let query = '';
   const question = rest.indexOf('?');
   if (question >= 0) [rest, query] = [rest.slice(0, question), rest.slice(question + 1)];
-  rest = rest.replace(/\/+$/, '');
+  rest = withoutTrailingSlashes(rest);
   let version: string | undefined;
   const at = rest.lastIndexOf('@');
   if (at > rest.lastIndexOf('/')) [rest, version] = [rest.slice(0, at), rest.slice(at + 1)];

@@ -4,7 +4,9 @@
  * gives them: enough to say whether a plain numeric version
  * (`1`, `1.2`, `1.2.3`, …) is in a range whose bounds are plain numeric
  * versions too. Anything else (pre-releases, epochs, letters, a scheme's
- * own ordering) is not decided here.
+ * own ordering) is not decided here, and neither is the order of two
+ * versions that differ only in trailing zero parts (`1.2` and `1.2.0`)
+ * outside the schemes that read them as one (see {@link ZERO_PADDED}).
  *
  * @module
  */
@@ -22,6 +24,16 @@ const NUMERIC = /^(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8}))*$/;
 function numeric(version: string): readonly number[] | undefined {
   return NUMERIC.test(version) ? version.split('.').map(Number) : undefined;
 }
+
+/**
+ * The schemes whose versions compare with missing trailing parts as 0, so
+ * that `1.2` is `1.2.0`: PEP 440 (`pypi`), Maven, NuGet, RubyGems (`gem`)
+ * and Composer. Elsewhere they do not: `deb`, `rpm`, `alpine`, `alpm`,
+ * `gentoo` order `1.2` before `1.2.0`; the semver schemes (`npm`, `cargo`,
+ * `golang`…) have no version `1.2`; `generic` says nothing. Whether a
+ * version is in a range may then turn on it, and is not decided here.
+ */
+const ZERO_PADDED: ReadonlySet<string> = new Set(['pypi', 'maven', 'nuget', 'gem', 'composer']);
 
 /** Compares two numeric versions, missing trailing parts being 0 (`1.2` = `1.2.0`). */
 function compare(a: readonly number[], b: readonly number[]): number {
@@ -43,6 +55,9 @@ function constraintOf(text: string): Constraint | undefined {
   const version = numeric(raw);
   return version === undefined ? undefined : { comparator: (m?.[1] ?? '=') as Comparator, version };
 }
+
+/** Whether `a` and `b` differ only in trailing zero parts (`1.2`, `1.2.0`): equal or not, by scheme. */
+const padded = (a: readonly number[], b: readonly number[]): boolean => a.length !== b.length && compare(a, b) === 0;
 
 const holds = (c: Constraint, v: readonly number[]): boolean => {
   const d = compare(v, c.version);
@@ -68,7 +83,9 @@ const isUpper = (c: Constraint): boolean => c.comparator === '<' || c.comparator
 /**
  * Whether `version` is in the `vers:` range `range`: `true` or `false`, or
  * `undefined` when that is not decided here (not a `vers:` URI, a version or
- * bound that is not plain numeric, constraints that do not make a range).
+ * bound that is not plain numeric, constraints that do not make a range, or,
+ * outside the schemes that read `1.2` as `1.2.0` ({@link ZERO_PADDED}), a
+ * version and a bound, or two bounds, that differ only in trailing zeros).
  *
  * @example
  * ```ts
@@ -78,16 +95,19 @@ const isUpper = (c: Constraint): boolean => c.comparator === '<' || c.comparator
  * ```
  */
 export function versContains(range: string, version: string): boolean | undefined {
-  const m = /^vers:[a-z0-9.+-]+\/(.+)$/i.exec(range.trim());
+  const m = /^vers:([a-z0-9.+-]+)\/(.+)$/i.exec(range.trim());
   const v = numeric(version);
-  if (m?.[1] === undefined || v === undefined) return undefined;
-  if (m[1].trim() === '*') return true;
+  if (m?.[1] === undefined || m[2] === undefined || v === undefined) return undefined;
+  if (m[2].trim() === '*') return true;
   const constraints: Constraint[] = [];
-  for (const text of m[1].split('|')) {
+  for (const text of m[2].split('|')) {
     const c = constraintOf(text);
     if (c === undefined) return undefined;
     constraints.push(c);
   }
+  // Past this, versions are compared as if zero-padded: only where the scheme reads them so, or where padding decides nothing.
+  const zeroPadded = ZERO_PADDED.has(m[1].toLowerCase());
+  if (!zeroPadded && constraints.some((c) => padded(c.version, v))) return undefined;
   // The spec's check: an equality decides, an inequality can only exclude; then the rest, in version order,
   // must alternate lower and upper bounds (an upper bound first, a lower one last, each open-ended).
   for (const c of constraints) {
@@ -96,6 +116,8 @@ export function versContains(range: string, version: string): boolean | undefine
   }
   const bounds = constraints.filter((c) => c.comparator !== '=' && c.comparator !== '!=').sort((x, y) => compare(x.version, y.version));
   if (bounds.length === 0) return constraints.some((c) => c.comparator === '!=');
+  // Bounds alike but for trailing zeros sort next to one another: if two of them differ in length, two neighbours do.
+  if (!zeroPadded && bounds.some((c, i) => i > 0 && padded(c.version, (bounds[i - 1] as Constraint).version))) return undefined;
   // Each bound's kind must alternate with the next's: lower, upper, lower, … (an upper bound may come first).
   for (let i = 1; i < bounds.length; i += 1) {
     if (isLower(bounds[i] as Constraint) === isLower(bounds[i - 1] as Constraint)) return undefined;

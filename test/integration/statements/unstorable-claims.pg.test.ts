@@ -149,7 +149,7 @@ describe('claims PostgreSQL would refuse', () => {
     expect(outcomes(single.url, tablesIn('alone'))).toEqual(expected());
     expect(alone._unsafeUnwrap().failed.map((f) => f.digest)).toEqual(['sha256:1', 'sha256:2', 'sha256:3', 'sha256:4']);
     expect(alone._unsafeUnwrap().failed[3]?.message).toContain(
-      `has a key of ${4029 + 'CVE-4'.length + 'sha256:4'.length} bytes in UTF-8 (documentDigest 8, vulnerabilityId 5, productKey 4029), over the ${MAX_CLAIM_KEY_BYTES} bytes`,
+      `makes a claim for "CVE-4" whose key would have at least ${4029 + 'CVE-4'.length} bytes in UTF-8 (vulnerabilityId 5, productKey 4029 characters), over the ${MAX_CLAIM_KEY_BYTES} bytes`,
     );
 
     const config = { connectionString: planned.url };

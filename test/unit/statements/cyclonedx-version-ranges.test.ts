@@ -53,6 +53,25 @@ describe('CycloneDX affects[].versions ranges', () => {
     ).toBe('under_investigation');
   });
 
+  it('a range whose bound differs from the version only in trailing zeros leaves it unknown, unless its scheme reads them as one', () => {
+    // dpkg orders 1.1 before 1.1.0: the deb package at 1.1 is not in this range, and nothing else covers it.
+    const deb = (range: string, version: string): unknown => ({
+      bomFormat: 'CycloneDX',
+      specVersion: '1.6',
+      components: [{ 'bom-ref': 'ssl', name: 'openssl', version, purl: `pkg:deb/debian/openssl@${version}` }],
+      vulnerabilities: [
+        {
+          id: 'CVE-2026-8',
+          analysis: { state: 'not_affected', justification: 'code_not_present' },
+          affects: [{ ref: 'ssl', versions: [{ range, status: 'affected' }] }],
+        },
+      ],
+    });
+    expect(statusOf(deb('vers:deb/>=1.1.0|<1.1.1', '1.1'))).toBe('under_investigation');
+    expect(statusOf(deb('vers:deb/>=1.1.0|<1.1.1', '1.1.0.5'))).toBe('not_affected');
+    expect(statusOf(deb('vers:pypi/>=1.1.0|<1.1.1', '1.1'))).toBe('not_affected');
+  });
+
   it('a component without a version keeps the one status all entries share', () => {
     expect(statusOf(bom('exploitable', [{ range: 'vers:generic/<2.0', status: 'unaffected' }], null))).toBe('not_affected');
   });
@@ -68,7 +87,9 @@ describe('versContains', () => {
     ['vers:npm/<1.0|>=2.0|<=2.5|>3', '2.5', true],
     ['vers:npm/<1.0|>=2.0|<=2.5|>3', '3', false],
     ['vers:npm/<1.0|>=2.0|<=2.5|>3', '3.0.1', true],
-    ['vers:npm/1.2.3|2.0.0', '2.0', true],
+    ['vers:pypi/1.2.3|2.0.0', '2.0', true],
+    ['vers:maven/>=1.0|<2', '1.0.0', true],
+    ['vers:nuget/<1.0.0', '1', false],
     ['vers:npm/1.2.3|2.0.0', '2.0.1', false],
     ['vers:npm/!=1.2.3', '1.2.3', false],
     ['vers:npm/>=1|!=1.5|<2', '1.5', false],
@@ -80,7 +101,38 @@ describe('versContains', () => {
     ['vers:npm/<1|<2', '0', undefined],
     ['npm/<2', '1', undefined],
     ['vers:npm/', '1', undefined],
+    // Versions that differ only in trailing zeros: one version in PEP 440, Maven, NuGet, RubyGems, Composer; not in dpkg or rpm
+    // (`1.1` is before `1.1.0`), nor in semver, which has no `1.1`.
+    ['vers:npm/1.2.3|2.0.0', '2.0', undefined],
+    ['vers:deb/>=1.1.0|<1.1.1', '1.1', undefined],
+    ['vers:rpm/<=1.1', '1.1.0', undefined],
+    ['vers:generic/!=2', '2.0', undefined],
+    ['vers:deb/>=1.0|<1.0.0', '0.5', undefined],
+    ['vers:deb/>=1.1.0|<1.1.1', '1.1.0.1', true],
+    ['vers:deb/>=1.1.0|<1.1.1', '1.10', false],
   ])('%s contains %s: %s', (range, version, expected) => {
     expect(versContains(range, version)).toBe(expected);
+  });
+});
+
+describe('a component whose version and purl name two versions', () => {
+  // Keyed by the purl (1.0.0), the claim is about 1.0.0: its status is 1.0.0's, not that of the `version` field's 2.0.0.
+  const twoVersions = (versions: unknown): unknown => ({
+    bomFormat: 'CycloneDX',
+    specVersion: '1.6',
+    components: [{ 'bom-ref': 'lib', name: 'lib', version: '2.0.0', purl: 'pkg:npm/lib@1.0.0' }],
+    vulnerabilities: [{ id: 'CVE-2026-0007', analysis: { state: 'exploitable' }, affects: [{ ref: 'lib', versions }] }],
+  });
+
+  it("takes the status of the purl's version, which the claim's key names", () => {
+    const claims = cycloneDxVexNormalizer.normalize(
+      twoVersions([
+        { version: '1.0.0', status: 'affected' },
+        { version: '2.0.0', status: 'unaffected' },
+      ]),
+      ctx,
+    );
+    expect(claims._unsafeUnwrap().map((c) => [c.productKey, c.status])).toEqual([['pkg:npm/lib@1.0.0', 'affected']]);
+    expect(statusOf(twoVersions([{ range: 'vers:npm/>=2.0.0', status: 'unaffected' }]))).toBe('under_investigation');
   });
 });

@@ -99,6 +99,32 @@ describe('cycloneDxVexNormalizer and two spellings of one purl', () => {
     ).toEqual([`${CANONICAL}|not_affected`]);
   });
 
+  it('reads no version in a scope written with an unencoded @ (pkg:npm/@scope/name), as in its %40 spelling', () => {
+    // Without a version of its own, the component takes the one status all entries share, whichever spelling its purl has.
+    const scoped = (...purls: string[]): unknown => ({
+      bomFormat: 'CycloneDX',
+      specVersion: '1.6',
+      components: purls.map((purl, i) => ({ type: 'library', 'bom-ref': `c${i}`, name: 'core', purl })),
+      vulnerabilities: [
+        {
+          id: 'CVE-2026-10',
+          analysis: { state: 'exploitable' },
+          affects: purls.map((_, i) => ({ ref: `c${i}`, versions: [{ range: 'vers:npm/>=1.0.0|<2.0.0', status: 'affected' }] })),
+        },
+      ],
+    });
+    const claims = (doc: unknown): string[] =>
+      cycloneDxVexNormalizer
+        .normalize(doc, ctx)
+        ._unsafeUnwrap()
+        .map((c) => `${c.productKey}|${c.status}`);
+    expect(claims(scoped('pkg:npm/@angular/core'))).toEqual(['pkg:npm/@angular/core|affected']);
+    expect(claims(scoped('pkg:npm/@angular/core/'))).toEqual(['pkg:npm/@angular/core/|affected']);
+    expect(claims(scoped('pkg:npm/%40angular/core', 'pkg:npm/@angular/core'))).toEqual(['pkg:npm/%40angular/core|affected']);
+    // A version after the scope is still read.
+    expect(claims(scoped('pkg:npm/@angular/core@2.1.0'))).toEqual(['pkg:npm/@angular/core@2.1.0|under_investigation']);
+  });
+
   it('two packages npm tells apart by case keep their own claims', () => {
     const doc = bom('pkg:npm/Curl@1', 'exploitable') as { components: { purl: string }[] };
     doc.components[0]!.purl = 'pkg:npm/curl@1';
