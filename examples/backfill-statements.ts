@@ -18,10 +18,11 @@ import pg from 'pg';
 import { readInstant } from '../src/_internals/instant.js';
 import { defaultVexNormalizers, PgRawDocumentSource, PgStatementSink, StatementBackfiller } from '../src/statements/index.js';
 
+const USAGE =
+  'usage: backfill-statements [--pg URL] [--retrieved-since ISO8601] [--force] [--batch-size N] [--max-documents N] [--stop-on-error] [--run-id ID]';
+
 function usage(message: string): never {
-  process.stderr.write(
-    `backfill-statements: ${message}\nusage: backfill-statements [--pg URL] [--retrieved-since ISO8601] [--force] [--batch-size N] [--max-documents N] [--stop-on-error] [--run-id ID]\n`,
-  );
+  process.stderr.write(`backfill-statements: ${message}\n${USAGE}\n`);
   process.exit(2);
 }
 
@@ -44,6 +45,7 @@ function parse() {
       'max-documents': { type: 'string' },
       'stop-on-error': { type: 'boolean', default: false },
       'run-id': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   }).values;
@@ -53,6 +55,10 @@ try {
   args = parse();
 } catch (error) {
   usage(error instanceof Error ? error.message : String(error));
+}
+if (args.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
 }
 
 const url = args.pg ?? process.env.PGURI ?? process.env.BACKFILL_KIT_PG_URL;

@@ -11,10 +11,16 @@ import { PartitionManager } from '../src/partitions/index.js';
 import { pgDsnToUrl } from '../src/_internals/pg-dsn.js';
 
 const args = process.argv.slice(2);
+const USAGE =
+  'usage: scanner-artifact-boms-ensure-partitions.ts [months-ahead] (default 1; settings in the environment: PG_DSN, PARTITION_TABLE, PARTITION_COLUMN)';
+if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const [aheadArg = '1'] = args;
 const ahead = Number(aheadArg);
 if (!/^\d+$/.test(aheadArg) || !Number.isSafeInteger(ahead) || args.length > 1) {
-  console.error(`usage: scanner-artifact-boms-ensure-partitions.ts [months-ahead]; got ${JSON.stringify(args)}`);
+  console.error(`${USAGE}; got ${JSON.stringify(args)}`);
   process.exit(2);
 }
 const url = pgDsnToUrl(process.env.PG_DSN ?? '');

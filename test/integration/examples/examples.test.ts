@@ -309,3 +309,32 @@ describe('examples that take a path, given a flag instead', () => {
     expect(readdirSync(cwd)).toEqual([]);
   });
 });
+
+/*
+ * The partition runbook's scripts and the statement backfill answered
+ * `--help` and `-h` with the usage on stderr and exit 2, as for a mistake:
+ * an operator's `script --help && …` read as a failure. Like the scripts
+ * above, help goes to stdout with exit 0, before any database is named;
+ * another flag is still refused with exit 2.
+ */
+const HELPED = ['scanner-artifact-boms-ensure-partitions.ts', 'scanner-artifact-boms-retention.ts', 'backfill-statements.ts'];
+
+describe('examples that take no path, asked for help', () => {
+  it.for(HELPED.flatMap((script) => ['--help', '-h'].map((flag) => ({ script, flag }))))(
+    '$script $flag prints the usage to stdout and exits 0',
+    { timeout: 120_000 },
+    async ({ script, flag }) => {
+      const r = await runExample(script, [flag]);
+      expect(r.code, show(r)).toBe(0);
+      expect(r.stdout).toMatch(/^usage: /);
+      expect(r.stderr).toBe('');
+    },
+  );
+
+  it.for(HELPED)('%s --helpp is refused (exit 2) with the usage on stderr', { timeout: 120_000 }, async (script) => {
+    const r = await runExample(script, ['--helpp']);
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/usage: /);
+  });
+});
