@@ -57,6 +57,7 @@ import { DATASET_DB_VARS } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
 import { bytes, counted, num, reworded } from './output.js';
 import { isSha256Hex } from '../_internals/sha256-hex.js';
+import { NEW_DIRECTORY_MODE } from '../_internals/new-file-mode.js';
 
 const LINKSETS_MEMBER = 'linksets.ndjson';
 const CHUNKS_MEMBER = 'advisory_chunks.ndjson';
@@ -215,7 +216,7 @@ async function manifestTotal(path: string, members: readonly string[]): Promise<
 
 /** Creates the directory an output file goes into, as the runbook scripts' `mkdir -p` did. */
 function ensureParent(path: string): ResultAsync<unknown, BackfillError> {
-  return ioStep(dirname(path), mkdir(dirname(path), { recursive: true }));
+  return ioStep(dirname(path), mkdir(dirname(path), { recursive: true, mode: NEW_DIRECTORY_MODE }));
 }
 
 /** `name`'s line as `sha256sum` prints it, newline included: a name holding a newline or `\` is escaped, the line marked with a leading `\`. */

@@ -10,6 +10,7 @@ import { ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { formatChecksumLine } from '../_internals/checksum-line.js';
 import { syncDirectory } from '../_internals/durable-file.js';
+import { NEW_DIRECTORY_MODE } from '../_internals/new-file-mode.js';
 import { notRegular } from '../_internals/file-kind.js';
 import { ownedTempPrefix, removeDeadTemps } from '../_internals/owned-temp.js';
 import { HashingPassThrough } from '../_internals/hashing-stream.js';
@@ -530,7 +531,7 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
   const mtime = options.mtime ?? defaultMtime();
   checkMtime(mtime, options.mtime === undefined);
   await refuseDirectoryAt(path, compression);
-  const firstMade = await mkdir(dirname(path), { recursive: true });
+  const firstMade = await mkdir(dirname(path), { recursive: true, mode: NEW_DIRECTORY_MODE });
   let written = false;
   // Partial tarballs of writes killed before they could clean up (SIGKILL, the OOM killer) are as big as their datasets.
   await removeDeadTemps(dirname(path), basename(path));
