@@ -17,6 +17,10 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { readInstant } from '../src/_internals/instant.js';
 import { defaultVexNormalizers, PgRawDocumentSource, PgStatementSink, StatementBackfiller } from '../src/statements/index.js';
+import { reportStdoutFailure } from '../src/_internals/script-stdout.js';
+
+// A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
+reportStdoutFailure('backfill-statements');
 
 const USAGE =
   'usage: backfill-statements [--pg URL] [--retrieved-since ISO8601] [--force] [--batch-size N] [--max-documents N] [--stop-on-error] [--run-id ID]';

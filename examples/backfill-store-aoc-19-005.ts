@@ -14,6 +14,10 @@
 //   PGURI=postgres://localhost/concelier npx tsx examples/backfill-store-aoc-19-005.ts out/linksets/linksets-stage-backfill.tar.zst
 //   DRY_RUN=1 PGURI=… npx tsx examples/backfill-store-aoc-19-005.ts out/linksets/linksets-stage-backfill.tar.zst
 import { StagingImporter, type ImportReport } from '../src/staging/index.js';
+import { reportStdoutFailure } from '../src/_internals/script-stdout.js';
+
+// A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
+reportStdoutFailure('backfill-store-aoc-19-005');
 
 const TABLES = { 'linksets.ndjson': 'linksets_raw', 'advisory_chunks.ndjson': 'advisory_chunks_raw' } as const;
 

@@ -37,6 +37,10 @@ import {
   generateVexDocuments,
 } from '../src/testing/index.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../test/support/embedded-pg.js';
+import { reportStdoutFailure } from '../src/_internals/script-stdout.js';
+
+// A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
+reportStdoutFailure('demo');
 
 const TABLES = { 'linksets.ndjson': 'linksets_raw', 'advisory_chunks.ndjson': 'advisory_chunks_raw' };
 const NOW = new Date('2026-11-23T12:00:00Z');

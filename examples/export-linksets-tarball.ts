@@ -10,6 +10,10 @@
 //
 //   PGURI=postgres://localhost/concelier npx tsx examples/export-linksets-tarball.ts out/linksets/linksets-stage-backfill.tar.zst
 import { exportDataset } from '../src/staging/index.js';
+import { reportStdoutFailure } from '../src/_internals/script-stdout.js';
+
+// A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
+reportStdoutFailure('export-linksets-tarball');
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

@@ -26,6 +26,10 @@ import {
   verifyInTotoSubject,
   writeChecksums,
 } from '../src/verify/index.js';
+import { reportStdoutFailure } from '../src/_internals/script-stdout.js';
+
+// A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
+reportStdoutFailure('release-bundle');
 
 const args = process.argv.slice(2);
 const USAGE =

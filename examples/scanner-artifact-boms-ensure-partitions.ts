@@ -9,6 +9,10 @@
 // Safe to run from cron on every host at once: runs serialise on an advisory lock.
 import { PartitionManager } from '../src/partitions/index.js';
 import { pgDsnToUrl } from '../src/_internals/pg-dsn.js';
+import { reportStdoutFailure } from '../src/_internals/script-stdout.js';
+
+// A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
+reportStdoutFailure('scanner-artifact-boms-ensure-partitions');
 
 const args = process.argv.slice(2);
 const USAGE =

@@ -9,6 +9,10 @@
 // scanner.artifact_boms_YYYY_MM with exactly that month's bounds are ever touched.
 import { PartitionManager } from '../src/partitions/index.js';
 import { pgDsnToUrl } from '../src/_internals/pg-dsn.js';
+import { reportStdoutFailure } from '../src/_internals/script-stdout.js';
+
+// A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
+reportStdoutFailure('scanner-artifact-boms-retention');
 
 const args = process.argv.slice(2);
 const USAGE =

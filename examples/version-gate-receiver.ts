@@ -16,6 +16,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { acceptedCommit, VersionGate } from '../src/version-gate/index.js';
+import { reportStdoutFailure } from '../src/_internals/script-stdout.js';
+
+// A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
+reportStdoutFailure('version-gate-receiver');
 
 /** A setting that can never work stops the receiver with exit 2: a receiver that answers 503 for ever heals nothing. */
 function badSetting(message: string): never {

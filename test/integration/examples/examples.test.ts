@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -336,5 +336,36 @@ describe('examples that take no path, asked for help', () => {
     expect(r.code, show(r)).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/usage: /);
+  });
+});
+
+/*
+ * An operator pipes a script into `head -1`, or sends its report to a file
+ * on a full disk. A closed pipe ended several scripts with Node's stack
+ * trace of an unhandled EPIPE (exit 1); a full disk did too, or was not
+ * noticed at all: the usage, or a run's report, was lost with exit 0. A
+ * closed pipe now changes nothing (exit 0, nothing on stderr), and stdout
+ * that cannot be written is said on stderr, without a stack, with exit 1.
+ */
+const ASKED = [...SCRIPTS, ...HELPED, 'index-backfill.ts'];
+
+describe('examples whose stdout goes nowhere', () => {
+  it.for(ASKED)('%s --help into a pipe its reader closed exits 0 without a stack trace', { timeout: 120_000 }, async (script) => {
+    const r = await runExample(script, ['--help'], {}, repoRoot, 'closed');
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stderr).toBe('');
+  });
+
+  it.for(ASKED)('%s --help into a full disk says so on stderr and exits 1', { timeout: 120_000 }, async (script) => {
+    const full = openSync('/dev/full', 'w');
+    let r: ExampleRun;
+    try {
+      r = await runExample(script, ['--help'], {}, repoRoot, full);
+    } finally {
+      closeSync(full);
+    }
+    expect(r.code, show(r)).toBe(1);
+    expect(r.stderr).toMatch(/stdout: ENOSPC/);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
   });
 });
