@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { err, ok, ResultAsync, type Err, type Result } from 'neverthrow';
 import type pg from 'pg';
@@ -159,9 +160,19 @@ type FlagToken = {
 const OUTPUT_SWITCHES = new Set(Object.keys(GLOBAL_FLAGS));
 
 /**
- * Why a flag's value does not say what to use, or undefined: an empty value
- * (a script's unset variable, which would otherwise fall back to the
- * environment or the working directory), a single-valued flag given
+ * How a value that says nothing is described (`is empty`, `is blank (" ")`), or undefined for
+ * any other: empty, or only whitespace (a stray quote, a variable holding a blank).
+ */
+function saysNothing(value: string): string | undefined {
+  if (value === '') return 'is empty';
+  return value.trim() === '' ? `is blank (${JSON.stringify(value)})` : undefined;
+}
+
+/**
+ * Why a flag's value does not say what to use, or undefined: an empty or
+ * blank value (a script's unset variable, which would otherwise fall back
+ * to the environment or the working directory; a blank would name a file
+ * called " "), a single-valued flag given
  * twice with different values, or a command switch given both on and off
  * (`--dry-run … --no-dry-run`); parseArgs would keep the last one silently.
  */
@@ -177,7 +188,8 @@ function unclearValue(tokens: readonly FlagToken[], flags: Readonly<Record<strin
       seen.set(name, spelled);
       continue;
     }
-    if (value === '') return `--${name} is empty: give it a value, or leave it out`;
+    const nothing = saysNothing(value);
+    if (nothing !== undefined) return `--${name} ${nothing}: give it a value, or leave it out`;
     if (flags[name]?.multiple === true) continue;
     const before = seen.get(name);
     if (before !== undefined && before !== value)
@@ -369,6 +381,23 @@ const FROM_ENV = Symbol('flags read from the environment');
 export function flagLabel(flags: FlagValues, name: string): string {
   const variable = (flags as { readonly [FROM_ENV]?: Readonly<Record<string, string>> })[FROM_ENV]?.[name];
   return variable === undefined ? `--${name}` : `${variable} (read for --${name})`;
+}
+
+/**
+ * Argument `index` (a path, named `label` in messages, such as `<tarball>`) resolved against the current
+ * directory, or a usage error when it is empty or blank (an unset or mistyped shell variable): `""` would
+ * name the current directory itself, and `" "` a file called " ".
+ */
+export function pathArgument(
+  ctx: Pick<CommandContext, 'positionals' | 'cwd'>,
+  index: number,
+  label: string,
+): Result<string, BackfillError> {
+  const given = ctx.positionals[index] ?? '';
+  const nothing = saysNothing(given);
+  return nothing === undefined
+    ? ok(resolve(ctx.cwd, given))
+    : err(new BackfillError('INVALID_ARGUMENT', `${label} ${nothing}: give the path (is a shell variable unset?).`));
 }
 
 /** A string flag's value (the parser guarantees the type). */

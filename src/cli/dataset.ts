@@ -47,6 +47,7 @@ import {
   listFlag,
   lockTimeoutFlag,
   onlyWith,
+  pathArgument,
   pgFlag,
   stringFlag,
   type CommandSpec,
@@ -378,7 +379,7 @@ const build: CommandSpec = {
     'backfill-kit dataset build ds.tar.gz --from ./extracted --compression gzip',
   ],
   async *run(ctx) {
-    const out = resolve(ctx.cwd, ctx.positionals[0]!);
+    const out = yield* pathArgument(ctx, 0, '<out.tar.zst>');
     const chosen = (yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
     const level = yield* levelFlag(ctx.flags, chosen);
     const compression = yield* compressionMatchesName(ctx.positionals[0]!, chosen);
@@ -557,7 +558,7 @@ const verify: CommandSpec = {
     'backfill-kit dataset verify ds.tar.zst --expected-sha256 2b43ef9b…',
   ],
   async *run(ctx) {
-    const path = resolve(ctx.cwd, ctx.positionals[0]!);
+    const path = yield* pathArgument(ctx, 0, '<tarball>');
     const expectedSha256 = stringFlag(ctx.flags, 'expected-sha256');
     const limits = limitOptions(ctx.flags);
     if (limits.isErr()) return failed(limits.error);
@@ -634,7 +635,7 @@ const importCommand: CommandSpec = {
     'DRY_RUN=1 backfill-kit dataset import ds.tar.zst --pg "Host=db;Database=concelier;Username=ops"',
   ],
   async *run(ctx) {
-    const path = resolve(ctx.cwd, ctx.positionals[0]!);
+    const path = yield* pathArgument(ctx, 0, '<tarball>');
     const schema = stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA;
     const tables = yield* tableMap(ctx.flags);
     const strategy = yield* choiceFlag(ctx.flags, 'strategy', ['truncate', 'swap'] as const);
@@ -726,7 +727,7 @@ const exportCommand: CommandSpec = {
     'PGURI=postgres://… LINKSETS_TABLE=linksets CHUNKS_TABLE=advisory_chunks backfill-kit dataset export out/linksets/linksets-stage-backfill.tar.zst',
   ],
   async *run(ctx) {
-    const out = resolve(ctx.cwd, ctx.positionals[0]!);
+    const out = yield* pathArgument(ctx, 0, '<out.tar.zst>');
     const chosen = (yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
     const compression = yield* compressionMatchesName(ctx.positionals[0]!, chosen);
     const mtime = yield* intFlag(ctx.flags, 'mtime', 0, MAX_MTIME);
