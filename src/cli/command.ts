@@ -253,14 +253,32 @@ function lookalikeDash(arg: string, all: Readonly<Record<string, FlagSpec>>): st
   return `${JSON.stringify(arg)} starts with ${JSON.stringify(dashes)} (${code}), not a hyphen: flags start with -- typed as two hyphens (put it after -- if it is a file name).${didYouMean(word, Object.keys(all), '--')}`;
 }
 
+/**
+ * The "did you mean" for unknown flag `unknown` (`--dryrun`, `--no-dryrun`), or for the word of `args` that
+ * parseArgs read as the group of short flags starting with it (`-dry-run`, read as `-d -r -y …`): a long
+ * flag typed with one dash, as other tools spell them.
+ */
+function unknownFlagProblem(unknown: string, args: readonly string[], all: Readonly<Record<string, FlagSpec>>): string {
+  const names = Object.keys(all);
+  if (unknown.startsWith('--')) {
+    const word = unknown.slice(2).split('=')[0] ?? '';
+    const switches = names.filter((n) => all[n]?.type === 'boolean');
+    const hint = word.startsWith('no-') ? didYouMean(word.slice(3), switches, '--no-') : '';
+    const found = hint === '' ? didYouMean(word, names, '--') : hint;
+    return `unknown flag ${unknown}${found === '' ? '' : `.${found}`}`;
+  }
+  const end = args.indexOf('--');
+  const typed = (end < 0 ? args : args.slice(0, end)).find((a) => a.startsWith(unknown) && !a.startsWith('--') && a.length > 2);
+  const word = typed?.slice(1).split('=')[0] ?? '';
+  const hint = word.length > 1 ? didYouMean(word, names, '--') : '';
+  return hint === '' ? `unknown flag ${unknown}` : `unknown flag ${typed!.split('=')[0]}: long flags start with two dashes.${hint}`;
+}
+
 /** A `parseArgs` error in the CLI's words: the flag as typed, what to do, and a "did you mean" for an unknown one. */
-function parseArgsProblem(error: unknown, all: Readonly<Record<string, FlagSpec>>): string {
+function parseArgsProblem(error: unknown, all: Readonly<Record<string, FlagSpec>>, args: readonly string[]): string {
   const message = error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, '') : String(error);
   const unknown = /^Unknown option '(-[^']*)'/.exec(message)?.[1];
-  if (unknown !== undefined) {
-    const hint = unknown.startsWith('--') ? didYouMean(unknown.slice(2).split('=')[0] ?? '', Object.keys(all), '--') : '';
-    return `unknown flag ${unknown}${hint === '' ? '' : `.${hint}`}`;
-  }
+  if (unknown !== undefined) return unknownFlagProblem(unknown, args, all);
   const missing = /^Option '(?:-., )?(--[^ ']+) <value>' argument missing/.exec(message)?.[1];
   if (missing !== undefined) return `${missing} needs a value`;
   // `--batch-size -1`, `--run-id -h`: parseArgs' own words take three lines.
@@ -294,7 +312,7 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[], env: En
   try {
     parsed = parseArgs({ args: args.value, options, allowPositionals: true, allowNegative: true, strict: true, tokens: true });
   } catch (error) {
-    return err(usageError(spec, parseArgsProblem(error, all)));
+    return err(usageError(spec, parseArgsProblem(error, all, args.value)));
   }
   if (parsed.values['help'] === true) return ok({ flags: { help: true }, positionals: [] });
   const unclear = unclearValue(parsed.tokens, all);
