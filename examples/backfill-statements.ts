@@ -5,7 +5,7 @@
 // --stop-on-error`; capture report hash".
 // Same flags (plus --stop-on-error and --run-id; --retrieved-since is ISO-8601,
 // UTC unless it has an offset); prints the runbook's summary line and the report hash. Exits 0 only when no document failed: 4 when some did
-// (listed on stderr), 1 when the run stopped, 2 on a bad flag. Reads raw documents from vex.raw_documents and writes
+// (listed on stderr), 130 when interrupted (SIGINT, SIGTERM), 1 when the run stopped otherwise, 2 on a bad flag. Reads raw documents from vex.raw_documents and writes
 // vex.statements in the PostgreSQL at --pg, PGURI or BACKFILL_KIT_PG_URL.
 // A run interrupted for any reason (even SIGKILL) resumes when started again
 // with the same --run-id.
@@ -135,5 +135,6 @@ if (result.isOk()) {
   process.stderr.write(`backfill-statements: ${result.error.code}: ${result.error.message}\n${result.error.fix}\n`);
   if (partial)
     process.stderr.write(`so far: ${partial.text.replace('Backfill completed: ', '')} (resume with --run-id ${partial.runId})\n`);
-  process.exitCode = 1;
+  // As `backfill-kit statements backfill`: an interrupted run is told from a failed one by its status.
+  process.exitCode = result.error.code === 'ABORTED' ? 130 : 1;
 }
