@@ -289,18 +289,6 @@ describe.runIf(hasTool('git'))('receiver runbook example: the version gate', () 
 const SCRIPTS = ['export-linksets-tarball.ts', 'backfill-store-aoc-19-005.ts', 'release-bundle.ts'];
 
 describe('examples that take a path, given a flag instead', () => {
-  it.for(SCRIPTS.flatMap((script) => ['--help', '-h'].map((flag) => ({ script, flag }))))(
-    '$script $flag prints the usage, exits 0 and writes nothing',
-    { timeout: 120_000 },
-    async ({ script, flag }) => {
-      const cwd = mkdtempSync(join(dir, 'cwd-'));
-      const r = await runExample(script, [flag], { PGURI: db.url }, cwd);
-      expect(r.code, show(r)).toBe(0);
-      expect(r.stdout).toMatch(/^usage: /);
-      expect(readdirSync(cwd)).toEqual([]);
-    },
-  );
-
   it.for(SCRIPTS)('%s --dry-run is refused (exit 2) and writes nothing', { timeout: 120_000 }, async (script) => {
     const cwd = mkdtempSync(join(dir, 'cwd-'));
     const r = await runExample(script, ['--dry-run'], { PGURI: db.url }, cwd);
@@ -319,15 +307,17 @@ describe('examples that take a path, given a flag instead', () => {
  */
 const HELPED = ['scanner-artifact-boms-ensure-partitions.ts', 'scanner-artifact-boms-retention.ts', 'backfill-statements.ts'];
 
-describe('examples that take no path, asked for help', () => {
-  it.for(HELPED.flatMap((script) => ['--help', '-h'].map((flag) => ({ script, flag }))))(
-    '$script $flag prints the usage to stdout and exits 0',
+describe('examples asked for help', () => {
+  it.for([...SCRIPTS, ...HELPED].flatMap((script) => ['--help', '-h'].map((flag) => ({ script, flag }))))(
+    '$script $flag prints the usage to stdout, exits 0 and writes nothing',
     { timeout: 120_000 },
     async ({ script, flag }) => {
-      const r = await runExample(script, [flag]);
+      const cwd = mkdtempSync(join(dir, 'cwd-'));
+      const r = await runExample(script, [flag], { PGURI: db.url }, cwd);
       expect(r.code, show(r)).toBe(0);
       expect(r.stdout).toMatch(/^usage: /);
       expect(r.stderr).toBe('');
+      expect(readdirSync(cwd)).toEqual([]);
     },
   );
 
