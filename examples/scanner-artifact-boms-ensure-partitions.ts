@@ -9,7 +9,7 @@
 // Safe to run from cron on every host at once: runs serialise on an advisory lock.
 import { PartitionManager } from '../src/partitions/index.js';
 import { pgDsnToUrl } from '../src/_internals/pg-dsn.js';
-import { reportStdoutFailure } from '../src/_internals/script-stdout.js';
+import { answerHelp, reportStdoutFailure } from '../src/_internals/script-stdout.js';
 
 // A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
 reportStdoutFailure('scanner-artifact-boms-ensure-partitions');
@@ -17,10 +17,7 @@ reportStdoutFailure('scanner-artifact-boms-ensure-partitions');
 const args = process.argv.slice(2);
 const USAGE =
   'usage: scanner-artifact-boms-ensure-partitions.ts [months-ahead] (default 1; settings in the environment: PG_DSN, PARTITION_TABLE, PARTITION_COLUMN)';
-if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) {
-  console.log(USAGE);
-  process.exit(0);
-}
+answerHelp(args, USAGE);
 const [aheadArg = '1'] = args;
 const ahead = Number(aheadArg);
 if (!/^\d+$/.test(aheadArg) || !Number.isSafeInteger(ahead) || args.length > 1) {

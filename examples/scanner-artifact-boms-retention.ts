@@ -9,7 +9,7 @@
 // scanner.artifact_boms_YYYY_MM with exactly that month's bounds are ever touched.
 import { PartitionManager } from '../src/partitions/index.js';
 import { pgDsnToUrl } from '../src/_internals/pg-dsn.js';
-import { reportStdoutFailure } from '../src/_internals/script-stdout.js';
+import { answerHelp, reportStdoutFailure } from '../src/_internals/script-stdout.js';
 
 // A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
 reportStdoutFailure('scanner-artifact-boms-retention');
@@ -17,10 +17,7 @@ reportStdoutFailure('scanner-artifact-boms-retention');
 const args = process.argv.slice(2);
 const USAGE =
   'usage: scanner-artifact-boms-retention.ts [months-to-keep] [true|false] (defaults 12 true, a dry run; settings in the environment: PG_DSN, RETENTION_MODE=detach, DRY_RUN=1, PARTITION_TABLE, PARTITION_COLUMN)';
-if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) {
-  console.log(USAGE);
-  process.exit(0);
-}
+answerHelp(args, USAGE);
 const [keepArg = '12', dryArg = 'true'] = args;
 const keep = Number(keepArg);
 // An argument past the two (`--mode detach`, as backfill-kit takes it) is refused: ignored, the run would drop.

@@ -4,6 +4,7 @@
  * failure of the script, and must not end it with a stack trace; any other
  * failure to write it (a full disk under `> report.txt`) lost the output,
  * which the exit status must say even when the script was about to exit 0.
+ * And its answer to `--help`, on stdout with exit 0.
  *
  * @module
  */
@@ -28,4 +29,15 @@ export function reportStdoutFailure(script: string, failCode = 1): void {
     process.stderr.write(`${script}: stdout: ${error.message}; the output was not written whole.\n`);
     if (code === 0) process.exitCode = failCode;
   });
+}
+
+/**
+ * Answers a script's `--help` or `-h` (given alone): prints `usage` on
+ * stdout and exits 0, before the script reads anything else. Any other
+ * arguments are left to the script.
+ */
+export function answerHelp(args: readonly string[], usage: string): void {
+  if (args.length !== 1 || (args[0] !== '--help' && args[0] !== '-h')) return;
+  process.stdout.write(`${usage}\n`);
+  process.exit(0);
 }
