@@ -5,7 +5,7 @@
 // --stop-on-error`; capture report hash".
 // Same flags (plus --stop-on-error and --run-id; --retrieved-since is ISO-8601,
 // UTC unless it has an offset); prints the runbook's summary line and the report hash. Exits 0 only when no document failed: 4 when some did
-// (listed on stderr), 1 when the run stopped, 2 on a bad flag. Reads raw documents from vex.raw_documents and writes
+// (listed on stderr), 130 when interrupted (SIGINT, SIGTERM), 1 when the run stopped otherwise, 2 on a bad flag. Reads raw documents from vex.raw_documents and writes
 // vex.statements in the PostgreSQL at --pg, PGURI or BACKFILL_KIT_PG_URL.
 // A run interrupted for any reason (even SIGKILL) resumes when started again
 // with the same --run-id.
@@ -17,11 +17,16 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { readInstant } from '../src/_internals/instant.js';
 import { defaultVexNormalizers, PgRawDocumentSource, PgStatementSink, StatementBackfiller } from '../src/statements/index.js';
+import { reportStdoutFailure } from '../src/_internals/script-stdout.js';
+
+// A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
+reportStdoutFailure('backfill-statements');
+
+const USAGE =
+  'usage: backfill-statements [--pg URL] [--retrieved-since ISO8601] [--force] [--batch-size N] [--max-documents N] [--stop-on-error] [--run-id ID]';
 
 function usage(message: string): never {
-  process.stderr.write(
-    `backfill-statements: ${message}\nusage: backfill-statements [--pg URL] [--retrieved-since ISO8601] [--force] [--batch-size N] [--max-documents N] [--stop-on-error] [--run-id ID]\n`,
-  );
+  process.stderr.write(`backfill-statements: ${message}\n${USAGE}\n`);
   process.exit(2);
 }
 
@@ -44,6 +49,7 @@ function parse() {
       'max-documents': { type: 'string' },
       'stop-on-error': { type: 'boolean', default: false },
       'run-id': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   }).values;
@@ -53,6 +59,10 @@ try {
   args = parse();
 } catch (error) {
   usage(error instanceof Error ? error.message : String(error));
+}
+if (args.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
 }
 
 const url = args.pg ?? process.env.PGURI ?? process.env.BACKFILL_KIT_PG_URL;
@@ -125,5 +135,6 @@ if (result.isOk()) {
   process.stderr.write(`backfill-statements: ${result.error.code}: ${result.error.message}\n${result.error.fix}\n`);
   if (partial)
     process.stderr.write(`so far: ${partial.text.replace('Backfill completed: ', '')} (resume with --run-id ${partial.runId})\n`);
-  process.exitCode = 1;
+  // As `backfill-kit statements backfill`: an interrupted run is told from a failed one by its status.
+  process.exitCode = result.error.code === 'ABORTED' ? 130 : 1;
 }

@@ -14,6 +14,10 @@
 //   PGURI=postgres://localhost/concelier npx tsx examples/backfill-store-aoc-19-005.ts out/linksets/linksets-stage-backfill.tar.zst
 //   DRY_RUN=1 PGURI=… npx tsx examples/backfill-store-aoc-19-005.ts out/linksets/linksets-stage-backfill.tar.zst
 import { StagingImporter, type ImportReport } from '../src/staging/index.js';
+import { answerHelp, reportStdoutFailure } from '../src/_internals/script-stdout.js';
+
+// A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
+reportStdoutFailure('backfill-store-aoc-19-005');
 
 const TABLES = { 'linksets.ndjson': 'linksets_raw', 'advisory_chunks.ndjson': 'advisory_chunks_raw' } as const;
 
@@ -55,10 +59,7 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const usage =
     'usage: backfill-store-aoc-19-005 /path/to/linksets-stage-backfill.tar.zst (settings in the environment: PGURI, DRY_RUN=1, STRATEGY, ON_INVALID, TARBALL_SHA256, PGSCHEMA)';
-  if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) {
-    process.stdout.write(`${usage}\n`);
-    return;
-  }
+  answerHelp(args, usage);
   const [path, ...extra] = args;
   const url = process.env.PGURI || process.env.CONCELIER_PG_URI;
   // Settings are environment variables: a flag (`--dry-run`) is refused, since ignored it would import for real.

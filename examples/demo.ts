@@ -37,6 +37,10 @@ import {
   generateVexDocuments,
 } from '../src/testing/index.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../test/support/embedded-pg.js';
+import { answerHelp, reportStdoutFailure } from '../src/_internals/script-stdout.js';
+
+// A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
+reportStdoutFailure('demo');
 
 const TABLES = { 'linksets.ndjson': 'linksets_raw', 'advisory_chunks.ndjson': 'advisory_chunks_raw' };
 const NOW = new Date('2026-11-23T12:00:00Z');
@@ -214,6 +218,12 @@ function serverOf(name: string): string | undefined {
     );
   return `${parsed.host ?? 'localhost'}${parsed.port ? `:${parsed.port}` : ''}`;
 }
+
+// It takes no arguments: `npm run demo -- --help` must not start a PostgreSQL and run every step.
+const args = process.argv.slice(2);
+const USAGE = 'usage: demo (no arguments; settings in the environment: BACKFILL_KIT_PG_URL, BACKFILL_KIT_DEMO_DATABASE_URL)';
+answerHelp(args, USAGE);
+if (args.length > 0) badSetting(`${USAGE}; got ${JSON.stringify(args)}`);
 
 const givenServer = serverOf('BACKFILL_KIT_PG_URL');
 const givenDatabase = serverOf('BACKFILL_KIT_DEMO_DATABASE_URL');

@@ -10,15 +10,16 @@
 //
 //   PGURI=postgres://localhost/concelier npx tsx examples/export-linksets-tarball.ts out/linksets/linksets-stage-backfill.tar.zst
 import { exportDataset } from '../src/staging/index.js';
+import { answerHelp, reportStdoutFailure } from '../src/_internals/script-stdout.js';
+
+// A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
+reportStdoutFailure('export-linksets-tarball');
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const usage =
     'usage: export-linksets-tarball out/linksets/linksets-stage-backfill.tar.zst (settings in the environment: PGURI, PGSCHEMA, LINKSETS_TABLE, CHUNKS_TABLE)';
-  if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) {
-    process.stdout.write(`${usage}\n`);
-    return;
-  }
+  answerHelp(args, usage);
   const [out, ...extra] = args;
   const url = process.env.PGURI || process.env.CONCELIER_PG_URI;
   // Settings are environment variables: a flag is refused rather than ignored, or taken for the path (`./--help`).

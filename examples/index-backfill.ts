@@ -5,6 +5,10 @@
 // Run as the receiver's user so a newly created index gets the right owner:
 //   sudo -u cis490 npx tsx examples/index-backfill.ts --episodes-root … --index … [--host H] [--dry-run]
 import { backfillIndex, formatIndexRow } from '../src/index-backfill/index.js';
+import { reportStdoutFailure } from '../src/_internals/script-stdout.js';
+
+// A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
+reportStdoutFailure('index-backfill');
 
 const FLAGS = ['--episodes-root', '--index', '--host', '--dry-run', '--help'] as const;
 type Flag = (typeof FLAGS)[number];

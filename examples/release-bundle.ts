@@ -26,14 +26,15 @@ import {
   verifyInTotoSubject,
   writeChecksums,
 } from '../src/verify/index.js';
+import { answerHelp, reportStdoutFailure } from '../src/_internals/script-stdout.js';
+
+// A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
+reportStdoutFailure('release-bundle');
 
 const args = process.argv.slice(2);
 const USAGE =
   'usage: release-bundle [outDir] (a new temporary directory when not given; SIGNING_KEY=path/to/cosign.key in the environment)';
-if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) {
-  console.log(USAGE);
-  process.exit(0);
-}
+answerHelp(args, USAGE);
 // A flag is refused, not taken for the directory to write the kit into (`./--help/`).
 if (args.length > 1 || args[0]?.startsWith('-')) {
   console.error(`${USAGE}; got ${JSON.stringify(args)} (write a directory that starts with - as ./-…)`);

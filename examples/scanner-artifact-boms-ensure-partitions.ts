@@ -9,12 +9,19 @@
 // Safe to run from cron on every host at once: runs serialise on an advisory lock.
 import { PartitionManager } from '../src/partitions/index.js';
 import { pgDsnToUrl } from '../src/_internals/pg-dsn.js';
+import { answerHelp, reportStdoutFailure } from '../src/_internals/script-stdout.js';
+
+// A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
+reportStdoutFailure('scanner-artifact-boms-ensure-partitions');
 
 const args = process.argv.slice(2);
+const USAGE =
+  'usage: scanner-artifact-boms-ensure-partitions.ts [months-ahead] (default 1; settings in the environment: PG_DSN, PARTITION_TABLE, PARTITION_COLUMN)';
+answerHelp(args, USAGE);
 const [aheadArg = '1'] = args;
 const ahead = Number(aheadArg);
 if (!/^\d+$/.test(aheadArg) || !Number.isSafeInteger(ahead) || args.length > 1) {
-  console.error(`usage: scanner-artifact-boms-ensure-partitions.ts [months-ahead]; got ${JSON.stringify(args)}`);
+  console.error(`${USAGE}; got ${JSON.stringify(args)}`);
   process.exit(2);
 }
 const url = pgDsnToUrl(process.env.PG_DSN ?? '');

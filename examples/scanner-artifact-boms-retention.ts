@@ -9,15 +9,20 @@
 // scanner.artifact_boms_YYYY_MM with exactly that month's bounds are ever touched.
 import { PartitionManager } from '../src/partitions/index.js';
 import { pgDsnToUrl } from '../src/_internals/pg-dsn.js';
+import { answerHelp, reportStdoutFailure } from '../src/_internals/script-stdout.js';
+
+// A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
+reportStdoutFailure('scanner-artifact-boms-retention');
 
 const args = process.argv.slice(2);
+const USAGE =
+  'usage: scanner-artifact-boms-retention.ts [months-to-keep] [true|false] (defaults 12 true, a dry run; settings in the environment: PG_DSN, RETENTION_MODE=detach, DRY_RUN=1, PARTITION_TABLE, PARTITION_COLUMN)';
+answerHelp(args, USAGE);
 const [keepArg = '12', dryArg = 'true'] = args;
 const keep = Number(keepArg);
 // An argument past the two (`--mode detach`, as backfill-kit takes it) is refused: ignored, the run would drop.
 if (!/^\d+$/.test(keepArg) || !['true', 'false'].includes(dryArg) || args.length > 2) {
-  console.error(
-    `usage: scanner-artifact-boms-retention.ts [months-to-keep] [true|false] (detach with RETENTION_MODE=detach); got ${JSON.stringify(args)}`,
-  );
+  console.error(`${USAGE}; got ${JSON.stringify(args)}`);
   process.exit(2);
 }
 const modeText = process.env.RETENTION_MODE || 'drop';

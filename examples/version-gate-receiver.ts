@@ -16,12 +16,23 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { acceptedCommit, VersionGate } from '../src/version-gate/index.js';
+import { answerHelp, reportStdoutFailure } from '../src/_internals/script-stdout.js';
+
+// A reader that stops early (`| head -1`) is no failure; stdout that cannot be written (a full disk) is, and says so.
+reportStdoutFailure('version-gate-receiver');
 
 /** A setting that can never work stops the receiver with exit 2: a receiver that answers 503 for ever heals nothing. */
 function badSetting(message: string): never {
   console.error(`version-gate-receiver: ${message}`);
   process.exit(2);
 }
+
+// It takes no arguments: `--help` must not start a receiver on the port.
+const args = process.argv.slice(2);
+const USAGE =
+  'usage: version-gate-receiver (no arguments; settings in the environment: VERSION_GATE_REPO, VERSION_GATE_WINDOW, VERSION_GATE_ENABLED, VERSION_GATE_REMEDIATION, HOST, PORT)';
+answerHelp(args, USAGE);
+if (args.length > 0) badSetting(`${USAGE}; got ${JSON.stringify(args)}`);
 
 // Read as the other examples read DRY_RUN: VERSION_GATE_ENABLED=off must not leave the gate on without a word.
 const enabledText = (process.env.VERSION_GATE_ENABLED ?? '').trim().toLowerCase();

@@ -3,6 +3,7 @@ import type { Stats } from 'node:fs';
 import { type FileHandle, lstat, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { syncDirectory } from './durable-file.js';
+import { NEW_FILE_MODE } from './new-file-mode.js';
 import { ownedTempPrefix, removeDeadTemps } from './owned-temp.js';
 
 /**
@@ -103,18 +104,19 @@ async function umask(): Promise<number> {
 }
 
 /**
- * The mode a file this process creates beside `target` gets: 0666 less the
- * umask, except in a directory with a default access control list, whose
+ * The mode a file this process creates beside `target` gets: 0664
+ * ({@link NEW_FILE_MODE}: never writable by every user) less the umask,
+ * except in a directory with a default access control list, whose
  * mask gives the group bits (the umask does not apply there; a narrower
  * mode would take from the users and groups the list names what it grants
  * them). Read from an empty file created and removed at once beside
  * `target`, named as this process's temporary files are (so that one a
- * killed write left is tidied up); 0666 less the umask when none can be made.
+ * killed write left is tidied up); 0664 less the umask when none can be made.
  */
 async function newFileMode(target: string): Promise<number> {
   const probe = join(dirname(target), `${await ownedTempPrefix(basename(target))}${randomBytes(6).toString('hex')}`);
-  const handle = await open(probe, 'wx', 0o666).catch(() => undefined);
-  if (handle === undefined) return 0o666 & ~(await umask());
+  const handle = await open(probe, 'wx', NEW_FILE_MODE).catch(() => undefined);
+  if (handle === undefined) return NEW_FILE_MODE & ~(await umask());
   try {
     return (await handle.stat()).mode & 0o777;
   } finally {

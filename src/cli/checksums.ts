@@ -9,7 +9,7 @@ import { errAsync, okAsync, ResultAsync } from 'neverthrow';
 import { BackfillError, isBackfillError } from '../errors.js';
 import { defaultChecksumsBaseDir, verifyChecksums, writeChecksums, type ChecksumReport, type ChecksumsSignature } from '../verify/index.js';
 import { readWholeFile } from '../verify/read-whole-file.js';
-import { booleanFlag, choiceFlag, failed, intFlag, stringFlag, type CommandSpec } from './command.js';
+import { booleanFlag, choiceFlag, failed, intFlag, pathArgument, stringFlag, type CommandSpec } from './command.js';
 import { EXIT_CODES } from './exit-codes.js';
 import { counted, num } from './output.js';
 
@@ -121,7 +121,7 @@ const verify: CommandSpec = {
   async *run(ctx) {
     // `-` is standard input, as for sha256sum --check.
     const given = ctx.positionals[0]!;
-    const sums = given === '-' ? '/dev/stdin' : resolve(ctx.cwd, given);
+    const sums = given === '-' ? '/dev/stdin' : yield* pathArgument(ctx, 0, '<SHA256SUMS>');
     const signature = await readSignature(stringFlag(ctx.flags, 'signature'), stringFlag(ctx.flags, 'key'), ctx.cwd, ctx.signal);
     if (signature.isErr()) return failed(signature.error.withPartial({ signature: null }));
     const baseDir = stringFlag(ctx.flags, 'base-dir');
@@ -179,11 +179,12 @@ const write: CommandSpec = {
   },
   examples: ['cd artifacts/lnm && backfill-kit checksums write SHA256SUMS migrations/21-101.tar.zst seeds/object-store.tar.zst'],
   async *run(ctx) {
-    const [out, ...files] = ctx.positionals;
+    const [, ...files] = ctx.positionals;
+    const out = yield* pathArgument(ctx, 0, '<SHA256SUMS>');
     const baseDir = stringFlag(ctx.flags, 'base-dir');
     const format = yield* choiceFlag(ctx.flags, 'format', ['text', 'binary', 'tag'] as const);
     const progress = ctx.progress('hash', 'files');
-    const result = await writeChecksums(files, resolve(ctx.cwd, out!), {
+    const result = await writeChecksums(files, out, {
       ...(format === undefined ? {} : { format }),
       ...(baseDir === undefined ? {} : { baseDir: resolve(ctx.cwd, baseDir) }),
       concurrency: (yield* intFlag(ctx.flags, 'concurrency', 1, 256)) ?? 4,

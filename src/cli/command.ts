@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { err, ok, ResultAsync, type Err, type Result } from 'neverthrow';
 import type pg from 'pg';
@@ -159,9 +160,19 @@ type FlagToken = {
 const OUTPUT_SWITCHES = new Set(Object.keys(GLOBAL_FLAGS));
 
 /**
- * Why a flag's value does not say what to use, or undefined: an empty value
- * (a script's unset variable, which would otherwise fall back to the
- * environment or the working directory), a single-valued flag given
+ * How a value that says nothing is described (`is empty`, `is blank (" ")`), or undefined for
+ * any other: empty, or only whitespace (a stray quote, a variable holding a blank).
+ */
+function saysNothing(value: string): string | undefined {
+  if (value === '') return 'is empty';
+  return value.trim() === '' ? `is blank (${JSON.stringify(value)})` : undefined;
+}
+
+/**
+ * Why a flag's value does not say what to use, or undefined: an empty or
+ * blank value (a script's unset variable, which would otherwise fall back
+ * to the environment or the working directory; a blank would name a file
+ * called " "), a single-valued flag given
  * twice with different values, or a command switch given both on and off
  * (`--dry-run … --no-dry-run`); parseArgs would keep the last one silently.
  */
@@ -177,7 +188,8 @@ function unclearValue(tokens: readonly FlagToken[], flags: Readonly<Record<strin
       seen.set(name, spelled);
       continue;
     }
-    if (value === '') return `--${name} is empty: give it a value, or leave it out`;
+    const nothing = saysNothing(value);
+    if (nothing !== undefined) return `--${name} ${nothing}: give it a value, or leave it out`;
     if (flags[name]?.multiple === true) continue;
     const before = seen.get(name);
     if (before !== undefined && before !== value)
@@ -241,14 +253,32 @@ function lookalikeDash(arg: string, all: Readonly<Record<string, FlagSpec>>): st
   return `${JSON.stringify(arg)} starts with ${JSON.stringify(dashes)} (${code}), not a hyphen: flags start with -- typed as two hyphens (put it after -- if it is a file name).${didYouMean(word, Object.keys(all), '--')}`;
 }
 
+/**
+ * The "did you mean" for unknown flag `unknown` (`--dryrun`, `--no-dryrun`), or for the word of `args` that
+ * parseArgs read as the group of short flags starting with it (`-dry-run`, read as `-d -r -y …`): a long
+ * flag typed with one dash, as other tools spell them.
+ */
+function unknownFlagProblem(unknown: string, args: readonly string[], all: Readonly<Record<string, FlagSpec>>): string {
+  const names = Object.keys(all);
+  if (unknown.startsWith('--')) {
+    const word = unknown.slice(2).split('=')[0] ?? '';
+    const switches = names.filter((n) => all[n]?.type === 'boolean');
+    const hint = word.startsWith('no-') ? didYouMean(word.slice(3), switches, '--no-') : '';
+    const found = hint === '' ? didYouMean(word, names, '--') : hint;
+    return `unknown flag ${unknown}${found === '' ? '' : `.${found}`}`;
+  }
+  const end = args.indexOf('--');
+  const typed = (end < 0 ? args : args.slice(0, end)).find((a) => a.startsWith(unknown) && !a.startsWith('--') && a.length > 2);
+  const word = typed?.slice(1).split('=')[0] ?? '';
+  const hint = word.length > 1 ? didYouMean(word, names, '--') : '';
+  return hint === '' ? `unknown flag ${unknown}` : `unknown flag ${typed!.split('=')[0]}: long flags start with two dashes.${hint}`;
+}
+
 /** A `parseArgs` error in the CLI's words: the flag as typed, what to do, and a "did you mean" for an unknown one. */
-function parseArgsProblem(error: unknown, all: Readonly<Record<string, FlagSpec>>): string {
+function parseArgsProblem(error: unknown, all: Readonly<Record<string, FlagSpec>>, args: readonly string[]): string {
   const message = error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, '') : String(error);
   const unknown = /^Unknown option '(-[^']*)'/.exec(message)?.[1];
-  if (unknown !== undefined) {
-    const hint = unknown.startsWith('--') ? didYouMean(unknown.slice(2).split('=')[0] ?? '', Object.keys(all), '--') : '';
-    return `unknown flag ${unknown}${hint === '' ? '' : `.${hint}`}`;
-  }
+  if (unknown !== undefined) return unknownFlagProblem(unknown, args, all);
   const missing = /^Option '(?:-., )?(--[^ ']+) <value>' argument missing/.exec(message)?.[1];
   if (missing !== undefined) return `${missing} needs a value`;
   // `--batch-size -1`, `--run-id -h`: parseArgs' own words take three lines.
@@ -282,7 +312,7 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[], env: En
   try {
     parsed = parseArgs({ args: args.value, options, allowPositionals: true, allowNegative: true, strict: true, tokens: true });
   } catch (error) {
-    return err(usageError(spec, parseArgsProblem(error, all)));
+    return err(usageError(spec, parseArgsProblem(error, all, args.value)));
   }
   if (parsed.values['help'] === true) return ok({ flags: { help: true }, positionals: [] });
   const unclear = unclearValue(parsed.tokens, all);
@@ -369,6 +399,23 @@ const FROM_ENV = Symbol('flags read from the environment');
 export function flagLabel(flags: FlagValues, name: string): string {
   const variable = (flags as { readonly [FROM_ENV]?: Readonly<Record<string, string>> })[FROM_ENV]?.[name];
   return variable === undefined ? `--${name}` : `${variable} (read for --${name})`;
+}
+
+/**
+ * Argument `index` (a path, named `label` in messages, such as `<tarball>`) resolved against the current
+ * directory, or a usage error when it is empty or blank (an unset or mistyped shell variable): `""` would
+ * name the current directory itself, and `" "` a file called " ".
+ */
+export function pathArgument(
+  ctx: Pick<CommandContext, 'positionals' | 'cwd'>,
+  index: number,
+  label: string,
+): Result<string, BackfillError> {
+  const given = ctx.positionals[index] ?? '';
+  const nothing = saysNothing(given);
+  return nothing === undefined
+    ? ok(resolve(ctx.cwd, given))
+    : err(new BackfillError('INVALID_ARGUMENT', `${label} ${nothing}: give the path (is a shell variable unset?).`));
 }
 
 /** A string flag's value (the parser guarantees the type). */

@@ -48,6 +48,7 @@ import {
   listFlag,
   lockTimeoutFlag,
   onlyWith,
+  pathArgument,
   pgFlag,
   stringFlag,
   type CommandSpec,
@@ -58,6 +59,7 @@ import { DATASET_DB_VARS } from './env.js';
 import { EXIT_CODES } from './exit-codes.js';
 import { bytes, counted, num, reworded } from './output.js';
 import { isSha256Hex } from '../_internals/sha256-hex.js';
+import { NEW_DIRECTORY_MODE } from '../_internals/new-file-mode.js';
 
 const LINKSETS_MEMBER = 'linksets.ndjson';
 const CHUNKS_MEMBER = 'advisory_chunks.ndjson';
@@ -216,7 +218,7 @@ async function manifestTotal(path: string, members: readonly string[]): Promise<
 
 /** Creates the directory an output file goes into, as the runbook scripts' `mkdir -p` did. */
 function ensureParent(path: string): ResultAsync<unknown, BackfillError> {
-  return ioStep(dirname(path), mkdir(dirname(path), { recursive: true }));
+  return ioStep(dirname(path), mkdir(dirname(path), { recursive: true, mode: NEW_DIRECTORY_MODE }));
 }
 
 /** `name`'s line as `sha256sum` prints it, newline included: a name holding a newline or `\` is escaped, the line marked with a leading `\`. */
@@ -393,6 +395,8 @@ const build: CommandSpec = {
     'backfill-kit dataset build ds.tar.gz --from ./extracted --compression gzip',
   ],
   async *run(ctx) {
+    yield* pathArgument(ctx, 0, '<out.tar.zst>');
+    // Kept with a trailing slash, which the writer refuses as naming a directory.
     const out = outputPath(ctx.cwd, ctx.positionals[0]!);
     const chosen = (yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
     const level = yield* levelFlag(ctx.flags, chosen);
@@ -573,7 +577,7 @@ const verify: CommandSpec = {
     'backfill-kit dataset verify ds.tar.zst --expected-sha256 2b43ef9b…',
   ],
   async *run(ctx) {
-    const path = resolve(ctx.cwd, ctx.positionals[0]!);
+    const path = yield* pathArgument(ctx, 0, '<tarball>');
     const expectedSha256 = stringFlag(ctx.flags, 'expected-sha256');
     const limits = limitOptions(ctx.flags);
     if (limits.isErr()) return failed(limits.error);
@@ -650,7 +654,7 @@ const importCommand: CommandSpec = {
     'DRY_RUN=1 backfill-kit dataset import ds.tar.zst --pg "Host=db;Database=concelier;Username=ops"',
   ],
   async *run(ctx) {
-    const path = resolve(ctx.cwd, ctx.positionals[0]!);
+    const path = yield* pathArgument(ctx, 0, '<tarball>');
     const schema = stringFlag(ctx.flags, 'schema') ?? DEFAULT_STAGING_SCHEMA;
     const tables = yield* tableMap(ctx.flags);
     const strategy = yield* choiceFlag(ctx.flags, 'strategy', ['truncate', 'swap'] as const);
@@ -742,6 +746,8 @@ const exportCommand: CommandSpec = {
     'PGURI=postgres://… LINKSETS_TABLE=linksets CHUNKS_TABLE=advisory_chunks backfill-kit dataset export out/linksets/linksets-stage-backfill.tar.zst',
   ],
   async *run(ctx) {
+    yield* pathArgument(ctx, 0, '<out.tar.zst>');
+    // Kept with a trailing slash, which the writer refuses as naming a directory.
     const out = outputPath(ctx.cwd, ctx.positionals[0]!);
     const chosen = (yield* choiceFlag(ctx.flags, 'compression', COMPRESSIONS)) ?? 'zstd';
     const compression = yield* compressionMatchesName(ctx.positionals[0]!, chosen);

@@ -118,13 +118,18 @@ async function* withManager<T, E extends BackfillError>(
   return failed(lines.length === 0 ? error : partlyCommitted(error), lines);
 }
 
-/** A missing parent table: the library's hint names its `createParent` method, which the command line does not have. */
+/**
+ * The library's words for what the command line names otherwise: a missing parent table's hint names its
+ * `createParent` method, an interrupted run's points at `error.partial`, which the CLI prints before the error.
+ */
 function forCli(error: BackfillError): BackfillError {
   return reworded(error, (message) =>
-    message.replace(
-      / Create it \(createParent\) or check the name\.$/,
-      ' Create it first, or check --table (and which database --pg names).',
-    ),
+    message
+      .replace(/ Create it \(createParent\) or check the name\.$/, ' Create it first, or check --table (and which database --pg names).')
+      .replace(
+        / finished steps are listed in error\.partial\.$/,
+        ' what it finished before the signal stays, printed above as "… before the failure" (the report, under --json).',
+      ),
   );
 }
 

@@ -27,6 +27,7 @@ import { createProgressFactory, type ProgressStream } from './progress.js';
 import { sslPool } from './pg-ssl.js';
 import { secretScrubber } from './secrets.js';
 import { cliPgConnection } from './pg-connection.js';
+import { passwordFileSetting } from './pgpass.js';
 import { clientConnectingWithin } from '../_internals/pg.js';
 
 /** The process the CLI runs in, injectable for tests. */
@@ -360,7 +361,10 @@ async function dispatch(argv: readonly string[], groups: CommandGroups, io: CliI
         logger.debug?.(`connecting to ${c.target.display} (from ${c.target.from})`);
         // Ctrl-C ends a connection attempt too: with PGCONNECT_TIMEOUT=0 (or connect_timeout=0) a server that never answers would hold it forever.
         const Client = clientConnectingWithin(c.connectTimeoutMs, c.connectTimeoutFrom, io.signal);
-        const created = sslPool(c.sslMode, { ...c.settings, max: 4 }, Client, c.connectTimeoutMs, io.signal, c.connectTimeoutFrom);
+        // ~/.pgpass as libpq reads it (the driver's reading warns of its deprecation, and reads ./.pgpass when HOME is unset).
+        const password = passwordFileSetting(c.settings, io.env, (message) => logger.warn(message));
+        const config = { ...c.settings, ...password, max: 4 };
+        const created = sslPool(c.sslMode, config, Client, c.connectTimeoutMs, io.signal, c.connectTimeoutFrom);
         // An idle connection dropped by the server must not crash the CLI; the next query reports it.
         created.on('error', (e) => logger.debug?.(`idle connection error: ${e.message}`));
         pool = created;

@@ -89,9 +89,10 @@ function resumeCommand(flags: FlagValues, runId: string, options: CheckpointOpti
   return `${singleProcessCommand(runId, { options })}${tables.join('')}`;
 }
 
-/** How to resume a single-process run that stopped on an error. */
-function resumeLine(flags: FlagValues, partial: BackfillSummary): string {
-  return `Every committed batch is kept; once the cause is fixed, resume the run: ${resumeCommand(flags, partial.runId, partial.report.options)}`;
+/** How to resume a single-process run that stopped on an error, or was interrupted (`aborted`: there is no cause to fix first). */
+function resumeLine(flags: FlagValues, partial: BackfillSummary, aborted: boolean): string {
+  const when = aborted ? '' : 'once the cause is fixed, ';
+  return `Every committed batch is kept; ${when}resume the run: ${resumeCommand(flags, partial.runId, partial.report.options)}`;
 }
 
 /**
@@ -620,7 +621,13 @@ const backfill: CommandSpec = {
       const partial = result.error.partial;
       return failed(
         resumeInFlagTerms(result.error, ctx.flags),
-        partial === undefined ? [] : ['The run stopped; committed so far:', ...summaryLines(partial), resumeLine(ctx.flags, partial)],
+        partial === undefined
+          ? []
+          : [
+              `The run ${result.error.code === 'ABORTED' ? 'was interrupted' : 'stopped'}; committed so far:`,
+              ...summaryLines(partial),
+              resumeLine(ctx.flags, partial, result.error.code === 'ABORTED'),
+            ],
       );
     }
     const s = result.value;

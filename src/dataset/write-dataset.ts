@@ -10,6 +10,7 @@ import { ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
 import { formatChecksumLine } from '../_internals/checksum-line.js';
 import { syncDirectory } from '../_internals/durable-file.js';
+import { NEW_DIRECTORY_MODE } from '../_internals/new-file-mode.js';
 import { notRegular } from '../_internals/file-kind.js';
 import { ownedTempPrefix, removeDeadTemps } from '../_internals/owned-temp.js';
 import { HashingPassThrough } from '../_internals/hashing-stream.js';
@@ -605,7 +606,7 @@ async function write(path: string, options: WriteDatasetOptions): Promise<Writte
   const mtime = options.mtime ?? defaultMtime();
   checkMtime(mtime, options.mtime === undefined);
   await refuseDirectoryAt(path, compression);
-  const firstMade = await mkdir(dirname(path), { recursive: true });
+  const firstMade = await mkdir(dirname(path), { recursive: true, mode: NEW_DIRECTORY_MODE });
   // Once its directory exists: in a missing one, the name is not looked at.
   if (options.sha256File === true) {
     await refuseUnwritableSidecar(path).catch(async (error: unknown) => {

@@ -3,6 +3,7 @@ import { lstat, open, readlink, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { BackfillError } from '../errors.js';
 import { fileSizeLimit } from '../_internals/file-size-limit.js';
+import { NEW_FILE_MODE } from '../_internals/new-file-mode.js';
 
 /** The file a create of `path` makes: the last link's target when `path` is a (dangling) symbolic link, else `path`. */
 export async function creationPath(path: string): Promise<string> {
@@ -118,8 +119,9 @@ function indexChanged(path: string, change: string): BackfillError {
  * Appends whole lines to the index through an `O_APPEND` descriptor, one
  * `write` per line, so lines from a live receiver and from here never mix.
  * The file is never truncated, replaced, chmod-ed or chown-ed; one missing
- * when the run read the index is created with the default mode (0666 minus umask), as Python's
- * `open(path, "a")` does, except by root in a directory another user owns.
+ * when the run read the index is created as Python's `open(path, "a")`
+ * creates it (0664 minus umask: never writable by every user, even under
+ * `umask 000`), except by root in a directory another user owns.
  */
 export class IndexAppender {
   #startsMidLine: boolean;
@@ -160,7 +162,7 @@ export class IndexAppender {
     const noFollow = start !== undefined && start.link === undefined ? constants.O_NOFOLLOW : 0;
     // The index that was read, once removed, is not created anew: the rows would be all the new file held.
     const flags = constants.O_RDWR | constants.O_APPEND | noFollow | (read === undefined ? constants.O_CREAT : 0);
-    const handle = await open(at, flags, 0o666).catch((e: unknown) => {
+    const handle = await open(at, flags, NEW_FILE_MODE).catch((e: unknown) => {
       const code = (e as NodeJS.ErrnoException).code;
       if (noFollow !== 0 && code === 'ELOOP') throw linkPlanted(path, BECAME_LINK);
       if (read !== undefined && code === 'ENOENT') throw indexChanged(path, REPLACED(0));

@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, toBackfillError } from '../errors.js';
+import { NEW_FILE_MODE } from '../_internals/new-file-mode.js';
 import { ownedTempPrefix, removeDeadTemps } from '../_internals/owned-temp.js';
 import { isAlive, processStart } from '../_internals/process-start.js';
 
@@ -222,7 +223,7 @@ async function createWith(path: string, text: string): Promise<void> {
   await removeDeadTemps(dir, basename(path));
   const temp = join(dir, `${await ownedTempPrefix(basename(path))}${randomBytes(6).toString('hex')}`);
   try {
-    await writeFile(temp, text, { flag: 'wx' });
+    await writeFile(temp, text, { flag: 'wx', mode: NEW_FILE_MODE });
     await link(temp, path);
   } finally {
     await unlink(temp).catch(() => undefined);

@@ -63,7 +63,7 @@ export interface BackfillIndexOptions {
   /** Directory holding `<host>/<episode>.tar.zst`. */
   readonly episodesRoot: string;
   /**
-   * The append-only `index.jsonl`; created (mode 0666 minus umask) when
+   * The append-only `index.jsonl`; created (mode 0664 minus umask) when
    * missing, except by root in a directory another user owns (`IO_ERROR`:
    * the receiver could not append to a file root owns).
    */

@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import { ResultAsync } from 'neverthrow';
 import { BackfillError, toBackfillError, type BackfillErrorCode } from '../errors.js';
 import { notRegular } from '../_internals/file-kind.js';
+import { NEW_FILE_MODE } from '../_internals/new-file-mode.js';
 
 /**
  * Opens `path` for writing, creating it, but never through a symbolic link
@@ -23,7 +24,7 @@ async function openNoFollow(path: string): Promise<FileHandle> {
     return await open(
       path,
       constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY,
-      0o666,
+      NEW_FILE_MODE,
     );
   } catch (error) {
     if ((error as { code?: unknown }).code === 'ENXIO')

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgRawDocumentSource } from '../../../src/statements/index.js';
 import { generateVexDocuments } from '../../../src/testing/index.js';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
-import { runExample, showRun as show } from './run-example.js';
+import { seedDocuments } from '../statements/helpers.js';
+import { runExample, showRun as show, startExample } from './run-example.js';
 
 let db: TestDatabase;
 
@@ -28,4 +29,45 @@ describe('backfill-statements.ts with failed documents', () => {
     for (const d of broken) expect(r.stderr).toContain(`failed ${d.digest}: ${d.expectedCode}`);
     expect(r.stderr).toContain(`${broken.length} documents failed and have no statements`);
   }, 120_000);
+});
+
+/*
+ * Ctrl-C (or a supervisor's SIGTERM) stops the run between batches; it
+ * exited 1, as for a run that failed, where `backfill-kit statements
+ * backfill` exits 130. It now exits 130 too, naming the run id to resume
+ * with, and the run resumes with it.
+ */
+describe('backfill-statements.ts interrupted', () => {
+  it.for(['SIGINT', 'SIGTERM'] as const)(
+    '%s: exit 130 naming the run id; the run resumes with it',
+    { timeout: 180_000 },
+    async (signal) => {
+      const own = await createTestDatabase();
+      try {
+        await seedDocuments(own.url, { seed: 5, count: 5000, brokenRatio: 0 });
+        const runId = `interrupted-${signal}`;
+        const child = startExample('backfill-statements.ts', ['--pg', own.url, '--batch-size', '50', '--run-id', runId]);
+        let stderr = '';
+        let signalled = false;
+        child.stdout!.resume();
+        child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+          stderr += d;
+          // Once batches are committing, well before the last one.
+          if (!signalled && /^batch 2:/m.test(stderr)) {
+            signalled = true;
+            child.kill(signal);
+          }
+        });
+        const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+        expect(signalled, stderr).toBe(true);
+        expect(code, stderr).toBe(130);
+        expect(stderr).toContain(`(resume with --run-id ${runId})`);
+        const resumed = await runExample('backfill-statements.ts', ['--pg', own.url, '--run-id', runId]);
+        expect(resumed.code, show(resumed)).toBe(0);
+        expect(resumed.stdout).toContain('Backfill completed: evaluated 5000');
+      } finally {
+        await own.drop();
+      }
+    },
+  );
 });

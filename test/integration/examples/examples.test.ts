@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -295,23 +295,98 @@ describe.skipIf(gitTool.missing)(gitTool.title('receiver runbook example: the ve
 const SCRIPTS = ['export-linksets-tarball.ts', 'backfill-store-aoc-19-005.ts', 'release-bundle.ts'];
 
 describe('examples that take a path, given a flag instead', () => {
-  it.for(SCRIPTS.flatMap((script) => ['--help', '-h'].map((flag) => ({ script, flag }))))(
-    '$script $flag prints the usage, exits 0 and writes nothing',
-    { timeout: 120_000 },
-    async ({ script, flag }) => {
-      const cwd = mkdtempSync(join(dir, 'cwd-'));
-      const r = await runExample(script, [flag], { PGURI: db.url }, cwd);
-      expect(r.code, show(r)).toBe(0);
-      expect(r.stdout).toMatch(/^usage: /);
-      expect(readdirSync(cwd)).toEqual([]);
-    },
-  );
-
   it.for(SCRIPTS)('%s --dry-run is refused (exit 2) and writes nothing', { timeout: 120_000 }, async (script) => {
     const cwd = mkdtempSync(join(dir, 'cwd-'));
     const r = await runExample(script, ['--dry-run'], { PGURI: db.url }, cwd);
     expect(r.code, show(r)).toBe(2);
     expect(r.stderr).toMatch(/usage: /);
     expect(readdirSync(cwd)).toEqual([]);
+  });
+});
+
+/*
+ * The partition runbook's scripts and the statement backfill answered
+ * `--help` and `-h` with the usage on stderr and exit 2, as for a mistake:
+ * an operator's `script --help && …` read as a failure. Like the scripts
+ * above, help goes to stdout with exit 0, before any database is named;
+ * another flag is still refused with exit 2.
+ */
+const HELPED = [
+  'scanner-artifact-boms-ensure-partitions.ts',
+  'scanner-artifact-boms-retention.ts',
+  'backfill-statements.ts',
+  'demo.ts',
+  'version-gate-receiver.ts',
+];
+
+/**
+ * Runs `script` with `args` in `cwd`, killed as soon as it prints anything but a usage line: the demo and the
+ * receiver took no arguments and, given `--help`, ran every step or served for ever.
+ */
+function askHelp(script: string, args: readonly string[], cwd: string): Promise<ExampleRun> {
+  return new Promise((resolve, reject) => {
+    const child = startExample(script, args, { PGURI: db.url, PORT: '0' }, cwd);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (stdout.length >= 7 && !stdout.startsWith('usage: ')) child.kill('SIGKILL');
+    });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('examples asked for help', () => {
+  it.for([...SCRIPTS, ...HELPED].flatMap((script) => ['--help', '-h'].map((flag) => ({ script, flag }))))(
+    '$script $flag prints the usage to stdout, exits 0 and writes nothing',
+    { timeout: 120_000 },
+    async ({ script, flag }) => {
+      const cwd = mkdtempSync(join(dir, 'cwd-'));
+      const r = await askHelp(script, [flag], cwd);
+      expect(r.code, show(r)).toBe(0);
+      expect(r.stdout).toMatch(/^usage: /);
+      expect(r.stderr).toBe('');
+      expect(readdirSync(cwd)).toEqual([]);
+    },
+  );
+
+  it.for(HELPED)('%s --helpp is refused (exit 2) with the usage on stderr', { timeout: 120_000 }, async (script) => {
+    const r = await askHelp(script, ['--helpp'], mkdtempSync(join(dir, 'cwd-')));
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/usage: /);
+  });
+});
+
+/*
+ * An operator pipes a script into `head -1`, or sends its report to a file
+ * on a full disk. A closed pipe ended several scripts with Node's stack
+ * trace of an unhandled EPIPE (exit 1); a full disk did too, or was not
+ * noticed at all: the usage, or a run's report, was lost with exit 0. A
+ * closed pipe now changes nothing (exit 0, nothing on stderr), and stdout
+ * that cannot be written is said on stderr, without a stack, with exit 1.
+ */
+const ASKED = [...SCRIPTS, ...HELPED, 'index-backfill.ts'];
+
+describe('examples whose stdout goes nowhere', () => {
+  it.for(ASKED)('%s --help into a pipe its reader closed exits 0 without a stack trace', { timeout: 120_000 }, async (script) => {
+    const r = await runExample(script, ['--help'], {}, repoRoot, 'closed');
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stderr).toBe('');
+  });
+
+  it.for(ASKED)('%s --help into a full disk says so on stderr and exits 1', { timeout: 120_000 }, async (script) => {
+    const full = openSync('/dev/full', 'w');
+    let r: ExampleRun;
+    try {
+      r = await runExample(script, ['--help'], {}, repoRoot, full);
+    } finally {
+      closeSync(full);
+    }
+    expect(r.code, show(r)).toBe(1);
+    expect(r.stderr).toMatch(/stdout: ENOSPC/);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
   });
 });

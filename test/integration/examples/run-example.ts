@@ -14,27 +14,41 @@ export interface ExampleRun {
   readonly stderr: string;
 }
 
-/** Starts `npx tsx examples/<name>` (as node --import tsx) with only PATH, HOME and `env`, in `cwd` (the repository root by default). */
-export function startExample(name: string, args: readonly string[] = [], env: Record<string, string> = {}, cwd = repoRoot): ChildProcess {
+/**
+ * Starts `npx tsx examples/<name>` (as node --import tsx) with only PATH, HOME and `env`, in `cwd` (the repository root by
+ * default); `stdout` is a pipe, or the file descriptor given (`/dev/full` opened for writing, say).
+ */
+export function startExample(
+  name: string,
+  args: readonly string[] = [],
+  env: Record<string, string> = {},
+  cwd = repoRoot,
+  stdout: 'pipe' | number = 'pipe',
+): ChildProcess {
   return spawn(process.execPath, ['--import', tsxLoader, fileURLToPath(new URL(`../../../examples/${name}`, import.meta.url)), ...args], {
     cwd,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', stdout, 'pipe'],
   });
 }
 
-/** Runs an example to completion. */
+/**
+ * Runs an example to completion. `stdout` as for {@link startExample}, or `closed`: a pipe whose reader has gone
+ * (`| head -1` once it has its line), closed as soon as the example is started.
+ */
 export function runExample(
   name: string,
   args: readonly string[] = [],
   env: Record<string, string> = {},
   cwd = repoRoot,
+  stdoutTo: 'pipe' | 'closed' | number = 'pipe',
 ): Promise<ExampleRun> {
   return new Promise((resolve, reject) => {
-    const child = startExample(name, args, env, cwd);
+    const child = startExample(name, args, env, cwd, stdoutTo === 'closed' ? 'pipe' : stdoutTo);
     let stdout = '';
     let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    if (stdoutTo === 'closed') child.stdout!.destroy();
+    else child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
