@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
@@ -28,13 +28,14 @@ describe('export-linksets-tarball.ts on failure says what to do, with no stack t
     expect(r.stderr).toMatch(/^export-linksets-tarball: DB_CONNECTION: .*\n {2}fix: \S/);
   }, 60_000);
 
-  it('a .sha256 that cannot be replaced: told as stale, to write again (it was an unhandled EISDIR with a stack trace)', async () => {
+  it('a directory where the .sha256 goes: refused before anything is written (it was an unhandled EISDIR with a stack trace)', async () => {
     const out = join(dir, 'blocked', 'linksets.tar.zst');
     mkdirSync(`${out}.sha256`, { recursive: true });
     const r = await runExample('export-linksets-tarball.ts', [out], { PGURI: db.url, PGSCHEMA: 'ex_fail' });
     expect(r.code, show(r)).toBe(1);
     expect(r.stderr, show(r)).not.toMatch(/\n\s+at |Node\.js v/);
-    expect(r.stderr, show(r)).toMatch(/^export-linksets-tarball: IO_ERROR: .*\.sha256 could not be replaced.*stale.*\n {2}fix: \S/);
+    expect(r.stderr, show(r)).toMatch(/^export-linksets-tarball: IO_ERROR: .*\.sha256 is a directory.*Nothing was written.*\n {2}fix: \S/);
+    expect(existsSync(out)).toBe(false);
   }, 60_000);
 
   it('still writes <tarball>.sha256 as sha256sum prints it, naming the file by its base name', async () => {
