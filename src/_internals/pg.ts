@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { ResultAsync } from 'neverthrow';
+import { parse } from 'pg-connection-string';
 import { BackfillError, type BackfillErrorContext } from '../errors.js';
 
 /** Result rows as the `pg` driver returns them. */
@@ -60,6 +61,25 @@ export interface PgConnectOptions {
   readonly ssl?: pg.ClientConfig['ssl'];
   /** How long a connection may take to open, in ms; 0 waits forever. */
   readonly connectTimeoutMs?: number;
+  /** The driver's `password` option (a string, or a function it calls when the server asks for a password), over the string's. */
+  readonly password?: NonNullable<pg.ClientConfig['password']>;
+}
+
+/**
+ * The driver's settings for the connection string, SSL and password of
+ * {@link PgConnectOptions}. The driver reads a connection string's
+ * password (empty when it has none) over a `password` option, so with a
+ * password the string is read here as the driver reads it (its settings
+ * over the others) and the password set after.
+ */
+export function pgConnectionSettings(
+  options: PgConnectOptions,
+): Pick<PgConnectOptions, 'ssl' | 'password'> & { readonly connectionString?: string } {
+  const ssl = options.ssl === undefined ? {} : { ssl: options.ssl };
+  if (options.password === undefined) return { connectionString: options.connectionString, ...ssl };
+  // The driver's own reading of the string, handed to it as it reads it (host, user, port as text, …): typed as the string it stands for.
+  const read = parse(options.connectionString) as { readonly connectionString?: string };
+  return { ...ssl, ...read, password: options.password };
 }
 
 /**
@@ -69,8 +89,7 @@ export interface PgConnectOptions {
  */
 export function pgPoolSettings(options: PgConnectOptions): pg.PoolConfig {
   return {
-    connectionString: options.connectionString,
-    ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
+    ...pgConnectionSettings(options),
     ...(options.connectTimeoutMs === undefined ? {} : { Client: clientConnectingWithin(options.connectTimeoutMs) }),
   };
 }

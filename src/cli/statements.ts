@@ -283,8 +283,9 @@ function planTablesOf(flags: FlagValues): Required<PgBackfillPlanTables> {
  * The distributed run's configuration from the flags; workers need a
  * connection URL (pg-boss opens its own pool). Its connections take the
  * settings of the CLI's pool (`sslmode` and `PGSSLMODE` as libpq reads
- * them, the OS user as the default user, `PGCONNECT_TIMEOUT`), not the
- * driver's reading of the URL and the environment.
+ * them, the OS user as the default user, `PGCONNECT_TIMEOUT`, the password
+ * file as libpq reads it), not the driver's reading of the URL and the
+ * environment.
  */
 function clusterOf(ctx: CommandContext): ResultAsync<DistributedBackfillConfig, BackfillError> {
   return safeTry(async function* () {
@@ -308,6 +309,8 @@ function clusterOf(ctx: CommandContext): ResultAsync<DistributedBackfillConfig, 
       connectionString: ssl === undefined ? url : withoutSslParams(url),
       ...(ssl === undefined ? {} : { ssl }),
       connectTimeoutMs: connection.connectTimeoutMs,
+      // The pool's password setting (the password file read as libpq reads it), not the driver's own reading.
+      ...(pool.options.password === undefined ? {} : { password: pool.options.password }),
       logger: libraryLogger(ctx),
       jobsSchema,
       ...(heartbeatSeconds === undefined ? {} : { heartbeatSeconds }),

@@ -66,6 +66,16 @@ export interface DistributedBackfillConfig {
    * @defaultValue none: the run's pool waits as long as the network does, the job engine 10 s (pg-boss's default)
    */
   readonly connectTimeoutMs?: number;
+  /**
+   * The driver's `password` option for every connection of the run (its
+   * pool's and the job engine's), over `connectionString`'s: a string, or
+   * a function the driver calls with the connection's parameters when the
+   * server asks for a password. The CLI gives its pool's: the password file
+   * (`~/.pgpass`) read as libpq reads it, when neither the URL nor
+   * `PGPASSWORD` gives one.
+   * @defaultValue the driver's: the string's, else `PGPASSWORD`, else its own reading of `~/.pgpass`
+   */
+  readonly password?: NonNullable<pg.ClientConfig['password']>;
   /** @defaultValue {@link defaultVexNormalizers} */
   readonly normalizers?: readonly VexNormalizer[];
   /**
@@ -125,6 +135,7 @@ function connectOptionsOf(config: DistributedBackfillConfig): PgConnectOptions {
     connectionString: config.connectionString,
     ...(config.ssl === undefined ? {} : { ssl: config.ssl }),
     ...(config.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: config.connectTimeoutMs }),
+    ...(config.password === undefined ? {} : { password: config.password }),
   };
 }
 

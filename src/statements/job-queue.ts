@@ -8,7 +8,7 @@
 import { PgBoss, type Job } from 'pg-boss';
 import { okAsync, ResultAsync } from 'neverthrow';
 import type { BackfillError } from '../errors.js';
-import { pgErrorToBackfill, type PgConnectOptions } from '../_internals/pg.js';
+import { pgConnectionSettings, pgErrorToBackfill, type PgConnectOptions } from '../_internals/pg.js';
 import { quoteIdent } from '../_internals/sql-identifier.js';
 import {
   countPendingJobs,
@@ -146,15 +146,15 @@ export class RangeJobQueue {
     return ResultAsync.fromPromise(
       (async () => {
         const boss = new PgBoss({
-          connectionString: options.connectionString,
-          ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
+          // Before the connection's settings, which name the application over it when the URL does (as the driver reads a URL).
+          application_name: 'backfill-kit jobs',
+          ...pgConnectionSettings(options),
           // pg-boss's own connect limit (10 s unless given) is its pool's: it also bounds a wait for a busy pool's client.
           ...(options.connectTimeoutMs === undefined ? {} : { connectionTimeoutMillis: options.connectTimeoutMs }),
           schema,
           max: 3,
           superviseIntervalSeconds: 2,
           monitorIntervalSeconds: 2,
-          application_name: 'backfill-kit jobs',
           // No cron schedules here: skips the timekeeper's start-up and its polling.
           schedule: false,
         });

@@ -1,0 +1,163 @@
+/**
+ * The password file (`~/.pgpass`) for every connection of the planned-run
+ * commands: the CLI's pool, the run's own pool and the job engine's
+ * (pg-boss's). Those two read it through the driver: a `DeprecationWarning`
+ * on stderr whenever it gave a password, and with `HOME` empty, the
+ * `./.pgpass` of the current directory, which anyone who may write there
+ * can plant. In front of the real server here sits one that asks each
+ * connection for a password in clear text, records it with the
+ * connection's application name, and then hands the connection over to
+ * the real server.
+ */
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../support/pg.js';
+import { tempDir } from '../../support/tmp.js';
+import { seedDocuments } from '../statements/helpers.js';
+import { cli } from './cli-harness.js';
+
+/** A connection's login: the application it named and the password it gave. */
+interface Login {
+  readonly app: string;
+  readonly password: string;
+}
+
+const logins: Login[] = [];
+const sockets = new Set<Socket>();
+let server: Server;
+let port = 0;
+let db: TestDatabase;
+
+/** PostgreSQL's request codes of a first message with no type byte. */
+const SSL_REQUEST = 80877103;
+const CANCEL_REQUEST = 80877102;
+
+/** The startup message's parameters (name, value, … after the length and the protocol version). */
+function parametersOf(startup: Buffer): Map<string, string> {
+  const words = startup.subarray(8).toString('utf8').split('\0');
+  const parameters = new Map<string, string>();
+  for (let i = 0; i + 1 < words.length; i += 2) if (words[i] !== '') parameters.set(words[i]!, words[i + 1]!);
+  return parameters;
+}
+
+/** Hands `client` over to the real server: `first` (the startup or cancel message), then the bytes both ways. */
+function handOver(client: Socket, upstream: { host: string; port: number }, first: Buffer, rest: Buffer): void {
+  client.pause();
+  const real = connect(upstream, () => {
+    real.write(first);
+    if (rest.length > 0) real.write(rest);
+    client.pipe(real);
+    real.pipe(client);
+  });
+  sockets.add(real);
+  real.on('error', () => client.destroy());
+  client.on('error', () => real.destroy());
+  client.on('close', () => real.destroy());
+  real.on('close', () => client.destroy());
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await seedDocuments(db.url, { seed: 11, count: 30, brokenRatio: 0 });
+  const real = new URL(db.url);
+  const upstream = { host: real.hostname, port: Number(real.port || 5432) };
+  server = createServer((client) => {
+    sockets.add(client);
+    let buffer = Buffer.alloc(0);
+    let startup: Buffer | undefined;
+    const onData = (data: Buffer): void => {
+      buffer = Buffer.concat([buffer, data]);
+      if (startup === undefined) {
+        while (buffer.length >= 8 && buffer.length >= buffer.readInt32BE(0)) {
+          const first = buffer.subarray(0, buffer.readInt32BE(0));
+          buffer = buffer.subarray(first.length);
+          const code = first.readInt32BE(4);
+          if (code === SSL_REQUEST) client.write('N');
+          else if (code === CANCEL_REQUEST) {
+            client.off('data', onData);
+            handOver(client, upstream, first, buffer);
+            return;
+          } else {
+            startup = first;
+            // AuthenticationCleartextPassword.
+            client.write(Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 3]));
+            break;
+          }
+        }
+        if (startup === undefined) return;
+      }
+      if (buffer.length < 5 || buffer.length < buffer.readInt32BE(1) + 1) return;
+      const length = buffer.readInt32BE(1);
+      logins.push({
+        app: parametersOf(startup).get('application_name') ?? '',
+        password: buffer
+          .subarray(5, length + 1)
+          .toString('utf8')
+          .replace(/\0$/, ''),
+      });
+      client.off('data', onData);
+      // The real server trusts the connection: its AuthenticationOk follows the password request.
+      handOver(client, upstream, startup, buffer.subarray(length + 1));
+    };
+    client.on('data', onData);
+    client.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as { port: number }).port;
+}, 120_000);
+afterAll(async () => {
+  for (const s of sockets) s.destroy();
+  await new Promise((resolve) => server?.close(resolve));
+  await db?.drop();
+});
+
+const dir = tempDir('bk-cli-pgpass-jobs-');
+
+/** A password file at `path` whose one line gives `password` to any connection. */
+function passwordFile(path: string, password: string): void {
+  mkdirSync(join(path, '..'), { recursive: true });
+  writeFileSync(path, `*:*:*:*:${password}\n`);
+  chmodSync(path, 0o600);
+}
+
+/** The planned-run commands of run `runId` through the recording server, with no password in the URL; each one's stderr. */
+async function plannedRun(runId: string, env: Record<string, string>, cwd: string): Promise<string[]> {
+  const url = new URL(db.url);
+  const pg = `postgres://${url.username}@127.0.0.1:${port}${url.pathname}?sslmode=disable`;
+  const commands: readonly (readonly string[])[] = [
+    ['statements', 'plan', '--run-id', runId, '--range-size', '10'],
+    ['statements', 'worker', '--until-done', '--run-id', runId],
+    ['statements', 'report', '--run-id', runId],
+    ['statements', 'backfill', '--workers', '2', '--run-id', `${runId}-b`, '--range-size', '10'],
+  ];
+  const stderrs: string[] = [];
+  for (const args of commands) {
+    const r = await cli([...args, '--json', '--pg', pg], { env, cwd, killAfterMs: 100_000 });
+    expect(r.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
+    stderrs.push(r.stderr);
+  }
+  return stderrs;
+}
+
+describe('the planned-run commands and the password file', () => {
+  it("give every connection, the job engine's too, the password of HOME's file, with no deprecation warning", async () => {
+    passwordFile(join(dir, 'home', '.pgpass'), 'from-home');
+    logins.length = 0;
+    const stderrs = await plannedRun('home', { HOME: join(dir, 'home') }, dir);
+    for (const stderr of stderrs) expect(stderr).not.toMatch(/Deprecation|pg@9/);
+    expect(logins.filter((l) => l.app === 'backfill-kit jobs').length).toBeGreaterThan(0);
+    expect(logins.filter((l) => l.app !== 'backfill-kit jobs').length).toBeGreaterThan(0);
+    expect(logins.filter((l) => l.password !== 'from-home')).toEqual([]);
+  }, 300_000);
+
+  it('with HOME empty, give no connection the password file planted in the current directory', async () => {
+    const cwd = join(dir, 'shared');
+    passwordFile(join(cwd, '.pgpass'), 'planted');
+    logins.length = 0;
+    await plannedRun('planted', { HOME: '' }, cwd);
+    expect(logins.filter((l) => l.app === 'backfill-kit jobs').length).toBeGreaterThan(0);
+    expect(logins.filter((l) => l.password === 'planted')).toEqual([]);
+  }, 300_000);
+});
