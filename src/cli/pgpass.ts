@@ -76,13 +76,21 @@ export function matchPassword(text: string, c: Connecting): string | undefined {
  * The `password` setting for a connection that names no password (none in
  * its URL, `PGPASSWORD` unset or empty): the password file's, read when
  * the server asks for one. A file that is not a regular file, or that its
- * group or others may read or write, is ignored with a warning, as libpq
- * ignores it. Empty when the connection has a password.
+ * group or others may read or write, is ignored with a warning (once, however
+ * many connections read it), as libpq ignores it. Empty when the
+ * connection has a password.
  */
-export function passwordFileSetting(settings: pg.PoolConfig, env: Env, warn: (message: string) => void): Pick<pg.PoolConfig, 'password'> {
+export function passwordFileSetting(settings: pg.PoolConfig, env: Env, warnOf: (message: string) => void): Pick<pg.PoolConfig, 'password'> {
   if ((typeof settings.password === 'string' && settings.password !== '') || (env['PGPASSWORD'] ?? '') !== '') return {};
   const path = passwordFilePath(env);
   if (path === undefined) return {};
+  // Each connection reads the file (the command's, the run's pool's, the job engine's): each problem is said once.
+  const said = new Set<string>();
+  const warn = (message: string): void => {
+    if (said.has(message)) return;
+    said.add(message);
+    warnOf(message);
+  };
   const password = async (connecting: Connecting): Promise<string | undefined> => {
     const file = await stat(path).catch(() => undefined);
     if (file === undefined) return undefined;

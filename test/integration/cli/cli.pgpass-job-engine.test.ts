@@ -115,11 +115,11 @@ afterAll(async () => {
 
 const dir = tempDir('bk-cli-pgpass-jobs-');
 
-/** A password file at `path` whose one line gives `password` to any connection. */
-function passwordFile(path: string, password: string): void {
+/** A password file at `path` whose one line gives `password` to any connection, at `mode`. */
+function passwordFile(path: string, password: string, mode = 0o600): void {
   mkdirSync(join(path, '..'), { recursive: true });
   writeFileSync(path, `*:*:*:*:${password}\n`);
-  chmodSync(path, 0o600);
+  chmodSync(path, mode);
 }
 
 /** The planned-run commands of run `runId` through the recording server, with no password in the URL; each one's stderr. */
@@ -159,5 +159,15 @@ describe('the planned-run commands and the password file', () => {
     await plannedRun('planted', { HOME: '' }, cwd);
     expect(logins.filter((l) => l.app === 'backfill-kit jobs').length).toBeGreaterThan(0);
     expect(logins.filter((l) => l.password === 'planted')).toEqual([]);
+  }, 300_000);
+
+  it('that others may read, is not read, with one warning per command however many connections it opens', async () => {
+    passwordFile(join(dir, 'open'), 'readable', 0o644);
+    logins.length = 0;
+    const stderrs = await plannedRun('open', { HOME: join(dir, 'home'), PGPASSFILE: join(dir, 'open') }, dir);
+    expect(logins.length).toBeGreaterThan(stderrs.length);
+    expect(logins.filter((l) => l.password === 'readable')).toEqual([]);
+    for (const stderr of stderrs)
+      expect(stderr.split(`password file ${join(dir, 'open')} has group or world access`).length - 1, stderr).toBe(1);
   }, 300_000);
 });
