@@ -80,14 +80,21 @@ function summaryLines(s: BackfillSummary): string[] {
   ];
 }
 
-/** The command that resumes a single-process run: its id, the options it was started with, and the table flags given. */
+/**
+ * The command that resumes a single-process run: its id, the options it was
+ * started with, the table flags given, and `--max-claim-bytes` if given (the
+ * checkpoint does not hold it, and a resume with another cap would fail
+ * other documents than the run did).
+ */
 function resumeCommand(flags: FlagValues, runId: string, options: CheckpointOptions): string {
   const tables = TABLE_FLAGS.flatMap((flag) => {
     const value = stringFlag(flags, flag);
     if (value === undefined || value === (storeFlags[flag] ?? engineFlags[flag])?.default) return [];
     return [` --${flag} ${shellWord(value)}`];
   });
-  return `${singleProcessCommand(runId, { options })}${tables.join('')}`;
+  const cap = stringFlag(flags, 'max-claim-bytes');
+  const claimBytes = cap === undefined || cap === runFlags['max-claim-bytes']?.default ? '' : ` --max-claim-bytes ${shellWord(cap)}`;
+  return `${singleProcessCommand(runId, { options })}${tables.join('')}${claimBytes}`;
 }
 
 /** How to resume a single-process run that stopped on an error, or was interrupted (`aborted`: there is no cause to fix first). */

@@ -96,6 +96,21 @@ describe('a document whose claims hold more bytes than maxClaimBytesPerDocument'
       `${HOSTILE} ${failure}`,
     );
     expect(psql(single.url, `SELECT count(*) FROM vex.statements WHERE document_digest = '${HOSTILE}'`)).toBe('0');
+    // Under --stop-on-error the run stops at it, and the resume it names keeps the cap (the checkpoint does not hold it).
+    const stopped = await cli([
+      'statements',
+      'backfill',
+      '--pg',
+      single.url,
+      '--run-id',
+      'stop',
+      '--force',
+      '--stop-on-error',
+      '--max-claim-bytes',
+      String(CAP),
+    ]);
+    expect(stopped.code, stopped.stderr.slice(0, 2000)).not.toBe(0);
+    expect(stopped.stdout).toContain(`resume the run: statements backfill --run-id stop --force --max-claim-bytes ${CAP}`);
     const plan = await cli(['statements', 'plan', '--pg', planned.url, '--run-id', 'flag-plan', '--max-claim-bytes', String(CAP)]);
     expect(plan.code, plan.stderr.slice(0, 2000)).toBe(0);
     expect(psql(planned.url, "SELECT max_claim_bytes FROM vex.statement_backfill_runs WHERE run_id = 'flag-plan'")).toBe(String(CAP));
