@@ -18,6 +18,7 @@ import {
   DEFAULT_DOCUMENTS_TABLE,
   DEFAULT_FAILURES_TABLE,
   DEFAULT_MAX_BATCH_BYTES,
+  DEFAULT_MAX_CLAIM_BYTES_PER_DOCUMENT,
   DEFAULT_RAW_DOCUMENTS_TABLE,
   DEFAULT_STATEMENTS_TABLE,
   defaultVexNormalizers,
@@ -79,14 +80,21 @@ function summaryLines(s: BackfillSummary): string[] {
   ];
 }
 
-/** The command that resumes a single-process run: its id, the options it was started with, and the table flags given. */
+/**
+ * The command that resumes a single-process run: its id, the options it was
+ * started with, the table flags given, and `--max-claim-bytes` if given (the
+ * checkpoint does not hold it, and a resume with another cap would fail
+ * other documents than the run did).
+ */
 function resumeCommand(flags: FlagValues, runId: string, options: CheckpointOptions): string {
   const tables = TABLE_FLAGS.flatMap((flag) => {
     const value = stringFlag(flags, flag);
     if (value === undefined || value === (storeFlags[flag] ?? engineFlags[flag])?.default) return [];
     return [` --${flag} ${shellWord(value)}`];
   });
-  return `${singleProcessCommand(runId, { options })}${tables.join('')}`;
+  const cap = stringFlag(flags, 'max-claim-bytes');
+  const claimBytes = cap === undefined || cap === runFlags['max-claim-bytes']?.default ? '' : ` --max-claim-bytes ${shellWord(cap)}`;
+  return `${singleProcessCommand(runId, { options })}${tables.join('')}${claimBytes}`;
 }
 
 /** How to resume a single-process run that stopped on an error, or was interrupted (`aborted`: there is no cause to fix first). */
@@ -195,6 +203,13 @@ const runFlags: Readonly<Record<string, FlagSpec>> = {
     default: String(DEFAULT_BATCH_SIZE),
   },
   'max-documents': { type: 'string', value: '<n>', description: 'Stop after evaluating this many documents.' },
+  'max-claim-bytes': {
+    type: 'string',
+    value: '<n>',
+    description:
+      'Most bytes of claim text one document may write (its claims counted in full); a document over it fails with DOCUMENT_INVALID and writes no claim.',
+    default: String(DEFAULT_MAX_CLAIM_BYTES_PER_DOCUMENT),
+  },
   'stop-on-error': {
     type: 'boolean',
     description: 'Stop at the first failing document (earlier batches stay committed; rerun with the same --run-id).',
@@ -266,6 +281,9 @@ const pageFlags: Readonly<Record<string, FlagSpec>> = {
   },
 };
 
+/** `--max-claim-bytes`, at least 1. */
+const maxClaimBytesFlag = (flags: FlagValues): Result<number | undefined, BackfillError> => intFlag(flags, 'max-claim-bytes', 1);
+
 /** `--max-batch-bytes`, at least 1. */
 const maxBatchBytesFlag = (flags: FlagValues): Result<number | undefined, BackfillError> => intFlag(flags, 'max-batch-bytes', 1);
 
@@ -331,6 +349,7 @@ function planOptionsOf(flags: FlagValues, runId: string): Result<PlanBackfillOpt
     const retrievedSince = yield* instantFlag(flags, 'retrieved-since');
     const batchSize = yield* intFlag(flags, 'batch-size', 1, MAX_BATCH_SIZE);
     const maxDocuments = yield* intFlag(flags, 'max-documents', 1);
+    const maxClaimBytesPerDocument = yield* maxClaimBytesFlag(flags);
     const rangeSize = yield* intFlag(flags, 'range-size', 1, MAX_RANGE_SIZE);
     return ok({
       runId,
@@ -338,6 +357,7 @@ function planOptionsOf(flags: FlagValues, runId: string): Result<PlanBackfillOpt
       force: booleanFlag(flags, 'force'),
       ...(batchSize === undefined ? {} : { batchSize }),
       ...(maxDocuments === undefined ? {} : { maxDocuments }),
+      ...(maxClaimBytesPerDocument === undefined ? {} : { maxClaimBytesPerDocument }),
       ...(rangeSize === undefined ? {} : { rangeSize }),
       stopOnError: booleanFlag(flags, 'stop-on-error'),
     });
@@ -380,6 +400,7 @@ const PLANNED_FLAGS: Readonly<Record<string, string>> = {
   stopOnError: 'stop-on-error',
   batchSize: 'batch-size',
   rangeSize: 'range-size',
+  maxClaimBytesPerDocument: 'max-claim-bytes',
   'raw table': 'raw-table',
   'statements table': 'statements-table',
   'documents table': 'documents-table',
@@ -581,6 +602,7 @@ const backfill: CommandSpec = {
     const batchSize = yield* intFlag(ctx.flags, 'batch-size', 1, MAX_BATCH_SIZE);
     const maxBatchBytes = yield* maxBatchBytesFlag(ctx.flags);
     const maxDocuments = yield* intFlag(ctx.flags, 'max-documents', 1);
+    const maxClaimBytesPerDocument = yield* maxClaimBytesFlag(ctx.flags);
     const runId = stringFlag(ctx.flags, 'run-id');
     const pool = yield* ctx.pgPool(DATASET_DB_VARS);
     const source = new PgRawDocumentSource({ pg: pool, table: stringFlag(ctx.flags, 'raw-table') ?? DEFAULT_RAW_DOCUMENTS_TABLE });
@@ -607,6 +629,7 @@ const backfill: CommandSpec = {
       ...(batchSize === undefined ? {} : { batchSize }),
       ...(maxBatchBytes === undefined ? {} : { maxBatchBytes }),
       ...(maxDocuments === undefined ? {} : { maxDocuments }),
+      ...(maxClaimBytesPerDocument === undefined ? {} : { maxClaimBytesPerDocument }),
       stopOnError: booleanFlag(ctx.flags, 'stop-on-error'),
       ...(runId === undefined ? {} : { runId }),
       // This call's pace: a resumed run's `evaluated` holds what the killed process did too.

@@ -32,6 +32,21 @@ export const DEFAULT_MAX_BATCH_BYTES = 64 * 1024 * 1024;
 /** Largest accepted `maxBatchBytes` (the largest safe integer: no real budget is near it). */
 export const MAX_BATCH_BYTES_LIMIT = Number.MAX_SAFE_INTEGER;
 
+/**
+ * Most bytes (UTF-8) of claims one document may make (the backfill and plan
+ * commands' `--max-claim-bytes`, default 64 MiB): the text of every claim
+ * it returns, its key, statement, justification and time each counted in
+ * full, as each claim row stores them. A document over it fails with
+ * `DOCUMENT_INVALID` and writes no claim: a few megabytes of VEX that give
+ * one long statement to each of 100,000 products would otherwise write
+ * about 100 GB of rows, which `maxBatchBytes` (a bound on the documents'
+ * bytes) does not see.
+ */
+export const DEFAULT_MAX_CLAIM_BYTES_PER_DOCUMENT = 64 * 1024 * 1024;
+
+/** Largest accepted `maxClaimBytesPerDocument` (the largest safe integer). */
+export const MAX_CLAIM_BYTES_PER_DOCUMENT_LIMIT = Number.MAX_SAFE_INTEGER;
+
 /** Table the PostgreSQL source reads raw documents from. */
 export const DEFAULT_RAW_DOCUMENTS_TABLE = 'vex.raw_documents';
 

@@ -9,7 +9,12 @@ import { err, errAsync, ok, okAsync, type Result, type ResultAsync, safeTry } fr
 import { BackfillError, type BackfillErrorContext } from '../errors.js';
 import { kitVersion, UNKNOWN_KIT_VERSION } from '../_internals/package-json.js';
 import { parseQualifiedName } from '../_internals/sql-identifier.js';
-import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE } from './defaults.js';
+import {
+  DEFAULT_BATCH_SIZE,
+  DEFAULT_MAX_CLAIM_BYTES_PER_DOCUMENT,
+  MAX_BATCH_SIZE,
+  MAX_CLAIM_BYTES_PER_DOCUMENT_LIMIT,
+} from './defaults.js';
 import type { RangeJob } from './job-queue.js';
 import type { PgRawDocumentSource } from './pg-raw-document-source.js';
 import { lockThenCheck, refusePlannedRun } from './pg-run-lock.js';
@@ -51,6 +56,13 @@ export interface PlanBackfillOptions {
   readonly batchSize?: number;
   readonly stopOnError?: boolean;
   /**
+   * Most bytes of claims one document may make (see
+   * `StatementBackfillOptions.maxClaimBytesPerDocument`); the plan records
+   * it, so every worker fails the same documents.
+   * @defaultValue {@link DEFAULT_MAX_CLAIM_BYTES_PER_DOCUMENT} (64 MiB)
+   */
+  readonly maxClaimBytesPerDocument?: number;
+  /**
    * Documents per key range, i.e. per job (1 to {@link MAX_RANGE_SIZE}); the last ranges of the keyspace are cut smaller, halving down to one batch.
    * @defaultValue {@link DEFAULT_RANGE_SIZE}
    */
@@ -68,9 +80,10 @@ export function validatePlan(options: PlanBackfillOptions): Result<void, Backfil
   // A plan named like a key range (`nightly#range-3`) would share that range's checkpoint id.
   const runId = validRunId(options.runId, MAX_PLANNED_RUN_ID_LENGTH).andThen(() => plainRunId(options.runId));
   if (runId.isErr()) return runId;
-  const { batchSize, rangeSize, maxDocuments } = options;
+  const { batchSize, rangeSize, maxDocuments, maxClaimBytesPerDocument } = options;
   const counts = integerOption('batchSize', batchSize, 1, MAX_BATCH_SIZE)
     .andThen(() => integerOption('rangeSize', rangeSize, 1, MAX_RANGE_SIZE))
+    .andThen(() => integerOption('maxClaimBytesPerDocument', maxClaimBytesPerDocument, 1, MAX_CLAIM_BYTES_PER_DOCUMENT_LIMIT))
     .andThen(() => integerOption('maxDocuments', maxDocuments, 1, MAX_DOCUMENTS_LIMIT));
   if (counts.isErr()) return counts;
   if (options.retrievedSince !== undefined && Number.isNaN(options.retrievedSince.getTime()))
@@ -224,6 +237,7 @@ export function planIn(
     stopOnError: options.stopOnError ?? false,
     batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
     rangeSize: options.rangeSize ?? DEFAULT_RANGE_SIZE,
+    maxClaimBytesPerDocument: options.maxClaimBytesPerDocument ?? DEFAULT_MAX_CLAIM_BYTES_PER_DOCUMENT,
   };
   return safeTry(async function* () {
     const existing = yield* parts.plans.loadPlan(options.runId);

@@ -243,6 +243,7 @@ async function claim(w: WorkerContext, queue: RangeJobQueue, signal: AbortSignal
         batchSize: options.batchSize,
         ...(w.maxBatchBytes === undefined ? {} : { maxBatchBytes: w.maxBatchBytes }),
         ...(options.maxDocuments === null ? {} : { maxDocuments: options.maxDocuments }),
+        maxClaimBytesPerDocument: options.maxClaimBytesPerDocument,
         stopOnError: options.stopOnError,
         signal,
       },

@@ -8,7 +8,7 @@
  */
 import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
-import { MAX_CLAIM_KEY_BYTES } from './defaults.js';
+import { DEFAULT_MAX_CLAIM_BYTES_PER_DOCUMENT, MAX_CLAIM_KEY_BYTES } from './defaults.js';
 import { isoTimestamp, kindOf, quoted } from './normalizers/fields.js';
 import type { RawDocument, VexClaim, VexNormalizer } from './ports.js';
 import { LONE_SURROGATE } from '../_internals/lone-surrogate.js';
@@ -26,10 +26,15 @@ export interface NormalizedDocument {
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const BYTE_ORDER_MARK = 0xfeff;
 
-/** The document's claims from the first normalizer that recognises it. */
+/**
+ * The document's claims from the first normalizer that recognises it; a
+ * document whose claims hold more than `maxClaimBytes` bytes in all fails
+ * (see {@link DEFAULT_MAX_CLAIM_BYTES_PER_DOCUMENT}).
+ */
 export function normalizeDocument(
   normalizers: readonly VexNormalizer[],
   doc: NormalizableDocument,
+  maxClaimBytes: number = DEFAULT_MAX_CLAIM_BYTES_PER_DOCUMENT,
 ): Result<NormalizedDocument, BackfillError> {
   return parseContent(doc).andThen((parsed) => {
     const found = recognising(normalizers, parsed, doc);
@@ -58,7 +63,7 @@ export function normalizeDocument(
     if (!isResult(returned)) return err(invalid(doc, `the ${normalizer.format} normalizer returned ${kindOf(returned)}, not a Result.`));
     return returned.andThen((claims) =>
       Array.isArray(claims)
-        ? storableClaims(doc, normalizer.format, claims)
+        ? storableClaims(doc, normalizer.format, claims, maxClaimBytes)
         : err(invalid(doc, `the ${normalizer.format} normalizer's claims are ${kindOf(claims)}, not an array.`)),
     );
   });
@@ -180,8 +185,39 @@ function keyProblem(c: VexClaim): string | undefined {
   return `has a key of ${total} bytes in UTF-8 (${parts}), over the ${MAX_CLAIM_KEY_BYTES} bytes a statements index entry holds; shorten its product key or vulnerability id`;
 }
 
-/** The claims with their format, deduplicated, or why the first one that cannot be stored cannot. */
-function storableClaims(doc: NormalizableDocument, format: string, claims: readonly VexClaim[]): Result<NormalizedDocument, BackfillError> {
+/**
+ * Bytes (UTF-8) of a claim's text as its row stores it: every text field,
+ * in full. Fields that are not text are left for {@link claimProblem}.
+ */
+function claimBytes(c: VexClaim): number {
+  let bytes = 0;
+  for (const field of ['status', ...TEXT_FIELDS] as const) {
+    const value: unknown = c[field];
+    if (typeof value === 'string') bytes += Buffer.byteLength(value, 'utf8');
+  }
+  return bytes;
+}
+
+/** `DOCUMENT_INVALID` for a document whose claims pass `max` bytes at claims[`i`]. */
+const tooManyClaimBytes = (doc: NormalizableDocument, format: string, count: number, i: number, max: number): BackfillError =>
+  new BackfillError(
+    'DOCUMENT_INVALID',
+    `document ${doc.digest}: its ${format} claims hold more than ${max} bytes of text (the cap per document, maxClaimBytesPerDocument or --max-claim-bytes) by claims[${i}] of ${count}; nothing of it was written. Raise the cap if the document is trusted.`,
+    { context: { digest: doc.digest, maxClaimBytesPerDocument: max } },
+  );
+
+/**
+ * The claims with their format, deduplicated, or why the first one that
+ * cannot be stored cannot, or why they hold too many bytes: their bytes are
+ * summed claim by claim, so the check reads at most `maxClaimBytes` and one
+ * claim more of their text, however many claims share one long text.
+ */
+function storableClaims(
+  doc: NormalizableDocument,
+  format: string,
+  claims: readonly VexClaim[],
+  maxClaimBytes: number,
+): Result<NormalizedDocument, BackfillError> {
   // A document's claims mostly share a few times: each is read once.
   const utcTimes = new Map<string, string | undefined>();
   const utcOf = (time: string | undefined): string | undefined => {
@@ -189,11 +225,15 @@ function storableClaims(doc: NormalizableDocument, format: string, claims: reado
     if (!utcTimes.has(time)) utcTimes.set(time, isoTimestamp(time));
     return utcTimes.get(time);
   };
+  let bytes = 0;
   for (const [i, claim] of (claims as readonly unknown[]).entries()) {
     if (typeof claim !== 'object' || claim === null || Array.isArray(claim)) {
       return err(invalid(doc, `its ${format} claims[${i}] is ${kindOf(claim)}, not an object.`));
     }
     const c = claim as VexClaim;
+    // Before the claim's text is read for its problems: the sum stops the reading of a document that repeats a long text.
+    bytes += claimBytes(c);
+    if (bytes > maxClaimBytes) return err(tooManyClaimBytes(doc, format, claims.length, i, maxClaimBytes));
     const problem = claimProblem(c, doc.digest, typeof c.issuedAt === 'string' ? utcOf(c.issuedAt) : undefined);
     if (problem !== undefined) {
       // The id is quoted as JSON: the message is stored as text too, so it must not carry the character itself.

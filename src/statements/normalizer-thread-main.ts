@@ -15,11 +15,11 @@ const port = parentPort;
 if (port === null) throw new Error('normalizer-thread-main.js runs in a worker thread');
 const { taken } = workerData as ThreadSetup;
 const answer = (a: ThreadAnswer | 'ready'): void => port.postMessage(a);
-port.on('message', ({ id, slot, docs }: ThreadChunk<NormalizableDocument>) => {
+port.on('message', ({ id, slot, docs, maxClaimBytes }: ThreadChunk<NormalizableDocument>) => {
   // The calling thread may have taken the chunk first.
   if (Atomics.compareExchange(taken, slot, 0, 1) !== 0) return answer({ id, results: null });
   const results = docs.map((doc): ThreadResult => {
-    const done = normalizeDocument(defaultVexNormalizers, doc);
+    const done = normalizeDocument(defaultVexNormalizers, doc, maxClaimBytes);
     if (done.isOk()) return { ok: done.value };
     // A cause that cannot be copied fails the answer and ends the thread: the calling threads normalize its chunk again.
     const { code, message, context, cause } = done.error;

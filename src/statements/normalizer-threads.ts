@@ -13,7 +13,7 @@ import { err, ok, type Result } from 'neverthrow';
 import { BackfillError, type BackfillErrorCode } from '../errors.js';
 import { loggerOf, silentLogger, type Logger } from '../_internals/logger.js';
 import { workerModuleUrl } from '../_internals/worker-url.js';
-import { defaultVexNormalizers } from './defaults.js';
+import { DEFAULT_MAX_CLAIM_BYTES_PER_DOCUMENT, defaultVexNormalizers } from './defaults.js';
 import { normalizeDocument, type NormalizableDocument, type NormalizedDocument } from './normalize.js';
 import type { VexNormalizer } from './ports.js';
 
@@ -22,6 +22,8 @@ export interface ThreadChunk<D> {
   readonly id: number;
   readonly slot: number;
   readonly docs: readonly D[];
+  /** The run's `maxClaimBytesPerDocument`. */
+  readonly maxClaimBytes: number;
 }
 
 /** What a normalizer thread starts with: the flags by which it and the calling thread take chunks. */
@@ -68,6 +70,8 @@ export function areBuiltInNormalizers(normalizers: readonly VexNormalizer[]): bo
 /** One call's documents and what is known of them so far. */
 interface Job {
   readonly results: Result<NormalizedDocument, BackfillError>[];
+  /** Most bytes of claims per document (the run's `maxClaimBytesPerDocument`). */
+  readonly maxClaimBytes: number;
   readonly tasks: Task[];
   left: number;
 }
@@ -181,14 +185,18 @@ export class NormalizerThreads implements AsyncDisposable {
 
   /**
    * Each document's claims (or error), in the order given, as
-   * `normalizeDocument` with the built-in normalizers would give them.
+   * `normalizeDocument` with the built-in normalizers would give them
+   * (with `maxClaimBytes`, the most bytes of claims per document).
    * The documents are cut into chunks; each thread holds a few at a time,
    * taken from the start, while the calling thread normalizes chunks from
    * the end (those not sent yet, then those a thread has not started), so
    * neither side waits for the other.
    */
-  async normalize(docs: readonly NormalizableDocument[]): Promise<Result<NormalizedDocument, BackfillError>[]> {
-    const job: Job = { results: new Array(docs.length), tasks: [], left: docs.length };
+  async normalize(
+    docs: readonly NormalizableDocument[],
+    maxClaimBytes: number = DEFAULT_MAX_CLAIM_BYTES_PER_DOCUMENT,
+  ): Promise<Result<NormalizedDocument, BackfillError>[]> {
+    const job: Job = { results: new Array(docs.length), maxClaimBytes, tasks: [], left: docs.length };
     const size = Math.max(MIN_CHUNK, Math.ceil(docs.length / MAX_CHUNKS_PER_CALL));
     for (let start = 0; start < docs.length; start += size) {
       const id = this.#nextId++;
@@ -211,7 +219,7 @@ export class NormalizerThreads implements AsyncDisposable {
       }
       this.#settle(
         task,
-        task.docs.map((doc) => normalizeDocument(defaultVexNormalizers, doc)),
+        task.docs.map((doc) => normalizeDocument(defaultVexNormalizers, doc, job.maxClaimBytes)),
       );
       // An orphan may be another call's.
       if (task.job !== job) this.#wakeAll();
@@ -270,7 +278,12 @@ export class NormalizerThreads implements AsyncDisposable {
         const task = this.#queue.shift();
         if (task === undefined) return;
         try {
-          thread.worker.postMessage({ id: task.id, slot: task.slot, docs: task.docs } satisfies ThreadChunk<NormalizableDocument>);
+          thread.worker.postMessage({
+            id: task.id,
+            slot: task.slot,
+            docs: task.docs,
+            maxClaimBytes: task.job.maxClaimBytes,
+          } satisfies ThreadChunk<NormalizableDocument>);
         } catch {
           // Content that cannot be copied to a thread (nested too deep for the copy, or not cloneable): the calling threads normalize it.
           this.#orphans.push(task);

@@ -76,6 +76,8 @@ export interface PageRules {
   readonly stopOnError: boolean;
   /** Threads that normalize with the built-in normalizers, when the backfill was given them. */
   readonly threads: NormalizerThreads | undefined;
+  /** Most bytes of claims one document may make (`maxClaimBytesPerDocument`). */
+  readonly maxClaimBytesPerDocument: number;
 }
 
 /** A run's state from its checkpoint, or a fresh run's. */
@@ -142,7 +144,9 @@ export function evaluatePage(
  */
 async function normalizeReadable(rules: PageRules, docs: readonly RawDocument[]): Promise<Result<NormalizedDocument, BackfillError>[]> {
   const readable = docs.filter((doc) => doc.unreadable === undefined);
-  const done = rules.threads ? await rules.threads.normalize(readable) : await normalizeHere(rules.normalizers, readable);
+  const done = rules.threads
+    ? await rules.threads.normalize(readable, rules.maxClaimBytesPerDocument)
+    : await normalizeHere(rules.normalizers, readable, rules.maxClaimBytesPerDocument);
   let next = 0;
   return docs.map((doc) =>
     doc.unreadable === undefined
@@ -155,12 +159,13 @@ async function normalizeReadable(rules: PageRules, docs: readonly RawDocument[])
 async function normalizeHere(
   normalizers: readonly VexNormalizer[],
   docs: readonly RawDocument[],
+  maxClaimBytes: number,
 ): Promise<Result<NormalizedDocument, BackfillError>[]> {
   const results: Result<NormalizedDocument, BackfillError>[] = [];
   for (const [i, doc] of docs.entries()) {
     // Let the previous batch's commit make progress (each of its statements needs the event loop).
     if (i % YIELD_EVERY === YIELD_EVERY - 1) await yieldToEventLoop();
-    results.push(normalizeDocument(normalizers, doc));
+    results.push(normalizeDocument(normalizers, doc, maxClaimBytes));
   }
   return results;
 }

@@ -12,6 +12,7 @@ import { BackfillError } from '../errors.js';
 import { inTransaction, type PgClientLike, type PgSource } from '../_internals/pg.js';
 import { kitVersion } from '../_internals/package-json.js';
 import type { QualifiedName } from '../_internals/sql-identifier.js';
+import { DEFAULT_MAX_CLAIM_BYTES_PER_DOCUMENT } from './defaults.js';
 import type { BackfillFailure, DocumentCursor, KeyRange, RunLock } from './ports.js';
 import { resolvePgStore, withStoreClient, type PgStore } from './pg-store.js';
 import * as sql from './sql.js';
@@ -34,6 +35,8 @@ export interface PlannedOptions {
   readonly stopOnError: boolean;
   readonly batchSize: number;
   readonly rangeSize: number;
+  /** Most bytes of claims one document may make; every worker normalizes with it. */
+  readonly maxClaimBytesPerDocument: number;
 }
 
 /**
@@ -110,6 +113,7 @@ interface RunRow {
   store_tables: PlannedStoreTables | null;
   jobs_schema: string | null;
   kit_version: string | null;
+  max_claim_bytes: string | null;
 }
 
 const cursorOf = (at: string | null, digest: string | null): DocumentCursor | null =>
@@ -174,6 +178,7 @@ export class PgBackfillPlanStore {
         await c.query(sql.addStoreTablesColumn(t.runs));
         await c.query(sql.addJobsSchemaColumn(t.runs));
         await c.query(sql.addKitVersionColumn(t.runs));
+        await c.query(sql.addMaxClaimBytesColumn(t.runs));
         await c.query(sql.createRangesTable(t.ranges));
         await c.query(sql.createWorkersTable(t.workers));
       }),
@@ -463,6 +468,8 @@ async function loadPlan(c: PgClientLike, t: Tables, runId: string): Promise<Back
       stopOnError: r.stop_on_error,
       batchSize: r.batch_size,
       rangeSize: r.range_size,
+      // A plan stored before plans recorded it was worked with the default.
+      maxClaimBytesPerDocument: r.max_claim_bytes === null ? DEFAULT_MAX_CLAIM_BYTES_PER_DOCUMENT : Number(r.max_claim_bytes),
     },
     tables: r.store_tables,
     jobsSchema: r.jobs_schema ?? null,

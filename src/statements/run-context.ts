@@ -11,7 +11,14 @@ import { err, ok, type Result } from 'neverthrow';
 import { BackfillError } from '../errors.js';
 import { loggerOf, type Logger } from '../_internals/logger.js';
 import { progressOf, type ProgressReporter } from '../_internals/progress.js';
-import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_BYTES, MAX_BATCH_BYTES_LIMIT, MAX_BATCH_SIZE } from './defaults.js';
+import {
+  DEFAULT_BATCH_SIZE,
+  DEFAULT_MAX_BATCH_BYTES,
+  DEFAULT_MAX_CLAIM_BYTES_PER_DOCUMENT,
+  MAX_BATCH_BYTES_LIMIT,
+  MAX_BATCH_SIZE,
+  MAX_CLAIM_BYTES_PER_DOCUMENT_LIMIT,
+} from './defaults.js';
 import { areBuiltInNormalizers, NormalizerThreads } from './normalizer-threads.js';
 import type { PageRules } from './outcomes.js';
 import type { CheckpointOptions, DocumentCursor, RawDocumentPageQuery, RawDocumentSource, StatementSink, VexNormalizer } from './ports.js';
@@ -121,9 +128,10 @@ export function integerOption(name: string, value: number | undefined, min: numb
 }
 
 function validate(options: StatementBackfillOptions): Result<void, BackfillError> {
-  const { batchSize, maxBatchBytes, maxDocuments, retrievedSince, runId } = options;
+  const { batchSize, maxBatchBytes, maxClaimBytesPerDocument, maxDocuments, retrievedSince, runId } = options;
   const counts = integerOption('batchSize', batchSize, 1, MAX_BATCH_SIZE)
     .andThen(() => integerOption('maxBatchBytes', maxBatchBytes, 1, MAX_BATCH_BYTES_LIMIT))
+    .andThen(() => integerOption('maxClaimBytesPerDocument', maxClaimBytesPerDocument, 1, MAX_CLAIM_BYTES_PER_DOCUMENT_LIMIT))
     .andThen(() => integerOption('maxDocuments', maxDocuments, 1, MAX_DOCUMENTS_LIMIT));
   if (counts.isErr()) return counts;
   if (retrievedSince !== undefined && !(retrievedSince instanceof Date && !Number.isNaN(retrievedSince.getTime()))) {
@@ -208,6 +216,7 @@ export function runContext(
       stopOnError: options.stopOnError ?? false,
       batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
       maxBatchBytes: options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
+      maxClaimBytesPerDocument: options.maxClaimBytesPerDocument ?? DEFAULT_MAX_CLAIM_BYTES_PER_DOCUMENT,
       pageQuery: Object.freeze({
         ...(scope === undefined ? {} : { until: scope.range.through }),
         ...(retrievedSince === undefined ? {} : { retrievedSince }),

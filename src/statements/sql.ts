@@ -567,7 +567,8 @@ export const createRunsTable = (runs: QualifiedName): SqlStatement =>
     planned_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
     store_tables pg_catalog.jsonb,
     jobs_schema pg_catalog.text,
-    kit_version pg_catalog.text
+    kit_version pg_catalog.text,
+    max_claim_bytes bigint
   )`);
 
 /** A runs table created before plans recorded their store's tables gets the column (its old plans keep NULL). */
@@ -581,6 +582,10 @@ export const addJobsSchemaColumn = (runs: QualifiedName): SqlStatement =>
 /** A runs table created before plans recorded the kit version that planned them gets the column (its old plans keep NULL). */
 export const addKitVersionColumn = (runs: QualifiedName): SqlStatement =>
   sql(`ALTER TABLE ${runs.sql} ADD COLUMN IF NOT EXISTS kit_version pg_catalog.text`);
+
+/** A runs table created before plans recorded their cap on a document's claim bytes gets the column (its old plans keep NULL, the default). */
+export const addMaxClaimBytesColumn = (runs: QualifiedName): SqlStatement =>
+  sql(`ALTER TABLE ${runs.sql} ADD COLUMN IF NOT EXISTS max_claim_bytes bigint`);
 
 export const createRangesTable = (ranges: QualifiedName): SqlStatement =>
   sql(`CREATE TABLE IF NOT EXISTS ${ranges.sql} (
@@ -639,8 +644,8 @@ export const insertRun = (
   kitVersion: string,
 ): SqlStatement =>
   sql(
-    `INSERT INTO ${runs.sql} (run_id, retrieved_since, force, max_documents, stop_on_error, batch_size, range_size, documents, store_tables, jobs_schema, kit_version)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    `INSERT INTO ${runs.sql} (run_id, retrieved_since, force, max_documents, stop_on_error, batch_size, range_size, documents, store_tables, jobs_schema, kit_version, max_claim_bytes)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
     [
       runId,
       options.retrievedSince,
@@ -653,6 +658,7 @@ export const insertRun = (
       JSON.stringify(tables),
       jobsSchema,
       kitVersion,
+      options.maxClaimBytesPerDocument,
     ],
   );
 

@@ -88,6 +88,20 @@ export interface StatementBackfillOptions {
    * @defaultValue {@link DEFAULT_MAX_BATCH_BYTES} (64 MiB)
    */
   readonly maxBatchBytes?: number;
+  /**
+   * Most bytes (UTF-8) of claims one document may make (an integer of at
+   * least 1): every claim's text (key, status, justification, statement,
+   * time, digest, format) counted in full, as each claim row stores it. A
+   * document over it fails with `DOCUMENT_INVALID`, naming this option, and
+   * writes no claim; the run goes on (or stops, under `stopOnError`). Bounds
+   * what one small document can write: one long statement given to each of
+   * many products is stored once per product. A document under it is
+   * backfilled as before, so the summary and report hash do not depend on
+   * it. Not part of the checkpoint: a resumed run should keep it, as a
+   * planned run's workers do (the plan records it).
+   * @defaultValue {@link DEFAULT_MAX_CLAIM_BYTES_PER_DOCUMENT} (64 MiB)
+   */
+  readonly maxClaimBytesPerDocument?: number;
   /** Stop after evaluating this many documents (across resumes of the same run); 1 to `Number.MAX_SAFE_INTEGER`. */
   readonly maxDocuments?: number;
   /**

@@ -6,6 +6,8 @@
  * about 512 Mi characters: building it threw ("Invalid string length")
  * once the COPY had started, and the run hung, its connection waiting for
  * COPY data for ever (on every resume). The rows are now sent in chunks.
+ * (Such a document is over the default `maxClaimBytesPerDocument` now: the
+ * run here raises it, as an operator trusting the document would.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultVexNormalizers } from '../../../src/statements/defaults.js';
@@ -60,7 +62,10 @@ describe('a document whose claims repeat a long text', () => {
     const sink = new PgStatementSink({ pg: db.url });
     try {
       const summary = (
-        await new StatementBackfiller({ source, sink, normalizers: defaultVexNormalizers }).run({ batchSize: 3 })
+        await new StatementBackfiller({ source, sink, normalizers: defaultVexNormalizers }).run({
+          batchSize: 3,
+          maxClaimBytesPerDocument: 2 * PRODUCTS * DETAILS,
+        })
       )._unsafeUnwrap();
       expect([summary.evaluated, summary.backfilled, summary.claimsWritten, summary.failures]).toEqual([3, 3, PRODUCTS + 4, 0]);
       expect(

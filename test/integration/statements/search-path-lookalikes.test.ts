@@ -126,7 +126,15 @@ async function shadowOperators(db: TestDatabase, schema: string, body: string): 
 }
 
 /** A plan's options and store tables, as a planner saves them. */
-const PLAN_OPTIONS = { retrievedSince: null, force: false, maxDocuments: null, stopOnError: false, batchSize: 50, rangeSize: 50 };
+const PLAN_OPTIONS = {
+  retrievedSince: null,
+  force: false,
+  maxDocuments: null,
+  stopOnError: false,
+  batchSize: 50,
+  rangeSize: 50,
+  maxClaimBytesPerDocument: 1024,
+};
 const PLAN_TABLES = {
   statements: 'vex.statements',
   documents: 'vex.statement_documents',

@@ -73,7 +73,15 @@ describe('PgBackfillPlanStore with an invalid config', () => {
   it('constructs, names no runs table, and every method returns INVALID_IDENTIFIER', async () => {
     const plans = new PgBackfillPlanStore({ pg: UNREACHABLE, tables: { ranges: HOSTILE } });
     expect(plans.runsTable).toBe('');
-    const options = { retrievedSince: null, force: false, maxDocuments: null, stopOnError: false, batchSize: 10, rangeSize: 10 };
+    const options = {
+      retrievedSince: null,
+      force: false,
+      maxDocuments: null,
+      stopOnError: false,
+      batchSize: 10,
+      rangeSize: 10,
+      maxClaimBytesPerDocument: 1024,
+    };
     const code = 'INVALID_IDENTIFIER';
     expect(
       await codes([
