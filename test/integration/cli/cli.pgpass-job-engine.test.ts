@@ -9,6 +9,7 @@
  * connection's application name, and then hands the connection over to
  * the real server.
  */
+import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -42,14 +43,64 @@ function parametersOf(startup: Buffer): Map<string, string> {
   return parameters;
 }
 
-/** Hands `client` over to the real server: `first` (the startup or cancel message), then the bytes both ways. */
-function handOver(client: Socket, upstream: { host: string; port: number }, first: Buffer, rest: Buffer): void {
+/** The real server's login, for a server that asks for a password (the embedded one the second CI run starts does). */
+interface UpstreamLogin {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+}
+
+/** A PasswordMessage answering the real server's request `code` (3: clear text, 5: MD5 with `salt`), or undefined for another request. */
+function passwordAnswer(code: number, salt: Buffer, login: UpstreamLogin): Buffer | undefined {
+  const md5 = (text: Buffer | string): string => createHash('md5').update(text).digest('hex');
+  const text =
+    code === 3
+      ? login.password
+      : code === 5
+        ? `md5${md5(Buffer.concat([Buffer.from(md5(login.password + login.user)), salt]))}`
+        : undefined;
+  if (text === undefined) return undefined;
+  const body = Buffer.from(`${text}\0`);
+  const message = Buffer.alloc(5 + body.length);
+  message.write('p', 0);
+  message.writeInt32BE(4 + body.length, 1);
+  body.copy(message, 5);
+  return message;
+}
+
+/**
+ * Hands `client` over to the real server: `first` (the startup or cancel
+ * message), then the bytes both ways. After a startup, a password request
+ * of the real server's is answered here with its own login (the client
+ * gave its password to this server already), so the client sees only the
+ * AuthenticationOk that follows.
+ */
+function handOver(client: Socket, upstream: UpstreamLogin, first: Buffer, rest: Buffer, startup: boolean): void {
   client.pause();
-  const real = connect(upstream, () => {
+  const real = connect({ host: upstream.host, port: upstream.port }, () => {
     real.write(first);
     if (rest.length > 0) real.write(rest);
-    client.pipe(real);
-    real.pipe(client);
+    const pipeBoth = (): void => {
+      client.pipe(real);
+      real.pipe(client);
+    };
+    if (!startup) return pipeBoth();
+    let head = Buffer.alloc(0);
+    const onReply = (data: Buffer): void => {
+      head = Buffer.concat([head, data]);
+      if (head.length < 9) return;
+      real.off('data', onReply);
+      const answer = head[0] === 0x52 ? passwordAnswer(head.readInt32BE(5), head.subarray(9, 13), upstream) : undefined;
+      const request = head.readInt32BE(1) + 1;
+      if (answer !== undefined && head.length >= request) {
+        real.write(answer);
+        head = head.subarray(request);
+      }
+      if (head.length > 0) client.write(head);
+      pipeBoth();
+    };
+    real.on('data', onReply);
   });
   sockets.add(real);
   real.on('error', () => client.destroy());
@@ -62,7 +113,12 @@ beforeAll(async () => {
   db = await createTestDatabase();
   await seedDocuments(db.url, { seed: 11, count: 30, brokenRatio: 0 });
   const real = new URL(db.url);
-  const upstream = { host: real.hostname, port: Number(real.port || 5432) };
+  const upstream: UpstreamLogin = {
+    host: real.hostname,
+    port: Number(real.port || 5432),
+    user: decodeURIComponent(real.username),
+    password: decodeURIComponent(real.password),
+  };
   server = createServer((client) => {
     sockets.add(client);
     let buffer = Buffer.alloc(0);
@@ -77,7 +133,7 @@ beforeAll(async () => {
           if (code === SSL_REQUEST) client.write('N');
           else if (code === CANCEL_REQUEST) {
             client.off('data', onData);
-            handOver(client, upstream, first, buffer);
+            handOver(client, upstream, first, buffer, false);
             return;
           } else {
             startup = first;
@@ -98,8 +154,8 @@ beforeAll(async () => {
           .replace(/\0$/, ''),
       });
       client.off('data', onData);
-      // The real server trusts the connection: its AuthenticationOk follows the password request.
-      handOver(client, upstream, startup, buffer.subarray(length + 1));
+      // The real server's AuthenticationOk follows the password request (after its own password request, answered in handOver).
+      handOver(client, upstream, startup, buffer.subarray(length + 1), true);
     };
     client.on('data', onData);
     client.on('error', () => undefined);
