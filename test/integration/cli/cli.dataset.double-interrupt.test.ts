@@ -26,6 +26,13 @@ describe('Ctrl-C twice during a dataset build', () => {
     const r = await running;
     // A second Ctrl-C that lands while the process is already exiting from the first ends it by the signal: a shell shows 130 for both.
     expect(r.code === 130 || (r.code === null && r.signal === 'SIGINT'), `exit ${r.code}, signal ${r.signal}: ${r.stderr}`).toBe(true);
-    expect(readdirSync(out)).toEqual([]);
+    if (r.signal === 'SIGINT') {
+      // Ended by the signal itself, its exit-time clean-up could not run: the next write of the same tarball removes what the dead writer left.
+      const again = await cli(['dataset', 'build', join(out, 'big.tar.zst'), '--linksets', '10']);
+      expect(again.code, again.stderr).toBe(0);
+      expect(readdirSync(out).filter((name) => name.includes('.tmp-'))).toEqual([]);
+    } else {
+      expect(readdirSync(out)).toEqual([]);
+    }
   }, 240_000);
 });
